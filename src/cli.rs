@@ -1,0 +1,191 @@
+//! The command line, in two stages (as ripgrep does): clap parses the words before the
+//! script path and recognises subcommands; the words after the script path are parsed
+//! again into prun's own flags, targets, and (after `--`) the script's arguments.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::run::{Exit, RunConfig};
+
+/// Flags accepted before and after the script path.
+#[derive(Args, Debug, Clone, Default)]
+struct RunFlags {
+    /// Max procs running at once (default: number of CPUs)
+    #[arg(short = 'j', long = "parallel", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    parallel: Option<u32>,
+    /// On the first failure, schedule nothing more and terminate running jobs
+    #[arg(long)]
+    fail_fast: bool,
+    /// More output (a line when each proc starts)
+    #[arg(short, long)]
+    verbose: bool,
+    /// Less output (only failures and the summary)
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+impl RunFlags {
+    fn merge(self, later: RunFlags) -> RunFlags {
+        RunFlags {
+            parallel: later.parallel.or(self.parallel),
+            fail_fast: self.fail_fast || later.fail_fast,
+            verbose: self.verbose || later.verbose,
+            quiet: self.quiet || later.quiet,
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "prun",
+    version,
+    about = "Run Rhai scripts that describe pipelines of subprocess jobs, in parallel",
+    args_conflicts_with_subcommands = true,
+    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai"
+)]
+struct Cli {
+    #[command(flatten)]
+    flags: RunFlags,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The script, then targets (procs or globs to run), then `--` and the script's arguments
+    #[arg(
+        value_name = "SCRIPT [TARGET ...]",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    rest: Vec<OsString>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compile a script and report syntax errors with line:column
+    Check { script: PathBuf },
+}
+
+/// The words after the script path.
+#[derive(Parser, Debug)]
+#[command(name = "prun SCRIPT", no_binary_name = true)]
+struct Tail {
+    #[command(flatten)]
+    flags: RunFlags,
+    /// Procs or globs to run
+    targets: Vec<String>,
+    /// Arguments for the script
+    #[arg(last = true)]
+    script_args: Vec<String>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run a script.
+    Run(RunConfig),
+    /// `prun check SCRIPT`.
+    Check(PathBuf),
+    /// Help or version was printed, or the command line was wrong: exit with this.
+    Exit(Exit),
+}
+
+fn fail(e: clap::Error) -> Invocation {
+    let code = match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok,
+        _ => Exit::Usage,
+    };
+    let _ = e.print();
+    Invocation::Exit(code)
+}
+
+/// Parses prun's command line.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if let Some(Command::Check { script }) = cli.command {
+        return Invocation::Check(script);
+    }
+    let mut rest = cli.rest.into_iter();
+    let Some(script) = rest.next() else {
+        eprintln!(
+            "prun: no script given\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'."
+        );
+        return Invocation::Exit(Exit::Usage);
+    };
+    let tail = match Tail::try_parse_from(rest) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let flags = cli.flags.merge(tail.flags);
+    Invocation::Run(RunConfig {
+        script: PathBuf::from(script),
+        targets: tail.targets,
+        script_args: tail.script_args,
+        parallel: flags.parallel.map(|n| n as usize),
+        fail_fast: flags.fail_fast,
+        verbose: flags.verbose,
+        quiet: flags.quiet,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_cfg(words: &[&str]) -> RunConfig {
+        match parse(words.iter().map(OsString::from)) {
+            Invocation::Run(c) => c,
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_after_script_targets_and_script_args() {
+        let c = run_cfg(&[
+            "prun",
+            "s.rhai",
+            "build::*",
+            "-j",
+            "4",
+            "--fail-fast",
+            "--",
+            "-x",
+            "y",
+        ]);
+        assert_eq!(c.script, PathBuf::from("s.rhai"));
+        assert_eq!(c.targets, vec!["build::*"]);
+        assert_eq!(c.parallel, Some(4));
+        assert!(c.fail_fast);
+        assert_eq!(c.script_args, vec!["-x", "y"]);
+    }
+
+    #[test]
+    fn flags_before_script() {
+        let c = run_cfg(&["prun", "-j2", "-v", "s.rhai", "a", "b"]);
+        assert_eq!(c.parallel, Some(2));
+        assert!(c.verbose);
+        assert_eq!(c.targets, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn bad_flag_is_usage_error() {
+        assert!(matches!(
+            parse(["prun", "s.rhai", "--bogus"].map(OsString::from)),
+            Invocation::Exit(Exit::Usage)
+        ));
+        assert!(matches!(
+            parse(["prun", "-j", "0", "s.rhai"].map(OsString::from)),
+            Invocation::Exit(Exit::Usage)
+        ));
+    }
+
+    #[test]
+    fn check_subcommand() {
+        assert!(matches!(
+            parse(["prun", "check", "s.rhai"].map(OsString::from)),
+            Invocation::Check(_)
+        ));
+    }
+}

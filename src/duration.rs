@@ -1,0 +1,67 @@
+//! Durations as scripts write them: a number of seconds (`30`, `0.5`) or a string with
+//! units (`"300ms"`, `"2m"`, `"1h 30m"`, `"2d"`).
+
+use std::time::Duration;
+
+use rhai::Dynamic;
+
+/// Parses a duration value; the error says what was expected.
+pub fn parse(v: &Dynamic) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "invalid duration {v}: expected seconds (30, 0.5) or a string such as \"300ms\", \"2m\", \"2d\""
+        )
+    };
+    if let Ok(i) = v.as_int() {
+        return u64::try_from(i).map(Duration::from_secs).map_err(|_| bad());
+    }
+    if let Ok(f) = v.as_float() {
+        return Duration::try_from_secs_f64(f).map_err(|_| bad());
+    }
+    let s = v.clone().into_string().map_err(|_| bad())?;
+    let s = s.trim();
+    if let Ok(f) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(f).map_err(|_| bad());
+    }
+    humantime::parse_duration(s).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_units() {
+        assert_eq!(
+            parse(&Dynamic::from(30_i64)).unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            parse(&Dynamic::from(0.5_f64)).unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse(&Dynamic::from("300ms")).unwrap(),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            parse(&Dynamic::from("2m")).unwrap(),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            parse(&Dynamic::from("2d")).unwrap(),
+            Duration::from_secs(172_800)
+        );
+        assert_eq!(
+            parse(&Dynamic::from("1.5")).unwrap(),
+            Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse(&Dynamic::from(-1_i64)).is_err());
+        assert!(parse(&Dynamic::from("soon")).unwrap_err().contains("soon"));
+        assert!(parse(&Dynamic::from(true)).is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! Per-proc log files: where they live, how they are named, and reading their tail.
+//!
+//! Each run gets a directory `<log root>/<start time>/`, and each proc a file named after
+//! it (with `/` and `%` escaped). Command bodies write straight into the file through the
+//! child's own descriptors, so prun copies nothing and a log survives a crash of prun.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// How many earlier run directories to keep under a log root.
+const KEEP_RUNS: usize = 20;
+
+/// The log directory of one run.
+#[derive(Debug, Clone)]
+pub struct LogDir {
+    dir: PathBuf,
+}
+
+impl LogDir {
+    /// Creates `<root>/<timestamp>/`, pruning the oldest run directories beyond the last 20.
+    pub fn create(root: &Path) -> io::Result<LogDir> {
+        fs::create_dir_all(root)?;
+        prune(root);
+        let stamp = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let mut dir = root.join(stamp.replace(':', "-"));
+        let mut n = 1;
+        while dir.exists() {
+            n += 1;
+            dir = root.join(format!("{}-{n}", stamp.replace(':', "-")));
+        }
+        fs::create_dir_all(&dir)?;
+        Ok(LogDir { dir })
+    }
+
+    /// The directory holding this run's logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log file of a proc (not created yet).
+    pub fn path_for(&self, proc_name: &str) -> PathBuf {
+        self.dir.join(format!("{}.log", escape(proc_name)))
+    }
+}
+
+fn prune(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    if dirs.len() < KEEP_RUNS {
+        return;
+    }
+    dirs.sort();
+    for old in &dirs[..=dirs.len() - KEEP_RUNS] {
+        let _ = fs::remove_dir_all(old);
+    }
+}
+
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '%' => out.push_str("%25"),
+            '\0' => out.push_str("%00"),
+            c => out.push(c),
+        }
+    }
+    if out.starts_with('.') {
+        out.replace_range(0..1, "%2E");
+    }
+    out
+}
+
+/// Opens a log for appending, creating it.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Appends one line to a log.
+pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    let mut f = open_append(path)?;
+    writeln!(f, "{line}")
+}
+
+/// The last `n` lines of a file (reading at most its last 64 KiB).
+pub fn tail(path: &Path, n: usize) -> Vec<String> {
+    let Ok(mut f) = File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(64 * 1024);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    let skip = usize::from(start > 0);
+    let from = lines.len().saturating_sub(n).max(skip.min(lines.len()));
+    lines[from..].iter().map(|l| l.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_path_characters() {
+        assert_eq!(escape("build::prod"), "build::prod");
+        assert_eq!(escape("a/b%c"), "a%2Fb%25c");
+        assert_eq!(escape(".hidden"), "%2Ehidden");
+    }
+
+    #[test]
+    fn tail_returns_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        fs::write(&p, "1\n2\n3\n4\n").unwrap();
+        assert_eq!(tail(&p, 2), vec!["3", "4"]);
+        assert_eq!(tail(&p, 10).len(), 4);
+    }
+}

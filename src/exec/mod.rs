@@ -1,0 +1,16 @@
+//! Execution: the scheduler that owns run state, the jobs it starts, and the commands they
+//! run. Only this module is async; closures run on worker threads, commands on the tokio
+//! runtime, and every call into process-group and signal interfaces lives in `unix.rs`.
+
+pub mod command;
+mod core;
+mod job;
+pub mod log;
+mod pool;
+mod scheduler;
+mod state;
+pub mod unix;
+
+pub use core::{AbortReason, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
+pub use scheduler::{ClosureRunner, Scheduler};
+pub use state::{Outcome, State};

@@ -1,0 +1,60 @@
+//! Every call into the operating system's process-group and signal interfaces.
+//!
+//! Children run in their own process group (leader = the child, `pgid == pid`), so a
+//! signal to the group reaches grandchildren too: `sh -c 'sleep 300 & sleep 300'` dies
+//! whole. Live groups are kept in a registry so that a second Ctrl-C can kill them all at
+//! once, wherever their job is.
+
+use std::sync::Mutex;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Records a live process group.
+pub fn register(pgid: i32) {
+    GROUPS.lock().expect("group registry").push(pgid);
+}
+
+/// Forgets a process group whose members are all gone.
+pub fn unregister(pgid: i32) {
+    GROUPS
+        .lock()
+        .expect("group registry")
+        .retain(|&g| g != pgid);
+}
+
+/// Sends SIGTERM to a group. A group that no longer exists is not an error.
+pub fn term_group(pgid: i32) {
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+}
+
+/// Sends SIGKILL to a group. A group that no longer exists is not an error.
+pub fn kill_group(pgid: i32) {
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+}
+
+/// True while any process of the group is alive.
+pub fn group_alive(pgid: i32) -> bool {
+    killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+/// SIGKILL to every registered group: the last resort of a second Ctrl-C.
+pub fn kill_all_groups() {
+    let groups: Vec<i32> = GROUPS.lock().expect("group registry").clone();
+    for g in groups {
+        kill_group(g);
+    }
+}
+
+/// The signal number that ended a process, if a signal did.
+pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+/// The name of a signal number (`SIGTERM`), for messages.
+pub fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
+}

@@ -1,0 +1,78 @@
+//! Definitions shared by procs and protos, as the script declared them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Dynamic, EvalAltResult};
+
+/// A script closure that the graph or a job calls later, possibly on another thread.
+pub trait Callable: Send + Sync {
+    /// Calls the closure with a context value and the placeholder values. The closure may
+    /// declare fewer parameters (`|ctx|` or `||`); extra values are then not passed.
+    fn call(&self, ctx: Dynamic, args: &[String]) -> Result<Dynamic, Box<EvalAltResult>>;
+    /// Where the closure was written, for messages (`script.rhai:12:5`).
+    fn origin(&self) -> String;
+}
+
+/// A shared handle to a script closure.
+pub type Callback = Arc<dyn Callable>;
+
+/// One entry of `deps`.
+#[derive(Clone)]
+pub enum DepSpec {
+    /// A proc name, or a pattern whose `[placeholders]` are filled from the parent's args.
+    Name(String),
+    /// A closure returning a name or an array of names.
+    Closure(Callback),
+}
+
+/// What a proc runs.
+#[derive(Clone)]
+pub enum Body {
+    /// A Rhai closure, run on a worker thread.
+    Closure(Callback),
+    /// An argv, spawned directly without a shell.
+    Cmd(Vec<String>),
+    /// A string run with `sh -c`.
+    Shell(String),
+}
+
+/// The allowed values of one placeholder.
+#[derive(Clone)]
+pub enum Choices {
+    /// A fixed list.
+    List(Vec<String>),
+    /// A closure returning an array, called whenever a glob is expanded.
+    Closure(Callback),
+}
+
+/// Options shared by a proc and by every proc a proto creates.
+#[derive(Clone)]
+pub struct ProcDef {
+    pub deps: Vec<DepSpec>,
+    pub no_failures: bool,
+    pub rdeps: Vec<String>,
+    pub when_scheduled: Vec<String>,
+    pub now: bool,
+    pub wave: i64,
+    pub locks: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub body: Body,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    pub help: Option<String>,
+    pub arg_choices: Vec<(String, Choices)>,
+    /// `script.rhai:line:col` of the `proc(...)`/`proto(...)` call.
+    pub origin: String,
+}
+
+impl fmt::Debug for ProcDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcDef")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,80 @@
+//! Errors in building or resolving the graph: bad names, unknown procs, cycles, waves.
+
+use thiserror::Error;
+
+/// A mistake in how the script declares or requests procs. Messages read as
+/// "failed to …" fragments and always name the proc, proto or pattern involved.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum GraphError {
+    #[error("invalid name pattern \"{pattern}\": {why}")]
+    BadPattern { pattern: String, why: String },
+    #[error("pattern \"{pattern}\" requires argument \"{arg}\" but it was not provided")]
+    MissingArg { pattern: String, arg: String },
+    #[error("proc \"{0}\" already exists")]
+    DuplicateProc(String),
+    #[error("proto \"{0}\" already exists")]
+    DuplicateProto(String),
+    #[error("proc name \"{0}\" contains a [placeholder]: use proto() for templates")]
+    PlaceholderInProcName(String),
+    #[error("no proc or proto matches \"{0}\"")]
+    NoMatch(String),
+    #[error("name \"{name}\" matches several protos: {}", protos.join(", "))]
+    Ambiguous { name: String, protos: Vec<String> },
+    #[error(
+        "glob \"{value}\" for placeholder [{arg}] of proto \"{proto}\" needs arg_choices for [{arg}]"
+    )]
+    GlobWithoutChoices {
+        proto: String,
+        arg: String,
+        value: String,
+    },
+    #[error("glob \"{value}\" for placeholder [{arg}] matched none of the allowed values: {}", allowed.join(", "))]
+    GlobNoMatch {
+        arg: String,
+        value: String,
+        allowed: Vec<String>,
+    },
+    #[error("value \"{value}\" for placeholder [{arg}] is not one of the allowed values: {}", allowed.join(", "))]
+    NotAChoice {
+        arg: String,
+        value: String,
+        allowed: Vec<String>,
+    },
+    #[error("{what} of \"{name}\" failed: {message}")]
+    Callback {
+        what: &'static str,
+        name: String,
+        message: String,
+    },
+    #[error(
+        "proc \"{dependent}\" depends on \"{dep}\", which does not exist (allow_missing_deps is off)"
+    )]
+    MissingDep { dependent: String, dep: String },
+    #[error(
+        "proc \"{dependent}\" (wave {dependent_wave}) cannot depend on proc \"{dep}\" (wave {dep_wave}): dependencies must be in the same or a lower wave"
+    )]
+    WaveViolation {
+        dependent: String,
+        dependent_wave: i64,
+        dep: String,
+        dep_wave: i64,
+    },
+    #[error("dependency cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    #[error(
+        "proc \"{declarer}\" has when_scheduled(\"{target}\"), but \"{target}\" is already {state}: it was scheduled too late to run before it"
+    )]
+    TooLate {
+        declarer: String,
+        target: String,
+        state: String,
+    },
+    #[error("no proc named \"{0}\" exists")]
+    UnknownProc(String),
+    #[error(
+        "proc \"{0}\" was never scheduled, so waiting for it would never end (use run() first)"
+    )]
+    NotScheduled(String),
+    #[error("no scheduled proc matches \"{0}\"")]
+    NoScheduledMatch(String),
+}

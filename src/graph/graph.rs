@@ -1,0 +1,470 @@
+//! The [`Graph`]: every proc and proto of a run, name lookup and creation from protos.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rhai::{Dynamic, Map};
+
+use super::GraphError;
+use super::def::{Callback, Choices, DepSpec, ProcDef};
+use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
+
+/// Index of a proc in the graph (its registration order).
+pub type ProcId = usize;
+/// Index of a proto in the graph.
+pub type ProtoId = usize;
+
+/// A concrete proc: a name, its definition and the dependency names it was given.
+#[derive(Debug)]
+pub struct ProcNode {
+    pub name: Arc<str>,
+    pub def: Arc<ProcDef>,
+    /// Placeholder values when created from a proto, in template order.
+    pub args: Args,
+    pub proto: Option<ProtoId>,
+    /// Dependency names, with patterns filled and closures called; rdeps are appended later.
+    pub deps: Vec<String>,
+}
+
+/// A template for procs.
+#[derive(Debug)]
+pub struct Proto {
+    pub template: Template,
+    pub def: Arc<ProcDef>,
+    /// Procs created from this proto, in creation order.
+    pub instances: Vec<ProcId>,
+}
+
+/// Who declared an rdep rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleSource {
+    Proc(ProcId),
+    Proto(ProtoId),
+}
+
+/// A plain rdep: "inject the declarer as a dependency of every proc matching `pattern`".
+#[derive(Debug)]
+pub struct RdepRule {
+    pub pattern: Template,
+    pub source: RuleSource,
+}
+
+/// Every proc and proto known to a run.
+#[derive(Debug)]
+pub struct Graph {
+    procs: Vec<ProcNode>,
+    by_name: HashMap<Arc<str>, ProcId>,
+    protos: Vec<Proto>,
+    proto_by_name: HashMap<String, ProtoId>,
+    rdep_rules: Vec<RdepRule>,
+    sep: String,
+    params: Map,
+}
+
+impl Default for Graph {
+    fn default() -> Self {
+        Graph {
+            procs: Vec::new(),
+            by_name: HashMap::new(),
+            protos: Vec::new(),
+            proto_by_name: HashMap::new(),
+            rdep_rules: Vec::new(),
+            sep: "::".into(),
+            params: Map::new(),
+        }
+    }
+}
+
+impl Graph {
+    /// The placeholder separator used for protos defined from now on.
+    pub fn set_separator(&mut self, sep: &str) {
+        self.sep = sep.to_string();
+    }
+
+    /// The placeholder separator.
+    pub fn separator(&self) -> &str {
+        &self.sep
+    }
+
+    /// Merges `params` into the values every proc sees as `ctx.params`.
+    pub fn set_params(&mut self, params: Map) {
+        self.params.extend(params);
+    }
+
+    /// Values set with `set_params`.
+    pub fn params(&self) -> &Map {
+        &self.params
+    }
+
+    /// Number of procs.
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    /// True when no proc exists.
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    /// The proc with this id.
+    pub fn proc(&self, id: ProcId) -> &ProcNode {
+        &self.procs[id]
+    }
+
+    /// Appends a dependency name to a proc (rdep injection), unless it is already there.
+    pub fn add_dep_name(&mut self, id: ProcId, dep: &str) -> bool {
+        let deps = &mut self.procs[id].deps;
+        if deps.iter().any(|d| d == dep) {
+            return false;
+        }
+        deps.push(dep.to_string());
+        true
+    }
+
+    /// The proto with this id.
+    pub fn proto(&self, id: ProtoId) -> &Proto {
+        &self.protos[id]
+    }
+
+    /// Looks a proc up by its exact name.
+    pub fn lookup(&self, name: &str) -> Option<ProcId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Every proc, in registration order.
+    pub fn procs(&self) -> impl Iterator<Item = (ProcId, &ProcNode)> {
+        self.procs.iter().enumerate()
+    }
+
+    /// Plain rdep rules, in declaration order.
+    pub fn rdep_rules(&self) -> &[RdepRule] {
+        &self.rdep_rules
+    }
+
+    /// Declares a plain proc. Closure deps are called now, with empty args.
+    pub fn add_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
+        if has_placeholders(name) {
+            return Err(GraphError::PlaceholderInProcName(name.to_string()));
+        }
+        if self.by_name.contains_key(name) {
+            return Err(GraphError::DuplicateProc(name.to_string()));
+        }
+        let deps = self.dep_names(name, &def, &[])?;
+        let id = self.insert(name, def, Vec::new(), None, deps);
+        self.add_rules(RuleSource::Proc(id))?;
+        Ok(id)
+    }
+
+    /// Declares a proto.
+    pub fn add_proto(&mut self, pattern: &str, def: Arc<ProcDef>) -> Result<ProtoId, GraphError> {
+        if self.proto_by_name.contains_key(pattern) {
+            return Err(GraphError::DuplicateProto(pattern.to_string()));
+        }
+        let template = Template::parse(pattern, &self.sep)?;
+        for (arg, _) in &def.arg_choices {
+            if !template.params().any(|p| p == arg) {
+                return Err(GraphError::BadPattern {
+                    pattern: pattern.to_string(),
+                    why: format!("arg_choices names [{arg}], which is not a placeholder"),
+                });
+            }
+        }
+        let id = self.protos.len();
+        self.protos.push(Proto {
+            template,
+            def,
+            instances: Vec::new(),
+        });
+        self.proto_by_name.insert(pattern.to_string(), id);
+        self.add_rules(RuleSource::Proto(id))?;
+        Ok(id)
+    }
+
+    fn add_rules(&mut self, source: RuleSource) -> Result<(), GraphError> {
+        let def = match source {
+            RuleSource::Proc(id) => &self.procs[id].def,
+            RuleSource::Proto(id) => &self.protos[id].def,
+        };
+        let rules = def
+            .rdeps
+            .iter()
+            .map(|r| {
+                Ok(RdepRule {
+                    pattern: Template::parse(r, &self.sep)?,
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, GraphError>>()?;
+        self.rdep_rules.extend(rules);
+        Ok(())
+    }
+
+    fn insert(
+        &mut self,
+        name: &str,
+        def: Arc<ProcDef>,
+        args: Args,
+        proto: Option<ProtoId>,
+        deps: Vec<String>,
+    ) -> ProcId {
+        let id = self.procs.len();
+        let name: Arc<str> = Arc::from(name);
+        self.by_name.insert(name.clone(), id);
+        self.procs.push(ProcNode {
+            name,
+            def,
+            args,
+            proto,
+            deps,
+        });
+        if let Some(p) = proto {
+            self.protos[p].instances.push(id);
+        }
+        id
+    }
+
+    /// The context map handed to dependency and arg_choices closures.
+    pub fn closure_ctx(&self, name: &str, args: &[(String, String)]) -> Dynamic {
+        let mut m = Map::new();
+        m.insert("name".into(), name.into());
+        m.insert("args".into(), args_map(args).into());
+        m.insert("params".into(), self.params.clone().into());
+        m.into()
+    }
+
+    fn dep_names(
+        &self,
+        name: &str,
+        def: &ProcDef,
+        args: &[(String, String)],
+    ) -> Result<Vec<String>, GraphError> {
+        let mut out = Vec::new();
+        let mut push = |d: String| {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        };
+        for dep in &def.deps {
+            match dep {
+                DepSpec::Name(d) if has_placeholders(d) => push(fill_text(d, args)?),
+                DepSpec::Name(d) => push(d.clone()),
+                DepSpec::Closure(cb) => {
+                    for d in call_names(
+                        cb,
+                        self.closure_ctx(name, args),
+                        args,
+                        name,
+                        "a dependency closure",
+                    )? {
+                        push(d);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds the one proto whose template matches `name`, with the extracted values.
+    pub fn find_proto(&self, name: &str) -> Result<Option<(ProtoId, Args)>, GraphError> {
+        let mut found: Option<(ProtoId, Args)> = None;
+        for (id, proto) in self.protos.iter().enumerate() {
+            if let Some(args) = proto.template.matches(name) {
+                if let Some((other, _)) = &found {
+                    return Err(GraphError::Ambiguous {
+                        name: name.to_string(),
+                        protos: vec![
+                            self.protos[*other].template.text().to_string(),
+                            proto.template.text().to_string(),
+                        ],
+                    });
+                }
+                found = Some((id, args));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The existing proc of this name, or one created from the proto its name matches.
+    pub fn resolve(&mut self, name: &str) -> Result<Option<ProcId>, GraphError> {
+        if let Some(id) = self.lookup(name) {
+            return Ok(Some(id));
+        }
+        match self.find_proto(name)? {
+            Some((proto, args)) => {
+                self.check_choices(proto, &args)?;
+                self.instantiate(proto, args).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Creates (or finds) the proc named by the proto filled with `args`.
+    pub fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
+        let name = self.protos[proto].template.fill(&args)?;
+        if let Some(id) = self.lookup(&name) {
+            return Ok(id);
+        }
+        let def = self.protos[proto].def.clone();
+        let deps = self.dep_names(&name, &def, &args)?;
+        Ok(self.insert(&name, def, args, Some(proto), deps))
+    }
+
+    fn choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
+        let p = &self.protos[proto];
+        let Some((_, choices)) = p.def.arg_choices.iter().find(|(a, _)| a == arg) else {
+            return Ok(None);
+        };
+        match choices {
+            Choices::List(v) => Ok(Some(v.clone())),
+            Choices::Closure(cb) => {
+                let what = "the arg_choices closure";
+                let name = p.template.text();
+                call_names(cb, self.closure_ctx(name, &[]), &[], name, what).map(Some)
+            }
+        }
+    }
+
+    fn check_choices(&self, proto: ProtoId, args: &Args) -> Result<(), GraphError> {
+        for (arg, value) in args {
+            if let Some(allowed) = self.choices(proto, arg)?
+                && !allowed.contains(value)
+            {
+                return Err(GraphError::NotAChoice {
+                    arg: arg.clone(),
+                    value: value.clone(),
+                    allowed,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `create(pattern)`: the procs a name or glob stands for, created from protos as needed.
+    ///
+    /// A glob in a placeholder expands over that placeholder's `arg_choices` (an error when it
+    /// has none); a glob that fits no proto matches existing proc names instead.
+    pub fn expand(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
+        if let Some(id) = self.lookup(pattern) {
+            return Ok(vec![id]);
+        }
+        if !is_glob(pattern) {
+            return match self.resolve(pattern)? {
+                Some(id) => Ok(vec![id]),
+                None => Err(GraphError::NoMatch(pattern.to_string())),
+            };
+        }
+        if let Some((proto, raw)) = self.find_proto(pattern)? {
+            let mut combos: Vec<Args> = vec![Vec::new()];
+            for (arg, value) in raw {
+                let values = if is_glob(&value) {
+                    let allowed = self.choices(proto, &arg)?.ok_or_else(|| {
+                        GraphError::GlobWithoutChoices {
+                            proto: self.protos[proto].template.text().to_string(),
+                            arg: arg.clone(),
+                            value: value.clone(),
+                        }
+                    })?;
+                    let hits: Vec<String> = allowed
+                        .iter()
+                        .filter(|c| wildcard_match(&value, c))
+                        .cloned()
+                        .collect();
+                    if hits.is_empty() {
+                        return Err(GraphError::GlobNoMatch {
+                            arg,
+                            value,
+                            allowed,
+                        });
+                    }
+                    hits
+                } else {
+                    self.check_choices(proto, &vec![(arg.clone(), value.clone())])?;
+                    vec![value]
+                };
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        let arg = arg.clone();
+                        values.iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push((arg.clone(), v.clone()));
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            return combos
+                .into_iter()
+                .map(|args| self.instantiate(proto, args))
+                .collect();
+        }
+        let hits: Vec<ProcId> = self
+            .procs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| wildcard_match(pattern, &p.name))
+            .map(|(id, _)| id)
+            .collect();
+        if hits.is_empty() {
+            return Err(GraphError::NoMatch(pattern.to_string()));
+        }
+        Ok(hits)
+    }
+}
+
+/// The args of a proc as a Rhai map (`ctx.args`).
+pub fn args_map(args: &[(String, String)]) -> Map {
+    args.iter()
+        .map(|(k, v)| (k.as_str().into(), v.clone().into()))
+        .collect()
+}
+
+/// Replaces every `[name]` in `pattern` with its value; an unknown name is an error.
+pub fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<String, GraphError> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        let key = &rest[open + 1..close];
+        let value = args
+            .iter()
+            .find(|(k, _)| k == key)
+            .ok_or_else(|| GraphError::MissingArg {
+                pattern: pattern.to_string(),
+                arg: key.to_string(),
+            })?;
+        out.push_str(&rest[..open]);
+        out.push_str(&value.1);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn call_names(
+    cb: &Callback,
+    ctx: Dynamic,
+    args: &[(String, String)],
+    name: &str,
+    what: &'static str,
+) -> Result<Vec<String>, GraphError> {
+    let values: Vec<String> = args.iter().map(|(_, v)| v.clone()).collect();
+    let err = |message: String| GraphError::Callback {
+        what,
+        name: name.to_string(),
+        message,
+    };
+    let out = cb.call(ctx, &values).map_err(|e| err(e.to_string()))?;
+    if out.is_string() {
+        return Ok(vec![out.to_string()]);
+    }
+    match out.try_cast::<rhai::Array>() {
+        Some(items) => Ok(items.into_iter().map(|v| v.to_string()).collect()),
+        None => Err(err(format!(
+            "it must return a string or an array of strings ({})",
+            cb.origin()
+        ))),
+    }
+}

@@ -1,0 +1,17 @@
+//! The pure model of a pipeline: procs, protos, name templates and dependency names.
+//!
+//! This module owns *what* exists (definitions, names, which proc a proto created) and how
+//! names resolve; it does not know about states, threads or processes. The scheduler in
+//! `exec` keeps the run state of each proc beside the [`Graph`], indexed by the same
+//! [`ProcId`]. Everything here is synchronous and unit-tested without a runtime.
+
+mod def;
+mod error;
+mod graph;
+pub mod pattern;
+
+pub use def::{Body, Callable, Callback, Choices, DepSpec, ProcDef};
+pub use error::GraphError;
+pub use graph::{
+    Graph, ProcId, ProcNode, Proto, ProtoId, RdepRule, RuleSource, args_map, fill_text,
+};

@@ -1,0 +1,241 @@
+//! Name templates (`build::[env]`), glob patterns (`build::*`) and their matching.
+//!
+//! A template is literal text with `[param]` placeholders. A placeholder matches a non-empty
+//! run of characters that does not contain the separator (default `::`), and whatever follows
+//! a placeholder must be the end of the name or a literal starting with the separator. This
+//! makes matching deterministic without backtracking: `deploy::[env]::[region]` splits
+//! `deploy::prod::eu` in exactly one way. (parproc lets the last placeholder be empty or
+//! contain the separator, which makes `a::[x]` and `a::[x]::[y]` both match `a::1::2`; prun
+//! does not copy that.)
+
+use super::GraphError;
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Lit(String),
+    Param(String),
+}
+
+/// A parsed name template such as `build::[env]`.
+#[derive(Debug, Clone)]
+pub struct Template {
+    text: String,
+    sep: String,
+    tokens: Vec<Token>,
+}
+
+/// Placeholder values in the order the template names them.
+pub type Args = Vec<(String, String)>;
+
+impl Template {
+    /// Parses `text`, checking that placeholders are well formed and separated by `sep`.
+    pub fn parse(text: &str, sep: &str) -> Result<Template, GraphError> {
+        let bad = |why: String| GraphError::BadPattern {
+            pattern: text.to_string(),
+            why,
+        };
+        let mut tokens = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            match rest.find('[') {
+                Some(0) => {
+                    let close = rest
+                        .find(']')
+                        .ok_or_else(|| bad("a '[' has no closing ']'".into()))?;
+                    let name = &rest[1..close];
+                    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        return Err(bad(format!(
+                            "placeholder '[{name}]' must be a non-empty identifier"
+                        )));
+                    }
+                    if tokens.iter().any(|t| t == &Token::Param(name.to_string())) {
+                        return Err(bad(format!("placeholder '[{name}]' appears twice")));
+                    }
+                    tokens.push(Token::Param(name.to_string()));
+                    rest = &rest[close + 1..];
+                }
+                found => {
+                    let end = found.unwrap_or(rest.len());
+                    let lit = &rest[..end];
+                    if lit.contains(']') {
+                        return Err(bad("a ']' has no opening '['".into()));
+                    }
+                    tokens.push(Token::Lit(lit.to_string()));
+                    rest = &rest[end..];
+                }
+            }
+        }
+        for pair in tokens.windows(2) {
+            if let [Token::Param(p), next] = pair {
+                let ok = matches!(next, Token::Lit(l) if l.starts_with(sep));
+                if !ok {
+                    return Err(bad(format!(
+                        "placeholder '[{p}]' must be followed by the separator \"{sep}\" or end the name"
+                    )));
+                }
+            }
+        }
+        Ok(Template {
+            text: text.to_string(),
+            sep: sep.to_string(),
+            tokens,
+        })
+    }
+
+    /// The template as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Placeholder names in order.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().filter_map(|t| match t {
+            Token::Param(p) => Some(p.as_str()),
+            Token::Lit(_) => None,
+        })
+    }
+
+    /// True when the template has at least one placeholder.
+    pub fn has_params(&self) -> bool {
+        self.params().next().is_some()
+    }
+
+    /// Matches a concrete name, returning the placeholder values in order.
+    pub fn matches(&self, name: &str) -> Option<Args> {
+        let mut args = Vec::new();
+        let mut rest = name;
+        for tok in &self.tokens {
+            match tok {
+                Token::Lit(l) => rest = rest.strip_prefix(l.as_str())?,
+                Token::Param(p) => {
+                    let end = rest.find(self.sep.as_str()).unwrap_or(rest.len());
+                    if end == 0 {
+                        return None;
+                    }
+                    args.push((p.clone(), rest[..end].to_string()));
+                    rest = &rest[end..];
+                }
+            }
+        }
+        rest.is_empty().then_some(args)
+    }
+
+    /// Fills every placeholder from `args`; a missing value is an error naming it.
+    pub fn fill(&self, args: &[(String, String)]) -> Result<String, GraphError> {
+        let mut out = String::with_capacity(self.text.len());
+        for tok in &self.tokens {
+            match tok {
+                Token::Lit(l) => out.push_str(l),
+                Token::Param(p) => {
+                    let v = args.iter().find(|(k, _)| k == p).ok_or_else(|| {
+                        GraphError::MissingArg {
+                            pattern: self.text.clone(),
+                            arg: p.clone(),
+                        }
+                    })?;
+                    out.push_str(&v.1);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// True when `s` contains a `[placeholder]`.
+pub fn has_placeholders(s: &str) -> bool {
+    s.find('[').is_some_and(|i| s[i..].contains(']'))
+}
+
+/// True when `s` contains a `*` or `?` wildcard.
+pub fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?'])
+}
+
+/// Shell-style wildcard match: `*` matches any run of characters, `?` exactly one.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Template {
+        Template::parse(s, "::").unwrap()
+    }
+
+    #[test]
+    fn matches_and_extracts_in_order() {
+        let tpl = t("deploy::[env]::[region]");
+        assert_eq!(
+            tpl.matches("deploy::prod::eu"),
+            Some(vec![
+                ("env".into(), "prod".into()),
+                ("region".into(), "eu".into())
+            ])
+        );
+        assert_eq!(tpl.matches("deploy::prod"), None);
+        assert_eq!(tpl.matches("deploy::::eu"), None);
+        assert_eq!(tpl.matches("deploy::a::b::c"), None);
+    }
+
+    #[test]
+    fn literal_prefix_and_suffix() {
+        assert!(t("pre-[x]").matches("pre-1").is_some());
+        let tpl = t("B::[a]::2");
+        assert!(tpl.matches("B::1::2").is_some());
+        assert!(tpl.matches("B::x::y::2").is_none());
+        assert!(tpl.matches("B::1::3").is_none());
+    }
+
+    #[test]
+    fn rejects_bad_templates() {
+        assert!(Template::parse("a-[x]-[y]", "::").is_err());
+        assert!(Template::parse("a::[x][y]", "::").is_err());
+        assert!(Template::parse("a::[x", "::").is_err());
+        assert!(Template::parse("a::[x]::[x]", "::").is_err());
+        assert!(Template::parse("a|[x]|[y]", "|").is_ok());
+    }
+
+    #[test]
+    fn fill_names_missing_arg() {
+        let tpl = t("dep::[x]::[y]");
+        let err = tpl.fill(&[("x".into(), "1".into())]).unwrap_err();
+        assert!(err.to_string().contains("\"y\""), "{err}");
+        assert_eq!(
+            tpl.fill(&[("y".into(), "2".into()), ("x".into(), "1".into())])
+                .unwrap(),
+            "dep::1::2"
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("build::*", "build::prod"));
+        assert!(wildcard_match("p?o*", "prod"));
+        assert!(!wildcard_match("d?v", "prod"));
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYY"));
+    }
+}

@@ -1,0 +1,23 @@
+//! prun runs Rhai scripts that describe pipelines of subprocess jobs.
+//!
+//! A script declares procs (named jobs with a closure or a command as body) and protos
+//! (templates for procs), then asks for some of them to run; prun turns that into a
+//! dependency graph and runs it in parallel. The pipeline is visible in the modules:
+//!
+//! - [`script`]: the Rhai host — compiles the script and registers the API;
+//! - [`graph`]: the pure model — procs, protos, name templates, dependency names;
+//! - [`exec`]: the scheduler that owns run state, and the jobs and commands it runs;
+//! - [`ui`]: how progress and results are reported.
+//!
+//! [`run`] is the whole program behind the `prun` binary.
+
+pub mod cli;
+mod duration;
+pub mod exec;
+pub mod graph;
+mod paths;
+mod run;
+pub mod script;
+pub mod ui;
+
+pub use run::{Exit, RunConfig, check, run};

@@ -1,0 +1,14 @@
+//! The `prun` binary: parse the command line, run, exit with prun's status.
+
+use std::process::ExitCode;
+
+use prun::cli::{self, Invocation};
+
+fn main() -> ExitCode {
+    let exit = match cli::parse(std::env::args_os()) {
+        Invocation::Run(cfg) => prun::run(cfg),
+        Invocation::Check(script) => prun::check(&script),
+        Invocation::Exit(code) => code,
+    };
+    ExitCode::from(exit as u8)
+}

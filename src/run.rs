@@ -1,0 +1,236 @@
+//! One run of a script: compile, run the top level, run the targets, wait, report, and
+//! choose the exit status.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::exec::{AbortReason, Core, CoreOptions, Scheduler, State};
+use crate::script::{Host, HostOptions, ScriptError};
+use crate::ui::{PlainReporter, Reporter, Summary};
+
+/// Everything the command line decides about a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    pub script: PathBuf,
+    pub targets: Vec<String>,
+    pub script_args: Vec<String>,
+    pub parallel: Option<usize>,
+    pub fail_fast: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+/// prun's exit statuses (API.md section 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every scheduled proc succeeded, was skipped or was up to date.
+    Ok = 0,
+    /// A proc failed.
+    ProcFailed = 1,
+    /// The script itself failed.
+    Script = 2,
+    /// The command line was wrong.
+    Usage = 64,
+    /// Interrupted by Ctrl-C or SIGTERM.
+    Interrupted = 130,
+}
+
+/// Time given to a terminated process group between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Compiles a script and reports syntax errors (`prun check`).
+pub fn check(script: &std::path::Path) -> Exit {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("prun: failed to start the async runtime");
+        return Exit::Script;
+    };
+    let core = Core::new(CoreOptions {
+        parallel: 1,
+        allow_missing_deps: true,
+        fail_fast: false,
+    });
+    let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter::default());
+    let sched = Scheduler::new(
+        core,
+        rt.handle().clone(),
+        reporter,
+        std::env::temp_dir(),
+        KILL_GRACE,
+    );
+    let host = Host::new(sched.clone(), &HostOptions::default());
+    let exit = match host.compile_file(script) {
+        Ok(_) => {
+            println!("{}: ok", script.display());
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("prun: {e}");
+            Exit::Script
+        }
+    };
+    sched.shutdown();
+    exit
+}
+
+/// Runs a script to completion and returns the exit status.
+pub fn run(cfg: RunConfig) -> Exit {
+    let started = Instant::now();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("prun: failed to start the async runtime: {e}");
+            return Exit::Script;
+        }
+    };
+    let parallel = cfg.parallel.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let core = Core::new(CoreOptions {
+        parallel,
+        allow_missing_deps: true,
+        fail_fast: cfg.fail_fast,
+    });
+    let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter {
+        verbose: cfg.verbose,
+        quiet: cfg.quiet,
+    });
+    let log_root = crate::paths::script_state_dir(&cfg.script).join("logs");
+    let sched = Scheduler::new(
+        core,
+        rt.handle().clone(),
+        reporter.clone(),
+        log_root,
+        KILL_GRACE,
+    );
+    watch_signals(&rt, &sched);
+    let host = Host::new(
+        sched.clone(),
+        &HostOptions {
+            cli_parallel: cfg.parallel,
+        },
+    );
+
+    let ast = match host.compile_file(&cfg.script) {
+        Ok(ast) => ast,
+        Err(e) => {
+            eprintln!("prun: {e}");
+            sched.shutdown();
+            return Exit::Script;
+        }
+    };
+
+    let mut exit = Exit::Ok;
+    match host.run(&ast) {
+        Ok(()) => exit = run_targets(&sched, &cfg.targets),
+        Err(crate::script::TopLevelError::Script(e)) => {
+            report_script_error(&e);
+            sched.with(|c| c.abort(AbortReason::ScriptError));
+            exit = Exit::Script;
+        }
+        Err(crate::script::TopLevelError::ProcFailed(msg)) => {
+            eprintln!("prun: the script stopped: {msg}");
+            exit = Exit::ProcFailed;
+        }
+        Err(crate::script::TopLevelError::Aborted(msg)) => {
+            eprintln!("prun: the script stopped: {msg}");
+        }
+        Err(crate::script::TopLevelError::Interrupted) => {}
+    }
+
+    sched.with(|c| c.script_done());
+    if let Ok(Some(rx)) = sched.with(|c| c.wait_all()) {
+        sched.block(rx);
+    }
+
+    let summary = summarize(&sched, started.elapsed());
+    reporter.summary(&summary);
+    sched.shutdown();
+    drop(host);
+
+    if sched.interrupted() {
+        eprintln!("prun: interrupted");
+        return Exit::Interrupted;
+    }
+    if exit == Exit::Ok && (summary.failed > 0 || summary.failed_dep > 0) {
+        exit = Exit::ProcFailed;
+    }
+    if exit == Exit::Ok && sched.lock().aborted().is_some() {
+        exit = Exit::ProcFailed;
+    }
+    exit
+}
+
+fn run_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Exit {
+    let result = sched.with(|c| {
+        c.flush_now()?;
+        for t in targets {
+            let ids = c.create(t)?;
+            c.start(&ids)?;
+        }
+        Ok::<_, crate::graph::GraphError>(())
+    });
+    match result {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("prun: target: {e}");
+            Exit::Usage
+        }
+    }
+}
+
+fn report_script_error(e: &ScriptError) {
+    eprintln!("prun: error: {e}");
+}
+
+fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
+    let c = sched.lock();
+    let mut s = Summary {
+        wall,
+        ..Summary::default()
+    };
+    for p in c.scheduled() {
+        match p.state {
+            State::Succeeded => s.succeeded += 1,
+            State::Failed => s.failed += 1,
+            State::FailedDep => s.failed_dep += 1,
+            State::Skipped => s.skipped += 1,
+            State::UpToDate => s.up_to_date += 1,
+            State::Idle | State::Wanted | State::Running => s.not_run += 1,
+        }
+    }
+    s
+}
+
+/// Ctrl-C and SIGTERM abort the run (see [`Scheduler::interrupt`]).
+fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let sched = Arc::downgrade(sched);
+    let _guard = rt.enter();
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!("prun: warning: cannot install signal handlers");
+        return;
+    };
+    rt.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            match sched.upgrade() {
+                Some(s) => s.interrupt(),
+                None => return,
+            }
+        }
+    });
+}

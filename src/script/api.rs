@@ -1,0 +1,425 @@
+//! The graph API scripts call: `proc`, `proto`, `run`, `start`, `create`, `wait`,
+//! `results`, `state`, `set_options`, `set_params`, `when_scheduled`, `skip`, `no_change`.
+
+use std::sync::{Arc, Weak};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
+
+use super::ctx::Ctx;
+use super::job;
+use super::opts::{self, Kind};
+use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal, WhenScheduled};
+use crate::exec::{AbortReason, Core, Scheduler, Wake};
+use crate::graph::{GraphError, ProcId, pattern::is_glob};
+
+type R<T> = Result<T, Box<EvalAltResult>>;
+
+/// Settings of the host that the API needs.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// `-j` from the command line, which wins over `set_options(#{ parallel })`.
+    pub cli_parallel: Option<usize>,
+}
+
+fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
+    msg.into().into()
+}
+
+fn throw(value: Dynamic) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(value, Position::NONE))
+}
+
+/// Runs `f` on the scheduler core, refusing calls from inside a dependency or
+/// `arg_choices` closure (which run while the core is locked).
+fn core<T>(sched: &Arc<Scheduler>, f: impl FnOnce(&mut Core) -> Result<T, GraphError>) -> R<T> {
+    if Scheduler::in_core() {
+        return Err(err(
+            "dependency and arg_choices closures must only compute names; they cannot call run(), wait() or define procs",
+        ));
+    }
+    sched.with(f).map_err(|e| err(e.to_string()))
+}
+
+fn names(c: &Core, ids: &[ProcId]) -> Array {
+    ids.iter()
+        .map(|&i| c.graph().proc(i).name.to_string().into())
+        .collect()
+}
+
+fn strings(a: Array) -> R<Vec<String>> {
+    a.into_iter()
+        .map(|v| {
+            v.clone()
+                .into_string()
+                .map_err(|t| err(format!("expected proc names, found a {t}")))
+        })
+        .collect()
+}
+
+/// Registers the graph API. Closures stored in definitions keep a weak reference to the
+/// engine, so the engine does not keep itself alive through the scheduler.
+pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>, cfg: &ApiConfig) {
+    for (fn_name, kind) in [("proc", Kind::Proc), ("proto", Kind::Proto)] {
+        let (s, w) = (sched.clone(), weak.clone());
+        engine.register_fn(
+            fn_name,
+            move |ctx: NativeCallContext, name: &str, body: FnPtr| {
+                define(&ctx, &s, &w, kind, name, Map::new(), Some(body))
+            },
+        );
+        let (s, w) = (sched.clone(), weak.clone());
+        engine.register_fn(
+            fn_name,
+            move |ctx: NativeCallContext, name: &str, opts: Map| {
+                define(&ctx, &s, &w, kind, name, opts, None)
+            },
+        );
+        let (s, w) = (sched.clone(), weak.clone());
+        engine.register_fn(
+            fn_name,
+            move |ctx: NativeCallContext, name: &str, opts: Map, body: FnPtr| {
+                define(&ctx, &s, &w, kind, name, opts, Some(body))
+            },
+        );
+    }
+
+    let s = sched.clone();
+    engine.register_fn("run", move |pattern: &str| {
+        run(&s, vec![pattern.to_string()])
+    });
+    let s = sched.clone();
+    engine.register_fn("run", move |patterns: Array| run(&s, strings(patterns)?));
+    let s = sched.clone();
+    engine.register_fn("run", move |_: &mut Ctx, pattern: &str| {
+        run(&s, vec![pattern.to_string()])
+    });
+    let s = sched.clone();
+    engine.register_fn("start", move |name: &str| start(&s, vec![name.to_string()]));
+    let s = sched.clone();
+    engine.register_fn("start", move |names: Array| start(&s, strings(names)?));
+    let s = sched.clone();
+    engine.register_fn("start", move |_: &mut Ctx, name: &str| {
+        start(&s, vec![name.to_string()])
+    });
+    let s = sched.clone();
+    engine.register_fn("create", move |pattern: &str| create(&s, pattern));
+    let s = sched.clone();
+    engine.register_fn("create", move |_: &mut Ctx, pattern: &str| {
+        create(&s, pattern)
+    });
+
+    let s = sched.clone();
+    engine.register_fn("wait", move || wait_all(&s));
+    let s = sched.clone();
+    engine.register_fn("wait", move |name: &str| {
+        wait(&s, vec![name.to_string()], true)
+    });
+    let s = sched.clone();
+    engine.register_fn("wait", move |names: Array| wait(&s, strings(names)?, false));
+    let s = sched.clone();
+    engine.register_fn("wait", move |_: &mut Ctx, name: &str| {
+        wait(&s, vec![name.to_string()], true)
+    });
+    let s = sched.clone();
+    engine.register_fn("wait", move |_: &mut Ctx, names: Array| {
+        wait(&s, strings(names)?, false)
+    });
+
+    let s = sched.clone();
+    engine.register_fn("results", move || -> Map {
+        let c = s.lock();
+        c.scheduled()
+            .filter_map(|p| p.result.map(|r| (p.name.as_ref().into(), r)))
+            .collect()
+    });
+    let s = sched.clone();
+    engine.register_fn("state", move |name: &str| -> R<String> {
+        let c = s.lock();
+        let id = c
+            .graph()
+            .lookup(name)
+            .ok_or_else(|| err(GraphError::UnknownProc(name.into()).to_string()))?;
+        Ok(c.state(id).to_string())
+    });
+
+    let (s, cfg) = (sched.clone(), cfg.clone());
+    engine.register_fn("set_options", move |m: Map| set_options(&s, &cfg, m));
+    let s = sched.clone();
+    engine.register_fn("set_params", move |m: Map| {
+        core(&s, |c| {
+            c.graph_mut().set_params(m);
+            Ok(())
+        })
+    });
+
+    engine
+        .register_type_with_name::<NoFailures>("NoFailures")
+        .register_fn("to_string", |_: &mut NoFailures| "NO_FAILURES".to_string())
+        .register_type_with_name::<WhenScheduled>("WhenScheduled")
+        .register_fn("when_scheduled", |p: &str| WhenScheduled(p.to_string()))
+        .register_fn("to_string", |w: &mut WhenScheduled| {
+            format!("when_scheduled(\"{}\")", w.0)
+        })
+        .register_type_with_name::<SkipSignal>("Skip")
+        .register_fn("skip", |why: &str| SkipSignal {
+            why: why.to_string(),
+            no_change: false,
+        })
+        .register_fn("skip", || SkipSignal {
+            why: String::new(),
+            no_change: false,
+        })
+        .register_fn("no_change", |why: &str| SkipSignal {
+            why: why.to_string(),
+            no_change: true,
+        })
+        .register_fn("no_change", || SkipSignal {
+            why: String::new(),
+            no_change: true,
+        })
+        .register_fn("to_string", |s: &mut SkipSignal| {
+            let what = if s.no_change { "no change" } else { "skipped" };
+            if s.why.is_empty() {
+                what.to_string()
+            } else {
+                format!("{what}: {}", s.why)
+            }
+        })
+        .register_type_with_name::<ProcFailure>("ProcFailure")
+        .register_fn("to_string", |p: &mut ProcFailure| p.0.clone())
+        .register_type_with_name::<Aborted>("Aborted")
+        .register_fn("to_string", |a: &mut Aborted| a.0.clone());
+}
+
+fn define(
+    ctx: &NativeCallContext,
+    sched: &Arc<Scheduler>,
+    weak: &Weak<Engine>,
+    kind: Kind,
+    name: &str,
+    opts: Map,
+    body: Option<FnPtr>,
+) -> R<String> {
+    let def = Arc::new(opts::parse(ctx, weak, kind, name, opts, body).map_err(err)?);
+    core(sched, |c| match kind {
+        Kind::Proc => c.define_proc(name, def).map(|_| ()),
+        Kind::Proto => c.define_proto(name, def),
+    })?;
+    Ok(name.to_string())
+}
+
+fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
+    core(sched, |c| {
+        c.flush_now()?;
+        let mut ids = Vec::new();
+        for p in &patterns {
+            ids.extend(c.create(p)?);
+        }
+        c.start(&ids)?;
+        Ok(names(c, &ids))
+    })
+}
+
+fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
+    core(sched, |c| {
+        c.flush_now()?;
+        let mut ids = Vec::new();
+        for p in &patterns {
+            match c.graph().lookup(p) {
+                Some(id) => ids.push(id),
+                None if is_glob(p) => {
+                    let hits: Vec<ProcId> = c
+                        .graph()
+                        .procs()
+                        .filter(|(_, n)| crate::graph::pattern::wildcard_match(p, &n.name))
+                        .map(|(id, _)| id)
+                        .collect();
+                    if hits.is_empty() {
+                        return Err(GraphError::NoMatch(p.clone()));
+                    }
+                    ids.extend(hits);
+                }
+                None => return Err(GraphError::UnknownProc(p.clone())),
+            }
+        }
+        c.start(&ids)
+    })
+}
+
+fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
+    core(sched, |c| {
+        let ids = c.create(pattern)?;
+        Ok(names(c, &ids))
+    })
+}
+
+/// Blocks until `rx` fires; the error explains why a wait cannot finish.
+fn block(sched: &Arc<Scheduler>, rx: Option<std::sync::mpsc::Receiver<Wake>>) -> R<()> {
+    let Some(rx) = rx else {
+        return Ok(());
+    };
+    match sched.block(rx) {
+        Wake::Done => Ok(()),
+        Wake::Deadlock(msg) => Err(err(msg)),
+        Wake::Aborted(reason) => Err(throw(Dynamic::from(Aborted(aborted_text(reason))))),
+    }
+}
+
+fn aborted_text(reason: AbortReason) -> String {
+    match reason {
+        AbortReason::Interrupted => "the run was interrupted".into(),
+        AbortReason::FailFast => "the run was aborted: a proc failed and --fail-fast is on".into(),
+        AbortReason::ScriptError => "the run was aborted by a script error".into(),
+    }
+}
+
+fn wait(sched: &Arc<Scheduler>, patterns: Vec<String>, single: bool) -> R<Dynamic> {
+    let job = job::current().map(|j| j.id);
+    let (ids, rx) = core(sched, |c| {
+        c.flush_now()?;
+        let mut ids = Vec::new();
+        for p in &patterns {
+            match c.graph().lookup(p) {
+                Some(id) => ids.push(id),
+                None if is_glob(p) => {
+                    let hits = c.scheduled_matching(p);
+                    if hits.is_empty() {
+                        return Err(GraphError::NoScheduledMatch(p.clone()));
+                    }
+                    ids.extend(hits);
+                }
+                None => return Err(GraphError::UnknownProc(p.clone())),
+            }
+        }
+        let rx = c.wait_for(&ids, job)?;
+        Ok((ids, rx))
+    })?;
+    let single = single && !is_glob(&patterns[0]);
+    block(sched, rx)?;
+    let c = sched.lock();
+    let mut failures = Vec::new();
+    let mut out = Map::new();
+    for &id in &ids {
+        let s = c.summary(id);
+        if s.state.is_failure() {
+            failures.push(format!(
+                "proc \"{}\" {}{}",
+                s.name,
+                s.state,
+                s.error.map(|e| format!(": {e}")).unwrap_or_default()
+            ));
+        }
+        out.insert(s.name.as_ref().into(), s.result.unwrap_or(Dynamic::UNIT));
+    }
+    if !failures.is_empty() {
+        return Err(throw(Dynamic::from(ProcFailure(failures.join("\n")))));
+    }
+    Ok(if single {
+        out.into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or(Dynamic::UNIT)
+    } else {
+        out.into()
+    })
+}
+
+fn wait_all(sched: &Arc<Scheduler>) -> R<Dynamic> {
+    if job::current().is_some() {
+        return Err(err(
+            "wait() without names inside a proc would wait for the proc itself; name the procs to wait for",
+        ));
+    }
+    let rx = core(sched, |c| c.wait_all())?;
+    block(sched, rx)?;
+    let c = sched.lock();
+    let mut failures = Vec::new();
+    let mut out = Map::new();
+    for s in c.scheduled() {
+        if s.state.is_failure() {
+            failures.push(format!("\"{}\" ({})", s.name, s.state));
+        }
+        if let Some(r) = s.result {
+            out.insert(s.name.as_ref().into(), r);
+        }
+    }
+    if !failures.is_empty() {
+        return Err(throw(Dynamic::from(ProcFailure(format!(
+            "{} proc(s) failed: {}",
+            failures.len(),
+            failures.join(", ")
+        )))));
+    }
+    Ok(out.into())
+}
+
+const OPTIONS: &[&str] = &["parallel", "separator", "allow_missing_deps", "log_dir"];
+const OPTIONS_NOT_YET: &[&str] = &[
+    "dynamic",
+    "watch",
+    "watch_debounce",
+    "full_log_on_failure",
+    "task_db",
+];
+
+fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
+    for (k, v) in m {
+        let k = k.as_str();
+        let bad = |what: &str| {
+            err(format!(
+                "set_options: `{k}` must be {what}, not {}",
+                v.type_name()
+            ))
+        };
+        match k {
+            "parallel" => {
+                let n = v.as_int().map_err(|_| bad("a positive integer"))?;
+                let n = usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad("a positive integer"))?;
+                if cfg.cli_parallel.is_none() {
+                    core(sched, |c| {
+                        c.set_parallel(n);
+                        Ok(())
+                    })?;
+                }
+            }
+            "separator" => {
+                let s = v.clone().into_string().map_err(|_| bad("a string"))?;
+                if s.is_empty() || s.contains(['[', ']', '*', '?']) {
+                    return Err(err(format!(
+                        "set_options: separator \"{s}\" must be non-empty and must not contain [ ] * ?"
+                    )));
+                }
+                core(sched, |c| {
+                    c.graph_mut().set_separator(&s);
+                    Ok(())
+                })?;
+            }
+            "allow_missing_deps" => {
+                let b = v.as_bool().map_err(|_| bad("a bool"))?;
+                core(sched, |c| {
+                    c.set_allow_missing_deps(b);
+                    Ok(())
+                })?;
+            }
+            "log_dir" => {
+                let p = v.clone().into_string().map_err(|_| bad("a path"))?;
+                sched.set_log_root(p.into()).map_err(err)?;
+            }
+            k if OPTIONS_NOT_YET.contains(&k) => {
+                return Err(err(format!(
+                    "set_options: `{k}` is not supported yet by this version of prun"
+                )));
+            }
+            k => {
+                return Err(err(format!(
+                    "set_options: unknown option `{k}` (valid options: {})",
+                    OPTIONS.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}

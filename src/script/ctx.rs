@@ -1,0 +1,59 @@
+//! The `ctx` object a closure body receives.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, Map};
+
+use crate::exec::{JobSpec, log};
+
+/// `ctx`: the running proc's name, args, params, dependency results and log.
+#[derive(Clone)]
+pub struct Ctx(Arc<CtxData>);
+
+struct CtxData {
+    name: String,
+    args: Map,
+    params: Map,
+    results: Map,
+    changed_deps: Array,
+    log: PathBuf,
+}
+
+impl Ctx {
+    /// The context of one attempt of a job.
+    pub fn new(job: &JobSpec, log: PathBuf) -> Ctx {
+        Ctx(Arc::new(CtxData {
+            name: job.name.to_string(),
+            args: crate::graph::args_map(&job.args),
+            params: job.params.clone(),
+            results: job.dep_results.clone(),
+            changed_deps: job.changed_deps.iter().map(|d| d.clone().into()).collect(),
+            log,
+        }))
+    }
+}
+
+/// Registers the `Ctx` type, its properties and `ctx.log(...)`.
+pub fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<Ctx>("Ctx")
+        .register_get("name", |c: &mut Ctx| c.0.name.clone())
+        .register_get("args", |c: &mut Ctx| c.0.args.clone())
+        .register_get("params", |c: &mut Ctx| c.0.params.clone())
+        .register_get("results", |c: &mut Ctx| c.0.results.clone())
+        .register_get("deps_changed", |c: &mut Ctx| !c.0.changed_deps.is_empty())
+        .register_get("changed_deps", |c: &mut Ctx| c.0.changed_deps.clone())
+        .register_get("input_fingerprint", |_: &mut Ctx| Dynamic::UNIT)
+        .register_fn(
+            "log",
+            |c: &mut Ctx, msg: &str| -> Result<(), Box<rhai::EvalAltResult>> {
+                log::append_line(&c.0.log, msg)
+                    .map_err(|e| format!("failed to write log {}: {e}", c.0.log.display()).into())
+            },
+        )
+        .register_fn("to_string", |c: &mut Ctx| format!("ctx({})", c.0.name));
+}
+
+/// Makes `Result<(), Box<EvalAltResult>>` inference work for `ctx.log`.
+type _LogResult = Result<(), Box<rhai::EvalAltResult>>;

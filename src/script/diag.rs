@@ -1,0 +1,77 @@
+//! Turning Rhai errors into messages that name the script, line and column.
+
+use rhai::{EvalAltResult, ParseError, Position};
+
+/// `path:line:col`, or just the path when the position is unknown.
+pub fn location(source: Option<&str>, pos: Position) -> String {
+    let src = source.unwrap_or("<script>");
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("{src}:{l}:{c}"),
+        (Some(l), None) => format!("{src}:{l}"),
+        _ => src.to_string(),
+    }
+}
+
+/// A syntax error as `path:line:col: message`.
+pub fn parse_error(path: &str, err: &ParseError) -> String {
+    let mut e = err.clone();
+    let pos = e.1;
+    e.1 = Position::NONE;
+    format!("{}: syntax error: {}", location(Some(path), pos), e.0)
+}
+
+/// A runtime error as `path:line:col: message`, followed by the call chain
+/// (`in call to 'f' at path:line:col`) from the innermost frame outwards.
+pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
+    let mut frames = Vec::new();
+    let mut src = default_src.to_string();
+    let mut cur = err;
+    loop {
+        let (name, inner, pos, callee_src) = match cur {
+            EvalAltResult::ErrorInFunctionCall(name, fsrc, inner, pos) => {
+                (name, inner, pos, Some(fsrc))
+            }
+            EvalAltResult::ErrorInModule(name, inner, pos) => (name, inner, pos, None),
+            _ => break,
+        };
+        if pos.line().is_some() {
+            let what = if name.starts_with("anon$") {
+                "closure".to_string()
+            } else {
+                format!("'{name}'")
+            };
+            frames.push(format!(
+                "in call to {what} at {}",
+                location(Some(&src), *pos)
+            ));
+        }
+        if let Some(s) = callee_src.filter(|s| !s.is_empty()) {
+            src = s.clone();
+        }
+        cur = inner;
+    }
+    let pos = cur.position();
+    let msg = message(cur);
+    let mut out = if pos.is_none() {
+        msg
+    } else {
+        format!("{}: {msg}", location(Some(&src), pos))
+    };
+    for f in frames.iter().rev() {
+        out.push_str("\n  ");
+        out.push_str(f);
+    }
+    out
+}
+
+/// The message of an error without Rhai's "(line x, position y)" suffix.
+pub fn message(err: &EvalAltResult) -> String {
+    if let EvalAltResult::ErrorRuntime(v, _) = err {
+        return v.to_string();
+    }
+    let text = err.to_string();
+    match text.rfind(" (line ") {
+        Some(i) if !err.position().is_none() && text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    }
+}

@@ -1,0 +1,20 @@
+//! Errors of the script layer.
+
+use thiserror::Error;
+
+/// The script could not be read, compiled or run.
+#[derive(Debug, Error)]
+pub enum ScriptError {
+    #[error("failed to read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A syntax error, already formatted with `path:line:col`.
+    #[error("{0}")]
+    Compile(String),
+    /// A runtime error at the top level, already formatted with `path:line:col`.
+    #[error("{0}")]
+    Runtime(String),
+}

@@ -1,0 +1,204 @@
+//! The [`Host`]: builds the engine, compiles the script, runs its top level, and runs
+//! closure bodies for the scheduler.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
+use tokio_util::sync::CancellationToken;
+
+use super::ScriptError;
+use super::api::{self, ApiConfig};
+use super::ctx::Ctx;
+use super::diag;
+use super::job::{self, JobCtx};
+use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal};
+use crate::exec::{ClosureRunner, JobSpec, Outcome, Scheduler};
+use crate::graph::Body;
+
+/// Settings of the host taken from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// `-j`, which wins over `set_options(#{ parallel })`.
+    pub cli_parallel: Option<usize>,
+}
+
+/// How the top level of a script ended, when it did not end normally.
+#[derive(Debug)]
+pub enum TopLevelError {
+    /// A `wait` found a failed proc and the script did not catch it.
+    ProcFailed(String),
+    /// The run was aborted (Ctrl-C, `--fail-fast`) while the script waited.
+    Aborted(String),
+    /// The script was terminated by an interrupt.
+    Interrupted,
+    /// Any other error: the script is wrong.
+    Script(ScriptError),
+}
+
+/// The Rhai engine of a run, with prun's API registered.
+pub struct Host {
+    engine: Arc<Engine>,
+    sched: Arc<Scheduler>,
+}
+
+impl Host {
+    /// Builds the engine and installs the host as the scheduler's closure runner.
+    pub fn new(sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
+        let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
+            let mut engine = Engine::new();
+            let cfg = ApiConfig {
+                cli_parallel: opts.cli_parallel,
+            };
+            api::register(&mut engine, &sched, weak, &cfg);
+            super::commands::register(&mut engine, &sched);
+            super::ctx::register(&mut engine);
+            let reporter = sched.reporter().clone();
+            engine.on_print(move |s| reporter.message(s));
+            engine.on_debug(|s, src, pos| {
+                eprintln!("{}: {s}", diag::location(src, pos));
+            });
+            let script_cancel = sched.script_cancel().clone();
+            engine.on_progress(move |ops| {
+                // Checking every operation would cost a thread-local lookup each; every
+                // 256th still stops a runaway loop within microseconds.
+                if ops % 256 != 0 {
+                    return None;
+                }
+                let cancelled = job::cancelled().unwrap_or_else(|| script_cancel.is_cancelled());
+                cancelled.then(|| Dynamic::from("cancelled"))
+            });
+            engine
+        });
+        sched.set_runner(Arc::new(Runner {
+            engine: Arc::downgrade(&engine),
+        }));
+        Host { engine, sched }
+    }
+
+    /// Reads and compiles a script file; a `#!` first line is ignored.
+    pub fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
+        let display = path.display().to_string();
+        let mut src = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        if src.starts_with("#!") {
+            let end = src.find('\n').unwrap_or(src.len());
+            src.replace_range(..end, "");
+        }
+        self.compile(&src, &display)
+    }
+
+    /// Compiles script text, naming it `source` in messages.
+    pub fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
+        let mut ast = self
+            .engine
+            .compile(src)
+            .map_err(|e| ScriptError::Compile(diag::parse_error(source, &e)))?;
+        ast.set_source(source);
+        Ok(ast)
+    }
+
+    /// Runs the top level of a compiled script on this thread.
+    pub fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
+        let mut scope = Scope::new();
+        scope.push_constant("NO_FAILURES", NoFailures);
+        let source = ast.source().unwrap_or("<script>").to_string();
+        self.engine
+            .run_ast_with_scope(&mut scope, ast)
+            .map_err(|e| self.classify(&source, &e))
+    }
+
+    fn classify(&self, source: &str, e: &EvalAltResult) -> TopLevelError {
+        match e.unwrap_inner() {
+            EvalAltResult::ErrorTerminated(..) if self.sched.interrupted() => {
+                TopLevelError::Interrupted
+            }
+            EvalAltResult::ErrorRuntime(v, _) if v.is::<ProcFailure>() => {
+                TopLevelError::ProcFailed(v.clone().cast::<ProcFailure>().0)
+            }
+            EvalAltResult::ErrorRuntime(v, _) if v.is::<Aborted>() => {
+                TopLevelError::Aborted(v.clone().cast::<Aborted>().0)
+            }
+            _ => TopLevelError::Script(ScriptError::Runtime(diag::runtime_error(source, e))),
+        }
+    }
+
+    /// The engine, for embedding programs that register their own functions.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+}
+
+/// Runs closure bodies on worker threads.
+struct Runner {
+    engine: Weak<Engine>,
+}
+
+impl ClosureRunner for Runner {
+    fn run(&self, job: &JobSpec, cancel: &CancellationToken, log: &Path) -> Outcome {
+        let Body::Closure(cb) = &job.def.body else {
+            return Outcome::Failed {
+                error: "not a closure body".into(),
+                exit_code: None,
+            };
+        };
+        if self.engine.upgrade().is_none() {
+            return Outcome::Failed {
+                error: "the script engine is gone".into(),
+                exit_code: None,
+            };
+        }
+        let ctx = Ctx::new(job, log.to_path_buf());
+        let values: Vec<String> = job.args.iter().map(|(_, v)| v.clone()).collect();
+        let jctx = JobCtx {
+            id: job.id,
+            def: job.def.clone(),
+            cancel: cancel.clone(),
+            log: log.to_path_buf(),
+        };
+        let result = job::with_job(jctx, || cb.call(Dynamic::from(ctx), &values));
+        match result {
+            Ok(v) => Outcome::Success(v),
+            Err(e) => outcome_of_error(&job.def.origin, &e, cancel),
+        }
+    }
+}
+
+fn outcome_of_error(origin: &str, e: &EvalAltResult, cancel: &CancellationToken) -> Outcome {
+    let failed = |error: String| Outcome::Failed {
+        error,
+        exit_code: None,
+    };
+    match e.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(v, _) if v.is::<SkipSignal>() => {
+            let s = v.clone().cast::<SkipSignal>();
+            let why = match (s.no_change, s.why.is_empty()) {
+                (true, true) => "no change".to_string(),
+                (true, false) => format!("no change: {}", s.why),
+                (false, _) => s.why,
+            };
+            Outcome::Skipped { why }
+        }
+        EvalAltResult::ErrorTerminated(..) if cancel.is_cancelled() => {
+            failed("terminated because the run was aborted".into())
+        }
+        EvalAltResult::ErrorRuntime(v, _) if v.is::<ProcFailure>() => {
+            failed(v.clone().cast::<ProcFailure>().0)
+        }
+        EvalAltResult::ErrorRuntime(v, _) if v.is::<Aborted>() => {
+            failed(v.clone().cast::<Aborted>().0)
+        }
+        _ => {
+            let src = origin.split(':').next().unwrap_or(origin);
+            failed(diag::runtime_error(src, e))
+        }
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,26 @@
+//! The Rhai host: the engine, the functions scripts call, and how errors are shown.
+//!
+//! Theory of operation: the script's top level runs on the calling thread and declares
+//! procs through the registered API, which talks to the [`crate::exec::Scheduler`].
+//! Closure bodies are kept as [`callback::ScriptCallback`]s — the closure plus a snapshot
+//! of the calling context, so that modules the script imported still resolve when the
+//! closure later runs on a worker thread. Rhai is built with `sync`, so the engine and the
+//! AST are shared by all threads; procs pass data through results, and must not write the
+//! same captured variable at the same time (Rhai reports that as a data race).
+//!
+//! Inside a closure, the API functions know which proc they run for through a thread-local
+//! [`job::JobCtx`], so `run`/`wait` behave as `ctx.run`/`ctx.wait` there.
+
+mod api;
+mod callback;
+mod commands;
+mod ctx;
+pub mod diag;
+mod error;
+mod host;
+mod job;
+mod opts;
+mod values;
+
+pub use error::ScriptError;
+pub use host::{Host, HostOptions, TopLevelError};

@@ -1,0 +1,239 @@
+//! Reading the options map of `proc(...)` / `proto(...)` into a [`ProcDef`].
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
+
+use super::callback::ScriptCallback;
+use super::values::{NoFailures, WhenScheduled};
+use crate::duration;
+use crate::graph::{Body, Callback, Choices, DepSpec, ProcDef};
+
+/// Option keys every proc and proto accepts.
+const KEYS: &[&str] = &[
+    "deps",
+    "rdeps",
+    "now",
+    "wave",
+    "locks",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "cmd",
+    "shell",
+    "env",
+    "cwd",
+    "help",
+    "no_skip",
+    "executor",
+];
+
+/// Keys of later features, rejected with a message rather than silently ignored.
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        "inputs",
+        "incremental runs need the task DB, which this version does not have",
+    ),
+    (
+        "outputs",
+        "incremental runs need the task DB, which this version does not have",
+    ),
+];
+
+/// Whether the options are for a proc or a proto (only protos take `arg_choices`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Proc,
+    Proto,
+}
+
+/// Builds a definition from the options map and the optional closure body.
+pub fn parse(
+    ctx: &NativeCallContext,
+    engine: &Weak<Engine>,
+    kind: Kind,
+    name: &str,
+    opts: Map,
+    body: Option<FnPtr>,
+) -> Result<ProcDef, String> {
+    let what = match kind {
+        Kind::Proc => "proc",
+        Kind::Proto => "proto",
+    };
+    let err = |m: String| format!("{what} \"{name}\": {m}");
+    for key in opts.keys() {
+        let k = key.as_str();
+        if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == k) {
+            return Err(err(format!("option `{k}` is not supported yet: {why}")));
+        }
+        if !KEYS.contains(&k) && !(kind == Kind::Proto && k == "arg_choices") {
+            let mut valid: Vec<&str> = KEYS.to_vec();
+            if kind == Kind::Proto {
+                valid.push("arg_choices");
+            }
+            return Err(err(format!(
+                "unknown option `{k}` (valid options: {})",
+                valid.join(", ")
+            )));
+        }
+    }
+    let callback = |fp: FnPtr| -> Callback { ScriptCallback::new(ctx, fp, engine.clone()) };
+    let get = |k: &str| opts.get(k).cloned();
+
+    let mut def = ProcDef {
+        deps: Vec::new(),
+        no_failures: false,
+        rdeps: Vec::new(),
+        when_scheduled: Vec::new(),
+        now: false,
+        wave: 0,
+        locks: Vec::new(),
+        timeout: None,
+        retries: 0,
+        retry_delay: Duration::ZERO,
+        body: Body::Cmd(Vec::new()),
+        env: Vec::new(),
+        cwd: None,
+        help: None,
+        arg_choices: Vec::new(),
+        origin: super::diag::location(ctx.call_source(), ctx.call_position()),
+    };
+
+    for item in list(get("deps")) {
+        if item.is_string() {
+            def.deps.push(DepSpec::Name(item.to_string()));
+        } else if item.is::<NoFailures>() {
+            def.no_failures = true;
+        } else if let Some(fp) = item.clone().try_cast::<FnPtr>() {
+            def.deps.push(DepSpec::Closure(callback(fp)));
+        } else {
+            return Err(err(format!(
+                "`deps` entries must be names, closures or NO_FAILURES, not {}",
+                item.type_name()
+            )));
+        }
+    }
+    for item in list(get("rdeps")) {
+        if item.is_string() {
+            def.rdeps.push(item.to_string());
+        } else if let Some(ws) = item.clone().try_cast::<WhenScheduled>() {
+            def.when_scheduled.push(ws.0);
+        } else {
+            return Err(err(format!(
+                "`rdeps` entries must be patterns or when_scheduled(...), not {}",
+                item.type_name()
+            )));
+        }
+    }
+    if let Some(v) = get("now") {
+        def.now = v
+            .as_bool()
+            .map_err(|t| err(format!("`now` must be a bool, not {t}")))?;
+    }
+    if let Some(v) = get("no_skip") {
+        v.as_bool()
+            .map_err(|t| err(format!("`no_skip` must be a bool, not {t}")))?;
+    }
+    if let Some(v) = get("wave") {
+        def.wave = v
+            .as_int()
+            .map_err(|t| err(format!("`wave` must be an integer, not {t}")))?;
+    }
+    for item in list(get("locks")) {
+        let l = item.to_string();
+        if !def.locks.contains(&l) {
+            def.locks.push(l);
+        }
+    }
+    if let Some(v) = get("timeout") {
+        def.timeout = Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
+    }
+    if let Some(v) = get("retries") {
+        let n = v
+            .as_int()
+            .map_err(|t| err(format!("`retries` must be an integer, not {t}")))?;
+        def.retries = u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
+    }
+    if let Some(v) = get("retry_delay") {
+        def.retry_delay = duration::parse(&v).map_err(|e| err(format!("`retry_delay`: {e}")))?;
+    }
+    if let Some(v) = get("env") {
+        let m = v
+            .try_cast::<Map>()
+            .ok_or_else(|| err("`env` must be a map of names to values".into()))?;
+        def.env = m
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+    if let Some(v) = get("cwd") {
+        def.cwd = Some(v.to_string());
+    }
+    if let Some(v) = get("help") {
+        def.help = Some(v.to_string());
+    }
+    if let Some(v) = get("executor") {
+        let e = v.to_string();
+        if e != "local" {
+            return Err(err(format!(
+                "unknown executor \"{e}\" (this version runs commands on the \"local\" executor only)"
+            )));
+        }
+    }
+    if let Some(v) = get("arg_choices") {
+        let m = v
+            .try_cast::<Map>()
+            .ok_or_else(|| err("`arg_choices` must be a map of placeholder to values".into()))?;
+        for (k, v) in m {
+            let choices = if let Some(fp) = v.clone().try_cast::<FnPtr>() {
+                Choices::Closure(callback(fp))
+            } else if let Some(a) = v.clone().try_cast::<Array>() {
+                Choices::List(a.into_iter().map(|x| x.to_string()).collect())
+            } else {
+                return Err(err(format!(
+                    "`arg_choices.{k}` must be an array or a closure, not {}",
+                    v.type_name()
+                )));
+            };
+            def.arg_choices.push((k.to_string(), choices));
+        }
+    }
+
+    let cmd = get("cmd");
+    let shell = get("shell");
+    def.body = match (body, cmd, shell) {
+        (Some(fp), None, None) => Body::Closure(callback(fp)),
+        (None, Some(c), None) => {
+            let argv: Vec<String> = c
+                .try_cast::<Array>()
+                .ok_or_else(|| err("`cmd` must be an array of strings (an argv)".into()))?
+                .into_iter()
+                .map(|x| x.to_string())
+                .collect();
+            if argv.is_empty() {
+                return Err(err("`cmd` must not be empty".into()));
+            }
+            Body::Cmd(argv)
+        }
+        (None, None, Some(s)) => Body::Shell(s.to_string()),
+        (None, None, None) => {
+            return Err(err(
+                "it has no body: give a closure, `cmd: [...]` or `shell: \"...\"`".into(),
+            ));
+        }
+        _ => {
+            return Err(err("give only one body: a closure, `cmd` or `shell`".into()));
+        }
+    };
+    Ok(def)
+}
+
+/// A value that may be a single item or an array of items.
+fn list(v: Option<Dynamic>) -> Vec<Dynamic> {
+    match v {
+        None => Vec::new(),
+        Some(v) if v.is_array() => v.cast::<Array>(),
+        Some(v) => vec![v],
+    }
+}

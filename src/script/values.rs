@@ -1,0 +1,26 @@
+//! Values scripts create and throw: `NO_FAILURES`, `when_scheduled(...)`, `skip(...)`,
+//! `no_change(...)`, and the error value of a failed `wait`.
+
+/// The `NO_FAILURES` special dependency.
+#[derive(Debug, Clone, Copy)]
+pub struct NoFailures;
+
+/// `when_scheduled(pattern)`: a conditional rdep.
+#[derive(Debug, Clone)]
+pub struct WhenScheduled(pub String);
+
+/// Thrown by `skip(why)` and `no_change(why)`.
+#[derive(Debug, Clone)]
+pub struct SkipSignal {
+    pub why: String,
+    pub no_change: bool,
+}
+
+/// Thrown by `wait` when a proc it waited for failed; at the top level this makes prun
+/// exit 1 (a proc failed) rather than 2 (the script is wrong).
+#[derive(Debug, Clone)]
+pub struct ProcFailure(pub String);
+
+/// Thrown by `wait` when the run was aborted (Ctrl-C, `--fail-fast`).
+#[derive(Debug, Clone)]
+pub struct Aborted(pub String);

@@ -22,7 +22,7 @@ struct RunFlags {
     #[arg(short, long)]
     verbose: bool,
     /// Less output (only failures and the summary)
-    #[arg(short, long, conflicts_with = "verbose")]
+    #[arg(short, long)]
     quiet: bool,
 }
 
@@ -51,11 +51,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// The script, then targets (procs or globs to run), then `--` and the script's arguments
-    #[arg(
-        value_name = "SCRIPT [TARGET ...]",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "SCRIPT [TARGET ...]", trailing_var_arg = true, num_args = 0..)]
     rest: Vec<OsString>,
 }
 
@@ -163,9 +159,9 @@ mod tests {
 
     #[test]
     fn flags_before_script() {
-        let c = run_cfg(&["prun", "-j2", "-v", "s.rhai", "a", "b"]);
+        let c = run_cfg(&["prun", "-j2", "-v", "s.rhai", "a", "-q", "b"]);
         assert_eq!(c.parallel, Some(2));
-        assert!(c.verbose);
+        assert!(c.verbose && c.quiet);
         assert_eq!(c.targets, vec!["a", "b"]);
     }
 

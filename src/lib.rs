@@ -12,6 +12,7 @@
 //! [`run`] is the whole program behind the `prun` binary.
 
 pub mod cli;
+mod diag;
 mod duration;
 pub mod exec;
 pub mod graph;

@@ -115,6 +115,7 @@ pub fn run(cfg: RunConfig) -> Exit {
         sched.clone(),
         &HostOptions {
             cli_parallel: cfg.parallel,
+            script_args: cfg.script_args.clone(),
         },
     );
 

@@ -331,7 +331,9 @@ async fn supervise(
         () = timeout => terminate(child, pgid, spec.kill_grace).await.map(|s| (s, Ending::TimedOut)),
         () = cancel.cancelled() => terminate(child, pgid, spec.kill_grace).await.map(|s| (s, Ending::Cancelled)),
     };
-    if unix::group_alive(pgid) {
+    // After `terminate` the group has had SIGKILL; only a command that exited on its own
+    // can have left live processes behind.
+    if matches!(result, Ok((_, Ending::Exited))) && unix::group_alive(pgid) {
         end_leftovers(pgid, spec.kill_grace).await;
     }
     unix::unregister(pgid);

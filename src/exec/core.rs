@@ -515,6 +515,14 @@ impl Core {
         dep: &str,
         work: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
+        if crate::graph::pattern::is_glob(dep) {
+            let ids = self.graph.expand(dep);
+            self.sync_runs();
+            for d in ids? {
+                self.edge(p, d, work)?;
+            }
+            return Ok(());
+        }
         let resolved = self.graph.resolve(dep);
         self.sync_runs();
         match resolved? {
@@ -1167,9 +1175,25 @@ impl Core {
         }
     }
 
+    /// A closure job was cancelled (its timeout elapsed): if it is blocked in a wait, the
+    /// wait returns with `why` so the closure can end.
+    pub fn cancel_wait(&mut self, job: ProcId, why: &str) {
+        for w in 0..self.waiters.len() {
+            if self.waiters[w].as_ref().is_some_and(|w| w.job == Some(job)) {
+                self.resume.retain(|&r| r != w);
+                self.wake(w, Wake::Deadlock(why.to_string()));
+            }
+        }
+    }
+
     /// Ends a locked operation: wakes `wait()`ers whose condition holds and resolves
     /// situations where nothing can make progress any more.
     pub fn settle(&mut self) {
+        // `now` procs created while the script is blocked (by closures) must not wait for
+        // a `run` that will never come; a failure to schedule them fails them.
+        if !self.script_running {
+            let _ = self.flush_now();
+        }
         loop {
             if self.all_done() {
                 for tx in self.all_waiters.drain(..) {

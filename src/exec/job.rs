@@ -57,7 +57,7 @@ pub async fn run_command_body(
                 Outcome::Success(Dynamic::UNIT)
             } else {
                 Outcome::Failed {
-                    error: format!("command {spec} {}", out.describe(spec.timeout)),
+                    error: format!("command `{spec}` {}", out.describe(spec.timeout)),
                     exit_code: out.code,
                 }
             }

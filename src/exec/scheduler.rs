@@ -217,12 +217,14 @@ impl Scheduler {
         }
         let timed_out = Arc::new(AtomicBool::new(false));
         if let Some(limit) = job.def.timeout {
-            let (cancel, timed_out) = (cancel.clone(), timed_out.clone());
+            let (cancel, timed_out, me, id) =
+                (cancel.clone(), timed_out.clone(), self.clone(), job.id);
             self.rt.spawn(async move {
                 tokio::select! {
                     () = tokio::time::sleep(limit) => {
                         timed_out.store(true, Ordering::SeqCst);
                         cancel.cancel();
+                        me.with(|c| c.cancel_wait(id, "timed out"));
                     }
                     () = cancel.cancelled() => {}
                 }

@@ -7,11 +7,11 @@
 
 mod def;
 mod error;
-mod graph;
+mod model;
 pub mod pattern;
 
 pub use def::{Body, Callable, Callback, Choices, DepSpec, ProcDef};
 pub use error::GraphError;
-pub use graph::{
+pub use model::{
     Graph, ProcId, ProcNode, Proto, ProtoId, RdepRule, RuleSource, args_map, fill_text,
 };

@@ -35,7 +35,7 @@ impl ScriptCallback {
             .filter(|(.., name, _, _)| *name == fp.fn_name())
             .map(|(.., n, _)| n.saturating_sub(curried))
             .collect();
-        let origin = super::diag::location(ctx.call_source(), ctx.call_position());
+        let origin = crate::diag::location(ctx.call_source(), ctx.call_position());
         Arc::new(ScriptCallback {
             fp,
             arities,

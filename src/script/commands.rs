@@ -142,7 +142,7 @@ fn run(sched: &Arc<Scheduler>, program: Program, opts: Map) -> R<Map> {
     let ok = out.ending == Ending::Exited
         && out.code.is_some_and(|c| o.ok_codes.contains(&i64::from(c)));
     if out.ending == Ending::Cancelled || (!ok && o.check) {
-        let mut msg = format!("command {} {}", o.spec, out.describe(o.spec.timeout));
+        let mut msg = format!("command `{}` {}", o.spec, out.describe(o.spec.timeout));
         let tail: Vec<&str> = out.stderr.lines().collect();
         let from = tail.len().saturating_sub(STDERR_LINES);
         if !tail.is_empty() {

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use super::ScriptError;
 use super::api::{self, ApiConfig};
 use super::ctx::Ctx;
-use super::diag;
 use super::job::{self, JobCtx};
 use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal};
+use crate::diag;
 use crate::exec::{ClosureRunner, JobSpec, Outcome, Scheduler};
 use crate::graph::Body;
 
@@ -21,6 +21,8 @@ use crate::graph::Body;
 pub struct HostOptions {
     /// `-j`, which wins over `set_options(#{ parallel })`.
     pub cli_parallel: Option<usize>,
+    /// The words after `--` on the command line, returned by `args()`.
+    pub script_args: Vec<String>,
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -53,6 +55,8 @@ impl Host {
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);
             super::ctx::register(&mut engine);
+            let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
+            engine.register_fn("args", move || words.clone());
             let reporter = sched.reporter().clone();
             engine.on_print(move |s| reporter.message(s));
             engine.on_debug(|s, src, pos| {
@@ -111,10 +115,10 @@ impl Host {
     }
 
     fn classify(&self, source: &str, e: &EvalAltResult) -> TopLevelError {
+        if self.sched.interrupted() {
+            return TopLevelError::Interrupted;
+        }
         match e.unwrap_inner() {
-            EvalAltResult::ErrorTerminated(..) if self.sched.interrupted() => {
-                TopLevelError::Interrupted
-            }
             EvalAltResult::ErrorRuntime(v, _) if v.is::<ProcFailure>() => {
                 TopLevelError::ProcFailed(v.clone().cast::<ProcFailure>().0)
             }

@@ -15,7 +15,6 @@ mod api;
 mod callback;
 mod commands;
 mod ctx;
-pub mod diag;
 mod error;
 mod host;
 mod job;

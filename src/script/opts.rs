@@ -67,7 +67,8 @@ pub fn parse(
         if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == k) {
             return Err(err(format!("option `{k}` is not supported yet: {why}")));
         }
-        if !KEYS.contains(&k) && !(kind == Kind::Proto && k == "arg_choices") {
+        let proto_only = kind == Kind::Proto && k == "arg_choices";
+        if !(KEYS.contains(&k) || proto_only) {
             let mut valid: Vec<&str> = KEYS.to_vec();
             if kind == Kind::Proto {
                 valid.push("arg_choices");
@@ -97,7 +98,7 @@ pub fn parse(
         cwd: None,
         help: None,
         arg_choices: Vec::new(),
-        origin: super::diag::location(ctx.call_source(), ctx.call_position()),
+        origin: crate::diag::location(ctx.call_source(), ctx.call_position()),
     };
 
     for item in list(get("deps")) {

@@ -456,7 +456,11 @@ fn call_names(
         name: name.to_string(),
         message,
     };
-    let out = cb.call(ctx, &values).map_err(|e| err(e.to_string()))?;
+    let out = cb.call(ctx, &values).map_err(|e| {
+        let src = cb.origin();
+        let src = src.split(':').next().unwrap_or_default().to_string();
+        err(crate::diag::runtime_error(&src, &e))
+    })?;
     if out.is_string() {
         return Ok(vec![out.to_string()]);
     }

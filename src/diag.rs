@@ -1,4 +1,5 @@
 //! Turning Rhai errors into messages that name the script, line and column.
+//! Used by the script host and by the graph (for errors of dependency closures).
 
 use rhai::{EvalAltResult, ParseError, Position};
 

@@ -279,10 +279,13 @@ impl Core {
 
     // ---- definitions -------------------------------------------------------------------
 
-    /// Declares a proc.
+    /// Declares a proc. If a scheduled proc was waiting for a dependency of this name, the
+    /// new proc is scheduled for it.
     pub fn define_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
         let id = self.graph.add_proc(name, def)?;
         self.sync_runs();
+        self.settle_missing()?;
+        self.pump();
         Ok(id)
     }
 
@@ -294,13 +297,17 @@ impl Core {
             self.graph.resolve(&name)?;
         }
         self.sync_runs();
-        self.settle_missing()
+        self.settle_missing()?;
+        self.pump();
+        Ok(())
     }
 
     /// `create(pattern)`: the procs a name or glob stands for, created as needed.
     pub fn create(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
         let out = self.graph.expand(pattern);
         self.sync_runs();
+        self.settle_missing()?;
+        self.pump();
         out
     }
 
@@ -1316,3 +1323,7 @@ impl Core {
             .map(|p| self.summary(p))
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

@@ -472,3 +472,123 @@ fn call_names(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::graph::Body;
+
+    fn def(choices: &[(&str, &[&str])], deps: &[&str]) -> Arc<ProcDef> {
+        Arc::new(ProcDef {
+            deps: deps.iter().map(|d| DepSpec::Name(d.to_string())).collect(),
+            no_failures: false,
+            rdeps: Vec::new(),
+            when_scheduled: Vec::new(),
+            now: false,
+            wave: 0,
+            locks: Vec::new(),
+            timeout: None,
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            body: Body::Cmd(vec!["true".into()]),
+            env: Vec::new(),
+            cwd: None,
+            help: None,
+            arg_choices: choices
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        Choices::List(v.iter().map(|s| s.to_string()).collect()),
+                    )
+                })
+                .collect(),
+            origin: "test".into(),
+        })
+    }
+
+    fn names(g: &Graph, ids: &[ProcId]) -> Vec<String> {
+        ids.iter().map(|&i| g.proc(i).name.to_string()).collect()
+    }
+
+    #[test]
+    fn a_glob_expands_over_arg_choices_in_choice_order() {
+        let mut g = Graph::default();
+        g.add_proto(
+            "build::[env]::[arch]",
+            def(&[("env", &["dev", "prod"]), ("arch", &["x86", "arm"])], &[]),
+        )
+        .unwrap();
+        let ids = g.expand("build::*::arm").unwrap();
+        assert_eq!(names(&g, &ids), ["build::dev::arm", "build::prod::arm"]);
+        let ids = g.expand("build::p?od::*").unwrap();
+        assert_eq!(names(&g, &ids), ["build::prod::x86", "build::prod::arm"]);
+        assert_eq!(g.expand("build::dev::arm").unwrap(), [ids[0] - 2]);
+    }
+
+    #[test]
+    fn glob_and_choice_errors_name_the_placeholder() {
+        let mut g = Graph::default();
+        g.add_proto("run::[x]", def(&[], &[])).unwrap();
+        g.add_proto("env::[e]", def(&[("e", &["a", "b"])], &[]))
+            .unwrap();
+        let e = g.expand("run::*").unwrap_err();
+        assert!(
+            matches!(e, GraphError::GlobWithoutChoices { ref arg, .. } if arg == "x"),
+            "{e}"
+        );
+        assert!(matches!(
+            g.expand("env::z*"),
+            Err(GraphError::GlobNoMatch { .. })
+        ));
+        assert!(matches!(
+            g.expand("env::c"),
+            Err(GraphError::NotAChoice { .. })
+        ));
+        assert!(matches!(g.expand("nothing"), Err(GraphError::NoMatch(_))));
+    }
+
+    #[test]
+    fn dependency_patterns_are_filled_from_the_parents_args() {
+        let mut g = Graph::default();
+        g.add_proto(
+            "deploy::[env]",
+            def(&[], &["build::[env]", "lint", "x::[env]::2"]),
+        )
+        .unwrap();
+        let ids = g.expand("deploy::prod").unwrap();
+        assert_eq!(g.proc(ids[0]).deps, ["build::prod", "lint", "x::prod::2"]);
+        assert_eq!(
+            g.proc(ids[0]).args,
+            [("env".to_string(), "prod".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_name_matching_two_protos_is_ambiguous() {
+        let mut g = Graph::default();
+        g.add_proto("a::[x]", def(&[], &[])).unwrap();
+        g.add_proto("[y]::b", def(&[], &[])).unwrap();
+        assert!(matches!(
+            g.resolve("a::b"),
+            Err(GraphError::Ambiguous { .. })
+        ));
+    }
+
+    #[test]
+    fn duplicates_and_placeholders_in_proc_names_are_rejected() {
+        let mut g = Graph::default();
+        g.add_proc("p", def(&[], &[])).unwrap();
+        assert!(matches!(
+            g.add_proc("p", def(&[], &[])),
+            Err(GraphError::DuplicateProc(_))
+        ));
+        assert!(matches!(
+            g.add_proc("q::[x]", def(&[], &[])),
+            Err(GraphError::PlaceholderInProcName(_))
+        ));
+        assert!(g.add_proto("bad::[x]", def(&[("y", &["1"])], &[])).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! State-machine tests of [`Core`] without processes: jobs are "run" by completing them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::Dynamic;
+
+use super::*;
+use crate::graph::{Body, DepSpec, ProcDef};
+
+fn def() -> ProcDef {
+    ProcDef {
+        deps: Vec::new(),
+        no_failures: false,
+        rdeps: Vec::new(),
+        when_scheduled: Vec::new(),
+        now: false,
+        wave: 0,
+        locks: Vec::new(),
+        timeout: None,
+        retries: 0,
+        retry_delay: Duration::ZERO,
+        body: Body::Cmd(vec!["true".into()]),
+        env: Vec::new(),
+        cwd: None,
+        help: None,
+        arg_choices: Vec::new(),
+        origin: "test".into(),
+    }
+}
+
+fn with_deps(deps: &[&str]) -> ProcDef {
+    ProcDef {
+        deps: deps.iter().map(|d| DepSpec::Name(d.to_string())).collect(),
+        ..def()
+    }
+}
+
+fn core(parallel: usize) -> Core {
+    Core::new(CoreOptions {
+        parallel,
+        allow_missing_deps: true,
+        fail_fast: false,
+    })
+}
+
+fn add(c: &mut Core, name: &str, d: ProcDef) -> ProcId {
+    c.define_proc(name, Arc::new(d)).unwrap()
+}
+
+/// Names of the jobs started by the actions recorded so far.
+fn started(c: &mut Core) -> Vec<String> {
+    c.take_actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Start(j) => Some(j.name.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ok(c: &mut Core, id: ProcId) {
+    c.complete(id, Outcome::Success(Dynamic::UNIT), None);
+}
+
+#[test]
+fn a_chain_starts_one_proc_at_a_time_in_dependency_order() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", def());
+    let b = add(&mut c, "b", with_deps(&["a"]));
+    let z = add(&mut c, "c", with_deps(&["b"]));
+    c.start(&[z]).unwrap();
+    assert_eq!(started(&mut c), ["a"]);
+    ok(&mut c, a);
+    assert_eq!(started(&mut c), ["b"]);
+    ok(&mut c, b);
+    assert_eq!(started(&mut c), ["c"]);
+    ok(&mut c, z);
+    assert_eq!(c.state(z), State::Succeeded);
+}
+
+#[test]
+fn the_parallel_limit_bounds_starts_and_ties_go_to_the_earliest_proc() {
+    let mut c = core(2);
+    let ids: Vec<ProcId> = (0..5)
+        .map(|i| add(&mut c, &format!("p{i}"), def()))
+        .collect();
+    c.start(&ids.iter().rev().copied().collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(started(&mut c), ["p0", "p1"]);
+    ok(&mut c, ids[1]);
+    assert_eq!(started(&mut c), ["p2"]);
+}
+
+#[test]
+fn a_held_lock_parks_procs_until_it_is_released() {
+    let mut c = core(4);
+    let locked = || ProcDef {
+        locks: vec!["L".into()],
+        ..def()
+    };
+    let a = add(&mut c, "a", locked());
+    let b = add(&mut c, "b", locked());
+    let free = add(&mut c, "free", def());
+    c.start(&[a, b, free]).unwrap();
+    assert_eq!(started(&mut c), ["a", "free"]);
+    ok(&mut c, a);
+    assert_eq!(started(&mut c), ["b"]);
+}
+
+#[test]
+fn a_higher_wave_waits_for_every_lower_wave_proc() {
+    let mut c = core(4);
+    let hi = add(&mut c, "hi", ProcDef { wave: 1, ..def() });
+    let lo1 = add(&mut c, "lo1", def());
+    let lo2 = add(&mut c, "lo2", def());
+    c.start(&[hi, lo1, lo2]).unwrap();
+    assert_eq!(started(&mut c), ["lo1", "lo2"]);
+    ok(&mut c, lo1);
+    assert!(started(&mut c).is_empty());
+    ok(&mut c, lo2);
+    assert_eq!(started(&mut c), ["hi"]);
+}
+
+#[test]
+fn depending_on_a_higher_wave_is_an_error() {
+    let mut c = core(4);
+    add(&mut c, "hi", ProcDef { wave: 2, ..def() });
+    let lo = add(&mut c, "lo", with_deps(&["hi"]));
+    let err = c.start(&[lo]).unwrap_err();
+    assert!(matches!(err, GraphError::WaveViolation { .. }), "{err}");
+}
+
+#[test]
+fn a_cycle_is_rejected_and_printed() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", with_deps(&["b"]));
+    add(&mut c, "b", with_deps(&["c"]));
+    add(&mut c, "c", with_deps(&["a"]));
+    let err = c.start(&[a]).unwrap_err();
+    assert_eq!(err.to_string(), "dependency cycle: a -> b -> c -> a");
+    assert!(started(&mut c).is_empty());
+    assert_eq!(c.state(a), State::Failed);
+}
+
+#[test]
+fn a_failure_cascades_to_dependents_but_not_to_other_branches() {
+    let mut c = core(4);
+    let bad = add(&mut c, "bad", def());
+    let dep = add(&mut c, "dep", with_deps(&["bad"]));
+    let dep2 = add(&mut c, "dep2", with_deps(&["dep"]));
+    let other = add(&mut c, "other", def());
+    c.start(&[dep2, other]).unwrap();
+    started(&mut c);
+    c.complete(
+        bad,
+        Outcome::Failed {
+            error: "boom".into(),
+            exit_code: Some(1),
+        },
+        None,
+    );
+    assert_eq!(c.state(dep), State::FailedDep);
+    assert_eq!(c.state(dep2), State::FailedDep);
+    assert_eq!(c.summary(dep2).error.unwrap(), "dependency \"dep\" failed");
+    ok(&mut c, other);
+    assert_eq!(c.state(other), State::Succeeded);
+}
+
+#[test]
+fn a_missing_dependency_fails_its_dependent_once_the_script_stops_defining() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", with_deps(&["later", "never"]));
+    c.start(&[a]).unwrap();
+    add(&mut c, "later", def());
+    c.settle();
+    assert_eq!(started(&mut c), ["later"]);
+    let later = c.graph().lookup("later").unwrap();
+    ok(&mut c, later);
+    c.script_done();
+    assert_eq!(c.state(a), State::FailedDep);
+    assert_eq!(c.summary(a).error.unwrap(), "dependency \"never\" missing");
+}
+
+#[test]
+fn a_closure_waiting_gives_its_slot_back_and_gets_it_again() {
+    let mut c = core(1);
+    let parent = add(&mut c, "parent", def());
+    let child = add(&mut c, "child", def());
+    c.start(&[parent]).unwrap();
+    assert_eq!(started(&mut c), ["parent"]);
+    let rx = c.wait_for(&[child], Some(parent)).unwrap().unwrap();
+    assert_eq!(started(&mut c), ["child"]);
+    ok(&mut c, child);
+    c.settle();
+    for a in c.take_actions() {
+        if let Action::Wake(tx, why) = a {
+            tx.send(why).unwrap();
+        }
+    }
+    assert_eq!(rx.recv().unwrap(), Wake::Done);
+}
+
+#[test]
+fn waiting_for_a_dependent_of_yourself_is_a_deadlock_not_a_hang() {
+    let mut c = core(2);
+    let parent = add(&mut c, "parent", def());
+    let child = add(&mut c, "child", with_deps(&["parent"]));
+    c.start(&[parent]).unwrap();
+    started(&mut c);
+    c.script_done();
+    let rx = c.wait_for(&[child], Some(parent)).unwrap().unwrap();
+    c.settle();
+    for a in c.take_actions() {
+        if let Action::Wake(tx, why) = a {
+            tx.send(why).unwrap();
+        }
+    }
+    assert!(matches!(rx.recv().unwrap(), Wake::Deadlock(_)));
+}
+
+#[test]
+fn no_failures_guards_against_any_earlier_failure() {
+    let mut c = core(4);
+    let bad = add(&mut c, "bad", def());
+    let guard = add(
+        &mut c,
+        "guard",
+        ProcDef {
+            no_failures: true,
+            ..with_deps(&["slow"])
+        },
+    );
+    let slow = add(&mut c, "slow", def());
+    c.start(&[bad, guard]).unwrap();
+    c.complete(
+        bad,
+        Outcome::Failed {
+            error: "x".into(),
+            exit_code: None,
+        },
+        None,
+    );
+    ok(&mut c, slow);
+    assert_eq!(c.state(guard), State::FailedDep);
+}
+
+#[test]
+fn retries_rerun_a_failed_proc() {
+    let mut c = core(4);
+    let p = add(
+        &mut c,
+        "p",
+        ProcDef {
+            retries: 1,
+            ..def()
+        },
+    );
+    c.start(&[p]).unwrap();
+    started(&mut c);
+    let fail = Outcome::Failed {
+        error: "x".into(),
+        exit_code: None,
+    };
+    c.complete(p, fail.clone(), None);
+    assert_eq!(c.state(p), State::Wanted);
+    c.retry_due(p);
+    assert_eq!(started(&mut c), ["p"]);
+    c.complete(p, fail, None);
+    assert_eq!(c.state(p), State::Failed);
+}

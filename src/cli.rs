@@ -105,7 +105,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     }
     let mut rest = cli.rest.into_iter();
     let Some(script) = rest.next() else {
-        eprintln!(
+        errln!(
             "prun: no script given\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'."
         );
         return Invocation::Exit(Exit::Usage);

@@ -45,7 +45,7 @@ pub fn check(script: &std::path::Path) -> Exit {
         .enable_all()
         .build()
     else {
-        eprintln!("prun: failed to start the async runtime");
+        errln!("prun: failed to start the async runtime");
         return Exit::Script;
     };
     let core = Core::new(CoreOptions {
@@ -64,11 +64,11 @@ pub fn check(script: &std::path::Path) -> Exit {
     let host = Host::new(sched.clone(), &HostOptions::default());
     let exit = match host.compile_file(script) {
         Ok(_) => {
-            println!("{}: ok", script.display());
+            outln!("{}: ok", script.display());
             Exit::Ok
         }
         Err(e) => {
-            eprintln!("prun: {e}");
+            errln!("prun: {e}");
             Exit::Script
         }
     };
@@ -80,13 +80,13 @@ pub fn check(script: &std::path::Path) -> Exit {
 pub fn run(cfg: RunConfig) -> Exit {
     let started = Instant::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("prun: failed to start the async runtime: {e}");
+            errln!("prun: failed to start the async runtime: {e}");
             return Exit::Script;
         }
     };
@@ -122,7 +122,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     let ast = match host.compile_file(&cfg.script) {
         Ok(ast) => ast,
         Err(e) => {
-            eprintln!("prun: {e}");
+            errln!("prun: {e}");
             sched.shutdown();
             return Exit::Script;
         }
@@ -137,11 +137,11 @@ pub fn run(cfg: RunConfig) -> Exit {
             exit = Exit::Script;
         }
         Err(crate::script::TopLevelError::ProcFailed(msg)) => {
-            eprintln!("prun: the script stopped: {msg}");
+            errln!("prun: the script stopped: {msg}");
             exit = Exit::ProcFailed;
         }
         Err(crate::script::TopLevelError::Aborted(msg)) => {
-            eprintln!("prun: the script stopped: {msg}");
+            errln!("prun: the script stopped: {msg}");
         }
         Err(crate::script::TopLevelError::Interrupted) => {}
     }
@@ -157,7 +157,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     drop(host);
 
     if sched.interrupted() {
-        eprintln!("prun: interrupted");
+        errln!("prun: interrupted");
         return Exit::Interrupted;
     }
     if exit == Exit::Ok && (summary.failed > 0 || summary.failed_dep > 0) {
@@ -181,14 +181,14 @@ fn run_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Exit {
     match result {
         Ok(()) => Exit::Ok,
         Err(e) => {
-            eprintln!("prun: target: {e}");
+            errln!("prun: target: {e}");
             Exit::Usage
         }
     }
 }
 
 fn report_script_error(e: &ScriptError) {
-    eprintln!("prun: error: {e}");
+    errln!("prun: error: {e}");
 }
 
 fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
@@ -219,7 +219,7 @@ fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     ) else {
-        eprintln!("prun: warning: cannot install signal handlers");
+        errln!("prun: warning: cannot install signal handlers");
         return;
     };
     rt.spawn(async move {

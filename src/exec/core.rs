@@ -366,8 +366,13 @@ impl Core {
         self.runs[id].state = State::Wanted;
         self.pending += 1;
         work.push(id);
-        self.inject_rdeps(id)?;
-        self.when_scheduled(id, work)
+        let injected = self
+            .inject_rdeps(id)
+            .and_then(|()| self.when_scheduled(id, work));
+        if let Err(e) = &injected {
+            self.fail(id, e.to_string(), None);
+        }
+        injected
     }
 
     /// Appends to `x`'s dependency names every proc whose rdep rule matches `x`.
@@ -482,6 +487,9 @@ impl Core {
         while i < work.len() {
             let p = work[i];
             i += 1;
+            if self.runs[p].state != State::Wanted {
+                continue;
+            }
             new.push(p);
             self.runs[p].resolved = true;
             let deps = self.graph.proc(p).deps.clone();

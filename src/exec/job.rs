@@ -1,6 +1,7 @@
 //! Command bodies (`cmd: [...]`, `shell: "..."`): spawned and awaited on the async runtime,
 //! with their output going straight into the proc's log.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::command::{self, CommandSpec, Ending, Program};
 use super::core::JobSpec;
 use super::log;
+use super::unix;
 use super::state::Outcome;
 use crate::graph::Body;
 
@@ -30,27 +32,38 @@ pub fn command_spec(job: &JobSpec, kill_grace: Duration) -> Option<CommandSpec> 
 }
 
 /// Runs a command body to completion and maps its exit to an [`Outcome`].
-pub async fn run_command_body(
-    spec: CommandSpec,
-    cancel: CancellationToken,
-    log_path: &Path,
-) -> Outcome {
+///
+/// The output goes straight from the child into the log file. A first attempt writes into
+/// an unnamed file that is linked as the proc's log only if the command printed something
+/// or failed: a silent, successful command leaves no log file (see `unix::open_unnamed`).
+pub async fn run_command_body(spec: CommandSpec, cancel: CancellationToken, log_path: &Path) -> Outcome {
     let failed = |error: String| Outcome::Failed {
         error,
         exit_code: None,
     };
-    let mut file = match log::open_append(log_path) {
-        Ok(f) => f,
-        Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
+    let unnamed = if log_path.exists() {
+        None
+    } else {
+        log_path.parent().and_then(|d| unix::open_unnamed(d).ok())
+    };
+    let (mut file, is_unnamed) = match unnamed {
+        Some(f) => (f, true),
+        None => match log::open_append(log_path) {
+            Ok(f) => (f, false),
+            Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
+        },
     };
     if let Err(e) = command::write_header(&mut file, &spec) {
         return failed(format!("failed to write log {}: {e}", log_path.display()));
     }
+    let header_len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let dup = match file.try_clone() {
         Ok(f) => f,
         Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
     };
-    match command::run_to_file(&spec, &cancel, dup).await {
+    let result = command::run_to_file(&spec, &cancel, dup).await;
+    let printed = file.metadata().map(|m| m.len()).unwrap_or(0) > header_len;
+    let outcome = match result {
         Ok(out) => {
             let _ = command::write_footer(&mut file, &out, &spec);
             if out.ending == Ending::Exited && out.code == Some(0) {
@@ -63,8 +76,12 @@ pub async fn run_command_body(
             }
         }
         Err(e) => {
-            let _ = log::append_line(log_path, &format!("# {e}"));
+            let _ = writeln!(file, "# {e}");
             failed(e.to_string())
         }
+    };
+    if is_unnamed && (printed || matches!(outcome, Outcome::Failed { .. })) {
+        let _ = unix::link_unnamed(&file, log_path);
     }
+    outcome
 }

@@ -11,6 +11,9 @@ use std::time::SystemTime;
 
 /// How many earlier run directories to keep under a log root.
 const KEEP_RUNS: usize = 20;
+/// Pruning waits until this many extra directories have piled up, so that most runs do
+/// not pay for deleting files (slow on some filesystems) at start-up.
+const PRUNE_SLACK: usize = 10;
 
 /// The log directory of one run.
 #[derive(Debug, Clone)]
@@ -19,7 +22,8 @@ pub struct LogDir {
 }
 
 impl LogDir {
-    /// Creates `<root>/<timestamp>/`, pruning the oldest run directories beyond the last 20.
+    /// Creates `<root>/<timestamp>/`, pruning the oldest run directories (the last 20 runs'
+    /// logs are kept).
     pub fn create(root: &Path) -> io::Result<LogDir> {
         fs::create_dir_all(root)?;
         prune(root);
@@ -54,7 +58,7 @@ fn prune(root: &Path) {
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
-    if dirs.len() < KEEP_RUNS {
+    if dirs.len() < KEEP_RUNS + PRUNE_SLACK {
         return;
     }
     dirs.sort();

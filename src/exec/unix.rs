@@ -75,6 +75,32 @@ pub fn kill_all_groups() {
     }
 }
 
+/// Opens an unnamed file in `dir` (`O_TMPFILE`). Creating a named file costs a directory
+/// update, which on some filesystems takes longer than running `/usr/bin/true`; an
+/// unnamed one is given a name with [`link_unnamed`] only when it is worth keeping.
+pub fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_TMPFILE)
+        .mode(0o644)
+        .open(dir)
+}
+
+/// Gives a file opened with [`open_unnamed`] its name.
+pub fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let src = format!("/proc/self/fd/{}", file.as_raw_fd());
+    nix::unistd::linkat(
+        nix::fcntl::AT_FDCWD,
+        src.as_str(),
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+    )
+    .map_err(std::io::Error::from)
+}
+
 /// The signal number that ended a process, if a signal did.
 pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;

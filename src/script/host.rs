@@ -60,7 +60,7 @@ impl Host {
             let reporter = sched.reporter().clone();
             engine.on_print(move |s| reporter.message(s));
             engine.on_debug(|s, src, pos| {
-                eprintln!("{}: {s}", diag::location(src, pos));
+                errln!("{}: {s}", diag::location(src, pos));
             });
             let script_cancel = sched.script_cancel().clone();
             engine.on_progress(move |ops| {

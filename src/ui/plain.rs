@@ -1,7 +1,6 @@
 //! Plain output: one line per finished proc, the error and last log lines of a failure,
 //! and a summary. No escape codes, so it suits cron mail, pipes and CI logs.
 
-use std::io::Write;
 use std::time::Duration;
 
 use super::{Reporter, Summary};
@@ -57,14 +56,14 @@ pub fn format_finished(f: &Finished) -> String {
 impl Reporter for PlainReporter {
     fn started(&self, name: &str) {
         if self.verbose {
-            println!("{:<10} {name}", "STARTED");
+            outln!("{:<10} {name}", "STARTED");
         }
     }
 
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
         if !self.quiet {
             let first = error.lines().next().unwrap_or("");
-            println!(
+            outln!(
                 "{:<10} {name} (attempt {attempt} failed: {first})",
                 "RETRYING"
             );
@@ -75,13 +74,11 @@ impl Reporter for PlainReporter {
         if self.quiet && !f.state.is_failure() {
             return;
         }
-        let line = format_finished(f);
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
+        outln!("{}", format_finished(f));
     }
 
     fn message(&self, text: &str) {
-        println!("{text}");
+        outln!("{text}");
     }
 
     fn summary(&self, s: &Summary) {
@@ -97,6 +94,6 @@ impl Reporter for PlainReporter {
                 parts.push(format!("{n} {what}"));
             }
         }
-        println!("prun: {} in {:.2}s", parts.join(", "), s.wall.as_secs_f64());
+        outln!("prun: {} in {:.2}s", parts.join(", "), s.wall.as_secs_f64());
     }
 }

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::command::{self, CommandSpec, Ending, Program};
 use super::core::JobSpec;
 use super::log;
-use super::unix;
 use super::state::Outcome;
+use super::unix;
 use crate::graph::Body;
 
 /// The command a command body runs, with the proc's `env`, `cwd` and `timeout`.
@@ -36,7 +36,11 @@ pub fn command_spec(job: &JobSpec, kill_grace: Duration) -> Option<CommandSpec> 
 /// The output goes straight from the child into the log file. A first attempt writes into
 /// an unnamed file that is linked as the proc's log only if the command printed something
 /// or failed: a silent, successful command leaves no log file (see `unix::open_unnamed`).
-pub async fn run_command_body(spec: CommandSpec, cancel: CancellationToken, log_path: &Path) -> Outcome {
+pub async fn run_command_body(
+    spec: CommandSpec,
+    cancel: CancellationToken,
+    log_path: &Path,
+) -> Outcome {
     let failed = |error: String| Outcome::Failed {
         error,
         exit_code: None,

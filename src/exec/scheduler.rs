@@ -248,7 +248,7 @@ impl Scheduler {
                     exit_code: None,
                 };
             }
-            me.finish(job.id, outcome, log);
+            Pool::finishing(|| me.finish(job.id, outcome, log));
         });
     }
 

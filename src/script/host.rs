@@ -55,6 +55,7 @@ impl Host {
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);
             super::ctx::register(&mut engine);
+            super::helpers::register(&mut engine, &sched);
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
             let reporter = sched.reporter().clone();

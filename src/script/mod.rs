@@ -16,6 +16,7 @@ mod callback;
 mod commands;
 mod ctx;
 mod error;
+mod helpers;
 mod host;
 mod job;
 mod opts;

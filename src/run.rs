@@ -150,14 +150,20 @@ pub fn run(cfg: RunConfig) -> Exit {
     if let Ok(Some(rx)) = sched.with(|c| c.wait_all()) {
         sched.block(rx);
     }
+    host.run_cleanups();
 
     let summary = summarize(&sched, started.elapsed());
     reporter.summary(&summary);
+    let interrupted = sched.lock().interrupted_procs().to_vec();
     sched.shutdown();
     drop(host);
 
     if sched.interrupted() {
-        errln!("prun: interrupted");
+        if interrupted.is_empty() {
+            errln!("prun: interrupted");
+        } else {
+            errln!("prun: interrupted; terminated: {}", interrupted.join(", "));
+        }
         return Exit::Interrupted;
     }
     if exit == Exit::Ok && (summary.failed > 0 || summary.failed_dep > 0) {

@@ -207,6 +207,8 @@ pub struct Core {
     timers: usize,
     script_running: bool,
     aborted: Option<AbortReason>,
+    /// Procs that were running when the run was interrupted.
+    interrupted: Vec<String>,
     actions: Vec<Action>,
 }
 
@@ -237,6 +239,7 @@ impl Core {
             timers: 0,
             script_running: true,
             aborted: None,
+            interrupted: Vec::new(),
             actions: Vec::new(),
         }
     }
@@ -1025,9 +1028,12 @@ impl Core {
         // A script error stops scheduling but lets running jobs finish, as make does;
         // --fail-fast and interrupts terminate them.
         if reason != AbortReason::ScriptError {
-            for r in &self.runs {
+            for (p, r) in self.runs.iter().enumerate() {
                 if let Some(c) = &r.cancel {
                     self.actions.push(Action::Cancel(c.clone()));
+                    if reason == AbortReason::Interrupted {
+                        self.interrupted.push(self.graph.proc(p).name.to_string());
+                    }
                 }
             }
         }
@@ -1295,6 +1301,11 @@ impl Core {
     }
 
     // ---- queries -----------------------------------------------------------------------
+
+    /// Procs that were running when the run was interrupted.
+    pub fn interrupted_procs(&self) -> &[String] {
+        &self.interrupted
+    }
 
     /// The state of a proc.
     pub fn state(&self, p: ProcId) -> State {

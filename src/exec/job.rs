@@ -1,34 +1,38 @@
-//! Command bodies (`cmd: [...]`, `shell: "..."`): spawned and awaited on the async runtime,
-//! with their output going straight into the proc's log.
+//! Command bodies (`cmd: [...]`, `shell: "..."`): launched and awaited on the async
+//! runtime, with their output going straight into the proc's log.
 
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
 use rhai::Dynamic;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{self, CommandSpec, Ending, Program};
+use super::command::{CommandSpec, Program};
 use super::core::JobSpec;
+use super::launch::{self, Ending, Launch, Launcher, Sink};
 use super::log;
 use super::state::Outcome;
 use super::unix;
 use crate::graph::Body;
 
 /// The command a command body runs, with the proc's `env`, `cwd` and `timeout`.
-pub fn command_spec(job: &JobSpec, kill_grace: Duration) -> Option<CommandSpec> {
+pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
     let program = match &job.def.body {
         Body::Cmd(argv) => Program::Argv(argv.clone()),
         Body::Shell(s) => Program::Shell(s.clone()),
         Body::Closure(_) => return None,
     };
-    Some(CommandSpec {
+    let spec = CommandSpec {
         program,
         env: job.def.env.clone(),
         cwd: job.def.cwd.as_ref().map(Into::into),
-        timeout: job.def.timeout,
-        kill_grace,
-    })
+    };
+    let mut l = Launch::new(spec);
+    l.timeout = job.def.timeout;
+    l.kill_grace = kill_grace;
+    Some(l)
 }
 
 /// Runs a command body to completion and maps its exit to an [`Outcome`].
@@ -37,7 +41,8 @@ pub fn command_spec(job: &JobSpec, kill_grace: Duration) -> Option<CommandSpec> 
 /// an unnamed file that is linked as the proc's log only if the command printed something
 /// or failed: a silent, successful command leaves no log file (see `unix::open_unnamed`).
 pub async fn run_command_body(
-    spec: CommandSpec,
+    launcher: &dyn Launcher,
+    mut l: Launch,
     cancel: CancellationToken,
     log_path: &Path,
 ) -> Outcome {
@@ -57,30 +62,45 @@ pub async fn run_command_body(
             Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
         },
     };
-    if let Err(e) = command::write_header(&mut file, &spec) {
+    if let Err(e) = writeln!(file, "{}", launch::header(&l)) {
         return failed(format!("failed to write log {}: {e}", log_path.display()));
     }
     let header_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let dup = match file.try_clone() {
-        Ok(f) => f,
-        Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
-    };
-    let result = command::run_to_file(&spec, &cancel, dup).await;
-    let printed = file.metadata().map(|m| m.len()).unwrap_or(0) > header_len;
+    match (file.try_clone(), file.try_clone()) {
+        (Ok(out), Ok(err)) => {
+            l.stdout = Sink::Fd(out);
+            l.stderr = Sink::Fd(err);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            return failed(format!("failed to open log {}: {e}", log_path.display()));
+        }
+    }
+    let result = launcher.launch(&l, &cancel).await;
+    // Close the child's copies before looking at the size.
+    l.stdout = Sink::Capture;
+    l.stderr = Sink::Capture;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let printed = len > header_len;
+    // The child wrote straight into the file: finish its last line before prun's own.
+    let mut last = [b'\n'];
+    if printed {
+        let _ = file.read_exact_at(&mut last, len - 1);
+    }
+    let nl = if last[0] == b'\n' { "" } else { "\n" };
     let outcome = match result {
         Ok(out) => {
-            let _ = command::write_footer(&mut file, &out, &spec);
-            if out.ending == Ending::Exited && out.code == Some(0) {
+            let _ = writeln!(file, "{nl}{}", launch::footer(&out, &l, &[0]));
+            if out.ending == Ending::Exited && out.ok(&[0]) {
                 Outcome::Success(Dynamic::UNIT)
             } else {
                 Outcome::Failed {
-                    error: format!("command `{spec}` {}", out.describe(spec.timeout)),
-                    exit_code: out.code,
+                    error: format!("command `{l}` {}", out.describe(&l, &[0])),
+                    exit_code: out.status(&[0]).code,
                 }
             }
         }
         Err(e) => {
-            let _ = writeln!(file, "# {e}");
+            let _ = writeln!(file, "{nl}# {e}");
             failed(e.to_string())
         }
     };

@@ -83,9 +83,13 @@ fn escape(name: &str) -> String {
     out
 }
 
-/// Opens a log for appending, creating it.
+/// Opens a log for appending (and reading back its last byte), creating it.
 pub fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
 }
 
 /// Appends one line to a log.

@@ -5,6 +5,7 @@
 pub mod command;
 mod core;
 mod job;
+pub mod launch;
 pub mod log;
 mod pool;
 mod scheduler;

@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::core::{AbortReason, Action, Core, JobSpec, Wake};
 use super::job;
+use super::launch::{Launcher, Local};
 use super::log::LogDir;
 use super::pool::Pool;
 use super::state::Outcome;
@@ -45,9 +46,10 @@ pub struct Scheduler {
     reporter: Arc<dyn Reporter>,
     log_root: Mutex<PathBuf>,
     logs: OnceLock<LogDir>,
-    kill_grace: Duration,
+    kill_grace_ms: AtomicU64,
     interrupts: AtomicUsize,
-    script_cancel: CancellationToken,
+    script_cancel: Mutex<CancellationToken>,
+    launcher: Arc<dyn Launcher>,
 }
 
 impl Scheduler {
@@ -67,9 +69,10 @@ impl Scheduler {
             reporter,
             log_root: Mutex::new(log_root),
             logs: OnceLock::new(),
-            kill_grace,
+            kill_grace_ms: AtomicU64::new(kill_grace.as_millis() as u64),
             interrupts: AtomicUsize::new(0),
-            script_cancel: CancellationToken::new(),
+            script_cancel: Mutex::new(CancellationToken::new()),
+            launcher: Arc::new(Local),
         })
     }
 
@@ -123,12 +126,29 @@ impl Scheduler {
 
     /// How long a terminated process group gets between SIGTERM and SIGKILL.
     pub fn kill_grace(&self) -> Duration {
-        self.kill_grace
+        Duration::from_millis(self.kill_grace_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes the grace period (`set_options(#{ kill_grace })`).
+    pub fn set_kill_grace(&self, grace: Duration) {
+        self.kill_grace_ms
+            .store(grace.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Fires when the run is interrupted; top-level commands and the script watch it.
-    pub fn script_cancel(&self) -> &CancellationToken {
-        &self.script_cancel
+    pub fn script_cancel(&self) -> CancellationToken {
+        self.script_cancel.lock().expect("script cancel").clone()
+    }
+
+    /// Gives the script a fresh cancellation token, for the cleanups that run after an
+    /// interrupt; a further Ctrl-C cancels them too.
+    pub fn renew_script_cancel(&self) {
+        *self.script_cancel.lock().expect("script cancel") = CancellationToken::new();
+    }
+
+    /// Where commands run.
+    pub fn launcher(&self) -> &Arc<dyn Launcher> {
+        &self.launcher
     }
 
     /// Read-only access to the core.
@@ -159,9 +179,10 @@ impl Scheduler {
     /// after the grace period); another one kills every group at once.
     pub fn interrupt(self: &Arc<Self>) {
         if self.interrupts.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.script_cancel.cancel();
+            self.script_cancel().cancel();
             self.with(|c| c.abort(AbortReason::Interrupted));
         } else {
+            self.script_cancel().cancel();
             unix::kill_all_groups();
         }
     }
@@ -207,10 +228,11 @@ impl Scheduler {
         let log = self.logs().path_for(&job.name);
         let cancel = job.cancel.child_token();
         let me = self.clone();
-        if let Some(spec) = job::command_spec(&job, self.kill_grace) {
+        if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
             let id = job.id;
             self.rt.spawn(async move {
-                let outcome = job::run_command_body(spec, cancel, &log).await;
+                let launcher = me.launcher.clone();
+                let outcome = job::run_command_body(&*launcher, launch, cancel, &log).await;
                 me.finish(id, outcome, log);
             });
             return;

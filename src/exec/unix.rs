@@ -81,6 +81,7 @@ pub fn kill_all_groups() {
 pub fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .custom_flags(nix::libc::O_TMPFILE)
         .mode(0o644)

@@ -353,7 +353,13 @@ fn wait_all(sched: &Arc<Scheduler>) -> R<Dynamic> {
     Ok(out.into())
 }
 
-const OPTIONS: &[&str] = &["parallel", "separator", "allow_missing_deps", "log_dir"];
+const OPTIONS: &[&str] = &[
+    "parallel",
+    "separator",
+    "allow_missing_deps",
+    "log_dir",
+    "kill_grace",
+];
 const OPTIONS_NOT_YET: &[&str] = &[
     "dynamic",
     "watch",
@@ -403,6 +409,11 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                     c.set_allow_missing_deps(b);
                     Ok(())
                 })?;
+            }
+            "kill_grace" => {
+                let d = crate::duration::parse(&v)
+                    .map_err(|e| err(format!("set_options: `kill_grace`: {e}")))?;
+                sched.set_kill_grace(d);
             }
             "log_dir" => {
                 let p = v.clone().into_string().map_err(|_| bad("a path"))?;

@@ -1,10 +1,12 @@
-//! `shell(cmd)` and `exec(argv)`: run a command from a script and get its result.
+//! `shell(cmd)`, `exec(argv)` and `pipe([argv, ...])`: run commands from a script and get
+//! their result.
 //!
-//! Inside a proc, the command inherits the proc's `env` and `cwd`, its output is copied
-//! into the proc's log, and the proc's timeout or an abort terminates it. At the top level
-//! the command is tied to the run itself (Ctrl-C terminates it).
+//! Inside a proc, a command inherits the proc's `env` and `cwd`, its output is copied into
+//! the proc's log, and the proc's timeout or an abort terminates it. At the top level the
+//! output is copied into the script's log (`.script.log` in the run's log directory) and
+//! Ctrl-C terminates it.
 
-use std::fs::File;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
@@ -12,89 +14,190 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use super::job;
 use crate::duration;
 use crate::exec::Scheduler;
-use crate::exec::command::{self, CommandSpec, Ending, Program};
+use crate::exec::command::{CommandSpec, Program};
+use crate::exec::launch::{self, Input, Launch, LogWriter, Sink};
+use crate::exec::log;
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
-const OPTIONS: &[&str] = &["timeout", "env", "cwd", "check", "ok_codes"];
+const OPTIONS: &[&str] = &[
+    "timeout",
+    "env",
+    "cwd",
+    "stdin",
+    "stdout",
+    "stderr",
+    "capture",
+    "ok_codes",
+    "check",
+    "quiet",
+    "kill_grace",
+];
 
 /// How many lines of stderr a failure message quotes.
 const STDERR_LINES: usize = 5;
 
-/// Registers `shell` and `exec`.
+/// Registers `shell`, `exec` and `pipe`.
 pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     let s = sched.clone();
     engine.register_fn("shell", move |cmd: &str| {
-        run(&s, Program::Shell(cmd.to_string()), Map::new())
+        run(&s, vec![Program::Shell(cmd.to_string())], Map::new())
     });
     let s = sched.clone();
     engine.register_fn("shell", move |cmd: &str, opts: Map| {
-        run(&s, Program::Shell(cmd.to_string()), opts)
+        run(&s, vec![Program::Shell(cmd.to_string())], opts)
     });
     let s = sched.clone();
     engine.register_fn("exec", move |argv: Array| {
-        run(&s, argv_of(argv)?, Map::new())
+        run(&s, vec![argv_of("exec", argv)?], Map::new())
     });
     let s = sched.clone();
     engine.register_fn("exec", move |argv: Array, opts: Map| {
-        run(&s, argv_of(argv)?, opts)
+        run(&s, vec![argv_of("exec", argv)?], opts)
+    });
+    let s = sched.clone();
+    engine.register_fn("pipe", move |stages: Array| {
+        run(&s, stages_of(stages)?, Map::new())
+    });
+    let s = sched.clone();
+    engine.register_fn("pipe", move |stages: Array, opts: Map| {
+        run(&s, stages_of(stages)?, opts)
     });
 }
 
-fn argv_of(argv: Array) -> R<Program> {
+fn argv_of(what: &str, argv: Array) -> R<Program> {
     if argv.is_empty() {
-        return Err("exec: the argv is empty".into());
+        return Err(format!("{what}: the argv is empty").into());
     }
     Ok(Program::Argv(
         argv.into_iter().map(|v| v.to_string()).collect(),
     ))
 }
 
-struct Options {
-    spec: CommandSpec,
-    check: bool,
-    ok_codes: Vec<i64>,
+/// A pipe's stages: argv arrays, or strings run with `sh -c`.
+fn stages_of(stages: Array) -> R<Vec<Program>> {
+    if stages.is_empty() {
+        return Err("pipe: give at least one stage".into());
+    }
+    stages
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.is_string() {
+                Ok(Program::Shell(s.to_string()))
+            } else if let Some(a) = s.clone().try_cast::<Array>() {
+                argv_of(&format!("pipe: stage {}", i + 1), a)
+            } else {
+                Err(format!(
+                    "pipe: stage {} must be an argv array or a shell string, not {}",
+                    i + 1,
+                    s.type_name()
+                )
+                .into())
+            }
+        })
+        .collect()
 }
 
-fn options(sched: &Scheduler, program: Program, opts: Map) -> R<Options> {
+/// What the options decide beyond the [`Launch`] itself.
+struct Checks {
+    ok_codes: Vec<i64>,
+    check: bool,
+    capture: bool,
+    quiet: bool,
+}
+
+fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, Checks)> {
     let job = job::current();
-    let mut spec = CommandSpec::new(program);
-    spec.kill_grace = sched.kill_grace();
-    if let Some(j) = &job {
-        spec.env = j.def.env.clone();
-        spec.cwd = j.def.cwd.as_ref().map(Into::into);
-    }
-    let mut out = Options {
-        spec,
-        check: true,
+    let (env, cwd) = match &job {
+        Some(j) => (j.def.env.clone(), j.def.cwd.as_ref().map(PathBuf::from)),
+        None => (Vec::new(), None),
+    };
+    let stages = programs
+        .into_iter()
+        .map(|program| CommandSpec {
+            program,
+            env: env.clone(),
+            cwd: cwd.clone(),
+        })
+        .collect();
+    let mut l = Launch::pipeline(stages);
+    l.kill_grace = sched.kill_grace();
+    let mut c = Checks {
         ok_codes: vec![0],
+        check: true,
+        capture: true,
+        quiet: false,
     };
     for (k, v) in opts {
         let bad = |what: &str| -> Box<EvalAltResult> {
-            format!("`{k}` must be {what}, not {}", v.type_name()).into()
+            format!("option `{k}` must be {what}, not {}", v.type_name()).into()
+        };
+        let path = |v: &Dynamic| -> R<PathBuf> {
+            v.clone()
+                .into_string()
+                .map(PathBuf::from)
+                .map_err(|_| bad("a file path"))
         };
         match k.as_str() {
             "timeout" => {
-                out.spec.timeout = Some(duration::parse(&v).map_err(|e| format!("`timeout`: {e}"))?)
+                l.timeout = Some(duration::parse(&v).map_err(|e| format!("option `timeout`: {e}"))?)
+            }
+            "kill_grace" => {
+                l.kill_grace =
+                    duration::parse(&v).map_err(|e| format!("option `kill_grace`: {e}"))?
             }
             "env" => {
                 let m = v.clone().try_cast::<Map>().ok_or_else(|| bad("a map"))?;
-                out.spec
-                    .env
-                    .extend(m.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                for s in &mut l.stages {
+                    s.env
+                        .extend(m.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                }
             }
-            "cwd" => out.spec.cwd = Some(v.to_string().into()),
-            "check" => out.check = v.as_bool().map_err(|_| bad("a bool"))?,
+            "cwd" => {
+                let dir = path(&v)?;
+                for s in &mut l.stages {
+                    s.cwd = Some(dir.clone());
+                }
+            }
+            "stdin" => {
+                l.stdin = if v.is_string() {
+                    Input::Bytes(v.to_string().into_bytes())
+                } else if let Some(m) = v.clone().try_cast::<Map>() {
+                    let file = m
+                        .get("file")
+                        .ok_or_else(|| bad("a string or #{ file: path }"))?;
+                    Input::File(path(file)?)
+                } else if v.is_unit() {
+                    Input::Null
+                } else {
+                    return Err(bad("a string or #{ file: path }"));
+                }
+            }
+            "stdout" => l.stdout = Sink::File(path(&v)?),
+            "stderr" => l.stderr = Sink::File(path(&v)?),
+            "capture" => {
+                if let Ok(b) = v.as_bool() {
+                    c.capture = b;
+                } else if let Ok(n) = v.as_int() {
+                    l.capture_limit =
+                        usize::try_from(n).map_err(|_| bad("a bool or a byte count"))?;
+                } else {
+                    return Err(bad("a bool or a byte count"));
+                }
+            }
             "ok_codes" => {
                 let a = v
                     .clone()
                     .try_cast::<Array>()
                     .ok_or_else(|| bad("an array of integers"))?;
-                out.ok_codes = a
+                c.ok_codes = a
                     .into_iter()
-                    .map(|c| c.as_int().map_err(|_| bad("an array of integers")))
+                    .map(|x| x.as_int().map_err(|_| bad("an array of integers")))
                     .collect::<R<_>>()?;
             }
+            "check" => c.check = v.as_bool().map_err(|_| bad("a bool"))?,
+            "quiet" => c.quiet = v.as_bool().map_err(|_| bad("a bool"))?,
             other => {
                 return Err(format!(
                     "unknown option `{other}` (valid options: {})",
@@ -104,71 +207,83 @@ fn options(sched: &Scheduler, program: Program, opts: Map) -> R<Options> {
             }
         }
     }
-    Ok(out)
+    Ok((l, c))
 }
 
-fn run(sched: &Arc<Scheduler>, program: Program, opts: Map) -> R<Map> {
-    let o = options(sched, program, opts)?;
+fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
+    let (mut l, c) = options(sched, programs, opts)?;
     let job = job::current();
     let cancel = job
         .as_ref()
-        .map_or_else(|| sched.script_cancel().clone(), |j| j.cancel.clone());
-    let log: Option<(Arc<Mutex<File>>, std::path::PathBuf)> = match &job {
-        Some(j) => {
-            let mut f = crate::exec::log::open_append(&j.log)
-                .map_err(|e| format!("failed to open log {}: {e}", j.log.display()))?;
-            let _ = command::write_header(&mut f, &o.spec);
-            Some((Arc::new(Mutex::new(f)), j.log.clone()))
-        }
-        None => None,
+        .map_or_else(|| sched.script_cancel(), |j| j.cancel.clone());
+    let log_path = match &job {
+        Some(j) => j.log.clone(),
+        None => sched.logs().dir().join(".script.log"),
     };
-    let shared = log.as_ref().map(|(f, _)| f.clone());
+    let file = log::open_append(&log_path)
+        .map_err(|e| format!("failed to open log {}: {e}", log_path.display()))?;
+    let mut writer = LogWriter::new(file);
+    let _ = writer.line(&launch::header(&l));
+    let shared = Arc::new(Mutex::new(writer));
+    l.log = Some(shared.clone());
+    if !c.quiet {
+        sched
+            .reporter()
+            .command(job.as_ref().map(|j| &*j.name), &l.to_string());
+    }
     let result = sched
         .runtime()
-        .block_on(command::run_captured(&o.spec, &cancel, shared));
+        .block_on(sched.launcher().launch(&l, &cancel));
+    let mut file = shared.lock().expect("log");
     let out = match result {
         Ok(out) => out,
         Err(e) => {
-            if let Some((f, _)) = &log {
-                let mut f = f.lock().expect("log");
-                let _ = std::io::Write::write_all(&mut *f, format!("# {e}\n").as_bytes());
-            }
-            return Err(e.to_string().into());
+            let _ = file.line(&format!("# {e}"));
+            return Err(format!("{e}\n  log: {}", log_path.display()).into());
         }
     };
-    if let Some((f, _)) = &log {
-        let _ = command::write_footer(&mut f.lock().expect("log"), &out, &o.spec);
-    }
-    let ok = out.ending == Ending::Exited
-        && out.code.is_some_and(|c| o.ok_codes.contains(&i64::from(c)));
-    if out.ending == Ending::Cancelled || (!ok && o.check) {
-        let mut msg = format!("command `{}` {}", o.spec, out.describe(o.spec.timeout));
-        let tail: Vec<&str> = out.stderr.lines().collect();
-        let from = tail.len().saturating_sub(STDERR_LINES);
-        if !tail.is_empty() {
+    let _ = file.line(&launch::footer(&out, &l, &c.ok_codes));
+    drop(file);
+    let ok = out.ok(&c.ok_codes);
+    if out.ending == launch::Ending::Cancelled || (!ok && c.check) {
+        let mut msg = format!("command `{l}` {}", out.describe(&l, &c.ok_codes));
+        let lines: Vec<&str> = out.stderr.text.lines().collect();
+        if !c.quiet && !lines.is_empty() {
             msg.push_str("; stderr ends with:");
-            for l in &tail[from..] {
-                msg.push_str("\n  ");
-                msg.push_str(l);
+            for line in &lines[lines.len().saturating_sub(STDERR_LINES)..] {
+                msg.push_str("\n  | ");
+                msg.push_str(line);
             }
         }
-        if let Some((_, path)) = &log {
-            msg.push_str(&format!("\n  log: {}", path.display()));
-        }
+        msg.push_str(&format!("\n  log: {}", log_path.display()));
         return Err(msg.into());
     }
+    let status = out.status(&c.ok_codes);
     let mut m = Map::new();
     m.insert(
         "code".into(),
-        out.code
-            .map_or(Dynamic::UNIT, |c| Dynamic::from(i64::from(c))),
+        status
+            .code
+            .map_or(Dynamic::UNIT, |x| Dynamic::from(i64::from(x))),
     );
-    m.insert("stdout".into(), out.stdout.into());
-    m.insert("stderr".into(), out.stderr.into());
+    if let Some(sig) = status.signal {
+        m.insert("signal".into(), Dynamic::from(i64::from(sig)));
+    }
+    let text = |cap: launch::Captured| if c.capture { cap.text } else { String::new() };
+    m.insert("stdout".into(), text(out.stdout).into());
+    m.insert("stderr".into(), text(out.stderr).into());
     m.insert("ok".into(), ok.into());
     m.insert("duration".into(), Dynamic::from(out.duration.as_secs_f64()));
-    if let Some(sig) = out.signal {
-        m.insert("signal".into(), Dynamic::from(i64::from(sig)));
+    if l.stages.len() > 1 {
+        let codes: Array = out
+            .stages
+            .iter()
+            .map(|s| {
+                s.code
+                    .map_or(Dynamic::UNIT, |x| Dynamic::from(i64::from(x)))
+            })
+            .collect();
+        m.insert("codes".into(), codes.into());
     }
     Ok(m)
 }

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ScriptError;
 use super::api::{self, ApiConfig};
+use super::cleanup::Cleanups;
 use super::ctx::Ctx;
 use super::job::{self, JobCtx};
 use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal};
@@ -42,11 +43,13 @@ pub enum TopLevelError {
 pub struct Host {
     engine: Arc<Engine>,
     sched: Arc<Scheduler>,
+    cleanups: Cleanups,
 }
 
 impl Host {
     /// Builds the engine and installs the host as the scheduler's closure runner.
     pub fn new(sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
+        let cleanups = Cleanups::default();
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
             let mut engine = Engine::new();
             let cfg = ApiConfig {
@@ -56,6 +59,7 @@ impl Host {
             super::commands::register(&mut engine, &sched);
             super::ctx::register(&mut engine);
             super::helpers::register(&mut engine, &sched);
+            cleanups.register(&mut engine, weak);
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
             let reporter = sched.reporter().clone();
@@ -63,14 +67,15 @@ impl Host {
             engine.on_debug(|s, src, pos| {
                 errln!("{}: {s}", diag::location(src, pos));
             });
-            let script_cancel = sched.script_cancel().clone();
+            let s = sched.clone();
             engine.on_progress(move |ops| {
                 // Checking every operation would cost a thread-local lookup each; every
                 // 256th still stops a runaway loop within microseconds.
                 if ops % 256 != 0 {
                     return None;
                 }
-                let cancelled = job::cancelled().unwrap_or_else(|| script_cancel.is_cancelled());
+                let cancelled =
+                    job::cancelled().unwrap_or_else(|| s.script_cancel().is_cancelled());
                 cancelled.then(|| Dynamic::from("cancelled"))
             });
             engine
@@ -78,7 +83,22 @@ impl Host {
         sched.set_runner(Arc::new(Runner {
             engine: Arc::downgrade(&engine),
         }));
-        Host { engine, sched }
+        Host {
+            engine,
+            sched,
+            cleanups,
+        }
+    }
+
+    /// Runs the script's `defer` cleanups and removes its `tempdir`s, newest first; after
+    /// an interrupt they get a fresh cancellation token, so their own commands can run.
+    pub fn run_cleanups(&self) {
+        self.sched.renew_script_cancel();
+        for e in self.cleanups.run() {
+            self.sched
+                .reporter()
+                .message(&format!("prun: warning: {e}"));
+        }
     }
 
     /// Reads and compiles a script file; a `#!` first line is ignored.
@@ -159,6 +179,7 @@ impl ClosureRunner for Runner {
         let values: Vec<String> = job.args.iter().map(|(_, v)| v.clone()).collect();
         let jctx = JobCtx {
             id: job.id,
+            name: job.name.clone(),
             def: job.def.clone(),
             cancel: cancel.clone(),
             log: log.to_path_buf(),

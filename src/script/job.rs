@@ -12,6 +12,7 @@ use crate::graph::{ProcDef, ProcId};
 #[derive(Clone)]
 pub struct JobCtx {
     pub id: ProcId,
+    pub name: Arc<str>,
     pub def: Arc<ProcDef>,
     pub cancel: CancellationToken,
     pub log: PathBuf,

@@ -13,6 +13,7 @@
 
 mod api;
 mod callback;
+mod cleanup;
 mod commands;
 mod ctx;
 mod error;

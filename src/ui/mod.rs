@@ -29,6 +29,8 @@ pub trait Reporter: Send + Sync {
     fn retrying(&self, name: &str, attempt: u32, error: &str);
     /// A proc reached a final state.
     fn finished(&self, f: &Finished);
+    /// A command started (`shell`, `exec`, `pipe`), in a proc or at the top level.
+    fn command(&self, proc: Option<&str>, line: &str);
     /// A line printed by the script (`print`, `log_info`, ...).
     fn message(&self, text: &str);
     /// The run ended.

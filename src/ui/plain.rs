@@ -77,6 +77,15 @@ impl Reporter for PlainReporter {
         outln!("{}", format_finished(f));
     }
 
+    fn command(&self, proc: Option<&str>, line: &str) {
+        if self.verbose {
+            match proc {
+                Some(p) => outln!("{:<10} {p}: $ {line}", ""),
+                None => outln!("{:<10} $ {line}", ""),
+            }
+        }
+    }
+
     fn message(&self, text: &str) {
         outln!("{text}");
     }

@@ -1,0 +1,547 @@
+//! Launching commands: one command or a pipeline of them, with its input and outputs
+//! wired as asked, supervised until it ends.
+//!
+//! Every command goes through a [`Launcher`], so that remote executors (Slurm, SSH) can
+//! slot in later without touching the callers; [`Local`] runs them on this machine.
+//!
+//! Ending a launch early (timeout, `--fail-fast`, Ctrl-C) is always the same sequence:
+//! SIGTERM to every stage's process group, up to `kill_grace` for them to exit, then
+//! SIGKILL to the groups (which also takes down grandchildren that ignored SIGTERM). When
+//! a command exits on its own but left processes behind in its group (`sh -c 'daemon &'`),
+//! those are ended the same way: nothing a script starts outlives the command that
+//! started it. Data between the stages of a pipeline flows through OS pipes, never
+//! through prun.
+
+use std::fmt;
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Child;
+use tokio_util::sync::CancellationToken;
+
+use super::command::{CommandError, CommandSpec};
+use super::unix;
+
+/// Where the first stage's stdin comes from.
+#[derive(Debug, Clone, Default)]
+pub enum Input {
+    /// `/dev/null`.
+    #[default]
+    Null,
+    /// These bytes, then end of file.
+    Bytes(Vec<u8>),
+    /// A file.
+    File(PathBuf),
+}
+
+/// Where an output stream goes.
+#[derive(Debug, Default)]
+pub enum Sink {
+    /// Read by prun: kept in memory (bounded, the tail wins) and copied to the log.
+    #[default]
+    Capture,
+    /// Streamed by the child straight into this file (created or truncated).
+    File(PathBuf),
+    /// Streamed by the child straight into this open file (a command body's log).
+    Fd(File),
+}
+
+/// A log file that knows whether its last line is complete, so that prun's own lines
+/// (a command's footer) always start on a line of their own.
+#[derive(Debug)]
+pub struct LogWriter {
+    file: File,
+    at_line_start: bool,
+}
+
+impl LogWriter {
+    /// Wraps a log opened for appending.
+    pub fn new(file: File) -> LogWriter {
+        LogWriter {
+            file,
+            at_line_start: true,
+        }
+    }
+
+    /// Appends output bytes.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if let Some(&last) = data.last() {
+            self.at_line_start = last == b'\n';
+        }
+        self.file.write_all(data)
+    }
+
+    /// Appends one of prun's own lines, on a line of its own.
+    pub fn line(&mut self, text: &str) -> io::Result<()> {
+        let sep = if self.at_line_start { "" } else { "\n" };
+        self.at_line_start = true;
+        self.file.write_all(format!("{sep}{text}\n").as_bytes())
+    }
+}
+
+/// A log shared by the output readers of a launch.
+pub type SharedLog = Arc<Mutex<LogWriter>>;
+
+/// The default bound of a captured stream.
+pub const CAPTURE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A command or a pipeline, with its I/O and limits.
+#[derive(Debug)]
+pub struct Launch {
+    pub stages: Vec<CommandSpec>,
+    pub stdin: Input,
+    pub stdout: Sink,
+    pub stderr: Sink,
+    /// How many bytes of each captured stream to keep.
+    pub capture_limit: usize,
+    /// Where captured streams are copied (the proc's or the script's log).
+    pub log: Option<SharedLog>,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+}
+
+impl Launch {
+    /// One command with default I/O: stdin from `/dev/null`, outputs captured.
+    pub fn new(spec: CommandSpec) -> Launch {
+        Launch::pipeline(vec![spec])
+    }
+
+    /// A pipeline with default I/O.
+    pub fn pipeline(stages: Vec<CommandSpec>) -> Launch {
+        Launch {
+            stages,
+            stdin: Input::Null,
+            stdout: Sink::Capture,
+            stderr: Sink::Capture,
+            capture_limit: CAPTURE_LIMIT,
+            log: None,
+            timeout: None,
+            kill_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl fmt::Display for Launch {
+    /// The command line, stages joined by ` | `.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.stages.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a launch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every stage exited on its own.
+    Exited,
+    /// The timeout elapsed and the stages were terminated.
+    TimedOut,
+    /// The run was aborted (Ctrl-C, `--fail-fast`) and the stages were terminated.
+    Cancelled,
+}
+
+/// How one stage exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageStatus {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl StageStatus {
+    fn of(status: &ExitStatus) -> StageStatus {
+        StageStatus {
+            code: status.code(),
+            signal: unix::exit_signal(status),
+        }
+    }
+
+    /// True when the stage exited with one of `ok_codes`.
+    pub fn ok(&self, ok_codes: &[i64]) -> bool {
+        self.code.is_some_and(|c| ok_codes.contains(&i64::from(c)))
+    }
+
+    fn describe(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(c), _) => format!("exited with code {c}"),
+            (None, Some(s)) => format!("was killed by {}", unix::signal_name(s)),
+            _ => "ended without an exit status".into(),
+        }
+    }
+}
+
+/// A captured stream: its tail, and how many earlier bytes were dropped.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    pub text: String,
+    pub dropped: u64,
+}
+
+/// The result of a finished launch.
+#[derive(Debug, Clone)]
+pub struct LaunchOutput {
+    pub stages: Vec<StageStatus>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub duration: Duration,
+    pub ending: Ending,
+}
+
+impl LaunchOutput {
+    /// Stages that did not exit with one of `ok_codes`, in order.
+    pub fn failed_stages(&self, ok_codes: &[i64]) -> Vec<usize> {
+        (0..self.stages.len())
+            .filter(|&i| !self.stages[i].ok(ok_codes))
+            .collect()
+    }
+
+    /// True when it exited on its own and every stage exited with one of `ok_codes`.
+    pub fn ok(&self, ok_codes: &[i64]) -> bool {
+        self.ending == Ending::Exited && self.failed_stages(ok_codes).is_empty()
+    }
+
+    /// The exit status as `set -o pipefail` reports it: the last failing stage's,
+    /// else the last stage's.
+    pub fn status(&self, ok_codes: &[i64]) -> StageStatus {
+        let failed = self.failed_stages(ok_codes);
+        let i = failed.last().copied().unwrap_or(self.stages.len() - 1);
+        self.stages[i]
+    }
+
+    /// "exited with code 3", "timed out after 2s", "stage 2 of 3 (`grep x`) exited with
+    /// code 1".
+    pub fn describe(&self, launch: &Launch, ok_codes: &[i64]) -> String {
+        match self.ending {
+            Ending::TimedOut => {
+                let t = launch.timeout.unwrap_or_default();
+                return format!("timed out after {}", humantime::format_duration(t));
+            }
+            Ending::Cancelled => return "was terminated because the run was aborted".into(),
+            Ending::Exited => {}
+        }
+        let n = self.stages.len();
+        if n == 1 {
+            return self.stages[0].describe();
+        }
+        let failed = self.failed_stages(ok_codes);
+        if failed.is_empty() {
+            return self.stages[n - 1].describe();
+        }
+        failed
+            .iter()
+            .map(|&i| {
+                format!(
+                    "stage {} of {n} (`{}`) {}",
+                    i + 1,
+                    launch.stages[i],
+                    self.stages[i].describe()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The header that precedes a command's output in a log (the command, its start time,
+/// and where redirected streams go).
+pub fn header(launch: &Launch) -> String {
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+    let mut head = format!("$ {launch}\n# started {now}");
+    for (what, sink) in [("stdout", &launch.stdout), ("stderr", &launch.stderr)] {
+        if let Sink::File(p) = sink {
+            head.push_str(&format!("\n# {what} goes to {}", p.display()));
+        }
+    }
+    head
+}
+
+/// The line that follows a command's output in a log (how it ended, how long it took).
+pub fn footer(out: &LaunchOutput, launch: &Launch, ok_codes: &[i64]) -> String {
+    format!(
+        "# {} ({:.3}s)",
+        out.describe(launch, ok_codes),
+        out.duration.as_secs_f64()
+    )
+}
+
+/// Runs launches somewhere: on this machine, or (later) on a remote executor.
+pub trait Launcher: Send + Sync {
+    /// Runs `launch` to its end; `cancel` terminates it early.
+    fn launch<'a>(
+        &'a self,
+        launch: &'a Launch,
+        cancel: &'a CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>>;
+}
+
+/// Runs commands on this machine, each stage in its own process group.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Local;
+
+impl Launcher for Local {
+    fn launch<'a>(
+        &'a self,
+        launch: &'a Launch,
+        cancel: &'a CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>> {
+        Box::pin(run_local(launch, cancel))
+    }
+}
+
+/// Keeps at most the last `cap` bytes written to it, and counts what it dropped.
+#[derive(Debug, Default)]
+struct Capture {
+    buf: Vec<u8>,
+    dropped: u64,
+    cap: usize,
+}
+
+impl Capture {
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() > self.cap {
+            let cut = self.buf.len() - self.cap;
+            self.buf.drain(..cut);
+            self.dropped += cut as u64;
+        }
+    }
+
+    fn finish(self) -> Captured {
+        let mut text = String::from_utf8_lossy(&self.buf).into_owned();
+        if self.dropped > 0 {
+            text.insert_str(
+                0,
+                &format!(
+                    "[prun: the first {} bytes were dropped from this capture; the log has everything]\n",
+                    self.dropped
+                ),
+            );
+        }
+        Captured {
+            text,
+            dropped: self.dropped,
+        }
+    }
+}
+
+fn open_sink(what: &'static str, path: &PathBuf) -> Result<File, CommandError> {
+    File::create(path).map_err(|source| CommandError::File {
+        what,
+        path: path.clone(),
+        source,
+    })
+}
+
+fn dup(what: &'static str, f: &File) -> Result<File, CommandError> {
+    f.try_clone().map_err(|source| CommandError::File {
+        what,
+        path: PathBuf::from("(open file)"),
+        source,
+    })
+}
+
+async fn read_into(
+    mut r: impl AsyncReadExt + Unpin,
+    capture: Arc<Mutex<Capture>>,
+    log: Option<SharedLog>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if let Some(log) = &log {
+                    let _ = log.lock().expect("log").write(&buf[..n]);
+                }
+                capture.lock().expect("capture").push(&buf[..n]);
+            }
+        }
+    }
+}
+
+async fn run_local(
+    launch: &Launch,
+    cancel: &CancellationToken,
+) -> Result<LaunchOutput, CommandError> {
+    let started = Instant::now();
+    let n = launch.stages.len();
+    if n == 0 {
+        return Err(CommandError::Empty);
+    }
+    let new_capture = || {
+        Arc::new(Mutex::new(Capture {
+            cap: launch.capture_limit,
+            ..Capture::default()
+        }))
+    };
+    let (out_cap, err_cap) = (new_capture(), new_capture());
+    let stderr_file = match &launch.stderr {
+        Sink::File(p) => Some(open_sink("stderr file", p)?),
+        Sink::Fd(f) => Some(dup("stderr", f)?),
+        Sink::Capture => None,
+    };
+    let mut next_stdin: Option<Stdio> = match &launch.stdin {
+        Input::Null => None,
+        Input::Bytes(_) => Some(Stdio::piped()),
+        Input::File(p) => Some(Stdio::from(File::open(p).map_err(|source| {
+            CommandError::File {
+                what: "stdin file",
+                path: p.clone(),
+                source,
+            }
+        })?)),
+    };
+    let mut children: Vec<Child> = Vec::with_capacity(n);
+    let mut pgids: Vec<i32> = Vec::with_capacity(n);
+    let mut readers = Vec::new();
+    for (i, spec) in launch.stages.iter().enumerate() {
+        let spawned = (|| {
+            let mut cmd = spec.command()?;
+            if let Some(stdin) = next_stdin.take() {
+                cmd.stdin(stdin);
+            }
+            if i + 1 < n {
+                let (r, w) = std::io::pipe().map_err(CommandError::Pipe)?;
+                cmd.stdout(w);
+                next_stdin = Some(Stdio::from(r));
+            } else {
+                match &launch.stdout {
+                    Sink::Capture => cmd.stdout(Stdio::piped()),
+                    Sink::File(p) => cmd.stdout(open_sink("stdout file", p)?),
+                    Sink::Fd(f) => cmd.stdout(dup("stdout", f)?),
+                };
+            }
+            match &stderr_file {
+                Some(f) => cmd.stderr(dup("stderr", f)?),
+                None => cmd.stderr(Stdio::piped()),
+            };
+            cmd.spawn().map_err(|e| spec.spawn_error(e))
+        })();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                // Stages already started must not outlive a pipeline that failed to start.
+                drop(next_stdin.take());
+                terminate(&mut children, &pgids, launch.kill_grace).await;
+                return Err(e);
+            }
+        };
+        let pgid = child.id().expect("a spawned child has a pid") as i32;
+        unix::register(pgid);
+        pgids.push(pgid);
+        if let Some(err) = child.stderr.take() {
+            readers.push(tokio::spawn(read_into(
+                err,
+                err_cap.clone(),
+                launch.log.clone(),
+            )));
+        }
+        if let Some(out) = child.stdout.take() {
+            readers.push(tokio::spawn(read_into(
+                out,
+                out_cap.clone(),
+                launch.log.clone(),
+            )));
+        }
+        children.push(child);
+    }
+    if let (Input::Bytes(bytes), Some(mut stdin)) = (&launch.stdin, children[0].stdin.take()) {
+        let bytes = bytes.clone();
+        tokio::spawn(async move {
+            // A child that exits without reading its input is not an error here.
+            let _ = stdin.write_all(&bytes).await;
+        });
+    }
+    let ending = {
+        let timeout = async {
+            match launch.timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let all_exited = async {
+            for c in children.iter_mut() {
+                let _ = c.wait().await;
+            }
+        };
+        tokio::select! {
+            () = all_exited => Ending::Exited,
+            () = timeout => Ending::TimedOut,
+            () = cancel.cancelled() => Ending::Cancelled,
+        }
+    };
+    if ending == Ending::Exited {
+        for &g in &pgids {
+            if unix::group_alive(g) {
+                end_leftovers(g, launch.kill_grace).await;
+            }
+        }
+    } else {
+        terminate(&mut children, &pgids, launch.kill_grace).await;
+    }
+    let mut stages = Vec::with_capacity(n);
+    for (i, c) in children.iter_mut().enumerate() {
+        let status = c.wait().await.map_err(|source| CommandError::Wait {
+            command: launch.stages[i].to_string(),
+            source,
+        })?;
+        stages.push(StageStatus::of(&status));
+    }
+    for &g in &pgids {
+        unix::unregister(g);
+    }
+    for r in readers {
+        let _ = r.await;
+    }
+    let take = |c: Arc<Mutex<Capture>>| std::mem::take(&mut *c.lock().expect("capture")).finish();
+    Ok(LaunchOutput {
+        stages,
+        stdout: take(out_cap),
+        stderr: take(err_cap),
+        duration: started.elapsed(),
+        ending,
+    })
+}
+
+/// SIGTERM to every child's group, up to `grace` for them to exit, then SIGKILL to the
+/// groups (grandchildren that ignored SIGTERM included).
+async fn terminate(children: &mut [Child], pgids: &[i32], grace: Duration) {
+    for &g in pgids {
+        unix::term_group(g);
+    }
+    let _ = tokio::time::timeout(grace, async {
+        for c in children.iter_mut() {
+            let _ = c.wait().await;
+        }
+    })
+    .await;
+    for &g in pgids {
+        unix::kill_group(g);
+        unix::unregister(g);
+    }
+    for c in children.iter_mut() {
+        let _ = c.wait().await;
+    }
+}
+
+/// Ends processes left in a group whose leader has exited: SIGTERM, then SIGKILL once
+/// `grace` has passed. The leader is gone, so nothing can be awaited; the group is polled.
+async fn end_leftovers(pgid: i32, grace: Duration) {
+    unix::term_group(pgid);
+    let deadline = Instant::now() + grace;
+    while unix::group_alive(pgid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    unix::kill_group(pgid);
+}

@@ -1,0 +1,142 @@
+//! `read_file`, `write_file`, `append_file` and `glob`.
+//!
+//! `glob` follows the shell: `*`, `?`, `[...]` and `**` do not match a leading `.`
+//! (hidden files need `.*`), and directories that cannot be read are passed over. `**`
+//! matches any number of directories (`src/**/*.rs`). The `glob` crate's own option for
+//! hidden files also drops what `.*` should match (rust-lang/glob#189), so the walk
+//! matches them and the results are filtered with the pattern matcher, which is right.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult};
+
+type R<T> = Result<T, Box<EvalAltResult>>;
+
+/// Registers the file helpers.
+pub fn register(engine: &mut Engine) {
+    engine.register_fn("read_file", |path: &str| -> R<String> {
+        fs::read_to_string(path).map_err(|e| format!("read_file: cannot read {path:?}: {e}").into())
+    });
+    engine.register_fn("write_file", |path: &str, text: &str| {
+        write("write_file", path, text, false)
+    });
+    engine.register_fn("append_file", |path: &str, text: &str| {
+        write("append_file", path, text, true)
+    });
+    engine.register_fn("glob", |pattern: &str| -> R<Array> {
+        Ok(glob(pattern)?.into_iter().map(Dynamic::from).collect())
+    });
+}
+
+fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
+    OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("{func}: cannot write {path:?}: {e}").into())
+}
+
+/// The paths matching `pattern`, sorted.
+fn glob(pattern: &str) -> R<Vec<String>> {
+    let invalid = |e: glob::PatternError| {
+        format!(
+            "glob: invalid pattern {pattern:?}: {} at position {}",
+            e.msg, e.pos
+        )
+    };
+    let shell_like = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: true,
+    };
+    let matcher = glob::Pattern::new(pattern).map_err(invalid)?;
+    let paths = glob::glob(pattern).map_err(invalid)?;
+    let mut out: Vec<String> = paths
+        .filter_map(Result::ok)
+        .filter(|p| matcher.matches_path_with(p, shell_like))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_is_sorted_recursive_and_skips_hidden_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in [
+            "b.txt",
+            "a.txt",
+            ".hidden.txt",
+            "sub/c.txt",
+            "sub/deep/a.txt",
+            ".git/x.txt",
+            "x.md",
+        ] {
+            let p = d.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, "").unwrap();
+        }
+        let base = d.to_string_lossy();
+        let rel = |v: Vec<String>| -> Vec<String> {
+            v.into_iter()
+                .map(|p| p.strip_prefix(&format!("{base}/")).unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            rel(glob(&format!("{base}/*.txt")).unwrap()),
+            ["a.txt", "b.txt"]
+        );
+        assert_eq!(
+            rel(glob(&format!("{base}/**/*.txt")).unwrap()),
+            ["a.txt", "b.txt", "sub/c.txt", "sub/deep/a.txt"]
+        );
+        assert_eq!(
+            rel(glob(&format!("{base}/.*.txt")).unwrap()),
+            [".hidden.txt"]
+        );
+        assert_eq!(
+            rel(glob(&format!("{base}/sub/../*.txt")).unwrap()),
+            ["sub/../a.txt", "sub/../b.txt"]
+        );
+        assert_eq!(
+            rel(glob(&format!("{base}/./s*/c.txt")).unwrap()),
+            ["./sub/c.txt"]
+        );
+        assert!(glob(&format!("{base}/*.none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn invalid_glob_names_the_pattern() {
+        let e = glob("a**b").unwrap_err().to_string();
+        assert!(e.contains(r#"invalid pattern "a**b""#), "{e}");
+    }
+
+    #[test]
+    fn write_append_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.txt");
+        let p = p.to_str().unwrap();
+        write("write_file", p, "one\n", false).unwrap();
+        write("append_file", p, "two\n", true).unwrap();
+        assert_eq!(fs::read_to_string(p).unwrap(), "one\ntwo\n");
+        write("write_file", p, "new", false).unwrap();
+        assert_eq!(fs::read_to_string(p).unwrap(), "new");
+        let missing = dir.path().join("no/such/dir/f.txt");
+        let e = write("write_file", missing.to_str().unwrap(), "x", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("write_file: cannot write") && e.contains("no/such/dir"),
+            "{e}"
+        );
+    }
+}

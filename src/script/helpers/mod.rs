@@ -1,0 +1,207 @@
+//! Script helpers of API.md section 3: `which`, `require`, `quote`, `glob`, `env`,
+//! `read_file`, `write_file`, `append_file`, `parse_json`, `to_json`, `sleep`, `now`,
+//! `now_ms`, `log_info`, `log_warn`, `log_error`.
+//!
+//! Every helper works the same at the top level and inside a proc, except where the proc
+//! matters: `env(name)` sees the proc's `env` option first, `sleep` ends early when the
+//! proc is cancelled (timeout, abort), and the `log_*` lines also go to the proc's log.
+//! Relative paths (files, glob patterns) are relative to prun's current directory; a
+//! proc's `cwd` applies to its commands only.
+
+mod files;
+mod json;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult};
+
+use super::job;
+use crate::duration;
+use crate::exec::Scheduler;
+use crate::exec::command;
+use crate::exec::log;
+
+type R<T> = Result<T, Box<EvalAltResult>>;
+
+/// The most tool names `require(a, b, ...)` takes as separate arguments (an array takes
+/// any number).
+const REQUIRE_MAX_ARGS: usize = 8;
+
+/// Registers the helpers.
+pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
+    engine.register_fn("which", |tool: &str| {
+        command::which(tool).map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
+    });
+    for n in 1..=REQUIRE_MAX_ARGS {
+        engine.register_raw_fn(
+            "require",
+            vec![std::any::TypeId::of::<Dynamic>(); n],
+            |_, args| require(args.iter().map(|a| &**a)),
+        );
+    }
+    engine.register_fn("quote", |s: &str| quote(s));
+    engine.register_fn("quote", |words: Array| -> R<String> {
+        let quoted = words
+            .iter()
+            .map(|w| quote(&w.to_string()))
+            .collect::<R<Vec<_>>>()?;
+        Ok(quoted.join(" "))
+    });
+    engine.register_fn("env", |name: &str| {
+        env(name).map_or(Dynamic::UNIT, Into::into)
+    });
+    engine.register_fn("env", |name: &str, default: &str| {
+        env(name).unwrap_or_else(|| default.to_string())
+    });
+    engine.register_fn("now", || {
+        humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    });
+    engine.register_fn("now_ms", || -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    });
+    let s = sched.clone();
+    engine.register_fn("sleep", move |d: Dynamic| sleep(&s, &d));
+    for (name, level) in [
+        ("log_info", "info"),
+        ("log_warn", "warning"),
+        ("log_error", "error"),
+    ] {
+        let s = sched.clone();
+        engine.register_fn(name, move |msg: Dynamic| log_line(&s, name, level, &msg));
+    }
+    files::register(engine);
+    json::register(engine);
+}
+
+/// Throws one error naming every tool of `args` (names or arrays of names) that is not
+/// on `PATH`.
+fn require<'a>(args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
+    let mut names = Vec::new();
+    for a in args {
+        match a.clone().try_cast::<Array>() {
+            Some(items) => names.extend(items),
+            None => names.push(a.clone()),
+        }
+    }
+    let mut missing = Vec::new();
+    for n in names {
+        let name = n
+            .into_string()
+            .map_err(|t| format!("require: expected tool names, found a {t}"))?;
+        if command::which(&name).is_none() {
+            missing.push(name);
+        }
+    }
+    match missing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(format!("required tool {one:?} not found on PATH").into()),
+        many => {
+            let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();
+            Err(format!("required tools {} not found on PATH", list.join(", ")).into())
+        }
+    }
+}
+
+/// One word quoted for `sh`.
+fn quote(s: &str) -> R<String> {
+    shlex::try_quote(s).map(|q| q.into_owned()).map_err(|_| {
+        format!("quote: {s:?} contains a NUL byte, which no shell word can hold").into()
+    })
+}
+
+/// An environment variable; inside a proc, its `env` option wins over prun's environment.
+fn env(name: &str) -> Option<String> {
+    let proc_env = job::current().and_then(|j| {
+        j.def
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    });
+    proc_env.or_else(|| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+}
+
+/// Sleeps, ending early with an error when the proc (or, at the top level, the run) is
+/// cancelled.
+fn sleep(sched: &Scheduler, d: &Dynamic) -> R<()> {
+    let d = duration::parse(d).map_err(|e| format!("sleep: {e}"))?;
+    let cancel = job::current().map_or_else(|| sched.script_cancel().clone(), |j| j.cancel);
+    let slept = sched.runtime().block_on(async {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => false,
+            () = tokio::time::sleep(d) => true,
+        }
+    });
+    if slept {
+        Ok(())
+    } else {
+        Err("sleep interrupted".into())
+    }
+}
+
+/// Prints `level: msg` through the reporter and, inside a proc, appends it to its log.
+fn log_line(sched: &Scheduler, func: &str, level: &str, msg: &Dynamic) -> R<()> {
+    let line = format!("{level}: {msg}");
+    sched.reporter().message(&line);
+    if let Some(j) = job::current() {
+        log::append_line(&j.log, &line)
+            .map_err(|e| format!("{func}: cannot write log {}: {e}", j.log.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_round_trips_through_shlex() {
+        for w in [
+            "plain",
+            "",
+            "a b",
+            "it's",
+            "$HOME `x` \"q\"",
+            "tab\there",
+            "ünï",
+        ] {
+            let q = quote(w).unwrap();
+            assert_eq!(shlex::split(&q).unwrap(), vec![w.to_string()], "{q}");
+        }
+        assert_eq!(quote("plain").unwrap(), "plain");
+        assert!(quote("a\0b").unwrap_err().to_string().contains("NUL"));
+    }
+
+    #[test]
+    fn require_names_every_missing_tool() {
+        let ok = [Dynamic::from("sh")];
+        assert!(require(ok.iter()).is_ok());
+        let one = [Dynamic::from("sh"), Dynamic::from("no-such-tool-xyz")];
+        let e = require(one.iter()).unwrap_err().to_string();
+        assert!(
+            e.contains(r#"required tool "no-such-tool-xyz" not found on PATH"#),
+            "{e}"
+        );
+        let arr: Array = vec!["no-such-a".into(), "sh".into(), "no-such-b".into()];
+        let many = [Dynamic::from(arr)];
+        let e = require(many.iter()).unwrap_err().to_string();
+        assert!(
+            e.contains(r#"required tools "no-such-a", "no-such-b" not found"#),
+            "{e}"
+        );
+        let bad = [Dynamic::from(3_i64)];
+        let e = require(bad.iter()).unwrap_err().to_string();
+        assert!(e.contains("expected tool names, found a i64"), "{e}");
+    }
+
+    #[test]
+    fn env_outside_a_proc_reads_the_process_environment() {
+        assert_eq!(env("PATH"), std::env::var("PATH").ok());
+        assert_eq!(env("PRUN_SURELY_UNSET_VARIABLE"), None);
+    }
+}

@@ -950,6 +950,10 @@ impl Core {
         self.pump();
     }
 
+    /// Moves a proc to a final state, then its dependents: those whose last dependency this
+    /// was become ready; after a failure they become FAILED_DEP, and theirs in turn (a
+    /// work list, not recursion: a failure at the head of a 100,000-proc chain must not
+    /// exhaust the stack).
     fn finish(
         &mut self,
         p: ProcId,
@@ -958,6 +962,42 @@ impl Core {
         error: Option<String>,
         exit_code: Option<i32>,
     ) {
+        let mut work = vec![(p, state, result, error, exit_code)];
+        while let Some((p, state, result, error, exit_code)) = work.pop() {
+            let dependents = self.finish_one(p, state, result, error, exit_code);
+            if state.is_success() {
+                for d in dependents {
+                    let dr = &mut self.runs[d];
+                    if dr.state != State::Wanted {
+                        continue;
+                    }
+                    dr.unmet -= 1;
+                    if dr.unmet == 0 {
+                        self.deps_met(d);
+                    }
+                }
+            } else {
+                let why = format!("dependency \"{}\" failed", self.graph.proc(p).name);
+                for d in dependents.into_iter().rev() {
+                    if self.runs[d].state == State::Wanted {
+                        // Marked now so that a proc reached twice is failed once.
+                        self.runs[d].state = State::Idle;
+                        work.push((d, State::FailedDep, None, Some(why.clone()), None));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the final state of one proc and returns its dependents.
+    fn finish_one(
+        &mut self,
+        p: ProcId,
+        state: State,
+        result: Option<Dynamic>,
+        error: Option<String>,
+        exit_code: Option<i32>,
+    ) -> Vec<ProcId> {
         self.deactivate(p);
         self.pending -= 1;
         let r = &mut self.runs[p];
@@ -981,27 +1021,13 @@ impl Core {
         for w in waiters {
             self.waiter_progress(w);
         }
-        if state.is_success() {
-            for d in dependents {
-                let dr = &mut self.runs[d];
-                if dr.state != State::Wanted {
-                    continue;
-                }
-                dr.unmet -= 1;
-                if dr.unmet == 0 {
-                    self.deps_met(d);
-                }
-            }
-        } else {
+        if state.is_failure() {
             self.failed += 1;
-            let why = format!("dependency \"{}\" failed", self.graph.proc(p).name);
-            for d in dependents {
-                self.fail_dep(d, why.clone());
-            }
             if self.opts.fail_fast && state == State::Failed {
                 self.abort(AbortReason::FailFast);
             }
         }
+        dependents
     }
 
     /// Fails a WANTED proc that will never run, and cascades to its dependents.

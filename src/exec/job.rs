@@ -40,17 +40,24 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
 /// The output goes straight from the child into the log file. A first attempt writes into
 /// an unnamed file that is linked as the proc's log only if the command printed something
 /// or failed: a silent, successful command leaves no log file (see `unix::open_unnamed`).
+///
+/// Returns the outcome and whether the log file exists afterwards.
 pub async fn run_command_body(
     launcher: &dyn Launcher,
     mut l: Launch,
     cancel: CancellationToken,
     log_path: &Path,
-) -> Outcome {
-    let failed = |error: String| Outcome::Failed {
-        error,
-        exit_code: None,
+    attempt: u32,
+) -> (Outcome, bool) {
+    let failed = |error: String| {
+        let o = Outcome::Failed {
+            error,
+            exit_code: None,
+        };
+        (o, log_path.exists())
     };
-    let unnamed = if log_path.exists() {
+    // Only a retry can find the log already there (from an earlier attempt).
+    let unnamed = if attempt > 1 && log_path.exists() {
         None
     } else {
         log_path.parent().and_then(|d| unix::open_unnamed(d).ok())
@@ -62,10 +69,15 @@ pub async fn run_command_body(
             Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
         },
     };
-    if let Err(e) = writeln!(file, "{}", launch::header(&l)) {
+    let header = format!("{}\n", launch::header(&l));
+    if let Err(e) = file.write_all(header.as_bytes()) {
         return failed(format!("failed to write log {}: {e}", log_path.display()));
     }
-    let header_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start_len = if is_unnamed {
+        header.len() as u64
+    } else {
+        file.metadata().map(|m| m.len()).unwrap_or(0)
+    };
     match (file.try_clone(), file.try_clone()) {
         (Ok(out), Ok(err)) => {
             l.stdout = Sink::Fd(out);
@@ -80,7 +92,7 @@ pub async fn run_command_body(
     l.stdout = Sink::Capture;
     l.stderr = Sink::Capture;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let printed = len > header_len;
+    let printed = len > start_len;
     // The child wrote straight into the file: finish its last line before prun's own.
     let mut last = [b'\n'];
     if printed {
@@ -89,7 +101,8 @@ pub async fn run_command_body(
     let nl = if last[0] == b'\n' { "" } else { "\n" };
     let outcome = match result {
         Ok(out) => {
-            let _ = writeln!(file, "{nl}{}", launch::footer(&out, &l, &[0]));
+            let footer = format!("{nl}{}\n", launch::footer(&out, &l, &[0]));
+            let _ = file.write_all(footer.as_bytes());
             if out.ending == Ending::Exited && out.ok(&[0]) {
                 Outcome::Success(Dynamic::UNIT)
             } else {
@@ -100,12 +113,17 @@ pub async fn run_command_body(
             }
         }
         Err(e) => {
-            let _ = writeln!(file, "{nl}# {e}");
-            failed(e.to_string())
+            let _ = file.write_all(format!("{nl}# {e}\n").as_bytes());
+            Outcome::Failed {
+                error: e.to_string(),
+                exit_code: None,
+            }
         }
     };
-    if is_unnamed && (printed || matches!(outcome, Outcome::Failed { .. })) {
-        let _ = unix::link_unnamed(&file, log_path);
+    let keep = printed || matches!(outcome, Outcome::Failed { .. });
+    if !is_unnamed {
+        return (outcome, true);
     }
-    outcome
+    let linked = keep && unix::link_unnamed(&file, log_path).is_ok();
+    (outcome, linked)
 }

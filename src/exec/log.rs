@@ -53,10 +53,11 @@ fn prune(root: &Path) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
+    // The entry's type comes with the directory listing: no stat per run directory.
     let mut dirs: Vec<PathBuf> = entries
         .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
         .collect();
     if dirs.len() < KEEP_RUNS + PRUNE_SLACK {
         return;

@@ -229,11 +229,12 @@ impl Scheduler {
         let cancel = job.cancel.child_token();
         let me = self.clone();
         if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
-            let id = job.id;
+            let (id, attempt) = (job.id, job.attempt);
             self.rt.spawn(async move {
                 let launcher = me.launcher.clone();
-                let outcome = job::run_command_body(&*launcher, launch, cancel, &log).await;
-                me.finish(id, outcome, log);
+                let (outcome, kept) =
+                    job::run_command_body(&*launcher, launch, cancel, &log, attempt).await;
+                me.with(|c| c.complete(id, outcome, kept.then_some(log)));
             });
             return;
         }

@@ -122,7 +122,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     let ast = match host.compile_file(&cfg.script) {
         Ok(ast) => ast,
         Err(e) => {
-            errln!("prun: {e}");
+            errln!("prun: error: {e}");
             sched.shutdown();
             return Exit::Script;
         }
@@ -151,6 +151,7 @@ pub fn run(cfg: RunConfig) -> Exit {
         sched.block(rx);
     }
     host.run_cleanups();
+    sched.flush_reports();
 
     let summary = summarize(&sched, started.elapsed());
     reporter.summary(&summary);

@@ -1,1 +1,31 @@
+//! Integration tests: each test writes a Rhai script into a temporary directory, runs the
+//! `prun` binary on it, and checks its output, exit status and the files its jobs wrote.
+//!
+//! The test modules live in `tests/suite/` rather than directly in `tests/`: Cargo turns
+//! every `tests/*.rs` file into a test binary of its own, and they only compile as modules
+//! of this one.
 
+mod support;
+
+#[path = "suite/basics.rs"]
+mod basics;
+#[path = "suite/cli.rs"]
+mod cli;
+#[path = "suite/commands.rs"]
+mod commands;
+#[path = "suite/errors.rs"]
+mod errors;
+#[path = "suite/failures.rs"]
+mod failures;
+#[path = "suite/helpers.rs"]
+mod helpers;
+#[path = "suite/protos.rs"]
+mod protos;
+#[path = "suite/rdeps.rs"]
+mod rdeps;
+#[path = "suite/scheduling.rs"]
+mod scheduling;
+#[path = "suite/stress.rs"]
+mod stress;
+#[path = "suite/waits.rs"]
+mod waits;

@@ -101,6 +101,16 @@ pub enum Action {
     Finished(Box<Finished>),
 }
 
+impl Action {
+    /// True for the events that only inform the reporter.
+    pub fn is_report(&self) -> bool {
+        matches!(
+            self,
+            Action::Started(_) | Action::Retrying { .. } | Action::Finished(_)
+        )
+    }
+}
+
 /// The run state of one proc, beside its [`crate::graph::ProcNode`].
 #[derive(Debug)]
 struct Run {

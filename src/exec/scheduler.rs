@@ -50,6 +50,10 @@ pub struct Scheduler {
     interrupts: AtomicUsize,
     script_cancel: Mutex<CancellationToken>,
     launcher: Arc<dyn Launcher>,
+    /// Report events in the order the core recorded them (see [`Scheduler::flush_reports`]).
+    reports: Mutex<Vec<Action>>,
+    /// Held while reports are printed, so that two threads never interleave them.
+    printing: Mutex<()>,
 }
 
 impl Scheduler {
@@ -73,6 +77,8 @@ impl Scheduler {
             interrupts: AtomicUsize::new(0),
             script_cancel: Mutex::new(CancellationToken::new()),
             launcher: Arc::new(Local),
+            reports: Mutex::new(Vec::new()),
+            printing: Mutex::new(()),
         })
     }
 
@@ -164,10 +170,35 @@ impl Scheduler {
             let r = f(&mut core);
             core.settle();
             IN_CORE.with(|c| c.set(false));
-            (r, core.take_actions())
+            let (reports, actions): (Vec<Action>, Vec<Action>) =
+                core.take_actions().into_iter().partition(Action::is_report);
+            // Queued while the core is locked, so the queue has the core's order.
+            self.reports.lock().expect("reports").extend(reports);
+            (r, actions)
         };
+        self.flush_reports();
         self.execute(actions);
         r
+    }
+
+    /// Prints the queued report events, in order. Called after every core update, and by
+    /// the main thread before the summary: a proc's line is never printed after the
+    /// summary, even when the thread that finished it is slow to print.
+    pub fn flush_reports(&self) {
+        let _printing = self.printing.lock().expect("printing");
+        let batch = std::mem::take(&mut *self.reports.lock().expect("reports"));
+        for a in batch {
+            match a {
+                Action::Started(name) => self.reporter.started(&name),
+                Action::Retrying {
+                    name,
+                    attempt,
+                    error,
+                } => self.reporter.retrying(&name, attempt, &error),
+                Action::Finished(f) => self.reporter.finished(&f),
+                _ => {}
+            }
+        }
     }
 
     /// Blocks the calling (non-runtime) thread until a wait is over.
@@ -213,13 +244,7 @@ impl Scheduler {
                     });
                 }
                 Action::Cancel(token) => token.cancel(),
-                Action::Started(name) => self.reporter.started(&name),
-                Action::Retrying {
-                    name,
-                    attempt,
-                    error,
-                } => self.reporter.retrying(&name, attempt, &error),
-                Action::Finished(f) => self.reporter.finished(&f),
+                Action::Started(_) | Action::Retrying { .. } | Action::Finished(_) => {}
             }
         }
     }

@@ -1,0 +1,170 @@
+//! The command line: targets, globs, -j placement, `--`, usage errors, `prun check`.
+
+use crate::support::Test;
+
+const THREE: &str = r#"
+proc("a", #{ JOB(a) });
+proc("b", #{ JOB(b) });
+proc("c", #{ JOB(c) });
+proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| shell("sh job.sh " + ctx.name));
+"#;
+
+#[test]
+fn targets_on_the_command_line() {
+    let out = Test::new().script(THREE).args(&["a", "c"]).run();
+    out.ok()
+        .proc_state("SUCCEEDED", "a")
+        .proc_state("SUCCEEDED", "c")
+        .not_reported("b")
+        .summary_is("prun: 2 succeeded");
+}
+
+#[test]
+fn glob_targets_on_the_command_line() {
+    let out = Test::new().script(THREE).args(&["build::*"]).run();
+    out.ok()
+        .proc_state("SUCCEEDED", "build::dev")
+        .proc_state("SUCCEEDED", "build::prod")
+        .not_reported("a")
+        .summary_is("prun: 2 succeeded");
+    let out = Test::new().script(THREE).args(&["?"]).run();
+    // `?` matches the one-letter procs a, b, c.
+    out.ok().summary_is("prun: 3 succeeded");
+}
+
+#[test]
+fn targets_run_after_the_top_level_finishes() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("t", |ctx| print("target ran"));
+print("top level done");
+"#,
+        )
+        .args(&["t"])
+        .run();
+    out.ok();
+    let top = out.stdout.find("top level done").expect("top line");
+    let t = out.stdout.find("target ran").expect("target line");
+    assert!(top < t, "{}", out.describe());
+}
+
+#[test]
+fn dash_j_before_and_after_the_script() {
+    let script = r#"
+proc("p1", #{ JOB(p1, 0.05) });
+proc("p2", #{ JOB(p2, 0.05) });
+proc("p3", #{ JOB(p3, 0.05) });
+proc("p4", #{ JOB(p4, 0.05) });
+run(["p1", "p2", "p3", "p4"]);
+"#;
+    let out = Test::new().before(&["-j", "1"]).script(script).run();
+    out.ok().summary_is("prun: 4 succeeded");
+    assert_eq!(out.events().max_overlap(), 1, "{}", out.describe());
+    let out = Test::new().script(script).args(&["-j", "1"]).run();
+    out.ok();
+    assert_eq!(out.events().max_overlap(), 1, "{}", out.describe());
+    let out = Test::new().script(script).args(&["--parallel=1"]).run();
+    out.ok();
+    assert_eq!(out.events().max_overlap(), 1, "{}", out.describe());
+    // And a higher -j really allows several at once.
+    let out = Test::new()
+        .script(
+            r#"
+proc("x", #{ SYNC(all, x, y) });
+proc("y", #{ SYNC(all, y, x) });
+run(["x", "y"]);
+"#,
+        )
+        .args(&["-j", "2"])
+        .run();
+    out.ok();
+    assert_eq!(out.events().max_overlap(), 2, "{}", out.describe());
+}
+
+#[test]
+fn words_after_double_dash_are_not_targets() {
+    let out = Test::new().script(THREE).args(&["a", "--", "b", "c"]).run();
+    out.ok()
+        .proc_state("SUCCEEDED", "a")
+        .not_reported("b")
+        .not_reported("c")
+        .summary_is("prun: 1 succeeded");
+}
+
+#[test]
+fn unknown_target_is_a_usage_error() {
+    let out = Test::new().script(THREE).args(&["nope"]).run();
+    out.code(64).err_has("nope");
+    let out = Test::new().script(THREE).args(&["build::qa"]).run();
+    out.code(64).err_has("qa");
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for words in [
+        &["main.rhai", "--bogus"][..],
+        &["--bogus", "main.rhai"],
+        &["-j", "0", "main.rhai"],
+        &["main.rhai", "-j", "many"],
+        &[],
+    ] {
+        let out = Test::new().script(THREE).raw(words).run();
+        out.code(64);
+        assert!(!out.events().ran("a"));
+    }
+}
+
+#[test]
+fn check_accepts_a_good_script_without_running_it() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("n", #{ now: true, cmd: ["touch", "ran"] });
+shell("touch top-ran");
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.ok();
+    assert!(
+        !out.exists("ran") && !out.exists("top-ran"),
+        "check ran the script"
+    );
+}
+
+#[test]
+fn check_reports_a_syntax_error() {
+    let out = Test::new()
+        .script("let a = 1;\nlet b = ;\n")
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2).err_has("main.rhai:2:9");
+}
+
+#[test]
+fn verbose_and_quiet() {
+    let script = r#"
+proc("good", |ctx| 1);
+proc("bad", #{ cmd: ["false"] });
+run(["good", "bad"]);
+"#;
+    let out = Test::new().script(script).args(&["-v"]).run();
+    out.code(1)
+        .line("STARTED    good")
+        .proc_state("SUCCEEDED", "good")
+        .proc_state("FAILED", "bad");
+    let out = Test::new().script(script).args(&["-q"]).run();
+    out.code(1)
+        .not_reported("good")
+        .proc_state("FAILED", "bad")
+        .summary_is("prun: 1 succeeded, 1 failed");
+}
+
+#[test]
+fn shebang_line_is_ignored() {
+    let out = Test::new()
+        .script("#!/usr/bin/env prun\nproc(\"a\", #{ now: true }, |ctx| print(\"hi\"));\n")
+        .run();
+    out.ok().line("hi");
+}

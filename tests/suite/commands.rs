@@ -1,0 +1,219 @@
+//! `shell` and `exec`, and command bodies (`cmd`, `shell`).
+
+use crate::support::Test;
+
+#[test]
+fn shell_returns_code_stdout_stderr() {
+    let out = Test::new()
+        .script(
+            r#"
+let r = shell("echo out; echo err >&2");
+print("code=" + r.code + " ok=" + r.ok);
+print("stdout=[" + r.stdout + "]");
+print("stderr=[" + r.stderr + "]");
+print("duration is float: " + (type_of(r.duration) == "f64"));
+let e = exec(["printf", "%s-%s", "a b", "c"]);
+print("exec=[" + e.stdout + "]");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("code=0 ok=true")
+        .out_has("stdout=[out\n]")
+        .out_has("stderr=[err\n]")
+        .line("duration is float: true")
+        .line("exec=[a b-c]");
+}
+
+#[test]
+fn non_zero_exit_throws_naming_the_command_and_code() {
+    let out = Test::new()
+        .script(
+            r#"
+try {
+    shell("echo bad thing >&2; exit 3");
+} catch (e) {
+    print("caught: " + e);
+}
+try {
+    exec(["sh", "-c", "exit 7", "my-arg"]);
+} catch (e) {
+    print("caught exec: " + e);
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has("exited with code 3")
+        .out_has("bad thing")
+        .out_has("exited with code 7");
+    let caught = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("caught: "))
+        .unwrap();
+    assert!(caught.contains("exit 3"), "{caught}");
+    let caught = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("caught exec: "))
+        .unwrap();
+    assert!(caught.contains("my-arg"), "{caught}");
+}
+
+#[test]
+fn uncaught_command_failure_at_top_level_is_a_script_error() {
+    let out = Test::new().script("\nshell(\"exit 5\");\n").run();
+    out.code(2)
+        .err_has("main.rhai:2:1")
+        .err_has("exited with code 5");
+}
+
+#[test]
+fn command_failure_inside_a_proc_fails_it() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p", |ctx| { shell("echo from p; exit 6"); "never" });
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let p = out.proc_line("FAILED", "p");
+    assert!(p.contains("exited with code 6"), "{p}");
+    assert!(p.contains("exit 6"), "{p}");
+}
+
+#[test]
+fn ok_codes_and_check_false() {
+    let out = Test::new()
+        .script(
+            r#"
+let r = exec(["sh", "-c", "exit 8"], #{ ok_codes: [0, 8] });
+print("ok_codes: code=" + r.code + " ok=" + r.ok);
+let r = shell("exit 5", #{ check: false });
+print("check false: code=" + r.code + " ok=" + r.ok);
+try {
+    shell("exit 8", #{ ok_codes: [0, 1] });
+    print("no throw");
+} catch (e) {
+    print("threw: " + e);
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .line("ok_codes: code=8 ok=true")
+        .line("check false: code=5 ok=false")
+        .out_lacks("no throw")
+        .out_has("threw: ")
+        .out_has("exited with code 8");
+}
+
+#[test]
+fn missing_program_is_named() {
+    let out = Test::new()
+        .script(
+            r#"
+try {
+    exec(["prun-no-such-program-xyz", "arg"]);
+} catch (e) {
+    print("caught: " + e);
+}
+proc("body", #{ cmd: ["prun-no-such-program-abc"] });
+run("body");
+"#,
+        )
+        .run();
+    out.code(1).out_has("prun-no-such-program-xyz");
+    let caught = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("caught: "))
+        .unwrap();
+    assert!(caught.contains("prun-no-such-program-xyz"), "{caught}");
+    let body = out.proc_line("FAILED", "body");
+    assert!(body.contains("prun-no-such-program-abc"), "{body}");
+}
+
+#[test]
+fn env_and_cwd_options() {
+    let out = Test::new()
+        .file("sub/in_sub", "")
+        .file("other/in_other", "")
+        .script(
+            r#"
+let top = shell("pwd").stdout;
+top.trim();
+let r = exec(["sh", "-c", "echo $FOO; ls"], #{ env: #{ FOO: "bar" }, cwd: "sub" });
+print("exec: " + r.stdout.split("\n"));
+proc("closure", #{ env: #{ FOO: "p", BAR: "b" }, cwd: "sub" }, |ctx| {
+    let a = shell("echo $FOO$BAR; ls").stdout;
+    let b = shell("echo $FOO$BAR; ls", #{ env: #{ FOO: "o" }, cwd: top + "/other" }).stdout;
+    print("closure: " + (a + b).split("\n"));
+});
+proc("cmdbody", #{ env: #{ FOO: "c" }, cwd: "sub",
+    cmd: ["sh", "-c", "echo $FOO > ../cmdbody.out; ls >> ../cmdbody.out"] });
+proc("shellbody", #{ env: #{ FOO: "s" }, cwd: "other", shell: "echo $FOO > ../shellbody.out; ls >> ../shellbody.out" });
+run(["closure", "cmdbody", "shellbody"]);
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"exec: ["bar", "in_sub", ""]"#)
+        .line(r#"closure: ["pb", "in_sub", "ob", "in_other", ""]"#);
+    assert_eq!(out.read("cmdbody.out"), "c\nin_sub\n");
+    assert_eq!(out.read("shellbody.out"), "s\nin_other\n");
+}
+
+#[test]
+fn exec_timeout_option() {
+    let out = Test::new()
+        .script(
+            r#"
+try {
+    exec(["sh", "-c", "echo $$ > pid; exec sleep 300"], #{ timeout: "300ms" });
+} catch (e) {
+    print("caught: " + e);
+}
+"#,
+        )
+        .run();
+    out.ok().out_has("caught: ").out_has("timed out");
+    crate::support::assert_gone(
+        crate::support::pid_in(&out, "pid"),
+        "the timed-out command",
+        &out.describe(),
+    );
+}
+
+#[test]
+fn failed_command_body_shows_the_last_lines_of_its_log() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("noisy", #{ cmd: ["sh", "-c", "i=1; while [ $i -le 40 ]; do echo line$i; i=$((i+1)); done; exit 4"] });
+proc("quiet", #{ shell: "echo only line; exit 2" });
+run(["noisy", "quiet"]);
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("           | line40")
+        .no_line("           | line1")
+        .line("           | only line");
+    let noisy = out.proc_line("FAILED", "noisy");
+    assert!(noisy.contains("exited with code 4"), "{noisy}");
+    let quiet = out.proc_line("FAILED", "quiet");
+    assert!(quiet.contains("exited with code 2"), "{quiet}");
+    // The log lives under XDG_STATE_HOME, here inside the test's directory.
+    let state = out.path("state");
+    let header = format!("           last lines of {}", state.display());
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with(&header)),
+        "log is not under {}\n{}",
+        state.display(),
+        out.describe()
+    );
+}

@@ -1,0 +1,366 @@
+//! Failures: FAILED_DEP cascades, --fail-fast, NO_FAILURES, missing deps, cycles,
+//! timeouts and retries.
+
+use crate::support::{Test, assert_gone, pid_in};
+
+#[test]
+fn failure_cascades_and_unrelated_work_keeps_going() {
+    // -j 1: `bad` takes the only slot, so `ok` runs only after the failure.
+    let out = Test::new()
+        .args(&["-j", "1"])
+        .script(
+            r#"
+proc("bad", #{ cmd: ["sh", "-c", "echo about to fail; exit 3"] });
+proc("dep", #{ deps: ["bad"], JOB(dep) });
+proc("dep2", #{ deps: ["dep"], JOB(dep2) });
+proc("ok", #{ JOB(ok) });
+run("dep2");
+run("ok");
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP dep: dependency "bad" failed"#)
+        .line(r#"FAILED_DEP dep2: dependency "dep" failed"#)
+        .line("           | about to fail")
+        .proc_state("SUCCEEDED", "ok")
+        .summary_is("prun: 1 succeeded, 1 failed, 2 not run (failed dependency)");
+    let bad = out.proc_line("FAILED", "bad");
+    assert!(bad.contains("exited with code 3"), "{bad}");
+    let ev = out.events();
+    assert!(
+        ev.ran("ok") && !ev.ran("dep") && !ev.ran("dep2"),
+        "{}",
+        ev.context()
+    );
+}
+
+#[test]
+fn fail_fast_terminates_running_jobs_and_starts_nothing_more() {
+    let out = Test::new()
+        .args(&["--fail-fast", "-j", "2"])
+        .script(
+            r#"
+proc("long", #{ cmd: ["sh", "-c", "echo $$ > long.pid; exec sleep 300"] });
+proc("bad", #{ cmd: ["sh", "-c",
+    "i=0; while [ ! -s long.pid ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1"] });
+proc("after", #{ cmd: ["sh", "-c", "touch after.ran"] });
+run(["long", "bad", "after"]);
+"#,
+        )
+        .run();
+    out.code(1)
+        .proc_state("FAILED", "bad")
+        .proc_state("FAILED", "long");
+    let bad = out.proc_line("FAILED", "bad");
+    assert!(bad.contains("exited with code 1"), "{bad}");
+    assert!(
+        !out.exists("after.ran"),
+        "after started\n{}",
+        out.describe()
+    );
+    out.out_lacks("SUCCEEDED  after");
+    assert_gone(pid_in(&out, "long.pid"), "the long job", &out.describe());
+}
+
+#[test]
+fn no_failures_guard_is_cancelled_after_a_failure() {
+    let out = Test::new()
+        .args(&["-j", "1"])
+        .script(
+            r#"
+proc("bad", #{ cmd: ["false"] });
+proc("guard", #{ deps: [NO_FAILURES], JOB(guard) });
+run("bad");
+run("guard");
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("FAILED_DEP guard: run aborted: a proc has failed")
+        .summary_is("prun: 0 succeeded, 1 failed, 1 not run (failed dependency)");
+    assert!(!out.events().ran("guard"));
+}
+
+#[test]
+fn no_failures_guard_runs_when_nothing_failed() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", #{ JOB(a) });
+proc("guard", #{ deps: ["a", NO_FAILURES], JOB(guard) });
+run("guard");
+"#,
+        )
+        .run();
+    out.ok().proc_state("SUCCEEDED", "guard");
+    out.events().before("a", "guard");
+}
+
+#[test]
+fn unknown_dependency_is_missing() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("miss", #{ deps: ["nope"], JOB(miss) });
+proc("fine", #{ JOB(fine) });
+run(["miss", "fine"]);
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP miss: dependency "nope" missing"#)
+        .proc_state("SUCCEEDED", "fine")
+        .summary_is("prun: 1 succeeded, 1 not run (failed dependency)");
+}
+
+#[test]
+fn missing_dependency_is_an_error_when_not_allowed() {
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ allow_missing_deps: false });
+proc("b", #{ deps: ["nope"], JOB(b) });
+run("b");
+"#,
+        )
+        .run();
+    out.code(2).err_has("\"b\"").err_has("\"nope\"");
+    assert!(!out.events().ran("b"));
+}
+
+#[test]
+fn dependency_defined_later_in_the_script_is_used() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("b", #{ deps: ["a"], JOB(b) });
+proc("d", #{ deps: ["gen::x"], JOB(d) });
+run(["b", "d"]);
+proc("a", #{ JOB(a, 0.05) });
+proto("gen::[v]", |ctx, v| shell("sh job.sh " + ctx.name + " 0.05"));
+"#,
+        )
+        .run();
+    out.ok()
+        .proc_state("SUCCEEDED", "a")
+        .proc_state("SUCCEEDED", "b")
+        .proc_state("SUCCEEDED", "gen::x")
+        .proc_state("SUCCEEDED", "d")
+        .summary_is("prun: 4 succeeded");
+    let ev = out.events();
+    ev.before("a", "b");
+    ev.before("gen::x", "d");
+}
+
+#[test]
+fn cycle_is_reported_with_its_path() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", #{ deps: ["b"], JOB(a) });
+proc("b", #{ deps: ["c"], JOB(b) });
+proc("c", #{ deps: ["a"], JOB(c) });
+run("a");
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("a -> b -> c -> a")
+        .err_has("main.rhai:5:1");
+    assert!(!out.events().ran("a") && !out.events().ran("c"));
+}
+
+#[test]
+fn self_dependency_is_a_cycle() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("s", #{ deps: ["s"], JOB(s) });
+run("s");
+"#,
+        )
+        .run();
+    out.code(2).err_has("s -> s");
+    assert!(!out.events().ran("s"));
+}
+
+#[test]
+fn command_timeout_kills_the_whole_process_group() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("slow", #{
+    timeout: "500ms",
+    cmd: ["sh", "-c", "echo $$ > pid; sleep 300 & echo $! > child; wait"],
+});
+proc("after", #{ deps: ["slow"], JOB(after) });
+run("after");
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP after: dependency "slow" failed"#);
+    let slow = out.proc_line("FAILED", "slow");
+    assert!(slow.contains("timed out"), "{slow}");
+    let ctx = out.describe();
+    assert_gone(pid_in(&out, "pid"), "the timed-out shell", &ctx);
+    assert_gone(
+        pid_in(&out, "child"),
+        "the timed-out shell's background child",
+        &ctx,
+    );
+}
+
+#[test]
+fn closure_timeout_terminates_its_command() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("slow", #{ timeout: 0.5 }, |ctx| {
+    shell("echo $$ > cpid; exec sleep 300");
+    "never"
+});
+proc("after", #{ deps: ["slow"] }, |ctx| "never");
+run("after");
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP after: dependency "slow" failed"#);
+    let slow = out.proc_line("FAILED", "slow");
+    assert!(slow.contains("timed out"), "{slow}");
+    assert_gone(
+        pid_in(&out, "cpid"),
+        "the closure's command",
+        &out.describe(),
+    );
+}
+
+const FLAKY: &str = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt $n; [ $n -gt 2 ]";
+
+#[test]
+fn retries_rerun_a_failing_proc() {
+    let out = Test::new()
+        .script(&format!(
+            r#"proc("flaky", #{{ retries: 2, retry_delay: "10ms", shell: "{FLAKY}" }});
+run("flaky");"#
+        ))
+        .run();
+    out.ok()
+        .proc_state("SUCCEEDED", "flaky")
+        .summary_is("prun: 1 succeeded");
+    assert_eq!(out.read("count").trim(), "3");
+}
+
+#[test]
+fn retries_exhausted_fails() {
+    let out = Test::new()
+        .script(&format!(
+            r#"proc("flaky", #{{ retries: 1, shell: "{FLAKY}" }});
+run("flaky");"#
+        ))
+        .run();
+    out.code(1)
+        .proc_state("FAILED", "flaky")
+        .summary_is("prun: 0 succeeded, 1 failed");
+    assert_eq!(out.read("count").trim(), "2");
+}
+
+#[test]
+fn closure_retries() {
+    let out = Test::new()
+        .script(&format!(
+            r#"proc("flaky", #{{ retries: 2 }}, |ctx| {{ shell("{FLAKY}"); "done" }});
+run("flaky");
+print("r=" + wait("flaky"));"#
+        ))
+        .run();
+    out.ok().line("r=done");
+    assert_eq!(out.read("count").trim(), "3");
+}
+
+#[test]
+fn interrupt_terminates_every_job_and_exits_130() {
+    for sig in ["INT", "TERM"] {
+        let out = Test::new()
+            .signal_when("both.started", sig)
+            .args(&["-j", "4"])
+            .script(
+                r#"
+proc("closure", |ctx| { shell("echo $$ > closure.pid; exec sleep 300"); 1 });
+proc("command", #{ cmd: ["sh", "-c", "echo $$ > command.pid; exec sleep 300"] });
+proc("flag", #{ cmd: ["sh", "-c",
+    "i=0; while [ ! -s closure.pid ] || [ ! -s command.pid ] || [ ! -s top.pid ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; touch both.started"] });
+proc("later", #{ deps: ["command"], JOB(later) });
+run(["closure", "command", "flag", "later"]);
+shell("echo $$ > top.pid; exec sleep 300");
+"#,
+            )
+            .run();
+        out.code(130);
+        assert!(!out.events().ran("later"), "{}", out.describe());
+        let ctx = out.describe();
+        for f in ["closure.pid", "command.pid", "top.pid"] {
+            assert_gone(pid_in(&out, f), f, &ctx);
+        }
+    }
+}
+
+#[test]
+fn timeout_kills_a_job_that_ignores_sigterm() {
+    // SIGTERM is ignored (and the ignoring is inherited by `sleep`), so only the SIGKILL
+    // after the grace period ends it.
+    let out = Test::new()
+        .script(
+            r#"
+proc("stubborn", #{ timeout: "300ms",
+    cmd: ["sh", "-c", "trap '' TERM; echo $$ > pid; sleep 300 & echo $! > child; wait; wait"] });
+run("stubborn");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "stubborn");
+    assert!(line.contains("timed out"), "{line}");
+    let ctx = out.describe();
+    assert_gone(pid_in(&out, "pid"), "the shell", &ctx);
+    assert_gone(pid_in(&out, "child"), "its child", &ctx);
+}
+
+#[test]
+fn cycle_closed_by_a_later_definition() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", #{ deps: ["b"], JOB(a) });
+run("a");
+proc("b", #{ deps: ["a"], JOB(b) });
+"#,
+        )
+        .run();
+    out.code(2).err_has("main.rhai:4:1");
+    assert!(
+        out.stderr.contains("b -> a -> b") || out.stderr.contains("a -> b -> a"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.events().ran("a") && !out.events().ran("b"));
+}
+
+#[test]
+fn missing_dependency_is_decided_when_the_script_blocks() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("b", #{ deps: ["a"], JOB(b) });
+run("b");
+try { wait(); } catch (e) { print("caught: " + e); }
+print("b is " + state("b"));
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP b: dependency "a" missing"#)
+        .line("b is FAILED_DEP");
+}

@@ -1,0 +1,368 @@
+//! The script helpers: `which`, `require`, `quote`, `glob`, `env`, files, JSON, `sleep`,
+//! `now`, and the `log_*` functions.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::Test;
+
+/// The one file named `name` under `dir` (searched recursively).
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            if let Some(found) = find_file(&p, name) {
+                return Some(found);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[test]
+fn which_finds_tools_and_gives_unit_for_missing_ones() {
+    let out = Test::new()
+        .script(
+            r#"
+let sh = which("sh");
+print("sh is " + sh);
+print("missing is " + type_of(which("prun-no-such-tool")));
+print("direct is " + which(sh));
+print("not executable is " + type_of(which("./main.rhai")));
+require("sh");
+require("sh", "cat");
+require(["sh", "cat"]);
+print("required");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("missing is ()")
+        .line("not executable is ()")
+        .line("required");
+    let sh = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sh is "))
+        .unwrap();
+    assert!(
+        sh.starts_with('/') && sh.ends_with("/sh"),
+        "{}",
+        out.describe()
+    );
+    out.line(&format!("direct is {sh}"));
+}
+
+#[test]
+fn require_of_a_missing_tool_is_a_script_error_naming_it() {
+    let out = Test::new()
+        .script("\nrequire(\"sh\", \"prun-no-such-tool\");\nprint(\"after\");\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1")
+        .err_has(r#"required tool "prun-no-such-tool" not found on PATH"#)
+        .out_lacks("after");
+
+    let out = Test::new()
+        .script(r#"require(["prun-missing-a", "sh", "prun-missing-b"]);"#)
+        .run();
+    out.code(2)
+        .err_has(r#"required tools "prun-missing-a", "prun-missing-b" not found on PATH"#);
+}
+
+#[test]
+fn quoted_words_survive_sh() {
+    let out = Test::new()
+        .script(
+            r#"
+let words = ["plain", "a b", "it's", "$HOME", "", "`id`", "\"q\"", "*", "semi;colon", "new\nline"];
+shell("printf '[%s]\\n' " + quote(words) + " > words.txt");
+shell("echo " + quote("single  spaced") + " > one.txt");
+try { quote("nul\x00byte"); } catch (e) { print("caught: " + e); }
+"#,
+        )
+        .run();
+    out.ok().out_has("caught: ").out_has("NUL");
+    assert_eq!(
+        out.read("words.txt"),
+        "[plain]\n[a b]\n[it's]\n[$HOME]\n[]\n[`id`]\n[\"q\"]\n[*]\n[semi;colon]\n[new\nline]\n"
+    );
+    assert_eq!(out.read("one.txt"), "single  spaced\n");
+}
+
+#[test]
+fn glob_finds_files_sorted_and_recursively() {
+    let out = Test::new()
+        .file("src/b.rs", "")
+        .file("src/a.rs", "")
+        .file("src/sub/deep/c.rs", "")
+        .file("src/.hidden.rs", "")
+        .file(".git/x.rs", "")
+        .file("notes.txt", "")
+        .script(
+            r#"
+for p in glob("src/*.rs") { print("top: " + p); }
+for p in glob("**/*.rs") { print("all: " + p); }
+for p in glob("src/.*.rs") { print("hidden: " + p); }
+print("none: " + glob("*.nothing").len());
+"#,
+        )
+        .run();
+    out.ok();
+    let lines = |prefix: &str| -> Vec<String> {
+        out.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        lines("top: "),
+        ["src/a.rs", "src/b.rs"],
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        lines("all: "),
+        ["src/a.rs", "src/b.rs", "src/sub/deep/c.rs"],
+        "{}",
+        out.describe()
+    );
+    assert_eq!(lines("hidden: "), ["src/.hidden.rs"], "{}", out.describe());
+    out.line("none: 0");
+}
+
+#[test]
+fn invalid_glob_pattern_is_an_error_naming_it() {
+    let out = Test::new().script("\n\nglob(\"src/a**\");\n").run();
+    out.code(2)
+        .err_has("main.rhai:3:1")
+        .err_has(r#"invalid pattern "src/a**""#);
+}
+
+#[test]
+fn json_round_trips_nested_values_and_null() {
+    let out = Test::new()
+        .script(
+            r#"
+let v = parse_json(`{"name": "x", "n": null, "list": [1, 2.5, true, {"deep": [[]]}], "obj": {"k": "v"}}`);
+print("name=" + v.name);
+print("null is " + type_of(v.n));
+print("int is " + type_of(v.list[0]));
+print("float is " + type_of(v.list[1]));
+print("deep is " + type_of(v.list[3].deep));
+print(to_json(v));
+print(to_json(#{ a: [1, ()], s: "q\"uote" }));
+print(to_json([1, "two"], true));
+print(to_json(parse_json(to_json(v))) == to_json(v));
+"#,
+        )
+        .run();
+    out.ok()
+        .line("name=x")
+        .line("null is ()")
+        .line("int is i64")
+        .line("float is f64")
+        .line("deep is array")
+        .line(r#"{"list":[1,2.5,true,{"deep":[[]]}],"n":null,"name":"x","obj":{"k":"v"}}"#)
+        .line(r#"{"a":[1,null],"s":"q\"uote"}"#)
+        .out_has("[\n  1,\n  \"two\"\n]")
+        .line("true");
+}
+
+#[test]
+fn json_errors_say_where_and_what() {
+    let out = Test::new()
+        .script(
+            r#"
+try { parse_json("{\n  \"a\": 1,\n  oops\n}"); } catch (e) { print("parse: " + e); }
+try { to_json(#{ f: |x| x }); } catch (e) { print("closure: " + e); }
+try { to_json([|| 1]); } catch (e) { print("array closure: " + e); }
+proc("p", |ctx| { try { to_json(ctx); } catch (e) { print("custom: " + e); } });
+run("p");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("parse: parse_json: invalid JSON at 3:3: key must be a string")
+        .line("closure: to_json: a function pointer or closure cannot be converted to JSON")
+        .line("array closure: to_json: a function pointer or closure cannot be converted to JSON")
+        .line("custom: to_json: a value of type Ctx cannot be converted to JSON");
+}
+
+#[test]
+fn read_write_and_append_files() {
+    let out = Test::new()
+        .file("in.txt", "from the test\n")
+        .script(
+            r#"
+print("read: " + read_file("in.txt"));
+write_file("out.txt", "one\n");
+append_file("out.txt", "two\n");
+append_file("new.txt", "created\n");
+write_file("trunc.txt", "long long text");
+write_file("trunc.txt", "short");
+try { read_file("missing.txt"); } catch (e) { print("missing: " + e); }
+try { write_file("no/such/dir/f.txt", "x"); } catch (e) { print("no dir: " + e); }
+"#,
+        )
+        .run();
+    out.ok().out_has("read: from the test");
+    assert_eq!(out.read("out.txt"), "one\ntwo\n");
+    assert_eq!(out.read("new.txt"), "created\n");
+    assert_eq!(out.read("trunc.txt"), "short");
+    let missing = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("missing: "))
+        .unwrap();
+    assert!(
+        missing.contains(r#"read_file: cannot read "missing.txt""#)
+            && missing.contains("No such file"),
+        "{missing}"
+    );
+    let no_dir = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("no dir: "))
+        .unwrap();
+    assert!(
+        no_dir.contains(r#"write_file: cannot write "no/such/dir/f.txt""#),
+        "{no_dir}"
+    );
+    assert!(!out.exists("no"));
+}
+
+#[test]
+fn env_reads_variables_with_defaults_and_the_procs_env() {
+    let out = Test::new()
+        .script(
+            r#"
+print("path set: " + (env("PATH") != ()));
+print("unset is " + type_of(env("PRUN_TEST_SURELY_UNSET")));
+print("default: " + env("PRUN_TEST_SURELY_UNSET", "fallback"));
+print("set wins: " + (env("PATH", "fallback") != "fallback"));
+proc("p", #{ env: #{ PRUN_GREETING: "hi" } }, |ctx| {
+    write_file("greeting.txt", env("PRUN_GREETING", "none"));
+});
+run("p");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("path set: true")
+        .line("unset is ()")
+        .line("default: fallback")
+        .line("set wins: true");
+    assert_eq!(out.read("greeting.txt"), "hi");
+}
+
+#[test]
+fn sleep_inside_a_proc_ends_at_its_timeout() {
+    let started = Instant::now();
+    let out = Test::new()
+        .script(
+            r#"
+sleep(0.01);
+sleep("10ms");
+proc("slow", #{ timeout: "200ms" }, |ctx| { sleep("300s"); "never" });
+proc("quick", |ctx| { sleep("20ms"); "done" });
+run(["slow", "quick"]);
+"#,
+        )
+        .run();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "sleep was not interrupted\n{}",
+        out.describe()
+    );
+    out.code(1).proc_state("SUCCEEDED", "quick");
+    let slow = out.proc_line("FAILED", "slow");
+    assert!(slow.contains("timed out after 200ms"), "{slow}");
+}
+
+#[test]
+fn sleep_rejects_a_bad_duration() {
+    let out = Test::new().script("\nsleep(\"soon\");\n").run();
+    out.code(2)
+        .err_has("main.rhai:2:1")
+        .err_has("sleep: invalid duration soon");
+}
+
+#[test]
+fn now_is_rfc3339_utc_with_milliseconds() {
+    let out = Test::new()
+        .script(
+            r#"
+print("now=" + now());
+let a = now_ms();
+sleep("20ms");
+print("ms is " + type_of(a) + ", recent: " + (a > 1600000000000) + ", grows: " + (now_ms() >= a + 20));
+"#,
+        )
+        .run();
+    out.ok().line("ms is i64, recent: true, grows: true");
+    let now = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("now="))
+        .unwrap();
+    // 2025-01-02T03:04:05.678Z
+    let b = now.as_bytes();
+    assert_eq!(now.len(), 24, "{now}");
+    for (i, &c) in b.iter().enumerate() {
+        let want_digit = !matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 23);
+        assert_eq!(c.is_ascii_digit(), want_digit, "{now}");
+    }
+    assert_eq!((b[10], b[19], b[23]), (b'T', b'.', b'Z'), "{now}");
+}
+
+#[test]
+fn log_lines_go_to_the_output_and_the_procs_log() {
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ log_dir: "logs" });
+log_info("from the top level");
+proc("p", |ctx| {
+    log_info("hello from p");
+    log_warn("careful");
+    log_error(42);
+});
+run("p");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("info: from the top level")
+        .line("info: hello from p")
+        .line("warning: careful")
+        .line("error: 42");
+    let log = find_file(&out.path("logs"), "p.log")
+        .unwrap_or_else(|| panic!("no log of p\n{}", out.describe()));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text, "info: hello from p\nwarning: careful\nerror: 42\n");
+}
+
+#[test]
+fn sleep_at_the_top_level_ends_on_ctrl_c() {
+    let started = Instant::now();
+    let out = Test::new()
+        .signal_when("ready", "INT")
+        .script(
+            r#"
+write_file("ready", "");
+sleep("300s");
+print("slept through");
+"#,
+        )
+        .run();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "sleep was not interrupted\n{}",
+        out.describe()
+    );
+    out.code(130).out_lacks("slept through");
+}

@@ -1,0 +1,226 @@
+//! Protos: placeholders, dependency patterns, closure deps, arg_choices and globs,
+//! the separator.
+
+use crate::support::Test;
+
+#[test]
+fn placeholder_values_reach_the_body() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("build::[env]", |ctx, env| {
+    print(`name=${ctx.name} env=${env} arg=${ctx.args.env}`);
+    `built_${env}`
+});
+let names = run("build::dev");
+print("names=" + names);
+print("result=" + wait("build::dev"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line("name=build::dev env=dev arg=dev")
+        .line(r#"names=["build::dev"]"#)
+        .line("result=built_dev")
+        .proc_state("SUCCEEDED", "build::dev");
+}
+
+#[test]
+fn two_placeholders_in_order() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("deploy::[env]::[region]", |ctx, env, region| print(`${env}@${region} ${ctx.args.region}`));
+run("deploy::prod::eu");
+"#,
+        )
+        .run();
+    out.ok().line("prod@eu eu");
+}
+
+#[test]
+fn dep_pattern_is_filled_from_the_parents_args() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("gen::[env]", |ctx, env| { shell("sh job.sh " + ctx.name + " 0.05"); `gen-${env}` });
+proto("build::[env]", #{ deps: ["gen::[env]"] }, |ctx, env| {
+    shell("sh job.sh " + ctx.name);
+    print("build sees " + ctx.results);
+});
+run("build::prod");
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"build sees #{"gen::prod": "gen-prod"}"#)
+        .proc_state("SUCCEEDED", "gen::prod")
+        .not_reported("gen::dev")
+        .summary_is("prun: 2 succeeded");
+    out.events().before("gen::prod", "build::prod");
+}
+
+#[test]
+fn closure_deps_get_the_placeholder_values() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("gen::[env]", |ctx, env| shell("sh job.sh " + ctx.name + " 0.05"));
+proto("lint::[env]", |ctx, env| shell("sh job.sh " + ctx.name + " 0.05"));
+proto("build::[env]", #{
+    deps: [|ctx, env| "gen::" + env, |ctx, env| ["lint::" + ctx.args.env]],
+}, |ctx, env| {
+    shell("sh job.sh " + ctx.name);
+    print("deps: " + ctx.results.keys());
+});
+run("build::qa");
+"#,
+        )
+        .run();
+    out.ok()
+        .proc_state("SUCCEEDED", "gen::qa")
+        .proc_state("SUCCEEDED", "lint::qa")
+        .proc_state("SUCCEEDED", "build::qa");
+    let ev = out.events();
+    ev.before("gen::qa", "build::qa");
+    ev.before("lint::qa", "build::qa");
+}
+
+#[test]
+fn star_glob_expands_to_every_choice() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("build::[env]", #{ arg_choices: #{ env: ["dev", "staging", "prod"] } },
+      |ctx, env| shell("sh job.sh " + ctx.name));
+let names = run("build::*");
+print("names=" + names);
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"names=["build::dev", "build::staging", "build::prod"]"#)
+        .proc_state("SUCCEEDED", "build::dev")
+        .proc_state("SUCCEEDED", "build::staging")
+        .proc_state("SUCCEEDED", "build::prod")
+        .summary_is("prun: 3 succeeded");
+}
+
+#[test]
+fn glob_over_two_placeholders_and_closure_choices() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("deploy::[env]::[region]", #{
+    arg_choices: #{ env: |ctx| ["dev", "prod"], region: ["eu", "us"] },
+}, |ctx, env, region| 1);
+print("names=" + run("deploy::*::eu"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"names=["deploy::dev::eu", "deploy::prod::eu"]"#)
+        .not_reported("deploy::dev::us")
+        .summary_is("prun: 2 succeeded");
+}
+
+#[test]
+fn question_mark_glob_matches_one_character() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("t::[v]", #{ arg_choices: #{ v: ["a1", "a2", "b1", "a10"] } }, |ctx, v| v);
+print("names=" + run("t::a?"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"names=["t::a1", "t::a2"]"#)
+        .not_reported("t::a10")
+        .not_reported("t::b1");
+}
+
+#[test]
+fn glob_matching_no_choice_is_an_error() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| 1);
+run("build::x*");
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1")
+        .err_has("x*")
+        .err_has("dev, prod");
+}
+
+#[test]
+fn glob_on_placeholder_without_choices_names_the_placeholder() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("deploy::[env]", |ctx, env| 1);
+run("deploy::*");
+"#,
+        )
+        .run();
+    out.code(2).err_has("[env]").err_has("arg_choices");
+}
+
+#[test]
+fn value_not_in_choices_is_an_error() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| 1);
+run("build::qa");
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("\"qa\"")
+        .err_has("[env]")
+        .err_has("dev, prod");
+    assert_eq!(out.count("SUCCEEDED"), 0, "{}", out.describe());
+}
+
+#[test]
+fn placeholder_matches_a_non_empty_value_without_the_separator() {
+    for name in ["x::1::2", "x::"] {
+        let out = Test::new()
+            .script(&format!(
+                r#"
+proto("x::[a]", |ctx, a| print("ran " + a));
+run("{name}");
+"#
+            ))
+            .run();
+        out.code(2)
+            .err_has(&format!("\"{name}\""))
+            .out_lacks("ran ");
+    }
+}
+
+#[test]
+fn custom_separator() {
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ separator: "/" });
+proto("deploy/[env]/[region]", |ctx, env, region| print(`${env}@${region}`));
+proto("gen/[env]", |ctx, env| print("gen " + env));
+proto("build/[env]", #{ deps: ["gen/[env]"] }, |ctx, env| print("build " + env));
+run("deploy/prod/eu");
+run("deploy/a::b/c");
+run("build/x");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("prod@eu")
+        .line("a::b@c")
+        .line("gen x")
+        .line("build x");
+}

@@ -1,0 +1,169 @@
+//! Waves, locks and the parallel limit, checked from the intervals the jobs recorded.
+
+use crate::support::Test;
+
+#[test]
+fn lower_wave_finishes_before_a_higher_wave_starts() {
+    // The wave-1 procs are registered first, so only the wave rule keeps them waiting.
+    let out = Test::new()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+proc("w1a", #{ wave: 1, JOB(w1a) });
+proc("w1b", #{ wave: 1, deps: ["w0c"], JOB(w1b) });
+proc("w0a", #{ JOB(w0a, 0.1) });
+proc("w0b", #{ wave: 0, JOB(w0b, 0.2) });
+proc("w0c", #{ JOB(w0c, 0.05) });
+run(["w1a", "w1b", "w0a", "w0b"]);
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 5 succeeded");
+    let ev = out.events();
+    for low in ["w0a", "w0b", "w0c"] {
+        for high in ["w1a", "w1b"] {
+            ev.before(low, high);
+        }
+    }
+}
+
+#[test]
+fn depending_on_a_higher_wave_is_an_error() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("hi", #{ wave: 1, JOB(hi) });
+proc("lo", #{ deps: ["hi"], JOB(lo) });
+run("lo");
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("\"lo\"")
+        .err_has("\"hi\"")
+        .err_has("wave")
+        .err_has("main.rhai:4:1");
+    assert!(!out.events().ran("lo"));
+}
+
+#[test]
+fn procs_sharing_a_lock_never_overlap() {
+    // a and b share the lock; c has none and must run alongside whichever of them holds it:
+    // each of a/b waits for c to have started, and c waits for a or b to have started.
+    let out = Test::new()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+proc("a", #{ locks: ["db"], cmd: ["sh", "-c", "sh sync.sh all a c && sh job.sh a2 0.1"] });
+proc("b", #{ locks: ["db", "other"], cmd: ["sh", "-c", "sh sync.sh all b c && sh job.sh b2 0.1"] });
+proc("c", #{ SYNC(any, c, a, b) });
+run(["a", "b", "c"]);
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 3 succeeded");
+    let ev = out.events();
+    // a's whole run is a..a2, b's is b..b2.
+    let (a, a2, b, b2) = (ev.span("a"), ev.span("a2"), ev.span("b"), ev.span("b2"));
+    let a_run = (a.start, a2.end);
+    let b_run = (b.start, b2.end);
+    assert!(
+        a_run.1 <= b_run.0 || b_run.1 <= a_run.0,
+        "a {a_run:?} and b {b_run:?} overlap although they share a lock\n{}",
+        ev.context()
+    );
+    assert!(
+        ev.overlap("c", "a") || ev.overlap("c", "b"),
+        "c never ran alongside a lock holder\n{}",
+        ev.context()
+    );
+}
+
+#[test]
+fn lock_is_released_after_a_failure() {
+    let out = Test::new()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+proc("bad", #{ locks: ["db"], cmd: ["sh", "-c", "sh job.sh bad 0.05; exit 1"] });
+proc("good", #{ locks: ["db"], JOB(good, 0.05) });
+run(["bad", "good"]);
+"#,
+        )
+        .run();
+    out.code(1)
+        .proc_state("FAILED", "bad")
+        .proc_state("SUCCEEDED", "good");
+    out.events().disjoint("bad", "good");
+}
+
+/// `n` procs of which the first `limit` meet at a barrier (proving `limit` can run at once)
+/// and the rest sleep briefly.
+fn limit_script(prefix: &str, n: usize, limit: usize) -> String {
+    let barrier: Vec<String> = (0..limit).map(|i| format!("s{i}")).collect();
+    let mut s = String::from(prefix);
+    let mut names = Vec::new();
+    for i in 0..n {
+        let name = format!("p{i}");
+        let body = if i < limit {
+            let me = &barrier[i];
+            let others: Vec<&str> = barrier
+                .iter()
+                .filter(|b| *b != me)
+                .map(String::as_str)
+                .collect();
+            crate::support::sync("all", me, &others)
+        } else {
+            crate::support::job(&name, "0.1")
+        };
+        s.push_str(&format!("proc(\"{name}\", #{{ {body} }});\n"));
+        names.push(format!("\"{name}\""));
+    }
+    s.push_str(&format!("run([{}]);\n", names.join(", ")));
+    s
+}
+
+fn assert_max_running(out: &crate::support::Output, n_procs: usize, limit: usize) {
+    out.ok().summary_is(&format!("prun: {n_procs} succeeded"));
+    let ev = out.events();
+    assert_eq!(
+        ev.max_overlap(),
+        limit,
+        "expected at most (and, at the barrier, exactly) {limit} jobs at once\n{}",
+        ev.context()
+    );
+}
+
+#[test]
+fn parallel_limit_from_the_command_line() {
+    let out = Test::new()
+        .args(&["-j", "3"])
+        .script(&limit_script("", 12, 3))
+        .run();
+    assert_max_running(&out, 12, 3);
+}
+
+#[test]
+fn parallel_limit_from_set_options() {
+    for limit in [2, 3] {
+        let prefix = format!("set_options(#{{ parallel: {limit} }});\n");
+        let out = Test::new().script(&limit_script(&prefix, 8, limit)).run();
+        assert_max_running(&out, 8, limit);
+    }
+}
+
+#[test]
+fn command_line_parallel_overrides_set_options() {
+    // set_options says 1, -j says 3: three must meet at the barrier.
+    let out = Test::new()
+        .args(&["-j", "3"])
+        .script(&limit_script("set_options(#{ parallel: 1 });\n", 6, 3))
+        .run();
+    assert_max_running(&out, 6, 3);
+    // set_options says 6, -j says 2: never more than two.
+    let out = Test::new()
+        .args(&["-j", "2"])
+        .script(&limit_script("set_options(#{ parallel: 6 });\n", 6, 2))
+        .run();
+    assert_max_running(&out, 6, 2);
+}

@@ -1,0 +1,94 @@
+//! Many procs: correctness, not timing.
+
+use crate::support::Test;
+
+#[test]
+fn thousands_of_closure_procs_and_hundreds_of_commands() {
+    let out = Test::new()
+        .script(
+            r#"
+for i in 0..2000 { proc(`c${i}`, |ctx| ctx.name.len()); }
+for i in 0..300 { proc(`t${i}`, #{ cmd: ["true"] }); }
+proc("sum", #{ deps: |ctx| { let d = []; for i in 0..2000 { d.push(`c${i}`); } d } }, |ctx| {
+    let n = 0;
+    for v in ctx.results.values() { n += v; }
+    n
+});
+run("c*");
+run("t*");
+run("sum");
+print("sum=" + wait("sum"));
+print("results=" + results().len());
+"#,
+        )
+        .run();
+    // c0..c9 have 2 chars, c10..c99 3, c100..c999 4, c1000..c1999 5.
+    let want = 10 * 2 + 90 * 3 + 900 * 4 + 1000 * 5;
+    out.ok()
+        .line(&format!("sum={want}"))
+        .line("results=2301")
+        .summary_is("prun: 2301 succeeded");
+    assert_eq!(out.count("SUCCEEDED"), 2301);
+    assert_eq!(out.count("FAILED"), 0);
+}
+
+#[test]
+fn failure_at_the_head_of_a_long_chain() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p0", #{ cmd: ["false"] });
+for i in 1..5000 { proc(`p${i}`, #{ deps: [`p${i - 1}`] }, |ctx| 1); }
+run("p4999");
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP p4999: dependency "p4998" failed"#)
+        .summary_is("prun: 0 succeeded, 1 failed, 4999 not run (failed dependency)");
+}
+
+#[test]
+fn long_successful_chain() {
+    let out = Test::new()
+        .script(
+            r#"
+for i in 0..3000 {
+    let deps = if i == 0 { [] } else { [`p${i - 1}`] };
+    proc(`p${i}`, #{ deps: deps }, |ctx| { let n = 0; for v in ctx.results.values() { n = v + 1; } n });
+}
+run("p2999");
+print("last=" + wait("p2999"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line("last=2999")
+        .summary_is("prun: 3000 succeeded");
+}
+
+#[test]
+fn summary_comes_after_every_proc_line() {
+    // A cascade reports thousands of lines at once; the summary must still be the last
+    // line. (Run a few times: the order depends on which thread prints first.)
+    for _ in 0..3 {
+        let out = Test::new()
+            .script(
+                r#"
+proc("p0", #{ cmd: ["false"] });
+for i in 1..3000 { proc(`p${i}`, #{ deps: [`p${i - 1}`] }, |ctx| 1); }
+run("p2999");
+"#,
+            )
+            .run();
+        out.code(1)
+            .summary_is("prun: 0 succeeded, 1 failed, 2999 not run (failed dependency)");
+        assert_eq!(
+            out.stdout
+                .lines()
+                .filter(|l| l.starts_with("prun: "))
+                .count(),
+            1
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! `wait` at the top level and `ctx.wait` inside procs.
+
+use crate::support::Test;
+
+#[test]
+fn nested_waits_finish_with_one_slot() {
+    let out = Test::new()
+        .args(&["-j", "1"])
+        .script(
+            r#"
+proto("child::[i]", |ctx, i| { shell("sh job.sh " + ctx.name + " 0.02"); "c" + i });
+proc("parent", |ctx| {
+    let total = "";
+    for i in 0..3 {
+        ctx.create("child::" + i);
+        total += ctx.wait("child::" + i);
+    }
+    let names = ctx.run("child::3");
+    names += ctx.create("child::4");
+    let m = ctx.wait(names);
+    total += m["child::3"] + m["child::4"];
+    total
+});
+run("parent");
+print("parent=" + wait("parent"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line("parent=c0c1c2c3c4")
+        .summary_is("prun: 6 succeeded");
+    let ev = out.events();
+    for i in 0..5 {
+        assert_eq!(ev.runs(&format!("child::{i}")), 1, "{}", ev.context());
+    }
+    assert_eq!(
+        ev.max_overlap(),
+        1,
+        "-j 1 ran children at once\n{}",
+        ev.context()
+    );
+}
+
+#[test]
+fn waiting_for_a_proc_that_depends_on_the_waiter_is_an_error() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p", |ctx| { ctx.wait("q"); "p" });
+proc("q", #{ deps: ["p"] }, |ctx| "q");
+proc("me", |ctx| { ctx.wait("me"); "me" });
+run(["p", "me"]);
+"#,
+        )
+        .run();
+    out.code(1).line(r#"FAILED_DEP q: dependency "p" failed"#);
+    let p = out.proc_line("FAILED", "p");
+    assert!(p.contains("\"q\"") || p.contains("\"p\""), "{p}");
+    let me = out.proc_line("FAILED", "me");
+    assert!(me.contains("me -> me"), "{me}");
+}
+
+#[test]
+fn top_level_wait_for_an_unknown_proc_names_it() {
+    let out = Test::new().script("wait(\"ghost\");\n").run();
+    out.code(2).err_has("\"ghost\"").err_has("main.rhai:1:1");
+}
+
+#[test]
+fn top_level_wait_for_an_unscheduled_proc_names_it() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("idle", |ctx| 1);
+wait("idle");
+"#,
+        )
+        .run();
+    out.code(2).err_has("\"idle\"").err_has("main.rhai:3:1");
+    out.not_reported("idle");
+}
+
+#[test]
+fn uncaught_failing_wait_exits_1_and_caught_one_continues() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("bad", #{ cmd: ["sh", "-c", "exit 4"] });
+run("bad");
+try {
+    wait("bad");
+    print("not reached");
+} catch (e) {
+    print("caught: " + e);
+}
+proc("bad2", #{ cmd: ["false"] });
+run("bad2");
+wait("bad2");
+print("not reached either");
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_lacks("not reached")
+        .proc_state("FAILED", "bad")
+        .proc_state("FAILED", "bad2");
+    let caught = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("caught: "))
+        .unwrap_or_else(|| panic!("no caught line\n{}", out.describe()));
+    assert!(caught.contains("\"bad\""), "{caught}");
+}
+
+#[test]
+fn a_waiting_proc_resumes_only_within_the_parallel_limit() {
+    // The parent records work before and after its wait; with -j 2, at no instant may more
+    // than two recorded commands run, whether they belong to the parent or not.
+    let out = Test::new()
+        .args(&["-j", "2"])
+        .script(
+            r#"
+proto("child::[i]", |ctx, i| shell("sh job.sh " + ctx.name + " 0.05"));
+proc("parent", |ctx| {
+    shell("sh job.sh pre 0.05");
+    let names = [];
+    for i in 0..4 { names += ctx.run("child::" + i); }
+    ctx.wait(names);
+    shell("sh job.sh post 0.05");
+});
+for i in 0..6 { proc(`other${i}`, #{ cmd: ["sh", "job.sh", `other${i}`, "0.05"] }); }
+run("parent");
+run("other*");
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 11 succeeded");
+    let ev = out.events();
+    assert!(
+        ev.max_overlap() <= 2,
+        "more than 2 at once\n{}",
+        ev.context()
+    );
+    for i in 0..4 {
+        ev.before(&format!("child::{i}"), "post");
+    }
+}
+
+#[test]
+fn wait_without_names_inside_a_proc_is_an_error() {
+    let out = Test::new()
+        .script("proc(\"p\", |ctx| { wait(); 1 });\nrun(\"p\");\n")
+        .run();
+    out.code(1);
+    let p = out.proc_line("FAILED", "p");
+    assert!(p.contains("main.rhai:1:"), "{p}");
+}
+
+#[test]
+fn ctx_wait_throws_when_the_proc_failed_and_can_be_caught() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("bad", #{ cmd: ["sh", "-c", "exit 3"] });
+proc("catcher", |ctx| {
+    let r = "not reached";
+    try { ctx.wait("bad"); } catch (e) { print("caught: " + e); r = "recovered"; }
+    r
+});
+proc("thrower", |ctx| { ctx.wait("bad"); "not reached" });
+run(["catcher", "thrower"]);
+print("catcher=" + wait("catcher"));
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("catcher=recovered")
+        .proc_state("SUCCEEDED", "catcher")
+        .proc_state("FAILED", "bad");
+    let caught = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("caught: "))
+        .unwrap_or_else(|| panic!("{}", out.describe()));
+    assert!(
+        caught.contains("\"bad\"") && caught.contains("code 3"),
+        "{caught}"
+    );
+    let thrower = out.proc_line("FAILED", "thrower");
+    assert!(thrower.contains("\"bad\""), "{thrower}");
+}

@@ -80,7 +80,7 @@ pub fn check(script: &std::path::Path) -> Exit {
 pub fn run(cfg: RunConfig) -> Exit {
     let started = Instant::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
     {

@@ -1,8 +1,6 @@
 //! Command bodies (`cmd: [...]`, `shell: "..."`): launched and awaited on the async
-//! runtime, with their output going straight into the proc's log.
+//! runtime, with their output going into the proc's log without passing through prun.
 
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,9 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::command::{CommandSpec, Program};
 use super::core::JobSpec;
 use super::launch::{self, Ending, Launch, Launcher, Sink};
-use super::log;
+use super::log::LazyLog;
 use super::state::Outcome;
-use super::unix;
 use crate::graph::Body;
 
 /// The command a command body runs, with the proc's `env`, `cwd` and `timeout`.
@@ -35,95 +32,40 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
     Some(l)
 }
 
-/// Runs a command body to completion and maps its exit to an [`Outcome`].
-///
-/// The output goes straight from the child into the log file. A first attempt writes into
-/// an unnamed file that is linked as the proc's log only if the command printed something
-/// or failed: a silent, successful command leaves no log file (see `unix::open_unnamed`).
-///
-/// Returns the outcome and whether the log file exists afterwards.
+/// Runs a command body to completion and maps its exit to an [`Outcome`]; also returns
+/// whether the proc's log exists. The log is created when the command first prints, or
+/// to record a failure: a silent, successful command leaves no log file.
 pub async fn run_command_body(
     launcher: &dyn Launcher,
     mut l: Launch,
     cancel: CancellationToken,
     log_path: &Path,
-    attempt: u32,
 ) -> (Outcome, bool) {
-    let failed = |error: String| {
-        let o = Outcome::Failed {
-            error,
-            exit_code: None,
-        };
-        (o, log_path.exists())
-    };
-    // Only a retry can find the log already there (from an earlier attempt).
-    let unnamed = if attempt > 1 && log_path.exists() {
-        None
-    } else {
-        log_path.parent().and_then(|d| unix::open_unnamed(d).ok())
-    };
-    let (mut file, is_unnamed) = match unnamed {
-        Some(f) => (f, true),
-        None => match log::open_append(log_path) {
-            Ok(f) => (f, false),
-            Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
-        },
-    };
-    let header = format!("{}\n", launch::header(&l));
-    if let Err(e) = file.write_all(header.as_bytes()) {
-        return failed(format!("failed to write log {}: {e}", log_path.display()));
-    }
-    let start_len = if is_unnamed {
-        header.len() as u64
-    } else {
-        file.metadata().map(|m| m.len()).unwrap_or(0)
-    };
-    match (file.try_clone(), file.try_clone()) {
-        (Ok(out), Ok(err)) => {
-            l.stdout = Sink::Fd(out);
-            l.stderr = Sink::Fd(err);
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            return failed(format!("failed to open log {}: {e}", log_path.display()));
-        }
-    }
-    let result = launcher.launch(&l, &cancel).await;
-    // Close the child's copies before looking at the size.
-    l.stdout = Sink::Capture;
-    l.stderr = Sink::Capture;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let printed = len > start_len;
-    // The child wrote straight into the file: finish its last line before prun's own.
-    let mut last = [b'\n'];
-    if printed {
-        let _ = file.read_exact_at(&mut last, len - 1);
-    }
-    let nl = if last[0] == b'\n' { "" } else { "\n" };
-    let outcome = match result {
-        Ok(out) => {
-            let footer = format!("{nl}{}\n", launch::footer(&out, &l, &[0]));
-            let _ = file.write_all(footer.as_bytes());
-            if out.ending == Ending::Exited && out.ok(&[0]) {
-                Outcome::Success(Dynamic::UNIT)
-            } else {
-                Outcome::Failed {
-                    error: format!("command `{l}` {}", out.describe(&l, &[0])),
-                    exit_code: out.status(&[0]).code,
-                }
-            }
-        }
-        Err(e) => {
-            let _ = file.write_all(format!("{nl}# {e}\n").as_bytes());
+    let log = LazyLog::new(log_path.to_path_buf(), launch::header(&l));
+    l.stdout = Sink::Log(log.clone());
+    l.stderr = Sink::Log(log.clone());
+    let (outcome, footer) = match launcher.launch(&l, &cancel).await {
+        Ok(out) if out.ending == Ending::Exited && out.ok(&[0]) => (
+            Outcome::Success(Dynamic::UNIT),
+            launch::footer(&out, &l, &[0]),
+        ),
+        Ok(out) => (
             Outcome::Failed {
+                error: format!("command `{l}` {}", out.describe(&l, &[0])),
+                exit_code: out.status(&[0]).code,
+            },
+            launch::footer(&out, &l, &[0]),
+        ),
+        Err(e) => {
+            let footer = format!("# {e}");
+            let o = Outcome::Failed {
                 error: e.to_string(),
                 exit_code: None,
-            }
+            };
+            (o, footer)
         }
     };
-    let keep = printed || matches!(outcome, Outcome::Failed { .. });
-    if !is_unnamed {
-        return (outcome, true);
-    }
-    let linked = keep && unix::link_unnamed(&file, log_path).is_ok();
-    (outcome, linked)
+    let failed = matches!(outcome, Outcome::Failed { .. });
+    let kept = log.finish(&footer, failed).unwrap_or(false);
+    (outcome, kept)
 }

@@ -27,6 +27,7 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec};
+use super::log::LazyLog;
 use super::unix;
 
 /// Where the first stage's stdin comes from.
@@ -49,8 +50,9 @@ pub enum Sink {
     Capture,
     /// Streamed by the child straight into this file (created or truncated).
     File(PathBuf),
-    /// Streamed by the child straight into this open file (a command body's log).
-    Fd(File),
+    /// Streamed into a proc's log through a pipe and `splice(2)` (no copy through prun);
+    /// the log is created only when the first byte arrives.
+    Log(Arc<LazyLog>),
 }
 
 /// A log file that knows whether its last line is complete, so that prun's own lines
@@ -343,12 +345,58 @@ fn open_sink(what: &'static str, path: &PathBuf) -> Result<File, CommandError> {
     })
 }
 
-fn dup(what: &'static str, f: &File) -> Result<File, CommandError> {
-    f.try_clone().map_err(|source| CommandError::File {
-        what,
-        path: PathBuf::from("(open file)"),
-        source,
-    })
+fn dup_fd(fd: &std::os::fd::OwnedFd) -> Result<Stdio, CommandError> {
+    fd.try_clone().map(Stdio::from).map_err(CommandError::Pipe)
+}
+
+/// Moves a command's output from a pipe into its log. Nothing is created until the
+/// first bytes arrive; those are copied, the rest is spliced.
+async fn drain_to_log(rx: tokio::net::unix::pipe::Receiver, log: Arc<LazyLog>) {
+    use std::os::fd::AsFd;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if rx.readable().await.is_err() {
+            return;
+        }
+        match rx.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if log.write(&buf[..n]).is_err() {
+                    return;
+                }
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+    loop {
+        if rx.readable().await.is_err() {
+            return;
+        }
+        let moved = rx.try_io(|| log.with_file(|f| unix::splice_to_file(rx.as_fd(), f, 1 << 20)));
+        match moved {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // A log on a filesystem that refuses splice: copy instead.
+            Err(_) => loop {
+                if rx.readable().await.is_err() {
+                    return;
+                }
+                match rx.try_read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        if log.write(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            },
+        }
+    }
 }
 
 async fn read_into(
@@ -386,10 +434,27 @@ async fn run_local(
         }))
     };
     let (out_cap, err_cap) = (new_capture(), new_capture());
+    let mut readers = Vec::new();
+    let lazy = [&launch.stdout, &launch.stderr]
+        .into_iter()
+        .find_map(|s| match s {
+            Sink::Log(l) => Some(l.clone()),
+            _ => None,
+        });
+    // One pipe carries both streams into the log, so they interleave as written.
+    let log_pipe = match lazy {
+        Some(log) => {
+            let (r, w) = unix::output_pipe().map_err(CommandError::Pipe)?;
+            let rx = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(r)
+                .map_err(CommandError::Pipe)?;
+            readers.push(tokio::spawn(drain_to_log(rx, log)));
+            Some(w)
+        }
+        None => None,
+    };
     let stderr_file = match &launch.stderr {
         Sink::File(p) => Some(open_sink("stderr file", p)?),
-        Sink::Fd(f) => Some(dup("stderr", f)?),
-        Sink::Capture => None,
+        _ => None,
     };
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
         Input::Null => None,
@@ -404,7 +469,6 @@ async fn run_local(
     };
     let mut children: Vec<Child> = Vec::with_capacity(n);
     let mut pgids: Vec<i32> = Vec::with_capacity(n);
-    let mut readers = Vec::new();
     for (i, spec) in launch.stages.iter().enumerate() {
         let spawned = (|| {
             let mut cmd = spec.command()?;
@@ -416,15 +480,16 @@ async fn run_local(
                 cmd.stdout(w);
                 next_stdin = Some(Stdio::from(r));
             } else {
-                match &launch.stdout {
-                    Sink::Capture => cmd.stdout(Stdio::piped()),
-                    Sink::File(p) => cmd.stdout(open_sink("stdout file", p)?),
-                    Sink::Fd(f) => cmd.stdout(dup("stdout", f)?),
+                match (&launch.stdout, &log_pipe) {
+                    (Sink::File(p), _) => cmd.stdout(open_sink("stdout file", p)?),
+                    (Sink::Log(_), Some(w)) => cmd.stdout(dup_fd(w)?),
+                    _ => cmd.stdout(Stdio::piped()),
                 };
             }
-            match &stderr_file {
-                Some(f) => cmd.stderr(dup("stderr", f)?),
-                None => cmd.stderr(Stdio::piped()),
+            match (&launch.stderr, &stderr_file, &log_pipe) {
+                (_, Some(f), _) => cmd.stderr(f.try_clone().map_err(CommandError::Pipe)?),
+                (Sink::Log(_), _, Some(w)) => cmd.stderr(dup_fd(w)?),
+                _ => cmd.stderr(Stdio::piped()),
             };
             cmd.spawn().map_err(|e| spec.spawn_error(e))
         })();
@@ -433,6 +498,7 @@ async fn run_local(
             Err(e) => {
                 // Stages already started must not outlive a pipeline that failed to start.
                 drop(next_stdin.take());
+                drop(log_pipe);
                 terminate(&mut children, &pgids, launch.kill_grace).await;
                 return Err(e);
             }
@@ -456,6 +522,8 @@ async fn run_local(
         }
         children.push(child);
     }
+    // The children hold the pipe's write end now; prun's copy would keep it open forever.
+    drop(log_pipe);
     if let (Input::Bytes(bytes), Some(mut stdin)) = (&launch.stdin, children[0].stdin.take()) {
         let bytes = bytes.clone();
         tokio::spawn(async move {

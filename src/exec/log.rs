@@ -7,6 +7,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// How many earlier run directories to keep under a log root.
@@ -82,6 +83,71 @@ fn escape(name: &str) -> String {
         out.replace_range(0..1, "%2E");
     }
     out
+}
+
+/// A proc's log that is created when its command first writes something, or when prun
+/// has a failure to record: a command that succeeds silently costs no file. (Creating a
+/// file costs a directory update, which on some filesystems takes longer than running
+/// `/usr/bin/true`.)
+#[derive(Debug)]
+pub struct LazyLog {
+    path: PathBuf,
+    header: String,
+    file: Mutex<Option<File>>,
+}
+
+impl LazyLog {
+    /// A log at `path` that will start with `header` (one or more lines, no final newline).
+    pub fn new(path: PathBuf, header: String) -> Arc<LazyLog> {
+        Arc::new(LazyLog {
+            path,
+            header,
+            file: Mutex::new(None),
+        })
+    }
+
+    /// Runs `f` on the log file, creating it (or, on a retry, opening the earlier attempt's
+    /// log at its end) and writing the header on first use. The file is not opened in
+    /// append mode, because `splice(2)` refuses such files; prun is its only writer.
+    pub fn with_file<R>(&self, f: impl FnOnce(&File) -> io::Result<R>) -> io::Result<R> {
+        let mut slot = self.file.lock().expect("log");
+        if slot.is_none() {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .write(true)
+                .truncate(false)
+                .open(&self.path)?;
+            file.seek(SeekFrom::End(0))?;
+            file.write_all(format!("{}\n", self.header).as_bytes())?;
+            *slot = Some(file);
+        }
+        f(slot.as_ref().expect("opened"))
+    }
+
+    /// Appends output bytes.
+    pub fn write(&self, data: &[u8]) -> io::Result<()> {
+        self.with_file(|mut f| f.write_all(data))
+    }
+
+    /// Ends the log with `line` on a line of its own, if the log exists or `force` is set.
+    /// Returns whether the log exists.
+    pub fn finish(&self, line: &str, force: bool) -> io::Result<bool> {
+        if !force && self.file.lock().expect("log").is_none() {
+            return Ok(false);
+        }
+        self.with_file(|mut f| {
+            use std::os::unix::fs::FileExt;
+            let len = f.metadata()?.len();
+            let mut last = [b'\n'];
+            if len > 0 {
+                f.read_exact_at(&mut last, len - 1)?;
+            }
+            let sep = if last[0] == b'\n' { "" } else { "\n" };
+            f.write_all(format!("{sep}{line}\n").as_bytes())
+        })?;
+        Ok(true)
+    }
 }
 
 /// Opens a log for appending (and reading back its last byte), creating it.

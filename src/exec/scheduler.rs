@@ -254,11 +254,10 @@ impl Scheduler {
         let cancel = job.cancel.child_token();
         let me = self.clone();
         if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
-            let (id, attempt) = (job.id, job.attempt);
+            let id = job.id;
             self.rt.spawn(async move {
                 let launcher = me.launcher.clone();
-                let (outcome, kept) =
-                    job::run_command_body(&*launcher, launch, cancel, &log, attempt).await;
+                let (outcome, kept) = job::run_command_body(&*launcher, launch, cancel, &log).await;
                 me.with(|c| c.complete(id, outcome, kept.then_some(log)));
             });
             return;

@@ -12,12 +12,13 @@ use serde::{Serialize, Serializer};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
-/// How deep `to_json` follows nested values before it gives up (a value that holds itself
-/// through a shared variable would otherwise never end).
+/// How deep `to_json` follows nested values before it gives up, so that a value built by
+/// nesting in a loop cannot overflow the stack.
 const MAX_DEPTH: usize = 512;
 
-/// Registers the JSON helpers. `to_json` is also registered for maps, so that it replaces
-/// Rhai's built-in `map.to_json()`, which writes closures and custom types as strings.
+/// Registers the JSON helpers. They replace Rhai's built-in `parse_json`, and `to_json` is
+/// also registered for maps so that it replaces the built-in `map.to_json()`, which writes
+/// closures and custom types as strings.
 pub fn register(engine: &mut Engine) {
     engine.register_fn("parse_json", |text: &str| parse(text));
     engine.register_fn("to_json", |ctx: NativeCallContext, v: Dynamic| {
@@ -29,9 +30,6 @@ pub fn register(engine: &mut Engine) {
     );
     engine.register_fn("to_json", |ctx: NativeCallContext, m: Map| {
         to_json(ctx.engine(), &m.into(), false)
-    });
-    engine.register_fn("to_json", |ctx: NativeCallContext, m: Map, pretty: bool| {
-        to_json(ctx.engine(), &m.into(), pretty)
     });
 }
 
@@ -84,7 +82,7 @@ impl Serialize for Json<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         if self.depth > MAX_DEPTH {
             return Err(S::Error::custom(format!(
-                "the value is nested more than {MAX_DEPTH} levels deep (or contains itself)"
+                "the value is nested more than {MAX_DEPTH} levels deep"
             )));
         }
         let v = self.v;
@@ -224,6 +222,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("NaN cannot be represented in JSON"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let mut v = Dynamic::UNIT;
+        for _ in 0..=MAX_DEPTH + 1 {
+            v = Dynamic::from_array(vec![v]);
+        }
+        let e = to_json(&Engine::new(), &v, false).unwrap_err().to_string();
+        assert!(e.contains("nested more than 512 levels deep"), "{e}");
     }
 
     #[test]

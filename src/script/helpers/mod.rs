@@ -62,6 +62,12 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     });
+    // Typed overloads replace Rhai's built-in `sleep(INT)` and `sleep(FLOAT)`, which block
+    // the thread and cannot be cancelled.
+    let s = sched.clone();
+    engine.register_fn("sleep", move |secs: i64| sleep(&s, &secs.into()));
+    let s = sched.clone();
+    engine.register_fn("sleep", move |secs: f64| sleep(&s, &secs.into()));
     let s = sched.clone();
     engine.register_fn("sleep", move |d: Dynamic| sleep(&s, &d));
     for (name, level) in [

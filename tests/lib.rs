@@ -13,6 +13,10 @@ mod basics;
 mod cli;
 #[path = "suite/commands.rs"]
 mod commands;
+#[path = "suite/commands_groups.rs"]
+mod commands_groups;
+#[path = "suite/commands_io.rs"]
+mod commands_io;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/failures.rs"]

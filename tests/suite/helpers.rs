@@ -268,8 +268,10 @@ fn sleep_inside_a_proc_ends_at_its_timeout() {
 sleep(0.01);
 sleep("10ms");
 proc("slow", #{ timeout: "200ms" }, |ctx| { sleep("300s"); "never" });
+proc("slow_int", #{ timeout: "200ms" }, |ctx| { sleep(300); "never" });
+proc("slow_float", #{ timeout: "200ms" }, |ctx| { sleep(300.0); "never" });
 proc("quick", |ctx| { sleep("20ms"); "done" });
-run(["slow", "quick"]);
+run(["slow", "slow_int", "slow_float", "quick"]);
 "#,
         )
         .run();
@@ -279,8 +281,10 @@ run(["slow", "quick"]);
         out.describe()
     );
     out.code(1).proc_state("SUCCEEDED", "quick");
-    let slow = out.proc_line("FAILED", "slow");
-    assert!(slow.contains("timed out after 200ms"), "{slow}");
+    for p in ["slow", "slow_int", "slow_float"] {
+        let line = out.proc_line("FAILED", p);
+        assert!(line.contains("timed out after 200ms"), "{line}");
+    }
 }
 
 #[test]

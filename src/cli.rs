@@ -24,6 +24,15 @@ struct RunFlags {
     /// Less output (only failures and the summary)
     #[arg(short, long)]
     quiet: bool,
+    /// Ignore the cache: every scheduled proc runs (results are still saved)
+    #[arg(long)]
+    full: bool,
+    /// The task DB to use (default: one per script under the state directory)
+    #[arg(long, value_name = "PATH", conflicts_with = "no_db")]
+    db: Option<PathBuf>,
+    /// No task DB: no cache, no history
+    #[arg(long)]
+    no_db: bool,
 }
 
 impl RunFlags {
@@ -33,6 +42,9 @@ impl RunFlags {
             fail_fast: self.fail_fast || later.fail_fast,
             verbose: self.verbose || later.verbose,
             quiet: self.quiet || later.quiet,
+            full: self.full || later.full,
+            db: later.db.or(self.db),
+            no_db: self.no_db || later.no_db,
         }
     }
 }
@@ -43,7 +55,7 @@ impl RunFlags {
     version,
     about = "Run Rhai scripts that describe pipelines of subprocess jobs, in parallel",
     args_conflicts_with_subcommands = true,
-    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai"
+    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai\n       prun history SCRIPT.rhai"
 )]
 struct Cli {
     #[command(flatten)]
@@ -59,6 +71,16 @@ struct Cli {
 enum Command {
     /// Compile a script and report syntax errors with line:column
     Check { script: PathBuf },
+    /// Show the recent runs of a script, from its task DB
+    History {
+        script: PathBuf,
+        /// The task DB to read (default: the script's)
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+        /// How many runs to show
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 /// The words after the script path.
@@ -81,6 +103,12 @@ pub enum Invocation {
     Run(RunConfig),
     /// `prun check SCRIPT`.
     Check(PathBuf),
+    /// `prun history SCRIPT`.
+    History {
+        script: PathBuf,
+        db: Option<PathBuf>,
+        limit: usize,
+    },
     /// Help or version was printed, or the command line was wrong: exit with this.
     Exit(Exit),
 }
@@ -100,8 +128,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    if let Some(Command::Check { script }) = cli.command {
-        return Invocation::Check(script);
+    match cli.command {
+        Some(Command::Check { script }) => return Invocation::Check(script),
+        Some(Command::History { script, db, limit }) => {
+            return Invocation::History { script, db, limit };
+        }
+        None => {}
     }
     let mut rest = cli.rest.into_iter();
     let Some(script) = rest.next() else {
@@ -123,6 +155,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         fail_fast: flags.fail_fast,
         verbose: flags.verbose,
         quiet: flags.quiet,
+        db: flags.db,
+        no_db: flags.no_db,
+        full: flags.full,
     })
 }
 

@@ -35,6 +35,7 @@ pub mod graph;
 mod paths;
 mod run;
 pub mod script;
+pub mod store;
 pub mod ui;
 
-pub use run::{Exit, RunConfig, check, run};
+pub use run::{Exit, RunConfig, check, history, run};

@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let exit = match cli::parse(std::env::args_os()) {
         Invocation::Run(cfg) => prun::run(cfg),
         Invocation::Check(script) => prun::check(&script),
+        Invocation::History { script, db, limit } => prun::history(&script, db, limit),
         Invocation::Exit(code) => code,
     };
     ExitCode::from(exit as u8)

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::exec::{AbortReason, Core, CoreOptions, Scheduler, State};
-use crate::script::{Host, HostOptions, ScriptError};
+use crate::exec::{AbortReason, Cache, Core, CoreOptions, Scheduler, State};
+use crate::script::{DbSettings, Host, HostOptions, ScriptError};
+use crate::store::Store;
 use crate::ui::{PlainReporter, Reporter, Summary};
 
 /// Everything the command line decides about a run.
@@ -19,6 +20,12 @@ pub struct RunConfig {
     pub fail_fast: bool,
     pub verbose: bool,
     pub quiet: bool,
+    /// `--db PATH`.
+    pub db: Option<PathBuf>,
+    /// `--no-db`.
+    pub no_db: bool,
+    /// `--full`: ignore the cache for this run.
+    pub full: bool,
 }
 
 /// prun's exit statuses (API.md section 1).
@@ -76,6 +83,78 @@ pub fn check(script: &std::path::Path) -> Exit {
     exit
 }
 
+/// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
+pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> Exit {
+    let path = db.unwrap_or_else(|| crate::paths::script_state_dir(script).join("tasks.db"));
+    if !path.exists() {
+        errln!(
+            "prun: no task DB at {} (no run of {} recorded yet)",
+            path.display(),
+            script.display()
+        );
+        return Exit::Usage;
+    }
+    let store = match Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}"))) {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("prun: {e}");
+            return Exit::Script;
+        }
+    };
+    let runs = match store.history(limit) {
+        Ok(r) => r,
+        Err(e) => {
+            errln!("prun: {e}");
+            return Exit::Script;
+        }
+    };
+    if runs.is_empty() {
+        outln!("no runs recorded in {}", path.display());
+        return Exit::Ok;
+    }
+    outln!(
+        "{:>6}  {:<24}  {:>9}  {:<12}  procs",
+        "run",
+        "started",
+        "duration",
+        "outcome"
+    );
+    for r in &runs {
+        let dur = r.duration.map_or("-".to_string(), |d| format!("{d:.2}s"));
+        let counts = r
+            .counts
+            .as_deref()
+            .map(crate::ui::counts_text)
+            .unwrap_or_default();
+        outln!(
+            "{:>6}  {:<24}  {:>9}  {:<12}  {}",
+            r.id,
+            r.started,
+            dur,
+            r.outcome.as_deref().unwrap_or("unfinished"),
+            counts
+        );
+    }
+    let latest = &runs[0];
+    if let Ok(procs) = store.run_procs(latest.id)
+        && !procs.is_empty()
+    {
+        outln!(
+            "\nprocs of run {} (that ran; up-to-date procs are counted above):",
+            latest.id
+        );
+        for p in procs {
+            let dur = p.duration.map_or(String::new(), |d| format!(" ({d:.2}s)"));
+            let err = p
+                .error
+                .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
+                .unwrap_or_default();
+            outln!("  {:<10} {}{dur}{err}", p.state, p.name);
+        }
+    }
+    Exit::Ok
+}
+
 /// Runs a script to completion and returns the exit status.
 pub fn run(cfg: RunConfig) -> Exit {
     let started = Instant::now();
@@ -102,7 +181,8 @@ pub fn run(cfg: RunConfig) -> Exit {
         verbose: cfg.verbose,
         quiet: cfg.quiet,
     });
-    let log_root = crate::paths::script_state_dir(&cfg.script).join("logs");
+    let state_dir = crate::paths::script_state_dir(&cfg.script);
+    let log_root = state_dir.join("logs");
     let sched = Scheduler::new(
         core,
         rt.handle().clone(),
@@ -111,11 +191,26 @@ pub fn run(cfg: RunConfig) -> Exit {
         KILL_GRACE,
     );
     watch_signals(&rt, &sched);
+    let db = DbSettings {
+        fixed: cfg.db.is_some() || cfg.no_db,
+        script: cfg.script.display().to_string(),
+        args: std::env::args().skip(1).collect(),
+        full: cfg.full,
+    };
+    if !cfg.no_db {
+        let path = cfg.db.clone().unwrap_or_else(|| state_dir.join("tasks.db"));
+        let r = reporter.clone();
+        let warn: Arc<dyn Fn(&str) + Send + Sync> =
+            Arc::new(move |m: &str| r.message(&format!("prun: warning: {m}")));
+        let cache = Cache::open(&path, db.script.clone(), db.args.clone(), cfg.full, warn);
+        sched.with(|c| c.set_cache(cache));
+    }
     let host = Host::new(
         sched.clone(),
         &HostOptions {
             cli_parallel: cfg.parallel,
             script_args: cfg.script_args.clone(),
+            db,
         },
     );
 
@@ -156,6 +251,20 @@ pub fn run(cfg: RunConfig) -> Exit {
     let summary = summarize(&sched, started.elapsed());
     reporter.summary(&summary);
     let interrupted = sched.lock().interrupted_procs().to_vec();
+    let outcome = if sched.interrupted() {
+        "interrupted"
+    } else if exit == Exit::Script {
+        "script error"
+    } else if summary.failed + summary.failed_dep > 0 || exit != Exit::Ok {
+        "failed"
+    } else {
+        "ok"
+    };
+    sched.with(|c| {
+        if let Some(mut cache) = c.take_cache() {
+            cache.close(summary.wall, outcome, &summary.to_json());
+        }
+    });
     sched.shutdown();
     drop(host);
 

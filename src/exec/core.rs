@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Map};
 use tokio_util::sync::CancellationToken;
 
+use super::cache::{self, Cache, Fingerprint};
 use super::state::{Outcome, State};
 use crate::graph::{Graph, GraphError, ProcDef, ProcId, RuleSource, fill_text};
 
@@ -69,6 +70,8 @@ pub struct JobSpec {
     pub params: Map,
     pub attempt: u32,
     pub cancel: CancellationToken,
+    /// `ctx.input_fingerprint`.
+    pub input_fingerprint: Dynamic,
 }
 
 /// One finished proc, for the reporter.
@@ -129,6 +132,8 @@ struct Run {
     locks_held: bool,
     attempts: u32,
     first_start: Option<Instant>,
+    started_at: Option<std::time::SystemTime>,
+    fingerprint: Option<Fingerprint>,
     duration: Option<Duration>,
     result: Option<Dynamic>,
     error: Option<String>,
@@ -155,6 +160,8 @@ impl Run {
             locks_held: false,
             attempts: 0,
             first_start: None,
+            started_at: None,
+            fingerprint: None,
             duration: None,
             result: None,
             error: None,
@@ -219,6 +226,8 @@ pub struct Core {
     aborted: Option<AbortReason>,
     /// Procs that were running when the run was interrupted.
     interrupted: Vec<String>,
+    /// The task DB's cache, when there is a DB.
+    cache: Option<Cache>,
     actions: Vec<Action>,
 }
 
@@ -250,6 +259,7 @@ impl Core {
             script_running: true,
             aborted: None,
             interrupted: Vec::new(),
+            cache: None,
             actions: Vec::new(),
         }
     }
@@ -278,6 +288,28 @@ impl Core {
     /// Changes whether unknown dependencies are an error.
     pub fn set_allow_missing_deps(&mut self, allow: bool) {
         self.opts.allow_missing_deps = allow;
+    }
+
+    /// Attaches (or detaches) the task DB's cache.
+    pub fn set_cache(&mut self, cache: Option<Cache>) {
+        self.cache = cache;
+    }
+
+    /// Detaches the task DB's cache (at the end of the run, to close it).
+    pub fn take_cache(&mut self) -> Option<Cache> {
+        self.cache.take()
+    }
+
+    /// The task DB's cache, if any.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    /// True once a proc has started (the task DB can no longer be switched).
+    pub fn any_started(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|r| r.state != State::Idle && r.state != State::Wanted)
     }
 
     /// Takes the actions recorded since the last call.
@@ -816,6 +848,9 @@ impl Core {
                 self.wave_parked.entry(def.wave).or_default().push(p);
                 continue;
             }
+            if self.up_to_date(p) {
+                continue;
+            }
             if let Some(l) = def
                 .locks
                 .iter()
@@ -832,9 +867,76 @@ impl Core {
         }
     }
 
+    /// The stamps of a proc's dependencies, for its fingerprint.
+    fn dep_stamps(&self, p: ProcId) -> Vec<(&str, &str)> {
+        let cache = self.cache.as_ref();
+        self.runs[p]
+            .dep_ids
+            .iter()
+            .map(|&d| {
+                let name = &*self.graph.proc(d).name;
+                (name, cache.map_or("", |c| c.stamp(name)))
+            })
+            .collect()
+    }
+
+    /// Finishes `p` as UP_TO_DATE when the task DB has its result and nothing it depends
+    /// on changed: no dependency ran in this run, the fingerprint matches, and the outputs
+    /// exist and are fresh. Eligible are procs with a dependency or a resolved input file
+    /// (as in parproc: a proc with neither always runs), unless `--full` or `no_skip`.
+    fn up_to_date(&mut self, p: ProcId) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        let node = self.graph.proc(p);
+        if cache.full || node.def.no_skip {
+            return false;
+        }
+        let Some(row) = cache.row(&node.name) else {
+            return false;
+        };
+        if self.runs[p]
+            .dep_ids
+            .iter()
+            .any(|&d| self.runs[d].state == State::Succeeded)
+        {
+            return false;
+        }
+        let Ok(fp) = cache::fingerprint(&self.graph, node, &self.dep_stamps(p)) else {
+            return false;
+        };
+        let eligible = !self.runs[p].dep_ids.is_empty() || !fp.files.is_empty();
+        let fresh =
+            eligible && fp.hash == row.fingerprint && cache::outputs_fresh(&self.graph, node);
+        if !fresh {
+            self.runs[p].fingerprint = Some(fp);
+            return false;
+        }
+        let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
+        self.finish(p, State::UpToDate, Some(result), None, None);
+        true
+    }
+
     fn launch(&mut self, p: ProcId) {
         let node = self.graph.proc(p);
         let def = node.def.clone();
+        let fingerprint = match self.runs[p].fingerprint.take() {
+            Some(f) => Ok(f),
+            None if self.cache.is_some() || !def.inputs.is_empty() => {
+                cache::fingerprint(&self.graph, node, &self.dep_stamps(p))
+            }
+            None => Ok(Fingerprint::default()),
+        };
+        let fingerprint = match fingerprint {
+            Ok(f) => f,
+            Err(e) => {
+                self.fail(p, e, None);
+                return;
+            }
+        };
+        let node = self.graph.proc(p);
+        let input_fingerprint = fingerprint.map.clone();
+        self.runs[p].fingerprint = Some(fingerprint);
         for l in &def.locks {
             self.lock_holders.insert(l.clone(), p);
         }
@@ -855,6 +957,7 @@ impl Core {
         r.holds_slot = true;
         r.attempts += 1;
         r.first_start.get_or_insert_with(Instant::now);
+        r.started_at.get_or_insert_with(std::time::SystemTime::now);
         r.cancel = Some(cancel.clone());
         self.running += 1;
         self.running_total += 1;
@@ -868,6 +971,7 @@ impl Core {
             params: self.graph.params().clone(),
             attempt: r.attempts,
             cancel,
+            input_fingerprint,
         };
         if r.attempts == 1 {
             self.actions.push(Action::Started(node.name.clone()));
@@ -905,6 +1009,19 @@ impl Core {
         self.runs[p].cancel = None;
         self.runs[p].log = log;
         let def = self.graph.proc(p).def.clone();
+        let outcome = match outcome {
+            Outcome::Success(v) if !def.outputs.is_empty() => {
+                match cache::check_outputs(&self.graph, self.graph.proc(p), true) {
+                    Ok(()) => Outcome::Success(v),
+                    Err(error) => Outcome::Failed {
+                        error,
+                        exit_code: None,
+                    },
+                }
+            }
+            o => o,
+        };
+        let outcome = self.save_result(p, outcome);
         if let Outcome::Failed { error, exit_code } = &outcome
             && self.runs[p].attempts <= def.retries
             && self.aborted.is_none()
@@ -941,6 +1058,45 @@ impl Core {
             ),
         }
         self.pump();
+    }
+
+    /// Keeps the task DB's cache in step with an outcome: a result is saved (a result that
+    /// JSON cannot hold fails the proc), a failure forgets the old result.
+    fn save_result(&mut self, p: ProcId, outcome: Outcome) -> Outcome {
+        let Some(cache) = self.cache.as_mut() else {
+            return outcome;
+        };
+        let name = &self.graph.proc(p).name;
+        let hash = self.runs[p]
+            .fingerprint
+            .as_ref()
+            .map(|f| f.hash.clone())
+            .unwrap_or_default();
+        match outcome {
+            Outcome::Success(v) => match serde_json::to_string(&v) {
+                Ok(json) => {
+                    cache.save(name, json, hash, true);
+                    Outcome::Success(v)
+                }
+                Err(e) => {
+                    cache.invalidate(name);
+                    Outcome::Failed {
+                        error: format!(
+                            "its result cannot be stored in the task DB ({e}); return maps, arrays, strings, numbers, booleans or ()"
+                        ),
+                        exit_code: None,
+                    }
+                }
+            },
+            Outcome::Skipped { why } => {
+                cache.save(name, "null".into(), hash, false);
+                Outcome::Skipped { why }
+            }
+            failed @ Outcome::Failed { .. } => {
+                cache.invalidate(name);
+                failed
+            }
+        }
     }
 
     /// A retry delay elapsed: the proc may run again.
@@ -1017,6 +1173,21 @@ impl Core {
         r.exit_code = exit_code.or(r.exit_code);
         r.duration = r.first_start.map(|s| s.elapsed());
         let name = self.graph.proc(p).name.clone();
+        if let Some(cache) = self.cache.as_mut()
+            && state != State::UpToDate
+        {
+            cache.record(crate::store::ProcRecord {
+                name: name.to_string(),
+                state: state.to_string(),
+                started: r
+                    .started_at
+                    .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                duration: r.duration.map(|d| d.as_secs_f64()),
+                exit_code: r.exit_code,
+                log: r.log.as_ref().map(|l| l.display().to_string()),
+                error: error.clone(),
+            });
+        }
         self.actions.push(Action::Finished(Box::new(Finished {
             name,
             state,

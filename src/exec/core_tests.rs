@@ -25,6 +25,9 @@ fn def() -> ProcDef {
         cwd: None,
         help: None,
         arg_choices: Vec::new(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        no_skip: false,
         origin: "test".into(),
     }
 }

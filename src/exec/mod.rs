@@ -2,6 +2,7 @@
 //! run. Only this module is async; closures run on worker threads, commands on the tokio
 //! runtime, and every call into process-group and signal interfaces lives in `unix.rs`.
 
+mod cache;
 pub mod command;
 mod core;
 mod job;
@@ -12,6 +13,7 @@ mod scheduler;
 mod state;
 pub mod unix;
 
+pub use cache::Cache;
 pub use core::{AbortReason, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
 pub use scheduler::{ClosureRunner, Scheduler};
 pub use state::{Outcome, State};

@@ -13,6 +13,9 @@ pub trait Callable: Send + Sync {
     fn call(&self, ctx: Dynamic, args: &[String]) -> Result<Dynamic, Box<EvalAltResult>>;
     /// Where the closure was written, for messages (`script.rhai:12:5`).
     fn origin(&self) -> String;
+    /// A text that changes when the closure's code or captured values change: part of
+    /// the fingerprint of a proc, so that editing a proc re-runs it.
+    fn identity(&self) -> String;
 }
 
 /// A shared handle to a script closure.
@@ -36,6 +39,25 @@ pub enum Body {
     Cmd(Vec<String>),
     /// A string run with `sh -c`.
     Shell(String),
+}
+
+/// Files named by `inputs` or `outputs`.
+#[derive(Clone)]
+pub enum FileSpec {
+    /// A path or a glob (`*`, `?`, `[...]`, `**`); `[placeholders]` are filled first.
+    Path(String),
+    /// A closure returning a path or an array of paths and globs.
+    Closure(Callback),
+}
+
+/// One entry of `outputs`.
+#[derive(Clone)]
+pub struct OutputSpec {
+    pub files: FileSpec,
+    /// An output older than this is stale.
+    pub max_age: Option<Duration>,
+    /// Whether a stale output fails the proc after it ran (default true).
+    pub enforce_freshness: bool,
 }
 
 /// The allowed values of one placeholder.
@@ -65,6 +87,10 @@ pub struct ProcDef {
     pub cwd: Option<String>,
     pub help: Option<String>,
     pub arg_choices: Vec<(String, Choices)>,
+    pub inputs: Vec<FileSpec>,
+    pub outputs: Vec<OutputSpec>,
+    /// Never UP_TO_DATE: side effects (deploys, notifications).
+    pub no_skip: bool,
     /// `script.rhai:line:col` of the `proc(...)`/`proto(...)` call.
     pub origin: String,
 }

@@ -77,4 +77,7 @@ pub enum GraphError {
     NotScheduled(String),
     #[error("no scheduled proc matches \"{0}\"")]
     NoScheduledMatch(String),
+    /// A bad option value, with its message.
+    #[error("{0}")]
+    Option(String),
 }

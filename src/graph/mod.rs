@@ -10,7 +10,7 @@ mod error;
 mod model;
 pub mod pattern;
 
-pub use def::{Body, Callable, Callback, Choices, DepSpec, ProcDef};
+pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
 pub use error::GraphError;
 pub use model::{
     Graph, ProcId, ProcNode, Proto, ProtoId, RdepRule, RuleSource, args_map, fill_text,

@@ -505,6 +505,9 @@ mod tests {
                     )
                 })
                 .collect(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            no_skip: false,
             origin: "test".into(),
         })
     }

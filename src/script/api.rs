@@ -19,6 +19,20 @@ type R<T> = Result<T, Box<EvalAltResult>>;
 pub struct ApiConfig {
     /// `-j` from the command line, which wins over `set_options(#{ parallel })`.
     pub cli_parallel: Option<usize>,
+    /// How `set_options(#{ task_db })` opens a DB.
+    pub db: DbSettings,
+}
+
+/// What `set_options(#{ task_db })` needs to open another task DB.
+#[derive(Debug, Clone, Default)]
+pub struct DbSettings {
+    /// `--db` or `--no-db` was given: the command line wins over the script.
+    pub fixed: bool,
+    /// The script's path and arguments, recorded with each run.
+    pub script: String,
+    pub args: Vec<String>,
+    /// `--full`.
+    pub full: bool,
 }
 
 fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
@@ -359,14 +373,34 @@ const OPTIONS: &[&str] = &[
     "allow_missing_deps",
     "log_dir",
     "kill_grace",
-];
-const OPTIONS_NOT_YET: &[&str] = &[
-    "dynamic",
-    "watch",
-    "watch_debounce",
-    "full_log_on_failure",
     "task_db",
 ];
+const OPTIONS_NOT_YET: &[&str] = &["dynamic", "watch", "watch_debounce", "full_log_on_failure"];
+
+/// Switches the task DB (before any proc has started).
+fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) -> R<()> {
+    let reporter = sched.reporter().clone();
+    let warn: Arc<dyn Fn(&str) + Send + Sync> =
+        Arc::new(move |m: &str| reporter.message(&format!("prun: warning: {m}")));
+    core(sched, |c| {
+        if c.any_started() {
+            return Err(GraphError::Option(
+                "set_options: `task_db` must be set before the first proc starts".into(),
+            ));
+        }
+        let cache = path.map(|p| {
+            crate::exec::Cache::open(
+                std::path::Path::new(&p),
+                db.script.clone(),
+                db.args.clone(),
+                db.full,
+                warn,
+            )
+        });
+        c.set_cache(cache.flatten());
+        Ok(())
+    })
+}
 
 fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
     for (k, v) in m {
@@ -414,6 +448,20 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 let d = crate::duration::parse(&v)
                     .map_err(|e| err(format!("set_options: `kill_grace`: {e}")))?;
                 sched.set_kill_grace(d);
+            }
+            "task_db" => {
+                let path = if v.is_unit() || v.as_bool() == Ok(false) {
+                    None
+                } else {
+                    Some(
+                        v.clone()
+                            .into_string()
+                            .map_err(|_| bad("a path, or () for none"))?,
+                    )
+                };
+                if !cfg.db.fixed {
+                    set_task_db(sched, &cfg.db, path)?;
+                }
             }
             "log_dir" => {
                 let p = v.clone().into_string().map_err(|_| bad("a path"))?;

@@ -6,7 +6,8 @@
     reason = "NativeCallContextStore is volatile, not deprecated"
 )]
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext, NativeCallContextStore};
 
@@ -18,6 +19,8 @@ use crate::graph::Callable;
 /// `import`s are missing; calling it within the stored context keeps them.
 pub struct ScriptCallback {
     fp: FnPtr,
+    /// The closure's code (its syntax tree, without positions) and captured values.
+    identity: String,
     /// Parameter counts the closure can be called with (after captured variables).
     arities: Vec<usize>,
     store: NativeCallContextStore,
@@ -29,15 +32,30 @@ impl ScriptCallback {
     /// Captures `fp`, received by a native function called with `ctx`.
     pub fn new(ctx: &NativeCallContext, fp: FnPtr, engine: Weak<Engine>) -> Arc<ScriptCallback> {
         let curried = fp.curry().len();
-        let arities: Vec<usize> = ctx
+        let defs: Vec<_> = ctx
             .iter_namespaces()
             .flat_map(|m| m.iter_script_fn_info())
             .filter(|(.., name, _, _)| *name == fp.fn_name())
+            .collect();
+        let arities: Vec<usize> = defs
+            .iter()
             .map(|(.., n, _)| n.saturating_sub(curried))
             .collect();
+        let mut identity = defs
+            .iter()
+            .map(|(.., def)| {
+                let span = rhai::Span::new(def.body.start_position(), def.body.end_position());
+                source_text(ctx.call_source(), span).unwrap_or_else(|| format!("{:?}", def.body))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        for v in fp.curry() {
+            identity.push_str(&format!("\n{v:?}"));
+        }
         let origin = crate::diag::location(ctx.call_source(), ctx.call_position());
         Arc::new(ScriptCallback {
             fp,
+            identity,
             arities,
             store: ctx.store_data(),
             engine,
@@ -78,4 +96,39 @@ impl Callable for ScriptCallback {
     fn origin(&self) -> String {
         self.origin.clone()
     }
+
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+}
+
+/// Script texts by source name, read once per run.
+static SOURCES: LazyLock<Mutex<HashMap<String, Option<Arc<str>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The text of a closure's body, read back from its script: what a closure *is*, for the
+/// fingerprint (Rhai's syntax tree holds hashes that change from one process to the next).
+fn source_text(source: Option<&str>, span: rhai::Span) -> Option<String> {
+    let (start, end) = (span.start(), span.end());
+    let (sl, sc, el, ec) = (
+        start.line()?,
+        start.position()?,
+        end.line()?,
+        end.position()?,
+    );
+    let text = SOURCES
+        .lock()
+        .expect("sources")
+        .entry(source?.to_string())
+        .or_insert_with(|| std::fs::read_to_string(source?).ok().map(Arc::from))
+        .clone()?;
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate().skip(sl - 1).take(el + 1 - sl) {
+        let l = i + 1;
+        let from = if l == sl { sc.saturating_sub(1) } else { 0 };
+        let to = if l == el { ec } else { usize::MAX };
+        out.extend(line.chars().skip(from).take(to.saturating_sub(from)));
+        out.push('\n');
+    }
+    Some(out)
 }

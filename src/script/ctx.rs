@@ -17,6 +17,7 @@ struct CtxData {
     params: Map,
     results: Map,
     changed_deps: Array,
+    input_fingerprint: Dynamic,
     log: PathBuf,
 }
 
@@ -29,6 +30,7 @@ impl Ctx {
             params: job.params.clone(),
             results: job.dep_results.clone(),
             changed_deps: job.changed_deps.iter().map(|d| d.clone().into()).collect(),
+            input_fingerprint: job.input_fingerprint.clone(),
             log,
         }))
     }
@@ -44,7 +46,9 @@ pub fn register(engine: &mut Engine) {
         .register_get("results", |c: &mut Ctx| c.0.results.clone())
         .register_get("deps_changed", |c: &mut Ctx| !c.0.changed_deps.is_empty())
         .register_get("changed_deps", |c: &mut Ctx| c.0.changed_deps.clone())
-        .register_get("input_fingerprint", |_: &mut Ctx| Dynamic::UNIT)
+        .register_get("input_fingerprint", |c: &mut Ctx| {
+            c.0.input_fingerprint.clone()
+        })
         .register_fn(
             "log",
             |c: &mut Ctx, msg: &str| -> Result<(), Box<rhai::EvalAltResult>> {

@@ -24,6 +24,8 @@ pub struct HostOptions {
     pub cli_parallel: Option<usize>,
     /// The words after `--` on the command line, returned by `args()`.
     pub script_args: Vec<String>,
+    /// How `set_options(#{ task_db })` opens a DB.
+    pub db: super::api::DbSettings,
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -54,6 +56,7 @@ impl Host {
             let mut engine = Engine::new();
             let cfg = ApiConfig {
                 cli_parallel: opts.cli_parallel,
+                db: opts.db.clone(),
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);

@@ -23,5 +23,6 @@ mod job;
 mod opts;
 mod values;
 
+pub use api::DbSettings;
 pub use error::ScriptError;
 pub use host::{Host, HostOptions, TopLevelError};

@@ -8,7 +8,7 @@ use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use super::callback::ScriptCallback;
 use super::values::{NoFailures, WhenScheduled};
 use crate::duration;
-use crate::graph::{Body, Callback, Choices, DepSpec, ProcDef};
+use crate::graph::{Body, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
 
 /// Option keys every proc and proto accepts.
 const KEYS: &[&str] = &[
@@ -27,18 +27,8 @@ const KEYS: &[&str] = &[
     "help",
     "no_skip",
     "executor",
-];
-
-/// Keys of later features, rejected with a message rather than silently ignored.
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "inputs",
-        "incremental runs need the task DB, which this version does not have",
-    ),
-    (
-        "outputs",
-        "incremental runs need the task DB, which this version does not have",
-    ),
+    "inputs",
+    "outputs",
 ];
 
 /// Whether the options are for a proc or a proto (only protos take `arg_choices`).
@@ -64,9 +54,6 @@ pub fn parse(
     let err = |m: String| format!("{what} \"{name}\": {m}");
     for key in opts.keys() {
         let k = key.as_str();
-        if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == k) {
-            return Err(err(format!("option `{k}` is not supported yet: {why}")));
-        }
         let proto_only = kind == Kind::Proto && k == "arg_choices";
         if !(KEYS.contains(&k) || proto_only) {
             let mut valid: Vec<&str> = KEYS.to_vec();
@@ -98,6 +85,9 @@ pub fn parse(
         cwd: None,
         help: None,
         arg_choices: Vec::new(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        no_skip: false,
         origin: crate::diag::location(ctx.call_source(), ctx.call_position()),
     };
 
@@ -133,8 +123,53 @@ pub fn parse(
             .map_err(|t| err(format!("`now` must be a bool, not {t}")))?;
     }
     if let Some(v) = get("no_skip") {
-        v.as_bool()
+        def.no_skip = v
+            .as_bool()
             .map_err(|t| err(format!("`no_skip` must be a bool, not {t}")))?;
+    }
+    for item in list(get("inputs")) {
+        def.inputs
+            .push(file_spec(&item, &callback).map_err(|m| err(format!("`inputs`: {m}")))?);
+    }
+    for item in list(get("outputs")) {
+        let out = if let Some(m) = item.clone().try_cast::<Map>() {
+            for k in m.keys() {
+                if !["file", "max_age", "enforce_freshness"].contains(&k.as_str()) {
+                    return Err(err(format!(
+                        "`outputs`: unknown key `{k}` (valid: file, max_age, enforce_freshness)"
+                    )));
+                }
+            }
+            let file = m
+                .get("file")
+                .ok_or_else(|| err("`outputs`: a map entry needs `file`".into()))?;
+            let max_age = match m.get("max_age") {
+                Some(a) => {
+                    Some(duration::parse(a).map_err(|e| err(format!("`outputs` max_age: {e}")))?)
+                }
+                None => None,
+            };
+            let enforce_freshness = match m.get("enforce_freshness") {
+                Some(b) => b.as_bool().map_err(|t| {
+                    err(format!(
+                        "`outputs` enforce_freshness must be a bool, not {t}"
+                    ))
+                })?,
+                None => true,
+            };
+            OutputSpec {
+                files: file_spec(file, &callback).map_err(|m| err(format!("`outputs`: {m}")))?,
+                max_age,
+                enforce_freshness,
+            }
+        } else {
+            OutputSpec {
+                files: file_spec(&item, &callback).map_err(|m| err(format!("`outputs`: {m}")))?,
+                max_age: None,
+                enforce_freshness: true,
+            }
+        };
+        def.outputs.push(out);
     }
     if let Some(v) = get("wave") {
         def.wave = v
@@ -228,6 +263,24 @@ pub fn parse(
         }
     };
     Ok(def)
+}
+
+/// A path, a glob, or a closure returning paths.
+fn file_spec(v: &Dynamic, callback: &dyn Fn(FnPtr) -> Callback) -> Result<FileSpec, String> {
+    if v.is_string() {
+        let s = v.to_string();
+        if s.is_empty() {
+            return Err("a path must not be empty".into());
+        }
+        Ok(FileSpec::Path(s))
+    } else if let Some(fp) = v.clone().try_cast::<FnPtr>() {
+        Ok(FileSpec::Closure(callback(fp)))
+    } else {
+        Err(format!(
+            "entries must be paths, globs or closures, not {}",
+            v.type_name()
+        ))
+    }
 }
 
 /// A value that may be a single item or an array of items.

@@ -21,6 +21,43 @@ pub struct Summary {
     pub wall: Duration,
 }
 
+impl Summary {
+    /// The counts as JSON, for the task DB's history.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "failed_dep": self.failed_dep,
+            "skipped": self.skipped,
+            "up_to_date": self.up_to_date,
+            "not_run": self.not_run,
+        })
+        .to_string()
+    }
+}
+
+/// The counts of [`Summary::to_json`] as "3 succeeded, 1 failed".
+pub fn counts_text(json: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for (key, what) in [
+        ("succeeded", "succeeded"),
+        ("failed", "failed"),
+        ("failed_dep", "failed dep"),
+        ("skipped", "skipped"),
+        ("up_to_date", "up to date"),
+        ("not_run", "not run"),
+    ] {
+        let n = v.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if n > 0 || key == "succeeded" {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.join(", ")
+}
+
 /// Receives run events; implementations must be cheap (they run on the scheduler's path).
 pub trait Reporter: Send + Sync {
     /// A proc started its first attempt.

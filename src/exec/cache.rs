@@ -1,0 +1,401 @@
+//! Incremental runs: resolving `inputs` and `outputs`, fingerprints, deciding that a proc
+//! is UP_TO_DATE, and keeping the task DB's cache up to date.
+//!
+//! A proc's fingerprint covers its definition (the command, or the closure's code and
+//! captured values, with `env` and `cwd`), its placeholder values, the params, the stamps
+//! of its dependencies (a stamp changes whenever a proc really runs, so a dependency that
+//! ran since makes its dependents stale even in a later run), and every resolved input
+//! file: its path, size and modification time in nanoseconds. A glob contributes the set
+//! of files it matched, so an added or removed file is a change.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rhai::{Dynamic, Map};
+
+use crate::graph::{Body, Callback, FileSpec, Graph, OutputSpec, ProcNode, fill_text};
+use crate::store::{CacheRow, ProcRecord, Store};
+
+/// The cache of one run, in memory, in front of the task DB.
+pub struct Cache {
+    store: Arc<Store>,
+    rows: HashMap<String, CacheRow>,
+    stamps: HashMap<String, String>,
+    run: Option<i64>,
+    script: String,
+    args: Vec<String>,
+    /// `--full`: every proc runs, but results are still saved.
+    pub full: bool,
+    stamp_base: u128,
+    stamp_seq: u64,
+}
+
+/// What `inputs` resolved to, and their fingerprint.
+#[derive(Debug, Clone, Default)]
+pub struct Fingerprint {
+    /// The hash stored with a result.
+    pub hash: String,
+    /// Resolved input files (globs expanded, directories walked).
+    pub files: Vec<PathBuf>,
+    /// `ctx.input_fingerprint`: path → modification time in nanoseconds (absent files
+    /// are left out); `()` when the proc declares no inputs.
+    pub map: Dynamic,
+}
+
+impl Cache {
+    /// A cache over `store`, whose rows have been loaded.
+    pub fn new(
+        store: Arc<Store>,
+        rows: HashMap<String, CacheRow>,
+        script: String,
+        args: Vec<String>,
+        full: bool,
+    ) -> Cache {
+        let stamps = rows
+            .iter()
+            .map(|(k, v)| (k.clone(), v.stamp.clone()))
+            .collect();
+        Cache {
+            store,
+            rows,
+            stamps,
+            run: None,
+            script,
+            args,
+            full,
+            stamp_base: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+            stamp_seq: 0,
+        }
+    }
+
+    /// Opens the task DB at `path` and loads its cache. Any problem is a warning and
+    /// `None`: the run goes on without a DB.
+    pub fn open(
+        path: &Path,
+        script: String,
+        args: Vec<String>,
+        full: bool,
+        warn: Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Option<Cache> {
+        let opened = Store::open(path, warn.clone()).and_then(|s| {
+            let rows = s.load_cache()?;
+            Ok((s, rows))
+        });
+        match opened {
+            Ok((store, rows)) => Some(Cache::new(Arc::new(store), rows, script, args, full)),
+            Err(e) => {
+                warn(&format!(
+                    "{e}; running without the task DB (no cache, no history)"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Records the end of the run and waits until everything is written.
+    pub fn close(&mut self, duration: Duration, outcome: &str, counts: &str) {
+        if let Some(run) = self.run_id() {
+            self.store.end_run(run, duration, outcome, counts);
+        }
+        self.store.close();
+    }
+
+    /// The DB behind the cache.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The cached row of a proc.
+    pub fn row(&self, name: &str) -> Option<&CacheRow> {
+        self.rows.get(name)
+    }
+
+    /// The current stamp of a proc (empty when it never ran with a DB).
+    pub fn stamp(&self, name: &str) -> &str {
+        self.stamps.get(name).map_or("", String::as_str)
+    }
+
+    /// Saves a result; `fresh` gives the proc a new stamp (it really ran).
+    pub fn save(&mut self, name: &str, result: String, fingerprint: String, fresh: bool) {
+        let stamp = match (fresh, self.stamps.get(name)) {
+            (false, Some(old)) => old.clone(),
+            _ => {
+                self.stamp_seq += 1;
+                format!("{:x}.{}", self.stamp_base, self.stamp_seq)
+            }
+        };
+        self.stamps.insert(name.to_string(), stamp.clone());
+        let row = CacheRow {
+            result,
+            fingerprint,
+            stamp,
+        };
+        self.store.save(name, row.clone());
+        self.rows.insert(name.to_string(), row);
+    }
+
+    /// Forgets a proc's result: it failed, so what is cached is stale.
+    pub fn invalidate(&mut self, name: &str) {
+        if self.rows.remove(name).is_some() {
+            self.store.invalidate(name);
+        }
+        self.stamps.remove(name);
+    }
+
+    /// The run's id in the history, created on first use.
+    pub fn run_id(&mut self) -> Option<i64> {
+        if self.run.is_none() {
+            self.run = self.store.begin_run(&self.script, &self.args).ok();
+        }
+        self.run
+    }
+
+    /// Adds a finished proc to the run's history.
+    pub fn record(&mut self, rec: ProcRecord) {
+        if let Some(run) = self.run_id() {
+            self.store.record_proc(run, rec);
+        }
+    }
+}
+
+/// Resolves `inputs` or the files of `outputs` to paths: placeholders filled, globs
+/// expanded (sorted), closures called. Literal paths are kept even when they do not exist.
+pub fn resolve(
+    graph: &Graph,
+    node: &ProcNode,
+    specs: &[&FileSpec],
+) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for spec in specs {
+        match spec {
+            FileSpec::Path(p) => expand(
+                &fill_text(p, &node.args).map_err(|e| e.to_string())?,
+                &mut out,
+            )?,
+            FileSpec::Closure(cb) => {
+                for p in call_paths(graph, node, cb)? {
+                    expand(&p, &mut out)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn call_paths(graph: &Graph, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, String> {
+    let values: Vec<String> = node.args.iter().map(|(_, v)| v.clone()).collect();
+    let ctx = graph.closure_ctx(&node.name, &node.args);
+    let v = cb.call(ctx, &values).map_err(|e| {
+        let src = cb.origin();
+        let file = src.split(':').next().unwrap_or_default().to_string();
+        format!(
+            "the inputs/outputs closure failed: {}",
+            crate::diag::runtime_error(&file, &e)
+        )
+    })?;
+    if v.is_string() {
+        return Ok(vec![v.to_string()]);
+    }
+    match v.try_cast::<rhai::Array>() {
+        Some(a) => Ok(a.into_iter().map(|x| x.to_string()).collect()),
+        None => Err(format!(
+            "the inputs/outputs closure at {} must return a path or an array of paths",
+            cb.origin()
+        )),
+    }
+}
+
+fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    if !pattern.contains(['*', '?', '[']) {
+        out.push(PathBuf::from(pattern));
+        return Ok(());
+    }
+    let paths = glob::glob(pattern).map_err(|e| format!("invalid glob \"{pattern}\": {e}"))?;
+    let mut hits: Vec<PathBuf> = paths.flatten().collect();
+    hits.sort();
+    out.extend(hits);
+    Ok(())
+}
+
+/// Every file under `path` (itself when it is a file), sorted.
+fn files_under(path: &Path, out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>) {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let Ok(entries) = std::fs::read_dir(path) else {
+                return;
+            };
+            let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            children.sort();
+            for c in children {
+                files_under(&c, out);
+            }
+        }
+        Ok(m) => out.push((path.to_path_buf(), Some(m))),
+        Err(_) => out.push((path.to_path_buf(), None)),
+    }
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    m.mtime() * 1_000_000_000 + m.mtime_nsec()
+}
+
+/// A 128-bit FNV-1a hasher: stable across Rust releases (the hash is stored in the DB).
+struct Fnv(u128);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d)
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u128::from(b);
+            self.0 = self
+                .0
+                .wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+        }
+        // A separator, so that ("ab", "c") and ("a", "bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self
+            .0
+            .wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+}
+
+/// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
+/// stamps of its dependencies, in order.
+pub fn fingerprint(
+    graph: &Graph,
+    node: &ProcNode,
+    dep_stamps: &[(&str, &str)],
+) -> Result<Fingerprint, String> {
+    let def = &node.def;
+    let mut h = Fnv::new();
+    match &def.body {
+        Body::Cmd(argv) => {
+            h.feed(b"cmd");
+            for a in argv {
+                h.feed(a.as_bytes());
+            }
+        }
+        Body::Shell(s) => {
+            h.feed(b"shell");
+            h.feed(s.as_bytes());
+        }
+        Body::Closure(cb) => {
+            h.feed(b"closure");
+            h.feed(cb.identity().as_bytes());
+        }
+    }
+    for (k, v) in &def.env {
+        h.feed(k.as_bytes());
+        h.feed(v.as_bytes());
+    }
+    h.feed(def.cwd.as_deref().unwrap_or("").as_bytes());
+    for (k, v) in &node.args {
+        h.feed(k.as_bytes());
+        h.feed(v.as_bytes());
+    }
+    h.feed(format!("{:?}", graph.params()).as_bytes());
+    for (name, stamp) in dep_stamps {
+        h.feed(name.as_bytes());
+        h.feed(stamp.as_bytes());
+    }
+    let specs: Vec<&FileSpec> = def.inputs.iter().collect();
+    let files = resolve(graph, node, &specs)?;
+    let mut map = Map::new();
+    for f in &files {
+        let mut all = Vec::new();
+        files_under(f, &mut all);
+        for (path, meta) in all {
+            h.feed(path.as_os_str().as_encoded_bytes());
+            match meta {
+                Some(m) => {
+                    h.feed(&mtime_ns(&m).to_le_bytes());
+                    h.feed(&m.len().to_le_bytes());
+                    map.insert(
+                        path.to_string_lossy().as_ref().into(),
+                        Dynamic::from(mtime_ns(&m)),
+                    );
+                }
+                None => h.feed(b"missing"),
+            }
+        }
+    }
+    Ok(Fingerprint {
+        hash: format!("{:032x}", h.0),
+        files,
+        map: if def.inputs.is_empty() {
+            Dynamic::UNIT
+        } else {
+            map.into()
+        },
+    })
+}
+
+/// Checks declared outputs afresh (never from a cache of stats): the lines of an error
+/// naming each output that is missing, or stale when `stale_fails` (older than its
+/// `max_age`).
+pub fn check_outputs(graph: &Graph, node: &ProcNode, stale_fails: bool) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let now = SystemTime::now();
+    for out in &node.def.outputs {
+        let files = resolve(graph, node, &[&out.files])?;
+        if files.is_empty()
+            && let FileSpec::Path(p) = &out.files
+        {
+            problems.push(format!("{p} (matched no file)"));
+        }
+        for f in files {
+            match std::fs::metadata(&f) {
+                Err(_) => problems.push(format!("{} (missing)", f.display())),
+                Ok(m) => {
+                    if let Some(age) = stale(out, &m, now)
+                        && (stale_fails && out.enforce_freshness)
+                    {
+                        problems.push(format!(
+                            "{} (older than max_age {}: {} old)",
+                            f.display(),
+                            humantime::format_duration(out.max_age.unwrap_or_default()),
+                            humantime::format_duration(Duration::from_secs(age.as_secs()))
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "declared outputs are missing or stale:\n  {}",
+        problems.join("\n  ")
+    ))
+}
+
+/// True when every declared output exists and none is older than its `max_age`.
+pub fn outputs_fresh(graph: &Graph, node: &ProcNode) -> bool {
+    let now = SystemTime::now();
+    node.def.outputs.iter().all(|out| {
+        let Ok(files) = resolve(graph, node, &[&out.files]) else {
+            return false;
+        };
+        !files.is_empty()
+            && files.iter().all(|f| match std::fs::metadata(f) {
+                Ok(m) => stale(out, &m, now).is_none(),
+                Err(_) => false,
+            })
+    })
+}
+
+/// How old an output is when that is beyond its `max_age`.
+fn stale(out: &OutputSpec, m: &std::fs::Metadata, now: SystemTime) -> Option<Duration> {
+    let max = out.max_age?;
+    let age = now.duration_since(m.modified().ok()?).unwrap_or_default();
+    (age > max).then_some(age)
+}

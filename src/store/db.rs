@@ -1,0 +1,501 @@
+//! [`Store`]: opening the task DB (with its fault handling), reading the cache and the
+//! history, and the writer thread.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+use super::StoreError;
+use super::schema;
+
+/// How many runs the history keeps; older ones are deleted with their procs.
+const KEEP_RUNS: i64 = 500;
+
+/// A cached result: the result as JSON, the fingerprint it was computed from, and a stamp
+/// that changes whenever the proc really runs (dependents record their dependencies'
+/// stamps, so a dependency that ran since makes them stale).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheRow {
+    pub result: String,
+    pub fingerprint: String,
+    pub stamp: String,
+}
+
+/// One proc of a run, as the history keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct ProcRecord {
+    pub name: String,
+    pub state: String,
+    pub started: Option<String>,
+    pub duration: Option<f64>,
+    pub exit_code: Option<i32>,
+    pub log: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One run, as `prun history` shows it.
+#[derive(Debug, Clone)]
+pub struct HistoryRun {
+    pub id: i64,
+    pub started: String,
+    pub duration: Option<f64>,
+    pub outcome: Option<String>,
+    pub counts: Option<String>,
+    pub args: String,
+}
+
+enum Msg {
+    Proc(i64, ProcRecord),
+    Save(String, CacheRow),
+    Invalidate(String),
+    EndRun {
+        run: i64,
+        duration: f64,
+        outcome: String,
+        counts: String,
+    },
+    Flush(mpsc::Sender<()>),
+}
+
+/// Reports a problem with the DB; the run goes on.
+pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// An open task DB.
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
+
+impl Store {
+    /// Opens (or creates) the DB at `path`. A file that is not a valid DB is moved aside
+    /// (with a warning) and a new one is made in its place.
+    pub fn open(path: &Path, warn: Warn) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = match connect(path).and_then(|mut c| schema::migrate(&mut c).map(|v| (c, v)))
+        {
+            Ok((c, found)) => {
+                if found > schema::VERSION {
+                    return Err(StoreError::TooNew {
+                        path: path.to_path_buf(),
+                        found,
+                        known: schema::VERSION,
+                    });
+                }
+                c
+            }
+            Err(e) if is_corrupt(&e) => {
+                let aside = path.with_extension(format!(
+                    "corrupt-{}",
+                    SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                ));
+                warn(&format!(
+                    "the task DB {} is corrupt ({e}); moved it to {} and started a new one",
+                    path.display(),
+                    aside.display()
+                ));
+                std::fs::rename(path, &aside).map_err(|source| StoreError::Dir {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                for ext in ["db-wal", "db-shm"] {
+                    let _ = std::fs::remove_file(path.with_extension(ext));
+                }
+                let mut c = connect(path).map_err(open_err)?;
+                schema::migrate(&mut c).map_err(open_err)?;
+                c
+            }
+            Err(e) => return Err(open_err(e)),
+        };
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        let writer_conn = connect(path).map_err(open_err)?;
+        let (tx, rx) = mpsc::channel();
+        let wpath = path.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("prun-db".into())
+            .spawn(move || writer(writer_conn, rx, &wpath, &warn))
+            .map_err(|source| StoreError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Where the DB is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Every cached result.
+    pub fn load_cache(&self) -> Result<HashMap<String, CacheRow>, StoreError> {
+        let conn = self.conn.lock().expect("db");
+        let mut stmt = conn
+            .prepare("SELECT name, result, fingerprint, stamp FROM cache")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    CacheRow {
+                        result: r.get(1)?,
+                        fingerprint: r.get(2)?,
+                        stamp: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Records the start of a run and returns its id.
+    pub fn begin_run(&self, script: &str, args: &[String]) -> Result<i64, StoreError> {
+        let conn = self.conn.lock().expect("db");
+        let args = serde_json::to_string(args).unwrap_or_else(|_| "[]".into());
+        conn.execute(
+            "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
+            params![script, args, now()],
+        )
+        .map_err(|e| self.sql(e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn send(&self, m: Msg) {
+        if let Some(tx) = self.tx.lock().expect("db").as_ref() {
+            let _ = tx.send(m);
+        }
+    }
+
+    /// Queues a proc's history row.
+    pub fn record_proc(&self, run: i64, rec: ProcRecord) {
+        self.send(Msg::Proc(run, rec));
+    }
+
+    /// Queues a cache row.
+    pub fn save(&self, name: &str, row: CacheRow) {
+        self.send(Msg::Save(name.to_string(), row));
+    }
+
+    /// Queues the removal of a proc's cached result (it failed: its old result is stale).
+    pub fn invalidate(&self, name: &str) {
+        self.send(Msg::Invalidate(name.to_string()));
+    }
+
+    /// Queues the end of a run.
+    pub fn end_run(&self, run: i64, duration: Duration, outcome: &str, counts: &str) {
+        self.send(Msg::EndRun {
+            run,
+            duration: duration.as_secs_f64(),
+            outcome: outcome.to_string(),
+            counts: counts.to_string(),
+        });
+    }
+
+    /// Waits until everything queued is committed, then stops the writer.
+    pub fn close(&self) {
+        let (ack, done) = mpsc::channel();
+        self.send(Msg::Flush(ack));
+        let _ = done.recv();
+        self.tx.lock().expect("db").take();
+        if let Some(w) = self.writer.lock().expect("db").take() {
+            let _ = w.join();
+        }
+    }
+
+    /// The most recent runs, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
+        let conn = self.conn.lock().expect("db");
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, started, duration, outcome, counts, args FROM runs
+                 ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(HistoryRun {
+                    id: r.get(0)?,
+                    started: r.get(1)?,
+                    duration: r.get(2)?,
+                    outcome: r.get(3)?,
+                    counts: r.get(4)?,
+                    args: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// The procs of one run, in the order they finished.
+    pub fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
+        let conn = self.conn.lock().expect("db");
+        let mut stmt = conn
+            .prepare(
+                "SELECT name, state, started, duration, exit_code, log, error FROM proc_runs
+                 WHERE run_id = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([run], |r| {
+                Ok(ProcRecord {
+                    name: r.get(0)?,
+                    state: r.get(1)?,
+                    started: r.get(2)?,
+                    duration: r.get(3)?,
+                    exit_code: r.get(4)?,
+                    log: r.get(5)?,
+                    error: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// The expected duration of a proc: the median of its last 10 successful runs.
+    pub fn expected_duration(&self, name: &str) -> Result<Option<Duration>, StoreError> {
+        let conn = self.conn.lock().expect("db");
+        let mut stmt = conn
+            .prepare(
+                "SELECT duration FROM proc_runs WHERE name = ?1 AND state = 'SUCCEEDED'
+                 AND duration IS NOT NULL ORDER BY run_id DESC LIMIT 10",
+            )
+            .map_err(|e| self.sql(e))?;
+        let mut d: Vec<f64> = stmt
+            .query_map([name], |r| r.get(0))
+            .map_err(|e| self.sql(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sql(e))?;
+        if d.is_empty() {
+            return Ok(None);
+        }
+        d.sort_by(f64::total_cmp);
+        let mid = d.len() / 2;
+        let median = if d.len() % 2 == 1 {
+            d[mid]
+        } else {
+            (d[mid - 1] + d[mid]) / 2.0
+        };
+        Ok(Some(Duration::from_secs_f64(median)))
+    }
+
+    /// The cached result of one proc, if any (for tests and tools).
+    pub fn cached(&self, name: &str) -> Result<Option<CacheRow>, StoreError> {
+        let conn = self.conn.lock().expect("db");
+        conn.query_row(
+            "SELECT result, fingerprint, stamp FROM cache WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(CacheRow {
+                    result: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    stamp: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.sql(e))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Commits whatever has queued up, one transaction per batch, until the channel closes.
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
+    let mut failed = false;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let mut acks = Vec::new();
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for m in batch {
+                match m {
+                    Msg::Proc(run, p) => {
+                        tx.prepare_cached(
+                            "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        )?
+                        .execute(params![run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error])?;
+                    }
+                    Msg::Save(name, row) => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO cache (name, result, fingerprint, stamp, saved)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute(params![
+                            name,
+                            row.result,
+                            row.fingerprint,
+                            row.stamp,
+                            now()
+                        ])?;
+                    }
+                    Msg::Invalidate(name) => {
+                        tx.prepare_cached("DELETE FROM cache WHERE name = ?1")?
+                            .execute([name])?;
+                    }
+                    Msg::EndRun {
+                        run,
+                        duration,
+                        outcome,
+                        counts,
+                    } => {
+                        tx.execute(
+                            "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1",
+                            params![run, now(), duration, outcome, counts],
+                        )?;
+                        tx.execute(
+                            "DELETE FROM runs WHERE id <= (SELECT MAX(id) FROM runs) - ?1",
+                            [KEEP_RUNS],
+                        )?;
+                    }
+                    Msg::Flush(ack) => acks.push(ack),
+                }
+            }
+            tx.commit()
+        })();
+        if let Err(e) = result
+            && !failed
+        {
+            failed = true;
+            warn(&format!(
+                "failed to write the task DB {}: {e}; this run's history and cache may be incomplete",
+                path.display()
+            ));
+        }
+        for a in acks {
+            let _ = a.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> Warn {
+        Arc::new(|_| {})
+    }
+
+    #[test]
+    fn cache_rows_round_trip_and_failures_invalidate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        let row = CacheRow {
+            result: "[1,2]".into(),
+            fingerprint: "f".into(),
+            stamp: "s".into(),
+        };
+        s.save("a", row.clone());
+        s.save("b", row.clone());
+        s.invalidate("b");
+        s.close();
+        let s = Store::open(&path, quiet()).unwrap();
+        let cache = s.load_cache().unwrap();
+        assert_eq!(cache.get("a"), Some(&row));
+        assert!(!cache.contains_key("b"));
+    }
+
+    #[test]
+    fn history_and_the_median_of_recent_durations() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        for d in [1.0, 9.0, 2.0] {
+            let run = s.begin_run("s.rhai", &["-x".into()]).unwrap();
+            let rec = ProcRecord {
+                name: "p".into(),
+                state: "SUCCEEDED".into(),
+                duration: Some(d),
+                ..ProcRecord::default()
+            };
+            s.record_proc(run, rec);
+            s.end_run(run, Duration::from_secs(1), "ok", "{}");
+        }
+        let (ack, done) = mpsc::channel();
+        s.send(Msg::Flush(ack));
+        done.recv().unwrap();
+        assert_eq!(
+            s.expected_duration("p").unwrap(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(s.expected_duration("q").unwrap(), None);
+        let h = s.history(2).unwrap();
+        assert_eq!(h.len(), 2);
+        assert!(h[0].id > h[1].id);
+        assert_eq!(h[0].outcome.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        let warned = Arc::new(Mutex::new(Vec::new()));
+        let w = warned.clone();
+        let s = Store::open(
+            &path,
+            Arc::new(move |m| w.lock().unwrap().push(m.to_string())),
+        )
+        .unwrap();
+        assert!(s.load_cache().unwrap().is_empty());
+        assert!(warned.lock().unwrap()[0].contains("corrupt"));
+        let moved = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+        assert!(moved);
+    }
+}

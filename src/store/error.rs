@@ -1,0 +1,34 @@
+//! Errors of the task DB.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// The task DB could not be opened, read or written.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("failed to open the task DB {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("failed to create the directory of the task DB {}: {source}", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("task DB {}: {source}", path.display())]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("task DB {} was written by a newer prun (schema version {found}, this prun knows {known})", path.display())]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+}

@@ -1,0 +1,17 @@
+//! The task DB: an embedded SQLite file that keeps the history of runs and the result
+//! cache behind incremental runs.
+//!
+//! Theory of operation: the scheduler never waits for SQLite. At the start of a run the
+//! whole cache is read into memory ([`Store::load_cache`]); from then on the scheduler
+//! decides from memory, and every write (a proc's history row, a cache row saved or
+//! invalidated, the end of the run) is sent to one writer thread that commits whatever has
+//! queued up in one `BEGIN IMMEDIATE` transaction. WAL mode and a busy timeout let two runs
+//! of the same script share the file. The DB is only an optimisation: any error here is
+//! reported as a warning and the run goes on without it.
+
+mod db;
+mod error;
+mod schema;
+
+pub use db::{CacheRow, HistoryRun, ProcRecord, Store};
+pub use error::StoreError;

@@ -38,19 +38,37 @@ run_case() { # name command...
     times[$name]+="$(( (t1 - t0) / 1000 )) "
 }
 
+# Check once that prun's results are right, outside the timed runs.
+"$PRUN" -q pipe.rhai >/dev/null
+cmp -s big out || { echo "pipe output differs" >&2; exit 1; }
+rm -f out
+"$PRUN" -q body.rhai >/dev/null
+log=$(ls -t "$XDG_STATE_HOME"/prun/body-*/logs/*/write.log | head -1)
+size=$(stat -c %s "$log")
+[ "$size" -gt $((SIZE_MB * 1024 * 1024)) ] || { echo "log too small: $size" >&2; exit 1; }
+rm -rf "$XDG_STATE_HOME"/prun/body-*/logs/*
+
+# Timed runs; the order of prun and sh alternates so that page-cache and writeback
+# effects of one run fall on both alike.
 for ((i = 0; i < REPS; i++)); do
-    run_case "pipe: prun" "$PRUN" -q pipe.rhai
-    cmp -s big out || { echo "pipe output differs" >&2; exit 1; }
-    rm -f out
-    run_case "pipe: sh" sh -c 'cat big | cat > out'
-    rm -f out
-    run_case "log: prun" "$PRUN" -q body.rhai
-    log=$(ls -t "$XDG_STATE_HOME"/prun/body-*/logs/*/write.log | head -1)
-    size=$(stat -c %s "$log")
-    [ "$size" -gt $((SIZE_MB * 1024 * 1024)) ] || { echo "log too small: $size" >&2; exit 1; }
-    rm -rf "$XDG_STATE_HOME"/prun/body-*/logs/*
-    run_case "log: sh" sh -c "head -c ${SIZE_MB}M /dev/zero > out"
-    rm -f out
+    if ((i % 2 == 0)); then order=(prun sh); else order=(sh prun); fi
+    for tool in "${order[@]}"; do
+        if [ "$tool" = prun ]; then
+            run_case "pipe: prun" "$PRUN" -q pipe.rhai
+        else
+            run_case "pipe: sh" sh -c 'cat big | cat > out'
+        fi
+        rm -f out
+    done
+    for tool in "${order[@]}"; do
+        if [ "$tool" = prun ]; then
+            run_case "log: prun" "$PRUN" -q body.rhai
+            rm -rf "$XDG_STATE_HOME"/prun/body-*/logs/*
+        else
+            run_case "log: sh" sh -c "head -c ${SIZE_MB}M /dev/zero > out"
+            rm -f out
+        fi
+    done
 done
 
 echo "| case | median wall (s) | MiB/s | ratio to sh |"

@@ -33,3 +33,5 @@ mod scheduling;
 mod stress;
 #[path = "suite/waits.rs"]
 mod waits;
+#[path = "suite/taskdb.rs"]
+mod taskdb;

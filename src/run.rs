@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::exec::{AbortReason, Cache, Core, CoreOptions, Scheduler, State};
+use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
 use crate::script::{DbSettings, Host, HostOptions, ScriptError};
 use crate::store::Store;
 use crate::ui::{PlainReporter, Reporter, Summary};
@@ -200,10 +200,12 @@ pub fn run(cfg: RunConfig) -> Exit {
     if !cfg.no_db {
         let path = cfg.db.clone().unwrap_or_else(|| state_dir.join("tasks.db"));
         let r = reporter.clone();
-        let warn: Arc<dyn Fn(&str) + Send + Sync> =
-            Arc::new(move |m: &str| r.message(&format!("prun: warning: {m}")));
-        let cache = Cache::open(&path, db.script.clone(), db.args.clone(), cfg.full, warn);
-        sched.with(|c| c.set_cache(cache));
+        let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
+        let (script, args, full) = (db.script.clone(), db.args.clone(), cfg.full);
+        let run_start = std::time::SystemTime::now();
+        let opener: CacheOpener =
+            Box::new(move || Cache::open(&path, script, args, full, run_start, warn));
+        sched.with(|c| c.set_cache_opener(Some(opener)));
     }
     let host = Host::new(
         sched.clone(),

@@ -30,6 +30,7 @@ pub struct Cache {
     pub full: bool,
     stamp_base: u128,
     stamp_seq: u64,
+    started: SystemTime,
 }
 
 /// What `inputs` resolved to, and their fingerprint.
@@ -52,6 +53,7 @@ impl Cache {
         script: String,
         args: Vec<String>,
         full: bool,
+        started: SystemTime,
     ) -> Cache {
         let stamps = rows
             .iter()
@@ -65,10 +67,11 @@ impl Cache {
             script,
             args,
             full,
-            stamp_base: SystemTime::now()
+            stamp_base: started
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos()),
             stamp_seq: 0,
+            started,
         }
     }
 
@@ -79,6 +82,7 @@ impl Cache {
         script: String,
         args: Vec<String>,
         full: bool,
+        started: SystemTime,
         warn: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Option<Cache> {
         let opened = Store::open(path, warn.clone()).and_then(|s| {
@@ -86,7 +90,14 @@ impl Cache {
             Ok((s, rows))
         });
         match opened {
-            Ok((store, rows)) => Some(Cache::new(Arc::new(store), rows, script, args, full)),
+            Ok((store, rows)) => Some(Cache::new(
+                Arc::new(store),
+                rows,
+                script,
+                args,
+                full,
+                started,
+            )),
             Err(e) => {
                 warn(&format!(
                     "{e}; running without the task DB (no cache, no history)"
@@ -149,7 +160,11 @@ impl Cache {
     /// The run's id in the history, created on first use.
     pub fn run_id(&mut self) -> Option<i64> {
         if self.run.is_none() {
-            self.run = self.store.begin_run(&self.script, &self.args).ok();
+            let started = humantime::format_rfc3339_millis(self.started).to_string();
+            self.run = self
+                .store
+                .begin_run(&self.script, &self.args, &started)
+                .ok();
         }
         self.run
     }
@@ -160,6 +175,27 @@ impl Cache {
             self.store.record_proc(run, rec);
         }
     }
+}
+
+/// A result as JSON, for the cache. Only data survives the trip: closures and other
+/// values of types JSON does not have are an error naming the type (serde would write a
+/// closure as its name, and the next run would hand dependents a string).
+pub fn to_json(v: &Dynamic) -> Result<String, String> {
+    fn check(v: &Dynamic) -> Result<(), String> {
+        if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_string() || v.is_char()
+        {
+            return Ok(());
+        }
+        if let Some(a) = v.read_lock::<rhai::Array>() {
+            return a.iter().try_for_each(check);
+        }
+        if let Some(m) = v.read_lock::<Map>() {
+            return m.values().try_for_each(check);
+        }
+        Err(format!("a value of type {}", v.type_name()))
+    }
+    check(v)?;
+    serde_json::to_string(v).map_err(|e| e.to_string())
 }
 
 /// Resolves `inputs` or the files of `outputs` to paths: placeholders filled, globs

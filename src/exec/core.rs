@@ -29,7 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Cache, Fingerprint};
 use super::state::{Outcome, State};
-use crate::graph::{Graph, GraphError, ProcDef, ProcId, RuleSource, fill_text};
+use crate::graph::{Body, Graph, GraphError, ProcDef, ProcId, RuleSource, fill_text};
+
+/// Opens the task DB: `None` when there is none (or it cannot be used).
+pub type CacheOpener = Box<dyn FnOnce() -> Option<Cache> + Send>;
 
 /// Run-wide options the scheduler obeys.
 #[derive(Debug, Clone)]
@@ -228,6 +231,9 @@ pub struct Core {
     interrupted: Vec<String>,
     /// The task DB's cache, when there is a DB.
     cache: Option<Cache>,
+    /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
+    /// can still choose another one before that).
+    cache_opener: Option<CacheOpener>,
     actions: Vec<Action>,
 }
 
@@ -260,6 +266,7 @@ impl Core {
             aborted: None,
             interrupted: Vec::new(),
             cache: None,
+            cache_opener: None,
             actions: Vec::new(),
         }
     }
@@ -290,9 +297,16 @@ impl Core {
         self.opts.allow_missing_deps = allow;
     }
 
-    /// Attaches (or detaches) the task DB's cache.
-    pub fn set_cache(&mut self, cache: Option<Cache>) {
-        self.cache = cache;
+    /// Sets how the task DB is opened when a proc first needs it (`None`: no DB).
+    pub fn set_cache_opener(&mut self, opener: Option<CacheOpener>) {
+        self.cache = None;
+        self.cache_opener = opener;
+    }
+
+    fn ensure_cache(&mut self) {
+        if let Some(open) = self.cache_opener.take() {
+            self.cache = open();
+        }
     }
 
     /// Detaches the task DB's cache (at the end of the run, to close it).
@@ -817,6 +831,7 @@ impl Core {
         if self.aborted.is_some() {
             return;
         }
+
         loop {
             while self.running < self.opts.parallel {
                 let Some(w) = self.resume.pop_front() else {
@@ -835,6 +850,9 @@ impl Core {
                 for p in self.wave_parked.remove(&wave).unwrap_or_default() {
                     self.enqueue(p);
                 }
+            }
+            if self.cache_opener.is_some() && !self.ready.is_empty() {
+                self.ensure_cache();
             }
             let Some(Reverse(p)) = self.ready.pop() else {
                 return;
@@ -1022,6 +1040,9 @@ impl Core {
             o => o,
         };
         let outcome = self.save_result(p, outcome);
+        if matches!(outcome, Outcome::Success(_)) && !matches!(def.body, Body::Closure(_)) {
+            self.runs[p].exit_code = Some(0);
+        }
         if let Outcome::Failed { error, exit_code } = &outcome
             && self.runs[p].attempts <= def.retries
             && self.aborted.is_none()
@@ -1073,7 +1094,7 @@ impl Core {
             .map(|f| f.hash.clone())
             .unwrap_or_default();
         match outcome {
-            Outcome::Success(v) => match serde_json::to_string(&v) {
+            Outcome::Success(v) => match cache::to_json(&v) {
                 Ok(json) => {
                     cache.save(name, json, hash, true);
                     Outcome::Success(v)

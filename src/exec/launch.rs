@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{CommandError, CommandSpec};
+use super::command::{CommandError, CommandSpec, Program};
 use super::log::LazyLog;
 use super::unix;
 
@@ -133,11 +133,22 @@ impl Launch {
 impl fmt::Display for Launch {
     /// The command line, stages joined by ` | `.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let [only] = self.stages.as_slice() {
+            return write!(f, "{only}");
+        }
         for (i, s) in self.stages.iter().enumerate() {
             if i > 0 {
                 f.write_str(" | ")?;
             }
-            write!(f, "{s}")?;
+            // In a pipeline a shell string is one stage: `a; b | c` would mean something else.
+            match &s.program {
+                Program::Shell(text) => {
+                    let quoted = shlex::try_quote(text)
+                        .map_or_else(|_| format!("{text:?}"), |q| q.into_owned());
+                    write!(f, "sh -c {quoted}")?;
+                }
+                Program::Argv(_) => write!(f, "{s}")?,
+            }
         }
         Ok(())
     }

@@ -28,15 +28,23 @@ impl LogDir {
     pub fn create(root: &Path) -> io::Result<LogDir> {
         fs::create_dir_all(root)?;
         prune(root);
-        let stamp = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let mut dir = root.join(stamp.replace(':', "-"));
+        let stamp = humantime::format_rfc3339_millis(SystemTime::now())
+            .to_string()
+            .replace(':', "-");
+        // `create_dir` (not `_all`) fails on an existing directory: two runs started in
+        // the same millisecond get different directories.
         let mut n = 1;
-        while dir.exists() {
-            n += 1;
-            dir = root.join(format!("{}-{n}", stamp.replace(':', "-")));
+        loop {
+            let dir = match n {
+                1 => root.join(&stamp),
+                n => root.join(format!("{stamp}-{n}")),
+            };
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(LogDir { dir }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(e),
+            }
         }
-        fs::create_dir_all(&dir)?;
-        Ok(LogDir { dir })
     }
 
     /// The directory holding this run's logs.

@@ -14,6 +14,6 @@ mod state;
 pub mod unix;
 
 pub use cache::Cache;
-pub use core::{AbortReason, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
+pub use core::{AbortReason, CacheOpener, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
 pub use scheduler::{ClosureRunner, Scheduler};
 pub use state::{Outcome, State};

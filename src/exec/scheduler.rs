@@ -105,8 +105,8 @@ impl Scheduler {
             LogDir::create(&root).unwrap_or_else(|e| {
                 let fallback =
                     std::env::temp_dir().join(format!("prun-logs-{}", std::process::id()));
-                self.reporter.message(&format!(
-                    "prun: warning: cannot create log directory under {}: {e}; using {}",
+                self.reporter.warning(&format!(
+                    "cannot create log directory under {}: {e}; using {}",
                     root.display(),
                     fallback.display()
                 ));

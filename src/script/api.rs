@@ -380,24 +380,22 @@ const OPTIONS_NOT_YET: &[&str] = &["dynamic", "watch", "watch_debounce", "full_l
 /// Switches the task DB (before any proc has started).
 fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) -> R<()> {
     let reporter = sched.reporter().clone();
-    let warn: Arc<dyn Fn(&str) + Send + Sync> =
-        Arc::new(move |m: &str| reporter.message(&format!("prun: warning: {m}")));
+    let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| reporter.warning(m));
     core(sched, |c| {
         if c.any_started() {
             return Err(GraphError::Option(
                 "set_options: `task_db` must be set before the first proc starts".into(),
             ));
         }
-        let cache = path.map(|p| {
-            crate::exec::Cache::open(
-                std::path::Path::new(&p),
-                db.script.clone(),
-                db.args.clone(),
-                db.full,
-                warn,
-            )
+        let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
+        let started = std::time::SystemTime::now();
+        let opener = path.map(|p| -> crate::exec::CacheOpener {
+            Box::new(move || {
+                let path = std::path::Path::new(&p);
+                crate::exec::Cache::open(path, script, args, full, started, warn)
+            })
         });
-        c.set_cache(cache.flatten());
+        c.set_cache_opener(opener);
         Ok(())
     })
 }

@@ -98,9 +98,7 @@ impl Host {
     pub fn run_cleanups(&self) {
         self.sched.renew_script_cancel();
         for e in self.cleanups.run() {
-            self.sched
-                .reporter()
-                .message(&format!("prun: warning: {e}"));
+            self.sched.reporter().warning(&e);
         }
     }
 

@@ -196,13 +196,18 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// Records the start of a run and returns its id.
-    pub fn begin_run(&self, script: &str, args: &[String]) -> Result<i64, StoreError> {
+    /// Records the start of a run (at `started`, RFC 3339) and returns its id.
+    pub fn begin_run(
+        &self,
+        script: &str,
+        args: &[String],
+        started: &str,
+    ) -> Result<i64, StoreError> {
         let conn = self.conn.lock().expect("db");
         let args = serde_json::to_string(args).unwrap_or_else(|_| "[]".into());
         conn.execute(
             "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
-            params![script, args, now()],
+            params![script, args, started],
         )
         .map_err(|e| self.sql(e))?;
         Ok(conn.last_insert_rowid())
@@ -454,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
         for d in [1.0, 9.0, 2.0] {
-            let run = s.begin_run("s.rhai", &["-x".into()]).unwrap();
+            let run = s.begin_run("s.rhai", &["-x".into()], &now()).unwrap();
             let rec = ProcRecord {
                 name: "p".into(),
                 state: "SUCCEEDED".into(),

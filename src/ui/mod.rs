@@ -70,6 +70,8 @@ pub trait Reporter: Send + Sync {
     fn command(&self, proc: Option<&str>, line: &str);
     /// A line printed by the script (`print`, `log_info`, ...).
     fn message(&self, text: &str);
+    /// A problem that does not stop the run (the task DB is unusable, a cleanup failed).
+    fn warning(&self, text: &str);
     /// The run ended.
     fn summary(&self, s: &Summary);
 }

@@ -86,6 +86,10 @@ impl Reporter for PlainReporter {
         }
     }
 
+    fn warning(&self, text: &str) {
+        errln!("prun: warning: {text}");
+    }
+
     fn message(&self, text: &str) {
         outln!("{text}");
     }

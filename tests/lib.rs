@@ -31,7 +31,7 @@ mod rdeps;
 mod scheduling;
 #[path = "suite/stress.rs"]
 mod stress;
-#[path = "suite/waits.rs"]
-mod waits;
 #[path = "suite/taskdb.rs"]
 mod taskdb;
+#[path = "suite/waits.rs"]
+mod waits;

@@ -463,8 +463,17 @@ async fn run_local(
         }
         None => None,
     };
-    let stderr_file = match &launch.stderr {
-        Sink::File(p) => Some(open_sink("stderr file", p)?),
+    // The same file for both streams is opened once, so they append to one offset (as
+    // `>f 2>&1` does) instead of overwriting each other.
+    let stdout_file = match &launch.stdout {
+        Sink::File(p) => Some(open_sink("stdout file", p)?),
+        _ => None,
+    };
+    let stderr_file = match (&launch.stderr, &launch.stdout, &stdout_file) {
+        (Sink::File(e), Sink::File(o), Some(f)) if e == o => {
+            Some(f.try_clone().map_err(CommandError::Pipe)?)
+        }
+        (Sink::File(p), ..) => Some(open_sink("stderr file", p)?),
         _ => None,
     };
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
@@ -491,9 +500,11 @@ async fn run_local(
                 cmd.stdout(w);
                 next_stdin = Some(Stdio::from(r));
             } else {
-                match (&launch.stdout, &log_pipe) {
-                    (Sink::File(p), _) => cmd.stdout(open_sink("stdout file", p)?),
-                    (Sink::Log(_), Some(w)) => cmd.stdout(dup_fd(w)?),
+                match (&stdout_file, &log_pipe) {
+                    (Some(f), _) => cmd.stdout(f.try_clone().map_err(CommandError::Pipe)?),
+                    (None, Some(w)) if matches!(launch.stdout, Sink::Log(_)) => {
+                        cmd.stdout(dup_fd(w)?)
+                    }
                     _ => cmd.stdout(Stdio::piped()),
                 };
             }

@@ -254,6 +254,7 @@ impl Scheduler {
         let cancel = job.cancel.child_token();
         let me = self.clone();
         if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
+            self.reporter.command(Some(&job.name), &launch.to_string());
             let id = job.id;
             self.rt.spawn(async move {
                 let launcher = me.launcher.clone();

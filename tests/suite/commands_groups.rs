@@ -1,0 +1,393 @@
+//! Ending commands: timeouts and `kill_grace`, Ctrl-C and SIGTERM, `--fail-fast`, processes
+//! a command leaves behind, and the `defer` cleanups and `tempdir`s that run at the end.
+//!
+//! "Nothing is left" is checked by scanning `/proc` for any live process of the command's
+//! process group (its leader wrote its pid, which is the group id), so grandchildren that
+//! never told anyone their pid are covered too.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Output, Test, assert_gone, pid_in};
+
+/// The live (non-zombie) processes whose process group is `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After the parenthesised command name: state (field 3), ppid, pgrp (field 5).
+            let (_, rest) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let (state, pgrp) = (*fields.first()?, fields.get(2)?.parse::<u32>().ok()?);
+            (pgrp == pgid && state != "Z" && state != "X").then_some(pid)
+        })
+        .collect()
+}
+
+/// Asserts no process of group `pgid` is alive, allowing a short bounded moment for a
+/// signal already sent to be delivered. Leftovers are killed so they do not outlive the test.
+pub fn assert_group_gone(pgid: u32, what: &str, context: &str) {
+    let t = Instant::now();
+    loop {
+        let left = group_members(pgid);
+        if left.is_empty() {
+            return;
+        }
+        if t.elapsed() > Duration::from_secs(2) {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .status();
+            panic!(
+                "{what}: processes {left:?} of process group {pgid} are still running after prun exited\n{context}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The group whose leader wrote its pid (`echo $$ > file`) is gone.
+fn group_in_gone(out: &Output, file: &str) {
+    assert_group_gone(pid_in(out, file), file, &out.describe());
+}
+
+#[test]
+fn group_scan_sees_a_live_group() {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new("sh")
+        .args(["-c", "sleep 30 & exec sleep 30"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pgid = child.id();
+    let t = Instant::now();
+    while group_members(pgid).len() < 2 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let members = group_members(pgid);
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .status();
+    let _ = child.wait();
+    assert!(members.len() == 2 && members.contains(&pgid), "{members:?}");
+    assert_group_gone(pgid, "the test's own group", "");
+}
+
+/// `pid pgid` lines, as printed by [`IDS`].
+fn ids(text: &str) -> Vec<(u32, u32)> {
+    text.lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_once(' ')?;
+            Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// A shell snippet printing its own pid and process group.
+const IDS: &str = r#"echo $$ $(cut -d' ' -f5 /proc/$$/stat)"#;
+
+#[test]
+fn every_command_and_every_stage_leads_its_own_process_group() {
+    let script = r#"
+write_file("exec.ids", exec(["sh", "-c", "IDS"]).stdout);
+write_file("shell.ids", shell("IDS").stdout);
+let r = pipe([["sh", "-c", "IDS >&2; cat"], ["sh", "-c", "cat; IDS"]], #{ stdin: "" });
+write_file("pipe.ids", r.stderr + r.stdout);
+proc("body", #{ shell: "IDS > body.ids" });
+proc("clos", |ctx| { write_file("clos.ids", shell("IDS").stdout); });
+run(["body", "clos"]);
+"#
+    .replace("IDS", &IDS.replace('"', "\\\""));
+    let out = Test::new().script(&script).run();
+    out.ok();
+    let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let own_pgrp: u32 = own
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut groups = Vec::new();
+    for (f, n) in [
+        ("exec.ids", 1),
+        ("shell.ids", 1),
+        ("pipe.ids", 2),
+        ("body.ids", 1),
+        ("clos.ids", 1),
+    ] {
+        let got = ids(&out.read(f));
+        assert_eq!(got.len(), n, "{f}: {got:?}\n{}", out.describe());
+        for (pid, pgid) in got {
+            assert_eq!(
+                pid,
+                pgid,
+                "{f}: pid {pid} is in group {pgid}, not its own\n{}",
+                out.describe()
+            );
+            assert_ne!(pgid, own_pgrp, "{f}: in prun's group");
+            groups.push(pgid);
+        }
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    assert_eq!(groups.len(), 6, "groups shared: {groups:?}");
+}
+
+#[test]
+fn timeout_terminates_the_whole_group() {
+    let out = Test::new()
+        .script(
+            r#"
+try {
+    shell("echo $$ > top.pgid; sleep 300 & sleep 300", #{ timeout: "500ms" });
+    print("no throw");
+} catch (e) { print("caught: " + e); }
+let r = shell("echo $$ > unchecked.pgid; sleep 300 & sleep 300", #{ timeout: "500ms", check: false });
+print("check false: ok=" + r.ok + " code=" + r.code + " signal=" + r.signal);
+proc("p", |ctx| {
+    pipe([["sh", "-c", "echo $$ > s1.pgid; sleep 300 & sleep 300"],
+          ["sh", "-c", "echo $$ > s2.pgid; sleep 300 & cat"]], #{ timeout: "1s" });
+});
+run("p");
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_lacks("no throw")
+        .line("caught: command `echo $$ > top.pgid; sleep 300 & sleep 300` timed out after 500ms")
+        .line("check false: ok=false code= signal=15");
+    let p = out.proc_line("FAILED", "p");
+    assert!(p.contains("timed out after 1s"), "{p}");
+    for f in ["top.pgid", "unchecked.pgid", "s1.pgid", "s2.pgid"] {
+        group_in_gone(&out, f);
+    }
+}
+
+#[test]
+fn kill_grace_ends_a_command_that_ignores_sigterm() {
+    let out = Test::new()
+        .script(
+            r#"
+let r = shell("trap '' TERM; echo $$ > ignore.pgid; sleep 300 & sleep 300",
+    #{ timeout: "1s", kill_grace: "200ms", check: false });
+print("ignored: ok=" + r.ok + " signal=" + r.signal);
+// The handler records the SIGTERM and carries on: only SIGKILL, after the grace, ends it.
+let r = shell("trap 'echo term >> got' TERM; echo $$ > trap.pgid; while :; do sleep 0.05; done",
+    #{ timeout: "1s", kill_grace: "200ms", check: false });
+print("trapped: ok=" + r.ok + " signal=" + r.signal);
+set_options(#{ kill_grace: "200ms" });
+proc("body", #{ timeout: "1s",
+    cmd: ["sh", "-c", "trap '' TERM; echo $$ > body.pgid; sleep 300 & sleep 300"] });
+proc("clos", |ctx| {
+    shell("trap '' TERM; echo $$ > clos.pgid; sleep 300 & sleep 300", #{ timeout: "1s" });
+});
+run(["body", "clos"]);
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("ignored: ok=false signal=9")
+        .line("trapped: ok=false signal=9");
+    assert!(
+        out.read("got").starts_with("term\n"),
+        "SIGTERM did not come first\n{}",
+        out.describe()
+    );
+    for p in ["body", "clos"] {
+        let l = out.proc_line("FAILED", p);
+        assert!(l.contains("timed out"), "{l}");
+    }
+    for f in ["ignore.pgid", "trap.pgid", "body.pgid", "clos.pgid"] {
+        group_in_gone(&out, f);
+    }
+}
+
+/// Ctrl-C or SIGTERM while procs and a top-level command run.
+fn interrupt(sig: &str) {
+    let out = Test::new()
+        .signal_when("all.started", sig)
+        .args(&["-j", "4"])
+        .script(
+            r#"
+let t = tempdir();
+write_file("tmp.path", t);
+write_file(t + "/scratch", "x");
+defer(|| shell("echo registered-first >> order"));
+defer(|| shell("echo registered-second >> order"));
+proc("body", #{ shell: "sleep 300 & echo $! > body.gc; echo $$ > body.pgid; wait" });
+proc("clos", |ctx| { shell("sleep 300 & echo $! > clos.gc; echo $$ > clos.pgid; wait"); 1 });
+run(["body", "clos"]);
+// The top level's own command signals that everything runs, then waits for its child.
+shell("sleep 300 & echo $! > top.gc; echo $$ > top.pgid; i=0; while [ ! -s body.pgid ] || [ ! -s clos.pgid ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; touch all.started; wait");
+print("the top level went on");
+"#,
+        )
+        .run();
+    out.code(130).out_lacks("the top level went on");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("prun: interrupted; terminated: "))
+        .unwrap_or_else(|| panic!("no interrupted line\n{}", out.describe()));
+    let names: Vec<&str> = line
+        .trim_start_matches("prun: interrupted; terminated: ")
+        .split(", ")
+        .collect();
+    assert!(
+        names.len() == 2 && names.contains(&"body") && names.contains(&"clos"),
+        "{line}"
+    );
+    let ctx = out.describe();
+    for f in ["body.pgid", "clos.pgid", "top.pgid"] {
+        group_in_gone(&out, f);
+    }
+    for f in ["body.gc", "clos.gc", "top.gc"] {
+        assert_gone(pid_in(&out, f), f, &ctx);
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.path("order")).unwrap_or_default(),
+        "registered-second\nregistered-first\n",
+        "the cleanups did not run newest first\n{ctx}"
+    );
+    let tmp = out.read("tmp.path");
+    assert!(!Path::new(&tmp).exists(), "tempdir {tmp} left\n{ctx}");
+}
+
+#[test]
+fn ctrl_c_terminates_everything_runs_cleanups_and_exits_130() {
+    interrupt("INT");
+}
+
+#[test]
+fn sigterm_to_prun_does_the_same_and_exits_130() {
+    interrupt("TERM");
+}
+
+#[test]
+fn cleanups_run_after_a_failing_proc_and_a_failing_cleanup_is_reported() {
+    let out = Test::new()
+        .script(
+            r#"
+let t = tempdir();
+write_file("tmp.path", t);
+defer(|| shell("echo cleanup-a >> order"));
+defer(|| { throw "cleanup boom"; });
+defer(|| shell("test -e proc.done && echo cleanup-c-saw-the-proc-finish >> order"));
+proc("bad", #{ shell: "touch proc.done; exit 1" });
+run("bad");
+"#,
+        )
+        .run();
+    out.code(1).proc_state("FAILED", "bad");
+    assert_eq!(
+        out.read("order"),
+        "cleanup-c-saw-the-proc-finish\ncleanup-a\n",
+        "{}",
+        out.describe()
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("cleanup boom") && all.contains("main.rhai:5"),
+        "the failing cleanup is not reported\n{}",
+        out.describe()
+    );
+    let tmp = out.read("tmp.path");
+    assert!(!Path::new(&tmp).exists(), "tempdir {tmp} left");
+}
+
+#[test]
+fn cleanups_run_after_a_script_error() {
+    let out = Test::new()
+        .script(
+            r#"
+let t = tempdir();
+write_file("tmp.path", t);
+defer(|| shell("echo cleaned >> order"));
+proc("p", |ctx| { defer(|| shell("echo from-p >> order")); 1 });
+run("p");
+wait("p");
+throw "top-level boom";
+"#,
+        )
+        .run();
+    out.code(2).err_has("top-level boom");
+    assert_eq!(out.read("order"), "from-p\ncleaned\n", "{}", out.describe());
+    let tmp = out.read("tmp.path");
+    assert!(!Path::new(&tmp).exists(), "tempdir {tmp} left");
+}
+
+#[test]
+fn fail_fast_terminates_a_running_command_bodys_whole_group() {
+    let out = Test::new()
+        .args(&["--fail-fast", "-j", "3"])
+        .script(
+            r#"
+proc("body", #{ shell: "sleep 300 & echo $! > body.gc; echo $$ > body.pgid; wait" });
+proc("clos", |ctx| { shell("sleep 300 & echo $! > clos.gc; echo $$ > clos.pgid; wait"); 1 });
+proc("bad", #{ cmd: ["sh", "-c",
+    "i=0; while [ ! -s body.pgid ] || [ ! -s clos.pgid ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1"] });
+run(["body", "clos", "bad"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    let bad = out.proc_line("FAILED", "bad");
+    assert!(bad.contains("exited with code 1"), "{bad}");
+    let ctx = out.describe();
+    for f in ["body.pgid", "clos.pgid"] {
+        group_in_gone(&out, f);
+    }
+    for f in ["body.gc", "clos.gc"] {
+        assert_gone(pid_in(&out, f), f, &ctx);
+    }
+}
+
+#[test]
+fn background_children_do_not_outlive_their_command() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("body", #{ shell: "sleep 300 & echo $! > body.bg" });
+proc("argv", #{ cmd: ["sh", "-c", "sleep 300 & echo $! > argv.bg"] });
+proc("clos", |ctx| { shell("sleep 300 & echo $! > clos.bg"); 1 });
+run(["body", "argv", "clos"]);
+shell("sleep 300 & echo $! > top.bg");
+// Ended when the command that started it returned, not only when prun exits.
+let s = shell("cut -d' ' -f3 /proc/$(cat top.bg)/stat 2>/dev/null || true").stdout;
+print("state after return=[" + s + "]");
+"#,
+        )
+        .run();
+    out.ok()
+        .proc_state("SUCCEEDED", "body")
+        .proc_state("SUCCEEDED", "argv")
+        .proc_state("SUCCEEDED", "clos");
+    let state = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("state after return=["))
+        .unwrap();
+    assert!(
+        [
+            "state after return=[]",
+            "state after return=[Z",
+            "state after return=[X"
+        ]
+        .iter()
+        .any(|s| state.starts_with(s)),
+        "the background child was still running after its command returned: {state}\n{}",
+        out.describe()
+    );
+    let ctx = out.describe();
+    for f in ["body.bg", "argv.bg", "clos.bg", "top.bg"] {
+        assert_gone(pid_in(&out, f), f, &ctx);
+    }
+}

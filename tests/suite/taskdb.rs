@@ -1,0 +1,1006 @@
+//! The task DB: run history (`prun history`), incremental runs (UP_TO_DATE, fingerprints,
+//! declared outputs), and where the DB lives (`--db`, `--no-db`, `task_db`).
+//!
+//! These tests run prun several times in the same directory with the same state directory,
+//! so they use their own small runner ([`Ws`]) instead of `support::Test`, which makes a
+//! fresh directory per run. Modification times are set explicitly with `touch -d`/`touch -r`,
+//! never waited for.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one prun run may take before the test fails.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A working directory that several prun runs share (and their `XDG_STATE_HOME`).
+struct Ws {
+    dir: tempfile::TempDir,
+}
+
+impl Ws {
+    /// A directory with `main.rhai`.
+    fn new(script: &str) -> Ws {
+        let ws = Ws {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        ws.write("main.rhai", script);
+        ws
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Writes a file (parent directories are created).
+    fn write(&self, p: &str, text: &str) {
+        let path = self.path(p);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write file");
+    }
+
+    fn exists(&self, p: &str) -> bool {
+        self.path(p).exists()
+    }
+
+    /// Runs a shell command in the directory (`touch -d ...`, `rm ...`); it must succeed.
+    fn sh(&self, cmd: &str) {
+        let st = Command::new("sh")
+            .args(["-c", cmd])
+            .current_dir(self.dir.path())
+            .status()
+            .expect("spawn sh");
+        assert!(st.success(), "`{cmd}` failed: {st}");
+    }
+
+    /// `prun main.rhai ARGS...`.
+    fn run(&self, args: &[&str]) -> Run {
+        let mut words = vec!["main.rhai"];
+        words.extend_from_slice(args);
+        self.prun(&words)
+    }
+
+    /// `prun WORDS...`.
+    fn prun(&self, words: &[&str]) -> Run {
+        self.spawn(words).finish()
+    }
+
+    /// Starts `prun WORDS...` without waiting for it.
+    fn spawn(&self, words: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(words)
+            .current_dir(self.dir.path())
+            .env("XDG_STATE_HOME", self.path("state"))
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn prun");
+        let out = reader(child.stdout.take().expect("stdout"));
+        let err = reader(child.stderr.take().expect("stderr"));
+        Running {
+            child,
+            out,
+            err,
+            words: words.iter().map(|w| w.to_string()).collect(),
+        }
+    }
+
+    /// Every `tasks.db` under the state directory (the default DBs).
+    fn default_dbs(&self) -> Vec<PathBuf> {
+        let root = self.path("state/prun");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return Vec::new();
+        };
+        let mut dbs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path().join("tasks.db"))
+            .filter(|p| p.exists())
+            .collect();
+        dbs.sort();
+        dbs
+    }
+
+    /// The default DB of `main.rhai` (which must exist).
+    fn main_db(&self) -> PathBuf {
+        let dbs: Vec<PathBuf> = self
+            .default_dbs()
+            .into_iter()
+            .filter(|p| {
+                let dir = p.parent().and_then(Path::file_name).unwrap_or_default();
+                dir.to_string_lossy().starts_with("main-")
+            })
+            .collect();
+        assert_eq!(
+            dbs.len(),
+            1,
+            "expected one default DB of main.rhai: {dbs:?}"
+        );
+        dbs[0].clone()
+    }
+}
+
+fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// A prun process that was started.
+struct Running {
+    child: Child,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+    words: Vec<String>,
+}
+
+impl Running {
+    /// Waits for it (at most [`RUN_TIMEOUT`]).
+    fn finish(mut self) -> Run {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if started.elapsed() > RUN_TIMEOUT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "prun {:?} did not finish within {RUN_TIMEOUT:?}",
+                    self.words
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Run {
+            code: status.code(),
+            stdout: self.out.join().expect("stdout reader"),
+            stderr: self.err.join().expect("stderr reader"),
+            words: self.words,
+        }
+    }
+}
+
+/// What one prun run printed.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    words: Vec<String>,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "prun {:?} exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.words, self.code, self.stdout, self.stderr
+        )
+    }
+
+    fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "exit status\n{}", self.describe());
+        self
+    }
+
+    fn ok(&self) -> &Self {
+        self.code(0)
+    }
+
+    /// stdout and stderr together (where a warning goes is not pinned down).
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// stdout or stderr contains `s`.
+    fn says(&self, s: &str) -> &Self {
+        assert!(self.all().contains(s), "no {s:?} in\n{}", self.describe());
+        self
+    }
+
+    /// Neither stdout nor stderr contains `s`.
+    fn never_says(&self, s: &str) -> &Self {
+        assert!(!self.all().contains(s), "{s:?} in\n{}", self.describe());
+        self
+    }
+
+    /// Some stdout line is exactly `line`.
+    fn line(&self, line: &str) -> &Self {
+        assert!(
+            self.stdout.lines().any(|l| l == line),
+            "no stdout line {line:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// The report lines (`STATE      name ...`) as (state, name, whole line).
+    fn reports(&self) -> Vec<(&str, &str, &str)> {
+        self.stdout
+            .lines()
+            .filter_map(|l| {
+                let (state, rest) = (l.get(..10)?, l.get(10..)?);
+                let rest = rest.strip_prefix(' ')?;
+                let state = state.trim_end();
+                let is_state =
+                    !state.is_empty() && state.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                let name = rest.split([' ', ':']).next()?;
+                (is_state && !name.is_empty()).then_some((state, name, l))
+            })
+            .collect()
+    }
+
+    /// The one report line of `name`, asserting its state.
+    fn report(&self, state: &str, name: &str) -> String {
+        let hits: Vec<_> = self
+            .reports()
+            .into_iter()
+            .filter(|(_, n, _)| *n == name)
+            .collect();
+        assert!(
+            hits.len() == 1 && hits[0].0 == state,
+            "expected one report line `{state} {name}`, found {hits:?}\n{}",
+            self.describe()
+        );
+        hits[0].2.to_string()
+    }
+
+    fn state(&self, state: &str, name: &str) -> &Self {
+        self.report(state, name);
+        self
+    }
+
+    /// Each of `names` really ran (SUCCEEDED).
+    fn ran(&self, names: &[&str]) -> &Self {
+        for n in names {
+            self.state("SUCCEEDED", n);
+        }
+        self
+    }
+
+    /// Each of `names` was UP_TO_DATE (a line of its own, without a duration).
+    fn up_to_date(&self, names: &[&str]) -> &Self {
+        for n in names {
+            self.state("UP_TO_DATE", n);
+            self.line(&format!("UP_TO_DATE {n}"));
+        }
+        self
+    }
+
+    /// Exactly `fresh` of `all` ran; the others were UP_TO_DATE.
+    fn only_ran(&self, all: &[&str], fresh: &[&str]) -> &Self {
+        for n in all {
+            if fresh.contains(n) {
+                self.ran(&[n]);
+            } else {
+                self.up_to_date(&[n]);
+            }
+        }
+        self
+    }
+
+    /// The summary without the wall time.
+    fn summary_is(&self, want: &str) -> &Self {
+        let last = self.stdout.lines().last().unwrap_or("");
+        let got = last.rsplit_once(" in ").map_or(last, |(s, _)| s);
+        assert_eq!(got, want, "summary\n{}", self.describe());
+        self
+    }
+
+    /// How many report lines are in `state`.
+    fn count(&self, state: &str) -> usize {
+        self.reports()
+            .iter()
+            .filter(|(s, _, _)| *s == state)
+            .count()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Incremental runs
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn second_run_is_up_to_date_and_dependents_see_the_cached_result() {
+    let ws = Ws::new(
+        r#"
+proc("make", #{ inputs: ["in.txt"] }, |ctx| {
+    shell("echo ran >> make.count");
+    #{ n: 41, s: "text", list: [1, 2] }
+});
+proc("mid", #{ deps: ["make"] }, |ctx| { #{ plus: ctx.results.make.n + 1 } });
+proc("show", #{ deps: ["make", "mid"], no_skip: true }, |ctx| {
+    let m = ctx.results.make;
+    print(`show: n=${m.n} s=${m.s} list=${m.list} type=${type_of(m.n)} plus=${ctx.results.mid.plus}`);
+});
+proc("always", |ctx| { shell("echo ran >> always.count"); 1 });
+proc("only_outputs", #{ outputs: ["o.txt"], shell: "echo x > o.txt; echo ran >> only_outputs.count" });
+run(["show", "always", "only_outputs"]);
+print(`top: ${wait("make").n}`);
+"#,
+    );
+    ws.write("in.txt", "input\n");
+    let want = "show: n=41 s=text list=[1, 2] type=i64 plus=42";
+    ws.run(&[])
+        .ok()
+        .ran(&["make", "mid", "show", "always", "only_outputs"])
+        .line(want)
+        .line("top: 41")
+        .summary_is("prun: 5 succeeded");
+    let second = ws.run(&[]);
+    second
+        .ok()
+        .up_to_date(&["make", "mid"])
+        // The cached results (a map, an integer in it) reach dependents and `wait`.
+        .line(want)
+        .line("top: 41")
+        // Neither dependencies nor inputs: always runs, even with outputs declared.
+        .ran(&["show", "always", "only_outputs"])
+        .summary_is("prun: 3 succeeded, 2 up to date");
+    assert_eq!(
+        std::fs::read_to_string(ws.path("make.count")).unwrap(),
+        "ran\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path("always.count")).unwrap(),
+        "ran\nran\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path("only_outputs.count")).unwrap(),
+        "ran\nran\n"
+    );
+}
+
+/// The script of [`each_change_reruns_exactly_the_procs_it_affects`]: `COMMENT` is a line
+/// above each proc, `BODY` the value `edited` returns, `CMD` the shell of `made`, `LEVEL`
+/// the params.
+const CHANGES: &str = r#"
+set_params(#{ level: LEVEL });
+COMMENT
+proc("mtime", #{ inputs: ["m.txt"] }, |ctx| { "m" });
+COMMENT
+proc("size", #{ inputs: ["s.txt"] }, |ctx| { "s" });
+COMMENT
+proc("globbed", #{ inputs: ["g/*.txt"] }, |ctx| { "g" });
+COMMENT
+proc("made", #{ inputs: ["o.in"], outputs: ["o.out"], shell: "CMD" });
+COMMENT
+proc("aged", #{ inputs: ["a.in"], outputs: [#{ file: "a.out", max_age: "1h" }], shell: "touch a.out" });
+COMMENT
+proc("up", #{ inputs: ["u.txt"] }, |ctx| { "u" });
+COMMENT
+proc("down", #{ deps: ["up"] }, |ctx| { `down of ${ctx.results.up}` });
+COMMENT
+proc("forced", #{ inputs: ["f.txt"], no_skip: true }, |ctx| { "f" });
+COMMENT
+proc("edited", #{ inputs: ["e.txt"] }, |ctx| {
+    let v = "BODY";
+    v
+});
+run(["mtime", "size", "globbed", "made", "aged", "up", "down", "forced", "edited"]);
+"#;
+
+fn changes_script(comment: &str, body: &str, cmd: &str, level: i64) -> String {
+    CHANGES
+        .replace("COMMENT", comment)
+        .replace("BODY", body)
+        .replace("CMD", cmd)
+        .replace("LEVEL", &level.to_string())
+}
+
+fn mtime(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+}
+
+#[test]
+fn each_change_reruns_exactly_the_procs_it_affects() {
+    const ALL: &[&str] = &[
+        "mtime", "size", "globbed", "made", "aged", "up", "down", "forced", "edited",
+    ];
+    let ws = Ws::new(&changes_script("", "v1", "cp o.in o.out", 1));
+    for f in [
+        "m.txt", "s.txt", "g/a.txt", "g/b.txt", "o.in", "a.in", "u.txt", "f.txt", "e.txt",
+    ] {
+        ws.write(f, "data\n");
+    }
+    ws.run(&[]).ok().ran(ALL).summary_is("prun: 9 succeeded");
+    ws.run(&[])
+        .ok()
+        .only_ran(ALL, &["forced"])
+        .summary_is("prun: 1 succeeded, 8 up to date");
+
+    // An input's modification time.
+    ws.sh("touch -d @981173106 m.txt");
+    ws.run(&[]).ok().only_ran(ALL, &["mtime", "forced"]);
+    ws.run(&[]).ok().only_ran(ALL, &["forced"]);
+
+    // An input's size, with its modification time put back.
+    let before = mtime(&ws.path("s.txt"));
+    ws.sh("touch -r s.txt s.ref && printf more >> s.txt && touch -r s.ref s.txt");
+    assert_eq!(
+        mtime(&ws.path("s.txt")),
+        before,
+        "touch -r did not restore the mtime"
+    );
+    ws.run(&[]).ok().only_ran(ALL, &["size", "forced"]);
+
+    // A file added to, then one removed from, what a glob matches.
+    ws.write("g/c.txt", "new\n");
+    ws.run(&[]).ok().only_ran(ALL, &["globbed", "forced"]);
+    ws.sh("rm g/a.txt");
+    ws.run(&[]).ok().only_ran(ALL, &["globbed", "forced"]);
+    // A file next to the glob's matches that it does not match changes nothing.
+    ws.write("g/other.dat", "x\n");
+    ws.run(&[]).ok().only_ran(ALL, &["forced"]);
+
+    // A deleted output: the proc runs and makes it again.
+    ws.sh("rm o.out");
+    ws.run(&[]).ok().only_ran(ALL, &["made", "forced"]);
+    assert!(ws.exists("o.out"));
+
+    // An output older than its max_age.
+    ws.sh("touch -d '2 hours ago' a.out");
+    ws.run(&[]).ok().only_ran(ALL, &["aged", "forced"]);
+    let age = std::time::SystemTime::now()
+        .duration_since(mtime(&ws.path("a.out")))
+        .unwrap_or_default();
+    assert!(
+        age < Duration::from_secs(3600),
+        "a.out not refreshed: {age:?}"
+    );
+    ws.run(&[]).ok().only_ran(ALL, &["forced"]);
+
+    // A dependency that ran makes its dependent run.
+    ws.sh("touch -d @981173106 u.txt");
+    ws.run(&[]).ok().only_ran(ALL, &["up", "down", "forced"]);
+
+    // --full runs everything; the results it saves are then up to date.
+    ws.run(&["--full"])
+        .ok()
+        .ran(ALL)
+        .summary_is("prun: 9 succeeded");
+    ws.run(&[]).ok().only_ran(ALL, &["forced"]);
+
+    // Comment lines above every proc and an unrelated statement: nothing changes.
+    ws.write(
+        "main.rhai",
+        &format!(
+            "let unrelated = 42;\n{}",
+            changes_script("// a comment\n// and another", "v1", "cp o.in o.out", 1)
+        ),
+    );
+    ws.run(&[])
+        .ok()
+        .only_ran(ALL, &["forced"])
+        .summary_is("prun: 1 succeeded, 8 up to date");
+
+    // Editing a closure's body and a command re-runs those two only.
+    ws.write(
+        "main.rhai",
+        &changes_script("// a comment", "v2", "cp o.in o.out && true", 1),
+    );
+    ws.run(&[])
+        .ok()
+        .only_ran(ALL, &["edited", "made", "forced"]);
+    ws.run(&[]).ok().only_ran(ALL, &["forced"]);
+
+    // Other params: every proc sees them, so every proc runs.
+    ws.write(
+        "main.rhai",
+        &changes_script("// a comment", "v2", "cp o.in o.out && true", 2),
+    );
+    ws.run(&[]).ok().ran(ALL);
+    ws.run(&[]).ok().only_ran(ALL, &["forced"]);
+}
+
+#[test]
+fn missing_and_stale_outputs_fail_the_proc() {
+    let ws = Ws::new(
+        r#"
+proc("missing", #{ outputs: ["never1.txt", "sub/never2.txt", "made.txt"], shell: "touch made.txt" });
+proc("after", #{ deps: ["missing"] }, |ctx| 1);
+proc("stale", #{ outputs: [#{ file: "old.txt", max_age: "1h" }], shell: "touch -d '2 hours ago' old.txt" });
+proc("lenient", #{ outputs: [#{ file: "old2.txt", max_age: "1h", enforce_freshness: false }],
+                   shell: "touch -d '2 hours ago' old2.txt" });
+proc("fresh", #{ outputs: [#{ file: "new.txt", max_age: "1h" }], shell: "touch new.txt" });
+run(["after", "stale", "lenient", "fresh"]);
+"#,
+    );
+    let out = ws.run(&[]);
+    out.code(1)
+        .state("FAILED_DEP", "after")
+        .ran(&["lenient", "fresh"])
+        .summary_is("prun: 2 succeeded, 2 failed, 1 not run (failed dependency)");
+    out.report("FAILED", "missing");
+    // Each missing output is named on a line of its own; the one made is not named.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let line_of = |what: &str| {
+        let hits: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].contains(what))
+            .collect();
+        assert_eq!(hits.len(), 1, "{what} on one line\n{}", out.describe());
+        hits[0]
+    };
+    let (a, b) = (line_of("never1.txt"), line_of("sub/never2.txt"));
+    assert_ne!(a, b, "both outputs on one line\n{}", out.describe());
+    assert!(!out.stdout.contains("made.txt"), "{}", out.describe());
+    let stale = out.report("FAILED", "stale");
+    let stale_error = &out.stdout[out.stdout.find(&stale).unwrap()..];
+    assert!(
+        stale_error.contains("old.txt") && stale_error.contains("max_age"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn a_failed_run_is_not_up_to_date_next_time_even_without_changes() {
+    // `check` fails while fail.flag exists; the flag is not one of its inputs.
+    let ws = Ws::new(
+        r#"
+proc("check", #{ inputs: ["in.txt"], shell: "test ! -e fail.flag" });
+run("check");
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).ok().ran(&["check"]);
+    ws.run(&[]).ok().up_to_date(&["check"]);
+
+    // The input changes and the run fails; then the input is put back exactly as it was
+    // when the cached result was made.
+    ws.sh("touch -r in.txt in.ref && touch -d @981173106 in.txt && touch fail.flag");
+    ws.run(&[]).code(1).state("FAILED", "check");
+    ws.sh("rm fail.flag && touch -r in.ref in.txt");
+    ws.run(&[]).ok().ran(&["check"]);
+    ws.run(&[]).ok().up_to_date(&["check"]);
+
+    // The same with --full: the failure forgets the result, nothing else changed.
+    ws.sh("touch fail.flag");
+    ws.run(&["--full"]).code(1).state("FAILED", "check");
+    ws.sh("rm fail.flag");
+    ws.run(&[]).ok().ran(&["check"]);
+    ws.run(&[]).ok().up_to_date(&["check"]);
+}
+
+#[test]
+fn a_dependent_that_failed_after_its_dependency_changed_runs_again() {
+    // parproc's stale-result bug: b changed and ran, d failed; next time (nothing changed)
+    // b is up to date, and d must run rather than reuse its result from before.
+    let ws = Ws::new(
+        r#"
+proc("b", #{ inputs: ["b.txt"] }, |ctx| "b");
+proc("d", #{ deps: ["b"], shell: "test ! -e d.flag" });
+run("d");
+"#,
+    );
+    ws.write("b.txt", "x\n");
+    ws.run(&[]).ok().ran(&["b", "d"]);
+    ws.run(&[]).ok().up_to_date(&["b", "d"]);
+    ws.sh("touch -d @981173106 b.txt && touch d.flag");
+    ws.run(&[]).code(1).ran(&["b"]).state("FAILED", "d");
+    ws.sh("rm d.flag");
+    ws.run(&[]).ok().up_to_date(&["b"]).ran(&["d"]);
+    ws.run(&[]).ok().up_to_date(&["b", "d"]);
+}
+
+#[test]
+fn a_result_the_db_cannot_store_fails_the_proc() {
+    let ws = Ws::new(
+        r#"
+proc("src", #{ inputs: ["x.txt"] }, |ctx| 1);
+proc("closure", #{ deps: ["src"] }, |ctx| { |x| x + 1 });
+proc("plain", #{ deps: ["src"] }, |ctx| #{ ok: true, list: [1, "a", ()] });
+run(["closure", "plain"]);
+"#,
+    );
+    ws.write("x.txt", "x\n");
+    let first = ws.run(&[]);
+    first.code(1).ran(&["src", "plain"]);
+    let line = first.report("FAILED", "closure");
+    assert!(line.contains("cannot be stored"), "{}", first.describe());
+    // Nothing was cached for it: it runs (and fails) again.
+    let second = ws.run(&[]);
+    second.code(1).up_to_date(&["src", "plain"]);
+    second.report("FAILED", "closure");
+}
+
+#[test]
+fn ctx_tells_which_dependencies_changed_and_the_input_fingerprint() {
+    let ws = Ws::new(
+        r#"
+proc("one", #{ inputs: ["a.txt"] }, |ctx| 1);
+proc("two", #{ inputs: ["b.txt"] }, |ctx| 2);
+proc("user", #{ deps: ["one", "two"], inputs: ["c.txt", "absent.txt"], no_skip: true }, |ctx| {
+    print(`changed=${ctx.deps_changed} list=${ctx.changed_deps}`);
+    let fp = ctx.input_fingerprint;
+    print(`entries=${fp.len()}`);
+    for k in fp.keys() { print(`fp ${k} = ${fp[k]} ${type_of(fp[k])}`); }
+});
+proc("plain", #{ deps: ["one"], no_skip: true }, |ctx| { print(`plain fp=${type_of(ctx.input_fingerprint)}`); });
+run(["user", "plain"]);
+"#,
+    );
+    ws.write("a.txt", "a\n");
+    ws.write("b.txt", "b\n");
+    ws.write("c.txt", "c\n");
+    ws.sh("touch -d @981173106.123456789 c.txt");
+    let fp_line = |run: &Run| {
+        let hits: Vec<String> = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("fp "))
+            .map(String::from)
+            .collect();
+        assert_eq!(hits.len(), 1, "{}", run.describe());
+        let (key, value) = hits[0]["fp ".len()..].split_once(" = ").unwrap();
+        assert!(
+            key == "c.txt" || key.ends_with("/c.txt"),
+            "{}",
+            run.describe()
+        );
+        assert_eq!(value, "981173106123456789 i64", "{}", run.describe());
+    };
+
+    let first = ws.run(&[]);
+    first
+        .ok()
+        .line(r#"changed=true list=["one", "two"]"#)
+        .line("entries=1")
+        .line("plain fp=()");
+    fp_line(&first);
+
+    let second = ws.run(&[]);
+    second
+        .ok()
+        .up_to_date(&["one", "two"])
+        .line("changed=false list=[]");
+    fp_line(&second);
+
+    ws.sh("touch -d @981173107 b.txt");
+    let third = ws.run(&[]);
+    third
+        .ok()
+        .up_to_date(&["one"])
+        .ran(&["two"])
+        .line(r#"changed=true list=["two"]"#);
+    fp_line(&third);
+}
+
+#[test]
+fn two_runs_at_once_share_the_db() {
+    let ws = Ws::new(
+        r#"
+let names = [];
+for i in 0..50 {
+    proc(`p${i}`, #{ inputs: [`in/${i}.txt`], shell: `echo p${i}` });
+    names.push(`p${i}`);
+}
+run(names);
+"#,
+    );
+    for i in 0..50 {
+        ws.write(&format!("in/{i}.txt"), &format!("{i}\n"));
+    }
+    let a = ws.spawn(&["main.rhai"]);
+    let b = ws.spawn(&["main.rhai"]);
+    let (a, b) = (a.finish(), b.finish());
+    let mut ran = 0;
+    for r in [&a, &b] {
+        r.ok().never_says("warning");
+        assert_eq!(
+            r.count("SUCCEEDED") + r.count("UP_TO_DATE"),
+            50,
+            "{}",
+            r.describe()
+        );
+        ran += r.count("SUCCEEDED");
+    }
+
+    let history = ws.prun(&["history", "main.rhai"]);
+    history.ok();
+    let rows = history_rows(&history);
+    assert_eq!(rows.len(), 2, "{}", history.describe());
+    assert!(
+        rows.iter().all(|r| r.contains(" ok ")),
+        "{}",
+        history.describe()
+    );
+
+    // Every proc that ran in either run is in the history.
+    let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
+    let recorded: i64 = conn
+        .query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(recorded, ran as i64);
+    drop(conn);
+
+    ws.run(&[])
+        .ok()
+        .summary_is("prun: 0 succeeded, 50 up to date");
+}
+
+// ---------------------------------------------------------------------------------------
+// Where the DB is
+// ---------------------------------------------------------------------------------------
+
+const SIMPLE: &str = r#"
+proc("p", #{ inputs: ["in.txt"] }, |ctx| "p");
+run("p");
+"#;
+
+#[test]
+fn the_default_db_is_one_per_script() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("other.rhai", SIMPLE);
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).ok().ran(&["p"]);
+    assert_eq!(ws.default_dbs().len(), 1);
+    ws.main_db();
+    // Same procs, same inputs, another script: its own DB, so nothing is cached.
+    ws.prun(&["other.rhai"]).ok().ran(&["p"]);
+    assert_eq!(ws.default_dbs().len(), 2);
+    ws.prun(&["other.rhai"]).ok().up_to_date(&["p"]);
+    ws.run(&[]).ok().up_to_date(&["p"]);
+}
+
+#[test]
+fn a_corrupt_db_is_moved_aside_and_replaced() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    ws.write("dbs/x.db", &"this is not an SQLite file\n".repeat(400));
+    ws.run(&["--db", "dbs/x.db"])
+        .ok()
+        .says("corrupt")
+        .ran(&["p"]);
+    let aside: Vec<String> = std::fs::read_dir(ws.path("dbs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("x.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(
+        std::fs::read_to_string(ws.path("dbs").join(&aside[0]))
+            .unwrap()
+            .starts_with("this is not an SQLite file")
+    );
+    // The new DB works.
+    ws.run(&["--db", "dbs/x.db"])
+        .ok()
+        .never_says("corrupt")
+        .never_says("warning")
+        .up_to_date(&["p"]);
+    assert!(ws.default_dbs().is_empty());
+}
+
+#[test]
+fn an_unusable_db_location_is_a_warning_and_the_run_goes_on() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    for _ in 0..2 {
+        ws.run(&["--db", "/proc/nonexistent/x.db"])
+            .ok()
+            .says("warning")
+            .ran(&["p"])
+            .summary_is("prun: 1 succeeded");
+    }
+    assert!(ws.default_dbs().is_empty());
+}
+
+#[test]
+fn no_db_caches_nothing_and_records_nothing() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    ws.run(&["--no-db"]).ok().ran(&["p"]);
+    ws.run(&["--no-db"]).ok().ran(&["p"]);
+    assert!(ws.default_dbs().is_empty());
+    ws.prun(&["history", "main.rhai"]).code(64);
+    // Flags before the script path work too.
+    ws.prun(&["--no-db", "main.rhai"]).ok().ran(&["p"]);
+    assert!(ws.default_dbs().is_empty());
+}
+
+const CUSTOM: &str = r#"
+set_options(#{ task_db: "custom.db" });
+proc("p", #{ inputs: ["in.txt"] }, |ctx| "p");
+run("p");
+"#;
+
+#[test]
+fn task_db_option_and_the_command_line_that_overrides_it() {
+    let ws = Ws::new(CUSTOM);
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).ok().ran(&["p"]);
+    assert!(ws.exists("custom.db"));
+    assert!(ws.default_dbs().is_empty());
+    ws.run(&[]).ok().up_to_date(&["p"]);
+
+    // --db wins over the script's task_db.
+    let ws = Ws::new(CUSTOM);
+    ws.write("in.txt", "x\n");
+    ws.run(&["--db", "cli.db"]).ok().ran(&["p"]);
+    assert!(ws.exists("cli.db"));
+    assert!(!ws.exists("custom.db"));
+    ws.run(&["--db", "cli.db"]).ok().up_to_date(&["p"]);
+    // So does --no-db.
+    ws.run(&["--no-db"]).ok().ran(&["p"]);
+    ws.run(&["--no-db"]).ok().ran(&["p"]);
+    assert!(!ws.exists("custom.db"));
+    assert!(ws.default_dbs().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// History
+// ---------------------------------------------------------------------------------------
+
+/// The run rows of `prun history` (between the header and the blank line).
+fn history_rows(run: &Run) -> Vec<String> {
+    let mut lines = run.stdout.lines();
+    let header = lines.next().unwrap_or_default();
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        ["run", "started", "duration", "outcome", "procs"],
+        "history header\n{}",
+        run.describe()
+    );
+    lines
+        .take_while(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn history_lists_runs_and_the_procs_of_the_latest() {
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["a.txt"] }, |ctx| "a");
+proc("b", #{ inputs: ["b.txt"], shell: "echo b-output; test ! -e fail.flag" });
+proc("c", |ctx| "c");
+run(["a", "b", "c"]);
+"#,
+    );
+    ws.write("a.txt", "a\n");
+    ws.write("b.txt", "b\n");
+    ws.prun(&["history", "main.rhai"])
+        .code(64)
+        .says("main.rhai");
+
+    ws.run(&[]).ok();
+    ws.run(&[]).ok().up_to_date(&["a", "b"]);
+    ws.sh("touch fail.flag && touch -d @981173106 b.txt");
+    ws.run(&["--", "third-run-arg"])
+        .code(1)
+        .up_to_date(&["a"])
+        .state("FAILED", "b");
+
+    let h = ws.prun(&["history", "main.rhai"]);
+    h.ok();
+    let rows = history_rows(&h);
+    assert_eq!(rows.len(), 3, "{}", h.describe());
+    let fields = |row: &str| row.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let want = [
+        ("3", "failed", "1 succeeded, 1 failed, 1 up to date"),
+        ("2", "ok", "1 succeeded, 2 up to date"),
+        ("1", "ok", "3 succeeded"),
+    ];
+    for (row, (id, outcome, procs)) in rows.iter().zip(want) {
+        let f = fields(row);
+        assert_eq!(f[0], id, "{}", h.describe());
+        assert_eq!(f[3], outcome, "{}", h.describe());
+        assert!(f[2].ends_with('s'), "duration in {row:?}");
+        assert!(row.ends_with(procs), "{row:?} lacks {procs:?}");
+    }
+    // The latest run's procs: those that ran, not the up-to-date one.
+    let procs: Vec<Vec<String>> = h
+        .stdout
+        .lines()
+        .skip_while(|l| !l.trim().is_empty())
+        .skip(2)
+        .map(fields)
+        .collect();
+    assert_eq!(procs.len(), 2, "{}", h.describe());
+    let state_of = |name: &str| {
+        procs
+            .iter()
+            .find(|f| f[1] == name)
+            .map(|f| f[0].clone())
+            .unwrap_or_else(|| panic!("no {name} in\n{}", h.describe()))
+    };
+    assert_eq!(state_of("b"), "FAILED");
+    assert_eq!(state_of("c"), "SUCCEEDED");
+    assert!(h.stdout.contains("exited with code 1"), "{}", h.describe());
+
+    let h1 = ws.prun(&["history", "main.rhai", "-n", "1"]);
+    h1.ok();
+    let rows = history_rows(&h1);
+    assert_eq!(rows.len(), 1, "{}", h1.describe());
+    assert!(rows[0].trim_start().starts_with("3 "), "{}", h1.describe());
+
+    // What the DB keeps of each run and of each proc that ran.
+    let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
+    let (args, started, ended, outcome): (String, String, String, String) = conn
+        .query_row(
+            "SELECT args, started, ended, outcome FROM runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert!(args.contains("third-run-arg"), "{args}");
+    assert_eq!(outcome, "failed");
+    assert!(started <= ended, "{started} > {ended}");
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, state, started, duration, exit_code, log, error FROM proc_runs
+             WHERE run_id = (SELECT MAX(id) FROM runs) ORDER BY name",
+        )
+        .unwrap();
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<f64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["b", "c"]);
+    let b = &rows[0];
+    assert_eq!(b.1, "FAILED");
+    assert_eq!(b.4, Some(1));
+    assert!(b.6.as_deref().unwrap_or("").contains("exited with code 1"));
+    let log = b.5.as_deref().expect("b's log path");
+    assert!(
+        std::fs::read_to_string(log).unwrap().contains("b-output"),
+        "{log}"
+    );
+    for r in &rows {
+        let proc_started = r.2.as_deref().expect("proc start");
+        assert!(r.3.is_some(), "no duration: {r:?}");
+        // The run began before any of its procs did.
+        assert!(
+            started.as_str() <= proc_started,
+            "run started {started}, after proc {} started {proc_started}",
+            r.0
+        );
+    }
+}
+
+#[test]
+fn history_reads_a_db_given_with_db() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    ws.run(&["--db", "my.db"]).ok();
+    ws.run(&["--db", "my.db"]).ok().up_to_date(&["p"]);
+    let h = ws.prun(&["history", "main.rhai", "--db", "my.db"]);
+    h.ok();
+    assert_eq!(history_rows(&h).len(), 2, "{}", h.describe());
+    // The script's default DB was never made.
+    ws.prun(&["history", "main.rhai"]).code(64);
+    ws.prun(&["history", "never.rhai"])
+        .code(64)
+        .says("never.rhai");
+}

@@ -23,7 +23,7 @@ pub struct Cache {
     store: Arc<Store>,
     rows: HashMap<String, CacheRow>,
     stamps: HashMap<String, String>,
-    run: Option<i64>,
+    begun: bool,
     script: String,
     args: Vec<String>,
     /// `--full`: every proc runs, but results are still saved.
@@ -63,7 +63,7 @@ impl Cache {
             store,
             rows,
             stamps,
-            run: None,
+            begun: false,
             script,
             args,
             full,
@@ -109,9 +109,8 @@ impl Cache {
 
     /// Records the end of the run and waits until everything is written.
     pub fn close(&mut self, duration: Duration, outcome: &str, counts: &str) {
-        if let Some(run) = self.run_id() {
-            self.store.end_run(run, duration, outcome, counts);
-        }
+        self.begin_run();
+        self.store.end_run(duration, outcome, counts);
         self.store.close();
     }
 
@@ -149,6 +148,15 @@ impl Cache {
         self.rows.insert(name.to_string(), row);
     }
 
+    /// Gives a proc a new stamp without saving a result (a proc that is never UP_TO_DATE
+    /// ran); a cached result of an earlier definition of it is forgotten.
+    pub fn touch(&mut self, name: &str) {
+        self.invalidate(name);
+        self.stamp_seq += 1;
+        let stamp = format!("{:x}.{}", self.stamp_base, self.stamp_seq);
+        self.stamps.insert(name.to_string(), stamp);
+    }
+
     /// Forgets a proc's result: it failed, so what is cached is stale.
     pub fn invalidate(&mut self, name: &str) {
         if self.rows.remove(name).is_some() {
@@ -157,23 +165,19 @@ impl Cache {
         self.stamps.remove(name);
     }
 
-    /// The run's id in the history, created on first use.
-    pub fn run_id(&mut self) -> Option<i64> {
-        if self.run.is_none() {
+    /// Starts the run's history row, once.
+    fn begin_run(&mut self) {
+        if !self.begun {
+            self.begun = true;
             let started = humantime::format_rfc3339_millis(self.started).to_string();
-            self.run = self
-                .store
-                .begin_run(&self.script, &self.args, &started)
-                .ok();
+            self.store.begin_run(&self.script, &self.args, &started);
         }
-        self.run
     }
 
     /// Adds a finished proc to the run's history.
     pub fn record(&mut self, rec: ProcRecord) {
-        if let Some(run) = self.run_id() {
-            self.store.record_proc(run, rec);
-        }
+        self.begin_run();
+        self.store.record_proc(rec);
     }
 }
 

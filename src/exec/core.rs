@@ -938,9 +938,12 @@ impl Core {
     fn launch(&mut self, p: ProcId) {
         let node = self.graph.proc(p);
         let def = node.def.clone();
+        // A proc with neither dependencies nor inputs is never UP_TO_DATE: it needs no
+        // fingerprint, and its result is not worth saving.
+        let skippable = !def.inputs.is_empty() || !self.runs[p].dep_ids.is_empty();
         let fingerprint = match self.runs[p].fingerprint.take() {
             Some(f) => Ok(f),
-            None if self.cache.is_some() || !def.inputs.is_empty() => {
+            None if (self.cache.is_some() && skippable) || !def.inputs.is_empty() => {
                 cache::fingerprint(&self.graph, node, &self.dep_stamps(p))
             }
             None => Ok(Fingerprint::default()),
@@ -1088,11 +1091,17 @@ impl Core {
             return outcome;
         };
         let name = &self.graph.proc(p).name;
-        let hash = self.runs[p]
+        let Some(hash) = self.runs[p]
             .fingerprint
             .as_ref()
             .map(|f| f.hash.clone())
-            .unwrap_or_default();
+            .filter(|h| !h.is_empty())
+        else {
+            // Never UP_TO_DATE (no dependency, no input): nothing to save, but its
+            // dependents must see that it ran.
+            cache.touch(name);
+            return outcome;
+        };
         match outcome {
             Outcome::Success(v) => match cache::to_json(&v) {
                 Ok(json) => {

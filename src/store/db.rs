@@ -50,11 +50,15 @@ pub struct HistoryRun {
 }
 
 enum Msg {
-    Proc(i64, ProcRecord),
+    BeginRun {
+        script: String,
+        args: String,
+        started: String,
+    },
+    Proc(ProcRecord),
     Save(String, CacheRow),
     Invalidate(String),
     EndRun {
-        run: i64,
         duration: f64,
         outcome: String,
         counts: String,
@@ -81,7 +85,10 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // The DB is a cache and a history, safe to lose: no fsync at all (a commit costs
+    // microseconds, not the milliseconds of a start-up). A file damaged by a power loss
+    // is detected as corrupt, moved aside and rebuilt.
+    conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
 }
@@ -196,21 +203,14 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// Records the start of a run (at `started`, RFC 3339) and returns its id.
-    pub fn begin_run(
-        &self,
-        script: &str,
-        args: &[String],
-        started: &str,
-    ) -> Result<i64, StoreError> {
-        let conn = self.conn.lock().expect("db");
-        let args = serde_json::to_string(args).unwrap_or_else(|_| "[]".into());
-        conn.execute(
-            "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
-            params![script, args, started],
-        )
-        .map_err(|e| self.sql(e))?;
-        Ok(conn.last_insert_rowid())
+    /// Queues the start of a run (at `started`, RFC 3339); the procs and the end recorded
+    /// after it belong to it.
+    pub fn begin_run(&self, script: &str, args: &[String], started: &str) {
+        self.send(Msg::BeginRun {
+            script: script.to_string(),
+            args: serde_json::to_string(args).unwrap_or_else(|_| "[]".into()),
+            started: started.to_string(),
+        });
     }
 
     fn send(&self, m: Msg) {
@@ -220,8 +220,8 @@ impl Store {
     }
 
     /// Queues a proc's history row.
-    pub fn record_proc(&self, run: i64, rec: ProcRecord) {
-        self.send(Msg::Proc(run, rec));
+    pub fn record_proc(&self, rec: ProcRecord) {
+        self.send(Msg::Proc(rec));
     }
 
     /// Queues a cache row.
@@ -235,9 +235,8 @@ impl Store {
     }
 
     /// Queues the end of a run.
-    pub fn end_run(&self, run: i64, duration: Duration, outcome: &str, counts: &str) {
+    pub fn end_run(&self, duration: Duration, outcome: &str, counts: &str) {
         self.send(Msg::EndRun {
-            run,
             duration: duration.as_secs_f64(),
             outcome: outcome.to_string(),
             counts: counts.to_string(),
@@ -359,6 +358,7 @@ impl Drop for Store {
 /// Commits whatever has queued up, one transaction per batch, until the channel closes.
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
     let mut failed = false;
+    let mut run: Option<i64> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
@@ -367,7 +367,19 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &War
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for m in batch {
                 match m {
-                    Msg::Proc(run, p) => {
+                    Msg::BeginRun {
+                        script,
+                        args,
+                        started,
+                    } => {
+                        tx.execute(
+                            "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
+                            params![script, args, started],
+                        )?;
+                        run = Some(tx.last_insert_rowid());
+                    }
+                    Msg::Proc(p) => {
+                        let Some(run) = run else { continue };
                         tx.prepare_cached(
                             "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -392,7 +404,6 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &War
                             .execute([name])?;
                     }
                     Msg::EndRun {
-                        run,
                         duration,
                         outcome,
                         counts,
@@ -411,6 +422,9 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &War
             }
             tx.commit()
         })();
+        if result.is_err() {
+            run = None;
+        }
         if let Err(e) = result
             && !failed
         {
@@ -459,15 +473,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
         for d in [1.0, 9.0, 2.0] {
-            let run = s.begin_run("s.rhai", &["-x".into()], &now()).unwrap();
+            s.begin_run("s.rhai", &["-x".into()], &now());
             let rec = ProcRecord {
                 name: "p".into(),
                 state: "SUCCEEDED".into(),
                 duration: Some(d),
                 ..ProcRecord::default()
             };
-            s.record_proc(run, rec);
-            s.end_run(run, Duration::from_secs(1), "ok", "{}");
+            s.record_proc(rec);
+            s.end_run(Duration::from_secs(1), "ok", "{}");
         }
         let (ack, done) = mpsc::channel();
         s.send(Msg::Flush(ack));

@@ -203,8 +203,20 @@ pub fn run(cfg: RunConfig) -> Exit {
         let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
         let (script, args, full) = (db.script.clone(), db.args.clone(), cfg.full);
         let run_start = std::time::SystemTime::now();
-        let opener: CacheOpener =
-            Box::new(move || Cache::open(&path, script, args, full, run_start, warn));
+        // An existing DB is opened on another thread while the script compiles and
+        // starts; a new one only when a proc needs it (so that `set_options(#{ task_db })`
+        // can still choose another place without leaving a stray file behind).
+        let opener: CacheOpener = if path.exists() {
+            let early = std::thread::Builder::new()
+                .name("prun-db-open".into())
+                .spawn(move || Cache::open(&path, script, args, full, run_start, warn));
+            match early {
+                Ok(h) => Box::new(move || h.join().ok().flatten()),
+                Err(_) => Box::new(|| None),
+            }
+        } else {
+            Box::new(move || Cache::open(&path, script, args, full, run_start, warn))
+        };
         sched.with(|c| c.set_cache_opener(Some(opener)));
     }
     let host = Host::new(

@@ -72,7 +72,11 @@ pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 /// An open task DB.
 pub struct Store {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    /// A connection for reads other than the start-up one (history, tests), opened when
+    /// first needed: a run only reads the cache, which `open` already did.
+    read: Mutex<Option<Connection>>,
+    /// The cache as read at open time, until [`Store::load_cache`] takes it.
+    initial: Mutex<Option<HashMap<String, CacheRow>>>,
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -152,7 +156,8 @@ impl Store {
             Err(e) => return Err(open_err(e)),
         };
         conn.set_transaction_behavior(TransactionBehavior::Immediate);
-        let writer_conn = connect(path).map_err(open_err)?;
+        let initial = read_cache(&conn).map_err(open_err)?;
+        let writer_conn = conn;
         let (tx, rx) = mpsc::channel();
         let wpath = path.to_path_buf();
         let writer = std::thread::Builder::new()
@@ -164,7 +169,8 @@ impl Store {
             })?;
         Ok(Store {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            read: Mutex::new(None),
+            initial: Mutex::new(Some(initial)),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
@@ -184,23 +190,20 @@ impl Store {
 
     /// Every cached result.
     pub fn load_cache(&self) -> Result<HashMap<String, CacheRow>, StoreError> {
-        let conn = self.conn.lock().expect("db");
-        let mut stmt = conn
-            .prepare("SELECT name, result, fingerprint, stamp FROM cache")
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    CacheRow {
-                        result: r.get(1)?,
-                        fingerprint: r.get(2)?,
-                        stamp: r.get(3)?,
-                    },
-                ))
-            })
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+        if let Some(rows) = self.initial.lock().expect("db").take() {
+            return Ok(rows);
+        }
+        let guard = self.reader()?;
+        read_cache(guard.as_ref().expect("opened")).map_err(|e| self.sql(e))
+    }
+
+    /// The read connection, opened on first use.
+    fn reader(&self) -> Result<std::sync::MutexGuard<'_, Option<Connection>>, StoreError> {
+        let mut guard = self.read.lock().expect("db");
+        if guard.is_none() {
+            *guard = Some(connect(&self.path).map_err(|e| self.sql(e))?);
+        }
+        Ok(guard)
     }
 
     /// Queues the start of a run (at `started`, RFC 3339); the procs and the end recorded
@@ -256,7 +259,8 @@ impl Store {
 
     /// The most recent runs, newest first.
     pub fn history(&self, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
-        let conn = self.conn.lock().expect("db");
+        let guard = self.reader()?;
+        let conn = guard.as_ref().expect("opened");
         let mut stmt = conn
             .prepare(
                 "SELECT id, started, duration, outcome, counts, args FROM runs
@@ -280,7 +284,8 @@ impl Store {
 
     /// The procs of one run, in the order they finished.
     pub fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
-        let conn = self.conn.lock().expect("db");
+        let guard = self.reader()?;
+        let conn = guard.as_ref().expect("opened");
         let mut stmt = conn
             .prepare(
                 "SELECT name, state, started, duration, exit_code, log, error FROM proc_runs
@@ -305,7 +310,8 @@ impl Store {
 
     /// The expected duration of a proc: the median of its last 10 successful runs.
     pub fn expected_duration(&self, name: &str) -> Result<Option<Duration>, StoreError> {
-        let conn = self.conn.lock().expect("db");
+        let guard = self.reader()?;
+        let conn = guard.as_ref().expect("opened");
         let mut stmt = conn
             .prepare(
                 "SELECT duration FROM proc_runs WHERE name = ?1 AND state = 'SUCCEEDED'
@@ -332,7 +338,8 @@ impl Store {
 
     /// The cached result of one proc, if any (for tests and tools).
     pub fn cached(&self, name: &str) -> Result<Option<CacheRow>, StoreError> {
-        let conn = self.conn.lock().expect("db");
+        let guard = self.reader()?;
+        let conn = guard.as_ref().expect("opened");
         conn.query_row(
             "SELECT result, fingerprint, stamp FROM cache WHERE name = ?1",
             [name],
@@ -353,6 +360,21 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, CacheRow>> {
+    let mut stmt = conn.prepare("SELECT name, result, fingerprint, stamp FROM cache")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            CacheRow {
+                result: r.get(1)?,
+                fingerprint: r.get(2)?,
+                stamp: r.get(3)?,
+            },
+        ))
+    })?;
+    rows.collect()
 }
 
 /// Commits whatever has queued up, one transaction per batch, until the channel closes.

@@ -81,6 +81,9 @@ pub fn output_pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::Owne
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     fcntl(&r, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    // A larger pipe lets one splice move up to 1 MiB instead of 64 KiB; where the system
+    // refuses (a lower pipe-max-size), the default size still works.
+    let _ = fcntl(&r, FcntlArg::F_SETPIPE_SZ(1 << 20));
     Ok((r, w))
 }
 

@@ -54,6 +54,9 @@ impl Host {
         let cleanups = Cleanups::default();
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
             let mut engine = Engine::new();
+            // Rhai's string interner rescans its whole cache for every new string once it
+            // is full: a script that names 10,000 procs spent a sixth of its time there.
+            engine.set_max_strings_interned(0);
             let cfg = ApiConfig {
                 cli_parallel: opts.cli_parallel,
                 db: opts.db.clone(),

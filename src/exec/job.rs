@@ -1,6 +1,9 @@
 //! Command bodies (`cmd: [...]`, `shell: "..."`): launched and awaited on the async
-//! runtime, with their output going into the proc's log without passing through prun.
+//! runtime, with their output going straight from the child into the proc's log.
 
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::command::{CommandSpec, Program};
 use super::core::JobSpec;
 use super::launch::{self, Ending, Launch, Launcher, Sink};
-use super::log::LazyLog;
+use super::log::{self, LogDir};
 use super::state::Outcome;
+use super::unix;
 use crate::graph::Body;
 
 /// The command a command body runs, with the proc's `env`, `cwd` and `timeout`.
@@ -33,18 +37,67 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
 }
 
 /// Runs a command body to completion and maps its exit to an [`Outcome`]; also returns
-/// whether the proc's log exists. The log is created when the command first prints, or
-/// to record a failure: a silent, successful command leaves no log file.
+/// whether the proc's log exists afterwards.
+///
+/// The child writes its stdout and stderr straight into the log file through its own
+/// descriptors, so prun copies nothing. A first attempt writes into an unnamed file
+/// (`O_TMPFILE`) that is given the log's name only when the command printed something or
+/// failed; otherwise it is emptied and reused for the next command body. On some
+/// filesystems creating a file costs more than running `/usr/bin/true`, and most command
+/// bodies print nothing: they cost no file at all.
 pub async fn run_command_body(
     launcher: &dyn Launcher,
     mut l: Launch,
     cancel: CancellationToken,
+    logs: &LogDir,
     log_path: &Path,
+    attempt: u32,
 ) -> (Outcome, bool) {
-    let log = LazyLog::new(log_path.to_path_buf(), launch::header(&l));
-    l.stdout = Sink::Log(log.clone());
-    l.stderr = Sink::Log(log.clone());
-    let (outcome, footer) = match launcher.launch(&l, &cancel).await {
+    let failed = |error: String| {
+        let o = Outcome::Failed {
+            error,
+            exit_code: None,
+        };
+        (o, log_path.exists())
+    };
+    // Only a retry can find the log already there (from an earlier attempt).
+    let unnamed = if attempt > 1 && log_path.exists() {
+        None
+    } else {
+        logs.take_unnamed()
+    };
+    let (mut file, is_unnamed) = match unnamed {
+        Some(f) => (f, true),
+        None => match log::open_append(log_path) {
+            Ok(f) => (f, false),
+            Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
+        },
+    };
+    let header = format!("{}\n", launch::header(&l));
+    if let Err(e) = file.write_all(header.as_bytes()) {
+        return failed(format!("failed to write log {}: {e}", log_path.display()));
+    }
+    let start_len = if is_unnamed {
+        header.len() as u64
+    } else {
+        file.metadata().map(|m| m.len()).unwrap_or(0)
+    };
+    match (file.try_clone(), file.try_clone()) {
+        (Ok(out), Ok(err)) => {
+            l.stdout = Sink::Fd(out);
+            l.stderr = Sink::Fd(err);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            return failed(format!("failed to open log {}: {e}", log_path.display()));
+        }
+    }
+    let result = launcher.launch(&l, &cancel).await;
+    // Close prun's copies of the child's descriptors.
+    l.stdout = Sink::Capture;
+    l.stderr = Sink::Capture;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let printed = len > start_len;
+    let (outcome, footer) = match result {
         Ok(out) if out.ending == Ending::Exited && out.ok(&[0]) => (
             Outcome::Success(Dynamic::UNIT),
             launch::footer(&out, &l, &[0]),
@@ -57,15 +110,35 @@ pub async fn run_command_body(
             launch::footer(&out, &l, &[0]),
         ),
         Err(e) => {
-            let footer = format!("# {e}");
             let o = Outcome::Failed {
                 error: e.to_string(),
                 exit_code: None,
             };
-            (o, footer)
+            (o, format!("# {e}"))
         }
     };
-    let failed = matches!(outcome, Outcome::Failed { .. });
-    let kept = log.finish(&footer, failed).unwrap_or(false);
-    (outcome, kept)
+    let keep = printed || matches!(outcome, Outcome::Failed { .. });
+    if !keep {
+        if is_unnamed {
+            logs.give_back(file);
+        }
+        return (outcome, !is_unnamed);
+    }
+    write_footer(&mut file, len, &footer);
+    if !is_unnamed {
+        return (outcome, true);
+    }
+    let linked = unix::link_unnamed(&file, log_path).is_ok();
+    (outcome, linked)
+}
+
+/// Appends prun's footer on a line of its own (the child may have left its last line
+/// unfinished).
+fn write_footer(file: &mut File, len: u64, footer: &str) {
+    let mut last = [b'\n'];
+    if len > 0 {
+        let _ = file.read_exact_at(&mut last, len - 1);
+    }
+    let nl = if last[0] == b'\n' { "" } else { "\n" };
+    let _ = file.write_all(format!("{nl}{footer}\n").as_bytes());
 }

@@ -27,7 +27,6 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
-use super::log::LazyLog;
 use super::unix;
 
 /// Where the first stage's stdin comes from.
@@ -50,9 +49,8 @@ pub enum Sink {
     Capture,
     /// Streamed by the child straight into this file (created or truncated).
     File(PathBuf),
-    /// Streamed into a proc's log through a pipe and `splice(2)` (no copy through prun);
-    /// the log is created only when the first byte arrives.
-    Log(Arc<LazyLog>),
+    /// Streamed by the child straight into this open file (a command body's log).
+    Fd(File),
 }
 
 /// A log file that knows whether its last line is complete, so that prun's own lines
@@ -356,58 +354,8 @@ fn open_sink(what: &'static str, path: &PathBuf) -> Result<File, CommandError> {
     })
 }
 
-fn dup_fd(fd: &std::os::fd::OwnedFd) -> Result<Stdio, CommandError> {
-    fd.try_clone().map(Stdio::from).map_err(CommandError::Pipe)
-}
-
-/// Moves a command's output from a pipe into its log. Nothing is created until the
-/// first bytes arrive; those are copied, the rest is spliced.
-async fn drain_to_log(rx: tokio::net::unix::pipe::Receiver, log: Arc<LazyLog>) {
-    use std::os::fd::AsFd;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        if rx.readable().await.is_err() {
-            return;
-        }
-        match rx.try_read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if log.write(&buf[..n]).is_err() {
-                    return;
-                }
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
-        }
-    }
-    loop {
-        if rx.readable().await.is_err() {
-            return;
-        }
-        let moved = rx.try_io(|| log.with_file(|f| unix::splice_to_file(rx.as_fd(), f, 1 << 20)));
-        match moved {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            // A log on a filesystem that refuses splice: copy instead.
-            Err(_) => loop {
-                if rx.readable().await.is_err() {
-                    return;
-                }
-                match rx.try_read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        if log.write(&buf[..n]).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return,
-                }
-            },
-        }
-    }
+fn dup(f: &File) -> Result<File, CommandError> {
+    f.try_clone().map_err(CommandError::Pipe)
 }
 
 async fn read_into(
@@ -446,35 +394,20 @@ async fn run_local(
     };
     let (out_cap, err_cap) = (new_capture(), new_capture());
     let mut readers = Vec::new();
-    let lazy = [&launch.stdout, &launch.stderr]
-        .into_iter()
-        .find_map(|s| match s {
-            Sink::Log(l) => Some(l.clone()),
-            _ => None,
-        });
-    // One pipe carries both streams into the log, so they interleave as written.
-    let log_pipe = match lazy {
-        Some(log) => {
-            let (r, w) = unix::output_pipe().map_err(CommandError::Pipe)?;
-            let rx = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(r)
-                .map_err(CommandError::Pipe)?;
-            readers.push(tokio::spawn(drain_to_log(rx, log)));
-            Some(w)
-        }
-        None => None,
-    };
     // The same file for both streams is opened once, so they append to one offset (as
     // `>f 2>&1` does) instead of overwriting each other.
     let stdout_file = match &launch.stdout {
         Sink::File(p) => Some(open_sink("stdout file", p)?),
-        _ => None,
+        Sink::Fd(f) => Some(dup(f)?),
+        Sink::Capture => None,
     };
     let stderr_file = match (&launch.stderr, &launch.stdout, &stdout_file) {
         (Sink::File(e), Sink::File(o), Some(f)) if e == o => {
             Some(f.try_clone().map_err(CommandError::Pipe)?)
         }
         (Sink::File(p), ..) => Some(open_sink("stderr file", p)?),
-        _ => None,
+        (Sink::Fd(f), ..) => Some(dup(f)?),
+        (Sink::Capture, ..) => None,
     };
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
         Input::Null => None,
@@ -500,18 +433,14 @@ async fn run_local(
                 cmd.stdout(w);
                 next_stdin = Some(Stdio::from(r));
             } else {
-                match (&stdout_file, &log_pipe) {
-                    (Some(f), _) => cmd.stdout(f.try_clone().map_err(CommandError::Pipe)?),
-                    (None, Some(w)) if matches!(launch.stdout, Sink::Log(_)) => {
-                        cmd.stdout(dup_fd(w)?)
-                    }
-                    _ => cmd.stdout(Stdio::piped()),
+                match &stdout_file {
+                    Some(f) => cmd.stdout(dup(f)?),
+                    None => cmd.stdout(Stdio::piped()),
                 };
             }
-            match (&launch.stderr, &stderr_file, &log_pipe) {
-                (_, Some(f), _) => cmd.stderr(f.try_clone().map_err(CommandError::Pipe)?),
-                (Sink::Log(_), _, Some(w)) => cmd.stderr(dup_fd(w)?),
-                _ => cmd.stderr(Stdio::piped()),
+            match &stderr_file {
+                Some(f) => cmd.stderr(dup(f)?),
+                None => cmd.stderr(Stdio::piped()),
             };
             cmd.spawn().map_err(|e| spec.spawn_error(e))
         })();
@@ -520,7 +449,6 @@ async fn run_local(
             Err(e) => {
                 // Stages already started must not outlive a pipeline that failed to start.
                 drop(next_stdin.take());
-                drop(log_pipe);
                 terminate(&mut children, &pgids, launch.kill_grace).await;
                 return Err(e);
             }
@@ -544,8 +472,6 @@ async fn run_local(
         }
         children.push(child);
     }
-    // The children hold the pipe's write end now; prun's copy would keep it open forever.
-    drop(log_pipe);
     if let (Input::Bytes(bytes), Some(mut stdin)) = (&launch.stdin, children[0].stdin.take()) {
         let bytes = bytes.clone();
         tokio::spawn(async move {

@@ -7,7 +7,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// How many earlier run directories to keep under a log root.
@@ -17,9 +17,11 @@ const KEEP_RUNS: usize = 20;
 const PRUNE_SLACK: usize = 10;
 
 /// The log directory of one run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LogDir {
     dir: PathBuf,
+    /// Unnamed files that command bodies wrote nothing into, ready for the next one.
+    spare: Mutex<Vec<File>>,
 }
 
 impl LogDir {
@@ -40,7 +42,12 @@ impl LogDir {
                 n => root.join(format!("{stamp}-{n}")),
             };
             match fs::create_dir(&dir) {
-                Ok(()) => return Ok(LogDir { dir }),
+                Ok(()) => {
+                    return Ok(LogDir {
+                        dir,
+                        spare: Mutex::new(Vec::new()),
+                    });
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
                 Err(e) => return Err(e),
             }
@@ -50,6 +57,23 @@ impl LogDir {
     /// The directory holding this run's logs.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// An empty unnamed file in this directory for a command body's output (see
+    /// `job::run_command_body`), or `None` where the filesystem has no `O_TMPFILE`.
+    pub fn take_unnamed(&self) -> Option<File> {
+        if let Some(f) = self.spare.lock().expect("spare logs").pop() {
+            return Some(f);
+        }
+        super::unix::open_unnamed(&self.dir).ok()
+    }
+
+    /// Returns an unnamed file that ended up holding nothing worth keeping; it is emptied
+    /// and reused, so that a silent command costs no file at all.
+    pub fn give_back(&self, mut f: File) {
+        if f.set_len(0).is_ok() && f.seek(SeekFrom::Start(0)).is_ok() {
+            self.spare.lock().expect("spare logs").push(f);
+        }
     }
 
     /// The log file of a proc (not created yet).
@@ -91,71 +115,6 @@ fn escape(name: &str) -> String {
         out.replace_range(0..1, "%2E");
     }
     out
-}
-
-/// A proc's log that is created when its command first writes something, or when prun
-/// has a failure to record: a command that succeeds silently costs no file. (Creating a
-/// file costs a directory update, which on some filesystems takes longer than running
-/// `/usr/bin/true`.)
-#[derive(Debug)]
-pub struct LazyLog {
-    path: PathBuf,
-    header: String,
-    file: Mutex<Option<File>>,
-}
-
-impl LazyLog {
-    /// A log at `path` that will start with `header` (one or more lines, no final newline).
-    pub fn new(path: PathBuf, header: String) -> Arc<LazyLog> {
-        Arc::new(LazyLog {
-            path,
-            header,
-            file: Mutex::new(None),
-        })
-    }
-
-    /// Runs `f` on the log file, creating it (or, on a retry, opening the earlier attempt's
-    /// log at its end) and writing the header on first use. The file is not opened in
-    /// append mode, because `splice(2)` refuses such files; prun is its only writer.
-    pub fn with_file<R>(&self, f: impl FnOnce(&File) -> io::Result<R>) -> io::Result<R> {
-        let mut slot = self.file.lock().expect("log");
-        if slot.is_none() {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .write(true)
-                .truncate(false)
-                .open(&self.path)?;
-            file.seek(SeekFrom::End(0))?;
-            file.write_all(format!("{}\n", self.header).as_bytes())?;
-            *slot = Some(file);
-        }
-        f(slot.as_ref().expect("opened"))
-    }
-
-    /// Appends output bytes.
-    pub fn write(&self, data: &[u8]) -> io::Result<()> {
-        self.with_file(|mut f| f.write_all(data))
-    }
-
-    /// Ends the log with `line` on a line of its own, if the log exists or `force` is set.
-    /// Returns whether the log exists.
-    pub fn finish(&self, line: &str, force: bool) -> io::Result<bool> {
-        if !force && self.file.lock().expect("log").is_none() {
-            return Ok(false);
-        }
-        self.with_file(|mut f| {
-            use std::os::unix::fs::FileExt;
-            let len = f.metadata()?.len();
-            let mut last = [b'\n'];
-            if len > 0 {
-                f.read_exact_at(&mut last, len - 1)?;
-            }
-            let sep = if last[0] == b'\n' { "" } else { "\n" };
-            f.write_all(format!("{sep}{line}\n").as_bytes())
-        })?;
-        Ok(true)
-    }
 }
 
 /// Opens a log for appending (and reading back its last byte), creating it.

@@ -255,10 +255,12 @@ impl Scheduler {
         let me = self.clone();
         if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
             self.reporter.command(Some(&job.name), &launch.to_string());
-            let id = job.id;
+            let (id, attempt) = (job.id, job.attempt);
             self.rt.spawn(async move {
                 let launcher = me.launcher.clone();
-                let (outcome, kept) = job::run_command_body(&*launcher, launch, cancel, &log).await;
+                let logs = me.logs();
+                let (outcome, kept) =
+                    job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;
                 me.with(|c| c.complete(id, outcome, kept.then_some(log)));
             });
             return;

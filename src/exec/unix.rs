@@ -75,28 +75,30 @@ pub fn kill_all_groups() {
     }
 }
 
-/// A pipe whose read end is non-blocking (for the async runtime) and whose write end is
-/// an ordinary blocking descriptor for a child; both are closed on exec.
-pub fn output_pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    fcntl(&r, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
-    // A larger pipe lets one splice move up to 1 MiB instead of 64 KiB; where the system
-    // refuses (a lower pipe-max-size), the default size still works.
-    let _ = fcntl(&r, FcntlArg::F_SETPIPE_SZ(1 << 20));
-    Ok((r, w))
+/// Opens an unnamed file in `dir` (`O_TMPFILE`): it costs no directory update until
+/// [`link_unnamed`] gives it a name.
+pub fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_TMPFILE)
+        .mode(0o644)
+        .open(dir)
 }
 
-/// Moves up to `len` bytes from a pipe into a file without copying them through prun
-/// (`splice(2)`); 0 means end of file. The pipe's read end must be non-blocking.
-pub fn splice_to_file(
-    pipe: std::os::fd::BorrowedFd<'_>,
-    file: &std::fs::File,
-    len: usize,
-) -> std::io::Result<usize> {
-    use nix::fcntl::{SpliceFFlags, splice};
-    let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
-    splice(pipe, None, file, None, len, flags).map_err(std::io::Error::from)
+/// Gives a file opened with [`open_unnamed`] its name.
+pub fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let src = format!("/proc/self/fd/{}", file.as_raw_fd());
+    nix::unistd::linkat(
+        nix::fcntl::AT_FDCWD,
+        src.as_str(),
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// The signal number that ended a process, if a signal did.

@@ -13,6 +13,9 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 use super::StoreError;
 use super::schema;
 
+/// How long the writer waits for more to commit in one transaction.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
 /// How many runs the history keeps; older ones are deleted with their procs.
 const KEEP_RUNS: i64 = 500;
 
@@ -88,7 +91,23 @@ fn now() -> String {
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
+    // Switching to WAL takes an exclusive lock and SQLite does not wait for it (the busy
+    // timeout does not apply): when two runs start together, one of them retries.
+    let mut tries = 0;
+    loop {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            break;
+        }
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => break,
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && tries < 200 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
     // The DB is a cache and a history, safe to lose: no fsync at all (a commit costs
     // microseconds, not the milliseconds of a start-up). A file damaged by a power loss
     // is detected as corrupt, moved aside and rebuilt.
@@ -382,8 +401,18 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &War
     let mut failed = false;
     let mut run: Option<i64> = None;
     while let Ok(first) = rx.recv() {
+        // Gather what arrives in the next few milliseconds too: one transaction per
+        // finished proc would cost more than the procs themselves in a run of many short
+        // ones. A flush (the end of the run) is committed at once.
         let mut batch = vec![first];
-        batch.extend(rx.try_iter());
+        let until = std::time::Instant::now() + BATCH_WINDOW;
+        while !matches!(batch.last(), Some(Msg::Flush(_))) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
         let mut acks = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -1,7 +1,6 @@
 //! State-machine tests of [`Core`] without processes: jobs are "run" by completing them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rhai::Dynamic;
 
@@ -9,27 +8,7 @@ use super::*;
 use crate::graph::{Body, DepSpec, ProcDef};
 
 fn def() -> ProcDef {
-    ProcDef {
-        deps: Vec::new(),
-        no_failures: false,
-        rdeps: Vec::new(),
-        when_scheduled: Vec::new(),
-        now: false,
-        wave: 0,
-        locks: Vec::new(),
-        timeout: None,
-        retries: 0,
-        retry_delay: Duration::ZERO,
-        body: Body::Cmd(vec!["true".into()]),
-        env: Vec::new(),
-        cwd: None,
-        help: None,
-        arg_choices: Vec::new(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        no_skip: false,
-        origin: "test".into(),
-    }
+    ProcDef::new(Body::Cmd(vec!["true".into()]), "test".into())
 }
 
 fn with_deps(deps: &[&str]) -> ProcDef {

@@ -95,6 +95,33 @@ pub struct ProcDef {
     pub origin: String,
 }
 
+impl ProcDef {
+    /// A definition with this body and every option at its default.
+    pub fn new(body: Body, origin: String) -> ProcDef {
+        ProcDef {
+            deps: Vec::new(),
+            no_failures: false,
+            rdeps: Vec::new(),
+            when_scheduled: Vec::new(),
+            now: false,
+            wave: 0,
+            locks: Vec::new(),
+            timeout: None,
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            body,
+            env: Vec::new(),
+            cwd: None,
+            help: None,
+            arg_choices: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            no_skip: false,
+            origin,
+        }
+    }
+}
+
 impl fmt::Debug for ProcDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcDef")

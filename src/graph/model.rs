@@ -475,41 +475,21 @@ fn call_names(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
     use crate::graph::Body;
 
     fn def(choices: &[(&str, &[&str])], deps: &[&str]) -> Arc<ProcDef> {
-        Arc::new(ProcDef {
-            deps: deps.iter().map(|d| DepSpec::Name(d.to_string())).collect(),
-            no_failures: false,
-            rdeps: Vec::new(),
-            when_scheduled: Vec::new(),
-            now: false,
-            wave: 0,
-            locks: Vec::new(),
-            timeout: None,
-            retries: 0,
-            retry_delay: Duration::ZERO,
-            body: Body::Cmd(vec!["true".into()]),
-            env: Vec::new(),
-            cwd: None,
-            help: None,
-            arg_choices: choices
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        Choices::List(v.iter().map(|s| s.to_string()).collect()),
-                    )
-                })
-                .collect(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            no_skip: false,
-            origin: "test".into(),
-        })
+        let mut d = ProcDef::new(Body::Cmd(vec!["true".into()]), "test".into());
+        d.deps = deps.iter().map(|d| DepSpec::Name(d.to_string())).collect();
+        d.arg_choices = choices
+            .iter()
+            .map(|(k, v)| {
+                let values = v.iter().map(|s| s.to_string()).collect();
+                (k.to_string(), Choices::List(values))
+            })
+            .collect();
+        Arc::new(d)
     }
 
     fn names(g: &Graph, ids: &[ProcId]) -> Vec<String> {

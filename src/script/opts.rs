@@ -1,7 +1,6 @@
 //! Reading the options map of `proc(...)` / `proto(...)` into a [`ProcDef`].
 
 use std::sync::Weak;
-use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 
@@ -69,27 +68,8 @@ pub fn parse(
     let callback = |fp: FnPtr| -> Callback { ScriptCallback::new(ctx, fp, engine.clone()) };
     let get = |k: &str| opts.get(k).cloned();
 
-    let mut def = ProcDef {
-        deps: Vec::new(),
-        no_failures: false,
-        rdeps: Vec::new(),
-        when_scheduled: Vec::new(),
-        now: false,
-        wave: 0,
-        locks: Vec::new(),
-        timeout: None,
-        retries: 0,
-        retry_delay: Duration::ZERO,
-        body: Body::Cmd(Vec::new()),
-        env: Vec::new(),
-        cwd: None,
-        help: None,
-        arg_choices: Vec::new(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        no_skip: false,
-        origin: crate::diag::location(ctx.call_source(), ctx.call_position()),
-    };
+    let origin = crate::diag::location(ctx.call_source(), ctx.call_position());
+    let mut def = ProcDef::new(Body::Cmd(Vec::new()), origin);
 
     for item in list(get("deps")) {
         if item.is_string() {

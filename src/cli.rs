@@ -33,6 +33,15 @@ struct RunFlags {
     /// No task DB: no cache, no history
     #[arg(long)]
     no_db: bool,
+    /// Print the whole log of a failed proc instead of its last lines
+    #[arg(long)]
+    full_log_on_failure: bool,
+    /// Force the live display on (this version has only the plain display)
+    #[arg(long, conflicts_with = "no_live")]
+    live: bool,
+    /// Force the live display off
+    #[arg(long)]
+    no_live: bool,
 }
 
 impl RunFlags {
@@ -45,6 +54,9 @@ impl RunFlags {
             full: self.full || later.full,
             db: later.db.or(self.db),
             no_db: self.no_db || later.no_db,
+            full_log_on_failure: self.full_log_on_failure || later.full_log_on_failure,
+            live: self.live || later.live,
+            no_live: self.no_live || later.no_live,
         }
     }
 }
@@ -158,6 +170,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         db: flags.db,
         no_db: flags.no_db,
         full: flags.full,
+        full_log_on_failure: flags.full_log_on_failure,
     })
 }
 

@@ -26,6 +26,8 @@ pub struct RunConfig {
     pub no_db: bool,
     /// `--full`: ignore the cache for this run.
     pub full: bool,
+    /// `--full-log-on-failure`.
+    pub full_log_on_failure: bool,
 }
 
 /// prun's exit statuses (API.md section 1).
@@ -180,6 +182,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter {
         verbose: cfg.verbose,
         quiet: cfg.quiet,
+        full_log: cfg.full_log_on_failure.into(),
     });
     let state_dir = crate::paths::script_state_dir(&cfg.script);
     let log_root = state_dir.join("logs");
@@ -225,6 +228,7 @@ pub fn run(cfg: RunConfig) -> Exit {
             cli_parallel: cfg.parallel,
             script_args: cfg.script_args.clone(),
             db,
+            cli_full_log: cfg.full_log_on_failure,
         },
     );
 

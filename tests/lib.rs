@@ -23,6 +23,8 @@ mod errors;
 mod failures;
 #[path = "suite/helpers.rs"]
 mod helpers;
+#[path = "suite/options.rs"]
+mod options;
 #[path = "suite/protos.rs"]
 mod protos;
 #[path = "suite/rdeps.rs"]

@@ -21,6 +21,8 @@ pub struct ApiConfig {
     pub cli_parallel: Option<usize>,
     /// How `set_options(#{ task_db })` opens a DB.
     pub db: DbSettings,
+    /// `--full-log-on-failure` was given: it wins over the script.
+    pub cli_full_log: bool,
 }
 
 /// What `set_options(#{ task_db })` needs to open another task DB.
@@ -374,8 +376,11 @@ const OPTIONS: &[&str] = &[
     "log_dir",
     "kill_grace",
     "task_db",
+    "full_log_on_failure",
+    "dynamic",
+    "watch",
+    "watch_debounce",
 ];
-const OPTIONS_NOT_YET: &[&str] = &["dynamic", "watch", "watch_debounce", "full_log_on_failure"];
 
 /// Switches the task DB (before any proc has started).
 fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) -> R<()> {
@@ -465,10 +470,27 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 let p = v.clone().into_string().map_err(|_| bad("a path"))?;
                 sched.set_log_root(p.into()).map_err(err)?;
             }
-            k if OPTIONS_NOT_YET.contains(&k) => {
-                return Err(err(format!(
-                    "set_options: `{k}` is not supported yet by this version of prun"
-                )));
+            "full_log_on_failure" => {
+                let b = v.as_bool().map_err(|_| bad("a bool"))?;
+                if !cfg.cli_full_log {
+                    sched.reporter().set_full_log(b);
+                }
+            }
+            // Only the plain display exists in this version: the choice is checked and
+            // has nothing to switch yet.
+            "dynamic" => {
+                v.as_bool().map_err(|_| bad("a bool"))?;
+            }
+            "watch" => {
+                if v.as_bool().map_err(|_| bad("a bool"))? {
+                    return Err(err(
+                        "set_options: watch mode is not available in this version of prun",
+                    ));
+                }
+            }
+            "watch_debounce" => {
+                crate::duration::parse(&v)
+                    .map_err(|e| err(format!("set_options: `watch_debounce`: {e}")))?;
             }
             k => {
                 return Err(err(format!(

@@ -26,6 +26,8 @@ pub struct HostOptions {
     pub script_args: Vec<String>,
     /// How `set_options(#{ task_db })` opens a DB.
     pub db: super::api::DbSettings,
+    /// `--full-log-on-failure` was given.
+    pub cli_full_log: bool,
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -60,6 +62,7 @@ impl Host {
             let cfg = ApiConfig {
                 cli_parallel: opts.cli_parallel,
                 db: opts.db.clone(),
+                cli_full_log: opts.cli_full_log,
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);

@@ -74,4 +74,6 @@ pub trait Reporter: Send + Sync {
     fn warning(&self, text: &str);
     /// The run ended.
     fn summary(&self, s: &Summary);
+    /// Show a failed proc's whole log instead of its last lines.
+    fn set_full_log(&self, on: bool);
 }

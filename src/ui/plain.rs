@@ -1,6 +1,7 @@
 //! Plain output: one line per finished proc, the error and last log lines of a failure,
 //! and a summary. No escape codes, so it suits cron mail, pipes and CI logs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Reporter, Summary};
@@ -16,14 +17,17 @@ pub struct PlainReporter {
     pub verbose: bool,
     /// `-q`: print only failures and the summary.
     pub quiet: bool,
+    /// `--full-log-on-failure`: the whole log of a failed proc, not its last lines.
+    pub full_log: AtomicBool,
 }
 
 fn secs(d: Option<Duration>) -> String {
     d.map_or_else(String::new, |d| format!(" ({:.2}s)", d.as_secs_f64()))
 }
 
-/// Formats one finished proc the way the plain reporter prints it.
-pub fn format_finished(f: &Finished) -> String {
+/// Formats one finished proc the way the plain reporter prints it: for a failure, the
+/// last lines of its log, or the whole log with `full_log`.
+pub fn format_finished(f: &Finished, full_log: bool) -> String {
     let mut out = format!("{:<10} {}{}", f.state.as_str(), f.name, secs(f.duration));
     if let Some(e) = &f.error {
         let mut lines = e.lines();
@@ -39,9 +43,14 @@ pub fn format_finished(f: &Finished) -> String {
     if f.state == State::Failed
         && let Some(path) = &f.log
     {
-        let tail = log::tail(path, TAIL_LINES);
+        let (tail, what) = if full_log {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            (text.lines().map(str::to_string).collect(), "the log")
+        } else {
+            (log::tail(path, TAIL_LINES), "last lines of")
+        };
         if !tail.is_empty() {
-            out.push_str(&format!("\n           last lines of {}:", path.display()));
+            out.push_str(&format!("\n           {what} {}:", path.display()));
             for l in tail {
                 out.push_str("\n           | ");
                 out.push_str(&l);
@@ -74,7 +83,10 @@ impl Reporter for PlainReporter {
         if self.quiet && !f.state.is_failure() {
             return;
         }
-        outln!("{}", format_finished(f));
+        outln!(
+            "{}",
+            format_finished(f, self.full_log.load(Ordering::Relaxed))
+        );
     }
 
     fn command(&self, proc: Option<&str>, line: &str) {
@@ -84,6 +96,10 @@ impl Reporter for PlainReporter {
                 None => outln!("{:<10} $ {line}", ""),
             }
         }
+    }
+
+    fn set_full_log(&self, on: bool) {
+        self.full_log.store(on, Ordering::Relaxed);
     }
 
     fn warning(&self, text: &str) {

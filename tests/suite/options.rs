@@ -1,0 +1,74 @@
+//! `set_options` keys of API.md section 4 and the display flags of section 1.
+
+use crate::support::Test;
+
+const FIFTEEN_LINES: &str =
+    r#"proc("bad", #{ shell: "for i in $(seq 1 15); do echo line$i; done; exit 1" });"#;
+
+fn log_lines(out: &crate::support::Output) -> usize {
+    out.stdout.matches("| line").count()
+}
+
+#[test]
+fn a_failure_shows_the_last_lines_of_its_log_by_default() {
+    let out = Test::new()
+        .script(&format!("{FIFTEEN_LINES}\nrun(\"bad\");"))
+        .run();
+    out.code(1).out_has("| line15").out_lacks("| line5\n");
+    assert!(log_lines(&out) < 15, "{}", out.describe());
+}
+
+#[test]
+fn full_log_on_failure_shows_the_whole_log_from_the_script_or_the_flag() {
+    let from_script = Test::new()
+        .script(&format!(
+            "set_options(#{{ full_log_on_failure: true }});\n{FIFTEEN_LINES}\nrun(\"bad\");"
+        ))
+        .run();
+    from_script.code(1).out_has("| line1\n").out_has("| line15");
+    assert_eq!(log_lines(&from_script), 15, "{}", from_script.describe());
+
+    let from_flag = Test::new()
+        .script(&format!(
+            "set_options(#{{ full_log_on_failure: false }});\n{FIFTEEN_LINES}\nrun(\"bad\");"
+        ))
+        .args(&["--full-log-on-failure"])
+        .run();
+    assert_eq!(log_lines(&from_flag), 15, "{}", from_flag.describe());
+}
+
+#[test]
+fn every_documented_option_is_accepted() {
+    Test::new()
+        .script(
+            r#"
+set_options(#{ parallel: 2, dynamic: false, watch: false, watch_debounce: "300ms",
+               separator: "::", allow_missing_deps: true, full_log_on_failure: false,
+               task_db: "t.db", log_dir: "logs", kill_grace: "1s" });
+proc("p", |ctx| 1);
+run("p");
+"#,
+        )
+        .args(&["--no-live"])
+        .run()
+        .ok();
+}
+
+#[test]
+fn bad_option_values_and_watch_mode_are_errors_naming_the_option() {
+    Test::new()
+        .script("set_options(#{ watch: true });")
+        .run()
+        .code(2)
+        .err_has("watch mode is not available");
+    Test::new()
+        .script(r#"set_options(#{ dynamic: "yes" });"#)
+        .run()
+        .code(2)
+        .err_has("`dynamic` must be a bool");
+    Test::new()
+        .script(r#"set_options(#{ watch_debounce: "soon" });"#)
+        .run()
+        .code(2)
+        .err_has("watch_debounce");
+}

@@ -36,6 +36,9 @@ struct RunFlags {
     /// Print the whole log of a failed proc instead of its last lines
     #[arg(long)]
     full_log_on_failure: bool,
+    /// Write the run report as JSON to PATH
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
     /// Force the live display on (this version has only the plain display)
     #[arg(long, conflicts_with = "no_live")]
     live: bool,
@@ -55,6 +58,7 @@ impl RunFlags {
             db: later.db.or(self.db),
             no_db: self.no_db || later.no_db,
             full_log_on_failure: self.full_log_on_failure || later.full_log_on_failure,
+            json: later.json.or(self.json),
             live: self.live || later.live,
             no_live: self.no_live || later.no_live,
         }
@@ -171,6 +175,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         no_db: flags.no_db,
         full: flags.full,
         full_log_on_failure: flags.full_log_on_failure,
+        json: flags.json,
     })
 }
 

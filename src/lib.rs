@@ -33,6 +33,7 @@ mod duration;
 pub mod exec;
 pub mod graph;
 mod paths;
+mod report;
 mod run;
 pub mod script;
 pub mod store;

@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub full: bool,
     /// `--full-log-on-failure`.
     pub full_log_on_failure: bool,
+    /// `--json PATH`: where to write the run report.
+    pub json: Option<PathBuf>,
 }
 
 /// prun's exit statuses (API.md section 1).
@@ -160,6 +162,7 @@ pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> E
 /// Runs a script to completion and returns the exit status.
 pub fn run(cfg: RunConfig) -> Exit {
     let started = Instant::now();
+    let run_started = std::time::SystemTime::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -283,6 +286,22 @@ pub fn run(cfg: RunConfig) -> Exit {
             cache.close(summary.wall, outcome, &summary.to_json());
         }
     });
+    if let Some(path) = &cfg.json {
+        let procs: Vec<_> = sched.lock().scheduled().collect();
+        let info = crate::report::RunInfo {
+            script: &cfg.script,
+            args: &cfg.script_args,
+            start: run_started,
+            end: std::time::SystemTime::now(),
+            outcome,
+        };
+        if let Err(e) = crate::report::write(path, &info, &procs) {
+            reporter.warning(&format!(
+                "failed to write the JSON report {}: {e}",
+                path.display()
+            ));
+        }
+    }
     sched.shutdown();
     drop(host);
 

@@ -29,6 +29,8 @@ mod options;
 mod protos;
 #[path = "suite/rdeps.rs"]
 mod rdeps;
+#[path = "suite/report.rs"]
+mod report;
 #[path = "suite/scheduling.rs"]
 mod scheduling;
 #[path = "suite/stress.rs"]

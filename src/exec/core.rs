@@ -197,6 +197,12 @@ pub struct ProcSummary {
     pub state: State,
     pub result: Option<Dynamic>,
     pub error: Option<String>,
+    /// When its first attempt started (wall clock).
+    pub started: Option<std::time::SystemTime>,
+    /// From its first start to its end.
+    pub duration: Option<Duration>,
+    pub exit_code: Option<i32>,
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// The scheduler's state: the graph plus the run state of every proc.
@@ -1557,6 +1563,10 @@ impl Core {
             state: r.state,
             result: r.result.clone(),
             error: r.error.clone(),
+            started: r.started_at,
+            duration: r.duration,
+            exit_code: r.exit_code,
+            log: r.log.clone(),
         }
     }
 

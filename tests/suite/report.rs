@@ -1,0 +1,105 @@
+//! `--json PATH`: the run report.
+
+use serde_json::Value;
+
+use crate::support::Test;
+
+fn report(out: &crate::support::Output) -> Value {
+    serde_json::from_str(&out.read("report.json")).expect("the report is JSON")
+}
+
+fn proc_of<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["procs"]
+        .as_array()
+        .expect("procs")
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no proc {name} in {doc}"))
+}
+
+#[test]
+fn the_report_has_the_run_and_every_scheduled_proc() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("ok", |ctx| #{ n: 3, tags: ["a", "b"] });
+proc("bad", #{ shell: "echo boom >&2; exit 4" });
+proc("after", #{ deps: ["bad"] }, |ctx| 1);
+proc("idle", |ctx| 1);
+run(["ok", "after"]);
+"#,
+        )
+        .args(&["--json", "report.json", "--", "x", "y"])
+        .run();
+    out.code(1);
+    let doc = report(&out);
+    let run = &doc["run"];
+    assert_eq!(run["outcome"], "failed");
+    assert_eq!(run["args"], serde_json::json!(["x", "y"]));
+    assert!(run["script"].as_str().unwrap().ends_with("main.rhai"));
+    for key in ["start", "end"] {
+        let t = run[key].as_str().unwrap();
+        assert!(t.contains('T') && t.ends_with('Z'), "{key}: {t}");
+    }
+    assert!(run["duration"].as_f64().unwrap() >= 0.0);
+
+    let ok = proc_of(&doc, "ok");
+    assert_eq!(ok["state"], "SUCCEEDED");
+    assert_eq!(
+        ok["result"],
+        serde_json::json!({ "n": 3, "tags": ["a", "b"] })
+    );
+    assert!(ok["start"].is_string() && ok["end"].is_string());
+
+    let bad = proc_of(&doc, "bad");
+    assert_eq!(bad["state"], "FAILED");
+    assert_eq!(bad["exit_code"], 4);
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 4")
+    );
+    let log = bad["log"].as_str().unwrap();
+    assert!(std::fs::read_to_string(log).unwrap().contains("boom"));
+
+    let after = proc_of(&doc, "after");
+    assert_eq!(after["state"], "FAILED_DEP");
+    assert_eq!(after["error"], "dependency \"bad\" failed");
+    assert!(after["start"].is_null());
+
+    let names: Vec<&str> = doc["procs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.contains(&"idle"),
+        "an unscheduled proc is not in the report"
+    );
+}
+
+#[test]
+fn an_up_to_date_proc_is_reported_with_its_cached_result() {
+    let first = Test::new()
+        .file("in.txt", "data")
+        .script(r#"proc("p", #{ inputs: ["in.txt"] }, |ctx| "made"); run("p");"#)
+        .args(&["--json", "report.json"])
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--json", "report2.json"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    assert!(second.status.success());
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report2.json")).unwrap()).unwrap();
+    let p = proc_of(&doc, "p");
+    assert_eq!(p["state"], "UP_TO_DATE");
+    assert_eq!(p["result"], "made");
+    assert_eq!(doc["run"]["outcome"], "ok");
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use crate::exec::{JobSpec, log};
+use crate::ui::Reporter;
 
 /// `ctx`: the running proc's name, args, params, dependency results and log.
 #[derive(Clone)]
@@ -36,8 +37,17 @@ impl Ctx {
     }
 }
 
-/// Registers the `Ctx` type, its properties and `ctx.log(...)`.
-pub fn register(engine: &mut Engine) {
+/// Registers the `Ctx` type, its properties, `ctx.log(...)` and `ctx.progress(...)`.
+pub fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
+    let (r1, r2) = (reporter.clone(), reporter);
+    engine
+        .register_fn("progress", move |c: &mut Ctx, fraction: f64| {
+            let pct = (fraction.clamp(0.0, 1.0) * 100.0).round();
+            r1.progress(&c.0.name, &format!("{pct}%"));
+        })
+        .register_fn("progress", move |c: &mut Ctx, text: &str| {
+            r2.progress(&c.0.name, text);
+        });
     engine
         .register_type_with_name::<Ctx>("Ctx")
         .register_get("name", |c: &mut Ctx| c.0.name.clone())

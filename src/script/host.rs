@@ -66,7 +66,7 @@ impl Host {
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);
-            super::ctx::register(&mut engine);
+            super::ctx::register(&mut engine, sched.reporter().clone());
             super::helpers::register(&mut engine, &sched);
             cleanups.register(&mut engine, weak);
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();

@@ -66,6 +66,8 @@ pub trait Reporter: Send + Sync {
     fn retrying(&self, name: &str, attempt: u32, error: &str);
     /// A proc reached a final state.
     fn finished(&self, f: &Finished);
+    /// A proc reported its progress (`ctx.progress(0.5)` or `ctx.progress("copying")`).
+    fn progress(&self, proc: &str, text: &str);
     /// A command started (`shell`, `exec`, `pipe`), in a proc or at the top level.
     fn command(&self, proc: Option<&str>, line: &str);
     /// A line printed by the script (`print`, `log_info`, ...).

@@ -89,6 +89,12 @@ impl Reporter for PlainReporter {
         );
     }
 
+    fn progress(&self, proc: &str, text: &str) {
+        if self.verbose {
+            outln!("{:<10} {proc}: {text}", "PROGRESS");
+        }
+    }
+
     fn command(&self, proc: Option<&str>, line: &str) {
         if self.verbose {
             match proc {

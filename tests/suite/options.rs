@@ -72,3 +72,17 @@ fn bad_option_values_and_watch_mode_are_errors_naming_the_option() {
         .code(2)
         .err_has("watch_debounce");
 }
+
+#[test]
+fn progress_is_shown_with_verbose_and_accepts_fractions_and_text() {
+    let script =
+        r#"proc("p", |ctx| { ctx.progress(0.25); ctx.progress("copying"); 1 }); run("p");"#;
+    Test::new()
+        .script(script)
+        .args(&["-v"])
+        .run()
+        .ok()
+        .line("PROGRESS   p: 25%")
+        .line("PROGRESS   p: copying");
+    Test::new().script(script).run().ok().out_lacks("PROGRESS");
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::run::{Exit, RunConfig};
+use crate::run::{Exit, Inspect, RunConfig};
 
 /// Flags accepted before and after the script path.
 #[derive(Args, Debug, Clone, Default)]
@@ -36,6 +36,9 @@ struct RunFlags {
     /// Print the whole log of a failed proc instead of its last lines
     #[arg(long)]
     full_log_on_failure: bool,
+    /// Resolve the graph and print, in order, what would run; run no proc
+    #[arg(long)]
+    dry_run: bool,
     /// Write the run report as JSON to PATH
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -59,6 +62,7 @@ impl RunFlags {
             no_db: self.no_db || later.no_db,
             full_log_on_failure: self.full_log_on_failure || later.full_log_on_failure,
             json: later.json.or(self.json),
+            dry_run: self.dry_run || later.dry_run,
             live: self.live || later.live,
             no_live: self.no_live || later.no_live,
         }
@@ -71,7 +75,7 @@ impl RunFlags {
     version,
     about = "Run Rhai scripts that describe pipelines of subprocess jobs, in parallel",
     args_conflicts_with_subcommands = true,
-    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai\n       prun history SCRIPT.rhai"
+    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai\n       prun history SCRIPT.rhai\n       prun list|graph|log SCRIPT.rhai ..."
 )]
 struct Cli {
     #[command(flatten)]
@@ -87,6 +91,20 @@ struct Cli {
 enum Command {
     /// Compile a script and report syntax errors with line:column
     Check { script: PathBuf },
+    /// List a script's procs and protos with their help lines and arg choices
+    List { script: PathBuf },
+    /// Print the dependency graph in DOT (of the targets, or of every proc)
+    Graph {
+        script: PathBuf,
+        /// Procs or globs whose graph to show
+        targets: Vec<String>,
+    },
+    /// Print the latest log of a proc
+    Log {
+        script: PathBuf,
+        #[arg(value_name = "PROC")]
+        proc_name: String,
+    },
     /// Show the recent runs of a script, from its task DB
     History {
         script: PathBuf,
@@ -119,6 +137,8 @@ pub enum Invocation {
     Run(RunConfig),
     /// `prun check SCRIPT`.
     Check(PathBuf),
+    /// `prun log SCRIPT PROC`.
+    Log { script: PathBuf, proc_name: String },
     /// `prun history SCRIPT`.
     History {
         script: PathBuf,
@@ -149,6 +169,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Some(Command::History { script, db, limit }) => {
             return Invocation::History { script, db, limit };
         }
+        Some(Command::Log { script, proc_name }) => {
+            return Invocation::Log { script, proc_name };
+        }
+        Some(Command::List { script }) => return inspect(script, Vec::new(), Inspect::List),
+        Some(Command::Graph { script, targets }) => {
+            return inspect(script, targets, Inspect::Graph);
+        }
         None => {}
     }
     let mut rest = cli.rest.into_iter();
@@ -176,6 +203,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         full: flags.full,
         full_log_on_failure: flags.full_log_on_failure,
         json: flags.json,
+        dry_run: flags.dry_run,
+        inspect: None,
+    })
+}
+
+/// `prun list` / `prun graph`: a silent dry run of the script (and targets).
+fn inspect(script: PathBuf, targets: Vec<String>, what: Inspect) -> Invocation {
+    Invocation::Run(RunConfig {
+        script,
+        targets,
+        no_db: true,
+        inspect: Some(what),
+        ..RunConfig::default()
     })
 }
 

@@ -32,6 +32,7 @@ mod diag;
 mod duration;
 pub mod exec;
 pub mod graph;
+mod inspect;
 mod paths;
 mod report;
 mod run;
@@ -39,4 +40,4 @@ pub mod script;
 pub mod store;
 pub mod ui;
 
-pub use run::{Exit, RunConfig, check, history, run};
+pub use run::{Exit, Inspect, RunConfig, check, history, log, run};

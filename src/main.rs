@@ -9,6 +9,7 @@ fn main() -> ExitCode {
         Invocation::Run(cfg) => prun::run(cfg),
         Invocation::Check(script) => prun::check(&script),
         Invocation::History { script, db, limit } => prun::history(&script, db, limit),
+        Invocation::Log { script, proc_name } => prun::log(&script, &proc_name),
         Invocation::Exit(code) => code,
     };
     ExitCode::from(exit as u8)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
 use crate::script::{DbSettings, Host, HostOptions, ScriptError};
 use crate::store::Store;
-use crate::ui::{PlainReporter, Reporter, Summary};
+use crate::ui::{PlainReporter, Reporter, Silent, Summary};
 
 /// Everything the command line decides about a run.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +30,20 @@ pub struct RunConfig {
     pub full_log_on_failure: bool,
     /// `--json PATH`: where to write the run report.
     pub json: Option<PathBuf>,
+    /// `--dry-run`: resolve the graph and show what would run; run no proc.
+    pub dry_run: bool,
+    /// `prun list` / `prun graph`: evaluate the script as a dry run, silently, then show
+    /// its graph instead of a summary.
+    pub inspect: Option<Inspect>,
+}
+
+/// What `prun list` and `prun graph` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inspect {
+    /// Procs and protos with their help lines and arg choices.
+    List,
+    /// The dependency graph in DOT.
+    Graph,
 }
 
 /// prun's exit statuses (API.md section 1).
@@ -63,6 +77,7 @@ pub fn check(script: &std::path::Path) -> Exit {
         parallel: 1,
         allow_missing_deps: true,
         fail_fast: false,
+        dry_run: true,
     });
     let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter::default());
     let sched = Scheduler::new(
@@ -85,6 +100,36 @@ pub fn check(script: &std::path::Path) -> Exit {
     };
     sched.shutdown();
     exit
+}
+
+/// `prun log SCRIPT PROC`: prints the latest log of a proc.
+pub fn log(script: &std::path::Path, proc_name: &str) -> Exit {
+    let root = crate::paths::script_state_dir(script).join("logs");
+    match crate::exec::log::latest(&root, proc_name) {
+        Some(path) => match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                outln!("# {}", path.display());
+                outln!("{}", text.trim_end());
+                Exit::Ok
+            }
+            Err(e) => {
+                errln!("prun: failed to read {}: {e}", path.display());
+                Exit::Script
+            }
+        },
+        None => {
+            errln!(
+                "prun: no log of proc \"{proc_name}\" under {} (it never ran, or ran without printing anything)",
+                root.display()
+            );
+            Exit::Usage
+        }
+    }
+}
+
+/// The task DB a run uses: `--db`, else the script's own.
+fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
+    cfg.db.clone().unwrap_or_else(|| state_dir.join("tasks.db"))
 }
 
 /// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
@@ -181,12 +226,16 @@ pub fn run(cfg: RunConfig) -> Exit {
         parallel,
         allow_missing_deps: true,
         fail_fast: cfg.fail_fast,
+        dry_run: cfg.dry_run || cfg.inspect.is_some(),
     });
-    let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter {
-        verbose: cfg.verbose,
-        quiet: cfg.quiet,
-        full_log: cfg.full_log_on_failure.into(),
-    });
+    let reporter: Arc<dyn Reporter> = match cfg.inspect {
+        Some(_) => Arc::new(Silent),
+        None => Arc::new(PlainReporter {
+            verbose: cfg.verbose,
+            quiet: cfg.quiet,
+            full_log: cfg.full_log_on_failure.into(),
+        }),
+    };
     let state_dir = crate::paths::script_state_dir(&cfg.script);
     let log_root = state_dir.join("logs");
     let sched = Scheduler::new(
@@ -203,8 +252,13 @@ pub fn run(cfg: RunConfig) -> Exit {
         args: std::env::args().skip(1).collect(),
         full: cfg.full,
     };
-    if !cfg.no_db {
-        let path = cfg.db.clone().unwrap_or_else(|| state_dir.join("tasks.db"));
+    // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
+    let use_db = !cfg.no_db
+        && cfg.inspect.is_none()
+        && !(cfg.dry_run && !db_path(&cfg, &state_dir).exists());
+    if use_db {
+        let path = db_path(&cfg, &state_dir);
+        let read_only = cfg.dry_run;
         let r = reporter.clone();
         let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
         let (script, args, full) = (db.script.clone(), db.args.clone(), cfg.full);
@@ -212,16 +266,19 @@ pub fn run(cfg: RunConfig) -> Exit {
         // An existing DB is opened on another thread while the script compiles and
         // starts; a new one only when a proc needs it (so that `set_options(#{ task_db })`
         // can still choose another place without leaving a stray file behind).
-        let opener: CacheOpener = if path.exists() {
+        let open = move || {
+            Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
+        };
+        let opener: CacheOpener = if db_path(&cfg, &state_dir).exists() {
             let early = std::thread::Builder::new()
                 .name("prun-db-open".into())
-                .spawn(move || Cache::open(&path, script, args, full, run_start, warn));
+                .spawn(open);
             match early {
                 Ok(h) => Box::new(move || h.join().ok().flatten()),
                 Err(_) => Box::new(|| None),
             }
         } else {
-            Box::new(move || Cache::open(&path, script, args, full, run_start, warn))
+            Box::new(open)
         };
         sched.with(|c| c.set_cache_opener(Some(opener)));
     }
@@ -268,8 +325,25 @@ pub fn run(cfg: RunConfig) -> Exit {
     }
     host.run_cleanups();
     sched.flush_reports();
+    if let Some(what) = cfg.inspect {
+        let text = {
+            let c = sched.lock();
+            match what {
+                Inspect::List => crate::inspect::list(&c),
+                Inspect::Graph => crate::inspect::dot(&c, !cfg.targets.is_empty()),
+            }
+        };
+        outln!("{text}");
+        sched.shutdown();
+        return exit;
+    }
 
-    let summary = summarize(&sched, started.elapsed());
+    let mut summary = summarize(&sched, started.elapsed());
+    if cfg.dry_run {
+        let n = sched.lock().would_run_count();
+        summary.succeeded -= n;
+        summary.would_run = Some(n);
+    }
     reporter.summary(&summary);
     let interrupted = sched.lock().interrupted_procs().to_vec();
     let outcome = if sched.interrupted() {

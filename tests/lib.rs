@@ -23,6 +23,8 @@ mod errors;
 mod failures;
 #[path = "suite/helpers.rs"]
 mod helpers;
+#[path = "suite/inspect.rs"]
+mod inspect;
 #[path = "suite/options.rs"]
 mod options;
 #[path = "suite/protos.rs"]

@@ -31,6 +31,8 @@ pub struct Cache {
     stamp_base: u128,
     stamp_seq: u64,
     started: SystemTime,
+    /// `--dry-run`: the cache is read, nothing is written.
+    read_only: bool,
 }
 
 /// What `inputs` resolved to, and their fingerprint.
@@ -72,6 +74,7 @@ impl Cache {
                 .map_or(0, |d| d.as_nanos()),
             stamp_seq: 0,
             started,
+            read_only: false,
         }
     }
 
@@ -107,8 +110,18 @@ impl Cache {
         }
     }
 
+    /// Makes the cache read-only (for `--dry-run`).
+    pub fn read_only(mut self, on: bool) -> Cache {
+        self.read_only = on;
+        self
+    }
+
     /// Records the end of the run and waits until everything is written.
     pub fn close(&mut self, duration: Duration, outcome: &str, counts: &str) {
+        if self.read_only {
+            self.store.close();
+            return;
+        }
         self.begin_run();
         self.store.end_run(duration, outcome, counts);
         self.store.close();

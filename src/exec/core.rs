@@ -40,6 +40,8 @@ pub struct CoreOptions {
     pub parallel: usize,
     pub allow_missing_deps: bool,
     pub fail_fast: bool,
+    /// `--dry-run`: a proc that would run is reported and counted as done, not started.
+    pub dry_run: bool,
 }
 
 /// Why the run stopped scheduling.
@@ -99,6 +101,11 @@ pub enum Action {
     },
     Cancel(CancellationToken),
     Started(Arc<str>),
+    /// `--dry-run`: this proc would run this (a command line, or where its closure is).
+    WouldRun {
+        name: Arc<str>,
+        what: String,
+    },
     Retrying {
         name: Arc<str>,
         attempt: u32,
@@ -112,7 +119,10 @@ impl Action {
     pub fn is_report(&self) -> bool {
         matches!(
             self,
-            Action::Started(_) | Action::Retrying { .. } | Action::Finished(_)
+            Action::Started(_)
+                | Action::WouldRun { .. }
+                | Action::Retrying { .. }
+                | Action::Finished(_)
         )
     }
 }
@@ -137,6 +147,8 @@ struct Run {
     first_start: Option<Instant>,
     started_at: Option<std::time::SystemTime>,
     fingerprint: Option<Fingerprint>,
+    /// Counted as done by `--dry-run` without running.
+    dry: bool,
     duration: Option<Duration>,
     result: Option<Dynamic>,
     error: Option<String>,
@@ -165,6 +177,7 @@ impl Run {
             first_start: None,
             started_at: None,
             fingerprint: None,
+            dry: false,
             duration: None,
             result: None,
             error: None,
@@ -887,7 +900,11 @@ impl Core {
                 self.fail_dep(p, "run aborted: a proc has failed".into());
                 continue;
             }
-            self.launch(p);
+            if self.opts.dry_run {
+                self.would_run(p);
+            } else {
+                self.launch(p);
+            }
         }
     }
 
@@ -939,6 +956,27 @@ impl Core {
         let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
         self.finish(p, State::UpToDate, Some(result), None, None);
         true
+    }
+
+    /// `--dry-run`: reports what `p` would run and counts it as done, so that its
+    /// dependents follow in an order that respects dependencies and waves.
+    fn would_run(&mut self, p: ProcId) {
+        let node = self.graph.proc(p);
+        let what = match &node.def.body {
+            Body::Cmd(argv) => {
+                let spec =
+                    super::command::CommandSpec::new(super::command::Program::Argv(argv.clone()));
+                spec.to_string()
+            }
+            Body::Shell(s) => s.clone(),
+            Body::Closure(cb) => format!("(closure at {})", cb.origin()),
+        };
+        self.actions.push(Action::WouldRun {
+            name: node.name.clone(),
+            what,
+        });
+        self.runs[p].dry = true;
+        self.finish(p, State::Succeeded, Some(Dynamic::UNIT), None, None);
     }
 
     fn launch(&mut self, p: ProcId) {
@@ -1211,6 +1249,7 @@ impl Core {
         let name = self.graph.proc(p).name.clone();
         if let Some(cache) = self.cache.as_mut()
             && state != State::UpToDate
+            && !self.opts.dry_run
         {
             cache.record(crate::store::ProcRecord {
                 name: name.to_string(),
@@ -1224,14 +1263,16 @@ impl Core {
                 error: error.clone(),
             });
         }
-        self.actions.push(Action::Finished(Box::new(Finished {
-            name,
-            state,
-            duration: r.duration,
-            error,
-            log: r.log.clone(),
-            exit_code: r.exit_code,
-        })));
+        if !r.dry {
+            self.actions.push(Action::Finished(Box::new(Finished {
+                name,
+                state,
+                duration: r.duration,
+                error,
+                log: r.log.clone(),
+                exit_code: r.exit_code,
+            })));
+        }
         let waiters = std::mem::take(&mut r.waiters);
         let dependents = std::mem::take(&mut r.dependents);
         self.active_ws.retain(|(d, _)| *d != p);
@@ -1548,6 +1589,17 @@ impl Core {
     /// Procs that were running when the run was interrupted.
     pub fn interrupted_procs(&self) -> &[String] {
         &self.interrupted
+    }
+
+    /// The procs a scheduled proc depends on (resolved: globs expanded, protos
+    /// instantiated); empty for a proc never scheduled.
+    pub fn deps_of(&self, p: ProcId) -> &[ProcId] {
+        &self.runs[p].dep_ids
+    }
+
+    /// How many procs `--dry-run` counted as would-run.
+    pub fn would_run_count(&self) -> usize {
+        self.runs.iter().filter(|r| r.dry).count()
     }
 
     /// The state of a proc.

@@ -117,6 +117,22 @@ fn escape(name: &str) -> String {
     out
 }
 
+/// The newest log of a proc under a log root (the run directories sort by time).
+pub fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
+    let mut runs: Vec<PathBuf> = fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    let file = format!("{}.log", escape(proc_name));
+    runs.iter()
+        .rev()
+        .map(|r| r.join(&file))
+        .find(|p| p.is_file())
+}
+
 /// Opens a log for appending (and reading back its last byte), creating it.
 pub fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()

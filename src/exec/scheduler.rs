@@ -190,6 +190,7 @@ impl Scheduler {
         for a in batch {
             match a {
                 Action::Started(name) => self.reporter.started(&name),
+                Action::WouldRun { name, what } => self.reporter.would_run(&name, &what),
                 Action::Retrying {
                     name,
                     attempt,
@@ -244,7 +245,10 @@ impl Scheduler {
                     });
                 }
                 Action::Cancel(token) => token.cancel(),
-                Action::Started(_) | Action::Retrying { .. } | Action::Finished(_) => {}
+                Action::Started(_)
+                | Action::WouldRun { .. }
+                | Action::Retrying { .. }
+                | Action::Finished(_) => {}
             }
         }
     }

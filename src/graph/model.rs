@@ -136,6 +136,11 @@ impl Graph {
         self.procs.iter().enumerate()
     }
 
+    /// Every proto, in declaration order.
+    pub fn protos(&self) -> impl Iterator<Item = &Proto> {
+        self.protos.iter()
+    }
+
     /// Plain rdep rules, in declaration order.
     pub fn rdep_rules(&self) -> &[RdepRule] {
         &self.rdep_rules

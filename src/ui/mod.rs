@@ -2,8 +2,10 @@
 //! that the plain line output here can be swapped for a live terminal display.
 
 mod plain;
+mod silent;
 
 pub use plain::PlainReporter;
+pub use silent::Silent;
 
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ pub struct Summary {
     pub skipped: usize,
     pub up_to_date: usize,
     pub not_run: usize,
+    /// `--dry-run`: procs that would run (counted here, not as succeeded).
+    pub would_run: Option<usize>,
     pub wall: Duration,
 }
 
@@ -62,6 +66,8 @@ pub fn counts_text(json: &str) -> String {
 pub trait Reporter: Send + Sync {
     /// A proc started its first attempt.
     fn started(&self, name: &str);
+    /// `--dry-run`: a proc would run this command (or closure).
+    fn would_run(&self, name: &str, what: &str);
     /// A failed attempt will be retried.
     fn retrying(&self, name: &str, attempt: u32, error: &str);
     /// A proc reached a final state.

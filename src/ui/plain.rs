@@ -69,6 +69,10 @@ impl Reporter for PlainReporter {
         }
     }
 
+    fn would_run(&self, name: &str, what: &str) {
+        outln!("{:<10} {name}: {what}", "WOULD RUN");
+    }
+
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
         if !self.quiet {
             let first = error.lines().next().unwrap_or("");
@@ -117,6 +121,20 @@ impl Reporter for PlainReporter {
     }
 
     fn summary(&self, s: &Summary) {
+        if let Some(n) = s.would_run {
+            let mut parts = vec![format!("{n} would run")];
+            if s.up_to_date > 0 {
+                parts.push(format!("{} up to date", s.up_to_date));
+            }
+            if s.failed + s.failed_dep > 0 {
+                parts.push(format!(
+                    "{} could not be scheduled",
+                    s.failed + s.failed_dep
+                ));
+            }
+            outln!("prun: dry run: {}", parts.join(", "));
+            return;
+        }
         let mut parts = vec![format!("{} succeeded", s.succeeded)];
         for (n, what) in [
             (s.failed, "failed"),

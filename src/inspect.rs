@@ -1,0 +1,88 @@
+//! `prun list` and `prun graph`: a script's procs and protos, and its dependency graph
+//! in DOT, after evaluating it as a dry run.
+
+use crate::exec::{Core, State};
+use crate::graph::Choices;
+
+/// Procs (with their help lines) and protos (with their help lines and arg choices).
+pub fn list(c: &Core) -> String {
+    let g = c.graph();
+    let mut out = String::new();
+    let procs: Vec<_> = g.procs().filter(|(_, n)| n.proto.is_none()).collect();
+    let width = g
+        .procs()
+        .map(|(_, n)| n.name.len())
+        .chain(g.protos().map(|p| p.template.text().len()))
+        .max()
+        .unwrap_or(0);
+    out.push_str("procs:\n");
+    for (_, n) in &procs {
+        let help = n.def.help.as_deref().unwrap_or("");
+        out.push_str(format!("  {:<width$}  {help}", n.name).trim_end());
+        out.push('\n');
+    }
+    out.push_str("protos:\n");
+    for p in g.protos() {
+        let help = p.def.help.as_deref().unwrap_or("");
+        let mut line = format!("  {:<width$}  {help}", p.template.text());
+        let choices: Vec<String> = p
+            .def
+            .arg_choices
+            .iter()
+            .map(|(arg, ch)| match ch {
+                Choices::List(v) => format!("{arg}: {}", v.join(", ")),
+                Choices::Closure(cb) => {
+                    format!("{arg}: (computed by the closure at {})", cb.origin())
+                }
+            })
+            .collect();
+        if !choices.is_empty() {
+            line.push_str(&format!("  [{}]", choices.join("; ")));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The graph in DOT: an edge from each dependency to its dependent. With targets, only
+/// what they scheduled; otherwise every proc.
+pub fn dot(c: &Core, scheduled_only: bool) -> String {
+    let g = c.graph();
+    let mut out = String::from("digraph prun {\n  rankdir=LR;\n  node [shape=box];\n");
+    for (id, n) in g.procs() {
+        if scheduled_only && c.state(id) == State::Idle {
+            continue;
+        }
+        let mut attrs = Vec::new();
+        if n.def.wave != 0 {
+            attrs.push(format!("xlabel={}", quote(&format!("wave {}", n.def.wave))));
+        }
+        if let Some(h) = &n.def.help {
+            attrs.push(format!("tooltip={}", quote(h)));
+        }
+        if attrs.is_empty() {
+            out.push_str(&format!("  {};\n", quote(&n.name)));
+        } else {
+            out.push_str(&format!("  {} [{}];\n", quote(&n.name), attrs.join(", ")));
+        }
+        // A scheduled proc's dependencies are resolved (globs expanded); an unscheduled
+        // one shows the names it was given.
+        if c.state(id) == State::Idle {
+            for d in &n.deps {
+                out.push_str(&format!("  {} -> {};\n", quote(d), quote(&n.name)));
+            }
+        } else {
+            for &d in c.deps_of(id) {
+                let dn = &g.proc(d).name;
+                out.push_str(&format!("  {} -> {};\n", quote(dn), quote(&n.name)));
+            }
+        }
+    }
+    out.push('}');
+    out
+}

@@ -1,0 +1,24 @@
+//! A reporter that shows nothing but warnings: for `prun list` and `prun graph`, which
+//! evaluate a script only to look at its graph.
+
+use super::{Reporter, Summary};
+use crate::exec::Finished;
+
+/// Prints warnings (to stderr) and nothing else.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn started(&self, _: &str) {}
+    fn would_run(&self, _: &str, _: &str) {}
+    fn retrying(&self, _: &str, _: u32, _: &str) {}
+    fn finished(&self, _: &Finished) {}
+    fn progress(&self, _: &str, _: &str) {}
+    fn command(&self, _: Option<&str>, _: &str) {}
+    fn message(&self, _: &str) {}
+    fn warning(&self, text: &str) {
+        errln!("prun: warning: {text}");
+    }
+    fn summary(&self, _: &Summary) {}
+    fn set_full_log(&self, _: bool) {}
+}

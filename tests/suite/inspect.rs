@@ -1,0 +1,175 @@
+//! `--dry-run`, `prun list`, `prun graph` and `prun log`.
+
+use std::process::Command;
+
+use crate::support::Test;
+
+const PIPELINE: &str = r#"
+proc("gen", #{ help: "make the data", shell: "echo generated > data.txt" });
+proc("use", #{ deps: ["gen"], wave: 1 }, |ctx| { shell("touch used.txt"); 1 });
+proto("build::[env]", #{ deps: ["gen"], arg_choices: #{ env: ["dev", "prod"] }, help: "build one env" },
+      |ctx, env| { shell(`touch built-${env}`); env });
+proc("w0", #{ cmd: ["touch", "w0.txt"] });
+"#;
+
+#[test]
+fn dry_run_prints_what_would_run_in_order_and_runs_nothing() {
+    let out = Test::new()
+        .script(&format!(
+            "{PIPELINE}\nrun([\"use\", \"build::*\", \"w0\"]);"
+        ))
+        .args(&["--dry-run"])
+        .run();
+    out.ok()
+        .line("WOULD RUN  gen: echo generated > data.txt")
+        .line("WOULD RUN  w0: touch w0.txt")
+        .out_has("prun: dry run: 5 would run");
+    for f in ["data.txt", "used.txt", "built-dev", "built-prod", "w0.txt"] {
+        assert!(
+            !out.exists(f),
+            "{f} was created by a dry run\n{}",
+            out.describe()
+        );
+    }
+    let pos = |name: &str| {
+        out.stdout
+            .find(&format!("WOULD RUN  {name}:"))
+            .unwrap_or_else(|| panic!("{name} missing\n{}", out.describe()))
+    };
+    assert!(pos("gen") < pos("build::dev") && pos("gen") < pos("use"));
+    assert!(pos("w0") < pos("use"), "wave 1 comes after wave 0");
+    assert!(
+        out.stdout
+            .contains("WOULD RUN  use: (closure at main.rhai:3:1)")
+    );
+    assert!(!out.stdout.contains("SUCCEEDED"), "{}", out.describe());
+}
+
+#[test]
+fn dry_run_tells_what_is_up_to_date_and_writes_no_history() {
+    let first = Test::new()
+        .file("in.txt", "x")
+        .script(
+            r#"
+proc("a", #{ inputs: ["in.txt"], outputs: ["a.out"], shell: "cp in.txt a.out" });
+proc("b", #{ deps: ["a"] }, |ctx| 2);
+proc("c", |ctx| 3);
+run(["b", "c"]);
+"#,
+        )
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let prun = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun")
+    };
+    let dry = prun(&["main.rhai", "--dry-run"]);
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success(), "{text}");
+    assert!(text.contains("UP_TO_DATE a"), "{text}");
+    assert!(text.contains("UP_TO_DATE b"), "{text}");
+    assert!(text.contains("WOULD RUN  c:"), "{text}");
+    assert!(
+        text.contains("prun: dry run: 1 would run, 2 up to date"),
+        "{text}"
+    );
+    let history = prun(&["history", "main.rhai"]);
+    let h = String::from_utf8_lossy(&history.stdout);
+    assert_eq!(
+        h.lines()
+            .filter(|l| l.trim_start().starts_with(char::is_numeric))
+            .count(),
+        1,
+        "{h}"
+    );
+}
+
+#[test]
+fn list_shows_procs_protos_help_and_choices_without_running_anything() {
+    let out = Test::new()
+        .script(&format!("{PIPELINE}\nrun(\"use\");"))
+        .before(&["list"])
+        .run();
+    out.ok()
+        .out_has("procs:")
+        .out_has("make the data")
+        .out_has("protos:")
+        .out_has("build::[env]")
+        .out_has("build one env")
+        .out_has("env: dev, prod");
+    assert!(!out.exists("data.txt") && !out.exists("used.txt"));
+}
+
+#[test]
+fn graph_is_valid_dot_with_resolved_edges() {
+    let out = Test::new()
+        .script(PIPELINE)
+        .before(&["graph"])
+        .args(&["use", "build::*"])
+        .run();
+    out.ok()
+        .out_has("digraph prun {")
+        .out_has("\"gen\" -> \"use\";")
+        .out_has("\"gen\" -> \"build::dev\";")
+        .out_has("\"gen\" -> \"build::prod\";")
+        .out_lacks("\"w0\"");
+    assert!(!out.exists("data.txt"));
+    if Command::new("dot").arg("-V").output().is_err() {
+        assert_ne!(
+            std::env::var("PRUN_E2E").as_deref(),
+            Ok("require"),
+            "graphviz `dot` is required (PRUN_E2E=require)"
+        );
+        eprintln!("SKIPPED: graphviz `dot` is not installed, so the DOT is not validated");
+        return;
+    }
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dot");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), out.stdout.as_bytes()).unwrap();
+    let svg = child.wait_with_output().unwrap();
+    assert!(
+        svg.status.success(),
+        "dot rejected the graph:\n{}",
+        out.stdout
+    );
+    assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"));
+}
+
+#[test]
+fn log_prints_the_latest_log_of_a_proc() {
+    let first = Test::new()
+        .script(r#"proc("talk", #{ shell: "echo first" }); run("talk");"#)
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let prun = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun")
+    };
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("talk", #{ shell: "echo second" }); run("talk");"#,
+    )
+    .unwrap();
+    assert!(prun(&["main.rhai"]).status.success());
+    let log = prun(&["log", "main.rhai", "talk"]);
+    let text = String::from_utf8_lossy(&log.stdout);
+    assert!(log.status.success());
+    assert!(text.contains("second") && !text.contains("first"), "{text}");
+    let missing = prun(&["log", "main.rhai", "nope"]);
+    assert_eq!(missing.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("\"nope\""));
+}

@@ -253,9 +253,8 @@ pub fn run(cfg: RunConfig) -> Exit {
         full: cfg.full,
     };
     // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
-    let use_db = !cfg.no_db
-        && cfg.inspect.is_none()
-        && !(cfg.dry_run && !db_path(&cfg, &state_dir).exists());
+    let db_exists = db_path(&cfg, &state_dir).exists();
+    let use_db = !cfg.no_db && cfg.inspect.is_none() && (db_exists || !cfg.dry_run);
     if use_db {
         let path = db_path(&cfg, &state_dir);
         let read_only = cfg.dry_run;
@@ -269,7 +268,7 @@ pub fn run(cfg: RunConfig) -> Exit {
         let open = move || {
             Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
         };
-        let opener: CacheOpener = if db_path(&cfg, &state_dir).exists() {
+        let opener: CacheOpener = if db_exists {
             let early = std::thread::Builder::new()
                 .name("prun-db-open".into())
                 .spawn(open);

@@ -205,6 +205,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         json: flags.json,
         dry_run: flags.dry_run,
         inspect: None,
+        live: match (flags.live, flags.no_live) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     })
 }
 

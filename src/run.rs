@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
 use crate::script::{DbSettings, Host, HostOptions, ScriptError};
 use crate::store::Store;
-use crate::ui::{PlainReporter, Reporter, Silent, Summary};
+use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
 
 /// Everything the command line decides about a run.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +35,8 @@ pub struct RunConfig {
     /// `prun list` / `prun graph`: evaluate the script as a dry run, silently, then show
     /// its graph instead of a summary.
     pub inspect: Option<Inspect>,
+    /// `--live` (`Some(true)`) / `--no-live` (`Some(false)`); else live on a terminal.
+    pub live: Option<bool>,
 }
 
 /// What `prun list` and `prun graph` show.
@@ -123,6 +125,20 @@ pub fn log(script: &std::path::Path, proc_name: &str) -> Exit {
                 root.display()
             );
             Exit::Usage
+        }
+    }
+}
+
+/// The live display is on when stdout is a terminal that can show it (not `TERM=dumb`),
+/// unless `--no-live`; `--live` forces it on.
+fn wants_live(cfg: &RunConfig) -> bool {
+    use std::io::IsTerminal;
+    match cfg.live {
+        Some(on) => on,
+        None => {
+            std::io::stdout().is_terminal()
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+                && !cfg.quiet
         }
     }
 }
@@ -228,13 +244,24 @@ pub fn run(cfg: RunConfig) -> Exit {
         fail_fast: cfg.fail_fast,
         dry_run: cfg.dry_run || cfg.inspect.is_some(),
     });
-    let reporter: Arc<dyn Reporter> = match cfg.inspect {
-        Some(_) => Arc::new(Silent),
-        None => Arc::new(PlainReporter {
+    let mut live = None;
+    let reporter: Arc<dyn Reporter> = if cfg.inspect.is_some() {
+        Arc::new(Silent)
+    } else if wants_live(&cfg) {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let l = Arc::new(LiveReporter::new(
+            color,
+            cfg.verbose,
+            cfg.full_log_on_failure,
+        ));
+        live = Some(l.clone());
+        l
+    } else {
+        Arc::new(PlainReporter {
             verbose: cfg.verbose,
             quiet: cfg.quiet,
             full_log: cfg.full_log_on_failure.into(),
-        }),
+        })
     };
     let state_dir = crate::paths::script_state_dir(&cfg.script);
     let log_root = state_dir.join("logs");
@@ -246,6 +273,14 @@ pub fn run(cfg: RunConfig) -> Exit {
         KILL_GRACE,
     );
     watch_signals(&rt, &sched);
+    if let Some(l) = &live {
+        let weak = Arc::downgrade(&sched);
+        l.set_estimator(Box::new(move |name| {
+            let s = weak.upgrade()?;
+            let c = s.lock();
+            c.cache()?.store().expected_duration(name).ok().flatten()
+        }));
+    }
     let db = DbSettings {
         fixed: cfg.db.is_some() || cfg.no_db,
         script: cfg.script.display().to_string(),
@@ -288,6 +323,7 @@ pub fn run(cfg: RunConfig) -> Exit {
             script_args: cfg.script_args.clone(),
             db,
             cli_full_log: cfg.full_log_on_failure,
+            cli_live: cfg.live.is_some(),
         },
     );
 

@@ -23,6 +23,8 @@ pub struct ApiConfig {
     pub db: DbSettings,
     /// `--full-log-on-failure` was given: it wins over the script.
     pub cli_full_log: bool,
+    /// `--live` or `--no-live` was given: it wins over `set_options(#{ dynamic })`.
+    pub cli_live: bool,
 }
 
 /// What `set_options(#{ task_db })` needs to open another task DB.
@@ -476,10 +478,13 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                     sched.reporter().set_full_log(b);
                 }
             }
-            // Only the plain display exists in this version: the choice is checked and
-            // has nothing to switch yet.
+            // `dynamic: false` turns a live display into plain lines; plain output (not a
+            // terminal) cannot become live.
             "dynamic" => {
-                v.as_bool().map_err(|_| bad("a bool"))?;
+                let on = v.as_bool().map_err(|_| bad("a bool"))?;
+                if !cfg.cli_live {
+                    sched.reporter().set_dynamic(on);
+                }
             }
             "watch" => {
                 if v.as_bool().map_err(|_| bad("a bool"))? {

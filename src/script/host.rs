@@ -28,6 +28,8 @@ pub struct HostOptions {
     pub db: super::api::DbSettings,
     /// `--full-log-on-failure` was given.
     pub cli_full_log: bool,
+    /// `--live` or `--no-live` was given.
+    pub cli_live: bool,
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -63,6 +65,7 @@ impl Host {
                 cli_parallel: opts.cli_parallel,
                 db: opts.db.clone(),
                 cli_full_log: opts.cli_full_log,
+                cli_live: opts.cli_live,
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);

@@ -1,9 +1,12 @@
 //! What the user sees. The scheduler reports through the small [`Reporter`] interface, so
 //! that the plain line output here can be swapped for a live terminal display.
 
+mod live;
 mod plain;
+mod render;
 mod silent;
 
+pub use live::{Estimator, LiveReporter};
 pub use plain::PlainReporter;
 pub use silent::Silent;
 
@@ -84,4 +87,7 @@ pub trait Reporter: Send + Sync {
     fn summary(&self, s: &Summary);
     /// Show a failed proc's whole log instead of its last lines.
     fn set_full_log(&self, on: bool);
+    /// `set_options(#{ dynamic: false })`: stop drawing a live area (plain lines only).
+    /// Displays that have none ignore it.
+    fn set_dynamic(&self, _on: bool) {}
 }

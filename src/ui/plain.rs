@@ -121,32 +121,36 @@ impl Reporter for PlainReporter {
     }
 
     fn summary(&self, s: &Summary) {
-        if let Some(n) = s.would_run {
-            let mut parts = vec![format!("{n} would run")];
-            if s.up_to_date > 0 {
-                parts.push(format!("{} up to date", s.up_to_date));
-            }
-            if s.failed + s.failed_dep > 0 {
-                parts.push(format!(
-                    "{} could not be scheduled",
-                    s.failed + s.failed_dep
-                ));
-            }
-            outln!("prun: dry run: {}", parts.join(", "));
-            return;
-        }
-        let mut parts = vec![format!("{} succeeded", s.succeeded)];
-        for (n, what) in [
-            (s.failed, "failed"),
-            (s.failed_dep, "not run (failed dependency)"),
-            (s.skipped, "skipped"),
-            (s.up_to_date, "up to date"),
-            (s.not_run, "not run"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{n} {what}"));
-            }
-        }
-        outln!("prun: {} in {:.2}s", parts.join(", "), s.wall.as_secs_f64());
+        outln!("{}", summary_line(s));
     }
+}
+
+/// The last line of a run: counts per state and the wall time.
+pub fn summary_line(s: &Summary) -> String {
+    if let Some(n) = s.would_run {
+        let mut parts = vec![format!("{n} would run")];
+        if s.up_to_date > 0 {
+            parts.push(format!("{} up to date", s.up_to_date));
+        }
+        if s.failed + s.failed_dep > 0 {
+            parts.push(format!(
+                "{} could not be scheduled",
+                s.failed + s.failed_dep
+            ));
+        }
+        return format!("prun: dry run: {}", parts.join(", "));
+    }
+    let mut parts = vec![format!("{} succeeded", s.succeeded)];
+    for (n, what) in [
+        (s.failed, "failed"),
+        (s.failed_dep, "not run (failed dependency)"),
+        (s.skipped, "skipped"),
+        (s.up_to_date, "up to date"),
+        (s.not_run, "not run"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!("prun: {} in {:.2}s", parts.join(", "), s.wall.as_secs_f64())
 }

@@ -1,0 +1,316 @@
+//! The live display: a header and one line per running proc at the bottom of the
+//! terminal, redrawn at most 10 times a second, with finished procs printed above it.
+//!
+//! The area is erased and redrawn in place (cursor up, clear to the end of the screen)
+//! inside a synchronized update, so terminals that support it never show a half-drawn
+//! frame. Its lines are cut to the terminal's width, so each takes exactly one row and the
+//! cursor arithmetic stays right; the size is read at every frame, so a resize is picked
+//! up by the next one. Raw mode is never enabled: Ctrl-C must stay a signal.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossterm::cursor::{Hide, MoveToColumn, MoveUp, Show};
+use crossterm::queue;
+use crossterm::terminal::{BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate};
+
+use super::plain::{format_finished, summary_line};
+use super::render::{Running, Snapshot, render};
+use super::{Reporter, Summary};
+use crate::exec::{Finished, State};
+
+/// How often the area is redrawn (for the spinner and the elapsed times).
+const FRAME: Duration = Duration::from_millis(100);
+
+/// Looks up how long a proc usually takes.
+pub type Estimator = Box<dyn Fn(&str) -> Option<Duration> + Send + Sync>;
+
+struct Proc {
+    name: String,
+    started: Instant,
+    expected: Option<Duration>,
+    progress: Option<String>,
+}
+
+struct Screen {
+    started: Instant,
+    running: Vec<Proc>,
+    done: usize,
+    failed: usize,
+    frame: usize,
+    /// Rows the live area takes on screen now.
+    drawn: usize,
+    finished: bool,
+}
+
+struct Inner {
+    screen: Mutex<Screen>,
+    color: bool,
+    verbose: bool,
+    full_log: AtomicBool,
+    estimator: Mutex<Option<Estimator>>,
+    stop: AtomicBool,
+    /// Cleared by `set_options(#{ dynamic: false })`: no live area, lines only.
+    dynamic: AtomicBool,
+}
+
+/// The live display.
+pub struct LiveReporter {
+    inner: Arc<Inner>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl LiveReporter {
+    /// Starts the display; `color` is off under `NO_COLOR`.
+    pub fn new(color: bool, verbose: bool, full_log: bool) -> LiveReporter {
+        let inner = Arc::new(Inner {
+            screen: Mutex::new(Screen {
+                started: Instant::now(),
+                running: Vec::new(),
+                done: 0,
+                failed: 0,
+                frame: 0,
+                drawn: 0,
+                finished: false,
+            }),
+            color,
+            verbose,
+            full_log: AtomicBool::new(full_log),
+            estimator: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            dynamic: AtomicBool::new(true),
+        });
+        let tick = inner.clone();
+        let ticker = std::thread::Builder::new()
+            .name("prun-display".into())
+            .spawn(move || {
+                while !tick.stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(FRAME);
+                    tick.redraw(None);
+                }
+            })
+            .ok();
+        LiveReporter {
+            inner,
+            ticker: Mutex::new(ticker),
+        }
+    }
+
+    /// Sets how expected durations are looked up (the task DB's history).
+    pub fn set_estimator(&self, e: Estimator) {
+        *self.inner.estimator.lock().expect("estimator") = Some(e);
+    }
+
+    fn stop(&self) {
+        self.inner.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.lock().expect("ticker").take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Inner {
+    /// Erases the live area, prints `above` (if any) where it was, and draws the area
+    /// again below — all in one synchronized update.
+    fn redraw(&self, above: Option<&str>) {
+        let mut sc = self.screen.lock().expect("screen");
+        if sc.finished {
+            if let Some(text) = above {
+                let _ = writeln!(io::stdout().lock(), "{text}");
+            }
+            return;
+        }
+        if above.is_none() && sc.running.is_empty() && sc.drawn == 0 {
+            return;
+        }
+        sc.frame += 1;
+        let (w, h) = crossterm::terminal::size().unwrap_or((80, 24));
+        let now = Instant::now();
+        let snap = Snapshot {
+            elapsed: now - sc.started,
+            running: sc
+                .running
+                .iter()
+                .map(|p| Running {
+                    name: p.name.clone(),
+                    elapsed: now - p.started,
+                    expected: p.expected,
+                    progress: p.progress.clone(),
+                })
+                .collect(),
+            done: sc.done,
+            failed: sc.failed,
+            frame: sc.frame,
+        };
+        let lines = if sc.running.is_empty() || !self.dynamic.load(Ordering::Relaxed) {
+            Vec::new()
+        } else {
+            render(&snap, w, h)
+        };
+        let mut out = io::stdout().lock();
+        let _ = queue!(out, BeginSynchronizedUpdate);
+        erase(&mut out, sc.drawn);
+        if let Some(text) = above {
+            let _ = writeln!(out, "{text}");
+        }
+        if !lines.is_empty() {
+            let _ = queue!(out, Hide);
+        }
+        for l in &lines {
+            let _ = write!(out, "{l}\r\n");
+        }
+        sc.drawn = lines.len();
+        let _ = queue!(out, EndSynchronizedUpdate);
+        let _ = out.flush();
+    }
+
+    fn paint(&self, state: State, text: String) -> String {
+        if !self.color {
+            return text;
+        }
+        let code = match state {
+            State::Succeeded => "32",
+            State::Failed | State::FailedDep => "31",
+            State::Skipped => "33",
+            State::UpToDate => "36",
+            _ => return text,
+        };
+        let word = state.as_str();
+        match text.strip_prefix(word) {
+            Some(rest) => format!("\x1b[{code}m{word}\x1b[0m{rest}"),
+            None => text,
+        }
+    }
+}
+
+fn erase(out: &mut impl Write, drawn: usize) {
+    if drawn > 0 {
+        let rows = u16::try_from(drawn).unwrap_or(u16::MAX);
+        let _ = queue!(
+            out,
+            MoveToColumn(0),
+            MoveUp(rows),
+            Clear(ClearType::FromCursorDown)
+        );
+    }
+}
+
+impl Reporter for LiveReporter {
+    fn started(&self, name: &str) {
+        let expected = self
+            .inner
+            .estimator
+            .lock()
+            .expect("estimator")
+            .as_ref()
+            .and_then(|e| e(name));
+        self.inner
+            .screen
+            .lock()
+            .expect("screen")
+            .running
+            .push(Proc {
+                name: name.to_string(),
+                started: Instant::now(),
+                expected,
+                progress: None,
+            });
+    }
+
+    fn would_run(&self, name: &str, what: &str) {
+        self.inner
+            .redraw(Some(&format!("{:<10} {name}: {what}", "WOULD RUN")));
+    }
+
+    fn retrying(&self, name: &str, attempt: u32, error: &str) {
+        let first = error.lines().next().unwrap_or("");
+        let line = format!(
+            "{:<10} {name} (attempt {attempt} failed: {first})",
+            "RETRYING"
+        );
+        self.inner.redraw(Some(&line));
+    }
+
+    fn finished(&self, f: &Finished) {
+        {
+            let mut sc = self.inner.screen.lock().expect("screen");
+            if let Some(i) = sc.running.iter().position(|p| p.name == *f.name) {
+                sc.running.remove(i);
+            }
+            if f.state.is_failure() {
+                sc.failed += 1;
+            } else {
+                sc.done += 1;
+            }
+        }
+        let text = format_finished(f, self.inner.full_log.load(Ordering::Relaxed));
+        let text = self.inner.paint(f.state, text);
+        self.inner.redraw(Some(&text));
+    }
+
+    fn progress(&self, proc: &str, text: &str) {
+        let mut sc = self.inner.screen.lock().expect("screen");
+        if let Some(p) = sc.running.iter_mut().find(|p| p.name == proc) {
+            p.progress = Some(text.to_string());
+        }
+    }
+
+    fn command(&self, proc: Option<&str>, line: &str) {
+        if self.inner.verbose {
+            let text = match proc {
+                Some(p) => format!("{:<10} {p}: $ {line}", ""),
+                None => format!("{:<10} $ {line}", ""),
+            };
+            self.inner.redraw(Some(&text));
+        }
+    }
+
+    fn message(&self, text: &str) {
+        self.inner.redraw(Some(text));
+    }
+
+    fn warning(&self, text: &str) {
+        let mut sc = self.inner.screen.lock().expect("screen");
+        let mut out = io::stdout().lock();
+        erase(&mut out, sc.drawn);
+        sc.drawn = 0;
+        let _ = out.flush();
+        drop(out);
+        drop(sc);
+        let _ = writeln!(io::stderr().lock(), "prun: warning: {text}");
+        self.inner.redraw(None);
+    }
+
+    fn summary(&self, s: &Summary) {
+        self.stop();
+        let mut sc = self.inner.screen.lock().expect("screen");
+        let mut out = io::stdout().lock();
+        erase(&mut out, sc.drawn);
+        sc.drawn = 0;
+        sc.finished = true;
+        let _ = queue!(out, Show);
+        let _ = writeln!(out, "{}", summary_line(s));
+        let _ = out.flush();
+    }
+
+    fn set_full_log(&self, on: bool) {
+        self.inner.full_log.store(on, Ordering::Relaxed);
+    }
+
+    fn set_dynamic(&self, on: bool) {
+        self.inner.dynamic.store(on, Ordering::Relaxed);
+        self.inner.redraw(None);
+    }
+}
+
+impl Drop for LiveReporter {
+    fn drop(&mut self) {
+        self.stop();
+        let mut out = io::stdout().lock();
+        let _ = queue!(out, Show);
+        let _ = out.flush();
+    }
+}

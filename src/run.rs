@@ -459,7 +459,14 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
         wall,
         ..Summary::default()
     };
+    let mut ran: Vec<(String, Duration)> = Vec::new();
     for p in c.scheduled() {
+        if let Some(d) = p
+            .duration
+            .filter(|_| matches!(p.state, State::Succeeded | State::Failed))
+        {
+            ran.push((p.name.to_string(), d));
+        }
         match p.state {
             State::Succeeded => s.succeeded += 1,
             State::Failed => s.failed += 1,
@@ -469,6 +476,9 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
             State::Idle | State::Wanted | State::Running => s.not_run += 1,
         }
     }
+    ran.sort_by_key(|r| std::cmp::Reverse(r.1));
+    ran.truncate(3);
+    s.slowest = ran;
     s
 }
 

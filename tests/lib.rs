@@ -27,6 +27,8 @@ mod helpers;
 mod inspect;
 #[path = "suite/options.rs"]
 mod options;
+#[path = "suite/plain.rs"]
+mod plain;
 #[path = "suite/protos.rs"]
 mod protos;
 #[path = "suite/rdeps.rs"]

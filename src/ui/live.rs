@@ -17,7 +17,7 @@ use crossterm::cursor::{Hide, MoveToColumn, MoveUp, Show};
 use crossterm::queue;
 use crossterm::terminal::{BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate};
 
-use super::plain::{format_finished, summary_line};
+use super::plain::{format_finished, slowest_line, summary_line};
 use super::render::{Running, Snapshot, render};
 use super::{Reporter, Summary};
 use crate::exec::{Finished, State};
@@ -292,6 +292,9 @@ impl Reporter for LiveReporter {
         sc.drawn = 0;
         sc.finished = true;
         let _ = queue!(out, Show);
+        if let Some(line) = slowest_line(s) {
+            let _ = writeln!(out, "{line}");
+        }
         let _ = writeln!(out, "{}", summary_line(s));
         let _ = out.flush();
     }

@@ -5,6 +5,7 @@ mod live;
 mod plain;
 mod render;
 mod silent;
+mod snippet;
 
 pub use live::{Estimator, LiveReporter};
 pub use plain::PlainReporter;
@@ -26,6 +27,8 @@ pub struct Summary {
     /// `--dry-run`: procs that would run (counted here, not as succeeded).
     pub would_run: Option<usize>,
     pub wall: Duration,
+    /// The procs that took longest, longest first (at most three).
+    pub slowest: Vec<(String, Duration)>,
 }
 
 impl Summary {

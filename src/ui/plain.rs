@@ -43,29 +43,58 @@ pub fn format_finished(f: &Finished, full_log: bool) -> String {
     if f.state == State::Failed
         && let Some(path) = &f.log
     {
-        let (tail, what) = if full_log {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            (text.lines().map(str::to_string).collect(), "the log")
-        } else {
-            (log::tail(path, TAIL_LINES), "last lines of")
-        };
-        if !tail.is_empty() {
-            out.push_str(&format!("\n           {what} {}:", path.display()));
-            for l in tail {
-                out.push_str("\n           | ");
-                out.push_str(&l);
-            }
-        } else {
-            out.push_str(&format!("\n           log: {}", path.display()));
-        }
+        out.push_str(&log_report(path, full_log));
     }
     out
 }
 
+/// What a failure report shows of the log: the whole log with `full_log`; else the
+/// excerpts around error, warning and failure lines; else the last lines.
+fn log_report(path: &std::path::Path, full_log: bool) -> String {
+    fn quoted(lines: &[String]) -> String {
+        lines
+            .iter()
+            .map(|l| format!("\n           | {l}"))
+            .collect()
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    if full_log {
+        let all: Vec<String> = text.lines().map(str::to_string).collect();
+        return format!("\n           the log {}:{}", path.display(), quoted(&all));
+    }
+    let excerpts = super::snippet::excerpts(&text);
+    if excerpts.is_empty() {
+        let tail = log::tail(path, TAIL_LINES);
+        if tail.is_empty() {
+            return format!("\n           log: {}", path.display());
+        }
+        return format!(
+            "\n           last lines of {}:{}",
+            path.display(),
+            quoted(&tail)
+        );
+    }
+    let mut out = format!("\n           excerpts of {}:", path.display());
+    for e in &excerpts {
+        out.push_str(&format!(
+            "\n           --- lines {}-{} ---",
+            e.first, e.last
+        ));
+        out.push_str(&quoted(&e.lines));
+    }
+    out
+}
+
+/// The time a plain line is printed, first on the line (UTC, to the second): cron mail
+/// and CI logs show when each proc started and finished.
+fn stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 impl Reporter for PlainReporter {
     fn started(&self, name: &str) {
-        if self.verbose {
-            outln!("{:<10} {name}", "STARTED");
+        if !self.quiet {
+            outln!("{} {:<10} {name}", stamp(), "STARTED");
         }
     }
 
@@ -77,7 +106,8 @@ impl Reporter for PlainReporter {
         if !self.quiet {
             let first = error.lines().next().unwrap_or("");
             outln!(
-                "{:<10} {name} (attempt {attempt} failed: {first})",
+                "{} {:<10} {name} (attempt {attempt} failed: {first})",
+                stamp(),
                 "RETRYING"
             );
         }
@@ -88,7 +118,8 @@ impl Reporter for PlainReporter {
             return;
         }
         outln!(
-            "{}",
+            "{} {}",
+            stamp(),
             format_finished(f, self.full_log.load(Ordering::Relaxed))
         );
     }
@@ -121,8 +152,24 @@ impl Reporter for PlainReporter {
     }
 
     fn summary(&self, s: &Summary) {
+        if let Some(line) = slowest_line(s) {
+            outln!("{line}");
+        }
         outln!("{}", summary_line(s));
     }
+}
+
+/// `prun: slowest: build 12.30s, test 4.10s, lint 0.90s`, when more than one proc ran.
+pub fn slowest_line(s: &Summary) -> Option<String> {
+    if s.slowest.len() < 2 {
+        return None;
+    }
+    let parts: Vec<String> = s
+        .slowest
+        .iter()
+        .map(|(n, d)| format!("{n} {:.2}s", d.as_secs_f64()))
+        .collect();
+    Some(format!("prun: slowest: {}", parts.join(", ")))
 }
 
 /// The last line of a run: counts per state and the wall time.

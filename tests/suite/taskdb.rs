@@ -160,7 +160,7 @@ impl Running {
         };
         Run {
             code: status.code(),
-            stdout: self.out.join().expect("stdout reader"),
+            stdout: crate::support::unstamp(&self.out.join().expect("stdout reader")),
             stderr: self.err.join().expect("stderr reader"),
             words: self.words,
         }
@@ -227,8 +227,10 @@ impl Run {
                 let (state, rest) = (l.get(..10)?, l.get(10..)?);
                 let rest = rest.strip_prefix(' ')?;
                 let state = state.trim_end();
-                let is_state =
-                    !state.is_empty() && state.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                // STARTED lines announce a proc; the report is the line of its end.
+                let is_state = !state.is_empty()
+                    && state != "STARTED"
+                    && state.chars().all(|c| c.is_ascii_uppercase() || c == '_');
                 let name = rest.split([' ', ':']).next()?;
                 (is_state && !name.is_empty()).then_some((state, name, l))
             })

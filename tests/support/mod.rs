@@ -225,7 +225,7 @@ impl Test {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let stdout = out.join().expect("stdout reader");
+        let stdout = unstamp(&out.join().expect("stdout reader"));
         let stderr = err.join().expect("stderr reader");
         Output {
             code: status.code(),
@@ -235,6 +235,25 @@ impl Test {
             words,
         }
     }
+}
+
+/// Plain output puts the time first on each proc line (`2026-11-22T01:45:11Z STARTED  a`);
+/// the assertions look at what follows. Checks that the stamp is well formed as it goes.
+pub fn unstamp(stdout: &str) -> String {
+    let mut out = String::with_capacity(stdout.len());
+    for line in stdout.split_inclusive('\n') {
+        let b = line.as_bytes();
+        let stamped = b.len() > 21
+            && b[4] == b'-'
+            && b[10] == b'T'
+            && b[19] == b'Z'
+            && b[20] == b' '
+            && b[..19]
+                .iter()
+                .all(|c| c.is_ascii_digit() || b"-T:".contains(c));
+        out.push_str(if stamped { &line[21..] } else { line });
+    }
+    out
 }
 
 fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {

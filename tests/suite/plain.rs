@@ -1,0 +1,139 @@
+//! Plain output (not a terminal): timestamped start and finish lines, failure excerpts,
+//! the slowest procs and the summary.
+
+use std::process::Command;
+
+use crate::support::Test;
+
+fn is_stamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'Z'
+        && s.chars().filter(char::is_ascii_digit).count() == 14
+}
+
+#[test]
+fn every_proc_has_a_timestamped_start_and_finish_line_and_no_escape_codes() {
+    let t = Test::new().script(
+        r#"
+proc("a", #{ cmd: ["true"] });
+proc("b", #{ deps: ["a"] }, |ctx| 1);
+run("b");
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    let first = t.run();
+    first.ok();
+    let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg("main.rhai")
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state2"))
+        .output()
+        .expect("run prun");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        !text.contains('\x1b'),
+        "escape codes in plain output:\n{text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let shape: Vec<String> = lines
+        .iter()
+        .map(|l| match l.split_once(' ') {
+            Some((stamp, rest)) if is_stamp(stamp) => {
+                // Durations vary; keep their shape.
+                let rest = rest.split(" (").next().unwrap_or(rest);
+                format!("<time> {rest}")
+            }
+            _ => l.split(" in ").next().unwrap_or(l).to_string(),
+        })
+        .collect();
+    let want = [
+        "<time> STARTED    a",
+        "<time> SUCCEEDED  a",
+        "<time> STARTED    b",
+        "<time> SUCCEEDED  b",
+        "prun: slowest: a",
+        "prun: 2 succeeded",
+    ];
+    for (got, want) in shape.iter().zip(want) {
+        assert!(got.starts_with(want), "{got:?} is not {want:?}\n{text}");
+    }
+    assert_eq!(shape.len(), 6, "{text}");
+}
+
+#[test]
+fn quiet_prints_failures_and_the_summary_only() {
+    Test::new()
+        .script(
+            r#"proc("a", #{ cmd: ["true"] }); proc("b", #{ shell: "exit 3" }); run(["a", "b"]);"#,
+        )
+        .args(&["-q"])
+        .run()
+        .code(1)
+        .out_lacks("STARTED")
+        .out_lacks("SUCCEEDED")
+        .out_has("FAILED     b");
+}
+
+#[test]
+fn a_failure_shows_the_excerpts_around_error_lines() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("build", #{ shell: "for i in $(seq 1 30); do echo step $i; if [ $i = 12 ]; then echo 'error: disk full'; fi; done; exit 2" });
+run("build");
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has("excerpts of ")
+        .out_has("| error: disk full")
+        .out_has("| step 11")
+        .out_has("| step 13")
+        .out_lacks("| step 3\n")
+        .out_lacks("| step 30");
+    let header = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("--- lines "))
+        .expect("an excerpt header");
+    assert!(header.contains("-"), "{header}");
+}
+
+#[test]
+fn without_error_lines_the_last_lines_are_shown() {
+    Test::new()
+        .script(r#"proc("quiet", #{ shell: "seq 1 30; exit 1" }); run("quiet");"#)
+        .run()
+        .code(1)
+        .out_has("last lines of ")
+        .out_has("| 30")
+        .out_lacks("| 5\n");
+}
+
+#[test]
+fn the_slowest_procs_come_before_the_summary() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("slow", #{ shell: "sleep 0.3" });
+proc("fast", #{ cmd: ["true"] });
+proc("mid", #{ shell: "sleep 0.1" });
+proc("other", #{ cmd: ["true"] });
+run(["slow", "fast", "mid", "other"]);
+"#,
+        )
+        .run();
+    out.ok();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("prun: slowest: "))
+        .expect("a slowest line");
+    assert!(line.starts_with("prun: slowest: slow "), "{line}");
+    assert!(line.contains(", mid "), "{line}");
+    assert_eq!(line.matches("s, ").count() + 1, 3, "three procs: {line}");
+    out.summary_is("prun: 4 succeeded");
+}

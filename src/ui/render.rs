@@ -68,7 +68,8 @@ pub fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         .iter()
         .filter_map(|r| r.expected.map(|e| e.saturating_sub(r.elapsed)))
         .max();
-    if let Some(left) = left {
+    // Procs past their usual time make the estimate meaningless rather than zero.
+    if let Some(left) = left.filter(|l| !l.is_zero()) {
         header.push_str(&format!(" · ~{} left", short(left)));
     }
     let mut lines = vec![fit(&header, width)];

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
-use crate::script::{DbSettings, Host, HostOptions, ScriptError};
+use crate::script::{DbSettings, Host, HostOptions};
 use crate::store::Store;
 use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
 
@@ -338,18 +338,18 @@ pub fn run(cfg: RunConfig) -> Exit {
 
     let mut exit = Exit::Ok;
     match host.run(&ast) {
-        Ok(()) => exit = run_targets(&sched, &cfg.targets),
+        Ok(()) => exit = run_targets(&sched, &cfg.targets, &*reporter),
         Err(crate::script::TopLevelError::Script(e)) => {
-            report_script_error(&e);
+            reporter.eprint(&format!("prun: error: {e}"));
             sched.with(|c| c.abort(AbortReason::ScriptError));
             exit = Exit::Script;
         }
         Err(crate::script::TopLevelError::ProcFailed(msg)) => {
-            errln!("prun: the script stopped: {msg}");
+            reporter.eprint(&format!("prun: the script stopped: {msg}"));
             exit = Exit::ProcFailed;
         }
         Err(crate::script::TopLevelError::Aborted(msg)) => {
-            errln!("prun: the script stopped: {msg}");
+            reporter.eprint(&format!("prun: the script stopped: {msg}"));
         }
         Err(crate::script::TopLevelError::Interrupted) => {}
     }
@@ -431,7 +431,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     exit
 }
 
-fn run_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Exit {
+fn run_targets(sched: &Arc<Scheduler>, targets: &[String], reporter: &dyn Reporter) -> Exit {
     let result = sched.with(|c| {
         c.flush_now()?;
         for t in targets {
@@ -443,14 +443,10 @@ fn run_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Exit {
     match result {
         Ok(()) => Exit::Ok,
         Err(e) => {
-            errln!("prun: target: {e}");
+            reporter.eprint(&format!("prun: target: {e}"));
             Exit::Usage
         }
     }
-}
-
-fn report_script_error(e: &ScriptError) {
-    errln!("prun: error: {e}");
 }
 
 fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {

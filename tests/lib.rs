@@ -25,6 +25,8 @@ mod failures;
 mod helpers;
 #[path = "suite/inspect.rs"]
 mod inspect;
+#[path = "suite/live.rs"]
+mod live;
 #[path = "suite/options.rs"]
 mod options;
 #[path = "suite/plain.rs"]

@@ -76,8 +76,9 @@ impl Host {
             engine.register_fn("args", move || words.clone());
             let reporter = sched.reporter().clone();
             engine.on_print(move |s| reporter.message(s));
-            engine.on_debug(|s, src, pos| {
-                errln!("{}: {s}", diag::location(src, pos));
+            let r = sched.reporter().clone();
+            engine.on_debug(move |s, src, pos| {
+                r.eprint(&format!("{}: {s}", diag::location(src, pos)));
             });
             let s = sched.clone();
             engine.on_progress(move |ops| {

@@ -18,7 +18,7 @@ use crossterm::queue;
 use crossterm::terminal::{BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate};
 
 use super::plain::{format_finished, slowest_line, summary_line};
-use super::render::{Running, Snapshot, render};
+use super::render::{Running, Snapshot, columns, render};
 use super::{Reporter, Summary};
 use crate::exec::{Finished, State};
 
@@ -41,8 +41,8 @@ struct Screen {
     done: usize,
     failed: usize,
     frame: usize,
-    /// Rows the live area takes on screen now.
-    drawn: usize,
+    /// The columns of each line of the live area on screen now.
+    drawn: Vec<usize>,
     finished: bool,
 }
 
@@ -73,7 +73,7 @@ impl LiveReporter {
                 done: 0,
                 failed: 0,
                 frame: 0,
-                drawn: 0,
+                drawn: Vec::new(),
                 finished: false,
             }),
             color,
@@ -123,7 +123,7 @@ impl Inner {
             }
             return;
         }
-        if above.is_none() && sc.running.is_empty() && sc.drawn == 0 {
+        if above.is_none() && sc.running.is_empty() && sc.drawn.is_empty() {
             return;
         }
         sc.frame += 1;
@@ -148,11 +148,14 @@ impl Inner {
         let lines = if sc.running.is_empty() || !self.dynamic.load(Ordering::Relaxed) {
             Vec::new()
         } else {
-            render(&snap, w, h)
+            // One column short of the width: a line that fills a row leaves the cursor in
+            // the terminal's pending-wrap state, and rewrapping terminals then count it
+            // differently after a resize.
+            render(&snap, w.saturating_sub(1), h)
         };
         let mut out = io::stdout().lock();
         let _ = queue!(out, BeginSynchronizedUpdate);
-        erase(&mut out, sc.drawn);
+        erase(&mut out, &sc.drawn, w);
         if let Some(text) = above {
             let _ = writeln!(out, "{text}");
         }
@@ -162,7 +165,7 @@ impl Inner {
         for l in &lines {
             let _ = write!(out, "{l}\r\n");
         }
-        sc.drawn = lines.len();
+        sc.drawn = lines.iter().map(|l| columns(l)).collect();
         let _ = queue!(out, EndSynchronizedUpdate);
         let _ = out.flush();
     }
@@ -186,9 +189,14 @@ impl Inner {
     }
 }
 
-fn erase(out: &mut impl Write, drawn: usize) {
-    if drawn > 0 {
-        let rows = u16::try_from(drawn).unwrap_or(u16::MAX);
+/// Moves up over the live area and clears it. After the window got narrower, terminals
+/// that rewrap (tmux, VTE, kitty, iTerm2) show each old line on more rows: those rows are
+/// counted at the current width.
+fn erase(out: &mut impl Write, drawn: &[usize], width: u16) {
+    let width = usize::from(width.max(1));
+    let rows: usize = drawn.iter().map(|&w| w.div_ceil(width).max(1)).sum();
+    if rows > 0 {
+        let rows = u16::try_from(rows).unwrap_or(u16::MAX);
         let _ = queue!(
             out,
             MoveToColumn(0),
@@ -196,6 +204,10 @@ fn erase(out: &mut impl Write, drawn: usize) {
             Clear(ClearType::FromCursorDown)
         );
     }
+}
+
+fn width() -> u16 {
+    crossterm::terminal::size().map_or(80, |(w, _)| w)
 }
 
 impl Reporter for LiveReporter {
@@ -273,14 +285,18 @@ impl Reporter for LiveReporter {
     }
 
     fn warning(&self, text: &str) {
+        self.eprint(&format!("prun: warning: {text}"));
+    }
+
+    fn eprint(&self, text: &str) {
         let mut sc = self.inner.screen.lock().expect("screen");
         let mut out = io::stdout().lock();
-        erase(&mut out, sc.drawn);
-        sc.drawn = 0;
+        erase(&mut out, &sc.drawn, width());
+        sc.drawn.clear();
         let _ = out.flush();
         drop(out);
         drop(sc);
-        let _ = writeln!(io::stderr().lock(), "prun: warning: {text}");
+        let _ = writeln!(io::stderr().lock(), "{text}");
         self.inner.redraw(None);
     }
 
@@ -288,8 +304,8 @@ impl Reporter for LiveReporter {
         self.stop();
         let mut sc = self.inner.screen.lock().expect("screen");
         let mut out = io::stdout().lock();
-        erase(&mut out, sc.drawn);
-        sc.drawn = 0;
+        erase(&mut out, &sc.drawn, width());
+        sc.drawn.clear();
         sc.finished = true;
         let _ = queue!(out, Show);
         if let Some(line) = slowest_line(s) {

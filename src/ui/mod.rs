@@ -86,6 +86,9 @@ pub trait Reporter: Send + Sync {
     fn message(&self, text: &str);
     /// A problem that does not stop the run (the task DB is unusable, a cleanup failed).
     fn warning(&self, text: &str);
+    /// A line for stderr while the run goes on (a script error, `debug`): a live display
+    /// must move its area out of the way.
+    fn eprint(&self, text: &str);
     /// The run ended.
     fn summary(&self, s: &Summary);
     /// Show a failed proc's whole log instead of its last lines.

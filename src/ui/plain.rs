@@ -143,6 +143,10 @@ impl Reporter for PlainReporter {
         self.full_log.store(on, Ordering::Relaxed);
     }
 
+    fn eprint(&self, text: &str) {
+        errln!("{text}");
+    }
+
     fn warning(&self, text: &str) {
         errln!("prun: warning: {text}");
     }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use unicode_width::UnicodeWidthChar;
+
 /// A running proc as the live area shows it.
 #[derive(Debug, Clone)]
 pub struct Running {
@@ -39,14 +41,34 @@ pub fn short(d: Duration) -> String {
     }
 }
 
-/// Cuts a line to `width` characters.
+/// Cuts a line to `width` terminal columns (a wide character takes two). Control
+/// characters (a newline or a tab in a progress text) become spaces: every line of the
+/// live area must take exactly one row.
 pub fn fit(line: &str, width: usize) -> String {
-    if line.chars().count() <= width {
-        return line.to_string();
+    let clean: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if columns(&clean) <= width {
+        return clean;
     }
-    let mut out: String = line.chars().take(width.saturating_sub(1)).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in clean.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
     out.push('…');
     out
+}
+
+/// How many terminal columns a line takes.
+pub fn columns(line: &str) -> usize {
+    line.chars().map(|c| c.width().unwrap_or(0)).sum()
 }
 
 /// The live area's lines: a header, then one line per running proc (as many as fit in
@@ -154,6 +176,15 @@ mod tests {
         for line in render(&s, 40, 10) {
             assert!(line.chars().count() <= 40, "{line}");
         }
+    }
+
+    #[test]
+    fn control_and_wide_characters_keep_one_row() {
+        assert_eq!(fit("a\nb\tc", 10), "a b c");
+        let wide = "编码".repeat(30);
+        let cut = fit(&wide, 21);
+        assert!(columns(&cut) <= 21, "{cut}");
+        assert!(cut.ends_with('…'));
     }
 
     #[test]

@@ -19,6 +19,9 @@ impl Reporter for Silent {
     fn warning(&self, text: &str) {
         errln!("prun: warning: {text}");
     }
+    fn eprint(&self, text: &str) {
+        errln!("{text}");
+    }
     fn summary(&self, _: &Summary) {}
     fn set_full_log(&self, _: bool) {}
 }

@@ -36,6 +36,9 @@ struct RunFlags {
     /// Print the whole log of a failed proc instead of its last lines
     #[arg(long)]
     full_log_on_failure: bool,
+    /// One run of the script at a time: exit 75 if another holds the lock (--lock=wait waits)
+    #[arg(long, value_name = "wait", num_args = 0..=1, require_equals = true, default_missing_value = "fail", value_parser = ["fail", "wait"])]
+    lock: Option<String>,
     /// Resolve the graph and print, in order, what would run; run no proc
     #[arg(long)]
     dry_run: bool,
@@ -63,6 +66,7 @@ impl RunFlags {
             full_log_on_failure: self.full_log_on_failure || later.full_log_on_failure,
             json: later.json.or(self.json),
             dry_run: self.dry_run || later.dry_run,
+            lock: later.lock.or(self.lock),
             live: self.live || later.live,
             no_live: self.no_live || later.no_live,
         }
@@ -205,6 +209,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         json: flags.json,
         dry_run: flags.dry_run,
         inspect: None,
+        lock: flags.lock.map(|l| l == "wait"),
         live: match (flags.live, flags.no_live) {
             (true, _) => Some(true),
             (_, true) => Some(false),

@@ -37,6 +37,9 @@ pub struct RunConfig {
     pub inspect: Option<Inspect>,
     /// `--live` (`Some(true)`) / `--no-live` (`Some(false)`); else live on a terminal.
     pub live: Option<bool>,
+    /// `--lock`: refuse to run (`Some(false)`) or wait (`Some(true)`, `--lock=wait`) while
+    /// another run of the script holds the lock.
+    pub lock: Option<bool>,
 }
 
 /// What `prun list` and `prun graph` show.
@@ -59,6 +62,8 @@ pub enum Exit {
     Script = 2,
     /// The command line was wrong.
     Usage = 64,
+    /// `--lock`: another run of the script holds the lock.
+    Locked = 75,
     /// Interrupted by Ctrl-C or SIGTERM.
     Interrupted = 130,
 }
@@ -143,6 +148,66 @@ fn wants_live(cfg: &RunConfig) -> bool {
     }
 }
 
+/// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until prun exits. The
+/// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
+fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit> {
+    use std::io::{Seek, Write};
+    let dir = crate::paths::script_state_dir(script);
+    let path = dir.join("run.lock");
+    let opened = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+    });
+    let mut file = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            errln!("prun: failed to open the lock {}: {e}", path.display());
+            return Err(Exit::Script);
+        }
+    };
+    let holder = || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) if wait => {
+            errln!(
+                "prun: waiting for another run of {} to finish ({})",
+                script.display(),
+                holder()
+            );
+            if let Err(e) = file.lock() {
+                errln!("prun: failed to take the lock {}: {e}", path.display());
+                return Err(Exit::Script);
+            }
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            errln!(
+                "prun: another run of {} holds the lock {} ({}); --lock=wait waits for it",
+                script.display(),
+                path.display(),
+                holder()
+            );
+            return Err(Exit::Locked);
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            errln!("prun: failed to take the lock {}: {e}", path.display());
+            return Err(Exit::Script);
+        }
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "pid {}", std::process::id());
+    Ok(file)
+}
+
 /// The task DB a run uses: `--db`, else the script's own.
 fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
     cfg.db.clone().unwrap_or_else(|| state_dir.join("tasks.db"))
@@ -222,6 +287,14 @@ pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> E
 
 /// Runs a script to completion and returns the exit status.
 pub fn run(cfg: RunConfig) -> Exit {
+    // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
+    let _lock = match cfg.lock {
+        Some(wait) => match take_lock(&cfg.script, wait) {
+            Ok(l) => Some(l),
+            Err(exit) => return exit,
+        },
+        None => None,
+    };
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -27,6 +27,8 @@ mod helpers;
 mod inspect;
 #[path = "suite/live.rs"]
 mod live;
+#[path = "suite/lock.rs"]
+mod lock;
 #[path = "suite/options.rs"]
 mod options;
 #[path = "suite/plain.rs"]

@@ -1,0 +1,99 @@
+//! `--lock` and `--lock=wait`: one run of a script at a time.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::Test;
+
+const SCRIPT: &str = r#"
+proc("hold", #{ shell: "echo $PPID > holding; while [ ! -e release ]; do sleep 0.02; done" });
+run("hold");
+"#;
+
+fn wait_for_file(path: &std::path::Path) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(Instant::now() < until, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_run_is_refused_with_75_then_waits_with_lock_wait() {
+    let t = Test::new().script(SCRIPT);
+    let dir = t.dir().to_path_buf();
+    // Writes main.rhai; this run needs no lock and finishes at once.
+    std::fs::write(dir.join("release"), "").unwrap();
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("release")).unwrap();
+    let _ = std::fs::remove_file(dir.join("holding"));
+    let prun = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let first = prun(&["main.rhai", "--lock"]).spawn().expect("first run");
+    wait_for_file(&dir.join("holding"));
+
+    let refused = prun(&["main.rhai", "--lock"]).output().expect("second run");
+    assert_eq!(refused.status.code(), Some(75));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("holds the lock") && err.contains("pid "),
+        "{err}"
+    );
+
+    let waiting = prun(&["main.rhai", "--lock=wait"])
+        .spawn()
+        .expect("waiting run");
+    std::fs::write(dir.join("release"), "").unwrap();
+    assert!(first.wait_with_output().unwrap().status.success());
+    let waited = waiting.wait_with_output().unwrap();
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    assert!(String::from_utf8_lossy(&waited.stderr).contains("waiting for another run"));
+}
+
+#[test]
+fn the_lock_of_a_killed_run_is_taken_over() {
+    let t = Test::new().script(SCRIPT);
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("release"), "").unwrap();
+    // The run's output owns the temporary directory: keep it to the end.
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("release")).unwrap();
+    let _ = std::fs::remove_file(dir.join("holding"));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run prun")
+    };
+    let mut first = run(&["main.rhai", "--lock"]);
+    wait_for_file(&dir.join("holding"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The job of the killed prun is still in its own group: let it end too.
+    std::fs::write(dir.join("release"), "").unwrap();
+    let next = run(&["main.rhai", "--lock"]).wait_with_output().unwrap();
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+}

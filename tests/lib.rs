@@ -41,6 +41,8 @@ mod rdeps;
 mod report;
 #[path = "suite/scheduling.rs"]
 mod scheduling;
+#[path = "suite/stdlib.rs"]
+mod stdlib;
 #[path = "suite/stress.rs"]
 mod stress;
 #[path = "suite/taskdb.rs"]

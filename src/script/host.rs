@@ -72,6 +72,7 @@ impl Host {
             super::ctx::register(&mut engine, sched.reporter().clone());
             super::helpers::register(&mut engine, &sched);
             cleanups.register(&mut engine, weak);
+            super::stdlib::install(&mut engine);
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
             let reporter = sched.reporter().clone();

@@ -21,6 +21,7 @@ mod helpers;
 mod host;
 mod job;
 mod opts;
+mod stdlib;
 mod values;
 
 pub use api::DbSettings;

@@ -27,6 +27,26 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("glob", |pattern: &str| -> R<Array> {
         Ok(glob(pattern)?.into_iter().map(Dynamic::from).collect())
     });
+    engine.register_fn("file_info", file_info);
+}
+
+/// `file_info(path)`: `#{ size, modified, is_dir, is_file }` (`modified` in seconds since
+/// the Unix epoch, with fractions), or `()` when nothing is there.
+fn file_info(path: &str) -> Dynamic {
+    let Ok(m) = fs::metadata(path) else {
+        return Dynamic::UNIT;
+    };
+    let modified = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64());
+    let mut info = rhai::Map::new();
+    info.insert("size".into(), Dynamic::from(m.len() as i64));
+    info.insert("modified".into(), Dynamic::from(modified));
+    info.insert("is_dir".into(), m.is_dir().into());
+    info.insert("is_file".into(), m.is_file().into());
+    info.into()
 }
 
 fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {

@@ -1,0 +1,63 @@
+//! The Rhai modules shipped inside the binary (`stdlib/*.rhai`), and how `import`
+//! resolves: a stdlib module first, then a file relative to the importing script. A file
+//! next to the script cannot shadow a stdlib module by accident: the stdlib name wins
+//! (name a local module differently, or import it with a path such as `"./fs"`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+
+/// The modules, by the name scripts import them with.
+const MODULES: &[(&str, &str)] = &[
+    ("fs", include_str!("../../stdlib/fs.rhai")),
+    ("retry", include_str!("../../stdlib/retry.rhai")),
+];
+
+/// Compiles a stdlib module when a script first imports it.
+#[derive(Default)]
+struct Embedded {
+    /// Each module is evaluated once per run, on its first import.
+    loaded: Mutex<HashMap<&'static str, Shared<Module>>>,
+}
+
+impl ModuleResolver for Embedded {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let Some(&(name, text)) = MODULES.iter().find(|(n, _)| *n == path) else {
+            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+        };
+        if let Some(m) = self.loaded.lock().expect("stdlib").get(name) {
+            return Ok(m.clone());
+        }
+        let mut ast = engine.compile(text).map_err(|e| {
+            let msg = format!("stdlib module \"{name}\" does not compile: {e}");
+            Box::new(EvalAltResult::ErrorInModule(
+                name.to_string(),
+                msg.into(),
+                pos,
+            ))
+        })?;
+        ast.set_source(format!("<stdlib>/{name}.rhai"));
+        let module: Shared<Module> = Module::eval_ast_as_new(Scope::new(), &ast, engine)?.into();
+        self.loaded
+            .lock()
+            .expect("stdlib")
+            .insert(name, module.clone());
+        Ok(module)
+    }
+}
+
+/// Installs the resolver: the stdlib first, then files relative to the importing script.
+pub fn install(engine: &mut Engine) {
+    let mut all = ModuleResolversCollection::new();
+    all.push(Embedded::default());
+    all.push(FileModuleResolver::new());
+    engine.set_module_resolver(all);
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use rhai::{Dynamic, Map};
 
-use crate::graph::{Body, Callback, FileSpec, Graph, OutputSpec, ProcNode, fill_text};
+use crate::graph::{Body, Callback, FileSpec, Graph, OutputSpec, ProcNode, fill_known};
 use crate::store::{CacheRow, ProcRecord, Store};
 
 /// The cache of one run, in memory, in front of the task DB.
@@ -225,10 +225,7 @@ pub fn resolve(
     let mut out = Vec::new();
     for spec in specs {
         match spec {
-            FileSpec::Path(p) => expand(
-                &fill_text(p, &node.args).map_err(|e| e.to_string())?,
-                &mut out,
-            )?,
+            FileSpec::Path(p) => expand(&fill_known(p, &node.args), &mut out)?,
             FileSpec::Closure(cb) => {
                 for p in call_paths(graph, node, cb)? {
                     expand(&p, &mut out)?;

@@ -962,14 +962,13 @@ impl Core {
     /// dependents follow in an order that respects dependencies and waves.
     fn would_run(&mut self, p: ProcId) {
         let node = self.graph.proc(p);
-        let what = match &node.def.body {
-            Body::Cmd(argv) => {
-                let spec =
-                    super::command::CommandSpec::new(super::command::Program::Argv(argv.clone()));
-                spec.to_string()
-            }
-            Body::Shell(s) => s.clone(),
-            Body::Closure(cb) => format!("(closure at {})", cb.origin()),
+        let what = match (
+            &node.def.body,
+            super::job::command_of(&node.def, &node.args),
+        ) {
+            (Body::Closure(cb), _) => format!("(closure at {})", cb.origin()),
+            (_, Some(cmd)) => cmd.to_string(),
+            (_, None) => String::new(),
         };
         self.actions.push(Action::WouldRun {
             name: node.name.clone(),

@@ -16,20 +16,27 @@ use super::launch::{self, Ending, Launch, Launcher, Sink};
 use super::log::{self, LogDir};
 use super::state::Outcome;
 use super::unix;
-use crate::graph::Body;
+use crate::graph::{Body, ProcDef, fill_known};
 
-/// The command a command body runs, with the proc's `env`, `cwd` and `timeout`.
-pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
-    let program = match &job.def.body {
-        Body::Cmd(argv) => Program::Argv(argv.clone()),
-        Body::Shell(s) => Program::Shell(s.clone()),
+/// The command of a command body, with the proc's `env` and `cwd`. A proc made from a
+/// proto gets its placeholder values filled in (`cmd: ["gzip", "[file]"]`).
+pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpec> {
+    let fill = |s: &str| fill_known(s, args);
+    let program = match &def.body {
+        Body::Cmd(argv) => Program::Argv(argv.iter().map(|a| fill(a)).collect()),
+        Body::Shell(s) => Program::Shell(fill(s)),
         Body::Closure(_) => return None,
     };
-    let spec = CommandSpec {
+    Some(CommandSpec {
         program,
-        env: job.def.env.clone(),
-        cwd: job.def.cwd.as_ref().map(Into::into),
-    };
+        env: def.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect(),
+        cwd: def.cwd.as_ref().map(|c| fill(c).into()),
+    })
+}
+
+/// The launch of a command body, with the proc's `timeout`.
+pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
+    let spec = command_of(&job.def, &job.args)?;
     let mut l = Launch::new(spec);
     l.timeout = job.def.timeout;
     l.kill_grace = kill_grace;

@@ -424,6 +424,17 @@ pub fn args_map(args: &[(String, String)]) -> Map {
         .collect()
 }
 
+/// Replaces each `[name]` whose name is one of `args` with its value, and leaves any other
+/// bracket alone: for commands (`[ -e file ]` in a shell string) and file patterns (`[abc]`
+/// in a glob) of procs made from protos.
+pub fn fill_known(text: &str, args: &[(String, String)]) -> String {
+    let mut out = text.to_string();
+    for (k, v) in args {
+        out = out.replace(&format!("[{k}]"), v);
+    }
+    out
+}
+
 /// Replaces every `[name]` in `pattern` with its value; an unknown name is an error.
 pub fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<String, GraphError> {
     let mut out = String::with_capacity(pattern.len());

@@ -224,3 +224,26 @@ run("build/x");
         .line("gen x")
         .line("build x");
 }
+
+#[test]
+fn placeholders_are_filled_in_command_bodies_env_and_cwd_and_other_brackets_are_kept() {
+    let out = Test::new()
+        .file("dev/marker", "")
+        .file("prod/marker", "")
+        .script(
+            r#"
+proto("make::[env]", #{
+    arg_choices: #{ env: ["dev", "prod"] },
+    cwd: "[env]",
+    env: #{ TARGET: "t-[env]" },
+    shell: "[ -e marker ] && echo \"$TARGET in $(basename $PWD)\" > out-[env].txt",
+});
+proto("copy::[env]", #{ arg_choices: #{ env: ["dev", "prod"] }, cmd: ["cp", "[env]/out-[env].txt", "copy-[env].txt"], deps: ["make::[env]"] });
+run("copy::*");
+"#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(out.read("dev/out-dev.txt").trim(), "t-dev in dev");
+    assert_eq!(out.read("copy-prod.txt").trim(), "t-prod in prod");
+}

@@ -1,0 +1,57 @@
+//! The example pipelines in scripts/ run as documented.
+
+use std::path::PathBuf;
+
+use crate::support::Test;
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+}
+
+#[test]
+fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
+    let fanout = script("fanout.rhai");
+    let fanout = fanout.to_str().unwrap();
+    let t = Test::new()
+        .file("logs/a.log", "alpha\n")
+        .file("logs/b.log", "beta\n")
+        .file("logs/skip.txt", "not a log\n")
+        .raw(&[fanout, "--dry-run", "--", "logs/*.log"]);
+    let dry = t.run();
+    dry.ok()
+        .line("WOULD RUN  gzip::logs/a.log: gzip -kf logs/a.log")
+        .line("WOULD RUN  gzip::logs/b.log: gzip -kf logs/b.log");
+    assert!(!dry.exists("logs/a.log.gz"), "a dry run compressed a file");
+
+    let dir = dry.dir.path();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun")
+    };
+    let first = run(&[fanout, "-j", "8", "--", "logs/*.log"]);
+    assert!(first.status.success());
+    for f in ["logs/a.log.gz", "logs/b.log.gz"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    assert!(!dir.join("logs/skip.txt.gz").exists());
+    let second = run(&[fanout, "--", "logs/*.log"]);
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(text.contains("0 succeeded, 2 up to date"), "{text}");
+}
+
+#[test]
+fn the_showcase_runs_without_failures() {
+    let showcase = script("showcase.rhai");
+    Test::new()
+        .raw(&[showcase.to_str().unwrap()])
+        .run()
+        .ok()
+        .out_has("counted 30000 words in 5 files")
+        .out_has("prun: 9 succeeded");
+}

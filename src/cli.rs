@@ -122,7 +122,7 @@ enum Command {
 }
 
 /// The words after the script path.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Default)]
 #[command(name = "prun SCRIPT", no_binary_name = true)]
 struct Tail {
     #[command(flatten)]
@@ -164,7 +164,8 @@ fn fail(e: clap::Error) -> Invocation {
 
 /// Parses prun's command line.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -182,6 +183,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         }
         None => {}
     }
+    let head: Vec<OsString> = args
+        .get(1..args.len().saturating_sub(cli.rest.len()))
+        .unwrap_or_default()
+        .to_vec();
+    let raw_tail: Vec<String> = cli
+        .rest
+        .iter()
+        .skip(1)
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
     let mut rest = cli.rest.into_iter();
     let Some(script) = rest.next() else {
         errln!(
@@ -189,8 +200,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         );
         return Invocation::Exit(Exit::Usage);
     };
-    let tail = match Tail::try_parse_from(rest) {
-        Ok(t) => t,
+    // Words prun does not know may be the script's own options: decided once the
+    // script's declaration is read (run::with_declared_options).
+    let (tail, tail_error) = match Tail::try_parse_from(rest) {
+        Ok(t) => (t, None),
+        Err(e) if declares_options(std::path::Path::new(&script)) => {
+            (Tail::default(), Some(e.render().to_string()))
+        }
         Err(e) => return fail(e),
     };
     let flags = cli.flags.merge(tail.flags);
@@ -209,6 +225,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         json: flags.json,
         dry_run: flags.dry_run,
         inspect: None,
+        head,
+        tail: raw_tail,
+        tail_error,
+        script_values: None,
         lock: flags.lock.map(|l| l == "wait"),
         live: match (flags.live, flags.no_live) {
             (true, _) => Some(true),
@@ -216,6 +236,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
             _ => None,
         },
     })
+}
+
+/// A cheap look at the script's text: does it call `args(...)`?
+fn declares_options(script: &std::path::Path) -> bool {
+    std::fs::read_to_string(script).is_ok_and(|s| s.contains("args("))
 }
 
 /// `prun list` / `prun graph`: a silent dry run of the script (and targets).

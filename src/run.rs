@@ -40,6 +40,16 @@ pub struct RunConfig {
     /// `--lock`: refuse to run (`Some(false)`) or wait (`Some(true)`, `--lock=wait`) while
     /// another run of the script holds the lock.
     pub lock: Option<bool>,
+    /// The words before the script path, as given.
+    pub head: Vec<std::ffi::OsString>,
+    /// The words after the script path, as given.
+    pub tail: Vec<String>,
+    /// Why the words after the script path are not prun's, when they are not: they may
+    /// still be the script's own options (see [`crate::script::declaration`]).
+    pub tail_error: Option<String>,
+    /// The values of the script's declared options, once the command line was read with
+    /// the script's declaration.
+    pub script_values: Option<rhai::Map>,
 }
 
 /// What `prun list` and `prun graph` show.
@@ -208,6 +218,56 @@ fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit
     Ok(file)
 }
 
+/// Reads the command line again with the script's `args(#{...})` declaration: the
+/// script's options go to it, the rest is prun's (flags and targets). `--help` after the
+/// script path prints the script's own usage.
+fn with_declared_options(cfg: RunConfig) -> Result<RunConfig, Exit> {
+    if cfg.script_values.is_some() || cfg.inspect.is_some() {
+        return Ok(cfg);
+    }
+    let script = cfg.script.display().to_string();
+    let decl = match crate::script::declaration(&cfg.script) {
+        None => {
+            if let Some(e) = &cfg.tail_error {
+                errln!("{}", e.trim_end());
+                return Err(Exit::Usage);
+            }
+            return Ok(cfg);
+        }
+        Some(Err(msg)) => {
+            errln!("prun: error: {script}: {msg}");
+            return Err(Exit::Script);
+        }
+        Some(Ok(d)) => d,
+    };
+    let split = decl.split(&cfg.tail).map_err(|msg| {
+        errln!("prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'.");
+        Exit::Usage
+    })?;
+    if split.help {
+        outln!("{}", decl.usage(&script));
+        return Err(Exit::Ok);
+    }
+    let mut argv: Vec<std::ffi::OsString> = vec!["prun".into()];
+    argv.extend(cfg.head.iter().cloned());
+    argv.push(cfg.script.clone().into_os_string());
+    argv.extend(split.rest.iter().map(Into::into));
+    match crate::cli::parse(argv) {
+        crate::cli::Invocation::Run(mut c) => {
+            // What is left must be prun's: an unknown option is a usage error now.
+            if let Some(e) = c.tail_error.take() {
+                errln!("{}", e.trim_end());
+                errln!("(the script's own options: prun {script} --help)");
+                return Err(Exit::Usage);
+            }
+            c.script_values = Some(split.values);
+            Ok(c)
+        }
+        crate::cli::Invocation::Exit(e) => Err(e),
+        _ => Err(Exit::Usage),
+    }
+}
+
 /// The task DB a run uses: `--db`, else the script's own.
 fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
     cfg.db.clone().unwrap_or_else(|| state_dir.join("tasks.db"))
@@ -287,6 +347,10 @@ pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> E
 
 /// Runs a script to completion and returns the exit status.
 pub fn run(cfg: RunConfig) -> Exit {
+    let cfg = match with_declared_options(cfg) {
+        Ok(cfg) => cfg,
+        Err(exit) => return exit,
+    };
     // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
     let _lock = match cfg.lock {
         Some(wait) => match take_lock(&cfg.script, wait) {
@@ -394,6 +458,7 @@ pub fn run(cfg: RunConfig) -> Exit {
         &HostOptions {
             cli_parallel: cfg.parallel,
             script_args: cfg.script_args.clone(),
+            script_values: cfg.script_values.clone(),
             db,
             cli_full_log: cfg.full_log_on_failure,
             cli_live: cfg.live.is_some(),

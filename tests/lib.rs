@@ -41,6 +41,8 @@ mod rdeps;
 mod report;
 #[path = "suite/scheduling.rs"]
 mod scheduling;
+#[path = "suite/script_args.rs"]
+mod script_args;
 #[path = "suite/scripts.rs"]
 mod scripts;
 #[path = "suite/stdlib.rs"]

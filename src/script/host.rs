@@ -24,6 +24,9 @@ pub struct HostOptions {
     pub cli_parallel: Option<usize>,
     /// The words after `--` on the command line, returned by `args()`.
     pub script_args: Vec<String>,
+    /// The values of the script's declared options, read from the command line before
+    /// the run (see [`declaration`]); returned by `args(#{...})`.
+    pub script_values: Option<rhai::Map>,
     /// How `set_options(#{ task_db })` opens a DB.
     pub db: super::api::DbSettings,
     /// `--full-log-on-failure` was given.
@@ -75,6 +78,12 @@ impl Host {
             super::stdlib::install(&mut engine);
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
+            let values = opts.script_values.clone();
+            engine.register_fn("args", move |_decl: rhai::Map| -> Result<rhai::Map, Box<EvalAltResult>> {
+                values.clone().ok_or_else(|| {
+                    "prun could not read this script's args(#{...}) before running it: call args() first, before other prun functions".into()
+                })
+            });
             let reporter = sched.reporter().clone();
             engine.on_print(move |s| reporter.message(s));
             let r = sched.reporter().clone();
@@ -166,6 +175,49 @@ impl Host {
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
+}
+
+/// Marks the end of the declaration pass of [`declaration`].
+const DECLARED: &str = "prun: args declared";
+
+/// The script's `args(#{...})` declaration, read before the real run by evaluating the
+/// script up to its `args` call with an engine that has no prun functions: nothing is
+/// scheduled and no command runs. `None` when the script declares nothing (or calls other
+/// prun functions first).
+pub fn declaration(path: &Path) -> Option<Result<super::Declaration, String>> {
+    let mut src = std::fs::read_to_string(path).ok()?;
+    if !src.contains("args(") {
+        return None;
+    }
+    if src.starts_with("#!") {
+        let end = src.find('\n').unwrap_or(src.len());
+        src.replace_range(..end, "");
+    }
+    let captured: Arc<std::sync::Mutex<Option<rhai::Map>>> = Arc::default();
+    let mut engine = Engine::new();
+    engine.set_max_strings_interned(0);
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    super::stdlib::install(&mut engine);
+    engine.register_fn("env", |name: &str| -> Dynamic {
+        std::env::var(name).map_or(Dynamic::UNIT, Dynamic::from)
+    });
+    engine.register_fn("env", |name: &str, default: &str| -> String {
+        std::env::var(name).unwrap_or_else(|_| default.to_string())
+    });
+    let c = captured.clone();
+    engine.register_fn(
+        "args",
+        move |decl: rhai::Map| -> Result<(), Box<EvalAltResult>> {
+            *c.lock().expect("declaration") = Some(decl);
+            Err(DECLARED.into())
+        },
+    );
+    let mut ast = engine.compile(&src).ok()?;
+    ast.set_source(path.display().to_string());
+    let _ = engine.run_ast(&ast);
+    let decl = captured.lock().expect("declaration").take()?;
+    Some(super::Declaration::parse(&decl))
 }
 
 /// Runs closure bodies on worker threads.

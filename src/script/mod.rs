@@ -14,6 +14,7 @@
 mod api;
 mod callback;
 mod cleanup;
+mod cliargs;
 mod commands;
 mod ctx;
 mod error;
@@ -25,5 +26,7 @@ mod stdlib;
 mod values;
 
 pub use api::DbSettings;
+pub use cliargs::Declaration;
 pub use error::ScriptError;
+pub use host::declaration;
 pub use host::{Host, HostOptions, TopLevelError};

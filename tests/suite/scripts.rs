@@ -18,7 +18,7 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
         .file("logs/a.log", "alpha\n")
         .file("logs/b.log", "beta\n")
         .file("logs/skip.txt", "not a log\n")
-        .raw(&[fanout, "--dry-run", "--", "logs/*.log"]);
+        .raw(&[fanout, "logs/*.log", "--dry-run"]);
     let dry = t.run();
     dry.ok()
         .line("WOULD RUN  gzip::logs/a.log: gzip -kf logs/a.log")
@@ -34,7 +34,7 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
             .output()
             .expect("run prun")
     };
-    let first = run(&[fanout, "-j", "8", "--", "logs/*.log"]);
+    let first = run(&[fanout, "logs/*.log", "-j", "8"]);
     assert!(first.status.success());
     for f in ["logs/a.log.gz", "logs/b.log.gz"] {
         assert!(dir.join(f).exists(), "{f} missing");

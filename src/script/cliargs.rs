@@ -1,0 +1,470 @@
+//! `args(#{...})`: a script's own command line (API.md section 6).
+//!
+//! A declaration maps option names to their specs (`short`, `help`, `"default"`,
+//! `required`, `flag`, `int`, `list`, `env`, `positional`) plus an `about` line. The words
+//! after the script path are read as API.md section 1 says: an option the script declares
+//! belongs to the script (it may declare `-q` or `-v` although prun has its own); other
+//! options are prun's; after `--` every word is the script's; positional words are
+//! targets unless the script declares positional arguments.
+
+use rhai::{Array, Dynamic, Map};
+
+/// One declared option.
+#[derive(Debug, Clone)]
+struct Opt {
+    key: String,
+    long: String,
+    short: Option<char>,
+    help: String,
+    default: Option<Dynamic>,
+    required: bool,
+    flag: bool,
+    int: bool,
+    list: bool,
+    env: Option<String>,
+    positional: bool,
+}
+
+/// A script's declared command line.
+#[derive(Debug, Clone)]
+pub struct Declaration {
+    about: String,
+    opts: Vec<Opt>,
+}
+
+/// What the words after the script path turned out to be.
+#[derive(Debug)]
+pub struct Split {
+    /// The values the script gets from `args(...)`.
+    pub values: Map,
+    /// Words that are prun's (flags and targets), in order, for prun's own parser.
+    pub rest: Vec<String>,
+    /// `-h`/`--help` was given (and the script does not declare it).
+    pub help: bool,
+}
+
+/// prun's options that take a value as the next word.
+const PRUN_VALUED: &[&str] = &["-j", "--parallel", "--db", "--json"];
+
+fn flag_of(spec: &Map, key: &str, name: &str) -> Result<bool, String> {
+    match spec.get(key) {
+        None => Ok(false),
+        Some(v) => v
+            .as_bool()
+            .map_err(|_| format!("args: `{name}.{key}` must be true or false")),
+    }
+}
+
+impl Declaration {
+    /// Reads a declaration map; a malformed one is an error naming the option.
+    pub fn parse(decl: &Map) -> Result<Declaration, String> {
+        let mut about = String::new();
+        let mut opts = Vec::new();
+        for (k, v) in decl {
+            let key = k.to_string();
+            if key == "about" {
+                about = v.to_string();
+                continue;
+            }
+            let spec = v
+                .clone()
+                .try_cast::<Map>()
+                .ok_or_else(|| format!("args: `{key}` must be a map like #{{ help: \"...\" }}"))?;
+            for s in spec.keys() {
+                let known = [
+                    "short",
+                    "long",
+                    "help",
+                    "default",
+                    "required",
+                    "flag",
+                    "int",
+                    "list",
+                    "env",
+                    "positional",
+                ];
+                if !known.contains(&s.as_str()) {
+                    return Err(format!(
+                        "args: `{key}` has an unknown setting `{s}` (valid: {})",
+                        known.join(", ")
+                    ));
+                }
+            }
+            let short = match spec.get("short") {
+                None => None,
+                Some(s) => {
+                    let s = s.to_string();
+                    let mut chars = s.chars();
+                    match (chars.next(), chars.next()) {
+                        (Some(c), None) => Some(c),
+                        _ => return Err(format!("args: `{key}.short` must be one character")),
+                    }
+                }
+            };
+            opts.push(Opt {
+                long: spec
+                    .get("long")
+                    .map_or_else(|| key.replace('_', "-"), |l| l.to_string()),
+                short,
+                help: spec.get("help").map(|h| h.to_string()).unwrap_or_default(),
+                default: spec.get("default").cloned(),
+                required: flag_of(&spec, "required", &key)?,
+                flag: flag_of(&spec, "flag", &key)?,
+                int: flag_of(&spec, "int", &key)?,
+                list: flag_of(&spec, "list", &key)?,
+                env: spec.get("env").map(|e| e.to_string()),
+                positional: flag_of(&spec, "positional", &key)?,
+                key,
+            });
+        }
+        Ok(Declaration { about, opts })
+    }
+
+    fn by_long(&self, name: &str) -> Option<&Opt> {
+        self.opts.iter().find(|o| !o.positional && o.long == name)
+    }
+
+    fn by_short(&self, c: char) -> Option<&Opt> {
+        self.opts
+            .iter()
+            .find(|o| !o.positional && o.short == Some(c))
+    }
+
+    /// Splits `words` (everything after the script path) between the script and prun.
+    pub fn split(&self, words: &[String]) -> Result<Split, String> {
+        let mut raw: Vec<(&Opt, String)> = Vec::new();
+        let mut positionals: Vec<String> = Vec::new();
+        let mut rest = Vec::new();
+        let mut help = false;
+        let declares_positionals = self.opts.iter().any(|o| o.positional);
+        let mut script_only = false;
+        let mut i = 0;
+        let value = |i: &mut usize, name: &str| -> Result<String, String> {
+            *i += 1;
+            words
+                .get(*i)
+                .cloned()
+                .ok_or_else(|| format!("option {name} needs a value"))
+        };
+        while i < words.len() {
+            let w = &words[i];
+            if w == "--" && !script_only {
+                script_only = true;
+                i += 1;
+                continue;
+            }
+            if let Some(long) = w.strip_prefix("--").filter(|l| !l.is_empty()) {
+                let (name, inline) = match long.split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (long, None),
+                };
+                if let Some(o) = self.by_long(name) {
+                    let v = match (o.flag, inline) {
+                        (true, None) => "true".into(),
+                        (true, Some(_)) => return Err(format!("option --{name} takes no value")),
+                        (false, Some(v)) => v,
+                        (false, None) => value(&mut i, &format!("--{name}"))?,
+                    };
+                    raw.push((o, v));
+                } else if name == "help" {
+                    help = true;
+                } else if script_only {
+                    return Err(format!("unknown option --{name}"));
+                } else {
+                    rest.push(w.clone());
+                    if inline.is_none() && PRUN_VALUED.contains(&w.as_str()) {
+                        i += 1;
+                        if let Some(v) = words.get(i) {
+                            rest.push(v.clone());
+                        }
+                    }
+                }
+            } else if w.len() > 1 && w.starts_with('-') && !w.starts_with("--") {
+                let c = w[1..].chars().next().expect("a character after -");
+                let attached = &w[1 + c.len_utf8()..];
+                if let Some(o) = self.by_short(c) {
+                    let v = match (o.flag, attached.is_empty()) {
+                        (true, true) => "true".into(),
+                        (true, false) => return Err(format!("option -{c} takes no value")),
+                        (false, false) => attached.to_string(),
+                        (false, true) => value(&mut i, &format!("-{c}"))?,
+                    };
+                    raw.push((o, v));
+                } else if c == 'h' && attached.is_empty() {
+                    help = true;
+                } else if script_only {
+                    return Err(format!("unknown option -{c}"));
+                } else {
+                    rest.push(w.clone());
+                    if attached.is_empty() && PRUN_VALUED.contains(&w.as_str()) {
+                        i += 1;
+                        if let Some(v) = words.get(i) {
+                            rest.push(v.clone());
+                        }
+                    }
+                }
+            } else if declares_positionals || script_only {
+                positionals.push(w.clone());
+            } else {
+                rest.push(w.clone());
+            }
+            i += 1;
+        }
+        if help {
+            return Ok(Split {
+                values: Map::new(),
+                rest,
+                help,
+            });
+        }
+        let values = self.values(&raw, positionals)?;
+        Ok(Split { values, rest, help })
+    }
+
+    fn values(&self, raw: &[(&Opt, String)], positionals: Vec<String>) -> Result<Map, String> {
+        let mut out = Map::new();
+        let mut positionals = positionals.into_iter();
+        for o in &self.opts {
+            let name = if o.positional {
+                o.key.clone()
+            } else {
+                format!("--{}", o.long)
+            };
+            let convert = |s: &str| -> Result<Dynamic, String> {
+                if o.flag {
+                    return Ok(Dynamic::from(s != "false"));
+                }
+                if o.int {
+                    return s
+                        .parse::<i64>()
+                        .map(Dynamic::from)
+                        .map_err(|_| format!("option {name} takes an integer, not \"{s}\""));
+                }
+                Ok(Dynamic::from(s.to_string()))
+            };
+            let given: Vec<String> = if o.positional {
+                if o.list {
+                    positionals.by_ref().collect()
+                } else {
+                    positionals.next().into_iter().collect()
+                }
+            } else {
+                raw.iter()
+                    .filter(|(r, _)| r.key == o.key)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            };
+            let from_env = o
+                .env
+                .as_ref()
+                .and_then(|e| std::env::var(e).ok())
+                .filter(|v| !v.is_empty());
+            let value = if o.list {
+                let mut items = given;
+                if items.is_empty()
+                    && let Some(e) = from_env
+                {
+                    items = e.split(',').map(str::to_string).collect();
+                }
+                if items.is_empty() {
+                    match &o.default {
+                        Some(d) => d.clone(),
+                        None if o.required => {
+                            return Err(format!("missing required option {name}"));
+                        }
+                        None => Array::new().into(),
+                    }
+                } else {
+                    let a: Array = items.iter().map(|s| convert(s)).collect::<Result<_, _>>()?;
+                    a.into()
+                }
+            } else {
+                match given.last().cloned().or(from_env) {
+                    Some(s) => convert(&s)?,
+                    None if o.flag => Dynamic::from(false),
+                    None => match &o.default {
+                        Some(d) if o.int && d.is_string() => convert(&d.to_string())?,
+                        Some(d) => d.clone(),
+                        None if o.required => {
+                            let hint = o
+                                .env
+                                .as_ref()
+                                .map(|e| format!(" (or set {e})"))
+                                .unwrap_or_default();
+                            return Err(format!("missing required option {name}{hint}"));
+                        }
+                        None => Dynamic::UNIT,
+                    },
+                }
+            };
+            out.insert(o.key.as_str().into(), value);
+        }
+        if let Some(extra) = positionals.next() {
+            return Err(format!("unexpected argument \"{extra}\""));
+        }
+        Ok(out)
+    }
+
+    /// The script's `--help` text.
+    pub fn usage(&self, script: &str) -> String {
+        let mut out = String::new();
+        if !self.about.is_empty() {
+            out.push_str(&self.about);
+            out.push_str("\n\n");
+        }
+        let positional: Vec<String> = self
+            .opts
+            .iter()
+            .filter(|o| o.positional)
+            .map(|o| {
+                let n = o.key.to_uppercase();
+                match (o.required, o.list) {
+                    (true, true) => format!("<{n}>..."),
+                    (true, false) => format!("<{n}>"),
+                    (false, true) => format!("[{n}]..."),
+                    (false, false) => format!("[{n}]"),
+                }
+            })
+            .collect();
+        out.push_str(&format!("Usage: prun {script} [OPTIONS]"));
+        for p in &positional {
+            out.push(' ');
+            out.push_str(p);
+        }
+        out.push_str("\n\nOptions:\n");
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for o in self.opts.iter().filter(|o| !o.positional) {
+            let mut left = match o.short {
+                Some(c) => format!("-{c}, --{}", o.long),
+                None => format!("    --{}", o.long),
+            };
+            if !o.flag {
+                left.push_str(&format!(" <{}>", o.key.to_uppercase()));
+            }
+            let mut right = o.help.clone();
+            if o.required {
+                right.push_str(" (required)");
+            }
+            if let Some(d) = &o.default {
+                right.push_str(&format!(" [default: {d}]"));
+            }
+            if let Some(e) = &o.env {
+                right.push_str(&format!(" [env: {e}]"));
+            }
+            rows.push((left, right.trim().to_string()));
+        }
+        for o in self.opts.iter().filter(|o| o.positional) {
+            rows.push((format!("    <{}>", o.key.to_uppercase()), o.help.clone()));
+        }
+        rows.push(("-h, --help".into(), "Print this help".into()));
+        let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+        for (l, r) in rows {
+            out.push_str(format!("  {l:<width$}  {r}").trim_end());
+            out.push('\n');
+        }
+        out.push_str(
+            "\nprun's own options (-j, --dry-run, --json, ...) work here too: prun --help.",
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl() -> Declaration {
+        let mut d = Map::new();
+        let spec = |pairs: &[(&str, Dynamic)]| -> Dynamic {
+            let m: Map = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), v.clone()))
+                .collect();
+            m.into()
+        };
+        d.insert("about".into(), "Check backups".into());
+        d.insert(
+            "rclone_source".into(),
+            spec(&[
+                ("short", "r".into()),
+                ("required", true.into()),
+                ("help", "where".into()),
+            ]),
+        );
+        d.insert("max_age".into(), spec(&[("default", "2d".into())]));
+        d.insert(
+            "queries_dir".into(),
+            spec(&[("short", "q".into()), ("default", "queries".into())]),
+        );
+        d.insert(
+            "port".into(),
+            spec(&[("int", true.into()), ("default", Dynamic::from(5432_i64))]),
+        );
+        d.insert(
+            "verbose".into(),
+            spec(&[("short", "v".into()), ("flag", true.into())]),
+        );
+        Declaration::parse(&d).unwrap()
+    }
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn script_options_win_and_the_rest_is_prun_s() {
+        let s = decl()
+            .split(&words(&[
+                "-r",
+                "remote:b/",
+                "-q",
+                "qs",
+                "-j",
+                "4",
+                "--port=6000",
+                "-v",
+                "t1",
+            ]))
+            .unwrap();
+        assert_eq!(s.values["rclone_source"].to_string(), "remote:b/");
+        assert_eq!(s.values["queries_dir"].to_string(), "qs");
+        assert_eq!(s.values["port"].as_int().unwrap(), 6000);
+        assert!(s.values["verbose"].as_bool().unwrap());
+        assert_eq!(s.values["max_age"].to_string(), "2d");
+        assert_eq!(s.rest, words(&["-j", "4", "t1"]));
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let d = decl();
+        assert!(
+            d.split(&words(&[]))
+                .unwrap_err()
+                .contains("--rclone-source")
+        );
+        assert!(
+            d.split(&words(&["-r", "x", "--port", "many"]))
+                .unwrap_err()
+                .contains("--port")
+        );
+        assert!(d.split(&words(&["-r"])).unwrap_err().contains("-r"));
+        assert!(
+            d.split(&words(&["-r", "x", "--", "--bogus"]))
+                .unwrap_err()
+                .contains("--bogus")
+        );
+    }
+
+    #[test]
+    fn help_and_usage() {
+        let d = decl();
+        assert!(d.split(&words(&["--help"])).unwrap().help);
+        let u = d.usage("backup.rhai");
+        assert!(u.starts_with("Check backups"));
+        assert!(
+            u.contains("-r, --rclone-source <RCLONE_SOURCE>  where (required)"),
+            "{u}"
+        );
+        assert!(u.contains("[default: 2d]"));
+    }
+}

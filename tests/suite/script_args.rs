@@ -1,0 +1,120 @@
+//! `args(#{...})`: a script's own command line (API.md section 6).
+
+use crate::support::Test;
+
+const DECL: &str = r#"
+let opt = args(#{
+    about: "Verify that the newest backup restores",
+    rclone_source: #{ short: "r", required: true, help: "file, dir or rclone remote" },
+    max_age:       #{ "default": "2d", help: "fail when no backup is newer" },
+    queries_dir:   #{ short: "q", "default": "queries", help: "the check queries" },
+    port:          #{ int: true, "default": 5432 },
+    password:      #{ env: "PRUN_TEST_PASSWORD" },
+    tag:           #{ list: true },
+    verbose:       #{ short: "v", flag: true },
+});
+for k in opt.keys() { print(`${k}=${opt[k]}`); }
+proc("p", |ctx| 1);
+run("p");
+"#;
+
+#[test]
+fn help_prints_the_script_s_usage() {
+    Test::new()
+        .script(DECL)
+        .args(&["--help"])
+        .run()
+        .ok()
+        .out_has("Verify that the newest backup restores")
+        .out_has("Usage: prun main.rhai [OPTIONS]")
+        .out_has("-r, --rclone-source <RCLONE_SOURCE>  file, dir or rclone remote (required)")
+        .out_has("[default: 2d]")
+        .out_has("[env: PRUN_TEST_PASSWORD]")
+        .out_lacks("STARTED");
+}
+
+#[test]
+fn options_are_read_with_their_types_and_defaults() {
+    Test::new()
+        .script(DECL)
+        .args(&[
+            "-r",
+            "remote:b/",
+            "--port=6000",
+            "-v",
+            "--tag",
+            "a",
+            "--tag",
+            "b",
+            "--max-age",
+            "1d",
+        ])
+        .run()
+        .ok()
+        .line("rclone_source=remote:b/")
+        .line("port=6000")
+        .line("verbose=true")
+        .line("tag=[\"a\", \"b\"]")
+        .line("max_age=1d")
+        .line("queries_dir=queries")
+        .line("password=")
+        .proc_state("SUCCEEDED", "p");
+}
+
+#[test]
+fn a_script_option_wins_over_prun_s_and_prun_s_flags_still_work() {
+    // -q is the script's here, not prun's quiet: the proc lines are still printed.
+    let out = Test::new()
+        .script(DECL)
+        .args(&["-r", "x", "-q", "myq", "--dry-run"])
+        .run();
+    out.ok()
+        .line("queries_dir=myq")
+        .out_has("WOULD RUN  p:")
+        .out_has("prun: dry run: 1 would run");
+}
+
+#[test]
+fn env_fallback_and_bad_arguments() {
+    Test::new()
+        .script(&DECL.replace("PRUN_TEST_PASSWORD", "HOME"))
+        .args(&["-r", "x"])
+        .run()
+        .ok()
+        .out_has("password=/");
+    Test::new()
+        .script(DECL)
+        .run()
+        .code(64)
+        .err_has("missing required option --rclone-source");
+    Test::new()
+        .script(DECL)
+        .args(&["-r", "x", "--port", "many"])
+        .run()
+        .code(64)
+        .err_has("--port takes an integer");
+    Test::new()
+        .script(DECL)
+        .args(&["-r", "x", "--bogus"])
+        .run()
+        .code(64)
+        .err_has("--bogus");
+}
+
+#[test]
+fn positional_arguments_are_the_script_s_not_targets() {
+    Test::new()
+        .script(
+            r#"
+let opt = args(#{ files: #{ positional: true, list: true, help: "files to check" } });
+print(`files=${opt.files}`);
+proc("p", |ctx| 1);
+run("p");
+"#,
+        )
+        .args(&["a.txt", "b.txt", "-j", "2"])
+        .run()
+        .ok()
+        .line("files=[\"a.txt\", \"b.txt\"]")
+        .proc_state("SUCCEEDED", "p");
+}

@@ -7,6 +7,8 @@
 
 mod support;
 
+#[path = "suite/backup_verify.rs"]
+mod backup_verify;
 #[path = "suite/basics.rs"]
 mod basics;
 #[path = "suite/cli.rs"]

@@ -64,6 +64,9 @@ impl Host {
             // Rhai's string interner rescans its whole cache for every new string once it
             // is full: a script that names 10,000 procs spent a sixth of its time there.
             engine.set_max_strings_interned(0);
+            // Rhai's defaults (64 levels, 32 inside functions) reject ordinary pipeline
+            // code such as a long argv built inside a function.
+            engine.set_max_expr_depths(256, 256);
             let cfg = ApiConfig {
                 cli_parallel: opts.cli_parallel,
                 db: opts.db.clone(),
@@ -196,6 +199,7 @@ pub fn declaration(path: &Path) -> Option<Result<super::Declaration, String>> {
     let captured: Arc<std::sync::Mutex<Option<rhai::Map>>> = Arc::default();
     let mut engine = Engine::new();
     engine.set_max_strings_interned(0);
+    engine.set_max_expr_depths(256, 256);
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
     super::stdlib::install(&mut engine);

@@ -12,6 +12,8 @@ use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Share
 /// The modules, by the name scripts import them with.
 const MODULES: &[(&str, &str)] = &[
     ("fs", include_str!("../../stdlib/fs.rhai")),
+    ("pg", include_str!("../../stdlib/pg.rhai")),
+    ("rclone", include_str!("../../stdlib/rclone.rhai")),
     ("retry", include_str!("../../stdlib/retry.rhai")),
 ];
 

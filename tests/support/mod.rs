@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

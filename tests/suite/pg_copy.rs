@@ -1,0 +1,135 @@
+//! scripts/pg-copy.rhai end to end against a real PostgreSQL: a driver script starts a
+//! throwaway server with the `pg` module, makes a source and a target database, runs the
+//! real prun on pg-copy.rhai between them, and prints what each database then holds.
+//! Without PostgreSQL the tests say so and skip, unless `PRUN_E2E=require` (CI).
+
+use std::path::PathBuf;
+
+use crate::support::Test;
+use crate::support::postgres::{self, one_server_at_a_time};
+
+const DRIVER: &str = r#"
+import "pg" as pg;
+let opt = args(#{ prun: #{ required: true }, copy: #{ required: true },
+                  rows: #{ int: true, required: true }, spec: #{ list: true } });
+let s = pg::start(#{});
+pg::query(s, "postgres", "CREATE DATABASE app");
+pg::query(s, "postgres", "CREATE DATABASE wh");
+pg::query(s, "app", `CREATE TABLE big AS SELECT g AS id, md5(g::text) AS name,
+    CASE WHEN g % 1000 = 0 THEN E'two\nlines\ttab' END AS note FROM generate_series(1, ${opt.rows}) g`);
+pg::query(s, "wh", "CREATE TABLE big (id int); INSERT INTO big VALUES (-1)");
+let cmd = [opt.prun, opt.copy, "--from", pg::conninfo(s, "app"), "--to", pg::conninfo(s, "wh"),
+           "-j", "2", "--no-db"];
+for spec in opt.spec { cmd += ["-t", spec]; }
+let out = exec(cmd, #{ check: false });
+print(out.stdout);
+print(out.stderr);
+print(`code=${out.code}`);
+let sig = "select count(*) || ':' || min(id) || ':' || md5(string_agg(b::text, ',' order by id)) from big b";
+print(`src=${pg::query(s, "app", sig)}`);
+print(`dst=${pg::query(s, "wh", sig)}`);
+print(`tables=${pg::query(s, "wh", "select string_agg(tablename, ',' order by tablename) from pg_tables where schemaname = 'public'")}`);
+if opt.spec.contains("evens=SELECT id, name FROM big WHERE id % 2 = 0") {
+    print(`evens=${pg::query(s, "wh", "select count(*) || ':' || min(id) || ':' || max(id) from evens")}`);
+}
+"#;
+
+fn run(rows: usize, specs: &[&str]) -> crate::support::Output {
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
+    let rows = rows.to_string();
+    let mut args = vec![
+        "--prun",
+        env!("CARGO_BIN_EXE_prun"),
+        "--copy",
+        copy.to_str().unwrap(),
+        "--rows",
+        &rows,
+    ];
+    for spec in specs {
+        args.extend(["--spec", spec]);
+    }
+    let out = Test::new().script(DRIVER).args(&args).run();
+    out.ok();
+    let left = postgres::leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+    out
+}
+
+/// The value of the driver's `key=value` line.
+fn value(out: &crate::support::Output, key: &str) -> String {
+    let stdout = out.stdout.clone();
+    let prefix = format!("{key}=");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {key}= line\n{}", out.describe()))
+        .to_string()
+}
+
+fn have_postgres() -> bool {
+    let here = postgres::installed();
+    if !here {
+        postgres::skip(
+            "PostgreSQL (initdb) is not installed",
+            "apt-get install postgresql",
+        );
+    }
+    here
+}
+
+#[test]
+fn a_million_rows_move_between_databases_and_the_counts_match() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let out = run(
+        1_000_000,
+        &["big", "evens=SELECT id, name FROM big WHERE id % 2 = 0"],
+    );
+    assert_eq!(value(&out, "code"), "0", "{}", out.describe());
+    let src = value(&out, "src");
+    assert!(src.starts_with("1000000:1:"), "{src}");
+    assert_eq!(
+        value(&out, "dst"),
+        src,
+        "the target's rows differ from the source's"
+    );
+    assert_eq!(value(&out, "evens"), "500000:2:1000000");
+    // The staging tables were swapped in: none is left.
+    assert_eq!(value(&out, "tables"), "big,evens");
+    out.out_has("SUCCEEDED  load::big")
+        .out_has("SUCCEEDED  load::evens");
+}
+
+#[test]
+fn a_failing_export_leaves_the_target_table_as_it_was() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let out = run(10, &["big=SELECT nope FROM big"]);
+    assert_eq!(value(&out, "code"), "1", "{}", out.describe());
+    out.out_has("FAILED     export::big")
+        .out_has("column \"nope\" does not exist")
+        .out_has("FAILED_DEP load::big");
+    let dst = value(&out, "dst");
+    assert!(
+        dst.starts_with("1:-1:"),
+        "the old table is gone or changed: {dst}"
+    );
+    assert_eq!(value(&out, "tables"), "big");
+}
+
+#[test]
+fn help_lists_the_options() {
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
+    Test::new()
+        .raw(&[copy.to_str().unwrap(), "--help"])
+        .run()
+        .ok()
+        .out_has("Copy tables or query results from one PostgreSQL database into another")
+        .out_has("--from <FROM>")
+        .out_has("--to <TO>")
+        .out_has("-t, --table <TABLE>");
+}

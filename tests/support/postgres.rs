@@ -1,0 +1,62 @@
+//! What the tests that start a real PostgreSQL server share.
+
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+/// The tests that start a server run one at a time, so that each can check that its own
+/// run left no server and no server directory behind.
+pub fn one_server_at_a_time() -> MutexGuard<'static, ()> {
+    static SERVERS: Mutex<()> = Mutex::new(());
+    SERVERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether PostgreSQL's initdb is on PATH or in Debian's /usr/lib/postgresql/*/bin.
+pub fn installed() -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Says loudly that a test is skipped because `missing`, unless `PRUN_E2E=require` (CI),
+/// where a missing tool is a failure.
+pub fn skip(missing: &str, install: &str) {
+    assert_ne!(
+        std::env::var("PRUN_E2E").as_deref(),
+        Ok("require"),
+        "{missing} (PRUN_E2E=require)"
+    );
+    eprintln!("SKIPPED: {missing}: {install}");
+}
+
+/// Server processes (`postgres -D .../prun-pg.*`) and `/tmp/prun-pg.*` directories that
+/// are still there.
+pub fn leftovers() -> Vec<String> {
+    let ps = Command::new("sh")
+        .args([
+            "-c",
+            "ps -eo stat,args | grep -v '^Z' | grep '[p]ostgres -D' || true",
+        ])
+        .output()
+        .unwrap();
+    let mut left: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| l.contains("prun-pg."))
+        .map(str::to_string)
+        .collect();
+    left.extend(
+        std::fs::read_dir("/tmp")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("prun-pg."))
+            })
+            .map(|p| p.display().to_string()),
+    );
+    left
+}

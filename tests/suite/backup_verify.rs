@@ -215,5 +215,85 @@ fn help_lists_the_options() {
         .out_has("-q, --queries-dir <QUERIES_DIR>")
         .out_has("--max-age <MAX_AGE>")
         .out_has("--engine <ENGINE>")
+        .out_has("--podman-rootfs <PODMAN_ROOTFS>")
         .out_has("-v, --verbose");
+}
+
+#[test]
+fn the_podman_engine_restores_into_a_container_and_removes_it() {
+    if !tools() || !postgres::podman_installed() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let name = "prun-test-backup-verify";
+    let t = queries(Test::new()).file("containers.conf", postgres::CONTAINERS_CONF);
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let conf = t.dir().join("containers.conf").display().to_string();
+    let out = t
+        .env("CONTAINERS_CONF", &conf)
+        .raw(&[
+            &script(),
+            "-r",
+            "backups/",
+            "--engine",
+            "podman",
+            "--podman-rootfs",
+            "/",
+            "--container-name",
+            name,
+            "--postgres-password",
+            "s3cret",
+            "--port",
+            "55437",
+        ])
+        .run();
+    out.ok()
+        .proc_state("SUCCEEDED", "restore")
+        .proc_state("SUCCEEDED", "check::appdb::01_rows.sql")
+        .proc_state("SUCCEEDED", "check::other::01_empty.sql");
+    assert_eq!(
+        postgres::containers_named(name),
+        "",
+        "the container is still there"
+    );
+}
+
+#[test]
+/// Without CONTAINERS_CONF: pg::start finds the settings this host needs by itself.
+fn the_podman_container_is_removed_when_the_restore_fails() {
+    if !tools() || !postgres::podman_installed() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let name = "prun-test-backup-verify-bad";
+    let t = queries(Test::new());
+    dump(
+        t.dir(),
+        "new.sql.gz",
+        "1 hour ago",
+        0,
+        Some("select bogus;\n"),
+    );
+    let out = t
+        .raw(&[
+            &script(),
+            "-r",
+            "backups/",
+            "--engine",
+            "podman",
+            "--podman-rootfs",
+            "/",
+            "--container-name",
+            name,
+            "--port",
+            "55438",
+        ])
+        .run();
+    out.code(1).out_has("column \"bogus\" does not exist");
+    out.proc_line("FAILED", "restore");
+    assert_eq!(
+        postgres::containers_named(name),
+        "",
+        "the container is still there"
+    );
 }

@@ -100,6 +100,7 @@ pub struct Test {
     args: Vec<String>,
     script_path: bool,
     signal_when: Option<(String, String)>,
+    env: Vec<(String, String)>,
 }
 
 impl Test {
@@ -115,7 +116,14 @@ impl Test {
             args: Vec::new(),
             script_path: true,
             signal_when: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for prun.
+    pub fn env(mut self, key: &str, value: &str) -> Test {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     /// Sends `signal` (`INT`, `TERM`) to prun once `file` exists in the directory
@@ -184,6 +192,7 @@ impl Test {
             .current_dir(&dir)
             .env("XDG_STATE_HOME", dir.join("state"))
             .env_remove("NO_COLOR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

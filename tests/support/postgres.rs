@@ -60,3 +60,41 @@ pub fn leftovers() -> Vec<String> {
     );
     left
 }
+
+/// The podman settings these machines need (no CAP_SYS_RESOURCE, so ulimits under the
+/// hard limits; cgroup v1 hybrid mode, which crun refuses, so runc), for CONTAINERS_CONF.
+pub const CONTAINERS_CONF: &str = "[containers]\n\
+default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\
+[engine]\n\
+runtime = \"runc\"\n";
+
+/// Whether podman and runc are installed; says why not.
+pub fn podman_installed() -> bool {
+    let have = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    match (have("podman"), have("runc")) {
+        (true, true) => true,
+        (false, _) => {
+            skip("podman is not installed", "apt-get install podman runc");
+            false
+        }
+        (_, false) => {
+            skip("runc is not installed", "apt-get install runc");
+            false
+        }
+    }
+}
+
+/// The containers (of any state) whose name is `name`.
+pub fn containers_named(name: &str) -> String {
+    let out = Command::new("podman")
+        .args(["ps", "--all", "--format", "{{.Names}}", "--filter"])
+        .arg(format!("name=^{name}$"))
+        .output()
+        .expect("podman ps");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

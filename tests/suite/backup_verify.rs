@@ -297,3 +297,24 @@ fn the_podman_container_is_removed_when_the_restore_fails() {
         "the container is still there"
     );
 }
+
+#[test]
+fn ctrl_c_during_a_check_stops_the_server_and_removes_its_files() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    // psql runs the `\!` line (a shell command) when the check starts, then waits.
+    let t = Test::new().file(
+        "queries/appdb/01_slow.sql",
+        "\\! touch check.started\nselect pg_sleep(60)::text || '0';\n",
+    );
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let out = t
+        .signal_when("check.started", "INT")
+        .raw(&[&script(), "-r", "backups/", "--port", "55439"])
+        .run();
+    out.code(130);
+    out.proc_line("FAILED", "check::appdb::01_slow.sql");
+    nothing_left(&out);
+}

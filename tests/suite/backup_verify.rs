@@ -219,53 +219,59 @@ fn help_lists_the_options() {
         .out_has("-v, --verbose");
 }
 
+/// Runs backup-verify with the podman engine on the host's root filesystem (no image can
+/// be pulled here), in a container named `name`; checks that it is gone afterwards.
+fn with_podman(t: Test, name: &str, port: &str, extra: &[&str]) -> crate::support::Output {
+    let script = script();
+    let mut args = vec![
+        script.as_str(),
+        "-r",
+        "backups/",
+        "--engine",
+        "podman",
+        "--podman-rootfs",
+        "/",
+        "--container-name",
+        name,
+        "--port",
+        port,
+    ];
+    args.extend(extra);
+    let out = t.raw(&args).run();
+    let left = postgres::containers_named(name);
+    assert_eq!(left, "", "the container is still there\n{}", out.describe());
+    out
+}
+
 #[test]
 fn the_podman_engine_restores_into_a_container_and_removes_it() {
     if !tools() || !postgres::podman_installed() {
         return;
     }
     let _one = one_server_at_a_time();
-    let name = "prun-test-backup-verify";
     let t = queries(Test::new()).file("containers.conf", postgres::CONTAINERS_CONF);
     dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
     let conf = t.dir().join("containers.conf").display().to_string();
-    let out = t
-        .env("CONTAINERS_CONF", &conf)
-        .raw(&[
-            &script(),
-            "-r",
-            "backups/",
-            "--engine",
-            "podman",
-            "--podman-rootfs",
-            "/",
-            "--container-name",
-            name,
-            "--postgres-password",
-            "s3cret",
-            "--port",
-            "55437",
-        ])
-        .run();
+    let t = t.env("CONTAINERS_CONF", &conf);
+    let out = with_podman(
+        t,
+        "prun-test-bv",
+        "55437",
+        &["--postgres-password", "s3cret"],
+    );
     out.ok()
         .proc_state("SUCCEEDED", "restore")
         .proc_state("SUCCEEDED", "check::appdb::01_rows.sql")
         .proc_state("SUCCEEDED", "check::other::01_empty.sql");
-    assert_eq!(
-        postgres::containers_named(name),
-        "",
-        "the container is still there"
-    );
 }
 
-#[test]
 /// Without CONTAINERS_CONF: pg::start finds the settings this host needs by itself.
+#[test]
 fn the_podman_container_is_removed_when_the_restore_fails() {
     if !tools() || !postgres::podman_installed() {
         return;
     }
     let _one = one_server_at_a_time();
-    let name = "prun-test-backup-verify-bad";
     let t = queries(Test::new());
     dump(
         t.dir(),
@@ -274,28 +280,9 @@ fn the_podman_container_is_removed_when_the_restore_fails() {
         0,
         Some("select bogus;\n"),
     );
-    let out = t
-        .raw(&[
-            &script(),
-            "-r",
-            "backups/",
-            "--engine",
-            "podman",
-            "--podman-rootfs",
-            "/",
-            "--container-name",
-            name,
-            "--port",
-            "55438",
-        ])
-        .run();
+    let out = with_podman(t, "prun-test-bv-bad", "55438", &[]);
     out.code(1).out_has("column \"bogus\" does not exist");
     out.proc_line("FAILED", "restore");
-    assert_eq!(
-        postgres::containers_named(name),
-        "",
-        "the container is still there"
-    );
 }
 
 #[test]

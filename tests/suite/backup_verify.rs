@@ -305,3 +305,13 @@ fn ctrl_c_during_a_check_stops_the_server_and_removes_its_files() {
     out.proc_line("FAILED", "check::appdb::01_slow.sql");
     nothing_left(&out);
 }
+
+#[test]
+fn an_unknown_engine_is_refused_before_anything_runs() {
+    let out = queries(Test::new())
+        .raw(&[&script(), "-r", "backups/", "--engine", "docker"])
+        .run();
+    out.code(2)
+        .err_has("--engine docker: expected local or podman")
+        .not_reported("fetch");
+}

@@ -147,10 +147,12 @@ run_once() { # idx label expect cmd -> appends microseconds to SAMPLES[idx]
             tail -n 20 "$err" >&2
             exit 1
         fi
-        bad=$(grep -cv '^SUCCEEDED \|^prun: ' "$out" || true)
+        # Plain lines are "<RFC 3339 time> STATE name"; only STARTED and SUCCEEDED are expected.
+        local ok_line='^([0-9T:.-]+Z )?(STARTED|SUCCEEDED) |^prun: '
+        bad=$(grep -Ecv "$ok_line" "$out" || true)
         if ((bad != 0)); then
             echo "engine.sh: '$label': $bad unexpected output line(s), e.g.:" >&2
-            grep -v '^SUCCEEDED \|^prun: ' "$out" | head -n 5 >&2
+            grep -Ev "$ok_line" "$out" | head -n 5 >&2
         fi
         if [[ -s $err ]]; then
             echo "engine.sh: '$label' wrote to stderr:" >&2

@@ -94,8 +94,11 @@ fn the_newest_backup_is_restored_and_all_checks_pass() {
             "55433",
             "--json",
             "report.json",
+            "-v",
         ])
         .run();
+    out.out_has("info: check appdb/01_rows.sql returned \"0\"")
+        .out_has("info: fetched ");
     out.ok()
         .proc_state("SUCCEEDED", "fetch")
         .proc_state("SUCCEEDED", "restore")
@@ -135,7 +138,8 @@ fn a_failing_check_fails_the_run_and_is_named() {
             "report.json",
         ])
         .run();
-    out.code(1);
+    // Without -v the steps go to the procs' logs only.
+    out.code(1).out_lacks("info: check");
     let line = out.proc_line("FAILED", "check::appdb::02_bad.sql");
     assert!(
         line.contains("check appdb/02_bad.sql returned \"42\""),

@@ -65,6 +65,19 @@ fn dump(dir: &Path, name: &str, age: &str, rows: usize, sql: Option<&str>) {
     assert!(status.success());
 }
 
+/// A test directory whose only backup fails to restore (`select bogus;`).
+fn with_corrupt_dump() -> Test {
+    let t = queries(Test::new());
+    dump(
+        t.dir(),
+        "new.sql.gz",
+        "1 hour ago",
+        0,
+        Some("select bogus;\n"),
+    );
+    t
+}
+
 fn queries(t: Test) -> Test {
     t.file("queries/appdb/01_rows.sql", "select count(*) - 3 from t;\n")
         .file("queries/other/01_empty.sql", "select count(*) from u;\n")
@@ -190,14 +203,7 @@ fn a_corrupt_dump_shows_the_restore_error_and_cleans_up() {
         return;
     }
     let _one = one_server_at_a_time();
-    let t = queries(Test::new());
-    dump(
-        t.dir(),
-        "new.sql.gz",
-        "1 hour ago",
-        0,
-        Some("select bogus;\n"),
-    );
+    let t = with_corrupt_dump();
     let out = t
         .raw(&[&script(), "-r", "backups/", "--port", "55436"])
         .run();
@@ -276,14 +282,7 @@ fn the_podman_container_is_removed_when_the_restore_fails() {
         return;
     }
     let _one = one_server_at_a_time();
-    let t = queries(Test::new());
-    dump(
-        t.dir(),
-        "new.sql.gz",
-        "1 hour ago",
-        0,
-        Some("select bogus;\n"),
-    );
+    let t = with_corrupt_dump();
     let out = with_podman(t, "prun-test-bv-bad", "55438", &[]);
     out.code(1).out_has("column \"bogus\" does not exist");
     out.proc_line("FAILED", "restore");

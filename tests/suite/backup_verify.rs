@@ -83,6 +83,18 @@ fn queries(t: Test) -> Test {
         .file("queries/other/01_empty.sql", "select count(*) from u;\n")
 }
 
+/// The proc `name` in the run's `--json report.json`.
+fn reported(out: &crate::support::Output, name: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
+    report["procs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in the report\n{}", out.describe()))
+        .clone()
+}
+
 fn nothing_left(out: &crate::support::Output) {
     let left = postgres::leftovers();
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
@@ -119,12 +131,7 @@ fn the_newest_backup_is_restored_and_all_checks_pass() {
         .proc_state("SUCCEEDED", "check::other::01_empty.sql");
     let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
     assert_eq!(report["run"]["outcome"], "ok");
-    let fetched = report["procs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "fetch")
-        .unwrap()["result"]
+    let fetched = reported(&out, "fetch")["result"]
         .as_str()
         .unwrap()
         .to_string();
@@ -158,13 +165,7 @@ fn a_failing_check_fails_the_run_and_is_named() {
         line.contains("check appdb/02_bad.sql returned \"42\""),
         "{line}"
     );
-    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
-    let bad = report["procs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "check::appdb::02_bad.sql")
-        .unwrap();
+    let bad = reported(&out, "check::appdb::02_bad.sql");
     assert_eq!(bad["state"], "FAILED");
     assert!(bad["error"].as_str().unwrap().contains("returned \"42\""));
     nothing_left(&out);

@@ -83,6 +83,17 @@ fn block(out: &Output, prefix: &str) -> String {
     rest[..end].to_string()
 }
 
+/// What `cmd` prints when pasted into `sh -c` in the test's directory.
+fn pasted(out: &crate::support::Output, cmd: &str) -> String {
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(out.dir.path())
+        .output()
+        .expect("run sh");
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
 #[test]
 fn ok_codes_check_false_and_the_result_map() {
     let out = Test::new()
@@ -168,15 +179,9 @@ try {
         .and_then(|r| r.split_once("` exited with code 0"))
         .map(|(c, _)| c)
         .unwrap_or_else(|| panic!("unexpected message {e}"));
-    let pasted = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(out.dir.path())
-        .output()
-        .expect("run sh");
+    let printed = pasted(&out, cmd);
     assert_eq!(
-        String::from_utf8_lossy(&pasted.stdout),
-        "a b|it's|$HOME|x\"y|*|tab\tin|semi;colon|",
+        printed, "a b|it's|$HOME|x\"y|*|tab\tin|semi;colon|",
         "pasting {cmd:?} does not run the same argv"
     );
 }
@@ -203,14 +208,9 @@ try {
         .and_then(|r| r.split_once("` "))
         .map(|(c, _)| c)
         .unwrap_or_else(|| panic!("unexpected message {e}"));
-    let pasted = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(out.dir.path())
-        .output()
-        .expect("run sh");
+    let printed = pasted(&out, cmd);
     assert_eq!(
-        String::from_utf8_lossy(&pasted.stdout).trim(),
+        printed.trim(),
         "2",
         "pasting the command named in the error ({cmd:?}) does not run the same pipe\n{e}"
     );

@@ -133,3 +133,30 @@ fn help_lists_the_options() {
         .out_has("--to <TO>")
         .out_has("-t, --table <TABLE>");
 }
+
+#[test]
+fn pg_restore_loads_a_plain_and_a_gzipped_dump_into_a_database() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let out = Test::new()
+        .file("plain.sql", "CREATE TABLE z (a int);\nINSERT INTO z VALUES (1), (2);\n")
+        .script(
+            r#"
+import "pg" as pg;
+shell("printf 'CREATE TABLE y (b text);\\nINSERT INTO y VALUES (1);\\n' | gzip > packed.sql.gz");
+let s = pg::start(#{});
+pg::query(s, "postgres", "CREATE DATABASE d");
+pg::restore(s, "d", "plain.sql");
+pg::restore(s, "d", "packed.sql.gz");
+print(`rows=${pg::query(s, "d", "select (select count(*) from z) || '+' || (select count(*) from y)")}`);
+pg::stop(s);
+print(`stopped dir gone=${file_info(s.dir) == ()}`);
+"#,
+        )
+        .run();
+    out.ok().line("rows=2+1").line("stopped dir gone=true");
+    let left = postgres::leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+}

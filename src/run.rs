@@ -493,7 +493,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     }
 
     sched.with(|c| c.script_done());
-    if let Ok(Some(rx)) = sched.with(|c| c.wait_all()) {
+    if let Ok(Some(rx)) = sched.graph_op(|c| c.wait_all()) {
         sched.block(rx);
     }
     host.run_cleanups();
@@ -570,7 +570,7 @@ pub fn run(cfg: RunConfig) -> Exit {
 }
 
 fn run_targets(sched: &Arc<Scheduler>, targets: &[String], reporter: &dyn Reporter) -> Exit {
-    let result = sched.with(|c| {
+    let result = sched.graph_op(|c| {
         c.flush_now()?;
         for t in targets {
             let ids = c.create(t)?;

@@ -13,6 +13,8 @@ mod backup_verify;
 mod basics;
 #[path = "suite/cli.rs"]
 mod cli;
+#[path = "suite/closures.rs"]
+mod closures;
 #[path = "suite/commands.rs"]
 mod commands;
 #[path = "suite/commands_groups.rs"]

@@ -15,7 +15,10 @@ use std::time::{Duration, SystemTime};
 
 use rhai::{Dynamic, Map};
 
-use crate::graph::{Body, Callback, FileSpec, Graph, OutputSpec, ProcNode, fill_known};
+use crate::graph::{
+    Body, CallFailure, Callback, FileSpec, OutputSpec, ProcNode, call_strings, closure_ctx,
+    fill_known,
+};
 use crate::store::{CacheRow, ProcRecord, Store};
 
 /// The cache of one run, in memory, in front of the task DB.
@@ -217,17 +220,13 @@ pub fn to_json(v: &Dynamic) -> Result<String, String> {
 
 /// Resolves `inputs` or the files of `outputs` to paths: placeholders filled, globs
 /// expanded (sorted), closures called. Literal paths are kept even when they do not exist.
-pub fn resolve(
-    graph: &Graph,
-    node: &ProcNode,
-    specs: &[&FileSpec],
-) -> Result<Vec<PathBuf>, String> {
+pub fn resolve(params: &Map, node: &ProcNode, specs: &[&FileSpec]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for spec in specs {
         match spec {
             FileSpec::Path(p) => expand(&fill_known(p, &node.args), &mut out)?,
             FileSpec::Closure(cb) => {
-                for p in call_paths(graph, node, cb)? {
+                for p in call_paths(params, node, cb)? {
                     expand(&p, &mut out)?;
                 }
             }
@@ -236,27 +235,16 @@ pub fn resolve(
     Ok(out)
 }
 
-fn call_paths(graph: &Graph, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, String> {
+fn call_paths(params: &Map, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, String> {
     let values: Vec<String> = node.args.iter().map(|(_, v)| v.clone()).collect();
-    let ctx = graph.closure_ctx(&node.name, &node.args);
-    let v = cb.call(ctx, &values).map_err(|e| {
-        let src = cb.origin();
-        let file = src.split(':').next().unwrap_or_default().to_string();
-        format!(
-            "the inputs/outputs closure failed: {}",
-            crate::diag::runtime_error(&file, &e)
-        )
-    })?;
-    if v.is_string() {
-        return Ok(vec![v.to_string()]);
-    }
-    match v.try_cast::<rhai::Array>() {
-        Some(a) => Ok(a.into_iter().map(|x| x.to_string()).collect()),
-        None => Err(format!(
+    let ctx = closure_ctx(&node.name, &node.args, params);
+    call_strings(cb, ctx, &values).map_err(|f| match f {
+        CallFailure::Threw(m) => format!("the inputs/outputs closure failed: {m}"),
+        CallFailure::NotStrings => format!(
             "the inputs/outputs closure at {} must return a path or an array of paths",
             cb.origin()
-        )),
-    }
+        ),
+    })
 }
 
 fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -320,9 +308,9 @@ impl Fnv {
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
 /// stamps of its dependencies, in order.
 pub fn fingerprint(
-    graph: &Graph,
+    params: &Map,
     node: &ProcNode,
-    dep_stamps: &[(&str, &str)],
+    dep_stamps: &[(String, String)],
 ) -> Result<Fingerprint, String> {
     let def = &node.def;
     let mut h = Fnv::new();
@@ -351,13 +339,13 @@ pub fn fingerprint(
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
     }
-    h.feed(format!("{:?}", graph.params()).as_bytes());
+    h.feed(format!("{params:?}").as_bytes());
     for (name, stamp) in dep_stamps {
         h.feed(name.as_bytes());
         h.feed(stamp.as_bytes());
     }
     let specs: Vec<&FileSpec> = def.inputs.iter().collect();
-    let files = resolve(graph, node, &specs)?;
+    let files = resolve(params, node, &specs)?;
     let mut map = Map::new();
     for f in &files {
         let mut all = Vec::new();
@@ -391,11 +379,11 @@ pub fn fingerprint(
 /// Checks declared outputs afresh (never from a cache of stats): the lines of an error
 /// naming each output that is missing, or stale when `stale_fails` (older than its
 /// `max_age`).
-pub fn check_outputs(graph: &Graph, node: &ProcNode, stale_fails: bool) -> Result<(), String> {
+pub fn check_outputs(params: &Map, node: &ProcNode, stale_fails: bool) -> Result<(), String> {
     let mut problems = Vec::new();
     let now = SystemTime::now();
     for out in &node.def.outputs {
-        let files = resolve(graph, node, &[&out.files])?;
+        let files = resolve(params, node, &[&out.files])?;
         if files.is_empty()
             && let FileSpec::Path(p) = &out.files
         {
@@ -429,10 +417,10 @@ pub fn check_outputs(graph: &Graph, node: &ProcNode, stale_fails: bool) -> Resul
 }
 
 /// True when every declared output exists and none is older than its `max_age`.
-pub fn outputs_fresh(graph: &Graph, node: &ProcNode) -> bool {
+pub fn outputs_fresh(params: &Map, node: &ProcNode) -> bool {
     let now = SystemTime::now();
     node.def.outputs.iter().all(|out| {
-        let Ok(files) = resolve(graph, node, &[&out.files]) else {
+        let Ok(files) = resolve(params, node, &[&out.files]) else {
             return false;
         };
         !files.is_empty()

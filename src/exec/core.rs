@@ -28,8 +28,9 @@ use rhai::{Dynamic, Map};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Cache, Fingerprint};
+use super::freshness::{JudgeSpec, Judgement};
 use super::state::{Outcome, State};
-use crate::graph::{Body, Graph, GraphError, ProcDef, ProcId, RuleSource, fill_text};
+use crate::graph::{Body, Graph, GraphError, ProcDef, ProcId, fill_text};
 
 /// Opens the task DB: `None` when there is none (or it cannot be used).
 pub type CacheOpener = Box<dyn FnOnce() -> Option<Cache> + Send>;
@@ -79,6 +80,19 @@ pub struct JobSpec {
     pub input_fingerprint: Dynamic,
 }
 
+impl JobSpec {
+    /// The proc as a graph node, for resolving its `inputs` and `outputs`.
+    pub fn node(&self) -> crate::graph::ProcNode {
+        crate::graph::ProcNode {
+            name: self.name.clone(),
+            def: self.def.clone(),
+            args: self.args.clone(),
+            proto: None,
+            deps: Vec::new(),
+        }
+    }
+}
+
 /// One finished proc, for the reporter.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -91,9 +105,15 @@ pub struct Finished {
 }
 
 /// Something to do once the core's lock is released.
-#[derive(Debug)]
 pub enum Action {
     Start(Box<JobSpec>),
+    /// Judge a proc on a worker thread; the verdict goes to [`Core::judged`].
+    Judge(Box<JudgeSpec>),
+    /// Open the task DB off the lock; the cache goes to [`Core::cache_opened`].
+    OpenCache {
+        open: CacheOpener,
+        generation: u64,
+    },
     Wake(mpsc::Sender<Wake>, Wake),
     Retry {
         id: ProcId,
@@ -142,6 +162,8 @@ struct Run {
     holds_slot: bool,
     waiting: bool,
     retry_pending: bool,
+    /// Being judged on a worker thread ([`Action::Judge`]).
+    judging: bool,
     locks_held: bool,
     attempts: u32,
     first_start: Option<Instant>,
@@ -172,6 +194,7 @@ impl Run {
             holds_slot: false,
             waiting: false,
             retry_pending: false,
+            judging: false,
             locks_held: false,
             attempts: 0,
             first_start: None,
@@ -253,6 +276,10 @@ pub struct Core {
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).
     cache_opener: Option<CacheOpener>,
+    /// The opener was handed out ([`Action::OpenCache`]) and has not answered yet.
+    opening_cache: bool,
+    /// Counts openers, so that the answer of one replaced meanwhile is ignored.
+    cache_generation: u64,
     actions: Vec<Action>,
 }
 
@@ -286,6 +313,8 @@ impl Core {
             interrupted: Vec::new(),
             cache: None,
             cache_opener: None,
+            opening_cache: false,
+            cache_generation: 0,
             actions: Vec::new(),
         }
     }
@@ -320,12 +349,8 @@ impl Core {
     pub fn set_cache_opener(&mut self, opener: Option<CacheOpener>) {
         self.cache = None;
         self.cache_opener = opener;
-    }
-
-    fn ensure_cache(&mut self) {
-        if let Some(open) = self.cache_opener.take() {
-            self.cache = open();
-        }
+        self.cache_generation += 1;
+        self.opening_cache = false;
     }
 
     /// Detaches the task DB's cache (at the end of the run, to close it).
@@ -359,9 +384,17 @@ impl Core {
 
     /// Declares a proc. If a scheduled proc was waiting for a dependency of this name, the
     /// new proc is scheduled for it.
+    ///
+    /// Like every operation that can create procs, it may fail with
+    /// [`GraphError::Unresolved`] (see [`prepare`]) and is then retried: declaring the same
+    /// definition again is not a duplicate.
     pub fn define_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
-        let id = self.graph.add_proc(name, def)?;
+        let id = match self.graph.lookup(name) {
+            Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, &def) => id,
+            _ => self.graph.add_proc(name, def)?,
+        };
         self.sync_runs();
+        self.prepare(&[])?;
         self.settle_missing()?;
         self.pump();
         Ok(id)
@@ -369,8 +402,16 @@ impl Core {
 
     /// Declares a proto. Dependencies recorded as missing that it can create are created.
     pub fn define_proto(&mut self, pattern: &str, def: Arc<ProcDef>) -> Result<(), GraphError> {
-        self.graph.add_proto(pattern, def)?;
+        let known = self
+            .graph
+            .proto_named(pattern)
+            .is_some_and(|p| Arc::ptr_eq(&self.graph.proto(p).def, &def));
+        if !known {
+            self.graph.add_proto(pattern, def)?;
+        }
         let names: Vec<String> = self.awaiting_missing.keys().cloned().collect();
+        let roots: Vec<Root<'_>> = names.iter().map(|n| Root::Name(n)).collect();
+        self.prepare(&roots)?;
         for name in names {
             self.graph.resolve(&name)?;
         }
@@ -382,6 +423,7 @@ impl Core {
 
     /// `create(pattern)`: the procs a name or glob stands for, created as needed.
     pub fn create(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
+        self.prepare(&[Root::Pattern(pattern)])?;
         let out = self.graph.expand(pattern);
         self.sync_runs();
         self.settle_missing()?;
@@ -416,10 +458,21 @@ impl Core {
         self.start(&ids)
     }
 
+    /// Schedules `now` procs created while the top-level script is blocked (by closures):
+    /// they must not wait for a `run` that will never come.
+    pub fn flush_if_script_blocked(&mut self) -> Result<(), GraphError> {
+        if self.script_running {
+            return Ok(());
+        }
+        self.flush_now()
+    }
+
     /// `start`: moves IDLE procs to WANTED, schedules their dependencies, and starts what
     /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
     /// fail the procs involved and are returned to the caller.
     pub fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
+        let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
+        self.prepare(&roots)?;
         let mut work = Vec::new();
         let mut first_err = None;
         for &id in ids {
@@ -456,39 +509,11 @@ impl Core {
     /// Appends to `x`'s dependency names every proc whose rdep rule matches `x`.
     fn inject_rdeps(&mut self, x: ProcId) -> Result<(), GraphError> {
         let name = self.graph.proc(x).name.clone();
-        let mut inject: Vec<String> = Vec::new();
-        let mut create: Vec<(usize, Vec<(String, String)>)> = Vec::new();
-        for rule in self.graph.rdep_rules() {
-            let Some(extracted) = rule.pattern.matches(&name) else {
-                continue;
-            };
-            match rule.source {
-                RuleSource::Proc(d) if d != x => inject.push(self.graph.proc(d).name.to_string()),
-                RuleSource::Proc(_) => {}
-                RuleSource::Proto(p) => {
-                    let proto = self.graph.proto(p);
-                    if proto.template.matches(&name).is_some() {
-                        continue;
-                    }
-                    let params: Vec<&str> = proto.template.params().collect();
-                    let covered = params.iter().all(|p| extracted.iter().any(|(k, _)| k == p));
-                    if covered {
-                        let args = params
-                            .iter()
-                            .map(|p| {
-                                let v = &extracted.iter().find(|(k, _)| k == p).expect("covered").1;
-                                (p.to_string(), v.clone())
-                            })
-                            .collect();
-                        create.push((p, args));
-                    } else {
-                        for &inst in &proto.instances {
-                            inject.push(self.graph.proc(inst).name.to_string());
-                        }
-                    }
-                }
-            }
-        }
+        let (existing, create) = self.graph.rdep_sources(x);
+        let mut inject: Vec<String> = existing
+            .into_iter()
+            .map(|d| self.graph.proc(d).name.to_string())
+            .collect();
         for (proto, args) in create {
             let id = self.graph.instantiate(proto, args)?;
             inject.push(self.graph.proc(id).name.to_string());
@@ -842,7 +867,11 @@ impl Core {
 
     fn is_ready(&self, p: ProcId) -> bool {
         let r = &self.runs[p];
-        r.state == State::Wanted && r.unmet == 0 && r.missing.is_empty() && !r.retry_pending
+        r.state == State::Wanted
+            && r.unmet == 0
+            && r.missing.is_empty()
+            && !r.retry_pending
+            && !r.judging
     }
 
     /// Starts ready procs while slots are free.
@@ -870,8 +899,19 @@ impl Core {
                     self.enqueue(p);
                 }
             }
-            if self.cache_opener.is_some() && !self.ready.is_empty() {
-                self.ensure_cache();
+            if self.ready.is_empty() {
+                return;
+            }
+            // Judging needs the task DB: nothing starts until it is open.
+            if let Some(open) = self.cache_opener.take() {
+                self.opening_cache = true;
+                self.actions.push(Action::OpenCache {
+                    open,
+                    generation: self.cache_generation,
+                });
+            }
+            if self.opening_cache {
+                return;
             }
             let Some(Reverse(p)) = self.ready.pop() else {
                 return;
@@ -885,7 +925,8 @@ impl Core {
                 self.wave_parked.entry(def.wave).or_default().push(p);
                 continue;
             }
-            if self.up_to_date(p) {
+            if self.runs[p].fingerprint.is_none() && self.needs_fingerprint(p) {
+                self.judge(p);
                 continue;
             }
             if let Some(l) = def
@@ -909,53 +950,88 @@ impl Core {
     }
 
     /// The stamps of a proc's dependencies, for its fingerprint.
-    fn dep_stamps(&self, p: ProcId) -> Vec<(&str, &str)> {
+    fn dep_stamps(&self, p: ProcId) -> Vec<(String, String)> {
         let cache = self.cache.as_ref();
         self.runs[p]
             .dep_ids
             .iter()
             .map(|&d| {
                 let name = &*self.graph.proc(d).name;
-                (name, cache.map_or("", |c| c.stamp(name)))
+                let stamp = cache.map_or("", |c| c.stamp(name));
+                (name.to_string(), stamp.to_string())
             })
             .collect()
     }
 
-    /// Finishes `p` as UP_TO_DATE when the task DB has its result and nothing it depends
-    /// on changed: no dependency ran in this run, the fingerprint matches, and the outputs
-    /// exist and are fresh. Eligible are procs with a dependency or a resolved input file
-    /// (as in parproc: a proc with neither always runs), unless `--full` or `no_skip`.
-    fn up_to_date(&mut self, p: ProcId) -> bool {
-        let Some(cache) = &self.cache else {
-            return false;
-        };
+    /// Whether `p` needs a fingerprint before it runs: it declares inputs, or it may be
+    /// UP_TO_DATE another time (a task DB, and a dependency or an input). A proc with
+    /// neither dependencies nor inputs is never UP_TO_DATE: its result is not worth saving.
+    fn needs_fingerprint(&self, p: ProcId) -> bool {
+        let def = &self.graph.proc(p).def;
+        let skippable = !def.inputs.is_empty() || !self.runs[p].dep_ids.is_empty();
+        (self.cache.is_some() && skippable) || !def.inputs.is_empty()
+    }
+
+    /// Sends `p` to be judged (fingerprinted, and compared with its cached row when it
+    /// may be UP_TO_DATE: unless `--full` or `no_skip`, and only when no dependency ran in
+    /// this run). Judging holds a parallel slot; [`Core::judged`] carries the verdict back.
+    fn judge(&mut self, p: ProcId) {
         let node = self.graph.proc(p);
-        if cache.full || node.def.no_skip {
-            return false;
-        }
-        let Some(row) = cache.row(&node.name) else {
-            return false;
-        };
-        if self.runs[p]
+        let dep_ran = self.runs[p]
             .dep_ids
             .iter()
-            .any(|&d| self.runs[d].state == State::Succeeded)
-        {
-            return false;
-        }
-        let Ok(fp) = cache::fingerprint(&self.graph, node, &self.dep_stamps(p)) else {
-            return false;
+            .any(|&d| self.runs[d].state == State::Succeeded);
+        let row = self
+            .cache
+            .as_ref()
+            .filter(|c| !c.full && !node.def.no_skip && !dep_ran)
+            .and_then(|c| c.row(&node.name).cloned());
+        let spec = JudgeSpec {
+            id: p,
+            node: node.clone(),
+            params: self.graph.params().clone(),
+            dep_stamps: self.dep_stamps(p),
+            row,
         };
-        let eligible = !self.runs[p].dep_ids.is_empty() || !fp.files.is_empty();
-        let fresh =
-            eligible && fp.hash == row.fingerprint && cache::outputs_fresh(&self.graph, node);
-        if !fresh {
-            self.runs[p].fingerprint = Some(fp);
-            return false;
+        let r = &mut self.runs[p];
+        r.judging = true;
+        r.holds_slot = true;
+        self.running += 1;
+        self.actions.push(Action::Judge(Box::new(spec)));
+    }
+
+    /// The verdict on `p`: UP_TO_DATE, or back to the ready queue with its fingerprint.
+    pub fn judged(&mut self, p: ProcId, verdict: Judgement) {
+        let r = &mut self.runs[p];
+        if !r.judging {
+            return;
         }
-        let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
-        self.finish(p, State::UpToDate, Some(result), None, None);
-        true
+        r.judging = false;
+        if r.holds_slot {
+            r.holds_slot = false;
+            self.running -= 1;
+        }
+        match verdict {
+            Judgement::Fresh(result) => {
+                self.finish(p, State::UpToDate, Some(result), None, None);
+            }
+            Judgement::Stale(fp) => {
+                self.runs[p].fingerprint = Some(fp);
+                self.enqueue(p);
+            }
+            Judgement::Failed(e) => self.fail(p, e, None),
+        }
+        self.pump();
+    }
+
+    /// The task DB asked for by [`Action::OpenCache`] is open (or cannot be used).
+    pub fn cache_opened(&mut self, generation: u64, cache: Option<Cache>) {
+        if generation != self.cache_generation {
+            return;
+        }
+        self.opening_cache = false;
+        self.cache = cache;
+        self.pump();
     }
 
     /// `--dry-run`: reports what `p` would run and counts it as done, so that its
@@ -981,23 +1057,7 @@ impl Core {
     fn launch(&mut self, p: ProcId) {
         let node = self.graph.proc(p);
         let def = node.def.clone();
-        // A proc with neither dependencies nor inputs is never UP_TO_DATE: it needs no
-        // fingerprint, and its result is not worth saving.
-        let skippable = !def.inputs.is_empty() || !self.runs[p].dep_ids.is_empty();
-        let fingerprint = match self.runs[p].fingerprint.take() {
-            Some(f) => Ok(f),
-            None if (self.cache.is_some() && skippable) || !def.inputs.is_empty() => {
-                cache::fingerprint(&self.graph, node, &self.dep_stamps(p))
-            }
-            None => Ok(Fingerprint::default()),
-        };
-        let fingerprint = match fingerprint {
-            Ok(f) => f,
-            Err(e) => {
-                self.fail(p, e, None);
-                return;
-            }
-        };
+        let fingerprint = self.runs[p].fingerprint.take().unwrap_or_default();
         let node = self.graph.proc(p);
         let input_fingerprint = fingerprint.map.clone();
         self.runs[p].fingerprint = Some(fingerprint);
@@ -1073,30 +1133,23 @@ impl Core {
         self.runs[p].cancel = None;
         self.runs[p].log = log;
         let def = self.graph.proc(p).def.clone();
-        let outcome = match outcome {
-            Outcome::Success(v) if !def.outputs.is_empty() => {
-                match cache::check_outputs(&self.graph, self.graph.proc(p), true) {
-                    Ok(()) => Outcome::Success(v),
-                    Err(error) => Outcome::Failed {
-                        error,
-                        exit_code: None,
-                    },
-                }
-            }
-            o => o,
-        };
         let outcome = self.save_result(p, outcome);
         if matches!(outcome, Outcome::Success(_)) && !matches!(def.body, Body::Closure(_)) {
             self.runs[p].exit_code = Some(0);
         }
-        if let Outcome::Failed { error, exit_code } = &outcome
+        let failure = match &outcome {
+            Outcome::Failed { error, exit_code } => Some((error, *exit_code)),
+            Outcome::OutputsFailed { error, .. } => Some((error, None)),
+            _ => None,
+        };
+        if let Some((error, exit_code)) = failure
             && self.runs[p].attempts <= def.retries
             && self.aborted.is_none()
         {
             let r = &mut self.runs[p];
             r.state = State::Wanted;
             r.retry_pending = true;
-            r.exit_code = *exit_code;
+            r.exit_code = exit_code;
             self.timers += 1;
             self.actions.push(Action::Retrying {
                 name: self.graph.proc(p).name.clone(),
@@ -1123,6 +1176,10 @@ impl Core {
                 Some(error),
                 exit_code,
             ),
+            // The body's result stays in the report (parproc does the same).
+            Outcome::OutputsFailed { result, error } => {
+                self.finish(p, State::Failed, Some(result), Some(error), None)
+            }
         }
         self.pump();
     }
@@ -1165,7 +1222,7 @@ impl Core {
                 cache.save(name, "null".into(), hash, false);
                 Outcome::Skipped { why }
             }
-            failed @ Outcome::Failed { .. } => {
+            failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {
                 cache.invalidate(name);
                 failed
             }
@@ -1428,11 +1485,6 @@ impl Core {
         }
     }
 
-    /// The top-level script runs again (its wait returned) and may define more procs.
-    pub fn script_resumed(&mut self) {
-        self.script_running = true;
-    }
-
     /// The top-level script ended.
     pub fn script_done(&mut self) {
         self.script_blocked();
@@ -1493,13 +1545,12 @@ impl Core {
     /// Ends a locked operation: wakes `wait()`ers whose condition holds and resolves
     /// situations where nothing can make progress any more.
     pub fn settle(&mut self) {
-        // `now` procs created while the script is blocked (by closures) must not wait for
-        // a `run` that will never come; a failure to schedule them fails them.
-        if !self.script_running {
-            let _ = self.flush_now();
-        }
         loop {
             if self.all_done() {
+                // The script's `wait()` returns: it runs again and may define more procs.
+                if !self.all_waiters.is_empty() {
+                    self.script_running = true;
+                }
                 for tx in self.all_waiters.drain(..) {
                     let why = match self.aborted {
                         Some(r) => Wake::Aborted(r),
@@ -1525,6 +1576,7 @@ impl Core {
     /// True when nothing runs, nothing is about to run, and something still waits.
     fn stuck(&self) -> bool {
         let busy = self.script_running
+            || self.opening_cache
             || self.running > 0
             || self.timers > 0
             || !self.resume.is_empty()
@@ -1640,6 +1692,10 @@ impl Core {
             .map(|p| self.summary(p))
     }
 }
+
+mod prepare;
+
+pub(crate) use prepare::Root;
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

@@ -5,6 +5,7 @@
 mod cache;
 pub mod command;
 mod core;
+mod freshness;
 mod job;
 pub mod launch;
 pub mod log;
@@ -15,5 +16,5 @@ pub mod unix;
 
 pub use cache::Cache;
 pub use core::{AbortReason, CacheOpener, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
-pub use scheduler::{ClosureRunner, Scheduler};
+pub use scheduler::{ClosureRunner, Scheduler, evaluating};
 pub use state::{Outcome, State};

@@ -15,13 +15,14 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::core::{AbortReason, Action, Core, JobSpec, Wake};
+use super::freshness;
 use super::job;
 use super::launch::{Launcher, Local};
 use super::log::LogDir;
 use super::pool::Pool;
 use super::state::Outcome;
 use super::unix;
-use crate::graph::ProcId;
+use crate::graph::{Answer, GraphError, NeedKey, Needs, ProcId};
 use crate::ui::Reporter;
 
 /// Runs closure bodies; implemented by the script host, which owns the Rhai engine.
@@ -32,9 +33,27 @@ pub trait ClosureRunner: Send + Sync {
 }
 
 thread_local! {
-    /// Set while this thread holds the core's lock, to refuse re-entrant calls from
-    /// script closures evaluated under it (dependency and arg_choices closures).
-    static IN_CORE: Cell<bool> = const { Cell::new(false) };
+    /// The kind of script closure this thread is evaluating for the core (a dependency
+    /// closure, an `inputs` closure...), while it does.
+    static EVALUATING: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// Runs `f`, a call of script closures of `kind`, marking the thread as evaluating them.
+pub fn evaluating_as<R>(kind: &'static str, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<&'static str>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            EVALUATING.with(|e| e.set(self.0));
+        }
+    }
+    let _reset = Reset(EVALUATING.with(|e| e.replace(Some(kind))));
+    f()
+}
+
+/// The kind of closure this thread is evaluating for the core ("a dependency closure"),
+/// if any: such a closure computes a value and must not schedule, wait or define.
+pub fn evaluating() -> Option<&'static str> {
+    EVALUATING.with(Cell::get)
 }
 
 /// Owns the run: the core, the worker pool, the runtime handle and the reporter.
@@ -125,11 +144,6 @@ impl Scheduler {
         Ok(())
     }
 
-    /// True while this thread is inside [`Scheduler::with`].
-    pub fn in_core() -> bool {
-        IN_CORE.with(Cell::get)
-    }
-
     /// How long a terminated process group gets between SIGTERM and SIGKILL.
     pub fn kill_grace(&self) -> Duration {
         Duration::from_millis(self.kill_grace_ms.load(Ordering::Relaxed))
@@ -166,10 +180,8 @@ impl Scheduler {
     pub fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut Core) -> R) -> R {
         let (r, actions) = {
             let mut core = self.lock();
-            IN_CORE.with(|c| c.set(true));
             let r = f(&mut core);
             core.settle();
-            IN_CORE.with(|c| c.set(false));
             let (reports, actions): (Vec<Action>, Vec<Action>) =
                 core.take_actions().into_iter().partition(Action::is_report);
             // Queued while the core is locked, so the queue has the core's order.
@@ -179,6 +191,75 @@ impl Scheduler {
         self.flush_reports();
         self.execute(actions);
         r
+    }
+
+    /// Runs a graph operation (`run`, `create`, a definition, a wait) on the core. When it
+    /// needs the values of script closures (dependency or `arg_choices` closures), they
+    /// are called on this thread with the lock released, and the operation is retried
+    /// with their answers (see [`crate::graph::Need`]). Operations are written to be
+    /// retried: they change run state only once nothing is unresolved.
+    ///
+    /// Called by the API on the script's thread or a closure's worker thread, never on
+    /// the async runtime (closures may call `exec()`, which blocks on it).
+    pub fn graph_op<T>(
+        self: &Arc<Self>,
+        mut f: impl FnMut(&mut Core) -> Result<T, GraphError>,
+    ) -> Result<T, GraphError> {
+        enum Step<T> {
+            Done(Result<T, GraphError>),
+            Pending(Needs),
+            Flush(Result<T, GraphError>, Needs),
+        }
+        let result = loop {
+            let step = self.with(|c| {
+                let r = match f(c) {
+                    Err(GraphError::Unresolved(needs)) => return Step::Pending(needs),
+                    r => r,
+                };
+                if let Err(GraphError::Unresolved(needs)) = c.flush_if_script_blocked() {
+                    return Step::Flush(r, needs);
+                }
+                c.graph_mut().forget_answers();
+                Step::Done(r)
+            });
+            match step {
+                Step::Done(r) => return r,
+                Step::Pending(needs) => self.answer(&needs),
+                Step::Flush(r, needs) => {
+                    self.answer(&needs);
+                    break r;
+                }
+            }
+        };
+        // The operation is done; only the flush of `now` procs wants more answers.
+        loop {
+            let step = self.with(|c| match c.flush_if_script_blocked() {
+                Err(GraphError::Unresolved(needs)) => Some(needs),
+                _ => {
+                    c.graph_mut().forget_answers();
+                    None
+                }
+            });
+            match step {
+                Some(needs) => self.answer(&needs),
+                None => return result,
+            }
+        }
+    }
+
+    /// Calls the closures of `needs` (user code, so outside the lock) and hands their
+    /// answers to the graph.
+    fn answer(self: &Arc<Self>, needs: &Needs) {
+        let answers: Vec<(NeedKey, Answer)> = needs
+            .0
+            .iter()
+            .map(|n| (n.key().clone(), evaluating_as(n.what(), || n.answer())))
+            .collect();
+        self.with(|c| {
+            for (key, answer) in answers {
+                c.graph_mut().answer(key, answer);
+            }
+        });
     }
 
     /// Prints the queued report events, in order. Called after every core update, and by
@@ -245,6 +326,24 @@ impl Scheduler {
                     });
                 }
                 Action::Cancel(token) => token.cancel(),
+                Action::Judge(spec) => {
+                    let me = self.clone();
+                    self.pool.submit(move || {
+                        let verdict = evaluating_as("an inputs or outputs closure", || {
+                            freshness::judge(&spec)
+                        });
+                        Pool::finishing(|| me.with(|c| c.judged(spec.id, verdict)));
+                    });
+                }
+                Action::OpenCache { open, generation } => {
+                    // Opening may wait for the thread that opens an existing DB, or for
+                    // SQLite: a worker thread, never the lock or the async runtime.
+                    let me = self.clone();
+                    self.pool.submit(move || {
+                        let cache = open();
+                        me.with(|c| c.cache_opened(generation, cache));
+                    });
+                }
                 Action::Started(_)
                 | Action::WouldRun { .. }
                 | Action::Retrying { .. }
@@ -265,7 +364,17 @@ impl Scheduler {
                 let logs = me.logs();
                 let (outcome, kept) =
                     job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;
-                me.with(|c| c.complete(id, outcome, kept.then_some(log)));
+                let log = kept.then_some(log);
+                if job.def.outputs.is_empty() || !matches!(outcome, Outcome::Success(_)) {
+                    me.with(|c| c.complete(id, outcome, log));
+                    return;
+                }
+                // Checking outputs calls closures and stats files: not on the runtime.
+                let pool = me.pool.clone();
+                pool.submit(move || {
+                    let outcome = checked(&job, outcome);
+                    Pool::finishing(|| me.with(|c| c.complete(id, outcome, log)));
+                });
             });
             return;
         }
@@ -302,6 +411,7 @@ impl Scheduler {
                     exit_code: None,
                 };
             }
+            let outcome = checked(&job, outcome);
             Pool::finishing(|| me.finish(job.id, outcome, log));
         });
     }
@@ -309,5 +419,24 @@ impl Scheduler {
     fn finish(self: &Arc<Self>, id: ProcId, outcome: Outcome, log: PathBuf) {
         let log = log.exists().then_some(log);
         self.with(|c| c.complete(id, outcome, log));
+    }
+}
+
+/// A successful outcome after checking the job's declared outputs: a missing or stale
+/// output fails the proc, which keeps the result its body returned.
+fn checked(job: &JobSpec, outcome: Outcome) -> Outcome {
+    let Outcome::Success(result) = outcome else {
+        return outcome;
+    };
+    if job.def.outputs.is_empty() {
+        return Outcome::Success(result);
+    }
+    let node = job.node();
+    let check = evaluating_as("an inputs or outputs closure", || {
+        freshness::check_outputs(&node, &job.params)
+    });
+    match check {
+        Ok(()) => Outcome::Success(result),
+        Err(error) => Outcome::OutputsFailed { result, error },
     }
 }

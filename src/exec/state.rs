@@ -66,4 +66,6 @@ pub enum Outcome {
         error: String,
         exit_code: Option<i32>,
     },
+    /// The body returned `result`, but its declared outputs are missing or stale.
+    OutputsFailed { result: Dynamic, error: String },
 }

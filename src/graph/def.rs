@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use rhai::{Dynamic, EvalAltResult};
 
+pub use crate::diag::Origin;
+
 /// A script closure that the graph or a job calls later, possibly on another thread.
 pub trait Callable: Send + Sync {
     /// Calls the closure with a context value and the placeholder values. The closure may
     /// declare fewer parameters (`|ctx|` or `||`); extra values are then not passed.
     fn call(&self, ctx: Dynamic, args: &[String]) -> Result<Dynamic, Box<EvalAltResult>>;
     /// Where the closure was written, for messages (`script.rhai:12:5`).
-    fn origin(&self) -> String;
+    fn origin(&self) -> Origin;
     /// A text that changes when the closure's code or captured values change: part of
     /// the fingerprint of a proc, so that editing a proc re-runs it.
     fn identity(&self) -> String;
@@ -91,13 +93,13 @@ pub struct ProcDef {
     pub outputs: Vec<OutputSpec>,
     /// Never UP_TO_DATE: side effects (deploys, notifications).
     pub no_skip: bool,
-    /// `script.rhai:line:col` of the `proc(...)`/`proto(...)` call.
-    pub origin: String,
+    /// Where the `proc(...)`/`proto(...)` call is.
+    pub origin: Origin,
 }
 
 impl ProcDef {
     /// A definition with this body and every option at its default.
-    pub fn new(body: Body, origin: String) -> ProcDef {
+    pub fn new(body: Body, origin: Origin) -> ProcDef {
         ProcDef {
             deps: Vec::new(),
             no_failures: false,

@@ -8,6 +8,7 @@
 mod def;
 mod error;
 mod model;
+mod need;
 pub mod pattern;
 
 pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
@@ -15,3 +16,5 @@ pub use error::GraphError;
 pub use model::{
     Graph, ProcId, ProcNode, Proto, ProtoId, RdepRule, RuleSource, args_map, fill_known, fill_text,
 };
+pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
+pub(crate) use need::{CallFailure, call_strings};

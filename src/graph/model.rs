@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rhai::{Dynamic, Map};
+use rhai::Map;
 
 use super::GraphError;
 use super::def::{Callback, Choices, DepSpec, ProcDef};
+use super::need::{Answer, Need, NeedKey, Needs, closure_ctx};
 use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
 
 /// Index of a proc in the graph (its registration order).
@@ -15,7 +16,7 @@ pub type ProcId = usize;
 pub type ProtoId = usize;
 
 /// A concrete proc: a name, its definition and the dependency names it was given.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProcNode {
     pub name: Arc<str>,
     pub def: Arc<ProcDef>,
@@ -59,6 +60,8 @@ pub struct Graph {
     rdep_rules: Vec<RdepRule>,
     sep: String,
     params: Map,
+    /// Values of closures called outside the run state's lock (see [`super::need`]).
+    answers: HashMap<NeedKey, Answer>,
 }
 
 impl Default for Graph {
@@ -71,6 +74,7 @@ impl Default for Graph {
             rdep_rules: Vec::new(),
             sep: "::".into(),
             params: Map::new(),
+            answers: HashMap::new(),
         }
     }
 }
@@ -139,6 +143,47 @@ impl Graph {
     /// Every proto, in declaration order.
     pub fn protos(&self) -> impl Iterator<Item = &Proto> {
         self.protos.iter()
+    }
+
+    /// The proto declared with exactly this pattern.
+    pub fn proto_named(&self, pattern: &str) -> Option<ProtoId> {
+        self.proto_by_name.get(pattern).copied()
+    }
+
+    /// What the rdep rules inject into proc `x`: existing procs to add as dependencies, and
+    /// protos to instantiate (with their args) whose instances are added after them.
+    pub fn rdep_sources(&self, x: ProcId) -> (Vec<ProcId>, Vec<(ProtoId, Args)>) {
+        let name = &self.procs[x].name;
+        let mut inject = Vec::new();
+        let mut create = Vec::new();
+        for rule in &self.rdep_rules {
+            let Some(extracted) = rule.pattern.matches(name) else {
+                continue;
+            };
+            match rule.source {
+                RuleSource::Proc(d) if d != x => inject.push(d),
+                RuleSource::Proc(_) => {}
+                RuleSource::Proto(p) => {
+                    let proto = &self.protos[p];
+                    if proto.template.matches(name).is_some() {
+                        continue;
+                    }
+                    let args: Option<Args> = proto
+                        .template
+                        .params()
+                        .map(|param| {
+                            let v = extracted.iter().find(|(k, _)| k == param)?;
+                            Some((param.to_string(), v.1.clone()))
+                        })
+                        .collect();
+                    match args {
+                        Some(args) => create.push((p, args)),
+                        None => inject.extend(proto.instances.iter().copied()),
+                    }
+                }
+            }
+        }
+        (inject, create)
     }
 
     /// Plain rdep rules, in declaration order.
@@ -228,21 +273,47 @@ impl Graph {
         id
     }
 
-    /// The context map handed to dependency and arg_choices closures.
-    pub fn closure_ctx(&self, name: &str, args: &[(String, String)]) -> Dynamic {
-        let mut m = Map::new();
-        m.insert("name".into(), name.into());
-        m.insert("args".into(), args_map(args).into());
-        m.insert("params".into(), self.params.clone().into());
-        m.into()
+    /// Records what the closures of a [`Need`] returned.
+    pub fn answer(&mut self, key: NeedKey, answer: Answer) {
+        self.answers.insert(key, answer);
     }
 
+    /// Forgets the answers of an operation that completed: the next one calls
+    /// `arg_choices` closures afresh.
+    pub fn forget_answers(&mut self) {
+        self.answers.clear();
+    }
+
+    /// The dependency names of a new proc: patterns filled, closures' answers spliced in.
     fn dep_names(
         &self,
         name: &str,
         def: &ProcDef,
         args: &[(String, String)],
     ) -> Result<Vec<String>, GraphError> {
+        let closures: Vec<Callback> = def
+            .deps
+            .iter()
+            .filter_map(|d| match d {
+                DepSpec::Closure(cb) => Some(cb.clone()),
+                DepSpec::Name(_) => None,
+            })
+            .collect();
+        let mut answered = if closures.is_empty() {
+            Vec::new()
+        } else {
+            let key = NeedKey::Deps(name.to_string());
+            match self.answers.get(&key) {
+                Some(a) => a.clone()?,
+                None => {
+                    let ctx = closure_ctx(name, args, &self.params);
+                    let values = args.iter().map(|(_, v)| v.clone()).collect();
+                    let need = Need::new(key, "a dependency closure", name, ctx, values, closures);
+                    return Err(GraphError::Unresolved(Needs::one(need)));
+                }
+            }
+        }
+        .into_iter();
         let mut out = Vec::new();
         let mut push = |d: String| {
             if !out.contains(&d) {
@@ -253,14 +324,8 @@ impl Graph {
             match dep {
                 DepSpec::Name(d) if has_placeholders(d) => push(fill_text(d, args)?),
                 DepSpec::Name(d) => push(d.clone()),
-                DepSpec::Closure(cb) => {
-                    for d in call_names(
-                        cb,
-                        self.closure_ctx(name, args),
-                        args,
-                        name,
-                        "a dependency closure",
-                    )? {
+                DepSpec::Closure(_) => {
+                    for d in answered.next().unwrap_or_default() {
                         push(d);
                     }
                 }
@@ -322,9 +387,17 @@ impl Graph {
         match choices {
             Choices::List(v) => Ok(Some(v.clone())),
             Choices::Closure(cb) => {
-                let what = "the arg_choices closure";
-                let name = p.template.text();
-                call_names(cb, self.closure_ctx(name, &[]), &[], name, what).map(Some)
+                let key = NeedKey::Choices(proto, arg.to_string());
+                match self.answers.get(&key) {
+                    Some(a) => Ok(Some(a.clone()?.concat())),
+                    None => {
+                        let name = p.template.text();
+                        let ctx = closure_ctx(name, &[], &self.params);
+                        let what = "the arg_choices closure";
+                        let need = Need::new(key, what, name, ctx, Vec::new(), vec![cb.clone()]);
+                        Err(GraphError::Unresolved(Needs::one(need)))
+                    }
+                }
             }
         }
     }
@@ -457,36 +530,6 @@ pub fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<String, Gra
     }
     out.push_str(rest);
     Ok(out)
-}
-
-fn call_names(
-    cb: &Callback,
-    ctx: Dynamic,
-    args: &[(String, String)],
-    name: &str,
-    what: &'static str,
-) -> Result<Vec<String>, GraphError> {
-    let values: Vec<String> = args.iter().map(|(_, v)| v.clone()).collect();
-    let err = |message: String| GraphError::Callback {
-        what,
-        name: name.to_string(),
-        message,
-    };
-    let out = cb.call(ctx, &values).map_err(|e| {
-        let src = cb.origin();
-        let src = src.split(':').next().unwrap_or_default().to_string();
-        err(crate::diag::runtime_error(&src, &e))
-    })?;
-    if out.is_string() {
-        return Ok(vec![out.to_string()]);
-    }
-    match out.try_cast::<rhai::Array>() {
-        Some(items) => Ok(items.into_iter().map(|v| v.to_string()).collect()),
-        None => Err(err(format!(
-            "it must return a string or an array of strings ({})",
-            cb.origin()
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -47,15 +47,20 @@ fn throw(value: Dynamic) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(value, Position::NONE))
 }
 
-/// Runs `f` on the scheduler core, refusing calls from inside a dependency or
-/// `arg_choices` closure (which run while the core is locked).
-fn core<T>(sched: &Arc<Scheduler>, f: impl FnOnce(&mut Core) -> Result<T, GraphError>) -> R<T> {
-    if Scheduler::in_core() {
-        return Err(err(
-            "dependency and arg_choices closures must only compute names; they cannot call run(), wait() or define procs",
-        ));
+/// Runs a graph operation `what` (the API function's name) on the scheduler core.
+/// Closures evaluated for the core (dependency, `arg_choices`, `inputs`/`outputs`) compute
+/// values; they cannot schedule, wait, define or change options.
+fn core<T>(
+    sched: &Arc<Scheduler>,
+    what: &str,
+    f: impl FnMut(&mut Core) -> Result<T, GraphError>,
+) -> R<T> {
+    if let Some(kind) = crate::exec::evaluating() {
+        return Err(err(format!(
+            "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
+        )));
     }
-    sched.with(f).map_err(|e| err(e.to_string()))
+    sched.graph_op(f).map_err(|e| err(e.to_string()))
 }
 
 fn names(c: &Core, ids: &[ProcId]) -> Array {
@@ -164,8 +169,8 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
     engine.register_fn("set_options", move |m: Map| set_options(&s, &cfg, m));
     let s = sched.clone();
     engine.register_fn("set_params", move |m: Map| {
-        core(&s, |c| {
-            c.graph_mut().set_params(m);
+        core(&s, "set_params", |c| {
+            c.graph_mut().set_params(m.clone());
             Ok(())
         })
     });
@@ -219,15 +224,19 @@ fn define(
     body: Option<FnPtr>,
 ) -> R<String> {
     let def = Arc::new(opts::parse(ctx, weak, kind, name, opts, body).map_err(err)?);
-    core(sched, |c| match kind {
-        Kind::Proc => c.define_proc(name, def).map(|_| ()),
-        Kind::Proto => c.define_proto(name, def),
+    let what = match kind {
+        Kind::Proc => "proc",
+        Kind::Proto => "proto",
+    };
+    core(sched, what, |c| match kind {
+        Kind::Proc => c.define_proc(name, def.clone()).map(|_| ()),
+        Kind::Proto => c.define_proto(name, def.clone()),
     })?;
     Ok(name.to_string())
 }
 
 fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
-    core(sched, |c| {
+    core(sched, "run", |c| {
         c.flush_now()?;
         let mut ids = Vec::new();
         for p in &patterns {
@@ -239,7 +248,7 @@ fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
 }
 
 fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
-    core(sched, |c| {
+    core(sched, "start", |c| {
         c.flush_now()?;
         let mut ids = Vec::new();
         for p in &patterns {
@@ -265,7 +274,7 @@ fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
 }
 
 fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
-    core(sched, |c| {
+    core(sched, "create", |c| {
         let ids = c.create(pattern)?;
         Ok(names(c, &ids))
     })
@@ -293,7 +302,7 @@ fn aborted_text(reason: AbortReason) -> String {
 
 fn wait(sched: &Arc<Scheduler>, patterns: Vec<String>, single: bool) -> R<Dynamic> {
     let job = job::current().map(|j| j.id);
-    let (ids, rx) = core(sched, |c| {
+    let (ids, rx) = core(sched, "wait", |c| {
         c.flush_now()?;
         let mut ids = Vec::new();
         for p in &patterns {
@@ -348,7 +357,7 @@ fn wait_all(sched: &Arc<Scheduler>) -> R<Dynamic> {
             "wait() without names inside a proc would wait for the proc itself; name the procs to wait for",
         ));
     }
-    let rx = core(sched, |c| c.wait_all())?;
+    let rx = core(sched, "wait", |c| c.wait_all())?;
     block(sched, rx)?;
     let c = sched.lock();
     let mut failures = Vec::new();
@@ -388,7 +397,7 @@ const OPTIONS: &[&str] = &[
 fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) -> R<()> {
     let reporter = sched.reporter().clone();
     let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| reporter.warning(m));
-    core(sched, |c| {
+    core(sched, "set_options", |c| {
         if c.any_started() {
             return Err(GraphError::Option(
                 "set_options: `task_db` must be set before the first proc starts".into(),
@@ -396,7 +405,8 @@ fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) ->
         }
         let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
         let started = std::time::SystemTime::now();
-        let opener = path.map(|p| -> crate::exec::CacheOpener {
+        let warn = warn.clone();
+        let opener = path.clone().map(|p| -> crate::exec::CacheOpener {
             Box::new(move || {
                 let path = std::path::Path::new(&p);
                 crate::exec::Cache::open(path, script, args, full, started, warn)
@@ -424,7 +434,7 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                     .filter(|&n| n > 0)
                     .ok_or_else(|| bad("a positive integer"))?;
                 if cfg.cli_parallel.is_none() {
-                    core(sched, |c| {
+                    core(sched, "set_options", |c| {
                         c.set_parallel(n);
                         Ok(())
                     })?;
@@ -437,14 +447,14 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                         "set_options: separator \"{s}\" must be non-empty and must not contain [ ] * ?"
                     )));
                 }
-                core(sched, |c| {
+                core(sched, "set_options", |c| {
                     c.graph_mut().set_separator(&s);
                     Ok(())
                 })?;
             }
             "allow_missing_deps" => {
                 let b = v.as_bool().map_err(|_| bad("a bool"))?;
-                core(sched, |c| {
+                core(sched, "set_options", |c| {
                     c.set_allow_missing_deps(b);
                     Ok(())
                 })?;

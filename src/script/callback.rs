@@ -25,7 +25,7 @@ pub struct ScriptCallback {
     arities: Vec<usize>,
     store: NativeCallContextStore,
     engine: Weak<Engine>,
-    origin: String,
+    origin: crate::diag::Origin,
 }
 
 impl ScriptCallback {
@@ -52,7 +52,7 @@ impl ScriptCallback {
         for v in fp.curry() {
             identity.push_str(&format!("\n{v:?}"));
         }
-        let origin = crate::diag::location(ctx.call_source(), ctx.call_position());
+        let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
         Arc::new(ScriptCallback {
             fp,
             identity,
@@ -93,7 +93,7 @@ impl Callable for ScriptCallback {
         self.fp.call_raw(&nctx, None, argv)
     }
 
-    fn origin(&self) -> String {
+    fn origin(&self) -> crate::diag::Origin {
         self.origin.clone()
     }
 

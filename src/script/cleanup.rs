@@ -55,10 +55,9 @@ impl Cleanups {
                 Cleanup::Deferred(cb) => {
                     if let Err(e) = cb.call(Dynamic::UNIT, &[]) {
                         let src = cb.origin();
-                        let file = src.split(':').next().unwrap_or_default().to_string();
                         errors.push(format!(
                             "deferred cleanup ({src}) failed: {}",
-                            crate::diag::runtime_error(&file, &e)
+                            crate::diag::runtime_error(src.file(), &e)
                         ));
                     }
                 }

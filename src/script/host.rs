@@ -260,7 +260,11 @@ impl ClosureRunner for Runner {
     }
 }
 
-fn outcome_of_error(origin: &str, e: &EvalAltResult, cancel: &CancellationToken) -> Outcome {
+fn outcome_of_error(
+    origin: &crate::diag::Origin,
+    e: &EvalAltResult,
+    cancel: &CancellationToken,
+) -> Outcome {
     let failed = |error: String| Outcome::Failed {
         error,
         exit_code: None,
@@ -284,10 +288,7 @@ fn outcome_of_error(origin: &str, e: &EvalAltResult, cancel: &CancellationToken)
         EvalAltResult::ErrorRuntime(v, _) if v.is::<Aborted>() => {
             failed(v.clone().cast::<Aborted>().0)
         }
-        _ => {
-            let src = origin.split(':').next().unwrap_or(origin);
-            failed(diag::runtime_error(src, e))
-        }
+        _ => failed(diag::runtime_error(origin.file(), e)),
     }
 }
 

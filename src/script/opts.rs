@@ -68,7 +68,7 @@ pub fn parse(
     let callback = |fp: FnPtr| -> Callback { ScriptCallback::new(ctx, fp, engine.clone()) };
     let get = |k: &str| opts.get(k).cloned();
 
-    let origin = crate::diag::location(ctx.call_source(), ctx.call_position());
+    let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
     let mut def = ProcDef::new(Body::Cmd(Vec::new()), origin);
 
     for item in list(get("deps")) {

@@ -101,6 +101,7 @@ pub struct Test {
     script_path: bool,
     signal_when: Option<(String, String)>,
     env: Vec<(String, String)>,
+    timeout: Duration,
 }
 
 impl Test {
@@ -117,6 +118,7 @@ impl Test {
             script_path: true,
             signal_when: None,
             env: Vec::new(),
+            timeout: RUN_TIMEOUT,
         }
     }
 
@@ -130,6 +132,13 @@ impl Test {
     /// (a job writes it when it is running).
     pub fn signal_when(mut self, file: &str, signal: &str) -> Test {
         self.signal_when = Some((file.into(), signal.into()));
+        self
+    }
+
+    /// How long the run may take before it is killed and the test fails (60 s unless
+    /// set): tests of former hangs use a short bound so that they fail, not hang.
+    pub fn timeout(mut self, limit: Duration) -> Test {
+        self.timeout = limit;
         self
     }
 
@@ -168,7 +177,7 @@ impl Test {
         self.dir.path()
     }
 
-    /// Runs prun and returns what happened; a run longer than 60 s fails the test.
+    /// Runs prun and returns what happened; a run longer than the timeout fails the test.
     pub fn run(self) -> Output {
         let dir = self.dir.path().to_path_buf();
         if let Some(s) = &self.script {
@@ -214,7 +223,7 @@ impl Test {
                     .status();
                 signal_when = None;
             }
-            if started.elapsed() > RUN_TIMEOUT {
+            if started.elapsed() > self.timeout {
                 // Ask prun to clean up its process groups, then kill it.
                 let _ = Command::new("kill")
                     .args(["-TERM", &child.id().to_string()])
@@ -231,7 +240,8 @@ impl Test {
                 let stdout = out.join().unwrap_or_default();
                 let stderr = err.join().unwrap_or_default();
                 panic!(
-                    "prun {words:?} did not finish within {RUN_TIMEOUT:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+                    "prun {words:?} did not finish within {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+                    self.timeout
                 );
             }
             std::thread::sleep(Duration::from_millis(5));

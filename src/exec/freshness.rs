@@ -1,0 +1,70 @@
+//! Judging a proc before it runs (is it UP_TO_DATE?) and checking its outputs after it
+//! ran: the file-system side of incremental runs, done on a worker thread.
+//!
+//! Both resolve `inputs` and `outputs`, which calls script closures, expands globs, walks
+//! directories and stats files, so neither may happen while run state is locked. The core
+//! hands a [`JudgeSpec`] (everything judging needs, copied out of it) to the executor, which
+//! calls [`judge`] on a worker thread and sends the [`Judgement`] back; a finished job's
+//! outputs are checked with [`check_outputs`] before the job reports its end.
+
+use rhai::{Dynamic, Map};
+
+use super::cache::{self, Fingerprint};
+use crate::graph::{ProcId, ProcNode};
+use crate::store::CacheRow;
+
+/// What judging one proc needs, copied out of the core.
+#[derive(Debug)]
+pub struct JudgeSpec {
+    pub id: ProcId,
+    pub node: ProcNode,
+    pub params: Map,
+    /// The stamps of its dependencies, in order.
+    pub dep_stamps: Vec<(String, String)>,
+    /// Its cached row, when it may be UP_TO_DATE (a task DB, a row, not `--full` or
+    /// `no_skip`, and no dependency ran in this run); `None` when it must run.
+    pub row: Option<CacheRow>,
+}
+
+/// The verdict on a proc about to run.
+#[derive(Debug)]
+pub enum Judgement {
+    /// Nothing it depends on changed: it is UP_TO_DATE with this cached result.
+    Fresh(Dynamic),
+    /// It must run; its fingerprint is saved with its result.
+    Stale(Fingerprint),
+    /// Its inputs cannot be resolved (a closure failed, a bad glob): it fails.
+    Failed(String),
+}
+
+/// Computes the fingerprint of a proc and compares it with its cached row. Calls the
+/// proc's `inputs` and `outputs` closures and reads the file system: never call it while
+/// run state is locked.
+///
+/// Eligible for UP_TO_DATE are procs with a dependency or a resolved input file (as in
+/// parproc: a proc with neither always runs) whose outputs exist and are fresh.
+pub fn judge(spec: &JudgeSpec) -> Judgement {
+    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps) {
+        Ok(fp) => fp,
+        Err(e) => return Judgement::Failed(e),
+    };
+    let Some(row) = &spec.row else {
+        return Judgement::Stale(fp);
+    };
+    let eligible = !spec.dep_stamps.is_empty() || !fp.files.is_empty();
+    if eligible && fp.hash == row.fingerprint && cache::outputs_fresh(&spec.params, &spec.node) {
+        let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
+        return Judgement::Fresh(result);
+    }
+    Judgement::Stale(fp)
+}
+
+/// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
+/// names each output that is missing or stale. Calls `outputs` closures and stats files:
+/// never call it while run state is locked.
+pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), String> {
+    if node.def.outputs.is_empty() {
+        return Ok(());
+    }
+    cache::check_outputs(params, node, true)
+}

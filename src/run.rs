@@ -359,6 +359,7 @@ pub fn run(cfg: RunConfig) -> Exit {
         },
         None => None,
     };
+    crate::exec::install_panic_hook();
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -475,8 +476,21 @@ pub fn run(cfg: RunConfig) -> Exit {
     };
 
     let mut exit = Exit::Ok;
-    match host.run(&ast) {
-        Ok(()) => exit = run_targets(&sched, &cfg.targets, &*reporter),
+    // A panic (a bug) on this thread ends the run like one on any other (see
+    // `exec::internal`): the cleanups still run and prun exits with status 2.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let r = host.run(&ast);
+        let targets = r
+            .is_ok()
+            .then(|| run_targets(&sched, &cfg.targets, &*reporter));
+        (r, targets)
+    }));
+    let ran = ran.unwrap_or_else(|_| {
+        sched.internal_error();
+        (Err(crate::script::TopLevelError::Interrupted), None)
+    });
+    match ran.0 {
+        Ok(()) => exit = ran.1.unwrap_or(Exit::Ok),
         Err(crate::script::TopLevelError::Script(e)) => {
             reporter.eprint(&format!("prun: error: {e}"));
             sched.with(|c| c.abort(AbortReason::ScriptError));
@@ -552,6 +566,11 @@ pub fn run(cfg: RunConfig) -> Exit {
     sched.shutdown();
     drop(host);
 
+    if let Some(panic) = sched.internal_failure() {
+        crate::exec::unix::kill_all_groups();
+        errln!("prun: internal error: {panic}");
+        return Exit::Script;
+    }
     if sched.interrupted() {
         if interrupted.is_empty() {
             errln!("prun: interrupted");

@@ -51,6 +51,8 @@ pub enum AbortReason {
     FailFast,
     Interrupted,
     ScriptError,
+    /// A panic (a bug): nothing may wait any more, not even for running jobs.
+    Internal,
 }
 
 /// Why a blocked `wait` returned.
@@ -1378,7 +1380,8 @@ impl Core {
             }
         }
         for w in 0..self.waiters.len() {
-            if self.waiters[w].as_ref().is_some_and(|w| w.job.is_some()) {
+            let job_waits = self.waiters[w].as_ref().is_some_and(|w| w.job.is_some());
+            if job_waits || reason == AbortReason::Internal {
                 self.wake(w, Wake::Aborted(reason));
             }
         }
@@ -1428,7 +1431,7 @@ impl Core {
         if open.is_empty() {
             return Ok(None);
         }
-        if self.aborted.is_some() && self.running_total == 0 {
+        if self.all_done() {
             return Ok(None);
         }
         let (tx, rx) = mpsc::channel();
@@ -1472,6 +1475,7 @@ impl Core {
     fn all_done(&self) -> bool {
         (self.pending == 0 && self.pending_now.is_empty())
             || (self.aborted.is_some() && self.running_total == 0)
+            || self.aborted == Some(AbortReason::Internal)
     }
 
     /// The top-level script finished or blocked: definitions are closed, so dependencies

@@ -6,6 +6,7 @@ mod cache;
 pub mod command;
 mod core;
 mod freshness;
+mod internal;
 mod job;
 pub mod launch;
 pub mod log;
@@ -16,5 +17,6 @@ pub mod unix;
 
 pub use cache::Cache;
 pub use core::{AbortReason, CacheOpener, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
+pub use internal::install_hook as install_panic_hook;
 pub use scheduler::{ClosureRunner, Scheduler, evaluating};
 pub use state::{Outcome, State};

@@ -6,6 +6,7 @@
 //! blocks another thread's bookkeeping.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::core::{AbortReason, Action, Core, JobSpec, Wake};
 use super::freshness;
+use super::internal::{self, Guarded, lock};
 use super::job;
 use super::launch::{Launcher, Local};
 use super::log::LogDir;
@@ -67,6 +69,8 @@ pub struct Scheduler {
     logs: OnceLock<LogDir>,
     kill_grace_ms: AtomicU64,
     interrupts: AtomicUsize,
+    /// Set once a panic (a bug) ended the run.
+    internal: AtomicBool,
     script_cancel: Mutex<CancellationToken>,
     launcher: Arc<dyn Launcher>,
     /// Report events in the order the core recorded them (see [`Scheduler::flush_reports`]).
@@ -94,6 +98,7 @@ impl Scheduler {
             logs: OnceLock::new(),
             kill_grace_ms: AtomicU64::new(kill_grace.as_millis() as u64),
             interrupts: AtomicUsize::new(0),
+            internal: AtomicBool::new(false),
             script_cancel: Mutex::new(CancellationToken::new()),
             launcher: Arc::new(Local),
             reports: Mutex::new(Vec::new()),
@@ -103,7 +108,7 @@ impl Scheduler {
 
     /// Installs the closure runner (once, before anything is scheduled).
     pub fn set_runner(&self, runner: Arc<dyn ClosureRunner>) {
-        *self.runner.lock().expect("runner") = Some(runner);
+        *lock(&self.runner) = Some(runner);
     }
 
     /// The runtime that runs commands.
@@ -120,7 +125,7 @@ impl Scheduler {
     /// be written, logs go to a directory under the system's temporary directory instead.
     pub fn logs(&self) -> &LogDir {
         self.logs.get_or_init(|| {
-            let root = self.log_root.lock().expect("log root").clone();
+            let root = lock(&self.log_root).clone();
             LogDir::create(&root).unwrap_or_else(|e| {
                 let fallback =
                     std::env::temp_dir().join(format!("prun-logs-{}", std::process::id()));
@@ -140,7 +145,7 @@ impl Scheduler {
         if self.logs.get().is_some() {
             return Err("set_options: `log_dir` must be set before the first proc starts".into());
         }
-        *self.log_root.lock().expect("log root") = root;
+        *lock(&self.log_root) = root;
         Ok(())
     }
 
@@ -157,13 +162,13 @@ impl Scheduler {
 
     /// Fires when the run is interrupted; top-level commands and the script watch it.
     pub fn script_cancel(&self) -> CancellationToken {
-        self.script_cancel.lock().expect("script cancel").clone()
+        lock(&self.script_cancel).clone()
     }
 
     /// Gives the script a fresh cancellation token, for the cleanups that run after an
     /// interrupt; a further Ctrl-C cancels them too.
     pub fn renew_script_cancel(&self) {
-        *self.script_cancel.lock().expect("script cancel") = CancellationToken::new();
+        *lock(&self.script_cancel) = CancellationToken::new();
     }
 
     /// Where commands run.
@@ -173,7 +178,7 @@ impl Scheduler {
 
     /// Read-only access to the core.
     pub fn lock(&self) -> MutexGuard<'_, Core> {
-        self.core.lock().expect("scheduler core")
+        lock(&self.core)
     }
 
     /// Runs `f` on the core, then carries out the actions it recorded.
@@ -185,7 +190,7 @@ impl Scheduler {
             let (reports, actions): (Vec<Action>, Vec<Action>) =
                 core.take_actions().into_iter().partition(Action::is_report);
             // Queued while the core is locked, so the queue has the core's order.
-            self.reports.lock().expect("reports").extend(reports);
+            lock(&self.reports).extend(reports);
             (r, actions)
         };
         self.flush_reports();
@@ -266,8 +271,8 @@ impl Scheduler {
     /// the main thread before the summary: a proc's line is never printed after the
     /// summary, even when the thread that finished it is slow to print.
     pub fn flush_reports(&self) {
-        let _printing = self.printing.lock().expect("printing");
-        let batch = std::mem::take(&mut *self.reports.lock().expect("reports"));
+        let _printing = lock(&self.printing);
+        let batch = std::mem::take(&mut *lock(&self.reports));
         for a in batch {
             match a {
                 Action::Started(name) => self.reporter.started(&name),
@@ -300,6 +305,36 @@ impl Scheduler {
         }
     }
 
+    /// A panic (a bug) was caught: the run ends now. Running process groups are
+    /// terminated and every waiter wakes, even those waiting for a job that will never
+    /// report its end (its thread panicked).
+    pub fn internal_error(self: &Arc<Self>) {
+        if self.internal.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.script_cancel().cancel();
+        self.with(|c| c.abort(AbortReason::Internal));
+    }
+
+    /// The message of the panic that ended the run, once one did.
+    pub fn internal_failure(&self) -> Option<String> {
+        if !self.internal.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(internal::first_panic().unwrap_or_else(|| "a panic".into()))
+    }
+
+    /// Runs a task on the async runtime; its panic is an internal error.
+    fn spawn(self: &Arc<Self>, task: impl Future<Output = ()> + Send + 'static) {
+        self.rt.spawn(Guarded::new(task, Arc::downgrade(self)));
+    }
+
+    /// Runs `f` on a worker thread; its panic is an internal error.
+    fn work(self: &Arc<Self>, f: impl FnOnce() + Send + 'static) {
+        let me = Arc::downgrade(self);
+        self.pool.submit(move || internal::catching(&me, f));
+    }
+
     /// True once the run was interrupted by a signal.
     pub fn interrupted(&self) -> bool {
         self.interrupts.load(Ordering::SeqCst) > 0
@@ -308,7 +343,7 @@ impl Scheduler {
     /// Lets idle worker threads exit.
     pub fn shutdown(&self) {
         self.pool.close();
-        self.runner.lock().expect("runner").take();
+        lock(&self.runner).take();
     }
 
     fn execute(self: &Arc<Self>, actions: Vec<Action>) {
@@ -320,7 +355,7 @@ impl Scheduler {
                 }
                 Action::Retry { id, delay } => {
                     let me = self.clone();
-                    self.rt.spawn(async move {
+                    self.spawn(async move {
                         tokio::time::sleep(delay).await;
                         me.with(|c| c.retry_due(id));
                     });
@@ -328,7 +363,7 @@ impl Scheduler {
                 Action::Cancel(token) => token.cancel(),
                 Action::Judge(spec) => {
                     let me = self.clone();
-                    self.pool.submit(move || {
+                    self.work(move || {
                         let verdict = evaluating_as("an inputs or outputs closure", || {
                             freshness::judge(&spec)
                         });
@@ -339,7 +374,7 @@ impl Scheduler {
                     // Opening may wait for the thread that opens an existing DB, or for
                     // SQLite: a worker thread, never the lock or the async runtime.
                     let me = self.clone();
-                    self.pool.submit(move || {
+                    self.work(move || {
                         let cache = open();
                         me.with(|c| c.cache_opened(generation, cache));
                     });
@@ -359,7 +394,7 @@ impl Scheduler {
         if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
             self.reporter.command(Some(&job.name), &launch.to_string());
             let (id, attempt) = (job.id, job.attempt);
-            self.rt.spawn(async move {
+            self.spawn(async move {
                 let launcher = me.launcher.clone();
                 let logs = me.logs();
                 let (outcome, kept) =
@@ -370,8 +405,7 @@ impl Scheduler {
                     return;
                 }
                 // Checking outputs calls closures and stats files: not on the runtime.
-                let pool = me.pool.clone();
-                pool.submit(move || {
+                me.clone().work(move || {
                     let outcome = checked(&job, outcome);
                     Pool::finishing(|| me.with(|c| c.complete(id, outcome, log)));
                 });
@@ -382,7 +416,7 @@ impl Scheduler {
         if let Some(limit) = job.def.timeout {
             let (cancel, timed_out, me, id) =
                 (cancel.clone(), timed_out.clone(), self.clone(), job.id);
-            self.rt.spawn(async move {
+            self.spawn(async move {
                 tokio::select! {
                     () = tokio::time::sleep(limit) => {
                         timed_out.store(true, Ordering::SeqCst);
@@ -393,7 +427,7 @@ impl Scheduler {
                 }
             });
         }
-        let Some(runner) = self.runner.lock().expect("runner").clone() else {
+        let Some(runner) = lock(&self.runner).clone() else {
             let outcome = Outcome::Failed {
                 error: "no closure runner is installed".into(),
                 exit_code: None,
@@ -401,7 +435,7 @@ impl Scheduler {
             self.finish(job.id, outcome, log);
             return;
         };
-        self.pool.submit(move || {
+        self.work(move || {
             let mut outcome = runner.run(&job, &cancel, &log);
             cancel.cancel();
             if timed_out.load(Ordering::SeqCst) {
@@ -438,5 +472,104 @@ fn checked(job: &JobSpec, outcome: Outcome) -> Outcome {
     match check {
         Ok(()) => Outcome::Success(result),
         Err(error) => Outcome::OutputsFailed { result, error },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+
+    use rhai::{Dynamic, EvalAltResult};
+
+    use super::*;
+    use crate::exec::{CoreOptions, State};
+    use crate::graph::{Body, Callable, Origin, ProcDef};
+
+    struct Noop;
+
+    impl Callable for Noop {
+        fn call(&self, _: Dynamic, _: &[String]) -> Result<Dynamic, Box<EvalAltResult>> {
+            Ok(Dynamic::UNIT)
+        }
+        fn origin(&self) -> Origin {
+            Origin::from("test")
+        }
+        fn identity(&self) -> String {
+            String::new()
+        }
+    }
+
+    /// A closure runner with a bug: it panics, optionally while holding the core's lock.
+    struct Panics {
+        under_lock: Option<Weak<Scheduler>>,
+    }
+
+    impl ClosureRunner for Panics {
+        fn run(&self, _: &JobSpec, _: &CancellationToken, _: &Path) -> Outcome {
+            if let Some(s) = self.under_lock.as_ref().and_then(Weak::upgrade) {
+                s.with(|_| panic!("a bug under the lock"));
+            }
+            panic!("a bug in a job");
+        }
+    }
+
+    fn scheduler(rt: &tokio::runtime::Runtime, dir: &Path) -> Arc<Scheduler> {
+        let core = Core::new(CoreOptions {
+            parallel: 2,
+            allow_missing_deps: false,
+            fail_fast: false,
+            dry_run: false,
+        });
+        let reporter: Arc<dyn Reporter> = Arc::new(crate::ui::Silent);
+        Scheduler::new(
+            core,
+            rt.handle().clone(),
+            reporter,
+            dir.to_path_buf(),
+            Duration::from_secs(1),
+        )
+    }
+
+    /// Runs one closure proc whose runner panics, and returns how the wait for it ended.
+    fn run_a_panicking_job(under_lock: bool) -> (Arc<Scheduler>, ProcId, Wake) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sched = scheduler(&rt, dir.path());
+        let under_lock = under_lock.then(|| Arc::downgrade(&sched));
+        sched.set_runner(Arc::new(Panics { under_lock }));
+        let def = Arc::new(ProcDef::new(
+            Body::Closure(Arc::new(Noop)),
+            Origin::from("test"),
+        ));
+        let id = sched.graph_op(|c| c.define_proc("boom", def.clone()));
+        let id = id.expect("defined");
+        sched.graph_op(|c| c.start(&[id])).expect("started");
+        let rx = sched.graph_op(|c| c.wait_all()).expect("waits");
+        let rx = rx.expect("the job is running");
+        let wake = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the run ended instead of hanging");
+        (sched, id, wake)
+    }
+
+    #[test]
+    fn a_panicking_job_ends_the_run_with_an_internal_error() {
+        let (sched, id, wake) = run_a_panicking_job(false);
+        assert_eq!(wake, Wake::Aborted(AbortReason::Internal));
+        assert!(sched.internal_failure().is_some());
+        assert_eq!(sched.lock().state(id), State::Running);
+        assert!(sched.graph_op(|c| c.wait_all()).expect("waits").is_none());
+    }
+
+    #[test]
+    fn a_panic_under_the_lock_leaves_the_core_usable_to_end_the_run() {
+        let (sched, id, wake) = run_a_panicking_job(true);
+        assert_eq!(wake, Wake::Aborted(AbortReason::Internal));
+        assert_eq!(sched.lock().aborted(), Some(AbortReason::Internal));
+        assert_eq!(sched.lock().state(id), State::Running);
     }
 }

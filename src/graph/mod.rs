@@ -11,7 +11,7 @@ mod model;
 mod need;
 pub mod pattern;
 
-pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
+pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, Origin, OutputSpec, ProcDef};
 pub use error::GraphError;
 pub use model::{
     Graph, ProcId, ProcNode, Proto, ProtoId, RdepRule, RuleSource, args_map, fill_known, fill_text,

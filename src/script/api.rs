@@ -297,6 +297,7 @@ fn aborted_text(reason: AbortReason) -> String {
         AbortReason::Interrupted => "the run was interrupted".into(),
         AbortReason::FailFast => "the run was aborted: a proc failed and --fail-fast is on".into(),
         AbortReason::ScriptError => "the run was aborted by a script error".into(),
+        AbortReason::Internal => "the run was aborted by an internal error".into(),
     }
 }
 

@@ -88,3 +88,100 @@ print("b=" + wait("b"));
         .run();
     out.ok().line("b=bc").summary_is("prun: 3 succeeded");
 }
+
+/// A script function every closure kind calls: each API function a closure may use.
+const PROBE: &str = r#"
+fn probe(kind, ctx) {
+    let out = exec(["echo", "e"]).stdout;
+    out.trim();
+    let sh = shell("echo s").stdout;
+    sh.trim();
+    sleep(0.01);
+    print(kind + ": " + state("a") + " " + results()["a"] + " " + out + sh + " " + ctx.name);
+}
+proc("a", |ctx| 7);
+run("a");
+wait("a");
+"#;
+
+#[test]
+fn every_closure_kind_can_call_state_results_exec_shell_sleep_and_read_ctx() {
+    let script = format!(
+        "{PROBE}{}",
+        r#"
+proc("plain", #{ deps: [|ctx| { probe("dep", ctx); "a" }] }, |ctx| { probe("body", ctx); 1 });
+proto("made::[x]", #{ deps: [|ctx, x| { probe("proto dep", ctx); "a" }] }, |ctx, x| x);
+proto("pick::[y]", #{ arg_choices: #{ y: |ctx| { probe("choices", ctx); ["p"] } } }, |ctx, y| y);
+proc("files", #{
+    deps: ["a"],
+    inputs: [|ctx| { probe("inputs", ctx); "in.txt" }],
+    outputs: [|ctx| { probe("outputs", ctx); "out.txt" }],
+}, |ctx| { shell("touch out.txt"); 2 });
+run(["plain", "made::1", "pick::*", "files"]);
+wait();
+"#
+    );
+    let out = test().file("in.txt", "in").script(&script).run();
+    out.ok()
+        .line("dep: SUCCEEDED 7 es plain")
+        .line("body: SUCCEEDED 7 es plain")
+        .line("proto dep: SUCCEEDED 7 es made::1")
+        .line("choices: SUCCEEDED 7 es pick::[y]")
+        .line("inputs: SUCCEEDED 7 es files")
+        .line("outputs: SUCCEEDED 7 es files")
+        .summary_is("prun: 5 succeeded");
+}
+
+#[test]
+fn a_closure_evaluated_for_the_core_cannot_schedule_wait_or_define() {
+    let cases = [
+        (
+            r#"proc("p", #{ deps: [|ctx| { run("a"); "a" }] }, |ctx| 1);"#,
+            "a dependency closure cannot call run()",
+        ),
+        (
+            r#"proto("t::[v]", #{ arg_choices: #{ v: |ctx| { wait("a"); ["x"] } } }, |ctx, v| v);
+run("t::*");"#,
+            "the arg_choices closure cannot call wait()",
+        ),
+        (
+            r#"proto("t::[v]", #{ deps: [|ctx, v| { proc("q", |ctx| 1); "a" }] }, |ctx, v| v);
+run("t::x");"#,
+            "a dependency closure cannot call proc()",
+        ),
+    ];
+    for (body, rule) in cases {
+        let script = format!("proc(\"a\", |ctx| 1);\n{body}\n");
+        let out = test().script(&script).run();
+        out.code(2).err_has(rule);
+    }
+    let out = test()
+        .script(
+            r#"
+proc("a", |ctx| 1);
+proc("b", #{ deps: ["a"], inputs: [|ctx| { create("a"); "in.txt" }] }, |ctx| 2);
+run("b");
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has("an inputs or outputs closure cannot call create()");
+}
+
+#[test]
+fn a_proc_failed_only_by_its_outputs_keeps_its_result_in_the_report() {
+    let out = test()
+        .args(&["--json", "report.json"])
+        .script(r#"proc("p", #{ outputs: ["never.txt"] }, |ctx| 42); run("p");"#)
+        .run();
+    out.code(1).out_has("never.txt (missing)");
+    let report: serde_json::Value =
+        serde_json::from_str(&out.read("report.json")).expect("report is JSON");
+    let procs = report["procs"].as_array().expect("procs");
+    let p = procs
+        .iter()
+        .find(|p| p["name"] == "p")
+        .expect("p in report");
+    assert_eq!(p["state"], "FAILED", "{report}");
+    assert_eq!(p["result"], 42, "{report}");
+}

@@ -415,8 +415,9 @@ pub fn run(cfg: RunConfig) -> Exit {
         let weak = Arc::downgrade(&sched);
         l.set_estimator(Box::new(move |name| {
             let s = weak.upgrade()?;
-            let c = s.lock();
-            c.cache()?.store().expected_duration(name).ok().flatten()
+            // Cloned out first: the query reads the DB, never under the core's lock.
+            let store = s.lock().cache()?.store().clone();
+            store.expected_duration(name).ok().flatten()
         }));
     }
     let db = DbSettings {
@@ -542,11 +543,10 @@ pub fn run(cfg: RunConfig) -> Exit {
     } else {
         "ok"
     };
-    sched.with(|c| {
-        if let Some(mut cache) = c.take_cache() {
-            cache.close(summary.wall, outcome, &summary.to_json());
-        }
-    });
+    // Closing waits for the DB writer: not under the core's lock.
+    if let Some(mut cache) = sched.with(|c| c.take_cache()) {
+        cache.close(summary.wall, outcome, &summary.to_json());
+    }
     if let Some(path) = &cfg.json {
         let procs: Vec<_> = sched.lock().scheduled().collect();
         let info = crate::report::RunInfo {

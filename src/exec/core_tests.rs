@@ -5,6 +5,8 @@ use std::sync::Arc;
 use rhai::Dynamic;
 
 use super::*;
+use crate::exec::freshness::Judgement;
+use crate::exec::state::Outcome;
 use crate::graph::{Body, DepSpec, ProcDef};
 
 fn def() -> ProcDef {
@@ -251,4 +253,146 @@ fn retries_rerun_a_failed_proc() {
     assert_eq!(started(&mut c), ["p"]);
     c.complete(p, fail, None);
     assert_eq!(c.state(p), State::Failed);
+}
+
+/// A script closure stand-in that returns fixed names and counts its calls.
+struct Names(Vec<&'static str>, std::sync::atomic::AtomicUsize);
+
+impl crate::graph::Callable for Names {
+    fn call(&self, _: Dynamic, _: &[String]) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let names: rhai::Array = self
+            .0
+            .iter()
+            .map(|n| Dynamic::from(n.to_string()))
+            .collect();
+        Ok(names.into())
+    }
+    fn origin(&self) -> crate::graph::Origin {
+        crate::graph::Origin::from("test")
+    }
+    fn identity(&self) -> String {
+        String::new()
+    }
+}
+
+/// Answers every need of an unresolved operation, as the scheduler does off the lock.
+fn answer(c: &mut Core, err: GraphError) {
+    let GraphError::Unresolved(needs) = err else {
+        panic!("expected needs, got {err}");
+    };
+    for n in needs.0.iter() {
+        c.graph_mut().answer(n.key().clone(), n.answer());
+    }
+}
+
+#[test]
+fn an_operation_that_needs_a_closure_changes_nothing_until_it_is_answered() {
+    let mut c = core(4);
+    let closure = Arc::new(Names(vec!["base"], Default::default()));
+    add(&mut c, "base", def());
+    let proto = ProcDef {
+        deps: vec![DepSpec::Closure(closure.clone())],
+        ..def()
+    };
+    c.define_proto("made::[x]", Arc::new(proto)).unwrap();
+    let top = add(&mut c, "top", with_deps(&["made::1"]));
+    let err = c.start(&[top]).unwrap_err();
+    assert_eq!(c.state(top), State::Idle, "no run state changed");
+    assert_eq!(closure.1.load(std::sync::atomic::Ordering::SeqCst), 0);
+    answer(&mut c, err);
+    assert_eq!(closure.1.load(std::sync::atomic::Ordering::SeqCst), 1);
+    c.start(&[top]).unwrap();
+    assert_eq!(started(&mut c), ["base"]);
+    let made = c.graph().lookup("made::1").unwrap();
+    assert_eq!(c.graph().proc(made).deps, ["base"]);
+    assert_eq!(c.state(made), State::Wanted);
+}
+
+/// The procs the recorded actions send to be judged.
+fn judged(c: &mut Core) -> Vec<ProcId> {
+    c.take_actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Judge(spec) => Some(spec.id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_proc_with_inputs_is_judged_off_the_lock_before_it_starts() {
+    let mut c = core(1);
+    let p = add(
+        &mut c,
+        "p",
+        ProcDef {
+            inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
+            ..def()
+        },
+    );
+    let q = add(&mut c, "q", def());
+    c.start(&[p, q]).unwrap();
+    assert_eq!(judged(&mut c), [p], "judging holds the one slot");
+    c.judged(p, Judgement::Stale(Fingerprint::default()));
+    assert_eq!(started(&mut c), ["p"]);
+    ok(&mut c, p);
+    assert_eq!(started(&mut c), ["q"]);
+}
+
+#[test]
+fn a_fresh_verdict_finishes_the_proc_up_to_date_with_the_cached_result() {
+    let mut c = core(2);
+    let p = add(
+        &mut c,
+        "p",
+        ProcDef {
+            inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
+            ..def()
+        },
+    );
+    let d = add(&mut c, "d", with_deps(&["p"]));
+    c.start(&[d]).unwrap();
+    assert_eq!(judged(&mut c), [p]);
+    c.judged(p, Judgement::Fresh(Dynamic::from(5_i64)));
+    assert_eq!(c.state(p), State::UpToDate);
+    assert_eq!(c.summary(p).result.unwrap().as_int(), Ok(5));
+    assert_eq!(started(&mut c), ["d"]);
+}
+
+#[test]
+fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
+    let mut c = core(2);
+    c.set_cache_opener(Some(Box::new(|| None)));
+    let p = add(&mut c, "p", def());
+    c.start(&[p]).unwrap();
+    let opened: Vec<u64> = c
+        .take_actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::OpenCache { generation, .. } => Some(generation),
+            Action::Start(_) => panic!("started before the DB was open"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened.len(), 1);
+    c.settle();
+    assert!(c.take_actions().is_empty(), "not stuck while the DB opens");
+    c.cache_opened(opened[0], None);
+    assert_eq!(started(&mut c), ["p"]);
+}
+
+#[test]
+fn a_proc_failed_by_its_outputs_keeps_its_result() {
+    let mut c = core(1);
+    let p = add(&mut c, "p", def());
+    c.start(&[p]).unwrap();
+    started(&mut c);
+    let outcome = Outcome::OutputsFailed {
+        result: Dynamic::from(3_i64),
+        error: "out.txt (missing)".into(),
+    };
+    c.complete(p, outcome, None);
+    assert_eq!(c.state(p), State::Failed);
+    assert_eq!(c.summary(p).result.unwrap().as_int(), Ok(3));
 }

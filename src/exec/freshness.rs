@@ -9,7 +9,8 @@
 
 use rhai::{Dynamic, Map};
 
-use super::cache::{self, Fingerprint};
+use super::cache::{self, Cache, Fingerprint};
+use super::state::Outcome;
 use crate::graph::{ProcId, ProcNode};
 use crate::store::CacheRow;
 
@@ -67,4 +68,40 @@ pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), String> {
         return Ok(());
     }
     cache::check_outputs(params, node, true)
+}
+
+/// Keeps the task DB's cache in step with an outcome: a result is saved under the proc's
+/// fingerprint `hash` (a result that JSON cannot hold fails the proc), a failure forgets
+/// the old result. A proc without a fingerprint is never UP_TO_DATE: nothing is saved, but
+/// it gets a new stamp, so that its dependents see that it ran.
+pub fn save_result(cache: &mut Cache, name: &str, hash: Option<&str>, outcome: Outcome) -> Outcome {
+    let Some(hash) = hash.filter(|h| !h.is_empty()) else {
+        cache.touch(name);
+        return outcome;
+    };
+    match outcome {
+        Outcome::Success(v) => match cache::to_json(&v) {
+            Ok(json) => {
+                cache.save(name, json, hash.to_string(), true);
+                Outcome::Success(v)
+            }
+            Err(e) => {
+                cache.invalidate(name);
+                Outcome::Failed {
+                    error: format!(
+                        "its result cannot be stored in the task DB ({e}); return maps, arrays, strings, numbers, booleans or ()"
+                    ),
+                    exit_code: None,
+                }
+            }
+        },
+        Outcome::Skipped { why } => {
+            cache.save(name, "null".into(), hash.to_string(), false);
+            Outcome::Skipped { why }
+        }
+        failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {
+            cache.invalidate(name);
+            failed
+        }
+    }
 }

@@ -1,9 +1,12 @@
 //! The [`Scheduler`]: the [`Core`] behind a lock, and the executor of the actions it
-//! records — starting jobs, waking waiters, arming retry timers, reporting.
+//! records — starting jobs, judging procs, waking waiters, arming retry timers, reporting.
 //!
-//! The lock is held only while the core updates its counters; jobs are started, waiters
-//! woken and lines printed after it is released, so a slow terminal or a slow `fork` never
-//! blocks another thread's bookkeeping.
+//! The lock is held only while the core updates its counters (the core runs no user code
+//! and does no I/O, see its module doc); jobs are started, verdicts computed, waiters woken
+//! and lines printed after it is released, so a slow terminal, a slow `fork` or a slow
+//! closure never blocks another thread's bookkeeping, and any API function a closure calls
+//! can take the lock itself. Closures run only on the script's thread or on worker
+//! threads, never on the async runtime, where `exec()` could not block.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -547,8 +550,12 @@ mod tests {
         ));
         let id = sched.graph_op(|c| c.define_proc("boom", def.clone()));
         let id = id.expect("defined");
-        sched.graph_op(|c| c.start(&[id])).expect("started");
-        let rx = sched.graph_op(|c| c.wait_all()).expect("waits");
+        // One operation: the job starts only once the wait is registered.
+        let rx = sched.graph_op(|c| {
+            c.start(&[id])?;
+            c.wait_all()
+        });
+        let rx = rx.expect("started");
         let rx = rx.expect("the job is running");
         let wake = rx
             .recv_timeout(Duration::from_secs(10))

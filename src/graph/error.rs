@@ -78,7 +78,7 @@ pub enum GraphError {
     #[error("no scheduled proc matches \"{0}\"")]
     NoScheduledMatch(String),
     /// The operation needs values of script closures that were not called yet; the caller
-    /// calls them outside the lock and retries (see [`super::need`]).
+    /// calls them outside the lock and retries (see `graph::need`).
     #[error("internal error: {0} had not been called before it was needed")]
     Unresolved(super::need::Needs),
     /// A bad option value, with its message.

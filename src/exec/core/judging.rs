@@ -1,0 +1,93 @@
+//! Judging before a run: which procs need a fingerprint, and the verdicts coming back from
+//! the worker thread that judged them (see [`crate::exec::freshness`]).
+
+use super::{Action, Cache, Core, State};
+use crate::exec::freshness::{JudgeSpec, Judgement};
+use crate::graph::ProcId;
+
+impl Core {
+    /// The stamps of a proc's dependencies, for its fingerprint.
+    pub(super) fn dep_stamps(&self, p: ProcId) -> Vec<(String, String)> {
+        let cache = self.cache.as_ref();
+        self.runs[p]
+            .dep_ids
+            .iter()
+            .map(|&d| {
+                let name = &*self.graph.proc(d).name;
+                let stamp = cache.map_or("", |c| c.stamp(name));
+                (name.to_string(), stamp.to_string())
+            })
+            .collect()
+    }
+
+    /// Whether `p` needs a fingerprint before it runs: it declares inputs, or it may be
+    /// UP_TO_DATE another time (a task DB, and a dependency or an input). A proc with
+    /// neither dependencies nor inputs is never UP_TO_DATE: its result is not worth saving.
+    pub(super) fn needs_fingerprint(&self, p: ProcId) -> bool {
+        let def = &self.graph.proc(p).def;
+        let skippable = !def.inputs.is_empty() || !self.runs[p].dep_ids.is_empty();
+        (self.cache.is_some() && skippable) || !def.inputs.is_empty()
+    }
+
+    /// Sends `p` to be judged (fingerprinted, and compared with its cached row when it
+    /// may be UP_TO_DATE: unless `--full` or `no_skip`, and only when no dependency ran in
+    /// this run). Judging holds a parallel slot; [`Core::judged`] carries the verdict back.
+    pub(super) fn judge(&mut self, p: ProcId) {
+        let node = self.graph.proc(p);
+        let dep_ran = self.runs[p]
+            .dep_ids
+            .iter()
+            .any(|&d| self.runs[d].state == State::Succeeded);
+        let row = self
+            .cache
+            .as_ref()
+            .filter(|c| !c.full && !node.def.no_skip && !dep_ran)
+            .and_then(|c| c.row(&node.name).cloned());
+        let spec = JudgeSpec {
+            id: p,
+            node: node.clone(),
+            params: self.graph.params().clone(),
+            dep_stamps: self.dep_stamps(p),
+            row,
+        };
+        let r = &mut self.runs[p];
+        r.judging = true;
+        r.holds_slot = true;
+        self.running += 1;
+        self.actions.push(Action::Judge(Box::new(spec)));
+    }
+
+    /// The verdict on `p`: UP_TO_DATE, or back to the ready queue with its fingerprint.
+    pub fn judged(&mut self, p: ProcId, verdict: Judgement) {
+        let r = &mut self.runs[p];
+        if !r.judging {
+            return;
+        }
+        r.judging = false;
+        if r.holds_slot {
+            r.holds_slot = false;
+            self.running -= 1;
+        }
+        match verdict {
+            Judgement::Fresh(result) => {
+                self.finish(p, State::UpToDate, Some(result), None, None);
+            }
+            Judgement::Stale(fp) => {
+                self.runs[p].fingerprint = Some(fp);
+                self.enqueue(p);
+            }
+            Judgement::Failed(e) => self.fail(p, e, None),
+        }
+        self.pump();
+    }
+
+    /// The task DB asked for by `Action::OpenCache` is open (or cannot be used).
+    pub fn cache_opened(&mut self, generation: u64, cache: Option<Cache>) {
+        if generation != self.cache_generation {
+            return;
+        }
+        self.opening_cache = false;
+        self.cache = cache;
+        self.pump();
+    }
+}

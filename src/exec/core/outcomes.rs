@@ -1,0 +1,238 @@
+//! Outcomes: a job's end, retries, final states and their cascade to dependents, abort.
+
+use rhai::Dynamic;
+
+use super::{AbortReason, Action, Core, Finished, State, Wake};
+use crate::exec::freshness;
+use crate::exec::state::Outcome;
+use crate::graph::{Body, ProcId};
+
+impl Core {
+    /// A job finished one attempt.
+    pub fn complete(&mut self, p: ProcId, outcome: Outcome, log: Option<std::path::PathBuf>) {
+        if self.runs[p].state != State::Running {
+            return;
+        }
+        self.release(p);
+        self.running_total -= 1;
+        self.runs[p].cancel = None;
+        self.runs[p].log = log;
+        let def = self.graph.proc(p).def.clone();
+        let outcome = self.save_result(p, outcome);
+        if matches!(outcome, Outcome::Success(_)) && !matches!(def.body, Body::Closure(_)) {
+            self.runs[p].exit_code = Some(0);
+        }
+        let failure = match &outcome {
+            Outcome::Failed { error, exit_code } => Some((error, *exit_code)),
+            Outcome::OutputsFailed { error, .. } => Some((error, None)),
+            _ => None,
+        };
+        if let Some((error, exit_code)) = failure
+            && self.runs[p].attempts <= def.retries
+            && self.aborted.is_none()
+        {
+            let r = &mut self.runs[p];
+            r.state = State::Wanted;
+            r.retry_pending = true;
+            r.exit_code = exit_code;
+            self.timers += 1;
+            self.actions.push(Action::Retrying {
+                name: self.graph.proc(p).name.clone(),
+                attempt: r.attempts,
+                error: error.clone(),
+            });
+            self.actions.push(Action::Retry {
+                id: p,
+                delay: def.retry_delay,
+            });
+            self.pump();
+            return;
+        }
+        match outcome {
+            Outcome::Success(v) => self.finish(p, State::Succeeded, Some(v), None, None),
+            Outcome::Skipped { why } => {
+                let why = (!why.is_empty()).then_some(why);
+                self.finish(p, State::Skipped, Some(Dynamic::UNIT), why, None)
+            }
+            Outcome::Failed { error, exit_code } => self.finish(
+                p,
+                State::Failed,
+                Some(Dynamic::UNIT),
+                Some(error),
+                exit_code,
+            ),
+            // The body's result stays in the report (parproc does the same).
+            Outcome::OutputsFailed { result, error } => {
+                self.finish(p, State::Failed, Some(result), Some(error), None)
+            }
+        }
+        self.pump();
+    }
+
+    /// Keeps the task DB's cache in step with an outcome: a result is saved (a result that
+    /// JSON cannot hold fails the proc), a failure forgets the old result.
+    pub(super) fn save_result(&mut self, p: ProcId, outcome: Outcome) -> Outcome {
+        let Some(cache) = self.cache.as_mut() else {
+            return outcome;
+        };
+        let name = &self.graph.proc(p).name;
+        let hash = self.runs[p].fingerprint.as_ref().map(|f| f.hash.as_str());
+        freshness::save_result(cache, name, hash, outcome)
+    }
+
+    /// A retry delay elapsed: the proc may run again.
+    pub fn retry_due(&mut self, p: ProcId) {
+        self.timers -= 1;
+        let r = &mut self.runs[p];
+        if !r.retry_pending {
+            return;
+        }
+        r.retry_pending = false;
+        if self.aborted.is_some() {
+            let why = "run aborted before the retry".to_string();
+            self.finish(p, State::Failed, Some(Dynamic::UNIT), Some(why), None);
+            return;
+        }
+        self.enqueue(p);
+        self.pump();
+    }
+
+    /// Moves a proc to a final state, then its dependents: those whose last dependency this
+    /// was become ready; after a failure they become FAILED_DEP, and theirs in turn (a
+    /// work list, not recursion: a failure at the head of a 100,000-proc chain must not
+    /// exhaust the stack).
+    pub(super) fn finish(
+        &mut self,
+        p: ProcId,
+        state: State,
+        result: Option<Dynamic>,
+        error: Option<String>,
+        exit_code: Option<i32>,
+    ) {
+        let mut work = vec![(p, state, result, error, exit_code)];
+        while let Some((p, state, result, error, exit_code)) = work.pop() {
+            let dependents = self.finish_one(p, state, result, error, exit_code);
+            if state.is_success() {
+                for d in dependents {
+                    let dr = &mut self.runs[d];
+                    if dr.state != State::Wanted {
+                        continue;
+                    }
+                    dr.unmet -= 1;
+                    if dr.unmet == 0 {
+                        self.deps_met(d);
+                    }
+                }
+            } else {
+                let why = format!("dependency \"{}\" failed", self.graph.proc(p).name);
+                for d in dependents.into_iter().rev() {
+                    if self.runs[d].state == State::Wanted {
+                        // Marked now so that a proc reached twice is failed once.
+                        self.runs[d].state = State::Idle;
+                        work.push((d, State::FailedDep, None, Some(why.clone()), None));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the final state of one proc and returns its dependents.
+    pub(super) fn finish_one(
+        &mut self,
+        p: ProcId,
+        state: State,
+        result: Option<Dynamic>,
+        error: Option<String>,
+        exit_code: Option<i32>,
+    ) -> Vec<ProcId> {
+        self.deactivate(p);
+        self.pending -= 1;
+        let r = &mut self.runs[p];
+        r.state = state;
+        r.result = result;
+        r.error = error.clone();
+        r.exit_code = exit_code.or(r.exit_code);
+        r.duration = r.first_start.map(|s| s.elapsed());
+        let name = self.graph.proc(p).name.clone();
+        if let Some(cache) = self.cache.as_mut()
+            && state != State::UpToDate
+            && !self.opts.dry_run
+        {
+            cache.record(crate::store::ProcRecord {
+                name: name.to_string(),
+                state: state.to_string(),
+                started: r
+                    .started_at
+                    .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                duration: r.duration.map(|d| d.as_secs_f64()),
+                exit_code: r.exit_code,
+                log: r.log.as_ref().map(|l| l.display().to_string()),
+                error: error.clone(),
+            });
+        }
+        if !r.dry {
+            self.actions.push(Action::Finished(Box::new(Finished {
+                name,
+                state,
+                duration: r.duration,
+                error,
+                log: r.log.clone(),
+                exit_code: r.exit_code,
+            })));
+        }
+        let waiters = std::mem::take(&mut r.waiters);
+        let dependents = std::mem::take(&mut r.dependents);
+        self.active_ws.retain(|(d, _)| *d != p);
+        for w in waiters {
+            self.waiter_progress(w);
+        }
+        if state.is_failure() {
+            self.failed += 1;
+            if self.opts.fail_fast && state == State::Failed {
+                self.abort(AbortReason::FailFast);
+            }
+        }
+        dependents
+    }
+
+    /// Fails a WANTED proc that will never run, and cascades to its dependents.
+    pub(super) fn fail_dep(&mut self, p: ProcId, why: String) {
+        if self.runs[p].state == State::Wanted {
+            self.finish(p, State::FailedDep, None, Some(why), None);
+        }
+    }
+
+    /// Fails a WANTED proc because of an error in its definition (a cycle, a wave).
+    pub(super) fn fail(&mut self, p: ProcId, why: String, exit_code: Option<i32>) {
+        if self.runs[p].state == State::Wanted {
+            self.finish(p, State::Failed, None, Some(why), exit_code);
+        }
+    }
+
+    /// Stops scheduling; running jobs are cancelled (their process groups terminated),
+    /// except after a script error.
+    pub fn abort(&mut self, reason: AbortReason) {
+        if self.aborted.is_some() {
+            return;
+        }
+        self.aborted = Some(reason);
+        // A script error stops scheduling but lets running jobs finish, as make does;
+        // --fail-fast and interrupts terminate them.
+        if reason != AbortReason::ScriptError {
+            for (p, r) in self.runs.iter().enumerate() {
+                if let Some(c) = &r.cancel {
+                    self.actions.push(Action::Cancel(c.clone()));
+                    if reason == AbortReason::Interrupted {
+                        self.interrupted.push(self.graph.proc(p).name.to_string());
+                    }
+                }
+            }
+        }
+        for w in 0..self.waiters.len() {
+            let job_waits = self.waiters[w].as_ref().is_some_and(|w| w.job.is_some());
+            if job_waits || reason == AbortReason::Internal {
+                self.wake(w, Wake::Aborted(reason));
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Waiters and deadlock breaking: `wait` from the script or a closure, waking waiters,
+//! and failing whatever can never proceed.
+//!
+//! Nothing may hang: when no job is running, no timer is pending and the script itself is
+//! blocked, whatever still waits can never proceed, and it is failed with a reason (a
+//! dependency cycle, a proc waiting for itself, a missing dependency) instead.
+
+use std::sync::mpsc;
+
+use super::{AbortReason, Action, Core, State, Waiter, Wake};
+use crate::graph::{GraphError, ProcId};
+
+impl Core {
+    /// Registers a wait for `ids`. Returns `None` when they are all complete already.
+    ///
+    /// `job` is the proc whose closure is waiting: IDLE procs are started for it, and its
+    /// parallel slot is given back until the wait is over. Without a job (the top-level
+    /// script), waiting for a proc nobody scheduled is an error.
+    pub fn wait_for(
+        &mut self,
+        ids: &[ProcId],
+        job: Option<ProcId>,
+    ) -> Result<Option<mpsc::Receiver<Wake>>, GraphError> {
+        self.flush_now()?;
+        let idle: Vec<ProcId> = ids
+            .iter()
+            .copied()
+            .filter(|&i| self.runs[i].state == State::Idle)
+            .collect();
+        if !idle.is_empty() {
+            match job {
+                Some(_) => self.start(&idle)?,
+                None => {
+                    return Err(GraphError::NotScheduled(
+                        self.graph.proc(idle[0]).name.to_string(),
+                    ));
+                }
+            }
+        }
+        if let Some(j) = job
+            && ids.contains(&j)
+        {
+            return Err(GraphError::Cycle(vec![
+                self.graph.proc(j).name.to_string(),
+                self.graph.proc(j).name.to_string(),
+            ]));
+        }
+        let open: Vec<ProcId> = ids
+            .iter()
+            .copied()
+            .filter(|&i| !self.runs[i].state.is_complete())
+            .collect();
+        if open.is_empty() {
+            return Ok(None);
+        }
+        if self.all_done() {
+            return Ok(None);
+        }
+        let (tx, rx) = mpsc::channel();
+        let w = self.waiters.len();
+        self.waiters.push(Some(Waiter {
+            remaining: open.len(),
+            job,
+            tx,
+        }));
+        for i in open {
+            self.runs[i].waiters.push(w);
+        }
+        match job {
+            Some(j) => {
+                let r = &mut self.runs[j];
+                r.waiting = true;
+                if r.holds_slot {
+                    r.holds_slot = false;
+                    self.running -= 1;
+                }
+                self.pump();
+            }
+            None => self.script_blocked(),
+        }
+        Ok(Some(rx))
+    }
+
+    /// Registers a wait for every scheduled proc (the top-level `wait()` and the end of
+    /// the script).
+    pub fn wait_all(&mut self) -> Result<Option<mpsc::Receiver<Wake>>, GraphError> {
+        self.flush_now()?;
+        if self.all_done() {
+            return Ok(None);
+        }
+        let (tx, rx) = mpsc::channel();
+        self.all_waiters.push(tx);
+        self.script_blocked();
+        Ok(Some(rx))
+    }
+
+    pub(super) fn all_done(&self) -> bool {
+        (self.pending == 0 && self.pending_now.is_empty())
+            || (self.aborted.is_some() && self.running_total == 0)
+            || self.aborted == Some(AbortReason::Internal)
+    }
+
+    /// The top-level script finished or blocked: definitions are closed, so dependencies
+    /// still missing now are failures.
+    pub(super) fn script_blocked(&mut self) {
+        self.script_running = false;
+        for p in std::mem::take(&mut self.missing_blocked) {
+            if self.runs[p].state == State::Wanted && !self.runs[p].missing.is_empty() {
+                self.deps_met(p);
+            }
+        }
+    }
+
+    /// The top-level script ended.
+    pub fn script_done(&mut self) {
+        self.script_blocked();
+    }
+
+    pub(super) fn waiter_progress(&mut self, w: usize) {
+        let Some(waiter) = self.waiters[w].as_mut() else {
+            return;
+        };
+        waiter.remaining -= 1;
+        if waiter.remaining == 0 {
+            self.wake(w, Wake::Done);
+        }
+    }
+
+    pub(super) fn wake(&mut self, w: usize, why: Wake) {
+        let Some(waiter) = self.waiters[w].as_ref() else {
+            return;
+        };
+        match waiter.job {
+            Some(_) if why == Wake::Done => self.resume.push_back(w),
+            Some(j) => {
+                let waiter = self.waiters[w].take().expect("present");
+                self.runs[j].waiting = false;
+                self.runs[j].holds_slot = true;
+                self.running += 1;
+                self.actions.push(Action::Wake(waiter.tx, why));
+            }
+            None => {
+                let waiter = self.waiters[w].take().expect("present");
+                self.script_running = true;
+                self.actions.push(Action::Wake(waiter.tx, why));
+            }
+        }
+    }
+
+    pub(super) fn resume_waiter(&mut self, w: usize) {
+        if let Some(waiter) = self.waiters[w].take() {
+            let j = waiter.job.expect("job waiter");
+            self.runs[j].waiting = false;
+            self.runs[j].holds_slot = true;
+            self.running += 1;
+            self.actions.push(Action::Wake(waiter.tx, Wake::Done));
+        }
+    }
+
+    /// A closure job was cancelled (its timeout elapsed): if it is blocked in a wait, the
+    /// wait returns with `why` so the closure can end.
+    pub fn cancel_wait(&mut self, job: ProcId, why: &str) {
+        for w in 0..self.waiters.len() {
+            if self.waiters[w].as_ref().is_some_and(|w| w.job == Some(job)) {
+                self.resume.retain(|&r| r != w);
+                self.wake(w, Wake::Deadlock(why.to_string()));
+            }
+        }
+    }
+
+    /// Ends a locked operation: wakes `wait()`ers whose condition holds and resolves
+    /// situations where nothing can make progress any more.
+    pub fn settle(&mut self) {
+        loop {
+            if self.all_done() {
+                // The script's `wait()` returns: it runs again and may define more procs.
+                if !self.all_waiters.is_empty() {
+                    self.script_running = true;
+                }
+                for tx in self.all_waiters.drain(..) {
+                    let why = match self.aborted {
+                        Some(r) => Wake::Aborted(r),
+                        None => Wake::Done,
+                    };
+                    self.actions.push(Action::Wake(tx, why));
+                }
+                if self.aborted.is_some() {
+                    for w in 0..self.waiters.len() {
+                        if let Some(r) = self.aborted {
+                            self.wake(w, Wake::Aborted(r));
+                        }
+                    }
+                }
+            }
+            if !self.stuck() {
+                return;
+            }
+            self.break_deadlock();
+        }
+    }
+
+    /// True when nothing runs, nothing is about to run, and something still waits.
+    pub(super) fn stuck(&self) -> bool {
+        let busy = self.script_running
+            || self.opening_cache
+            || self.running > 0
+            || self.timers > 0
+            || !self.resume.is_empty()
+            || self.aborted.is_some();
+        if busy {
+            return false;
+        }
+        let mut waiters = self.waiters.iter().flatten();
+        let job_blocked = waiters.clone().any(|w| w.job.is_some());
+        let script_blocked = !self.all_waiters.is_empty() || waiters.next().is_some();
+        job_blocked || (self.pending > 0 && script_blocked)
+    }
+
+    /// Nothing runs and nothing can start: fail whatever waits, with the reason.
+    pub(super) fn break_deadlock(&mut self) {
+        let blocked: Vec<usize> = (0..self.waiters.len())
+            .filter(|&w| self.waiters[w].as_ref().is_some_and(|w| w.job.is_some()))
+            .collect();
+        if !blocked.is_empty() {
+            for w in blocked {
+                let j = self.waiters[w].as_ref().and_then(|w| w.job).expect("job");
+                let msg = format!(
+                    "proc \"{}\" waits for procs that can never finish while it waits ({})",
+                    self.graph.proc(j).name,
+                    self.blocked_reason()
+                );
+                self.wake(w, Wake::Deadlock(msg));
+            }
+            return;
+        }
+        let wanted: Vec<ProcId> = (0..self.runs.len())
+            .filter(|&p| self.runs[p].state == State::Wanted)
+            .collect();
+        let cycle = self.find_cycle(&wanted);
+        let why = match &cycle {
+            Some(c) => GraphError::Cycle(
+                c.iter()
+                    .map(|&p| self.graph.proc(p).name.to_string())
+                    .collect(),
+            )
+            .to_string(),
+            None => format!("can never start ({})", self.blocked_reason()),
+        };
+        for p in wanted {
+            self.fail(p, why.clone(), None);
+        }
+    }
+
+    pub(super) fn blocked_reason(&self) -> String {
+        if let Some((l, p)) = self.locks.any_holder() {
+            return format!("lock \"{l}\" is held by \"{}\"", self.graph.proc(p).name);
+        }
+        if let Some(w) = self.waves.lowest() {
+            return format!("wave {w} has not finished");
+        }
+        "a dependency can never finish".into()
+    }
+}

@@ -36,6 +36,10 @@ pub fn list(c: &Core) -> String {
                 }
             })
             .collect();
+        let mut choices = choices;
+        if let Some(cb) = &p.def.choices_map {
+            choices.push(format!("(computed by the closure at {})", cb.origin()));
+        }
         if !choices.is_empty() {
             line.push_str(&format!("  [{}]", choices.join("; ")));
         }

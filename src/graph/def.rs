@@ -89,6 +89,9 @@ pub struct ProcDef {
     pub cwd: Option<String>,
     pub help: Option<String>,
     pub arg_choices: Vec<(String, Choices)>,
+    /// `arg_choices: |ctx| #{ ... }`: a closure returning the whole map, for the
+    /// placeholders that `arg_choices` does not list.
+    pub choices_map: Option<Callback>,
     pub inputs: Vec<FileSpec>,
     pub outputs: Vec<OutputSpec>,
     /// Never UP_TO_DATE: side effects (deploys, notifications).
@@ -116,6 +119,7 @@ impl ProcDef {
             cwd: None,
             help: None,
             arg_choices: Vec::new(),
+            choices_map: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
             no_skip: false,

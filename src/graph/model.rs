@@ -382,24 +382,59 @@ impl Graph {
     fn choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
         let p = &self.protos[proto];
         let Some((_, choices)) = p.def.arg_choices.iter().find(|(a, _)| a == arg) else {
-            return Ok(None);
+            return self.mapped_choices(proto, arg);
         };
         match choices {
             Choices::List(v) => Ok(Some(v.clone())),
             Choices::Closure(cb) => {
                 let key = NeedKey::Choices(proto, arg.to_string());
-                match self.answers.get(&key) {
-                    Some(a) => Ok(Some(a.clone()?.concat())),
-                    None => {
-                        let name = p.template.text();
-                        let ctx = closure_ctx(name, &[], &self.params);
-                        let what = "the arg_choices closure";
-                        let need = Need::new(key, what, name, ctx, Vec::new(), vec![cb.clone()]);
-                        Err(GraphError::Unresolved(Needs::one(need)))
-                    }
-                }
+                let lists = self.answered(proto, key, cb)?;
+                Ok(Some(lists.concat()))
             }
         }
+    }
+
+    /// The choices of `arg` from the closure a proto gives as its whole `arg_choices` map;
+    /// a key that is not a placeholder is an error.
+    fn mapped_choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
+        let p = &self.protos[proto];
+        let Some(cb) = &p.def.choices_map else {
+            return Ok(None);
+        };
+        let lists = self.answered(proto, NeedKey::ChoicesMap(proto), cb)?;
+        let mut found = None;
+        for list in lists {
+            let (key, values) = list.split_first().map_or(("", &[][..]), |(k, v)| (k, v));
+            if !p.template.params().any(|param| param == key) {
+                return Err(GraphError::BadPattern {
+                    pattern: p.template.text().to_string(),
+                    why: format!(
+                        "its arg_choices closure returned [{key}], which is not a placeholder"
+                    ),
+                });
+            }
+            if key == arg {
+                found = Some(values.to_vec());
+            }
+        }
+        Ok(found)
+    }
+
+    /// The answer to the `arg_choices` closure `cb` of `proto`, or the need for it.
+    fn answered(
+        &self,
+        proto: ProtoId,
+        key: NeedKey,
+        cb: &Callback,
+    ) -> Result<Vec<Vec<String>>, GraphError> {
+        if let Some(a) = self.answers.get(&key) {
+            return a.clone();
+        }
+        let name = self.protos[proto].template.text();
+        let ctx = closure_ctx(name, &[], &self.params);
+        let what = "the arg_choices closure";
+        let need = Need::new(key, what, name, ctx, Vec::new(), vec![cb.clone()]);
+        Err(GraphError::Unresolved(Needs::one(need)))
     }
 
     fn check_choices(&self, proto: ProtoId, args: &Args) -> Result<(), GraphError> {

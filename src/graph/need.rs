@@ -26,10 +26,13 @@ pub enum NeedKey {
     Deps(String),
     /// The `arg_choices` closure of one placeholder of a proto.
     Choices(ProtoId, String),
+    /// The closure a proto gives as its whole `arg_choices` map.
+    ChoicesMap(ProtoId),
 }
 
 /// What the closures of one [`Need`] returned: one list of names per closure, or the error
-/// of the first that failed.
+/// of the first that failed. For [`NeedKey::ChoicesMap`], one list per placeholder of the
+/// returned map, led by the placeholder's name.
 pub type Answer = Result<Vec<Vec<String>>, GraphError>;
 
 /// Closures the graph must have called before it can go on.
@@ -77,6 +80,9 @@ impl Need {
 
     /// Calls the closures. This runs user code: never while run state is locked.
     pub fn answer(&self) -> Answer {
+        if let NeedKey::ChoicesMap(_) = self.key {
+            return self.answer_map();
+        }
         self.callbacks
             .iter()
             .map(|cb| {
@@ -96,6 +102,44 @@ impl Need {
                 })
             })
             .collect()
+    }
+}
+
+impl Need {
+    fn fail(&self, message: String) -> GraphError {
+        GraphError::Callback {
+            what: self.what,
+            name: self.name.clone(),
+            message,
+        }
+    }
+
+    /// Calls a closure that returns the whole `arg_choices` map.
+    fn answer_map(&self) -> Answer {
+        let mut out = Vec::new();
+        for cb in &self.callbacks {
+            let v = cb
+                .call(self.ctx.clone(), &self.values)
+                .map_err(|e| self.fail(crate::diag::runtime_error(cb.origin().file(), &e)))?;
+            let Some(map) = v.try_cast::<Map>() else {
+                return Err(self.fail(format!(
+                    "it must return a map of placeholder to values ({})",
+                    cb.origin()
+                )));
+            };
+            for (arg, values) in map {
+                let Some(values) = values.try_cast::<rhai::Array>() else {
+                    return Err(self.fail(format!(
+                        "its value for [{arg}] must be an array ({})",
+                        cb.origin()
+                    )));
+                };
+                let mut list = vec![arg.to_string()];
+                list.extend(values.into_iter().map(|v| v.to_string()));
+                out.push(list);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -197,10 +197,15 @@ pub fn parse(
             )));
         }
     }
-    if let Some(v) = get("arg_choices") {
-        let m = v
-            .try_cast::<Map>()
-            .ok_or_else(|| err("`arg_choices` must be a map of placeholder to values".into()))?;
+    if let Some(fp) = get("arg_choices").and_then(|v| v.try_cast::<FnPtr>()) {
+        def.choices_map = Some(callback(fp));
+    } else if let Some(v) = get("arg_choices") {
+        let m = v.try_cast::<Map>().ok_or_else(|| {
+            err(
+                "`arg_choices` must be a map of placeholder to values, or a closure returning one"
+                    .into(),
+            )
+        })?;
         for (k, v) in m {
             let choices = if let Some(fp) = v.clone().try_cast::<FnPtr>() {
                 Choices::Closure(callback(fp))

@@ -185,3 +185,33 @@ fn a_proc_failed_only_by_its_outputs_keeps_its_result_in_the_report() {
     assert_eq!(p["state"], "FAILED", "{report}");
     assert_eq!(p["result"], 42, "{report}");
 }
+
+#[test]
+fn arg_choices_can_be_one_closure_for_the_whole_map() {
+    let out = test()
+        .script(
+            r#"
+proto("deploy::[env]::[region]", #{
+    arg_choices: |ctx| #{ env: ["dev", "prod"], region: ["eu", "us"] },
+}, |ctx, env, region| env + "-" + region);
+print("names=" + run("deploy::*::eu"));
+wait();
+try { create("deploy::qa::eu"); } catch (e) { print("error: " + e); }
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"names=["deploy::dev::eu", "deploy::prod::eu"]"#)
+        .out_has(r#"value "qa" for placeholder [env] is not one of the allowed values: dev, prod"#)
+        .summary_is("prun: 2 succeeded");
+    let out = test()
+        .script(
+            r#"
+proto("t::[v]", #{ arg_choices: |ctx| #{ w: ["1"] } }, |ctx, v| v);
+run("t::*");
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("its arg_choices closure returned [w], which is not a placeholder");
+}

@@ -94,7 +94,6 @@ pub fn check(script: &std::path::Path) -> Exit {
         parallel: 1,
         allow_missing_deps: true,
         fail_fast: false,
-        dry_run: true,
     });
     let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter::default());
     let sched = Scheduler::new(
@@ -380,7 +379,6 @@ pub fn run(cfg: RunConfig) -> Exit {
         parallel,
         allow_missing_deps: true,
         fail_fast: cfg.fail_fast,
-        dry_run: cfg.dry_run || cfg.inspect.is_some(),
     });
     let mut live = None;
     let reporter: Arc<dyn Reporter> = if cfg.inspect.is_some() {
@@ -410,6 +408,9 @@ pub fn run(cfg: RunConfig) -> Exit {
         log_root,
         KILL_GRACE,
     );
+    if cfg.dry_run || cfg.inspect.is_some() {
+        sched.run_dry();
+    }
     watch_signals(&rt, &sched);
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);

@@ -192,6 +192,9 @@ impl Cache {
 
     /// Adds a finished proc to the run's history.
     pub fn record(&mut self, rec: ProcRecord) {
+        if self.read_only {
+            return;
+        }
         self.begin_run();
         self.store.record_proc(rec);
     }

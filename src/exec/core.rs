@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use super::cache::{Cache, Fingerprint};
 use super::freshness::JudgeSpec;
 use super::state::State;
-use crate::graph::{Body, Graph, GraphError, ProcDef, ProcId};
+use crate::graph::{Graph, GraphError, ProcDef, ProcId};
 
 /// Opens the task DB: `None` when there is none (or it cannot be used).
 pub type CacheOpener = Box<dyn FnOnce() -> Option<Cache> + Send>;
@@ -52,8 +52,6 @@ pub struct CoreOptions {
     pub parallel: usize,
     pub allow_missing_deps: bool,
     pub fail_fast: bool,
-    /// `--dry-run`: a proc that would run is reported and counted as done, not started.
-    pub dry_run: bool,
 }
 
 /// Why the run stopped scheduling.
@@ -181,7 +179,7 @@ struct Run {
     first_start: Option<Instant>,
     started_at: Option<std::time::SystemTime>,
     fingerprint: Option<Fingerprint>,
-    /// Counted as done by `--dry-run` without running.
+    /// Counted as done by the dry runner (`--dry-run`) without running.
     dry: bool,
     duration: Option<Duration>,
     result: Option<Dynamic>,
@@ -591,32 +589,8 @@ impl Core {
                 self.fail_dep(p, "run aborted: a proc has failed".into());
                 continue;
             }
-            if self.opts.dry_run {
-                self.would_run(p);
-            } else {
-                self.launch(p);
-            }
+            self.launch(p);
         }
-    }
-
-    /// `--dry-run`: reports what `p` would run and counts it as done, so that its
-    /// dependents follow in an order that respects dependencies and waves.
-    fn would_run(&mut self, p: ProcId) {
-        let node = self.graph.proc(p);
-        let what = match (
-            &node.def.body,
-            super::job::command_of(&node.def, &node.args),
-        ) {
-            (Body::Closure(cb), _) => format!("(closure at {})", cb.origin()),
-            (_, Some(cmd)) => cmd.to_string(),
-            (_, None) => String::new(),
-        };
-        self.actions.push(Action::WouldRun {
-            name: node.name.clone(),
-            what,
-        });
-        self.runs[p].dry = true;
-        self.finish(p, State::Succeeded, Some(Dynamic::UNIT), None, None);
     }
 
     fn launch(&mut self, p: ProcId) {
@@ -694,7 +668,7 @@ impl Core {
         &self.runs[p].dep_ids
     }
 
-    /// How many procs `--dry-run` counted as would-run.
+    /// How many procs the dry runner (`--dry-run`) counted as would-run.
     pub fn would_run_count(&self) -> usize {
         self.runs.iter().filter(|r| r.dry).count()
     }

@@ -25,7 +25,6 @@ fn core(parallel: usize) -> Core {
         parallel,
         allow_missing_deps: true,
         fail_fast: false,
-        dry_run: false,
     })
 }
 

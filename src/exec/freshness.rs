@@ -99,6 +99,7 @@ pub fn save_result(cache: &mut Cache, name: &str, hash: Option<&str>, outcome: O
             cache.save(name, "null".into(), hash.to_string(), false);
             Outcome::Skipped { why }
         }
+        Outcome::WouldRun => Outcome::WouldRun,
         failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {
             cache.invalidate(name);
             failed

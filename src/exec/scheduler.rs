@@ -27,7 +27,7 @@ use super::log::LogDir;
 use super::pool::Pool;
 use super::state::Outcome;
 use super::unix;
-use crate::graph::{Answer, GraphError, NeedKey, Needs, ProcId};
+use crate::graph::{Answer, Body, GraphError, NeedKey, Needs, ProcId};
 use crate::ui::Reporter;
 
 /// Runs closure bodies; implemented by the script host, which owns the Rhai engine.
@@ -74,6 +74,8 @@ pub struct Scheduler {
     interrupts: AtomicUsize,
     /// Set once a panic (a bug) ended the run.
     internal: AtomicBool,
+    /// A dry run: jobs are reported, not started (see [`Scheduler::run_dry`]).
+    dry: AtomicBool,
     script_cancel: Mutex<CancellationToken>,
     launcher: Arc<dyn Launcher>,
     /// Report events in the order the core recorded them (see [`Scheduler::flush_reports`]).
@@ -102,6 +104,7 @@ impl Scheduler {
             kill_grace_ms: AtomicU64::new(kill_grace.as_millis() as u64),
             interrupts: AtomicUsize::new(0),
             internal: AtomicBool::new(false),
+            dry: AtomicBool::new(false),
             script_cancel: Mutex::new(CancellationToken::new()),
             launcher: Arc::new(Local),
             reports: Mutex::new(Vec::new()),
@@ -186,6 +189,13 @@ impl Scheduler {
 
     /// Runs `f` on the core, then carries out the actions it recorded.
     pub fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut Core) -> R) -> R {
+        let (r, actions) = self.locked(f);
+        self.execute(actions);
+        r
+    }
+
+    /// Runs `f` on the core and queues the reports it recorded; returns the other actions.
+    fn locked<R>(&self, f: impl FnOnce(&mut Core) -> R) -> (R, Vec<Action>) {
         let (r, actions) = {
             let mut core = self.lock();
             let r = f(&mut core);
@@ -197,8 +207,13 @@ impl Scheduler {
             (r, actions)
         };
         self.flush_reports();
-        self.execute(actions);
-        r
+        (r, actions)
+    }
+
+    /// Makes this a dry run (`--dry-run`, `prun list`): jobs are reported as what would
+    /// run and counted as done; no process starts and no closure body runs.
+    pub fn run_dry(&self) {
+        self.dry.store(true, Ordering::SeqCst);
     }
 
     /// Runs a graph operation (`run`, `create`, a definition, a wait) on the core. When it
@@ -278,6 +293,8 @@ impl Scheduler {
         let batch = std::mem::take(&mut *lock(&self.reports));
         for a in batch {
             match a {
+                // A dry run starts nothing.
+                Action::Started(_) if self.dry.load(Ordering::SeqCst) => {}
                 Action::Started(name) => self.reporter.started(&name),
                 Action::WouldRun { name, what } => self.reporter.would_run(&name, &what),
                 Action::Retrying {
@@ -349,9 +366,38 @@ impl Scheduler {
         lock(&self.runner).take();
     }
 
-    fn execute(self: &Arc<Self>, actions: Vec<Action>) {
+    fn execute(self: &Arc<Self>, mut actions: Vec<Action>) {
+        // The dry runner completes its jobs at once; they may make more jobs ready, whose
+        // actions are carried out by this loop rather than by recursion (a long chain).
+        loop {
+            let dry = self.execute_batch(actions);
+            if dry.is_empty() {
+                return;
+            }
+            actions = self
+                .locked(|c| {
+                    for id in dry {
+                        c.complete(id, Outcome::WouldRun, None);
+                    }
+                })
+                .1;
+        }
+    }
+
+    /// Carries out `actions`; returns the jobs a dry run completes without starting them.
+    fn execute_batch(self: &Arc<Self>, actions: Vec<Action>) -> Vec<ProcId> {
+        let dry = self.dry.load(Ordering::SeqCst);
+        let mut would_run = Vec::new();
         for a in actions {
             match a {
+                Action::Start(job) if dry => {
+                    let what = would_run_text(&job);
+                    lock(&self.reports).push(Action::WouldRun {
+                        name: job.name.clone(),
+                        what,
+                    });
+                    would_run.push(job.id);
+                }
                 Action::Start(job) => self.start(*job),
                 Action::Wake(tx, why) => {
                     let _ = tx.send(why);
@@ -388,6 +434,10 @@ impl Scheduler {
                 | Action::Finished(_) => {}
             }
         }
+        if !would_run.is_empty() {
+            self.flush_reports();
+        }
+        would_run
     }
 
     fn start(self: &Arc<Self>, job: JobSpec) {
@@ -459,6 +509,15 @@ impl Scheduler {
     }
 }
 
+/// What a dry run says a job would run: its command line, or where its closure is.
+fn would_run_text(job: &JobSpec) -> String {
+    match (&job.def.body, job::command_of(&job.def, &job.args)) {
+        (Body::Closure(cb), _) => format!("(closure at {})", cb.origin()),
+        (_, Some(cmd)) => cmd.to_string(),
+        (_, None) => String::new(),
+    }
+}
+
 /// A successful outcome after checking the job's declared outputs: a missing or stale
 /// output fails the proc, which keeps the result its body returned.
 fn checked(job: &JobSpec, outcome: Outcome) -> Outcome {
@@ -521,7 +580,6 @@ mod tests {
             parallel: 2,
             allow_missing_deps: false,
             fail_fast: false,
-            dry_run: false,
         });
         let reporter: Arc<dyn Reporter> = Arc::new(crate::ui::Silent);
         Scheduler::new(
@@ -561,6 +619,41 @@ mod tests {
             .recv_timeout(Duration::from_secs(10))
             .expect("the run ended instead of hanging");
         (sched, id, wake)
+    }
+
+    #[test]
+    fn the_dry_runner_counts_a_long_chain_done_without_starting_anything() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sched = scheduler(&rt, dir.path());
+        sched.run_dry();
+        let n = 20_000;
+        let rx = sched.graph_op(|c| {
+            for i in 0..n {
+                let mut def = ProcDef::new(Body::Cmd(vec!["false".into()]), Origin::from("t"));
+                if i > 0 {
+                    def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))];
+                }
+                c.define_proc(&format!("p{i}"), Arc::new(def))?;
+            }
+            let last = c.graph().lookup(&format!("p{}", n - 1)).expect("defined");
+            c.start(&[last])?;
+            c.wait_all()
+        });
+        let rx = rx.expect("scheduled").expect("a wait");
+        let wake = rx.recv_timeout(Duration::from_secs(10));
+        assert_eq!(wake, Ok(Wake::Done));
+        assert_eq!(sched.lock().would_run_count(), n);
+        assert!(
+            sched
+                .lock()
+                .scheduled()
+                .all(|s| s.state == State::Succeeded)
+        );
     }
 
     #[test]

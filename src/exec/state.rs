@@ -68,4 +68,6 @@ pub enum Outcome {
     },
     /// The body returned `result`, but its declared outputs are missing or stale.
     OutputsFailed { result: Dynamic, error: String },
+    /// The dry runner (`--dry-run`) reported what would run and ran nothing.
+    WouldRun,
 }

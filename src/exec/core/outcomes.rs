@@ -18,7 +18,11 @@ impl Core {
         self.runs[p].cancel = None;
         self.runs[p].log = log;
         let def = self.graph.proc(p).def.clone();
-        let outcome = self.save_result(p, outcome);
+        let outcome = match outcome {
+            // The dry runner ran nothing: nothing to save.
+            Outcome::WouldRun => Outcome::WouldRun,
+            o => self.save_result(p, o),
+        };
         if matches!(outcome, Outcome::Success(_)) && !matches!(def.body, Body::Closure(_)) {
             self.runs[p].exit_code = Some(0);
         }
@@ -64,6 +68,12 @@ impl Core {
             // The body's result stays in the report (parproc does the same).
             Outcome::OutputsFailed { result, error } => {
                 self.finish(p, State::Failed, Some(result), Some(error), None)
+            }
+            // Counted as done, quietly, so that its dependents follow in an order that
+            // respects dependencies and waves.
+            Outcome::WouldRun => {
+                self.runs[p].dry = true;
+                self.finish(p, State::Succeeded, Some(Dynamic::UNIT), None, None)
             }
         }
         self.pump();
@@ -156,7 +166,6 @@ impl Core {
         let name = self.graph.proc(p).name.clone();
         if let Some(cache) = self.cache.as_mut()
             && state != State::UpToDate
-            && !self.opts.dry_run
         {
             cache.record(crate::store::ProcRecord {
                 name: name.to_string(),

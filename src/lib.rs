@@ -4,12 +4,14 @@
 //! (templates for procs), then asks for some of them to run; prun turns that into a
 //! dependency graph and runs it in parallel. The pipeline is visible in the modules:
 //!
-//! - [`script`]: the Rhai host — compiles the script and registers the API;
-//! - [`graph`]: the pure model — procs, protos, name templates, dependency names;
-//! - [`exec`]: the scheduler that owns run state, and the jobs and commands it runs;
-//! - [`ui`]: how progress and results are reported.
+//! - `script`: the Rhai host — compiles the script and registers the API;
+//! - `graph`: the pure model — procs, protos, name templates, dependency names;
+//! - `exec`: the scheduler that owns run state, and the jobs and commands it runs;
+//! - `ui`: how progress and results are reported.
 //!
 //! [`run`] is the whole program behind the `prun` binary.
+
+#![forbid(unsafe_code)]
 
 /// `println!` that ignores a closed stdout (`prun ... | head`) instead of panicking.
 macro_rules! outln {
@@ -30,14 +32,15 @@ macro_rules! errln {
 pub mod cli;
 mod diag;
 mod duration;
-pub mod exec;
-pub mod graph;
+mod event;
+mod exec;
+mod graph;
 mod inspect;
 mod paths;
 mod report;
 mod run;
-pub mod script;
-pub mod store;
-pub mod ui;
+mod script;
+mod store;
+mod ui;
 
 pub use run::{Exit, Inspect, RunConfig, check, history, log, run};

@@ -1,5 +1,7 @@
 //! The `prun` binary: parse the command line, run, exit with prun's status.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use prun::cli::{self, Invocation};

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::exec::ProcSummary;
+use crate::event::ProcSummary;
 
 /// What the report says about the run as a whole.
 pub struct RunInfo<'a> {

@@ -27,15 +27,6 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
-    /// A command with the inherited environment and working directory.
-    pub fn new(program: Program) -> CommandSpec {
-        CommandSpec {
-            program,
-            env: Vec::new(),
-            cwd: None,
-        }
-    }
-
     /// The name of the program, for messages (`sh` for shell strings).
     pub fn program_name(&self) -> &str {
         match &self.program {

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use super::cache::{Cache, Fingerprint};
 use super::freshness::JudgeSpec;
 use super::state::State;
+pub use crate::event::ProcSummary;
 use crate::graph::{Graph, GraphError, ProcDef, ProcId};
 
 /// Opens the task DB: `None` when there is none (or it cannot be used).
@@ -104,17 +105,6 @@ impl JobSpec {
     }
 }
 
-/// One finished proc, for the reporter.
-#[derive(Debug, Clone)]
-pub struct Finished {
-    pub name: Arc<str>,
-    pub state: State,
-    pub duration: Option<Duration>,
-    pub error: Option<String>,
-    pub log: Option<std::path::PathBuf>,
-    pub exit_code: Option<i32>,
-}
-
 /// Something to do once the core's lock is released.
 pub enum Action {
     Start(Box<JobSpec>),
@@ -142,7 +132,7 @@ pub enum Action {
         attempt: u32,
         error: String,
     },
-    Finished(Box<Finished>),
+    Finished(Box<ProcSummary>),
 }
 
 impl Action {
@@ -235,21 +225,6 @@ enum WsTarget {
     Pattern(crate::graph::pattern::Template),
 }
 
-/// A summary of one proc for `results()`, `state()` and the final report.
-#[derive(Debug, Clone)]
-pub struct ProcSummary {
-    pub name: Arc<str>,
-    pub state: State,
-    pub result: Option<Dynamic>,
-    pub error: Option<String>,
-    /// When its first attempt started (wall clock).
-    pub started: Option<std::time::SystemTime>,
-    /// From its first start to its end.
-    pub duration: Option<Duration>,
-    pub exit_code: Option<i32>,
-    pub log: Option<std::path::PathBuf>,
-}
-
 /// The scheduler's state: the graph plus the run state of every proc.
 pub struct Core {
     graph: Graph,
@@ -332,11 +307,6 @@ impl Core {
     /// Mutable access for definitions that cannot create procs (separator, params).
     pub fn graph_mut(&mut self) -> &mut Graph {
         &mut self.graph
-    }
-
-    /// Current options.
-    pub fn options(&self) -> &CoreOptions {
-        &self.opts
     }
 
     /// Changes the parallel limit; raising it may start queued procs at once.

@@ -267,8 +267,8 @@ impl crate::graph::Callable for Names {
             .collect();
         Ok(names.into())
     }
-    fn origin(&self) -> crate::graph::Origin {
-        crate::graph::Origin::from("test")
+    fn origin(&self) -> crate::diag::Origin {
+        crate::diag::Origin::from("test")
     }
     fn identity(&self) -> String {
         String::new()

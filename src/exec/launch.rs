@@ -192,11 +192,10 @@ impl StageStatus {
     }
 }
 
-/// A captured stream: its tail, and how many earlier bytes were dropped.
+/// A captured stream: its tail (with a note when earlier bytes were dropped).
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
     pub text: String,
-    pub dropped: u64,
 }
 
 /// The result of a finished launch.
@@ -339,10 +338,7 @@ impl Capture {
                 ),
             );
         }
-        Captured {
-            text,
-            dropped: self.dropped,
-        }
+        Captured { text }
     }
 }
 

@@ -16,7 +16,7 @@ mod state;
 pub mod unix;
 
 pub use cache::Cache;
-pub use core::{AbortReason, CacheOpener, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
+pub use core::{AbortReason, CacheOpener, Core, CoreOptions, JobSpec, Wake};
 pub use internal::install_hook as install_panic_hook;
 pub use scheduler::{ClosureRunner, Scheduler, evaluating};
 pub use state::{Outcome, State};

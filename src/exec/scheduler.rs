@@ -544,8 +544,9 @@ mod tests {
     use rhai::{Dynamic, EvalAltResult};
 
     use super::*;
+    use crate::diag::Origin;
     use crate::exec::{CoreOptions, State};
-    use crate::graph::{Body, Callable, Origin, ProcDef};
+    use crate::graph::{Body, Callable, ProcDef};
 
     struct Noop;
 

@@ -11,10 +11,8 @@ mod model;
 mod need;
 pub mod pattern;
 
-pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, Origin, OutputSpec, ProcDef};
+pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
 pub use error::GraphError;
-pub use model::{
-    Graph, ProcId, ProcNode, Proto, ProtoId, RdepRule, RuleSource, args_map, fill_known, fill_text,
-};
+pub use model::{Graph, ProcId, ProcNode, args_map, fill_known, fill_text};
 pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};

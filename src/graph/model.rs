@@ -105,11 +105,6 @@ impl Graph {
         self.procs.len()
     }
 
-    /// True when no proc exists.
-    pub fn is_empty(&self) -> bool {
-        self.procs.is_empty()
-    }
-
     /// The proc with this id.
     pub fn proc(&self, id: ProcId) -> &ProcNode {
         &self.procs[id]
@@ -186,12 +181,8 @@ impl Graph {
         (inject, create)
     }
 
-    /// Plain rdep rules, in declaration order.
-    pub fn rdep_rules(&self) -> &[RdepRule] {
-        &self.rdep_rules
-    }
-
-    /// Declares a plain proc. Closure deps are called now, with empty args.
+    /// Declares a plain proc. Its dependency closures (called with empty args) must have
+    /// been answered (see [`super::need`]).
     pub fn add_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
         if has_placeholders(name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));

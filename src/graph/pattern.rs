@@ -96,11 +96,6 @@ impl Template {
         })
     }
 
-    /// True when the template has at least one placeholder.
-    pub fn has_params(&self) -> bool {
-        self.params().next().is_some()
-    }
-
     /// Matches a concrete name, returning the placeholder values in order.
     pub fn matches(&self, name: &str) -> Option<Args> {
         let mut args = Vec::new();

@@ -173,11 +173,6 @@ impl Host {
             _ => TopLevelError::Script(ScriptError::Runtime(diag::runtime_error(source, e))),
         }
     }
-
-    /// The engine, for embedding programs that register their own functions.
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
 }
 
 /// Marks the end of the declaration pass of [`declaration`].

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 
 use super::StoreError;
 use super::schema;
@@ -49,7 +49,6 @@ pub struct HistoryRun {
     pub duration: Option<f64>,
     pub outcome: Option<String>,
     pub counts: Option<String>,
-    pub args: String,
 }
 
 enum Msg {
@@ -195,11 +194,6 @@ impl Store {
         })
     }
 
-    /// Where the DB is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn sql(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sql {
             path: self.path.clone(),
@@ -282,7 +276,7 @@ impl Store {
         let conn = guard.as_ref().expect("opened");
         let mut stmt = conn
             .prepare(
-                "SELECT id, started, duration, outcome, counts, args FROM runs
+                "SELECT id, started, duration, outcome, counts FROM runs
                  ORDER BY id DESC LIMIT ?1",
             )
             .map_err(|e| self.sql(e))?;
@@ -294,7 +288,6 @@ impl Store {
                     duration: r.get(2)?,
                     outcome: r.get(3)?,
                     counts: r.get(4)?,
-                    args: r.get(5)?,
                 })
             })
             .map_err(|e| self.sql(e))?;
@@ -353,25 +346,6 @@ impl Store {
             (d[mid - 1] + d[mid]) / 2.0
         };
         Ok(Some(Duration::from_secs_f64(median)))
-    }
-
-    /// The cached result of one proc, if any (for tests and tools).
-    pub fn cached(&self, name: &str) -> Result<Option<CacheRow>, StoreError> {
-        let guard = self.reader()?;
-        let conn = guard.as_ref().expect("opened");
-        conn.query_row(
-            "SELECT result, fingerprint, stamp FROM cache WHERE name = ?1",
-            [name],
-            |r| {
-                Ok(CacheRow {
-                    result: r.get(0)?,
-                    fingerprint: r.get(1)?,
-                    stamp: r.get(2)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(|e| self.sql(e))
     }
 }
 

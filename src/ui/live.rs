@@ -20,7 +20,7 @@ use crossterm::terminal::{BeginSynchronizedUpdate, Clear, ClearType, EndSynchron
 use super::plain::{format_finished, slowest_line, summary_line};
 use super::render::{Running, Snapshot, columns, render};
 use super::{Reporter, Summary};
-use crate::exec::{Finished, State};
+use crate::event::{ProcSummary, State};
 
 /// How often the area is redrawn (for the spinner and the elapsed times).
 const FRAME: Duration = Duration::from_millis(100);
@@ -246,7 +246,7 @@ impl Reporter for LiveReporter {
         self.inner.redraw(Some(&line));
     }
 
-    fn finished(&self, f: &Finished) {
+    fn finished(&self, f: &ProcSummary) {
         {
             let mut sc = self.inner.screen.lock().expect("screen");
             if let Some(i) = sc.running.iter().position(|p| p.name == *f.name) {

@@ -7,13 +7,13 @@ mod render;
 mod silent;
 mod snippet;
 
-pub use live::{Estimator, LiveReporter};
+pub use live::LiveReporter;
 pub use plain::PlainReporter;
 pub use silent::Silent;
 
 use std::time::Duration;
 
-use crate::exec::Finished;
+use crate::event::ProcSummary;
 
 /// Counts of final states and the wall time of a run.
 #[derive(Debug, Default, Clone)]
@@ -77,7 +77,7 @@ pub trait Reporter: Send + Sync {
     /// A failed attempt will be retried.
     fn retrying(&self, name: &str, attempt: u32, error: &str);
     /// A proc reached a final state.
-    fn finished(&self, f: &Finished);
+    fn finished(&self, f: &ProcSummary);
     /// A proc reported its progress (`ctx.progress(0.5)` or `ctx.progress("copying")`).
     fn progress(&self, proc: &str, text: &str);
     /// A command started (`shell`, `exec`, `pipe`), in a proc or at the top level.

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Reporter, Summary};
-use crate::exec::{Finished, State, log};
+use crate::event::{ProcSummary, State};
+use crate::exec::log;
 
 /// How many log lines to show under a failed proc.
 const TAIL_LINES: usize = 10;
@@ -27,7 +28,7 @@ fn secs(d: Option<Duration>) -> String {
 
 /// Formats one finished proc the way the plain reporter prints it: for a failure, the
 /// last lines of its log, or the whole log with `full_log`.
-pub fn format_finished(f: &Finished, full_log: bool) -> String {
+pub fn format_finished(f: &ProcSummary, full_log: bool) -> String {
     let mut out = format!("{:<10} {}{}", f.state.as_str(), f.name, secs(f.duration));
     if let Some(e) = &f.error {
         let mut lines = e.lines();
@@ -113,7 +114,7 @@ impl Reporter for PlainReporter {
         }
     }
 
-    fn finished(&self, f: &Finished) {
+    fn finished(&self, f: &ProcSummary) {
         if self.quiet && !f.state.is_failure() {
             return;
         }

@@ -2,7 +2,7 @@
 //! evaluate a script only to look at its graph.
 
 use super::{Reporter, Summary};
-use crate::exec::Finished;
+use crate::event::ProcSummary;
 
 /// Prints warnings (to stderr) and nothing else.
 #[derive(Debug, Default)]
@@ -12,7 +12,7 @@ impl Reporter for Silent {
     fn started(&self, _: &str) {}
     fn would_run(&self, _: &str, _: &str) {}
     fn retrying(&self, _: &str, _: u32, _: &str) {}
-    fn finished(&self, _: &Finished) {}
+    fn finished(&self, _: &ProcSummary) {}
     fn progress(&self, _: &str, _: &str) {}
     fn command(&self, _: Option<&str>, _: &str) {}
     fn message(&self, _: &str) {}

@@ -2,7 +2,7 @@
 
 use rhai::Dynamic;
 
-use super::{AbortReason, Action, Core, Finished, State, Wake};
+use super::{AbortReason, Action, Core, State, Wake};
 use crate::exec::freshness;
 use crate::exec::state::Outcome;
 use crate::graph::{Body, ProcId};
@@ -160,7 +160,7 @@ impl Core {
         let r = &mut self.runs[p];
         r.state = state;
         r.result = result;
-        r.error = error.clone();
+        r.error.clone_from(&error);
         r.exit_code = exit_code.or(r.exit_code);
         r.duration = r.first_start.map(|s| s.elapsed());
         let name = self.graph.proc(p).name.clone();
@@ -179,18 +179,12 @@ impl Core {
                 error: error.clone(),
             });
         }
-        if !r.dry {
-            self.actions.push(Action::Finished(Box::new(Finished {
-                name,
-                state,
-                duration: r.duration,
-                error,
-                log: r.log.clone(),
-                exit_code: r.exit_code,
-            })));
-        }
         let waiters = std::mem::take(&mut r.waiters);
         let dependents = std::mem::take(&mut r.dependents);
+        if !r.dry {
+            self.actions
+                .push(Action::Finished(Box::new(self.summary(p))));
+        }
         self.active_ws.retain(|(d, _)| *d != p);
         for w in waiters {
             self.waiter_progress(w);

@@ -39,7 +39,7 @@ use rhai::{Dynamic, Map};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{Cache, Fingerprint};
-use super::freshness::JudgeSpec;
+use super::freshness::{JudgeSpec, Judgement};
 use super::state::State;
 pub use crate::event::ProcSummary;
 use crate::graph::{Graph, GraphError, ProcDef, ProcId};
@@ -548,8 +548,18 @@ impl Core {
                 continue;
             }
             if self.runs[p].fingerprint.is_none() && self.needs_fingerprint(p) {
-                self.judge(p);
-                continue;
+                match self.judge(p) {
+                    None => continue,
+                    Some(Judgement::Fresh(result)) => {
+                        self.finish(p, State::UpToDate, Some(result), None, None);
+                        continue;
+                    }
+                    Some(Judgement::Failed(e)) => {
+                        self.fail(p, e, None);
+                        continue;
+                    }
+                    Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(fp),
+                }
             }
             if let Some(l) = self.locks.held(&def.locks) {
                 self.locks.park(l, p);

@@ -2,7 +2,7 @@
 //! the worker thread that judged them (see [`crate::exec::freshness`]).
 
 use super::{Action, Cache, Core, State};
-use crate::exec::freshness::{JudgeSpec, Judgement};
+use crate::exec::freshness::{self, JudgeSpec, Judgement};
 use crate::graph::ProcId;
 
 impl Core {
@@ -29,10 +29,13 @@ impl Core {
         (self.cache.is_some() && skippable) || !def.inputs.is_empty()
     }
 
-    /// Sends `p` to be judged (fingerprinted, and compared with its cached row when it
-    /// may be UP_TO_DATE: unless `--full` or `no_skip`, and only when no dependency ran in
-    /// this run). Judging holds a parallel slot; [`Core::judged`] carries the verdict back.
-    pub(super) fn judge(&mut self, p: ProcId) {
+    /// Judges `p`: fingerprints it, and compares that with its cached row when it may be
+    /// UP_TO_DATE (unless `--full` or `no_skip`, and only when no dependency ran in this
+    /// run). A proc without `inputs` and `outputs` is judged here and now: its fingerprint
+    /// hashes its definition and its dependencies' stamps, which calls no closure and reads
+    /// no file. Any other is sent to a worker thread (`None`): judging then holds a parallel
+    /// slot, and [`Core::judged`] carries the verdict back.
+    pub(super) fn judge(&mut self, p: ProcId) -> Option<Judgement> {
         let node = self.graph.proc(p);
         let dep_ran = self.runs[p]
             .dep_ids
@@ -50,11 +53,15 @@ impl Core {
             dep_stamps: self.dep_stamps(p),
             row,
         };
+        if node.def.inputs.is_empty() && node.def.outputs.is_empty() {
+            return Some(freshness::judge(&spec));
+        }
         let r = &mut self.runs[p];
         r.judging = true;
         r.holds_slot = true;
         self.running += 1;
         self.actions.push(Action::Judge(Box::new(spec)));
+        None
     }
 
     /// The verdict on `p`: UP_TO_DATE, or back to the ready queue with its fingerprint.

@@ -108,8 +108,8 @@ impl JobSpec {
 /// Something to do once the core's lock is released.
 pub enum Action {
     Start(Box<JobSpec>),
-    /// Judge a proc on a worker thread; the verdict goes to [`Core::judged`].
-    Judge(Box<JudgeSpec>),
+    /// Judge procs on a worker thread; each verdict goes to [`Core::judged`].
+    Judge(Vec<JudgeSpec>),
     /// Open the task DB off the lock; the cache goes to [`Core::cache_opened`].
     OpenCache {
         open: CacheOpener,
@@ -262,6 +262,8 @@ pub struct Core {
     opening_cache: bool,
     /// Counts openers, so that the answer of one replaced meanwhile is ignored.
     cache_generation: u64,
+    /// Procs to judge off the lock, sent as one [`Action::Judge`] that holds one slot.
+    judging: Vec<JudgeSpec>,
     actions: Vec<Action>,
 }
 
@@ -295,6 +297,7 @@ impl Core {
             cache_opener: None,
             opening_cache: false,
             cache_generation: 0,
+            judging: Vec::new(),
             actions: Vec::new(),
         }
     }
@@ -505,10 +508,14 @@ impl Core {
 
     /// Starts ready procs while slots are free.
     fn pump(&mut self) {
+        self.pump_ready();
+        self.send_judging();
+    }
+
+    fn pump_ready(&mut self) {
         if self.aborted.is_some() {
             return;
         }
-
         loop {
             while self.running < self.opts.parallel {
                 let Some(w) = self.resume.pop_front() else {

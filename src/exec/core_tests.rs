@@ -313,9 +313,10 @@ fn judged(c: &mut Core) -> Vec<ProcId> {
     c.take_actions()
         .into_iter()
         .filter_map(|a| match a {
-            Action::Judge(spec) => Some(spec.id),
+            Action::Judge(batch) => Some(batch.into_iter().map(|s| s.id).collect::<Vec<_>>()),
             _ => None,
         })
+        .flatten()
         .collect()
 }
 
@@ -394,4 +395,36 @@ fn a_proc_failed_by_its_outputs_keeps_its_result() {
     c.complete(p, outcome, None);
     assert_eq!(c.state(p), State::Failed);
     assert_eq!(c.summary(p).result.unwrap().as_int(), Ok(3));
+}
+
+#[test]
+fn procs_to_judge_go_to_a_worker_in_one_batch_holding_one_slot() {
+    let mut c = core(2);
+    let with_inputs = || ProcDef {
+        inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
+        ..def()
+    };
+    let ids: Vec<ProcId> = (0..3)
+        .map(|i| add(&mut c, &format!("p{i}"), with_inputs()))
+        .collect();
+    let plain = add(&mut c, "plain", def());
+    c.start(&[ids[0], ids[1], ids[2], plain]).unwrap();
+    let actions = c.take_actions();
+    let batches: Vec<usize> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Judge(batch) => Some(batch.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(batches, [3]);
+    let starts = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Start(_)))
+        .count();
+    assert_eq!(starts, 1, "the second slot runs the plain proc");
+    for &p in &ids {
+        c.judged(p, Judgement::Stale(Fingerprint::default()));
+    }
+    assert_eq!(started(&mut c), ["p0"]);
 }

@@ -19,7 +19,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::core::{AbortReason, Action, Core, JobSpec, Wake};
-use super::freshness;
+use super::freshness::{self, Judgement};
 use super::internal::{self, Guarded, lock};
 use super::job;
 use super::launch::{Launcher, Local};
@@ -410,13 +410,20 @@ impl Scheduler {
                     });
                 }
                 Action::Cancel(token) => token.cancel(),
-                Action::Judge(spec) => {
+                Action::Judge(batch) => {
                     let me = self.clone();
                     self.work(move || {
-                        let verdict = evaluating_as("an inputs or outputs closure", || {
-                            freshness::judge(&spec)
+                        let verdicts: Vec<(ProcId, Judgement)> =
+                            evaluating_as("an inputs or outputs closure", || {
+                                batch.iter().map(|s| (s.id, freshness::judge(s))).collect()
+                            });
+                        Pool::finishing(|| {
+                            me.with(|c| {
+                                for (id, verdict) in verdicts {
+                                    c.judged(id, verdict);
+                                }
+                            })
                         });
-                        Pool::finishing(|| me.with(|c| c.judged(spec.id, verdict)));
                     });
                 }
                 Action::OpenCache { open, generation } => {

@@ -5,6 +5,10 @@ use super::{Action, Cache, Core, State};
 use crate::exec::freshness::{self, JudgeSpec, Judgement};
 use crate::graph::ProcId;
 
+/// How many procs one worker judges in a row: a no-op run of 10,000 procs then costs
+/// ~160 round trips to the worker pool, not 10,000.
+const JUDGE_BATCH: usize = 64;
+
 impl Core {
     /// The stamps of a proc's dependencies, for its fingerprint.
     pub(super) fn dep_stamps(&self, p: ProcId) -> Vec<(String, String)> {
@@ -33,8 +37,8 @@ impl Core {
     /// UP_TO_DATE (unless `--full` or `no_skip`, and only when no dependency ran in this
     /// run). A proc without `inputs` and `outputs` is judged here and now: its fingerprint
     /// hashes its definition and its dependencies' stamps, which calls no closure and reads
-    /// no file. Any other is sent to a worker thread (`None`): judging then holds a parallel
-    /// slot, and [`Core::judged`] carries the verdict back.
+    /// no file. Any other is queued for a worker thread (`None`): a batch of judgings holds
+    /// one parallel slot, and [`Core::judged`] carries each verdict back.
     pub(super) fn judge(&mut self, p: ProcId) -> Option<Judgement> {
         let node = self.graph.proc(p);
         let dep_ran = self.runs[p]
@@ -56,12 +60,26 @@ impl Core {
         if node.def.inputs.is_empty() && node.def.outputs.is_empty() {
             return Some(freshness::judge(&spec));
         }
+        // A batch holds one parallel slot, taken by its first proc.
         let r = &mut self.runs[p];
         r.judging = true;
-        r.holds_slot = true;
-        self.running += 1;
-        self.actions.push(Action::Judge(Box::new(spec)));
+        if self.judging.is_empty() {
+            r.holds_slot = true;
+            self.running += 1;
+        }
+        self.judging.push(spec);
+        if self.judging.len() >= JUDGE_BATCH {
+            self.send_judging();
+        }
         None
+    }
+
+    /// Sends the procs waiting to be judged to a worker thread.
+    pub(super) fn send_judging(&mut self) {
+        if !self.judging.is_empty() {
+            let batch = std::mem::take(&mut self.judging);
+            self.actions.push(Action::Judge(batch));
+        }
     }
 
     /// The verdict on `p`: UP_TO_DATE, or back to the ready queue with its fingerprint.

@@ -7,7 +7,58 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::run::{Exit, Inspect, RunConfig};
+use crate::error::Exit;
+
+/// Everything the command line decides about a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    pub script: PathBuf,
+    pub targets: Vec<String>,
+    pub script_args: Vec<String>,
+    pub parallel: Option<usize>,
+    pub fail_fast: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+    /// `--db PATH`.
+    pub db: Option<PathBuf>,
+    /// `--no-db`.
+    pub no_db: bool,
+    /// `--full`: ignore the cache for this run.
+    pub full: bool,
+    /// `--full-log-on-failure`.
+    pub full_log_on_failure: bool,
+    /// `--json PATH`: where to write the run report.
+    pub json: Option<PathBuf>,
+    /// `--dry-run`: resolve the graph and show what would run; run no proc.
+    pub dry_run: bool,
+    /// `prun list` / `prun graph`: evaluate the script as a dry run, silently, then show
+    /// its graph instead of a summary.
+    pub inspect: Option<Inspect>,
+    /// `--live` (`Some(true)`) / `--no-live` (`Some(false)`); else live on a terminal.
+    pub live: Option<bool>,
+    /// `--lock`: refuse to run (`Some(false)`) or wait (`Some(true)`, `--lock=wait`) while
+    /// another run of the script holds the lock.
+    pub lock: Option<bool>,
+    /// The words before the script path, as given.
+    pub head: Vec<std::ffi::OsString>,
+    /// The words after the script path, as given.
+    pub tail: Vec<String>,
+    /// Why the words after the script path are not prun's, when they are not: they may
+    /// still be the script's own options (see [`crate::script::declaration`]).
+    pub tail_error: Option<String>,
+    /// The values of the script's declared options, once the command line was read with
+    /// the script's declaration.
+    pub script_values: Option<rhai::Map>,
+}
+
+/// What `prun list` and `prun graph` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inspect {
+    /// Procs and protos with their help lines and arg choices.
+    List,
+    /// The dependency graph in DOT.
+    Graph,
+}
 
 /// Flags accepted before and after the script path.
 #[derive(Args, Debug, Clone, Default)]

@@ -32,6 +32,7 @@ macro_rules! errln {
 pub mod cli;
 mod diag;
 mod duration;
+mod error;
 mod event;
 mod exec;
 mod graph;
@@ -43,4 +44,6 @@ mod script;
 mod store;
 mod ui;
 
-pub use run::{Exit, Inspect, RunConfig, check, history, log, run};
+pub use cli::{Inspect, RunConfig};
+pub use error::{Error, Exit};
+pub use run::{check, history, log, run};

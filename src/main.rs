@@ -7,12 +7,16 @@ use std::process::ExitCode;
 use prun::cli::{self, Invocation};
 
 fn main() -> ExitCode {
-    let exit = match cli::parse(std::env::args_os()) {
+    let result = match cli::parse(std::env::args_os()) {
         Invocation::Run(cfg) => prun::run(cfg),
         Invocation::Check(script) => prun::check(&script),
         Invocation::History { script, db, limit } => prun::history(&script, db, limit),
         Invocation::Log { script, proc_name } => prun::log(&script, &proc_name),
-        Invocation::Exit(code) => code,
+        Invocation::Exit(code) => Ok(code),
     };
+    let exit = result.unwrap_or_else(|e| {
+        e.print();
+        e.code()
+    });
     ExitCode::from(exit as u8)
 }

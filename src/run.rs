@@ -5,91 +5,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cli::{Inspect, RunConfig};
+use crate::error::{Error, Exit};
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
 use crate::script::{DbSettings, Host, HostOptions};
 use crate::store::Store;
 use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
 
-/// Everything the command line decides about a run.
-#[derive(Debug, Clone, Default)]
-pub struct RunConfig {
-    pub script: PathBuf,
-    pub targets: Vec<String>,
-    pub script_args: Vec<String>,
-    pub parallel: Option<usize>,
-    pub fail_fast: bool,
-    pub verbose: bool,
-    pub quiet: bool,
-    /// `--db PATH`.
-    pub db: Option<PathBuf>,
-    /// `--no-db`.
-    pub no_db: bool,
-    /// `--full`: ignore the cache for this run.
-    pub full: bool,
-    /// `--full-log-on-failure`.
-    pub full_log_on_failure: bool,
-    /// `--json PATH`: where to write the run report.
-    pub json: Option<PathBuf>,
-    /// `--dry-run`: resolve the graph and show what would run; run no proc.
-    pub dry_run: bool,
-    /// `prun list` / `prun graph`: evaluate the script as a dry run, silently, then show
-    /// its graph instead of a summary.
-    pub inspect: Option<Inspect>,
-    /// `--live` (`Some(true)`) / `--no-live` (`Some(false)`); else live on a terminal.
-    pub live: Option<bool>,
-    /// `--lock`: refuse to run (`Some(false)`) or wait (`Some(true)`, `--lock=wait`) while
-    /// another run of the script holds the lock.
-    pub lock: Option<bool>,
-    /// The words before the script path, as given.
-    pub head: Vec<std::ffi::OsString>,
-    /// The words after the script path, as given.
-    pub tail: Vec<String>,
-    /// Why the words after the script path are not prun's, when they are not: they may
-    /// still be the script's own options (see [`crate::script::declaration`]).
-    pub tail_error: Option<String>,
-    /// The values of the script's declared options, once the command line was read with
-    /// the script's declaration.
-    pub script_values: Option<rhai::Map>,
-}
-
-/// What `prun list` and `prun graph` show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inspect {
-    /// Procs and protos with their help lines and arg choices.
-    List,
-    /// The dependency graph in DOT.
-    Graph,
-}
-
-/// prun's exit statuses (API.md section 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Every scheduled proc succeeded, was skipped or was up to date.
-    Ok = 0,
-    /// A proc failed.
-    ProcFailed = 1,
-    /// The script itself failed.
-    Script = 2,
-    /// The command line was wrong.
-    Usage = 64,
-    /// `--lock`: another run of the script holds the lock.
-    Locked = 75,
-    /// Interrupted by Ctrl-C or SIGTERM.
-    Interrupted = 130,
-}
-
 /// Time given to a terminated process group between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Compiles a script and reports syntax errors (`prun check`).
-pub fn check(script: &std::path::Path) -> Exit {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+pub fn check(script: &std::path::Path) -> Result<Exit, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        errln!("prun: failed to start the async runtime");
-        return Exit::Script;
-    };
+        .map_err(Error::Runtime)?;
     let core = Core::new(CoreOptions {
         parallel: 1,
         allow_missing_deps: true,
@@ -104,43 +35,27 @@ pub fn check(script: &std::path::Path) -> Exit {
         KILL_GRACE,
     );
     let host = Host::new(sched.clone(), &HostOptions::default());
-    let exit = match host.compile_file(script) {
-        Ok(_) => {
-            outln!("{}: ok", script.display());
-            Exit::Ok
-        }
-        Err(e) => {
-            errln!("prun: {e}");
-            Exit::Script
-        }
-    };
+    let compiled = host.compile_file(script);
     sched.shutdown();
-    exit
+    compiled.map_err(Error::Check)?;
+    outln!("{}: ok", script.display());
+    Ok(Exit::Ok)
 }
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
-pub fn log(script: &std::path::Path, proc_name: &str) -> Exit {
+pub fn log(script: &std::path::Path, proc_name: &str) -> Result<Exit, Error> {
     let root = crate::paths::script_state_dir(script).join("logs");
-    match crate::exec::log::latest(&root, proc_name) {
-        Some(path) => match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                outln!("# {}", path.display());
-                outln!("{}", text.trim_end());
-                Exit::Ok
-            }
-            Err(e) => {
-                errln!("prun: failed to read {}: {e}", path.display());
-                Exit::Script
-            }
-        },
-        None => {
-            errln!(
-                "prun: no log of proc \"{proc_name}\" under {} (it never ran, or ran without printing anything)",
-                root.display()
-            );
-            Exit::Usage
-        }
-    }
+    let Some(path) = crate::exec::log::latest(&root, proc_name) else {
+        let proc_name = proc_name.to_string();
+        return Err(Error::NoLog { proc_name, root });
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadLog {
+        path: path.clone(),
+        source,
+    })?;
+    outln!("# {}", path.display());
+    outln!("{}", text.trim_end());
+    Ok(Exit::Ok)
 }
 
 /// The live display is on when stdout is a terminal that can show it (not `TERM=dumb`),
@@ -159,7 +74,7 @@ fn wants_live(cfg: &RunConfig) -> bool {
 
 /// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until prun exits. The
 /// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
-fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit> {
+fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Error> {
     use std::io::{Seek, Write};
     let dir = crate::paths::script_state_dir(script);
     let path = dir.join("run.lock");
@@ -171,18 +86,19 @@ fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit
             .write(true)
             .open(&path)
     });
-    let mut file = match opened {
-        Ok(f) => f,
-        Err(e) => {
-            errln!("prun: failed to open the lock {}: {e}", path.display());
-            return Err(Exit::Script);
-        }
-    };
+    let mut file = opened.map_err(|source| Error::LockOpen {
+        path: path.clone(),
+        source,
+    })?;
     let holder = || {
         std::fs::read_to_string(&path)
             .unwrap_or_default()
             .trim()
             .to_string()
+    };
+    let take_failed = |source| Error::LockTake {
+        path: path.clone(),
+        source,
     };
     match file.try_lock() {
         Ok(()) => {}
@@ -192,24 +108,16 @@ fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit
                 script.display(),
                 holder()
             );
-            if let Err(e) = file.lock() {
-                errln!("prun: failed to take the lock {}: {e}", path.display());
-                return Err(Exit::Script);
-            }
+            file.lock().map_err(take_failed)?;
         }
         Err(std::fs::TryLockError::WouldBlock) => {
-            errln!(
-                "prun: another run of {} holds the lock {} ({}); --lock=wait waits for it",
-                script.display(),
-                path.display(),
-                holder()
-            );
-            return Err(Exit::Locked);
+            return Err(Error::Locked {
+                script: script.to_path_buf(),
+                path: path.clone(),
+                holder: holder(),
+            });
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            errln!("prun: failed to take the lock {}: {e}", path.display());
-            return Err(Exit::Script);
-        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(take_failed(e)),
     }
     let _ = file.set_len(0);
     let _ = file.rewind();
@@ -220,32 +128,29 @@ fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit
 /// Reads the command line again with the script's `args(#{...})` declaration: the
 /// script's options go to it, the rest is prun's (flags and targets). `--help` after the
 /// script path prints the script's own usage.
-fn with_declared_options(cfg: RunConfig) -> Result<RunConfig, Exit> {
+fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
     if cfg.script_values.is_some() || cfg.inspect.is_some() {
-        return Ok(cfg);
+        return Ok(Some(cfg));
     }
     let script = cfg.script.display().to_string();
     let decl = match crate::script::declaration(&cfg.script) {
         None => {
             if let Some(e) = &cfg.tail_error {
-                errln!("{}", e.trim_end());
-                return Err(Exit::Usage);
+                return Err(Error::Usage(e.trim_end().to_string()));
             }
-            return Ok(cfg);
+            return Ok(Some(cfg));
         }
-        Some(Err(msg)) => {
-            errln!("prun: error: {script}: {msg}");
-            return Err(Exit::Script);
-        }
+        Some(Err(message)) => return Err(Error::Declaration { script, message }),
         Some(Ok(d)) => d,
     };
     let split = decl.split(&cfg.tail).map_err(|msg| {
-        errln!("prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'.");
-        Exit::Usage
+        Error::Usage(format!(
+            "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
+        ))
     })?;
     if split.help {
         outln!("{}", decl.usage(&script));
-        return Err(Exit::Ok);
+        return Ok(None);
     }
     let mut argv: Vec<std::ffi::OsString> = vec!["prun".into()];
     argv.extend(cfg.head.iter().cloned());
@@ -255,15 +160,17 @@ fn with_declared_options(cfg: RunConfig) -> Result<RunConfig, Exit> {
         crate::cli::Invocation::Run(mut c) => {
             // What is left must be prun's: an unknown option is a usage error now.
             if let Some(e) = c.tail_error.take() {
-                errln!("{}", e.trim_end());
-                errln!("(the script's own options: prun {script} --help)");
-                return Err(Exit::Usage);
+                return Err(Error::Usage(format!(
+                    "{}\n(the script's own options: prun {script} --help)",
+                    e.trim_end()
+                )));
             }
             c.script_values = Some(split.values);
-            Ok(c)
+            Ok(Some(c))
         }
-        crate::cli::Invocation::Exit(e) => Err(e),
-        _ => Err(Exit::Usage),
+        crate::cli::Invocation::Exit(Exit::Ok) => Ok(None),
+        crate::cli::Invocation::Exit(exit) => Err(Error::Printed(exit)),
+        _ => Err(Error::Printed(Exit::Usage)),
     }
 }
 
@@ -273,33 +180,17 @@ fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
 }
 
 /// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
-pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> Exit {
+pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Error> {
     let path = db.unwrap_or_else(|| crate::paths::script_state_dir(script).join("tasks.db"));
     if !path.exists() {
-        errln!(
-            "prun: no task DB at {} (no run of {} recorded yet)",
-            path.display(),
-            script.display()
-        );
-        return Exit::Usage;
+        let script = script.to_path_buf();
+        return Err(Error::NoDb { path, script });
     }
-    let store = match Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}"))) {
-        Ok(s) => s,
-        Err(e) => {
-            errln!("prun: {e}");
-            return Exit::Script;
-        }
-    };
-    let runs = match store.history(limit) {
-        Ok(r) => r,
-        Err(e) => {
-            errln!("prun: {e}");
-            return Exit::Script;
-        }
-    };
+    let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
+    let runs = store.history(limit)?;
     if runs.is_empty() {
         outln!("no runs recorded in {}", path.display());
-        return Exit::Ok;
+        return Ok(Exit::Ok);
     }
     outln!(
         "{:>6}  {:<24}  {:>9}  {:<12}  procs",
@@ -341,37 +232,28 @@ pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> E
             outln!("  {:<10} {}{dur}{err}", p.state, p.name);
         }
     }
-    Exit::Ok
+    Ok(Exit::Ok)
 }
 
-/// Runs a script to completion and returns the exit status.
-pub fn run(cfg: RunConfig) -> Exit {
-    let cfg = match with_declared_options(cfg) {
-        Ok(cfg) => cfg,
-        Err(exit) => return exit,
+/// Runs a script to completion and returns the exit status. What goes wrong during the
+/// run is reported as it happens; an [`Error`] is what stopped prun before it.
+pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
+    let Some(cfg) = with_declared_options(cfg)? else {
+        return Ok(Exit::Ok);
     };
     // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
     let _lock = match cfg.lock {
-        Some(wait) => match take_lock(&cfg.script, wait) {
-            Ok(l) => Some(l),
-            Err(exit) => return exit,
-        },
+        Some(wait) => Some(take_lock(&cfg.script, wait)?),
         None => None,
     };
     crate::exec::install_panic_hook();
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            errln!("prun: failed to start the async runtime: {e}");
-            return Exit::Script;
-        }
-    };
+        .map_err(Error::Runtime)?;
     let parallel = cfg.parallel.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -471,9 +353,8 @@ pub fn run(cfg: RunConfig) -> Exit {
     let ast = match host.compile_file(&cfg.script) {
         Ok(ast) => ast,
         Err(e) => {
-            errln!("prun: error: {e}");
             sched.shutdown();
-            return Exit::Script;
+            return Err(Error::Script(e));
         }
     };
 
@@ -524,7 +405,7 @@ pub fn run(cfg: RunConfig) -> Exit {
         };
         outln!("{text}");
         sched.shutdown();
-        return exit;
+        return Ok(exit);
     }
 
     let mut summary = summarize(&sched, started.elapsed());
@@ -570,7 +451,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     if let Some(panic) = sched.internal_failure() {
         crate::exec::unix::kill_all_groups();
         errln!("prun: internal error: {panic}");
-        return Exit::Script;
+        return Ok(Exit::Script);
     }
     if sched.interrupted() {
         if interrupted.is_empty() {
@@ -578,7 +459,7 @@ pub fn run(cfg: RunConfig) -> Exit {
         } else {
             errln!("prun: interrupted; terminated: {}", interrupted.join(", "));
         }
-        return Exit::Interrupted;
+        return Ok(Exit::Interrupted);
     }
     if exit == Exit::Ok && (summary.failed > 0 || summary.failed_dep > 0) {
         exit = Exit::ProcFailed;
@@ -586,7 +467,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     if exit == Exit::Ok && sched.lock().aborted().is_some() {
         exit = Exit::ProcFailed;
     }
-    exit
+    Ok(exit)
 }
 
 fn run_targets(sched: &Arc<Scheduler>, targets: &[String], reporter: &dyn Reporter) -> Exit {

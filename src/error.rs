@@ -1,0 +1,142 @@
+//! The errors that end prun outside a run's own reporting, and its exit statuses.
+//!
+//! As just's `Error::code()`: [`crate::run`], [`crate::history`], [`crate::log`],
+//! [`crate::check`] and the `--lock` return an [`Error`] that knows its [`Exit`] status;
+//! `main` prints it once. What goes wrong *during* a run (a proc fails, the script throws)
+//! is reported by the run's reporter in order with its other lines, and only the exit
+//! status comes back.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::script::ScriptError;
+use crate::store::StoreError;
+
+/// prun's exit statuses (API.md section 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every scheduled proc succeeded, was skipped or was up to date.
+    Ok = 0,
+    /// A proc failed.
+    ProcFailed = 1,
+    /// The script itself failed.
+    Script = 2,
+    /// The command line was wrong.
+    Usage = 64,
+    /// `--lock`: another run of the script holds the lock.
+    Locked = 75,
+    /// Interrupted by Ctrl-C or SIGTERM.
+    Interrupted = 130,
+}
+
+/// Why prun stopped before (or instead of) running a script. Displayed as the whole line
+/// to print.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("prun: failed to start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The script cannot be read or compiled.
+    #[error("prun: error: {0}")]
+    Script(ScriptError),
+    /// `prun check`: the script cannot be read or compiled.
+    #[error("prun: {0}")]
+    Check(ScriptError),
+    /// The script's `args(#{...})` declaration is wrong.
+    #[error("prun: error: {script}: {message}")]
+    Declaration { script: String, message: String },
+    /// The command line was wrong; the message is complete (clap's style).
+    #[error("{0}")]
+    Usage(String),
+    /// The command-line parser printed its own message (help, or what is wrong).
+    #[error("")]
+    Printed(Exit),
+    #[error("prun: failed to open the lock {}: {source}", path.display())]
+    LockOpen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("prun: failed to take the lock {}: {source}", path.display())]
+    LockTake {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "prun: another run of {} holds the lock {} ({holder}); --lock=wait waits for it",
+        script.display(),
+        path.display()
+    )]
+    Locked {
+        script: PathBuf,
+        path: PathBuf,
+        holder: String,
+    },
+    #[error("prun: no task DB at {} (no run of {} recorded yet)", path.display(), script.display())]
+    NoDb { path: PathBuf, script: PathBuf },
+    #[error("prun: {0}")]
+    Store(#[from] StoreError),
+    #[error("prun: failed to read {}: {source}", path.display())]
+    ReadLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "prun: no log of proc \"{proc_name}\" under {} (it never ran, or ran without printing anything)",
+        root.display()
+    )]
+    NoLog { proc_name: String, root: PathBuf },
+}
+
+impl Error {
+    /// Prints the error on stderr, once (nothing when it was printed already).
+    pub fn print(&self) {
+        if !matches!(self, Error::Printed(_)) {
+            errln!("{self}");
+        }
+    }
+
+    /// The exit status this error ends prun with.
+    pub fn code(&self) -> Exit {
+        match self {
+            Error::Printed(exit) => *exit,
+            Error::Usage(_) | Error::NoDb { .. } | Error::NoLog { .. } => Exit::Usage,
+            Error::Locked { .. } => Exit::Locked,
+            Error::Runtime(_)
+            | Error::Script(_)
+            | Error::Check(_)
+            | Error::Declaration { .. }
+            | Error::LockOpen { .. }
+            | Error::LockTake { .. }
+            | Error::Store(_)
+            | Error::ReadLog { .. } => Exit::Script,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_knows_its_exit_status_and_prints_one_line() {
+        let locked = Error::Locked {
+            script: "a:b.rhai".into(),
+            path: "/s/run.lock".into(),
+            holder: "pid 7".into(),
+        };
+        assert_eq!(locked.code(), Exit::Locked);
+        assert_eq!(
+            locked.to_string(),
+            "prun: another run of a:b.rhai holds the lock /s/run.lock (pid 7); --lock=wait waits for it"
+        );
+        let no_db = Error::NoDb {
+            path: "t.db".into(),
+            script: "s.rhai".into(),
+        };
+        assert_eq!(no_db.code(), Exit::Usage);
+        let compile = Error::Script(ScriptError::Compile("s.rhai:1:2: syntax error".into()));
+        assert_eq!(compile.code(), Exit::Script);
+        assert_eq!(compile.to_string(), "prun: error: s.rhai:1:2: syntax error");
+        assert_eq!(Error::Printed(Exit::Ok).code(), Exit::Ok);
+    }
+}

@@ -255,9 +255,8 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), String> {
         out.push(PathBuf::from(pattern));
         return Ok(());
     }
-    let paths = glob::glob(pattern).map_err(|e| format!("invalid glob \"{pattern}\": {e}"))?;
-    let mut hits: Vec<PathBuf> = paths.flatten().collect();
-    hits.sort();
+    let hits =
+        crate::globs::paths(pattern).map_err(|e| format!("invalid glob \"{pattern}\": {e}"))?;
     out.extend(hits);
     Ok(())
 }
@@ -379,59 +378,89 @@ pub fn fingerprint(
     })
 }
 
-/// Checks declared outputs afresh (never from a cache of stats): the lines of an error
-/// naming each output that is missing, or stale when `stale_fails` (older than its
-/// `max_age`).
-pub fn check_outputs(params: &Map, node: &ProcNode, stale_fails: bool) -> Result<(), String> {
+/// What can be wrong with a declared output.
+enum OutputProblem {
+    /// The spec resolved to no file; `Some(pattern)` for a path or glob, `None` for a
+    /// closure (a closure may name no file).
+    NoMatch(Option<String>),
+    Missing(PathBuf),
+    /// Older than its `max_age`; `enforced` unless `enforce_freshness: false`.
+    Stale {
+        path: PathBuf,
+        max_age: Duration,
+        age: Duration,
+        enforced: bool,
+    },
+}
+
+/// Every problem with a proc's declared outputs, read afresh (never from a cache of
+/// stats).
+fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, String> {
     let mut problems = Vec::new();
     let now = SystemTime::now();
     for out in &node.def.outputs {
         let files = resolve(params, node, &[&out.files])?;
-        if files.is_empty()
-            && let FileSpec::Path(p) = &out.files
-        {
-            problems.push(format!("{p} (matched no file)"));
+        if files.is_empty() {
+            let pattern = match &out.files {
+                FileSpec::Path(p) => Some(p.clone()),
+                FileSpec::Closure(_) => None,
+            };
+            problems.push(OutputProblem::NoMatch(pattern));
         }
         for f in files {
             match std::fs::metadata(&f) {
-                Err(_) => problems.push(format!("{} (missing)", f.display())),
+                Err(_) => problems.push(OutputProblem::Missing(f)),
                 Ok(m) => {
-                    if let Some(age) = stale(out, &m, now)
-                        && (stale_fails && out.enforce_freshness)
-                    {
-                        problems.push(format!(
-                            "{} (older than max_age {}: {} old)",
-                            f.display(),
-                            humantime::format_duration(out.max_age.unwrap_or_default()),
-                            humantime::format_duration(Duration::from_secs(age.as_secs()))
-                        ));
+                    if let Some(age) = stale(out, &m, now) {
+                        problems.push(OutputProblem::Stale {
+                            path: f,
+                            max_age: out.max_age.unwrap_or_default(),
+                            age,
+                            enforced: out.enforce_freshness,
+                        });
                     }
                 }
             }
         }
     }
-    if problems.is_empty() {
+    Ok(problems)
+}
+
+/// Checks the declared outputs of a proc that ran: an error naming each output that is
+/// missing, or older than its enforced `max_age`.
+pub fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), String> {
+    let lines: Vec<String> = output_problems(params, node)?
+        .into_iter()
+        .filter_map(|p| match p {
+            OutputProblem::NoMatch(Some(pattern)) => Some(format!("{pattern} (matched no file)")),
+            OutputProblem::NoMatch(None)
+            | OutputProblem::Stale {
+                enforced: false, ..
+            } => None,
+            OutputProblem::Missing(f) => Some(format!("{} (missing)", f.display())),
+            OutputProblem::Stale {
+                path, max_age, age, ..
+            } => Some(format!(
+                "{} (older than max_age {}: {} old)",
+                path.display(),
+                humantime::format_duration(max_age),
+                humantime::format_duration(Duration::from_secs(age.as_secs()))
+            )),
+        })
+        .collect();
+    if lines.is_empty() {
         return Ok(());
     }
     Err(format!(
         "declared outputs are missing or stale:\n  {}",
-        problems.join("\n  ")
+        lines.join("\n  ")
     ))
 }
 
-/// True when every declared output exists and none is older than its `max_age`.
+/// True when every declared output exists and none is older than its `max_age`: what a
+/// proc needs to be UP_TO_DATE.
 pub fn outputs_fresh(params: &Map, node: &ProcNode) -> bool {
-    let now = SystemTime::now();
-    node.def.outputs.iter().all(|out| {
-        let Ok(files) = resolve(params, node, &[&out.files]) else {
-            return false;
-        };
-        !files.is_empty()
-            && files.iter().all(|f| match std::fs::metadata(f) {
-                Ok(m) => stale(out, &m, now).is_none(),
-                Err(_) => false,
-            })
-    })
+    output_problems(params, node).is_ok_and(|p| p.is_empty())
 }
 
 /// How old an output is when that is beyond its `max_age`.

@@ -683,12 +683,8 @@ impl Core {
     /// Ids of the scheduled (not IDLE) procs whose names match a glob.
     pub fn scheduled_matching(&self, pattern: &str) -> Vec<ProcId> {
         self.graph
-            .procs()
-            .filter(|(id, n)| {
-                self.runs[*id].state != State::Idle
-                    && crate::graph::pattern::wildcard_match(pattern, &n.name)
-            })
-            .map(|(id, _)| id)
+            .matching(pattern)
+            .filter(|&id| self.runs[id].state != State::Idle)
             .collect()
     }
 

@@ -67,7 +67,7 @@ pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), String> {
     if node.def.outputs.is_empty() {
         return Ok(());
     }
-    cache::check_outputs(params, node, true)
+    cache::check_outputs(params, node)
 }
 
 /// Keeps the task DB's cache in step with an outcome: a result is saved under the proc's

@@ -135,6 +135,15 @@ impl Graph {
         self.procs.iter().enumerate()
     }
 
+    /// The procs whose names match a glob, in registration order.
+    pub fn matching<'a>(&'a self, pattern: &'a str) -> impl Iterator<Item = ProcId> + 'a {
+        self.procs
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| wildcard_match(pattern, &p.name))
+            .map(|(id, _)| id)
+    }
+
     /// Every proto, in declaration order.
     pub fn protos(&self) -> impl Iterator<Item = &Proto> {
         self.protos.iter()
@@ -502,13 +511,7 @@ impl Graph {
                 .map(|args| self.instantiate(proto, args))
                 .collect();
         }
-        let hits: Vec<ProcId> = self
-            .procs
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| wildcard_match(pattern, &p.name))
-            .map(|(id, _)| id)
-            .collect();
+        let hits: Vec<ProcId> = self.matching(pattern).collect();
         if hits.is_empty() {
             return Err(GraphError::NoMatch(pattern.to_string()));
         }

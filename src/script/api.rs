@@ -255,12 +255,7 @@ fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
             match c.graph().lookup(p) {
                 Some(id) => ids.push(id),
                 None if is_glob(p) => {
-                    let hits: Vec<ProcId> = c
-                        .graph()
-                        .procs()
-                        .filter(|(_, n)| crate::graph::pattern::wildcard_match(p, &n.name))
-                        .map(|(id, _)| id)
-                        .collect();
+                    let hits: Vec<ProcId> = c.graph().matching(p).collect();
                     if hits.is_empty() {
                         return Err(GraphError::NoMatch(p.clone()));
                     }

@@ -215,3 +215,23 @@ run("t::*");
     out.code(2)
         .err_has("its arg_choices closure returned [w], which is not a placeholder");
 }
+
+#[test]
+fn the_glob_helper_and_inputs_globs_agree_on_hidden_files() {
+    let out = test()
+        .file("a.txt", "a")
+        .file(".hidden.txt", "h")
+        .script(
+            r#"
+print("glob=" + glob("*.txt") + " " + glob(".*.txt"));
+proc("p", #{ inputs: ["*.txt"] }, |ctx| ctx.input_fingerprint.keys());
+proc("q", #{ inputs: [".*.txt"] }, |ctx| ctx.input_fingerprint.keys());
+run(["p", "q"]);
+print("inputs=" + wait("p") + " " + wait("q"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"glob=["a.txt"] [".hidden.txt"]"#)
+        .line(r#"inputs=["a.txt"] [".hidden.txt"]"#);
+}

@@ -1,10 +1,8 @@
 //! `read_file`, `write_file`, `append_file` and `glob`.
 //!
-//! `glob` follows the shell: `*`, `?`, `[...]` and `**` do not match a leading `.`
-//! (hidden files need `.*`), and directories that cannot be read are passed over. `**`
-//! matches any number of directories (`src/**/*.rs`). The `glob` crate's own option for
-//! hidden files also drops what `.*` should match (rust-lang/glob#189), so the walk
-//! matches them and the results are filtered with the pattern matcher, which is right.
+//! `glob` follows the shell, as the globs of `inputs` and `outputs` do (see
+//! `crate::globs`): `*`, `?`, `[...]` and `**` do not match a leading `.` (hidden files
+//! need `.*`), and directories that cannot be read are passed over.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -68,20 +66,11 @@ fn glob(pattern: &str) -> R<Vec<String>> {
             e.msg, e.pos
         )
     };
-    let shell_like = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
-    let matcher = glob::Pattern::new(pattern).map_err(invalid)?;
-    let paths = glob::glob(pattern).map_err(invalid)?;
-    let mut out: Vec<String> = paths
-        .filter_map(Result::ok)
-        .filter(|p| matcher.matches_path_with(p, shell_like))
+    let paths = crate::globs::paths(pattern).map_err(invalid)?;
+    Ok(paths
+        .into_iter()
         .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    out.sort();
-    Ok(out)
+        .collect())
 }
 
 #[cfg(test)]

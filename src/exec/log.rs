@@ -5,7 +5,7 @@
 //! child's own descriptors, so prun copies nothing and a log survives a crash of prun.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -148,27 +148,6 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
     writeln!(f, "{line}")
 }
 
-/// The last `n` lines of a file (reading at most its last 64 KiB).
-pub fn tail(path: &Path, n: usize) -> Vec<String> {
-    let Ok(mut f) = File::open(path) else {
-        return Vec::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(64 * 1024);
-    if f.seek(SeekFrom::Start(start)).is_err() {
-        return Vec::new();
-    }
-    let mut buf = Vec::new();
-    if f.read_to_end(&mut buf).is_err() {
-        return Vec::new();
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().collect();
-    let skip = usize::from(start > 0);
-    let from = lines.len().saturating_sub(n).max(skip.min(lines.len()));
-    lines[from..].iter().map(|l| l.to_string()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,14 +157,5 @@ mod tests {
         assert_eq!(escape("build::prod"), "build::prod");
         assert_eq!(escape("a/b%c"), "a%2Fb%25c");
         assert_eq!(escape(".hidden"), "%2Ehidden");
-    }
-
-    #[test]
-    fn tail_returns_last_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.log");
-        fs::write(&p, "1\n2\n3\n4\n").unwrap();
-        assert_eq!(tail(&p, 2), vec!["3", "4"]);
-        assert_eq!(tail(&p, 10).len(), 4);
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::{Reporter, Summary};
 use crate::event::{ProcSummary, State};
-use crate::exec::log;
 
 /// How many log lines to show under a failed proc.
 const TAIL_LINES: usize = 10;
@@ -65,7 +64,11 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
     }
     let excerpts = super::snippet::excerpts(&text);
     if excerpts.is_empty() {
-        let tail = log::tail(path, TAIL_LINES);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail: Vec<String> = lines[lines.len().saturating_sub(TAIL_LINES)..]
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
         if tail.is_empty() {
             return format!("\n           log: {}", path.display());
         }

@@ -233,6 +233,9 @@ impl Scheduler {
             Pending(Needs),
             Flush(Result<T, GraphError>, Needs),
         }
+        // The answers this operation asked for, forgotten when it is done (another
+        // operation's answers stay: it may be between its answer and its retry).
+        let mut answered: Vec<NeedKey> = Vec::new();
         let result = loop {
             let step = self.with(|c| {
                 let r = match f(c) {
@@ -242,14 +245,14 @@ impl Scheduler {
                 if let Err(GraphError::Unresolved(needs)) = c.flush_if_script_blocked() {
                     return Step::Flush(r, needs);
                 }
-                c.graph_mut().forget_answers();
+                c.graph_mut().forget_answers(&answered);
                 Step::Done(r)
             });
             match step {
                 Step::Done(r) => return r,
-                Step::Pending(needs) => self.answer(&needs),
+                Step::Pending(needs) => self.answer(&needs, &mut answered),
                 Step::Flush(r, needs) => {
-                    self.answer(&needs);
+                    self.answer(&needs, &mut answered);
                     break r;
                 }
             }
@@ -259,12 +262,12 @@ impl Scheduler {
             let step = self.with(|c| match c.flush_if_script_blocked() {
                 Err(GraphError::Unresolved(needs)) => Some(needs),
                 _ => {
-                    c.graph_mut().forget_answers();
+                    c.graph_mut().forget_answers(&answered);
                     None
                 }
             });
             match step {
-                Some(needs) => self.answer(&needs),
+                Some(needs) => self.answer(&needs, &mut answered),
                 None => return result,
             }
         }
@@ -272,12 +275,13 @@ impl Scheduler {
 
     /// Calls the closures of `needs` (user code, so outside the lock) and hands their
     /// answers to the graph.
-    fn answer(self: &Arc<Self>, needs: &Needs) {
+    fn answer(self: &Arc<Self>, needs: &Needs, answered: &mut Vec<NeedKey>) {
         let answers: Vec<(NeedKey, Answer)> = needs
             .0
             .iter()
             .map(|n| (n.key().clone(), evaluating_as(n.what(), || n.answer())))
             .collect();
+        answered.extend(answers.iter().map(|(k, _)| k.clone()));
         self.with(|c| {
             for (key, answer) in answers {
                 c.graph_mut().answer(key, answer);

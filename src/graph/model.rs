@@ -280,8 +280,10 @@ impl Graph {
 
     /// Forgets the answers of an operation that completed: the next one calls
     /// `arg_choices` closures afresh.
-    pub fn forget_answers(&mut self) {
-        self.answers.clear();
+    pub fn forget_answers(&mut self, keys: &[NeedKey]) {
+        for k in keys {
+            self.answers.remove(k);
+        }
     }
 
     /// The dependency names of a new proc: patterns filled, closures' answers spliced in.

@@ -235,3 +235,32 @@ print("inputs=" + wait("p") + " " + wait("q"));
         .line(r#"glob=["a.txt"] [".hidden.txt"]"#)
         .line(r#"inputs=["a.txt"] [".hidden.txt"]"#);
 }
+
+#[test]
+fn closures_calling_run_at_once_on_protos_with_closures_all_finish() {
+    let out = test()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+proto("leaf::[i]", #{ deps: [|ctx, i| { state("base"); [] }] }, |ctx, i| 1);
+proto("pick::[j]", #{ arg_choices: #{ j: |ctx| ["a", "b", "c"] } }, |ctx, j| 1);
+proc("base", |ctx| 0);
+for k in 0..6 {
+    proc("maker" + k, #{ deps: ["base"] }, |ctx| {
+        let names = [];
+        for i in 0..15 { names += ctx.run("leaf::" + ctx.name + "-" + i); }
+        names += ctx.run("pick::*");
+        let total = 0;
+        for v in ctx.wait(names).values() { total += v; }
+        total
+    });
+}
+run("maker*");
+let sum = 0;
+for v in wait(["maker0", "maker1", "maker2", "maker3", "maker4", "maker5"]).values() { sum += v; }
+print("sum=" + sum);
+"#,
+        )
+        .run();
+    out.ok().line("sum=108").summary_is("prun: 100 succeeded");
+}

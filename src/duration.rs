@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use rhai::Dynamic;
 
-/// Parses a duration value; the error says what was expected.
-pub fn parse(v: &Dynamic) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration {v}: expected seconds (30, 0.5) or a string such as \"300ms\", \"2m\", \"2d\""
-        )
-    };
+/// A value that is not a duration; the message says what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "invalid duration {0}: expected seconds (30, 0.5) or a string such as \"300ms\", \"2m\", \"2d\""
+)]
+pub struct DurationError(String);
+
+/// Parses a duration value.
+pub fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
+    let bad = || DurationError(v.to_string());
     if let Ok(i) = v.as_int() {
         return u64::try_from(i).map(Duration::from_secs).map_err(|_| bad());
     }

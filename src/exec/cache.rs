@@ -200,11 +200,36 @@ impl Cache {
     }
 }
 
+/// Why `inputs` or `outputs` cannot be resolved, or why declared outputs fail a proc.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error("the inputs/outputs closure failed: {0}")]
+    Threw(String),
+    #[error("the inputs/outputs closure at {0} must return a path or an array of paths")]
+    NotPaths(crate::diag::Origin),
+    #[error("invalid glob \"{pattern}\": {source}")]
+    Glob {
+        pattern: String,
+        source: glob::PatternError,
+    },
+    #[error("declared outputs are missing or stale:\n  {}", .0.join("\n  "))]
+    Outputs(Vec<String>),
+}
+
+/// A result that JSON cannot hold: a value of this type, or serde's reason.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    #[error("a value of type {0}")]
+    Type(&'static str),
+    #[error("{0}")]
+    Serde(#[from] serde_json::Error),
+}
+
 /// A result as JSON, for the cache. Only data survives the trip: closures and other
 /// values of types JSON does not have are an error naming the type (serde would write a
 /// closure as its name, and the next run would hand dependents a string).
-pub fn to_json(v: &Dynamic) -> Result<String, String> {
-    fn check(v: &Dynamic) -> Result<(), String> {
+pub fn to_json(v: &Dynamic) -> Result<String, JsonError> {
+    fn check(v: &Dynamic) -> Result<(), JsonError> {
         if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_string() || v.is_char()
         {
             return Ok(());
@@ -215,15 +240,19 @@ pub fn to_json(v: &Dynamic) -> Result<String, String> {
         if let Some(m) = v.read_lock::<Map>() {
             return m.values().try_for_each(check);
         }
-        Err(format!("a value of type {}", v.type_name()))
+        Err(JsonError::Type(v.type_name()))
     }
     check(v)?;
-    serde_json::to_string(v).map_err(|e| e.to_string())
+    Ok(serde_json::to_string(v)?)
 }
 
 /// Resolves `inputs` or the files of `outputs` to paths: placeholders filled, globs
 /// expanded (sorted), closures called. Literal paths are kept even when they do not exist.
-pub fn resolve(params: &Map, node: &ProcNode, specs: &[&FileSpec]) -> Result<Vec<PathBuf>, String> {
+pub fn resolve(
+    params: &Map,
+    node: &ProcNode,
+    specs: &[&FileSpec],
+) -> Result<Vec<PathBuf>, FilesError> {
     let mut out = Vec::new();
     for spec in specs {
         match spec {
@@ -238,25 +267,24 @@ pub fn resolve(params: &Map, node: &ProcNode, specs: &[&FileSpec]) -> Result<Vec
     Ok(out)
 }
 
-fn call_paths(params: &Map, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, String> {
+fn call_paths(params: &Map, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, FilesError> {
     let values: Vec<String> = node.args.iter().map(|(_, v)| v.clone()).collect();
     let ctx = closure_ctx(&node.name, &node.args, params);
     call_strings(cb, ctx, &values).map_err(|f| match f {
-        CallFailure::Threw(m) => format!("the inputs/outputs closure failed: {m}"),
-        CallFailure::NotStrings => format!(
-            "the inputs/outputs closure at {} must return a path or an array of paths",
-            cb.origin()
-        ),
+        CallFailure::Threw(m) => FilesError::Threw(m),
+        CallFailure::NotStrings => FilesError::NotPaths(cb.origin()),
     })
 }
 
-fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), String> {
+fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
     if !pattern.contains(['*', '?', '[']) {
         out.push(PathBuf::from(pattern));
         return Ok(());
     }
-    let hits =
-        crate::globs::paths(pattern).map_err(|e| format!("invalid glob \"{pattern}\": {e}"))?;
+    let hits = crate::globs::paths(pattern).map_err(|source| FilesError::Glob {
+        pattern: pattern.to_string(),
+        source,
+    })?;
     out.extend(hits);
     Ok(())
 }
@@ -313,7 +341,7 @@ pub fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
-) -> Result<Fingerprint, String> {
+) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::new();
     match &def.body {
@@ -395,7 +423,7 @@ enum OutputProblem {
 
 /// Every problem with a proc's declared outputs, read afresh (never from a cache of
 /// stats).
-fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, String> {
+fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, FilesError> {
     let mut problems = Vec::new();
     let now = SystemTime::now();
     for out in &node.def.outputs {
@@ -428,7 +456,7 @@ fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, 
 
 /// Checks the declared outputs of a proc that ran: an error naming each output that is
 /// missing, or older than its enforced `max_age`.
-pub fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), String> {
+pub fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesError> {
     let lines: Vec<String> = output_problems(params, node)?
         .into_iter()
         .filter_map(|p| match p {
@@ -451,10 +479,7 @@ pub fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), String> {
     if lines.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "declared outputs are missing or stale:\n  {}",
-        lines.join("\n  ")
-    ))
+    Err(FilesError::Outputs(lines))
 }
 
 /// True when every declared output exists and none is older than its `max_age`: what a

@@ -562,7 +562,7 @@ impl Core {
                         continue;
                     }
                     Some(Judgement::Failed(e)) => {
-                        self.fail(p, e, None);
+                        self.fail(p, e.to_string(), None);
                         continue;
                     }
                     Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(fp),

@@ -9,7 +9,7 @@
 
 use rhai::{Dynamic, Map};
 
-use super::cache::{self, Cache, Fingerprint};
+use super::cache::{self, Cache, FilesError, Fingerprint};
 use super::state::Outcome;
 use crate::graph::{ProcId, ProcNode};
 use crate::store::CacheRow;
@@ -35,7 +35,7 @@ pub enum Judgement {
     /// It must run; its fingerprint is saved with its result.
     Stale(Fingerprint),
     /// Its inputs cannot be resolved (a closure failed, a bad glob): it fails.
-    Failed(String),
+    Failed(FilesError),
 }
 
 /// Computes the fingerprint of a proc and compares it with its cached row. Calls the
@@ -63,7 +63,7 @@ pub fn judge(spec: &JudgeSpec) -> Judgement {
 /// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
 /// names each output that is missing or stale. Calls `outputs` closures and stats files:
 /// never call it while run state is locked.
-pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), String> {
+pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
     if node.def.outputs.is_empty() {
         return Ok(());
     }

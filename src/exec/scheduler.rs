@@ -147,9 +147,11 @@ impl Scheduler {
     }
 
     /// Sets where logs go (`set_options(#{ log_dir })`); only before the first log is made.
-    pub fn set_log_root(&self, root: PathBuf) -> Result<(), String> {
+    pub fn set_log_root(&self, root: PathBuf) -> Result<(), GraphError> {
         if self.logs.get().is_some() {
-            return Err("set_options: `log_dir` must be set before the first proc starts".into());
+            return Err(GraphError::Option(
+                "set_options: `log_dir` must be set before the first proc starts".into(),
+            ));
         }
         *lock(&self.log_root) = root;
         Ok(())
@@ -544,7 +546,10 @@ fn checked(job: &JobSpec, outcome: Outcome) -> Outcome {
     });
     match check {
         Ok(()) => Outcome::Success(result),
-        Err(error) => Outcome::OutputsFailed { result, error },
+        Err(e) => Outcome::OutputsFailed {
+            result,
+            error: e.to_string(),
+        },
     }
 }
 

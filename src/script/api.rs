@@ -223,7 +223,8 @@ fn define(
     opts: Map,
     body: Option<FnPtr>,
 ) -> R<String> {
-    let def = Arc::new(opts::parse(ctx, weak, kind, name, opts, body).map_err(err)?);
+    let def = opts::parse(ctx, weak, kind, name, opts, body).map_err(|e| err(e.to_string()))?;
+    let def = Arc::new(def);
     let what = match kind {
         Kind::Proc => "proc",
         Kind::Proto => "proto",
@@ -476,7 +477,9 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
             }
             "log_dir" => {
                 let p = v.clone().into_string().map_err(|_| bad("a path"))?;
-                sched.set_log_root(p.into()).map_err(err)?;
+                sched
+                    .set_log_root(p.into())
+                    .map_err(|e| err(e.to_string()))?;
             }
             "full_log_on_failure" => {
                 let b = v.as_bool().map_err(|_| bad("a bool"))?;

@@ -37,6 +37,15 @@ pub enum Kind {
     Proto,
 }
 
+/// A wrong option of a `proc(...)` or `proto(...)` call, naming the proc and the option.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} \"{name}\": {message}")]
+pub struct DefError {
+    what: &'static str,
+    name: String,
+    message: String,
+}
+
 /// Builds a definition from the options map and the optional closure body.
 pub fn parse(
     ctx: &NativeCallContext,
@@ -45,12 +54,16 @@ pub fn parse(
     name: &str,
     opts: Map,
     body: Option<FnPtr>,
-) -> Result<ProcDef, String> {
+) -> Result<ProcDef, DefError> {
     let what = match kind {
         Kind::Proc => "proc",
         Kind::Proto => "proto",
     };
-    let err = |m: String| format!("{what} \"{name}\": {m}");
+    let err = |message: String| DefError {
+        what,
+        name: name.to_string(),
+        message,
+    };
     for key in opts.keys() {
         let k = key.as_str();
         let proto_only = kind == Kind::Proto && k == "arg_choices";
@@ -250,25 +263,30 @@ pub fn parse(
     Ok(def)
 }
 
+/// Why an `inputs` or `outputs` entry is not a file spec.
+#[derive(Debug, thiserror::Error)]
+enum SpecError {
+    #[error("a path must not be empty")]
+    Empty,
+    #[error("entries must be paths, globs or closures, not {0}")]
+    NotAPath(&'static str),
+}
+
 /// A path, a glob, or a closure returning paths.
-fn file_spec(v: &Dynamic, callback: &dyn Fn(FnPtr) -> Callback) -> Result<FileSpec, String> {
+fn file_spec(v: &Dynamic, callback: &dyn Fn(FnPtr) -> Callback) -> Result<FileSpec, SpecError> {
     if v.is_string() {
         let s = v.to_string();
         if s.is_empty() {
-            return Err("a path must not be empty".into());
+            return Err(SpecError::Empty);
         }
         Ok(FileSpec::Path(s))
     } else if let Some(fp) = v.clone().try_cast::<FnPtr>() {
         Ok(FileSpec::Closure(callback(fp)))
     } else {
-        Err(format!(
-            "entries must be paths, globs or closures, not {}",
-            v.type_name()
-        ))
+        Err(SpecError::NotAPath(v.type_name()))
     }
 }
 
-/// A value that may be a single item or an array of items.
 fn list(v: Option<Dynamic>) -> Vec<Dynamic> {
     match v {
         None => Vec::new(),

@@ -1,9 +1,7 @@
 //! Command bodies (`cmd: [...]`, `shell: "..."`): launched and awaited on the async
 //! runtime, with their output going straight from the child into the proc's log.
 
-use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandSpec, Program};
 use super::core::JobSpec;
-use super::launch::{self, Ending, Launch, Launcher, Sink};
+use super::launch::{self, Ending, Launch, Launcher, LogWriter, Sink};
 use super::log::{self, LogDir};
 use super::state::Outcome;
 use super::unix;
@@ -131,21 +129,13 @@ pub async fn run_command_body(
         }
         return (outcome, !is_unnamed);
     }
-    write_footer(&mut file, len, &footer);
+    // On a line of its own: the child may have left its last line unfinished.
+    let mut log = LogWriter::after_child(file, len);
+    let _ = log.line(&footer);
+    let file = log.into_file();
     if !is_unnamed {
         return (outcome, true);
     }
     let linked = unix::link_unnamed(&file, log_path).is_ok();
     (outcome, linked)
-}
-
-/// Appends prun's footer on a line of its own (the child may have left its last line
-/// unfinished).
-fn write_footer(file: &mut File, len: u64, footer: &str) {
-    let mut last = [b'\n'];
-    if len > 0 {
-        let _ = file.read_exact_at(&mut last, len - 1);
-    }
-    let nl = if last[0] == b'\n' { "" } else { "\n" };
-    let _ = file.write_all(format!("{nl}{footer}\n").as_bytes());
 }

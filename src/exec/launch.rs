@@ -70,6 +70,25 @@ impl LogWriter {
         }
     }
 
+    /// Wraps a log of `len` bytes that a child wrote into through its own descriptors:
+    /// whether its last line is complete is read from the file.
+    pub fn after_child(file: File, len: u64) -> LogWriter {
+        use std::os::unix::fs::FileExt;
+        let mut last = [b'\n'];
+        if len > 0 {
+            let _ = file.read_exact_at(&mut last, len - 1);
+        }
+        LogWriter {
+            file,
+            at_line_start: last[0] == b'\n',
+        }
+    }
+
+    /// The file, to link or reuse it.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// Appends output bytes.
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some(&last) = data.last() {

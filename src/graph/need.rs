@@ -215,3 +215,100 @@ pub fn closure_ctx(name: &str, args: &[(String, String)], params: &Map) -> Dynam
     m.insert("params".into(), params.clone().into());
     m.into()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rhai::EvalAltResult;
+
+    use super::*;
+    use crate::diag::Origin;
+    use crate::graph::{Body, Callable, Choices, DepSpec, Graph, ProcDef};
+
+    /// A closure stand-in returning a fixed value, counting its calls.
+    struct Returns(Dynamic, AtomicUsize);
+
+    impl Callable for Returns {
+        fn call(&self, _: Dynamic, _: &[String]) -> Result<Dynamic, Box<EvalAltResult>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(self.0.clone())
+        }
+        fn origin(&self) -> Origin {
+            Origin::from("test")
+        }
+        fn identity(&self) -> String {
+            String::new()
+        }
+    }
+
+    fn returns(v: impl Into<Dynamic>) -> Arc<Returns> {
+        Arc::new(Returns(v.into(), AtomicUsize::new(0)))
+    }
+
+    fn needs(e: GraphError) -> Vec<Need> {
+        match e {
+            GraphError::Unresolved(n) => n.0.iter().cloned().collect(),
+            e => panic!("expected needs, got {e}"),
+        }
+    }
+
+    #[test]
+    fn a_proc_with_a_dependency_closure_waits_for_its_answer() {
+        let mut g = Graph::default();
+        let cb = returns("base");
+        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        def.deps = vec![DepSpec::Name("first".into()), DepSpec::Closure(cb.clone())];
+        let def = Arc::new(def);
+        let need = needs(g.add_proc("p", def.clone()).unwrap_err()).remove(0);
+        assert_eq!(need.key(), &NeedKey::Deps("p".into()));
+        assert!(g.lookup("p").is_none(), "nothing was created");
+        assert_eq!(cb.1.load(Ordering::SeqCst), 0, "the graph called nothing");
+        g.answer(need.key().clone(), need.answer());
+        let id = g.add_proc("p", def).unwrap();
+        assert_eq!(g.proc(id).deps, ["first", "base"]);
+    }
+
+    #[test]
+    fn choices_closures_are_asked_once_per_operation() {
+        let mut g = Graph::default();
+        let cb = returns(rhai::Array::from(["a".into(), "b".into()]));
+        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        def.arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))];
+        g.add_proto("t::[x]", Arc::new(def)).unwrap();
+        let need = needs(g.expand("t::*").unwrap_err()).remove(0);
+        let key = need.key().clone();
+        g.answer(key.clone(), need.answer());
+        assert_eq!(g.expand("t::*").unwrap().len(), 2);
+        assert!(g.expand("t::c").is_err(), "c is not a choice");
+        g.forget_answers(&[key]);
+        assert!(matches!(g.expand("t::*"), Err(GraphError::Unresolved(_))));
+        assert_eq!(cb.1.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_whole_map_closure_answers_every_placeholder_and_rejects_others() {
+        let mut g = Graph::default();
+        let mut m = Map::new();
+        m.insert("env".into(), rhai::Array::from(["dev".into()]).into());
+        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        def.choices_map = Some(returns(m));
+        g.add_proto("d::[env]", Arc::new(def.clone())).unwrap();
+        let need = needs(g.expand("d::*").unwrap_err()).remove(0);
+        assert_eq!(need.key(), &NeedKey::ChoicesMap(0));
+        g.answer(need.key().clone(), need.answer());
+        let ids = g.expand("d::*").unwrap();
+        assert_eq!(&*g.proc(ids[0]).name, "d::dev");
+        let mut bad = Map::new();
+        bad.insert("zone".into(), rhai::Array::new().into());
+        def.choices_map = Some(returns(bad));
+        g.add_proto("z::[env]", Arc::new(def)).unwrap();
+        let need = needs(g.expand("z::*").unwrap_err()).remove(0);
+        g.answer(need.key().clone(), need.answer());
+        let e = g.expand("z::*").unwrap_err();
+        assert!(
+            e.to_string().contains("[zone], which is not a placeholder"),
+            "{e}"
+        );
+    }
+}

@@ -55,5 +55,7 @@ mod stdlib;
 mod stress;
 #[path = "suite/taskdb.rs"]
 mod taskdb;
+#[path = "suite/trust_quote.rs"]
+mod trust_quote;
 #[path = "suite/waits.rs"]
 mod waits;

@@ -16,15 +16,17 @@ use super::launch::{self, Ending, Launch, Launcher, Sink};
 use super::log::{self, LogDir};
 use super::state::Outcome;
 use super::unix;
-use crate::graph::{Body, ProcDef, fill_known};
+use crate::graph::{Body, ProcDef, fill_known, fill_shell};
 
 /// The command of a command body, with the proc's `env` and `cwd`. A proc made from a
-/// proto gets its placeholder values filled in (`cmd: ["gzip", "[file]"]`).
+/// proto gets its placeholder values filled in: as they are in an argv
+/// (`cmd: ["gzip", "[file]"]`), `env` and `cwd`, which no shell reads; quoted in a shell
+/// string, so that each arrives as one literal string (see [`fill_shell`]).
 pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpec> {
     let fill = |s: &str| fill_known(s, args);
     let program = match &def.body {
         Body::Cmd(argv) => Program::Argv(argv.iter().map(|a| fill(a)).collect()),
-        Body::Shell(s) => Program::Shell(fill(s)),
+        Body::Shell(s) => Program::Shell(fill_shell(s, args)),
         Body::Closure(_) => return None,
     };
     Some(CommandSpec {

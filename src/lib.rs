@@ -34,6 +34,7 @@ pub mod exec;
 pub mod graph;
 mod inspect;
 mod paths;
+mod redact;
 mod report;
 mod run;
 pub mod script;

@@ -48,7 +48,7 @@ pub fn render(run: &RunInfo, procs: &[ProcSummary]) -> String {
     let doc = json!({
         "run": {
             "script": run.script.display().to_string(),
-            "args": run.args,
+            "args": crate::redact::redact_all(run.args),
             "start": time(run.start),
             "end": time(run.end),
             "duration": duration.as_secs_f64(),

@@ -248,6 +248,7 @@ fn with_declared_options(cfg: RunConfig) -> Result<RunConfig, Exit> {
         outln!("{}", decl.usage(&script));
         return Err(Exit::Ok);
     }
+    crate::redact::add_secrets(&split.secrets);
     let mut argv: Vec<std::ffi::OsString> = vec!["prun".into()];
     argv.extend(cfg.head.iter().cloned());
     argv.push(cfg.script.clone().into_os_string());

@@ -94,19 +94,24 @@ impl CommandSpec {
 }
 
 impl fmt::Display for CommandSpec {
-    /// The command as a line that can be pasted into a shell.
+    /// The command as a line that can be pasted into a shell, with secrets hidden
+    /// ([`crate::redact`]): every message and log shows commands through here.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::redact::redact;
         match &self.program {
             Program::Argv(argv) => {
+                // Each word is redacted before it is quoted, which could hide a secret
+                // from a search for its plain text.
                 let quoted: Vec<String> = argv
                     .iter()
                     .map(|a| {
-                        shlex::try_quote(a).map_or_else(|_| format!("{a:?}"), |q| q.into_owned())
+                        let a = redact(a);
+                        shlex::try_quote(&a).map_or_else(|_| format!("{a:?}"), |q| q.into_owned())
                     })
                     .collect();
                 f.write_str(&quoted.join(" "))
             }
-            Program::Shell(s) => f.write_str(s),
+            Program::Shell(s) => f.write_str(&redact(s)),
         }
     }
 }

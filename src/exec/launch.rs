@@ -141,7 +141,8 @@ impl fmt::Display for Launch {
             // In a pipeline a shell string is one stage: `a; b | c` would mean something else.
             match &s.program {
                 Program::Shell(text) => {
-                    let quoted = shlex::try_quote(text)
+                    let text = crate::redact::redact(text);
+                    let quoted = shlex::try_quote(&text)
                         .map_or_else(|_| format!("{text:?}"), |q| q.into_owned());
                     write!(f, "sh -c {quoted}")?;
                 }

@@ -230,7 +230,8 @@ impl Store {
     pub fn begin_run(&self, script: &str, args: &[String], started: &str) {
         self.send(Msg::BeginRun {
             script: script.to_string(),
-            args: serde_json::to_string(args).unwrap_or_else(|_| "[]".into()),
+            args: serde_json::to_string(&crate::redact::redact_all(args))
+                .unwrap_or_else(|_| "[]".into()),
             started: started.to_string(),
         });
     }

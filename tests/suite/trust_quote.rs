@@ -118,3 +118,121 @@ run("h::EOF");"#,
         .err_has("here-document");
     assert!(!out.exists("got"), "{}", out.describe());
 }
+
+const PASSWORD: &str = "hunter2-Pw-7731";
+const TOKEN: &str = "tok-Xyzzy-5512";
+
+/// A script with a secret option given on the command line and one read from a
+/// `*TOKEN*` variable, used in commands that fail: a `cmd` body (which also saves what it
+/// got) and a closure's `exec` and `shell`.
+const SECRET_SCRIPT: &str = r#"
+let opt = args(#{
+    password: #{ secret: true, help: "the database password" },
+    api:      #{ env: "PRUN_TEST_API_TOKEN" },
+    user:     #{ "default": "bob" },
+});
+proc("login", #{ now: true, cmd: ["sh", "-c", "printf '%s %s' \"$1\" \"$2\" > got; exit 3", "login", opt.password, opt.api] });
+proc("closure", #{ now: true }, |ctx| {
+    exec(["true", opt.password]);
+    shell(`exit 4 # ${opt.password} ${opt.api} ${opt.user}`);
+});
+"#;
+
+/// Runs the `prun` binary in `dir` (state under `dir/state`, as the harness sets it).
+fn prun_in(dir: &std::path::Path, words: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(words)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run prun");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`, with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push((p, bytes));
+        }
+    }
+    out
+}
+
+fn assert_hidden(what: &str, text: &[u8]) {
+    for secret in [PASSWORD, TOKEN] {
+        let found = text.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(
+            !found,
+            "{what} shows the secret {secret}:\n{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+#[test]
+fn secret_arguments_are_hidden_everywhere_prun_writes_them() {
+    let out = Test::new()
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .script(SECRET_SCRIPT)
+        .before(&["-v", "--no-live", "--json", "report.json"])
+        .args(&["--password", PASSWORD])
+        .run();
+    out.code(1);
+    // The commands got the real values.
+    assert_eq!(
+        out.read("got"),
+        format!("{PASSWORD} {TOKEN}"),
+        "{}",
+        out.describe()
+    );
+    assert_hidden("stdout", out.stdout.as_bytes());
+    assert_hidden("stderr", out.stderr.as_bytes());
+    // The failure message and the -v echo still name the command, with the secret masked.
+    assert!(
+        out.stdout.contains("login '***' '***'") || out.stderr.contains("login '***' '***'"),
+        "no masked command line\n{}",
+        out.describe()
+    );
+    out.out_has("$ true '***'");
+    let dir = out.dir.path();
+    assert_hidden(
+        "the JSON report",
+        &std::fs::read(dir.join("report.json")).unwrap(),
+    );
+    let (history, history_err) = prun_in(dir, &["history", "main.rhai"]);
+    assert!(history.contains("login"), "{history}{history_err}");
+    assert_hidden("prun history", format!("{history}{history_err}").as_bytes());
+    let state = files_under(&dir.join("state"));
+    assert!(
+        state.iter().any(|(p, _)| p.ends_with("tasks.db")),
+        "no task DB under state/: {:?}",
+        state.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    assert!(
+        state
+            .iter()
+            .any(|(p, b)| p.to_string_lossy().contains("login") && !b.is_empty()),
+        "no log of login under state/"
+    );
+    for (path, bytes) in &state {
+        assert_hidden(&path.display().to_string(), bytes);
+    }
+    // --dry-run and the password given as `--password=...`.
+    let flag = format!("--password={PASSWORD}");
+    let (dry, dry_err) = prun_in(dir, &["--dry-run", "--no-live", "main.rhai", &flag]);
+    assert!(dry.contains("login '***' '***'"), "{dry}{dry_err}");
+    assert_hidden("--dry-run", format!("{dry}{dry_err}").as_bytes());
+}

@@ -236,3 +236,18 @@ fn secret_arguments_are_hidden_everywhere_prun_writes_them() {
     assert!(dry.contains("login '***' '***'"), "{dry}{dry_err}");
     assert_hidden("--dry-run", format!("{dry}{dry_err}").as_bytes());
 }
+
+#[test]
+fn the_pg_container_entry_quotes_the_server_directory_it_found() {
+    let out = Test::new()
+        .file("root/usr/lib/postgresql/16 x;touch PWNED/bin/initdb", "")
+        .script(
+            r#"import "pg" as pg;
+print(pg::podman_entry("root", (), "pw"));"#,
+        )
+        .before(&["--no-live"])
+        .run();
+    out.ok()
+        .out_has("'/usr/lib/postgresql/16 x;touch PWNED/bin'/initdb -D")
+        .out_has("exec '/usr/lib/postgresql/16 x;touch PWNED/bin'/postgres -D");
+}

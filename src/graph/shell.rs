@@ -15,7 +15,9 @@
 //!   the document, so such a value is refused ([`check_shell`]) before anything runs;
 //! - in a `#` comment: line breaks become spaces (a comment ends at a line break).
 //!
-//! Backslash escapes are followed, so `\"` does not end a double-quoted string. A script
+//! Backslash escapes are followed, so `\"` does not end a double-quoted string, and the
+//! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
+//! does not end a `$(...)`. A script
 //! author writes `gzip [file]`; quotes of their own around a placeholder are handled too.
 //! This module does not know `cmd` argv, `env` or `cwd`: those values are never read by a
 //! shell and are filled in as they are ([`super::fill_known`]).
@@ -57,11 +59,23 @@ struct HereDoc {
     strip_tabs: bool,
 }
 
+/// What is open inside a `$(...)`: a `)` closes it only when neither is.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sub {
+    /// Unclosed `(`.
+    parens: usize,
+    /// Unfinished `case` commands, whose patterns end with `)`.
+    cases: usize,
+}
+
 /// Where the shell reader stands.
 #[derive(Debug, Clone)]
 enum Quote {
-    /// Outside quotes; `Some(depth)` inside `$(...)` with `depth` unclosed `(`.
-    Plain(Option<usize>),
+    /// Outside quotes; `Some` inside `$(...)`.
+    Plain(Option<Sub>),
+    /// Inside `$((...))`, with `depth` unclosed `(` (its `<<` is a shift, not a
+    /// here-document).
+    Arith(usize),
     Single,
     Double,
     Backtick,
@@ -110,21 +124,32 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 b'"' => stack.push(Quote::Double),
                 b'`' => stack.push(Quote::Backtick),
                 b'$' if next == Some(b'(') => {
-                    step = 2;
-                    stack.push(Quote::Plain(Some(0)));
+                    step = open_substitution(&b[i..], &mut stack);
                 }
                 b'(' => {
-                    if let Some(d) = sub {
-                        *d += 1;
+                    if let Some(sub) = sub {
+                        sub.parens += 1;
                     }
                 }
                 b')' => match sub {
-                    Some(0) => {
+                    Some(Sub {
+                        parens: 0,
+                        cases: 0,
+                    }) => {
                         stack.pop();
                     }
-                    Some(d) => *d -= 1,
+                    Some(sub) => sub.parens = sub.parens.saturating_sub(1),
                     None => {}
                 },
+                b'c' | b'e' if starts_word(&out) => {
+                    if let Some(sub) = sub {
+                        if is_word(&b[i..], b"case") {
+                            sub.cases += 1;
+                        } else if is_word(&b[i..], b"esac") {
+                            sub.cases = sub.cases.saturating_sub(1);
+                        }
+                    }
+                }
                 b'#' if starts_word(&out) => stack.push(Quote::Comment),
                 b'<' if next == Some(b'<') => {
                     let (len, doc) = here_doc_operator(&b[i..]);
@@ -136,6 +161,16 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                     stack.extend(pending.drain(..).rev().map(Quote::Body));
                     line_out = out.len() + 1;
                 }
+                _ => {}
+            },
+            Quote::Arith(depth) => match c {
+                b'(' => *depth += 1,
+                b')' if *depth > 0 => *depth -= 1,
+                b')' if next == Some(b')') => {
+                    step = 2;
+                    stack.pop();
+                }
+                b'$' if next == Some(b'(') => step = open_substitution(&b[i..], &mut stack),
                 _ => {}
             },
             Quote::Single => {
@@ -150,8 +185,7 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 }
                 b'`' => stack.push(Quote::Backtick),
                 b'$' if next == Some(b'(') => {
-                    step = 2;
-                    stack.push(Quote::Plain(Some(0)));
+                    step = open_substitution(&b[i..], &mut stack);
                 }
                 _ => {}
             },
@@ -163,8 +197,7 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
                 b'$' if next == Some(b'(') => {
-                    step = 2;
-                    stack.push(Quote::Plain(Some(0)));
+                    step = open_substitution(&b[i..], &mut stack);
                 }
                 _ => {}
             },
@@ -190,8 +223,7 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                     b'\\' if doc.expands => step = 2,
                     b'`' if doc.expands => stack.push(Quote::Backtick),
                     b'$' if doc.expands && next == Some(b'(') => {
-                        step = 2;
-                        stack.push(Quote::Plain(Some(0)));
+                        step = open_substitution(&b[i..], &mut stack);
                     }
                     b'\n' => {
                         let line = String::from_utf8_lossy(&out[line_out.min(out.len())..]);
@@ -214,6 +246,17 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
     let filled = String::from_utf8(out)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     (filled, problem)
+}
+
+/// Enters `$(...)` or `$((...))` at the start of `b`; returns the bytes of the opening.
+fn open_substitution(b: &[u8], stack: &mut Vec<Quote>) -> usize {
+    if b.get(2) == Some(&b'(') {
+        stack.push(Quote::Arith(0));
+        3
+    } else {
+        stack.push(Quote::Plain(Some(Sub::default())));
+        2
+    }
 }
 
 /// `[key]` at byte `at` when `key` is one of `args`: the key, its value and the byte after `]`.
@@ -246,6 +289,13 @@ fn is_delimiter_line(line: &str, doc: &HereDoc) -> bool {
         line
     };
     line == doc.delim
+}
+
+/// Whether `b` starts with the shell word `word`.
+fn is_word(b: &[u8], word: &[u8]) -> bool {
+    b.starts_with(word)
+        && b.get(word.len())
+            .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b')'))
 }
 
 /// A `#` starts a comment only at the start of a word.
@@ -308,7 +358,7 @@ fn quote_for(value: &str, stack: &[Quote]) -> String {
         Some(Quote::Comment) => value.replace(['\n', '\r'], " "),
         Some(Quote::Body(doc)) if doc.expands => escape(value, &['\\', '$', '`']),
         Some(Quote::Body(_)) => value.to_string(),
-        Some(Quote::Plain(_) | Quote::Backtick) | None => single_word(),
+        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(),
     };
     for _ in stack.iter().filter(|q| matches!(q, Quote::Backtick)) {
         q = escape(&q, &['\\', '$', '`']);
@@ -383,6 +433,8 @@ mod tests {
             "x=`printf '%s' '[f]'`; printf '%s' \"$x\"",
             "x=\"\\\"\"; printf '%s' \"[f]\"",
             "printf '%s' \\' [f] # a comment: [f]\n",
+            "printf '%s' \"$(case x in x) printf '%s' [f];; esac)\"",
+            "printf '%s' \"$((1 << 2))\"\nprintf '%s' [f]\n",
         ];
         for t in templates {
             for v in NASTY {
@@ -392,6 +444,8 @@ mod tests {
                     format!("a {v} b")
                 } else if t.starts_with("printf '%s' \\'") {
                     format!("'{v}")
+                } else if t.contains("<<") {
+                    format!("4{v}")
                 } else {
                     v.to_string()
                 };

@@ -251,3 +251,21 @@ print(pg::podman_entry("root", (), "pw"));"#,
         .out_has("'/usr/lib/postgresql/16 x;touch PWNED/bin'/initdb -D")
         .out_has("exec '/usr/lib/postgresql/16 x;touch PWNED/bin'/postgres -D");
 }
+
+#[test]
+fn an_option_read_from_a_token_variable_is_secret_without_saying_so() {
+    let out = Test::new()
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .script(
+            r#"let opt = args(#{ api: #{ env: "PRUN_TEST_API_TOKEN" } });
+proc("call", #{ now: true, cmd: ["sh", "-c", "exit 5", "call", opt.api] });"#,
+        )
+        .before(&["-v", "--no-live"])
+        .run();
+    out.code(1).out_has("call '***'` exited with code 5");
+    assert_hidden("stdout", out.stdout.as_bytes());
+    assert_hidden("stderr", out.stderr.as_bytes());
+    for (path, bytes) in files_under(&out.dir.path().join("state")) {
+        assert_hidden(&path.display().to_string(), &bytes);
+    }
+}

@@ -95,13 +95,13 @@ impl CommandSpec {
 
 impl fmt::Display for CommandSpec {
     /// The command as a line that can be pasted into a shell, with secrets hidden
-    /// ([`crate::redact`]): every message and log shows commands through here.
+    /// (`crate::redact`): every message and log shows commands through here.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use crate::redact::redact;
         match &self.program {
             Program::Argv(argv) => {
-                // Each word is redacted before it is quoted, which could hide a secret
-                // from a search for its plain text.
+                // Each word is redacted before it is quoted: quoted, a secret holding a
+                // `'` would no longer match its plain text.
                 let quoted: Vec<String> = argv
                     .iter()
                     .map(|a| {

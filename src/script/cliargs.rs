@@ -4,11 +4,11 @@
 //! `required`, `flag`, `int`, `list`, `env`, `positional`, `secret`) plus an `about` line.
 //! The values of secret options (`secret: true`, or an `env` fallback whose name contains
 //! PASSWORD, TOKEN or SECRET, in any case) are hidden wherever prun writes arguments or
-//! command lines (see [`crate::redact`]). The words
-//! after the script path are read as API.md section 1 says: an option the script declares
-//! belongs to the script (it may declare `-q` or `-v` although prun has its own); other
-//! options are prun's; after `--` every word is the script's; positional words are
-//! targets unless the script declares positional arguments.
+//! command lines (see [`crate::redact`]). The words after the script path are read as
+//! API.md section 1 says: an option the script declares belongs to the script (it may
+//! declare `-q` or `-v` although prun has its own); other options are prun's; after `--`
+//! every word is the script's; positional words are targets unless the script declares
+//! positional arguments.
 
 use rhai::{Array, Dynamic, Map};
 

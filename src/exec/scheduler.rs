@@ -106,6 +106,7 @@ impl Scheduler {
             LogDir::create(&root).unwrap_or_else(|e| {
                 let fallback = tempfile::Builder::new()
                     .prefix("prun-logs-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                     .tempdir()
                     .expect("failed to create a log directory in the temporary directory")
                     .keep();

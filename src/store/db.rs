@@ -694,4 +694,144 @@ mod tests {
             .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
         assert!(moved);
     }
+
+    /// Overwrites the root page of `table` with garbage (after moving the WAL into the
+    /// file), as a disk error inside the file would.
+    fn corrupt_table(path: &Path, table: &str) {
+        use std::io::{Seek, SeekFrom, Write};
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        drop(conn);
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.seek(SeekFrom::Start(((root - 1) * page) as u64)).unwrap();
+        f.write_all(&vec![0xA5; page as usize]).unwrap();
+    }
+
+    fn moved_aside(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".corrupt-") && !n.ends_with("-wal") && !n.ends_with("-shm"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn two_corrupt_files_moved_aside_at_once_both_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        for garbage in [1u8, 2] {
+            std::fs::write(&path, vec![garbage; 8192]).unwrap();
+            Store::open(&path, quiet()).unwrap().close();
+        }
+        let aside = moved_aside(dir.path());
+        assert_eq!(aside.len(), 2, "{aside:?}");
+        let firsts: Vec<u8> = aside
+            .iter()
+            .map(|n| std::fs::read(dir.path().join(n)).unwrap()[0])
+            .collect();
+        assert_eq!(firsts, [1, 2]);
+    }
+
+    #[test]
+    fn a_corrupt_page_in_the_cache_is_moved_aside_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        let row = CacheRow {
+            result: "1".into(),
+            fingerprint: "f".into(),
+            stamp: "s".into(),
+        };
+        s.save("a", row.clone());
+        s.close();
+        corrupt_table(&path, "cache");
+        let s = Store::open(&path, quiet()).unwrap();
+        assert!(s.load_cache().unwrap().is_empty());
+        s.save("a", row.clone());
+        s.close();
+        assert_eq!(moved_aside(dir.path()).len(), 1);
+        let s = Store::open(&path, quiet()).unwrap();
+        assert_eq!(s.load_cache().unwrap().get("a"), Some(&row));
+    }
+
+    #[test]
+    fn a_corrupt_page_met_by_the_writer_moves_the_db_aside_and_the_batch_goes_to_a_new_one()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Store::open(&path, quiet()).unwrap().close();
+        let warned = Arc::new(Mutex::new(Vec::new()));
+        let w = warned.clone();
+        let s = Store::open(
+            &path,
+            Arc::new(move |m| w.lock().unwrap().push(m.to_string())),
+        )
+        .unwrap();
+        corrupt_table(&path, "proc_runs");
+        s.begin_run("s.rhai", &[], &now());
+        s.record_proc(ProcRecord {
+            name: "p".into(),
+            state: "SUCCEEDED".into(),
+            ..ProcRecord::default()
+        });
+        s.end_run(Duration::from_secs(1), "ok", "{}");
+        s.close();
+        let warned = warned.lock().unwrap().join("\n");
+        assert!(warned.contains("corrupt"), "{warned}");
+        assert_eq!(moved_aside(dir.path()).len(), 1, "{warned}");
+        let s = Store::open(&path, quiet()).unwrap();
+        let runs = s.history(10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].outcome.as_deref(), Some("ok"));
+        assert_eq!(s.run_procs(runs[0].id).unwrap()[0].name, "p");
+    }
+
+    #[test]
+    fn a_corrupt_page_met_by_a_read_moves_the_db_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.begin_run("s.rhai", &[], &now());
+        s.end_run(Duration::from_secs(1), "ok", "{}");
+        s.close();
+        corrupt_table(&path, "runs");
+        let s = Store::open(&path, quiet()).unwrap();
+        assert!(s.history(10).is_err());
+        assert_eq!(moved_aside(dir.path()).len(), 1);
+        assert!(s.history(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_new_db_file_is_0600_in_a_0700_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.save(
+            "a",
+            CacheRow {
+                result: "1".into(),
+                fingerprint: "f".into(),
+                stamp: "s".into(),
+            },
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        s.close();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+    }
 }

@@ -5,7 +5,7 @@
 //! `$HOME/.local/state/prun`; without `HOME` (`env -i`, a bare systemd unit) it is
 //! `.local/state/prun` under the home directory of the user's passwd entry (so that a cron
 //! run and a shell run of the same script share their cache and lock), and only where that
-//! home does not exist `$TMPDIR/prun-<uid>`.
+//! home does not exist (or is `/`) `$TMPDIR/prun-<uid>`.
 //!
 //! prun runs as root from cron, and what its state holds ends up in commands: a cached
 //! result is interpolated into shell strings, a lock file is truncated and written. So

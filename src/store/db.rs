@@ -769,8 +769,7 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_page_met_by_the_writer_moves_the_db_aside_and_the_batch_goes_to_a_new_one()
-    {
+    fn a_corrupt_page_met_by_the_writer_moves_the_db_aside_and_the_batch_goes_to_a_new_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         Store::open(&path, quiet()).unwrap().close();

@@ -277,7 +277,10 @@ impl Shared {
             None => Command::new("env"),
         };
         cmd.arg("-i")
-            .arg(format!("PATH={}", std::env::var("PATH").unwrap_or_default()))
+            .arg(format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
             .arg(format!("TMPDIR={}", self.tmp.display()))
             .arg(env!("CARGO_BIN_EXE_prun"))
             .arg("--lock")
@@ -371,7 +374,10 @@ fn without_home_a_user_never_uses_a_state_directory_someone_else_made() {
         ran.describe()
     );
     ran.code(2)
-        .says(&format!("refusing to keep prun's state in {}", s.tmp.join("prun-65534").display()))
+        .says(&format!(
+            "refusing to keep prun's state in {}",
+            s.tmp.join("prun-65534").display()
+        ))
         .says("owned by uid 0 (root), mode 0777");
     assert_eq!(s.used(), None, "nothing ran\n{}", ran.describe());
 }
@@ -395,7 +401,9 @@ fn another_user_cannot_read_the_logs_or_the_task_db() {
         .filter(|p| p.is_file())
         .collect();
     assert!(
-        files.iter().any(|f| f.extension().is_some_and(|e| e == "log")),
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "log")),
         "{files:?}"
     );
     assert!(files.iter().any(|f| f.ends_with("tasks.db")), "{files:?}");

@@ -35,7 +35,7 @@ pub enum StateDirError {
     },
     #[error(
         "refusing to keep prun's state in {}: {why}; prun only uses a directory that belongs \
-         to you ({}) and nobody else can write: remove it, or set XDG_STATE_HOME",
+         to you ({}) and no other user can write: remove it, or set XDG_STATE_HOME",
         path.display(),
         user_text(Uid::effective())
     )]

@@ -121,7 +121,13 @@ pub fn check(script: &std::path::Path) -> Exit {
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
 pub fn log(script: &std::path::Path, proc_name: &str) -> Exit {
-    let root = crate::paths::script_state_dir(script).join("logs");
+    let root = match crate::paths::private_state_dir(script) {
+        Ok(dir) => dir.join("logs"),
+        Err(e) => {
+            errln!("prun: {e}");
+            return Exit::Script;
+        }
+    };
     match crate::exec::log::latest(&root, proc_name) {
         Some(path) => match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -272,7 +278,16 @@ fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
 
 /// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
 pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> Exit {
-    let path = db.unwrap_or_else(|| crate::paths::script_state_dir(script).join("tasks.db"));
+    let path = match db {
+        Some(path) => path,
+        None => match crate::paths::private_state_dir(script) {
+            Ok(dir) => dir.join("tasks.db"),
+            Err(e) => {
+                errln!("prun: {e}");
+                return Exit::Script;
+            }
+        },
+    };
     if !path.exists() {
         errln!(
             "prun: no task DB at {} (no run of {} recorded yet)",

@@ -268,6 +268,11 @@ impl Shared {
 
     /// `env -i PATH=... TMPDIR=<tmp> prun --lock <script>`, as `user` (root when `None`).
     fn prun_without_home(&self, user: Option<&str>) -> Ran {
+        self.without_home(user, &["--lock", self.script.to_str().unwrap()])
+    }
+
+    /// `env -i PATH=... TMPDIR=<tmp> prun WORDS...`, as `user` (root when `None`).
+    fn without_home(&self, user: Option<&str>, words: &[&str]) -> Ran {
         let mut cmd = match user {
             Some(u) => {
                 let mut c = Command::new("runuser");
@@ -283,8 +288,7 @@ impl Shared {
             ))
             .arg(format!("TMPDIR={}", self.tmp.display()))
             .arg(env!("CARGO_BIN_EXE_prun"))
-            .arg("--lock")
-            .arg(&self.script)
+            .args(words)
             .current_dir(&self.work);
         run(cmd)
     }
@@ -380,6 +384,12 @@ fn without_home_a_user_never_uses_a_state_directory_someone_else_made() {
         ))
         .says("owned by uid 0 (root), mode 0777");
     assert_eq!(s.used(), None, "nothing ran\n{}", ran.describe());
+    let script = s.script.to_str().unwrap();
+    for words in [&["history", script][..], &["log", script, "value"][..]] {
+        s.without_home(Some("nobody"), words)
+            .code(2)
+            .says("refusing to keep prun's state in");
+    }
 }
 
 #[test]

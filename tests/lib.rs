@@ -55,5 +55,7 @@ mod stdlib;
 mod stress;
 #[path = "suite/taskdb.rs"]
 mod taskdb;
+#[path = "suite/trust_state.rs"]
+mod trust_state;
 #[path = "suite/waits.rs"]
 mod waits;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Map};
 
 use super::GraphError;
-use super::def::{Body, Callback, Choices, DepSpec, ProcDef};
+use super::def::{Callback, Choices, DepSpec, ProcDef};
 use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
 
 /// Index of a proc in the graph (its registration order).
@@ -310,7 +310,7 @@ impl Graph {
             return Ok(id);
         }
         let def = self.protos[proto].def.clone();
-        if let Body::Shell(text) = &def.body {
+        if let super::Body::Shell(text) = &def.body {
             super::check_shell(text, &args)?;
         }
         let deps = self.dep_names(&name, &def, &args)?;
@@ -496,6 +496,7 @@ fn call_names(
 mod tests {
 
     use super::*;
+    use crate::graph::Body;
 
     fn def(choices: &[(&str, &[&str])], deps: &[&str]) -> Arc<ProcDef> {
         let mut d = ProcDef::new(Body::Cmd(vec!["true".into()]), "test".into());

@@ -16,7 +16,8 @@ use super::launch::{self, Ending, Launch, Launcher, Sink};
 use super::log::{self, LogDir};
 use super::state::Outcome;
 use super::unix;
-use crate::graph::{Body, ProcDef, fill_known, fill_shell};
+use crate::graph::shell::fill_shell;
+use crate::graph::{Body, ProcDef, fill_known};
 
 /// The command of a command body, with the proc's `env` and `cwd`. A proc made from a
 /// proto gets its placeholder values filled in: as they are in an argv

@@ -9,11 +9,10 @@ mod def;
 mod error;
 mod model;
 pub mod pattern;
-mod shell;
+pub mod shell;
 
 pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
 pub use error::GraphError;
 pub use model::{
     Graph, ProcId, ProcNode, Proto, ProtoId, RdepRule, RuleSource, args_map, fill_known, fill_text,
 };
-pub use shell::{check_shell, fill_shell};

@@ -311,7 +311,7 @@ impl Graph {
         }
         let def = self.protos[proto].def.clone();
         if let super::Body::Shell(text) = &def.body {
-            super::check_shell(text, &args)?;
+            super::shell::check_shell(text, &args)?;
         }
         let deps = self.dep_names(&name, &def, &args)?;
         Ok(self.insert(&name, def, args, Some(proto), deps))

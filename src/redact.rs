@@ -6,7 +6,8 @@
 //! Secrets are the values of script options declared `secret: true` or read from a
 //! `*PASSWORD*`, `*TOKEN*` or `*SECRET*` environment variable (see
 //! [`crate::script::Declaration`]). Commands themselves always get the real values, and
-//! what a command prints is its own business: its log holds it as printed.
+//! a command's log holds what it printed as printed; prun's own quotes of that output
+//! (a failure message's stderr tail, log excerpts on the terminal) are redacted.
 //!
 //! The set is process-wide rather than passed along: command lines are shown from the
 //! scheduler, from closures' `shell`/`exec` and from the store, far apart. A value once

@@ -269,3 +269,36 @@ proc("call", #{ now: true, cmd: ["sh", "-c", "exit 5", "call", opt.api] });"#,
         assert_hidden(&path.display().to_string(), &bytes);
     }
 }
+
+#[test]
+fn what_a_failing_command_printed_is_masked_in_messages_and_kept_in_its_log() {
+    let out = Test::new()
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .script(
+            r#"let opt = args(#{ api: #{ env: "PRUN_TEST_API_TOKEN" } });
+proc("body", #{ now: true, cmd: ["sh", "-c", "echo \"denied: $1\" >&2; exit 5", "body", opt.api] });
+proc("closure", #{ now: true }, |ctx| {
+    exec(["sh", "-c", "echo \"denied: $1\" >&2; exit 6", "closure", opt.api]);
+});"#,
+        )
+        .before(&["--no-live", "--json", "report.json"])
+        .run();
+    out.code(1).out_has("| denied: ***");
+    assert_hidden("stdout", out.stdout.as_bytes());
+    assert_hidden("stderr", out.stderr.as_bytes());
+    let report = out.read("report.json");
+    assert!(report.contains("denied: ***"), "{report}");
+    assert_hidden("the JSON report", report.as_bytes());
+    let state = files_under(&out.dir.path().join("state"));
+    for (path, bytes) in &state {
+        if path.extension().is_none_or(|e| e != "log") {
+            assert_hidden(&path.display().to_string(), bytes);
+        }
+    }
+    let logged = state
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "log"))
+        .filter(|(_, b)| String::from_utf8_lossy(b).contains(&format!("denied: {TOKEN}")))
+        .count();
+    assert_eq!(logged, 2, "both logs keep what the commands printed");
+}

@@ -24,3 +24,7 @@ pub struct ProcFailure(pub String);
 /// Thrown by `wait` when the run was aborted (Ctrl-C, `--fail-fast`).
 #[derive(Debug, Clone)]
 pub struct Aborted(pub String);
+
+/// How deeply nested a value prun walks may be (captured values, results saved in the task
+/// DB): the depth `serde_json` reads back, and far below what overflows a worker's stack.
+pub const MAX_NESTING: usize = 128;

@@ -264,9 +264,8 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), String> {
         out.push(PathBuf::from(pattern));
         return Ok(());
     }
-    let paths = glob::glob(pattern).map_err(|e| format!("invalid glob \"{pattern}\": {e}"))?;
-    let mut hits: Vec<PathBuf> = paths.flatten().collect();
-    hits.sort();
+    let hits = super::fileglob::expand(pattern, true)
+        .map_err(|e| format!("invalid glob \"{pattern}\": {e}"))?;
     out.extend(hits);
     Ok(())
 }

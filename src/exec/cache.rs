@@ -5,8 +5,13 @@
 //! captured values, with `env` and `cwd`), its placeholder values, the params, the stamps
 //! of its dependencies (a stamp changes whenever a proc really runs, so a dependency that
 //! ran since makes its dependents stale even in a later run), and every resolved input
-//! file: its path, size and modification time in nanoseconds. A glob contributes the set
-//! of files it matched, so an added or removed file is a change.
+//! file: its path (as bytes, so names that are not UTF-8 count too), size and modification
+//! time in nanoseconds. A glob contributes the set of files it matched, so an added or
+//! removed file is a change. An input modified less than [`RACY_WINDOW`] before the
+//! fingerprint is taken also contributes a hash of its content: on a file system with
+//! coarse timestamps it could be rewritten with the same size and mtime (git's "racily
+//! clean" entries). Once it is older, the fingerprint no longer has that hash, so it
+//! differs once and the proc runs again: a re-check rather than a stale result.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -288,6 +293,39 @@ fn files_under(path: &Path, out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>)
     }
 }
 
+/// How close to the fingerprint's time a modification time must be to be trusted only
+/// with the file's content: it covers file systems that keep whole seconds (a file written
+/// again in the same second keeps its mtime) and a second of clock granularity on top.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The modification time (ns since the epoch) from which an input is *racily clean*: it may
+/// change again without its size or mtime changing, as git says of its index entries.
+fn racy_since(now: SystemTime) -> i64 {
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(RACY_WINDOW);
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// A hash of a file's bytes (a marker value when it cannot be read).
+fn content_hash(path: &Path) -> u128 {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut h = Fnv::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return h.0,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return 0,
+        }
+    }
+}
+
 fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     use std::os::unix::fs::MetadataExt;
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
@@ -301,13 +339,17 @@ impl Fnv {
         Fnv(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d)
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
+    fn update(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u128::from(b);
             self.0 = self
                 .0
                 .wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
         }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
         // A separator, so that ("ab", "c") and ("a", "bc") differ.
         self.0 ^= 0xff;
         self.0 = self
@@ -357,6 +399,7 @@ pub fn fingerprint(
     }
     let specs: Vec<&FileSpec> = def.inputs.iter().collect();
     let files = resolve(graph, node, &specs)?;
+    let racy_from = racy_since(SystemTime::now());
     let mut map = Map::new();
     for f in &files {
         let mut all = Vec::new();
@@ -367,6 +410,10 @@ pub fn fingerprint(
                 Some(m) => {
                     h.feed(&mtime_ns(&m).to_le_bytes());
                     h.feed(&m.len().to_le_bytes());
+                    if mtime_ns(&m) >= racy_from {
+                        h.feed(b"content");
+                        h.feed(&content_hash(&path).to_le_bytes());
+                    }
                     map.insert(
                         path.to_string_lossy().as_ref().into(),
                         Dynamic::from(mtime_ns(&m)),

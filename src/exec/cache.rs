@@ -199,24 +199,32 @@ impl Cache {
     }
 }
 
+/// How deeply nested a result may be: less than `serde_json` reads back (128 levels),
+/// so that a saved result is never one the next run cannot load.
+const MAX_NESTING: usize = 100;
+
 /// A result as JSON, for the cache. Only data survives the trip: closures and other
 /// values of types JSON does not have are an error naming the type (serde would write a
-/// closure as its name, and the next run would hand dependents a string).
+/// closure as its name, and the next run would hand dependents a string), and so is a
+/// value nested deeper than [`MAX_NESTING`] levels (the next run could not read it back).
 pub fn to_json(v: &Dynamic) -> Result<String, String> {
-    fn check(v: &Dynamic) -> Result<(), String> {
+    fn check(v: &Dynamic, depth: usize) -> Result<(), String> {
         if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_string() || v.is_char()
         {
             return Ok(());
         }
+        if depth >= MAX_NESTING && (v.is_array() || v.is_map()) {
+            return Err(format!("a value nested deeper than {MAX_NESTING} levels"));
+        }
         if let Some(a) = v.read_lock::<rhai::Array>() {
-            return a.iter().try_for_each(check);
+            return a.iter().try_for_each(|x| check(x, depth + 1));
         }
         if let Some(m) = v.read_lock::<Map>() {
-            return m.values().try_for_each(check);
+            return m.values().try_for_each(|x| check(x, depth + 1));
         }
         Err(format!("a value of type {}", v.type_name()))
     }
-    check(v)?;
+    check(v, 0)?;
     serde_json::to_string(v).map_err(|e| e.to_string())
 }
 
@@ -494,4 +502,26 @@ fn stale(out: &OutputSpec, m: &std::fs::Metadata, now: SystemTime) -> Option<Dur
     let max = out.max_age?;
     let age = now.duration_since(m.modified().ok()?).unwrap_or_default();
     (age > max).then_some(age)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> Dynamic {
+        let mut v: Dynamic = rhai::Array::new().into();
+        for _ in 1..levels {
+            v = vec![v].into();
+        }
+        v
+    }
+
+    #[test]
+    fn every_result_saved_is_one_the_next_run_can_read() {
+        let json = to_json(&nested(MAX_NESTING)).unwrap();
+        let back: Dynamic = serde_json::from_str(&json).expect("read back");
+        assert!(back.is_array());
+        let e = to_json(&nested(MAX_NESTING + 1)).unwrap_err();
+        assert!(e.contains("nested deeper than 100 levels"), "{e}");
+    }
 }

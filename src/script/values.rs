@@ -25,6 +25,6 @@ pub struct ProcFailure(pub String);
 #[derive(Debug, Clone)]
 pub struct Aborted(pub String);
 
-/// How deeply nested a value prun walks may be (captured values, results saved in the task
-/// DB): the depth `serde_json` reads back, and far below what overflows a worker's stack.
-pub const MAX_NESTING: usize = 128;
+/// How deeply nested a captured value may be (it is copied and rendered for the fingerprint
+/// recursively): as deep as a result saved in the task DB may be.
+pub const MAX_NESTING: usize = 100;

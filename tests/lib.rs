@@ -55,5 +55,7 @@ mod stdlib;
 mod stress;
 #[path = "suite/taskdb.rs"]
 mod taskdb;
+#[path = "suite/trust_results.rs"]
+mod trust_results;
 #[path = "suite/waits.rs"]
 mod waits;

@@ -7,11 +7,14 @@
 //! ran since makes its dependents stale even in a later run), and every resolved input
 //! file: its path (as bytes, so names that are not UTF-8 count too), size and modification
 //! time in nanoseconds. A glob contributes the set of files it matched, so an added or
-//! removed file is a change. An input modified less than [`RACY_WINDOW`] before the
-//! fingerprint is taken also contributes a hash of its content: on a file system with
-//! coarse timestamps it could be rewritten with the same size and mtime (git's "racily
-//! clean" entries). Once it is older, the fingerprint no longer has that hash, so it
-//! differs once and the proc runs again: a re-check rather than a stale result.
+//! removed file is a change.
+//!
+//! Inputs modified less than [`RACY_WINDOW`] before the fingerprint is taken are *racily
+//! clean* (git's term): on a file system with coarse timestamps they could be rewritten
+//! with the same size and mtime. The fingerprint then ends with `:SINCE:CONTENT`, a hash
+//! of the contents of the files modified at or after SINCE, and a later run checks the
+//! contents of those same files (the ones modified since SINCE) before it trusts the
+//! result ([`Fingerprint::matches`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +53,26 @@ pub struct Fingerprint {
     /// `ctx.input_fingerprint`: path → modification time in nanoseconds (absent files
     /// are left out); `()` when the proc declares no inputs.
     pub map: Dynamic,
+}
+
+impl Fingerprint {
+    /// Whether a fingerprint saved earlier still holds: the same definition, dependencies
+    /// and input names, sizes and mtimes, and, when some inputs were racily clean then, the
+    /// same content of the inputs modified since that moment.
+    pub fn matches(&self, saved: &str) -> bool {
+        let mut parts = saved.splitn(3, ':');
+        let (main, since, content) = (parts.next(), parts.next(), parts.next());
+        if main != self.hash.split(':').next() {
+            return false;
+        }
+        match (since.map(str::parse::<i64>), content) {
+            (None, None) => true,
+            (Some(Ok(since)), Some(content)) => {
+                content_since(&self.files, since).is_some_and(|c| format!("{c:032x}") == content)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Cache {
@@ -316,6 +339,28 @@ fn racy_since(now: SystemTime) -> i64 {
     i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
 }
 
+/// A hash of the names and contents of the regular files among `files` (directories
+/// walked) modified at or after `since` (ns since the epoch); `None` when there is none.
+fn content_since(files: &[PathBuf], since: i64) -> Option<u128> {
+    let mut h = Fnv::new();
+    let mut any = false;
+    for f in files {
+        let mut all = Vec::new();
+        files_under(f, &mut all);
+        for (path, meta) in all {
+            if let Some(m) = meta
+                && m.is_file()
+                && mtime_ns(&m) >= since
+            {
+                any = true;
+                h.feed(path.as_os_str().as_encoded_bytes());
+                h.feed(&content_hash(&path).to_le_bytes());
+            }
+        }
+    }
+    any.then_some(h.0)
+}
+
 /// A hash of a file's bytes (a marker value when it cannot be read).
 fn content_hash(path: &Path) -> u128 {
     use std::io::Read;
@@ -418,10 +463,6 @@ pub fn fingerprint(
                 Some(m) => {
                     h.feed(&mtime_ns(&m).to_le_bytes());
                     h.feed(&m.len().to_le_bytes());
-                    if mtime_ns(&m) >= racy_from {
-                        h.feed(b"content");
-                        h.feed(&content_hash(&path).to_le_bytes());
-                    }
                     map.insert(
                         path.to_string_lossy().as_ref().into(),
                         Dynamic::from(mtime_ns(&m)),
@@ -431,8 +472,12 @@ pub fn fingerprint(
             }
         }
     }
+    let mut hash = format!("{:032x}", h.0);
+    if let Some(content) = content_since(&files, racy_from) {
+        hash.push_str(&format!(":{racy_from}:{content:032x}"));
+    }
     Ok(Fingerprint {
-        hash: format!("{:032x}", h.0),
+        hash,
         files,
         map: if def.inputs.is_empty() {
             Dynamic::UNIT
@@ -523,5 +568,33 @@ mod tests {
         assert!(back.is_array());
         let e = to_json(&nested(MAX_NESTING + 1)).unwrap_err();
         assert!(e.contains("nested deeper than 100 levels"), "{e}");
+    }
+
+    #[test]
+    fn a_racily_clean_input_is_checked_by_content_in_later_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("in.txt");
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let write = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            let file = std::fs::File::options().write(true).open(&f).unwrap();
+            file.set_modified(mtime).unwrap();
+        };
+        write("aaa");
+        let since = racy_since(mtime);
+        let content = content_since(std::slice::from_ref(&f), since).unwrap();
+        let fp = Fingerprint {
+            hash: "main".into(),
+            files: vec![f.clone()],
+            map: Dynamic::UNIT,
+        };
+        let saved = format!("main:{since}:{content:032x}");
+        assert!(fp.matches(&saved), "unchanged content must match");
+        assert!(fp.matches("main"), "a fingerprint without racy inputs");
+        assert!(!fp.matches("other"));
+        write("bbb");
+        assert!(!fp.matches(&saved), "same size and mtime, other content");
+        let later = racy_since(mtime + Duration::from_secs(10));
+        assert_eq!(content_since(std::slice::from_ref(&f), later), None);
     }
 }

@@ -43,70 +43,118 @@ pub fn remember(ast: &AST) {
 
 /// The identity of the closure `fp` received by a native function called with `ctx`.
 pub fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
-    let mut seen = HashSet::new();
-    let mut out = String::new();
-    render_fn(ctx, fp, 0, &mut seen, &mut out);
-    out
-}
-
-/// The text of a function and of the script functions it names, then its captured values.
-fn render_fn(
-    ctx: &NativeCallContext,
-    fp: &FnPtr,
-    depth: usize,
-    seen: &mut HashSet<String>,
-    out: &mut String,
-) {
-    out.push_str("Fn(");
-    function_text(ctx, fp.fn_name(), seen, out);
-    for v in fp.curry() {
-        out.push_str(", ");
-        render(ctx, v, depth + 1, seen, out);
-    }
-    out.push(')');
-}
-
-/// Appends the text of the script function `name` (every overload) and of the named script
-/// functions its text mentions, each once.
-fn function_text(
-    ctx: &NativeCallContext,
-    name: &str,
-    seen: &mut HashSet<String>,
-    out: &mut String,
-) {
-    if !seen.insert(name.to_string()) {
-        return;
-    }
-    let defs: Vec<_> = ctx
-        .iter_namespaces()
-        .flat_map(|m| m.iter_script_fn_info())
-        .filter(|(.., n, _, _)| *n == name)
-        .map(|(.., def)| def.clone())
-        .collect();
-    let mut texts = Vec::new();
-    for def in &defs {
-        let text =
-            text_of(ctx.call_source(), name, def).unwrap_or_else(|| format!("{:?}", def.body));
-        out.push_str(&format!(
-            "{}/{}: {text}\n",
-            if is_anonymous(name) { "" } else { name },
-            def.params.len()
-        ));
-        texts.push(text);
-    }
-    let named: HashSet<String> = ctx
+    let named = ctx
         .iter_namespaces()
         .flat_map(|m| m.iter_script_fn_info())
         .map(|(.., n, _, _)| n.to_string())
         .filter(|n| !is_anonymous(n))
         .collect();
-    for text in texts {
-        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-            if named.contains(word) {
-                function_text(ctx, word, seen, out);
+    let mut w = Writer {
+        ctx,
+        named,
+        seen: HashSet::new(),
+        out: String::new(),
+    };
+    w.function(fp, 0);
+    w.out
+}
+
+/// Builds an identity, writing each script function once.
+struct Writer<'a, 'b> {
+    ctx: &'a NativeCallContext<'b>,
+    /// The names of the script's named (not anonymous) functions.
+    named: HashSet<String>,
+    seen: HashSet<String>,
+    out: String,
+}
+
+impl Writer<'_, '_> {
+    /// The text of a function and of the script functions it names, then its captured
+    /// values.
+    fn function(&mut self, fp: &FnPtr, depth: usize) {
+        self.out.push_str("Fn(");
+        self.text(fp.fn_name());
+        for v in fp.curry() {
+            self.out.push_str(", ");
+            self.value(v, depth + 1);
+        }
+        self.out.push(')');
+    }
+
+    /// Appends the text of the script function `name` (every overload) and of the named
+    /// script functions its text mentions, each once.
+    fn text(&mut self, name: &str) {
+        if !self.seen.insert(name.to_string()) {
+            return;
+        }
+        let texts = texts(self.ctx, name);
+        for text in texts.iter() {
+            self.out.push_str(text);
+            self.out.push('\n');
+        }
+        for text in texts.iter() {
+            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if self.named.contains(word) {
+                    self.text(word);
+                }
             }
         }
     }
+
+    /// Appends a deterministic rendering of a captured value (closures by their text).
+    fn value(&mut self, v: &Dynamic, depth: usize) {
+        if depth > MAX_NESTING {
+            self.out.push_str("<too deep>");
+            return;
+        }
+        if let Some(a) = v.read_lock::<rhai::Array>() {
+            self.out.push('[');
+            for x in a.iter() {
+                self.value(x, depth + 1);
+                self.out.push_str(", ");
+            }
+            self.out.push(']');
+        } else if let Some(m) = v.read_lock::<rhai::Map>() {
+            self.out.push_str("#{");
+            for (k, x) in m.iter() {
+                self.out.push_str(&format!("{k:?}: "));
+                self.value(x, depth + 1);
+                self.out.push_str(", ");
+            }
+            self.out.push('}');
+        } else if let Some(f) = v.read_lock::<FnPtr>() {
+            self.function(&f, depth);
+        } else {
+            let text = format!("{}:{:?}", v.type_name(), v.flatten_clone());
+            self.out.push_str(&text);
+        }
+    }
+}
+
+/// The texts of the script function `name`, one per overload, read once per run.
+fn texts(ctx: &NativeCallContext, name: &str) -> Arc<Vec<String>> {
+    static TEXTS: LazyLock<Mutex<HashMap<String, Arc<Vec<String>>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    if let Some(t) = TEXTS.lock().expect("texts").get(name) {
+        return t.clone();
+    }
+    let texts: Vec<String> = ctx
+        .iter_namespaces()
+        .flat_map(|m| m.iter_script_fn_info())
+        .filter(|(.., n, _, _)| *n == name)
+        .map(|(.., def)| {
+            let text =
+                text_of(ctx.call_source(), name, def).unwrap_or_else(|| format!("{:?}", def.body));
+            let shown = if is_anonymous(name) { "" } else { name };
+            format!("{shown}/{}: {text}", def.params.len())
+        })
+        .collect();
+    let texts = Arc::new(texts);
+    TEXTS
+        .lock()
+        .expect("texts")
+        .insert(name.to_string(), texts.clone());
+    texts
 }
 
 fn is_anonymous(name: &str) -> bool {
@@ -164,40 +212,6 @@ fn from_position(file: &str, pos: Position) -> Option<String> {
         .nth(col.saturating_sub(1))
         .map_or(rest.len(), |(i, _)| i);
     Some(rest[offset..].to_string())
-}
-
-/// Appends a deterministic rendering of a captured value (closures by their text).
-fn render(
-    ctx: &NativeCallContext,
-    v: &Dynamic,
-    depth: usize,
-    seen: &mut HashSet<String>,
-    out: &mut String,
-) {
-    if depth > MAX_NESTING {
-        out.push_str("<too deep>");
-        return;
-    }
-    if let Some(a) = v.read_lock::<rhai::Array>() {
-        out.push('[');
-        for x in a.iter() {
-            render(ctx, x, depth + 1, seen, out);
-            out.push_str(", ");
-        }
-        out.push(']');
-    } else if let Some(m) = v.read_lock::<rhai::Map>() {
-        out.push_str("#{");
-        for (k, x) in m.iter() {
-            out.push_str(&format!("{k:?}: "));
-            render(ctx, x, depth + 1, seen, out);
-            out.push_str(", ");
-        }
-        out.push('}');
-    } else if let Some(f) = v.read_lock::<FnPtr>() {
-        render_fn(ctx, &f, depth, seen, out);
-    } else {
-        out.push_str(&format!("{}:{:?}", v.type_name(), v.flatten_clone()));
-    }
 }
 
 /// The length in bytes of the closure `text` starts with (`|params| body`).

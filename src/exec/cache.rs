@@ -464,7 +464,7 @@ pub fn fingerprint(
                     h.feed(&mtime_ns(&m).to_le_bytes());
                     h.feed(&m.len().to_le_bytes());
                     map.insert(
-                        path.to_string_lossy().as_ref().into(),
+                        super::fileglob::display(&path).into(),
                         Dynamic::from(mtime_ns(&m)),
                     );
                 }

@@ -210,31 +210,43 @@ fn a_cached_result_is_what_running_the_closure_now_would_give() {
 
 #[test]
 fn an_expression_bodied_closure_is_up_to_date_and_its_helpers_count() {
-    let script = |tag: &str| {
+    let script = |above: &str, first: &str, tag: &str| {
         format!(
-            r#"
+            r#"{above}
             fn tag() {{ "{tag}" }}
-            proc("expr", #{{ now: true, inputs: ["in.txt"] }}, |ctx| read_file("in.txt") + tag());
+            proc("expr", #{{ now: true, inputs: ["in.txt"] }}, |ctx| "{first}" + read_file("in.txt") + tag());
             proc("block", #{{ now: true, inputs: ["in.txt"] }}, |ctx| {{ tag() }});
             let r = wait(["expr", "block"]);
             print(`expr=${{r.expr}} block=${{r.block}}`);
             "#
         )
     };
-    let ws = Ws::new(&script("t1"));
+    let ws = Ws::new(&script("", "a", "t1"));
     ws.write("in.txt", "x");
     ws.run(&[]).code(0).ran("expr").ran("block");
     ws.run(&[])
         .code(0)
         .up_to_date("expr")
         .up_to_date("block")
-        .has("expr=xt1 block=t1");
-    ws.write("main.rhai", &script("t2"));
+        .has("expr=axt1 block=t1");
+    // Moved (lines above it): still up to date.
+    ws.write("main.rhai", &script("\n// a comment\n", "a", "t1"));
+    ws.run(&[]).code(0).up_to_date("expr").up_to_date("block");
+    // The first operand of the expression body changed (Rhai positions such a body at its
+    // operator): only that proc runs.
+    ws.write("main.rhai", &script("", "b", "t1"));
+    ws.run(&[])
+        .code(0)
+        .ran("expr")
+        .up_to_date("block")
+        .has("expr=bxt1 block=t1");
+    // A script function the closures call changed.
+    ws.write("main.rhai", &script("", "b", "t2"));
     ws.run(&[])
         .code(0)
         .ran("expr")
         .ran("block")
-        .has("expr=xt2 block=t2");
+        .has("expr=bxt2 block=t2");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod cache;
 pub mod command;
 mod core;
-pub mod fileglob;
+pub(crate) mod fileglob;
 mod job;
 pub mod launch;
 pub mod log;

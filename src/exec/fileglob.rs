@@ -4,7 +4,8 @@
 //! changed `in/bad\xff.txt` would vanish from `inputs: ["in/*.txt"]`. This walk reads each
 //! directory itself, matches each name (lossily decoded: an invalid byte reads as U+FFFD,
 //! which `*` and `?` match) with `glob::Pattern`, and keeps the name's real bytes. `**`
-//! matches any number of directories.
+//! matches any number of directories; it does not descend into symlinked directories (a
+//! link to an ancestor would make the walk endless).
 
 use std::path::{Path, PathBuf};
 

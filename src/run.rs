@@ -121,7 +121,13 @@ pub fn check(script: &std::path::Path) -> Exit {
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
 pub fn log(script: &std::path::Path, proc_name: &str) -> Exit {
-    let root = crate::paths::script_state_dir(script).join("logs");
+    let root = match crate::paths::private_state_dir(script) {
+        Ok(dir) => dir.join("logs"),
+        Err(e) => {
+            errln!("prun: {e}");
+            return Exit::Script;
+        }
+    };
     match crate::exec::log::latest(&root, proc_name) {
         Some(path) => match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -160,19 +166,16 @@ fn wants_live(cfg: &RunConfig) -> bool {
 
 /// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until prun exits. The
 /// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
-fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit> {
+/// The file is opened without following links and must be the user's (see
+/// [`crate::paths::open_private_file`]).
+fn take_lock(
+    script: &std::path::Path,
+    dir: &std::path::Path,
+    wait: bool,
+) -> Result<std::fs::File, Exit> {
     use std::io::{Seek, Write};
-    let dir = crate::paths::script_state_dir(script);
     let path = dir.join("run.lock");
-    let opened = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-    });
-    let mut file = match opened {
+    let mut file = match crate::paths::open_private_file(&path) {
         Ok(f) => f,
         Err(e) => {
             errln!("prun: failed to open the lock {}: {e}", path.display());
@@ -275,7 +278,16 @@ fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
 
 /// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
 pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> Exit {
-    let path = db.unwrap_or_else(|| crate::paths::script_state_dir(script).join("tasks.db"));
+    let path = match db {
+        Some(path) => path,
+        None => match crate::paths::private_state_dir(script) {
+            Ok(dir) => dir.join("tasks.db"),
+            Err(e) => {
+                errln!("prun: {e}");
+                return Exit::Script;
+            }
+        },
+    };
     if !path.exists() {
         errln!(
             "prun: no task DB at {} (no run of {} recorded yet)",
@@ -351,9 +363,26 @@ pub fn run(cfg: RunConfig) -> Exit {
         Ok(cfg) => cfg,
         Err(exit) => return exit,
     };
+    if let Some(path) = &cfg.json
+        && let Err(msg) = crate::report::check_destination(path)
+    {
+        errln!("prun: {msg}");
+        return Exit::Usage;
+    }
+    let state_dir = if cfg.inspect.is_some() {
+        crate::paths::script_state_dir(&cfg.script)
+    } else {
+        match crate::paths::private_state_dir(&cfg.script) {
+            Ok(dir) => dir,
+            Err(e) => {
+                errln!("prun: {e}");
+                return Exit::Script;
+            }
+        }
+    };
     // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
     let _lock = match cfg.lock {
-        Some(wait) => match take_lock(&cfg.script, wait) {
+        Some(wait) => match take_lock(&cfg.script, &state_dir, wait) {
             Ok(l) => Some(l),
             Err(exit) => return exit,
         },
@@ -400,7 +429,6 @@ pub fn run(cfg: RunConfig) -> Exit {
             full_log: cfg.full_log_on_failure.into(),
         })
     };
-    let state_dir = crate::paths::script_state_dir(&cfg.script);
     let log_root = state_dir.join("logs");
     let sched = Scheduler::new(
         core,

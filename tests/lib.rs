@@ -57,5 +57,7 @@ mod stress;
 mod taskdb;
 #[path = "suite/trust_results.rs"]
 mod trust_results;
+#[path = "suite/trust_state.rs"]
+mod trust_state;
 #[path = "suite/waits.rs"]
 mod waits;

@@ -98,13 +98,18 @@ impl Scheduler {
     }
 
     /// The log directory of this run, created when first needed. When the log root cannot
-    /// be written, logs go to a directory under the system's temporary directory instead.
+    /// be written, logs go to a fresh directory (`mkdtemp`, mode 0700) under the system's
+    /// temporary directory instead: never to a predictable name another user could make.
     pub fn logs(&self) -> &LogDir {
         self.logs.get_or_init(|| {
             let root = self.log_root.lock().expect("log root").clone();
             LogDir::create(&root).unwrap_or_else(|e| {
-                let fallback =
-                    std::env::temp_dir().join(format!("prun-logs-{}", std::process::id()));
+                let fallback = tempfile::Builder::new()
+                    .prefix("prun-logs-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()
+                    .expect("failed to create a log directory in the temporary directory")
+                    .keep();
                 self.reporter.warning(&format!(
                     "cannot create log directory under {}: {e}; using {}",
                     root.display(),

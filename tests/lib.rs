@@ -57,6 +57,8 @@ mod stress;
 mod taskdb;
 #[path = "suite/trust_quote.rs"]
 mod trust_quote;
+#[path = "suite/trust_results.rs"]
+mod trust_results;
 #[path = "suite/trust_state.rs"]
 mod trust_state;
 #[path = "suite/waits.rs"]

@@ -948,7 +948,7 @@ impl Core {
         };
         let eligible = !self.runs[p].dep_ids.is_empty() || !fp.files.is_empty();
         let fresh =
-            eligible && fp.hash == row.fingerprint && cache::outputs_fresh(&self.graph, node);
+            eligible && fp.matches(&row.fingerprint) && cache::outputs_fresh(&self.graph, node);
         if !fresh {
             self.runs[p].fingerprint = Some(fp);
             return false;

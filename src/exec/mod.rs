@@ -5,6 +5,7 @@
 mod cache;
 pub mod command;
 mod core;
+pub(crate) mod fileglob;
 mod job;
 pub mod launch;
 pub mod log;

@@ -14,6 +14,11 @@ pub enum GraphError {
     DuplicateProc(String),
     #[error("proto \"{0}\" already exists")]
     DuplicateProto(String),
+    #[error(
+        "name \"{}\" contains a newline or another control character: names are one line of printable text",
+        .0.escape_debug()
+    )]
+    ControlCharInName(String),
     #[error("proc name \"{0}\" contains a [placeholder]: use proto() for templates")]
     PlaceholderInProcName(String),
     #[error(

@@ -148,6 +148,7 @@ impl Graph {
 
     /// Declares a plain proc. Closure deps are called now, with empty args.
     pub fn add_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
+        printable(name)?;
         if has_placeholders(name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));
         }
@@ -162,6 +163,7 @@ impl Graph {
 
     /// Declares a proto.
     pub fn add_proto(&mut self, pattern: &str, def: Arc<ProcDef>) -> Result<ProtoId, GraphError> {
+        printable(pattern)?;
         if self.proto_by_name.contains_key(pattern) {
             return Err(GraphError::DuplicateProto(pattern.to_string()));
         }
@@ -306,6 +308,7 @@ impl Graph {
     /// Creates (or finds) the proc named by the proto filled with `args`.
     pub fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
         let name = self.protos[proto].template.fill(&args)?;
+        printable(&name)?;
         if let Some(id) = self.lookup(&name) {
             return Ok(id);
         }
@@ -490,6 +493,15 @@ fn call_names(
             cb.origin()
         ))),
     }
+}
+
+/// A name is one line of printable text: a newline or another control character would
+/// break every line prun prints about it (and its log's file name).
+fn printable(name: &str) -> Result<(), GraphError> {
+    if name.chars().any(char::is_control) {
+        return Err(GraphError::ControlCharInName(name.to_string()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -65,7 +65,9 @@ pub fn parse(
             )));
         }
     }
-    let callback = |fp: FnPtr| -> Callback { ScriptCallback::new(ctx, fp, engine.clone()) };
+    let callback = |fp: FnPtr| -> Result<Callback, String> {
+        Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(err)?)
+    };
     let get = |k: &str| opts.get(k).cloned();
 
     let origin = crate::diag::location(ctx.call_source(), ctx.call_position());
@@ -77,7 +79,7 @@ pub fn parse(
         } else if item.is::<NoFailures>() {
             def.no_failures = true;
         } else if let Some(fp) = item.clone().try_cast::<FnPtr>() {
-            def.deps.push(DepSpec::Closure(callback(fp)));
+            def.deps.push(DepSpec::Closure(callback(fp)?));
         } else {
             return Err(err(format!(
                 "`deps` entries must be names, closures or NO_FAILURES, not {}",
@@ -203,7 +205,7 @@ pub fn parse(
             .ok_or_else(|| err("`arg_choices` must be a map of placeholder to values".into()))?;
         for (k, v) in m {
             let choices = if let Some(fp) = v.clone().try_cast::<FnPtr>() {
-                Choices::Closure(callback(fp))
+                Choices::Closure(callback(fp)?)
             } else if let Some(a) = v.clone().try_cast::<Array>() {
                 Choices::List(a.into_iter().map(|x| x.to_string()).collect())
             } else {
@@ -219,7 +221,7 @@ pub fn parse(
     let cmd = get("cmd");
     let shell = get("shell");
     def.body = match (body, cmd, shell) {
-        (Some(fp), None, None) => Body::Closure(callback(fp)),
+        (Some(fp), None, None) => Body::Closure(callback(fp)?),
         (None, Some(c), None) => {
             let argv: Vec<String> = c
                 .try_cast::<Array>()
@@ -246,7 +248,10 @@ pub fn parse(
 }
 
 /// A path, a glob, or a closure returning paths.
-fn file_spec(v: &Dynamic, callback: &dyn Fn(FnPtr) -> Callback) -> Result<FileSpec, String> {
+fn file_spec(
+    v: &Dynamic,
+    callback: &dyn Fn(FnPtr) -> Result<Callback, String>,
+) -> Result<FileSpec, String> {
     if v.is_string() {
         let s = v.to_string();
         if s.is_empty() {
@@ -254,7 +259,7 @@ fn file_spec(v: &Dynamic, callback: &dyn Fn(FnPtr) -> Callback) -> Result<FileSp
         }
         Ok(FileSpec::Path(s))
     } else if let Some(fp) = v.clone().try_cast::<FnPtr>() {
-        Ok(FileSpec::Closure(callback(fp)))
+        Ok(FileSpec::Closure(callback(fp)?))
     } else {
         Err(format!(
             "entries must be paths, globs or closures, not {}",

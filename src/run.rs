@@ -74,7 +74,7 @@ pub enum Exit {
     Usage = 64,
     /// `--lock`: another run of the script holds the lock.
     Locked = 75,
-    /// Interrupted by Ctrl-C or SIGTERM.
+    /// Interrupted by Ctrl-C, SIGTERM, SIGHUP or SIGQUIT.
     Interrupted = 130,
 }
 
@@ -616,28 +616,39 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
     s
 }
 
-/// Ctrl-C and SIGTERM abort the run (see [`Scheduler::interrupt`]).
+/// Ctrl-C, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT abort the run (see
+/// [`Scheduler::interrupt`]): jobs are terminated, `defer` cleanups run, the report is
+/// written, and prun exits with 130. Left to their default action, SIGHUP and SIGQUIT
+/// would end prun on the spot and leave every job running.
 fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     use tokio::signal::unix::{SignalKind, signal};
     let sched = Arc::downgrade(sched);
     let _guard = rt.enter();
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        errln!("prun: warning: cannot install signal handlers");
-        return;
-    };
-    rt.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            match sched.upgrade() {
-                Some(s) => s.interrupt(),
-                None => return,
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+    ];
+    let mut streams = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        match signal(kind) {
+            Ok(s) => streams.push(s),
+            Err(e) => {
+                errln!("prun: warning: cannot install signal handlers: {e}");
+                return;
             }
         }
-    });
+    }
+    for mut stream in streams {
+        let sched = sched.clone();
+        rt.spawn(async move {
+            while stream.recv().await.is_some() {
+                match sched.upgrade() {
+                    Some(s) => s.interrupt(),
+                    None => return,
+                }
+            }
+        });
+    }
 }

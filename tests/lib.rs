@@ -57,3 +57,5 @@ mod stress;
 mod taskdb;
 #[path = "suite/waits.rs"]
 mod waits;
+#[path = "suite/trust_end.rs"]
+mod trust_end;

@@ -1,7 +1,8 @@
 //! Per-proc log files: where they live, how they are named, and reading their tail.
 //!
 //! Each run gets a directory `<log root>/<start time>/`, and each proc a file named after
-//! it (with `/` and `%` escaped). Command bodies write straight into the file through the
+//! it (with `/` and `%` escaped; a name too long for a file name is cut and followed by a
+//! hash of the whole name, so that distinct names keep distinct logs). Command bodies write straight into the file through the
 //! child's own descriptors, so prun copies nothing and a log survives a crash of prun.
 
 use std::fs::{self, File, OpenOptions};
@@ -114,7 +115,29 @@ fn escape(name: &str) -> String {
     if out.starts_with('.') {
         out.replace_range(0..1, "%2E");
     }
+    if out.len() > MAX_STEM {
+        let mut cut = MAX_STEM - HASH_SUFFIX;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str(&format!("~{:016x}", fnv1a(name.as_bytes())));
+    }
     out
+}
+
+/// The longest file name stem: a file name has at most 255 bytes (`NAME_MAX`), and `.log`
+/// follows the stem.
+const MAX_STEM: usize = 255 - ".log".len();
+/// `~` and 16 hex digits.
+const HASH_SUFFIX: usize = 17;
+
+/// FNV-1a: a hash that stays the same across Rust releases, so that `prun log` finds the
+/// logs of long names written by an earlier prun.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The newest log of a proc under a log root (the run directories sort by time).
@@ -178,6 +201,18 @@ mod tests {
         assert_eq!(escape("build::prod"), "build::prod");
         assert_eq!(escape("a/b%c"), "a%2Fb%25c");
         assert_eq!(escape(".hidden"), "%2Ehidden");
+    }
+
+    #[test]
+    fn long_names_are_cut_and_told_apart_by_a_hash() {
+        let a = format!("{}a", "é".repeat(200));
+        let b = format!("{}b", "é".repeat(200));
+        let (ea, eb) = (escape(&a), escape(&b));
+        assert!(ea.len() <= MAX_STEM && eb.len() <= MAX_STEM, "{}", ea.len());
+        assert_ne!(ea, eb);
+        assert_eq!(ea, escape(&a));
+        let short = "x".repeat(MAX_STEM);
+        assert_eq!(escape(&short), short);
     }
 
     #[test]

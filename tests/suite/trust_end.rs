@@ -48,3 +48,40 @@ fn sighup_ends_the_jobs_runs_cleanups_and_writes_the_report() {
 fn sigquit_ends_the_jobs_runs_cleanups_and_writes_the_report() {
     hang_up("QUIT");
 }
+
+/// Runs `prun ARGS` in `dir` with the test's state directory.
+fn prun_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run prun")
+}
+
+#[test]
+fn names_too_long_for_a_file_name_keep_distinct_logs() {
+    let stem = "n".repeat(300);
+    let out = Test::new()
+        .script(&format!(
+            r#"
+proc("{stem}::a", #{{ shell: "echo output-of-a" }});
+proc("{stem}::b", #{{ shell: "echo output-of-b" }});
+run(["{stem}::a", "{stem}::b"]);
+"#
+        ))
+        .run();
+    out.ok();
+    for (p, text) in [("a", "output-of-a"), ("b", "output-of-b")] {
+        let name = format!("{stem}::{p}");
+        let log = prun_in(out.dir.path(), &["log", "main.rhai", &name]);
+        let shown = String::from_utf8_lossy(&log.stdout);
+        assert!(
+            log.status.success() && shown.contains(text),
+            "prun log {p}: {shown}{}\n{}",
+            String::from_utf8_lossy(&log.stderr),
+            out.describe()
+        );
+    }
+}

@@ -218,6 +218,26 @@ fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Exit
     Ok(file)
 }
 
+/// Ends what a crashed earlier run of the script left running (see [`crate::exec::crashed`]),
+/// then starts this run's journal of process groups. A journal that cannot be made only
+/// costs that protection: the run goes on with a warning.
+fn end_orphans_and_journal(script: &std::path::Path) -> Option<crate::exec::crashed::Journal> {
+    let dir = crate::paths::script_state_dir(script).join("groups");
+    for warning in crate::exec::crashed::end_orphans(&dir, KILL_GRACE) {
+        errln!("prun: warning: {warning}");
+    }
+    match crate::exec::crashed::Journal::start(&dir) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            errln!(
+                "prun: warning: cannot record this run's process groups in {}: {e} (a crash of prun would leave its jobs running)",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
 /// Reads the command line again with the script's `args(#{...})` declaration: the
 /// script's options go to it, the rest is prun's (flags and targets). `--help` after the
 /// script path prints the script's own usage.
@@ -358,6 +378,11 @@ pub fn run(cfg: RunConfig) -> Exit {
             Err(exit) => return exit,
         },
         None => None,
+    };
+    let _journal = if cfg.dry_run || cfg.inspect.is_some() {
+        None
+    } else {
+        end_orphans_and_journal(&cfg.script)
     };
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();

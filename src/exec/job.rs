@@ -18,6 +18,9 @@ use super::state::Outcome;
 use super::unix;
 use crate::graph::{Body, ProcDef, fill_known};
 
+/// How long a command body runs before its unnamed log gets its name.
+const NAME_RUNNING_LOG_AFTER: Duration = Duration::from_secs(1);
+
 /// The command of a command body, with the proc's `env` and `cwd`. A proc made from a
 /// proto gets its placeholder values filled in (`cmd: ["gzip", "[file]"]`).
 pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpec> {
@@ -49,9 +52,10 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
 /// The child writes its stdout and stderr straight into the log file through its own
 /// descriptors, so prun copies nothing. A first attempt writes into an unnamed file
 /// (`O_TMPFILE`) that is given the log's name only when the command printed something or
-/// failed; otherwise it is emptied and reused for the next command body. On some
-/// filesystems creating a file costs more than running `/usr/bin/true`, and most command
-/// bodies print nothing: they cost no file at all.
+/// failed, or once it has run for a second (so that a running job's log can be followed,
+/// and survives a crash of prun); otherwise it is emptied and reused for the next command
+/// body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
+/// most command bodies print nothing and end at once: they cost no file at all.
 pub async fn run_command_body(
     launcher: &dyn Launcher,
     mut l: Launch,
@@ -98,7 +102,24 @@ pub async fn run_command_body(
             return failed(format!("failed to open log {}: {e}", log_path.display()));
         }
     }
-    let result = launcher.launch(&l, &cancel).await;
+    // A command still running after a second gets its log's name now, so that `tail -f`
+    // can follow it and a crash of prun loses at most its last second of output.
+    let mut named_early = false;
+    let result = {
+        let launched = launcher.launch(&l, &cancel);
+        tokio::pin!(launched);
+        if is_unnamed {
+            tokio::select! {
+                r = &mut launched => r,
+                () = tokio::time::sleep(NAME_RUNNING_LOG_AFTER) => {
+                    named_early = unix::link_unnamed(&file, log_path).is_ok();
+                    launched.await
+                }
+            }
+        } else {
+            launched.await
+        }
+    };
     // Close prun's copies of the child's descriptors.
     l.stdout = Sink::Capture;
     l.stderr = Sink::Capture;
@@ -124,7 +145,7 @@ pub async fn run_command_body(
             (o, format!("# {e}"))
         }
     };
-    let keep = printed || matches!(outcome, Outcome::Failed { .. });
+    let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
     if !keep {
         if is_unnamed {
             logs.give_back(file);
@@ -132,7 +153,7 @@ pub async fn run_command_body(
         return (outcome, !is_unnamed);
     }
     write_footer(&mut file, len, &footer);
-    if !is_unnamed {
+    if !is_unnamed || named_early {
         return (outcome, true);
     }
     let linked = unix::link_unnamed(&file, log_path).is_ok();

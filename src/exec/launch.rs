@@ -454,7 +454,7 @@ async fn run_local(
             }
         };
         let pgid = child.id().expect("a spawned child has a pid") as i32;
-        unix::register(pgid);
+        unix::register(pgid, spec);
         pgids.push(pgid);
         if let Some(err) = child.stderr.take() {
             readers.push(tokio::spawn(read_into(

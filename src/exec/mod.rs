@@ -5,6 +5,7 @@
 mod cache;
 pub mod command;
 mod core;
+pub mod crashed;
 mod job;
 pub mod launch;
 pub mod log;

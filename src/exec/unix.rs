@@ -12,9 +12,11 @@ use nix::unistd::Pid;
 
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// Records a live process group.
-pub fn register(pgid: i32) {
+/// Records a live process group, running `command`, also in the run's journal (see
+/// [`super::crashed`]).
+pub fn register(pgid: i32, command: &dyn std::fmt::Display) {
     GROUPS.lock().expect("group registry").push(pgid);
+    super::crashed::started(pgid, command);
 }
 
 /// Forgets a process group whose members are all gone.
@@ -23,6 +25,7 @@ pub fn unregister(pgid: i32) {
         .lock()
         .expect("group registry")
         .retain(|&g| g != pgid);
+    super::crashed::ended(pgid);
 }
 
 /// Sends SIGTERM to a group. A group that no longer exists is not an error.

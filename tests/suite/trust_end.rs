@@ -85,3 +85,80 @@ run(["{stem}::a", "{stem}::b"]);
         );
     }
 }
+
+/// The files named `name` anywhere under `root`.
+fn find_files(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if e.file_name() == name {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// prun is killed with SIGKILL while a job runs: the job's log is there under its name
+/// with what the job printed, and the next `--lock` run ends the job left running (with a
+/// warning naming it) before it starts its own.
+#[test]
+fn after_a_kill_9_the_log_is_readable_and_the_next_run_ends_the_orphan() {
+    let t = Test::new().script(
+        r#"
+proc("talk", #{ shell: "if [ -e second ]; then s=; [ -e job.pid ] && s=$(cut -d' ' -f3 /proc/$(cat job.pid)/stat 2>/dev/null); if [ -n \"$s\" ] && [ \"$s\" != Z ]; then echo \"$s\" > overlap; fi; echo second-run; else echo hello-from-talk; echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("talk");
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    // An empty script run writes main.rhai; the real runs follow.
+    std::fs::write(dir.join("second"), "").unwrap();
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--lock"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prun");
+    wait_until("the job to start", || dir.join("job.pid").exists());
+    let pid: u32 = std::fs::read_to_string(dir.join("job.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The running job's log is there under its name (two logs: the setup run's and this).
+    let has_line = || {
+        find_files(&dir.join("state"), "talk.log")
+            .iter()
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("hello-from-talk")))
+    };
+    wait_until("the running job's log under its name", has_line);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(has_line(), "the log is gone after prun was killed");
+    assert!(alive(pid), "the job did not outlive the killed prun: the test proves nothing");
+    std::fs::write(dir.join("second"), "").unwrap();
+    let next = prun_in(&dir, &["main.rhai", "--lock"]);
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    assert_gone(pid, "the crashed run's job", &context);
+    assert!(next.status.success(), "{context}");
+    assert!(
+        stderr.contains("crashed run") && stderr.contains(&format!("process group {pid}")),
+        "no warning naming the orphan\n{context}"
+    );
+    assert!(
+        !dir.join("overlap").exists(),
+        "the second run started while the crashed run's job still ran (state {})\n{context}",
+        std::fs::read_to_string(dir.join("overlap")).unwrap_or_default()
+    );
+}

@@ -384,6 +384,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     } else {
         end_orphans_and_journal(&cfg.script)
     };
+    crate::exec::unix::raise_fd_limit();
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()

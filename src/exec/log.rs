@@ -77,6 +77,11 @@ impl LogDir {
         }
     }
 
+    /// Closes the spare unnamed files, when file descriptors run short.
+    pub fn drop_spares(&self) {
+        self.spare.lock().expect("spare logs").clear();
+    }
+
     /// The log file of a proc (not created yet).
     pub fn path_for(&self, proc_name: &str) -> PathBuf {
         self.dir.join(format!("{}.log", escape(proc_name)))

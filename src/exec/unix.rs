@@ -104,6 +104,24 @@ pub fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Re
     .map_err(std::io::Error::from)
 }
 
+/// True when an error says that this process (`EMFILE`) or the system (`ENFILE`) has no
+/// file descriptor left.
+pub fn fds_short(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE))
+}
+
+/// Raises this process's soft limit of open files to its hard limit: the common soft limit
+/// of 1024 is far too low for a few hundred jobs, each with a log and pipes. Children
+/// inherit the raised limit.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
 /// The signal number that ended a process, if a signal did.
 pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;

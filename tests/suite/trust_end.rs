@@ -162,3 +162,67 @@ run("talk");
         std::fs::read_to_string(dir.join("overlap")).unwrap_or_default()
     );
 }
+
+/// Runs prun in `dir` under `sh -c` with `limits` (ulimit commands) set first.
+fn prun_limited(dir: &Path, limits: &str, args: &[&str]) -> std::process::Output {
+    let mut words = vec![
+        "-c".to_string(),
+        format!("{limits} && exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_prun").to_string(),
+    ];
+    words.extend(args.iter().map(|a| a.to_string()));
+    Command::new("sh")
+        .args(&words)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run prun")
+}
+
+/// 300 command bodies, every second one printing (so that it keeps a log).
+const MANY: &str = r#"
+for i in 0..300 {
+    let body = if i % 2 == 0 { `echo line-${i}; : > done.${i}` } else { `: > done.${i}` };
+    proc(`p::${i}`, #{ shell: body });
+}
+run("p::*");
+"#;
+
+fn assert_all_ran(dir: &Path, out: &std::process::Output) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("300 succeeded"), "{text}");
+    for i in 0..300 {
+        assert!(dir.join(format!("done.{i}")).exists(), "p::{i} did not run\n{text}");
+    }
+}
+
+#[test]
+fn jobs_wait_for_file_descriptors_instead_of_failing() {
+    let t = Test::new().script("");
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("main.rhai"), MANY).unwrap();
+    let out = prun_limited(&dir, "ulimit -n 64", &["main.rhai", "-j", "100", "--no-live"]);
+    assert_all_ran(&dir, &out);
+}
+
+#[test]
+fn the_soft_limit_of_open_files_is_raised_to_the_hard_limit() {
+    let t = Test::new().script("");
+    let dir = t.dir().to_path_buf();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("limit", #{ shell: "ulimit -Sn > soft; ulimit -Hn > hard" }); run("limit");"#,
+    )
+    .unwrap();
+    let out = prun_limited(&dir, "ulimit -Sn 64 && ulimit -Hn 4096", &["main.rhai"]);
+    assert!(out.status.success(), "{out:?}");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read("soft"), "4096\n");
+    assert_eq!(read("hard"), "4096\n");
+}

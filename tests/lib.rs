@@ -55,7 +55,7 @@ mod stdlib;
 mod stress;
 #[path = "suite/taskdb.rs"]
 mod taskdb;
-#[path = "suite/waits.rs"]
-mod waits;
 #[path = "suite/trust_end.rs"]
 mod trust_end;
+#[path = "suite/waits.rs"]
+mod waits;

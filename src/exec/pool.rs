@@ -7,11 +7,13 @@
 //! limit, plus closures that gave their slot back while blocked in a wait), and that bounds
 //! the pool.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
-type Task = Box<dyn FnOnce() + Send>;
+/// A task runs with `Ok(())` on a worker thread, or with `Err(message)` on the submitting
+/// thread when no thread could be started for it.
+type Task = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 thread_local! {
     /// True while a worker runs the tail of its task ([`Pool::finishing`]): the first task
@@ -33,6 +35,10 @@ thread_local! {
     static IN_WORKER: Cell<bool> = const { Cell::new(false) };
     /// Set when this worker reserved a task in [`Pool::finishing`].
     static RESERVED: Cell<bool> = const { Cell::new(false) };
+    /// Tasks that got no thread, while this thread is already failing one: failing a task
+    /// can submit more (the jobs its end lets start), and those are failed in a loop rather
+    /// than by recursion, which could overflow the stack.
+    static UNSTARTED: RefCell<Option<Vec<(Task, String)>>> = const { RefCell::new(None) };
 }
 
 /// A growable pool of worker threads.
@@ -41,12 +47,65 @@ pub struct Pool {
     shared: Arc<(Mutex<Queue>, Condvar)>,
 }
 
-/// Rhai evaluates recursively; give workers the main thread's stack size.
-const STACK_SIZE: usize = 8 * 1024 * 1024;
+/// The stack of a worker thread. Small, because a closure blocked in `ctx.wait` keeps its
+/// thread and thousands can be blocked at once; [`stack_nearly_full`] makes a closure
+/// that nests deeper than it allows fail with an error instead of overflowing it. Each
+/// level of nesting in a Rhai expression or call costs about 2 KiB of stack in a release
+/// build (measured: 64 calls of a function nesting 240 levels deep needed 16 MiB), about
+/// 4 KiB in a debug build; Rhai's own limits (64 call levels, 256 levels of expression
+/// depth, set by the host) allow far deeper nesting than any stack of a sensible size.
+const STACK_SIZE: usize = if cfg!(debug_assertions) {
+    4 * 1024 * 1024
+} else {
+    1024 * 1024
+};
+
+/// The stack kept free below the point where [`stack_nearly_full`] says stop: enough for
+/// one step of evaluation between two checks, native functions included.
+const STACK_RESERVE: usize = if cfg!(debug_assertions) {
+    1024 * 1024
+} else {
+    256 * 1024
+};
+
+thread_local! {
+    /// The lowest stack address this thread may reach while evaluating Rhai (stacks grow
+    /// down), or 0 where it is not known.
+    static STACK_FLOOR: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The address of a local of the caller's frame: where its stack is now.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let here = 0u8;
+    std::ptr::addr_of!(here) as usize
+}
+
+/// Records that the calling thread has `size` bytes of stack below the current point.
+pub fn guard_stack(size: usize) {
+    let floor = stack_pointer()
+        .saturating_sub(size)
+        .saturating_add(STACK_RESERVE);
+    STACK_FLOOR.with(|f| f.set(floor));
+}
+
+/// Why a closure stopped when [`stack_nearly_full`].
+pub const STACK_FULL: &str =
+    "the closure nests too deep (recursion or nested expressions) for its thread's stack";
+
+/// True when the calling thread has used its stack down to its reserve: Rhai evaluation
+/// must stop (the script host checks on every operation) before the stack overflows,
+/// which would abort prun and leave its jobs running.
+pub fn stack_nearly_full() -> bool {
+    let floor = STACK_FLOOR.with(Cell::get);
+    floor != 0 && stack_pointer() < floor
+}
 
 impl Pool {
-    /// Runs `task` on a worker thread, starting one if none is idle.
-    pub fn submit(&self, task: impl FnOnce() + Send + 'static) {
+    /// Runs `task` on a worker thread, starting one if none is idle. When no thread can be
+    /// started (the process or user is at its thread limit), a task is run at once on this
+    /// thread with the error instead, so that it can fail its job with a clear message.
+    pub fn submit(&self, task: impl FnOnce(Result<(), String>) + Send + 'static) {
         let (lock, cv) = &*self.shared;
         let mut q = lock.lock().expect("pool queue");
         q.tasks.push_back(Box::new(task));
@@ -58,11 +117,23 @@ impl Pool {
         if q.tasks.len() > q.idle + q.reserved {
             drop(q);
             let shared = self.shared.clone();
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("prun-worker".into())
                 .stack_size(STACK_SIZE)
-                .spawn(move || worker(&shared))
-                .expect("failed to start a worker thread");
+                .spawn(move || worker(&shared));
+            if let Err(e) = spawned {
+                // A task no thread will take: fail it (the newest; any such task will do).
+                let mut q = lock.lock().expect("pool queue");
+                if q.tasks.len() > q.idle + q.reserved
+                    && let Some(task) = q.tasks.pop_back()
+                {
+                    drop(q);
+                    fail(
+                        task,
+                        format!("failed to start a thread to run the closure: {e}"),
+                    );
+                }
+            }
         } else {
             cv.notify_one();
         }
@@ -86,8 +157,39 @@ impl Pool {
     }
 }
 
+/// Runs a task that got no thread with its error, here; see [`UNSTARTED`].
+fn fail(task: Task, error: String) {
+    let first = UNSTARTED.with(|u| {
+        let mut u = u.borrow_mut();
+        match u.as_mut() {
+            Some(pending) => {
+                pending.push((task, error));
+                None
+            }
+            None => {
+                *u = Some(Vec::new());
+                Some((task, error))
+            }
+        }
+    });
+    let Some(first) = first else {
+        return;
+    };
+    // Not as a worker: this thread is not finishing a task, and must not reserve the next.
+    let in_worker = IN_WORKER.with(|w| w.replace(false));
+    let mut next = Some(first);
+    while let Some((task, error)) = next {
+        task(Err(error));
+        next = UNSTARTED.with(|u| u.borrow_mut().as_mut().and_then(Vec::pop));
+    }
+    IN_WORKER.with(|w| w.set(in_worker));
+    UNSTARTED.with(|u| *u.borrow_mut() = None);
+}
+
 fn worker(shared: &(Mutex<Queue>, Condvar)) {
     IN_WORKER.with(|w| w.set(true));
+    // What this frame and the thread's start used is well within the reserve.
+    guard_stack(STACK_SIZE);
     let (lock, cv) = shared;
     let mut reserved = false;
     loop {
@@ -108,7 +210,7 @@ fn worker(shared: &(Mutex<Queue>, Condvar)) {
                 q.idle -= 1;
             }
         };
-        task();
+        task(Ok(()));
         reserved = RESERVED.with(|r| r.replace(false));
     }
 }

@@ -292,8 +292,14 @@ impl Scheduler {
             self.finish(job.id, outcome, log);
             return;
         };
-        self.pool.submit(move || {
-            let mut outcome = runner.run(&job, &cancel, &log);
+        self.pool.submit(move |thread| {
+            let mut outcome = match thread {
+                Ok(()) => runner.run(&job, &cancel, &log),
+                Err(error) => Outcome::Failed {
+                    error,
+                    exit_code: None,
+                },
+            };
             cancel.cancel();
             if timed_out.load(Ordering::SeqCst) {
                 let limit = job.def.timeout.unwrap_or_default();

@@ -107,7 +107,10 @@ pub fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Re
 /// True when an error says that this process (`EMFILE`) or the system (`ENFILE`) has no
 /// file descriptor left.
 pub fn fds_short(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE))
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE)
+    )
 }
 
 /// Raises this process's soft limit of open files to its hard limit: the common soft limit

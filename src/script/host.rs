@@ -95,6 +95,9 @@ impl Host {
             });
             let s = sched.clone();
             engine.on_progress(move |ops| {
+                if crate::exec::stack_nearly_full() {
+                    return Some(Dynamic::from(crate::exec::STACK_FULL));
+                }
                 // Checking every operation would cost a thread-local lookup each; every
                 // 256th still stops a runaway loop within microseconds.
                 if ops % 256 != 0 {
@@ -277,6 +280,18 @@ fn outcome_of_error(origin: &str, e: &EvalAltResult, cancel: &CancellationToken)
         }
         EvalAltResult::ErrorTerminated(..) if cancel.is_cancelled() => {
             failed("terminated because the run was aborted".into())
+        }
+        EvalAltResult::ErrorTerminated(v, pos)
+            if v.clone()
+                .into_string()
+                .is_ok_and(|s| s == crate::exec::STACK_FULL) =>
+        {
+            let src = origin.split(':').next().unwrap_or(origin);
+            failed(format!(
+                "{}: {}",
+                diag::location(Some(src), *pos),
+                crate::exec::STACK_FULL
+            ))
         }
         EvalAltResult::ErrorRuntime(v, _) if v.is::<ProcFailure>() => {
             failed(v.clone().cast::<ProcFailure>().0)

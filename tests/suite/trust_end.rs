@@ -145,7 +145,10 @@ run("talk");
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(has_line(), "the log is gone after prun was killed");
-    assert!(alive(pid), "the job did not outlive the killed prun: the test proves nothing");
+    assert!(
+        alive(pid),
+        "the job did not outlive the killed prun: the test proves nothing"
+    );
     std::fs::write(dir.join("second"), "").unwrap();
     let next = prun_in(&dir, &["main.rhai", "--lock"]);
     let stderr = String::from_utf8_lossy(&next.stderr);
@@ -198,7 +201,10 @@ fn assert_all_ran(dir: &Path, out: &std::process::Output) {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("300 succeeded"), "{text}");
     for i in 0..300 {
-        assert!(dir.join(format!("done.{i}")).exists(), "p::{i} did not run\n{text}");
+        assert!(
+            dir.join(format!("done.{i}")).exists(),
+            "p::{i} did not run\n{text}"
+        );
     }
 }
 
@@ -207,7 +213,11 @@ fn jobs_wait_for_file_descriptors_instead_of_failing() {
     let t = Test::new().script("");
     let dir = t.dir().to_path_buf();
     std::fs::write(dir.join("main.rhai"), MANY).unwrap();
-    let out = prun_limited(&dir, "ulimit -n 64", &["main.rhai", "-j", "100", "--no-live"]);
+    let out = prun_limited(
+        &dir,
+        "ulimit -n 64",
+        &["main.rhai", "-j", "100", "--no-live"],
+    );
     assert_all_ran(&dir, &out);
 }
 
@@ -225,4 +235,132 @@ fn the_soft_limit_of_open_files_is_raised_to_the_hard_limit() {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
     assert_eq!(read("soft"), "4096\n");
     assert_eq!(read("hard"), "4096\n");
+}
+
+/// A chain of 4,000 procs, each waiting for the next from inside its closure: each
+/// blocked closure keeps a thread.
+const CHAIN: &str = r#"
+proto("c::[n]", |ctx| {
+    let n = parse_int(ctx.args.n);
+    if n < 4000 {
+        ctx.run(`c::${n + 1}`);
+        ctx.wait(`c::${n + 1}`) + 1
+    } else {
+        0
+    }
+});
+run("c::0");
+print("top=" + wait("c::0"));
+"#;
+
+/// Waits for a child for at most 60 s (killing its process group then, and failing).
+fn output_within(mut cmd: Command) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+            panic!("prun did not finish within 60 s (a hang)");
+        }
+    }
+}
+
+#[test]
+fn a_chain_of_4000_nested_waits_completes() {
+    let out = Test::new().args(&["--no-db"]).script(CHAIN).run();
+    out.ok().line("top=4000");
+}
+
+#[test]
+fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
+    let tools = ["runuser", "prlimit"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !nix_is_root() || !tools {
+        eprintln!(
+            "skipped: needs root, runuser and prlimit to run prun as nobody with a thread limit"
+        );
+        return;
+    }
+    let t = Test::new().script(CHAIN);
+    let dir = t.dir().to_path_buf();
+    // Written by a first, plain run (which also proves the chain itself is fine); its
+    // output owns the directory.
+    let first = t.run();
+    first.ok();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", "nobody", "--", "prlimit", "--nproc=300:300"])
+        .arg(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--no-db", "--no-live"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("nobody-state"));
+    let out = output_within(cmd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let short: String = text
+        .chars()
+        .rev()
+        .take(3000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(out.status.code(), Some(1), "{short}");
+    assert!(
+        text.contains("failed to start a thread to run the closure"),
+        "{short}"
+    );
+    assert!(!text.contains("panicked"), "{short}");
+}
+
+/// True when the tests run as root.
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn a_closure_nesting_too_deep_fails_cleanly_instead_of_overflowing() {
+    let nested = format!("{}f(n - 1){}", "1 + (".repeat(120), ")".repeat(120));
+    let out = Test::new()
+        .args(&["--no-db"])
+        .script(&format!(
+            "fn f(n) {{ if n == 0 {{ 0 }} else {{ {nested} }} }}\n\
+             proc(\"deep\", |ctx| f(100000));\nrun(\"deep\");\n"
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "deep");
+    assert!(
+        line.contains("nests too deep") || line.contains("Stack overflow"),
+        "{line}"
+    );
 }

@@ -29,6 +29,23 @@ struct Queue {
     /// Tasks that a finishing worker will pop itself.
     reserved: usize,
     closed: bool,
+    /// Worker threads started (and not exited).
+    threads: usize,
+    /// Workers whose task is blocked in a wait ([`Pool::blocked`]).
+    blocked: usize,
+}
+
+impl Queue {
+    /// True when some queued task has no idle or finishing worker to take it.
+    fn unserved(&self) -> bool {
+        self.tasks.len() > self.idle + self.reserved
+    }
+
+    /// Workers running a task that is not blocked in a wait: each takes a queued task
+    /// when its own ends.
+    fn busy(&self) -> usize {
+        self.threads.saturating_sub(self.idle + self.blocked)
+    }
 }
 
 thread_local! {
@@ -103,8 +120,10 @@ pub fn stack_nearly_full() -> bool {
 
 impl Pool {
     /// Runs `task` on a worker thread, starting one if none is idle. When no thread can be
-    /// started (the process or user is at its thread limit), a task is run at once on this
-    /// thread with the error instead, so that it can fail its job with a clear message.
+    /// started (the process or user is at its thread limit), the task waits for a busy
+    /// worker to take it; when no worker is busy (all are blocked in waits), it would wait
+    /// forever, so it is run at once on this thread with the error instead, to fail its
+    /// job with a clear message.
     pub fn submit(&self, task: impl FnOnce(Result<(), String>) + Send + 'static) {
         let (lock, cv) = &*self.shared;
         let mut q = lock.lock().expect("pool queue");
@@ -114,29 +133,66 @@ impl Pool {
             RESERVED.with(|r| r.set(true));
             return;
         }
-        if q.tasks.len() > q.idle + q.reserved {
+        if q.unserved() {
             drop(q);
-            let shared = self.shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name("prun-worker".into())
-                .stack_size(STACK_SIZE)
-                .spawn(move || worker(&shared));
-            if let Err(e) = spawned {
-                // A task no thread will take: fail it (the newest; any such task will do).
-                let mut q = lock.lock().expect("pool queue");
-                if q.tasks.len() > q.idle + q.reserved
-                    && let Some(task) = q.tasks.pop_back()
-                {
-                    drop(q);
-                    fail(
-                        task,
-                        format!("failed to start a thread to run the closure: {e}"),
-                    );
-                }
-            }
+            self.grow();
         } else {
             cv.notify_one();
         }
+    }
+
+    /// Starts a worker for queued tasks that no worker will take. When none can be
+    /// started and no worker is busy, those tasks fail (see [`Pool::submit`]).
+    fn grow(&self) {
+        let (lock, _) = &*self.shared;
+        lock.lock().expect("pool queue").threads += 1;
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("prun-worker".into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || worker(&shared));
+        let Err(e) = spawned else {
+            return;
+        };
+        let mut q = lock.lock().expect("pool queue");
+        q.threads -= 1;
+        let mut stranded = Vec::new();
+        while q.unserved()
+            && q.busy() == 0
+            && let Some(task) = q.tasks.pop_back()
+        {
+            stranded.push(task);
+        }
+        drop(q);
+        for task in stranded {
+            fail(
+                task,
+                format!("failed to start a thread to run the closure: {e}"),
+            );
+        }
+    }
+
+    /// Runs `f`, which blocks the calling thread until a wait is over. A worker blocked so
+    /// takes no queued task: when then no worker is busy, queued tasks get a thread of
+    /// their own (or fail, when none can be started) rather than wait forever.
+    pub fn blocked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let (lock, _) = &*self.shared;
+        let in_worker = IN_WORKER.with(Cell::get);
+        let stranded = {
+            let mut q = lock.lock().expect("pool queue");
+            if in_worker {
+                q.blocked += 1;
+            }
+            q.unserved() && q.busy() == 0
+        };
+        if stranded {
+            self.grow();
+        }
+        let r = f();
+        if in_worker {
+            lock.lock().expect("pool queue").blocked -= 1;
+        }
+        r
     }
 
     /// Runs `f`, the last thing a worker's task does; the first task `f` submits is run by
@@ -203,6 +259,7 @@ fn worker(shared: &(Mutex<Queue>, Condvar)) {
                     break t;
                 }
                 if q.closed {
+                    q.threads -= 1;
                     return;
                 }
                 q.idle += 1;

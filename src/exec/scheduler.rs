@@ -204,7 +204,9 @@ impl Scheduler {
 
     /// Blocks the calling (non-runtime) thread until a wait is over.
     pub fn block(&self, rx: mpsc::Receiver<Wake>) -> Wake {
-        rx.recv().unwrap_or(Wake::Aborted(AbortReason::Interrupted))
+        self.pool
+            .blocked(|| rx.recv())
+            .unwrap_or(Wake::Aborted(AbortReason::Interrupted))
     }
 
     /// Ctrl-C or SIGTERM: the first aborts the run (process groups get SIGTERM, then SIGKILL

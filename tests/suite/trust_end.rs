@@ -285,8 +285,10 @@ fn a_chain_of_4000_nested_waits_completes() {
     out.ok().line("top=4000");
 }
 
-#[test]
-fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
+/// Runs `script` with prun as `nobody` limited to 300 processes and threads (after a plain
+/// run as the current user, which must succeed), and returns its exit status and output;
+/// `None` (test skipped, with the reason printed) where that cannot be arranged.
+fn run_with_few_threads(script: &str, args: &[&str]) -> Option<(Option<i32>, String)> {
     let tools = ["runuser", "prlimit"].iter().all(|t| {
         Command::new("sh")
             .args(["-c", &format!("command -v {t}")])
@@ -297,12 +299,11 @@ fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
         eprintln!(
             "skipped: needs root, runuser and prlimit to run prun as nobody with a thread limit"
         );
-        return;
+        return None;
     }
-    let t = Test::new().script(CHAIN);
+    let t = Test::new().args(args).script(script);
     let dir = t.dir().to_path_buf();
-    // Written by a first, plain run (which also proves the chain itself is fine); its
-    // output owns the directory.
+    // Its output owns the directory.
     let first = t.run();
     first.ok();
     {
@@ -313,6 +314,7 @@ fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
     cmd.args(["-u", "nobody", "--", "prlimit", "--nproc=300:300"])
         .arg(env!("CARGO_BIN_EXE_prun"))
         .args(["main.rhai", "--no-db", "--no-live"])
+        .args(args)
         .current_dir(&dir)
         .env("XDG_STATE_HOME", dir.join("nobody-state"));
     let out = output_within(cmd);
@@ -321,15 +323,40 @@ fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let short: String = text
-        .chars()
-        .rev()
-        .take(3000)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    assert_eq!(out.status.code(), Some(1), "{short}");
+    Some((out.status.code(), text))
+}
+
+/// The last characters of a long output, for failure messages.
+fn last_chars(text: &str) -> String {
+    let start = text.len().saturating_sub(3000);
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[start..].to_string()
+}
+
+#[test]
+fn short_of_threads_closures_wait_for_a_worker_instead_of_failing() {
+    let script = r#"
+for i in 0..600 {
+    proc(`busy::${i}`, |ctx| { let x = 0; for k in 0..5000 { x += k; } x });
+}
+run("busy::*");
+"#;
+    let Some((code, text)) = run_with_few_threads(script, &["-j", "600"]) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{}", last_chars(&text));
+    assert!(text.contains("600 succeeded"), "{}", last_chars(&text));
+}
+
+#[test]
+fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
+    let Some((code, text)) = run_with_few_threads(CHAIN, &[]) else {
+        return;
+    };
+    let short = last_chars(&text);
+    assert_eq!(code, Some(1), "{short}");
     assert!(
         text.contains("failed to start a thread to run the closure"),
         "{short}"

@@ -385,6 +385,11 @@ pub fn run(cfg: RunConfig) -> Exit {
         end_orphans_and_journal(&cfg.script)
     };
     crate::exec::unix::raise_fd_limit();
+    // The top level of the script runs on this thread: deep nesting there must fail
+    // cleanly too.
+    if let Some(size) = crate::exec::unix::main_stack_size() {
+        crate::exec::guard_stack(size);
+    }
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -71,7 +72,12 @@ impl Journal {
         let pid = std::process::id();
         let hidden = dir.join(format!(".{pid}.new"));
         let path = dir.join(pid.to_string());
-        let file = OpenOptions::new().create(true).append(true).open(&hidden)?;
+        // The journal names commands: readable by the user only, like the logs.
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&hidden)?;
         file.lock()?;
         file.set_len(0)?;
         fs::rename(&hidden, &path)?;

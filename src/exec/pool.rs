@@ -78,7 +78,8 @@ const STACK_SIZE: usize = if cfg!(debug_assertions) {
 };
 
 /// The stack kept free below the point where [`stack_nearly_full`] says stop: enough for
-/// one step of evaluation between two checks, native functions included.
+/// one step of evaluation between two checks, native functions included (and, on the
+/// main thread, for what lies above the point where [`guard_stack`] is called).
 const STACK_RESERVE: usize = if cfg!(debug_assertions) {
     1024 * 1024
 } else {
@@ -108,7 +109,7 @@ pub fn guard_stack(size: usize) {
 
 /// Why a closure stopped when [`stack_nearly_full`].
 pub const STACK_FULL: &str =
-    "the closure nests too deep (recursion or nested expressions) for its thread's stack";
+    "the script nests too deep (recursion or nested expressions) for its thread's stack";
 
 /// True when the calling thread has used its stack down to its reserve: Rhai evaluation
 /// must stop (the script host checks on every operation) before the stack overflows,

@@ -281,18 +281,6 @@ fn outcome_of_error(origin: &str, e: &EvalAltResult, cancel: &CancellationToken)
         EvalAltResult::ErrorTerminated(..) if cancel.is_cancelled() => {
             failed("terminated because the run was aborted".into())
         }
-        EvalAltResult::ErrorTerminated(v, pos)
-            if v.clone()
-                .into_string()
-                .is_ok_and(|s| s == crate::exec::STACK_FULL) =>
-        {
-            let src = origin.split(':').next().unwrap_or(origin);
-            failed(format!(
-                "{}: {}",
-                diag::location(Some(src), *pos),
-                crate::exec::STACK_FULL
-            ))
-        }
         EvalAltResult::ErrorRuntime(v, _) if v.is::<ProcFailure>() => {
             failed(v.clone().cast::<ProcFailure>().0)
         }

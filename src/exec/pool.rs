@@ -78,7 +78,8 @@ const STACK_SIZE: usize = if cfg!(debug_assertions) {
 };
 
 /// The stack kept free below the point where [`stack_nearly_full`] says stop: enough for
-/// one step of evaluation between two checks, native functions included (and, on the
+/// the evaluation between two checks (32 operations: at most 32 levels of nesting, about
+/// 140 KiB in a debug build), native functions included (and, on the
 /// main thread, for what lies above the point where [`guard_stack`] is called).
 const STACK_RESERVE: usize = if cfg!(debug_assertions) {
     1024 * 1024

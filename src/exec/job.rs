@@ -174,8 +174,10 @@ async fn try_command_body(
     // Close prun's copies of the child's descriptors.
     l.stdout = Sink::Capture;
     l.stderr = Sink::Capture;
+    // (A log that already has its name is not reused: that failure is final.)
     if let Err(e) = &result
         && e.resources_short()
+        && !named_early
     {
         roll_back(file);
         return Tried::Short(e.to_string());

@@ -2,8 +2,9 @@
 //!
 //! Each run gets a directory `<log root>/<start time>/`, and each proc a file named after
 //! it (with `/` and `%` escaped; a name too long for a file name is cut and followed by a
-//! hash of the whole name, so that distinct names keep distinct logs). Command bodies write straight into the file through the
-//! child's own descriptors, so prun copies nothing and a log survives a crash of prun.
+//! hash of the whole name, so that distinct names keep distinct logs). Command bodies
+//! write straight into the file through the child's own descriptors, so prun copies
+//! nothing and a log survives a crash of prun.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};

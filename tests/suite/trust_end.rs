@@ -285,19 +285,20 @@ fn a_chain_of_4000_nested_waits_completes() {
     out.ok().line("top=4000");
 }
 
-/// Runs `script` with prun as `nobody` limited to 300 processes and threads (after a plain
-/// run as the current user, which must succeed), and returns its exit status and output;
-/// `None` (test skipped, with the reason printed) where that cannot be arranged.
-fn run_with_few_threads(script: &str, args: &[&str]) -> Option<(Option<i32>, String)> {
-    let tools = ["runuser", "prlimit"].iter().all(|t| {
+/// Runs `script` with prun as user `uid` (a uid of its own, so that no other process of
+/// that user, from another test, eats into the limit) limited to 300 processes and threads,
+/// after a plain run as the current user, which must succeed. Returns its exit status and
+/// output; `None` (test skipped, with the reason printed) where that cannot be arranged.
+fn run_with_few_threads(uid: u32, script: &str, args: &[&str]) -> Option<(Option<i32>, String)> {
+    let tools = ["setpriv", "prlimit"].iter().all(|t| {
         Command::new("sh")
             .args(["-c", &format!("command -v {t}")])
             .output()
             .is_ok_and(|o| o.status.success())
     });
-    if !nix_is_root() || !tools {
+    if !is_root() || !tools {
         eprintln!(
-            "skipped: needs root, runuser and prlimit to run prun as nobody with a thread limit"
+            "skipped: needs root, setpriv and prlimit to run prun as another user with a thread limit"
         );
         return None;
     }
@@ -310,13 +311,15 @@ fn run_with_few_threads(script: &str, args: &[&str]) -> Option<(Option<i32>, Str
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
-    let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "nobody", "--", "prlimit", "--nproc=300:300"])
+    let id = uid.to_string();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", &id, "--regid", &id, "--clear-groups"])
+        .args(["prlimit", "--nproc=300:300"])
         .arg(env!("CARGO_BIN_EXE_prun"))
         .args(["main.rhai", "--no-db", "--no-live"])
         .args(args)
         .current_dir(&dir)
-        .env("XDG_STATE_HOME", dir.join("nobody-state"));
+        .env("XDG_STATE_HOME", dir.join("limited-state"));
     let out = output_within(cmd);
     let text = format!(
         "{}{}",
@@ -343,7 +346,7 @@ for i in 0..600 {
 }
 run("busy::*");
 "#;
-    let Some((code, text)) = run_with_few_threads(script, &["-j", "600"]) else {
+    let Some((code, text)) = run_with_few_threads(61_001, script, &["-j", "600"]) else {
         return;
     };
     assert_eq!(code, Some(0), "{}", last_chars(&text));
@@ -352,7 +355,7 @@ run("busy::*");
 
 #[test]
 fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
-    let Some((code, text)) = run_with_few_threads(CHAIN, &[]) else {
+    let Some((code, text)) = run_with_few_threads(61_002, CHAIN, &[]) else {
         return;
     };
     let short = last_chars(&text);
@@ -365,7 +368,7 @@ fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
 }
 
 /// True when the tests run as root.
-fn nix_is_root() -> bool {
+fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
         s.lines()
             .find(|l| l.starts_with("Uid:"))

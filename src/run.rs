@@ -74,7 +74,7 @@ pub enum Exit {
     Usage = 64,
     /// `--lock`: another run of the script holds the lock.
     Locked = 75,
-    /// Interrupted by Ctrl-C or SIGTERM.
+    /// Interrupted by Ctrl-C, SIGTERM, SIGHUP or SIGQUIT.
     Interrupted = 130,
 }
 
@@ -219,6 +219,32 @@ fn take_lock(
     let _ = file.rewind();
     let _ = write!(file, "pid {}", std::process::id());
     Ok(file)
+}
+
+/// Ends what a crashed earlier run of the script left running (see [`crate::exec::crashed`]),
+/// then starts this run's journal of process groups. A journal that cannot be made only
+/// costs that protection: the run goes on with a warning.
+/// `state_dir` is the script's private state directory: the journals there name process
+/// groups that the next run kills, so nobody else may write them.
+fn end_orphans_and_journal(state_dir: &std::path::Path) -> Option<crate::exec::crashed::Journal> {
+    let dir = state_dir.join("groups");
+    if let Err(e) = crate::paths::private_dir(&dir) {
+        errln!("prun: warning: {e} (a crash of prun would leave its jobs running)");
+        return None;
+    }
+    for warning in crate::exec::crashed::end_orphans(&dir, KILL_GRACE) {
+        errln!("prun: warning: {warning}");
+    }
+    match crate::exec::crashed::Journal::start(&dir) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            errln!(
+                "prun: warning: cannot record this run's process groups in {}: {e} (a crash of prun would leave its jobs running)",
+                dir.display()
+            );
+            None
+        }
+    }
 }
 
 /// Reads the command line again with the script's `args(#{...})` declaration: the
@@ -389,6 +415,17 @@ pub fn run(cfg: RunConfig) -> Exit {
         },
         None => None,
     };
+    let _journal = if cfg.dry_run || cfg.inspect.is_some() {
+        None
+    } else {
+        end_orphans_and_journal(&state_dir)
+    };
+    crate::exec::unix::raise_fd_limit();
+    // The top level of the script runs on this thread: deep nesting there must fail
+    // cleanly too.
+    if let Some(size) = crate::exec::unix::main_stack_size() {
+        crate::exec::guard_stack(size);
+    }
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -645,28 +682,39 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
     s
 }
 
-/// Ctrl-C and SIGTERM abort the run (see [`Scheduler::interrupt`]).
+/// Ctrl-C, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT abort the run (see
+/// [`Scheduler::interrupt`]): jobs are terminated, `defer` cleanups run, the report is
+/// written, and prun exits with 130. Left to their default action, SIGHUP and SIGQUIT
+/// would end prun on the spot and leave every job running.
 fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     use tokio::signal::unix::{SignalKind, signal};
     let sched = Arc::downgrade(sched);
     let _guard = rt.enter();
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        errln!("prun: warning: cannot install signal handlers");
-        return;
-    };
-    rt.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            match sched.upgrade() {
-                Some(s) => s.interrupt(),
-                None => return,
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+    ];
+    let mut streams = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        match signal(kind) {
+            Ok(s) => streams.push(s),
+            Err(e) => {
+                errln!("prun: warning: cannot install signal handlers: {e}");
+                return;
             }
         }
-    });
+    }
+    for mut stream in streams {
+        let sched = sched.clone();
+        rt.spawn(async move {
+            while stream.recv().await.is_some() {
+                match sched.upgrade() {
+                    Some(s) => s.interrupt(),
+                    None => return,
+                }
+            }
+        });
+    }
 }

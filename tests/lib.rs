@@ -55,6 +55,8 @@ mod stdlib;
 mod stress;
 #[path = "suite/taskdb.rs"]
 mod taskdb;
+#[path = "suite/trust_end.rs"]
+mod trust_end;
 #[path = "suite/trust_quote.rs"]
 mod trust_quote;
 #[path = "suite/trust_results.rs"]

@@ -148,6 +148,40 @@ pub enum CommandError {
     Empty,
 }
 
+impl CommandError {
+    /// True when the command could not start for lack of file descriptors (`EMFILE`,
+    /// `ENFILE`) or, for a spawn, of processes (`EAGAIN`): a shortage that passes once
+    /// other jobs end (see [`super::launch::wait_for_fds`]).
+    pub fn resources_short(&self) -> bool {
+        use super::unix::fds_short;
+        match self {
+            CommandError::Spawn { source, .. } => {
+                fds_short(source) || source.raw_os_error() == Some(nix::libc::EAGAIN)
+            }
+            CommandError::Pipe(source) | CommandError::File { source, .. } => fds_short(source),
+            _ => false,
+        }
+    }
+
+    /// The same error, but one that [`CommandError::resources_short`] no longer waits out.
+    pub(crate) fn final_error(self) -> CommandError {
+        let last = |source: io::Error| io::Error::new(source.kind(), source.to_string());
+        match self {
+            CommandError::Spawn { command, source } => CommandError::Spawn {
+                command,
+                source: last(source),
+            },
+            CommandError::Pipe(source) => CommandError::Pipe(last(source)),
+            CommandError::File { what, path, source } => CommandError::File {
+                what,
+                path,
+                source: last(source),
+            },
+            e => e,
+        }
+    }
+}
+
 /// Resolves a program name on `PATH` the way `execvp` would.
 pub fn which(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;

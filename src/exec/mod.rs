@@ -5,6 +5,7 @@
 mod cache;
 pub mod command;
 mod core;
+pub mod crashed;
 pub(crate) mod fileglob;
 mod job;
 pub mod launch;
@@ -16,5 +17,6 @@ pub mod unix;
 
 pub use cache::Cache;
 pub use core::{AbortReason, CacheOpener, Core, CoreOptions, Finished, JobSpec, ProcSummary, Wake};
+pub use pool::{STACK_FULL, guard_stack, stack_nearly_full};
 pub use scheduler::{ClosureRunner, Scheduler};
 pub use state::{Outcome, State};

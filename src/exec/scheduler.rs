@@ -209,7 +209,9 @@ impl Scheduler {
 
     /// Blocks the calling (non-runtime) thread until a wait is over.
     pub fn block(&self, rx: mpsc::Receiver<Wake>) -> Wake {
-        rx.recv().unwrap_or(Wake::Aborted(AbortReason::Interrupted))
+        self.pool
+            .blocked(|| rx.recv())
+            .unwrap_or(Wake::Aborted(AbortReason::Interrupted))
     }
 
     /// Ctrl-C or SIGTERM: the first aborts the run (process groups get SIGTERM, then SIGKILL
@@ -297,8 +299,14 @@ impl Scheduler {
             self.finish(job.id, outcome, log);
             return;
         };
-        self.pool.submit(move || {
-            let mut outcome = runner.run(&job, &cancel, &log);
+        self.pool.submit(move |thread| {
+            let mut outcome = match thread {
+                Ok(()) => runner.run(&job, &cancel, &log),
+                Err(error) => Outcome::Failed {
+                    error,
+                    exit_code: None,
+                },
+            };
             cancel.cancel();
             if timed_out.load(Ordering::SeqCst) {
                 let limit = job.def.timeout.unwrap_or_default();

@@ -98,8 +98,16 @@ impl Host {
             });
             let s = sched.clone();
             engine.on_progress(move |ops| {
-                // Checking every operation would cost a thread-local lookup each; every
-                // 256th still stops a runaway loop within microseconds.
+                // Checking every operation would cost a thread-local lookup each. Every
+                // 32nd is enough for the stack: each level of nesting is an operation, and
+                // 32 levels fit well in the reserve (see `exec::stack_nearly_full`).
+                if ops % 32 != 0 {
+                    return None;
+                }
+                if crate::exec::stack_nearly_full() {
+                    return Some(Dynamic::from(crate::exec::STACK_FULL));
+                }
+                // Every 256th still stops a runaway loop within microseconds.
                 if ops % 256 != 0 {
                     return None;
                 }

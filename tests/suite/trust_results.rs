@@ -8,16 +8,12 @@
 //! small runner ([`Ws`]); modification times are set explicitly, never waited for.
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use crate::support::Test;
-
-/// How long one prun run may take before the test fails.
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A directory that several prun runs share (and their `XDG_STATE_HOME`).
 struct Ws {
@@ -52,35 +48,17 @@ impl Ws {
 
     /// `prun WORDS...` with extra environment variables.
     fn prun(&self, words: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
-            .args(words)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.args(words)
             .current_dir(self.dir.path())
             .env("XDG_STATE_HOME", self.path("state"))
             .env_remove("NO_COLOR")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn prun");
-        let out = reader(child.stdout.take().expect("stdout"));
-        let err = reader(child.stderr.take().expect("stderr"));
-        let started = Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait") {
-                break s;
-            }
-            if started.elapsed() > RUN_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("prun {words:?} did not finish within {RUN_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+            .envs(env.iter().copied());
+        let done = crate::support::run_bounded(cmd, &format!("prun {words:?}"), |_| {});
         Run {
-            code: status.code(),
-            stdout: crate::support::unstamp(&out.join().expect("stdout reader")),
-            stderr: err.join().expect("stderr reader"),
+            code: done.status.code(),
+            stdout: crate::support::unstamp(&done.stdout),
+            stderr: done.stderr,
         }
     }
 
@@ -88,14 +66,6 @@ impl Ws {
     fn run(&self, env: &[(&str, &str)]) -> Run {
         self.prun(&["main.rhai"], env)
     }
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
 }
 
 impl Run {

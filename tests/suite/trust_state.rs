@@ -10,10 +10,6 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long one prun run may take before the test fails.
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a command printed, and how it ended.
 struct Ran {
@@ -58,40 +54,14 @@ impl Ran {
     }
 }
 
-/// Runs `cmd` to its end (at most [`RUN_TIMEOUT`]).
-fn run(mut cmd: Command) -> Ran {
+/// Runs `cmd` to its end (a run that hangs fails the test).
+fn run(cmd: Command) -> Ran {
     let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let read = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = read(Box::new(child.stdout.take().expect("stdout")));
-    let err = read(Box::new(child.stderr.take().expect("stderr")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let done = crate::support::run_bounded(cmd, &what, |_| {});
     Ran {
-        code: status.code(),
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
+        code: done.status.code(),
+        stdout: done.stdout,
+        stderr: done.stderr,
         what,
     }
 }

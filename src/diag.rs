@@ -112,6 +112,14 @@ pub fn message(err: &EvalAltResult) -> String {
     if let EvalAltResult::ErrorRuntime(v, _) = err {
         return v.to_string();
     }
+    // Rhai shows only "Script terminated", whatever the reason.
+    if let EvalAltResult::ErrorTerminated(v, _) = err
+        && v.clone()
+            .into_string()
+            .is_ok_and(|s| s == crate::exec::STACK_FULL)
+    {
+        return crate::exec::STACK_FULL.to_string();
+    }
     let text = err.to_string();
     match text.rfind(" (line ") {
         Some(i) if !err.position().is_none() && text.ends_with(')') => text[..i].to_string(),

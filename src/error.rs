@@ -26,7 +26,7 @@ pub enum Exit {
     Usage = 64,
     /// `--lock`: another run of the script holds the lock.
     Locked = 75,
-    /// Interrupted by Ctrl-C or SIGTERM.
+    /// Interrupted by Ctrl-C, SIGTERM, SIGHUP or SIGQUIT.
     Interrupted = 130,
 }
 
@@ -75,6 +75,9 @@ pub enum Error {
     NoDb { path: PathBuf, script: PathBuf },
     #[error("prun: {0}")]
     Store(#[from] StoreError),
+    /// The script's state directory cannot be used safely.
+    #[error("prun: {0}")]
+    StateDir(#[from] crate::paths::StateDirError),
     #[error("prun: failed to read {}: {source}", path.display())]
     ReadLog {
         path: PathBuf,
@@ -108,6 +111,7 @@ impl Error {
             | Error::LockOpen { .. }
             | Error::LockTake { .. }
             | Error::Store(_)
+            | Error::StateDir(_)
             | Error::ReadLog { .. } => Exit::Script,
         }
     }

@@ -1,9 +1,48 @@
-//! Where prun keeps per-script state: `$XDG_STATE_HOME/prun/<script>-<hash>/`, else
-//! `~/.local/state/prun/<script>-<hash>/`.
+//! Where prun keeps per-script state, and the checks that keep it private.
+//!
+//! The state of a script (its task DB, `--lock` file and logs) lives in
+//! `<state root>/<script>-<hash>/`. The state root is `$XDG_STATE_HOME/prun`, else
+//! `$HOME/.local/state/prun`; without `HOME` (`env -i`, a bare systemd unit) it is
+//! `.local/state/prun` under the home directory of the user's passwd entry (so that a cron
+//! run and a shell run of the same script share their cache and lock), and only where that
+//! home does not exist (or is `/`) `$TMPDIR/prun-<uid>`.
+//!
+//! prun runs as root from cron, and what its state holds ends up in commands: a cached
+//! result is interpolated into shell strings, a lock file is truncated and written. So
+//! every directory of its own that prun keeps state in is checked the way tmux and
+//! ssh-agent check theirs ([`private_state_dir`]): it must be a real directory (not a
+//! symbolic link) owned by the effective user; prun creates it with mode 0700 and tightens
+//! an older, more open one to 0700. A directory owned by anyone else is never used: the
+//! run stops with an error naming it, its owner and its mode. State files are opened
+//! without following symbolic links and must belong to the user ([`open_private_file`]).
 
+use std::fs::{DirBuilder, File, Metadata, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The state directory of one script (not created).
+use nix::unistd::{Uid, User};
+use thiserror::Error;
+
+/// A directory prun refuses to keep its state in, or could not create.
+#[derive(Debug, Error)]
+pub enum StateDirError {
+    #[error("failed to create the state directory {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "refusing to keep prun's state in {}: {why}; prun only uses a directory that belongs \
+         to you ({}) and no other user can write: remove it, or set XDG_STATE_HOME",
+        path.display(),
+        user_text(Uid::effective())
+    )]
+    Unsafe { path: PathBuf, why: String },
+}
+
+/// The state directory of one script (not created: see [`private_state_dir`]).
 pub fn script_state_dir(script: &Path) -> PathBuf {
     let abs = std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf());
     let stem = abs
@@ -16,14 +55,166 @@ pub fn script_state_dir(script: &Path) -> PathBuf {
     state_root().join(key)
 }
 
+/// Creates (or checks) the state directory of a script and its `logs` directory, and
+/// returns the state directory: every directory from the state root down is private to
+/// the user (see the module documentation).
+pub fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
+    let dir = script_state_dir(script);
+    let root = dir.parent().unwrap_or(&dir);
+    for d in [root, &dir, &dir.join("logs")] {
+        private_dir(d)?;
+    }
+    Ok(dir)
+}
+
 fn state_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
     if let Some(x) = xdg.filter(|p| p.is_absolute()) {
         return x.join("prun");
     }
-    match std::env::var_os("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/state/prun"),
-        None => std::env::temp_dir().join("prun-state"),
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h).join(".local/state/prun");
+    }
+    let uid = Uid::effective();
+    let home = User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .filter(|d| d.is_absolute() && d.is_dir() && d != Path::new("/"));
+    match home {
+        Some(h) => h.join(".local/state/prun"),
+        None => std::env::temp_dir().join(format!("prun-{uid}")),
+    }
+}
+
+/// Makes sure `dir` is a directory private to the user: created with mode 0700 (its
+/// missing parents too) when missing; when it exists, a real directory owned by the
+/// effective user, tightened to 0700. Anything else is an [`StateDirError::Unsafe`].
+pub fn private_dir(dir: &Path) -> Result<(), StateDirError> {
+    let create = |source| StateDirError::Create {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(create)?;
+            }
+            match DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(create(e)),
+            }
+            std::fs::symlink_metadata(dir).map_err(create)?
+        }
+        Err(e) => return Err(create(e)),
+    };
+    let unsafe_because = |why: String| StateDirError::Unsafe {
+        path: dir.to_path_buf(),
+        why,
+    };
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(dir).unwrap_or_default();
+        return Err(unsafe_because(format!(
+            "it is a symbolic link (to {}), {}",
+            target.display(),
+            describe(&meta)
+        )));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_because(format!(
+            "it is not a directory, {}",
+            describe(&meta)
+        )));
+    }
+    if meta.uid() != Uid::effective().as_raw() {
+        return Err(unsafe_because(describe(&meta)));
+    }
+    // The owner can always make it private: it was made by this user, perhaps by an older
+    // prun with a permissive umask.
+    if meta.mode() & 0o7777 != 0o700 {
+        std::fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(create)?;
+    }
+    Ok(())
+}
+
+/// Opens a state file (a lock, a task DB) for reading and writing, creating it with mode
+/// 0600 when missing. It is not opened through a symbolic link, it must be a regular file
+/// owned by the effective user, and a more open mode is tightened to 0600.
+pub fn open_private_file(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| refused_link(path, e))?;
+    check_private_file(path, &file)?;
+    Ok(file)
+}
+
+/// Checks a state file that may exist (the `-wal` and `-shm` files of a task DB) like
+/// [`open_private_file`] does; a missing file is fine.
+pub fn check_existing_private_file(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => check_private_file(path, &file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(refused_link(path, e)),
+    }
+}
+
+fn refused_link(path: &Path, e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(nix::libc::ELOOP) {
+        io::Error::other(format!(
+            "{} is a symbolic link; prun does not follow links to its state files",
+            path.display()
+        ))
+    } else {
+        e
+    }
+}
+
+fn check_private_file(path: &Path, file: &File) -> io::Result<()> {
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != Uid::effective().as_raw() {
+        return Err(io::Error::other(format!(
+            "refusing to use {}: {}; prun only uses state files that are regular files \
+             belonging to you ({})",
+            path.display(),
+            describe(&meta),
+            user_text(Uid::effective())
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        file.set_permissions(Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// "owned by uid 65534 (nobody), mode 0777".
+fn describe(meta: &Metadata) -> String {
+    format!(
+        "owned by {}, mode {:04o}",
+        user_text(Uid::from_raw(meta.uid())),
+        meta.mode() & 0o7777
+    )
+}
+
+fn user_text(uid: Uid) -> String {
+    match User::from_uid(uid).ok().flatten() {
+        Some(u) => format!("uid {uid} ({})", u.name),
+        None => format!("uid {uid}"),
     }
 }
 
@@ -32,4 +223,71 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn missing_directories_are_made_0700_and_open_ones_tightened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
+        private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
+    fn a_symlinked_directory_is_refused_with_its_target() {
+        let tmp = tempfile::tempdir().unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(tmp.path(), &link).unwrap();
+        let e = private_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(e.contains(&link.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_directory_someone_else_owns_is_refused_naming_owner_and_mode() {
+        if !Uid::effective().is_root() {
+            eprintln!("skipped: only root can give a directory to another user");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("theirs");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
+        nix::unistd::chown(&dir, Some(Uid::from_raw(65534)), None).unwrap();
+        let e = private_dir(&dir).unwrap_err().to_string();
+        assert!(e.contains("owned by uid 65534"), "{e}");
+        assert!(e.contains("mode 0777"), "{e}");
+        assert_eq!(mode(&dir), 0o777, "left as it was");
+    }
+
+    #[test]
+    fn state_files_are_0600_and_never_opened_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("f");
+        open_private_file(&f).unwrap();
+        assert_eq!(mode(&f), 0o600);
+        std::fs::set_permissions(&f, Permissions::from_mode(0o644)).unwrap();
+        check_existing_private_file(&f).unwrap();
+        assert_eq!(mode(&f), 0o600);
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "x").unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = open_private_file(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(check_existing_private_file(&link).is_err());
+        check_existing_private_file(&tmp.path().join("missing")).unwrap();
+    }
 }

@@ -48,7 +48,7 @@ pub fn render(run: &RunInfo, procs: &[ProcSummary]) -> String {
     let doc = json!({
         "run": {
             "script": run.script.display().to_string(),
-            "args": run.args,
+            "args": crate::redact::redact_all(run.args),
             "start": time(run.start),
             "end": time(run.end),
             "duration": duration.as_secs_f64(),
@@ -59,7 +59,41 @@ pub fn render(run: &RunInfo, procs: &[ProcSummary]) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
 }
 
-/// Writes the report; a failure to write is reported, not fatal.
+/// The directory a report at `path` goes to (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Checks, before the run, that a report can be written at `path`: its directory exists
+/// and `path` is not a directory. The message names what is wrong.
+pub fn check_destination(path: &Path) -> Result<(), String> {
+    let dir = dir_of(path);
+    if !dir.is_dir() {
+        return Err(format!(
+            "--json {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("--json {}: is a directory", path.display()));
+    }
+    Ok(())
+}
+
+/// Writes the report atomically: into a new file in the same directory, then renamed
+/// over `path`, so that a reader sees the old report or the new one, never a part. The
+/// file gets mode 0644. A failure to write is reported, not fatal.
 pub fn write(path: &Path, run: &RunInfo, procs: &[ProcSummary]) -> std::io::Result<()> {
-    std::fs::write(path, render(run, procs) + "\n")
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".prun-report-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir_of(path))?;
+    tmp.write_all((render(run, procs) + "\n").as_bytes())?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }

@@ -44,7 +44,7 @@ pub fn check(script: &std::path::Path) -> Result<Exit, Error> {
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
 pub fn log(script: &std::path::Path, proc_name: &str) -> Result<Exit, Error> {
-    let root = crate::paths::script_state_dir(script).join("logs");
+    let root = crate::paths::private_state_dir(script)?.join("logs");
     let Some(path) = crate::exec::log::latest(&root, proc_name) else {
         let proc_name = proc_name.to_string();
         return Err(Error::NoLog { proc_name, root });
@@ -74,19 +74,16 @@ fn wants_live(cfg: &RunConfig) -> bool {
 
 /// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until prun exits. The
 /// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
-fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Error> {
+/// The file is opened without following links and must be the user's (see
+/// [`crate::paths::open_private_file`]).
+fn take_lock(
+    script: &std::path::Path,
+    dir: &std::path::Path,
+    wait: bool,
+) -> Result<std::fs::File, Error> {
     use std::io::{Seek, Write};
-    let dir = crate::paths::script_state_dir(script);
     let path = dir.join("run.lock");
-    let opened = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-    });
-    let mut file = opened.map_err(|source| Error::LockOpen {
+    let mut file = crate::paths::open_private_file(&path).map_err(|source| Error::LockOpen {
         path: path.clone(),
         source,
     })?;
@@ -125,6 +122,32 @@ fn take_lock(script: &std::path::Path, wait: bool) -> Result<std::fs::File, Erro
     Ok(file)
 }
 
+/// Ends what a crashed earlier run of the script left running (see [`crate::exec::crashed`]),
+/// then starts this run's journal of process groups. A journal that cannot be made only
+/// costs that protection: the run goes on with a warning.
+/// `state_dir` is the script's private state directory: the journals there name process
+/// groups that the next run kills, so nobody else may write them.
+fn end_orphans_and_journal(state_dir: &std::path::Path) -> Option<crate::exec::crashed::Journal> {
+    let dir = state_dir.join("groups");
+    if let Err(e) = crate::paths::private_dir(&dir) {
+        errln!("prun: warning: {e} (a crash of prun would leave its jobs running)");
+        return None;
+    }
+    for warning in crate::exec::crashed::end_orphans(&dir, KILL_GRACE) {
+        errln!("prun: warning: {warning}");
+    }
+    match crate::exec::crashed::Journal::start(&dir) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            errln!(
+                "prun: warning: cannot record this run's process groups in {}: {e} (a crash of prun would leave its jobs running)",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
 /// Reads the command line again with the script's `args(#{...})` declaration: the
 /// script's options go to it, the rest is prun's (flags and targets). `--help` after the
 /// script path prints the script's own usage.
@@ -152,6 +175,7 @@ fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
         outln!("{}", decl.usage(&script));
         return Ok(None);
     }
+    crate::redact::add_secrets(&split.secrets);
     let mut argv: Vec<std::ffi::OsString> = vec!["prun".into()];
     argv.extend(cfg.head.iter().cloned());
     argv.push(cfg.script.clone().into_os_string());
@@ -181,7 +205,10 @@ fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
 
 /// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
 pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Error> {
-    let path = db.unwrap_or_else(|| crate::paths::script_state_dir(script).join("tasks.db"));
+    let path = match db {
+        Some(path) => path,
+        None => crate::paths::private_state_dir(script)?.join("tasks.db"),
+    };
     if !path.exists() {
         let script = script.to_path_buf();
         return Err(Error::NoDb { path, script });
@@ -241,11 +268,32 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
     let Some(cfg) = with_declared_options(cfg)? else {
         return Ok(Exit::Ok);
     };
+    if let Some(path) = &cfg.json
+        && let Err(msg) = crate::report::check_destination(path)
+    {
+        return Err(Error::Usage(format!("prun: {msg}")));
+    }
+    let state_dir = if cfg.inspect.is_some() {
+        crate::paths::script_state_dir(&cfg.script)
+    } else {
+        crate::paths::private_state_dir(&cfg.script)?
+    };
     // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
     let _lock = match cfg.lock {
-        Some(wait) => Some(take_lock(&cfg.script, wait)?),
+        Some(wait) => Some(take_lock(&cfg.script, &state_dir, wait)?),
         None => None,
     };
+    let _journal = if cfg.dry_run || cfg.inspect.is_some() {
+        None
+    } else {
+        end_orphans_and_journal(&state_dir)
+    };
+    crate::exec::unix::raise_fd_limit();
+    // The top level of the script runs on this thread: deep nesting there must fail
+    // cleanly too.
+    if let Some(size) = crate::exec::unix::main_stack_size() {
+        crate::exec::guard_stack(size);
+    }
     crate::exec::install_panic_hook();
     let started = Instant::now();
     let run_started = std::time::SystemTime::now();
@@ -281,7 +329,6 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
             full_log: cfg.full_log_on_failure.into(),
         })
     };
-    let state_dir = crate::paths::script_state_dir(&cfg.script);
     let log_root = state_dir.join("logs");
     let sched = Scheduler::new(
         core,
@@ -471,11 +518,15 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
 }
 
 fn run_targets(sched: &Arc<Scheduler>, targets: &[String], reporter: &dyn Reporter) -> Exit {
+    // Each target is expanded once, even when the operation is retried (see Core::expand).
+    let mut expanded: Vec<Vec<crate::graph::ProcId>> = Vec::new();
     let result = sched.graph_op(|c| {
         c.flush_now()?;
-        for t in targets {
-            let ids = c.create(t)?;
-            c.start(&ids)?;
+        for (i, t) in targets.iter().enumerate() {
+            if expanded.len() == i {
+                expanded.push(c.expand(t)?);
+            }
+            c.start(&expanded[i])?;
         }
         Ok::<_, crate::graph::GraphError>(())
     });
@@ -517,28 +568,39 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
     s
 }
 
-/// Ctrl-C and SIGTERM abort the run (see [`Scheduler::interrupt`]).
+/// Ctrl-C, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT abort the run (see
+/// [`Scheduler::interrupt`]): jobs are terminated, `defer` cleanups run, the report is
+/// written, and prun exits with 130. Left to their default action, SIGHUP and SIGQUIT
+/// would end prun on the spot and leave every job running.
 fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     use tokio::signal::unix::{SignalKind, signal};
     let sched = Arc::downgrade(sched);
     let _guard = rt.enter();
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        errln!("prun: warning: cannot install signal handlers");
-        return;
-    };
-    rt.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            match sched.upgrade() {
-                Some(s) => s.interrupt(),
-                None => return,
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+    ];
+    let mut streams = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        match signal(kind) {
+            Ok(s) => streams.push(s),
+            Err(e) => {
+                errln!("prun: warning: cannot install signal handlers: {e}");
+                return;
             }
         }
-    });
+    }
+    for mut stream in streams {
+        let sched = sched.clone();
+        rt.spawn(async move {
+            while stream.recv().await.is_some() {
+                match sched.upgrade() {
+                    Some(s) => s.interrupt(),
+                    None => return,
+                }
+            }
+        });
+    }
 }

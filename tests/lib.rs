@@ -57,5 +57,13 @@ mod stdlib;
 mod stress;
 #[path = "suite/taskdb.rs"]
 mod taskdb;
+#[path = "suite/trust_end.rs"]
+mod trust_end;
+#[path = "suite/trust_quote.rs"]
+mod trust_quote;
+#[path = "suite/trust_results.rs"]
+mod trust_results;
+#[path = "suite/trust_state.rs"]
+mod trust_state;
 #[path = "suite/waits.rs"]
 mod waits;

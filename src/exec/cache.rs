@@ -5,8 +5,16 @@
 //! captured values, with `env` and `cwd`), its placeholder values, the params, the stamps
 //! of its dependencies (a stamp changes whenever a proc really runs, so a dependency that
 //! ran since makes its dependents stale even in a later run), and every resolved input
-//! file: its path, size and modification time in nanoseconds. A glob contributes the set
-//! of files it matched, so an added or removed file is a change.
+//! file: its path (as bytes, so names that are not UTF-8 count too), size and modification
+//! time in nanoseconds. A glob contributes the set of files it matched, so an added or
+//! removed file is a change.
+//!
+//! Inputs modified less than [`RACY_WINDOW`] before the fingerprint is taken are *racily
+//! clean* (git's term): on a file system with coarse timestamps they could be rewritten
+//! with the same size and mtime. The fingerprint then ends with `:SINCE:CONTENT`, a hash
+//! of the contents of the files modified at or after SINCE, and a later run checks the
+//! contents of those same files (the ones modified since SINCE) before it trusts the
+//! result ([`Fingerprint::matches`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +56,26 @@ pub struct Fingerprint {
     /// `ctx.input_fingerprint`: path → modification time in nanoseconds (absent files
     /// are left out); `()` when the proc declares no inputs.
     pub map: Dynamic,
+}
+
+impl Fingerprint {
+    /// Whether a fingerprint saved earlier still holds: the same definition, dependencies
+    /// and input names, sizes and mtimes, and, when some inputs were racily clean then, the
+    /// same content of the inputs modified since that moment.
+    pub fn matches(&self, saved: &str) -> bool {
+        let mut parts = saved.splitn(3, ':');
+        let (main, since, content) = (parts.next(), parts.next(), parts.next());
+        if main != self.hash.split(':').next() {
+            return false;
+        }
+        match (since.map(str::parse::<i64>), content) {
+            (None, None) => true,
+            (Some(Ok(since)), Some(content)) => {
+                content_since(&self.files, since).is_some_and(|c| format!("{c:032x}") == content)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Cache {
@@ -216,33 +244,43 @@ pub enum FilesError {
     Outputs(Vec<String>),
 }
 
-/// A result that JSON cannot hold: a value of this type, or serde's reason.
+/// A result that JSON cannot hold, or could not read back.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonError {
     #[error("a value of type {0}")]
     Type(&'static str),
+    #[error("a value nested deeper than {MAX_NESTING} levels")]
+    Nested,
     #[error("{0}")]
     Serde(#[from] serde_json::Error),
 }
 
+/// How deeply nested a result may be: less than `serde_json` reads back (128 levels),
+/// so that a saved result is never one the next run cannot load.
+const MAX_NESTING: usize = 100;
+
 /// A result as JSON, for the cache. Only data survives the trip: closures and other
 /// values of types JSON does not have are an error naming the type (serde would write a
-/// closure as its name, and the next run would hand dependents a string).
+/// closure as its name, and the next run would hand dependents a string), and so is a
+/// value nested deeper than [`MAX_NESTING`] levels (the next run could not read it back).
 pub fn to_json(v: &Dynamic) -> Result<String, JsonError> {
-    fn check(v: &Dynamic) -> Result<(), JsonError> {
+    fn check(v: &Dynamic, depth: usize) -> Result<(), JsonError> {
         if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_string() || v.is_char()
         {
             return Ok(());
         }
+        if depth >= MAX_NESTING && (v.is_array() || v.is_map()) {
+            return Err(JsonError::Nested);
+        }
         if let Some(a) = v.read_lock::<rhai::Array>() {
-            return a.iter().try_for_each(check);
+            return a.iter().try_for_each(|x| check(x, depth + 1));
         }
         if let Some(m) = v.read_lock::<Map>() {
-            return m.values().try_for_each(check);
+            return m.values().try_for_each(|x| check(x, depth + 1));
         }
         Err(JsonError::Type(v.type_name()))
     }
-    check(v)?;
+    check(v, 0)?;
     Ok(serde_json::to_string(v)?)
 }
 
@@ -281,7 +319,7 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
         out.push(PathBuf::from(pattern));
         return Ok(());
     }
-    let hits = crate::globs::paths(pattern).map_err(|source| FilesError::Glob {
+    let hits = super::fileglob::expand(pattern, false).map_err(|source| FilesError::Glob {
         pattern: pattern.to_string(),
         source,
     })?;
@@ -307,6 +345,61 @@ fn files_under(path: &Path, out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>)
     }
 }
 
+/// How close to the fingerprint's time a modification time must be to be trusted only
+/// with the file's content: it covers file systems that keep whole seconds (a file written
+/// again in the same second keeps its mtime) and a second of clock granularity on top.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The modification time (ns since the epoch) from which an input is *racily clean*: it may
+/// change again without its size or mtime changing, as git says of its index entries.
+fn racy_since(now: SystemTime) -> i64 {
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(RACY_WINDOW);
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// A hash of the names and contents of the regular files among `files` (directories
+/// walked) modified at or after `since` (ns since the epoch); `None` when there is none.
+fn content_since(files: &[PathBuf], since: i64) -> Option<u128> {
+    let mut h = Fnv::new();
+    let mut any = false;
+    for f in files {
+        let mut all = Vec::new();
+        files_under(f, &mut all);
+        for (path, meta) in all {
+            if let Some(m) = meta
+                && m.is_file()
+                && mtime_ns(&m) >= since
+            {
+                any = true;
+                h.feed(path.as_os_str().as_encoded_bytes());
+                h.feed(&content_hash(&path).to_le_bytes());
+            }
+        }
+    }
+    any.then_some(h.0)
+}
+
+/// A hash of a file's bytes (a marker value when it cannot be read).
+fn content_hash(path: &Path) -> u128 {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut h = Fnv::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return h.0,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return 0,
+        }
+    }
+}
+
 fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     use std::os::unix::fs::MetadataExt;
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
@@ -320,13 +413,17 @@ impl Fnv {
         Fnv(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d)
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
+    fn update(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u128::from(b);
             self.0 = self
                 .0
                 .wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
         }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
         // A separator, so that ("ab", "c") and ("a", "bc") differ.
         self.0 ^= 0xff;
         self.0 = self
@@ -376,6 +473,7 @@ pub fn fingerprint(
     }
     let specs: Vec<&FileSpec> = def.inputs.iter().collect();
     let files = resolve(params, node, &specs)?;
+    let racy_from = racy_since(SystemTime::now());
     let mut map = Map::new();
     for f in &files {
         let mut all = Vec::new();
@@ -387,7 +485,7 @@ pub fn fingerprint(
                     h.feed(&mtime_ns(&m).to_le_bytes());
                     h.feed(&m.len().to_le_bytes());
                     map.insert(
-                        path.to_string_lossy().as_ref().into(),
+                        super::fileglob::display(&path).into(),
                         Dynamic::from(mtime_ns(&m)),
                     );
                 }
@@ -395,8 +493,12 @@ pub fn fingerprint(
             }
         }
     }
+    let mut hash = format!("{:032x}", h.0);
+    if let Some(content) = content_since(&files, racy_from) {
+        hash.push_str(&format!(":{racy_from}:{content:032x}"));
+    }
     Ok(Fingerprint {
-        hash: format!("{:032x}", h.0),
+        hash,
         files,
         map: if def.inputs.is_empty() {
             Dynamic::UNIT
@@ -493,4 +595,57 @@ fn stale(out: &OutputSpec, m: &std::fs::Metadata, now: SystemTime) -> Option<Dur
     let max = out.max_age?;
     let age = now.duration_since(m.modified().ok()?).unwrap_or_default();
     (age > max).then_some(age)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> Dynamic {
+        let mut v: Dynamic = rhai::Array::new().into();
+        for _ in 1..levels {
+            v = vec![v].into();
+        }
+        v
+    }
+
+    #[test]
+    fn every_result_saved_is_one_the_next_run_can_read() {
+        let json = to_json(&nested(MAX_NESTING)).unwrap();
+        let back: Dynamic = serde_json::from_str(&json).expect("read back");
+        assert!(back.is_array());
+        let e = to_json(&nested(MAX_NESTING + 1)).unwrap_err();
+        assert!(
+            e.to_string().contains("nested deeper than 100 levels"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_racily_clean_input_is_checked_by_content_in_later_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("in.txt");
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let write = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            let file = std::fs::File::options().write(true).open(&f).unwrap();
+            file.set_modified(mtime).unwrap();
+        };
+        write("aaa");
+        let since = racy_since(mtime);
+        let content = content_since(std::slice::from_ref(&f), since).unwrap();
+        let fp = Fingerprint {
+            hash: "main".into(),
+            files: vec![f.clone()],
+            map: Dynamic::UNIT,
+        };
+        let saved = format!("main:{since}:{content:032x}");
+        assert!(fp.matches(&saved), "unchanged content must match");
+        assert!(fp.matches("main"), "a fingerprint without racy inputs");
+        assert!(!fp.matches("other"));
+        write("bbb");
+        assert!(!fp.matches(&saved), "same size and mtime, other content");
+        let later = racy_since(mtime + Duration::from_secs(10));
+        assert_eq!(content_since(std::slice::from_ref(&f), later), None);
+    }
 }

@@ -85,19 +85,24 @@ impl CommandSpec {
 }
 
 impl fmt::Display for CommandSpec {
-    /// The command as a line that can be pasted into a shell.
+    /// The command as a line that can be pasted into a shell, with secrets hidden
+    /// (`crate::redact`): every message and log shows commands through here.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::redact::redact;
         match &self.program {
             Program::Argv(argv) => {
+                // Each word is redacted before it is quoted: quoted, a secret holding a
+                // `'` would no longer match its plain text.
                 let quoted: Vec<String> = argv
                     .iter()
                     .map(|a| {
-                        shlex::try_quote(a).map_or_else(|_| format!("{a:?}"), |q| q.into_owned())
+                        let a = redact(a);
+                        shlex::try_quote(&a).map_or_else(|_| format!("{a:?}"), |q| q.into_owned())
                     })
                     .collect();
                 f.write_str(&quoted.join(" "))
             }
-            Program::Shell(s) => f.write_str(s),
+            Program::Shell(s) => f.write_str(&redact(s)),
         }
     }
 }
@@ -132,6 +137,40 @@ pub enum CommandError {
     Pipe(#[source] io::Error),
     #[error("the command is empty")]
     Empty,
+}
+
+impl CommandError {
+    /// True when the command could not start for lack of file descriptors (`EMFILE`,
+    /// `ENFILE`) or, for a spawn, of processes (`EAGAIN`): a shortage that passes once
+    /// other jobs end (see [`super::launch::wait_for_fds`]).
+    pub fn resources_short(&self) -> bool {
+        use super::unix::fds_short;
+        match self {
+            CommandError::Spawn { source, .. } => {
+                fds_short(source) || source.raw_os_error() == Some(nix::libc::EAGAIN)
+            }
+            CommandError::Pipe(source) | CommandError::File { source, .. } => fds_short(source),
+            _ => false,
+        }
+    }
+
+    /// The same error, but one that [`CommandError::resources_short`] no longer waits out.
+    pub(crate) fn final_error(self) -> CommandError {
+        let last = |source: io::Error| io::Error::new(source.kind(), source.to_string());
+        match self {
+            CommandError::Spawn { command, source } => CommandError::Spawn {
+                command,
+                source: last(source),
+            },
+            CommandError::Pipe(source) => CommandError::Pipe(last(source)),
+            CommandError::File { what, path, source } => CommandError::File {
+                what,
+                path,
+                source: last(source),
+            },
+            e => e,
+        }
+    }
 }
 
 /// Resolves a program name on `PATH` the way `execvp` would.

@@ -399,14 +399,23 @@ impl Core {
         Ok(())
     }
 
-    /// `create(pattern)`: the procs a name or glob stands for, created as needed.
-    pub fn create(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
-        self.prepare(&[Root::Pattern(pattern)])?;
+    /// The procs a name or glob stands for, created as needed, all or none (see
+    /// [`Graph::expand`]). An operation retried with answers must not expand the same
+    /// pattern again: a created name may equal the glob itself (a choice `*`), and would
+    /// then be found instead of the expansion. It keeps what this returned.
+    pub fn expand(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
         let out = self.graph.expand(pattern);
         self.sync_runs();
+        out
+    }
+
+    /// After procs were created: those a waiting dependent had missing are scheduled for
+    /// it.
+    pub fn created(&mut self) -> Result<(), GraphError> {
+        self.prepare(&[])?;
         self.settle_missing()?;
         self.pump();
-        out
+        Ok(())
     }
 
     fn sync_runs(&mut self) {
@@ -562,7 +571,7 @@ impl Core {
                         continue;
                     }
                     Some(Judgement::Failed(e)) => {
-                        self.fail(p, e.to_string(), None);
+                        self.fail(p, e, None);
                         continue;
                     }
                     Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(fp),

@@ -34,8 +34,9 @@ pub enum Judgement {
     Fresh(Dynamic),
     /// It must run; its fingerprint is saved with its result.
     Stale(Fingerprint),
-    /// Its inputs cannot be resolved (a closure failed, a bad glob): it fails.
-    Failed(FilesError),
+    /// Its inputs cannot be resolved (a closure failed, a bad glob), or no thread could
+    /// judge it: it fails with this message.
+    Failed(String),
 }
 
 /// Computes the fingerprint of a proc and compares it with its cached row. Calls the
@@ -47,13 +48,13 @@ pub enum Judgement {
 pub fn judge(spec: &JudgeSpec) -> Judgement {
     let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps) {
         Ok(fp) => fp,
-        Err(e) => return Judgement::Failed(e),
+        Err(e) => return Judgement::Failed(e.to_string()),
     };
     let Some(row) = &spec.row else {
         return Judgement::Stale(fp);
     };
     let eligible = !spec.dep_stamps.is_empty() || !fp.files.is_empty();
-    if eligible && fp.hash == row.fingerprint && cache::outputs_fresh(&spec.params, &spec.node) {
+    if eligible && fp.matches(&row.fingerprint) && cache::outputs_fresh(&spec.params, &spec.node) {
         let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
         return Judgement::Fresh(result);
     }

@@ -1,6 +1,7 @@
 //! Command bodies (`cmd: [...]`, `shell: "..."`): launched and awaited on the async
 //! runtime, with their output going straight from the child into the proc's log.
 
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -14,15 +15,21 @@ use super::launch::{self, Ending, Launch, Launcher, LogWriter, Sink};
 use super::log::{self, LogDir};
 use super::state::Outcome;
 use super::unix;
+use crate::graph::shell::fill_shell;
 use crate::graph::{Body, ProcDef, fill_known};
 
+/// How long a command body runs before its unnamed log gets its name.
+const NAME_RUNNING_LOG_AFTER: Duration = Duration::from_secs(1);
+
 /// The command of a command body, with the proc's `env` and `cwd`. A proc made from a
-/// proto gets its placeholder values filled in (`cmd: ["gzip", "[file]"]`).
+/// proto gets its placeholder values filled in: as they are in an argv
+/// (`cmd: ["gzip", "[file]"]`), `env` and `cwd`, which no shell reads; quoted in a shell
+/// string, so that each arrives as one literal string (see [`fill_shell`]).
 pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpec> {
     let fill = |s: &str| fill_known(s, args);
     let program = match &def.body {
         Body::Cmd(argv) => Program::Argv(argv.iter().map(|a| fill(a)).collect()),
-        Body::Shell(s) => Program::Shell(fill(s)),
+        Body::Shell(s) => Program::Shell(fill_shell(s, args)),
         Body::Closure(_) => return None,
     };
     Some(CommandSpec {
@@ -47,9 +54,10 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
 /// The child writes its stdout and stderr straight into the log file through its own
 /// descriptors, so prun copies nothing. A first attempt writes into an unnamed file
 /// (`O_TMPFILE`) that is given the log's name only when the command printed something or
-/// failed; otherwise it is emptied and reused for the next command body. On some
-/// filesystems creating a file costs more than running `/usr/bin/true`, and most command
-/// bodies print nothing: they cost no file at all.
+/// failed, or once it has run for a second (so that a running job's log can be followed,
+/// and survives a crash of prun); otherwise it is emptied and reused for the next command
+/// body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
+/// most command bodies print nothing and end at once: they cost no file at all.
 pub async fn run_command_body(
     launcher: &dyn Launcher,
     mut l: Launch,
@@ -58,12 +66,57 @@ pub async fn run_command_body(
     log_path: &Path,
     attempt: u32,
 ) -> (Outcome, bool) {
+    // The log's descriptors are released while the launch waits for more to be free.
+    l.wait_for_fds = false;
+    let mut idle_tries = 0;
+    loop {
+        match try_command_body(launcher, &mut l, &cancel, logs, log_path, attempt).await {
+            Tried::Done(outcome, kept) => return (outcome, kept),
+            Tried::Short(error) => {
+                logs.drop_spares();
+                if !launch::wait_for_fds(&cancel, &mut idle_tries).await {
+                    let o = Outcome::Failed {
+                        error,
+                        exit_code: None,
+                    };
+                    return (o, log_path.exists());
+                }
+            }
+        }
+    }
+}
+
+/// What one try of a command body came to.
+enum Tried {
+    /// It ran (or failed for good); whether its log exists.
+    Done(Outcome, bool),
+    /// It could not start for lack of file descriptors or processes, and left nothing
+    /// behind: it can be tried again once some are free.
+    Short(String),
+}
+
+async fn try_command_body(
+    launcher: &dyn Launcher,
+    l: &mut Launch,
+    cancel: &CancellationToken,
+    logs: &LogDir,
+    log_path: &Path,
+    attempt: u32,
+) -> Tried {
     let failed = |error: String| {
         let o = Outcome::Failed {
             error,
             exit_code: None,
         };
-        (o, log_path.exists())
+        Tried::Done(o, log_path.exists())
+    };
+    let open_failed = |e: std::io::Error| {
+        let msg = format!("failed to open log {}: {e}", log_path.display());
+        if unix::fds_short(&e) {
+            Tried::Short(msg)
+        } else {
+            failed(msg)
+        }
     };
     // Only a retry can find the log already there (from an earlier attempt).
     let unnamed = if attempt > 1 && log_path.exists() {
@@ -75,44 +128,75 @@ pub async fn run_command_body(
         Some(f) => (f, true),
         None => match log::open_append(log_path) {
             Ok(f) => (f, false),
-            Err(e) => return failed(format!("failed to open log {}: {e}", log_path.display())),
+            Err(e) => return open_failed(e),
         },
     };
-    let header = format!("{}\n", launch::header(&l));
+    let before = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // Undoes this try's mark on the log, for another try.
+    let roll_back = |file: File| {
+        if is_unnamed {
+            logs.give_back(file);
+        } else {
+            let _ = file.set_len(before);
+        }
+    };
+    let header = format!("{}\n", launch::header(l));
     if let Err(e) = file.write_all(header.as_bytes()) {
         return failed(format!("failed to write log {}: {e}", log_path.display()));
     }
-    let start_len = if is_unnamed {
-        header.len() as u64
-    } else {
-        file.metadata().map(|m| m.len()).unwrap_or(0)
-    };
+    let start_len = before + header.len() as u64;
     match (file.try_clone(), file.try_clone()) {
         (Ok(out), Ok(err)) => {
             l.stdout = Sink::Fd(out);
             l.stderr = Sink::Fd(err);
         }
         (Err(e), _) | (_, Err(e)) => {
-            return failed(format!("failed to open log {}: {e}", log_path.display()));
+            roll_back(file);
+            return open_failed(e);
         }
     }
-    let result = launcher.launch(&l, &cancel).await;
+    // A command still running after a second gets its log's name now, so that `tail -f`
+    // can follow it and a crash of prun loses at most its last second of output.
+    let mut named_early = false;
+    let result = {
+        let launched = launcher.launch(l, cancel);
+        tokio::pin!(launched);
+        if is_unnamed {
+            tokio::select! {
+                r = &mut launched => r,
+                () = tokio::time::sleep(NAME_RUNNING_LOG_AFTER) => {
+                    named_early = unix::link_unnamed(&file, log_path).is_ok();
+                    launched.await
+                }
+            }
+        } else {
+            launched.await
+        }
+    };
     // Close prun's copies of the child's descriptors.
     l.stdout = Sink::Capture;
     l.stderr = Sink::Capture;
+    // (A log that already has its name is not reused: that failure is final.)
+    if let Err(e) = &result
+        && e.resources_short()
+        && !named_early
+    {
+        roll_back(file);
+        return Tried::Short(e.to_string());
+    }
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let printed = len > start_len;
     let (outcome, footer) = match result {
         Ok(out) if out.ending == Ending::Exited && out.ok(&[0]) => (
             Outcome::Success(Dynamic::UNIT),
-            launch::footer(&out, &l, &[0]),
+            launch::footer(&out, l, &[0]),
         ),
         Ok(out) => (
             Outcome::Failed {
-                error: format!("command `{l}` {}", out.describe(&l, &[0])),
+                error: format!("command `{l}` {}", out.describe(l, &[0])),
                 exit_code: out.status(&[0]).code,
             },
-            launch::footer(&out, &l, &[0]),
+            launch::footer(&out, l, &[0]),
         ),
         Err(e) => {
             let o = Outcome::Failed {
@@ -122,20 +206,20 @@ pub async fn run_command_body(
             (o, format!("# {e}"))
         }
     };
-    let keep = printed || matches!(outcome, Outcome::Failed { .. });
+    let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
     if !keep {
         if is_unnamed {
             logs.give_back(file);
         }
-        return (outcome, !is_unnamed);
+        return Tried::Done(outcome, !is_unnamed);
     }
     // On a line of its own: the child may have left its last line unfinished.
     let mut log = LogWriter::after_child(file, len);
     let _ = log.line(&footer);
     let file = log.into_file();
-    if !is_unnamed {
-        return (outcome, true);
+    if !is_unnamed || named_early {
+        return Tried::Done(outcome, true);
     }
     let linked = unix::link_unnamed(&file, log_path).is_ok();
-    (outcome, linked)
+    Tried::Done(outcome, linked)
 }

@@ -19,11 +19,13 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
@@ -124,6 +126,11 @@ pub struct Launch {
     pub log: Option<SharedLog>,
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
+    /// Whether a launch that cannot start for lack of file descriptors (or of processes)
+    /// waits for some to be freed and tries again ([`wait_for_fds`]). A caller that holds
+    /// descriptors of its own for the launch (a command body's log) turns it off, and
+    /// retries itself after releasing them, so that waiting launches hold none.
+    pub wait_for_fds: bool,
 }
 
 impl Launch {
@@ -143,6 +150,7 @@ impl Launch {
             log: None,
             timeout: None,
             kill_grace: Duration::from_secs(5),
+            wait_for_fds: true,
         }
     }
 }
@@ -160,7 +168,8 @@ impl fmt::Display for Launch {
             // In a pipeline a shell string is one stage: `a; b | c` would mean something else.
             match &s.program {
                 Program::Shell(text) => {
-                    let quoted = shlex::try_quote(text)
+                    let text = crate::redact::redact(text);
+                    let quoted = shlex::try_quote(&text)
                         .map_or_else(|_| format!("{text:?}"), |q| q.into_owned());
                     write!(f, "sh -c {quoted}")?;
                 }
@@ -324,7 +333,68 @@ impl Launcher for Local {
         launch: &'a Launch,
         cancel: &'a CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>> {
-        Box::pin(run_local(launch, cancel))
+        Box::pin(async move {
+            let mut idle_tries = 0;
+            loop {
+                match run_local(launch, cancel).await {
+                    Err(e)
+                        if launch.wait_for_fds
+                            && e.resources_short()
+                            && wait_for_fds(cancel, &mut idle_tries).await => {}
+                    result => return result,
+                }
+            }
+        })
+    }
+}
+
+/// Launches whose processes are running now: each one that ends may free descriptors.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Notified when a running launch ends.
+static ENDED: Notify = Notify::const_new();
+/// How many times a launch short of descriptors tries again while no other launch runs
+/// (with a doubling pause from 50 ms: about 3 s in all) before it fails.
+const IDLE_TRIES: u32 = 6;
+
+/// Counts a launch as running while it lives.
+struct Running;
+
+impl Running {
+    fn new() -> Running {
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        ENDED.notify_waiters();
+    }
+}
+
+/// Waits before another try of a launch that could not start for lack of file descriptors
+/// or processes: until another launch ends (which frees some), or for a short pause when
+/// none runs. Returns `false` when the launch should fail instead: it was cancelled, or
+/// nothing was freed after [`IDLE_TRIES`] pauses while no launch ran.
+pub async fn wait_for_fds(cancel: &CancellationToken, idle_tries: &mut u32) -> bool {
+    let ended = ENDED.notified();
+    tokio::pin!(ended);
+    ended.as_mut().enable();
+    let pause = if RUNNING.load(Ordering::SeqCst) > 0 {
+        *idle_tries = 0;
+        // Another launch ends and wakes this one; the pause only bounds a missed wake-up.
+        Duration::from_secs(1)
+    } else if *idle_tries < IDLE_TRIES {
+        *idle_tries += 1;
+        Duration::from_millis(50 << (*idle_tries - 1))
+    } else {
+        return false;
+    };
+    tokio::select! {
+        () = ended => true,
+        () = tokio::time::sleep(pause) => true,
+        () = cancel.cancelled() => false,
     }
 }
 
@@ -465,11 +535,13 @@ async fn run_local(
                 // Stages already started must not outlive a pipeline that failed to start.
                 drop(next_stdin.take());
                 terminate(&mut children, &pgids, launch.kill_grace).await;
-                return Err(e);
+                // Once a stage ran, starting the pipeline again could repeat what it did:
+                // the shortage is then an ordinary failure, not one to wait out.
+                return Err(if i == 0 { e } else { e.final_error() });
             }
         };
         let pgid = child.id().expect("a spawned child has a pid") as i32;
-        unix::register(pgid);
+        unix::register(pgid, spec);
         pgids.push(pgid);
         if let Some(err) = child.stderr.take() {
             readers.push(tokio::spawn(read_into(
@@ -487,6 +559,7 @@ async fn run_local(
         }
         children.push(child);
     }
+    let _running = Running::new();
     if let (Input::Bytes(bytes), Some(mut stdin)) = (&launch.stdin, children[0].stdin.take()) {
         let bytes = bytes.clone();
         tokio::spawn(async move {

@@ -1,11 +1,14 @@
 //! Per-proc log files: where they live, how they are named, and reading their tail.
 //!
 //! Each run gets a directory `<log root>/<start time>/`, and each proc a file named after
-//! it (with `/` and `%` escaped). Command bodies write straight into the file through the
-//! child's own descriptors, so prun copies nothing and a log survives a crash of prun.
+//! it (with `/` and `%` escaped; a name too long for a file name is cut and followed by a
+//! hash of the whole name, so that distinct names keep distinct logs). Command bodies
+//! write straight into the file through the child's own descriptors, so prun copies
+//! nothing and a log survives a crash of prun.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -25,7 +28,8 @@ pub struct LogDir {
 }
 
 impl LogDir {
-    /// Creates `<root>/<timestamp>/`, pruning the oldest run directories (the last 20 runs'
+    /// Creates `<root>/<timestamp>/` (mode 0700; logs are 0600: they may hold what commands
+    /// printed about credentials), pruning the oldest run directories (the last 20 runs'
     /// logs are kept).
     pub fn create(root: &Path) -> io::Result<LogDir> {
         fs::create_dir_all(root)?;
@@ -41,7 +45,7 @@ impl LogDir {
                 1 => root.join(&stamp),
                 n => root.join(format!("{stamp}-{n}")),
             };
-            match fs::create_dir(&dir) {
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
                     return Ok(LogDir {
                         dir,
@@ -74,6 +78,11 @@ impl LogDir {
         if f.set_len(0).is_ok() && f.seek(SeekFrom::Start(0)).is_ok() {
             self.spare.lock().expect("spare logs").push(f);
         }
+    }
+
+    /// Closes the spare unnamed files, when file descriptors run short.
+    pub fn drop_spares(&self) {
+        self.spare.lock().expect("spare logs").clear();
     }
 
     /// The log file of a proc (not created yet).
@@ -114,7 +123,29 @@ fn escape(name: &str) -> String {
     if out.starts_with('.') {
         out.replace_range(0..1, "%2E");
     }
+    if out.len() > MAX_STEM {
+        let mut cut = MAX_STEM - HASH_SUFFIX;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str(&format!("~{:016x}", fnv1a(name.as_bytes())));
+    }
     out
+}
+
+/// The longest file name stem: a file name has at most 255 bytes (`NAME_MAX`), and `.log`
+/// follows the stem.
+const MAX_STEM: usize = 255 - ".log".len();
+/// `~` and 16 hex digits.
+const HASH_SUFFIX: usize = 17;
+
+/// FNV-1a: a hash that stays the same across Rust releases, so that `prun log` finds the
+/// logs of long names written by an earlier prun.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The newest log of a proc under a log root (the run directories sort by time).
@@ -139,6 +170,7 @@ pub fn open_append(path: &Path) -> io::Result<File> {
         .create(true)
         .read(true)
         .append(true)
+        .mode(0o600)
         .open(path)
 }
 
@@ -151,11 +183,40 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn run_directories_and_logs_are_private() {
+        let root = tempfile::tempdir().unwrap();
+        let logs = LogDir::create(root.path()).unwrap();
+        let named = logs.dir().join("a.log");
+        append_line(&named, "x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(logs.dir()), 0o700);
+        assert_eq!(mode(&named), 0o600);
+        let unnamed = logs.take_unnamed().expect("O_TMPFILE");
+        assert_eq!(
+            unnamed.metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
 
     #[test]
     fn escapes_path_characters() {
         assert_eq!(escape("build::prod"), "build::prod");
         assert_eq!(escape("a/b%c"), "a%2Fb%25c");
         assert_eq!(escape(".hidden"), "%2Ehidden");
+    }
+
+    #[test]
+    fn long_names_are_cut_and_told_apart_by_a_hash() {
+        let a = format!("{}a", "é".repeat(200));
+        let b = format!("{}b", "é".repeat(200));
+        let (ea, eb) = (escape(&a), escape(&b));
+        assert!(ea.len() <= MAX_STEM && eb.len() <= MAX_STEM, "{}", ea.len());
+        assert_ne!(ea, eb);
+        assert_eq!(ea, escape(&a));
+        let short = "x".repeat(MAX_STEM);
+        assert_eq!(escape(&short), short);
     }
 }

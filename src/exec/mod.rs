@@ -5,6 +5,8 @@
 mod cache;
 pub mod command;
 mod core;
+pub mod crashed;
+pub(crate) mod fileglob;
 mod freshness;
 mod internal;
 mod job;
@@ -18,5 +20,6 @@ pub mod unix;
 pub use cache::Cache;
 pub use core::{AbortReason, CacheOpener, Core, CoreOptions, JobSpec, Wake};
 pub use internal::install_hook as install_panic_hook;
+pub use pool::{STACK_FULL, guard_stack, stack_nearly_full};
 pub use scheduler::{ClosureRunner, Scheduler, evaluating};
 pub use state::{Outcome, State};

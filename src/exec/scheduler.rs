@@ -128,13 +128,18 @@ impl Scheduler {
     }
 
     /// The log directory of this run, created when first needed. When the log root cannot
-    /// be written, logs go to a directory under the system's temporary directory instead.
+    /// be written, logs go to a fresh directory (`mkdtemp`, mode 0700) under the system's
+    /// temporary directory instead: never to a predictable name another user could make.
     pub fn logs(&self) -> &LogDir {
         self.logs.get_or_init(|| {
             let root = lock(&self.log_root).clone();
             LogDir::create(&root).unwrap_or_else(|e| {
-                let fallback =
-                    std::env::temp_dir().join(format!("prun-logs-{}", std::process::id()));
+                let fallback = tempfile::Builder::new()
+                    .prefix("prun-logs-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()
+                    .expect("failed to create a log directory in the temporary directory")
+                    .keep();
                 self.reporter.warning(&format!(
                     "cannot create log directory under {}: {e}; using {}",
                     root.display(),
@@ -316,7 +321,9 @@ impl Scheduler {
 
     /// Blocks the calling (non-runtime) thread until a wait is over.
     pub fn block(&self, rx: mpsc::Receiver<Wake>) -> Wake {
-        rx.recv().unwrap_or(Wake::Aborted(AbortReason::Interrupted))
+        self.pool
+            .blocked(|| rx.recv())
+            .unwrap_or(Wake::Aborted(AbortReason::Interrupted))
     }
 
     /// Ctrl-C or SIGTERM: the first aborts the run (process groups get SIGTERM, then SIGKILL
@@ -355,10 +362,13 @@ impl Scheduler {
         self.rt.spawn(Guarded::new(task, Arc::downgrade(self)));
     }
 
-    /// Runs `f` on a worker thread; its panic is an internal error.
-    fn work(self: &Arc<Self>, f: impl FnOnce() + Send + 'static) {
+    /// Runs `f` on a worker thread; its panic is an internal error. `f` gets `Err` (on
+    /// the submitting thread) when no thread could be started for it: it must then only
+    /// report the failure, never run a script closure.
+    fn work(self: &Arc<Self>, f: impl FnOnce(Result<(), String>) + Send + 'static) {
         let me = Arc::downgrade(self);
-        self.pool.submit(move || internal::catching(&me, f));
+        self.pool
+            .submit(move |thread| internal::catching(&me, || f(thread)));
     }
 
     /// True once the run was interrupted by a signal.
@@ -418,11 +428,16 @@ impl Scheduler {
                 Action::Cancel(token) => token.cancel(),
                 Action::Judge(batch) => {
                     let me = self.clone();
-                    self.work(move || {
-                        let verdicts: Vec<(ProcId, Judgement)> =
-                            evaluating_as("an inputs or outputs closure", || {
+                    self.work(move |thread| {
+                        let verdicts: Vec<(ProcId, Judgement)> = match thread {
+                            Ok(()) => evaluating_as("an inputs or outputs closure", || {
                                 batch.iter().map(|s| (s.id, freshness::judge(s))).collect()
-                            });
+                            }),
+                            Err(e) => batch
+                                .iter()
+                                .map(|s| (s.id, Judgement::Failed(e.clone())))
+                                .collect(),
+                        };
                         Pool::finishing(|| {
                             me.with(|c| {
                                 for (id, verdict) in verdicts {
@@ -436,7 +451,9 @@ impl Scheduler {
                     // Opening may wait for the thread that opens an existing DB, or for
                     // SQLite: a worker thread, never the lock or the async runtime.
                     let me = self.clone();
-                    self.work(move || {
+                    // Without a thread (at the thread limit) it is opened here: no user
+                    // code runs in it.
+                    self.work(move |_| {
                         let cache = open();
                         me.with(|c| c.cache_opened(generation, cache));
                     });
@@ -471,8 +488,14 @@ impl Scheduler {
                     return;
                 }
                 // Checking outputs calls closures and stats files: not on the runtime.
-                me.clone().work(move || {
-                    let outcome = checked(&job, outcome);
+                me.clone().work(move |thread| {
+                    let outcome = match thread {
+                        Ok(()) => checked(&job, outcome),
+                        Err(error) => Outcome::Failed {
+                            error,
+                            exit_code: None,
+                        },
+                    };
                     Pool::finishing(|| me.with(|c| c.complete(id, outcome, log)));
                 });
             });
@@ -501,8 +524,14 @@ impl Scheduler {
             self.finish(job.id, outcome, log);
             return;
         };
-        self.work(move || {
-            let mut outcome = runner.run(&job, &cancel, &log);
+        self.work(move |thread| {
+            let mut outcome = match thread {
+                Ok(()) => runner.run(&job, &cancel, &log),
+                Err(error) => Outcome::Failed {
+                    error,
+                    exit_code: None,
+                },
+            };
             cancel.cancel();
             if timed_out.load(Ordering::SeqCst) {
                 let limit = job.def.timeout.unwrap_or_default();

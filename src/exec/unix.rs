@@ -12,9 +12,11 @@ use nix::unistd::Pid;
 
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// Records a live process group.
-pub fn register(pgid: i32) {
+/// Records a live process group, running `command`, also in the run's journal (see
+/// [`super::crashed`]).
+pub fn register(pgid: i32, command: &dyn std::fmt::Display) {
     GROUPS.lock().expect("group registry").push(pgid);
+    super::crashed::started(pgid, command);
 }
 
 /// Forgets a process group whose members are all gone.
@@ -23,6 +25,7 @@ pub fn unregister(pgid: i32) {
         .lock()
         .expect("group registry")
         .retain(|&g| g != pgid);
+    super::crashed::ended(pgid);
 }
 
 /// Sends SIGTERM to a group. A group that no longer exists is not an error.
@@ -83,7 +86,7 @@ pub fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
         .read(true)
         .write(true)
         .custom_flags(nix::libc::O_TMPFILE)
-        .mode(0o644)
+        .mode(0o600)
         .open(dir)
 }
 
@@ -99,6 +102,37 @@ pub fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Re
         nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
     )
     .map_err(std::io::Error::from)
+}
+
+/// True when an error says that this process (`EMFILE`) or the system (`ENFILE`) has no
+/// file descriptor left.
+pub fn fds_short(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE)
+    )
+}
+
+/// Raises this process's soft limit of open files to its hard limit: the common soft limit
+/// of 1024 is far too low for a few hundred jobs, each with a log and pipes. Children
+/// inherit the raised limit.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// The most the main thread's stack can grow to (its soft `RLIMIT_STACK`), when limited.
+pub fn main_stack_size() -> Option<usize> {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    let (soft, _) = getrlimit(Resource::RLIMIT_STACK).ok()?;
+    if soft == RLIM_INFINITY {
+        return None;
+    }
+    usize::try_from(soft).ok()
 }
 
 /// The signal number that ended a process, if a signal did.

@@ -15,8 +15,9 @@ pub trait Callable: Send + Sync {
     fn call(&self, ctx: Dynamic, args: &[String]) -> Result<Dynamic, Box<EvalAltResult>>;
     /// Where the closure was written, for messages (`script.rhai:12:5`).
     fn origin(&self) -> Origin;
-    /// A text that changes when the closure's code or captured values change: part of
-    /// the fingerprint of a proc, so that editing a proc re-runs it.
+    /// A text that changes when what the closure sees changes — its code, the script
+    /// functions it calls, its captured values — and only then: part of the fingerprint
+    /// of a proc, so that editing a proc re-runs it and a cached result stays valid.
     fn identity(&self) -> String;
 }
 

@@ -14,8 +14,21 @@ pub enum GraphError {
     DuplicateProc(String),
     #[error("proto \"{0}\" already exists")]
     DuplicateProto(String),
+    #[error(
+        "name \"{}\" contains a newline or another control character: names are one line of printable text",
+        .0.escape_debug()
+    )]
+    ControlCharInName(String),
     #[error("proc name \"{0}\" contains a [placeholder]: use proto() for templates")]
     PlaceholderInProcName(String),
+    #[error(
+        "value {value:?} for placeholder [{arg}] cannot be written into the shell command: {why} (pass it with cmd: [...] or env instead)"
+    )]
+    Unquotable {
+        arg: String,
+        value: String,
+        why: String,
+    },
     #[error("no proc or proto matches \"{0}\"")]
     NoMatch(String),
     #[error("name \"{name}\" matches several protos: {}", protos.join(", "))]

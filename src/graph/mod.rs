@@ -10,6 +10,7 @@ mod error;
 mod model;
 mod need;
 pub mod pattern;
+pub mod shell;
 
 pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
 pub use error::GraphError;

@@ -193,6 +193,7 @@ impl Graph {
     /// Declares a plain proc. Its dependency closures (called with empty args) must have
     /// been answered (see [`super::need`]).
     pub fn add_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
+        printable(name)?;
         if has_placeholders(name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));
         }
@@ -207,6 +208,7 @@ impl Graph {
 
     /// Declares a proto.
     pub fn add_proto(&mut self, pattern: &str, def: Arc<ProcDef>) -> Result<ProtoId, GraphError> {
+        printable(pattern)?;
         if self.proto_by_name.contains_key(pattern) {
             return Err(GraphError::DuplicateProto(pattern.to_string()));
         }
@@ -373,10 +375,14 @@ impl Graph {
     /// Creates (or finds) the proc named by the proto filled with `args`.
     pub fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
         let name = self.protos[proto].template.fill(&args)?;
+        printable(&name)?;
         if let Some(id) = self.lookup(&name) {
             return Ok(id);
         }
         let def = self.protos[proto].def.clone();
+        if let super::Body::Shell(text) = &def.body {
+            super::shell::check_shell(text, &args)?;
+        }
         let deps = self.dep_names(&name, &def, &args)?;
         Ok(self.insert(&name, def, args, Some(proto), deps))
     }
@@ -508,6 +514,21 @@ impl Graph {
                     })
                     .collect();
             }
+            // All or nothing: an operation retried once the closures are answered must not
+            // find some of them made already (a made name may equal the glob itself).
+            let def = self.protos[proto].def.clone();
+            let mut needs: Vec<Need> = Vec::new();
+            for args in &combos {
+                let name = self.protos[proto].template.fill(args)?;
+                if self.lookup(&name).is_none()
+                    && let Err(GraphError::Unresolved(n)) = self.dep_names(&name, &def, args)
+                {
+                    needs.extend(n.0.iter().cloned());
+                }
+            }
+            if !needs.is_empty() {
+                return Err(GraphError::Unresolved(Needs(Arc::new(needs))));
+            }
             return combos
                 .into_iter()
                 .map(|args| self.instantiate(proto, args))
@@ -561,6 +582,15 @@ pub fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<String, Gra
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// A name is one line of printable text: a newline or another control character would
+/// break every line prun prints about it (and its log's file name).
+fn printable(name: &str) -> Result<(), GraphError> {
+    if name.chars().any(char::is_control) {
+        return Err(GraphError::ControlCharInName(name.to_string()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -311,4 +311,26 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn a_glob_over_choices_creates_every_proc_or_none() {
+        let mut g = Graph::default();
+        let cb = returns("dep");
+        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        def.deps = vec![DepSpec::Closure(cb.clone())];
+        def.arg_choices = vec![(
+            "x".into(),
+            Choices::List(vec!["a".into(), "*".into(), "c".into()]),
+        )];
+        g.add_proto("p::[x]", Arc::new(def)).unwrap();
+        let needs = needs(g.expand("p::*").unwrap_err());
+        assert_eq!(needs.len(), 3, "one need per proc to create");
+        assert!(g.lookup("p::a").is_none() && g.lookup("p::*").is_none());
+        for n in &needs {
+            g.answer(n.key().clone(), n.answer());
+        }
+        let ids = g.expand("p::*").unwrap();
+        assert_eq!(ids.len(), 3);
+        assert_eq!(cb.1.load(Ordering::SeqCst), 3);
+    }
 }

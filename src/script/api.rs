@@ -237,12 +237,14 @@ fn define(
 }
 
 fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
+    // Each pattern is expanded once, even when the operation is retried (see Core::expand).
+    let mut expanded: Vec<Vec<ProcId>> = Vec::new();
     core(sched, "run", |c| {
         c.flush_now()?;
-        let mut ids = Vec::new();
-        for p in &patterns {
-            ids.extend(c.create(p)?);
+        for p in &patterns[expanded.len()..] {
+            expanded.push(c.expand(p)?);
         }
+        let ids = expanded.concat();
         c.start(&ids)?;
         Ok(names(c, &ids))
     })
@@ -270,8 +272,14 @@ fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
 }
 
 fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
+    let mut expanded: Option<Vec<ProcId>> = None;
     core(sched, "create", |c| {
-        let ids = c.create(pattern)?;
+        let ids = match expanded.take() {
+            Some(ids) => ids,
+            None => c.expand(pattern)?,
+        };
+        expanded = Some(ids.clone());
+        c.created()?;
         Ok(names(c, &ids))
     })
 }

@@ -6,11 +6,12 @@
     reason = "NativeCallContextStore is volatile, not deprecated"
 )]
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext, NativeCallContextStore};
 
+use super::identity;
+use super::values::MAX_NESTING;
 use crate::graph::Callable;
 
 /// A closure plus a snapshot of the context it was handed over in.
@@ -29,29 +30,17 @@ pub struct ScriptCallback {
 }
 
 impl ScriptCallback {
-    /// Captures `fp`, received by a native function called with `ctx`.
+    /// Captures `fp`, received by a native function called with `ctx`, keeping its captured
+    /// variables shared with the script (for `defer`, which sees their latest values).
     pub fn new(ctx: &NativeCallContext, fp: FnPtr, engine: Weak<Engine>) -> Arc<ScriptCallback> {
         let curried = fp.curry().len();
-        let defs: Vec<_> = ctx
+        let arities: Vec<usize> = ctx
             .iter_namespaces()
             .flat_map(|m| m.iter_script_fn_info())
             .filter(|(.., name, _, _)| *name == fp.fn_name())
-            .collect();
-        let arities: Vec<usize> = defs
-            .iter()
             .map(|(.., n, _)| n.saturating_sub(curried))
             .collect();
-        let mut identity = defs
-            .iter()
-            .map(|(.., def)| {
-                let span = rhai::Span::new(def.body.start_position(), def.body.end_position());
-                source_text(ctx.call_source(), span).unwrap_or_else(|| format!("{:?}", def.body))
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        for v in fp.curry() {
-            identity.push_str(&format!("\n{v:?}"));
-        }
+        let identity = identity::of_closure(ctx, &fp);
         let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
         Arc::new(ScriptCallback {
             fp,
@@ -62,6 +51,59 @@ impl ScriptCallback {
             origin,
         })
     }
+
+    /// Captures a closure given to `proc`/`proto`: its captured variables are copied now
+    /// (deeply, nested arrays and maps included), so that it sees the values they had at
+    /// the definition — a closure made in a loop sees its own iteration's values, and a
+    /// later assignment in the script changes neither what it returns nor its fingerprint.
+    pub fn detached(
+        ctx: &NativeCallContext,
+        mut fp: FnPtr,
+        engine: Weak<Engine>,
+    ) -> Result<Arc<ScriptCallback>, String> {
+        let copies = fp
+            .curry()
+            .iter()
+            .map(|v| deep_copy(v, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        fp.set_curry(copies);
+        Ok(ScriptCallback::new(ctx, fp, engine))
+    }
+}
+
+/// An unshared copy of `v`: shared (captured) values are read, arrays, maps and the
+/// captures of closures are copied element by element.
+fn deep_copy(v: &Dynamic, depth: usize) -> Result<Dynamic, String> {
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "a captured value is nested deeper than {MAX_NESTING} levels; pass it through params or a result instead"
+        ));
+    }
+    if let Some(a) = v.read_lock::<rhai::Array>() {
+        let copy = a
+            .iter()
+            .map(|x| deep_copy(x, depth + 1))
+            .collect::<Result<rhai::Array, _>>()?;
+        return Ok(copy.into());
+    }
+    if let Some(m) = v.read_lock::<rhai::Map>() {
+        let mut copy = rhai::Map::new();
+        for (k, x) in m.iter() {
+            copy.insert(k.clone(), deep_copy(x, depth + 1)?);
+        }
+        return Ok(copy.into());
+    }
+    if let Some(f) = v.read_lock::<FnPtr>() {
+        let mut copy = f.clone();
+        let curry = f
+            .curry()
+            .iter()
+            .map(|x| deep_copy(x, depth + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        copy.set_curry(curry);
+        return Ok(Dynamic::from(copy));
+    }
+    Ok(v.flatten_clone())
 }
 
 impl Callable for ScriptCallback {
@@ -100,35 +142,4 @@ impl Callable for ScriptCallback {
     fn identity(&self) -> String {
         self.identity.clone()
     }
-}
-
-/// Script texts by source name, read once per run.
-static SOURCES: LazyLock<Mutex<HashMap<String, Option<Arc<str>>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// The text of a closure's body, read back from its script: what a closure *is*, for the
-/// fingerprint (Rhai's syntax tree holds hashes that change from one process to the next).
-fn source_text(source: Option<&str>, span: rhai::Span) -> Option<String> {
-    let (start, end) = (span.start(), span.end());
-    let (sl, sc, el, ec) = (
-        start.line()?,
-        start.position()?,
-        end.line()?,
-        end.position()?,
-    );
-    let text = SOURCES
-        .lock()
-        .expect("sources")
-        .entry(source?.to_string())
-        .or_insert_with(|| std::fs::read_to_string(source?).ok().map(Arc::from))
-        .clone()?;
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate().skip(sl - 1).take(el + 1 - sl) {
-        let l = i + 1;
-        let from = if l == sl { sc.saturating_sub(1) } else { 0 };
-        let to = if l == el { ec } else { usize::MAX };
-        out.extend(line.chars().skip(from).take(to.saturating_sub(from)));
-        out.push('\n');
-    }
-    Some(out)
 }

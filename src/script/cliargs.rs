@@ -1,11 +1,14 @@
 //! `args(#{...})`: a script's own command line (API.md section 6).
 //!
 //! A declaration maps option names to their specs (`short`, `help`, `"default"`,
-//! `required`, `flag`, `int`, `list`, `env`, `positional`) plus an `about` line. The words
-//! after the script path are read as API.md section 1 says: an option the script declares
-//! belongs to the script (it may declare `-q` or `-v` although prun has its own); other
-//! options are prun's; after `--` every word is the script's; positional words are
-//! targets unless the script declares positional arguments.
+//! `required`, `flag`, `int`, `list`, `env`, `positional`, `secret`) plus an `about` line.
+//! The values of secret options (`secret: true`, or an `env` fallback whose name contains
+//! PASSWORD, TOKEN or SECRET, in any case) are hidden wherever prun writes arguments or
+//! command lines (see [`crate::redact`]). The words after the script path are read as
+//! API.md section 1 says: an option the script declares belongs to the script (it may
+//! declare `-q` or `-v` although prun has its own); other options are prun's; after `--`
+//! every word is the script's; positional words are targets unless the script declares
+//! positional arguments.
 
 use rhai::{Array, Dynamic, Map};
 
@@ -23,6 +26,7 @@ struct Opt {
     list: bool,
     env: Option<String>,
     positional: bool,
+    secret: bool,
 }
 
 /// A script's declared command line.
@@ -41,6 +45,8 @@ pub struct Split {
     pub rest: Vec<String>,
     /// `-h`/`--help` was given (and the script does not declare it).
     pub help: bool,
+    /// The values of secret options, as text (see [`crate::redact`]).
+    pub secrets: Vec<String>,
 }
 
 /// prun's options that take a value as the next word.
@@ -52,6 +58,25 @@ fn flag_of(spec: &Map, key: &str, name: &str) -> Result<bool, String> {
         Some(v) => v
             .as_bool()
             .map_err(|_| format!("args: `{name}.{key}` must be true or false")),
+    }
+}
+
+/// Whether an `env` fallback names a variable that holds a secret.
+fn secret_env(name: &Dynamic) -> bool {
+    let name = name.to_string().to_uppercase();
+    ["PASSWORD", "TOKEN", "SECRET"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+/// The text forms of an option's value (each item of a list); a flag has none.
+fn secret_texts(value: &Dynamic) -> Vec<String> {
+    if value.is_unit() || value.is_bool() {
+        return Vec::new();
+    }
+    match value.clone().try_cast::<Array>() {
+        Some(items) => items.iter().flat_map(secret_texts).collect(),
+        None => vec![value.to_string()],
     }
 }
 
@@ -82,6 +107,7 @@ impl Declaration {
                     "list",
                     "env",
                     "positional",
+                    "secret",
                 ];
                 if !known.contains(&s.as_str()) {
                     return Err(format!(
@@ -114,6 +140,7 @@ impl Declaration {
                 list: flag_of(&spec, "list", &key)?,
                 env: spec.get("env").map(|e| e.to_string()),
                 positional: flag_of(&spec, "positional", &key)?,
+                secret: flag_of(&spec, "secret", &key)? || spec.get("env").is_some_and(secret_env),
                 key,
             });
         }
@@ -215,10 +242,23 @@ impl Declaration {
                 values: Map::new(),
                 rest,
                 help,
+                secrets: Vec::new(),
             });
         }
         let values = self.values(&raw, positionals)?;
-        Ok(Split { values, rest, help })
+        let secrets = self
+            .opts
+            .iter()
+            .filter(|o| o.secret)
+            .filter_map(|o| values.get(o.key.as_str()))
+            .flat_map(secret_texts)
+            .collect();
+        Ok(Split {
+            values,
+            rest,
+            help,
+            secrets,
+        })
     }
 
     fn values(&self, raw: &[(&Opt, String)], positionals: Vec<String>) -> Result<Map, String> {
@@ -453,6 +493,41 @@ mod tests {
                 .unwrap_err()
                 .contains("--bogus")
         );
+    }
+
+    #[test]
+    fn secrets_are_declared_or_read_from_password_token_or_secret_variables() {
+        let mut d = Map::new();
+        let spec = |pairs: &[(&str, Dynamic)]| -> Dynamic {
+            let m: Map = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), v.clone()))
+                .collect();
+            m.into()
+        };
+        d.insert("pw".into(), spec(&[("secret", true.into())]));
+        d.insert("key".into(), spec(&[("env", "Vault_Token".into())]));
+        d.insert("db".into(), spec(&[("env", "PGPASSWORD".into())]));
+        d.insert(
+            "s".into(),
+            spec(&[("env", "my_secret".into()), ("list", true.into())]),
+        );
+        d.insert("home".into(), spec(&[("env", "PRUN_TEST_NOT_SET".into())]));
+        d.insert(
+            "quiet".into(),
+            spec(&[("flag", true.into()), ("secret", true.into())]),
+        );
+        let d = Declaration::parse(&d).unwrap();
+        let s = d
+            .split(&words(&[
+                "--pw", "p1", "--key", "k1", "--db", "d1", "--s", "a", "--s", "b", "--home", "h",
+                "--quiet",
+            ]))
+            .unwrap();
+        let mut secrets = s.secrets.clone();
+        secrets.sort();
+        assert_eq!(secrets, ["a", "b", "d1", "k1", "p1"]);
+        assert_eq!(s.values["pw"].to_string(), "p1");
     }
 
     #[test]

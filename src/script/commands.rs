@@ -252,7 +252,7 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
             msg.push_str("; stderr ends with:");
             for line in &lines[lines.len().saturating_sub(STDERR_LINES)..] {
                 msg.push_str("\n  | ");
-                msg.push_str(line);
+                msg.push_str(&crate::redact::redact(line));
             }
         }
         msg.push_str(&format!("\n  log: {}", log_path.display()));

@@ -67,6 +67,9 @@ impl Host {
             // Rhai's defaults (64 levels, 32 inside functions) reject ordinary pipeline
             // code such as a long argv built inside a function.
             engine.set_max_expr_depths(256, 256);
+            // Each level of a script function calling itself takes tens of kilobytes of a
+            // worker's stack: a runaway recursion is an error for its proc, not a crash.
+            engine.set_max_call_levels(64);
             let cfg = ApiConfig {
                 cli_parallel: opts.cli_parallel,
                 db: opts.db.clone(),
@@ -95,8 +98,16 @@ impl Host {
             });
             let s = sched.clone();
             engine.on_progress(move |ops| {
-                // Checking every operation would cost a thread-local lookup each; every
-                // 256th still stops a runaway loop within microseconds.
+                // Checking every operation would cost a thread-local lookup each. Every
+                // 32nd is enough for the stack: each level of nesting is an operation, and
+                // 32 levels fit well in the reserve (see `exec::stack_nearly_full`).
+                if ops % 32 != 0 {
+                    return None;
+                }
+                if crate::exec::stack_nearly_full() {
+                    return Some(Dynamic::from(crate::exec::STACK_FULL));
+                }
+                // Every 256th still stops a runaway loop within microseconds.
                 if ops % 256 != 0 {
                     return None;
                 }
@@ -151,6 +162,7 @@ impl Host {
 
     /// Runs the top level of a compiled script on this thread.
     pub fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
+        super::identity::remember(ast);
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
         let source = ast.source().unwrap_or("<script>").to_string();

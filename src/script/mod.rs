@@ -20,6 +20,7 @@ mod ctx;
 mod error;
 mod helpers;
 mod host;
+mod identity;
 mod job;
 mod opts;
 mod stdlib;

@@ -78,7 +78,9 @@ pub fn parse(
             )));
         }
     }
-    let callback = |fp: FnPtr| -> Callback { ScriptCallback::new(ctx, fp, engine.clone()) };
+    let callback = |fp: FnPtr| -> Result<Callback, DefError> {
+        Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(err)?)
+    };
     let get = |k: &str| opts.get(k).cloned();
 
     let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
@@ -90,7 +92,7 @@ pub fn parse(
         } else if item.is::<NoFailures>() {
             def.no_failures = true;
         } else if let Some(fp) = item.clone().try_cast::<FnPtr>() {
-            def.deps.push(DepSpec::Closure(callback(fp)));
+            def.deps.push(DepSpec::Closure(callback(fp)?));
         } else {
             return Err(err(format!(
                 "`deps` entries must be names, closures or NO_FAILURES, not {}",
@@ -211,7 +213,7 @@ pub fn parse(
         }
     }
     if let Some(fp) = get("arg_choices").and_then(|v| v.try_cast::<FnPtr>()) {
-        def.choices_map = Some(callback(fp));
+        def.choices_map = Some(callback(fp)?);
     } else if let Some(v) = get("arg_choices") {
         let m = v.try_cast::<Map>().ok_or_else(|| {
             err(
@@ -221,7 +223,7 @@ pub fn parse(
         })?;
         for (k, v) in m {
             let choices = if let Some(fp) = v.clone().try_cast::<FnPtr>() {
-                Choices::Closure(callback(fp))
+                Choices::Closure(callback(fp)?)
             } else if let Some(a) = v.clone().try_cast::<Array>() {
                 Choices::List(a.into_iter().map(|x| x.to_string()).collect())
             } else {
@@ -237,7 +239,7 @@ pub fn parse(
     let cmd = get("cmd");
     let shell = get("shell");
     def.body = match (body, cmd, shell) {
-        (Some(fp), None, None) => Body::Closure(callback(fp)),
+        (Some(fp), None, None) => Body::Closure(callback(fp)?),
         (None, Some(c), None) => {
             let argv: Vec<String> = c
                 .try_cast::<Array>()
@@ -270,10 +272,16 @@ enum SpecError {
     Empty,
     #[error("entries must be paths, globs or closures, not {0}")]
     NotAPath(&'static str),
+    /// The closure cannot be kept (its captured values cannot be copied).
+    #[error("{0}")]
+    Closure(String),
 }
 
 /// A path, a glob, or a closure returning paths.
-fn file_spec(v: &Dynamic, callback: &dyn Fn(FnPtr) -> Callback) -> Result<FileSpec, SpecError> {
+fn file_spec(
+    v: &Dynamic,
+    callback: &dyn Fn(FnPtr) -> Result<Callback, DefError>,
+) -> Result<FileSpec, SpecError> {
     if v.is_string() {
         let s = v.to_string();
         if s.is_empty() {
@@ -281,7 +289,8 @@ fn file_spec(v: &Dynamic, callback: &dyn Fn(FnPtr) -> Callback) -> Result<FileSp
         }
         Ok(FileSpec::Path(s))
     } else if let Some(fp) = v.clone().try_cast::<FnPtr>() {
-        Ok(FileSpec::Closure(callback(fp)))
+        let cb = callback(fp).map_err(|e| SpecError::Closure(e.message))?;
+        Ok(FileSpec::Closure(cb))
     } else {
         Err(SpecError::NotAPath(v.type_name()))
     }

@@ -24,3 +24,7 @@ pub struct ProcFailure(pub String);
 /// Thrown by `wait` when the run was aborted (Ctrl-C, `--fail-fast`).
 #[derive(Debug, Clone)]
 pub struct Aborted(pub String);
+
+/// How deeply nested a captured value may be (it is copied and rendered for the fingerprint
+/// recursively): as deep as a result saved in the task DB may be.
+pub const MAX_NESTING: usize = 100;

@@ -2,7 +2,9 @@
 //! history, and the writer thread.
 
 use std::collections::HashMap;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -66,6 +68,8 @@ enum Msg {
         counts: String,
     },
     Flush(mpsc::Sender<()>),
+    /// A reader found the DB corrupt (the error): move it aside and start a new one.
+    Corrupt(String, mpsc::Sender<()>),
 }
 
 /// Reports a problem with the DB; the run goes on.
@@ -122,65 +126,123 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
     )
 }
 
-impl Store {
-    /// Opens (or creates) the DB at `path`. A file that is not a valid DB is moved aside
-    /// (with a warning) and a new one is made in its place.
-    pub fn open(path: &Path, warn: Warn) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+/// Makes the DB file ready for SQLite: its directory (mode 0700 when prun makes it), the
+/// file itself created with mode 0600 (SQLite gives its `-wal` and `-shm` files the mode
+/// of the DB file), and every one of them checked by [`crate::paths`]: not a symbolic
+/// link, owned by the user, not readable by others.
+fn prepare(path: &Path) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
                 source,
             })?;
+    }
+    let file_err = |source| StoreError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    crate::paths::open_private_file(path).map_err(file_err)?;
+    for side in ["-wal", "-shm"] {
+        crate::paths::check_existing_private_file(&with_suffix(path, side)).map_err(file_err)?;
+    }
+    Ok(())
+}
+
+/// `path` with `suffix` appended to its file name (`tasks.db` → `tasks.db-wal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Moves a corrupt DB and its `-wal` and `-shm` files aside, to a name no other move
+/// takes (`tasks.corrupt-<seconds>-<pid>-<n>`), and returns where the DB went.
+fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    static MOVED: AtomicU32 = AtomicU32::new(0);
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let aside = loop {
+        let n = MOVED.fetch_add(1, Ordering::Relaxed);
+        let aside = path.with_extension(format!("corrupt-{secs}-{}-{n}", std::process::id()));
+        if std::fs::symlink_metadata(&aside).is_err() {
+            break aside;
         }
+    };
+    std::fs::rename(path, &aside)?;
+    for side in ["-wal", "-shm"] {
+        match std::fs::rename(with_suffix(path, side), with_suffix(&aside, side)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(aside)
+}
+
+/// Opens the DB, brings its schema up to date and reads the cache (unless the schema is
+/// newer than this prun's); returns the schema version found.
+fn load(path: &Path) -> rusqlite::Result<(Connection, i64, HashMap<String, CacheRow>)> {
+    let mut conn = connect(path)?;
+    let found = schema::migrate(&mut conn)?;
+    if found > schema::VERSION {
+        return Ok((conn, found, HashMap::new()));
+    }
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+    let cache = read_cache(&conn)?;
+    Ok((conn, found, cache))
+}
+
+/// Moves a corrupt DB aside and makes a new, empty one in its place.
+fn start_over(path: &Path) -> Result<(PathBuf, Connection), String> {
+    let aside = move_aside(path).map_err(|e| format!("failed to move it aside: {e}"))?;
+    prepare(path).map_err(|e| e.to_string())?;
+    let (conn, _, _) = load(path).map_err(|e| format!("failed to start a new one: {e}"))?;
+    Ok((aside, conn))
+}
+
+impl Store {
+    /// Opens (or creates) the DB at `path`. A file that is not a valid DB, or whose cache
+    /// cannot be read because it is corrupt, is moved aside (with a warning) and a new one
+    /// is made in its place.
+    pub fn open(path: &Path, warn: Warn) -> Result<Store, StoreError> {
+        prepare(path)?;
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         };
-        let mut conn = match connect(path).and_then(|mut c| schema::migrate(&mut c).map(|v| (c, v)))
-        {
-            Ok((c, found)) => {
-                if found > schema::VERSION {
-                    return Err(StoreError::TooNew {
-                        path: path.to_path_buf(),
-                        found,
-                        known: schema::VERSION,
-                    });
-                }
-                c
+        let (conn, initial) = match load(path) {
+            Ok((_, found, _)) if found > schema::VERSION => {
+                return Err(StoreError::TooNew {
+                    path: path.to_path_buf(),
+                    found,
+                    known: schema::VERSION,
+                });
             }
+            Ok((conn, _, cache)) => (conn, cache),
             Err(e) if is_corrupt(&e) => {
-                let aside = path.with_extension(format!(
-                    "corrupt-{}",
-                    SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs())
-                ));
+                let (aside, conn) = start_over(path).map_err(|why| StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    error: e.to_string(),
+                    why,
+                })?;
                 warn(&format!(
                     "the task DB {} is corrupt ({e}); moved it to {} and started a new one",
                     path.display(),
                     aside.display()
                 ));
-                std::fs::rename(path, &aside).map_err(|source| StoreError::Dir {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                for ext in ["db-wal", "db-shm"] {
-                    let _ = std::fs::remove_file(path.with_extension(ext));
-                }
-                let mut c = connect(path).map_err(open_err)?;
-                schema::migrate(&mut c).map_err(open_err)?;
-                c
+                (conn, HashMap::new())
             }
             Err(e) => return Err(open_err(e)),
         };
-        conn.set_transaction_behavior(TransactionBehavior::Immediate);
-        let initial = read_cache(&conn).map_err(open_err)?;
-        let writer_conn = conn;
         let (tx, rx) = mpsc::channel();
         let wpath = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("prun-db".into())
-            .spawn(move || writer(writer_conn, rx, &wpath, &warn))
+            .spawn(move || writer(conn, rx, &wpath, &warn))
             .map_err(|source| StoreError::Dir {
                 path: path.to_path_buf(),
                 source,
@@ -206,17 +268,31 @@ impl Store {
         if let Some(rows) = self.initial.lock().expect("db").take() {
             return Ok(rows);
         }
-        let guard = self.reader()?;
-        read_cache(guard.as_ref().expect("opened")).map_err(|e| self.sql(e))
+        self.read(read_cache)
     }
 
-    /// The read connection, opened on first use.
-    fn reader(&self) -> Result<std::sync::MutexGuard<'_, Option<Connection>>, StoreError> {
-        let mut guard = self.read.lock().expect("db");
-        if guard.is_none() {
-            *guard = Some(connect(&self.path).map_err(|e| self.sql(e))?);
-        }
-        Ok(guard)
+    /// Runs a query on the read connection (opened on first use). A corrupt DB found here
+    /// is handed to the writer, which moves it aside and starts a new one.
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let result = {
+            let mut guard = self.read.lock().expect("db");
+            match guard.as_ref() {
+                Some(conn) => query(conn),
+                None => connect(&self.path).and_then(|conn| query(guard.insert(conn))),
+            }
+        };
+        result.map_err(|e| {
+            if is_corrupt(&e) {
+                self.read.lock().expect("db").take();
+                let (ack, done) = mpsc::channel();
+                self.send(Msg::Corrupt(e.to_string(), ack));
+                let _ = done.recv();
+            }
+            self.sql(e)
+        })
     }
 
     /// Queues the start of a run (at `started`, RFC 3339); the procs and the end recorded
@@ -224,7 +300,8 @@ impl Store {
     pub fn begin_run(&self, script: &str, args: &[String], started: &str) {
         self.send(Msg::BeginRun {
             script: script.to_string(),
-            args: serde_json::to_string(args).unwrap_or_else(|_| "[]".into()),
+            args: serde_json::to_string(&crate::redact::redact_all(args))
+                .unwrap_or_else(|_| "[]".into()),
             started: started.to_string(),
         });
     }
@@ -272,16 +349,12 @@ impl Store {
 
     /// The most recent runs, newest first.
     pub fn history(&self, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
-        let guard = self.reader()?;
-        let conn = guard.as_ref().expect("opened");
-        let mut stmt = conn
-            .prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT id, started, duration, outcome, counts FROM runs
                  ORDER BY id DESC LIMIT ?1",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
                 Ok(HistoryRun {
                     id: r.get(0)?,
                     started: r.get(1)?,
@@ -289,23 +362,19 @@ impl Store {
                     outcome: r.get(3)?,
                     counts: r.get(4)?,
                 })
-            })
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+            })?;
+            rows.collect()
+        })
     }
 
     /// The procs of one run, in the order they finished.
     pub fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
-        let guard = self.reader()?;
-        let conn = guard.as_ref().expect("opened");
-        let mut stmt = conn
-            .prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT name, state, started, duration, exit_code, log, error FROM proc_runs
                  WHERE run_id = ?1 ORDER BY rowid",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([run], |r| {
+            )?;
+            let rows = stmt.query_map([run], |r| {
                 Ok(ProcRecord {
                     name: r.get(0)?,
                     state: r.get(1)?,
@@ -315,26 +384,20 @@ impl Store {
                     log: r.get(5)?,
                     error: r.get(6)?,
                 })
-            })
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+            })?;
+            rows.collect()
+        })
     }
 
     /// The expected duration of a proc: the median of its last 10 successful runs.
     pub fn expected_duration(&self, name: &str) -> Result<Option<Duration>, StoreError> {
-        let guard = self.reader()?;
-        let conn = guard.as_ref().expect("opened");
-        let mut stmt = conn
-            .prepare(
+        let mut d: Vec<f64> = self.read(|conn| {
+            let mut stmt = conn.prepare(
                 "SELECT duration FROM proc_runs WHERE name = ?1 AND state = 'SUCCEEDED'
                  AND duration IS NOT NULL ORDER BY run_id DESC LIMIT 10",
-            )
-            .map_err(|e| self.sql(e))?;
-        let mut d: Vec<f64> = stmt
-            .query_map([name], |r| r.get(0))
-            .map_err(|e| self.sql(e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.sql(e))?;
+            )?;
+            stmt.query_map([name], |r| r.get(0))?.collect()
+        })?;
         if d.is_empty() {
             return Ok(None);
         }
@@ -370,10 +433,42 @@ fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, CacheRow>> 
     rows.collect()
 }
 
+/// The run being recorded: its row, and what it was begun with (to begin it again in a
+/// new DB after a corrupt one was moved aside).
+#[derive(Default)]
+struct Recording {
+    id: Option<i64>,
+    begun: Option<(String, String, String)>,
+}
+
 /// Commits whatever has queued up, one transaction per batch, until the channel closes.
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
+/// When the DB turns out to be corrupt, it is moved aside, a new one is started and the
+/// batch is written again into it.
+fn writer(conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
+    let mut conn = Some(conn);
     let mut failed = false;
-    let mut run: Option<i64> = None;
+    let mut rec = Recording::default();
+    let replace = |conn: &mut Option<Connection>, rec: &mut Recording, error: &str| {
+        // Close the old connection first: closing it later would checkpoint into, and
+        // delete, the `-wal` file of the new DB.
+        drop(conn.take());
+        rec.id = None;
+        match start_over(path) {
+            Ok((aside, fresh)) => {
+                *conn = Some(fresh);
+                warn(&format!(
+                    "the task DB {} is corrupt ({error}); moved it to {} and started a new one",
+                    path.display(),
+                    aside.display()
+                ));
+            }
+            Err(why) => warn(&format!(
+                "the task DB {} is corrupt ({error}) and could not be replaced: {why}; \
+                 this run's history and cache are not recorded",
+                path.display()
+            )),
+        }
+    };
     while let Ok(first) = rx.recv() {
         // Gather what arrives in the next few milliseconds too: one transaction per
         // finished proc would cost more than the procs themselves in a run of many short
@@ -387,82 +482,115 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &War
                 Err(_) => break,
             }
         }
-        let mut acks = Vec::new();
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for m in batch {
-                match m {
-                    Msg::BeginRun {
-                        script,
-                        args,
-                        started,
-                    } => {
-                        tx.execute(
-                            "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
-                            params![script, args, started],
-                        )?;
-                        run = Some(tx.last_insert_rowid());
-                    }
-                    Msg::Proc(p) => {
-                        let Some(run) = run else { continue };
-                        tx.prepare_cached(
-                            "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        )?
-                        .execute(params![run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error])?;
-                    }
-                    Msg::Save(name, row) => {
-                        tx.prepare_cached(
-                            "INSERT OR REPLACE INTO cache (name, result, fingerprint, stamp, saved)
-                             VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )?
-                        .execute(params![
-                            name,
-                            row.result,
-                            row.fingerprint,
-                            row.stamp,
-                            now()
-                        ])?;
-                    }
-                    Msg::Invalidate(name) => {
-                        tx.prepare_cached("DELETE FROM cache WHERE name = ?1")?
-                            .execute([name])?;
-                    }
-                    Msg::EndRun {
-                        duration,
-                        outcome,
-                        counts,
-                    } => {
-                        tx.execute(
-                            "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1",
-                            params![run, now(), duration, outcome, counts],
-                        )?;
-                        tx.execute(
-                            "DELETE FROM runs WHERE id <= (SELECT MAX(id) FROM runs) - ?1",
-                            [KEEP_RUNS],
-                        )?;
-                    }
-                    Msg::Flush(ack) => acks.push(ack),
-                }
-            }
-            tx.commit()
-        })();
-        if result.is_err() {
-            run = None;
-        }
-        if let Err(e) = result
-            && !failed
+        let mut result = apply(conn.as_mut(), &batch, &mut rec);
+        if let Err(e) = &result
+            && is_corrupt(e)
         {
-            failed = true;
-            warn(&format!(
-                "failed to write the task DB {}: {e}; this run's history and cache may be incomplete",
-                path.display()
-            ));
+            replace(&mut conn, &mut rec, &e.to_string());
+            result = apply(conn.as_mut(), &batch, &mut rec);
         }
-        for a in acks {
-            let _ = a.send(());
+        if let Err(e) = result {
+            rec.id = None;
+            if !failed {
+                failed = true;
+                warn(&format!(
+                    "failed to write the task DB {}: {e}; this run's history and cache may be incomplete",
+                    path.display()
+                ));
+            }
+        }
+        for m in batch {
+            match m {
+                Msg::Flush(ack) => {
+                    let _ = ack.send(());
+                }
+                Msg::Corrupt(error, ack) => {
+                    replace(&mut conn, &mut rec, &error);
+                    let _ = ack.send(());
+                }
+                _ => {}
+            }
         }
     }
+}
+
+/// Writes one batch in one transaction (nothing when there is no DB left to write to).
+fn apply(
+    conn: Option<&mut Connection>,
+    batch: &[Msg],
+    rec: &mut Recording,
+) -> rusqlite::Result<()> {
+    let Some(conn) = conn else { return Ok(()) };
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
+        if let Some((script, args, started)) = &rec.begun {
+            tx.execute(
+                "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
+                params![script, args, started],
+            )?;
+            rec.id = Some(tx.last_insert_rowid());
+        }
+        Ok(())
+    };
+    for m in batch {
+        match m {
+            Msg::BeginRun {
+                script,
+                args,
+                started,
+            } => {
+                rec.begun = Some((script.clone(), args.clone(), started.clone()));
+                begin(&tx, rec)?;
+            }
+            Msg::Proc(p) => {
+                if rec.id.is_none() {
+                    begin(&tx, rec)?;
+                }
+                let Some(run) = rec.id else { continue };
+                tx.prepare_cached(
+                    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error])?;
+            }
+            Msg::Save(name, row) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO cache (name, result, fingerprint, stamp, saved)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    name,
+                    row.result,
+                    row.fingerprint,
+                    row.stamp,
+                    now()
+                ])?;
+            }
+            Msg::Invalidate(name) => {
+                tx.prepare_cached("DELETE FROM cache WHERE name = ?1")?
+                    .execute([name])?;
+            }
+            Msg::EndRun {
+                duration,
+                outcome,
+                counts,
+            } => {
+                if rec.id.is_none() {
+                    begin(&tx, rec)?;
+                }
+                tx.execute(
+                    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1",
+                    params![rec.id, now(), duration, outcome, counts],
+                )?;
+                tx.execute(
+                    "DELETE FROM runs WHERE id <= (SELECT MAX(id) FROM runs) - ?1",
+                    [KEEP_RUNS],
+                )?;
+            }
+            Msg::Flush(_) | Msg::Corrupt(..) => {}
+        }
+    }
+    tx.commit()
 }
 
 #[cfg(test)]
@@ -541,5 +669,144 @@ mod tests {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
         assert!(moved);
+    }
+
+    /// Overwrites the root page of `table` with garbage (after moving the WAL into the
+    /// file), as a disk error inside the file would.
+    fn corrupt_table(path: &Path, table: &str) {
+        use std::io::{Seek, SeekFrom, Write};
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        drop(conn);
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.seek(SeekFrom::Start(((root - 1) * page) as u64)).unwrap();
+        f.write_all(&vec![0xA5; page as usize]).unwrap();
+    }
+
+    fn moved_aside(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".corrupt-") && !n.ends_with("-wal") && !n.ends_with("-shm"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn two_corrupt_files_moved_aside_at_once_both_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        for garbage in [1u8, 2] {
+            std::fs::write(&path, vec![garbage; 8192]).unwrap();
+            Store::open(&path, quiet()).unwrap().close();
+        }
+        let aside = moved_aside(dir.path());
+        assert_eq!(aside.len(), 2, "{aside:?}");
+        let firsts: Vec<u8> = aside
+            .iter()
+            .map(|n| std::fs::read(dir.path().join(n)).unwrap()[0])
+            .collect();
+        assert_eq!(firsts, [1, 2]);
+    }
+
+    #[test]
+    fn a_corrupt_page_in_the_cache_is_moved_aside_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        let row = CacheRow {
+            result: "1".into(),
+            fingerprint: "f".into(),
+            stamp: "s".into(),
+        };
+        s.save("a", row.clone());
+        s.close();
+        corrupt_table(&path, "cache");
+        let s = Store::open(&path, quiet()).unwrap();
+        assert!(s.load_cache().unwrap().is_empty());
+        s.save("a", row.clone());
+        s.close();
+        assert_eq!(moved_aside(dir.path()).len(), 1);
+        let s = Store::open(&path, quiet()).unwrap();
+        assert_eq!(s.load_cache().unwrap().get("a"), Some(&row));
+    }
+
+    #[test]
+    fn a_corrupt_page_met_by_the_writer_moves_the_db_aside_and_the_batch_goes_to_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Store::open(&path, quiet()).unwrap().close();
+        let warned = Arc::new(Mutex::new(Vec::new()));
+        let w = warned.clone();
+        let s = Store::open(
+            &path,
+            Arc::new(move |m| w.lock().unwrap().push(m.to_string())),
+        )
+        .unwrap();
+        corrupt_table(&path, "proc_runs");
+        s.begin_run("s.rhai", &[], &now());
+        s.record_proc(ProcRecord {
+            name: "p".into(),
+            state: "SUCCEEDED".into(),
+            ..ProcRecord::default()
+        });
+        s.end_run(Duration::from_secs(1), "ok", "{}");
+        s.close();
+        let warned = warned.lock().unwrap().join("\n");
+        assert!(warned.contains("corrupt"), "{warned}");
+        assert_eq!(moved_aside(dir.path()).len(), 1, "{warned}");
+        let s = Store::open(&path, quiet()).unwrap();
+        let runs = s.history(10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].outcome.as_deref(), Some("ok"));
+        assert_eq!(s.run_procs(runs[0].id).unwrap()[0].name, "p");
+    }
+
+    #[test]
+    fn a_corrupt_page_met_by_a_read_moves_the_db_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.begin_run("s.rhai", &[], &now());
+        s.end_run(Duration::from_secs(1), "ok", "{}");
+        s.close();
+        corrupt_table(&path, "runs");
+        let s = Store::open(&path, quiet()).unwrap();
+        assert!(s.history(10).is_err());
+        assert_eq!(moved_aside(dir.path()).len(), 1);
+        assert!(s.history(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_new_db_file_is_0600_in_a_0700_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.save(
+            "a",
+            CacheRow {
+                result: "1".into(),
+                fingerprint: "f".into(),
+                stamp: "s".into(),
+            },
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        s.close();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
     }
 }

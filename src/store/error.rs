@@ -25,6 +25,18 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("failed to open the task DB {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the task DB {} is corrupt ({error}) and could not be replaced: {why}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        error: String,
+        why: String,
+    },
     #[error("task DB {} was written by a newer prun (schema version {found}, this prun knows {known})", path.display())]
     TooNew {
         path: PathBuf,

@@ -54,7 +54,7 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
     fn quoted(lines: &[String]) -> String {
         lines
             .iter()
-            .map(|l| format!("\n           | {l}"))
+            .map(|l| format!("\n           | {}", crate::redact::redact(l)))
             .collect()
     }
     let text = std::fs::read_to_string(path).unwrap_or_default();

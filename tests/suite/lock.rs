@@ -49,18 +49,31 @@ fn a_second_run_is_refused_with_75_then_waits_with_lock_wait() {
         "{err}"
     );
 
-    let waiting = prun(&["main.rhai", "--lock=wait"])
+    let mut waiting = prun(&["main.rhai", "--lock=wait"])
         .spawn()
         .expect("waiting run");
+    // Release the first run only once the second says it waits: before that, it may not
+    // have tried the lock yet.
+    let stderr = std::io::BufReader::new(waiting.stderr.take().expect("stderr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            if line.contains("waiting for another run") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let said_it_waits = rx.recv_timeout(Duration::from_secs(20)).is_ok();
     std::fs::write(dir.join("release"), "").unwrap();
     assert!(first.wait_with_output().unwrap().status.success());
-    let waited = waiting.wait_with_output().unwrap();
-    assert!(
-        waited.status.success(),
-        "{}",
-        String::from_utf8_lossy(&waited.stderr)
-    );
-    assert!(String::from_utf8_lossy(&waited.stderr).contains("waiting for another run"));
+    let status = waiting.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(said_it_waits, "the second run never said it waits:\n{err}");
+    assert!(status.success(), "{err}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ pub mod postgres;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one prun run may take before it is killed and the test fails.
@@ -135,13 +135,6 @@ impl Test {
         self
     }
 
-    /// How long the run may take before it is killed and the test fails (60 s unless
-    /// set): tests of former hangs use a short bound so that they fail, not hang.
-    pub fn timeout(mut self, limit: Duration) -> Test {
-        self.timeout = limit;
-        self
-    }
-
     /// The script, written to `main.rhai` (after [`expand`]ing its macros).
     pub fn script(mut self, text: &str) -> Test {
         self.script = Some(expand(text));
@@ -177,6 +170,13 @@ impl Test {
         self.dir.path()
     }
 
+    /// How long the run may take before it is killed and the test fails (60 s unless
+    /// set): tests of former hangs use a short bound so that they fail, not hang.
+    pub fn timeout(mut self, limit: Duration) -> Test {
+        self.timeout = limit;
+        self
+    }
+
     /// Runs prun and returns what happened; a run longer than the timeout fails the test.
     pub fn run(self) -> Output {
         let dir = self.dir.path().to_path_buf();
@@ -196,25 +196,14 @@ impl Test {
         }
         words.extend(self.args.iter().cloned());
 
-        let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
-            .args(&words)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.args(&words)
             .current_dir(&dir)
             .env("XDG_STATE_HOME", dir.join("state"))
             .env_remove("NO_COLOR")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn prun");
-        let out = reader(child.stdout.take().expect("stdout"));
-        let err = reader(child.stderr.take().expect("stderr"));
-        let started = Instant::now();
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut signal_when = self.signal_when.clone();
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait") {
-                break s;
-            }
+        let done = run_within(cmd, &format!("prun {words:?}"), self.timeout, |child| {
             if let Some((file, sig)) = &signal_when
                 && dir.join(file).exists()
             {
@@ -223,31 +212,8 @@ impl Test {
                     .status();
                 signal_when = None;
             }
-            if started.elapsed() > self.timeout {
-                // Ask prun to clean up its process groups, then kill it.
-                let _ = Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status();
-                let grace = Instant::now();
-                while grace.elapsed() < Duration::from_secs(3) {
-                    if child.try_wait().ok().flatten().is_some() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                let stdout = out.join().unwrap_or_default();
-                let stderr = err.join().unwrap_or_default();
-                panic!(
-                    "prun {words:?} did not finish within {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-                    self.timeout
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let stdout = unstamp(&out.join().expect("stdout reader"));
-        let stderr = err.join().expect("stderr reader");
+        });
+        let (status, stdout, stderr) = (done.status, unstamp(&done.stdout), done.stderr);
         Output {
             code: status.code(),
             stdout,
@@ -255,6 +221,70 @@ impl Test {
             dir: self.dir,
             words,
         }
+    }
+}
+
+/// A command that ran to its end.
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` (stdin from `/dev/null`, stdout and stderr read as it goes) to its end;
+/// `tick` is called every few milliseconds while it runs. A run longer than
+/// [`RUN_TIMEOUT`] fails the test: the command gets SIGTERM (prun then ends its process
+/// groups), three seconds, SIGKILL, and the panic shows what it printed.
+pub fn run_bounded(cmd: Command, what: &str, tick: impl FnMut(&Child)) -> Finished {
+    run_within(cmd, what, RUN_TIMEOUT, tick)
+}
+
+/// [`run_bounded`] with another bound than [`RUN_TIMEOUT`].
+pub fn run_within(
+    mut cmd: Command,
+    what: &str,
+    limit: Duration,
+    mut tick: impl FnMut(&Child),
+) -> Finished {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to start {what}: {e}"));
+    let out = reader(child.stdout.take().expect("stdout"));
+    let err = reader(child.stderr.take().expect("stderr"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        tick(&child);
+        if started.elapsed() > limit {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let grace = Instant::now();
+            while grace.elapsed() < Duration::from_secs(3) {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out.join().unwrap_or_default();
+            let stderr = err.join().unwrap_or_default();
+            panic!(
+                "{what} did not finish within {limit:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Finished {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
     }
 }
 

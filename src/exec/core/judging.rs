@@ -101,7 +101,7 @@ impl Core {
                 self.runs[p].fingerprint = Some(fp);
                 self.enqueue(p);
             }
-            Judgement::Failed(e) => self.fail(p, e.to_string(), None),
+            Judgement::Failed(e) => self.fail(p, e, None),
         }
         self.pump();
     }

@@ -21,8 +21,6 @@ use crate::graph::{GraphError, Need, Needs, ProcId, fill_text, pattern::is_glob}
 pub(crate) enum Root<'a> {
     /// A proc the operation schedules.
     Proc(ProcId),
-    /// A name or glob it creates procs for.
-    Pattern(&'a str),
     /// A dependency name it resolves (one that was missing).
     Name(&'a str),
 }
@@ -36,7 +34,6 @@ impl Core {
         for root in roots {
             let found = match root {
                 Root::Proc(id) => Ok(vec![*id]),
-                Root::Pattern(p) => self.graph.expand(p),
                 Root::Name(n) => self.graph.resolve(n).map(|id| id.into_iter().collect()),
             };
             stack.extend(noted(found, &mut needs));

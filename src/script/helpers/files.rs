@@ -1,8 +1,10 @@
 //! `read_file`, `write_file`, `append_file` and `glob`.
 //!
-//! `glob` follows the shell, as the globs of `inputs` and `outputs` do (see
-//! `crate::globs`): `*`, `?`, `[...]` and `**` do not match a leading `.` (hidden files
-//! need `.*`), and directories that cannot be read are passed over.
+//! `glob` follows the shell: `*`, `?`, `[...]` and `**` do not match a leading `.`
+//! (hidden files need `.*`), and directories that cannot be read are passed over. `**`
+//! matches any number of directories (`src/**/*.rs`). A matched name that is not UTF-8 is
+//! an error naming it (with `\xNN` for its bad bytes): a script string cannot hold it, and
+//! leaving it out would silently skip a file.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -58,19 +60,26 @@ fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
         .map_err(|e| format!("{func}: cannot write {path:?}: {e}").into())
 }
 
-/// The paths matching `pattern`, sorted.
+/// The paths matching `pattern`, sorted. A name that a Rhai string cannot hold (not UTF-8)
+/// is an error naming it, never a file quietly left out.
 fn glob(pattern: &str) -> R<Vec<String>> {
-    let invalid = |e: glob::PatternError| {
+    let hits = crate::exec::fileglob::expand(pattern, false).map_err(|e| {
         format!(
             "glob: invalid pattern {pattern:?}: {} at position {}",
             e.msg, e.pos
         )
-    };
-    let paths = crate::globs::paths(pattern).map_err(invalid)?;
-    Ok(paths
-        .into_iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect())
+    })?;
+    hits.into_iter()
+        .map(|p| {
+            p.into_os_string().into_string().map_err(|p| {
+                format!(
+                    "glob: {pattern:?} matched \"{}\", whose name is not UTF-8: a script string cannot hold it (rename the file)",
+                    crate::exec::fileglob::display(std::path::Path::new(&p))
+                )
+                .into()
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

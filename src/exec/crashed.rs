@@ -1,0 +1,272 @@
+//! The process groups a crashed run left running, and how the next run ends them.
+//!
+//! While a run lasts, every process group it starts is recorded in a journal,
+//! `<state>/groups/<prun pid>`: a `+ PGID START COMMAND` line when the group starts
+//! (`START` is the leader's start time from `/proc/<pid>/stat`, so that a reused pid is
+//! never mistaken for it) and a `- PGID` line when it is gone. The run holds an `flock` on
+//! its journal and removes it when it ends. When prun is killed (`kill -9`, the OOM
+//! killer), the kernel releases the lock but the journal stays: the next run of the script
+//! takes the lock of every journal it finds, ends the groups of it that are still alive
+//! (SIGTERM, a grace period, SIGKILL) with a warning naming them, and removes it, all
+//! before it starts anything of its own.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::unix;
+
+/// The journal of this run, once [`Journal::start`] made it.
+static JOURNAL: Mutex<Option<Writer>> = Mutex::new(None);
+
+/// A journal is rewritten with only its live groups once it holds this many more lines
+/// than live groups, so that a run of many short commands keeps it small.
+const COMPACT_SLACK: usize = 1024;
+
+/// The longest command text kept per group (enough to name it in a warning).
+const COMMAND_CHARS: usize = 200;
+
+struct Writer {
+    file: File,
+    live: HashMap<i32, String>,
+    lines: usize,
+}
+
+impl Writer {
+    fn append(&mut self, line: &str) {
+        self.lines += 1;
+        if self.lines > 2 * self.live.len() + COMPACT_SLACK {
+            self.compact();
+        } else {
+            let _ = self.file.write_all(line.as_bytes());
+        }
+    }
+
+    /// Rewrites the journal with the live groups only (the file is opened for appending,
+    /// so writes after the truncation start at its beginning).
+    fn compact(&mut self) {
+        let text: String = self.live.values().map(String::as_str).collect();
+        self.lines = self.live.len();
+        if self.file.set_len(0).is_ok() {
+            let _ = self.file.write_all(text.as_bytes());
+        }
+    }
+}
+
+/// This run's journal; dropping it removes the file (a run that ends leaves no groups).
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Creates `<dir>/<pid>`, locked, and records every group started from now on in it.
+    /// The file is made under a hidden name and renamed once locked, so that a run
+    /// looking for crashed journals never takes a live run's journal for one.
+    pub fn start(dir: &Path) -> io::Result<Journal> {
+        fs::create_dir_all(dir)?;
+        let pid = std::process::id();
+        let hidden = dir.join(format!(".{pid}.new"));
+        let path = dir.join(pid.to_string());
+        // The journal names commands: readable by the user only, like the logs.
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&hidden)?;
+        file.lock()?;
+        file.set_len(0)?;
+        fs::rename(&hidden, &path)?;
+        *JOURNAL.lock().expect("journal") = Some(Writer {
+            file,
+            live: HashMap::new(),
+            lines: 0,
+        });
+        Ok(Journal { path })
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+        JOURNAL.lock().expect("journal").take();
+    }
+}
+
+/// Records a group that just started (its leader is `pgid`).
+pub fn started(pgid: i32, command: &dyn std::fmt::Display) {
+    let mut journal = JOURNAL.lock().expect("journal");
+    let Some(w) = journal.as_mut() else {
+        return;
+    };
+    let start = start_time(pgid).unwrap_or(0);
+    let text: String = command
+        .to_string()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(COMMAND_CHARS)
+        .collect();
+    let line = format!("+ {pgid} {start} {text}\n");
+    w.live.insert(pgid, line.clone());
+    w.append(&line);
+}
+
+/// Records a group that is gone.
+pub fn ended(pgid: i32) {
+    let mut journal = JOURNAL.lock().expect("journal");
+    let Some(w) = journal.as_mut() else {
+        return;
+    };
+    if w.live.remove(&pgid).is_some() {
+        w.append(&format!("- {pgid}\n"));
+    }
+}
+
+/// The start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks since
+/// boot), or `None` when it does not exist.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts at field 3 (the state): field 22 is its 20th word.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// A group recorded in a crashed run's journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Recorded {
+    pgid: i32,
+    start: u64,
+    command: String,
+}
+
+/// The groups a journal records as started and not gone.
+fn parse(text: &str) -> Vec<Recorded> {
+    let mut live: Vec<Recorded> = Vec::new();
+    for line in text.lines() {
+        let mut words = line.splitn(4, ' ');
+        let (kind, pgid) = (words.next(), words.next().and_then(|p| p.parse().ok()));
+        let Some(pgid) = pgid.filter(|&p: &i32| p > 1) else {
+            continue;
+        };
+        live.retain(|r| r.pgid != pgid);
+        if kind == Some("+") {
+            let start = words.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let command = words.next().unwrap_or("").to_string();
+            live.push(Recorded {
+                pgid,
+                start,
+                command,
+            });
+        }
+    }
+    live
+}
+
+/// True when the group is still the one the journal recorded: its leader has the recorded
+/// start time, or the leader is gone and members are left (a pid still in use as a group
+/// id is never given to a new process).
+fn still_there(r: &Recorded) -> bool {
+    match start_time(r.pgid) {
+        Some(start) => start == r.start && unix::group_alive(r.pgid),
+        None => unix::group_alive(r.pgid),
+    }
+}
+
+/// Ends the groups left alive by crashed runs whose journals are in `dir`: SIGTERM, up to
+/// `grace` for them to exit, then SIGKILL. Returns one warning per crashed run that left
+/// groups behind, naming them.
+pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    let mut orphans: Vec<Recorded> = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().filter(|n| !n.starts_with('.')) else {
+            continue;
+        };
+        let path = e.path();
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+            continue;
+        };
+        // A live run holds the lock of its journal.
+        if file.try_lock().is_err() {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let left: Vec<Recorded> = parse(&text).into_iter().filter(still_there).collect();
+        let _ = fs::remove_file(&path);
+        if left.is_empty() {
+            continue;
+        }
+        let named: Vec<String> = left
+            .iter()
+            .map(|r| format!("process group {} (`{}`)", r.pgid, r.command))
+            .collect();
+        warnings.push(format!(
+            "a crashed run (prun pid {pid}) left {} running; ending {}: {}",
+            if left.len() == 1 {
+                "a job".to_string()
+            } else {
+                format!("{} jobs", left.len())
+            },
+            if left.len() == 1 { "it" } else { "them" },
+            named.join(", ")
+        ));
+        orphans.extend(left);
+    }
+    end_groups(&orphans, grace);
+    warnings
+}
+
+/// SIGTERM to every group, up to `grace` for them to exit, then SIGKILL to those left.
+fn end_groups(groups: &[Recorded], grace: Duration) {
+    for r in groups {
+        unix::term_group(r.pgid);
+    }
+    let deadline = Instant::now() + grace;
+    while groups.iter().any(|r| unix::group_alive(r.pgid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for r in groups {
+        unix::kill_group(r.pgid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_keeps_the_groups_not_recorded_as_gone() {
+        let text = "+ 100 5 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7 x\n- 1\n";
+        let got = parse(text);
+        assert_eq!(
+            got,
+            vec![
+                Recorded {
+                    pgid: 200,
+                    start: 6,
+                    command: "sh -c 'a b'".into()
+                },
+                Recorded {
+                    pgid: 300,
+                    start: 7,
+                    command: "x".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn start_time_reads_this_process() {
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some_and(|t| t > 0));
+        assert_eq!(start_time(me), start_time(me));
+    }
+}

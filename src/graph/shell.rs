@@ -1,0 +1,503 @@
+//! Placeholder values in `shell` strings: each value reaches `sh -c` as exactly one literal
+//! string, whatever it contains.
+//!
+//! `proto("gz::[file]", #{ shell: "gzip -kf [file]" })` given a file named `b;touch PWNED`
+//! must compress that file, not run `touch`. [`fill_shell`] reads the shell string the way
+//! `sh` reads its quotes and quotes each value for the place it lands in:
+//! - outside quotes (also inside `$(...)`, which starts afresh even within double quotes):
+//!   one single-quoted word, `'` written as `'\''` (GNU parallel's default);
+//! - inside double quotes: `\`, `$`, `` ` `` and `"` escaped with a backslash;
+//! - inside single quotes: close, escaped quote, reopen (`'\''`);
+//! - inside `` `...` ``: as above, then `\`, `$` and `` ` `` escaped once more, because
+//!   the shell removes one level of backslashes before it reads a backquoted command;
+//! - in a here-document body: as the body reads it (`\`, `$`, `` ` `` escaped unless its
+//!   delimiter is quoted). A line break cannot be written there without possibly ending
+//!   the document, so such a value is refused ([`check_shell`]) before anything runs;
+//! - in a `#` comment: line breaks become spaces (a comment ends at a line break).
+//!
+//! Backslash escapes are followed, so `\"` does not end a double-quoted string, and the
+//! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
+//! does not end a `$(...)`. A script
+//! author writes `gzip [file]`; quotes of their own around a placeholder are handled too.
+//! This module does not know `cmd` argv, `env` or `cwd`: those values are never read by a
+//! shell and are filled in as they are ([`super::fill_known`]).
+
+use super::GraphError;
+
+/// Replaces each `[name]` whose name is one of `args` with its value quoted for where it
+/// stands in the shell string `text`; other brackets (`[ -e x ]`) stay as they are.
+///
+/// A value that [`check_shell`] refuses cannot be written exactly; procs holding one are
+/// never created, so this function does not see it in a run.
+pub fn fill_shell(text: &str, args: &[(String, String)]) -> String {
+    scan(text, args).0
+}
+
+/// Whether every value can be written exactly into `text` (see the module docs: a line
+/// break inside a here-document body cannot).
+pub fn check_shell(text: &str, args: &[(String, String)]) -> Result<(), GraphError> {
+    match scan(text, args).1 {
+        None => Ok(()),
+        Some((arg, why)) => {
+            let value = args.iter().find(|(k, _)| *k == arg);
+            Err(GraphError::Unquotable {
+                value: value.map(|(_, v)| v.clone()).unwrap_or_default(),
+                arg,
+                why,
+            })
+        }
+    }
+}
+
+/// A here-document waiting for its body, or being read.
+#[derive(Debug, Clone)]
+struct HereDoc {
+    delim: String,
+    /// An unquoted delimiter: the body is expanded (`$x`, `$(...)`, backslashes).
+    expands: bool,
+    /// `<<-`: leading tabs are removed from body lines and the delimiter line.
+    strip_tabs: bool,
+}
+
+/// What is open inside a `$(...)`: a `)` closes it only when neither is.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sub {
+    /// Unclosed `(`.
+    parens: usize,
+    /// Unfinished `case` commands, whose patterns end with `)`.
+    cases: usize,
+}
+
+/// Where the shell reader stands.
+#[derive(Debug, Clone)]
+enum Quote {
+    /// Outside quotes; `Some` inside `$(...)`.
+    Plain(Option<Sub>),
+    /// Inside `$((...))`, with `depth` unclosed `(` (its `<<` is a shift, not a
+    /// here-document).
+    Arith(usize),
+    Single,
+    Double,
+    Backtick,
+    Comment,
+    Body(HereDoc),
+}
+
+/// The filled text, and the first placeholder whose value cannot be written exactly.
+fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, String)>) {
+    let b = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(text.len());
+    let mut stack = vec![Quote::Plain(None)];
+    let mut pending: Vec<HereDoc> = Vec::new();
+    let mut problem: Option<(String, String)> = None;
+    // Where the current line of a here-document body starts in `out`.
+    let mut line_out = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'['
+            && let Some((key, value, end)) = placeholder(text, i, args)
+        {
+            if let Some(Quote::Body(_)) = stack.last()
+                && value.contains(['\n', '\r'])
+                && problem.is_none()
+            {
+                problem = Some((
+                    key.to_string(),
+                    "a line break inside a here-document body could end it".into(),
+                ));
+            }
+            out.extend_from_slice(quote_for(value, &stack).as_bytes());
+            i = end;
+            continue;
+        }
+        let next = b.get(i + 1).copied();
+        let Some(top) = stack.last_mut() else {
+            break;
+        };
+        // Bytes consumed by this step (copied to `out` as they are).
+        let mut step = 1;
+        match top {
+            Quote::Plain(sub) => match c {
+                b'\\' => step = 2,
+                b'\'' => stack.push(Quote::Single),
+                b'"' => stack.push(Quote::Double),
+                b'`' => stack.push(Quote::Backtick),
+                b'$' if next == Some(b'(') => {
+                    step = open_substitution(&b[i..], &mut stack);
+                }
+                b'(' => {
+                    if let Some(sub) = sub {
+                        sub.parens += 1;
+                    }
+                }
+                b')' => match sub {
+                    Some(Sub {
+                        parens: 0,
+                        cases: 0,
+                    }) => {
+                        stack.pop();
+                    }
+                    Some(sub) => sub.parens = sub.parens.saturating_sub(1),
+                    None => {}
+                },
+                b'c' | b'e' if starts_word(&out) => {
+                    if let Some(sub) = sub {
+                        if is_word(&b[i..], b"case") {
+                            sub.cases += 1;
+                        } else if is_word(&b[i..], b"esac") {
+                            sub.cases = sub.cases.saturating_sub(1);
+                        }
+                    }
+                }
+                b'#' if starts_word(&out) => stack.push(Quote::Comment),
+                b'<' if next == Some(b'<') => {
+                    let (len, doc) = here_doc_operator(&b[i..]);
+                    step = len;
+                    pending.extend(doc);
+                }
+                b'\n' if !pending.is_empty() => {
+                    // Bodies follow the line in the order of their operators.
+                    stack.extend(pending.drain(..).rev().map(Quote::Body));
+                    line_out = out.len() + 1;
+                }
+                _ => {}
+            },
+            Quote::Arith(depth) => match c {
+                b'(' => *depth += 1,
+                b')' if *depth > 0 => *depth -= 1,
+                b')' if next == Some(b')') => {
+                    step = 2;
+                    stack.pop();
+                }
+                b'$' if next == Some(b'(') => step = open_substitution(&b[i..], &mut stack),
+                _ => {}
+            },
+            Quote::Single => {
+                if c == b'\'' {
+                    stack.pop();
+                }
+            }
+            Quote::Double => match c {
+                b'\\' => step = 2,
+                b'"' => {
+                    stack.pop();
+                }
+                b'`' => stack.push(Quote::Backtick),
+                b'$' if next == Some(b'(') => {
+                    step = open_substitution(&b[i..], &mut stack);
+                }
+                _ => {}
+            },
+            Quote::Backtick => match c {
+                b'\\' => step = 2,
+                b'`' => {
+                    stack.pop();
+                }
+                b'\'' => stack.push(Quote::Single),
+                b'"' => stack.push(Quote::Double),
+                b'$' if next == Some(b'(') => {
+                    step = open_substitution(&b[i..], &mut stack);
+                }
+                _ => {}
+            },
+            Quote::Comment => {
+                if c == b'\n' {
+                    // The line break itself belongs to the context around the comment.
+                    stack.pop();
+                    continue;
+                }
+            }
+            Quote::Body(doc) => {
+                let at_line_start = i == 0 || b[i - 1] == b'\n';
+                if at_line_start {
+                    let end = text[i..].find('\n').map_or(b.len(), |n| i + n);
+                    if is_delimiter_line(&text[i..end], doc) {
+                        out.extend_from_slice(&b[i..end]);
+                        i = end;
+                        stack.pop();
+                        continue;
+                    }
+                }
+                match c {
+                    b'\\' if doc.expands => step = 2,
+                    b'`' if doc.expands => stack.push(Quote::Backtick),
+                    b'$' if doc.expands && next == Some(b'(') => {
+                        step = open_substitution(&b[i..], &mut stack);
+                    }
+                    b'\n' => {
+                        let line = String::from_utf8_lossy(&out[line_out.min(out.len())..]);
+                        if is_delimiter_line(&line, doc) && problem.is_none() {
+                            problem = Some((
+                                last_key(text, i, args),
+                                "it would end the here-document early".into(),
+                            ));
+                        }
+                        line_out = out.len() + 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let end = (i + step).min(b.len());
+        out.extend_from_slice(&b[i..end]);
+        i = end;
+    }
+    let filled = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (filled, problem)
+}
+
+/// Enters `$(...)` or `$((...))` at the start of `b`; returns the bytes of the opening.
+fn open_substitution(b: &[u8], stack: &mut Vec<Quote>) -> usize {
+    if b.get(2) == Some(&b'(') {
+        stack.push(Quote::Arith(0));
+        3
+    } else {
+        stack.push(Quote::Plain(Some(Sub::default())));
+        2
+    }
+}
+
+/// `[key]` at byte `at` when `key` is one of `args`: the key, its value and the byte after `]`.
+fn placeholder<'a>(
+    text: &'a str,
+    at: usize,
+    args: &'a [(String, String)],
+) -> Option<(&'a str, &'a str, usize)> {
+    let close = at + text[at..].find(']')?;
+    let key = &text[at + 1..close];
+    let (k, v) = args.iter().find(|(k, _)| k == key)?;
+    Some((k, v, close + 1))
+}
+
+/// The name of the last placeholder on the line that ends at byte `end` (for a message).
+fn last_key(text: &str, end: usize, args: &[(String, String)]) -> String {
+    let start = text[..end].rfind('\n').map_or(0, |n| n + 1);
+    let line = &text[start..end];
+    args.iter()
+        .filter_map(|(k, _)| line.rfind(&format!("[{k}]")).map(|at| (at, k)))
+        .max()
+        .map(|(_, k)| k.clone())
+        .unwrap_or_default()
+}
+
+fn is_delimiter_line(line: &str, doc: &HereDoc) -> bool {
+    let line = if doc.strip_tabs {
+        line.trim_start_matches('\t')
+    } else {
+        line
+    };
+    line == doc.delim
+}
+
+/// Whether `b` starts with the shell word `word`.
+fn is_word(b: &[u8], word: &[u8]) -> bool {
+    b.starts_with(word)
+        && b.get(word.len())
+            .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b')'))
+}
+
+/// A `#` starts a comment only at the start of a word.
+fn starts_word(out: &[u8]) -> bool {
+    out.last()
+        .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')'))
+}
+
+/// Reads `<<`, `<<-` or `<<<` and the word after it: the bytes it spans and, unless it is
+/// a here-string (`<<<`), the here-document it opens.
+fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
+    if b.get(2) == Some(&b'<') {
+        return (3, None);
+    }
+    let mut i = 2;
+    let strip_tabs = b.get(i) == Some(&b'-');
+    if strip_tabs {
+        i += 1;
+    }
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let mut delim = Vec::new();
+    let mut expands = true;
+    let mut quote: Option<u8> = None;
+    while let Some(&c) = b.get(i) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => delim.push(c),
+            (None, b'\'' | b'"') => {
+                quote = Some(c);
+                expands = false;
+            }
+            (None, b'\\') => {
+                expands = false;
+                i += 1;
+                if let Some(&e) = b.get(i) {
+                    delim.push(e);
+                }
+            }
+            (None, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')') => break,
+            (None, c) => delim.push(c),
+        }
+        i += 1;
+    }
+    let doc = HereDoc {
+        delim: String::from_utf8_lossy(&delim).into_owned(),
+        expands,
+        strip_tabs,
+    };
+    (i.min(b.len()), Some(doc))
+}
+
+/// `value` written so that the shell reads it back exactly where `stack` says it stands.
+fn quote_for(value: &str, stack: &[Quote]) -> String {
+    let single_word = || format!("'{}'", value.replace('\'', r"'\''"));
+    let mut q = match stack.last() {
+        Some(Quote::Single) => value.replace('\'', r"'\''"),
+        Some(Quote::Double) => escape(value, &['\\', '$', '`', '"']),
+        Some(Quote::Comment) => value.replace(['\n', '\r'], " "),
+        Some(Quote::Body(doc)) if doc.expands => escape(value, &['\\', '$', '`']),
+        Some(Quote::Body(_)) => value.to_string(),
+        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(),
+    };
+    for _ in stack.iter().filter(|q| matches!(q, Quote::Backtick)) {
+        q = escape(&q, &['\\', '$', '`']);
+    }
+    q
+}
+
+/// `s` with a backslash before each of `special`.
+fn escape(s: &str, special: &[char]) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if special.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &str) -> Vec<(String, String)> {
+        vec![("f".to_string(), v.to_string())]
+    }
+
+    /// Runs `sh -c` on `text` filled with `[f]` = `value` and returns its stdout.
+    fn sh(text: &str, value: &str) -> String {
+        let filled = fill_shell(text, &args(value));
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&filled)
+            .output()
+            .expect("run sh");
+        assert!(out.status.success(), "sh -c {filled:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    const NASTY: &[&str] = &[
+        "plain",
+        "two words",
+        "a;echo PWNED",
+        "$(echo PWNED)",
+        "`echo PWNED`",
+        "it's",
+        "say \"hi\"",
+        "back\\slash\\",
+        "*",
+        "",
+        " ",
+        "line\nbreak",
+        "'\"'\"",
+        "$HOME ${x} \\$ \\` \\\"",
+        "-n",
+        "EOF",
+    ];
+
+    #[test]
+    fn every_context_gives_the_command_the_exact_value() {
+        let templates = [
+            "printf '%s' [f]",
+            "printf '%s' \"[f]\"",
+            "printf '%s' '[f]'",
+            "printf '%s' x[f]y",
+            "printf '%s' \"a [f] b\"",
+            "printf '%s' 'a [f] b'",
+            "printf '%s' \"$(printf '%s' [f])\"",
+            "printf '%s' \"$(printf '%s' \"[f]\")\"",
+            "printf '%s' \"`printf '%s' [f]`\"",
+            "x=`printf '%s' \"[f]\"`; printf '%s' \"$x\"",
+            "x=`printf '%s' '[f]'`; printf '%s' \"$x\"",
+            "x=\"\\\"\"; printf '%s' \"[f]\"",
+            "printf '%s' \\' [f] # a comment: [f]\n",
+            "printf '%s' \"$(case x in x) printf '%s' [f];; esac)\"",
+            "printf '%s' \"$((1 << 2))\"\nprintf '%s' [f]\n",
+        ];
+        for t in templates {
+            for v in NASTY {
+                let want = if t.contains("x[f]y") {
+                    format!("x{v}y")
+                } else if t.contains("a [f] b") {
+                    format!("a {v} b")
+                } else if t.starts_with("printf '%s' \\'") {
+                    format!("'{v}")
+                } else if t.contains("<<") {
+                    format!("4{v}")
+                } else {
+                    v.to_string()
+                };
+                // Command substitution drops trailing line breaks; none of the values has one.
+                assert_eq!(sh(t, v), want, "template {t:?}, value {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn here_document_bodies_get_the_exact_value() {
+        for v in NASTY.iter().filter(|v| !v.contains('\n') && **v != "EOF") {
+            for t in [
+                "cat <<EOF\n[f]\nEOF",
+                "cat <<'EOF'\n<[f]>\nEOF",
+                "cat <<-EOF\n\t[f] $(printf '%s' [f])\n\tEOF",
+            ] {
+                assert!(check_shell(t, &args(v)).is_ok(), "{t:?} {v:?}");
+                let got = sh(t, v);
+                let want = if t.contains("<[f]>") {
+                    format!("<{v}>\n")
+                } else if t.contains("$(") {
+                    format!("{v} {v}\n")
+                } else {
+                    format!("{v}\n")
+                };
+                assert_eq!(got, want, "template {t:?}, value {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_that_could_end_a_here_document_is_refused() {
+        let t = "cat <<EOF\n[f]\nEOF\necho after";
+        let e = check_shell(t, &args("x\nEOF\ntouch PWNED")).unwrap_err();
+        assert!(e.to_string().contains("[f]"), "{e}");
+        assert!(check_shell(t, &args("EOF")).is_err());
+        assert!(check_shell(t, &args("EOFx")).is_ok());
+        // Outside a body a line break is one more character of a quoted word.
+        assert!(check_shell("echo [f]\ncat <<EOF\nEOF", &args("a\nb")).is_ok());
+    }
+
+    #[test]
+    fn a_comment_ends_at_the_line_not_inside_the_value() {
+        assert_eq!(sh("printf ok # [f]\n", "x\necho PWNED"), "ok");
+    }
+
+    #[test]
+    fn other_brackets_stay() {
+        assert_eq!(
+            fill_shell("[ -e [f] ] && [x]", &args("a b")),
+            "[ -e 'a b' ] && [x]"
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! What a closure *is*, for the fingerprint of the proc it defines: the source text of the
+//! closure, of the script functions it calls (transitively), and its captured values.
+//!
+//! Rhai's syntax tree holds hashes that change from one process to the next, so the text is
+//! read back from the script file. A closure starts at its `|`, found once per script by
+//! walking the AST ([`remember`]); it ends where its body does: after a block body, or,
+//! for an expression body, at the first `,`, `;` or unmatched closing bracket outside
+//! brackets, strings and comments.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use rhai::{AST, ASTNode, Dynamic, Expr, FnPtr, NativeCallContext, Position};
+
+use super::values::MAX_NESTING;
+
+/// Script texts by source name, read once per run.
+static SOURCES: LazyLock<Mutex<HashMap<String, Option<Arc<str>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Where each closure of the compiled scripts starts: its function name → (source, `|`).
+static STARTS: LazyLock<Mutex<HashMap<String, (String, Position)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Records where the closures of `ast` start.
+pub fn remember(ast: &AST) {
+    let Some(source) = ast.source() else {
+        return;
+    };
+    let mut starts = STARTS.lock().expect("closure starts");
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Expr(Expr::DynamicConstant(v, pos))) = path.last()
+            && let Some(f) = v.read_lock::<FnPtr>()
+            && f.is_anonymous()
+        {
+            starts
+                .entry(f.fn_name().to_string())
+                .or_insert_with(|| (source.to_string(), *pos));
+        }
+        true
+    });
+}
+
+/// The identity of the closure `fp` received by a native function called with `ctx`.
+pub fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
+    let named = ctx
+        .iter_namespaces()
+        .flat_map(|m| m.iter_script_fn_info())
+        .map(|(.., n, _, _)| n.to_string())
+        .filter(|n| !is_anonymous(n))
+        .collect();
+    let mut w = Writer {
+        ctx,
+        named,
+        seen: HashSet::new(),
+        out: String::new(),
+    };
+    w.function(fp, 0);
+    w.out
+}
+
+/// Builds an identity, writing each script function once.
+struct Writer<'a, 'b> {
+    ctx: &'a NativeCallContext<'b>,
+    /// The names of the script's named (not anonymous) functions.
+    named: HashSet<String>,
+    seen: HashSet<String>,
+    out: String,
+}
+
+impl Writer<'_, '_> {
+    /// The text of a function and of the script functions it names, then its captured
+    /// values.
+    fn function(&mut self, fp: &FnPtr, depth: usize) {
+        self.out.push_str("Fn(");
+        self.text(fp.fn_name());
+        for v in fp.curry() {
+            self.out.push_str(", ");
+            self.value(v, depth + 1);
+        }
+        self.out.push(')');
+    }
+
+    /// Appends the text of the script function `name` (every overload) and of the named
+    /// script functions its text mentions, each once.
+    fn text(&mut self, name: &str) {
+        if !self.seen.insert(name.to_string()) {
+            return;
+        }
+        let texts = texts(self.ctx, name);
+        for text in texts.iter() {
+            self.out.push_str(text);
+            self.out.push('\n');
+        }
+        for text in texts.iter() {
+            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if self.named.contains(word) {
+                    self.text(word);
+                }
+            }
+        }
+    }
+
+    /// Appends a deterministic rendering of a captured value (closures by their text).
+    fn value(&mut self, v: &Dynamic, depth: usize) {
+        if depth > MAX_NESTING {
+            self.out.push_str("<too deep>");
+            return;
+        }
+        if let Some(a) = v.read_lock::<rhai::Array>() {
+            self.out.push('[');
+            for x in a.iter() {
+                self.value(x, depth + 1);
+                self.out.push_str(", ");
+            }
+            self.out.push(']');
+        } else if let Some(m) = v.read_lock::<rhai::Map>() {
+            self.out.push_str("#{");
+            for (k, x) in m.iter() {
+                self.out.push_str(&format!("{k:?}: "));
+                self.value(x, depth + 1);
+                self.out.push_str(", ");
+            }
+            self.out.push('}');
+        } else if let Some(f) = v.read_lock::<FnPtr>() {
+            self.function(&f, depth);
+        } else {
+            let text = format!("{}:{:?}", v.type_name(), v.flatten_clone());
+            self.out.push_str(&text);
+        }
+    }
+}
+
+/// The texts of the script function `name`, one per overload, read once per run.
+fn texts(ctx: &NativeCallContext, name: &str) -> Arc<Vec<String>> {
+    static TEXTS: LazyLock<Mutex<HashMap<String, Arc<Vec<String>>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    if let Some(t) = TEXTS.lock().expect("texts").get(name) {
+        return t.clone();
+    }
+    let texts: Vec<String> = ctx
+        .iter_namespaces()
+        .flat_map(|m| m.iter_script_fn_info())
+        .filter(|(.., n, _, _)| *n == name)
+        .map(|(.., def)| {
+            let text =
+                text_of(ctx.call_source(), name, def).unwrap_or_else(|| format!("{:?}", def.body));
+            let shown = if is_anonymous(name) { "" } else { name };
+            format!("{shown}/{}: {text}", def.params.len())
+        })
+        .collect();
+    let texts = Arc::new(texts);
+    TEXTS
+        .lock()
+        .expect("texts")
+        .insert(name.to_string(), texts.clone());
+    texts
+}
+
+fn is_anonymous(name: &str) -> bool {
+    name.starts_with("anon$")
+}
+
+/// The source text of a script function: from the closure's `|` when known, else from its
+/// body's start.
+fn text_of(source: Option<&str>, name: &str, def: &rhai::ScriptFuncDef) -> Option<String> {
+    let start = STARTS.lock().expect("closure starts").get(name).cloned();
+    if let Some((file, pos)) = start {
+        let text = from_position(&file, pos)?;
+        return Some(text[..closure_len(&text)].to_string());
+    }
+    let (start, end) = (def.body.start_position(), def.body.end_position());
+    let text = from_position(source?, start)?;
+    let len = match (start.line(), start.position(), end.line(), end.position()) {
+        (Some(sl), Some(sc), Some(el), Some(ec)) if el >= sl => {
+            let lines: Vec<&str> = text.split_inclusive('\n').take(el - sl + 1).collect();
+            let before: usize = lines[..lines.len() - 1].iter().map(|l| l.len()).sum();
+            let chars = if el == sl {
+                ec + 1 - sc.min(ec + 1)
+            } else {
+                ec
+            };
+            let last = lines.last()?;
+            before
+                + last
+                    .char_indices()
+                    .nth(chars)
+                    .map_or(last.len(), |(i, _)| i)
+        }
+        _ => expression_len(&text),
+    };
+    Some(text[..len.min(text.len())].to_string())
+}
+
+/// The text of `file` from `pos` (1-based line and column, in characters) to its end.
+fn from_position(file: &str, pos: Position) -> Option<String> {
+    let (line, col) = (pos.line()?, pos.position()?);
+    let text = SOURCES
+        .lock()
+        .expect("sources")
+        .entry(file.to_string())
+        .or_insert_with(|| std::fs::read_to_string(file).ok().map(Arc::from))
+        .clone()?;
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    let rest = text.get(line_start..)?;
+    let offset = rest
+        .char_indices()
+        .nth(col.saturating_sub(1))
+        .map_or(rest.len(), |(i, _)| i);
+    Some(rest[offset..].to_string())
+}
+
+/// The length in bytes of the closure `text` starts with (`|params| body`).
+fn closure_len(text: &str) -> usize {
+    let params = if text.starts_with("||") {
+        2
+    } else {
+        match text.get(1..).and_then(|t| t.find('|')) {
+            Some(i) => i + 2,
+            None => return text.len(),
+        }
+    };
+    params + expression_len(&text[params..])
+}
+
+/// The length in bytes of the expression `text` starts with.
+fn expression_len(text: &str) -> usize {
+    let mut s = Scan {
+        b: text.as_bytes(),
+        i: 0,
+    };
+    s.code(false);
+    s.i.min(text.len())
+}
+
+/// A scanner over Rhai source that knows brackets, strings and comments.
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scan<'_> {
+    fn at(&self, k: usize) -> Option<u8> {
+        self.b.get(self.i + k).copied()
+    }
+
+    /// Skips code up to a `,`, `;` or closing bracket outside brackets; inside `${...}`
+    /// (`interpolation`), up to and including the closing `}`.
+    fn code(&mut self, interpolation: bool) {
+        let mut depth = 0usize;
+        while let Some(c) = self.at(0) {
+            match c {
+                b'"' => self.quoted(b'"'),
+                b'\'' => self.quoted(b'\''),
+                b'`' => self.backtick(),
+                b'/' if self.at(1) == Some(b'/') => {
+                    while self.at(0).is_some_and(|c| c != b'\n') {
+                        self.i += 1;
+                    }
+                }
+                b'/' if self.at(1) == Some(b'*') => self.block_comment(),
+                b'#' if matches!(self.at(1), Some(b'#' | b'"')) => self.raw_string(),
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    self.i += 1;
+                }
+                b')' | b']' | b'}' => {
+                    if depth == 0 {
+                        if interpolation && c == b'}' {
+                            self.i += 1;
+                        }
+                        return;
+                    }
+                    depth -= 1;
+                    self.i += 1;
+                }
+                b',' | b';' if depth == 0 && !interpolation => return,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// A `"string"` or `'c'`, with backslash escapes.
+    fn quoted(&mut self, quote: u8) {
+        self.i += 1;
+        while let Some(c) = self.at(0) {
+            self.i += 1;
+            if c == b'\\' {
+                self.i += 1;
+            } else if c == quote {
+                return;
+            }
+        }
+    }
+
+    /// A `` `string` `` (no escapes; a doubled backtick stands for one) with `${...}`.
+    fn backtick(&mut self) {
+        self.i += 1;
+        while let Some(c) = self.at(0) {
+            match c {
+                b'`' if self.at(1) == Some(b'`') => self.i += 2,
+                b'`' => {
+                    self.i += 1;
+                    return;
+                }
+                b'$' if self.at(1) == Some(b'{') => {
+                    self.i += 2;
+                    self.code(true);
+                }
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// A `/* comment */`, which may nest.
+    fn block_comment(&mut self) {
+        let mut level = 0usize;
+        while let Some(c) = self.at(0) {
+            if c == b'/' && self.at(1) == Some(b'*') {
+                level += 1;
+                self.i += 2;
+            } else if c == b'*' && self.at(1) == Some(b'/') {
+                level -= 1;
+                self.i += 2;
+                if level == 0 {
+                    return;
+                }
+            } else {
+                self.i += 1;
+            }
+        }
+    }
+
+    /// A raw string `#"..."#` (any number of `#`), or a lone `#`.
+    fn raw_string(&mut self) {
+        let hashes = self.b[self.i..].iter().take_while(|&&c| c == b'#').count();
+        if self.at(hashes) != Some(b'"') {
+            self.i += hashes;
+            return;
+        }
+        self.i += hashes + 1;
+        while let Some(c) = self.at(0) {
+            self.i += 1;
+            if c == b'"'
+                && self.b[self.i..]
+                    .iter()
+                    .take(hashes)
+                    .filter(|&&c| c == b'#')
+                    .count()
+                    == hashes
+            {
+                self.i += hashes;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closure_ends_with_its_expression_or_block() {
+        let cases = [
+            (r#"|ctx| read_file("x"));"#, r#"|ctx| read_file("x")"#),
+            ("|ctx| a + b, 2)", "|ctx| a + b"),
+            ("|| { let x = [1, 2]; x }) + 1", "|| { let x = [1, 2]; x }"),
+            (r#"|x| "a,b)" + x; rest"#, r#"|x| "a,b)" + x"#),
+            ("|x| `v${x + f(1, 2)}`, y", "|x| `v${x + f(1, 2)}`"),
+            (
+                "|x| #{ a: 1, b: [x, 2] }.a }",
+                "|x| #{ a: 1, b: [x, 2] }.a ",
+            ),
+            ("|x| x // a, comment\n + 1, z", "|x| x // a, comment\n + 1"),
+            ("|x| x /* ) */ + 1)", "|x| x /* ) */ + 1"),
+            (r##"|x| #"raw ) "# + x)"##, r##"|x| #"raw ) "# + x"##),
+            ("|c| ','", "|c| ','"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&text[..closure_len(text)], want, "{text}");
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Every way a run can end: SIGHUP and SIGQUIT, a SIGKILL of prun (logs readable under
+//! their names, orphans of the crashed run ended by the next run), short file descriptors
+//! and threads, and proc names too long for a file name.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Test, alive, assert_gone, pid_in};
+
+/// Polls `cond` until it holds, for at most 20 s.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SIGHUP or SIGQUIT to prun while a job runs: the job's group is ended, the `defer`
+/// cleanup runs, the JSON report is written, and prun exits 130 as for SIGTERM.
+fn hang_up(sig: &str) {
+    let out = Test::new()
+        .signal_when("job.pid", sig)
+        .args(&["--json", "report.json"])
+        .script(
+            r#"
+defer(|| shell("echo cleaned > cleanup.done"));
+proc("long", #{ shell: "echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000" });
+run("long");
+"#,
+        )
+        .run();
+    out.code(130).err_has("prun: interrupted; terminated: long");
+    assert_gone(pid_in(&out, "job.pid"), "the job's sleep", &out.describe());
+    assert_eq!(out.read("cleanup.done"), "cleaned\n", "{}", out.describe());
+    let report: serde_json::Value =
+        serde_json::from_str(&out.read("report.json")).expect("the report is JSON");
+    assert_eq!(report["run"]["outcome"], "interrupted", "{report}");
+}
+
+#[test]
+fn sighup_ends_the_jobs_runs_cleanups_and_writes_the_report() {
+    hang_up("HUP");
+}
+
+#[test]
+fn sigquit_ends_the_jobs_runs_cleanups_and_writes_the_report() {
+    hang_up("QUIT");
+}
+
+/// Runs `prun ARGS` in `dir` with the test's state directory.
+fn prun_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run prun")
+}
+
+#[test]
+fn names_too_long_for_a_file_name_keep_distinct_logs() {
+    let stem = "n".repeat(300);
+    let out = Test::new()
+        .script(&format!(
+            r#"
+proc("{stem}::a", #{{ shell: "echo output-of-a" }});
+proc("{stem}::b", #{{ shell: "echo output-of-b" }});
+run(["{stem}::a", "{stem}::b"]);
+"#
+        ))
+        .run();
+    out.ok();
+    for (p, text) in [("a", "output-of-a"), ("b", "output-of-b")] {
+        let name = format!("{stem}::{p}");
+        let log = prun_in(out.dir.path(), &["log", "main.rhai", &name]);
+        let shown = String::from_utf8_lossy(&log.stdout);
+        assert!(
+            log.status.success() && shown.contains(text),
+            "prun log {p}: {shown}{}\n{}",
+            String::from_utf8_lossy(&log.stderr),
+            out.describe()
+        );
+    }
+}
+
+/// The files named `name` anywhere under `root`.
+fn find_files(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if e.file_name() == name {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// prun is killed with SIGKILL while a job runs: the job's log is there under its name
+/// with what the job printed, and the next `--lock` run ends the job left running (with a
+/// warning naming it) before it starts its own.
+#[test]
+fn after_a_kill_9_the_log_is_readable_and_the_next_run_ends_the_orphan() {
+    let t = Test::new().script(
+        r#"
+proc("talk", #{ shell: "if [ -e second ]; then s=; [ -e job.pid ] && s=$(cut -d' ' -f3 /proc/$(cat job.pid)/stat 2>/dev/null); if [ -n \"$s\" ] && [ \"$s\" != Z ]; then echo \"$s\" > overlap; fi; echo second-run; else echo hello-from-talk; echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("talk");
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    // An empty script run writes main.rhai; the real runs follow.
+    std::fs::write(dir.join("second"), "").unwrap();
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--lock"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prun");
+    wait_until("the job to start", || dir.join("job.pid").exists());
+    let pid: u32 = std::fs::read_to_string(dir.join("job.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The running job's log is there under its name (two logs: the setup run's and this).
+    let has_line = || {
+        find_files(&dir.join("state"), "talk.log")
+            .iter()
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("hello-from-talk")))
+    };
+    wait_until("the running job's log under its name", has_line);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(has_line(), "the log is gone after prun was killed");
+    assert!(
+        alive(pid),
+        "the job did not outlive the killed prun: the test proves nothing"
+    );
+    std::fs::write(dir.join("second"), "").unwrap();
+    let next = prun_in(&dir, &["main.rhai", "--lock"]);
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    assert_gone(pid, "the crashed run's job", &context);
+    assert!(next.status.success(), "{context}");
+    assert!(
+        stderr.contains("crashed run") && stderr.contains(&format!("process group {pid}")),
+        "no warning naming the orphan\n{context}"
+    );
+    assert!(
+        !dir.join("overlap").exists(),
+        "the second run started while the crashed run's job still ran (state {})\n{context}",
+        std::fs::read_to_string(dir.join("overlap")).unwrap_or_default()
+    );
+}
+
+/// Runs prun in `dir` under `sh -c` with `limits` (ulimit commands) set first.
+fn prun_limited(dir: &Path, limits: &str, args: &[&str]) -> std::process::Output {
+    let mut words = vec![
+        "-c".to_string(),
+        format!("{limits} && exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_prun").to_string(),
+    ];
+    words.extend(args.iter().map(|a| a.to_string()));
+    Command::new("sh")
+        .args(&words)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run prun")
+}
+
+/// 300 command bodies, every second one printing (so that it keeps a log).
+const MANY: &str = r#"
+for i in 0..300 {
+    let body = if i % 2 == 0 { `echo line-${i}; : > done.${i}` } else { `: > done.${i}` };
+    proc(`p::${i}`, #{ shell: body });
+}
+run("p::*");
+"#;
+
+fn assert_all_ran(dir: &Path, out: &std::process::Output) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("300 succeeded"), "{text}");
+    for i in 0..300 {
+        assert!(
+            dir.join(format!("done.{i}")).exists(),
+            "p::{i} did not run\n{text}"
+        );
+    }
+}
+
+#[test]
+fn jobs_wait_for_file_descriptors_instead_of_failing() {
+    let t = Test::new().script("");
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("main.rhai"), MANY).unwrap();
+    let out = prun_limited(
+        &dir,
+        "ulimit -n 64",
+        &["main.rhai", "-j", "100", "--no-live"],
+    );
+    assert_all_ran(&dir, &out);
+}
+
+#[test]
+fn the_soft_limit_of_open_files_is_raised_to_the_hard_limit() {
+    let t = Test::new().script("");
+    let dir = t.dir().to_path_buf();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("limit", #{ shell: "ulimit -Sn > soft; ulimit -Hn > hard" }); run("limit");"#,
+    )
+    .unwrap();
+    let out = prun_limited(&dir, "ulimit -Sn 64 && ulimit -Hn 4096", &["main.rhai"]);
+    assert!(out.status.success(), "{out:?}");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read("soft"), "4096\n");
+    assert_eq!(read("hard"), "4096\n");
+}
+
+/// A chain of 4,000 procs, each waiting for the next from inside its closure: each
+/// blocked closure keeps a thread.
+const CHAIN: &str = r#"
+proto("c::[n]", |ctx| {
+    let n = parse_int(ctx.args.n);
+    if n < 4000 {
+        ctx.run(`c::${n + 1}`);
+        ctx.wait(`c::${n + 1}`) + 1
+    } else {
+        0
+    }
+});
+run("c::0");
+print("top=" + wait("c::0"));
+"#;
+
+/// Waits for a child for at most 60 s (killing its process group then, and failing).
+fn output_within(mut cmd: Command) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+            panic!("prun did not finish within 60 s (a hang)");
+        }
+    }
+}
+
+#[test]
+fn a_chain_of_4000_nested_waits_completes() {
+    let out = Test::new().args(&["--no-db"]).script(CHAIN).run();
+    out.ok().line("top=4000");
+}
+
+/// Runs `script` with prun as user `uid` (a uid of its own, so that no other process of
+/// that user, from another test, eats into the limit) limited to 300 processes and threads,
+/// after a plain run as the current user, which must succeed. Returns its exit status and
+/// output; `None` (test skipped, with the reason printed) where that cannot be arranged.
+fn run_with_few_threads(uid: u32, script: &str, args: &[&str]) -> Option<(Option<i32>, String)> {
+    let tools = ["setpriv", "prlimit"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !is_root() || !tools {
+        eprintln!(
+            "skipped: needs root, setpriv and prlimit to run prun as another user with a thread limit"
+        );
+        return None;
+    }
+    let t = Test::new().args(args).script(script);
+    let dir = t.dir().to_path_buf();
+    // Its output owns the directory.
+    let first = t.run();
+    first.ok();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let id = uid.to_string();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", &id, "--regid", &id, "--clear-groups"])
+        .args(["prlimit", "--nproc=300:300"])
+        .arg(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--no-db", "--no-live"])
+        .args(args)
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("limited-state"));
+    let out = output_within(cmd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.code(), text))
+}
+
+/// The last characters of a long output, for failure messages.
+fn last_chars(text: &str) -> String {
+    let start = text.len().saturating_sub(3000);
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[start..].to_string()
+}
+
+#[test]
+fn short_of_threads_closures_wait_for_a_worker_instead_of_failing() {
+    let script = r#"
+for i in 0..600 {
+    proc(`busy::${i}`, |ctx| { let x = 0; for k in 0..5000 { x += k; } x });
+}
+run("busy::*");
+"#;
+    let Some((code, text)) = run_with_few_threads(61_001, script, &["-j", "600"]) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{}", last_chars(&text));
+    assert!(text.contains("600 succeeded"), "{}", last_chars(&text));
+}
+
+#[test]
+fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
+    let Some((code, text)) = run_with_few_threads(61_002, CHAIN, &[]) else {
+        return;
+    };
+    let short = last_chars(&text);
+    assert_eq!(code, Some(1), "{short}");
+    assert!(
+        text.contains("failed to start a thread to run the closure"),
+        "{short}"
+    );
+    assert!(!text.contains("panicked"), "{short}");
+}
+
+/// True when the tests run as root.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn a_closure_nesting_too_deep_fails_cleanly_instead_of_overflowing() {
+    let nested = format!("{}f(n - 1){}", "1 + (".repeat(120), ")".repeat(120));
+    let out = Test::new()
+        .args(&["--no-db"])
+        .script(&format!(
+            "fn f(n) {{ if n == 0 {{ 0 }} else {{ {nested} }} }}\n\
+             proc(\"deep\", |ctx| f(100000));\nrun(\"deep\");\n"
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "deep");
+    assert!(
+        line.contains("nests too deep") || line.contains("Stack overflow"),
+        "{line}"
+    );
+}

@@ -1,0 +1,304 @@
+//! Issue 9, "Security": placeholder values reach `sh -c` as one literal string each, and
+//! secret script arguments are redacted wherever prun writes arguments or command lines.
+
+use crate::support::Test;
+
+/// A Rhai string literal holding exactly `s`.
+fn rhai_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Placeholder values a file or target name can carry (proc names hold no line break).
+const NASTY: &[&str] = &[
+    "b;touch PWNED;.log",
+    "a;touch PWNED",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "it's",
+    "say \"hi\" 'there'",
+    "back\\slash\\",
+    "two  spaces",
+    "*",
+    " ",
+    "''",
+    "$HOME ${x} \\$ \\` \\\"",
+    "-n",
+    "a&&touch PWNED||b",
+    "a|touch PWNED",
+    "a>PWNED",
+];
+
+#[test]
+fn an_injected_file_name_is_compressed_not_run() {
+    let name = "b;touch PWNED;.log";
+    let out = Test::new()
+        .file(name, "data\n")
+        .script(&format!(
+            r#"proto("gz::[file]", #{{ shell: "gzip -kf [file]" }});
+run({});"#,
+            rhai_str(&format!("gz::{name}"))
+        ))
+        .run();
+    out.ok();
+    assert!(out.exists(&format!("{name}.gz")), "{}", out.describe());
+    assert!(
+        !out.exists("PWNED"),
+        "the file name ran a command\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn injected_targets_on_the_command_line_are_values_not_commands() {
+    for target in ["x::a;touch PWNED", "x::$(touch PWNED)", "x::`touch PWNED`"] {
+        let out = Test::new()
+            .script(r#"proto("x::[v]", #{ shell: "printf '%s' [v] > got" });"#)
+            .args(&[target])
+            .run();
+        out.ok();
+        assert_eq!(out.read("got"), target["x::".len()..], "{}", out.describe());
+        assert!(
+            !out.exists("PWNED"),
+            "{target} ran a command\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn every_quote_context_gives_the_command_the_exact_bytes() {
+    let values: Vec<String> = NASTY.iter().map(|v| rhai_str(v)).collect();
+    // The same value unquoted, in double quotes, in single quotes and inside `$(...)` in
+    // double quotes; each record ends with a NUL byte.
+    let shell = r#"printf '%s\0' [v] >> plain; printf '%s\0' "[v]" >> dq; printf '%s\0' '[v]' >> sq; printf '%s\0' "$(printf '%s' [v])" >> sub"#;
+    let out = Test::new()
+        .script(&format!(
+            "proto(\"p::[v]\", #{{ arg_choices: #{{ v: [{}] }}, shell: {} }});\nrun(\"p::*\");",
+            values.join(", "),
+            rhai_str(shell)
+        ))
+        .run();
+    out.ok();
+    let mut want: Vec<&str> = NASTY.to_vec();
+    want.sort_unstable();
+    for file in ["plain", "dq", "sq", "sub"] {
+        let bytes = std::fs::read(out.path(file)).expect(file);
+        let text = String::from_utf8(bytes).expect("utf-8");
+        let mut got: Vec<&str> = text.split_terminator('\0').collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{file}\n{}", out.describe());
+    }
+    assert!(
+        !out.exists("PWNED"),
+        "a value ran a command\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn a_value_that_would_end_a_here_document_is_refused_before_anything_runs() {
+    let out = Test::new()
+        .script(
+            r#"proto("h::[v]", #{ shell: "cat > got <<EOF\n[v]\nEOF" });
+run("h::EOF");"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("placeholder [v]")
+        .err_has("here-document");
+    assert!(!out.exists("got"), "{}", out.describe());
+}
+
+const PASSWORD: &str = "hunter2-Pw-7731";
+const TOKEN: &str = "tok-Xyzzy-5512";
+
+/// A script with a secret option given on the command line and one read from a
+/// `*TOKEN*` variable, used in commands that fail: a `cmd` body (which also saves what it
+/// got) and a closure's `exec` and `shell`.
+const SECRET_SCRIPT: &str = r#"
+let opt = args(#{
+    password: #{ secret: true, help: "the database password" },
+    api:      #{ env: "PRUN_TEST_API_TOKEN" },
+    user:     #{ "default": "bob" },
+});
+proc("login", #{ now: true, cmd: ["sh", "-c", "printf '%s %s' \"$1\" \"$2\" > got; exit 3", "login", opt.password, opt.api] });
+proc("closure", #{ now: true }, |ctx| {
+    exec(["true", opt.password]);
+    shell(`exit 4 # ${opt.password} ${opt.api} ${opt.user}`);
+});
+"#;
+
+/// Runs the `prun` binary in `dir` (state under `dir/state`, as the harness sets it).
+fn prun_in(dir: &std::path::Path, words: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(words)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run prun");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`, with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push((p, bytes));
+        }
+    }
+    out
+}
+
+fn assert_hidden(what: &str, text: &[u8]) {
+    for secret in [PASSWORD, TOKEN] {
+        let found = text.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(
+            !found,
+            "{what} shows the secret {secret}:\n{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+#[test]
+fn secret_arguments_are_hidden_everywhere_prun_writes_them() {
+    let out = Test::new()
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .script(SECRET_SCRIPT)
+        .before(&["-v", "--no-live", "--json", "report.json"])
+        .args(&["--password", PASSWORD])
+        .run();
+    out.code(1);
+    // The commands got the real values.
+    assert_eq!(
+        out.read("got"),
+        format!("{PASSWORD} {TOKEN}"),
+        "{}",
+        out.describe()
+    );
+    assert_hidden("stdout", out.stdout.as_bytes());
+    assert_hidden("stderr", out.stderr.as_bytes());
+    // The failure message and the -v echo still name the command, with the secret masked.
+    assert!(
+        out.stdout.contains("login '***' '***'") || out.stderr.contains("login '***' '***'"),
+        "no masked command line\n{}",
+        out.describe()
+    );
+    out.out_has("$ true '***'");
+    let dir = out.dir.path();
+    assert_hidden(
+        "the JSON report",
+        &std::fs::read(dir.join("report.json")).unwrap(),
+    );
+    let (history, history_err) = prun_in(dir, &["history", "main.rhai"]);
+    assert!(history.contains("login"), "{history}{history_err}");
+    assert_hidden("prun history", format!("{history}{history_err}").as_bytes());
+    let state = files_under(&dir.join("state"));
+    assert!(
+        state.iter().any(|(p, _)| p.ends_with("tasks.db")),
+        "no task DB under state/: {:?}",
+        state.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    assert!(
+        state
+            .iter()
+            .any(|(p, b)| p.to_string_lossy().contains("login") && !b.is_empty()),
+        "no log of login under state/"
+    );
+    for (path, bytes) in &state {
+        assert_hidden(&path.display().to_string(), bytes);
+    }
+    // --dry-run and the password given as `--password=...`.
+    let flag = format!("--password={PASSWORD}");
+    let (dry, dry_err) = prun_in(dir, &["--dry-run", "--no-live", "main.rhai", &flag]);
+    assert!(dry.contains("login '***' '***'"), "{dry}{dry_err}");
+    assert_hidden("--dry-run", format!("{dry}{dry_err}").as_bytes());
+}
+
+#[test]
+fn the_pg_container_entry_quotes_the_server_directory_it_found() {
+    let out = Test::new()
+        .file("root/usr/lib/postgresql/16 x;touch PWNED/bin/initdb", "")
+        .script(
+            r#"import "pg" as pg;
+print(pg::podman_entry("root", (), "pw"));"#,
+        )
+        .before(&["--no-live"])
+        .run();
+    out.ok()
+        .out_has("'/usr/lib/postgresql/16 x;touch PWNED/bin'/initdb -D")
+        .out_has("exec '/usr/lib/postgresql/16 x;touch PWNED/bin'/postgres -D");
+}
+
+#[test]
+fn an_option_read_from_a_token_variable_is_secret_without_saying_so() {
+    let out = Test::new()
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .script(
+            r#"let opt = args(#{ api: #{ env: "PRUN_TEST_API_TOKEN" } });
+proc("call", #{ now: true, cmd: ["sh", "-c", "exit 5", "call", opt.api] });"#,
+        )
+        .before(&["-v", "--no-live"])
+        .run();
+    out.code(1).out_has("call '***'` exited with code 5");
+    assert_hidden("stdout", out.stdout.as_bytes());
+    assert_hidden("stderr", out.stderr.as_bytes());
+    for (path, bytes) in files_under(&out.dir.path().join("state")) {
+        assert_hidden(&path.display().to_string(), &bytes);
+    }
+}
+
+#[test]
+fn what_a_failing_command_printed_is_masked_in_messages_and_kept_in_its_log() {
+    let out = Test::new()
+        .env("PRUN_TEST_API_TOKEN", TOKEN)
+        .script(
+            r#"let opt = args(#{ api: #{ env: "PRUN_TEST_API_TOKEN" } });
+proc("body", #{ now: true, cmd: ["sh", "-c", "echo \"denied: $1\" >&2; exit 5", "body", opt.api] });
+proc("closure", #{ now: true }, |ctx| {
+    exec(["sh", "-c", "echo \"denied: $1\" >&2; exit 6", "closure", opt.api]);
+});"#,
+        )
+        .before(&["--no-live", "--json", "report.json"])
+        .run();
+    out.code(1).out_has("| denied: ***");
+    assert_hidden("stdout", out.stdout.as_bytes());
+    assert_hidden("stderr", out.stderr.as_bytes());
+    let report = out.read("report.json");
+    assert!(report.contains("denied: ***"), "{report}");
+    assert_hidden("the JSON report", report.as_bytes());
+    let state = files_under(&out.dir.path().join("state"));
+    for (path, bytes) in &state {
+        if path.extension().is_none_or(|e| e != "log") {
+            assert_hidden(&path.display().to_string(), bytes);
+        }
+    }
+    let logged = state
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "log"))
+        .filter(|(_, b)| String::from_utf8_lossy(b).contains(&format!("denied: {TOKEN}")))
+        .count();
+    assert_eq!(logged, 2, "both logs keep what the commands printed");
+}

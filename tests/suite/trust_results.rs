@@ -1,0 +1,340 @@
+//! No stale or wrong results (issue 9, "Wrong results"): closures see the values their
+//! captured variables had at definition, a cached result equals what running the proc now
+//! would give, file names that are not UTF-8 are never silently left out, racily clean
+//! inputs are confirmed by content, names are one printable line, and deeply nested
+//! values fail their proc with a clear error instead of aborting prun.
+//!
+//! Several runs share one directory and one state directory, so these tests use their own
+//! small runner ([`Ws`]); modification times are set explicitly, never waited for.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use crate::support::Test;
+
+/// A directory that several prun runs share (and their `XDG_STATE_HOME`).
+struct Ws {
+    dir: tempfile::TempDir,
+}
+
+/// What one prun run printed.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ws {
+    fn new(script: &str) -> Ws {
+        let ws = Ws {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        ws.write("main.rhai", script);
+        ws
+    }
+
+    fn path(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn write(&self, p: impl AsRef<Path>, text: &str) {
+        let path = self.path(p);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write file");
+    }
+
+    /// `prun WORDS...` with extra environment variables.
+    fn prun(&self, words: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.args(words)
+            .current_dir(self.dir.path())
+            .env("XDG_STATE_HOME", self.path("state"))
+            .env_remove("NO_COLOR")
+            .envs(env.iter().copied());
+        let done = crate::support::run_bounded(cmd, &format!("prun {words:?}"), |_| {});
+        Run {
+            code: done.status.code(),
+            stdout: crate::support::unstamp(&done.stdout),
+            stderr: done.stderr,
+        }
+    }
+
+    /// `prun main.rhai` with extra environment variables.
+    fn run(&self, env: &[(&str, &str)]) -> Run {
+        self.prun(&["main.rhai"], env)
+    }
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "{}", self.describe());
+        self
+    }
+
+    fn has(&self, s: &str) -> &Self {
+        assert!(
+            self.stdout.contains(s) || self.stderr.contains(s),
+            "expected {s:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    fn lacks(&self, s: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(s) && !self.stderr.contains(s),
+            "unexpected {s:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// `name` was UP_TO_DATE (not run).
+    fn up_to_date(&self, name: &str) -> &Self {
+        self.has(&format!("UP_TO_DATE {name}\n"))
+            .lacks(&format!("STARTED    {name}\n"))
+    }
+
+    /// `name` really ran.
+    fn ran(&self, name: &str) -> &Self {
+        self.has(&format!("SUCCEEDED  {name} ("))
+            .lacks(&format!("UP_TO_DATE {name}\n"))
+    }
+}
+
+/// Sets a file's modification time exactly (whole seconds, as on a coarse file system).
+fn set_mtime(path: &Path, t: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_modified(t)
+        .expect("set mtime");
+}
+
+#[test]
+fn closures_made_in_a_loop_see_the_values_of_their_own_iteration() {
+    let out = Test::new()
+        .script(
+            r#"
+            let files = ["a.txt", "b.txt", "c.txt"];
+            let n = 0;
+            let m = #{ tag: "first", list: [1, [2]] };
+            for f in files {
+                n += 1;
+                proc(`q::${f}`, #{ now: true }, |ctx| `${f}/${n}/${m.tag}/${m.list}`);
+            }
+            let late = "at definition";
+            proto("p::[x]", |ctx, x| `${x}/${late}/${m.list}`);
+            m.tag = "changed";
+            m.list[1].push(3);
+            late = "changed";
+            let r = wait(["q::a.txt", "q::b.txt", "q::c.txt"]);
+            run("p::one");
+            let p = wait("p::one");
+            write_file("out.txt", `${r["q::a.txt"]} ${r["q::b.txt"]} ${r["q::c.txt"]} ${p}`);
+            "#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("out.txt"),
+        "a.txt/1/first/[1, [2]] b.txt/2/first/[1, [2]] c.txt/3/first/[1, [2]] one/at definition/[1, [2]]"
+    );
+}
+
+#[test]
+fn a_cached_result_is_what_running_the_closure_now_would_give() {
+    let ws = Ws::new(
+        r#"
+        let later = "at definition";
+        let now = env("V", "unset");
+        proc("later", #{ now: true, inputs: ["in.txt"] }, |ctx| { later });
+        proc("now", #{ now: true, inputs: ["in.txt"] }, |ctx| now + "!");
+        later = env("V", "unset");
+        let r = wait(["later", "now"]);
+        print(`later=${r.later} now=${r.now}`);
+        "#,
+    );
+    ws.write("in.txt", "x");
+    let first = ws.run(&[("V", "one")]);
+    first.code(0).ran("later").ran("now");
+    first.has("later=at definition now=one!");
+    let second = ws.run(&[("V", "one")]);
+    second.code(0).up_to_date("later").up_to_date("now");
+    second.has("later=at definition now=one!");
+    let third = ws.run(&[("V", "two")]);
+    third.code(0).up_to_date("later").ran("now");
+    third.has("later=at definition now=two!");
+}
+
+#[test]
+fn an_expression_bodied_closure_is_up_to_date_and_its_helpers_count() {
+    let script = |above: &str, first: &str, tag: &str| {
+        format!(
+            r#"{above}
+            fn tag() {{ "{tag}" }}
+            proc("expr", #{{ now: true, inputs: ["in.txt"] }}, |ctx| "{first}" + read_file("in.txt") + tag());
+            proc("block", #{{ now: true, inputs: ["in.txt"] }}, |ctx| {{ tag() }});
+            let r = wait(["expr", "block"]);
+            print(`expr=${{r.expr}} block=${{r.block}}`);
+            "#
+        )
+    };
+    let ws = Ws::new(&script("", "a", "t1"));
+    ws.write("in.txt", "x");
+    ws.run(&[]).code(0).ran("expr").ran("block");
+    ws.run(&[])
+        .code(0)
+        .up_to_date("expr")
+        .up_to_date("block")
+        .has("expr=axt1 block=t1");
+    // Moved (lines above it): still up to date.
+    ws.write("main.rhai", &script("\n// a comment\n", "a", "t1"));
+    ws.run(&[]).code(0).up_to_date("expr").up_to_date("block");
+    // The first operand of the expression body changed (Rhai positions such a body at its
+    // operator): only that proc runs.
+    ws.write("main.rhai", &script("", "b", "t1"));
+    ws.run(&[])
+        .code(0)
+        .ran("expr")
+        .up_to_date("block")
+        .has("expr=bxt1 block=t1");
+    // A script function the closures call changed.
+    ws.write("main.rhai", &script("", "b", "t2"));
+    ws.run(&[])
+        .code(0)
+        .ran("expr")
+        .ran("block")
+        .has("expr=bxt2 block=t2");
+}
+
+#[test]
+fn an_input_whose_name_is_not_utf8_is_part_of_the_fingerprint() {
+    let ws = Ws::new(
+        r#"
+        proc("cat", #{ now: true, inputs: ["in/*.txt"], shell: "cat in/*.txt > out.txt" });
+        "#,
+    );
+    ws.write("in/good.txt", "good\n");
+    let bad = ws.path(OsStr::from_bytes(b"in/bad\xff.txt"));
+    std::fs::write(&bad, "bad\n").expect("write");
+    ws.run(&[]).code(0).ran("cat");
+    ws.run(&[]).code(0).up_to_date("cat");
+    std::fs::write(&bad, "bad, changed\n").expect("rewrite");
+    ws.run(&[]).code(0).ran("cat");
+    let out = std::fs::read_to_string(ws.path("out.txt")).expect("out.txt");
+    assert!(out.contains("bad, changed"), "{out}");
+}
+
+#[test]
+fn glob_and_fanout_name_a_file_whose_name_is_not_utf8_instead_of_skipping_it() {
+    let fanout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/fanout.rhai");
+    let ws = Ws::new(r#"print(glob("in/*.log"));"#);
+    ws.write("in/a.log", "alpha\n");
+    std::fs::write(ws.path(OsStr::from_bytes(b"in/bad\xff.log")), "bad\n").expect("write");
+    ws.run(&[])
+        .code(2)
+        .has(r"main.rhai:1:7")
+        .has(r#"matched "in/bad\xff.log", whose name is not UTF-8"#);
+    ws.prun(&[fanout.to_str().expect("utf-8 path"), "in/*.log"], &[])
+        .code(2)
+        .has(r#""in/bad\xff.log""#);
+    assert!(
+        !ws.path("in/a.log.gz").exists(),
+        "fanout compressed some files and skipped the one it could not name"
+    );
+}
+
+#[test]
+fn a_racily_clean_input_rewritten_with_the_same_size_and_mtime_reruns() {
+    let ws = Ws::new(
+        r#"
+        proc("r", #{ now: true, inputs: ["in.txt"] }, |ctx| read_file("in.txt"));
+        print(`r=${wait("r")}`);
+        "#,
+    );
+    // A whole-second mtime that is not safely older than the fingerprint (in the future, so
+    // that a slow machine cannot make it old by the time prun runs).
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 30;
+    let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    ws.write("in.txt", "aaa");
+    set_mtime(&ws.path("in.txt"), mtime);
+    ws.run(&[]).code(0).ran("r").has("r=aaa");
+    ws.write("in.txt", "bbb");
+    set_mtime(&ws.path("in.txt"), mtime);
+    ws.run(&[]).code(0).ran("r").has("r=bbb");
+    ws.run(&[]).code(0).up_to_date("r").has("r=bbb");
+}
+
+#[test]
+fn a_control_character_in_a_name_is_a_definition_error() {
+    Test::new()
+        .script("let x = 1;\nproc(\"a\\nb\", #{ cmd: [\"true\"], now: true });\n")
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:2:1: name "a\nb" contains a newline or another control character"#);
+    Test::new()
+        .script("proto(\"p::[x]\\r\", #{ cmd: [\"true\"] });\n")
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:1:1: name "p::[x]\r" contains a newline"#);
+    Test::new()
+        .script("proto(\"p::[x]\", #{ cmd: [\"true\"] });\nrun(\"p::a\\tb\");\n")
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:2:1: name "p::a\tb" contains a newline"#);
+}
+
+#[test]
+fn a_deeply_nested_value_fails_its_proc_and_nothing_else() {
+    let ws = Ws::new(
+        r#"
+        fn nest(n) { if n == 0 { [] } else { [nest(n - 1)] } }
+        proc("ok", #{ inputs: ["in.txt"] }, |ctx| #{ answer: 42 });
+        proc("built", #{ inputs: ["in.txt"] }, |ctx| {
+            let a = [];
+            for i in 0..150 { a = [a]; }
+            a
+        });
+        proc("parsed", #{ inputs: ["in.txt"] }, |ctx| {
+            let s = "";
+            for i in 0..60000 { s += "["; }
+            parse_json(s)
+        });
+        proc("recursed", #{ inputs: ["in.txt"] }, |ctx| nest(60000));
+        proc("after", #{ deps: ["ok"] }, |ctx| ctx.results.ok.answer);
+        run(["built", "parsed", "recursed", "after"]);
+        print(`after=${wait("after")}`);
+        "#,
+    );
+    ws.write("in.txt", "x");
+    for round in 0..2 {
+        let r = ws.run(&[]);
+        r.code(1)
+            .has("FAILED     built")
+            .has("(a value nested deeper than 100 levels)")
+            .has("FAILED     parsed")
+            .has("recursion limit exceeded")
+            .has("FAILED     recursed")
+            .has("Stack overflow")
+            .has("after=42");
+        if round == 1 {
+            r.up_to_date("ok").up_to_date("after");
+        }
+    }
+}

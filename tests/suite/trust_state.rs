@@ -1,0 +1,606 @@
+//! Issue 9, state: the state directory is private to the user (a local user cannot plant
+//! a lock or a task DB for root's run), state files and directories have private modes
+//! whatever the umask, a corrupt task DB is replaced, and `--json` is checked before the
+//! run and written atomically.
+//!
+//! The attacks need a second user: those tests run only as root (as CI does) with
+//! `runuser`, and print why they are skipped otherwise.
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What a command printed, and how it ended.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    what: String,
+}
+
+impl Ran {
+    fn describe(&self) -> String {
+        format!(
+            "{} exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+
+    fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "exit status\n{}", self.describe());
+        self
+    }
+
+    fn ok(&self) -> &Self {
+        self.code(0)
+    }
+
+    fn says(&self, s: &str) -> &Self {
+        assert!(
+            self.stdout.contains(s) || self.stderr.contains(s),
+            "expected {s:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// How many procs were reported in `state` (plain output: `STATE name` lines).
+    fn count(&self, state: &str) -> usize {
+        crate::support::unstamp(&self.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&format!("{state} ")))
+            .count()
+    }
+}
+
+/// Runs `cmd` to its end (a run that hangs fails the test).
+fn run(cmd: Command) -> Ran {
+    let what = format!("{cmd:?}");
+    let done = crate::support::run_bounded(cmd, &what, |_| {});
+    Ran {
+        code: done.status.code(),
+        stdout: done.stdout,
+        stderr: done.stderr,
+        what,
+    }
+}
+
+/// `prun WORDS...` in `dir` with `XDG_STATE_HOME=<dir>/state`, under umask 000 (so that
+/// every mode checked below is prun's choice, not the umask's).
+fn prun(dir: &Path, words: &[&str]) -> Ran {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 000; exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_prun"))
+        .args(words)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("NO_COLOR");
+    run(cmd)
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .mode()
+        & 0o7777
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// The state directories of scripts under `<dir>/state/prun`.
+fn state_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir.join("state/prun"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// Every file and directory under `root` (itself included).
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut all = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        if std::fs::symlink_metadata(&all[i]).is_ok_and(|m| m.is_dir()) {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(&all[i])
+                .expect("read_dir")
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            inner.sort();
+            all.extend(inner);
+        }
+        i += 1;
+    }
+    all
+}
+
+// ---------------------------------------------------------------------------------------
+// Another local user and the state directory
+// ---------------------------------------------------------------------------------------
+
+/// The name of the state directory of `script` under a state root (as src/paths.rs makes
+/// it: the file stem and an FNV-1a hash of the canonical path).
+fn state_key(script: &Path) -> String {
+    let abs = std::fs::canonicalize(script).expect("canonicalize");
+    let stem = abs.file_stem().unwrap().to_string_lossy().into_owned();
+    let hash = abs
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{stem}-{:08x}", hash as u32)
+}
+
+/// Why a test that needs a second user cannot run here, if it cannot.
+fn no_second_user() -> Option<&'static str> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Some("not running as root");
+    }
+    let found = Command::new("runuser")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if found.is_err() {
+        return Some("runuser is not installed");
+    }
+    None
+}
+
+/// Runs a shell command as `nobody`; it must succeed.
+fn as_nobody(cmd: &str) {
+    let ran = run({
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", "sh", "-c", cmd]);
+        c
+    });
+    ran.ok();
+}
+
+/// A cached result is interpolated into a shell command by a dependent: whoever can plant
+/// a task DB decides what the command runs.
+const CRON: &str = r#"
+proc("value", #{ inputs: ["in.txt"] }, |ctx| "safe");
+proc("use", #{ deps: ["value"], no_skip: true }, |ctx| {
+    shell(`echo ${ctx.results.value} > used.txt`);
+});
+run("use");
+"#;
+
+/// A world-writable sticky temporary directory (like /tmp) and a working directory that
+/// `nobody` can read and write, under a test directory root keeps for itself.
+struct Shared {
+    _root: tempfile::TempDir,
+    tmp: PathBuf,
+    work: PathBuf,
+    script: PathBuf,
+    /// A task DB made by a real run, whose cached result of `value` was then changed to
+    /// "planted" (what an attacker would drop in).
+    planted_db: PathBuf,
+}
+
+impl Shared {
+    fn new(stem: &str) -> Shared {
+        let root = tempfile::tempdir().expect("tempdir");
+        chmod(root.path(), 0o755);
+        let tmp = root.path().join("tmp");
+        let work = root.path().join("work");
+        for d in [&tmp, &work] {
+            std::fs::create_dir(d).expect("mkdir");
+        }
+        chmod(&tmp, 0o1777);
+        chmod(&work, 0o777);
+        // A name of its own: the run as root puts its state in root's home, which the
+        // test cleans up by this name.
+        let script = work.join(format!("{stem}_{}.rhai", std::process::id()));
+        std::fs::write(&script, CRON).expect("write script");
+        std::fs::write(work.join("in.txt"), "in\n").expect("write input");
+        let planted_db = root.path().join("planted.db");
+        let words = [
+            script.to_str().unwrap(),
+            "--db",
+            planted_db.to_str().unwrap(),
+        ];
+        prun(&work, &words).ok();
+        let conn = rusqlite::Connection::open(&planted_db).expect("open DB");
+        let n = conn
+            .execute(
+                "UPDATE cache SET result = '\"planted\"' WHERE name = 'value'",
+                [],
+            )
+            .expect("plant");
+        assert_eq!(n, 1, "the DB caches `value`");
+        drop(conn);
+        // The premise: a run that uses this DB runs the planted value.
+        prun(&work, &words).ok();
+        assert_eq!(
+            std::fs::read_to_string(work.join("used.txt")).unwrap(),
+            "planted\n"
+        );
+        std::fs::remove_file(work.join("used.txt")).expect("rm");
+        chmod(&planted_db, 0o644);
+        Shared {
+            _root: root,
+            tmp,
+            work,
+            script,
+            planted_db,
+        }
+    }
+
+    /// `env -i PATH=... TMPDIR=<tmp> prun --lock <script>`, as `user` (root when `None`).
+    fn prun_without_home(&self, user: Option<&str>) -> Ran {
+        self.without_home(user, &["--lock", self.script.to_str().unwrap()])
+    }
+
+    /// `env -i PATH=... TMPDIR=<tmp> prun WORDS...`, as `user` (root when `None`).
+    fn without_home(&self, user: Option<&str>, words: &[&str]) -> Ran {
+        let mut cmd = match user {
+            Some(u) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--", "env"]);
+                c
+            }
+            None => Command::new("env"),
+        };
+        cmd.arg("-i")
+            .arg(format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
+            .arg(format!("TMPDIR={}", self.tmp.display()))
+            .arg(env!("CARGO_BIN_EXE_prun"))
+            .args(words)
+            .current_dir(&self.work);
+        run(cmd)
+    }
+
+    /// What `use` wrote, if it ran.
+    fn used(&self) -> Option<String> {
+        std::fs::read_to_string(self.work.join("used.txt")).ok()
+    }
+}
+
+/// Removes root's state directory of a test script when the test ends.
+struct RootState(PathBuf);
+
+impl Drop for RootState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_local_user_cannot_plant_a_lock_or_a_task_db_for_roots_run_without_home() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let s = Shared::new("cron_root");
+    let key = state_key(&s.script);
+    let _cleanup = RootState(PathBuf::from("/root/.local/state/prun").join(&key));
+    let victim = s.tmp.join("victim");
+    std::fs::write(&victim, "precious\n").expect("write victim");
+    chmod(&victim, 0o644);
+    // Every state directory prun without HOME has used or might use under TMPDIR: a
+    // symlinked lock pointing at root's file, and the planted DB.
+    for root in ["prun-state", "prun-0"] {
+        as_nobody(&format!(
+            "d={tmp}/{root}/{key} && mkdir -p $d/logs && cp {db} $d/tasks.db && \
+             ln -s {victim} $d/run.lock && chmod -R a+rwX {tmp}/{root}",
+            tmp = s.tmp.display(),
+            db = s.planted_db.display(),
+            victim = victim.display(),
+        ));
+    }
+    let ran = s.prun_without_home(None);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "the lock was written through the link\n{}",
+        ran.describe()
+    );
+    match ran.code {
+        Some(0) => assert_eq!(
+            s.used().as_deref(),
+            Some("safe\n"),
+            "the planted result was used\n{}",
+            ran.describe()
+        ),
+        _ => {
+            assert_eq!(s.used(), None, "{}", ran.describe());
+            ran.says("refusing");
+        }
+    }
+}
+
+#[test]
+fn without_home_a_user_never_uses_a_state_directory_someone_else_made() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let s = Shared::new("cron_nobody");
+    let key = state_key(&s.script);
+    // nobody's home (/nonexistent) does not exist: its state goes under TMPDIR, where
+    // root made the directories first, writable by all, with the planted DB.
+    for root in ["prun-state", "prun-65534"] {
+        let dir = s.tmp.join(root).join(&key);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::copy(&s.planted_db, dir.join("tasks.db")).expect("copy DB");
+        for p in walk(&s.tmp.join(root)) {
+            chmod(&p, if p.is_dir() { 0o777 } else { 0o666 });
+        }
+    }
+    let ran = s.prun_without_home(Some("nobody"));
+    assert_ne!(
+        s.used().as_deref(),
+        Some("planted\n"),
+        "the planted result was used\n{}",
+        ran.describe()
+    );
+    ran.code(2)
+        .says(&format!(
+            "refusing to keep prun's state in {}",
+            s.tmp.join("prun-65534").display()
+        ))
+        .says("owned by uid 0 (root), mode 0777");
+    assert_eq!(s.used(), None, "nothing ran\n{}", ran.describe());
+    let script = s.script.to_str().unwrap();
+    for words in [&["history", script][..], &["log", script, "value"][..]] {
+        s.without_home(Some("nobody"), words)
+            .code(2)
+            .says("refusing to keep prun's state in");
+    }
+}
+
+#[test]
+fn another_user_cannot_read_the_logs_or_the_task_db() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("talk", #{ shell: "echo the secret output" }); run("talk");"#,
+    )
+    .expect("write script");
+    prun(dir.path(), &["main.rhai"]).ok();
+    let files: Vec<PathBuf> = walk(&dir.path().join("state"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "log")),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.ends_with("tasks.db")), "{files:?}");
+    for f in files {
+        let ran = run({
+            let mut c = Command::new("runuser");
+            c.args(["-u", "nobody", "--", "cat"]).arg(&f);
+            c
+        });
+        assert_ne!(ran.code, Some(0), "nobody read {}", f.display());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Modes
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn state_directories_are_0700_and_the_db_and_lock_0600_whatever_the_umask() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("talk", #{ shell: "echo hello" }); run("talk");"#,
+    )
+    .expect("write script");
+    prun(dir.path(), &["--lock", "main.rhai"]).ok();
+    let state = state_dirs(dir.path());
+    assert_eq!(state.len(), 1, "{state:?}");
+    let state = &state[0];
+    for d in [&dir.path().join("state/prun"), state, &state.join("logs")] {
+        assert_eq!(mode(d), 0o700, "{}", d.display());
+    }
+    assert_eq!(mode(&state.join("tasks.db")), 0o600);
+    assert_eq!(mode(&state.join("run.lock")), 0o600);
+    // A state directory made by an older prun under a permissive umask is tightened.
+    chmod(state, 0o777);
+    chmod(&state.join("tasks.db"), 0o666);
+    chmod(&state.join("run.lock"), 0o666);
+    prun(dir.path(), &["--lock", "main.rhai"]).ok();
+    assert_eq!(mode(state), 0o700);
+    assert_eq!(mode(&state.join("tasks.db")), 0o600);
+    assert_eq!(mode(&state.join("run.lock")), 0o600);
+}
+
+#[test]
+fn the_fallback_log_directory_is_a_fresh_private_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    // A file where the log directory should be: logs cannot go there.
+    std::fs::write(dir.path().join("blocked"), "").expect("write");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"set_options(#{ log_dir: "blocked/logs" });
+proc("talk", #{ shell: "echo hello" }); run("talk");"#,
+    )
+    .expect("write script");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask 000; exec \"$@\"", "sh"])
+        .arg(env!("CARGO_BIN_EXE_prun"))
+        .arg("main.rhai")
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("TMPDIR", &tmp);
+    let ran = run(cmd);
+    ran.ok().says("cannot create log directory");
+    let made: Vec<PathBuf> = std::fs::read_dir(&tmp)
+        .expect("read tmp")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}\n{}", ran.describe());
+    let name = made[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("prun-logs-"), "{name}");
+    assert_eq!(mode(&made[0]), 0o700, "{}", made[0].display());
+    ran.says(&made[0].display().to_string());
+}
+
+// ---------------------------------------------------------------------------------------
+// A corrupt task DB
+// ---------------------------------------------------------------------------------------
+
+/// Overwrites the root page of the `cache` table, in the middle of the file, with
+/// garbage: what a bad sector or a torn write does.
+fn corrupt_cache_page(db: &Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    let conn = rusqlite::Connection::open(db).expect("open DB");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    let page: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .expect("page size");
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .expect("page count");
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'cache'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("root page");
+    drop(conn);
+    assert!(root > 1 && root < pages, "page {root} of {pages}");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(db)
+        .expect("open");
+    f.seek(SeekFrom::Start(((root - 1) * page) as u64))
+        .expect("seek");
+    f.write_all(&vec![0x5A; page as usize]).expect("write");
+}
+
+/// Files moved aside next to the DB (not their `-wal`/`-shm`).
+fn moved_aside(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("tasks.corrupt-") && !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_page_corrupted_inside_the_db_is_moved_aside_and_the_next_runs_use_a_new_db() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.txt"), "x\n").expect("write");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"
+let names = [];
+for i in 0..40 {
+    let name = `p${i}`;
+    proc(name, #{ inputs: ["in.txt"] }, |ctx| "a result long enough to fill a few pages of the task DB: 0123456789 0123456789 0123456789 0123456789 0123456789");
+    names.push(name);
+}
+run(names);
+"#,
+    )
+    .expect("write script");
+    let first = prun(dir.path(), &["main.rhai"]);
+    assert_eq!(first.ok().count("SUCCEEDED"), 40, "{}", first.describe());
+    let state = state_dirs(dir.path()).pop().expect("a state directory");
+    let db = state.join("tasks.db");
+    prun(dir.path(), &["main.rhai"]).ok();
+    for round in 1..=2 {
+        corrupt_cache_page(&db);
+        let r = prun(dir.path(), &["main.rhai"]);
+        r.ok().says("corrupt");
+        assert_eq!(r.count("SUCCEEDED"), 40, "{}", r.describe());
+        // The new DB works: the next run is up to date and the history reads.
+        let r = prun(dir.path(), &["main.rhai"]);
+        assert_eq!(r.ok().count("UP_TO_DATE"), 40, "{}", r.describe());
+        prun(dir.path(), &["history", "main.rhai"])
+            .ok()
+            .says("40 succeeded")
+            .says("40 up to date");
+        // Each corruption keeps its own file, even two in the same second.
+        assert_eq!(moved_aside(&state).len(), round, "{:?}", walk(&state));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// --json
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn json_into_a_missing_directory_is_a_usage_error_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "touch ran" }); run("p");"#,
+    )
+    .expect("write script");
+    prun(dir.path(), &["--json", "missing/report.json", "main.rhai"])
+        .code(64)
+        .says("missing");
+    assert!(!dir.path().join("ran").exists(), "a proc ran");
+    std::fs::create_dir(dir.path().join("adir")).expect("mkdir");
+    prun(dir.path(), &["--json", "adir", "main.rhai"]).code(64);
+    assert!(!dir.path().join("ran").exists(), "a proc ran");
+}
+
+#[test]
+fn the_json_report_is_replaced_atomically() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    // A reader holding the old report keeps reading the old report: the new one is a new
+    // file renamed over it, not the old file truncated and rewritten.
+    std::fs::write(out.join("report.json"), "old report\n").expect("write");
+    let old = std::fs::File::open(out.join("report.json")).expect("open");
+    let old_inode = old.metadata().expect("stat").ino();
+    prun(dir.path(), &["--json", "out/report.json", "main.rhai"]).ok();
+    let mut held = String::new();
+    let mut old = old;
+    old.read_to_string(&mut held).expect("read");
+    assert_eq!(held, "old report\n");
+    let new = std::fs::read_to_string(out.join("report.json")).expect("read");
+    let doc: serde_json::Value = serde_json::from_str(&new).expect("JSON");
+    assert_eq!(doc["procs"][0]["name"], "p");
+    assert_ne!(
+        std::fs::metadata(out.join("report.json")).unwrap().ino(),
+        old_inode
+    );
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["report.json"]);
+}

@@ -149,6 +149,11 @@ impl Graph {
         self.protos.iter()
     }
 
+    /// True once a proto was declared.
+    pub fn has_protos(&self) -> bool {
+        !self.protos.is_empty()
+    }
+
     /// The proto declared with exactly this pattern.
     pub fn proto_named(&self, pattern: &str) -> Option<ProtoId> {
         self.proto_by_name.get(pattern).copied()

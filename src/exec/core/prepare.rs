@@ -29,6 +29,10 @@ impl Core {
     /// Creates every proc an operation from `roots` will reach; fails with
     /// [`GraphError::Unresolved`] when closures must be called first.
     pub(crate) fn prepare(&mut self, roots: &[Root<'_>]) -> Result<(), GraphError> {
+        // Without protos nothing can be created on the way: every proc exists already.
+        if !self.graph.has_protos() {
+            return Ok(());
+        }
         let mut needs: Vec<Need> = Vec::new();
         let mut stack: Vec<ProcId> = Vec::new();
         for root in roots {
@@ -38,7 +42,7 @@ impl Core {
             };
             stack.extend(noted(found, &mut needs));
         }
-        let mut seen: HashSet<ProcId> = HashSet::new();
+        let mut seen: Vec<bool> = Vec::new();
         let (mut now_seen, mut missing_seen) = (0, 0);
         loop {
             self.sync_runs();
@@ -56,7 +60,10 @@ impl Core {
             let Some(x) = stack.pop() else {
                 break;
             };
-            if self.runs[x].state != State::Idle || !seen.insert(x) {
+            if seen.len() <= x {
+                seen.resize(self.runs.len().max(x + 1), false);
+            }
+            if self.runs[x].state != State::Idle || std::mem::replace(&mut seen[x], true) {
                 continue;
             }
             self.reach(x, &mut stack, &mut needs);

@@ -44,7 +44,7 @@ pub struct RunConfig {
     /// The words after the script path, as given.
     pub tail: Vec<String>,
     /// Why the words after the script path are not prun's, when they are not: they may
-    /// still be the script's own options (see [`crate::script::declaration`]).
+    /// still be the script's own options (see `script::declaration`).
     pub tail_error: Option<String>,
     /// The values of the script's declared options, once the command line was read with
     /// the script's declaration.

@@ -1,24 +1,30 @@
 //! Turning Rhai errors into messages that name the script, line and column.
 //! Used by the script host and by the graph (for errors of dependency closures).
 
+use std::sync::Arc;
+
 use rhai::{EvalAltResult, ParseError, Position};
 
 /// Where something was written in a script: a path and, when known, a line and column.
 /// Kept as parts, never as one string to split again (paths may contain colons).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    file: String,
-    line: Option<usize>,
-    column: Option<usize>,
+    /// Shared by every origin in the same file: a script defining 10,000 procs keeps one
+    /// copy of its path, not 20,000.
+    file: Arc<str>,
+    /// 1-based; 0 when unknown.
+    line: u32,
+    column: u32,
 }
 
 impl Origin {
     /// The origin of a call at `pos` in `source`.
     pub fn new(source: Option<&str>, pos: Position) -> Origin {
+        let number = |n: Option<usize>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
         Origin {
-            file: source.unwrap_or("<script>").to_string(),
-            line: pos.line(),
-            column: pos.position(),
+            file: shared(source.unwrap_or("<script>")),
+            line: number(pos.line()),
+            column: number(pos.position()),
         }
     }
 
@@ -28,12 +34,30 @@ impl Origin {
     }
 }
 
+/// `file` as an `Arc<str>`, the same one as for the previous call with the same text.
+fn shared(file: &str) -> Arc<str> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(a) if **a == *file => a.clone(),
+            _ => {
+                let a: Arc<str> = Arc::from(file);
+                *last = Some(a.clone());
+                a
+            }
+        }
+    })
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}", self.file),
-            (Some(l), None) => write!(f, "{}:{l}", self.file),
-            _ => f.write_str(&self.file),
+            (0, _) => f.write_str(&self.file),
+            (l, 0) => write!(f, "{}:{l}", self.file),
+            (l, c) => write!(f, "{}:{l}:{c}", self.file),
         }
     }
 }

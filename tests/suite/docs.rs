@@ -4,9 +4,10 @@
 //! to a fresh directory and run with the real prun. A first line `// $ prun NAME.rhai
 //! WORDS...` gives the command line (default `prun main.rhai`), a line `// exit status N`
 //! the expected exit status (default 0), and a `print(...)` line ending in `// VALUE`
-//! promises that VALUE is a line of the output. `rhai needs=postgresql` blocks run only
-//! where PostgreSQL is installed; `rhai no-run` blocks (tools the tests cannot provide,
-//! such as a remote rclone or podman) are not run.
+//! promises that VALUE is a line of the output. `rhai needs=postgresql` and
+//! `rhai needs=rclone` blocks run only where the tool is installed (they are ignored
+//! otherwise, see `build.rs`); `rhai no-run` blocks (tools the tests cannot provide, such
+//! as podman with a registry) are not run.
 
 use std::path::{Path, PathBuf};
 
@@ -111,7 +112,7 @@ fn run_examples(info: &str) -> usize {
     for md in docs() {
         for ex in examples(&md) {
             assert!(
-                ["rhai", "rhai no-run", "rhai needs=postgresql"].contains(&ex.info.as_str()),
+                ["rhai", "rhai no-run", "rhai needs=postgresql", "rhai needs=rclone"].contains(&ex.info.as_str()),
                 "{}: unknown info string `{}`",
                 ex.at,
                 ex.info
@@ -144,4 +145,10 @@ fn the_postgresql_examples_in_docs_run() {
     }
     let _one = postgres::one_server_at_a_time();
     assert!(run_examples("rhai needs=postgresql") >= 1);
+}
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "rclone 1.63+ is not installed")]
+fn the_rclone_examples_in_docs_run() {
+    assert!(run_examples("rhai needs=rclone") >= 1);
 }

@@ -7,8 +7,10 @@
 //! cfg is set: the tests run, and their own check fails loudly on a missing tool. prun
 //! itself does not read these cfgs.
 //!
-//! The probes run again when `PATH` or `PRUN_E2E` changes or a directory on `PATH`
-//! changes (a tool was installed or removed there).
+//! The probes run again when `PATH` or `PRUN_E2E` changes and, while a tool is missing,
+//! when a directory on `PATH` changes (the tool may have been installed there; cargo then
+//! rebuilds the crate, since a build script's cfgs apply to all of it). A tool removed
+//! later is caught by the test's own check at run time.
 
 use std::path::Path;
 use std::process::Command;
@@ -59,12 +61,6 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain([Path::new("/usr/lib/postgresql").into()]) {
-        if dir.is_absolute() && dir.is_dir() {
-            println!("cargo::rerun-if-changed={}", dir.display());
-        }
-    }
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
     let probes: [Probe; 5] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),
@@ -75,10 +71,19 @@ fn main() {
             runs("sh", &["-c", "command -v podman && command -v runc"])
         }),
     ];
+    let mut missing = false;
     for (cfg, present) in probes {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         if !require && !present() {
             println!("cargo::rustc-cfg={cfg}");
+            missing = true;
+        }
+    }
+    if missing {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::env::split_paths(&path).chain([Path::new("/usr/lib/postgresql").into()]);
+        for dir in dirs.filter(|d| d.is_absolute() && d.is_dir()) {
+            println!("cargo::rerun-if-changed={}", dir.display());
         }
     }
 }

@@ -112,7 +112,13 @@ fn run_examples(info: &str) -> usize {
     for md in docs() {
         for ex in examples(&md) {
             assert!(
-                ["rhai", "rhai no-run", "rhai needs=postgresql", "rhai needs=rclone"].contains(&ex.info.as_str()),
+                [
+                    "rhai",
+                    "rhai no-run",
+                    "rhai needs=postgresql",
+                    "rhai needs=rclone"
+                ]
+                .contains(&ex.info.as_str()),
                 "{}: unknown info string `{}`",
                 ex.at,
                 ex.info

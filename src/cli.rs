@@ -96,7 +96,7 @@ struct RunFlags {
     /// Write the run report as JSON to PATH
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
-    /// Force the live display on (this version has only the plain display)
+    /// Force the live display on (default: on when stdout is a terminal)
     #[arg(long, conflicts_with = "no_live")]
     live: bool,
     /// Force the live display off

@@ -21,6 +21,8 @@ mod commands;
 mod commands_groups;
 #[path = "suite/commands_io.rs"]
 mod commands_io;
+#[path = "suite/docs.rs"]
+mod docs;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/failures.rs"]

@@ -101,6 +101,10 @@ fn nothing_left(out: &crate::support::Output) {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
 fn the_newest_backup_is_restored_and_all_checks_pass() {
     if !tools() {
         return;
@@ -140,6 +144,10 @@ fn the_newest_backup_is_restored_and_all_checks_pass() {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
 fn a_failing_check_fails_the_run_and_is_named() {
     if !tools() {
         return;
@@ -172,6 +180,10 @@ fn a_failing_check_fails_the_run_and_is_named() {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
 fn every_backup_too_old_is_no_backup_found() {
     if !tools() {
         return;
@@ -199,6 +211,10 @@ fn every_backup_too_old_is_no_backup_found() {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
 fn a_corrupt_dump_shows_the_restore_error_and_cleans_up() {
     if !tools() {
         return;
@@ -255,6 +271,10 @@ fn with_podman(t: Test, name: &str, port: &str, extra: &[&str]) -> crate::suppor
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres, prun_no_podman),
+    ignore = "needs rclone 1.63+, PostgreSQL, podman and runc"
+)]
 fn the_podman_engine_restores_into_a_container_and_removes_it() {
     if !tools() || !postgres::podman_installed() {
         return;
@@ -278,6 +298,10 @@ fn the_podman_engine_restores_into_a_container_and_removes_it() {
 
 /// Without CONTAINERS_CONF: pg::start finds the settings this host needs by itself.
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres, prun_no_podman),
+    ignore = "needs rclone 1.63+, PostgreSQL, podman and runc"
+)]
 fn the_podman_container_is_removed_when_the_restore_fails() {
     if !tools() || !postgres::podman_installed() {
         return;
@@ -290,6 +314,10 @@ fn the_podman_container_is_removed_when_the_restore_fails() {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
 fn ctrl_c_during_a_check_stops_the_server_and_removes_its_files() {
     if !tools() {
         return;

@@ -9,7 +9,8 @@
 //! `capture-pane -J`, which joins a line the terminal wrapped, so a line too wide for the
 //! window shows up as a long line.
 //!
-//! Without tmux the tests print `SKIPPED` and pass, unless `PRUN_E2E=require`.
+//! Without tmux the tests are ignored (`build.rs` sets `prun_no_tmux`), unless
+//! `PRUN_E2E=require`, where they run and fail.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -466,6 +467,7 @@ fn width(line: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn live_area_shows_running_procs_and_is_erased_at_the_end() {
     let names = ["alpha", "bravo", "charlie"];
     let script = format!(
@@ -542,6 +544,7 @@ fn live_area_shows_running_procs_and_is_erased_at_the_end() {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn live_area_shows_progress() {
     let script = r#"
 proc("meter", |ctx| { ctx.progress(0.5); shell("sh block.sh meter"); });
@@ -569,6 +572,7 @@ run(["meter", "label"]);
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn more_running_procs_than_fit_are_summarised() {
     let names: Vec<String> = (1..=20).map(|i| format!("job{i:02}")).collect();
     let mut script = String::new();
@@ -641,6 +645,7 @@ fn more_running_procs_than_fit_are_summarised() {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn failure_is_printed_above_the_live_area() {
     let script = format!(
         "proc(\"bad\", #{{ cmd: [\"sh\", \"-c\", \"echo first log line; echo last log line; exit 3\"] }});\n{}\n{}\nrun([\"bad\", \"one\", \"two\"]);\n",
@@ -687,6 +692,7 @@ fn failure_is_printed_above_the_live_area() {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn ctrl_c_terminates_the_procs_and_restores_the_terminal() {
     let names = ["alpha", "bravo", "charlie"];
     let script = format!(
@@ -766,16 +772,19 @@ fn assert_plain_in_terminal(test: &str, command: &str) {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn no_live_flag_prints_plain_lines_in_a_terminal() {
     assert_plain_in_terminal("nolive", r#""$PRUN" main.rhai --no-live"#);
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn dumb_terminal_gets_plain_lines() {
     assert_plain_in_terminal("dumb", r#"TERM=dumb "$PRUN" main.rhai"#);
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn live_flag_forces_the_display_on() {
     let script = format!("{}\nrun(\"forced\");\n", blocked("forced"));
     let Some(t) = Term::start(
@@ -798,6 +807,7 @@ fn live_flag_forces_the_display_on() {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn piped_stdout_gets_plain_lines() {
     let Some(t) = Term::start(
         "pipe",
@@ -867,6 +877,7 @@ fn line_starting<'a>(p: &'a Pane, prefix: &str) -> Option<&'a str> {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn no_color_keeps_the_live_display_without_colours() {
     let no_colour = |t: &Term, p: &Pane| {
         let coloured: Vec<&String> = p.lines.iter().filter(|l| has_colour(l)).collect();
@@ -907,11 +918,13 @@ fn assert_failed_line_coloured(test: &str, command: &str) {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn failed_line_is_coloured() {
     assert_failed_line_coloured("color", r#""$PRUN" main.rhai -j 4"#);
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn empty_no_color_keeps_the_colours() {
     assert_failed_line_coloured("emptynocolor", r#"NO_COLOR= "$PRUN" main.rhai -j 4"#);
 }
@@ -949,6 +962,7 @@ fn long_line(p: &Pane) -> Result<(usize, &str), String> {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn long_names_and_progress_are_cut_to_the_width() {
     let Some(t) = Term::start(
         "width",
@@ -991,6 +1005,7 @@ fn long_names_and_progress_are_cut_to_the_width() {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn resize_redraws_at_the_new_width() {
     let Some(t) = Term::start(
         "resize",
@@ -1095,6 +1110,7 @@ fn assert_drawn_in_place(t: &Term) {
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn progress_text_with_control_characters_stays_on_one_line() {
     let script = r#"
 proc("nl", |ctx| { ctx.progress("first line\nsecond line\n"); shell("sh block.sh nl"); });
@@ -1126,6 +1142,7 @@ run(["nl", "tab"]);
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn wide_characters_are_cut_by_the_columns_they_take() {
     // Each of these characters takes two columns: 40 of them are 80 columns.
     let script = r#"
@@ -1150,6 +1167,7 @@ run("wide");
 }
 
 #[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn message_on_stderr_while_the_live_area_is_shown_stays_above_it() {
     // The top level waits for `bad`, which fails while `b` runs: prun reports on stderr
     // that the script stopped, and goes on with `b`.

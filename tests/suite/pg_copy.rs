@@ -78,6 +78,7 @@ fn have_postgres() -> bool {
 }
 
 #[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
 fn a_million_rows_move_between_databases_and_the_counts_match() {
     if !have_postgres() {
         return;
@@ -103,6 +104,7 @@ fn a_million_rows_move_between_databases_and_the_counts_match() {
 }
 
 #[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
 fn a_failing_export_leaves_the_target_table_as_it_was() {
     if !have_postgres() {
         return;
@@ -135,6 +137,7 @@ fn help_lists_the_options() {
 }
 
 #[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
 fn pg_restore_loads_a_plain_and_a_gzipped_dump_into_a_database() {
     if !have_postgres() {
         return;

@@ -22,7 +22,8 @@ pub fn installed() -> bool {
 }
 
 /// Says loudly that a test is skipped because `missing`, unless `PRUN_E2E=require` (CI),
-/// where a missing tool is a failure.
+/// where a missing tool is a failure. (Such tests are normally marked ignored already,
+/// from what `build.rs` found; this covers a tool removed since the build.)
 pub fn skip(missing: &str, install: &str) {
     assert_ne!(
         std::env::var("PRUN_E2E").as_deref(),

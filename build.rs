@@ -1,0 +1,89 @@
+//! Finds out which of the tools some integration tests need are missing, so that those
+//! tests are marked ignored (with the reason) and `cargo test` counts them in its summary
+//! ("N ignored"; `cargo test -- --ignored` runs them and shows why they were skipped).
+//!
+//! Each missing tool sets a cfg, `prun_no_<tool>`, that the tests read with
+//! `#[cfg_attr(prun_no_<tool>, ignore = "...")]`. Under `PRUN_E2E=require` (CI) no such
+//! cfg is set: the tests run, and their own check fails loudly on a missing tool. prun
+//! itself does not read these cfgs.
+//!
+//! The probes run again when `PATH` or `PRUN_E2E` changes and, while a tool is missing,
+//! when a directory on `PATH` changes (the tool may have been installed there; cargo then
+//! rebuilds the crate, since a build script's cfgs apply to all of it). A tool removed
+//! later is caught by the test's own check at run time.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The text a command prints on stdout, when it runs and succeeds.
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn runs(program: &str, args: &[&str]) -> bool {
+    output(program, args).is_some()
+}
+
+/// rclone 1.63 or later (the `rclone` module needs `--inplace`).
+fn recent_rclone() -> bool {
+    output("rclone", &["version"]).is_some_and(|v| {
+        let version = v
+            .lines()
+            .next()
+            .and_then(|l| l.split(" v").nth(1))
+            .unwrap_or("");
+        let mut parts = version
+            .split('.')
+            .map(|p| p.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 63)
+    })
+}
+
+/// PostgreSQL's initdb, on PATH or in Debian's /usr/lib/postgresql/*/bin.
+fn postgres() -> bool {
+    runs(
+        "sh",
+        &[
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ],
+    )
+}
+
+/// A cfg that says a tool is missing, and how to find out whether it is there.
+type Probe = (&'static str, fn() -> bool);
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-env-changed=PATH");
+    println!("cargo::rerun-if-env-changed=PRUN_E2E");
+    let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
+    let probes: [Probe; 5] = [
+        ("prun_no_tmux", || runs("tmux", &["-V"])),
+        ("prun_no_dot", || runs("dot", &["-V"])),
+        ("prun_no_postgres", postgres),
+        ("prun_no_rclone", recent_rclone),
+        ("prun_no_podman", || {
+            runs("sh", &["-c", "command -v podman && command -v runc"])
+        }),
+    ];
+    let mut missing = false;
+    for (cfg, present) in probes {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        if !require && !present() {
+            println!("cargo::rustc-cfg={cfg}");
+            missing = true;
+        }
+    }
+    if missing {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::env::split_paths(&path).chain([Path::new("/usr/lib/postgresql").into()]);
+        for dir in dirs.filter(|d| d.is_absolute() && d.is_dir()) {
+            println!("cargo::rerun-if-changed={}", dir.display());
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The examples of the user reference in `docs/` run as they say.
+//!
+//! Every fenced block whose info string is exactly `rhai` is a whole script: it is written
+//! to a fresh directory and run with the real prun. A first line `// $ prun NAME.rhai
+//! WORDS...` gives the command line (default `prun main.rhai`), a line `// exit status N`
+//! the expected exit status (default 0), and a `print(...)` line ending in `// VALUE`
+//! promises that VALUE is a line of the output. `rhai needs=postgresql` and
+//! `rhai needs=rclone` blocks run only where the tool is installed (they are ignored
+//! otherwise, see `build.rs`); `rhai no-run` blocks (tools the tests cannot provide, such
+//! as podman with a registry) are not run.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Test, postgres};
+
+/// One example: where it is, its info string and its text.
+struct Example {
+    at: String,
+    info: String,
+    text: String,
+}
+
+fn examples(md: &Path) -> Vec<Example> {
+    let text = std::fs::read_to_string(md).expect("read docs");
+    let mut out = Vec::new();
+    let mut open: Option<(usize, String, Vec<&str>)> = None;
+    for (i, line) in text.lines().enumerate() {
+        match &mut open {
+            None => {
+                if let Some(info) = line.strip_prefix("```rhai") {
+                    open = Some((i + 1, format!("rhai{info}"), Vec::new()));
+                }
+            }
+            Some((start, info, lines)) => {
+                if line.starts_with("```") {
+                    out.push(Example {
+                        at: format!("{}:{}", md.display(), *start + 1),
+                        info: info.trim().to_string(),
+                        text: lines.join("\n") + "\n",
+                    });
+                    open = None;
+                } else {
+                    lines.push(line);
+                }
+            }
+        }
+    }
+    assert!(
+        open.is_none(),
+        "{}: an unclosed ```rhai block",
+        md.display()
+    );
+    out
+}
+
+fn docs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs one example; the reason it is wrong, if it is.
+fn check(ex: &Example) -> Option<String> {
+    let first = ex.text.lines().next().unwrap_or("");
+    let words: Vec<&str> = match first.strip_prefix("// $ prun ") {
+        Some(rest) => rest.split_whitespace().collect(),
+        None => vec!["main.rhai"],
+    };
+    let script = words
+        .iter()
+        .find(|w| w.ends_with(".rhai"))
+        .expect("the command line names the script");
+    let want: i32 = ex
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("// exit status "))
+        .map_or(0, |n| n.trim().parse().expect("an exit status"));
+    let out = Test::new().file(script, &ex.text).raw(&words).run();
+    if out.code != Some(want) {
+        return Some(format!(
+            "{}: exit status {:?}, not {want}\n{}",
+            ex.at,
+            out.code,
+            out.describe()
+        ));
+    }
+    let printed: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    for line in ex.text.lines().filter(|l| l.starts_with("print(")) {
+        if let Some((_, value)) = line.split_once("// ")
+            && !printed.contains(&value.trim())
+        {
+            return Some(format!(
+                "{}: `{line}` did not print `{}`\n{}",
+                ex.at,
+                value.trim(),
+                out.describe()
+            ));
+        }
+    }
+    None
+}
+
+/// Runs the examples of `docs/` whose info string is `info`; how many ran.
+fn run_examples(info: &str) -> usize {
+    let mut wrong = Vec::new();
+    let mut ran = 0;
+    for md in docs() {
+        for ex in examples(&md) {
+            assert!(
+                [
+                    "rhai",
+                    "rhai no-run",
+                    "rhai needs=postgresql",
+                    "rhai needs=rclone"
+                ]
+                .contains(&ex.info.as_str()),
+                "{}: unknown info string `{}`",
+                ex.at,
+                ex.info
+            );
+            if ex.info == info {
+                wrong.extend(check(&ex));
+                ran += 1;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    ran
+}
+
+#[test]
+fn every_example_in_docs_runs_and_prints_what_it_says() {
+    let ran = run_examples("rhai");
+    assert!(ran >= 20, "only {ran} examples found in docs/");
+}
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn the_postgresql_examples_in_docs_run() {
+    if !postgres::installed() {
+        postgres::skip(
+            "PostgreSQL (initdb) is not installed",
+            "apt-get install postgresql",
+        );
+        return;
+    }
+    let _one = postgres::one_server_at_a_time();
+    assert!(run_examples("rhai needs=postgresql") >= 1);
+}
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "rclone 1.63+ is not installed")]
+fn the_rclone_examples_in_docs_run() {
+    assert!(run_examples("rhai needs=rclone") >= 1);
+}

@@ -439,6 +439,8 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
     sched.with(|c| c.script_done());
     if let Ok(Some(rx)) = sched.graph_op(|c| c.wait_all()) {
         sched.block(rx);
+        // The wait woke the script as if it ran on; its top level has ended.
+        sched.with(|c| c.script_done());
     }
     host.run_cleanups();
     sched.flush_reports();

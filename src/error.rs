@@ -75,6 +75,9 @@ pub enum Error {
     NoDb { path: PathBuf, script: PathBuf },
     #[error("prun: {0}")]
     Store(#[from] StoreError),
+    /// `--json` names a place where no report can be written.
+    #[error("prun: {0}")]
+    Report(#[from] crate::report::DestinationError),
     /// The script's state directory cannot be used safely.
     #[error("prun: {0}")]
     StateDir(#[from] crate::paths::StateDirError),
@@ -102,7 +105,9 @@ impl Error {
     pub fn code(&self) -> Exit {
         match self {
             Error::Printed(exit) => *exit,
-            Error::Usage(_) | Error::NoDb { .. } | Error::NoLog { .. } => Exit::Usage,
+            Error::Usage(_) | Error::Report(_) | Error::NoDb { .. } | Error::NoLog { .. } => {
+                Exit::Usage
+            }
             Error::Locked { .. } => Exit::Locked,
             Error::Runtime(_)
             | Error::Script(_)

@@ -268,10 +268,8 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
     let Some(cfg) = with_declared_options(cfg)? else {
         return Ok(Exit::Ok);
     };
-    if let Some(path) = &cfg.json
-        && let Err(msg) = crate::report::check_destination(path)
-    {
-        return Err(Error::Usage(format!("prun: {msg}")));
+    if let Some(path) = &cfg.json {
+        crate::report::check_destination(path)?;
     }
     let state_dir = if cfg.inspect.is_some() {
         crate::paths::script_state_dir(&cfg.script)

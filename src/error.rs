@@ -43,8 +43,11 @@ pub enum Error {
     #[error("prun: {0}")]
     Check(ScriptError),
     /// The script's `args(#{...})` declaration is wrong.
-    #[error("prun: error: {script}: {message}")]
-    Declaration { script: String, message: String },
+    #[error("prun: error: {script}: {source}")]
+    Declaration {
+        script: String,
+        source: crate::script::DeclError,
+    },
     /// The command line was wrong; the message is complete (clap's style).
     #[error("{0}")]
     Usage(String),

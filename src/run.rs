@@ -163,7 +163,7 @@ fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
             }
             return Ok(Some(cfg));
         }
-        Some(Err(message)) => return Err(Error::Declaration { script, message }),
+        Some(Err(source)) => return Err(Error::Declaration { script, source }),
         Some(Ok(d)) => d,
     };
     let split = decl.split(&cfg.tail).map_err(|msg| {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::support::Test;
 
 const SCRIPT: &str = r#"
-proc("hold", #{ shell: "echo $PPID > holding; while [ ! -e release ]; do sleep 0.02; done" });
+proc("hold", #{ shell: "echo $$ > holding; while [ ! -e release ]; do sleep 0.02; done" });
 run("hold");
 "#;
 
@@ -98,15 +98,40 @@ fn the_lock_of_a_killed_run_is_taken_over() {
             .expect("run prun")
     };
     let mut first = run(&["main.rhai", "--lock"]);
-    wait_for_file(&dir.join("holding"));
+    let holding = dir.join("holding");
+    wait_for_file(&holding);
+    let orphan: u32 = read_pid(&holding);
     first.kill().unwrap();
     first.wait().unwrap();
-    // The job of the killed prun is still in its own group: let it end too.
+    std::fs::remove_file(&holding).unwrap();
+    // The killed run's job is still running in its own group; the next run ends it before
+    // its own job starts.
+    let next = run(&["main.rhai", "--lock"]);
+    wait_for_file(&holding);
+    let ended = !crate::support::alive(orphan);
     std::fs::write(dir.join("release"), "").unwrap();
-    let next = run(&["main.rhai", "--lock"]).wait_with_output().unwrap();
+    let next = next.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&next.stderr);
+    crate::support::assert_gone(orphan, "the killed run's job", &err);
     assert!(
-        next.status.success(),
-        "{}",
-        String::from_utf8_lossy(&next.stderr)
+        ended,
+        "the next run started while the killed run's job ran\n{err}"
     );
+    assert!(next.status.success(), "{err}");
+}
+
+/// The pid a job wrote into `path` (it may still be writing it).
+fn read_pid(path: &std::path::Path) -> u32 {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(pid) = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+        {
+            return pid;
+        }
+        assert!(Instant::now() < until, "no pid in {}", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -147,12 +147,18 @@ enum Command {
     /// Compile a script and report syntax errors with line:column
     Check { script: PathBuf },
     /// List a script's procs and protos with their help lines and arg choices
-    List { script: PathBuf },
+    List {
+        script: PathBuf,
+        /// The script's own arguments (see its --help)
+        #[arg(value_name = "SCRIPT-ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
     /// Print the dependency graph in DOT (of the targets, or of every proc)
     Graph {
         script: PathBuf,
-        /// Procs or globs whose graph to show
-        targets: Vec<String>,
+        /// Procs or globs whose graph to show, and the script's own arguments
+        #[arg(value_name = "TARGET|SCRIPT-ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
     },
     /// Print the latest log of a proc
     Log {
@@ -228,10 +234,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Some(Command::Log { script, proc_name }) => {
             return Invocation::Log { script, proc_name };
         }
-        Some(Command::List { script }) => return inspect(script, Vec::new(), Inspect::List),
-        Some(Command::Graph { script, targets }) => {
-            return inspect(script, targets, Inspect::Graph);
-        }
+        Some(Command::List { script, words }) => return inspect(script, words, Inspect::List),
+        Some(Command::Graph { script, words }) => return inspect(script, words, Inspect::Graph),
         None => {}
     }
     let head: Vec<OsString> = args
@@ -294,11 +298,13 @@ fn declares_options(script: &std::path::Path) -> bool {
     std::fs::read_to_string(script).is_ok_and(|s| s.contains("args("))
 }
 
-/// `prun list` / `prun graph`: a silent dry run of the script (and targets).
-fn inspect(script: PathBuf, targets: Vec<String>, what: Inspect) -> Invocation {
+/// `prun list` / `prun graph`: a silent dry run of the script. The words after the script
+/// are read with its `args(#{...})` declaration (see `run::with_declared_options`):
+/// the script's options go to it, the rest are targets (`graph`) or an error (`list`).
+fn inspect(script: PathBuf, words: Vec<String>, what: Inspect) -> Invocation {
     Invocation::Run(RunConfig {
         script,
-        targets,
+        tail: words,
         no_db: true,
         inspect: Some(what),
         ..RunConfig::default()

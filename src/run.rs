@@ -152,8 +152,11 @@ fn end_orphans_and_journal(state_dir: &std::path::Path) -> Option<crate::exec::c
 /// script's options go to it, the rest is prun's (flags and targets). `--help` after the
 /// script path prints the script's own usage.
 fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
-    if cfg.script_values.is_some() || cfg.inspect.is_some() {
+    if cfg.script_values.is_some() {
         return Ok(Some(cfg));
+    }
+    if let Some(what) = cfg.inspect {
+        return inspect_options(cfg, what);
     }
     let script = cfg.script.display().to_string();
     let decl = match crate::script::declaration(&cfg.script) {
@@ -196,6 +199,49 @@ fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
         crate::cli::Invocation::Exit(exit) => Err(Error::Printed(exit)),
         _ => Err(Error::Printed(Exit::Usage)),
     }
+}
+
+/// `prun list|graph SCRIPT WORDS...`: the words are read with the script's declaration as
+/// a run reads them, except that a required option may be left out (it reads as `()`):
+/// listing a script must not need its secrets. Words that are not the script's are
+/// targets for `graph`, and an error for `list`.
+fn inspect_options(mut cfg: RunConfig, what: Inspect) -> Result<Option<RunConfig>, Error> {
+    let script = cfg.script.display().to_string();
+    let words = std::mem::take(&mut cfg.tail);
+    let rest = match crate::script::declaration(&cfg.script) {
+        None => {
+            let mut words = words.into_iter();
+            let rest: Vec<String> = words.by_ref().take_while(|w| w != "--").collect();
+            cfg.script_args = words.collect();
+            rest
+        }
+        Some(Err(message)) => return Err(Error::Declaration { script, message }),
+        Some(Ok(decl)) => {
+            let split = decl.split_lenient(&words).map_err(|msg| {
+                Error::Usage(format!(
+                    "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
+                ))
+            })?;
+            if split.help {
+                outln!("{}", decl.usage(&script));
+                return Ok(None);
+            }
+            crate::redact::add_secrets(&split.secrets);
+            cfg.script_values = Some(split.values);
+            split.rest
+        }
+    };
+    match what {
+        Inspect::Graph => cfg.targets = rest,
+        Inspect::List if rest.is_empty() => {}
+        Inspect::List => {
+            return Err(Error::Usage(format!(
+                "prun: list {script}: unexpected argument \"{}\" (prun list takes the script's own arguments only: prun {script} --help)",
+                rest[0]
+            )));
+        }
+    }
+    Ok(Some(cfg))
 }
 
 /// The task DB a run uses: `--db`, else the script's own.

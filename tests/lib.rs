@@ -69,3 +69,5 @@ mod trust_results;
 mod trust_state;
 #[path = "suite/waits.rs"]
 mod waits;
+#[path = "suite/ux.rs"]
+mod ux;

@@ -159,6 +159,16 @@ impl Declaration {
 
     /// Splits `words` (everything after the script path) between the script and prun.
     pub fn split(&self, words: &[String]) -> Result<Split, String> {
+        self.split_with(words, false)
+    }
+
+    /// [`Declaration::split`] for `prun list` and `prun graph`: a required option that is
+    /// not given reads as `()` instead of being an error.
+    pub fn split_lenient(&self, words: &[String]) -> Result<Split, String> {
+        self.split_with(words, true)
+    }
+
+    fn split_with(&self, words: &[String], lenient: bool) -> Result<Split, String> {
         let mut raw: Vec<(&Opt, String)> = Vec::new();
         let mut positionals: Vec<String> = Vec::new();
         let mut rest = Vec::new();
@@ -245,7 +255,7 @@ impl Declaration {
                 secrets: Vec::new(),
             });
         }
-        let values = self.values(&raw, positionals)?;
+        let values = self.values(&raw, positionals, lenient)?;
         let secrets = self
             .opts
             .iter()
@@ -261,7 +271,12 @@ impl Declaration {
         })
     }
 
-    fn values(&self, raw: &[(&Opt, String)], positionals: Vec<String>) -> Result<Map, String> {
+    fn values(
+        &self,
+        raw: &[(&Opt, String)],
+        positionals: Vec<String>,
+        lenient: bool,
+    ) -> Result<Map, String> {
         let mut out = Map::new();
         let mut positionals = positionals.into_iter();
         for o in &self.opts {
@@ -309,7 +324,7 @@ impl Declaration {
                 if items.is_empty() {
                     match &o.default {
                         Some(d) => d.clone(),
-                        None if o.required => {
+                        None if o.required && !lenient => {
                             return Err(format!("missing required option {name}"));
                         }
                         None => Array::new().into(),
@@ -325,7 +340,7 @@ impl Declaration {
                     None => match &o.default {
                         Some(d) if o.int && d.is_string() => convert(&d.to_string())?,
                         Some(d) => d.clone(),
-                        None if o.required => {
+                        None if o.required && !lenient => {
                             let hint = o
                                 .env
                                 .as_ref()

@@ -79,3 +79,119 @@ fn list_of_the_bundled_fanout_script_works() {
     out.ok().out_has("gzip::[file]").out_has("logs/a.log");
     assert!(!out.exists("logs/a.log.gz"));
 }
+
+#[test]
+fn glob_takes_non_normalised_prefixes() {
+    let out = Test::new()
+        .script(
+            r#"
+print(glob("./*.log"));
+print(glob(".//logs/*.log"));
+print(glob("logs/./*.log"));
+print(glob("logs/../*.log"));
+"#,
+        )
+        .file("b.log", "b\n")
+        .file("logs/a.log", "a\n")
+        .run();
+    out.ok()
+        .line(r#"["./b.log"]"#)
+        .line(r#"["./logs/a.log"]"#)
+        .line(r#"["logs/./a.log"]"#)
+        .line(r#"["logs/../b.log"]"#);
+}
+
+fn fanout() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fanout.rhai"))
+        .expect("fanout.rhai")
+}
+
+#[test]
+fn fanout_compresses_files_given_with_a_leading_dot_slash() {
+    let out = Test::new()
+        .script(&fanout())
+        .file("logs/a.log", "a\n")
+        .args(&["./logs/*.log", "--no-live"])
+        .run();
+    out.ok().proc_state("SUCCEEDED", "gzip::./logs/a.log");
+    assert!(out.exists("logs/a.log.gz"), "{}", out.describe());
+}
+
+#[test]
+fn fanout_without_a_matching_file_warns_and_succeeds() {
+    let out = Test::new()
+        .script(&fanout())
+        .args(&["./logs/*.log", "--no-live"])
+        .run();
+    out.ok().out_has("no file matches ./logs/*.log");
+}
+
+#[test]
+fn outputs_are_paths_not_globs_and_errors_show_the_filled_path() {
+    let script = r#"
+proto("gz::[file]", #{
+    arg_choices: #{ file: ["br[env].log"] },
+    inputs: ["[file]"],
+    outputs: ["[file].gz"],
+    cmd: ["gzip", "-kf", "[file]"],
+});
+proto("miss::[file]", #{
+    arg_choices: #{ file: ["br[env].log"] },
+    outputs: ["[file].out"],
+    cmd: ["true"],
+});
+proc("lit", #{ outputs: ["out[1].txt"], cmd: ["touch", "out[1].txt"] });
+run("gz::*");
+run("lit");
+run("miss::*");
+"#;
+    let out = Test::new()
+        .script(script)
+        .file("br[env].log", "x\n")
+        .file("bre.log.gz", "a file a glob would match\n")
+        .file("out1.txt", "a file a glob would match\n")
+        .args(&["--no-live"])
+        .run();
+    out.code(1)
+        .proc_state("SUCCEEDED", "gz::br[env].log")
+        .proc_state("SUCCEEDED", "lit")
+        .proc_state("FAILED", "miss::br[env].log")
+        .out_has("br[env].log.out (missing)")
+        .out_lacks("[file]");
+    assert!(out.exists("br[env].log.gz") && out.exists("out[1].txt"));
+}
+
+#[test]
+fn an_input_placeholder_value_is_a_name_not_a_pattern() {
+    // `in/[f]` filled with `a[b]` must read the file `a[b]`, not `ab`: a change to `ab`
+    // does not make the proc stale, a change to `a[b]` does.
+    let script = r#"
+proto("p::[f]", #{
+    arg_choices: #{ f: ["a[b]"] },
+    inputs: ["in/[f]"],
+    outputs: ["stamp"],
+    cmd: ["sh", "-c", "echo ran >> runs; touch stamp"],
+});
+run("p::*");
+"#;
+    let first = Test::new()
+        .script(script)
+        .file("in/a[b]", "1\n")
+        .file("in/ab", "1\n")
+        .args(&["--no-live"])
+        .run();
+    first.ok();
+    let dir = first.path("");
+    let again = |name: &str, text: &str| {
+        std::fs::write(dir.join("in").join(name), text).expect("write");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.args(["main.rhai", "--no-live"])
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"));
+        let out = cmd.output().expect("prun");
+        assert!(out.status.success(), "{out:?}");
+        std::fs::read_to_string(dir.join("runs")).expect("runs").lines().count()
+    };
+    assert_eq!(again("ab", "2\n"), 1, "a change to in/ab re-ran the proc");
+    assert_eq!(again("a[b]", "2\n"), 2, "a change to in/a[b] did not re-run the proc");
+}

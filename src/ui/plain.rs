@@ -62,7 +62,8 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
         let all: Vec<String> = text.lines().map(str::to_string).collect();
         return format!("\n           the log {}:{}", path.display(), quoted(&all));
     }
-    let excerpts = super::snippet::excerpts(&text);
+    let mut excerpts = super::snippet::excerpts(&text);
+    with_footer(&mut excerpts, &text);
     if excerpts.is_empty() {
         let lines: Vec<&str> = text.lines().collect();
         let tail: Vec<String> = lines[lines.len().saturating_sub(TAIL_LINES)..]
@@ -87,6 +88,28 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
         out.push_str(&quoted(&e.lines));
     }
     out
+}
+
+/// Adds the log's last line to the excerpts when it is prun's footer (`# exited with code
+/// 3 (0.01s)`) and they do not show it: how the command ended belongs to every report.
+fn with_footer(excerpts: &mut Vec<super::snippet::Excerpt>, text: &str) {
+    let n = text.lines().count();
+    let Some(footer) = text.lines().last().filter(|l| l.starts_with("# ")) else {
+        return;
+    };
+    match excerpts.last_mut() {
+        None => {}
+        Some(e) if e.last >= n => {}
+        Some(e) if e.last + 1 == n => {
+            e.last = n;
+            e.lines.push(footer.to_string());
+        }
+        Some(_) => excerpts.push(super::snippet::Excerpt {
+            first: n,
+            last: n,
+            lines: vec![footer.to_string()],
+        }),
+    }
 }
 
 /// The time a plain line is printed, first on the line (UTC, to the second): cron mail

@@ -195,3 +195,44 @@ run("p::*");
     assert_eq!(again("ab", "2\n"), 1, "a change to in/ab re-ran the proc");
     assert_eq!(again("a[b]", "2\n"), 2, "a change to in/a[b] did not re-run the proc");
 }
+
+#[test]
+fn a_failure_report_reads_the_complete_log_and_shows_its_footer() {
+    // Six failing procs, each printing to stdout and stderr alternately (one log file,
+    // written through the child's own descriptors), with its error line far from the
+    // end, and a background grandchild that prun ends when the command exits: every
+    // report shows the lines in the order written and ends with the footer.
+    let mut script = String::new();
+    for i in 0..6 {
+        script.push_str(&format!(
+            r#"proc("bad{i}", #{{ shell: "echo a1; echo a2 >&2; echo error: a3; echo a4 >&2; echo a5; echo a6 >&2; echo a7; (sleep 5; echo late >&2) & exit 3" }});
+"#
+        ));
+    }
+    script.push_str("run(\"bad*\");\n");
+    let out = Test::new().script(&script).args(&["--no-live"]).run();
+    out.code(1);
+    for i in 0..6 {
+        let report = out
+            .stdout
+            .split(&format!("FAILED     bad{i} "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no report of bad{i}: {}", out.describe()));
+        let report: Vec<&str> = report
+            .lines()
+            .take_while(|l| !l.contains("FAILED     bad") && !l.starts_with("prun:"))
+            .filter_map(|l| l.trim_start().strip_prefix("| "))
+            .collect();
+        let want = ["a1", "a2", "error: a3", "a4", "a5"];
+        let shown: Vec<&str> = report
+            .iter()
+            .copied()
+            .filter(|l| want.contains(l))
+            .collect();
+        assert_eq!(shown, want, "bad{i}: {}", out.describe());
+        assert!(
+            report.last().is_some_and(|l| l.starts_with("# exited with code 3")),
+            "bad{i}: no footer in {report:?}"
+        );
+    }
+}

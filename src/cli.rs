@@ -257,9 +257,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     };
     // Words prun does not know may be the script's own options: decided once the
     // script's declaration is read (run::with_declared_options).
+    // A usage error goes on to the run too, which reports it (in the `--json` report as
+    // well); help and version are printed here.
     let (tail, tail_error) = match Tail::try_parse_from(rest) {
         Ok(t) => (t, None),
-        Err(e) if declares_options(std::path::Path::new(&script)) => {
+        Err(e)
+            if declares_options(std::path::Path::new(&script))
+                || !matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                ) =>
+        {
             (Tail::default(), Some(e.render().to_string()))
         }
         Err(e) => return fail(e),
@@ -291,6 +299,28 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
             _ => None,
         },
     })
+}
+
+/// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a
+/// usage error among them): the report of that error still goes where it was asked.
+pub fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
+    let words: Vec<String> = head
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .chain(tail.iter().cloned())
+        .take_while(|w| w != "--")
+        .collect();
+    let mut found = None;
+    for (i, w) in words.iter().enumerate() {
+        if let Some(p) = w.strip_prefix("--json=") {
+            found = Some(PathBuf::from(p));
+        } else if w == "--json"
+            && let Some(p) = words.get(i + 1)
+        {
+            found = Some(PathBuf::from(p));
+        }
+    }
+    found
 }
 
 /// A cheap look at the script's text: does it call `args(...)`?
@@ -352,10 +382,13 @@ mod tests {
 
     #[test]
     fn bad_flag_is_usage_error() {
-        assert!(matches!(
-            parse(["prun", "s.rhai", "--bogus"].map(OsString::from)),
-            Invocation::Exit(Exit::Usage)
-        ));
+        // After the script path: reported by the run (which writes `--json`'s report).
+        let c = run_cfg(&["prun", "s.rhai", "--bogus", "--json", "r.json"]);
+        assert!(c.tail_error.is_some_and(|e| e.contains("--bogus")));
+        assert_eq!(
+            json_in(&c.head, &c.tail),
+            Some(PathBuf::from("r.json"))
+        );
         assert!(matches!(
             parse(["prun", "-j", "0", "s.rhai"].map(OsString::from)),
             Invocation::Exit(Exit::Usage)

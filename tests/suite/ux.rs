@@ -236,3 +236,123 @@ fn a_failure_report_reads_the_complete_log_and_shows_its_footer() {
         );
     }
 }
+
+fn report_of(out: &crate::support::Output, file: &str) -> serde_json::Value {
+    let text = out.read(file);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}: {text}"))
+}
+
+const STALE: &str = r#"{"run": {"outcome": "stale"}}"#;
+
+#[test]
+fn json_report_is_written_on_a_usage_error() {
+    let out = Test::new()
+        .script(r#"proc("a", |ctx| 1); run("a");"#)
+        .file("r.json", STALE)
+        .args(&["--json", "r.json", "--bogus"])
+        .run();
+    out.code(64).err_has("--bogus");
+    let r = report_of(&out, "r.json");
+    assert_eq!(r["run"]["outcome"], "usage error", "{r}");
+    assert!(r["run"]["error"].as_str().is_some_and(|e| e.contains("--bogus")), "{r}");
+    assert_eq!(r["procs"], serde_json::json!([]));
+
+    let out = Test::new()
+        .script(r#"proc("a", |ctx| 1);"#)
+        .file("r.json", STALE)
+        .args(&["nosuch", "--json", "r.json"])
+        .run();
+    out.code(64);
+    let r = report_of(&out, "r.json");
+    assert_eq!(r["run"]["outcome"], "usage error", "{r}");
+    assert!(r["run"]["error"].as_str().is_some_and(|e| e.contains("nosuch")), "{r}");
+}
+
+#[test]
+fn json_report_is_written_on_a_usage_error_in_the_script_s_own_arguments() {
+    let out = Test::new()
+        .script(DECLARES)
+        .file("r.json", STALE)
+        .args(&["--json", "r.json"])
+        .run();
+    out.code(64).err_has("missing required option --target-dir");
+    let r = report_of(&out, "r.json");
+    assert_eq!(r["run"]["outcome"], "usage error", "{r}");
+    assert!(r["run"]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("missing required option --target-dir")));
+}
+
+#[test]
+fn json_report_is_written_on_a_script_error_with_its_text() {
+    for (script, want) in [
+        ("proc(\"a\", |ctx| 1);\nthrow \"broken here\";", "broken here"),
+        ("let x = ;", "main.rhai:1"),
+    ] {
+        let out = Test::new()
+            .script(script)
+            .file("r.json", STALE)
+            .args(&["--json", "r.json", "--no-live"])
+            .run();
+        out.code(2).out_lacks("succeeded in");
+        let r = report_of(&out, "r.json");
+        assert_eq!(r["run"]["outcome"], "script error", "{r}");
+        assert!(
+            r["run"]["error"].as_str().is_some_and(|e| e.contains(want)),
+            "{script}: {r}"
+        );
+    }
+}
+
+#[test]
+fn json_report_is_written_when_the_lock_is_held() {
+    let first = Test::new()
+        .script(r#"proc("hold", #{ shell: "touch holding; while [ ! -e release ]; do sleep 0.01; done" }); run("hold");"#)
+        .file("r.json", STALE);
+    let dir = first.dir().to_path_buf();
+    let holder = std::thread::spawn(move || first.args(&["--lock", "--no-live"]).run());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("holding").exists() {
+        assert!(std::time::Instant::now() < deadline, "the first run never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--lock", "--json", "r.json"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("prun");
+    std::fs::write(dir.join("release"), "").expect("release");
+    let first = holder.join().expect("first run");
+    first.ok();
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("r.json"))
+            .expect("json");
+    assert_eq!(r["run"]["outcome"], "locked", "{r}");
+    assert!(r["run"]["error"].as_str().is_some_and(|e| e.contains("holds the lock")));
+}
+
+#[test]
+fn json_dash_writes_the_report_to_stdout_and_the_rest_to_stderr() {
+    let out = Test::new()
+        .script(r#"proc("a", #{ cmd: ["echo", "hi"] }); print("from the script"); run("a");"#)
+        .args(&["--json", "-", "--no-live"])
+        .run();
+    out.ok().err_has("from the script").err_has("1 succeeded");
+    assert!(!out.exists("-"), "a file named - was made");
+    let r: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not the report: {e}: {}", out.describe()));
+    assert_eq!(r["run"]["outcome"], "ok");
+    assert_eq!(r["procs"][0]["name"], "a");
+}
+
+#[test]
+fn no_summary_after_a_script_error_that_scheduled_nothing() {
+    let out = Test::new()
+        .script("let x = 1;\nthrow \"no go\";")
+        .args(&["--no-live"])
+        .run();
+    out.code(2).err_has("no go").out_lacks("succeeded");
+    assert!(!out.stderr.contains("succeeded"), "{}", out.describe());
+}

@@ -72,7 +72,7 @@ struct RunFlags {
     /// More output (a line when each proc starts)
     #[arg(short, long)]
     verbose: bool,
-    /// Less output (only failures and the summary)
+    /// Quiet, for cron: nothing when all succeeds; else only the failures and the summary
     #[arg(short, long)]
     quiet: bool,
     /// Ignore the cache: every scheduled proc runs (results are still saved)

@@ -15,7 +15,9 @@ const TAIL_LINES: usize = 10;
 pub struct PlainReporter {
     /// `-v`: also print a line when a proc starts.
     pub verbose: bool,
-    /// `-q`: print only failures and the summary.
+    /// `-q`: print only failures, and the summary of a run where something failed;
+    /// nothing at all when everything succeeded (the script's `print` and `log_*` lines
+    /// included).
     pub quiet: bool,
     /// `--full-log-on-failure`: the whole log of a failed proc, not its last lines.
     pub full_log: AtomicBool,
@@ -179,10 +181,16 @@ impl Reporter for PlainReporter {
     }
 
     fn message(&self, text: &str) {
-        outln!("{text}");
+        if !self.quiet {
+            outln!("{text}");
+        }
     }
 
     fn summary(&self, s: &Summary) {
+        // `-q` is for cron, which mails what a job prints: nothing when all went well.
+        if self.quiet && s.failed + s.failed_dep + s.not_run == 0 {
+            return;
+        }
         if let Some(line) = slowest_line(s) {
             outln!("{line}");
         }

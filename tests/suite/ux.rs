@@ -356,3 +356,82 @@ fn no_summary_after_a_script_error_that_scheduled_nothing() {
     out.code(2).err_has("no go").out_lacks("succeeded");
     assert!(!out.stderr.contains("succeeded"), "{}", out.describe());
 }
+
+/// A cron-like run: an empty environment (but for the state directory, kept inside the
+/// test's directory), no terminal, stdin from /dev/null.
+fn cron(dir: &std::path::Path, words: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(words)
+        .current_dir(dir)
+        .env_clear()
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("prun")
+}
+
+const CRON_JOB: &str = r#"
+proc("fetch", #{ cmd: ["sh", "-c", "echo fetched; echo noise >&2"] });
+proc("use", #{ deps: ["fetch"] }, |ctx| {
+    shell("echo used");
+    print("a line from the script");
+    log_info("an info line");
+    if file_info("fail") != () { throw "told to fail"; }
+    1
+});
+run("use");
+"#;
+
+#[test]
+fn quiet_prints_nothing_at_all_when_everything_succeeds() {
+    let t = Test::new().script(CRON_JOB);
+    let out = t.run();
+    let dir = out.path("");
+    let quiet = cron(&dir, &["-q", "main.rhai"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    // The same after the script path, and with the proc up to date.
+    let quiet = cron(&dir, &["main.rhai", "-q"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+}
+
+#[test]
+fn quiet_prints_only_the_failure_report_when_something_fails() {
+    let out = Test::new().script(CRON_JOB).file("fail", "").run();
+    let quiet = cron(&out.path(""), &["-q", "main.rhai"]);
+    assert_eq!(quiet.status.code(), Some(1), "{quiet:?}");
+    let stdout = String::from_utf8_lossy(&quiet.stdout);
+    assert!(stdout.contains("FAILED     use"), "{stdout}");
+    assert!(stdout.contains("told to fail"), "{stdout}");
+    assert!(stdout.contains("prun: 1 succeeded, 1 failed"), "{stdout}");
+    // (The failure report quotes the proc's log, indented; nothing else is printed.)
+    for line in stdout.lines().filter(|l| !l.starts_with(' ')) {
+        for noise in ["SUCCEEDED", "STARTED", "a line from the script", "an info line"] {
+            assert!(!line.contains(noise), "{noise} in {stdout}");
+        }
+    }
+}
+
+#[test]
+fn the_bundled_scripts_leave_prun_s_quiet_and_verbose_alone() {
+    for name in ["backup-verify.rhai", "fanout.rhai", "pg-copy.rhai", "showcase.rhai"] {
+        let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
+        if !std::fs::read_to_string(&path).expect("script").contains("args(#{") {
+            continue;
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args([&path, "--help"])
+            .output()
+            .expect("prun");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for taken in ["-q,", "-v,", "--quiet", "--verbose"] {
+            assert!(
+                !help.lines().any(|l| l.trim_start().starts_with(taken)),
+                "{name} declares {taken}:\n{help}"
+            );
+        }
+    }
+}

@@ -433,6 +433,8 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
             let store = s.lock().cache()?.store().clone();
             store.expected_duration(name).ok().flatten()
         }));
+        let weak = Arc::downgrade(&sched);
+        l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));
     }
     let db = DbSettings {
         fixed: cfg.db.is_some() || cfg.no_db,

@@ -150,14 +150,22 @@ enum Command {
     List {
         script: PathBuf,
         /// The script's own arguments (see its --help)
-        #[arg(value_name = "SCRIPT-ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(
+            value_name = "SCRIPT-ARGS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
         words: Vec<String>,
     },
     /// Print the dependency graph in DOT (of the targets, or of every proc)
     Graph {
         script: PathBuf,
         /// Procs or globs whose graph to show, and the script's own arguments
-        #[arg(value_name = "TARGET|SCRIPT-ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(
+            value_name = "TARGET|SCRIPT-ARGS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
         words: Vec<String>,
     },
     /// Print the latest log of a proc
@@ -385,10 +393,7 @@ mod tests {
         // After the script path: reported by the run (which writes `--json`'s report).
         let c = run_cfg(&["prun", "s.rhai", "--bogus", "--json", "r.json"]);
         assert!(c.tail_error.is_some_and(|e| e.contains("--bogus")));
-        assert_eq!(
-            json_in(&c.head, &c.tail),
-            Some(PathBuf::from("r.json"))
-        );
+        assert_eq!(json_in(&c.head, &c.tail), Some(PathBuf::from("r.json")));
         assert!(matches!(
             parse(["prun", "-j", "0", "s.rhai"].map(OsString::from)),
             Invocation::Exit(Exit::Usage)

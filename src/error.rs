@@ -102,7 +102,11 @@ impl Error {
     /// error's text. `None` when no run was attempted (help was printed).
     pub fn report(&self) -> Option<(&'static str, String)> {
         let text = self.to_string();
-        let text = text.strip_prefix("prun: ").unwrap_or(&text).trim_end().to_string();
+        let text = text
+            .strip_prefix("prun: ")
+            .unwrap_or(&text)
+            .trim_end()
+            .to_string();
         let outcome = match self {
             Error::Printed(Exit::Ok) => return None,
             Error::Printed(_) => {

@@ -67,7 +67,7 @@ mod trust_quote;
 mod trust_results;
 #[path = "suite/trust_state.rs"]
 mod trust_state;
-#[path = "suite/waits.rs"]
-mod waits;
 #[path = "suite/ux.rs"]
 mod ux;
+#[path = "suite/waits.rs"]
+mod waits;

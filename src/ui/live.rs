@@ -7,9 +7,9 @@
 //! cursor arithmetic stays right; the size is read at every frame, so a resize is picked
 //! up by the next one. Raw mode is never enabled: Ctrl-C must stay a signal.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -115,7 +115,7 @@ impl LiveReporter {
                 let mut frames = 0usize;
                 while !tick.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(FRAME);
-                    if frames % QUEUE_EVERY == 0 {
+                    if frames.is_multiple_of(QUEUE_EVERY) {
                         tick.read_queue();
                     }
                     frames += 1;

@@ -272,7 +272,10 @@ mod tests {
             parallel: 2,
             ..Snapshot::default()
         };
-        assert_eq!(render(&s, 80, 24)[0], "prun  1.9s  running 2 · done 0 of 13 · ~23.0s left");
+        assert_eq!(
+            render(&s, 80, 24)[0],
+            "prun  1.9s  running 2 · done 0 of 13 · ~23.0s left"
+        );
     }
 
     #[test]

@@ -1211,8 +1211,13 @@ fn message_on_stderr_while_the_live_area_is_shown_stays_above_it() {
 fn pane_helpers_read_lines_as_the_display_writes_them() {
     // The helpers the tests above rely on, checked on lines of the specified format.
     assert!(is_header("prun  3.0s  running 2 · done 5"));
-    assert!(is_header("prun  3.0s  running 2 · done 5 of 9 · ~4.0s left"));
-    assert_eq!(seconds_left("prun  3.0s  running 2 · done 5 of 9 · ~4.0s left"), Some(4.0));
+    assert!(is_header(
+        "prun  3.0s  running 2 · done 5 of 9 · ~4.0s left"
+    ));
+    assert_eq!(
+        seconds_left("prun  3.0s  running 2 · done 5 of 9 · ~4.0s left"),
+        Some(4.0)
+    );
     assert!(!is_header("prun: 4 succeeded in 0.31s"));
     assert!(!is_header("prun: interrupted; terminated: alpha, bravo"));
     assert!(is_proc_line("⠋ job1  1.5s  50%", |w| w == "job1"));
@@ -1250,9 +1255,7 @@ fn the_header_shows_the_total_and_an_eta_that_counts_queued_procs() {
             "proc(\"{n}\", #{{ shell: \"if [ -n \\\"$FIRST\\\" ]; then sleep 1; else sh block.sh {n}; fi\" }});\n"
         ));
     }
-    script.push_str(&format!(
-        "run([\"{long}\", \"a\", \"b\", \"c\", \"d\"]);\n"
-    ));
+    script.push_str(&format!("run([\"{long}\", \"a\", \"b\", \"c\", \"d\"]);\n"));
     let Some(t) = Term::start(
         "eta",
         (100, 30),
@@ -1264,11 +1267,15 @@ fn the_header_shows_the_total_and_an_eta_that_counts_queued_procs() {
     t.wait_for("a header with the total and the time left", |p| {
         let (_, header) = p.header()?;
         if number_after(header, "running ") != Some(1) || !header.contains("done 1 of 5") {
-            return Err(format!("header is not `running 1 · done 1 of 5`: {header:?}"));
+            return Err(format!(
+                "header is not `running 1 · done 1 of 5`: {header:?}"
+            ));
         }
         let left = seconds_left(header).ok_or(format!("no time left in {header:?}"))?;
         if left < 3.0 {
-            return Err(format!("{left}s left does not count the queued procs: {header:?}"));
+            return Err(format!(
+                "{left}s left does not count the queued procs: {header:?}"
+            ));
         }
         Ok(())
     });
@@ -1277,7 +1284,10 @@ fn the_header_shows_the_total_and_an_eta_that_counts_queued_procs() {
         .position(|l| unstamp(l).starts_with("SUCCEEDED  xxx"))
         .map(|i| (i, screen.lines[i].clone()))
         .unwrap_or_else(|| panic!("no line of the long proc\n{}", t.describe()));
-    assert!(width(&done) <= 100, "a line wider than the window: {done:?}");
+    assert!(
+        width(&done) <= 100,
+        "a line wider than the window: {done:?}"
+    );
     assert!(done.ends_with('…'), "the long line is not cut: {done:?}");
     t.touch("go");
     let (code, _) = t.wait_exit();

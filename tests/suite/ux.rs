@@ -65,11 +65,9 @@ proc("b", #{ deps: ["a"] }, |ctx| opt.name);
 
 #[test]
 fn list_of_the_bundled_fanout_script_works() {
-    let script = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/fanout.rhai"
-    ))
-    .expect("fanout.rhai");
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fanout.rhai"))
+            .expect("fanout.rhai");
     let out = Test::new()
         .script(&script)
         .file("logs/a.log", "a\n")
@@ -190,10 +188,17 @@ run("p::*");
             .env("XDG_STATE_HOME", dir.join("state"));
         let out = cmd.output().expect("prun");
         assert!(out.status.success(), "{out:?}");
-        std::fs::read_to_string(dir.join("runs")).expect("runs").lines().count()
+        std::fs::read_to_string(dir.join("runs"))
+            .expect("runs")
+            .lines()
+            .count()
     };
     assert_eq!(again("ab", "2\n"), 1, "a change to in/ab re-ran the proc");
-    assert_eq!(again("a[b]", "2\n"), 2, "a change to in/a[b] did not re-run the proc");
+    assert_eq!(
+        again("a[b]", "2\n"),
+        2,
+        "a change to in/a[b] did not re-run the proc"
+    );
 }
 
 #[test]
@@ -231,7 +236,9 @@ fn a_failure_report_reads_the_complete_log_and_shows_its_footer() {
             .collect();
         assert_eq!(shown, want, "bad{i}: {}", out.describe());
         assert!(
-            report.last().is_some_and(|l| l.starts_with("# exited with code 3")),
+            report
+                .last()
+                .is_some_and(|l| l.starts_with("# exited with code 3")),
             "bad{i}: no footer in {report:?}"
         );
     }
@@ -254,7 +261,12 @@ fn json_report_is_written_on_a_usage_error() {
     out.code(64).err_has("--bogus");
     let r = report_of(&out, "r.json");
     assert_eq!(r["run"]["outcome"], "usage error", "{r}");
-    assert!(r["run"]["error"].as_str().is_some_and(|e| e.contains("--bogus")), "{r}");
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--bogus")),
+        "{r}"
+    );
     assert_eq!(r["procs"], serde_json::json!([]));
 
     let out = Test::new()
@@ -265,7 +277,12 @@ fn json_report_is_written_on_a_usage_error() {
     out.code(64);
     let r = report_of(&out, "r.json");
     assert_eq!(r["run"]["outcome"], "usage error", "{r}");
-    assert!(r["run"]["error"].as_str().is_some_and(|e| e.contains("nosuch")), "{r}");
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nosuch")),
+        "{r}"
+    );
 }
 
 #[test]
@@ -278,15 +295,20 @@ fn json_report_is_written_on_a_usage_error_in_the_script_s_own_arguments() {
     out.code(64).err_has("missing required option --target-dir");
     let r = report_of(&out, "r.json");
     assert_eq!(r["run"]["outcome"], "usage error", "{r}");
-    assert!(r["run"]["error"]
-        .as_str()
-        .is_some_and(|e| e.contains("missing required option --target-dir")));
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("missing required option --target-dir"))
+    );
 }
 
 #[test]
 fn json_report_is_written_on_a_script_error_with_its_text() {
     for (script, want) in [
-        ("proc(\"a\", |ctx| 1);\nthrow \"broken here\";", "broken here"),
+        (
+            "proc(\"a\", |ctx| 1);\nthrow \"broken here\";",
+            "broken here",
+        ),
         ("let x = ;", "main.rhai:1"),
     ] {
         let out = Test::new()
@@ -313,7 +335,10 @@ fn json_report_is_written_when_the_lock_is_held() {
     let holder = std::thread::spawn(move || first.args(&["--lock", "--no-live"]).run());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !dir.join("holding").exists() {
-        assert!(std::time::Instant::now() < deadline, "the first run never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
@@ -330,7 +355,11 @@ fn json_report_is_written_when_the_lock_is_held() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("r.json"))
             .expect("json");
     assert_eq!(r["run"]["outcome"], "locked", "{r}");
-    assert!(r["run"]["error"].as_str().is_some_and(|e| e.contains("holds the lock")));
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("holds the lock"))
+    );
 }
 
 #[test]
@@ -409,7 +438,12 @@ fn quiet_prints_only_the_failure_report_when_something_fails() {
     assert!(stdout.contains("prun: 1 succeeded, 1 failed"), "{stdout}");
     // (The failure report quotes the proc's log, indented; nothing else is printed.)
     for line in stdout.lines().filter(|l| !l.starts_with(' ')) {
-        for noise in ["SUCCEEDED", "STARTED", "a line from the script", "an info line"] {
+        for noise in [
+            "SUCCEEDED",
+            "STARTED",
+            "a line from the script",
+            "an info line",
+        ] {
             assert!(!line.contains(noise), "{noise} in {stdout}");
         }
     }
@@ -417,9 +451,17 @@ fn quiet_prints_only_the_failure_report_when_something_fails() {
 
 #[test]
 fn the_bundled_scripts_leave_prun_s_quiet_and_verbose_alone() {
-    for name in ["backup-verify.rhai", "fanout.rhai", "pg-copy.rhai", "showcase.rhai"] {
+    for name in [
+        "backup-verify.rhai",
+        "fanout.rhai",
+        "pg-copy.rhai",
+        "showcase.rhai",
+    ] {
         let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
-        if !std::fs::read_to_string(&path).expect("script").contains("args(#{") {
+        if !std::fs::read_to_string(&path)
+            .expect("script")
+            .contains("args(#{")
+        {
             continue;
         }
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))

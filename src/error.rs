@@ -43,8 +43,11 @@ pub enum Error {
     #[error("prun: {0}")]
     Check(ScriptError),
     /// The script's `args(#{...})` declaration is wrong.
-    #[error("prun: error: {script}: {message}")]
-    Declaration { script: String, message: String },
+    #[error("prun: error: {script}: {source}")]
+    Declaration {
+        script: String,
+        source: crate::script::DeclError,
+    },
     /// The command line was wrong; the message is complete (clap's style).
     #[error("{0}")]
     Usage(String),
@@ -75,6 +78,9 @@ pub enum Error {
     NoDb { path: PathBuf, script: PathBuf },
     #[error("prun: {0}")]
     Store(#[from] StoreError),
+    /// `--json` names a place where no report can be written.
+    #[error("prun: {0}")]
+    Report(#[from] crate::report::DestinationError),
     /// The script's state directory cannot be used safely.
     #[error("prun: {0}")]
     StateDir(#[from] crate::paths::StateDirError),
@@ -124,7 +130,9 @@ impl Error {
     pub fn code(&self) -> Exit {
         match self {
             Error::Printed(exit) => *exit,
-            Error::Usage(_) | Error::NoDb { .. } | Error::NoLog { .. } => Exit::Usage,
+            Error::Usage(_) | Error::Report(_) | Error::NoDb { .. } | Error::NoLog { .. } => {
+                Exit::Usage
+            }
             Error::Locked { .. } => Exit::Locked,
             Error::Runtime(_)
             | Error::Script(_)

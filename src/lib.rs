@@ -41,6 +41,7 @@ mod duration;
 mod error;
 mod event;
 mod exec;
+mod fnv;
 mod graph;
 mod inspect;
 mod paths;

@@ -50,7 +50,7 @@ pub fn script_state_dir(script: &Path) -> PathBuf {
         .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
     let key = format!(
         "{stem}-{:08x}",
-        fnv1a(abs.as_os_str().as_encoded_bytes()) as u32
+        crate::fnv::hash64(abs.as_os_str().as_encoded_bytes()) as u32
     );
     state_root().join(key)
 }
@@ -216,13 +216,6 @@ fn user_text(uid: Uid) -> String {
         Some(u) => format!("uid {uid} ({})", u.name),
         None => format!("uid {uid}"),
     }
-}
-
-/// FNV-1a: a stable hash (unlike `DefaultHasher`, it does not change between Rust releases).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

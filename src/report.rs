@@ -4,7 +4,7 @@
 //! end, duration, exit_code, log, error, result}]}`: states upper-case, times RFC 3339,
 //! durations in seconds, results as JSON (a value JSON cannot hold is shown as a string).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -89,22 +89,30 @@ fn dir_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Why a report cannot be written where `--json` says.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    #[error("--json {}: the directory {} does not exist", path.display(), dir.display())]
+    NoDirectory { path: PathBuf, dir: PathBuf },
+    #[error("--json {}: is a directory", .0.display())]
+    IsDirectory(PathBuf),
+}
+
 /// Checks, before the run, that a report can be written at `path`: its directory exists
-/// and `path` is not a directory. The message names what is wrong.
-pub fn check_destination(path: &Path) -> Result<(), String> {
+/// and `path` is not a directory; `-` (stdout) always can.
+pub fn check_destination(path: &Path) -> Result<(), DestinationError> {
     if is_stdout(path) {
         return Ok(());
     }
     let dir = dir_of(path);
     if !dir.is_dir() {
-        return Err(format!(
-            "--json {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        ));
+        return Err(DestinationError::NoDirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
     }
     if path.is_dir() {
-        return Err(format!("--json {}: is a directory", path.display()));
+        return Err(DestinationError::IsDirectory(path.to_path_buf()));
     }
     Ok(())
 }

@@ -168,7 +168,7 @@ fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
             }
             return Ok(Some(cfg));
         }
-        Some(Err(message)) => return Err(Error::Declaration { script, message }),
+        Some(Err(source)) => return Err(Error::Declaration { script, source }),
         Some(Ok(d)) => d,
     };
     let split = decl.split(&cfg.tail).map_err(|msg| {
@@ -217,7 +217,7 @@ fn inspect_options(mut cfg: RunConfig, what: Inspect) -> Result<Option<RunConfig
             cfg.script_args = words.collect();
             rest
         }
-        Some(Err(message)) => return Err(Error::Declaration { script, message }),
+        Some(Err(source)) => return Err(Error::Declaration { script, source }),
         Some(Ok(decl)) => {
             let split = decl.split_lenient(&words).map_err(|msg| {
                 Error::Usage(format!(
@@ -353,10 +353,8 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     let Some(cfg) = with_declared_options(cfg)? else {
         return Ok(Exit::Ok);
     };
-    if let Some(path) = &cfg.json
-        && let Err(msg) = crate::report::check_destination(path)
-    {
-        return Err(Error::Usage(format!("prun: {msg}")));
+    if let Some(path) = &cfg.json {
+        crate::report::check_destination(path)?;
     }
     let state_dir = if cfg.inspect.is_some() {
         crate::paths::script_state_dir(&cfg.script)
@@ -534,6 +532,8 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     sched.with(|c| c.script_done());
     if let Ok(Some(rx)) = sched.graph_op(|c| c.wait_all()) {
         sched.block(rx);
+        // The wait woke the script as if it ran on; its top level has ended.
+        sched.with(|c| c.script_done());
     }
     host.run_cleanups();
     sched.flush_reports();

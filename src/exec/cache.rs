@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use rhai::{Dynamic, Map};
 
+use crate::fnv::Fnv;
 use crate::graph::{
     Body, CallFailure, Callback, FileSpec, OutputSpec, ProcNode, call_strings, closure_ctx,
     fill_known,
@@ -409,7 +410,7 @@ fn racy_since(now: SystemTime) -> i64 {
 /// A hash of the names and contents of the regular files among `files` (directories
 /// walked) modified at or after `since` (ns since the epoch); `None` when there is none.
 fn content_since(files: &[PathBuf], since: i64) -> Option<u128> {
-    let mut h = Fnv::new();
+    let mut h = Fnv::<u128>::new();
     let mut any = false;
     for f in files {
         let mut all = Vec::new();
@@ -434,7 +435,7 @@ fn content_hash(path: &Path) -> u128 {
     let Ok(mut f) = std::fs::File::open(path) else {
         return 0;
     };
-    let mut h = Fnv::new();
+    let mut h = Fnv::<u128>::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match f.read(&mut buf) {
@@ -451,33 +452,6 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
 }
 
-/// A 128-bit FNV-1a hasher: stable across Rust releases (the hash is stored in the DB).
-struct Fnv(u128);
-
-impl Fnv {
-    fn new() -> Fnv {
-        Fnv(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d)
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u128::from(b);
-            self.0 = self
-                .0
-                .wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
-        }
-    }
-
-    fn feed(&mut self, bytes: &[u8]) {
-        self.update(bytes);
-        // A separator, so that ("ab", "c") and ("a", "bc") differ.
-        self.0 ^= 0xff;
-        self.0 = self
-            .0
-            .wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
-    }
-}
-
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
 /// stamps of its dependencies, in order.
 pub fn fingerprint(
@@ -486,7 +460,7 @@ pub fn fingerprint(
     dep_stamps: &[(String, String)],
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
-    let mut h = Fnv::new();
+    let mut h = Fnv::<u128>::new();
     match &def.body {
         Body::Cmd(argv) => {
             h.feed(b"cmd");

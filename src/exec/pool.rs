@@ -11,9 +11,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
-/// A task runs with `Ok(())` on a worker thread, or with `Err(message)` on the submitting
+/// No thread could be started for a task: the process or the user is at its limit.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("failed to start a thread to run the closure: {0}")]
+pub struct NoThread(Arc<std::io::Error>);
+
+/// A task runs with `Ok(())` on a worker thread, or with `Err(NoThread)` on the submitting
 /// thread when no thread could be started for it.
-type Task = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Task = Box<dyn FnOnce(Result<(), NoThread>) + Send>;
 
 thread_local! {
     /// True while a worker runs the tail of its task ([`Pool::finishing`]): the first task
@@ -55,7 +60,7 @@ thread_local! {
     /// Tasks that got no thread, while this thread is already failing one: failing a task
     /// can submit more (the jobs its end lets start), and those are failed in a loop rather
     /// than by recursion, which could overflow the stack.
-    static UNSTARTED: RefCell<Option<Vec<(Task, String)>>> = const { RefCell::new(None) };
+    static UNSTARTED: RefCell<Option<Vec<(Task, NoThread)>>> = const { RefCell::new(None) };
 }
 
 /// A growable pool of worker threads.
@@ -131,7 +136,7 @@ impl Pool {
     /// worker to take it; when no worker is busy (all are blocked in waits), it would wait
     /// forever, so it is run at once on this thread with the error instead, to fail its
     /// job with a clear message.
-    pub fn submit(&self, task: impl FnOnce(Result<(), String>) + Send + 'static) {
+    pub fn submit(&self, task: impl FnOnce(Result<(), NoThread>) + Send + 'static) {
         let (lock, cv) = &*self.shared;
         let mut q = lock.lock().expect("pool queue");
         q.tasks.push_back(Box::new(task));
@@ -171,11 +176,9 @@ impl Pool {
             stranded.push(task);
         }
         drop(q);
+        let error = NoThread(Arc::new(e));
         for task in stranded {
-            fail(
-                task,
-                format!("failed to start a thread to run the closure: {e}"),
-            );
+            fail(task, error.clone());
         }
     }
 
@@ -221,7 +224,7 @@ impl Pool {
 }
 
 /// Runs a task that got no thread with its error, here; see [`UNSTARTED`].
-fn fail(task: Task, error: String) {
+fn fail(task: Task, error: NoThread) {
     let first = UNSTARTED.with(|u| {
         let mut u = u.borrow_mut();
         match u.as_mut() {

@@ -24,7 +24,7 @@ use super::internal::{self, Guarded, lock};
 use super::job;
 use super::launch::{Launcher, Local};
 use super::log::LogDir;
-use super::pool::Pool;
+use super::pool::{NoThread, Pool};
 use super::state::Outcome;
 use super::unix;
 use crate::graph::{Answer, Body, GraphError, NeedKey, Needs, ProcId};
@@ -365,7 +365,7 @@ impl Scheduler {
     /// Runs `f` on a worker thread; its panic is an internal error. `f` gets `Err` (on
     /// the submitting thread) when no thread could be started for it: it must then only
     /// report the failure, never run a script closure.
-    fn work(self: &Arc<Self>, f: impl FnOnce(Result<(), String>) + Send + 'static) {
+    fn work(self: &Arc<Self>, f: impl FnOnce(Result<(), NoThread>) + Send + 'static) {
         let me = Arc::downgrade(self);
         self.pool
             .submit(move |thread| internal::catching(&me, || f(thread)));
@@ -435,7 +435,7 @@ impl Scheduler {
                             }),
                             Err(e) => batch
                                 .iter()
-                                .map(|s| (s.id, Judgement::Failed(e.clone())))
+                                .map(|s| (s.id, Judgement::Failed(e.to_string())))
                                 .collect(),
                         };
                         Pool::finishing(|| {
@@ -492,7 +492,7 @@ impl Scheduler {
                     let outcome = match thread {
                         Ok(()) => checked(&job, outcome),
                         Err(error) => Outcome::Failed {
-                            error,
+                            error: error.to_string(),
                             exit_code: None,
                         },
                     };
@@ -528,7 +528,7 @@ impl Scheduler {
             let mut outcome = match thread {
                 Ok(()) => runner.run(&job, &cancel, &log),
                 Err(error) => Outcome::Failed {
-                    error,
+                    error: error.to_string(),
                     exit_code: None,
                 },
             };

@@ -60,7 +60,7 @@ impl ScriptCallback {
         ctx: &NativeCallContext,
         mut fp: FnPtr,
         engine: Weak<Engine>,
-    ) -> Result<Arc<ScriptCallback>, String> {
+    ) -> Result<Arc<ScriptCallback>, TooDeep> {
         let copies = fp
             .curry()
             .iter()
@@ -71,13 +71,18 @@ impl ScriptCallback {
     }
 }
 
+/// A captured value too deeply nested to copy.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a captured value is nested deeper than {MAX_NESTING} levels; pass it through params or a result instead"
+)]
+pub struct TooDeep;
+
 /// An unshared copy of `v`: shared (captured) values are read, arrays, maps and the
 /// captures of closures are copied element by element.
-fn deep_copy(v: &Dynamic, depth: usize) -> Result<Dynamic, String> {
+fn deep_copy(v: &Dynamic, depth: usize) -> Result<Dynamic, TooDeep> {
     if depth > MAX_NESTING {
-        return Err(format!(
-            "a captured value is nested deeper than {MAX_NESTING} levels; pass it through params or a result instead"
-        ));
+        return Err(TooDeep);
     }
     if let Some(a) = v.read_lock::<rhai::Array>() {
         let copy = a

@@ -52,12 +52,47 @@ pub struct Split {
 /// prun's options that take a value as the next word.
 const PRUN_VALUED: &[&str] = &["-j", "--parallel", "--db", "--json"];
 
-fn flag_of(spec: &Map, key: &str, name: &str) -> Result<bool, String> {
+/// A malformed `args(#{...})` declaration; the message names the option.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclError {
+    #[error("args: `{name}.{key}` must be true or false")]
+    NotBool { name: String, key: &'static str },
+    #[error("args: `{0}` must be a map like #{{ help: \"...\" }}")]
+    NotAMap(String),
+    #[error("args: `{key}` has an unknown setting `{setting}` (valid: {valid})")]
+    UnknownSetting {
+        key: String,
+        setting: String,
+        valid: String,
+    },
+    #[error("args: `{0}.short` must be one character")]
+    Short(String),
+}
+
+/// A word of the command line that the script's declaration does not accept.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error("option {0} needs a value")]
+    NeedsValue(String),
+    #[error("option {0} takes no value")]
+    TakesNoValue(String),
+    #[error("unknown option {0}")]
+    Unknown(String),
+    #[error("option {name} takes an integer, not \"{value}\"")]
+    NotAnInteger { name: String, value: String },
+    #[error("missing required option {name}{hint}")]
+    Missing { name: String, hint: String },
+    #[error("unexpected argument \"{0}\"")]
+    Unexpected(String),
+}
+
+fn flag_of(spec: &Map, key: &'static str, name: &str) -> Result<bool, DeclError> {
     match spec.get(key) {
         None => Ok(false),
-        Some(v) => v
-            .as_bool()
-            .map_err(|_| format!("args: `{name}.{key}` must be true or false")),
+        Some(v) => v.as_bool().map_err(|_| DeclError::NotBool {
+            name: name.to_string(),
+            key,
+        }),
     }
 }
 
@@ -82,7 +117,7 @@ fn secret_texts(value: &Dynamic) -> Vec<String> {
 
 impl Declaration {
     /// Reads a declaration map; a malformed one is an error naming the option.
-    pub fn parse(decl: &Map) -> Result<Declaration, String> {
+    pub fn parse(decl: &Map) -> Result<Declaration, DeclError> {
         let mut about = String::new();
         let mut opts = Vec::new();
         for (k, v) in decl {
@@ -94,7 +129,7 @@ impl Declaration {
             let spec = v
                 .clone()
                 .try_cast::<Map>()
-                .ok_or_else(|| format!("args: `{key}` must be a map like #{{ help: \"...\" }}"))?;
+                .ok_or_else(|| DeclError::NotAMap(key.clone()))?;
             for s in spec.keys() {
                 let known = [
                     "short",
@@ -110,10 +145,11 @@ impl Declaration {
                     "secret",
                 ];
                 if !known.contains(&s.as_str()) {
-                    return Err(format!(
-                        "args: `{key}` has an unknown setting `{s}` (valid: {})",
-                        known.join(", ")
-                    ));
+                    return Err(DeclError::UnknownSetting {
+                        key,
+                        setting: s.to_string(),
+                        valid: known.join(", "),
+                    });
                 }
             }
             let short = match spec.get("short") {
@@ -123,7 +159,7 @@ impl Declaration {
                     let mut chars = s.chars();
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => Some(c),
-                        _ => return Err(format!("args: `{key}.short` must be one character")),
+                        _ => return Err(DeclError::Short(key)),
                     }
                 }
             };
@@ -158,17 +194,17 @@ impl Declaration {
     }
 
     /// Splits `words` (everything after the script path) between the script and prun.
-    pub fn split(&self, words: &[String]) -> Result<Split, String> {
+    pub fn split(&self, words: &[String]) -> Result<Split, ArgsError> {
         self.split_with(words, false)
     }
 
     /// [`Declaration::split`] for `prun list` and `prun graph`: a required option that is
     /// not given reads as `()` instead of being an error.
-    pub fn split_lenient(&self, words: &[String]) -> Result<Split, String> {
+    pub fn split_lenient(&self, words: &[String]) -> Result<Split, ArgsError> {
         self.split_with(words, true)
     }
 
-    fn split_with(&self, words: &[String], lenient: bool) -> Result<Split, String> {
+    fn split_with(&self, words: &[String], lenient: bool) -> Result<Split, ArgsError> {
         let mut raw: Vec<(&Opt, String)> = Vec::new();
         let mut positionals: Vec<String> = Vec::new();
         let mut rest = Vec::new();
@@ -176,12 +212,12 @@ impl Declaration {
         let declares_positionals = self.opts.iter().any(|o| o.positional);
         let mut script_only = false;
         let mut i = 0;
-        let value = |i: &mut usize, name: &str| -> Result<String, String> {
+        let value = |i: &mut usize, name: &str| -> Result<String, ArgsError> {
             *i += 1;
             words
                 .get(*i)
                 .cloned()
-                .ok_or_else(|| format!("option {name} needs a value"))
+                .ok_or_else(|| ArgsError::NeedsValue(name.to_string()))
         };
         while i < words.len() {
             let w = &words[i];
@@ -198,7 +234,9 @@ impl Declaration {
                 if let Some(o) = self.by_long(name) {
                     let v = match (o.flag, inline) {
                         (true, None) => "true".into(),
-                        (true, Some(_)) => return Err(format!("option --{name} takes no value")),
+                        (true, Some(_)) => {
+                            return Err(ArgsError::TakesNoValue(format!("--{name}")));
+                        }
                         (false, Some(v)) => v,
                         (false, None) => value(&mut i, &format!("--{name}"))?,
                     };
@@ -206,7 +244,7 @@ impl Declaration {
                 } else if name == "help" {
                     help = true;
                 } else if script_only {
-                    return Err(format!("unknown option --{name}"));
+                    return Err(ArgsError::Unknown(format!("--{name}")));
                 } else {
                     rest.push(w.clone());
                     if inline.is_none() && PRUN_VALUED.contains(&w.as_str()) {
@@ -222,7 +260,7 @@ impl Declaration {
                 if let Some(o) = self.by_short(c) {
                     let v = match (o.flag, attached.is_empty()) {
                         (true, true) => "true".into(),
-                        (true, false) => return Err(format!("option -{c} takes no value")),
+                        (true, false) => return Err(ArgsError::TakesNoValue(format!("-{c}"))),
                         (false, false) => attached.to_string(),
                         (false, true) => value(&mut i, &format!("-{c}"))?,
                     };
@@ -230,7 +268,7 @@ impl Declaration {
                 } else if c == 'h' && attached.is_empty() {
                     help = true;
                 } else if script_only {
-                    return Err(format!("unknown option -{c}"));
+                    return Err(ArgsError::Unknown(format!("-{c}")));
                 } else {
                     rest.push(w.clone());
                     if attached.is_empty() && PRUN_VALUED.contains(&w.as_str()) {
@@ -276,7 +314,7 @@ impl Declaration {
         raw: &[(&Opt, String)],
         positionals: Vec<String>,
         lenient: bool,
-    ) -> Result<Map, String> {
+    ) -> Result<Map, ArgsError> {
         let mut out = Map::new();
         let mut positionals = positionals.into_iter();
         for o in &self.opts {
@@ -285,15 +323,17 @@ impl Declaration {
             } else {
                 format!("--{}", o.long)
             };
-            let convert = |s: &str| -> Result<Dynamic, String> {
+            let convert = |s: &str| -> Result<Dynamic, ArgsError> {
                 if o.flag {
                     return Ok(Dynamic::from(s != "false"));
                 }
                 if o.int {
-                    return s
-                        .parse::<i64>()
-                        .map(Dynamic::from)
-                        .map_err(|_| format!("option {name} takes an integer, not \"{s}\""));
+                    return s.parse::<i64>().map(Dynamic::from).map_err(|_| {
+                        ArgsError::NotAnInteger {
+                            name: name.clone(),
+                            value: s.to_string(),
+                        }
+                    });
                 }
                 Ok(Dynamic::from(s.to_string()))
             };
@@ -325,7 +365,10 @@ impl Declaration {
                     match &o.default {
                         Some(d) => d.clone(),
                         None if o.required && !lenient => {
-                            return Err(format!("missing required option {name}"));
+                            return Err(ArgsError::Missing {
+                                name,
+                                hint: String::new(),
+                            });
                         }
                         None => Array::new().into(),
                     }
@@ -346,7 +389,7 @@ impl Declaration {
                                 .as_ref()
                                 .map(|e| format!(" (or set {e})"))
                                 .unwrap_or_default();
-                            return Err(format!("missing required option {name}{hint}"));
+                            return Err(ArgsError::Missing { name, hint });
                         }
                         None => Dynamic::UNIT,
                     },
@@ -355,7 +398,7 @@ impl Declaration {
             out.insert(o.key.as_str().into(), value);
         }
         if let Some(extra) = positionals.next() {
-            return Err(format!("unexpected argument \"{extra}\""));
+            return Err(ArgsError::Unexpected(extra.to_string()));
         }
         Ok(out)
     }
@@ -495,17 +538,25 @@ mod tests {
         assert!(
             d.split(&words(&[]))
                 .unwrap_err()
+                .to_string()
                 .contains("--rclone-source")
         );
         assert!(
             d.split(&words(&["-r", "x", "--port", "many"]))
                 .unwrap_err()
+                .to_string()
                 .contains("--port")
         );
-        assert!(d.split(&words(&["-r"])).unwrap_err().contains("-r"));
+        assert!(
+            d.split(&words(&["-r"]))
+                .unwrap_err()
+                .to_string()
+                .contains("-r")
+        );
         assert!(
             d.split(&words(&["-r", "x", "--", "--bogus"]))
                 .unwrap_err()
+                .to_string()
                 .contains("--bogus")
         );
     }

@@ -194,7 +194,7 @@ const DECLARED: &str = "prun: args declared";
 /// script up to its `args` call with an engine that has no prun functions: nothing is
 /// scheduled and no command runs. `None` when the script declares nothing (or calls other
 /// prun functions first).
-pub fn declaration(path: &Path) -> Option<Result<super::Declaration, String>> {
+pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::DeclError>> {
     let mut src = std::fs::read_to_string(path).ok()?;
     if !src.contains("args(") {
         return None;

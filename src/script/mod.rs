@@ -27,7 +27,7 @@ mod stdlib;
 mod values;
 
 pub use api::DbSettings;
-pub use cliargs::Declaration;
+pub use cliargs::{DeclError, Declaration};
 pub use error::ScriptError;
 pub use host::declaration;
 pub use host::{Host, HostOptions, TopLevelError};

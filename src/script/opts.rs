@@ -79,7 +79,7 @@ pub fn parse(
         }
     }
     let callback = |fp: FnPtr| -> Result<Callback, DefError> {
-        Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(err)?)
+        Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(|e| err(e.to_string()))?)
     };
     let get = |k: &str| opts.get(k).cloned();
 

@@ -196,11 +196,22 @@ fn load(path: &Path) -> rusqlite::Result<(Connection, i64, HashMap<String, Cache
     Ok((conn, found, cache))
 }
 
+/// Why a corrupt DB could not be replaced by a new one.
+#[derive(Debug, thiserror::Error)]
+pub enum StartOverError {
+    #[error("failed to move it aside: {0}")]
+    MoveAside(std::io::Error),
+    #[error("{0}")]
+    Prepare(Box<StoreError>),
+    #[error("failed to start a new one: {0}")]
+    New(rusqlite::Error),
+}
+
 /// Moves a corrupt DB aside and makes a new, empty one in its place.
-fn start_over(path: &Path) -> Result<(PathBuf, Connection), String> {
-    let aside = move_aside(path).map_err(|e| format!("failed to move it aside: {e}"))?;
-    prepare(path).map_err(|e| e.to_string())?;
-    let (conn, _, _) = load(path).map_err(|e| format!("failed to start a new one: {e}"))?;
+fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOverError> {
+    let aside = move_aside(path).map_err(StartOverError::MoveAside)?;
+    prepare(path).map_err(|e| StartOverError::Prepare(Box::new(e)))?;
+    let (conn, _, _) = load(path).map_err(StartOverError::New)?;
     Ok((aside, conn))
 }
 

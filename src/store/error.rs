@@ -35,7 +35,7 @@ pub enum StoreError {
     Corrupt {
         path: PathBuf,
         error: String,
-        why: String,
+        why: super::db::StartOverError,
     },
     #[error("task DB {} was written by a newer prun (schema version {found}, this prun knows {known})", path.display())]
     TooNew {

@@ -94,8 +94,9 @@ const PROBE: &str = r#"
 fn probe(kind, ctx) {
     let out = exec(["echo", "e"]).stdout;
     out.trim();
-    let sh = shell("echo s").stdout;
+    let sh = pipe([["echo", "s"], ["cat"]]).stdout;
     sh.trim();
+    shell("true");
     sleep(0.01);
     print(kind + ": " + state("a") + " " + results()["a"] + " " + out + sh + " " + ctx.name);
 }
@@ -112,12 +113,13 @@ fn every_closure_kind_can_call_state_results_exec_shell_sleep_and_read_ctx() {
 proc("plain", #{ deps: [|ctx| { probe("dep", ctx); "a" }] }, |ctx| { probe("body", ctx); 1 });
 proto("made::[x]", #{ deps: [|ctx, x| { probe("proto dep", ctx); "a" }] }, |ctx, x| x);
 proto("pick::[y]", #{ arg_choices: #{ y: |ctx| { probe("choices", ctx); ["p"] } } }, |ctx, y| y);
+proto("map::[z]", #{ arg_choices: |ctx| { probe("choices map", ctx); #{ z: ["q"] } } }, |ctx, z| z);
 proc("files", #{
     deps: ["a"],
     inputs: [|ctx| { probe("inputs", ctx); "in.txt" }],
     outputs: [|ctx| { probe("outputs", ctx); "out.txt" }],
 }, |ctx| { shell("touch out.txt"); 2 });
-run(["plain", "made::1", "pick::*", "files"]);
+run(["plain", "made::1", "pick::*", "map::*", "files"]);
 wait();
 "#
     );
@@ -127,9 +129,10 @@ wait();
         .line("body: SUCCEEDED 7 es plain")
         .line("proto dep: SUCCEEDED 7 es made::1")
         .line("choices: SUCCEEDED 7 es pick::[y]")
+        .line("choices map: SUCCEEDED 7 es map::[z]")
         .line("inputs: SUCCEEDED 7 es files")
         .line("outputs: SUCCEEDED 7 es files")
-        .summary_is("prun: 5 succeeded");
+        .summary_is("prun: 6 succeeded");
 }
 
 #[test]

@@ -264,9 +264,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         return Invocation::Exit(Exit::Usage);
     };
     // Words prun does not know may be the script's own options: decided once the
-    // script's declaration is read (run::with_declared_options).
-    // A usage error goes on to the run too, which reports it (in the `--json` report as
-    // well); help and version are printed here.
+    // script's declaration is read (run::with_declared_options). Any other usage error
+    // goes on to the run too, which reports it (in the `--json` report as well); help
+    // and version are printed here.
     let (tail, tail_error) = match Tail::try_parse_from(rest) {
         Ok(t) => (t, None),
         Err(e)

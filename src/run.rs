@@ -537,7 +537,8 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     }
     host.run_cleanups();
     sched.flush_reports();
-    if let Some(what) = cfg.inspect {
+    // A script that failed declared only part of its procs: its error is the answer.
+    if let Some(what) = cfg.inspect.filter(|_| exit != Exit::Script) {
         let text = {
             let c = sched.lock();
             match what {
@@ -546,6 +547,8 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
             }
         };
         outln!("{text}");
+    }
+    if cfg.inspect.is_some() {
         sched.shutdown();
         return Ok(exit);
     }

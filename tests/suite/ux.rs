@@ -477,3 +477,12 @@ fn the_bundled_scripts_leave_prun_s_quiet_and_verbose_alone() {
         }
     }
 }
+
+#[test]
+fn list_of_a_script_that_fails_prints_the_error_only() {
+    let out = Test::new()
+        .script("proc(\"a\", |ctx| 1);\nthrow \"no queries here\";\nproc(\"b\", |ctx| 1);")
+        .before(&["list"])
+        .run();
+    out.code(2).err_has("no queries here").out_lacks("procs:");
+}

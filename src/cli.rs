@@ -72,7 +72,7 @@ struct RunFlags {
     /// More output (a line when each proc starts)
     #[arg(short, long)]
     verbose: bool,
-    /// Less output (only failures and the summary)
+    /// Quiet, for cron: nothing when all succeeds; else only the failures and the summary
     #[arg(short, long)]
     quiet: bool,
     /// Ignore the cache: every scheduled proc runs (results are still saved)
@@ -147,12 +147,26 @@ enum Command {
     /// Compile a script and report syntax errors with line:column
     Check { script: PathBuf },
     /// List a script's procs and protos with their help lines and arg choices
-    List { script: PathBuf },
+    List {
+        script: PathBuf,
+        /// The script's own arguments (see its --help)
+        #[arg(
+            value_name = "SCRIPT-ARGS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        words: Vec<String>,
+    },
     /// Print the dependency graph in DOT (of the targets, or of every proc)
     Graph {
         script: PathBuf,
-        /// Procs or globs whose graph to show
-        targets: Vec<String>,
+        /// Procs or globs whose graph to show, and the script's own arguments
+        #[arg(
+            value_name = "TARGET|SCRIPT-ARGS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        words: Vec<String>,
     },
     /// Print the latest log of a proc
     Log {
@@ -228,10 +242,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Some(Command::Log { script, proc_name }) => {
             return Invocation::Log { script, proc_name };
         }
-        Some(Command::List { script }) => return inspect(script, Vec::new(), Inspect::List),
-        Some(Command::Graph { script, targets }) => {
-            return inspect(script, targets, Inspect::Graph);
-        }
+        Some(Command::List { script, words }) => return inspect(script, words, Inspect::List),
+        Some(Command::Graph { script, words }) => return inspect(script, words, Inspect::Graph),
         None => {}
     }
     let head: Vec<OsString> = args
@@ -252,10 +264,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         return Invocation::Exit(Exit::Usage);
     };
     // Words prun does not know may be the script's own options: decided once the
-    // script's declaration is read (run::with_declared_options).
+    // script's declaration is read (run::with_declared_options). Any other usage error
+    // goes on to the run too, which reports it (in the `--json` report as well); help
+    // and version are printed here.
     let (tail, tail_error) = match Tail::try_parse_from(rest) {
         Ok(t) => (t, None),
-        Err(e) if declares_options(std::path::Path::new(&script)) => {
+        Err(e)
+            if declares_options(std::path::Path::new(&script))
+                || !matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                ) =>
+        {
             (Tail::default(), Some(e.render().to_string()))
         }
         Err(e) => return fail(e),
@@ -289,16 +309,40 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     })
 }
 
+/// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a
+/// usage error among them): the report of that error still goes where it was asked.
+pub fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
+    let words: Vec<String> = head
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .chain(tail.iter().cloned())
+        .take_while(|w| w != "--")
+        .collect();
+    let mut found = None;
+    for (i, w) in words.iter().enumerate() {
+        if let Some(p) = w.strip_prefix("--json=") {
+            found = Some(PathBuf::from(p));
+        } else if w == "--json"
+            && let Some(p) = words.get(i + 1)
+        {
+            found = Some(PathBuf::from(p));
+        }
+    }
+    found
+}
+
 /// A cheap look at the script's text: does it call `args(...)`?
 fn declares_options(script: &std::path::Path) -> bool {
     std::fs::read_to_string(script).is_ok_and(|s| s.contains("args("))
 }
 
-/// `prun list` / `prun graph`: a silent dry run of the script (and targets).
-fn inspect(script: PathBuf, targets: Vec<String>, what: Inspect) -> Invocation {
+/// `prun list` / `prun graph`: a silent dry run of the script. The words after the script
+/// are read with its `args(#{...})` declaration (see `run::with_declared_options`):
+/// the script's options go to it, the rest are targets (`graph`) or an error (`list`).
+fn inspect(script: PathBuf, words: Vec<String>, what: Inspect) -> Invocation {
     Invocation::Run(RunConfig {
         script,
-        targets,
+        tail: words,
         no_db: true,
         inspect: Some(what),
         ..RunConfig::default()
@@ -346,10 +390,10 @@ mod tests {
 
     #[test]
     fn bad_flag_is_usage_error() {
-        assert!(matches!(
-            parse(["prun", "s.rhai", "--bogus"].map(OsString::from)),
-            Invocation::Exit(Exit::Usage)
-        ));
+        // After the script path: reported by the run (which writes `--json`'s report).
+        let c = run_cfg(&["prun", "s.rhai", "--bogus", "--json", "r.json"]);
+        assert!(c.tail_error.is_some_and(|e| e.contains("--bogus")));
+        assert_eq!(json_in(&c.head, &c.tail), Some(PathBuf::from("r.json")));
         assert!(matches!(
             parse(["prun", "-j", "0", "s.rhai"].map(OsString::from)),
             Invocation::Exit(Exit::Usage)

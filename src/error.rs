@@ -104,6 +104,28 @@ impl Error {
         }
     }
 
+    /// What a `--json` report says of a run this error stopped: its outcome and the
+    /// error's text. `None` when no run was attempted (help was printed).
+    pub fn report(&self) -> Option<(&'static str, String)> {
+        let text = self.to_string();
+        let text = text
+            .strip_prefix("prun: ")
+            .unwrap_or(&text)
+            .trim_end()
+            .to_string();
+        let outcome = match self {
+            Error::Printed(Exit::Ok) => return None,
+            Error::Printed(_) => {
+                return Some(("usage error", "the command line was wrong".into()));
+            }
+            Error::Usage(_) => "usage error",
+            Error::Locked { .. } => "locked",
+            Error::Script(_) | Error::Declaration { .. } => "script error",
+            _ => "error",
+        };
+        Some((outcome, text))
+    }
+
     /// The exit status this error ends prun with.
     pub fn code(&self) -> Exit {
         match self {

@@ -72,3 +72,14 @@ pub struct ProcSummary {
     pub exit_code: Option<i32>,
     pub log: Option<std::path::PathBuf>,
 }
+
+/// The live display's view of the queue (see `Core::queue_view`).
+#[derive(Debug, Clone, Default)]
+pub struct QueueView {
+    /// Procs that left IDLE (the run's total so far).
+    pub scheduled: usize,
+    /// Names of the WANTED procs: scheduled, not started yet.
+    pub wanted: Vec<Arc<str>>,
+    /// The parallel limit.
+    pub parallel: usize,
+}

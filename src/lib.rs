@@ -13,11 +13,17 @@
 
 #![forbid(unsafe_code)]
 
-/// `println!` that ignores a closed stdout (`prun ... | head`) instead of panicking.
+/// `println!` that ignores a closed stdout (`prun ... | head`) instead of panicking. With
+/// `--json -` stdout holds the report, and these lines go to stderr (see
+/// [`report::to_stdout`]).
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        if $crate::report::stdout_taken() {
+            let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        }
     }};
 }
 

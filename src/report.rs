@@ -5,6 +5,7 @@
 //! durations in seconds, results as JSON (a value JSON cannot hold is shown as a string).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -18,6 +19,27 @@ pub struct RunInfo<'a> {
     pub start: SystemTime,
     pub end: SystemTime,
     pub outcome: &'a str,
+    /// Why the run stopped, when an error stopped it (a script error, a usage error, the
+    /// lock held): the message prun printed.
+    pub error: Option<&'a str>,
+}
+
+/// `--json -`: the report goes to stdout, so prun's own lines go to stderr.
+static STDOUT_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// True when the report is written to stdout (`--json -`).
+pub fn stdout_taken() -> bool {
+    STDOUT_TAKEN.load(Ordering::Relaxed)
+}
+
+/// True when `path` is `-`, stdout.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// `--json -`: from now on, prun's lines that would go to stdout go to stderr.
+pub fn to_stdout() {
+    STDOUT_TAKEN.store(true, Ordering::Relaxed);
 }
 
 fn time(t: SystemTime) -> String {
@@ -53,6 +75,7 @@ pub fn render(run: &RunInfo, procs: &[ProcSummary]) -> String {
             "end": time(run.end),
             "duration": duration.as_secs_f64(),
             "outcome": run.outcome,
+            "error": run.error,
         },
         "procs": procs.iter().map(proc_json).collect::<Vec<_>>(),
     });
@@ -76,8 +99,11 @@ pub enum DestinationError {
 }
 
 /// Checks, before the run, that a report can be written at `path`: its directory exists
-/// and `path` is not a directory.
+/// and `path` is not a directory; `-` (stdout) always can.
 pub fn check_destination(path: &Path) -> Result<(), DestinationError> {
+    if is_stdout(path) {
+        return Ok(());
+    }
     let dir = dir_of(path);
     if !dir.is_dir() {
         return Err(DestinationError::NoDirectory {
@@ -93,10 +119,16 @@ pub fn check_destination(path: &Path) -> Result<(), DestinationError> {
 
 /// Writes the report atomically: into a new file in the same directory, then renamed
 /// over `path`, so that a reader sees the old report or the new one, never a part. The
-/// file gets mode 0644. A failure to write is reported, not fatal.
+/// file gets mode 0644. A failure to write is reported, not fatal. A `path` of
+/// `-` is stdout.
 pub fn write(path: &Path, run: &RunInfo, procs: &[ProcSummary]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+    if is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        out.write_all((render(run, procs) + "\n").as_bytes())?;
+        return out.flush();
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".prun-report-")
         .permissions(std::fs::Permissions::from_mode(0o644))

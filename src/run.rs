@@ -59,13 +59,15 @@ pub fn log(script: &std::path::Path, proc_name: &str) -> Result<Exit, Error> {
 }
 
 /// The live display is on when stdout is a terminal that can show it (not `TERM=dumb`),
-/// unless `--no-live`; `--live` forces it on.
+/// unless `--no-live`; `--live` forces it on. Never with `--json -`: stdout holds the
+/// report.
 fn wants_live(cfg: &RunConfig) -> bool {
     use std::io::IsTerminal;
     match cfg.live {
-        Some(on) => on,
+        Some(on) => on && !crate::report::stdout_taken(),
         None => {
-            std::io::stdout().is_terminal()
+            !crate::report::stdout_taken()
+                && std::io::stdout().is_terminal()
                 && std::env::var("TERM").map_or(true, |t| t != "dumb")
                 && !cfg.quiet
         }
@@ -152,8 +154,11 @@ fn end_orphans_and_journal(state_dir: &std::path::Path) -> Option<crate::exec::c
 /// script's options go to it, the rest is prun's (flags and targets). `--help` after the
 /// script path prints the script's own usage.
 fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
-    if cfg.script_values.is_some() || cfg.inspect.is_some() {
+    if cfg.script_values.is_some() {
         return Ok(Some(cfg));
+    }
+    if let Some(what) = cfg.inspect {
+        return inspect_options(cfg, what);
     }
     let script = cfg.script.display().to_string();
     let decl = match crate::script::declaration(&cfg.script) {
@@ -196,6 +201,49 @@ fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
         crate::cli::Invocation::Exit(exit) => Err(Error::Printed(exit)),
         _ => Err(Error::Printed(Exit::Usage)),
     }
+}
+
+/// `prun list|graph SCRIPT WORDS...`: the words are read with the script's declaration as
+/// a run reads them, except that a required option may be left out (it reads as `()`):
+/// listing a script must not need its secrets. Words that are not the script's are
+/// targets for `graph`, and an error for `list`.
+fn inspect_options(mut cfg: RunConfig, what: Inspect) -> Result<Option<RunConfig>, Error> {
+    let script = cfg.script.display().to_string();
+    let words = std::mem::take(&mut cfg.tail);
+    let rest = match crate::script::declaration(&cfg.script) {
+        None => {
+            let mut words = words.into_iter();
+            let rest: Vec<String> = words.by_ref().take_while(|w| w != "--").collect();
+            cfg.script_args = words.collect();
+            rest
+        }
+        Some(Err(source)) => return Err(Error::Declaration { script, source }),
+        Some(Ok(decl)) => {
+            let split = decl.split_lenient(&words).map_err(|msg| {
+                Error::Usage(format!(
+                    "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
+                ))
+            })?;
+            if split.help {
+                outln!("{}", decl.usage(&script));
+                return Ok(None);
+            }
+            crate::redact::add_secrets(&split.secrets);
+            cfg.script_values = Some(split.values);
+            split.rest
+        }
+    };
+    match what {
+        Inspect::Graph => cfg.targets = rest,
+        Inspect::List if rest.is_empty() => {}
+        Inspect::List => {
+            return Err(Error::Usage(format!(
+                "prun: list {script}: unexpected argument \"{}\" (prun list takes the script's own arguments only: prun {script} --help)",
+                rest[0]
+            )));
+        }
+    }
+    Ok(Some(cfg))
 }
 
 /// The task DB a run uses: `--db`, else the script's own.
@@ -263,8 +311,45 @@ pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> R
 }
 
 /// Runs a script to completion and returns the exit status. What goes wrong during the
-/// run is reported as it happens; an [`Error`] is what stopped prun before it.
+/// run is reported as it happens; an [`Error`] is what stopped prun before it. With
+/// `--json PATH`, every attempted run writes a report, one stopped by an error too (a
+/// usage error, a script that does not compile, the lock held): a report left by an
+/// earlier run never passes for this one's.
 pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
+    let start = std::time::SystemTime::now();
+    let json = cfg
+        .json
+        .clone()
+        .or_else(|| crate::cli::json_in(&cfg.head, &cfg.tail));
+    if json.as_deref().is_some_and(crate::report::is_stdout) {
+        crate::report::to_stdout();
+    }
+    let (script, args) = (cfg.script.clone(), cfg.script_args.clone());
+    let result = attempt(cfg, start);
+    if let (Err(e), Some(path)) = (&result, &json)
+        && crate::report::check_destination(path).is_ok()
+        && let Some((outcome, text)) = e.report()
+    {
+        let info = crate::report::RunInfo {
+            script: &script,
+            args: &args,
+            start,
+            end: std::time::SystemTime::now(),
+            outcome,
+            error: Some(&text),
+        };
+        if let Err(w) = crate::report::write(path, &info, &[]) {
+            errln!(
+                "prun: warning: failed to write the JSON report {}: {w}",
+                path.display()
+            );
+        }
+    }
+    result
+}
+
+/// [`run`] without the report of a run an error stopped.
+fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, Error> {
     let Some(cfg) = with_declared_options(cfg)? else {
         return Ok(Exit::Ok);
     };
@@ -294,7 +379,6 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
     }
     crate::exec::install_panic_hook();
     let started = Instant::now();
-    let run_started = std::time::SystemTime::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -347,6 +431,8 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
             let store = s.lock().cache()?.store().clone();
             store.expected_duration(name).ok().flatten()
         }));
+        let weak = Arc::downgrade(&sched);
+        l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));
     }
     let db = DbSettings {
         fixed: cfg.db.is_some() || cfg.no_db,
@@ -417,19 +503,28 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
         sched.internal_error();
         (Err(crate::script::TopLevelError::Interrupted), None)
     });
+    // What stopped the run, for the report (it was printed as it happened).
+    let mut error: Option<String> = None;
     match ran.0 {
-        Ok(()) => exit = ran.1.unwrap_or(Exit::Ok),
+        Ok(()) => {
+            let (code, e) = ran.1.unwrap_or((Exit::Ok, None));
+            exit = code;
+            error = e;
+        }
         Err(crate::script::TopLevelError::Script(e)) => {
             reporter.eprint(&format!("prun: error: {e}"));
             sched.with(|c| c.abort(AbortReason::ScriptError));
             exit = Exit::Script;
+            error = Some(e.to_string());
         }
         Err(crate::script::TopLevelError::ProcFailed(msg)) => {
             reporter.eprint(&format!("prun: the script stopped: {msg}"));
             exit = Exit::ProcFailed;
+            error = Some(format!("the script stopped: {msg}"));
         }
         Err(crate::script::TopLevelError::Aborted(msg)) => {
             reporter.eprint(&format!("prun: the script stopped: {msg}"));
+            error = Some(format!("the script stopped: {msg}"));
         }
         Err(crate::script::TopLevelError::Interrupted) => {}
     }
@@ -442,7 +537,8 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
     }
     host.run_cleanups();
     sched.flush_reports();
-    if let Some(what) = cfg.inspect {
+    // A script that failed declared only part of its procs: its error is the answer.
+    if let Some(what) = cfg.inspect.filter(|_| exit != Exit::Script) {
         let text = {
             let c = sched.lock();
             match what {
@@ -451,6 +547,8 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
             }
         };
         outln!("{text}");
+    }
+    if cfg.inspect.is_some() {
         sched.shutdown();
         return Ok(exit);
     }
@@ -461,12 +559,18 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
         summary.succeeded -= n;
         summary.would_run = Some(n);
     }
-    reporter.summary(&summary);
+    // A run that an error stopped before it scheduled anything has nothing to sum up:
+    // the error is all there is to say.
+    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0) {
+        reporter.summary(&summary);
+    }
     let interrupted = sched.lock().interrupted_procs().to_vec();
     let outcome = if sched.interrupted() {
         "interrupted"
     } else if exit == Exit::Script {
         "script error"
+    } else if exit == Exit::Usage {
+        "usage error"
     } else if summary.failed + summary.failed_dep > 0 || exit != Exit::Ok {
         "failed"
     } else {
@@ -484,6 +588,7 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
             start: run_started,
             end: std::time::SystemTime::now(),
             outcome,
+            error: error.as_deref(),
         };
         if let Err(e) = crate::report::write(path, &info, &procs) {
             reporter.warning(&format!(
@@ -517,7 +622,13 @@ pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
     Ok(exit)
 }
 
-fn run_targets(sched: &Arc<Scheduler>, targets: &[String], reporter: &dyn Reporter) -> Exit {
+/// Starts the command line's targets; a target that cannot be started is a usage error,
+/// returned with its message.
+fn run_targets(
+    sched: &Arc<Scheduler>,
+    targets: &[String],
+    reporter: &dyn Reporter,
+) -> (Exit, Option<String>) {
     // Each target is expanded once, even when the operation is retried (see Core::expand).
     let mut expanded: Vec<Vec<crate::graph::ProcId>> = Vec::new();
     let result = sched.graph_op(|c| {
@@ -531,10 +642,11 @@ fn run_targets(sched: &Arc<Scheduler>, targets: &[String], reporter: &dyn Report
         Ok::<_, crate::graph::GraphError>(())
     });
     match result {
-        Ok(()) => Exit::Ok,
+        Ok(()) => (Exit::Ok, None),
         Err(e) => {
-            reporter.eprint(&format!("prun: target: {e}"));
-            Exit::Usage
+            let message = format!("target: {e}");
+            reporter.eprint(&format!("prun: {message}"));
+            (Exit::Usage, Some(message))
         }
     }
 }

@@ -67,5 +67,7 @@ mod trust_quote;
 mod trust_results;
 #[path = "suite/trust_state.rs"]
 mod trust_state;
+#[path = "suite/ux.rs"]
+mod ux;
 #[path = "suite/waits.rs"]
 mod waits;

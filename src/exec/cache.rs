@@ -285,8 +285,9 @@ pub fn to_json(v: &Dynamic) -> Result<String, JsonError> {
     Ok(serde_json::to_string(v)?)
 }
 
-/// Resolves `inputs` or the files of `outputs` to paths: placeholders filled, globs
-/// expanded (sorted), closures called. Literal paths are kept even when they do not exist.
+/// Resolves `inputs` to paths: placeholders filled, globs expanded (sorted), closures
+/// called. Literal paths are kept even when they do not exist. A placeholder's value is
+/// a name, never a pattern: `in/[file]` for a file `br[env].log` is that file.
 pub fn resolve(
     params: &Map,
     node: &ProcNode,
@@ -295,7 +296,13 @@ pub fn resolve(
     let mut out = Vec::new();
     for spec in specs {
         match spec {
-            FileSpec::Path(p) => expand(&fill_known(p, &node.args), &mut out)?,
+            FileSpec::Path(p) => {
+                if is_glob_free_template(p, &node.args) {
+                    out.push(PathBuf::from(fill_known(p, &node.args)));
+                } else {
+                    expand(&fill_escaped(p, &node.args), &mut out)?;
+                }
+            }
             FileSpec::Closure(cb) => {
                 for p in call_paths(params, node, cb)? {
                     expand(&p, &mut out)?;
@@ -304,6 +311,45 @@ pub fn resolve(
         }
     }
     Ok(out)
+}
+
+/// Resolves the files of one output to paths: placeholders filled, closures called.
+/// Outputs are paths, never globs: a proc's output is a file it must write, and
+/// `out[1].txt` names that file, not `out1.txt`.
+fn resolve_output(
+    params: &Map,
+    node: &ProcNode,
+    spec: &FileSpec,
+) -> Result<Vec<PathBuf>, FilesError> {
+    match spec {
+        FileSpec::Path(p) => Ok(vec![PathBuf::from(fill_known(p, &node.args))]),
+        FileSpec::Closure(cb) => Ok(call_paths(params, node, cb)?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()),
+    }
+}
+
+fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?', '['])
+}
+
+/// True when `template`'s only pattern characters are its placeholders (`[file].gz`).
+fn is_glob_free_template(template: &str, args: &[(String, String)]) -> bool {
+    let mut rest = template.to_string();
+    for (k, _) in args {
+        rest = rest.replace(&format!("[{k}]"), "");
+    }
+    !is_glob(&rest)
+}
+
+/// `template` with each placeholder replaced by its value escaped for a glob.
+fn fill_escaped(template: &str, args: &[(String, String)]) -> String {
+    let escaped: Vec<(String, String)> = args
+        .iter()
+        .map(|(k, v)| (k.clone(), glob::Pattern::escape(v)))
+        .collect();
+    fill_known(template, &escaped)
 }
 
 fn call_paths(params: &Map, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, FilesError> {
@@ -484,9 +530,6 @@ pub fn fingerprint(
 
 /// What can be wrong with a declared output.
 enum OutputProblem {
-    /// The spec resolved to no file; `Some(pattern)` for a path or glob, `None` for a
-    /// closure (a closure may name no file).
-    NoMatch(Option<String>),
     Missing(PathBuf),
     /// Older than its `max_age`; `enforced` unless `enforce_freshness: false`.
     Stale {
@@ -503,14 +546,7 @@ fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, 
     let mut problems = Vec::new();
     let now = SystemTime::now();
     for out in &node.def.outputs {
-        let files = resolve(params, node, &[&out.files])?;
-        if files.is_empty() {
-            let pattern = match &out.files {
-                FileSpec::Path(p) => Some(p.clone()),
-                FileSpec::Closure(_) => None,
-            };
-            problems.push(OutputProblem::NoMatch(pattern));
-        }
+        let files = resolve_output(params, node, &out.files)?;
         for f in files {
             match std::fs::metadata(&f) {
                 Err(_) => problems.push(OutputProblem::Missing(f)),
@@ -536,9 +572,7 @@ pub fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesError> {
     let lines: Vec<String> = output_problems(params, node)?
         .into_iter()
         .filter_map(|p| match p {
-            OutputProblem::NoMatch(Some(pattern)) => Some(format!("{pattern} (matched no file)")),
-            OutputProblem::NoMatch(None)
-            | OutputProblem::Stale {
+            OutputProblem::Stale {
                 enforced: false, ..
             } => None,
             OutputProblem::Missing(f) => Some(format!("{} (missing)", f.display())),

@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use super::cache::{Cache, Fingerprint};
 use super::freshness::{JudgeSpec, Judgement};
 use super::state::State;
-pub use crate::event::ProcSummary;
+pub use crate::event::{ProcSummary, QueueView};
 use crate::graph::{Graph, GraphError, ProcDef, ProcId};
 
 /// Opens the task DB: `None` when there is none (or it cannot be used).
@@ -695,6 +695,25 @@ impl Core {
             .matching(pattern)
             .filter(|&id| self.runs[id].state != State::Idle)
             .collect()
+    }
+
+    /// For the live display's header: how many procs left IDLE, the names of those
+    /// still WANTED (queued, or waiting for dependencies), and the parallel limit.
+    pub fn queue_view(&self) -> QueueView {
+        let mut view = QueueView {
+            scheduled: 0,
+            wanted: Vec::new(),
+            parallel: self.opts.parallel,
+        };
+        for (p, r) in self.runs.iter().enumerate() {
+            match r.state {
+                State::Idle => continue,
+                State::Wanted => view.wanted.push(self.graph.proc(p).name.clone()),
+                _ => {}
+            }
+            view.scheduled += 1;
+        }
+        view
     }
 
     /// Every proc that left IDLE, in registration order.

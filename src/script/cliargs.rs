@@ -195,6 +195,16 @@ impl Declaration {
 
     /// Splits `words` (everything after the script path) between the script and prun.
     pub fn split(&self, words: &[String]) -> Result<Split, ArgsError> {
+        self.split_with(words, false)
+    }
+
+    /// [`Declaration::split`] for `prun list` and `prun graph`: a required option that is
+    /// not given reads as `()` instead of being an error.
+    pub fn split_lenient(&self, words: &[String]) -> Result<Split, ArgsError> {
+        self.split_with(words, true)
+    }
+
+    fn split_with(&self, words: &[String], lenient: bool) -> Result<Split, ArgsError> {
         let mut raw: Vec<(&Opt, String)> = Vec::new();
         let mut positionals: Vec<String> = Vec::new();
         let mut rest = Vec::new();
@@ -283,7 +293,7 @@ impl Declaration {
                 secrets: Vec::new(),
             });
         }
-        let values = self.values(&raw, positionals)?;
+        let values = self.values(&raw, positionals, lenient)?;
         let secrets = self
             .opts
             .iter()
@@ -299,7 +309,12 @@ impl Declaration {
         })
     }
 
-    fn values(&self, raw: &[(&Opt, String)], positionals: Vec<String>) -> Result<Map, ArgsError> {
+    fn values(
+        &self,
+        raw: &[(&Opt, String)],
+        positionals: Vec<String>,
+        lenient: bool,
+    ) -> Result<Map, ArgsError> {
         let mut out = Map::new();
         let mut positionals = positionals.into_iter();
         for o in &self.opts {
@@ -349,7 +364,7 @@ impl Declaration {
                 if items.is_empty() {
                     match &o.default {
                         Some(d) => d.clone(),
-                        None if o.required => {
+                        None if o.required && !lenient => {
                             return Err(ArgsError::Missing {
                                 name,
                                 hint: String::new(),
@@ -368,7 +383,7 @@ impl Declaration {
                     None => match &o.default {
                         Some(d) if o.int && d.is_string() => convert(&d.to_string())?,
                         Some(d) => d.clone(),
-                        None if o.required => {
+                        None if o.required && !lenient => {
                             let hint = o
                                 .env
                                 .as_ref()

@@ -7,6 +7,7 @@
 //! cursor arithmetic stays right; the size is read at every frame, so a resize is picked
 //! up by the next one. Raw mode is never enabled: Ctrl-C must stay a signal.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,15 +19,26 @@ use crossterm::queue;
 use crossterm::terminal::{BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate};
 
 use super::plain::{format_finished, slowest_line, summary_line};
-use super::render::{Running, Snapshot, columns, render};
+use super::render::{Running, Snapshot, columns, fit_lines, render};
 use super::{Reporter, Summary};
-use crate::event::{ProcSummary, State};
+use crate::event::{ProcSummary, QueueView, State};
 
 /// How often the area is redrawn (for the spinner and the elapsed times).
 const FRAME: Duration = Duration::from_millis(100);
 
 /// Looks up how long a proc usually takes.
 pub type Estimator = Box<dyn Fn(&str) -> Option<Duration> + Send + Sync>;
+
+/// Reads the run's queue: how many procs are scheduled, which wait to start.
+pub type QueueReader = Box<dyn Fn() -> Option<QueueView> + Send + Sync>;
+
+/// The queue is read every this many frames (it walks every proc, under the scheduler's
+/// lock).
+const QUEUE_EVERY: usize = 5;
+
+/// At most this many procs' expected durations are looked up in the task DB per reading
+/// of the queue, so that a run of 10,000 procs does not stall the display.
+const LOOKUPS_PER_READ: usize = 256;
 
 struct Proc {
     name: String,
@@ -40,6 +52,11 @@ struct Screen {
     running: Vec<Proc>,
     done: usize,
     failed: usize,
+    /// Procs scheduled so far, from the last reading of the queue.
+    total: usize,
+    /// The expected durations of the procs waiting to start.
+    queued: Vec<Option<Duration>>,
+    parallel: usize,
     frame: usize,
     /// The columns of each line of the live area on screen now.
     drawn: Vec<usize>,
@@ -52,6 +69,9 @@ struct Inner {
     verbose: bool,
     full_log: AtomicBool,
     estimator: Mutex<Option<Estimator>>,
+    /// Expected durations looked up so far, by proc name.
+    expected: Mutex<HashMap<Arc<str>, Option<Duration>>>,
+    queue: Mutex<Option<QueueReader>>,
     stop: AtomicBool,
     /// Cleared by `set_options(#{ dynamic: false })`: no live area, lines only.
     dynamic: AtomicBool,
@@ -72,6 +92,9 @@ impl LiveReporter {
                 running: Vec::new(),
                 done: 0,
                 failed: 0,
+                total: 0,
+                queued: Vec::new(),
+                parallel: 1,
                 frame: 0,
                 drawn: Vec::new(),
                 finished: false,
@@ -80,6 +103,8 @@ impl LiveReporter {
             verbose,
             full_log: AtomicBool::new(full_log),
             estimator: Mutex::new(None),
+            expected: Mutex::new(HashMap::new()),
+            queue: Mutex::new(None),
             stop: AtomicBool::new(false),
             dynamic: AtomicBool::new(true),
         });
@@ -87,8 +112,13 @@ impl LiveReporter {
         let ticker = std::thread::Builder::new()
             .name("prun-display".into())
             .spawn(move || {
+                let mut frames = 0usize;
                 while !tick.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(FRAME);
+                    if frames.is_multiple_of(QUEUE_EVERY) {
+                        tick.read_queue();
+                    }
+                    frames += 1;
                     tick.redraw(None);
                 }
             })
@@ -104,6 +134,11 @@ impl LiveReporter {
         *self.inner.estimator.lock().expect("estimator") = Some(e);
     }
 
+    /// Sets how the queue is read, for the header's total and time left.
+    pub fn set_queue_reader(&self, q: QueueReader) {
+        *self.inner.queue.lock().expect("queue") = Some(q);
+    }
+
     fn stop(&self) {
         self.inner.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.ticker.lock().expect("ticker").take() {
@@ -113,6 +148,53 @@ impl LiveReporter {
 }
 
 impl Inner {
+    /// The expected duration of a proc, looked up once per name (`None` as well when
+    /// `lookup` is false and it was not looked up yet).
+    fn expected(&self, name: &Arc<str>, lookup: bool) -> Option<Duration> {
+        if let Some(e) = self.expected.lock().expect("expected").get(name) {
+            return *e;
+        }
+        if !lookup {
+            return None;
+        }
+        let e = self
+            .estimator
+            .lock()
+            .expect("estimator")
+            .as_ref()
+            .and_then(|f| f(name));
+        self.expected
+            .lock()
+            .expect("expected")
+            .insert(name.clone(), e);
+        e
+    }
+
+    /// Reads the queue (never under the screen's lock: the reader takes the scheduler's)
+    /// and the expected durations of the procs in it.
+    fn read_queue(&self) {
+        let view = match self.queue.lock().expect("queue").as_ref() {
+            Some(read) => read(),
+            None => return,
+        };
+        let Some(view) = view else { return };
+        let mut lookups = 0;
+        let queued = view
+            .wanted
+            .iter()
+            .map(|n| {
+                let known = self.expected.lock().expect("expected").contains_key(n);
+                let lookup = !known && lookups < LOOKUPS_PER_READ;
+                lookups += usize::from(lookup);
+                self.expected(n, lookup)
+            })
+            .collect();
+        let mut sc = self.screen.lock().expect("screen");
+        sc.total = view.scheduled;
+        sc.queued = queued;
+        sc.parallel = view.parallel;
+    }
+
     /// Erases the live area, prints `above` (if any) where it was, and draws the area
     /// again below — all in one synchronized update.
     fn redraw(&self, above: Option<&str>) {
@@ -143,6 +225,9 @@ impl Inner {
                 .collect(),
             done: sc.done,
             failed: sc.failed,
+            total: sc.total,
+            queued: sc.queued.clone(),
+            parallel: sc.parallel,
             frame: sc.frame,
         };
         let lines = if sc.running.is_empty() || !self.dynamic.load(Ordering::Relaxed) {
@@ -157,7 +242,8 @@ impl Inner {
         let _ = queue!(out, BeginSynchronizedUpdate);
         erase(&mut out, &sc.drawn, w);
         if let Some(text) = above {
-            let _ = writeln!(out, "{text}");
+            // Cut to the width like the area: a wrapped line above it would move it.
+            let _ = writeln!(out, "{}", fit_lines(text, usize::from(w.saturating_sub(1))));
         }
         if !lines.is_empty() {
             let _ = queue!(out, Hide);
@@ -212,13 +298,7 @@ fn width() -> u16 {
 
 impl Reporter for LiveReporter {
     fn started(&self, name: &str) {
-        let expected = self
-            .inner
-            .estimator
-            .lock()
-            .expect("estimator")
-            .as_ref()
-            .and_then(|e| e(name));
+        let expected = self.inner.expected(&Arc::from(name), true);
         self.inner
             .screen
             .lock()

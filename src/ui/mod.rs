@@ -32,6 +32,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// How many procs the run scheduled (would-run procs of a dry run included).
+    pub fn total(&self) -> usize {
+        self.succeeded
+            + self.failed
+            + self.failed_dep
+            + self.skipped
+            + self.up_to_date
+            + self.not_run
+            + self.would_run.unwrap_or(0)
+    }
+
     /// The counts as JSON, for the task DB's history.
     pub fn to_json(&self) -> String {
         serde_json::json!({

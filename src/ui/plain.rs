@@ -15,7 +15,9 @@ const TAIL_LINES: usize = 10;
 pub struct PlainReporter {
     /// `-v`: also print a line when a proc starts.
     pub verbose: bool,
-    /// `-q`: print only failures and the summary.
+    /// `-q`: print only failures, and the summary of a run where something failed;
+    /// nothing at all when everything succeeded (the script's `print` and `log_*` lines
+    /// included).
     pub quiet: bool,
     /// `--full-log-on-failure`: the whole log of a failed proc, not its last lines.
     pub full_log: AtomicBool,
@@ -62,7 +64,8 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
         let all: Vec<String> = text.lines().map(str::to_string).collect();
         return format!("\n           the log {}:{}", path.display(), quoted(&all));
     }
-    let excerpts = super::snippet::excerpts(&text);
+    let mut excerpts = super::snippet::excerpts(&text);
+    with_footer(&mut excerpts, &text);
     if excerpts.is_empty() {
         let lines: Vec<&str> = text.lines().collect();
         let tail: Vec<String> = lines[lines.len().saturating_sub(TAIL_LINES)..]
@@ -87,6 +90,28 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
         out.push_str(&quoted(&e.lines));
     }
     out
+}
+
+/// Adds the log's last line to the excerpts when it is prun's footer (`# exited with code
+/// 3 (0.01s)`) and they do not show it: how the command ended belongs to every report.
+fn with_footer(excerpts: &mut Vec<super::snippet::Excerpt>, text: &str) {
+    let n = text.lines().count();
+    let Some(footer) = text.lines().last().filter(|l| l.starts_with("# ")) else {
+        return;
+    };
+    match excerpts.last_mut() {
+        None => {}
+        Some(e) if e.last >= n => {}
+        Some(e) if e.last + 1 == n => {
+            e.last = n;
+            e.lines.push(footer.to_string());
+        }
+        Some(_) => excerpts.push(super::snippet::Excerpt {
+            first: n,
+            last: n,
+            lines: vec![footer.to_string()],
+        }),
+    }
 }
 
 /// The time a plain line is printed, first on the line (UTC, to the second): cron mail
@@ -156,10 +181,16 @@ impl Reporter for PlainReporter {
     }
 
     fn message(&self, text: &str) {
-        outln!("{text}");
+        if !self.quiet {
+            outln!("{text}");
+        }
     }
 
     fn summary(&self, s: &Summary) {
+        // `-q` is for cron, which mails what a job prints: nothing when all went well.
+        if self.quiet && s.failed + s.failed_dep + s.not_run == 0 {
+            return;
+        }
         if let Some(line) = slowest_line(s) {
             outln!("{line}");
         }

@@ -23,8 +23,56 @@ pub struct Snapshot {
     pub running: Vec<Running>,
     pub done: usize,
     pub failed: usize,
+    /// Procs scheduled so far (the `M` of `done N of M`); 0 when not known.
+    pub total: usize,
+    /// The expected durations of the procs waiting to start (`None`: no history).
+    pub queued: Vec<Option<Duration>>,
+    /// How many procs run at once.
+    pub parallel: usize,
     /// Frame counter, for the spinner.
     pub frame: usize,
+}
+
+/// What the header says about the time left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eta {
+    /// Nothing: no proc has a history (a first run), or all are past their usual time.
+    Nothing,
+    /// Some running or queued procs have a history and some not.
+    Unknown,
+    /// Every running and queued proc has a history: the time left.
+    Left(Duration),
+}
+
+/// The time left: the longest of the running procs' remaining times, and the remaining
+/// and queued work spread over the parallel slots (dependencies aside, the slots are
+/// assumed busy). Known only when every running and queued proc has an expected duration.
+pub fn eta(running: &[Running], queued: &[Option<Duration>], parallel: usize) -> Eta {
+    let expected: Vec<Option<Duration>> = running
+        .iter()
+        .map(|r| r.expected.map(|e| e.saturating_sub(r.elapsed)))
+        .chain(queued.iter().copied())
+        .collect();
+    let known: Vec<Duration> = expected.iter().flatten().copied().collect();
+    if known.is_empty() {
+        return Eta::Nothing;
+    }
+    if known.len() < expected.len() {
+        return Eta::Unknown;
+    }
+    let longest = running
+        .iter()
+        .filter_map(|r| r.expected.map(|e| e.saturating_sub(r.elapsed)))
+        .max()
+        .unwrap_or_default();
+    let slots = u32::try_from(parallel.max(1)).unwrap_or(u32::MAX);
+    let spread = known.iter().sum::<Duration>() / slots;
+    let left = longest.max(spread);
+    if left.is_zero() {
+        Eta::Nothing
+    } else {
+        Eta::Left(left)
+    }
 }
 
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -49,12 +97,40 @@ pub fn fit(line: &str, width: usize) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if columns(&clean) <= width {
-        return clean;
+    cut(&clean, width)
+}
+
+/// Cuts each line of `text` (which may hold colour codes, `ESC [ ... m`, kept and not
+/// counted) to `width` columns, so that each takes one row: the lines printed above the
+/// live area. A cut line ends with `…` (and a colour reset when it had colour).
+pub fn fit_lines(text: &str, width: usize) -> String {
+    text.split('\n')
+        .map(|l| cut(&l.replace(['\t', '\r'], " "), width))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `line` cut to `width` columns, colour codes kept and not counted.
+fn cut(line: &str, width: usize) -> String {
+    if columns(line) <= width {
+        return line.to_string();
     }
     let mut out = String::new();
     let mut used = 0;
-    for c in clean.chars() {
+    let mut coloured = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            coloured = true;
+            out.push(c);
+            for e in chars.by_ref() {
+                out.push(e);
+                if e.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
         let w = c.width().unwrap_or(0);
         if used + w + 1 > width {
             break;
@@ -63,12 +139,28 @@ pub fn fit(line: &str, width: usize) -> String {
         used += w;
     }
     out.push('…');
+    if coloured {
+        out.push_str("\x1b[0m");
+    }
     out
 }
 
-/// How many terminal columns a line takes.
+/// How many terminal columns a line takes (colour codes take none).
 pub fn columns(line: &str) -> usize {
-    line.chars().map(|c| c.width().unwrap_or(0)).sum()
+    let mut n = 0;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for e in chars.by_ref() {
+                if e.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        n += c.width().unwrap_or(0);
+    }
+    n
 }
 
 /// The live area's lines: a header, then one line per running proc (as many as fit in
@@ -76,23 +168,24 @@ pub fn columns(line: &str) -> usize {
 pub fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
     let width = usize::from(width.max(10));
     let room = usize::from(height.max(3)) - 1;
+    let finished = s.done + s.failed;
     let mut header = format!(
-        "prun  {}  running {} · done {}",
+        "prun  {}  running {} · done {finished}",
         short(s.elapsed),
         s.running.len(),
-        s.done
     );
+    // The total grows while the script schedules more: never below what is counted.
+    let total = s.total.max(finished + s.running.len() + s.queued.len());
+    if total > 0 {
+        header.push_str(&format!(" of {total}"));
+    }
     if s.failed > 0 {
         header.push_str(&format!(" · failed {}", s.failed));
     }
-    let left = s
-        .running
-        .iter()
-        .filter_map(|r| r.expected.map(|e| e.saturating_sub(r.elapsed)))
-        .max();
-    // Procs past their usual time make the estimate meaningless rather than zero.
-    if let Some(left) = left.filter(|l| !l.is_zero()) {
-        header.push_str(&format!(" · ~{} left", short(left)));
+    match eta(&s.running, &s.queued, s.parallel) {
+        Eta::Nothing => {}
+        Eta::Unknown => header.push_str(" · ETA unknown"),
+        Eta::Left(left) => header.push_str(&format!(" · ~{} left", short(left))),
     }
     let mut lines = vec![fit(&header, width)];
     let spin = SPINNER[s.frame % SPINNER.len()];
@@ -141,18 +234,48 @@ mod tests {
             running: running(2),
             done: 5,
             failed: 1,
-            frame: 0,
+            total: 13,
+            parallel: 2,
+            ..Snapshot::default()
         };
         s.running[1].progress = Some("50%".into());
         s.running[1].expected = Some(Duration::from_secs(4));
         let lines = render(&s, 80, 24);
         assert_eq!(
             lines[0],
-            "prun  3.0s  running 2 · done 5 · failed 1 · ~2.5s left"
+            "prun  3.0s  running 2 · done 6 of 13 · failed 1 · ETA unknown"
         );
         assert_eq!(lines[1], "⠋ job0  1.5s");
         assert_eq!(lines[2], "⠋ job1  1.5s / ~4.0s  50%");
         assert_eq!(lines.len(), 3);
+    }
+
+    #[test]
+    fn the_eta_counts_queued_procs_spread_over_the_slots() {
+        let secs = Duration::from_secs;
+        let mut run = running(2);
+        run[0].expected = Some(secs(2)); // 0.5 s left
+        run[1].expected = Some(secs(3)); // 1.5 s left
+        // Nothing queued: the longest running proc.
+        assert_eq!(eta(&run, &[], 2), Eta::Left(Duration::from_millis(1500)));
+        // Queued work spread over 2 slots: (0.5 + 1.5 + 4 + 4 + 4) / 2 = 7 s.
+        assert_eq!(eta(&run, &[Some(secs(4)); 3], 2), Eta::Left(secs(7)));
+        // A queued proc without history makes the time left unknown.
+        assert_eq!(eta(&run, &[Some(secs(4)), None], 2), Eta::Unknown);
+        // No history at all (a first run): nothing to say.
+        assert_eq!(eta(&running(2), &[None], 2), Eta::Nothing);
+        let s = Snapshot {
+            elapsed: Duration::from_millis(1900),
+            running: run,
+            queued: vec![Some(secs(4)); 11],
+            done: 0,
+            parallel: 2,
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            render(&s, 80, 24)[0],
+            "prun  1.9s  running 2 · done 0 of 13 · ~23.0s left"
+        );
     }
 
     #[test]
@@ -185,6 +308,17 @@ mod tests {
         let cut = fit(&wide, 21);
         assert!(columns(&cut) <= 21, "{cut}");
         assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn lines_above_the_area_are_cut_and_keep_their_colour_codes() {
+        let text = format!("\x1b[31mFAILED\x1b[0m {}\nshort", "x".repeat(50));
+        let cut = fit_lines(&text, 20);
+        let lines: Vec<&str> = cut.lines().collect();
+        assert_eq!(columns(lines[0]), 20, "{:?}", lines[0]);
+        assert!(lines[0].starts_with("\x1b[31mFAILED\x1b[0m xxx"));
+        assert!(lines[0].ends_with("…\x1b[0m"));
+        assert_eq!(lines[1], "short");
     }
 
     #[test]

@@ -123,7 +123,7 @@ fn the_newest_backup_is_restored_and_all_checks_pass() {
             "55433",
             "--json",
             "report.json",
-            "-v",
+            "--details",
         ])
         .run();
     out.out_has("info: check appdb/01_rows.sql returned \"0\"")
@@ -239,11 +239,11 @@ fn help_lists_the_options() {
         .ok()
         .out_has("Verify that the newest PostgreSQL backup restores")
         .out_has("-r, --rclone-source <RCLONE_SOURCE>")
-        .out_has("-q, --queries-dir <QUERIES_DIR>")
+        .out_has("--queries-dir <QUERIES_DIR>")
         .out_has("--max-age <MAX_AGE>")
         .out_has("--engine <ENGINE>")
         .out_has("--podman-rootfs <PODMAN_ROOTFS>")
-        .out_has("-v, --verbose");
+        .out_has("--details");
 }
 
 /// Runs backup-verify with the podman engine on the host's root filesystem (no image can

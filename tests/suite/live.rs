@@ -1211,6 +1211,13 @@ fn message_on_stderr_while_the_live_area_is_shown_stays_above_it() {
 fn pane_helpers_read_lines_as_the_display_writes_them() {
     // The helpers the tests above rely on, checked on lines of the specified format.
     assert!(is_header("prun  3.0s  running 2 · done 5"));
+    assert!(is_header(
+        "prun  3.0s  running 2 · done 5 of 9 · ~4.0s left"
+    ));
+    assert_eq!(
+        seconds_left("prun  3.0s  running 2 · done 5 of 9 · ~4.0s left"),
+        Some(4.0)
+    );
     assert!(!is_header("prun: 4 succeeded in 0.31s"));
     assert!(!is_header("prun: interrupted; terminated: alpha, bravo"));
     assert!(is_proc_line("⠋ job1  1.5s  50%", |w| w == "job1"));
@@ -1224,4 +1231,65 @@ fn pane_helpers_read_lines_as_the_display_writes_them() {
     assert_eq!(Pane::new("a\n^CEXIT=130\n").exit_code(), Some(130));
     assert_eq!(unstamp("2026-11-22T01:45:11Z SUCCEEDED  a"), "SUCCEEDED  a");
     assert_eq!(unstamp("SUCCEEDED  a"), "SUCCEEDED  a");
+}
+
+/// The seconds of a `~12.3s left` in a header.
+fn seconds_left(header: &str) -> Option<f64> {
+    let before = &header[..header.find("s left")?];
+    let start = before.rfind('~')? + 1;
+    before[start..].parse().ok()
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn the_header_shows_the_total_and_an_eta_that_counts_queued_procs() {
+    // A first run (plain, each proc 1 s) gives every proc a history; the second, with
+    // one slot, runs them blocked: the ETA must count the three queued procs (at least
+    // 3 s), not just the running one, and the header must say `done N of 5`. A finished
+    // proc's line, far wider than the window, is cut to its width.
+    let long = "x".repeat(150);
+    // Defined first: with one slot, it runs first.
+    let mut script = format!("proc(\"{long}\", #{{ cmd: [\"true\"] }});\n");
+    for n in ["a", "b", "c", "d"] {
+        script.push_str(&format!(
+            "proc(\"{n}\", #{{ shell: \"if [ -n \\\"$FIRST\\\" ]; then sleep 1; else sh block.sh {n}; fi\" }});\n"
+        ));
+    }
+    script.push_str(&format!("run([\"{long}\", \"a\", \"b\", \"c\", \"d\"]);\n"));
+    let Some(t) = Term::start(
+        "eta",
+        (100, 30),
+        &script,
+        r#"FIRST=1 "$PRUN" main.rhai -j 4 --no-live > first.txt && "$PRUN" main.rhai -j 1"#,
+    ) else {
+        return;
+    };
+    t.wait_for("a header with the total and the time left", |p| {
+        let (_, header) = p.header()?;
+        if number_after(header, "running ") != Some(1) || !header.contains("done 1 of 5") {
+            return Err(format!(
+                "header is not `running 1 · done 1 of 5`: {header:?}"
+            ));
+        }
+        let left = seconds_left(header).ok_or(format!("no time left in {header:?}"))?;
+        if left < 3.0 {
+            return Err(format!(
+                "{left}s left does not count the queued procs: {header:?}"
+            ));
+        }
+        Ok(())
+    });
+    let screen = t.screen();
+    let (_, done) = screen
+        .position(|l| unstamp(l).starts_with("SUCCEEDED  xxx"))
+        .map(|i| (i, screen.lines[i].clone()))
+        .unwrap_or_else(|| panic!("no line of the long proc\n{}", t.describe()));
+    assert!(
+        width(&done) <= 100,
+        "a line wider than the window: {done:?}"
+    );
+    assert!(done.ends_with('…'), "the long line is not cut: {done:?}");
+    t.touch("go");
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 0, "exit status\n{}", t.describe());
 }

@@ -1,0 +1,488 @@
+//! Issue 12, "broken today": `list`/`graph` of scripts that declare `args(#{...})`,
+//! globs and outputs with non-normalised paths, the failure excerpt, the `--json` report
+//! on every attempted run, no summary after a script error, and `-q` for cron.
+
+use crate::support::Test;
+
+/// A script with a declared (required) option and a positional.
+const DECLARES: &str = r#"
+let opt = args(#{
+    about: "build things",
+    target_dir: #{ short: "t", required: true, help: "where to build" },
+    envs: #{ positional: true, list: true, "default": ["dev"], help: "the envs" },
+});
+proto("build::[env]", #{ arg_choices: #{ env: opt.envs }, help: `build into ${opt.target_dir}` },
+    |ctx| 1);
+proc("gen", #{ help: "make the data", cmd: ["touch", "ran.gen"] });
+run("build::*");
+"#;
+
+#[test]
+fn list_works_on_a_script_that_declares_args_without_its_arguments() {
+    let out = Test::new().script(DECLARES).before(&["list"]).run();
+    out.ok()
+        .out_has("protos:")
+        .out_has("build::[env]")
+        .out_has("env: dev")
+        .out_has("gen");
+    assert!(!out.exists("ran.gen"));
+}
+
+#[test]
+fn list_and_graph_take_the_script_s_arguments() {
+    let out = Test::new()
+        .script(DECLARES)
+        .before(&["list"])
+        .args(&["-t", "out", "qa", "prod"])
+        .run();
+    out.ok().out_has("env: qa, prod").out_has("build into out");
+    let out = Test::new()
+        .script(DECLARES)
+        .before(&["graph"])
+        .args(&["--target-dir", "out", "qa", "prod"])
+        .run();
+    out.ok()
+        .out_has("\"build::qa\"")
+        .out_has("\"build::prod\"")
+        .out_lacks("\"build::dev\"");
+}
+
+#[test]
+fn graph_of_a_declaring_script_takes_targets_after_its_options() {
+    let script = r#"
+let opt = args(#{ name: #{ "default": "x", help: "a name" } });
+proc("a", |ctx| 1);
+proc("b", #{ deps: ["a"] }, |ctx| opt.name);
+"#;
+    Test::new()
+        .script(script)
+        .before(&["graph"])
+        .args(&["--name", "y", "b"])
+        .run()
+        .ok()
+        .out_has("\"a\" -> \"b\";");
+}
+
+#[test]
+fn list_of_the_bundled_fanout_script_works() {
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fanout.rhai"))
+            .expect("fanout.rhai");
+    let out = Test::new()
+        .script(&script)
+        .file("logs/a.log", "a\n")
+        .before(&["list"])
+        .args(&["logs/*.log"])
+        .run();
+    out.ok().out_has("gzip::[file]").out_has("logs/a.log");
+    assert!(!out.exists("logs/a.log.gz"));
+}
+
+#[test]
+fn glob_takes_non_normalised_prefixes() {
+    let out = Test::new()
+        .script(
+            r#"
+print(glob("./*.log"));
+print(glob(".//logs/*.log"));
+print(glob("logs/./*.log"));
+print(glob("logs/../*.log"));
+"#,
+        )
+        .file("b.log", "b\n")
+        .file("logs/a.log", "a\n")
+        .run();
+    out.ok()
+        .line(r#"["./b.log"]"#)
+        .line(r#"["./logs/a.log"]"#)
+        .line(r#"["logs/./a.log"]"#)
+        .line(r#"["logs/../b.log"]"#);
+}
+
+fn fanout() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fanout.rhai"))
+        .expect("fanout.rhai")
+}
+
+#[test]
+fn fanout_compresses_files_given_with_a_leading_dot_slash() {
+    let out = Test::new()
+        .script(&fanout())
+        .file("logs/a.log", "a\n")
+        .args(&["./logs/*.log", "--no-live"])
+        .run();
+    out.ok().proc_state("SUCCEEDED", "gzip::./logs/a.log");
+    assert!(out.exists("logs/a.log.gz"), "{}", out.describe());
+}
+
+#[test]
+fn fanout_without_a_matching_file_warns_and_succeeds() {
+    let out = Test::new()
+        .script(&fanout())
+        .args(&["./logs/*.log", "--no-live"])
+        .run();
+    out.ok().out_has("no file matches ./logs/*.log");
+}
+
+#[test]
+fn outputs_are_paths_not_globs_and_errors_show_the_filled_path() {
+    let script = r#"
+proto("gz::[file]", #{
+    arg_choices: #{ file: ["br[env].log"] },
+    inputs: ["[file]"],
+    outputs: ["[file].gz"],
+    cmd: ["gzip", "-kf", "[file]"],
+});
+proto("miss::[file]", #{
+    arg_choices: #{ file: ["br[env].log"] },
+    outputs: ["[file].out"],
+    cmd: ["true"],
+});
+proc("lit", #{ outputs: ["out[1].txt"], cmd: ["touch", "out[1].txt"] });
+run("gz::*");
+run("lit");
+run("miss::*");
+"#;
+    let out = Test::new()
+        .script(script)
+        .file("br[env].log", "x\n")
+        .file("bre.log.gz", "a file a glob would match\n")
+        .file("out1.txt", "a file a glob would match\n")
+        .args(&["--no-live"])
+        .run();
+    out.code(1)
+        .proc_state("SUCCEEDED", "gz::br[env].log")
+        .proc_state("SUCCEEDED", "lit")
+        .proc_state("FAILED", "miss::br[env].log")
+        .out_has("br[env].log.out (missing)")
+        .out_lacks("[file]");
+    assert!(out.exists("br[env].log.gz") && out.exists("out[1].txt"));
+}
+
+#[test]
+fn an_input_placeholder_value_is_a_name_not_a_pattern() {
+    // `in/[f]` filled with `a[b]` must read the file `a[b]`, not `ab`: a change to `ab`
+    // does not make the proc stale, a change to `a[b]` does.
+    let script = r#"
+proto("p::[f]", #{
+    arg_choices: #{ f: ["a[b]"] },
+    inputs: ["in/[f]"],
+    outputs: ["stamp"],
+    cmd: ["sh", "-c", "echo ran >> runs; touch stamp"],
+});
+run("p::*");
+"#;
+    let first = Test::new()
+        .script(script)
+        .file("in/a[b]", "1\n")
+        .file("in/ab", "1\n")
+        .args(&["--no-live"])
+        .run();
+    first.ok();
+    let dir = first.path("");
+    let again = |name: &str, text: &str| {
+        std::fs::write(dir.join("in").join(name), text).expect("write");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.args(["main.rhai", "--no-live"])
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"));
+        let out = cmd.output().expect("prun");
+        assert!(out.status.success(), "{out:?}");
+        std::fs::read_to_string(dir.join("runs"))
+            .expect("runs")
+            .lines()
+            .count()
+    };
+    assert_eq!(again("ab", "2\n"), 1, "a change to in/ab re-ran the proc");
+    assert_eq!(
+        again("a[b]", "2\n"),
+        2,
+        "a change to in/a[b] did not re-run the proc"
+    );
+}
+
+#[test]
+fn a_failure_report_reads_the_complete_log_and_shows_its_footer() {
+    // Six failing procs, each printing to stdout and stderr alternately (one log file,
+    // written through the child's own descriptors), with its error line far from the
+    // end, and a background grandchild that prun ends when the command exits: every
+    // report shows the lines in the order written and ends with the footer.
+    let mut script = String::new();
+    for i in 0..6 {
+        script.push_str(&format!(
+            r#"proc("bad{i}", #{{ shell: "echo a1; echo a2 >&2; echo error: a3; echo a4 >&2; echo a5; echo a6 >&2; echo a7; (sleep 5; echo late >&2) & exit 3" }});
+"#
+        ));
+    }
+    script.push_str("run(\"bad*\");\n");
+    let out = Test::new().script(&script).args(&["--no-live"]).run();
+    out.code(1);
+    for i in 0..6 {
+        let report = out
+            .stdout
+            .split(&format!("FAILED     bad{i} "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no report of bad{i}: {}", out.describe()));
+        let report: Vec<&str> = report
+            .lines()
+            .take_while(|l| !l.contains("FAILED     bad") && !l.starts_with("prun:"))
+            .filter_map(|l| l.trim_start().strip_prefix("| "))
+            .collect();
+        let want = ["a1", "a2", "error: a3", "a4", "a5"];
+        let shown: Vec<&str> = report
+            .iter()
+            .copied()
+            .filter(|l| want.contains(l))
+            .collect();
+        assert_eq!(shown, want, "bad{i}: {}", out.describe());
+        assert!(
+            report
+                .last()
+                .is_some_and(|l| l.starts_with("# exited with code 3")),
+            "bad{i}: no footer in {report:?}"
+        );
+    }
+}
+
+fn report_of(out: &crate::support::Output, file: &str) -> serde_json::Value {
+    let text = out.read(file);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}: {text}"))
+}
+
+const STALE: &str = r#"{"run": {"outcome": "stale"}}"#;
+
+#[test]
+fn json_report_is_written_on_a_usage_error() {
+    let out = Test::new()
+        .script(r#"proc("a", |ctx| 1); run("a");"#)
+        .file("r.json", STALE)
+        .args(&["--json", "r.json", "--bogus"])
+        .run();
+    out.code(64).err_has("--bogus");
+    let r = report_of(&out, "r.json");
+    assert_eq!(r["run"]["outcome"], "usage error", "{r}");
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--bogus")),
+        "{r}"
+    );
+    assert_eq!(r["procs"], serde_json::json!([]));
+
+    let out = Test::new()
+        .script(r#"proc("a", |ctx| 1);"#)
+        .file("r.json", STALE)
+        .args(&["nosuch", "--json", "r.json"])
+        .run();
+    out.code(64);
+    let r = report_of(&out, "r.json");
+    assert_eq!(r["run"]["outcome"], "usage error", "{r}");
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nosuch")),
+        "{r}"
+    );
+}
+
+#[test]
+fn json_report_is_written_on_a_usage_error_in_the_script_s_own_arguments() {
+    let out = Test::new()
+        .script(DECLARES)
+        .file("r.json", STALE)
+        .args(&["--json", "r.json"])
+        .run();
+    out.code(64).err_has("missing required option --target-dir");
+    let r = report_of(&out, "r.json");
+    assert_eq!(r["run"]["outcome"], "usage error", "{r}");
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("missing required option --target-dir"))
+    );
+}
+
+#[test]
+fn json_report_is_written_on_a_script_error_with_its_text() {
+    for (script, want) in [
+        (
+            "proc(\"a\", |ctx| 1);\nthrow \"broken here\";",
+            "broken here",
+        ),
+        ("let x = ;", "main.rhai:1"),
+    ] {
+        let out = Test::new()
+            .script(script)
+            .file("r.json", STALE)
+            .args(&["--json", "r.json", "--no-live"])
+            .run();
+        out.code(2).out_lacks("succeeded in");
+        let r = report_of(&out, "r.json");
+        assert_eq!(r["run"]["outcome"], "script error", "{r}");
+        assert!(
+            r["run"]["error"].as_str().is_some_and(|e| e.contains(want)),
+            "{script}: {r}"
+        );
+    }
+}
+
+#[test]
+fn json_report_is_written_when_the_lock_is_held() {
+    let first = Test::new()
+        .script(r#"proc("hold", #{ shell: "touch holding; while [ ! -e release ]; do sleep 0.01; done" }); run("hold");"#)
+        .file("r.json", STALE);
+    let dir = first.dir().to_path_buf();
+    let holder = std::thread::spawn(move || first.args(&["--lock", "--no-live"]).run());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("holding").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--lock", "--json", "r.json"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("prun");
+    std::fs::write(dir.join("release"), "").expect("release");
+    let first = holder.join().expect("first run");
+    first.ok();
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("r.json"))
+            .expect("json");
+    assert_eq!(r["run"]["outcome"], "locked", "{r}");
+    assert!(
+        r["run"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("holds the lock"))
+    );
+}
+
+#[test]
+fn json_dash_writes_the_report_to_stdout_and_the_rest_to_stderr() {
+    let out = Test::new()
+        .script(r#"proc("a", #{ cmd: ["echo", "hi"] }); print("from the script"); run("a");"#)
+        .args(&["--json", "-", "--no-live"])
+        .run();
+    out.ok().err_has("from the script").err_has("1 succeeded");
+    assert!(!out.exists("-"), "a file named - was made");
+    let r: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not the report: {e}: {}", out.describe()));
+    assert_eq!(r["run"]["outcome"], "ok");
+    assert_eq!(r["procs"][0]["name"], "a");
+}
+
+#[test]
+fn no_summary_after_a_script_error_that_scheduled_nothing() {
+    let out = Test::new()
+        .script("let x = 1;\nthrow \"no go\";")
+        .args(&["--no-live"])
+        .run();
+    out.code(2).err_has("no go").out_lacks("succeeded");
+    assert!(!out.stderr.contains("succeeded"), "{}", out.describe());
+}
+
+/// A cron-like run: an empty environment (but for the state directory, kept inside the
+/// test's directory), no terminal, stdin from /dev/null.
+fn cron(dir: &std::path::Path, words: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(words)
+        .current_dir(dir)
+        .env_clear()
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("prun")
+}
+
+const CRON_JOB: &str = r#"
+proc("fetch", #{ cmd: ["sh", "-c", "echo fetched; echo noise >&2"] });
+proc("use", #{ deps: ["fetch"] }, |ctx| {
+    shell("echo used");
+    print("a line from the script");
+    log_info("an info line");
+    if file_info("fail") != () { throw "told to fail"; }
+    1
+});
+run("use");
+"#;
+
+#[test]
+fn quiet_prints_nothing_at_all_when_everything_succeeds() {
+    let t = Test::new().script(CRON_JOB);
+    let out = t.run();
+    let dir = out.path("");
+    let quiet = cron(&dir, &["-q", "main.rhai"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    // The same after the script path, and with the proc up to date.
+    let quiet = cron(&dir, &["main.rhai", "-q"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+}
+
+#[test]
+fn quiet_prints_only_the_failure_report_when_something_fails() {
+    let out = Test::new().script(CRON_JOB).file("fail", "").run();
+    let quiet = cron(&out.path(""), &["-q", "main.rhai"]);
+    assert_eq!(quiet.status.code(), Some(1), "{quiet:?}");
+    let stdout = String::from_utf8_lossy(&quiet.stdout);
+    assert!(stdout.contains("FAILED     use"), "{stdout}");
+    assert!(stdout.contains("told to fail"), "{stdout}");
+    assert!(stdout.contains("prun: 1 succeeded, 1 failed"), "{stdout}");
+    // (The failure report quotes the proc's log, indented; nothing else is printed.)
+    for line in stdout.lines().filter(|l| !l.starts_with(' ')) {
+        for noise in [
+            "SUCCEEDED",
+            "STARTED",
+            "a line from the script",
+            "an info line",
+        ] {
+            assert!(!line.contains(noise), "{noise} in {stdout}");
+        }
+    }
+}
+
+#[test]
+fn the_bundled_scripts_leave_prun_s_quiet_and_verbose_alone() {
+    for name in [
+        "backup-verify.rhai",
+        "fanout.rhai",
+        "pg-copy.rhai",
+        "showcase.rhai",
+    ] {
+        let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
+        if !std::fs::read_to_string(&path)
+            .expect("script")
+            .contains("args(#{")
+        {
+            continue;
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args([&path, "--help"])
+            .output()
+            .expect("prun");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for taken in ["-q,", "-v,", "--quiet", "--verbose"] {
+            assert!(
+                !help.lines().any(|l| l.trim_start().starts_with(taken)),
+                "{name} declares {taken}:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn list_of_a_script_that_fails_prints_the_error_only() {
+    let out = Test::new()
+        .script("proc(\"a\", |ctx| 1);\nthrow \"no queries here\";\nproc(\"b\", |ctx| 1);")
+        .before(&["list"])
+        .run();
+    out.code(2).err_has("no queries here").out_lacks("procs:");
+}

@@ -114,7 +114,8 @@ EOF
 # ---------------------------------------------------------------- measuring
 
 # A case is built with `add LABEL JOBS EXPECT COMMAND` calls, then `bench_case TITLE`.
-# EXPECT is `prun:N` (check the summary line) or `-` (exit status only). Commands run via
+# EXPECT is `prun:N` (check the summary line), `quiet` (exit status 0 and no output at
+# all, as `-q` gives on success) or `-` (exit status only). Commands run via
 # eval in a subshell in $TMP (no extra exec, so no extra shell start-up in the timing).
 declare -a ROWS=()   # finished table rows
 declare -a L=() J=() E=() C=()
@@ -137,6 +138,11 @@ run_once() { # idx label expect cmd -> appends microseconds to SAMPLES[idx]
     if ((rc != 0)); then
         echo "engine.sh: '$label' failed (exit $rc): $cmd" >&2
         tail -n 20 "$err" "$out" >&2
+        exit 1
+    fi
+    if [[ $expect == quiet && ( -s $out || -s $err ) ]]; then
+        echo "engine.sh: '$label': -q printed something on success:" >&2
+        head -n 5 "$out" "$err" >&2
         exit 1
     fi
     if [[ $expect == prun:* ]]; then
@@ -187,8 +193,8 @@ bench_case() { # title; runs the entries added since the last case, round-robin
 # Case 1
 add "prun -j2 (proc loop)" $N_FLAT prun:$N_FLAT "$PRUN flat.rhai -j 2"
 add "prun -j2 (proto + arg_choices)" $N_FLAT prun:$N_FLAT "$PRUN flat_proto.rhai -j 2"
-add "prun -j2 -q (summary only)" $N_FLAT prun:$N_FLAT "$PRUN flat.rhai -j 2 -q"
-[[ -n $SHM ]] && add "prun -j2 -q, logs on tmpfs" $N_FLAT prun:$N_FLAT "XDG_STATE_HOME=$SHM $PRUN flat.rhai -j 2 -q"
+add "prun -j2 -q (silent on success)" $N_FLAT quiet "$PRUN flat.rhai -j 2 -q"
+[[ -n $SHM ]] && add "prun -j2 -q, logs on tmpfs" $N_FLAT quiet "XDG_STATE_HOME=$SHM $PRUN flat.rhai -j 2 -q"
 add "make -j2" $N_FLAT - "make -s -j2 -f flat.mk all"
 add "xargs -P2" $N_FLAT - "seq $N_FLAT | xargs -P2 -I{} /usr/bin/true"
 add "xargs -P1 (sequential spawn baseline)" $N_FLAT - "seq $N_FLAT | xargs -P1 -I{} /usr/bin/true"

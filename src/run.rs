@@ -171,11 +171,9 @@ fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
         Some(Err(source)) => return Err(Error::Declaration { script, source }),
         Some(Ok(d)) => d,
     };
-    let split = decl.split(&cfg.tail).map_err(|msg| {
-        Error::Usage(format!(
-            "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
-        ))
-    })?;
+    let split = decl
+        .split(&cfg.tail)
+        .map_err(|msg| script_usage(&script, msg))?;
     if split.help {
         outln!("{}", decl.usage(&script));
         return Ok(None);
@@ -203,6 +201,13 @@ fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
     }
 }
 
+/// A script's own command line was wrong: the message points to its `--help`.
+fn script_usage(script: &str, msg: impl std::fmt::Display) -> Error {
+    Error::Usage(format!(
+        "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
+    ))
+}
+
 /// `prun list|graph SCRIPT WORDS...`: the words are read with the script's declaration as
 /// a run reads them, except that a required option may be left out (it reads as `()`):
 /// listing a script must not need its secrets. Words that are not the script's are
@@ -219,11 +224,9 @@ fn inspect_options(mut cfg: RunConfig, what: Inspect) -> Result<Option<RunConfig
         }
         Some(Err(source)) => return Err(Error::Declaration { script, source }),
         Some(Ok(decl)) => {
-            let split = decl.split_lenient(&words).map_err(|msg| {
-                Error::Usage(format!(
-                    "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
-                ))
-            })?;
+            let split = decl
+                .split_lenient(&words)
+                .map_err(|msg| script_usage(&script, msg))?;
             if split.help {
                 outln!("{}", decl.usage(&script));
                 return Ok(None);

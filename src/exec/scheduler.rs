@@ -637,13 +637,18 @@ mod tests {
         )
     }
 
-    /// Runs one closure proc whose runner panics, and returns how the wait for it ended.
-    fn run_a_panicking_job(under_lock: bool) -> (Arc<Scheduler>, ProcId, Wake) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+    /// A one-worker runtime for a test scheduler.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
-            .expect("runtime");
+            .expect("runtime")
+    }
+
+    /// Runs one closure proc whose runner panics, and returns how the wait for it ended.
+    fn run_a_panicking_job(under_lock: bool) -> (Arc<Scheduler>, ProcId, Wake) {
+        let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
         let sched = scheduler(&rt, dir.path());
         let under_lock = under_lock.then(|| Arc::downgrade(&sched));
@@ -669,11 +674,7 @@ mod tests {
 
     #[test]
     fn the_dry_runner_counts_a_long_chain_done_without_starting_anything() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
         let sched = scheduler(&rt, dir.path());
         sched.run_dry();

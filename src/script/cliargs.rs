@@ -471,15 +471,17 @@ impl Declaration {
 mod tests {
     use super::*;
 
+    /// An option's declaration from its settings.
+    fn spec(pairs: &[(&str, Dynamic)]) -> Dynamic {
+        let m: Map = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.clone()))
+            .collect();
+        m.into()
+    }
+
     fn decl() -> Declaration {
         let mut d = Map::new();
-        let spec = |pairs: &[(&str, Dynamic)]| -> Dynamic {
-            let m: Map = pairs
-                .iter()
-                .map(|(k, v)| ((*k).into(), v.clone()))
-                .collect();
-            m.into()
-        };
         d.insert("about".into(), "Check backups".into());
         d.insert(
             "rclone_source".into(),
@@ -564,13 +566,6 @@ mod tests {
     #[test]
     fn secrets_are_declared_or_read_from_password_token_or_secret_variables() {
         let mut d = Map::new();
-        let spec = |pairs: &[(&str, Dynamic)]| -> Dynamic {
-            let m: Map = pairs
-                .iter()
-                .map(|(k, v)| ((*k).into(), v.clone()))
-                .collect();
-            m.into()
-        };
         d.insert("pw".into(), spec(&[("secret", true.into())]));
         d.insert("key".into(), spec(&[("env", "Vault_Token".into())]));
         d.insert("db".into(), spec(&[("env", "PGPASSWORD".into())]));

@@ -82,7 +82,10 @@ fn commands_inside_closures_stream_too_and_the_top_level_does_not() {
         )
         .args(&["--output", "stream"])
         .run();
-    out.ok().line("c │ out").line("c │ err").out_lacks("top level");
+    out.ok()
+        .line("c │ out")
+        .line("c │ err")
+        .out_lacks("top level");
 }
 
 #[test]
@@ -105,8 +108,17 @@ fn grouped_output_keeps_each_procs_lines_together() {
             .collect();
         assert_eq!(mine.len(), 40, "{name}'s lines\n{}", out.describe());
         // Its lines follow its header (after the command and start lines), in one block.
-        assert!(mine[0] > header && mine[0] <= header + 3, "{}", out.describe());
-        assert_eq!(mine[39] - mine[0], 39, "{name} interleaved\n{}", out.describe());
+        assert!(
+            mine[0] > header && mine[0] <= header + 3,
+            "{}",
+            out.describe()
+        );
+        assert_eq!(
+            mine[39] - mine[0],
+            39,
+            "{name} interleaved\n{}",
+            out.describe()
+        );
     }
 }
 
@@ -118,7 +130,10 @@ fn a_procs_output_option_overrides_the_runs_mode_and_the_command_line_wins_over_
         proc("plain", #{ now: true, shell: "echo quiet" });
     "#;
     let out = Test::new().script(script).run();
-    out.ok().line("loud │ hello").line("── plain ──").line("quiet");
+    out.ok()
+        .line("loud │ hello")
+        .line("── plain ──")
+        .line("quiet");
     let out = Test::new().script(script).args(&["--output", "log"]).run();
     out.ok()
         .line("loud │ hello")
@@ -205,7 +220,10 @@ fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
         .output()
         .expect("prun log");
     assert!(String::from_utf8_lossy(&log.stdout).contains("run"));
-    assert_eq!(std::fs::read_to_string(dir.join("built.txt")).unwrap(), "built\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("built.txt")).unwrap(),
+        "built\n"
+    );
 }
 
 #[test]
@@ -266,7 +284,17 @@ impl Tty {
         };
         let d = tty.dir.path().display().to_string();
         tty.tmux(&[
-            "new-session", "-d", "-s", "s", "-x", "100", "-y", "30", "-c", &d, "sh run.sh",
+            "new-session",
+            "-d",
+            "-s",
+            "s",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-c",
+            &d,
+            "sh run.sh",
         ]);
         let _ = tty.tmux(&["set-option", "-g", "scroll-on-clear", "off"]);
         tty
@@ -309,7 +337,10 @@ impl Tty {
     fn exit_code(&self) -> i32 {
         self.wait_for("prun to exit", |t| t.text().contains("EXIT="));
         let text = self.text();
-        let line = text.lines().find(|l| l.starts_with("EXIT=")).expect("EXIT=");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("EXIT="))
+            .expect("EXIT=");
         line["EXIT=".len()..].trim().parse().expect("a status")
     }
 }

@@ -671,8 +671,8 @@ async fn run_local(
     for &g in &pgids {
         unix::unregister(g);
     }
-    if let Some(fg) = foreground {
-        fg.take_back();
+    if foreground.is_some() {
+        drop(foreground);
         // Ctrl-C went to the foreground group only: prun acts on it as if it got it too.
         if stages.iter().any(|s| s.signal == Some(unix::SIGINT)) {
             unix::interrupt_self();

@@ -155,8 +155,7 @@ pub fn interrupt_self() {
     let _ = nix::sys::signal::raise(Signal::SIGINT);
 }
 
-/// The terminal lent to an interactive command's process group, until
-/// [`Foreground::take_back`].
+/// The terminal lent to an interactive command's process group, until this is dropped.
 ///
 /// A command in its own process group can read the terminal only while its group is the
 /// terminal's foreground group; otherwise the kernel stops it (SIGTTIN). prun makes it the
@@ -173,9 +172,10 @@ impl Foreground {
     /// when stdin is not a terminal, or when prun itself is not in the foreground (run in
     /// the background of a shell): the terminal is not prun's to lend.
     pub fn give(pgid: i32) -> Option<Foreground> {
-        use nix::unistd::{getpgrp, tcgetpgrp, tcsetpgrp};
         use std::io::IsTerminal;
         use std::os::fd::AsFd;
+
+        use nix::unistd::{getpgrp, tcgetpgrp, tcsetpgrp};
         let stdin = std::io::stdin();
         if !stdin.is_terminal() || tcgetpgrp(stdin.as_fd()).ok()? != getpgrp() {
             return None;
@@ -184,11 +184,14 @@ impl Foreground {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGCONT);
         Some(Foreground(()))
     }
+}
 
+impl Drop for Foreground {
     /// Makes prun's own process group the terminal's foreground again.
-    pub fn take_back(self) {
-        use nix::unistd::{getpgrp, tcsetpgrp};
+    fn drop(&mut self) {
         use std::os::fd::AsFd;
+
+        use nix::unistd::{getpgrp, tcsetpgrp};
         let _ = sigttou_blocked(|| tcsetpgrp(std::io::stdin().as_fd(), getpgrp()));
     }
 }

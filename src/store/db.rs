@@ -693,12 +693,8 @@ mod tests {
         s.close();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
         let h = s.history(10).unwrap();
-        let scripts: Vec<i64> = h.iter().map(|r| r.id).collect();
-        assert_eq!(
-            scripts.len(),
-            3,
-            "two runs of s.rhai and the other script's: {h:?}"
-        );
+        let ids: Vec<i64> = h.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [6, 5, 1], "two runs of s.rhai, and the other script's");
         let procs: i64 = s
             .read(|c| c.query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0)))
             .unwrap();

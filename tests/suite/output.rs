@@ -315,6 +315,12 @@ impl Tty {
         self.dir.path().join(p)
     }
 
+    /// The lines of the visible screen.
+    fn screen(&self) -> Vec<String> {
+        let text = self.tmux(&["capture-pane", "-p", "-J", "-t", "s"]);
+        text.lines().map(str::to_string).collect()
+    }
+
     /// The scrollback and the screen.
     fn text(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "s"])
@@ -343,6 +349,11 @@ impl Tty {
             .expect("EXIT=");
         line["EXIT=".len()..].trim().parse().expect("a status")
     }
+}
+
+/// A line with the live display's header (`prun  1.2s  running 1 ...`) in it.
+fn is_header(line: &str) -> bool {
+    line.contains("prun ") && line.contains("running ")
 }
 
 impl Drop for Tty {
@@ -375,11 +386,24 @@ proc("after", #{ now: true, shell: "test -e answer.txt && touch after.saw-answer
 fn an_interactive_proc_reads_the_terminal_and_runs_alone() {
     let tty = Tty::start("interactive", ASK, "-j 4");
     tty.wait_for("before to start", |t| t.path("before.started").exists());
+    tty.wait_for("the live display", |t| {
+        t.screen().iter().any(|l| is_header(l))
+    });
     // While `before` runs, the interactive proc waits, and so does everything after it.
     assert!(!tty.path("ask.started").exists() && !tty.path("after.started").exists());
     std::fs::write(tty.path("go"), "").unwrap();
     tty.wait_for("the question", |t| t.text().contains("your name? "));
     assert!(!tty.path("after.started").exists(), "after ran beside ask");
+    // The live display stepped aside: the question stays the last thing on the screen.
+    // (No event says that the display did not draw: it is watched over several of its
+    // frames, which come every 100 ms.)
+    for _ in 0..10 {
+        let screen = tty.screen();
+        assert!(!screen.iter().any(|l| is_header(l)), "{screen:?}");
+        let last = screen.iter().rev().find(|l| !l.trim().is_empty());
+        assert_eq!(last.map(|l| l.trim_end()), Some("your name?"), "{screen:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     tty.tmux(&["send-keys", "-t", "s", "Ada Lovelace", "Enter"]);
     assert_eq!(tty.exit_code(), 0, "{}", tty.text());
     let answer = std::fs::read_to_string(tty.path("answer.txt")).unwrap();

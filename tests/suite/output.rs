@@ -173,6 +173,40 @@ fn quiet_prints_no_streamed_or_grouped_output() {
 }
 
 #[test]
+fn without_a_terminal_an_interactive_proc_reads_prun_s_stdin() {
+    let t = Test::new().script(
+        r#"proc("ask", #{ now: true, interactive: true, shell: "read a; echo \"got $a\" > got.txt; echo shown" });"#,
+    );
+    let dir = t.dir().to_path_buf();
+    // A first run writes the script (its stdin is `/dev/null`); the directory lives on.
+    let _first = t.run();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg("main.rhai")
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run prun");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"yes\n")
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for prun");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("got.txt")).unwrap(),
+        "got yes\n"
+    );
+    // Its output went to prun's stdout as it was, not through a log.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l == "shown"), "{stdout}");
+}
+
+#[test]
 fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
     let t = Test::new().script(
         r#"set_options(#{ keep_runs: 2 });
@@ -191,7 +225,8 @@ fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let _keep = t.run();
+    // The first run writes the script; the directory lives as long as its output.
+    let _first = t.run();
     for _ in 0..4 {
         run();
     }

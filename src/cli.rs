@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub inspect: Option<Inspect>,
     /// `--live` (`Some(true)`) / `--no-live` (`Some(false)`); else live on a terminal.
     pub live: Option<bool>,
+    /// `--output MODE`: where procs' output goes besides their logs.
+    pub output: Option<crate::graph::OutputMode>,
     /// `--lock`: refuse to run (`Some(false)`) or wait (`Some(true)`, `--lock=wait`) while
     /// another run of the script holds the lock.
     pub lock: Option<bool>,
@@ -102,6 +104,10 @@ struct RunFlags {
     /// Force the live display off
     #[arg(long)]
     no_live: bool,
+    /// Where procs' output goes: only to their logs (log), every line as it comes prefixed
+    /// with the proc's name (stream), or each proc's whole log when it ends (grouped)
+    #[arg(long, value_name = "MODE", value_parser = ["log", "stream", "grouped"])]
+    output: Option<String>,
 }
 
 impl RunFlags {
@@ -120,6 +126,7 @@ impl RunFlags {
             lock: later.lock.or(self.lock),
             live: self.live || later.live,
             no_live: self.no_live || later.no_live,
+            output: later.output.or(self.output),
         }
     }
 }
@@ -301,6 +308,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         tail_error,
         script_values: None,
         lock: flags.lock.map(|l| l == "wait"),
+        output: flags
+            .output
+            .as_deref()
+            .and_then(crate::graph::OutputMode::parse),
         live: match (flags.live, flags.no_live) {
             (true, _) => Some(true),
             (_, true) => Some(false),

@@ -425,6 +425,9 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     if cfg.dry_run || cfg.inspect.is_some() {
         sched.run_dry();
     }
+    if let Some(mode) = cfg.output {
+        sched.set_output(mode);
+    }
     watch_signals(&rt, &sched);
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
@@ -481,6 +484,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
             db,
             cli_full_log: cfg.full_log_on_failure,
             cli_live: cfg.live.is_some(),
+            cli_output: cfg.output.is_some(),
         },
     );
 
@@ -581,7 +585,10 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     };
     // Closing waits for the DB writer: not under the core's lock.
     if let Some(mut cache) = sched.with(|c| c.take_cache()) {
-        cache.close(summary.wall, outcome, &summary.to_json());
+        cache.close(summary.wall, outcome, &summary.to_json(), sched.keep_runs());
+    }
+    if !cfg.dry_run {
+        sched.prune_logs();
     }
     if let Some(path) = &cfg.json {
         let procs: Vec<_> = sched.lock().scheduled().collect();

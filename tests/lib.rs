@@ -37,6 +37,8 @@ mod live;
 mod lock;
 #[path = "suite/options.rs"]
 mod options;
+#[path = "suite/output.rs"]
+mod output;
 #[path = "suite/pg_copy.rs"]
 mod pg_copy;
 #[path = "suite/plain.rs"]

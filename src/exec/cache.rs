@@ -148,14 +148,15 @@ impl Cache {
         self
     }
 
-    /// Records the end of the run and waits until everything is written.
-    pub fn close(&mut self, duration: Duration, outcome: &str, counts: &str) {
+    /// Records the end of the run, keeps the history of the last `keep_runs` runs of the
+    /// script (0: all), and waits until everything is written.
+    pub fn close(&mut self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
         if self.read_only {
             self.store.close();
             return;
         }
         self.begin_run();
-        self.store.end_run(duration, outcome, counts);
+        self.store.end_run(duration, outcome, counts, keep_runs);
         self.store.close();
     }
 

@@ -233,6 +233,8 @@ pub struct Core {
     ready: ReadyQueue,
     locks: Locks,
     waves: Waves,
+    /// Interactive procs: one at a time, alone.
+    console: Console,
     resume: std::collections::VecDeque<usize>,
     active_ws: Vec<(ProcId, WsTarget)>,
     awaiting_missing: HashMap<String, Vec<ProcId>>,
@@ -277,6 +279,7 @@ impl Core {
             ready: ReadyQueue::default(),
             locks: Locks::default(),
             waves: Waves::default(),
+            console: Console::default(),
             resume: Default::default(),
             active_ws: Vec::new(),
             awaiting_missing: HashMap::new(),
@@ -526,6 +529,24 @@ impl Core {
             return;
         }
         loop {
+            // An interactive proc runs alone (unless it waits for another proc), and one
+            // whose turn has come waits for the running procs to end.
+            if self
+                .console
+                .holder()
+                .is_some_and(|h| self.runs[h].holds_slot)
+            {
+                return;
+            }
+            if self.console.has_waiting() {
+                if self.running > 0 {
+                    return;
+                }
+                if let Some(p) = self.console.next().filter(|&p| self.is_ready(p)) {
+                    self.launch(p);
+                }
+                continue;
+            }
             while self.running < self.opts.parallel {
                 let Some(w) = self.resume.pop_front() else {
                     break;
@@ -585,6 +606,10 @@ impl Core {
                 self.fail_dep(p, "run aborted: a proc has failed".into());
                 continue;
             }
+            if def.interactive && self.running > 0 {
+                self.console.wait(p);
+                continue;
+            }
             self.launch(p);
         }
     }
@@ -597,6 +622,9 @@ impl Core {
         let input_fingerprint = fingerprint.map.clone();
         self.runs[p].fingerprint = Some(fingerprint);
         self.locks.take(&def.locks, p);
+        if def.interactive {
+            self.console.take(p);
+        }
         let mut dep_results = Map::new();
         let mut changed_deps = Vec::new();
         for &d in &self.runs[p].dep_ids {
@@ -637,6 +665,7 @@ impl Core {
     }
 
     fn release(&mut self, p: ProcId) {
+        self.console.release(p);
         let r = &mut self.runs[p];
         if r.holds_slot {
             r.holds_slot = false;
@@ -732,7 +761,7 @@ mod queue;
 mod resolve;
 mod waiting;
 
-use queue::{Locks, ReadyQueue, Waves};
+use queue::{Console, Locks, ReadyQueue, Waves};
 
 pub(crate) use prepare::Root;
 

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rhai::Dynamic;
@@ -145,15 +146,22 @@ async fn try_command_body(
         return failed(format!("failed to write log {}: {e}", log_path.display()));
     }
     let start_len = before + header.len() as u64;
-    match (file.try_clone(), file.try_clone()) {
-        (Ok(out), Ok(err)) => {
+    // Output goes straight into the log, or through prun (`--output stream`), or to the
+    // terminal (an interactive proc, whose log gets only the header and the footer).
+    let wired = match l.stdout {
+        Sink::Log => file
+            .try_clone()
+            .map(|f| l.log = Some(Arc::new(Mutex::new(LogWriter::new(f))))),
+        Sink::Inherit => Ok(()),
+        _ => file.try_clone().and_then(|out| {
+            l.stderr = Sink::Fd(file.try_clone()?);
             l.stdout = Sink::Fd(out);
-            l.stderr = Sink::Fd(err);
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            roll_back(file);
-            return open_failed(e);
-        }
+            Ok(())
+        }),
+    };
+    if let Err(e) = wired {
+        roll_back(file);
+        return open_failed(e);
     }
     // A command still running after a second gets its log's name now, so that `tail -f`
     // can follow it and a crash of prun loses at most its last second of output.
@@ -174,8 +182,11 @@ async fn try_command_body(
         }
     };
     // Close prun's copies of the child's descriptors.
-    l.stdout = Sink::Capture;
-    l.stderr = Sink::Capture;
+    if matches!(l.stdout, Sink::Fd(_)) {
+        l.stdout = Sink::Capture;
+        l.stderr = Sink::Capture;
+    }
+    l.log = None;
     // (A log that already has its name is not reused: that failure is final.)
     if let Err(e) = &result
         && e.resources_short()

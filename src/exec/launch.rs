@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
+use super::tap::{Lines, Tap};
 use super::unix;
 
 /// Where the first stage's stdin comes from.
@@ -41,6 +42,10 @@ pub enum Input {
     Bytes(Vec<u8>),
     /// A file.
     File(PathBuf),
+    /// prun's own stdin (an interactive proc's terminal). When it is a terminal, the first
+    /// stage is made its foreground process group while the launch runs, so that it can
+    /// read it (see [`unix::Foreground`]).
+    Inherit,
 }
 
 /// Where an output stream goes.
@@ -53,6 +58,12 @@ pub enum Sink {
     File(PathBuf),
     /// Streamed by the child straight into this open file (a command body's log).
     Fd(File),
+    /// Read by prun and written to the launch's log (and its tap) as it comes; not kept.
+    /// When both streams are `Log`, they share one pipe, so the log has them in the order
+    /// they were written, as `2>&1` does.
+    Log,
+    /// prun's own stdout or stderr (an interactive proc's terminal).
+    Inherit,
 }
 
 /// A log file that knows whether its last line is complete, so that prun's own lines
@@ -124,6 +135,8 @@ pub struct Launch {
     pub capture_limit: usize,
     /// Where captured streams are copied (the proc's or the script's log).
     pub log: Option<SharedLog>,
+    /// `--output stream`: where the lines read from the streams are shown as they come.
+    pub tap: Option<Tap>,
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
     /// Whether a launch that cannot start for lack of file descriptors (or of processes)
@@ -148,6 +161,7 @@ impl Launch {
             stderr: Sink::Capture,
             capture_limit: CAPTURE_LIMIT,
             log: None,
+            tap: None,
             timeout: None,
             kill_grace: Duration::from_secs(5),
             wait_for_fds: true,
@@ -445,21 +459,38 @@ fn dup(f: &File) -> Result<File, CommandError> {
 
 async fn read_into(
     mut r: impl AsyncReadExt + Unpin,
-    capture: Arc<Mutex<Capture>>,
+    capture: Option<Arc<Mutex<Capture>>>,
     log: Option<SharedLog>,
+    mut lines: Option<Lines>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => {
                 if let Some(log) = &log {
                     let _ = log.lock().expect("log").write(&buf[..n]);
                 }
-                capture.lock().expect("capture").push(&buf[..n]);
+                if let Some(capture) = &capture {
+                    capture.lock().expect("capture").push(&buf[..n]);
+                }
+                if let Some(lines) = &mut lines {
+                    lines.push(&buf[..n]);
+                }
             }
         }
     }
+    if let Some(lines) = &mut lines {
+        lines.finish();
+    }
+}
+
+/// The reading end of the pipe that both streams of a launch write into ([`Sink::Log`]).
+fn merged_pipe() -> Result<(tokio::process::ChildStdout, std::io::PipeWriter), CommandError> {
+    let (r, w) = std::io::pipe().map_err(CommandError::Pipe)?;
+    let r = std::process::ChildStdout::from(std::os::fd::OwnedFd::from(r));
+    let r = tokio::process::ChildStdout::from_std(r).map_err(CommandError::Pipe)?;
+    Ok((r, w))
 }
 
 async fn run_local(
@@ -479,12 +510,26 @@ async fn run_local(
     };
     let (out_cap, err_cap) = (new_capture(), new_capture());
     let mut readers = Vec::new();
+    let tap_lines = || launch.tap.as_ref().map(Tap::lines);
+    let merged = match (&launch.stdout, &launch.stderr) {
+        (Sink::Log, Sink::Log) => {
+            let (r, w) = merged_pipe()?;
+            readers.push(tokio::spawn(read_into(
+                r,
+                None,
+                launch.log.clone(),
+                tap_lines(),
+            )));
+            Some(w)
+        }
+        _ => None,
+    };
     // The same file for both streams is opened once, so they append to one offset (as
     // `>f 2>&1` does) instead of overwriting each other.
     let stdout_file = match &launch.stdout {
         Sink::File(p) => Some(open_sink("stdout file", p)?),
         Sink::Fd(f) => Some(dup(f)?),
-        Sink::Capture => None,
+        Sink::Capture | Sink::Log | Sink::Inherit => None,
     };
     let stderr_file = match (&launch.stderr, &launch.stdout, &stdout_file) {
         (Sink::File(e), Sink::File(o), Some(f)) if e == o => {
@@ -492,10 +537,19 @@ async fn run_local(
         }
         (Sink::File(p), ..) => Some(open_sink("stderr file", p)?),
         (Sink::Fd(f), ..) => Some(dup(f)?),
-        (Sink::Capture, ..) => None,
+        (Sink::Capture | Sink::Log | Sink::Inherit, ..) => None,
+    };
+    // Where a stream that no file takes goes.
+    let stdio = |sink: &Sink| -> Result<Stdio, CommandError> {
+        Ok(match (sink, &merged) {
+            (Sink::Inherit, _) => Stdio::inherit(),
+            (Sink::Log, Some(w)) => Stdio::from(w.try_clone().map_err(CommandError::Pipe)?),
+            _ => Stdio::piped(),
+        })
     };
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
         Input::Null => None,
+        Input::Inherit => Some(Stdio::inherit()),
         Input::Bytes(_) => Some(Stdio::piped()),
         Input::File(p) => Some(Stdio::from(File::open(p).map_err(|source| {
             CommandError::File {
@@ -520,12 +574,12 @@ async fn run_local(
             } else {
                 match &stdout_file {
                     Some(f) => cmd.stdout(dup(f)?),
-                    None => cmd.stdout(Stdio::piped()),
+                    None => cmd.stdout(stdio(&launch.stdout)?),
                 };
             }
             match &stderr_file {
                 Some(f) => cmd.stderr(dup(f)?),
-                None => cmd.stderr(Stdio::piped()),
+                None => cmd.stderr(stdio(&launch.stderr)?),
             };
             cmd.spawn().map_err(|e| spec.spawn_error(e))
         })();
@@ -543,22 +597,34 @@ async fn run_local(
         let pgid = child.id().expect("a spawned child has a pid") as i32;
         unix::register(pgid, spec);
         pgids.push(pgid);
+        let capture = |sink: &Sink, cap: &Arc<Mutex<Capture>>| {
+            matches!(sink, Sink::Capture).then(|| cap.clone())
+        };
         if let Some(err) = child.stderr.take() {
             readers.push(tokio::spawn(read_into(
                 err,
-                err_cap.clone(),
+                capture(&launch.stderr, &err_cap),
                 launch.log.clone(),
+                tap_lines(),
             )));
         }
         if let Some(out) = child.stdout.take() {
             readers.push(tokio::spawn(read_into(
                 out,
-                out_cap.clone(),
+                capture(&launch.stdout, &out_cap),
                 launch.log.clone(),
+                tap_lines(),
             )));
         }
         children.push(child);
     }
+    // The children hold the writing end now: the reader sees the end of the output when
+    // they are gone.
+    drop(merged);
+    let foreground = match launch.stdin {
+        Input::Inherit => unix::Foreground::give(pgids[0]),
+        _ => None,
+    };
     let _running = Running::new();
     if let (Input::Bytes(bytes), Some(mut stdin)) = (&launch.stdin, children[0].stdin.take()) {
         let bytes = bytes.clone();
@@ -604,6 +670,13 @@ async fn run_local(
     }
     for &g in &pgids {
         unix::unregister(g);
+    }
+    if foreground.is_some() {
+        drop(foreground);
+        // Ctrl-C went to the foreground group only: prun acts on it as if it got it too.
+        if stages.iter().any(|s| s.signal == Some(unix::SIGINT)) {
+            unix::interrupt_self();
+        }
     }
     for r in readers {
         let _ = r.await;

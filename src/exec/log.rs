@@ -13,12 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-/// How many earlier run directories to keep under a log root.
-const KEEP_RUNS: usize = 20;
-/// Pruning waits until this many extra directories have piled up, so that most runs do
-/// not pay for deleting files (slow on some filesystems) at start-up.
-const PRUNE_SLACK: usize = 10;
-
 /// The log directory of one run.
 #[derive(Debug)]
 pub struct LogDir {
@@ -29,11 +23,9 @@ pub struct LogDir {
 
 impl LogDir {
     /// Creates `<root>/<timestamp>/` (mode 0700; logs are 0600: they may hold what commands
-    /// printed about credentials), pruning the oldest run directories (the last 20 runs'
-    /// logs are kept).
+    /// printed about credentials).
     pub fn create(root: &Path) -> io::Result<LogDir> {
         fs::create_dir_all(root)?;
-        prune(root);
         let stamp = humantime::format_rfc3339_millis(SystemTime::now())
             .to_string()
             .replace(':', "-");
@@ -91,23 +83,50 @@ impl LogDir {
     }
 }
 
-fn prune(root: &Path) {
+/// Removes all but the newest `keep` run directories under a log root (`keep_runs`).
+///
+/// Only directories prun made are touched: real directories (a symbolic link is never
+/// followed, nor removed) named like a run's (see [`is_run_dir`]); anything else a user
+/// put under a `log_dir` stays. The names sort by time.
+pub fn prune(root: &Path, keep: usize) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
-    // The entry's type comes with the directory listing: no stat per run directory.
+    // The entry's type comes with the directory listing (it is not a symbolic link's
+    // target): no stat per run directory.
     let mut dirs: Vec<PathBuf> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.file_name().to_str().is_some_and(is_run_dir))
         .map(|e| e.path())
         .collect();
-    if dirs.len() < KEEP_RUNS + PRUNE_SLACK {
+    if dirs.len() <= keep {
         return;
     }
     dirs.sort();
-    for old in &dirs[..=dirs.len() - KEEP_RUNS] {
+    for old in &dirs[..dirs.len() - keep] {
         let _ = fs::remove_dir_all(old);
     }
+}
+
+/// True for a name [`LogDir::create`] gives: `2026-11-22T01-45-11.123Z`, maybe followed
+/// by `-2`, `-3`... (two runs in the same millisecond).
+fn is_run_dir(name: &str) -> bool {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd-dd-dd.dddZ";
+    let b = name.as_bytes();
+    if b.len() < SHAPE.len() {
+        return false;
+    }
+    let stamp = SHAPE.iter().zip(b).all(|(&want, &c)| match want {
+        b'd' => c.is_ascii_digit(),
+        _ => c == want,
+    });
+    let rest = &name[SHAPE.len()..];
+    stamp
+        && (rest.is_empty()
+            || rest
+                .strip_prefix('-')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit())))
 }
 
 fn escape(name: &str) -> String {
@@ -199,6 +218,32 @@ mod tests {
             unnamed.metadata().unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_runs_and_touches_only_run_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let made: Vec<PathBuf> = (0..4)
+            .map(|_| LogDir::create(root.path()).unwrap().dir)
+            .collect();
+        let mine = root.path().join("notes");
+        fs::create_dir(&mine).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let link = root.path().join("2000-01-01T00-00-00.000Z");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+        prune(root.path(), 2);
+        let left: Vec<bool> = made.iter().map(|d| d.exists()).collect();
+        assert_eq!(left, [false, false, true, true]);
+        assert!(mine.exists() && link.exists() && elsewhere.path().exists());
+    }
+
+    #[test]
+    fn run_directory_names() {
+        assert!(is_run_dir("2026-11-22T01-45-11.123Z"));
+        assert!(is_run_dir("2026-11-22T01-45-11.123Z-12"));
+        assert!(!is_run_dir("2026-11-22T01-45-11.123Z-"));
+        assert!(!is_run_dir("2026-11-22T01-45-11.123"));
+        assert!(!is_run_dir("notes"));
     }
 
     #[test]

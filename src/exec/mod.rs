@@ -15,6 +15,7 @@ pub mod log;
 mod pool;
 mod scheduler;
 mod state;
+pub mod tap;
 pub mod unix;
 
 pub use cache::Cache;

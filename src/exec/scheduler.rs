@@ -9,6 +9,7 @@
 //! threads, never on the async runtime, where `exec()` could not block.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,12 +23,13 @@ use super::core::{AbortReason, Action, Core, JobSpec, Wake};
 use super::freshness::{self, Judgement};
 use super::internal::{self, Guarded, lock};
 use super::job;
-use super::launch::{Launcher, Local};
+use super::launch::{Input, Launcher, Local, Sink};
 use super::log::LogDir;
 use super::pool::{NoThread, Pool};
 use super::state::Outcome;
+use super::tap::Tap;
 use super::unix;
-use crate::graph::{Answer, Body, GraphError, NeedKey, Needs, ProcId};
+use crate::graph::{Answer, Body, GraphError, NeedKey, Needs, OutputMode, ProcDef, ProcId};
 use crate::ui::Reporter;
 
 /// Runs closure bodies; implemented by the script host, which owns the Rhai engine.
@@ -82,6 +84,12 @@ pub struct Scheduler {
     reports: Mutex<Vec<Action>>,
     /// Held while reports are printed, so that two threads never interleave them.
     printing: Mutex<()>,
+    /// The run's `--output` mode, for procs without their own `output`.
+    output: Mutex<OutputMode>,
+    /// Procs started in `grouped` mode: their log is printed when they end.
+    grouped: Mutex<HashSet<Arc<str>>>,
+    /// `set_options(#{ keep_runs })`: how many runs of history and logs to keep (0: all).
+    keep_runs: AtomicU64,
 }
 
 impl Scheduler {
@@ -109,6 +117,9 @@ impl Scheduler {
             launcher: Arc::new(Local),
             reports: Mutex::new(Vec::new()),
             printing: Mutex::new(()),
+            output: Mutex::new(OutputMode::Log),
+            grouped: Mutex::new(HashSet::new()),
+            keep_runs: AtomicU64::new(KEEP_RUNS),
         })
     }
 
@@ -171,6 +182,48 @@ impl Scheduler {
     pub fn set_kill_grace(&self, grace: Duration) {
         self.kill_grace_ms
             .store(grace.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Sets the run's output mode (`--output`, `set_options(#{ output })`).
+    pub fn set_output(&self, mode: OutputMode) {
+        *lock(&self.output) = mode;
+    }
+
+    /// How a proc's output is shown: its own `output`, else the run's mode.
+    pub fn output_of(&self, def: &ProcDef) -> OutputMode {
+        def.output.unwrap_or_else(|| *lock(&self.output))
+    }
+
+    /// The tap that streams a proc's lines, when it runs in `stream` mode.
+    pub fn tap_for(&self, name: &Arc<str>, def: &ProcDef) -> Option<Tap> {
+        (self.output_of(def) == OutputMode::Stream)
+            .then(|| Tap::new(name.clone(), self.reporter.clone()))
+    }
+
+    /// How many runs of history and logs to keep (0: all of them).
+    pub fn keep_runs(&self) -> u64 {
+        self.keep_runs.load(Ordering::Relaxed)
+    }
+
+    /// Changes how many runs to keep (`set_options(#{ keep_runs })`).
+    pub fn set_keep_runs(&self, n: u64) {
+        self.keep_runs.store(n, Ordering::Relaxed);
+    }
+
+    /// Removes the log directories of all but the last [`Scheduler::keep_runs`] runs,
+    /// this run's included (see [`super::log::prune`]).
+    pub fn prune_logs(&self) {
+        let keep = self.keep_runs();
+        if keep == 0 {
+            return;
+        }
+        let root = match self.logs.get() {
+            Some(logs) => logs.dir().parent().map(Path::to_path_buf),
+            None => Some(lock(&self.log_root).clone()),
+        };
+        if let Some(root) = root {
+            super::log::prune(&root, usize::try_from(keep).unwrap_or(usize::MAX));
+        }
     }
 
     /// Fires when the run is interrupted; top-level commands and the script watch it.
@@ -313,7 +366,14 @@ impl Scheduler {
                     attempt,
                     error,
                 } => self.reporter.retrying(&name, attempt, &error),
-                Action::Finished(f) => self.reporter.finished(&f),
+                Action::Finished(f) => {
+                    if lock(&self.grouped).remove(&f.name)
+                        && let Some(log) = &f.log
+                    {
+                        self.reporter.group(&f.name, log);
+                    }
+                    self.reporter.finished(&f);
+                }
                 _ => {}
             }
         }
@@ -474,7 +534,25 @@ impl Scheduler {
         let log = self.logs().path_for(&job.name);
         let cancel = job.cancel.child_token();
         let me = self.clone();
-        if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
+        // An interactive proc has the terminal to itself until it ends (the core starts
+        // nothing else meanwhile): the live display steps aside.
+        let paused = job
+            .def
+            .interactive
+            .then(|| Paused::new(self.reporter.clone()));
+        if !job.def.interactive && self.output_of(&job.def) == OutputMode::Grouped {
+            lock(&self.grouped).insert(job.name.clone());
+        }
+        if let Some(mut launch) = job::command_launch(&job, self.kill_grace()) {
+            if job.def.interactive {
+                launch.stdin = Input::Inherit;
+                launch.stdout = Sink::Inherit;
+                launch.stderr = Sink::Inherit;
+            } else if let Some(tap) = self.tap_for(&job.name, &job.def) {
+                launch.stdout = Sink::Log;
+                launch.stderr = Sink::Log;
+                launch.tap = Some(tap);
+            }
             self.reporter.command(Some(&job.name), &launch.to_string());
             let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
@@ -482,6 +560,7 @@ impl Scheduler {
                 let logs = me.logs();
                 let (outcome, kept) =
                     job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;
+                drop(paused);
                 let log = kept.then_some(log);
                 if job.def.outputs.is_empty() || !matches!(outcome, Outcome::Success(_)) {
                     me.with(|c| c.complete(id, outcome, log));
@@ -532,6 +611,7 @@ impl Scheduler {
                     exit_code: None,
                 },
             };
+            drop(paused);
             cancel.cancel();
             if timed_out.load(Ordering::SeqCst) {
                 let limit = job.def.timeout.unwrap_or_default();
@@ -548,6 +628,25 @@ impl Scheduler {
     fn finish(self: &Arc<Self>, id: ProcId, outcome: Outcome, log: PathBuf) {
         let log = log.exists().then_some(log);
         self.with(|c| c.complete(id, outcome, log));
+    }
+}
+
+/// How many runs of history and logs are kept unless `set_options(#{ keep_runs })` says.
+pub const KEEP_RUNS: u64 = 100;
+
+/// Keeps the display paused while an interactive proc runs; resumes it when dropped.
+struct Paused(Arc<dyn Reporter>);
+
+impl Paused {
+    fn new(reporter: Arc<dyn Reporter>) -> Paused {
+        reporter.pause();
+        Paused(reporter)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        self.0.resume();
     }
 }
 

@@ -145,3 +145,68 @@ pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
 pub fn signal_name(sig: i32) -> String {
     Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
 }
+
+/// The number of SIGINT, to tell an interactive command ended by Ctrl-C.
+pub const SIGINT: i32 = Signal::SIGINT as i32;
+
+/// Sends SIGINT to prun itself: Ctrl-C went only to an interactive command's group (the
+/// terminal's foreground), and the run must end as if prun had been interrupted.
+pub fn interrupt_self() {
+    let _ = nix::sys::signal::raise(Signal::SIGINT);
+}
+
+/// The terminal lent to an interactive command's process group, until this is dropped.
+///
+/// A command in its own process group can read the terminal only while its group is the
+/// terminal's foreground group; otherwise the kernel stops it (SIGTTIN). prun makes it the
+/// foreground with `tcsetpgrp` after starting it; a command that read before that was
+/// stopped, and is continued (SIGCONT) once the terminal is its own. Taking the terminal
+/// back is `tcsetpgrp` from a background group, which the kernel answers with SIGTTOU
+/// (stopping prun) unless the caller blocks it: both calls run with SIGTTOU blocked on
+/// the calling thread.
+#[derive(Debug)]
+pub struct Foreground(());
+
+impl Foreground {
+    /// Makes `pgid` the foreground process group of prun's terminal (its stdin). `None`
+    /// when stdin is not a terminal, or when prun itself is not in the foreground (run in
+    /// the background of a shell): the terminal is not prun's to lend.
+    pub fn give(pgid: i32) -> Option<Foreground> {
+        use std::io::IsTerminal;
+        use std::os::fd::AsFd;
+
+        use nix::unistd::{getpgrp, tcgetpgrp, tcsetpgrp};
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() || tcgetpgrp(stdin.as_fd()).ok()? != getpgrp() {
+            return None;
+        }
+        sigttou_blocked(|| tcsetpgrp(stdin.as_fd(), Pid::from_raw(pgid))).ok()?;
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGCONT);
+        Some(Foreground(()))
+    }
+}
+
+impl Drop for Foreground {
+    /// Makes prun's own process group the terminal's foreground again.
+    fn drop(&mut self) {
+        use std::os::fd::AsFd;
+
+        use nix::unistd::{getpgrp, tcsetpgrp};
+        let _ = sigttou_blocked(|| tcsetpgrp(std::io::stdin().as_fd(), getpgrp()));
+    }
+}
+
+/// Runs `f` with SIGTTOU blocked on this thread (children do not inherit the mask: the
+/// standard library empties it in every child it starts).
+fn sigttou_blocked<R>(f: impl FnOnce() -> R) -> R {
+    use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+    let mut block = SigSet::empty();
+    block.add(Signal::SIGTTOU);
+    let mut old = SigSet::empty();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut old)).is_ok();
+    let r = f();
+    if blocked {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    r
+}

@@ -97,6 +97,10 @@ pub struct ProcDef {
     pub outputs: Vec<OutputSpec>,
     /// Never UP_TO_DATE: side effects (deploys, notifications).
     pub no_skip: bool,
+    /// `output`: how this proc's output is shown, instead of the run's mode.
+    pub output: Option<OutputMode>,
+    /// `interactive`: the proc gets the terminal and runs alone.
+    pub interactive: bool,
     /// Where the `proc(...)`/`proto(...)` call is.
     pub origin: Origin,
 }
@@ -124,7 +128,36 @@ impl ProcDef {
             inputs: Vec::new(),
             outputs: Vec::new(),
             no_skip: false,
+            output: None,
+            interactive: false,
             origin,
+        }
+    }
+}
+
+/// Where a proc's output goes besides its log (`--output`, the `output` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputMode {
+    /// Only to the log; a failure shows excerpts of it.
+    #[default]
+    Log,
+    /// Every line as it comes, prefixed with the proc's name.
+    Stream,
+    /// The whole log at once when the proc ends.
+    Grouped,
+}
+
+impl OutputMode {
+    /// The modes' names, as the command line and scripts spell them.
+    pub const NAMES: &[&str] = &["log", "stream", "grouped"];
+
+    /// The mode named `name`, if it is one.
+    pub fn parse(name: &str) -> Option<OutputMode> {
+        match name {
+            "log" => Some(OutputMode::Log),
+            "stream" => Some(OutputMode::Stream),
+            "grouped" => Some(OutputMode::Grouped),
+            _ => None,
         }
     }
 }

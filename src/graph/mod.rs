@@ -12,7 +12,9 @@ mod need;
 pub mod pattern;
 pub mod shell;
 
-pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
+pub use def::{
+    Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputMode, OutputSpec, ProcDef,
+};
 pub use error::GraphError;
 pub use model::{Graph, ProcId, ProcNode, args_map, fill_known, fill_text};
 pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};

@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub cli_full_log: bool,
     /// `--live` or `--no-live` was given: it wins over `set_options(#{ dynamic })`.
     pub cli_live: bool,
+    /// `--output` was given: it wins over `set_options(#{ output })`.
+    pub cli_output: bool,
 }
 
 /// What `set_options(#{ task_db })` needs to open another task DB.
@@ -396,6 +398,8 @@ const OPTIONS: &[&str] = &[
     "dynamic",
     "watch",
     "watch_debounce",
+    "output",
+    "keep_runs",
 ];
 
 /// Switches the task DB (before any proc has started).
@@ -509,6 +513,26 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                         "set_options: watch mode is not available in this version of prun",
                     ));
                 }
+            }
+            "output" => {
+                let name = v.clone().into_string().map_err(|_| bad("a string"))?;
+                let mode = crate::graph::OutputMode::parse(&name).ok_or_else(|| {
+                    err(format!(
+                        "set_options: `output` must be one of {}, not \"{name}\"",
+                        super::opts::quoted_names(crate::graph::OutputMode::NAMES)
+                    ))
+                })?;
+                if !cfg.cli_output {
+                    sched.set_output(mode);
+                }
+            }
+            "keep_runs" => {
+                let n = v
+                    .as_int()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| bad("an integer, 0 or more (0 keeps every run)"))?;
+                sched.set_keep_runs(n);
             }
             "watch_debounce" => {
                 crate::duration::parse(&v)

@@ -210,6 +210,19 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
     Ok((l, c))
 }
 
+/// In an interactive proc a command gets the terminal: the streams its options leave at
+/// their defaults are prun's own stdin, stdout and stderr (not captured, not logged).
+fn terminal(l: &mut Launch) {
+    if matches!(l.stdin, Input::Null) {
+        l.stdin = Input::Inherit;
+    }
+    for sink in [&mut l.stdout, &mut l.stderr] {
+        if matches!(sink, Sink::Capture) {
+            *sink = Sink::Inherit;
+        }
+    }
+}
+
 fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     let (mut l, c) = options(sched, programs, opts)?;
     let job = job::current();
@@ -226,6 +239,13 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     let _ = writer.line(&launch::header(&l));
     let shared = Arc::new(Mutex::new(writer));
     l.log = Some(shared.clone());
+    if let Some(j) = &job {
+        if j.def.interactive {
+            terminal(&mut l);
+        } else {
+            l.tap = sched.tap_for(&j.name, &j.def);
+        }
+    }
     if !c.quiet {
         sched
             .reporter()

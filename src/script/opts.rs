@@ -7,7 +7,7 @@ use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use super::callback::ScriptCallback;
 use super::values::{NoFailures, WhenScheduled};
 use crate::duration;
-use crate::graph::{Body, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
+use crate::graph::{Body, Callback, Choices, DepSpec, FileSpec, OutputMode, OutputSpec, ProcDef};
 
 /// Option keys every proc and proto accepts.
 const KEYS: &[&str] = &[
@@ -28,6 +28,8 @@ const KEYS: &[&str] = &[
     "executor",
     "inputs",
     "outputs",
+    "output",
+    "interactive",
 ];
 
 /// Whether the options are for a proc or a proto (only protos take `arg_choices`).
@@ -166,6 +168,21 @@ pub fn parse(
         };
         def.outputs.push(out);
     }
+    if let Some(v) = get("output") {
+        let mode = v.clone().into_string().ok();
+        def.output = Some(mode.as_deref().and_then(OutputMode::parse).ok_or_else(|| {
+            err(format!(
+                "`output` must be one of {}, not {}",
+                quoted_names(OutputMode::NAMES),
+                mode.map_or_else(|| v.type_name().to_string(), |m| format!("\"{m}\""))
+            ))
+        })?);
+    }
+    if let Some(v) = get("interactive") {
+        def.interactive = v
+            .as_bool()
+            .map_err(|t| err(format!("`interactive` must be a bool, not {t}")))?;
+    }
     if let Some(v) = get("wave") {
         def.wave = v
             .as_int()
@@ -293,6 +310,16 @@ fn file_spec(
         Ok(FileSpec::Closure(cb))
     } else {
         Err(SpecError::NotAPath(v.type_name()))
+    }
+}
+
+/// `"log", "stream" or "grouped"`.
+pub fn quoted_names(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

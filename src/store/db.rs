@@ -18,9 +18,6 @@ use super::schema;
 /// How long the writer waits for more to commit in one transaction.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
 
-/// How many runs the history keeps; older ones are deleted with their procs.
-const KEEP_RUNS: i64 = 500;
-
 /// A cached result: the result as JSON, the fingerprint it was computed from, and a stamp
 /// that changes whenever the proc really runs (dependents record their dependencies'
 /// stamps, so a dependency that ran since makes them stale).
@@ -66,6 +63,7 @@ enum Msg {
         duration: f64,
         outcome: String,
         counts: String,
+        keep_runs: u64,
     },
     Flush(mpsc::Sender<()>),
     /// A reader found the DB corrupt (the error): move it aside and start a new one.
@@ -338,12 +336,14 @@ impl Store {
         self.send(Msg::Invalidate(name.to_string()));
     }
 
-    /// Queues the end of a run.
-    pub fn end_run(&self, duration: Duration, outcome: &str, counts: &str) {
+    /// Queues the end of a run, and the pruning of the script's history to its last
+    /// `keep_runs` runs (0: none is pruned). The cache is not history: it stays whole.
+    pub fn end_run(&self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
         self.send(Msg::EndRun {
             duration: duration.as_secs_f64(),
             outcome: outcome.to_string(),
             counts: counts.to_string(),
+            keep_runs,
         });
     }
 
@@ -585,6 +585,7 @@ fn apply(
                 duration,
                 outcome,
                 counts,
+                keep_runs,
             } => {
                 if rec.id.is_none() {
                     begin(&tx, rec)?;
@@ -593,10 +594,17 @@ fn apply(
                     "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1",
                     params![rec.id, now(), duration, outcome, counts],
                 )?;
-                tx.execute(
-                    "DELETE FROM runs WHERE id <= (SELECT MAX(id) FROM runs) - ?1",
-                    [KEEP_RUNS],
-                )?;
+                // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
+                // procs of a deleted run go with it (ON DELETE CASCADE).
+                if *keep_runs > 0 {
+                    tx.execute(
+                        "DELETE FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
+                         AND id NOT IN (SELECT id FROM runs
+                             WHERE script = (SELECT script FROM runs WHERE id = ?1)
+                             ORDER BY id DESC LIMIT ?2)",
+                        params![rec.id, i64::try_from(*keep_runs).unwrap_or(i64::MAX)],
+                    )?;
+                }
             }
             Msg::Flush(_) | Msg::Corrupt(..) => {}
         }
@@ -645,7 +653,7 @@ mod tests {
                 ..ProcRecord::default()
             };
             s.record_proc(rec);
-            s.end_run(Duration::from_secs(1), "ok", "{}");
+            s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         }
         let (ack, done) = mpsc::channel();
         s.send(Msg::Flush(ack));
@@ -659,6 +667,39 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert!(h[0].id > h[1].id);
         assert_eq!(h[0].outcome.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn pruning_keeps_the_last_runs_of_the_script_and_the_whole_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        let row = CacheRow {
+            result: "1".into(),
+            fingerprint: "f".into(),
+            stamp: "s".into(),
+        };
+        s.save("cached", row.clone());
+        s.begin_run("other.rhai", &[], &now());
+        s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        for _ in 0..5 {
+            s.begin_run("s.rhai", &[], &now());
+            s.record_proc(ProcRecord {
+                name: "p".into(),
+                state: "SUCCEEDED".into(),
+                ..ProcRecord::default()
+            });
+            s.end_run(Duration::from_secs(1), "ok", "{}", 2);
+        }
+        s.close();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        let h = s.history(10).unwrap();
+        let ids: Vec<i64> = h.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [6, 5, 1], "two runs of s.rhai, and the other script's");
+        let procs: i64 = s
+            .read(|c| c.query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(procs, 2);
+        assert_eq!(s.load_cache().unwrap().get("cached"), Some(&row));
     }
 
     #[test]
@@ -774,7 +815,7 @@ mod tests {
             state: "SUCCEEDED".into(),
             ..ProcRecord::default()
         });
-        s.end_run(Duration::from_secs(1), "ok", "{}");
+        s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         s.close();
         let warned = warned.lock().unwrap().join("\n");
         assert!(warned.contains("corrupt"), "{warned}");
@@ -792,7 +833,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let s = Store::open(&path, quiet()).unwrap();
         s.begin_run("s.rhai", &[], &now());
-        s.end_run(Duration::from_secs(1), "ok", "{}");
+        s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         s.close();
         corrupt_table(&path, "runs");
         let s = Store::open(&path, quiet()).unwrap();

@@ -61,7 +61,12 @@ struct Screen {
     /// The columns of each line of the live area on screen now.
     drawn: Vec<usize>,
     finished: bool,
+    /// An interactive proc has the terminal: lines are printed, the area is not drawn.
+    paused: bool,
 }
+
+/// Writes what goes above the live area, given the width its rows must fit in.
+type Above<'a> = &'a mut dyn FnMut(&mut dyn Write, usize) -> io::Result<()>;
 
 struct Inner {
     screen: Mutex<Screen>,
@@ -98,6 +103,7 @@ impl LiveReporter {
                 frame: 0,
                 drawn: Vec::new(),
                 finished: false,
+                paused: false,
             }),
             color,
             verbose,
@@ -198,10 +204,29 @@ impl Inner {
     /// Erases the live area, prints `above` (if any) where it was, and draws the area
     /// again below — all in one synchronized update.
     fn redraw(&self, above: Option<&str>) {
+        match above {
+            // Cut to the width like the area: a wrapped line above it would move it.
+            Some(text) => self.draw(Some(&mut |out, width| {
+                writeln!(out, "{}", fit_lines(text, width))
+            })),
+            None => self.draw(None),
+        }
+    }
+
+    /// [`Inner::redraw`], with what goes above the area written by `above`, given the
+    /// width its rows must fit in.
+    fn draw(&self, above: Option<Above<'_>>) {
         let mut sc = self.screen.lock().expect("screen");
-        if sc.finished {
-            if let Some(text) = above {
-                let _ = writeln!(io::stdout().lock(), "{text}");
+        let (w, h) = crossterm::terminal::size().unwrap_or((80, 24));
+        // One column short of the width: a line that fills a row leaves the cursor in
+        // the terminal's pending-wrap state, and rewrapping terminals then count it
+        // differently after a resize.
+        let width = usize::from(w.saturating_sub(1));
+        if sc.finished || sc.paused {
+            if let Some(write) = above {
+                let mut out = io::stdout().lock();
+                let _ = write(&mut out, width);
+                let _ = out.flush();
             }
             return;
         }
@@ -209,7 +234,6 @@ impl Inner {
             return;
         }
         sc.frame += 1;
-        let (w, h) = crossterm::terminal::size().unwrap_or((80, 24));
         let now = Instant::now();
         let snap = Snapshot {
             elapsed: now - sc.started,
@@ -233,17 +257,13 @@ impl Inner {
         let lines = if sc.running.is_empty() || !self.dynamic.load(Ordering::Relaxed) {
             Vec::new()
         } else {
-            // One column short of the width: a line that fills a row leaves the cursor in
-            // the terminal's pending-wrap state, and rewrapping terminals then count it
-            // differently after a resize.
             render(&snap, w.saturating_sub(1), h)
         };
         let mut out = io::stdout().lock();
         let _ = queue!(out, BeginSynchronizedUpdate);
         erase(&mut out, &sc.drawn, w);
-        if let Some(text) = above {
-            // Cut to the width like the area: a wrapped line above it would move it.
-            let _ = writeln!(out, "{}", fit_lines(text, usize::from(w.saturating_sub(1))));
+        if let Some(write) = above {
+            let _ = write(&mut out, width);
         }
         if !lines.is_empty() {
             let _ = queue!(out, Hide);
@@ -401,6 +421,33 @@ impl Reporter for LiveReporter {
 
     fn set_dynamic(&self, on: bool) {
         self.inner.dynamic.store(on, Ordering::Relaxed);
+        self.inner.redraw(None);
+    }
+
+    fn output(&self, proc: &str, lines: &str) {
+        self.inner.draw(Some(&mut |out, width| {
+            out.write_all(super::output::prefixed(proc, lines, Some(width)).as_bytes())
+        }));
+    }
+
+    fn group(&self, proc: &str, log: &std::path::Path) {
+        self.inner.draw(Some(&mut |out, width| {
+            super::output::write_group(out, proc, log, Some(width))
+        }));
+    }
+
+    fn pause(&self) {
+        let mut sc = self.inner.screen.lock().expect("screen");
+        sc.paused = true;
+        let mut out = io::stdout().lock();
+        erase(&mut out, &sc.drawn, width());
+        sc.drawn.clear();
+        let _ = queue!(out, Show);
+        let _ = out.flush();
+    }
+
+    fn resume(&self) {
+        self.inner.screen.lock().expect("screen").paused = false;
         self.inner.redraw(None);
     }
 }

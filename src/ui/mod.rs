@@ -2,6 +2,7 @@
 //! that the plain line output here can be swapped for a live terminal display.
 
 mod live;
+mod output;
 mod plain;
 mod render;
 mod silent;
@@ -107,4 +108,14 @@ pub trait Reporter: Send + Sync {
     /// `set_options(#{ dynamic: false })`: stop drawing a live area (plain lines only).
     /// Displays that have none ignore it.
     fn set_dynamic(&self, _on: bool) {}
+    /// `--output stream`: whole lines (each ending with a newline) that a proc's commands
+    /// printed, to be shown at once, each prefixed with the proc's name.
+    fn output(&self, _proc: &str, _lines: &str) {}
+    /// `--output grouped`: a proc ended; show its log (`log`) as one group under a header
+    /// naming it.
+    fn group(&self, _proc: &str, _log: &std::path::Path) {}
+    /// An interactive proc takes the terminal: draw nothing until [`Reporter::resume`].
+    fn pause(&self) {}
+    /// The interactive proc gave the terminal back.
+    fn resume(&self) {}
 }

@@ -1,6 +1,7 @@
 //! Plain output: one line per finished proc, the error and last log lines of a failure,
 //! and a summary. No escape codes, so it suits cron mail, pipes and CI logs.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -186,6 +187,18 @@ impl Reporter for PlainReporter {
         }
     }
 
+    fn output(&self, proc: &str, lines: &str) {
+        if !self.quiet {
+            write_out(|out| out.write_all(super::output::prefixed(proc, lines, None).as_bytes()));
+        }
+    }
+
+    fn group(&self, proc: &str, log: &std::path::Path) {
+        if !self.quiet {
+            write_out(|out| super::output::write_group(out, proc, log, None));
+        }
+    }
+
     fn summary(&self, s: &Summary) {
         // `-q` is for cron, which mails what a job prints: nothing when all went well.
         if self.quiet && s.failed + s.failed_dep + s.not_run == 0 {
@@ -196,6 +209,17 @@ impl Reporter for PlainReporter {
         }
         outln!("{}", summary_line(s));
     }
+}
+
+/// Writes to prun's output (stderr when `--json -` took stdout) under its lock, so that
+/// what `write` prints is never interleaved with another thread's lines.
+fn write_out(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    let _ = if crate::report::stdout_taken() {
+        write(&mut std::io::stderr().lock())
+    } else {
+        let mut out = std::io::stdout().lock();
+        write(&mut out).and_then(|()| out.flush())
+    };
 }
 
 /// `prun: slowest: build 12.30s, test 4.10s, lint 0.90s`, when more than one proc ran.

@@ -5,7 +5,7 @@
 //! a lower wave still busy) and handed back only when that frees.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
 use crate::graph::ProcId;
 
@@ -138,6 +138,49 @@ impl Waves {
     }
 }
 
+/// The console (ninja's console pool): an interactive proc has the terminal and runs
+/// alone. A ready interactive proc waits until the running procs are done, and nothing else
+/// starts from then until it ends, so that it is not starved by a stream of others.
+#[derive(Debug, Default)]
+pub(crate) struct Console {
+    holder: Option<ProcId>,
+    waiting: VecDeque<ProcId>,
+}
+
+impl Console {
+    /// The interactive proc running now.
+    pub(crate) fn holder(&self) -> Option<ProcId> {
+        self.holder
+    }
+
+    /// `p` (interactive) waits for the running procs to finish.
+    pub(crate) fn wait(&mut self, p: ProcId) {
+        self.waiting.push_back(p);
+    }
+
+    /// The next interactive proc waiting for its turn.
+    pub(crate) fn next(&mut self) -> Option<ProcId> {
+        self.waiting.pop_front()
+    }
+
+    /// True while an interactive proc waits for its turn.
+    pub(crate) fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// `p` (interactive) starts.
+    pub(crate) fn take(&mut self, p: ProcId) {
+        self.holder = Some(p);
+    }
+
+    /// `p` ended; frees the console if it held it.
+    pub(crate) fn release(&mut self, p: ProcId) {
+        if self.holder == Some(p) {
+            self.holder = None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +231,22 @@ mod tests {
         w.deactivate(0);
         assert_eq!(w.lowest(), None);
         assert_eq!(w.unblocked(), [7, 8]);
+    }
+
+    #[test]
+    fn the_console_hands_turns_to_interactive_procs_in_order() {
+        let mut c = Console::default();
+        c.wait(4);
+        c.wait(2);
+        assert!(c.has_waiting());
+        assert_eq!(c.next(), Some(4));
+        c.take(4);
+        assert_eq!(c.holder(), Some(4));
+        c.release(7);
+        assert_eq!(c.holder(), Some(4));
+        c.release(4);
+        assert_eq!(c.holder(), None);
+        assert_eq!(c.next(), Some(2));
+        assert!(!c.has_waiting());
     }
 }

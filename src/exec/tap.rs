@@ -1,0 +1,148 @@
+//! `--output stream`: the lines a proc's commands print, handed to the reporter as they
+//! come, whole.
+//!
+//! A [`Tap`] names the proc and the reporter; each stream read from a child gets its own
+//! [`Lines`], which keeps a partial line until its newline arrives, so that a line is
+//! never printed in two pieces with another proc's line between them. A partial line is
+//! printed when its stream ends (the command exited without a final newline), or once it
+//! grows past [`LINE_BOUND`] bytes (a progress bar redrawn with `\r`, a binary dump):
+//! prun never holds more than that per stream.
+
+use std::sync::Arc;
+
+use crate::ui::Reporter;
+
+/// The longest partial line kept back waiting for its newline.
+pub const LINE_BOUND: usize = 64 * 1024;
+
+/// Where one proc's streamed lines go.
+#[derive(Clone)]
+pub struct Tap {
+    proc: Arc<str>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tap").field("proc", &self.proc).finish()
+    }
+}
+
+impl Tap {
+    /// The tap of proc `proc`, printing through `reporter`.
+    pub fn new(proc: Arc<str>, reporter: Arc<dyn Reporter>) -> Tap {
+        Tap { proc, reporter }
+    }
+
+    /// A line buffer for one stream of a command.
+    pub fn lines(&self) -> Lines {
+        Lines {
+            tap: self.clone(),
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// Cuts one stream into whole lines for a [`Tap`].
+pub struct Lines {
+    tap: Tap,
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    /// Takes bytes read from the stream; prints the lines they complete.
+    pub fn push(&mut self, data: &[u8]) {
+        match data.iter().rposition(|&b| b == b'\n') {
+            Some(end) => {
+                self.pending.extend_from_slice(&data[..=end]);
+                self.emit(self.pending.len());
+                self.pending.extend_from_slice(&data[end + 1..]);
+            }
+            None => self.pending.extend_from_slice(data),
+        }
+        if self.pending.len() >= LINE_BOUND {
+            // Cut before a character split by the read, which the next read completes.
+            let cut = match std::str::from_utf8(&self.pending) {
+                Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
+                _ => self.pending.len(),
+            };
+            self.pending.insert(cut, b'\n');
+            self.emit(cut + 1);
+        }
+    }
+
+    /// The stream ended: prints its last line, even without a newline.
+    pub fn finish(&mut self) {
+        if !self.pending.is_empty() {
+            self.pending.push(b'\n');
+            self.emit(self.pending.len());
+        }
+    }
+
+    /// Prints the first `n` bytes of the pending data (whole lines) and drops them.
+    fn emit(&mut self, n: usize) {
+        let text = String::from_utf8_lossy(&self.pending[..n]).into_owned();
+        self.pending.drain(..n);
+        self.tap.reporter.output(&self.tap.proc, &text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::event::ProcSummary;
+    use crate::ui::Summary;
+
+    /// Records what it is given to print.
+    #[derive(Default)]
+    struct Printed(Mutex<Vec<String>>);
+
+    impl Reporter for Printed {
+        fn started(&self, _: &str) {}
+        fn would_run(&self, _: &str, _: &str) {}
+        fn retrying(&self, _: &str, _: u32, _: &str) {}
+        fn finished(&self, _: &ProcSummary) {}
+        fn progress(&self, _: &str, _: &str) {}
+        fn command(&self, _: Option<&str>, _: &str) {}
+        fn message(&self, _: &str) {}
+        fn warning(&self, _: &str) {}
+        fn eprint(&self, _: &str) {}
+        fn summary(&self, _: &Summary) {}
+        fn set_full_log(&self, _: bool) {}
+        fn output(&self, proc: &str, lines: &str) {
+            self.0.lock().unwrap().push(format!("{proc}: {lines}"));
+        }
+    }
+
+    fn lines() -> (Arc<Printed>, Lines) {
+        let printed = Arc::new(Printed::default());
+        let tap = Tap::new("p".into(), printed.clone());
+        (printed, tap.lines())
+    }
+
+    #[test]
+    fn a_line_is_printed_only_once_it_is_whole() {
+        let (printed, mut l) = lines();
+        l.push(b"one\ntw");
+        l.push(b"o\nthree");
+        assert_eq!(*printed.0.lock().unwrap(), ["p: one\n", "p: two\n"]);
+        l.finish();
+        assert_eq!(printed.0.lock().unwrap()[2], "p: three\n");
+    }
+
+    #[test]
+    fn a_partial_line_past_the_bound_is_printed_without_splitting_a_character() {
+        let (printed, mut l) = lines();
+        let mut data = vec![b'x'; LINE_BOUND - 1];
+        data.extend_from_slice(&"é".as_bytes()[..1]);
+        l.push(&data);
+        let first = printed.0.lock().unwrap()[0].clone();
+        assert_eq!(first.len(), "p: ".len() + LINE_BOUND);
+        assert!(first.ends_with("x\n"));
+        l.push(&"é".as_bytes()[1..]);
+        l.finish();
+        assert_eq!(printed.0.lock().unwrap()[1], "p: é\n");
+    }
+}

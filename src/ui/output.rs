@@ -1,0 +1,158 @@
+//! What procs' own output looks like on prun's output: `--output stream` lines, each
+//! prefixed with the proc's name (`name │ line`, as `parallel --tag`), and `--output
+//! grouped` groups (a header naming the proc, then its log).
+//!
+//! Above the live display every row must fit the terminal (the area's cursor arithmetic
+//! counts rows), so there a long line is wrapped, never cut: its continuation rows are
+//! prefixed `name ┆ `. Plain output leaves lines as they are.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::Path;
+
+use unicode_width::UnicodeWidthChar;
+
+/// Between a proc's name and one of its lines.
+const BAR: &str = " │ ";
+/// Between a proc's name and the continuation of a wrapped line.
+const CONTINUED: &str = " ┆ ";
+
+/// Prefixes each line of `lines` (each ending with a newline) with the proc's name; with a
+/// `width`, wraps each to rows of at most that many columns.
+pub fn prefixed(proc: &str, lines: &str, width: Option<usize>) -> String {
+    let mut out = String::with_capacity(lines.len() + 16);
+    for line in lines.lines() {
+        push_line(&mut out, proc, line, width);
+    }
+    out
+}
+
+fn push_line(out: &mut String, proc: &str, line: &str, width: Option<usize>) {
+    let Some(width) = width else {
+        out.push_str(&format!("{proc}{BAR}{line}\n"));
+        return;
+    };
+    let prefix = super::render::columns(proc) + BAR.chars().count();
+    // A name wider than the terminal still leaves a few columns for the text.
+    let room = width.saturating_sub(prefix).max(8);
+    for (i, row) in wrap(line, room).iter().enumerate() {
+        let bar = if i == 0 { BAR } else { CONTINUED };
+        out.push_str(&format!("{proc}{bar}{row}\n"));
+    }
+}
+
+/// The line above a group: the proc's name.
+pub fn group_header(proc: &str) -> String {
+    format!("── {proc} ──")
+}
+
+/// Writes a group: its header, then the log read back line by line (never whole in
+/// memory), wrapped to `width` when given.
+pub fn write_group(
+    out: &mut dyn Write,
+    proc: &str,
+    log: &Path,
+    width: Option<usize>,
+) -> io::Result<()> {
+    writeln!(out, "{}", group_header(proc))?;
+    let mut reader = BufReader::new(File::open(log)?);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        match width {
+            None => writeln!(out, "{line}")?,
+            Some(w) => {
+                for row in wrap(line, w.max(8)) {
+                    writeln!(out, "{row}")?;
+                }
+            }
+        }
+    }
+}
+
+/// Cuts `line` into rows of at most `width` columns (a wide character takes two). Colour
+/// codes (`ESC [ ... m`) are kept and take no column; a row that had colour ends with a
+/// reset. Tabs and carriage returns become spaces, so that each row takes one row.
+pub fn wrap(line: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let (mut used, mut coloured) = (0, false);
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            coloured = true;
+            row.push(c);
+            for e in chars.by_ref() {
+                row.push(e);
+                if e.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        let c = if c.is_control() { ' ' } else { c };
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            if coloured {
+                row.push_str("\x1b[0m");
+            }
+            rows.push(std::mem::take(&mut row));
+            used = 0;
+        }
+        row.push(c);
+        used += w;
+    }
+    if coloured {
+        row.push_str("\x1b[0m");
+    }
+    rows.push(row);
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::render::columns;
+
+    #[test]
+    fn plain_lines_are_prefixed_and_left_whole() {
+        let long = "x".repeat(300);
+        let text = prefixed("build", &format!("a\n{long}\n"), None);
+        assert_eq!(text, format!("build │ a\nbuild │ {long}\n"));
+    }
+
+    #[test]
+    fn lines_above_the_live_area_are_wrapped_to_the_width() {
+        let text = prefixed("p", &format!("{}\n", "é".repeat(25)), Some(14));
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows, ["p │ éééééééééé", "p ┆ éééééééééé", "p ┆ ééééé"]);
+        assert!(rows.iter().all(|r| columns(r) <= 14));
+    }
+
+    #[test]
+    fn wrapping_counts_wide_characters_and_skips_colour_codes() {
+        assert_eq!(wrap("日本語", 4), ["日本", "語"]);
+        assert_eq!(
+            wrap("\x1b[31mabc\x1b[0m", 2),
+            ["\x1b[31mab\x1b[0m", "c\x1b[0m\x1b[0m"]
+        );
+        assert_eq!(wrap("a\tb", 10), ["a b"]);
+        assert_eq!(wrap("", 10), [""]);
+    }
+
+    #[test]
+    fn a_group_is_its_header_and_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("p.log");
+        std::fs::write(&log, "one\ntwo").unwrap();
+        let mut out = Vec::new();
+        write_group(&mut out, "p", &log, None).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "── p ──\none\ntwo\n");
+    }
+}

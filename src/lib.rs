@@ -45,6 +45,7 @@ mod fnv;
 mod graph;
 mod inspect;
 mod paths;
+mod picture;
 mod redact;
 mod report;
 mod run;
@@ -54,4 +55,5 @@ mod ui;
 
 pub use cli::{Inspect, RunConfig};
 pub use error::{Error, Exit};
+pub use picture::{ReportRequest, run_report};
 pub use run::{check, history, log, run};

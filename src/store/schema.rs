@@ -33,6 +33,17 @@ const MIGRATIONS: &[&str] = &[
         stamp TEXT NOT NULL,
         saved TEXT NOT NULL
     );",
+    // 2: what `prun report` draws. Per proc: when it ended, how many attempts it took and
+    // each attempt as a JSON segment, the seconds it waited after it was ready, where its
+    // last attempt ran (`place`: a local slot, a host, a batch job), and its dependencies
+    // as resolved in that run (a JSON array of names). Per run: the parallel limit.
+    "ALTER TABLE proc_runs ADD COLUMN ended TEXT;
+    ALTER TABLE proc_runs ADD COLUMN attempts INTEGER;
+    ALTER TABLE proc_runs ADD COLUMN segments TEXT;
+    ALTER TABLE proc_runs ADD COLUMN waited REAL;
+    ALTER TABLE proc_runs ADD COLUMN place TEXT;
+    ALTER TABLE proc_runs ADD COLUMN deps TEXT;
+    ALTER TABLE runs ADD COLUMN parallel INTEGER;",
 ];
 
 /// The schema version this prun writes.

@@ -39,6 +39,8 @@ mod lock;
 mod options;
 #[path = "suite/pg_copy.rs"]
 mod pg_copy;
+#[path = "suite/picture.rs"]
+mod picture;
 #[path = "suite/plain.rs"]
 mod plain;
 #[path = "suite/protos.rs"]

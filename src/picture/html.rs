@@ -77,7 +77,9 @@ pub fn render(t: &Timeline, path: &CriticalPath) -> String {
     for (label, bars) in page.groups() {
         page.group(&mut out, &label, &bars);
     }
-    out.push_str("</main>\n<aside id=\"detail\"><p>Point at or click a bar for its details.</p></aside>\n");
+    out.push_str(
+        "</main>\n<aside id=\"detail\"><p>Point at or click a bar for its details.</p></aside>\n",
+    );
     let _ = writeln!(
         out,
         "<script type=\"application/json\" id=\"procs\">{}</script>",
@@ -118,10 +120,7 @@ impl Page<'_> {
         let mut item = |k: &str, v: String| {
             let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
         };
-        item(
-            "run",
-            format!("{}, started {}", t.id, escape(&t.started)),
-        );
+        item("run", format!("{}, started {}", t.id, escape(&t.started)));
         item("arguments", escape(&t.args.join(" ")));
         item(
             "outcome",
@@ -220,16 +219,19 @@ impl Page<'_> {
         }
         for (f, mut members) in families {
             members.sort_by(|&a, &b| sort_time(&procs[a]).total_cmp(&sort_time(&procs[b])));
-            let first = members.iter().map(|&i| sort_time(&procs[i])).fold(f64::MAX, f64::min);
+            let first = members
+                .iter()
+                .map(|&i| sort_time(&procs[i]))
+                .fold(f64::MAX, f64::min);
             items.push((first, Item::Family(f, members)));
         }
         items.sort_by(|a, b| a.0.total_cmp(&b.0));
         let _ = writeln!(
             out,
-            "<section class=\"slot\" data-place=\"{}\">\n<h2>{} <small>{} procs</small></h2>",
+            "<section class=\"slot\" data-place=\"{}\">\n<h2>{} <small>{}</small></h2>",
             escape(label),
             escape(label),
-            bars.len()
+            procs_count(bars.len())
         );
         for (_, item) in items {
             match item {
@@ -248,7 +250,11 @@ impl Page<'_> {
             out,
             "<div class=\"row{}\" data-proc=\"{name}\"><div class=\"label\" title=\"{name}\">{}{name}</div><div class=\"dur\">{}</div>",
             if critical { " critical" } else { "" },
-            if critical { "<b class=\"mark\">&#9670;</b> " } else { "" },
+            if critical {
+                "<b class=\"mark\">&#9670;</b> "
+            } else {
+                ""
+            },
             self.duration_cell(b),
         );
         let _ = write!(
@@ -280,7 +286,10 @@ impl Page<'_> {
             .iter()
             .filter(|&&i| procs[i].state.starts_with("FAILED"))
             .count();
-        let slow = members.iter().filter(|&&i| procs[i].slower().is_some()).count();
+        let slow = members
+            .iter()
+            .filter(|&&i| procs[i].slower().is_some())
+            .count();
         let mut notes = Vec::new();
         if failed > 0 {
             notes.push(format!("{failed} failed"));
@@ -295,13 +304,17 @@ impl Page<'_> {
         };
         let _ = write!(
             out,
-            "<details class=\"family\"{}><summary class=\"row{}\" data-family=\"{}\"><div class=\"label\">{}{} <small>({} procs{notes})</small></div><div class=\"dur\"></div>",
+            "<details class=\"family\"{}><summary class=\"row{}\" data-family=\"{}\"><div class=\"label\">{}{} <small>({}{notes})</small></div><div class=\"dur\"></div>",
             if self.open { " open" } else { "" },
             if critical { " critical" } else { "" },
             escape(name),
-            if critical { "<b class=\"mark\">&#9670;</b> " } else { "" },
+            if critical {
+                "<b class=\"mark\">&#9670;</b> "
+            } else {
+                ""
+            },
             escape(name),
-            members.len(),
+            procs_count(members.len()),
         );
         let _ = write!(
             out,
@@ -407,6 +420,15 @@ impl Page<'_> {
             })
             .collect();
         serde_json::Value::from(procs)
+    }
+}
+
+/// `1 proc`, `3 procs`.
+fn procs_count(n: usize) -> String {
+    if n == 1 {
+        "1 proc".into()
+    } else {
+        format!("{n} procs")
     }
 }
 
@@ -540,6 +562,7 @@ const SCRIPT: &str = r#"
 "use strict";
 const procs = JSON.parse(document.getElementById("procs").textContent);
 const detail = document.getElementById("detail");
+detail.firstElementChild.textContent = procs.length + " procs. Point at or click a bar for its details.";
 function secs(s) {
   if (s === null || s === undefined) return "";
   if (s < 10) return s.toFixed(2) + "s";
@@ -641,7 +664,9 @@ mod tests {
         assert_eq!(page.matches("<script").count(), 2, "{page}");
         assert_eq!(page.matches("</script>").count(), 2, "{page}");
         assert!(!page.contains("<b>\""), "{page}");
-        assert!(page.contains("p&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&lt;b&gt;&quot;&#39;"));
+        assert!(page.contains(
+            "p&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&lt;b&gt;&quot;&#39;"
+        ));
         // The JSON data still holds the exact strings.
         let json = page
             .split("<script type=\"application/json\" id=\"procs\">")
@@ -658,14 +683,21 @@ mod tests {
         let t = hostile();
         let page = render(&t, &CriticalPath::default());
         assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none'"));
-        assert!(!page.contains("http:") && !page.contains("https:"), "{page}");
+        assert!(
+            !page.contains("http:") && !page.contains("https:"),
+            "{page}"
+        );
         assert!(!page.contains(" src="), "{page}");
     }
 
     #[test]
     fn ticks_are_round() {
         for (total, step) in [(8.0, 1.0), (30.0, 5.0), (0.4, 0.05), (900.0, 200.0)] {
-            assert!((tick_step(total) - step).abs() < 1e-9, "{total}: {}", tick_step(total));
+            assert!(
+                (tick_step(total) - step).abs() < 1e-9,
+                "{total}: {}",
+                tick_step(total)
+            );
         }
     }
 }

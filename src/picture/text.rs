@@ -60,7 +60,10 @@ pub fn render(t: &Timeline, path: &CriticalPath) -> String {
         };
         let _ = writeln!(out, "\n{why}");
     } else {
-        let _ = writeln!(out, "\nslower than usual (median of earlier successful runs):");
+        let _ = writeln!(
+            out,
+            "\nslower than usual (median of earlier successful runs):"
+        );
         let width = slow
             .iter()
             .take(SLOWEST)

@@ -166,7 +166,9 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         .into_iter()
         .map(|s| Segment {
             start: s.start - origin,
-            end: s.end.map_or_else(|| end.unwrap_or(s.start - origin), |e| e - origin),
+            end: s
+                .end
+                .map_or_else(|| end.unwrap_or(s.start - origin), |e| e - origin),
             place: s.place.unwrap_or_default(),
             error: s.error,
         })
@@ -244,10 +246,16 @@ mod tests {
         assert_eq!(t.args, ["-v", "<a>"]);
         assert_eq!(t.total, 4.0);
         let a = &t.procs[0];
-        assert_eq!((a.start, a.end, a.duration()), (Some(1.0), Some(3.0), Some(2.0)));
+        assert_eq!(
+            (a.start, a.end, a.duration()),
+            (Some(1.0), Some(3.0), Some(2.0))
+        );
         assert_eq!(a.segments.len(), 2);
         assert_eq!(a.segments[0].error.as_deref(), Some("boom"));
-        assert_eq!((a.segments[1].start, a.segments[1].place.as_str()), (2.5, "2"));
+        assert_eq!(
+            (a.segments[1].start, a.segments[1].place.as_str()),
+            (2.5, "2")
+        );
         assert_eq!(a.deps, ["x"]);
         assert_eq!(a.slower(), Some(2.0));
         assert_eq!(t.peak_parallel(), 1);
@@ -269,11 +277,13 @@ mod tests {
 
     #[test]
     fn a_family_is_the_name_up_to_its_last_separator() {
-        let b = |n: &str| Bar {
-            name: n.into(),
-            ..Default::default()
-        }
-        .family();
+        let b = |n: &str| {
+            Bar {
+                name: n.into(),
+                ..Default::default()
+            }
+            .family()
+        };
         assert_eq!(b("encode::a::b.wav").as_deref(), Some("encode::a::*"));
         assert_eq!(b("fetch"), None);
     }

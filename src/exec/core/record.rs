@@ -79,7 +79,7 @@ impl Core {
             ended: Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
             attempts: Some(r.attempts),
             segments: ran.then(|| serde_json::Value::from(segments).to_string()),
-            waited: ran.then(|| r.waited.as_secs_f64()),
+            waited: ran.then_some(r.waited.as_secs_f64()),
             place: r.attempt_log.last().map(|a| a.lane.to_string()),
             deps: Some(serde_json::to_string(&deps).unwrap_or_else(|_| "[]".into())),
         }

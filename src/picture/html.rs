@@ -77,9 +77,7 @@ pub fn render(t: &Timeline, path: &CriticalPath) -> String {
     for (label, bars) in page.groups() {
         page.group(&mut out, &label, &bars);
     }
-    out.push_str(
-        "</main>\n<aside id=\"detail\"><p>Point at or click a bar for its details.</p></aside>\n",
-    );
+    out.push_str("</main>\n<aside id=\"detail\" hidden></aside>\n");
     let _ = writeln!(
         out,
         "<script type=\"application/json\" id=\"procs\">{}</script>",
@@ -332,7 +330,8 @@ impl Page<'_> {
 
     /// A proc's bar: its wait, then each attempt (those that failed and were retried
     /// apart); a proc that never ran is a tick where it was given up. `mini`: in a
-    /// family's row, without the proc's identity (its own row has it).
+    /// family's row, without the proc's identity (its own row has it) or its wait (the
+    /// waits of a family's procs would overlap into one line).
     fn bar(&self, out: &mut String, i: usize, mini: bool) {
         let b = &self.t.procs[i];
         let critical = self.critical.contains(&i) && !mini;
@@ -354,6 +353,7 @@ impl Page<'_> {
         let _ = write!(out, "<title>{}</title>", escape(&tooltip(b)));
         if let Some(start) = b.start
             && b.waited > 0.0
+            && !mini
         {
             let x = self.x(start - b.waited);
             let _ = write!(
@@ -500,6 +500,7 @@ const LEGEND: &str = "<div class=\"legend\">\
 <span><i class=\"wait\"></i>ready, waiting (lock, wave, slot)</span>\
 <span><i class=\"critical\"></i>critical path &#9670;</span>\
 <span><b class=\"slow\">2.0&times;</b> slower than usual</span>\
+<span id=\"hint\">Point at or click a bar for its details.</span>\
 <button id=\"expand\" type=\"button\">expand all</button>\
 <button id=\"collapse\" type=\"button\">collapse all</button>\
 </div>\n";
@@ -551,6 +552,8 @@ rect { vector-effect: non-scaling-stroke; }
 .wait { fill: #fbc02d; }
 g.critical .seg { stroke: #111; stroke-width: 2; }
 g.selected .seg { stroke: #1565c0; stroke-width: 3; }
+#hint { color: #666; }
+#detail[hidden] { display: none; }
 #detail { position: fixed; right: 1em; bottom: 1em; width: 26em; max-height: 45vh; overflow: auto;
   background: #fff; border: 1px solid #bbb; box-shadow: 0 2px 8px rgba(0,0,0,.2); padding: .2em .8em; }
 #detail h2 { word-break: break-all; }
@@ -562,7 +565,7 @@ const SCRIPT: &str = r#"
 "use strict";
 const procs = JSON.parse(document.getElementById("procs").textContent);
 const detail = document.getElementById("detail");
-detail.firstElementChild.textContent = procs.length + " procs. Point at or click a bar for its details.";
+document.getElementById("hint").textContent = procs.length + " procs: point at or click a bar for its details.";
 function secs(s) {
   if (s === null || s === undefined) return "";
   if (s < 10) return s.toFixed(2) + "s";
@@ -599,6 +602,7 @@ function show(i) {
   add("error", p.error);
   add("log", p.log);
   detail.replaceChildren(h, dl);
+  detail.hidden = false;
   document.querySelectorAll("g.selected").forEach(g => g.classList.remove("selected"));
   document.querySelectorAll('g.bar[data-i="' + i + '"]').forEach(g => g.classList.add("selected"));
 }

@@ -349,7 +349,7 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     );
     let dom = chromium_dom(&page);
     // The page's script ran: it counted the procs.
-    assert!(dom.contains("10 procs. Point at or click a bar"), "{dom}");
+    assert!(dom.contains("10 procs: point at or click a bar"), "{dom}");
     let mut all = bars(&dom, "");
     all.sort();
     let mut want: Vec<String> = KNOWN_PROCS.iter().map(|s| s.to_string()).collect();

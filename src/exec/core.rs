@@ -27,8 +27,9 @@
 //!
 //! The pieces, each in its own file: graph resolution ahead of an operation
 //! ([`prepare`]) and at schedule time (`resolve`), cycle detection (`cycle`), the ready
-//! queue, locks and waves (`queue`), judging (`judging`), outcomes and retries
-//! (`outcomes`), waiters and deadlock breaking (`waiting`).
+//! queue, locks, waves and lanes (`queue`), judging (`judging`), outcomes and retries
+//! (`outcomes`), what the task DB keeps of each proc's attempts (`record`), waiters and
+//! deadlock breaking (`waiting`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -140,7 +140,7 @@ impl Page<'_> {
         item(
             "parallelism",
             format!(
-                "<span id=\"parallel-used\">{}</span> used of {parallel} available",
+                "at most <span id=\"parallel-used\">{}</span> procs running at once, limit {parallel} (-j)",
                 t.peak_parallel()
             ),
         );
@@ -692,6 +692,46 @@ mod tests {
             "{page}"
         );
         assert!(!page.contains(" src="), "{page}");
+    }
+
+    #[test]
+    fn a_thousand_procs_collapse_by_family_and_each_keeps_its_bar() {
+        let procs = (0..1000)
+            .map(|i| Bar {
+                name: format!("encode::{i}"),
+                state: "SUCCEEDED".into(),
+                start: Some(i as f64 / 100.0),
+                end: Some(i as f64 / 100.0 + 0.04),
+                segments: vec![Segment {
+                    start: i as f64 / 100.0,
+                    end: i as f64 / 100.0 + 0.04,
+                    place: (i % 4 + 1).to_string(),
+                    error: None,
+                }],
+                place: Some((i % 4 + 1).to_string()),
+                ..Default::default()
+            })
+            .collect();
+        let t = Timeline {
+            total: 10.0,
+            procs,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        assert_eq!(page.matches("<section class=\"slot\"").count(), 4);
+        assert_eq!(
+            page.matches("<details class=\"family\">").count(),
+            4,
+            "collapsed"
+        );
+        assert_eq!(page.matches("data-family=\"encode::*\"").count(), 4);
+        assert_eq!(page.matches("<g class=\"bar succeeded").count(), 1000);
+        let small = Timeline {
+            procs: t.procs[..COLLAPSE_ABOVE].to_vec(),
+            ..t
+        };
+        let page = render(&small, &CriticalPath::default());
+        assert_eq!(page.matches("<details class=\"family\" open>").count(), 4);
     }
 
     #[test]

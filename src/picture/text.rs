@@ -16,7 +16,7 @@ pub fn render(t: &Timeline, path: &CriticalPath) -> String {
     let parallel = t.parallel.map_or("?".to_string(), |p| p.to_string());
     let _ = writeln!(
         out,
-        "run {} of {}: {}, {}, {} procs, {} of {parallel} slots used at most",
+        "run {} of {}: {}, {}, {} procs, at most {} running at once (limit {parallel})",
         t.id,
         t.script,
         t.outcome.as_deref().unwrap_or("unfinished"),

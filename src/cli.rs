@@ -437,4 +437,15 @@ mod tests {
             Invocation::Check(_)
         ));
     }
+
+    #[test]
+    fn report_subcommand() {
+        let words = ["prun", "report", "s.rhai", "--run", "3", "--html", "r.html"];
+        let Invocation::Report(req) = parse(words.map(OsString::from)) else {
+            panic!("not a report");
+        };
+        assert_eq!(req.script, PathBuf::from("s.rhai"));
+        assert_eq!((req.run, req.db), (Some(3), None));
+        assert_eq!(req.html, Some(PathBuf::from("r.html")));
+    }
 }

@@ -262,6 +262,35 @@ mod tests {
     }
 
     #[test]
+    fn a_row_recorded_before_attempts_were_is_one_segment() {
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: None,
+            outcome: None,
+            parallel: None,
+        };
+        let old = ProcRecord {
+            name: "a".into(),
+            state: "SUCCEEDED".into(),
+            started: Some("2026-01-01T00:00:11.000Z".into()),
+            duration: Some(0.5),
+            ..Default::default()
+        };
+        let t = Timeline::new(row, vec![old], &HashMap::new());
+        assert_eq!(t.total, 1.5, "the last end, without a recorded duration");
+        let a = &t.procs[0];
+        assert_eq!(a.end, Some(1.5));
+        assert_eq!(
+            (a.segments.len(), a.segments[0].start, a.segments[0].end),
+            (1, 1.0, 1.5)
+        );
+        assert!(a.deps.is_empty() && a.place.is_none());
+    }
+
+    #[test]
     fn slower_than_usual_needs_both_the_ratio_and_the_margin() {
         let b = |d: f64, m: f64| Bar {
             start: Some(0.0),

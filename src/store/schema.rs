@@ -64,3 +64,35 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     tx.commit()?;
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_db_gains_the_report_columns_and_keeps_its_rows() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 's.rhai', '[]', 'then');
+             INSERT INTO proc_runs (run_id, name, state, duration) VALUES (1, 'a', 'SUCCEEDED', 2.5);",
+        )
+        .expect("rows");
+        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        let (duration, place, deps): (f64, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT duration, place, deps FROM proc_runs WHERE name = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("the old row");
+        assert_eq!((duration, place, deps), (2.5, None, None));
+        let parallel: Option<i64> = conn
+            .query_row("SELECT parallel FROM runs", [], |r| r.get(0))
+            .expect("the old run");
+        assert_eq!(parallel, None);
+        assert_eq!(migrate(&mut conn).expect("again"), VERSION);
+    }
+}

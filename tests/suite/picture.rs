@@ -354,6 +354,10 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     let dom = chromium_dom(&page);
     // The page's script ran: it counted the procs.
     assert!(dom.contains("10 procs: point at or click a bar"), "{dom}");
+    assert!(
+        dom.contains("<aside id=\"detail\" hidden"),
+        "no details before a click"
+    );
     let mut all = bars(&dom, "");
     all.sort();
     let mut want: Vec<String> = KNOWN_PROCS.iter().map(|s| s.to_string()).collect();
@@ -371,4 +375,29 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
         !dom.contains("<b id=\"pwn\">") && !dom.contains("<img"),
         "{dom}"
     );
+
+    // Clicking a bar shows the proc's details (a click dispatched by a script added to
+    // a copy of the page).
+    let click = r#"<script>document.querySelector('g.bar[data-proc="bad"] rect').dispatchEvent(new MouseEvent("click", { bubbles: true }));</script></body>"#;
+    let clicked = ws.path("clicked.html");
+    std::fs::write(&clicked, html.replace("</body>", click)).expect("write the copy");
+    let dom = chromium_dom(&clicked);
+    let detail = dom
+        .split("<aside id=\"detail\"")
+        .nth(1)
+        .and_then(|d| d.split("</aside>").next())
+        .expect("the detail panel");
+    assert!(!detail.contains(" hidden"), "{detail}");
+    for what in [
+        "<h2>bad</h2>",
+        "<dt>exit code</dt><dd>7</dd>",
+        "<dt>error</dt><dd>command",
+        "&lt;/script&gt;&lt;b id=pwn&gt;",
+        "<dt>log</dt>",
+        "bad.log</dd>",
+        "<dt>started</dt><dd>+",
+        "<dt>ended</dt><dd>+",
+    ] {
+        assert!(detail.contains(what), "{what} in {detail}");
+    }
 }

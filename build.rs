@@ -62,11 +62,12 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
-    let probes: [Probe; 5] = [
+    let probes: [Probe; 6] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),
         ("prun_no_dot", || runs("dot", &["-V"])),
         ("prun_no_postgres", postgres),
         ("prun_no_rclone", recent_rclone),
+        ("prun_no_chromium", || runs("chromium", &["--version"])),
         ("prun_no_podman", || {
             runs("sh", &["-c", "command -v podman && command -v runc"])
         }),

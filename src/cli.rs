@@ -137,7 +137,7 @@ impl RunFlags {
     version,
     about = "Run Rhai scripts that describe pipelines of subprocess jobs, in parallel",
     args_conflicts_with_subcommands = true,
-    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai\n       prun history SCRIPT.rhai\n       prun list|graph|log SCRIPT.rhai ..."
+    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai\n       prun history SCRIPT.rhai\n       prun report SCRIPT.rhai [--run N] [--html PATH]\n       prun list|graph|log SCRIPT.rhai ..."
 )]
 struct Cli {
     #[command(flatten)]
@@ -191,6 +191,20 @@ enum Command {
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: usize,
     },
+    /// Show a recorded run's critical path and its procs slower than usual, or write its
+    /// timeline as an HTML page
+    Report {
+        script: PathBuf,
+        /// The task DB to read (default: the script's)
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+        /// The run to show, as `prun history` numbers them (default: the latest)
+        #[arg(long, value_name = "N")]
+        run: Option<i64>,
+        /// Write a self-contained HTML page (timeline, critical path) to PATH
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
+    },
 }
 
 /// The words after the script path.
@@ -221,6 +235,8 @@ pub enum Invocation {
         db: Option<PathBuf>,
         limit: usize,
     },
+    /// `prun report SCRIPT`.
+    Report(crate::picture::ReportRequest),
     /// Help or version was printed, or the command line was wrong: exit with this.
     Exit(Exit),
 }
@@ -245,6 +261,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Some(Command::Check { script }) => return Invocation::Check(script),
         Some(Command::History { script, db, limit }) => {
             return Invocation::History { script, db, limit };
+        }
+        Some(Command::Report {
+            script,
+            db,
+            run,
+            html,
+        }) => {
+            let req = crate::picture::ReportRequest {
+                script,
+                db,
+                run,
+                html,
+            };
+            return Invocation::Report(req);
         }
         Some(Command::Log { script, proc_name }) => {
             return Invocation::Log { script, proc_name };
@@ -417,5 +447,16 @@ mod tests {
             parse(["prun", "check", "s.rhai"].map(OsString::from)),
             Invocation::Check(_)
         ));
+    }
+
+    #[test]
+    fn report_subcommand() {
+        let words = ["prun", "report", "s.rhai", "--run", "3", "--html", "r.html"];
+        let Invocation::Report(req) = parse(words.map(OsString::from)) else {
+            panic!("not a report");
+        };
+        assert_eq!(req.script, PathBuf::from("s.rhai"));
+        assert_eq!((req.run, req.db), (Some(3), None));
+        assert_eq!(req.html, Some(PathBuf::from("r.html")));
     }
 }

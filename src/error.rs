@@ -76,6 +76,14 @@ pub enum Error {
     },
     #[error("prun: no task DB at {} (no run of {} recorded yet)", path.display(), script.display())]
     NoDb { path: PathBuf, script: PathBuf },
+    /// `prun report --run N`: no such run (or, without `--run`, no run at all).
+    #[error("prun: {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, path.display())]
+    NoRun { run: Option<i64>, path: PathBuf },
+    #[error("prun: failed to write the report {}: {source}", path.display())]
+    WriteHtml {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("prun: {0}")]
     Store(#[from] StoreError),
     /// `--json` names a place where no report can be written.
@@ -130,9 +138,12 @@ impl Error {
     pub fn code(&self) -> Exit {
         match self {
             Error::Printed(exit) => *exit,
-            Error::Usage(_) | Error::Report(_) | Error::NoDb { .. } | Error::NoLog { .. } => {
-                Exit::Usage
-            }
+            Error::Usage(_)
+            | Error::Report(_)
+            | Error::NoDb { .. }
+            | Error::NoRun { .. }
+            | Error::WriteHtml { .. }
+            | Error::NoLog { .. } => Exit::Usage,
             Error::Locked { .. } => Exit::Locked,
             Error::Runtime(_)
             | Error::Script(_)

@@ -7,7 +7,9 @@
 //! - `script`: the Rhai host — compiles the script and registers the API;
 //! - `graph`: the pure model — procs, protos, name templates, dependency names;
 //! - `exec`: the scheduler that owns run state, and the jobs and commands it runs;
-//! - `ui`: how progress and results are reported.
+//! - `ui`: how progress and results are reported;
+//! - `store`: the task DB (history and cache), and `picture`: `prun report`, a recorded
+//!   run's timeline and critical path.
 //!
 //! [`run`] is the whole program behind the `prun` binary.
 
@@ -45,6 +47,7 @@ mod fnv;
 mod graph;
 mod inspect;
 mod paths;
+mod picture;
 mod redact;
 mod report;
 mod run;
@@ -54,4 +57,5 @@ mod ui;
 
 pub use cli::{Inspect, RunConfig};
 pub use error::{Error, Exit};
+pub use picture::{ReportRequest, run_report};
 pub use run::{check, history, log, run};

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Invocation::Run(cfg) => prun::run(cfg),
         Invocation::Check(script) => prun::check(&script),
         Invocation::History { script, db, limit } => prun::history(&script, db, limit),
+        Invocation::Report(req) => prun::run_report(&req),
         Invocation::Log { script, proc_name } => prun::log(&script, &proc_name),
         Invocation::Exit(code) => Ok(code),
     };

@@ -41,6 +41,8 @@ mod options;
 mod output;
 #[path = "suite/pg_copy.rs"]
 mod pg_copy;
+#[path = "suite/picture.rs"]
+mod picture;
 #[path = "suite/plain.rs"]
 mod plain;
 #[path = "suite/protos.rs"]

@@ -220,6 +220,14 @@ impl Cache {
         }
     }
 
+    /// Records the run's parallel limit in its history.
+    pub fn record_parallel(&mut self, parallel: usize) {
+        if !self.read_only {
+            self.begin_run();
+            self.store.record_parallel(parallel);
+        }
+    }
+
     /// Adds a finished proc to the run's history.
     pub fn record(&mut self, rec: ProcRecord) {
         if self.read_only {

@@ -27,8 +27,9 @@
 //!
 //! The pieces, each in its own file: graph resolution ahead of an operation
 //! ([`prepare`]) and at schedule time (`resolve`), cycle detection (`cycle`), the ready
-//! queue, locks and waves (`queue`), judging (`judging`), outcomes and retries
-//! (`outcomes`), waiters and deadlock breaking (`waiting`).
+//! queue, locks, waves and lanes (`queue`), judging (`judging`), outcomes and retries
+//! (`outcomes`), what the task DB keeps of each proc's attempts (`record`), waiters and
+//! deadlock breaking (`waiting`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -166,6 +167,12 @@ struct Run {
     judging: bool,
     locks_held: bool,
     attempts: u32,
+    /// Each attempt, for the task DB's picture of the run.
+    attempt_log: Vec<Attempt>,
+    /// Since when it is ready to start (its dependencies done, or its retry due).
+    ready_at: Option<Instant>,
+    /// How long it was ready but not started, summed over its attempts.
+    waited: Duration,
     first_start: Option<Instant>,
     started_at: Option<std::time::SystemTime>,
     fingerprint: Option<Fingerprint>,
@@ -196,6 +203,9 @@ impl Run {
             judging: false,
             locks_held: false,
             attempts: 0,
+            attempt_log: Vec::new(),
+            ready_at: None,
+            waited: Duration::ZERO,
             first_start: None,
             started_at: None,
             fingerprint: None,
@@ -235,6 +245,7 @@ pub struct Core {
     waves: Waves,
     /// Interactive procs: one at a time, alone.
     console: Console,
+    lanes: Lanes,
     resume: std::collections::VecDeque<usize>,
     active_ws: Vec<(ProcId, WsTarget)>,
     awaiting_missing: HashMap<String, Vec<ProcId>>,
@@ -280,6 +291,7 @@ impl Core {
             locks: Locks::default(),
             waves: Waves::default(),
             console: Console::default(),
+            lanes: Lanes::default(),
             resume: Default::default(),
             active_ws: Vec::new(),
             awaiting_missing: HashMap::new(),
@@ -334,9 +346,14 @@ impl Core {
         self.opening_cache = false;
     }
 
-    /// Detaches the task DB's cache (at the end of the run, to close it).
+    /// Detaches the task DB's cache (at the end of the run, to close it), after recording
+    /// the parallel limit the run ended with.
     pub fn take_cache(&mut self) -> Option<Cache> {
-        self.cache.take()
+        let mut cache = self.cache.take();
+        if let Some(c) = &mut cache {
+            c.record_parallel(self.opts.parallel);
+        }
+        cache
     }
 
     /// The task DB's cache, if any.
@@ -491,6 +508,7 @@ impl Core {
             }
             return;
         }
+        self.runs[p].ready_at.get_or_insert_with(Instant::now);
         if !self.runs[p].active {
             self.runs[p].active = true;
             self.waves.activate(self.graph.proc(p).def.wave);
@@ -641,6 +659,10 @@ impl Core {
         r.state = State::Running;
         r.holds_slot = true;
         r.attempts += 1;
+        if let Some(ready) = r.ready_at.take() {
+            r.waited += ready.elapsed();
+        }
+        r.attempt_log.push(Attempt::new(self.lanes.take()));
         r.first_start.get_or_insert_with(Instant::now);
         r.started_at.get_or_insert_with(std::time::SystemTime::now);
         r.cancel = Some(cancel.clone());
@@ -758,10 +780,12 @@ mod judging;
 mod outcomes;
 mod prepare;
 mod queue;
+mod record;
 mod resolve;
 mod waiting;
 
-use queue::{Console, Locks, ReadyQueue, Waves};
+use queue::{Console, Lanes, Locks, ReadyQueue, Waves};
+use record::Attempt;
 
 pub(crate) use prepare::Root;
 

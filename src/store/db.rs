@@ -38,6 +38,33 @@ pub struct ProcRecord {
     pub exit_code: Option<i32>,
     pub log: Option<String>,
     pub error: Option<String>,
+    /// When it ended (RFC 3339).
+    pub ended: Option<String>,
+    /// How many times it was started (retries included).
+    pub attempts: Option<u32>,
+    /// Each attempt, as a JSON array of `{start, end, place, error}` (times in seconds
+    /// since the Unix epoch).
+    pub segments: Option<String>,
+    /// Seconds it spent ready but not started (a held lock, a lower wave, no free slot).
+    pub waited: Option<f64>,
+    /// Where its last attempt ran: a local slot number, or a host or batch job.
+    pub place: Option<String>,
+    /// Its dependencies as resolved in this run, a JSON array of names.
+    pub deps: Option<String>,
+}
+
+/// A recorded run, as `prun report` shows it.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    pub id: i64,
+    pub script: String,
+    /// The script's arguments, a JSON array of strings.
+    pub args: String,
+    pub started: String,
+    pub duration: Option<f64>,
+    pub outcome: Option<String>,
+    /// The parallel limit the run ended with.
+    pub parallel: Option<i64>,
 }
 
 /// One run, as `prun history` shows it.
@@ -65,6 +92,7 @@ enum Msg {
         counts: String,
         keep_runs: u64,
     },
+    Parallel(usize),
     Flush(mpsc::Sender<()>),
     /// A reader found the DB corrupt (the error): move it aside and start a new one.
     Corrupt(String, mpsc::Sender<()>),
@@ -347,6 +375,11 @@ impl Store {
         });
     }
 
+    /// Queues the run's parallel limit.
+    pub fn record_parallel(&self, parallel: usize) {
+        self.send(Msg::Parallel(parallel));
+    }
+
     /// Waits until everything queued is committed, then stops the writer.
     pub fn close(&self) {
         let (ack, done) = mpsc::channel();
@@ -382,7 +415,8 @@ impl Store {
     pub fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT name, state, started, duration, exit_code, log, error FROM proc_runs
+                "SELECT name, state, started, duration, exit_code, log, error,
+                        ended, attempts, segments, waited, place, deps FROM proc_runs
                  WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let rows = stmt.query_map([run], |r| {
@@ -394,32 +428,76 @@ impl Store {
                     exit_code: r.get(4)?,
                     log: r.get(5)?,
                     error: r.get(6)?,
+                    ended: r.get(7)?,
+                    attempts: r.get(8)?,
+                    segments: r.get(9)?,
+                    waited: r.get(10)?,
+                    place: r.get(11)?,
+                    deps: r.get(12)?,
                 })
             })?;
             rows.collect()
         })
     }
 
+    /// A recorded run: `run`, or the latest when `None`; `None` when there is no such run.
+    pub fn run_row(&self, run: Option<i64>) -> Result<Option<RunRow>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, script, args, started, duration, outcome, parallel FROM runs
+                 WHERE id = ?1 OR (?1 IS NULL AND id = (SELECT MAX(id) FROM runs))",
+            )?;
+            let mut rows = stmt.query_map([run], |r| {
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    script: r.get(1)?,
+                    args: r.get(2)?,
+                    started: r.get(3)?,
+                    duration: r.get(4)?,
+                    outcome: r.get(5)?,
+                    parallel: r.get(6)?,
+                })
+            })?;
+            rows.next().transpose()
+        })
+    }
+
+    /// For each proc of `run` that succeeded before it: the median of its durations in its
+    /// last 10 successful runs before `run`.
+    pub fn earlier_medians(&self, run: i64) -> Result<HashMap<String, f64>, StoreError> {
+        let rows: Vec<(String, f64)> = self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT name, duration FROM (
+                     SELECT name, duration, ROW_NUMBER() OVER
+                         (PARTITION BY name ORDER BY run_id DESC) AS n
+                     FROM proc_runs
+                     WHERE run_id < ?1 AND state = 'SUCCEEDED' AND duration IS NOT NULL
+                       AND name IN (SELECT name FROM proc_runs WHERE run_id = ?1))
+                 WHERE n <= 10",
+            )?;
+            stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        let mut by_name: HashMap<String, Vec<f64>> = HashMap::new();
+        for (name, d) in rows {
+            by_name.entry(name).or_default().push(d);
+        }
+        Ok(by_name
+            .into_iter()
+            .filter_map(|(name, d)| Some((name, median(d)?)))
+            .collect())
+    }
+
     /// The expected duration of a proc: the median of its last 10 successful runs.
     pub fn expected_duration(&self, name: &str) -> Result<Option<Duration>, StoreError> {
-        let mut d: Vec<f64> = self.read(|conn| {
+        let d: Vec<f64> = self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT duration FROM proc_runs WHERE name = ?1 AND state = 'SUCCEEDED'
                  AND duration IS NOT NULL ORDER BY run_id DESC LIMIT 10",
             )?;
             stmt.query_map([name], |r| r.get(0))?.collect()
         })?;
-        if d.is_empty() {
-            return Ok(None);
-        }
-        d.sort_by(f64::total_cmp);
-        let mid = d.len() / 2;
-        let median = if d.len() % 2 == 1 {
-            d[mid]
-        } else {
-            (d[mid - 1] + d[mid]) / 2.0
-        };
-        Ok(Some(Duration::from_secs_f64(median)))
+        Ok(median(d).map(Duration::from_secs_f64))
     }
 }
 
@@ -427,6 +505,20 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// The median of some durations; `None` when there are none.
+fn median(mut d: Vec<f64>) -> Option<f64> {
+    if d.is_empty() {
+        return None;
+    }
+    d.sort_by(f64::total_cmp);
+    let mid = d.len() / 2;
+    Some(if d.len() % 2 == 1 {
+        d[mid]
+    } else {
+        (d[mid - 1] + d[mid]) / 2.0
+    })
 }
 
 fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, CacheRow>> {
@@ -559,10 +651,14 @@ fn apply(
                 }
                 let Some(run) = rec.id else { continue };
                 tx.prepare_cached(
-                    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error,
+                                            ended, attempts, segments, waited, place, deps)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )?
-                .execute(params![run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error])?;
+                .execute(params![
+                    run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error,
+                    p.ended, p.attempts, p.segments, p.waited, p.place, p.deps
+                ])?;
             }
             Msg::Save(name, row) => {
                 tx.prepare_cached(
@@ -605,6 +701,15 @@ fn apply(
                         params![rec.id, i64::try_from(*keep_runs).unwrap_or(i64::MAX)],
                     )?;
                 }
+            }
+            Msg::Parallel(n) => {
+                if rec.id.is_none() {
+                    begin(&tx, rec)?;
+                }
+                tx.execute(
+                    "UPDATE runs SET parallel = ?2 WHERE id = ?1",
+                    params![rec.id, *n as i64],
+                )?;
             }
             Msg::Flush(_) | Msg::Corrupt(..) => {}
         }

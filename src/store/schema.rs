@@ -33,6 +33,17 @@ const MIGRATIONS: &[&str] = &[
         stamp TEXT NOT NULL,
         saved TEXT NOT NULL
     );",
+    // 2: what `prun report` draws. Per proc: when it ended, how many attempts it took and
+    // each attempt as a JSON segment, the seconds it waited after it was ready, where its
+    // last attempt ran (`place`: a local slot, a host, a batch job), and its dependencies
+    // as resolved in that run (a JSON array of names). Per run: the parallel limit.
+    "ALTER TABLE proc_runs ADD COLUMN ended TEXT;
+    ALTER TABLE proc_runs ADD COLUMN attempts INTEGER;
+    ALTER TABLE proc_runs ADD COLUMN segments TEXT;
+    ALTER TABLE proc_runs ADD COLUMN waited REAL;
+    ALTER TABLE proc_runs ADD COLUMN place TEXT;
+    ALTER TABLE proc_runs ADD COLUMN deps TEXT;
+    ALTER TABLE runs ADD COLUMN parallel INTEGER;",
 ];
 
 /// The schema version this prun writes.
@@ -52,4 +63,36 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_db_gains_the_report_columns_and_keeps_its_rows() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 's.rhai', '[]', 'then');
+             INSERT INTO proc_runs (run_id, name, state, duration) VALUES (1, 'a', 'SUCCEEDED', 2.5);",
+        )
+        .expect("rows");
+        assert_eq!(migrate(&mut conn).expect("migrate"), 1);
+        let (duration, place, deps): (f64, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT duration, place, deps FROM proc_runs WHERE name = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("the old row");
+        assert_eq!((duration, place, deps), (2.5, None, None));
+        let parallel: Option<i64> = conn
+            .query_row("SELECT parallel FROM runs", [], |r| r.get(0))
+            .expect("the old run");
+        assert_eq!(parallel, None);
+        assert_eq!(migrate(&mut conn).expect("again"), VERSION);
+    }
 }

@@ -31,6 +31,7 @@ impl Core {
             Outcome::OutputsFailed { error, .. } => Some((error, None)),
             _ => None,
         };
+        self.end_attempt(p, failure.map(|(error, _)| error.clone()));
         if let Some((error, exit_code)) = failure
             && self.runs[p].attempts <= def.retries
             && self.aborted.is_none()
@@ -98,6 +99,7 @@ impl Core {
             return;
         }
         r.retry_pending = false;
+        r.ready_at = Some(std::time::Instant::now());
         if self.aborted.is_some() {
             let why = "run aborted before the retry".to_string();
             self.finish(p, State::Failed, Some(Dynamic::UNIT), Some(why), None);
@@ -160,25 +162,16 @@ impl Core {
         let r = &mut self.runs[p];
         r.state = state;
         r.result = result;
-        r.error.clone_from(&error);
+        r.error = error;
         r.exit_code = exit_code.or(r.exit_code);
         r.duration = r.first_start.map(|s| s.elapsed());
-        let name = self.graph.proc(p).name.clone();
-        if let Some(cache) = self.cache.as_mut()
-            && state != State::UpToDate
-        {
-            cache.record(crate::store::ProcRecord {
-                name: name.to_string(),
-                state: state.to_string(),
-                started: r
-                    .started_at
-                    .map(|t| humantime::format_rfc3339_millis(t).to_string()),
-                duration: r.duration.map(|d| d.as_secs_f64()),
-                exit_code: r.exit_code,
-                log: r.log.as_ref().map(|l| l.display().to_string()),
-                error: error.clone(),
-            });
+        if self.cache.is_some() && state != State::UpToDate {
+            let rec = self.history_record(p);
+            if let Some(cache) = self.cache.as_mut() {
+                cache.record(rec);
+            }
         }
+        let r = &mut self.runs[p];
         let waiters = std::mem::take(&mut r.waiters);
         let dependents = std::mem::take(&mut r.dependents);
         if !r.dry {

@@ -85,6 +85,33 @@ impl Locks {
     }
 }
 
+/// Lanes: the number each running attempt is drawn on in `prun report` (its `place`):
+/// the lowest one free when it starts, held until it ends. A proc blocked in a wait keeps
+/// its lane while it gives its parallel slot back, so there may be more lanes than slots.
+#[derive(Debug, Default)]
+pub(crate) struct Lanes {
+    free: BinaryHeap<Reverse<usize>>,
+    next: usize,
+}
+
+impl Lanes {
+    /// Takes the lowest free lane (numbered from 1).
+    pub(crate) fn take(&mut self) -> usize {
+        match self.free.pop() {
+            Some(Reverse(n)) => n,
+            None => {
+                self.next += 1;
+                self.next
+            }
+        }
+    }
+
+    /// Gives a lane back.
+    pub(crate) fn give(&mut self, lane: usize) {
+        self.free.push(Reverse(lane));
+    }
+}
+
 /// Waves: how many procs of each wave are ready or running, and the procs parked until
 /// every lower wave is done.
 #[derive(Debug, Default)]
@@ -214,6 +241,15 @@ mod tests {
         assert_eq!(l.release(&db, 1), [2, 3]);
         assert_eq!(l.held(&both), None);
         assert_eq!(l.release(&db, 1), Vec::<ProcId>::new());
+    }
+
+    #[test]
+    fn a_started_attempt_takes_the_lowest_free_lane() {
+        let mut l = Lanes::default();
+        assert_eq!([l.take(), l.take(), l.take()], [1, 2, 3]);
+        l.give(2);
+        l.give(1);
+        assert_eq!([l.take(), l.take(), l.take()], [1, 2, 4]);
     }
 
     #[test]

@@ -1,0 +1,87 @@
+//! What the task DB keeps of a finished proc for `prun report`'s picture: each attempt
+//! (when, on which lane, how it failed), the time it waited ready, and its dependencies.
+
+use std::time::SystemTime;
+
+use super::{Core, ProcId};
+use crate::store::ProcRecord;
+
+/// One attempt of a proc: started on a lane, ended (with an error when it failed).
+#[derive(Debug)]
+pub(super) struct Attempt {
+    start: SystemTime,
+    end: Option<SystemTime>,
+    lane: usize,
+    error: Option<String>,
+}
+
+impl Attempt {
+    /// An attempt starting now on `lane`.
+    pub(super) fn new(lane: usize) -> Attempt {
+        Attempt {
+            start: SystemTime::now(),
+            end: None,
+            lane,
+            error: None,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Core {
+    /// Ends `p`'s current attempt now (`error`: how it failed) and frees its lane.
+    pub(super) fn end_attempt(&mut self, p: ProcId, error: Option<String>) {
+        if let Some(a) = self.runs[p].attempt_log.last_mut()
+            && a.end.is_none()
+        {
+            a.end = Some(SystemTime::now());
+            a.error = error;
+            self.lanes.give(a.lane);
+        }
+    }
+
+    /// The task DB's history row of a proc that reached its final state.
+    pub(super) fn history_record(&self, p: ProcId) -> ProcRecord {
+        let r = &self.runs[p];
+        let segments: Vec<serde_json::Value> = r
+            .attempt_log
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "start": epoch_secs(a.start),
+                    "end": a.end.map(epoch_secs),
+                    "place": a.lane.to_string(),
+                    "error": a.error,
+                })
+            })
+            .collect();
+        let deps: Vec<&str> = r
+            .dep_ids
+            .iter()
+            .map(|&d| &*self.graph.proc(d).name)
+            .collect();
+        let ran = r.attempts > 0;
+        ProcRecord {
+            name: self.graph.proc(p).name.to_string(),
+            state: r.state.to_string(),
+            started: r
+                .started_at
+                .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+            duration: r.duration.map(|d| d.as_secs_f64()),
+            exit_code: r.exit_code,
+            log: r.log.as_ref().map(|l| l.display().to_string()),
+            error: r.error.clone(),
+            ended: Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
+            attempts: Some(r.attempts),
+            segments: ran.then(|| serde_json::Value::from(segments).to_string()),
+            waited: ran.then_some(r.waited.as_secs_f64()),
+            place: r.attempt_log.last().map(|a| a.lane.to_string()),
+            deps: Some(serde_json::to_string(&deps).unwrap_or_else(|_| "[]".into())),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `prun report`: a recorded run read back from the task DB ([`timeline`]), its critical
+//! path ([`critical`]), and its picture — a self-contained HTML page ([`html`]) or a few
+//! lines of text ([`text`]).
+//!
+//! Not to be confused with `crate::report`, the `--json` report a run writes of itself.
+//! This one is made afterwards, from the history, and needs no run in progress.
+
+mod critical;
+mod html;
+mod text;
+mod timeline;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Exit};
+use crate::store::Store;
+use critical::CriticalPath;
+use timeline::Timeline;
+
+/// What `prun report` is asked for.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    pub script: PathBuf,
+    /// The task DB (default: the script's).
+    pub db: Option<PathBuf>,
+    /// The run's id (default: the latest).
+    pub run: Option<i64>,
+    /// Where to write the HTML page; without it, text goes to stdout.
+    pub html: Option<PathBuf>,
+}
+
+/// `prun report`: the critical path and the procs slower than usual of a recorded run,
+/// as text or as an HTML page.
+pub fn run_report(req: &ReportRequest) -> Result<Exit, Error> {
+    let path = match &req.db {
+        Some(path) => path.clone(),
+        None => crate::paths::private_state_dir(&req.script)?.join("tasks.db"),
+    };
+    if !path.exists() {
+        let script = req.script.clone();
+        return Err(Error::NoDb { path, script });
+    }
+    let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
+    let Some(row) = store.run_row(req.run)? else {
+        return Err(Error::NoRun { run: req.run, path });
+    };
+    let procs = store.run_procs(row.id)?;
+    let medians = store.earlier_medians(row.id)?;
+    let timeline = Timeline::new(row, procs, &medians);
+    let critical = CriticalPath::of(&timeline.procs);
+    match &req.html {
+        Some(out) => write_html(out, &html::render(&timeline, &critical))?,
+        None => outln!("{}", text::render(&timeline, &critical).trim_end()),
+    }
+    Ok(Exit::Ok)
+}
+
+fn write_html(path: &Path, page: &str) -> Result<(), Error> {
+    std::fs::write(path, page).map_err(|source| Error::WriteHtml {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Seconds as the report shows them: `0.42s`, `12.3s`, `2m05s`, `1h02m`.
+fn secs(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.2}s")
+    } else if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        let whole = s.round() as u64;
+        if whole < 3600 {
+            format!("{}m{:02}s", whole / 60, whole % 60)
+        } else {
+            format!("{}h{:02}m", whole / 3600, (whole % 3600) / 60)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `prun report` without `--html`: the critical path and the procs most slower than usual,
+//! as text.
+
+use std::fmt::Write as _;
+
+use super::critical::CriticalPath;
+use super::secs;
+use super::timeline::Timeline;
+
+/// How many of the procs slower than usual are listed.
+const SLOWEST: usize = 5;
+
+/// The text report of a run.
+pub fn render(t: &Timeline, path: &CriticalPath) -> String {
+    let mut out = String::new();
+    let parallel = t.parallel.map_or("?".to_string(), |p| p.to_string());
+    let _ = writeln!(
+        out,
+        "run {} of {}: {}, {}, {} procs, at most {} running at once (limit {parallel})",
+        t.id,
+        t.script,
+        t.outcome.as_deref().unwrap_or("unfinished"),
+        secs(t.total),
+        t.procs.len(),
+        t.peak_parallel(),
+    );
+    if path.procs.is_empty() {
+        let _ = writeln!(out, "\nno proc ran: no critical path");
+    } else {
+        let _ = writeln!(out, "\ncritical path ({}):", secs(path.total));
+        let width = path
+            .procs
+            .iter()
+            .map(|&i| t.procs[i].name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for &i in &path.procs {
+            let b = &t.procs[i];
+            let waited = if b.waited >= 0.005 {
+                format!(", waited {}", secs(b.waited))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:>8}  {}{waited}",
+                b.name,
+                secs(b.duration().unwrap_or(0.0)),
+                b.state,
+            );
+        }
+    }
+    let slow = t.slowest();
+    if slow.is_empty() {
+        let compared = t.procs.iter().any(|b| b.median.is_some());
+        let why = if compared {
+            "no proc was slower than usual"
+        } else {
+            "no earlier runs of these procs to compare with"
+        };
+        let _ = writeln!(out, "\n{why}");
+    } else {
+        let _ = writeln!(
+            out,
+            "\nslower than usual (median of earlier successful runs):"
+        );
+        let width = slow
+            .iter()
+            .take(SLOWEST)
+            .map(|b| b.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for b in slow.iter().take(SLOWEST) {
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:>8}  median {}  ({:.1}x)",
+                b.name,
+                secs(b.duration().unwrap_or(0.0)),
+                secs(b.median.unwrap_or(0.0)),
+                b.slower().unwrap_or(0.0),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,319 @@
+//! A recorded run as `prun report` draws it: the run's header and one [`Bar`] per proc,
+//! with times in seconds since the run started. Read from the task DB; nothing here
+//! draws or prints.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use crate::store::{ProcRecord, RunRow};
+
+/// A proc is slower than usual when it took more than this many times its median...
+pub const SLOWER_RATIO: f64 = 1.5;
+/// ...and at least this many seconds more (a 10 ms proc taking 20 ms is noise).
+pub const SLOWER_MARGIN: f64 = 0.05;
+
+/// One attempt of a proc, in seconds since the run started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    /// Where it ran (a local slot number, a host).
+    pub place: String,
+    /// How it failed, for an attempt that was retried.
+    pub error: Option<String>,
+}
+
+/// One proc of the run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bar {
+    pub name: String,
+    pub state: String,
+    /// When its first attempt started; `None` for a proc that never ran (FAILED_DEP).
+    pub start: Option<f64>,
+    /// When it reached its final state.
+    pub end: Option<f64>,
+    pub segments: Vec<Segment>,
+    /// Seconds it was ready but not started (a held lock, a lower wave, no free slot).
+    pub waited: f64,
+    /// Where its last attempt ran.
+    pub place: Option<String>,
+    pub deps: Vec<String>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub log: Option<String>,
+    /// The median of its durations in earlier successful runs.
+    pub median: Option<f64>,
+}
+
+impl Bar {
+    /// From its first start to its final state (retries included); `None` when it never
+    /// ran.
+    pub fn duration(&self) -> Option<f64> {
+        Some(self.end? - self.start?)
+    }
+
+    /// How many times its median it took, when that makes it slower than usual.
+    pub fn slower(&self) -> Option<f64> {
+        let (d, m) = (self.duration()?, self.median?);
+        (d > m * SLOWER_RATIO && d - m >= SLOWER_MARGIN).then(|| d / m.max(1e-3))
+    }
+
+    /// The family it is collapsed into among many procs: its name up to the last `::`
+    /// (`encode::a.wav` is in `encode::*`); `None` for a name without `::`.
+    pub fn family(&self) -> Option<String> {
+        self.name
+            .rfind("::")
+            .map(|i| format!("{}::*", &self.name[..i]))
+    }
+}
+
+/// The run: its header and its procs, in the order they finished.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    pub id: i64,
+    pub script: String,
+    pub args: Vec<String>,
+    /// When the run started (RFC 3339).
+    pub started: String,
+    pub outcome: Option<String>,
+    /// Seconds from its start to its end (or to the last proc's end, for a run that did
+    /// not record its end).
+    pub total: f64,
+    /// The parallel limit it ended with.
+    pub parallel: Option<i64>,
+    pub procs: Vec<Bar>,
+}
+
+impl Timeline {
+    /// The run `row` with its recorded procs and their medians over earlier runs.
+    pub fn new(row: RunRow, procs: Vec<ProcRecord>, medians: &HashMap<String, f64>) -> Timeline {
+        let origin = time(&row.started).unwrap_or(0.0);
+        let procs: Vec<Bar> = procs
+            .into_iter()
+            .map(|p| {
+                let median = medians.get(&p.name).copied();
+                bar(p, origin, median)
+            })
+            .collect();
+        let last = procs.iter().filter_map(|b| b.end).fold(0.0, f64::max);
+        Timeline {
+            id: row.id,
+            script: row.script,
+            args: serde_json::from_str(&row.args).unwrap_or_default(),
+            started: row.started,
+            outcome: row.outcome,
+            total: row.duration.unwrap_or(0.0).max(last),
+            parallel: row.parallel,
+            procs,
+        }
+    }
+
+    /// The most attempts that ran at the same time.
+    pub fn peak_parallel(&self) -> usize {
+        let mut edges: Vec<(f64, i32)> = self
+            .procs
+            .iter()
+            .flat_map(|b| &b.segments)
+            .flat_map(|s| [(s.start, 1), (s.end, -1)])
+            .collect();
+        // At equal times an end comes before a start: one follows the other on a slot.
+        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (mut now, mut peak) = (0i32, 0i32);
+        for (_, d) in edges {
+            now += d;
+            peak = peak.max(now);
+        }
+        peak as usize
+    }
+
+    /// The procs slower than usual, most seconds over their median first.
+    pub fn slowest(&self) -> Vec<&Bar> {
+        let mut slow: Vec<&Bar> = self.procs.iter().filter(|b| b.slower().is_some()).collect();
+        let excess = |b: &Bar| b.duration().unwrap_or(0.0) - b.median.unwrap_or(0.0);
+        slow.sort_by(|a, b| excess(b).total_cmp(&excess(a)));
+        slow
+    }
+}
+
+/// An RFC 3339 time in seconds since the Unix epoch.
+fn time(text: &str) -> Option<f64> {
+    let t = humantime::parse_rfc3339(text).ok()?;
+    Some(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs_f64())
+}
+
+/// A recorded attempt, as `exec` writes it (times in seconds since the Unix epoch).
+#[derive(serde::Deserialize)]
+struct RecordedSegment {
+    start: f64,
+    end: Option<f64>,
+    place: Option<String>,
+    error: Option<String>,
+}
+
+fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
+    let start = p.started.as_deref().and_then(time).map(|t| t - origin);
+    let end = match (p.ended.as_deref().and_then(time), start, p.duration) {
+        (Some(t), _, _) => Some(t - origin),
+        (None, Some(s), Some(d)) => Some(s + d),
+        _ => None,
+    };
+    let recorded: Vec<RecordedSegment> = p
+        .segments
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let mut segments: Vec<Segment> = recorded
+        .into_iter()
+        .map(|s| Segment {
+            start: s.start - origin,
+            end: s
+                .end
+                .map_or_else(|| end.unwrap_or(s.start - origin), |e| e - origin),
+            place: s.place.unwrap_or_default(),
+            error: s.error,
+        })
+        .collect();
+    // A row written before attempts were recorded: its whole span as one attempt.
+    if segments.is_empty()
+        && let (Some(start), Some(end)) = (start, end)
+    {
+        segments.push(Segment {
+            start,
+            end,
+            place: p.place.clone().unwrap_or_default(),
+            error: None,
+        });
+    }
+    Bar {
+        name: p.name,
+        state: p.state,
+        start,
+        end,
+        segments,
+        waited: p.waited.unwrap_or(0.0),
+        place: p.place,
+        deps: p
+            .deps
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default(),
+        exit_code: p.exit_code,
+        error: p.error,
+        log: p.log,
+        median,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, started: &str, ended: &str, segments: &str) -> ProcRecord {
+        ProcRecord {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            started: Some(started.into()),
+            ended: Some(ended.into()),
+            segments: Some(segments.into()),
+            deps: Some(r#"["x"]"#.into()),
+            place: Some("2".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn times_are_seconds_since_the_run_started() {
+        let row = RunRow {
+            id: 3,
+            script: "s.rhai".into(),
+            args: r#"["-v", "<a>"]"#.into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: Some(4.0),
+            outcome: Some("ok".into()),
+            parallel: Some(2),
+        };
+        // 2026-01-01T00:00:11Z is 1767225611 s after the epoch.
+        let segs = r#"[{"start": 1767225611.0, "end": 1767225612.0, "place": "1", "error": "boom"},
+                       {"start": 1767225612.5, "end": 1767225613.0, "place": "2", "error": null}]"#;
+        let p = record(
+            "a",
+            "2026-01-01T00:00:11.000Z",
+            "2026-01-01T00:00:13.000Z",
+            segs,
+        );
+        let medians = HashMap::from([("a".to_string(), 1.0)]);
+        let t = Timeline::new(row, vec![p], &medians);
+        assert_eq!(t.args, ["-v", "<a>"]);
+        assert_eq!(t.total, 4.0);
+        let a = &t.procs[0];
+        assert_eq!(
+            (a.start, a.end, a.duration()),
+            (Some(1.0), Some(3.0), Some(2.0))
+        );
+        assert_eq!(a.segments.len(), 2);
+        assert_eq!(a.segments[0].error.as_deref(), Some("boom"));
+        assert_eq!(
+            (a.segments[1].start, a.segments[1].place.as_str()),
+            (2.5, "2")
+        );
+        assert_eq!(a.deps, ["x"]);
+        assert_eq!(a.slower(), Some(2.0));
+        assert_eq!(t.peak_parallel(), 1);
+    }
+
+    #[test]
+    fn a_row_recorded_before_attempts_were_is_one_segment() {
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: None,
+            outcome: None,
+            parallel: None,
+        };
+        let old = ProcRecord {
+            name: "a".into(),
+            state: "SUCCEEDED".into(),
+            started: Some("2026-01-01T00:00:11.000Z".into()),
+            duration: Some(0.5),
+            ..Default::default()
+        };
+        let t = Timeline::new(row, vec![old], &HashMap::new());
+        assert_eq!(t.total, 1.5, "the last end, without a recorded duration");
+        let a = &t.procs[0];
+        assert_eq!(a.end, Some(1.5));
+        assert_eq!(
+            (a.segments.len(), a.segments[0].start, a.segments[0].end),
+            (1, 1.0, 1.5)
+        );
+        assert!(a.deps.is_empty() && a.place.is_none());
+    }
+
+    #[test]
+    fn slower_than_usual_needs_both_the_ratio_and_the_margin() {
+        let b = |d: f64, m: f64| Bar {
+            start: Some(0.0),
+            end: Some(d),
+            median: Some(m),
+            ..Default::default()
+        };
+        assert!(b(2.0, 1.0).slower().is_some());
+        assert!(b(1.4, 1.0).slower().is_none());
+        assert!(b(0.02, 0.01).slower().is_none(), "within the margin");
+        assert!(Bar::default().slower().is_none());
+    }
+
+    #[test]
+    fn a_family_is_the_name_up_to_its_last_separator() {
+        let b = |n: &str| {
+            Bar {
+                name: n.into(),
+                ..Default::default()
+            }
+            .family()
+        };
+        assert_eq!(b("encode::a::b.wav").as_deref(), Some("encode::a::*"));
+        assert_eq!(b("fetch"), None);
+    }
+}

@@ -1,0 +1,403 @@
+//! `prun report`: a recorded run read back from the task DB — its critical path, the procs
+//! slower than usual, and the HTML page opened in a real headless Chromium.
+//!
+//! The runs have a known shape without sleeps as synchronisation: the chain's last proc
+//! waits (`ctx.wait`) for everything else, so it is the last to finish by construction.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{Finished, run_bounded, run_within};
+
+/// A 3-proc chain (a → b → c) beside a fan-out of 4, one failure (with a dependent that
+/// never runs) and one retry. `c` finishes last: it waits for all the others.
+const KNOWN_SHAPE: &str = r#"
+proc("a", #{ shell: "true" });
+proc("b", #{ deps: ["a"], shell: "true" });
+proc("c", #{ deps: ["b"] }, |ctx| {
+    try { ctx.wait(["bad", "flaky", "fan::1", "fan::2", "fan::3", "fan::4"]); } catch (e) {}
+    "done"
+});
+proto("fan::[i]", #{ arg_choices: #{ i: ["1", "2", "3", "4"] }, shell: "touch fan.[i]" });
+proc("bad", #{ shell: "echo '</script><b id=pwn>x</b><img src=pwned.png>' >&2; exit 7" });
+proc("after_bad", #{ deps: ["bad"], shell: "true" });
+proc("flaky", #{ retries: 1, shell: "if [ -e flaked ]; then echo again; else touch flaked; exit 3; fi" });
+run(["c", "fan::*", "after_bad", "flaky"]);
+"#;
+
+/// Every proc of [`KNOWN_SHAPE`].
+const KNOWN_PROCS: [&str; 10] = [
+    "a",
+    "b",
+    "c",
+    "fan::1",
+    "fan::2",
+    "fan::3",
+    "fan::4",
+    "bad",
+    "after_bad",
+    "flaky",
+];
+
+/// A directory with `main.rhai` and its task DB `tasks.db`, shared by several runs.
+struct Ws {
+    dir: tempfile::TempDir,
+}
+
+impl Ws {
+    fn new(script: &str) -> Ws {
+        let ws = Ws {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        std::fs::write(ws.path("main.rhai"), script).expect("write script");
+        ws
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// `prun WORDS...` in the directory.
+    fn prun(&self, words: &[&str]) -> Finished {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.args(words)
+            .current_dir(self.dir.path())
+            .env("XDG_STATE_HOME", self.path("state"));
+        run_bounded(cmd, &format!("prun {words:?}"), |_| {})
+    }
+
+    /// Runs the script with `--db tasks.db` and the extra words; returns the exit code.
+    fn run(&self, extra: &[&str]) -> i32 {
+        let mut words = vec!["main.rhai", "--db", "tasks.db", "--no-live"];
+        words.extend_from_slice(extra);
+        let out = self.prun(&words);
+        out.status.code().expect("exit code")
+    }
+
+    /// `prun report main.rhai --db tasks.db WORDS...`, which must succeed; its stdout.
+    fn report(&self, words: &[&str]) -> String {
+        let mut all = vec!["report", "main.rhai", "--db", "tasks.db"];
+        all.extend_from_slice(words);
+        let out = self.prun(&all);
+        assert!(
+            out.status.success(),
+            "prun {all:?}: {}\n{}\n{}",
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+}
+
+/// The names listed under `critical path (...)` in the text report.
+fn critical_names(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .skip_while(|l| !l.starts_with("critical path ("))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn the_critical_path_of_a_known_run_is_its_chain() {
+    let ws = Ws::new(KNOWN_SHAPE);
+    assert_eq!(ws.run(&["-j", "4"]), 1, "bad fails the run");
+    let text = ws.report(&[]);
+    assert_eq!(critical_names(&text), ["a", "b", "c"], "{text}");
+    assert!(
+        text.starts_with("run 1 of ") && text.contains(": failed, "),
+        "{text}"
+    );
+    assert!(text.contains(", 10 procs, "), "{text}");
+    // `c` counts as running while it waits, with its slot given back: up to 5 at once.
+    let used: usize = text
+        .split(", 10 procs, at most ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("procs running at once");
+    assert!((1..=5).contains(&used), "{text}");
+    assert!(text.contains(" running at once (limit 4)"), "{text}");
+    assert!(
+        text.contains("no earlier runs of these procs to compare with"),
+        "{text}"
+    );
+
+    // What the picture is drawn from, as the DB keeps it.
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open the DB");
+    let row = |name: &str| -> (
+        String,
+        Option<u32>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) {
+        db.query_row(
+            "SELECT state, attempts, segments, place, deps FROM proc_runs WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap_or_else(|e| panic!("no row for {name}: {e}"))
+    };
+    let (state, attempts, segments, place, _) = row("flaky");
+    assert_eq!((state.as_str(), attempts), ("SUCCEEDED", Some(2)));
+    let segments: serde_json::Value = serde_json::from_str(&segments.expect("segments")).unwrap();
+    assert_eq!(segments.as_array().map(Vec::len), Some(2), "{segments}");
+    assert!(
+        segments[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 3"),
+        "{segments}"
+    );
+    assert!(segments[1]["error"].is_null(), "{segments}");
+    let slot: u32 = place.expect("place").parse().expect("a slot number");
+    assert!(
+        (1..=5).contains(&slot),
+        "a lane of -j 4, or the one beside waiting c"
+    );
+    let (state, attempts, segments, place, deps) = row("after_bad");
+    assert_eq!((state.as_str(), attempts), ("FAILED_DEP", Some(0)));
+    assert_eq!((segments, place), (None, None));
+    assert_eq!(deps.as_deref(), Some(r#"["bad"]"#));
+    assert_eq!(row("c").4.as_deref(), Some(r#"["b"]"#));
+    let parallel: i64 = db
+        .query_row("SELECT parallel FROM runs", [], |r| r.get(0))
+        .expect("the run's parallel limit");
+    assert_eq!(parallel, 4);
+}
+
+#[test]
+fn a_proc_waiting_for_a_lock_records_the_wait() {
+    // `second` is ready at once but cannot start until `first` lets go of the lock.
+    let ws = Ws::new(
+        r#"
+proc("first", #{ locks: ["db"], shell: "touch first.ran; echo 1" });
+proc("second", #{ locks: ["db"], shell: "test -e first.ran" });
+run(["first", "second"]);
+"#,
+    );
+    assert_eq!(ws.run(&["-j", "2"]), 0);
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open the DB");
+    let waited = |name: &str| -> f64 {
+        db.query_row(
+            "SELECT waited FROM proc_runs WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .expect("waited")
+    };
+    let first_duration: f64 = db
+        .query_row(
+            "SELECT duration FROM proc_runs WHERE name = 'first'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("duration");
+    assert!(
+        waited("second") >= first_duration,
+        "second waited {} while first ran {first_duration}",
+        waited("second")
+    );
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    let second = html
+        .split("data-proc=\"second\"><title>")
+        .nth(1)
+        .and_then(|g| g.split("</g>").next())
+        .expect("second's bar");
+    assert!(second.contains("<rect class=\"wait\""), "{second}");
+}
+
+#[test]
+fn report_lists_procs_slower_than_usual_against_earlier_runs() {
+    // `slow` takes at least a second in the third run, against a few milliseconds before.
+    let ws = Ws::new(
+        r#"
+proc("slow", #{ shell: "if [ -e third ]; then sleep 1; fi" });
+proc("steady", #{ shell: "true" });
+run(["slow", "steady"]);
+"#,
+    );
+    assert_eq!(ws.run(&[]), 0);
+    assert_eq!(ws.run(&[]), 0);
+    std::fs::write(ws.path("third"), "").unwrap();
+    assert_eq!(ws.run(&[]), 0);
+    let text = ws.report(&[]);
+    let slow: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("slower than usual"))
+        .skip(1)
+        .collect();
+    assert_eq!(slow.len(), 1, "{text}");
+    assert!(slow[0].trim_start().starts_with("slow "), "{text}");
+    assert!(text.starts_with("run 3 of "), "{text}");
+    // An earlier run, chosen with --run, has nothing slower.
+    let first = ws.report(&["--run", "2"]);
+    assert!(first.starts_with("run 2 of "), "{first}");
+    assert!(first.contains("no proc was slower than usual"), "{first}");
+    assert!(
+        ws.report(&["--run", "1"])
+            .contains("no earlier runs of these procs to compare with")
+    );
+}
+
+#[test]
+fn report_names_a_missing_run_or_db() {
+    let ws = Ws::new(r#"proc("a", #{ shell: "true" }); run("a");"#);
+    let out = ws.prun(&["report", "main.rhai", "--db", "tasks.db"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        out.stderr.contains("no task DB at tasks.db"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(ws.run(&[]), 0);
+    let out = ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "7"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        out.stderr.contains("no run 7 in the task DB tasks.db"),
+        "{}",
+        out.stderr
+    );
+    let out = ws.prun(&[
+        "report",
+        "main.rhai",
+        "--db",
+        "tasks.db",
+        "--html",
+        "no/such/dir/r.html",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        out.stderr
+            .contains("failed to write the report no/such/dir/r.html"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The DOM of `page` after headless Chromium loaded it and ran its script, offline: every
+/// host name is unresolvable and the proxy is a port nothing listens on.
+fn chromium_dom(page: &Path) -> String {
+    // A port that was free a moment ago: connections to it are refused.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ])
+    .arg(format!("--proxy-server=127.0.0.1:{dead}"))
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .arg("--dump-dom")
+    .arg(page);
+    let out = run_within(cmd, "chromium --dump-dom", Duration::from_secs(120), |_| {});
+    assert!(
+        out.status.success(),
+        "chromium failed: {}\n{}",
+        out.status,
+        out.stderr
+    );
+    out.stdout
+}
+
+/// The `data-proc` names of the `<g class="bar ...">` elements of a DOM.
+fn bars(dom: &str, class: &str) -> Vec<String> {
+    dom.split("<g class=\"bar ")
+        .skip(1)
+        .filter(|g| {
+            g.split('"')
+                .next()
+                .unwrap_or("")
+                .split(' ')
+                .any(|c| c == class)
+                || class.is_empty()
+        })
+        .filter_map(|g| g.split("data-proc=\"").nth(1)?.split('"').next())
+        .map(|n| n.replace("&amp;", "&"))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(prun_no_chromium, ignore = "chromium is not installed")]
+fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
+    assert!(
+        Command::new("chromium").arg("--version").output().is_ok(),
+        "chromium is not installed (PRUN_E2E=require)"
+    );
+    let ws = Ws::new(KNOWN_SHAPE);
+    assert_eq!(ws.run(&["-j", "4"]), 1);
+    let page = ws.path("report.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'")
+    );
+    assert!(
+        !html.contains("http:") && !html.contains("https:") && !html.contains("<img"),
+        "nothing in the page names a resource: {html}"
+    );
+    let dom = chromium_dom(&page);
+    // The page's script ran: it counted the procs.
+    assert!(dom.contains("10 procs: point at or click a bar"), "{dom}");
+    assert!(
+        dom.contains("<aside id=\"detail\" hidden"),
+        "no details before a click"
+    );
+    let mut all = bars(&dom, "");
+    all.sort();
+    let mut want: Vec<String> = KNOWN_PROCS.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(all, want, "one bar per proc");
+    assert_eq!(bars(&dom, "critical"), ["a", "b", "c"]);
+    assert_eq!(bars(&dom, "failed"), ["bad"]);
+    assert_eq!(bars(&dom, "failed-dep"), ["after_bad"]);
+    assert!(
+        dom.contains("<rect class=\"seg retried\""),
+        "the retry is a segment"
+    );
+    // The failure's text is shown as text: no element came of it.
+    assert!(
+        !dom.contains("<b id=\"pwn\">") && !dom.contains("<img"),
+        "{dom}"
+    );
+
+    // Clicking a bar shows the proc's details (a click dispatched by a script added to
+    // a copy of the page).
+    let click = r#"<script>document.querySelector('g.bar[data-proc="bad"] rect').dispatchEvent(new MouseEvent("click", { bubbles: true }));</script></body>"#;
+    let clicked = ws.path("clicked.html");
+    std::fs::write(&clicked, html.replace("</body>", click)).expect("write the copy");
+    let dom = chromium_dom(&clicked);
+    let detail = dom
+        .split("<aside id=\"detail\"")
+        .nth(1)
+        .and_then(|d| d.split("</aside>").next())
+        .expect("the detail panel");
+    assert!(!detail.contains(" hidden"), "{detail}");
+    for what in [
+        "<h2>bad</h2>",
+        "<dt>exit code</dt><dd>7</dd>",
+        "<dt>error</dt><dd>command",
+        "&lt;/script&gt;&lt;b id=pwn&gt;",
+        "<dt>log</dt>",
+        "bad.log</dd>",
+        "<dt>started</dt><dd>+",
+        "<dt>ended</dt><dd>+",
+    ] {
+        assert!(detail.contains(what), "{what} in {detail}");
+    }
+}

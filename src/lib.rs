@@ -50,6 +50,7 @@ mod report;
 mod run;
 mod script;
 mod store;
+mod suggest;
 mod ui;
 
 pub use cli::{Inspect, RunConfig};

@@ -647,7 +647,10 @@ fn run_targets(
     match result {
         Ok(()) => (Exit::Ok, None),
         Err(e) => {
-            let message = format!("target: {e}");
+            let message = format!(
+                "target: {}",
+                crate::suggest::graph_error(sched.lock().graph(), &e)
+            );
             reporter.eprint(&format!("prun: {message}"));
             (Exit::Usage, Some(message))
         }

@@ -60,7 +60,9 @@ fn core<T>(
             "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
         )));
     }
-    sched.graph_op(f).map_err(|e| err(e.to_string()))
+    sched
+        .graph_op(f)
+        .map_err(|e| err(crate::suggest::graph_error(sched.lock().graph(), &e)))
 }
 
 fn names(c: &Core, ids: &[ProcId]) -> Array {
@@ -74,7 +76,7 @@ fn strings(a: Array) -> R<Vec<String>> {
         .map(|v| {
             v.clone()
                 .into_string()
-                .map_err(|t| err(format!("expected proc names, found a {t}")))
+                .map_err(|t| err(format!("expected proc names, found {}", crate::diag::type_words(t))))
         })
         .collect()
 }
@@ -428,7 +430,7 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
         let bad = |what: &str| {
             err(format!(
                 "set_options: `{k}` must be {what}, not {}",
-                v.type_name()
+                crate::diag::type_words(v.type_name())
             ))
         };
         match k {
@@ -516,7 +518,8 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
             }
             k => {
                 return Err(err(format!(
-                    "set_options: unknown option `{k}` (valid options: {})",
+                    "set_options: unknown option `{k}`{} (valid options: {})",
+                    crate::suggest::hint(k, OPTIONS.iter().copied(), "`"),
                     OPTIONS.join(", ")
                 )));
             }

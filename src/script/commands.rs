@@ -91,7 +91,7 @@ fn stages_of(stages: Array) -> R<Vec<Program>> {
                 Err(format!(
                     "pipe: stage {} must be an argv array or a shell string, not {}",
                     i + 1,
-                    s.type_name()
+                    crate::diag::type_words(s.type_name())
                 )
                 .into())
             }
@@ -131,7 +131,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
     };
     for (k, v) in opts {
         let bad = |what: &str| -> Box<EvalAltResult> {
-            format!("option `{k}` must be {what}, not {}", v.type_name()).into()
+            format!("option `{k}` must be {what}, not {}", crate::diag::type_words(v.type_name())).into()
         };
         let path = |v: &Dynamic| -> R<PathBuf> {
             v.clone()
@@ -200,7 +200,8 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             "quiet" => c.quiet = v.as_bool().map_err(|_| bad("a bool"))?,
             other => {
                 return Err(format!(
-                    "unknown option `{other}` (valid options: {})",
+                    "unknown option `{other}`{} (valid options: {})",
+                    crate::suggest::hint(other, OPTIONS.iter().copied(), "`"),
                     OPTIONS.join(", ")
                 )
                 .into());

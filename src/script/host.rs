@@ -117,6 +117,7 @@ impl Host {
             });
             engine
         });
+        diag::know_engine(&Arc::downgrade(&engine));
         sched.set_runner(Arc::new(Runner {
             engine: Arc::downgrade(&engine),
         }));
@@ -163,6 +164,7 @@ impl Host {
     /// Runs the top level of a compiled script on this thread.
     pub fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
         super::identity::remember(ast);
+        diag::know_script_functions(ast.iter_functions().map(|f| f.name));
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
         let source = ast.source().unwrap_or("<script>").to_string();

@@ -31,3 +31,4 @@ pub use cliargs::{DeclError, Declaration};
 pub use error::ScriptError;
 pub use host::declaration;
 pub use host::{Host, HostOptions, TopLevelError};
+pub use stdlib::names as stdlib_names;

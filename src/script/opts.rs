@@ -73,7 +73,8 @@ pub fn parse(
                 valid.push("arg_choices");
             }
             return Err(err(format!(
-                "unknown option `{k}` (valid options: {})",
+                "unknown option `{k}`{} (valid options: {})",
+                crate::suggest::hint(k, valid.iter().copied(), "`"),
                 valid.join(", ")
             )));
         }
@@ -96,7 +97,7 @@ pub fn parse(
         } else {
             return Err(err(format!(
                 "`deps` entries must be names, closures or NO_FAILURES, not {}",
-                item.type_name()
+                crate::diag::type_words(item.type_name())
             )));
         }
     }
@@ -108,19 +109,19 @@ pub fn parse(
         } else {
             return Err(err(format!(
                 "`rdeps` entries must be patterns or when_scheduled(...), not {}",
-                item.type_name()
+                crate::diag::type_words(item.type_name())
             )));
         }
     }
     if let Some(v) = get("now") {
         def.now = v
             .as_bool()
-            .map_err(|t| err(format!("`now` must be a bool, not {t}")))?;
+            .map_err(|t| err(format!("`now` must be a bool, not {}", crate::diag::type_words(t))))?;
     }
     if let Some(v) = get("no_skip") {
         def.no_skip = v
             .as_bool()
-            .map_err(|t| err(format!("`no_skip` must be a bool, not {t}")))?;
+            .map_err(|t| err(format!("`no_skip` must be a bool, not {}", crate::diag::type_words(t))))?;
     }
     for item in list(get("inputs")) {
         def.inputs
@@ -147,7 +148,8 @@ pub fn parse(
             let enforce_freshness = match m.get("enforce_freshness") {
                 Some(b) => b.as_bool().map_err(|t| {
                     err(format!(
-                        "`outputs` enforce_freshness must be a bool, not {t}"
+                        "`outputs` enforce_freshness must be a bool, not {}",
+                        crate::diag::type_words(t)
                     ))
                 })?,
                 None => true,
@@ -169,7 +171,7 @@ pub fn parse(
     if let Some(v) = get("wave") {
         def.wave = v
             .as_int()
-            .map_err(|t| err(format!("`wave` must be an integer, not {t}")))?;
+            .map_err(|t| err(format!("`wave` must be an integer, not {}", crate::diag::type_words(t))))?;
     }
     for item in list(get("locks")) {
         let l = item.to_string();
@@ -183,7 +185,7 @@ pub fn parse(
     if let Some(v) = get("retries") {
         let n = v
             .as_int()
-            .map_err(|t| err(format!("`retries` must be an integer, not {t}")))?;
+            .map_err(|t| err(format!("`retries` must be an integer, not {}", crate::diag::type_words(t))))?;
         def.retries = u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
     }
     if let Some(v) = get("retry_delay") {
@@ -229,7 +231,7 @@ pub fn parse(
             } else {
                 return Err(err(format!(
                     "`arg_choices.{k}` must be an array or a closure, not {}",
-                    v.type_name()
+                    crate::diag::type_words(v.type_name())
                 )));
             };
             def.arg_choices.push((k.to_string(), choices));
@@ -271,7 +273,7 @@ enum SpecError {
     #[error("a path must not be empty")]
     Empty,
     #[error("entries must be paths, globs or closures, not {0}")]
-    NotAPath(&'static str),
+    NotAPath(String),
     /// The closure cannot be kept (its captured values cannot be copied).
     #[error("{0}")]
     Closure(String),
@@ -292,7 +294,7 @@ fn file_spec(
         let cb = callback(fp).map_err(|e| SpecError::Closure(e.message))?;
         Ok(FileSpec::Closure(cb))
     } else {
-        Err(SpecError::NotAPath(v.type_name()))
+        Err(SpecError::NotAPath(crate::diag::type_words(v.type_name())))
     }
 }
 

@@ -96,7 +96,7 @@ fn require<'a>(args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
     for n in names {
         let name = n
             .into_string()
-            .map_err(|t| format!("require: expected tool names, found a {t}"))?;
+            .map_err(|t| format!("require: expected tool names, found {}", crate::diag::type_words(t)))?;
         if command::which(&name).is_none() {
             missing.push(name);
         }

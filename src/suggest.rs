@@ -1,0 +1,108 @@
+//! "Did you mean …": the valid names nearest to a wrong one, for every message that
+//! reports a name prun does not know (a target, a proc, a dependency, an option key, a
+//! subcommand, a module, a function).
+//!
+//! Nearness is the Damerau–Levenshtein distance (a swap of two neighbours counts as one
+//! edit, so `dpes` is one edit from `deps`), compared case-insensitively. A candidate is
+//! offered when it is at most a third of the wrong name's length away (at least one
+//! edit), or when one name contains the other (`build` for `build::prod`); the nearest
+//! few are offered, nearest first.
+
+use crate::graph::{Graph, GraphError};
+
+/// How many names a hint offers at most.
+const MAX: usize = 3;
+
+/// The candidates nearest to `wrong`, nearest first (at most three, none when nothing is
+/// near). `wrong` itself is never offered.
+pub fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let w = wrong.to_lowercase();
+    let limit = (w.chars().count() / 3).max(1);
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter(|c| *c != wrong && !c.is_empty())
+        .filter_map(|c| {
+            let lc = c.to_lowercase();
+            let d = strsim::damerau_levenshtein(&w, &lc);
+            let contains = w.len() >= 3 && lc.len() >= 3 && (lc.contains(&w) || w.contains(&lc));
+            (d <= limit || contains).then_some((d, c))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(MAX).map(|(_, c)| c).collect()
+}
+
+/// `; did you mean "a" or "b"?` for the nearest candidates, quoted with `quote` on both
+/// sides (`"` for names, `` ` `` for code), or an empty string.
+pub fn hint<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    quote: &str,
+) -> String {
+    let near = nearest(wrong, candidates);
+    if near.is_empty() {
+        return String::new();
+    }
+    let quoted: Vec<String> = near.iter().map(|n| format!("{quote}{n}{quote}")).collect();
+    let list = match quoted.as_slice() {
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        [] => String::new(),
+    };
+    format!("; did you mean {list}?")
+}
+
+/// The hint for a proc name the graph does not know: the nearest procs and protos.
+pub fn proc_hint(g: &Graph, wrong: &str) -> String {
+    let names = g
+        .procs()
+        .map(|(_, n)| &*n.name)
+        .chain(g.protos().map(|p| p.template.text()));
+    hint(wrong, names, "\"")
+}
+
+/// A graph error's message, with the nearest names when it is about a name that does not
+/// exist.
+pub fn graph_error(g: &Graph, e: &GraphError) -> String {
+    let wrong = match e {
+        GraphError::NoMatch(n)
+        | GraphError::UnknownProc(n)
+        | GraphError::NoScheduledMatch(n)
+        | GraphError::MissingDep { dep: n, .. } => n,
+        _ => return e.to_string(),
+    };
+    format!("{e}{}", proc_hint(g, wrong))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_finds_the_name() {
+        assert_eq!(nearest("dpes", ["deps", "rdeps", "now"]), ["deps"]);
+        assert_eq!(nearest("shel", ["shell", "exec", "pipe"]), ["shell"]);
+        assert_eq!(nearest("chek", ["check", "list", "graph"]), ["check"]);
+    }
+
+    #[test]
+    fn nothing_near_gives_nothing() {
+        assert!(nearest("xyzzy", ["deps", "wave"]).is_empty());
+        assert_eq!(hint("xyzzy", ["deps"], "`"), "");
+    }
+
+    #[test]
+    fn a_name_inside_another_is_near() {
+        assert_eq!(nearest("build", ["build::prod", "test"]), ["build::prod"]);
+    }
+
+    #[test]
+    fn hints_read_as_a_question() {
+        assert_eq!(hint("dpes", ["deps"], "`"), "; did you mean `deps`?");
+        assert_eq!(
+            hint("ab", ["aa", "ac", "zz"], "\""),
+            "; did you mean \"aa\" or \"ac\"?"
+        );
+    }
+}

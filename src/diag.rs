@@ -36,6 +36,16 @@ impl Origin {
     pub fn file(&self) -> &str {
         &self.file
     }
+
+    /// The line, 1-based; 0 when unknown.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column, 1-based; 0 when unknown.
+    pub fn column(&self) -> u32 {
+        self.column
+    }
 }
 
 /// `file` as an `Arc<str>`, the same one as for the previous call with the same text.

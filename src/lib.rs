@@ -9,7 +9,8 @@
 //! - `exec`: the scheduler that owns run state, and the jobs and commands it runs;
 //! - `ui`: how progress and results are reported.
 //!
-//! [`run`] is the whole program behind the `prun` binary.
+//! [`run`] is the whole program behind the `prun` binary; [`check`], [`history`], [`log`],
+//! [`completions`], [`man`] and [`definitions`] are its subcommands.
 
 #![forbid(unsafe_code)]
 
@@ -35,8 +36,10 @@ macro_rules! errln {
     }};
 }
 
+mod check;
 pub mod cli;
 mod diag;
+mod docgen;
 mod duration;
 mod error;
 mod event;
@@ -54,5 +57,6 @@ mod suggest;
 mod ui;
 
 pub use cli::{Inspect, RunConfig};
+pub use docgen::{completions, definitions, man};
 pub use error::{Error, Exit};
 pub use run::{check, history, log, run};

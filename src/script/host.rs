@@ -33,6 +33,10 @@ pub struct HostOptions {
     pub cli_full_log: bool,
     /// `--live` or `--no-live` was given.
     pub cli_live: bool,
+    /// `prun check`: commands (`shell`, `exec`, `pipe`), file writes and sleeps do
+    /// nothing (see [`stand_ins`]), and unknown option keys are recorded as findings
+    /// instead of stopping the script.
+    pub check: bool,
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -53,12 +57,15 @@ pub struct Host {
     engine: Arc<Engine>,
     sched: Arc<Scheduler>,
     cleanups: Cleanups,
+    /// What `prun check` found while the script ran (see [`HostOptions::check`]).
+    findings: super::api::Findings,
 }
 
 impl Host {
     /// Builds the engine and installs the host as the scheduler's closure runner.
     pub fn new(sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
         let cleanups = Cleanups::default();
+        let findings = super::api::Findings::default();
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
             let mut engine = Engine::new();
             // Rhai's string interner rescans its whole cache for every new string once it
@@ -75,6 +82,7 @@ impl Host {
                 db: opts.db.clone(),
                 cli_full_log: opts.cli_full_log,
                 cli_live: opts.cli_live,
+                findings: opts.check.then(|| findings.clone()),
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);
@@ -82,6 +90,9 @@ impl Host {
             super::helpers::register(&mut engine, &sched);
             cleanups.register(&mut engine, weak);
             super::stdlib::install(&mut engine);
+            if opts.check {
+                stand_ins(&mut engine);
+            }
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
             let values = opts.script_values.clone();
@@ -125,6 +136,7 @@ impl Host {
             engine,
             sched,
             cleanups,
+            findings,
         }
     }
 
@@ -135,6 +147,18 @@ impl Host {
         for e in self.cleanups.run() {
             self.sched.reporter().warning(&e);
         }
+    }
+
+    /// The problems `prun check` found while the script ran: option keys that `proc`,
+    /// `proto` and `set_options` do not take, where each call is.
+    pub fn findings(&self) -> Vec<(crate::diag::Origin, String)> {
+        std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Rhai definition files (`.d.rhai`, name and text) of every function the engine
+    /// has: prun's API, Rhai's own functions and operators.
+    pub fn definitions(&self) -> Vec<(String, String)> {
+        self.engine.definitions().iter_files().collect()
     }
 
     /// Reads and compiles a script file; a `#!` first line is ignored.
@@ -187,6 +211,35 @@ impl Host {
             _ => TopLevelError::Script(ScriptError::Runtime(diag::runtime_error(source, e))),
         }
     }
+}
+
+/// `prun check` evaluates a script without running anything: these replace the functions
+/// that act on the world. A command returns the result of a command that succeeded and
+/// printed nothing (`#{ code: 0, ok: true, stdout: "", stderr: "", duration: 0.0 }`),
+/// `write_file` and `append_file` write nothing, `sleep` returns at once. Reading
+/// (`read_file`, `glob`, `which`, `env`) works as in a run.
+fn stand_ins(engine: &mut Engine) {
+    fn succeeded() -> rhai::Map {
+        let mut m = rhai::Map::new();
+        m.insert("code".into(), Dynamic::from(0_i64));
+        m.insert("ok".into(), true.into());
+        m.insert("stdout".into(), "".into());
+        m.insert("stderr".into(), "".into());
+        m.insert("duration".into(), Dynamic::from(0.0_f64));
+        m
+    }
+    engine
+        .register_fn("shell", |_: &str| succeeded())
+        .register_fn("shell", |_: &str, _: rhai::Map| succeeded())
+        .register_fn("exec", |_: rhai::Array| succeeded())
+        .register_fn("exec", |_: rhai::Array, _: rhai::Map| succeeded())
+        .register_fn("pipe", |_: rhai::Array| succeeded())
+        .register_fn("pipe", |_: rhai::Array, _: rhai::Map| succeeded())
+        .register_fn("write_file", |_: &str, _: &str| {})
+        .register_fn("append_file", |_: &str, _: &str| {})
+        .register_fn("sleep", |_: i64| {})
+        .register_fn("sleep", |_: f64| {})
+        .register_fn("sleep", |_: Dynamic| {});
 }
 
 /// Marks the end of the declaration pass of [`declaration`].

@@ -37,6 +37,24 @@ pub enum Kind {
     Proto,
 }
 
+/// The message for an option key that `proc` (or `proto`) does not take, with the
+/// nearest valid keys; `None` for a valid key.
+pub fn unknown_key(kind: Kind, key: &str) -> Option<String> {
+    let proto_only = kind == Kind::Proto && key == "arg_choices";
+    if KEYS.contains(&key) || proto_only {
+        return None;
+    }
+    let mut valid: Vec<&str> = KEYS.to_vec();
+    if kind == Kind::Proto {
+        valid.push("arg_choices");
+    }
+    Some(format!(
+        "unknown option `{key}`{} (valid options: {})",
+        crate::suggest::hint(key, valid.iter().copied(), "`"),
+        valid.join(", ")
+    ))
+}
+
 /// A wrong option of a `proc(...)` or `proto(...)` call, naming the proc and the option.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} \"{name}\": {message}")]
@@ -64,20 +82,8 @@ pub fn parse(
         name: name.to_string(),
         message,
     };
-    for key in opts.keys() {
-        let k = key.as_str();
-        let proto_only = kind == Kind::Proto && k == "arg_choices";
-        if !(KEYS.contains(&k) || proto_only) {
-            let mut valid: Vec<&str> = KEYS.to_vec();
-            if kind == Kind::Proto {
-                valid.push("arg_choices");
-            }
-            return Err(err(format!(
-                "unknown option `{k}`{} (valid options: {})",
-                crate::suggest::hint(k, valid.iter().copied(), "`"),
-                valid.join(", ")
-            )));
-        }
+    if let Some(message) = opts.keys().find_map(|k| unknown_key(kind, k)) {
+        return Err(err(message));
     }
     let callback = |fp: FnPtr| -> Result<Callback, DefError> {
         Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(|e| err(e.to_string()))?)

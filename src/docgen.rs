@@ -51,10 +51,10 @@ fn write_stdout(bytes: &[u8]) -> Result<Exit, Error> {
 const PARAMS: &[(&str, &[&str])] = &[
     ("proc", &["name: String", "opts: Map", "body: FnPtr"]),
     ("proto", &["pattern: String", "opts: Map", "body: FnPtr"]),
-    ("run", &["ctx: Ctx", "pattern: String", "patterns: Array"]),
-    ("start", &["ctx: Ctx", "name: String", "names: Array"]),
-    ("create", &["ctx: Ctx", "pattern: String"]),
-    ("wait", &["ctx: Ctx", "name: String", "names: Array"]),
+    ("run", &["pattern: String", "patterns: Array"]),
+    ("start", &["name: String", "names: Array"]),
+    ("create", &["pattern: String"]),
+    ("wait", &["name: String", "names: Array"]),
     ("state", &["name: String"]),
     ("set_options", &["options: Map"]),
     ("set_params", &["params: Map"]),
@@ -73,19 +73,21 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("append_file", &["path: String", "text: String"]),
     ("file_info", &["path: String"]),
     ("parse_json", &["text: String"]),
-    ("to_json", &["value: ?", "value: Map"]),
+    ("to_json", &["value: ?", "value: Map", "pretty: bool"]),
     ("sleep", &["duration: int", "duration: float", "duration: ?"]),
-    ("log_info", &["msg: String"]),
-    ("log_warn", &["msg: String"]),
-    ("log_error", &["msg: String"]),
+    ("log_info", &["msg: ?"]),
+    ("log_warn", &["msg: ?"]),
+    ("log_error", &["msg: ?"]),
+    ("require", &["tool: ?", "tool2: ?", "tool3: ?", "tool4: ?", "tool5: ?"]),
     ("defer", &["cleanup: FnPtr"]),
     ("args", &["declaration: Map"]),
-    ("log", &["ctx: Ctx", "msg: String"]),
-    ("progress", &["ctx: Ctx", "done: ?"]),
+    ("log", &["msg: String"]),
+    ("progress", &["fraction: float", "text: String"]),
 ];
 
-/// `prun definitions DIR`: writes `DIR/__static__.d.rhai` (prun's functions and Rhai's
-/// own) and Rhai's files of built-in functions and operators.
+/// `prun definitions DIR`: writes `DIR/prun.d.rhai` (prun's functions, with their
+/// parameter names) and Rhai's own definition files: `__static__.d.rhai` (Rhai's
+/// standard functions), `__builtin__.d.rhai` and `__builtin-operators__.d.rhai`.
 pub fn definitions(dir: &Path) -> Result<Exit, Error> {
     let failed = |source| Error::Write {
         path: dir.to_path_buf(),
@@ -107,30 +109,93 @@ pub fn definitions(dir: &Path) -> Result<Exit, Error> {
         std::time::Duration::ZERO,
     );
     let host = Host::new(sched.clone(), &HostOptions::default());
+    let prun = prun_definitions(&host.functions());
+    sched.shutdown();
     std::fs::create_dir_all(dir).map_err(failed)?;
-    for (file, text) in host.definitions() {
-        let text = if file == "__static__.d.rhai" {
-            name_params(&text)
-        } else {
-            text
-        };
+    // Rhai's own functions, from an engine without prun's.
+    for (file, text) in rhai::Engine::new().definitions().iter_files() {
         std::fs::write(dir.join(&file), text).map_err(failed)?;
     }
-    sched.shutdown();
+    std::fs::write(dir.join("prun.d.rhai"), prun).map_err(failed)?;
     outln!("wrote Rhai definitions of prun's API to {}", dir.display());
     Ok(Exit::Ok)
 }
 
-/// Puts parameter names into the `fn name(_: T, ...)` lines of the functions in
-/// [`PARAMS`].
-fn name_params(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        out.push_str(&named(line).unwrap_or_else(|| line.to_string()));
-    }
-    out
+/// The definition file of prun's functions: `fn name(param: Type, ...) -> Type;`, and
+/// `fn get name(ctx: Ctx) -> Type;` for the properties of `ctx` and results.
+fn prun_definitions(functions: &[crate::script::Function]) -> String {
+    let mut lines: Vec<String> = functions
+        .iter()
+        .filter_map(|f| {
+            let (kw, name) = match f.name.split_once('$') {
+                None => ("fn", f.name.as_str()),
+                Some(("get", n)) => ("fn get", n),
+                Some(("set", n)) => ("fn set", n),
+                Some(_) => return None,
+            };
+            let params: Vec<String> = (0..f.arity)
+                .map(|i| {
+                    let p = f.params.get(i).map_or("_: ?", String::as_str);
+                    let (n, t) = p.split_once(':').unwrap_or(("_", p));
+                    let t = def_type(t);
+                    let n = match n.trim() {
+                        "_" if t == "Ctx" => "ctx".to_string(),
+                        "_" => format!("arg{}", i + 1),
+                        n => n.to_string(),
+                    };
+                    format!("{n}: {t}")
+                })
+                .collect();
+            let line = format!(
+                "{kw} {name}({}) -> {};",
+                params.join(", "),
+                def_type(&f.returns)
+            );
+            Some(named(&line).unwrap_or(line))
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    format!("module static;\n\n{}\n", lines.join("\n\n"))
 }
 
+/// A Rhai type name as definition files write it (`String`, `int`, `Map`, `FnPtr`,
+/// `?` for any value); `Result<T, Box<EvalAltResult>>` is `T`.
+fn def_type(t: &str) -> String {
+    let t = t.trim().trim_start_matches("&mut ").trim_start_matches('&').trim();
+    let (base, args) = match t.find('<') {
+        Some(i) => (&t[..i], t[i + 1..].strip_suffix('>').unwrap_or(&t[i + 1..])),
+        None => (t, ""),
+    };
+    match base.rsplit("::").next().unwrap_or(base) {
+        "Result" | "RhaiResultOf" => def_type(first_type(args)),
+        "" | "()" => "()".into(),
+        "str" | "String" | "string" | "ImmutableString" => "String".into(),
+        "i64" | "INT" | "int" => "int".into(),
+        "f64" | "FLOAT" | "float" => "float".into(),
+        "Vec" | "Array" | "array" => "Array".into(),
+        "BTreeMap" | "Map" | "map" => "Map".into(),
+        "FnPtr" | "Fn" => "FnPtr".into(),
+        "Dynamic" | "?" => "?".into(),
+        other => other.into(),
+    }
+}
+
+/// The first type of a list of generic arguments (`T` of `T, Box<E>`).
+fn first_type(args: &str) -> &str {
+    let mut depth = 0usize;
+    for (i, c) in args.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => return &args[..i],
+            _ => {}
+        }
+    }
+    args
+}
+
+/// A `fn name(_: T, ...)` line with the parameter names of [`PARAMS`] put in.
 fn named(line: &str) -> Option<String> {
     let rest = line.strip_prefix("fn ")?;
     let (name, rest) = rest.split_once('(')?;
@@ -139,7 +204,16 @@ fn named(line: &str) -> Option<String> {
     let mut used = vec![false; names.len()];
     let mut fixed = Vec::new();
     for param in params.split(", ").filter(|p| !p.is_empty()) {
-        let ty = param.strip_prefix("_: ").unwrap_or(param);
+        let (given, ty) = param.split_once(": ").unwrap_or(("", param));
+        let unnamed = given.is_empty()
+            || given == "_"
+            || given
+                .strip_prefix("arg")
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if !unnamed {
+            fixed.push(param.to_string());
+            continue;
+        }
         let slot = names
             .iter()
             .enumerate()

@@ -564,10 +564,24 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         summary.succeeded -= n;
         summary.would_run = Some(n);
     }
+    // A run that names no target and schedules nothing lists what could run instead
+    // (as `just` does with no recipe); the live display still needs its summary to end.
+    let listing = (cfg.targets.is_empty()
+        && summary.total() == 0
+        && exit == Exit::Ok
+        && !cfg.quiet
+        && !sched.interrupted())
+    .then(|| crate::inspect::available(&sched.lock(), &cfg.script))
+    .flatten();
     // A run that an error stopped before it scheduled anything has nothing to sum up:
     // the error is all there is to say.
-    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0) {
+    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0)
+        && (listing.is_none() || live.is_some())
+    {
         reporter.summary(&summary);
+    }
+    if let Some(text) = listing {
+        outln!("{text}");
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
     let outcome = if sched.interrupted() {

@@ -39,6 +39,17 @@ pub struct HostOptions {
     pub check: bool,
 }
 
+/// A function the engine has: its name (`get$name` for a property), its parameters
+/// (`name: type`, `_` when unnamed) and its return type, as Rhai's metadata gives them.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<String>,
+    pub returns: String,
+    /// How many parameters it takes (`params` may describe fewer).
+    pub arity: usize,
+}
+
 /// How the top level of a script ended, when it did not end normally.
 #[derive(Debug)]
 pub enum TopLevelError {
@@ -155,10 +166,20 @@ impl Host {
         std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Rhai definition files (`.d.rhai`, name and text) of every function the engine
-    /// has: prun's API, Rhai's own functions and operators.
-    pub fn definitions(&self) -> Vec<(String, String)> {
-        self.engine.definitions().iter_files().collect()
+    /// prun's own functions (not Rhai's standard ones), as the engine describes them.
+    pub fn functions(&self) -> Vec<Function> {
+        self.engine.collect_fn_metadata(
+            None,
+            |f| {
+                Some(Function {
+                    name: f.metadata.name.to_string(),
+                    params: f.metadata.params_info.iter().map(|p| p.to_string()).collect(),
+                    returns: f.metadata.return_type.to_string(),
+                    arity: f.metadata.num_params,
+                })
+            },
+            false,
+        )
     }
 
     /// Reads and compiles a script file; a `#!` first line is ignored.

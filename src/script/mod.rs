@@ -31,6 +31,6 @@ pub use api::DbSettings;
 pub use cliargs::{DeclError, Declaration};
 pub use error::ScriptError;
 pub use host::declaration;
-pub use host::{Host, HostOptions, TopLevelError};
+pub use host::{Function, Host, HostOptions, TopLevelError};
 pub use lint::option_keys;
 pub use stdlib::names as stdlib_names;

@@ -294,6 +294,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         );
         return Invocation::Exit(Exit::Usage);
     };
+    if let Some(code) = mistyped_subcommand(&script) {
+        return Invocation::Exit(code);
+    }
     // Words prun does not know may be the script's own options: decided once the
     // script's declaration is read (run::with_declared_options). Any other usage error
     // goes on to the run too, which reports it (in the `--json` report as well); help
@@ -370,6 +373,25 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
 /// Writes prun's man page (roff), made from the same definition as `--help`.
 pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// A first word that is no file and is near a subcommand's name (`prun chek s.rhai`) is
+/// a mistyped subcommand: a usage error that names the subcommand meant.
+fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
+    let path = std::path::Path::new(word);
+    if path.exists() || path.extension().is_some() {
+        return None;
+    }
+    let word = word.to_string_lossy();
+    let cmd = Cli::command();
+    let hint = crate::suggest::hint(&word, cmd.get_subcommands().map(|c| c.get_name()), "`");
+    if hint.is_empty() {
+        return None;
+    }
+    errln!(
+        "prun: `{word}` is neither a script nor a subcommand{hint}\n\nFor more information, try '--help'."
+    );
+    Some(Exit::Usage)
 }
 
 /// A cheap look at the script's text: does it call `args(...)`?

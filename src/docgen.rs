@@ -67,7 +67,7 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("which", &["tool: String"]),
     ("quote", &["s: String", "words: Array"]),
     ("glob", &["pattern: String"]),
-    ("env", &["name: String", "default: String"]),
+    ("env", &["name: String", "fallback: String"]),
     ("read_file", &["path: String"]),
     ("write_file", &["path: String", "text: String"]),
     ("append_file", &["path: String", "text: String"]),
@@ -112,8 +112,10 @@ pub fn definitions(dir: &Path) -> Result<Exit, Error> {
     let prun = prun_definitions(&host.functions());
     sched.shutdown();
     std::fs::create_dir_all(dir).map_err(failed)?;
-    // Rhai's own functions, from an engine without prun's.
+    // Rhai's own functions, from an engine without prun's. Its generator writes an
+    // unknown return type as `-> ;`, which its own definition syntax does not allow.
     for (file, text) in rhai::Engine::new().definitions().iter_files() {
+        let text = text.replace(") -> ;", ");");
         std::fs::write(dir.join(&file), text).map_err(failed)?;
     }
     std::fs::write(dir.join("prun.d.rhai"), prun).map_err(failed)?;

@@ -14,6 +14,6 @@ pub mod shell;
 
 pub use def::{Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputSpec, ProcDef};
 pub use error::GraphError;
-pub use model::{Graph, ProcId, ProcNode, args_map, fill_known, fill_text};
+pub use model::{Graph, ProcId, ProcNode, Proto, args_map, fill_known, fill_text};
 pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};

@@ -237,7 +237,8 @@ fn cycles(g: &Graph) -> Vec<(ProcId, Vec<String>)> {
         Open,
         Done,
     }
-    let deps = |p: ProcId| -> Vec<ProcId> { g.proc(p).deps.iter().filter_map(|d| g.lookup(d)).collect() };
+    let deps =
+        |p: ProcId| -> Vec<ProcId> { g.proc(p).deps.iter().filter_map(|d| g.lookup(d)).collect() };
     let mut mark = vec![Mark::New; g.len()];
     let mut out = Vec::new();
     for root in 0..g.len() {

@@ -211,8 +211,8 @@ fn one_type(t: &str) -> String {
     let last = base.rsplit("::").next().unwrap_or(base);
     let words = match last {
         "str" | "String" | "ImmutableString" | "string" | "SmartString" => "a string",
-        "i64" | "i32" | "i16" | "i8" | "u64" | "u32" | "u16" | "u8" | "usize" | "isize"
-        | "INT" | "int" => "an integer",
+        "i64" | "i32" | "i16" | "i8" | "u64" | "u32" | "u16" | "u8" | "usize" | "isize" | "INT"
+        | "int" => "an integer",
         "f64" | "f32" | "FLOAT" | "float" | "decimal" | "Decimal" => "a number",
         "bool" => "a bool",
         "char" => "a character",

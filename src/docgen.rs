@@ -74,11 +74,17 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("file_info", &["path: String"]),
     ("parse_json", &["text: String"]),
     ("to_json", &["value: ?", "value: Map", "pretty: bool"]),
-    ("sleep", &["duration: int", "duration: float", "duration: ?"]),
+    (
+        "sleep",
+        &["duration: int", "duration: float", "duration: ?"],
+    ),
     ("log_info", &["msg: ?"]),
     ("log_warn", &["msg: ?"]),
     ("log_error", &["msg: ?"]),
-    ("require", &["tool: ?", "tool2: ?", "tool3: ?", "tool4: ?", "tool5: ?"]),
+    (
+        "require",
+        &["tool: ?", "tool2: ?", "tool3: ?", "tool4: ?", "tool5: ?"],
+    ),
     ("defer", &["cleanup: FnPtr"]),
     ("args", &["declaration: Map"]),
     ("log", &["msg: String"]),
@@ -164,7 +170,11 @@ fn prun_definitions(functions: &[crate::script::Function]) -> String {
 /// A Rhai type name as definition files write it (`String`, `int`, `Map`, `FnPtr`,
 /// `?` for any value); `Result<T, Box<EvalAltResult>>` is `T`.
 fn def_type(t: &str) -> String {
-    let t = t.trim().trim_start_matches("&mut ").trim_start_matches('&').trim();
+    let t = t
+        .trim()
+        .trim_start_matches("&mut ")
+        .trim_start_matches('&')
+        .trim();
     let (base, args) = match t.find('<') {
         Some(i) => (&t[..i], t[i + 1..].strip_suffix('>').unwrap_or(&t[i + 1..])),
         None => (t, ""),

@@ -484,8 +484,8 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let r = host.run(&ast);
         // `prun check` looks the targets up without scheduling them.
-        let targets = (r.is_ok() && !checking)
-            .then(|| run_targets(&sched, &cfg.targets, &*reporter));
+        let targets =
+            (r.is_ok() && !checking).then(|| run_targets(&sched, &cfg.targets, &*reporter));
         (r, targets)
     }));
     let ran = ran.unwrap_or_else(|_| {

@@ -5,7 +5,8 @@
 //! Nearness is the Damerau–Levenshtein distance (a swap of two neighbours counts as one
 //! edit, so `dpes` is one edit from `deps`), compared case-insensitively. A candidate is
 //! offered when it is at most a third of the wrong name's length away (at least one
-//! edit), or when one name contains the other (`build` for `build::prod`); the nearest
+//! edit, and fewer edits than the wrong name has characters), or when one name contains
+//! the other (`build` for `build::prod`); the nearest
 //! few are offered, nearest first.
 
 use crate::graph::{Choices, Graph, GraphError, Proto};
@@ -25,7 +26,8 @@ pub fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
             let lc = c.to_lowercase();
             let d = strsim::damerau_levenshtein(&w, &lc);
             let contains = w.len() >= 3 && lc.len() >= 3 && (lc.contains(&w) || w.contains(&lc));
-            (d <= limit || contains).then_some((d, c))
+            // A name is never "near" one it shares no character with (`a` and `b`).
+            ((d <= limit && d < w.chars().count()) || contains).then_some((d, c))
         })
         .collect();
     scored.sort();
@@ -35,11 +37,7 @@ pub fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 /// `; did you mean "a" or "b"?` for the nearest candidates, quoted with `quote` on both
 /// sides (`"` for names, `` ` `` for code), or an empty string.
-pub fn hint<'a>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-    quote: &str,
-) -> String {
+pub fn hint<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>, quote: &str) -> String {
     let near = nearest(wrong, candidates);
     if near.is_empty() {
         return String::new();
@@ -127,6 +125,8 @@ mod tests {
     #[test]
     fn nothing_near_gives_nothing() {
         assert!(nearest("xyzzy", ["deps", "wave"]).is_empty());
+        assert!(nearest("a", ["b"]).is_empty());
+        assert_eq!(nearest("aa", ["a"]), ["a"]);
         assert_eq!(hint("xyzzy", ["deps"], "`"), "");
     }
 

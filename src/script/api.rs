@@ -104,9 +104,12 @@ fn names(c: &Core, ids: &[ProcId]) -> Array {
 fn strings(a: Array) -> R<Vec<String>> {
     a.into_iter()
         .map(|v| {
-            v.clone()
-                .into_string()
-                .map_err(|t| err(format!("expected proc names, found {}", crate::diag::type_words(t))))
+            v.clone().into_string().map_err(|t| {
+                err(format!(
+                    "expected proc names, found {}",
+                    crate::diag::type_words(t)
+                ))
+            })
         })
         .collect()
 }
@@ -126,7 +129,13 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: &str, opts: Map| {
-                let opts = known_options(&ctx, f.as_ref(), &format!("{fn_name} \"{name}\": "), |k| opts::unknown_key(kind, k), opts);
+                let opts = known_options(
+                    &ctx,
+                    f.as_ref(),
+                    &format!("{fn_name} \"{name}\": "),
+                    |k| opts::unknown_key(kind, k),
+                    opts,
+                );
                 define(&ctx, &s, &w, kind, name, opts, None)
             },
         );
@@ -134,7 +143,13 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: &str, opts: Map, body: FnPtr| {
-                let opts = known_options(&ctx, f.as_ref(), &format!("{fn_name} \"{name}\": "), |k| opts::unknown_key(kind, k), opts);
+                let opts = known_options(
+                    &ctx,
+                    f.as_ref(),
+                    &format!("{fn_name} \"{name}\": "),
+                    |k| opts::unknown_key(kind, k),
+                    opts,
+                );
                 define(&ctx, &s, &w, kind, name, opts, Some(body))
             },
         );

@@ -131,7 +131,11 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
     };
     for (k, v) in opts {
         let bad = |what: &str| -> Box<EvalAltResult> {
-            format!("option `{k}` must be {what}, not {}", crate::diag::type_words(v.type_name())).into()
+            format!(
+                "option `{k}` must be {what}, not {}",
+                crate::diag::type_words(v.type_name())
+            )
+            .into()
         };
         let path = |v: &Dynamic| -> R<PathBuf> {
             v.clone()

@@ -173,7 +173,12 @@ impl Host {
             |f| {
                 Some(Function {
                     name: f.metadata.name.to_string(),
-                    params: f.metadata.params_info.iter().map(|p| p.to_string()).collect(),
+                    params: f
+                        .metadata
+                        .params_info
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect(),
                     returns: f.metadata.return_type.to_string(),
                     arity: f.metadata.num_params,
                 })

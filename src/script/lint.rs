@@ -22,7 +22,9 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
     let mut out = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
         let call = match path.last() {
-            Some(ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos))) => Some((call, pos)),
+            Some(
+                ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+            ) => Some((call, pos)),
             _ => None,
         };
         if let Some((call, pos)) = call
@@ -47,7 +49,9 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
                             None => format!("{what}: {m}"),
                         }
                     }),
-                    None => (!super::api::is_option(&key)).then(|| super::api::unknown_option(&key)),
+                    None => {
+                        (!super::api::is_option(&key)).then(|| super::api::unknown_option(&key))
+                    }
                 };
                 if let Some(message) = message {
                     out.push(KeyProblem {
@@ -66,7 +70,11 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
 /// folded into one value when the script was compiled: its keys get the call's position.
 fn literal_keys(arg: Option<&Expr>, call: Position) -> Vec<(String, Position)> {
     match arg {
-        Some(Expr::Map(m, _)) => m.0.iter().map(|(k, _)| (k.name.to_string(), k.pos)).collect(),
+        Some(Expr::Map(m, _)) => {
+            m.0.iter()
+                .map(|(k, _)| (k.name.to_string(), k.pos))
+                .collect()
+        }
         Some(Expr::DynamicConstant(v, _)) => v
             .read_lock::<Map>()
             .map(|m| m.keys().map(|k| (k.to_string(), call)).collect())

@@ -120,14 +120,20 @@ pub fn parse(
         }
     }
     if let Some(v) = get("now") {
-        def.now = v
-            .as_bool()
-            .map_err(|t| err(format!("`now` must be a bool, not {}", crate::diag::type_words(t))))?;
+        def.now = v.as_bool().map_err(|t| {
+            err(format!(
+                "`now` must be a bool, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
     }
     if let Some(v) = get("no_skip") {
-        def.no_skip = v
-            .as_bool()
-            .map_err(|t| err(format!("`no_skip` must be a bool, not {}", crate::diag::type_words(t))))?;
+        def.no_skip = v.as_bool().map_err(|t| {
+            err(format!(
+                "`no_skip` must be a bool, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
     }
     for item in list(get("inputs")) {
         def.inputs
@@ -175,9 +181,12 @@ pub fn parse(
         def.outputs.push(out);
     }
     if let Some(v) = get("wave") {
-        def.wave = v
-            .as_int()
-            .map_err(|t| err(format!("`wave` must be an integer, not {}", crate::diag::type_words(t))))?;
+        def.wave = v.as_int().map_err(|t| {
+            err(format!(
+                "`wave` must be an integer, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
     }
     for item in list(get("locks")) {
         let l = item.to_string();
@@ -189,9 +198,12 @@ pub fn parse(
         def.timeout = Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
     }
     if let Some(v) = get("retries") {
-        let n = v
-            .as_int()
-            .map_err(|t| err(format!("`retries` must be an integer, not {}", crate::diag::type_words(t))))?;
+        let n = v.as_int().map_err(|t| {
+            err(format!(
+                "`retries` must be an integer, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
         def.retries = u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
     }
     if let Some(v) = get("retry_delay") {

@@ -107,9 +107,8 @@ fn wrong_proc_names_in_run_and_wait_get_the_nearest_names() {
     let out = Test::new()
         .script("proc(\"compress\", || 1);\nrun(\"compres\");\n")
         .run();
-    out.code(2).err_has(
-        r#"main.rhai:2:1: no proc or proto matches "compres"; did you mean "compress"?"#,
-    );
+    out.code(2)
+        .err_has(r#"main.rhai:2:1: no proc or proto matches "compres"; did you mean "compress"?"#);
     let out = Test::new()
         .script("proc(\"compress\", || 1);\nrun(\"compress\");\nwait(\"compresss\");\n")
         .run();
@@ -120,9 +119,12 @@ fn wrong_proc_names_in_run_and_wait_get_the_nearest_names() {
 #[test]
 fn a_missing_dependency_gets_the_nearest_names() {
     let out = Test::new()
-        .script("proc(\"fetch\", || 1);\nproc(\"use\", #{ deps: [\"fecth\"] }, || 1);\nrun(\"use\");\n")
+        .script(
+            "proc(\"fetch\", || 1);\nproc(\"use\", #{ deps: [\"fecth\"] }, || 1);\nrun(\"use\");\n",
+        )
         .run();
-    out.code(1).out_has(r#"FAILED_DEP use: dependency "fecth" missing; did you mean "fetch"?"#);
+    out.code(1)
+        .out_has(r#"FAILED_DEP use: dependency "fecth" missing; did you mean "fetch"?"#);
 }
 
 #[test]
@@ -168,7 +170,11 @@ fn a_mistyped_function_gets_the_nearest_names_in_plain_words() {
     let out = Test::new().script("shel(\"ls\");\n").run();
     out.code(2)
         .err_has("main.rhai:1:1: function not found: shel(a string); did you mean `shell`?");
-    assert!(!out.stderr.contains("ImmutableString"), "{}", out.describe());
+    assert!(
+        !out.stderr.contains("ImmutableString"),
+        "{}",
+        out.describe()
+    );
     let out = Test::new()
         .script("fn gzip_all(dir) { dir }\ngzip_al(\"logs\");\n")
         .run();
@@ -235,7 +241,10 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
         ("fish", "complete -c prun"),
     ] {
         let out = Test::new().raw(&["completions", shell]).run();
-        out.ok().out_has(marker).out_has("parallel").out_has("dry-run");
+        out.ok()
+            .out_has(marker)
+            .out_has("parallel")
+            .out_has("dry-run");
     }
     Test::new().raw(&["completions", "tcsh"]).run().code(64);
 }
@@ -250,13 +259,18 @@ fn the_man_page_is_made_from_the_command_line_definition() {
         .out_has("prun\\fR check SCRIPT.rhai");
 }
 
+/// A function of a definition file: its name and its parameters' names and types.
+type Signature = (String, Vec<(String, String)>);
+
 /// One statement of a `.d.rhai` file, checked against the grammar of Rhai's definition
 /// files: `module NAME;`, `fn|op [get |set ]NAME(PARAMS) [-> TYPE];`, `const|let NAME:
 /// TYPE;`. Returns the function's name and parameters for `fn` statements.
-fn parse_definition(stmt: &str) -> Result<Option<(String, Vec<(String, String)>)>, String> {
+fn parse_definition(stmt: &str) -> Result<Option<Signature>, String> {
     let ident = |s: &str| {
         !s.is_empty()
-            && s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
             && s.chars().all(|c| c.is_alphanumeric() || c == '_')
     };
     let body = stmt
@@ -297,7 +311,11 @@ fn parse_definition(stmt: &str) -> Result<Option<(String, Vec<(String, String)>)
         .ok_or(format!("no `)`: {stmt}"))?;
     let name = &rest[..open];
     let tail = rest[close + 1..].trim();
-    if !(tail.is_empty() || tail.strip_prefix("-> ").is_some_and(|t| !t.trim().is_empty())) {
+    if !(tail.is_empty()
+        || tail
+            .strip_prefix("-> ")
+            .is_some_and(|t| !t.trim().is_empty()))
+    {
         return Err(format!("bad return type: {stmt}"));
     }
     if is_fn && !ident(name) {
@@ -309,7 +327,9 @@ fn parse_definition(stmt: &str) -> Result<Option<(String, Vec<(String, String)>)
         if !is_fn {
             continue;
         }
-        let (n, ty) = p.split_once(": ").ok_or(format!("bad parameter `{p}`: {stmt}"))?;
+        let (n, ty) = p
+            .split_once(": ")
+            .ok_or(format!("bad parameter `{p}`: {stmt}"))?;
         let n = n.strip_prefix("...").unwrap_or(n);
         if !ident(n) || ty.is_empty() || ty.matches('<').count() != ty.matches('>').count() {
             return Err(format!("bad parameter `{p}`: {stmt}"));
@@ -323,7 +343,7 @@ fn parse_definition(stmt: &str) -> Result<Option<(String, Vec<(String, String)>)
 fn definitions_load_back_and_describe_the_api() {
     let out = Test::new().raw(&["definitions", "defs"]).run();
     out.ok();
-    let mut functions: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut functions: Vec<Signature> = Vec::new();
     let mut files = 0;
     for entry in std::fs::read_dir(out.path("defs")).expect("defs") {
         let path = entry.expect("entry").path();
@@ -358,13 +378,21 @@ fn definitions_load_back_and_describe_the_api() {
         functions.iter().any(|(n, p)| {
             n == name
                 && p.len() == params.len()
-                && p.iter().zip(params).all(|((a, b), (c, d))| a == c && b == d)
+                && p.iter()
+                    .zip(params)
+                    .all(|((a, b), (c, d))| a == c && b == d)
         })
     };
     for (name, params) in [
-        ("proc", &[("name", "String"), ("opts", "Map"), ("body", "FnPtr")][..]),
+        (
+            "proc",
+            &[("name", "String"), ("opts", "Map"), ("body", "FnPtr")][..],
+        ),
         ("proc", &[("name", "String"), ("body", "FnPtr")]),
-        ("proto", &[("pattern", "String"), ("opts", "Map"), ("body", "FnPtr")]),
+        (
+            "proto",
+            &[("pattern", "String"), ("opts", "Map"), ("body", "FnPtr")],
+        ),
         ("shell", &[("cmd", "String")]),
         ("shell", &[("cmd", "String"), ("opts", "Map")]),
         ("exec", &[("argv", "Array"), ("opts", "Map")]),
@@ -373,6 +401,9 @@ fn definitions_load_back_and_describe_the_api() {
         ("wait", &[]),
         ("wait", &[("name", "String")]),
     ] {
-        assert!(has(name, params), "no {name}{params:?} in prun.d.rhai: {functions:?}");
+        assert!(
+            has(name, params),
+            "no {name}{params:?} in prun.d.rhai: {functions:?}"
+        );
     }
 }

@@ -34,6 +34,18 @@ const OPTIONS: &[&str] = &[
     "kill_grace",
 ];
 
+/// The message for a key the options of `shell`, `exec` and `pipe` do not have, with the
+/// nearest valid keys; `None` for a valid key.
+pub fn unknown_option(key: &str) -> Option<String> {
+    (!OPTIONS.contains(&key)).then(|| {
+        format!(
+            "unknown option `{key}`{} (valid options: {})",
+            crate::suggest::hint(key, OPTIONS.iter().copied(), "`"),
+            OPTIONS.join(", ")
+        )
+    })
+}
+
 /// How many lines of stderr a failure message quotes.
 const STDERR_LINES: usize = 5;
 
@@ -202,14 +214,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             }
             "check" => c.check = v.as_bool().map_err(|_| bad("a bool"))?,
             "quiet" => c.quiet = v.as_bool().map_err(|_| bad("a bool"))?,
-            other => {
-                return Err(format!(
-                    "unknown option `{other}`{} (valid options: {})",
-                    crate::suggest::hint(other, OPTIONS.iter().copied(), "`"),
-                    OPTIONS.join(", ")
-                )
-                .into());
-            }
+            other => return Err(unknown_option(other).unwrap_or_default().into()),
         }
     }
     Ok((l, c))

@@ -102,7 +102,7 @@ impl Host {
             cleanups.register(&mut engine, weak);
             super::stdlib::install(&mut engine);
             if opts.check {
-                stand_ins(&mut engine);
+                stand_ins(&mut engine, &findings);
             }
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
@@ -241,10 +241,11 @@ impl Host {
 
 /// `prun check` evaluates a script without running anything: these replace the functions
 /// that act on the world. A command returns the result of a command that succeeded and
-/// printed nothing (`#{ code: 0, ok: true, stdout: "", stderr: "", duration: 0.0 }`),
+/// printed nothing (`#{ code: 0, ok: true, stdout: "", stderr: "", duration: 0.0 }`)
+/// after its options' keys were checked (a wrong one is a finding),
 /// `write_file` and `append_file` write nothing, `sleep` returns at once. Reading
 /// (`read_file`, `glob`, `which`, `env`) works as in a run.
-fn stand_ins(engine: &mut Engine) {
+fn stand_ins(engine: &mut Engine, findings: &super::api::Findings) {
     fn succeeded() -> rhai::Map {
         let mut m = rhai::Map::new();
         m.insert("code".into(), Dynamic::from(0_i64));
@@ -254,13 +255,37 @@ fn stand_ins(engine: &mut Engine) {
         m.insert("duration".into(), Dynamic::from(0.0_f64));
         m
     }
+    // The options' keys are checked as a command would check them, and recorded.
+    let checked = |name: &'static str| {
+        let findings = findings.clone();
+        move |ctx: rhai::NativeCallContext, opts: &rhai::Map| {
+            let origin = diag::Origin::new(ctx.call_source(), ctx.call_position());
+            let mut found = findings.lock().unwrap_or_else(|e| e.into_inner());
+            for key in opts.keys() {
+                if let Some(m) = super::commands::unknown_option(key) {
+                    found.push((origin.clone(), format!("{name}: {m}")));
+                }
+            }
+            succeeded()
+        }
+    };
+    let (shell, exec, pipe) = (checked("shell"), checked("exec"), checked("pipe"));
     engine
         .register_fn("shell", |_: &str| succeeded())
-        .register_fn("shell", |_: &str, _: rhai::Map| succeeded())
+        .register_fn(
+            "shell",
+            move |ctx: rhai::NativeCallContext, _: &str, o: rhai::Map| shell(ctx, &o),
+        )
         .register_fn("exec", |_: rhai::Array| succeeded())
-        .register_fn("exec", |_: rhai::Array, _: rhai::Map| succeeded())
+        .register_fn(
+            "exec",
+            move |ctx: rhai::NativeCallContext, _: rhai::Array, o: rhai::Map| exec(ctx, &o),
+        )
         .register_fn("pipe", |_: rhai::Array| succeeded())
-        .register_fn("pipe", |_: rhai::Array, _: rhai::Map| succeeded())
+        .register_fn(
+            "pipe",
+            move |ctx: rhai::NativeCallContext, _: rhai::Array, o: rhai::Map| pipe(ctx, &o),
+        )
         .register_fn("write_file", |_: &str, _: &str| {})
         .register_fn("append_file", |_: &str, _: &str| {})
         .register_fn("sleep", |_: i64| {})

@@ -1,6 +1,6 @@
-//! Checks of a script's text for `prun check`: the option keys of every `proc`, `proto`
-//! and `set_options` call whose options are written as a map literal, whether or not the
-//! call is ever reached. Evaluating the script stops at its first error; these find every
+//! Checks of a script's text for `prun check`: the option keys of every `proc`, `proto`,
+//! `set_options`, `shell`, `exec` and `pipe` call whose options are written as a map
+//! literal, whether or not the call is ever reached. Evaluating the script stops at its first error; these find every
 //! wrong key, each at its own line and column.
 
 use rhai::{AST, ASTNode, Expr, Map, Position, Stmt};
@@ -15,8 +15,8 @@ pub struct KeyProblem {
     pub message: String,
 }
 
-/// Every unknown option key in the literal maps given to `proc`, `proto` and
-/// `set_options`, in the order they are written.
+/// Every unknown option key in the literal maps given to `proc`, `proto`, `set_options`
+/// and the commands, in the order they are written.
 pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
     let source = ast.source();
     let mut out = Vec::new();
@@ -34,6 +34,7 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
                 "proc" => (Some(Kind::Proc), 1),
                 "proto" => (Some(Kind::Proto), 1),
                 "set_options" => (None, 0),
+                "shell" | "exec" | "pipe" => (None, 1),
                 _ => return true,
             };
             let name = match call.args.first() {
@@ -49,6 +50,9 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
                             None => format!("{what}: {m}"),
                         }
                     }),
+                    None if at == 1 => {
+                        super::commands::unknown_option(&key).map(|m| format!("{}: {m}", call.name))
+                    }
                     None => {
                         (!super::api::is_option(&key)).then(|| super::api::unknown_option(&key))
                     }

@@ -93,6 +93,20 @@ fn check_finds_an_unknown_option_in_a_map_built_at_run_time() {
 }
 
 #[test]
+fn check_finds_unknown_command_options_without_running_the_command() {
+    let out = Test::new()
+        .script(
+            "let o = #{ timout: 1 };\nshell(\"touch ran\", o);\nexec([\"touch\", \"ran\"], #{ chek: false });\n",
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1: shell: unknown option `timout`; did you mean `timeout`?")
+        .err_has("main.rhai:3:1: exec: unknown option `chek`; did you mean `check`?");
+    assert!(!out.exists("ran"), "{}", out.describe());
+}
+
+#[test]
 fn a_wrong_target_gets_the_nearest_names() {
     let out = Test::new()
         .script("proc(\"build\", || 1);\nproc(\"test\", || 1);\n")

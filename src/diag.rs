@@ -161,6 +161,7 @@ pub fn message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorMismatchOutputType(want, got, _) => {
             return mismatch("result", want, got);
         }
+        EvalAltResult::ErrorDotExpr(text, _) if !text.is_empty() => return quoted_types(text),
         _ => {}
     }
     // Rhai shows only "Script terminated", whatever the reason.
@@ -189,6 +190,18 @@ fn mismatch(what: &str, want: &str, got: &str) -> String {
         (false, true) => format!("wrong type: {} is needed", type_words(want)),
         _ => format!("wrong type: the {what} is {}", type_words(got)),
     }
+}
+
+/// Rhai's text with each quoted type name (`'i64'`) put into words ("an integer").
+fn quoted_types(text: &str) -> String {
+    text.split('\'')
+        .enumerate()
+        .map(|(i, part)| match i % 2 {
+            1 if one_type(part) != part => one_type(part),
+            1 => format!("'{part}'"),
+            _ => part.to_string(),
+        })
+        .collect()
 }
 
 /// A Rhai type name in words: `&str | ImmutableString | String` is "a string", `i64`
@@ -245,6 +258,14 @@ fn function_not_found(sig: &str) -> String {
         None => (sig.trim(), ""),
     };
     let args: Vec<String> = split_types(args).iter().map(|a| type_words(a)).collect();
+    if name.starts_with("anon$") {
+        let given = if args.is_empty() {
+            "no arguments".to_string()
+        } else {
+            args.join(", ")
+        };
+        return format!("the closure cannot be called with {given}: it takes other arguments");
+    }
     if !rhai::is_valid_function_name(name) && !name.contains("::") {
         return format!("operator `{name}` does not apply to {}", args.join(" and "));
     }
@@ -362,6 +383,10 @@ mod tests {
         assert_eq!(type_words("FnPtr"), "a closure");
         assert_eq!(type_words("&mut prun::script::ctx::Ctx"), "ctx");
         assert_eq!(type_words("i64 | string"), "an integer or a string");
+        assert_eq!(
+            quoted_types("No writable property 'foo' - a setter is not registered for type 'i64'"),
+            "No writable property 'foo' - a setter is not registered for type an integer"
+        );
     }
 
     #[test]

@@ -210,6 +210,10 @@ fn rhai_type_names_are_put_into_words() {
         .run();
     out.code(2)
         .err_has("option `env` must be a map, not an array");
+    let out = Test::new().script("let f = |x| x;\nf.call();\n").run();
+    out.code(2)
+        .err_has("main.rhai:2:3: the closure cannot be called with no arguments");
+    assert!(!out.stderr.contains("anon$"), "{}", out.describe());
     for jargon in ["i64", "ImmutableString", "rhai::", "FnPtr"] {
         assert!(!out.stderr.contains(jargon), "{jargon}\n{}", out.describe());
     }

@@ -1,12 +1,13 @@
 //! `prun check`: the problems of a script found without running anything.
 //!
 //! The script is evaluated as a dry run whose commands, file writes and sleeps do
-//! nothing (see `script::host`), so its procs and protos are declared as in a run. Then
-//! every declaration is checked, scheduled or not: dependencies that name nothing, a
-//! dependency on a higher wave, dependency cycles, targets that name nothing, and (in
-//! the script's text) option keys that `proc`, `proto` and `set_options` do not take.
-//! The first error that stopped the evaluation is a problem too, unless one of these
-//! already says the same thing.
+//! nothing (see `script::host`), so its procs and protos are declared as in a run; an
+//! unknown option key found while it runs is recorded and left out, so that the
+//! evaluation goes on. Then every declaration is checked, scheduled or not: dependencies
+//! that name nothing, a dependency on a higher wave, dependency cycles, targets that
+//! name nothing, and (in the script's text, see `script::lint`) option keys that `proc`,
+//! `proto`, `set_options` and the commands do not take. The first error that stopped the
+//! evaluation is a problem too, unless one of these already says the same thing.
 
 use std::collections::BTreeSet;
 

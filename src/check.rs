@@ -140,9 +140,17 @@ pub fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
     for (_, n) in g.procs() {
         let checked_by_proto = n.proto.is_some_and(|p| protos_with_problems.contains(&p));
         for dep in &n.deps {
-            match g.lookup(dep) {
-                Some(d) => {
-                    let (pw, dw) = (n.def.wave, g.proc(d).def.wave);
+            // The wave of the proc the dependency names, or of the proto that makes it.
+            let dep_wave = match g.lookup(dep) {
+                Some(d) => Some(g.proc(d).def.wave),
+                None => match g.find_proto(dep) {
+                    Ok(Some((p, _))) => Some(g.proto(p).def.wave),
+                    _ => None,
+                },
+            };
+            match dep_wave {
+                Some(dw) => {
+                    let pw = n.def.wave;
                     if dw > pw {
                         let e = GraphError::WaveViolation {
                             dependent: n.name.to_string(),

@@ -11,8 +11,9 @@ proc("b", #{ deps: ["aa"], cmd: ["true"] });
 proc("c", #{ dpes: ["a"], cmd: ["true"] });
 proc("d", #{ deps: ["e"] }, |ctx| 1);
 proc("e", #{ deps: ["d"] }, |ctx| 1);
-proc("f", #{ deps: ["a"], wave: 0 }, |ctx| 1);
+proc("f", #{ deps: ["a", "late::x"], wave: 0 }, |ctx| 1);
 proto("build::[env]", #{ deps: ["gen::[env]"], arg_choices: #{ env: ["dev"] } }, |ctx, env| 1);
+proto("late::[v]", #{ wave: 2 }, |ctx, v| 1);
 set_options(#{ paralel: 2 });
 shell("touch top-ran");
 write_file("written", "x");
@@ -30,10 +31,11 @@ fn check_reports_every_problem_with_its_line_and_runs_nothing() {
         .err_has("main.rhai:3:1: proc \"c\": unknown option `dpes`; did you mean `deps`?")
         .err_has("main.rhai:4:1: dependency cycle: d -> e -> d")
         .err_has(r#"main.rhai:6:1: proc "f" (wave 0) cannot depend on proc "a" (wave 1)"#)
+        .err_has(r#"main.rhai:6:1: proc "f" (wave 0) cannot depend on proc "late::x" (wave 2)"#)
         .err_has(r#"main.rhai:7:1: proto "build::[env]" depends on "gen::[env]", which does not exist"#)
-        .err_has("main.rhai:8:1: set_options: unknown option `paralel`; did you mean `parallel`?")
+        .err_has("main.rhai:9:1: set_options: unknown option `paralel`; did you mean `parallel`?")
         .err_has(r#"target "bulid::dev": no proc or proto matches "bulid::dev"; did you mean "build::dev"?"#)
-        .err_has("prun: check: 7 problems found");
+        .err_has("prun: check: 8 problems found");
     for file in ["top-ran", "written", "a-ran"] {
         assert!(!out.exists(file), "check made {file}\n{}", out.describe());
     }

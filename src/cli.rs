@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::error::Exit;
 
@@ -60,6 +60,8 @@ pub enum Inspect {
     List,
     /// The dependency graph in DOT.
     Graph,
+    /// `prun check`: every problem found without running anything.
+    Check,
 }
 
 /// Flags accepted before and after the script path.
@@ -137,7 +139,7 @@ impl RunFlags {
     version,
     about = "Run Rhai scripts that describe pipelines of subprocess jobs, in parallel",
     args_conflicts_with_subcommands = true,
-    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai\n       prun history SCRIPT.rhai\n       prun report SCRIPT.rhai [--run N] [--html PATH]\n       prun list|graph|log SCRIPT.rhai ..."
+    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai [TARGET ...]\n       prun history SCRIPT.rhai\n       prun report SCRIPT.rhai [--run N] [--html PATH]\n       prun list|graph|log SCRIPT.rhai ...\n       prun completions bash|zsh|fish\n       prun man\n       prun definitions DIR"
 )]
 struct Cli {
     #[command(flatten)]
@@ -151,8 +153,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Compile a script and report syntax errors with line:column
-    Check { script: PathBuf },
+    /// Find a script's mistakes without running anything: syntax, unknown procs, deps,
+    /// options and targets, cycles, waves (each with line:column)
+    Check {
+        script: PathBuf,
+        /// Targets to check, and the script's own arguments
+        #[arg(
+            value_name = "TARGET|SCRIPT-ARGS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        words: Vec<String>,
+    },
     /// List a script's procs and protos with their help lines and arg choices
     List {
         script: PathBuf,
@@ -180,6 +192,18 @@ enum Command {
         script: PathBuf,
         #[arg(value_name = "PROC")]
         proc_name: String,
+    },
+    /// Print a shell completion script (bash, zsh or fish)
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print prun's man page (roff): prun man > prun.1
+    Man,
+    /// Write Rhai definition files (.d.rhai) of prun's API into DIR, for editors
+    Definitions {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Show the recent runs of a script, from its task DB
     History {
@@ -225,8 +249,12 @@ struct Tail {
 pub enum Invocation {
     /// Run a script.
     Run(RunConfig),
-    /// `prun check SCRIPT`.
-    Check(PathBuf),
+    /// `prun completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `prun man`.
+    Man,
+    /// `prun definitions DIR`.
+    Definitions(PathBuf),
     /// `prun log SCRIPT PROC`.
     Log { script: PathBuf, proc_name: String },
     /// `prun history SCRIPT`.
@@ -258,7 +286,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Err(e) => return fail(e),
     };
     match cli.command {
-        Some(Command::Check { script }) => return Invocation::Check(script),
+        Some(Command::Check { script, words }) => return inspect(script, words, Inspect::Check),
+        Some(Command::Completions { shell }) => return Invocation::Completions(shell),
+        Some(Command::Man) => return Invocation::Man,
+        Some(Command::Definitions { dir }) => return Invocation::Definitions(dir),
         Some(Command::History { script, db, limit }) => {
             return Invocation::History { script, db, limit };
         }
@@ -300,6 +331,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         );
         return Invocation::Exit(Exit::Usage);
     };
+    if let Some(code) = mistyped_subcommand(&script) {
+        return Invocation::Exit(code);
+    }
     // Words prun does not know may be the script's own options: decided once the
     // script's declaration is read (run::with_declared_options). Any other usage error
     // goes on to the run too, which reports it (in the `--json` report as well); help
@@ -370,6 +404,35 @@ pub fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
         }
     }
     found
+}
+
+/// Writes the completion script of `shell` for prun's command line.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "prun", out);
+}
+
+/// Writes prun's man page (roff), made from the same definition as `--help`.
+pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// A first word that is no file and is near a subcommand's name (`prun chek s.rhai`) is
+/// a mistyped subcommand: a usage error that names the subcommand meant.
+fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
+    let path = std::path::Path::new(word);
+    if path.exists() || path.extension().is_some() {
+        return None;
+    }
+    let word = word.to_string_lossy();
+    let cmd = Cli::command();
+    let hint = crate::suggest::hint(&word, cmd.get_subcommands().map(|c| c.get_name()), "`");
+    if hint.is_empty() {
+        return None;
+    }
+    errln!(
+        "prun: `{word}` is neither a script nor a subcommand{hint}\n\nFor more information, try '--help'."
+    );
+    Some(Exit::Usage)
 }
 
 /// A cheap look at the script's text: does it call `args(...)`?
@@ -443,10 +506,9 @@ mod tests {
 
     #[test]
     fn check_subcommand() {
-        assert!(matches!(
-            parse(["prun", "check", "s.rhai"].map(OsString::from)),
-            Invocation::Check(_)
-        ));
+        let c = run_cfg(&["prun", "check", "s.rhai", "build", "--", "-x"]);
+        assert_eq!(c.inspect, Some(Inspect::Check));
+        assert_eq!(c.tail, vec!["build", "--", "-x"]);
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! Turning Rhai errors into messages that name the script, line and column.
+//! Turning Rhai errors into messages that name the script, line and column, in words a
+//! user reads: Rhai's type names (`&str | ImmutableString | String`, `i64`, `FnPtr`)
+//! become "a string", "an integer", "a closure", and a function or module that does not
+//! exist gets the nearest names that do ("did you mean `shell`?").
 //! Used by the script host and by the graph (for errors of dependency closures).
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock, Weak};
 
-use rhai::{EvalAltResult, ParseError, Position};
+use rhai::{Engine, EvalAltResult, ParseError, Position};
 
 /// Where something was written in a script: a path and, when known, a line and column.
 /// Kept as parts, never as one string to split again (paths may contain colons).
@@ -31,6 +35,16 @@ impl Origin {
     /// The script file.
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// The line, 1-based; 0 when unknown.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column, 1-based; 0 when unknown.
+    pub fn column(&self) -> u32 {
+        self.column
     }
 }
 
@@ -131,10 +145,24 @@ pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
     out
 }
 
-/// The message of an error without Rhai's "(line x, position y)" suffix.
+/// The message of an error without Rhai's "(line x, position y)" suffix, Rhai's type
+/// names put into words.
 pub fn message(err: &EvalAltResult) -> String {
-    if let EvalAltResult::ErrorRuntime(v, _) = err {
-        return v.to_string();
+    match err {
+        EvalAltResult::ErrorRuntime(v, _) => return v.to_string(),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
+        EvalAltResult::ErrorModuleNotFound(name, _) => {
+            let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");
+            return format!("module \"{name}\" not found{hint}");
+        }
+        EvalAltResult::ErrorMismatchDataType(want, got, _) => {
+            return mismatch("value", want, got);
+        }
+        EvalAltResult::ErrorMismatchOutputType(want, got, _) => {
+            return mismatch("result", want, got);
+        }
+        EvalAltResult::ErrorDotExpr(text, _) if !text.is_empty() => return quoted_types(text),
+        _ => {}
     }
     // Rhai shows only "Script terminated", whatever the reason.
     if let EvalAltResult::ErrorTerminated(v, _) = err
@@ -148,5 +176,225 @@ pub fn message(err: &EvalAltResult) -> String {
     match text.rfind(" (line ") {
         Some(i) if !err.position().is_none() && text.ends_with(')') => text[..i].to_string(),
         _ => text,
+    }
+}
+
+/// "the value is an integer, but a string is needed", from Rhai's type names.
+fn mismatch(what: &str, want: &str, got: &str) -> String {
+    match (want.is_empty(), got.is_empty()) {
+        (false, false) => format!(
+            "wrong type: the {what} is {}, but {} is needed",
+            type_words(got),
+            type_words(want)
+        ),
+        (false, true) => format!("wrong type: {} is needed", type_words(want)),
+        _ => format!("wrong type: the {what} is {}", type_words(got)),
+    }
+}
+
+/// Rhai's text with each quoted type name (`'i64'`) put into words ("an integer").
+fn quoted_types(text: &str) -> String {
+    text.split('\'')
+        .enumerate()
+        .map(|(i, part)| match i % 2 {
+            1 if one_type(part) != part => one_type(part),
+            1 => format!("'{part}'"),
+            _ => part.to_string(),
+        })
+        .collect()
+}
+
+/// A Rhai type name in words: `&str | ImmutableString | String` is "a string", `i64`
+/// "an integer", `rhai::Array` "an array", `FnPtr` "a closure". A union lists each
+/// different meaning once ("a string or an integer"); an unknown type keeps its name.
+pub fn type_words(rhai: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for part in rhai.split('|') {
+        let w = one_type(part.trim());
+        if !words.contains(&w) {
+            words.push(w);
+        }
+    }
+    words.join(" or ")
+}
+
+fn one_type(t: &str) -> String {
+    let t = t.trim_start_matches("&mut ").trim_start_matches('&').trim();
+    let base = t.split('<').next().unwrap_or(t);
+    let last = base.rsplit("::").next().unwrap_or(base);
+    let words = match last {
+        "str" | "String" | "ImmutableString" | "string" | "SmartString" => "a string",
+        "i64" | "i32" | "i16" | "i8" | "u64" | "u32" | "u16" | "u8" | "usize" | "isize" | "INT"
+        | "int" => "an integer",
+        "f64" | "f32" | "FLOAT" | "float" | "decimal" | "Decimal" => "a number",
+        "bool" => "a bool",
+        "char" => "a character",
+        "Array" | "array" | "Vec" => "an array",
+        "Map" | "map" | "BTreeMap" => "a map",
+        "FnPtr" | "Fn" => "a closure",
+        "Blob" | "blob" => "a blob",
+        "()" | "unit" => "nothing (`()`)",
+        "Dynamic" | "?" => "any value",
+        "Instant" | "timestamp" => "a timestamp",
+        "Range" | "RangeInclusive" | "range" => "a range",
+        "Ctx" => "ctx",
+        "NoFailures" => "NO_FAILURES",
+        "WhenScheduled" => "when_scheduled(...)",
+        "Skip" | "SkipSignal" => "skip(...)",
+        _ => return t.to_string(),
+    };
+    words.to_string()
+}
+
+/// How many ways of calling a function a message lists.
+const MAX_FORMS: usize = 6;
+
+/// Rhai's `name (type, type)` of a call that matched no function, as "function not
+/// found: name(a string, an integer)", with the nearest function names, or the ways the
+/// function can be called when only its arguments were wrong.
+fn function_not_found(sig: &str) -> String {
+    let (name, args) = match sig.split_once(" (") {
+        Some((n, rest)) => (n.trim(), rest.strip_suffix(')').unwrap_or(rest)),
+        None => (sig.trim(), ""),
+    };
+    let args: Vec<String> = split_types(args).iter().map(|a| type_words(a)).collect();
+    if name.starts_with("anon$") {
+        let given = if args.is_empty() {
+            "no arguments".to_string()
+        } else {
+            args.join(", ")
+        };
+        return format!("the closure cannot be called with {given}: it takes other arguments");
+    }
+    if !rhai::is_valid_function_name(name) && !name.contains("::") {
+        return format!("operator `{name}` does not apply to {}", args.join(" and "));
+    }
+    let call = format!("{name}({})", args.join(", "));
+    let known = callables();
+    let bare = name.rsplit("::").next().unwrap_or(name);
+    if let Some(forms) = known.get(bare).filter(|_| !name.contains("::")) {
+        if forms.is_empty() {
+            return format!(
+                "function {call} does not exist: the script's function `{bare}` takes other arguments"
+            );
+        }
+        let mut shown: Vec<&str> = forms.iter().take(MAX_FORMS).map(String::as_str).collect();
+        if forms.len() > MAX_FORMS {
+            shown.push("...");
+        }
+        return format!(
+            "function {call} does not exist: `{bare}` is called as {}",
+            shown.join(" or ")
+        );
+    }
+    let hint = crate::suggest::hint(bare, known.keys().map(String::as_str), "`");
+    format!("function not found: {call}{hint}")
+}
+
+/// The types of a Rhai signature's arguments, split at the commas outside `<...>`.
+fn split_types(args: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in args.char_indices() {
+        match c {
+            '<' | '(' => depth += 1,
+            '>' | ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(args[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let last = args[start..].trim();
+    if !last.is_empty() {
+        out.push(last);
+    }
+    out
+}
+
+/// The engine whose functions "did you mean" offers, and the functions scripts defined.
+/// Read only when an error names a missing function: listing an engine's functions takes
+/// a while, and most runs never need it.
+static ENGINE: RwLock<Option<Weak<Engine>>> = RwLock::new(None);
+static SCRIPT_FUNCTIONS: RwLock<BTreeSet<String>> = RwLock::new(BTreeSet::new());
+
+/// Makes `engine`'s functions the ones "did you mean" offers.
+pub fn know_engine(engine: &Weak<Engine>) {
+    *ENGINE.write().unwrap_or_else(|e| e.into_inner()) = Some(engine.clone());
+}
+
+/// Adds functions a script defines (`fn name(...)`) to those "did you mean" offers.
+pub fn know_script_functions<'a>(names: impl IntoIterator<Item = &'a str>) {
+    let mut known = SCRIPT_FUNCTIONS.write().unwrap_or_else(|e| e.into_inner());
+    known.extend(names.into_iter().map(str::to_string));
+}
+
+/// Every callable function by name, with the ways it can be called (`shell(a string)`).
+fn callables() -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let engine = ENGINE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade);
+    if let Some(engine) = engine {
+        let forms = engine.collect_fn_metadata(
+            None,
+            |f| {
+                let name = f.metadata.name.as_str();
+                if !rhai::is_valid_function_name(name) || name.contains('$') {
+                    return None;
+                }
+                let params: Vec<String> = f
+                    .metadata
+                    .params_info
+                    .iter()
+                    .map(|p| type_words(p.split_once(':').map_or(p.as_str(), |(_, t)| t)))
+                    .collect();
+                Some((name.to_string(), format!("{name}({})", params.join(", "))))
+            },
+            true,
+        );
+        for (name, form) in forms {
+            out.entry(name).or_default().insert(form);
+        }
+    }
+    for name in SCRIPT_FUNCTIONS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        out.entry(name.clone()).or_default();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rhai_types_read_as_words() {
+        assert_eq!(type_words("&str | ImmutableString | String"), "a string");
+        assert_eq!(type_words("i64"), "an integer");
+        assert_eq!(type_words("rhai::Array"), "an array");
+        assert_eq!(type_words("rhai::Map"), "a map");
+        assert_eq!(type_words("FnPtr"), "a closure");
+        assert_eq!(type_words("&mut prun::script::ctx::Ctx"), "ctx");
+        assert_eq!(type_words("i64 | string"), "an integer or a string");
+        assert_eq!(
+            quoted_types("No writable property 'foo' - a setter is not registered for type 'i64'"),
+            "No writable property 'foo' - a setter is not registered for type an integer"
+        );
+    }
+
+    #[test]
+    fn signatures_split_at_top_level_commas() {
+        assert_eq!(
+            split_types("&str | ImmutableString | String, Option<i64, u8>, i64"),
+            ["&str | ImmutableString | String", "Option<i64, u8>", "i64"]
+        );
+        assert!(split_types("").is_empty());
     }
 }

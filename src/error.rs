@@ -39,9 +39,12 @@ pub enum Error {
     /// The script cannot be read or compiled.
     #[error("prun: error: {0}")]
     Script(ScriptError),
-    /// `prun check`: the script cannot be read or compiled.
-    #[error("prun: {0}")]
-    Check(ScriptError),
+    /// `prun man`, `prun definitions`: what prun writes about itself cannot be written.
+    #[error("prun: failed to write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The script's `args(#{...})` declaration is wrong.
     #[error("prun: error: {script}: {source}")]
     Declaration {
@@ -143,11 +146,11 @@ impl Error {
             | Error::NoDb { .. }
             | Error::NoRun { .. }
             | Error::WriteHtml { .. }
-            | Error::NoLog { .. } => Exit::Usage,
+            | Error::NoLog { .. }
+            | Error::Write { .. } => Exit::Usage,
             Error::Locked { .. } => Exit::Locked,
             Error::Runtime(_)
             | Error::Script(_)
-            | Error::Check(_)
             | Error::Declaration { .. }
             | Error::LockOpen { .. }
             | Error::LockTake { .. }

@@ -1,5 +1,6 @@
 //! `prun list` and `prun graph`: a script's procs and protos, and its dependency graph
-//! in DOT, after evaluating it as a dry run.
+//! in DOT, after evaluating it as a dry run; and the same list for a run that names no
+//! target and schedules nothing.
 
 use crate::exec::{Core, State};
 use crate::graph::Choices;
@@ -47,6 +48,20 @@ pub fn list(c: &Core) -> String {
         out.push('\n');
     }
     out.trim_end().to_string()
+}
+
+/// What a run that names no target and schedules nothing prints: how to name one, and
+/// the procs and protos with their help lines. `None` when the script declares none.
+pub fn available(c: &Core, script: &std::path::Path) -> Option<String> {
+    let g = c.graph();
+    if g.procs().next().is_none() && g.protos().next().is_none() {
+        return None;
+    }
+    Some(format!(
+        "nothing to run: name targets (prun {} TARGET ...), or schedule them with run() in the script\n{}",
+        script.display(),
+        list(c)
+    ))
 }
 
 fn quote(s: &str) -> String {

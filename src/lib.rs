@@ -11,7 +11,8 @@
 //! - `store`: the task DB (history and cache), and `picture`: `prun report`, a recorded
 //!   run's timeline and critical path.
 //!
-//! [`run`] is the whole program behind the `prun` binary.
+//! [`run`] is the whole program behind the `prun` binary; [`check`], [`history`], [`log`],
+//! [`completions`], [`man`] and [`definitions`] are its subcommands.
 
 #![forbid(unsafe_code)]
 
@@ -37,8 +38,10 @@ macro_rules! errln {
     }};
 }
 
+mod check;
 pub mod cli;
 mod diag;
+mod docgen;
 mod duration;
 mod error;
 mod event;
@@ -53,9 +56,11 @@ mod report;
 mod run;
 mod script;
 mod store;
+mod suggest;
 mod ui;
 
 pub use cli::{Inspect, RunConfig};
+pub use docgen::{completions, definitions, man};
 pub use error::{Error, Exit};
 pub use picture::{ReportRequest, run_report};
 pub use run::{check, history, log, run};

@@ -9,7 +9,9 @@ use prun::cli::{self, Invocation};
 fn main() -> ExitCode {
     let result = match cli::parse(std::env::args_os()) {
         Invocation::Run(cfg) => prun::run(cfg),
-        Invocation::Check(script) => prun::check(&script),
+        Invocation::Completions(shell) => prun::completions(shell),
+        Invocation::Man => prun::man(),
+        Invocation::Definitions(dir) => prun::definitions(&dir),
         Invocation::History { script, db, limit } => prun::history(&script, db, limit),
         Invocation::Report(req) => prun::run_report(&req),
         Invocation::Log { script, proc_name } => prun::log(&script, &proc_name),

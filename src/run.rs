@@ -15,31 +15,15 @@ use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
 /// Time given to a terminated process group between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
-/// Compiles a script and reports syntax errors (`prun check`).
+/// `prun check SCRIPT`: reports the script's mistakes without running anything (see
+/// [`crate::check`]).
 pub fn check(script: &std::path::Path) -> Result<Exit, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
-    let core = Core::new(CoreOptions {
-        parallel: 1,
-        allow_missing_deps: true,
-        fail_fast: false,
-    });
-    let reporter: Arc<dyn Reporter> = Arc::new(PlainReporter::default());
-    let sched = Scheduler::new(
-        core,
-        rt.handle().clone(),
-        reporter,
-        std::env::temp_dir(),
-        KILL_GRACE,
-    );
-    let host = Host::new(sched.clone(), &HostOptions::default());
-    let compiled = host.compile_file(script);
-    sched.shutdown();
-    compiled.map_err(Error::Check)?;
-    outln!("{}: ok", script.display());
-    Ok(Exit::Ok)
+    run(RunConfig {
+        script: script.to_path_buf(),
+        no_db: true,
+        inspect: Some(Inspect::Check),
+        ..RunConfig::default()
+    })
 }
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
@@ -237,7 +221,7 @@ fn inspect_options(mut cfg: RunConfig, what: Inspect) -> Result<Option<RunConfig
         }
     };
     match what {
-        Inspect::Graph => cfg.targets = rest,
+        Inspect::Graph | Inspect::Check => cfg.targets = rest,
         Inspect::List if rest.is_empty() => {}
         Inspect::List => {
             return Err(Error::Usage(format!(
@@ -475,6 +459,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         };
         sched.with(|c| c.set_cache_opener(Some(opener)));
     }
+    let checking = cfg.inspect == Some(Inspect::Check);
     let host = Host::new(
         sched.clone(),
         &HostOptions {
@@ -485,6 +470,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
             cli_full_log: cfg.full_log_on_failure,
             cli_live: cfg.live.is_some(),
             cli_output: cfg.output.is_some(),
+            check: checking,
         },
     );
 
@@ -501,9 +487,9 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     // `exec::internal`): the cleanups still run and prun exits with status 2.
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let r = host.run(&ast);
-        let targets = r
-            .is_ok()
-            .then(|| run_targets(&sched, &cfg.targets, &*reporter));
+        // `prun check` looks the targets up without scheduling them.
+        let targets =
+            (r.is_ok() && !checking).then(|| run_targets(&sched, &cfg.targets, &*reporter));
         (r, targets)
     }));
     let ran = ran.unwrap_or_else(|_| {
@@ -512,7 +498,16 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     });
     // What stopped the run, for the report (it was printed as it happened).
     let mut error: Option<String> = None;
+    // `prun check` reports why the evaluation stopped with the problems it finds.
+    let mut stopped = crate::check::Stopped::default();
     match ran.0 {
+        Err(crate::script::TopLevelError::Script(e)) if checking => {
+            stopped.error = Some(e.to_string());
+        }
+        Err(
+            crate::script::TopLevelError::ProcFailed(msg)
+            | crate::script::TopLevelError::Aborted(msg),
+        ) if checking => stopped.wait = Some(format!("the script stopped: {msg}")),
         Ok(()) => {
             let (code, e) = ran.1.unwrap_or((Exit::Ok, None));
             exit = code;
@@ -544,6 +539,12 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     }
     host.run_cleanups();
     sched.flush_reports();
+    if checking {
+        let findings = host.findings();
+        let exit = crate::check::report(&sched.lock(), &ast, findings, &cfg.targets, stopped);
+        sched.shutdown();
+        return Ok(exit);
+    }
     // A script that failed declared only part of its procs: its error is the answer.
     if let Some(what) = cfg.inspect.filter(|_| exit != Exit::Script) {
         let text = {
@@ -551,6 +552,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
             match what {
                 Inspect::List => crate::inspect::list(&c),
                 Inspect::Graph => crate::inspect::dot(&c, !cfg.targets.is_empty()),
+                Inspect::Check => unreachable!("prun check reports above"),
             }
         };
         outln!("{text}");
@@ -566,10 +568,24 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         summary.succeeded -= n;
         summary.would_run = Some(n);
     }
+    // A run that names no target and schedules nothing lists what could run instead
+    // (as `just` does with no recipe); the live display still needs its summary to end.
+    let listing = (cfg.targets.is_empty()
+        && summary.total() == 0
+        && exit == Exit::Ok
+        && !cfg.quiet
+        && !sched.interrupted())
+    .then(|| crate::inspect::available(&sched.lock(), &cfg.script))
+    .flatten();
     // A run that an error stopped before it scheduled anything has nothing to sum up:
     // the error is all there is to say.
-    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0) {
+    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0)
+        && (listing.is_none() || live.is_some())
+    {
         reporter.summary(&summary);
+    }
+    if let Some(text) = listing {
+        outln!("{text}");
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
     let outcome = if sched.interrupted() {
@@ -654,7 +670,10 @@ fn run_targets(
     match result {
         Ok(()) => (Exit::Ok, None),
         Err(e) => {
-            let message = format!("target: {e}");
+            let message = format!(
+                "target: {}",
+                crate::suggest::graph_error(sched.lock().graph(), &e)
+            );
             reporter.eprint(&format!("prun: {message}"));
             (Exit::Usage, Some(message))
         }

@@ -11,6 +11,8 @@ mod support;
 mod backup_verify;
 #[path = "suite/basics.rs"]
 mod basics;
+#[path = "suite/check.rs"]
+mod check;
 #[path = "suite/cli.rs"]
 mod cli;
 #[path = "suite/closures.rs"]

@@ -504,7 +504,8 @@ impl Core {
                     self.missing_blocked.push(p);
                 }
             } else {
-                self.fail_dep(p, format!("dependency \"{dep}\" missing"));
+                let hint = crate::suggest::proc_hint(&self.graph, &dep);
+                self.fail_dep(p, format!("dependency \"{dep}\" missing{hint}"));
             }
             return;
         }

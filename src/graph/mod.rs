@@ -16,6 +16,6 @@ pub use def::{
     Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputMode, OutputSpec, ProcDef,
 };
 pub use error::GraphError;
-pub use model::{Graph, ProcId, ProcNode, args_map, fill_known, fill_text};
+pub use model::{Graph, ProcId, ProcNode, Proto, args_map, fill_known, fill_text};
 pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};

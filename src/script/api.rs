@@ -27,6 +27,36 @@ pub struct ApiConfig {
     pub cli_live: bool,
     /// `--output` was given: it wins over `set_options(#{ output })`.
     pub cli_output: bool,
+    /// `prun check`: unknown option keys are recorded here and left out, so that the
+    /// evaluation goes on to find more problems.
+    pub findings: Option<Findings>,
+}
+
+/// What `prun check` found while the script was evaluated: where, and what is wrong.
+pub type Findings = Arc<std::sync::Mutex<Vec<(crate::diag::Origin, String)>>>;
+
+/// In `prun check`, records the keys of `opts` that are not options and leaves them out.
+fn known_options(
+    ctx: &NativeCallContext,
+    findings: Option<&Findings>,
+    what: &str,
+    unknown: impl Fn(&str) -> Option<String>,
+    opts: Map,
+) -> Map {
+    let Some(findings) = findings else {
+        return opts;
+    };
+    let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+    let mut found = findings.lock().unwrap_or_else(|e| e.into_inner());
+    opts.into_iter()
+        .filter(|(k, _)| match unknown(k) {
+            Some(m) => {
+                found.push((origin.clone(), format!("{what}{m}")));
+                false
+            }
+            None => true,
+        })
+        .collect()
 }
 
 /// What `set_options(#{ task_db })` needs to open another task DB.
@@ -62,7 +92,9 @@ fn core<T>(
             "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
         )));
     }
-    sched.graph_op(f).map_err(|e| err(e.to_string()))
+    sched
+        .graph_op(f)
+        .map_err(|e| err(crate::suggest::graph_error(sched.lock().graph(), &e)))
 }
 
 fn names(c: &Core, ids: &[ProcId]) -> Array {
@@ -74,9 +106,12 @@ fn names(c: &Core, ids: &[ProcId]) -> Array {
 fn strings(a: Array) -> R<Vec<String>> {
     a.into_iter()
         .map(|v| {
-            v.clone()
-                .into_string()
-                .map_err(|t| err(format!("expected proc names, found a {t}")))
+            v.clone().into_string().map_err(|t| {
+                err(format!(
+                    "expected proc names, found {}",
+                    crate::diag::type_words(t)
+                ))
+            })
         })
         .collect()
 }
@@ -92,17 +127,31 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
                 define(&ctx, &s, &w, kind, name, Map::new(), Some(body))
             },
         );
-        let (s, w) = (sched.clone(), weak.clone());
+        let (s, w, f) = (sched.clone(), weak.clone(), cfg.findings.clone());
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: &str, opts: Map| {
+                let opts = known_options(
+                    &ctx,
+                    f.as_ref(),
+                    &format!("{fn_name} \"{name}\": "),
+                    |k| opts::unknown_key(kind, k),
+                    opts,
+                );
                 define(&ctx, &s, &w, kind, name, opts, None)
             },
         );
-        let (s, w) = (sched.clone(), weak.clone());
+        let (s, w, f) = (sched.clone(), weak.clone(), cfg.findings.clone());
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: &str, opts: Map, body: FnPtr| {
+                let opts = known_options(
+                    &ctx,
+                    f.as_ref(),
+                    &format!("{fn_name} \"{name}\": "),
+                    |k| opts::unknown_key(kind, k),
+                    opts,
+                );
                 define(&ctx, &s, &w, kind, name, opts, Some(body))
             },
         );
@@ -168,7 +217,11 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
     });
 
     let (s, cfg) = (sched.clone(), cfg.clone());
-    engine.register_fn("set_options", move |m: Map| set_options(&s, &cfg, m));
+    engine.register_fn("set_options", move |ctx: NativeCallContext, m: Map| {
+        let unknown = |k: &str| (!is_option(k)).then(|| unknown_option(k));
+        let m = known_options(&ctx, cfg.findings.as_ref(), "", unknown, m);
+        set_options(&s, &cfg, m)
+    });
     let s = sched.clone();
     engine.register_fn("set_params", move |m: Map| {
         core(&s, "set_params", |c| {
@@ -402,6 +455,20 @@ const OPTIONS: &[&str] = &[
     "keep_runs",
 ];
 
+/// The message for a key `set_options` does not take, with the nearest valid keys.
+pub fn unknown_option(key: &str) -> String {
+    format!(
+        "set_options: unknown option `{key}`{} (valid options: {})",
+        crate::suggest::hint(key, OPTIONS.iter().copied(), "`"),
+        OPTIONS.join(", ")
+    )
+}
+
+/// Whether `set_options` takes `key`.
+pub fn is_option(key: &str) -> bool {
+    OPTIONS.contains(&key)
+}
+
 /// Switches the task DB (before any proc has started).
 fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) -> R<()> {
     let reporter = sched.reporter().clone();
@@ -432,7 +499,7 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
         let bad = |what: &str| {
             err(format!(
                 "set_options: `{k}` must be {what}, not {}",
-                v.type_name()
+                crate::diag::type_words(v.type_name())
             ))
         };
         match k {
@@ -538,12 +605,7 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 crate::duration::parse(&v)
                     .map_err(|e| err(format!("set_options: `watch_debounce`: {e}")))?;
             }
-            k => {
-                return Err(err(format!(
-                    "set_options: unknown option `{k}` (valid options: {})",
-                    OPTIONS.join(", ")
-                )));
-            }
+            k => return Err(err(unknown_option(k))),
         }
     }
     Ok(())

@@ -34,6 +34,18 @@ const OPTIONS: &[&str] = &[
     "kill_grace",
 ];
 
+/// The message for a key the options of `shell`, `exec` and `pipe` do not have, with the
+/// nearest valid keys; `None` for a valid key.
+pub fn unknown_option(key: &str) -> Option<String> {
+    (!OPTIONS.contains(&key)).then(|| {
+        format!(
+            "unknown option `{key}`{} (valid options: {})",
+            crate::suggest::hint(key, OPTIONS.iter().copied(), "`"),
+            OPTIONS.join(", ")
+        )
+    })
+}
+
 /// How many lines of stderr a failure message quotes.
 const STDERR_LINES: usize = 5;
 
@@ -91,7 +103,7 @@ fn stages_of(stages: Array) -> R<Vec<Program>> {
                 Err(format!(
                     "pipe: stage {} must be an argv array or a shell string, not {}",
                     i + 1,
-                    s.type_name()
+                    crate::diag::type_words(s.type_name())
                 )
                 .into())
             }
@@ -131,7 +143,11 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
     };
     for (k, v) in opts {
         let bad = |what: &str| -> Box<EvalAltResult> {
-            format!("option `{k}` must be {what}, not {}", v.type_name()).into()
+            format!(
+                "option `{k}` must be {what}, not {}",
+                crate::diag::type_words(v.type_name())
+            )
+            .into()
         };
         let path = |v: &Dynamic| -> R<PathBuf> {
             v.clone()
@@ -198,13 +214,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             }
             "check" => c.check = v.as_bool().map_err(|_| bad("a bool"))?,
             "quiet" => c.quiet = v.as_bool().map_err(|_| bad("a bool"))?,
-            other => {
-                return Err(format!(
-                    "unknown option `{other}` (valid options: {})",
-                    OPTIONS.join(", ")
-                )
-                .into());
-            }
+            other => return Err(unknown_option(other).unwrap_or_default().into()),
         }
     }
     Ok((l, c))

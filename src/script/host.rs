@@ -35,6 +35,21 @@ pub struct HostOptions {
     pub cli_live: bool,
     /// `--output` was given.
     pub cli_output: bool,
+    /// `prun check`: commands (`shell`, `exec`, `pipe`), file writes and sleeps do
+    /// nothing (see [`stand_ins`]), and unknown option keys are recorded as findings
+    /// instead of stopping the script.
+    pub check: bool,
+}
+
+/// A function the engine has: its name (`get$name` for a property), its parameters
+/// (`name: type`, `_` when unnamed) and its return type, as Rhai's metadata gives them.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<String>,
+    pub returns: String,
+    /// How many parameters it takes (`params` may describe fewer).
+    pub arity: usize,
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -55,12 +70,15 @@ pub struct Host {
     engine: Arc<Engine>,
     sched: Arc<Scheduler>,
     cleanups: Cleanups,
+    /// What `prun check` found while the script ran (see [`HostOptions::check`]).
+    findings: super::api::Findings,
 }
 
 impl Host {
     /// Builds the engine and installs the host as the scheduler's closure runner.
     pub fn new(sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
         let cleanups = Cleanups::default();
+        let findings = super::api::Findings::default();
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
             let mut engine = Engine::new();
             // Rhai's string interner rescans its whole cache for every new string once it
@@ -78,6 +96,7 @@ impl Host {
                 cli_full_log: opts.cli_full_log,
                 cli_live: opts.cli_live,
                 cli_output: opts.cli_output,
+                findings: opts.check.then(|| findings.clone()),
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);
@@ -85,6 +104,9 @@ impl Host {
             super::helpers::register(&mut engine, &sched);
             cleanups.register(&mut engine, weak);
             super::stdlib::install(&mut engine);
+            if opts.check {
+                stand_ins(&mut engine, &findings);
+            }
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
             let values = opts.script_values.clone();
@@ -120,6 +142,7 @@ impl Host {
             });
             engine
         });
+        diag::know_engine(&Arc::downgrade(&engine));
         sched.set_runner(Arc::new(Runner {
             engine: Arc::downgrade(&engine),
         }));
@@ -127,6 +150,7 @@ impl Host {
             engine,
             sched,
             cleanups,
+            findings,
         }
     }
 
@@ -137,6 +161,33 @@ impl Host {
         for e in self.cleanups.run() {
             self.sched.reporter().warning(&e);
         }
+    }
+
+    /// The problems `prun check` found while the script ran: option keys that `proc`,
+    /// `proto` and `set_options` do not take, where each call is.
+    pub fn findings(&self) -> Vec<(crate::diag::Origin, String)> {
+        std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// prun's own functions (not Rhai's standard ones), as the engine describes them.
+    pub fn functions(&self) -> Vec<Function> {
+        self.engine.collect_fn_metadata(
+            None,
+            |f| {
+                Some(Function {
+                    name: f.metadata.name.to_string(),
+                    params: f
+                        .metadata
+                        .params_info
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect(),
+                    returns: f.metadata.return_type.to_string(),
+                    arity: f.metadata.num_params,
+                })
+            },
+            false,
+        )
     }
 
     /// Reads and compiles a script file; a `#!` first line is ignored.
@@ -166,6 +217,7 @@ impl Host {
     /// Runs the top level of a compiled script on this thread.
     pub fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
         super::identity::remember(ast);
+        diag::know_script_functions(ast.iter_functions().map(|f| f.name));
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
         let source = ast.source().unwrap_or("<script>").to_string();
@@ -188,6 +240,60 @@ impl Host {
             _ => TopLevelError::Script(ScriptError::Runtime(diag::runtime_error(source, e))),
         }
     }
+}
+
+/// `prun check` evaluates a script without running anything: these replace the functions
+/// that act on the world. A command returns the result of a command that succeeded and
+/// printed nothing (`#{ code: 0, ok: true, stdout: "", stderr: "", duration: 0.0 }`)
+/// after its options' keys were checked (a wrong one is a finding),
+/// `write_file` and `append_file` write nothing, `sleep` returns at once. Reading
+/// (`read_file`, `glob`, `which`, `env`) works as in a run.
+fn stand_ins(engine: &mut Engine, findings: &super::api::Findings) {
+    fn succeeded() -> rhai::Map {
+        let mut m = rhai::Map::new();
+        m.insert("code".into(), Dynamic::from(0_i64));
+        m.insert("ok".into(), true.into());
+        m.insert("stdout".into(), "".into());
+        m.insert("stderr".into(), "".into());
+        m.insert("duration".into(), Dynamic::from(0.0_f64));
+        m
+    }
+    // The options' keys are checked as a command would check them, and recorded.
+    let checked = |name: &'static str| {
+        let findings = findings.clone();
+        move |ctx: rhai::NativeCallContext, opts: &rhai::Map| {
+            let origin = diag::Origin::new(ctx.call_source(), ctx.call_position());
+            let mut found = findings.lock().unwrap_or_else(|e| e.into_inner());
+            for key in opts.keys() {
+                if let Some(m) = super::commands::unknown_option(key) {
+                    found.push((origin.clone(), format!("{name}: {m}")));
+                }
+            }
+            succeeded()
+        }
+    };
+    let (shell, exec, pipe) = (checked("shell"), checked("exec"), checked("pipe"));
+    engine
+        .register_fn("shell", |_: &str| succeeded())
+        .register_fn(
+            "shell",
+            move |ctx: rhai::NativeCallContext, _: &str, o: rhai::Map| shell(ctx, &o),
+        )
+        .register_fn("exec", |_: rhai::Array| succeeded())
+        .register_fn(
+            "exec",
+            move |ctx: rhai::NativeCallContext, _: rhai::Array, o: rhai::Map| exec(ctx, &o),
+        )
+        .register_fn("pipe", |_: rhai::Array| succeeded())
+        .register_fn(
+            "pipe",
+            move |ctx: rhai::NativeCallContext, _: rhai::Array, o: rhai::Map| pipe(ctx, &o),
+        )
+        .register_fn("write_file", |_: &str, _: &str| {})
+        .register_fn("append_file", |_: &str, _: &str| {})
+        .register_fn("sleep", |_: i64| {})
+        .register_fn("sleep", |_: f64| {})
+        .register_fn("sleep", |_: Dynamic| {});
 }
 
 /// Marks the end of the declaration pass of [`declaration`].

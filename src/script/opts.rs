@@ -39,6 +39,24 @@ pub enum Kind {
     Proto,
 }
 
+/// The message for an option key that `proc` (or `proto`) does not take, with the
+/// nearest valid keys; `None` for a valid key.
+pub fn unknown_key(kind: Kind, key: &str) -> Option<String> {
+    let proto_only = kind == Kind::Proto && key == "arg_choices";
+    if KEYS.contains(&key) || proto_only {
+        return None;
+    }
+    let mut valid: Vec<&str> = KEYS.to_vec();
+    if kind == Kind::Proto {
+        valid.push("arg_choices");
+    }
+    Some(format!(
+        "unknown option `{key}`{} (valid options: {})",
+        crate::suggest::hint(key, valid.iter().copied(), "`"),
+        valid.join(", ")
+    ))
+}
+
 /// A wrong option of a `proc(...)` or `proto(...)` call, naming the proc and the option.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} \"{name}\": {message}")]
@@ -66,19 +84,8 @@ pub fn parse(
         name: name.to_string(),
         message,
     };
-    for key in opts.keys() {
-        let k = key.as_str();
-        let proto_only = kind == Kind::Proto && k == "arg_choices";
-        if !(KEYS.contains(&k) || proto_only) {
-            let mut valid: Vec<&str> = KEYS.to_vec();
-            if kind == Kind::Proto {
-                valid.push("arg_choices");
-            }
-            return Err(err(format!(
-                "unknown option `{k}` (valid options: {})",
-                valid.join(", ")
-            )));
-        }
+    if let Some(message) = opts.keys().find_map(|k| unknown_key(kind, k)) {
+        return Err(err(message));
     }
     let callback = |fp: FnPtr| -> Result<Callback, DefError> {
         Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(|e| err(e.to_string()))?)
@@ -98,7 +105,7 @@ pub fn parse(
         } else {
             return Err(err(format!(
                 "`deps` entries must be names, closures or NO_FAILURES, not {}",
-                item.type_name()
+                crate::diag::type_words(item.type_name())
             )));
         }
     }
@@ -110,19 +117,25 @@ pub fn parse(
         } else {
             return Err(err(format!(
                 "`rdeps` entries must be patterns or when_scheduled(...), not {}",
-                item.type_name()
+                crate::diag::type_words(item.type_name())
             )));
         }
     }
     if let Some(v) = get("now") {
-        def.now = v
-            .as_bool()
-            .map_err(|t| err(format!("`now` must be a bool, not {t}")))?;
+        def.now = v.as_bool().map_err(|t| {
+            err(format!(
+                "`now` must be a bool, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
     }
     if let Some(v) = get("no_skip") {
-        def.no_skip = v
-            .as_bool()
-            .map_err(|t| err(format!("`no_skip` must be a bool, not {t}")))?;
+        def.no_skip = v.as_bool().map_err(|t| {
+            err(format!(
+                "`no_skip` must be a bool, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
     }
     for item in list(get("inputs")) {
         def.inputs
@@ -149,7 +162,8 @@ pub fn parse(
             let enforce_freshness = match m.get("enforce_freshness") {
                 Some(b) => b.as_bool().map_err(|t| {
                     err(format!(
-                        "`outputs` enforce_freshness must be a bool, not {t}"
+                        "`outputs` enforce_freshness must be a bool, not {}",
+                        crate::diag::type_words(t)
                     ))
                 })?,
                 None => true,
@@ -184,9 +198,12 @@ pub fn parse(
             .map_err(|t| err(format!("`interactive` must be a bool, not {t}")))?;
     }
     if let Some(v) = get("wave") {
-        def.wave = v
-            .as_int()
-            .map_err(|t| err(format!("`wave` must be an integer, not {t}")))?;
+        def.wave = v.as_int().map_err(|t| {
+            err(format!(
+                "`wave` must be an integer, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
     }
     for item in list(get("locks")) {
         let l = item.to_string();
@@ -198,9 +215,12 @@ pub fn parse(
         def.timeout = Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
     }
     if let Some(v) = get("retries") {
-        let n = v
-            .as_int()
-            .map_err(|t| err(format!("`retries` must be an integer, not {t}")))?;
+        let n = v.as_int().map_err(|t| {
+            err(format!(
+                "`retries` must be an integer, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
         def.retries = u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
     }
     if let Some(v) = get("retry_delay") {
@@ -246,7 +266,7 @@ pub fn parse(
             } else {
                 return Err(err(format!(
                     "`arg_choices.{k}` must be an array or a closure, not {}",
-                    v.type_name()
+                    crate::diag::type_words(v.type_name())
                 )));
             };
             def.arg_choices.push((k.to_string(), choices));
@@ -288,7 +308,7 @@ enum SpecError {
     #[error("a path must not be empty")]
     Empty,
     #[error("entries must be paths, globs or closures, not {0}")]
-    NotAPath(&'static str),
+    NotAPath(String),
     /// The closure cannot be kept (its captured values cannot be copied).
     #[error("{0}")]
     Closure(String),
@@ -309,7 +329,7 @@ fn file_spec(
         let cb = callback(fp).map_err(|e| SpecError::Closure(e.message))?;
         Ok(FileSpec::Closure(cb))
     } else {
-        Err(SpecError::NotAPath(v.type_name()))
+        Err(SpecError::NotAPath(crate::diag::type_words(v.type_name())))
     }
 }
 

@@ -17,6 +17,11 @@ const MODULES: &[(&str, &str)] = &[
     ("retry", include_str!("../../stdlib/retry.rhai")),
 ];
 
+/// The names of the modules shipped in the binary.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    MODULES.iter().map(|(name, _)| *name)
+}
+
 /// Compiles a stdlib module when a script first imports it.
 #[derive(Default)]
 struct Embedded {

@@ -158,3 +158,78 @@ fn the_postgresql_examples_in_docs_run() {
 fn the_rclone_examples_in_docs_run() {
     assert!(run_examples("rhai needs=rclone") >= 1);
 }
+
+/// The GitHub anchor of a heading: lower case, punctuation dropped, spaces as dashes.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The targets of the `[text](target)` links of a Markdown file, outside code.
+fn links(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("](") {
+            let after = &rest[i + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn readme_and_docs_link_only_to_files_and_headings_in_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = docs();
+    files.push(root.join("README.md"));
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for md in &files {
+        let text = std::fs::read_to_string(md).expect("read");
+        for link in links(&text) {
+            checked += 1;
+            if link.contains("://") || link.starts_with("mailto:") {
+                wrong.push(format!("{}: {link} leaves the repository", md.display()));
+                continue;
+            }
+            let (file, frag) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if file.is_empty() {
+                md.clone()
+            } else {
+                md.parent().expect("dir").join(file)
+            };
+            if !target.exists() {
+                wrong.push(format!("{}: {link}: no such file", md.display()));
+                continue;
+            }
+            if !frag.is_empty() && target.is_file() {
+                let headings = std::fs::read_to_string(&target).expect("read");
+                let found = headings
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .any(|h| anchor(h.trim_start_matches('#')) == frag);
+                if !found {
+                    wrong.push(format!("{}: {link}: no such heading", md.display()));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked >= 10, "only {checked} links found");
+}

@@ -94,9 +94,12 @@ fn require<'a>(args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
     }
     let mut missing = Vec::new();
     for n in names {
-        let name = n
-            .into_string()
-            .map_err(|t| format!("require: expected tool names, found a {t}"))?;
+        let name = n.into_string().map_err(|t| {
+            format!(
+                "require: expected tool names, found {}",
+                crate::diag::type_words(t)
+            )
+        })?;
         if command::which(&name).is_none() {
             missing.push(name);
         }
@@ -202,7 +205,7 @@ mod tests {
         );
         let bad = [Dynamic::from(3_i64)];
         let e = require(bad.iter()).unwrap_err().to_string();
-        assert!(e.contains("expected tool names, found a i64"), "{e}");
+        assert!(e.contains("expected tool names, found an integer"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,323 @@
+//! `prun check`: the problems of a script found without running anything.
+//!
+//! The script is evaluated as a dry run whose commands, file writes and sleeps do
+//! nothing (see `script::host`), so its procs and protos are declared as in a run; an
+//! unknown option key found while it runs is recorded and left out, so that the
+//! evaluation goes on. Then every declaration is checked, scheduled or not: dependencies
+//! that name nothing, a dependency on a higher wave, dependency cycles, targets that
+//! name nothing, and (in the script's text, see `script::lint`) option keys that `proc`,
+//! `proto`, `set_options` and the commands do not take. The first error that stopped the
+//! evaluation is a problem too, unless one of these already says the same thing.
+
+use std::collections::BTreeSet;
+
+use crate::diag::Origin;
+use crate::error::Exit;
+use crate::exec::Core;
+use crate::graph::pattern::{Template, has_placeholders, is_glob, wildcard_match};
+use crate::graph::{Choices, DepSpec, Graph, GraphError, ProcDef, ProcId, fill_text};
+
+/// One thing wrong with a script: where it was written, when known, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: Option<Origin>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl Problem {
+    fn at(origin: &Origin, message: String) -> Problem {
+        Problem {
+            at: Some(origin.clone()),
+            message,
+        }
+    }
+}
+
+/// Why the evaluation of the script ended early, if it did.
+#[derive(Debug, Default)]
+pub struct Stopped {
+    /// A script error, formatted with its `path:line:col`.
+    pub error: Option<String>,
+    /// A `wait` found a proc that failed (in a dry run: a missing dependency, a cycle).
+    pub wait: Option<String>,
+}
+
+/// Prints every problem (to stderr, then a count), or `ok: N procs, M protos` (to
+/// stdout) when there is none; the exit status is 2 when there are problems.
+pub fn report(
+    c: &Core,
+    ast: &rhai::AST,
+    findings: Vec<(Origin, String)>,
+    targets: &[String],
+    stopped: Stopped,
+) -> Exit {
+    let g = c.graph();
+    let mut problems: Vec<Problem> = crate::script::option_keys(ast)
+        .into_iter()
+        .map(|k| Problem::at(&k.at, k.message))
+        .collect();
+    for (at, message) in findings {
+        if !problems.iter().any(|p| p.message == message) {
+            problems.push(Problem::at(&at, message));
+        }
+    }
+    problems.extend(graph_problems(g, targets));
+    problems.sort_by_key(|p| match &p.at {
+        Some(o) => (false, o.line(), o.column()),
+        None => (true, 0, 0),
+    });
+    let mut shown: Vec<String> = Vec::new();
+    if let Some(e) = stopped.error.filter(|e| !repeats(e, &problems)) {
+        shown.push(e);
+    }
+    if let Some(e) = stopped.wait.filter(|_| problems.is_empty()) {
+        shown.push(e);
+    }
+    for p in &problems {
+        let line = p.to_string();
+        if !shown.contains(&line) {
+            shown.push(line);
+        }
+    }
+    if shown.is_empty() {
+        let procs = g.procs().filter(|(_, n)| n.proto.is_none()).count();
+        let protos = g.protos().count();
+        outln!("ok: {}, {}", count(procs, "proc"), count(protos, "proto"));
+        return Exit::Ok;
+    }
+    for line in &shown {
+        errln!("{line}");
+    }
+    errln!("prun: check: {} found", count(shown.len(), "problem"));
+    Exit::Script
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// The problems of the graph and of the command line's targets, in declaration order.
+pub fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut protos_with_problems = BTreeSet::new();
+    for (i, p) in g.protos().enumerate() {
+        let before = out.len();
+        let text = p.template.text();
+        for dep in &p.def.deps {
+            let DepSpec::Name(dep) = dep else { continue };
+            let name = if has_placeholders(dep) {
+                match fill_text(dep, &sample_args(&p.template, &p.def)) {
+                    Ok(n) => n,
+                    Err(_) => continue,
+                }
+            } else {
+                dep.clone()
+            };
+            if let Some(why) = unresolved(g, &name) {
+                out.push(Problem::at(
+                    &p.def.origin,
+                    format!("proto \"{text}\" depends on \"{dep}\"{why}"),
+                ));
+            }
+        }
+        if out.len() > before {
+            protos_with_problems.insert(i);
+        }
+    }
+    for (_, n) in g.procs() {
+        let checked_by_proto = n.proto.is_some_and(|p| protos_with_problems.contains(&p));
+        for dep in &n.deps {
+            // The wave of the proc the dependency names, or of the proto that makes it.
+            let dep_wave = match g.lookup(dep) {
+                Some(d) => Some(g.proc(d).def.wave),
+                None => match g.find_proto(dep) {
+                    Ok(Some((p, _))) => Some(g.proto(p).def.wave),
+                    _ => None,
+                },
+            };
+            match dep_wave {
+                Some(dw) => {
+                    let pw = n.def.wave;
+                    if dw > pw {
+                        let e = GraphError::WaveViolation {
+                            dependent: n.name.to_string(),
+                            dependent_wave: pw,
+                            dep: dep.clone(),
+                            dep_wave: dw,
+                        };
+                        out.push(Problem::at(&n.def.origin, e.to_string()));
+                    }
+                }
+                None if checked_by_proto => {}
+                None => {
+                    if let Some(why) = unresolved(g, dep) {
+                        out.push(Problem::at(
+                            &n.def.origin,
+                            format!("proc \"{}\" depends on \"{dep}\"{why}", n.name),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (id, cycle) in cycles(g) {
+        let e = GraphError::Cycle(cycle);
+        out.push(Problem::at(&g.proc(id).def.origin, e.to_string()));
+    }
+    for t in targets {
+        if unresolved(g, t).is_some() {
+            out.push(Problem {
+                at: None,
+                message: format!(
+                    "target \"{t}\": {}",
+                    crate::suggest::graph_error(g, &GraphError::NoMatch(t.clone()))
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Placeholder values to try a proto's dependency template with: the first allowed
+/// value of each placeholder, or else its name.
+fn sample_args(template: &Template, def: &ProcDef) -> Vec<(String, String)> {
+    template
+        .params()
+        .map(|param| {
+            let value = def
+                .arg_choices
+                .iter()
+                .find(|(a, _)| a == param)
+                .and_then(|(_, c)| match c {
+                    Choices::List(v) => v.first().cloned(),
+                    Choices::Closure(_) => None,
+                })
+                .unwrap_or_else(|| param.to_string());
+            (param.to_string(), value)
+        })
+        .collect()
+}
+
+/// Why `name` resolves to no proc (", which does not exist; did you mean …"), or `None`
+/// when a proc has that name, a proto makes it, or (for a glob) something may match.
+fn unresolved(g: &Graph, name: &str) -> Option<String> {
+    if is_glob(name) {
+        let may_match = g.matching(name).next().is_some()
+            || g.protos().any(|p| wildcard_match(name, p.template.text()));
+        return (!may_match).then(|| {
+            format!(
+                ", which matches no proc or proto{}",
+                crate::suggest::proc_hint(g, name)
+            )
+        });
+    }
+    if g.lookup(name).is_some() {
+        return None;
+    }
+    match g.find_proto(name) {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!(
+            ", which does not exist{}",
+            crate::suggest::proc_hint(g, name)
+        )),
+        Err(e) => Some(format!(": {e}")),
+    }
+}
+
+/// The dependency cycles among procs that exist, each as names from a proc back to it
+/// with that proc: one depth-first walk, a cycle for each edge back into the walk.
+fn cycles(g: &Graph) -> Vec<(ProcId, Vec<String>)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let deps =
+        |p: ProcId| -> Vec<ProcId> { g.proc(p).deps.iter().filter_map(|d| g.lookup(d)).collect() };
+    let mut mark = vec![Mark::New; g.len()];
+    let mut out = Vec::new();
+    for root in 0..g.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        mark[root] = Mark::Open;
+        let mut stack: Vec<(ProcId, Vec<ProcId>, usize)> = vec![(root, deps(root), 0)];
+        while let Some((p, ds, next)) = stack.last_mut() {
+            let Some(&d) = ds.get(*next) else {
+                mark[*p] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            match mark[d] {
+                Mark::New => {
+                    mark[d] = Mark::Open;
+                    let dd = deps(d);
+                    stack.push((d, dd, 0));
+                }
+                Mark::Open => {
+                    let from = stack.iter().position(|(q, _, _)| *q == d).unwrap_or(0);
+                    let mut names: Vec<String> = stack[from..]
+                        .iter()
+                        .map(|(q, _, _)| g.proc(*q).name.to_string())
+                        .collect();
+                    names.push(g.proc(d).name.to_string());
+                    out.push((d, names));
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    out
+}
+
+/// The proc names of a "dependency cycle: a -> b -> a" message, if it is one.
+fn cycle_names(message: &str) -> Option<BTreeSet<&str>> {
+    let (_, chain) = message.split_once("dependency cycle: ")?;
+    let chain = chain.lines().next().unwrap_or(chain);
+    Some(chain.split(" -> ").map(str::trim).collect())
+}
+
+/// Whether two messages name the same dependency cycle, whichever proc each starts at.
+fn same_cycle(a: &str, b: &str) -> bool {
+    matches!((cycle_names(a), cycle_names(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Whether the error that stopped the evaluation says what a problem already says.
+pub fn repeats(error: &str, problems: &[Problem]) -> bool {
+    problems
+        .iter()
+        .any(|p| error.contains(&p.message) || same_cycle(error, &p.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cycle_is_the_same_from_any_proc() {
+        assert!(same_cycle(
+            "main.rhai:9:1: dependency cycle: b -> a -> b",
+            "dependency cycle: a -> b -> a"
+        ));
+        assert!(!same_cycle(
+            "dependency cycle: a -> c -> a",
+            "dependency cycle: a -> b -> a"
+        ));
+        assert!(!same_cycle("proc \"a\" failed", "dependency cycle: a -> a"));
+    }
+}

@@ -1,0 +1,260 @@
+//! What prun writes about itself for shells, `man` and editors: completion scripts and
+//! the man page (from the clap definition of the command line, like `--help`), and Rhai
+//! definition files (`.d.rhai`) of the script API, from the engine a run uses, for Rhai
+//! language servers.
+//!
+//! Rhai's generator names every parameter of a native function `_`; the names scripts
+//! are documented with are put back from [`PARAMS`], matched by type, so that an editor
+//! shows `shell(cmd: String, opts: Map)`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Exit};
+use crate::exec::{Core, CoreOptions, Scheduler};
+use crate::script::{Host, HostOptions};
+use crate::ui::Silent;
+
+/// `prun completions SHELL`: the completion script on stdout.
+pub fn completions(shell: clap_complete::Shell) -> Result<Exit, Error> {
+    let mut out = Vec::new();
+    crate::cli::completions(shell, &mut out);
+    write_stdout(&out)
+}
+
+/// `prun man`: the man page (roff) on stdout.
+pub fn man() -> Result<Exit, Error> {
+    let mut out = Vec::new();
+    crate::cli::man(&mut out).map_err(|source| Error::Write {
+        path: "the man page".into(),
+        source,
+    })?;
+    write_stdout(&out)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<Exit, Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(Exit::Ok),
+        // `prun man | head`: a reader that stops early is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
+        Err(source) => Err(Error::Write {
+            path: "stdout".into(),
+            source,
+        }),
+    }
+}
+
+/// The parameter names of prun's functions, with their types as the definition files
+/// write them: each `_` parameter of a function gets the first unused name of its type.
+const PARAMS: &[(&str, &[&str])] = &[
+    ("proc", &["name: String", "opts: Map", "body: FnPtr"]),
+    ("proto", &["pattern: String", "opts: Map", "body: FnPtr"]),
+    ("run", &["pattern: String", "patterns: Array"]),
+    ("start", &["name: String", "names: Array"]),
+    ("create", &["pattern: String"]),
+    ("wait", &["name: String", "names: Array"]),
+    ("state", &["name: String"]),
+    ("set_options", &["options: Map"]),
+    ("set_params", &["params: Map"]),
+    ("when_scheduled", &["pattern: String"]),
+    ("skip", &["why: String"]),
+    ("no_change", &["why: String"]),
+    ("shell", &["cmd: String", "opts: Map"]),
+    ("exec", &["argv: Array", "opts: Map"]),
+    ("pipe", &["stages: Array", "opts: Map"]),
+    ("which", &["tool: String"]),
+    ("quote", &["s: String", "words: Array"]),
+    ("glob", &["pattern: String"]),
+    ("env", &["name: String", "fallback: String"]),
+    ("read_file", &["path: String"]),
+    ("write_file", &["path: String", "text: String"]),
+    ("append_file", &["path: String", "text: String"]),
+    ("file_info", &["path: String"]),
+    ("parse_json", &["text: String"]),
+    ("to_json", &["value: ?", "value: Map", "pretty: bool"]),
+    (
+        "sleep",
+        &["duration: int", "duration: float", "duration: ?"],
+    ),
+    ("log_info", &["msg: ?"]),
+    ("log_warn", &["msg: ?"]),
+    ("log_error", &["msg: ?"]),
+    (
+        "require",
+        &["tool: ?", "tool2: ?", "tool3: ?", "tool4: ?", "tool5: ?"],
+    ),
+    ("defer", &["cleanup: FnPtr"]),
+    ("args", &["declaration: Map"]),
+    ("log", &["msg: String"]),
+    ("progress", &["fraction: float", "text: String"]),
+];
+
+/// `prun definitions DIR`: writes `DIR/prun.d.rhai` (prun's functions, with their
+/// parameter names) and Rhai's own definition files: `__static__.d.rhai` (Rhai's
+/// standard functions), `__builtin__.d.rhai` and `__builtin-operators__.d.rhai`.
+pub fn definitions(dir: &Path) -> Result<Exit, Error> {
+    let failed = |source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let sched = Scheduler::new(
+        Core::new(CoreOptions {
+            parallel: 1,
+            allow_missing_deps: true,
+            fail_fast: false,
+        }),
+        rt.handle().clone(),
+        Arc::new(Silent),
+        std::env::temp_dir(),
+        std::time::Duration::ZERO,
+    );
+    let host = Host::new(sched.clone(), &HostOptions::default());
+    let prun = prun_definitions(&host.functions());
+    sched.shutdown();
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    // Rhai's own functions, from an engine without prun's. Its generator writes an
+    // unknown return type as `-> ;`, which its own definition syntax does not allow.
+    for (file, text) in rhai::Engine::new().definitions().iter_files() {
+        let text = text.replace(") -> ;", ");");
+        std::fs::write(dir.join(&file), text).map_err(failed)?;
+    }
+    std::fs::write(dir.join("prun.d.rhai"), prun).map_err(failed)?;
+    outln!("wrote Rhai definitions of prun's API to {}", dir.display());
+    Ok(Exit::Ok)
+}
+
+/// The definition file of prun's functions: `fn name(param: Type, ...) -> Type;`, and
+/// `fn get name(ctx: Ctx) -> Type;` for the properties of `ctx` and results.
+fn prun_definitions(functions: &[crate::script::Function]) -> String {
+    let mut lines: Vec<String> = functions
+        .iter()
+        .filter_map(|f| {
+            let (kw, name) = match f.name.split_once('$') {
+                None => ("fn", f.name.as_str()),
+                Some(("get", n)) => ("fn get", n),
+                Some(("set", n)) => ("fn set", n),
+                Some(_) => return None,
+            };
+            let params: Vec<String> = (0..f.arity)
+                .map(|i| {
+                    let p = f.params.get(i).map_or("_: ?", String::as_str);
+                    let (n, t) = p.split_once(':').unwrap_or(("_", p));
+                    let t = def_type(t);
+                    let n = match n.trim() {
+                        "_" if t == "Ctx" => "ctx".to_string(),
+                        "_" => format!("arg{}", i + 1),
+                        n => n.to_string(),
+                    };
+                    format!("{n}: {t}")
+                })
+                .collect();
+            let line = format!(
+                "{kw} {name}({}) -> {};",
+                params.join(", "),
+                def_type(&f.returns)
+            );
+            Some(named(&line).unwrap_or(line))
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    format!("module static;\n\n{}\n", lines.join("\n\n"))
+}
+
+/// A Rhai type name as definition files write it (`String`, `int`, `Map`, `FnPtr`,
+/// `?` for any value); `Result<T, Box<EvalAltResult>>` is `T`.
+fn def_type(t: &str) -> String {
+    let t = t
+        .trim()
+        .trim_start_matches("&mut ")
+        .trim_start_matches('&')
+        .trim();
+    let (base, args) = match t.find('<') {
+        Some(i) => (&t[..i], t[i + 1..].strip_suffix('>').unwrap_or(&t[i + 1..])),
+        None => (t, ""),
+    };
+    match base.rsplit("::").next().unwrap_or(base) {
+        "Result" | "RhaiResultOf" => def_type(first_type(args)),
+        "" | "()" => "()".into(),
+        "str" | "String" | "string" | "ImmutableString" => "String".into(),
+        "i64" | "INT" | "int" => "int".into(),
+        "f64" | "FLOAT" | "float" => "float".into(),
+        "Vec" | "Array" | "array" => "Array".into(),
+        "BTreeMap" | "Map" | "map" => "Map".into(),
+        "FnPtr" | "Fn" => "FnPtr".into(),
+        "Dynamic" | "?" => "?".into(),
+        other => other.into(),
+    }
+}
+
+/// The first type of a list of generic arguments (`T` of `T, Box<E>`).
+fn first_type(args: &str) -> &str {
+    let mut depth = 0usize;
+    for (i, c) in args.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => return &args[..i],
+            _ => {}
+        }
+    }
+    args
+}
+
+/// A `fn name(_: T, ...)` line with the parameter names of [`PARAMS`] put in.
+fn named(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("fn ")?;
+    let (name, rest) = rest.split_once('(')?;
+    let (params, tail) = rest.split_once(')')?;
+    let (_, names) = PARAMS.iter().find(|(n, _)| *n == name)?;
+    let mut used = vec![false; names.len()];
+    let mut fixed = Vec::new();
+    for param in params.split(", ").filter(|p| !p.is_empty()) {
+        let (given, ty) = param.split_once(": ").unwrap_or(("", param));
+        let unnamed = given.is_empty()
+            || given == "_"
+            || given
+                .strip_prefix("arg")
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if !unnamed {
+            fixed.push(param.to_string());
+            continue;
+        }
+        let slot = names
+            .iter()
+            .enumerate()
+            .find(|(i, n)| !used[*i] && n.split_once(": ").is_some_and(|(_, t)| t == ty));
+        match slot {
+            Some((i, n)) => {
+                used[i] = true;
+                fixed.push(n.to_string());
+            }
+            None => fixed.push(param.to_string()),
+        }
+    }
+    Some(format!("fn {name}({}){tail}", fixed.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_get_their_names_by_type() {
+        assert_eq!(
+            named("fn proc(_: String, _: Map, _: FnPtr) -> String;\n").as_deref(),
+            Some("fn proc(name: String, opts: Map, body: FnPtr) -> String;\n")
+        );
+        assert_eq!(
+            named("fn proc(_: String, _: FnPtr) -> String;").as_deref(),
+            Some("fn proc(name: String, body: FnPtr) -> String;")
+        );
+        assert_eq!(named("fn unknown(_: int) -> int;"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! Checks of a script's text for `prun check`: the option keys of every `proc`, `proto`,
+//! `set_options`, `shell`, `exec` and `pipe` call whose options are written as a map
+//! literal, whether or not the call is ever reached. Evaluating the script stops at its first error; these find every
+//! wrong key, each at its own line and column.
+
+use rhai::{AST, ASTNode, Expr, Map, Position, Stmt};
+
+use super::opts::{self, Kind};
+use crate::diag::Origin;
+
+/// A wrong option key: where it is written and what is wrong, worded as the error the
+/// call itself raises.
+pub struct KeyProblem {
+    pub at: Origin,
+    pub message: String,
+}
+
+/// Every unknown option key in the literal maps given to `proc`, `proto`, `set_options`
+/// and the commands, in the order they are written.
+pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
+    let source = ast.source();
+    let mut out = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        let call = match path.last() {
+            Some(
+                ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+            ) => Some((call, pos)),
+            _ => None,
+        };
+        if let Some((call, pos)) = call
+            && call.namespace.is_empty()
+        {
+            let (kind, at) = match call.name.as_str() {
+                "proc" => (Some(Kind::Proc), 1),
+                "proto" => (Some(Kind::Proto), 1),
+                "set_options" => (None, 0),
+                "shell" | "exec" | "pipe" => (None, 1),
+                _ => return true,
+            };
+            let name = match call.args.first() {
+                Some(Expr::StringConstant(s, _)) if kind.is_some() => Some(s.to_string()),
+                _ => None,
+            };
+            for (key, key_pos) in literal_keys(call.args.get(at), *pos) {
+                let message = match kind {
+                    Some(kind) => opts::unknown_key(kind, &key).map(|m| {
+                        let what = if kind == Kind::Proc { "proc" } else { "proto" };
+                        match &name {
+                            Some(n) => format!("{what} \"{n}\": {m}"),
+                            None => format!("{what}: {m}"),
+                        }
+                    }),
+                    None if at == 1 => {
+                        super::commands::unknown_option(&key).map(|m| format!("{}: {m}", call.name))
+                    }
+                    None => {
+                        (!super::api::is_option(&key)).then(|| super::api::unknown_option(&key))
+                    }
+                };
+                if let Some(message) = message {
+                    out.push(KeyProblem {
+                        at: Origin::new(source, key_pos),
+                        message,
+                    });
+                }
+            }
+        }
+        true
+    });
+    out
+}
+
+/// The keys of a map literal with their positions. A map of constants may have been
+/// folded into one value when the script was compiled: its keys get the call's position.
+fn literal_keys(arg: Option<&Expr>, call: Position) -> Vec<(String, Position)> {
+    match arg {
+        Some(Expr::Map(m, _)) => {
+            m.0.iter()
+                .map(|(k, _)| (k.name.to_string(), k.pos))
+                .collect()
+        }
+        Some(Expr::DynamicConstant(v, _)) => v
+            .read_lock::<Map>()
+            .map(|m| m.keys().map(|k| (k.to_string(), call)).collect())
+            .unwrap_or_default(),
+        Some(_) | None => Vec::new(),
+    }
+}

@@ -1,0 +1,146 @@
+//! "Did you mean …": the valid names nearest to a wrong one, for every message that
+//! reports a name prun does not know (a target, a proc, a dependency, an option key, a
+//! subcommand, a module, a function).
+//!
+//! Nearness is the Damerau–Levenshtein distance (a swap of two neighbours counts as one
+//! edit, so `dpes` is one edit from `deps`), compared case-insensitively. A candidate is
+//! offered when it is at most a third of the wrong name's length away (at least one
+//! edit, and fewer edits than the wrong name has characters), or when one name contains
+//! the other (`build` for `build::prod`); the nearest
+//! few are offered, nearest first.
+
+use crate::graph::{Choices, Graph, GraphError, Proto};
+
+/// How many names a hint offers at most.
+const MAX: usize = 3;
+
+/// The candidates nearest to `wrong`, nearest first (at most three, none when nothing is
+/// near). `wrong` itself is never offered.
+pub fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let w = wrong.to_lowercase();
+    let limit = (w.chars().count() / 3).max(1);
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter(|c| *c != wrong && !c.is_empty())
+        .filter_map(|c| {
+            let lc = c.to_lowercase();
+            let d = strsim::damerau_levenshtein(&w, &lc);
+            let contains = w.len() >= 3 && lc.len() >= 3 && (lc.contains(&w) || w.contains(&lc));
+            // A name is never "near" one it shares no character with (`a` and `b`).
+            ((d <= limit && d < w.chars().count()) || contains).then_some((d, c))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(MAX).map(|(_, c)| c).collect()
+}
+
+/// `; did you mean "a" or "b"?` for the nearest candidates, quoted with `quote` on both
+/// sides (`"` for names, `` ` `` for code), or an empty string.
+pub fn hint<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>, quote: &str) -> String {
+    let near = nearest(wrong, candidates);
+    if near.is_empty() {
+        return String::new();
+    }
+    let quoted: Vec<String> = near.iter().map(|n| format!("{quote}{n}{quote}")).collect();
+    let list = match quoted.as_slice() {
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        [] => String::new(),
+    };
+    format!("; did you mean {list}?")
+}
+
+/// How many names of each proto (filled with its listed `arg_choices`) a hint compares.
+const PROTO_NAMES: usize = 100;
+
+/// The hint for a proc name the graph does not know: the nearest procs, protos, and
+/// names the protos make from their listed `arg_choices` (`build::dev`).
+pub fn proc_hint(g: &Graph, wrong: &str) -> String {
+    let made: Vec<String> = g.protos().flat_map(proto_names).collect();
+    let names = g
+        .procs()
+        .map(|(_, n)| &*n.name)
+        .chain(g.protos().map(|p| p.template.text()))
+        .chain(made.iter().map(String::as_str));
+    hint(wrong, names, "\"")
+}
+
+/// The names a proto makes from its listed `arg_choices` (none when a placeholder's
+/// choices are computed by a closure or not given), at most [`PROTO_NAMES`].
+fn proto_names(p: &Proto) -> Vec<String> {
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for param in p.template.params() {
+        let Some(Choices::List(values)) = p
+            .def
+            .arg_choices
+            .iter()
+            .find(|(a, _)| a == param)
+            .map(|(_, c)| c)
+        else {
+            return Vec::new();
+        };
+        combos = combos
+            .iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((param.to_string(), v.clone()));
+                    c
+                })
+            })
+            .take(PROTO_NAMES)
+            .collect();
+    }
+    combos
+        .iter()
+        .filter_map(|args| p.template.fill(args).ok())
+        .collect()
+}
+
+/// A graph error's message, with the nearest names when it is about a name that does not
+/// exist.
+pub fn graph_error(g: &Graph, e: &GraphError) -> String {
+    let wrong = match e {
+        GraphError::NoMatch(n)
+        | GraphError::UnknownProc(n)
+        | GraphError::NoScheduledMatch(n)
+        | GraphError::MissingDep { dep: n, .. } => n,
+        _ => return e.to_string(),
+    };
+    format!("{e}{}", proc_hint(g, wrong))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_finds_the_name() {
+        assert_eq!(nearest("dpes", ["deps", "rdeps", "now"]), ["deps"]);
+        assert_eq!(nearest("shel", ["shell", "exec", "pipe"]), ["shell"]);
+        assert_eq!(nearest("chek", ["check", "list", "graph"]), ["check"]);
+    }
+
+    #[test]
+    fn nothing_near_gives_nothing() {
+        assert!(nearest("xyzzy", ["deps", "wave"]).is_empty());
+        assert!(nearest("a", ["b"]).is_empty());
+        assert_eq!(nearest("aa", ["a"]), ["a"]);
+        assert_eq!(hint("xyzzy", ["deps"], "`"), "");
+    }
+
+    #[test]
+    fn a_name_inside_another_is_near() {
+        assert_eq!(nearest("build", ["build::prod", "test"]), ["build::prod"]);
+    }
+
+    #[test]
+    fn hints_read_as_a_question() {
+        assert_eq!(hint("dpes", ["deps"], "`"), "; did you mean `deps`?");
+        assert_eq!(
+            hint("ab", ["aa", "ac", "zz"], "\""),
+            "; did you mean \"aa\" or \"ac\"?"
+        );
+    }
+}

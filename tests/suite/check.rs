@@ -1,0 +1,429 @@
+//! Catching mistakes before (and while) running: `prun check`, "did you mean …" for
+//! every kind of name, Rhai's type names in words, the listing of a run that schedules
+//! nothing, shell completions, the man page and the Rhai definition files.
+
+use crate::support::Test;
+
+/// A script with one mistake of every kind `prun check` looks for, each on its own line,
+/// and a top-level command and a file write that must not happen.
+const MISTAKES: &str = r#"proc("a", #{ wave: 1, cmd: ["touch", "a-ran"] });
+proc("b", #{ deps: ["aa"], cmd: ["true"] });
+proc("c", #{ dpes: ["a"], cmd: ["true"] });
+proc("d", #{ deps: ["e"] }, |ctx| 1);
+proc("e", #{ deps: ["d"] }, |ctx| 1);
+proc("f", #{ deps: ["a", "late::x"], wave: 0 }, |ctx| 1);
+proto("build::[env]", #{ deps: ["gen::[env]"], arg_choices: #{ env: ["dev"] } }, |ctx, env| 1);
+proto("late::[v]", #{ wave: 2 }, |ctx, v| 1);
+set_options(#{ paralel: 2 });
+shell("touch top-ran");
+write_file("written", "x");
+run("a");
+"#;
+
+#[test]
+fn check_reports_every_problem_with_its_line_and_runs_nothing() {
+    let out = Test::new()
+        .script(MISTAKES)
+        .raw(&["check", "main.rhai", "bulid::dev"])
+        .run();
+    out.code(2)
+        .err_has(r#"main.rhai:2:1: proc "b" depends on "aa", which does not exist; did you mean "a"?"#)
+        .err_has("main.rhai:3:1: proc \"c\": unknown option `dpes`; did you mean `deps`?")
+        .err_has("main.rhai:4:1: dependency cycle: d -> e -> d")
+        .err_has(r#"main.rhai:6:1: proc "f" (wave 0) cannot depend on proc "a" (wave 1)"#)
+        .err_has(r#"main.rhai:6:1: proc "f" (wave 0) cannot depend on proc "late::x" (wave 2)"#)
+        .err_has(r#"main.rhai:7:1: proto "build::[env]" depends on "gen::[env]", which does not exist"#)
+        .err_has("main.rhai:9:1: set_options: unknown option `paralel`; did you mean `parallel`?")
+        .err_has(r#"target "bulid::dev": no proc or proto matches "bulid::dev"; did you mean "build::dev"?"#)
+        .err_has("prun: check: 8 problems found");
+    for file in ["top-ran", "written", "a-ran"] {
+        assert!(!out.exists(file), "check made {file}\n{}", out.describe());
+    }
+}
+
+#[test]
+fn check_of_a_clean_script_says_ok_and_runs_nothing() {
+    let out = Test::new()
+        .script(
+            r#"
+let files = shell("ls; touch top-ran").stdout;
+proc("fetch", #{ cmd: ["touch", "fetched"], now: true });
+proc("gen", #{ deps: ["fetch"] }, |ctx| shell("touch gen-ran"));
+proto("build::[env]", #{ deps: ["gen"], arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| 1);
+run("build::*");
+wait();
+"#,
+        )
+        .raw(&["check", "main.rhai", "build::prod"])
+        .run();
+    out.ok().out_has("ok: 2 procs, 1 proto");
+    for file in ["top-ran", "fetched", "gen-ran"] {
+        assert!(!out.exists(file), "check made {file}\n{}", out.describe());
+    }
+}
+
+#[test]
+fn check_reads_the_scripts_arguments_and_the_first_error_that_stops_it() {
+    let script = r#"
+let opt = args(#{ env: #{ required: true }, token: #{ env: "NO_SUCH_TOKEN_VAR" } });
+proc(`deploy::${opt.env}`, || 1);
+run("deploy::prdo");
+"#;
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai", "--env", "prod"])
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:4:1: no proc or proto matches "deploy::prdo"; did you mean "deploy::prod"?"#,
+    );
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai", "--env", "prdo"])
+        .run();
+    out.ok().out_has("ok: 1 proc, 0 protos");
+}
+
+#[test]
+fn check_finds_an_unknown_option_in_a_map_built_at_run_time() {
+    let out = Test::new()
+        .script("let o = #{ nwo: true };\nproc(\"b\", o, || 1);\nproc(\"c\", #{ deps: [\"b\"] }, || 1);\n")
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1: proc \"b\": unknown option `nwo`; did you mean `now`?")
+        .err_has("prun: check: 1 problem found");
+}
+
+#[test]
+fn check_finds_unknown_command_options_without_running_the_command() {
+    let out = Test::new()
+        .script(
+            "let o = #{ timout: 1 };\nshell(\"touch ran\", o);\nexec([\"touch\", \"ran\"], #{ chek: false });\n",
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1: shell: unknown option `timout`; did you mean `timeout`?")
+        .err_has("main.rhai:3:1: exec: unknown option `chek`; did you mean `check`?");
+    assert!(!out.exists("ran"), "{}", out.describe());
+}
+
+#[test]
+fn a_wrong_target_gets_the_nearest_names() {
+    let out = Test::new()
+        .script("proc(\"build\", || 1);\nproc(\"test\", || 1);\n")
+        .args(&["biuld"])
+        .run();
+    out.code(64)
+        .err_has(r#"no proc or proto matches "biuld"; did you mean "build"?"#);
+}
+
+#[test]
+fn wrong_proc_names_in_run_and_wait_get_the_nearest_names() {
+    let out = Test::new()
+        .script("proc(\"compress\", || 1);\nrun(\"compres\");\n")
+        .run();
+    out.code(2)
+        .err_has(r#"main.rhai:2:1: no proc or proto matches "compres"; did you mean "compress"?"#);
+    let out = Test::new()
+        .script("proc(\"compress\", || 1);\nrun(\"compress\");\nwait(\"compresss\");\n")
+        .run();
+    out.code(2)
+        .err_has(r#"no proc named "compresss" exists; did you mean "compress"?"#);
+}
+
+#[test]
+fn a_missing_dependency_gets_the_nearest_names() {
+    let out = Test::new()
+        .script(
+            "proc(\"fetch\", || 1);\nproc(\"use\", #{ deps: [\"fecth\"] }, || 1);\nrun(\"use\");\n",
+        )
+        .run();
+    out.code(1)
+        .out_has(r#"FAILED_DEP use: dependency "fecth" missing; did you mean "fetch"?"#);
+}
+
+#[test]
+fn wrong_option_keys_get_the_nearest_keys() {
+    for (script, want) in [
+        (
+            "proc(\"a\", #{ retires: 2 }, || 1);",
+            "proc \"a\": unknown option `retires`; did you mean `retries`?",
+        ),
+        (
+            "set_options(#{ paralel: 2 });",
+            "set_options: unknown option `paralel`; did you mean `parallel`?",
+        ),
+        (
+            "shell(\"true\", #{ timout: 5 });",
+            "unknown option `timout`; did you mean `timeout`?",
+        ),
+    ] {
+        Test::new().script(script).run().code(2).err_has(want);
+    }
+}
+
+#[test]
+fn wrong_flags_subcommands_and_modules_get_the_nearest_names() {
+    let out = Test::new()
+        .script("proc(\"a\", || 1);\n")
+        .args(&["--parralel", "2"])
+        .run();
+    out.code(64).err_has("--parallel");
+    let out = Test::new()
+        .script("proc(\"a\", || 1);\n")
+        .raw(&["chek", "main.rhai"])
+        .run();
+    out.code(64)
+        .err_has("`chek` is neither a script nor a subcommand; did you mean `check`?");
+    let out = Test::new().script("import \"fss\" as fs;\n").run();
+    out.code(2)
+        .err_has(r#"main.rhai:1:8: module "fss" not found; did you mean "fs"?"#);
+}
+
+#[test]
+fn a_mistyped_function_gets_the_nearest_names_in_plain_words() {
+    let out = Test::new().script("shel(\"ls\");\n").run();
+    out.code(2)
+        .err_has("main.rhai:1:1: function not found: shel(a string); did you mean `shell`?");
+    assert!(
+        !out.stderr.contains("ImmutableString"),
+        "{}",
+        out.describe()
+    );
+    let out = Test::new()
+        .script("fn gzip_all(dir) { dir }\ngzip_al(\"logs\");\n")
+        .run();
+    out.code(2).err_has("did you mean `gzip_all`");
+}
+
+#[test]
+fn rhai_type_names_are_put_into_words() {
+    let out = Test::new().script("shell(42);\n").run();
+    out.code(2).err_has(
+        "function shell(an integer) does not exist: `shell` is called as shell(a string) or shell(a string, a map)",
+    );
+    let out = Test::new()
+        .script("proc(\"a\", #{ now: 1 }, || 1);\n")
+        .run();
+    out.code(2).err_has("`now` must be a bool, not an integer");
+    let out = Test::new()
+        .script("exec([\"true\"], #{ env: [1] });\n")
+        .run();
+    out.code(2)
+        .err_has("option `env` must be a map, not an array");
+    let out = Test::new().script("let f = |x| x;\nf.call();\n").run();
+    out.code(2)
+        .err_has("main.rhai:2:3: the closure cannot be called with no arguments");
+    assert!(!out.stderr.contains("anon$"), "{}", out.describe());
+    for jargon in ["i64", "ImmutableString", "rhai::", "FnPtr"] {
+        assert!(!out.stderr.contains(jargon), "{jargon}\n{}", out.describe());
+    }
+}
+
+#[test]
+fn a_run_that_schedules_nothing_lists_the_targets() {
+    let script = r#"
+proc("fetch", #{ help: "download the data", cmd: ["touch", "fetched"] });
+proto("build::[env]", #{ help: "build one env", arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| 1);
+shell("touch top-ran");
+"#;
+    let out = Test::new().script(script).run();
+    out.ok()
+        .out_has("nothing to run: name targets (prun main.rhai TARGET ...)")
+        .out_has("fetch         download the data")
+        .out_has("build::[env]  build one env  [env: dev, prod]")
+        .out_lacks("succeeded");
+    assert!(out.exists("top-ran") && !out.exists("fetched"));
+    // A target, or a proc the script runs, is something to do: no listing.
+    Test::new()
+        .script(script)
+        .args(&["fetch"])
+        .run()
+        .ok()
+        .out_lacks("nothing to run");
+    Test::new()
+        .script(&format!("{script}run(\"fetch\");\n"))
+        .run()
+        .ok()
+        .out_lacks("nothing to run");
+    // -q prints nothing when nothing failed.
+    let out = Test::new().script(script).args(&["-q"]).run();
+    out.ok();
+    assert_eq!(out.stdout, "", "{}", out.describe());
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef prun"),
+        ("fish", "complete -c prun"),
+    ] {
+        let out = Test::new().raw(&["completions", shell]).run();
+        out.ok()
+            .out_has(marker)
+            .out_has("parallel")
+            .out_has("dry-run");
+    }
+    Test::new().raw(&["completions", "tcsh"]).run().code(64);
+}
+
+#[test]
+fn the_man_page_is_made_from_the_command_line_definition() {
+    let out = Test::new().raw(&["man"]).run();
+    out.ok()
+        .out_has(".TH prun 1")
+        .out_has(r"\-\-parallel")
+        .out_has(r"\-\-dry\-run")
+        .out_has("prun\\fR check SCRIPT.rhai");
+}
+
+/// A function of a definition file: its name and its parameters' names and types.
+type Signature = (String, Vec<(String, String)>);
+
+/// One statement of a `.d.rhai` file, checked against the grammar of Rhai's definition
+/// files: `module NAME;`, `fn|op [get |set ]NAME(PARAMS) [-> TYPE];`, `const|let NAME:
+/// TYPE;`. Returns the function's name and parameters for `fn` statements.
+fn parse_definition(stmt: &str) -> Result<Option<Signature>, String> {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    let body = stmt
+        .strip_suffix(';')
+        .ok_or_else(|| format!("no `;`: {stmt}"))?;
+    if let Some(name) = body.strip_prefix("module ") {
+        return ident(name)
+            .then_some(None)
+            .ok_or_else(|| format!("bad module: {stmt}"));
+    }
+    if let Some(rest) = body.strip_prefix("const ").or(body.strip_prefix("let ")) {
+        let (name, ty) = rest.split_once(": ").ok_or(format!("bad const: {stmt}"))?;
+        return (ident(name) && !ty.is_empty())
+            .then_some(None)
+            .ok_or_else(|| format!("bad const: {stmt}"));
+    }
+    let (is_fn, rest) = match (body.strip_prefix("fn "), body.strip_prefix("op ")) {
+        (Some(r), _) => (true, r),
+        (_, Some(r)) => (false, r),
+        _ => return Err(format!("unknown statement: {stmt}")),
+    };
+    let rest = rest
+        .strip_prefix("get ")
+        .or(rest.strip_prefix("set "))
+        .unwrap_or(rest);
+    let open = rest.find('(').ok_or(format!("no `(`: {stmt}"))?;
+    let mut depth = 0;
+    let close = rest[open..]
+        .char_indices()
+        .find_map(|(i, c)| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(open + i)
+        })
+        .ok_or(format!("no `)`: {stmt}"))?;
+    let name = &rest[..open];
+    let tail = rest[close + 1..].trim();
+    if !(tail.is_empty()
+        || tail
+            .strip_prefix("-> ")
+            .is_some_and(|t| !t.trim().is_empty()))
+    {
+        return Err(format!("bad return type: {stmt}"));
+    }
+    if is_fn && !ident(name) {
+        return Err(format!("bad function name: {stmt}"));
+    }
+    let mut params = Vec::new();
+    let inner = &rest[open + 1..close];
+    for p in inner.split(", ").filter(|p| !p.is_empty()) {
+        if !is_fn {
+            continue;
+        }
+        let (n, ty) = p
+            .split_once(": ")
+            .ok_or(format!("bad parameter `{p}`: {stmt}"))?;
+        let n = n.strip_prefix("...").unwrap_or(n);
+        if !ident(n) || ty.is_empty() || ty.matches('<').count() != ty.matches('>').count() {
+            return Err(format!("bad parameter `{p}`: {stmt}"));
+        }
+        params.push((n.to_string(), ty.to_string()));
+    }
+    Ok(is_fn.then(|| (name.to_string(), params)))
+}
+
+#[test]
+fn definitions_load_back_and_describe_the_api() {
+    let out = Test::new().raw(&["definitions", "defs"]).run();
+    out.ok();
+    let mut functions: Vec<Signature> = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(out.path("defs")).expect("defs") {
+        let path = entry.expect("entry").path();
+        assert!(path.to_string_lossy().ends_with(".d.rhai"), "{path:?}");
+        files += 1;
+        let text = std::fs::read_to_string(&path).expect("read");
+        let code: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .collect();
+        assert_eq!(code.first(), Some(&"module static;"), "{path:?}");
+        for stmt in code {
+            match parse_definition(stmt) {
+                Ok(Some(f)) if path.ends_with("prun.d.rhai") => functions.push(f),
+                Ok(_) => {}
+                Err(e) => panic!("{}: {e}", path.display()),
+            }
+        }
+    }
+    assert_eq!(files, 4);
+    // The names and parameters make a script Rhai's own parser accepts.
+    let mut script = String::new();
+    for (i, (name, params)) in functions.iter().enumerate() {
+        let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        script.push_str(&format!("fn {name}_{i}({}) {{ }}\n", names.join(", ")));
+    }
+    rhai::Engine::new()
+        .compile(&script)
+        .unwrap_or_else(|e| panic!("{e}\n{script}"));
+    let has = |name: &str, params: &[(&str, &str)]| {
+        functions.iter().any(|(n, p)| {
+            n == name
+                && p.len() == params.len()
+                && p.iter()
+                    .zip(params)
+                    .all(|((a, b), (c, d))| a == c && b == d)
+        })
+    };
+    for (name, params) in [
+        (
+            "proc",
+            &[("name", "String"), ("opts", "Map"), ("body", "FnPtr")][..],
+        ),
+        ("proc", &[("name", "String"), ("body", "FnPtr")]),
+        (
+            "proto",
+            &[("pattern", "String"), ("opts", "Map"), ("body", "FnPtr")],
+        ),
+        ("shell", &[("cmd", "String")]),
+        ("shell", &[("cmd", "String"), ("opts", "Map")]),
+        ("exec", &[("argv", "Array"), ("opts", "Map")]),
+        ("run", &[("pattern", "String")]),
+        ("run", &[("patterns", "Array")]),
+        ("wait", &[]),
+        ("wait", &[("name", "String")]),
+    ] {
+        assert!(
+            has(name, params),
+            "no {name}{params:?} in prun.d.rhai: {functions:?}"
+        );
+    }
+}

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
 use super::unix;
+use crate::policy::Policy;
 
 /// Where the first stage's stdin comes from.
 #[derive(Debug, Clone, Default)]
@@ -324,8 +325,21 @@ pub trait Launcher: Send + Sync {
 }
 
 /// Runs commands on this machine, each stage in its own process group.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Local;
+#[derive(Debug, Default, Clone)]
+pub struct Local {
+    /// Variables of prun's environment that commands do not inherit (the policy's).
+    hidden_env: Arc<[String]>,
+}
+
+impl Local {
+    /// A local launcher whose commands do not inherit these variables of prun's
+    /// environment.
+    pub fn hiding(hidden_env: Vec<String>) -> Local {
+        Local {
+            hidden_env: hidden_env.into(),
+        }
+    }
+}
 
 impl Launcher for Local {
     fn launch<'a>(
@@ -336,7 +350,7 @@ impl Launcher for Local {
         Box::pin(async move {
             let mut idle_tries = 0;
             loop {
-                match run_local(launch, cancel).await {
+                match run_local(launch, cancel, &self.hidden_env).await {
                     Err(e)
                         if launch.wait_for_fds
                             && e.resources_short()
@@ -345,6 +359,41 @@ impl Launcher for Local {
                 }
             }
         })
+    }
+}
+
+/// The launcher of a run with a [`Policy`]: every command of the run comes through it
+/// (`shell`, `exec`, `pipe`, command bodies), and each stage is checked before the whole
+/// launch is handed to the launcher that runs it. This is the one place where the policy
+/// is enforced: another executor goes inside it.
+pub struct Policed {
+    policy: Arc<Policy>,
+    inner: Arc<dyn Launcher>,
+}
+
+impl Policed {
+    /// `inner`, with every launch checked against `policy` first.
+    pub fn new(policy: Arc<Policy>, inner: Arc<dyn Launcher>) -> Policed {
+        Policed { policy, inner }
+    }
+}
+
+impl Launcher for Policed {
+    fn launch<'a>(
+        &'a self,
+        launch: &'a Launch,
+        cancel: &'a CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>> {
+        for spec in &launch.stages {
+            if let Err(refusal) = self.policy.check(spec) {
+                let error = CommandError::Spawn {
+                    command: spec.to_string(),
+                    source: io::Error::new(io::ErrorKind::PermissionDenied, refusal),
+                };
+                return Box::pin(std::future::ready(Err(error)));
+            }
+        }
+        self.inner.launch(launch, cancel)
     }
 }
 
@@ -465,6 +514,7 @@ async fn read_into(
 async fn run_local(
     launch: &Launch,
     cancel: &CancellationToken,
+    hidden_env: &[String],
 ) -> Result<LaunchOutput, CommandError> {
     let started = Instant::now();
     let n = launch.stages.len();
@@ -510,6 +560,9 @@ async fn run_local(
     for (i, spec) in launch.stages.iter().enumerate() {
         let spawned = (|| {
             let mut cmd = spec.command()?;
+            for name in hidden_env {
+                cmd.env_remove(name);
+            }
             if let Some(stdin) = next_stdin.take() {
                 cmd.stdin(stdin);
             }

@@ -85,13 +85,32 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler over `core`, spawning on `rt`.
+    /// A scheduler over `core`, spawning on `rt`, running commands on this machine.
     pub fn new(
         core: Core,
         rt: Handle,
         reporter: Arc<dyn Reporter>,
         log_root: PathBuf,
         kill_grace: Duration,
+    ) -> Arc<Scheduler> {
+        Scheduler::with_launcher(
+            core,
+            rt,
+            reporter,
+            log_root,
+            kill_grace,
+            Arc::new(Local::default()),
+        )
+    }
+
+    /// A scheduler whose commands go through `launcher`.
+    pub fn with_launcher(
+        core: Core,
+        rt: Handle,
+        reporter: Arc<dyn Reporter>,
+        log_root: PathBuf,
+        kill_grace: Duration,
+        launcher: Arc<dyn Launcher>,
     ) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             core: Mutex::new(core),
@@ -106,7 +125,7 @@ impl Scheduler {
             internal: AtomicBool::new(false),
             dry: AtomicBool::new(false),
             script_cancel: Mutex::new(CancellationToken::new()),
-            launcher: Arc::new(Local),
+            launcher,
             reports: Mutex::new(Vec::new()),
             printing: Mutex::new(()),
         })

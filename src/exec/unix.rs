@@ -125,16 +125,6 @@ pub fn raise_fd_limit() {
     }
 }
 
-/// The most the main thread's stack can grow to (its soft `RLIMIT_STACK`), when limited.
-pub fn main_stack_size() -> Option<usize> {
-    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
-    let (soft, _) = getrlimit(Resource::RLIMIT_STACK).ok()?;
-    if soft == RLIM_INFINITY {
-        return None;
-    }
-    usize::try_from(soft).ok()
-}
-
 /// The signal number that ended a process, if a signal did.
 pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;

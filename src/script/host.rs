@@ -33,6 +33,19 @@ pub struct HostOptions {
     pub cli_full_log: bool,
     /// `--live` or `--no-live` was given.
     pub cli_live: bool,
+    /// What the embedder adds to the engine, applied last (see [`EngineSetup`]).
+    pub setup: Option<EngineSetup>,
+}
+
+/// Changes the embedder makes to a run's engine once prun's API is registered: its
+/// native functions and modules, its limits, and the policy's `env()`.
+#[derive(Clone)]
+pub struct EngineSetup(pub Arc<dyn Fn(&mut Engine) + Send + Sync>);
+
+impl std::fmt::Debug for EngineSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineSetup")
+    }
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -115,6 +128,9 @@ impl Host {
                     job::cancelled().unwrap_or_else(|| s.script_cancel().is_cancelled());
                 cancelled.then(|| Dynamic::from("cancelled"))
             });
+            if let Some(setup) = &opts.setup {
+                (setup.0)(&mut engine);
+            }
             engine
         });
         sched.set_runner(Arc::new(Runner {
@@ -155,7 +171,10 @@ impl Host {
         let mut ast = self
             .engine
             .compile(src)
-            .map_err(|e| ScriptError::Compile(diag::parse_error(source, &e)))?;
+            .map_err(|e| ScriptError::Syntax {
+                origin: diag::Origin::new(Some(source), e.1),
+                message: e.0.to_string(),
+            })?;
         ast.set_source(source);
         Ok(ast)
     }
@@ -195,7 +214,17 @@ const DECLARED: &str = "prun: args declared";
 /// scheduled and no command runs. `None` when the script declares nothing (or calls other
 /// prun functions first).
 pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::DeclError>> {
-    let mut src = std::fs::read_to_string(path).ok()?;
+    let src = std::fs::read_to_string(path).ok()?;
+    declaration_in(src, &path.display().to_string(), Arc::new(|_| true))
+}
+
+/// [`declaration`] of script text named `source`; `env()` sees only the variables
+/// `visible` accepts (the policy's).
+pub fn declaration_in(
+    mut src: String,
+    source: &str,
+    visible: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+) -> Option<Result<super::Declaration, super::DeclError>> {
     if !src.contains("args(") {
         return None;
     }
@@ -210,11 +239,13 @@ pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::Decl
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
     super::stdlib::install(&mut engine);
-    engine.register_fn("env", |name: &str| -> Dynamic {
-        std::env::var(name).map_or(Dynamic::UNIT, Dynamic::from)
+    let var = move |name: &str| std::env::var(name).ok().filter(|_| visible(name));
+    let v = var.clone();
+    engine.register_fn("env", move |name: &str| -> Dynamic {
+        v(name).map_or(Dynamic::UNIT, Dynamic::from)
     });
-    engine.register_fn("env", |name: &str, default: &str| -> String {
-        std::env::var(name).unwrap_or_else(|_| default.to_string())
+    engine.register_fn("env", move |name: &str, default: &str| -> String {
+        var(name).unwrap_or_else(|| default.to_string())
     });
     let c = captured.clone();
     engine.register_fn(
@@ -225,7 +256,7 @@ pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::Decl
         },
     );
     let mut ast = engine.compile(&src).ok()?;
-    ast.set_source(path.display().to_string());
+    ast.set_source(source);
     let _ = engine.run_ast(&ast);
     let decl = captured.lock().expect("declaration").take()?;
     Some(super::Declaration::parse(&decl))

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
+use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection, StaticModuleResolver};
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
 /// The modules, by the name scripts import them with.
@@ -58,8 +58,19 @@ impl ModuleResolver for Embedded {
 
 /// Installs the resolver: the stdlib first, then files relative to the importing script.
 pub fn install(engine: &mut Engine) {
+    install_with(engine, None, true);
+}
+
+/// Installs the resolver: the embedder's modules (`custom`) first, then the stdlib (when
+/// `stdlib`), then files relative to the importing script.
+pub fn install_with(engine: &mut Engine, custom: Option<StaticModuleResolver>, stdlib: bool) {
     let mut all = ModuleResolversCollection::new();
-    all.push(Embedded::default());
+    if let Some(custom) = custom {
+        all.push(custom);
+    }
+    if stdlib {
+        all.push(Embedded::default());
+    }
     all.push(FileModuleResolver::new());
     engine.set_module_resolver(all);
 }

@@ -145,9 +145,7 @@ impl Failure {
             | Failure::Config(_)
             | Failure::Report(_)
             | Failure::NoDb { .. }
-            | Failure::NoLog { .. } => {
-                Exit::Usage
-            }
+            | Failure::NoLog { .. } => Exit::Usage,
             Failure::Locked { .. } => Exit::Locked,
             Failure::Runtime(_)
             | Failure::Internal(_)
@@ -290,7 +288,10 @@ mod tests {
             message: "oops".into(),
         });
         assert_eq!(compile.code(), Exit::Script);
-        assert_eq!(compile.to_string(), "prun: error: s.rhai:1:2: syntax error: oops");
+        assert_eq!(
+            compile.to_string(),
+            "prun: error: s.rhai:1:2: syntax error: oops"
+        );
         assert_eq!(Failure::Printed(Exit::Ok).code(), Exit::Ok);
     }
 }

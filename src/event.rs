@@ -192,10 +192,11 @@ pub enum Event {
 /// The callback of [`crate::RuntimeBuilder::on_event`].
 pub(crate) type EventFn = Arc<dyn Fn(&Event) + Send + Sync>;
 
-/// A reporter that hands every call to another reporter and, as an [`Event`], to the
-/// embedder's callback; it also counts started procs against the policy's `max_procs`.
+/// A reporter that hands every call to prun's own display (none for a silent run) and,
+/// as an [`Event`], to the embedder's callback; it also counts started procs against the
+/// policy's `max_procs`.
 pub(crate) struct Tee {
-    inner: Arc<dyn Reporter>,
+    inner: Option<Arc<dyn Reporter>>,
     callback: Option<EventFn>,
     max_procs: Option<usize>,
     started: AtomicUsize,
@@ -205,7 +206,11 @@ pub(crate) struct Tee {
 
 impl Tee {
     /// `inner`, with events for `callback` and a count of procs for `max_procs`.
-    pub fn new(inner: Arc<dyn Reporter>, callback: Option<EventFn>, max_procs: Option<usize>) -> Tee {
+    pub fn new(
+        inner: Option<Arc<dyn Reporter>>,
+        callback: Option<EventFn>,
+        max_procs: Option<usize>,
+    ) -> Tee {
         Tee {
             inner,
             callback,
@@ -229,7 +234,9 @@ impl Tee {
 
 impl Reporter for Tee {
     fn started(&self, name: &str) {
-        self.inner.started(name);
+        if let Some(r) = &self.inner {
+            r.started(name);
+        }
         self.emit(|| Event::Started { name: name.into() });
         let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         if self.max_procs.is_some_and(|max| n == max + 1)
@@ -239,10 +246,14 @@ impl Reporter for Tee {
         }
     }
     fn would_run(&self, name: &str, what: &str) {
-        self.inner.would_run(name, what);
+        if let Some(r) = &self.inner {
+            r.would_run(name, what);
+        }
     }
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
-        self.inner.retrying(name, attempt, error);
+        if let Some(r) = &self.inner {
+            r.retrying(name, attempt, error);
+        }
         self.emit(|| Event::Retrying {
             name: name.into(),
             attempt,
@@ -250,7 +261,9 @@ impl Reporter for Tee {
         });
     }
     fn finished(&self, f: &ProcSummary) {
-        self.inner.finished(f);
+        if let Some(r) = &self.inner {
+            r.finished(f);
+        }
         self.emit(|| Event::Finished {
             name: f.name.to_string(),
             state: f.state,
@@ -260,38 +273,54 @@ impl Reporter for Tee {
         });
     }
     fn progress(&self, proc: &str, text: &str) {
-        self.inner.progress(proc, text);
+        if let Some(r) = &self.inner {
+            r.progress(proc, text);
+        }
         self.emit(|| Event::Progress {
             name: proc.into(),
             text: text.into(),
         });
     }
     fn command(&self, proc: Option<&str>, line: &str) {
-        self.inner.command(proc, line);
+        if let Some(r) = &self.inner {
+            r.command(proc, line);
+        }
         self.emit(|| Event::Command {
             proc: proc.map(Into::into),
             line: line.into(),
         });
     }
     fn message(&self, text: &str) {
-        self.inner.message(text);
+        if let Some(r) = &self.inner {
+            r.message(text);
+        }
         self.emit(|| Event::Log { text: text.into() });
     }
     fn warning(&self, text: &str) {
-        self.inner.warning(text);
+        if let Some(r) = &self.inner {
+            r.warning(text);
+        }
         self.emit(|| Event::Warning { text: text.into() });
     }
     fn eprint(&self, text: &str) {
-        self.inner.eprint(text);
+        if let Some(r) = &self.inner {
+            r.eprint(text);
+        }
         self.emit(|| Event::Diagnostic { text: text.into() });
     }
     fn summary(&self, s: &Summary) {
-        self.inner.summary(s);
+        if let Some(r) = &self.inner {
+            r.summary(s);
+        }
     }
     fn set_full_log(&self, on: bool) {
-        self.inner.set_full_log(on);
+        if let Some(r) = &self.inner {
+            r.set_full_log(on);
+        }
     }
     fn set_dynamic(&self, on: bool) {
-        self.inner.set_dynamic(on);
+        if let Some(r) = &self.inner {
+            r.set_dynamic(on);
+        }
     }
 }

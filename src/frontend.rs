@@ -176,7 +176,10 @@ fn runtime_of(cfg: &RunConfig) -> Result<crate::Runtime, crate::Error> {
 /// Reads the command line again with the script's `args(#{...})` declaration: the
 /// script's options go to it, the rest is prun's (flags and targets). `--help` after the
 /// script path prints the script's own usage.
-fn with_declared_options(cfg: RunConfig, secrets: &mut Secrets) -> Result<Option<RunConfig>, Failure> {
+fn with_declared_options(
+    cfg: RunConfig,
+    secrets: &mut Secrets,
+) -> Result<Option<RunConfig>, Failure> {
     if cfg.script_values.is_some() {
         return Ok(Some(cfg));
     }
@@ -276,8 +279,6 @@ fn inspect_options(
     Ok(Some(cfg))
 }
 
-
-
 /// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
 fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Failure> {
     let path = match db {
@@ -336,5 +337,3 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
     }
     Ok(Exit::Ok)
 }
-
-

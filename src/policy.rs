@@ -372,13 +372,23 @@ mod tests {
         let mut own_path = argv(&["true"]);
         own_path.env = vec![("PATH".into(), dir.path().to_string_lossy().into())];
         assert!(p.check(&own_path).is_err());
-        assert!(p.check(&argv(&["false"])).unwrap_err().contains("\"false\""));
+        assert!(
+            p.check(&argv(&["false"]))
+                .unwrap_err()
+                .contains("\"false\"")
+        );
     }
 
     #[test]
     fn deny_wins_and_shell_strings_follow_no_shell() {
-        let p = Policy::new().allow_programs(["sh", "echo"]).deny_programs(["ec*"]);
-        assert!(p.check(&argv(&["echo"])).unwrap_err().contains("deny rule \"ec*\""));
+        let p = Policy::new()
+            .allow_programs(["sh", "echo"])
+            .deny_programs(["ec*"]);
+        assert!(
+            p.check(&argv(&["echo"]))
+                .unwrap_err()
+                .contains("deny rule \"ec*\"")
+        );
         let shell = CommandSpec {
             program: Program::Shell("echo hi".into()),
             env: Vec::new(),
@@ -395,7 +405,11 @@ mod tests {
         assert!(!p.env_visible("SECRET_KEY") && p.env_visible("HOME"));
         let mut spec = argv(&["true"]);
         spec.env = vec![("SECRET_KEY".into(), "x".into())];
-        assert!(p.check(&spec).unwrap_err().contains("deny_env \"SECRET_*\""));
+        assert!(
+            p.check(&spec)
+                .unwrap_err()
+                .contains("deny_env \"SECRET_*\"")
+        );
         let only = Policy::new().allow_env(["PATH"]);
         assert!(only.env_visible("PATH") && !only.env_visible("HOME"));
     }

@@ -214,11 +214,11 @@ fn end_orphans_and_journal(
 /// The reporter of a run: prun's own display (or none), with the embedder's events.
 fn reporter_of(settings: &Settings, cli: &CliExtras) -> (Arc<Tee>, Option<Arc<LiveReporter>>) {
     let mut live = None;
-    let inner: Arc<dyn Reporter> = if cli.inspect.is_some() {
-        Arc::new(Silent)
+    let inner: Option<Arc<dyn Reporter>> = if cli.inspect.is_some() {
+        Some(Arc::new(Silent))
     } else {
         match settings.output {
-            Output::Silent => Arc::new(Silent),
+            Output::Silent => None,
             Output::Live => {
                 let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
                 let l = Arc::new(LiveReporter::new(
@@ -227,13 +227,13 @@ fn reporter_of(settings: &Settings, cli: &CliExtras) -> (Arc<Tee>, Option<Arc<Li
                     settings.full_log_on_failure,
                 ));
                 live = Some(l.clone());
-                l
+                Some(l)
             }
-            Output::Plain => Arc::new(PlainReporter {
+            Output::Plain => Some(Arc::new(PlainReporter {
                 verbose: settings.verbose,
                 quiet: settings.quiet,
                 full_log: settings.full_log_on_failure.into(),
-            }),
+            })),
         }
     };
     let tee = Tee::new(
@@ -259,7 +259,9 @@ fn enforce_limits(
     let stop = {
         let (hit, sched, handle) = (hit.clone(), Arc::downgrade(sched), rt.handle().clone());
         move |why: String| {
-            hit.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(why);
+            hit.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert(why);
             // Not on the reporter's path: interrupting takes the scheduler's locks.
             let sched = sched.clone();
             handle.spawn(async move {
@@ -336,10 +338,8 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         .log_dir
         .clone()
         .unwrap_or_else(|| state_dir.join("logs"));
-    let launcher = Policed::new(
-        settings.policy.clone(),
-        Arc::new(Local::hiding(settings.policy.hidden_env())),
-    );
+    let local = Arc::new(Local::hiding(settings.policy.hidden_env()));
+    let launcher = Policed::new(settings.policy.clone(), local.clone());
     let sched = Scheduler::with_launcher(
         core,
         rt.handle().clone(),
@@ -497,7 +497,10 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
     let internal = sched.internal_failure();
-    let limit = limit_hit.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let limit = limit_hit
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     let outcome = if internal.is_some() {
         Outcome::InternalError
     } else if sched.interrupted() {
@@ -521,9 +524,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
 
     let printing = settings.output != Output::Silent;
     if let Some(panic) = &internal {
-        if settings.signals {
-            crate::exec::unix::kill_all_groups();
-        }
+        local.kill_all();
         if printing {
             errln!("prun: internal error: {panic}");
         }

@@ -266,7 +266,8 @@ impl RuntimeBuilder {
     /// `set_options(#{ parallel })` cannot change it.
     pub fn parallel(mut self, n: usize) -> Self {
         if n == 0 {
-            self.problems.push("parallel: the limit must be at least 1".into());
+            self.problems
+                .push("parallel: the limit must be at least 1".into());
         }
         self.settings.parallel = Some(n);
         self
@@ -453,9 +454,8 @@ fn engine_setup(
         limits.apply(engine);
         if policy.hides_env() {
             let p = policy.clone();
-            let read = move |name: &str| {
-                crate::script::env_of_run(name).filter(|_| p.env_visible(name))
-            };
+            let read =
+                move |name: &str| crate::script::env_of_run(name).filter(|_| p.env_visible(name));
             let r = read.clone();
             engine.register_fn("env", move |name: &str| {
                 r(name).map_or(Dynamic::UNIT, Into::into)

@@ -23,6 +23,8 @@ mod commands_groups;
 mod commands_io;
 #[path = "suite/docs.rs"]
 mod docs;
+#[path = "suite/embed.rs"]
+mod embed;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/failures.rs"]
@@ -41,6 +43,8 @@ mod options;
 mod pg_copy;
 #[path = "suite/plain.rs"]
 mod plain;
+#[path = "suite/policy.rs"]
+mod policy;
 #[path = "suite/protos.rs"]
 mod protos;
 #[path = "suite/rdeps.rs"]

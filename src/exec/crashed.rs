@@ -113,7 +113,9 @@ impl Drop for Journal {
 }
 
 fn journals() -> std::sync::MutexGuard<'static, Vec<(u64, Writer)>> {
-    JOURNALS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    JOURNALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records a group that just started (its leader is `pgid`).

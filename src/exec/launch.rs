@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -329,6 +329,8 @@ pub trait Launcher: Send + Sync {
 pub struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
     hidden_env: Arc<[String]>,
+    /// The live process groups of this launcher's commands (those of one run).
+    groups: Arc<Mutex<Vec<i32>>>,
 }
 
 impl Local {
@@ -337,7 +339,37 @@ impl Local {
     pub fn hiding(hidden_env: Vec<String>) -> Local {
         Local {
             hidden_env: hidden_env.into(),
+            groups: Arc::default(),
         }
+    }
+
+    /// SIGKILL to every live group this launcher started: what a run that ended on a bug
+    /// does before it returns, since it waits for no job any more.
+    pub fn kill_all(&self) {
+        let groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for g in groups {
+            unix::kill_group(g);
+        }
+    }
+
+    fn register(&self, pgid: i32, command: &CommandSpec) {
+        unix::register(pgid, command);
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(pgid);
+    }
+
+    fn unregister(&self, pgid: i32) {
+        unix::unregister(pgid);
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|&g| g != pgid);
     }
 }
 
@@ -350,7 +382,7 @@ impl Launcher for Local {
         Box::pin(async move {
             let mut idle_tries = 0;
             loop {
-                match run_local(launch, cancel, &self.hidden_env).await {
+                match run_local(launch, cancel, self).await {
                     Err(e)
                         if launch.wait_for_fds
                             && e.resources_short()
@@ -514,7 +546,7 @@ async fn read_into(
 async fn run_local(
     launch: &Launch,
     cancel: &CancellationToken,
-    hidden_env: &[String],
+    local: &Local,
 ) -> Result<LaunchOutput, CommandError> {
     let started = Instant::now();
     let n = launch.stages.len();
@@ -560,7 +592,7 @@ async fn run_local(
     for (i, spec) in launch.stages.iter().enumerate() {
         let spawned = (|| {
             let mut cmd = spec.command()?;
-            for name in hidden_env {
+            for name in local.hidden_env.iter() {
                 cmd.env_remove(name);
             }
             if let Some(stdin) = next_stdin.take() {
@@ -588,13 +620,16 @@ async fn run_local(
                 // Stages already started must not outlive a pipeline that failed to start.
                 drop(next_stdin.take());
                 terminate(&mut children, &pgids, launch.kill_grace).await;
+                for &g in &pgids {
+                    local.unregister(g);
+                }
                 // Once a stage ran, starting the pipeline again could repeat what it did:
                 // the shortage is then an ordinary failure, not one to wait out.
                 return Err(if i == 0 { e } else { e.final_error() });
             }
         };
         let pgid = child.id().expect("a spawned child has a pid") as i32;
-        unix::register(pgid, spec);
+        local.register(pgid, spec);
         pgids.push(pgid);
         if let Some(err) = child.stderr.take() {
             readers.push(tokio::spawn(read_into(
@@ -656,7 +691,7 @@ async fn run_local(
         stages.push(StageStatus::of(&status));
     }
     for &g in &pgids {
-        unix::unregister(g);
+        local.unregister(g);
     }
     for r in readers {
         let _ = r.await;

@@ -168,13 +168,10 @@ impl Host {
 
     /// Compiles script text, naming it `source` in messages.
     pub fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
-        let mut ast = self
-            .engine
-            .compile(src)
-            .map_err(|e| ScriptError::Syntax {
-                origin: diag::Origin::new(Some(source), e.1),
-                message: e.0.to_string(),
-            })?;
+        let mut ast = self.engine.compile(src).map_err(|e| ScriptError::Syntax {
+            origin: diag::Origin::new(Some(source), e.1),
+            message: e.0.to_string(),
+        })?;
         ast.set_source(source);
         Ok(ast)
     }

@@ -232,7 +232,7 @@ struct Tail {
 #[derive(Debug)]
 pub(crate) enum Invocation {
     /// Run a script.
-    Run(RunConfig),
+    Run(Box<RunConfig>),
     /// `prun check SCRIPT`.
     Check(PathBuf),
     /// `prun log SCRIPT PROC`.
@@ -310,7 +310,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Err(e) => return fail(e),
     };
     let flags = cli.flags.merge(tail.flags);
-    Invocation::Run(RunConfig {
+    Invocation::Run(Box::new(RunConfig {
         script: PathBuf::from(script),
         targets: tail.targets,
         script_args: tail.script_args,
@@ -338,7 +338,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
             (_, true) => Some(false),
             _ => None,
         },
-    })
+    }))
 }
 
 /// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a
@@ -372,13 +372,13 @@ fn declares_options(script: &std::path::Path) -> bool {
 /// are read with its `args(#{...})` declaration (see `run::with_declared_options`):
 /// the script's options go to it, the rest are targets (`graph`) or an error (`list`).
 fn inspect(script: PathBuf, words: Vec<String>, what: Inspect) -> Invocation {
-    Invocation::Run(RunConfig {
+    Invocation::Run(Box::new(RunConfig {
         script,
         tail: words,
         no_db: true,
         inspect: Some(what),
         ..RunConfig::default()
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -387,7 +387,7 @@ mod tests {
 
     fn run_cfg(words: &[&str]) -> RunConfig {
         match parse(words.iter().map(OsString::from)) {
-            Invocation::Run(c) => c,
+            Invocation::Run(c) => *c,
             other => panic!("not a run: {other:?}"),
         }
     }

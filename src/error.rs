@@ -177,7 +177,7 @@ impl Failure {
 #[derive(Debug)]
 pub struct Error(Failure);
 
-/// What kind of [`Error`] stopped a run.
+/// What kind of [`crate::Error`] stopped a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -195,7 +195,7 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// Where in a script an [`Error`] is.
+/// Where in a script an [`crate::Error`] is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Location {

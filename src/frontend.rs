@@ -20,7 +20,7 @@ use crate::store::Store;
 /// first), runs what they ask, prints what went wrong, and returns the exit status.
 pub(crate) fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = match cli::parse(args) {
-        Invocation::Run(cfg) => run(cfg),
+        Invocation::Run(cfg) => run(*cfg),
         Invocation::Check(script) => check(&script),
         Invocation::History { script, db, limit } => history(&script, db, limit),
         Invocation::Log { script, proc_name } => log(&script, &proc_name),
@@ -219,7 +219,7 @@ fn with_declared_options(
                 )));
             }
             c.script_values = Some(split.values);
-            Ok(Some(c))
+            Ok(Some(*c))
         }
         cli::Invocation::Exit(Exit::Ok) => Ok(None),
         cli::Invocation::Exit(exit) => Err(Failure::Printed(exit)),

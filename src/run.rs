@@ -397,7 +397,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
 
     let compiled = match &call.script {
         Script::File(p) => host.compile_file(p),
-        Script::Text { name, text } => host.compile(text, &name.display().to_string()),
+        Script::Text { name, text } => host.compile_text(text, &name.display().to_string()),
     };
     let ast = match compiled {
         Ok(ast) => ast,

@@ -163,7 +163,14 @@ impl Host {
             let end = src.find('\n').unwrap_or(src.len());
             src.replace_range(..end, "");
         }
-        self.compile(&src, &display)
+        self.compile_text(&src, &display)
+    }
+
+    /// Compiles script text, naming it `source` in messages. What a closure is (for the
+    /// cache) is read from this text, not from a file of that name.
+    pub fn compile_text(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
+        super::identity::set_source(&self.engine, source, src);
+        self.compile(src, source)
     }
 
     /// Compiles script text, naming it `source` in messages.
@@ -178,7 +185,7 @@ impl Host {
 
     /// Runs the top level of a compiled script on this thread.
     pub fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
-        super::identity::remember(ast);
+        super::identity::remember(&self.engine, ast);
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
         let source = ast.source().unwrap_or("<script>").to_string();
@@ -324,6 +331,12 @@ fn outcome_of_error(
             failed(v.clone().cast::<Aborted>().0)
         }
         _ => failed(diag::runtime_error(origin.file(), e)),
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        super::identity::forget(&self.engine);
     }
 }
 

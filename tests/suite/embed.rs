@@ -395,3 +395,31 @@ fn a_task_db_path_records_the_run() {
     assert_eq!(report.run.outcome, Outcome::Ok);
     assert!(db.exists(), "no task DB at {}", db.display());
 }
+
+#[test]
+fn a_script_edited_between_two_runs_of_one_process_is_not_served_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::write(&input, "data").unwrap();
+    let script = dir.path().join("s.rhai");
+    let text = |value: &str| {
+        format!(
+            r#"fn value() {{ {value} }}
+            proc("a", #{{ inputs: ["{}"] }}, || value()); run("a");"#,
+            input.display()
+        )
+    };
+    let rt = builder(dir.path())
+        .task_db(dir.path().join("tasks.db"))
+        .build()
+        .unwrap();
+    std::fs::write(&script, text("1")).unwrap();
+    let first = rt.run_file(&script, [""; 0]).unwrap();
+    assert_eq!(first.procs[0].result, serde_json::json!(1));
+    let again = rt.run_file(&script, [""; 0]).unwrap();
+    assert_eq!(again.procs[0].state, State::UpToDate, "{again:?}");
+    std::fs::write(&script, text("2")).unwrap();
+    let edited = rt.run_file(&script, [""; 0]).unwrap();
+    assert_eq!(edited.procs[0].state, State::Succeeded, "{edited:?}");
+    assert_eq!(edited.procs[0].result, serde_json::json!(2));
+}

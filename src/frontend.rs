@@ -187,7 +187,7 @@ fn with_declared_options(
         return inspect_options(cfg, what, secrets);
     }
     let script = cfg.script.display().to_string();
-    let decl = match crate::script::declaration(&cfg.script) {
+    let decl = match declaration(&cfg) {
         None => {
             if let Some(e) = &cfg.tail_error {
                 return Err(Failure::Usage(e.trim_end().to_string()));
@@ -227,6 +227,41 @@ fn with_declared_options(
     }
 }
 
+/// The script's `args(#{...})` declaration, read with an `env()` that hides what
+/// `--deny-env` hides. The flag may be among words not parsed yet (mixed with the script's
+/// own options), so it is looked for in the words as given, as `--json` is.
+fn declaration(
+    cfg: &RunConfig,
+) -> Option<Result<crate::script::Declaration, crate::script::DeclError>> {
+    let text = std::fs::read_to_string(&cfg.script).ok()?;
+    let policy = crate::Policy::new().deny_env(deny_env_in(cfg));
+    let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> =
+        Arc::new(move |name| policy.env_visible(name));
+    crate::script::declaration_in(text, &cfg.script.display().to_string(), visible)
+}
+
+/// The names of every `--deny-env NAME` (or `--deny-env=NAME`) among prun's words.
+fn deny_env_in(cfg: &RunConfig) -> Vec<String> {
+    let words: Vec<String> = cfg
+        .head
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .chain(cfg.tail.iter().cloned())
+        .take_while(|w| w != "--")
+        .collect();
+    let mut names = cfg.deny_env.clone();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(name) = w.strip_prefix("--deny-env=") {
+            names.push(name.to_string());
+        } else if w == "--deny-env"
+            && let Some(name) = words.get(i + 1)
+        {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
 /// A script's own command line was wrong: the message points to its `--help`.
 fn script_usage(script: &str, msg: impl std::fmt::Display) -> Failure {
     Failure::Usage(format!(
@@ -245,7 +280,7 @@ fn inspect_options(
 ) -> Result<Option<RunConfig>, Failure> {
     let script = cfg.script.display().to_string();
     let words = std::mem::take(&mut cfg.tail);
-    let rest = match crate::script::declaration(&cfg.script) {
+    let rest = match declaration(&cfg) {
         None => {
             let mut words = words.into_iter();
             let rest: Vec<String> = words.by_ref().take_while(|w| w != "--").collect();

@@ -25,7 +25,7 @@ pub struct HostOptions {
     /// The words after `--` on the command line, returned by `args()`.
     pub script_args: Vec<String>,
     /// The values of the script's declared options, read from the command line before
-    /// the run (see [`declaration`]); returned by `args(#{...})`.
+    /// the run (see [`declaration_in`]); returned by `args(#{...})`.
     pub script_values: Option<rhai::Map>,
     /// How `set_options(#{ task_db })` opens a DB.
     pub db: super::api::DbSettings,
@@ -210,20 +210,14 @@ impl Host {
     }
 }
 
-/// Marks the end of the declaration pass of [`declaration`].
+/// Marks the end of the declaration pass of [`declaration_in`].
 const DECLARED: &str = "prun: args declared";
 
 /// The script's `args(#{...})` declaration, read before the real run by evaluating the
 /// script up to its `args` call with an engine that has no prun functions: nothing is
 /// scheduled and no command runs. `None` when the script declares nothing (or calls other
-/// prun functions first).
-pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::DeclError>> {
-    let src = std::fs::read_to_string(path).ok()?;
-    declaration_in(src, &path.display().to_string(), Arc::new(|_| true))
-}
-
-/// [`declaration`] of script text named `source`; `env()` sees only the variables
-/// `visible` accepts (the policy's).
+/// prun functions first). `source` names the script in messages; `env()` sees only the
+/// variables `visible` accepts (the policy's).
 pub fn declaration_in(
     mut src: String,
     source: &str,

@@ -203,9 +203,7 @@ fn text_of(
     name: &str,
     def: &rhai::ScriptFuncDef,
 ) -> Option<String> {
-    let start = runs()
-        .get(&run)
-        .and_then(|r| r.starts.get(name).cloned());
+    let start = runs().get(&run).and_then(|r| r.starts.get(name).cloned());
     if let Some((file, pos)) = start {
         let text = from_position(run, &file, pos)?;
         return Some(text[..closure_len(&text)].to_string());

@@ -30,6 +30,6 @@ pub use api::DbSettings;
 pub use cliargs::{DeclError, Declaration};
 pub use error::ScriptError;
 pub use helpers::env_of_run;
+pub use host::declaration_in;
 pub use host::{EngineSetup, Host, HostOptions, TopLevelError};
-pub use host::{declaration, declaration_in};
 pub use stdlib::install_with as install_modules;

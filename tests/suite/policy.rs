@@ -225,3 +225,32 @@ fn the_command_line_has_the_policy_as_flags() {
         .run();
     out.ok().out_has("hidden: true");
 }
+
+#[test]
+fn a_denied_variable_is_hidden_from_the_declaration_of_the_scripts_options() {
+    let script = |var: &str| {
+        format!(
+            r#"let opts = args(#{{ token: #{{ "default": env("{var}") ?? "none" }} }});
+            print(`token: ${{opts.token}}`);
+            proc("t", || opts.token);"#
+        )
+    };
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(&script("PRUN_TEST_HIDDEN"))
+        .args(&["--deny-env", "PRUN_TEST_HIDDEN"])
+        .run();
+    out.ok().out_has("token: none").out_lacks("visible");
+    // The library: HOME is set in the tests' environment.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.rhai");
+    std::fs::write(&path, script("HOME")).unwrap();
+    let report = runtime(dir.path(), Policy::new().deny_env(["HOME"]))
+        .run_file(&path, ["t"])
+        .unwrap();
+    assert_eq!(
+        report.procs[0].result,
+        serde_json::json!("none"),
+        "{report:?}"
+    );
+}

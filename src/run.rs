@@ -417,8 +417,8 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
             .then(|| run_targets(&sched, &call.targets, &*reporter));
         (r, targets)
     }));
-    let ran = ran.unwrap_or_else(|_| {
-        sched.internal_error();
+    let ran = ran.unwrap_or_else(|payload| {
+        sched.internal_error(crate::exec::panic_message(&*payload));
         (Err(crate::script::TopLevelError::Interrupted), None)
     });
     // What stopped the run, for the report (it was printed as it happened).

@@ -74,6 +74,8 @@ pub struct Scheduler {
     interrupts: AtomicUsize,
     /// Set once a panic (a bug) ended the run.
     internal: AtomicBool,
+    /// The message of that panic, when it had one.
+    panic: Mutex<Option<String>>,
     /// A dry run: jobs are reported, not started (see [`Scheduler::run_dry`]).
     dry: AtomicBool,
     script_cancel: Mutex<CancellationToken>,
@@ -123,6 +125,7 @@ impl Scheduler {
             kill_grace_ms: AtomicU64::new(kill_grace.as_millis() as u64),
             interrupts: AtomicUsize::new(0),
             internal: AtomicBool::new(false),
+            panic: Mutex::new(None),
             dry: AtomicBool::new(false),
             script_cancel: Mutex::new(CancellationToken::new()),
             launcher,
@@ -360,10 +363,11 @@ impl Scheduler {
     /// A panic (a bug) was caught: the run ends now. Running process groups are
     /// terminated and every waiter wakes, even those waiting for a job that will never
     /// report its end (its thread panicked).
-    pub fn internal_error(self: &Arc<Self>) {
+    pub fn internal_error(self: &Arc<Self>, message: Option<String>) {
         if self.internal.swap(true, Ordering::SeqCst) {
             return;
         }
+        *lock(&self.panic) = message;
         self.script_cancel().cancel();
         self.with(|c| c.abort(AbortReason::Internal));
     }
@@ -373,7 +377,8 @@ impl Scheduler {
         if !self.internal.load(Ordering::SeqCst) {
             return None;
         }
-        Some(internal::first_panic().unwrap_or_else(|| "a panic".into()))
+        let message = internal::first_panic().or_else(|| lock(&self.panic).clone());
+        Some(message.unwrap_or_else(|| "a panic".into()))
     }
 
     /// Runs a task on the async runtime; its panic is an internal error.

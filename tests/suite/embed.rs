@@ -306,7 +306,10 @@ fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
     assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
     assert_eq!(report.exit_code(), 2);
     let error = report.run.error.clone().unwrap_or_default();
-    assert!(error.contains("internal error"), "{error}");
+    assert!(
+        error.contains("internal error: the native function broke"),
+        "{error}"
+    );
     let pid = wait_for_line(&pidfile);
     assert!(!alive(&pid), "the sleeper {pid} outlived the run");
 }

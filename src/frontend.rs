@@ -76,7 +76,10 @@ fn run(cfg: RunConfig) -> Result<Exit, Failure> {
         crate::report::to_stdout();
     }
     let (script, args) = (cfg.script.clone(), cfg.script_args.clone());
-    let result = attempt(cfg);
+    // The script's secrets stay hidden until the report of a run an error stopped is
+    // written too.
+    let mut secrets = Secrets::default();
+    let result = attempt(cfg, &mut secrets);
     if let (Err(e), Some(path)) = (&result, &json)
         && crate::report::check_destination(path).is_ok()
         && let Some((outcome, text)) = e.report()
@@ -101,9 +104,8 @@ fn run(cfg: RunConfig) -> Result<Exit, Failure> {
 }
 
 /// [`run`] without the report of a run an error stopped.
-fn attempt(cfg: RunConfig) -> Result<Exit, Failure> {
-    let mut secrets = Secrets::default();
-    let Some(cfg) = with_declared_options(cfg, &mut secrets)? else {
+fn attempt(cfg: RunConfig, secrets: &mut Secrets) -> Result<Exit, Failure> {
+    let Some(cfg) = with_declared_options(cfg, secrets)? else {
         return Ok(Exit::Ok);
     };
     if let Some(path) = &cfg.json {
@@ -122,7 +124,7 @@ fn attempt(cfg: RunConfig) -> Result<Exit, Failure> {
             lock: cfg.lock,
             inspect: cfg.inspect,
         },
-        secrets,
+        secrets: Secrets::default(),
     };
     let report = runtime.execute(call)?;
     if let Some(path) = cfg.json.as_ref().filter(|_| cfg.inspect.is_none())

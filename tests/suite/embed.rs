@@ -426,3 +426,14 @@ fn a_script_edited_between_two_runs_of_one_process_is_not_served_from_the_cache(
     assert_eq!(edited.procs[0].state, State::Succeeded, "{edited:?}");
     assert_eq!(edited.procs[0].result, serde_json::json!(2));
 }
+
+#[test]
+fn the_public_types_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Runtime>();
+    shared::<Cancel>();
+    shared::<prun::Report>();
+    shared::<prun::Error>();
+    shared::<prun::Policy>();
+    shared::<Event>();
+}

@@ -29,7 +29,7 @@ mod values;
 pub use api::DbSettings;
 pub use cliargs::{DeclError, Declaration};
 pub use error::ScriptError;
-pub use helpers::env_of_run;
+pub use helpers::env as env_of_run;
 pub use host::declaration_in;
 pub use host::{EngineSetup, Host, HostOptions, TopLevelError};
 pub use stdlib::install_with as install_modules;

@@ -1,7 +1,9 @@
 //! The Rhai modules shipped inside the binary (`stdlib/*.rhai`), and how `import`
-//! resolves: a stdlib module first, then a file relative to the importing script. A file
-//! next to the script cannot shadow a stdlib module by accident: the stdlib name wins
-//! (name a local module differently, or import it with a path such as `"./fs"`).
+//! resolves: a module the embedder registered (`prun::RuntimeBuilder::module`) first, then
+//! a stdlib module (unless the embedder turned the stdlib off), then a file relative to
+//! the importing script. A file next to the script cannot shadow a stdlib module by
+//! accident: the stdlib name wins (name a local module differently, or import it with a
+//! path such as `"./fs"`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

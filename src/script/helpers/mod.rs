@@ -119,12 +119,7 @@ fn quote(s: &str) -> R<String> {
 }
 
 /// An environment variable; inside a proc, its `env` option wins over prun's environment.
-/// `env(name)`: inside a proc, the proc's `env` option first, then prun's environment.
-pub fn env_of_run(name: &str) -> Option<String> {
-    env(name)
-}
-
-fn env(name: &str) -> Option<String> {
+pub fn env(name: &str) -> Option<String> {
     let proc_env = job::current().and_then(|j| {
         j.def
             .env

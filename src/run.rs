@@ -339,7 +339,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         .clone()
         .unwrap_or_else(|| state_dir.join("logs"));
     let local = Arc::new(Local::hiding(settings.policy.hidden_env()));
-    let launcher = Policed::new(settings.policy.clone(), local.clone());
+    let launcher = Policed::new(settings.policy.clone(), local);
     let sched = Scheduler::with_launcher(
         core,
         rt.handle().clone(),
@@ -524,7 +524,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
 
     let printing = settings.output != Output::Silent;
     if let Some(panic) = &internal {
-        local.kill_all();
+        sched.launcher().kill_all();
         if printing {
             errln!("prun: internal error: {panic}");
         }

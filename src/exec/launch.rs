@@ -322,6 +322,11 @@ pub trait Launcher: Send + Sync {
         launch: &'a Launch,
         cancel: &'a CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>>;
+
+    /// SIGKILL to every process group of this launcher's commands that is still alive:
+    /// the last resort of a second Ctrl-C, and what a run that ended on a bug does before
+    /// it returns (it waits for no job any more).
+    fn kill_all(&self) {}
 }
 
 /// Runs commands on this machine, each stage in its own process group.
@@ -340,19 +345,6 @@ impl Local {
         Local {
             hidden_env: hidden_env.into(),
             groups: Arc::default(),
-        }
-    }
-
-    /// SIGKILL to every live group this launcher started: what a run that ended on a bug
-    /// does before it returns, since it waits for no job any more.
-    pub fn kill_all(&self) {
-        let groups = self
-            .groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for g in groups {
-            unix::kill_group(g);
         }
     }
 
@@ -392,6 +384,17 @@ impl Launcher for Local {
             }
         })
     }
+
+    fn kill_all(&self) {
+        let groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for g in groups {
+            unix::kill_group(g);
+        }
+    }
 }
 
 /// The launcher of a run with a [`Policy`]: every command of the run comes through it
@@ -426,6 +429,10 @@ impl Launcher for Policed {
             }
         }
         self.inner.launch(launch, cancel)
+    }
+
+    fn kill_all(&self) {
+        self.inner.kill_all();
     }
 }
 

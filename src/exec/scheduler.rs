@@ -26,7 +26,6 @@ use super::launch::{Launcher, Local};
 use super::log::LogDir;
 use super::pool::{NoThread, Pool};
 use super::state::Outcome;
-use super::unix;
 use crate::graph::{Answer, Body, GraphError, NeedKey, Needs, ProcId};
 use crate::ui::Reporter;
 
@@ -356,7 +355,7 @@ impl Scheduler {
             self.with(|c| c.abort(AbortReason::Interrupted));
         } else {
             self.script_cancel().cancel();
-            unix::kill_all_groups();
+            self.launcher.kill_all();
         }
     }
 

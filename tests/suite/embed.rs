@@ -437,3 +437,24 @@ fn the_public_types_can_be_shared_between_threads() {
     shared::<prun::Policy>();
     shared::<Event>();
 }
+
+/// The binary's second Ctrl-C kills the process groups of its run (which its runtime's
+/// launcher keeps) without waiting out the grace period. The job sends the second SIGINT
+/// itself when it gets the first SIGTERM; it ignores SIGTERM, and the grace period is
+/// longer than the harness waits.
+#[test]
+fn a_second_interrupt_kills_the_runs_groups_at_once() {
+    let out = crate::support::Test::new()
+        .script(
+            r#"set_options(#{ kill_grace: "600s" });
+            proc("stubborn", #{
+                cmd: ["sh", "-c", "trap 'kill -INT $PPID' TERM; echo $$ > pid; while :; do sleep 0.1; done"],
+                now: true,
+            });"#,
+        )
+        .signal_when("pid", "INT")
+        .run();
+    out.code(130).err_has("interrupted");
+    let pid = out.read("pid");
+    assert!(!alive(pid.trim()), "the job {pid} outlived prun");
+}

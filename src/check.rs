@@ -72,7 +72,7 @@ pub fn report(
     }
     problems.extend(graph_problems(g, targets));
     problems.sort_by_key(|p| match &p.at {
-        Some(o) => (false, o.line(), o.column()),
+        Some(o) => (false, o.line().unwrap_or(0), o.column().unwrap_or(0)),
         None => (true, 0, 0),
     });
     let mut shown: Vec<String> = Vec::new();

@@ -1,6 +1,8 @@
 //! The command line, in two stages (as ripgrep does): clap parses the words before the
 //! script path and recognises subcommands; the words after the script path are parsed
 //! again into prun's own flags, targets, and (after `--`) the script's arguments.
+//!
+//! [`main`] is the `prun` binary; the rest of this module is private to the crate.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -9,9 +11,18 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::error::Exit;
 
+/// The whole `prun` program: reads the process's arguments, runs what they ask (a
+/// script, `check`, `list`, `graph`, `history`, `log`), and returns its exit status. The
+/// binary is `fn main() -> ExitCode { prun::cli::main() }`; a run goes through the same
+/// [`crate::Runtime`] an embedder builds, configured from the flags, which also handles
+/// Ctrl-C and the other terminating signals.
+pub fn main() -> std::process::ExitCode {
+    crate::frontend::main(std::env::args_os())
+}
+
 /// Everything the command line decides about a run.
 #[derive(Debug, Clone, Default)]
-pub struct RunConfig {
+pub(crate) struct RunConfig {
     pub script: PathBuf,
     pub targets: Vec<String>,
     pub script_args: Vec<String>,
@@ -51,11 +62,17 @@ pub struct RunConfig {
     /// The values of the script's declared options, once the command line was read with
     /// the script's declaration.
     pub script_values: Option<rhai::Map>,
+    /// `--allow PROGRAM`: the programs the script may run (the policy's allow list).
+    pub allow: Vec<String>,
+    /// `--no-shell`: shell strings are refused.
+    pub no_shell: bool,
+    /// `--deny-env NAME`: variables hidden from the script and its commands.
+    pub deny_env: Vec<String>,
 }
 
 /// What `prun list` and `prun graph` show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inspect {
+pub(crate) enum Inspect {
     /// Procs and protos with their help lines and arg choices.
     List,
     /// The dependency graph in DOT.
@@ -110,6 +127,15 @@ struct RunFlags {
     /// with the proc's name (stream), or each proc's whole log when it ends (grouped)
     #[arg(long, value_name = "MODE", value_parser = ["log", "stream", "grouped"])]
     output: Option<String>,
+    /// Only let the script run PROGRAM (a name found on PATH, or a path; globs allowed); repeatable
+    #[arg(long = "allow", value_name = "PROGRAM")]
+    allow: Vec<String>,
+    /// Refuse shell strings (`shell`, `shell:` bodies, string stages of `pipe`)
+    #[arg(long)]
+    no_shell: bool,
+    /// Hide the environment variable NAME from the script and its commands; repeatable
+    #[arg(long = "deny-env", value_name = "NAME")]
+    deny_env: Vec<String>,
 }
 
 impl RunFlags {
@@ -129,6 +155,9 @@ impl RunFlags {
             live: self.live || later.live,
             no_live: self.no_live || later.no_live,
             output: later.output.or(self.output),
+            allow: [self.allow, later.allow].concat(),
+            no_shell: self.no_shell || later.no_shell,
+            deny_env: [self.deny_env, later.deny_env].concat(),
         }
     }
 }
@@ -246,9 +275,9 @@ struct Tail {
 
 /// What the command line asks for.
 #[derive(Debug)]
-pub enum Invocation {
+pub(crate) enum Invocation {
     /// Run a script.
-    Run(RunConfig),
+    Run(Box<RunConfig>),
     /// `prun completions SHELL`.
     Completions(clap_complete::Shell),
     /// `prun man`.
@@ -279,7 +308,7 @@ fn fail(e: clap::Error) -> Invocation {
 }
 
 /// Parses prun's command line.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
+pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
@@ -352,7 +381,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Err(e) => return fail(e),
     };
     let flags = cli.flags.merge(tail.flags);
-    Invocation::Run(RunConfig {
+    Invocation::Run(Box::new(RunConfig {
         script: PathBuf::from(script),
         targets: tail.targets,
         script_args: tail.script_args,
@@ -371,6 +400,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         tail: raw_tail,
         tail_error,
         script_values: None,
+        allow: flags.allow,
+        no_shell: flags.no_shell,
+        deny_env: flags.deny_env,
         lock: flags.lock.map(|l| l == "wait"),
         output: flags
             .output
@@ -381,12 +413,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
             (_, true) => Some(false),
             _ => None,
         },
-    })
+    }))
 }
 
 /// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a
 /// usage error among them): the report of that error still goes where it was asked.
-pub fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
+pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
     let words: Vec<String> = head
         .iter()
         .map(|w| w.to_string_lossy().into_owned())
@@ -444,13 +476,13 @@ fn declares_options(script: &std::path::Path) -> bool {
 /// are read with its `args(#{...})` declaration (see `run::with_declared_options`):
 /// the script's options go to it, the rest are targets (`graph`) or an error (`list`).
 fn inspect(script: PathBuf, words: Vec<String>, what: Inspect) -> Invocation {
-    Invocation::Run(RunConfig {
+    Invocation::Run(Box::new(RunConfig {
         script,
         tail: words,
         no_db: true,
         inspect: Some(what),
         ..RunConfig::default()
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -459,7 +491,7 @@ mod tests {
 
     fn run_cfg(words: &[&str]) -> RunConfig {
         match parse(words.iter().map(OsString::from)) {
-            Invocation::Run(c) => c,
+            Invocation::Run(c) => *c,
             other => panic!("not a run: {other:?}"),
         }
     }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, Weak};
 
-use rhai::{Engine, EvalAltResult, ParseError, Position};
+use rhai::{Engine, EvalAltResult, Position};
 
 /// Where something was written in a script: a path and, when known, a line and column.
 /// Kept as parts, never as one string to split again (paths may contain colons).
@@ -37,14 +37,14 @@ impl Origin {
         &self.file
     }
 
-    /// The line, 1-based; 0 when unknown.
-    pub fn line(&self) -> u32 {
-        self.line
+    /// The line (1-based), when known.
+    pub fn line(&self) -> Option<u32> {
+        (self.line > 0).then_some(self.line)
     }
 
-    /// The column, 1-based; 0 when unknown.
-    pub fn column(&self) -> u32 {
-        self.column
+    /// The column (1-based), when known.
+    pub fn column(&self) -> Option<u32> {
+        (self.column > 0).then_some(self.column)
     }
 }
 
@@ -91,14 +91,6 @@ pub fn location(source: Option<&str>, pos: Position) -> String {
         (Some(l), None) => format!("{src}:{l}"),
         _ => src.to_string(),
     }
-}
-
-/// A syntax error as `path:line:col: message`.
-pub fn parse_error(path: &str, err: &ParseError) -> String {
-    let mut e = err.clone();
-    let pos = e.1;
-    e.1 = Position::NONE;
-    format!("{}: syntax error: {}", location(Some(path), pos), e.0)
 }
 
 /// A runtime error as `path:line:col: message`, followed by the call chain
@@ -173,9 +165,30 @@ pub fn message(err: &EvalAltResult) -> String {
         return crate::exec::STACK_FULL.to_string();
     }
     let text = err.to_string();
-    match text.rfind(" (line ") {
+    let text = match text.rfind(" (line ") {
         Some(i) if !err.position().is_none() && text.ends_with(')') => text[..i].to_string(),
         _ => text,
+    };
+    match limit_of(err) {
+        Some(limit) => format!("{text} (over the limit {limit})"),
+        None => text,
+    }
+}
+
+/// The engine limit an error broke (see `prun::RuntimeBuilder::max_operations` and the
+/// like), by the name the builder gives it.
+fn limit_of(err: &EvalAltResult) -> Option<&'static str> {
+    match err {
+        EvalAltResult::ErrorTooManyOperations(_) => Some("max_operations"),
+        EvalAltResult::ErrorStackOverflow(_) => Some("max_call_levels"),
+        EvalAltResult::ErrorDataTooLarge(what, _) if what.contains("string") => {
+            Some("max_string_size")
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) if what.contains("array") => {
+            Some("max_array_size")
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) if what.contains("map") => Some("max_map_size"),
+        _ => None,
     }
 }
 

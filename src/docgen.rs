@@ -11,35 +11,35 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::{Error, Exit};
+use crate::error::{Exit, Failure};
 use crate::exec::{Core, CoreOptions, Scheduler};
 use crate::script::{Host, HostOptions};
 use crate::ui::Silent;
 
 /// `prun completions SHELL`: the completion script on stdout.
-pub fn completions(shell: clap_complete::Shell) -> Result<Exit, Error> {
+pub fn completions(shell: clap_complete::Shell) -> Result<Exit, Failure> {
     let mut out = Vec::new();
     crate::cli::completions(shell, &mut out);
     write_stdout(&out)
 }
 
 /// `prun man`: the man page (roff) on stdout.
-pub fn man() -> Result<Exit, Error> {
+pub fn man() -> Result<Exit, Failure> {
     let mut out = Vec::new();
-    crate::cli::man(&mut out).map_err(|source| Error::Write {
+    crate::cli::man(&mut out).map_err(|source| Failure::Write {
         path: "the man page".into(),
         source,
     })?;
     write_stdout(&out)
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<Exit, Error> {
+fn write_stdout(bytes: &[u8]) -> Result<Exit, Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(Exit::Ok),
         // `prun man | head`: a reader that stops early is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
-        Err(source) => Err(Error::Write {
+        Err(source) => Err(Failure::Write {
             path: "stdout".into(),
             source,
         }),
@@ -94,15 +94,15 @@ const PARAMS: &[(&str, &[&str])] = &[
 /// `prun definitions DIR`: writes `DIR/prun.d.rhai` (prun's functions, with their
 /// parameter names) and Rhai's own definition files: `__static__.d.rhai` (Rhai's
 /// standard functions), `__builtin__.d.rhai` and `__builtin-operators__.d.rhai`.
-pub fn definitions(dir: &Path) -> Result<Exit, Error> {
-    let failed = |source| Error::Write {
+pub fn definitions(dir: &Path) -> Result<Exit, Failure> {
+    let failed = |source| Failure::Write {
         path: dir.to_path_buf(),
         source,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(Error::Runtime)?;
+        .map_err(Failure::Runtime)?;
     let sched = Scheduler::new(
         Core::new(CoreOptions {
             parallel: 1,

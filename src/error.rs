@@ -1,21 +1,24 @@
 //! The errors that end prun outside a run's own reporting, and its exit statuses.
 //!
-//! As just's `Error::code()`: [`crate::run`], [`crate::history`], [`crate::log`],
-//! [`crate::check`] and the `--lock` return an [`Error`] that knows its [`Exit`] status;
-//! `main` prints it once. What goes wrong *during* a run (a proc fails, the script throws)
-//! is reported by the run's reporter in order with its other lines, and only the exit
-//! status comes back.
+//! As just's `Failure::code()`: a run, `prun history`, `prun log`, `prun check` and the
+//! `--lock` return a [`Failure`] that knows its [`Exit`] status; the command line prints it
+//! once. What goes wrong *during* a run (a proc fails, the script throws) is reported by
+//! the run's reporter in order with its other lines, and in the run's report.
+//!
+//! The library's [`Error`] wraps a [`Failure`]: what the embedder sees is its message,
+//! its [`ErrorKind`] and, for a script that does not compile, its [`Location`].
 
 use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::report::Outcome;
 use crate::script::ScriptError;
 use crate::store::StoreError;
 
 /// prun's exit statuses (API.md section 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Every scheduled proc succeeded, was skipped or was up to date.
     Ok = 0,
     /// A proc failed.
@@ -33,9 +36,13 @@ pub enum Exit {
 /// Why prun stopped before (or instead of) running a script. Displayed as the whole line
 /// to print.
 #[derive(Debug, Error)]
-pub enum Error {
+pub(crate) enum Failure {
     #[error("prun: failed to start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The thread of a run could not be started, or it panicked outside the run's own
+    /// catching (a bug).
+    #[error("prun: internal error: {0}")]
+    Internal(String),
     /// The script cannot be read or compiled.
     #[error("prun: error: {0}")]
     Script(ScriptError),
@@ -51,6 +58,9 @@ pub enum Error {
         script: String,
         source: crate::script::DeclError,
     },
+    /// The runtime's settings are wrong.
+    #[error("prun: {0}")]
+    Config(String),
     /// The command line was wrong; the message is complete (clap's style).
     #[error("{0}")]
     Usage(String),
@@ -107,17 +117,17 @@ pub enum Error {
     NoLog { proc_name: String, root: PathBuf },
 }
 
-impl Error {
+impl Failure {
     /// Prints the error on stderr, once (nothing when it was printed already).
     pub fn print(&self) {
-        if !matches!(self, Error::Printed(_)) {
+        if !matches!(self, Failure::Printed(_)) {
             errln!("{self}");
         }
     }
 
     /// What a `--json` report says of a run this error stopped: its outcome and the
     /// error's text. `None` when no run was attempted (help was printed).
-    pub fn report(&self) -> Option<(&'static str, String)> {
+    pub fn report(&self) -> Option<(Outcome, String)> {
         let text = self.to_string();
         let text = text
             .strip_prefix("prun: ")
@@ -125,14 +135,15 @@ impl Error {
             .trim_end()
             .to_string();
         let outcome = match self {
-            Error::Printed(Exit::Ok) => return None,
-            Error::Printed(_) => {
-                return Some(("usage error", "the command line was wrong".into()));
+            Failure::Printed(Exit::Ok) => return None,
+            Failure::Printed(_) => {
+                return Some((Outcome::UsageError, "the command line was wrong".into()));
             }
-            Error::Usage(_) => "usage error",
-            Error::Locked { .. } => "locked",
-            Error::Script(_) | Error::Declaration { .. } => "script error",
-            _ => "error",
+            Failure::Usage(_) => Outcome::UsageError,
+            Failure::Locked { .. } => Outcome::Locked,
+            Failure::Script(_) | Failure::Declaration { .. } => Outcome::ScriptError,
+            Failure::Internal(_) => Outcome::InternalError,
+            _ => Outcome::Error,
         };
         Some((outcome, text))
     }
@@ -140,24 +151,123 @@ impl Error {
     /// The exit status this error ends prun with.
     pub fn code(&self) -> Exit {
         match self {
-            Error::Printed(exit) => *exit,
-            Error::Usage(_)
-            | Error::Report(_)
-            | Error::NoDb { .. }
-            | Error::NoRun { .. }
-            | Error::WriteHtml { .. }
-            | Error::NoLog { .. }
-            | Error::Write { .. } => Exit::Usage,
-            Error::Locked { .. } => Exit::Locked,
-            Error::Runtime(_)
-            | Error::Script(_)
-            | Error::Declaration { .. }
-            | Error::LockOpen { .. }
-            | Error::LockTake { .. }
-            | Error::Store(_)
-            | Error::StateDir(_)
-            | Error::ReadLog { .. } => Exit::Script,
+            Failure::Printed(exit) => *exit,
+            Failure::Usage(_)
+            | Failure::Config(_)
+            | Failure::Report(_)
+            | Failure::NoDb { .. }
+            | Failure::NoRun { .. }
+            | Failure::WriteHtml { .. }
+            | Failure::NoLog { .. }
+            | Failure::Write { .. } => Exit::Usage,
+            Failure::Locked { .. } => Exit::Locked,
+            Failure::Runtime(_)
+            | Failure::Internal(_)
+            | Failure::Script(_)
+            | Failure::Declaration { .. }
+            | Failure::LockOpen { .. }
+            | Failure::LockTake { .. }
+            | Failure::Store(_)
+            | Failure::StateDir(_)
+            | Failure::ReadLog { .. } => Exit::Script,
         }
+    }
+}
+
+/// Why a [`crate::Runtime`] could not run a script, or could not be built: the script
+/// cannot be read or does not compile, its arguments or targets are wrong, its state
+/// directory or task DB cannot be used. What goes wrong *during* a run (a proc fails, the
+/// script throws at its top level) is in the run's [`crate::Report`] instead.
+///
+/// ```
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let err = rt.run_str("let x = ;", [""; 0]).unwrap_err();
+/// assert_eq!(err.kind(), prun::ErrorKind::Script);
+/// let at = err.location().expect("a syntax error has a place");
+/// assert_eq!((at.line, at.column), (1, 9));
+/// # Ok::<(), prun::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Error(Failure);
+
+/// What kind of [`crate::Error`] stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The script cannot be read, does not compile, or declares its arguments wrongly.
+    Script,
+    /// The arguments or targets are wrong.
+    Usage,
+    /// Another run of the script holds its lock (`--lock`).
+    Locked,
+    /// The runtime is configured wrongly (see [`crate::RuntimeBuilder::build`]).
+    Config,
+    /// The state directory, the task DB or the system failed.
+    System,
+    /// A bug in prun.
+    Internal,
+}
+
+/// Where in a script an [`crate::Error`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Location {
+    /// The script's path (`<string>` for [`crate::Runtime::run_str`]).
+    pub file: String,
+    /// The line, 1-based.
+    pub line: u32,
+    /// The column, 1-based (0 when unknown).
+    pub column: u32,
+}
+
+impl Error {
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        match &self.0 {
+            Failure::Script(_) | Failure::Declaration { .. } => ErrorKind::Script,
+            Failure::Usage(_) | Failure::Printed(_) | Failure::Report(_) => ErrorKind::Usage,
+            Failure::Locked { .. } => ErrorKind::Locked,
+            Failure::Config(_) => ErrorKind::Config,
+            Failure::Internal(_) => ErrorKind::Internal,
+            _ => ErrorKind::System,
+        }
+    }
+
+    /// Where in the script the error is, when it is a syntax error.
+    pub fn location(&self) -> Option<Location> {
+        let Failure::Script(ScriptError::Syntax { origin, .. }) = &self.0 else {
+            return None;
+        };
+        Some(Location {
+            file: origin.file().to_string(),
+            line: origin.line()?,
+            column: origin.column().unwrap_or(0),
+        })
+    }
+
+    /// The exit status `prun` ends with for this error (2, 64, 75; API.md section 1).
+    pub fn exit_code(&self) -> i32 {
+        self.0.code() as i32
+    }
+
+    /// The failure inside, for the command line.
+    pub(crate) fn into_failure(self) -> Failure {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string();
+        f.write_str(text.strip_prefix("prun: ").unwrap_or(&text).trim_end())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        Error(f)
     }
 }
 
@@ -167,7 +277,7 @@ mod tests {
 
     #[test]
     fn each_error_knows_its_exit_status_and_prints_one_line() {
-        let locked = Error::Locked {
+        let locked = Failure::Locked {
             script: "a:b.rhai".into(),
             path: "/s/run.lock".into(),
             holder: "pid 7".into(),
@@ -177,14 +287,20 @@ mod tests {
             locked.to_string(),
             "prun: another run of a:b.rhai holds the lock /s/run.lock (pid 7); --lock=wait waits for it"
         );
-        let no_db = Error::NoDb {
+        let no_db = Failure::NoDb {
             path: "t.db".into(),
             script: "s.rhai".into(),
         };
         assert_eq!(no_db.code(), Exit::Usage);
-        let compile = Error::Script(ScriptError::Compile("s.rhai:1:2: syntax error".into()));
+        let compile = Failure::Script(ScriptError::Syntax {
+            origin: crate::diag::Origin::new(Some("s.rhai"), rhai::Position::new(1, 2)),
+            message: "oops".into(),
+        });
         assert_eq!(compile.code(), Exit::Script);
-        assert_eq!(compile.to_string(), "prun: error: s.rhai:1:2: syntax error");
-        assert_eq!(Error::Printed(Exit::Ok).code(), Exit::Ok);
+        assert_eq!(
+            compile.to_string(),
+            "prun: error: s.rhai:1:2: syntax error: oops"
+        );
+        assert_eq!(Failure::Printed(Exit::Ok).code(), Exit::Ok);
     }
 }

@@ -1,24 +1,44 @@
 //! What a run tells its reporters and its report: the state of a proc and the summary of
-//! one proc. Kept apart from the scheduler (`exec`) and the reporters (`ui`, `report`), so
-//! that neither depends on the other for these types.
+//! one proc, and the [`Event`]s an embedder receives ([`Tee`] turns a reporter's calls
+//! into them). The types are kept apart from the scheduler (`exec`) and the reporters
+//! (`ui`, `report`), so that neither depends on the other for them.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rhai::Dynamic;
 
+use crate::ui::{Reporter, Summary};
+
 /// Where a proc is in its life: IDLE → WANTED → RUNNING → one of the final states.
+/// Serialized (and displayed) upper-case, as in the `--json` report: `"SUCCEEDED"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
+    /// Defined, not asked for.
     Idle,
+    /// Asked for, not started yet.
     Wanted,
+    /// Running now.
     Running,
+    /// Ran and succeeded.
     Succeeded,
+    /// Ran and failed.
     Failed,
+    /// Not run: a dependency failed.
     FailedDep,
+    /// Skipped by its own decision (`ctx.skip`, a `skip_if`).
     Skipped,
+    /// Not run: its cached result is up to date.
     UpToDate,
+}
+
+impl serde::Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl State {
@@ -54,7 +74,7 @@ impl State {
 
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -82,4 +102,225 @@ pub struct QueueView {
     pub wanted: Vec<Arc<str>>,
     /// The parallel limit.
     pub parallel: usize,
+}
+
+/// Something that happened in a run, as it happens: what [`crate::RuntimeBuilder::on_event`]
+/// receives, to draw a display of one's own or to forward to one's logs. Events come
+/// from the threads of the run, in the order of each proc's life.
+///
+/// ```
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+///     .on_event(|e: &prun::Event| match e {
+///         prun::Event::Started { name, .. } => eprintln!("started {name}"),
+///         prun::Event::Finished { name, state, .. } => eprintln!("{name}: {state}"),
+///         _ => {}
+///     })
+///     .build()?;
+/// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
+/// # Ok::<(), prun::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A proc started its first attempt.
+    #[non_exhaustive]
+    Started {
+        /// The proc's name.
+        name: String,
+    },
+    /// A proc reached a final state.
+    #[non_exhaustive]
+    Finished {
+        /// The proc's name.
+        name: String,
+        /// Its final state.
+        state: State,
+        /// From its first start to its end, when it ran.
+        duration: Option<Duration>,
+        /// The exit code of its command, when it had one.
+        exit_code: Option<i32>,
+        /// Why it failed.
+        error: Option<String>,
+    },
+    /// A failed attempt of a proc will be retried.
+    #[non_exhaustive]
+    Retrying {
+        /// The proc's name.
+        name: String,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// Why it failed.
+        error: String,
+    },
+    /// A proc reported its progress (`ctx.progress(0.5)`, `ctx.progress("copying")`).
+    #[non_exhaustive]
+    Progress {
+        /// The proc's name.
+        name: String,
+        /// The progress, as text (`"50%"`, `"copying"`).
+        text: String,
+    },
+    /// A command started (`shell`, `exec`, `pipe`, a command body).
+    #[non_exhaustive]
+    Command {
+        /// The proc it runs for; `None` at the script's top level.
+        proc: Option<String>,
+        /// The command line (secrets hidden).
+        line: String,
+    },
+    /// A line the script logged (`print`, `log_info`, `log_warn`, `log_error`).
+    #[non_exhaustive]
+    Log {
+        /// The line.
+        text: String,
+    },
+    /// A line prun would print on stderr while the run goes on: a script error, `debug`.
+    #[non_exhaustive]
+    Diagnostic {
+        /// The line.
+        text: String,
+    },
+    /// A problem that does not stop the run (the task DB is unusable, a cleanup failed).
+    #[non_exhaustive]
+    Warning {
+        /// What is wrong.
+        text: String,
+    },
+}
+
+/// The callback of [`crate::RuntimeBuilder::on_event`].
+pub(crate) type EventFn = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// A reporter that hands every call to prun's own display (none for a silent run) and,
+/// as an [`Event`], to the embedder's callback; it also counts started procs against the
+/// policy's `max_procs`.
+pub(crate) struct Tee {
+    inner: Option<Arc<dyn Reporter>>,
+    callback: Option<EventFn>,
+    max_procs: Option<usize>,
+    started: AtomicUsize,
+    /// Called once, when more than `max_procs` procs started (set once the run exists).
+    over_limit: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Tee {
+    /// `inner`, with events for `callback` and a count of procs for `max_procs`.
+    pub fn new(
+        inner: Option<Arc<dyn Reporter>>,
+        callback: Option<EventFn>,
+        max_procs: Option<usize>,
+    ) -> Tee {
+        Tee {
+            inner,
+            callback,
+            max_procs,
+            started: AtomicUsize::new(0),
+            over_limit: OnceLock::new(),
+        }
+    }
+
+    /// What to do when the run starts more procs than `max_procs`.
+    pub fn on_over_limit(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.over_limit.set(f);
+    }
+
+    fn emit(&self, event: impl FnOnce() -> Event) {
+        if let Some(cb) = &self.callback {
+            cb(&event());
+        }
+    }
+}
+
+impl Reporter for Tee {
+    fn started(&self, name: &str) {
+        if let Some(r) = &self.inner {
+            r.started(name);
+        }
+        self.emit(|| Event::Started { name: name.into() });
+        let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.max_procs.is_some_and(|max| n == max + 1)
+            && let Some(f) = self.over_limit.get()
+        {
+            f();
+        }
+    }
+    fn would_run(&self, name: &str, what: &str) {
+        if let Some(r) = &self.inner {
+            r.would_run(name, what);
+        }
+    }
+    fn retrying(&self, name: &str, attempt: u32, error: &str) {
+        if let Some(r) = &self.inner {
+            r.retrying(name, attempt, error);
+        }
+        self.emit(|| Event::Retrying {
+            name: name.into(),
+            attempt,
+            error: error.into(),
+        });
+    }
+    fn finished(&self, f: &ProcSummary) {
+        if let Some(r) = &self.inner {
+            r.finished(f);
+        }
+        self.emit(|| Event::Finished {
+            name: f.name.to_string(),
+            state: f.state,
+            duration: f.duration,
+            exit_code: f.exit_code,
+            error: f.error.clone(),
+        });
+    }
+    fn progress(&self, proc: &str, text: &str) {
+        if let Some(r) = &self.inner {
+            r.progress(proc, text);
+        }
+        self.emit(|| Event::Progress {
+            name: proc.into(),
+            text: text.into(),
+        });
+    }
+    fn command(&self, proc: Option<&str>, line: &str) {
+        if let Some(r) = &self.inner {
+            r.command(proc, line);
+        }
+        self.emit(|| Event::Command {
+            proc: proc.map(Into::into),
+            line: line.into(),
+        });
+    }
+    fn message(&self, text: &str) {
+        if let Some(r) = &self.inner {
+            r.message(text);
+        }
+        self.emit(|| Event::Log { text: text.into() });
+    }
+    fn warning(&self, text: &str) {
+        if let Some(r) = &self.inner {
+            r.warning(text);
+        }
+        self.emit(|| Event::Warning { text: text.into() });
+    }
+    fn eprint(&self, text: &str) {
+        if let Some(r) = &self.inner {
+            r.eprint(text);
+        }
+        self.emit(|| Event::Diagnostic { text: text.into() });
+    }
+    fn summary(&self, s: &Summary) {
+        if let Some(r) = &self.inner {
+            r.summary(s);
+        }
+    }
+    fn set_full_log(&self, on: bool) {
+        if let Some(r) = &self.inner {
+            r.set_full_log(on);
+        }
+    }
+    fn set_dynamic(&self, on: bool) {
+        if let Some(r) = &self.inner {
+            r.set_dynamic(on);
+        }
+    }
 }

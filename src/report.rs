@@ -8,37 +8,208 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
-use crate::event::ProcSummary;
+use crate::error::Exit;
+use crate::event::{ProcSummary, State};
+
+/// What a run did: how it ended, and every proc it scheduled. Serialized (serde), it is
+/// the `--json` report: `{"run": {...}, "procs": [...]}` (times RFC 3339, durations in
+/// seconds).
+///
+/// ```
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let report = rt.run_str(r#"proc("a", || 6 * 7); run("a");"#, [""; 0])?;
+/// assert_eq!(report.run.outcome, prun::Outcome::Ok);
+/// assert_eq!(report.procs[0].result, serde_json::json!(42));
+/// let json = serde_json::to_value(&report).unwrap();
+/// assert_eq!(json["procs"][0]["state"], "SUCCEEDED");
+/// # Ok::<(), prun::Error>(())
+/// ```
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The run as a whole.
+    pub run: RunReport,
+    /// Every proc the run scheduled, in the order they were scheduled.
+    pub procs: Vec<ProcReport>,
+    #[serde(skip)]
+    exit: Exit,
+}
+
+impl Report {
+    /// The exit status `prun` would end with after this run (0, 1, 2, 130; API.md
+    /// section 1).
+    pub fn exit_code(&self) -> i32 {
+        self.exit as i32
+    }
+
+    /// The exit status, for the command line.
+    pub(crate) fn exit(&self) -> Exit {
+        self.exit
+    }
+
+    /// The proc named `name`, if the run scheduled it.
+    pub fn proc(&self, name: &str) -> Option<&ProcReport> {
+        self.procs.iter().find(|p| p.name == name)
+    }
+}
+
+/// How a run ended, serialized as in the `--json` report (`"ok"`, `"script error"`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Every scheduled proc succeeded, was skipped or was up to date.
+    Ok,
+    /// A proc failed, or the script stopped on a failed proc.
+    Failed,
+    /// Cancelled: Ctrl-C, a signal, [`crate::Cancel`], or a limit of the policy.
+    Interrupted,
+    /// The script is wrong (a runtime error at its top level).
+    ScriptError,
+    /// The arguments or targets are wrong.
+    UsageError,
+    /// `--lock`: another run of the script holds the lock.
+    Locked,
+    /// A bug in prun, or a native function that panicked: the run was ended cleanly.
+    InternalError,
+    /// Something else stopped the run before it started.
+    Error,
+}
+
+impl Outcome {
+    /// The outcome as the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+            Outcome::ScriptError => "script error",
+            Outcome::UsageError => "usage error",
+            Outcome::Locked => "locked",
+            Outcome::InternalError => "internal error",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The run as a whole, in a [`Report`].
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The script's path (`<string>` for [`crate::Runtime::run_str`]).
+    pub script: String,
+    /// The script's arguments (secret values shown as `***`).
+    pub args: Vec<String>,
+    /// When the run started.
+    #[serde(serialize_with = "rfc3339")]
+    pub start: SystemTime,
+    /// When it ended.
+    #[serde(serialize_with = "rfc3339")]
+    pub end: SystemTime,
+    /// From start to end.
+    #[serde(serialize_with = "seconds")]
+    pub duration: Duration,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it stopped, when an error stopped it: the message prun printed.
+    pub error: Option<String>,
+}
+
+/// One proc in a [`Report`].
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ProcReport {
+    /// The proc's name.
+    pub name: String,
+    /// Its state when the run ended.
+    pub state: State,
+    /// When its first attempt started.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub start: Option<SystemTime>,
+    /// When it ended.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub end: Option<SystemTime>,
+    /// From its first start to its end.
+    #[serde(serialize_with = "seconds_opt")]
+    pub duration: Option<Duration>,
+    /// The exit code of its command, when it had one.
+    pub exit_code: Option<i32>,
+    /// Its log file, when it wrote one.
+    pub log: Option<PathBuf>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Its result as JSON (`null` when none; a value JSON cannot hold is shown as a
+    /// string).
+    pub result: Value,
+}
+
+fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&time(*t))
+}
+
+fn rfc3339_opt<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn seconds_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => seconds(d, s),
+        None => s.serialize_none(),
+    }
+}
 
 /// What the report says about the run as a whole.
-pub struct RunInfo<'a> {
+pub(crate) struct RunInfo<'a> {
     pub script: &'a Path,
     pub args: &'a [String],
     pub start: SystemTime,
     pub end: SystemTime,
-    pub outcome: &'a str,
+    pub outcome: Outcome,
     /// Why the run stopped, when an error stopped it (a script error, a usage error, the
     /// lock held): the message prun printed.
     pub error: Option<&'a str>,
+    /// The exit status of the run.
+    pub exit: Exit,
 }
 
-/// `--json -`: the report goes to stdout, so prun's own lines go to stderr.
+/// `--json -`: the report goes to stdout, so prun's own lines go to stderr. Only the
+/// command line sets it (`crate::cli::main`), for the whole process: a library run never
+/// writes to stdout on its own.
 static STDOUT_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// True when the report is written to stdout (`--json -`).
-pub fn stdout_taken() -> bool {
+pub(crate) fn stdout_taken() -> bool {
     STDOUT_TAKEN.load(Ordering::Relaxed)
 }
 
 /// True when `path` is `-`, stdout.
-pub fn is_stdout(path: &Path) -> bool {
+pub(crate) fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
 /// `--json -`: from now on, prun's lines that would go to stdout go to stderr.
-pub fn to_stdout() {
+pub(crate) fn to_stdout() {
     STDOUT_TAKEN.store(true, Ordering::Relaxed);
 }
 
@@ -46,40 +217,46 @@ fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn proc_json(p: &ProcSummary) -> Value {
+fn proc_report(p: &ProcSummary) -> ProcReport {
     let end = p.started.zip(p.duration).map(|(s, d)| s + d);
     let result = p.result.as_ref().map_or(Value::Null, |r| {
         serde_json::to_value(r).unwrap_or_else(|_| Value::String(r.to_string()))
     });
-    json!({
-        "name": &*p.name,
-        "state": p.state.as_str(),
-        "start": p.started.map(time),
-        "end": end.map(time),
-        "duration": p.duration.map(|d| d.as_secs_f64()),
-        "exit_code": p.exit_code,
-        "log": p.log.as_ref().map(|l| l.display().to_string()),
-        "error": p.error,
-        "result": result,
-    })
+    ProcReport {
+        name: p.name.to_string(),
+        state: p.state,
+        start: p.started,
+        end,
+        duration: p.duration,
+        exit_code: p.exit_code,
+        log: p.log.clone(),
+        error: p.error.clone(),
+        result,
+    }
 }
 
-/// The report as JSON text.
-pub fn render(run: &RunInfo, procs: &[ProcSummary]) -> String {
-    let duration = run.end.duration_since(run.start).unwrap_or(Duration::ZERO);
-    let doc = json!({
-        "run": {
-            "script": run.script.display().to_string(),
-            "args": crate::redact::redact_all(run.args),
-            "start": time(run.start),
-            "end": time(run.end),
-            "duration": duration.as_secs_f64(),
-            "outcome": run.outcome,
-            "error": run.error,
+/// The report of a run.
+pub(crate) fn build(run: &RunInfo, procs: &[ProcSummary]) -> Report {
+    Report {
+        run: RunReport {
+            script: run.script.display().to_string(),
+            args: crate::redact::redact_all(run.args),
+            start: run.start,
+            end: run.end,
+            duration: run.end.duration_since(run.start).unwrap_or(Duration::ZERO),
+            outcome: run.outcome,
+            error: run.error.map(Into::into),
         },
-        "procs": procs.iter().map(proc_json).collect::<Vec<_>>(),
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
+        procs: procs.iter().map(proc_report).collect(),
+        exit: run.exit,
+    }
+}
+
+/// The report as JSON text (keys sorted).
+pub(crate) fn render(report: &Report) -> String {
+    serde_json::to_value(report)
+        .and_then(|doc| serde_json::to_string_pretty(&doc))
+        .unwrap_or_else(|_| "{}".into())
 }
 
 /// The directory a report at `path` goes to (`.` for a bare file name).
@@ -91,7 +268,7 @@ fn dir_of(path: &Path) -> &Path {
 
 /// Why a report cannot be written where `--json` says.
 #[derive(Debug, thiserror::Error)]
-pub enum DestinationError {
+pub(crate) enum DestinationError {
     #[error("--json {}: the directory {} does not exist", path.display(), dir.display())]
     NoDirectory { path: PathBuf, dir: PathBuf },
     #[error("--json {}: is a directory", .0.display())]
@@ -100,7 +277,7 @@ pub enum DestinationError {
 
 /// Checks, before the run, that a report can be written at `path`: its directory exists
 /// and `path` is not a directory; `-` (stdout) always can.
-pub fn check_destination(path: &Path) -> Result<(), DestinationError> {
+pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
     if is_stdout(path) {
         return Ok(());
     }
@@ -121,19 +298,19 @@ pub fn check_destination(path: &Path) -> Result<(), DestinationError> {
 /// over `path`, so that a reader sees the old report or the new one, never a part. The
 /// file gets mode 0644. A failure to write is reported, not fatal. A `path` of
 /// `-` is stdout.
-pub fn write(path: &Path, run: &RunInfo, procs: &[ProcSummary]) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, report: &Report) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     if is_stdout(path) {
         let mut out = std::io::stdout().lock();
-        out.write_all((render(run, procs) + "\n").as_bytes())?;
+        out.write_all((render(report) + "\n").as_bytes())?;
         return out.flush();
     }
     let mut tmp = tempfile::Builder::new()
         .prefix(".prun-report-")
         .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir_of(path))?;
-    tmp.write_all((render(run, procs) + "\n").as_bytes())?;
+    tmp.write_all((render(report) + "\n").as_bytes())?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

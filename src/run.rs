@@ -1,111 +1,185 @@
 //! One run of a script: compile, run the top level, run the targets, wait, report, and
 //! choose the exit status.
+//!
+//! [`execute`] is the whole run, for the library ([`crate::Runtime`]) and the command line
+//! ([`crate::cli::main`]) alike: [`Settings`] are the runtime's (or the flags'), a [`Call`]
+//! is what one run is asked to do. It runs on a thread of its own (see [`on_own_thread`]),
+//! so that the caller's thread (perhaps a tokio runtime's) is never the script's.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::{Inspect, RunConfig};
-use crate::error::{Error, Exit};
+use crate::cli::Inspect;
+use crate::error::{Exit, Failure};
+use crate::event::{EventFn, Tee};
+use crate::exec::launch::{Local, Policed};
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
-use crate::script::{DbSettings, Host, HostOptions};
-use crate::store::Store;
+use crate::policy::Policy;
+use crate::redact::Secrets;
+use crate::report::{Outcome, Report, RunInfo};
+use crate::script::{DbSettings, EngineSetup, Host, HostOptions};
 use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
 
 /// Time given to a terminated process group between SIGTERM and SIGKILL.
-const KILL_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 
-/// `prun check SCRIPT`: reports the script's mistakes without running anything (see
-/// [`crate::check`]).
-pub fn check(script: &std::path::Path) -> Result<Exit, Error> {
-    run(RunConfig {
-        script: script.to_path_buf(),
-        no_db: true,
-        inspect: Some(Inspect::Check),
-        ..RunConfig::default()
-    })
+/// The stack of a run's own thread, where the script's top level runs. Untouched pages
+/// cost no memory, only address space.
+const RUN_STACK: usize = 64 * 1024 * 1024;
+
+/// Where a run's task DB is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskDb {
+    /// No task DB: no cache, no history.
+    Off,
+    /// This file.
+    Path(PathBuf),
+    /// The script's own, under the user's state directory
+    /// (`~/.local/state/prun/<script>-<hash>/tasks.db`).
+    #[default]
+    Default,
 }
 
-/// `prun log SCRIPT PROC`: prints the latest log of a proc.
-pub fn log(script: &std::path::Path, proc_name: &str) -> Result<Exit, Error> {
-    let root = crate::paths::private_state_dir(script)?.join("logs");
-    let Some(path) = crate::exec::log::latest(&root, proc_name) else {
-        let proc_name = proc_name.to_string();
-        return Err(Error::NoLog { proc_name, root });
-    };
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadLog {
-        path: path.clone(),
-        source,
-    })?;
-    outln!("# {}", path.display());
-    outln!("{}", text.trim_end());
-    Ok(Exit::Ok)
+impl From<PathBuf> for TaskDb {
+    fn from(p: PathBuf) -> TaskDb {
+        TaskDb::Path(p)
+    }
+}
+
+impl From<&Path> for TaskDb {
+    fn from(p: &Path) -> TaskDb {
+        TaskDb::Path(p.to_path_buf())
+    }
+}
+
+impl From<&str> for TaskDb {
+    fn from(p: &str) -> TaskDb {
+        TaskDb::Path(p.into())
+    }
+}
+
+/// What a run prints while it goes on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Nothing: the embedder learns what happens through events and the report.
+    #[default]
+    Silent,
+    /// `prun`'s plain lines (a line per finished proc, a summary) on stdout and stderr.
+    Plain,
+    /// `prun`'s live display on the terminal.
+    Live,
+}
+
+/// How runs are made: the runtime's settings (see [`crate::RuntimeBuilder`]).
+#[derive(Clone, Default)]
+pub(crate) struct Settings {
+    pub parallel: Option<usize>,
+    pub task_db: TaskDb,
+    pub log_dir: Option<PathBuf>,
+    pub output: Output,
+    pub verbose: bool,
+    pub quiet: bool,
+    pub full_log_on_failure: bool,
+    pub fail_fast: bool,
+    pub full: bool,
+    pub dry_run: bool,
+    /// `--live` or `--no-live` was given.
+    pub cli_live: bool,
+    pub policy: Arc<Policy>,
+    pub setup: Option<EngineSetup>,
+    pub on_event: Option<EventFn>,
+    /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT interrupt the run (the binary's choice).
+    pub signals: bool,
+    /// Where procs' output goes (`--output`), when not as the script says.
+    pub proc_output: Option<crate::graph::OutputMode>,
+}
+
+/// The script of a run: a file, or text.
+#[derive(Debug, Clone)]
+pub(crate) enum Script {
+    File(PathBuf),
+    Text { name: PathBuf, text: String },
+}
+
+impl Script {
+    /// The path the run is known by (state directory, messages, report).
+    pub fn path(&self) -> &Path {
+        match self {
+            Script::File(p) => p,
+            Script::Text { name, .. } => name,
+        }
+    }
+
+    /// The script's text, for reading its `args(#{...})` declaration.
+    fn text(&self) -> Option<String> {
+        match self {
+            Script::File(p) => std::fs::read_to_string(p).ok(),
+            Script::Text { text, .. } => Some(text.clone()),
+        }
+    }
+}
+
+/// What the command line adds to a run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CliExtras {
+    /// `--lock` (`Some(true)`: `--lock=wait`).
+    pub lock: Option<bool>,
+    /// `prun list` / `prun graph`.
+    pub inspect: Option<Inspect>,
+}
+
+/// What one run is asked to do.
+pub(crate) struct Call {
+    pub script: Script,
+    pub targets: Vec<String>,
+    /// The words after `--`, for `args()`.
+    pub script_args: Vec<String>,
+    /// The values of the script's declared options, for `args(#{...})`.
+    pub script_values: Option<rhai::Map>,
+    /// The arguments recorded with the run in the task DB's history.
+    pub history_args: Vec<String>,
+    pub cancel: Option<crate::Cancel>,
+    pub cli: CliExtras,
+    /// The run's secret values, hidden while it lasts.
+    pub secrets: Secrets,
+}
+
+/// Runs `f` on a thread of its own with a large stack, and waits for it: the caller may
+/// be a thread of the embedder's tokio runtime, where the run could not block on its own.
+pub(crate) fn on_own_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    let thread = std::thread::Builder::new()
+        .name("prun-run".into())
+        .stack_size(RUN_STACK)
+        .spawn(move || {
+            // The script's top level runs here: deep nesting must fail cleanly too.
+            crate::exec::guard_stack(RUN_STACK - 256 * 1024);
+            f()
+        })
+        .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
+    thread
+        .join()
+        .map_err(|_| Failure::Internal("the run's thread panicked".into()))?
 }
 
 /// The live display is on when stdout is a terminal that can show it (not `TERM=dumb`),
 /// unless `--no-live`; `--live` forces it on. Never with `--json -`: stdout holds the
 /// report.
-fn wants_live(cfg: &RunConfig) -> bool {
+pub(crate) fn wants_live(live: Option<bool>, quiet: bool) -> bool {
     use std::io::IsTerminal;
-    match cfg.live {
+    match live {
         Some(on) => on && !crate::report::stdout_taken(),
         None => {
             !crate::report::stdout_taken()
                 && std::io::stdout().is_terminal()
                 && std::env::var("TERM").map_or(true, |t| t != "dumb")
-                && !cfg.quiet
+                && !quiet
         }
     }
-}
-
-/// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until prun exits. The
-/// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
-/// The file is opened without following links and must be the user's (see
-/// [`crate::paths::open_private_file`]).
-fn take_lock(
-    script: &std::path::Path,
-    dir: &std::path::Path,
-    wait: bool,
-) -> Result<std::fs::File, Error> {
-    use std::io::{Seek, Write};
-    let path = dir.join("run.lock");
-    let mut file = crate::paths::open_private_file(&path).map_err(|source| Error::LockOpen {
-        path: path.clone(),
-        source,
-    })?;
-    let holder = || {
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    };
-    let take_failed = |source| Error::LockTake {
-        path: path.clone(),
-        source,
-    };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) if wait => {
-            errln!(
-                "prun: waiting for another run of {} to finish ({})",
-                script.display(),
-                holder()
-            );
-            file.lock().map_err(take_failed)?;
-        }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Error::Locked {
-                script: script.to_path_buf(),
-                path: path.clone(),
-                holder: holder(),
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(take_failed(e)),
-    }
-    let _ = file.set_len(0);
-    let _ = file.rewind();
-    let _ = write!(file, "pid {}", std::process::id());
-    Ok(file)
 }
 
 /// Ends what a crashed earlier run of the script left running (see [`crate::exec::crashed`]),
@@ -113,306 +187,180 @@ fn take_lock(
 /// costs that protection: the run goes on with a warning.
 /// `state_dir` is the script's private state directory: the journals there name process
 /// groups that the next run kills, so nobody else may write them.
-fn end_orphans_and_journal(state_dir: &std::path::Path) -> Option<crate::exec::crashed::Journal> {
+fn end_orphans_and_journal(
+    state_dir: &Path,
+    reporter: &dyn Reporter,
+) -> Option<crate::exec::crashed::Journal> {
     let dir = state_dir.join("groups");
     if let Err(e) = crate::paths::private_dir(&dir) {
-        errln!("prun: warning: {e} (a crash of prun would leave its jobs running)");
+        reporter.warning(&format!(
+            "{e} (a crash of prun would leave its jobs running)"
+        ));
         return None;
     }
     for warning in crate::exec::crashed::end_orphans(&dir, KILL_GRACE) {
-        errln!("prun: warning: {warning}");
+        reporter.warning(&warning);
     }
     match crate::exec::crashed::Journal::start(&dir) {
         Ok(j) => Some(j),
         Err(e) => {
-            errln!(
-                "prun: warning: cannot record this run's process groups in {}: {e} (a crash of prun would leave its jobs running)",
+            reporter.warning(&format!(
+                "cannot record this run's process groups in {}: {e} (a crash of prun would leave its jobs running)",
                 dir.display()
-            );
+            ));
             None
         }
     }
 }
 
-/// Reads the command line again with the script's `args(#{...})` declaration: the
-/// script's options go to it, the rest is prun's (flags and targets). `--help` after the
-/// script path prints the script's own usage.
-fn with_declared_options(cfg: RunConfig) -> Result<Option<RunConfig>, Error> {
-    if cfg.script_values.is_some() {
-        return Ok(Some(cfg));
-    }
-    if let Some(what) = cfg.inspect {
-        return inspect_options(cfg, what);
-    }
-    let script = cfg.script.display().to_string();
-    let decl = match crate::script::declaration(&cfg.script) {
-        None => {
-            if let Some(e) = &cfg.tail_error {
-                return Err(Error::Usage(e.trim_end().to_string()));
-            }
-            return Ok(Some(cfg));
-        }
-        Some(Err(source)) => return Err(Error::Declaration { script, source }),
-        Some(Ok(d)) => d,
-    };
-    let split = decl
-        .split(&cfg.tail)
-        .map_err(|msg| script_usage(&script, msg))?;
-    if split.help {
-        outln!("{}", decl.usage(&script));
-        return Ok(None);
-    }
-    crate::redact::add_secrets(&split.secrets);
-    let mut argv: Vec<std::ffi::OsString> = vec!["prun".into()];
-    argv.extend(cfg.head.iter().cloned());
-    argv.push(cfg.script.clone().into_os_string());
-    argv.extend(split.rest.iter().map(Into::into));
-    match crate::cli::parse(argv) {
-        crate::cli::Invocation::Run(mut c) => {
-            // What is left must be prun's: an unknown option is a usage error now.
-            if let Some(e) = c.tail_error.take() {
-                return Err(Error::Usage(format!(
-                    "{}\n(the script's own options: prun {script} --help)",
-                    e.trim_end()
-                )));
-            }
-            c.script_values = Some(split.values);
-            Ok(Some(c))
-        }
-        crate::cli::Invocation::Exit(Exit::Ok) => Ok(None),
-        crate::cli::Invocation::Exit(exit) => Err(Error::Printed(exit)),
-        _ => Err(Error::Printed(Exit::Usage)),
-    }
-}
-
-/// A script's own command line was wrong: the message points to its `--help`.
-fn script_usage(script: &str, msg: impl std::fmt::Display) -> Error {
-    Error::Usage(format!(
-        "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
-    ))
-}
-
-/// `prun list|graph SCRIPT WORDS...`: the words are read with the script's declaration as
-/// a run reads them, except that a required option may be left out (it reads as `()`):
-/// listing a script must not need its secrets. Words that are not the script's are
-/// targets for `graph`, and an error for `list`.
-fn inspect_options(mut cfg: RunConfig, what: Inspect) -> Result<Option<RunConfig>, Error> {
-    let script = cfg.script.display().to_string();
-    let words = std::mem::take(&mut cfg.tail);
-    let rest = match crate::script::declaration(&cfg.script) {
-        None => {
-            let mut words = words.into_iter();
-            let rest: Vec<String> = words.by_ref().take_while(|w| w != "--").collect();
-            cfg.script_args = words.collect();
-            rest
-        }
-        Some(Err(source)) => return Err(Error::Declaration { script, source }),
-        Some(Ok(decl)) => {
-            let split = decl
-                .split_lenient(&words)
-                .map_err(|msg| script_usage(&script, msg))?;
-            if split.help {
-                outln!("{}", decl.usage(&script));
-                return Ok(None);
-            }
-            crate::redact::add_secrets(&split.secrets);
-            cfg.script_values = Some(split.values);
-            split.rest
-        }
-    };
-    match what {
-        Inspect::Graph | Inspect::Check => cfg.targets = rest,
-        Inspect::List if rest.is_empty() => {}
-        Inspect::List => {
-            return Err(Error::Usage(format!(
-                "prun: list {script}: unexpected argument \"{}\" (prun list takes the script's own arguments only: prun {script} --help)",
-                rest[0]
-            )));
-        }
-    }
-    Ok(Some(cfg))
-}
-
-/// The task DB a run uses: `--db`, else the script's own.
-fn db_path(cfg: &RunConfig, state_dir: &std::path::Path) -> PathBuf {
-    cfg.db.clone().unwrap_or_else(|| state_dir.join("tasks.db"))
-}
-
-/// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
-pub fn history(script: &std::path::Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Error> {
-    let path = match db {
-        Some(path) => path,
-        None => crate::paths::private_state_dir(script)?.join("tasks.db"),
-    };
-    if !path.exists() {
-        let script = script.to_path_buf();
-        return Err(Error::NoDb { path, script });
-    }
-    let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
-    let runs = store.history(limit)?;
-    if runs.is_empty() {
-        outln!("no runs recorded in {}", path.display());
-        return Ok(Exit::Ok);
-    }
-    outln!(
-        "{:>6}  {:<24}  {:>9}  {:<12}  procs",
-        "run",
-        "started",
-        "duration",
-        "outcome"
-    );
-    for r in &runs {
-        let dur = r.duration.map_or("-".to_string(), |d| format!("{d:.2}s"));
-        let counts = r
-            .counts
-            .as_deref()
-            .map(crate::ui::counts_text)
-            .unwrap_or_default();
-        outln!(
-            "{:>6}  {:<24}  {:>9}  {:<12}  {}",
-            r.id,
-            r.started,
-            dur,
-            r.outcome.as_deref().unwrap_or("unfinished"),
-            counts
-        );
-    }
-    let latest = &runs[0];
-    if let Ok(procs) = store.run_procs(latest.id)
-        && !procs.is_empty()
-    {
-        outln!(
-            "\nprocs of run {} (that ran; up-to-date procs are counted above):",
-            latest.id
-        );
-        for p in procs {
-            let dur = p.duration.map_or(String::new(), |d| format!(" ({d:.2}s)"));
-            let err = p
-                .error
-                .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
-                .unwrap_or_default();
-            outln!("  {:<10} {}{dur}{err}", p.state, p.name);
-        }
-    }
-    Ok(Exit::Ok)
-}
-
-/// Runs a script to completion and returns the exit status. What goes wrong during the
-/// run is reported as it happens; an [`Error`] is what stopped prun before it. With
-/// `--json PATH`, every attempted run writes a report, one stopped by an error too (a
-/// usage error, a script that does not compile, the lock held): a report left by an
-/// earlier run never passes for this one's.
-pub fn run(cfg: RunConfig) -> Result<Exit, Error> {
-    let start = std::time::SystemTime::now();
-    let json = cfg
-        .json
-        .clone()
-        .or_else(|| crate::cli::json_in(&cfg.head, &cfg.tail));
-    if json.as_deref().is_some_and(crate::report::is_stdout) {
-        crate::report::to_stdout();
-    }
-    let (script, args) = (cfg.script.clone(), cfg.script_args.clone());
-    let result = attempt(cfg, start);
-    if let (Err(e), Some(path)) = (&result, &json)
-        && crate::report::check_destination(path).is_ok()
-        && let Some((outcome, text)) = e.report()
-    {
-        let info = crate::report::RunInfo {
-            script: &script,
-            args: &args,
-            start,
-            end: std::time::SystemTime::now(),
-            outcome,
-            error: Some(&text),
-        };
-        if let Err(w) = crate::report::write(path, &info, &[]) {
-            errln!(
-                "prun: warning: failed to write the JSON report {}: {w}",
-                path.display()
-            );
-        }
-    }
-    result
-}
-
-/// [`run`] without the report of a run an error stopped.
-fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, Error> {
-    let Some(cfg) = with_declared_options(cfg)? else {
-        return Ok(Exit::Ok);
-    };
-    if let Some(path) = &cfg.json {
-        crate::report::check_destination(path)?;
-    }
-    let state_dir = if cfg.inspect.is_some() {
-        crate::paths::script_state_dir(&cfg.script)
+/// The reporter of a run: prun's own display (or none), with the embedder's events.
+fn reporter_of(settings: &Settings, cli: &CliExtras) -> (Arc<Tee>, Option<Arc<LiveReporter>>) {
+    let mut live = None;
+    let inner: Option<Arc<dyn Reporter>> = if cli.inspect.is_some() {
+        Some(Arc::new(Silent))
     } else {
-        crate::paths::private_state_dir(&cfg.script)?
+        match settings.output {
+            Output::Silent => None,
+            Output::Live => {
+                let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                let l = Arc::new(LiveReporter::new(
+                    color,
+                    settings.verbose,
+                    settings.full_log_on_failure,
+                ));
+                live = Some(l.clone());
+                Some(l)
+            }
+            Output::Plain => Some(Arc::new(PlainReporter {
+                verbose: settings.verbose,
+                quiet: settings.quiet,
+                full_log: settings.full_log_on_failure.into(),
+            })),
+        }
+    };
+    let tee = Tee::new(
+        inner,
+        settings.on_event.clone(),
+        settings.policy.proc_limit(),
+    );
+    (Arc::new(tee), live)
+}
+
+/// Why the policy stopped a run, once it did.
+type LimitHit = Arc<Mutex<Option<String>>>;
+
+/// Stops the run when it breaks a limit of the policy: more procs started than
+/// `max_procs`, or `max_run_time` passed.
+fn enforce_limits(
+    policy: &Policy,
+    rt: &tokio::runtime::Runtime,
+    sched: &Arc<Scheduler>,
+    tee: &Tee,
+) -> LimitHit {
+    let hit: LimitHit = Arc::default();
+    let stop = {
+        let (hit, sched, handle) = (hit.clone(), Arc::downgrade(sched), rt.handle().clone());
+        move |why: String| {
+            hit.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert(why);
+            // Not on the reporter's path: interrupting takes the scheduler's locks.
+            let sched = sched.clone();
+            handle.spawn(async move {
+                if let Some(s) = sched.upgrade() {
+                    s.interrupt();
+                }
+            });
+        }
+    };
+    if let Some(max) = policy.proc_limit() {
+        let stop = stop.clone();
+        tee.on_over_limit(Box::new(move || {
+            stop(format!(
+                "stopped by the policy: more than {max} procs started (max_procs)"
+            ));
+        }));
+    }
+    if let Some(limit) = policy.time_limit() {
+        rt.spawn(async move {
+            tokio::time::sleep(limit).await;
+            stop(format!(
+                "stopped by the policy: the run took longer than {} (max_run_time)",
+                humantime::format_duration(limit)
+            ));
+        });
+    }
+    hit
+}
+
+/// Runs a script to completion and returns its report. What goes wrong during the run is
+/// reported as it happens and in the report; a [`Failure`] is what stopped the run before
+/// it started (a script that does not compile, the lock held, an unusable state
+/// directory).
+pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Failure> {
+    let run_started = SystemTime::now();
+    // Hidden until the run has ended and its report is made.
+    let _secrets = std::mem::take(&mut call.secrets);
+    let script_path = call.script.path().to_path_buf();
+    let inspect = call.cli.inspect;
+    let dry_run = settings.dry_run || inspect.is_some();
+    let state_dir = if inspect.is_some() {
+        crate::paths::script_state_dir(&script_path)
+    } else {
+        crate::paths::private_state_dir(&script_path)?
     };
     // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
-    let _lock = match cfg.lock {
-        Some(wait) => Some(take_lock(&cfg.script, &state_dir, wait)?),
+    let _lock = match call.cli.lock {
+        Some(wait) => Some(take_lock(&script_path, &state_dir, wait)?),
         None => None,
     };
-    let _journal = if cfg.dry_run || cfg.inspect.is_some() {
+    let (tee, live) = reporter_of(settings, &call.cli);
+    let reporter: Arc<dyn Reporter> = tee.clone();
+    let _journal = if dry_run {
         None
     } else {
-        end_orphans_and_journal(&state_dir)
+        end_orphans_and_journal(&state_dir, &*reporter)
     };
     crate::exec::unix::raise_fd_limit();
-    // The top level of the script runs on this thread: deep nesting there must fail
-    // cleanly too.
-    if let Some(size) = crate::exec::unix::main_stack_size() {
-        crate::exec::guard_stack(size);
-    }
-    crate::exec::install_panic_hook();
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(Error::Runtime)?;
-    let parallel = cfg.parallel.unwrap_or_else(|| {
+        .map_err(Failure::Runtime)?;
+    let parallel = settings.parallel.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let core = Core::new(CoreOptions {
         parallel,
         allow_missing_deps: true,
-        fail_fast: cfg.fail_fast,
+        fail_fast: settings.fail_fast,
     });
-    let mut live = None;
-    let reporter: Arc<dyn Reporter> = if cfg.inspect.is_some() {
-        Arc::new(Silent)
-    } else if wants_live(&cfg) {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let l = Arc::new(LiveReporter::new(
-            color,
-            cfg.verbose,
-            cfg.full_log_on_failure,
-        ));
-        live = Some(l.clone());
-        l
-    } else {
-        Arc::new(PlainReporter {
-            verbose: cfg.verbose,
-            quiet: cfg.quiet,
-            full_log: cfg.full_log_on_failure.into(),
-        })
-    };
-    let log_root = state_dir.join("logs");
-    let sched = Scheduler::new(
+    let log_root = settings
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| state_dir.join("logs"));
+    let local = Arc::new(Local::hiding(settings.policy.hidden_env()));
+    let launcher = Policed::new(settings.policy.clone(), local);
+    let sched = Scheduler::with_launcher(
         core,
         rt.handle().clone(),
         reporter.clone(),
         log_root,
         KILL_GRACE,
+        Arc::new(launcher),
     );
-    if cfg.dry_run || cfg.inspect.is_some() {
+    if dry_run {
         sched.run_dry();
     }
-    if let Some(mode) = cfg.output {
+    if let Some(mode) = settings.proc_output {
         sched.set_output(mode);
     }
-    watch_signals(&rt, &sched);
+    if settings.signals {
+        watch_signals(&rt, &sched);
+    }
+    let limit_hit = enforce_limits(&settings.policy, &rt, &sched, &tee);
+    let _cancel = call.cancel.take().map(|c| c.attach(&sched));
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
         l.set_estimator(Box::new(move |name| {
@@ -424,61 +372,46 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));
     }
+    let db_path = match &settings.task_db {
+        TaskDb::Off => None,
+        TaskDb::Path(p) => Some(p.clone()),
+        TaskDb::Default => Some(state_dir.join("tasks.db")),
+    };
     let db = DbSettings {
-        fixed: cfg.db.is_some() || cfg.no_db,
-        script: cfg.script.display().to_string(),
-        args: std::env::args().skip(1).collect(),
-        full: cfg.full,
+        fixed: settings.task_db != TaskDb::Default,
+        script: script_path.display().to_string(),
+        args: call.history_args.clone(),
+        full: settings.full,
     };
     // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
-    let db_exists = db_path(&cfg, &state_dir).exists();
-    let use_db = !cfg.no_db && cfg.inspect.is_none() && (db_exists || !cfg.dry_run);
-    if use_db {
-        let path = db_path(&cfg, &state_dir);
-        let read_only = cfg.dry_run;
-        let r = reporter.clone();
-        let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
-        let (script, args, full) = (db.script.clone(), db.args.clone(), cfg.full);
-        let run_start = std::time::SystemTime::now();
-        // An existing DB is opened on another thread while the script compiles and
-        // starts; a new one only when a proc needs it (so that `set_options(#{ task_db })`
-        // can still choose another place without leaving a stray file behind).
-        let open = move || {
-            Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
-        };
-        let opener: CacheOpener = if db_exists {
-            let early = std::thread::Builder::new()
-                .name("prun-db-open".into())
-                .spawn(open);
-            match early {
-                Ok(h) => Box::new(move || h.join().ok().flatten()),
-                Err(_) => Box::new(|| None),
-            }
-        } else {
-            Box::new(open)
-        };
-        sched.with(|c| c.set_cache_opener(Some(opener)));
+    if let Some(path) = db_path.filter(|p| inspect.is_none() && (p.exists() || !dry_run)) {
+        open_cache(&sched, &reporter, &db, path, dry_run);
     }
-    let checking = cfg.inspect == Some(Inspect::Check);
+    let checking = inspect == Some(Inspect::Check);
     let host = Host::new(
         sched.clone(),
         &HostOptions {
-            cli_parallel: cfg.parallel,
-            script_args: cfg.script_args.clone(),
-            script_values: cfg.script_values.clone(),
+            cli_parallel: settings.parallel,
+            script_args: call.script_args.clone(),
+            script_values: call.script_values.clone(),
             db,
-            cli_full_log: cfg.full_log_on_failure,
-            cli_live: cfg.live.is_some(),
-            cli_output: cfg.output.is_some(),
+            cli_full_log: settings.full_log_on_failure,
+            cli_live: settings.cli_live,
+            cli_output: settings.proc_output.is_some(),
             check: checking,
+            setup: settings.setup.clone(),
         },
     );
 
-    let ast = match host.compile_file(&cfg.script) {
+    let compiled = match &call.script {
+        Script::File(p) => host.compile_file(p),
+        Script::Text { name, text } => host.compile_text(text, &name.display().to_string()),
+    };
+    let ast = match compiled {
         Ok(ast) => ast,
         Err(e) => {
             sched.shutdown();
-            return Err(Error::Script(e));
+            return Err(Failure::Script(e));
         }
     };
 
@@ -489,11 +422,11 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         let r = host.run(&ast);
         // `prun check` looks the targets up without scheduling them.
         let targets =
-            (r.is_ok() && !checking).then(|| run_targets(&sched, &cfg.targets, &*reporter));
+            (r.is_ok() && !checking).then(|| run_targets(&sched, &call.targets, &*reporter));
         (r, targets)
     }));
-    let ran = ran.unwrap_or_else(|_| {
-        sched.internal_error();
+    let ran = ran.unwrap_or_else(|payload| {
+        sched.internal_error(crate::exec::panic_message(&*payload));
         (Err(crate::script::TopLevelError::Interrupted), None)
     });
     // What stopped the run, for the report (it was printed as it happened).
@@ -541,41 +474,56 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     sched.flush_reports();
     if checking {
         let findings = host.findings();
-        let exit = crate::check::report(&sched.lock(), &ast, findings, &cfg.targets, stopped);
-        sched.shutdown();
-        return Ok(exit);
+        exit = crate::check::report(&sched.lock(), &ast, findings, &call.targets, stopped);
     }
     // A script that failed declared only part of its procs: its error is the answer.
-    if let Some(what) = cfg.inspect.filter(|_| exit != Exit::Script) {
+    if let Some(what) = inspect.filter(|_| exit != Exit::Script) {
         let text = {
             let c = sched.lock();
             match what {
-                Inspect::List => crate::inspect::list(&c),
-                Inspect::Graph => crate::inspect::dot(&c, !cfg.targets.is_empty()),
-                Inspect::Check => unreachable!("prun check reports above"),
+                Inspect::List => Some(crate::inspect::list(&c)),
+                Inspect::Graph => Some(crate::inspect::dot(&c, !call.targets.is_empty())),
+                // `prun check` printed its findings above.
+                Inspect::Check => None,
             }
         };
-        outln!("{text}");
+        if let Some(text) = text {
+            outln!("{text}");
+        }
     }
-    if cfg.inspect.is_some() {
+    if inspect.is_some() {
         sched.shutdown();
-        return Ok(exit);
+        let info = RunInfo {
+            script: &script_path,
+            args: &call.script_args,
+            start: run_started,
+            end: SystemTime::now(),
+            outcome: if exit == Exit::Ok {
+                Outcome::Ok
+            } else {
+                Outcome::ScriptError
+            },
+            error: error.as_deref(),
+            exit,
+        };
+        return Ok(crate::report::build(&info, &[]));
     }
 
     let mut summary = summarize(&sched, started.elapsed());
-    if cfg.dry_run {
+    if dry_run {
         let n = sched.lock().would_run_count();
         summary.succeeded -= n;
         summary.would_run = Some(n);
     }
     // A run that names no target and schedules nothing lists what could run instead
     // (as `just` does with no recipe); the live display still needs its summary to end.
-    let listing = (cfg.targets.is_empty()
+    let listing = (call.targets.is_empty()
         && summary.total() == 0
         && exit == Exit::Ok
-        && !cfg.quiet
+        && !settings.quiet
+        && settings.output != Output::Silent
         && !sched.interrupted())
-    .then(|| crate::inspect::available(&sched.lock(), &cfg.script))
+    .then(|| crate::inspect::available(&sched.lock(), &script_path))
     .flatten();
     // A run that an error stopped before it scheduled anything has nothing to sum up:
     // the error is all there is to say.
@@ -588,56 +536,61 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         outln!("{text}");
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
-    let outcome = if sched.interrupted() {
-        "interrupted"
+    let internal = sched.internal_failure();
+    let limit = limit_hit
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let outcome = if internal.is_some() {
+        Outcome::InternalError
+    } else if sched.interrupted() {
+        Outcome::Interrupted
     } else if exit == Exit::Script {
-        "script error"
+        Outcome::ScriptError
     } else if exit == Exit::Usage {
-        "usage error"
+        Outcome::UsageError
     } else if summary.failed + summary.failed_dep > 0 || exit != Exit::Ok {
-        "failed"
+        Outcome::Failed
     } else {
-        "ok"
+        Outcome::Ok
     };
     // Closing waits for the DB writer: not under the core's lock.
     if let Some(mut cache) = sched.with(|c| c.take_cache()) {
-        cache.close(summary.wall, outcome, &summary.to_json(), sched.keep_runs());
+        cache.close(
+            summary.wall,
+            outcome.as_str(),
+            &summary.to_json(),
+            sched.keep_runs(),
+        );
     }
-    if !cfg.dry_run {
+    if !dry_run {
         sched.prune_logs();
     }
-    if let Some(path) = &cfg.json {
-        let procs: Vec<_> = sched.lock().scheduled().collect();
-        let info = crate::report::RunInfo {
-            script: &cfg.script,
-            args: &cfg.script_args,
-            start: run_started,
-            end: std::time::SystemTime::now(),
-            outcome,
-            error: error.as_deref(),
-        };
-        if let Err(e) = crate::report::write(path, &info, &procs) {
-            reporter.warning(&format!(
-                "failed to write the JSON report {}: {e}",
-                path.display()
-            ));
-        }
-    }
+    let procs: Vec<_> = sched.lock().scheduled().collect();
     sched.shutdown();
     drop(host);
 
-    if let Some(panic) = sched.internal_failure() {
-        crate::exec::unix::kill_all_groups();
-        errln!("prun: internal error: {panic}");
-        return Ok(Exit::Script);
-    }
-    if sched.interrupted() {
-        if interrupted.is_empty() {
+    let printing = settings.output != Output::Silent;
+    if let Some(panic) = &internal {
+        sched.launcher().kill_all();
+        if printing {
+            errln!("prun: internal error: {panic}");
+        }
+        exit = Exit::Script;
+        error = Some(format!("internal error: {panic}"));
+    } else if sched.interrupted() {
+        if printing && interrupted.is_empty() {
             errln!("prun: interrupted");
-        } else {
+        } else if printing {
             errln!("prun: interrupted; terminated: {}", interrupted.join(", "));
         }
-        return Ok(Exit::Interrupted);
+        if let Some(why) = limit {
+            if printing {
+                errln!("prun: {why}");
+            }
+            error.get_or_insert(why);
+        }
+        exit = Exit::Interrupted;
     }
     if exit == Exit::Ok && (summary.failed > 0 || summary.failed_dep > 0) {
         exit = Exit::ProcFailed;
@@ -645,7 +598,150 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     if exit == Exit::Ok && sched.lock().aborted().is_some() {
         exit = Exit::ProcFailed;
     }
-    Ok(exit)
+    let info = RunInfo {
+        script: &script_path,
+        args: &call.script_args,
+        start: run_started,
+        end: SystemTime::now(),
+        outcome,
+        error: error.as_deref(),
+        exit,
+    };
+    Ok(crate::report::build(&info, &procs))
+}
+
+/// Opens the task DB of the run: an existing one on another thread while the script
+/// compiles and starts; a new one only when a proc needs it (so that
+/// `set_options(#{ task_db })` can still choose another place without leaving a stray
+/// file behind).
+fn open_cache(
+    sched: &Arc<Scheduler>,
+    reporter: &Arc<dyn Reporter>,
+    db: &DbSettings,
+    path: PathBuf,
+    read_only: bool,
+) {
+    let r = reporter.clone();
+    let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
+    let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
+    let run_start = SystemTime::now();
+    let exists = path.exists();
+    let open = move || {
+        Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
+    };
+    let opener: CacheOpener = if exists {
+        let early = std::thread::Builder::new()
+            .name("prun-db-open".into())
+            .spawn(open);
+        match early {
+            Ok(h) => Box::new(move || h.join().ok().flatten()),
+            Err(_) => Box::new(|| None),
+        }
+    } else {
+        Box::new(open)
+    };
+    sched.with(|c| c.set_cache_opener(Some(opener)));
+}
+
+/// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until the run ends. The
+/// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
+/// The file is opened without following links and must be the user's (see
+/// [`crate::paths::open_private_file`]).
+fn take_lock(script: &Path, dir: &Path, wait: bool) -> Result<std::fs::File, Failure> {
+    use std::io::{Seek, Write};
+    let path = dir.join("run.lock");
+    let mut file = crate::paths::open_private_file(&path).map_err(|source| Failure::LockOpen {
+        path: path.clone(),
+        source,
+    })?;
+    let holder = || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let take_failed = |source| Failure::LockTake {
+        path: path.clone(),
+        source,
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) if wait => {
+            errln!(
+                "prun: waiting for another run of {} to finish ({})",
+                script.display(),
+                holder()
+            );
+            file.lock().map_err(take_failed)?;
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Failure::Locked {
+                script: script.to_path_buf(),
+                path: path.clone(),
+                holder: holder(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(take_failed(e)),
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "pid {}", std::process::id());
+    Ok(file)
+}
+
+/// What a library run's words are: the script's declared options (read with its
+/// `args(#{...})` declaration), targets, and after `--` the script's own arguments.
+pub(crate) struct Words {
+    pub targets: Vec<String>,
+    pub script_args: Vec<String>,
+    pub values: Option<rhai::Map>,
+    pub secrets: Vec<String>,
+}
+
+/// Splits a library run's words (see [`Words`]). A word that looks like an option and is
+/// not the script's is a usage error: prun's own flags are the runtime's settings.
+pub(crate) fn split_words(
+    script: &Script,
+    words: Vec<String>,
+    policy: &Arc<Policy>,
+) -> Result<Words, Failure> {
+    let name = script.path().display().to_string();
+    let p = policy.clone();
+    let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(move |n| p.env_visible(n));
+    let declared = script
+        .text()
+        .and_then(|text| crate::script::declaration_in(text, &name, visible));
+    let (rest, values, secrets) = match declared {
+        None => (words, None, Vec::new()),
+        Some(Err(source)) => {
+            return Err(Failure::Declaration {
+                script: name,
+                source,
+            });
+        }
+        Some(Ok(decl)) => {
+            let split = decl
+                .split(&words)
+                .map_err(|msg| Failure::Usage(format!("{name}: {msg}")))?;
+            if split.help {
+                return Err(Failure::Usage(decl.usage(&name)));
+            }
+            (split.rest, Some(split.values), split.secrets)
+        }
+    };
+    let mut rest = rest.into_iter();
+    let targets: Vec<String> = rest.by_ref().take_while(|w| w != "--").collect();
+    if let Some(bad) = targets.iter().find(|t| t.starts_with('-')) {
+        return Err(Failure::Usage(format!(
+            "{name}: unknown option \"{bad}\" (not one the script declares; prun's own settings are the runtime's)"
+        )));
+    }
+    Ok(Words {
+        targets,
+        script_args: rest.collect(),
+        values,
+        secrets,
+    })
 }
 
 /// Starts the command line's targets; a target that cannot be started is a usage error,
@@ -712,10 +808,11 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
 /// Ctrl-C, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT abort the run (see
 /// [`Scheduler::interrupt`]): jobs are terminated, `defer` cleanups run, the report is
 /// written, and prun exits with 130. Left to their default action, SIGHUP and SIGQUIT
-/// would end prun on the spot and leave every job running.
+/// would end prun on the spot and leave every job running. Only when the runtime asks
+/// for it (the binary does): the handlers are the process's.
 fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let sched = Arc::downgrade(sched);
+    let sched: Weak<Scheduler> = Arc::downgrade(sched);
     let _guard = rt.enter();
     let kinds = [
         SignalKind::interrupt(),

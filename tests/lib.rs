@@ -25,6 +25,8 @@ mod commands_groups;
 mod commands_io;
 #[path = "suite/docs.rs"]
 mod docs;
+#[path = "suite/embed.rs"]
+mod embed;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/failures.rs"]
@@ -47,6 +49,8 @@ mod pg_copy;
 mod picture;
 #[path = "suite/plain.rs"]
 mod plain;
+#[path = "suite/policy.rs"]
+mod policy;
 #[path = "suite/protos.rs"]
 mod protos;
 #[path = "suite/rdeps.rs"]

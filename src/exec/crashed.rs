@@ -20,8 +20,14 @@ use std::time::{Duration, Instant};
 
 use super::unix;
 
-/// The journal of this run, once [`Journal::start`] made it.
-static JOURNAL: Mutex<Option<Writer>> = Mutex::new(None);
+/// The journals of the runs in this process, by their ids. Every group started is
+/// recorded in each of them: the groups of a process all die with it, and every journal a
+/// crash leaves is read by the next run of its script, so each names them all.
+/// Several runs at once happen when prun is a library (see [`crate::Runtime`]).
+static JOURNALS: Mutex<Vec<(u64, Writer)>> = Mutex::new(Vec::new());
+
+/// The id of the next journal of this process.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A journal is rewritten with only its live groups once it holds this many more lines
 /// than live groups, so that a run of many short commands keeps it small.
@@ -61,17 +67,25 @@ impl Writer {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
+    id: u64,
 }
 
 impl Journal {
-    /// Creates `<dir>/<pid>`, locked, and records every group started from now on in it.
+    /// Creates `<dir>/<pid>` (`<dir>/<pid>.<n>` for the n-th further run of the
+    /// process), locked, and records every group started from now on in it.
     /// The file is made under a hidden name and renamed once locked, so that a run
     /// looking for crashed journals never takes a live run's journal for one.
     pub fn start(dir: &Path) -> io::Result<Journal> {
         fs::create_dir_all(dir)?;
         let pid = std::process::id();
-        let hidden = dir.join(format!(".{pid}.new"));
-        let path = dir.join(pid.to_string());
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = if id == 0 {
+            pid.to_string()
+        } else {
+            format!("{pid}.{id}")
+        };
+        let hidden = dir.join(format!(".{name}.new"));
+        let path = dir.join(&name);
         // The journal names commands: readable by the user only, like the logs.
         let file = OpenOptions::new()
             .create(true)
@@ -81,28 +95,35 @@ impl Journal {
         file.lock()?;
         file.set_len(0)?;
         fs::rename(&hidden, &path)?;
-        *JOURNAL.lock().expect("journal") = Some(Writer {
+        let writer = Writer {
             file,
             live: HashMap::new(),
             lines: 0,
-        });
-        Ok(Journal { path })
+        };
+        journals().push((id, writer));
+        Ok(Journal { path, id })
     }
 }
 
 impl Drop for Journal {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
-        JOURNAL.lock().expect("journal").take();
+        journals().retain(|(id, _)| *id != self.id);
     }
+}
+
+fn journals() -> std::sync::MutexGuard<'static, Vec<(u64, Writer)>> {
+    JOURNALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records a group that just started (its leader is `pgid`).
 pub fn started(pgid: i32, command: &dyn std::fmt::Display) {
-    let mut journal = JOURNAL.lock().expect("journal");
-    let Some(w) = journal.as_mut() else {
+    let mut journals = journals();
+    if journals.is_empty() {
         return;
-    };
+    }
     let start = start_time(pgid).unwrap_or(0);
     let text: String = command
         .to_string()
@@ -111,18 +132,18 @@ pub fn started(pgid: i32, command: &dyn std::fmt::Display) {
         .take(COMMAND_CHARS)
         .collect();
     let line = format!("+ {pgid} {start} {text}\n");
-    w.live.insert(pgid, line.clone());
-    w.append(&line);
+    for (_, w) in journals.iter_mut() {
+        w.live.insert(pgid, line.clone());
+        w.append(&line);
+    }
 }
 
 /// Records a group that is gone.
 pub fn ended(pgid: i32) {
-    let mut journal = JOURNAL.lock().expect("journal");
-    let Some(w) = journal.as_mut() else {
-        return;
-    };
-    if w.live.remove(&pgid).is_some() {
-        w.append(&format!("- {pgid}\n"));
+    for (_, w) in journals().iter_mut() {
+        if w.live.remove(&pgid).is_some() {
+            w.append(&format!("- {pgid}\n"));
+        }
     }
 }
 
@@ -187,9 +208,10 @@ pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
     let mut orphans: Vec<Recorded> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().filter(|n| !n.starts_with('.')) else {
+        let Some(file_name) = name.to_str().filter(|n| !n.starts_with('.')) else {
             continue;
         };
+        let pid = file_name.split('.').next().unwrap_or(file_name);
         let path = e.path();
         let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
             continue;

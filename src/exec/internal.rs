@@ -28,15 +28,12 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Replaces Rust's panic message (a backtrace on stderr) with a record of the first panic,
-/// which the run reports once it has ended cleanly.
+/// which the run reports once it has ended cleanly. The hook is the process's: only the
+/// binary installs it. A library run reports a panic's message without its place.
 pub fn install_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".into());
+        let message =
+            message_of(info.payload()).unwrap_or_else(|| "a panic without a message".into());
         let text = match info.location() {
             Some(l) => format!("{message} at {}:{}", l.file(), l.line()),
             None => message,
@@ -50,12 +47,20 @@ pub fn first_panic() -> Option<String> {
     lock(&FIRST_PANIC).clone()
 }
 
+/// The message a panic was raised with (its payload, when it is text).
+pub fn message_of(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
 /// Runs `f`; a panic in it is reported to `sched` as an internal error.
 pub fn catching(sched: &Weak<Scheduler>, f: impl FnOnce()) {
-    if catch_unwind(AssertUnwindSafe(f)).is_err()
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f))
         && let Some(s) = sched.upgrade()
     {
-        s.internal_error();
+        s.internal_error(message_of(&*payload));
     }
 }
 
@@ -82,9 +87,9 @@ impl<F: Future<Output = ()>> Future for Guarded<F> {
         let this = &mut *self;
         match catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(cx))) {
             Ok(p) => p,
-            Err(_) => {
+            Err(payload) => {
                 if let Some(s) = this.sched.upgrade() {
-                    s.internal_error();
+                    s.internal_error(message_of(&*payload));
                 }
                 Poll::Ready(())
             }

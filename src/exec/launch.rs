@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::command::{CommandError, CommandSpec, Program};
 use super::tap::{Lines, Tap};
 use super::unix;
+use crate::policy::Policy;
 
 /// Where the first stage's stdin comes from.
 #[derive(Debug, Clone, Default)]
@@ -335,11 +336,48 @@ pub trait Launcher: Send + Sync {
         launch: &'a Launch,
         cancel: &'a CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>>;
+
+    /// SIGKILL to every process group of this launcher's commands that is still alive:
+    /// the last resort of a second Ctrl-C, and what a run that ended on a bug does before
+    /// it returns (it waits for no job any more).
+    fn kill_all(&self) {}
 }
 
 /// Runs commands on this machine, each stage in its own process group.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Local;
+#[derive(Debug, Default, Clone)]
+pub struct Local {
+    /// Variables of prun's environment that commands do not inherit (the policy's).
+    hidden_env: Arc<[String]>,
+    /// The live process groups of this launcher's commands (those of one run).
+    groups: Arc<Mutex<Vec<i32>>>,
+}
+
+impl Local {
+    /// A local launcher whose commands do not inherit these variables of prun's
+    /// environment.
+    pub fn hiding(hidden_env: Vec<String>) -> Local {
+        Local {
+            hidden_env: hidden_env.into(),
+            groups: Arc::default(),
+        }
+    }
+
+    fn register(&self, pgid: i32, command: &CommandSpec) {
+        unix::register(pgid, command);
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(pgid);
+    }
+
+    fn unregister(&self, pgid: i32) {
+        unix::unregister(pgid);
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|&g| g != pgid);
+    }
+}
 
 impl Launcher for Local {
     fn launch<'a>(
@@ -350,7 +388,7 @@ impl Launcher for Local {
         Box::pin(async move {
             let mut idle_tries = 0;
             loop {
-                match run_local(launch, cancel).await {
+                match run_local(launch, cancel, self).await {
                     Err(e)
                         if launch.wait_for_fds
                             && e.resources_short()
@@ -359,6 +397,56 @@ impl Launcher for Local {
                 }
             }
         })
+    }
+
+    fn kill_all(&self) {
+        let groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for g in groups {
+            unix::kill_group(g);
+        }
+    }
+}
+
+/// The launcher of a run with a [`Policy`]: every command of the run comes through it
+/// (`shell`, `exec`, `pipe`, command bodies), and each stage is checked before the whole
+/// launch is handed to the launcher that runs it. This is the one place where the policy
+/// is enforced: another executor goes inside it.
+pub struct Policed {
+    policy: Arc<Policy>,
+    inner: Arc<dyn Launcher>,
+}
+
+impl Policed {
+    /// `inner`, with every launch checked against `policy` first.
+    pub fn new(policy: Arc<Policy>, inner: Arc<dyn Launcher>) -> Policed {
+        Policed { policy, inner }
+    }
+}
+
+impl Launcher for Policed {
+    fn launch<'a>(
+        &'a self,
+        launch: &'a Launch,
+        cancel: &'a CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>> {
+        for spec in &launch.stages {
+            if let Err(refusal) = self.policy.check(spec) {
+                let error = CommandError::Spawn {
+                    command: spec.to_string(),
+                    source: io::Error::new(io::ErrorKind::PermissionDenied, refusal),
+                };
+                return Box::pin(std::future::ready(Err(error)));
+            }
+        }
+        self.inner.launch(launch, cancel)
+    }
+
+    fn kill_all(&self) {
+        self.inner.kill_all();
     }
 }
 
@@ -496,6 +584,7 @@ fn merged_pipe() -> Result<(tokio::process::ChildStdout, std::io::PipeWriter), C
 async fn run_local(
     launch: &Launch,
     cancel: &CancellationToken,
+    local: &Local,
 ) -> Result<LaunchOutput, CommandError> {
     let started = Instant::now();
     let n = launch.stages.len();
@@ -564,6 +653,9 @@ async fn run_local(
     for (i, spec) in launch.stages.iter().enumerate() {
         let spawned = (|| {
             let mut cmd = spec.command()?;
+            for name in local.hidden_env.iter() {
+                cmd.env_remove(name);
+            }
             if let Some(stdin) = next_stdin.take() {
                 cmd.stdin(stdin);
             }
@@ -589,13 +681,16 @@ async fn run_local(
                 // Stages already started must not outlive a pipeline that failed to start.
                 drop(next_stdin.take());
                 terminate(&mut children, &pgids, launch.kill_grace).await;
+                for &g in &pgids {
+                    local.unregister(g);
+                }
                 // Once a stage ran, starting the pipeline again could repeat what it did:
                 // the shortage is then an ordinary failure, not one to wait out.
                 return Err(if i == 0 { e } else { e.final_error() });
             }
         };
         let pgid = child.id().expect("a spawned child has a pid") as i32;
-        unix::register(pgid, spec);
+        local.register(pgid, spec);
         pgids.push(pgid);
         let capture = |sink: &Sink, cap: &Arc<Mutex<Capture>>| {
             matches!(sink, Sink::Capture).then(|| cap.clone())
@@ -669,7 +764,7 @@ async fn run_local(
         stages.push(StageStatus::of(&status));
     }
     for &g in &pgids {
-        unix::unregister(g);
+        local.unregister(g);
     }
     if foreground.is_some() {
         drop(foreground);

@@ -21,6 +21,7 @@ pub mod unix;
 pub use cache::Cache;
 pub use core::{AbortReason, CacheOpener, Core, CoreOptions, JobSpec, Wake};
 pub use internal::install_hook as install_panic_hook;
+pub use internal::message_of as panic_message;
 pub use pool::{STACK_FULL, guard_stack, stack_nearly_full};
 pub use scheduler::{ClosureRunner, Scheduler, evaluating};
 pub use state::{Outcome, State};

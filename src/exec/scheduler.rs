@@ -28,7 +28,6 @@ use super::log::LogDir;
 use super::pool::{NoThread, Pool};
 use super::state::Outcome;
 use super::tap::Tap;
-use super::unix;
 use crate::graph::{Answer, Body, GraphError, NeedKey, Needs, OutputMode, ProcDef, ProcId};
 use crate::ui::Reporter;
 
@@ -76,6 +75,8 @@ pub struct Scheduler {
     interrupts: AtomicUsize,
     /// Set once a panic (a bug) ended the run.
     internal: AtomicBool,
+    /// The message of that panic, when it had one.
+    panic: Mutex<Option<String>>,
     /// A dry run: jobs are reported, not started (see [`Scheduler::run_dry`]).
     dry: AtomicBool,
     script_cancel: Mutex<CancellationToken>,
@@ -93,13 +94,32 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler over `core`, spawning on `rt`.
+    /// A scheduler over `core`, spawning on `rt`, running commands on this machine.
     pub fn new(
         core: Core,
         rt: Handle,
         reporter: Arc<dyn Reporter>,
         log_root: PathBuf,
         kill_grace: Duration,
+    ) -> Arc<Scheduler> {
+        Scheduler::with_launcher(
+            core,
+            rt,
+            reporter,
+            log_root,
+            kill_grace,
+            Arc::new(Local::default()),
+        )
+    }
+
+    /// A scheduler whose commands go through `launcher`.
+    pub fn with_launcher(
+        core: Core,
+        rt: Handle,
+        reporter: Arc<dyn Reporter>,
+        log_root: PathBuf,
+        kill_grace: Duration,
+        launcher: Arc<dyn Launcher>,
     ) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             core: Mutex::new(core),
@@ -112,9 +132,10 @@ impl Scheduler {
             kill_grace_ms: AtomicU64::new(kill_grace.as_millis() as u64),
             interrupts: AtomicUsize::new(0),
             internal: AtomicBool::new(false),
+            panic: Mutex::new(None),
             dry: AtomicBool::new(false),
             script_cancel: Mutex::new(CancellationToken::new()),
-            launcher: Arc::new(Local),
+            launcher,
             reports: Mutex::new(Vec::new()),
             printing: Mutex::new(()),
             output: Mutex::new(OutputMode::Log),
@@ -394,17 +415,18 @@ impl Scheduler {
             self.with(|c| c.abort(AbortReason::Interrupted));
         } else {
             self.script_cancel().cancel();
-            unix::kill_all_groups();
+            self.launcher.kill_all();
         }
     }
 
     /// A panic (a bug) was caught: the run ends now. Running process groups are
     /// terminated and every waiter wakes, even those waiting for a job that will never
     /// report its end (its thread panicked).
-    pub fn internal_error(self: &Arc<Self>) {
+    pub fn internal_error(self: &Arc<Self>, message: Option<String>) {
         if self.internal.swap(true, Ordering::SeqCst) {
             return;
         }
+        *lock(&self.panic) = message;
         self.script_cancel().cancel();
         self.with(|c| c.abort(AbortReason::Internal));
     }
@@ -414,7 +436,8 @@ impl Scheduler {
         if !self.internal.load(Ordering::SeqCst) {
             return None;
         }
-        Some(internal::first_panic().unwrap_or_else(|| "a panic".into()))
+        let message = internal::first_panic().or_else(|| lock(&self.panic).clone());
+        Some(message.unwrap_or_else(|| "a panic".into()))
     }
 
     /// Runs a task on the async runtime; its panic is an internal error.

@@ -2,29 +2,20 @@
 //!
 //! Children run in their own process group (leader = the child, `pgid == pid`), so a
 //! signal to the group reaches grandchildren too: `sh -c 'sleep 300 & sleep 300'` dies
-//! whole. Live groups are kept in a registry so that a second Ctrl-C can kill them all at
-//! once, wherever their job is.
-
-use std::sync::Mutex;
+//! whole. Each run's launcher keeps its live groups, so that a second Ctrl-C can kill them
+//! all at once, wherever their job is (see `Launcher::kill_all`).
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-/// Records a live process group, running `command`, also in the run's journal (see
+/// Records a live process group, running `command`, in the runs' journals (see
 /// [`super::crashed`]).
 pub fn register(pgid: i32, command: &dyn std::fmt::Display) {
-    GROUPS.lock().expect("group registry").push(pgid);
     super::crashed::started(pgid, command);
 }
 
-/// Forgets a process group whose members are all gone.
+/// Records that a process group's members are all gone.
 pub fn unregister(pgid: i32) {
-    GROUPS
-        .lock()
-        .expect("group registry")
-        .retain(|&g| g != pgid);
     super::crashed::ended(pgid);
 }
 
@@ -68,14 +59,6 @@ pub fn group_alive(pgid: i32) -> bool {
         let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
         pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
     })
-}
-
-/// SIGKILL to every registered group: the last resort of a second Ctrl-C.
-pub fn kill_all_groups() {
-    let groups: Vec<i32> = GROUPS.lock().expect("group registry").clone();
-    for g in groups {
-        kill_group(g);
-    }
 }
 
 /// Opens an unnamed file in `dir` (`O_TMPFILE`): it costs no directory update until
@@ -123,16 +106,6 @@ pub fn raise_fd_limit() {
     {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
-}
-
-/// The most the main thread's stack can grow to (its soft `RLIMIT_STACK`), when limited.
-pub fn main_stack_size() -> Option<usize> {
-    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
-    let (soft, _) = getrlimit(Resource::RLIMIT_STACK).ok()?;
-    if soft == RLIM_INFINITY {
-        return None;
-    }
-    usize::try_from(soft).ok()
 }
 
 /// The signal number that ended a process, if a signal did.

@@ -13,7 +13,7 @@ mod timeline;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Error, Exit};
+use crate::error::{Exit, Failure};
 use crate::store::Store;
 use critical::CriticalPath;
 use timeline::Timeline;
@@ -32,18 +32,18 @@ pub struct ReportRequest {
 
 /// `prun report`: the critical path and the procs slower than usual of a recorded run,
 /// as text or as an HTML page.
-pub fn run_report(req: &ReportRequest) -> Result<Exit, Error> {
+pub fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let path = match &req.db {
         Some(path) => path.clone(),
         None => crate::paths::private_state_dir(&req.script)?.join("tasks.db"),
     };
     if !path.exists() {
         let script = req.script.clone();
-        return Err(Error::NoDb { path, script });
+        return Err(Failure::NoDb { path, script });
     }
     let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
     let Some(row) = store.run_row(req.run)? else {
-        return Err(Error::NoRun { run: req.run, path });
+        return Err(Failure::NoRun { run: req.run, path });
     };
     let procs = store.run_procs(row.id)?;
     let medians = store.earlier_medians(row.id)?;
@@ -56,8 +56,8 @@ pub fn run_report(req: &ReportRequest) -> Result<Exit, Error> {
     Ok(Exit::Ok)
 }
 
-fn write_html(path: &Path, page: &str) -> Result<(), Error> {
-    std::fs::write(path, page).map_err(|source| Error::WriteHtml {
+fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
+    std::fs::write(path, page).map_err(|source| Failure::WriteHtml {
         path: path.to_path_buf(),
         source,
     })

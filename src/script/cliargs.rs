@@ -50,7 +50,14 @@ pub struct Split {
 }
 
 /// prun's options that take a value as the next word.
-const PRUN_VALUED: &[&str] = &["-j", "--parallel", "--db", "--json"];
+const PRUN_VALUED: &[&str] = &[
+    "-j",
+    "--parallel",
+    "--db",
+    "--json",
+    "--allow",
+    "--deny-env",
+];
 
 /// A malformed `args(#{...})` declaration; the message names the option.
 #[derive(Debug, thiserror::Error)]

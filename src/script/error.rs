@@ -11,9 +11,12 @@ pub enum ScriptError {
         #[source]
         source: std::io::Error,
     },
-    /// A syntax error, already formatted with `path:line:col`.
-    #[error("{0}")]
-    Compile(String),
+    /// A syntax error at a known place.
+    #[error("{origin}: syntax error: {message}")]
+    Syntax {
+        origin: crate::diag::Origin,
+        message: String,
+    },
     /// A runtime error at the top level, already formatted with `path:line:col`.
     #[error("{0}")]
     Runtime(String),

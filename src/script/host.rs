@@ -25,7 +25,7 @@ pub struct HostOptions {
     /// The words after `--` on the command line, returned by `args()`.
     pub script_args: Vec<String>,
     /// The values of the script's declared options, read from the command line before
-    /// the run (see [`declaration`]); returned by `args(#{...})`.
+    /// the run (see [`declaration_in`]); returned by `args(#{...})`.
     pub script_values: Option<rhai::Map>,
     /// How `set_options(#{ task_db })` opens a DB.
     pub db: super::api::DbSettings,
@@ -39,6 +39,8 @@ pub struct HostOptions {
     /// nothing (see [`stand_ins`]), and unknown option keys are recorded as findings
     /// instead of stopping the script.
     pub check: bool,
+    /// What the embedder adds to the engine, applied last (see [`EngineSetup`]).
+    pub setup: Option<EngineSetup>,
 }
 
 /// A function the engine has: its name (`get$name` for a property), its parameters
@@ -50,6 +52,17 @@ pub struct Function {
     pub returns: String,
     /// How many parameters it takes (`params` may describe fewer).
     pub arity: usize,
+}
+
+/// Changes the embedder makes to a run's engine once prun's API is registered: its
+/// native functions and modules, its limits, and the policy's `env()`.
+#[derive(Clone)]
+pub struct EngineSetup(pub Arc<dyn Fn(&mut Engine) + Send + Sync>);
+
+impl std::fmt::Debug for EngineSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineSetup")
+    }
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -140,6 +153,9 @@ impl Host {
                     job::cancelled().unwrap_or_else(|| s.script_cancel().is_cancelled());
                 cancelled.then(|| Dynamic::from("cancelled"))
             });
+            if let Some(setup) = &opts.setup {
+                (setup.0)(&mut engine);
+            }
             engine
         });
         diag::know_engine(&Arc::downgrade(&engine));
@@ -201,22 +217,29 @@ impl Host {
             let end = src.find('\n').unwrap_or(src.len());
             src.replace_range(..end, "");
         }
-        self.compile(&src, &display)
+        self.compile_text(&src, &display)
+    }
+
+    /// Compiles script text, naming it `source` in messages. What a closure is (for the
+    /// cache) is read from this text, not from a file of that name.
+    pub fn compile_text(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
+        super::identity::set_source(&self.engine, source, src);
+        self.compile(src, source)
     }
 
     /// Compiles script text, naming it `source` in messages.
     pub fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
-        let mut ast = self
-            .engine
-            .compile(src)
-            .map_err(|e| ScriptError::Compile(diag::parse_error(source, &e)))?;
+        let mut ast = self.engine.compile(src).map_err(|e| ScriptError::Syntax {
+            origin: diag::Origin::new(Some(source), e.1),
+            message: e.0.to_string(),
+        })?;
         ast.set_source(source);
         Ok(ast)
     }
 
     /// Runs the top level of a compiled script on this thread.
     pub fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
-        super::identity::remember(ast);
+        super::identity::remember(&self.engine, ast);
         diag::know_script_functions(ast.iter_functions().map(|f| f.name));
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
@@ -296,15 +319,19 @@ fn stand_ins(engine: &mut Engine, findings: &super::api::Findings) {
         .register_fn("sleep", |_: Dynamic| {});
 }
 
-/// Marks the end of the declaration pass of [`declaration`].
+/// Marks the end of the declaration pass of [`declaration_in`].
 const DECLARED: &str = "prun: args declared";
 
 /// The script's `args(#{...})` declaration, read before the real run by evaluating the
 /// script up to its `args` call with an engine that has no prun functions: nothing is
 /// scheduled and no command runs. `None` when the script declares nothing (or calls other
-/// prun functions first).
-pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::DeclError>> {
-    let mut src = std::fs::read_to_string(path).ok()?;
+/// prun functions first). `source` names the script in messages; `env()` sees only the
+/// variables `visible` accepts (the policy's).
+pub fn declaration_in(
+    mut src: String,
+    source: &str,
+    visible: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+) -> Option<Result<super::Declaration, super::DeclError>> {
     if !src.contains("args(") {
         return None;
     }
@@ -319,11 +346,13 @@ pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::Decl
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
     super::stdlib::install(&mut engine);
-    engine.register_fn("env", |name: &str| -> Dynamic {
-        std::env::var(name).map_or(Dynamic::UNIT, Dynamic::from)
+    let var = move |name: &str| std::env::var(name).ok().filter(|_| visible(name));
+    let v = var.clone();
+    engine.register_fn("env", move |name: &str| -> Dynamic {
+        v(name).map_or(Dynamic::UNIT, Dynamic::from)
     });
-    engine.register_fn("env", |name: &str, default: &str| -> String {
-        std::env::var(name).unwrap_or_else(|_| default.to_string())
+    engine.register_fn("env", move |name: &str, default: &str| -> String {
+        var(name).unwrap_or_else(|| default.to_string())
     });
     let c = captured.clone();
     engine.register_fn(
@@ -334,7 +363,7 @@ pub fn declaration(path: &Path) -> Option<Result<super::Declaration, super::Decl
         },
     );
     let mut ast = engine.compile(&src).ok()?;
-    ast.set_source(path.display().to_string());
+    ast.set_source(source);
     let _ = engine.run_ast(&ast);
     let decl = captured.lock().expect("declaration").take()?;
     Some(super::Declaration::parse(&decl))
@@ -405,6 +434,12 @@ fn outcome_of_error(
             failed(v.clone().cast::<Aborted>().0)
         }
         _ => failed(diag::runtime_error(origin.file(), e)),
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        super::identity::forget(&self.engine);
     }
 }
 

@@ -8,26 +8,46 @@
 //! brackets, strings and comments.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use rhai::{AST, ASTNode, Dynamic, Expr, FnPtr, NativeCallContext, Position};
+use rhai::{AST, ASTNode, Dynamic, Engine, Expr, FnPtr, NativeCallContext, Position};
 
 use super::values::MAX_NESTING;
 
-/// Script texts by source name, read once per run.
-static SOURCES: LazyLock<Mutex<HashMap<String, Option<Arc<str>>>>> =
+/// What is read once per run to tell closures apart. Each run has its own engine, which
+/// names the run here (several runs may share a process: see [`crate::Runtime`]); the
+/// host forgets its run when it ends ([`forget`]), before its engine's address can be
+/// reused.
+#[derive(Default)]
+struct RunTexts {
+    /// Script texts by source name.
+    sources: HashMap<String, Option<Arc<str>>>,
+    /// Where each closure of the compiled scripts starts: its function name → (source,
+    /// `|`).
+    starts: HashMap<String, (String, Position)>,
+    /// The texts of script functions by name.
+    texts: HashMap<String, Arc<Vec<String>>>,
+}
+
+static RUNS: LazyLock<Mutex<HashMap<usize, RunTexts>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Where each closure of the compiled scripts starts: its function name → (source, `|`).
-static STARTS: LazyLock<Mutex<HashMap<String, (String, Position)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// The run of `engine`.
+fn run_of(engine: &Engine) -> usize {
+    std::ptr::from_ref(engine) as usize
+}
 
-/// Records where the closures of `ast` start.
-pub fn remember(ast: &AST) {
+fn runs() -> MutexGuard<'static, HashMap<usize, RunTexts>> {
+    RUNS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records where the closures of `ast`, compiled by `engine`, start.
+pub fn remember(engine: &Engine, ast: &AST) {
     let Some(source) = ast.source() else {
         return;
     };
-    let mut starts = STARTS.lock().expect("closure starts");
+    let mut runs = runs();
+    let starts = &mut runs.entry(run_of(engine)).or_default().starts;
     ast.walk(&mut |path: &[ASTNode]| {
         if let Some(ASTNode::Expr(Expr::DynamicConstant(v, pos))) = path.last()
             && let Some(f) = v.read_lock::<FnPtr>()
@@ -39,6 +59,20 @@ pub fn remember(ast: &AST) {
         }
         true
     });
+}
+
+/// Records the text of a script that is not a file (`Runtime::run_str`), named `source`.
+pub fn set_source(engine: &Engine, source: &str, text: &str) {
+    runs()
+        .entry(run_of(engine))
+        .or_default()
+        .sources
+        .insert(source.to_string(), Some(Arc::from(text)));
+}
+
+/// Forgets what was read for the run of `engine` (it has ended).
+pub fn forget(engine: &Engine) {
+    runs().remove(&run_of(engine));
 }
 
 /// The identity of the closure `fp` received by a native function called with `ctx`.
@@ -133,9 +167,8 @@ impl Writer<'_, '_> {
 
 /// The texts of the script function `name`, one per overload, read once per run.
 fn texts(ctx: &NativeCallContext, name: &str) -> Arc<Vec<String>> {
-    static TEXTS: LazyLock<Mutex<HashMap<String, Arc<Vec<String>>>>> =
-        LazyLock::new(|| Mutex::new(HashMap::new()));
-    if let Some(t) = TEXTS.lock().expect("texts").get(name) {
+    let run = run_of(ctx.engine());
+    if let Some(t) = runs().get(&run).and_then(|r| r.texts.get(name)) {
         return t.clone();
     }
     let texts: Vec<String> = ctx
@@ -143,16 +176,17 @@ fn texts(ctx: &NativeCallContext, name: &str) -> Arc<Vec<String>> {
         .flat_map(|m| m.iter_script_fn_info())
         .filter(|(.., n, _, _)| *n == name)
         .map(|(.., def)| {
-            let text =
-                text_of(ctx.call_source(), name, def).unwrap_or_else(|| format!("{:?}", def.body));
+            let text = text_of(run, ctx.call_source(), name, def)
+                .unwrap_or_else(|| format!("{:?}", def.body));
             let shown = if is_anonymous(name) { "" } else { name };
             format!("{shown}/{}: {text}", def.params.len())
         })
         .collect();
     let texts = Arc::new(texts);
-    TEXTS
-        .lock()
-        .expect("texts")
+    runs()
+        .entry(run)
+        .or_default()
+        .texts
         .insert(name.to_string(), texts.clone());
     texts
 }
@@ -163,14 +197,19 @@ fn is_anonymous(name: &str) -> bool {
 
 /// The source text of a script function: from the closure's `|` when known, else from its
 /// body's start.
-fn text_of(source: Option<&str>, name: &str, def: &rhai::ScriptFuncDef) -> Option<String> {
-    let start = STARTS.lock().expect("closure starts").get(name).cloned();
+fn text_of(
+    run: usize,
+    source: Option<&str>,
+    name: &str,
+    def: &rhai::ScriptFuncDef,
+) -> Option<String> {
+    let start = runs().get(&run).and_then(|r| r.starts.get(name).cloned());
     if let Some((file, pos)) = start {
-        let text = from_position(&file, pos)?;
+        let text = from_position(run, &file, pos)?;
         return Some(text[..closure_len(&text)].to_string());
     }
     let (start, end) = (def.body.start_position(), def.body.end_position());
-    let text = from_position(source?, start)?;
+    let text = from_position(run, source?, start)?;
     let len = match (start.line(), start.position(), end.line(), end.position()) {
         (Some(sl), Some(sc), Some(el), Some(ec)) if el >= sl => {
             let lines: Vec<&str> = text.split_inclusive('\n').take(el - sl + 1).collect();
@@ -193,11 +232,12 @@ fn text_of(source: Option<&str>, name: &str, def: &rhai::ScriptFuncDef) -> Optio
 }
 
 /// The text of `file` from `pos` (1-based line and column, in characters) to its end.
-fn from_position(file: &str, pos: Position) -> Option<String> {
+fn from_position(run: usize, file: &str, pos: Position) -> Option<String> {
     let (line, col) = (pos.line()?, pos.position()?);
-    let text = SOURCES
-        .lock()
-        .expect("sources")
+    let text = runs()
+        .entry(run)
+        .or_default()
+        .sources
         .entry(file.to_string())
         .or_insert_with(|| std::fs::read_to_string(file).ok().map(Arc::from))
         .clone()?;

@@ -1,12 +1,14 @@
 //! The Rhai modules shipped inside the binary (`stdlib/*.rhai`), and how `import`
-//! resolves: a stdlib module first, then a file relative to the importing script. A file
-//! next to the script cannot shadow a stdlib module by accident: the stdlib name wins
-//! (name a local module differently, or import it with a path such as `"./fs"`).
+//! resolves: a module the embedder registered (`prun::RuntimeBuilder::module`) first, then
+//! a stdlib module (unless the embedder turned the stdlib off), then a file relative to
+//! the importing script. A file next to the script cannot shadow a stdlib module by
+//! accident: the stdlib name wins (name a local module differently, or import it with a
+//! path such as `"./fs"`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
+use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection, StaticModuleResolver};
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
 /// The modules, by the name scripts import them with.
@@ -63,8 +65,19 @@ impl ModuleResolver for Embedded {
 
 /// Installs the resolver: the stdlib first, then files relative to the importing script.
 pub fn install(engine: &mut Engine) {
+    install_with(engine, None, true);
+}
+
+/// Installs the resolver: the embedder's modules (`custom`) first, then the stdlib (when
+/// `stdlib`), then files relative to the importing script.
+pub fn install_with(engine: &mut Engine, custom: Option<StaticModuleResolver>, stdlib: bool) {
     let mut all = ModuleResolversCollection::new();
-    all.push(Embedded::default());
+    if let Some(custom) = custom {
+        all.push(custom);
+    }
+    if stdlib {
+        all.push(Embedded::default());
+    }
     all.push(FileModuleResolver::new());
     engine.set_module_resolver(all);
 }

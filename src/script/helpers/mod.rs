@@ -122,7 +122,7 @@ fn quote(s: &str) -> R<String> {
 }
 
 /// An environment variable; inside a proc, its `env` option wins over prun's environment.
-fn env(name: &str) -> Option<String> {
+pub fn env(name: &str) -> Option<String> {
     let proc_env = job::current().and_then(|j| {
         j.def
             .env

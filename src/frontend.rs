@@ -1,0 +1,368 @@
+//! The `prun` command line on top of the library: parse the words, build a
+//! [`crate::Runtime`] from the flags, run the script, write the `--json` report, and
+//! choose the exit status. The subcommands that run nothing (`check`, `history`, `log`)
+//! live here too.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::cli::{self, Inspect, Invocation, RunConfig};
+use crate::error::{Exit, Failure};
+use crate::redact::Secrets;
+use crate::report::RunInfo;
+use crate::run::{Call, CliExtras, Output, Script, TaskDb};
+use crate::store::Store;
+
+/// The whole program behind the `prun` binary: reads `args` (with the program name
+/// first), runs what they ask, prints what went wrong, and returns the exit status.
+pub(crate) fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let result = match cli::parse(args) {
+        Invocation::Run(cfg) => run(*cfg),
+        Invocation::Completions(shell) => crate::docgen::completions(shell),
+        Invocation::Man => crate::docgen::man(),
+        Invocation::Definitions(dir) => crate::docgen::definitions(&dir),
+        Invocation::Report(req) => crate::picture::run_report(&req),
+        Invocation::History { script, db, limit } => history(&script, db, limit),
+        Invocation::Log { script, proc_name } => log(&script, &proc_name),
+        Invocation::Exit(code) => Ok(code),
+    };
+    let exit = result.unwrap_or_else(|e| {
+        e.print();
+        e.code()
+    });
+    ExitCode::from(exit as u8)
+}
+
+/// `prun log SCRIPT PROC`: prints the latest log of a proc.
+fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
+    let root = crate::paths::private_state_dir(script)?.join("logs");
+    let Some(path) = crate::exec::log::latest(&root, proc_name) else {
+        let proc_name = proc_name.to_string();
+        return Err(Failure::NoLog { proc_name, root });
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| Failure::ReadLog {
+        path: path.clone(),
+        source,
+    })?;
+    outln!("# {}", path.display());
+    outln!("{}", text.trim_end());
+    Ok(Exit::Ok)
+}
+
+/// Runs a script to completion and returns the exit status. What goes wrong during the
+/// run is reported as it happens; a [`Failure`] is what stopped prun before it. With
+/// `--json PATH`, every attempted run writes a report, one stopped by an error too (a
+/// usage error, a script that does not compile, the lock held): a report left by an
+/// earlier run never passes for this one's.
+fn run(cfg: RunConfig) -> Result<Exit, Failure> {
+    let start = SystemTime::now();
+    let json = cfg
+        .json
+        .clone()
+        .or_else(|| cli::json_in(&cfg.head, &cfg.tail));
+    if json.as_deref().is_some_and(crate::report::is_stdout) {
+        crate::report::to_stdout();
+    }
+    let (script, args) = (cfg.script.clone(), cfg.script_args.clone());
+    // The script's secrets stay hidden until the report of a run an error stopped is
+    // written too.
+    let mut secrets = Secrets::default();
+    let result = attempt(cfg, &mut secrets);
+    if let (Err(e), Some(path)) = (&result, &json)
+        && crate::report::check_destination(path).is_ok()
+        && let Some((outcome, text)) = e.report()
+    {
+        let info = RunInfo {
+            script: &script,
+            args: &args,
+            start,
+            end: SystemTime::now(),
+            outcome,
+            error: Some(&text),
+            exit: e.code(),
+        };
+        if let Err(w) = crate::report::write(path, &crate::report::build(&info, &[])) {
+            errln!(
+                "prun: warning: failed to write the JSON report {}: {w}",
+                path.display()
+            );
+        }
+    }
+    result
+}
+
+/// [`run`] without the report of a run an error stopped.
+fn attempt(cfg: RunConfig, secrets: &mut Secrets) -> Result<Exit, Failure> {
+    let Some(cfg) = with_declared_options(cfg, secrets)? else {
+        return Ok(Exit::Ok);
+    };
+    if let Some(path) = &cfg.json {
+        crate::report::check_destination(path)?;
+    }
+    crate::exec::install_panic_hook();
+    let runtime = runtime_of(&cfg).map_err(crate::Error::into_failure)?;
+    let call = Call {
+        script: Script::File(cfg.script.clone()),
+        targets: cfg.targets.clone(),
+        script_args: cfg.script_args.clone(),
+        script_values: cfg.script_values.clone(),
+        history_args: std::env::args().skip(1).collect(),
+        cancel: None,
+        cli: CliExtras {
+            lock: cfg.lock,
+            inspect: cfg.inspect,
+        },
+        secrets: Secrets::default(),
+    };
+    let report = runtime.execute(call)?;
+    if let Some(path) = cfg.json.as_ref().filter(|_| cfg.inspect.is_none())
+        && let Err(e) = crate::report::write(path, &report)
+    {
+        errln!(
+            "prun: warning: failed to write the JSON report {}: {e}",
+            path.display()
+        );
+    }
+    Ok(report.exit())
+}
+
+/// The runtime the flags describe; it handles the signals (the binary owns the process).
+fn runtime_of(cfg: &RunConfig) -> Result<crate::Runtime, crate::Error> {
+    let task_db = if cfg.no_db {
+        TaskDb::Off
+    } else {
+        cfg.db.clone().map_or(TaskDb::Default, TaskDb::Path)
+    };
+    let output = if crate::run::wants_live(cfg.live, cfg.quiet) {
+        Output::Live
+    } else {
+        Output::Plain
+    };
+    let mut policy = crate::Policy::new().deny_env(cfg.deny_env.iter().cloned());
+    if !cfg.allow.is_empty() {
+        policy = policy.allow_programs(cfg.allow.iter().cloned());
+    }
+    if cfg.no_shell {
+        policy = policy.no_shell();
+    }
+    let mut builder = crate::Runtime::builder()
+        .task_db(task_db)
+        .output(output)
+        .verbose(cfg.verbose)
+        .quiet(cfg.quiet)
+        .full_log_on_failure(cfg.full_log_on_failure)
+        .fail_fast(cfg.fail_fast)
+        .full(cfg.full)
+        .dry_run(cfg.dry_run)
+        .policy(policy)
+        .handle_signals(true)
+        .live_flag(cfg.live.is_some())
+        .proc_output(cfg.output);
+    if let Some(n) = cfg.parallel {
+        builder = builder.parallel(n);
+    }
+    builder.build()
+}
+
+/// Reads the command line again with the script's `args(#{...})` declaration: the
+/// script's options go to it, the rest is prun's (flags and targets). `--help` after the
+/// script path prints the script's own usage.
+fn with_declared_options(
+    cfg: RunConfig,
+    secrets: &mut Secrets,
+) -> Result<Option<RunConfig>, Failure> {
+    if cfg.script_values.is_some() {
+        return Ok(Some(cfg));
+    }
+    if let Some(what) = cfg.inspect {
+        return inspect_options(cfg, what, secrets);
+    }
+    let script = cfg.script.display().to_string();
+    let decl = match declaration(&cfg) {
+        None => {
+            if let Some(e) = &cfg.tail_error {
+                return Err(Failure::Usage(e.trim_end().to_string()));
+            }
+            return Ok(Some(cfg));
+        }
+        Some(Err(source)) => return Err(Failure::Declaration { script, source }),
+        Some(Ok(d)) => d,
+    };
+    let split = decl
+        .split(&cfg.tail)
+        .map_err(|msg| script_usage(&script, msg))?;
+    if split.help {
+        outln!("{}", decl.usage(&script));
+        return Ok(None);
+    }
+    secrets.add(split.secrets);
+    let mut argv: Vec<std::ffi::OsString> = vec!["prun".into()];
+    argv.extend(cfg.head.iter().cloned());
+    argv.push(cfg.script.clone().into_os_string());
+    argv.extend(split.rest.iter().map(Into::into));
+    match cli::parse(argv) {
+        cli::Invocation::Run(mut c) => {
+            // What is left must be prun's: an unknown option is a usage error now.
+            if let Some(e) = c.tail_error.take() {
+                return Err(Failure::Usage(format!(
+                    "{}\n(the script's own options: prun {script} --help)",
+                    e.trim_end()
+                )));
+            }
+            c.script_values = Some(split.values);
+            Ok(Some(*c))
+        }
+        cli::Invocation::Exit(Exit::Ok) => Ok(None),
+        cli::Invocation::Exit(exit) => Err(Failure::Printed(exit)),
+        _ => Err(Failure::Printed(Exit::Usage)),
+    }
+}
+
+/// The script's `args(#{...})` declaration, read with an `env()` that hides what
+/// `--deny-env` hides. The flag may be among words not parsed yet (mixed with the script's
+/// own options), so it is looked for in the words as given, as `--json` is.
+fn declaration(
+    cfg: &RunConfig,
+) -> Option<Result<crate::script::Declaration, crate::script::DeclError>> {
+    let text = std::fs::read_to_string(&cfg.script).ok()?;
+    let policy = crate::Policy::new().deny_env(deny_env_in(cfg));
+    let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> =
+        Arc::new(move |name| policy.env_visible(name));
+    crate::script::declaration_in(text, &cfg.script.display().to_string(), visible)
+}
+
+/// The names of every `--deny-env NAME` (or `--deny-env=NAME`) among prun's words.
+fn deny_env_in(cfg: &RunConfig) -> Vec<String> {
+    let words: Vec<String> = cfg
+        .head
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .chain(cfg.tail.iter().cloned())
+        .take_while(|w| w != "--")
+        .collect();
+    let mut names = cfg.deny_env.clone();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(name) = w.strip_prefix("--deny-env=") {
+            names.push(name.to_string());
+        } else if w == "--deny-env"
+            && let Some(name) = words.get(i + 1)
+        {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// A script's own command line was wrong: the message points to its `--help`.
+fn script_usage(script: &str, msg: impl std::fmt::Display) -> Failure {
+    Failure::Usage(format!(
+        "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
+    ))
+}
+
+/// `prun list|graph SCRIPT WORDS...`: the words are read with the script's declaration as
+/// a run reads them, except that a required option may be left out (it reads as `()`):
+/// listing a script must not need its secrets. Words that are not the script's are
+/// targets for `graph`, and an error for `list`.
+fn inspect_options(
+    mut cfg: RunConfig,
+    what: Inspect,
+    secrets: &mut Secrets,
+) -> Result<Option<RunConfig>, Failure> {
+    let script = cfg.script.display().to_string();
+    let words = std::mem::take(&mut cfg.tail);
+    let rest = match declaration(&cfg) {
+        None => {
+            let mut words = words.into_iter();
+            let rest: Vec<String> = words.by_ref().take_while(|w| w != "--").collect();
+            cfg.script_args = words.collect();
+            rest
+        }
+        Some(Err(source)) => return Err(Failure::Declaration { script, source }),
+        Some(Ok(decl)) => {
+            let split = decl
+                .split_lenient(&words)
+                .map_err(|msg| script_usage(&script, msg))?;
+            if split.help {
+                outln!("{}", decl.usage(&script));
+                return Ok(None);
+            }
+            secrets.add(split.secrets);
+            cfg.script_values = Some(split.values);
+            split.rest
+        }
+    };
+    match what {
+        Inspect::Graph | Inspect::Check => cfg.targets = rest,
+        Inspect::List if rest.is_empty() => {}
+        Inspect::List => {
+            return Err(Failure::Usage(format!(
+                "prun: list {script}: unexpected argument \"{}\" (prun list takes the script's own arguments only: prun {script} --help)",
+                rest[0]
+            )));
+        }
+    }
+    Ok(Some(cfg))
+}
+
+/// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
+fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Failure> {
+    let path = match db {
+        Some(path) => path,
+        None => crate::paths::private_state_dir(script)?.join("tasks.db"),
+    };
+    if !path.exists() {
+        let script = script.to_path_buf();
+        return Err(Failure::NoDb { path, script });
+    }
+    let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
+    let runs = store.history(limit)?;
+    if runs.is_empty() {
+        outln!("no runs recorded in {}", path.display());
+        return Ok(Exit::Ok);
+    }
+    outln!(
+        "{:>6}  {:<24}  {:>9}  {:<12}  procs",
+        "run",
+        "started",
+        "duration",
+        "outcome"
+    );
+    for r in &runs {
+        let dur = r.duration.map_or("-".to_string(), |d| format!("{d:.2}s"));
+        let counts = r
+            .counts
+            .as_deref()
+            .map(crate::ui::counts_text)
+            .unwrap_or_default();
+        outln!(
+            "{:>6}  {:<24}  {:>9}  {:<12}  {}",
+            r.id,
+            r.started,
+            dur,
+            r.outcome.as_deref().unwrap_or("unfinished"),
+            counts
+        );
+    }
+    let latest = &runs[0];
+    if let Ok(procs) = store.run_procs(latest.id)
+        && !procs.is_empty()
+    {
+        outln!(
+            "\nprocs of run {} (that ran; up-to-date procs are counted above):",
+            latest.id
+        );
+        for p in procs {
+            let dur = p.duration.map_or(String::new(), |d| format!(" ({d:.2}s)"));
+            let err = p
+                .error
+                .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
+                .unwrap_or_default();
+            outln!("  {:<10} {}{dur}{err}", p.state, p.name);
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,416 @@
+//! [`Policy`]: what a script may run and read, for scripts an embedder does not trust.
+//!
+//! The policy is checked at one place: [`crate::exec::launch::Policed`], the launcher every
+//! command of a run goes through (`shell`, `exec`, `pipe`, command bodies, and so the
+//! stdlib modules, which are plain Rhai over those), right before the command is handed to
+//! whatever runs it. A refused command fails like one that cannot start, with an error
+//! naming the program and the rule.
+//!
+//! # Names and paths
+//!
+//! A program is first resolved as the spawn would resolve it: a name through `PATH` (the
+//! command's own `PATH` when its `env` sets one), a path (anything with a `/`) against the
+//! command's working directory; then symbolic links are followed.
+//!
+//! - A rule without a `/` (`"rclone"`, `"pg_*"`) is a *name*: it allows a program whose name
+//!   matches it **and** that is the very file the name finds on prun's own `PATH` (read
+//!   when the command is checked). `allow_programs(["rclone"])` therefore allows `rclone`
+//!   and `/usr/bin/rclone` (when that is what `rclone` finds), but not `/tmp/rclone`,
+//!   `./rclone`, nor `rclone` found through a `PATH` the script set.
+//! - A rule with a `/` (`"/opt/tools/*"`) is a *path* glob, matched against the program's
+//!   absolute path and against the file it resolves to; `*` does not cross a `/`.
+//! - A deny rule matches more widely: a name rule matches the program's name or the name
+//!   of the file it resolves to, wherever it is. Deny rules win over allow rules. Only an
+//!   allow list is a boundary: a copy of a denied program under another name runs.
+//!
+//! A shell string runs `/bin/sh`, which can run anything: with [`Policy::no_shell`] every
+//! shell string is refused (command bodies, `shell`, and `pipe` stages given as strings);
+//! without it, a shell string is checked as the program `sh`. An allow list that names an
+//! interpreter (`sh`, `bash`, `env`, `xargs`, `python3`) lets a script run anything
+//! through it.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::exec::command::{CommandSpec, Program};
+
+/// What scripts run by a [`crate::Runtime`] may do: which programs they may start, which
+/// environment variables they may read or pass, whether shell strings run, and limits on
+/// the run. The default policy allows everything.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let policy = prun::Policy::new()
+///     .allow_programs(["rclone", "psql", "/opt/acme/bin/*"])
+///     .deny_programs(["rm"])
+///     .deny_env(["AWS_SECRET_ACCESS_KEY"])
+///     .no_shell()
+///     .max_procs(100)
+///     .max_run_time(Duration::from_secs(3600));
+/// let rt = prun::Runtime::builder().policy(policy).build()?;
+/// # Ok::<(), prun::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    allow_programs: Option<Vec<String>>,
+    deny_programs: Vec<String>,
+    allow_env: Option<Vec<String>>,
+    deny_env: Vec<String>,
+    no_shell: bool,
+    max_procs: Option<usize>,
+    max_run_time: Option<Duration>,
+}
+
+impl Policy {
+    /// A policy that allows everything.
+    pub fn new() -> Policy {
+        Policy::default()
+    }
+
+    /// Allows these programs, and (once this is called) no others. Each is a name or a
+    /// path, with globs (see the [module docs](crate::Policy#names-and-paths) in the
+    /// crate guide). Calls add up.
+    pub fn allow_programs<I, S>(mut self, programs: I) -> Policy
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allow_programs
+            .get_or_insert_with(Vec::new)
+            .extend(programs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Refuses these programs (names or paths, with globs), even when allowed.
+    pub fn deny_programs<I, S>(mut self, programs: I) -> Policy
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deny_programs
+            .extend(programs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Lets scripts read (`env()`) and pass (`env:` options, inherited by commands) these
+    /// environment variables (globs allowed), and (once this is called) no others.
+    pub fn allow_env<I, S>(mut self, names: I) -> Policy
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allow_env
+            .get_or_insert_with(Vec::new)
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Hides these environment variables (globs allowed): `env()` does not see them,
+    /// commands do not inherit them, and an `env:` option may not set them.
+    pub fn deny_env<I, S>(mut self, names: I) -> Policy
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deny_env.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Refuses every shell string (`shell(...)`, `shell:` bodies, string stages of
+    /// `pipe`): a shell can run any program, whatever the allow list says.
+    pub fn no_shell(mut self) -> Policy {
+        self.no_shell = true;
+        self
+    }
+
+    /// Stops a run (as a cancel does) once it has started more than `n` procs.
+    pub fn max_procs(mut self, n: usize) -> Policy {
+        self.max_procs = Some(n);
+        self
+    }
+
+    /// Stops a run (as a cancel does) once it has run for `limit`.
+    pub fn max_run_time(mut self, limit: Duration) -> Policy {
+        self.max_run_time = Some(limit);
+        self
+    }
+
+    /// The limit of [`Policy::max_procs`].
+    pub(crate) fn proc_limit(&self) -> Option<usize> {
+        self.max_procs
+    }
+
+    /// The limit of [`Policy::max_run_time`].
+    pub(crate) fn time_limit(&self) -> Option<Duration> {
+        self.max_run_time
+    }
+
+    /// True when scripts may see the environment variable `name`.
+    pub(crate) fn env_visible(&self, name: &str) -> bool {
+        let hit = |rules: &[String]| rules.iter().any(|r| glob_matches(r, name));
+        !hit(&self.deny_env) && self.allow_env.as_deref().is_none_or(hit)
+    }
+
+    /// True when some variables of prun's environment must be kept from commands.
+    pub(crate) fn hides_env(&self) -> bool {
+        self.allow_env.is_some() || !self.deny_env.is_empty()
+    }
+
+    /// The names in prun's environment that commands must not inherit.
+    pub(crate) fn hidden_env(&self) -> Vec<String> {
+        if !self.hides_env() {
+            return Vec::new();
+        }
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| !self.env_visible(k))
+            .collect()
+    }
+
+    /// Checks one command against the policy; the error names the program and the rule.
+    pub(crate) fn check(&self, spec: &CommandSpec) -> Result<(), String> {
+        for (name, _) in &spec.env {
+            if !self.env_visible(name) {
+                return Err(format!(
+                    "refused by the policy: the environment variable {name} may not be passed ({})",
+                    self.env_rule(name)
+                ));
+            }
+        }
+        let argv0 = match &spec.program {
+            Program::Shell(_) if self.no_shell => {
+                return Err("refused by the policy: shell strings are off (no_shell)".into());
+            }
+            Program::Shell(_) => "/bin/sh",
+            Program::Argv(argv) => argv.first().map_or("", String::as_str),
+        };
+        self.check_program(argv0, spec)
+    }
+
+    fn check_program(&self, argv0: &str, spec: &CommandSpec) -> Result<(), String> {
+        if self.allow_programs.is_none() && self.deny_programs.is_empty() {
+            return Ok(());
+        }
+        let shown = if matches!(spec.program, Program::Shell(_)) {
+            "sh (a shell string)".to_string()
+        } else {
+            format!("\"{argv0}\"")
+        };
+        let program = Resolved::of(argv0, spec);
+        if let Some(rule) = self.deny_programs.iter().find(|r| program.denied_by(r)) {
+            return Err(format!(
+                "refused by the policy: program {shown} matches the deny rule \"{rule}\""
+            ));
+        }
+        match &self.allow_programs {
+            Some(rules) if !rules.iter().any(|r| program.allowed_by(r)) => {
+                let found = program
+                    .real
+                    .as_ref()
+                    .map_or_else(|| "not found".to_string(), |p| p.display().to_string());
+                Err(format!(
+                    "refused by the policy: program {shown} ({found}) is not on the allow list ({})",
+                    rules.join(", ")
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn env_rule(&self, name: &str) -> String {
+        match self.deny_env.iter().find(|r| glob_matches(r, name)) {
+            Some(rule) => format!("deny_env \"{rule}\""),
+            None => "not on the allow_env list".into(),
+        }
+    }
+}
+
+/// A program as the spawn would find it.
+struct Resolved {
+    /// The name it was given by (the last component of `argv[0]`).
+    name: String,
+    /// Its absolute path, lexically normalised (`None` when not found).
+    path: Option<PathBuf>,
+    /// The file it is, links followed (`None` when not found).
+    real: Option<PathBuf>,
+}
+
+impl Resolved {
+    fn of(argv0: &str, spec: &CommandSpec) -> Resolved {
+        let name = Path::new(argv0)
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let path = if argv0.contains('/') {
+            let p = Path::new(argv0);
+            let base = spec
+                .cwd
+                .clone()
+                .or_else(|| std::env::current_dir().ok())
+                .unwrap_or_default();
+            let abs = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                let base = if base.is_absolute() {
+                    base
+                } else {
+                    std::env::current_dir().unwrap_or_default().join(base)
+                };
+                base.join(p)
+            };
+            Some(normalize(&abs)).filter(|p| is_executable(p))
+        } else {
+            let own_path = spec
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone().into());
+            search(argv0, own_path)
+        };
+        let real = path.as_ref().and_then(|p| p.canonicalize().ok());
+        Resolved { name, path, real }
+    }
+
+    fn allowed_by(&self, rule: &str) -> bool {
+        let Some(real) = &self.real else {
+            return false;
+        };
+        if rule.contains('/') {
+            return self.path_matches(rule);
+        }
+        glob_matches(rule, &self.name)
+            && search(&self.name, None)
+                .and_then(|p| p.canonicalize().ok())
+                .is_some_and(|trusted| &trusted == real)
+    }
+
+    fn denied_by(&self, rule: &str) -> bool {
+        if rule.contains('/') {
+            return self.path_matches(rule);
+        }
+        let real_name = self
+            .real
+            .as_ref()
+            .and_then(|r| r.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        glob_matches(rule, &self.name) || real_name.is_some_and(|n| glob_matches(rule, &n))
+    }
+
+    fn path_matches(&self, rule: &str) -> bool {
+        [&self.path, &self.real]
+            .into_iter()
+            .flatten()
+            .any(|p| glob_matches(rule, &p.to_string_lossy()))
+    }
+}
+
+/// `name` looked up in `path` (prun's own `PATH` when `None`), as the spawn does.
+fn search(name: &str, path: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let path = path.or_else(|| std::env::var_os("PATH"))?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.is_file()
+        && p.metadata()
+            .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// `p` without `.` and `..` components (an absolute path).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `rule` (a glob; `*` does not cross `/`) matches `text`. A rule that is not a valid
+/// glob matches only itself.
+fn glob_matches(rule: &str, text: &str) -> bool {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    glob::Pattern::new(rule).map_or(rule == text, |p| p.matches_with(text, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> CommandSpec {
+        CommandSpec {
+            program: Program::Argv(words.iter().map(|w| w.to_string()).collect()),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    #[test]
+    fn a_name_rule_allows_the_program_on_path_only() {
+        let p = Policy::new().allow_programs(["true"]);
+        assert!(p.check(&argv(&["true"])).is_ok());
+        let real = search("true", None).expect("true on PATH");
+        assert!(p.check(&argv(&[&real.to_string_lossy()])).is_ok());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("true");
+        std::fs::copy(&real, &fake).expect("copy");
+        let e = p.check(&argv(&[&fake.to_string_lossy()])).unwrap_err();
+        assert!(e.contains("not on the allow list"), "{e}");
+        let mut own_path = argv(&["true"]);
+        own_path.env = vec![("PATH".into(), dir.path().to_string_lossy().into())];
+        assert!(p.check(&own_path).is_err());
+        assert!(
+            p.check(&argv(&["false"]))
+                .unwrap_err()
+                .contains("\"false\"")
+        );
+    }
+
+    #[test]
+    fn deny_wins_and_shell_strings_follow_no_shell() {
+        let p = Policy::new()
+            .allow_programs(["sh", "echo"])
+            .deny_programs(["ec*"]);
+        assert!(
+            p.check(&argv(&["echo"]))
+                .unwrap_err()
+                .contains("deny rule \"ec*\"")
+        );
+        let shell = CommandSpec {
+            program: Program::Shell("echo hi".into()),
+            env: Vec::new(),
+            cwd: None,
+        };
+        assert!(p.check(&shell).is_ok());
+        let e = p.clone().no_shell().check(&shell).unwrap_err();
+        assert!(e.contains("no_shell"), "{e}");
+    }
+
+    #[test]
+    fn env_rules_hide_and_refuse_variables() {
+        let p = Policy::new().deny_env(["SECRET_*"]);
+        assert!(!p.env_visible("SECRET_KEY") && p.env_visible("HOME"));
+        let mut spec = argv(&["true"]);
+        spec.env = vec![("SECRET_KEY".into(), "x".into())];
+        assert!(
+            p.check(&spec)
+                .unwrap_err()
+                .contains("deny_env \"SECRET_*\"")
+        );
+        let only = Policy::new().allow_env(["PATH"]);
+        assert!(only.env_visible("PATH") && !only.env_visible("HOME"));
+    }
+}

@@ -1,0 +1,562 @@
+//! The embedding API: [`Runtime`] (built by [`RuntimeBuilder`]) runs scripts and returns
+//! their [`crate::Report`]; [`Cancel`] stops a run from another thread.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use rhai::module_resolvers::StaticModuleResolver;
+use rhai::{Dynamic, Engine, FuncRegistration, Module, RhaiNativeFunc, Shared, Variant};
+
+use crate::error::{Error, Failure};
+use crate::event::Event;
+use crate::exec::Scheduler;
+use crate::policy::Policy;
+use crate::redact::Secrets;
+use crate::report::Report;
+use crate::run::{Call, CliExtras, Output, Script, Settings, TaskDb};
+use crate::script::EngineSetup;
+
+/// What scripts run with [`Runtime::run_str`] are called, in messages and reports. Their
+/// state (the default task DB, logs) is that of a script of this name in the current
+/// directory.
+const STRING_SCRIPT: &str = "<string>";
+
+/// Runs prun scripts: the scheduler, the commands, the cache and the reports of the `prun`
+/// binary, with the embedder's own native functions and modules, under its [`Policy`].
+///
+/// A runtime is cheap to clone and may run several scripts at once from different
+/// threads. Each run happens on threads of its own, so `run_*` may be called from inside
+/// a tokio runtime (it blocks the calling thread until the run ends).
+///
+/// ```
+/// let rt = prun::Runtime::builder()
+///     .parallel(4)
+///     .task_db(prun::TaskDb::Off)
+///     .register_fn("double", |x: i64| x * 2)
+///     .build()?;
+/// let report = rt.run_str(
+///     r#"proc("a", || double(21)); proc("b", #{ cmd: ["true"] });"#,
+///     ["a", "b"],
+/// )?;
+/// assert_eq!(report.run.outcome, prun::Outcome::Ok);
+/// assert_eq!(report.proc("a").unwrap().result, serde_json::json!(42));
+/// # Ok::<(), prun::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    settings: Arc<Settings>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults: as many procs at once as CPUs, the script's own task
+    /// DB, no output ([`Output::Silent`]), the stdlib on, no policy, no signal handlers.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Runs the script at `path`. `args` are the words the command line would have
+    /// after the script's path, without prun's own flags: the script's declared options
+    /// (`args(#{...})`), the targets to run, and after `--` the words `args()` returns.
+    ///
+    /// An [`Error`] means the run could not start (the script does not compile, the
+    /// arguments are wrong); what happens once it runs is in the [`Report`].
+    pub fn run_file<I, S>(&self, path: impl AsRef<Path>, args: I) -> Result<Report, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.start(Script::File(path.as_ref().to_path_buf()), args, None)
+    }
+
+    /// Runs script text, as [`Runtime::run_file`] runs a file. It is called `<string>` in
+    /// messages and reports; `import` of a relative path is relative to the current
+    /// directory.
+    ///
+    /// ```
+    /// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+    /// let report = rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
+    /// assert_eq!(report.procs[0].state, prun::State::Succeeded);
+    /// # Ok::<(), prun::Error>(())
+    /// ```
+    pub fn run_str<I, S>(&self, source: &str, args: I) -> Result<Report, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.start(text_script(source), args, None)
+    }
+
+    /// [`Runtime::run_file`], stopped when `cancel` is cancelled: as Ctrl-C stops the
+    /// `prun` binary (process groups terminated, then killed after a grace period;
+    /// cleanups run), and the report's outcome is [`crate::Outcome::Interrupted`].
+    pub fn run_file_with_cancel<I, S>(
+        &self,
+        path: impl AsRef<Path>,
+        args: I,
+        cancel: &Cancel,
+    ) -> Result<Report, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let script = Script::File(path.as_ref().to_path_buf());
+        self.start(script, args, Some(cancel.clone()))
+    }
+
+    /// [`Runtime::run_str`], stopped when `cancel` is cancelled (see
+    /// [`Runtime::run_file_with_cancel`]).
+    ///
+    /// ```
+    /// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+    /// let cancel = prun::Cancel::new();
+    /// cancel.cancel();
+    /// let report = rt.run_str_with_cancel(
+    ///     r#"proc("a", #{ cmd: ["sleep", "60"], now: true });"#,
+    ///     [""; 0],
+    ///     &cancel,
+    /// )?;
+    /// assert_eq!(report.run.outcome, prun::Outcome::Interrupted);
+    /// # Ok::<(), prun::Error>(())
+    /// ```
+    pub fn run_str_with_cancel<I, S>(
+        &self,
+        source: &str,
+        args: I,
+        cancel: &Cancel,
+    ) -> Result<Report, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.start(text_script(source), args, Some(cancel.clone()))
+    }
+
+    fn start<I, S>(&self, script: Script, args: I, cancel: Option<Cancel>) -> Result<Report, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let words: Vec<String> = args.into_iter().map(Into::into).collect();
+        let split = crate::run::split_words(&script, words.clone(), &self.settings.policy)?;
+        let mut secrets = Secrets::default();
+        secrets.add(split.secrets);
+        let mut history_args = vec![script.path().display().to_string()];
+        history_args.extend(words);
+        let call = Call {
+            script,
+            targets: split.targets,
+            script_args: split.script_args,
+            script_values: split.values,
+            history_args,
+            cancel,
+            cli: CliExtras::default(),
+            secrets,
+        };
+        Ok(self.execute(call)?)
+    }
+
+    /// Runs `call` on a thread of its own.
+    pub(crate) fn execute(&self, call: Call) -> Result<Report, Failure> {
+        let settings = self.settings.clone();
+        crate::run::on_own_thread(move || crate::run::execute(&settings, call))
+    }
+}
+
+fn text_script(source: &str) -> Script {
+    Script::Text {
+        name: STRING_SCRIPT.into(),
+        text: source.to_string(),
+    }
+}
+
+/// The limits of the Rhai engine; `None` keeps prun's.
+#[derive(Debug, Clone, Copy, Default)]
+struct Limits {
+    operations: Option<u64>,
+    call_levels: Option<usize>,
+    string_size: Option<usize>,
+    array_size: Option<usize>,
+    map_size: Option<usize>,
+}
+
+impl Limits {
+    fn apply(&self, engine: &mut Engine) {
+        if let Some(n) = self.operations {
+            engine.set_max_operations(n);
+        }
+        if let Some(n) = self.call_levels {
+            engine.set_max_call_levels(n);
+        }
+        if let Some(n) = self.string_size {
+            engine.set_max_string_size(n);
+        }
+        if let Some(n) = self.array_size {
+            engine.set_max_array_size(n);
+        }
+        if let Some(n) = self.map_size {
+            engine.set_max_map_size(n);
+        }
+    }
+}
+
+/// Builds a [`Runtime`]; from [`Runtime::builder`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut acme = rhai::Module::new();
+/// acme.set_native_fn("greeting", |who: &str| Ok(format!("hello, {who}")));
+/// let rt = prun::Runtime::builder()
+///     .parallel(8)
+///     .task_db(prun::TaskDb::Off)
+///     .policy(prun::Policy::new().allow_programs(["echo"]).no_shell())
+///     .register_fn("vault_get", |key: &str| -> String { format!("secret-of-{key}") })
+///     .module("acme", acme)
+///     .max_operations(1_000_000)
+///     .on_event(|e: &prun::Event| eprintln!("{e:?}"))
+///     .build()?;
+/// let report = rt.run_str(
+///     r#"import "acme" as acme; proc("a", || acme::greeting(vault_get("db"))); run("a");"#,
+///     [""; 0],
+/// )?;
+/// assert_eq!(report.procs[0].result, "hello, secret-of-db");
+/// # Ok::<(), prun::Error>(())
+/// ```
+pub struct RuntimeBuilder {
+    settings: Settings,
+    natives: Module,
+    modules: StaticModuleResolver,
+    stdlib: bool,
+    limits: Limits,
+    problems: Vec<String>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> RuntimeBuilder {
+        RuntimeBuilder {
+            settings: Settings::default(),
+            natives: Module::new(),
+            modules: StaticModuleResolver::new(),
+            stdlib: true,
+            limits: Limits::default(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder").finish_non_exhaustive()
+    }
+}
+
+impl RuntimeBuilder {
+    /// At most `n` procs run at once (default: the number of CPUs). A script's
+    /// `set_options(#{ parallel })` cannot change it.
+    pub fn parallel(mut self, n: usize) -> Self {
+        if n == 0 {
+            self.problems
+                .push("parallel: the limit must be at least 1".into());
+        }
+        self.settings.parallel = Some(n);
+        self
+    }
+
+    /// Where the task DB is: [`TaskDb::Off`], a path, or [`TaskDb::Default`] (the
+    /// script's own under the user's state directory). A script's
+    /// `set_options(#{ task_db })` cannot change a setting other than the default.
+    pub fn task_db(mut self, db: impl Into<TaskDb>) -> Self {
+        self.settings.task_db = db.into();
+        self
+    }
+
+    /// Where the logs of the runs go (default: the script's state directory).
+    pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.settings.log_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// What runs print (default: [`Output::Silent`]).
+    pub fn output(mut self, output: Output) -> Self {
+        self.settings.output = output;
+        self
+    }
+
+    /// With [`Output::Plain`] or [`Output::Live`]: a line when each proc starts (`-v`).
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.settings.verbose = on;
+        self
+    }
+
+    /// With [`Output::Plain`]: only failures and the summary (`-q`).
+    pub fn quiet(mut self, on: bool) -> Self {
+        self.settings.quiet = on;
+        self
+    }
+
+    /// With [`Output::Plain`] or [`Output::Live`]: a failed proc's whole log instead of
+    /// its last lines.
+    pub fn full_log_on_failure(mut self, on: bool) -> Self {
+        self.settings.full_log_on_failure = on;
+        self
+    }
+
+    /// On the first failure, schedule nothing more and terminate running jobs.
+    pub fn fail_fast(mut self, on: bool) -> Self {
+        self.settings.fail_fast = on;
+        self
+    }
+
+    /// Ignore the cache: every scheduled proc runs (results are still saved).
+    pub fn full(mut self, on: bool) -> Self {
+        self.settings.full = on;
+        self
+    }
+
+    /// Resolve the graph and report what would run; run no proc.
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.settings.dry_run = on;
+        self
+    }
+
+    /// What scripts may run and read (see [`Policy`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.settings.policy = Arc::new(policy);
+        self
+    }
+
+    /// Makes a native function callable from scripts, with any signature Rhai accepts
+    /// (see [`rhai::Engine::register_fn`]). It may be called from several procs at once,
+    /// on different threads. A panic in it ends the run cleanly as an internal error
+    /// ([`crate::Outcome::InternalError`]).
+    pub fn register_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
+        mut self,
+        name: impl Into<String>,
+        func: FN,
+    ) -> Self
+    where
+        A: 'static,
+        R: Variant + Clone,
+        FN: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+    {
+        FuncRegistration::new(name.into()).set_into_module(&mut self.natives, func);
+        self
+    }
+
+    /// Makes `module` importable by scripts as `import "name"`. The embedder's modules
+    /// come before the stdlib's and the script's files of the same name.
+    pub fn module(mut self, name: impl Into<String>, module: Module) -> Self {
+        self.modules.insert(name.into(), module);
+        self
+    }
+
+    /// The stdlib modules (`import "retry"`, `"fs"`, `"pg"`, `"rclone"`) on or off
+    /// (default: on).
+    pub fn stdlib(mut self, on: bool) -> Self {
+        self.stdlib = on;
+        self
+    }
+
+    /// At most `n` Rhai operations per evaluation (the top level, each closure), for
+    /// scripts that must not loop for ever. An exceeded limit is a script error naming
+    /// it.
+    pub fn max_operations(mut self, n: u64) -> Self {
+        self.limits.operations = Some(n);
+        self
+    }
+
+    /// At most `n` levels of script function calls (default 64).
+    pub fn max_call_levels(mut self, n: usize) -> Self {
+        self.limits.call_levels = Some(n);
+        self
+    }
+
+    /// Strings of at most `n` bytes.
+    pub fn max_string_size(mut self, n: usize) -> Self {
+        self.limits.string_size = Some(n);
+        self
+    }
+
+    /// Arrays of at most `n` items.
+    pub fn max_array_size(mut self, n: usize) -> Self {
+        self.limits.array_size = Some(n);
+        self
+    }
+
+    /// Object maps of at most `n` entries.
+    pub fn max_map_size(mut self, n: usize) -> Self {
+        self.limits.map_size = Some(n);
+        self
+    }
+
+    /// Calls `f` with every [`Event`] of every run (from the run's threads).
+    pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.settings.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT interrupt a run while it lasts (default: off;
+    /// the handlers are the whole process's, so only a program that owns its signals
+    /// should ask, as the `prun` binary does).
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.settings.signals = on;
+        self
+    }
+
+    /// `--live` or `--no-live` was given (a script's `set_options` then cannot change it).
+    pub(crate) fn live_flag(mut self, given: bool) -> Self {
+        self.settings.cli_live = given;
+        self
+    }
+
+    /// `--output MODE`: where procs' output goes, over the script's `set_options`.
+    pub(crate) fn proc_output(mut self, mode: Option<crate::graph::OutputMode>) -> Self {
+        self.settings.proc_output = mode;
+        self
+    }
+
+    /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong.
+    pub fn build(self) -> Result<Runtime, Error> {
+        if let Some(problem) = self.problems.first() {
+            return Err(Failure::Config(problem.clone()).into());
+        }
+        let mut settings = self.settings;
+        settings.setup = Some(engine_setup(
+            self.natives.into(),
+            self.modules,
+            self.stdlib,
+            self.limits,
+            settings.policy.clone(),
+        ));
+        Ok(Runtime {
+            settings: Arc::new(settings),
+        })
+    }
+}
+
+/// What every engine of the runtime gets: the native functions, the modules, the limits,
+/// and an `env()` that sees only what the policy lets scripts read.
+fn engine_setup(
+    natives: Shared<Module>,
+    modules: StaticModuleResolver,
+    stdlib: bool,
+    limits: Limits,
+    policy: Arc<Policy>,
+) -> EngineSetup {
+    EngineSetup(Arc::new(move |engine: &mut Engine| {
+        engine.register_global_module(natives.clone());
+        crate::script::install_modules(engine, Some(modules.clone()), stdlib);
+        limits.apply(engine);
+        if policy.hides_env() {
+            let p = policy.clone();
+            let read =
+                move |name: &str| crate::script::env_of_run(name).filter(|_| p.env_visible(name));
+            let r = read.clone();
+            engine.register_fn("env", move |name: &str| {
+                r(name).map_or(Dynamic::UNIT, Into::into)
+            });
+            engine.register_fn("env", move |name: &str, default: &str| {
+                read(name).unwrap_or_else(|| default.to_string())
+            });
+        }
+    }))
+}
+
+/// Stops runs from another thread: [`Cancel::cancel`] stops every run given this cancel
+/// (or a clone of it) as Ctrl-C stops the `prun` binary. A cancel stays cancelled: a run
+/// started with it later stops at once.
+///
+/// ```
+/// let cancel = prun::Cancel::new();
+/// let handle = cancel.clone();
+/// std::thread::spawn(move || handle.cancel()).join().unwrap();
+/// assert!(cancel.is_cancelled());
+/// ```
+#[derive(Clone, Default)]
+pub struct Cancel {
+    inner: Arc<Mutex<CancelState>>,
+}
+
+#[derive(Default)]
+struct CancelState {
+    cancelled: bool,
+    /// The runs to stop, by an id of their attachment.
+    runs: Vec<(u64, Weak<Scheduler>)>,
+    next: u64,
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancel")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl Cancel {
+    /// A cancel not cancelled yet.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Stops the runs given this cancel; a second call does nothing more.
+    pub fn cancel(&self) {
+        let runs: Vec<Arc<Scheduler>> = {
+            let mut state = self.state();
+            if state.cancelled {
+                return;
+            }
+            state.cancelled = true;
+            state.runs.iter().filter_map(|(_, w)| w.upgrade()).collect()
+        };
+        for s in runs {
+            s.interrupt();
+        }
+    }
+
+    /// True once [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.state().cancelled
+    }
+
+    /// Makes `cancel()` stop the run of `sched` while the returned guard lives; a cancel
+    /// already cancelled stops it now.
+    pub(crate) fn attach(&self, sched: &Arc<Scheduler>) -> Attached {
+        let (id, cancelled) = {
+            let mut state = self.state();
+            let id = state.next;
+            state.next += 1;
+            state.runs.push((id, Arc::downgrade(sched)));
+            (id, state.cancelled)
+        };
+        if cancelled {
+            sched.interrupt();
+        }
+        Attached {
+            cancel: self.clone(),
+            id,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, CancelState> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A run attached to a [`Cancel`]; detached when dropped.
+pub(crate) struct Attached {
+    cancel: Cancel,
+    id: u64,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.cancel.state().runs.retain(|(id, _)| *id != self.id);
+    }
+}

@@ -1,0 +1,460 @@
+//! prun as a library: a program builds a `prun::Runtime`, adds native functions and
+//! modules, and runs scripts, getting reports back (issue 11). These tests are such a
+//! program: they use the public API only, and real processes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use prun::{Cancel, Event, Outcome, Runtime, State, TaskDb};
+
+/// How long a test waits for something that should happen at once.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A runtime that keeps its logs in `dir` and has no task DB.
+fn builder(dir: &Path) -> prun::RuntimeBuilder {
+    Runtime::builder()
+        .task_db(TaskDb::Off)
+        .log_dir(dir.join("logs"))
+}
+
+/// `n` parties meet: each `arrive` waits (bounded) until all `n` arrived; `false` when
+/// they never did, which means they did not run at the same time.
+#[derive(Default)]
+struct Rendezvous {
+    arrived: Mutex<usize>,
+    all: Condvar,
+}
+
+impl Rendezvous {
+    fn arrive(&self, n: usize) -> bool {
+        let mut arrived = self.arrived.lock().unwrap();
+        *arrived += 1;
+        self.all.notify_all();
+        let deadline = Instant::now() + PATIENCE;
+        while *arrived < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            arrived = self.all.wait_timeout(arrived, left).unwrap().0;
+        }
+        true
+    }
+}
+
+/// Waits (bounded) until `path` exists and holds a line; returns it.
+fn wait_for_line(path: &Path) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// True while process `pid` exists and is not a zombie.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        !matches!(state, Some("Z" | "X"))
+    })
+}
+
+/// A proc whose command records its pid in `pidfile`, then sleeps for a long time.
+fn sleeper(name: &str, pidfile: &Path) -> String {
+    format!(
+        r#"proc("{name}", #{{ cmd: ["sh", "-c", "echo $$ > {}; exec sleep 300"] }});"#,
+        pidfile.display()
+    )
+}
+
+#[test]
+fn a_native_function_is_called_from_eight_procs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let meet = Arc::new(Rendezvous::default());
+    let spans: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
+    let (m, s) = (meet.clone(), spans.clone());
+    let rt = builder(dir.path())
+        .parallel(8)
+        .register_fn("meet", move |who: i64| -> bool {
+            let start = Instant::now();
+            let met = m.arrive(8);
+            s.lock().unwrap().push((start, Instant::now()));
+            met && who >= 0
+        })
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(
+            r#"for i in 0..8 { proc(`p${i}`, |ctx| meet(i)); } run("p*");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert_eq!(report.procs.len(), 8);
+    for p in &report.procs {
+        assert_eq!(p.state, State::Succeeded, "{p:?}");
+        assert_eq!(
+            p.result,
+            serde_json::json!(true),
+            "{} never met the others",
+            p.name
+        );
+    }
+    // Every call started before any ended: they overlapped.
+    let spans = spans.lock().unwrap();
+    let last_start = spans.iter().map(|s| s.0).max().unwrap();
+    let first_end = spans.iter().map(|s| s.1).min().unwrap();
+    assert!(last_start <= first_end);
+}
+
+#[test]
+fn a_custom_module_is_importable_and_results_come_back_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut acme = rhai::Module::new();
+    acme.set_native_fn("answer", || Ok(42_i64));
+    acme.set_var("NAME", "acme");
+    let rt = builder(dir.path()).module("acme", acme).build().unwrap();
+    let report = rt
+        .run_str(
+            r#"
+            import "acme" as acme;
+            proc("a", || #{ n: acme::answer(), who: acme::NAME, list: [1, "x"] });
+            proc("b", #{ cmd: ["sh", "-c", "exit 3"] });
+            "#,
+            ["a", "b"],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Failed);
+    assert_eq!(report.exit_code(), 1);
+    let a = report.proc("a").unwrap();
+    assert_eq!(
+        a.result,
+        serde_json::json!({"n": 42, "who": "acme", "list": [1, "x"]})
+    );
+    assert!(a.start.is_some() && a.duration.is_some());
+    let b = report.proc("b").unwrap();
+    assert_eq!((b.state, b.exit_code), (State::Failed, Some(3)));
+    // The report serializes to the shape of `--json`.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["run"]["outcome"], "failed");
+    assert_eq!(json["run"]["script"], "<string>");
+    let names: Vec<&str> = json["procs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(json["procs"][1]["state"], "FAILED");
+    assert_eq!(json["procs"][1]["exit_code"], 3);
+}
+
+#[test]
+fn run_file_reads_declared_options_targets_and_script_args() {
+    let dir = tempfile::tempdir().unwrap();
+    let declared = dir.path().join("declared.rhai");
+    std::fs::write(
+        &declared,
+        r#"
+        let opts = args(#{ name: #{ "default": "x" } });
+        proc("greet", || `hello ${opts.name}`);
+        proc("other", || "never");
+        "#,
+    )
+    .unwrap();
+    let rt = builder(dir.path()).build().unwrap();
+    let report = rt.run_file(&declared, ["--name", "ada", "greet"]).unwrap();
+    assert_eq!(report.procs.len(), 1, "only the target ran: {report:?}");
+    assert_eq!(report.procs[0].result, serde_json::json!("hello ada"));
+    let err = rt.run_file(&declared, ["--bogus"]).unwrap_err();
+    assert_eq!(err.kind(), prun::ErrorKind::Usage);
+    assert!(err.to_string().contains("--bogus"), "{err}");
+    let plain = dir.path().join("plain.rhai");
+    std::fs::write(&plain, r#"proc("words", || args());"#).unwrap();
+    let report = rt
+        .run_file(&plain, vec!["words".to_string(), "--".into(), "w".into()])
+        .unwrap();
+    assert_eq!(report.procs[0].result, serde_json::json!(["w"]));
+}
+
+#[test]
+fn a_syntax_error_is_a_typed_error_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path()).build().unwrap();
+    let err = rt.run_str("let a = 1;\nlet b = ;", [""; 0]).unwrap_err();
+    assert_eq!(err.kind(), prun::ErrorKind::Script);
+    let at = err.location().unwrap();
+    assert_eq!((at.file.as_str(), at.line, at.column), ("<string>", 2, 9));
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[test]
+fn cancel_from_another_thread_ends_the_run_like_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let cleaned = dir.path().join("cleaned");
+    let rt = builder(dir.path()).build().unwrap();
+    let cancel = Cancel::new();
+    let canceller = {
+        let (cancel, pidfile) = (cancel.clone(), pidfile.clone());
+        std::thread::spawn(move || {
+            let pid = wait_for_line(&pidfile);
+            cancel.cancel();
+            pid
+        })
+    };
+    let script = format!(
+        r#"defer(|| write_file("{}", "yes"));
+        {}
+        run("sleeper");"#,
+        cleaned.display(),
+        sleeper("sleeper", &pidfile)
+    );
+    let report = rt.run_str_with_cancel(&script, [""; 0], &cancel).unwrap();
+    let pid = canceller.join().unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    assert_eq!(report.exit_code(), 130);
+    assert!(!alive(&pid), "the command's process {pid} outlived the run");
+    assert_eq!(std::fs::read_to_string(&cleaned).unwrap(), "yes");
+    assert!(cancel.is_cancelled());
+}
+
+#[test]
+fn two_runs_of_one_runtime_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let meet = Arc::new(Rendezvous::default());
+    let m = meet.clone();
+    let rt = builder(dir.path())
+        .register_fn("meet", move || m.arrive(2))
+        .build()
+        .unwrap();
+    let runs: Vec<_> = ["one", "two"]
+        .into_iter()
+        .map(|name| {
+            let rt = rt.clone();
+            std::thread::spawn(move || {
+                let script = format!(r#"proc("{name}", || meet()); run("{name}");"#);
+                rt.run_str(&script, [""; 0]).unwrap()
+            })
+        })
+        .collect();
+    for (run, name) in runs.into_iter().zip(["one", "two"]) {
+        let report = run.join().unwrap();
+        assert_eq!(report.procs.len(), 1);
+        assert_eq!(report.procs[0].name, name);
+        assert_eq!(
+            report.procs[0].result,
+            serde_json::json!(true),
+            "{name} never met the other run"
+        );
+    }
+}
+
+#[test]
+fn a_run_works_from_inside_a_tokio_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path()).build().unwrap();
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = tokio_rt.block_on(async {
+        // The top level runs a command too: it blocks on prun's own runtime.
+        rt.run_str(
+            r#"let r = exec(["echo", "top"]); proc("a", #{ cmd: ["true"], now: true }); r.stdout"#,
+            [""; 0],
+        )
+    });
+    let report = report.unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert_eq!(report.procs[0].state, State::Succeeded);
+}
+
+#[test]
+fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let p = pidfile.clone();
+    let rt = builder(dir.path())
+        .parallel(2)
+        .register_fn("explode", move || -> bool {
+            wait_for_line(&p);
+            panic!("the native function broke");
+        })
+        .build()
+        .unwrap();
+    let script = format!(
+        r#"{}
+        proc("boom", || explode());
+        run(["sleeper", "boom"]);"#,
+        sleeper("sleeper", &pidfile)
+    );
+    let report = rt.run_str(&script, [""; 0]).unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    assert_eq!(report.exit_code(), 2);
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("internal error: the native function broke"),
+        "{error}"
+    );
+    let pid = wait_for_line(&pidfile);
+    assert!(!alive(&pid), "the sleeper {pid} outlived the run");
+}
+
+#[test]
+fn events_tell_an_embedder_what_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let s = seen.clone();
+    let rt = builder(dir.path())
+        .on_event(move |e| s.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    rt.run_str(
+        r#"proc("a", |ctx| { ctx.progress(0.5); print("hello"); exec(["true"]); 1 }); run("a");"#,
+        [""; 0],
+    )
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    let started = seen
+        .iter()
+        .position(|e| matches!(e, Event::Started { name, .. } if name == "a"));
+    let finished = seen.iter().position(|e| {
+        matches!(e, Event::Finished { name, state: State::Succeeded, duration: Some(_), .. } if name == "a")
+    });
+    assert!(started.is_some() && finished.is_some(), "{seen:?}");
+    assert!(started < finished);
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Progress { name, .. } if name == "a"))
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Log { text, .. } if text == "hello"))
+    );
+    assert!(seen.iter().any(
+        |e| matches!(e, Event::Command { proc: Some(p), line, .. } if p == "a" && line == "true")
+    ));
+}
+
+#[test]
+fn an_exceeded_engine_limit_is_a_script_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path()).max_operations(10_000).build().unwrap();
+    let report = rt
+        .run_str(r#"proc("spin", || { loop {} }); run("spin");"#, [""; 0])
+        .unwrap();
+    let error = report
+        .proc("spin")
+        .unwrap()
+        .error
+        .clone()
+        .unwrap_or_default();
+    assert!(error.contains("max_operations"), "{error}");
+    let rt = builder(dir.path()).max_string_size(10).build().unwrap();
+    let report = rt
+        .run_str(r#"let s = "a"; for i in 0..20 { s += "b"; }"#, [""; 0])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::ScriptError);
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_string_size"), "{error}");
+}
+
+#[test]
+fn the_stdlib_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"import "retry" as retry; proc("a", || 1); run("a");"#;
+    let on = builder(dir.path()).build().unwrap();
+    assert_eq!(
+        on.run_str(script, [""; 0]).unwrap().run.outcome,
+        Outcome::Ok
+    );
+    let off = builder(dir.path()).stdlib(false).build().unwrap();
+    let report = off.run_str(script, [""; 0]).unwrap();
+    assert_eq!(report.run.outcome, Outcome::ScriptError, "{report:?}");
+}
+
+#[test]
+fn a_task_db_path_records_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db: PathBuf = dir.path().join("tasks.db");
+    let rt = builder(dir.path()).task_db(db.as_path()).build().unwrap();
+    let report = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok);
+    assert!(db.exists(), "no task DB at {}", db.display());
+}
+
+#[test]
+fn a_script_edited_between_two_runs_of_one_process_is_not_served_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::write(&input, "data").unwrap();
+    let script = dir.path().join("s.rhai");
+    let text = |value: &str| {
+        format!(
+            r#"fn value() {{ {value} }}
+            proc("a", #{{ inputs: ["{}"] }}, || value()); run("a");"#,
+            input.display()
+        )
+    };
+    let rt = builder(dir.path())
+        .task_db(dir.path().join("tasks.db"))
+        .build()
+        .unwrap();
+    std::fs::write(&script, text("1")).unwrap();
+    let first = rt.run_file(&script, [""; 0]).unwrap();
+    assert_eq!(first.procs[0].result, serde_json::json!(1));
+    let again = rt.run_file(&script, [""; 0]).unwrap();
+    assert_eq!(again.procs[0].state, State::UpToDate, "{again:?}");
+    std::fs::write(&script, text("2")).unwrap();
+    let edited = rt.run_file(&script, [""; 0]).unwrap();
+    assert_eq!(edited.procs[0].state, State::Succeeded, "{edited:?}");
+    assert_eq!(edited.procs[0].result, serde_json::json!(2));
+}
+
+#[test]
+fn the_public_types_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Runtime>();
+    shared::<Cancel>();
+    shared::<prun::Report>();
+    shared::<prun::Error>();
+    shared::<prun::Policy>();
+    shared::<Event>();
+}
+
+/// The binary's second Ctrl-C kills the process groups of its run (which its runtime's
+/// launcher keeps) without waiting out the grace period. The job sends the second SIGINT
+/// itself when it gets the first SIGTERM; it ignores SIGTERM, and the grace period is
+/// longer than the harness waits.
+#[test]
+fn a_second_interrupt_kills_the_runs_groups_at_once() {
+    let out = crate::support::Test::new()
+        .script(
+            r#"set_options(#{ kill_grace: "600s" });
+            proc("stubborn", #{
+                cmd: ["sh", "-c", "trap 'kill -INT $PPID' TERM; echo $$ > pid; while :; do sleep 0.1; done"],
+                now: true,
+            });"#,
+        )
+        .signal_when("pid", "INT")
+        .run();
+    out.code(130).err_has("interrupted");
+    let pid = out.read("pid");
+    assert!(!alive(pid.trim()), "the job {pid} outlived prun");
+}

@@ -1,0 +1,256 @@
+//! The policy (issue 11): every path that starts a process is refused for a program the
+//! policy does not allow, a shell string too when shell strings are off, and denied
+//! environment variables are hidden from `env()` and from commands. Through the library
+//! and through the command line (`--allow`, `--no-shell`, `--deny-env`).
+
+use std::path::Path;
+
+use prun::{Outcome, Policy, Runtime, TaskDb};
+
+use crate::support::Test;
+
+fn runtime(dir: &Path, policy: Policy) -> Runtime {
+    Runtime::builder()
+        .task_db(TaskDb::Off)
+        .log_dir(dir.join("logs"))
+        .policy(policy)
+        .build()
+        .unwrap()
+}
+
+/// Runs `script` (where `MARK` stands for a file in a fresh directory) under `policy`;
+/// returns every error of the run and whether the file was made.
+fn attempt(policy: Policy, script: &str) -> (String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("mark");
+    let script = script.replace("MARK", &mark.display().to_string());
+    let report = runtime(dir.path(), policy)
+        .run_str(&script, [""; 0])
+        .unwrap();
+    let mut errors: Vec<String> = report.run.error.iter().cloned().collect();
+    errors.extend(report.procs.iter().filter_map(|p| p.error.clone()));
+    assert_ne!(report.run.outcome, Outcome::Ok, "{script}: {report:?}");
+    (errors.join("\n"), mark.exists())
+}
+
+/// Asserts that `script` was refused by `rule` before its command made the file.
+fn refused(policy: Policy, script: &str, rule: &str) {
+    let (errors, made) = attempt(policy, script);
+    assert!(!made, "{script}: the refused command ran");
+    assert!(
+        errors.contains("refused by the policy"),
+        "{script}: {errors}"
+    );
+    assert!(
+        errors.contains(rule),
+        "{script}: {rule} not named in: {errors}"
+    );
+}
+
+#[test]
+fn every_path_that_starts_a_process_checks_the_allow_list() {
+    let only_true = || Policy::new().allow_programs(["true"]);
+    let rule = "program \"touch\"";
+    refused(only_true(), r#"exec(["touch", "MARK"]);"#, rule);
+    refused(
+        only_true(),
+        r#"proc("a", #{ cmd: ["touch", "MARK"], now: true });"#,
+        rule,
+    );
+    refused(
+        only_true(),
+        r#"proc("a", || exec(["touch", "MARK"])); run("a");"#,
+        rule,
+    );
+    refused(only_true(), r#"pipe([["true"], ["touch", "MARK"]]);"#, rule);
+    // A shell string runs sh, which is not allowed.
+    refused(
+        only_true(),
+        r#"shell("touch MARK");"#,
+        "sh (a shell string)",
+    );
+    refused(
+        only_true(),
+        r#"proc("a", #{ shell: "touch MARK", now: true });"#,
+        "not on the allow list",
+    );
+    // The stdlib is Rhai over exec: `fs::ensure_dir` runs mkdir.
+    refused(
+        only_true(),
+        r#"import "fs" as fs; fs::ensure_dir("MARK");"#,
+        "program \"mkdir\"",
+    );
+    // Allowed, it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("mark");
+    let script = format!(r#"exec(["touch", "{}"]);"#, mark.display());
+    let report = runtime(dir.path(), Policy::new().allow_programs(["touch"]))
+        .run_str(&script, [""; 0])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert!(mark.exists());
+}
+
+#[test]
+fn an_allowed_name_cannot_be_borrowed_by_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("touch");
+    std::fs::write(&fake, "#!/bin/sh\necho fake > \"$1\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let allow = || Policy::new().allow_programs(["touch"]);
+    let by_path = format!(r#"exec(["{}", "MARK"]);"#, fake.display());
+    refused(allow(), &by_path, "not on the allow list");
+    let relative = format!(
+        r#"exec(["./touch", "MARK"], #{{ cwd: "{}" }});"#,
+        dir.path().display()
+    );
+    refused(allow(), &relative, "not on the allow list");
+    let own_path = format!(
+        r#"exec(["touch", "MARK"], #{{ env: #{{ PATH: "{}" }} }});"#,
+        dir.path().display()
+    );
+    refused(allow(), &own_path, "not on the allow list");
+}
+
+#[test]
+fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
+    let policy = || {
+        Policy::new()
+            .allow_programs(["touch", "sh", "true"])
+            .no_shell()
+    };
+    refused(policy(), r#"shell("touch MARK");"#, "no_shell");
+    refused(
+        policy(),
+        r#"proc("a", #{ shell: "touch MARK", now: true });"#,
+        "no_shell",
+    );
+    refused(policy(), r#"pipe([["true"], "touch MARK"]);"#, "no_shell");
+}
+
+#[test]
+fn deny_rules_win_over_allow_rules() {
+    refused(
+        Policy::new()
+            .allow_programs(["to*"])
+            .deny_programs(["touch"]),
+        r#"exec(["touch", "MARK"]);"#,
+        "deny rule \"touch\"",
+    );
+}
+
+#[test]
+fn a_denied_variable_is_hidden_from_env_and_from_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Policy::new().deny_env(["HOME"]));
+    let report = rt
+        .run_str(
+            r#"
+            proc("read", || env("HOME"));
+            proc("child", || exec(["sh", "-c", "echo \"[$HOME]\""]).stdout);
+            proc("path", || env("PATH") != ());
+            run(["read", "child", "path"]);
+            "#,
+            [""; 0],
+        )
+        .unwrap();
+    let result = |name: &str| report.proc(name).unwrap().result.clone();
+    assert_eq!(result("read"), serde_json::Value::Null, "{report:?}");
+    assert_eq!(result("child"), serde_json::json!("[]\n"));
+    assert_eq!(result("path"), serde_json::json!(true));
+    refused(
+        Policy::new().deny_env(["HOME"]),
+        r#"exec(["touch", "MARK"], #{ env: #{ HOME: "/tmp" } });"#,
+        "deny_env \"HOME\"",
+    );
+}
+
+#[test]
+fn max_procs_stops_a_run_that_starts_too_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Policy::new().max_procs(2));
+    let report = rt
+        .run_str(
+            r#"for i in 0..5 { proc(`p${i}`, #{ cmd: ["true"], deps: if i > 0 { [`p${i - 1}`] } else { [] } }); } run("p4");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_procs"), "{error}");
+    let ran = report
+        .procs
+        .iter()
+        .filter(|p| p.state == prun::State::Succeeded)
+        .count();
+    assert!(ran <= 3, "{ran} procs ran");
+}
+
+#[test]
+fn max_run_time_stops_a_long_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(
+        dir.path(),
+        Policy::new().max_run_time(std::time::Duration::from_millis(200)),
+    );
+    let report = rt
+        .run_str(
+            r#"proc("a", #{ cmd: ["sleep", "60"], now: true });"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_run_time"), "{error}");
+}
+
+#[test]
+fn the_command_line_has_the_policy_as_flags() {
+    let out = Test::new()
+        .script(r#"exec(["touch", "made"]); shell("touch shelled");"#)
+        .before(&["--allow", "touch", "--no-shell"])
+        .run();
+    out.code(2).err_has("no_shell");
+    assert!(out.exists("made") && !out.exists("shelled"));
+    let out = Test::new()
+        .script(r#"exec(["touch", "made"]);"#)
+        .before(&["--allow", "true"])
+        .run();
+    out.code(2).err_has("program \"touch\"");
+    assert!(!out.exists("made"));
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(r#"print(`hidden: ${env("PRUN_TEST_HIDDEN") == ()}`); exec(["sh", "-c", "test -z \"$PRUN_TEST_HIDDEN\""]);"#)
+        .args(&["--deny-env", "PRUN_TEST_HIDDEN"])
+        .run();
+    out.ok().out_has("hidden: true");
+}
+
+#[test]
+fn a_denied_variable_is_hidden_from_the_declaration_of_the_scripts_options() {
+    let script = |var: &str| {
+        format!(
+            r#"let opts = args(#{{ token: #{{ "default": env("{var}") ?? "none" }} }});
+            print(`token: ${{opts.token}}`);
+            proc("t", || opts.token);"#
+        )
+    };
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(&script("PRUN_TEST_HIDDEN"))
+        .args(&["--deny-env", "PRUN_TEST_HIDDEN"])
+        .run();
+    out.ok().out_has("token: none").out_lacks("visible");
+    // The library: HOME is set in the tests' environment.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.rhai");
+    std::fs::write(&path, script("HOME")).unwrap();
+    let report = runtime(dir.path(), Policy::new().deny_env(["HOME"]))
+        .run_file(&path, ["t"])
+        .unwrap();
+    assert_eq!(
+        report.procs[0].result,
+        serde_json::json!("none"),
+        "{report:?}"
+    );
+}

@@ -175,6 +175,15 @@ pub enum Event {
         /// The line.
         text: String,
     },
+    /// Whole lines a proc's commands printed, with the run's or the proc's output mode
+    /// `stream` (`--output stream`, the proc option `output`); they are in its log too.
+    #[non_exhaustive]
+    Output {
+        /// The proc's name.
+        name: String,
+        /// The lines, each ending with a newline.
+        lines: String,
+    },
     /// A line prun would print on stderr while the run goes on: a script error, `debug`.
     #[non_exhaustive]
     Diagnostic {
@@ -321,6 +330,30 @@ impl Reporter for Tee {
     fn set_dynamic(&self, on: bool) {
         if let Some(r) = &self.inner {
             r.set_dynamic(on);
+        }
+    }
+    fn output(&self, proc: &str, lines: &str) {
+        if let Some(r) = &self.inner {
+            r.output(proc, lines);
+        }
+        self.emit(|| Event::Output {
+            name: proc.into(),
+            lines: lines.into(),
+        });
+    }
+    fn group(&self, proc: &str, log: &std::path::Path) {
+        if let Some(r) = &self.inner {
+            r.group(proc, log);
+        }
+    }
+    fn pause(&self) {
+        if let Some(r) = &self.inner {
+            r.pause();
+        }
+    }
+    fn resume(&self) {
+        if let Some(r) = &self.inner {
+            r.resume();
         }
     }
 }

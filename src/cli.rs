@@ -31,6 +31,8 @@ pub struct RunConfig {
     pub json: Option<PathBuf>,
     /// `--dry-run`: resolve the graph and show what would run; run no proc.
     pub dry_run: bool,
+    /// `--watch`: after the run, re-run what changes of declared inputs affect.
+    pub watch: bool,
     /// `prun list` / `prun graph`: evaluate the script as a dry run, silently, then show
     /// its graph instead of a summary.
     pub inspect: Option<Inspect>,
@@ -102,6 +104,9 @@ struct RunFlags {
     /// Force the live display off
     #[arg(long)]
     no_live: bool,
+    /// After the run, watch the declared inputs and re-run what their changes affect (until Ctrl-C)
+    #[arg(long)]
+    watch: bool,
 }
 
 impl RunFlags {
@@ -120,6 +125,7 @@ impl RunFlags {
             lock: later.lock.or(self.lock),
             live: self.live || later.live,
             no_live: self.no_live || later.no_live,
+            watch: self.watch || later.watch,
         }
     }
 }
@@ -295,6 +301,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         full_log_on_failure: flags.full_log_on_failure,
         json: flags.json,
         dry_run: flags.dry_run,
+        watch: flags.watch,
         inspect: None,
         head,
         tail: raw_tail,

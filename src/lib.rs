@@ -51,6 +51,7 @@ mod run;
 mod script;
 mod store;
 mod ui;
+mod watch;
 
 pub use cli::{Inspect, RunConfig};
 pub use error::{Error, Exit};

@@ -472,6 +472,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         };
         sched.with(|c| c.set_cache_opener(Some(opener)));
     }
+    let watch = watch_session(&cfg, &state_dir, run_started);
     let host = Host::new(
         sched.clone(),
         &HostOptions {
@@ -481,6 +482,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
             db,
             cli_full_log: cfg.full_log_on_failure,
             cli_live: cfg.live.is_some(),
+            watch: watch.clone(),
         },
     );
 
@@ -538,6 +540,15 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         // The wait woke the script as if it ran on; its top level has ended.
         sched.with(|c| c.script_done());
     }
+    if exit == Exit::Ok
+        && error.is_none()
+        && watch.pending()
+        && let Err(e) = crate::watch::watch(&sched, &watch, &[])
+    {
+        reporter.eprint(&format!("prun: error: {e}"));
+        exit = Exit::Script;
+        error = Some(e.to_string());
+    }
     host.run_cleanups();
     sched.flush_reports();
     // A script that failed declared only part of its procs: its error is the answer.
@@ -568,7 +579,11 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         reporter.summary(&summary);
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
-    let outcome = if sched.interrupted() {
+    // Ctrl-C is how a watch ends: its last cycle decides the outcome.
+    let watched = watch.ended();
+    let outcome = if let Some(ok) = watched {
+        if ok && exit == Exit::Ok { "ok" } else { "failed" }
+    } else if sched.interrupted() {
         "interrupted"
     } else if exit == Exit::Script {
         "script error"
@@ -608,6 +623,13 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         errln!("prun: internal error: {panic}");
         return Ok(Exit::Script);
     }
+    if let Some(ok) = watched {
+        return Ok(match exit {
+            Exit::Ok if ok => Exit::Ok,
+            Exit::Ok => Exit::ProcFailed,
+            other => other,
+        });
+    }
     if sched.interrupted() {
         if interrupted.is_empty() {
             errln!("prun: interrupted");
@@ -623,6 +645,22 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         exit = Exit::ProcFailed;
     }
     Ok(exit)
+}
+
+/// Watch mode's settings for this run: `--watch` turns it on (a dry run or `prun
+/// list`/`graph` never watches), and prun's own files never count as changes.
+fn watch_session(
+    cfg: &RunConfig,
+    state_dir: &std::path::Path,
+    started: std::time::SystemTime,
+) -> Arc<crate::watch::Session> {
+    let inert = cfg.dry_run || cfg.inspect.is_some();
+    let session = crate::watch::Session::new(cfg.watch, inert, started);
+    session.ignore(state_dir.to_path_buf());
+    if let Some(db) = &cfg.db {
+        session.ignore_db(db);
+    }
+    Arc::new(session)
 }
 
 /// Starts the command line's targets; a target that cannot be started is a usage error,

@@ -33,6 +33,8 @@ pub struct HostOptions {
     pub cli_full_log: bool,
     /// `--live` or `--no-live` was given.
     pub cli_live: bool,
+    /// Watch mode's settings, shared with the run.
+    pub watch: Arc<crate::watch::Session>,
 }
 
 /// How the top level of a script ended, when it did not end normally.
@@ -75,6 +77,7 @@ impl Host {
                 db: opts.db.clone(),
                 cli_full_log: opts.cli_full_log,
                 cli_live: opts.cli_live,
+                watch: opts.watch.clone(),
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);

@@ -582,7 +582,11 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     // Ctrl-C is how a watch ends: its last cycle decides the outcome.
     let watched = watch.ended();
     let outcome = if let Some(ok) = watched {
-        if ok && exit == Exit::Ok { "ok" } else { "failed" }
+        if ok && exit == Exit::Ok {
+            "ok"
+        } else {
+            "failed"
+        }
     } else if sched.interrupted() {
         "interrupted"
     } else if exit == Exit::Script {

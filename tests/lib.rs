@@ -71,3 +71,5 @@ mod trust_state;
 mod ux;
 #[path = "suite/waits.rs"]
 mod waits;
+#[path = "suite/watch.rs"]
+mod watch;

@@ -320,7 +320,9 @@ pub fn input_patterns(
                     out.push(pattern(fill_escaped(p, &node.args)));
                 }
             }
-            FileSpec::Closure(cb) => out.extend(call_paths(params, node, cb)?.into_iter().map(pattern)),
+            FileSpec::Closure(cb) => {
+                out.extend(call_paths(params, node, cb)?.into_iter().map(pattern))
+            }
         }
     }
     Ok(out)

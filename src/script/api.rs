@@ -370,7 +370,9 @@ fn wait(sched: &Arc<Scheduler>, patterns: Vec<String>, single: bool) -> R<Dynami
 /// which ends the script (its cleanups still run).
 fn watch(sched: &Arc<Scheduler>, session: &crate::watch::Session, names: Vec<String>) -> R<()> {
     if job::current().is_some() || crate::exec::evaluating().is_some() {
-        return Err(err("watch() can only be called at the top level of the script"));
+        return Err(err(
+            "watch() can only be called at the top level of the script",
+        ));
     }
     if !session.enabled() {
         return Err(err(

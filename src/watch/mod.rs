@@ -251,6 +251,10 @@ struct Loop<'a> {
 impl Loop<'_> {
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<bool, WatchError> {
         self.refresh()?;
+        if self.watched.counts().0 == 0 {
+            self.warn("no scheduled proc declares inputs: there is nothing to watch");
+            return Ok(self.ok);
+        }
         // Inputs saved while the first run ran were not watched yet: catch up on them.
         let early = self.watched.modified_since(self.session.started);
         if early.is_empty() {
@@ -512,9 +516,9 @@ fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Result<Watch
         (nodes, c.graph().params().clone(), others)
     };
     let warn = |name: &str, e: &dyn std::fmt::Display| {
-        sched
-            .reporter()
-            .warning(&format!("watch: failed to resolve the files of \"{name}\": {e}"));
+        sched.reporter().warning(&format!(
+            "watch: failed to resolve the files of \"{name}\": {e}"
+        ));
     };
     let outputs = |node: &ProcNode| {
         crate::exec::output_paths(&params, node).unwrap_or_else(|e| {
@@ -544,7 +548,14 @@ fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Result<Watch
         let other_outputs: Vec<PathBuf> = others.iter().flat_map(&outputs).collect();
         (procs, other_outputs)
     });
-    ignored.extend(session.ignored.lock().expect("ignored paths").iter().cloned());
+    ignored.extend(
+        session
+            .ignored
+            .lock()
+            .expect("ignored paths")
+            .iter()
+            .cloned(),
+    );
     let cwd = std::env::current_dir().unwrap_or_default();
     Watched::new(&cwd, procs, &ignored).map_err(|e| WatchError::Invalid(e.to_string()))
 }

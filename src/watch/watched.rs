@@ -350,7 +350,11 @@ mod tests {
     #[test]
     fn a_missing_root_is_watched_through_its_nearest_existing_ancestor() {
         let dir = tempfile::tempdir().unwrap();
-        let w = watched(dir.path(), &[InputPattern::Path("gen/x/in.txt".into())], &[]);
+        let w = watched(
+            dir.path(),
+            &[InputPattern::Path("gen/x/in.txt".into())],
+            &[],
+        );
         let roots: Vec<_> = w.roots().into_iter().collect();
         assert_eq!(roots, [(dir.path().to_path_buf(), Depth::Flat)]);
         assert_eq!(w.affected(&dir.path().join("gen")).len(), 1);

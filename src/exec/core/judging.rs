@@ -41,10 +41,7 @@ impl Core {
     /// one parallel slot, and [`Core::judged`] carries each verdict back.
     pub(super) fn judge(&mut self, p: ProcId) -> Option<Judgement> {
         let node = self.graph.proc(p);
-        let dep_ran = self.runs[p]
-            .dep_ids
-            .iter()
-            .any(|&d| self.ran_this_cycle(d));
+        let dep_ran = self.runs[p].dep_ids.iter().any(|&d| self.ran_this_cycle(d));
         let row = self
             .cache
             .as_ref()

@@ -483,3 +483,29 @@ fn a_watch_with_no_inputs_to_watch_ends_with_a_warning() {
     out.ok()
         .err_has("no scheduled proc declares inputs: there is nothing to watch");
 }
+
+#[test]
+fn watch_with_names_watches_only_their_inputs_and_their_dependencies() {
+    let script =
+        format!(r#"set_options(#{{ watch: true }}); {CHAIN} run(["b", "c"]); watch("b");"#);
+    let mut w = Watching::start(&script, CHAIN_FILES, &[]);
+    w.until_watching(1);
+    assert!(
+        w.stdout().contains("watching 1 input of 1 proc"),
+        "{}",
+        w.stdout()
+    );
+    // `c` is not watched: its change starts no cycle, so the next cycle is `a`'s.
+    w.write("other/c.txt", "2\n");
+    w.write("src/a.txt", "2\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/a.txt changed"),
+        "{out}"
+    );
+    let runs = w.read("runs");
+    assert_eq!((count(&runs, "a"), count(&runs, "c")), (2, 1), "{runs}");
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}

@@ -424,7 +424,7 @@ impl Loop<'_> {
     /// Resolves the watched procs' inputs and outputs again (globs may match other files
     /// now) and watches the directories they need.
     fn refresh(&mut self) -> Result<(), WatchError> {
-        self.watched = resolve(self.sched, self.session, &self.ids)?;
+        self.watched = resolve(self.sched, self.session, &self.ids);
         self.source.set_roots(self.watched.roots())
     }
 
@@ -502,7 +502,7 @@ fn counts(states: impl Iterator<Item = State>) -> String {
 /// The inputs of `ids` and the outputs of every scheduled proc, resolved with the core's
 /// lock released (closures may run). A proc whose files cannot be resolved is reported;
 /// what could not be resolved is not watched.
-fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Result<Watched, WatchError> {
+fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Watched {
     let (nodes, params, others) = {
         let c = sched.lock();
         let nodes: Vec<(ProcId, ProcNode)> = ids
@@ -557,5 +557,10 @@ fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Result<Watch
             .cloned(),
     );
     let cwd = std::env::current_dir().unwrap_or_default();
-    Watched::new(&cwd, procs, &ignored).map_err(|e| WatchError::Invalid(e.to_string()))
+    let bad = |e: &glob::PatternError| {
+        sched.reporter().warning(&format!(
+            "watch: an input glob is not valid ({e}); it is not watched"
+        ));
+    };
+    Watched::new(&cwd, procs, &ignored, bad)
 }

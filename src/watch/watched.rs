@@ -187,12 +187,14 @@ pub struct Watched {
 impl Watched {
     /// Builds the watch over `procs`, ignoring changes at or under `ignored` (prun's log
     /// directory, the task DB) and the procs' outputs. Relative paths are relative to
-    /// `cwd`, as everywhere in a script.
+    /// `cwd`, as everywhere in a script. An input glob that is not valid is left out and
+    /// passed to `bad` with its error (its proc failed on it already).
     pub fn new(
         cwd: &Path,
         procs: Vec<(ProcId, ProcFiles)>,
         ignored: &[PathBuf],
-    ) -> Result<Watched, glob::PatternError> {
+        mut bad: impl FnMut(&glob::PatternError),
+    ) -> Watched {
         let mut w = Watched {
             procs: Vec::new(),
             ignored: ignored.iter().map(|p| absolute(cwd, p)).collect(),
@@ -200,16 +202,16 @@ impl Watched {
         for (id, files) in procs {
             w.ignored
                 .extend(files.outputs.iter().map(|o| absolute(cwd, o)));
-            let matchers = files
+            let matchers: Vec<Matcher> = files
                 .inputs
                 .into_iter()
-                .map(|i| Matcher::new(i, cwd))
-                .collect::<Result<Vec<_>, _>>()?;
+                .filter_map(|i| Matcher::new(i, cwd).map_err(|e| bad(&e)).ok())
+                .collect();
             if !matchers.is_empty() {
                 w.procs.push((id, matchers));
             }
         }
-        Ok(w)
+        w
     }
 
     /// Whether a change of `path` is ignored: an output of a proc, or under prun's own
@@ -299,7 +301,7 @@ mod tests {
             inputs: inputs.to_vec(),
             outputs: outputs.iter().map(PathBuf::from).collect(),
         };
-        Watched::new(dir, vec![(7, files)], &[]).expect("valid")
+        Watched::new(dir, vec![(7, files)], &[], |e| panic!("{e}"))
     }
 
     #[test]

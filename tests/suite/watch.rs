@@ -511,3 +511,23 @@ fn watch_with_names_watches_only_their_inputs_and_their_dependencies() {
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn an_input_changed_during_the_first_run_is_caught_up_on_when_the_watch_begins() {
+    // The first run of `a` waits for `go`; the input changes meanwhile, before any watch.
+    let script = r#"
+proc("a", #{ inputs: ["src/in.txt"], shell: "cat src/in.txt >> seen; if [ ! -e first.done ]; then touch first.done running; i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; fi" });
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "v1\n")], &["a", "--watch"]);
+    w.until("the first run", |w| w.path("running").exists());
+    w.write("src/in.txt", "v2\n");
+    w.write("go", "");
+    w.until_watching(1);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/in.txt changed"),
+        "{out}"
+    );
+    assert_eq!(w.read("seen"), "v1\nv2\n", "{out}");
+    w.interrupt();
+}

@@ -42,6 +42,8 @@ pub(crate) struct RunConfig {
     pub json: Option<PathBuf>,
     /// `--dry-run`: resolve the graph and show what would run; run no proc.
     pub dry_run: bool,
+    /// `--watch`: after the run, re-run what changes of declared inputs affect.
+    pub watch: bool,
     /// `prun list` / `prun graph`: evaluate the script as a dry run, silently, then show
     /// its graph instead of a summary.
     pub inspect: Option<Inspect>,
@@ -136,6 +138,9 @@ struct RunFlags {
     /// Hide the environment variable NAME from the script and its commands; repeatable
     #[arg(long = "deny-env", value_name = "NAME")]
     deny_env: Vec<String>,
+    /// After the run, watch the declared inputs and re-run what their changes affect (until Ctrl-C)
+    #[arg(long)]
+    watch: bool,
 }
 
 impl RunFlags {
@@ -158,6 +163,7 @@ impl RunFlags {
             allow: [self.allow, later.allow].concat(),
             no_shell: self.no_shell || later.no_shell,
             deny_env: [self.deny_env, later.deny_env].concat(),
+            watch: self.watch || later.watch,
         }
     }
 }
@@ -395,6 +401,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         full_log_on_failure: flags.full_log_on_failure,
         json: flags.json,
         dry_run: flags.dry_run,
+        watch: flags.watch,
         inspect: None,
         head,
         tail: raw_tail,

@@ -160,7 +160,8 @@ fn runtime_of(cfg: &RunConfig) -> Result<crate::Runtime, crate::Error> {
         .policy(policy)
         .handle_signals(true)
         .live_flag(cfg.live.is_some())
-        .proc_output(cfg.output);
+        .proc_output(cfg.output)
+        .watch(cfg.watch);
     if let Some(n) = cfg.parallel {
         builder = builder.parallel(n);
     }

@@ -110,6 +110,7 @@ mod script;
 mod store;
 mod suggest;
 mod ui;
+mod watch;
 
 pub use error::{Error, ErrorKind, Location};
 pub use event::{Event, State};

@@ -93,6 +93,8 @@ pub(crate) struct Settings {
     pub on_event: Option<EventFn>,
     /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT interrupt the run (the binary's choice).
     pub signals: bool,
+    /// `--watch`: after the run, watch the inputs and re-run what changes.
+    pub watch: bool,
     /// Where procs' output goes (`--output`), when not as the script says.
     pub proc_output: Option<crate::graph::OutputMode>,
 }
@@ -372,11 +374,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));
     }
-    let db_path = match &settings.task_db {
-        TaskDb::Off => None,
-        TaskDb::Path(p) => Some(p.clone()),
-        TaskDb::Default => Some(state_dir.join("tasks.db")),
-    };
+    let db_path = db_path_of(settings, &state_dir);
     let db = DbSettings {
         fixed: settings.task_db != TaskDb::Default,
         script: script_path.display().to_string(),
@@ -388,6 +386,13 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         open_cache(&sched, &reporter, &db, path, dry_run);
     }
     let checking = inspect == Some(Inspect::Check);
+    let watch = watch_session(
+        settings,
+        inspect.is_some(),
+        &state_dir,
+        db_path_of(settings, &state_dir),
+        run_started,
+    );
     let host = Host::new(
         sched.clone(),
         &HostOptions {
@@ -400,6 +405,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
             cli_output: settings.proc_output.is_some(),
             check: checking,
             setup: settings.setup.clone(),
+            watch: watch.clone(),
         },
     );
 
@@ -470,6 +476,15 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         // The wait woke the script as if it ran on; its top level has ended.
         sched.with(|c| c.script_done());
     }
+    if exit == Exit::Ok
+        && error.is_none()
+        && watch.pending()
+        && let Err(e) = crate::watch::watch(&sched, &watch, &[])
+    {
+        reporter.eprint(&format!("prun: error: {e}"));
+        exit = Exit::Script;
+        error = Some(e.to_string());
+    }
     host.run_cleanups();
     sched.flush_reports();
     if checking {
@@ -536,6 +551,8 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         outln!("{text}");
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
+    // Ctrl-C is how a watch ends: its last cycle decides the outcome.
+    let watched = watch.ended();
     let internal = sched.internal_failure();
     let limit = limit_hit
         .lock()
@@ -543,6 +560,12 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         .take();
     let outcome = if internal.is_some() {
         Outcome::InternalError
+    } else if let Some(ok) = watched {
+        if ok && exit == Exit::Ok {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        }
     } else if sched.interrupted() {
         Outcome::Interrupted
     } else if exit == Exit::Script {
@@ -578,6 +601,10 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         }
         exit = Exit::Script;
         error = Some(format!("internal error: {panic}"));
+    } else if let Some(ok) = watched {
+        if exit == Exit::Ok && !ok {
+            exit = Exit::ProcFailed;
+        }
     } else if sched.interrupted() {
         if printing && interrupted.is_empty() {
             errln!("prun: interrupted");
@@ -608,6 +635,15 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         exit,
     };
     Ok(crate::report::build(&info, &procs))
+}
+
+/// The task DB a run uses, if any.
+fn db_path_of(settings: &Settings, state_dir: &Path) -> Option<PathBuf> {
+    match &settings.task_db {
+        TaskDb::Off => None,
+        TaskDb::Path(p) => Some(p.clone()),
+        TaskDb::Default => Some(state_dir.join("tasks.db")),
+    }
 }
 
 /// Opens the task DB of the run: an existing one on another thread while the script
@@ -742,6 +778,24 @@ pub(crate) fn split_words(
         values,
         secrets,
     })
+}
+
+/// Watch mode's settings for this run: `--watch` turns it on (a dry run or `prun
+/// list`/`graph`/`check` never watches), and prun's own files never count as changes.
+fn watch_session(
+    settings: &Settings,
+    inspecting: bool,
+    state_dir: &Path,
+    db: Option<PathBuf>,
+    started: SystemTime,
+) -> Arc<crate::watch::Session> {
+    let inert = settings.dry_run || inspecting;
+    let session = crate::watch::Session::new(settings.watch, inert, started);
+    session.ignore(state_dir.to_path_buf());
+    if let Some(db) = &db {
+        session.ignore_db(db);
+    }
+    Arc::new(session)
 }
 
 /// Starts the command line's targets; a target that cannot be started is a usage error,

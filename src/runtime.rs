@@ -421,6 +421,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// `--watch`: after the run, watch the declared inputs and re-run what changes, until
+    /// the run is interrupted.
+    pub(crate) fn watch(mut self, on: bool) -> Self {
+        self.settings.watch = on;
+        self
+    }
+
     /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong.
     pub fn build(self) -> Result<Runtime, Error> {
         if let Some(problem) = self.problems.first() {

@@ -81,3 +81,5 @@ mod trust_state;
 mod ux;
 #[path = "suite/waits.rs"]
 mod waits;
+#[path = "suite/watch.rs"]
+mod watch;

@@ -294,30 +294,71 @@ pub fn to_json(v: &Dynamic) -> Result<String, JsonError> {
     Ok(serde_json::to_string(v)?)
 }
 
-/// Resolves `inputs` to paths: placeholders filled, globs expanded (sorted), closures
-/// called. Literal paths are kept even when they do not exist. A placeholder's value is
-/// a name, never a pattern: `in/[file]` for a file `br[env].log` is that file.
+/// One resolved entry of `inputs`, before globs are expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPattern {
+    /// A path (kept even when it does not exist; a directory stands for every file under
+    /// it).
+    Path(PathBuf),
+    /// A glob, with placeholder values escaped.
+    Glob(String),
+}
+
+/// Resolves `inputs` to paths and globs: placeholders filled, closures called; globs are
+/// not expanded. A placeholder's value is a name, never a pattern: `in/[file]` for a file
+/// `br[env].log` is that file.
+pub fn input_patterns(
+    params: &Map,
+    node: &ProcNode,
+    specs: &[&FileSpec],
+) -> Result<Vec<InputPattern>, FilesError> {
+    let mut out = Vec::new();
+    let pattern = |p: String| {
+        if is_glob(&p) {
+            InputPattern::Glob(p)
+        } else {
+            InputPattern::Path(PathBuf::from(p))
+        }
+    };
+    for spec in specs {
+        match spec {
+            FileSpec::Path(p) => {
+                if is_glob_free_template(p, &node.args) {
+                    out.push(InputPattern::Path(PathBuf::from(fill_known(p, &node.args))));
+                } else {
+                    out.push(pattern(fill_escaped(p, &node.args)));
+                }
+            }
+            FileSpec::Closure(cb) => {
+                out.extend(call_paths(params, node, cb)?.into_iter().map(pattern))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves `inputs` to paths: [`input_patterns`], with globs expanded (sorted). Literal
+/// paths are kept even when they do not exist.
 pub fn resolve(
     params: &Map,
     node: &ProcNode,
     specs: &[&FileSpec],
 ) -> Result<Vec<PathBuf>, FilesError> {
     let mut out = Vec::new();
-    for spec in specs {
-        match spec {
-            FileSpec::Path(p) => {
-                if is_glob_free_template(p, &node.args) {
-                    out.push(PathBuf::from(fill_known(p, &node.args)));
-                } else {
-                    expand(&fill_escaped(p, &node.args), &mut out)?;
-                }
-            }
-            FileSpec::Closure(cb) => {
-                for p in call_paths(params, node, cb)? {
-                    expand(&p, &mut out)?;
-                }
-            }
+    for p in input_patterns(params, node, specs)? {
+        match p {
+            InputPattern::Path(p) => out.push(p),
+            InputPattern::Glob(g) => expand(&g, &mut out)?,
         }
+    }
+    Ok(out)
+}
+
+/// The files a proc's `outputs` name (placeholders filled, closures called).
+pub fn output_paths(params: &Map, node: &ProcNode) -> Result<Vec<PathBuf>, FilesError> {
+    let mut out = Vec::new();
+    for o in &node.def.outputs {
+        out.extend(resolve_output(params, node, &o.files)?);
     }
     Ok(out)
 }

@@ -185,6 +185,11 @@ struct Run {
     log: Option<std::path::PathBuf>,
     cancel: Option<CancellationToken>,
     waiters: Vec<usize>,
+    /// Watch mode: its inputs (or a dependency) changed while it was running or being
+    /// judged, so that attempt's outcome is stale (see [`Core::rerun`]).
+    stale: bool,
+    /// The watch cycle in which it last reached a final state (see [`Core::rerun`]).
+    cycle: u32,
 }
 
 impl Run {
@@ -217,6 +222,8 @@ impl Run {
             log: None,
             cancel: None,
             waiters: Vec::new(),
+            stale: false,
+            cycle: 0,
         }
     }
 }
@@ -278,6 +285,8 @@ pub struct Core {
     /// Procs to judge off the lock, sent as one [`Action::Judge`] that holds one slot.
     judging: Vec<JudgeSpec>,
     actions: Vec<Action>,
+    /// Watch mode: the current cycle (0 for the first run; see [`Core::rerun`]).
+    cycle: u32,
 }
 
 impl Core {
@@ -314,6 +323,7 @@ impl Core {
             cache_generation: 0,
             judging: Vec::new(),
             actions: Vec::new(),
+            cycle: 0,
         }
     }
 
@@ -650,7 +660,7 @@ impl Core {
             let dn = &self.graph.proc(d).name;
             let dr = &self.runs[d];
             dep_results.insert((**dn).into(), dr.result.clone().unwrap_or(Dynamic::UNIT));
-            if dr.state == State::Succeeded {
+            if self.ran_this_cycle(d) {
                 changed_deps.push(dn.to_string());
             }
         }
@@ -782,6 +792,7 @@ mod outcomes;
 mod prepare;
 mod queue;
 mod record;
+mod rerun;
 mod resolve;
 mod waiting;
 

@@ -428,3 +428,85 @@ fn procs_to_judge_go_to_a_worker_in_one_batch_holding_one_slot() {
     }
     assert_eq!(started(&mut c), ["p0"]);
 }
+
+fn fail(c: &mut Core, id: ProcId) {
+    let error = "boom".to_string();
+    c.complete(
+        id,
+        Outcome::Failed {
+            error,
+            exit_code: Some(1),
+        },
+        None,
+    );
+}
+
+#[test]
+fn a_rerun_resets_the_changed_proc_and_its_dependents_only() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", def());
+    let b = add(&mut c, "b", with_deps(&["a"]));
+    let other = add(&mut c, "other", def());
+    c.start(&[b, other]).unwrap();
+    assert_eq!(started(&mut c), ["a", "other"]);
+    ok(&mut c, a);
+    ok(&mut c, other);
+    assert_eq!(started(&mut c), ["b"]);
+    ok(&mut c, b);
+    let rerun = c.rerun(&[a]);
+    assert_eq!(rerun.procs, [a, b]);
+    assert!(rerun.restarted.is_empty());
+    assert_eq!(started(&mut c), ["a"]);
+    assert_eq!(
+        (c.state(b), c.state(other)),
+        (State::Wanted, State::Succeeded)
+    );
+    ok(&mut c, a);
+    assert_eq!(started(&mut c), ["b"]);
+}
+
+#[test]
+fn a_stale_attempt_is_dropped_and_its_dependents_wait_for_the_next_one() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", def());
+    let b = add(&mut c, "b", with_deps(&["a"]));
+    c.start(&[b]).unwrap();
+    assert_eq!(started(&mut c), ["a"]);
+    let rerun = c.rerun(&[a]);
+    assert_eq!(rerun.restarted, [a]);
+    ok(&mut c, a);
+    // The stale attempt released nothing: `a` runs again, and `b` only after that.
+    assert_eq!(started(&mut c), ["a"]);
+    assert_eq!(c.state(b), State::Wanted);
+    c.complete(a, Outcome::Success(Dynamic::from(2_i64)), None);
+    let jobs: Vec<Box<JobSpec>> = c
+        .take_actions()
+        .into_iter()
+        .filter_map(|x| match x {
+            Action::Start(j) => Some(j),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].dep_results["a"].as_int(), Ok(2));
+}
+
+#[test]
+fn a_rerun_of_a_proc_failed_by_one_dependency_counts_another_still_running_once() {
+    let mut c = core(4);
+    let d1 = add(&mut c, "d1", def());
+    let d2 = add(&mut c, "d2", def());
+    let p = add(&mut c, "p", with_deps(&["d1", "d2"]));
+    c.start(&[p]).unwrap();
+    assert_eq!(started(&mut c), ["d1", "d2"]);
+    fail(&mut c, d1);
+    assert_eq!(c.state(p), State::FailedDep);
+    // `d2` still lists `p` as its dependent from before `p` failed.
+    c.rerun(&[d1]);
+    assert_eq!(started(&mut c), ["d1"]);
+    ok(&mut c, d1);
+    ok(&mut c, d2);
+    assert_eq!(started(&mut c), ["p"]);
+    ok(&mut c, p);
+    assert_eq!(c.state(p), State::Succeeded);
+}

@@ -19,9 +19,10 @@ pub mod tap;
 pub mod unix;
 
 pub use cache::Cache;
+pub(crate) use cache::{InputPattern, input_patterns, output_paths};
 pub use core::{AbortReason, CacheOpener, Core, CoreOptions, JobSpec, Wake};
 pub use internal::install_hook as install_panic_hook;
 pub use internal::message_of as panic_message;
 pub use pool::{STACK_FULL, guard_stack, stack_nearly_full};
-pub use scheduler::{ClosureRunner, Scheduler, evaluating};
+pub use scheduler::{ClosureRunner, Scheduler, evaluating, evaluating_as};
 pub use state::{Outcome, State};

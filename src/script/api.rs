@@ -30,6 +30,8 @@ pub struct ApiConfig {
     /// `prun check`: unknown option keys are recorded here and left out, so that the
     /// evaluation goes on to find more problems.
     pub findings: Option<Findings>,
+    /// Watch mode's settings (`--watch`, `set_options(#{ watch, watch_debounce })`).
+    pub watch: Arc<crate::watch::Session>,
 }
 
 /// What `prun check` found while the script was evaluated: where, and what is wrong.
@@ -216,12 +218,20 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
         Ok(c.state(id).to_string())
     });
 
-    let (s, cfg) = (sched.clone(), cfg.clone());
+    let (s, c) = (sched.clone(), cfg.clone());
     engine.register_fn("set_options", move |ctx: NativeCallContext, m: Map| {
         let unknown = |k: &str| (!is_option(k)).then(|| unknown_option(k));
-        let m = known_options(&ctx, cfg.findings.as_ref(), "", unknown, m);
-        set_options(&s, &cfg, m)
+        let m = known_options(&ctx, c.findings.as_ref(), "", unknown, m);
+        set_options(&s, &c, m)
     });
+    let (s, w) = (sched.clone(), cfg.watch.clone());
+    engine.register_fn("watch", move || watch(&s, &w, Vec::new()));
+    let (s, w) = (sched.clone(), cfg.watch.clone());
+    engine.register_fn("watch", move |name: &str| {
+        watch(&s, &w, vec![name.to_string()])
+    });
+    let (s, w) = (sched.clone(), cfg.watch.clone());
+    engine.register_fn("watch", move |names: Array| watch(&s, &w, strings(names)?));
     let s = sched.clone();
     engine.register_fn("set_params", move |m: Map| {
         core(&s, "set_params", |c| {
@@ -411,6 +421,28 @@ fn wait(sched: &Arc<Scheduler>, patterns: Vec<String>, single: bool) -> R<Dynami
     })
 }
 
+/// `watch()`: waits for the run, then re-runs what changes of inputs affect until Ctrl-C,
+/// which ends the script (its cleanups still run).
+fn watch(sched: &Arc<Scheduler>, session: &crate::watch::Session, names: Vec<String>) -> R<()> {
+    if job::current().is_some() || crate::exec::evaluating().is_some() {
+        return Err(err(
+            "watch() can only be called at the top level of the script",
+        ));
+    }
+    if !session.enabled() {
+        return Err(err(
+            "watch() needs watch mode: call set_options(#{ watch: true }) first, or run prun with --watch",
+        ));
+    }
+    crate::watch::watch(sched, session, &names).map_err(|e| err(e.to_string()))?;
+    if sched.interrupted() {
+        return Err(throw(Dynamic::from(Aborted(
+            "the watch was ended by an interrupt".into(),
+        ))));
+    }
+    Ok(())
+}
+
 fn wait_all(sched: &Arc<Scheduler>) -> R<Dynamic> {
     if job::current().is_some() {
         return Err(err(
@@ -551,14 +583,18 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                     )
                 };
                 if !cfg.db.fixed {
+                    if let Some(p) = &path {
+                        cfg.watch.ignore_db(std::path::Path::new(p));
+                    }
                     set_task_db(sched, &cfg.db, path)?;
                 }
             }
             "log_dir" => {
                 let p = v.clone().into_string().map_err(|_| bad("a path"))?;
                 sched
-                    .set_log_root(p.into())
+                    .set_log_root(p.clone().into())
                     .map_err(|e| err(e.to_string()))?;
+                cfg.watch.ignore(p.into());
             }
             "full_log_on_failure" => {
                 let b = v.as_bool().map_err(|_| bad("a bool"))?;
@@ -575,10 +611,10 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 }
             }
             "watch" => {
-                if v.as_bool().map_err(|_| bad("a bool"))? {
-                    return Err(err(
-                        "set_options: watch mode is not available in this version of prun",
-                    ));
+                let on = v.as_bool().map_err(|_| bad("a bool"))?;
+                // `--watch` wins over `watch: false`.
+                if on {
+                    cfg.watch.enable(true);
                 }
             }
             "output" => {
@@ -602,8 +638,9 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 sched.set_keep_runs(n);
             }
             "watch_debounce" => {
-                crate::duration::parse(&v)
+                let d = crate::duration::parse(&v)
                     .map_err(|e| err(format!("set_options: `watch_debounce`: {e}")))?;
+                cfg.watch.set_debounce(d);
             }
             k => return Err(err(unknown_option(k))),
         }

@@ -41,6 +41,8 @@ pub struct HostOptions {
     pub check: bool,
     /// What the embedder adds to the engine, applied last (see [`EngineSetup`]).
     pub setup: Option<EngineSetup>,
+    /// Watch mode's settings, shared with the run.
+    pub watch: Arc<crate::watch::Session>,
 }
 
 /// A function the engine has: its name (`get$name` for a property), its parameters
@@ -110,6 +112,7 @@ impl Host {
                 cli_live: opts.cli_live,
                 cli_output: opts.cli_output,
                 findings: opts.check.then(|| findings.clone()),
+                watch: opts.watch.clone(),
             };
             api::register(&mut engine, &sched, weak, &cfg);
             super::commands::register(&mut engine, &sched);

@@ -55,12 +55,12 @@ run("p");
 }
 
 #[test]
-fn bad_option_values_and_watch_mode_are_errors_naming_the_option() {
+fn bad_option_values_are_errors_naming_the_option() {
     Test::new()
-        .script("set_options(#{ watch: true });")
+        .script(r#"set_options(#{ watch: "yes" });"#)
         .run()
         .code(2)
-        .err_has("watch mode is not available");
+        .err_has("`watch` must be a bool");
     Test::new()
         .script(r#"set_options(#{ dynamic: "yes" });"#)
         .run()

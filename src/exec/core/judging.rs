@@ -41,10 +41,7 @@ impl Core {
     /// one parallel slot, and [`Core::judged`] carries each verdict back.
     pub(super) fn judge(&mut self, p: ProcId) -> Option<Judgement> {
         let node = self.graph.proc(p);
-        let dep_ran = self.runs[p]
-            .dep_ids
-            .iter()
-            .any(|&d| self.runs[d].state == State::Succeeded);
+        let dep_ran = self.runs[p].dep_ids.iter().any(|&d| self.ran_this_cycle(d));
         let row = self
             .cache
             .as_ref()
@@ -92,6 +89,13 @@ impl Core {
         if r.holds_slot {
             r.holds_slot = false;
             self.running -= 1;
+        }
+        if std::mem::take(&mut r.stale) {
+            // An input changed while it was judged: judge it again.
+            r.fingerprint = None;
+            self.enqueue(p);
+            self.pump();
+            return;
         }
         match verdict {
             Judgement::Fresh(result) => {

@@ -17,6 +17,11 @@ impl Core {
         self.running_total -= 1;
         self.runs[p].cancel = None;
         self.runs[p].log = log;
+        if self.runs[p].stale && self.aborted.is_none() {
+            self.run_again(p);
+            self.pump();
+            return;
+        }
         let def = self.graph.proc(p).def.clone();
         let outcome = match outcome {
             // The dry runner ran nothing: nothing to save.
@@ -161,6 +166,8 @@ impl Core {
         self.pending -= 1;
         let r = &mut self.runs[p];
         r.state = state;
+        r.stale = false;
+        r.cycle = self.cycle;
         r.result = result;
         r.error = error;
         r.exit_code = exit_code.or(r.exit_code);

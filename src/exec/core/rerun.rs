@@ -1,0 +1,202 @@
+//! Watch mode's re-runs: procs whose inputs changed, and everything scheduled downstream
+//! of them, go back to WANTED and are judged again, in the same run state.
+//!
+//! Theory of operation: a *cycle* is one round of work; the first run is cycle 0 and each
+//! [`Core::rerun`] that finds the run idle starts the next one. A proc that really ran in
+//! the current cycle makes its dependents stale (as a dependency that ran does in one run);
+//! one that ran in an earlier cycle does not: its stamp in the task DB decides.
+//!
+//! A change may arrive while a cycle is running. Procs in a final state are reset at once.
+//! A proc that is running (or being judged) cannot be: its attempt is marked *stale*, and
+//! when it ends its outcome is dropped — neither saved nor handed to dependents — and the
+//! proc is WANTED again. Its dependents were reset too and count it as unfinished, so they
+//! wait for the new attempt and never see the stale result (parproc's "generations").
+
+use super::{AbortReason, Core, State};
+use crate::graph::ProcId;
+
+/// What [`Core::rerun`] did.
+#[derive(Debug, Default)]
+pub struct Rerun {
+    /// The procs to run again: the changed ones and everything downstream of them.
+    pub procs: Vec<ProcId>,
+    /// Those among them that were running or being judged: their current attempt is stale.
+    pub restarted: Vec<ProcId>,
+}
+
+impl Core {
+    /// Whether `d` really ran (SUCCEEDED) in the current cycle.
+    pub(super) fn ran_this_cycle(&self, d: ProcId) -> bool {
+        let r = &self.runs[d];
+        r.state == State::Succeeded && r.cycle == self.cycle
+    }
+
+    /// Schedules `changed` (procs whose inputs changed) and every scheduled proc that
+    /// depends on them, directly or not, to be judged and run again. IDLE procs are left
+    /// alone: watch mode re-runs only what the run scheduled.
+    pub fn rerun(&mut self, changed: &[ProcId]) -> Rerun {
+        if self.pending == 0 {
+            self.cycle += 1;
+            // `--full` is for the first run; a re-run is incremental.
+            if let Some(cache) = self.cache.as_mut() {
+                cache.full = false;
+            }
+            if self.aborted == Some(AbortReason::FailFast) {
+                self.aborted = None;
+            }
+        }
+        let procs = self.downstream(changed);
+        let mut out = Rerun::default();
+        let mut reset = vec![false; self.runs.len()];
+        for &p in &procs {
+            let r = &mut self.runs[p];
+            match r.state {
+                State::Running => {
+                    r.stale = true;
+                    out.restarted.push(p);
+                }
+                State::Wanted if r.judging => {
+                    r.stale = true;
+                    out.restarted.push(p);
+                }
+                State::Wanted => {
+                    r.fingerprint = None;
+                    r.attempts = 0;
+                }
+                State::Idle => {}
+                _ => {
+                    self.reset(p);
+                    reset[p] = true;
+                }
+            }
+        }
+        // Edges into the reset procs, and out of them to deps still unfinished.
+        for &p in &procs {
+            if self.runs[p].state != State::Wanted {
+                continue;
+            }
+            let was_ready = self.runs[p].unmet == 0;
+            for d in self.runs[p].dep_ids.clone() {
+                let counts = if reset[p] {
+                    !self.runs[d].state.is_complete()
+                } else {
+                    reset[d]
+                };
+                if counts {
+                    self.wait_on(p, d);
+                }
+            }
+            if was_ready && self.runs[p].unmet > 0 {
+                self.deactivate(p);
+            }
+        }
+        for &p in &procs {
+            if reset[p] && self.runs[p].state == State::Wanted {
+                self.requeue(p);
+            }
+        }
+        self.pump();
+        out.procs = procs;
+        out
+    }
+
+    /// `changed` and every scheduled proc downstream of them, in a stable order.
+    fn downstream(&self, changed: &[ProcId]) -> Vec<ProcId> {
+        let mut dependents: Vec<Vec<ProcId>> = vec![Vec::new(); self.runs.len()];
+        for (p, r) in self.runs.iter().enumerate() {
+            if r.state != State::Idle {
+                for &d in &r.dep_ids {
+                    dependents[d].push(p);
+                }
+            }
+        }
+        let mut seen = vec![false; self.runs.len()];
+        let mut work: Vec<ProcId> = changed
+            .iter()
+            .copied()
+            .filter(|&p| self.runs[p].state != State::Idle)
+            .collect();
+        let mut out = Vec::new();
+        while let Some(p) = work.pop() {
+            if std::mem::replace(&mut seen[p], true) {
+                continue;
+            }
+            out.push(p);
+            work.extend(dependents[p].iter().copied());
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Moves a proc in a final state back to WANTED, as if it had never run this cycle.
+    fn reset(&mut self, p: ProcId) {
+        let r = &mut self.runs[p];
+        if r.state.is_failure() {
+            self.failed -= 1;
+        }
+        r.state = State::Wanted;
+        r.result = None;
+        r.error = None;
+        r.exit_code = None;
+        r.log = None;
+        r.duration = None;
+        r.first_start = None;
+        r.started_at = None;
+        r.attempts = 0;
+        r.fingerprint = None;
+        r.retry_pending = false;
+        r.stale = false;
+        r.unmet = 0;
+        r.dependents.clear();
+        self.pending += 1;
+    }
+
+    /// Makes `p` wait for its unfinished dependency `d`. `d` may still list `p` from an
+    /// earlier cycle (a proc that failed for another dependency stays listed): it is listed
+    /// once, as each entry is counted once when `d` finishes.
+    fn wait_on(&mut self, p: ProcId, d: ProcId) {
+        self.runs[p].unmet += 1;
+        if !self.runs[d].dependents.contains(&p) {
+            self.runs[d].dependents.push(p);
+        }
+    }
+
+    /// A WANTED proc whose dependencies were just counted: FAILED_DEP when one of them
+    /// failed, queued when none is unfinished.
+    fn requeue(&mut self, p: ProcId) {
+        let failed = self.runs[p]
+            .dep_ids
+            .iter()
+            .copied()
+            .find(|&d| self.runs[d].state.is_failure());
+        if let Some(d) = failed {
+            let why = format!("dependency \"{}\" failed", self.graph.proc(d).name);
+            self.fail_dep(p, why);
+        } else if self.runs[p].unmet == 0 {
+            self.deps_met(p);
+        }
+    }
+
+    /// A stale attempt ended (see the module doc): its outcome is dropped and the proc is
+    /// WANTED again, waiting for those of its dependencies that are to run again.
+    pub(super) fn run_again(&mut self, p: ProcId) {
+        let r = &mut self.runs[p];
+        r.stale = false;
+        r.state = State::Wanted;
+        r.fingerprint = None;
+        r.attempts = 0;
+        r.retry_pending = false;
+        r.first_start = None;
+        r.started_at = None;
+        r.unmet = 0;
+        for d in self.runs[p].dep_ids.clone() {
+            if !self.runs[d].state.is_complete() {
+                self.wait_on(p, d);
+            }
+        }
+        if self.runs[p].unmet > 0 {
+            self.deactivate(p);
+        }
+        self.requeue(p);
+    }
+}

@@ -1,0 +1,566 @@
+//! Watch mode: after the run, watch the declared inputs of the scheduled procs and re-run
+//! what a change affects, cycle after cycle, until Ctrl-C.
+//!
+//! Theory of operation: the watch loop runs on the thread that entered it (the script's,
+//! in `watch()`, or the main thread after the script and its targets) and reacts to
+//! [`Msg`]s on one channel: file changes from the watcher ([`source`]), the end of a cycle,
+//! and Ctrl-C. It owns no run state: a change becomes [`crate::exec::Core::rerun`], which
+//! puts the affected procs and their dependents back to WANTED in the same scheduler, so a
+//! cycle is judged against the same task DB and runs through the same queue, locks and
+//! waves as the first run. Everything that calls script closures or reads the file system
+//! (resolving `inputs` and `outputs`, expanding globs) happens here, with the core's lock
+//! released.
+//!
+//! Debounce: the watcher delays and merges events; a change that finds the run idle then
+//! waits until no further change arrived for the debounce time, so a burst of saves is one
+//! cycle. A change while a cycle runs is handed to the core at once: a proc that is running
+//! with stale inputs must not release its dependents (see `exec::core::rerun`).
+//!
+//! Ctrl-C aborts the run as usual (jobs are terminated); the watch then ends, and its
+//! status is that of the last cycle: 0 when it completed and no scheduled proc is failed.
+
+mod source;
+mod watched;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::exec::{Scheduler, State};
+use crate::graph::{FileSpec, ProcId, ProcNode};
+use source::{Msg, Source};
+use watched::{ProcFiles, Watched};
+
+/// The debounce when the script sets none.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Why a watch cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("failed to start watching files: {0}")]
+    Start(String),
+    #[error("failed to watch {}: {why}", path.display())]
+    Watch { path: PathBuf, why: String },
+    #[error("watch: {0}")]
+    Invalid(String),
+}
+
+/// The watch settings of a run (`--watch`, `set_options(#{ watch, watch_debounce })`),
+/// shared by the command line, the script API and the run, and how the watch ended.
+#[derive(Debug)]
+pub struct Session {
+    enabled: AtomicBool,
+    /// A dry run or `prun list`/`graph`: `watch()` waits for the run and returns.
+    inert: bool,
+    debounce_ms: AtomicU64,
+    /// Paths whose changes never count (prun's state directory, the task DB, logs).
+    ignored: Mutex<Vec<PathBuf>>,
+    entered: AtomicBool,
+    ended: Mutex<Option<bool>>,
+    /// When the run started: inputs modified since are changes the watch catches up on.
+    started: SystemTime,
+}
+
+impl Default for Session {
+    fn default() -> Session {
+        Session::new(false, true, SystemTime::now())
+    }
+}
+
+impl Session {
+    /// The settings of a run; `enabled` by `--watch`, `inert` for runs that run nothing.
+    pub fn new(enabled: bool, inert: bool, started: SystemTime) -> Session {
+        Session {
+            enabled: AtomicBool::new(enabled),
+            inert,
+            debounce_ms: AtomicU64::new(DEFAULT_DEBOUNCE.as_millis() as u64),
+            ignored: Mutex::new(Vec::new()),
+            entered: AtomicBool::new(false),
+            ended: Mutex::new(None),
+            started,
+        }
+    }
+
+    /// `set_options(#{ watch: true })`.
+    pub fn enable(&self, on: bool) {
+        self.enabled.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether watch mode is on.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    /// `set_options(#{ watch_debounce })`.
+    pub fn set_debounce(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.debounce_ms.store(ms, Ordering::SeqCst);
+    }
+
+    fn debounce(&self) -> Duration {
+        Duration::from_millis(self.debounce_ms.load(Ordering::SeqCst))
+    }
+
+    /// Changes at or under `path` never count (prun's own files).
+    pub fn ignore(&self, path: PathBuf) {
+        self.ignored.lock().expect("ignored paths").push(path);
+    }
+
+    /// Changes of the task DB at `path` (and of its `-wal`, `-shm` and `-journal` files)
+    /// never count.
+    pub fn ignore_db(&self, path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            self.ignore(p.into());
+        }
+    }
+
+    /// Watch mode is on and the script did not enter the watch itself: the run enters it
+    /// once the script and its targets are done.
+    pub fn pending(&self) -> bool {
+        self.enabled() && !self.inert && !self.entered.load(Ordering::SeqCst)
+    }
+
+    /// `Some(ok)` once a watch ended: `ok` when its last cycle completed and no scheduled
+    /// proc is failed.
+    pub fn ended(&self) -> Option<bool> {
+        *self.ended.lock().expect("watch outcome")
+    }
+}
+
+/// Waits for what the run scheduled, then watches the inputs of `names` (procs or globs)
+/// and of their dependencies, or of every scheduled proc when `names` is empty, and re-runs
+/// what changes affect until Ctrl-C. Returns whether the last cycle succeeded.
+pub fn watch(
+    sched: &Arc<Scheduler>,
+    session: &Session,
+    names: &[String],
+) -> Result<bool, WatchError> {
+    session.entered.store(true, Ordering::SeqCst);
+    let settled = settle(sched);
+    if session.inert || sched.interrupted() {
+        return Ok(settled);
+    }
+    let ids = watched_procs(sched, names)?;
+    let (tx, rx) = mpsc::channel();
+    let mut source = Source::new(session.debounce(), tx.clone())?;
+    let stop = forward_stop(sched, tx.clone());
+    let mut w = Loop {
+        sched,
+        session,
+        ids,
+        watched: Watched::default(),
+        source: &mut source,
+        tx,
+        cycle: 0,
+        running: None,
+        ok: settled,
+    };
+    let ended = w.run(&rx);
+    stop.cancel();
+    let ok = ended?;
+    *session.ended.lock().expect("watch outcome") = Some(ok);
+    Ok(ok)
+}
+
+/// Waits until everything scheduled is done; true when nothing failed or was interrupted.
+fn settle(sched: &Arc<Scheduler>) -> bool {
+    if let Ok(Some(rx)) = sched.graph_op(|c| c.wait_all()) {
+        sched.block(rx);
+    }
+    sched.with(|c| c.script_done());
+    !sched.interrupted() && !any_failed(sched)
+}
+
+/// Whether a scheduled proc is in a failed state.
+fn any_failed(sched: &Scheduler) -> bool {
+    sched.lock().scheduled().any(|p| p.state.is_failure())
+}
+
+/// Ends the watch on Ctrl-C: the scheduler's interrupt cancels the script's token.
+fn forward_stop(sched: &Scheduler, tx: Sender<Msg>) -> tokio_util::sync::CancellationToken {
+    let interrupted = sched.script_cancel();
+    let done = tokio_util::sync::CancellationToken::new();
+    let finished = done.clone();
+    sched.runtime().spawn(async move {
+        tokio::select! {
+            () = interrupted.cancelled() => {
+                let _ = tx.send(Msg::Stop);
+            }
+            () = finished.cancelled() => {}
+        }
+    });
+    done
+}
+
+/// The procs to watch: those named and their dependencies, or every scheduled one.
+fn watched_procs(sched: &Scheduler, names: &[String]) -> Result<Vec<ProcId>, WatchError> {
+    let c = sched.lock();
+    let scheduled: Vec<ProcId> = (0..c.graph().len())
+        .filter(|&p| c.state(p) != State::Idle)
+        .collect();
+    if names.is_empty() {
+        return Ok(scheduled);
+    }
+    let mut work = Vec::new();
+    for n in names {
+        let hits = c.scheduled_matching(n);
+        if hits.is_empty() {
+            return Err(WatchError::Invalid(format!(
+                "no scheduled proc matches \"{n}\" (watch() takes procs the run scheduled)"
+            )));
+        }
+        work.extend(hits);
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(p) = work.pop() {
+        if seen.insert(p) {
+            work.extend(c.deps_of(p).iter().copied());
+        }
+    }
+    Ok(seen.into_iter().collect())
+}
+
+/// A cycle in progress.
+struct Cycle {
+    started: Instant,
+    /// Every proc it re-runs (changes during the cycle add to it).
+    procs: BTreeSet<ProcId>,
+}
+
+/// Changed paths and the procs they affect.
+type Changes = (Vec<PathBuf>, Vec<ProcId>);
+
+/// The state of the watch loop.
+struct Loop<'a> {
+    sched: &'a Arc<Scheduler>,
+    session: &'a Session,
+    ids: Vec<ProcId>,
+    watched: Watched,
+    source: &'a mut Source,
+    tx: Sender<Msg>,
+    cycle: u32,
+    running: Option<Cycle>,
+    ok: bool,
+}
+
+impl Loop<'_> {
+    fn run(&mut self, rx: &Receiver<Msg>) -> Result<bool, WatchError> {
+        self.refresh()?;
+        if self.watched.counts().0 == 0 {
+            self.warn("no scheduled proc declares inputs: there is nothing to watch");
+            return Ok(self.ok);
+        }
+        // Inputs saved while the first run ran were not watched yet: catch up on them.
+        let early = self.watched.modified_since(self.session.started);
+        if early.is_empty() {
+            self.announce();
+        } else {
+            let (paths, procs): Changes = early.into_iter().unzip();
+            self.start_cycle(&paths, procs)?;
+        }
+        loop {
+            match rx.recv().unwrap_or(Msg::Stop) {
+                Msg::Stop => return Ok(self.stop(rx)),
+                Msg::Failed(e) => self.warn(&e),
+                Msg::CycleDone => self.end_cycle()?,
+                Msg::Changes { paths, rescan } => {
+                    let procs = self.affected(&paths, rescan)?;
+                    if procs.is_empty() {
+                        continue;
+                    }
+                    if self.running.is_some() {
+                        self.change_during_cycle(&paths, &procs);
+                        continue;
+                    }
+                    match self.quiet_period(rx, (paths, procs))? {
+                        Some((paths, procs)) => self.start_cycle(&paths, procs)?,
+                        None => return Ok(self.stop(rx)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The procs a batch of changes affects. The watched directories are refreshed first:
+    /// a directory may have appeared where an input is expected.
+    fn affected(&mut self, paths: &[PathBuf], rescan: bool) -> Result<Vec<ProcId>, WatchError> {
+        let roots = self.watched.roots();
+        if &roots != self.source.roots() {
+            self.source.set_roots(roots)?;
+        }
+        if rescan {
+            return Ok(self.watched.all());
+        }
+        let mut procs = BTreeSet::new();
+        for p in paths {
+            procs.extend(self.watched.affected(p));
+        }
+        Ok(procs.into_iter().collect())
+    }
+
+    /// Collects further changes until none arrived for the debounce time. `None`: Ctrl-C.
+    fn quiet_period(
+        &mut self,
+        rx: &Receiver<Msg>,
+        (mut paths, procs): Changes,
+    ) -> Result<Option<Changes>, WatchError> {
+        let mut all: BTreeSet<ProcId> = procs.into_iter().collect();
+        let quiet = self.session.debounce();
+        loop {
+            match rx.recv_timeout(quiet) {
+                Err(RecvTimeoutError::Timeout) => break,
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Ok(Msg::Failed(e)) => self.warn(&e),
+                Ok(Msg::CycleDone) => {}
+                Ok(Msg::Changes {
+                    paths: more,
+                    rescan,
+                }) => {
+                    let hit = self.affected(&more, rescan)?;
+                    if !hit.is_empty() {
+                        all.extend(hit);
+                        paths.extend(more);
+                    }
+                }
+            }
+        }
+        paths.retain(|p| !self.watched.ignores(p));
+        paths.sort();
+        paths.dedup();
+        Ok(Some((paths, all.into_iter().collect())))
+    }
+
+    /// Starts a cycle: the core re-runs `procs` and their dependents.
+    fn start_cycle(&mut self, paths: &[PathBuf], procs: Vec<ProcId>) -> Result<(), WatchError> {
+        self.cycle += 1;
+        self.say(&format!(
+            "prun: watch: cycle {}: {} changed",
+            self.cycle,
+            paths_text(paths)
+        ));
+        let rerun = self.sched.with(|c| c.rerun(&procs));
+        self.running = Some(Cycle {
+            started: Instant::now(),
+            procs: rerun.procs.into_iter().collect(),
+        });
+        let wait = self.sched.graph_op(|c| c.wait_all());
+        let tx = self.tx.clone();
+        let Ok(Some(rx)) = wait else {
+            let _ = tx.send(Msg::CycleDone);
+            return Ok(());
+        };
+        std::thread::Builder::new()
+            .name("prun-watch-cycle".into())
+            .spawn(move || {
+                let _ = rx.recv();
+                let _ = tx.send(Msg::CycleDone);
+            })
+            .map(drop)
+            .map_err(|e| WatchError::Start(format!("failed to start a thread: {e}")))
+    }
+
+    /// A change while a cycle runs: handed to the core at once, so that a proc running on
+    /// stale inputs runs again before its dependents use its result.
+    fn change_during_cycle(&mut self, paths: &[PathBuf], procs: &[ProcId]) {
+        let rerun = self.sched.with(|c| c.rerun(procs));
+        let mut line = format!(
+            "prun: watch: cycle {}: {} changed while it ran",
+            self.cycle,
+            paths_text(paths),
+        );
+        if !rerun.restarted.is_empty() {
+            line.push_str(&format!(
+                "; running again when done: {}",
+                self.names(&rerun.restarted)
+            ));
+        }
+        self.say(&line);
+        if let Some(c) = &mut self.running {
+            c.procs.extend(rerun.procs);
+        }
+    }
+
+    /// A cycle ended: its counts, then the watch goes on.
+    fn end_cycle(&mut self) -> Result<(), WatchError> {
+        let Some(cycle) = self.running.take() else {
+            return Ok(());
+        };
+        self.sched.with(|c| c.script_done());
+        self.sched.flush_reports();
+        let counts = {
+            let c = self.sched.lock();
+            counts(cycle.procs.iter().map(|&p| c.state(p)))
+        };
+        self.ok = !any_failed(self.sched);
+        self.say(&format!(
+            "prun: watch: cycle {}: {counts} in {:.2}s",
+            self.cycle,
+            cycle.started.elapsed().as_secs_f64()
+        ));
+        self.refresh()?;
+        self.announce();
+        Ok(())
+    }
+
+    /// Ctrl-C: a running cycle was aborted by the interrupt; wait for its jobs to end.
+    fn stop(&mut self, rx: &Receiver<Msg>) -> bool {
+        let Some(cycle) = self.running.take() else {
+            return self.ok;
+        };
+        while !matches!(rx.recv(), Ok(Msg::CycleDone) | Err(_)) {}
+        self.sched.with(|c| c.script_done());
+        // It may have completed just before Ctrl-C; else it was cut short.
+        let c = self.sched.lock();
+        c.interrupted_procs().is_empty()
+            && cycle.procs.iter().all(|&p| c.state(p).is_complete())
+            && !c.scheduled().any(|p| p.state.is_failure())
+    }
+
+    /// Resolves the watched procs' inputs and outputs again (globs may match other files
+    /// now) and watches the directories they need.
+    fn refresh(&mut self) -> Result<(), WatchError> {
+        self.watched = resolve(self.sched, self.session, &self.ids);
+        self.source.set_roots(self.watched.roots())
+    }
+
+    fn announce(&self) {
+        let (procs, files) = self.watched.counts();
+        let dirs = self.source.roots().len();
+        self.say(&format!(
+            "prun: watch: watching {files} {} of {procs} {} in {dirs} {} (Ctrl-C to stop)",
+            plural(files, "input", "inputs"),
+            plural(procs, "proc", "procs"),
+            plural(dirs, "directory", "directories"),
+        ));
+    }
+
+    /// Proc names for a line: the first few, then how many more.
+    fn names(&self, ids: &[ProcId]) -> String {
+        const SHOWN: usize = 5;
+        let c = self.sched.lock();
+        let mut names: Vec<String> = ids
+            .iter()
+            .take(SHOWN)
+            .map(|&p| c.graph().proc(p).name.to_string())
+            .collect();
+        if ids.len() > SHOWN {
+            names.push(format!("and {} more", ids.len() - SHOWN));
+        }
+        names.join(", ")
+    }
+
+    fn say(&self, line: &str) {
+        self.sched.reporter().message(line);
+    }
+
+    fn warn(&self, what: &str) {
+        self.sched.reporter().warning(&format!("watch: {what}"));
+    }
+}
+
+/// Changed paths for a line: the first few (relative to the working directory), then how
+/// many more.
+fn paths_text(paths: &[PathBuf]) -> String {
+    const SHOWN: usize = 3;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut shown: Vec<String> = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| crate::exec::fileglob::display(p.strip_prefix(&cwd).unwrap_or(p)))
+        .collect();
+    if paths.is_empty() {
+        shown.push("an input".into());
+    }
+    if paths.len() > SHOWN {
+        shown.push(format!("and {} more", paths.len() - SHOWN));
+    }
+    shown.join(", ")
+}
+
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+/// "2 succeeded, 1 up to date" for the states of a cycle's procs.
+fn counts(states: impl Iterator<Item = State>) -> String {
+    let mut n = std::collections::BTreeMap::new();
+    for s in states {
+        *n.entry(s.to_string()).or_insert(0usize) += 1;
+    }
+    let parts: Vec<String> = n
+        .iter()
+        .map(|(s, k)| format!("{k} {}", s.to_lowercase().replace('_', " ")))
+        .collect();
+    parts.join(", ")
+}
+
+/// The inputs of `ids` and the outputs of every scheduled proc, resolved with the core's
+/// lock released (closures may run). A proc whose files cannot be resolved is reported;
+/// what could not be resolved is not watched.
+fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Watched {
+    let (nodes, params, others) = {
+        let c = sched.lock();
+        let nodes: Vec<(ProcId, ProcNode)> = ids
+            .iter()
+            .map(|&p| (p, c.graph().proc(p).clone()))
+            .collect();
+        let others: Vec<ProcNode> = (0..c.graph().len())
+            .filter(|&p| c.state(p) != State::Idle && ids.binary_search(&p).is_err())
+            .map(|p| c.graph().proc(p).clone())
+            .collect();
+        (nodes, c.graph().params().clone(), others)
+    };
+    let warn = |name: &str, e: &dyn std::fmt::Display| {
+        sched.reporter().warning(&format!(
+            "watch: failed to resolve the files of \"{name}\": {e}"
+        ));
+    };
+    let outputs = |node: &ProcNode| {
+        crate::exec::output_paths(&params, node).unwrap_or_else(|e| {
+            warn(&node.name, &e);
+            Vec::new()
+        })
+    };
+    let inputs = |node: &ProcNode| {
+        let specs: Vec<&FileSpec> = node.def.inputs.iter().collect();
+        crate::exec::input_patterns(&params, node, &specs).unwrap_or_else(|e| {
+            warn(&node.name, &e);
+            Vec::new()
+        })
+    };
+    let (procs, mut ignored) = crate::exec::evaluating_as("an inputs or outputs closure", || {
+        let procs: Vec<(ProcId, ProcFiles)> = nodes
+            .iter()
+            .map(|(id, node)| {
+                let files = ProcFiles {
+                    inputs: inputs(node),
+                    outputs: outputs(node),
+                };
+                (*id, files)
+            })
+            .collect();
+        // The outputs of scheduled procs that are not watched never count either.
+        let other_outputs: Vec<PathBuf> = others.iter().flat_map(&outputs).collect();
+        (procs, other_outputs)
+    });
+    ignored.extend(
+        session
+            .ignored
+            .lock()
+            .expect("ignored paths")
+            .iter()
+            .cloned(),
+    );
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let bad = |e: &glob::PatternError| {
+        sched.reporter().warning(&format!(
+            "watch: an input glob is not valid ({e}); it is not watched"
+        ));
+    };
+    Watched::new(&cwd, procs, &ignored, bad)
+}

@@ -1,0 +1,184 @@
+//! The file-system events of a watch: notify's watcher behind `notify-debouncer-full`,
+//! turned into [`Msg`]s on the watch loop's channel.
+//!
+//! The debouncer holds each event for the debounce time, merges repeated events of a path
+//! and pairs the two halves of a rename (an editor saving through a temporary file), so a
+//! burst of writes arrives as few messages; the watch loop then waits for a quiet period
+//! before it starts a cycle. A debounce of 0 uses the watcher directly. Reads of a file
+//! (open, close without writing) are not changes and are dropped here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+
+use super::WatchError;
+use super::watched::Depth;
+
+/// What the watch loop reacts to.
+#[derive(Debug)]
+pub enum Msg {
+    /// These paths changed; with `rescan`, events were lost and anything may have.
+    Changes { paths: Vec<PathBuf>, rescan: bool },
+    /// The watcher reported a problem (the watch goes on).
+    Failed(String),
+    /// The running cycle ended.
+    CycleDone,
+    /// Ctrl-C (or another terminating signal): the watch ends.
+    Stop,
+}
+
+enum Inner {
+    Debounced(Debouncer<RecommendedWatcher, RecommendedCache>),
+    Direct(RecommendedWatcher),
+}
+
+/// The watcher, and the directories it watches.
+pub struct Source {
+    inner: Inner,
+    roots: BTreeMap<PathBuf, Depth>,
+}
+
+impl Source {
+    /// A watcher sending its events to `tx`, debounced by `debounce` (none when 0).
+    pub fn new(debounce: Duration, tx: Sender<Msg>) -> Result<Source, WatchError> {
+        let inner = if debounce.is_zero() {
+            let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                let msg = match res {
+                    Ok(e) => changes(std::iter::once(e)),
+                    Err(e) => Some(Msg::Failed(describe(&e))),
+                };
+                if let Some(msg) = msg {
+                    let _ = tx.send(msg);
+                }
+            })
+            .map_err(|e| WatchError::Start(describe(&e)))?;
+            Inner::Direct(w)
+        } else {
+            let d = new_debouncer(debounce, None, move |res: DebounceEventResult| {
+                let msgs = match res {
+                    Ok(events) => changes(events.into_iter().map(|d| d.event))
+                        .into_iter()
+                        .collect(),
+                    Err(errors) => errors
+                        .iter()
+                        .map(|e| Msg::Failed(describe(e)))
+                        .collect::<Vec<_>>(),
+                };
+                for msg in msgs {
+                    let _ = tx.send(msg);
+                }
+            })
+            .map_err(|e| WatchError::Start(describe(&e)))?;
+            Inner::Debounced(d)
+        };
+        Ok(Source {
+            inner,
+            roots: BTreeMap::new(),
+        })
+    }
+
+    /// Watches exactly `roots`: new ones are added, those no longer wanted removed. A
+    /// directory that vanished meanwhile is skipped (the next refresh sees its ancestor).
+    pub fn set_roots(&mut self, roots: BTreeMap<PathBuf, Depth>) -> Result<(), WatchError> {
+        let old = std::mem::take(&mut self.roots);
+        for (path, depth) in &old {
+            if roots.get(path) != Some(depth) {
+                // It may be gone already (the kernel drops the watch of a removed directory).
+                let _ = self.unwatch(path);
+            }
+        }
+        for (path, depth) in roots {
+            if old.get(&path) == Some(&depth) {
+                self.roots.insert(path, depth);
+                continue;
+            }
+            match self.watch(&path, depth) {
+                Ok(()) => {
+                    self.roots.insert(path, depth);
+                }
+                Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
+                Err(e) => {
+                    return Err(WatchError::Watch {
+                        path,
+                        why: describe(&e),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The directories watched.
+    pub fn roots(&self) -> &BTreeMap<PathBuf, Depth> {
+        &self.roots
+    }
+
+    fn watch(&mut self, path: &Path, depth: Depth) -> notify::Result<()> {
+        let mode = match depth {
+            Depth::Flat => RecursiveMode::NonRecursive,
+            Depth::Tree => RecursiveMode::Recursive,
+        };
+        match &mut self.inner {
+            Inner::Debounced(d) => d.watch(path, mode),
+            Inner::Direct(w) => w.watch(path, mode),
+        }
+    }
+
+    fn unwatch(&mut self, path: &Path) -> notify::Result<()> {
+        match &mut self.inner {
+            Inner::Debounced(d) => d.unwatch(path),
+            Inner::Direct(w) => w.unwatch(path),
+        }
+    }
+}
+
+/// The changes among `events`, as one message (`None` when there are none).
+fn changes(events: impl Iterator<Item = notify::Event>) -> Option<Msg> {
+    let mut paths = Vec::new();
+    let mut rescan = false;
+    for e in events {
+        if e.need_rescan() {
+            rescan = true;
+            continue;
+        }
+        let change = match e.kind {
+            EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(_) => true,
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Any => true,
+            EventKind::Access(_) | EventKind::Other => false,
+        };
+        if change {
+            paths.extend(e.paths);
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    (rescan || !paths.is_empty()).then_some(Msg::Changes { paths, rescan })
+}
+
+/// A watcher error for the user; inotify's limits get a hint (as watchexec gives).
+fn describe(e: &notify::Error) -> String {
+    let hint = match &e.kind {
+        notify::ErrorKind::MaxFilesWatch => Some(
+            "the limit of inotify watches is reached (raise it: sysctl fs.inotify.max_user_watches=524288)",
+        ),
+        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(24) => Some(
+            "too many inotify instances or open files (raise fs.inotify.max_user_instances or the open file limit)",
+        ),
+        _ => None,
+    };
+    let Some(hint) = hint else {
+        return e.to_string();
+    };
+    let paths: Vec<String> = e.paths.iter().map(|p| p.display().to_string()).collect();
+    if paths.is_empty() {
+        hint.to_string()
+    } else {
+        format!("{hint} ({})", paths.join(", "))
+    }
+}

@@ -1,0 +1,364 @@
+//! What a watch looks at: the input patterns of the watched procs, the directories to
+//! watch for them, and which procs a changed path affects.
+//!
+//! Directories are watched, never single files: a literal input is watched through its
+//! parent directory (so that an editor replacing it by a rename, or its deletion and
+//! re-creation, is seen), a directory input and a glob whose wildcards span several path
+//! components (`src/**/*.rs`, `src/*/x.rs`) through their directory recursively, and a glob
+//! with a wildcard in its last component only (`src/*.rs`) through that one directory. A
+//! root that does not exist yet is watched through its nearest existing ancestor, and the
+//! watch is refreshed when something appears there.
+//!
+//! The procs' own declared outputs, prun's log directory and the task DB never count as
+//! changes: a proc writing them would otherwise trigger the next cycle itself.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use glob::{MatchOptions, Pattern};
+
+use crate::exec::InputPattern;
+use crate::graph::ProcId;
+
+/// The same matching rules as input globs (see `exec::fileglob`).
+const MATCH: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
+
+/// How a directory is watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Depth {
+    /// The directory's own entries.
+    Flat,
+    /// Everything under it.
+    Tree,
+}
+
+/// One input of a watched proc, ready to match changed paths.
+#[derive(Debug)]
+enum Matcher {
+    /// A file or directory: matches itself, what is under it, and its ancestors (a
+    /// directory on its path was removed or renamed).
+    Path(PathBuf),
+    /// A glob over absolute paths; `base` is its literal leading directory.
+    Glob {
+        pattern: Pattern,
+        base: PathBuf,
+        depth: Depth,
+        /// The files it matched when the watch was set up, sorted: a removed or renamed
+        /// directory that held one of them is a change.
+        known: Vec<PathBuf>,
+    },
+}
+
+impl Matcher {
+    fn new(input: InputPattern, cwd: &Path) -> Result<Matcher, glob::PatternError> {
+        match input {
+            InputPattern::Path(p) => Ok(Matcher::Path(absolute(cwd, &p))),
+            InputPattern::Glob(g) => {
+                let text = if Path::new(&g).is_absolute() {
+                    g
+                } else {
+                    let base = Pattern::escape(&cwd.to_string_lossy());
+                    format!("{}/{g}", base.trim_end_matches('/'))
+                };
+                let pattern = Pattern::new(&text)?;
+                let (base, depth) = glob_base(&text);
+                let mut known = crate::exec::fileglob::expand(&text, false)?;
+                known.sort();
+                Ok(Matcher::Glob {
+                    pattern,
+                    base,
+                    depth,
+                    known,
+                })
+            }
+        }
+    }
+
+    fn matches(&self, changed: &Path) -> bool {
+        match self {
+            Matcher::Path(p) => changed.starts_with(p) || p.starts_with(changed),
+            Matcher::Glob {
+                pattern,
+                base,
+                depth,
+                known,
+            } => {
+                if pattern.matches_path_with(changed, MATCH) || base.starts_with(changed) {
+                    return true;
+                }
+                if !changed.starts_with(base) {
+                    return false;
+                }
+                // A directory that held matches went away, or one that may hold some
+                // appeared in a tree the glob covers.
+                let i = known.partition_point(|k| k.as_path() < changed);
+                let held = known.get(i).is_some_and(|k| k.starts_with(changed));
+                held || (*depth == Depth::Tree && changed.is_dir())
+            }
+        }
+    }
+
+    /// The directory to watch for this input, and how.
+    fn root(&self) -> (PathBuf, Depth) {
+        match self {
+            Matcher::Path(p) if p.is_dir() => (p.clone(), Depth::Tree),
+            Matcher::Path(p) => (
+                p.parent().map_or_else(|| p.clone(), Path::to_path_buf),
+                Depth::Flat,
+            ),
+            Matcher::Glob { base, depth, .. } => (base.clone(), *depth),
+        }
+    }
+
+    /// How many files it stands for now (for the "watching" line).
+    fn files(&self) -> usize {
+        match self {
+            Matcher::Path(_) => 1,
+            Matcher::Glob { known, .. } => known.len(),
+        }
+    }
+
+    /// The files it stands for, as far as known (for the catch-up of changes made while
+    /// the first run ran).
+    fn paths(&self) -> &[PathBuf] {
+        match self {
+            Matcher::Path(p) => std::slice::from_ref(p),
+            Matcher::Glob { known, .. } => known,
+        }
+    }
+}
+
+/// A glob's literal leading directory, and whether its wildcards span more than the last
+/// component (then the whole tree under that directory is watched).
+fn glob_base(text: &str) -> (PathBuf, Depth) {
+    let mut base = PathBuf::new();
+    let mut rest = 0;
+    for c in Path::new(text).components() {
+        let s = c.as_os_str().to_string_lossy();
+        if rest > 0 || s.contains(['*', '?', '[']) {
+            rest += 1;
+        } else {
+            base.push(c);
+        }
+    }
+    let depth = if rest > 1 || text.contains("**") {
+        Depth::Tree
+    } else {
+        Depth::Flat
+    };
+    (base, depth)
+}
+
+/// `p` made absolute against `cwd`, with `.` and `..` resolved lexically (events name
+/// paths that way).
+pub fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in cwd.join(p).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The inputs and outputs of one watched proc, resolved off the core's lock.
+#[derive(Debug, Default)]
+pub struct ProcFiles {
+    pub inputs: Vec<InputPattern>,
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Everything watched: the procs' matchers, the paths whose changes are ignored, and the
+/// directories to watch.
+#[derive(Debug, Default)]
+pub struct Watched {
+    procs: Vec<(ProcId, Vec<Matcher>)>,
+    ignored: Vec<PathBuf>,
+}
+
+impl Watched {
+    /// Builds the watch over `procs`, ignoring changes at or under `ignored` (prun's log
+    /// directory, the task DB) and the procs' outputs. Relative paths are relative to
+    /// `cwd`, as everywhere in a script. An input glob that is not valid is left out and
+    /// passed to `bad` with its error (its proc failed on it already).
+    pub fn new(
+        cwd: &Path,
+        procs: Vec<(ProcId, ProcFiles)>,
+        ignored: &[PathBuf],
+        mut bad: impl FnMut(&glob::PatternError),
+    ) -> Watched {
+        let mut w = Watched {
+            procs: Vec::new(),
+            ignored: ignored.iter().map(|p| absolute(cwd, p)).collect(),
+        };
+        for (id, files) in procs {
+            w.ignored
+                .extend(files.outputs.iter().map(|o| absolute(cwd, o)));
+            let matchers: Vec<Matcher> = files
+                .inputs
+                .into_iter()
+                .filter_map(|i| Matcher::new(i, cwd).map_err(|e| bad(&e)).ok())
+                .collect();
+            if !matchers.is_empty() {
+                w.procs.push((id, matchers));
+            }
+        }
+        w
+    }
+
+    /// Whether a change of `path` is ignored: an output of a proc, or under prun's own
+    /// directories.
+    pub fn ignores(&self, path: &Path) -> bool {
+        self.ignored.iter().any(|i| path.starts_with(i))
+    }
+
+    /// The procs whose inputs a change of `path` affects.
+    pub fn affected(&self, path: &Path) -> Vec<ProcId> {
+        if self.ignores(path) {
+            return Vec::new();
+        }
+        self.procs
+            .iter()
+            .filter(|(_, ms)| ms.iter().any(|m| m.matches(path)))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Every watched proc (a lost event queue makes all of them suspect).
+    pub fn all(&self) -> Vec<ProcId> {
+        self.procs.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// How many procs have inputs, and how many input files they name.
+    pub fn counts(&self) -> (usize, usize) {
+        let files = self
+            .procs
+            .iter()
+            .flat_map(|(_, ms)| ms.iter().map(Matcher::files))
+            .sum();
+        (self.procs.len(), files)
+    }
+
+    /// The directories to watch: each input's root, where it exists, or else its nearest
+    /// existing ancestor (watched flat); nested roots inside a watched tree are dropped.
+    pub fn roots(&self) -> BTreeMap<PathBuf, Depth> {
+        let mut roots: BTreeMap<PathBuf, Depth> = BTreeMap::new();
+        for (_, ms) in &self.procs {
+            for m in ms {
+                let (mut dir, mut depth) = m.root();
+                while !dir.is_dir() {
+                    match dir.parent() {
+                        Some(p) => dir = p.to_path_buf(),
+                        None => break,
+                    }
+                    depth = Depth::Flat;
+                }
+                let d = roots.entry(dir).or_insert(depth);
+                *d = (*d).max(depth);
+            }
+        }
+        let trees: Vec<PathBuf> = roots
+            .iter()
+            .filter(|(_, d)| **d == Depth::Tree)
+            .map(|(p, _)| p.clone())
+            .collect();
+        roots.retain(|p, _| !trees.iter().any(|t| p != t && p.starts_with(t)));
+        roots
+    }
+
+    /// The input files modified at or after `since` (changes made before the watch began),
+    /// with the procs they affect.
+    pub fn modified_since(&self, since: std::time::SystemTime) -> Vec<(PathBuf, ProcId)> {
+        let mut out = Vec::new();
+        for (id, ms) in &self.procs {
+            for p in ms.iter().flat_map(Matcher::paths) {
+                let newer = std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= since);
+                if newer && !self.ignores(p) {
+                    out.push((p.clone(), *id));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watched(dir: &Path, inputs: &[InputPattern], outputs: &[&str]) -> Watched {
+        let files = ProcFiles {
+            inputs: inputs.to_vec(),
+            outputs: outputs.iter().map(PathBuf::from).collect(),
+        };
+        Watched::new(dir, vec![(7, files)], &[], |e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_flat_glob_watches_its_directory_and_matches_new_files_only_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/sub")).unwrap();
+        let w = watched(dir.path(), &[InputPattern::Glob("src/*.txt".into())], &[]);
+        let roots: Vec<_> = w.roots().into_iter().collect();
+        assert_eq!(roots, [(dir.path().join("src"), Depth::Flat)]);
+        let hit = |p: &str| w.affected(&dir.path().join(p)).len() == 1;
+        assert!(hit("src/new.txt"));
+        assert!(!hit("src/new.rs"));
+        assert!(!hit("src/sub/deep.txt"));
+        assert!(!hit("src/.hidden.txt"));
+        assert!(hit("src"), "the directory itself removed");
+    }
+
+    #[test]
+    fn a_tree_glob_is_one_recursive_root_and_nested_roots_collapse() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/a/b")).unwrap();
+        let w = watched(
+            dir.path(),
+            &[
+                InputPattern::Glob("src/**/*.rs".into()),
+                InputPattern::Glob("src/a/*.rs".into()),
+                InputPattern::Path("src/a/b/x.rs".into()),
+            ],
+            &[],
+        );
+        let roots: Vec<_> = w.roots().into_iter().collect();
+        assert_eq!(roots, [(dir.path().join("src"), Depth::Tree)]);
+        assert_eq!(w.affected(&dir.path().join("src/a/b/c.rs")).len(), 1);
+    }
+
+    #[test]
+    fn outputs_and_ignored_directories_never_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = watched(
+            dir.path(),
+            &[InputPattern::Glob("*.txt".into())],
+            &["out.txt"],
+        );
+        assert_eq!(w.affected(&dir.path().join("in.txt")).len(), 1);
+        assert_eq!(w.affected(&dir.path().join("out.txt")).len(), 0);
+    }
+
+    #[test]
+    fn a_missing_root_is_watched_through_its_nearest_existing_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = watched(
+            dir.path(),
+            &[InputPattern::Path("gen/x/in.txt".into())],
+            &[],
+        );
+        let roots: Vec<_> = w.roots().into_iter().collect();
+        assert_eq!(roots, [(dir.path().to_path_buf(), Depth::Flat)]);
+        assert_eq!(w.affected(&dir.path().join("gen")).len(), 1);
+    }
+}

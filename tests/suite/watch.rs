@@ -1,0 +1,533 @@
+//! Watch mode: a watching prun runs as a child process; the tests change files for real
+//! and wait, with bounded polling, for what prun prints about each cycle.
+//!
+//! That nothing else happened (no second cycle after a burst, no loop after an output
+//! write) is shown by an event, not by waiting: a later change of another input must
+//! start the very next cycle.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long one awaited event may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A prun watching a script in a temporary directory.
+struct Watching {
+    dir: tempfile::TempDir,
+    child: Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+}
+
+impl Watching {
+    /// Writes `files` and `main.rhai`, then starts `prun main.rhai ARGS`.
+    fn start(script: &str, files: &[(&str, &str)], args: &[&str]) -> Watching {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("main.rhai"), script).expect("script");
+        for (p, text) in files {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("file");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
+            .arg("main.rhai")
+            .args(args)
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start prun");
+        let out = collect(child.stdout.take().expect("stdout"));
+        let err = collect(child.stderr.take().expect("stderr"));
+        Watching {
+            dir,
+            child,
+            out,
+            err,
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn write(&self, p: &str, text: &str) {
+        std::fs::write(self.path(p), text).expect("write");
+    }
+
+    fn read(&self, p: &str) -> String {
+        std::fs::read_to_string(self.path(p)).unwrap_or_default()
+    }
+
+    fn stdout(&self) -> String {
+        self.out.lock().expect("stdout").clone()
+    }
+
+    /// Waits until `done` holds, failing the test (and showing prun's output) after
+    /// [`PATIENCE`].
+    fn until(&mut self, what: &str, mut done: impl FnMut(&Watching) -> bool) {
+        let start = Instant::now();
+        while !done(self) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "prun ended ({status}) while waiting for {what}\n{}",
+                    self.shown()
+                );
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!("timed out waiting for {what}\n{}", self.shown());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until prun's output has `n` lines containing `text`.
+    fn until_lines(&mut self, text: &str, n: usize) {
+        self.until(&format!("{n} line(s) with {text:?}"), |w| {
+            w.stdout().lines().filter(|l| l.contains(text)).count() >= n
+        });
+    }
+
+    /// Waits until the watch announced itself for the `n`th time (after the first run and
+    /// after each cycle).
+    fn until_watching(&mut self, n: usize) {
+        self.until_lines("prun: watch: watching", n);
+    }
+
+    /// Ctrl-C, then the exit status once prun has ended.
+    fn interrupt(mut self) -> (i32, String, String, tempfile::TempDir) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!("prun did not end after Ctrl-C\n{}", self.shown());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // The readers see the end of the pipes once prun has exited.
+        let deadline = Instant::now() + PATIENCE;
+        while Arc::strong_count(&self.out) > 1 || Arc::strong_count(&self.err) > 1 {
+            assert!(Instant::now() < deadline, "prun's output never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (out, err) = (self.stdout(), self.err.lock().expect("stderr").clone());
+        // The directory outlives this handle: the caller looks at what the jobs left.
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        (status.code().unwrap_or(-1), out, err, dir)
+    }
+
+    fn shown(&self) -> String {
+        format!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.err.lock().expect("stderr")
+        )
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads a pipe to its end into a shared string; the reader drops its handle when done.
+fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let mine = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            mine.lock()
+                .expect("output")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    text
+}
+
+/// How many lines of `log` are exactly `line`.
+fn count(log: &str, line: &str) -> usize {
+    log.lines().filter(|l| *l == line).count()
+}
+
+/// Whether the process `pid` (written by a job into `file`) is gone.
+fn gone(dir: &Path, file: &str) -> bool {
+    let pid = std::fs::read_to_string(dir.join(file)).expect("pid file");
+    let pid = pid.trim();
+    assert!(!pid.is_empty(), "no pid in {file}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        // A zombie is gone for good; it only waits for its reaper.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// `a` reads `src/a.txt`, `b` depends on `a`, `c` reads `other/c.txt`, `d` reads nothing;
+/// each appends its name to `runs` when it really runs.
+const CHAIN: &str = r#"
+proc("a", #{ inputs: ["src/a.txt"], shell: "echo a >> runs; cat src/a.txt" });
+proc("b", #{ deps: ["a"], shell: "echo b >> runs" });
+proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
+proc("d", #{ shell: "echo d >> runs" });
+"#;
+
+const CHAIN_FILES: &[(&str, &str)] = &[("src/a.txt", "1\n"), ("other/c.txt", "1\n")];
+
+#[test]
+fn one_change_reruns_the_proc_and_its_dependents_only() {
+    let mut w = Watching::start(CHAIN, CHAIN_FILES, &["b", "c", "d", "--watch"]);
+    w.until_watching(1);
+    assert_eq!(w.read("runs").lines().count(), 4, "{}", w.read("runs"));
+    w.write("src/a.txt", "2\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/a.txt changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prun: watch: cycle 1: 2 succeeded in"),
+        "{out}"
+    );
+    let runs = w.read("runs");
+    assert_eq!((count(&runs, "a"), count(&runs, "b")), (2, 2), "{runs}");
+    assert_eq!((count(&runs, "c"), count(&runs, "d")), (1, 1), "{runs}");
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn ten_writes_within_the_debounce_are_one_rerun() {
+    // A debounce well above the burst's length, even on a loaded machine.
+    let script = format!(r#"set_options(#{{ watch_debounce: "1s" }}); {CHAIN}"#);
+    let mut w = Watching::start(&script, CHAIN_FILES, &["b", "c", "--watch"]);
+    w.until_watching(1);
+    // A burst of saves over some 180 ms (the pauses make the burst; they synchronise
+    // nothing).
+    for i in 0..10 {
+        w.write("src/a.txt", &format!("{i}\n"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    w.until_watching(2);
+    // The next cycle is the one another change starts: the burst made no second one.
+    w.write("other/c.txt", "2\n");
+    w.until_watching(3);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 2: other/c.txt changed"),
+        "{out}"
+    );
+    let runs = w.read("runs");
+    assert_eq!((count(&runs, "a"), count(&runs, "b")), (2, 2), "{runs}");
+    assert_eq!(count(&runs, "c"), 2, "{runs}");
+    w.interrupt();
+}
+
+#[test]
+fn a_change_during_a_run_gives_a_second_run_whose_result_the_dependents_use() {
+    // `a` returns what it read; while `hold` exists it waits for `go` before returning.
+    let script = r#"
+proc("a", #{ inputs: ["src/in.txt"] }, |ctx| {
+    let v = read_file("src/in.txt");
+    if file_info("hold") != () {
+        exec(["rm", "hold"]);
+        write_file("a.running", "");
+        let i = 0;
+        while file_info("go") == () && i < 3000 { sleep(0.01); i += 1; }
+    }
+    v
+});
+proc("b", #{ deps: ["a"] }, |ctx| { append_file("b.seen", ctx.results["a"]); });
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "v1\n")], &["b", "--watch"]);
+    w.until_watching(1);
+    w.write("hold", "");
+    w.write("src/in.txt", "v2\n");
+    w.until("a to run on v2", |w| w.path("a.running").exists());
+    w.write("src/in.txt", "v3\n");
+    w.until_lines("changed while it ran; running again when done: a", 1);
+    w.write("go", "");
+    w.until_watching(2);
+    assert_eq!(w.read("b.seen"), "v1\nv3\n", "{}", w.stdout());
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn an_output_write_does_not_start_another_cycle() {
+    // `a`'s output lies in the directory its input glob watches.
+    let script = r#"
+proc("a", #{ inputs: ["src/*"], outputs: ["src/out.gen"],
+             shell: "echo a >> runs; cat src/in.txt > src/out.gen" });
+proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
+"#;
+    let files = [("src/in.txt", "1\n"), ("other/c.txt", "1\n")];
+    let mut w = Watching::start(script, &files, &["a", "c", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "2\n");
+    w.until_watching(2);
+    w.write("other/c.txt", "2\n");
+    w.until_watching(3);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 2: other/c.txt changed"),
+        "{out}"
+    );
+    let runs = w.read("runs");
+    assert_eq!((count(&runs, "a"), count(&runs, "c")), (2, 2), "{runs}");
+    w.interrupt();
+}
+
+/// A script whose `a` watches a glob, and `c` another directory (for the follow-up change).
+const GLOB: &str = r#"
+proc("a", #{ inputs: ["src/*.txt"], shell: "echo a >> runs" });
+proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
+"#;
+
+/// Runs `change` on a watching prun of [`GLOB`] and checks that it made exactly one cycle
+/// that re-ran `a`.
+fn one_cycle_for(change: impl FnOnce(&Watching), what: &str) {
+    let files = [("src/a.txt", "1\n"), ("other/c.txt", "1\n")];
+    let mut w = Watching::start(GLOB, &files, &["a", "c", "--watch"]);
+    w.until_watching(1);
+    change(&w);
+    w.until_watching(2);
+    w.write("other/c.txt", "2\n");
+    w.until_watching(3);
+    let out = w.stdout();
+    assert!(
+        out.contains(&format!("prun: watch: cycle 1: {what} changed")),
+        "{out}"
+    );
+    assert!(
+        out.contains("prun: watch: cycle 2: other/c.txt changed"),
+        "{out}"
+    );
+    let runs = w.read("runs");
+    assert_eq!(count(&runs, "a"), 2, "{runs}");
+    w.interrupt();
+}
+
+#[test]
+fn a_new_file_matching_an_input_glob_starts_one_cycle() {
+    one_cycle_for(|w| w.write("src/new.txt", "x\n"), "src/new.txt");
+}
+
+#[test]
+fn a_file_saved_by_rename_starts_one_cycle() {
+    // As editors save: write a temporary file beside it, then rename it over the input.
+    one_cycle_for(
+        |w| {
+            w.write("src/.a.txt.swp", "2\n");
+            std::fs::rename(w.path("src/.a.txt.swp"), w.path("src/a.txt")).expect("rename");
+        },
+        "src/a.txt",
+    );
+}
+
+#[test]
+fn a_deleted_input_starts_a_cycle() {
+    let files = [("src/a.txt", "1\n"), ("src/b.txt", "1\n")];
+    let mut w = Watching::start(GLOB, &files, &["a", "--watch"]);
+    w.until_watching(1);
+    std::fs::remove_file(w.path("src/b.txt")).expect("rm");
+    w.until_watching(2);
+    assert!(
+        w.stdout()
+            .contains("prun: watch: cycle 1: src/b.txt changed"),
+        "{}",
+        w.stdout()
+    );
+    assert_eq!(count(&w.read("runs"), "a"), 2);
+    w.interrupt();
+}
+
+const CHECK: &str = r#"
+proc("check", #{ inputs: ["src/in.txt"], shell: "grep -q good src/in.txt" });
+"#;
+
+#[test]
+fn a_failing_cycle_is_reported_and_the_watch_goes_on() {
+    let mut w = Watching::start(CHECK, &[("src/in.txt", "good\n")], &["check", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "bad\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(out.contains("FAILED     check"), "{out}");
+    assert!(out.contains("prun: watch: cycle 1: 1 failed in"), "{out}");
+    w.write("src/in.txt", "good again\n");
+    w.until_watching(3);
+    assert!(
+        w.stdout().contains("prun: watch: cycle 2: 1 succeeded in"),
+        "{}",
+        w.stdout()
+    );
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "the last cycle succeeded\n{out}");
+}
+
+#[test]
+fn ctrl_c_after_a_failed_cycle_exits_1() {
+    let mut w = Watching::start(CHECK, &[("src/in.txt", "good\n")], &["check", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "bad\n");
+    w.until_watching(2);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(!err.contains("interrupted"), "{err}");
+}
+
+#[test]
+fn ctrl_c_after_a_good_cycle_exits_0_and_leaves_no_process_behind() {
+    // The job leaves a child running in the background, in its process group.
+    let script = r#"
+proc("a", #{ inputs: ["src/in.txt"], shell: "sleep 1000 & echo $! > bg.pid" });
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "1\n")], &["a", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "2\n");
+    w.until_watching(2);
+    let (code, out, err, dir) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(gone(dir.path(), "bg.pid"), "the background child survived");
+}
+
+#[test]
+fn ctrl_c_during_a_cycle_ends_its_jobs_and_exits_1() {
+    let script = r#"
+proc("a", #{ inputs: ["src/in.txt"],
+             shell: "if grep -q slow src/in.txt; then echo $$ > job.pid; exec sleep 1000; fi" });
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "fast\n")], &["a", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "slow\n");
+    w.until("the job to run", |w| !w.read("job.pid").is_empty());
+    let (code, out, err, dir) = w.interrupt();
+    assert_eq!(code, 1, "the last cycle did not complete\n{out}\n{err}");
+    assert!(gone(dir.path(), "job.pid"), "the job survived");
+}
+
+#[test]
+fn watch_in_the_script_runs_the_same_loop_and_its_cleanups_run_after_ctrl_c() {
+    let script = r#"
+set_options(#{ watch: true, watch_debounce: "100ms" });
+defer(|| write_file("cleaned", "yes"));
+proc("a", #{ inputs: ["src/in.txt"], shell: "echo a >> runs" });
+run("a");
+watch();
+write_file("after-watch", "ran");
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "1\n")], &[]);
+    w.until_watching(1);
+    w.write("src/in.txt", "2\n");
+    w.until_watching(2);
+    assert_eq!(count(&w.read("runs"), "a"), 2);
+    let (code, out, err, dir) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        dir.path().join("cleaned").exists(),
+        "the cleanup did not run"
+    );
+    assert!(
+        !dir.path().join("after-watch").exists(),
+        "Ctrl-C ends the script at watch()"
+    );
+}
+
+#[test]
+fn watch_without_watch_mode_is_an_error() {
+    let out = crate::support::Test::new()
+        .script(r#"proc("a", #{ shell: "true" }); run("a"); watch();"#)
+        .run();
+    out.code(2).err_has("watch() needs watch mode");
+}
+
+#[test]
+fn a_negative_watch_debounce_is_an_error() {
+    let out = crate::support::Test::new()
+        .script(r#"set_options(#{ watch_debounce: -1 });"#)
+        .run();
+    out.code(2).err_has("watch_debounce");
+}
+
+#[test]
+fn a_watch_with_no_inputs_to_watch_ends_with_a_warning() {
+    let out = crate::support::Test::new()
+        .script(r#"proc("a", #{ shell: "true" });"#)
+        .args(&["a", "--watch"])
+        .run();
+    out.ok()
+        .err_has("no scheduled proc declares inputs: there is nothing to watch");
+}
+
+#[test]
+fn watch_with_names_watches_only_their_inputs_and_their_dependencies() {
+    let script =
+        format!(r#"set_options(#{{ watch: true }}); {CHAIN} run(["b", "c"]); watch("b");"#);
+    let mut w = Watching::start(&script, CHAIN_FILES, &[]);
+    w.until_watching(1);
+    assert!(
+        w.stdout().contains("watching 1 input of 1 proc"),
+        "{}",
+        w.stdout()
+    );
+    // `c` is not watched: its change starts no cycle, so the next cycle is `a`'s.
+    w.write("other/c.txt", "2\n");
+    w.write("src/a.txt", "2\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/a.txt changed"),
+        "{out}"
+    );
+    let runs = w.read("runs");
+    assert_eq!((count(&runs, "a"), count(&runs, "c")), (2, 1), "{runs}");
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn an_input_changed_during_the_first_run_is_caught_up_on_when_the_watch_begins() {
+    // The first run of `a` waits for `go`; the input changes meanwhile, before any watch.
+    let script = r#"
+proc("a", #{ inputs: ["src/in.txt"], shell: "cat src/in.txt >> seen; if [ ! -e first.done ]; then touch first.done running; i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; fi" });
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "v1\n")], &["a", "--watch"]);
+    w.until("the first run", |w| w.path("running").exists());
+    w.write("src/in.txt", "v2\n");
+    w.write("go", "");
+    w.until_watching(1);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/in.txt changed"),
+        "{out}"
+    );
+    assert_eq!(w.read("seen"), "v1\nv2\n", "{out}");
+    w.interrupt();
+}

@@ -619,10 +619,11 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         }
         exit = Exit::Interrupted;
     }
-    if exit == Exit::Ok && (summary.failed > 0 || summary.failed_dep > 0) {
-        exit = Exit::ProcFailed;
-    }
-    if exit == Exit::Ok && sched.lock().aborted().is_some() {
+    // A watch's last cycle decided above; the interrupt that ended it aborted the run.
+    if watched.is_none()
+        && exit == Exit::Ok
+        && (summary.failed > 0 || summary.failed_dep > 0 || sched.lock().aborted().is_some())
+    {
         exit = Exit::ProcFailed;
     }
     let info = RunInfo {

@@ -326,9 +326,11 @@ fn split_types(args: &str) -> Vec<&str> {
     out
 }
 
-/// The engine whose functions "did you mean" offers, and the functions scripts defined.
-/// Read only when an error names a missing function: listing an engine's functions takes
-/// a while, and most runs never need it.
+/// The engine whose functions "did you mean" offers, and the functions its script
+/// defined: those of the run that started last. Read only when an error names a missing
+/// function: listing an engine's functions takes a while, and most runs never need it.
+/// While a program embedding prun has runs at once, a hint may draw from another run's
+/// engine; only the hint, never the error, and nothing is kept of finished runs.
 static ENGINE: RwLock<Option<Weak<Engine>>> = RwLock::new(None);
 static SCRIPT_FUNCTIONS: RwLock<BTreeSet<String>> = RwLock::new(BTreeSet::new());
 
@@ -337,10 +339,11 @@ pub fn know_engine(engine: &Weak<Engine>) {
     *ENGINE.write().unwrap_or_else(|e| e.into_inner()) = Some(engine.clone());
 }
 
-/// Adds functions a script defines (`fn name(...)`) to those "did you mean" offers.
+/// Makes the functions a script defines (`fn name(...)`) the script functions "did you
+/// mean" offers.
 pub fn know_script_functions<'a>(names: impl IntoIterator<Item = &'a str>) {
     let mut known = SCRIPT_FUNCTIONS.write().unwrap_or_else(|e| e.into_inner());
-    known.extend(names.into_iter().map(str::to_string));
+    *known = names.into_iter().map(str::to_string).collect();
 }
 
 /// Every callable function by name, with the ways it can be called (`shell(a string)`).

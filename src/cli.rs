@@ -446,12 +446,12 @@ pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
 }
 
 /// Writes the completion script of `shell` for prun's command line.
-pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     clap_complete::generate(shell, &mut Cli::command(), "prun", out);
 }
 
 /// Writes prun's man page (roff), made from the same definition as `--help`.
-pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub(crate) fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     clap_mangen::Man::new(Cli::command()).render(out)
 }
 

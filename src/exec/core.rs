@@ -168,7 +168,8 @@ struct Run {
     attempts: u32,
     first_start: Option<Instant>,
     started_at: Option<std::time::SystemTime>,
-    fingerprint: Option<Fingerprint>,
+    /// Boxed: most procs have none, and a run may hold many procs.
+    fingerprint: Option<Box<Fingerprint>>,
     /// Counted as done by the dry runner (`--dry-run`) without running.
     dry: bool,
     duration: Option<Duration>,
@@ -563,7 +564,9 @@ impl Core {
                 self.waves.park(def.wave, p);
                 continue;
             }
-            if self.runs[p].fingerprint.is_none() && self.needs_fingerprint(p) {
+            // A proc is judged once, before its first attempt: a retry runs again.
+            let judged = self.runs[p].fingerprint.is_some() || self.runs[p].attempts > 0;
+            if !judged && self.needs_fingerprint(p) {
                 match self.judge(p) {
                     None => continue,
                     Some(Judgement::Fresh(result)) => {
@@ -574,7 +577,7 @@ impl Core {
                         self.fail(p, e, None);
                         continue;
                     }
-                    Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(fp),
+                    Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
                 }
             }
             if let Some(l) = self.locks.held(&def.locks) {
@@ -592,10 +595,10 @@ impl Core {
     fn launch(&mut self, p: ProcId) {
         let node = self.graph.proc(p);
         let def = node.def.clone();
-        let fingerprint = self.runs[p].fingerprint.take().unwrap_or_default();
-        let node = self.graph.proc(p);
-        let input_fingerprint = fingerprint.map.clone();
-        self.runs[p].fingerprint = Some(fingerprint);
+        let input_fingerprint = self.runs[p]
+            .fingerprint
+            .as_ref()
+            .map_or(Dynamic::UNIT, |f| f.map.clone());
         self.locks.take(&def.locks, p);
         let mut dep_results = Map::new();
         let mut changed_deps = Vec::new();

@@ -98,7 +98,7 @@ impl Core {
                 self.finish(p, State::UpToDate, Some(result), None, None);
             }
             Judgement::Stale(fp) => {
-                self.runs[p].fingerprint = Some(fp);
+                self.runs[p].fingerprint = Some(Box::new(fp));
                 self.enqueue(p);
             }
             Judgement::Failed(e) => self.fail(p, e, None),

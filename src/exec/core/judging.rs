@@ -18,8 +18,8 @@ impl Core {
             .iter()
             .map(|&d| {
                 let name = &*self.graph.proc(d).name;
-                let stamp = cache.map_or("", |c| c.stamp(name));
-                (name.to_string(), stamp.to_string())
+                let stamp = cache.map_or_else(String::new, |c| c.stamp(name));
+                (name.to_string(), stamp)
             })
             .collect()
     }

@@ -475,7 +475,7 @@ impl Scheduler {
         let cancel = job.cancel.child_token();
         let me = self.clone();
         if let Some(launch) = job::command_launch(&job, self.kill_grace()) {
-            self.reporter.command(Some(&job.name), &launch.to_string());
+            self.reporter.command(Some(&job.name), &launch);
             let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
                 let launcher = me.launcher.clone();

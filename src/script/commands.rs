@@ -227,9 +227,7 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     let shared = Arc::new(Mutex::new(writer));
     l.log = Some(shared.clone());
     if !c.quiet {
-        sched
-            .reporter()
-            .command(job.as_ref().map(|j| &*j.name), &l.to_string());
+        sched.reporter().command(job.as_ref().map(|j| &*j.name), &l);
     }
     let result = sched
         .runtime()

@@ -387,6 +387,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
+    crate::exec::unix::leave_sigchld_to_the_runtime();
     let parallel = cfg.parallel.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });

@@ -172,6 +172,7 @@ impl Cache {
         self.stamp_of(name).unwrap_or_default()
     }
 
+    /// The stamp of a proc, if it has one: in its cached row, or given in this run.
     fn stamp_of(&self, name: &str) -> Option<String> {
         match (self.rows.get(name), self.touched.get(name)) {
             (Some(row), _) => Some(row.stamp.clone()),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Engine benchmark for prun: scheduling/spawn overhead against make, ninja, xargs and
 # GNU parallel on trivial jobs (`/usr/bin/true`), a long dependency chain, many closure
-# procs, and start-up time.
+# procs, start-up time, a no-op run of up-to-date procs against ninja, peak memory, and
+# whether 100,000 procs cost ten times what 10,000 do.
 #
 #   benches/engine.sh               # build release prun, run everything, print markdown
 #   REPS=7 benches/engine.sh        # repetitions per case (median is reported; default 5)
@@ -9,6 +10,7 @@
 #   SKIP_BUILD=1 benches/engine.sh  # use the existing target/release/prun
 #   NO_TMPFS=1 benches/engine.sh    # skip the extra prun row with its logs on tmpfs
 #   NO_HYPERFINE=1 benches/engine.sh # time case 4 with a plain loop even if hyperfine exists
+#   NO_LINEAR=1 benches/engine.sh   # skip case 7 (100,000 closure procs: a few seconds)
 #
 # Every generated input (Rhai scripts, Makefiles, build.ninja) is written to a temp dir at
 # run time; XDG_STATE_HOME points there too, so prun's logs never touch the user's state.
@@ -24,6 +26,9 @@ N_FLAT=2000    # case 1
 N_CHAIN=500    # case 2
 N_CLOS=20000   # case 3
 N_START=50     # case 4: runs per command (hyperfine --runs, or the fallback loop)
+N_NOOP=10000   # case 5: up-to-date procs, each with one input and one output
+N_RSS=10000    # case 6: command procs whose peak memory is measured
+N_LINEAR=(10000 100000) # case 7: closure procs, a small and a ten times larger run
 
 die() { echo "engine.sh: $*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -110,6 +115,40 @@ cat >one.rhai <<'EOF'
 proc("one", #{ cmd: ["/usr/bin/true"] });
 run("one");
 EOF
+
+# Case 5: N_NOOP procs, each copying one input to one output; measured once all are up
+# to date (prun's task DB, ninja's log). The same tree for both, generated once.
+mkdir -p in out-prun out-ninja
+for ((i = 0; i < N_NOOP; i++)); do echo "$i" >"in/$i.txt"; done
+cat >noop.rhai <<EOF
+for i in 0..$N_NOOP {
+    proc(\`c\${i}\`, #{
+        inputs: [\`in/\${i}.txt\`],
+        outputs: [\`out-prun/\${i}.txt\`],
+        cmd: ["cp", \`in/\${i}.txt\`, \`out-prun/\${i}.txt\`],
+    });
+}
+run("c*");
+EOF
+{
+    printf 'rule cp\n  command = cp $in $out\n'
+    for ((i = 0; i < N_NOOP; i++)); do printf 'build out-ninja/%d.txt: cp in/%d.txt\n' "$i" "$i"; done
+} >noop.ninja
+
+# Case 6: N_RSS independent command procs (and the same for ninja).
+cat >rss.rhai <<EOF
+for i in 0..$N_RSS { proc("t" + i, #{ cmd: ["/usr/bin/true"] }); }
+run("t*");
+EOF
+{
+    printf 'rule t\n  command = /usr/bin/true\n'
+    for ((i = 0; i < N_RSS; i++)); do printf 'build t%d: t\n' "$i"; done
+} >rss.ninja
+
+# Case 7: closure procs at two sizes.
+for n in "${N_LINEAR[@]}"; do
+    printf 'for i in 0..%d { proc("p" + i, |ctx| 1); }\nrun("p*");\n' "$n" >"linear$n.rhai"
+done
 
 # ---------------------------------------------------------------- measuring
 
@@ -248,6 +287,46 @@ else
     done
 fi
 
+# Case 5: build once, check that prun's second run has nothing to do, then measure.
+echo "case: no-op run of $N_NOOP up-to-date procs" >&2
+"$PRUN" -q noop.rhai -j 2 >/dev/null || die "prun: the first run of noop.rhai failed"
+last=$("$PRUN" noop.rhai -j 2 | tail -n 1)
+[[ $last =~ ^prun:\ 0\ succeeded,\ $N_NOOP\ up\ to\ date ]] \
+    || die "prun's second run of noop.rhai was not all up to date: $last"
+add "prun -j2 -q (all up to date)" $N_NOOP quiet "$PRUN noop.rhai -j 2 -q"
+if have ninja; then
+    ninja -j2 -f noop.ninja >/dev/null || die "ninja: the first build of noop.ninja failed"
+    add "ninja -j2 (no work to do)" $N_NOOP - "ninja -j2 -f noop.ninja"
+else
+    echo "ninja not installed: no reference for case 5" >&2
+fi
+bench_case "5. no-op, $N_NOOP up to date"
+
+# Case 6: peak resident memory (load-independent), with GNU time.
+RSS_ROWS=()
+if [[ -x /usr/bin/time ]]; then
+    echo "case: peak RSS of $N_RSS command procs" >&2
+    peak() { # command... -> max RSS in KiB
+        /usr/bin/time -f '%M' -o "$TMP/rss" "$@" >/dev/null 2>&1 || die "'$*' failed"
+        tail -n 1 "$TMP/rss"
+    }
+    mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+    RSS_ROWS+=("| 6. peak RSS, $N_RSS command procs | prun -j2 -q | $(mib "$(peak "$PRUN" rss.rhai -j 2 -q)") | \`$PRUN rss.rhai -j 2 -q\` |")
+    if have ninja; then
+        RSS_ROWS+=("| 6. peak RSS, $N_RSS command procs | ninja -j2 | $(mib "$(peak ninja -j2 -f rss.ninja)") | \`ninja -j2 -f rss.ninja\` |")
+    fi
+else
+    echo "/usr/bin/time (GNU time) not installed: case 6 skipped" >&2
+fi
+
+# Case 7: the larger run should cost about ten times the smaller one (per proc alike).
+if [[ -z ${NO_LINEAR:-} ]]; then
+    for n in "${N_LINEAR[@]}"; do
+        add "prun (default -j), $n closure procs" "$n" "prun:$n" "$PRUN linear$n.rhai"
+    done
+    bench_case "7. linearity"
+fi
+
 # ---------------------------------------------------------------- report
 
 echo
@@ -263,7 +342,14 @@ echo "| case | tool | jobs | median | min | mean ± sd | command |"
 echo "|---|---|---:|---:|---:|---:|---|"
 printf '%s\n' "${START_ROWS[@]}"
 echo
+if ((${#RSS_ROWS[@]} > 0)); then
+    echo "| case | tool | peak RSS | command |"
+    echo "|---|---|---:|---|"
+    printf '%s\n' "${RSS_ROWS[@]}"
+    echo
+fi
 echo "prun = \`$PRUN\`. make runs a single-word recipe by exec without a shell; ninja always"
 echo "uses \`/bin/sh -c\`; GNU parallel runs each job through a shell too. On a shared or"
 echo "busy machine trust the min column more than the median. Case 4 runs prun $N_START+ times"
 echo "against one state dir, so it includes prun's pruning of old run-log directories."
+echo "Case 7 is linear when the jobs/s column is about the same for both sizes."

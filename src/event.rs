@@ -290,13 +290,13 @@ impl Reporter for Tee {
             text: text.into(),
         });
     }
-    fn command(&self, proc: Option<&str>, line: &str) {
+    fn command(&self, proc: Option<&str>, line: &dyn std::fmt::Display) {
         if let Some(r) = &self.inner {
             r.command(proc, line);
         }
         self.emit(|| Event::Command {
             proc: proc.map(Into::into),
-            line: line.into(),
+            line: line.to_string(),
         });
     }
     fn message(&self, text: &str) {

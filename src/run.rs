@@ -330,6 +330,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         .enable_all()
         .build()
         .map_err(Failure::Runtime)?;
+    crate::exec::unix::leave_sigchld_to_the_runtime();
     let parallel = settings.parallel.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -837,13 +838,19 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
         wall,
         ..Summary::default()
     };
-    let mut ran: Vec<(String, Duration)> = Vec::new();
+    // The three slowest, kept as they come (ties in registration order): a list of
+    // every proc that ran would cost a run of many procs its peak memory.
+    let mut slowest: Vec<(String, Duration)> = Vec::with_capacity(SLOWEST + 1);
     for p in c.scheduled() {
         if let Some(d) = p
             .duration
             .filter(|_| matches!(p.state, State::Succeeded | State::Failed))
         {
-            ran.push((p.name.to_string(), d));
+            let at = slowest.partition_point(|&(_, e)| e >= d);
+            if at < SLOWEST {
+                slowest.insert(at, (p.name.to_string(), d));
+                slowest.truncate(SLOWEST);
+            }
         }
         match p.state {
             State::Succeeded => s.succeeded += 1,
@@ -854,11 +861,12 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
             State::Idle | State::Wanted | State::Running => s.not_run += 1,
         }
     }
-    ran.sort_by_key(|r| std::cmp::Reverse(r.1));
-    ran.truncate(3);
-    s.slowest = ran;
+    s.slowest = slowest;
     s
 }
+
+/// How many of the slowest procs the summary names.
+const SLOWEST: usize = 3;
 
 /// Ctrl-C, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT abort the run (see
 /// [`Scheduler::interrupt`]): jobs are terminated, `defer` cleanups run, the report is

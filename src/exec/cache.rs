@@ -34,7 +34,9 @@ use crate::store::{CacheRow, ProcRecord, Store};
 pub struct Cache {
     store: Arc<Store>,
     rows: HashMap<String, CacheRow>,
-    stamps: HashMap<String, String>,
+    /// Procs that ran in this run without saving a result ([`Cache::touch`]), with the
+    /// sequence number of their new stamp. Every other proc's stamp is in its row.
+    touched: HashMap<String, u64>,
     begun: bool,
     script: String,
     args: Vec<String>,
@@ -89,14 +91,10 @@ impl Cache {
         full: bool,
         started: SystemTime,
     ) -> Cache {
-        let stamps = rows
-            .iter()
-            .map(|(k, v)| (k.clone(), v.stamp.clone()))
-            .collect();
         Cache {
             store,
             rows,
-            stamps,
+            touched: HashMap::new(),
             begun: false,
             script,
             args,
@@ -171,20 +169,40 @@ impl Cache {
     }
 
     /// The current stamp of a proc (empty when it never ran with a DB).
-    pub fn stamp(&self, name: &str) -> &str {
-        self.stamps.get(name).map_or("", String::as_str)
+    pub fn stamp(&self, name: &str) -> String {
+        self.stamp_of(name).unwrap_or_default()
+    }
+
+    /// The stamp of a proc, if it has one: in its cached row, or given in this run.
+    fn stamp_of(&self, name: &str) -> Option<String> {
+        match (self.rows.get(name), self.touched.get(name)) {
+            (Some(row), _) => Some(row.stamp.clone()),
+            (None, Some(&seq)) => Some(self.stamp_text(seq)),
+            (None, None) => None,
+        }
+    }
+
+    /// The text of this run's stamp number `seq`: unique to the run and to the proc.
+    fn stamp_text(&self, seq: u64) -> String {
+        format!("{:x}.{seq}", self.stamp_base)
+    }
+
+    /// A new stamp number of this run.
+    fn next_stamp(&mut self) -> u64 {
+        self.stamp_seq += 1;
+        self.stamp_seq
     }
 
     /// Saves a result; `fresh` gives the proc a new stamp (it really ran).
     pub fn save(&mut self, name: &str, result: String, fingerprint: String, fresh: bool) {
-        let stamp = match (fresh, self.stamps.get(name)) {
-            (false, Some(old)) => old.clone(),
+        let stamp = match self.stamp_of(name) {
+            Some(old) if !fresh => old,
             _ => {
-                self.stamp_seq += 1;
-                format!("{:x}.{}", self.stamp_base, self.stamp_seq)
+                let seq = self.next_stamp();
+                self.stamp_text(seq)
             }
         };
-        self.stamps.insert(name.to_string(), stamp.clone());
+        self.touched.remove(name);
         let row = CacheRow {
             result,
             fingerprint,
@@ -198,9 +216,8 @@ impl Cache {
     /// ran); a cached result of an earlier definition of it is forgotten.
     pub fn touch(&mut self, name: &str) {
         self.invalidate(name);
-        self.stamp_seq += 1;
-        let stamp = format!("{:x}.{}", self.stamp_base, self.stamp_seq);
-        self.stamps.insert(name.to_string(), stamp);
+        let seq = self.next_stamp();
+        self.touched.insert(name.to_string(), seq);
     }
 
     /// Forgets a proc's result: it failed, so what is cached is stale.
@@ -208,7 +225,7 @@ impl Cache {
         if self.rows.remove(name).is_some() {
             self.store.invalidate(name);
         }
-        self.stamps.remove(name);
+        self.touched.remove(name);
     }
 
     /// Starts the run's history row, once.

@@ -175,7 +175,8 @@ struct Run {
     waited: Duration,
     first_start: Option<Instant>,
     started_at: Option<std::time::SystemTime>,
-    fingerprint: Option<Fingerprint>,
+    /// Boxed: most procs have none, and a run may hold many procs.
+    fingerprint: Option<Box<Fingerprint>>,
     /// Counted as done by the dry runner (`--dry-run`) without running.
     dry: bool,
     duration: Option<Duration>,
@@ -613,7 +614,9 @@ impl Core {
                 self.waves.park(def.wave, p);
                 continue;
             }
-            if self.runs[p].fingerprint.is_none() && self.needs_fingerprint(p) {
+            // A proc is judged once, before its first attempt: a retry runs again.
+            let judged = self.runs[p].fingerprint.is_some() || self.runs[p].attempts > 0;
+            if !judged && self.needs_fingerprint(p) {
                 match self.judge(p) {
                     None => continue,
                     Some(Judgement::Fresh(result)) => {
@@ -624,7 +627,7 @@ impl Core {
                         self.fail(p, e, None);
                         continue;
                     }
-                    Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(fp),
+                    Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
                 }
             }
             if let Some(l) = self.locks.held(&def.locks) {
@@ -646,10 +649,10 @@ impl Core {
     fn launch(&mut self, p: ProcId) {
         let node = self.graph.proc(p);
         let def = node.def.clone();
-        let fingerprint = self.runs[p].fingerprint.take().unwrap_or_default();
-        let node = self.graph.proc(p);
-        let input_fingerprint = fingerprint.map.clone();
-        self.runs[p].fingerprint = Some(fingerprint);
+        let input_fingerprint = self.runs[p]
+            .fingerprint
+            .as_ref()
+            .map_or(Dynamic::UNIT, |f| f.map.clone());
         self.locks.take(&def.locks, p);
         if def.interactive {
             self.console.take(p);

@@ -132,7 +132,12 @@ async fn try_command_body(
             Err(e) => return open_failed(e),
         },
     };
-    let before = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // An unnamed log is always empty: a fresh file, or a spare emptied when given back.
+    let before = if is_unnamed {
+        0
+    } else {
+        file.metadata().map(|m| m.len()).unwrap_or(0)
+    };
     // Undoes this try's mark on the log, for another try.
     let roll_back = |file: File| {
         if is_unnamed {

@@ -614,19 +614,26 @@ async fn run_local(
         _ => None,
     };
     // The same file for both streams is opened once, so they append to one offset (as
-    // `>f 2>&1` does) instead of overwriting each other.
-    let stdout_file = match &launch.stdout {
+    // `>f 2>&1` does) instead of overwriting each other. An open file (`Sink::Fd`) is
+    // only borrowed: each stage gets its own duplicate when it is spawned.
+    let opened_stdout = match &launch.stdout {
         Sink::File(p) => Some(open_sink("stdout file", p)?),
-        Sink::Fd(f) => Some(dup(f)?),
+        Sink::Fd(_) | Sink::Capture | Sink::Log | Sink::Inherit => None,
+    };
+    let opened_stderr = match (&launch.stderr, &launch.stdout) {
+        (Sink::File(e), Sink::File(o)) if e == o => None,
+        (Sink::File(p), _) => Some(open_sink("stderr file", p)?),
+        (Sink::Fd(_) | Sink::Capture | Sink::Log | Sink::Inherit, _) => None,
+    };
+    let stdout_file: Option<&File> = match &launch.stdout {
+        Sink::File(_) => opened_stdout.as_ref(),
+        Sink::Fd(f) => Some(f),
         Sink::Capture | Sink::Log | Sink::Inherit => None,
     };
-    let stderr_file = match (&launch.stderr, &launch.stdout, &stdout_file) {
-        (Sink::File(e), Sink::File(o), Some(f)) if e == o => {
-            Some(f.try_clone().map_err(CommandError::Pipe)?)
-        }
-        (Sink::File(p), ..) => Some(open_sink("stderr file", p)?),
-        (Sink::Fd(f), ..) => Some(dup(f)?),
-        (Sink::Capture | Sink::Log | Sink::Inherit, ..) => None,
+    let stderr_file: Option<&File> = match &launch.stderr {
+        Sink::File(_) => opened_stderr.as_ref().or(opened_stdout.as_ref()),
+        Sink::Fd(f) => Some(f),
+        Sink::Capture | Sink::Log | Sink::Inherit => None,
     };
     // Where a stream that no file takes goes.
     let stdio = |sink: &Sink| -> Result<Stdio, CommandError> {
@@ -664,12 +671,12 @@ async fn run_local(
                 cmd.stdout(w);
                 next_stdin = Some(Stdio::from(r));
             } else {
-                match &stdout_file {
+                match stdout_file {
                     Some(f) => cmd.stdout(dup(f)?),
                     None => cmd.stdout(stdio(&launch.stdout)?),
                 };
             }
-            match &stderr_file {
+            match stderr_file {
                 Some(f) => cmd.stderr(dup(f)?),
                 None => cmd.stderr(stdio(&launch.stderr)?),
             };

@@ -576,7 +576,7 @@ impl Scheduler {
                 launch.stderr = Sink::Log;
                 launch.tap = Some(tap);
             }
-            self.reporter.command(Some(&job.name), &launch.to_string());
+            self.reporter.command(Some(&job.name), &launch);
             let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
                 let launcher = me.launcher.clone();

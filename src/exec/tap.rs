@@ -105,7 +105,7 @@ mod tests {
         fn retrying(&self, _: &str, _: u32, _: &str) {}
         fn finished(&self, _: &ProcSummary) {}
         fn progress(&self, _: &str, _: &str) {}
-        fn command(&self, _: Option<&str>, _: &str) {}
+        fn command(&self, _: Option<&str>, _: &dyn std::fmt::Display) {}
         fn message(&self, _: &str) {}
         fn warning(&self, _: &str) {}
         fn eprint(&self, _: &str) {}

@@ -108,6 +108,23 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// Blocks SIGCHLD in the calling thread and in the threads it starts from now on.
+///
+/// The main thread calls it once the async runtime's workers exist, so that they are the
+/// only threads that take the signal. prun never handles SIGCHLD (children are awaited
+/// through pidfds), and the kernel drops it while the exiting child's parent thread
+/// accepts it. But every thread blocks all signals while it spawns a process, and a child
+/// that exits in that window has its SIGCHLD delivered to another thread that does not
+/// block it: without this, an idle thread (the script's, the task DB writer, a closure
+/// worker) was woken for nothing about every other job of a run of short commands, a CPU
+/// taken from the jobs. Children do not inherit the mask: the spawn resets it.
+pub fn leave_sigchld_to_the_runtime() {
+    use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+}
+
 /// The signal number that ended a process, if a signal did.
 pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;

@@ -257,9 +257,7 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
         }
     }
     if !c.quiet {
-        sched
-            .reporter()
-            .command(job.as_ref().map(|j| &*j.name), &l.to_string());
+        sched.reporter().command(job.as_ref().map(|j| &*j.name), &l);
     }
     let result = sched
         .runtime()

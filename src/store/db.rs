@@ -98,6 +98,13 @@ enum Msg {
     Corrupt(String, mpsc::Sender<()>),
 }
 
+impl Msg {
+    /// A message whose sender waits for the writer's answer.
+    fn is_urgent(&self) -> bool {
+        matches!(self, Msg::Flush(_) | Msg::Corrupt(..))
+    }
+}
+
 /// Reports a problem with the DB; the run goes on.
 pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -142,6 +149,9 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // is detected as corrupt, moved aside and rebuilt.
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A page cache of 512 KiB instead of SQLite's 2 MiB: a run appends rows and reads its
+    // cache once, and a run of many procs would otherwise keep megabytes of pages.
+    conn.pragma_update(None, "cache_size", -512)?;
     Ok(conn)
 }
 
@@ -344,8 +354,14 @@ impl Store {
     }
 
     fn send(&self, m: Msg) {
+        let urgent = m.is_urgent();
         if let Some(tx) = self.tx.lock().expect("db").as_ref() {
             let _ = tx.send(m);
+        }
+        // The writer sleeps through its batch window without waking for each message
+        // (see `writer`); one that someone waits for wakes it.
+        if urgent && let Some(w) = self.writer.lock().expect("db").as_ref() {
+            w.thread().unpark();
         }
     }
 
@@ -575,15 +591,19 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
     while let Ok(first) = rx.recv() {
         // Gather what arrives in the next few milliseconds too: one transaction per
         // finished proc would cost more than the procs themselves in a run of many short
-        // ones. A flush (the end of the run) is committed at once.
+        // ones. Meanwhile the writer sleeps (parked) and messages wait in the channel, so
+        // that each one does not wake it: on a busy machine every wake-up takes a CPU
+        // from the jobs. A message someone waits for (a flush at the end of the run, a
+        // corrupt DB) unparks it and is committed at once.
         let mut batch = vec![first];
         let until = std::time::Instant::now() + BATCH_WINDOW;
-        while !matches!(batch.last(), Some(Msg::Flush(_))) {
+        loop {
+            batch.extend(rx.try_iter());
             let left = until.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
+            if left.is_zero() || batch.iter().any(Msg::is_urgent) {
+                break;
             }
+            std::thread::park_timeout(left);
         }
         let mut result = apply(conn.as_mut(), &batch, &mut rec);
         if let Err(e) = &result

@@ -370,7 +370,7 @@ impl Reporter for LiveReporter {
         }
     }
 
-    fn command(&self, proc: Option<&str>, line: &str) {
+    fn command(&self, proc: Option<&str>, line: &dyn std::fmt::Display) {
         if self.inner.verbose {
             let text = match proc {
                 Some(p) => format!("{:<10} {p}: $ {line}", ""),

@@ -92,8 +92,10 @@ pub trait Reporter: Send + Sync {
     fn finished(&self, f: &ProcSummary);
     /// A proc reported its progress (`ctx.progress(0.5)` or `ctx.progress("copying")`).
     fn progress(&self, proc: &str, text: &str);
-    /// A command started (`shell`, `exec`, `pipe`), in a proc or at the top level.
-    fn command(&self, proc: Option<&str>, line: &str);
+    /// A command started (`shell`, `exec`, `pipe`), in a proc or at the top level. The
+    /// line is formatted only by a reporter that shows it (`--verbose`): most runs start
+    /// many commands and show none of them.
+    fn command(&self, proc: Option<&str>, line: &dyn std::fmt::Display);
     /// A line printed by the script (`print`, `log_info`, ...).
     fn message(&self, text: &str);
     /// A problem that does not stop the run (the task DB is unusable, a cleanup failed).

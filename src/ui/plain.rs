@@ -160,7 +160,7 @@ impl Reporter for PlainReporter {
         }
     }
 
-    fn command(&self, proc: Option<&str>, line: &str) {
+    fn command(&self, proc: Option<&str>, line: &dyn std::fmt::Display) {
         if self.verbose {
             match proc {
                 Some(p) => outln!("{:<10} {p}: $ {line}", ""),

@@ -14,7 +14,7 @@ impl Reporter for Silent {
     fn retrying(&self, _: &str, _: u32, _: &str) {}
     fn finished(&self, _: &ProcSummary) {}
     fn progress(&self, _: &str, _: &str) {}
-    fn command(&self, _: Option<&str>, _: &str) {}
+    fn command(&self, _: Option<&str>, _: &dyn std::fmt::Display) {}
     fn message(&self, _: &str) {}
     fn warning(&self, text: &str) {
         errln!("prun: warning: {text}");

@@ -391,3 +391,31 @@ print("state after return=[" + s + "]");
         assert_gone(pid_in(&out, f), f, &ctx);
     }
 }
+
+/// prun blocks SIGCHLD in its own threads but the runtime's (see
+/// `exec::unix::leave_sigchld_to_the_runtime`); a command must start with no signal
+/// blocked, whichever thread spawned it: a shell's job control and programs that handle
+/// SIGCHLD depend on it.
+#[test]
+fn commands_start_with_no_signal_blocked() {
+    let blocked = "grep '^SigBlk' /proc/self/status";
+    let script = format!(
+        r#"
+write_file("top.mask", shell("{blocked}").stdout);
+proc("body", #{{ shell: "{blocked} > body.mask" }});
+proc("clos", |ctx| {{ write_file("clos.mask", shell("{blocked}").stdout); }});
+run(["body", "clos"]);
+"#
+    );
+    let out = Test::new().script(&script).run();
+    out.ok();
+    for f in ["top.mask", "body.mask", "clos.mask"] {
+        let mask = out.read(f);
+        assert_eq!(
+            mask.trim(),
+            "SigBlk:\t0000000000000000",
+            "{f}: a command started with signals blocked\n{}",
+            out.describe()
+        );
+    }
+}

@@ -18,8 +18,8 @@ impl Core {
             .iter()
             .map(|&d| {
                 let name = &*self.graph.proc(d).name;
-                let stamp = cache.map_or("", |c| c.stamp(name));
-                (name.to_string(), stamp.to_string())
+                let stamp = cache.map_or_else(String::new, |c| c.stamp(name));
+                (name.to_string(), stamp)
             })
             .collect()
     }
@@ -102,7 +102,7 @@ impl Core {
                 self.finish(p, State::UpToDate, Some(result), None, None);
             }
             Judgement::Stale(fp) => {
-                self.runs[p].fingerprint = Some(fp);
+                self.runs[p].fingerprint = Some(Box::new(fp));
                 self.enqueue(p);
             }
             Judgement::Failed(e) => self.fail(p, e, None),

@@ -5,7 +5,8 @@
 use crate::exec::{Core, State};
 use crate::graph::Choices;
 
-/// Procs (with their help lines) and protos (with their help lines and arg choices).
+/// Procs (with their help lines) and protos (with their help lines and arg choices); a
+/// heading without entries is left out.
 pub fn list(c: &Core) -> String {
     let g = c.graph();
     let mut out = String::new();
@@ -16,13 +17,17 @@ pub fn list(c: &Core) -> String {
         .chain(g.protos().map(|p| p.template.text().len()))
         .max()
         .unwrap_or(0);
-    out.push_str("procs:\n");
+    if !procs.is_empty() {
+        out.push_str("procs:\n");
+    }
     for (_, n) in &procs {
         let help = n.def.help.as_deref().unwrap_or("");
         out.push_str(format!("  {:<width$}  {help}", n.name).trim_end());
         out.push('\n');
     }
-    out.push_str("protos:\n");
+    if g.protos().next().is_some() {
+        out.push_str("protos:\n");
+    }
     for p in g.protos() {
         let help = p.def.help.as_deref().unwrap_or("");
         let mut line = format!("  {:<width$}  {help}", p.template.text());

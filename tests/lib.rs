@@ -47,6 +47,8 @@ mod protos;
 mod rdeps;
 #[path = "suite/report.rs"]
 mod report;
+#[path = "suite/resources.rs"]
+mod resources;
 #[path = "suite/scheduling.rs"]
 mod scheduling;
 #[path = "suite/script_args.rs"]

@@ -160,6 +160,9 @@ struct Run {
     /// Ready or running: counts towards its wave.
     active: bool,
     holds_slot: bool,
+    /// Holds its `resources` in the local budget (from its start to its end, waits
+    /// included).
+    holds_resources: bool,
     waiting: bool,
     retry_pending: bool,
     /// Being judged on a worker thread ([`Action::Judge`]).
@@ -191,6 +194,7 @@ impl Run {
             dependents: Vec::new(),
             active: false,
             holds_slot: false,
+            holds_resources: false,
             waiting: false,
             retry_pending: false,
             judging: false,
@@ -233,6 +237,7 @@ pub struct Core {
     ready: ReadyQueue,
     locks: Locks,
     waves: Waves,
+    budget: Budget,
     resume: std::collections::VecDeque<usize>,
     active_ws: Vec<(ProcId, WsTarget)>,
     awaiting_missing: HashMap<String, Vec<ProcId>>,
@@ -277,6 +282,7 @@ impl Core {
             ready: ReadyQueue::default(),
             locks: Locks::default(),
             waves: Waves::default(),
+            budget: Budget::default(),
             resume: Default::default(),
             active_ws: Vec::new(),
             awaiting_missing: HashMap::new(),
@@ -316,6 +322,25 @@ impl Core {
     pub fn set_parallel(&mut self, n: usize) {
         self.opts.parallel = n.max(1);
         self.pump();
+    }
+
+    /// Overrides or adds amounts of the local resource budget. Refused, changing nothing,
+    /// when a declared proc or proto would then need more than the budget holds.
+    pub fn set_budget(&mut self, amounts: &crate::graph::Resources) -> Result<(), GraphError> {
+        let mut total = self.budget.total().clone();
+        total.merge(amounts);
+        for (_, node) in self.graph.procs() {
+            over_budget(&total, "proc", &node.name, &node.def)?;
+        }
+        for proto in self.graph.protos() {
+            over_budget(&total, "proto", proto.template.text(), &proto.def)?;
+        }
+        self.budget.merge(amounts);
+        for q in self.budget.give(&crate::graph::Resources::default()) {
+            self.enqueue(q);
+        }
+        self.pump();
+        Ok(())
     }
 
     /// Changes whether unknown dependencies are an error.
@@ -369,7 +394,10 @@ impl Core {
     pub fn define_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
         let id = match self.graph.lookup(name) {
             Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, &def) => id,
-            _ => self.graph.add_proc(name, def)?,
+            _ => {
+                over_budget(self.budget.total(), "proc", name, &def)?;
+                self.graph.add_proc(name, def)?
+            }
         };
         self.sync_runs();
         self.prepare(&[])?;
@@ -385,6 +413,7 @@ impl Core {
             .proto_named(pattern)
             .is_some_and(|p| Arc::ptr_eq(&self.graph.proto(p).def, &def));
         if !known {
+            over_budget(self.budget.total(), "proto", pattern, &def)?;
             self.graph.add_proto(pattern, def)?;
         }
         let names: Vec<String> = self.awaiting_missing.keys().cloned().collect();
@@ -585,6 +614,13 @@ impl Core {
                 self.fail_dep(p, "run aborted: a proc has failed".into());
                 continue;
             }
+            if uses_budget(&def) {
+                let runs = &self.runs;
+                let wanted = |q: ProcId| runs[q].state == State::Wanted;
+                if !self.budget.admit(p, &def.resources, wanted) {
+                    continue;
+                }
+            }
             self.launch(p);
         }
     }
@@ -612,6 +648,10 @@ impl Core {
         r.locks_held = !def.locks.is_empty();
         r.state = State::Running;
         r.holds_slot = true;
+        if uses_budget(&def) {
+            r.holds_resources = true;
+            self.budget.take(&def.resources);
+        }
         r.attempts += 1;
         r.first_start.get_or_insert_with(Instant::now);
         r.started_at.get_or_insert_with(std::time::SystemTime::now);
@@ -642,6 +682,14 @@ impl Core {
             r.holds_slot = false;
             self.running -= 1;
         }
+        if r.holds_resources {
+            r.holds_resources = false;
+            let def = self.graph.proc(p).def.clone();
+            for q in self.budget.give(&def.resources) {
+                self.enqueue(q);
+            }
+        }
+        let r = &mut self.runs[p];
         if r.locks_held {
             r.locks_held = false;
             let def = self.graph.proc(p).def.clone();
@@ -724,6 +772,40 @@ impl Core {
     }
 }
 
+/// Whether a proc's resources count against the local budget: it declares some, and its
+/// commands run on this machine.
+fn uses_budget(def: &ProcDef) -> bool {
+    def.executor.is_none() && !def.resources.is_empty()
+}
+
+/// The error for a definition that needs more of a resource than the local budget holds
+/// in all: it could never start.
+fn over_budget(
+    budget: &crate::graph::Resources,
+    what: &str,
+    name: &str,
+    def: &ProcDef,
+) -> Result<(), GraphError> {
+    if def.executor.is_some() {
+        return Ok(());
+    }
+    let Some((res, need, have)) = budget.exceeded_by(&def.resources) else {
+        return Ok(());
+    };
+    use crate::graph::resources::amount;
+    let have = if budget.has(res) {
+        format!("the budget has {}", amount(res, have))
+    } else {
+        format!(
+            "the budget has no `{res}` (declare it: set_options(#{{ resources: #{{ {res}: N }} }}))"
+        )
+    };
+    Err(GraphError::Option(format!(
+        "{what} \"{name}\" needs {res} {} but {have}: it could never start",
+        amount(res, need)
+    )))
+}
+
 mod cycle;
 mod judging;
 mod outcomes;
@@ -732,7 +814,7 @@ mod queue;
 mod resolve;
 mod waiting;
 
-use queue::{Locks, ReadyQueue, Waves};
+use queue::{Budget, Locks, ReadyQueue, Waves};
 
 pub(crate) use prepare::Root;
 

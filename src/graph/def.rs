@@ -97,6 +97,10 @@ pub struct ProcDef {
     pub outputs: Vec<OutputSpec>,
     /// Never UP_TO_DATE: side effects (deploys, notifications).
     pub no_skip: bool,
+    /// What one run needs, counted against the local budget (or asked of Slurm).
+    pub resources: super::Resources,
+    /// The executor its commands run on (`None`: on this machine).
+    pub executor: Option<String>,
     /// Where the `proc(...)`/`proto(...)` call is.
     pub origin: Origin,
 }
@@ -124,6 +128,8 @@ impl ProcDef {
             inputs: Vec::new(),
             outputs: Vec::new(),
             no_skip: false,
+            resources: super::Resources::default(),
+            executor: None,
             origin,
         }
     }

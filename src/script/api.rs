@@ -387,6 +387,7 @@ fn wait_all(sched: &Arc<Scheduler>) -> R<Dynamic> {
 
 const OPTIONS: &[&str] = &[
     "parallel",
+    "resources",
     "separator",
     "allow_missing_deps",
     "log_dir",
@@ -509,6 +510,15 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                         "set_options: watch mode is not available in this version of prun",
                     ));
                 }
+            }
+            "resources" => {
+                let m = v
+                    .clone()
+                    .try_cast::<Map>()
+                    .ok_or_else(|| bad("a map like #{ cpus: 2, mem: \"8G\" }"))?;
+                let amounts = crate::graph::resources::parse(&m)
+                    .map_err(|e| err(format!("set_options: `resources`: {e}")))?;
+                core(sched, "set_options", |c| c.set_budget(&amounts))?;
             }
             "watch_debounce" => {
                 crate::duration::parse(&v)

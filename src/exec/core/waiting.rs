@@ -255,6 +255,12 @@ impl Core {
         if let Some((l, p)) = self.locks.any_holder() {
             return format!("lock \"{l}\" is held by \"{}\"", self.graph.proc(p).name);
         }
+        if let Some(p) = self.budget.any_parked() {
+            return format!(
+                "\"{}\" waits for resources that procs waiting themselves hold",
+                self.graph.proc(p).name
+            );
+        }
         if let Some(w) = self.waves.lowest() {
             return format!("wave {w} has not finished");
         }

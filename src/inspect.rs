@@ -2,10 +2,11 @@
 //! in DOT, after evaluating it as a dry run.
 
 use crate::exec::{Core, State};
-use crate::graph::Choices;
+use crate::graph::{Choices, ProcDef};
 
-/// Procs (with their help lines) and protos (with their help lines and arg choices).
-pub fn list(c: &Core) -> String {
+/// Procs (with their help lines) and protos (with their help lines and arg choices), each
+/// with where it runs and what it needs (`placement`) when that is not "here, nothing".
+pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String {
     let g = c.graph();
     let mut out = String::new();
     let procs: Vec<_> = g.procs().filter(|(_, n)| n.proto.is_none()).collect();
@@ -18,7 +19,11 @@ pub fn list(c: &Core) -> String {
     out.push_str("procs:\n");
     for (_, n) in &procs {
         let help = n.def.help.as_deref().unwrap_or("");
-        out.push_str(format!("  {:<width$}  {help}", n.name).trim_end());
+        let mut line = format!("  {:<width$}  {help}", n.name);
+        if let Some(p) = placement(&n.def) {
+            line.push_str(&format!("  [{p}]"));
+        }
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out.push_str("protos:\n");
@@ -42,6 +47,9 @@ pub fn list(c: &Core) -> String {
         }
         if !choices.is_empty() {
             line.push_str(&format!("  [{}]", choices.join("; ")));
+        }
+        if let Some(p) = placement(&p.def) {
+            line.push_str(&format!("  [{p}]"));
         }
         out.push_str(line.trim_end());
         out.push('\n');

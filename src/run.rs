@@ -545,7 +545,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
         let text = {
             let c = sched.lock();
             match what {
-                Inspect::List => crate::inspect::list(&c),
+                Inspect::List => crate::inspect::list(&c, |def| sched.placement(def)),
                 Inspect::Graph => crate::inspect::dot(&c, !cfg.targets.is_empty()),
             }
         };
@@ -579,6 +579,7 @@ fn attempt(cfg: RunConfig, run_started: std::time::SystemTime) -> Result<Exit, E
     } else {
         "ok"
     };
+    sched.close_executors();
     // Closing waits for the DB writer: not under the core's lock.
     if let Some(mut cache) = sched.with(|c| c.take_cache()) {
         cache.close(summary.wall, outcome, &summary.to_json());

@@ -238,6 +238,8 @@ pub struct Core {
     locks: Locks,
     waves: Waves,
     budget: Budget,
+    /// The executors' slots and ready queues, by executor name.
+    pools: Pools,
     resume: std::collections::VecDeque<usize>,
     active_ws: Vec<(ProcId, WsTarget)>,
     awaiting_missing: HashMap<String, Vec<ProcId>>,
@@ -246,7 +248,7 @@ pub struct Core {
     pending_now: Vec<ProcId>,
     waiters: Vec<Option<Waiter>>,
     all_waiters: Vec<mpsc::Sender<Wake>>,
-    /// Slots in use (running jobs not blocked in a wait).
+    /// Local slots in use (running jobs not blocked in a wait, judging batches).
     running: usize,
     /// Procs in the RUNNING state, including those blocked in a wait.
     running_total: usize,
@@ -283,6 +285,7 @@ impl Core {
             locks: Locks::default(),
             waves: Waves::default(),
             budget: Budget::default(),
+            pools: Pools::default(),
             resume: Default::default(),
             active_ws: Vec::new(),
             awaiting_missing: HashMap::new(),
@@ -343,6 +346,23 @@ impl Core {
         Ok(())
     }
 
+    /// Declares an executor whose procs may run `limit` at once.
+    pub fn declare_executor(&mut self, name: &str, limit: usize) {
+        self.pools.declare(name, limit);
+    }
+
+    /// Checks a new definition: its executor is declared, and it fits the budget.
+    fn check_def(&self, what: &str, name: &str, def: &ProcDef) -> Result<(), GraphError> {
+        if let Some(e) = &def.executor
+            && !self.pools.has(e)
+        {
+            return Err(GraphError::Option(format!(
+                "{what} \"{name}\": unknown executor \"{e}\" (declare it first: set_options(#{{ executors: #{{ {e}: #{{ kind: ... }} }} }}))"
+            )));
+        }
+        over_budget(self.budget.total(), what, name, def)
+    }
+
     /// Changes whether unknown dependencies are an error.
     pub fn set_allow_missing_deps(&mut self, allow: bool) {
         self.opts.allow_missing_deps = allow;
@@ -395,7 +415,7 @@ impl Core {
         let id = match self.graph.lookup(name) {
             Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, &def) => id,
             _ => {
-                over_budget(self.budget.total(), "proc", name, &def)?;
+                self.check_def("proc", name, &def)?;
                 self.graph.add_proc(name, def)?
             }
         };
@@ -413,7 +433,7 @@ impl Core {
             .proto_named(pattern)
             .is_some_and(|p| Arc::ptr_eq(&self.graph.proto(p).def, &def));
         if !known {
-            over_budget(self.budget.total(), "proto", pattern, &def)?;
+            self.check_def("proto", pattern, &def)?;
             self.graph.add_proto(pattern, def)?;
         }
         let names: Vec<String> = self.awaiting_missing.keys().cloned().collect();
@@ -525,7 +545,40 @@ impl Core {
     }
 
     fn enqueue(&mut self, p: ProcId) {
-        self.ready.push(p);
+        match &self.graph.proc(p).def.executor {
+            Some(e) => self.pools.push(e, p),
+            None => self.ready.push(p),
+        }
+    }
+
+    /// Takes a slot for `p`: in its executor's pool, or a local one.
+    fn take_slot(&mut self, p: ProcId) {
+        self.runs[p].holds_slot = true;
+        match &self.graph.proc(p).def.executor {
+            Some(e) => self.pools.take(e),
+            None => self.running += 1,
+        }
+    }
+
+    /// Gives `p`'s slot back, if it holds one.
+    fn give_slot(&mut self, p: ProcId) {
+        if !std::mem::take(&mut self.runs[p].holds_slot) {
+            return;
+        }
+        match &self.graph.proc(p).def.executor {
+            Some(e) => {
+                self.pools.give(e);
+            }
+            None => self.running -= 1,
+        }
+    }
+
+    /// Whether a slot is free for `p`.
+    fn slot_free(&self, p: ProcId) -> bool {
+        match &self.graph.proc(p).def.executor {
+            Some(e) => self.pools.free(e),
+            None => self.running < self.opts.parallel,
+        }
     }
 
     fn deactivate(&mut self, p: ProcId) {
@@ -555,19 +608,22 @@ impl Core {
             return;
         }
         loop {
-            while self.running < self.opts.parallel {
-                let Some(w) = self.resume.pop_front() else {
-                    break;
-                };
-                self.resume_waiter(w);
-            }
-            if self.running >= self.opts.parallel {
-                return;
+            let mut i = 0;
+            while i < self.resume.len() {
+                let w = self.resume[i];
+                match self.waiters[w].as_ref().and_then(|w| w.job) {
+                    Some(j) if !self.slot_free(j) => i += 1,
+                    _ => {
+                        self.resume.remove(i);
+                        self.resume_waiter(w);
+                    }
+                }
             }
             for p in self.waves.unblocked() {
                 self.enqueue(p);
             }
-            if self.ready.is_empty() {
+            let local = self.running < self.opts.parallel && !self.ready.is_empty();
+            if !local && !self.pools.any_startable() {
                 return;
             }
             // Judging needs the task DB: nothing starts until it is open.
@@ -581,7 +637,12 @@ impl Core {
             if self.opening_cache {
                 return;
             }
-            let Some(p) = self.ready.pop() else {
+            let next = match self.pools.pop_startable() {
+                Some(p) => Some(p),
+                None if local => self.ready.pop(),
+                None => None,
+            };
+            let Some(p) = next else {
                 return;
             };
             if !self.is_ready(p) {
@@ -626,8 +687,8 @@ impl Core {
     }
 
     fn launch(&mut self, p: ProcId) {
-        let node = self.graph.proc(p);
-        let def = node.def.clone();
+        let def = self.graph.proc(p).def.clone();
+        self.take_slot(p);
         let fingerprint = self.runs[p].fingerprint.take().unwrap_or_default();
         let node = self.graph.proc(p);
         let input_fingerprint = fingerprint.map.clone();
@@ -647,7 +708,6 @@ impl Core {
         let r = &mut self.runs[p];
         r.locks_held = !def.locks.is_empty();
         r.state = State::Running;
-        r.holds_slot = true;
         if uses_budget(&def) {
             r.holds_resources = true;
             self.budget.take(&def.resources);
@@ -656,7 +716,6 @@ impl Core {
         r.first_start.get_or_insert_with(Instant::now);
         r.started_at.get_or_insert_with(std::time::SystemTime::now);
         r.cancel = Some(cancel.clone());
-        self.running += 1;
         self.running_total += 1;
         let spec = JobSpec {
             id: p,
@@ -677,11 +736,8 @@ impl Core {
     }
 
     fn release(&mut self, p: ProcId) {
+        self.give_slot(p);
         let r = &mut self.runs[p];
-        if r.holds_slot {
-            r.holds_slot = false;
-            self.running -= 1;
-        }
         if r.holds_resources {
             r.holds_resources = false;
             let def = self.graph.proc(p).def.clone();
@@ -814,7 +870,7 @@ mod queue;
 mod resolve;
 mod waiting;
 
-use queue::{Budget, Locks, ReadyQueue, Waves};
+use queue::{Budget, Locks, Pools, ReadyQueue, Waves};
 
 pub(crate) use prepare::Root;
 

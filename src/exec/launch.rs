@@ -1,8 +1,9 @@
 //! Launching commands: one command or a pipeline of them, with its input and outputs
 //! wired as asked, supervised until it ends.
 //!
-//! Every command goes through a [`Launcher`], so that remote executors (Slurm, SSH) can
-//! slot in later without touching the callers; [`Local`] runs them on this machine.
+//! Every command goes through a [`Launcher`]: [`Local`] runs it on this machine, the
+//! executors of `super::executor` on SSH hosts or as Slurm jobs (through a local `ssh` or
+//! `srun` launched here).
 //!
 //! Ending a launch early (timeout, `--fail-fast`, Ctrl-C) is always the same sequence:
 //! SIGTERM to every stage's process group, up to `kill_grace` for them to exit, then
@@ -41,6 +42,9 @@ pub enum Input {
     Bytes(Vec<u8>),
     /// A file.
     File(PathBuf),
+    /// A pipe that stays open, with nothing written, until the command ends: a remote
+    /// command's wrapper ends the command when it closes (the local client died).
+    Held,
 }
 
 /// Where an output stream goes.
@@ -234,6 +238,8 @@ pub struct LaunchOutput {
     pub stderr: Captured,
     pub duration: Duration,
     pub ending: Ending,
+    /// Where it ran, when not on this machine: the SSH host, or the Slurm job id.
+    pub place: Option<String>,
 }
 
 impl LaunchOutput {
@@ -313,7 +319,7 @@ pub fn footer(out: &LaunchOutput, launch: &Launch, ok_codes: &[i64]) -> String {
     )
 }
 
-/// Runs launches somewhere: on this machine, or (later) on a remote executor.
+/// Runs launches somewhere: on this machine, or on a remote executor.
 pub trait Launcher: Send + Sync {
     /// Runs `launch` to its end; `cancel` terminates it early.
     fn launch<'a>(
@@ -496,7 +502,7 @@ async fn run_local(
     };
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
         Input::Null => None,
-        Input::Bytes(_) => Some(Stdio::piped()),
+        Input::Bytes(_) | Input::Held => Some(Stdio::piped()),
         Input::File(p) => Some(Stdio::from(File::open(p).map_err(|source| {
             CommandError::File {
                 what: "stdin file",
@@ -560,7 +566,15 @@ async fn run_local(
         children.push(child);
     }
     let _running = Running::new();
-    if let (Input::Bytes(bytes), Some(mut stdin)) = (&launch.stdin, children[0].stdin.take()) {
+    // Waiting for a child closes the stdin its handle holds: a held pipe is kept here,
+    // open until the launch ends.
+    let _held = match launch.stdin {
+        Input::Held => children[0].stdin.take(),
+        _ => None,
+    };
+    if let Input::Bytes(bytes) = &launch.stdin
+        && let Some(mut stdin) = children[0].stdin.take()
+    {
         let bytes = bytes.clone();
         tokio::spawn(async move {
             // A child that exits without reading its input is not an error here.
@@ -615,6 +629,7 @@ async fn run_local(
         stderr: take(err_cap),
         duration: started.elapsed(),
         ending,
+        place: None,
     })
 }
 

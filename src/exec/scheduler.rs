@@ -78,6 +78,8 @@ pub struct Scheduler {
     dry: AtomicBool,
     script_cancel: Mutex<CancellationToken>,
     launcher: Arc<dyn Launcher>,
+    /// The executors of `set_options(#{ executors })`.
+    executors: super::executor::Executors,
     /// Report events in the order the core recorded them (see [`Scheduler::flush_reports`]).
     reports: Mutex<Vec<Action>>,
     /// Held while reports are printed, so that two threads never interleave them.
@@ -107,6 +109,7 @@ impl Scheduler {
             dry: AtomicBool::new(false),
             script_cancel: Mutex::new(CancellationToken::new()),
             launcher: Arc::new(Local),
+            executors: Default::default(),
             reports: Mutex::new(Vec::new()),
             printing: Mutex::new(()),
         })
@@ -187,6 +190,39 @@ impl Scheduler {
     /// Where commands run.
     pub fn launcher(&self) -> &Arc<dyn Launcher> {
         &self.launcher
+    }
+
+    /// Where the commands of the proc `name` run: on its executor, or here.
+    pub fn launcher_for(&self, name: &str, def: &crate::graph::ProcDef) -> Arc<dyn Launcher> {
+        match def.executor.as_deref().and_then(|e| self.executors.get(e)) {
+            Some(e) => e.launcher(name, &def.resources),
+            None => self.launcher.clone(),
+        }
+    }
+
+    /// Declares an executor (`set_options(#{ executors })`).
+    pub fn declare_executor(
+        self: &Arc<Self>,
+        name: &str,
+        executor: super::executor::Executor,
+    ) -> Result<(), GraphError> {
+        let e = self
+            .executors
+            .declare(name, executor)
+            .map_err(GraphError::Option)?;
+        self.with(|c| c.declare_executor(name, e.limit()));
+        Ok(())
+    }
+
+    /// Where a proc runs and what it needs (see [`super::executor::placement`]).
+    pub fn placement(&self, def: &crate::graph::ProcDef) -> Option<String> {
+        let e = def.executor.as_deref().and_then(|e| self.executors.get(e));
+        super::executor::placement(def, e.as_deref())
+    }
+
+    /// Ends what executors keep open between commands (at the end of the run).
+    pub fn close_executors(&self) {
+        self.executors.close();
     }
 
     /// Read-only access to the core.
@@ -407,7 +443,10 @@ impl Scheduler {
         for a in actions {
             match a {
                 Action::Start(job) if dry => {
-                    let what = would_run_text(&job);
+                    let mut what = would_run_text(&job);
+                    if let Some(p) = self.placement(&job.def) {
+                        what.push_str(&format!("  [{p}]"));
+                    }
                     lock(&self.reports).push(Action::WouldRun {
                         name: job.name.clone(),
                         what,
@@ -478,7 +517,7 @@ impl Scheduler {
             self.reporter.command(Some(&job.name), &launch.to_string());
             let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
-                let launcher = me.launcher.clone();
+                let launcher = me.launcher_for(&job.name, &job.def);
                 let logs = me.logs();
                 let (outcome, kept) =
                     job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;

@@ -388,6 +388,7 @@ fn wait_all(sched: &Arc<Scheduler>) -> R<Dynamic> {
 const OPTIONS: &[&str] = &[
     "parallel",
     "resources",
+    "executors",
     "separator",
     "allow_missing_deps",
     "log_dir",
@@ -519,6 +520,19 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 let amounts = crate::graph::resources::parse(&m)
                     .map_err(|e| err(format!("set_options: `resources`: {e}")))?;
                 core(sched, "set_options", |c| c.set_budget(&amounts))?;
+            }
+            "executors" => {
+                let m = v
+                    .clone()
+                    .try_cast::<Map>()
+                    .ok_or_else(|| bad("a map of names to executors"))?;
+                for (name, decl) in m {
+                    let e = crate::exec::executor::Executor::parse(&name, &decl)
+                        .map_err(|e| err(format!("set_options: {e}")))?;
+                    sched
+                        .declare_executor(&name, e)
+                        .map_err(|e| err(format!("set_options: {e}")))?;
+                }
             }
             "watch_debounce" => {
                 crate::duration::parse(&v)

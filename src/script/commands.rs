@@ -231,9 +231,11 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
             .reporter()
             .command(job.as_ref().map(|j| &*j.name), &l.to_string());
     }
-    let result = sched
-        .runtime()
-        .block_on(sched.launcher().launch(&l, &cancel));
+    let launcher = match &job {
+        Some(j) => sched.launcher_for(&j.name, &j.def),
+        None => sched.launcher().clone(),
+    };
+    let result = sched.runtime().block_on(launcher.launch(&l, &cancel));
     let mut file = shared.lock().expect("log");
     let out = match result {
         Ok(out) => out,

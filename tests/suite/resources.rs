@@ -160,3 +160,60 @@ fn a_bad_amount_is_named() {
         .err_has("proc \"p\"")
         .err_has("`mem` must be a whole number or a size like \"512M\"");
 }
+
+/// Procs on an executor and with resources (the executor is never contacted: nothing runs).
+const PLACED: &str = r#"
+set_options(#{ resources: #{ mem: "4G", gpu: 1 },
+               executors: #{ farm: #{ kind: "ssh", hosts: ["web1", "web2:4"] },
+                             hpc: #{ kind: "slurm", max_jobs: 4, partition: "batch" } } });
+proc("train", #{ resources: #{ gpu: 1, mem: "2G" }, shell: "touch trained" });
+proc("fetch", #{ executor: "farm", shell: "touch fetched" });
+proto("enc::[f]", #{ executor: "hpc", resources: #{ cpus: 4 }, cmd: ["touch", "[f]"] });
+proc("plain", #{ shell: "touch plain" });
+"#;
+
+#[test]
+fn list_shows_each_procs_executor_and_resources() {
+    let out = Test::new().script(PLACED).before(&["list"]).run();
+    out.ok();
+    let line = |name: &str| {
+        let l = out
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name));
+        l.map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("no line for {name}\n{}", out.describe()))
+    };
+    assert_eq!(line("train"), "train [needs gpu=1 mem=2G]");
+    assert_eq!(line("fetch"), "fetch [on farm (ssh web1, web2:4)]");
+    assert_eq!(
+        line("enc::"),
+        "enc::[f] [on hpc (slurm max_jobs 4 partition batch); needs cpus=4]"
+    );
+    assert_eq!(line("plain"), "plain");
+}
+
+#[test]
+fn dry_run_shows_each_procs_executor_and_resources() {
+    let out = Test::new()
+        .script(&format!(
+            "{PLACED}\nrun([\"train\", \"fetch\", \"enc::x\"]);"
+        ))
+        .args(&["--dry-run"])
+        .run();
+    out.ok()
+        .out_has("train: touch trained  [needs gpu=1 mem=2G]")
+        .out_has("fetch: touch fetched  [on farm (ssh web1, web2:4)]")
+        .out_has("enc::x: touch x  [on hpc (slurm max_jobs 4 partition batch); needs cpus=4]");
+    assert!(!out.exists("trained") && !out.exists("fetched") && !out.exists("x"));
+}
+
+#[test]
+fn an_unknown_executor_is_named() {
+    let out = Test::new()
+        .script(r#"proc("p", #{ executor: "hpc", cmd: ["true"] });"#)
+        .run();
+    out.code(2)
+        .err_has("proc \"p\": unknown executor \"hpc\"")
+        .err_has("set_options(#{ executors: #{ hpc: #{ kind: ... } } })");
+}

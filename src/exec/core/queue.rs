@@ -139,6 +139,86 @@ impl Waves {
     }
 }
 
+/// The executors' pools: how many of each executor's procs run, its limit, and its own
+/// ready queue (its procs wait for its slots, not for the local ones).
+#[derive(Debug, Default)]
+pub(crate) struct Pools {
+    by_name: HashMap<String, Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    limit: usize,
+    running: usize,
+    ready: ReadyQueue,
+}
+
+impl Pools {
+    /// Declares an executor's pool.
+    pub(crate) fn declare(&mut self, name: &str, limit: usize) {
+        self.by_name.insert(
+            name.to_string(),
+            Pool {
+                limit: limit.max(1),
+                running: 0,
+                ready: ReadyQueue::default(),
+            },
+        );
+    }
+
+    /// Whether `name` is declared.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    fn pool(&mut self, name: &str) -> &mut Pool {
+        self.by_name
+            .get_mut(name)
+            .expect("procs name declared executors only")
+    }
+
+    /// Queues `p` for the executor `name`.
+    pub(crate) fn push(&mut self, name: &str, p: ProcId) {
+        self.pool(name).ready.push(p);
+    }
+
+    /// A proc of `name` takes a slot.
+    pub(crate) fn take(&mut self, name: &str) {
+        self.pool(name).running += 1;
+    }
+
+    /// A proc of `name` gives its slot back.
+    pub(crate) fn give(&mut self, name: &str) {
+        let pool = self.pool(name);
+        pool.running -= 1;
+    }
+
+    /// Whether the executor `name` has a free slot.
+    pub(crate) fn free(&self, name: &str) -> bool {
+        self.by_name.get(name).is_some_and(|p| p.running < p.limit)
+    }
+
+    /// Whether some executor has a free slot and a queued proc.
+    pub(crate) fn any_startable(&self) -> bool {
+        self.by_name
+            .values()
+            .any(|p| p.running < p.limit && !p.ready.is_empty())
+    }
+
+    /// The earliest queued proc of an executor with a free slot.
+    pub(crate) fn pop_startable(&mut self) -> Option<ProcId> {
+        self.by_name
+            .values_mut()
+            .filter(|p| p.running < p.limit)
+            .find_map(|p| p.ready.pop())
+    }
+
+    /// How many procs hold an executor's slot.
+    pub(crate) fn running(&self) -> usize {
+        self.by_name.values().map(|p| p.running).sum()
+    }
+}
+
 /// The local resource budget: what running procs use of it, and the procs parked until
 /// enough is free.
 ///

@@ -62,6 +62,17 @@ fn sshd() -> bool {
         && output("id", &["-u"]).is_some_and(|u| u.trim() == "0")
 }
 
+/// Slurm's daemons and client, and munge, to start a single-node cluster (as root).
+fn slurm() -> bool {
+    runs(
+        "sh",
+        &[
+            "-c",
+            "command -v srun && command -v scancel && command -v squeue && test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/sbin/munged",
+        ],
+    ) && output("id", &["-u"]).is_some_and(|u| u.trim() == "0")
+}
+
 /// A cfg that says a tool is missing, and how to find out whether it is there.
 type Probe = (&'static str, fn() -> bool);
 
@@ -70,7 +81,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
-    let probes: [Probe; 6] = [
+    let probes: [Probe; 7] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),
         ("prun_no_dot", || runs("dot", &["-V"])),
         ("prun_no_postgres", postgres),
@@ -79,6 +90,7 @@ fn main() {
             runs("sh", &["-c", "command -v podman && command -v runc"])
         }),
         ("prun_no_sshd", sshd),
+        ("prun_no_slurm", slurm),
     ];
     let mut missing = false;
     for (cfg, present) in probes {

@@ -55,6 +55,8 @@ mod scheduling;
 mod script_args;
 #[path = "suite/scripts.rs"]
 mod scripts;
+#[path = "suite/slurm.rs"]
+mod slurm;
 #[path = "suite/ssh.rs"]
 mod ssh;
 #[path = "suite/stdlib.rs"]

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod slurm;
 pub mod sshd;
 
 use std::collections::HashMap;

@@ -71,6 +71,8 @@ pub struct ProcSummary {
     pub duration: Option<Duration>,
     pub exit_code: Option<i32>,
     pub log: Option<std::path::PathBuf>,
+    /// Where its last command ran, when not here: the SSH host, or the Slurm job.
+    pub place: Option<String>,
 }
 
 /// The live display's view of the queue (see `Core::queue_view`).

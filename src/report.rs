@@ -1,7 +1,7 @@
 //! `--json PATH`: the run report for scripts and monitoring (API.md section 1).
 //!
 //! `{"run": {script, args, start, end, duration, outcome}, "procs": [{name, state, start,
-//! end, duration, exit_code, log, error, result}]}`: states upper-case, times RFC 3339,
+//! end, duration, exit_code, log, place, error, result}]}`: states upper-case, times RFC 3339,
 //! durations in seconds, results as JSON (a value JSON cannot hold is shown as a string).
 
 use std::path::{Path, PathBuf};
@@ -59,6 +59,7 @@ fn proc_json(p: &ProcSummary) -> Value {
         "duration": p.duration.map(|d| d.as_secs_f64()),
         "exit_code": p.exit_code,
         "log": p.log.as_ref().map(|l| l.display().to_string()),
+        "place": p.place,
         "error": p.error,
         "result": result,
     })

@@ -179,6 +179,8 @@ struct Run {
     error: Option<String>,
     exit_code: Option<i32>,
     log: Option<std::path::PathBuf>,
+    /// Where its last command ran, when on an executor.
+    place: Option<String>,
     cancel: Option<CancellationToken>,
     waiters: Vec<usize>,
 }
@@ -209,6 +211,7 @@ impl Run {
             error: None,
             exit_code: None,
             log: None,
+            place: None,
             cancel: None,
             waiters: Vec::new(),
         }
@@ -755,6 +758,14 @@ impl Core {
         }
     }
 
+    /// A command of the running proc `p` ran on an executor, at `place` (the SSH host, or
+    /// the Slurm job).
+    pub fn placed(&mut self, p: ProcId, place: String) {
+        if self.runs[p].state == State::Running {
+            self.runs[p].place = Some(place);
+        }
+    }
+
     // ---- queries -----------------------------------------------------------------------
 
     /// Procs that were running when the run was interrupted.
@@ -790,6 +801,7 @@ impl Core {
             duration: r.duration,
             exit_code: r.exit_code,
             log: r.log.clone(),
+            place: r.place.clone(),
         }
     }
 

@@ -192,10 +192,20 @@ impl Scheduler {
         &self.launcher
     }
 
-    /// Where the commands of the proc `name` run: on its executor, or here.
-    pub fn launcher_for(&self, name: &str, def: &crate::graph::ProcDef) -> Arc<dyn Launcher> {
+    /// Where the commands of the proc `id` (`name`) run: on its executor, which records
+    /// where each ran with the proc ([`Core::placed`]), or here.
+    pub fn launcher_for(
+        self: &Arc<Self>,
+        id: ProcId,
+        name: &str,
+        def: &crate::graph::ProcDef,
+    ) -> Arc<dyn Launcher> {
         match def.executor.as_deref().and_then(|e| self.executors.get(e)) {
-            Some(e) => e.launcher(name, &def.resources),
+            Some(e) => Arc::new(Placing {
+                inner: e.launcher(name, &def.resources),
+                sched: Arc::downgrade(self),
+                id,
+            }),
             None => self.launcher.clone(),
         }
     }
@@ -517,7 +527,7 @@ impl Scheduler {
             self.reporter.command(Some(&job.name), &launch.to_string());
             let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
-                let launcher = me.launcher_for(&job.name, &job.def);
+                let launcher = me.launcher_for(job.id, &job.name, &job.def);
                 let logs = me.logs();
                 let (outcome, kept) =
                     job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;
@@ -591,6 +601,38 @@ impl Scheduler {
 }
 
 /// What a dry run says a job would run: its command line, or where its closure is.
+/// An executor's launcher that records, with its proc, where each command ran.
+struct Placing {
+    inner: Arc<dyn Launcher>,
+    sched: std::sync::Weak<Scheduler>,
+    id: ProcId,
+}
+
+impl Launcher for Placing {
+    fn launch<'a>(
+        &'a self,
+        launch: &'a super::launch::Launch,
+        cancel: &'a CancellationToken,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<super::launch::LaunchOutput, super::command::CommandError>,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let out = self.inner.launch(launch, cancel).await;
+            if let (Ok(o), Some(sched)) = (&out, self.sched.upgrade())
+                && let Some(place) = &o.place
+            {
+                sched.with(|c| c.placed(self.id, place.clone()));
+            }
+            out
+        })
+    }
+}
+
 fn would_run_text(job: &JobSpec) -> String {
     match (&job.def.body, job::command_of(&job.def, &job.args)) {
         (Body::Closure(cb), _) => format!("(closure at {})", cb.origin()),

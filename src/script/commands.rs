@@ -232,7 +232,7 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
             .command(job.as_ref().map(|j| &*j.name), &l.to_string());
     }
     let launcher = match &job {
-        Some(j) => sched.launcher_for(&j.name, &j.def),
+        Some(j) => sched.launcher_for(j.id, &j.name, &j.def),
         None => sched.launcher().clone(),
     };
     let result = sched.runtime().block_on(launcher.launch(&l, &cancel));

@@ -41,6 +41,8 @@ pub struct ProcRecord {
     pub exit_code: Option<i32>,
     pub log: Option<String>,
     pub error: Option<String>,
+    /// Where it ran, when on an executor: the SSH host, or the Slurm job.
+    pub place: Option<String>,
 }
 
 /// One run, as `prun history` shows it.
@@ -382,7 +384,7 @@ impl Store {
     pub fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT name, state, started, duration, exit_code, log, error FROM proc_runs
+                "SELECT name, state, started, duration, exit_code, log, error, place FROM proc_runs
                  WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let rows = stmt.query_map([run], |r| {
@@ -394,6 +396,7 @@ impl Store {
                     exit_code: r.get(4)?,
                     log: r.get(5)?,
                     error: r.get(6)?,
+                    place: r.get(7)?,
                 })
             })?;
             rows.collect()
@@ -559,10 +562,10 @@ fn apply(
                 }
                 let Some(run) = rec.id else { continue };
                 tx.prepare_cached(
-                    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error, place)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
-                .execute(params![run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error])?;
+                .execute(params![run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error, p.place])?;
             }
             Msg::Save(name, row) => {
                 tx.prepare_cached(

@@ -33,6 +33,8 @@ const MIGRATIONS: &[&str] = &[
         stamp TEXT NOT NULL,
         saved TEXT NOT NULL
     );",
+    // 2: where each proc ran, when on an executor (the SSH host, or the Slurm job).
+    "ALTER TABLE proc_runs ADD COLUMN place TEXT;",
 ];
 
 /// The schema version this prun writes.

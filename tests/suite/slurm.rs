@@ -36,6 +36,11 @@ run(["seven", "talk"]);
         "{line}\n{}",
         out.describe()
     );
+    assert!(
+        line.contains(") on slurm job "),
+        "{line}\n{}",
+        out.describe()
+    );
     out.proc_state("SUCCEEDED", "talk");
     assert_eq!(out.read("talk.txt"), "3 hi\n", "{}", out.describe());
 }

@@ -243,3 +243,44 @@ run("slow");
     );
     assert!(processes_with(&format!("sleep {secs}")).is_empty());
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+fn the_host_is_shown_reported_and_recorded() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .args(&["--db", "tasks.db", "--json", "report.json"])
+        .script(&script(
+            &sshd,
+            &["localhost"],
+            r#"
+proc("remote", #{ executor: "farm", cmd: ["true"] });
+proc("here", #{ cmd: ["true"] });
+run(["remote", "here"]);
+"#,
+        ))
+        .run();
+    out.ok();
+    let line = out.proc_line("SUCCEEDED", "remote");
+    assert!(line.ends_with("s) on localhost"), "{}", out.describe());
+    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
+    let place = |name: &str| {
+        report["procs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["place"].clone())
+    };
+    assert_eq!(place("remote"), Some("localhost".into()));
+    assert_eq!(place("here"), Some(serde_json::Value::Null));
+    let db = rusqlite::Connection::open(out.path("tasks.db")).unwrap();
+    let recorded: Option<String> = db
+        .query_row(
+            "SELECT place FROM proc_runs WHERE name = 'remote'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded.as_deref(), Some("localhost"));
+}

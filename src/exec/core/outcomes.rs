@@ -177,6 +177,7 @@ impl Core {
                 exit_code: r.exit_code,
                 log: r.log.as_ref().map(|l| l.display().to_string()),
                 error: error.clone(),
+                place: r.place.clone(),
             });
         }
         let waiters = std::mem::take(&mut r.waiters);

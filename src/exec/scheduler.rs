@@ -200,14 +200,18 @@ impl Scheduler {
         name: &str,
         def: &crate::graph::ProcDef,
     ) -> Arc<dyn Launcher> {
-        match def.executor.as_deref().and_then(|e| self.executors.get(e)) {
-            Some(e) => Arc::new(Placing {
-                inner: e.launcher(name, &def.resources),
-                sched: Arc::downgrade(self),
-                id,
-            }),
-            None => self.launcher.clone(),
-        }
+        let Some(e) = def.executor.as_deref().and_then(|e| self.executors.get(e)) else {
+            return self.launcher.clone();
+        };
+        let sched = Arc::downgrade(self);
+        let proc = name.to_string();
+        let placed = Arc::new(move |place: &str| {
+            if let Some(sched) = sched.upgrade() {
+                sched.with(|c| c.placed(id, place.to_string()));
+                sched.reporter.progress(&proc, &format!("on {place}"));
+            }
+        });
+        e.launcher(name, &def.resources, placed)
     }
 
     /// Declares an executor (`set_options(#{ executors })`).
@@ -601,38 +605,6 @@ impl Scheduler {
 }
 
 /// What a dry run says a job would run: its command line, or where its closure is.
-/// An executor's launcher that records, with its proc, where each command ran.
-struct Placing {
-    inner: Arc<dyn Launcher>,
-    sched: std::sync::Weak<Scheduler>,
-    id: ProcId,
-}
-
-impl Launcher for Placing {
-    fn launch<'a>(
-        &'a self,
-        launch: &'a super::launch::Launch,
-        cancel: &'a CancellationToken,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = Result<super::launch::LaunchOutput, super::command::CommandError>,
-                > + Send
-                + 'a,
-        >,
-    > {
-        Box::pin(async move {
-            let out = self.inner.launch(launch, cancel).await;
-            if let (Ok(o), Some(sched)) = (&out, self.sched.upgrade())
-                && let Some(place) = &o.place
-            {
-                sched.with(|c| c.placed(self.id, place.clone()));
-            }
-            out
-        })
-    }
-}
-
 fn would_run_text(job: &JobSpec) -> String {
     match (&job.def.body, job::command_of(&job.def, &job.args)) {
         (Body::Closure(cb), _) => format!("(closure at {})", cb.origin()),

@@ -157,3 +157,29 @@ run("slow_interrupted");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "Slurm (slurm-wlm, munge) is not installed")]
+fn a_running_job_is_shown_with_its_id() {
+    up();
+    let out = Test::new()
+        .args(&["-v"])
+        .script(&format!(
+            "{}proc(\"waits\", #{{ executor: \"hpc\", cmd: [\"sleep\", \"1.5\"] }});\nrun(\"waits\");\n",
+            declare(2)
+        ))
+        .run();
+    out.ok();
+    let shown = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("PROGRESS") && l.contains("waits: on slurm job "));
+    let done = out.proc_line("SUCCEEDED", "waits");
+    // The job shown while it ran is the one recorded when it ended.
+    let id = done.rsplit("slurm job ").next().unwrap();
+    assert!(
+        shown.is_some_and(|l| l.ends_with(&format!("slurm job {id}"))),
+        "{}",
+        out.describe()
+    );
+}

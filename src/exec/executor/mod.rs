@@ -74,16 +74,20 @@ impl Executor {
         }
     }
 
-    /// The launcher for the commands of one proc, which needs `resources`.
-    pub fn launcher(self: &Arc<Self>, name: &str, resources: &Resources) -> Arc<dyn Launcher> {
-        match &**self {
-            Executor::Ssh(_) => Arc::new(OnSsh(self.clone())),
-            Executor::Slurm(_) => Arc::new(OnSlurm {
-                executor: self.clone(),
-                job_name: name.to_string(),
-                resources: resources.clone(),
-            }),
-        }
+    /// The launcher for the commands of the proc `name`, which needs `resources`; it
+    /// calls `placed` with where each command runs as soon as that is known.
+    pub fn launcher(
+        self: &Arc<Self>,
+        name: &str,
+        resources: &Resources,
+        placed: Placed,
+    ) -> Arc<dyn Launcher> {
+        Arc::new(OnExecutor {
+            executor: self.clone(),
+            proc: name.to_string(),
+            resources: resources.clone(),
+            placed,
+        })
     }
 
     /// Ends what it keeps open between commands (SSH master connections).
@@ -113,29 +117,25 @@ pub fn placement(def: &crate::graph::ProcDef, executor: Option<&Executor>) -> Op
 
 type Launched<'a> = Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>>;
 
-struct OnSsh(Arc<Executor>);
+/// Told where a command runs (the SSH host, `slurm job N`), once that is known.
+pub type Placed = Arc<dyn Fn(&str) + Send + Sync>;
 
-impl Launcher for OnSsh {
-    fn launch<'a>(&'a self, launch: &'a Launch, cancel: &'a CancellationToken) -> Launched<'a> {
-        let Executor::Ssh(ssh) = &*self.0 else {
-            unreachable!("an ssh launcher holds an ssh executor")
-        };
-        Box::pin(ssh.launch(launch, cancel))
-    }
-}
-
-struct OnSlurm {
+/// The commands of one proc on an executor.
+struct OnExecutor {
     executor: Arc<Executor>,
-    job_name: String,
+    proc: String,
     resources: Resources,
+    placed: Placed,
 }
 
-impl Launcher for OnSlurm {
+impl Launcher for OnExecutor {
     fn launch<'a>(&'a self, launch: &'a Launch, cancel: &'a CancellationToken) -> Launched<'a> {
-        let Executor::Slurm(slurm) = &*self.executor else {
-            unreachable!("a slurm launcher holds a slurm executor")
-        };
-        Box::pin(slurm.launch(launch, &self.job_name, &self.resources, cancel))
+        match &*self.executor {
+            Executor::Ssh(ssh) => Box::pin(ssh.launch(launch, cancel, &*self.placed)),
+            Executor::Slurm(slurm) => {
+                Box::pin(slurm.launch(launch, &self.proc, &self.resources, cancel, &*self.placed))
+            }
+        }
     }
 }
 

@@ -27,6 +27,10 @@ use crate::graph::resources::{CPUS, MEM};
 /// `max_jobs` when the declaration leaves it out.
 const DEFAULT_MAX_JOBS: usize = 16;
 
+/// How long a job runs before prun looks up its id (shorter ones are looked up at their
+/// end).
+const LOOK_UP_AFTER: Duration = Duration::from_millis(500);
+
 /// How long prun waits for a cancelled job to leave the queue.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
@@ -108,6 +112,7 @@ impl Slurm {
         proc: &str,
         resources: &Resources,
         cancel: &CancellationToken,
+        placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
         let spec = single(launch, "slurm")?;
         let job = job_name(proc);
@@ -117,13 +122,33 @@ impl Slurm {
             cwd: spec.cwd.clone(),
         };
         let relayed = relay(launch, client, Input::Null)?;
-        let result = Local.launch(&relayed, cancel).await;
+        let launched = Local.launch(&relayed, cancel);
+        tokio::pin!(launched);
+        // A job still running after a moment is looked up, so that the display shows it
+        // while it runs; a shorter one when it has ended.
+        let mut place = None;
+        let result = tokio::select! {
+            r = &mut launched => r,
+            () = tokio::time::sleep(LOOK_UP_AFTER) => {
+                place = job_id(&job).await.map(|id| format!("slurm job {id}"));
+                if let Some(p) = &place {
+                    placed(p);
+                }
+                launched.await
+            }
+        };
         let ended_early = result.as_ref().map_or(true, |o| o.ending != Ending::Exited);
         if ended_early {
             scancel(&job).await;
         }
         let mut out = result?;
-        out.place = job_id(&job).await.map(|id| format!("slurm job {id}"));
+        if place.is_none() {
+            place = job_id(&job).await.map(|id| format!("slurm job {id}"));
+            if let Some(p) = &place {
+                placed(p);
+            }
+        }
+        out.place = place;
         Ok(out)
     }
 }

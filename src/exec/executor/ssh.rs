@@ -186,6 +186,7 @@ impl Ssh {
         &self,
         launch: &Launch,
         cancel: &CancellationToken,
+        placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
         let spec = single(launch, "ssh")?;
         let command = || launch.to_string();
@@ -203,6 +204,7 @@ impl Ssh {
             });
         };
         let host = &self.hosts[slot.host].name;
+        placed(host);
         let mut remote = String::new();
         if let Some(dir) = &spec.cwd {
             remote.push_str(&format!("cd {} && ", sh_quote(&dir.to_string_lossy())));

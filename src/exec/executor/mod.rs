@@ -246,11 +246,11 @@ fn argv_of(spec: &CommandSpec) -> Vec<String> {
     }
 }
 
-/// The one command of `launch`: an executor runs single commands, not pipelines, and
-/// gives them no input.
-fn single<'a>(launch: &'a Launch, executor: &str) -> Result<&'a CommandSpec, CommandError> {
+/// The one command of `launch`: an executor (of `kind`) runs single commands, not
+/// pipelines, and gives them no input.
+fn single<'a>(launch: &'a Launch, kind: &str) -> Result<&'a CommandSpec, CommandError> {
     let refuse = |what: &str| CommandError::Remote {
-        message: format!("{what} cannot run on executor \"{executor}\""),
+        message: format!("{what} cannot run on a {kind} executor"),
         command: launch.to_string(),
     };
     let [spec] = launch.stages.as_slice() else {

@@ -217,3 +217,27 @@ fn an_unknown_executor_is_named() {
         .err_has("proc \"p\": unknown executor \"hpc\"")
         .err_has("set_options(#{ executors: #{ hpc: #{ kind: ... } } })");
 }
+
+#[test]
+fn a_waiting_proc_keeps_its_resources_and_a_wait_that_could_never_end_fails() {
+    // a holds the whole budget while it waits for b, which needs part of it: the wait
+    // fails with the reason instead of hanging, and b runs once a has let go.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ resources: #{ mem: "1G" } });
+proc("b", #{ resources: #{ mem: "512M" }, JOB(b) });
+proc("a", #{ resources: #{ mem: "1G" } }, |ctx| { ctx.wait("b"); "done" });
+run("a");
+"#,
+        )
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+    out.code(1).proc_state("SUCCEEDED", "b");
+    let line = out.proc_line("FAILED", "a");
+    assert!(
+        line.contains("\"b\" waits for resources held by procs that are waiting themselves"),
+        "{line}\n{}",
+        out.describe()
+    );
+}

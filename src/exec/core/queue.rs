@@ -386,6 +386,27 @@ mod tests {
     }
 
     #[test]
+    fn an_executor_pool_starts_its_own_procs_up_to_its_limit() {
+        let mut p = Pools::default();
+        p.declare("hpc", 2);
+        assert!(p.has("hpc") && !p.has("farm"));
+        for id in [7, 3, 9] {
+            p.push("hpc", id);
+        }
+        assert!(p.any_startable());
+        assert_eq!(p.pop_startable(), Some(3));
+        p.take("hpc");
+        assert_eq!(p.pop_startable(), Some(7));
+        p.take("hpc");
+        // Full: 9 waits although it is queued.
+        assert!(!p.free("hpc") && !p.any_startable());
+        assert_eq!(p.pop_startable(), None);
+        assert_eq!(p.running(), 2);
+        p.give("hpc");
+        assert_eq!(p.pop_startable(), Some(9));
+    }
+
+    #[test]
     fn a_wave_waits_until_every_lower_wave_is_done() {
         let mut w = Waves::default();
         w.activate(0);

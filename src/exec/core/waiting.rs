@@ -252,7 +252,7 @@ impl Core {
         }
         if let Some(p) = self.budget.any_parked() {
             return format!(
-                "\"{}\" waits for resources that procs waiting themselves hold",
+                "\"{}\" waits for resources held by procs that are waiting themselves",
                 self.graph.proc(p).name
             );
         }

@@ -9,9 +9,10 @@
 //!
 //! - each WANTED proc counts its unfinished dependencies (`unmet`); a finishing proc
 //!   decrements its dependents' counters and queues those that reach zero;
-//! - ready procs wait in a [`ReadyQueue`] ordered by registration; a proc blocked by a
-//!   held lock or a lower wave is parked on its [`Locks`] or [`Waves`] entry and queued
-//!   again only when that frees.
+//! - ready procs wait in a [`ReadyQueue`] ordered by registration (the local one, bounded
+//!   by `-j`, or their executor's in [`Pools`], bounded by its limit); a proc blocked by a
+//!   held lock, a lower wave or resources in use is parked on its [`Locks`], [`Waves`] or
+//!   [`Budget`] entry and queued again only when that frees.
 //!
 //! The core runs no user code, touches no file and waits for nothing, so the mutex the
 //! [`super::Scheduler`] keeps around it is held only for counter and queue updates:

@@ -13,7 +13,7 @@ fn declare(max_jobs: usize) -> String {
 }
 
 #[test]
-#[cfg_attr(prun_no_slurm, ignore = "Slurm (slurm-wlm, munge) is not installed")]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn exit_codes_and_output_come_back() {
     up();
     let out = Test::new()
@@ -46,7 +46,7 @@ run(["seven", "talk"]);
 }
 
 #[test]
-#[cfg_attr(prun_no_slurm, ignore = "Slurm (slurm-wlm, munge) is not installed")]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn max_jobs_bounds_the_jobs_not_the_local_parallel_limit() {
     up();
     // -j 1: only the executor's max_jobs (4) limits these procs. The jobs run in the
@@ -70,7 +70,7 @@ fn max_jobs_bounds_the_jobs_not_the_local_parallel_limit() {
 }
 
 #[test]
-#[cfg_attr(prun_no_slurm, ignore = "Slurm (slurm-wlm, munge) is not installed")]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn resources_cwd_and_env_reach_the_job() {
     up();
     let test = Test::new().file("sub/.keep", "");
@@ -94,7 +94,7 @@ run("job");
 }
 
 #[test]
-#[cfg_attr(prun_no_slurm, ignore = "Slurm (slurm-wlm, munge) is not installed")]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_timeout_cancels_the_job() {
     up();
     let secs = format!("5{}", std::process::id() % 10000);
@@ -126,7 +126,7 @@ run("slow_timeout");
 }
 
 #[test]
-#[cfg_attr(prun_no_slurm, ignore = "Slurm (slurm-wlm, munge) is not installed")]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn ctrl_c_cancels_the_job() {
     up();
     let secs = format!("6{}", std::process::id() % 10000);
@@ -159,7 +159,7 @@ run("slow_interrupted");
 }
 
 #[test]
-#[cfg_attr(prun_no_slurm, ignore = "Slurm (slurm-wlm, munge) is not installed")]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_running_job_is_shown_with_its_id() {
     up();
     let out = Test::new()

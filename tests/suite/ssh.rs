@@ -14,7 +14,7 @@ fn script(sshd: &Sshd, hosts: &[&str], body: &str) -> String {
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn output_and_exit_codes_come_back() {
     let sshd = Sshd::start();
     let out = Test::new()
@@ -43,7 +43,7 @@ run(["five", "talk"]);
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn arguments_arrive_intact() {
     let sshd = Sshd::start();
     let words = [
@@ -83,7 +83,7 @@ run("words");
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn cwd_and_env_are_carried() {
     let sshd = Sshd::start();
     let test = Test::new().file("sub/dir/.keep", "");
@@ -111,7 +111,7 @@ run("here");
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn hosts_slots_bound_the_procs_not_the_local_parallel_limit() {
     // Three slots in all (two on one host name, one on another): with -j 1, three procs
     // still meet, and never more than three run at once.
@@ -142,7 +142,7 @@ run(["a", "b", "c", "d", "e", "f", "g"]);
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn many_short_commands_share_one_connection_per_host() {
     let sshd = Sshd::start();
     let out = Test::new()
@@ -162,7 +162,7 @@ run("many");
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_refused_connection_fails_the_command_naming_the_host() {
     let port = crate::support::sshd::free_port();
     let out = Test::new()
@@ -185,7 +185,7 @@ run("p");
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_timeout_ends_the_remote_process_group() {
     let sshd = Sshd::start();
     // A number no other test sleeps for, so that the check finds only this one.
@@ -215,7 +215,7 @@ run("slow");
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn ctrl_c_ends_the_remote_process_group() {
     let sshd = Sshd::start();
     let secs = format!("4{}", sshd.port);
@@ -245,7 +245,7 @@ run("slow");
 }
 
 #[test]
-#[cfg_attr(prun_no_sshd, ignore = "sshd (openssh-server) is not installed")]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn the_host_is_shown_reported_and_recorded() {
     let sshd = Sshd::start();
     let out = Test::new()

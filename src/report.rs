@@ -1,8 +1,9 @@
 //! `--json PATH`: the run report for scripts and monitoring (API.md section 1).
 //!
 //! `{"run": {script, args, start, end, duration, outcome}, "procs": [{name, state, start,
-//! end, duration, exit_code, log, place, error, result}]}`: states upper-case, times RFC 3339,
-//! durations in seconds, results as JSON (a value JSON cannot hold is shown as a string).
+//! end, duration, exit_code, log, executor, resources, place, error, result}]}`: states
+//! upper-case, times RFC 3339, durations in seconds, `mem` in bytes, results as JSON (a
+//! value JSON cannot hold is shown as a string).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +60,8 @@ fn proc_json(p: &ProcSummary) -> Value {
         "duration": p.duration.map(|d| d.as_secs_f64()),
         "exit_code": p.exit_code,
         "log": p.log.as_ref().map(|l| l.display().to_string()),
+        "executor": p.executor,
+        "resources": p.resources.iter().map(|(k, n)| (k.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "place": p.place,
         "error": p.error,
         "result": result,

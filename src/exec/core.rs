@@ -803,6 +803,8 @@ impl Core {
             exit_code: r.exit_code,
             log: r.log.clone(),
             place: r.place.clone(),
+            executor: self.graph.proc(p).def.executor.clone(),
+            resources: self.graph.proc(p).def.resources.clone(),
         }
     }
 

@@ -241,3 +241,37 @@ run("a");
         out.describe()
     );
 }
+
+#[test]
+fn the_json_report_has_each_procs_executor_and_resources() {
+    let out = Test::new()
+        .script(&format!(
+            "{PLACED}\nrun([\"train\", \"fetch\", \"enc::x\", \"plain\"]);"
+        ))
+        .args(&["--dry-run", "--json", "report.json"])
+        .run();
+    out.ok();
+    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
+    let proc = |name: &str| {
+        report["procs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+    };
+    let train = proc("train");
+    assert_eq!(train["executor"], serde_json::Value::Null);
+    assert_eq!(
+        train["resources"],
+        serde_json::json!({ "gpu": 1, "mem": 2u64 << 30 })
+    );
+    assert_eq!(proc("fetch")["executor"], "farm");
+    assert_eq!(proc("enc::x")["executor"], "hpc");
+    assert_eq!(
+        proc("enc::x")["resources"],
+        serde_json::json!({ "cpus": 4 })
+    );
+    assert_eq!(proc("plain")["resources"], serde_json::json!({}));
+}

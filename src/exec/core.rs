@@ -570,9 +570,7 @@ impl Core {
             return;
         }
         match &self.graph.proc(p).def.executor {
-            Some(e) => {
-                self.pools.give(e);
-            }
+            Some(e) => self.pools.give(e),
             None => self.running -= 1,
         }
     }

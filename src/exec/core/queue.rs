@@ -189,8 +189,7 @@ impl Pools {
 
     /// A proc of `name` gives its slot back.
     pub(crate) fn give(&mut self, name: &str) {
-        let pool = self.pool(name);
-        pool.running -= 1;
+        self.pool(name).running -= 1;
     }
 
     /// Whether the executor `name` has a free slot.

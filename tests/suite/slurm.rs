@@ -101,7 +101,7 @@ fn a_timeout_cancels_the_job() {
     let out = Test::new()
         .script(&format!(
             r#"{}
-proc("slow_timeout", #{{ executor: "hpc", timeout: "2s", cmd: ["sleep", "{secs}"] }});
+proc("slow_timeout", #{{ executor: "hpc", timeout: "3s", shell: "touch running; sleep {secs}" }});
 run("slow_timeout");
 "#,
             declare(2)
@@ -110,6 +110,8 @@ run("slow_timeout");
     out.code(1);
     let line = out.proc_line("FAILED", "slow_timeout");
     assert!(line.contains("timed out"), "{line}\n{}", out.describe());
+    // The job was running when the timeout ended it (it runs in prun's directory).
+    assert!(out.exists("running"), "{}", out.describe());
     // prun waits for the cancelled job to leave the queue.
     let ours = |jobs: Vec<String>| -> Vec<String> {
         jobs.into_iter()

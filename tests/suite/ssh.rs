@@ -190,22 +190,27 @@ fn a_timeout_ends_the_remote_process_group() {
     let sshd = Sshd::start();
     // A number no other test sleeps for, so that the check finds only this one.
     let secs = format!("3{}", sshd.port);
-    let out = Test::new()
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let out = test
         .script(&script(
             &sshd,
             &["127.0.0.1"],
             &format!(
                 r#"
-proc("slow", #{{ executor: "farm", timeout: "1s",
-                 shell: "sleep {secs} & sleep {secs}; touch started" }});
+proc("slow", #{{ executor: "farm", timeout: "4s", cwd: "{}",
+                 shell: "touch running; sleep {secs} & sleep {secs}" }});
 run("slow");
-"#
+"#,
+                dir.display()
             ),
         ))
         .run();
     out.code(1);
     let line = out.proc_line("FAILED", "slow");
     assert!(line.contains("timed out"), "{line}\n{}", out.describe());
+    // The remote command was running when the timeout ended it.
+    assert!(out.exists("running"), "{}", out.describe());
     let left = gone(&format!("sleep {secs}"));
     assert!(
         left.is_empty(),

@@ -289,3 +289,38 @@ run(["remote", "here"]);
         .unwrap();
     assert_eq!(recorded.as_deref(), Some("localhost"));
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_lost_connection_fails_the_command_naming_the_host() {
+    let sshd = Sshd::start();
+    let secs = format!("5{}", sshd.port);
+    // The command kills the sshd process that serves its connection (its wrapper's
+    // parent): the connection drops while it runs.
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("cut", #{{ executor: "farm", shell: "kill -9 $(ps -o ppid= -p $PPID); sleep {secs}" }});
+run("cut");
+"#
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "cut");
+    assert!(
+        line.contains("ssh to host \"127.0.0.1\" failed"),
+        "{line}\n{}",
+        out.describe()
+    );
+    // The remote side ended the command when its connection went.
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}

@@ -54,6 +54,25 @@ fn postgres() -> bool {
     )
 }
 
+/// An OpenSSH server the tests can start on a loopback port: it needs root (for its
+/// privilege separation) and the client tools.
+fn sshd() -> bool {
+    Path::new("/usr/sbin/sshd").exists()
+        && runs("sh", &["-c", "command -v ssh && command -v ssh-keygen"])
+        && output("id", &["-u"]).is_some_and(|u| u.trim() == "0")
+}
+
+/// Slurm's daemons and client, and munge, to start a single-node cluster (as root).
+fn slurm() -> bool {
+    runs(
+        "sh",
+        &[
+            "-c",
+            "command -v srun && command -v scancel && command -v squeue && test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/sbin/munged",
+        ],
+    ) && output("id", &["-u"]).is_some_and(|u| u.trim() == "0")
+}
+
 /// A cfg that says a tool is missing, and how to find out whether it is there.
 type Probe = (&'static str, fn() -> bool);
 
@@ -62,7 +81,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
-    let probes: [Probe; 6] = [
+    let probes: [Probe; 8] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),
         ("prun_no_dot", || runs("dot", &["-V"])),
         ("prun_no_postgres", postgres),
@@ -71,6 +90,8 @@ fn main() {
         ("prun_no_podman", || {
             runs("sh", &["-c", "command -v podman && command -v runc"])
         }),
+        ("prun_no_sshd", sshd),
+        ("prun_no_slurm", slurm),
     ];
     let mut missing = false;
     for (cfg, present) in probes {

@@ -91,6 +91,12 @@ pub struct ProcSummary {
     pub duration: Option<Duration>,
     pub exit_code: Option<i32>,
     pub log: Option<std::path::PathBuf>,
+    /// Where its last command ran, when not here: the SSH host, or the Slurm job.
+    pub place: Option<String>,
+    /// The executor its commands run on (`None`: this machine).
+    pub executor: Option<String>,
+    /// What one run of it needs.
+    pub resources: crate::graph::Resources,
 }
 
 /// The live display's view of the queue (see `Core::queue_view`).

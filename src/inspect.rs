@@ -3,11 +3,12 @@
 //! target and schedules nothing.
 
 use crate::exec::{Core, State};
-use crate::graph::Choices;
+use crate::graph::{Choices, ProcDef};
 
-/// Procs (with their help lines) and protos (with their help lines and arg choices); a
+/// Procs (with their help lines) and protos (with their help lines and arg choices), each
+/// with where it runs and what it needs (`placement`) when that is not "here, nothing"; a
 /// heading without entries is left out.
-pub fn list(c: &Core) -> String {
+pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String {
     let g = c.graph();
     let mut out = String::new();
     let procs: Vec<_> = g.procs().filter(|(_, n)| n.proto.is_none()).collect();
@@ -22,7 +23,11 @@ pub fn list(c: &Core) -> String {
     }
     for (_, n) in &procs {
         let help = n.def.help.as_deref().unwrap_or("");
-        out.push_str(format!("  {:<width$}  {help}", n.name).trim_end());
+        let mut line = format!("  {:<width$}  {help}", n.name);
+        if let Some(p) = placement(&n.def) {
+            line.push_str(&format!("  [{p}]"));
+        }
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     if g.protos().next().is_some() {
@@ -49,6 +54,9 @@ pub fn list(c: &Core) -> String {
         if !choices.is_empty() {
             line.push_str(&format!("  [{}]", choices.join("; ")));
         }
+        if let Some(p) = placement(&p.def) {
+            line.push_str(&format!("  [{p}]"));
+        }
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -57,7 +65,11 @@ pub fn list(c: &Core) -> String {
 
 /// What a run that names no target and schedules nothing prints: how to name one, and
 /// the procs and protos with their help lines. `None` when the script declares none.
-pub fn available(c: &Core, script: &std::path::Path) -> Option<String> {
+pub fn available(
+    c: &Core,
+    script: &std::path::Path,
+    placement: impl Fn(&ProcDef) -> Option<String>,
+) -> Option<String> {
     let g = c.graph();
     if g.procs().next().is_none() && g.protos().next().is_none() {
         return None;
@@ -65,7 +77,7 @@ pub fn available(c: &Core, script: &std::path::Path) -> Option<String> {
     Some(format!(
         "nothing to run: name targets (prun {} TARGET ...), or schedule them with run() in the script\n{}",
         script.display(),
-        list(c)
+        list(c, placement)
     ))
 }
 

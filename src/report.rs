@@ -1,8 +1,9 @@
 //! `--json PATH`: the run report for scripts and monitoring (API.md section 1).
 //!
 //! `{"run": {script, args, start, end, duration, outcome}, "procs": [{name, state, start,
-//! end, duration, exit_code, log, error, result}]}`: states upper-case, times RFC 3339,
-//! durations in seconds, results as JSON (a value JSON cannot hold is shown as a string).
+//! end, duration, exit_code, log, executor, resources, place, error, result}]}`: states
+//! upper-case, times RFC 3339, durations in seconds, `mem` in bytes, results as JSON (a
+//! value JSON cannot hold is shown as a string).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,6 +151,12 @@ pub struct ProcReport {
     pub exit_code: Option<i32>,
     /// Its log file, when it wrote one.
     pub log: Option<PathBuf>,
+    /// The executor its commands ran on (`None`: this machine).
+    pub executor: Option<String>,
+    /// What one run of it needs (`resources:`), memory in bytes.
+    pub resources: std::collections::BTreeMap<String, u64>,
+    /// Where it ran, when on an executor: the SSH host, or the Slurm job.
+    pub place: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
     /// Its result as JSON (`null` when none; a value JSON cannot hold is shown as a
@@ -230,6 +237,13 @@ fn proc_report(p: &ProcSummary) -> ProcReport {
         duration: p.duration,
         exit_code: p.exit_code,
         log: p.log.clone(),
+        executor: p.executor.clone(),
+        resources: p
+            .resources
+            .iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
+        place: p.place.clone(),
         error: p.error.clone(),
         result,
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cli::Inspect;
 use crate::error::{Exit, Failure};
 use crate::event::{EventFn, Tee};
-use crate::exec::launch::{Local, Policed};
+use crate::exec::launch::Local;
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
 use crate::policy::Policy;
 use crate::redact::Secrets;
@@ -344,14 +344,14 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         .clone()
         .unwrap_or_else(|| state_dir.join("logs"));
     let local = Arc::new(Local::hiding(settings.policy.hidden_env()));
-    let launcher = Policed::new(settings.policy.clone(), local);
     let sched = Scheduler::with_launcher(
         core,
         rt.handle().clone(),
         reporter.clone(),
         log_root,
         KILL_GRACE,
-        Arc::new(launcher),
+        local,
+        settings.policy.clone(),
     );
     if dry_run {
         sched.run_dry();
@@ -497,7 +497,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         let text = {
             let c = sched.lock();
             match what {
-                Inspect::List => Some(crate::inspect::list(&c)),
+                Inspect::List => Some(crate::inspect::list(&c, |def| sched.placement(def))),
                 Inspect::Graph => Some(crate::inspect::dot(&c, !call.targets.is_empty())),
                 // `prun check` printed its findings above.
                 Inspect::Check => None,
@@ -539,7 +539,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         && !settings.quiet
         && settings.output != Output::Silent
         && !sched.interrupted())
-    .then(|| crate::inspect::available(&sched.lock(), &script_path))
+    .then(|| crate::inspect::available(&sched.lock(), &script_path, |d| sched.placement(d)))
     .flatten();
     // A run that an error stopped before it scheduled anything has nothing to sum up:
     // the error is all there is to say.
@@ -578,6 +578,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     } else {
         Outcome::Ok
     };
+    sched.close_executors();
     // Closing waits for the DB writer: not under the core's lock.
     if let Some(mut cache) = sched.with(|c| c.take_cache()) {
         cache.close(

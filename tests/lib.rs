@@ -57,12 +57,18 @@ mod protos;
 mod rdeps;
 #[path = "suite/report.rs"]
 mod report;
+#[path = "suite/resources.rs"]
+mod resources;
 #[path = "suite/scheduling.rs"]
 mod scheduling;
 #[path = "suite/script_args.rs"]
 mod script_args;
 #[path = "suite/scripts.rs"]
 mod scripts;
+#[path = "suite/slurm.rs"]
+mod slurm;
+#[path = "suite/ssh.rs"]
+mod ssh;
 #[path = "suite/stdlib.rs"]
 mod stdlib;
 #[path = "suite/stress.rs"]

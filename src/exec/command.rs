@@ -137,6 +137,10 @@ pub enum CommandError {
     Pipe(#[source] io::Error),
     #[error("the command is empty")]
     Empty,
+    /// An executor could not run the command (a lost connection, a refused job, a
+    /// command it cannot carry); the message names the executor and the host or job.
+    #[error("{message} (command: `{command}`)")]
+    Remote { message: String, command: String },
 }
 
 impl CommandError {

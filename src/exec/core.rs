@@ -9,9 +9,10 @@
 //!
 //! - each WANTED proc counts its unfinished dependencies (`unmet`); a finishing proc
 //!   decrements its dependents' counters and queues those that reach zero;
-//! - ready procs wait in a [`ReadyQueue`] ordered by registration; a proc blocked by a
-//!   held lock or a lower wave is parked on its [`Locks`] or [`Waves`] entry and queued
-//!   again only when that frees.
+//! - ready procs wait in a [`ReadyQueue`] ordered by registration (the local one, bounded
+//!   by `-j`, or their executor's in [`Pools`], bounded by its limit); a proc blocked by a
+//!   held lock, a lower wave or resources in use is parked on its [`Locks`], [`Waves`] or
+//!   [`Budget`] entry and queued again only when that frees.
 //!
 //! The core runs no user code, touches no file and waits for nothing, so the mutex the
 //! [`super::Scheduler`] keeps around it is held only for counter and queue updates:
@@ -161,6 +162,9 @@ struct Run {
     /// Ready or running: counts towards its wave.
     active: bool,
     holds_slot: bool,
+    /// Holds its `resources` in the local budget (from its start to its end, waits
+    /// included).
+    holds_resources: bool,
     waiting: bool,
     retry_pending: bool,
     /// Being judged on a worker thread ([`Action::Judge`]).
@@ -184,6 +188,8 @@ struct Run {
     error: Option<String>,
     exit_code: Option<i32>,
     log: Option<std::path::PathBuf>,
+    /// Where its last command ran, when on an executor.
+    place: Option<String>,
     cancel: Option<CancellationToken>,
     waiters: Vec<usize>,
     /// Watch mode: its inputs (or a dependency) changed while it was running or being
@@ -204,6 +210,7 @@ impl Run {
             dependents: Vec::new(),
             active: false,
             holds_slot: false,
+            holds_resources: false,
             waiting: false,
             retry_pending: false,
             judging: false,
@@ -221,6 +228,7 @@ impl Run {
             error: None,
             exit_code: None,
             log: None,
+            place: None,
             cancel: None,
             waiters: Vec::new(),
             stale: false,
@@ -254,6 +262,9 @@ pub struct Core {
     /// Interactive procs: one at a time, alone.
     console: Console,
     lanes: Lanes,
+    budget: Budget,
+    /// The executors' slots and ready queues, by executor name.
+    pools: Pools,
     resume: std::collections::VecDeque<usize>,
     active_ws: Vec<(ProcId, WsTarget)>,
     awaiting_missing: HashMap<String, Vec<ProcId>>,
@@ -262,7 +273,7 @@ pub struct Core {
     pending_now: Vec<ProcId>,
     waiters: Vec<Option<Waiter>>,
     all_waiters: Vec<mpsc::Sender<Wake>>,
-    /// Slots in use (running jobs not blocked in a wait).
+    /// Local slots in use (running jobs not blocked in a wait, judging batches).
     running: usize,
     /// Procs in the RUNNING state, including those blocked in a wait.
     running_total: usize,
@@ -302,6 +313,8 @@ impl Core {
             waves: Waves::default(),
             console: Console::default(),
             lanes: Lanes::default(),
+            budget: Budget::default(),
+            pools: Pools::default(),
             resume: Default::default(),
             active_ws: Vec::new(),
             awaiting_missing: HashMap::new(),
@@ -342,6 +355,42 @@ impl Core {
     pub fn set_parallel(&mut self, n: usize) {
         self.opts.parallel = n.max(1);
         self.pump();
+    }
+
+    /// Overrides or adds amounts of the local resource budget. Refused, changing nothing,
+    /// when a declared proc or proto would then need more than the budget holds.
+    pub fn set_budget(&mut self, amounts: &crate::graph::Resources) -> Result<(), GraphError> {
+        let mut total = self.budget.total().clone();
+        total.merge(amounts);
+        for (_, node) in self.graph.procs() {
+            over_budget(&total, "proc", &node.name, &node.def)?;
+        }
+        for proto in self.graph.protos() {
+            over_budget(&total, "proto", proto.template.text(), &proto.def)?;
+        }
+        self.budget.merge(amounts);
+        for q in self.budget.give(&crate::graph::Resources::default()) {
+            self.enqueue(q);
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Declares an executor whose procs may run `limit` at once.
+    pub fn declare_executor(&mut self, name: &str, limit: usize) {
+        self.pools.declare(name, limit);
+    }
+
+    /// Checks a new definition: its executor is declared, and it fits the budget.
+    fn check_def(&self, what: &str, name: &str, def: &ProcDef) -> Result<(), GraphError> {
+        if let Some(e) = &def.executor
+            && !self.pools.has(e)
+        {
+            return Err(GraphError::Option(format!(
+                "{what} \"{name}\": unknown executor \"{e}\" (declare it first: set_options(#{{ executors: #{{ {e}: #{{ kind: ... }} }} }}))"
+            )));
+        }
+        over_budget(self.budget.total(), what, name, def)
     }
 
     /// Changes whether unknown dependencies are an error.
@@ -400,7 +449,10 @@ impl Core {
     pub fn define_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
         let id = match self.graph.lookup(name) {
             Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, &def) => id,
-            _ => self.graph.add_proc(name, def)?,
+            _ => {
+                self.check_def("proc", name, &def)?;
+                self.graph.add_proc(name, def)?
+            }
         };
         self.sync_runs();
         self.prepare(&[])?;
@@ -416,6 +468,7 @@ impl Core {
             .proto_named(pattern)
             .is_some_and(|p| Arc::ptr_eq(&self.graph.proto(p).def, &def));
         if !known {
+            self.check_def("proto", pattern, &def)?;
             self.graph.add_proto(pattern, def)?;
         }
         let names: Vec<String> = self.awaiting_missing.keys().cloned().collect();
@@ -529,7 +582,38 @@ impl Core {
     }
 
     fn enqueue(&mut self, p: ProcId) {
-        self.ready.push(p);
+        match &self.graph.proc(p).def.executor {
+            Some(e) => self.pools.push(e, p),
+            None => self.ready.push(p),
+        }
+    }
+
+    /// Takes a slot for `p`: in its executor's pool, or a local one.
+    fn take_slot(&mut self, p: ProcId) {
+        self.runs[p].holds_slot = true;
+        match &self.graph.proc(p).def.executor {
+            Some(e) => self.pools.take(e),
+            None => self.running += 1,
+        }
+    }
+
+    /// Gives `p`'s slot back, if it holds one.
+    fn give_slot(&mut self, p: ProcId) {
+        if !std::mem::take(&mut self.runs[p].holds_slot) {
+            return;
+        }
+        match &self.graph.proc(p).def.executor {
+            Some(e) => self.pools.give(e),
+            None => self.running -= 1,
+        }
+    }
+
+    /// Whether a slot is free for `p`.
+    fn slot_free(&self, p: ProcId) -> bool {
+        match &self.graph.proc(p).def.executor {
+            Some(e) => self.pools.free(e),
+            None => self.running < self.opts.parallel,
+        }
     }
 
     fn deactivate(&mut self, p: ProcId) {
@@ -569,7 +653,7 @@ impl Core {
                 return;
             }
             if self.console.has_waiting() {
-                if self.running > 0 {
+                if self.running > 0 || self.pools.running() > 0 {
                     return;
                 }
                 if let Some(p) = self.console.next().filter(|&p| self.is_ready(p)) {
@@ -577,19 +661,22 @@ impl Core {
                 }
                 continue;
             }
-            while self.running < self.opts.parallel {
-                let Some(w) = self.resume.pop_front() else {
-                    break;
-                };
-                self.resume_waiter(w);
-            }
-            if self.running >= self.opts.parallel {
-                return;
+            let mut i = 0;
+            while i < self.resume.len() {
+                let w = self.resume[i];
+                match self.waiters[w].as_ref().and_then(|w| w.job) {
+                    Some(j) if !self.slot_free(j) => i += 1,
+                    _ => {
+                        self.resume.remove(i);
+                        self.resume_waiter(w);
+                    }
+                }
             }
             for p in self.waves.unblocked() {
                 self.enqueue(p);
             }
-            if self.ready.is_empty() {
+            let local = self.running < self.opts.parallel && !self.ready.is_empty();
+            if !local && !self.pools.any_startable() {
                 return;
             }
             // Judging needs the task DB: nothing starts until it is open.
@@ -603,7 +690,12 @@ impl Core {
             if self.opening_cache {
                 return;
             }
-            let Some(p) = self.ready.pop() else {
+            let next = match self.pools.pop_startable() {
+                Some(p) => Some(p),
+                None if local => self.ready.pop(),
+                None => None,
+            };
+            let Some(p) = next else {
                 return;
             };
             if !self.is_ready(p) {
@@ -638,17 +730,25 @@ impl Core {
                 self.fail_dep(p, "run aborted: a proc has failed".into());
                 continue;
             }
-            if def.interactive && self.running > 0 {
+            if def.interactive && (self.running > 0 || self.pools.running() > 0) {
                 self.console.wait(p);
                 continue;
+            }
+            if uses_budget(&def) {
+                let runs = &self.runs;
+                let wanted = |q: ProcId| runs[q].state == State::Wanted;
+                if !self.budget.admit(p, &def.resources, wanted) {
+                    continue;
+                }
             }
             self.launch(p);
         }
     }
 
     fn launch(&mut self, p: ProcId) {
+        let def = self.graph.proc(p).def.clone();
+        self.take_slot(p);
         let node = self.graph.proc(p);
-        let def = node.def.clone();
         let input_fingerprint = self.runs[p]
             .fingerprint
             .as_ref()
@@ -671,7 +771,10 @@ impl Core {
         let r = &mut self.runs[p];
         r.locks_held = !def.locks.is_empty();
         r.state = State::Running;
-        r.holds_slot = true;
+        if uses_budget(&def) {
+            r.holds_resources = true;
+            self.budget.take(&def.resources);
+        }
         r.attempts += 1;
         if let Some(ready) = r.ready_at.take() {
             r.waited += ready.elapsed();
@@ -680,7 +783,6 @@ impl Core {
         r.first_start.get_or_insert_with(Instant::now);
         r.started_at.get_or_insert_with(std::time::SystemTime::now);
         r.cancel = Some(cancel.clone());
-        self.running += 1;
         self.running_total += 1;
         let spec = JobSpec {
             id: p,
@@ -702,17 +804,30 @@ impl Core {
 
     fn release(&mut self, p: ProcId) {
         self.console.release(p);
+        self.give_slot(p);
         let r = &mut self.runs[p];
-        if r.holds_slot {
-            r.holds_slot = false;
-            self.running -= 1;
+        if r.holds_resources {
+            r.holds_resources = false;
+            let def = self.graph.proc(p).def.clone();
+            for q in self.budget.give(&def.resources) {
+                self.enqueue(q);
+            }
         }
+        let r = &mut self.runs[p];
         if r.locks_held {
             r.locks_held = false;
             let def = self.graph.proc(p).def.clone();
             for q in self.locks.release(&def.locks, p) {
                 self.enqueue(q);
             }
+        }
+    }
+
+    /// A command of the running proc `p` ran on an executor, at `place` (the SSH host, or
+    /// the Slurm job).
+    pub fn placed(&mut self, p: ProcId, place: String) {
+        if self.runs[p].state == State::Running {
+            self.runs[p].place = Some(place);
         }
     }
 
@@ -751,6 +866,9 @@ impl Core {
             duration: r.duration,
             exit_code: r.exit_code,
             log: r.log.clone(),
+            place: r.place.clone(),
+            executor: self.graph.proc(p).def.executor.clone(),
+            resources: self.graph.proc(p).def.resources.clone(),
         }
     }
 
@@ -789,6 +907,40 @@ impl Core {
     }
 }
 
+/// Whether a proc's resources count against the local budget: it declares some, and its
+/// commands run on this machine.
+fn uses_budget(def: &ProcDef) -> bool {
+    def.executor.is_none() && !def.resources.is_empty()
+}
+
+/// The error for a definition that needs more of a resource than the local budget holds
+/// in all: it could never start.
+fn over_budget(
+    budget: &crate::graph::Resources,
+    what: &str,
+    name: &str,
+    def: &ProcDef,
+) -> Result<(), GraphError> {
+    if def.executor.is_some() {
+        return Ok(());
+    }
+    let Some((res, need, have)) = budget.exceeded_by(&def.resources) else {
+        return Ok(());
+    };
+    use crate::graph::resources::amount;
+    let have = if budget.has(res) {
+        format!("the budget has {}", amount(res, have))
+    } else {
+        format!(
+            "the budget has no `{res}` (declare it: set_options(#{{ resources: #{{ {res}: N }} }}))"
+        )
+    };
+    Err(GraphError::Option(format!(
+        "{what} \"{name}\" needs {res} {} but {have}: it could never start",
+        amount(res, need)
+    )))
+}
+
 mod cycle;
 mod judging;
 mod outcomes;
@@ -799,7 +951,7 @@ mod rerun;
 mod resolve;
 mod waiting;
 
-use queue::{Console, Lanes, Locks, ReadyQueue, Waves};
+use queue::{Budget, Console, Lanes, Locks, Pools, ReadyQueue, Waves};
 use record::Attempt;
 
 pub(crate) use prepare::Root;

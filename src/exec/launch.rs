@@ -1,8 +1,9 @@
 //! Launching commands: one command or a pipeline of them, with its input and outputs
 //! wired as asked, supervised until it ends.
 //!
-//! Every command goes through a [`Launcher`], so that remote executors (Slurm, SSH) can
-//! slot in later without touching the callers; [`Local`] runs them on this machine.
+//! Every command goes through a [`Launcher`]: [`Local`] runs it on this machine, the
+//! executors of `super::executor` on SSH hosts or as Slurm jobs (through a local `ssh` or
+//! `srun` launched here).
 //!
 //! Ending a launch early (timeout, `--fail-fast`, Ctrl-C) is always the same sequence:
 //! SIGTERM to every stage's process group, up to `kill_grace` for them to exit, then
@@ -47,6 +48,9 @@ pub enum Input {
     /// stage is made its foreground process group while the launch runs, so that it can
     /// read it (see [`unix::Foreground`]).
     Inherit,
+    /// A pipe that stays open, with nothing written, until the command ends: a remote
+    /// command's wrapper ends the command when it closes (the local client died).
+    Held,
 }
 
 /// Where an output stream goes.
@@ -249,6 +253,8 @@ pub struct LaunchOutput {
     pub stderr: Captured,
     pub duration: Duration,
     pub ending: Ending,
+    /// Where it ran, when not on this machine: the SSH host, or the Slurm job id.
+    pub place: Option<String>,
 }
 
 impl LaunchOutput {
@@ -328,7 +334,7 @@ pub fn footer(out: &LaunchOutput, launch: &Launch, ok_codes: &[i64]) -> String {
     )
 }
 
-/// Runs launches somewhere: on this machine, or (later) on a remote executor.
+/// Runs launches somewhere: on this machine, or on a remote executor.
 pub trait Launcher: Send + Sync {
     /// Runs `launch` to its end; `cancel` terminates it early.
     fn launch<'a>(
@@ -646,7 +652,7 @@ async fn run_local(
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
         Input::Null => None,
         Input::Inherit => Some(Stdio::inherit()),
-        Input::Bytes(_) => Some(Stdio::piped()),
+        Input::Bytes(_) | Input::Held => Some(Stdio::piped()),
         Input::File(p) => Some(Stdio::from(File::open(p).map_err(|source| {
             CommandError::File {
                 what: "stdin file",
@@ -728,7 +734,15 @@ async fn run_local(
         _ => None,
     };
     let _running = Running::new();
-    if let (Input::Bytes(bytes), Some(mut stdin)) = (&launch.stdin, children[0].stdin.take()) {
+    // Waiting for a child closes the stdin its handle holds: a held pipe is kept here,
+    // open until the launch ends.
+    let _held = match launch.stdin {
+        Input::Held => children[0].stdin.take(),
+        _ => None,
+    };
+    if let Input::Bytes(bytes) = &launch.stdin
+        && let Some(mut stdin) = children[0].stdin.take()
+    {
         let bytes = bytes.clone();
         tokio::spawn(async move {
             // A child that exits without reading its input is not an error here.
@@ -790,6 +804,7 @@ async fn run_local(
         stderr: take(err_cap),
         duration: started.elapsed(),
         ending,
+        place: None,
     })
 }
 

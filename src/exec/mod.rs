@@ -6,6 +6,7 @@ mod cache;
 pub mod command;
 mod core;
 pub mod crashed;
+pub mod executor;
 pub(crate) mod fileglob;
 mod freshness;
 mod internal;

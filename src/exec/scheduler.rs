@@ -23,7 +23,7 @@ use super::core::{AbortReason, Action, Core, JobSpec, Wake};
 use super::freshness::{self, Judgement};
 use super::internal::{self, Guarded, lock};
 use super::job;
-use super::launch::{Input, Launcher, Local, Sink};
+use super::launch::{Input, Launcher, Local, Policed, Sink};
 use super::log::LogDir;
 use super::pool::{NoThread, Pool};
 use super::state::Outcome;
@@ -80,7 +80,14 @@ pub struct Scheduler {
     /// A dry run: jobs are reported, not started (see [`Scheduler::run_dry`]).
     dry: AtomicBool,
     script_cancel: Mutex<CancellationToken>,
+    /// Where commands start: `local`, each checked against `policy` first.
     launcher: Arc<dyn Launcher>,
+    /// The run's own launcher; an executor starts its client (`ssh`, `srun`) through it.
+    local: Arc<Local>,
+    /// What the run may start; checked on every command, here or on an executor.
+    policy: Arc<crate::policy::Policy>,
+    /// The executors of `set_options(#{ executors })`.
+    executors: super::executor::Executors,
     /// Report events in the order the core recorded them (see [`Scheduler::flush_reports`]).
     reports: Mutex<Vec<Action>>,
     /// Held while reports are printed, so that two threads never interleave them.
@@ -109,18 +116,22 @@ impl Scheduler {
             log_root,
             kill_grace,
             Arc::new(Local::default()),
+            Arc::new(crate::policy::Policy::default()),
         )
     }
 
-    /// A scheduler whose commands go through `launcher`.
+    /// A scheduler whose commands start through `local` (here, or the client of an
+    /// executor), each checked against `policy` first.
     pub fn with_launcher(
         core: Core,
         rt: Handle,
         reporter: Arc<dyn Reporter>,
         log_root: PathBuf,
         kill_grace: Duration,
-        launcher: Arc<dyn Launcher>,
+        local: Arc<Local>,
+        policy: Arc<crate::policy::Policy>,
     ) -> Arc<Scheduler> {
+        let launcher: Arc<dyn Launcher> = Arc::new(Policed::new(policy.clone(), local.clone()));
         Arc::new(Scheduler {
             core: Mutex::new(core),
             rt,
@@ -136,6 +147,9 @@ impl Scheduler {
             dry: AtomicBool::new(false),
             script_cancel: Mutex::new(CancellationToken::new()),
             launcher,
+            local,
+            policy,
+            executors: Default::default(),
             reports: Mutex::new(Vec::new()),
             printing: Mutex::new(()),
             output: Mutex::new(OutputMode::Log),
@@ -261,6 +275,54 @@ impl Scheduler {
     /// Where commands run.
     pub fn launcher(&self) -> &Arc<dyn Launcher> {
         &self.launcher
+    }
+
+    /// Where the commands of the proc `id` (`name`) run: on its executor, which records
+    /// where each ran with the proc ([`Core::placed`]), or here.
+    pub fn launcher_for(
+        self: &Arc<Self>,
+        id: ProcId,
+        name: &str,
+        def: &crate::graph::ProcDef,
+    ) -> Arc<dyn Launcher> {
+        let Some(e) = def.executor.as_deref().and_then(|e| self.executors.get(e)) else {
+            return self.launcher.clone();
+        };
+        let sched = Arc::downgrade(self);
+        let proc = name.to_string();
+        let placed = Arc::new(move |place: &str| {
+            if let Some(sched) = sched.upgrade() {
+                sched.with(|c| c.placed(id, place.to_string()));
+                sched.reporter.progress(&proc, &format!("on {place}"));
+            }
+        });
+        let remote = e.launcher(name, &def.resources, placed, self.local.clone());
+        Arc::new(Policed::new(self.policy.clone(), remote))
+    }
+
+    /// Declares an executor (`set_options(#{ executors })`).
+    pub fn declare_executor(
+        self: &Arc<Self>,
+        name: &str,
+        executor: super::executor::Executor,
+    ) -> Result<(), GraphError> {
+        let e = self
+            .executors
+            .declare(name, executor)
+            .map_err(GraphError::Option)?;
+        self.with(|c| c.declare_executor(name, e.limit()));
+        Ok(())
+    }
+
+    /// Where a proc runs and what it needs (see [`super::executor::placement`]).
+    pub fn placement(&self, def: &crate::graph::ProcDef) -> Option<String> {
+        let e = def.executor.as_deref().and_then(|e| self.executors.get(e));
+        super::executor::placement(def, e.as_deref())
+    }
+
+    /// Ends what executors keep open between commands (at the end of the run).
+    pub fn close_executors(&self) {
+        self.executors.close();
     }
 
     /// Read-only access to the core.
@@ -490,7 +552,10 @@ impl Scheduler {
         for a in actions {
             match a {
                 Action::Start(job) if dry => {
-                    let what = would_run_text(&job);
+                    let mut what = would_run_text(&job);
+                    if let Some(p) = self.placement(&job.def) {
+                        what.push_str(&format!("  [{p}]"));
+                    }
                     lock(&self.reports).push(Action::WouldRun {
                         name: job.name.clone(),
                         what,
@@ -579,7 +644,7 @@ impl Scheduler {
             self.reporter.command(Some(&job.name), &launch);
             let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
-                let launcher = me.launcher.clone();
+                let launcher = me.launcher_for(job.id, &job.name, &job.def);
                 let logs = me.logs();
                 let (outcome, kept) =
                     job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;

@@ -101,6 +101,10 @@ pub struct ProcDef {
     pub output: Option<OutputMode>,
     /// `interactive`: the proc gets the terminal and runs alone.
     pub interactive: bool,
+    /// What one run needs, counted against the local budget (or asked of Slurm).
+    pub resources: super::Resources,
+    /// The executor its commands run on (`None`: on this machine).
+    pub executor: Option<String>,
     /// Where the `proc(...)`/`proto(...)` call is.
     pub origin: Origin,
 }
@@ -130,6 +134,8 @@ impl ProcDef {
             no_skip: false,
             output: None,
             interactive: false,
+            resources: super::Resources::default(),
+            executor: None,
             origin,
         }
     }

@@ -10,6 +10,7 @@ mod error;
 mod model;
 mod need;
 pub mod pattern;
+pub mod resources;
 pub mod shell;
 
 pub use def::{
@@ -19,3 +20,4 @@ pub use error::GraphError;
 pub use model::{Graph, ProcId, ProcNode, Proto, args_map, fill_known, fill_text};
 pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};
+pub use resources::Resources;

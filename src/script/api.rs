@@ -474,6 +474,8 @@ fn wait_all(sched: &Arc<Scheduler>) -> R<Dynamic> {
 
 const OPTIONS: &[&str] = &[
     "parallel",
+    "resources",
+    "executors",
     "separator",
     "allow_missing_deps",
     "log_dir",
@@ -636,6 +638,28 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                     .and_then(|n| u64::try_from(n).ok())
                     .ok_or_else(|| bad("an integer, 0 or more (0 keeps every run)"))?;
                 sched.set_keep_runs(n);
+            }
+            "resources" => {
+                let m = v
+                    .clone()
+                    .try_cast::<Map>()
+                    .ok_or_else(|| bad("a map like #{ cpus: 2, mem: \"8G\" }"))?;
+                let amounts = crate::graph::resources::parse(&m)
+                    .map_err(|e| err(format!("set_options: `resources`: {e}")))?;
+                core(sched, "set_options", |c| c.set_budget(&amounts))?;
+            }
+            "executors" => {
+                let m = v
+                    .clone()
+                    .try_cast::<Map>()
+                    .ok_or_else(|| bad("a map of names to executors"))?;
+                for (name, decl) in m {
+                    let e = crate::exec::executor::Executor::parse(&name, &decl)
+                        .map_err(|e| err(format!("set_options: {e}")))?;
+                    sched
+                        .declare_executor(&name, e)
+                        .map_err(|e| err(format!("set_options: {e}")))?;
+                }
             }
             "watch_debounce" => {
                 let d = crate::duration::parse(&v)

@@ -259,9 +259,11 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     if !c.quiet {
         sched.reporter().command(job.as_ref().map(|j| &*j.name), &l);
     }
-    let result = sched
-        .runtime()
-        .block_on(sched.launcher().launch(&l, &cancel));
+    let launcher = match &job {
+        Some(j) => sched.launcher_for(j.id, &j.name, &j.def),
+        None => sched.launcher().clone(),
+    };
+    let result = sched.runtime().block_on(launcher.launch(&l, &cancel));
     let mut file = shared.lock().expect("log");
     let out = match result {
         Ok(out) => out,

@@ -26,6 +26,7 @@ const KEYS: &[&str] = &[
     "help",
     "no_skip",
     "executor",
+    "resources",
     "inputs",
     "outputs",
     "output",
@@ -242,12 +243,17 @@ pub fn parse(
         def.help = Some(v.to_string());
     }
     if let Some(v) = get("executor") {
-        let e = v.to_string();
-        if e != "local" {
-            return Err(err(format!(
-                "unknown executor \"{e}\" (this version runs commands on the \"local\" executor only)"
-            )));
-        }
+        let e = v
+            .into_string()
+            .map_err(|t| err(format!("`executor` must be a name, not {t}")))?;
+        def.executor = (e != "local").then_some(e);
+    }
+    if let Some(v) = get("resources") {
+        let m = v.try_cast::<Map>().ok_or_else(|| {
+            err("`resources` must be a map like #{ cpus: 2, mem: \"4G\" }".into())
+        })?;
+        def.resources =
+            crate::graph::resources::parse(&m).map_err(|m| err(format!("`resources`: {m}")))?;
     }
     if let Some(fp) = get("arg_choices").and_then(|v| v.try_cast::<FnPtr>()) {
         def.choices_map = Some(callback(fp)?);

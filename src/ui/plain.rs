@@ -32,6 +32,9 @@ fn secs(d: Option<Duration>) -> String {
 /// last lines of its log, or the whole log with `full_log`.
 pub fn format_finished(f: &ProcSummary, full_log: bool) -> String {
     let mut out = format!("{:<10} {}{}", f.state.as_str(), f.name, secs(f.duration));
+    if let Some(place) = &f.place {
+        out.push_str(&format!(" on {place}"));
+    }
     if let Some(e) = &f.error {
         let mut lines = e.lines();
         if let Some(first) = lines.next() {

@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod slurm;
+pub mod sshd;
 
 use std::collections::HashMap;
 use std::io::Read;

@@ -1,13 +1,14 @@
-//! The small types behind "what may start next": the ready queue, the locks and the waves.
+//! The small types behind "what may start next": the ready queue, the locks, the waves and
+//! the resource budget.
 //!
 //! Each is a counter or a queue and nothing more; the core decides when to push, park and
 //! release. None scans every proc: a blocked proc is parked on what blocks it (a held lock,
-//! a lower wave still busy) and handed back only when that frees.
+//! a lower wave still busy, resources in use) and handed back only when that frees.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
-use crate::graph::ProcId;
+use crate::graph::{ProcId, Resources};
 
 /// Procs ready to start, earliest registered first (ties go to the earliest proc, as in
 /// parproc). A proc is in the queue at most once.
@@ -208,6 +209,180 @@ impl Console {
     }
 }
 
+/// The executors' pools: how many of each executor's procs run, its limit, and its own
+/// ready queue (its procs wait for its slots, not for the local ones).
+#[derive(Debug, Default)]
+pub(crate) struct Pools {
+    by_name: HashMap<String, Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    limit: usize,
+    running: usize,
+    ready: ReadyQueue,
+}
+
+impl Pools {
+    /// Declares an executor's pool.
+    pub(crate) fn declare(&mut self, name: &str, limit: usize) {
+        self.by_name.insert(
+            name.to_string(),
+            Pool {
+                limit: limit.max(1),
+                running: 0,
+                ready: ReadyQueue::default(),
+            },
+        );
+    }
+
+    /// Whether `name` is declared.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    fn pool(&mut self, name: &str) -> &mut Pool {
+        self.by_name
+            .get_mut(name)
+            .expect("procs name declared executors only")
+    }
+
+    /// Queues `p` for the executor `name`.
+    pub(crate) fn push(&mut self, name: &str, p: ProcId) {
+        self.pool(name).ready.push(p);
+    }
+
+    /// A proc of `name` takes a slot.
+    pub(crate) fn take(&mut self, name: &str) {
+        self.pool(name).running += 1;
+    }
+
+    /// A proc of `name` gives its slot back.
+    pub(crate) fn give(&mut self, name: &str) {
+        self.pool(name).running -= 1;
+    }
+
+    /// Whether the executor `name` has a free slot.
+    pub(crate) fn free(&self, name: &str) -> bool {
+        self.by_name.get(name).is_some_and(|p| p.running < p.limit)
+    }
+
+    /// Whether some executor has a free slot and a queued proc.
+    pub(crate) fn any_startable(&self) -> bool {
+        self.by_name
+            .values()
+            .any(|p| p.running < p.limit && !p.ready.is_empty())
+    }
+
+    /// The earliest queued proc of an executor with a free slot.
+    pub(crate) fn pop_startable(&mut self) -> Option<ProcId> {
+        self.by_name
+            .values_mut()
+            .filter(|p| p.running < p.limit)
+            .find_map(|p| p.ready.pop())
+    }
+
+    /// How many procs hold an executor's slot.
+    pub(crate) fn running(&self) -> usize {
+        self.by_name.values().map(|p| p.running).sum()
+    }
+}
+
+/// The local resource budget: what running procs use of it, and the procs parked until
+/// enough is free.
+///
+/// No starvation: the first proc that does not fit becomes the *reservation*. Until it
+/// starts, a later proc starts only if it leaves the reservation's share alone: for every
+/// resource it uses, what is in use plus the reservation's need plus its own stays within
+/// the budget. So a stream of small procs cannot keep a big one waiting: they may only use
+/// what the big one does not need, and the big one starts as soon as the procs already
+/// running free enough.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    total: Resources,
+    used: Resources,
+    parked: Vec<ProcId>,
+    reserved: Option<(ProcId, Resources)>,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget::new(Resources::host())
+    }
+}
+
+impl Budget {
+    /// A budget of `total`, none of it in use.
+    pub(crate) fn new(total: Resources) -> Budget {
+        Budget {
+            total,
+            used: Resources::default(),
+            parked: Vec::new(),
+            reserved: None,
+        }
+    }
+
+    /// The whole budget.
+    pub(crate) fn total(&self) -> &Resources {
+        &self.total
+    }
+
+    /// Overrides or adds amounts of the budget (`set_options(#{ resources })`).
+    pub(crate) fn merge(&mut self, amounts: &Resources) {
+        self.total.merge(amounts);
+    }
+
+    /// Whether `p`, needing `need`, may start now. If not, it is parked until resources
+    /// are given back, and becomes the reservation unless a proc still `waiting` holds it.
+    pub(crate) fn admit(
+        &mut self,
+        p: ProcId,
+        need: &Resources,
+        waiting: impl Fn(ProcId) -> bool,
+    ) -> bool {
+        if self
+            .reserved
+            .as_ref()
+            .is_some_and(|(r, _)| *r == p || !waiting(*r))
+        {
+            self.reserved = None;
+        }
+        let fits = need
+            .iter()
+            .all(|(k, n)| self.used.get(k) + n <= self.total.get(k));
+        let clear = match &self.reserved {
+            None => true,
+            Some((_, big)) => need
+                .iter()
+                .all(|(k, n)| n == 0 || self.used.get(k) + big.get(k) + n <= self.total.get(k)),
+        };
+        if fits && clear {
+            return true;
+        }
+        if self.reserved.is_none() {
+            self.reserved = Some((p, need.clone()));
+        }
+        self.parked.push(p);
+        false
+    }
+
+    /// A proc started with `need`.
+    pub(crate) fn take(&mut self, need: &Resources) {
+        self.used.add(need);
+    }
+
+    /// A proc gave `need` back; returns the parked procs, to be queued again.
+    pub(crate) fn give(&mut self, need: &Resources) -> Vec<ProcId> {
+        self.used.sub(need);
+        std::mem::take(&mut self.parked)
+    }
+
+    /// One parked proc, to explain why something cannot start.
+    pub(crate) fn any_parked(&self) -> Option<ProcId> {
+        self.parked.first().copied()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +416,63 @@ mod tests {
         assert_eq!(l.release(&db, 1), [2, 3]);
         assert_eq!(l.held(&both), None);
         assert_eq!(l.release(&db, 1), Vec::<ProcId>::new());
+    }
+
+    fn need(cpus: u64, mem: u64) -> Resources {
+        let mut r = Resources::default();
+        r.set("cpus", cpus);
+        r.set("mem", mem);
+        r
+    }
+
+    #[test]
+    fn a_blocked_big_proc_reserves_what_it_needs_from_later_small_ones() {
+        let mut b = Budget::new(need(4, 8));
+        let wanted = |_| true;
+        assert!(b.admit(1, &need(1, 4), wanted));
+        b.take(&need(1, 4));
+        // The big one does not fit: it is parked and reserved.
+        assert!(!b.admit(2, &need(1, 8), wanted));
+        // A small one would fit, but takes memory the big one waits for.
+        assert!(!b.admit(3, &need(1, 2), wanted));
+        // One that needs no memory leaves the reservation alone.
+        assert!(b.admit(4, &need(1, 0), wanted));
+        b.take(&need(1, 0));
+        assert_eq!(b.give(&need(1, 4)), [2, 3]);
+        assert!(b.admit(2, &need(1, 8), wanted));
+        b.take(&need(1, 8));
+        assert!(!b.admit(3, &need(1, 2), wanted));
+    }
+
+    #[test]
+    fn a_reservation_lapses_when_its_proc_no_longer_waits() {
+        let mut b = Budget::new(need(2, 8));
+        b.take(&need(1, 6));
+        assert!(!b.admit(1, &need(1, 8), |_| true));
+        assert!(!b.admit(2, &need(1, 2), |_| true));
+        // Proc 1 failed meanwhile: proc 2 fits beside what runs.
+        assert!(b.admit(2, &need(1, 2), |p| p != 1));
+    }
+
+    #[test]
+    fn an_executor_pool_starts_its_own_procs_up_to_its_limit() {
+        let mut p = Pools::default();
+        p.declare("hpc", 2);
+        assert!(p.has("hpc") && !p.has("farm"));
+        for id in [7, 3, 9] {
+            p.push("hpc", id);
+        }
+        assert!(p.any_startable());
+        assert_eq!(p.pop_startable(), Some(3));
+        p.take("hpc");
+        assert_eq!(p.pop_startable(), Some(7));
+        p.take("hpc");
+        // Full: 9 waits although it is queued.
+        assert!(!p.free("hpc") && !p.any_startable());
+        assert_eq!(p.pop_startable(), None);
+        assert_eq!(p.running(), 2);
+        p.give("hpc");
+        assert_eq!(p.pop_startable(), Some(9));
     }
 
     #[test]

@@ -48,14 +48,21 @@ impl Core {
     /// The task DB's history row of a proc that reached its final state.
     pub(super) fn history_record(&self, p: ProcId) -> ProcRecord {
         let r = &self.runs[p];
+        // A lane, or for the last attempt the host or batch job an executor ran it on.
+        let last = r.attempt_log.len().saturating_sub(1);
+        let place_of = |i: usize, a: &Attempt| match &r.place {
+            Some(remote) if i == last => remote.clone(),
+            _ => a.lane.to_string(),
+        };
         let segments: Vec<serde_json::Value> = r
             .attempt_log
             .iter()
-            .map(|a| {
+            .enumerate()
+            .map(|(i, a)| {
                 serde_json::json!({
                     "start": epoch_secs(a.start),
                     "end": a.end.map(epoch_secs),
-                    "place": a.lane.to_string(),
+                    "place": place_of(i, a),
                     "error": a.error,
                 })
             })
@@ -80,7 +87,7 @@ impl Core {
             attempts: Some(r.attempts),
             segments: ran.then(|| serde_json::Value::from(segments).to_string()),
             waited: ran.then_some(r.waited.as_secs_f64()),
-            place: r.attempt_log.last().map(|a| a.lane.to_string()),
+            place: r.attempt_log.last().map(|a| place_of(last, a)),
             deps: Some(serde_json::to_string(&deps).unwrap_or_else(|_| "[]".into())),
         }
     }

@@ -68,12 +68,8 @@ impl Core {
         }
         match job {
             Some(j) => {
-                let r = &mut self.runs[j];
-                r.waiting = true;
-                if r.holds_slot {
-                    r.holds_slot = false;
-                    self.running -= 1;
-                }
+                self.runs[j].waiting = true;
+                self.give_slot(j);
                 self.pump();
             }
             None => self.script_blocked(),
@@ -135,8 +131,7 @@ impl Core {
             Some(j) => {
                 let waiter = self.waiters[w].take().expect("present");
                 self.runs[j].waiting = false;
-                self.runs[j].holds_slot = true;
-                self.running += 1;
+                self.take_slot(j);
                 self.actions.push(Action::Wake(waiter.tx, why));
             }
             None => {
@@ -151,8 +146,7 @@ impl Core {
         if let Some(waiter) = self.waiters[w].take() {
             let j = waiter.job.expect("job waiter");
             self.runs[j].waiting = false;
-            self.runs[j].holds_slot = true;
-            self.running += 1;
+            self.take_slot(j);
             self.actions.push(Action::Wake(waiter.tx, Wake::Done));
         }
     }
@@ -204,6 +198,7 @@ impl Core {
         let busy = self.script_running
             || self.opening_cache
             || self.running > 0
+            || self.pools.running() > 0
             || self.timers > 0
             || !self.resume.is_empty()
             || self.aborted.is_some();
@@ -254,6 +249,12 @@ impl Core {
     pub(super) fn blocked_reason(&self) -> String {
         if let Some((l, p)) = self.locks.any_holder() {
             return format!("lock \"{l}\" is held by \"{}\"", self.graph.proc(p).name);
+        }
+        if let Some(p) = self.budget.any_parked() {
+            return format!(
+                "\"{}\" waits for resources held by procs that are waiting themselves",
+                self.graph.proc(p).name
+            );
         }
         if let Some(w) = self.waves.lowest() {
             return format!("wave {w} has not finished");

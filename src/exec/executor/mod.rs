@@ -1,0 +1,341 @@
+//! Executors: where a proc's commands run when not on this machine
+//! (`set_options(#{ executors: #{ hpc: #{ kind: "slurm", ... } } })`, then
+//! `proc(..., #{ executor: "hpc" })`).
+//!
+//! An executor is a [`Launcher`]: each command of a proc goes to it at the one point where
+//! commands are launched, and it runs a local client (`ssh`, `srun`) through the local
+//! launcher, with the command's output streams, timeout and cancellation. So output lands
+//! in the proc's log and a timeout or Ctrl-C ends the client as it ends any local command;
+//! each executor makes sure that ending the client ends the remote work too. The scheduler
+//! bounds how many of an executor's procs run at once by its [`Executor::limit`] (Slurm's
+//! `max_jobs`, the sum of the SSH hosts' slots) instead of `-j`.
+
+mod slurm;
+mod ssh;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use rhai::{Dynamic, Map};
+use tokio_util::sync::CancellationToken;
+
+use super::command::{CommandError, CommandSpec, Program};
+use super::launch::{Input, Launch, LaunchOutput, Launcher, Local, Sink};
+use crate::graph::Resources;
+
+pub use slurm::Slurm;
+pub use ssh::Ssh;
+
+/// A declared executor.
+#[derive(Debug)]
+pub enum Executor {
+    Ssh(Ssh),
+    Slurm(Slurm),
+}
+
+impl Executor {
+    /// Reads an executor's declaration (`#{ kind: "ssh", hosts: [...] }`).
+    pub fn parse(name: &str, value: &Dynamic) -> Result<Executor, String> {
+        let map = value.clone().try_cast::<Map>().ok_or_else(|| {
+            format!("executor \"{name}\" must be a map like #{{ kind: \"slurm\", max_jobs: 10 }}")
+        })?;
+        let kind = map.get("kind").map(|k| k.to_string()).unwrap_or_default();
+        let opts = Options {
+            executor: name,
+            map: &map,
+        };
+        match kind.as_str() {
+            "ssh" => Ssh::parse(&opts).map(Executor::Ssh),
+            "slurm" => Slurm::parse(&opts).map(Executor::Slurm),
+            "" => Err(format!(
+                "executor \"{name}\" needs a `kind`: \"ssh\" or \"slurm\""
+            )),
+            other => Err(format!(
+                "executor \"{name}\": unknown kind \"{other}\" (valid kinds: ssh, slurm)"
+            )),
+        }
+    }
+
+    /// How many of its procs may run at once.
+    pub fn limit(&self) -> usize {
+        match self {
+            Executor::Ssh(s) => s.slots(),
+            Executor::Slurm(s) => s.max_jobs(),
+        }
+    }
+
+    /// What it is, for `prun list` and `--dry-run`: `ssh web1, web2:4`, `slurm max_jobs 4`.
+    pub fn describe(&self) -> String {
+        match self {
+            Executor::Ssh(s) => s.describe(),
+            Executor::Slurm(s) => s.describe(),
+        }
+    }
+
+    /// The launcher for the commands of the proc `name`, which needs `resources`; it
+    /// calls `placed` with where each command runs as soon as that is known.
+    pub fn launcher(
+        self: &Arc<Self>,
+        name: &str,
+        resources: &Resources,
+        placed: Placed,
+        local: Arc<Local>,
+    ) -> Arc<dyn Launcher> {
+        Arc::new(OnExecutor {
+            executor: self.clone(),
+            proc: name.to_string(),
+            resources: resources.clone(),
+            placed,
+            local,
+        })
+    }
+
+    /// Ends what it keeps open between commands (SSH master connections).
+    pub fn close(&self) {
+        if let Executor::Ssh(s) = self {
+            s.close();
+        }
+    }
+}
+
+/// Where a proc runs and what it needs, for `prun list` and `--dry-run`:
+/// `on farm (ssh web1, web2:4); needs cpus=2 mem=4G`, or `None` for a local proc without
+/// resources. `executor` is the declared executor of its `executor` name.
+pub fn placement(def: &crate::graph::ProcDef, executor: Option<&Executor>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(name) = &def.executor {
+        match executor {
+            Some(e) => parts.push(format!("on {name} ({})", e.describe())),
+            None => parts.push(format!("on {name}")),
+        }
+    }
+    if !def.resources.is_empty() {
+        parts.push(format!("needs {}", def.resources));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+type Launched<'a> = Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>>;
+
+/// Told where a command runs (the SSH host, `slurm job N`), once that is known.
+pub type Placed = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The commands of one proc on an executor.
+struct OnExecutor {
+    executor: Arc<Executor>,
+    proc: String,
+    resources: Resources,
+    placed: Placed,
+    /// The run's local launcher, which starts the executor's client (`ssh`, `srun`): its
+    /// process groups are the run's, ended with it.
+    local: Arc<Local>,
+}
+
+impl Launcher for OnExecutor {
+    fn launch<'a>(&'a self, launch: &'a Launch, cancel: &'a CancellationToken) -> Launched<'a> {
+        match &*self.executor {
+            Executor::Ssh(ssh) => Box::pin(ssh.launch(&self.local, launch, cancel, &*self.placed)),
+            Executor::Slurm(slurm) => Box::pin(slurm.launch(
+                &self.local,
+                launch,
+                &self.proc,
+                &self.resources,
+                cancel,
+                &*self.placed,
+            )),
+        }
+    }
+}
+
+/// The declared executors, by name.
+#[derive(Debug, Default)]
+pub struct Executors {
+    by_name: Mutex<HashMap<String, Arc<Executor>>>,
+}
+
+impl Executors {
+    /// Declares `name`; a name is declared once.
+    pub fn declare(&self, name: &str, executor: Executor) -> Result<Arc<Executor>, String> {
+        let mut by_name = self.by_name.lock().expect("executors");
+        if name == "local" || by_name.contains_key(name) {
+            return Err(format!("executor \"{name}\" is already declared"));
+        }
+        let e = Arc::new(executor);
+        by_name.insert(name.to_string(), e.clone());
+        Ok(e)
+    }
+
+    /// The executor declared as `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Executor>> {
+        self.by_name.lock().expect("executors").get(name).cloned()
+    }
+
+    /// Closes every executor (at the end of the run).
+    pub fn close(&self) {
+        for e in self.by_name.lock().expect("executors").values() {
+            e.close();
+        }
+    }
+}
+
+/// An executor's declaration, with the helpers that read its keys.
+struct Options<'a> {
+    executor: &'a str,
+    map: &'a Map,
+}
+
+impl Options<'_> {
+    fn check_keys(&self, valid: &[&str]) -> Result<(), String> {
+        for k in self.map.keys() {
+            if k != "kind" && !valid.contains(&k.as_str()) {
+                return Err(self.error(&format!(
+                    "unknown key `{k}` (valid keys: kind, {})",
+                    valid.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn error(&self, message: &str) -> String {
+        format!("executor \"{}\": {message}", self.executor)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, String> {
+        self.map
+            .get(key)
+            .map(|v| {
+                v.clone()
+                    .into_string()
+                    .map_err(|t| self.error(&format!("`{key}` must be a string, not {t}")))
+            })
+            .transpose()
+    }
+
+    fn count(&self, key: &str) -> Result<Option<usize>, String> {
+        self.map
+            .get(key)
+            .map(|v| {
+                v.as_int()
+                    .ok()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| self.error(&format!("`{key}` must be a positive integer")))
+            })
+            .transpose()
+    }
+
+    fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+        let Some(v) = self.map.get(key) else {
+            return Ok(Vec::new());
+        };
+        let bad = || self.error(&format!("`{key}` must be an array of strings"));
+        v.clone()
+            .try_cast::<rhai::Array>()
+            .ok_or_else(bad)?
+            .into_iter()
+            .map(|x| x.into_string().map_err(|_| bad()))
+            .collect()
+    }
+}
+
+/// `word` quoted for a POSIX shell: in single quotes, each `'` written as `'\''`. Every
+/// byte but `'` is literal inside single quotes, so spaces, `$`, backticks, backslashes,
+/// `*` and the empty string arrive as they are.
+fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The argv of a command: its own, or `sh -c TEXT` for a shell string.
+fn argv_of(spec: &CommandSpec) -> Vec<String> {
+    match &spec.program {
+        Program::Argv(argv) => argv.clone(),
+        Program::Shell(text) => vec!["sh".into(), "-c".into(), text.clone()],
+    }
+}
+
+/// The one command of `launch`: an executor (of `kind`) runs single commands, not
+/// pipelines, and gives them no input.
+fn single<'a>(launch: &'a Launch, kind: &str) -> Result<&'a CommandSpec, CommandError> {
+    let refuse = |what: &str| CommandError::Remote {
+        message: format!("{what} cannot run on a {kind} executor"),
+        command: launch.to_string(),
+    };
+    let [spec] = launch.stages.as_slice() else {
+        return Err(refuse("a pipeline"));
+    };
+    if !matches!(launch.stdin, Input::Null) {
+        return Err(refuse("a command with `stdin`"));
+    }
+    Ok(spec)
+}
+
+/// The executor's client command, run here with prun's environment.
+fn client(argv: Vec<String>) -> CommandSpec {
+    CommandSpec {
+        program: Program::Argv(argv),
+        env: Vec::new(),
+        cwd: None,
+    }
+}
+
+/// A local launch of `client` (the executor's client) that writes where `launch` writes
+/// and has its timeout and grace.
+fn relay(launch: &Launch, client: CommandSpec, stdin: Input) -> Result<Launch, CommandError> {
+    let sink = |s: &Sink| -> Result<Sink, CommandError> {
+        Ok(match s {
+            Sink::Capture => Sink::Capture,
+            Sink::File(p) => Sink::File(p.clone()),
+            Sink::Fd(f) => Sink::Fd(f.try_clone().map_err(CommandError::Pipe)?),
+            Sink::Log => Sink::Log,
+            Sink::Inherit => Sink::Inherit,
+        })
+    };
+    let mut l = Launch::new(client);
+    l.stdin = stdin;
+    l.stdout = sink(&launch.stdout)?;
+    l.stderr = sink(&launch.stderr)?;
+    l.capture_limit = launch.capture_limit;
+    l.log = launch.log.clone();
+    l.tap = launch.tap.clone();
+    l.timeout = launch.timeout;
+    l.kill_grace = launch.kill_grace;
+    l.wait_for_fds = launch.wait_for_fds;
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_every_byte_literal() {
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_quote("$HOME `x` \\ *"), "'$HOME `x` \\ *'");
+    }
+
+    #[test]
+    fn a_declaration_is_checked_and_names_the_executor() {
+        let decl = |m: Map| Executor::parse("farm", &Dynamic::from(m));
+        let mut m = Map::new();
+        assert!(decl(m.clone()).unwrap_err().contains("needs a `kind`"));
+        m.insert("kind".into(), "pbs".into());
+        assert!(
+            decl(m.clone())
+                .unwrap_err()
+                .contains("unknown kind \"pbs\"")
+        );
+        m.insert("kind".into(), "ssh".into());
+        assert!(decl(m.clone()).unwrap_err().contains("`hosts`"));
+        let hosts: rhai::Array = vec!["web1".into(), "web2:4".into()];
+        m.insert("hosts".into(), hosts.into());
+        let e = decl(m.clone()).unwrap();
+        assert_eq!(e.limit(), 5);
+        m.insert("max_jobs".into(), Dynamic::from(3_i64));
+        assert!(decl(m).unwrap_err().contains("unknown key `max_jobs`"));
+    }
+}

@@ -1,0 +1,212 @@
+//! The `slurm` executor: each command runs as a Slurm job through `srun`, which waits for
+//! the job, streams its output into the proc's log and exits with its exit code.
+//!
+//! `srun` rather than `sbatch --wait`: `sbatch --wait` polls the controller and takes
+//! about 2 s per job at best, where `srun` returns as soon as the task ends (0.07 s for
+//! `srun true` on a single node), and it needs no output files to copy back.
+//!
+//! Each job gets a name unique to this run (`prun.NAME.PID.N`), which is how prun finds
+//! it again: to cancel it (`scancel --name`) when a timeout, `--fail-fast` or Ctrl-C ends
+//! the local `srun`, and to learn its job id for the display, the JSON report and the task
+//! DB. The command's environment and working directory are `srun`'s own (Slurm carries
+//! the submitting environment and directory to the job), the proc's `resources` become
+//! `--cpus-per-task` and `--mem`, and its timeout (plus the kill grace) becomes the job's
+//! time limit, a backstop should prun itself be killed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Options, argv_of, relay, single};
+use crate::exec::command::{CommandError, CommandSpec, Program};
+use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
+use crate::graph::Resources;
+use crate::graph::resources::{CPUS, MEM};
+
+/// `max_jobs` when the declaration leaves it out.
+const DEFAULT_MAX_JOBS: usize = 16;
+
+/// How long a job runs before prun looks up its id (shorter ones are looked up at their
+/// end).
+const LOOK_UP_AFTER: Duration = Duration::from_millis(500);
+
+/// How long prun waits for a cancelled job to leave the queue.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// Numbers the jobs of this run, for their unique names.
+static JOBS: AtomicUsize = AtomicUsize::new(0);
+
+/// A `slurm` executor.
+#[derive(Debug)]
+pub struct Slurm {
+    max_jobs: usize,
+    partition: Option<String>,
+    args: Vec<String>,
+}
+
+impl Slurm {
+    pub(super) fn parse(o: &Options) -> Result<Slurm, String> {
+        o.check_keys(&["max_jobs", "partition", "args"])?;
+        Ok(Slurm {
+            max_jobs: o.count("max_jobs")?.unwrap_or(DEFAULT_MAX_JOBS),
+            partition: o.string("partition")?,
+            args: o.strings("args")?,
+        })
+    }
+
+    /// How many of its jobs may run at once.
+    pub fn max_jobs(&self) -> usize {
+        self.max_jobs
+    }
+
+    /// `slurm max_jobs 4 partition batch`.
+    pub fn describe(&self) -> String {
+        let mut d = format!("slurm max_jobs {}", self.max_jobs);
+        if let Some(p) = &self.partition {
+            d.push_str(&format!(" partition {p}"));
+        }
+        d
+    }
+
+    /// The `srun` command line for one job.
+    fn srun(
+        &self,
+        job: &str,
+        resources: &Resources,
+        launch: &Launch,
+        spec: &CommandSpec,
+    ) -> Vec<String> {
+        let mut argv: Vec<String> = vec![
+            "srun".into(),
+            "--quiet".into(),
+            "--ntasks=1".into(),
+            format!("--job-name={job}"),
+        ];
+        if let Some(p) = &self.partition {
+            argv.push(format!("--partition={p}"));
+        }
+        if resources.has(CPUS) {
+            argv.push(format!("--cpus-per-task={}", resources.get(CPUS).max(1)));
+        }
+        if resources.has(MEM) {
+            argv.push(format!(
+                "--mem={}M",
+                resources.get(MEM).div_ceil(1 << 20).max(1)
+            ));
+        }
+        if let Some(t) = launch.timeout {
+            let secs = (t + launch.kill_grace).as_secs_f64().ceil() as u64;
+            argv.push(format!("--time={}:{:02}", secs / 60, secs % 60));
+        }
+        argv.extend(self.args.iter().cloned());
+        argv.push("--".into());
+        argv.extend(argv_of(spec));
+        argv
+    }
+
+    /// Runs `launch` as a Slurm job of the proc `proc`.
+    pub(super) async fn launch(
+        &self,
+        local: &Local,
+        launch: &Launch,
+        proc: &str,
+        resources: &Resources,
+        cancel: &CancellationToken,
+        placed: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<LaunchOutput, CommandError> {
+        let spec = single(launch, "slurm")?;
+        let job = job_name(proc);
+        let client = CommandSpec {
+            program: Program::Argv(self.srun(&job, resources, launch, spec)),
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+        };
+        let relayed = relay(launch, client, Input::Null)?;
+        let launched = local.launch(&relayed, cancel);
+        tokio::pin!(launched);
+        // A job still running after a moment is looked up, so that the display shows it
+        // while it runs; a shorter one when it has ended.
+        let mut place = None;
+        let result = tokio::select! {
+            r = &mut launched => r,
+            () = tokio::time::sleep(LOOK_UP_AFTER) => {
+                place = job_id(&job).await.map(|id| format!("slurm job {id}"));
+                if let Some(p) = &place {
+                    placed(p);
+                }
+                launched.await
+            }
+        };
+        let ended_early = result.as_ref().map_or(true, |o| o.ending != Ending::Exited);
+        if ended_early {
+            scancel(&job).await;
+        }
+        let mut out = result?;
+        if place.is_none() {
+            place = job_id(&job).await.map(|id| format!("slurm job {id}"));
+            if let Some(p) = &place {
+                placed(p);
+            }
+        }
+        out.place = place;
+        Ok(out)
+    }
+}
+
+/// A job name unique to this run: `prun.NAME.PID.N`, with characters other than letters,
+/// digits, `_`, `-` and `.` written as `_`.
+fn job_name(proc: &str) -> String {
+    let clean: String = proc
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let n = JOBS.fetch_add(1, Ordering::Relaxed);
+    format!("prun.{clean}.{}.{n}", std::process::id())
+}
+
+/// Runs a Slurm client command to its end, returning its stdout when it succeeds.
+async fn query(argv: &[&str]) -> Option<String> {
+    let out = tokio::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The id of the job named `job` (finished jobs stay known to the controller for a few
+/// minutes).
+async fn job_id(job: &str) -> Option<String> {
+    let name = format!("--name={job}");
+    let out = query(&["squeue", "--noheader", "--states=all", &name, "--format=%i"]).await?;
+    out.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}
+
+/// Cancels the job named `job` and waits (bounded) until it has left the queue.
+async fn scancel(job: &str) {
+    let name = format!("--name={job}");
+    query(&["scancel", "--full", &name]).await;
+    let deadline = Instant::now() + CANCEL_WAIT;
+    while Instant::now() < deadline {
+        match query(&["squeue", "--noheader", &name, "--format=%i"]).await {
+            Some(ids) if !ids.trim().is_empty() => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The `ssh` executor: each command runs on a host with a free slot (`hosts: ["web1",
+//! "web2:4"]`, one slot unless `:N` says more), through the local `ssh` client.
+//!
+//! The remote side runs the command under a small POSIX-sh wrapper ([`WRAPPER`]). sshd
+//! starts each session's command as a session and process-group leader, so the wrapper,
+//! the command and everything the command starts share one process group. The wrapper
+//! keeps reading its standard input, which prun holds open ([`Input::Held`]) until the
+//! command ends: when the channel closes early (prun's timeout or Ctrl-C ends the local
+//! client, or prun dies), it reads end-of-file and ends the group: SIGTERM, up to 5 s,
+//! then SIGKILL. So no remote process outlives the local client.
+//!
+//! Connections are shared: every `ssh` of a run goes through one master connection per
+//! host (`ControlMaster=auto`, a socket in a private temporary directory), so a command
+//! costs a new channel, not a handshake. The masters end with the run
+//! ([`Ssh::close`]), or at the latest `ControlPersist` seconds after their last command.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Options, argv_of, client, relay, sh_quote, single};
+use crate::exec::command::CommandError;
+use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local, StageStatus};
+
+/// Runs the command given as its arguments, in the session's process group, until it
+/// exits or standard input closes; then the whole group is ended. Exits with the
+/// command's status.
+const WRAPPER: &str = r#"exec 3<&0 0</dev/null
+"$@" 3<&- &
+c=$!
+{ trap '' TERM; read _ <&3; kill -TERM 0; i=0
+  while kill -0 $c 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL 0; } &
+w=$!
+exec 3<&-
+wait $c; s=$?
+kill -KILL $w 2>/dev/null
+exit $s"#;
+
+/// How long an idle master connection stays up when the run could not close it.
+const CONTROL_PERSIST_SECS: u32 = 10;
+
+/// ssh's own exit status when the connection failed (refused, lost, authentication).
+const SSH_FAILED: i32 = 255;
+
+/// An `ssh` executor.
+#[derive(Debug)]
+pub struct Ssh {
+    hosts: Vec<Host>,
+    port: Option<u16>,
+    identity: Option<String>,
+    args: Vec<String>,
+    /// Slots in use, by host.
+    used: Mutex<Vec<usize>>,
+    freed: Notify,
+    /// The directory of the master connections' sockets, made on first use.
+    control_dir: Mutex<Option<tempfile::TempDir>>,
+}
+
+#[derive(Debug)]
+struct Host {
+    name: String,
+    slots: usize,
+}
+
+impl Ssh {
+    pub(super) fn parse(o: &Options) -> Result<Ssh, String> {
+        o.check_keys(&["hosts", "port", "identity", "args"])?;
+        let mut hosts = Vec::new();
+        for h in o.strings("hosts")? {
+            let (name, slots) = match h.rsplit_once(':') {
+                Some((name, n)) => {
+                    let n = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        o.error(&format!(
+                            "host \"{h}\": the slots after `:` must be a positive integer"
+                        ))
+                    })?;
+                    (name.to_string(), n)
+                }
+                None => (h.clone(), 1),
+            };
+            if name.is_empty() || name.starts_with('-') {
+                return Err(o.error(&format!("\"{h}\" is not a host name")));
+            }
+            hosts.push(Host { name, slots });
+        }
+        if hosts.is_empty() {
+            return Err(o.error("`hosts` must list at least one host, like [\"web1\", \"web2:4\"]"));
+        }
+        let port = match o.count("port")? {
+            Some(p) => {
+                Some(u16::try_from(p).map_err(|_| o.error("`port` must be a TCP port number"))?)
+            }
+            None => None,
+        };
+        let identity = o.string("identity")?.map(|i| expand_home(&i));
+        Ok(Ssh {
+            used: Mutex::new(vec![0; hosts.len()]),
+            hosts,
+            port,
+            identity,
+            args: o.strings("args")?,
+            freed: Notify::new(),
+            control_dir: Mutex::new(None),
+        })
+    }
+
+    /// The slots of all hosts.
+    pub fn slots(&self) -> usize {
+        self.hosts.iter().map(|h| h.slots).sum()
+    }
+
+    /// `ssh web1, web2:4`.
+    pub fn describe(&self) -> String {
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| match h.slots {
+                1 => h.name.clone(),
+                n => format!("{}:{n}", h.name),
+            })
+            .collect();
+        format!("ssh {}", hosts.join(", "))
+    }
+
+    /// The directory of the master connections' sockets, made on first use.
+    fn control_dir(&self) -> std::io::Result<PathBuf> {
+        let mut dir = self.control_dir.lock().expect("control dir");
+        if dir.is_none() {
+            *dir = Some(
+                tempfile::Builder::new()
+                    .prefix("prun-ssh-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()?,
+            );
+        }
+        Ok(dir.as_ref().expect("made above").path().to_path_buf())
+    }
+
+    /// The `ssh` options every call shares (port, identity, multiplexing, `args`).
+    fn options(&self, control_dir: &Path) -> Vec<String> {
+        let mut o: Vec<String> = ["-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o"]
+            .map(String::from)
+            .into();
+        o.push(format!("ControlPath={}", control_dir.join("%C").display()));
+        o.push("-o".into());
+        o.push(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
+        if let Some(p) = self.port {
+            o.extend(["-p".into(), p.to_string()]);
+        }
+        if let Some(i) = &self.identity {
+            o.extend(["-i".into(), i.clone()]);
+        }
+        o.extend(self.args.iter().cloned());
+        o
+    }
+
+    /// Takes a slot on the host with the most free ones, waiting until one frees;
+    /// `None` when cancelled first.
+    async fn acquire(&self, cancel: &CancellationToken) -> Option<Slot<'_>> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut used = self.used.lock().expect("slots");
+                let best = (0..self.hosts.len())
+                    .filter(|&i| used[i] < self.hosts[i].slots)
+                    .max_by_key(|&i| (self.hosts[i].slots - used[i], std::cmp::Reverse(i)));
+                if let Some(i) = best {
+                    used[i] += 1;
+                    return Some(Slot { ssh: self, host: i });
+                }
+            }
+            tokio::select! {
+                () = freed => {}
+                () = cancel.cancelled() => return None,
+            }
+        }
+    }
+
+    /// Runs `launch` on a host with a free slot.
+    pub(super) async fn launch(
+        &self,
+        local: &Local,
+        launch: &Launch,
+        cancel: &CancellationToken,
+        placed: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<LaunchOutput, CommandError> {
+        let spec = single(launch, "ssh")?;
+        let command = || launch.to_string();
+        let Some(slot) = self.acquire(cancel).await else {
+            return Ok(LaunchOutput {
+                stages: vec![StageStatus {
+                    code: None,
+                    signal: None,
+                }],
+                stdout: Default::default(),
+                stderr: Default::default(),
+                duration: std::time::Duration::ZERO,
+                ending: Ending::Cancelled,
+                place: None,
+            });
+        };
+        let host = &self.hosts[slot.host].name;
+        placed(host);
+        let mut remote = String::new();
+        if let Some(dir) = &spec.cwd {
+            remote.push_str(&format!("cd {} && ", sh_quote(&dir.to_string_lossy())));
+        }
+        for (k, v) in &spec.env {
+            remote.push_str(&format!("export {} && ", sh_quote(&format!("{k}={v}"))));
+        }
+        remote.push_str(&format!("exec sh -c {} prun", sh_quote(WRAPPER)));
+        for word in argv_of(spec) {
+            remote.push(' ');
+            remote.push_str(&sh_quote(&word));
+        }
+        let control_dir = self.control_dir().map_err(|e| CommandError::Remote {
+            message: format!("cannot make the directory of the ssh connections: {e}"),
+            command: command(),
+        })?;
+        let mut argv = vec!["ssh".to_string()];
+        argv.extend(self.options(&control_dir));
+        argv.extend(["--".into(), host.clone(), remote]);
+        let client = relay(launch, client(argv), Input::Held)?;
+        let mut out = local.launch(&client, cancel).await?;
+        if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
+            let said = match out.stderr.text.trim().lines().last() {
+                Some(line) => format!(": {line}"),
+                None => "; ssh's message is in the log".into(),
+            };
+            return Err(CommandError::Remote {
+                message: format!(
+                    "ssh to host \"{host}\" failed (ssh exit status {SSH_FAILED}: the connection was refused or lost, or the login failed){said}"
+                ),
+                command: command(),
+            });
+        }
+        out.place = Some(host.clone());
+        Ok(out)
+    }
+
+    /// Ends the master connections.
+    pub fn close(&self) {
+        let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
+            return;
+        };
+        let options = self.options(dir.path());
+        for h in &self.hosts {
+            let _ = std::process::Command::new("ssh")
+                .args(&options)
+                .args(["-O", "exit", "--", &h.name])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A slot taken on a host, given back when dropped.
+struct Slot<'a> {
+    ssh: &'a Ssh,
+    host: usize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.ssh.used.lock().expect("slots")[self.host] -= 1;
+        self.ssh.freed.notify_waiters();
+    }
+}
+
+/// `~/x` → `$HOME/x`.
+fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => path.to_string(),
+    }
+}

@@ -1,0 +1,219 @@
+//! What one run of a proc needs (`resources: #{ cpus: 2, mem: "4G", gpu: 1 }`), and the
+//! budget the local scheduler keeps the running procs' sum within.
+//!
+//! Every amount is a whole number. `mem` is counted in bytes: a number means MiB (as in
+//! Slurm's `--mem`), a string takes a binary suffix (`"512M"`, `"8G"`, `"1T"`: K, M, G, T
+//! are powers of 1024; a trailing `B` or `iB` is allowed). Any other name (`gpu`,
+//! `db_conn`) is a plain count, or a size string too.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The name of the memory resource, the one whose numbers mean MiB.
+pub const MEM: &str = "mem";
+/// The name of the CPU resource.
+pub const CPUS: &str = "cpus";
+
+/// Amounts by resource name. A name that is absent counts as zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources(BTreeMap<String, u64>);
+
+impl Resources {
+    /// Nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|&n| n == 0)
+    }
+
+    /// The amount of `name` (zero when absent).
+    pub fn get(&self, name: &str) -> u64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+
+    /// Whether `name` is given at all (a budget without it has none of it).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Sets the amount of `name`.
+    pub fn set(&mut self, name: &str, amount: u64) {
+        self.0.insert(name.to_string(), amount);
+    }
+
+    /// Every name with its amount, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(k, &v)| (k.as_str(), v))
+    }
+
+    /// Adds `other` to these amounts.
+    pub fn add(&mut self, other: &Resources) {
+        for (k, v) in other.iter() {
+            *self.0.entry(k.to_string()).or_default() += v;
+        }
+    }
+
+    /// Takes `other` away from these amounts (never below zero).
+    pub fn sub(&mut self, other: &Resources) {
+        for (k, v) in other.iter() {
+            if let Some(n) = self.0.get_mut(k) {
+                *n = n.saturating_sub(v);
+            }
+        }
+    }
+
+    /// Overrides or adds every amount of `other`.
+    pub fn merge(&mut self, other: &Resources) {
+        for (k, v) in other.iter() {
+            self.set(k, v);
+        }
+    }
+
+    /// The first resource `need` asks more of than this budget holds in all, with both
+    /// amounts: a proc needing it can never start.
+    pub fn exceeded_by<'a>(&self, need: &'a Resources) -> Option<(&'a str, u64, u64)> {
+        need.iter()
+            .find(|&(k, v)| v > self.get(k))
+            .map(|(k, v)| (k, v, self.get(k)))
+    }
+
+    /// The host's budget: its CPUs (those this process may use) and its RAM.
+    pub fn host() -> Resources {
+        let mut r = Resources::default();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        r.set(CPUS, cpus);
+        if let Some(mem) = host_memory() {
+            r.set(MEM, mem);
+        }
+        r
+    }
+}
+
+impl fmt::Display for Resources {
+    /// `cpus=2 mem=4G`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .iter()
+            .map(|(k, v)| format!("{k}={}", amount(k, v)))
+            .collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+/// An amount as a person reads it: memory with a binary suffix (`4G`, `512M`), counts as
+/// numbers.
+pub fn amount(name: &str, n: u64) -> String {
+    if name != MEM {
+        return n.to_string();
+    }
+    for (suffix, unit) in [
+        ("T", 1u64 << 40),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ] {
+        if n >= unit && n.is_multiple_of(unit) {
+            return format!("{}{suffix}", n / unit);
+        }
+    }
+    if n >= 1 << 30 {
+        return format!("{:.1}G", n as f64 / (1u64 << 30) as f64);
+    }
+    if n >= 1 << 20 {
+        return format!("{:.1}M", n as f64 / (1u64 << 20) as f64);
+    }
+    format!("{n}B")
+}
+
+/// Reads one amount: a whole number (MiB for `mem`), or a size string.
+pub fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "`{name}` must be a whole number or a size like \"512M\" or \"8G\", not {}",
+            if value.is_string() {
+                format!("\"{value}\"")
+            } else {
+                value.type_name().to_string()
+            }
+        )
+    };
+    if let Ok(n) = value.as_int() {
+        let n = u64::try_from(n).map_err(|_| bad())?;
+        return Ok(if name == MEM { n << 20 } else { n });
+    }
+    let s = value.clone().into_string().map_err(|_| bad())?;
+    parse_size(&s).ok_or_else(bad)
+}
+
+/// `"8G"` → 8 GiB in bytes; `"100"` → 100.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let s = s
+        .strip_suffix("iB")
+        .or_else(|| s.strip_suffix('B'))
+        .unwrap_or(s);
+    let (digits, shift) = match s.char_indices().last()? {
+        (i, 'K' | 'k') => (&s[..i], 10),
+        (i, 'M' | 'm') => (&s[..i], 20),
+        (i, 'G' | 'g') => (&s[..i], 30),
+        (i, 'T' | 't') => (&s[..i], 40),
+        _ => (s, 0),
+    };
+    let n: u64 = digits.trim().parse().ok()?;
+    n.checked_mul(1u64 << shift)
+}
+
+/// Reads a `resources` map.
+pub fn parse(map: &rhai::Map) -> Result<Resources, String> {
+    let mut r = Resources::default();
+    for (k, v) in map {
+        r.set(k, parse_amount(k, v)?);
+    }
+    Ok(r)
+}
+
+/// MemTotal from /proc/meminfo, in bytes.
+fn host_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_binary_and_plain_mem_numbers_are_mib() {
+        assert_eq!(parse_size("8G"), Some(8 << 30));
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("1T"), Some(1 << 40));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("1.5G"), None);
+        assert_eq!(parse_size("G"), None);
+        assert_eq!(
+            parse_amount(MEM, &rhai::Dynamic::from(512_i64)),
+            Ok(512 << 20)
+        );
+        assert_eq!(parse_amount("gpu", &rhai::Dynamic::from(2_i64)), Ok(2));
+        assert!(parse_amount("gpu", &rhai::Dynamic::from(-1_i64)).is_err());
+        assert_eq!(amount(MEM, 8 << 30), "8G");
+        assert_eq!(amount(MEM, 1536 << 20), "1536M");
+        assert_eq!(amount("gpu", 3), "3");
+    }
+
+    #[test]
+    fn a_need_beyond_the_budget_names_the_resource_and_both_amounts() {
+        let mut budget = Resources::default();
+        budget.set(CPUS, 2);
+        budget.set(MEM, 4 << 30);
+        let mut need = Resources::default();
+        need.set(MEM, 8 << 30);
+        assert_eq!(budget.exceeded_by(&need), Some((MEM, 8 << 30, 4 << 30)));
+        need.set(MEM, 1 << 30);
+        need.set("gpu", 1);
+        assert_eq!(budget.exceeded_by(&need), Some(("gpu", 1, 0)));
+        need.set("gpu", 0);
+        assert_eq!(budget.exceeded_by(&need), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! The `slurm` executor against a real single-node Slurm: exit codes and output, the
+//! executor's own parallel limit, resources, `cwd` and `env`, and a timeout that cancels
+//! the job.
+
+use crate::support::Test;
+use crate::support::slurm::{queued_jobs, up};
+use crate::support::sshd::gone;
+
+fn declare(max_jobs: usize) -> String {
+    format!(
+        "set_options(#{{ executors: #{{ hpc: #{{ kind: \"slurm\", max_jobs: {max_jobs} }} }} }});\n"
+    )
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn exit_codes_and_output_come_back() {
+    up();
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("seven", #{{ executor: "hpc", shell: "echo to-stdout; echo to-stderr >&2; exit 7" }});
+proc("talk", #{{ executor: "hpc" }}, |ctx| {{
+    let r = exec(["sh", "-c", "echo hi; exit 3"], #{{ check: false }});
+    write_file("talk.txt", `${{r.code}} ${{r.stdout}}`);
+}});
+run(["seven", "talk"]);
+"#,
+            declare(4)
+        ))
+        .run();
+    out.code(1).out_has("to-stdout").out_has("to-stderr");
+    let line = out.proc_line("FAILED", "seven");
+    assert!(
+        line.contains("exited with code 7"),
+        "{line}\n{}",
+        out.describe()
+    );
+    assert!(
+        line.contains(") on slurm job "),
+        "{line}\n{}",
+        out.describe()
+    );
+    out.proc_state("SUCCEEDED", "talk");
+    assert_eq!(out.read("talk.txt"), "3 hi\n", "{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn max_jobs_bounds_the_jobs_not_the_local_parallel_limit() {
+    up();
+    // -j 1: only the executor's max_jobs (4) limits these procs. The jobs run in the
+    // test's directory (srun's own) and stamp their intervals there.
+    let mut script = declare(4);
+    for i in 1..=12 {
+        script.push_str(&format!(
+            "proc(\"s{i}\", #{{ executor: \"hpc\", cmd: [\"sh\", \"job.sh\", \"s{i}\", \"1\"] }});\n"
+        ));
+    }
+    script.push_str("run(\"s*\");\n");
+    let out = Test::new().args(&["-j", "1"]).script(&script).run();
+    out.ok().summary_is("prun: 12 succeeded");
+    let ev = out.events();
+    let most = ev.max_overlap();
+    assert!(
+        (2..=4).contains(&most),
+        "{most} jobs ran at once (want 2 to 4)\n{}",
+        ev.context()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn resources_cwd_and_env_reach_the_job() {
+    up();
+    let test = Test::new().file("sub/.keep", "");
+    let dir = test.dir().join("sub");
+    let out = test
+        .script(&format!(
+            r#"{}
+proc("job", #{{ executor: "hpc", cwd: "{}", env: #{{ GREETING: "hello 'world' $x" }},
+               resources: #{{ cpus: 2, mem: "100M" }},
+               shell: "pwd > where.txt; printf '%s' \"$GREETING\" > greeting.txt; echo $SLURM_CPUS_PER_TASK > res.txt; scontrol show job $SLURM_JOB_ID | grep -o 'MinMemoryNode=[^ ]*' >> res.txt" }});
+run("job");
+"#,
+            declare(2),
+            dir.display()
+        ))
+        .run();
+    out.ok();
+    assert_eq!(out.read("sub/where.txt").trim(), dir.display().to_string());
+    assert_eq!(out.read("sub/greeting.txt"), "hello 'world' $x");
+    assert_eq!(out.read("sub/res.txt"), "2\nMinMemoryNode=100M\n");
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_timeout_cancels_the_job() {
+    up();
+    let secs = format!("5{}", std::process::id() % 10000);
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("slow_timeout", #{{ executor: "hpc", timeout: "3s", shell: "touch running; sleep {secs}" }});
+run("slow_timeout");
+"#,
+            declare(2)
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "slow_timeout");
+    assert!(line.contains("timed out"), "{line}\n{}", out.describe());
+    // The job was running when the timeout ended it (it runs in prun's directory).
+    assert!(out.exists("running"), "{}", out.describe());
+    // prun waits for the cancelled job to leave the queue.
+    let ours = |jobs: Vec<String>| -> Vec<String> {
+        jobs.into_iter()
+            .filter(|j| j.starts_with("prun.slow_timeout."))
+            .collect()
+    };
+    assert!(ours(queued_jobs()).is_empty(), "{:?}", queued_jobs());
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left running: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn ctrl_c_cancels_the_job() {
+    up();
+    let secs = format!("6{}", std::process::id() % 10000);
+    let out = Test::new()
+        .signal_when("running", "INT")
+        .script(&format!(
+            r#"{}
+proc("slow_interrupted", #{{ executor: "hpc", shell: "touch running; sleep {secs}" }});
+run("slow_interrupted");
+"#,
+            declare(2)
+        ))
+        .run();
+    assert_ne!(out.code, Some(0), "{}", out.describe());
+    let ours: Vec<String> = queued_jobs()
+        .into_iter()
+        .filter(|j| j.starts_with("prun.slow_interrupted."))
+        .collect();
+    assert!(
+        ours.is_empty(),
+        "still queued: {ours:?}\n{}",
+        out.describe()
+    );
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left running: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_running_job_is_shown_with_its_id() {
+    up();
+    let out = Test::new()
+        .args(&["-v"])
+        .script(&format!(
+            "{}proc(\"waits\", #{{ executor: \"hpc\", cmd: [\"sleep\", \"1.5\"] }});\nrun(\"waits\");\n",
+            declare(2)
+        ))
+        .run();
+    out.ok();
+    let shown = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("PROGRESS") && l.contains("waits: on slurm job "));
+    let done = out.proc_line("SUCCEEDED", "waits");
+    // The job shown while it ran is the one recorded when it ended.
+    let id = done.rsplit("slurm job ").next().unwrap();
+    assert!(
+        shown.is_some_and(|l| l.ends_with(&format!("slurm job {id}"))),
+        "{}",
+        out.describe()
+    );
+}

@@ -1,0 +1,326 @@
+//! The `ssh` executor against a real sshd on a loopback port (started per test): output,
+//! exit codes, quoting, `cwd` and `env`, host slots, a lost connection, and remote
+//! processes ended by a timeout or Ctrl-C.
+
+use crate::support::Test;
+use crate::support::sshd::{Sshd, gone, processes_with};
+
+/// A script that declares the executor `farm` on `hosts` of `sshd`, then `body`.
+fn script(sshd: &Sshd, hosts: &[&str], body: &str) -> String {
+    format!(
+        "set_options(#{{ executors: #{{ farm: {} }} }});\n{body}",
+        sshd.executor(hosts)
+    )
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn output_and_exit_codes_come_back() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+proc("five", #{ executor: "farm", shell: "echo to-stdout; echo to-stderr >&2; exit 5" });
+proc("talk", #{ executor: "farm" }, |ctx| {
+    let r = exec(["sh", "-c", "echo hi; exit 3"], #{ check: false });
+    write_file("talk.txt", `${r.code} ${r.stdout}`);
+});
+run(["five", "talk"]);
+"#,
+        ))
+        .run();
+    out.code(1).out_has("to-stdout").out_has("to-stderr");
+    let line = out.proc_line("FAILED", "five");
+    assert!(
+        line.contains("exited with code 5"),
+        "{line}\n{}",
+        out.describe()
+    );
+    out.proc_state("SUCCEEDED", "talk");
+    assert_eq!(out.read("talk.txt"), "3 hi\n", "{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn arguments_arrive_intact() {
+    let sshd = Sshd::start();
+    let words = [
+        "two words",
+        "it's",
+        "\"double\"",
+        "$HOME",
+        "`id`",
+        "$(id)",
+        "back\\slash",
+        "",
+        "*",
+        "semi;colon",
+        "new\nline",
+        "  spaces  ",
+    ];
+    let rhai_words: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("words", #{{ executor: "farm" }}, |ctx| {{
+    let r = exec(["printf", "[%s]\n", {}]);
+    write_file("got.txt", r.stdout);
+}});
+run("words");
+"#,
+                rhai_words.join(", ")
+            ),
+        ))
+        .run();
+    out.ok();
+    let want: String = words.iter().map(|w| format!("[{w}]\n")).collect();
+    assert_eq!(out.read("got.txt"), want, "{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn cwd_and_env_are_carried() {
+    let sshd = Sshd::start();
+    let test = Test::new().file("sub/dir/.keep", "");
+    let dir = test.dir().join("sub/dir");
+    let out = test
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("here", #{{ executor: "farm", cwd: "{}", env: #{{ GREETING: "hello 'world' $x" }},
+                shell: "pwd > where.txt; printf '%s' \"$GREETING\" > greeting.txt" }});
+run("here");
+"#,
+                dir.display()
+            ),
+        ))
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("sub/dir/where.txt").trim(),
+        dir.display().to_string()
+    );
+    assert_eq!(out.read("sub/dir/greeting.txt"), "hello 'world' $x");
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn hosts_slots_bound_the_procs_not_the_local_parallel_limit() {
+    // Three slots in all (two on one host name, one on another): with -j 1, three procs
+    // still meet, and never more than three run at once.
+    let sshd = Sshd::start();
+    let test = Test::new().args(&["-j", "1"]);
+    // The jobs write their stamps into the test's directory.
+    let on = format!(r#"executor: "farm", cwd: "{}""#, test.dir().display());
+    let out = test
+        .script(&script(
+            &sshd,
+            &["127.0.0.1:2", "localhost"],
+            &format!(
+                r#"
+proc("a", #{{ {on}, SYNC(all, a, b, c) }});
+proc("b", #{{ {on}, SYNC(all, b, a, c) }});
+proc("c", #{{ {on}, SYNC(all, c, a, b) }});
+for p in ["d", "e", "f", "g"] {{
+    proc(p, #{{ {on}, cmd: ["sh", "job.sh", p, "0.2"] }});
+}}
+run(["a", "b", "c", "d", "e", "f", "g"]);
+"#
+            ),
+        ))
+        .run();
+    out.ok().summary_is("prun: 7 succeeded");
+    let ev = out.events();
+    assert!(ev.max_overlap() <= 3, "{}", ev.context());
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn many_short_commands_share_one_connection_per_host() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+proc("many", #{ executor: "farm" }, |ctx| {
+    for i in 0..10 { exec(["true"]); }
+});
+run("many");
+"#,
+        ))
+        .run();
+    out.ok();
+    assert_eq!(sshd.logins(), 1, "{}\n{}", sshd.log(), out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_refused_connection_fails_the_command_naming_the_host() {
+    let port = crate::support::sshd::free_port();
+    let out = Test::new()
+        .script(&format!(
+            r#"
+set_options(#{{ executors: #{{ farm: #{{ kind: "ssh", hosts: ["127.0.0.1"], port: {port},
+    args: ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"] }} }} }});
+proc("p", #{{ executor: "farm", cmd: ["true"] }});
+run("p");
+"#
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains("ssh to host \"127.0.0.1\" failed"),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_timeout_ends_the_remote_process_group() {
+    let sshd = Sshd::start();
+    // A number no other test sleeps for, so that the check finds only this one.
+    let secs = format!("3{}", sshd.port);
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let out = test
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("slow", #{{ executor: "farm", timeout: "4s", cwd: "{}",
+                 shell: "touch running; sleep {secs} & sleep {secs}" }});
+run("slow");
+"#,
+                dir.display()
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "slow");
+    assert!(line.contains("timed out"), "{line}\n{}", out.describe());
+    // The remote command was running when the timeout ended it.
+    assert!(out.exists("running"), "{}", out.describe());
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn ctrl_c_ends_the_remote_process_group() {
+    let sshd = Sshd::start();
+    let secs = format!("4{}", sshd.port);
+    let test = Test::new().signal_when("running", "INT");
+    let dir = test.dir().to_path_buf();
+    let out = test
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("slow", #{{ executor: "farm", cwd: "{}", shell: "touch running; sleep {secs}" }});
+run("slow");
+"#,
+                dir.display()
+            ),
+        ))
+        .run();
+    assert_ne!(out.code, Some(0), "{}", out.describe());
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+    assert!(processes_with(&format!("sleep {secs}")).is_empty());
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn the_host_is_shown_reported_and_recorded() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .args(&["--db", "tasks.db", "--json", "report.json"])
+        .script(&script(
+            &sshd,
+            &["localhost"],
+            r#"
+proc("remote", #{ executor: "farm", cmd: ["true"] });
+proc("here", #{ cmd: ["true"] });
+run(["remote", "here"]);
+"#,
+        ))
+        .run();
+    out.ok();
+    let line = out.proc_line("SUCCEEDED", "remote");
+    assert!(line.ends_with("s) on localhost"), "{}", out.describe());
+    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
+    let place = |name: &str| {
+        report["procs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["place"].clone())
+    };
+    assert_eq!(place("remote"), Some("localhost".into()));
+    assert_eq!(place("here"), Some(serde_json::Value::Null));
+    let db = rusqlite::Connection::open(out.path("tasks.db")).unwrap();
+    let recorded: Option<String> = db
+        .query_row(
+            "SELECT place FROM proc_runs WHERE name = 'remote'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded.as_deref(), Some("localhost"));
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_lost_connection_fails_the_command_naming_the_host() {
+    let sshd = Sshd::start();
+    let secs = format!("5{}", sshd.port);
+    // The command kills the sshd process that serves its connection (its wrapper's
+    // parent): the connection drops while it runs.
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("cut", #{{ executor: "farm", shell: "kill -9 $(ps -o ppid= -p $PPID); sleep {secs}" }});
+run("cut");
+"#
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "cut");
+    assert!(
+        line.contains("ssh to host \"127.0.0.1\" failed"),
+        "{line}\n{}",
+        out.describe()
+    );
+    // The remote side ended the command when its connection went.
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}

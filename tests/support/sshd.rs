@@ -1,0 +1,153 @@
+//! A real OpenSSH server on a free loopback port, for the `ssh` executor's tests: host
+//! and client keys made for it in a private directory, key-only login as the current
+//! user (root on CI), logging to a file the tests read.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running sshd, stopped when dropped.
+pub struct Sshd {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Sshd {
+    /// Starts a server (the binary must exist: the tests that call this are ignored
+    /// where it does not, see `build.rs`).
+    pub fn start() -> Sshd {
+        assert!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "/usr/sbin/sshd is missing: install openssh-server (.ci/run does)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("prun-sshd.")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        for key in ["host_ed25519", "client_ed25519"] {
+            run(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                    .arg(d.join(key)),
+                "ssh-keygen",
+            );
+        }
+        std::fs::copy(d.join("client_ed25519.pub"), d.join("authorized_keys")).unwrap();
+        // The privilege-separation directory sshd requires.
+        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd (tests run as root)");
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n\
+             StrictModes no\nPidFile none\nMaxSessions 100\nMaxStartups 100\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(d.join("sshd_config"))
+            .arg("-E")
+            .arg(d.join("sshd.log"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let sshd = Sshd { dir, port, child };
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "sshd did not listen on port {port}: {}",
+                sshd.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sshd
+    }
+
+    /// The client's private key.
+    pub fn identity(&self) -> PathBuf {
+        self.dir.path().join("client_ed25519")
+    }
+
+    /// The server's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// How many logins the server accepted.
+    pub fn logins(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
+    }
+
+    /// A Rhai map declaring an `ssh` executor on `hosts` of this server (host keys are
+    /// not checked: they are new for every test).
+    pub fn executor(&self, hosts: &[&str]) -> String {
+        let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+        format!(
+            r#"#{{ kind: "ssh", hosts: [{}], port: {}, identity: "{}", args: ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"] }}"#,
+            hosts.join(", "),
+            self.port,
+            self.identity().display()
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Processes whose command line contains `needle` (zombies do not count).
+pub fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || !super::alive(pid.parse().unwrap()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Waits (bounded, 10 s) until no process's command line contains `needle`; returns
+/// those still there.
+pub fn gone(needle: &str) -> Vec<String> {
+    let t = Instant::now();
+    loop {
+        let left = processes_with(needle);
+        if left.is_empty() || t.elapsed() > Duration::from_secs(10) {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

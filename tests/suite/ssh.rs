@@ -324,3 +324,37 @@ run("cut");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn the_policy_holds_for_commands_on_an_executor() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+proc("allowed", #{ executor: "farm", cmd: ["echo", "remote hello"] });
+proc("refused", #{ executor: "farm", cmd: ["touch", "pwned"] });
+proc("string", #{ executor: "farm", shell: "echo a shell string" });
+run(["allowed", "refused", "string"]);
+"#,
+        ))
+        .args(&["--allow", "echo", "--no-shell"])
+        .run();
+    out.code(1);
+    out.proc_state("SUCCEEDED", "allowed");
+    let refused = out.proc_line("FAILED", "refused");
+    assert!(
+        refused.contains("refused by the policy") && refused.contains("\"touch\""),
+        "{refused}\n{}",
+        out.describe()
+    );
+    let string = out.proc_line("FAILED", "string");
+    assert!(
+        string.contains("shell strings are off"),
+        "{string}\n{}",
+        out.describe()
+    );
+    assert!(!out.path("pwned").exists(), "{}", out.describe());
+}

@@ -118,6 +118,20 @@ fn strings(a: Array) -> R<Vec<String>> {
         .collect()
 }
 
+/// In `prun check`, records the keys of a `proc`/`proto` options map that are not options
+/// (as [`known_options`]), naming the definition.
+fn known_definition_options(
+    ctx: &NativeCallContext,
+    findings: Option<&Findings>,
+    fn_name: &str,
+    kind: Kind,
+    name: &str,
+    opts: Map,
+) -> Map {
+    let what = format!("{fn_name} \"{name}\": ");
+    known_options(ctx, findings, &what, |k| opts::unknown_key(kind, k), opts)
+}
+
 /// Registers the graph API. Closures stored in definitions keep a weak reference to the
 /// engine, so the engine does not keep itself alive through the scheduler.
 pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>, cfg: &ApiConfig) {
@@ -133,13 +147,7 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: &str, opts: Map| {
-                let opts = known_options(
-                    &ctx,
-                    f.as_ref(),
-                    &format!("{fn_name} \"{name}\": "),
-                    |k| opts::unknown_key(kind, k),
-                    opts,
-                );
+                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, name, opts);
                 define(&ctx, &s, &w, kind, name, opts, None)
             },
         );
@@ -147,13 +155,7 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: &str, opts: Map, body: FnPtr| {
-                let opts = known_options(
-                    &ctx,
-                    f.as_ref(),
-                    &format!("{fn_name} \"{name}\": "),
-                    |k| opts::unknown_key(kind, k),
-                    opts,
-                );
+                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, name, opts);
                 define(&ctx, &s, &w, kind, name, opts, Some(body))
             },
         );

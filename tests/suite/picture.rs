@@ -283,6 +283,17 @@ fn report_names_a_missing_run_or_db() {
     );
 }
 
+#[test]
+fn html_dash_writes_the_page_to_stdout() {
+    // As `--json -` does: a file named `-` is not what anyone asks for.
+    let ws = Ws::new(r#"proc("a", #{ shell: "true" }); run("a");"#);
+    assert_eq!(ws.run(&[]), 0);
+    let page = ws.report(&["--html", "-"]);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("data-proc=\"a\""), "{page}");
+    assert!(!ws.path("-").exists(), "a file named -");
+}
+
 /// The DOM of `page` after headless Chromium loaded it and ran its script, offline: every
 /// host name is unresolvable and the proxy is a port nothing listens on.
 fn chromium_dom(page: &Path) -> String {

@@ -21,6 +21,9 @@ use super::timeline::{Bar, Timeline};
 /// Runs with more procs than this start with their families collapsed.
 pub const COLLAPSE_ABOVE: usize = 40;
 
+/// How a Slurm executor records where a proc ran: `slurm job 1234`.
+const SLURM_JOB: &str = "slurm job ";
+
 /// The width of a track in SVG units: a time `t` is drawn at `t / total * WIDTH`.
 const WIDTH: f64 = 1000.0;
 
@@ -176,8 +179,8 @@ impl Page<'_> {
         out.push_str("</div></div>\n");
     }
 
-    /// The procs by where their last attempt ran: slots in order, then hosts, then the
-    /// procs that never ran.
+    /// The procs by where their last attempt ran: slots in order, then hosts (and the
+    /// Slurm jobs, all in one group: one job per proc), then the procs that never ran.
     fn groups(&self) -> Vec<(String, Vec<usize>)> {
         let mut groups: BTreeMap<(u8, u64, String), Vec<usize>> = BTreeMap::new();
         for (i, b) in self.t.procs.iter().enumerate() {
@@ -187,6 +190,7 @@ impl Page<'_> {
                 .or_else(|| b.segments.last().map(|s| s.place.clone()))
                 .filter(|p| !p.is_empty());
             let key = match place {
+                Some(p) if p.starts_with(SLURM_JOB) => (1, 0, "slurm jobs".into()),
                 Some(p) => match p.parse::<u64>() {
                     Ok(n) => (0, n, format!("slot {n}")),
                     Err(_) => (1, 0, p),
@@ -732,6 +736,39 @@ mod tests {
         };
         let page = render(&small, &CriticalPath::default());
         assert_eq!(page.matches("<details class=\"family\" open>").count(), 4);
+    }
+
+    #[test]
+    fn procs_on_slurm_jobs_are_one_group_not_one_per_job() {
+        let procs: Vec<Bar> = (0..100)
+            .map(|i| Bar {
+                name: format!("encode::{i}"),
+                state: "SUCCEEDED".into(),
+                start: Some(0.0),
+                end: Some(1.0),
+                segments: vec![Segment {
+                    start: 0.0,
+                    end: 1.0,
+                    place: format!("slurm job {}", 500 + i),
+                    error: None,
+                }],
+                place: Some(format!("slurm job {}", 500 + i)),
+                ..Default::default()
+            })
+            .collect();
+        let t = Timeline {
+            total: 1.0,
+            procs,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert_eq!(page.matches("<section class=\"slot\"").count(), 1, "{page}");
+        assert!(page.contains("data-place=\"slurm jobs\""));
+        assert_eq!(page.matches("data-family=\"encode::*\"").count(), 1);
+        assert!(
+            page.contains("\"place\":\"slurm job 599\""),
+            "the detail keeps the job"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use super::critical::CriticalPath;
-use super::secs;
 use super::timeline::{Bar, Timeline};
+use super::{procs_count, secs};
 
 /// Runs with more procs than this start with their families collapsed.
 pub const COLLAPSE_ABOVE: usize = 40;
@@ -132,10 +132,14 @@ impl Page<'_> {
             ),
         );
         item("total", secs(t.total));
+        let up_to_date = match t.up_to_date {
+            0 => String::new(),
+            n => format!(", and {n} up to date (they did not run: no bar)"),
+        };
         item(
             "procs",
             format!(
-                "{} ({} slower than usual)",
+                "{} ({} slower than usual){up_to_date}",
                 t.procs.len(),
                 t.slowest().len()
             ),
@@ -424,15 +428,6 @@ impl Page<'_> {
             })
             .collect();
         serde_json::Value::from(procs)
-    }
-}
-
-/// `1 proc`, `3 procs`.
-fn procs_count(n: usize) -> String {
-    if n == 1 {
-        "1 proc".into()
-    } else {
-        format!("{n} procs")
     }
 }
 

@@ -86,6 +86,15 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `1 proc`, `3 procs`.
+fn procs_count(n: usize) -> String {
+    if n == 1 {
+        "1 proc".into()
+    } else {
+        format!("{n} procs")
+    }
+}
+
 /// Seconds as the report shows them: `0.42s`, `12.3s`, `2m05s`, `1h02m`.
 fn secs(s: f64) -> String {
     if s < 10.0 {

@@ -81,6 +81,8 @@ pub struct Timeline {
     pub total: f64,
     /// The parallel limit it ended with.
     pub parallel: Option<i64>,
+    /// How many procs were up to date: they did not run, and the DB keeps no row of them.
+    pub up_to_date: u64,
     pub procs: Vec<Bar>,
 }
 
@@ -104,6 +106,12 @@ impl Timeline {
             outcome: row.outcome,
             total: row.duration.unwrap_or(0.0).max(last),
             parallel: row.parallel,
+            up_to_date: row
+                .counts
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+                .and_then(|c| c["up_to_date"].as_u64())
+                .unwrap_or(0),
             procs,
         }
     }
@@ -231,6 +239,7 @@ mod tests {
             duration: Some(4.0),
             outcome: Some("ok".into()),
             parallel: Some(2),
+            counts: Some(r#"{"succeeded": 1, "up_to_date": 4}"#.into()),
         };
         // 2026-01-01T00:00:11Z is 1767225611 s after the epoch.
         let segs = r#"[{"start": 1767225611.0, "end": 1767225612.0, "place": "1", "error": "boom"},
@@ -244,6 +253,7 @@ mod tests {
         let medians = HashMap::from([("a".to_string(), 1.0)]);
         let t = Timeline::new(row, vec![p], &medians);
         assert_eq!(t.args, ["-v", "<a>"]);
+        assert_eq!(t.up_to_date, 4);
         assert_eq!(t.total, 4.0);
         let a = &t.procs[0];
         assert_eq!(
@@ -271,6 +281,7 @@ mod tests {
             duration: None,
             outcome: None,
             parallel: None,
+            counts: None,
         };
         let old = ProcRecord {
             name: "a".into(),
@@ -281,6 +292,7 @@ mod tests {
         };
         let t = Timeline::new(row, vec![old], &HashMap::new());
         assert_eq!(t.total, 1.5, "the last end, without a recorded duration");
+        assert_eq!(t.up_to_date, 0);
         let a = &t.procs[0];
         assert_eq!(a.end, Some(1.5));
         assert_eq!(

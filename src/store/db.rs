@@ -65,6 +65,8 @@ pub struct RunRow {
     pub outcome: Option<String>,
     /// The parallel limit the run ended with.
     pub parallel: Option<i64>,
+    /// How many procs ended in each state, a JSON object (`{"up_to_date": 3, ...}`).
+    pub counts: Option<String>,
 }
 
 /// One run, as `prun history` shows it.
@@ -460,7 +462,7 @@ impl Store {
     pub fn run_row(&self, run: Option<i64>) -> Result<Option<RunRow>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, script, args, started, duration, outcome, parallel FROM runs
+                "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
                  WHERE id = ?1 OR (?1 IS NULL AND id = (SELECT MAX(id) FROM runs))",
             )?;
             let mut rows = stmt.query_map([run], |r| {
@@ -472,6 +474,7 @@ impl Store {
                     duration: r.get(4)?,
                     outcome: r.get(5)?,
                     parallel: r.get(6)?,
+                    counts: r.get(7)?,
                 })
             })?;
             rows.next().transpose()

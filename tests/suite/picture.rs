@@ -294,6 +294,40 @@ fn html_dash_writes_the_page_to_stdout() {
     assert!(!ws.path("-").exists(), "a file named -");
 }
 
+#[test]
+fn up_to_date_procs_are_counted_though_they_have_no_bar() {
+    let ws = Ws::new(
+        r#"
+proc("gen", #{ inputs: ["src.txt"], outputs: ["g.txt"], shell: "cp src.txt g.txt" });
+proc("use", #{ deps: ["gen"], inputs: ["g.txt"], outputs: ["u.txt"], shell: "cp g.txt u.txt" });
+proc("other", #{ inputs: ["o.txt"], outputs: ["p.txt"], shell: "cp o.txt p.txt" });
+run(["use", "other"]);
+"#,
+    );
+    std::fs::write(ws.path("src.txt"), "1").unwrap();
+    std::fs::write(ws.path("o.txt"), "1").unwrap();
+    assert_eq!(ws.run(&[]), 0);
+    assert_eq!(ws.run(&[]), 0, "everything up to date");
+    let text = ws.report(&[]);
+    assert!(
+        text.starts_with("run 2 of main.rhai: ok, ") && text.contains(", 0 procs, 3 up to date, "),
+        "{text}"
+    );
+    assert!(text.contains("no proc ran: no critical path"), "{text}");
+    assert!(
+        !text.contains("no earlier runs"),
+        "three procs have earlier runs; none ran now: {text}"
+    );
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(html.contains("and 3 up to date"), "{html}");
+    std::fs::write(ws.path("o.txt"), "2").unwrap();
+    assert_eq!(ws.run(&[]), 0, "other runs again");
+    let text = ws.report(&[]);
+    assert!(text.contains(", 1 proc, 2 up to date, "), "{text}");
+}
+
 /// The DOM of `page` after headless Chromium loaded it and ran its script, offline: every
 /// host name is unresolvable and the proxy is a port nothing listens on.
 fn chromium_dom(page: &Path) -> String {

@@ -655,6 +655,7 @@ mod tests {
             outcome: Some(evil.into()),
             total: 1.0,
             parallel: Some(2),
+            up_to_date: 0,
             procs: vec![bar],
         }
     }

@@ -172,10 +172,16 @@ impl Page<'_> {
         out.push_str("<div class=\"row axis\"><div class=\"label\"></div><div class=\"dur\">duration</div><div class=\"ticks\">");
         let mut t = 0.0;
         while t <= self.total + 1e-9 {
+            let left = self.x(t) / WIDTH * 100.0;
+            // A label centred on a tick at the right edge would stick out of the page.
+            let end = if left > 95.0 {
+                ";transform:translateX(-100%)"
+            } else {
+                ""
+            };
             let _ = write!(
                 out,
-                "<span style=\"left:{:.3}%\">{}</span>",
-                self.x(t) / WIDTH * 100.0,
+                "<span style=\"left:{left:.3}%{end}\">{}</span>",
                 secs(t)
             );
             t += step;
@@ -764,6 +770,23 @@ mod tests {
         assert!(
             page.contains("\"place\":\"slurm job 599\""),
             "the detail keeps the job"
+        );
+    }
+
+    #[test]
+    fn a_tick_at_the_right_edge_ends_there() {
+        let t = Timeline {
+            total: 2.5,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert!(
+            page.contains("<span style=\"left:100.000%;transform:translateX(-100%)\">2.50s</span>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<span style=\"left:80.000%\">2.00s</span>"),
+            "{page}"
         );
     }
 

@@ -43,6 +43,8 @@ pub struct Bar {
     pub log: Option<String>,
     /// The median of its durations in earlier successful runs.
     pub median: Option<f64>,
+    /// The template of the proto it was made from (`encode::[f]`).
+    pub proto: Option<String>,
 }
 
 impl Bar {
@@ -58,9 +60,14 @@ impl Bar {
         (d > m * SLOWER_RATIO && d - m >= SLOWER_MARGIN).then(|| d / m.max(1e-3))
     }
 
-    /// The family it is collapsed into among many procs: its name up to the last `::`
-    /// (`encode::a.wav` is in `encode::*`); `None` for a name without `::`.
+    /// The family it is collapsed into among many procs: its proto, placeholders shown
+    /// as `*` (`encode::a.wav` of `encode::[f]` is in `encode::*`); for a proc made by
+    /// `proc` (or recorded before protos were), its name up to the last `::`. `None` for
+    /// such a name without `::`.
     pub fn family(&self) -> Option<String> {
+        if let Some(template) = &self.proto {
+            return Some(starred(template));
+        }
         self.name
             .rfind("::")
             .map(|i| format!("{}::*", &self.name[..i]))
@@ -143,6 +150,24 @@ impl Timeline {
     }
 }
 
+/// A proto's template with each `[placeholder]` written `*`.
+fn starred(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut inside = false;
+    for c in template.chars() {
+        match c {
+            '[' if !inside => inside = true,
+            ']' if inside => {
+                inside = false;
+                out.push('*');
+            }
+            _ if inside => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// An RFC 3339 time in seconds since the Unix epoch.
 fn time(text: &str) -> Option<f64> {
     let t = humantime::parse_rfc3339(text).ok()?;
@@ -209,6 +234,7 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         error: p.error,
         log: p.log,
         median,
+        proto: p.proto,
     }
 }
 
@@ -327,5 +353,18 @@ mod tests {
         };
         assert_eq!(b("encode::a::b.wav").as_deref(), Some("encode::a::*"));
         assert_eq!(b("fetch"), None);
+        let of = |name: &str, proto: &str| {
+            Bar {
+                name: name.into(),
+                proto: Some(proto.into()),
+                ..Default::default()
+            }
+            .family()
+        };
+        assert_eq!(
+            of("enc/a.wav/hi", "enc/[f]/[q]").as_deref(),
+            Some("enc/*/*")
+        );
+        assert_eq!(of("gz::x", "gz::[f]").as_deref(), Some("gz::*"));
     }
 }

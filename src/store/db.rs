@@ -51,6 +51,8 @@ pub struct ProcRecord {
     pub place: Option<String>,
     /// Its dependencies as resolved in this run, a JSON array of names.
     pub deps: Option<String>,
+    /// The template of the proto it was made from (`encode::[f]`).
+    pub proto: Option<String>,
 }
 
 /// A recorded run, as `prun report` shows it.
@@ -434,7 +436,7 @@ impl Store {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT name, state, started, duration, exit_code, log, error,
-                        ended, attempts, segments, waited, place, deps FROM proc_runs
+                        ended, attempts, segments, waited, place, deps, proto FROM proc_runs
                  WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let rows = stmt.query_map([run], |r| {
@@ -452,6 +454,7 @@ impl Store {
                     waited: r.get(10)?,
                     place: r.get(11)?,
                     deps: r.get(12)?,
+                    proto: r.get(13)?,
                 })
             })?;
             rows.collect()
@@ -675,12 +678,12 @@ fn apply(
                 let Some(run) = rec.id else { continue };
                 tx.prepare_cached(
                     "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error,
-                                            ended, attempts, segments, waited, place, deps)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                            ended, attempts, segments, waited, place, deps, proto)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )?
                 .execute(params![
                     run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error,
-                    p.ended, p.attempts, p.segments, p.waited, p.place, p.deps
+                    p.ended, p.attempts, p.segments, p.waited, p.place, p.deps, p.proto
                 ])?;
             }
             Msg::Save(name, row) => {

@@ -475,6 +475,58 @@ run(["use", "other"]);
     assert!(text.contains(", 1 proc, 2 up to date, "), "{text}");
 }
 
+#[test]
+fn procs_fold_by_their_proto_whatever_the_separator() {
+    // 50 procs of one proto (more than fold at once) named with `/`, not `::`.
+    let ws = Ws::new(
+        r#"
+set_options(#{ separator: "/" });
+let ids = [];
+for i in 0..50 { ids.push(`f${i}`); }
+proto("enc/[f]", #{ arg_choices: #{ f: ids }, shell: "true" });
+proc("db::migrate", #{ shell: "true" });
+proc("db::seed", #{ deps: ["db::migrate"], shell: "true" });
+run(["enc/*", "db::seed"]);
+"#,
+    );
+    assert_eq!(ws.run(&["-j", "1"]), 0);
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open the DB");
+    let proto: Option<String> = db
+        .query_row(
+            "SELECT proto FROM proc_runs WHERE name = 'enc/f7'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("enc/f7's row");
+    assert_eq!(proto.as_deref(), Some("enc/[f]"));
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert_eq!(
+        html.matches("<section class=\"slot\"").count(),
+        1,
+        "-j 1: one slot"
+    );
+    assert_eq!(
+        html.matches("data-family=\"enc/*\"").count(),
+        1,
+        "one row for the proto: {html}"
+    );
+    assert!(
+        !html.contains("<details class=\"family\" open>"),
+        "folded: {html}"
+    );
+    assert!(
+        html.contains("data-family=\"db::*\""),
+        "plain procs fold by `::`"
+    );
+    assert_eq!(
+        html.matches("<g class=\"bar ").count(),
+        52,
+        "each proc keeps its bar"
+    );
+}
+
 /// The DOM of `page` after headless Chromium loaded it and ran its script, offline: every
 /// host name is unresolvable and the proxy is a port nothing listens on.
 fn chromium_dom(page: &Path) -> String {

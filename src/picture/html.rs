@@ -156,11 +156,15 @@ impl Page<'_> {
             .iter()
             .map(|&i| format!("<li>{}</li>", escape(&t.procs[i].name)))
             .collect();
+        let total = if path.procs.is_empty() {
+            "none: no proc ran".to_string()
+        } else {
+            secs(path.total)
+        };
         item(
             "critical path",
             format!(
-                "<span id=\"critical-total\">{}</span><ol id=\"critical-path\">{}</ol>",
-                secs(path.total),
+                "<span id=\"critical-total\">{total}</span><ol id=\"critical-path\">{}</ol>",
                 chain.join("")
             ),
         );
@@ -179,11 +183,13 @@ impl Page<'_> {
             } else {
                 ""
             };
-            let _ = write!(
-                out,
-                "<span style=\"left:{left:.3}%{end}\">{}</span>",
+            // Steps under 10 ms would all read `0.00s`, `0.01s`: in milliseconds.
+            let label = if step < 0.01 {
+                format!("{:.0}ms", t * 1000.0)
+            } else {
                 secs(t)
-            );
+            };
+            let _ = write!(out, "<span style=\"left:{left:.3}%{end}\">{label}</span>");
             t += step;
         }
         out.push_str("</div></div>\n");
@@ -786,6 +792,29 @@ mod tests {
         );
         assert!(
             page.contains("<span style=\"left:80.000%\">2.00s</span>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_run_of_milliseconds_has_distinct_ticks_and_no_critical_path_without_procs() {
+        let t = Timeline {
+            total: 0.012,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        let ticks: Vec<&str> = page
+            .split("<div class=\"ticks\">")
+            .nth(1)
+            .and_then(|s| s.split("</div>").next())
+            .expect("the axis")
+            .split("</span>")
+            .filter_map(|s| s.rsplit('>').next())
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(ticks, ["0ms", "2ms", "4ms", "6ms", "8ms", "10ms", "12ms"]);
+        assert!(
+            page.contains("<span id=\"critical-total\">none: no proc ran</span>"),
             "{page}"
         );
     }

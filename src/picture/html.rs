@@ -511,7 +511,7 @@ const LEGEND: &str = "<div class=\"legend\">\
 <span><i class=\"wait\"></i>ready, waiting (lock, wave, slot)</span>\
 <span><i class=\"critical\"></i>critical path &#9670;</span>\
 <span><b class=\"slow\">2.0&times;</b> slower than usual</span>\
-<span id=\"hint\">Point at or click a bar for its details.</span>\
+<span id=\"hint\">Point at a bar for its details, click to keep them (Esc closes).</span>\
 <button id=\"expand\" type=\"button\">expand all</button>\
 <button id=\"collapse\" type=\"button\">collapse all</button>\
 </div>\n";
@@ -576,7 +576,7 @@ const SCRIPT: &str = r#"
 "use strict";
 const procs = JSON.parse(document.getElementById("procs").textContent);
 const detail = document.getElementById("detail");
-document.getElementById("hint").textContent = procs.length + " procs: point at or click a bar for its details.";
+document.getElementById("hint").textContent = procs.length + " procs: point at a bar for its details, click to keep them (Esc closes).";
 function secs(s) {
   if (s === null || s === undefined) return "";
   if (s < 10) return s.toFixed(2) + "s";
@@ -617,18 +617,31 @@ function show(i) {
   document.querySelectorAll("g.selected").forEach(g => g.classList.remove("selected"));
   document.querySelectorAll('g.bar[data-i="' + i + '"]').forEach(g => g.classList.add("selected"));
 }
+function hide() {
+  pinned = null;
+  detail.hidden = true;
+  document.querySelectorAll("g.selected").forEach(g => g.classList.remove("selected"));
+}
 const chart = document.getElementById("chart");
+const barOf = t => t instanceof Element ? t.closest("g.bar, g.mini") : null;
 chart.addEventListener("mouseover", e => {
-  const g = e.target.closest("g.bar, g.mini");
+  const g = barOf(e.target);
   if (g && pinned === null) show(Number(g.dataset.i));
 });
+chart.addEventListener("mouseout", e => {
+  if (pinned === null && barOf(e.target) && !barOf(e.relatedTarget)) hide();
+});
 chart.addEventListener("click", e => {
-  const g = e.target.closest("g.bar, g.mini");
-  if (!g) return;
+  const g = barOf(e.target);
+  if (!g) {
+    if (!(e.target instanceof Element && e.target.closest("summary"))) hide();
+    return;
+  }
   e.preventDefault();
   pinned = Number(g.dataset.i);
   show(pinned);
 });
+document.addEventListener("keydown", e => { if (e.key === "Escape") hide(); });
 document.getElementById("expand").addEventListener("click", () =>
   document.querySelectorAll("details.family").forEach(d => { d.open = true; }));
 document.getElementById("collapse").addEventListener("click", () =>

@@ -597,7 +597,10 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     );
     let dom = chromium_dom(&page);
     // The page's script ran: it counted the procs.
-    assert!(dom.contains("10 procs: point at or click a bar"), "{dom}");
+    assert!(
+        dom.contains("10 procs: point at a bar for its details"),
+        "{dom}"
+    );
     assert!(
         dom.contains("<aside id=\"detail\" hidden"),
         "no details before a click"
@@ -644,4 +647,33 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     ] {
         assert!(detail.contains(what), "{what} in {detail}");
     }
+
+    // The panel covers the end of the timeline: Escape, or a click beside the bars,
+    // closes it, and pointing away from a bar that was not clicked does too.
+    for close in [
+        r#"document.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));"#,
+        r#"document.querySelector("h2").dispatchEvent(new MouseEvent("click", { bubbles: true }));"#,
+    ] {
+        let script = format!(
+            r#"<script>document.querySelector('g.bar[data-proc="bad"] rect').dispatchEvent(new MouseEvent("click", {{ bubbles: true }})); {close}</script></body>"#
+        );
+        std::fs::write(&clicked, html.replace("</body>", &script)).expect("write the copy");
+        let dom = chromium_dom(&clicked);
+        assert!(
+            dom.contains("<aside id=\"detail\" hidden"),
+            "{close}: {dom}"
+        );
+        assert!(
+            !dom.contains("g class=\"bar failed selected"),
+            "{close}: {dom}"
+        );
+    }
+    let point = r#"<script>const r = document.querySelector('g.bar[data-proc="bad"] rect'); r.dispatchEvent(new MouseEvent("mouseover", { bubbles: true })); document.body.dataset.shown = String(!document.getElementById("detail").hidden); r.dispatchEvent(new MouseEvent("mouseout", { bubbles: true, relatedTarget: document.body }));</script></body>"#;
+    std::fs::write(&clicked, html.replace("</body>", point)).expect("write the copy");
+    let dom = chromium_dom(&clicked);
+    assert!(
+        dom.contains("data-shown=\"true\""),
+        "shown while pointed at: {dom}"
+    );
+    assert!(dom.contains("<aside id=\"detail\" hidden"), "{dom}");
 }

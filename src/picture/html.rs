@@ -122,7 +122,10 @@ impl Page<'_> {
             let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
         };
         item("run", format!("{}, started {}", t.id, escape(&t.started)));
-        item("arguments", escape(&t.args.join(" ")));
+        // As a shell would take them: `'two words'` is one argument.
+        let args =
+            shlex::try_join(t.args.iter().map(String::as_str)).unwrap_or_else(|_| t.args.join(" "));
+        item("arguments", escape(&args));
         item(
             "outcome",
             format!(
@@ -828,6 +831,20 @@ mod tests {
         assert_eq!(ticks, ["0ms", "2ms", "4ms", "6ms", "8ms", "10ms", "12ms"]);
         assert!(
             page.contains("<span id=\"critical-total\">none: no proc ran</span>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn arguments_are_shown_as_a_shell_takes_them() {
+        let t = Timeline {
+            args: vec!["s.rhai".into(), "--".into(), "two words".into(), "x".into()],
+            total: 1.0,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert!(
+            page.contains("<dt>arguments</dt><dd>s.rhai -- &#39;two words&#39; x</dd>"),
             "{page}"
         );
     }

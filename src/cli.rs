@@ -260,7 +260,7 @@ enum Command {
         /// The run to show, as `prun history` numbers them (default: the latest)
         #[arg(long, value_name = "N")]
         run: Option<i64>,
-        /// Write a self-contained HTML page (timeline, critical path) to PATH
+        /// Write a self-contained HTML page (timeline, critical path) to PATH (`-`: stdout)
         #[arg(long, value_name = "PATH")]
         html: Option<PathBuf>,
     },

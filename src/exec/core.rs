@@ -175,7 +175,7 @@ struct Run {
     attempt_log: Vec<Attempt>,
     /// Since when it is ready to start (its dependencies done, or its retry due).
     ready_at: Option<Instant>,
-    /// How long it was ready but not started, summed over its attempts.
+    /// How long it was ready but not started, before its first attempt.
     waited: Duration,
     first_start: Option<Instant>,
     started_at: Option<std::time::SystemTime>,
@@ -776,7 +776,10 @@ impl Core {
             self.budget.take(&def.resources);
         }
         r.attempts += 1;
-        if let Some(ready) = r.ready_at.take() {
+        // A retry's wait is between its attempts, inside its duration: not counted again.
+        if let Some(ready) = r.ready_at.take()
+            && r.attempts == 1
+        {
             r.waited += ready.elapsed();
         }
         r.attempt_log.push(Attempt::new(self.lanes.take()));

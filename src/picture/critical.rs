@@ -53,7 +53,7 @@ impl CriticalPath {
         let total = chain
             .iter()
             .map(|&i| bars[i].waited + bars[i].duration().unwrap_or(0.0))
-            .sum();
+            .fold(0.0, |a, b| a + b);
         CriticalPath {
             procs: chain,
             total,
@@ -113,6 +113,7 @@ mod tests {
         assert_eq!(names(&bars, &path), ["x"]);
         assert_eq!(path.total, 2.0);
         assert_eq!(CriticalPath::of(&[]), CriticalPath::default());
+        assert!(CriticalPath::of(&[]).total.is_sign_positive(), "not -0");
     }
 
     #[test]

@@ -15,11 +15,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use super::critical::CriticalPath;
-use super::secs;
 use super::timeline::{Bar, Timeline};
+use super::{procs_count, secs};
 
 /// Runs with more procs than this start with their families collapsed.
 pub const COLLAPSE_ABOVE: usize = 40;
+
+/// How a Slurm executor records where a proc ran: `slurm job 1234`.
+const SLURM_JOB: &str = "slurm job ";
 
 /// The width of a track in SVG units: a time `t` is drawn at `t / total * WIDTH`.
 const WIDTH: f64 = 1000.0;
@@ -119,7 +122,10 @@ impl Page<'_> {
             let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
         };
         item("run", format!("{}, started {}", t.id, escape(&t.started)));
-        item("arguments", escape(&t.args.join(" ")));
+        // As a shell would take them: `'two words'` is one argument.
+        let args =
+            shlex::try_join(t.args.iter().map(String::as_str)).unwrap_or_else(|_| t.args.join(" "));
+        item("arguments", escape(&args));
         item(
             "outcome",
             format!(
@@ -129,10 +135,14 @@ impl Page<'_> {
             ),
         );
         item("total", secs(t.total));
+        let up_to_date = match t.up_to_date {
+            0 => String::new(),
+            n => format!(", and {n} up to date (they did not run: no bar)"),
+        };
         item(
             "procs",
             format!(
-                "{} ({} slower than usual)",
+                "{} ({} slower than usual){up_to_date}",
                 t.procs.len(),
                 t.slowest().len()
             ),
@@ -149,11 +159,15 @@ impl Page<'_> {
             .iter()
             .map(|&i| format!("<li>{}</li>", escape(&t.procs[i].name)))
             .collect();
+        let total = if path.procs.is_empty() {
+            "none: no proc ran".to_string()
+        } else {
+            secs(path.total)
+        };
         item(
             "critical path",
             format!(
-                "<span id=\"critical-total\">{}</span><ol id=\"critical-path\">{}</ol>",
-                secs(path.total),
+                "<span id=\"critical-total\">{total}</span><ol id=\"critical-path\">{}</ol>",
                 chain.join("")
             ),
         );
@@ -165,19 +179,27 @@ impl Page<'_> {
         out.push_str("<div class=\"row axis\"><div class=\"label\"></div><div class=\"dur\">duration</div><div class=\"ticks\">");
         let mut t = 0.0;
         while t <= self.total + 1e-9 {
-            let _ = write!(
-                out,
-                "<span style=\"left:{:.3}%\">{}</span>",
-                self.x(t) / WIDTH * 100.0,
+            let left = self.x(t) / WIDTH * 100.0;
+            // A label centred on a tick at the right edge would stick out of the page.
+            let end = if left > 95.0 {
+                ";transform:translateX(-100%)"
+            } else {
+                ""
+            };
+            // Steps under 10 ms would all read `0.00s`, `0.01s`: in milliseconds.
+            let label = if step < 0.01 {
+                format!("{:.0}ms", t * 1000.0)
+            } else {
                 secs(t)
-            );
+            };
+            let _ = write!(out, "<span style=\"left:{left:.3}%{end}\">{label}</span>");
             t += step;
         }
         out.push_str("</div></div>\n");
     }
 
-    /// The procs by where their last attempt ran: slots in order, then hosts, then the
-    /// procs that never ran.
+    /// The procs by where their last attempt ran: slots in order, then hosts (and the
+    /// Slurm jobs, all in one group: one job per proc), then the procs that never ran.
     fn groups(&self) -> Vec<(String, Vec<usize>)> {
         let mut groups: BTreeMap<(u8, u64, String), Vec<usize>> = BTreeMap::new();
         for (i, b) in self.t.procs.iter().enumerate() {
@@ -187,6 +209,7 @@ impl Page<'_> {
                 .or_else(|| b.segments.last().map(|s| s.place.clone()))
                 .filter(|p| !p.is_empty());
             let key = match place {
+                Some(p) if p.starts_with(SLURM_JOB) => (1, 0, "slurm jobs".into()),
                 Some(p) => match p.parse::<u64>() {
                     Ok(n) => (0, n, format!("slot {n}")),
                     Err(_) => (1, 0, p),
@@ -423,15 +446,6 @@ impl Page<'_> {
     }
 }
 
-/// `1 proc`, `3 procs`.
-fn procs_count(n: usize) -> String {
-    if n == 1 {
-        "1 proc".into()
-    } else {
-        format!("{n} procs")
-    }
-}
-
 /// Where a proc sorts among its slot's rows: when it started (or was given up).
 fn sort_time(b: &Bar) -> f64 {
     b.start.or(b.end).unwrap_or(f64::MAX)
@@ -500,7 +514,7 @@ const LEGEND: &str = "<div class=\"legend\">\
 <span><i class=\"wait\"></i>ready, waiting (lock, wave, slot)</span>\
 <span><i class=\"critical\"></i>critical path &#9670;</span>\
 <span><b class=\"slow\">2.0&times;</b> slower than usual</span>\
-<span id=\"hint\">Point at or click a bar for its details.</span>\
+<span id=\"hint\">Point at a bar for its details, click to keep them (Esc closes).</span>\
 <button id=\"expand\" type=\"button\">expand all</button>\
 <button id=\"collapse\" type=\"button\">collapse all</button>\
 </div>\n";
@@ -565,7 +579,7 @@ const SCRIPT: &str = r#"
 "use strict";
 const procs = JSON.parse(document.getElementById("procs").textContent);
 const detail = document.getElementById("detail");
-document.getElementById("hint").textContent = procs.length + " procs: point at or click a bar for its details.";
+document.getElementById("hint").textContent = procs.length + " procs: point at a bar for its details, click to keep them (Esc closes).";
 function secs(s) {
   if (s === null || s === undefined) return "";
   if (s < 10) return s.toFixed(2) + "s";
@@ -606,18 +620,31 @@ function show(i) {
   document.querySelectorAll("g.selected").forEach(g => g.classList.remove("selected"));
   document.querySelectorAll('g.bar[data-i="' + i + '"]').forEach(g => g.classList.add("selected"));
 }
+function hide() {
+  pinned = null;
+  detail.hidden = true;
+  document.querySelectorAll("g.selected").forEach(g => g.classList.remove("selected"));
+}
 const chart = document.getElementById("chart");
+const barOf = t => t instanceof Element ? t.closest("g.bar, g.mini") : null;
 chart.addEventListener("mouseover", e => {
-  const g = e.target.closest("g.bar, g.mini");
+  const g = barOf(e.target);
   if (g && pinned === null) show(Number(g.dataset.i));
 });
+chart.addEventListener("mouseout", e => {
+  if (pinned === null && barOf(e.target) && !barOf(e.relatedTarget)) hide();
+});
 chart.addEventListener("click", e => {
-  const g = e.target.closest("g.bar, g.mini");
-  if (!g) return;
+  const g = barOf(e.target);
+  if (!g) {
+    if (!(e.target instanceof Element && e.target.closest("summary"))) hide();
+    return;
+  }
   e.preventDefault();
   pinned = Number(g.dataset.i);
   show(pinned);
 });
+document.addEventListener("keydown", e => { if (e.key === "Escape") hide(); });
 document.getElementById("expand").addEventListener("click", () =>
   document.querySelectorAll("details.family").forEach(d => { d.open = true; }));
 document.getElementById("collapse").addEventListener("click", () =>
@@ -656,6 +683,7 @@ mod tests {
             outcome: Some(evil.into()),
             total: 1.0,
             parallel: Some(2),
+            up_to_date: 0,
             procs: vec![bar],
         }
     }
@@ -732,6 +760,93 @@ mod tests {
         };
         let page = render(&small, &CriticalPath::default());
         assert_eq!(page.matches("<details class=\"family\" open>").count(), 4);
+    }
+
+    #[test]
+    fn procs_on_slurm_jobs_are_one_group_not_one_per_job() {
+        let procs: Vec<Bar> = (0..100)
+            .map(|i| Bar {
+                name: format!("encode::{i}"),
+                state: "SUCCEEDED".into(),
+                start: Some(0.0),
+                end: Some(1.0),
+                segments: vec![Segment {
+                    start: 0.0,
+                    end: 1.0,
+                    place: format!("slurm job {}", 500 + i),
+                    error: None,
+                }],
+                place: Some(format!("slurm job {}", 500 + i)),
+                ..Default::default()
+            })
+            .collect();
+        let t = Timeline {
+            total: 1.0,
+            procs,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert_eq!(page.matches("<section class=\"slot\"").count(), 1, "{page}");
+        assert!(page.contains("data-place=\"slurm jobs\""));
+        assert_eq!(page.matches("data-family=\"encode::*\"").count(), 1);
+        assert!(
+            page.contains("\"place\":\"slurm job 599\""),
+            "the detail keeps the job"
+        );
+    }
+
+    #[test]
+    fn a_tick_at_the_right_edge_ends_there() {
+        let t = Timeline {
+            total: 2.5,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert!(
+            page.contains("<span style=\"left:100.000%;transform:translateX(-100%)\">2.50s</span>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<span style=\"left:80.000%\">2.00s</span>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_run_of_milliseconds_has_distinct_ticks_and_no_critical_path_without_procs() {
+        let t = Timeline {
+            total: 0.012,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        let ticks: Vec<&str> = page
+            .split("<div class=\"ticks\">")
+            .nth(1)
+            .and_then(|s| s.split("</div>").next())
+            .expect("the axis")
+            .split("</span>")
+            .filter_map(|s| s.rsplit('>').next())
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(ticks, ["0ms", "2ms", "4ms", "6ms", "8ms", "10ms", "12ms"]);
+        assert!(
+            page.contains("<span id=\"critical-total\">none: no proc ran</span>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn arguments_are_shown_as_a_shell_takes_them() {
+        let t = Timeline {
+            args: vec!["s.rhai".into(), "--".into(), "two words".into(), "x".into()],
+            total: 1.0,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert!(
+            page.contains("<dt>arguments</dt><dd>s.rhai -- &#39;two words&#39; x</dd>"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ mod html;
 mod text;
 mod timeline;
 
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,11 +58,41 @@ pub fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
+/// Writes the page to `path` as the `--json` report is written: `-` is stdout, a file is
+/// replaced atomically (a page served from a directory is never seen half written).
 fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
-    std::fs::write(path, page).map_err(|source| Failure::WriteHtml {
+    let fail = |source| Failure::WriteHtml {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    if crate::report::is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(page.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(fail);
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".prun-report-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(page.as_bytes()).map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// `1 proc`, `3 procs`.
+fn procs_count(n: usize) -> String {
+    if n == 1 {
+        "1 proc".into()
+    } else {
+        format!("{n} procs")
+    }
 }
 
 /// Seconds as the report shows them: `0.42s`, `12.3s`, `2m05s`, `1h02m`.

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::critical::CriticalPath;
-use super::secs;
 use super::timeline::Timeline;
+use super::{procs_count, secs};
 
 /// How many of the procs slower than usual are listed.
 const SLOWEST: usize = 5;
@@ -14,16 +14,24 @@ const SLOWEST: usize = 5;
 pub fn render(t: &Timeline, path: &CriticalPath) -> String {
     let mut out = String::new();
     let parallel = t.parallel.map_or("?".to_string(), |p| p.to_string());
+    let up_to_date = match t.up_to_date {
+        0 => String::new(),
+        n => format!(", {n} up to date"),
+    };
     let _ = writeln!(
         out,
-        "run {} of {}: {}, {}, {} procs, at most {} running at once (limit {parallel})",
+        "run {} of {}: {}, {}, {}{up_to_date}, at most {} running at once (limit {parallel})",
         t.id,
         t.script,
         t.outcome.as_deref().unwrap_or("unfinished"),
         secs(t.total),
-        t.procs.len(),
+        procs_count(t.procs.len()),
         t.peak_parallel(),
     );
+    if t.procs.is_empty() {
+        let _ = writeln!(out, "\nno proc ran: no critical path");
+        return out;
+    }
     if path.procs.is_empty() {
         let _ = writeln!(out, "\nno proc ran: no critical path");
     } else {

@@ -43,6 +43,8 @@ pub struct Bar {
     pub log: Option<String>,
     /// The median of its durations in earlier successful runs.
     pub median: Option<f64>,
+    /// The template of the proto it was made from (`encode::[f]`).
+    pub proto: Option<String>,
 }
 
 impl Bar {
@@ -58,9 +60,14 @@ impl Bar {
         (d > m * SLOWER_RATIO && d - m >= SLOWER_MARGIN).then(|| d / m.max(1e-3))
     }
 
-    /// The family it is collapsed into among many procs: its name up to the last `::`
-    /// (`encode::a.wav` is in `encode::*`); `None` for a name without `::`.
+    /// The family it is collapsed into among many procs: its proto, placeholders shown
+    /// as `*` (`encode::a.wav` of `encode::[f]` is in `encode::*`); for a proc made by
+    /// `proc` (or recorded before protos were), its name up to the last `::`. `None` for
+    /// such a name without `::`.
     pub fn family(&self) -> Option<String> {
+        if let Some(template) = &self.proto {
+            return Some(starred(template));
+        }
         self.name
             .rfind("::")
             .map(|i| format!("{}::*", &self.name[..i]))
@@ -81,6 +88,8 @@ pub struct Timeline {
     pub total: f64,
     /// The parallel limit it ended with.
     pub parallel: Option<i64>,
+    /// How many procs were up to date: they did not run, and the DB keeps no row of them.
+    pub up_to_date: u64,
     pub procs: Vec<Bar>,
 }
 
@@ -104,6 +113,12 @@ impl Timeline {
             outcome: row.outcome,
             total: row.duration.unwrap_or(0.0).max(last),
             parallel: row.parallel,
+            up_to_date: row
+                .counts
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+                .and_then(|c| c["up_to_date"].as_u64())
+                .unwrap_or(0),
             procs,
         }
     }
@@ -133,6 +148,24 @@ impl Timeline {
         slow.sort_by(|a, b| excess(b).total_cmp(&excess(a)));
         slow
     }
+}
+
+/// A proto's template with each `[placeholder]` written `*`.
+fn starred(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut inside = false;
+    for c in template.chars() {
+        match c {
+            '[' if !inside => inside = true,
+            ']' if inside => {
+                inside = false;
+                out.push('*');
+            }
+            _ if inside => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// An RFC 3339 time in seconds since the Unix epoch.
@@ -201,6 +234,7 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         error: p.error,
         log: p.log,
         median,
+        proto: p.proto,
     }
 }
 
@@ -231,6 +265,7 @@ mod tests {
             duration: Some(4.0),
             outcome: Some("ok".into()),
             parallel: Some(2),
+            counts: Some(r#"{"succeeded": 1, "up_to_date": 4}"#.into()),
         };
         // 2026-01-01T00:00:11Z is 1767225611 s after the epoch.
         let segs = r#"[{"start": 1767225611.0, "end": 1767225612.0, "place": "1", "error": "boom"},
@@ -244,6 +279,7 @@ mod tests {
         let medians = HashMap::from([("a".to_string(), 1.0)]);
         let t = Timeline::new(row, vec![p], &medians);
         assert_eq!(t.args, ["-v", "<a>"]);
+        assert_eq!(t.up_to_date, 4);
         assert_eq!(t.total, 4.0);
         let a = &t.procs[0];
         assert_eq!(
@@ -271,6 +307,7 @@ mod tests {
             duration: None,
             outcome: None,
             parallel: None,
+            counts: None,
         };
         let old = ProcRecord {
             name: "a".into(),
@@ -281,6 +318,7 @@ mod tests {
         };
         let t = Timeline::new(row, vec![old], &HashMap::new());
         assert_eq!(t.total, 1.5, "the last end, without a recorded duration");
+        assert_eq!(t.up_to_date, 0);
         let a = &t.procs[0];
         assert_eq!(a.end, Some(1.5));
         assert_eq!(
@@ -315,5 +353,18 @@ mod tests {
         };
         assert_eq!(b("encode::a::b.wav").as_deref(), Some("encode::a::*"));
         assert_eq!(b("fetch"), None);
+        let of = |name: &str, proto: &str| {
+            Bar {
+                name: name.into(),
+                proto: Some(proto.into()),
+                ..Default::default()
+            }
+            .family()
+        };
+        assert_eq!(
+            of("enc/a.wav/hi", "enc/[f]/[q]").as_deref(),
+            Some("enc/*/*")
+        );
+        assert_eq!(of("gz::x", "gz::[f]").as_deref(), Some("gz::*"));
     }
 }

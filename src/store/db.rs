@@ -51,6 +51,8 @@ pub struct ProcRecord {
     pub place: Option<String>,
     /// Its dependencies as resolved in this run, a JSON array of names.
     pub deps: Option<String>,
+    /// The template of the proto it was made from (`encode::[f]`).
+    pub proto: Option<String>,
 }
 
 /// A recorded run, as `prun report` shows it.
@@ -65,6 +67,8 @@ pub struct RunRow {
     pub outcome: Option<String>,
     /// The parallel limit the run ended with.
     pub parallel: Option<i64>,
+    /// How many procs ended in each state, a JSON object (`{"up_to_date": 3, ...}`).
+    pub counts: Option<String>,
 }
 
 /// One run, as `prun history` shows it.
@@ -432,7 +436,7 @@ impl Store {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT name, state, started, duration, exit_code, log, error,
-                        ended, attempts, segments, waited, place, deps FROM proc_runs
+                        ended, attempts, segments, waited, place, deps, proto FROM proc_runs
                  WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let rows = stmt.query_map([run], |r| {
@@ -450,6 +454,7 @@ impl Store {
                     waited: r.get(10)?,
                     place: r.get(11)?,
                     deps: r.get(12)?,
+                    proto: r.get(13)?,
                 })
             })?;
             rows.collect()
@@ -460,7 +465,7 @@ impl Store {
     pub fn run_row(&self, run: Option<i64>) -> Result<Option<RunRow>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, script, args, started, duration, outcome, parallel FROM runs
+                "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
                  WHERE id = ?1 OR (?1 IS NULL AND id = (SELECT MAX(id) FROM runs))",
             )?;
             let mut rows = stmt.query_map([run], |r| {
@@ -472,6 +477,7 @@ impl Store {
                     duration: r.get(4)?,
                     outcome: r.get(5)?,
                     parallel: r.get(6)?,
+                    counts: r.get(7)?,
                 })
             })?;
             rows.next().transpose()
@@ -672,12 +678,12 @@ fn apply(
                 let Some(run) = rec.id else { continue };
                 tx.prepare_cached(
                     "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error,
-                                            ended, attempts, segments, waited, place, deps)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                            ended, attempts, segments, waited, place, deps, proto)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )?
                 .execute(params![
                     run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error,
-                    p.ended, p.attempts, p.segments, p.waited, p.place, p.deps
+                    p.ended, p.attempts, p.segments, p.waited, p.place, p.deps, p.proto
                 ])?;
             }
             Msg::Save(name, row) => {

@@ -44,6 +44,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE proc_runs ADD COLUMN place TEXT;
     ALTER TABLE proc_runs ADD COLUMN deps TEXT;
     ALTER TABLE runs ADD COLUMN parallel INTEGER;",
+    // 3: the proto a proc was made from (its template, `encode::[f]`), by which the
+    // picture folds many procs into one row.
+    "ALTER TABLE proc_runs ADD COLUMN proto TEXT;",
 ];
 
 /// The schema version this prun writes.
@@ -81,14 +84,14 @@ mod tests {
         )
         .expect("rows");
         assert_eq!(migrate(&mut conn).expect("migrate"), 1);
-        let (duration, place, deps): (f64, Option<String>, Option<String>) = conn
-            .query_row(
-                "SELECT duration, place, deps FROM proc_runs WHERE name = 'a'",
+        let (duration, place, deps, proto): (f64, Option<String>, Option<String>, Option<String>) =
+            conn.query_row(
+                "SELECT duration, place, deps, proto FROM proc_runs WHERE name = 'a'",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .expect("the old row");
-        assert_eq!((duration, place, deps), (2.5, None, None));
+        assert_eq!((duration, place, deps, proto), (2.5, None, None, None));
         let parallel: Option<i64> = conn
             .query_row("SELECT parallel FROM runs", [], |r| r.get(0))
             .expect("the old run");

@@ -216,6 +216,153 @@ run(["first", "second"]);
 }
 
 #[test]
+fn a_retry_waiting_for_a_slot_is_in_the_duration_not_counted_again_as_a_wait() {
+    // -j 1: `flaky` fails at once, `hog` takes the only slot, and the retry, due 50 ms
+    // later, waits for `hog` to end. That wait is between the attempts, inside `flaky`'s
+    // duration (first start to end), so it is no wait before its first start.
+    let ws = Ws::new(
+        r#"
+proc("flaky", #{ retries: 1, retry_delay: "50ms",
+                 shell: "if [ -e flaked ]; then true; else touch flaked; exit 3; fi" });
+proc("hog", #{ shell: "sleep 1" });
+run(["flaky", "hog"]);
+"#,
+    );
+    assert_eq!(ws.run(&["-j", "1"]), 0);
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open the DB");
+    let (run_started, run_duration): (String, f64) = db
+        .query_row("SELECT started, duration FROM runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("the run");
+    let (waited, segments): (f64, String) = db
+        .query_row(
+            "SELECT waited, segments FROM proc_runs WHERE name = 'flaky'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("flaky's row");
+    let segments: serde_json::Value = serde_json::from_str(&segments).unwrap();
+    assert_eq!(segments.as_array().map(Vec::len), Some(2), "{segments}");
+    let run_start = humantime::parse_rfc3339(&run_started)
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let first_start = segments[0]["start"].as_f64().unwrap() - run_start;
+    assert!(
+        waited <= first_start + 0.01,
+        "flaky waited {waited}s before a first start {first_start}s after the run began"
+    );
+    let text = ws.report(&[]);
+    assert_eq!(critical_names(&text), ["flaky"], "{text}");
+    let total: f64 = text
+        .split("critical path (")
+        .nth(1)
+        .and_then(|s| s.split("s)").next())
+        .and_then(|n| n.parse().ok())
+        .expect("the critical path's total");
+    assert!(
+        total <= run_duration + 0.01,
+        "a critical path of {total}s in a run of {run_duration}s: {text}"
+    );
+}
+
+/// Waits, at most a minute, until `done` holds; `what` names it in the failure.
+fn until(what: &str, child: &mut std::process::Child, out: &Path, done: impl Fn(&str) -> bool) {
+    let start = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(out).unwrap_or_default();
+        if done(&text) {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(60) || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!("no {what}:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_watch_cycle_records_its_own_attempts_and_a_restart_gives_its_lane_back() {
+    // All cycles of a watch are one run in the DB, each proc's cycle its own row. In
+    // cycle 1, `a` is running (held until `go` exists) when its input changes again: that
+    // attempt is stale, ends, and `a` runs once more.
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["in.txt"] }, |ctx| {
+    let v = read_file("in.txt");
+    if file_info("hold") != () {
+        exec(["rm", "hold"]);
+        write_file("a.running", "");
+        let i = 0;
+        while file_info("go") == () && i < 3000 { sleep(0.01); i += 1; }
+    }
+    v
+});
+run("a");
+"#,
+    );
+    std::fs::write(ws.path("in.txt"), "v1").unwrap();
+    let out = ws.path("out.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--db", "tasks.db", "--no-live", "--watch"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start prun --watch");
+    let watching = |n: usize| move |t: &str| t.matches("prun: watch: watching").count() >= n;
+    until("watch", &mut child, &out, watching(1));
+    std::fs::write(ws.path("hold"), "").unwrap();
+    std::fs::write(ws.path("in.txt"), "v2").unwrap();
+    until("a held", &mut child, &out, |_| {
+        ws.path("a.running").exists()
+    });
+    std::fs::write(ws.path("in.txt"), "v3").unwrap();
+    until("the restart", &mut child, &out, |t| {
+        t.contains("changed while it ran; running again when done: a")
+    });
+    std::fs::write(ws.path("go"), "").unwrap();
+    until("cycle 1's end", &mut child, &out, watching(2));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("prun ends");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&out).unwrap()
+    );
+
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open the DB");
+    let rows: Vec<(u32, String)> = db
+        .prepare("SELECT attempts, segments FROM proc_runs WHERE name = 'a' ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 2, "a row per cycle: {rows:?}");
+    for (attempts, segments) in &rows {
+        let segments: serde_json::Value = serde_json::from_str(segments).unwrap();
+        assert_eq!(
+            (*attempts, segments.as_array().map(Vec::len)),
+            (1, Some(1)),
+            "one attempt, one segment, this cycle's: {rows:?}"
+        );
+        assert_eq!(
+            segments[0]["place"], "1",
+            "the lane is free again: {rows:?}"
+        );
+    }
+}
+
+#[test]
 fn report_lists_procs_slower_than_usual_against_earlier_runs() {
     // `slow` takes at least a second in the third run, against a few milliseconds before.
     let ws = Ws::new(
@@ -280,6 +427,103 @@ fn report_names_a_missing_run_or_db() {
             .contains("failed to write the report no/such/dir/r.html"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn html_dash_writes_the_page_to_stdout() {
+    // As `--json -` does: a file named `-` is not what anyone asks for.
+    let ws = Ws::new(r#"proc("a", #{ shell: "true" }); run("a");"#);
+    assert_eq!(ws.run(&[]), 0);
+    let page = ws.report(&["--html", "-"]);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("data-proc=\"a\""), "{page}");
+    assert!(!ws.path("-").exists(), "a file named -");
+}
+
+#[test]
+fn up_to_date_procs_are_counted_though_they_have_no_bar() {
+    let ws = Ws::new(
+        r#"
+proc("gen", #{ inputs: ["src.txt"], outputs: ["g.txt"], shell: "cp src.txt g.txt" });
+proc("use", #{ deps: ["gen"], inputs: ["g.txt"], outputs: ["u.txt"], shell: "cp g.txt u.txt" });
+proc("other", #{ inputs: ["o.txt"], outputs: ["p.txt"], shell: "cp o.txt p.txt" });
+run(["use", "other"]);
+"#,
+    );
+    std::fs::write(ws.path("src.txt"), "1").unwrap();
+    std::fs::write(ws.path("o.txt"), "1").unwrap();
+    assert_eq!(ws.run(&[]), 0);
+    assert_eq!(ws.run(&[]), 0, "everything up to date");
+    let text = ws.report(&[]);
+    assert!(
+        text.starts_with("run 2 of main.rhai: ok, ") && text.contains(", 0 procs, 3 up to date, "),
+        "{text}"
+    );
+    assert!(text.contains("no proc ran: no critical path"), "{text}");
+    assert!(
+        !text.contains("no earlier runs"),
+        "three procs have earlier runs; none ran now: {text}"
+    );
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(html.contains("and 3 up to date"), "{html}");
+    std::fs::write(ws.path("o.txt"), "2").unwrap();
+    assert_eq!(ws.run(&[]), 0, "other runs again");
+    let text = ws.report(&[]);
+    assert!(text.contains(", 1 proc, 2 up to date, "), "{text}");
+}
+
+#[test]
+fn procs_fold_by_their_proto_whatever_the_separator() {
+    // 50 procs of one proto (more than fold at once) named with `/`, not `::`.
+    let ws = Ws::new(
+        r#"
+set_options(#{ separator: "/" });
+let ids = [];
+for i in 0..50 { ids.push(`f${i}`); }
+proto("enc/[f]", #{ arg_choices: #{ f: ids }, shell: "true" });
+proc("db::migrate", #{ shell: "true" });
+proc("db::seed", #{ deps: ["db::migrate"], shell: "true" });
+run(["enc/*", "db::seed"]);
+"#,
+    );
+    assert_eq!(ws.run(&["-j", "1"]), 0);
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open the DB");
+    let proto: Option<String> = db
+        .query_row(
+            "SELECT proto FROM proc_runs WHERE name = 'enc/f7'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("enc/f7's row");
+    assert_eq!(proto.as_deref(), Some("enc/[f]"));
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert_eq!(
+        html.matches("<section class=\"slot\"").count(),
+        1,
+        "-j 1: one slot"
+    );
+    assert_eq!(
+        html.matches("data-family=\"enc/*\"").count(),
+        1,
+        "one row for the proto: {html}"
+    );
+    assert!(
+        !html.contains("<details class=\"family\" open>"),
+        "folded: {html}"
+    );
+    assert!(
+        html.contains("data-family=\"db::*\""),
+        "plain procs fold by `::`"
+    );
+    assert_eq!(
+        html.matches("<g class=\"bar ").count(),
+        52,
+        "each proc keeps its bar"
     );
 }
 
@@ -353,7 +597,10 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     );
     let dom = chromium_dom(&page);
     // The page's script ran: it counted the procs.
-    assert!(dom.contains("10 procs: point at or click a bar"), "{dom}");
+    assert!(
+        dom.contains("10 procs: point at a bar for its details"),
+        "{dom}"
+    );
     assert!(
         dom.contains("<aside id=\"detail\" hidden"),
         "no details before a click"
@@ -400,4 +647,33 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     ] {
         assert!(detail.contains(what), "{what} in {detail}");
     }
+
+    // The panel covers the end of the timeline: Escape, or a click beside the bars,
+    // closes it, and pointing away from a bar that was not clicked does too.
+    for close in [
+        r#"document.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));"#,
+        r#"document.querySelector("h2").dispatchEvent(new MouseEvent("click", { bubbles: true }));"#,
+    ] {
+        let script = format!(
+            r#"<script>document.querySelector('g.bar[data-proc="bad"] rect').dispatchEvent(new MouseEvent("click", {{ bubbles: true }})); {close}</script></body>"#
+        );
+        std::fs::write(&clicked, html.replace("</body>", &script)).expect("write the copy");
+        let dom = chromium_dom(&clicked);
+        assert!(
+            dom.contains("<aside id=\"detail\" hidden"),
+            "{close}: {dom}"
+        );
+        assert!(
+            !dom.contains("g class=\"bar failed selected"),
+            "{close}: {dom}"
+        );
+    }
+    let point = r#"<script>const r = document.querySelector('g.bar[data-proc="bad"] rect'); r.dispatchEvent(new MouseEvent("mouseover", { bubbles: true })); document.body.dataset.shown = String(!document.getElementById("detail").hidden); r.dispatchEvent(new MouseEvent("mouseout", { bubbles: true, relatedTarget: document.body }));</script></body>"#;
+    std::fs::write(&clicked, html.replace("</body>", point)).expect("write the copy");
+    let dom = chromium_dom(&clicked);
+    assert!(
+        dom.contains("data-shown=\"true\""),
+        "shown while pointed at: {dom}"
+    );
+    assert!(dom.contains("<aside id=\"detail\" hidden"), "{dom}");
 }

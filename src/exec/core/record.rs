@@ -48,6 +48,7 @@ impl Core {
     /// The task DB's history row of a proc that reached its final state.
     pub(super) fn history_record(&self, p: ProcId) -> ProcRecord {
         let r = &self.runs[p];
+        let node = self.graph.proc(p);
         // A lane, or for the last attempt the host or batch job an executor ran it on.
         let last = r.attempt_log.len().saturating_sub(1);
         let place_of = |i: usize, a: &Attempt| match &r.place {
@@ -74,7 +75,7 @@ impl Core {
             .collect();
         let ran = r.attempts > 0;
         ProcRecord {
-            name: self.graph.proc(p).name.to_string(),
+            name: node.name.to_string(),
             state: r.state.to_string(),
             started: r
                 .started_at
@@ -89,6 +90,9 @@ impl Core {
             waited: ran.then_some(r.waited.as_secs_f64()),
             place: r.attempt_log.last().map(|a| place_of(last, a)),
             deps: Some(serde_json::to_string(&deps).unwrap_or_else(|_| "[]".into())),
+            proto: node
+                .proto
+                .map(|id| self.graph.proto(id).template.text().to_string()),
         }
     }
 }

@@ -12,6 +12,8 @@
 //! proc is WANTED again. Its dependents were reset too and count it as unfinished, so they
 //! wait for the new attempt and never see the stale result (parproc's "generations").
 
+use std::time::Duration;
+
 use super::{AbortReason, Core, State};
 use crate::graph::ProcId;
 
@@ -143,6 +145,8 @@ impl Core {
         r.first_start = None;
         r.started_at = None;
         r.attempts = 0;
+        r.attempt_log.clear();
+        r.waited = Duration::ZERO;
         r.fingerprint = None;
         r.retry_pending = false;
         r.stale = false;
@@ -180,11 +184,15 @@ impl Core {
     /// A stale attempt ended (see the module doc): its outcome is dropped and the proc is
     /// WANTED again, waiting for those of its dependencies that are to run again.
     pub(super) fn run_again(&mut self, p: ProcId) {
+        // The stale attempt gives its lane back; the picture shows the new ones only.
+        self.end_attempt(p, None);
         let r = &mut self.runs[p];
         r.stale = false;
         r.state = State::Wanted;
         r.fingerprint = None;
         r.attempts = 0;
+        r.attempt_log.clear();
+        r.waited = Duration::ZERO;
         r.retry_pending = false;
         r.first_start = None;
         r.started_at = None;

@@ -607,3 +607,17 @@ fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Watched {
     };
     Watched::new(&cwd, procs, &ignored, bad)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_paths_are_shown_relative_to_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(paths_text(std::slice::from_ref(&cwd)), ".");
+        assert_eq!(paths_text(&[cwd.join("src/a.txt")]), "src/a.txt");
+        let many: Vec<PathBuf> = (0..5).map(|i| cwd.join(format!("{i}.txt"))).collect();
+        assert_eq!(paths_text(&many), "0.txt, 1.txt, 2.txt, and 2 more");
+    }
+}

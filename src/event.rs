@@ -129,7 +129,8 @@ pub struct QueueView {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
-    /// A proc started its first attempt.
+    /// A proc started its first attempt (in watch mode, again when its inputs changed
+    /// while it ran: that attempt's result is dropped, and no `Finished` comes for it).
     #[non_exhaustive]
     Started {
         /// The proc's name.
@@ -360,6 +361,11 @@ impl Reporter for Tee {
     fn resume(&self) {
         if let Some(r) = &self.inner {
             r.resume();
+        }
+    }
+    fn cycle_started(&self, procs: usize) {
+        if let Some(r) = &self.inner {
+            r.cycle_started(procs);
         }
     }
 }

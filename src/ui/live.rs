@@ -63,6 +63,8 @@ struct Screen {
     finished: bool,
     /// An interactive proc has the terminal: lines are printed, the area is not drawn.
     paused: bool,
+    /// In a watch cycle: `total` counts the cycle's procs, not every scheduled one.
+    cycle: bool,
 }
 
 /// Writes what goes above the live area, given the width its rows must fit in.
@@ -104,6 +106,7 @@ impl LiveReporter {
                 drawn: Vec::new(),
                 finished: false,
                 paused: false,
+                cycle: false,
             }),
             color,
             verbose,
@@ -196,7 +199,9 @@ impl Inner {
             })
             .collect();
         let mut sc = self.screen.lock().expect("screen");
-        sc.total = view.scheduled;
+        if !sc.cycle {
+            sc.total = view.scheduled;
+        }
         sc.queued = queued;
         sc.parallel = view.parallel;
     }
@@ -317,19 +322,21 @@ fn width() -> u16 {
 }
 
 impl Reporter for LiveReporter {
+    /// A proc already shown (watch mode restarts a proc whose inputs changed while it
+    /// ran, without a final state in between) keeps its one line, with its clock restarted.
     fn started(&self, name: &str) {
         let expected = self.inner.expected(&Arc::from(name), true);
-        self.inner
-            .screen
-            .lock()
-            .expect("screen")
-            .running
-            .push(Proc {
-                name: name.to_string(),
-                started: Instant::now(),
-                expected,
-                progress: None,
-            });
+        let proc = Proc {
+            name: name.to_string(),
+            started: Instant::now(),
+            expected,
+            progress: None,
+        };
+        let mut sc = self.inner.screen.lock().expect("screen");
+        match sc.running.iter_mut().find(|p| p.name == name) {
+            Some(shown) => *shown = proc,
+            None => sc.running.push(proc),
+        }
     }
 
     fn would_run(&self, name: &str, what: &str) {
@@ -449,6 +456,17 @@ impl Reporter for LiveReporter {
     fn resume(&self) {
         self.inner.screen.lock().expect("screen").paused = false;
         self.inner.redraw(None);
+    }
+
+    /// The header's `done N of M` and time are the cycle's: a cycle re-runs some of
+    /// the procs the run counted already.
+    fn cycle_started(&self, procs: usize) {
+        let mut sc = self.inner.screen.lock().expect("screen");
+        sc.started = Instant::now();
+        sc.done = 0;
+        sc.failed = 0;
+        sc.total = procs;
+        sc.cycle = true;
     }
 }
 

@@ -82,7 +82,8 @@ pub fn counts_text(json: &str) -> String {
 
 /// Receives run events; implementations must be cheap (they run on the scheduler's path).
 pub trait Reporter: Send + Sync {
-    /// A proc started its first attempt.
+    /// A proc started its first attempt. In watch mode a proc whose inputs changed while
+    /// it ran starts again without having finished (its stale result is dropped).
     fn started(&self, name: &str);
     /// `--dry-run`: a proc would run this command (or closure).
     fn would_run(&self, name: &str, what: &str);
@@ -120,4 +121,7 @@ pub trait Reporter: Send + Sync {
     fn pause(&self) {}
     /// The interactive proc gave the terminal back.
     fn resume(&self) {}
+    /// Watch mode starts a cycle that re-runs `procs` procs: a live display counts them
+    /// and the time from here.
+    fn cycle_started(&self, _procs: usize) {}
 }

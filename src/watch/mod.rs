@@ -146,6 +146,13 @@ pub fn watch(
         return Ok(settled);
     }
     let ids = watched_procs(sched, names)?;
+    // prun's own output redirected to a file under a watched directory: every line it
+    // prints about a cycle would start the next one.
+    for fd in [1, 2] {
+        if let Some(file) = output_file(fd) {
+            session.ignore(file);
+        }
+    }
     let (tx, rx) = mpsc::channel();
     let mut source = Source::new(session.debounce(), tx.clone())?;
     let stop = forward_stop(sched, tx.clone());
@@ -165,6 +172,15 @@ pub fn watch(
     let ok = ended?;
     *session.ended.lock().expect("watch outcome") = Some(ok);
     Ok(ok)
+}
+
+/// The regular file that the process's file descriptor `fd` writes to, if any (Linux:
+/// through `/proc/self/fd`).
+fn output_file(fd: i32) -> Option<PathBuf> {
+    let path = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    std::fs::metadata(&path)
+        .is_ok_and(|m| m.is_file())
+        .then_some(path)
 }
 
 /// Waits until everything scheduled is done; true when nothing failed or was interrupted.
@@ -343,16 +359,30 @@ impl Loop<'_> {
             self.cycle,
             paths_text(paths)
         ));
-        let rerun = self.sched.with(|c| c.rerun(&procs));
+        // Told under the core's lock, so before the cycle's first report.
+        let reporter = self.sched.reporter();
+        let rerun = self.sched.with(|c| {
+            let rerun = c.rerun(&procs);
+            reporter.cycle_started(rerun.procs.len());
+            rerun
+        });
         self.running = Some(Cycle {
             started: Instant::now(),
             procs: rerun.procs.into_iter().collect(),
         });
+        if !self.await_cycle()? {
+            let _ = self.tx.send(Msg::CycleDone);
+        }
+        Ok(())
+    }
+
+    /// Sends [`Msg::CycleDone`] once the run has nothing left to do; false (and nothing
+    /// is sent) when it has nothing left to do now.
+    fn await_cycle(&self) -> Result<bool, WatchError> {
         let wait = self.sched.graph_op(|c| c.wait_all());
         let tx = self.tx.clone();
         let Ok(Some(rx)) = wait else {
-            let _ = tx.send(Msg::CycleDone);
-            return Ok(());
+            return Ok(false);
         };
         std::thread::Builder::new()
             .name("prun-watch-cycle".into())
@@ -360,7 +390,7 @@ impl Loop<'_> {
                 let _ = rx.recv();
                 let _ = tx.send(Msg::CycleDone);
             })
-            .map(drop)
+            .map(|_| true)
             .map_err(|e| WatchError::Start(format!("failed to start a thread: {e}")))
     }
 
@@ -387,6 +417,14 @@ impl Loop<'_> {
 
     /// A cycle ended: its counts, then the watch goes on.
     fn end_cycle(&mut self) -> Result<(), WatchError> {
+        if self.running.is_none() {
+            return Ok(());
+        }
+        // A change handed to the core after the cycle's wait ended, but before this
+        // message was read, started more work: the cycle goes on until it is done too.
+        if self.await_cycle()? {
+            return Ok(());
+        }
         let Some(cycle) = self.running.take() else {
             return Ok(());
         };
@@ -471,7 +509,12 @@ fn paths_text(paths: &[PathBuf]) -> String {
     let mut shown: Vec<String> = paths
         .iter()
         .take(SHOWN)
-        .map(|p| crate::exec::fileglob::display(p.strip_prefix(&cwd).unwrap_or(p)))
+        .map(|p| match p.strip_prefix(&cwd) {
+            // The working directory itself (an input of ".").
+            Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+            Ok(rel) => crate::exec::fileglob::display(rel),
+            Err(_) => crate::exec::fileglob::display(p),
+        })
         .collect();
     if paths.is_empty() {
         shown.push("an input".into());
@@ -563,4 +606,18 @@ fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Watched {
         ));
     };
     Watched::new(&cwd, procs, &ignored, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_paths_are_shown_relative_to_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(paths_text(std::slice::from_ref(&cwd)), ".");
+        assert_eq!(paths_text(&[cwd.join("src/a.txt")]), "src/a.txt");
+        let many: Vec<PathBuf> = (0..5).map(|i| cwd.join(format!("{i}.txt"))).collect();
+        assert_eq!(paths_text(&many), "0.txt, 1.txt, 2.txt, and 2 more");
+    }
 }

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
 
 use glob::{MatchOptions, Pattern};
 
@@ -275,20 +276,41 @@ impl Watched {
     }
 
     /// The input files modified at or after `since` (changes made before the watch began),
-    /// with the procs they affect.
-    pub fn modified_since(&self, since: std::time::SystemTime) -> Vec<(PathBuf, ProcId)> {
+    /// with the procs they affect. A directory input stands for the files under it: its
+    /// own time changes when a proc creates an output in it.
+    pub fn modified_since(&self, since: SystemTime) -> Vec<(PathBuf, ProcId)> {
         let mut out = Vec::new();
         for (id, ms) in &self.procs {
+            let mut newer = Vec::new();
             for p in ms.iter().flat_map(Matcher::paths) {
-                let newer = std::fs::metadata(p)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t >= since);
-                if newer && !self.ignores(p) {
-                    out.push((p.clone(), *id));
-                }
+                self.newer_files(p, since, &mut newer);
             }
+            out.extend(newer.into_iter().map(|p| (p, *id)));
         }
         out
+    }
+
+    /// The files at or under `path` modified at or after `since`, but for those ignored.
+    fn newer_files(&self, path: &Path, since: SystemTime, out: &mut Vec<PathBuf>) {
+        if self.ignores(path) {
+            return;
+        }
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                let Ok(entries) = std::fs::read_dir(path) else {
+                    return;
+                };
+                for e in entries.flatten() {
+                    // A link to a directory is not followed (it may lead to an ancestor).
+                    let link = e.file_type().is_ok_and(|t| t.is_symlink());
+                    if !(link && e.path().is_dir()) {
+                        self.newer_files(&e.path(), since, out);
+                    }
+                }
+            }
+            Ok(m) if m.modified().is_ok_and(|t| t >= since) => out.push(path.to_path_buf()),
+            _ => {}
+        }
     }
 }
 

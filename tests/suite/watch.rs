@@ -20,11 +20,24 @@ struct Watching {
     child: Child,
     out: Arc<Mutex<String>>,
     err: Arc<Mutex<String>>,
+    /// prun's stdout and stderr go to these files instead of pipes.
+    out_files: Option<(PathBuf, PathBuf)>,
 }
 
 impl Watching {
     /// Writes `files` and `main.rhai`, then starts `prun main.rhai ARGS`.
     fn start(script: &str, files: &[(&str, &str)], args: &[&str]) -> Watching {
+        Watching::start_writing_to(script, files, args, None)
+    }
+
+    /// [`Watching::start`], with prun's stdout and stderr going to the files `out_files`
+    /// (relative to the directory) when given.
+    fn start_writing_to(
+        script: &str,
+        files: &[(&str, &str)],
+        args: &[&str],
+        out_files: Option<(&str, &str)>,
+    ) -> Watching {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("main.rhai"), script).expect("script");
         for (p, text) in files {
@@ -32,23 +45,34 @@ impl Watching {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(path, text).expect("file");
         }
+        let out_files = out_files.map(|(o, e)| (dir.path().join(o), dir.path().join(e)));
+        let (stdout, stderr) = match &out_files {
+            Some((o, e)) => (
+                Stdio::from(std::fs::File::create(o).expect("stdout file")),
+                Stdio::from(std::fs::File::create(e).expect("stderr file")),
+            ),
+            None => (Stdio::piped(), Stdio::piped()),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
             .arg("main.rhai")
             .args(args)
             .current_dir(dir.path())
             .env("XDG_STATE_HOME", dir.path().join("state"))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .expect("start prun");
-        let out = collect(child.stdout.take().expect("stdout"));
-        let err = collect(child.stderr.take().expect("stderr"));
+        let (out, err) = match (child.stdout.take(), child.stderr.take()) {
+            (Some(o), Some(e)) => (collect(o), collect(e)),
+            _ => Default::default(),
+        };
         Watching {
             dir,
             child,
             out,
             err,
+            out_files,
         }
     }
 
@@ -65,7 +89,17 @@ impl Watching {
     }
 
     fn stdout(&self) -> String {
-        self.out.lock().expect("stdout").clone()
+        match &self.out_files {
+            Some((o, _)) => std::fs::read_to_string(o).unwrap_or_default(),
+            None => self.out.lock().expect("stdout").clone(),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        match &self.out_files {
+            Some((_, e)) => std::fs::read_to_string(e).unwrap_or_default(),
+            None => self.err.lock().expect("stderr").clone(),
+        }
     }
 
     /// Waits until `done` holds, failing the test (and showing prun's output) after
@@ -121,7 +155,7 @@ impl Watching {
             assert!(Instant::now() < deadline, "prun's output never ended");
             std::thread::sleep(Duration::from_millis(5));
         }
-        let (out, err) = (self.stdout(), self.err.lock().expect("stderr").clone());
+        let (out, err) = (self.stdout(), self.stderr());
         // The directory outlives this handle: the caller looks at what the jobs left.
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
         (status.code().unwrap_or(-1), out, err, dir)
@@ -131,7 +165,7 @@ impl Watching {
         format!(
             "--- stdout\n{}\n--- stderr\n{}",
             self.stdout(),
-            self.err.lock().expect("stderr")
+            self.stderr()
         )
     }
 }
@@ -530,4 +564,136 @@ proc("a", #{ inputs: ["src/in.txt"], shell: "cat src/in.txt >> seen; if [ ! -e f
     );
     assert_eq!(w.read("seen"), "v1\nv2\n", "{out}");
     w.interrupt();
+}
+
+#[test]
+fn a_cycle_ends_only_once_its_work_is_done() {
+    // Without a debounce, many changes arrive just as a cycle's last job ends: each one
+    // either joins the running cycle or starts the next, and no cycle reports its end
+    // while a proc of it is still to run.
+    let script = r#"
+set_options(#{ watch_debounce: 0 });
+proc("a", #{ inputs: ["src/*.txt"], shell: "echo a >> runs" });
+proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
+"#;
+    let files = [("src/x.txt", "0\n"), ("other/c.txt", "1\n")];
+    let mut w = Watching::start(script, &files, &["a", "c", "--watch"]);
+    w.until_watching(1);
+    // The pauses spread the writes over the cycles; they synchronise nothing.
+    for i in 0..200 {
+        w.write("src/x.txt", &format!("{i}\n"));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    w.write("other/c.txt", "2\n");
+    w.until("the cycle of other/c.txt", |w| {
+        w.read("runs").lines().filter(|l| *l == "c").count() == 2
+    });
+    let (code, out, err, _) = w.interrupt();
+    let ends: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("prun: watch: cycle ") && l.contains(" in "))
+        .filter(|l| !l.contains("changed"))
+        .collect();
+    assert!(!ends.is_empty(), "{out}");
+    for end in ends {
+        let counts = end.rsplit(": ").next().unwrap_or_default();
+        let states: Vec<&str> = counts.split(", ").collect();
+        assert!(
+            states.iter().all(|s| s.contains(" succeeded")),
+            "a cycle ended with procs still to run: {end}\n{out}"
+        );
+    }
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn the_live_display_drops_a_restarted_proc_when_it_ends() {
+    // `slow` waits for `go.N` (N is its input); a change while it runs restarts it.
+    let script = r#"
+proc("slow", #{ inputs: ["src/in.txt"],
+    shell: "n=$(cat src/in.txt); touch started.$n; i=0; while [ ! -e go.$n ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
+"#;
+    let files = [("src/in.txt", "1"), ("go.1", ""), ("other/c.txt", "1\n")];
+    let mut w = Watching::start(script, &files, &["slow", "c", "--watch", "--live"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "2");
+    w.until("slow to run on 2", |w| w.path("started.2").exists());
+    w.write("src/in.txt", "3");
+    // The live display cuts lines to its width (80 columns without a terminal).
+    w.until_lines("changed while it ran", 1);
+    w.write("go.2", "");
+    w.until("slow to run again on 3", |w| w.path("started.3").exists());
+    w.write("go.3", "");
+    w.until_lines("prun: watch: cycle 1: 1 succeeded in", 1);
+    // The display's clock ticks on while the watch is idle, until the next cycle ends.
+    w.write("other/c.txt", "2\n");
+    w.until_lines("prun: watch: cycle 2: 1 succeeded in", 1);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let start = out
+        .find("prun: watch: cycle 1: 1 succeeded in")
+        .expect("cycle 1");
+    let end = out
+        .find("prun: watch: cycle 2: 1 succeeded in")
+        .expect("cycle 2");
+    let between = &out[start..end];
+    assert!(
+        !between.contains("slow"),
+        "the live area still shows slow after its cycle ended:\n{between:?}"
+    );
+    // The header of cycle 1 counted the cycle's one proc, not the run's.
+    let cycle1 = &out[out
+        .find("prun: watch: cycle 1: src/in.txt changed")
+        .expect("c1")..start];
+    assert!(cycle1.contains("done 0 of 1"), "{cycle1:?}");
+}
+
+#[test]
+fn prun_output_written_into_a_watched_directory_starts_no_cycle() {
+    // The whole directory is the input; prun's stdout and stderr are files in it.
+    let script = r#"
+proc("a", #{ inputs: ["."], outputs: ["runs"], shell: "echo a >> runs" });
+"#;
+    let mut w = Watching::start_writing_to(
+        script,
+        &[("in.txt", "1\n")],
+        &["a", "--watch"],
+        Some(("watch.log", "watch.err")),
+    );
+    w.until_watching(1);
+    w.write("in.txt", "2\n");
+    w.until_watching(2);
+    w.write("more.txt", "1\n");
+    w.until_watching(3);
+    let (code, out, err, _) = w.interrupt();
+    assert!(
+        out.contains("prun: watch: cycle 1: in.txt changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prun: watch: cycle 2: more.txt changed"),
+        "{out}"
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn an_output_created_in_an_input_directory_is_not_caught_up_on() {
+    // The first run creates `a`'s output inside the directory `a` reads: the directory's
+    // time changes, none of its inputs does.
+    let script = r#"
+proc("a", #{ inputs: ["src"], outputs: ["src/gen.txt"],
+             shell: "echo a >> runs; cat src/in.txt > src/gen.txt" });
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "1\n")], &["a", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "2\n");
+    w.until_watching(2);
+    let (code, out, err, _) = w.interrupt();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/in.txt changed"),
+        "{out}"
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
 }

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -356,6 +356,18 @@ pub struct Local {
     hidden_env: Arc<[String]>,
     /// The live process groups of this launcher's commands (those of one run).
     groups: Arc<Mutex<Vec<i32>>>,
+    /// What a Ctrl-C at an interactive command does to its run (see
+    /// [`Local::on_interrupt`]).
+    interrupt: Arc<OnceLock<Interrupt>>,
+}
+
+/// Interrupts a run, as its Ctrl-C handler would.
+struct Interrupt(Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupt")
+    }
 }
 
 impl Local {
@@ -364,8 +376,16 @@ impl Local {
     pub fn hiding(hidden_env: Vec<String>) -> Local {
         Local {
             hidden_env: hidden_env.into(),
-            groups: Arc::default(),
+            ..Local::default()
         }
+    }
+
+    /// What to do when an interactive command (one with the terminal) was ended by
+    /// Ctrl-C: the terminal sent SIGINT to its process group only, and the run must end
+    /// as if interrupted. Called before the command's launch returns, so nothing else
+    /// starts in between.
+    pub fn on_interrupt(&self, interrupt: impl Fn() + Send + Sync + 'static) {
+        let _ = self.interrupt.set(Interrupt(Box::new(interrupt)));
     }
 
     fn register(&self, pgid: i32, command: &CommandSpec) {
@@ -789,9 +809,11 @@ async fn run_local(
     }
     if foreground.is_some() {
         drop(foreground);
-        // Ctrl-C went to the foreground group only: prun acts on it as if it got it too.
-        if stages.iter().any(|s| s.signal == Some(unix::SIGINT)) {
-            unix::interrupt_self();
+        // Ctrl-C went to the foreground group only: the run acts on it as if it got it too.
+        if stages.iter().any(|s| s.signal == Some(unix::SIGINT))
+            && let Some(interrupt) = local.interrupt.get()
+        {
+            (interrupt.0)();
         }
     }
     for r in readers {

@@ -139,12 +139,6 @@ pub fn signal_name(sig: i32) -> String {
 /// The number of SIGINT, to tell an interactive command ended by Ctrl-C.
 pub const SIGINT: i32 = Signal::SIGINT as i32;
 
-/// Sends SIGINT to prun itself: Ctrl-C went only to an interactive command's group (the
-/// terminal's foreground), and the run must end as if prun had been interrupted.
-pub fn interrupt_self() {
-    let _ = nix::sys::signal::raise(Signal::SIGINT);
-}
-
 /// The terminal lent to an interactive command's process group, until this is dropped.
 ///
 /// A command in its own process group can read the terminal only while its group is the

@@ -194,6 +194,15 @@ impl Declaration {
         self.opts.iter().find(|o| !o.positional && o.long == name)
     }
 
+    /// The declaration without the `env` settings that name a variable `visible` refuses
+    /// (the policy's): such an option is not read from the environment, as if it had none.
+    pub fn hiding_env(mut self, visible: &dyn Fn(&str) -> bool) -> Declaration {
+        for o in &mut self.opts {
+            o.env = o.env.take().filter(|e| visible(e));
+        }
+        self
+    }
+
     fn by_short(&self, c: char) -> Option<&Opt> {
         self.opts
             .iter()

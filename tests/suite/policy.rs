@@ -254,3 +254,38 @@ fn a_denied_variable_is_hidden_from_the_declaration_of_the_scripts_options() {
         "{report:?}"
     );
 }
+
+#[test]
+fn an_options_env_setting_does_not_read_a_denied_variable() {
+    let script = |var: &str| {
+        format!(
+            r#"let opts = args(#{{ token: #{{ env: "{var}", "default": "none" }}, all: #{{ env: "{var}", list: true }} }});
+            print(`token: ${{opts.token}} all: ${{opts.all}}`);
+            proc("t", || `${{opts.token}} ${{opts.all}}`);"#
+        )
+    };
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(&script("PRUN_TEST_HIDDEN"))
+        .args(&["--deny-env", "PRUN_TEST_HIDDEN"])
+        .run();
+    out.ok().out_has("token: none all: []").out_lacks("visible");
+    // Without the policy the setting reads the variable.
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(&script("PRUN_TEST_HIDDEN"))
+        .run();
+    out.ok().out_has("token: visible");
+    // The library: HOME is set in the tests' environment.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.rhai");
+    std::fs::write(&path, script("HOME")).unwrap();
+    let report = runtime(dir.path(), Policy::new().deny_env(["HOME"]))
+        .run_file(&path, ["t"])
+        .unwrap();
+    assert_eq!(
+        report.procs[0].result,
+        serde_json::json!("none []"),
+        "{report:?}"
+    );
+}

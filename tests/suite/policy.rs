@@ -113,6 +113,49 @@ fn an_allowed_name_cannot_be_borrowed_by_another_file() {
 }
 
 #[test]
+fn an_allowed_name_is_checked_where_the_command_runs() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fake = |path: &Path| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "#!/bin/sh\necho fake > \"$1\"\n").unwrap();
+        std::fs::set_permissions(path, PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    fake(&d.join("bin/true"));
+    let allow = || Policy::new().allow_programs(["true"]);
+    // A relative entry of the command's PATH is relative to its cwd, not to prun's.
+    let relative_entry = format!(
+        r#"exec(["true", "MARK"], #{{ cwd: "{}", env: #{{ PATH: "bin:" + env("PATH") }} }});"#,
+        d.display()
+    );
+    refused(allow(), &relative_entry, "not on the allow list");
+    let empty_entry = format!(
+        r#"exec(["true", "MARK"], #{{ cwd: "{}", env: #{{ PATH: ":" + env("PATH") }} }});"#,
+        d.join("bin").display()
+    );
+    refused(allow(), &empty_entry, "not on the allow list");
+    // `..` after a link leaves the link's target, as the kernel resolves it: `lnk/../true`
+    // is `a/true` (the fake), not `./true` (a link to the real one).
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|p| p.join("true"))
+        .find(|p| p.is_file())
+        .unwrap();
+    symlink(&real, d.join("true")).unwrap();
+    fake(&d.join("a/true"));
+    std::fs::create_dir_all(d.join("a/b")).unwrap();
+    symlink(d.join("a/b"), d.join("lnk")).unwrap();
+    let dot_dot = format!(
+        r#"exec(["lnk/../true", "MARK"], #{{ cwd: "{}" }});"#,
+        d.display()
+    );
+    refused(allow(), &dot_dot, "not on the allow list");
+    let allowed = format!(r#"exec(["./true"], #{{ cwd: "{}" }});"#, d.display());
+    let report = runtime(d, allow()).run_str(&allowed, [""; 0]).unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+}
+
+#[test]
 fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
     let policy = || {
         Policy::new()

@@ -192,6 +192,26 @@ impl Policy {
         self.check_program(argv0, spec)
     }
 
+    /// Checks the options a script gives an executor's `client` (`ssh`, `srun`): under a
+    /// policy that limits programs there may be none, since they can run any program
+    /// (ssh's `ProxyCommand`, srun's `--task-prolog`) where no check sees it.
+    pub(crate) fn check_client_args(
+        &self,
+        executor: &str,
+        client: &str,
+        args: &[String],
+    ) -> Result<(), String> {
+        let limits =
+            self.allow_programs.is_some() || !self.deny_programs.is_empty() || self.no_shell;
+        if args.is_empty() || !limits {
+            return Ok(());
+        }
+        Err(format!(
+            "executor \"{executor}\": `args` refused by the policy: options of `{client}` ({}) can run any program, so a policy that limits programs allows none",
+            args.join(" ")
+        ))
+    }
+
     fn check_program(&self, argv0: &str, spec: &CommandSpec) -> Result<(), String> {
         if self.allow_programs.is_none() && self.deny_programs.is_empty() {
             return Ok(());

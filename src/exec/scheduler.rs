@@ -306,6 +306,10 @@ impl Scheduler {
         name: &str,
         executor: super::executor::Executor,
     ) -> Result<(), GraphError> {
+        let (client, args) = executor.client_args();
+        self.policy
+            .check_client_args(name, client, args)
+            .map_err(GraphError::Option)?;
         let e = self
             .executors
             .declare(name, executor)

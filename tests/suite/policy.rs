@@ -172,6 +172,36 @@ fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
 }
 
 #[test]
+fn an_executors_client_options_cannot_run_a_program_around_the_policy() {
+    let only_true = || Policy::new().allow_programs(["true"]);
+    // ssh runs a ProxyCommand (a shell string) before it connects anywhere.
+    let ssh = r#"set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["prun-test.invalid"],
+            args: ["-o", "ProxyCommand=touch MARK", "-o", "BatchMode=yes"] } } });
+        proc("a", #{ executor: "farm", cmd: ["true"], now: true });"#;
+    refused(
+        only_true(),
+        ssh,
+        "executor \"farm\": `args` refused by the policy",
+    );
+    refused(
+        Policy::new().no_shell(),
+        ssh,
+        "options of `ssh` (-o ProxyCommand=touch ",
+    );
+    let slurm = r#"set_options(#{ executors: #{ hpc: #{ kind: "slurm", args: ["--task-prolog=MARK"] } } });"#;
+    refused(only_true(), slurm, "options of `srun`");
+    // An executor without options is declared as usual.
+    let dir = tempfile::tempdir().unwrap();
+    let report = runtime(dir.path(), only_true())
+        .run_str(
+            r#"set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["prun-test.invalid"] } } });"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+}
+
+#[test]
 fn deny_rules_win_over_allow_rules() {
     refused(
         Policy::new()

@@ -128,7 +128,8 @@ impl Policy {
         self
     }
 
-    /// Stops a run (as a cancel does) once it has started more than `n` procs.
+    /// A run starts at most `n` procs: the next one does not start (it fails), and the run
+    /// stops as a cancel stops it.
     pub fn max_procs(mut self, n: usize) -> Policy {
         self.max_procs = Some(n);
         self

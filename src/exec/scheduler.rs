@@ -98,6 +98,10 @@ pub struct Scheduler {
     grouped: Mutex<HashSet<Arc<str>>>,
     /// `set_options(#{ keep_runs })`: how many runs of history and logs to keep (0: all).
     keep_runs: AtomicU64,
+    /// Procs started (first attempts), against the policy's `max_procs`.
+    starts: AtomicUsize,
+    /// Told when the run would start more procs than `max_procs` (it is then stopped).
+    over_proc_limit: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Scheduler {
@@ -155,6 +159,8 @@ impl Scheduler {
             output: Mutex::new(OutputMode::Log),
             grouped: Mutex::new(HashSet::new()),
             keep_runs: AtomicU64::new(KEEP_RUNS),
+            starts: AtomicUsize::new(0),
+            over_proc_limit: OnceLock::new(),
         })
     }
 
@@ -622,8 +628,46 @@ impl Scheduler {
         would_run
     }
 
+    /// Calls `f` (once) when the run would start more procs than the policy's
+    /// `max_procs`: the proc past the limit does not start, and the run is interrupted
+    /// before it ends, as a cancel interrupts it.
+    pub fn on_over_proc_limit(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.over_proc_limit.set(f);
+    }
+
+    /// Counts the first attempt of `job` against the policy's `max_procs`; past the
+    /// limit, why it must not start (the first time, the run is interrupted first, so
+    /// that the failure of this proc is not what ends it).
+    fn over_proc_limit(self: &Arc<Self>, job: &JobSpec) -> Option<String> {
+        let max = self.policy.proc_limit()?;
+        if job.attempt > 1 {
+            return None;
+        }
+        let n = self.starts.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= max {
+            return None;
+        }
+        if n == max + 1 {
+            if let Some(told) = self.over_proc_limit.get() {
+                told();
+            }
+            self.interrupt();
+        }
+        Some(format!(
+            "not started: the policy allows at most {max} procs (max_procs)"
+        ))
+    }
+
     fn start(self: &Arc<Self>, job: JobSpec) {
         let log = self.logs().path_for(&job.name);
+        if let Some(error) = self.over_proc_limit(&job) {
+            let outcome = Outcome::Failed {
+                error,
+                exit_code: None,
+            };
+            self.finish(job.id, outcome, log);
+            return;
+        }
         let cancel = job.cancel.child_token();
         let me = self.clone();
         // An interactive proc has the terminal to itself until it ends (the core starts

@@ -244,19 +244,26 @@ fn max_procs_stops_a_run_that_starts_too_many() {
     let rt = runtime(dir.path(), Policy::new().max_procs(2));
     let report = rt
         .run_str(
-            r#"for i in 0..5 { proc(`p${i}`, #{ cmd: ["true"], deps: if i > 0 { [`p${i - 1}`] } else { [] } }); } run("p4");"#,
+            &format!(
+                r#"for i in 0..5 {{ proc(`p${{i}}`, #{{ cmd: ["touch", `{}/p${{i}}`], deps: if i > 0 {{ [`p${{i - 1}}`] }} else {{ [] }} }}); }} run("p4");"#,
+                dir.path().display()
+            ),
             [""; 0],
         )
         .unwrap();
     assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
-    let error = report.run.error.unwrap_or_default();
+    let error = report.run.error.clone().unwrap_or_default();
     assert!(error.contains("max_procs"), "{error}");
-    let ran = report
-        .procs
-        .iter()
-        .filter(|p| p.state == prun::State::Succeeded)
-        .count();
-    assert!(ran <= 3, "{ran} procs ran");
+    // Two procs ran; the third did not start its command.
+    assert!(dir.path().join("p1").exists(), "{report:?}");
+    assert!(
+        !dir.path().join("p2").exists(),
+        "a third proc ran: {report:?}"
+    );
+    let third = report.proc("p2").unwrap();
+    assert_eq!(third.state, prun::State::Failed, "{third:?}");
+    let why = third.error.clone().unwrap_or_default();
+    assert!(why.contains("at most 2 procs (max_procs)"), "{why}");
 }
 
 #[test]

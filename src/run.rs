@@ -584,13 +584,18 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     if !dry_run {
         sched.prune_logs();
     }
-    let procs: Vec<_> = sched.lock().scheduled().collect();
+    let mut procs: Vec<_> = sched.lock().scheduled().collect();
     sched.shutdown();
     drop(host);
 
     let printing = settings.output != Output::Silent;
     if let Some(panic) = &internal {
         sched.launcher().kill_all();
+        // The run did not wait for its running procs: their groups were just killed.
+        for p in procs.iter_mut().filter(|p| p.state == State::Running) {
+            p.state = State::Failed;
+            p.error = Some("killed: the run ended on an internal error".into());
+        }
         if printing {
             errln!("prun: internal error: {panic}");
         }

@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
@@ -495,12 +496,37 @@ impl Scheduler {
     /// terminated and every waiter wakes, even those waiting for a job that will never
     /// report its end (its thread panicked).
     pub fn internal_error(self: &Arc<Self>, message: Option<String>) {
+        self.end_internally(message, |_| {});
+    }
+
+    /// A panic in the body of the running proc `id` (in a native function of the
+    /// embedder, say): the run ends as for [`Scheduler::internal_error`], and the proc
+    /// fails with the panic in the same step, so that the end of the run, which this
+    /// wakes, finds it FAILED rather than RUNNING.
+    fn body_panicked(self: &Arc<Self>, id: ProcId, message: Option<String>, log: Option<PathBuf>) {
+        let error = format!(
+            "internal error: {}",
+            message.as_deref().unwrap_or("a panic without a message")
+        );
+        let outcome = Outcome::Failed {
+            error,
+            exit_code: None,
+        };
+        self.end_internally(message, move |c| c.complete(id, outcome, log));
+    }
+
+    /// Ends the run for a panic (once), then calls `then` on the core in the same step.
+    fn end_internally(self: &Arc<Self>, message: Option<String>, then: impl FnOnce(&mut Core)) {
         if self.internal.swap(true, Ordering::SeqCst) {
+            self.with(then);
             return;
         }
         *lock(&self.panic) = message;
         self.script_cancel().cancel();
-        self.with(|c| c.abort(AbortReason::Internal));
+        self.with(|c| {
+            c.abort(AbortReason::Internal);
+            then(c);
+        });
     }
 
     /// The message of the panic that ended the run, once one did.
@@ -741,7 +767,17 @@ impl Scheduler {
         };
         self.work(move |thread| {
             let mut outcome = match thread {
-                Ok(()) => runner.run(&job, &cancel, &log),
+                Ok(()) => {
+                    match catch_unwind(AssertUnwindSafe(|| runner.run(&job, &cancel, &log))) {
+                        Ok(outcome) => outcome,
+                        Err(payload) => {
+                            cancel.cancel();
+                            let log = log.exists().then_some(log);
+                            me.body_panicked(job.id, internal::message_of(&*payload), log);
+                            return;
+                        }
+                    }
+                }
                 Err(error) => Outcome::Failed {
                     error: error.to_string(),
                     exit_code: None,
@@ -943,7 +979,8 @@ mod tests {
         let (sched, id, wake) = run_a_panicking_job(false);
         assert_eq!(wake, Wake::Aborted(AbortReason::Internal));
         assert!(sched.internal_failure().is_some());
-        assert_eq!(sched.lock().state(id), State::Running);
+        // The job whose body panicked failed with it (it is not left RUNNING).
+        assert_eq!(sched.lock().state(id), State::Failed);
         assert!(sched.graph_op(|c| c.wait_all()).expect("waits").is_none());
     }
 
@@ -952,6 +989,6 @@ mod tests {
         let (sched, id, wake) = run_a_panicking_job(true);
         assert_eq!(wake, Wake::Aborted(AbortReason::Internal));
         assert_eq!(sched.lock().aborted(), Some(AbortReason::Internal));
-        assert_eq!(sched.lock().state(id), State::Running);
+        assert_eq!(sched.lock().state(id), State::Failed);
     }
 }

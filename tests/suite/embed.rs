@@ -310,6 +310,15 @@ fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
         error.contains("internal error: the native function broke"),
         "{error}"
     );
+    // The proc whose body panicked failed with it: no proc is left RUNNING in the report.
+    let boom = report.proc("boom").unwrap();
+    assert_eq!(boom.state, State::Failed, "{boom:?}");
+    let why = boom.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("internal error: the native function broke"),
+        "{why}"
+    );
+    assert!(report.procs.iter().all(|p| p.state != State::Running));
     let pid = wait_for_line(&pidfile);
     assert!(!alive(&pid), "the sleeper {pid} outlived the run");
 }

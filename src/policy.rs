@@ -230,14 +230,18 @@ impl Policy {
         }
         match &self.allow_programs {
             Some(rules) if !rules.iter().any(|r| program.allowed_by(r)) => {
-                let found = program
-                    .real
-                    .as_ref()
-                    .map_or_else(|| "not found".to_string(), |p| p.display().to_string());
-                Err(format!(
-                    "refused by the policy: program {shown} ({found}) is not on the allow list ({})",
-                    rules.join(", ")
-                ))
+                match &program.real {
+                    // Named on the list or not, a missing program is what to fix.
+                    None => Err(format!(
+                        "refused by the policy: program {shown} is not found, and the allow list ({}) allows only a program that is",
+                        rules.join(", ")
+                    )),
+                    Some(real) => Err(format!(
+                        "refused by the policy: program {shown} ({}) is not on the allow list ({})",
+                        real.display(),
+                        rules.join(", ")
+                    )),
+                }
             }
             _ => Ok(()),
         }

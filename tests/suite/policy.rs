@@ -156,6 +156,17 @@ fn an_allowed_name_is_checked_where_the_command_runs() {
 }
 
 #[test]
+fn a_missing_program_is_refused_as_missing_not_as_unlisted() {
+    let allow = || Policy::new().allow_programs(["prun-no-such-tool", "true"]);
+    let (errors, _) = attempt(allow(), r#"exec(["prun-no-such-tool", "MARK"]);"#);
+    assert!(
+        errors.contains("program \"prun-no-such-tool\" is not found"),
+        "{errors}"
+    );
+    assert!(!errors.contains("is not on the allow list"), "{errors}");
+}
+
+#[test]
 fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
     let policy = || {
         Policy::new()

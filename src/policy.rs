@@ -182,6 +182,11 @@ impl Policy {
                     self.env_rule(name)
                 ));
             }
+            if let Some(rule) = self.code_variable(name) {
+                return Err(format!(
+                    "refused by the policy: the environment variable {name} may not be passed: it can make an allowed program run other code (\"{rule}\"; allow_env lets it)"
+                ));
+            }
         }
         let argv0 = match &spec.program {
             Program::Shell(_) if self.no_shell => {
@@ -193,6 +198,27 @@ impl Policy {
         self.check_program(argv0, spec)
     }
 
+    /// True when the policy limits the programs a script may run.
+    fn limits_programs(&self) -> bool {
+        self.allow_programs.is_some() || !self.deny_programs.is_empty() || self.no_shell
+    }
+
+    /// The rule of [`CODE_VARIABLES`] that `name` matches, when a script may not pass it:
+    /// under a policy that limits programs, unless `allow_env` names it.
+    fn code_variable(&self, name: &str) -> Option<&'static str> {
+        if !self.limits_programs() {
+            return None;
+        }
+        let allowed = self
+            .allow_env
+            .as_deref()
+            .is_some_and(|rules| rules.iter().any(|r| glob_matches(r, name)));
+        CODE_VARIABLES
+            .iter()
+            .copied()
+            .find(|r| !allowed && glob_matches(r, name))
+    }
+
     /// Checks the options a script gives an executor's `client` (`ssh`, `srun`): under a
     /// policy that limits programs there may be none, since they can run any program
     /// (ssh's `ProxyCommand`, srun's `--task-prolog`) where no check sees it.
@@ -202,9 +228,7 @@ impl Policy {
         client: &str,
         args: &[String],
     ) -> Result<(), String> {
-        let limits =
-            self.allow_programs.is_some() || !self.deny_programs.is_empty() || self.no_shell;
-        if args.is_empty() || !limits {
+        if args.is_empty() || !self.limits_programs() {
             return Ok(());
         }
         Err(format!(
@@ -254,6 +278,57 @@ impl Policy {
         }
     }
 }
+
+/// Environment variables that make a program load or run other code (the dynamic
+/// loader's, shells', interpreters', and those naming a command to run). A script may not
+/// pass them (`env:`) under a policy that limits programs, unless `allow_env` names them:
+/// through them an allowed program runs anything (`psql` is a Perl script on Debian:
+/// `PERL5OPT=-MEvil`). The list is the known ones, not a proof; `allow_env` is the
+/// boundary.
+const CODE_VARIABLES: &[&str] = &[
+    "LD_*",
+    "GCONV_PATH",
+    "BASH_ENV",
+    "ENV",
+    "BASH_FUNC_*",
+    "SHELLOPTS",
+    "PS4",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "PERL5DB",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONINSPECT",
+    "PYTHONUSERBASE",
+    "RUBYOPT",
+    "RUBYLIB",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "PSQLRC",
+    "PAGER",
+    "PSQL_PAGER",
+    "EDITOR",
+    "VISUAL",
+    "PSQL_EDITOR",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_ASKPASS",
+    "GIT_EXEC_PATH",
+    "GIT_CONFIG*",
+    "SSH_ASKPASS",
+    "TAR_OPTIONS",
+    "RSYNC_RSH",
+    "RSYNC_CONNECT_PROG",
+    "LESSOPEN",
+    "LESSCLOSE",
+];
 
 /// A program as the spawn would find it.
 struct Resolved {

@@ -167,6 +167,53 @@ fn a_missing_program_is_refused_as_missing_not_as_unlisted() {
 }
 
 #[test]
+fn a_variable_that_makes_an_allowed_program_run_code_is_not_passed() {
+    // An allowed tool that is a bash script: BASH_ENV makes bash run any file first.
+    let t = Test::new();
+    let bin = t.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("prun-test-tool");
+    std::fs::write(&tool, "#!/bin/bash\ntrue\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let script = r#"write_file("evil.sh", "touch made\n");
+        exec(["prun-test-tool"], #{ env: #{ BASH_ENV: "evil.sh" } });"#;
+    let out = t
+        .env("PATH", &path)
+        .script(script)
+        .before(&["--allow", "prun-test-tool"])
+        .run();
+    out.code(2)
+        .err_has("environment variable BASH_ENV may not be passed");
+    assert!(
+        !out.exists("made"),
+        "BASH_ENV ran code through the allowed tool"
+    );
+    // Without a policy on programs, or when allow_env names it, it is passed.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |policy: Policy| {
+        runtime(dir.path(), policy)
+            .run_str(
+                r#"exec(["sh", "-c", "test \"$PYTHONPATH\" = /x"], #{ env: #{ PYTHONPATH: "/x" } });"#,
+                [""; 0],
+            )
+            .unwrap()
+    };
+    let refused = run(Policy::new().allow_programs(["sh"]));
+    let error = refused.run.error.clone().unwrap_or_default();
+    assert!(error.contains("PYTHONPATH may not be passed"), "{error}");
+    for policy in [
+        Policy::new().deny_env(["SECRET"]),
+        Policy::new()
+            .allow_programs(["sh"])
+            .allow_env(["PATH", "PYTHON*"]),
+    ] {
+        let report = run(policy);
+        assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    }
+}
+
+#[test]
 fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
     let policy = || {
         Policy::new()

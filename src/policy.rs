@@ -219,22 +219,46 @@ impl Policy {
             .find(|r| !allowed && glob_matches(r, name))
     }
 
-    /// Checks the options a script gives an executor's `client` (`ssh`, `srun`): under a
-    /// policy that limits programs there may be none, since they can run any program
-    /// (ssh's `ProxyCommand`, srun's `--task-prolog`) where no check sees it.
+    /// Checks the options a script gives an executor's `client` (`ssh`, `srun`): many
+    /// can run any program where no check sees it (ssh's `ProxyCommand`, srun's
+    /// `--task-prolog`), so under a policy that limits programs only those of
+    /// [`SSH_OPTIONS`] and [`SRUN_OPTIONS`] pass.
     pub(crate) fn check_client_args(
         &self,
         executor: &str,
         client: &str,
         args: &[String],
     ) -> Result<(), String> {
-        if args.is_empty() || !self.limits_programs() {
+        if !self.limits_programs() {
             return Ok(());
         }
-        Err(format!(
-            "executor \"{executor}\": `args` refused by the policy: options of `{client}` ({}) can run any program, so a policy that limits programs allows none",
-            args.join(" ")
-        ))
+        let safe = if client == "ssh" {
+            SSH_OPTIONS
+        } else {
+            SRUN_OPTIONS
+        };
+        let mut words = args.iter();
+        while let Some(word) = words.next() {
+            let (shown, name) = match word.as_str() {
+                "-o" if client == "ssh" => {
+                    let value = words.next().map_or("", String::as_str);
+                    (format!("-o {value}"), ssh_option_name(value))
+                }
+                w if client == "ssh" && w.starts_with("-o") => {
+                    (w.to_string(), ssh_option_name(&w[2..]))
+                }
+                w => (w.to_string(), w.split('=').next().unwrap_or(w).to_string()),
+            };
+            // A line break would start another line of ssh's configuration.
+            let one_line = !shown.chars().any(char::is_control);
+            if !one_line || !safe.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+                return Err(format!(
+                    "executor \"{executor}\": the option `{shown}` of `{client}` is refused by the policy: options can make {client} run any program, so under a policy that limits programs only these pass: {}",
+                    safe.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_program(&self, argv0: &str, spec: &CommandSpec) -> Result<(), String> {
@@ -329,6 +353,69 @@ const CODE_VARIABLES: &[&str] = &[
     "LESSOPEN",
     "LESSCLOSE",
 ];
+
+/// The `ssh` options a script may give an ssh executor under a policy that limits
+/// programs: flags, and `-o NAME=VALUE` for these names (none runs a command or reads
+/// another configuration file).
+const SSH_OPTIONS: &[&str] = &[
+    "-4",
+    "-6",
+    "-C",
+    "-q",
+    "-v",
+    "-vv",
+    "-vvv",
+    "StrictHostKeyChecking",
+    "UserKnownHostsFile",
+    "LogLevel",
+    "ConnectTimeout",
+    "ConnectionAttempts",
+    "BatchMode",
+    "ServerAliveInterval",
+    "ServerAliveCountMax",
+    "TCPKeepAlive",
+    "Compression",
+    "User",
+    "IdentitiesOnly",
+    "AddressFamily",
+    "CheckHostIP",
+    "HashKnownHosts",
+];
+
+/// The `srun` options a script may give a Slurm executor under a policy that limits
+/// programs (`--name` or `--name=value`): where and how long the job runs, not what runs
+/// around it (`--prolog`, `--task-prolog`, `--export`, `--bcast` are not).
+const SRUN_OPTIONS: &[&str] = &[
+    "--qos",
+    "--account",
+    "--constraint",
+    "--gres",
+    "--nodes",
+    "--ntasks",
+    "--cpus-per-task",
+    "--mem",
+    "--mem-per-cpu",
+    "--time",
+    "--exclusive",
+    "--reservation",
+    "--nice",
+    "--job-name",
+    "--comment",
+    "--exclude",
+    "--nodelist",
+    "--quiet",
+    "--verbose",
+];
+
+/// The name of an ssh `-o` option: `Name=value`, `Name value`.
+fn ssh_option_name(option: &str) -> String {
+    option
+        .trim_start()
+        .split(|c: char| c == '=' || c.is_whitespace())
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
 
 /// A program as the spawn would find it.
 struct Resolved {

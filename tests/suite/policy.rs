@@ -233,26 +233,38 @@ fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
 fn an_executors_client_options_cannot_run_a_program_around_the_policy() {
     let only_true = || Policy::new().allow_programs(["true"]);
     // ssh runs a ProxyCommand (a shell string) before it connects anywhere.
-    let ssh = r#"set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["prun-test.invalid"],
-            args: ["-o", "ProxyCommand=touch MARK", "-o", "BatchMode=yes"] } } });
-        proc("a", #{ executor: "farm", cmd: ["true"], now: true });"#;
+    let ssh = |args: &str| {
+        format!(
+            r#"set_options(#{{ executors: #{{ farm: #{{ kind: "ssh", hosts: ["prun-test.invalid"],
+                args: [{args}, "-o", "BatchMode=yes"] }} }} }});
+            proc("a", #{{ executor: "farm", cmd: ["true"], now: true }});"#
+        )
+    };
     refused(
         only_true(),
-        ssh,
-        "executor \"farm\": `args` refused by the policy",
+        &ssh(r#""-o", "ProxyCommand=touch MARK""#),
+        "the option `-o ProxyCommand=touch ",
     );
     refused(
         Policy::new().no_shell(),
-        ssh,
-        "options of `ssh` (-o ProxyCommand=touch ",
+        &ssh(r#""-oProxyCommand touch MARK""#),
+        "the option `-oProxyCommand touch ",
     );
-    let slurm = r#"set_options(#{ executors: #{ hpc: #{ kind: "slurm", args: ["--task-prolog=MARK"] } } });"#;
-    refused(only_true(), slurm, "options of `srun`");
-    // An executor without options is declared as usual.
+    refused(
+        only_true(),
+        &ssh(r#""-o", "LogLevel=ERROR\nProxyCommand=touch MARK""#),
+        "of `ssh` is refused by the policy",
+    );
+    let slurm = r#"set_options(#{ executors: #{ hpc: #{ kind: "slurm", args: ["--qos=normal", "--task-prolog=MARK"] } } });"#;
+    refused(only_true(), slurm, "the option `--task-prolog=");
+    // Options that only say how to connect, or where a job runs, are declared as usual.
     let dir = tempfile::tempdir().unwrap();
     let report = runtime(dir.path(), only_true())
         .run_str(
-            r#"set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["prun-test.invalid"] } } });"#,
+            r#"set_options(#{ executors: #{
+                farm: #{ kind: "ssh", hosts: ["prun-test.invalid"], args: ["-o", "StrictHostKeyChecking=no", "-oLogLevel=ERROR", "-q"] },
+                hpc: #{ kind: "slurm", args: ["--qos=normal", "--exclusive"] },
+            } });"#,
             [""; 0],
         )
         .unwrap();

@@ -761,7 +761,7 @@ pub(crate) fn split_words(
                 .split(&words)
                 .map_err(|msg| Failure::Usage(format!("{name}: {msg}")))?;
             if split.help {
-                return Err(Failure::Usage(decl.usage(&name)));
+                return Err(Failure::Usage(decl.script_usage(&name)));
             }
             (split.rest, Some(split.values), split.secrets)
         }

@@ -467,3 +467,28 @@ fn a_second_interrupt_kills_the_runs_groups_at_once() {
     let pid = out.read("pid");
     assert!(!alive(pid.trim()), "the job {pid} outlived prun");
 }
+
+#[test]
+fn a_scripts_help_lists_its_options_without_prun_s_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        r#"let o = args(#{ count: #{ int: true, help: "how many" } }); proc("a", || o.count);"#;
+    let err = builder(dir.path())
+        .build()
+        .unwrap()
+        .run_str(script, ["--help"])
+        .unwrap_err();
+    assert_eq!(err.kind(), prun::ErrorKind::Usage);
+    let text = err.to_string();
+    assert!(text.contains("--count <COUNT>  how many"), "{text}");
+    // prun's flags are the embedder's settings here: the help does not offer them.
+    assert!(!text.contains("prun --help"), "{text}");
+    // The command line still points to them.
+    crate::support::Test::new()
+        .script(script)
+        .args(&["--help"])
+        .run()
+        .ok()
+        .out_has("--count <COUNT>  how many")
+        .out_has("prun's own options (-j, --dry-run, --json, ...) work here too");
+}

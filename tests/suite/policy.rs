@@ -439,3 +439,29 @@ fn an_options_env_setting_does_not_read_a_denied_variable() {
         "{report:?}"
     );
 }
+
+#[test]
+fn list_and_graph_take_the_policy_flags() {
+    // Both run the script's top level, and so its commands there.
+    let script = r#"exec(["touch", "made"]); proc("a", #{ cmd: ["true"] });"#;
+    for command in ["list", "graph"] {
+        let out = Test::new()
+            .script(script)
+            .raw(&[command, "--allow", "true", "main.rhai"])
+            .run();
+        out.code(2).err_has("program \"touch\"");
+        assert!(!out.exists("made"), "prun {command} ran a refused command");
+        let out = Test::new()
+            .script(r#"shell("touch made"); proc("a", #{ cmd: ["true"] });"#)
+            .raw(&[command, "--no-shell", "main.rhai"])
+            .run();
+        out.code(2).err_has("no_shell");
+        assert!(!out.exists("made"), "prun {command} ran a shell string");
+    }
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(r#"proc(`p-${env("PRUN_TEST_HIDDEN") ?? "hidden"}`, || 1);"#)
+        .raw(&["list", "--deny-env", "PRUN_TEST_HIDDEN", "main.rhai"])
+        .run();
+    out.ok().out_has("p-hidden").out_lacks("visible");
+}

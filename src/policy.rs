@@ -304,7 +304,9 @@ impl Policy {
 }
 
 /// Environment variables that make a program load or run other code (the dynamic
-/// loader's, shells', interpreters', and those naming a command to run). A script may not
+/// loader's, shells', interpreters', and those naming a command to run; not `PAGER` or
+/// `EDITOR`, which a command run without a terminal does not start, and which scripts set
+/// to keep tools quiet). A script may not
 /// pass them (`env:`) under a policy that limits programs, unless `allow_env` names them:
 /// through them an allowed program runs anything (`psql` is a Perl script on Debian:
 /// `PERL5OPT=-MEvil`). The list is the known ones, not a proof; `allow_env` is the
@@ -335,11 +337,6 @@ const CODE_VARIABLES: &[&str] = &[
     "JDK_JAVA_OPTIONS",
     "CLASSPATH",
     "PSQLRC",
-    "PAGER",
-    "PSQL_PAGER",
-    "EDITOR",
-    "VISUAL",
-    "PSQL_EDITOR",
     "GIT_SSH",
     "GIT_SSH_COMMAND",
     "GIT_EXTERNAL_DIFF",

@@ -202,6 +202,8 @@ enum Command {
     },
     /// List a script's procs and protos with their help lines and arg choices
     List {
+        #[command(flatten)]
+        policy: PolicyFlags,
         script: PathBuf,
         /// The script's own arguments (see its --help)
         #[arg(
@@ -213,6 +215,8 @@ enum Command {
     },
     /// Print the dependency graph in DOT (of the targets, or of every proc)
     Graph {
+        #[command(flatten)]
+        policy: PolicyFlags,
         script: PathBuf,
         /// Procs or globs whose graph to show, and the script's own arguments
         #[arg(
@@ -321,7 +325,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Err(e) => return fail(e),
     };
     match cli.command {
-        Some(Command::Check { script, words }) => return inspect(script, words, Inspect::Check),
+        Some(Command::Check { script, words }) => {
+            return inspect(script, words, Inspect::Check, PolicyFlags::default());
+        }
         Some(Command::Completions { shell }) => return Invocation::Completions(shell),
         Some(Command::Man) => return Invocation::Man,
         Some(Command::Definitions { dir }) => return Invocation::Definitions(dir),
@@ -345,8 +351,16 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Some(Command::Log { script, proc_name }) => {
             return Invocation::Log { script, proc_name };
         }
-        Some(Command::List { script, words }) => return inspect(script, words, Inspect::List),
-        Some(Command::Graph { script, words }) => return inspect(script, words, Inspect::Graph),
+        Some(Command::List {
+            policy,
+            script,
+            words,
+        }) => return inspect(script, words, Inspect::List, policy),
+        Some(Command::Graph {
+            policy,
+            script,
+            words,
+        }) => return inspect(script, words, Inspect::Graph, policy),
         None => {}
     }
     let head: Vec<OsString> = args
@@ -482,14 +496,32 @@ fn declares_options(script: &std::path::Path) -> bool {
 /// `prun list` / `prun graph`: a silent dry run of the script. The words after the script
 /// are read with its `args(#{...})` declaration (see `run::with_declared_options`):
 /// the script's options go to it, the rest are targets (`graph`) or an error (`list`).
-fn inspect(script: PathBuf, words: Vec<String>, what: Inspect) -> Invocation {
+fn inspect(script: PathBuf, words: Vec<String>, what: Inspect, policy: PolicyFlags) -> Invocation {
     Invocation::Run(Box::new(RunConfig {
         script,
         tail: words,
         no_db: true,
         inspect: Some(what),
+        allow: policy.allow,
+        no_shell: policy.no_shell,
+        deny_env: policy.deny_env,
         ..RunConfig::default()
     }))
+}
+
+/// The policy of `prun list` and `prun graph`, which run the script's top level (and so
+/// its commands there): the flags of a run's policy, before the script path.
+#[derive(Args, Debug, Clone, Default)]
+struct PolicyFlags {
+    /// Only let the script run PROGRAM (a name found on PATH, or a path; globs allowed); repeatable
+    #[arg(long = "allow", value_name = "PROGRAM")]
+    allow: Vec<String>,
+    /// Refuse shell strings (`shell`, `shell:` bodies, string stages of `pipe`)
+    #[arg(long)]
+    no_shell: bool,
+    /// Hide the environment variable NAME from the script and its commands; repeatable
+    #[arg(long = "deny-env", value_name = "NAME")]
+    deny_env: Vec<String>,
 }
 
 #[cfg(test)]

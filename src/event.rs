@@ -4,8 +4,7 @@
 //! (`ui`, `report`), so that neither depends on the other for them.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::Dynamic;
@@ -209,36 +208,16 @@ pub enum Event {
 pub(crate) type EventFn = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// A reporter that hands every call to prun's own display (none for a silent run) and,
-/// as an [`Event`], to the embedder's callback; it also counts started procs against the
-/// policy's `max_procs`.
+/// as an [`Event`], to the embedder's callback.
 pub(crate) struct Tee {
     inner: Option<Arc<dyn Reporter>>,
     callback: Option<EventFn>,
-    max_procs: Option<usize>,
-    started: AtomicUsize,
-    /// Called once, when more than `max_procs` procs started (set once the run exists).
-    over_limit: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Tee {
-    /// `inner`, with events for `callback` and a count of procs for `max_procs`.
-    pub fn new(
-        inner: Option<Arc<dyn Reporter>>,
-        callback: Option<EventFn>,
-        max_procs: Option<usize>,
-    ) -> Tee {
-        Tee {
-            inner,
-            callback,
-            max_procs,
-            started: AtomicUsize::new(0),
-            over_limit: OnceLock::new(),
-        }
-    }
-
-    /// What to do when the run starts more procs than `max_procs`.
-    pub fn on_over_limit(&self, f: Box<dyn Fn() + Send + Sync>) {
-        let _ = self.over_limit.set(f);
+    /// `inner`, with events for `callback`.
+    pub fn new(inner: Option<Arc<dyn Reporter>>, callback: Option<EventFn>) -> Tee {
+        Tee { inner, callback }
     }
 
     fn emit(&self, event: impl FnOnce() -> Event) {
@@ -254,12 +233,6 @@ impl Reporter for Tee {
             r.started(name);
         }
         self.emit(|| Event::Started { name: name.into() });
-        let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.max_procs.is_some_and(|max| n == max + 1)
-            && let Some(f) = self.over_limit.get()
-        {
-            f();
-        }
     }
     fn would_run(&self, name: &str, what: &str) {
         if let Some(r) = &self.inner {

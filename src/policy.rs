@@ -6,28 +6,7 @@
 //! whatever runs it. A refused command fails like one that cannot start, with an error
 //! naming the program and the rule.
 //!
-//! # Names and paths
-//!
-//! A program is first resolved as the spawn would resolve it: a name through `PATH` (the
-//! command's own `PATH` when its `env` sets one), a path (anything with a `/`) against the
-//! command's working directory; then symbolic links are followed.
-//!
-//! - A rule without a `/` (`"rclone"`, `"pg_*"`) is a *name*: it allows a program whose name
-//!   matches it **and** that is the very file the name finds on prun's own `PATH` (read
-//!   when the command is checked). `allow_programs(["rclone"])` therefore allows `rclone`
-//!   and `/usr/bin/rclone` (when that is what `rclone` finds), but not `/tmp/rclone`,
-//!   `./rclone`, nor `rclone` found through a `PATH` the script set.
-//! - A rule with a `/` (`"/opt/tools/*"`) is a *path* glob, matched against the program's
-//!   absolute path and against the file it resolves to; `*` does not cross a `/`.
-//! - A deny rule matches more widely: a name rule matches the program's name or the name
-//!   of the file it resolves to, wherever it is. Deny rules win over allow rules. Only an
-//!   allow list is a boundary: a copy of a denied program under another name runs.
-//!
-//! A shell string runs `/bin/sh`, which can run anything: with [`Policy::no_shell`] every
-//! shell string is refused (command bodies, `shell`, and `pipe` stages given as strings);
-//! without it, a shell string is checked as the program `sh`. An allow list that names an
-//! interpreter (`sh`, `bash`, `env`, `xargs`, `python3`) lets a script run anything
-//! through it.
+//! How programs and names match the rules is in [`Policy`]'s own documentation (public).
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -51,6 +30,31 @@ use crate::exec::command::{CommandSpec, Program};
 /// let rt = prun::Runtime::builder().policy(policy).build()?;
 /// # Ok::<(), prun::Error>(())
 /// ```
+///
+/// # Names and paths
+///
+/// A program is first resolved as the spawn would resolve it: a name through `PATH` (the
+/// command's own `PATH` when its `env` sets one; a relative entry of it is relative to the
+/// command's working directory), a path (anything with a `/`) against the command's
+/// working directory, with `..` resolved as the kernel does (after a link, `..` leaves the
+/// link's target); then symbolic links are followed.
+///
+/// - A rule without a `/` (`"rclone"`, `"pg_*"`) is a *name*: it allows a program whose name
+///   matches it **and** that is the very file the name finds on prun's own `PATH` (read
+///   when the command is checked). `allow_programs(["rclone"])` therefore allows `rclone`
+///   and `/usr/bin/rclone` (when that is what `rclone` finds), but not `/tmp/rclone`,
+///   `./rclone`, nor `rclone` found through a `PATH` the script set.
+/// - A rule with a `/` (`"/opt/tools/*"`) is a *path* glob, matched against the program's
+///   absolute path and against the file it resolves to; `*` does not cross a `/`.
+/// - A deny rule matches more widely: a name rule matches the program's name or the name
+///   of the file it resolves to, wherever it is. Deny rules win over allow rules. Only an
+///   allow list is a boundary: a copy of a denied program under another name runs.
+///
+/// A shell string runs `/bin/sh`, which can run anything: with [`Policy::no_shell`] every
+/// shell string is refused (command bodies, `shell`, and `pipe` stages given as strings);
+/// without it, a shell string is checked as the program `sh`. An allow list that names an
+/// interpreter (`sh`, `bash`, `env`, `xargs`, `python3`) lets a script run anything
+/// through it.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     allow_programs: Option<Vec<String>>,
@@ -69,8 +73,8 @@ impl Policy {
     }
 
     /// Allows these programs, and (once this is called) no others. Each is a name or a
-    /// path, with globs (see the [module docs](crate::Policy#names-and-paths) in the
-    /// crate guide). Calls add up.
+    /// path, with globs (see [names and paths](Policy#names-and-paths)). Calls add
+    /// up.
     pub fn allow_programs<I, S>(mut self, programs: I) -> Policy
     where
         I: IntoIterator<Item = S>,
@@ -124,7 +128,8 @@ impl Policy {
         self
     }
 
-    /// Stops a run (as a cancel does) once it has started more than `n` procs.
+    /// A run starts at most `n` procs: the next one does not start (it fails), and the run
+    /// stops as a cancel stops it.
     pub fn max_procs(mut self, n: usize) -> Policy {
         self.max_procs = Some(n);
         self
@@ -177,6 +182,11 @@ impl Policy {
                     self.env_rule(name)
                 ));
             }
+            if let Some(rule) = self.code_variable(name) {
+                return Err(format!(
+                    "refused by the policy: the environment variable {name} may not be passed: it can make an allowed program run other code (\"{rule}\"; allow_env lets it)"
+                ));
+            }
         }
         let argv0 = match &spec.program {
             Program::Shell(_) if self.no_shell => {
@@ -186,6 +196,69 @@ impl Policy {
             Program::Argv(argv) => argv.first().map_or("", String::as_str),
         };
         self.check_program(argv0, spec)
+    }
+
+    /// True when the policy limits the programs a script may run.
+    fn limits_programs(&self) -> bool {
+        self.allow_programs.is_some() || !self.deny_programs.is_empty() || self.no_shell
+    }
+
+    /// The rule of [`CODE_VARIABLES`] that `name` matches, when a script may not pass it:
+    /// under a policy that limits programs, unless `allow_env` names it.
+    fn code_variable(&self, name: &str) -> Option<&'static str> {
+        if !self.limits_programs() {
+            return None;
+        }
+        let allowed = self
+            .allow_env
+            .as_deref()
+            .is_some_and(|rules| rules.iter().any(|r| glob_matches(r, name)));
+        CODE_VARIABLES
+            .iter()
+            .copied()
+            .find(|r| !allowed && glob_matches(r, name))
+    }
+
+    /// Checks the options a script gives an executor's `client` (`ssh`, `srun`): many
+    /// can run any program where no check sees it (ssh's `ProxyCommand`, srun's
+    /// `--task-prolog`), so under a policy that limits programs only those of
+    /// [`SSH_OPTIONS`] and [`SRUN_OPTIONS`] pass.
+    pub(crate) fn check_client_args(
+        &self,
+        executor: &str,
+        client: &str,
+        args: &[String],
+    ) -> Result<(), String> {
+        if !self.limits_programs() {
+            return Ok(());
+        }
+        let safe = if client == "ssh" {
+            SSH_OPTIONS
+        } else {
+            SRUN_OPTIONS
+        };
+        let mut words = args.iter();
+        while let Some(word) = words.next() {
+            let (shown, name) = match word.as_str() {
+                "-o" if client == "ssh" => {
+                    let value = words.next().map_or("", String::as_str);
+                    (format!("-o {value}"), ssh_option_name(value))
+                }
+                w if client == "ssh" && w.starts_with("-o") => {
+                    (w.to_string(), ssh_option_name(&w[2..]))
+                }
+                w => (w.to_string(), w.split('=').next().unwrap_or(w).to_string()),
+            };
+            // A line break would start another line of ssh's configuration.
+            let one_line = !shown.chars().any(char::is_control);
+            if !one_line || !safe.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+                return Err(format!(
+                    "executor \"{executor}\": the option `{shown}` of `{client}` is refused by the policy: options can make {client} run any program, so under a policy that limits programs only these pass: {}",
+                    safe.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_program(&self, argv0: &str, spec: &CommandSpec) -> Result<(), String> {
@@ -205,14 +278,18 @@ impl Policy {
         }
         match &self.allow_programs {
             Some(rules) if !rules.iter().any(|r| program.allowed_by(r)) => {
-                let found = program
-                    .real
-                    .as_ref()
-                    .map_or_else(|| "not found".to_string(), |p| p.display().to_string());
-                Err(format!(
-                    "refused by the policy: program {shown} ({found}) is not on the allow list ({})",
-                    rules.join(", ")
-                ))
+                match &program.real {
+                    // Named on the list or not, a missing program is what to fix.
+                    None => Err(format!(
+                        "refused by the policy: program {shown} is not found, and the allow list ({}) allows only a program that is",
+                        rules.join(", ")
+                    )),
+                    Some(real) => Err(format!(
+                        "refused by the policy: program {shown} ({}) is not on the allow list ({})",
+                        real.display(),
+                        rules.join(", ")
+                    )),
+                }
             }
             _ => Ok(()),
         }
@@ -226,11 +303,122 @@ impl Policy {
     }
 }
 
+/// Environment variables that make a program load or run other code (the dynamic
+/// loader's, shells', interpreters', and those naming a command to run; not `PAGER` or
+/// `EDITOR`, which a command run without a terminal does not start, and which scripts set
+/// to keep tools quiet). A script may not
+/// pass them (`env:`) under a policy that limits programs, unless `allow_env` names them:
+/// through them an allowed program runs anything (`psql` is a Perl script on Debian:
+/// `PERL5OPT=-MEvil`). The list is the known ones, not a proof; `allow_env` is the
+/// boundary.
+const CODE_VARIABLES: &[&str] = &[
+    "LD_*",
+    "GCONV_PATH",
+    "BASH_ENV",
+    "ENV",
+    "BASH_FUNC_*",
+    "SHELLOPTS",
+    "PS4",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "PERL5DB",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONINSPECT",
+    "PYTHONUSERBASE",
+    "RUBYOPT",
+    "RUBYLIB",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "PSQLRC",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_ASKPASS",
+    "GIT_EXEC_PATH",
+    "GIT_CONFIG*",
+    "SSH_ASKPASS",
+    "TAR_OPTIONS",
+    "RSYNC_RSH",
+    "RSYNC_CONNECT_PROG",
+    "LESSOPEN",
+    "LESSCLOSE",
+];
+
+/// The `ssh` options a script may give an ssh executor under a policy that limits
+/// programs: flags, and `-o NAME=VALUE` for these names (none runs a command or reads
+/// another configuration file).
+const SSH_OPTIONS: &[&str] = &[
+    "-4",
+    "-6",
+    "-C",
+    "-q",
+    "-v",
+    "-vv",
+    "-vvv",
+    "StrictHostKeyChecking",
+    "UserKnownHostsFile",
+    "LogLevel",
+    "ConnectTimeout",
+    "ConnectionAttempts",
+    "BatchMode",
+    "ServerAliveInterval",
+    "ServerAliveCountMax",
+    "TCPKeepAlive",
+    "Compression",
+    "User",
+    "IdentitiesOnly",
+    "AddressFamily",
+    "CheckHostIP",
+    "HashKnownHosts",
+];
+
+/// The `srun` options a script may give a Slurm executor under a policy that limits
+/// programs (`--name` or `--name=value`): where and how long the job runs, not what runs
+/// around it (`--prolog`, `--task-prolog`, `--export`, `--bcast` are not).
+const SRUN_OPTIONS: &[&str] = &[
+    "--qos",
+    "--account",
+    "--constraint",
+    "--gres",
+    "--nodes",
+    "--ntasks",
+    "--cpus-per-task",
+    "--mem",
+    "--mem-per-cpu",
+    "--time",
+    "--exclusive",
+    "--reservation",
+    "--nice",
+    "--job-name",
+    "--comment",
+    "--exclude",
+    "--nodelist",
+    "--quiet",
+    "--verbose",
+];
+
+/// The name of an ssh `-o` option: `Name=value`, `Name value`.
+fn ssh_option_name(option: &str) -> String {
+    option
+        .trim_start()
+        .split(|c: char| c == '=' || c.is_whitespace())
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A program as the spawn would find it.
 struct Resolved {
     /// The name it was given by (the last component of `argv[0]`).
     name: String,
-    /// Its absolute path, lexically normalised (`None` when not found).
+    /// Its absolute path, `..` resolved as the kernel does (`None` when not found).
     path: Option<PathBuf>,
     /// The file it is, links followed (`None` when not found).
     real: Option<PathBuf>,
@@ -241,24 +429,15 @@ impl Resolved {
         let name = Path::new(argv0)
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        // The command's working directory: where a relative path, or a relative entry of
+        // `PATH`, is looked up by the spawn.
+        let here = std::env::current_dir().unwrap_or_default();
+        let base = spec
+            .cwd
+            .as_ref()
+            .map_or_else(|| here.clone(), |c| here.join(c));
         let path = if argv0.contains('/') {
-            let p = Path::new(argv0);
-            let base = spec
-                .cwd
-                .clone()
-                .or_else(|| std::env::current_dir().ok())
-                .unwrap_or_default();
-            let abs = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                let base = if base.is_absolute() {
-                    base
-                } else {
-                    std::env::current_dir().unwrap_or_default().join(base)
-                };
-                base.join(p)
-            };
-            Some(normalize(&abs)).filter(|p| is_executable(p))
+            absolute(&base.join(argv0)).filter(|p| is_executable(p))
         } else {
             let own_path = spec
                 .env
@@ -266,7 +445,7 @@ impl Resolved {
                 .rev()
                 .find(|(k, _)| k == "PATH")
                 .map(|(_, v)| v.clone().into());
-            search(argv0, own_path)
+            search(argv0, own_path, &base)
         };
         let real = path.as_ref().and_then(|p| p.canonicalize().ok());
         Resolved { name, path, real }
@@ -280,9 +459,13 @@ impl Resolved {
             return self.path_matches(rule);
         }
         glob_matches(rule, &self.name)
-            && search(&self.name, None)
-                .and_then(|p| p.canonicalize().ok())
-                .is_some_and(|trusted| &trusted == real)
+            && search(
+                &self.name,
+                None,
+                &std::env::current_dir().unwrap_or_default(),
+            )
+            .and_then(|p| p.canonicalize().ok())
+            .is_some_and(|trusted| &trusted == real)
     }
 
     fn denied_by(&self, rule: &str) -> bool {
@@ -305,11 +488,12 @@ impl Resolved {
     }
 }
 
-/// `name` looked up in `path` (prun's own `PATH` when `None`), as the spawn does.
-fn search(name: &str, path: Option<std::ffi::OsString>) -> Option<PathBuf> {
+/// `name` looked up in `path` (prun's own `PATH` when `None`) by a process working in
+/// `base`, as the spawn does: a relative entry (an empty one is `.`) is relative to `base`.
+fn search(name: &str, path: Option<std::ffi::OsString>, base: &Path) -> Option<PathBuf> {
     let path = path.or_else(|| std::env::var_os("PATH"))?;
     std::env::split_paths(&path)
-        .map(|d| d.join(name))
+        .filter_map(|d| absolute(&base.join(d).join(name)))
         .find(|p| is_executable(p))
 }
 
@@ -320,19 +504,15 @@ fn is_executable(p: &Path) -> bool {
             .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
-/// `p` without `.` and `..` components (an absolute path).
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            c => out.push(c),
-        }
+/// The absolute path `p` (absolute) names, as written but without `.` components; with a
+/// `..`, its directory as the kernel resolves it (links first, then `..`, which a lexical
+/// clean-up would get wrong), then its name. `None` when that directory does not exist.
+fn absolute(p: &Path) -> Option<PathBuf> {
+    if !p.components().any(|c| c == Component::ParentDir) {
+        return Some(p.components().filter(|c| *c != Component::CurDir).collect());
     }
-    out
+    let dir = p.parent()?.canonicalize().ok()?;
+    Some(dir.join(p.file_name()?))
 }
 
 /// `rule` (a glob; `*` does not cross `/`) matches `text`. A rule that is not a valid
@@ -362,7 +542,7 @@ mod tests {
     fn a_name_rule_allows_the_program_on_path_only() {
         let p = Policy::new().allow_programs(["true"]);
         assert!(p.check(&argv(&["true"])).is_ok());
-        let real = search("true", None).expect("true on PATH");
+        let real = search("true", None, Path::new("/")).expect("true on PATH");
         assert!(p.check(&argv(&[&real.to_string_lossy()])).is_ok());
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = dir.path().join("true");

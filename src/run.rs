@@ -240,11 +240,7 @@ fn reporter_of(settings: &Settings, cli: &CliExtras) -> (Arc<Tee>, Option<Arc<Li
             })),
         }
     };
-    let tee = Tee::new(
-        inner,
-        settings.on_event.clone(),
-        settings.policy.proc_limit(),
-    );
+    let tee = Tee::new(inner, settings.on_event.clone());
     (Arc::new(tee), live)
 }
 
@@ -257,39 +253,36 @@ fn enforce_limits(
     policy: &Policy,
     rt: &tokio::runtime::Runtime,
     sched: &Arc<Scheduler>,
-    tee: &Tee,
 ) -> LimitHit {
     let hit: LimitHit = Arc::default();
-    let stop = {
-        let (hit, sched, handle) = (hit.clone(), Arc::downgrade(sched), rt.handle().clone());
+    let record = {
+        let hit = hit.clone();
         move |why: String| {
             hit.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get_or_insert(why);
-            // Not on the reporter's path: interrupting takes the scheduler's locks.
-            let sched = sched.clone();
-            handle.spawn(async move {
-                if let Some(s) = sched.upgrade() {
-                    s.interrupt();
-                }
-            });
         }
     };
     if let Some(max) = policy.proc_limit() {
-        let stop = stop.clone();
-        tee.on_over_limit(Box::new(move || {
-            stop(format!(
-                "stopped by the policy: more than {max} procs started (max_procs)"
+        // The scheduler stops the run itself, before the proc past the limit fails.
+        let record = record.clone();
+        sched.on_over_proc_limit(Box::new(move || {
+            record(format!(
+                "stopped by the policy: the run would start more than {max} procs (max_procs)"
             ));
         }));
     }
     if let Some(limit) = policy.time_limit() {
+        let sched = Arc::downgrade(sched);
         rt.spawn(async move {
             tokio::time::sleep(limit).await;
-            stop(format!(
+            record(format!(
                 "stopped by the policy: the run took longer than {} (max_run_time)",
                 humantime::format_duration(limit)
             ));
+            if let Some(s) = sched.upgrade() {
+                s.interrupt();
+            }
         });
     }
     hit
@@ -362,7 +355,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     if settings.signals {
         watch_signals(&rt, &sched);
     }
-    let limit_hit = enforce_limits(&settings.policy, &rt, &sched, &tee);
+    let limit_hit = enforce_limits(&settings.policy, &rt, &sched);
     let _cancel = call.cancel.take().map(|c| c.attach(&sched));
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
@@ -591,13 +584,18 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     if !dry_run {
         sched.prune_logs();
     }
-    let procs: Vec<_> = sched.lock().scheduled().collect();
+    let mut procs: Vec<_> = sched.lock().scheduled().collect();
     sched.shutdown();
     drop(host);
 
     let printing = settings.output != Output::Silent;
     if let Some(panic) = &internal {
         sched.launcher().kill_all();
+        // The run did not wait for its running procs: their groups were just killed.
+        for p in procs.iter_mut().filter(|p| p.state == State::Running) {
+            p.state = State::Failed;
+            p.error = Some("killed: the run ended on an internal error".into());
+        }
         if printing {
             errln!("prun: internal error: {panic}");
         }
@@ -763,7 +761,7 @@ pub(crate) fn split_words(
                 .split(&words)
                 .map_err(|msg| Failure::Usage(format!("{name}: {msg}")))?;
             if split.help {
-                return Err(Failure::Usage(decl.usage(&name)));
+                return Err(Failure::Usage(decl.script_usage(&name)));
             }
             (split.rest, Some(split.values), split.secrets)
         }

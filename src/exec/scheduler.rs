@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
@@ -98,6 +99,10 @@ pub struct Scheduler {
     grouped: Mutex<HashSet<Arc<str>>>,
     /// `set_options(#{ keep_runs })`: how many runs of history and logs to keep (0: all).
     keep_runs: AtomicU64,
+    /// Procs started (first attempts), against the policy's `max_procs`.
+    starts: AtomicUsize,
+    /// Told when the run would start more procs than `max_procs` (it is then stopped).
+    over_proc_limit: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Scheduler {
@@ -155,6 +160,8 @@ impl Scheduler {
             output: Mutex::new(OutputMode::Log),
             grouped: Mutex::new(HashSet::new()),
             keep_runs: AtomicU64::new(KEEP_RUNS),
+            starts: AtomicUsize::new(0),
+            over_proc_limit: OnceLock::new(),
         });
         // Ctrl-C at an interactive command reached its group only: the run is interrupted
         // before the command's end is reported, so nothing else starts meanwhile.
@@ -315,6 +322,10 @@ impl Scheduler {
         name: &str,
         executor: super::executor::Executor,
     ) -> Result<(), GraphError> {
+        let (client, args) = executor.client_args();
+        self.policy
+            .check_client_args(name, client, args)
+            .map_err(GraphError::Option)?;
         let e = self
             .executors
             .declare(name, executor)
@@ -494,12 +505,37 @@ impl Scheduler {
     /// terminated and every waiter wakes, even those waiting for a job that will never
     /// report its end (its thread panicked).
     pub fn internal_error(self: &Arc<Self>, message: Option<String>) {
+        self.end_internally(message, |_| {});
+    }
+
+    /// A panic in the body of the running proc `id` (in a native function of the
+    /// embedder, say): the run ends as for [`Scheduler::internal_error`], and the proc
+    /// fails with the panic in the same step, so that the end of the run, which this
+    /// wakes, finds it FAILED rather than RUNNING.
+    fn body_panicked(self: &Arc<Self>, id: ProcId, message: Option<String>, log: Option<PathBuf>) {
+        let error = format!(
+            "internal error: {}",
+            message.as_deref().unwrap_or("a panic without a message")
+        );
+        let outcome = Outcome::Failed {
+            error,
+            exit_code: None,
+        };
+        self.end_internally(message, move |c| c.complete(id, outcome, log));
+    }
+
+    /// Ends the run for a panic (once), then calls `then` on the core in the same step.
+    fn end_internally(self: &Arc<Self>, message: Option<String>, then: impl FnOnce(&mut Core)) {
         if self.internal.swap(true, Ordering::SeqCst) {
+            self.with(then);
             return;
         }
         *lock(&self.panic) = message;
         self.script_cancel().cancel();
-        self.with(|c| c.abort(AbortReason::Internal));
+        self.with(|c| {
+            c.abort(AbortReason::Internal);
+            then(c);
+        });
     }
 
     /// The message of the panic that ended the run, once one did.
@@ -627,8 +663,46 @@ impl Scheduler {
         would_run
     }
 
+    /// Calls `f` (once) when the run would start more procs than the policy's
+    /// `max_procs`: the proc past the limit does not start, and the run is interrupted
+    /// before it ends, as a cancel interrupts it.
+    pub fn on_over_proc_limit(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.over_proc_limit.set(f);
+    }
+
+    /// Counts the first attempt of `job` against the policy's `max_procs`; past the
+    /// limit, why it must not start (the first time, the run is interrupted first, so
+    /// that the failure of this proc is not what ends it).
+    fn over_proc_limit(self: &Arc<Self>, job: &JobSpec) -> Option<String> {
+        let max = self.policy.proc_limit()?;
+        if job.attempt > 1 {
+            return None;
+        }
+        let n = self.starts.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= max {
+            return None;
+        }
+        if n == max + 1 {
+            if let Some(told) = self.over_proc_limit.get() {
+                told();
+            }
+            self.interrupt();
+        }
+        Some(format!(
+            "not started: the policy allows at most {max} procs (max_procs)"
+        ))
+    }
+
     fn start(self: &Arc<Self>, job: JobSpec) {
         let log = self.logs().path_for(&job.name);
+        if let Some(error) = self.over_proc_limit(&job) {
+            let outcome = Outcome::Failed {
+                error,
+                exit_code: None,
+            };
+            self.finish(job.id, outcome, log);
+            return;
+        }
         let cancel = job.cancel.child_token();
         let me = self.clone();
         // An interactive proc has the terminal to itself until it ends (the core starts
@@ -702,7 +776,17 @@ impl Scheduler {
         };
         self.work(move |thread| {
             let mut outcome = match thread {
-                Ok(()) => runner.run(&job, &cancel, &log),
+                Ok(()) => {
+                    match catch_unwind(AssertUnwindSafe(|| runner.run(&job, &cancel, &log))) {
+                        Ok(outcome) => outcome,
+                        Err(payload) => {
+                            cancel.cancel();
+                            let log = log.exists().then_some(log);
+                            me.body_panicked(job.id, internal::message_of(&*payload), log);
+                            return;
+                        }
+                    }
+                }
                 Err(error) => Outcome::Failed {
                     error: error.to_string(),
                     exit_code: None,
@@ -904,7 +988,8 @@ mod tests {
         let (sched, id, wake) = run_a_panicking_job(false);
         assert_eq!(wake, Wake::Aborted(AbortReason::Internal));
         assert!(sched.internal_failure().is_some());
-        assert_eq!(sched.lock().state(id), State::Running);
+        // The job whose body panicked failed with it (it is not left RUNNING).
+        assert_eq!(sched.lock().state(id), State::Failed);
         assert!(sched.graph_op(|c| c.wait_all()).expect("waits").is_none());
     }
 
@@ -913,6 +998,6 @@ mod tests {
         let (sched, id, wake) = run_a_panicking_job(true);
         assert_eq!(wake, Wake::Aborted(AbortReason::Internal));
         assert_eq!(sched.lock().aborted(), Some(AbortReason::Internal));
-        assert_eq!(sched.lock().state(id), State::Running);
+        assert_eq!(sched.lock().state(id), State::Failed);
     }
 }

@@ -194,6 +194,15 @@ impl Declaration {
         self.opts.iter().find(|o| !o.positional && o.long == name)
     }
 
+    /// The declaration without the `env` settings that name a variable `visible` refuses
+    /// (the policy's): such an option is not read from the environment, as if it had none.
+    pub fn hiding_env(mut self, visible: &dyn Fn(&str) -> bool) -> Declaration {
+        for o in &mut self.opts {
+            o.env = o.env.take().filter(|e| visible(e));
+        }
+        self
+    }
+
     fn by_short(&self, c: char) -> Option<&Opt> {
         self.opts
             .iter()
@@ -410,8 +419,19 @@ impl Declaration {
         Ok(out)
     }
 
-    /// The script's `--help` text.
+    /// The script's `--help` text on prun's command line: [`Declaration::script_usage`],
+    /// and a pointer to prun's own options.
     pub fn usage(&self, script: &str) -> String {
+        let mut out = self.script_usage(script);
+        out.push_str(
+            "\n\nprun's own options (-j, --dry-run, --json, ...) work here too: prun --help.",
+        );
+        out
+    }
+
+    /// The script's options and their help, as a library run's `--help` gives them (where
+    /// prun's options are the embedder's settings, not words).
+    pub fn script_usage(&self, script: &str) -> String {
         let mut out = String::new();
         if !self.about.is_empty() {
             out.push_str(&self.about);
@@ -467,9 +487,7 @@ impl Declaration {
             out.push_str(format!("  {l:<width$}  {r}").trim_end());
             out.push('\n');
         }
-        out.push_str(
-            "\nprun's own options (-j, --dry-run, --json, ...) work here too: prun --help.",
-        );
+        out.truncate(out.trim_end().len());
         out
     }
 }

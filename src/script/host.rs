@@ -328,8 +328,8 @@ const DECLARED: &str = "prun: args declared";
 /// The script's `args(#{...})` declaration, read before the real run by evaluating the
 /// script up to its `args` call with an engine that has no prun functions: nothing is
 /// scheduled and no command runs. `None` when the script declares nothing (or calls other
-/// prun functions first). `source` names the script in messages; `env()` sees only the
-/// variables `visible` accepts (the policy's).
+/// prun functions first). `source` names the script in messages; `env()`, and an option's
+/// `env` setting, see only the variables `visible` accepts (the policy's).
 pub fn declaration_in(
     mut src: String,
     source: &str,
@@ -349,7 +349,8 @@ pub fn declaration_in(
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
     super::stdlib::install(&mut engine);
-    let var = move |name: &str| std::env::var(name).ok().filter(|_| visible(name));
+    let v = visible.clone();
+    let var = move |name: &str| std::env::var(name).ok().filter(|_| v(name));
     let v = var.clone();
     engine.register_fn("env", move |name: &str| -> Dynamic {
         v(name).map_or(Dynamic::UNIT, Dynamic::from)
@@ -369,7 +370,7 @@ pub fn declaration_in(
     ast.set_source(source);
     let _ = engine.run_ast(&ast);
     let decl = captured.lock().expect("declaration").take()?;
-    Some(super::Declaration::parse(&decl))
+    Some(super::Declaration::parse(&decl).map(|d| d.hiding_env(&*visible)))
 }
 
 /// Runs closure bodies on worker threads.

@@ -310,6 +310,15 @@ fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
         error.contains("internal error: the native function broke"),
         "{error}"
     );
+    // The proc whose body panicked failed with it: no proc is left RUNNING in the report.
+    let boom = report.proc("boom").unwrap();
+    assert_eq!(boom.state, State::Failed, "{boom:?}");
+    let why = boom.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("internal error: the native function broke"),
+        "{why}"
+    );
+    assert!(report.procs.iter().all(|p| p.state != State::Running));
     let pid = wait_for_line(&pidfile);
     assert!(!alive(&pid), "the sleeper {pid} outlived the run");
 }
@@ -457,4 +466,29 @@ fn a_second_interrupt_kills_the_runs_groups_at_once() {
     out.code(130).err_has("interrupted");
     let pid = out.read("pid");
     assert!(!alive(pid.trim()), "the job {pid} outlived prun");
+}
+
+#[test]
+fn a_scripts_help_lists_its_options_without_prun_s_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        r#"let o = args(#{ count: #{ int: true, help: "how many" } }); proc("a", || o.count);"#;
+    let err = builder(dir.path())
+        .build()
+        .unwrap()
+        .run_str(script, ["--help"])
+        .unwrap_err();
+    assert_eq!(err.kind(), prun::ErrorKind::Usage);
+    let text = err.to_string();
+    assert!(text.contains("--count <COUNT>  how many"), "{text}");
+    // prun's flags are the embedder's settings here: the help does not offer them.
+    assert!(!text.contains("prun --help"), "{text}");
+    // The command line still points to them.
+    crate::support::Test::new()
+        .script(script)
+        .args(&["--help"])
+        .run()
+        .ok()
+        .out_has("--count <COUNT>  how many")
+        .out_has("prun's own options (-j, --dry-run, --json, ...) work here too");
 }

@@ -113,6 +113,107 @@ fn an_allowed_name_cannot_be_borrowed_by_another_file() {
 }
 
 #[test]
+fn an_allowed_name_is_checked_where_the_command_runs() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fake = |path: &Path| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "#!/bin/sh\necho fake > \"$1\"\n").unwrap();
+        std::fs::set_permissions(path, PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    fake(&d.join("bin/true"));
+    let allow = || Policy::new().allow_programs(["true"]);
+    // A relative entry of the command's PATH is relative to its cwd, not to prun's.
+    let relative_entry = format!(
+        r#"exec(["true", "MARK"], #{{ cwd: "{}", env: #{{ PATH: "bin:" + env("PATH") }} }});"#,
+        d.display()
+    );
+    refused(allow(), &relative_entry, "not on the allow list");
+    let empty_entry = format!(
+        r#"exec(["true", "MARK"], #{{ cwd: "{}", env: #{{ PATH: ":" + env("PATH") }} }});"#,
+        d.join("bin").display()
+    );
+    refused(allow(), &empty_entry, "not on the allow list");
+    // `..` after a link leaves the link's target, as the kernel resolves it: `lnk/../true`
+    // is `a/true` (the fake), not `./true` (a link to the real one).
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|p| p.join("true"))
+        .find(|p| p.is_file())
+        .unwrap();
+    symlink(&real, d.join("true")).unwrap();
+    fake(&d.join("a/true"));
+    std::fs::create_dir_all(d.join("a/b")).unwrap();
+    symlink(d.join("a/b"), d.join("lnk")).unwrap();
+    let dot_dot = format!(
+        r#"exec(["lnk/../true", "MARK"], #{{ cwd: "{}" }});"#,
+        d.display()
+    );
+    refused(allow(), &dot_dot, "not on the allow list");
+    let allowed = format!(r#"exec(["./true"], #{{ cwd: "{}" }});"#, d.display());
+    let report = runtime(d, allow()).run_str(&allowed, [""; 0]).unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+}
+
+#[test]
+fn a_missing_program_is_refused_as_missing_not_as_unlisted() {
+    let allow = || Policy::new().allow_programs(["prun-no-such-tool", "true"]);
+    let (errors, _) = attempt(allow(), r#"exec(["prun-no-such-tool", "MARK"]);"#);
+    assert!(
+        errors.contains("program \"prun-no-such-tool\" is not found"),
+        "{errors}"
+    );
+    assert!(!errors.contains("is not on the allow list"), "{errors}");
+}
+
+#[test]
+fn a_variable_that_makes_an_allowed_program_run_code_is_not_passed() {
+    // An allowed tool that is a bash script: BASH_ENV makes bash run any file first.
+    let t = Test::new();
+    let bin = t.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("prun-test-tool");
+    std::fs::write(&tool, "#!/bin/bash\ntrue\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let script = r#"write_file("evil.sh", "touch made\n");
+        exec(["prun-test-tool"], #{ env: #{ BASH_ENV: "evil.sh" } });"#;
+    let out = t
+        .env("PATH", &path)
+        .script(script)
+        .before(&["--allow", "prun-test-tool"])
+        .run();
+    out.code(2)
+        .err_has("environment variable BASH_ENV may not be passed");
+    assert!(
+        !out.exists("made"),
+        "BASH_ENV ran code through the allowed tool"
+    );
+    // Without a policy on programs, or when allow_env names it, it is passed.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |policy: Policy| {
+        runtime(dir.path(), policy)
+            .run_str(
+                r#"exec(["sh", "-c", "test \"$PYTHONPATH\" = /x"], #{ env: #{ PYTHONPATH: "/x" } });"#,
+                [""; 0],
+            )
+            .unwrap()
+    };
+    let refused = run(Policy::new().allow_programs(["sh"]));
+    let error = refused.run.error.clone().unwrap_or_default();
+    assert!(error.contains("PYTHONPATH may not be passed"), "{error}");
+    for policy in [
+        Policy::new().deny_env(["SECRET"]),
+        Policy::new()
+            .allow_programs(["sh"])
+            .allow_env(["PATH", "PYTHON*"]),
+    ] {
+        let report = run(policy);
+        assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    }
+}
+
+#[test]
 fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
     let policy = || {
         Policy::new()
@@ -126,6 +227,48 @@ fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
         "no_shell",
     );
     refused(policy(), r#"pipe([["true"], "touch MARK"]);"#, "no_shell");
+}
+
+#[test]
+fn an_executors_client_options_cannot_run_a_program_around_the_policy() {
+    let only_true = || Policy::new().allow_programs(["true"]);
+    // ssh runs a ProxyCommand (a shell string) before it connects anywhere.
+    let ssh = |args: &str| {
+        format!(
+            r#"set_options(#{{ executors: #{{ farm: #{{ kind: "ssh", hosts: ["prun-test.invalid"],
+                args: [{args}, "-o", "BatchMode=yes"] }} }} }});
+            proc("a", #{{ executor: "farm", cmd: ["true"], now: true }});"#
+        )
+    };
+    refused(
+        only_true(),
+        &ssh(r#""-o", "ProxyCommand=touch MARK""#),
+        "the option `-o ProxyCommand=touch ",
+    );
+    refused(
+        Policy::new().no_shell(),
+        &ssh(r#""-oProxyCommand touch MARK""#),
+        "the option `-oProxyCommand touch ",
+    );
+    refused(
+        only_true(),
+        &ssh(r#""-o", "LogLevel=ERROR\nProxyCommand=touch MARK""#),
+        "of `ssh` is refused by the policy",
+    );
+    let slurm = r#"set_options(#{ executors: #{ hpc: #{ kind: "slurm", args: ["--qos=normal", "--task-prolog=MARK"] } } });"#;
+    refused(only_true(), slurm, "the option `--task-prolog=");
+    // Options that only say how to connect, or where a job runs, are declared as usual.
+    let dir = tempfile::tempdir().unwrap();
+    let report = runtime(dir.path(), only_true())
+        .run_str(
+            r#"set_options(#{ executors: #{
+                farm: #{ kind: "ssh", hosts: ["prun-test.invalid"], args: ["-o", "StrictHostKeyChecking=no", "-oLogLevel=ERROR", "-q"] },
+                hpc: #{ kind: "slurm", args: ["--qos=normal", "--exclusive"] },
+            } });"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
 }
 
 #[test]
@@ -171,19 +314,26 @@ fn max_procs_stops_a_run_that_starts_too_many() {
     let rt = runtime(dir.path(), Policy::new().max_procs(2));
     let report = rt
         .run_str(
-            r#"for i in 0..5 { proc(`p${i}`, #{ cmd: ["true"], deps: if i > 0 { [`p${i - 1}`] } else { [] } }); } run("p4");"#,
+            &format!(
+                r#"for i in 0..5 {{ proc(`p${{i}}`, #{{ cmd: ["touch", `{}/p${{i}}`], deps: if i > 0 {{ [`p${{i - 1}}`] }} else {{ [] }} }}); }} run("p4");"#,
+                dir.path().display()
+            ),
             [""; 0],
         )
         .unwrap();
     assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
-    let error = report.run.error.unwrap_or_default();
+    let error = report.run.error.clone().unwrap_or_default();
     assert!(error.contains("max_procs"), "{error}");
-    let ran = report
-        .procs
-        .iter()
-        .filter(|p| p.state == prun::State::Succeeded)
-        .count();
-    assert!(ran <= 3, "{ran} procs ran");
+    // Two procs ran; the third did not start its command.
+    assert!(dir.path().join("p1").exists(), "{report:?}");
+    assert!(
+        !dir.path().join("p2").exists(),
+        "a third proc ran: {report:?}"
+    );
+    let third = report.proc("p2").unwrap();
+    assert_eq!(third.state, prun::State::Failed, "{third:?}");
+    let why = third.error.clone().unwrap_or_default();
+    assert!(why.contains("at most 2 procs (max_procs)"), "{why}");
 }
 
 #[test]
@@ -253,4 +403,65 @@ fn a_denied_variable_is_hidden_from_the_declaration_of_the_scripts_options() {
         serde_json::json!("none"),
         "{report:?}"
     );
+}
+
+#[test]
+fn an_options_env_setting_does_not_read_a_denied_variable() {
+    let script = |var: &str| {
+        format!(
+            r#"let opts = args(#{{ token: #{{ env: "{var}", "default": "none" }}, all: #{{ env: "{var}", list: true }} }});
+            print(`token: ${{opts.token}} all: ${{opts.all}}`);
+            proc("t", || `${{opts.token}} ${{opts.all}}`);"#
+        )
+    };
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(&script("PRUN_TEST_HIDDEN"))
+        .args(&["--deny-env", "PRUN_TEST_HIDDEN"])
+        .run();
+    out.ok().out_has("token: none all: []").out_lacks("visible");
+    // Without the policy the setting reads the variable.
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(&script("PRUN_TEST_HIDDEN"))
+        .run();
+    out.ok().out_has("token: visible");
+    // The library: HOME is set in the tests' environment.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.rhai");
+    std::fs::write(&path, script("HOME")).unwrap();
+    let report = runtime(dir.path(), Policy::new().deny_env(["HOME"]))
+        .run_file(&path, ["t"])
+        .unwrap();
+    assert_eq!(
+        report.procs[0].result,
+        serde_json::json!("none []"),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn list_and_graph_take_the_policy_flags() {
+    // Both run the script's top level, and so its commands there.
+    let script = r#"exec(["touch", "made"]); proc("a", #{ cmd: ["true"] });"#;
+    for command in ["list", "graph"] {
+        let out = Test::new()
+            .script(script)
+            .raw(&[command, "--allow", "true", "main.rhai"])
+            .run();
+        out.code(2).err_has("program \"touch\"");
+        assert!(!out.exists("made"), "prun {command} ran a refused command");
+        let out = Test::new()
+            .script(r#"shell("touch made"); proc("a", #{ cmd: ["true"] });"#)
+            .raw(&[command, "--no-shell", "main.rhai"])
+            .run();
+        out.code(2).err_has("no_shell");
+        assert!(!out.exists("made"), "prun {command} ran a shell string");
+    }
+    let out = Test::new()
+        .env("PRUN_TEST_HIDDEN", "visible")
+        .script(r#"proc(`p-${env("PRUN_TEST_HIDDEN") ?? "hidden"}`, || 1);"#)
+        .raw(&["list", "--deny-env", "PRUN_TEST_HIDDEN", "main.rhai"])
+        .run();
+    out.ok().out_has("p-hidden").out_lacks("visible");
 }

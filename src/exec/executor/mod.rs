@@ -66,6 +66,14 @@ impl Executor {
         }
     }
 
+    /// Its client (`ssh`, `srun`) and the options the script gives it (`args`).
+    pub fn client_args(&self) -> (&'static str, &[String]) {
+        match self {
+            Executor::Ssh(s) => ("ssh", s.client_args()),
+            Executor::Slurm(s) => ("srun", s.client_args()),
+        }
+    }
+
     /// What it is, for `prun list` and `--dry-run`: `ssh web1, web2:4`, `slurm max_jobs 4`.
     pub fn describe(&self) -> String {
         match self {

@@ -60,6 +60,11 @@ impl Slurm {
         self.max_jobs
     }
 
+    /// The options of the declaration's `args`, given to every `srun`.
+    pub fn client_args(&self) -> &[String] {
+        &self.args
+    }
+
     /// `slurm max_jobs 4 partition batch`.
     pub fn describe(&self) -> String {
         let mut d = format!("slurm max_jobs {}", self.max_jobs);

@@ -112,6 +112,11 @@ impl Ssh {
         self.hosts.iter().map(|h| h.slots).sum()
     }
 
+    /// The options of the declaration's `args`, given to every `ssh`.
+    pub fn client_args(&self) -> &[String] {
+        &self.args
+    }
+
     /// `ssh web1, web2:4`.
     pub fn describe(&self) -> String {
         let hosts: Vec<String> = self

@@ -231,6 +231,27 @@ pub fn type_words(rhai: &str) -> String {
     words.join(" or ")
 }
 
+/// A value as a message shows what was given instead of what was expected: a number,
+/// bool or short string as written (`-1`, `"x"`), anything else by its type in words
+/// ("an array"). So "must be 0 or more, not -1" never reads "not an integer".
+pub fn value_words(v: &rhai::Dynamic) -> String {
+    if let Ok(n) = v.as_int() {
+        return n.to_string();
+    }
+    if let Ok(b) = v.as_bool() {
+        return b.to_string();
+    }
+    if let Ok(x) = v.as_float() {
+        return x.to_string();
+    }
+    if let Some(s) = v.read_lock::<rhai::ImmutableString>()
+        && s.chars().count() <= 40
+    {
+        return format!("{:?}", s.as_str());
+    }
+    type_words(v.type_name())
+}
+
 fn one_type(t: &str) -> String {
     let t = t.trim_start_matches("&mut ").trim_start_matches('&').trim();
     let base = t.split('<').next().unwrap_or(t);

@@ -222,6 +222,45 @@ fn rhai_type_names_are_put_into_words() {
 }
 
 #[test]
+fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
+    for (script, want) in [
+        // A shell body is a command line: a number or an array is not run as its text.
+        (
+            "proc(\"a\", #{ shell: 42, now: true });\n",
+            "proc \"a\": `shell` must be a string (a shell command line), not 42",
+        ),
+        (
+            "proc(\"a\", #{ shell: [\"true\"], now: true });\n",
+            "proc \"a\": `shell` must be a string (a shell command line), not an array",
+        ),
+        // An integer out of range is shown as written, not as "an integer".
+        (
+            "set_options(#{ keep_runs: -1 });\n",
+            "set_options: `keep_runs` must be an integer, 0 or more (0 keeps every run), not -1",
+        ),
+        (
+            "set_options(#{ parallel: 0 });\n",
+            "set_options: `parallel` must be a positive integer, not 0",
+        ),
+        (
+            "proc(\"a\", #{ output: 3, shell: \"true\" });\n",
+            "proc \"a\": `output` must be one of \"log\", \"stream\" or \"grouped\", not 3",
+        ),
+        (
+            "proc(\"a\", #{ interactive: \"yes\", shell: \"true\" });\n",
+            "proc \"a\": `interactive` must be a bool, not \"yes\"",
+        ),
+    ] {
+        let out = Test::new()
+            .script(script)
+            .raw(&["check", "main.rhai"])
+            .run();
+        out.code(2).err_has(&format!("main.rhai:1:1: {want}"));
+        assert!(!out.stderr.contains("i64"), "{}", out.describe());
+    }
+}
+
+#[test]
 fn a_run_that_schedules_nothing_lists_the_targets() {
     let script = r#"
 proc("fetch", #{ help: "download the data", cmd: ["touch", "fetched"] });

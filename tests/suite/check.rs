@@ -198,6 +198,33 @@ fn a_mistyped_function_gets_the_nearest_names_in_plain_words() {
 }
 
 #[test]
+fn a_mistyped_module_function_gets_the_nearest_functions_of_that_module() {
+    let out = Test::new()
+        .script("import \"rclone\" as r;\nr::newst(\"a\", \"b\");\n")
+        .run();
+    out.code(2).err_has(
+        "main.rhai:2:4: function not found: r::newst(a string, a string); did you mean `r::newest`?",
+    );
+    let out = Test::new()
+        .script("import \"rclone\" as r;\nr::newest();\n")
+        .run();
+    out.code(2).err_has(
+        "function r::newest() does not exist: `r::newest` is called as r::newest(src, dest_dir)",
+    );
+    // A module of the script's own, in a proc: its top level ran once (at the import).
+    let out = Test::new()
+        .file(
+            "mine.rhai",
+            "append_file(\"loaded\", \"x\");\nfn hello(x) { x }\n",
+        )
+        .script("import \"mine\" as mine;\nproc(\"a\", #{ now: true }, |ctx| mine::helo(1));\n")
+        .run();
+    out.code(1)
+        .out_has("function not found: mine::helo(an integer); did you mean `mine::hello`?");
+    assert_eq!(out.read("loaded"), "x", "{}", out.describe());
+}
+
+#[test]
 fn rhai_type_names_are_put_into_words() {
     let out = Test::new().script("shell(42);\n").run();
     out.code(2).err_has(

@@ -492,8 +492,9 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         let findings = host.findings();
         exit = crate::check::report(&sched.lock(), &ast, findings, &call.targets, stopped);
     }
-    // A script that failed declared only part of its procs: its error is the answer.
-    if let Some(what) = inspect.filter(|_| exit != Exit::Script) {
+    // A script that failed declared only part of its procs, and a target that matches
+    // nothing leaves a graph without it: the error is the answer, not a partial picture.
+    if let Some(what) = inspect.filter(|_| exit == Exit::Ok) {
         let text = {
             let c = sched.lock();
             match what {

@@ -126,6 +126,17 @@ fn graph_has_the_resolved_edges() {
 }
 
 #[test]
+fn graph_of_a_target_that_matches_nothing_prints_only_the_error() {
+    let out = Test::new()
+        .script(PIPELINE)
+        .before(&["graph"])
+        .args(&["uze"])
+        .run();
+    out.code(64).err_has("did you mean \"use\"?");
+    assert_eq!(out.stdout, "", "{}", out.describe());
+}
+
+#[test]
 #[cfg_attr(prun_no_dot, ignore = "graphviz `dot` is not installed")]
 fn graph_is_valid_dot() {
     let out = graph_of_the_pipeline();

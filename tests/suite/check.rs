@@ -492,4 +492,10 @@ fn definitions_load_back_and_describe_the_api() {
             "no {name}{params:?} in prun.d.rhai: {functions:?}"
         );
     }
+    // The constant every script sees, so that an editor does not flag it as undefined.
+    let prun = out.read("defs/prun.d.rhai");
+    assert!(
+        prun.lines().any(|l| l == "const NO_FAILURES: NoFailures;"),
+        "{prun}"
+    );
 }

@@ -323,6 +323,13 @@ fn json_report_is_written_on_a_script_error_with_its_text() {
             r["run"]["error"].as_str().is_some_and(|e| e.contains(want)),
             "{script}: {r}"
         );
+        // The text is the message itself, as for every other error: no "error: " first.
+        assert!(
+            r["run"]["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("main.rhai:")),
+            "{script}: {r}"
+        );
     }
 }
 

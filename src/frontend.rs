@@ -38,7 +38,7 @@ pub(crate) fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
 fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
-    let root = crate::paths::private_state_dir(script)?.join("logs");
+    let root = crate::paths::recorded_place(script, "log_dir", "logs")?;
     let Some(path) = crate::exec::log::latest(&root, proc_name) else {
         let proc_name = proc_name.to_string();
         return Err(Failure::NoLog { proc_name, root });
@@ -347,7 +347,7 @@ fn inspect_options(
 fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Failure> {
     let path = match db {
         Some(path) => path,
-        None => crate::paths::private_state_dir(script)?.join("tasks.db"),
+        None => crate::paths::recorded_place(script, "task_db", "tasks.db")?,
     };
     if !path.exists() {
         let script = script.to_path_buf();

@@ -262,6 +262,38 @@ fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
 }
 
 #[test]
+fn history_log_and_report_look_where_the_script_keeps_its_db_and_logs() {
+    let t = Test::new().script(
+        "#!/usr/bin/env prun\n\
+         set_options(#{ keep_runs: 1, task_db: \"t.db\", log_dir: \"mylogs\" });\n\
+         proc(\"noisy\", #{ now: true, no_skip: true, shell: \"echo said-so\" });\n",
+    );
+    let dir = t.dir().to_path_buf();
+    let prun = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        text
+    };
+    let _first = t.run();
+    prun(&["main.rhai", "--no-live"]);
+    let runs: Vec<_> = std::fs::read_dir(dir.join("mylogs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let history = prun(&["history", "main.rhai"]);
+    assert!(history.contains("1 succeeded"), "{history}");
+    assert!(prun(&["log", "main.rhai", "noisy"]).contains("said-so"));
+    assert!(prun(&["report", "main.rhai"]).contains("noisy"));
+}
+
+#[test]
 fn keep_runs_must_be_a_count() {
     Test::new()
         .script(r#"set_options(#{ keep_runs: -1 });"#)

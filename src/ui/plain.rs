@@ -207,7 +207,8 @@ impl Reporter for PlainReporter {
         if self.quiet && s.failed + s.failed_dep + s.not_run == 0 {
             return;
         }
-        if let Some(line) = slowest_line(s) {
+        // Under `-q` a failure's report is what went wrong and the counts, not timings.
+        if let Some(line) = slowest_line(s).filter(|_| !self.quiet) {
             outln!("{line}");
         }
         outln!("{}", summary_line(s));

@@ -450,6 +450,7 @@ fn quiet_prints_only_the_failure_report_when_something_fails() {
             "STARTED",
             "a line from the script",
             "an info line",
+            "prun: slowest:",
         ] {
             assert!(!line.contains(noise), "{noise} in {stdout}");
         }

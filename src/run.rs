@@ -498,7 +498,9 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         let text = {
             let c = sched.lock();
             match what {
-                Inspect::List => Some(crate::inspect::list(&c, |def| sched.placement(def))),
+                Inspect::List => Some(crate::inspect::list(&c, |def| sched.placement(def)))
+                    .filter(|text| !text.is_empty())
+                    .or_else(|| Some("no procs or protos".to_string())),
                 Inspect::Graph => Some(crate::inspect::dot(&c, !call.targets.is_empty())),
                 // `prun check` printed its findings above.
                 Inspect::Check => None,

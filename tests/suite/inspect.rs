@@ -105,6 +105,16 @@ fn list_shows_procs_protos_help_and_choices_without_running_anything() {
     assert!(!out.exists("data.txt") && !out.exists("used.txt"));
 }
 
+#[test]
+fn list_of_a_script_without_procs_says_so() {
+    let out = Test::new()
+        .script("let x = 1;\n")
+        .raw(&["list", "main.rhai"])
+        .run();
+    out.ok();
+    assert_eq!(out.stdout, "no procs or protos\n", "{}", out.describe());
+}
+
 fn graph_of_the_pipeline() -> Output {
     Test::new()
         .script(PIPELINE)

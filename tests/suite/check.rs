@@ -84,6 +84,21 @@ run("deploy::prdo");
 }
 
 #[test]
+fn check_finds_a_proto_dependency_with_a_placeholder_the_proto_lacks() {
+    let script = "proc(\"c::1\", #{ cmd: [\"true\"] });\n\
+                  proto(\"b::[x]\", #{ deps: [\"c::[z]\"], cmd: [\"true\"] });\n";
+    let want = "main.rhai:2:1: invalid name pattern \"b::[x]\": dependency \"c::[z]\" uses [z], which is not a placeholder of the proto";
+    // Found by `check` although no proc is made from the proto, and by a run at once.
+    Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run()
+        .code(2)
+        .err_has(want);
+    Test::new().script(script).run().code(2).err_has(want);
+}
+
+#[test]
 fn check_finds_an_unknown_option_in_a_map_built_at_run_time() {
     let out = Test::new()
         .script("let o = #{ nwo: true };\nproc(\"b\", o, || 1);\nproc(\"c\", #{ deps: [\"b\"] }, || 1);\n")

@@ -289,6 +289,15 @@ fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
             "proc \"a\": `output` must be one of \"log\", \"stream\" or \"grouped\", not 3",
         ),
         (
+            "proc(\"a\", #{ resources: #{ cpus: [2] }, shell: \"true\" });\n",
+            "proc \"a\": `resources`: `cpus` must be a whole number or a size like \"512M\" or \"8G\", not an array",
+        ),
+        // A resource the budget does not have, near one it has.
+        (
+            "proc(\"a\", #{ resources: #{ cpu: 2 }, shell: \"true\" });\n",
+            "proc \"a\" needs cpu 2 but the budget has no `cpu`; did you mean `cpus`?",
+        ),
+        (
             "proc(\"a\", #{ interactive: \"yes\", shell: \"true\" });\n",
             "proc \"a\": `interactive` must be a bool, not \"yes\"",
         ),

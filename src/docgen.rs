@@ -117,6 +117,12 @@ pub fn definitions(dir: &Path) -> Result<Exit, Failure> {
     let host = Host::new(sched.clone(), &HostOptions::default());
     let prun = prun_definitions(&host.functions());
     sched.shutdown();
+    if dir.exists() && !dir.is_dir() {
+        return Err(Failure::Usage(format!(
+            "prun: definitions: {} is not a directory (prun writes its .d.rhai files into DIR)",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(failed)?;
     // Rhai's own functions, from an engine without prun's. Its generator writes an
     // unknown return type as `-> ;`, which its own definition syntax does not allow.

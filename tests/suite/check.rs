@@ -450,6 +450,17 @@ fn parse_definition(stmt: &str) -> Result<Option<Signature>, String> {
 }
 
 #[test]
+fn definitions_into_a_file_say_it_is_not_a_directory() {
+    let out = Test::new()
+        .file("defs", "mine")
+        .raw(&["definitions", "defs"])
+        .run();
+    out.code(64)
+        .err_has("prun: definitions: defs is not a directory");
+    assert_eq!(out.read("defs"), "mine");
+}
+
+#[test]
 fn definitions_load_back_and_describe_the_api() {
     let out = Test::new().raw(&["definitions", "defs"]).run();
     out.ok();

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -356,6 +356,19 @@ pub struct Local {
     hidden_env: Arc<[String]>,
     /// The live process groups of this launcher's commands (those of one run).
     groups: Arc<Mutex<Vec<i32>>>,
+    /// What Ctrl-C at an interactive command does to the run.
+    on_ctrl_c: OnCtrlC,
+}
+
+/// The run's reaction to Ctrl-C that reached only an interactive command (the terminal's
+/// foreground group), set once by the scheduler that owns the launcher.
+#[derive(Clone, Default)]
+struct OnCtrlC(Arc<OnceLock<Box<dyn Fn() + Send + Sync>>>);
+
+impl fmt::Debug for OnCtrlC {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnCtrlC")
+    }
 }
 
 impl Local {
@@ -364,7 +377,23 @@ impl Local {
     pub fn hiding(hidden_env: Vec<String>) -> Local {
         Local {
             hidden_env: hidden_env.into(),
-            groups: Arc::default(),
+            ..Local::default()
+        }
+    }
+
+    /// Makes `interrupt` what Ctrl-C at an interactive command does: called before the
+    /// command's launch returns, so the run is interrupted before its proc ends and frees
+    /// the terminal for anything else. The first call wins.
+    pub fn on_ctrl_c(&self, interrupt: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_ctrl_c.0.set(Box::new(interrupt));
+    }
+
+    /// Ctrl-C ended an interactive command: the run is interrupted, as if prun got it.
+    /// Without a scheduler's reaction, prun sends SIGINT to itself.
+    fn ctrl_c(&self) {
+        match self.on_ctrl_c.0.get() {
+            Some(interrupt) => interrupt(),
+            None => unix::interrupt_self(),
         }
     }
 
@@ -791,7 +820,7 @@ async fn run_local(
         drop(foreground);
         // Ctrl-C went to the foreground group only: prun acts on it as if it got it too.
         if stages.iter().any(|s| s.signal == Some(unix::SIGINT)) {
-            unix::interrupt_self();
+            local.ctrl_c();
         }
     }
     for r in readers {

@@ -132,7 +132,7 @@ impl Scheduler {
         policy: Arc<crate::policy::Policy>,
     ) -> Arc<Scheduler> {
         let launcher: Arc<dyn Launcher> = Arc::new(Policed::new(policy.clone(), local.clone()));
-        Arc::new(Scheduler {
+        let sched = Arc::new(Scheduler {
             core: Mutex::new(core),
             rt,
             pool: Pool::default(),
@@ -155,7 +155,16 @@ impl Scheduler {
             output: Mutex::new(OutputMode::Log),
             grouped: Mutex::new(HashSet::new()),
             keep_runs: AtomicU64::new(KEEP_RUNS),
-        })
+        });
+        // Ctrl-C at an interactive command interrupts the run before its proc ends, so
+        // nothing starts in the moment between (as a signal handled later would allow).
+        let weak = Arc::downgrade(&sched);
+        sched.local.on_ctrl_c(move || {
+            if let Some(s) = weak.upgrade() {
+                s.interrupt();
+            }
+        });
+        sched
     }
 
     /// Installs the closure runner (once, before anything is scheduled).

@@ -480,6 +480,27 @@ fn an_interactive_proc_reads_the_terminal_and_runs_alone() {
 
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_c_in_an_interactive_proc_starts_nothing_after_it() {
+    // Six procs are ready behind the interactive one: the moment its command ends by
+    // Ctrl-C, the run is already interrupted, so none of them starts and the exit is 130.
+    // The question comes once the command has the terminal (its group is the terminal's
+    // foreground, fields 5 and 8 of /proc/PID/stat), so that Ctrl-C goes to it alone.
+    let script = r#"
+proc("ask", #{ now: true, interactive: true, shell: "while read -r p c s pp pg se tt tp rest < /proc/$$/stat; [ \"$pg\" != \"$tp\" ]; do sleep 0.01; done; printf 'your name? '; read answer" });
+for i in 0..6 { proc(`after${i}`, #{ now: true, shell: `touch after${i}.started` }); }
+"#;
+    let tty = Tty::start("interactive-int-queue", script, "-j 4");
+    tty.wait_for("the question", |t| t.text().contains("your name? "));
+    tty.tmux(&["send-keys", "-t", "s", "C-c"]);
+    assert_eq!(tty.exit_code(), 130, "{}", tty.text());
+    for i in 0..6 {
+        let file = format!("after{i}.started");
+        assert!(!tty.path(&file).exists(), "{file}\n{}", tty.text());
+    }
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn ctrl_c_in_an_interactive_proc_ends_it_and_the_run() {
     let tty = Tty::start("interactive-int", ASK, "-j 4");
     std::fs::write(tty.path("go"), "").unwrap();

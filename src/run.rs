@@ -546,9 +546,8 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     .flatten();
     // A run that an error stopped before it scheduled anything has nothing to sum up:
     // the error is all there is to say.
-    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0)
-        && (listing.is_none() || live.is_some())
-    {
+    summary.lists_targets = listing.is_some();
+    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0) {
         reporter.summary(&summary);
     }
     if let Some(text) = listing {

@@ -480,6 +480,19 @@ fn an_interactive_proc_reads_the_terminal_and_runs_alone() {
 
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_live_run_that_schedules_nothing_lists_the_targets_without_a_summary() {
+    let script = r#"proc("build", #{ help: "build it", cmd: ["true"] });"#;
+    let tty = Tty::start("nothing-to-run", script, "--live");
+    assert_eq!(tty.exit_code(), 0, "{}", tty.text());
+    let text = tty.text();
+    assert!(text.contains("nothing to run: name targets"), "{text}");
+    assert!(text.contains("build  build it"), "{text}");
+    // As without the live display: "0 succeeded" would say nothing.
+    assert!(!text.contains("succeeded"), "{text}");
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn ctrl_c_in_an_interactive_proc_starts_nothing_after_it() {
     // Six procs are ready behind the interactive one: the moment its command ends by
     // Ctrl-C, the run is already interrupted, so none of them starts and the exit is 130.

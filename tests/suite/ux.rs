@@ -79,6 +79,28 @@ fn list_of_the_bundled_fanout_script_works() {
 }
 
 #[test]
+fn list_and_graph_of_the_bundled_backup_verify_script_work_without_its_arguments() {
+    // Where no check query exists (a fresh clone): listing needs neither queries nor
+    // the required backup source.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/backup-verify.rhai");
+    let script = std::fs::read_to_string(path).expect("backup-verify.rhai");
+    let out = Test::new().script(&script).before(&["list"]).run();
+    out.ok()
+        .out_has("fetch")
+        .out_has("restore")
+        .out_has("check::[db]::[query]");
+    let out = Test::new().script(&script).before(&["graph"]).run();
+    out.ok().out_has("\"fetch\" -> \"restore\";");
+    // A run still needs both.
+    Test::new()
+        .script(&script)
+        .args(&["-r", "backups/"])
+        .run()
+        .code(2)
+        .err_has("no check queries in queries/<database>/*.sql");
+}
+
+#[test]
 fn glob_takes_non_normalised_prefixes() {
     let out = Test::new()
         .script(

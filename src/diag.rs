@@ -231,6 +231,27 @@ pub fn type_words(rhai: &str) -> String {
     words.join(" or ")
 }
 
+/// A value as a message shows what was given instead of what was expected: a number,
+/// bool or short string as written (`-1`, `"x"`), anything else by its type in words
+/// ("an array"). So "must be 0 or more, not -1" never reads "not an integer".
+pub fn value_words(v: &rhai::Dynamic) -> String {
+    if let Ok(n) = v.as_int() {
+        return n.to_string();
+    }
+    if let Ok(b) = v.as_bool() {
+        return b.to_string();
+    }
+    if let Ok(x) = v.as_float() {
+        return x.to_string();
+    }
+    if let Some(s) = v.read_lock::<rhai::ImmutableString>()
+        && s.chars().count() <= 40
+    {
+        return format!("{:?}", s.as_str());
+    }
+    type_words(v.type_name())
+}
+
 fn one_type(t: &str) -> String {
     let t = t.trim_start_matches("&mut ").trim_start_matches('&').trim();
     let base = t.split('<').next().unwrap_or(t);
@@ -283,6 +304,20 @@ fn function_not_found(sig: &str) -> String {
         return format!("operator `{name}` does not apply to {}", args.join(" and "));
     }
     let call = format!("{name}({})", args.join(", "));
+    if let Some((alias, bare)) = name.rsplit_once("::")
+        && let Some(functions) = module_functions(alias)
+    {
+        if let Some(forms) = functions.get(bare) {
+            let shown: Vec<String> = forms.iter().map(|f| format!("{alias}::{f}")).collect();
+            return format!(
+                "function {call} does not exist: `{name}` is called as {}",
+                shown.join(" or ")
+            );
+        }
+        let qualified: Vec<String> = functions.keys().map(|f| format!("{alias}::{f}")).collect();
+        let hint = crate::suggest::hint(name, qualified.iter().map(String::as_str), "`");
+        return format!("function not found: {call}{hint}");
+    }
     let known = callables();
     let bare = name.rsplit("::").next().unwrap_or(name);
     if let Some(forms) = known.get(bare).filter(|_| !name.contains("::")) {
@@ -333,6 +368,53 @@ fn split_types(args: &str) -> Vec<&str> {
 /// engine; only the hint, never the error, and nothing is kept of finished runs.
 static ENGINE: RwLock<Option<Weak<Engine>>> = RwLock::new(None);
 static SCRIPT_FUNCTIONS: RwLock<BTreeSet<String>> = RwLock::new(BTreeSet::new());
+
+/// The modules the script imported: alias → (the path given to `import`, the importing
+/// script), as [`know_imports`] found them.
+static IMPORTS: RwLock<BTreeMap<String, (String, Option<String>)>> = RwLock::new(BTreeMap::new());
+
+/// Remembers the modules `ast` imports with a constant path (`import "rclone" as r;`),
+/// so that a function missing from one (`r::newst`) gets the nearest of its functions.
+pub fn know_imports(ast: &rhai::AST) {
+    let mut found = BTreeMap::new();
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(import, _))) = path.last()
+            && let (rhai::Expr::StringConstant(module, _), alias) = (&import.0, &import.1)
+            && !alias.name.is_empty()
+        {
+            let source = ast.source().map(str::to_string);
+            found.insert(alias.name.to_string(), (module.to_string(), source));
+        }
+        true
+    });
+    *IMPORTS.write().unwrap_or_else(|e| e.into_inner()) = found;
+}
+
+/// The public functions of the module imported as `alias`, by name, with their
+/// signatures (`newest(src, dir, opts)`). The module is asked of the engine's resolver,
+/// which has it already (it was imported), so nothing in it runs again.
+fn module_functions(alias: &str) -> Option<BTreeMap<String, BTreeSet<String>>> {
+    let (module, source) = IMPORTS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(alias)?
+        .clone();
+    let engine = ENGINE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade)?;
+    let module = engine
+        .module_resolver()
+        .resolve(&engine, source.as_deref(), &module, Position::NONE)
+        .ok()?;
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for sig in module.gen_fn_signatures_with_mapper(|t| t.into()) {
+        let name = sig.split('(').next().unwrap_or(&sig).to_string();
+        out.entry(name).or_default().insert(sig);
+    }
+    Some(out)
+}
 
 /// Makes `engine`'s functions the ones "did you mean" offers.
 pub fn know_engine(engine: &Weak<Engine>) {

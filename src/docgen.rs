@@ -117,6 +117,12 @@ pub fn definitions(dir: &Path) -> Result<Exit, Failure> {
     let host = Host::new(sched.clone(), &HostOptions::default());
     let prun = prun_definitions(&host.functions());
     sched.shutdown();
+    if dir.exists() && !dir.is_dir() {
+        return Err(Failure::Usage(format!(
+            "prun: definitions: {} is not a directory (prun writes its .d.rhai files into DIR)",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(failed)?;
     // Rhai's own functions, from an engine without prun's. Its generator writes an
     // unknown return type as `-> ;`, which its own definition syntax does not allow.
@@ -129,8 +135,9 @@ pub fn definitions(dir: &Path) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-/// The definition file of prun's functions: `fn name(param: Type, ...) -> Type;`, and
-/// `fn get name(ctx: Ctx) -> Type;` for the properties of `ctx` and results.
+/// The definition file of prun's functions: `fn name(param: Type, ...) -> Type;`,
+/// `fn get name(ctx: Ctx) -> Type;` for the properties of `ctx` and results, and
+/// `const NO_FAILURES`.
 fn prun_definitions(functions: &[crate::script::Function]) -> String {
     let mut lines: Vec<String> = functions
         .iter()
@@ -164,6 +171,8 @@ fn prun_definitions(functions: &[crate::script::Function]) -> String {
         .collect();
     lines.sort();
     lines.dedup();
+    // The constant every script sees (pushed into its scope, not registered).
+    lines.push("/// A dependency: the proc runs only if no proc of the run has failed (`deps: [NO_FAILURES]`).\nconst NO_FAILURES: NoFailures;".into());
     format!("module static;\n\n{}\n", lines.join("\n\n"))
 }
 

@@ -129,9 +129,11 @@ impl Failure {
     /// error's text. `None` when no run was attempted (help was printed).
     pub fn report(&self) -> Option<(Outcome, String)> {
         let text = self.to_string();
+        let text = text.strip_prefix("prun: ").unwrap_or(&text);
+        // The report's field says it is an error: "syntax error: ...", not "error: ...".
         let text = text
-            .strip_prefix("prun: ")
-            .unwrap_or(&text)
+            .strip_prefix("error: ")
+            .unwrap_or(text)
             .trim_end()
             .to_string();
         let outcome = match self {

@@ -38,7 +38,7 @@ pub(crate) fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
 fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
-    let root = crate::paths::private_state_dir(script)?.join("logs");
+    let root = crate::paths::recorded_place(script, "log_dir", "logs")?;
     let Some(path) = crate::exec::log::latest(&root, proc_name) else {
         let proc_name = proc_name.to_string();
         return Err(Failure::NoLog { proc_name, root });
@@ -209,8 +209,9 @@ fn with_declared_options(
             // What is left must be prun's: an unknown option is a usage error now.
             if let Some(e) = c.tail_error.take() {
                 return Err(Failure::Usage(format!(
-                    "{}\n(the script's own options: prun {script} --help)",
-                    e.trim_end()
+                    "{}\n(the script's own options: prun {script} --help){}",
+                    e.trim_end(),
+                    script_option_hint(&decl, &split.rest, &e)
                 )));
             }
             c.script_values = Some(split.values);
@@ -264,6 +265,20 @@ fn script_usage(script: &str, msg: impl std::fmt::Display) -> Failure {
     ))
 }
 
+/// For a word prun's parser refused (`error` quotes it, `'--max-ag'`): a line naming the
+/// nearest of the script's own options, or an empty string.
+fn script_option_hint(decl: &crate::script::Declaration, words: &[String], error: &str) -> String {
+    words
+        .iter()
+        .filter(|w| w.starts_with("--"))
+        .find(|w| error.contains(&format!("'{}'", w.split('=').next().unwrap_or(w))))
+        .map(|w| (w, decl.option_hint(w)))
+        .filter(|(_, hint)| !hint.is_empty())
+        .map_or_else(String::new, |(w, hint)| {
+            format!("\nprun: {w} is not an option of the script either{hint}")
+        })
+}
+
 /// `prun list|graph SCRIPT WORDS...`: the words are read with the script's declaration as
 /// a run reads them, except that a required option may be left out (it reads as `()`):
 /// listing a script must not need its secrets. Words that are not the script's are
@@ -275,15 +290,20 @@ fn inspect_options(
 ) -> Result<Option<RunConfig>, Failure> {
     let script = cfg.script.display().to_string();
     let words = std::mem::take(&mut cfg.tail);
-    let rest = match declaration(&cfg) {
+    let decl = declaration(&cfg)
+        .transpose()
+        .map_err(|source| Failure::Declaration {
+            script: script.clone(),
+            source,
+        })?;
+    let rest = match &decl {
         None => {
             let mut words = words.into_iter();
             let rest: Vec<String> = words.by_ref().take_while(|w| w != "--").collect();
             cfg.script_args = words.collect();
             rest
         }
-        Some(Err(source)) => return Err(Failure::Declaration { script, source }),
-        Some(Ok(decl)) => {
+        Some(decl) => {
             let split = decl
                 .split_lenient(&words)
                 .map_err(|msg| script_usage(&script, msg))?;
@@ -296,16 +316,30 @@ fn inspect_options(
             split.rest
         }
     };
-    match what {
-        Inspect::Graph | Inspect::Check => cfg.targets = rest,
-        Inspect::List if rest.is_empty() => {}
-        Inspect::List => {
-            return Err(Failure::Usage(format!(
-                "prun: list {script}: unexpected argument \"{}\" (prun list takes the script's own arguments only: prun {script} --help)",
-                rest[0]
-            )));
-        }
+    // An option neither the script nor prun's subcommand has is a mistake, not a target.
+    let wrong = match what {
+        Inspect::List => rest.first(),
+        Inspect::Graph | Inspect::Check => rest.iter().find(|w| w.len() > 1 && w.starts_with('-')),
+    };
+    if let Some(word) = wrong {
+        let hint = decl
+            .as_ref()
+            .map_or_else(String::new, |d| d.option_hint(word));
+        let sub = match what {
+            Inspect::List => "list",
+            Inspect::Graph => "graph",
+            Inspect::Check => "check",
+        };
+        return Err(Failure::Usage(format!(
+            "prun: {sub} {script}: unexpected argument \"{word}\"{hint} (prun {sub} takes the script's own arguments{}: prun {script} --help)",
+            if what == Inspect::List {
+                " only"
+            } else {
+                " and targets"
+            }
+        )));
     }
+    cfg.targets = rest;
     Ok(Some(cfg))
 }
 
@@ -313,7 +347,7 @@ fn inspect_options(
 fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Failure> {
     let path = match db {
         Some(path) => path,
-        None => crate::paths::private_state_dir(script)?.join("tasks.db"),
+        None => crate::paths::recorded_place(script, "task_db", "tasks.db")?,
     };
     if !path.exists() {
         let script = script.to_path_buf();

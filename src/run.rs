@@ -485,12 +485,15 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         let findings = host.findings();
         exit = crate::check::report(&sched.lock(), &ast, findings, &call.targets, stopped);
     }
-    // A script that failed declared only part of its procs: its error is the answer.
-    if let Some(what) = inspect.filter(|_| exit != Exit::Script) {
+    // A script that failed declared only part of its procs, and a target that matches
+    // nothing leaves a graph without it: the error is the answer, not a partial picture.
+    if let Some(what) = inspect.filter(|_| exit == Exit::Ok) {
         let text = {
             let c = sched.lock();
             match what {
-                Inspect::List => Some(crate::inspect::list(&c, |def| sched.placement(def))),
+                Inspect::List => Some(crate::inspect::list(&c, |def| sched.placement(def)))
+                    .filter(|text| !text.is_empty())
+                    .or_else(|| Some("no procs or protos".to_string())),
                 Inspect::Graph => Some(crate::inspect::dot(&c, !call.targets.is_empty())),
                 // `prun check` printed its findings above.
                 Inspect::Check => None,
@@ -536,9 +539,8 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     .flatten();
     // A run that an error stopped before it scheduled anything has nothing to sum up:
     // the error is all there is to say.
-    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0)
-        && (listing.is_none() || live.is_some())
-    {
+    summary.lists_targets = listing.is_some();
+    if !(matches!(exit, Exit::Script | Exit::Usage) && summary.total() == 0) {
         reporter.summary(&summary);
     }
     if let Some(text) = listing {

@@ -934,8 +934,9 @@ fn over_budget(
     let have = if budget.has(res) {
         format!("the budget has {}", amount(res, have))
     } else {
+        let hint = crate::suggest::hint(res, budget.iter().map(|(name, _)| name), "`");
         format!(
-            "the budget has no `{res}` (declare it: set_options(#{{ resources: #{{ {res}: N }} }}))"
+            "the budget has no `{res}`{hint} (declare it: set_options(#{{ resources: #{{ {res}: N }} }}))"
         )
     };
     Err(GraphError::Option(format!(

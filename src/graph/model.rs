@@ -226,6 +226,24 @@ impl Graph {
                 });
             }
         }
+        // A dependency is filled from the proto's own values: any other placeholder in it
+        // could never be filled, whichever proc the proto makes.
+        for dep in &def.deps {
+            if let DepSpec::Name(dep) = dep {
+                let dep_template = Template::parse(dep, &self.sep)?;
+                if let Some(p) = dep_template
+                    .params()
+                    .find(|p| !template.params().any(|q| q == *p))
+                {
+                    return Err(GraphError::BadPattern {
+                        pattern: pattern.to_string(),
+                        why: format!(
+                            "dependency \"{dep}\" uses [{p}], which is not a placeholder of the proto"
+                        ),
+                    });
+                }
+            }
+        }
         let id = self.protos.len();
         self.protos.push(Proto {
             template,

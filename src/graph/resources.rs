@@ -128,11 +128,7 @@ pub fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, String> {
     let bad = || {
         format!(
             "`{name}` must be a whole number or a size like \"512M\" or \"8G\", not {}",
-            if value.is_string() {
-                format!("\"{value}\"")
-            } else {
-                value.type_name().to_string()
-            }
+            crate::diag::value_words(value)
         )
     };
     if let Ok(n) = value.as_int() {

@@ -37,7 +37,7 @@ pub struct ReportRequest {
 pub fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let path = match &req.db {
         Some(path) => path.clone(),
-        None => crate::paths::private_state_dir(&req.script)?.join("tasks.db"),
+        None => crate::paths::recorded_place(&req.script, "task_db", "tasks.db")?,
     };
     if !path.exists() {
         let script = req.script.clone();

@@ -535,7 +535,7 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
         let bad = |what: &str| {
             err(format!(
                 "set_options: `{k}` must be {what}, not {}",
-                crate::diag::type_words(v.type_name())
+                crate::diag::value_words(&v)
             ))
         };
         match k {

@@ -123,11 +123,18 @@ impl Callable for ScriptCallback {
         } else if self.arities.contains(&0) {
             0
         } else {
+            let forms = if args.is_empty() {
+                "|ctx| (or ||)".to_string()
+            } else {
+                format!("|ctx| or |ctx{}|", ", x".repeat(args.len()))
+            };
+            let takes = match self.arities[0] {
+                1 => "1 parameter".to_string(),
+                n => format!("{n} parameters"),
+            };
             return Err(format!(
-                "the closure at {} takes {} parameter(s); it is called as |ctx| or |ctx{}|",
-                self.origin,
-                self.arities[0],
-                ", x".repeat(args.len())
+                "the closure at {} takes {takes}; it is called as {forms}",
+                self.origin
             )
             .into());
         };

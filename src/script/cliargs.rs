@@ -83,8 +83,8 @@ pub enum ArgsError {
     NeedsValue(String),
     #[error("option {0} takes no value")]
     TakesNoValue(String),
-    #[error("unknown option {0}")]
-    Unknown(String),
+    #[error("unknown option {name}{hint}")]
+    Unknown { name: String, hint: String },
     #[error("option {name} takes an integer, not \"{value}\"")]
     NotAnInteger { name: String, value: String },
     #[error("missing required option {name}{hint}")]
@@ -190,6 +190,22 @@ impl Declaration {
         Ok(Declaration { about, opts })
     }
 
+    /// `; did you mean `--max-age`?` for a mistyped long option (`--max-ag`, `--max-ag=2d`):
+    /// the nearest of the script's declared options, or an empty string.
+    pub fn option_hint(&self, word: &str) -> String {
+        let Some(name) = word.strip_prefix("--") else {
+            return String::new();
+        };
+        let name = name.split('=').next().unwrap_or(name);
+        let longs: Vec<String> = self
+            .opts
+            .iter()
+            .filter(|o| !o.positional)
+            .map(|o| format!("--{}", o.long))
+            .collect();
+        crate::suggest::hint(&format!("--{name}"), longs.iter().map(String::as_str), "`")
+    }
+
     fn by_long(&self, name: &str) -> Option<&Opt> {
         self.opts.iter().find(|o| !o.positional && o.long == name)
     }
@@ -260,7 +276,9 @@ impl Declaration {
                 } else if name == "help" {
                     help = true;
                 } else if script_only {
-                    return Err(ArgsError::Unknown(format!("--{name}")));
+                    let name = format!("--{name}");
+                    let hint = self.option_hint(&name);
+                    return Err(ArgsError::Unknown { name, hint });
                 } else {
                     rest.push(w.clone());
                     if inline.is_none() && PRUN_VALUED.contains(&w.as_str()) {
@@ -284,7 +302,10 @@ impl Declaration {
                 } else if c == 'h' && attached.is_empty() {
                     help = true;
                 } else if script_only {
-                    return Err(ArgsError::Unknown(format!("-{c}")));
+                    return Err(ArgsError::Unknown {
+                        name: format!("-{c}"),
+                        hint: String::new(),
+                    });
                 } else {
                     rest.push(w.clone());
                     if attached.is_empty() && PRUN_VALUED.contains(&w.as_str()) {

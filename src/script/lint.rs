@@ -70,6 +70,40 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
     out
 }
 
+/// The string given for `key` in a `set_options` call written as a map literal
+/// (`set_options(#{ task_db: "t.db" })`), the last one's when several: where the script
+/// keeps its task DB or logs, found without running it.
+pub fn literal_option(ast: &AST, key: &str) -> Option<String> {
+    let mut found = None;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, _)) | ASTNode::Stmt(Stmt::FnCall(call, _))) => {
+                call
+            }
+            _ => return true,
+        };
+        if call.namespace.is_empty() && call.name == "set_options" {
+            let value = match call.args.first() {
+                Some(Expr::Map(m, _)) => {
+                    m.0.iter()
+                        .find(|(k, _)| k.name == key)
+                        .and_then(|(_, v)| match v {
+                            Expr::StringConstant(s, _) => Some(s.to_string()),
+                            _ => None,
+                        })
+                }
+                Some(Expr::DynamicConstant(v, _)) => v
+                    .read_lock::<Map>()
+                    .and_then(|m| m.get(key).and_then(|v| v.clone().into_string().ok())),
+                _ => None,
+            };
+            found = value.or(found.take());
+        }
+        true
+    });
+    found
+}
+
 /// The keys of a map literal with their positions. A map of constants may have been
 /// folded into one value when the script was compiled: its keys get the call's position.
 fn literal_keys(arg: Option<&Expr>, call: Position) -> Vec<(String, Position)> {

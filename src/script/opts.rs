@@ -189,14 +189,17 @@ pub fn parse(
             err(format!(
                 "`output` must be one of {}, not {}",
                 quoted_names(OutputMode::NAMES),
-                mode.map_or_else(|| v.type_name().to_string(), |m| format!("\"{m}\""))
+                crate::diag::value_words(&v)
             ))
         })?);
     }
     if let Some(v) = get("interactive") {
-        def.interactive = v
-            .as_bool()
-            .map_err(|t| err(format!("`interactive` must be a bool, not {t}")))?;
+        def.interactive = v.as_bool().map_err(|_| {
+            err(format!(
+                "`interactive` must be a bool, not {}",
+                crate::diag::value_words(&v)
+            ))
+        })?;
     }
     if let Some(v) = get("wave") {
         def.wave = v.as_int().map_err(|t| {
@@ -295,7 +298,12 @@ pub fn parse(
             }
             Body::Cmd(argv)
         }
-        (None, None, Some(s)) => Body::Shell(s.to_string()),
+        (None, None, Some(s)) => Body::Shell(s.clone().into_string().map_err(|_| {
+            err(format!(
+                "`shell` must be a string (a shell command line), not {}",
+                crate::diag::value_words(&s)
+            ))
+        })?),
         (None, None, None) => {
             return Err(err(
                 "it has no body: give a closure, `cmd: [...]` or `shell: \"...\"`".into(),

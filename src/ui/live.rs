@@ -415,10 +415,12 @@ impl Reporter for LiveReporter {
         sc.drawn.clear();
         sc.finished = true;
         let _ = queue!(out, Show);
-        if let Some(line) = slowest_line(s) {
-            let _ = writeln!(out, "{line}");
+        if !s.lists_targets {
+            if let Some(line) = slowest_line(s) {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = writeln!(out, "{}", summary_line(s));
         }
-        let _ = writeln!(out, "{}", summary_line(s));
         let _ = out.flush();
     }
 

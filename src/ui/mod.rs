@@ -30,6 +30,9 @@ pub struct Summary {
     pub wall: Duration,
     /// The procs that took longest, longest first (at most three).
     pub slowest: Vec<(String, Duration)>,
+    /// Nothing was scheduled and the run lists the targets instead: no summary line
+    /// ("0 succeeded" would say nothing), only the end of the live display.
+    pub lists_targets: bool,
 }
 
 impl Summary {

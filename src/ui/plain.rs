@@ -204,10 +204,11 @@ impl Reporter for PlainReporter {
 
     fn summary(&self, s: &Summary) {
         // `-q` is for cron, which mails what a job prints: nothing when all went well.
-        if self.quiet && s.failed + s.failed_dep + s.not_run == 0 {
+        if s.lists_targets || (self.quiet && s.failed + s.failed_dep + s.not_run == 0) {
             return;
         }
-        if let Some(line) = slowest_line(s) {
+        // Under `-q` a failure's report is what went wrong and the counts, not timings.
+        if let Some(line) = slowest_line(s).filter(|_| !self.quiet) {
             outln!("{line}");
         }
         outln!("{}", summary_line(s));

@@ -84,6 +84,21 @@ run("deploy::prdo");
 }
 
 #[test]
+fn check_finds_a_proto_dependency_with_a_placeholder_the_proto_lacks() {
+    let script = "proc(\"c::1\", #{ cmd: [\"true\"] });\n\
+                  proto(\"b::[x]\", #{ deps: [\"c::[z]\"], cmd: [\"true\"] });\n";
+    let want = "main.rhai:2:1: invalid name pattern \"b::[x]\": dependency \"c::[z]\" uses [z], which is not a placeholder of the proto";
+    // Found by `check` although no proc is made from the proto, and by a run at once.
+    Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run()
+        .code(2)
+        .err_has(want);
+    Test::new().script(script).run().code(2).err_has(want);
+}
+
+#[test]
 fn check_finds_an_unknown_option_in_a_map_built_at_run_time() {
     let out = Test::new()
         .script("let o = #{ nwo: true };\nproc(\"b\", o, || 1);\nproc(\"c\", #{ deps: [\"b\"] }, || 1);\n")
@@ -198,6 +213,33 @@ fn a_mistyped_function_gets_the_nearest_names_in_plain_words() {
 }
 
 #[test]
+fn a_mistyped_module_function_gets_the_nearest_functions_of_that_module() {
+    let out = Test::new()
+        .script("import \"rclone\" as r;\nr::newst(\"a\", \"b\");\n")
+        .run();
+    out.code(2).err_has(
+        "main.rhai:2:4: function not found: r::newst(a string, a string); did you mean `r::newest`?",
+    );
+    let out = Test::new()
+        .script("import \"rclone\" as r;\nr::newest();\n")
+        .run();
+    out.code(2).err_has(
+        "function r::newest() does not exist: `r::newest` is called as r::newest(src, dest_dir)",
+    );
+    // A module of the script's own, in a proc: its top level ran once (at the import).
+    let out = Test::new()
+        .file(
+            "mine.rhai",
+            "append_file(\"loaded\", \"x\");\nfn hello(x) { x }\n",
+        )
+        .script("import \"mine\" as mine;\nproc(\"a\", #{ now: true }, |ctx| mine::helo(1));\n")
+        .run();
+    out.code(1)
+        .out_has("function not found: mine::helo(an integer); did you mean `mine::hello`?");
+    assert_eq!(out.read("loaded"), "x", "{}", out.describe());
+}
+
+#[test]
 fn rhai_type_names_are_put_into_words() {
     let out = Test::new().script("shell(42);\n").run();
     out.code(2).err_has(
@@ -218,6 +260,54 @@ fn rhai_type_names_are_put_into_words() {
     assert!(!out.stderr.contains("anon$"), "{}", out.describe());
     for jargon in ["i64", "ImmutableString", "rhai::", "FnPtr"] {
         assert!(!out.stderr.contains(jargon), "{jargon}\n{}", out.describe());
+    }
+}
+
+#[test]
+fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
+    for (script, want) in [
+        // A shell body is a command line: a number or an array is not run as its text.
+        (
+            "proc(\"a\", #{ shell: 42, now: true });\n",
+            "proc \"a\": `shell` must be a string (a shell command line), not 42",
+        ),
+        (
+            "proc(\"a\", #{ shell: [\"true\"], now: true });\n",
+            "proc \"a\": `shell` must be a string (a shell command line), not an array",
+        ),
+        // An integer out of range is shown as written, not as "an integer".
+        (
+            "set_options(#{ keep_runs: -1 });\n",
+            "set_options: `keep_runs` must be an integer, 0 or more (0 keeps every run), not -1",
+        ),
+        (
+            "set_options(#{ parallel: 0 });\n",
+            "set_options: `parallel` must be a positive integer, not 0",
+        ),
+        (
+            "proc(\"a\", #{ output: 3, shell: \"true\" });\n",
+            "proc \"a\": `output` must be one of \"log\", \"stream\" or \"grouped\", not 3",
+        ),
+        (
+            "proc(\"a\", #{ resources: #{ cpus: [2] }, shell: \"true\" });\n",
+            "proc \"a\": `resources`: `cpus` must be a whole number or a size like \"512M\" or \"8G\", not an array",
+        ),
+        // A resource the budget does not have, near one it has.
+        (
+            "proc(\"a\", #{ resources: #{ cpu: 2 }, shell: \"true\" });\n",
+            "proc \"a\" needs cpu 2 but the budget has no `cpu`; did you mean `cpus`?",
+        ),
+        (
+            "proc(\"a\", #{ interactive: \"yes\", shell: \"true\" });\n",
+            "proc \"a\": `interactive` must be a bool, not \"yes\"",
+        ),
+    ] {
+        let out = Test::new()
+            .script(script)
+            .raw(&["check", "main.rhai"])
+            .run();
+        out.code(2).err_has(&format!("main.rhai:1:1: {want}"));
+        assert!(!out.stderr.contains("i64"), "{}", out.describe());
     }
 }
 
@@ -360,6 +450,17 @@ fn parse_definition(stmt: &str) -> Result<Option<Signature>, String> {
 }
 
 #[test]
+fn definitions_into_a_file_say_it_is_not_a_directory() {
+    let out = Test::new()
+        .file("defs", "mine")
+        .raw(&["definitions", "defs"])
+        .run();
+    out.code(64)
+        .err_has("prun: definitions: defs is not a directory");
+    assert_eq!(out.read("defs"), "mine");
+}
+
+#[test]
 fn definitions_load_back_and_describe_the_api() {
     let out = Test::new().raw(&["definitions", "defs"]).run();
     out.ok();
@@ -426,4 +527,10 @@ fn definitions_load_back_and_describe_the_api() {
             "no {name}{params:?} in prun.d.rhai: {functions:?}"
         );
     }
+    // The constant every script sees, so that an editor does not flag it as undefined.
+    let prun = out.read("defs/prun.d.rhai");
+    assert!(
+        prun.lines().any(|l| l == "const NO_FAILURES: NoFailures;"),
+        "{prun}"
+    );
 }

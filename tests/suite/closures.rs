@@ -267,3 +267,18 @@ print("sum=" + sum);
         .run();
     out.ok().line("sum=108").summary_is("prun: 100 succeeded");
 }
+
+#[test]
+fn a_body_with_too_many_parameters_is_told_how_it_is_called() {
+    let out = Test::new()
+        .script("proc(\"a\", #{ now: true }, |ctx, b| 1);\n")
+        .run();
+    out.code(1)
+        .out_has("takes 2 parameters; it is called as |ctx| (or ||)")
+        .out_lacks("|ctx| or |ctx|");
+    let out = Test::new()
+        .script("proto(\"a::[x]\", |ctx, b, c| 1);\nrun(\"a::1\");\n")
+        .run();
+    out.code(1)
+        .out_has("takes 3 parameters; it is called as |ctx| or |ctx, x|");
+}

@@ -233,3 +233,21 @@ fn readme_and_docs_link_only_to_files_and_headings_in_the_repository() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(checked >= 10, "only {checked} links found");
 }
+
+#[test]
+fn readme_and_docs_refer_to_nothing_a_reader_does_not_have() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = docs();
+    files.push(root.join("README.md"));
+    let mut wrong = Vec::new();
+    for md in &files {
+        let text = std::fs::read_to_string(md).expect("read").to_lowercase();
+        // The project's own working documents and a library the docs never introduce.
+        for word in ["parproc", "contract", "third post", "shared/api"] {
+            if text.contains(word) {
+                wrong.push(format!("{}: mentions {word:?}", md.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

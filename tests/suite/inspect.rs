@@ -105,6 +105,16 @@ fn list_shows_procs_protos_help_and_choices_without_running_anything() {
     assert!(!out.exists("data.txt") && !out.exists("used.txt"));
 }
 
+#[test]
+fn list_of_a_script_without_procs_says_so() {
+    let out = Test::new()
+        .script("let x = 1;\n")
+        .raw(&["list", "main.rhai"])
+        .run();
+    out.ok();
+    assert_eq!(out.stdout, "no procs or protos\n", "{}", out.describe());
+}
+
 fn graph_of_the_pipeline() -> Output {
     Test::new()
         .script(PIPELINE)
@@ -123,6 +133,17 @@ fn graph_has_the_resolved_edges() {
         .out_has("\"gen\" -> \"build::prod\";")
         .out_lacks("\"w0\"");
     assert!(!out.exists("data.txt"));
+}
+
+#[test]
+fn graph_of_a_target_that_matches_nothing_prints_only_the_error() {
+    let out = Test::new()
+        .script(PIPELINE)
+        .before(&["graph"])
+        .args(&["uze"])
+        .run();
+    out.code(64).err_has("did you mean \"use\"?");
+    assert_eq!(out.stdout, "", "{}", out.describe());
 }
 
 #[test]

@@ -262,6 +262,38 @@ fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
 }
 
 #[test]
+fn history_log_and_report_look_where_the_script_keeps_its_db_and_logs() {
+    let t = Test::new().script(
+        "#!/usr/bin/env prun\n\
+         set_options(#{ keep_runs: 1, task_db: \"t.db\", log_dir: \"mylogs\" });\n\
+         proc(\"noisy\", #{ now: true, no_skip: true, shell: \"echo said-so\" });\n",
+    );
+    let dir = t.dir().to_path_buf();
+    let prun = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        text
+    };
+    let _first = t.run();
+    prun(&["main.rhai", "--no-live"]);
+    let runs: Vec<_> = std::fs::read_dir(dir.join("mylogs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let history = prun(&["history", "main.rhai"]);
+    assert!(history.contains("1 succeeded"), "{history}");
+    assert!(prun(&["log", "main.rhai", "noisy"]).contains("said-so"));
+    assert!(prun(&["report", "main.rhai"]).contains("noisy"));
+}
+
+#[test]
 fn keep_runs_must_be_a_count() {
     Test::new()
         .script(r#"set_options(#{ keep_runs: -1 });"#)
@@ -444,6 +476,40 @@ fn an_interactive_proc_reads_the_terminal_and_runs_alone() {
     let answer = std::fs::read_to_string(tty.path("answer.txt")).unwrap();
     assert_eq!(answer, "Ada Lovelace\n");
     assert!(tty.path("after.saw-answer").exists());
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_live_run_that_schedules_nothing_lists_the_targets_without_a_summary() {
+    let script = r#"proc("build", #{ help: "build it", cmd: ["true"] });"#;
+    let tty = Tty::start("nothing-to-run", script, "--live");
+    assert_eq!(tty.exit_code(), 0, "{}", tty.text());
+    let text = tty.text();
+    assert!(text.contains("nothing to run: name targets"), "{text}");
+    assert!(text.contains("build  build it"), "{text}");
+    // As without the live display: "0 succeeded" would say nothing.
+    assert!(!text.contains("succeeded"), "{text}");
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_c_in_an_interactive_proc_starts_nothing_after_it() {
+    // Six procs are ready behind the interactive one: the moment its command ends by
+    // Ctrl-C, the run is already interrupted, so none of them starts and the exit is 130.
+    // The question comes once the command has the terminal (its group is the terminal's
+    // foreground, fields 5 and 8 of /proc/PID/stat), so that Ctrl-C goes to it alone.
+    let script = r#"
+proc("ask", #{ now: true, interactive: true, shell: "while read -r p c s pp pg se tt tp rest < /proc/$$/stat; [ \"$pg\" != \"$tp\" ]; do sleep 0.01; done; printf 'your name? '; read answer" });
+for i in 0..6 { proc(`after${i}`, #{ now: true, shell: `touch after${i}.started` }); }
+"#;
+    let tty = Tty::start("interactive-int-queue", script, "-j 4");
+    tty.wait_for("the question", |t| t.text().contains("your name? "));
+    tty.tmux(&["send-keys", "-t", "s", "C-c"]);
+    assert_eq!(tty.exit_code(), 130, "{}", tty.text());
+    for i in 0..6 {
+        let file = format!("after{i}.started");
+        assert!(!tty.path(&file).exists(), "{file}\n{}", tty.text());
+    }
 }
 
 #[test]

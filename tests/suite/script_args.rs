@@ -118,3 +118,32 @@ run("p");
         .line("files=[\"a.txt\", \"b.txt\"]")
         .proc_state("SUCCEEDED", "p");
 }
+
+#[test]
+fn a_mistyped_script_option_gets_the_nearest_declared_option() {
+    let hint = "did you mean `--max-age`?";
+    // Mixed with prun's own flags, and after `--` (the script's only).
+    for args in [
+        &["-r", "x", "--max-ag", "1d"][..],
+        &["--", "-r", "x", "--max-ag=1d"],
+    ] {
+        Test::new()
+            .script(DECL)
+            .args(args)
+            .run()
+            .code(64)
+            .err_has(hint)
+            .out_lacks("STARTED");
+    }
+    // `list`, `graph` and `check` read the script's arguments as a run does.
+    for sub in ["list", "graph", "check"] {
+        Test::new()
+            .script(DECL)
+            .raw(&[sub, "main.rhai", "--max-ag", "1d"])
+            .run()
+            .code(64)
+            .err_has(&format!(
+                "prun: {sub} main.rhai: unexpected argument \"--max-ag\"; {hint}"
+            ));
+    }
+}

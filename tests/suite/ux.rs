@@ -79,6 +79,28 @@ fn list_of_the_bundled_fanout_script_works() {
 }
 
 #[test]
+fn list_and_graph_of_the_bundled_backup_verify_script_work_without_its_arguments() {
+    // Where no check query exists (a fresh clone): listing needs neither queries nor
+    // the required backup source.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/backup-verify.rhai");
+    let script = std::fs::read_to_string(path).expect("backup-verify.rhai");
+    let out = Test::new().script(&script).before(&["list"]).run();
+    out.ok()
+        .out_has("fetch")
+        .out_has("restore")
+        .out_has("check::[db]::[query]");
+    let out = Test::new().script(&script).before(&["graph"]).run();
+    out.ok().out_has("\"fetch\" -> \"restore\";");
+    // A run still needs both.
+    Test::new()
+        .script(&script)
+        .args(&["-r", "backups/"])
+        .run()
+        .code(2)
+        .err_has("no check queries in queries/<database>/*.sql");
+}
+
+#[test]
 fn glob_takes_non_normalised_prefixes() {
     let out = Test::new()
         .script(
@@ -323,6 +345,13 @@ fn json_report_is_written_on_a_script_error_with_its_text() {
             r["run"]["error"].as_str().is_some_and(|e| e.contains(want)),
             "{script}: {r}"
         );
+        // The text is the message itself, as for every other error: no "error: " first.
+        assert!(
+            r["run"]["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("main.rhai:")),
+            "{script}: {r}"
+        );
     }
 }
 
@@ -443,6 +472,7 @@ fn quiet_prints_only_the_failure_report_when_something_fails() {
             "STARTED",
             "a line from the script",
             "an info line",
+            "prun: slowest:",
         ] {
             assert!(!line.contains(noise), "{noise} in {stdout}");
         }

@@ -70,16 +70,14 @@ impl Ssh {
         o.check_keys(&["hosts", "port", "identity", "args"])?;
         let mut hosts = Vec::new();
         for h in o.strings("hosts")? {
-            let (name, slots) = match h.rsplit_once(':') {
-                Some((name, n)) => {
-                    let n = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        o.error(&format!(
-                            "host \"{h}\": the slots after `:` must be a positive integer"
-                        ))
-                    })?;
-                    (name.to_string(), n)
-                }
-                None => (h.clone(), 1),
+            let (name, slots) = split_slots(&h);
+            let slots = match slots {
+                Some(n) => n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    o.error(&format!(
+                        "host \"{h}\": the slots after `:` must be a positive integer"
+                    ))
+                })?,
+                None => 1,
             };
             if name.is_empty() || name.starts_with('-') {
                 return Err(o.error(&format!("\"{h}\" is not a host name")));
@@ -119,6 +117,7 @@ impl Ssh {
             .iter()
             .map(|h| match h.slots {
                 1 => h.name.clone(),
+                n if h.name.contains(':') => format!("[{}]:{n}", h.name),
                 n => format!("{}:{n}", h.name),
             })
             .collect();
@@ -274,10 +273,51 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A host entry's name and its slots, when it gives them: `web2:4`, `[::1]:4` (an IPv6
+/// address takes brackets then); a bare IPv6 address (`::1`) gives none.
+fn split_slots(entry: &str) -> (String, Option<&str>) {
+    let unbracket = |h: &str| {
+        h.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(h)
+            .to_string()
+    };
+    match entry.rsplit_once(':') {
+        Some((name, slots)) if !name.contains(':') || name.ends_with(']') => {
+            (unbracket(name), Some(slots))
+        }
+        _ => (unbracket(entry), None),
+    }
+}
+
 /// `~/x` → `$HOME/x`.
 fn expand_home(path: &str) -> String {
     match (path.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
         _ => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_last_colon_but_not_inside_an_ipv6_address() {
+        assert_eq!(split_slots("web2:4"), ("web2".into(), Some("4")));
+        assert_eq!(split_slots("me@web1"), ("me@web1".into(), None));
+        assert_eq!(split_slots("::1"), ("::1".into(), None));
+        assert_eq!(split_slots("fe80::2"), ("fe80::2".into(), None));
+        assert_eq!(split_slots("[::1]:3"), ("::1".into(), Some("3")));
+        assert_eq!(split_slots("[::1]"), ("::1".into(), None));
+        let mut m = rhai::Map::new();
+        m.insert("kind".into(), "ssh".into());
+        let hosts: rhai::Array = vec!["::1".into(), "[fe80::2]:2".into()];
+        m.insert("hosts".into(), hosts.into());
+        let e = super::super::Executor::parse("farm", &rhai::Dynamic::from(m)).unwrap();
+        assert_eq!(
+            (e.limit(), e.describe().as_str()),
+            (3, "ssh ::1, [fe80::2]:2")
+        );
     }
 }

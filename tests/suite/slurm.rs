@@ -185,3 +185,55 @@ fn a_running_job_is_shown_with_its_id() {
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn the_policy_holds_for_commands_on_slurm() {
+    up();
+    let out = Test::new()
+        .env("PRUN_QA_SECRET", "hush")
+        .script(&format!(
+            r#"{}
+proc("allowed", #{{ executor: "hpc", cmd: ["printenv", "HOME"] }});
+proc("refused", #{{ executor: "hpc", cmd: ["touch", "pwned"] }});
+proc("string", #{{ executor: "hpc", shell: "touch pwned-by-shell" }});
+proc("closure", #{{ executor: "hpc" }}, |ctx| {{ exec(["touch", "pwned-by-closure"]); }});
+proc("secret", #{{ executor: "hpc" }}, |ctx| {{
+    let r = exec(["printenv", "PRUN_QA_SECRET"], #{{ check: false }});
+    write_file("secret.txt", `${{r.code}}:${{r.stdout}}`);
+}});
+run(["allowed", "refused", "string", "closure", "secret"]);
+"#,
+            declare(4)
+        ))
+        .args(&[
+            "--allow",
+            "printenv",
+            "--no-shell",
+            "--deny-env",
+            "PRUN_QA_SECRET",
+        ])
+        .run();
+    out.code(1);
+    out.proc_state("SUCCEEDED", "allowed");
+    out.proc_state("SUCCEEDED", "secret");
+    for name in ["refused", "closure"] {
+        let line = out.proc_line("FAILED", name);
+        assert!(
+            line.contains("refused by the policy") && line.contains("\"touch\""),
+            "{line}\n{}",
+            out.describe()
+        );
+    }
+    let string = out.proc_line("FAILED", "string");
+    assert!(
+        string.contains("shell strings are off"),
+        "{string}\n{}",
+        out.describe()
+    );
+    for file in ["pwned", "pwned-by-shell", "pwned-by-closure"] {
+        assert!(!out.exists(file), "{file}\n{}", out.describe());
+    }
+    // The job does not see a variable the policy hides (srun carries prun's environment).
+    assert_eq!(out.read("secret.txt"), "1:", "{}", out.describe());
+}

@@ -292,6 +292,46 @@ run(["remote", "here"]);
 
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn prun_report_shows_the_host() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .args(&["--db", "tasks.db"])
+        .script(&script(
+            &sshd,
+            &["localhost"],
+            r#"
+proc("remote", #{ executor: "farm", cmd: ["true"] });
+proc("after", #{ deps: ["remote"], cmd: ["true"] });
+run("after");
+"#,
+        ))
+        .run();
+    out.ok();
+    let dir = out.dir.path();
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["report", "main.rhai", "--db", "tasks.db"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "{text}");
+    // Both are on the critical path; only the remote one ran elsewhere.
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("remote").contains("SUCCEEDED on localhost"), "{text}");
+    assert!(
+        line("after").contains("SUCCEEDED") && !line("after").contains(" on "),
+        "{text}"
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_lost_connection_fails_the_command_naming_the_host() {
     let sshd = Sshd::start();
     let secs = format!("5{}", sshd.port);

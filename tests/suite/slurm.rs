@@ -237,3 +237,26 @@ run(["allowed", "refused", "string", "closure", "secret"]);
     // The job does not see a variable the policy hides (srun carries prun's environment).
     assert_eq!(out.read("secret.txt"), "1:", "{}", out.describe());
 }
+
+#[test]
+fn a_missing_srun_is_named_with_the_command() {
+    // Nothing is on PATH: the executor's client cannot start.
+    let test = Test::new().file("empty/.keep", "");
+    let path = test.dir().join("empty");
+    let out = test
+        .env("PATH", &path.display().to_string())
+        .script(&format!(
+            "{}proc(\"job\", #{{ executor: \"hpc\", cmd: [\"echo\", \"hi\"] }});\nrun(\"job\");\n",
+            declare(2)
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "job");
+    assert!(
+        line.contains(
+            "the slurm executor runs commands through \"srun\", which is not on PATH (command: `echo hi`)"
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}

@@ -185,6 +185,32 @@ run("p");
 }
 
 #[test]
+fn a_missing_ssh_client_is_named_with_the_command() {
+    // Nothing is on PATH: the executor's client cannot start (no server is needed).
+    let test = Test::new().file("empty/.keep", "");
+    let path = test.dir().join("empty");
+    let out = test
+        .env("PATH", &path.display().to_string())
+        .script(
+            r#"
+set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["127.0.0.1"] } } });
+proc("p", #{ executor: "farm", cmd: ["echo", "hi"] });
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains(
+            "the ssh executor runs commands through \"ssh\", which is not on PATH (command: `echo hi`)"
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_timeout_ends_the_remote_process_group() {
     let sshd = Sshd::start();

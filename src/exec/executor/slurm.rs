@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Options, argv_of, relay, single};
+use super::{Options, argv_of, client_error, relay, single};
 use crate::exec::command::{CommandError, CommandSpec, Program};
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
 use crate::graph::Resources;
@@ -142,7 +142,7 @@ impl Slurm {
         if ended_early {
             scancel(&job).await;
         }
-        let mut out = result?;
+        let mut out = result.map_err(|e| client_error(e, launch, "slurm"))?;
         if place.is_none() {
             place = job_id(&job).await.map(|id| format!("slurm job {id}"));
             if let Some(p) = &place {

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Options, argv_of, client, relay, sh_quote, single};
+use super::{Options, argv_of, client, client_error, relay, sh_quote, single};
 use crate::exec::command::CommandError;
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local, StageStatus};
 
@@ -225,7 +225,10 @@ impl Ssh {
         argv.extend(self.options(&control_dir));
         argv.extend(["--".into(), host.clone(), remote]);
         let client = relay(launch, client(argv), Input::Held)?;
-        let mut out = local.launch(&client, cancel).await?;
+        let mut out = local
+            .launch(&client, cancel)
+            .await
+            .map_err(|e| client_error(e, launch, "ssh"))?;
         if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
             let said = match out.stderr.text.trim().lines().last() {
                 Some(line) => format!(": {line}"),

@@ -149,7 +149,8 @@ run("huge");
 "#,
         )
         .run();
-    out.code(2).err_has("proc \"huge\" needs mem 1000T but the budget has ");
+    out.code(2)
+        .err_has("proc \"huge\" needs mem 1000T but the budget has ");
     let have = out
         .stderr
         .split("the budget has ")

@@ -260,3 +260,37 @@ fn a_missing_srun_is_named_with_the_command() {
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_job_slurm_refuses_is_not_reported_as_the_commands_exit() {
+    up();
+    // srun exits 1 in both cases, but `true` never ran: no partition "nope" (no job is
+    // made), and more memory than the node has (a job is made and refused).
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ executors: #{ hpc: #{ kind: "slurm", partition: "nope" }, big: #{ kind: "slurm" } } });
+proc("nowhere", #{ executor: "hpc", cmd: ["true"] });
+proc("too_big", #{ executor: "big", resources: #{ mem: "1000G" } }, |ctx| { exec(["true"]); });
+run(["nowhere", "too_big"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "nowhere");
+    assert!(
+        line.contains("srun did not submit the job (srun exit status 1)")
+            && !line.contains("exited with code"),
+        "{line}\n{}",
+        out.describe()
+    );
+    let line = out.proc_line("FAILED", "too_big");
+    assert!(
+        line.contains(
+            "was refused: FAILED (BadConstraints): srun: error: Unable to allocate resources"
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}

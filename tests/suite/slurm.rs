@@ -95,6 +95,31 @@ run("job");
 
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn zero_resources_ask_slurm_for_nothing() {
+    // `mem: 0` is no request, as an absent `mem`: the job gets the partition's default,
+    // not a 1M limit.
+    up();
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("job", #{{ executor: "hpc", resources: #{{ cpus: 0, mem: 0 }},
+               shell: "scontrol show job $SLURM_JOB_ID | grep -o 'MinMemoryNode=[^ ]*' > res.txt" }});
+run("job");
+"#,
+            declare(2)
+        ))
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("res.txt"),
+        "MinMemoryNode=0\n",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_timeout_cancels_the_job() {
     up();
     let secs = format!("5{}", std::process::id() % 10000);

@@ -86,14 +86,13 @@ impl Slurm {
         if let Some(p) = &self.partition {
             argv.push(format!("--partition={p}"));
         }
-        if resources.has(CPUS) {
-            argv.push(format!("--cpus-per-task={}", resources.get(CPUS).max(1)));
+        // A zero amount asks for nothing, as an absent one (Slurm's `--mem=0` would ask
+        // for all of a node's memory).
+        if resources.get(CPUS) > 0 {
+            argv.push(format!("--cpus-per-task={}", resources.get(CPUS)));
         }
-        if resources.has(MEM) {
-            argv.push(format!(
-                "--mem={}M",
-                resources.get(MEM).div_ceil(1 << 20).max(1)
-            ));
+        if resources.get(MEM) > 0 {
+            argv.push(format!("--mem={}M", resources.get(MEM).div_ceil(1 << 20)));
         }
         if let Some(t) = launch.timeout {
             let secs = (t + launch.kill_grace).as_secs_f64().ceil() as u64;

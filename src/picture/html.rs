@@ -176,8 +176,9 @@ impl Page<'_> {
         out.push_str("</div></div>\n");
     }
 
-    /// The procs by where their last attempt ran: slots in order, then hosts, then the
-    /// procs that never ran.
+    /// The procs by where their last attempt ran: slots in order, then hosts (all Slurm
+    /// jobs are one group, `slurm`: each proc's job is in its details), then the procs
+    /// that never ran.
     fn groups(&self) -> Vec<(String, Vec<usize>)> {
         let mut groups: BTreeMap<(u8, u64, String), Vec<usize>> = BTreeMap::new();
         for (i, b) in self.t.procs.iter().enumerate() {
@@ -189,6 +190,7 @@ impl Page<'_> {
             let key = match place {
                 Some(p) => match p.parse::<u64>() {
                     Ok(n) => (0, n, format!("slot {n}")),
+                    Err(_) if p.starts_with("slurm job ") => (1, 0, "slurm".into()),
                     Err(_) => (1, 0, p),
                 },
                 None if b.start.is_some() => (1, 0, "unknown place".into()),
@@ -692,6 +694,42 @@ mod tests {
             "{page}"
         );
         assert!(!page.contains(" src="), "{page}");
+    }
+
+    #[test]
+    fn slurm_jobs_share_one_group_and_hosts_have_their_own() {
+        let bar = |name: &str, place: &str| Bar {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            start: Some(0.0),
+            end: Some(1.0),
+            segments: vec![Segment {
+                start: 0.0,
+                end: 1.0,
+                place: place.into(),
+                error: None,
+            }],
+            place: Some(place.into()),
+            ..Default::default()
+        };
+        let t = Timeline {
+            total: 1.0,
+            procs: vec![
+                bar("a", "slurm job 7"),
+                bar("b", "slurm job 8"),
+                bar("c", "web1"),
+                bar("d", "1"),
+            ],
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        assert_eq!(page.matches("<section class=\"slot\"").count(), 3, "{page}");
+        assert!(page.contains("data-place=\"slurm\""), "{page}");
+        assert!(page.contains("data-place=\"web1\""), "{page}");
+        assert!(
+            page.contains("slurm job 8"),
+            "the job stays in the data: {page}"
+        );
     }
 
     #[test]

@@ -247,6 +247,41 @@ run("slow");
 
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_timed_out_remote_command_is_gone_when_prun_returns() {
+    // The command ignores SIGTERM: the remote side kills it once the run's kill grace
+    // (3 s) has passed, and prun waits for that before it returns.
+    let sshd = Sshd::start();
+    let secs = format!("7{}", sshd.port);
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let out = test
+        .script(&format!(
+            "set_options(#{{ kill_grace: \"3s\", executors: #{{ farm: {} }} }});\n{}",
+            sshd.executor(&["127.0.0.1"]),
+            format_args!(
+                r#"
+proc("stubborn", #{{ executor: "farm", timeout: "1s", cwd: "{}",
+                     shell: "trap '' TERM; touch running; sleep {secs}" }});
+run("stubborn");
+"#,
+                dir.display()
+            )
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "stubborn");
+    assert!(line.contains("timed out"), "{line}\n{}", out.describe());
+    assert!(out.exists("running"), "{}", out.describe());
+    let left = processes_with(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "still on the host when prun returned: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn ctrl_c_ends_the_remote_process_group() {
     let sshd = Sshd::start();
     let secs = format!("4{}", sshd.port);

@@ -5,9 +5,11 @@
 //! starts each session's command as a session and process-group leader, so the wrapper,
 //! the command and everything the command starts share one process group. The wrapper
 //! keeps reading its standard input, which prun holds open ([`Input::Held`]) until the
-//! command ends: when the channel closes early (prun's timeout or Ctrl-C ends the local
-//! client, or prun dies), it reads end-of-file and ends the group: SIGTERM, up to 5 s,
-//! then SIGKILL. So no remote process outlives the local client.
+//! command ends: when it closes (prun's timeout or Ctrl-C closes it, or ends the local
+//! client, or prun dies), it reads end-of-file and ends the group: SIGTERM, up to the
+//! run's kill grace, then SIGKILL. So no remote process outlives the local client, and
+//! prun, which waits for the client after closing its input, returns once the remote
+//! command has ended.
 //!
 //! Connections are shared: every `ssh` of a run goes through one master connection per
 //! host (`ControlMaster=auto`, a socket in a private temporary directory), so a command
@@ -24,14 +26,15 @@ use super::{Options, argv_of, client, client_error, relay, sh_quote, single};
 use crate::exec::command::CommandError;
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local, StageStatus};
 
-/// Runs the command given as its arguments, in the session's process group, until it
-/// exits or standard input closes; then the whole group is ended. Exits with the
-/// command's status.
-const WRAPPER: &str = r#"exec 3<&0 0</dev/null
+/// Runs the command given as its arguments after the first (the kill grace, in tenths of
+/// a second), in the session's process group, until it exits or standard input closes;
+/// then the whole group is ended. Exits with the command's status.
+const WRAPPER: &str = r#"g=$1; shift
+exec 3<&0 0</dev/null
 "$@" 3<&- &
 c=$!
 { trap '' TERM; read _ <&3; kill -TERM 0; i=0
-  while kill -0 $c 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  while kill -0 $c 2>/dev/null && [ $i -lt $g ]; do sleep 0.1; i=$((i+1)); done
   kill -KILL 0; } &
 w=$!
 exec 3<&-
@@ -212,7 +215,8 @@ impl Ssh {
         for (k, v) in &spec.env {
             remote.push_str(&format!("export {} && ", sh_quote(&format!("{k}={v}"))));
         }
-        remote.push_str(&format!("exec sh -c {} prun", sh_quote(WRAPPER)));
+        let grace = launch.kill_grace.as_millis().div_ceil(100);
+        remote.push_str(&format!("exec sh -c {} prun {grace}", sh_quote(WRAPPER)));
         for word in argv_of(spec) {
             remote.push(' ');
             remote.push_str(&sh_quote(&word));

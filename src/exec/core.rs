@@ -812,6 +812,9 @@ impl Core {
         if r.holds_resources {
             r.holds_resources = false;
             let def = self.graph.proc(p).def.clone();
+            if r.waiting {
+                self.budget.resume(&def.resources);
+            }
             for q in self.budget.give(&def.resources) {
                 self.enqueue(q);
             }

@@ -49,7 +49,9 @@ pub enum Input {
     /// read it (see [`unix::Foreground`]).
     Inherit,
     /// A pipe that stays open, with nothing written, until the command ends: a remote
-    /// command's wrapper ends the command when it closes (the local client died).
+    /// command's wrapper ends the command when it closes. A launch ended early closes it
+    /// first and waits up to the kill grace (and [`HELD_MARGIN`]) for the client to exit
+    /// before terminating it, so that the remote command has ended when the launch returns.
     Held,
 }
 
@@ -756,7 +758,7 @@ async fn run_local(
     let _running = Running::new();
     // Waiting for a child closes the stdin its handle holds: a held pipe is kept here,
     // open until the launch ends.
-    let _held = match launch.stdin {
+    let mut held = match launch.stdin {
         Input::Held => children[0].stdin.take(),
         _ => None,
     };
@@ -794,8 +796,18 @@ async fn run_local(
             }
         }
     } else {
+        if let Some(held) = held.take() {
+            drop(held);
+            let _ = tokio::time::timeout(launch.kill_grace + HELD_MARGIN, async {
+                for c in children.iter_mut() {
+                    let _ = c.wait().await;
+                }
+            })
+            .await;
+        }
         terminate(&mut children, &pgids, launch.kill_grace).await;
     }
+    drop(held);
     let mut stages = Vec::with_capacity(n);
     for (i, c) in children.iter_mut().enumerate() {
         let status = c.wait().await.map_err(|source| CommandError::Wait {
@@ -829,6 +841,11 @@ async fn run_local(
         place: None,
     })
 }
+
+/// How much longer than the kill grace a launch with a held input waits, once it has
+/// closed it, for its client to exit: the remote side ends the command within the kill
+/// grace, then reports back.
+const HELD_MARGIN: Duration = Duration::from_secs(2);
 
 /// SIGTERM to every child's group, up to `grace` for them to exit, then SIGKILL to the
 /// groups (grandchildren that ignored SIGTERM included).

@@ -98,29 +98,28 @@ impl fmt::Display for Resources {
     }
 }
 
-/// An amount as a person reads it: memory with a binary suffix (`4G`, `512M`), counts as
-/// numbers.
+/// An amount as a person reads it: memory with a binary suffix (`4G`, `512M`, and `23.5G`
+/// for an amount that is no short whole number of any unit, such as the host's RAM),
+/// counts as numbers.
 pub fn amount(name: &str, n: u64) -> String {
     if name != MEM {
         return n.to_string();
     }
-    for (suffix, unit) in [
-        ("T", 1u64 << 40),
+    const UNITS: [(&str, u64); 4] = [
+        ("T", 1 << 40),
         ("G", 1 << 30),
         ("M", 1 << 20),
         ("K", 1 << 10),
-    ] {
-        if n >= unit && n.is_multiple_of(unit) {
+    ];
+    for (suffix, unit) in UNITS {
+        if n >= unit && n.is_multiple_of(unit) && n / unit < 100_000 {
             return format!("{}{suffix}", n / unit);
         }
     }
-    if n >= 1 << 30 {
-        return format!("{:.1}G", n as f64 / (1u64 << 30) as f64);
+    match UNITS.iter().find(|&&(_, unit)| n >= unit) {
+        Some((suffix, unit)) => format!("{:.1}{suffix}", n as f64 / *unit as f64),
+        None => format!("{n}B"),
     }
-    if n >= 1 << 20 {
-        return format!("{:.1}M", n as f64 / (1u64 << 20) as f64);
-    }
-    format!("{n}B")
 }
 
 /// Reads one amount: a whole number (MiB for `mem`), or a size string.
@@ -195,6 +194,14 @@ mod tests {
         assert!(parse_amount("gpu", &rhai::Dynamic::from(-1_i64)).is_err());
         assert_eq!(amount(MEM, 8 << 30), "8G");
         assert_eq!(amount(MEM, 1536 << 20), "1536M");
+        assert_eq!(amount(MEM, 24_684_092 << 10), "23.5G");
+        assert_eq!(amount(MEM, 1536 << 10), "1536K");
+        assert_eq!(amount(MEM, (1 << 20) + 1), "1.0M");
+        assert_eq!(amount(MEM, 1000), "1000B");
+        assert_eq!(
+            parse_amount(MEM, &rhai::Dynamic::from(-1_i64)).unwrap_err(),
+            "`mem` must be a whole number or a size like \"512M\" or \"8G\", not -1"
+        );
         assert_eq!(amount("gpu", 3), "3");
     }
 

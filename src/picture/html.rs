@@ -723,6 +723,42 @@ mod tests {
     }
 
     #[test]
+    fn slurm_jobs_share_one_group_and_hosts_have_their_own() {
+        let bar = |name: &str, place: &str| Bar {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            start: Some(0.0),
+            end: Some(1.0),
+            segments: vec![Segment {
+                start: 0.0,
+                end: 1.0,
+                place: place.into(),
+                error: None,
+            }],
+            place: Some(place.into()),
+            ..Default::default()
+        };
+        let t = Timeline {
+            total: 1.0,
+            procs: vec![
+                bar("a", "slurm job 7"),
+                bar("b", "slurm job 8"),
+                bar("c", "web1"),
+                bar("d", "1"),
+            ],
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        assert_eq!(page.matches("<section class=\"slot\"").count(), 3, "{page}");
+        assert!(page.contains("data-place=\"slurm jobs\""), "{page}");
+        assert!(page.contains("data-place=\"web1\""), "{page}");
+        assert!(
+            page.contains("slurm job 8"),
+            "the job stays in the data: {page}"
+        );
+    }
+
+    #[test]
     fn a_thousand_procs_collapse_by_family_and_each_keeps_its_bar() {
         let procs = (0..1000)
             .map(|i| Bar {

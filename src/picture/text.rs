@@ -49,9 +49,14 @@ pub fn render(t: &Timeline, path: &CriticalPath) -> String {
             } else {
                 String::new()
             };
+            // A local slot is a number; an executor's place is the host or the Slurm job.
+            let place = match b.place.as_deref() {
+                Some(p) if p.parse::<u64>().is_err() => format!(" on {p}"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:>8}  {}{waited}",
+                "  {:<width$}  {:>8}  {}{place}{waited}",
                 b.name,
                 secs(b.duration().unwrap_or(0.0)),
                 b.state,

@@ -123,12 +123,15 @@ impl Timeline {
         }
     }
 
-    /// The most attempts that ran at the same time.
+    /// The most attempts that ran at the same time on this machine, as `-j` bounds them:
+    /// those on an executor (whose place is a host or a Slurm job, not a local slot) are
+    /// bounded by the executor instead.
     pub fn peak_parallel(&self) -> usize {
         let mut edges: Vec<(f64, i32)> = self
             .procs
             .iter()
             .flat_map(|b| &b.segments)
+            .filter(|s| s.place.is_empty() || s.place.parse::<u64>().is_ok())
             .flat_map(|s| [(s.start, 1), (s.end, -1)])
             .collect();
         // At equal times an end comes before a start: one follows the other on a slot.
@@ -294,6 +297,47 @@ mod tests {
         );
         assert_eq!(a.deps, ["x"]);
         assert_eq!(a.slower(), Some(2.0));
+        assert_eq!(t.peak_parallel(), 1);
+    }
+
+    #[test]
+    fn procs_on_an_executor_do_not_count_against_the_local_limit() {
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: Some(4.0),
+            outcome: Some("ok".into()),
+            parallel: Some(1),
+            counts: None,
+        };
+        let at = |place: &str| {
+            format!(
+                r#"[{{"start": 1767225611.0, "end": 1767225613.0, "place": "{place}", "error": null}}]"#
+            )
+        };
+        let procs = vec![
+            record(
+                "here",
+                "2026-01-01T00:00:11.000Z",
+                "2026-01-01T00:00:13.000Z",
+                &at("1"),
+            ),
+            record(
+                "a",
+                "2026-01-01T00:00:11.000Z",
+                "2026-01-01T00:00:13.000Z",
+                &at("web1"),
+            ),
+            record(
+                "b",
+                "2026-01-01T00:00:11.000Z",
+                "2026-01-01T00:00:13.000Z",
+                &at("slurm job 7"),
+            ),
+        ];
+        let t = Timeline::new(row, procs, &HashMap::new());
         assert_eq!(t.peak_parallel(), 1);
     }
 

@@ -138,6 +138,35 @@ run("train");
 }
 
 #[test]
+fn a_request_beyond_the_hosts_memory_names_it_readably() {
+    // The default budget is the host's RAM, which is no round number: it is shown with
+    // one decimal of its largest unit (`23.5G`), not as a count of KiB.
+    let out = Test::new()
+        .script(
+            r#"
+proc("huge", #{ resources: #{ mem: "1000T" }, JOB(huge) });
+run("huge");
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("proc \"huge\" needs mem 1000T but the budget has ");
+    let have = out
+        .stderr
+        .split("the budget has ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_default();
+    let (number, unit) = have.split_at(have.len().saturating_sub(1));
+    assert!(
+        ["M", "G", "T"].contains(&unit) && number.len() <= 6 && number.parse::<f64>().is_ok(),
+        "the host's memory shown as {have:?}\n{}",
+        out.describe()
+    );
+    assert!(!out.events().ran("huge"));
+}
+
+#[test]
 fn lowering_the_budget_below_a_declared_proc_is_refused() {
     let out = Test::new()
         .script(
@@ -240,6 +269,27 @@ run("a");
         "{line}\n{}",
         out.describe()
     );
+}
+
+#[test]
+fn a_reservation_does_not_hold_back_what_a_waiting_proc_waits_for() {
+    // w runs and holds 500M; big needs all of 1G and reserves it. w then waits for s
+    // (300M): s fits beside w, and w can give its memory back only once s has run, so
+    // the reservation must not hold s back.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ resources: #{ mem: "1G" } });
+proc("w", #{ resources: #{ mem: "500M" } }, |ctx| { ctx.wait("s"); "done" });
+proc("big", #{ resources: #{ mem: "1G" }, JOB(big) });
+proc("s", #{ resources: #{ mem: "300M" }, JOB(s) });
+run(["w", "big"]);
+"#,
+        )
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+    out.ok().summary_is("prun: 3 succeeded");
+    out.events().before("s", "big");
 }
 
 #[test]

@@ -95,6 +95,31 @@ run("job");
 
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn zero_resources_ask_slurm_for_nothing() {
+    // `mem: 0` is no request, as an absent `mem`: the job gets the partition's default,
+    // not a 1M limit.
+    up();
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("job", #{{ executor: "hpc", resources: #{{ cpus: 0, mem: 0 }},
+               shell: "scontrol show job $SLURM_JOB_ID | grep -o 'MinMemoryNode=[^ ]*' > res.txt" }});
+run("job");
+"#,
+            declare(2)
+        ))
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("res.txt"),
+        "MinMemoryNode=0\n",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_timeout_cancels_the_job() {
     up();
     let secs = format!("5{}", std::process::id() % 10000);
@@ -182,6 +207,115 @@ fn a_running_job_is_shown_with_its_id() {
     assert!(
         shown.is_some_and(|l| l.ends_with(&format!("slurm job {id}"))),
         "{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn the_policy_holds_for_commands_on_slurm() {
+    up();
+    let out = Test::new()
+        .env("PRUN_QA_SECRET", "hush")
+        .script(&format!(
+            r#"{}
+proc("allowed", #{{ executor: "hpc", cmd: ["printenv", "HOME"] }});
+proc("refused", #{{ executor: "hpc", cmd: ["touch", "pwned"] }});
+proc("string", #{{ executor: "hpc", shell: "touch pwned-by-shell" }});
+proc("closure", #{{ executor: "hpc" }}, |ctx| {{ exec(["touch", "pwned-by-closure"]); }});
+proc("secret", #{{ executor: "hpc" }}, |ctx| {{
+    let r = exec(["printenv", "PRUN_QA_SECRET"], #{{ check: false }});
+    write_file("secret.txt", `${{r.code}}:${{r.stdout}}`);
+}});
+run(["allowed", "refused", "string", "closure", "secret"]);
+"#,
+            declare(4)
+        ))
+        .args(&[
+            "--allow",
+            "printenv",
+            "--no-shell",
+            "--deny-env",
+            "PRUN_QA_SECRET",
+        ])
+        .run();
+    out.code(1);
+    out.proc_state("SUCCEEDED", "allowed");
+    out.proc_state("SUCCEEDED", "secret");
+    for name in ["refused", "closure"] {
+        let line = out.proc_line("FAILED", name);
+        assert!(
+            line.contains("refused by the policy") && line.contains("\"touch\""),
+            "{line}\n{}",
+            out.describe()
+        );
+    }
+    let string = out.proc_line("FAILED", "string");
+    assert!(
+        string.contains("shell strings are off"),
+        "{string}\n{}",
+        out.describe()
+    );
+    for file in ["pwned", "pwned-by-shell", "pwned-by-closure"] {
+        assert!(!out.exists(file), "{file}\n{}", out.describe());
+    }
+    // The job does not see a variable the policy hides (srun carries prun's environment).
+    assert_eq!(out.read("secret.txt"), "1:", "{}", out.describe());
+}
+
+#[test]
+fn a_missing_srun_is_named_with_the_command() {
+    // Nothing is on PATH: the executor's client cannot start.
+    let test = Test::new().file("empty/.keep", "");
+    let path = test.dir().join("empty");
+    let out = test
+        .env("PATH", &path.display().to_string())
+        .script(&format!(
+            "{}proc(\"job\", #{{ executor: \"hpc\", cmd: [\"echo\", \"hi\"] }});\nrun(\"job\");\n",
+            declare(2)
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "job");
+    assert!(
+        line.contains(
+            "the slurm executor runs commands through \"srun\", which is not on PATH (command: `echo hi`)"
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_job_slurm_refuses_is_not_reported_as_the_commands_exit() {
+    up();
+    // srun exits 1 in both cases, but `true` never ran: no partition "nope" (no job is
+    // made), and more memory than the node has (a job is made and refused).
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ executors: #{ hpc: #{ kind: "slurm", partition: "nope" }, big: #{ kind: "slurm" } } });
+proc("nowhere", #{ executor: "hpc", cmd: ["true"] });
+proc("too_big", #{ executor: "big", resources: #{ mem: "1000G" } }, |ctx| { exec(["true"]); });
+run(["nowhere", "too_big"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "nowhere");
+    assert!(
+        line.contains("srun did not submit the job (srun exit status 1)")
+            && !line.contains("exited with code"),
+        "{line}\n{}",
+        out.describe()
+    );
+    let line = out.proc_line("FAILED", "too_big");
+    assert!(
+        line.contains(
+            "was refused: FAILED (BadConstraints): srun: error: Unable to allocate resources"
+        ),
+        "{line}\n{}",
         out.describe()
     );
 }

@@ -185,6 +185,32 @@ run("p");
 }
 
 #[test]
+fn a_missing_ssh_client_is_named_with_the_command() {
+    // Nothing is on PATH: the executor's client cannot start (no server is needed).
+    let test = Test::new().file("empty/.keep", "");
+    let path = test.dir().join("empty");
+    let out = test
+        .env("PATH", &path.display().to_string())
+        .script(
+            r#"
+set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["127.0.0.1"] } } });
+proc("p", #{ executor: "farm", cmd: ["echo", "hi"] });
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains(
+            "the ssh executor runs commands through \"ssh\", which is not on PATH (command: `echo hi`)"
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_timeout_ends_the_remote_process_group() {
     let sshd = Sshd::start();
@@ -215,6 +241,41 @@ run("slow");
     assert!(
         left.is_empty(),
         "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_timed_out_remote_command_is_gone_when_prun_returns() {
+    // The command ignores SIGTERM: the remote side kills it once the run's kill grace
+    // (3 s) has passed, and prun waits for that before it returns.
+    let sshd = Sshd::start();
+    let secs = format!("7{}", sshd.port);
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let out = test
+        .script(&format!(
+            "set_options(#{{ kill_grace: \"3s\", executors: #{{ farm: {} }} }});\n{}",
+            sshd.executor(&["127.0.0.1"]),
+            format_args!(
+                r#"
+proc("stubborn", #{{ executor: "farm", timeout: "1s", cwd: "{}",
+                     shell: "trap '' TERM; touch running; sleep {secs}" }});
+run("stubborn");
+"#,
+                dir.display()
+            )
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "stubborn");
+    assert!(line.contains("timed out"), "{line}\n{}", out.describe());
+    assert!(out.exists("running"), "{}", out.describe());
+    let left = processes_with(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "still on the host when prun returned: {left:?}\n{}",
         out.describe()
     );
 }
@@ -288,6 +349,46 @@ run(["remote", "here"]);
         )
         .unwrap();
     assert_eq!(recorded.as_deref(), Some("localhost"));
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn prun_report_shows_the_host() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .args(&["--db", "tasks.db"])
+        .script(&script(
+            &sshd,
+            &["localhost"],
+            r#"
+proc("remote", #{ executor: "farm", cmd: ["true"] });
+proc("after", #{ deps: ["remote"], cmd: ["true"] });
+run("after");
+"#,
+        ))
+        .run();
+    out.ok();
+    let dir = out.dir.path();
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["report", "main.rhai", "--db", "tasks.db"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "{text}");
+    // Both are on the critical path; only the remote one ran elsewhere.
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("remote").contains("SUCCEEDED on localhost"), "{text}");
+    assert!(
+        line("after").contains("SUCCEEDED") && !line("after").contains(" on "),
+        "{text}"
+    );
 }
 
 #[test]

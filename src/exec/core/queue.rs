@@ -297,10 +297,16 @@ impl Pools {
 /// the budget. So a stream of small procs cannot keep a big one waiting: they may only use
 /// what the big one does not need, and the big one starts as soon as the procs already
 /// running free enough.
+///
+/// No deadlock: a proc blocked in a `wait` keeps its resources until what it waits for has
+/// run. While those procs hold so much that the reservation could not start beside them,
+/// the reservation holds nothing back (the procs they wait for may need the room).
 #[derive(Debug)]
 pub(crate) struct Budget {
     total: Resources,
     used: Resources,
+    /// The part of `used` held by procs blocked in a wait.
+    held_waiting: Resources,
     parked: Vec<ProcId>,
     reserved: Option<(ProcId, Resources)>,
 }
@@ -317,6 +323,7 @@ impl Budget {
         Budget {
             total,
             used: Resources::default(),
+            held_waiting: Resources::default(),
             parked: Vec::new(),
             reserved: None,
         }
@@ -351,10 +358,10 @@ impl Budget {
             .iter()
             .all(|(k, n)| self.used.get(k) + n <= self.total.get(k));
         let clear = match &self.reserved {
-            None => true,
-            Some((_, big)) => need
+            Some((_, big)) if self.fits_beside_waiting(big) => need
                 .iter()
                 .all(|(k, n)| n == 0 || self.used.get(k) + big.get(k) + n <= self.total.get(k)),
+            _ => true,
         };
         if fits && clear {
             return true;
@@ -375,6 +382,24 @@ impl Budget {
     pub(crate) fn give(&mut self, need: &Resources) -> Vec<ProcId> {
         self.used.sub(need);
         std::mem::take(&mut self.parked)
+    }
+
+    /// Whether `need` fits beside what procs blocked in a wait hold.
+    fn fits_beside_waiting(&self, need: &Resources) -> bool {
+        need.iter()
+            .all(|(k, n)| self.held_waiting.get(k) + n <= self.total.get(k))
+    }
+
+    /// A proc holding `need` is blocked in a wait; returns the parked procs, to be queued
+    /// again (the reservation may no longer hold them back).
+    pub(crate) fn wait(&mut self, need: &Resources) -> Vec<ProcId> {
+        self.held_waiting.add(need);
+        std::mem::take(&mut self.parked)
+    }
+
+    /// A proc holding `need` is no longer blocked in a wait.
+    pub(crate) fn resume(&mut self, need: &Resources) {
+        self.held_waiting.sub(need);
     }
 
     /// One parked proc, to explain why something cannot start.
@@ -452,6 +477,24 @@ mod tests {
         assert!(!b.admit(2, &need(1, 2), |_| true));
         // Proc 1 failed meanwhile: proc 2 fits beside what runs.
         assert!(b.admit(2, &need(1, 2), |p| p != 1));
+    }
+
+    #[test]
+    fn a_reservation_out_of_reach_while_procs_wait_holds_nothing_back() {
+        let mut b = Budget::new(need(4, 8));
+        let wanted = |_| true;
+        assert!(b.admit(1, &need(1, 4), wanted));
+        b.take(&need(1, 4));
+        assert!(!b.admit(2, &need(1, 8), wanted));
+        assert!(!b.admit(3, &need(1, 2), wanted));
+        // Proc 1 waits (for 3, say): 2 cannot start before it ends, so 3 may.
+        assert_eq!(b.wait(&need(1, 4)), [2, 3]);
+        assert!(!b.admit(2, &need(1, 8), wanted));
+        assert!(b.admit(3, &need(1, 2), wanted));
+        b.take(&need(1, 2));
+        // Proc 1 waits no more: the reservation holds again.
+        b.resume(&need(1, 4));
+        assert!(!b.admit(4, &need(1, 1), wanted));
     }
 
     #[test]

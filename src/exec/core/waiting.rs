@@ -68,7 +68,7 @@ impl Core {
         }
         match job {
             Some(j) => {
-                self.runs[j].waiting = true;
+                self.set_waiting(j, true);
                 self.give_slot(j);
                 self.pump();
             }
@@ -130,7 +130,7 @@ impl Core {
             Some(_) if why == Wake::Done => self.resume.push_back(w),
             Some(j) => {
                 let waiter = self.waiters[w].take().expect("present");
-                self.runs[j].waiting = false;
+                self.set_waiting(j, false);
                 self.take_slot(j);
                 self.actions.push(Action::Wake(waiter.tx, why));
             }
@@ -142,10 +142,28 @@ impl Core {
         }
     }
 
+    /// Marks the closure of `j` as blocked in a wait, or no longer. Meanwhile the
+    /// resources it holds count as held by a waiting proc (see [`super::Budget`]), and the
+    /// procs parked on the budget are queued again.
+    fn set_waiting(&mut self, j: ProcId, waiting: bool) {
+        let was = std::mem::replace(&mut self.runs[j].waiting, waiting);
+        if was == waiting || !self.runs[j].holds_resources {
+            return;
+        }
+        let need = self.graph.proc(j).def.resources.clone();
+        if waiting {
+            for q in self.budget.wait(&need) {
+                self.enqueue(q);
+            }
+        } else {
+            self.budget.resume(&need);
+        }
+    }
+
     pub(super) fn resume_waiter(&mut self, w: usize) {
         if let Some(waiter) = self.waiters[w].take() {
             let j = waiter.job.expect("job waiter");
-            self.runs[j].waiting = false;
+            self.set_waiting(j, false);
             self.take_slot(j);
             self.actions.push(Action::Wake(waiter.tx, Wake::Done));
         }

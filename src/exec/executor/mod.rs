@@ -314,6 +314,25 @@ fn relay(launch: &Launch, client: CommandSpec, stdin: Input) -> Result<Launch, C
     Ok(l)
 }
 
+/// An error of the executor's (`kind`) client, which could not start or be waited for,
+/// told about the command of `launch` rather than the client's command line (which holds
+/// prun's own options and, for ssh, the remote wrapper).
+fn client_error(e: CommandError, launch: &Launch, kind: &str) -> CommandError {
+    let command = launch.to_string();
+    match e {
+        CommandError::NotFound { program, .. } => CommandError::Remote {
+            message: format!(
+                "the {kind} executor runs commands through \"{program}\", which is not on PATH"
+            ),
+            command,
+        },
+        CommandError::NoDir { dir, .. } => CommandError::NoDir { dir, command },
+        CommandError::Spawn { source, .. } => CommandError::Spawn { command, source },
+        CommandError::Wait { source, .. } => CommandError::Wait { command, source },
+        e => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Options, argv_of, relay, single};
+use super::{Options, argv_of, client_error, relay, single};
 use crate::exec::command::{CommandError, CommandSpec, Program};
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
 use crate::graph::Resources;
@@ -91,14 +91,13 @@ impl Slurm {
         if let Some(p) = &self.partition {
             argv.push(format!("--partition={p}"));
         }
-        if resources.has(CPUS) {
-            argv.push(format!("--cpus-per-task={}", resources.get(CPUS).max(1)));
+        // A zero amount asks for nothing, as an absent one (Slurm's `--mem=0` would ask
+        // for all of a node's memory).
+        if resources.get(CPUS) > 0 {
+            argv.push(format!("--cpus-per-task={}", resources.get(CPUS)));
         }
-        if resources.has(MEM) {
-            argv.push(format!(
-                "--mem={}M",
-                resources.get(MEM).div_ceil(1 << 20).max(1)
-            ));
+        if resources.get(MEM) > 0 {
+            argv.push(format!("--mem={}M", resources.get(MEM).div_ceil(1 << 20)));
         }
         if let Some(t) = launch.timeout {
             let secs = (t + launch.kill_grace).as_secs_f64().ceil() as u64;
@@ -136,7 +135,7 @@ impl Slurm {
         let result = tokio::select! {
             r = &mut launched => r,
             () = tokio::time::sleep(LOOK_UP_AFTER) => {
-                place = job_id(&job).await.map(|id| format!("slurm job {id}"));
+                place = job_info(&job).await.map(|j| format!("slurm job {}", j.id));
                 if let Some(p) = &place {
                     placed(p);
                 }
@@ -147,11 +146,42 @@ impl Slurm {
         if ended_early {
             scancel(&job).await;
         }
-        let mut out = result?;
-        if place.is_none() {
-            place = job_id(&job).await.map(|id| format!("slurm job {id}"));
-            if let Some(p) = &place {
-                placed(p);
+        let mut out = result.map_err(|e| client_error(e, launch, "slurm"))?;
+        let failed = match out.stages[0].code {
+            Some(code) if code != 0 && out.ending == Ending::Exited => Some(code),
+            _ => None,
+        };
+        let info = match (&place, failed) {
+            (None, _) | (_, Some(_)) => job_info(&job).await,
+            _ => None,
+        };
+        if place.is_none()
+            && let Some(j) = &info
+        {
+            let p = format!("slurm job {}", j.id);
+            placed(&p);
+            place = Some(p);
+        }
+        if let Some(code) = failed {
+            let said = match out.stderr.text.trim().lines().last() {
+                Some(line) => format!(": {line}"),
+                None => "; srun's message is in the log".into(),
+            };
+            let message = match &info {
+                None => Some(format!(
+                    "srun did not submit the job (srun exit status {code}){said}"
+                )),
+                Some(j) if j.nodes.is_empty() => Some(format!(
+                    "slurm job {} was refused: {} ({}){said}",
+                    j.id, j.state, j.reason
+                )),
+                Some(_) => None,
+            };
+            if let Some(message) = message {
+                return Err(CommandError::Remote {
+                    message,
+                    command: launch.to_string(),
+                });
             }
         }
         out.place = place;
@@ -190,15 +220,37 @@ async fn query(argv: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The id of the job named `job` (finished jobs stay known to the controller for a few
-/// minutes).
-async fn job_id(job: &str) -> Option<String> {
+/// A job as `squeue` shows it.
+struct JobInfo {
+    id: String,
+    /// `COMPLETED`, `FAILED`, `TIMEOUT`, ...
+    state: String,
+    /// Why it is in that state: `NonZeroExitCode`, `BadConstraints`, `None`, ...
+    reason: String,
+    /// The nodes it was given: none when it never got any (the controller refused it).
+    nodes: String,
+}
+
+/// The job named `job` (finished jobs stay known to the controller for a few minutes).
+async fn job_info(job: &str) -> Option<JobInfo> {
     let name = format!("--name={job}");
-    let out = query(&["squeue", "--noheader", "--states=all", &name, "--format=%i"]).await?;
-    out.lines()
-        .next()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
+    let out = query(&[
+        "squeue",
+        "--noheader",
+        "--states=all",
+        &name,
+        "--format=%i|%T|%r|%N",
+    ])
+    .await?;
+    let mut fields = out.lines().next()?.trim().splitn(4, '|');
+    let id = fields.next().filter(|id| !id.is_empty())?.to_string();
+    let mut next = || fields.next().unwrap_or_default().trim().to_string();
+    Some(JobInfo {
+        id,
+        state: next(),
+        reason: next(),
+        nodes: next(),
+    })
 }
 
 /// Cancels the job named `job` and waits (bounded) until it has left the queue.

@@ -5,9 +5,11 @@
 //! starts each session's command as a session and process-group leader, so the wrapper,
 //! the command and everything the command starts share one process group. The wrapper
 //! keeps reading its standard input, which prun holds open ([`Input::Held`]) until the
-//! command ends: when the channel closes early (prun's timeout or Ctrl-C ends the local
-//! client, or prun dies), it reads end-of-file and ends the group: SIGTERM, up to 5 s,
-//! then SIGKILL. So no remote process outlives the local client.
+//! command ends: when it closes (prun's timeout or Ctrl-C closes it, or ends the local
+//! client, or prun dies), it reads end-of-file and ends the group: SIGTERM, up to the
+//! run's kill grace, then SIGKILL. So no remote process outlives the local client, and
+//! prun, which waits for the client after closing its input, returns once the remote
+//! command has ended.
 //!
 //! Connections are shared: every `ssh` of a run goes through one master connection per
 //! host (`ControlMaster=auto`, a socket in a private temporary directory), so a command
@@ -20,18 +22,19 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Options, argv_of, client, relay, sh_quote, single};
+use super::{Options, argv_of, client, client_error, relay, sh_quote, single};
 use crate::exec::command::CommandError;
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local, StageStatus};
 
-/// Runs the command given as its arguments, in the session's process group, until it
-/// exits or standard input closes; then the whole group is ended. Exits with the
-/// command's status.
-const WRAPPER: &str = r#"exec 3<&0 0</dev/null
+/// Runs the command given as its arguments after the first (the kill grace, in tenths of
+/// a second), in the session's process group, until it exits or standard input closes;
+/// then the whole group is ended. Exits with the command's status.
+const WRAPPER: &str = r#"g=$1; shift
+exec 3<&0 0</dev/null
 "$@" 3<&- &
 c=$!
 { trap '' TERM; read _ <&3; kill -TERM 0; i=0
-  while kill -0 $c 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  while kill -0 $c 2>/dev/null && [ $i -lt $g ]; do sleep 0.1; i=$((i+1)); done
   kill -KILL 0; } &
 w=$!
 exec 3<&-
@@ -70,16 +73,14 @@ impl Ssh {
         o.check_keys(&["hosts", "port", "identity", "args"])?;
         let mut hosts = Vec::new();
         for h in o.strings("hosts")? {
-            let (name, slots) = match h.rsplit_once(':') {
-                Some((name, n)) => {
-                    let n = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        o.error(&format!(
-                            "host \"{h}\": the slots after `:` must be a positive integer"
-                        ))
-                    })?;
-                    (name.to_string(), n)
-                }
-                None => (h.clone(), 1),
+            let (name, slots) = split_slots(&h);
+            let slots = match slots {
+                Some(n) => n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    o.error(&format!(
+                        "host \"{h}\": the slots after `:` must be a positive integer"
+                    ))
+                })?,
+                None => 1,
             };
             if name.is_empty() || name.starts_with('-') {
                 return Err(o.error(&format!("\"{h}\" is not a host name")));
@@ -124,6 +125,7 @@ impl Ssh {
             .iter()
             .map(|h| match h.slots {
                 1 => h.name.clone(),
+                n if h.name.contains(':') => format!("[{}]:{n}", h.name),
                 n => format!("{}:{n}", h.name),
             })
             .collect();
@@ -218,7 +220,8 @@ impl Ssh {
         for (k, v) in &spec.env {
             remote.push_str(&format!("export {} && ", sh_quote(&format!("{k}={v}"))));
         }
-        remote.push_str(&format!("exec sh -c {} prun", sh_quote(WRAPPER)));
+        let grace = launch.kill_grace.as_millis().div_ceil(100);
+        remote.push_str(&format!("exec sh -c {} prun {grace}", sh_quote(WRAPPER)));
         for word in argv_of(spec) {
             remote.push(' ');
             remote.push_str(&sh_quote(&word));
@@ -231,7 +234,10 @@ impl Ssh {
         argv.extend(self.options(&control_dir));
         argv.extend(["--".into(), host.clone(), remote]);
         let client = relay(launch, client(argv), Input::Held)?;
-        let mut out = local.launch(&client, cancel).await?;
+        let mut out = local
+            .launch(&client, cancel)
+            .await
+            .map_err(|e| client_error(e, launch, "ssh"))?;
         if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
             let said = match out.stderr.text.trim().lines().last() {
                 Some(line) => format!(": {line}"),
@@ -279,10 +285,51 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A host entry's name and its slots, when it gives them: `web2:4`, `[::1]:4` (an IPv6
+/// address takes brackets then); a bare IPv6 address (`::1`) gives none.
+fn split_slots(entry: &str) -> (String, Option<&str>) {
+    let unbracket = |h: &str| {
+        h.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(h)
+            .to_string()
+    };
+    match entry.rsplit_once(':') {
+        Some((name, slots)) if !name.contains(':') || name.ends_with(']') => {
+            (unbracket(name), Some(slots))
+        }
+        _ => (unbracket(entry), None),
+    }
+}
+
 /// `~/x` → `$HOME/x`.
 fn expand_home(path: &str) -> String {
     match (path.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
         _ => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_last_colon_but_not_inside_an_ipv6_address() {
+        assert_eq!(split_slots("web2:4"), ("web2".into(), Some("4")));
+        assert_eq!(split_slots("me@web1"), ("me@web1".into(), None));
+        assert_eq!(split_slots("::1"), ("::1".into(), None));
+        assert_eq!(split_slots("fe80::2"), ("fe80::2".into(), None));
+        assert_eq!(split_slots("[::1]:3"), ("::1".into(), Some("3")));
+        assert_eq!(split_slots("[::1]"), ("::1".into(), None));
+        let mut m = rhai::Map::new();
+        m.insert("kind".into(), "ssh".into());
+        let hosts: rhai::Array = vec!["::1".into(), "[fe80::2]:2".into()];
+        m.insert("hosts".into(), hosts.into());
+        let e = super::super::Executor::parse("farm", &rhai::Dynamic::from(m)).unwrap();
+        assert_eq!(
+            (e.limit(), e.describe().as_str()),
+            (3, "ssh ::1, [fe80::2]:2")
+        );
     }
 }

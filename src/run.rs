@@ -346,6 +346,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         local,
         settings.policy.clone(),
     );
+    sched.with(|c| c.set_state_dir(state_dir.clone()));
     if dry_run {
         sched.run_dry();
     }

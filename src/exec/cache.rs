@@ -59,6 +59,8 @@ pub struct Fingerprint {
     /// `ctx.input_fingerprint`: path → modification time in nanoseconds (absent files
     /// are left out); `()` when the proc declares no inputs.
     pub map: Dynamic,
+    /// prun's own files, left out of the directories among `files`.
+    pub own: OwnFiles,
 }
 
 impl Fingerprint {
@@ -73,9 +75,8 @@ impl Fingerprint {
         }
         match (since.map(str::parse::<i64>), content) {
             (None, None) => true,
-            (Some(Ok(since)), Some(content)) => {
-                content_since(&self.files, since).is_some_and(|c| format!("{c:032x}") == content)
-            }
+            (Some(Ok(since)), Some(content)) => content_since(&self.files, since, &self.own)
+                .is_some_and(|c| format!("{c:032x}") == content),
             _ => false,
         }
     }
@@ -441,21 +442,93 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
     Ok(())
 }
 
-/// Every file under `path` (itself when it is a file), sorted.
-fn files_under(path: &Path, out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>) {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => {
-            let Ok(entries) = std::fs::read_dir(path) else {
-                return;
+/// prun's own files, which a directory input never includes: the task DB (with its
+/// `-wal`, `-shm` and `-journal` files, which change with every run), the log directory
+/// and the script's state directory (lock, journal of process groups). Without this, a proc whose input is a directory holding them (`inputs:
+/// ["."]` with `--db ./tasks.db`) would never be up to date.
+#[derive(Debug, Default, Clone)]
+pub struct OwnFiles {
+    /// The task DB file.
+    pub db: Option<PathBuf>,
+    /// The log directory and the state directory.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// [`OwnFiles`] as canonical paths, to compare with the entries of a walked directory.
+#[derive(Debug, Default)]
+struct OwnPaths {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl OwnFiles {
+    fn canonical(&self) -> OwnPaths {
+        let mut own = OwnPaths::default();
+        if let Some(db) = &self.db
+            && let (Some(name), Some(dir)) = (db.file_name(), db.parent())
+        {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
             };
-            let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-            children.sort();
-            for c in children {
-                files_under(&c, out);
+            if let Ok(dir) = std::fs::canonicalize(dir) {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut n = name.to_os_string();
+                    n.push(suffix);
+                    own.files.push(dir.join(n));
+                }
             }
         }
+        own.dirs = self
+            .dirs
+            .iter()
+            .filter_map(|d| std::fs::canonicalize(d).ok())
+            .collect();
+        own
+    }
+}
+
+/// Every file under `path` (itself when it is a file), sorted, leaving out prun's own
+/// files (`owner`'s, made canonical in `own` when a directory is first walked).
+fn files_under(
+    path: &Path,
+    owner: &OwnFiles,
+    own: &std::cell::OnceCell<OwnPaths>,
+    out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>,
+) {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => walk(path, own.get_or_init(|| owner.canonical()), out),
         Ok(m) => out.push((path.to_path_buf(), Some(m))),
         Err(_) => out.push((path.to_path_buf(), None)),
+    }
+}
+
+/// The files under the directory `dir`, sorted, without prun's own (`own`).
+fn walk(dir: &Path, own: &OwnPaths, out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>) {
+    let canonical = std::fs::canonicalize(dir).ok();
+    if canonical.as_ref().is_some_and(|c| own.dirs.contains(c)) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut children: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            !canonical
+                .as_ref()
+                .is_some_and(|c| own.files.contains(&c.join(e.file_name())))
+        })
+        .map(|e| e.path())
+        .collect();
+    children.sort();
+    for c in children {
+        match std::fs::metadata(&c) {
+            Ok(m) if m.is_dir() => walk(&c, own, out),
+            Ok(m) => out.push((c, Some(m))),
+            Err(_) => out.push((c, None)),
+        }
     }
 }
 
@@ -476,12 +549,13 @@ fn racy_since(now: SystemTime) -> i64 {
 
 /// A hash of the names and contents of the regular files among `files` (directories
 /// walked) modified at or after `since` (ns since the epoch); `None` when there is none.
-fn content_since(files: &[PathBuf], since: i64) -> Option<u128> {
+fn content_since(files: &[PathBuf], since: i64, owner: &OwnFiles) -> Option<u128> {
     let mut h = Fnv::<u128>::new();
     let mut any = false;
+    let own = std::cell::OnceCell::new();
     for f in files {
         let mut all = Vec::new();
-        files_under(f, &mut all);
+        files_under(f, owner, &own, &mut all);
         for (path, meta) in all {
             if let Some(m) = meta
                 && m.is_file()
@@ -525,6 +599,7 @@ pub fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
+    owner: &OwnFiles,
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
@@ -562,9 +637,10 @@ pub fn fingerprint(
     let files = resolve(params, node, &specs)?;
     let racy_from = racy_since(SystemTime::now());
     let mut map = Map::new();
+    let own = std::cell::OnceCell::new();
     for f in &files {
         let mut all = Vec::new();
-        files_under(f, &mut all);
+        files_under(f, owner, &own, &mut all);
         for (path, meta) in all {
             h.feed(path.as_os_str().as_encoded_bytes());
             match meta {
@@ -581,7 +657,7 @@ pub fn fingerprint(
         }
     }
     let mut hash = format!("{:032x}", h.0);
-    if let Some(content) = content_since(&files, racy_from) {
+    if let Some(content) = content_since(&files, racy_from, owner) {
         hash.push_str(&format!(":{racy_from}:{content:032x}"));
     }
     Ok(Fingerprint {
@@ -592,6 +668,7 @@ pub fn fingerprint(
         } else {
             map.into()
         },
+        own: owner.clone(),
     })
 }
 
@@ -708,11 +785,12 @@ mod tests {
         };
         write("aaa");
         let since = racy_since(mtime);
-        let content = content_since(std::slice::from_ref(&f), since).unwrap();
+        let content = content_since(std::slice::from_ref(&f), since, &OwnFiles::default()).unwrap();
         let fp = Fingerprint {
             hash: "main".into(),
             files: vec![f.clone()],
             map: Dynamic::UNIT,
+            own: OwnFiles::default(),
         };
         let saved = format!("main:{since}:{content:032x}");
         assert!(fp.matches(&saved), "unchanged content must match");
@@ -721,6 +799,9 @@ mod tests {
         write("bbb");
         assert!(!fp.matches(&saved), "same size and mtime, other content");
         let later = racy_since(mtime + Duration::from_secs(10));
-        assert_eq!(content_since(std::slice::from_ref(&f), later), None);
+        assert_eq!(
+            content_since(std::slice::from_ref(&f), later, &OwnFiles::default()),
+            None
+        );
     }
 }

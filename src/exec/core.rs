@@ -287,6 +287,9 @@ pub struct Core {
     interrupted: Vec<String>,
     /// The task DB's cache, when there is a DB.
     cache: Option<Cache>,
+    /// prun's own directories (the logs, the script's state): never part of a directory
+    /// input (see `cache::OwnFiles`).
+    own_dirs: [Option<std::path::PathBuf>; 2],
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).
     cache_opener: Option<CacheOpener>,
@@ -332,6 +335,7 @@ impl Core {
             aborted: None,
             interrupted: Vec::new(),
             cache: None,
+            own_dirs: [None, None],
             cache_opener: None,
             opening_cache: false,
             cache_generation: 0,
@@ -396,6 +400,16 @@ impl Core {
     /// Changes whether unknown dependencies are an error.
     pub fn set_allow_missing_deps(&mut self, allow: bool) {
         self.opts.allow_missing_deps = allow;
+    }
+
+    /// Where the logs go (left out of directory inputs, as the task DB is).
+    pub fn set_log_root(&mut self, root: std::path::PathBuf) {
+        self.own_dirs[0] = Some(root);
+    }
+
+    /// The script's state directory (left out of directory inputs, as the task DB is).
+    pub fn set_state_dir(&mut self, dir: std::path::PathBuf) {
+        self.own_dirs[1] = Some(dir);
     }
 
     /// Sets how the task DB is opened when a proc first needs it (`None`: no DB).

@@ -25,6 +25,8 @@ pub struct JudgeSpec {
     /// Its cached row, when it may be UP_TO_DATE (a task DB, a row, not `--full` or
     /// `no_skip`, and no dependency ran in this run); `None` when it must run.
     pub row: Option<CacheRow>,
+    /// prun's own files, never part of a directory input.
+    pub own: cache::OwnFiles,
 }
 
 /// The verdict on a proc about to run.
@@ -46,7 +48,7 @@ pub enum Judgement {
 /// Eligible for UP_TO_DATE are procs with a dependency or a resolved input file (as in
 /// parproc: a proc with neither always runs) whose outputs exist and are fresh.
 pub fn judge(spec: &JudgeSpec) -> Judgement {
-    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps) {
+    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own) {
         Ok(fp) => fp,
         Err(e) => return Judgement::Failed(e.to_string()),
     };

@@ -165,6 +165,8 @@ impl Scheduler {
         });
         // Ctrl-C at an interactive command reached its group only: the run is interrupted
         // before the command's end is reported, so nothing else starts meanwhile.
+        let root = lock(&sched.log_root).clone();
+        sched.with(|c| c.set_log_root(root));
         let weak = Arc::downgrade(&sched);
         sched.local.on_interrupt(move || {
             if let Some(s) = weak.upgrade() {
@@ -220,6 +222,7 @@ impl Scheduler {
                 "set_options: `log_dir` must be set before the first proc starts".into(),
             ));
         }
+        lock(&self.core).set_log_root(root.clone());
         *lock(&self.log_root) = root;
         Ok(())
     }

@@ -256,6 +256,11 @@ fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOverError> {
 }
 
 impl Store {
+    /// The DB file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens (or creates) the DB at `path`. A file that is not a valid DB, or whose cache
     /// cannot be read because it is corrupt, is moved aside (with a warning) and a new one
     /// is made in its place.

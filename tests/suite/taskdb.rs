@@ -1006,3 +1006,26 @@ fn history_reads_a_db_given_with_db() {
         .code(64)
         .says("never.rhai");
 }
+
+#[test]
+fn a_directory_input_holding_the_task_db_and_the_logs_is_up_to_date_on_the_next_run() {
+    // The DB and the logs change with every run: were they part of the input, the proc
+    // would never be up to date.
+    let ws = Ws::new(
+        r#"
+set_options(#{ log_dir: "logs" });
+proc("tree", #{ inputs: ["."], shell: "echo out" });
+run("tree");
+"#,
+    );
+    ws.write("data/a.txt", "a\n");
+    let run = |ws: &Ws| {
+        let out = ws.run(&["--db", "tasks.db"]);
+        out.code(0);
+        out
+    };
+    run(&ws).ran(&["tree"]);
+    run(&ws).up_to_date(&["tree"]);
+    ws.write("data/a.txt", "changed\n");
+    run(&ws).ran(&["tree"]);
+}

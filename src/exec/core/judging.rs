@@ -53,6 +53,10 @@ impl Core {
             params: self.graph.params().clone(),
             dep_stamps: self.dep_stamps(p),
             row,
+            own: crate::exec::cache::OwnFiles {
+                db: self.cache.as_ref().map(|c| c.store().path().to_path_buf()),
+                dirs: self.own_dirs.iter().flatten().cloned().collect(),
+            },
         };
         if node.def.inputs.is_empty() && node.def.outputs.is_empty() {
             return Some(freshness::judge(&spec));

@@ -292,6 +292,8 @@ pub struct Core {
     cache_opener: Option<CacheOpener>,
     /// The opener was handed out ([`Action::OpenCache`]) and has not answered yet.
     opening_cache: bool,
+    /// Task DB writes of procs that ended while it was opening, made once it is open.
+    unsaved: Vec<Unsaved>,
     /// Counts openers, so that the answer of one replaced meanwhile is ignored.
     cache_generation: u64,
     /// Procs to judge off the lock, sent as one [`Action::Judge`] that holds one slot.
@@ -334,6 +336,7 @@ impl Core {
             cache: None,
             cache_opener: None,
             opening_cache: false,
+            unsaved: Vec::new(),
             cache_generation: 0,
             judging: Vec::new(),
             actions: Vec::new(),
@@ -404,6 +407,7 @@ impl Core {
         self.cache_opener = opener;
         self.cache_generation += 1;
         self.opening_cache = false;
+        self.unsaved.clear();
     }
 
     /// Detaches the task DB's cache (at the end of the run, to close it), after recording
@@ -679,7 +683,8 @@ impl Core {
             if !local && !self.pools.any_startable() {
                 return;
             }
-            // Judging needs the task DB: nothing starts until it is open.
+            // Judging needs the task DB: until it is open, only a local proc that is never
+            // judged starts (its DB writes wait in `unsaved`).
             if let Some(open) = self.cache_opener.take() {
                 self.opening_cache = true;
                 self.actions.push(Action::OpenCache {
@@ -687,13 +692,17 @@ impl Core {
                     generation: self.cache_generation,
                 });
             }
-            if self.opening_cache {
-                return;
-            }
-            let next = match self.pools.pop_startable() {
-                Some(p) => Some(p),
-                None if local => self.ready.pop(),
-                None => None,
+            let next = if self.opening_cache {
+                match self.ready.peek() {
+                    Some(p) if local && self.never_judged(p) => self.ready.pop(),
+                    _ => return,
+                }
+            } else {
+                match self.pools.pop_startable() {
+                    Some(p) => Some(p),
+                    None if local => self.ready.pop(),
+                    None => None,
+                }
             };
             let Some(p) = next else {
                 return;
@@ -952,7 +961,7 @@ mod resolve;
 mod waiting;
 
 use queue::{Budget, Console, Lanes, Locks, Pools, ReadyQueue, Waves};
-use record::Attempt;
+use record::{Attempt, Unsaved};
 
 pub(crate) use prepare::Root;
 

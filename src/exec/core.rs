@@ -507,6 +507,13 @@ impl Core {
     }
 
     fn sync_runs(&mut self) {
+        let (len, cap) = (self.runs.len(), self.runs.capacity());
+        if self.graph.len() > cap {
+            // Grown by a quarter, not doubled: a run state is large, and a run of many
+            // procs would keep up to as much room again unused for its whole length.
+            self.runs
+                .reserve_exact((self.graph.len() - len).max(cap / 4));
+        }
         while self.runs.len() < self.graph.len() {
             let id = self.runs.len();
             self.runs.push(Run::new());
@@ -788,6 +795,8 @@ impl Core {
         if let Some(ready) = r.ready_at.take() {
             r.waited += ready.elapsed();
         }
+        // Room for one attempt, not the four a first push makes: most procs run once.
+        r.attempt_log.reserve_exact(1);
         r.attempt_log.push(Attempt::new(self.lanes.take()));
         r.first_start.get_or_insert_with(Instant::now);
         r.started_at.get_or_insert_with(std::time::SystemTime::now);
@@ -906,6 +915,11 @@ impl Core {
             view.scheduled += 1;
         }
         view
+    }
+
+    /// How many procs left IDLE (what [`Core::scheduled`] yields).
+    pub fn scheduled_len(&self) -> usize {
+        self.runs.iter().filter(|r| r.state != State::Idle).count()
     }
 
     /// Every proc that left IDLE, in registration order.

@@ -421,7 +421,14 @@ fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row()
     );
     let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|m: &str| panic!("{m}"));
     let now = std::time::SystemTime::now();
-    let cache = Cache::open(&dir.path().join("t.db"), "t".into(), vec![], false, now, warn);
+    let cache = Cache::open(
+        &dir.path().join("t.db"),
+        "t".into(),
+        vec![],
+        false,
+        now,
+        warn,
+    );
     c.cache_opened(generation.expect("opened"), cache);
     c.settle();
     assert!(
@@ -430,7 +437,10 @@ fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row()
             .any(|a| matches!(a, Action::Wake(_, Wake::Done))),
         "the wait ends once the DB is open"
     );
-    assert!(!c.cache().expect("cache").stamp("q").is_empty(), "q's stamp");
+    assert!(
+        !c.cache().expect("cache").stamp("q").is_empty(),
+        "q's stamp"
+    );
     // A dependent, judged now that the DB is open (here and now: it has no inputs).
     c.start(&[d]).unwrap();
     assert_eq!(started(&mut c), ["d"]);
@@ -563,4 +573,17 @@ fn a_rerun_of_a_proc_failed_by_one_dependency_counts_another_still_running_once(
     assert_eq!(started(&mut c), ["p"]);
     ok(&mut c, p);
     assert_eq!(c.state(p), State::Succeeded);
+}
+
+#[test]
+fn run_states_keep_little_unused_room() {
+    let mut c = core(1);
+    let n = 1100;
+    let ids: Vec<ProcId> = (0..n).map(|i| add(&mut c, &format!("p{i}"), def())).collect();
+    c.start(&ids[..1]).unwrap();
+    started(&mut c);
+    ok(&mut c, ids[0]);
+    // Doubling would leave room for 2048 run states.
+    assert!(c.runs.capacity() <= n + n / 4, "{}", c.runs.capacity());
+    assert_eq!(c.runs[ids[0]].attempt_log.capacity(), 1, "room for one attempt");
 }

@@ -55,7 +55,8 @@ fn a_proc_without_dependencies_starts_while_the_db_is_locked_and_its_row_is_kept
         .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
         .expect("journal mode");
     assert_eq!(mode, "delete");
-    conn.execute_batch("BEGIN EXCLUSIVE").expect("lock the task DB");
+    conn.execute_batch("BEGIN EXCLUSIVE")
+        .expect("lock the task DB");
 
     // The lock is released once `a` has started, or when waiting for that is given up.
     let mut lock = Some(conn);

@@ -579,11 +579,17 @@ fn a_rerun_of_a_proc_failed_by_one_dependency_counts_another_still_running_once(
 fn run_states_keep_little_unused_room() {
     let mut c = core(1);
     let n = 1100;
-    let ids: Vec<ProcId> = (0..n).map(|i| add(&mut c, &format!("p{i}"), def())).collect();
+    let ids: Vec<ProcId> = (0..n)
+        .map(|i| add(&mut c, &format!("p{i}"), def()))
+        .collect();
     c.start(&ids[..1]).unwrap();
     started(&mut c);
     ok(&mut c, ids[0]);
     // Doubling would leave room for 2048 run states.
     assert!(c.runs.capacity() <= n + n / 4, "{}", c.runs.capacity());
-    assert_eq!(c.runs[ids[0]].attempt_log.capacity(), 1, "room for one attempt");
+    assert_eq!(
+        c.runs[ids[0]].attempt_log.capacity(),
+        1,
+        "room for one attempt"
+    );
 }

@@ -180,7 +180,7 @@ impl Core {
             let rec = self.history_record(p);
             match self.cache.as_mut() {
                 Some(cache) => cache.record(rec),
-                None => self.unsaved.push(Unsaved::Record(rec)),
+                None => self.unsaved.push(Unsaved::Record(Box::new(rec))),
             }
         }
         let r = &mut self.runs[p];

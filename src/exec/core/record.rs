@@ -14,7 +14,7 @@ pub(super) enum Unsaved {
     /// Its stamp moves on (see [`crate::exec::Cache::touch`]).
     Touch(Arc<str>),
     /// Its history row.
-    Record(ProcRecord),
+    Record(Box<ProcRecord>),
 }
 
 /// One attempt of a proc: started on a lane, ended (with an error when it failed).
@@ -113,7 +113,7 @@ impl Core {
         for write in unsaved {
             match write {
                 Unsaved::Touch(name) => cache.touch(&name),
-                Unsaved::Record(rec) => cache.record(rec),
+                Unsaved::Record(rec) => cache.record(*rec),
             }
         }
     }

@@ -24,7 +24,8 @@
 //! - fingerprints and output checks (`inputs`/`outputs` closures, globs, stats) run on a
 //!   worker thread ([`Action::Judge`], `exec::freshness`) and come back as verdicts;
 //! - the task DB is opened off the lock ([`Action::OpenCache`]); its writes are messages
-//!   to the DB's writer thread.
+//!   to the DB's writer thread. Procs that are never judged (no dependencies, no inputs)
+//!   start while it opens; their writes wait in `unsaved` until it is open.
 //!
 //! The pieces, each in its own file: graph resolution ahead of an operation
 //! ([`prepare`]) and at schedule time (`resolve`), cycle detection (`cycle`), the ready

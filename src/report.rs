@@ -224,7 +224,7 @@ fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn proc_report(p: &ProcSummary) -> ProcReport {
+pub(crate) fn proc_report(p: &ProcSummary) -> ProcReport {
     let end = p.started.zip(p.duration).map(|(s, d)| s + d);
     let result = p.result.as_ref().map_or(Value::Null, |r| {
         serde_json::to_value(r).unwrap_or_else(|_| Value::String(r.to_string()))
@@ -251,6 +251,11 @@ fn proc_report(p: &ProcSummary) -> ProcReport {
 
 /// The report of a run.
 pub(crate) fn build(run: &RunInfo, procs: &[ProcSummary]) -> Report {
+    build_of(run, procs.iter().map(proc_report).collect())
+}
+
+/// The report of a run whose procs are reported already (see [`proc_report`]).
+pub(crate) fn build_of(run: &RunInfo, procs: Vec<ProcReport>) -> Report {
     Report {
         run: RunReport {
             script: run.script.display().to_string(),
@@ -261,7 +266,7 @@ pub(crate) fn build(run: &RunInfo, procs: &[ProcSummary]) -> Report {
             outcome: run.outcome,
             error: run.error.map(Into::into),
         },
-        procs: procs.iter().map(proc_report).collect(),
+        procs,
         exit: run.exit,
     }
 }

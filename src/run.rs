@@ -587,7 +587,14 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     if !dry_run {
         sched.prune_logs();
     }
-    let mut procs: Vec<_> = sched.lock().scheduled().collect();
+    // Each proc's report made as its summary is read, into a vector of the right size: a
+    // list of summaries besides them would cost a run of many procs its peak memory.
+    let mut procs: Vec<_> = {
+        let c = sched.lock();
+        let mut procs = Vec::with_capacity(c.scheduled_len());
+        procs.extend(c.scheduled().map(|p| crate::report::proc_report(&p)));
+        procs
+    };
     sched.shutdown();
     drop(host);
 
@@ -638,7 +645,7 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         error: error.as_deref(),
         exit,
     };
-    Ok(crate::report::build(&info, &procs))
+    Ok(crate::report::build_of(&info, procs))
 }
 
 /// The task DB a run uses, if any.

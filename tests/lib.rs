@@ -23,6 +23,8 @@ mod commands;
 mod commands_groups;
 #[path = "suite/commands_io.rs"]
 mod commands_io;
+#[path = "suite/db_opening.rs"]
+mod db_opening;
 #[path = "suite/docs.rs"]
 mod docs;
 #[path = "suite/embed.rs"]

@@ -24,7 +24,8 @@
 //! - fingerprints and output checks (`inputs`/`outputs` closures, globs, stats) run on a
 //!   worker thread ([`Action::Judge`], `exec::freshness`) and come back as verdicts;
 //! - the task DB is opened off the lock ([`Action::OpenCache`]); its writes are messages
-//!   to the DB's writer thread.
+//!   to the DB's writer thread. Procs that are never judged (no dependencies, no inputs)
+//!   start while it opens; their writes wait in `unsaved` until it is open.
 //!
 //! The pieces, each in its own file: graph resolution ahead of an operation
 //! ([`prepare`]) and at schedule time (`resolve`), cycle detection (`cycle`), the ready
@@ -295,6 +296,8 @@ pub struct Core {
     cache_opener: Option<CacheOpener>,
     /// The opener was handed out ([`Action::OpenCache`]) and has not answered yet.
     opening_cache: bool,
+    /// Task DB writes of procs that ended while it was opening, made once it is open.
+    unsaved: Vec<Unsaved>,
     /// Counts openers, so that the answer of one replaced meanwhile is ignored.
     cache_generation: u64,
     /// Procs to judge off the lock, sent as one [`Action::Judge`] that holds one slot.
@@ -338,6 +341,7 @@ impl Core {
             own_dirs: [None, None],
             cache_opener: None,
             opening_cache: false,
+            unsaved: Vec::new(),
             cache_generation: 0,
             judging: Vec::new(),
             actions: Vec::new(),
@@ -418,6 +422,7 @@ impl Core {
         self.cache_opener = opener;
         self.cache_generation += 1;
         self.opening_cache = false;
+        self.unsaved.clear();
     }
 
     /// Detaches the task DB's cache (at the end of the run, to close it), after recording
@@ -517,6 +522,13 @@ impl Core {
     }
 
     fn sync_runs(&mut self) {
+        let (len, cap) = (self.runs.len(), self.runs.capacity());
+        if self.graph.len() > cap {
+            // Grown by a quarter, not doubled: a run state is large, and a run of many
+            // procs would keep up to as much room again unused for its whole length.
+            self.runs
+                .reserve_exact((self.graph.len() - len).max(cap / 4));
+        }
         while self.runs.len() < self.graph.len() {
             let id = self.runs.len();
             self.runs.push(Run::new());
@@ -693,7 +705,8 @@ impl Core {
             if !local && !self.pools.any_startable() {
                 return;
             }
-            // Judging needs the task DB: nothing starts until it is open.
+            // Judging needs the task DB: until it is open, only a local proc that is never
+            // judged starts (its DB writes wait in `unsaved`).
             if let Some(open) = self.cache_opener.take() {
                 self.opening_cache = true;
                 self.actions.push(Action::OpenCache {
@@ -701,13 +714,17 @@ impl Core {
                     generation: self.cache_generation,
                 });
             }
-            if self.opening_cache {
-                return;
-            }
-            let next = match self.pools.pop_startable() {
-                Some(p) => Some(p),
-                None if local => self.ready.pop(),
-                None => None,
+            let next = if self.opening_cache {
+                match self.ready.peek() {
+                    Some(p) if local && self.never_judged(p) => self.ready.pop(),
+                    _ => return,
+                }
+            } else {
+                match self.pools.pop_startable() {
+                    Some(p) => Some(p),
+                    None if local => self.ready.pop(),
+                    None => None,
+                }
             };
             let Some(p) = next else {
                 return;
@@ -796,6 +813,8 @@ impl Core {
         {
             r.waited += ready.elapsed();
         }
+        // Room for one attempt, not the four a first push makes: most procs run once.
+        r.attempt_log.reserve_exact(1);
         r.attempt_log.push(Attempt::new(self.lanes.take()));
         r.first_start.get_or_insert_with(Instant::now);
         r.started_at.get_or_insert_with(std::time::SystemTime::now);
@@ -919,6 +938,11 @@ impl Core {
         view
     }
 
+    /// How many procs left IDLE (what [`Core::scheduled`] yields).
+    pub fn scheduled_len(&self) -> usize {
+        self.runs.iter().filter(|r| r.state != State::Idle).count()
+    }
+
     /// Every proc that left IDLE, in registration order.
     pub fn scheduled(&self) -> impl Iterator<Item = ProcSummary> + '_ {
         (0..self.runs.len())
@@ -973,7 +997,7 @@ mod resolve;
 mod waiting;
 
 use queue::{Budget, Console, Lanes, Locks, Pools, ReadyQueue, Waves};
-use record::Attempt;
+use record::{Attempt, Unsaved};
 
 pub(crate) use prepare::Root;
 

@@ -364,7 +364,14 @@ fn a_fresh_verdict_finishes_the_proc_up_to_date_with_the_cached_result() {
 fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
     let mut c = core(2);
     c.set_cache_opener(Some(Box::new(|| None)));
-    let p = add(&mut c, "p", def());
+    let p = add(
+        &mut c,
+        "p",
+        ProcDef {
+            inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
+            ..def()
+        },
+    );
     c.start(&[p]).unwrap();
     let opened: Vec<u64> = c
         .take_actions()
@@ -372,6 +379,7 @@ fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
         .filter_map(|a| match a {
             Action::OpenCache { generation, .. } => Some(generation),
             Action::Start(_) => panic!("started before the DB was open"),
+            Action::Judge(_) => panic!("judged before the DB was open"),
             _ => None,
         })
         .collect();
@@ -379,7 +387,63 @@ fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
     c.settle();
     assert!(c.take_actions().is_empty(), "not stuck while the DB opens");
     c.cache_opened(opened[0], None);
-    assert_eq!(started(&mut c), ["p"]);
+    assert_eq!(judged(&mut c), [p]);
+}
+
+#[test]
+fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = core(2);
+    c.set_cache_opener(Some(Box::new(|| None)));
+    let q = add(&mut c, "q", def());
+    let d = add(&mut c, "d", with_deps(&["q"]));
+    c.start(&[q]).unwrap();
+    let mut generation = None;
+    let mut starts = Vec::new();
+    for a in c.take_actions() {
+        match a {
+            Action::OpenCache { generation: g, .. } => generation = Some(g),
+            Action::Start(j) => starts.push(j.name.to_string()),
+            _ => {}
+        }
+    }
+    assert_eq!(starts, ["q"], "q needs no judging: it starts at once");
+    ok(&mut c, q);
+    assert_eq!(c.state(q), State::Succeeded);
+    let rx = c.wait_all().unwrap();
+    assert!(rx.is_some(), "the run waits until the DB has q's row");
+    c.settle();
+    assert!(
+        !c.take_actions()
+            .iter()
+            .any(|a| matches!(a, Action::Wake(_, Wake::Done))),
+        "woken before the DB was open"
+    );
+    let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|m: &str| panic!("{m}"));
+    let now = std::time::SystemTime::now();
+    let cache = Cache::open(
+        &dir.path().join("t.db"),
+        "t".into(),
+        vec![],
+        false,
+        now,
+        warn,
+    );
+    c.cache_opened(generation.expect("opened"), cache);
+    c.settle();
+    assert!(
+        c.take_actions()
+            .iter()
+            .any(|a| matches!(a, Action::Wake(_, Wake::Done))),
+        "the wait ends once the DB is open"
+    );
+    assert!(
+        !c.cache().expect("cache").stamp("q").is_empty(),
+        "q's stamp"
+    );
+    // A dependent, judged now that the DB is open (here and now: it has no inputs).
+    c.start(&[d]).unwrap();
+    assert_eq!(started(&mut c), ["d"]);
 }
 
 #[test]
@@ -509,4 +573,23 @@ fn a_rerun_of_a_proc_failed_by_one_dependency_counts_another_still_running_once(
     assert_eq!(started(&mut c), ["p"]);
     ok(&mut c, p);
     assert_eq!(c.state(p), State::Succeeded);
+}
+
+#[test]
+fn run_states_keep_little_unused_room() {
+    let mut c = core(1);
+    let n = 1100;
+    let ids: Vec<ProcId> = (0..n)
+        .map(|i| add(&mut c, &format!("p{i}"), def()))
+        .collect();
+    c.start(&ids[..1]).unwrap();
+    started(&mut c);
+    ok(&mut c, ids[0]);
+    // Doubling would leave room for 2048 run states.
+    assert!(c.runs.capacity() <= n + n / 4, "{}", c.runs.capacity());
+    assert_eq!(
+        c.runs[ids[0]].attempt_log.capacity(),
+        1,
+        "room for one attempt"
+    );
 }

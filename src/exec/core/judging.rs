@@ -33,6 +33,12 @@ impl Core {
         (self.cache.is_some() && skippable) || !def.inputs.is_empty()
     }
 
+    /// Whether `p` needs no judging whatever the task DB holds (no inputs, no
+    /// dependencies): it may start while the DB is still opening.
+    pub(super) fn never_judged(&self, p: ProcId) -> bool {
+        self.graph.proc(p).def.inputs.is_empty() && self.runs[p].dep_ids.is_empty()
+    }
+
     /// Judges `p`: fingerprints it, and compares that with its cached row when it may be
     /// UP_TO_DATE (unless `--full` or `no_skip`, and only when no dependency ran in this
     /// run). A proc without `inputs` and `outputs` is judged here and now: its fingerprint
@@ -121,6 +127,7 @@ impl Core {
         }
         self.opening_cache = false;
         self.cache = cache;
+        self.save_unsaved();
         self.pump();
     }
 }

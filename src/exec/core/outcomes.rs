@@ -2,7 +2,7 @@
 
 use rhai::Dynamic;
 
-use super::{AbortReason, Action, Core, State, Wake};
+use super::{AbortReason, Action, Core, State, Unsaved, Wake};
 use crate::exec::freshness;
 use crate::exec::state::Outcome;
 use crate::graph::{Body, ProcId};
@@ -88,11 +88,15 @@ impl Core {
     /// Keeps the task DB's cache in step with an outcome: a result is saved (a result that
     /// JSON cannot hold fails the proc), a failure forgets the old result.
     pub(super) fn save_result(&mut self, p: ProcId, outcome: Outcome) -> Outcome {
-        let Some(cache) = self.cache.as_mut() else {
-            return outcome;
-        };
         let name = &self.graph.proc(p).name;
         let hash = self.runs[p].fingerprint.as_ref().map(|f| f.hash.as_str());
+        let Some(cache) = self.cache.as_mut() else {
+            // Only a proc that is never judged (no hash) runs while the DB opens.
+            if self.opening_cache && hash.is_none() {
+                self.unsaved.push(Unsaved::Touch(name.clone()));
+            }
+            return outcome;
+        };
         freshness::save_result(cache, name, hash, outcome)
     }
 
@@ -172,10 +176,11 @@ impl Core {
         r.error = error;
         r.exit_code = exit_code.or(r.exit_code);
         r.duration = r.first_start.map(|s| s.elapsed());
-        if self.cache.is_some() && state != State::UpToDate {
+        if (self.cache.is_some() || self.opening_cache) && state != State::UpToDate {
             let rec = self.history_record(p);
-            if let Some(cache) = self.cache.as_mut() {
-                cache.record(rec);
+            match self.cache.as_mut() {
+                Some(cache) => cache.record(rec),
+                None => self.unsaved.push(Unsaved::Record(Box::new(rec))),
             }
         }
         let r = &mut self.runs[p];

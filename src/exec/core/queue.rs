@@ -37,6 +37,11 @@ impl ReadyQueue {
         Some(p)
     }
 
+    /// The earliest queued proc, left in the queue.
+    pub(crate) fn peek(&self) -> Option<ProcId> {
+        self.heap.peek().map(|&Reverse(p)| p)
+    }
+
     /// True when nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
         self.heap.is_empty()

@@ -1,10 +1,21 @@
 //! What the task DB keeps of a finished proc for `prun report`'s picture: each attempt
 //! (when, on which lane, how it failed), the time it waited ready, and its dependencies.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{Core, ProcId};
 use crate::store::ProcRecord;
+
+/// A task DB write of a proc that ended while the DB was still opening (a proc that needs
+/// no judging starts without waiting for it): kept in order, made once it is open.
+#[derive(Debug)]
+pub(super) enum Unsaved {
+    /// Its stamp moves on (see [`crate::exec::Cache::touch`]).
+    Touch(Arc<str>),
+    /// Its history row.
+    Record(Box<ProcRecord>),
+}
 
 /// One attempt of a proc: started on a lane, ended (with an error when it failed).
 #[derive(Debug)]
@@ -93,6 +104,21 @@ impl Core {
             proto: node
                 .proto
                 .map(|id| self.graph.proto(id).template.text().to_string()),
+        }
+    }
+
+    /// Makes the writes kept while the task DB was opening, now that it is open (or drops
+    /// them when it cannot be used).
+    pub(super) fn save_unsaved(&mut self) {
+        let unsaved = std::mem::take(&mut self.unsaved);
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
+        for write in unsaved {
+            match write {
+                Unsaved::Touch(name) => cache.touch(&name),
+                Unsaved::Record(rec) => cache.record(*rec),
+            }
         }
     }
 }

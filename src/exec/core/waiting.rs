@@ -90,9 +90,12 @@ impl Core {
         Ok(Some(rx))
     }
 
+    /// Nothing is left to do, and the task DB (when it was opening) has taken the writes
+    /// of the procs that ended meanwhile.
     pub(super) fn all_done(&self) -> bool {
-        (self.pending == 0 && self.pending_now.is_empty())
-            || (self.aborted.is_some() && self.running_total == 0)
+        let saved = !self.opening_cache || self.unsaved.is_empty();
+        (self.pending == 0 && self.pending_now.is_empty() && saved)
+            || (self.aborted.is_some() && self.running_total == 0 && saved)
             || self.aborted == Some(AbortReason::Internal)
     }
 

@@ -1,0 +1,95 @@
+//! Procs that need no judging start while the task DB is still opening, and what the DB
+//! keeps of them is written once it is open.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::run_within;
+
+/// `a` needs no judging (no dependencies, no inputs); `b` depends on it, so it is judged.
+const SCRIPT: &str = r#"
+proc("a", #{ cmd: ["touch", "a-started"] });
+proc("b", #{ deps: ["a"], cmd: ["true"] });
+run("b");
+"#;
+
+/// Less than prun's SQLite busy timeout (10 s): a run that waits for the DB before
+/// starting `a` is still blocked when this elapses.
+const STARTS_WITHIN: Duration = Duration::from_secs(8);
+/// How long the second run may take in all.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+fn rows_of(conn: &rusqlite::Connection, name: &str) -> i64 {
+    conn.query_row(
+        "SELECT COUNT(*) FROM proc_runs WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .expect("count proc_runs")
+}
+
+#[test]
+fn a_proc_without_dependencies_starts_while_the_db_is_locked_and_its_row_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(dir.join("main.rhai"), SCRIPT).expect("write script");
+    let prun = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(["main.rhai", "--db", "tasks.db", "--no-live"])
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let first = run_within(prun(), "the first run", RUN_LIMIT, |_| {});
+    assert!(first.status.success(), "first run failed: {}", first.stderr);
+    std::fs::remove_file(dir.join("a-started")).expect("a ran in the first run");
+
+    // An exclusive lock in rollback-journal mode keeps every other connection from even
+    // reading the DB: the second run's open waits on it.
+    let db = dir.join("tasks.db");
+    let conn = rusqlite::Connection::open(&db).expect("open the task DB");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "delete");
+    conn.execute_batch("BEGIN EXCLUSIVE")
+        .expect("lock the task DB");
+
+    // The lock is released once `a` has started, or when waiting for that is given up.
+    let mut lock = Some(conn);
+    let mut started = false;
+    let since = Instant::now();
+    let second = run_within(prun(), "the second run", RUN_LIMIT, |_| {
+        if lock.is_none() {
+            return;
+        }
+        started = dir.join("a-started").exists();
+        if started || since.elapsed() > STARTS_WITHIN {
+            let conn = lock.take().expect("the lock");
+            conn.execute_batch("COMMIT").expect("unlock the task DB");
+        }
+    });
+    assert!(
+        started,
+        "`a` did not start while the task DB was locked (it waited for the DB to open)"
+    );
+    assert!(
+        second.status.success(),
+        "second run failed:\n{}\n{}",
+        second.stdout,
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("without the task DB"),
+        "the DB was not used: {}",
+        second.stderr
+    );
+    // Each run left a history row for both procs: `a`'s of the second run was kept while
+    // the DB opened.
+    let conn = rusqlite::Connection::open(&db).expect("reopen the task DB");
+    assert_eq!(rows_of(&conn, "a"), 2);
+    assert_eq!(rows_of(&conn, "b"), 2);
+}

@@ -279,17 +279,25 @@ pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
     warnings
 }
 
-/// SIGTERM to every group, up to `grace` for them to exit, then SIGKILL to those left.
+/// SIGTERM to every group, up to `grace` for them to exit, then SIGKILL to those left
+/// and up to `grace` again for them to be gone: a killed process exits only once the
+/// kernel schedules it, and the run must not start its own jobs beside it.
 fn end_groups(groups: &[Recorded], grace: Duration) {
     for r in groups {
         unix::term_group(r.pgid);
     }
-    let deadline = Instant::now() + grace;
-    while groups.iter().any(|r| unix::group_alive(r.pgid)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_gone(groups, grace);
     for r in groups {
         unix::kill_group(r.pgid);
+    }
+    wait_gone(groups, grace);
+}
+
+/// Waits until no process of `groups` is alive, or `limit` passed.
+fn wait_gone(groups: &[Recorded], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while groups.iter().any(|r| unix::group_alive(r.pgid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

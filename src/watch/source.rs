@@ -182,3 +182,35 @@ fn describe(e: &notify::Error) -> String {
         format!("{hint} ({})", paths.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{Flag, ModifyKind};
+
+    #[test]
+    fn an_overflow_of_the_event_queue_counts_as_a_change_of_anything() {
+        // What notify's inotify backend sends on IN_Q_OVERFLOW: no path, the Rescan flag.
+        let overflow = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        match changes(std::iter::once(overflow)) {
+            Some(Msg::Changes { paths, rescan }) => assert!(rescan && paths.is_empty()),
+            other => panic!("an overflow was not a change: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_write_is_a_change_and_a_read_is_not() {
+        let write = notify::Event::new(EventKind::Modify(ModifyKind::Any)).add_path("a".into());
+        let read = notify::Event::new(EventKind::Access(AccessKind::Close(AccessMode::Read)))
+            .add_path("b".into());
+        match changes([write, read].into_iter()) {
+            Some(Msg::Changes { paths, rescan }) => {
+                assert!(!rescan);
+                assert_eq!(paths, vec![PathBuf::from("a")]);
+            }
+            other => panic!("the write was lost: {other:?}"),
+        }
+        let read = notify::Event::new(EventKind::Access(AccessKind::Open(AccessMode::Any)));
+        assert!(changes(std::iter::once(read)).is_none());
+    }
+}

@@ -29,8 +29,9 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Asserts no process of group `pgid` is alive, allowing a short bounded moment for a
-/// signal already sent to be delivered. Leftovers are killed so they do not outlive the test.
+/// Asserts no process of group `pgid` is alive, waiting for a signal already sent to be
+/// delivered (the bound is a hang guard, generous for a loaded machine). Leftovers are
+/// killed so they do not outlive the test.
 pub fn assert_group_gone(pgid: u32, what: &str, context: &str) {
     let t = Instant::now();
     loop {
@@ -38,7 +39,7 @@ pub fn assert_group_gone(pgid: u32, what: &str, context: &str) {
         if left.is_empty() {
             return;
         }
-        if t.elapsed() > Duration::from_secs(2) {
+        if t.elapsed() > Duration::from_secs(30) {
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{pgid}")])
                 .status();
@@ -66,7 +67,7 @@ fn group_scan_sees_a_live_group() {
         .expect("spawn");
     let pgid = child.id();
     let t = Instant::now();
-    while group_members(pgid).len() < 2 && t.elapsed() < Duration::from_secs(5) {
+    while group_members(pgid).len() < 2 && t.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let members = group_members(pgid);

@@ -101,6 +101,8 @@ fn the_lock_of_a_killed_run_is_taken_over() {
     let holding = dir.join("holding");
     wait_for_file(&holding);
     let orphan: u32 = read_pid(&holding);
+    // The job may write its pid before prun has recorded its group.
+    crate::support::wait_recorded(&dir.join("state"), first.id(), orphan);
     first.kill().unwrap();
     first.wait().unwrap();
     std::fs::remove_file(&holding).unwrap();

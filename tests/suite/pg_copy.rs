@@ -13,6 +13,7 @@ import "pg" as pg;
 let opt = args(#{ prun: #{ required: true }, copy: #{ required: true },
                   rows: #{ int: true, required: true }, spec: #{ list: true } });
 let s = pg::start(#{});
+print(`pgdir=${s.dir}`);
 pg::query(s, "postgres", "CREATE DATABASE app");
 pg::query(s, "postgres", "CREATE DATABASE wh");
 pg::query(s, "app", `CREATE TABLE big AS SELECT g AS id, md5(g::text) AS name,
@@ -50,7 +51,7 @@ fn run(rows: usize, specs: &[&str]) -> crate::support::Output {
     }
     let out = Test::new().script(DRIVER).args(&args).run();
     out.ok();
-    let left = postgres::leftovers();
+    let left = postgres::leftovers_of(&value(&out, "pgdir"));
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
     out
 }
@@ -150,6 +151,7 @@ fn pg_restore_loads_a_plain_and_a_gzipped_dump_into_a_database() {
 import "pg" as pg;
 shell("printf 'CREATE TABLE y (b text);\\nINSERT INTO y VALUES (1);\\n' | gzip > packed.sql.gz");
 let s = pg::start(#{});
+print(`pgdir=${s.dir}`);
 pg::query(s, "postgres", "CREATE DATABASE d");
 pg::restore(s, "d", "plain.sql");
 pg::restore(s, "d", "packed.sql.gz");
@@ -160,6 +162,6 @@ print(`stopped dir gone=${file_info(s.dir) == ()}`);
         )
         .run();
     out.ok().line("rows=2+1").line("stopped dir gone=true");
-    let left = postgres::leftovers();
+    let left = postgres::leftovers_of(&value(&out, "pgdir"));
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }

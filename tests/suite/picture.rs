@@ -76,6 +76,21 @@ impl Ws {
         out.status.code().expect("exit code")
     }
 
+    /// Records by hand how long procs took in run `run` of tasks.db (the medians that
+    /// later runs are compared with).
+    fn set_durations(&self, run: i64, durations: &[(&str, f64)]) {
+        let db = rusqlite::Connection::open(self.path("tasks.db")).expect("open tasks.db");
+        for (name, secs) in durations {
+            let n = db
+                .execute(
+                    "UPDATE proc_runs SET duration = ?1 WHERE run_id = ?2 AND name = ?3",
+                    rusqlite::params![secs, run, name],
+                )
+                .expect("update proc_runs");
+            assert_eq!(n, 1, "no proc {name} in run {run}");
+        }
+    }
+
     /// `prun report main.rhai --db tasks.db WORDS...`, which must succeed; its stdout.
     fn report(&self, words: &[&str]) -> String {
         let mut all = vec!["report", "main.rhai", "--db", "tasks.db"];
@@ -364,18 +379,28 @@ run("a");
 
 #[test]
 fn report_lists_procs_slower_than_usual_against_earlier_runs() {
-    // `slow` takes at least a second in the third run, against a few milliseconds before.
+    // `slow` takes at least 0.2 s in the third run. The earlier runs' recorded durations
+    // are set by hand, so that a loaded machine cannot make `steady` look slower than
+    // usual, nor `slow` look usual: the medians are what the report compares with.
     let ws = Ws::new(
         r#"
-proc("slow", #{ shell: "if [ -e third ]; then sleep 1; fi" });
+proc("slow", #{ shell: "if [ -e third ]; then sleep 0.2; fi" });
 proc("steady", #{ shell: "true" });
 run(["slow", "steady"]);
 "#,
     );
     assert_eq!(ws.run(&[]), 0);
     assert_eq!(ws.run(&[]), 0);
+    // Run 1 was slow for both: run 2 has nothing slower.
+    ws.set_durations(1, &[("slow", 1000.0), ("steady", 1000.0)]);
+    let second = ws.report(&["--run", "2"]);
+    assert!(second.starts_with("run 2 of "), "{second}");
+    assert!(second.contains("no proc was slower than usual"), "{second}");
     std::fs::write(ws.path("third"), "").unwrap();
     assert_eq!(ws.run(&[]), 0);
+    for run in [1, 2] {
+        ws.set_durations(run, &[("slow", 0.001), ("steady", 1000.0)]);
+    }
     let text = ws.report(&[]);
     let slow: Vec<&str> = text
         .lines()
@@ -385,10 +410,6 @@ run(["slow", "steady"]);
     assert_eq!(slow.len(), 1, "{text}");
     assert!(slow[0].trim_start().starts_with("slow "), "{text}");
     assert!(text.starts_with("run 3 of "), "{text}");
-    // An earlier run, chosen with --run, has nothing slower.
-    let first = ws.report(&["--run", "2"]);
-    assert!(first.starts_with("run 2 of "), "{first}");
-    assert!(first.contains("no proc was slower than usual"), "{first}");
     assert!(
         ws.report(&["--run", "1"])
             .contains("no earlier runs of these procs to compare with")

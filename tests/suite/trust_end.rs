@@ -142,6 +142,8 @@ run("talk");
             .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("hello-from-talk")))
     };
     wait_until("the running job's log under its name", has_line);
+    // The job may print and write its pid before prun has recorded its group.
+    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(has_line(), "the log is gone after prun was killed");

@@ -584,9 +584,11 @@ proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
         w.write("src/x.txt", &format!("{i}\n"));
         std::thread::sleep(Duration::from_millis(5));
     }
+    // The write truncates, then writes: `c` may run once on the empty file and again on
+    // "2\n", so its runs are counted as at least two.
     w.write("other/c.txt", "2\n");
     w.until("the cycle of other/c.txt", |w| {
-        w.read("runs").lines().filter(|l| *l == "c").count() == 2
+        w.read("runs").lines().filter(|l| *l == "c").count() >= 2
     });
     let (code, out, err, _) = w.interrupt();
     let ends: Vec<&str> = out
@@ -598,8 +600,11 @@ proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
     for end in ends {
         let counts = end.rsplit(": ").next().unwrap_or_default();
         let states: Vec<&str> = counts.split(", ").collect();
+        // A proc that ran and was then changed to what it ran on is judged up to date.
         assert!(
-            states.iter().all(|s| s.contains(" succeeded")),
+            states
+                .iter()
+                .all(|s| s.contains(" succeeded") || s.contains(" up to date")),
             "a cycle ended with procs still to run: {end}\n{out}"
         );
     }

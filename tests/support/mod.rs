@@ -648,12 +648,13 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Asserts the process is gone, allowing a short bounded moment for a signal already sent
-/// to be delivered (prun must not leave it running; a stray `sleep 300` would still be there).
+/// Asserts the process is gone, waiting for a signal already sent to be delivered (prun
+/// must not leave it running; a stray `sleep 300` would still be there). The bound is a
+/// hang guard, generous for a loaded machine, not a promise of prun.
 pub fn assert_gone(pid: u32, what: &str, context: &str) {
     let t = Instant::now();
     while alive(pid) {
-        if t.elapsed() > Duration::from_secs(2) {
+        if t.elapsed() > Duration::from_secs(30) {
             // Do not leak it past the test.
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
@@ -670,4 +671,38 @@ pub fn pid_in(out: &Output, file: &str) -> u32 {
         .trim()
         .parse()
         .unwrap_or_else(|e| panic!("pid in {file}: {e}\n{}", out.describe()))
+}
+
+/// Waits until the prun of pid `prun` recorded the process group `pgid` in its journal of
+/// groups under the state directory `state` (see `exec::crashed`): from then on a
+/// `kill -9` of prun leaves a group that the next run ends. Panics after a hang guard.
+pub fn wait_recorded(state: &Path, prun: u32, pgid: u32) {
+    let line = format!("+ {pgid} ");
+    let recorded = || {
+        let mut dirs = vec![state.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if name.split('.').next() == Some(&prun.to_string())
+                    && d.ends_with("groups")
+                    && std::fs::read_to_string(&p).is_ok_and(|t| t.contains(&line))
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    let t = Instant::now();
+    while !recorded() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "prun {prun} never recorded process group {pgid} under {}",
+            state.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

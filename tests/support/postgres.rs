@@ -62,6 +62,30 @@ pub fn leftovers() -> Vec<String> {
     left
 }
 
+/// What is still there of the server whose directory was `dir` (a `/tmp/prun-pg.*` of
+/// `pg::start`): its server processes and the directory. Other servers (another test
+/// run's) do not count.
+pub fn leftovers_of(dir: &str) -> Vec<String> {
+    assert!(
+        dir.starts_with("/tmp/prun-pg."),
+        "not a server directory: {dir:?}"
+    );
+    let ps = Command::new("ps")
+        .args(["-eo", "stat,args"])
+        .output()
+        .expect("ps");
+    let data = format!("{dir}/data");
+    let mut left: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('Z') && l.split_whitespace().any(|w| w == data))
+        .map(str::to_string)
+        .collect();
+    if std::path::Path::new(dir).exists() {
+        left.push(dir.to_string());
+    }
+    left
+}
+
 /// The podman settings these machines need (no CAP_SYS_RESOURCE, so ulimits under the
 /// hard limits; cgroup v1 hybrid mode, which crun refuses, so runc), for CONTAINERS_CONF.
 pub const CONTAINERS_CONF: &str = "[containers]\n\

@@ -184,6 +184,12 @@ impl Core {
             }
         }
         let r = &mut self.runs[p];
+        // The attempts are only for the record just made: a run of many procs keeps no
+        // per-attempt heap block for each finished one. An attempt still open keeps its
+        // entry, which gives its lane back when it ends.
+        if r.attempt_log.last().is_none_or(|a| a.ended()) {
+            r.attempt_log = Vec::new();
+        }
         let waiters = std::mem::take(&mut r.waiters);
         let dependents = std::mem::take(&mut r.dependents);
         if !r.dry {

@@ -36,6 +36,11 @@ impl Attempt {
             error: None,
         }
     }
+
+    /// Whether it ended (and gave its lane back).
+    pub(super) fn ended(&self) -> bool {
+        self.end.is_some()
+    }
 }
 
 /// Seconds since the Unix epoch.

@@ -20,6 +20,14 @@ fn with_deps(deps: &[&str]) -> ProcDef {
     }
 }
 
+/// A proc with one input file: it is judged before it starts.
+fn with_input() -> ProcDef {
+    ProcDef {
+        inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
+        ..def()
+    }
+}
+
 fn core(parallel: usize) -> Core {
     Core::new(CoreOptions {
         parallel,
@@ -323,14 +331,7 @@ fn judged(c: &mut Core) -> Vec<ProcId> {
 #[test]
 fn a_proc_with_inputs_is_judged_off_the_lock_before_it_starts() {
     let mut c = core(1);
-    let p = add(
-        &mut c,
-        "p",
-        ProcDef {
-            inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
-            ..def()
-        },
-    );
+    let p = add(&mut c, "p", with_input());
     let q = add(&mut c, "q", def());
     c.start(&[p, q]).unwrap();
     assert_eq!(judged(&mut c), [p], "judging holds the one slot");
@@ -343,14 +344,7 @@ fn a_proc_with_inputs_is_judged_off_the_lock_before_it_starts() {
 #[test]
 fn a_fresh_verdict_finishes_the_proc_up_to_date_with_the_cached_result() {
     let mut c = core(2);
-    let p = add(
-        &mut c,
-        "p",
-        ProcDef {
-            inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
-            ..def()
-        },
-    );
+    let p = add(&mut c, "p", with_input());
     let d = add(&mut c, "d", with_deps(&["p"]));
     c.start(&[d]).unwrap();
     assert_eq!(judged(&mut c), [p]);
@@ -364,14 +358,7 @@ fn a_fresh_verdict_finishes_the_proc_up_to_date_with_the_cached_result() {
 fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
     let mut c = core(2);
     c.set_cache_opener(Some(Box::new(|| None)));
-    let p = add(
-        &mut c,
-        "p",
-        ProcDef {
-            inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
-            ..def()
-        },
-    );
+    let p = add(&mut c, "p", with_input());
     c.start(&[p]).unwrap();
     let opened: Vec<u64> = c
         .take_actions()
@@ -464,10 +451,7 @@ fn a_proc_failed_by_its_outputs_keeps_its_result() {
 #[test]
 fn procs_to_judge_go_to_a_worker_in_one_batch_holding_one_slot() {
     let mut c = core(2);
-    let with_inputs = || ProcDef {
-        inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
-        ..def()
-    };
+    let with_inputs = || with_input();
     let ids: Vec<ProcId> = (0..3)
         .map(|i| add(&mut c, &format!("p{i}"), with_inputs()))
         .collect();

@@ -130,8 +130,15 @@ pub fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
         return;
     }
     let start = match (since, unix::boot_ticks()) {
-        (Some(first), Some(last)) if first == last => first.to_string(),
-        (Some(first), Some(last)) if first < last => format!("{first}-{last}"),
+        (Some(first), Some(last))
+            if first <= last && boot_clock_is_proc_clock(pgid, first, last) =>
+        {
+            if first == last {
+                first.to_string()
+            } else {
+                format!("{first}-{last}")
+            }
+        }
         _ => start_time(pgid).unwrap_or(0).to_string(),
     };
     let text: String = command
@@ -145,6 +152,15 @@ pub fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
         w.live.insert(pgid, line.clone());
         w.append(&line);
     }
+}
+
+/// Whether start times in `/proc` are ticks of the boot-time clock, as they are since
+/// Linux 3.17: checked once per process, on the first group started (its leader, `pgid`,
+/// started between `first` and `last`). Where they are not, every start time is read from
+/// `/proc`, so that the next run still recognises the groups of a crashed one.
+fn boot_clock_is_proc_clock(pgid: i32, first: u64, last: u64) -> bool {
+    static MATCHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MATCHES.get_or_init(|| start_time(pgid).is_some_and(|s| (first..=last).contains(&s)))
 }
 
 /// Records a group that is gone.

@@ -326,6 +326,11 @@ impl Reporter for Tee {
             r.group(proc, log);
         }
     }
+    fn end_batch(&self) {
+        if let Some(r) = &self.inner {
+            r.end_batch();
+        }
+    }
     fn pause(&self) {
         if let Some(r) = &self.inner {
             r.pause();

@@ -233,11 +233,11 @@ fn reporter_of(settings: &Settings, cli: &CliExtras) -> (Arc<Tee>, Option<Arc<Li
                 live = Some(l.clone());
                 Some(l)
             }
-            Output::Plain => Some(Arc::new(PlainReporter {
-                verbose: settings.verbose,
-                quiet: settings.quiet,
-                full_log: settings.full_log_on_failure.into(),
-            })),
+            Output::Plain => Some(Arc::new(PlainReporter::new(
+                settings.verbose,
+                settings.quiet,
+                settings.full_log_on_failure,
+            ))),
         }
     };
     let tee = Tee::new(inner, settings.on_event.clone());

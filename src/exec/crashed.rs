@@ -2,8 +2,10 @@
 //!
 //! While a run lasts, every process group it starts is recorded in a journal,
 //! `<state>/groups/<prun pid>`: a `+ PGID START COMMAND` line when the group starts
-//! (`START` is the leader's start time from `/proc/<pid>/stat`, so that a reused pid is
-//! never mistaken for it) and a `- PGID` line when it is gone. The run holds an `flock` on
+//! (`START` is the leader's start time as `/proc/<pid>/stat` gives it, so that a reused
+//! pid is never mistaken for it: a number, or `FIRST-LAST` when it is known to lie between
+//! two ticks of the boot-time clock read around the spawn) and a `- PGID` line when it is
+//! gone. The run holds an `flock` on
 //! its journal and removes it when it ends. When prun is killed (`kill -9`, the OOM
 //! killer), the kernel releases the lock but the journal stays: the next run of the script
 //! takes the lock of every journal it finds, ends the groups of it that are still alive
@@ -118,13 +120,27 @@ fn journals() -> std::sync::MutexGuard<'static, Vec<(u64, Writer)>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Records a group that just started (its leader is `pgid`).
-pub fn started(pgid: i32, command: &dyn std::fmt::Display) {
+/// Records a group that just started (its leader is `pgid`). `since` is
+/// [`unix::boot_ticks`] read before the leader was started: with a second reading now,
+/// the two bound its start time, which costs no read of `/proc` (opening its `stat`
+/// while the leader is still in `execve` waits for the exec to finish).
+pub fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
     let mut journals = journals();
     if journals.is_empty() {
         return;
     }
-    let start = start_time(pgid).unwrap_or(0);
+    let start = match (since, unix::boot_ticks()) {
+        (Some(first), Some(last))
+            if first <= last && boot_clock_is_proc_clock(pgid, first, last) =>
+        {
+            if first == last {
+                first.to_string()
+            } else {
+                format!("{first}-{last}")
+            }
+        }
+        _ => start_time(pgid).unwrap_or(0).to_string(),
+    };
     let text: String = command
         .to_string()
         .chars()
@@ -136,6 +152,15 @@ pub fn started(pgid: i32, command: &dyn std::fmt::Display) {
         w.live.insert(pgid, line.clone());
         w.append(&line);
     }
+}
+
+/// Whether start times in `/proc` are ticks of the boot-time clock, as they are since
+/// Linux 3.17: checked once per process, on the first group started (its leader, `pgid`,
+/// started between `first` and `last`). Where they are not, every start time is read from
+/// `/proc`, so that the next run still recognises the groups of a crashed one.
+fn boot_clock_is_proc_clock(pgid: i32, first: u64, last: u64) -> bool {
+    static MATCHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MATCHES.get_or_init(|| start_time(pgid).is_some_and(|s| (first..=last).contains(&s)))
 }
 
 /// Records a group that is gone.
@@ -193,7 +218,8 @@ fn stat_start_time(stat: &[u8]) -> Option<u64> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Recorded {
     pgid: i32,
-    start: u64,
+    /// The first and the last tick the leader's start time can be.
+    start: (u64, u64),
     command: String,
 }
 
@@ -208,7 +234,7 @@ fn parse(text: &str) -> Vec<Recorded> {
         };
         live.retain(|r| r.pgid != pgid);
         if kind == Some("+") {
-            let start = words.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let start = words.next().and_then(parse_start).unwrap_or((0, 0));
             let command = words.next().unwrap_or("").to_string();
             live.push(Recorded {
                 pgid,
@@ -220,12 +246,20 @@ fn parse(text: &str) -> Vec<Recorded> {
     live
 }
 
+/// A journal's `START`: `N`, or `FIRST-LAST`.
+fn parse_start(word: &str) -> Option<(u64, u64)> {
+    match word.split_once('-') {
+        Some((first, last)) => Some((first.parse().ok()?, last.parse().ok()?)),
+        None => word.parse().ok().map(|n| (n, n)),
+    }
+}
+
 /// True when the group is still the one the journal recorded: its leader has the recorded
 /// start time, or the leader is gone and members are left (a pid still in use as a group
 /// id is never given to a new process).
 fn still_there(r: &Recorded) -> bool {
     match start_time(r.pgid) {
-        Some(start) => start == r.start && unix::group_alive(r.pgid),
+        Some(start) => (r.start.0..=r.start.1).contains(&start) && unix::group_alive(r.pgid),
         None => unix::group_alive(r.pgid),
     }
 }
@@ -307,19 +341,19 @@ mod tests {
 
     #[test]
     fn parse_keeps_the_groups_not_recorded_as_gone() {
-        let text = "+ 100 5 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7 x\n- 1\n";
+        let text = "+ 100 5 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7-9 x\n- 1\n";
         let got = parse(text);
         assert_eq!(
             got,
             vec![
                 Recorded {
                     pgid: 200,
-                    start: 6,
+                    start: (6, 6),
                     command: "sh -c 'a b'".into()
                 },
                 Recorded {
                     pgid: 300,
-                    start: 7,
+                    start: (7, 9),
                     command: "x".into()
                 },
             ]
@@ -332,6 +366,26 @@ mod tests {
         let line = format!("42 (a) b (c) {}\n", fields.join(" "));
         assert_eq!(stat_start_time(line.as_bytes()), Some(22));
         assert_eq!(stat_start_time(b"42 (a) S 1 2\n"), None);
+    }
+
+    #[test]
+    fn a_child_started_between_two_readings_of_the_boot_clock_has_a_start_time_between_them() {
+        for _ in 0..50 {
+            let first = unix::boot_ticks().expect("CLOCK_BOOTTIME");
+            let mut child = std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .expect("spawn sleep");
+            let last = unix::boot_ticks().expect("CLOCK_BOOTTIME");
+            let start = start_time(child.id() as i32);
+            let _ = child.kill();
+            let _ = child.wait();
+            let start = start.expect("the child's start time");
+            assert!(
+                (first..=last).contains(&start),
+                "{start} not in {first}..={last}"
+            );
+        }
     }
 
     #[test]

@@ -56,8 +56,7 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
 /// descriptors, so prun copies nothing. A first attempt writes into an unnamed file
 /// (`O_TMPFILE`) that is given the log's name only when the command printed something or
 /// failed, or once it has run for a second (so that a running job's log can be followed,
-/// and survives a crash of prun); otherwise it is emptied and reused for the next command
-/// body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
+/// and survives a crash of prun); otherwise it is written over by the next command body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
 /// most command bodies print nothing and end at once: they cost no file at all.
 pub async fn run_command_body(
     launcher: &dyn Launcher,
@@ -125,32 +124,36 @@ async fn try_command_body(
     } else {
         logs.take_unnamed()
     };
-    let (mut file, is_unnamed) = match unnamed {
-        Some(f) => (f, true),
-        None => match log::open_append(log_path) {
-            Ok(f) => (f, false),
-            Err(e) => return open_failed(e),
+    let header = format!("{}\n", launch::header(l));
+    let write_failed =
+        |e: std::io::Error| failed(format!("failed to write log {}: {e}", log_path.display()));
+    // An unnamed log holds the header only: a fresh file, or a spare written over.
+    let (file, is_unnamed, before) = match unnamed {
+        Some(spare) => match spare.start(header.as_bytes()) {
+            Ok(f) => (f, true, 0),
+            Err(e) => return write_failed(e),
         },
+        None => {
+            let mut f = match log::open_append(log_path) {
+                Ok(f) => f,
+                Err(e) => return open_failed(e),
+            };
+            let before = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if let Err(e) = f.write_all(header.as_bytes()) {
+                return write_failed(e);
+            }
+            (f, false, before)
+        }
     };
-    // An unnamed log is always empty: a fresh file, or a spare emptied when given back.
-    let before = if is_unnamed {
-        0
-    } else {
-        file.metadata().map(|m| m.len()).unwrap_or(0)
-    };
+    let start_len = before + header.len() as u64;
     // Undoes this try's mark on the log, for another try.
     let roll_back = |file: File| {
         if is_unnamed {
-            logs.give_back(file);
+            logs.give_back(file, start_len);
         } else {
             let _ = file.set_len(before);
         }
     };
-    let header = format!("{}\n", launch::header(l));
-    if let Err(e) = file.write_all(header.as_bytes()) {
-        return failed(format!("failed to write log {}: {e}", log_path.display()));
-    }
-    let start_len = before + header.len() as u64;
     // Output goes straight into the log, or through prun (`--output stream`), or to the
     // terminal (an interactive proc, whose log gets only the header and the footer).
     let wired = match l.stdout {
@@ -158,10 +161,10 @@ async fn try_command_body(
             .try_clone()
             .map(|f| l.log = Some(Arc::new(Mutex::new(LogWriter::new(f))))),
         Sink::Inherit => Ok(()),
-        _ => file.try_clone().and_then(|out| {
-            l.stderr = Sink::Fd(file.try_clone()?);
-            l.stdout = Sink::Fd(out);
-            Ok(())
+        _ => file.try_clone().map(|f| {
+            let child_end = Arc::new(f);
+            l.stderr = Sink::Fd(child_end.clone());
+            l.stdout = Sink::Fd(child_end);
         }),
     };
     if let Err(e) = wired {
@@ -225,7 +228,7 @@ async fn try_command_body(
     let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
     if !keep {
         if is_unnamed {
-            logs.give_back(file);
+            logs.give_back(file, len);
         }
         return Tried::Done(outcome, !is_unnamed);
     }

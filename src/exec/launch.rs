@@ -63,8 +63,10 @@ pub enum Sink {
     Capture,
     /// Streamed by the child straight into this file (created or truncated).
     File(PathBuf),
-    /// Streamed by the child straight into this open file (a command body's log).
-    Fd(File),
+    /// Streamed by the child straight into this open file (a command body's log). Shared:
+    /// both streams of a command body name the same file, which each stage is given a
+    /// duplicate of when it is spawned.
+    Fd(Arc<File>),
     /// Read by prun and written to the launch's log (and its tap) as it comes; not kept.
     /// When both streams are `Log`, they share one pipe, so the log has them in the order
     /// they were written, as `2>&1` does.
@@ -390,8 +392,8 @@ impl Local {
         let _ = self.interrupt.set(Interrupt(Box::new(interrupt)));
     }
 
-    fn register(&self, pgid: i32, command: &CommandSpec) {
-        unix::register(pgid, command);
+    fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
+        unix::register(pgid, since, command);
         self.groups
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -569,6 +571,25 @@ fn open_sink(what: &'static str, path: &PathBuf) -> Result<File, CommandError> {
     })
 }
 
+/// `/dev/null` for a child's stdin: opened once, and duplicated for each child (which
+/// costs less than a path lookup per child).
+fn dev_null() -> Result<Stdio, CommandError> {
+    static NULL: OnceLock<File> = OnceLock::new();
+    let file = match NULL.get() {
+        Some(f) => f,
+        None => {
+            let path = PathBuf::from("/dev/null");
+            let opened = File::open(&path).map_err(|source| CommandError::File {
+                what: "stdin",
+                path,
+                source,
+            })?;
+            NULL.get_or_init(|| opened)
+        }
+    };
+    Ok(Stdio::from(dup(file)?))
+}
+
 fn dup(f: &File) -> Result<File, CommandError> {
     f.try_clone().map_err(CommandError::Pipe)
 }
@@ -655,12 +676,12 @@ async fn run_local(
     };
     let stdout_file: Option<&File> = match &launch.stdout {
         Sink::File(_) => opened_stdout.as_ref(),
-        Sink::Fd(f) => Some(f),
+        Sink::Fd(f) => Some(&**f),
         Sink::Capture | Sink::Log | Sink::Inherit => None,
     };
     let stderr_file: Option<&File> = match &launch.stderr {
         Sink::File(_) => opened_stderr.as_ref().or(opened_stdout.as_ref()),
-        Sink::Fd(f) => Some(f),
+        Sink::Fd(f) => Some(&**f),
         Sink::Capture | Sink::Log | Sink::Inherit => None,
     };
     // Where a stream that no file takes goes.
@@ -672,7 +693,7 @@ async fn run_local(
         })
     };
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
-        Input::Null => None,
+        Input::Null => Some(dev_null()?),
         Input::Inherit => Some(Stdio::inherit()),
         Input::Bytes(_) | Input::Held => Some(Stdio::piped()),
         Input::File(p) => Some(Stdio::from(File::open(p).map_err(|source| {
@@ -708,9 +729,12 @@ async fn run_local(
                 Some(f) => cmd.stderr(dup(f)?),
                 None => cmd.stderr(stdio(&launch.stderr)?),
             };
-            cmd.spawn().map_err(|e| spec.spawn_error(e))
+            let since = unix::boot_ticks();
+            cmd.spawn()
+                .map(|child| (child, since))
+                .map_err(|e| spec.spawn_error(e))
         })();
-        let mut child = match spawned {
+        let (mut child, since) = match spawned {
             Ok(c) => c,
             Err(e) => {
                 // Stages already started must not outlive a pipeline that failed to start.
@@ -725,7 +749,7 @@ async fn run_local(
             }
         };
         let pgid = child.id().expect("a spawned child has a pid") as i32;
-        local.register(pgid, spec);
+        local.register(pgid, since, spec);
         pgids.push(pgid);
         let capture = |sink: &Sink, cap: &Arc<Mutex<Capture>>| {
             matches!(sink, Sink::Capture).then(|| cap.clone())

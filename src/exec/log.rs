@@ -17,8 +17,9 @@ use std::time::SystemTime;
 #[derive(Debug)]
 pub struct LogDir {
     dir: PathBuf,
-    /// Unnamed files that command bodies wrote nothing into, ready for the next one.
-    spare: Mutex<Vec<File>>,
+    /// Unnamed files that command bodies wrote nothing into, ready for the next one, each
+    /// with the length of what it still holds (see [`LogDir::give_back`]).
+    spare: Mutex<Vec<Spare>>,
 }
 
 impl LogDir {
@@ -55,21 +56,26 @@ impl LogDir {
         &self.dir
     }
 
-    /// An empty unnamed file in this directory for a command body's output (see
+    /// An unnamed file in this directory for a command body's output (see
     /// `job::run_command_body`), or `None` where the filesystem has no `O_TMPFILE`.
-    pub fn take_unnamed(&self) -> Option<File> {
+    pub fn take_unnamed(&self) -> Option<Spare> {
         if let Some(f) = self.spare.lock().expect("spare logs").pop() {
             return Some(f);
         }
-        super::unix::open_unnamed(&self.dir).ok()
+        let file = super::unix::open_unnamed(&self.dir).ok()?;
+        Some(Spare { file, stale: None })
     }
 
-    /// Returns an unnamed file that ended up holding nothing worth keeping; it is emptied
-    /// and reused, so that a silent command costs no file at all.
-    pub fn give_back(&self, mut f: File) {
-        if f.set_len(0).is_ok() && f.seek(SeekFrom::Start(0)).is_ok() {
-            self.spare.lock().expect("spare logs").push(f);
-        }
+    /// Returns an unnamed file that ended up holding nothing worth keeping (`len` bytes of
+    /// it), for the next command body: a silent command costs no file at all. It is not
+    /// emptied here: its next user writes over it from its start and cuts what is left
+    /// beyond ([`Spare::start`]), which costs no truncation when the new header is as long
+    /// as the old content, as it is for a run of the same command.
+    pub fn give_back(&self, file: File, len: u64) {
+        self.spare.lock().expect("spare logs").push(Spare {
+            file,
+            stale: Some(len),
+        });
     }
 
     /// Closes the spare unnamed files, when file descriptors run short.
@@ -80,6 +86,33 @@ impl LogDir {
     /// The log file of a proc (not created yet).
     pub fn path_for(&self, proc_name: &str) -> PathBuf {
         self.dir.join(format!("{}.log", escape(proc_name)))
+    }
+}
+
+/// An unnamed log file (`O_TMPFILE`) for a command body, reused from one silent command
+/// to the next.
+#[derive(Debug)]
+pub struct Spare {
+    file: File,
+    /// How many bytes at its start are left from its last user (`None`: a new file).
+    stale: Option<u64>,
+}
+
+impl Spare {
+    /// The file with `head` as its whole content, its offset after it (where the child's
+    /// output goes).
+    pub fn start(self, head: &[u8]) -> io::Result<File> {
+        let Spare { mut file, stale } = self;
+        if let Some(stale) = stale {
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(head)?;
+            if stale > head.len() as u64 {
+                file.set_len(head.len() as u64)?;
+            }
+        } else {
+            file.write_all(head)?;
+        }
+        Ok(file)
     }
 }
 
@@ -213,11 +246,49 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(logs.dir()), 0o700);
         assert_eq!(mode(&named), 0o600);
-        let unnamed = logs.take_unnamed().expect("O_TMPFILE");
+        let unnamed = logs.take_unnamed().expect("O_TMPFILE").start(b"").unwrap();
         assert_eq!(
             unnamed.metadata().unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn a_spare_log_holds_only_what_its_new_user_wrote() {
+        use std::io::Read;
+        let root = tempfile::tempdir().unwrap();
+        let logs = LogDir::create(root.path()).unwrap();
+        let read = |f: &mut File| {
+            let mut text = String::new();
+            f.seek(SeekFrom::Start(0)).unwrap();
+            f.read_to_string(&mut text).unwrap();
+            text
+        };
+        let mut f = logs
+            .take_unnamed()
+            .unwrap()
+            .start(b"a long first header\n")
+            .unwrap();
+        f.write_all(b"output").unwrap();
+        logs.give_back(f, 26);
+        // Shorter: the rest of the old content is cut.
+        let mut f = logs.take_unnamed().unwrap().start(b"short\n").unwrap();
+        f.write_all(b"x").unwrap();
+        assert_eq!(read(&mut f), "short\nx");
+        logs.give_back(f, 7);
+        // As long: written over, and the child's output follows it.
+        let mut f = logs.take_unnamed().unwrap().start(b"other\n").unwrap();
+        assert_eq!(f.stream_position().unwrap(), 6);
+        f.write_all(b"y").unwrap();
+        assert_eq!(read(&mut f), "other\ny");
+        logs.give_back(f, 6);
+        // Longer.
+        let mut f = logs
+            .take_unnamed()
+            .unwrap()
+            .start(b"a longer one\n")
+            .unwrap();
+        assert_eq!(read(&mut f), "a longer one\n");
     }
 
     #[test]

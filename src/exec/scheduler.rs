@@ -461,6 +461,9 @@ impl Scheduler {
     pub fn flush_reports(&self) {
         let _printing = lock(&self.printing);
         let batch = std::mem::take(&mut *lock(&self.reports));
+        if batch.is_empty() {
+            return;
+        }
         for a in batch {
             match a {
                 // A dry run starts nothing.
@@ -483,6 +486,7 @@ impl Scheduler {
                 _ => {}
             }
         }
+        self.reporter.end_batch();
     }
 
     /// Blocks the calling (non-runtime) thread until a wait is over.

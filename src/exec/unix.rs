@@ -9,9 +9,26 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 /// Records a live process group, running `command`, in the runs' journals (see
-/// [`super::crashed`]).
-pub fn register(pgid: i32, command: &dyn std::fmt::Display) {
-    super::crashed::started(pgid, command);
+/// [`super::crashed`]). `since` is [`boot_ticks`] read before the group's leader was
+/// started.
+pub fn register(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
+    super::crashed::started(pgid, since, command);
+}
+
+/// The time since boot (`CLOCK_BOOTTIME`, read without a system call) in clock ticks: the
+/// clock and the unit of a process's start time in `/proc/<pid>/stat` (field 22). A
+/// process started between two readings has a start time between them.
+pub fn boot_ticks() -> Option<u64> {
+    use nix::time::{ClockId, clock_gettime};
+    static NS_PER_TICK: std::sync::OnceLock<Option<u128>> = std::sync::OnceLock::new();
+    let per_tick = (*NS_PER_TICK.get_or_init(|| {
+        use nix::unistd::{SysconfVar, sysconf};
+        let hz = sysconf(SysconfVar::CLK_TCK).ok().flatten()?;
+        let hz = u128::try_from(hz).ok().filter(|&hz| hz > 0)?;
+        Some(1_000_000_000 / hz)
+    }))?;
+    let now = std::time::Duration::from(clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?);
+    u64::try_from(now.as_nanos() / per_tick).ok()
 }
 
 /// Records that a process group's members are all gone.

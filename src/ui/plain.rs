@@ -1,7 +1,9 @@
 //! Plain output: one line per finished proc, the error and last log lines of a failure,
 //! and a summary. No escape codes, so it suits cron mail, pipes and CI logs.
 
+use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -22,6 +24,38 @@ pub struct PlainReporter {
     pub quiet: bool,
     /// `--full-log-on-failure`: the whole log of a failed proc, not its last lines.
     pub full_log: AtomicBool,
+    /// The STARTED and finished lines of the scheduler's current step, written at once
+    /// when it ends ([`Reporter::end_batch`]): a proc's end and the start of the next one
+    /// cost one write, not two. Any other line writes them first, so the order holds.
+    pending: Mutex<String>,
+}
+
+impl PlainReporter {
+    /// Plain lines with `-v` (`verbose`), `-q` (`quiet`) and `--full-log-on-failure`.
+    pub fn new(verbose: bool, quiet: bool, full_log: bool) -> PlainReporter {
+        PlainReporter {
+            verbose,
+            quiet,
+            full_log: full_log.into(),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// Adds a line to the current step's lines.
+    fn hold(&self, line: std::fmt::Arguments<'_>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = pending.write_fmt(line);
+        pending.push('\n');
+    }
+
+    /// Writes the held lines.
+    fn write_held(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !pending.is_empty() {
+            write_out(|out| out.write_all(pending.as_bytes()));
+            pending.clear();
+        }
+    }
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -127,15 +161,17 @@ fn stamp() -> String {
 impl Reporter for PlainReporter {
     fn started(&self, name: &str) {
         if !self.quiet {
-            outln!("{} {:<10} {name}", stamp(), "STARTED");
+            self.hold(format_args!("{} {:<10} {name}", stamp(), "STARTED"));
         }
     }
 
     fn would_run(&self, name: &str, what: &str) {
+        self.write_held();
         outln!("{:<10} {name}: {what}", "WOULD RUN");
     }
 
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
+        self.write_held();
         if !self.quiet {
             let first = error.lines().next().unwrap_or("");
             outln!(
@@ -150,14 +186,15 @@ impl Reporter for PlainReporter {
         if self.quiet && !f.state.is_failure() {
             return;
         }
-        outln!(
+        self.hold(format_args!(
             "{} {}",
             stamp(),
             format_finished(f, self.full_log.load(Ordering::Relaxed))
-        );
+        ));
     }
 
     fn progress(&self, proc: &str, text: &str) {
+        self.write_held();
         if self.verbose {
             outln!("{:<10} {proc}: {text}", "PROGRESS");
         }
@@ -165,6 +202,7 @@ impl Reporter for PlainReporter {
 
     fn command(&self, proc: Option<&str>, line: &dyn std::fmt::Display) {
         if self.verbose {
+            self.write_held();
             match proc {
                 Some(p) => outln!("{:<10} {p}: $ {line}", ""),
                 None => outln!("{:<10} $ {line}", ""),
@@ -176,33 +214,43 @@ impl Reporter for PlainReporter {
         self.full_log.store(on, Ordering::Relaxed);
     }
 
+    fn end_batch(&self) {
+        self.write_held();
+    }
+
     fn eprint(&self, text: &str) {
+        self.write_held();
         errln!("{text}");
     }
 
     fn warning(&self, text: &str) {
+        self.write_held();
         errln!("prun: warning: {text}");
     }
 
     fn message(&self, text: &str) {
+        self.write_held();
         if !self.quiet {
             outln!("{text}");
         }
     }
 
     fn output(&self, proc: &str, lines: &str) {
+        self.write_held();
         if !self.quiet {
             write_out(|out| out.write_all(super::output::prefixed(proc, lines, None).as_bytes()));
         }
     }
 
     fn group(&self, proc: &str, log: &std::path::Path) {
+        self.write_held();
         if !self.quiet {
             write_out(|out| super::output::write_group(out, proc, log, None));
         }
     }
 
     fn summary(&self, s: &Summary) {
+        self.write_held();
         // `-q` is for cron, which mails what a job prints: nothing when all went well.
         if s.lists_targets || (self.quiet && s.failed + s.failed_dep + s.not_run == 0) {
             return;

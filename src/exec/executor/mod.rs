@@ -296,7 +296,7 @@ fn relay(launch: &Launch, client: CommandSpec, stdin: Input) -> Result<Launch, C
         Ok(match s {
             Sink::Capture => Sink::Capture,
             Sink::File(p) => Sink::File(p.clone()),
-            Sink::Fd(f) => Sink::Fd(f.try_clone().map_err(CommandError::Pipe)?),
+            Sink::Fd(f) => Sink::Fd(f.clone()),
             Sink::Log => Sink::Log,
             Sink::Inherit => Sink::Inherit,
         })

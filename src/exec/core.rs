@@ -158,7 +158,6 @@ struct Run {
     resolved: bool,
     unmet: usize,
     dep_ids: Vec<ProcId>,
-    missing: Vec<String>,
     dependents: Vec<ProcId>,
     /// Ready or running: counts towards its wave.
     active: bool,
@@ -186,13 +185,11 @@ struct Run {
     dry: bool,
     duration: Option<Duration>,
     result: Option<Dynamic>,
-    error: Option<String>,
     exit_code: Option<i32>,
     log: Option<std::path::PathBuf>,
-    /// Where its last command ran, when on an executor.
-    place: Option<String>,
     cancel: Option<CancellationToken>,
-    waiters: Vec<usize>,
+    /// What few procs have, boxed (one word when absent): a run may hold many procs.
+    rare: Option<Box<Rare>>,
     /// Watch mode: its inputs (or a dependency) changed while it was running or being
     /// judged, so that attempt's outcome is stale (see [`Core::rerun`]).
     stale: bool,
@@ -207,7 +204,6 @@ impl Run {
             resolved: false,
             unmet: 0,
             dep_ids: Vec::new(),
-            missing: Vec::new(),
             dependents: Vec::new(),
             active: false,
             holds_slot: false,
@@ -226,16 +222,54 @@ impl Run {
             dry: false,
             duration: None,
             result: None,
-            error: None,
             exit_code: None,
             log: None,
-            place: None,
             cancel: None,
-            waiters: Vec::new(),
+            rare: None,
             stale: false,
             cycle: 0,
         }
     }
+
+    /// Its rare part, made when first written.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// Dependencies not defined yet (`allow_missing_deps`), by name.
+    fn missing(&self) -> &[String] {
+        self.rare.as_ref().map_or(&[], |r| &r.missing)
+    }
+
+    /// Why it failed.
+    fn error(&self) -> Option<&String> {
+        self.rare.as_ref().and_then(|r| r.error.as_ref())
+    }
+
+    /// Sets why it failed (nothing is made for no error).
+    fn set_error(&mut self, error: Option<String>) {
+        if error.is_some() || self.rare.is_some() {
+            self.rare().error = error;
+        }
+    }
+
+    /// Where its last command ran, when on an executor.
+    fn place(&self) -> Option<&String> {
+        self.rare.as_ref().and_then(|r| r.place.as_ref())
+    }
+}
+
+/// The part of a [`Run`] that few procs have.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Dependencies not defined yet (`allow_missing_deps`), by name.
+    missing: Vec<String>,
+    /// Waiters (indices into `Core::waiters`) that wait for this proc.
+    waiters: Vec<usize>,
+    /// Why it failed.
+    error: Option<String>,
+    /// Where its last command ran, when on an executor.
+    place: Option<String>,
 }
 
 #[derive(Debug)]
@@ -588,7 +622,7 @@ impl Core {
     }
 
     fn deps_met(&mut self, p: ProcId) {
-        if let Some(dep) = self.runs[p].missing.first().cloned() {
+        if let Some(dep) = self.runs[p].missing().first().cloned() {
             if self.script_running {
                 if !self.missing_blocked.contains(&p) {
                     self.missing_blocked.push(p);
@@ -653,7 +687,7 @@ impl Core {
         let r = &self.runs[p];
         r.state == State::Wanted
             && r.unmet == 0
-            && r.missing.is_empty()
+            && r.missing().is_empty()
             && !r.retry_pending
             && !r.judging
     }
@@ -866,7 +900,7 @@ impl Core {
     /// the Slurm job).
     pub fn placed(&mut self, p: ProcId, place: String) {
         if self.runs[p].state == State::Running {
-            self.runs[p].place = Some(place);
+            self.runs[p].rare().place = Some(place);
         }
     }
 
@@ -900,13 +934,13 @@ impl Core {
             name: self.graph.proc(p).name.clone(),
             state: r.state,
             result: r.result.clone(),
-            error: r.error.clone(),
+            error: r.error().cloned(),
             started: r.started_at,
             duration: r.duration,
             exit_code: r.exit_code,
             log: r.log.clone(),
-            place: r.place.clone(),
-            executor: self.graph.proc(p).def.executor.clone(),
+            place: r.place().cloned(),
+            executor: self.graph.proc(p).def.executor.as_deref().map(str::to_string),
             resources: self.graph.proc(p).def.resources.clone(),
         }
     }

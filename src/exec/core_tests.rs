@@ -23,7 +23,7 @@ fn with_deps(deps: &[&str]) -> ProcDef {
 /// A proc with one input file: it is judged before it starts.
 fn with_input() -> ProcDef {
     ProcDef {
-        inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
+        inputs: vec![crate::graph::FileSpec::Path("in.txt".into())].into(),
         ..def()
     }
 }
@@ -88,7 +88,7 @@ fn the_parallel_limit_bounds_starts_and_ties_go_to_the_earliest_proc() {
 fn a_held_lock_parks_procs_until_it_is_released() {
     let mut c = core(4);
     let locked = || ProcDef {
-        locks: vec!["L".into()],
+        locks: vec!["L".into()].into(),
         ..def()
     };
     let a = add(&mut c, "a", locked());
@@ -299,7 +299,7 @@ fn an_operation_that_needs_a_closure_changes_nothing_until_it_is_answered() {
     let closure = Arc::new(Names(vec!["base"], Default::default()));
     add(&mut c, "base", def());
     let proto = ProcDef {
-        deps: vec![DepSpec::Closure(closure.clone())],
+        deps: vec![DepSpec::Closure(closure.clone())].into(),
         ..def()
     };
     c.define_proto("made::[x]", Arc::new(proto)).unwrap();

@@ -966,7 +966,7 @@ mod tests {
             for i in 0..n {
                 let mut def = ProcDef::new(Body::Cmd(vec!["false".into()]), Origin::from("t"));
                 if i > 0 {
-                    def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))];
+                    def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))].into();
                 }
                 c.define_proc(&format!("p{i}"), Arc::new(def))?;
             }

@@ -258,7 +258,7 @@ mod tests {
         let mut g = Graph::default();
         let cb = returns("base");
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.deps = vec![DepSpec::Name("first".into()), DepSpec::Closure(cb.clone())];
+        def.deps = vec![DepSpec::Name("first".into()), DepSpec::Closure(cb.clone())].into();
         let def = Arc::new(def);
         let need = needs(g.add_proc("p", def.clone()).unwrap_err()).remove(0);
         assert_eq!(need.key(), &NeedKey::Deps("p".into()));
@@ -274,7 +274,7 @@ mod tests {
         let mut g = Graph::default();
         let cb = returns(rhai::Array::from(["a".into(), "b".into()]));
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))];
+        def.arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))].into();
         g.add_proto("t::[x]", Arc::new(def)).unwrap();
         let need = needs(g.expand("t::*").unwrap_err()).remove(0);
         let key = need.key().clone();
@@ -317,11 +317,12 @@ mod tests {
         let mut g = Graph::default();
         let cb = returns("dep");
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.deps = vec![DepSpec::Closure(cb.clone())];
+        def.deps = vec![DepSpec::Closure(cb.clone())].into();
         def.arg_choices = vec![(
             "x".into(),
             Choices::List(vec!["a".into(), "*".into(), "c".into()]),
-        )];
+        )]
+        .into();
         g.add_proto("p::[x]", Arc::new(def)).unwrap();
         let needs = needs(g.expand("p::*").unwrap_err());
         assert_eq!(needs.len(), 3, "one need per proc to create");

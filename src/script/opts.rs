@@ -240,16 +240,16 @@ pub fn parse(
             .collect();
     }
     if let Some(v) = get("cwd") {
-        def.cwd = Some(v.to_string());
+        def.cwd = Some(v.to_string().into());
     }
     if let Some(v) = get("help") {
-        def.help = Some(v.to_string());
+        def.help = Some(v.to_string().into());
     }
     if let Some(v) = get("executor") {
         let e = v
             .into_string()
             .map_err(|t| err(format!("`executor` must be a name, not {t}")))?;
-        def.executor = (e != "local").then_some(e);
+        def.executor = (e != "local").then(|| e.into());
     }
     if let Some(v) = get("resources") {
         let m = v.try_cast::<Map>().ok_or_else(|| {

@@ -173,7 +173,7 @@ impl Core {
         r.stale = false;
         r.cycle = self.cycle;
         r.result = result;
-        r.error = error;
+        r.set_error(error);
         r.exit_code = exit_code.or(r.exit_code);
         r.duration = r.first_start.map(|s| s.elapsed());
         if (self.cache.is_some() || self.opening_cache) && state != State::UpToDate {
@@ -190,7 +190,11 @@ impl Core {
         if r.attempt_log.last().is_none_or(|a| a.ended()) {
             r.attempt_log = Vec::new();
         }
-        let waiters = std::mem::take(&mut r.waiters);
+        let waiters = r
+            .rare
+            .as_mut()
+            .map(|x| std::mem::take(&mut x.waiters))
+            .unwrap_or_default();
         let dependents = std::mem::take(&mut r.dependents);
         if !r.dry {
             self.actions

@@ -67,7 +67,7 @@ impl Core {
         let node = self.graph.proc(p);
         // A lane, or for the last attempt the host or batch job an executor ran it on.
         let last = r.attempt_log.len().saturating_sub(1);
-        let place_of = |i: usize, a: &Attempt| match &r.place {
+        let place_of = |i: usize, a: &Attempt| match r.place() {
             Some(remote) if i == last => remote.clone(),
             _ => a.lane.to_string(),
         };
@@ -99,7 +99,7 @@ impl Core {
             duration: r.duration.map(|d| d.as_secs_f64()),
             exit_code: r.exit_code,
             log: r.log.as_ref().map(|l| l.display().to_string()),
-            error: r.error.clone(),
+            error: r.error().cloned(),
             ended: Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
             attempts: Some(r.attempts),
             segments: ran.then(|| serde_json::Value::from(segments).to_string()),

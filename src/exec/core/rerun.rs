@@ -138,7 +138,7 @@ impl Core {
         }
         r.state = State::Wanted;
         r.result = None;
-        r.error = None;
+        r.set_error(None);
         r.exit_code = None;
         r.log = None;
         r.duration = None;

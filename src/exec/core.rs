@@ -101,9 +101,9 @@ impl JobSpec {
         crate::graph::ProcNode {
             name: self.name.clone(),
             def: self.def.clone(),
-            args: self.args.clone(),
+            args: self.args.clone().into(),
             proto: None,
-            deps: Vec::new(),
+            deps: crate::graph::List::new(),
         }
     }
 }
@@ -171,13 +171,8 @@ struct Run {
     judging: bool,
     locks_held: bool,
     attempts: u32,
-    /// Each attempt, for the task DB's picture of the run.
-    attempt_log: Vec<Attempt>,
-    /// Since when it is ready to start (its dependencies done, or its retry due).
-    ready_at: Option<Instant>,
-    /// How long it was ready but not started, before its first attempt.
-    waited: Duration,
-    first_start: Option<Instant>,
+    /// From ready to its final state (see [`Live`]); none before and after.
+    live: Option<Box<Live>>,
     started_at: Option<std::time::SystemTime>,
     /// Boxed: most procs have none, and a run may hold many procs.
     fingerprint: Option<Box<Fingerprint>>,
@@ -187,7 +182,6 @@ struct Run {
     result: Option<Dynamic>,
     exit_code: Option<i32>,
     log: Option<std::path::PathBuf>,
-    cancel: Option<CancellationToken>,
     /// What few procs have, boxed (one word when absent): a run may hold many procs.
     rare: Option<Box<Rare>>,
     /// Watch mode: its inputs (or a dependency) changed while it was running or being
@@ -213,10 +207,7 @@ impl Run {
             judging: false,
             locks_held: false,
             attempts: 0,
-            attempt_log: Vec::new(),
-            ready_at: None,
-            waited: Duration::ZERO,
-            first_start: None,
+            live: None,
             started_at: None,
             fingerprint: None,
             dry: false,
@@ -224,11 +215,20 @@ impl Run {
             result: None,
             exit_code: None,
             log: None,
-            cancel: None,
             rare: None,
             stale: false,
             cycle: 0,
         }
+    }
+
+    /// Its part while it is ready or running, made when first written.
+    fn live(&mut self) -> &mut Live {
+        self.live.get_or_insert_default()
+    }
+
+    /// Each attempt so far, while it runs.
+    fn attempt_log(&self) -> &[Attempt] {
+        self.live.as_ref().map_or(&[], |l| &l.attempt_log)
     }
 
     /// Its rare part, made when first written.
@@ -257,6 +257,22 @@ impl Run {
     fn place(&self) -> Option<&String> {
         self.rare.as_ref().and_then(|r| r.place.as_ref())
     }
+}
+
+/// The part of a [`Run`] needed from when it is ready to its final state: dropped then
+/// (and when it is reset), as a run of many procs keeps the run state of each to its end.
+#[derive(Debug, Default)]
+struct Live {
+    /// Since when it is ready to start (its dependencies done, or its retry due).
+    ready_at: Option<Instant>,
+    /// How long it was ready but not started, before its first attempt.
+    waited: Duration,
+    first_start: Option<Instant>,
+    /// Each attempt, for the task DB's picture of the run. An attempt still open when
+    /// the proc reaches its final state keeps this part: it gives its lane back when it
+    /// ends.
+    attempt_log: Vec<Attempt>,
+    cancel: Option<CancellationToken>,
 }
 
 /// The part of a [`Run`] that few procs have.
@@ -633,7 +649,10 @@ impl Core {
             }
             return;
         }
-        self.runs[p].ready_at.get_or_insert_with(Instant::now);
+        self.runs[p]
+            .live()
+            .ready_at
+            .get_or_insert_with(Instant::now);
         if !self.runs[p].active {
             self.runs[p].active = true;
             self.waves.activate(self.graph.proc(p).def.wave);
@@ -841,24 +860,26 @@ impl Core {
             self.budget.take(&def.resources);
         }
         r.attempts += 1;
+        let first = r.attempts == 1;
+        r.started_at.get_or_insert_with(std::time::SystemTime::now);
+        let live = r.live();
         // A retry's wait is between its attempts, inside its duration: not counted again.
-        if let Some(ready) = r.ready_at.take()
-            && r.attempts == 1
+        if let Some(ready) = live.ready_at.take()
+            && first
         {
-            r.waited += ready.elapsed();
+            live.waited += ready.elapsed();
         }
         // Room for one attempt, not the four a first push makes: most procs run once.
-        r.attempt_log.reserve_exact(1);
-        r.attempt_log.push(Attempt::new(self.lanes.take()));
-        r.first_start.get_or_insert_with(Instant::now);
-        r.started_at.get_or_insert_with(std::time::SystemTime::now);
-        r.cancel = Some(cancel.clone());
+        live.attempt_log.reserve_exact(1);
+        live.attempt_log.push(Attempt::new(self.lanes.take()));
+        live.first_start.get_or_insert_with(Instant::now);
+        live.cancel = Some(cancel.clone());
         self.running_total += 1;
         let spec = JobSpec {
             id: p,
             name: node.name.clone(),
             def,
-            args: node.args.clone(),
+            args: node.args.to_vec(),
             dep_results,
             changed_deps,
             params: self.graph.params().clone(),
@@ -940,7 +961,13 @@ impl Core {
             exit_code: r.exit_code,
             log: r.log.clone(),
             place: r.place().cloned(),
-            executor: self.graph.proc(p).def.executor.as_deref().map(str::to_string),
+            executor: self
+                .graph
+                .proc(p)
+                .def
+                .executor
+                .as_deref()
+                .map(str::to_string),
             resources: self.graph.proc(p).def.resources.clone(),
         }
     }

@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(cb.1.load(Ordering::SeqCst), 0, "the graph called nothing");
         g.answer(need.key().clone(), need.answer());
         let id = g.add_proc("p", def).unwrap();
-        assert_eq!(g.proc(id).deps, ["first", "base"]);
+        assert_eq!(g.proc(id).deps[..], ["first", "base"]);
     }
 
     #[test]

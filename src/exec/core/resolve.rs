@@ -118,7 +118,7 @@ impl Core {
             }
             new.push(p);
             self.runs[p].resolved = true;
-            let deps = self.graph.proc(p).deps.clone();
+            let deps = self.graph.proc(p).deps.to_vec();
             for dep in deps {
                 if let Err(e) = self.resolve_edge(p, &dep, &mut work) {
                     if self.runs[p].state == State::Wanted {

@@ -441,7 +441,7 @@ impl Core {
 
     /// Checks a new definition: its executor is declared, and it fits the budget.
     fn check_def(&self, what: &str, name: &str, def: &ProcDef) -> Result<(), GraphError> {
-        if let Some(e) = &def.executor
+        if let Some(e) = &def.extras().executor
             && !self.pools.has(e)
         {
             return Err(GraphError::Option(format!(
@@ -661,7 +661,7 @@ impl Core {
     }
 
     fn enqueue(&mut self, p: ProcId) {
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.push(e, p),
             None => self.ready.push(p),
         }
@@ -670,7 +670,7 @@ impl Core {
     /// Takes a slot for `p`: in its executor's pool, or a local one.
     fn take_slot(&mut self, p: ProcId) {
         self.runs[p].holds_slot = true;
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.take(e),
             None => self.running += 1,
         }
@@ -681,7 +681,7 @@ impl Core {
         if !std::mem::take(&mut self.runs[p].holds_slot) {
             return;
         }
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.give(e),
             None => self.running -= 1,
         }
@@ -689,7 +689,7 @@ impl Core {
 
     /// Whether a slot is free for `p`.
     fn slot_free(&self, p: ProcId) -> bool {
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.free(e),
             None => self.running < self.opts.parallel,
         }
@@ -961,13 +961,7 @@ impl Core {
             exit_code: r.exit_code,
             log: r.log.clone(),
             place: r.place().cloned(),
-            executor: self
-                .graph
-                .proc(p)
-                .def
-                .executor
-                .as_deref()
-                .map(str::to_string),
+            executor: self.graph.proc(p).def.extras().executor.clone(),
             resources: self.graph.proc(p).def.resources.clone(),
         }
     }
@@ -1015,7 +1009,7 @@ impl Core {
 /// Whether a proc's resources count against the local budget: it declares some, and its
 /// commands run on this machine.
 fn uses_budget(def: &ProcDef) -> bool {
-    def.executor.is_none() && !def.resources.is_empty()
+    def.extras().executor.is_none() && !def.resources.is_empty()
 }
 
 /// The error for a definition that needs more of a resource than the local budget holds
@@ -1026,7 +1020,7 @@ fn over_budget(
     name: &str,
     def: &ProcDef,
 ) -> Result<(), GraphError> {
-    if def.executor.is_some() {
+    if def.extras().executor.is_some() {
         return Ok(());
     }
     let Some((res, need, have)) = budget.exceeded_by(&def.resources) else {

@@ -240,14 +240,9 @@ fn no_failures_guards_against_any_earlier_failure() {
 #[test]
 fn retries_rerun_a_failed_proc() {
     let mut c = core(4);
-    let p = add(
-        &mut c,
-        "p",
-        ProcDef {
-            retries: 1,
-            ..def()
-        },
-    );
+    let mut retried = def();
+    retried.extras_mut().retries = 1;
+    let p = add(&mut c, "p", retried);
     c.start(&[p]).unwrap();
     started(&mut c);
     let fail = Outcome::Failed {

@@ -304,7 +304,12 @@ impl Scheduler {
         name: &str,
         def: &crate::graph::ProcDef,
     ) -> Arc<dyn Launcher> {
-        let Some(e) = def.executor.as_deref().and_then(|e| self.executors.get(e)) else {
+        let Some(e) = def
+            .extras()
+            .executor
+            .as_deref()
+            .and_then(|e| self.executors.get(e))
+        else {
             return self.launcher.clone();
         };
         let sched = Arc::downgrade(self);
@@ -339,7 +344,11 @@ impl Scheduler {
 
     /// Where a proc runs and what it needs (see [`super::executor::placement`]).
     pub fn placement(&self, def: &crate::graph::ProcDef) -> Option<String> {
-        let e = def.executor.as_deref().and_then(|e| self.executors.get(e));
+        let e = def
+            .extras()
+            .executor
+            .as_deref()
+            .and_then(|e| self.executors.get(e));
         super::executor::placement(def, e.as_deref())
     }
 
@@ -755,7 +764,7 @@ impl Scheduler {
             return;
         }
         let timed_out = Arc::new(AtomicBool::new(false));
-        if let Some(limit) = job.def.timeout {
+        if let Some(limit) = job.def.extras().timeout {
             let (cancel, timed_out, me, id) =
                 (cancel.clone(), timed_out.clone(), self.clone(), job.id);
             self.spawn(async move {
@@ -798,7 +807,7 @@ impl Scheduler {
             drop(paused);
             cancel.cancel();
             if timed_out.load(Ordering::SeqCst) {
-                let limit = job.def.timeout.unwrap_or_default();
+                let limit = job.def.extras().timeout.unwrap_or_default();
                 outcome = Outcome::Failed {
                     error: format!("timed out after {}", humantime::format_duration(limit)),
                     exit_code: None,

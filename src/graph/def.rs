@@ -137,17 +137,9 @@ pub struct ProcDef {
     pub now: bool,
     pub wave: i64,
     pub locks: List<String>,
-    pub timeout: Option<Duration>,
-    pub retries: u32,
-    pub retry_delay: Duration,
     pub body: Body,
     pub env: List<(String, String)>,
-    pub cwd: Option<Box<str>>,
-    pub help: Option<Box<str>>,
     pub arg_choices: List<(String, Choices)>,
-    /// `arg_choices: |ctx| #{ ... }`: a closure returning the whole map, for the
-    /// placeholders that `arg_choices` does not list.
-    pub choices_map: Option<Callback>,
     pub inputs: List<FileSpec>,
     pub outputs: List<OutputSpec>,
     /// Never UP_TO_DATE: side effects (deploys, notifications).
@@ -158,10 +150,42 @@ pub struct ProcDef {
     pub interactive: bool,
     /// What one run needs, counted against the local budget (or asked of Slurm).
     pub resources: super::Resources,
-    /// The executor its commands run on (`None`: on this machine).
-    pub executor: Option<Box<str>>,
     /// Where the `proc(...)`/`proto(...)` call is.
     pub origin: Origin,
+    /// The options few procs set, read with [`ProcDef::extras`].
+    pub extras: Option<Box<Extras>>,
+}
+
+/// Options of a [`ProcDef`] that few procs set, in a box made when one is set.
+#[derive(Clone)]
+pub struct Extras {
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub cwd: Option<String>,
+    pub help: Option<String>,
+    /// `arg_choices: |ctx| #{ ... }`: a closure returning the whole map, for the
+    /// placeholders that `arg_choices` does not list.
+    pub choices_map: Option<Callback>,
+    /// The executor its commands run on (`None`: on this machine).
+    pub executor: Option<String>,
+}
+
+/// Every extra option at its default.
+static NO_EXTRAS: Extras = Extras {
+    timeout: None,
+    retries: 0,
+    retry_delay: Duration::ZERO,
+    cwd: None,
+    help: None,
+    choices_map: None,
+    executor: None,
+};
+
+impl Default for Extras {
+    fn default() -> Self {
+        NO_EXTRAS.clone()
+    }
 }
 
 impl ProcDef {
@@ -175,24 +199,30 @@ impl ProcDef {
             now: false,
             wave: 0,
             locks: List::new(),
-            timeout: None,
-            retries: 0,
-            retry_delay: Duration::ZERO,
             body,
             env: List::new(),
-            cwd: None,
-            help: None,
             arg_choices: List::new(),
-            choices_map: None,
             inputs: List::new(),
             outputs: List::new(),
             no_skip: false,
             output: None,
             interactive: false,
             resources: super::Resources::default(),
-            executor: None,
             origin,
+            extras: None,
         }
+    }
+
+    /// Its `timeout`, `retries`, `retry_delay`, `cwd`, `help`, `arg_choices` closure and
+    /// `executor`: kept apart, as most definitions set none of them and a run holds the
+    /// definition of each of its procs.
+    pub fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    /// The extra options, to set one.
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_default()
     }
 }
 

@@ -429,7 +429,7 @@ impl Graph {
     /// a key that is not a placeholder is an error.
     fn mapped_choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
         let p = &self.protos[proto];
-        let Some(cb) = &p.def.choices_map else {
+        let Some(cb) = &p.def.extras().choices_map else {
             return Ok(None);
         };
         let lists = self.answered(proto, NeedKey::ChoicesMap(proto), cb)?;

@@ -292,7 +292,7 @@ mod tests {
         let mut m = Map::new();
         m.insert("env".into(), rhai::Array::from(["dev".into()]).into());
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.choices_map = Some(returns(m));
+        def.extras_mut().choices_map = Some(returns(m));
         g.add_proto("d::[env]", Arc::new(def.clone())).unwrap();
         let need = needs(g.expand("d::*").unwrap_err()).remove(0);
         assert_eq!(need.key(), &NeedKey::ChoicesMap(0));
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(&*g.proc(ids[0]).name, "d::dev");
         let mut bad = Map::new();
         bad.insert("zone".into(), rhai::Array::new().into());
-        def.choices_map = Some(returns(bad));
+        def.extras_mut().choices_map = Some(returns(bad));
         g.add_proto("z::[env]", Arc::new(def)).unwrap();
         let need = needs(g.expand("z::*").unwrap_err()).remove(0);
         g.answer(need.key().clone(), need.answer());

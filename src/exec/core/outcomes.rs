@@ -40,7 +40,7 @@ impl Core {
         };
         self.end_attempt(p, failure.map(|(error, _)| error.clone()));
         if let Some((error, exit_code)) = failure
-            && self.runs[p].attempts <= def.retries
+            && self.runs[p].attempts <= def.extras().retries
             && self.aborted.is_none()
         {
             let r = &mut self.runs[p];
@@ -55,7 +55,7 @@ impl Core {
             });
             self.actions.push(Action::Retry {
                 id: p,
-                delay: def.retry_delay,
+                delay: def.extras().retry_delay,
             });
             self.pump();
             return;

@@ -171,7 +171,9 @@ struct Run {
     judging: bool,
     locks_held: bool,
     attempts: u32,
-    /// From ready to its final state (see [`Live`]); none before and after.
+    /// Since when it is ready to start (its dependencies done, or its retry due).
+    ready_at: Option<Instant>,
+    /// From its first start to its final state (see [`Live`]); none before and after.
     live: Option<Box<Live>>,
     started_at: Option<std::time::SystemTime>,
     /// Boxed: most procs have none, and a run may hold many procs.
@@ -207,6 +209,7 @@ impl Run {
             judging: false,
             locks_held: false,
             attempts: 0,
+            ready_at: None,
             live: None,
             started_at: None,
             fingerprint: None,
@@ -221,7 +224,7 @@ impl Run {
         }
     }
 
-    /// Its part while it is ready or running, made when first written.
+    /// Its part while it runs, made when first written.
     fn live(&mut self) -> &mut Live {
         self.live.get_or_insert_default()
     }
@@ -259,12 +262,11 @@ impl Run {
     }
 }
 
-/// The part of a [`Run`] needed from when it is ready to its final state: dropped then
+/// The part of a [`Run`] needed from its first start to its final state: dropped then
 /// (and when it is reset), as a run of many procs keeps the run state of each to its end.
+/// Made at the start, not when ready: a run makes many procs ready at once.
 #[derive(Debug, Default)]
 struct Live {
-    /// Since when it is ready to start (its dependencies done, or its retry due).
-    ready_at: Option<Instant>,
     /// How long it was ready but not started, before its first attempt.
     waited: Duration,
     first_start: Option<Instant>,
@@ -649,10 +651,7 @@ impl Core {
             }
             return;
         }
-        self.runs[p]
-            .live()
-            .ready_at
-            .get_or_insert_with(Instant::now);
+        self.runs[p].ready_at.get_or_insert_with(Instant::now);
         if !self.runs[p].active {
             self.runs[p].active = true;
             self.waves.activate(self.graph.proc(p).def.wave);
@@ -861,10 +860,11 @@ impl Core {
         }
         r.attempts += 1;
         let first = r.attempts == 1;
+        let ready = r.ready_at.take();
         r.started_at.get_or_insert_with(std::time::SystemTime::now);
         let live = r.live();
         // A retry's wait is between its attempts, inside its duration: not counted again.
-        if let Some(ready) = live.ready_at.take()
+        if let Some(ready) = ready
             && first
         {
             live.waited += ready.elapsed();

@@ -110,7 +110,7 @@ impl Core {
             return;
         }
         r.retry_pending = false;
-        r.live().ready_at = Some(std::time::Instant::now());
+        r.ready_at = Some(std::time::Instant::now());
         if self.aborted.is_some() {
             let why = "run aborted before the retry".to_string();
             self.finish(p, State::Failed, Some(Dynamic::UNIT), Some(why), None);

@@ -78,8 +78,8 @@ fn slurm() -> bool {
 /// Release builds for x86-64 Linux, linked by LLD (Rust's default linker there): the
 /// functions typical runs execute (`link/hot-symbols.txt`, made by `link/hot-symbols.sh`)
 /// are placed next to each other. The kernel maps a program's code by the page and its
-/// neighbours, so scattered over the whole binary they made most of its 9 MB of code
-/// resident in every run; together, about a third of it. Names the list has and the
+/// neighbours, so scattered over the whole binary they made 6.5 MB of its 9 MB of code
+/// resident in a run of one proc; laid out together, about 3 MB. Names the list has and the
 /// binary lacks (a list made before the code changed) are skipped. Not done when a linker
 /// or link arguments of one's own are configured: another linker may not know the option.
 fn order_hot_code() {

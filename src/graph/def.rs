@@ -77,6 +77,10 @@ pub enum Choices {
 /// `Vec` takes three), as a run keeps every definition of its procs to its end. Read as a
 /// slice.
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::box_collection,
+    reason = "a thin pointer: one word, not a Vec's three"
+)]
 pub struct List<T>(Option<Box<Vec<T>>>);
 
 impl<T> List<T> {

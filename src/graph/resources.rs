@@ -17,6 +17,10 @@ pub const CPUS: &str = "cpus";
 /// Amounts by resource name. A name that is absent counts as zero. One word when no name
 /// is given (most procs declare no resources, and a run keeps each proc's definition).
 #[derive(Debug, Clone, Default)]
+#[expect(
+    clippy::box_collection,
+    reason = "a thin pointer: one word, not a map's three"
+)]
 pub struct Resources(Option<Box<BTreeMap<String, u64>>>);
 
 impl PartialEq for Resources {

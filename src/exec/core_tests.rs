@@ -576,3 +576,17 @@ fn run_states_keep_little_unused_room() {
         "a finished proc keeps no attempt records or times"
     );
 }
+
+#[test]
+fn a_run_keeps_few_bytes_per_proc() {
+    // A run keeps each proc's definition, graph node and run state to its end: 10,000
+    // procs cost ten thousand times these (benches/engine.sh, case 6).
+    use std::mem::size_of;
+    assert!(size_of::<ProcDef>() <= 152, "{}", size_of::<ProcDef>());
+    assert!(size_of::<crate::graph::ProcNode>() <= 56);
+    assert!(
+        size_of::<super::Run>() <= 200,
+        "{}",
+        size_of::<super::Run>()
+    );
+}

@@ -114,6 +114,7 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets) -> Result<Exit, Failure> {
         cli: CliExtras {
             lock: cfg.lock,
             inspect: cfg.inspect,
+            exit_only: cfg.json.is_none(),
         },
         secrets: Secrets::default(),
     };

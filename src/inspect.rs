@@ -22,7 +22,7 @@ pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String 
         out.push_str("procs:\n");
     }
     for (_, n) in &procs {
-        let help = n.def.help.as_deref().unwrap_or("");
+        let help = n.def.extras().help.as_deref().unwrap_or("");
         let mut line = format!("  {:<width$}  {help}", n.name);
         if let Some(p) = placement(&n.def) {
             line.push_str(&format!("  [{p}]"));
@@ -34,7 +34,7 @@ pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String 
         out.push_str("protos:\n");
     }
     for p in g.protos() {
-        let help = p.def.help.as_deref().unwrap_or("");
+        let help = p.def.extras().help.as_deref().unwrap_or("");
         let mut line = format!("  {:<width$}  {help}", p.template.text());
         let choices: Vec<String> = p
             .def
@@ -48,7 +48,7 @@ pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String 
             })
             .collect();
         let mut choices = choices;
-        if let Some(cb) = &p.def.choices_map {
+        if let Some(cb) = &p.def.extras().choices_map {
             choices.push(format!("(computed by the closure at {})", cb.origin()));
         }
         if !choices.is_empty() {
@@ -98,7 +98,7 @@ pub fn dot(c: &Core, scheduled_only: bool) -> String {
         if n.def.wave != 0 {
             attrs.push(format!("xlabel={}", quote(&format!("wave {}", n.def.wave))));
         }
-        if let Some(h) = &n.def.help {
+        if let Some(h) = &n.def.extras().help {
             attrs.push(format!("tooltip={}", quote(h)));
         }
         if attrs.is_empty() {

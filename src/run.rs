@@ -131,6 +131,9 @@ pub(crate) struct CliExtras {
     pub lock: Option<bool>,
     /// `prun list` / `prun graph`.
     pub inspect: Option<Inspect>,
+    /// Only the exit status is read (no `--json`): the report lists no procs, and a run
+    /// of many procs does not hold a report entry for each besides their run state.
+    pub exit_only: bool,
 }
 
 /// What one run is asked to do.
@@ -589,7 +592,9 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     }
     // Each proc's report made as its summary is read, into a vector of the right size: a
     // list of summaries besides them would cost a run of many procs its peak memory.
-    let mut procs: Vec<_> = {
+    let mut procs: Vec<_> = if call.cli.exit_only {
+        Vec::new()
+    } else {
         let c = sched.lock();
         let mut procs = Vec::with_capacity(c.scheduled_len());
         procs.extend(c.scheduled().map(|p| crate::report::proc_report(&p)));

@@ -623,7 +623,7 @@ pub fn fingerprint(
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
     }
-    h.feed(def.cwd.as_deref().unwrap_or("").as_bytes());
+    h.feed(def.extras().cwd.as_deref().unwrap_or("").as_bytes());
     for (k, v) in &node.args {
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());

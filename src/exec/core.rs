@@ -101,9 +101,9 @@ impl JobSpec {
         crate::graph::ProcNode {
             name: self.name.clone(),
             def: self.def.clone(),
-            args: self.args.clone(),
+            args: self.args.clone().into(),
             proto: None,
-            deps: Vec::new(),
+            deps: crate::graph::List::new(),
         }
     }
 }
@@ -158,7 +158,6 @@ struct Run {
     resolved: bool,
     unmet: usize,
     dep_ids: Vec<ProcId>,
-    missing: Vec<String>,
     dependents: Vec<ProcId>,
     /// Ready or running: counts towards its wave.
     active: bool,
@@ -172,13 +171,10 @@ struct Run {
     judging: bool,
     locks_held: bool,
     attempts: u32,
-    /// Each attempt, for the task DB's picture of the run.
-    attempt_log: Vec<Attempt>,
     /// Since when it is ready to start (its dependencies done, or its retry due).
     ready_at: Option<Instant>,
-    /// How long it was ready but not started, before its first attempt.
-    waited: Duration,
-    first_start: Option<Instant>,
+    /// From its first start to its final state (see [`Live`]); none before and after.
+    live: Option<Box<Live>>,
     started_at: Option<std::time::SystemTime>,
     /// Boxed: most procs have none, and a run may hold many procs.
     fingerprint: Option<Box<Fingerprint>>,
@@ -186,13 +182,10 @@ struct Run {
     dry: bool,
     duration: Option<Duration>,
     result: Option<Dynamic>,
-    error: Option<String>,
     exit_code: Option<i32>,
     log: Option<std::path::PathBuf>,
-    /// Where its last command ran, when on an executor.
-    place: Option<String>,
-    cancel: Option<CancellationToken>,
-    waiters: Vec<usize>,
+    /// What few procs have, boxed (one word when absent): a run may hold many procs.
+    rare: Option<Box<Rare>>,
     /// Watch mode: its inputs (or a dependency) changed while it was running or being
     /// judged, so that attempt's outcome is stale (see [`Core::rerun`]).
     stale: bool,
@@ -207,7 +200,6 @@ impl Run {
             resolved: false,
             unmet: 0,
             dep_ids: Vec::new(),
-            missing: Vec::new(),
             dependents: Vec::new(),
             active: false,
             holds_slot: false,
@@ -217,25 +209,85 @@ impl Run {
             judging: false,
             locks_held: false,
             attempts: 0,
-            attempt_log: Vec::new(),
             ready_at: None,
-            waited: Duration::ZERO,
-            first_start: None,
+            live: None,
             started_at: None,
             fingerprint: None,
             dry: false,
             duration: None,
             result: None,
-            error: None,
             exit_code: None,
             log: None,
-            place: None,
-            cancel: None,
-            waiters: Vec::new(),
+            rare: None,
             stale: false,
             cycle: 0,
         }
     }
+
+    /// Its part while it runs, made when first written.
+    fn live(&mut self) -> &mut Live {
+        self.live.get_or_insert_default()
+    }
+
+    /// Each attempt so far, while it runs.
+    fn attempt_log(&self) -> &[Attempt] {
+        self.live.as_ref().map_or(&[], |l| &l.attempt_log)
+    }
+
+    /// Its rare part, made when first written.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// Dependencies not defined yet (`allow_missing_deps`), by name.
+    fn missing(&self) -> &[String] {
+        self.rare.as_ref().map_or(&[], |r| &r.missing)
+    }
+
+    /// Why it failed.
+    fn error(&self) -> Option<&String> {
+        self.rare.as_ref().and_then(|r| r.error.as_ref())
+    }
+
+    /// Sets why it failed (nothing is made for no error).
+    fn set_error(&mut self, error: Option<String>) {
+        if error.is_some() || self.rare.is_some() {
+            self.rare().error = error;
+        }
+    }
+
+    /// Where its last command ran, when on an executor.
+    fn place(&self) -> Option<&String> {
+        self.rare.as_ref().and_then(|r| r.place.as_ref())
+    }
+}
+
+/// The part of a [`Run`] needed from its first start to its final state: dropped then
+/// (and when it is reset), as a run of many procs keeps the run state of each to its end.
+/// Made at the start, not when ready: a run makes many procs ready at once.
+#[derive(Debug, Default)]
+struct Live {
+    /// How long it was ready but not started, before its first attempt.
+    waited: Duration,
+    first_start: Option<Instant>,
+    /// Each attempt, for the task DB's picture of the run. An attempt still open when
+    /// the proc reaches its final state keeps this part: it gives its lane back when it
+    /// ends.
+    attempt_log: Vec<Attempt>,
+    cancel: Option<CancellationToken>,
+}
+
+/// The part of a [`Run`] that few procs have.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Dependencies not defined yet (`allow_missing_deps`), by name.
+    missing: Vec<String>,
+    /// Waiters (indices into `Core::waiters`) that wait for this proc.
+    waiters: Vec<usize>,
+    /// Why it failed.
+    error: Option<String>,
+    /// Where its last command ran, when on an executor.
+    place: Option<String>,
 }
 
 #[derive(Debug)]
@@ -391,7 +443,7 @@ impl Core {
 
     /// Checks a new definition: its executor is declared, and it fits the budget.
     fn check_def(&self, what: &str, name: &str, def: &ProcDef) -> Result<(), GraphError> {
-        if let Some(e) = &def.executor
+        if let Some(e) = &def.extras().executor
             && !self.pools.has(e)
         {
             return Err(GraphError::Option(format!(
@@ -588,7 +640,7 @@ impl Core {
     }
 
     fn deps_met(&mut self, p: ProcId) {
-        if let Some(dep) = self.runs[p].missing.first().cloned() {
+        if let Some(dep) = self.runs[p].missing().first().cloned() {
             if self.script_running {
                 if !self.missing_blocked.contains(&p) {
                     self.missing_blocked.push(p);
@@ -608,7 +660,7 @@ impl Core {
     }
 
     fn enqueue(&mut self, p: ProcId) {
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.push(e, p),
             None => self.ready.push(p),
         }
@@ -617,7 +669,7 @@ impl Core {
     /// Takes a slot for `p`: in its executor's pool, or a local one.
     fn take_slot(&mut self, p: ProcId) {
         self.runs[p].holds_slot = true;
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.take(e),
             None => self.running += 1,
         }
@@ -628,7 +680,7 @@ impl Core {
         if !std::mem::take(&mut self.runs[p].holds_slot) {
             return;
         }
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.give(e),
             None => self.running -= 1,
         }
@@ -636,7 +688,7 @@ impl Core {
 
     /// Whether a slot is free for `p`.
     fn slot_free(&self, p: ProcId) -> bool {
-        match &self.graph.proc(p).def.executor {
+        match &self.graph.proc(p).def.extras().executor {
             Some(e) => self.pools.free(e),
             None => self.running < self.opts.parallel,
         }
@@ -653,7 +705,7 @@ impl Core {
         let r = &self.runs[p];
         r.state == State::Wanted
             && r.unmet == 0
-            && r.missing.is_empty()
+            && r.missing().is_empty()
             && !r.retry_pending
             && !r.judging
     }
@@ -807,24 +859,27 @@ impl Core {
             self.budget.take(&def.resources);
         }
         r.attempts += 1;
+        let first = r.attempts == 1;
+        let ready = r.ready_at.take();
+        r.started_at.get_or_insert_with(std::time::SystemTime::now);
+        let live = r.live();
         // A retry's wait is between its attempts, inside its duration: not counted again.
-        if let Some(ready) = r.ready_at.take()
-            && r.attempts == 1
+        if let Some(ready) = ready
+            && first
         {
-            r.waited += ready.elapsed();
+            live.waited += ready.elapsed();
         }
         // Room for one attempt, not the four a first push makes: most procs run once.
-        r.attempt_log.reserve_exact(1);
-        r.attempt_log.push(Attempt::new(self.lanes.take()));
-        r.first_start.get_or_insert_with(Instant::now);
-        r.started_at.get_or_insert_with(std::time::SystemTime::now);
-        r.cancel = Some(cancel.clone());
+        live.attempt_log.reserve_exact(1);
+        live.attempt_log.push(Attempt::new(self.lanes.take()));
+        live.first_start.get_or_insert_with(Instant::now);
+        live.cancel = Some(cancel.clone());
         self.running_total += 1;
         let spec = JobSpec {
             id: p,
             name: node.name.clone(),
             def,
-            args: node.args.clone(),
+            args: node.args.to_vec(),
             dep_results,
             changed_deps,
             params: self.graph.params().clone(),
@@ -866,7 +921,7 @@ impl Core {
     /// the Slurm job).
     pub fn placed(&mut self, p: ProcId, place: String) {
         if self.runs[p].state == State::Running {
-            self.runs[p].place = Some(place);
+            self.runs[p].rare().place = Some(place);
         }
     }
 
@@ -900,13 +955,13 @@ impl Core {
             name: self.graph.proc(p).name.clone(),
             state: r.state,
             result: r.result.clone(),
-            error: r.error.clone(),
+            error: r.error().cloned(),
             started: r.started_at,
             duration: r.duration,
             exit_code: r.exit_code,
             log: r.log.clone(),
-            place: r.place.clone(),
-            executor: self.graph.proc(p).def.executor.clone(),
+            place: r.place().cloned(),
+            executor: self.graph.proc(p).def.extras().executor.clone(),
             resources: self.graph.proc(p).def.resources.clone(),
         }
     }
@@ -954,7 +1009,7 @@ impl Core {
 /// Whether a proc's resources count against the local budget: it declares some, and its
 /// commands run on this machine.
 fn uses_budget(def: &ProcDef) -> bool {
-    def.executor.is_none() && !def.resources.is_empty()
+    def.extras().executor.is_none() && !def.resources.is_empty()
 }
 
 /// The error for a definition that needs more of a resource than the local budget holds
@@ -965,7 +1020,7 @@ fn over_budget(
     name: &str,
     def: &ProcDef,
 ) -> Result<(), GraphError> {
-    if def.executor.is_some() {
+    if def.extras().executor.is_some() {
         return Ok(());
     }
     let Some((res, need, have)) = budget.exceeded_by(&def.resources) else {

@@ -23,7 +23,7 @@ fn with_deps(deps: &[&str]) -> ProcDef {
 /// A proc with one input file: it is judged before it starts.
 fn with_input() -> ProcDef {
     ProcDef {
-        inputs: vec![crate::graph::FileSpec::Path("in.txt".into())],
+        inputs: vec![crate::graph::FileSpec::Path("in.txt".into())].into(),
         ..def()
     }
 }
@@ -88,7 +88,7 @@ fn the_parallel_limit_bounds_starts_and_ties_go_to_the_earliest_proc() {
 fn a_held_lock_parks_procs_until_it_is_released() {
     let mut c = core(4);
     let locked = || ProcDef {
-        locks: vec!["L".into()],
+        locks: vec!["L".into()].into(),
         ..def()
     };
     let a = add(&mut c, "a", locked());
@@ -240,14 +240,9 @@ fn no_failures_guards_against_any_earlier_failure() {
 #[test]
 fn retries_rerun_a_failed_proc() {
     let mut c = core(4);
-    let p = add(
-        &mut c,
-        "p",
-        ProcDef {
-            retries: 1,
-            ..def()
-        },
-    );
+    let mut retried = def();
+    retried.extras_mut().retries = 1;
+    let p = add(&mut c, "p", retried);
     c.start(&[p]).unwrap();
     started(&mut c);
     let fail = Outcome::Failed {
@@ -299,7 +294,7 @@ fn an_operation_that_needs_a_closure_changes_nothing_until_it_is_answered() {
     let closure = Arc::new(Names(vec!["base"], Default::default()));
     add(&mut c, "base", def());
     let proto = ProcDef {
-        deps: vec![DepSpec::Closure(closure.clone())],
+        deps: vec![DepSpec::Closure(closure.clone())].into(),
         ..def()
     };
     c.define_proto("made::[x]", Arc::new(proto)).unwrap();
@@ -312,7 +307,7 @@ fn an_operation_that_needs_a_closure_changes_nothing_until_it_is_answered() {
     c.start(&[top]).unwrap();
     assert_eq!(started(&mut c), ["base"]);
     let made = c.graph().lookup("made::1").unwrap();
-    assert_eq!(c.graph().proc(made).deps, ["base"]);
+    assert_eq!(c.graph().proc(made).deps[..], ["base"]);
     assert_eq!(c.state(made), State::Wanted);
 }
 
@@ -568,17 +563,30 @@ fn run_states_keep_little_unused_room() {
         .collect();
     c.start(&ids[..1]).unwrap();
     started(&mut c);
-    assert_eq!(
-        c.runs[ids[0]].attempt_log.capacity(),
-        1,
-        "room for one attempt"
-    );
+    let live = c.runs[ids[0]]
+        .live
+        .as_ref()
+        .expect("a running proc's live part");
+    assert_eq!(live.attempt_log.capacity(), 1, "room for one attempt");
     ok(&mut c, ids[0]);
     // Doubling would leave room for 2048 run states.
     assert!(c.runs.capacity() <= n + n / 4, "{}", c.runs.capacity());
-    assert_eq!(
-        c.runs[ids[0]].attempt_log.capacity(),
-        0,
-        "a finished proc keeps no attempt records"
+    assert!(
+        c.runs[ids[0]].live.is_none(),
+        "a finished proc keeps no attempt records or times"
+    );
+}
+
+#[test]
+fn a_run_keeps_few_bytes_per_proc() {
+    // A run keeps each proc's definition, graph node and run state to its end: 10,000
+    // procs cost ten thousand times these (benches/engine.sh, case 6).
+    use std::mem::size_of;
+    assert!(size_of::<ProcDef>() <= 152, "{}", size_of::<ProcDef>());
+    assert!(size_of::<crate::graph::ProcNode>() <= 56);
+    assert!(
+        size_of::<super::Run>() <= 200,
+        "{}",
+        size_of::<super::Run>()
     );
 }

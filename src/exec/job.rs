@@ -36,7 +36,7 @@ pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpe
     Some(CommandSpec {
         program,
         env: def.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect(),
-        cwd: def.cwd.as_ref().map(|c| fill(c).into()),
+        cwd: def.extras().cwd.as_ref().map(|c| fill(c).into()),
     })
 }
 
@@ -44,7 +44,7 @@ pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpe
 pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
     let spec = command_of(&job.def, &job.args)?;
     let mut l = Launch::new(spec);
-    l.timeout = job.def.timeout;
+    l.timeout = job.def.extras().timeout;
     l.kill_grace = kill_grace;
     Some(l)
 }

@@ -304,7 +304,12 @@ impl Scheduler {
         name: &str,
         def: &crate::graph::ProcDef,
     ) -> Arc<dyn Launcher> {
-        let Some(e) = def.executor.as_deref().and_then(|e| self.executors.get(e)) else {
+        let Some(e) = def
+            .extras()
+            .executor
+            .as_deref()
+            .and_then(|e| self.executors.get(e))
+        else {
             return self.launcher.clone();
         };
         let sched = Arc::downgrade(self);
@@ -339,7 +344,11 @@ impl Scheduler {
 
     /// Where a proc runs and what it needs (see [`super::executor::placement`]).
     pub fn placement(&self, def: &crate::graph::ProcDef) -> Option<String> {
-        let e = def.executor.as_deref().and_then(|e| self.executors.get(e));
+        let e = def
+            .extras()
+            .executor
+            .as_deref()
+            .and_then(|e| self.executors.get(e));
         super::executor::placement(def, e.as_deref())
     }
 
@@ -759,7 +768,7 @@ impl Scheduler {
             return;
         }
         let timed_out = Arc::new(AtomicBool::new(false));
-        if let Some(limit) = job.def.timeout {
+        if let Some(limit) = job.def.extras().timeout {
             let (cancel, timed_out, me, id) =
                 (cancel.clone(), timed_out.clone(), self.clone(), job.id);
             self.spawn(async move {
@@ -802,7 +811,7 @@ impl Scheduler {
             drop(paused);
             cancel.cancel();
             if timed_out.load(Ordering::SeqCst) {
-                let limit = job.def.timeout.unwrap_or_default();
+                let limit = job.def.extras().timeout.unwrap_or_default();
                 outcome = Outcome::Failed {
                     error: format!("timed out after {}", humantime::format_duration(limit)),
                     exit_code: None,
@@ -970,7 +979,7 @@ mod tests {
             for i in 0..n {
                 let mut def = ProcDef::new(Body::Cmd(vec!["false".into()]), Origin::from("t"));
                 if i > 0 {
-                    def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))];
+                    def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))].into();
                 }
                 c.define_proc(&format!("p{i}"), Arc::new(def))?;
             }

@@ -1,6 +1,7 @@
 //! Definitions shared by procs and protos, as the script declared them.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,29 +73,79 @@ pub enum Choices {
     Closure(Callback),
 }
 
-/// Options shared by a proc and by every proc a proto creates.
+/// A list option of a [`ProcDef`], which most definitions leave empty: one word then (a
+/// `Vec` takes three), as a run keeps every definition of its procs to its end. Read as a
+/// slice.
+#[derive(Clone, Debug)]
+#[expect(
+    clippy::box_collection,
+    reason = "a thin pointer: one word, not a Vec's three"
+)]
+pub struct List<T>(Option<Box<Vec<T>>>);
+
+impl<T> List<T> {
+    /// No items.
+    pub const fn new() -> List<T> {
+        List(None)
+    }
+
+    /// Appends an item.
+    pub fn push(&mut self, item: T) {
+        self.0.get_or_insert_default().push(item);
+    }
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List::new()
+    }
+}
+
+impl<T> Deref for List<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<T> From<Vec<T>> for List<T> {
+    fn from(items: Vec<T>) -> List<T> {
+        List((!items.is_empty()).then(|| Box::new(items)))
+    }
+}
+
+impl<T> FromIterator<T> for List<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> List<T> {
+        List::from(iter.into_iter().collect::<Vec<T>>())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a List<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Options shared by a proc and by every proc a proto creates. Kept small (options most
+/// procs leave out take a word each): a run holds the definition of each of its procs.
 #[derive(Clone)]
 pub struct ProcDef {
-    pub deps: Vec<DepSpec>,
+    pub deps: List<DepSpec>,
     pub no_failures: bool,
-    pub rdeps: Vec<String>,
-    pub when_scheduled: Vec<String>,
+    pub rdeps: List<String>,
+    pub when_scheduled: List<String>,
     pub now: bool,
     pub wave: i64,
-    pub locks: Vec<String>,
-    pub timeout: Option<Duration>,
-    pub retries: u32,
-    pub retry_delay: Duration,
+    pub locks: List<String>,
     pub body: Body,
-    pub env: Vec<(String, String)>,
-    pub cwd: Option<String>,
-    pub help: Option<String>,
-    pub arg_choices: Vec<(String, Choices)>,
-    /// `arg_choices: |ctx| #{ ... }`: a closure returning the whole map, for the
-    /// placeholders that `arg_choices` does not list.
-    pub choices_map: Option<Callback>,
-    pub inputs: Vec<FileSpec>,
-    pub outputs: Vec<OutputSpec>,
+    pub env: List<(String, String)>,
+    pub arg_choices: List<(String, Choices)>,
+    pub inputs: List<FileSpec>,
+    pub outputs: List<OutputSpec>,
     /// Never UP_TO_DATE: side effects (deploys, notifications).
     pub no_skip: bool,
     /// `output`: how this proc's output is shown, instead of the run's mode.
@@ -103,41 +154,79 @@ pub struct ProcDef {
     pub interactive: bool,
     /// What one run needs, counted against the local budget (or asked of Slurm).
     pub resources: super::Resources,
-    /// The executor its commands run on (`None`: on this machine).
-    pub executor: Option<String>,
     /// Where the `proc(...)`/`proto(...)` call is.
     pub origin: Origin,
+    /// The options few procs set, read with [`ProcDef::extras`].
+    pub extras: Option<Box<Extras>>,
+}
+
+/// Options of a [`ProcDef`] that few procs set, in a box made when one is set.
+#[derive(Clone)]
+pub struct Extras {
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub cwd: Option<String>,
+    pub help: Option<String>,
+    /// `arg_choices: |ctx| #{ ... }`: a closure returning the whole map, for the
+    /// placeholders that `arg_choices` does not list.
+    pub choices_map: Option<Callback>,
+    /// The executor its commands run on (`None`: on this machine).
+    pub executor: Option<String>,
+}
+
+/// Every extra option at its default.
+static NO_EXTRAS: Extras = Extras {
+    timeout: None,
+    retries: 0,
+    retry_delay: Duration::ZERO,
+    cwd: None,
+    help: None,
+    choices_map: None,
+    executor: None,
+};
+
+impl Default for Extras {
+    fn default() -> Self {
+        NO_EXTRAS.clone()
+    }
 }
 
 impl ProcDef {
     /// A definition with this body and every option at its default.
     pub fn new(body: Body, origin: Origin) -> ProcDef {
         ProcDef {
-            deps: Vec::new(),
+            deps: List::new(),
             no_failures: false,
-            rdeps: Vec::new(),
-            when_scheduled: Vec::new(),
+            rdeps: List::new(),
+            when_scheduled: List::new(),
             now: false,
             wave: 0,
-            locks: Vec::new(),
-            timeout: None,
-            retries: 0,
-            retry_delay: Duration::ZERO,
+            locks: List::new(),
             body,
-            env: Vec::new(),
-            cwd: None,
-            help: None,
-            arg_choices: Vec::new(),
-            choices_map: None,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
+            env: List::new(),
+            arg_choices: List::new(),
+            inputs: List::new(),
+            outputs: List::new(),
             no_skip: false,
             output: None,
             interactive: false,
             resources: super::Resources::default(),
-            executor: None,
             origin,
+            extras: None,
         }
+    }
+
+    /// Its `timeout`, `retries`, `retry_delay`, `cwd`, `help`, `arg_choices` closure and
+    /// `executor`: kept apart, as most definitions set none of them and a run holds the
+    /// definition of each of its procs.
+    pub fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    /// The extra options, to set one.
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_default()
     }
 }
 

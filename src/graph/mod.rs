@@ -14,7 +14,7 @@ pub mod resources;
 pub mod shell;
 
 pub use def::{
-    Body, Callable, Callback, Choices, DepSpec, FileSpec, OutputMode, OutputSpec, ProcDef,
+    Body, Callable, Callback, Choices, DepSpec, FileSpec, List, OutputMode, OutputSpec, ProcDef,
 };
 pub use error::GraphError;
 pub use model::{Graph, ProcId, ProcNode, Proto, args_map, fill_known, fill_text};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rhai::Map;
 
 use super::GraphError;
-use super::def::{Callback, Choices, DepSpec, ProcDef};
+use super::def::{Callback, Choices, DepSpec, List, ProcDef};
 use super::need::{Answer, Need, NeedKey, Needs, closure_ctx};
 use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
 
@@ -21,10 +21,10 @@ pub struct ProcNode {
     pub name: Arc<str>,
     pub def: Arc<ProcDef>,
     /// Placeholder values when created from a proto, in template order.
-    pub args: Args,
+    pub args: List<(String, String)>,
     pub proto: Option<ProtoId>,
     /// Dependency names, with patterns filled and closures called; rdeps are appended later.
-    pub deps: Vec<String>,
+    pub deps: List<String>,
 }
 
 /// A template for procs.
@@ -288,9 +288,9 @@ impl Graph {
         self.procs.push(ProcNode {
             name,
             def,
-            args,
+            args: args.into(),
             proto,
-            deps,
+            deps: deps.into(),
         });
         if let Some(p) = proto {
             self.protos[p].instances.push(id);
@@ -429,7 +429,7 @@ impl Graph {
     /// a key that is not a placeholder is an error.
     fn mapped_choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
         let p = &self.protos[proto];
-        let Some(cb) = &p.def.choices_map else {
+        let Some(cb) = &p.def.extras().choices_map else {
             return Ok(None);
         };
         let lists = self.answered(proto, NeedKey::ChoicesMap(proto), cb)?;
@@ -685,9 +685,12 @@ mod tests {
         )
         .unwrap();
         let ids = g.expand("deploy::prod").unwrap();
-        assert_eq!(g.proc(ids[0]).deps, ["build::prod", "lint", "x::prod::2"]);
         assert_eq!(
-            g.proc(ids[0]).args,
+            g.proc(ids[0]).deps[..],
+            ["build::prod", "lint", "x::prod::2"]
+        );
+        assert_eq!(
+            g.proc(ids[0]).args[..],
             [("env".to_string(), "prod".to_string())]
         );
     }

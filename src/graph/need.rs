@@ -258,7 +258,7 @@ mod tests {
         let mut g = Graph::default();
         let cb = returns("base");
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.deps = vec![DepSpec::Name("first".into()), DepSpec::Closure(cb.clone())];
+        def.deps = vec![DepSpec::Name("first".into()), DepSpec::Closure(cb.clone())].into();
         let def = Arc::new(def);
         let need = needs(g.add_proc("p", def.clone()).unwrap_err()).remove(0);
         assert_eq!(need.key(), &NeedKey::Deps("p".into()));
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(cb.1.load(Ordering::SeqCst), 0, "the graph called nothing");
         g.answer(need.key().clone(), need.answer());
         let id = g.add_proc("p", def).unwrap();
-        assert_eq!(g.proc(id).deps, ["first", "base"]);
+        assert_eq!(g.proc(id).deps[..], ["first", "base"]);
     }
 
     #[test]
@@ -274,7 +274,7 @@ mod tests {
         let mut g = Graph::default();
         let cb = returns(rhai::Array::from(["a".into(), "b".into()]));
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))];
+        def.arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))].into();
         g.add_proto("t::[x]", Arc::new(def)).unwrap();
         let need = needs(g.expand("t::*").unwrap_err()).remove(0);
         let key = need.key().clone();
@@ -292,7 +292,7 @@ mod tests {
         let mut m = Map::new();
         m.insert("env".into(), rhai::Array::from(["dev".into()]).into());
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.choices_map = Some(returns(m));
+        def.extras_mut().choices_map = Some(returns(m));
         g.add_proto("d::[env]", Arc::new(def.clone())).unwrap();
         let need = needs(g.expand("d::*").unwrap_err()).remove(0);
         assert_eq!(need.key(), &NeedKey::ChoicesMap(0));
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(&*g.proc(ids[0]).name, "d::dev");
         let mut bad = Map::new();
         bad.insert("zone".into(), rhai::Array::new().into());
-        def.choices_map = Some(returns(bad));
+        def.extras_mut().choices_map = Some(returns(bad));
         g.add_proto("z::[env]", Arc::new(def)).unwrap();
         let need = needs(g.expand("z::*").unwrap_err()).remove(0);
         g.answer(need.key().clone(), need.answer());
@@ -317,11 +317,12 @@ mod tests {
         let mut g = Graph::default();
         let cb = returns("dep");
         let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
-        def.deps = vec![DepSpec::Closure(cb.clone())];
+        def.deps = vec![DepSpec::Closure(cb.clone())].into();
         def.arg_choices = vec![(
             "x".into(),
             Choices::List(vec!["a".into(), "*".into(), "c".into()]),
-        )];
+        )]
+        .into();
         g.add_proto("p::[x]", Arc::new(def)).unwrap();
         let needs = needs(g.expand("p::*").unwrap_err());
         assert_eq!(needs.len(), 3, "one need per proc to create");

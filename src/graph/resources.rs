@@ -14,47 +14,74 @@ pub const MEM: &str = "mem";
 /// The name of the CPU resource.
 pub const CPUS: &str = "cpus";
 
-/// Amounts by resource name. A name that is absent counts as zero.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resources(BTreeMap<String, u64>);
+/// Amounts by resource name. A name that is absent counts as zero. One word when no name
+/// is given (most procs declare no resources, and a run keeps each proc's definition).
+#[derive(Debug, Clone, Default)]
+#[expect(
+    clippy::box_collection,
+    reason = "a thin pointer: one word, not a map's three"
+)]
+pub struct Resources(Option<Box<BTreeMap<String, u64>>>);
+
+impl PartialEq for Resources {
+    fn eq(&self, other: &Resources) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Resources {}
 
 impl Resources {
+    /// The amounts given, if any.
+    fn map(&self) -> Option<&BTreeMap<String, u64>> {
+        self.0.as_deref()
+    }
+
     /// Nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.0.values().all(|&n| n == 0)
+        self.map().is_none_or(|m| m.values().all(|&n| n == 0))
     }
 
     /// The amount of `name` (zero when absent).
     pub fn get(&self, name: &str) -> u64 {
-        self.0.get(name).copied().unwrap_or(0)
+        self.map().and_then(|m| m.get(name)).copied().unwrap_or(0)
     }
 
     /// Whether `name` is given at all (a budget without it has none of it).
     pub fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.map().is_some_and(|m| m.contains_key(name))
     }
 
     /// Sets the amount of `name`.
     pub fn set(&mut self, name: &str, amount: u64) {
-        self.0.insert(name.to_string(), amount);
+        self.0
+            .get_or_insert_default()
+            .insert(name.to_string(), amount);
     }
 
     /// Every name with its amount, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.0.iter().map(|(k, &v)| (k.as_str(), v))
+        self.map()
+            .into_iter()
+            .flatten()
+            .map(|(k, &v)| (k.as_str(), v))
     }
 
     /// Adds `other` to these amounts.
     pub fn add(&mut self, other: &Resources) {
         for (k, v) in other.iter() {
-            *self.0.entry(k.to_string()).or_default() += v;
+            *self
+                .0
+                .get_or_insert_default()
+                .entry(k.to_string())
+                .or_default() += v;
         }
     }
 
     /// Takes `other` away from these amounts (never below zero).
     pub fn sub(&mut self, other: &Resources) {
         for (k, v) in other.iter() {
-            if let Some(n) = self.0.get_mut(k) {
+            if let Some(n) = self.0.as_mut().and_then(|m| m.get_mut(k)) {
                 *n = n.saturating_sub(v);
             }
         }

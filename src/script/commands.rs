@@ -122,7 +122,10 @@ struct Checks {
 fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, Checks)> {
     let job = job::current();
     let (env, cwd) = match &job {
-        Some(j) => (j.def.env.clone(), j.def.cwd.as_ref().map(PathBuf::from)),
+        Some(j) => (
+            j.def.env.to_vec(),
+            j.def.extras().cwd.as_ref().map(PathBuf::from),
+        ),
         None => (Vec::new(), None),
     };
     let stages = programs

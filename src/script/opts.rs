@@ -216,7 +216,8 @@ pub fn parse(
         }
     }
     if let Some(v) = get("timeout") {
-        def.timeout = Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
+        def.extras_mut().timeout =
+            Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
     }
     if let Some(v) = get("retries") {
         let n = v.as_int().map_err(|t| {
@@ -225,10 +226,12 @@ pub fn parse(
                 crate::diag::type_words(t)
             ))
         })?;
-        def.retries = u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
+        def.extras_mut().retries =
+            u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
     }
     if let Some(v) = get("retry_delay") {
-        def.retry_delay = duration::parse(&v).map_err(|e| err(format!("`retry_delay`: {e}")))?;
+        def.extras_mut().retry_delay =
+            duration::parse(&v).map_err(|e| err(format!("`retry_delay`: {e}")))?;
     }
     if let Some(v) = get("env") {
         let m = v
@@ -240,16 +243,16 @@ pub fn parse(
             .collect();
     }
     if let Some(v) = get("cwd") {
-        def.cwd = Some(v.to_string());
+        def.extras_mut().cwd = Some(v.to_string());
     }
     if let Some(v) = get("help") {
-        def.help = Some(v.to_string());
+        def.extras_mut().help = Some(v.to_string());
     }
     if let Some(v) = get("executor") {
         let e = v
             .into_string()
             .map_err(|t| err(format!("`executor` must be a name, not {t}")))?;
-        def.executor = (e != "local").then_some(e);
+        def.extras_mut().executor = (e != "local").then_some(e);
     }
     if let Some(v) = get("resources") {
         let m = v.try_cast::<Map>().ok_or_else(|| {
@@ -259,7 +262,7 @@ pub fn parse(
             crate::graph::resources::parse(&m).map_err(|m| err(format!("`resources`: {m}")))?;
     }
     if let Some(fp) = get("arg_choices").and_then(|v| v.try_cast::<FnPtr>()) {
-        def.choices_map = Some(callback(fp)?);
+        def.extras_mut().choices_map = Some(callback(fp)?);
     } else if let Some(v) = get("arg_choices") {
         let m = v.try_cast::<Map>().ok_or_else(|| {
             err(

@@ -15,7 +15,9 @@ impl Core {
         }
         self.release(p);
         self.running_total -= 1;
-        self.runs[p].cancel = None;
+        if let Some(live) = self.runs[p].live.as_mut() {
+            live.cancel = None;
+        }
         self.runs[p].log = log;
         if self.runs[p].stale && self.aborted.is_none() {
             self.run_again(p);
@@ -38,7 +40,7 @@ impl Core {
         };
         self.end_attempt(p, failure.map(|(error, _)| error.clone()));
         if let Some((error, exit_code)) = failure
-            && self.runs[p].attempts <= def.retries
+            && self.runs[p].attempts <= def.extras().retries
             && self.aborted.is_none()
         {
             let r = &mut self.runs[p];
@@ -53,7 +55,7 @@ impl Core {
             });
             self.actions.push(Action::Retry {
                 id: p,
-                delay: def.retry_delay,
+                delay: def.extras().retry_delay,
             });
             self.pump();
             return;
@@ -173,9 +175,13 @@ impl Core {
         r.stale = false;
         r.cycle = self.cycle;
         r.result = result;
-        r.error = error;
+        r.set_error(error);
         r.exit_code = exit_code.or(r.exit_code);
-        r.duration = r.first_start.map(|s| s.elapsed());
+        r.duration = r
+            .live
+            .as_ref()
+            .and_then(|l| l.first_start)
+            .map(|s| s.elapsed());
         if (self.cache.is_some() || self.opening_cache) && state != State::UpToDate {
             let rec = self.history_record(p);
             match self.cache.as_mut() {
@@ -184,13 +190,17 @@ impl Core {
             }
         }
         let r = &mut self.runs[p];
-        // The attempts are only for the record just made: a run of many procs keeps no
-        // per-attempt heap block for each finished one. An attempt still open keeps its
-        // entry, which gives its lane back when it ends.
-        if r.attempt_log.last().is_none_or(|a| a.ended()) {
-            r.attempt_log = Vec::new();
+        // The attempts and times are only for the record just made: a run of many procs
+        // keeps no heap block for each finished one. An attempt still open keeps them, to
+        // give its lane back when it ends.
+        if r.attempt_log().last().is_none_or(|a| a.ended()) {
+            r.live = None;
         }
-        let waiters = std::mem::take(&mut r.waiters);
+        let waiters = r
+            .rare
+            .as_mut()
+            .map(|x| std::mem::take(&mut x.waiters))
+            .unwrap_or_default();
         let dependents = std::mem::take(&mut r.dependents);
         if !r.dry {
             self.actions
@@ -234,7 +244,7 @@ impl Core {
         // --fail-fast and interrupts terminate them.
         if reason != AbortReason::ScriptError {
             for (p, r) in self.runs.iter().enumerate() {
-                if let Some(c) = &r.cancel {
+                if let Some(c) = r.live.as_ref().and_then(|l| l.cancel.as_ref()) {
                     self.actions.push(Action::Cancel(c.clone()));
                     if reason == AbortReason::Interrupted {
                         self.interrupted.push(self.graph.proc(p).name.to_string());

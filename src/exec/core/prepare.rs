@@ -92,7 +92,7 @@ impl Core {
             .iter()
             .filter_map(|p| fill_text(p, &node.args).ok())
             .collect();
-        let deps = node.deps.clone();
+        let deps = node.deps.to_vec();
         for target in targets {
             let found = self.graph.resolve(&target);
             stack.extend(noted(found.map(|id| id.into_iter().collect()), needs));

@@ -52,7 +52,10 @@ fn epoch_secs(t: SystemTime) -> f64 {
 impl Core {
     /// Ends `p`'s current attempt now (`error`: how it failed) and frees its lane.
     pub(super) fn end_attempt(&mut self, p: ProcId, error: Option<String>) {
-        if let Some(a) = self.runs[p].attempt_log.last_mut()
+        if let Some(a) = self.runs[p]
+            .live
+            .as_mut()
+            .and_then(|l| l.attempt_log.last_mut())
             && a.end.is_none()
         {
             a.end = Some(SystemTime::now());
@@ -66,13 +69,13 @@ impl Core {
         let r = &self.runs[p];
         let node = self.graph.proc(p);
         // A lane, or for the last attempt the host or batch job an executor ran it on.
-        let last = r.attempt_log.len().saturating_sub(1);
-        let place_of = |i: usize, a: &Attempt| match &r.place {
+        let attempts = r.attempt_log();
+        let last = attempts.len().saturating_sub(1);
+        let place_of = |i: usize, a: &Attempt| match r.place() {
             Some(remote) if i == last => remote.clone(),
             _ => a.lane.to_string(),
         };
-        let segments: Vec<serde_json::Value> = r
-            .attempt_log
+        let segments: Vec<serde_json::Value> = attempts
             .iter()
             .enumerate()
             .map(|(i, a)| {
@@ -99,12 +102,12 @@ impl Core {
             duration: r.duration.map(|d| d.as_secs_f64()),
             exit_code: r.exit_code,
             log: r.log.as_ref().map(|l| l.display().to_string()),
-            error: r.error.clone(),
+            error: r.error().cloned(),
             ended: Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
             attempts: Some(r.attempts),
             segments: ran.then(|| serde_json::Value::from(segments).to_string()),
-            waited: ran.then_some(r.waited.as_secs_f64()),
-            place: r.attempt_log.last().map(|a| place_of(last, a)),
+            waited: ran.then(|| r.live.as_ref().map_or(0.0, |l| l.waited.as_secs_f64())),
+            place: attempts.last().map(|a| place_of(last, a)),
             deps: Some(serde_json::to_string(&deps).unwrap_or_else(|_| "[]".into())),
             proto: node
                 .proto

@@ -12,8 +12,6 @@
 //! proc is WANTED again. Its dependents were reset too and count it as unfinished, so they
 //! wait for the new attempt and never see the stale result (parproc's "generations").
 
-use std::time::Duration;
-
 use super::{AbortReason, Core, State};
 use crate::graph::ProcId;
 
@@ -138,15 +136,13 @@ impl Core {
         }
         r.state = State::Wanted;
         r.result = None;
-        r.error = None;
+        r.set_error(None);
         r.exit_code = None;
         r.log = None;
         r.duration = None;
-        r.first_start = None;
+        r.live = None;
         r.started_at = None;
         r.attempts = 0;
-        r.attempt_log.clear();
-        r.waited = Duration::ZERO;
         r.fingerprint = None;
         r.retry_pending = false;
         r.stale = false;
@@ -191,10 +187,8 @@ impl Core {
         r.state = State::Wanted;
         r.fingerprint = None;
         r.attempts = 0;
-        r.attempt_log.clear();
-        r.waited = Duration::ZERO;
+        r.live = None;
         r.retry_pending = false;
-        r.first_start = None;
         r.started_at = None;
         r.unmet = 0;
         for d in self.runs[p].dep_ids.clone() {

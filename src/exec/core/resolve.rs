@@ -118,7 +118,7 @@ impl Core {
             }
             new.push(p);
             self.runs[p].resolved = true;
-            let deps = self.graph.proc(p).deps.clone();
+            let deps = self.graph.proc(p).deps.to_vec();
             for dep in deps {
                 if let Err(e) = self.resolve_edge(p, &dep, &mut work) {
                     if self.runs[p].state == State::Wanted {
@@ -173,7 +173,7 @@ impl Core {
                 dep: dep.to_string(),
             }),
             None => {
-                self.runs[p].missing.push(dep.to_string());
+                self.runs[p].rare().missing.push(dep.to_string());
                 self.awaiting_missing
                     .entry(dep.to_string())
                     .or_default()
@@ -227,7 +227,7 @@ impl Core {
         d: ProcId,
         work: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
-        let was_ready = self.runs[p].unmet == 0 && self.runs[p].missing.is_empty();
+        let was_ready = self.runs[p].unmet == 0 && self.runs[p].missing().is_empty();
         self.edge(p, d, work)?;
         if was_ready && self.runs[p].unmet > 0 {
             self.deactivate(p);
@@ -252,7 +252,9 @@ impl Core {
                 if self.runs[p].state != State::Wanted {
                     continue;
                 }
-                self.runs[p].missing.retain(|m| *m != name);
+                if let Some(r) = self.runs[p].rare.as_mut() {
+                    r.missing.retain(|m| *m != name);
+                }
                 let d = self.graph.lookup(&name).expect("defined");
                 if let Err(e) = self.add_late_edge(p, d, &mut work) {
                     first_err.get_or_insert(e);

@@ -64,7 +64,7 @@ impl Core {
             tx,
         }));
         for i in open {
-            self.runs[i].waiters.push(w);
+            self.runs[i].rare().waiters.push(w);
         }
         match job {
             Some(j) => {
@@ -104,7 +104,7 @@ impl Core {
     pub(super) fn script_blocked(&mut self) {
         self.script_running = false;
         for p in std::mem::take(&mut self.missing_blocked) {
-            if self.runs[p].state == State::Wanted && !self.runs[p].missing.is_empty() {
+            if self.runs[p].state == State::Wanted && !self.runs[p].missing().is_empty() {
                 self.deps_met(p);
             }
         }

@@ -113,7 +113,7 @@ impl Executor {
 /// resources. `executor` is the declared executor of its `executor` name.
 pub fn placement(def: &crate::graph::ProcDef, executor: Option<&Executor>) -> Option<String> {
     let mut parts = Vec::new();
-    if let Some(name) = &def.executor {
+    if let Some(name) = &def.extras().executor {
         match executor {
             Some(e) => parts.push(format!("on {name} ({})", e.describe())),
             None => parts.push(format!("on {name}")),

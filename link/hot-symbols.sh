@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Regenerates link/hot-symbols.txt: the functions of a release prun that typical runs
+# execute, which the release link lays out next to each other (see build.rs). The kernel
+# maps a program's code by the page (and its neighbours, "fault-around"), so a run's
+# resident memory counts every page that holds one function it calls: scattered over the
+# whole binary, a few thousand small functions touch most of its pages.
+#
+#   link/hot-symbols.sh [path/to/prun]   # default: target/release/prun
+#
+# Needs valgrind (callgrind lists every function a run executes, however rarely) and nm.
+# A list made from an older build stays usable: names it does not find are skipped, and
+# the functions it misses are only laid out as before.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$(realpath "${1:-$ROOT/target/release/prun}")
+OUT="$ROOT/link/hot-symbols.txt"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/prun-hot.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export XDG_STATE_HOME="$TMP/state"
+cd "$TMP"
+mkdir -p in out
+
+cat >one.rhai <<'RHAI'
+proc("one", #{ cmd: ["/usr/bin/true"] });
+run("one");
+RHAI
+cat >many.rhai <<'RHAI'
+for i in 0..300 { proc("t" + i, #{ cmd: ["/usr/bin/true"] }); }
+for i in 0..300 { proc("p" + i, |ctx| 1); }
+proc("sh", #{ shell: "echo hi; echo err >&2", deps: ["t*"] });
+run("t*"); run("p*"); run("sh");
+RHAI
+for i in 0..50; do echo "$i" >"in/$i.txt"; done
+cat >files.rhai <<'RHAI'
+for i in 0..50 {
+    proc(`c${i}`, #{ inputs: [`in/${i}.txt`], outputs: [`out/${i}.txt`],
+                     cmd: ["cp", `in/${i}.txt`, `out/${i}.txt`] });
+}
+run("c*");
+RHAI
+cat >fail.rhai <<'RHAI'
+proc("bad", #{ cmd: ["sh", "-c", "echo failing; exit 3"] });
+proc("after", #{ deps: ["bad"], cmd: ["/usr/bin/true"] });
+run("after");
+RHAI
+
+n=0
+trace() {
+    n=$((n + 1))
+    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$TMP/cg.$n" \
+        "$BIN" "$@" >/dev/null 2>&1 || true
+}
+trace one.rhai -q
+trace many.rhai -j 2 -q
+trace many.rhai -j 2 --json "$TMP/report.json"
+trace files.rhai -q
+trace files.rhai -q
+trace fail.rhai -q
+trace fail.rhai
+
+# Every function named in the profiles (in order of first mention) that is a code
+# symbol of the binary.
+nm --defined-only "$BIN" | awk '$2 ~ /^[tTwW]$/ { print $3 }' | sort -u >"$TMP/code"
+sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$TMP"/cg.* | sed "s/'.*//" \
+    | awk 'NR == FNR { code[$0] = 1; next } ($0 in code) && !seen[$0]++' "$TMP/code" - >"$OUT"
+echo "$(wc -l <"$OUT") functions in $OUT" >&2

@@ -179,6 +179,12 @@ impl Host {
         }
     }
 
+    /// Ends the host and returns its engine, for the caller to free where it costs the
+    /// run nothing (an engine holds thousands of functions).
+    pub fn into_engine(self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
     /// Runs the script's `defer` cleanups and removes its `tempdir`s, newest first; after
     /// an interrupt they get a fresh cancellation token, so their own commands can run.
     pub fn run_cleanups(&self) {

@@ -152,20 +152,51 @@ pub(crate) struct Call {
     pub secrets: Secrets,
 }
 
+/// The Rhai engine of a run, with Rhai's standard packages and nothing of prun's yet:
+/// built by the thread that waits for the run (see [`on_own_thread`]) while the run's
+/// thread prepares the state directory, the runtime and the scheduler. That thread frees
+/// it too, while the run ends.
+pub(crate) struct BaseEngine {
+    built: std::sync::mpsc::Receiver<rhai::Engine>,
+    spent: std::sync::mpsc::SyncSender<Arc<rhai::Engine>>,
+}
+
+impl BaseEngine {
+    /// The engine, once built (built here if the thread that was building it is gone).
+    fn take(&self) -> rhai::Engine {
+        self.built.recv().unwrap_or_else(|_| rhai::Engine::new())
+    }
+
+    /// Hands the run's engine back to the waiting thread, which frees it.
+    fn retire(&self, engine: Arc<rhai::Engine>) {
+        // Freed here if that thread is gone.
+        let _ = self.spent.send(engine);
+    }
+}
+
 /// Runs `f` on a thread of its own with a large stack, and waits for it: the caller may
 /// be a thread of the embedder's tokio runtime, where the run could not block on its own.
+/// Meanwhile the caller's thread builds the run's engine (see [`BaseEngine`]).
 pub(crate) fn on_own_thread<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+    f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
+    let (tx, built) = std::sync::mpsc::sync_channel(1);
+    let (spent, retired) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("prun-run".into())
         .stack_size(RUN_STACK)
         .spawn(move || {
             // The script's top level runs here: deep nesting must fail cleanly too.
             crate::exec::guard_stack(RUN_STACK - 256 * 1024);
-            f()
+            f(BaseEngine { built, spent })
         })
         .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
+    // A run that stops before it needs the engine (the lock held, a bad state directory)
+    // just drops it.
+    let _ = tx.send(rhai::Engine::new());
+    // The run's engine, once the run no longer needs it (none when the run ends without
+    // one): freed here while the run's thread closes the task DB and prunes old logs.
+    drop(retired.recv());
     thread
         .join()
         .map_err(|_| Failure::Internal("the run's thread panicked".into()))?
@@ -295,7 +326,11 @@ fn enforce_limits(
 /// reported as it happens and in the report; a [`Failure`] is what stopped the run before
 /// it started (a script that does not compile, the lock held, an unusable state
 /// directory).
-pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Failure> {
+pub(crate) fn execute(
+    settings: &Settings,
+    mut call: Call,
+    base: BaseEngine,
+) -> Result<Report, Failure> {
     let run_started = SystemTime::now();
     // Hidden until the run has ended and its report is made.
     let _secrets = std::mem::take(&mut call.secrets);
@@ -391,7 +426,8 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         db_path_of(settings, &state_dir),
         run_started,
     );
-    let host = Host::new(
+    let host = Host::with_engine(
+        base.take(),
         sched.clone(),
         &HostOptions {
             cli_parallel: settings.parallel,
@@ -577,6 +613,9 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
     } else {
         Outcome::Ok
     };
+    // Nothing runs a script function any more: the engine is freed on the waiting thread
+    // while this one closes the task DB and prunes old logs.
+    base.retire(host.into_engine());
     sched.close_executors();
     // Closing waits for the DB writer: not under the core's lock.
     if let Some(mut cache) = sched.with(|c| c.take_cache()) {
@@ -601,7 +640,6 @@ pub(crate) fn execute(settings: &Settings, mut call: Call) -> Result<Report, Fai
         procs
     };
     sched.shutdown();
-    drop(host);
 
     let printing = settings.output != Output::Silent;
     if let Some(panic) = &internal {

@@ -164,7 +164,7 @@ impl Runtime {
     /// Runs `call` on a thread of its own.
     pub(crate) fn execute(&self, call: Call) -> Result<Report, Failure> {
         let settings = self.settings.clone();
-        crate::run::on_own_thread(move || crate::run::execute(&settings, call))
+        crate::run::on_own_thread(move |base| crate::run::execute(&settings, call, base))
     }
 }
 

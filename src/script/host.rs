@@ -92,10 +92,16 @@ pub struct Host {
 impl Host {
     /// Builds the engine and installs the host as the scheduler's closure runner.
     pub fn new(sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
+        Host::with_engine(Engine::new(), sched, opts)
+    }
+
+    /// [`Host::new`] on an engine made by `Engine::new()` beforehand (building Rhai's
+    /// standard packages is most of the work; it can be done on another thread).
+    pub fn with_engine(base: Engine, sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
         let cleanups = Cleanups::default();
         let findings = super::api::Findings::default();
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
-            let mut engine = Engine::new();
+            let mut engine = base;
             // Rhai's string interner rescans its whole cache for every new string once it
             // is full: a script that names 10,000 procs spent a sixth of its time there.
             engine.set_max_strings_interned(0);
@@ -171,6 +177,12 @@ impl Host {
             cleanups,
             findings,
         }
+    }
+
+    /// Ends the host and returns its engine, for the caller to free where it costs the
+    /// run nothing (an engine holds thousands of functions).
+    pub fn into_engine(self) -> Arc<Engine> {
+        self.engine.clone()
     }
 
     /// Runs the script's `defer` cleanups and removes its `tempdir`s, newest first; after

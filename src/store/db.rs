@@ -97,7 +97,6 @@ enum Msg {
         keep_runs: u64,
     },
     Parallel(usize),
-    Flush(mpsc::Sender<()>),
     /// A reader found the DB corrupt (the error): move it aside and start a new one.
     Corrupt(String, mpsc::Sender<()>),
 }
@@ -105,7 +104,7 @@ enum Msg {
 impl Msg {
     /// A message whose sender waits for the writer's answer.
     fn is_urgent(&self) -> bool {
-        matches!(self, Msg::Flush(_) | Msg::Corrupt(..))
+        matches!(self, Msg::Corrupt(..))
     }
 }
 
@@ -407,11 +406,11 @@ impl Store {
 
     /// Waits until everything queued is committed, then stops the writer.
     pub fn close(&self) {
-        let (ack, done) = mpsc::channel();
-        self.send(Msg::Flush(ack));
-        let _ = done.recv();
+        // The writer commits what the closed channel still holds and ends: one wake-up,
+        // not a flush answered and then an end.
         self.tx.lock().expect("db").take();
         if let Some(w) = self.writer.lock().expect("db").take() {
+            w.thread().unpark();
             let _ = w.join();
         }
     }
@@ -604,14 +603,15 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
         // finished proc would cost more than the procs themselves in a run of many short
         // ones. Meanwhile the writer sleeps (parked) and messages wait in the channel, so
         // that each one does not wake it: on a busy machine every wake-up takes a CPU
-        // from the jobs. A message someone waits for (a flush at the end of the run, a
-        // corrupt DB) unparks it and is committed at once.
+        // from the jobs. A message someone waits for (a corrupt DB) unparks it and is
+        // committed at once, and so is the rest when the store closes (the channel is
+        // closed and the writer unparked: see `Store::close`).
         let mut batch = vec![first];
         let until = std::time::Instant::now() + BATCH_WINDOW;
         loop {
-            batch.extend(rx.try_iter());
+            let closed = drain(&rx, &mut batch);
             let left = until.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() || batch.iter().any(Msg::is_urgent) {
+            if closed || left.is_zero() || batch.iter().any(Msg::is_urgent) {
                 break;
             }
             std::thread::park_timeout(left);
@@ -634,16 +634,21 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
             }
         }
         for m in batch {
-            match m {
-                Msg::Flush(ack) => {
-                    let _ = ack.send(());
-                }
-                Msg::Corrupt(error, ack) => {
-                    replace(&mut conn, &mut rec, &error);
-                    let _ = ack.send(());
-                }
-                _ => {}
+            if let Msg::Corrupt(error, ack) = m {
+                replace(&mut conn, &mut rec, &error);
+                let _ = ack.send(());
             }
+        }
+    }
+}
+
+/// Moves what is queued into `batch`; true when the channel is closed.
+fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(m) => batch.push(m),
+            Err(mpsc::TryRecvError::Empty) => return false,
+            Err(mpsc::TryRecvError::Disconnected) => return true,
         }
     }
 }
@@ -742,7 +747,7 @@ fn apply(
                     params![rec.id, *n as i64],
                 )?;
             }
-            Msg::Flush(_) | Msg::Corrupt(..) => {}
+            Msg::Corrupt(..) => {}
         }
     }
     tx.commit()
@@ -791,9 +796,7 @@ mod tests {
             s.record_proc(rec);
             s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         }
-        let (ack, done) = mpsc::channel();
-        s.send(Msg::Flush(ack));
-        done.recv().unwrap();
+        s.close();
         assert_eq!(
             s.expected_duration("p").unwrap(),
             Some(Duration::from_secs(2))

@@ -47,6 +47,10 @@ const MIGRATIONS: &[&str] = &[
     // 3: the proto a proc was made from (its template, `encode::[f]`), by which the
     // picture folds many procs into one row.
     "ALTER TABLE proc_runs ADD COLUMN proto TEXT;",
+    // 4: the procs of a run found by its id, for the history pruning at the end of every
+    // run (deleting a run deletes its procs: without this index, a scan of every proc
+    // row of every kept run).
+    "CREATE INDEX proc_runs_by_run ON proc_runs(run_id);",
 ];
 
 /// The schema version this prun writes.
@@ -71,6 +75,23 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_procs_of_a_run_are_found_by_its_id_through_an_index() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn).expect("migrate");
+        let plan: Vec<String> = conn
+            .prepare("EXPLAIN QUERY PLAN DELETE FROM proc_runs WHERE run_id = 7")
+            .expect("plan")
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter().any(|step| step.contains("proc_runs_by_run")),
+            "{plan:?}"
+        );
+    }
 
     #[test]
     fn a_version_1_db_gains_the_report_columns_and_keeps_its_rows() {

@@ -91,7 +91,9 @@ pub fn parse(
     let callback = |fp: FnPtr| -> Result<Callback, DefError> {
         Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(|e| err(e.to_string()))?)
     };
-    let get = |k: &str| opts.get(k).cloned();
+    // Each option is taken out of the map (it is ours), never copied.
+    let mut opts = opts;
+    let mut get = |k: &str| opts.remove(k);
 
     let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
     let mut def = ProcDef::new(Body::Cmd(Vec::new()), origin);
@@ -258,9 +260,10 @@ pub fn parse(
         def.resources =
             crate::graph::resources::parse(&m).map_err(|m| err(format!("`resources`: {m}")))?;
     }
-    if let Some(fp) = get("arg_choices").and_then(|v| v.try_cast::<FnPtr>()) {
-        def.choices_map = Some(callback(fp)?);
-    } else if let Some(v) = get("arg_choices") {
+    let choices = get("arg_choices");
+    if let Some(v) = choices.as_ref().filter(|v| v.is_fnptr()) {
+        def.choices_map = Some(callback(v.clone().cast::<FnPtr>())?);
+    } else if let Some(v) = choices {
         let m = v.try_cast::<Map>().ok_or_else(|| {
             err(
                 "`arg_choices` must be a map of placeholder to values, or a closure returning one"
@@ -291,7 +294,7 @@ pub fn parse(
                 .try_cast::<Array>()
                 .ok_or_else(|| err("`cmd` must be an array of strings (an argv)".into()))?
                 .into_iter()
-                .map(|x| x.to_string())
+                .map(text)
                 .collect();
             if argv.is_empty() {
                 return Err(err("`cmd` must not be empty".into()));
@@ -334,7 +337,7 @@ fn file_spec(
     callback: &dyn Fn(FnPtr) -> Result<Callback, DefError>,
 ) -> Result<FileSpec, SpecError> {
     if v.is_string() {
-        let s = v.to_string();
+        let s = text(v.clone());
         if s.is_empty() {
             return Err(SpecError::Empty);
         }
@@ -354,6 +357,16 @@ pub fn quoted_names(names: &[&str]) -> String {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
         None => String::new(),
+    }
+}
+
+/// A value as text: a string as it is (moved, not formatted), any other value as Rhai
+/// prints it.
+fn text(v: Dynamic) -> String {
+    if v.is_string() {
+        v.into_string().unwrap_or_default()
+    } else {
+        v.to_string()
     }
 }
 

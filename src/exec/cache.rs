@@ -17,6 +17,7 @@
 //! result ([`Fingerprint::matches`]).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -656,7 +657,10 @@ pub fn fingerprint(
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
     }
-    h.feed(format!("{params:?}").as_bytes());
+    // The params as `{params:?}` prints them, written into the hash (not into a string
+    // per proc), then ended as `feed` ends a field.
+    let _ = write!(Hashing(&mut h), "{params:?}");
+    h.feed(&[]);
     for (name, stamp) in dep_stamps {
         h.feed(name.as_bytes());
         h.feed(stamp.as_bytes());
@@ -694,6 +698,16 @@ pub fn fingerprint(
         declared: !def.inputs.is_empty(),
         own: owner.clone(),
     })
+}
+
+/// Text written into a hash as it is formatted.
+struct Hashing<'a>(&'a mut Fnv<u128>);
+
+impl std::fmt::Write for Hashing<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// What can be wrong with a declared output.
@@ -795,6 +809,18 @@ mod tests {
             e.to_string().contains("nested deeper than 100 levels"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn params_hash_as_their_printed_text_fed_as_one_field() {
+        let mut params = Map::new();
+        params.insert("mode".into(), Dynamic::from("fast"));
+        params.insert("n".into(), Dynamic::from(3_i64));
+        let (mut written, mut fed) = (Fnv::<u128>::new(), Fnv::<u128>::new());
+        let _ = write!(Hashing(&mut written), "{params:?}");
+        written.feed(&[]);
+        fed.feed(format!("{params:?}").as_bytes());
+        assert_eq!(written.0, fed.0, "fingerprints saved by earlier runs must still match");
     }
 
     #[test]

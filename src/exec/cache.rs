@@ -94,12 +94,7 @@ impl Fingerprint {
         let map: Map = self
             .mtimes
             .iter()
-            .map(|(path, mtime)| {
-                (
-                    super::fileglob::display(path).into(),
-                    Dynamic::from(*mtime),
-                )
-            })
+            .map(|(path, mtime)| (super::fileglob::display(path).into(), Dynamic::from(*mtime)))
             .collect();
         map.into()
     }
@@ -820,7 +815,10 @@ mod tests {
         let _ = write!(Hashing(&mut written), "{params:?}");
         written.feed(&[]);
         fed.feed(format!("{params:?}").as_bytes());
-        assert_eq!(written.0, fed.0, "fingerprints saved by earlier runs must still match");
+        assert_eq!(
+            written.0, fed.0,
+            "fingerprints saved by earlier runs must still match"
+        );
     }
 
     #[test]

@@ -835,7 +835,10 @@ mod tests {
             .read(|c| c.query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(procs, 2);
-        assert_eq!(s.load_cache().unwrap().get("cached").map(|r| &**r), Some(&row));
+        assert_eq!(
+            s.load_cache().unwrap().get("cached").map(|r| &**r),
+            Some(&row)
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! result ([`Fingerprint::matches`]).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -33,7 +34,7 @@ use crate::store::{CacheRow, ProcRecord, Store};
 /// The cache of one run, in memory, in front of the task DB.
 pub struct Cache {
     store: Arc<Store>,
-    rows: HashMap<String, CacheRow>,
+    rows: HashMap<String, Arc<CacheRow>>,
     /// Procs that ran in this run without saving a result ([`Cache::touch`]), with the
     /// sequence number of their new stamp. Every other proc's stamp is in its row.
     touched: HashMap<String, u64>,
@@ -56,11 +57,14 @@ pub struct Fingerprint {
     pub hash: String,
     /// Resolved input files (globs expanded, directories walked).
     pub files: Vec<PathBuf>,
-    /// `ctx.input_fingerprint`: path → modification time in nanoseconds (absent files
-    /// are left out); `()` when the proc declares no inputs.
-    pub map: Dynamic,
+    /// Each input file that exists (directories walked) with its modification time in
+    /// nanoseconds, for `ctx.input_fingerprint` ([`Fingerprint::input_map`]): the map is
+    /// only made for a proc that runs, not for each one judged UP_TO_DATE.
+    mtimes: Vec<(PathBuf, i64)>,
+    /// Whether the proc declares inputs (`ctx.input_fingerprint` is `()` when not).
+    declared: bool,
     /// prun's own files, left out of the directories among `files`.
-    pub own: OwnFiles,
+    pub own: Arc<OwnFiles>,
 }
 
 impl Fingerprint {
@@ -80,13 +84,27 @@ impl Fingerprint {
             _ => false,
         }
     }
+
+    /// `ctx.input_fingerprint`: path → modification time in nanoseconds (absent files
+    /// are left out); `()` when the proc declares no inputs.
+    pub fn input_map(&self) -> Dynamic {
+        if !self.declared {
+            return Dynamic::UNIT;
+        }
+        let map: Map = self
+            .mtimes
+            .iter()
+            .map(|(path, mtime)| (super::fileglob::display(path).into(), Dynamic::from(*mtime)))
+            .collect();
+        map.into()
+    }
 }
 
 impl Cache {
     /// A cache over `store`, whose rows have been loaded.
     pub fn new(
         store: Arc<Store>,
-        rows: HashMap<String, CacheRow>,
+        rows: HashMap<String, Arc<CacheRow>>,
         script: String,
         args: Vec<String>,
         full: bool,
@@ -165,7 +183,7 @@ impl Cache {
     }
 
     /// The cached row of a proc.
-    pub fn row(&self, name: &str) -> Option<&CacheRow> {
+    pub fn row(&self, name: &str) -> Option<&Arc<CacheRow>> {
         self.rows.get(name)
     }
 
@@ -210,7 +228,7 @@ impl Cache {
             stamp,
         };
         self.store.save(name, row.clone());
-        self.rows.insert(name.to_string(), row);
+        self.rows.insert(name.to_string(), Arc::new(row));
     }
 
     /// Gives a proc a new stamp without saving a result (a proc that is never UP_TO_DATE
@@ -550,21 +568,27 @@ fn racy_since(now: SystemTime) -> i64 {
 /// A hash of the names and contents of the regular files among `files` (directories
 /// walked) modified at or after `since` (ns since the epoch); `None` when there is none.
 fn content_since(files: &[PathBuf], since: i64, owner: &OwnFiles) -> Option<u128> {
+    let own = std::cell::OnceCell::new();
+    let mut all = Vec::new();
+    for f in files {
+        files_under(f, owner, &own, &mut all);
+    }
+    content_of(&all, since)
+}
+
+/// [`content_since`] of files already listed with their metadata (as they were read for
+/// the fingerprint: each file is read from the disk once per judging).
+fn content_of(files: &[(PathBuf, Option<std::fs::Metadata>)], since: i64) -> Option<u128> {
     let mut h = Fnv::<u128>::new();
     let mut any = false;
-    let own = std::cell::OnceCell::new();
-    for f in files {
-        let mut all = Vec::new();
-        files_under(f, owner, &own, &mut all);
-        for (path, meta) in all {
-            if let Some(m) = meta
-                && m.is_file()
-                && mtime_ns(&m) >= since
-            {
-                any = true;
-                h.feed(path.as_os_str().as_encoded_bytes());
-                h.feed(&content_hash(&path).to_le_bytes());
-            }
+    for (path, meta) in files {
+        if let Some(m) = meta
+            && m.is_file()
+            && mtime_ns(m) >= since
+        {
+            any = true;
+            h.feed(path.as_os_str().as_encoded_bytes());
+            h.feed(&content_hash(path).to_le_bytes());
         }
     }
     any.then_some(h.0)
@@ -599,7 +623,7 @@ pub fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
-    owner: &OwnFiles,
+    owner: &Arc<OwnFiles>,
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
@@ -628,7 +652,10 @@ pub fn fingerprint(
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
     }
-    h.feed(format!("{params:?}").as_bytes());
+    // The params as `{params:?}` prints them, written into the hash (not into a string
+    // per proc), then ended as `feed` ends a field.
+    let _ = write!(Hashing(&mut h), "{params:?}");
+    h.feed(&[]);
     for (name, stamp) in dep_stamps {
         h.feed(name.as_bytes());
         h.feed(stamp.as_bytes());
@@ -636,40 +663,46 @@ pub fn fingerprint(
     let specs: Vec<&FileSpec> = def.inputs.iter().collect();
     let files = resolve(params, node, &specs)?;
     let racy_from = racy_since(SystemTime::now());
-    let mut map = Map::new();
     let own = std::cell::OnceCell::new();
+    let mut all = Vec::with_capacity(files.len());
     for f in &files {
-        let mut all = Vec::new();
         files_under(f, owner, &own, &mut all);
-        for (path, meta) in all {
-            h.feed(path.as_os_str().as_encoded_bytes());
-            match meta {
-                Some(m) => {
-                    h.feed(&mtime_ns(&m).to_le_bytes());
-                    h.feed(&m.len().to_le_bytes());
-                    map.insert(
-                        super::fileglob::display(&path).into(),
-                        Dynamic::from(mtime_ns(&m)),
-                    );
-                }
-                None => h.feed(b"missing"),
+    }
+    for (path, meta) in &all {
+        h.feed(path.as_os_str().as_encoded_bytes());
+        match meta {
+            Some(m) => {
+                h.feed(&mtime_ns(m).to_le_bytes());
+                h.feed(&m.len().to_le_bytes());
             }
+            None => h.feed(b"missing"),
         }
     }
     let mut hash = format!("{:032x}", h.0);
-    if let Some(content) = content_since(&files, racy_from, owner) {
+    if let Some(content) = content_of(&all, racy_from) {
         hash.push_str(&format!(":{racy_from}:{content:032x}"));
     }
+    let mtimes = all
+        .into_iter()
+        .filter_map(|(path, meta)| Some((path, mtime_ns(&meta?))))
+        .collect();
     Ok(Fingerprint {
         hash,
         files,
-        map: if def.inputs.is_empty() {
-            Dynamic::UNIT
-        } else {
-            map.into()
-        },
+        mtimes,
+        declared: !def.inputs.is_empty(),
         own: owner.clone(),
     })
+}
+
+/// Text written into a hash as it is formatted.
+struct Hashing<'a>(&'a mut Fnv<u128>);
+
+impl std::fmt::Write for Hashing<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// What can be wrong with a declared output.
@@ -774,6 +807,21 @@ mod tests {
     }
 
     #[test]
+    fn params_hash_as_their_printed_text_fed_as_one_field() {
+        let mut params = Map::new();
+        params.insert("mode".into(), Dynamic::from("fast"));
+        params.insert("n".into(), Dynamic::from(3_i64));
+        let (mut written, mut fed) = (Fnv::<u128>::new(), Fnv::<u128>::new());
+        let _ = write!(Hashing(&mut written), "{params:?}");
+        written.feed(&[]);
+        fed.feed(format!("{params:?}").as_bytes());
+        assert_eq!(
+            written.0, fed.0,
+            "fingerprints saved by earlier runs must still match"
+        );
+    }
+
+    #[test]
     fn a_racily_clean_input_is_checked_by_content_in_later_runs() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("in.txt");
@@ -789,8 +837,7 @@ mod tests {
         let fp = Fingerprint {
             hash: "main".into(),
             files: vec![f.clone()],
-            map: Dynamic::UNIT,
-            own: OwnFiles::default(),
+            ..Fingerprint::default()
         };
         let saved = format!("main:{since}:{content:032x}");
         assert!(fp.matches(&saved), "unchanged content must match");

@@ -835,7 +835,7 @@ impl Core {
         let input_fingerprint = self.runs[p]
             .fingerprint
             .as_ref()
-            .map_or(Dynamic::UNIT, |f| f.map.clone());
+            .map_or(Dynamic::UNIT, |f| f.input_map());
         self.locks.take(&def.locks, p);
         if def.interactive {
             self.console.take(p);

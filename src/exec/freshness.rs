@@ -7,6 +7,8 @@
 //! calls [`judge`] on a worker thread and sends the [`Judgement`] back; a finished job's
 //! outputs are checked with [`check_outputs`] before the job reports its end.
 
+use std::sync::Arc;
+
 use rhai::{Dynamic, Map};
 
 use super::cache::{self, Cache, FilesError, Fingerprint};
@@ -24,9 +26,9 @@ pub struct JudgeSpec {
     pub dep_stamps: Vec<(String, String)>,
     /// Its cached row, when it may be UP_TO_DATE (a task DB, a row, not `--full` or
     /// `no_skip`, and no dependency ran in this run); `None` when it must run.
-    pub row: Option<CacheRow>,
-    /// prun's own files, never part of a directory input.
-    pub own: cache::OwnFiles,
+    pub row: Option<Arc<CacheRow>>,
+    /// prun's own files, never part of a directory input (shared by a batch).
+    pub own: Arc<cache::OwnFiles>,
 }
 
 /// The verdict on a proc about to run.

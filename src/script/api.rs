@@ -128,6 +128,9 @@ fn known_definition_options(
     name: &str,
     opts: Map,
 ) -> Map {
+    if findings.is_none() {
+        return opts;
+    }
     let what = format!("{fn_name} \"{name}\": ");
     known_options(ctx, findings, &what, |k| opts::unknown_key(kind, k), opts)
 }

@@ -67,6 +67,63 @@ pub struct DefError {
     message: String,
 }
 
+/// The options of one `proc(...)` or `proto(...)` call, moved out of its map in one pass
+/// (never copied, and no key looked up in the map one by one).
+#[derive(Default)]
+struct Given {
+    deps: Option<Dynamic>,
+    rdeps: Option<Dynamic>,
+    now: Option<Dynamic>,
+    wave: Option<Dynamic>,
+    locks: Option<Dynamic>,
+    timeout: Option<Dynamic>,
+    retries: Option<Dynamic>,
+    retry_delay: Option<Dynamic>,
+    cmd: Option<Dynamic>,
+    shell: Option<Dynamic>,
+    env: Option<Dynamic>,
+    cwd: Option<Dynamic>,
+    help: Option<Dynamic>,
+    no_skip: Option<Dynamic>,
+    executor: Option<Dynamic>,
+    resources: Option<Dynamic>,
+    inputs: Option<Dynamic>,
+    outputs: Option<Dynamic>,
+    output: Option<Dynamic>,
+    interactive: Option<Dynamic>,
+    arg_choices: Option<Dynamic>,
+}
+
+impl Given {
+    /// Where the option `key` goes; `None` when `kind` takes no such option.
+    fn slot(&mut self, kind: Kind, key: &str) -> Option<&mut Option<Dynamic>> {
+        Some(match key {
+            "deps" => &mut self.deps,
+            "rdeps" => &mut self.rdeps,
+            "now" => &mut self.now,
+            "wave" => &mut self.wave,
+            "locks" => &mut self.locks,
+            "timeout" => &mut self.timeout,
+            "retries" => &mut self.retries,
+            "retry_delay" => &mut self.retry_delay,
+            "cmd" => &mut self.cmd,
+            "shell" => &mut self.shell,
+            "env" => &mut self.env,
+            "cwd" => &mut self.cwd,
+            "help" => &mut self.help,
+            "no_skip" => &mut self.no_skip,
+            "executor" => &mut self.executor,
+            "resources" => &mut self.resources,
+            "inputs" => &mut self.inputs,
+            "outputs" => &mut self.outputs,
+            "output" => &mut self.output,
+            "interactive" => &mut self.interactive,
+            "arg_choices" if kind == Kind::Proto => &mut self.arg_choices,
+            _ => return None,
+        })
+    }
+}
+
 /// Builds a definition from the options map and the optional closure body.
 pub fn parse(
     ctx: &NativeCallContext,
@@ -85,18 +142,25 @@ pub fn parse(
         name: name.to_string(),
         message,
     };
-    if let Some(message) = opts.keys().find_map(|k| unknown_key(kind, k)) {
-        return Err(err(message));
+    let mut given = Given::default();
+    for (key, value) in opts {
+        match given.slot(kind, &key) {
+            Some(slot) => *slot = Some(value),
+            None => {
+                return Err(err(
+                    unknown_key(kind, &key).unwrap_or_else(|| format!("unknown option `{key}`"))
+                ));
+            }
+        }
     }
     let callback = |fp: FnPtr| -> Result<Callback, DefError> {
         Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(|e| err(e.to_string()))?)
     };
-    let get = |k: &str| opts.get(k).cloned();
 
     let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
     let mut def = ProcDef::new(Body::Cmd(Vec::new()), origin);
 
-    for item in list(get("deps")) {
+    for item in list(given.deps) {
         if item.is_string() {
             def.deps.push(DepSpec::Name(item.to_string()));
         } else if item.is::<NoFailures>() {
@@ -110,7 +174,7 @@ pub fn parse(
             )));
         }
     }
-    for item in list(get("rdeps")) {
+    for item in list(given.rdeps) {
         if item.is_string() {
             def.rdeps.push(item.to_string());
         } else if let Some(ws) = item.clone().try_cast::<WhenScheduled>() {
@@ -122,7 +186,7 @@ pub fn parse(
             )));
         }
     }
-    if let Some(v) = get("now") {
+    if let Some(v) = given.now {
         def.now = v.as_bool().map_err(|t| {
             err(format!(
                 "`now` must be a bool, not {}",
@@ -130,7 +194,7 @@ pub fn parse(
             ))
         })?;
     }
-    if let Some(v) = get("no_skip") {
+    if let Some(v) = given.no_skip {
         def.no_skip = v.as_bool().map_err(|t| {
             err(format!(
                 "`no_skip` must be a bool, not {}",
@@ -138,12 +202,13 @@ pub fn parse(
             ))
         })?;
     }
-    for item in list(get("inputs")) {
+    for item in list(given.inputs) {
         def.inputs
-            .push(file_spec(&item, &callback).map_err(|m| err(format!("`inputs`: {m}")))?);
+            .push(file_spec(item, &callback).map_err(|m| err(format!("`inputs`: {m}")))?);
     }
-    for item in list(get("outputs")) {
-        let out = if let Some(m) = item.clone().try_cast::<Map>() {
+    for item in list(given.outputs) {
+        let out = if item.is_map() {
+            let m = item.cast::<Map>();
             for k in m.keys() {
                 if !["file", "max_age", "enforce_freshness"].contains(&k.as_str()) {
                     return Err(err(format!(
@@ -170,20 +235,21 @@ pub fn parse(
                 None => true,
             };
             OutputSpec {
-                files: file_spec(file, &callback).map_err(|m| err(format!("`outputs`: {m}")))?,
+                files: file_spec(file.clone(), &callback)
+                    .map_err(|m| err(format!("`outputs`: {m}")))?,
                 max_age,
                 enforce_freshness,
             }
         } else {
             OutputSpec {
-                files: file_spec(&item, &callback).map_err(|m| err(format!("`outputs`: {m}")))?,
+                files: file_spec(item, &callback).map_err(|m| err(format!("`outputs`: {m}")))?,
                 max_age: None,
                 enforce_freshness: true,
             }
         };
         def.outputs.push(out);
     }
-    if let Some(v) = get("output") {
+    if let Some(v) = given.output {
         let mode = v.clone().into_string().ok();
         def.output = Some(mode.as_deref().and_then(OutputMode::parse).ok_or_else(|| {
             err(format!(
@@ -193,7 +259,7 @@ pub fn parse(
             ))
         })?);
     }
-    if let Some(v) = get("interactive") {
+    if let Some(v) = given.interactive {
         def.interactive = v.as_bool().map_err(|_| {
             err(format!(
                 "`interactive` must be a bool, not {}",
@@ -201,7 +267,7 @@ pub fn parse(
             ))
         })?;
     }
-    if let Some(v) = get("wave") {
+    if let Some(v) = given.wave {
         def.wave = v.as_int().map_err(|t| {
             err(format!(
                 "`wave` must be an integer, not {}",
@@ -209,17 +275,17 @@ pub fn parse(
             ))
         })?;
     }
-    for item in list(get("locks")) {
+    for item in list(given.locks) {
         let l = item.to_string();
         if !def.locks.contains(&l) {
             def.locks.push(l);
         }
     }
-    if let Some(v) = get("timeout") {
+    if let Some(v) = given.timeout {
         def.extras_mut().timeout =
             Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
     }
-    if let Some(v) = get("retries") {
+    if let Some(v) = given.retries {
         let n = v.as_int().map_err(|t| {
             err(format!(
                 "`retries` must be an integer, not {}",
@@ -229,11 +295,11 @@ pub fn parse(
         def.extras_mut().retries =
             u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
     }
-    if let Some(v) = get("retry_delay") {
+    if let Some(v) = given.retry_delay {
         def.extras_mut().retry_delay =
             duration::parse(&v).map_err(|e| err(format!("`retry_delay`: {e}")))?;
     }
-    if let Some(v) = get("env") {
+    if let Some(v) = given.env {
         let m = v
             .try_cast::<Map>()
             .ok_or_else(|| err("`env` must be a map of names to values".into()))?;
@@ -242,28 +308,29 @@ pub fn parse(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
     }
-    if let Some(v) = get("cwd") {
+    if let Some(v) = given.cwd {
         def.extras_mut().cwd = Some(v.to_string());
     }
-    if let Some(v) = get("help") {
+    if let Some(v) = given.help {
         def.extras_mut().help = Some(v.to_string());
     }
-    if let Some(v) = get("executor") {
+    if let Some(v) = given.executor {
         let e = v
             .into_string()
             .map_err(|t| err(format!("`executor` must be a name, not {t}")))?;
         def.extras_mut().executor = (e != "local").then_some(e);
     }
-    if let Some(v) = get("resources") {
+    if let Some(v) = given.resources {
         let m = v.try_cast::<Map>().ok_or_else(|| {
             err("`resources` must be a map like #{ cpus: 2, mem: \"4G\" }".into())
         })?;
         def.resources =
             crate::graph::resources::parse(&m).map_err(|m| err(format!("`resources`: {m}")))?;
     }
-    if let Some(fp) = get("arg_choices").and_then(|v| v.try_cast::<FnPtr>()) {
-        def.extras_mut().choices_map = Some(callback(fp)?);
-    } else if let Some(v) = get("arg_choices") {
+    let choices = given.arg_choices;
+    if let Some(v) = choices.as_ref().filter(|v| v.is_fnptr()) {
+        def.extras_mut().choices_map = Some(callback(v.clone().cast::<FnPtr>())?);
+    } else if let Some(v) = choices {
         let m = v.try_cast::<Map>().ok_or_else(|| {
             err(
                 "`arg_choices` must be a map of placeholder to values, or a closure returning one"
@@ -285,8 +352,8 @@ pub fn parse(
         }
     }
 
-    let cmd = get("cmd");
-    let shell = get("shell");
+    let cmd = given.cmd;
+    let shell = given.shell;
     def.body = match (body, cmd, shell) {
         (Some(fp), None, None) => Body::Closure(callback(fp)?),
         (None, Some(c), None) => {
@@ -294,7 +361,7 @@ pub fn parse(
                 .try_cast::<Array>()
                 .ok_or_else(|| err("`cmd` must be an array of strings (an argv)".into()))?
                 .into_iter()
-                .map(|x| x.to_string())
+                .map(text)
                 .collect();
             if argv.is_empty() {
                 return Err(err("`cmd` must not be empty".into()));
@@ -333,17 +400,17 @@ enum SpecError {
 
 /// A path, a glob, or a closure returning paths.
 fn file_spec(
-    v: &Dynamic,
+    v: Dynamic,
     callback: &dyn Fn(FnPtr) -> Result<Callback, DefError>,
 ) -> Result<FileSpec, SpecError> {
     if v.is_string() {
-        let s = v.to_string();
+        let s = text(v);
         if s.is_empty() {
             return Err(SpecError::Empty);
         }
         Ok(FileSpec::Path(s))
-    } else if let Some(fp) = v.clone().try_cast::<FnPtr>() {
-        let cb = callback(fp).map_err(|e| SpecError::Closure(e.message))?;
+    } else if v.is_fnptr() {
+        let cb = callback(v.cast::<FnPtr>()).map_err(|e| SpecError::Closure(e.message))?;
         Ok(FileSpec::Closure(cb))
     } else {
         Err(SpecError::NotAPath(crate::diag::type_words(v.type_name())))
@@ -360,10 +427,42 @@ pub fn quoted_names(names: &[&str]) -> String {
     }
 }
 
+/// A value as text: a string as it is (moved, not formatted), any other value as Rhai
+/// prints it.
+fn text(v: Dynamic) -> String {
+    if v.is_string() {
+        v.into_string().unwrap_or_default()
+    } else {
+        v.to_string()
+    }
+}
+
 fn list(v: Option<Dynamic>) -> Vec<Dynamic> {
     match v {
         None => Vec::new(),
         Some(v) if v.is_array() => v.cast::<Array>(),
         Some(v) => vec![v],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_key_has_a_place_and_no_other_does() {
+        for kind in [Kind::Proc, Kind::Proto] {
+            for key in KEYS {
+                assert!(Given::default().slot(kind, key).is_some(), "{key}");
+                assert_eq!(unknown_key(kind, key), None);
+            }
+            for key in ["dep", "input", "Cmd", ""] {
+                assert!(Given::default().slot(kind, key).is_none(), "{key}");
+                assert!(unknown_key(kind, key).is_some(), "{key}");
+            }
+        }
+        assert!(Given::default().slot(Kind::Proto, "arg_choices").is_some());
+        assert!(Given::default().slot(Kind::Proc, "arg_choices").is_none());
+        assert!(unknown_key(Kind::Proc, "arg_choices").is_some());
     }
 }

@@ -118,7 +118,7 @@ pub struct Store {
     /// first needed: a run only reads the cache, which `open` already did.
     read: Mutex<Option<Connection>>,
     /// The cache as read at open time, until [`Store::load_cache`] takes it.
-    initial: Mutex<Option<HashMap<String, CacheRow>>>,
+    initial: Mutex<Option<HashMap<String, Arc<CacheRow>>>>,
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -224,7 +224,7 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
 
 /// Opens the DB, brings its schema up to date and reads the cache (unless the schema is
 /// newer than this prun's); returns the schema version found.
-fn load(path: &Path) -> rusqlite::Result<(Connection, i64, HashMap<String, CacheRow>)> {
+fn load(path: &Path) -> rusqlite::Result<(Connection, i64, HashMap<String, Arc<CacheRow>>)> {
     let mut conn = connect(path)?;
     let found = schema::migrate(&mut conn)?;
     if found > schema::VERSION {
@@ -319,7 +319,7 @@ impl Store {
     }
 
     /// Every cached result.
-    pub fn load_cache(&self) -> Result<HashMap<String, CacheRow>, StoreError> {
+    pub fn load_cache(&self) -> Result<HashMap<String, Arc<CacheRow>>, StoreError> {
         if let Some(rows) = self.initial.lock().expect("db").take() {
             return Ok(rows);
         }
@@ -547,16 +547,16 @@ fn median(mut d: Vec<f64>) -> Option<f64> {
     })
 }
 
-fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, CacheRow>> {
+fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<CacheRow>>> {
     let mut stmt = conn.prepare("SELECT name, result, fingerprint, stamp FROM cache")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            CacheRow {
+            Arc::new(CacheRow {
                 result: r.get(1)?,
                 fingerprint: r.get(2)?,
                 stamp: r.get(3)?,
-            },
+            }),
         ))
     })?;
     rows.collect()
@@ -777,7 +777,7 @@ mod tests {
         s.close();
         let s = Store::open(&path, quiet()).unwrap();
         let cache = s.load_cache().unwrap();
-        assert_eq!(cache.get("a"), Some(&row));
+        assert_eq!(cache.get("a").map(|r| &**r), Some(&row));
         assert!(!cache.contains_key("b"));
     }
 
@@ -838,7 +838,10 @@ mod tests {
             .read(|c| c.query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(procs, 2);
-        assert_eq!(s.load_cache().unwrap().get("cached"), Some(&row));
+        assert_eq!(
+            s.load_cache().unwrap().get("cached").map(|r| &**r),
+            Some(&row)
+        );
     }
 
     #[test]
@@ -932,7 +935,7 @@ mod tests {
         s.close();
         assert_eq!(moved_aside(dir.path()).len(), 1);
         let s = Store::open(&path, quiet()).unwrap();
-        assert_eq!(s.load_cache().unwrap().get("a"), Some(&row));
+        assert_eq!(s.load_cache().unwrap().get("a").map(|r| &**r), Some(&row));
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Judging before a run: which procs need a fingerprint, and the verdicts coming back from
 //! the worker thread that judged them (see [`crate::exec::freshness`]).
 
+use std::path::Path;
+use std::sync::Arc;
+
 use super::{Action, Cache, Core, State};
+use crate::exec::cache::OwnFiles;
 use crate::exec::freshness::{self, JudgeSpec, Judgement};
 use crate::graph::ProcId;
 
@@ -22,6 +26,23 @@ impl Core {
                 (name.to_string(), stamp)
             })
             .collect()
+    }
+
+    /// prun's own files, which a directory input leaves out: those of the batch being
+    /// built when they are the same (one copy per batch, not per proc).
+    fn own_files(&self) -> Arc<OwnFiles> {
+        let db = self.cache.as_ref().map(|c| c.store().path());
+        let dirs = self.own_dirs.iter().flatten();
+        if let Some(last) = self.judging.last()
+            && last.own.db.as_deref() == db
+            && last.own.dirs.iter().eq(dirs.clone())
+        {
+            return last.own.clone();
+        }
+        Arc::new(OwnFiles {
+            db: db.map(Path::to_path_buf),
+            dirs: dirs.cloned().collect(),
+        })
     }
 
     /// Whether `p` needs a fingerprint before it runs: it declares inputs, or it may be
@@ -59,10 +80,7 @@ impl Core {
             params: self.graph.params().clone(),
             dep_stamps: self.dep_stamps(p),
             row,
-            own: crate::exec::cache::OwnFiles {
-                db: self.cache.as_ref().map(|c| c.store().path().to_path_buf()),
-                dirs: self.own_dirs.iter().flatten().cloned().collect(),
-            },
+            own: self.own_files(),
         };
         if node.def.inputs.is_empty() && node.def.outputs.is_empty() {
             return Some(freshness::judge(&spec));

@@ -797,6 +797,40 @@ mod tests {
     }
 
     #[test]
+    fn a_touched_proc_is_keyed_by_the_graphs_own_name_and_gets_a_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Arc::new(|_| {})).unwrap();
+        let mut cache = Cache::new(
+            Arc::new(store),
+            HashMap::new(),
+            "s.rhai".into(),
+            Vec::new(),
+            false,
+            SystemTime::now(),
+        );
+        let name: Arc<str> = Arc::from("build");
+        cache.touch(&name);
+        assert_eq!(
+            Arc::strong_count(&name),
+            2,
+            "the key is the name, not a copy"
+        );
+        assert!(
+            cache.stamp("build").ends_with(".1"),
+            "{}",
+            cache.stamp("build")
+        );
+        cache.touch(&name);
+        assert_eq!(Arc::strong_count(&name), 2);
+        assert!(
+            cache.stamp("build").ends_with(".2"),
+            "{}",
+            cache.stamp("build")
+        );
+        cache.store().close();
+    }
+
+    #[test]
     fn every_result_saved_is_one_the_next_run_can_read() {
         let json = to_json(&nested(MAX_NESTING)).unwrap();
         let back: Dynamic = serde_json::from_str(&json).expect("read back");

@@ -793,6 +793,35 @@ mod tests {
     }
 
     #[test]
+    fn a_result_saved_again_rewrites_its_row_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        let row = |result: &str| CacheRow {
+            result: result.into(),
+            fingerprint: format!("f{result}"),
+            stamp: format!("s{result}"),
+        };
+        s.save("a", row("1"));
+        s.save("b", row("1"));
+        s.close();
+        let rowid = |s: &Store| -> i64 {
+            s.read(|c| c.query_row("SELECT rowid FROM cache WHERE name = 'a'", [], |r| r.get(0)))
+                .unwrap()
+        };
+        let s = Store::open(&path, quiet()).unwrap();
+        let before = rowid(&s);
+        s.save("a", row("2"));
+        s.close();
+        let s = Store::open(&path, quiet()).unwrap();
+        let cache = s.load_cache().unwrap();
+        assert_eq!(cache.get("a").map(|r| &**r), Some(&row("2")));
+        assert_eq!(cache.get("b").map(|r| &**r), Some(&row("1")));
+        assert_eq!(cache.len(), 2);
+        assert_eq!(rowid(&s), before, "an upsert, not a delete and an insert");
+    }
+
+    #[test]
     fn history_and_the_median_of_recent_durations() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();

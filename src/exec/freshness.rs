@@ -79,7 +79,12 @@ pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
 /// fingerprint `hash` (a result that JSON cannot hold fails the proc), a failure forgets
 /// the old result. A proc without a fingerprint is never UP_TO_DATE: nothing is saved, but
 /// it gets a new stamp, so that its dependents see that it ran.
-pub fn save_result(cache: &mut Cache, name: &str, hash: Option<&str>, outcome: Outcome) -> Outcome {
+pub fn save_result(
+    cache: &mut Cache,
+    name: &Arc<str>,
+    hash: Option<&str>,
+    outcome: Outcome,
+) -> Outcome {
     let Some(hash) = hash.filter(|h| !h.is_empty()) else {
         cache.touch(name);
         return outcome;

@@ -115,6 +115,7 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets) -> Result<Exit, Failure> {
             lock: cfg.lock,
             inspect: cfg.inspect,
             exit_only: cfg.json.is_none(),
+            exit_after: true,
         },
         secrets: Secrets::default(),
     };

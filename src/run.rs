@@ -134,6 +134,11 @@ pub(crate) struct CliExtras {
     /// Only the exit status is read (no `--json`): the report lists no procs, and a run
     /// of many procs does not hold a report entry for each besides their run state.
     pub exit_only: bool,
+    /// The process exits right after the run (the `prun` binary): the run's graph and
+    /// run states are left to the exit instead of being freed one by one (see
+    /// `Core::leave_to_exit`). An embedder runs many times in one
+    /// process, so the library frees everything.
+    pub exit_after: bool,
 }
 
 /// What one run is asked to do.
@@ -678,6 +683,9 @@ pub(crate) fn execute(
         && (summary.failed > 0 || summary.failed_dep > 0 || sched.lock().aborted().is_some())
     {
         exit = Exit::ProcFailed;
+    }
+    if call.cli.exit_after {
+        sched.lock().leave_to_exit();
     }
     let info = RunInfo {
         script: &script_path,

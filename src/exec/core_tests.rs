@@ -257,6 +257,39 @@ fn retries_rerun_a_failed_proc() {
     assert_eq!(c.state(p), State::Failed);
 }
 
+#[test]
+fn a_settled_run_is_left_to_the_exit_and_stays_usable() {
+    let mut c = core(2);
+    let a = add(&mut c, "a", def());
+    c.start(&[a]).unwrap();
+    started(&mut c);
+    ok(&mut c, a);
+    c.script_done();
+    c.leave_to_exit();
+    assert_eq!(c.graph().procs().count(), 0);
+    assert_eq!(c.scheduled_len(), 0);
+    // A late Ctrl-C still finds a consistent, empty run.
+    c.abort(AbortReason::Interrupted);
+    c.settle();
+    assert!(c.interrupted_procs().is_empty());
+}
+
+#[test]
+fn a_run_with_a_proc_running_or_wanted_is_not_left_to_the_exit() {
+    let mut c = core(1);
+    let a = add(&mut c, "a", def());
+    let b = add(&mut c, "b", def());
+    c.start(&[a, b]).unwrap();
+    assert_eq!(started(&mut c), ["a"]);
+    c.leave_to_exit();
+    assert_eq!(c.graph().procs().count(), 2);
+    c.abort(AbortReason::Interrupted);
+    assert_eq!(c.interrupted_procs(), ["a"]);
+    c.complete(a, Outcome::Success(Dynamic::UNIT), None);
+    assert_eq!(c.state(a), State::Succeeded);
+    assert_eq!(c.state(b), State::Wanted);
+}
+
 /// A script closure stand-in that returns fixed names and counts its calls.
 struct Names(Vec<&'static str>, std::sync::atomic::AtomicUsize);
 

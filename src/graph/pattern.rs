@@ -147,28 +147,40 @@ pub fn is_glob(s: &str) -> bool {
     s.contains(['*', '?'])
 }
 
-/// Shell-style wildcard match: `*` matches any run of characters, `?` exactly one.
+/// Shell-style wildcard match: `*` matches any run of characters, `?` exactly one
+/// character (not one byte: a name may hold multi-byte UTF-8). A `*` in the pattern is
+/// always a wildcard, also where the name holds a `*`. Walks both strings in place,
+/// without allocating: `run("c*")` matches every proc's name.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    let (mut p, mut t) = (pattern, text);
+    // The pattern after the last `*`, and the text from which that `*`'s run is tried.
+    let mut star: Option<(&str, &str)> = None;
+    loop {
+        let mut tc = t.chars();
+        let Some(c) = tc.next() else { break };
+        let mut pc = p.chars();
+        match pc.next() {
+            Some('*') => {
+                p = pc.as_str();
+                star = Some((p, t));
+            }
+            Some(x) if x == '?' || x == c => {
+                p = pc.as_str();
+                t = tc.as_str();
+            }
+            _ => match star {
+                Some((after_star, from)) => {
+                    let mut run = from.chars();
+                    run.next();
+                    p = after_star;
+                    t = run.as_str();
+                    star = Some((after_star, t));
+                }
+                None => return false,
+            },
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p.chars().all(|c| c == '*')
 }
 
 #[cfg(test)]
@@ -232,5 +244,36 @@ mod tests {
         assert!(wildcard_match("*", ""));
         assert!(wildcard_match("a*b*c", "aXXbYYc"));
         assert!(!wildcard_match("a*b*c", "aXXbYY"));
+        assert!(!wildcard_match("", "a"));
+        assert!(wildcard_match("", ""));
+        assert!(wildcard_match("**", "ab"));
+        assert!(wildcard_match("*b", "abab"));
+        assert!(!wildcard_match("?", ""));
+    }
+
+    #[test]
+    fn wildcards_count_characters_not_bytes() {
+        // 'é' is two bytes, '日' three, '🦀' four: `?` takes each whole.
+        assert!(wildcard_match("caf?", "café"));
+        assert!(!wildcard_match("caf??", "café"));
+        assert!(wildcard_match("?本", "日本"));
+        assert!(wildcard_match("??", "日本"));
+        assert!(!wildcard_match("???", "日本"));
+        assert!(wildcard_match("t::?", "t::🦀"));
+        assert!(wildcard_match("*é*", "résumé"));
+        assert!(wildcard_match("r?sum?", "résumé"));
+        assert!(!wildcard_match("r?sum", "résumé"));
+        assert!(wildcard_match("日*", "日本語"));
+        assert!(!wildcard_match("本*", "日本語"));
+        assert!(wildcard_match("*語", "日本語"));
+    }
+
+    #[test]
+    fn a_star_is_a_wildcard_where_the_name_holds_one() {
+        assert!(wildcard_match("a*", "a*"));
+        assert!(wildcard_match("*", "*x"));
+        assert!(wildcard_match("*a", "*ba"));
+        assert!(wildcard_match("x*y", "x*zy"));
+        assert!(!wildcard_match("*a", "*b"));
     }
 }

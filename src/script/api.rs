@@ -101,7 +101,7 @@ fn core<T>(
 
 fn names(c: &Core, ids: &[ProcId]) -> Array {
     ids.iter()
-        .map(|&i| c.graph().proc(i).name.to_string().into())
+        .map(|&i| c.graph().proc(i).name.as_ref().into())
         .collect()
 }
 

@@ -585,7 +585,7 @@ fn a_run_keeps_few_bytes_per_proc() {
     assert!(size_of::<ProcDef>() <= 136, "{}", size_of::<ProcDef>());
     assert!(size_of::<crate::graph::ProcNode>() <= 56);
     assert!(
-        size_of::<super::Run>() <= 200,
+        size_of::<super::Run>() <= 184,
         "{}",
         size_of::<super::Run>()
     );

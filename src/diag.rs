@@ -14,8 +14,9 @@ use rhai::{Engine, EvalAltResult, Position};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     /// Shared by every origin in the same file: a script defining 10,000 procs keeps one
-    /// copy of its path, not 20,000.
-    file: Arc<str>,
+    /// copy of its path, not 20,000. A `String` in the `Arc`, not a `str`: one word, which
+    /// keeps every definition (that holds an origin) a word smaller.
+    file: Arc<String>,
     /// 1-based; 0 when unknown.
     line: u32,
     column: u32,
@@ -48,17 +49,17 @@ impl Origin {
     }
 }
 
-/// `file` as an `Arc<str>`, the same one as for the previous call with the same text.
-fn shared(file: &str) -> Arc<str> {
+/// `file` in an `Arc`, the same one as for the previous call with the same text.
+fn shared(file: &str) -> Arc<String> {
     thread_local! {
-        static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+        static LAST: std::cell::RefCell<Option<Arc<String>>> = const { std::cell::RefCell::new(None) };
     }
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         match &*last {
             Some(a) if **a == *file => a.clone(),
             _ => {
-                let a: Arc<str> = Arc::from(file);
+                let a = Arc::new(file.to_owned());
                 *last = Some(a.clone());
                 a
             }

@@ -156,7 +156,8 @@ impl Action {
 struct Run {
     state: State,
     resolved: bool,
-    unmet: usize,
+    /// Unfinished dependencies (a `u32`: the run state of every proc is kept to the end).
+    unmet: u32,
     dep_ids: Vec<ProcId>,
     dependents: Vec<ProcId>,
     /// Ready or running: counts towards its wave.
@@ -183,7 +184,8 @@ struct Run {
     duration: Option<Duration>,
     result: Option<Dynamic>,
     exit_code: Option<i32>,
-    log: Option<std::path::PathBuf>,
+    /// Boxed, without a `PathBuf`'s unused room.
+    log: Option<Box<std::path::Path>>,
     /// What few procs have, boxed (one word when absent): a run may hold many procs.
     rare: Option<Box<Rare>>,
     /// Watch mode: its inputs (or a dependency) changed while it was running or being
@@ -988,7 +990,7 @@ impl Core {
             started: r.started_at,
             duration: r.duration,
             exit_code: r.exit_code,
-            log: r.log.clone(),
+            log: r.log.clone().map(Into::into),
             place: r.place().cloned(),
             executor: self.graph.proc(p).def.extras().executor.clone(),
             resources: self.graph.proc(p).def.resources.clone(),

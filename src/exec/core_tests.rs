@@ -10,7 +10,7 @@ use crate::exec::state::Outcome;
 use crate::graph::{Body, DepSpec, ProcDef};
 
 fn def() -> ProcDef {
-    ProcDef::new(Body::Cmd(vec!["true".into()]), "test".into())
+    ProcDef::new(Body::Cmd(["true"].into_iter().collect()), "test".into())
 }
 
 fn with_deps(deps: &[&str]) -> ProcDef {
@@ -615,10 +615,10 @@ fn a_run_keeps_few_bytes_per_proc() {
     // A run keeps each proc's definition, graph node and run state to its end: 10,000
     // procs cost ten thousand times these (benches/engine.sh, case 6).
     use std::mem::size_of;
-    assert!(size_of::<ProcDef>() <= 152, "{}", size_of::<ProcDef>());
+    assert!(size_of::<ProcDef>() <= 136, "{}", size_of::<ProcDef>());
     assert!(size_of::<crate::graph::ProcNode>() <= 56);
     assert!(
-        size_of::<super::Run>() <= 200,
+        size_of::<super::Run>() <= 184,
         "{}",
         size_of::<super::Run>()
     );

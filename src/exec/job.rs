@@ -29,7 +29,7 @@ const NAME_RUNNING_LOG_AFTER: Duration = Duration::from_secs(1);
 pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpec> {
     let fill = |s: &str| fill_known(s, args);
     let program = match &def.body {
-        Body::Cmd(argv) => Program::Argv(argv.iter().map(|a| fill(a)).collect()),
+        Body::Cmd(argv) => Program::Argv(argv.iter().map(&fill).collect()),
         Body::Shell(s) => Program::Shell(fill_shell(s, args)),
         Body::Closure(_) => return None,
     };

@@ -977,7 +977,10 @@ mod tests {
         let n = 20_000;
         let rx = sched.graph_op(|c| {
             for i in 0..n {
-                let mut def = ProcDef::new(Body::Cmd(vec!["false".into()]), Origin::from("t"));
+                let mut def = ProcDef::new(
+                    Body::Cmd(["false"].into_iter().collect()),
+                    Origin::from("t"),
+                );
                 if i > 0 {
                     def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))].into();
                 }

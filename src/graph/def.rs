@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rhai::{Dynamic, EvalAltResult};
 
+pub use super::argv::Argv;
 pub use crate::diag::Origin;
 
 /// A script closure that the graph or a job calls later, possibly on another thread.
@@ -40,9 +41,10 @@ pub enum Body {
     /// A Rhai closure, run on a worker thread.
     Closure(Callback),
     /// An argv, spawned directly without a shell.
-    Cmd(Vec<String>),
-    /// A string run with `sh -c`.
-    Shell(String),
+    Cmd(Argv),
+    /// A string run with `sh -c` (boxed: a run keeps each proc's definition, and a box is
+    /// two words and has no unused room).
+    Shell(Box<str>),
 }
 
 /// Files named by `inputs` or `outputs`.

@@ -5,6 +5,7 @@
 //! `exec` keeps the run state of each proc beside the [`Graph`], indexed by the same
 //! [`ProcId`]. Everything here is synchronous and unit-tested without a runtime.
 
+mod argv;
 mod def;
 mod error;
 mod model;
@@ -13,6 +14,7 @@ pub mod pattern;
 pub mod resources;
 pub mod shell;
 
+pub use argv::Argv;
 pub use def::{
     Body, Callable, Callback, Choices, DepSpec, FileSpec, List, OutputMode, OutputSpec, ProcDef,
 };

@@ -623,7 +623,7 @@ mod tests {
     use crate::graph::Body;
 
     fn def(choices: &[(&str, &[&str])], deps: &[&str]) -> Arc<ProcDef> {
-        let mut d = ProcDef::new(Body::Cmd(vec!["true".into()]), "test".into());
+        let mut d = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), "test".into());
         d.deps = deps.iter().map(|d| DepSpec::Name(d.to_string())).collect();
         d.arg_choices = choices
             .iter()

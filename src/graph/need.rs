@@ -257,7 +257,7 @@ mod tests {
     fn a_proc_with_a_dependency_closure_waits_for_its_answer() {
         let mut g = Graph::default();
         let cb = returns("base");
-        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        let mut def = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), Origin::from("t"));
         def.deps = vec![DepSpec::Name("first".into()), DepSpec::Closure(cb.clone())].into();
         let def = Arc::new(def);
         let need = needs(g.add_proc("p", def.clone()).unwrap_err()).remove(0);
@@ -273,7 +273,7 @@ mod tests {
     fn choices_closures_are_asked_once_per_operation() {
         let mut g = Graph::default();
         let cb = returns(rhai::Array::from(["a".into(), "b".into()]));
-        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        let mut def = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), Origin::from("t"));
         def.arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))].into();
         g.add_proto("t::[x]", Arc::new(def)).unwrap();
         let need = needs(g.expand("t::*").unwrap_err()).remove(0);
@@ -291,7 +291,7 @@ mod tests {
         let mut g = Graph::default();
         let mut m = Map::new();
         m.insert("env".into(), rhai::Array::from(["dev".into()]).into());
-        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        let mut def = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), Origin::from("t"));
         def.extras_mut().choices_map = Some(returns(m));
         g.add_proto("d::[env]", Arc::new(def.clone())).unwrap();
         let need = needs(g.expand("d::*").unwrap_err()).remove(0);
@@ -316,7 +316,7 @@ mod tests {
     fn a_glob_over_choices_creates_every_proc_or_none() {
         let mut g = Graph::default();
         let cb = returns("dep");
-        let mut def = ProcDef::new(Body::Cmd(vec!["true".into()]), Origin::from("t"));
+        let mut def = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), Origin::from("t"));
         def.deps = vec![DepSpec::Closure(cb.clone())].into();
         def.arg_choices = vec![(
             "x".into(),

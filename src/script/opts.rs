@@ -7,7 +7,9 @@ use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use super::callback::ScriptCallback;
 use super::values::{NoFailures, WhenScheduled};
 use crate::duration;
-use crate::graph::{Body, Callback, Choices, DepSpec, FileSpec, OutputMode, OutputSpec, ProcDef};
+use crate::graph::{
+    Argv, Body, Callback, Choices, DepSpec, FileSpec, OutputMode, OutputSpec, ProcDef,
+};
 
 /// Option keys every proc and proto accepts.
 const KEYS: &[&str] = &[
@@ -158,7 +160,7 @@ pub fn parse(
     };
 
     let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
-    let mut def = ProcDef::new(Body::Cmd(Vec::new()), origin);
+    let mut def = ProcDef::new(Body::Cmd(Argv::default()), origin);
 
     for item in list(given.deps) {
         if item.is_string() {
@@ -357,7 +359,7 @@ pub fn parse(
     def.body = match (body, cmd, shell) {
         (Some(fp), None, None) => Body::Closure(callback(fp)?),
         (None, Some(c), None) => {
-            let argv: Vec<String> = c
+            let argv: Argv = c
                 .try_cast::<Array>()
                 .ok_or_else(|| err("`cmd` must be an array of strings (an argv)".into()))?
                 .into_iter()
@@ -368,12 +370,17 @@ pub fn parse(
             }
             Body::Cmd(argv)
         }
-        (None, None, Some(s)) => Body::Shell(s.clone().into_string().map_err(|_| {
-            err(format!(
-                "`shell` must be a string (a shell command line), not {}",
-                crate::diag::value_words(&s)
-            ))
-        })?),
+        (None, None, Some(s)) => Body::Shell(
+            s.clone()
+                .into_string()
+                .map_err(|_| {
+                    err(format!(
+                        "`shell` must be a string (a shell command line), not {}",
+                        crate::diag::value_words(&s)
+                    ))
+                })?
+                .into(),
+        ),
         (None, None, None) => {
             return Err(err(
                 "it has no body: give a closure, `cmd: [...]` or `shell: \"...\"`".into(),

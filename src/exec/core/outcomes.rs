@@ -18,7 +18,7 @@ impl Core {
         if let Some(live) = self.runs[p].live.as_mut() {
             live.cancel = None;
         }
-        self.runs[p].log = log;
+        self.runs[p].log = log.map(std::path::PathBuf::into_boxed_path);
         if self.runs[p].stale && self.aborted.is_none() {
             self.run_again(p);
             self.pump();

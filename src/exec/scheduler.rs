@@ -197,7 +197,8 @@ impl Scheduler {
     pub fn logs(&self) -> &LogDir {
         self.logs.get_or_init(|| {
             let root = lock(&self.log_root).clone();
-            LogDir::create(&root).unwrap_or_else(|e| {
+            let keep = usize::try_from(self.keep_runs()).unwrap_or(usize::MAX);
+            LogDir::create_reusing(&root, keep).unwrap_or_else(|e| {
                 let fallback = tempfile::Builder::new()
                     .prefix("prun-logs-")
                     .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))

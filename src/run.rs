@@ -19,6 +19,7 @@ use crate::policy::Policy;
 use crate::redact::Secrets;
 use crate::report::{Outcome, Report, RunInfo};
 use crate::script::{DbSettings, EngineSetup, Host, HostOptions};
+use crate::store::{Opening, Store};
 use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
 
 /// Time given to a terminated process group between SIGTERM and SIGKILL.
@@ -708,10 +709,10 @@ fn db_path_of(settings: &Settings, state_dir: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Opens the task DB of the run: an existing one on another thread while the script
-/// compiles and starts; a new one only when a proc needs it (so that
-/// `set_options(#{ task_db })` can still choose another place without leaving a stray
-/// file behind).
+/// Opens the task DB of the run: an existing one on its writer's thread while the script
+/// compiles and starts (see [`Store::start`]); a new one only when a proc needs it (so
+/// that `set_options(#{ task_db })` can still choose another place without leaving a
+/// stray file behind).
 fn open_cache(
     sched: &Arc<Scheduler>,
     reporter: &Arc<dyn Reporter>,
@@ -723,20 +724,17 @@ fn open_cache(
     let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
     let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
     let run_start = SystemTime::now();
-    let exists = path.exists();
-    let open = move || {
-        Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
-    };
-    let opener: CacheOpener = if exists {
-        let early = std::thread::Builder::new()
-            .name("prun-db-open".into())
-            .spawn(open);
-        match early {
-            Ok(h) => Box::new(move || h.join().ok().flatten()),
-            Err(_) => Box::new(|| None),
-        }
+    let opener: CacheOpener = if path.exists() {
+        let opening = Store::start(&path, warn.clone());
+        Box::new(move || {
+            let store = opening.and_then(Opening::wait);
+            Cache::opened(store, script, args, full, run_start, &*warn)
+                .map(|c| c.read_only(read_only))
+        })
     } else {
-        Box::new(open)
+        Box::new(move || {
+            Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
+        })
     };
     sched.with(|c| c.set_cache_opener(Some(opener)));
 }

@@ -29,7 +29,7 @@ use crate::graph::{
     Body, CallFailure, Callback, FileSpec, OutputSpec, ProcNode, call_strings, closure_ctx,
     fill_known,
 };
-use crate::store::{CacheRow, ProcRecord, Store};
+use crate::store::{CacheRow, ProcRecord, Store, StoreError};
 
 /// The cache of one run, in memory, in front of the task DB.
 pub struct Cache {
@@ -139,7 +139,20 @@ impl Cache {
         started: SystemTime,
         warn: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Option<Cache> {
-        let opened = Store::open(path, warn.clone()).and_then(|s| {
+        let store = Store::open(path, warn.clone());
+        Cache::opened(store, script, args, full, started, &*warn)
+    }
+
+    /// [`Cache::open`] on a DB opened already (see [`Store::start`]), or that failed to.
+    pub fn opened(
+        store: Result<Store, StoreError>,
+        script: String,
+        args: Vec<String>,
+        full: bool,
+        started: SystemTime,
+        warn: &dyn Fn(&str),
+    ) -> Option<Cache> {
+        let opened = store.and_then(|s| {
             let rows = s.load_cache()?;
             Ok((s, rows))
         });

@@ -123,7 +123,7 @@ pub struct Store {
     /// first needed: a run only reads the cache, which `open` already did.
     read: Mutex<Option<Connection>>,
     /// The cache as read at open time, until [`Store::load_cache`] takes it.
-    initial: Mutex<Option<HashMap<String, Arc<CacheRow>>>>,
+    initial: Mutex<Option<CacheRows>>,
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -259,6 +259,61 @@ fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOverError> {
     Ok((aside, conn))
 }
 
+/// What [`Store::open`] does before the writer starts: makes the file ready, opens it,
+/// brings its schema up to date and reads the cache. A file that is not a valid DB, or
+/// whose cache cannot be read because it is corrupt, is moved aside (with a warning) and
+/// a new one is made in its place.
+fn connect_and_load(path: &Path, warn: &Warn) -> Result<(Connection, CacheRows), StoreError> {
+    prepare(path)?;
+    match load(path) {
+        Ok((_, found, _)) if found > schema::VERSION => Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: schema::VERSION,
+        }),
+        Ok((conn, _, cache)) => Ok((conn, cache)),
+        Err(e) if is_corrupt(&e) => {
+            let (aside, conn) = start_over(path).map_err(|why| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                error: e.to_string(),
+                why,
+            })?;
+            warn(&format!(
+                "the task DB {} is corrupt ({e}); moved it to {} and started a new one",
+                path.display(),
+                aside.display()
+            ));
+            Ok((conn, HashMap::new()))
+        }
+        Err(source) => Err(StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The cache as read at open time: each proc's row, by name.
+type CacheRows = HashMap<String, Arc<CacheRow>>;
+
+/// A task DB being opened on its writer's thread (see [`Store::start`]).
+pub struct Opening {
+    store: Store,
+    ready: mpsc::Receiver<Result<CacheRows, StoreError>>,
+}
+
+impl Opening {
+    /// Waits until the DB is open and its cache read.
+    pub fn wait(self) -> Result<Store, StoreError> {
+        let Opening { store, ready } = self;
+        let initial = ready.recv().map_err(|_| StoreError::File {
+            path: store.path.clone(),
+            source: std::io::Error::other("its thread ended before it was open"),
+        })??;
+        *store.initial.lock().expect("db") = Some(initial);
+        Ok(store)
+    }
+}
+
 impl Store {
     /// The DB file.
     pub fn path(&self) -> &Path {
@@ -269,51 +324,40 @@ impl Store {
     /// cannot be read because it is corrupt, is moved aside (with a warning) and a new one
     /// is made in its place.
     pub fn open(path: &Path, warn: Warn) -> Result<Store, StoreError> {
-        prepare(path)?;
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let (conn, initial) = match load(path) {
-            Ok((_, found, _)) if found > schema::VERSION => {
-                return Err(StoreError::TooNew {
-                    path: path.to_path_buf(),
-                    found,
-                    known: schema::VERSION,
-                });
-            }
-            Ok((conn, _, cache)) => (conn, cache),
-            Err(e) if is_corrupt(&e) => {
-                let (aside, conn) = start_over(path).map_err(|why| StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    error: e.to_string(),
-                    why,
-                })?;
-                warn(&format!(
-                    "the task DB {} is corrupt ({e}); moved it to {} and started a new one",
-                    path.display(),
-                    aside.display()
-                ));
-                (conn, HashMap::new())
-            }
-            Err(e) => return Err(open_err(e)),
-        };
+        Store::start(path, warn)?.wait()
+    }
+
+    /// [`Store::open`] on the thread that then writes the DB, without waiting for it: the
+    /// caller goes on with its own work (a run compiles its script meanwhile) and
+    /// [`Opening::wait`]s when it needs the cache. One thread opens and writes: a second
+    /// one would cost a run of one short proc a clone, a stack and a malloc arena.
+    pub fn start(path: &Path, warn: Warn) -> Result<Opening, StoreError> {
         let (tx, rx) = mpsc::channel();
+        let (opened, ready) = mpsc::sync_channel(1);
         let wpath = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("prun-db".into())
-            .spawn(move || writer(conn, rx, &wpath, &warn))
+            .spawn(move || match connect_and_load(&wpath, &warn) {
+                Ok((conn, initial)) => {
+                    let _ = opened.send(Ok(initial));
+                    writer(conn, rx, &wpath, &warn);
+                }
+                Err(e) => {
+                    let _ = opened.send(Err(e));
+                }
+            })
             .map_err(|source| StoreError::Dir {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Ok(Store {
+        let store = Store {
             path: path.to_path_buf(),
             read: Mutex::new(None),
-            initial: Mutex::new(Some(initial)),
+            initial: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
-        })
+        };
+        Ok(Opening { store, ready })
     }
 
     fn sql(&self, source: rusqlite::Error) -> StoreError {

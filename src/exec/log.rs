@@ -20,6 +20,8 @@ pub struct LogDir {
     /// Unnamed files that command bodies wrote nothing into, ready for the next one, each
     /// with the length of what it still holds (see [`LogDir::give_back`]).
     spare: Mutex<Vec<Spare>>,
+    /// See [`LogDir::kept`].
+    kept: Option<usize>,
 }
 
 impl LogDir {
@@ -42,16 +44,32 @@ impl LogDir {
     }
 
     /// [`LogDir::create`] for a log root that keeps the newest `keep` runs (`keep_runs`; 0:
-    /// all). When `keep` run directories are there already, the oldest one, which the end
-    /// of this run would remove ([`prune`]), is emptied and renamed to this run's name
-    /// instead: removing a directory frees its block, which on a filesystem mounted with
-    /// `discard` waits for the device (0.2 ms on average here, and up to milliseconds,
-    /// as long as a short run), while a rename costs microseconds. Only a directory prun
-    /// made is reused: a real directory named like a run's, owned by the user and private
-    /// to them; otherwise a new one is made.
+    /// all), pruning it now rather than at the end of the run ([`prune`]): when `keep` run
+    /// directories are there already, those past them go, and the oldest one is emptied
+    /// and renamed to this run's name instead of being removed while a new one is made.
+    /// Removing a directory frees its block, which on a filesystem mounted with `discard`
+    /// waits for the device (0.2 ms on average here, and up to milliseconds: as long as a
+    /// short run), while a rename costs microseconds. Only a directory prun made is
+    /// reused: a real directory named like a run's, owned by the user and private to them;
+    /// otherwise a new one is made and the end of the run prunes as before.
     pub fn create_reusing(root: &Path, keep: usize) -> io::Result<LogDir> {
-        match reuse_oldest(root, keep) {
-            Some(dir) => Ok(LogDir::at(dir)),
+        let Some(dirs) = run_dirs(root).filter(|_| keep > 0) else {
+            return LogDir::create(root);
+        };
+        if dirs.len() < keep {
+            let mut logs = LogDir::create(root)?;
+            logs.kept = Some(keep);
+            return Ok(logs);
+        }
+        for old in &dirs[1..=dirs.len() - keep] {
+            let _ = fs::remove_dir_all(root.join(old));
+        }
+        match reuse(root, &dirs[0]) {
+            Some(dir) => {
+                let mut logs = LogDir::at(dir);
+                logs.kept = Some(keep);
+                Ok(logs)
+            }
             None => LogDir::create(root),
         }
     }
@@ -60,7 +78,14 @@ impl LogDir {
         LogDir {
             dir,
             spare: Mutex::new(Vec::new()),
+            kept: None,
         }
+    }
+
+    /// The number of runs the log root was pruned to when this directory was made (this
+    /// one included), if it was (see [`LogDir::create_reusing`]).
+    pub fn kept(&self) -> Option<usize> {
+        self.kept
     }
 
     /// The directory holding this run's logs.
@@ -159,12 +184,11 @@ fn run_dirs(root: &Path) -> Option<Vec<String>> {
     Some(dirs)
 }
 
-/// The oldest run directory, emptied and renamed to a new run's name, when `keep` (not
-/// 0) run directories are there already (see [`LogDir::create_reusing`]).
-fn reuse_oldest(root: &Path, keep: usize) -> Option<PathBuf> {
+/// The run directory `name` under `root`, emptied and renamed to a new run's name; `None`
+/// when it is not one prun made or cannot be reused.
+fn reuse(root: &Path, name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
-    let dirs = run_dirs(root).filter(|d| keep > 0 && d.len() >= keep)?;
-    let old = root.join(&dirs[0]);
+    let old = root.join(name);
     let meta = fs::symlink_metadata(&old).ok()?;
     let mine =
         meta.is_dir() && meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 == 0;
@@ -413,10 +437,17 @@ mod tests {
         let names = run_dirs(root.path()).unwrap();
         assert_eq!(names.len(), 4);
         assert_eq!(root.path().join(&names[3]), logs.dir());
+        assert_eq!(logs.kept(), Some(4));
         assert_eq!(
             fs::metadata(logs.dir()).unwrap().permissions().mode() & 0o777,
             0o700
         );
+        // Fewer kept now: those past them go at once, the oldest is reused.
+        let second = inode(&root.path().join(&names[0]));
+        let logs = LogDir::create_reusing(root.path(), 2).unwrap();
+        assert_eq!(inode(logs.dir()), second);
+        assert_eq!(run_dirs(root.path()).unwrap().len(), 2);
+        assert_eq!(logs.kept(), Some(2));
     }
 
     #[test]

@@ -273,6 +273,10 @@ impl Scheduler {
             return;
         }
         let root = match self.logs.get() {
+            // Pruned when it was made (see `LogDir::create_reusing`).
+            Some(logs) if logs.kept() == Some(usize::try_from(keep).unwrap_or(usize::MAX)) => {
+                return;
+            }
             Some(logs) => logs.dir().parent().map(Path::to_path_buf),
             None => Some(lock(&self.log_root).clone()),
         };

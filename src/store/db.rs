@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 
 use super::StoreError;
@@ -156,7 +157,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // microseconds, not the milliseconds of a start-up). A file damaged by a power loss
     // is detected as corrupt, moved aside and rebuilt.
     conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // `PRAGMA foreign_keys = ON` without a statement to parse.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)?;
     // A page cache of 512 KiB instead of SQLite's 2 MiB: a run appends rows and reads its
     // cache once, and a run of many procs would otherwise keep megabytes of pages.
     conn.pragma_update(None, "cache_size", -512)?;
@@ -782,13 +784,16 @@ fn apply(
                     params![rec.id, now(), duration, outcome, counts],
                 )?;
                 // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
-                // procs of a deleted run go with it (ON DELETE CASCADE).
+                // procs of a deleted run go with it (ON DELETE CASCADE). The newest run
+                // past the kept ones is found first, and every run of the script up to it
+                // goes: a third of the instructions of `id NOT IN (the kept ones)`, which
+                // every run paid at its end.
                 if *keep_runs > 0 {
                     tx.execute(
                         "DELETE FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
-                         AND id NOT IN (SELECT id FROM runs
+                         AND id <= (SELECT id FROM runs
                              WHERE script = (SELECT script FROM runs WHERE id = ?1)
-                             ORDER BY id DESC LIMIT ?2)",
+                             ORDER BY id DESC LIMIT 1 OFFSET ?2)",
                         params![rec.id, i64::try_from(*keep_runs).unwrap_or(i64::MAX)],
                     )?;
                 }

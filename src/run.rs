@@ -355,6 +355,17 @@ pub(crate) fn execute(
     };
     let (tee, live) = reporter_of(settings, &call.cli);
     let reporter: Arc<dyn Reporter> = tee.clone();
+    let db = DbSettings {
+        fixed: settings.task_db != TaskDb::Default,
+        script: script_path.display().to_string(),
+        args: call.history_args.clone(),
+        full: settings.full,
+    };
+    // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
+    // An existing DB is opened from here on, while the run gets ready.
+    let cache_opener = db_path_of(settings, &state_dir)
+        .filter(|p| inspect.is_none() && (p.exists() || !dry_run))
+        .map(|path| open_cache(&reporter, &db, path, dry_run));
     let _journal = if dry_run {
         None
     } else {
@@ -413,16 +424,8 @@ pub(crate) fn execute(
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));
     }
-    let db_path = db_path_of(settings, &state_dir);
-    let db = DbSettings {
-        fixed: settings.task_db != TaskDb::Default,
-        script: script_path.display().to_string(),
-        args: call.history_args.clone(),
-        full: settings.full,
-    };
-    // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
-    if let Some(path) = db_path.filter(|p| inspect.is_none() && (p.exists() || !dry_run)) {
-        open_cache(&sched, &reporter, &db, path, dry_run);
+    if let Some(opener) = cache_opener {
+        sched.with(|c| c.set_cache_opener(Some(opener)));
     }
     let checking = inspect == Some(Inspect::Check);
     let watch = watch_session(
@@ -709,22 +712,21 @@ fn db_path_of(settings: &Settings, state_dir: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Opens the task DB of the run: an existing one on its writer's thread while the script
-/// compiles and starts (see [`Store::start`]); a new one only when a proc needs it (so
-/// that `set_options(#{ task_db })` can still choose another place without leaving a
-/// stray file behind).
+/// Opens the task DB of the run: an existing one at once, on its writer's thread, while
+/// the run gets ready and its script compiles (see [`Store::start`]); a new one only when
+/// a proc needs it (so that `set_options(#{ task_db })` can still choose another place
+/// without leaving a stray file behind).
 fn open_cache(
-    sched: &Arc<Scheduler>,
     reporter: &Arc<dyn Reporter>,
     db: &DbSettings,
     path: PathBuf,
     read_only: bool,
-) {
+) -> CacheOpener {
     let r = reporter.clone();
     let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
     let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
     let run_start = SystemTime::now();
-    let opener: CacheOpener = if path.exists() {
+    if path.exists() {
         let opening = Store::start(&path, warn.clone());
         Box::new(move || {
             let store = opening.and_then(Opening::wait);
@@ -735,8 +737,7 @@ fn open_cache(
         Box::new(move || {
             Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
         })
-    };
-    sched.with(|c| c.set_cache_opener(Some(opener)));
+    }
 }
 
 /// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until the run ends. The

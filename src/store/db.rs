@@ -342,6 +342,7 @@ impl Store {
             .spawn(move || match connect_and_load(&wpath, &warn) {
                 Ok((conn, initial)) => {
                     let _ = opened.send(Ok(initial));
+                    warm(&conn);
                     writer(conn, rx, &wpath, &warn);
                 }
                 Err(e) => {
@@ -704,6 +705,32 @@ fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
     }
 }
 
+/// The statements every run's history takes, prepared once per connection (see [`warm`]).
+const BEGIN_RUN: &str = "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)";
+const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
+const RECORD_PROC: &str =
+    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
+        log, error, ended, attempts, segments, waited, place, deps, proto)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+const END_RUN: &str =
+    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
+/// Keeps the newest `?2` runs of the script of run `?1`. The newest run past the kept ones
+/// is found first, and every run of the script up to it goes: a third of the instructions
+/// of `id NOT IN (the kept ones)`, which every run paid at its end.
+const PRUNE: &str = "DELETE FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
+    AND id <= (SELECT id FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
+               ORDER BY id DESC LIMIT 1 OFFSET ?2)";
+
+/// Prepares the statements of a run's history while the run goes on: the writer commits
+/// them all at once when the store closes, after the last proc, where parsing them (a
+/// fifth of a million instructions) made the run longer.
+fn warm(conn: &Connection) {
+    for sql in [BEGIN_RUN, PARALLEL, RECORD_PROC, END_RUN, PRUNE] {
+        // A statement that does not prepare fails again, with its error, when it is used.
+        let _ = conn.prepare_cached(sql);
+    }
+}
+
 /// Writes one batch in one transaction (nothing when there is no DB left to write to).
 fn apply(
     conn: Option<&mut Connection>,
@@ -714,10 +741,8 @@ fn apply(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
         if let Some((script, args, started)) = &rec.begun {
-            tx.execute(
-                "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
-                params![script, args, started],
-            )?;
+            tx.prepare_cached(BEGIN_RUN)?
+                .execute(params![script, args, started])?;
             rec.id = Some(tx.last_insert_rowid());
         }
         Ok(())
@@ -737,14 +762,22 @@ fn apply(
                     begin(&tx, rec)?;
                 }
                 let Some(run) = rec.id else { continue };
-                tx.prepare_cached(
-                    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error,
-                                            ended, attempts, segments, waited, place, deps, proto)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )?
-                .execute(params![
-                    run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error,
-                    p.ended, p.attempts, p.segments, p.waited, p.place, p.deps, p.proto
+                tx.prepare_cached(RECORD_PROC)?.execute(params![
+                    run,
+                    p.name,
+                    p.state,
+                    p.started,
+                    p.duration,
+                    p.exit_code,
+                    p.log,
+                    p.error,
+                    p.ended,
+                    p.attempts,
+                    p.segments,
+                    p.waited,
+                    p.place,
+                    p.deps,
+                    p.proto
                 ])?;
             }
             Msg::Save(name, row) => {
@@ -779,33 +812,28 @@ fn apply(
                 if rec.id.is_none() {
                     begin(&tx, rec)?;
                 }
-                tx.execute(
-                    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1",
-                    params![rec.id, now(), duration, outcome, counts],
-                )?;
+                tx.prepare_cached(END_RUN)?.execute(params![
+                    rec.id,
+                    now(),
+                    duration,
+                    outcome,
+                    counts
+                ])?;
                 // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
-                // procs of a deleted run go with it (ON DELETE CASCADE). The newest run
-                // past the kept ones is found first, and every run of the script up to it
-                // goes: a third of the instructions of `id NOT IN (the kept ones)`, which
-                // every run paid at its end.
+                // procs of a deleted run go with it (ON DELETE CASCADE).
                 if *keep_runs > 0 {
-                    tx.execute(
-                        "DELETE FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
-                         AND id <= (SELECT id FROM runs
-                             WHERE script = (SELECT script FROM runs WHERE id = ?1)
-                             ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-                        params![rec.id, i64::try_from(*keep_runs).unwrap_or(i64::MAX)],
-                    )?;
+                    tx.prepare_cached(PRUNE)?.execute(params![
+                        rec.id,
+                        i64::try_from(*keep_runs).unwrap_or(i64::MAX)
+                    ])?;
                 }
             }
             Msg::Parallel(n) => {
                 if rec.id.is_none() {
                     begin(&tx, rec)?;
                 }
-                tx.execute(
-                    "UPDATE runs SET parallel = ?2 WHERE id = ?1",
-                    params![rec.id, *n as i64],
-                )?;
+                tx.prepare_cached(PARALLEL)?
+                    .execute(params![rec.id, *n as i64])?;
             }
             Msg::Corrupt(..) => {}
         }

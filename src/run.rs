@@ -186,6 +186,19 @@ impl BaseEngine {
 pub(crate) fn on_own_thread<T: Send + 'static>(
     f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
+    on_run_thread(true, f)
+}
+
+/// [`on_own_thread`], where `build_engine` says whether the caller's thread builds the
+/// engine meanwhile. The `prun` binary reads its command line on the run's thread too,
+/// while the main thread builds the engine from the start: building Rhai's standard
+/// packages is the longest step before a script can run, and it no longer waits for the
+/// command line to be read and the thread started. Without it (a subcommand that runs no
+/// script), a run that turns out to need an engine builds its own.
+pub(crate) fn on_run_thread<T: Send + 'static>(
+    build_engine: bool,
+    f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     let (tx, built) = std::sync::mpsc::sync_channel(1);
     let (spent, retired) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
@@ -199,7 +212,11 @@ pub(crate) fn on_own_thread<T: Send + 'static>(
         .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
     // A run that stops before it needs the engine (the lock held, a bad state directory)
     // just drops it.
-    let _ = tx.send(rhai::Engine::new());
+    if build_engine {
+        let _ = tx.send(rhai::Engine::new());
+    } else {
+        drop(tx);
+    }
     // The run's engine, once the run no longer needs it (none when the run ends without
     // one): freed here while the run's thread closes the task DB and prunes old logs.
     drop(retired.recv());

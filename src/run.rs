@@ -643,15 +643,17 @@ pub(crate) fn execute(
     // while this one closes the task DB and prunes old logs.
     base.retire(host.into_engine());
     sched.close_executors();
-    // Closing waits for the DB writer: not under the core's lock.
-    if let Some(mut cache) = sched.with(|c| c.take_cache()) {
-        cache.close(
+    // The DB's writer commits the end of the run while the run ends; the run waits for it
+    // last, once its async runtime is shut down (never under the core's lock).
+    let closing = sched.with(|c| c.take_cache()).map(|mut cache| {
+        cache.finish(
             summary.wall,
             outcome.as_str(),
             &summary.to_json(),
             sched.keep_runs(),
         );
-    }
+        cache
+    });
     if !dry_run {
         sched.prune_logs();
     }
@@ -708,6 +710,8 @@ pub(crate) fn execute(
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }
+    drop(rt);
+    drop(closing);
     let info = RunInfo {
         script: &script_path,
         args: &call.script_args,

@@ -180,16 +180,15 @@ impl Cache {
         self
     }
 
-    /// Records the end of the run, keeps the history of the last `keep_runs` runs of the
-    /// script (0: all), and waits until everything is written.
-    pub fn close(&mut self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
-        if self.read_only {
-            self.store.close();
-            return;
+    /// Records the end of the run and keeps the history of the last `keep_runs` runs of
+    /// the script (0: all). The DB's writer commits it while the caller goes on; dropping
+    /// the cache waits until everything is written.
+    pub fn finish(&mut self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
+        if !self.read_only {
+            self.begin_run();
+            self.store.end_run(duration, outcome, counts, keep_runs);
         }
-        self.begin_run();
-        self.store.end_run(duration, outcome, counts, keep_runs);
-        self.store.close();
+        self.store.finish();
     }
 
     /// The DB behind the cache.

@@ -458,12 +458,20 @@ impl Store {
 
     /// Waits until everything queued is committed, then stops the writer.
     pub fn close(&self) {
+        self.finish();
+        if let Some(w) = self.writer.lock().expect("db").take() {
+            let _ = w.join();
+        }
+    }
+
+    /// Lets the writer commit what is queued and stop, without waiting for it: the caller
+    /// goes on meanwhile, and [`Store::close`] (or dropping the store) waits.
+    pub fn finish(&self) {
         // The writer commits what the closed channel still holds and ends: one wake-up,
         // not a flush answered and then an end.
         self.tx.lock().expect("db").take();
-        if let Some(w) = self.writer.lock().expect("db").take() {
+        if let Some(w) = self.writer.lock().expect("db").as_ref() {
             w.thread().unpark();
-            let _ = w.join();
         }
     }
 

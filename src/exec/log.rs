@@ -50,8 +50,9 @@ impl LogDir {
     /// Removing a directory frees its block, which on a filesystem mounted with `discard`
     /// waits for the device (0.2 ms on average here, and up to milliseconds: as long as a
     /// short run), while a rename costs microseconds. Only a directory prun made is
-    /// reused: a real directory named like a run's, owned by the user and private to them;
-    /// otherwise a new one is made and the end of the run prunes as before.
+    /// reused: a real directory named like a run's, owned by the user and private to them,
+    /// in a log root only the user can write to; otherwise a new one is made and the end of
+    /// the run prunes as before.
     pub fn create_reusing(root: &Path, keep: usize) -> io::Result<LogDir> {
         let Some(dirs) = run_dirs(root).filter(|_| keep > 0) else {
             return LogDir::create(root);
@@ -188,11 +189,14 @@ fn run_dirs(root: &Path) -> Option<Vec<String>> {
 /// when it is not one prun made or cannot be reused.
 fn reuse(root: &Path, name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let mine = |m: &fs::Metadata, open_to_others: u32| {
+        m.is_dir() && m.uid() == me && m.mode() & open_to_others == 0
+    };
+    // Nobody else may add, rename or remove entries where a directory is emptied and
+    // renamed: a `log_dir` others can write to keeps to removing and making directories.
     let old = root.join(name);
-    let meta = fs::symlink_metadata(&old).ok()?;
-    let mine =
-        meta.is_dir() && meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 == 0;
-    if !mine {
+    if !mine(&fs::metadata(root).ok()?, 0o022) || !mine(&fs::symlink_metadata(&old).ok()?, 0o077) {
         return None;
     }
     // Emptied before it gets the newest name: `prun log` never finds an old log there.
@@ -451,13 +455,20 @@ mod tests {
     }
 
     #[test]
-    fn a_run_directory_open_to_others_is_not_reused() {
+    fn a_run_directory_open_to_others_or_in_a_shared_root_is_not_reused() {
         let root = tempfile::tempdir().unwrap();
         let old = LogDir::create(root.path()).unwrap().dir;
         fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
         let logs = LogDir::create_reusing(root.path(), 1).unwrap();
         assert!(old.exists());
         assert_ne!(logs.dir(), old);
+        // Nor one in a log root others can write to.
+        fs::remove_dir_all(&old).unwrap();
+        let private = logs.dir().to_path_buf();
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let logs = LogDir::create_reusing(root.path(), 1).unwrap();
+        assert!(private.exists());
+        assert_ne!(logs.dir(), private);
         assert_eq!(
             fs::metadata(logs.dir()).unwrap().permissions().mode() & 0o777,
             0o700

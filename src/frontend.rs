@@ -13,14 +13,51 @@ use crate::cli::{self, Inspect, Invocation, RunConfig};
 use crate::error::{Exit, Failure};
 use crate::redact::Secrets;
 use crate::report::RunInfo;
-use crate::run::{Call, CliExtras, Output, Script, TaskDb};
+use crate::run::{BaseEngine, Call, CliExtras, Output, Script, TaskDb};
 use crate::store::Store;
 
 /// The whole program behind the `prun` binary: reads `args` (with the program name
-/// first), runs what they ask, prints what went wrong, and returns the exit status.
+/// first), runs what they ask, prints what went wrong, and returns the exit status. All
+/// of it happens on the run's own thread, while this one builds the engine.
 pub(crate) fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let engine = runs_a_script(&args);
+    let exit = crate::run::on_run_thread(engine, move |base| Ok(dispatch(args, base)))
+        .unwrap_or_else(|e| {
+            e.print();
+            e.code()
+        });
+    ExitCode::from(exit as u8)
+}
+
+/// Whether the words ask for a run of a script (not `prun history`, `log`, `report`,
+/// `completions`, `man`, `definitions`, `--help` or `--version`): the main thread then
+/// builds the run's engine while the words are read (see [`crate::run::on_run_thread`]).
+/// A wrong guess only costs time.
+fn runs_a_script(args: &[OsString]) -> bool {
+    const NO_SCRIPT: &[&str] = &[
+        "history",
+        "log",
+        "report",
+        "completions",
+        "man",
+        "definitions",
+        "help",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+    ];
+    args.get(1)
+        .and_then(|w| w.to_str())
+        .is_none_or(|w| !NO_SCRIPT.contains(&w))
+}
+
+/// [`main`] on the run's own thread: reads the words, runs what they ask, prints what
+/// went wrong, and returns the exit status.
+fn dispatch(args: Vec<OsString>, base: BaseEngine) -> Exit {
     let result = match cli::parse(args) {
-        Invocation::Run(cfg) => run(*cfg),
+        Invocation::Run(cfg) => run(*cfg, base),
         Invocation::Completions(shell) => crate::docgen::completions(shell),
         Invocation::Man => crate::docgen::man(),
         Invocation::Definitions(dir) => crate::docgen::definitions(&dir),
@@ -29,11 +66,10 @@ pub(crate) fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Invocation::Log { script, proc_name } => log(&script, &proc_name),
         Invocation::Exit(code) => Ok(code),
     };
-    let exit = result.unwrap_or_else(|e| {
+    result.unwrap_or_else(|e| {
         e.print();
         e.code()
-    });
-    ExitCode::from(exit as u8)
+    })
 }
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
@@ -57,7 +93,7 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
 /// `--json PATH`, every attempted run writes a report, one stopped by an error too (a
 /// usage error, a script that does not compile, the lock held): a report left by an
 /// earlier run never passes for this one's.
-fn run(cfg: RunConfig) -> Result<Exit, Failure> {
+fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
     let start = SystemTime::now();
     let json = cfg
         .json
@@ -70,7 +106,7 @@ fn run(cfg: RunConfig) -> Result<Exit, Failure> {
     // The script's secrets stay hidden until the report of a run an error stopped is
     // written too.
     let mut secrets = Secrets::default();
-    let result = attempt(cfg, &mut secrets);
+    let result = attempt(cfg, &mut secrets, base);
     if let (Err(e), Some(path)) = (&result, &json)
         && crate::report::check_destination(path).is_ok()
         && let Some((outcome, text)) = e.report()
@@ -95,7 +131,7 @@ fn run(cfg: RunConfig) -> Result<Exit, Failure> {
 }
 
 /// [`run`] without the report of a run an error stopped.
-fn attempt(cfg: RunConfig, secrets: &mut Secrets) -> Result<Exit, Failure> {
+fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Exit, Failure> {
     let Some(cfg) = with_declared_options(cfg, secrets)? else {
         return Ok(Exit::Ok);
     };
@@ -119,7 +155,7 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets) -> Result<Exit, Failure> {
         },
         secrets: Secrets::default(),
     };
-    let report = runtime.execute(call)?;
+    let report = runtime.execute_here(call, base)?;
     if let Some(path) = cfg.json.as_ref().filter(|_| cfg.inspect.is_none())
         && let Err(e) = crate::report::write(path, &report)
     {

@@ -19,6 +19,7 @@ use crate::policy::Policy;
 use crate::redact::Secrets;
 use crate::report::{Outcome, Report, RunInfo};
 use crate::script::{DbSettings, EngineSetup, Host, HostOptions};
+use crate::store::{Opening, Store};
 use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
 
 /// Time given to a terminated process group between SIGTERM and SIGKILL.
@@ -185,6 +186,19 @@ impl BaseEngine {
 pub(crate) fn on_own_thread<T: Send + 'static>(
     f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
+    on_run_thread(true, f)
+}
+
+/// [`on_own_thread`], where `build_engine` says whether the caller's thread builds the
+/// engine meanwhile. The `prun` binary reads its command line on the run's thread too,
+/// while the main thread builds the engine from the start: building Rhai's standard
+/// packages is the longest step before a script can run, and it no longer waits for the
+/// command line to be read and the thread started. Without it (a subcommand that runs no
+/// script), a run that turns out to need an engine builds its own.
+pub(crate) fn on_run_thread<T: Send + 'static>(
+    build_engine: bool,
+    f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     let (tx, built) = std::sync::mpsc::sync_channel(1);
     let (spent, retired) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
@@ -198,7 +212,11 @@ pub(crate) fn on_own_thread<T: Send + 'static>(
         .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
     // A run that stops before it needs the engine (the lock held, a bad state directory)
     // just drops it.
-    let _ = tx.send(rhai::Engine::new());
+    if build_engine {
+        let _ = tx.send(rhai::Engine::new());
+    } else {
+        drop(tx);
+    }
     // The run's engine, once the run no longer needs it (none when the run ends without
     // one): freed here while the run's thread closes the task DB and prunes old logs.
     drop(retired.recv());
@@ -354,6 +372,17 @@ pub(crate) fn execute(
     };
     let (tee, live) = reporter_of(settings, &call.cli);
     let reporter: Arc<dyn Reporter> = tee.clone();
+    let db = DbSettings {
+        fixed: settings.task_db != TaskDb::Default,
+        script: script_path.display().to_string(),
+        args: call.history_args.clone(),
+        full: settings.full,
+    };
+    // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
+    // An existing DB is opened from here on, while the run gets ready.
+    let cache_opener = db_path_of(settings, &state_dir)
+        .filter(|p| inspect.is_none() && (p.exists() || !dry_run))
+        .map(|path| open_cache(&reporter, &db, path, dry_run));
     let _journal = if dry_run {
         None
     } else {
@@ -412,16 +441,8 @@ pub(crate) fn execute(
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));
     }
-    let db_path = db_path_of(settings, &state_dir);
-    let db = DbSettings {
-        fixed: settings.task_db != TaskDb::Default,
-        script: script_path.display().to_string(),
-        args: call.history_args.clone(),
-        full: settings.full,
-    };
-    // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
-    if let Some(path) = db_path.filter(|p| inspect.is_none() && (p.exists() || !dry_run)) {
-        open_cache(&sched, &reporter, &db, path, dry_run);
+    if let Some(opener) = cache_opener {
+        sched.with(|c| c.set_cache_opener(Some(opener)));
     }
     let checking = inspect == Some(Inspect::Check);
     let watch = watch_session(
@@ -622,15 +643,17 @@ pub(crate) fn execute(
     // while this one closes the task DB and prunes old logs.
     base.retire(host.into_engine());
     sched.close_executors();
-    // Closing waits for the DB writer: not under the core's lock.
-    if let Some(mut cache) = sched.with(|c| c.take_cache()) {
-        cache.close(
+    // The DB's writer commits the end of the run while the run ends; the run waits for it
+    // last, once its async runtime is shut down (never under the core's lock).
+    let closing = sched.with(|c| c.take_cache()).map(|mut cache| {
+        cache.finish(
             summary.wall,
             outcome.as_str(),
             &summary.to_json(),
             sched.keep_runs(),
         );
-    }
+        cache
+    });
     if !dry_run {
         sched.prune_logs();
     }
@@ -687,6 +710,8 @@ pub(crate) fn execute(
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }
+    drop(rt);
+    drop(closing);
     let info = RunInfo {
         script: &script_path,
         args: &call.script_args,
@@ -708,37 +733,32 @@ fn db_path_of(settings: &Settings, state_dir: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Opens the task DB of the run: an existing one on another thread while the script
-/// compiles and starts; a new one only when a proc needs it (so that
-/// `set_options(#{ task_db })` can still choose another place without leaving a stray
-/// file behind).
+/// Opens the task DB of the run: an existing one at once, on its writer's thread, while
+/// the run gets ready and its script compiles (see [`Store::start`]); a new one only when
+/// a proc needs it (so that `set_options(#{ task_db })` can still choose another place
+/// without leaving a stray file behind).
 fn open_cache(
-    sched: &Arc<Scheduler>,
     reporter: &Arc<dyn Reporter>,
     db: &DbSettings,
     path: PathBuf,
     read_only: bool,
-) {
+) -> CacheOpener {
     let r = reporter.clone();
     let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
     let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
     let run_start = SystemTime::now();
-    let exists = path.exists();
-    let open = move || {
-        Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
-    };
-    let opener: CacheOpener = if exists {
-        let early = std::thread::Builder::new()
-            .name("prun-db-open".into())
-            .spawn(open);
-        match early {
-            Ok(h) => Box::new(move || h.join().ok().flatten()),
-            Err(_) => Box::new(|| None),
-        }
+    if path.exists() {
+        let opening = Store::start(&path, warn.clone());
+        Box::new(move || {
+            let store = opening.and_then(Opening::wait);
+            Cache::opened(store, script, args, full, run_start, &*warn)
+                .map(|c| c.read_only(read_only))
+        })
     } else {
-        Box::new(open)
-    };
-    sched.with(|c| c.set_cache_opener(Some(opener)));
+        Box::new(move || {
+            Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
+        })
+    }
 }
 
 /// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until the run ends. The

@@ -166,6 +166,16 @@ impl Runtime {
         let settings = self.settings.clone();
         crate::run::on_own_thread(move |base| crate::run::execute(&settings, call, base))
     }
+
+    /// Runs `call` on this thread, which [`crate::run::on_run_thread`] started, with the
+    /// engine its caller builds (the `prun` binary).
+    pub(crate) fn execute_here(
+        &self,
+        call: Call,
+        base: crate::run::BaseEngine,
+    ) -> Result<Report, Failure> {
+        crate::run::execute(&self.settings, call, base)
+    }
 }
 
 fn text_script(source: &str) -> Script {

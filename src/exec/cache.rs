@@ -29,7 +29,7 @@ use crate::graph::{
     Body, CallFailure, Callback, FileSpec, OutputSpec, ProcNode, call_strings, closure_ctx,
     fill_known,
 };
-use crate::store::{CacheRow, ProcRecord, Store};
+use crate::store::{CacheRow, ProcRecord, Store, StoreError};
 
 /// The cache of one run, in memory, in front of the task DB.
 pub struct Cache {
@@ -139,7 +139,20 @@ impl Cache {
         started: SystemTime,
         warn: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Option<Cache> {
-        let opened = Store::open(path, warn.clone()).and_then(|s| {
+        let store = Store::open(path, warn.clone());
+        Cache::opened(store, script, args, full, started, &*warn)
+    }
+
+    /// [`Cache::open`] on a DB opened already (see [`Store::start`]), or that failed to.
+    pub fn opened(
+        store: Result<Store, StoreError>,
+        script: String,
+        args: Vec<String>,
+        full: bool,
+        started: SystemTime,
+        warn: &dyn Fn(&str),
+    ) -> Option<Cache> {
+        let opened = store.and_then(|s| {
             let rows = s.load_cache()?;
             Ok((s, rows))
         });
@@ -167,16 +180,15 @@ impl Cache {
         self
     }
 
-    /// Records the end of the run, keeps the history of the last `keep_runs` runs of the
-    /// script (0: all), and waits until everything is written.
-    pub fn close(&mut self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
-        if self.read_only {
-            self.store.close();
-            return;
+    /// Records the end of the run and keeps the history of the last `keep_runs` runs of
+    /// the script (0: all). The DB's writer commits it while the caller goes on; dropping
+    /// the cache waits until everything is written.
+    pub fn finish(&mut self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
+        if !self.read_only {
+            self.begin_run();
+            self.store.end_run(duration, outcome, counts, keep_runs);
         }
-        self.begin_run();
-        self.store.end_run(duration, outcome, counts, keep_runs);
-        self.store.close();
+        self.store.finish();
     }
 
     /// The DB behind the cache.

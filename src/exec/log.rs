@@ -20,6 +20,8 @@ pub struct LogDir {
     /// Unnamed files that command bodies wrote nothing into, ready for the next one, each
     /// with the length of what it still holds (see [`LogDir::give_back`]).
     spare: Mutex<Vec<Spare>>,
+    /// See [`LogDir::kept`].
+    kept: Option<usize>,
 }
 
 impl LogDir {
@@ -27,28 +29,64 @@ impl LogDir {
     /// printed about credentials).
     pub fn create(root: &Path) -> io::Result<LogDir> {
         fs::create_dir_all(root)?;
-        let stamp = humantime::format_rfc3339_millis(SystemTime::now())
-            .to_string()
-            .replace(':', "-");
+        let stamp = stamp();
         // `create_dir` (not `_all`) fails on an existing directory: two runs started in
         // the same millisecond get different directories.
         let mut n = 1;
         loop {
-            let dir = match n {
-                1 => root.join(&stamp),
-                n => root.join(format!("{stamp}-{n}")),
-            };
+            let dir = numbered(root, &stamp, n);
             match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => {
-                    return Ok(LogDir {
-                        dir,
-                        spare: Mutex::new(Vec::new()),
-                    });
-                }
+                Ok(()) => return Ok(LogDir::at(dir)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// [`LogDir::create`] for a log root that keeps the newest `keep` runs (`keep_runs`; 0:
+    /// all), pruning it now rather than at the end of the run ([`prune`]): when `keep` run
+    /// directories are there already, those past them go, and the oldest one is emptied
+    /// and renamed to this run's name instead of being removed while a new one is made.
+    /// Removing a directory frees its block, which on a filesystem mounted with `discard`
+    /// waits for the device (0.2 ms on average here, and up to milliseconds: as long as a
+    /// short run), while a rename costs microseconds. Only a directory prun made is
+    /// reused: a real directory named like a run's, owned by the user and private to them,
+    /// in a log root only the user can write to; otherwise a new one is made and the end of
+    /// the run prunes as before.
+    pub fn create_reusing(root: &Path, keep: usize) -> io::Result<LogDir> {
+        let Some(dirs) = run_dirs(root).filter(|_| keep > 0) else {
+            return LogDir::create(root);
+        };
+        if dirs.len() < keep {
+            let mut logs = LogDir::create(root)?;
+            logs.kept = Some(keep);
+            return Ok(logs);
+        }
+        for old in &dirs[1..=dirs.len() - keep] {
+            let _ = fs::remove_dir_all(root.join(old));
+        }
+        match reuse(root, &dirs[0]) {
+            Some(dir) => {
+                let mut logs = LogDir::at(dir);
+                logs.kept = Some(keep);
+                Ok(logs)
+            }
+            None => LogDir::create(root),
+        }
+    }
+
+    fn at(dir: PathBuf) -> LogDir {
+        LogDir {
+            dir,
+            spare: Mutex::new(Vec::new()),
+            kept: None,
+        }
+    }
+
+    /// The number of runs the log root was pruned to when this directory was made (this
+    /// one included), if it was (see [`LogDir::create_reusing`]).
+    pub fn kept(&self) -> Option<usize> {
+        self.kept
     }
 
     /// The directory holding this run's logs.
@@ -122,25 +160,94 @@ impl Spare {
 /// followed, nor removed) named like a run's (see [`is_run_dir`]); anything else a user
 /// put under a `log_dir` stays. The names sort by time.
 pub fn prune(root: &Path, keep: usize) {
-    let Ok(entries) = fs::read_dir(root) else {
+    let Some(dirs) = run_dirs(root).filter(|d| d.len() > keep) else {
         return;
     };
+    for old in &dirs[..dirs.len() - keep] {
+        let _ = fs::remove_dir_all(root.join(old));
+    }
+}
+
+/// The names of the run directories under a log root, oldest first.
+fn run_dirs(root: &Path) -> Option<Vec<String>> {
     // The entry's type comes with the directory listing (it is not a symbolic link's
     // target): no stat per run directory.
     // Sorted by name, not by path: comparing paths splits them into components at every
     // comparison, which cost more than the rest of a short run's end.
-    let mut dirs: Vec<String> = entries
+    let mut dirs: Vec<String> = fs::read_dir(root)
+        .ok()?
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|name| is_run_dir(name))
         .collect();
-    if dirs.len() <= keep {
-        return;
-    }
     dirs.sort_unstable();
-    for old in &dirs[..dirs.len() - keep] {
-        let _ = fs::remove_dir_all(root.join(old));
+    Some(dirs)
+}
+
+/// The run directory `name` under `root`, emptied and renamed to a new run's name; `None`
+/// when it is not one prun made or cannot be reused.
+fn reuse(root: &Path, name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let mine = |m: &fs::Metadata, open_to_others: u32| {
+        m.is_dir() && m.uid() == me && m.mode() & open_to_others == 0
+    };
+    // Nobody else may add, rename or remove entries where a directory is emptied and
+    // renamed: a `log_dir` others can write to keeps to removing and making directories.
+    let old = root.join(name);
+    if !mine(&fs::metadata(root).ok()?, 0o022) || !mine(&fs::symlink_metadata(&old).ok()?, 0o077) {
+        return None;
+    }
+    // Emptied before it gets the newest name: `prun log` never finds an old log there.
+    for entry in fs::read_dir(&old).ok()? {
+        let entry = entry.ok()?;
+        let path = entry.path();
+        if entry.file_type().ok()?.is_dir() {
+            fs::remove_dir_all(&path).ok()?;
+        } else {
+            fs::remove_file(&path).ok()?;
+        }
+    }
+    let stamp = stamp();
+    // Never over another run's directory made in the same millisecond.
+    let mut n = 1;
+    loop {
+        let dir = numbered(root, &stamp, n);
+        match rename_noreplace(&old, &dir) {
+            Ok(()) => return Some(dir),
+            Err(nix::errno::Errno::EEXIST) => n += 1,
+            // Taken by another run, or a filesystem without `RENAME_NOREPLACE`.
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Renames `old` to `new` unless `new` exists (`RENAME_NOREPLACE`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn rename_noreplace(old: &Path, new: &Path) -> nix::Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    renameat2(AT_FDCWD, old, AT_FDCWD, new, RenameFlags::RENAME_NOREPLACE)
+}
+
+/// Where `renameat2` is not at hand, nothing is reused: a new run directory is made.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn rename_noreplace(_old: &Path, _new: &Path) -> nix::Result<()> {
+    Err(nix::errno::Errno::ENOSYS)
+}
+
+/// A new run directory's name: the time, `2026-11-22T01-45-11.123Z`.
+fn stamp() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now())
+        .to_string()
+        .replace(':', "-")
+}
+
+/// The `n`th directory name for a stamp: the stamp, then `stamp-2`, `stamp-3`...
+fn numbered(root: &Path, stamp: &str, n: u32) -> PathBuf {
+    match n {
+        1 => root.join(stamp),
+        n => root.join(format!("{stamp}-{n}")),
     }
 }
 
@@ -308,6 +415,64 @@ mod tests {
         let left: Vec<bool> = made.iter().map(|d| d.exists()).collect();
         assert_eq!(left, [false, false, true, true]);
         assert!(mine.exists() && link.exists() && elsewhere.path().exists());
+    }
+
+    #[test]
+    fn a_new_run_reuses_the_oldest_run_directory_past_the_kept_ones() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let made: Vec<PathBuf> = (0..2)
+            .map(|_| LogDir::create(root.path()).unwrap().dir)
+            .collect();
+        append_line(&made[0].join("p.log"), "an old run's log").unwrap();
+        let inode = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
+        let oldest = inode(&made[0]);
+        // Fewer than `keep`, or every run kept: a new directory.
+        let fresh = LogDir::create_reusing(root.path(), 3).unwrap();
+        let all = LogDir::create_reusing(root.path(), 0).unwrap();
+        assert!(made.iter().all(|d| d.exists()));
+        assert_ne!(inode(fresh.dir()), oldest);
+        assert_ne!(inode(all.dir()), oldest);
+        // Four there, four kept: the oldest, emptied, under the newest name.
+        let logs = LogDir::create_reusing(root.path(), 4).unwrap();
+        assert_eq!(inode(logs.dir()), oldest);
+        assert!(!made[0].exists() && made[1].exists());
+        assert_eq!(fs::read_dir(logs.dir()).unwrap().count(), 0);
+        let names = run_dirs(root.path()).unwrap();
+        assert_eq!(names.len(), 4);
+        assert_eq!(root.path().join(&names[3]), logs.dir());
+        assert_eq!(logs.kept(), Some(4));
+        assert_eq!(
+            fs::metadata(logs.dir()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // Fewer kept now: those past them go at once, the oldest is reused.
+        let second = inode(&root.path().join(&names[0]));
+        let logs = LogDir::create_reusing(root.path(), 2).unwrap();
+        assert_eq!(inode(logs.dir()), second);
+        assert_eq!(run_dirs(root.path()).unwrap().len(), 2);
+        assert_eq!(logs.kept(), Some(2));
+    }
+
+    #[test]
+    fn a_run_directory_open_to_others_or_in_a_shared_root_is_not_reused() {
+        let root = tempfile::tempdir().unwrap();
+        let old = LogDir::create(root.path()).unwrap().dir;
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        let logs = LogDir::create_reusing(root.path(), 1).unwrap();
+        assert!(old.exists());
+        assert_ne!(logs.dir(), old);
+        // Nor one in a log root others can write to.
+        fs::remove_dir_all(&old).unwrap();
+        let private = logs.dir().to_path_buf();
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let logs = LogDir::create_reusing(root.path(), 1).unwrap();
+        assert!(private.exists());
+        assert_ne!(logs.dir(), private);
+        assert_eq!(
+            fs::metadata(logs.dir()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]

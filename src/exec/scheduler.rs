@@ -197,7 +197,8 @@ impl Scheduler {
     pub fn logs(&self) -> &LogDir {
         self.logs.get_or_init(|| {
             let root = lock(&self.log_root).clone();
-            LogDir::create(&root).unwrap_or_else(|e| {
+            let keep = usize::try_from(self.keep_runs()).unwrap_or(usize::MAX);
+            LogDir::create_reusing(&root, keep).unwrap_or_else(|e| {
                 let fallback = tempfile::Builder::new()
                     .prefix("prun-logs-")
                     .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -272,6 +273,10 @@ impl Scheduler {
             return;
         }
         let root = match self.logs.get() {
+            // Pruned when it was made (see `LogDir::create_reusing`).
+            Some(logs) if logs.kept() == Some(usize::try_from(keep).unwrap_or(usize::MAX)) => {
+                return;
+            }
             Some(logs) => logs.dir().parent().map(Path::to_path_buf),
             None => Some(lock(&self.log_root).clone()),
         };

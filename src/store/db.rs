@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 
 use super::StoreError;
@@ -123,7 +124,7 @@ pub struct Store {
     /// first needed: a run only reads the cache, which `open` already did.
     read: Mutex<Option<Connection>>,
     /// The cache as read at open time, until [`Store::load_cache`] takes it.
-    initial: Mutex<Option<HashMap<String, Arc<CacheRow>>>>,
+    initial: Mutex<Option<CacheRows>>,
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -156,7 +157,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // microseconds, not the milliseconds of a start-up). A file damaged by a power loss
     // is detected as corrupt, moved aside and rebuilt.
     conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // `PRAGMA foreign_keys = ON` without a statement to parse.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)?;
     // A page cache of 512 KiB instead of SQLite's 2 MiB: a run appends rows and reads its
     // cache once, and a run of many procs would otherwise keep megabytes of pages.
     conn.pragma_update(None, "cache_size", -512)?;
@@ -259,6 +261,61 @@ fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOverError> {
     Ok((aside, conn))
 }
 
+/// What [`Store::open`] does before the writer starts: makes the file ready, opens it,
+/// brings its schema up to date and reads the cache. A file that is not a valid DB, or
+/// whose cache cannot be read because it is corrupt, is moved aside (with a warning) and
+/// a new one is made in its place.
+fn connect_and_load(path: &Path, warn: &Warn) -> Result<(Connection, CacheRows), StoreError> {
+    prepare(path)?;
+    match load(path) {
+        Ok((_, found, _)) if found > schema::VERSION => Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: schema::VERSION,
+        }),
+        Ok((conn, _, cache)) => Ok((conn, cache)),
+        Err(e) if is_corrupt(&e) => {
+            let (aside, conn) = start_over(path).map_err(|why| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                error: e.to_string(),
+                why,
+            })?;
+            warn(&format!(
+                "the task DB {} is corrupt ({e}); moved it to {} and started a new one",
+                path.display(),
+                aside.display()
+            ));
+            Ok((conn, HashMap::new()))
+        }
+        Err(source) => Err(StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The cache as read at open time: each proc's row, by name.
+type CacheRows = HashMap<String, Arc<CacheRow>>;
+
+/// A task DB being opened on its writer's thread (see [`Store::start`]).
+pub struct Opening {
+    store: Store,
+    ready: mpsc::Receiver<Result<CacheRows, StoreError>>,
+}
+
+impl Opening {
+    /// Waits until the DB is open and its cache read.
+    pub fn wait(self) -> Result<Store, StoreError> {
+        let Opening { store, ready } = self;
+        let initial = ready.recv().map_err(|_| StoreError::File {
+            path: store.path.clone(),
+            source: std::io::Error::other("its thread ended before it was open"),
+        })??;
+        *store.initial.lock().expect("db") = Some(initial);
+        Ok(store)
+    }
+}
+
 impl Store {
     /// The DB file.
     pub fn path(&self) -> &Path {
@@ -269,51 +326,41 @@ impl Store {
     /// cannot be read because it is corrupt, is moved aside (with a warning) and a new one
     /// is made in its place.
     pub fn open(path: &Path, warn: Warn) -> Result<Store, StoreError> {
-        prepare(path)?;
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let (conn, initial) = match load(path) {
-            Ok((_, found, _)) if found > schema::VERSION => {
-                return Err(StoreError::TooNew {
-                    path: path.to_path_buf(),
-                    found,
-                    known: schema::VERSION,
-                });
-            }
-            Ok((conn, _, cache)) => (conn, cache),
-            Err(e) if is_corrupt(&e) => {
-                let (aside, conn) = start_over(path).map_err(|why| StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    error: e.to_string(),
-                    why,
-                })?;
-                warn(&format!(
-                    "the task DB {} is corrupt ({e}); moved it to {} and started a new one",
-                    path.display(),
-                    aside.display()
-                ));
-                (conn, HashMap::new())
-            }
-            Err(e) => return Err(open_err(e)),
-        };
+        Store::start(path, warn)?.wait()
+    }
+
+    /// [`Store::open`] on the thread that then writes the DB, without waiting for it: the
+    /// caller goes on with its own work (a run compiles its script meanwhile) and
+    /// [`Opening::wait`]s when it needs the cache. One thread opens and writes: a second
+    /// one would cost a run of one short proc a clone, a stack and a malloc arena.
+    pub fn start(path: &Path, warn: Warn) -> Result<Opening, StoreError> {
         let (tx, rx) = mpsc::channel();
+        let (opened, ready) = mpsc::sync_channel(1);
         let wpath = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("prun-db".into())
-            .spawn(move || writer(conn, rx, &wpath, &warn))
+            .spawn(move || match connect_and_load(&wpath, &warn) {
+                Ok((conn, initial)) => {
+                    let _ = opened.send(Ok(initial));
+                    warm(&conn);
+                    writer(conn, rx, &wpath, &warn);
+                }
+                Err(e) => {
+                    let _ = opened.send(Err(e));
+                }
+            })
             .map_err(|source| StoreError::Dir {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Ok(Store {
+        let store = Store {
             path: path.to_path_buf(),
             read: Mutex::new(None),
-            initial: Mutex::new(Some(initial)),
+            initial: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
-        })
+        };
+        Ok(Opening { store, ready })
     }
 
     fn sql(&self, source: rusqlite::Error) -> StoreError {
@@ -411,12 +458,20 @@ impl Store {
 
     /// Waits until everything queued is committed, then stops the writer.
     pub fn close(&self) {
+        self.finish();
+        if let Some(w) = self.writer.lock().expect("db").take() {
+            let _ = w.join();
+        }
+    }
+
+    /// Lets the writer commit what is queued and stop, without waiting for it: the caller
+    /// goes on meanwhile, and [`Store::close`] (or dropping the store) waits.
+    pub fn finish(&self) {
         // The writer commits what the closed channel still holds and ends: one wake-up,
         // not a flush answered and then an end.
         self.tx.lock().expect("db").take();
-        if let Some(w) = self.writer.lock().expect("db").take() {
+        if let Some(w) = self.writer.lock().expect("db").as_ref() {
             w.thread().unpark();
-            let _ = w.join();
         }
     }
 
@@ -658,6 +713,32 @@ fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
     }
 }
 
+/// The statements every run's history takes, prepared once per connection (see [`warm`]).
+const BEGIN_RUN: &str = "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)";
+const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
+const RECORD_PROC: &str =
+    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
+        log, error, ended, attempts, segments, waited, place, deps, proto)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+const END_RUN: &str =
+    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
+/// Keeps the newest `?2` runs of the script of run `?1`. The newest run past the kept ones
+/// is found first, and every run of the script up to it goes: a third of the instructions
+/// of `id NOT IN (the kept ones)`, which every run paid at its end.
+const PRUNE: &str = "DELETE FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
+    AND id <= (SELECT id FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
+               ORDER BY id DESC LIMIT 1 OFFSET ?2)";
+
+/// Prepares the statements of a run's history while the run goes on: the writer commits
+/// them all at once when the store closes, after the last proc, where parsing them (a
+/// fifth of a million instructions) made the run longer.
+fn warm(conn: &Connection) {
+    for sql in [BEGIN_RUN, PARALLEL, RECORD_PROC, END_RUN, PRUNE] {
+        // A statement that does not prepare fails again, with its error, when it is used.
+        let _ = conn.prepare_cached(sql);
+    }
+}
+
 /// Writes one batch in one transaction (nothing when there is no DB left to write to).
 fn apply(
     conn: Option<&mut Connection>,
@@ -668,10 +749,8 @@ fn apply(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
         if let Some((script, args, started)) = &rec.begun {
-            tx.execute(
-                "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)",
-                params![script, args, started],
-            )?;
+            tx.prepare_cached(BEGIN_RUN)?
+                .execute(params![script, args, started])?;
             rec.id = Some(tx.last_insert_rowid());
         }
         Ok(())
@@ -691,14 +770,22 @@ fn apply(
                     begin(&tx, rec)?;
                 }
                 let Some(run) = rec.id else { continue };
-                tx.prepare_cached(
-                    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code, log, error,
-                                            ended, attempts, segments, waited, place, deps, proto)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )?
-                .execute(params![
-                    run, p.name, p.state, p.started, p.duration, p.exit_code, p.log, p.error,
-                    p.ended, p.attempts, p.segments, p.waited, p.place, p.deps, p.proto
+                tx.prepare_cached(RECORD_PROC)?.execute(params![
+                    run,
+                    p.name,
+                    p.state,
+                    p.started,
+                    p.duration,
+                    p.exit_code,
+                    p.log,
+                    p.error,
+                    p.ended,
+                    p.attempts,
+                    p.segments,
+                    p.waited,
+                    p.place,
+                    p.deps,
+                    p.proto
                 ])?;
             }
             Msg::Save(name, row) => {
@@ -733,30 +820,28 @@ fn apply(
                 if rec.id.is_none() {
                     begin(&tx, rec)?;
                 }
-                tx.execute(
-                    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1",
-                    params![rec.id, now(), duration, outcome, counts],
-                )?;
+                tx.prepare_cached(END_RUN)?.execute(params![
+                    rec.id,
+                    now(),
+                    duration,
+                    outcome,
+                    counts
+                ])?;
                 // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
                 // procs of a deleted run go with it (ON DELETE CASCADE).
                 if *keep_runs > 0 {
-                    tx.execute(
-                        "DELETE FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
-                         AND id NOT IN (SELECT id FROM runs
-                             WHERE script = (SELECT script FROM runs WHERE id = ?1)
-                             ORDER BY id DESC LIMIT ?2)",
-                        params![rec.id, i64::try_from(*keep_runs).unwrap_or(i64::MAX)],
-                    )?;
+                    tx.prepare_cached(PRUNE)?.execute(params![
+                        rec.id,
+                        i64::try_from(*keep_runs).unwrap_or(i64::MAX)
+                    ])?;
                 }
             }
             Msg::Parallel(n) => {
                 if rec.id.is_none() {
                     begin(&tx, rec)?;
                 }
-                tx.execute(
-                    "UPDATE runs SET parallel = ?2 WHERE id = ?1",
-                    params![rec.id, *n as i64],
-                )?;
+                tx.prepare_cached(PARALLEL)?
+                    .execute(params![rec.id, *n as i64])?;
             }
             Msg::Corrupt(..) => {}
         }

@@ -59,6 +59,12 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 /// Brings the schema up to [`VERSION`]; returns the version found, which is larger than
 /// [`VERSION`] when a newer prun made the file.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    // Read without taking the write lock first: a DB at this version (every run but a
+    // new DB's first) needs nothing more. An upgrade reads it again under the lock.
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found >= VERSION {
+        return Ok(found);
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found >= VERSION {
@@ -91,6 +97,29 @@ mod tests {
             plan.iter().any(|step| step.contains("proc_runs_by_run")),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn a_current_db_is_read_without_waiting_for_the_write_lock() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        let mut first = Connection::open(&path).expect("open");
+        let _: String = first
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .expect("wal");
+        migrate(&mut first).expect("migrate");
+        // Another run holds the write lock, and this one would not wait for it.
+        let writing = first
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("lock");
+        writing
+            .execute("INSERT INTO cache VALUES ('a', '1', 'f', 's', 'then')", [])
+            .expect("write");
+        let mut second = Connection::open(&path).expect("open");
+        second
+            .busy_timeout(std::time::Duration::ZERO)
+            .expect("timeout");
+        assert_eq!(migrate(&mut second).expect("migrate"), VERSION);
     }
 
     #[test]

@@ -784,7 +784,9 @@ impl Core {
             for p in self.waves.unblocked() {
                 self.enqueue(p);
             }
-            let local = self.running < self.opts.parallel && !self.ready.is_empty();
+            // A proc joining the batch of judgings being built needs no slot of its own.
+            let local = !self.ready.is_empty()
+                && (self.running < self.opts.parallel || self.next_joins_batch());
             if !local && !self.pools.any_startable() {
                 return;
             }
@@ -820,9 +822,7 @@ impl Core {
                 self.waves.park(def.wave, p);
                 continue;
             }
-            // A proc is judged once, before its first attempt: a retry runs again.
-            let judged = self.runs[p].fingerprint.is_some() || self.runs[p].attempts > 0;
-            if !judged && self.needs_fingerprint(p) {
+            if self.needs_judging(p) {
                 match self.judge(p) {
                     None => continue,
                     Some(Judgement::Fresh(result)) => {

@@ -505,6 +505,37 @@ fn procs_to_judge_go_to_a_worker_in_one_batch_holding_one_slot() {
     assert_eq!(started(&mut c), ["p0"]);
 }
 
+#[test]
+fn a_batch_of_judgings_fills_up_even_in_the_last_free_slot() {
+    let mut c = core(1);
+    let ids: Vec<ProcId> = (0..3)
+        .map(|i| add(&mut c, &format!("p{i}"), with_input()))
+        .collect();
+    let plain = add(&mut c, "plain", def());
+    c.start(&[ids[0], plain, ids[1], ids[2]]).unwrap();
+    let actions = c.take_actions();
+    let batches: Vec<Vec<ProcId>> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Judge(batch) => Some(batch.iter().map(|s| s.id).collect()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        batches,
+        [ids.clone()],
+        "one round trip to a worker, not three"
+    );
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Start(_))),
+        "the plain proc needs a slot of its own: it waits"
+    );
+    for &p in &ids {
+        c.judged(p, Judgement::Fresh(Dynamic::UNIT));
+    }
+    assert_eq!(started(&mut c), ["plain"]);
+}
+
 fn fail(c: &mut Core, id: ProcId) {
     let error = "boom".to_string();
     c.complete(

@@ -521,11 +521,7 @@ fn a_batch_of_judgings_fills_up_even_in_the_last_free_slot() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        batches,
-        [ids.clone()],
-        "one round trip to a worker, not three"
-    );
+    assert_eq!(batches, [&ids[..]], "one round trip to a worker, not three");
     assert!(
         !actions.iter().any(|a| matches!(a, Action::Start(_))),
         "the plain proc needs a slot of its own: it waits"

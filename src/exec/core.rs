@@ -111,7 +111,7 @@ impl JobSpec {
 /// Something to do once the core's lock is released.
 pub enum Action {
     Start(Box<JobSpec>),
-    /// Judge procs on a worker thread; each verdict goes to [`Core::judged`].
+    /// Judge procs on a worker thread; the verdicts go to [`Core::judged_all`].
     Judge(Vec<JudgeSpec>),
     /// Open the task DB off the lock; the cache goes to [`Core::cache_opened`].
     OpenCache {

@@ -95,7 +95,7 @@ impl Core {
     /// run). A proc without `inputs` and `outputs` is judged here and now: its fingerprint
     /// hashes its definition and its dependencies' stamps, which calls no closure and reads
     /// no file. Any other is queued for a worker thread (`None`): a batch of judgings holds
-    /// one parallel slot, and [`Core::judged`] carries each verdict back.
+    /// one parallel slot, and [`Core::judged_all`] carries the verdicts back.
     pub(super) fn judge(&mut self, p: ProcId) -> Option<Judgement> {
         let node = self.graph.proc(p);
         let dep_ran = self.runs[p].dep_ids.iter().any(|&d| self.ran_this_cycle(d));
@@ -137,8 +137,18 @@ impl Core {
         }
     }
 
-    /// The verdict on `p`: UP_TO_DATE, or back to the ready queue with its fingerprint.
-    pub fn judged(&mut self, p: ProcId, verdict: Judgement) {
+    /// The verdicts on a batch, taken in its order: each proc is UP_TO_DATE, or back to
+    /// the ready queue with its fingerprint. Procs are started once all are in (one pass
+    /// over the ready queue per batch, not one per verdict).
+    pub fn judged_all(&mut self, verdicts: impl IntoIterator<Item = (ProcId, Judgement)>) {
+        for (p, verdict) in verdicts {
+            self.take_verdict(p, verdict);
+        }
+        self.pump();
+    }
+
+    /// The verdict on `p`.
+    fn take_verdict(&mut self, p: ProcId, verdict: Judgement) {
         let r = &mut self.runs[p];
         if !r.judging {
             return;
@@ -152,7 +162,6 @@ impl Core {
             // An input changed while it was judged: judge it again.
             r.fingerprint = None;
             self.enqueue(p);
-            self.pump();
             return;
         }
         match verdict {
@@ -165,7 +174,6 @@ impl Core {
             }
             Judgement::Failed(e) => self.fail(p, e, None),
         }
-        self.pump();
     }
 
     /// The task DB asked for by `Action::OpenCache` is open (or cannot be used).

@@ -111,7 +111,7 @@ impl JobSpec {
 /// Something to do once the core's lock is released.
 pub enum Action {
     Start(Box<JobSpec>),
-    /// Judge procs on a worker thread; each verdict goes to [`Core::judged`].
+    /// Judge procs on a worker thread; the verdicts go to [`Core::judged_all`].
     Judge(Vec<JudgeSpec>),
     /// Open the task DB off the lock; the cache goes to [`Core::cache_opened`].
     OpenCache {
@@ -784,7 +784,9 @@ impl Core {
             for p in self.waves.unblocked() {
                 self.enqueue(p);
             }
-            let local = self.running < self.opts.parallel && !self.ready.is_empty();
+            // A proc joining the batch of judgings being built needs no slot of its own.
+            let local = !self.ready.is_empty()
+                && (self.running < self.opts.parallel || self.next_joins_batch());
             if !local && !self.pools.any_startable() {
                 return;
             }
@@ -820,9 +822,7 @@ impl Core {
                 self.waves.park(def.wave, p);
                 continue;
             }
-            // A proc is judged once, before its first attempt: a retry runs again.
-            let judged = self.runs[p].fingerprint.is_some() || self.runs[p].attempts > 0;
-            if !judged && self.needs_fingerprint(p) {
+            if self.needs_judging(p) {
                 match self.judge(p) {
                     None => continue,
                     Some(Judgement::Fresh(result)) => {

@@ -363,7 +363,7 @@ fn a_proc_with_inputs_is_judged_off_the_lock_before_it_starts() {
     let q = add(&mut c, "q", def());
     c.start(&[p, q]).unwrap();
     assert_eq!(judged(&mut c), [p], "judging holds the one slot");
-    c.judged(p, Judgement::Stale(Fingerprint::default()));
+    c.judged_all([(p, Judgement::Stale(Fingerprint::default()))]);
     assert_eq!(started(&mut c), ["p"]);
     ok(&mut c, p);
     assert_eq!(started(&mut c), ["q"]);
@@ -376,7 +376,7 @@ fn a_fresh_verdict_finishes_the_proc_up_to_date_with_the_cached_result() {
     let d = add(&mut c, "d", with_deps(&["p"]));
     c.start(&[d]).unwrap();
     assert_eq!(judged(&mut c), [p]);
-    c.judged(p, Judgement::Fresh(Dynamic::from(5_i64)));
+    c.judged_all([(p, Judgement::Fresh(Dynamic::from(5_i64)))]);
     assert_eq!(c.state(p), State::UpToDate);
     assert_eq!(c.summary(p).result.unwrap().as_int(), Ok(5));
     assert_eq!(started(&mut c), ["d"]);
@@ -500,9 +500,36 @@ fn procs_to_judge_go_to_a_worker_in_one_batch_holding_one_slot() {
         .count();
     assert_eq!(starts, 1, "the second slot runs the plain proc");
     for &p in &ids {
-        c.judged(p, Judgement::Stale(Fingerprint::default()));
+        c.judged_all([(p, Judgement::Stale(Fingerprint::default()))]);
     }
     assert_eq!(started(&mut c), ["p0"]);
+}
+
+#[test]
+fn a_batch_of_judgings_fills_up_even_in_the_last_free_slot() {
+    let mut c = core(1);
+    let ids: Vec<ProcId> = (0..3)
+        .map(|i| add(&mut c, &format!("p{i}"), with_input()))
+        .collect();
+    let plain = add(&mut c, "plain", def());
+    c.start(&[ids[0], plain, ids[1], ids[2]]).unwrap();
+    let actions = c.take_actions();
+    let batches: Vec<Vec<ProcId>> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Judge(batch) => Some(batch.iter().map(|s| s.id).collect()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(batches, [&ids[..]], "one round trip to a worker, not three");
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Start(_))),
+        "the plain proc needs a slot of its own: it waits"
+    );
+    for &p in &ids {
+        c.judged_all([(p, Judgement::Fresh(Dynamic::UNIT))]);
+    }
+    assert_eq!(started(&mut c), ["plain"]);
 }
 
 fn fail(c: &mut Core, id: ProcId) {

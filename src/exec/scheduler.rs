@@ -652,13 +652,7 @@ impl Scheduler {
                                 .map(|s| (s.id, Judgement::Failed(e.to_string())))
                                 .collect(),
                         };
-                        Pool::finishing(|| {
-                            me.with(|c| {
-                                for (id, verdict) in verdicts {
-                                    c.judged(id, verdict);
-                                }
-                            })
-                        });
+                        Pool::finishing(|| me.with(|c| c.judged_all(verdicts)));
                     });
                 }
                 Action::OpenCache { open, generation } => {

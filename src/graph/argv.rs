@@ -24,16 +24,44 @@ impl Argv {
 }
 
 impl<S: AsRef<str>> FromIterator<S> for Argv {
+    /// Writes the text in one block of its exact size (a definition of 10,000 commands
+    /// made a string per length and grew the text several times per command).
     fn from_iter<I: IntoIterator<Item = S>>(args: I) -> Argv {
-        let mut text = String::new();
-        for arg in args {
+        let args: Vec<S> = args.into_iter().collect();
+        let size = args
+            .iter()
+            .map(|a| decimal_len(a.as_ref().len()) + 1 + a.as_ref().len())
+            .sum();
+        let mut text = String::with_capacity(size);
+        for arg in &args {
             let arg = arg.as_ref();
-            text.push_str(&arg.len().to_string());
+            push_decimal(&mut text, arg.len());
             text.push(':');
             text.push_str(arg);
         }
         Argv(text.into_boxed_str())
     }
+}
+
+/// How many digits `n` has in decimal.
+fn decimal_len(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(text: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    text.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 impl From<Vec<String>> for Argv {
@@ -86,5 +114,14 @@ mod tests {
         assert!(!argv.is_empty());
         assert!(Argv::from(Vec::new()).is_empty());
         assert_eq!(format!("{argv:?}"), format!("{given:?}"));
+    }
+
+    #[test]
+    fn lengths_of_any_size_are_written_in_decimal() {
+        let long = "x".repeat(12_345);
+        let given = ["", "a", "0123456789", long.as_str()];
+        let argv: Argv = given.iter().collect();
+        assert_eq!(argv.iter().collect::<Vec<_>>(), given);
+        assert!(format!("{:?}", argv.0).starts_with("\"0:1:a10:012345678912345:x"));
     }
 }

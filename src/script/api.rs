@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Weak};
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, Map, NativeCallContext, Position,
+};
 
 use super::ctx::Ctx;
 use super::job;
@@ -142,23 +144,23 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
         let (s, w) = (sched.clone(), weak.clone());
         engine.register_fn(
             fn_name,
-            move |ctx: NativeCallContext, name: &str, body: FnPtr| {
+            move |ctx: NativeCallContext, name: ImmutableString, body: FnPtr| {
                 define(&ctx, &s, &w, kind, name, Map::new(), Some(body))
             },
         );
         let (s, w, f) = (sched.clone(), weak.clone(), cfg.findings.clone());
         engine.register_fn(
             fn_name,
-            move |ctx: NativeCallContext, name: &str, opts: Map| {
-                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, name, opts);
+            move |ctx: NativeCallContext, name: ImmutableString, opts: Map| {
+                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, &name, opts);
                 define(&ctx, &s, &w, kind, name, opts, None)
             },
         );
         let (s, w, f) = (sched.clone(), weak.clone(), cfg.findings.clone());
         engine.register_fn(
             fn_name,
-            move |ctx: NativeCallContext, name: &str, opts: Map, body: FnPtr| {
-                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, name, opts);
+            move |ctx: NativeCallContext, name: ImmutableString, opts: Map, body: FnPtr| {
+                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, &name, opts);
                 define(&ctx, &s, &w, kind, name, opts, Some(body))
             },
         );
@@ -284,26 +286,28 @@ pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>
         .register_fn("to_string", |a: &mut Aborted| a.0.clone());
 }
 
+/// Defines a proc or proto named `name` and returns the name (the script's own string,
+/// not a copy).
 fn define(
     ctx: &NativeCallContext,
     sched: &Arc<Scheduler>,
     weak: &Weak<Engine>,
     kind: Kind,
-    name: &str,
+    name: ImmutableString,
     opts: Map,
     body: Option<FnPtr>,
-) -> R<String> {
-    let def = opts::parse(ctx, weak, kind, name, opts, body).map_err(|e| err(e.to_string()))?;
+) -> R<ImmutableString> {
+    let def = opts::parse(ctx, weak, kind, &name, opts, body).map_err(|e| err(e.to_string()))?;
     let def = Arc::new(def);
     let what = match kind {
         Kind::Proc => "proc",
         Kind::Proto => "proto",
     };
     core(sched, what, |c| match kind {
-        Kind::Proc => c.define_proc(name, def.clone()).map(|_| ()),
-        Kind::Proto => c.define_proto(name, def.clone()),
+        Kind::Proc => c.define_proc(&name, def.clone()).map(|_| ()),
+        Kind::Proto => c.define_proto(&name, def.clone()),
     })?;
-    Ok(name.to_string())
+    Ok(name)
 }
 
 fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {

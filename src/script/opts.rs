@@ -2,7 +2,7 @@
 
 use std::sync::Weak;
 
-use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, FnPtr, ImmutableString, Map, NativeCallContext};
 
 use super::callback::ScriptCallback;
 use super::values::{NoFailures, WhenScheduled};
@@ -363,7 +363,7 @@ pub fn parse(
                 .try_cast::<Array>()
                 .ok_or_else(|| err("`cmd` must be an array of strings (an argv)".into()))?
                 .into_iter()
-                .map(text)
+                .map(shared_text)
                 .collect();
             if argv.is_empty() {
                 return Err(err("`cmd` must not be empty".into()));
@@ -441,6 +441,15 @@ fn text(v: Dynamic) -> String {
         v.into_string().unwrap_or_default()
     } else {
         v.to_string()
+    }
+}
+
+/// [`text`] without a copy of a string: an argument is copied once, into its [`Argv`].
+fn shared_text(v: Dynamic) -> ImmutableString {
+    if v.is_string() {
+        v.into_immutable_string().unwrap_or_default()
+    } else {
+        v.to_string().into()
     }
 }
 

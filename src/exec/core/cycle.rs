@@ -20,17 +20,26 @@ pub(crate) fn find<'a>(
         Grey,
         Black,
     }
-    let mut marks: HashMap<ProcId, Mark> = HashMap::new();
+    // Indexed by proc (ids are dense), grown as procs are reached: no hashing, and one
+    // stack for every root (a run of 10,000 procs walks 10,000 roots).
+    let mut marks: Vec<Option<Mark>> = Vec::new();
+    let mark = |marks: &mut Vec<Option<Mark>>, p: ProcId, m: Mark| {
+        if marks.len() <= p {
+            marks.resize(p + 1, None);
+        }
+        marks[p] = Some(m);
+    };
+    let mut stack: Vec<(ProcId, usize)> = Vec::new();
     for &root in roots {
-        if marks.contains_key(&root) {
+        if marks.get(root).copied().flatten().is_some() {
             continue;
         }
-        let mut stack: Vec<(ProcId, usize)> = vec![(root, 0)];
-        marks.insert(root, Mark::Grey);
+        stack.push((root, 0));
+        mark(&mut marks, root, Mark::Grey);
         while let Some((node, idx)) = stack.last_mut() {
             let node = *node;
             let Some(&next) = deps(node).get(*idx) else {
-                marks.insert(node, Mark::Black);
+                mark(&mut marks, node, Mark::Black);
                 stack.pop();
                 continue;
             };
@@ -38,7 +47,7 @@ pub(crate) fn find<'a>(
             if !live(next) {
                 continue;
             }
-            match marks.get(&next) {
+            match marks.get(next).copied().flatten() {
                 Some(Mark::Grey) => {
                     let start = stack.iter().position(|(n, _)| *n == next)?;
                     let mut cycle: Vec<ProcId> = stack[start..].iter().map(|(n, _)| *n).collect();
@@ -47,7 +56,7 @@ pub(crate) fn find<'a>(
                 }
                 Some(Mark::Black) => {}
                 None => {
-                    marks.insert(next, Mark::Grey);
+                    mark(&mut marks, next, Mark::Grey);
                     stack.push((next, 0));
                 }
             }

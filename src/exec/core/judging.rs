@@ -7,11 +7,17 @@ use std::sync::Arc;
 use super::{Action, Cache, Core, State};
 use crate::exec::cache::OwnFiles;
 use crate::exec::freshness::{self, JudgeSpec, Judgement};
-use crate::graph::ProcId;
+use crate::graph::{ProcDef, ProcId};
 
 /// How many procs one worker judges in a row: a no-op run of 10,000 procs then costs
 /// ~160 round trips to the worker pool, not 10,000.
 const JUDGE_BATCH: usize = 64;
+
+/// Whether a proc is judged at once by the core rather than on a worker thread: without
+/// `inputs` and `outputs`, its fingerprint calls no closure and reads no file.
+fn judged_at_once(def: &ProcDef) -> bool {
+    def.inputs.is_empty() && def.outputs.is_empty()
+}
 
 impl Core {
     /// The stamps of a proc's dependencies, for its fingerprint.
@@ -54,6 +60,30 @@ impl Core {
         (self.cache.is_some() && skippable) || !def.inputs.is_empty()
     }
 
+    /// Whether `p` is judged before it starts: it needs a fingerprint, and it was not
+    /// judged yet (a proc is judged once, before its first attempt: a retry runs again).
+    pub(super) fn needs_judging(&self, p: ProcId) -> bool {
+        let judged = self.runs[p].fingerprint.is_some() || self.runs[p].attempts > 0;
+        !judged && self.needs_fingerprint(p)
+    }
+
+    /// Whether the next ready proc would join the batch of judgings being built, which
+    /// holds a slot already: a batch fills up even when that slot was the last one free
+    /// (at `-j 2`, batches of one proc each would cost a round trip to a worker per proc).
+    pub(super) fn next_joins_batch(&self) -> bool {
+        if self.judging.is_empty() || self.judging.len() >= JUDGE_BATCH {
+            return false;
+        }
+        let Some(p) = self.ready.peek() else {
+            return false;
+        };
+        let def = &self.graph.proc(p).def;
+        self.is_ready(p)
+            && !self.waves.blocks(def.wave)
+            && self.needs_judging(p)
+            && !judged_at_once(def)
+    }
+
     /// Whether `p` needs no judging whatever the task DB holds (no inputs, no
     /// dependencies): it may start while the DB is still opening.
     pub(super) fn never_judged(&self, p: ProcId) -> bool {
@@ -65,7 +95,7 @@ impl Core {
     /// run). A proc without `inputs` and `outputs` is judged here and now: its fingerprint
     /// hashes its definition and its dependencies' stamps, which calls no closure and reads
     /// no file. Any other is queued for a worker thread (`None`): a batch of judgings holds
-    /// one parallel slot, and [`Core::judged`] carries each verdict back.
+    /// one parallel slot, and [`Core::judged_all`] carries the verdicts back.
     pub(super) fn judge(&mut self, p: ProcId) -> Option<Judgement> {
         let node = self.graph.proc(p);
         let dep_ran = self.runs[p].dep_ids.iter().any(|&d| self.ran_this_cycle(d));
@@ -82,7 +112,7 @@ impl Core {
             row,
             own: self.own_files(),
         };
-        if node.def.inputs.is_empty() && node.def.outputs.is_empty() {
+        if judged_at_once(&node.def) {
             return Some(freshness::judge(&spec));
         }
         // A batch holds one parallel slot, taken by its first proc.
@@ -107,8 +137,18 @@ impl Core {
         }
     }
 
-    /// The verdict on `p`: UP_TO_DATE, or back to the ready queue with its fingerprint.
-    pub fn judged(&mut self, p: ProcId, verdict: Judgement) {
+    /// The verdicts on a batch, taken in its order: each proc is UP_TO_DATE, or back to
+    /// the ready queue with its fingerprint. Procs are started once all are in (one pass
+    /// over the ready queue per batch, not one per verdict).
+    pub fn judged_all(&mut self, verdicts: impl IntoIterator<Item = (ProcId, Judgement)>) {
+        for (p, verdict) in verdicts {
+            self.take_verdict(p, verdict);
+        }
+        self.pump();
+    }
+
+    /// The verdict on `p`.
+    fn take_verdict(&mut self, p: ProcId, verdict: Judgement) {
         let r = &mut self.runs[p];
         if !r.judging {
             return;
@@ -122,7 +162,6 @@ impl Core {
             // An input changed while it was judged: judge it again.
             r.fingerprint = None;
             self.enqueue(p);
-            self.pump();
             return;
         }
         match verdict {
@@ -135,7 +174,6 @@ impl Core {
             }
             Judgement::Failed(e) => self.fail(p, e, None),
         }
-        self.pump();
     }
 
     /// The task DB asked for by `Action::OpenCache` is open (or cannot be used).

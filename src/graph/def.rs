@@ -95,6 +95,11 @@ impl<T> List<T> {
     pub fn push(&mut self, item: T) {
         self.0.get_or_insert_default().push(item);
     }
+
+    /// Removes every item (and frees their room).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
 }
 
 impl<T> Default for List<T> {

@@ -1,6 +1,7 @@
 //! The [`Graph`]: every proc and proto of a run, name lookup and creation from protos.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use rhai::Map;
@@ -54,7 +55,7 @@ pub struct RdepRule {
 #[derive(Debug)]
 pub struct Graph {
     procs: Vec<ProcNode>,
-    by_name: HashMap<Arc<str>, ProcId>,
+    by_name: NameIndex,
     protos: Vec<Proto>,
     proto_by_name: HashMap<String, ProtoId>,
     rdep_rules: Vec<RdepRule>,
@@ -68,7 +69,7 @@ impl Default for Graph {
     fn default() -> Self {
         Graph {
             procs: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: NameIndex::default(),
             protos: Vec::new(),
             proto_by_name: HashMap::new(),
             rdep_rules: Vec::new(),
@@ -127,7 +128,7 @@ impl Graph {
 
     /// Looks a proc up by its exact name.
     pub fn lookup(&self, name: &str) -> Option<ProcId> {
-        self.by_name.get(name).copied()
+        self.by_name.get(&self.procs, name)
     }
 
     /// Every proc, in registration order.
@@ -202,7 +203,7 @@ impl Graph {
         if has_placeholders(name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));
         }
-        if self.by_name.contains_key(name) {
+        if self.lookup(name).is_some() {
             return Err(GraphError::DuplicateProc(name.to_string()));
         }
         let deps = self.dep_names(name, &def, &[])?;
@@ -283,10 +284,15 @@ impl Graph {
         deps: Vec<String>,
     ) -> ProcId {
         let id = self.procs.len();
-        let name: Arc<str> = Arc::from(name);
-        self.by_name.insert(name.clone(), id);
+        let (len, cap) = (self.procs.len(), self.procs.capacity());
+        if len == cap {
+            // Grown by a quarter, not doubled: a run of many procs would keep up to as much
+            // room again unused for its whole length.
+            self.procs.reserve_exact((cap / 4).max(4));
+        }
+        self.by_name.insert(&self.procs, name, id);
         self.procs.push(ProcNode {
-            name,
+            name: Arc::from(name),
             def,
             args: args.into(),
             proto,
@@ -562,6 +568,35 @@ impl Graph {
             return Err(GraphError::NoMatch(pattern.to_string()));
         }
         Ok(hits)
+    }
+}
+
+/// The procs' names, as indices into the graph's procs (each name is kept once, in its
+/// [`ProcNode`]): four bytes an entry, where a map from names would take 24.
+#[derive(Debug, Default)]
+struct NameIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl NameIndex {
+    /// The id of the proc named `name`.
+    fn get(&self, procs: &[ProcNode], name: &str) -> Option<ProcId> {
+        let hash = self.hasher.hash_one(name);
+        self.table
+            .find(hash, |&id| &*procs[id as usize].name == name)
+            .map(|&id| id as ProcId)
+    }
+
+    /// Adds `id`, the proc named `name` (not in `procs` yet).
+    fn insert(&mut self, procs: &[ProcNode], name: &str, id: ProcId) {
+        // Four billion procs would take hundreds of gigabytes before this.
+        let id = u32::try_from(id).expect("fewer than 2^32 procs");
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(name);
+        self.table.insert_unique(hash, id, |&other| {
+            hasher.hash_one(&*procs[other as usize].name)
+        });
     }
 }
 

@@ -98,8 +98,9 @@ impl Core {
             state: r.state.to_string(),
             started: r
                 .started_at
+                .get()
                 .map(|t| humantime::format_rfc3339_millis(t).to_string()),
-            duration: r.duration.map(|d| d.as_secs_f64()),
+            duration: r.duration.get().map(|d| d.as_secs_f64()),
             exit_code: r.exit_code,
             log: r.log.as_ref().map(|l| l.display().to_string()),
             error: r.error().cloned(),

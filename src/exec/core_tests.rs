@@ -453,7 +453,7 @@ fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row()
         "the wait ends once the DB is open"
     );
     assert!(
-        !c.cache().expect("cache").stamp("q").is_empty(),
+        !c.cache().expect("cache").stamp(q, "q").is_empty(),
         "q's stamp"
     );
     // A dependent, judged now that the DB is open (here and now: it has no inputs).

@@ -95,11 +95,11 @@ impl Core {
         let Some(cache) = self.cache.as_mut() else {
             // Only a proc that is never judged (no hash) runs while the DB opens.
             if self.opening_cache && hash.is_none() {
-                self.unsaved.push(Unsaved::Touch(name.clone()));
+                self.unsaved.push(Unsaved::Touch(p));
             }
             return outcome;
         };
-        freshness::save_result(cache, name, hash, outcome)
+        freshness::save_result(cache, p, name, hash, outcome)
     }
 
     /// A retry delay elapsed: the proc may run again.

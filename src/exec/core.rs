@@ -655,9 +655,13 @@ impl Core {
     /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
     /// fail the procs involved and are returned to the caller.
     pub fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
-        let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
-        self.prepare(&roots)?;
-        let mut work = Vec::new();
+        // Without protos there is nothing to prepare (see `prepare`), nor a list of roots
+        // to make for it.
+        if self.graph.has_protos() {
+            let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
+            self.prepare(&roots)?;
+        }
+        let mut work = Vec::with_capacity(ids.len());
         let mut first_err = None;
         for &id in ids {
             if let Err(e) = self.want(id, &mut work) {

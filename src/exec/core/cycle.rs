@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use crate::graph::ProcId;
 
 /// A cycle among the live procs reachable from `roots`, as the path that closes it
-/// (`[a, b, a]`), if any (depth-first, three colours).
+/// (`[a, b, a]`), if any (depth-first, three colours). A proc without dependencies closes
+/// no cycle: it is not walked, nor marked (most procs of a large run have none, and a
+/// mark each would be a table of them all for every operation).
 pub(crate) fn find<'a>(
     roots: &[ProcId],
     deps: impl Fn(ProcId) -> &'a [ProcId],
@@ -22,7 +24,7 @@ pub(crate) fn find<'a>(
     }
     let mut marks: HashMap<ProcId, Mark> = HashMap::new();
     for &root in roots {
-        if marks.contains_key(&root) {
+        if deps(root).is_empty() || marks.contains_key(&root) {
             continue;
         }
         let mut stack: Vec<(ProcId, usize)> = vec![(root, 0)];
@@ -35,7 +37,7 @@ pub(crate) fn find<'a>(
                 continue;
             };
             *idx += 1;
-            if !live(next) {
+            if !live(next) || deps(next).is_empty() {
                 continue;
             }
             match marks.get(&next) {

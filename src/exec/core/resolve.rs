@@ -108,7 +108,9 @@ impl Core {
     /// cycles, and queues whatever is ready.
     pub(super) fn process(&mut self, mut work: Vec<ProcId>) -> Result<(), GraphError> {
         let mut first_err: Option<GraphError> = None;
-        let mut new = Vec::new();
+        // `work[..kept]` are the procs resolved here, in order: kept in place, as an
+        // operation may schedule every proc of a large run.
+        let mut kept = 0;
         let mut i = 0;
         while i < work.len() {
             let p = work[i];
@@ -116,7 +118,8 @@ impl Core {
             if self.runs[p].state != State::Wanted {
                 continue;
             }
-            new.push(p);
+            work[kept] = p;
+            kept += 1;
             self.runs[p].resolved = true;
             let deps = self.graph.proc(p).deps.to_vec();
             for dep in deps {
@@ -128,6 +131,8 @@ impl Core {
                 }
             }
         }
+        work.truncate(kept);
+        let new = work;
         if let Some(cycle) = self.find_cycle(&new) {
             let err = GraphError::Cycle(
                 cycle

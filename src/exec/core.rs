@@ -695,7 +695,7 @@ impl Core {
         }
         if !self.runs[p].active {
             self.runs[p].active = true;
-            self.waves.activate(self.graph.proc(p).def.wave);
+            self.waves.activate(self.graph.proc(p).def.extras().wave);
         }
         self.enqueue(p);
     }
@@ -738,7 +738,7 @@ impl Core {
     fn deactivate(&mut self, p: ProcId) {
         if self.runs[p].active {
             self.runs[p].active = false;
-            self.waves.deactivate(self.graph.proc(p).def.wave);
+            self.waves.deactivate(self.graph.proc(p).def.extras().wave);
         }
     }
 
@@ -826,8 +826,8 @@ impl Core {
                 continue;
             }
             let def = self.graph.proc(p).def.clone();
-            if self.waves.blocks(def.wave) {
-                self.waves.park(def.wave, p);
+            if self.waves.blocks(def.extras().wave) {
+                self.waves.park(def.extras().wave, p);
                 continue;
             }
             // A proc is judged once, before its first attempt: a retry runs again.
@@ -846,7 +846,7 @@ impl Core {
                     Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
                 }
             }
-            if let Some(l) = self.locks.held(&def.locks) {
+            if let Some(l) = self.locks.held(&def.extras().locks) {
                 self.locks.park(l, p);
                 continue;
             }
@@ -861,7 +861,7 @@ impl Core {
             if uses_budget(&def) {
                 let runs = &self.runs;
                 let wanted = |q: ProcId| runs[q].state == State::Wanted;
-                if !self.budget.admit(p, &def.resources, wanted) {
+                if !self.budget.admit(p, &def.extras().resources, wanted) {
                     continue;
                 }
             }
@@ -877,7 +877,7 @@ impl Core {
             .fingerprint
             .as_ref()
             .map_or(Dynamic::UNIT, |f| f.input_map());
-        self.locks.take(&def.locks, p);
+        self.locks.take(&def.extras().locks, p);
         if def.interactive {
             self.console.take(p);
         }
@@ -893,11 +893,11 @@ impl Core {
         }
         let cancel = CancellationToken::new();
         let r = &mut self.runs[p];
-        r.locks_held = !def.locks.is_empty();
+        r.locks_held = !def.extras().locks.is_empty();
         r.state = State::Running;
         if uses_budget(&def) {
             r.holds_resources = true;
-            self.budget.take(&def.resources);
+            self.budget.take(&def.extras().resources);
         }
         r.attempts += 1;
         let first = r.attempts == 1;
@@ -944,9 +944,9 @@ impl Core {
             r.holds_resources = false;
             let def = self.graph.proc(p).def.clone();
             if r.waiting {
-                self.budget.resume(&def.resources);
+                self.budget.resume(&def.extras().resources);
             }
-            for q in self.budget.give(&def.resources) {
+            for q in self.budget.give(&def.extras().resources) {
                 self.enqueue(q);
             }
         }
@@ -954,7 +954,7 @@ impl Core {
         if r.locks_held {
             r.locks_held = false;
             let def = self.graph.proc(p).def.clone();
-            for q in self.locks.release(&def.locks, p) {
+            for q in self.locks.release(&def.extras().locks, p) {
                 self.enqueue(q);
             }
         }
@@ -1005,7 +1005,7 @@ impl Core {
             log: r.log.as_deref().cloned(),
             place: r.place().cloned(),
             executor: self.graph.proc(p).def.extras().executor.clone(),
-            resources: self.graph.proc(p).def.resources.clone(),
+            resources: self.graph.proc(p).def.extras().resources.clone(),
         }
     }
 
@@ -1052,7 +1052,7 @@ impl Core {
 /// Whether a proc's resources count against the local budget: it declares some, and its
 /// commands run on this machine.
 fn uses_budget(def: &ProcDef) -> bool {
-    def.extras().executor.is_none() && !def.resources.is_empty()
+    def.extras().executor.is_none() && !def.extras().resources.is_empty()
 }
 
 /// The error for a definition that needs more of a resource than the local budget holds
@@ -1066,7 +1066,7 @@ fn over_budget(
     if def.extras().executor.is_some() {
         return Ok(());
     }
-    let Some((res, need, have)) = budget.exceeded_by(&def.resources) else {
+    let Some((res, need, have)) = budget.exceeded_by(&def.extras().resources) else {
         return Ok(());
     };
     use crate::graph::resources::amount;

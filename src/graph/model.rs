@@ -219,7 +219,7 @@ impl Graph {
             return Err(GraphError::DuplicateProto(pattern.to_string()));
         }
         let template = Template::parse(pattern, &self.sep)?;
-        for (arg, _) in &def.arg_choices {
+        for (arg, _) in &def.extras().arg_choices {
             if !template.params().any(|p| p == arg) {
                 return Err(GraphError::BadPattern {
                     pattern: pattern.to_string(),
@@ -262,6 +262,7 @@ impl Graph {
             RuleSource::Proto(id) => &self.protos[id].def,
         };
         let rules = def
+            .extras()
             .rdeps
             .iter()
             .map(|r| {
@@ -418,7 +419,7 @@ impl Graph {
 
     fn choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
         let p = &self.protos[proto];
-        let Some((_, choices)) = p.def.arg_choices.iter().find(|(a, _)| a == arg) else {
+        let Some((_, choices)) = p.def.extras().arg_choices.iter().find(|(a, _)| a == arg) else {
             return self.mapped_choices(proto, arg);
         };
         match choices {
@@ -660,7 +661,7 @@ mod tests {
     fn def(choices: &[(&str, &[&str])], deps: &[&str]) -> Arc<ProcDef> {
         let mut d = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), "test".into());
         d.deps = deps.iter().map(|d| DepSpec::Name(d.to_string())).collect();
-        d.arg_choices = choices
+        d.extras_mut().arg_choices = choices
             .iter()
             .map(|(k, v)| {
                 let values = v.iter().map(|s| s.to_string()).collect();

@@ -61,12 +61,13 @@ impl Core {
         work: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
         let node = self.graph.proc(x);
-        if node.def.when_scheduled.is_empty() {
+        if node.def.extras().when_scheduled.is_empty() {
             return Ok(());
         }
         let name = node.name.clone();
         let rules: Vec<(String, Result<String, GraphError>)> = node
             .def
+            .extras()
             .when_scheduled
             .iter()
             .map(|p| (p.clone(), fill_text(p, &node.args)))
@@ -195,7 +196,10 @@ impl Core {
         d: ProcId,
         work: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
-        let (pw, dw) = (self.graph.proc(p).def.wave, self.graph.proc(d).def.wave);
+        let (pw, dw) = (
+            self.graph.proc(p).def.extras().wave,
+            self.graph.proc(d).def.extras().wave,
+        );
         if dw > pw {
             return Err(GraphError::WaveViolation {
                 dependent: self.graph.proc(p).name.to_string(),

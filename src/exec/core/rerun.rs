@@ -76,7 +76,8 @@ impl Core {
                 continue;
             }
             let was_ready = self.runs[p].unmet == 0;
-            for d in self.runs[p].dep_ids.to_vec() {
+            let deps = self.runs[p].dep_ids.clone();
+            for &d in &deps {
                 let counts = if reset[p] {
                     !self.runs[d].state.is_complete()
                 } else {
@@ -191,7 +192,8 @@ impl Core {
         r.retry_pending = false;
         r.started_at = WallTime::NONE;
         r.unmet = 0;
-        for d in self.runs[p].dep_ids.to_vec() {
+        let deps = self.runs[p].dep_ids.clone();
+        for &d in &deps {
             if !self.runs[d].state.is_complete() {
                 self.wait_on(p, d);
             }

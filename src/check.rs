@@ -142,15 +142,15 @@ pub fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
         for dep in &n.deps {
             // The wave of the proc the dependency names, or of the proto that makes it.
             let dep_wave = match g.lookup(dep) {
-                Some(d) => Some(g.proc(d).def.wave),
+                Some(d) => Some(g.proc(d).def.extras().wave),
                 None => match g.find_proto(dep) {
-                    Ok(Some((p, _))) => Some(g.proto(p).def.wave),
+                    Ok(Some((p, _))) => Some(g.proto(p).def.extras().wave),
                     _ => None,
                 },
             };
             match dep_wave {
                 Some(dw) => {
-                    let pw = n.def.wave;
+                    let pw = n.def.extras().wave;
                     if dw > pw {
                         let e = GraphError::WaveViolation {
                             dependent: n.name.to_string(),
@@ -198,6 +198,7 @@ fn sample_args(template: &Template, def: &ProcDef) -> Vec<(String, String)> {
         .params()
         .map(|param| {
             let value = def
+                .extras()
                 .arg_choices
                 .iter()
                 .find(|(a, _)| a == param)

@@ -38,6 +38,7 @@ pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String 
         let mut line = format!("  {:<width$}  {help}", p.template.text());
         let choices: Vec<String> = p
             .def
+            .extras()
             .arg_choices
             .iter()
             .map(|(arg, ch)| match ch {
@@ -95,8 +96,11 @@ pub fn dot(c: &Core, scheduled_only: bool) -> String {
             continue;
         }
         let mut attrs = Vec::new();
-        if n.def.wave != 0 {
-            attrs.push(format!("xlabel={}", quote(&format!("wave {}", n.def.wave))));
+        if n.def.extras().wave != 0 {
+            attrs.push(format!(
+                "xlabel={}",
+                quote(&format!("wave {}", n.def.extras().wave))
+            ));
         }
         if let Some(h) = &n.def.extras().help {
             attrs.push(format!("tooltip={}", quote(h)));

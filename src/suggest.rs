@@ -73,6 +73,7 @@ fn proto_names(p: &Proto) -> Vec<String> {
     for param in p.template.params() {
         let Some(Choices::List(values)) = p
             .def
+            .extras()
             .arg_choices
             .iter()
             .find(|(a, _)| a == param)

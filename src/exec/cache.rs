@@ -26,7 +26,7 @@ use rhai::{Dynamic, Map};
 
 use crate::fnv::Fnv;
 use crate::graph::{
-    Body, CallFailure, Callback, FileSpec, OutputSpec, ProcNode, call_strings, closure_ctx,
+    Body, CallFailure, Callback, FileSpec, OutputSpec, ProcId, ProcNode, call_strings, closure_ctx,
     fill_known,
 };
 use crate::store::{CacheRow, ProcRecord, Store, StoreError};
@@ -35,11 +35,10 @@ use crate::store::{CacheRow, ProcRecord, Store, StoreError};
 pub struct Cache {
     store: Arc<Store>,
     rows: HashMap<String, Arc<CacheRow>>,
-    /// Procs that ran in this run without saving a result ([`Cache::touch`]), with the
-    /// sequence number of their new stamp. Every other proc's stamp is in its row. Keyed
-    /// by the graph's own name of the proc (shared, not copied: a run of 10,000 command
-    /// procs touches every one of them).
-    touched: HashMap<Arc<str>, u64>,
+    /// Procs that ran in this run without saving a result ([`Cache::touch`]): the
+    /// sequence number of their new stamp, by proc id (0: none). Every other proc's stamp
+    /// is in its row. Eight bytes a proc: a run of 10,000 command procs touches every one.
+    touched: Vec<u64>,
     begun: bool,
     script: String,
     args: Vec<String>,
@@ -115,7 +114,7 @@ impl Cache {
         Cache {
             store,
             rows,
-            touched: HashMap::new(),
+            touched: Vec::new(),
             begun: false,
             script,
             args,
@@ -201,17 +200,24 @@ impl Cache {
         self.rows.get(name)
     }
 
-    /// The current stamp of a proc (empty when it never ran with a DB).
-    pub fn stamp(&self, name: &str) -> String {
-        self.stamp_of(name).unwrap_or_default()
+    /// The current stamp of proc `id`, named `name` (empty when it never ran with a DB).
+    pub fn stamp(&self, id: ProcId, name: &str) -> String {
+        self.stamp_of(id, name).unwrap_or_default()
     }
 
     /// The stamp of a proc, if it has one: in its cached row, or given in this run.
-    fn stamp_of(&self, name: &str) -> Option<String> {
-        match (self.rows.get(name), self.touched.get(name)) {
+    fn stamp_of(&self, id: ProcId, name: &str) -> Option<String> {
+        match (self.rows.get(name), self.touched.get(id)) {
             (Some(row), _) => Some(row.stamp.clone()),
-            (None, Some(&seq)) => Some(self.stamp_text(seq)),
-            (None, None) => None,
+            (None, Some(&seq)) if seq > 0 => Some(self.stamp_text(seq)),
+            (None, _) => None,
+        }
+    }
+
+    /// Forgets the stamp proc `id` was given in this run, if any.
+    fn untouch(&mut self, id: ProcId) {
+        if let Some(seq) = self.touched.get_mut(id) {
+            *seq = 0;
         }
     }
 
@@ -226,39 +232,44 @@ impl Cache {
         self.stamp_seq
     }
 
-    /// Saves a result; `fresh` gives the proc a new stamp (it really ran).
-    pub fn save(&mut self, name: &str, result: String, fingerprint: String, fresh: bool) {
-        let stamp = match self.stamp_of(name) {
+    /// Saves the result of proc `id`, named `name`; `fresh` gives it a new stamp (it
+    /// really ran).
+    pub fn save(&mut self, id: ProcId, name: &str, result: String, fp: String, fresh: bool) {
+        let stamp = match self.stamp_of(id, name) {
             Some(old) if !fresh => old,
             _ => {
                 let seq = self.next_stamp();
                 self.stamp_text(seq)
             }
         };
-        self.touched.remove(name);
+        self.untouch(id);
         let row = CacheRow {
             result,
-            fingerprint,
+            fingerprint: fp,
             stamp,
         };
         self.store.save(name, row.clone());
         self.rows.insert(name.to_string(), Arc::new(row));
     }
 
-    /// Gives a proc a new stamp without saving a result (a proc that is never UP_TO_DATE
-    /// ran); a cached result of an earlier definition of it is forgotten.
-    pub fn touch(&mut self, name: &Arc<str>) {
-        self.invalidate(name);
+    /// Gives proc `id`, named `name`, a new stamp without saving a result (a proc that is
+    /// never UP_TO_DATE ran); a cached result of an earlier definition of it is forgotten.
+    pub fn touch(&mut self, id: ProcId, name: &str) {
+        self.invalidate(id, name);
         let seq = self.next_stamp();
-        self.touched.insert(name.clone(), seq);
+        if self.touched.len() <= id {
+            self.touched.resize(id + 1, 0);
+        }
+        self.touched[id] = seq;
     }
 
-    /// Forgets a proc's result: it failed, so what is cached is stale.
-    pub fn invalidate(&mut self, name: &str) {
+    /// Forgets the result of proc `id`, named `name`: it failed, so what is cached is
+    /// stale.
+    pub fn invalidate(&mut self, id: ProcId, name: &str) {
         if self.rows.remove(name).is_some() {
             self.store.invalidate(name);
         }
-        self.touched.remove(name);
+        self.untouch(id);
     }
 
     /// Starts the run's history row, once.
@@ -809,7 +820,7 @@ mod tests {
     }
 
     #[test]
-    fn a_touched_proc_is_keyed_by_the_graphs_own_name_and_gets_a_stamp() {
+    fn a_touched_proc_gets_a_new_stamp_each_time_until_its_result_is_saved() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db"), Arc::new(|_| {})).unwrap();
         let mut cache = Cache::new(
@@ -820,25 +831,28 @@ mod tests {
             false,
             SystemTime::now(),
         );
-        let name: Arc<str> = Arc::from("build");
-        cache.touch(&name);
+        assert_eq!(cache.stamp(3, "build"), "");
+        cache.touch(3, "build");
+        let first = cache.stamp(3, "build");
+        assert!(first.ends_with(".1"), "{first}");
         assert_eq!(
-            Arc::strong_count(&name),
-            2,
-            "the key is the name, not a copy"
+            cache.stamp(2, "other"),
+            "",
+            "only the proc touched has a stamp"
         );
+        cache.touch(3, "build");
+        assert!(cache.stamp(3, "build").ends_with(".2"));
+        cache.invalidate(3, "build");
+        assert_eq!(cache.stamp(3, "build"), "", "a failure forgets the stamp");
+        cache.touch(3, "build");
+        cache.save(3, "build", "1".into(), "fp".into(), false);
+        let saved = cache.stamp(3, "build");
         assert!(
-            cache.stamp("build").ends_with(".1"),
-            "{}",
-            cache.stamp("build")
+            saved.ends_with(".3"),
+            "the saved row keeps the stamp: {saved}"
         );
-        cache.touch(&name);
-        assert_eq!(Arc::strong_count(&name), 2);
-        assert!(
-            cache.stamp("build").ends_with(".2"),
-            "{}",
-            cache.stamp("build")
-        );
+        cache.save(3, "build", "2".into(), "fp".into(), true);
+        assert!(cache.stamp(3, "build").ends_with(".4"));
         cache.store().close();
     }
 

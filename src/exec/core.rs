@@ -45,7 +45,7 @@ use super::cache::{Cache, Fingerprint};
 use super::freshness::{JudgeSpec, Judgement};
 use super::state::State;
 pub use crate::event::{ProcSummary, QueueView};
-use crate::graph::{Graph, GraphError, ProcDef, ProcId};
+use crate::graph::{Graph, GraphError, List, ProcDef, ProcId};
 
 /// Opens the task DB: `None` when there is none (or it cannot be used).
 pub type CacheOpener = Box<dyn FnOnce() -> Option<Cache> + Send>;
@@ -158,8 +158,9 @@ struct Run {
     resolved: bool,
     /// Unfinished dependencies (a `u32`: the run state of every proc is kept to the end).
     unmet: u32,
-    dep_ids: Vec<ProcId>,
-    dependents: Vec<ProcId>,
+    /// Thin lists (one word each when empty, as most are).
+    dep_ids: List<ProcId>,
+    dependents: List<ProcId>,
     /// Ready or running: counts towards its wave.
     active: bool,
     holds_slot: bool,
@@ -173,19 +174,19 @@ struct Run {
     locks_held: bool,
     attempts: u32,
     /// Since when it is ready to start (its dependencies done, or its retry due).
-    ready_at: Option<Instant>,
+    ready_at: Moment,
     /// From its first start to its final state (see [`Live`]); none before and after.
     live: Option<Box<Live>>,
-    started_at: Option<std::time::SystemTime>,
+    started_at: WallTime,
     /// Boxed: most procs have none, and a run may hold many procs.
     fingerprint: Option<Box<Fingerprint>>,
     /// Counted as done by the dry runner (`--dry-run`) without running.
     dry: bool,
-    duration: Option<Duration>,
+    duration: Span,
     result: Option<Dynamic>,
     exit_code: Option<i32>,
-    /// Boxed, without a `PathBuf`'s unused room.
-    log: Option<Box<std::path::Path>>,
+    /// Boxed: one word when absent (most procs print nothing and keep no log).
+    log: Option<Box<std::path::PathBuf>>,
     /// What few procs have, boxed (one word when absent): a run may hold many procs.
     rare: Option<Box<Rare>>,
     /// Watch mode: its inputs (or a dependency) changed while it was running or being
@@ -201,8 +202,8 @@ impl Run {
             state: State::Idle,
             resolved: false,
             unmet: 0,
-            dep_ids: Vec::new(),
-            dependents: Vec::new(),
+            dep_ids: List::new(),
+            dependents: List::new(),
             active: false,
             holds_slot: false,
             holds_resources: false,
@@ -211,12 +212,12 @@ impl Run {
             judging: false,
             locks_held: false,
             attempts: 0,
-            ready_at: None,
+            ready_at: Moment::NONE,
             live: None,
-            started_at: None,
+            started_at: WallTime::NONE,
             fingerprint: None,
             dry: false,
-            duration: None,
+            duration: Span::NONE,
             result: None,
             exit_code: None,
             log: None,
@@ -359,6 +360,8 @@ pub struct Core {
     actions: Vec<Action>,
     /// Watch mode: the current cycle (0 for the first run; see [`Core::rerun`]).
     cycle: u32,
+    /// When the core was made: the run states' [`Moment`]s count from it.
+    epoch: Epoch,
 }
 
 impl Core {
@@ -400,6 +403,7 @@ impl Core {
             judging: Vec::new(),
             actions: Vec::new(),
             cycle: 0,
+            epoch: Epoch::now(),
         }
     }
 
@@ -651,9 +655,13 @@ impl Core {
     /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
     /// fail the procs involved and are returned to the caller.
     pub fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
-        let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
-        self.prepare(&roots)?;
-        let mut work = Vec::new();
+        // Without protos there is nothing to prepare (see `prepare`), nor a list of roots
+        // to make for it.
+        if self.graph.has_protos() {
+            let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
+            self.prepare(&roots)?;
+        }
+        let mut work = Vec::with_capacity(ids.len());
         let mut first_err = None;
         for &id in ids {
             if let Err(e) = self.want(id, &mut work) {
@@ -682,10 +690,12 @@ impl Core {
             }
             return;
         }
-        self.runs[p].ready_at.get_or_insert_with(Instant::now);
+        if self.runs[p].ready_at.is_none() {
+            self.runs[p].ready_at = self.epoch.moment();
+        }
         if !self.runs[p].active {
             self.runs[p].active = true;
-            self.waves.activate(self.graph.proc(p).def.wave);
+            self.waves.activate(self.graph.proc(p).def.extras().wave);
         }
         self.enqueue(p);
     }
@@ -728,7 +738,7 @@ impl Core {
     fn deactivate(&mut self, p: ProcId) {
         if self.runs[p].active {
             self.runs[p].active = false;
-            self.waves.deactivate(self.graph.proc(p).def.wave);
+            self.waves.deactivate(self.graph.proc(p).def.extras().wave);
         }
     }
 
@@ -818,8 +828,8 @@ impl Core {
                 continue;
             }
             let def = self.graph.proc(p).def.clone();
-            if self.waves.blocks(def.wave) {
-                self.waves.park(def.wave, p);
+            if self.waves.blocks(def.extras().wave) {
+                self.waves.park(def.extras().wave, p);
                 continue;
             }
             if self.needs_judging(p) {
@@ -836,7 +846,7 @@ impl Core {
                     Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
                 }
             }
-            if let Some(l) = self.locks.held(&def.locks) {
+            if let Some(l) = self.locks.held(&def.extras().locks) {
                 self.locks.park(l, p);
                 continue;
             }
@@ -851,7 +861,7 @@ impl Core {
             if uses_budget(&def) {
                 let runs = &self.runs;
                 let wanted = |q: ProcId| runs[q].state == State::Wanted;
-                if !self.budget.admit(p, &def.resources, wanted) {
+                if !self.budget.admit(p, &def.extras().resources, wanted) {
                     continue;
                 }
             }
@@ -867,7 +877,7 @@ impl Core {
             .fingerprint
             .as_ref()
             .map_or(Dynamic::UNIT, |f| f.input_map());
-        self.locks.take(&def.locks, p);
+        self.locks.take(&def.extras().locks, p);
         if def.interactive {
             self.console.take(p);
         }
@@ -883,22 +893,24 @@ impl Core {
         }
         let cancel = CancellationToken::new();
         let r = &mut self.runs[p];
-        r.locks_held = !def.locks.is_empty();
+        r.locks_held = !def.extras().locks.is_empty();
         r.state = State::Running;
         if uses_budget(&def) {
             r.holds_resources = true;
-            self.budget.take(&def.resources);
+            self.budget.take(&def.extras().resources);
         }
         r.attempts += 1;
         let first = r.attempts == 1;
         let ready = r.ready_at.take();
-        r.started_at.get_or_insert_with(std::time::SystemTime::now);
+        if r.started_at.is_none() {
+            r.started_at = WallTime::of(std::time::SystemTime::now());
+        }
         let live = r.live();
         // A retry's wait is between its attempts, inside its duration: not counted again.
         if let Some(ready) = ready
             && first
         {
-            live.waited += ready.elapsed();
+            live.waited += self.epoch.since(ready);
         }
         // Room for one attempt, not the four a first push makes: most procs run once.
         live.attempt_log.reserve_exact(1);
@@ -932,9 +944,9 @@ impl Core {
             r.holds_resources = false;
             let def = self.graph.proc(p).def.clone();
             if r.waiting {
-                self.budget.resume(&def.resources);
+                self.budget.resume(&def.extras().resources);
             }
-            for q in self.budget.give(&def.resources) {
+            for q in self.budget.give(&def.extras().resources) {
                 self.enqueue(q);
             }
         }
@@ -942,7 +954,7 @@ impl Core {
         if r.locks_held {
             r.locks_held = false;
             let def = self.graph.proc(p).def.clone();
-            for q in self.locks.release(&def.locks, p) {
+            for q in self.locks.release(&def.extras().locks, p) {
                 self.enqueue(q);
             }
         }
@@ -987,13 +999,13 @@ impl Core {
             state: r.state,
             result: r.result.clone(),
             error: r.error().cloned(),
-            started: r.started_at,
-            duration: r.duration,
+            started: r.started_at.get(),
+            duration: r.duration.get(),
             exit_code: r.exit_code,
-            log: r.log.clone().map(Into::into),
+            log: r.log.as_deref().cloned(),
             place: r.place().cloned(),
             executor: self.graph.proc(p).def.extras().executor.clone(),
-            resources: self.graph.proc(p).def.resources.clone(),
+            resources: self.graph.proc(p).def.extras().resources.clone(),
         }
     }
 
@@ -1040,7 +1052,7 @@ impl Core {
 /// Whether a proc's resources count against the local budget: it declares some, and its
 /// commands run on this machine.
 fn uses_budget(def: &ProcDef) -> bool {
-    def.extras().executor.is_none() && !def.resources.is_empty()
+    def.extras().executor.is_none() && !def.extras().resources.is_empty()
 }
 
 /// The error for a definition that needs more of a resource than the local budget holds
@@ -1054,7 +1066,7 @@ fn over_budget(
     if def.extras().executor.is_some() {
         return Ok(());
     }
-    let Some((res, need, have)) = budget.exceeded_by(&def.resources) else {
+    let Some((res, need, have)) = budget.exceeded_by(&def.extras().resources) else {
         return Ok(());
     };
     use crate::graph::resources::amount;
@@ -1072,6 +1084,7 @@ fn over_budget(
     )))
 }
 
+mod clock;
 mod cycle;
 mod judging;
 mod outcomes;
@@ -1082,6 +1095,7 @@ mod rerun;
 mod resolve;
 mod waiting;
 
+use clock::{Epoch, Moment, Span, WallTime};
 use queue::{Budget, Console, Lanes, Locks, Pools, ReadyQueue, Waves};
 use record::{Attempt, Unsaved};
 

@@ -13,6 +13,13 @@ fn def() -> ProcDef {
     ProcDef::new(Body::Cmd(["true"].into_iter().collect()), "test".into())
 }
 
+/// A definition in wave `w`.
+fn in_wave(w: i64) -> ProcDef {
+    let mut d = def();
+    d.extras_mut().wave = w;
+    d
+}
+
 fn with_deps(deps: &[&str]) -> ProcDef {
     ProcDef {
         deps: deps.iter().map(|d| DepSpec::Name(d.to_string())).collect(),
@@ -87,9 +94,10 @@ fn the_parallel_limit_bounds_starts_and_ties_go_to_the_earliest_proc() {
 #[test]
 fn a_held_lock_parks_procs_until_it_is_released() {
     let mut c = core(4);
-    let locked = || ProcDef {
-        locks: vec!["L".into()].into(),
-        ..def()
+    let locked = || {
+        let mut d = def();
+        d.extras_mut().locks = vec!["L".into()].into();
+        d
     };
     let a = add(&mut c, "a", locked());
     let b = add(&mut c, "b", locked());
@@ -103,7 +111,7 @@ fn a_held_lock_parks_procs_until_it_is_released() {
 #[test]
 fn a_higher_wave_waits_for_every_lower_wave_proc() {
     let mut c = core(4);
-    let hi = add(&mut c, "hi", ProcDef { wave: 1, ..def() });
+    let hi = add(&mut c, "hi", in_wave(1));
     let lo1 = add(&mut c, "lo1", def());
     let lo2 = add(&mut c, "lo2", def());
     c.start(&[hi, lo1, lo2]).unwrap();
@@ -117,7 +125,7 @@ fn a_higher_wave_waits_for_every_lower_wave_proc() {
 #[test]
 fn depending_on_a_higher_wave_is_an_error() {
     let mut c = core(4);
-    add(&mut c, "hi", ProcDef { wave: 2, ..def() });
+    add(&mut c, "hi", in_wave(2));
     let lo = add(&mut c, "lo", with_deps(&["hi"]));
     let err = c.start(&[lo]).unwrap_err();
     assert!(matches!(err, GraphError::WaveViolation { .. }), "{err}");
@@ -453,7 +461,7 @@ fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row()
         "the wait ends once the DB is open"
     );
     assert!(
-        !c.cache().expect("cache").stamp("q").is_empty(),
+        !c.cache().expect("cache").stamp(q, "q").is_empty(),
         "q's stamp"
     );
     // A dependent, judged now that the DB is open (here and now: it has no inputs).

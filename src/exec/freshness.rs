@@ -81,22 +81,23 @@ pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
 /// it gets a new stamp, so that its dependents see that it ran.
 pub fn save_result(
     cache: &mut Cache,
-    name: &Arc<str>,
+    id: ProcId,
+    name: &str,
     hash: Option<&str>,
     outcome: Outcome,
 ) -> Outcome {
     let Some(hash) = hash.filter(|h| !h.is_empty()) else {
-        cache.touch(name);
+        cache.touch(id, name);
         return outcome;
     };
     match outcome {
         Outcome::Success(v) => match cache::to_json(&v) {
             Ok(json) => {
-                cache.save(name, json, hash.to_string(), true);
+                cache.save(id, name, json, hash.to_string(), true);
                 Outcome::Success(v)
             }
             Err(e) => {
-                cache.invalidate(name);
+                cache.invalidate(id, name);
                 Outcome::Failed {
                     error: format!(
                         "its result cannot be stored in the task DB ({e}); return maps, arrays, strings, numbers, booleans or ()"
@@ -106,12 +107,12 @@ pub fn save_result(
             }
         },
         Outcome::Skipped { why } => {
-            cache.save(name, "null".into(), hash.to_string(), false);
+            cache.save(id, name, "null".into(), hash.to_string(), false);
             Outcome::Skipped { why }
         }
         Outcome::WouldRun => Outcome::WouldRun,
         failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {
-            cache.invalidate(name);
+            cache.invalidate(id, name);
             failed
         }
     }

@@ -325,7 +325,7 @@ impl Scheduler {
                 sched.reporter.progress(&proc, &format!("on {place}"));
             }
         });
-        let remote = e.launcher(name, &def.resources, placed, self.local.clone());
+        let remote = e.launcher(name, &def.extras().resources, placed, self.local.clone());
         Arc::new(Policed::new(self.policy.clone(), remote))
     }
 

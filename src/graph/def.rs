@@ -95,6 +95,11 @@ impl<T> List<T> {
     pub fn push(&mut self, item: T) {
         self.0.get_or_insert_default().push(item);
     }
+
+    /// Removes every item (and frees their room).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
 }
 
 impl<T> Default for List<T> {
@@ -133,19 +138,15 @@ impl<'a, T> IntoIterator for &'a List<T> {
 }
 
 /// Options shared by a proc and by every proc a proto creates. Kept small (options most
-/// procs leave out take a word each): a run holds the definition of each of its procs.
+/// procs leave out take a word each, or are [`Extras`]): a run holds the definition of
+/// each of its procs.
 #[derive(Clone)]
 pub struct ProcDef {
     pub deps: List<DepSpec>,
     pub no_failures: bool,
-    pub rdeps: List<String>,
-    pub when_scheduled: List<String>,
     pub now: bool,
-    pub wave: i64,
-    pub locks: List<String>,
     pub body: Body,
     pub env: List<(String, String)>,
-    pub arg_choices: List<(String, Choices)>,
     pub inputs: List<FileSpec>,
     pub outputs: List<OutputSpec>,
     /// Never UP_TO_DATE: side effects (deploys, notifications).
@@ -154,8 +155,6 @@ pub struct ProcDef {
     pub output: Option<OutputMode>,
     /// `interactive`: the proc gets the terminal and runs alone.
     pub interactive: bool,
-    /// What one run needs, counted against the local budget (or asked of Slurm).
-    pub resources: super::Resources,
     /// Where the `proc(...)`/`proto(...)` call is.
     pub origin: Origin,
     /// The options few procs set, read with [`ProcDef::extras`].
@@ -165,6 +164,13 @@ pub struct ProcDef {
 /// Options of a [`ProcDef`] that few procs set, in a box made when one is set.
 #[derive(Clone)]
 pub struct Extras {
+    pub rdeps: List<String>,
+    pub when_scheduled: List<String>,
+    pub wave: i64,
+    pub locks: List<String>,
+    pub arg_choices: List<(String, Choices)>,
+    /// What one run needs, counted against the local budget (or asked of Slurm).
+    pub resources: super::Resources,
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub retry_delay: Duration,
@@ -179,6 +185,12 @@ pub struct Extras {
 
 /// Every extra option at its default.
 static NO_EXTRAS: Extras = Extras {
+    rdeps: List::new(),
+    when_scheduled: List::new(),
+    wave: 0,
+    locks: List::new(),
+    arg_choices: List::new(),
+    resources: super::Resources::new(),
     timeout: None,
     retries: 0,
     retry_delay: Duration::ZERO,
@@ -200,28 +212,23 @@ impl ProcDef {
         ProcDef {
             deps: List::new(),
             no_failures: false,
-            rdeps: List::new(),
-            when_scheduled: List::new(),
             now: false,
-            wave: 0,
-            locks: List::new(),
             body,
             env: List::new(),
-            arg_choices: List::new(),
             inputs: List::new(),
             outputs: List::new(),
             no_skip: false,
             output: None,
             interactive: false,
-            resources: super::Resources::default(),
             origin,
             extras: None,
         }
     }
 
-    /// Its `timeout`, `retries`, `retry_delay`, `cwd`, `help`, `arg_choices` closure and
-    /// `executor`: kept apart, as most definitions set none of them and a run holds the
-    /// definition of each of its procs.
+    /// Its `rdeps`, `when_scheduled` targets, `wave`, `locks`, `arg_choices`,
+    /// `resources`, `timeout`, `retries`, `retry_delay`, `cwd`, `help`, `arg_choices`
+    /// closure and `executor`: kept apart, as most definitions set none of them and a run
+    /// holds the definition of each of its procs.
     pub fn extras(&self) -> &Extras {
         self.extras.as_deref().unwrap_or(&NO_EXTRAS)
     }

@@ -1,6 +1,7 @@
 //! The [`Graph`]: every proc and proto of a run, name lookup and creation from protos.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use rhai::Map;
@@ -54,7 +55,7 @@ pub struct RdepRule {
 #[derive(Debug)]
 pub struct Graph {
     procs: Vec<ProcNode>,
-    by_name: HashMap<Arc<str>, ProcId>,
+    by_name: NameIndex,
     protos: Vec<Proto>,
     proto_by_name: HashMap<String, ProtoId>,
     rdep_rules: Vec<RdepRule>,
@@ -68,7 +69,7 @@ impl Default for Graph {
     fn default() -> Self {
         Graph {
             procs: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: NameIndex::default(),
             protos: Vec::new(),
             proto_by_name: HashMap::new(),
             rdep_rules: Vec::new(),
@@ -127,7 +128,7 @@ impl Graph {
 
     /// Looks a proc up by its exact name.
     pub fn lookup(&self, name: &str) -> Option<ProcId> {
-        self.by_name.get(name).copied()
+        self.by_name.get(&self.procs, name)
     }
 
     /// Every proc, in registration order.
@@ -202,7 +203,7 @@ impl Graph {
         if has_placeholders(name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));
         }
-        if self.by_name.contains_key(name) {
+        if self.lookup(name).is_some() {
             return Err(GraphError::DuplicateProc(name.to_string()));
         }
         let deps = self.dep_names(name, &def, &[])?;
@@ -218,7 +219,7 @@ impl Graph {
             return Err(GraphError::DuplicateProto(pattern.to_string()));
         }
         let template = Template::parse(pattern, &self.sep)?;
-        for (arg, _) in &def.arg_choices {
+        for (arg, _) in &def.extras().arg_choices {
             if !template.params().any(|p| p == arg) {
                 return Err(GraphError::BadPattern {
                     pattern: pattern.to_string(),
@@ -261,6 +262,7 @@ impl Graph {
             RuleSource::Proto(id) => &self.protos[id].def,
         };
         let rules = def
+            .extras()
             .rdeps
             .iter()
             .map(|r| {
@@ -283,10 +285,15 @@ impl Graph {
         deps: Vec<String>,
     ) -> ProcId {
         let id = self.procs.len();
-        let name: Arc<str> = Arc::from(name);
-        self.by_name.insert(name.clone(), id);
+        let (len, cap) = (self.procs.len(), self.procs.capacity());
+        if len == cap {
+            // Grown by a quarter, not doubled: a run of many procs would keep up to as much
+            // room again unused for its whole length.
+            self.procs.reserve_exact((cap / 4).max(4));
+        }
+        self.by_name.insert(&self.procs, name, id);
         self.procs.push(ProcNode {
-            name,
+            name: Arc::from(name),
             def,
             args: args.into(),
             proto,
@@ -412,7 +419,7 @@ impl Graph {
 
     fn choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
         let p = &self.protos[proto];
-        let Some((_, choices)) = p.def.arg_choices.iter().find(|(a, _)| a == arg) else {
+        let Some((_, choices)) = p.def.extras().arg_choices.iter().find(|(a, _)| a == arg) else {
             return self.mapped_choices(proto, arg);
         };
         match choices {
@@ -565,6 +572,35 @@ impl Graph {
     }
 }
 
+/// The procs' names, as indices into the graph's procs (each name is kept once, in its
+/// [`ProcNode`]): four bytes an entry, where a map from names would take 24.
+#[derive(Debug, Default)]
+struct NameIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl NameIndex {
+    /// The id of the proc named `name`.
+    fn get(&self, procs: &[ProcNode], name: &str) -> Option<ProcId> {
+        let hash = self.hasher.hash_one(name);
+        self.table
+            .find(hash, |&id| &*procs[id as usize].name == name)
+            .map(|&id| id as ProcId)
+    }
+
+    /// Adds `id`, the proc named `name` (not in `procs` yet).
+    fn insert(&mut self, procs: &[ProcNode], name: &str, id: ProcId) {
+        // Four billion procs would take hundreds of gigabytes before this.
+        let id = u32::try_from(id).expect("fewer than 2^32 procs");
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(name);
+        self.table.insert_unique(hash, id, |&other| {
+            hasher.hash_one(&*procs[other as usize].name)
+        });
+    }
+}
+
 /// The args of a proc as a Rhai map (`ctx.args`).
 pub fn args_map(args: &[(String, String)]) -> Map {
     args.iter()
@@ -625,7 +661,7 @@ mod tests {
     fn def(choices: &[(&str, &[&str])], deps: &[&str]) -> Arc<ProcDef> {
         let mut d = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), "test".into());
         d.deps = deps.iter().map(|d| DepSpec::Name(d.to_string())).collect();
-        d.arg_choices = choices
+        d.extras_mut().arg_choices = choices
             .iter()
             .map(|(k, v)| {
                 let values = v.iter().map(|s| s.to_string()).collect();

@@ -274,7 +274,7 @@ mod tests {
         let mut g = Graph::default();
         let cb = returns(rhai::Array::from(["a".into(), "b".into()]));
         let mut def = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), Origin::from("t"));
-        def.arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))].into();
+        def.extras_mut().arg_choices = vec![("x".into(), Choices::Closure(cb.clone()))].into();
         g.add_proto("t::[x]", Arc::new(def)).unwrap();
         let need = needs(g.expand("t::*").unwrap_err()).remove(0);
         let key = need.key().clone();
@@ -318,7 +318,7 @@ mod tests {
         let cb = returns("dep");
         let mut def = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), Origin::from("t"));
         def.deps = vec![DepSpec::Closure(cb.clone())].into();
-        def.arg_choices = vec![(
+        def.extras_mut().arg_choices = vec![(
             "x".into(),
             Choices::List(vec!["a".into(), "*".into(), "c".into()]),
         )]

@@ -32,6 +32,11 @@ impl PartialEq for Resources {
 impl Eq for Resources {}
 
 impl Resources {
+    /// No amounts.
+    pub const fn new() -> Resources {
+        Resources(None)
+    }
+
     /// The amounts given, if any.
     fn map(&self) -> Option<&BTreeMap<String, u64>> {
         self.0.as_deref()

@@ -178,9 +178,9 @@ pub fn parse(
     }
     for item in list(given.rdeps) {
         if item.is_string() {
-            def.rdeps.push(item.to_string());
+            def.extras_mut().rdeps.push(item.to_string());
         } else if let Some(ws) = item.clone().try_cast::<WhenScheduled>() {
-            def.when_scheduled.push(ws.0);
+            def.extras_mut().when_scheduled.push(ws.0);
         } else {
             return Err(err(format!(
                 "`rdeps` entries must be patterns or when_scheduled(...), not {}",
@@ -270,7 +270,7 @@ pub fn parse(
         })?;
     }
     if let Some(v) = given.wave {
-        def.wave = v.as_int().map_err(|t| {
+        def.extras_mut().wave = v.as_int().map_err(|t| {
             err(format!(
                 "`wave` must be an integer, not {}",
                 crate::diag::type_words(t)
@@ -279,8 +279,8 @@ pub fn parse(
     }
     for item in list(given.locks) {
         let l = item.to_string();
-        if !def.locks.contains(&l) {
-            def.locks.push(l);
+        if !def.extras().locks.contains(&l) {
+            def.extras_mut().locks.push(l);
         }
     }
     if let Some(v) = given.timeout {
@@ -326,7 +326,7 @@ pub fn parse(
         let m = v.try_cast::<Map>().ok_or_else(|| {
             err("`resources` must be a map like #{ cpus: 2, mem: \"4G\" }".into())
         })?;
-        def.resources =
+        def.extras_mut().resources =
             crate::graph::resources::parse(&m).map_err(|m| err(format!("`resources`: {m}")))?;
     }
     let choices = given.arg_choices;
@@ -350,7 +350,7 @@ pub fn parse(
                     crate::diag::type_words(v.type_name())
                 )));
             };
-            def.arg_choices.push((k.to_string(), choices));
+            def.extras_mut().arg_choices.push((k.to_string(), choices));
         }
     }
 

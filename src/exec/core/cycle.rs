@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use crate::graph::ProcId;
 
 /// A cycle among the live procs reachable from `roots`, as the path that closes it
-/// (`[a, b, a]`), if any (depth-first, three colours).
+/// (`[a, b, a]`), if any (depth-first, three colours). A proc without dependencies closes
+/// no cycle: it is not walked, nor marked (most procs of a large run have none, and a
+/// mark each would be a table of them all for every operation).
 pub(crate) fn find<'a>(
     roots: &[ProcId],
     deps: impl Fn(ProcId) -> &'a [ProcId],
@@ -31,7 +33,7 @@ pub(crate) fn find<'a>(
     };
     let mut stack: Vec<(ProcId, usize)> = Vec::new();
     for &root in roots {
-        if marks.get(root).copied().flatten().is_some() {
+        if deps(root).is_empty() || marks.get(root).copied().flatten().is_some() {
             continue;
         }
         stack.push((root, 0));
@@ -44,7 +46,7 @@ pub(crate) fn find<'a>(
                 continue;
             };
             *idx += 1;
-            if !live(next) {
+            if !live(next) || deps(next).is_empty() {
                 continue;
             }
             match marks.get(next).copied().flatten() {

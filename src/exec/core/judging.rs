@@ -28,7 +28,7 @@ impl Core {
             .iter()
             .map(|&d| {
                 let name = &*self.graph.proc(d).name;
-                let stamp = cache.map_or_else(String::new, |c| c.stamp(name));
+                let stamp = cache.map_or_else(String::new, |c| c.stamp(d, name));
                 (name.to_string(), stamp)
             })
             .collect()

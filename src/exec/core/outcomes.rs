@@ -2,10 +2,10 @@
 
 use rhai::Dynamic;
 
-use super::{AbortReason, Action, Core, State, Unsaved, Wake};
+use super::{AbortReason, Action, Core, Span, State, Unsaved, Wake};
 use crate::exec::freshness;
 use crate::exec::state::Outcome;
-use crate::graph::{Body, ProcId};
+use crate::graph::{Body, List, ProcId};
 
 impl Core {
     /// A job finished one attempt.
@@ -18,7 +18,7 @@ impl Core {
         if let Some(live) = self.runs[p].live.as_mut() {
             live.cancel = None;
         }
-        self.runs[p].log = log.map(std::path::PathBuf::into_boxed_path);
+        self.runs[p].log = log.map(Box::new);
         if self.runs[p].stale && self.aborted.is_none() {
             self.run_again(p);
             self.pump();
@@ -95,11 +95,11 @@ impl Core {
         let Some(cache) = self.cache.as_mut() else {
             // Only a proc that is never judged (no hash) runs while the DB opens.
             if self.opening_cache && hash.is_none() {
-                self.unsaved.push(Unsaved::Touch(name.clone()));
+                self.unsaved.push(Unsaved::Touch(p));
             }
             return outcome;
         };
-        freshness::save_result(cache, name, hash, outcome)
+        freshness::save_result(cache, p, name, hash, outcome)
     }
 
     /// A retry delay elapsed: the proc may run again.
@@ -110,7 +110,7 @@ impl Core {
             return;
         }
         r.retry_pending = false;
-        r.ready_at = Some(std::time::Instant::now());
+        r.ready_at = self.epoch.moment();
         if self.aborted.is_some() {
             let why = "run aborted before the retry".to_string();
             self.finish(p, State::Failed, Some(Dynamic::UNIT), Some(why), None);
@@ -136,7 +136,7 @@ impl Core {
         while let Some((p, state, result, error, exit_code)) = work.pop() {
             let dependents = self.finish_one(p, state, result, error, exit_code);
             if state.is_success() {
-                for d in dependents {
+                for &d in dependents.iter() {
                     let dr = &mut self.runs[d];
                     if dr.state != State::Wanted {
                         continue;
@@ -148,7 +148,7 @@ impl Core {
                 }
             } else {
                 let why = format!("dependency \"{}\" failed", self.graph.proc(p).name);
-                for d in dependents.into_iter().rev() {
+                for &d in dependents.iter().rev() {
                     if self.runs[d].state == State::Wanted {
                         // Marked now so that a proc reached twice is failed once.
                         self.runs[d].state = State::Idle;
@@ -167,7 +167,7 @@ impl Core {
         result: Option<Dynamic>,
         error: Option<String>,
         exit_code: Option<i32>,
-    ) -> Vec<ProcId> {
+    ) -> List<ProcId> {
         self.deactivate(p);
         self.pending -= 1;
         let r = &mut self.runs[p];
@@ -181,7 +181,7 @@ impl Core {
             .live
             .as_ref()
             .and_then(|l| l.first_start)
-            .map(|s| s.elapsed());
+            .map_or(Span::NONE, |s| Span::of(s.elapsed()));
         if (self.cache.is_some() || self.opening_cache) && state != State::UpToDate {
             let rec = self.history_record(p);
             match self.cache.as_mut() {

@@ -88,6 +88,7 @@ impl Core {
         let node = self.graph.proc(x);
         let targets: Vec<String> = node
             .def
+            .extras()
             .when_scheduled
             .iter()
             .filter_map(|p| fill_text(p, &node.args).ok())

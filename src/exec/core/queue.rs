@@ -14,7 +14,9 @@ use crate::graph::{ProcId, Resources};
 /// parproc). A proc is in the queue at most once.
 #[derive(Debug, Default)]
 pub(crate) struct ReadyQueue {
-    heap: BinaryHeap<Reverse<ProcId>>,
+    /// Ids as `u32`: a run may make many procs ready at once (the graph's name index
+    /// holds them as `u32` too).
+    heap: BinaryHeap<Reverse<u32>>,
     queued: Vec<bool>,
 }
 
@@ -26,20 +28,21 @@ impl ReadyQueue {
         }
         if !self.queued[p] {
             self.queued[p] = true;
-            self.heap.push(Reverse(p));
+            self.heap
+                .push(Reverse(u32::try_from(p).expect("fewer than 2^32 procs")));
         }
     }
 
     /// The earliest queued proc.
     pub(crate) fn pop(&mut self) -> Option<ProcId> {
-        let Reverse(p) = self.heap.pop()?;
+        let p = self.heap.pop()?.0 as ProcId;
         self.queued[p] = false;
         Some(p)
     }
 
     /// The earliest queued proc, left in the queue.
     pub(crate) fn peek(&self) -> Option<ProcId> {
-        self.heap.peek().map(|&Reverse(p)| p)
+        self.heap.peek().map(|&Reverse(p)| p as ProcId)
     }
 
     /// True when nothing is queued.

@@ -1,7 +1,6 @@
 //! What the task DB keeps of a finished proc for `prun report`'s picture: each attempt
 //! (when, on which lane, how it failed), the time it waited ready, and its dependencies.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{Core, ProcId};
@@ -12,7 +11,7 @@ use crate::store::ProcRecord;
 #[derive(Debug)]
 pub(super) enum Unsaved {
     /// Its stamp moves on (see [`crate::exec::Cache::touch`]).
-    Touch(Arc<str>),
+    Touch(ProcId),
     /// Its history row.
     Record(Box<ProcRecord>),
 }
@@ -98,8 +97,9 @@ impl Core {
             state: r.state.to_string(),
             started: r
                 .started_at
+                .get()
                 .map(|t| humantime::format_rfc3339_millis(t).to_string()),
-            duration: r.duration.map(|d| d.as_secs_f64()),
+            duration: r.duration.get().map(|d| d.as_secs_f64()),
             exit_code: r.exit_code,
             log: r.log.as_ref().map(|l| l.display().to_string()),
             error: r.error().cloned(),
@@ -124,7 +124,7 @@ impl Core {
         };
         for write in unsaved {
             match write {
-                Unsaved::Touch(name) => cache.touch(&name),
+                Unsaved::Touch(p) => cache.touch(p, &self.graph.proc(p).name),
                 Unsaved::Record(rec) => cache.record(*rec),
             }
         }

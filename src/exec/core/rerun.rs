@@ -12,7 +12,7 @@
 //! proc is WANTED again. Its dependents were reset too and count it as unfinished, so they
 //! wait for the new attempt and never see the stale result (parproc's "generations").
 
-use super::{AbortReason, Core, State};
+use super::{AbortReason, Core, Span, State, WallTime};
 use crate::graph::ProcId;
 
 /// What [`Core::rerun`] did.
@@ -76,7 +76,8 @@ impl Core {
                 continue;
             }
             let was_ready = self.runs[p].unmet == 0;
-            for d in self.runs[p].dep_ids.clone() {
+            let deps = self.runs[p].dep_ids.clone();
+            for &d in &deps {
                 let counts = if reset[p] {
                     !self.runs[d].state.is_complete()
                 } else {
@@ -139,9 +140,9 @@ impl Core {
         r.set_error(None);
         r.exit_code = None;
         r.log = None;
-        r.duration = None;
+        r.duration = Span::NONE;
         r.live = None;
-        r.started_at = None;
+        r.started_at = WallTime::NONE;
         r.attempts = 0;
         r.fingerprint = None;
         r.retry_pending = false;
@@ -189,9 +190,10 @@ impl Core {
         r.attempts = 0;
         r.live = None;
         r.retry_pending = false;
-        r.started_at = None;
+        r.started_at = WallTime::NONE;
         r.unmet = 0;
-        for d in self.runs[p].dep_ids.clone() {
+        let deps = self.runs[p].dep_ids.clone();
+        for &d in &deps {
             if !self.runs[d].state.is_complete() {
                 self.wait_on(p, d);
             }

@@ -61,12 +61,13 @@ impl Core {
         work: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
         let node = self.graph.proc(x);
-        if node.def.when_scheduled.is_empty() {
+        if node.def.extras().when_scheduled.is_empty() {
             return Ok(());
         }
         let name = node.name.clone();
         let rules: Vec<(String, Result<String, GraphError>)> = node
             .def
+            .extras()
             .when_scheduled
             .iter()
             .map(|p| (p.clone(), fill_text(p, &node.args)))
@@ -108,7 +109,9 @@ impl Core {
     /// cycles, and queues whatever is ready.
     pub(super) fn process(&mut self, mut work: Vec<ProcId>) -> Result<(), GraphError> {
         let mut first_err: Option<GraphError> = None;
-        let mut new = Vec::new();
+        // `work[..kept]` are the procs resolved here, in order: kept in place, as an
+        // operation may schedule every proc of a large run.
+        let mut kept = 0;
         let mut i = 0;
         while i < work.len() {
             let p = work[i];
@@ -116,7 +119,8 @@ impl Core {
             if self.runs[p].state != State::Wanted {
                 continue;
             }
-            new.push(p);
+            work[kept] = p;
+            kept += 1;
             self.runs[p].resolved = true;
             let deps = self.graph.proc(p).deps.to_vec();
             for dep in deps {
@@ -128,6 +132,8 @@ impl Core {
                 }
             }
         }
+        work.truncate(kept);
+        let new = work;
         if let Some(cycle) = self.find_cycle(&new) {
             let err = GraphError::Cycle(
                 cycle
@@ -190,7 +196,10 @@ impl Core {
         d: ProcId,
         work: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
-        let (pw, dw) = (self.graph.proc(p).def.wave, self.graph.proc(d).def.wave);
+        let (pw, dw) = (
+            self.graph.proc(p).def.extras().wave,
+            self.graph.proc(d).def.extras().wave,
+        );
         if dw > pw {
             return Err(GraphError::WaveViolation {
                 dependent: self.graph.proc(p).name.to_string(),

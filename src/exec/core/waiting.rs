@@ -153,7 +153,7 @@ impl Core {
         if was == waiting || !self.runs[j].holds_resources {
             return;
         }
-        let need = self.graph.proc(j).def.resources.clone();
+        let need = self.graph.proc(j).def.extras().resources.clone();
         if waiting {
             for q in self.budget.wait(&need) {
                 self.enqueue(q);

@@ -119,8 +119,8 @@ pub fn placement(def: &crate::graph::ProcDef, executor: Option<&Executor>) -> Op
             None => parts.push(format!("on {name}")),
         }
     }
-    if !def.resources.is_empty() {
-        parts.push(format!("needs {}", def.resources));
+    if !def.extras().resources.is_empty() {
+        parts.push(format!("needs {}", def.extras().resources));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
 }

@@ -79,7 +79,7 @@ impl Core {
         };
         let def = &self.graph.proc(p).def;
         self.is_ready(p)
-            && !self.waves.blocks(def.wave)
+            && !self.waves.blocks(def.extras().wave)
             && self.needs_judging(p)
             && !judged_at_once(def)
     }

@@ -150,13 +150,14 @@ pub fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
         }
         _ => start_time(pgid).unwrap_or(0).to_string(),
     };
-    let text: String = command
-        .to_string()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(COMMAND_CHARS)
-        .collect();
-    let line = format!("+ {pgid} {start} {text}\n");
+    let mut line = format!("+ {pgid} {start} ");
+    let text = command.to_string();
+    line.extend(
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(COMMAND_CHARS),
+    );
+    line.push('\n');
     for (_, w) in journals.iter_mut() {
         w.live.insert(pgid, line.clone());
         w.append(&line);

@@ -210,6 +210,8 @@ pub(crate) fn on_run_thread<T: Send + 'static>(
             f(BaseEngine { built, spent })
         })
         .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
+    // This thread only waits from now on: the run's children must not wake it.
+    let _quiet = crate::exec::unix::SigchldBlocked::here();
     // A run that stops before it needs the engine (the lock held, a bad state directory)
     // just drops it.
     if build_engine {

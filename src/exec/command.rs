@@ -93,14 +93,17 @@ impl fmt::Display for CommandSpec {
             Program::Argv(argv) => {
                 // Each word is redacted before it is quoted: quoted, a secret holding a
                 // `'` would no longer match its plain text.
-                let quoted: Vec<String> = argv
-                    .iter()
-                    .map(|a| {
-                        let a = redact(a);
-                        shlex::try_quote(&a).map_or_else(|_| format!("{a:?}"), |q| q.into_owned())
-                    })
-                    .collect();
-                f.write_str(&quoted.join(" "))
+                for (i, a) in argv.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    let a = redact(a);
+                    match shlex::try_quote(&a) {
+                        Ok(q) => f.write_str(&q)?,
+                        Err(_) => write!(f, "{a:?}")?,
+                    }
+                }
+                Ok(())
             }
             Program::Shell(s) => f.write_str(&redact(s)),
         }

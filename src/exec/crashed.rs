@@ -108,9 +108,18 @@ impl Journal {
 }
 
 impl Drop for Journal {
+    /// Removes the journal, then empties the file before it is closed: ext4 writes out,
+    /// when it is closed, a file that was truncated to nothing since it was opened (its
+    /// `auto_da_alloc` guard for files rewritten in place), and the journal is truncated
+    /// when it starts and when it compacts. Emptied, it has nothing to write: closing it
+    /// cost 0.2–4 ms at the end of every run, more than the rest of a short run's end.
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
-        journals().retain(|(id, _)| *id != self.id);
+        let mut journals = journals();
+        for (_, w) in journals.iter().filter(|(id, _)| *id == self.id) {
+            let _ = w.file.set_len(0);
+        }
+        journals.retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -141,13 +150,14 @@ pub fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
         }
         _ => start_time(pgid).unwrap_or(0).to_string(),
     };
-    let text: String = command
-        .to_string()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(COMMAND_CHARS)
-        .collect();
-    let line = format!("+ {pgid} {start} {text}\n");
+    let mut line = format!("+ {pgid} {start} ");
+    let text = command.to_string();
+    line.extend(
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(COMMAND_CHARS),
+    );
+    line.push('\n');
     for (_, w) in journals.iter_mut() {
         w.live.insert(pgid, line.clone());
         w.append(&line);

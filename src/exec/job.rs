@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -127,9 +128,11 @@ async fn try_command_body(
     let header = format!("{}\n", launch::header(l));
     let write_failed =
         |e: std::io::Error| failed(format!("failed to write log {}: {e}", log_path.display()));
-    // An unnamed log holds the header only: a fresh file, or a spare written over.
+    // An unnamed log gets its header only when it is kept or named (nobody sees it
+    // before): its child writes after the place kept for it. Most command bodies print
+    // nothing and succeed, and their header is never written.
     let (file, is_unnamed, before) = match unnamed {
-        Some(spare) => match spare.start(header.as_bytes()) {
+        Some(spare) => match spare.start(header.len() as u64) {
             Ok(f) => (f, true, 0),
             Err(e) => return write_failed(e),
         },
@@ -145,11 +148,21 @@ async fn try_command_body(
             (f, false, before)
         }
     };
+    // Shared with the child's streams, which get their own duplicates when it starts.
+    let file = Arc::new(file);
     let start_len = before + header.len() as u64;
+    let write_header = |file: &File| file.write_all_at(header.as_bytes(), 0);
+    // An unnamed log is reused by the next command body; the launch holds no copy of it
+    // once it has returned.
+    let give_back = |file: Arc<File>, len: u64| {
+        if let Ok(file) = Arc::try_unwrap(file) {
+            logs.give_back(file, len);
+        }
+    };
     // Undoes this try's mark on the log, for another try.
-    let roll_back = |file: File| {
+    let roll_back = |file: Arc<File>| {
         if is_unnamed {
-            logs.give_back(file, start_len);
+            give_back(file, start_len);
         } else {
             let _ = file.set_len(before);
         }
@@ -161,11 +174,11 @@ async fn try_command_body(
             .try_clone()
             .map(|f| l.log = Some(Arc::new(Mutex::new(LogWriter::new(f))))),
         Sink::Inherit => Ok(()),
-        _ => file.try_clone().map(|f| {
-            let child_end = Arc::new(f);
-            l.stderr = Sink::Fd(child_end.clone());
-            l.stdout = Sink::Fd(child_end);
-        }),
+        _ => {
+            l.stderr = Sink::Fd(file.clone());
+            l.stdout = Sink::Fd(file.clone());
+            Ok(())
+        }
     };
     if let Err(e) = wired {
         roll_back(file);
@@ -181,7 +194,9 @@ async fn try_command_body(
             tokio::select! {
                 r = &mut launched => r,
                 () = tokio::time::sleep(NAME_RUNNING_LOG_AFTER) => {
-                    named_early = unix::link_unnamed(&file, log_path).is_ok();
+                    named_early = write_header(&file)
+                        .and_then(|()| unix::link_unnamed(&file, log_path))
+                        .is_ok();
                     launched.await
                 }
             }
@@ -189,7 +204,7 @@ async fn try_command_body(
             launched.await
         }
     };
-    // Close prun's copies of the child's descriptors.
+    // The streams let go of the log (prun's copies of the child's descriptors are closed).
     if matches!(l.stdout, Sink::Fd(_)) {
         l.stdout = Sink::Capture;
         l.stderr = Sink::Capture;
@@ -228,14 +243,17 @@ async fn try_command_body(
     let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
     if !keep {
         if is_unnamed {
-            logs.give_back(file, len);
+            give_back(file, len);
         }
         return Tried::Done(outcome, !is_unnamed);
     }
+    // An unnamed log that cannot get its header is not kept, as one that cannot get its
+    // name is not.
+    if is_unnamed && !named_early && write_header(&file).is_err() {
+        return Tried::Done(outcome, false);
+    }
     // On a line of its own: the child may have left its last line unfinished.
-    let mut log = LogWriter::after_child(file, len);
-    let _ = log.line(&footer);
-    let file = log.into_file();
+    let _ = LogWriter::line_after_child(&file, len.max(start_len), &footer);
     if !is_unnamed || named_early {
         return Tried::Done(outcome, true);
     }

@@ -92,23 +92,17 @@ impl LogWriter {
         }
     }
 
-    /// Wraps a log of `len` bytes that a child wrote into through its own descriptors:
-    /// whether its last line is complete is read from the file.
-    pub fn after_child(file: File, len: u64) -> LogWriter {
+    /// Appends one of prun's own lines to a log of `len` bytes that a child wrote into
+    /// through its own descriptors, on a line of its own: whether the child's last line
+    /// is complete is read from the file.
+    pub fn line_after_child(mut file: &File, len: u64, text: &str) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let mut last = [b'\n'];
         if len > 0 {
             let _ = file.read_exact_at(&mut last, len - 1);
         }
-        LogWriter {
-            file,
-            at_line_start: last[0] == b'\n',
-        }
-    }
-
-    /// The file, to link or reuse it.
-    pub fn into_file(self) -> File {
-        self.file
+        let sep = if last[0] == b'\n' { "" } else { "\n" };
+        file.write_all(format!("{sep}{text}\n").as_bytes())
     }
 
     /// Appends output bytes.

@@ -106,9 +106,9 @@ impl LogDir {
 
     /// Returns an unnamed file that ended up holding nothing worth keeping (`len` bytes of
     /// it), for the next command body: a silent command costs no file at all. It is not
-    /// emptied here: its next user writes over it from its start and cuts what is left
-    /// beyond ([`Spare::start`]), which costs no truncation when the new header is as long
-    /// as the old content, as it is for a run of the same command.
+    /// emptied here: its next user cuts what is left beyond its own header's place
+    /// ([`Spare::start`]), which costs no truncation when the new header is as long as the
+    /// old one, as it is for a run of the same command.
     pub fn give_back(&self, file: File, len: u64) {
         self.spare.lock().expect("spare logs").push(Spare {
             file,
@@ -137,19 +137,16 @@ pub struct Spare {
 }
 
 impl Spare {
-    /// The file with `head` as its whole content, its offset after it (where the child's
-    /// output goes).
-    pub fn start(self, head: &[u8]) -> io::Result<File> {
+    /// The file for a command whose header is `head_len` bytes long: at most that long,
+    /// its offset after the header's place (where the child's output goes). The place
+    /// holds what its last user left there, or nothing, until the header is written into
+    /// it; only then is the file given a name.
+    pub fn start(self, head_len: u64) -> io::Result<File> {
         let Spare { mut file, stale } = self;
-        if let Some(stale) = stale {
-            file.seek(SeekFrom::Start(0))?;
-            file.write_all(head)?;
-            if stale > head.len() as u64 {
-                file.set_len(head.len() as u64)?;
-            }
-        } else {
-            file.write_all(head)?;
+        if stale.is_some_and(|stale| stale > head_len) {
+            file.set_len(head_len)?;
         }
+        file.seek(SeekFrom::Start(head_len))?;
         Ok(file)
     }
 }
@@ -355,7 +352,7 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(logs.dir()), 0o700);
         assert_eq!(mode(&named), 0o600);
-        let unnamed = logs.take_unnamed().expect("O_TMPFILE").start(b"").unwrap();
+        let unnamed = logs.take_unnamed().expect("O_TMPFILE").start(0).unwrap();
         assert_eq!(
             unnamed.metadata().unwrap().permissions().mode() & 0o777,
             0o600
@@ -365,6 +362,7 @@ mod tests {
     #[test]
     fn a_spare_log_holds_only_what_its_new_user_wrote() {
         use std::io::Read;
+        use std::os::unix::fs::FileExt;
         let root = tempfile::tempdir().unwrap();
         let logs = LogDir::create(root.path()).unwrap();
         let read = |f: &mut File| {
@@ -373,31 +371,37 @@ mod tests {
             f.read_to_string(&mut text).unwrap();
             text
         };
-        let mut f = logs
-            .take_unnamed()
-            .unwrap()
-            .start(b"a long first header\n")
-            .unwrap();
+        // A user writes its header into the place kept for it, the child writes after it.
+        let start = |head: &[u8]| {
+            let mut f = logs
+                .take_unnamed()
+                .unwrap()
+                .start(head.len() as u64)
+                .unwrap();
+            assert_eq!(f.stream_position().unwrap(), head.len() as u64);
+            f.write_all_at(head, 0).unwrap();
+            f
+        };
+        let mut f = start(b"a long first header\n");
         f.write_all(b"output").unwrap();
         logs.give_back(f, 26);
         // Shorter: the rest of the old content is cut.
-        let mut f = logs.take_unnamed().unwrap().start(b"short\n").unwrap();
+        let mut f = start(b"short\n");
         f.write_all(b"x").unwrap();
         assert_eq!(read(&mut f), "short\nx");
         logs.give_back(f, 7);
         // As long: written over, and the child's output follows it.
-        let mut f = logs.take_unnamed().unwrap().start(b"other\n").unwrap();
-        assert_eq!(f.stream_position().unwrap(), 6);
+        let mut f = start(b"other\n");
         f.write_all(b"y").unwrap();
         assert_eq!(read(&mut f), "other\ny");
-        logs.give_back(f, 6);
+        logs.give_back(f, 7);
         // Longer.
-        let mut f = logs
-            .take_unnamed()
-            .unwrap()
-            .start(b"a longer one\n")
-            .unwrap();
+        let mut f = start(b"a longer one\n");
         assert_eq!(read(&mut f), "a longer one\n");
+        logs.give_back(f, 13);
+        // A user whose child prints nothing leaves no more than the header's place.
+        let f = logs.take_unnamed().unwrap().start(4).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 4);
     }
 
     #[test]

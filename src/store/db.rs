@@ -755,6 +755,12 @@ fn apply(
         }
         Ok(())
     };
+    // The statements of the rows a batch holds many of, each prepared (found in the
+    // connection's cache) once per batch rather than once per row.
+    let mut insert_proc = None;
+    let mut save_row = None;
+    // When the batch's cache rows were saved: they are committed together.
+    let mut saved = None;
     for m in batch {
         match m {
             Msg::BeginRun {
@@ -770,7 +776,11 @@ fn apply(
                     begin(&tx, rec)?;
                 }
                 let Some(run) = rec.id else { continue };
-                tx.prepare_cached(RECORD_PROC)?.execute(params![
+                let insert = match &mut insert_proc {
+                    Some(stmt) => stmt,
+                    None => insert_proc.insert(tx.prepare_cached(RECORD_PROC)?),
+                };
+                insert.execute(params![
                     run,
                     p.name,
                     p.state,
@@ -792,19 +802,22 @@ fn apply(
                 // An upsert, not `INSERT OR REPLACE`: the row is rewritten where it is
                 // (a replace deletes it, and its key in the index, and inserts both anew
                 // at the end of the table).
-                tx.prepare_cached(
-                    "INSERT INTO cache (name, result, fingerprint, stamp, saved)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (name) DO UPDATE SET result = excluded.result,
-                         fingerprint = excluded.fingerprint, stamp = excluded.stamp,
-                         saved = excluded.saved",
-                )?
-                .execute(params![
+                let save = match &mut save_row {
+                    Some(stmt) => stmt,
+                    None => save_row.insert(tx.prepare_cached(
+                        "INSERT INTO cache (name, result, fingerprint, stamp, saved)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (name) DO UPDATE SET result = excluded.result,
+                             fingerprint = excluded.fingerprint, stamp = excluded.stamp,
+                             saved = excluded.saved",
+                    )?),
+                };
+                save.execute(params![
                     name,
                     row.result,
                     row.fingerprint,
                     row.stamp,
-                    now()
+                    &*saved.get_or_insert_with(now)
                 ])?;
             }
             Msg::Invalidate(name) => {
@@ -846,6 +859,7 @@ fn apply(
             Msg::Corrupt(..) => {}
         }
     }
+    drop((insert_proc, save_row));
     tx.commit()
 }
 

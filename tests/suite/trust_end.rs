@@ -135,13 +135,26 @@ run("talk");
         .trim()
         .parse()
         .unwrap();
-    // The running job's log is there under its name (two logs: the setup run's and this).
+    // The running job's log is there under its name (two logs: the setup run's and this),
+    // with what it printed on a line of its own (the command line in the header names it).
     let has_line = || {
         find_files(&dir.join("state"), "talk.log")
             .iter()
-            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("hello-from-talk")))
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("\nhello-from-talk\n")))
     };
     wait_until("the running job's log under its name", has_line);
+    // It got its header (written only when a log is kept or named) before its name.
+    let headed = find_files(&dir.join("state"), "talk.log").iter().any(|p| {
+        std::fs::read_to_string(p).is_ok_and(|t| {
+            t.starts_with("$ if [ -e second ]")
+                && t.contains("\n# started ")
+                && t.contains("\nhello-from-talk\n")
+        })
+    });
+    assert!(
+        headed,
+        "the running job's log has no header before its output"
+    );
     // The job may print and write its pid before prun has recorded its group.
     crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
     first.kill().unwrap();

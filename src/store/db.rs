@@ -159,9 +159,10 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "OFF")?;
     // `PRAGMA foreign_keys = ON` without a statement to parse.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)?;
-    // A page cache of 512 KiB instead of SQLite's 2 MiB: a run appends rows and reads its
-    // cache once, and a run of many procs would otherwise keep megabytes of pages.
-    conn.pragma_update(None, "cache_size", -512)?;
+    // A page cache of 128 KiB instead of SQLite's 2 MiB: a run appends rows and reads its
+    // cache once, and a run of many procs would otherwise keep megabytes of pages (a
+    // page not cached is read again from the OS's file cache, see docs/decisions.md).
+    conn.pragma_update(None, "cache_size", -128)?;
     Ok(conn)
 }
 

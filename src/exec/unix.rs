@@ -240,3 +240,40 @@ fn sigttou_blocked<R>(f: impl FnOnce() -> R) -> R {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+
+    fn mask() -> SigSet {
+        let mut now = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut now)).expect("read the mask");
+        now
+    }
+
+    #[test]
+    fn sigchld_is_blocked_while_held_and_the_mask_restored_after() {
+        // A thread of its own: the mask is per thread, and the test harness's may differ.
+        std::thread::spawn(|| {
+            let mut usr1 = SigSet::empty();
+            usr1.add(Signal::SIGUSR1);
+            pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&usr1), None).expect("block SIGUSR1");
+            let before = mask();
+            assert!(!before.contains(Signal::SIGCHLD));
+            let held = SigchldBlocked::here();
+            let during = mask();
+            assert!(during.contains(Signal::SIGCHLD));
+            assert!(during.contains(Signal::SIGUSR1));
+            drop(held);
+            let after = mask();
+            assert!(!after.contains(Signal::SIGCHLD));
+            assert!(
+                after.contains(Signal::SIGUSR1),
+                "the rest of the mask is kept"
+            );
+        })
+        .join()
+        .expect("the test thread");
+    }
+}

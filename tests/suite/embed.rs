@@ -264,6 +264,36 @@ fn two_runs_of_one_runtime_run_at_once() {
 }
 
 #[test]
+fn a_run_leaves_the_callers_signal_mask_as_it_was() {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let mask = || {
+        let mut now = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut now)).unwrap();
+        now
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path()).build().unwrap();
+    // A thread of its own, whose mask is known: SIGUSR2 blocked, SIGCHLD not.
+    std::thread::spawn(move || {
+        let mut usr2 = SigSet::empty();
+        usr2.add(Signal::SIGUSR2);
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&usr2), None).unwrap();
+        let before: Vec<Signal> = mask().iter().collect();
+        // prun blocks SIGCHLD on the waiting thread during the run, to sleep through the
+        // children's signals.
+        let report = rt
+            .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+            .unwrap();
+        assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+        let after: Vec<Signal> = mask().iter().collect();
+        assert_eq!(after, before);
+        assert!(!after.contains(&Signal::SIGCHLD));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn a_run_works_from_inside_a_tokio_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let rt = builder(dir.path()).build().unwrap();

@@ -18,6 +18,8 @@ run("c*");
 run("t*");
 run("sum");
 print("sum=" + wait("sum"));
+// `results()` holds the procs ended so far: the commands may still run until `wait()`.
+wait();
 print("results=" + results().len());
 "#,
         )

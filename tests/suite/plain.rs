@@ -120,13 +120,16 @@ fn the_slowest_procs_come_before_the_summary() {
     let out = Test::new()
         .script(
             r#"
-proc("slow", #{ shell: "sleep 0.3" });
+// Each proc starts no later than the next one and ends only after it has ended, so the
+// durations are ordered whatever the machine's load: slow > mid > fast, other.
+proc("slow", |ctx| { ctx.wait("mid"); 1 });
+proc("mid", |ctx| { ctx.wait(["fast", "other"]); 2 });
 proc("fast", #{ cmd: ["true"] });
-proc("mid", #{ shell: "sleep 0.1" });
 proc("other", #{ cmd: ["true"] });
-run(["slow", "fast", "mid", "other"]);
+run(["slow", "mid", "fast", "other"]);
 "#,
         )
+        .args(&["-j", "4"])
         .run();
     out.ok();
     let line = out

@@ -89,9 +89,14 @@ pub(crate) enum Failure {
     },
     #[error("prun: no task DB at {} (no run of {} recorded yet)", path.display(), script.display())]
     NoDb { path: PathBuf, script: PathBuf },
-    /// `prun report --run N`: no such run (or, without `--run`, no run at all).
-    #[error("prun: {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, path.display())]
-    NoRun { run: Option<i64>, path: PathBuf },
+    /// `prun report --run N`: no such run of the script (or, without `--run`, no run of it
+    /// at all).
+    #[error("prun: {} of {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, script.display(), path.display())]
+    NoRun {
+        run: Option<i64>,
+        script: PathBuf,
+        path: PathBuf,
+    },
     #[error("prun: failed to write the report {}: {source}", path.display())]
     WriteHtml {
         path: PathBuf,

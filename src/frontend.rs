@@ -392,7 +392,8 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
         return Err(Failure::NoDb { path, script });
     }
     let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
-    let runs = store.history(limit)?;
+    let key = crate::store::ScriptName::of(script).key;
+    let runs = store.history(&key, limit)?;
     if runs.is_empty() {
         outln!("no runs recorded in {}", path.display());
         return Ok(Exit::Ok);

@@ -44,7 +44,7 @@ pub enum StateDirError {
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
 pub fn script_state_dir(script: &Path) -> PathBuf {
-    let abs = std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf());
+    let abs = script_identity(script);
     let stem = abs
         .file_stem()
         .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
@@ -53,6 +53,14 @@ pub fn script_state_dir(script: &Path) -> PathBuf {
         crate::fnv::hash64(abs.as_os_str().as_encoded_bytes()) as u32
     );
     state_root().join(key)
+}
+
+/// The path that names `script` whatever way it is reached (`s.rhai`, `./s.rhai`, a link
+/// to it): its canonical path, or the path as given when it has none (a script given as
+/// text by a library caller, a file since removed). Its state directory is named after
+/// it, and the task DB tells the runs of scripts sharing it apart by it.
+pub fn script_identity(script: &Path) -> PathBuf {
+    std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf())
 }
 
 /// Where runs of `script` keep `what` (`"task_db"` or `"log_dir"`): the path its

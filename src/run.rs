@@ -376,7 +376,7 @@ pub(crate) fn execute(
     let reporter: Arc<dyn Reporter> = tee.clone();
     let db = DbSettings {
         fixed: settings.task_db != TaskDb::Default,
-        script: script_path.display().to_string(),
+        script: crate::store::ScriptName::of(&script_path),
         args: call.history_args.clone(),
         full: settings.full,
     };
@@ -434,11 +434,12 @@ pub(crate) fn execute(
     let _cancel = call.cancel.take().map(|c| c.attach(&sched));
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
+        let key = db.script.key.clone();
         l.set_estimator(Box::new(move |name| {
             let s = weak.upgrade()?;
             // Cloned out first: the query reads the DB, never under the core's lock.
             let store = s.lock().cache()?.store().clone();
-            store.expected_duration(name).ok().flatten()
+            store.expected_duration(&key, name).ok().flatten()
         }));
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));

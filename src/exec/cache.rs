@@ -29,7 +29,7 @@ use crate::graph::{
     Body, CallFailure, Callback, FileSpec, OutputSpec, ProcId, ProcNode, call_strings, closure_ctx,
     fill_known,
 };
-use crate::store::{CacheRow, ProcRecord, Store, StoreError};
+use crate::store::{CacheRow, ProcRecord, ScriptName, Store, StoreError};
 
 /// The cache of one run, in memory, in front of the task DB.
 pub struct Cache {
@@ -40,7 +40,7 @@ pub struct Cache {
     /// is in its row. Eight bytes a proc: a run of 10,000 command procs touches every one.
     touched: Vec<u64>,
     begun: bool,
-    script: String,
+    script: ScriptName,
     args: Vec<String>,
     /// `--full`: every proc runs, but results are still saved.
     pub full: bool,
@@ -106,7 +106,7 @@ impl Cache {
     pub fn new(
         store: Arc<Store>,
         rows: HashMap<String, Arc<CacheRow>>,
-        script: String,
+        script: ScriptName,
         args: Vec<String>,
         full: bool,
         started: SystemTime,
@@ -132,7 +132,7 @@ impl Cache {
     /// `None`: the run goes on without a DB.
     pub fn open(
         path: &Path,
-        script: String,
+        script: ScriptName,
         args: Vec<String>,
         full: bool,
         started: SystemTime,
@@ -145,7 +145,7 @@ impl Cache {
     /// [`Cache::open`] on a DB opened already (see [`Store::start`]), or that failed to.
     pub fn opened(
         store: Result<Store, StoreError>,
-        script: String,
+        script: ScriptName,
         args: Vec<String>,
         full: bool,
         started: SystemTime,
@@ -826,7 +826,7 @@ mod tests {
         let mut cache = Cache::new(
             Arc::new(store),
             HashMap::new(),
-            "s.rhai".into(),
+            crate::store::ScriptName::of(std::path::Path::new("s.rhai")),
             Vec::new(),
             false,
             SystemTime::now(),

@@ -446,7 +446,7 @@ fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row()
     let now = std::time::SystemTime::now();
     let cache = Cache::open(
         &dir.path().join("t.db"),
-        "t".into(),
+        crate::store::ScriptName::of(std::path::Path::new("t")),
         vec![],
         false,
         now,

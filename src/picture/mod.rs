@@ -44,8 +44,14 @@ pub fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
         return Err(Failure::NoDb { path, script });
     }
     let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
-    let Some(row) = store.run_row(req.run)? else {
-        return Err(Failure::NoRun { run: req.run, path });
+    let key = crate::store::ScriptName::of(&req.script).key;
+    let Some(row) = store.run_row(&key, req.run)? else {
+        let script = req.script.clone();
+        return Err(Failure::NoRun {
+            run: req.run,
+            script,
+            path,
+        });
     };
     let procs = store.run_procs(row.id)?;
     let medians = store.earlier_medians(row.id)?;

@@ -68,8 +68,8 @@ fn known_options(
 pub struct DbSettings {
     /// `--db` or `--no-db` was given: the command line wins over the script.
     pub fixed: bool,
-    /// The script's path and arguments, recorded with each run.
-    pub script: String,
+    /// The script's name and arguments, recorded with each run.
+    pub script: crate::store::ScriptName,
     pub args: Vec<String>,
     /// `--full`.
     pub full: bool,

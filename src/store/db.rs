@@ -77,6 +77,27 @@ pub struct RunRow {
     pub counts: Option<String>,
 }
 
+/// The script a run is of, as the history records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptName {
+    /// The path the run was given (`./s.rhai`), shown back as it was typed.
+    pub shown: String,
+    /// The script's identity (see [`crate::paths::script_identity`]): runs of one script
+    /// are found, pruned and compared by it, so that scripts sharing a DB (`--db`) each
+    /// have their own history.
+    pub key: String,
+}
+
+impl ScriptName {
+    /// The name of the script at `path` (a file, or a library caller's name for a text).
+    pub fn of(path: &Path) -> ScriptName {
+        ScriptName {
+            shown: path.display().to_string(),
+            key: crate::paths::script_identity(path).display().to_string(),
+        }
+    }
+}
+
 /// One run, as `prun history` shows it.
 #[derive(Debug, Clone)]
 pub struct HistoryRun {
@@ -89,7 +110,7 @@ pub struct HistoryRun {
 
 enum Msg {
     BeginRun {
-        script: String,
+        script: ScriptName,
         args: String,
         started: String,
     },
@@ -405,9 +426,9 @@ impl Store {
 
     /// Queues the start of a run (at `started`, RFC 3339); the procs and the end recorded
     /// after it belong to it.
-    pub fn begin_run(&self, script: &str, args: &[String], started: &str) {
+    pub fn begin_run(&self, script: &ScriptName, args: &[String], started: &str) {
         self.send(Msg::BeginRun {
-            script: script.to_string(),
+            script: script.clone(),
             args: serde_json::to_string(&crate::redact::redact_all(args))
                 .unwrap_or_else(|_| "[]".into()),
             started: started.to_string(),
@@ -476,14 +497,15 @@ impl Store {
         }
     }
 
-    /// The most recent runs, newest first.
-    pub fn history(&self, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
+    /// The most recent runs of the script whose key is `key` (see [`ScriptName`]), newest
+    /// first. Runs recorded before scripts had keys are runs of every script.
+    pub fn history(&self, key: &str, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, started, duration, outcome, counts FROM runs
-                 ORDER BY id DESC LIMIT ?1",
+                 WHERE script_key IN (?1, '') ORDER BY id DESC LIMIT ?2",
             )?;
-            let rows = stmt.query_map([limit as i64], |r| {
+            let rows = stmt.query_map(params![key, limit as i64], |r| {
                 Ok(HistoryRun {
                     id: r.get(0)?,
                     started: r.get(1)?,
@@ -526,14 +548,16 @@ impl Store {
         })
     }
 
-    /// A recorded run: `run`, or the latest when `None`; `None` when there is no such run.
-    pub fn run_row(&self, run: Option<i64>) -> Result<Option<RunRow>, StoreError> {
+    /// A recorded run of the script whose key is `key`: `run`, or its latest when `None`;
+    /// `None` when there is no such run of it.
+    pub fn run_row(&self, key: &str, run: Option<i64>) -> Result<Option<RunRow>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
-                 WHERE id = ?1 OR (?1 IS NULL AND id = (SELECT MAX(id) FROM runs))",
+                 WHERE script_key IN (?2, '') AND (id = ?1 OR (?1 IS NULL AND id =
+                     (SELECT MAX(id) FROM runs WHERE script_key IN (?2, ''))))",
             )?;
-            let mut rows = stmt.query_map([run], |r| {
+            let mut rows = stmt.query_map(params![run, key], |r| {
                 Ok(RunRow {
                     id: r.get(0)?,
                     script: r.get(1)?,
@@ -550,7 +574,7 @@ impl Store {
     }
 
     /// For each proc of `run` that succeeded before it: the median of its durations in its
-    /// last 10 successful runs before `run`.
+    /// last 10 successful runs of the same script before `run`.
     pub fn earlier_medians(&self, run: i64) -> Result<HashMap<String, f64>, StoreError> {
         let rows: Vec<(String, f64)> = self.read(|conn| {
             let mut stmt = conn.prepare(
@@ -559,7 +583,9 @@ impl Store {
                          (PARTITION BY name ORDER BY run_id DESC) AS n
                      FROM proc_runs
                      WHERE run_id < ?1 AND state = 'SUCCEEDED' AND duration IS NOT NULL
-                       AND name IN (SELECT name FROM proc_runs WHERE run_id = ?1))
+                       AND name IN (SELECT name FROM proc_runs WHERE run_id = ?1)
+                       AND run_id IN (SELECT id FROM runs WHERE script_key IN
+                           ((SELECT script_key FROM runs WHERE id = ?1), '')))
                  WHERE n <= 10",
             )?;
             stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -575,14 +601,17 @@ impl Store {
             .collect())
     }
 
-    /// The expected duration of a proc: the median of its last 10 successful runs.
-    pub fn expected_duration(&self, name: &str) -> Result<Option<Duration>, StoreError> {
+    /// The expected duration of a proc of the script whose key is `key`: the median of its
+    /// last 10 successful runs in that script.
+    pub fn expected_duration(&self, key: &str, name: &str) -> Result<Option<Duration>, StoreError> {
         let d: Vec<f64> = self.read(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT duration FROM proc_runs WHERE name = ?1 AND state = 'SUCCEEDED'
-                 AND duration IS NOT NULL ORDER BY run_id DESC LIMIT 10",
+                 AND duration IS NOT NULL
+                 AND run_id IN (SELECT id FROM runs WHERE script_key IN (?2, ''))
+                 ORDER BY run_id DESC LIMIT 10",
             )?;
-            stmt.query_map([name], |r| r.get(0))?.collect()
+            stmt.query_map([name, key], |r| r.get(0))?.collect()
         })?;
         Ok(median(d).map(Duration::from_secs_f64))
     }
@@ -628,7 +657,7 @@ fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<CacheRo
 #[derive(Default)]
 struct Recording {
     id: Option<i64>,
-    begun: Option<(String, String, String)>,
+    begun: Option<(ScriptName, String, String)>,
 }
 
 /// Commits whatever has queued up, one transaction per batch, until the channel closes.
@@ -715,7 +744,8 @@ fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
 }
 
 /// The statements every run's history takes, prepared once per connection (see [`warm`]).
-const BEGIN_RUN: &str = "INSERT INTO runs (script, args, started) VALUES (?1, ?2, ?3)";
+const BEGIN_RUN: &str =
+    "INSERT INTO runs (script, args, started, script_key) VALUES (?1, ?2, ?3, ?4)";
 const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
 const RECORD_PROC: &str =
     "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
@@ -723,11 +753,12 @@ const RECORD_PROC: &str =
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const END_RUN: &str =
     "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
-/// Keeps the newest `?2` runs of the script of run `?1`. The newest run past the kept ones
-/// is found first, and every run of the script up to it goes: a third of the instructions
-/// of `id NOT IN (the kept ones)`, which every run paid at its end.
-const PRUNE: &str = "DELETE FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
-    AND id <= (SELECT id FROM runs WHERE script = (SELECT script FROM runs WHERE id = ?1)
+/// Keeps the newest `?2` runs of the script whose key is `?1` (runs of an unknown script,
+/// recorded before scripts had keys, count as its runs too). The newest run past the kept
+/// ones is found first, and every run of the script up to it goes: a third of the
+/// instructions of `id NOT IN (the kept ones)`, which every run paid at its end.
+const PRUNE: &str = "DELETE FROM runs WHERE script_key IN (?1, '')
+    AND id <= (SELECT id FROM runs WHERE script_key IN (?1, '')
                ORDER BY id DESC LIMIT 1 OFFSET ?2)";
 
 /// Prepares the statements of a run's history while the run goes on: the writer commits
@@ -750,8 +781,12 @@ fn apply(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
         if let Some((script, args, started)) = &rec.begun {
-            tx.prepare_cached(BEGIN_RUN)?
-                .execute(params![script, args, started])?;
+            tx.prepare_cached(BEGIN_RUN)?.execute(params![
+                script.shown,
+                args,
+                started,
+                script.key
+            ])?;
             rec.id = Some(tx.last_insert_rowid());
         }
         Ok(())
@@ -843,9 +878,11 @@ fn apply(
                 ])?;
                 // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
                 // procs of a deleted run go with it (ON DELETE CASCADE).
-                if *keep_runs > 0 {
+                if *keep_runs > 0
+                    && let Some((script, ..)) = &rec.begun
+                {
                     tx.prepare_cached(PRUNE)?.execute(params![
-                        rec.id,
+                        script.key,
                         i64::try_from(*keep_runs).unwrap_or(i64::MAX)
                     ])?;
                 }
@@ -867,6 +904,11 @@ fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A script known by the name it was given (no such file: its key is that name).
+    fn script(name: &str) -> ScriptName {
+        ScriptName::of(Path::new(name))
+    }
 
     fn quiet() -> Warn {
         Arc::new(|_| {})
@@ -926,7 +968,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
         for d in [1.0, 9.0, 2.0] {
-            s.begin_run("s.rhai", &["-x".into()], &now());
+            s.begin_run(&script("s.rhai"), &["-x".into()], &now());
             let rec = ProcRecord {
                 name: "p".into(),
                 state: "SUCCEEDED".into(),
@@ -938,11 +980,11 @@ mod tests {
         }
         s.close();
         assert_eq!(
-            s.expected_duration("p").unwrap(),
+            s.expected_duration("s.rhai", "p").unwrap(),
             Some(Duration::from_secs(2))
         );
-        assert_eq!(s.expected_duration("q").unwrap(), None);
-        let h = s.history(2).unwrap();
+        assert_eq!(s.expected_duration("s.rhai", "q").unwrap(), None);
+        let h = s.history("s.rhai", 2).unwrap();
         assert_eq!(h.len(), 2);
         assert!(h[0].id > h[1].id);
         assert_eq!(h[0].outcome.as_deref(), Some("ok"));
@@ -958,10 +1000,10 @@ mod tests {
             stamp: "s".into(),
         };
         s.save("cached", row.clone());
-        s.begin_run("other.rhai", &[], &now());
+        s.begin_run(&script("other.rhai"), &[], &now());
         s.end_run(Duration::from_secs(1), "ok", "{}", 0);
         for _ in 0..5 {
-            s.begin_run("s.rhai", &[], &now());
+            s.begin_run(&script("s.rhai"), &[], &now());
             s.record_proc(ProcRecord {
                 name: "p".into(),
                 state: "SUCCEEDED".into(),
@@ -971,8 +1013,13 @@ mod tests {
         }
         s.close();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
-        let h = s.history(10).unwrap();
-        let ids: Vec<i64> = h.iter().map(|r| r.id).collect();
+        let ids: Vec<i64> = s
+            .read(|c| {
+                c.prepare("SELECT id FROM runs ORDER BY id DESC")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })
+            .unwrap();
         assert_eq!(ids, [6, 5, 1], "two runs of s.rhai, and the other script's");
         let procs: i64 = s
             .read(|c| c.query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0)))
@@ -982,6 +1029,90 @@ mod tests {
             s.load_cache().unwrap().get("cached").map(|r| &**r),
             Some(&row)
         );
+    }
+
+    #[test]
+    fn scripts_sharing_a_db_each_have_their_own_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        // `./a.rhai` and `a.rhai` typed differently are one script, known by its key.
+        let a1 = ScriptName {
+            shown: "a.rhai".into(),
+            key: "/w/a.rhai".into(),
+        };
+        let a2 = ScriptName {
+            shown: "./a.rhai".into(),
+            key: "/w/a.rhai".into(),
+        };
+        let b = ScriptName {
+            shown: "b.rhai".into(),
+            key: "/w/b.rhai".into(),
+        };
+        for (script, d) in [(&a1, 1.0), (&b, 50.0), (&a2, 3.0), (&b, 70.0), (&b, 90.0)] {
+            s.begin_run(script, &[], &now());
+            s.record_proc(ProcRecord {
+                name: "build".into(),
+                state: "SUCCEEDED".into(),
+                duration: Some(d),
+                ..ProcRecord::default()
+            });
+            s.end_run(Duration::from_secs(1), "ok", "{}", 2);
+        }
+        s.close();
+        let ids =
+            |key: &str| -> Vec<i64> { s.history(key, 10).unwrap().iter().map(|r| r.id).collect() };
+        assert_eq!(ids("/w/a.rhai"), [3, 1]);
+        // Two runs kept of b: its first went, a's runs did not count against it.
+        assert_eq!(ids("/w/b.rhai"), [5, 4]);
+        assert_eq!(s.run_row("/w/a.rhai", None).unwrap().map(|r| r.id), Some(3));
+        assert_eq!(
+            s.run_row("/w/a.rhai", None).unwrap().unwrap().script,
+            "./a.rhai"
+        );
+        assert!(
+            s.run_row("/w/a.rhai", Some(4)).unwrap().is_none(),
+            "a run of b"
+        );
+        assert_eq!(
+            s.expected_duration("/w/a.rhai", "build").unwrap(),
+            Some(Duration::from_secs(2)),
+            "the median of a's 1 s and 3 s, not of b's"
+        );
+        let medians = s.earlier_medians(5).unwrap();
+        assert_eq!(medians.get("build"), Some(&70.0), "b's run 4 only");
+    }
+
+    #[test]
+    fn runs_recorded_before_scripts_had_keys_are_every_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.close();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 'old.rhai', '[]', 'then');",
+        )
+        .unwrap();
+        drop(conn);
+        let ids = |key: &str| -> Vec<i64> {
+            let s = Store::open(&path, quiet()).unwrap();
+            s.history(key, 10).unwrap().iter().map(|r| r.id).collect()
+        };
+        let run = || {
+            let s = Store::open(&path, quiet()).unwrap();
+            s.begin_run(&script("new.rhai"), &[], &now());
+            s.end_run(Duration::from_secs(1), "ok", "{}", 2);
+        };
+        run();
+        assert_eq!(ids("other.rhai"), [1], "the old run is any script's");
+        assert_eq!(ids("new.rhai"), [2, 1]);
+        run();
+        assert_eq!(
+            ids("new.rhai"),
+            [3, 2],
+            "the old run counted among the two kept"
+        );
+        assert_eq!(ids("other.rhai"), Vec::<i64>::new());
     }
 
     #[test]
@@ -1091,7 +1222,7 @@ mod tests {
         )
         .unwrap();
         corrupt_table(&path, "proc_runs");
-        s.begin_run("s.rhai", &[], &now());
+        s.begin_run(&script("s.rhai"), &[], &now());
         s.record_proc(ProcRecord {
             name: "p".into(),
             state: "SUCCEEDED".into(),
@@ -1103,7 +1234,7 @@ mod tests {
         assert!(warned.contains("corrupt"), "{warned}");
         assert_eq!(moved_aside(dir.path()).len(), 1, "{warned}");
         let s = Store::open(&path, quiet()).unwrap();
-        let runs = s.history(10).unwrap();
+        let runs = s.history("s.rhai", 10).unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].outcome.as_deref(), Some("ok"));
         assert_eq!(s.run_procs(runs[0].id).unwrap()[0].name, "p");
@@ -1114,14 +1245,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let s = Store::open(&path, quiet()).unwrap();
-        s.begin_run("s.rhai", &[], &now());
+        s.begin_run(&script("s.rhai"), &[], &now());
         s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         s.close();
         corrupt_table(&path, "runs");
         let s = Store::open(&path, quiet()).unwrap();
-        assert!(s.history(10).is_err());
+        assert!(s.history("s.rhai", 10).is_err());
         assert_eq!(moved_aside(dir.path()).len(), 1);
-        assert!(s.history(10).unwrap().is_empty());
+        assert!(s.history("s.rhai", 10).unwrap().is_empty());
     }
 
     #[test]

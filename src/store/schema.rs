@@ -51,6 +51,12 @@ const MIGRATIONS: &[&str] = &[
     // run (deleting a run deletes its procs: without this index, a scan of every proc
     // row of every kept run).
     "CREATE INDEX proc_runs_by_run ON proc_runs(run_id);",
+    // 5: the script a run is of, by its canonical path (`script` is the path as typed:
+    // `s.rhai` and `./s.rhai` are one script), so that scripts sharing a DB (`--db`) each
+    // have their own history. Runs recorded before it have '' (unknown): they count as
+    // runs of every script.
+    "ALTER TABLE runs ADD COLUMN script_key TEXT NOT NULL DEFAULT '';
+    CREATE INDEX runs_by_script ON runs(script_key, id);",
 ];
 
 /// The schema version this prun writes.

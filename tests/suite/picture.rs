@@ -430,7 +430,8 @@ fn report_names_a_missing_run_or_db() {
     let out = ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "7"]);
     assert_eq!(out.status.code(), Some(64));
     assert!(
-        out.stderr.contains("no run 7 in the task DB tasks.db"),
+        out.stderr
+            .contains("no run 7 of main.rhai in the task DB tasks.db"),
         "{}",
         out.stderr
     );

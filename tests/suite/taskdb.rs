@@ -1008,6 +1008,46 @@ fn history_reads_a_db_given_with_db() {
 }
 
 #[test]
+fn scripts_sharing_a_db_each_have_their_own_history_and_report() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    ws.write("other.rhai", "proc(\"q\", |ctx| 1);\nrun(\"q\");\n");
+    ws.run(&["--db", "shared.db"]).ok();
+    ws.prun(&["other.rhai", "--db", "shared.db"]).ok();
+    // Typed another way, main.rhai is the same script.
+    ws.prun(&["./main.rhai", "--db", "shared.db"]).ok();
+    ws.prun(&["other.rhai", "--db", "shared.db"]).ok();
+    ws.prun(&["other.rhai", "--db", "shared.db"]).ok();
+    let ids = |script: &str| -> Vec<String> {
+        let h = ws.prun(&["history", script, "--db", "shared.db"]);
+        h.ok();
+        history_rows(&h)
+            .iter()
+            .map(|r| r.split_whitespace().next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids("main.rhai"), ["3", "1"]);
+    assert_eq!(ids("other.rhai"), ["5", "4", "2"]);
+    let h = ws.prun(&["history", "main.rhai", "--db", "shared.db"]);
+    assert!(
+        !h.stdout.contains(" q"),
+        "other.rhai's proc\n{}",
+        h.describe()
+    );
+    // The report's latest run is the script's own, and another script's run is not it.
+    let r = ws.prun(&["report", "main.rhai", "--db", "shared.db"]);
+    r.ok();
+    assert!(
+        r.stdout.starts_with("run 3 of ./main.rhai"),
+        "{}",
+        r.describe()
+    );
+    ws.prun(&["report", "main.rhai", "--db", "shared.db", "--run", "4"])
+        .code(64)
+        .says("no run 4 of main.rhai in the task DB shared.db");
+}
+
+#[test]
 fn a_directory_input_holding_the_task_db_and_the_logs_is_up_to_date_on_the_next_run() {
     // The DB and the logs change with every run: were they part of the input, the proc
     // would never be up to date.

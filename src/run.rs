@@ -438,8 +438,17 @@ pub(crate) fn execute(
         l.set_estimator(Box::new(move |name| {
             let s = weak.upgrade()?;
             // Cloned out first: the query reads the DB, never under the core's lock.
-            let store = s.lock().cache()?.store().clone();
-            store.expected_duration(&key, name).ok().flatten()
+            let store = {
+                let c = s.lock();
+                match c.cache() {
+                    Some(cache) => cache.store().clone(),
+                    // Asked again once the DB is open: the display's first readings
+                    // come before it is, more so on a busy machine.
+                    None if c.cache_pending() => return None,
+                    None => return Some(None),
+                }
+            };
+            Some(store.expected_duration(&key, name).ok().flatten())
         }));
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));

@@ -527,6 +527,12 @@ impl Core {
         self.cache.as_ref()
     }
 
+    /// True while the run has a task DB that is not open yet (it opens when the first
+    /// proc needs it): what is read from it is not known yet, rather than absent.
+    pub fn cache_pending(&self) -> bool {
+        self.cache.is_none() && (self.cache_opener.is_some() || self.opening_cache)
+    }
+
     /// True once a proc has started (the task DB can no longer be switched).
     pub fn any_started(&self) -> bool {
         self.runs

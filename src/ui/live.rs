@@ -26,8 +26,9 @@ use crate::event::{ProcSummary, QueueView, State};
 /// How often the area is redrawn (for the spinner and the elapsed times).
 const FRAME: Duration = Duration::from_millis(100);
 
-/// Looks up how long a proc usually takes.
-pub type Estimator = Box<dyn Fn(&str) -> Option<Duration> + Send + Sync>;
+/// Looks up how long a proc usually takes: `Some(None)` when it has no history, `None` when
+/// that cannot be told yet (the task DB is not open yet), to be asked again later.
+pub type Estimator = Box<dyn Fn(&str) -> Option<Option<Duration>> + Send + Sync>;
 
 /// Reads the run's queue: how many procs are scheduled, which wait to start.
 pub type QueueReader = Box<dyn Fn() -> Option<QueueView> + Send + Sync>;
@@ -93,30 +94,7 @@ pub struct LiveReporter {
 impl LiveReporter {
     /// Starts the display; `color` is off under `NO_COLOR`.
     pub fn new(color: bool, verbose: bool, full_log: bool) -> LiveReporter {
-        let inner = Arc::new(Inner {
-            screen: Mutex::new(Screen {
-                started: Instant::now(),
-                running: Vec::new(),
-                done: 0,
-                failed: 0,
-                total: 0,
-                queued: Vec::new(),
-                parallel: 1,
-                frame: 0,
-                drawn: Vec::new(),
-                finished: false,
-                paused: false,
-                cycle: false,
-            }),
-            color,
-            verbose,
-            full_log: AtomicBool::new(full_log),
-            estimator: Mutex::new(None),
-            expected: Mutex::new(HashMap::new()),
-            queue: Mutex::new(None),
-            stop: AtomicBool::new(false),
-            dynamic: AtomicBool::new(true),
-        });
+        let inner = Arc::new(Inner::new(color, verbose, full_log));
         let tick = inner.clone();
         let ticker = std::thread::Builder::new()
             .name("prun-display".into())
@@ -157,6 +135,33 @@ impl LiveReporter {
 }
 
 impl Inner {
+    fn new(color: bool, verbose: bool, full_log: bool) -> Inner {
+        Inner {
+            screen: Mutex::new(Screen {
+                started: Instant::now(),
+                running: Vec::new(),
+                done: 0,
+                failed: 0,
+                total: 0,
+                queued: Vec::new(),
+                parallel: 1,
+                frame: 0,
+                drawn: Vec::new(),
+                finished: false,
+                paused: false,
+                cycle: false,
+            }),
+            color,
+            verbose,
+            full_log: AtomicBool::new(full_log),
+            estimator: Mutex::new(None),
+            expected: Mutex::new(HashMap::new()),
+            queue: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            dynamic: AtomicBool::new(true),
+        }
+    }
+
     /// The expected duration of a proc, looked up once per name (`None` as well when
     /// `lookup` is false and it was not looked up yet).
     fn expected(&self, name: &Arc<str>, lookup: bool) -> Option<Duration> {
@@ -172,11 +177,14 @@ impl Inner {
             .expect("estimator")
             .as_ref()
             .and_then(|f| f(name));
-        self.expected
-            .lock()
-            .expect("expected")
-            .insert(name.clone(), e);
-        e
+        // An answer not known yet is not kept: the next reading asks again.
+        if let Some(e) = e {
+            self.expected
+                .lock()
+                .expect("expected")
+                .insert(name.clone(), e);
+        }
+        e.flatten()
     }
 
     /// Reads the queue (never under the screen's lock: the reader takes the scheduler's)
@@ -478,5 +486,35 @@ impl Drop for LiveReporter {
         let mut out = io::stdout().lock();
         let _ = queue!(out, Show);
         let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn an_expected_duration_not_known_yet_is_asked_again_and_a_known_one_is_kept() {
+        let inner = Inner::new(false, false, false);
+        let asked = Arc::new(AtomicUsize::new(0));
+        let a = asked.clone();
+        // The first answer comes before the task DB is open; the next ones from it.
+        *inner.estimator.lock().expect("estimator") =
+            Some(Box::new(move |_| match a.fetch_add(1, Ordering::SeqCst) {
+                0 => None,
+                _ => Some(Some(Duration::from_secs(3))),
+            }));
+        let name: Arc<str> = Arc::from("p");
+        assert_eq!(inner.expected(&name, true), None);
+        assert_eq!(inner.expected(&name, true), Some(Duration::from_secs(3)));
+        assert_eq!(inner.expected(&name, true), Some(Duration::from_secs(3)));
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "a known answer is kept");
+        // A proc without history is asked once.
+        *inner.estimator.lock().expect("estimator") = Some(Box::new(|_| Some(None)));
+        let q: Arc<str> = Arc::from("q");
+        assert_eq!(inner.expected(&q, true), None);
+        assert!(inner.expected.lock().expect("expected").contains_key(&q));
     }
 }

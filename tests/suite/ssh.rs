@@ -249,7 +249,8 @@ run("slow");
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_timed_out_remote_command_is_gone_when_prun_returns() {
     // The command ignores SIGTERM: the remote side kills it once the run's kill grace
-    // (3 s) has passed, and prun waits for that before it returns.
+    // (3 s) has passed, and prun waits for that before it returns. The timeout leaves the
+    // ssh connection time to start the command on a busy machine.
     let sshd = Sshd::start();
     let secs = format!("7{}", sshd.port);
     let test = Test::new();
@@ -260,7 +261,7 @@ fn a_timed_out_remote_command_is_gone_when_prun_returns() {
             sshd.executor(&["127.0.0.1"]),
             format_args!(
                 r#"
-proc("stubborn", #{{ executor: "farm", timeout: "1s", cwd: "{}",
+proc("stubborn", #{{ executor: "farm", timeout: "5s", cwd: "{}",
                      shell: "trap '' TERM; touch running; sleep {secs}" }});
 run("stubborn");
 "#,

@@ -300,11 +300,14 @@ fn a_chain_of_4000_nested_waits_completes() {
     out.ok().line("top=4000");
 }
 
-/// Runs `script` with prun as user `uid` (a uid of its own, so that no other process of
-/// that user, from another test, eats into the limit) limited to 300 processes and threads,
-/// after a plain run as the current user, which must succeed. Returns its exit status and
-/// output; `None` (test skipped, with the reason printed) where that cannot be arranged.
-fn run_with_few_threads(uid: u32, script: &str, args: &[&str]) -> Option<(Option<i32>, String)> {
+/// Runs `script` with prun as a user of its own (test `n` of this test process: no other
+/// process of that user, from another test or another test process running at the same
+/// time, eats into the limit) limited to 300 processes and threads, after a plain run as
+/// the current user, which must succeed. Returns its exit status and output; `None` (test
+/// skipped, with the reason printed) where that cannot be arranged.
+fn run_with_few_threads(n: u32, script: &str, args: &[&str]) -> Option<(Option<i32>, String)> {
+    // Far above the uids of real users and of `nobody`.
+    let uid = 3_000_000 + (std::process::id() % 100_000) * 10 + n;
     let tools = ["setpriv", "prlimit"].iter().all(|t| {
         Command::new("sh")
             .args(["-c", &format!("command -v {t}")])
@@ -361,7 +364,7 @@ for i in 0..600 {
 }
 run("busy::*");
 "#;
-    let Some((code, text)) = run_with_few_threads(61_001, script, &["-j", "600"]) else {
+    let Some((code, text)) = run_with_few_threads(1, script, &["-j", "600"]) else {
         return;
     };
     assert_eq!(code, Some(0), "{}", last_chars(&text));
@@ -370,7 +373,7 @@ run("busy::*");
 
 #[test]
 fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
-    let Some((code, text)) = run_with_few_threads(61_002, CHAIN, &[]) else {
+    let Some((code, text)) = run_with_few_threads(2, CHAIN, &[]) else {
         return;
     };
     let short = last_chars(&text);

@@ -47,6 +47,8 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
     let mut l = Launch::new(spec);
     l.timeout = job.def.extras().timeout;
     l.kill_grace = kill_grace;
+    // The scheduler writes it once the jobs this one's end lets start have started.
+    l.gone_later = true;
     Some(l)
 }
 

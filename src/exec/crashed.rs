@@ -42,15 +42,41 @@ struct Writer {
     file: File,
     live: HashMap<i32, String>,
     lines: usize,
+    /// `- PGID` lines not written yet: they go out with the next `+` line, in the same
+    /// write (see [`ended`]).
+    gone: String,
 }
 
 impl Writer {
+    /// Appends a `+` line, after the `-` lines held back.
     fn append(&mut self, line: &str) {
         self.lines += 1;
         if self.lines > 2 * self.live.len() + COMPACT_SLACK {
             self.compact();
-        } else {
+        } else if self.gone.is_empty() {
             let _ = self.file.write_all(line.as_bytes());
+        } else {
+            self.gone.push_str(line);
+            let _ = self.file.write_all(self.gone.as_bytes());
+            self.gone.clear();
+        }
+    }
+
+    /// Records that a group is gone; its line waits for the next [`Writer::append`] or
+    /// [`Writer::write_gone`].
+    fn gone(&mut self, pgid: i32) {
+        use std::fmt::Write as _;
+        if self.live.remove(&pgid).is_some() {
+            self.lines += 1;
+            let _ = writeln!(self.gone, "- {pgid}");
+        }
+    }
+
+    /// Writes the `- PGID` lines held back.
+    fn write_gone(&mut self) {
+        if !self.gone.is_empty() {
+            let _ = self.file.write_all(self.gone.as_bytes());
+            self.gone.clear();
         }
     }
 
@@ -59,6 +85,7 @@ impl Writer {
     fn compact(&mut self) {
         let text: String = self.live.values().map(String::as_str).collect();
         self.lines = self.live.len();
+        self.gone.clear();
         if self.file.set_len(0).is_ok() {
             let _ = self.file.write_all(text.as_bytes());
         }
@@ -101,6 +128,7 @@ impl Journal {
             file,
             live: HashMap::new(),
             lines: 0,
+            gone: String::new(),
         };
         journals().push((id, writer));
         Ok(Journal { path, id })
@@ -173,12 +201,23 @@ fn boot_clock_is_proc_clock(pgid: i32, first: u64, last: u64) -> bool {
     *MATCHES.get_or_init(|| start_time(pgid).is_some_and(|s| (first..=last).contains(&s)))
 }
 
-/// Records a group that is gone.
+/// Records a group that is gone. Its `- PGID` line is written with the next group's `+`
+/// line or by [`write_gone`], whichever comes first: the end of a command body that lets
+/// another one start costs no write of its own, and none between the child's exit and
+/// the next spawn (the scheduler calls [`write_gone`] when the end started no command
+/// body, or that one could not start). A crash in between loses nothing: the
+/// next run ends only the groups that are still there (a leader with the recorded start
+/// time, or members left in the group, see [`still_there`]), and this one has neither.
 pub fn ended(pgid: i32) {
     for (_, w) in journals().iter_mut() {
-        if w.live.remove(&pgid).is_some() {
-            w.append(&format!("- {pgid}\n"));
-        }
+        w.gone(pgid);
+    }
+}
+
+/// Writes the `- PGID` lines held back by [`ended`].
+pub fn write_gone() {
+    for (_, w) in journals().iter_mut() {
+        w.write_gone();
     }
 }
 
@@ -348,6 +387,39 @@ fn wait_gone(groups: &[Recorded], limit: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gone_line_is_written_with_the_next_start_or_when_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("journal file");
+        let mut w = Writer {
+            file,
+            live: HashMap::new(),
+            lines: 0,
+            gone: String::new(),
+        };
+        let read = || fs::read_to_string(&path).expect("read the journal");
+        let start = |w: &mut Writer, pgid: i32| {
+            let line = format!("+ {pgid} 5 true\n");
+            w.live.insert(pgid, line.clone());
+            w.append(&line);
+        };
+        start(&mut w, 100);
+        w.gone(100);
+        assert_eq!(read(), "+ 100 5 true\n", "held back");
+        start(&mut w, 200);
+        assert_eq!(read(), "+ 100 5 true\n- 100\n+ 200 5 true\n");
+        w.gone(200);
+        w.gone(300);
+        w.write_gone();
+        assert_eq!(read(), "+ 100 5 true\n- 100\n+ 200 5 true\n- 200\n");
+        assert!(parse(&read()).is_empty(), "nothing left running");
+    }
 
     #[test]
     fn parse_keeps_the_groups_not_recorded_as_gone() {

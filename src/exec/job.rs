@@ -47,6 +47,8 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
     let mut l = Launch::new(spec);
     l.timeout = job.def.extras().timeout;
     l.kill_grace = kill_grace;
+    // The scheduler writes it once the jobs this one's end lets start have started.
+    l.gone_later = true;
     Some(l)
 }
 
@@ -220,25 +222,16 @@ async fn try_command_body(
     }
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let printed = len > start_len;
-    let (outcome, footer) = match result {
-        Ok(out) if out.ending == Ending::Exited && out.ok(&[0]) => (
-            Outcome::Success(Dynamic::UNIT),
-            launch::footer(&out, l, &[0]),
-        ),
-        Ok(out) => (
-            Outcome::Failed {
-                error: format!("command `{l}` {}", out.describe(l, &[0])),
-                exit_code: out.status(&[0]).code,
-            },
-            launch::footer(&out, l, &[0]),
-        ),
-        Err(e) => {
-            let o = Outcome::Failed {
-                error: e.to_string(),
-                exit_code: None,
-            };
-            (o, format!("# {e}"))
-        }
+    let outcome = match &result {
+        Ok(out) if out.ending == Ending::Exited && out.ok(&[0]) => Outcome::Success(Dynamic::UNIT),
+        Ok(out) => Outcome::Failed {
+            error: format!("command `{l}` {}", out.describe(l, &[0])),
+            exit_code: out.status(&[0]).code,
+        },
+        Err(e) => Outcome::Failed {
+            error: e.to_string(),
+            exit_code: None,
+        },
     };
     let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
     if !keep {
@@ -247,6 +240,11 @@ async fn try_command_body(
         }
         return Tried::Done(outcome, !is_unnamed);
     }
+    // Made only for a log that is kept: most command bodies print nothing and succeed.
+    let footer = match &result {
+        Ok(out) => launch::footer(out, l, &[0]),
+        Err(e) => format!("# {e}"),
+    };
     // An unnamed log that cannot get its header is not kept, as one that cannot get its
     // name is not.
     if is_unnamed && !named_early && write_header(&file).is_err() {

@@ -147,6 +147,11 @@ pub struct Launch {
     /// descriptors of its own for the launch (a command body's log) turns it off, and
     /// retries itself after releasing them, so that waiting launches hold none.
     pub wait_for_fds: bool,
+    /// Whether the crash journal's record that this launch's process groups are gone may
+    /// wait until the next group starts (see [`super::crashed::ended`]): the caller then
+    /// sees to it that [`super::crashed::write_gone`] is called if nothing starts.
+    /// Otherwise it is written before the launch returns.
+    pub gone_later: bool,
 }
 
 impl Launch {
@@ -168,6 +173,7 @@ impl Launch {
             timeout: None,
             kill_grace: Duration::from_secs(5),
             wait_for_fds: true,
+            gone_later: false,
         }
     }
 }
@@ -417,7 +423,12 @@ impl Launcher for Local {
                         if launch.wait_for_fds
                             && e.resources_short()
                             && wait_for_fds(cancel, &mut idle_tries).await => {}
-                    result => return result,
+                    result => {
+                        if !launch.gone_later {
+                            super::crashed::write_gone();
+                        }
+                        return result;
+                    }
                 }
             }
         })

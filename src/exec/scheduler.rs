@@ -63,6 +63,12 @@ pub fn evaluating() -> Option<&'static str> {
     EVALUATING.with(Cell::get)
 }
 
+thread_local! {
+    /// Set when this thread starts a command body (see `Scheduler::start`): the end of
+    /// the job that let it start leaves the journal's `- PGID` line to it.
+    static STARTED_COMMAND: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Owns the run: the core, the worker pool, the runtime handle and the reporter.
 pub struct Scheduler {
     core: Mutex<Core>,
@@ -740,6 +746,7 @@ impl Scheduler {
                 launch.tap = Some(tap);
             }
             self.reporter.command(Some(&job.name), &launch);
+            STARTED_COMMAND.with(|s| s.set(true));
             let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
                 let launcher = me.launcher_for(job.id, &job.name, &job.def);
@@ -749,7 +756,14 @@ impl Scheduler {
                 drop(paused);
                 let log = kept.then_some(log);
                 if job.def.outputs.is_empty() || !matches!(outcome, Outcome::Success(_)) {
+                    STARTED_COMMAND.with(|s| s.set(false));
                     me.with(|c| c.complete(id, outcome, log));
+                    // The journal's record that this job's group is gone goes out with
+                    // the start of a command body this end let start (or with that
+                    // one's own end, when it could not start), or now.
+                    if !STARTED_COMMAND.with(|s| s.replace(false)) {
+                        super::crashed::write_gone();
+                    }
                     return;
                 }
                 // Checking outputs calls closures and stats files: not on the runtime.
@@ -762,6 +776,7 @@ impl Scheduler {
                         },
                     };
                     Pool::finishing(|| me.with(|c| c.complete(id, outcome, log)));
+                    super::crashed::write_gone();
                 });
             });
             return;

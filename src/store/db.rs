@@ -361,14 +361,20 @@ impl Store {
         let wpath = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("prun-db".into())
-            .spawn(move || match connect_and_load(&wpath, &warn) {
-                Ok((conn, initial)) => {
-                    let _ = opened.send(Ok(initial));
-                    warm(&conn);
-                    writer(conn, rx, &wpath, &warn);
-                }
-                Err(e) => {
-                    let _ = opened.send(Err(e));
+            .spawn(move || {
+                // The writer never waits for a child: the run's children must not wake it
+                // (see `leave_sigchld_to_the_runtime`). It is started before the runtime,
+                // so it does not inherit the mask of the run's later threads.
+                let _quiet = crate::exec::unix::SigchldBlocked::here();
+                match connect_and_load(&wpath, &warn) {
+                    Ok((conn, initial)) => {
+                        let _ = opened.send(Ok(initial));
+                        warm(&conn);
+                        writer(conn, rx, &wpath, &warn);
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                    }
                 }
             })
             .map_err(|source| StoreError::Dir {
@@ -912,6 +918,45 @@ mod tests {
 
     fn quiet() -> Warn {
         Arc::new(|_| {})
+    }
+
+    /// Whether each live thread of this process named `name` blocks SIGCHLD (from the
+    /// `SigBlk` mask in its `/proc` status).
+    fn sigchld_blocked_in_threads(name: &str) -> Vec<bool> {
+        const SIGCHLD_BIT: u64 = 1 << (17 - 1);
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            let mask = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .expect("a SigBlk line");
+            found.push(mask & SIGCHLD_BIT != 0);
+        }
+        found
+    }
+
+    #[test]
+    fn the_writer_thread_is_never_woken_by_a_child_signal() {
+        // Started from a thread that takes SIGCHLD, as a run's thread does.
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::thread::spawn(move || {
+            let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+            (s, dir)
+        })
+        .join()
+        .unwrap();
+        let writers = sigchld_blocked_in_threads("prun-db");
+        assert!(!writers.is_empty(), "the writer thread is running");
+        assert!(writers.iter().all(|&blocked| blocked), "{writers:?}");
+        s.0.close();
     }
 
     #[test]

@@ -417,3 +417,59 @@ fn a_closure_nesting_too_deep_fails_cleanly_instead_of_overflowing() {
         "{line}"
     );
 }
+
+/// The crash journal's record that a job's group is gone waits for the next job's start
+/// (one write for both), never past the end of the job's own step: while another job runs
+/// on and nothing new starts, the journal already says that the ended job's group is gone.
+#[test]
+fn an_ended_jobs_group_is_recorded_gone_while_nothing_else_starts() {
+    let wait = |file: &str| {
+        format!("i=0; while [ ! -e {file} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done")
+    };
+    let t = Test::new().script(&format!(
+        r#"
+proc("job_long", #{{ shell: "echo $$ > long.tmp; mv long.tmp long.pid; {}" }});
+proc("job_short", #{{ shell: "{}; echo $$ > short.tmp; mv short.tmp short.pid" }});
+run("job_*");
+"#,
+        wait("go"),
+        wait("long.pid")
+    ));
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("go"), "").unwrap();
+    // The setup run writes main.rhai; its output owns the directory.
+    let setup = t.run();
+    setup.ok();
+    for f in ["go", "long.pid", "short.pid"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let mut run = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "-j", "2"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prun");
+    wait_until("the short job to end", || dir.join("short.pid").exists());
+    let short: u32 = std::fs::read_to_string(dir.join("short.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let journal = find_files(&dir.join("state"), &run.id().to_string())
+        .into_iter()
+        .find(|p| p.parent().is_some_and(|d| d.ends_with("groups")))
+        .expect("the run's journal");
+    let gone = format!("- {short}\n");
+    let recorded = || std::fs::read_to_string(&journal).is_ok_and(|t| t.contains(&gone));
+    let until = Instant::now() + Duration::from_secs(20);
+    while !recorded() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let recorded = recorded();
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert!(run.wait().expect("prun ends").success());
+    assert!(recorded, "the short job's group was never recorded as gone");
+}

@@ -551,13 +551,19 @@ impl Core {
     ///
     /// Like every operation that can create procs, it may fail with
     /// [`GraphError::Unresolved`] (see `prepare`) and is then retried: declaring the same
-    /// definition again is not a duplicate.
-    pub fn define_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
+    /// definition again is not a duplicate. `def` becomes the definition the graph keeps
+    /// (an equal one may be shared, see [`Graph::shared`]): the one to retry with.
+    pub fn define_proc(
+        &mut self,
+        name: &str,
+        def: &mut Arc<ProcDef>,
+    ) -> Result<ProcId, GraphError> {
         let id = match self.graph.lookup(name) {
-            Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, &def) => id,
+            Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, def) => id,
             _ => {
-                self.check_def("proc", name, &def)?;
-                self.graph.add_proc(name, def)?
+                self.check_def("proc", name, def)?;
+                *def = self.graph.shared(def.clone());
+                self.graph.add_proc(name, def.clone())?
             }
         };
         self.sync_runs();

@@ -44,7 +44,7 @@ fn core(parallel: usize) -> Core {
 }
 
 fn add(c: &mut Core, name: &str, d: ProcDef) -> ProcId {
-    c.define_proc(name, Arc::new(d)).unwrap()
+    c.define_proc(name, &mut Arc::new(d)).unwrap()
 }
 
 /// Names of the jobs started by the actions recorded so far.
@@ -657,4 +657,29 @@ fn a_run_keeps_few_bytes_per_proc() {
         "{}",
         size_of::<super::Run>()
     );
+}
+
+#[test]
+fn procs_declared_alike_share_one_definition_and_a_retry_is_no_duplicate() {
+    let mut c = core(2);
+    let a = add(&mut c, "a", def());
+    let mut same = Arc::new(def());
+    let b = c.define_proc("b", &mut same).unwrap();
+    assert!(
+        Arc::ptr_eq(&c.graph().proc(a).def, &c.graph().proc(b).def),
+        "one definition for both"
+    );
+    assert!(Arc::ptr_eq(&same, &c.graph().proc(b).def), "the kept one");
+    // An operation retried after its proc was added (see `prepare`) is not a duplicate.
+    assert_eq!(c.define_proc("b", &mut same), Ok(b));
+    // A second declaration of the same name, with the same options, still is.
+    assert!(matches!(
+        c.define_proc("b", &mut Arc::new(def())),
+        Err(GraphError::DuplicateProc(n)) if n == "b"
+    ));
+    let other = add(&mut c, "c", with_deps(&["a"]));
+    assert!(!Arc::ptr_eq(
+        &c.graph().proc(b).def,
+        &c.graph().proc(other).def
+    ));
 }

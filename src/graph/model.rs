@@ -212,6 +212,18 @@ impl Graph {
         Ok(id)
     }
 
+    /// `def`, or the definition of the proc declared last when it is the same (see
+    /// [`ProcDef::same_as`]): procs declared in a loop with the same options keep one
+    /// definition, not one each, as the procs made from a proto do.
+    pub fn shared(&self, def: Arc<ProcDef>) -> Arc<ProcDef> {
+        match self.procs.last() {
+            Some(last) if !Arc::ptr_eq(&last.def, &def) && last.def.same_as(&def) => {
+                last.def.clone()
+            }
+            _ => def,
+        }
+    }
+
     /// Declares a proto.
     pub fn add_proto(&mut self, pattern: &str, def: Arc<ProcDef>) -> Result<ProtoId, GraphError> {
         printable(pattern)?;

@@ -298,13 +298,13 @@ fn define(
     body: Option<FnPtr>,
 ) -> R<ImmutableString> {
     let def = opts::parse(ctx, weak, kind, &name, opts, body).map_err(|e| err(e.to_string()))?;
-    let def = Arc::new(def);
+    let mut def = Arc::new(def);
     let what = match kind {
         Kind::Proc => "proc",
         Kind::Proto => "proto",
     };
     core(sched, what, |c| match kind {
-        Kind::Proc => c.define_proc(&name, def.clone()).map(|_| ()),
+        Kind::Proc => c.define_proc(&name, &mut def).map(|_| ()),
         Kind::Proto => c.define_proto(&name, def.clone()),
     })?;
     Ok(name)

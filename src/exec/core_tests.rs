@@ -664,7 +664,12 @@ fn procs_declared_alike_share_one_definition_and_a_retry_is_no_duplicate() {
     let mut c = core(2);
     let a = add(&mut c, "a", def());
     let mut same = Arc::new(def());
-    let b = c.define_proc("b", &mut same).unwrap();
+    let name = rhai::ImmutableString::from("b");
+    let b = c.define_proc(name.clone(), &mut same).unwrap();
+    assert!(
+        c.graph().proc(b).name.ptr_eq(&name),
+        "the script's own name, not a copy"
+    );
     assert!(
         Arc::ptr_eq(&c.graph().proc(a).def, &c.graph().proc(b).def),
         "one definition for both"

@@ -103,7 +103,7 @@ fn core<T>(
 
 fn names(c: &Core, ids: &[ProcId]) -> Array {
     ids.iter()
-        .map(|&i| c.graph().proc(i).name.as_ref().into())
+        .map(|&i| c.graph().proc(i).name.clone().into())
         .collect()
 }
 
@@ -304,7 +304,7 @@ fn define(
         Kind::Proto => "proto",
     };
     core(sched, what, |c| match kind {
-        Kind::Proc => c.define_proc(&name, &mut def).map(|_| ()),
+        Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ()),
         Kind::Proto => c.define_proto(&name, def.clone()),
     })?;
     Ok(name)

@@ -318,9 +318,17 @@ fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
         for p in &patterns[expanded.len()..] {
             expanded.push(c.expand(p)?);
         }
-        let ids = expanded.concat();
-        c.start(&ids)?;
-        Ok(names(c, &ids))
+        // One pattern (the usual case) is not copied: it may stand for many procs.
+        let all;
+        let ids = match &expanded[..] {
+            [one] => one,
+            _ => {
+                all = expanded.concat();
+                &all
+            }
+        };
+        c.start(ids)?;
+        Ok(names(c, ids))
     })
 }
 

@@ -651,7 +651,11 @@ fn a_run_keeps_few_bytes_per_proc() {
     // procs cost ten thousand times these (benches/engine.sh, case 6).
     use std::mem::size_of;
     assert!(size_of::<ProcDef>() <= 136, "{}", size_of::<ProcDef>());
-    assert!(size_of::<crate::graph::ProcNode>() <= 56);
+    assert!(
+        size_of::<crate::graph::ProcNode>() <= 48,
+        "{}",
+        size_of::<crate::graph::ProcNode>()
+    );
     assert!(
         size_of::<super::Run>() <= 184,
         "{}",

@@ -983,7 +983,7 @@ mod tests {
                 if i > 0 {
                     def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))].into();
                 }
-                c.define_proc(&format!("p{i}"), &mut Arc::new(def))?;
+                c.define_proc(format!("p{i}"), &mut Arc::new(def))?;
             }
             let last = c.graph().lookup(&format!("p{}", n - 1)).expect("defined");
             c.start(&[last])?;

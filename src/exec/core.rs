@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Map};
+use rhai::{Dynamic, ImmutableString, Map};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{Cache, Fingerprint};
@@ -99,7 +99,7 @@ impl JobSpec {
     /// The proc as a graph node, for resolving its `inputs` and `outputs`.
     pub fn node(&self) -> crate::graph::ProcNode {
         crate::graph::ProcNode {
-            name: self.name.clone(),
+            name: (*self.name).into(),
             def: self.def.clone(),
             args: self.args.clone().into(),
             proto: None,
@@ -557,13 +557,20 @@ impl Core {
     ///
     /// Like every operation that can create procs, it may fail with
     /// [`GraphError::Unresolved`] (see `prepare`) and is then retried: declaring the same
-    /// definition again is not a duplicate.
-    pub fn define_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
-        let id = match self.graph.lookup(name) {
-            Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, &def) => id,
+    /// definition again is not a duplicate. `def` becomes the definition the graph keeps
+    /// (an equal one may be shared, see [`Graph::shared`]): the one to retry with.
+    pub fn define_proc(
+        &mut self,
+        name: impl Into<ImmutableString>,
+        def: &mut Arc<ProcDef>,
+    ) -> Result<ProcId, GraphError> {
+        let name = name.into();
+        let id = match self.graph.lookup(&name) {
+            Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, def) => id,
             _ => {
-                self.check_def("proc", name, &def)?;
-                self.graph.add_proc(name, def)?
+                self.check_def("proc", &name, def)?;
+                *def = self.graph.shared(def.clone());
+                self.graph.add_proc(name, def.clone())?
             }
         };
         self.sync_runs();
@@ -924,9 +931,13 @@ impl Core {
         live.first_start.get_or_insert_with(Instant::now);
         live.cancel = Some(cancel.clone());
         self.running_total += 1;
+        let name: Arc<str> = Arc::from(&*node.name);
+        if r.attempts == 1 {
+            self.actions.push(Action::Started(name.clone()));
+        }
         let spec = JobSpec {
             id: p,
-            name: node.name.clone(),
+            name,
             def,
             args: node.args.to_vec(),
             dep_results,
@@ -936,9 +947,6 @@ impl Core {
             cancel,
             input_fingerprint,
         };
-        if r.attempts == 1 {
-            self.actions.push(Action::Started(node.name.clone()));
-        }
         self.actions.push(Action::Start(Box::new(spec)));
     }
 
@@ -1001,7 +1009,7 @@ impl Core {
     pub fn summary(&self, p: ProcId) -> ProcSummary {
         let r = &self.runs[p];
         ProcSummary {
-            name: self.graph.proc(p).name.clone(),
+            name: Arc::from(&*self.graph.proc(p).name),
             state: r.state,
             result: r.result.clone(),
             error: r.error().cloned(),
@@ -1034,7 +1042,7 @@ impl Core {
         for (p, r) in self.runs.iter().enumerate() {
             match r.state {
                 State::Idle => continue,
-                State::Wanted => view.wanted.push(self.graph.proc(p).name.clone()),
+                State::Wanted => view.wanted.push(Arc::from(&*self.graph.proc(p).name)),
                 _ => {}
             }
             view.scheduled += 1;

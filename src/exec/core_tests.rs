@@ -44,7 +44,7 @@ fn core(parallel: usize) -> Core {
 }
 
 fn add(c: &mut Core, name: &str, d: ProcDef) -> ProcId {
-    c.define_proc(name, Arc::new(d)).unwrap()
+    c.define_proc(name, &mut Arc::new(d)).unwrap()
 }
 
 /// Names of the jobs started by the actions recorded so far.
@@ -651,10 +651,44 @@ fn a_run_keeps_few_bytes_per_proc() {
     // procs cost ten thousand times these (benches/engine.sh, case 6).
     use std::mem::size_of;
     assert!(size_of::<ProcDef>() <= 136, "{}", size_of::<ProcDef>());
-    assert!(size_of::<crate::graph::ProcNode>() <= 56);
+    assert!(
+        size_of::<crate::graph::ProcNode>() <= 48,
+        "{}",
+        size_of::<crate::graph::ProcNode>()
+    );
     assert!(
         size_of::<super::Run>() <= 184,
         "{}",
         size_of::<super::Run>()
     );
+}
+
+#[test]
+fn procs_declared_alike_share_one_definition_and_a_retry_is_no_duplicate() {
+    let mut c = core(2);
+    let a = add(&mut c, "a", def());
+    let mut same = Arc::new(def());
+    let name = rhai::ImmutableString::from("b");
+    let b = c.define_proc(name.clone(), &mut same).unwrap();
+    assert!(
+        c.graph().proc(b).name.ptr_eq(&name),
+        "the script's own name, not a copy"
+    );
+    assert!(
+        Arc::ptr_eq(&c.graph().proc(a).def, &c.graph().proc(b).def),
+        "one definition for both"
+    );
+    assert!(Arc::ptr_eq(&same, &c.graph().proc(b).def), "the kept one");
+    // An operation retried after its proc was added (see `prepare`) is not a duplicate.
+    assert_eq!(c.define_proc("b", &mut same), Ok(b));
+    // A second declaration of the same name, with the same options, still is.
+    assert!(matches!(
+        c.define_proc("b", &mut Arc::new(def())),
+        Err(GraphError::DuplicateProc(n)) if n == "b"
+    ));
+    let other = add(&mut c, "c", with_deps(&["a"]));
+    assert!(!Arc::ptr_eq(
+        &c.graph().proc(b).def,
+        &c.graph().proc(other).def
+    ));
 }

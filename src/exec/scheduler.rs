@@ -963,11 +963,11 @@ mod tests {
         let sched = scheduler(&rt, dir.path());
         let under_lock = under_lock.then(|| Arc::downgrade(&sched));
         sched.set_runner(Arc::new(Panics { under_lock }));
-        let def = Arc::new(ProcDef::new(
+        let mut def = Arc::new(ProcDef::new(
             Body::Closure(Arc::new(Noop)),
             Origin::from("test"),
         ));
-        let id = sched.graph_op(|c| c.define_proc("boom", def.clone()));
+        let id = sched.graph_op(|c| c.define_proc("boom", &mut def));
         let id = id.expect("defined");
         // One operation: the job starts only once the wait is registered.
         let rx = sched.graph_op(|c| {
@@ -998,7 +998,7 @@ mod tests {
                 if i > 0 {
                     def.deps = vec![crate::graph::DepSpec::Name(format!("p{}", i - 1))].into();
                 }
-                c.define_proc(&format!("p{i}"), Arc::new(def))?;
+                c.define_proc(format!("p{i}"), &mut Arc::new(def))?;
             }
             let last = c.graph().lookup(&format!("p{}", n - 1)).expect("defined");
             c.start(&[last])?;

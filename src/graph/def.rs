@@ -237,6 +237,73 @@ impl ProcDef {
     pub fn extras_mut(&mut self) -> &mut Extras {
         self.extras.get_or_insert_default()
     }
+
+    /// Whether `other` says the same, from the same place: so that procs declared in a
+    /// loop with the same options can keep one definition. A closure is the same only as
+    /// itself (two calls of `proc` make two closures), and a definition with any
+    /// [`Extras`] is the same only as itself.
+    pub fn same_as(&self, other: &ProcDef) -> bool {
+        let ProcDef {
+            deps,
+            no_failures,
+            now,
+            body,
+            env,
+            inputs,
+            outputs,
+            no_skip,
+            output,
+            interactive,
+            origin,
+            extras,
+        } = self;
+        extras.is_none()
+            && other.extras.is_none()
+            && *no_failures == other.no_failures
+            && *now == other.now
+            && *no_skip == other.no_skip
+            && *output == other.output
+            && *interactive == other.interactive
+            && *origin == other.origin
+            && same_body(body, &other.body)
+            && **env == *other.env
+            && same_items(deps, &other.deps, same_dep)
+            && same_items(inputs, &other.inputs, same_files)
+            && same_items(outputs, &other.outputs, |a, b| {
+                same_files(&a.files, &b.files)
+                    && a.max_age == b.max_age
+                    && a.enforce_freshness == b.enforce_freshness
+            })
+    }
+}
+
+fn same_items<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
+}
+
+fn same_body(a: &Body, b: &Body) -> bool {
+    match (a, b) {
+        (Body::Closure(a), Body::Closure(b)) => Arc::ptr_eq(a, b),
+        (Body::Cmd(a), Body::Cmd(b)) => a == b,
+        (Body::Shell(a), Body::Shell(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn same_dep(a: &DepSpec, b: &DepSpec) -> bool {
+    match (a, b) {
+        (DepSpec::Name(a), DepSpec::Name(b)) => a == b,
+        (DepSpec::Closure(a), DepSpec::Closure(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+fn same_files(a: &FileSpec, b: &FileSpec) -> bool {
+    match (a, b) {
+        (FileSpec::Path(a), FileSpec::Path(b)) => a == b,
+        (FileSpec::Closure(a), FileSpec::Closure(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
 }
 
 /// Where a proc's output goes besides its log (`--output`, the `output` option).
@@ -271,5 +338,63 @@ impl fmt::Debug for ProcDef {
         f.debug_struct("ProcDef")
             .field("origin", &self.origin)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rhai::{Dynamic, EvalAltResult};
+
+    use super::*;
+
+    struct Closure;
+
+    impl Callable for Closure {
+        fn call(&self, _: Dynamic, _: &[String]) -> Result<Dynamic, Box<EvalAltResult>> {
+            Ok(Dynamic::UNIT)
+        }
+        fn origin(&self) -> Origin {
+            Origin::from("t")
+        }
+        fn identity(&self) -> String {
+            String::new()
+        }
+    }
+
+    fn cmd(args: &[&str]) -> ProcDef {
+        ProcDef::new(Body::Cmd(args.iter().collect()), Origin::from("t"))
+    }
+
+    #[test]
+    fn definitions_are_the_same_only_when_nothing_tells_them_apart() {
+        assert!(cmd(&["true"]).same_as(&cmd(&["true"])));
+        assert!(!cmd(&["true"]).same_as(&cmd(&["true", "x"])));
+        let elsewhere = ProcDef::new(Body::Cmd(["true"].iter().collect()), Origin::from("u"));
+        assert!(!cmd(&["true"]).same_as(&elsewhere), "declared elsewhere");
+        let with_env = ProcDef {
+            env: vec![("A".to_string(), "1".to_string())].into(),
+            ..cmd(&["true"])
+        };
+        assert!(!cmd(&["true"]).same_as(&with_env));
+        assert!(with_env.same_as(&with_env.clone()));
+        let with_input = ProcDef {
+            inputs: vec![FileSpec::Path("in".into())].into(),
+            ..cmd(&["true"])
+        };
+        assert!(!with_input.same_as(&cmd(&["true"])));
+        let mut with_extras = cmd(&["true"]);
+        with_extras.extras_mut().retries = 1;
+        assert!(
+            !with_extras.same_as(&with_extras.clone()),
+            "extras: never shared"
+        );
+        let f: Callback = Arc::new(Closure);
+        let closure = ProcDef::new(Body::Closure(f.clone()), Origin::from("t"));
+        assert!(closure.same_as(&closure.clone()), "the same closure");
+        let other = ProcDef::new(Body::Closure(Arc::new(Closure)), Origin::from("t"));
+        assert!(
+            !closure.same_as(&other),
+            "another closure, alike as it may be"
+        );
     }
 }

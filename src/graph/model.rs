@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use rhai::Map;
+use rhai::{ImmutableString, Map};
 
 use super::GraphError;
 use super::def::{Callback, Choices, DepSpec, List, ProcDef};
@@ -19,7 +19,9 @@ pub type ProtoId = usize;
 /// A concrete proc: a name, its definition and the dependency names it was given.
 #[derive(Debug, Clone)]
 pub struct ProcNode {
-    pub name: Arc<str>,
+    /// The script's own string when a script declared it: `run` and `create` return the
+    /// names of many procs without copying them.
+    pub name: ImmutableString,
     pub def: Arc<ProcDef>,
     /// Placeholder values when created from a proto, in template order.
     pub args: List<(String, String)>,
@@ -198,18 +200,35 @@ impl Graph {
 
     /// Declares a plain proc. Its dependency closures (called with empty args) must have
     /// been answered (see [`super::need`]).
-    pub fn add_proc(&mut self, name: &str, def: Arc<ProcDef>) -> Result<ProcId, GraphError> {
-        printable(name)?;
-        if has_placeholders(name) {
+    pub fn add_proc(
+        &mut self,
+        name: impl Into<ImmutableString>,
+        def: Arc<ProcDef>,
+    ) -> Result<ProcId, GraphError> {
+        let name = name.into();
+        printable(&name)?;
+        if has_placeholders(&name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));
         }
-        if self.lookup(name).is_some() {
+        if self.lookup(&name).is_some() {
             return Err(GraphError::DuplicateProc(name.to_string()));
         }
-        let deps = self.dep_names(name, &def, &[])?;
+        let deps = self.dep_names(&name, &def, &[])?;
         let id = self.insert(name, def, Vec::new(), None, deps);
         self.add_rules(RuleSource::Proc(id))?;
         Ok(id)
+    }
+
+    /// `def`, or the definition of the proc declared last when it is the same (see
+    /// [`ProcDef::same_as`]): procs declared in a loop with the same options keep one
+    /// definition, not one each, as the procs made from a proto do.
+    pub fn shared(&self, def: Arc<ProcDef>) -> Arc<ProcDef> {
+        match self.procs.last() {
+            Some(last) if !Arc::ptr_eq(&last.def, &def) && last.def.same_as(&def) => {
+                last.def.clone()
+            }
+            _ => def,
+        }
     }
 
     /// Declares a proto.
@@ -278,7 +297,7 @@ impl Graph {
 
     fn insert(
         &mut self,
-        name: &str,
+        name: ImmutableString,
         def: Arc<ProcDef>,
         args: Args,
         proto: Option<ProtoId>,
@@ -291,9 +310,9 @@ impl Graph {
             // room again unused for its whole length.
             self.procs.reserve_exact((cap / 4).max(4));
         }
-        self.by_name.insert(&self.procs, name, id);
+        self.by_name.insert(&self.procs, &name, id);
         self.procs.push(ProcNode {
-            name: Arc::from(name),
+            name,
             def,
             args: args.into(),
             proto,
@@ -414,7 +433,7 @@ impl Graph {
             super::shell::check_shell(text, &args)?;
         }
         let deps = self.dep_names(&name, &def, &args)?;
-        Ok(self.insert(&name, def, args, Some(proto), deps))
+        Ok(self.insert(name.into(), def, args, Some(proto), deps))
     }
 
     fn choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {

@@ -103,7 +103,7 @@ fn core<T>(
 
 fn names(c: &Core, ids: &[ProcId]) -> Array {
     ids.iter()
-        .map(|&i| c.graph().proc(i).name.as_ref().into())
+        .map(|&i| c.graph().proc(i).name.clone().into())
         .collect()
 }
 
@@ -298,13 +298,13 @@ fn define(
     body: Option<FnPtr>,
 ) -> R<ImmutableString> {
     let def = opts::parse(ctx, weak, kind, &name, opts, body).map_err(|e| err(e.to_string()))?;
-    let def = Arc::new(def);
+    let mut def = Arc::new(def);
     let what = match kind {
         Kind::Proc => "proc",
         Kind::Proto => "proto",
     };
     core(sched, what, |c| match kind {
-        Kind::Proc => c.define_proc(&name, def.clone()).map(|_| ()),
+        Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ()),
         Kind::Proto => c.define_proto(&name, def.clone()),
     })?;
     Ok(name)
@@ -318,9 +318,17 @@ fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
         for p in &patterns[expanded.len()..] {
             expanded.push(c.expand(p)?);
         }
-        let ids = expanded.concat();
-        c.start(&ids)?;
-        Ok(names(c, &ids))
+        // One pattern (the usual case) is not copied: it may stand for many procs.
+        let all;
+        let ids = match &expanded[..] {
+            [one] => one,
+            _ => {
+                all = expanded.concat();
+                &all
+            }
+        };
+        c.start(ids)?;
+        Ok(names(c, ids))
     })
 }
 

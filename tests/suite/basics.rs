@@ -289,4 +289,9 @@ fn unknown_set_options_key_and_duplicate_proc_are_script_errors() {
         .script("proc(\"a\", |ctx| 1);\nproc(\"a\", |ctx| 2);\n")
         .run();
     out.code(2).err_has("\"a\"").err_has("main.rhai:2:1");
+    // Procs declared alike share one definition; the same name twice is still an error.
+    let out = Test::new()
+        .script("for i in 0..2 {\n  proc(\"a\", #{ cmd: [\"true\"] });\n}\n")
+        .run();
+    out.code(2).err_has("\"a\"").err_has("main.rhai:2:3");
 }

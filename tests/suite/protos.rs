@@ -107,6 +107,22 @@ print("names=" + names);
 }
 
 #[test]
+fn run_of_several_patterns_returns_every_name_in_order() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| 1);
+for i in 0..3 { proc("t" + i, #{ cmd: ["true"] }); }
+print("names=" + run(["t2", "build::*", "t0"]));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"names=["t2", "build::dev", "build::prod", "t0"]"#)
+        .summary_is("prun: 4 succeeded");
+}
+
+#[test]
 fn glob_over_two_placeholders_and_closure_choices() {
     let out = Test::new()
         .script(

@@ -1,5 +1,7 @@
 //! Outcomes: a job's end, retries, final states and their cascade to dependents, abort.
 
+use std::sync::Arc;
+
 use rhai::Dynamic;
 
 use super::{AbortReason, Action, Core, Span, State, Unsaved, Wake};
@@ -49,7 +51,7 @@ impl Core {
             r.exit_code = exit_code;
             self.timers += 1;
             self.actions.push(Action::Retrying {
-                name: self.graph.proc(p).name.clone(),
+                name: Arc::from(&*self.graph.proc(p).name),
                 attempt: r.attempts,
                 error: error.clone(),
             });

@@ -186,28 +186,40 @@ impl BaseEngine {
 pub(crate) fn on_own_thread<T: Send + 'static>(
     f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
-    on_run_thread(true, f)
+    run_thread(true, true, f)
 }
 
-/// [`on_own_thread`], where `build_engine` says whether the caller's thread builds the
-/// engine meanwhile. The `prun` binary reads its command line on the run's thread too,
-/// while the main thread builds the engine from the start: building Rhai's standard
-/// packages is the longest step before a script can run, and it no longer waits for the
-/// command line to be read and the thread started. Without it (a subcommand that runs no
-/// script), a run that turns out to need an engine builds its own.
+/// [`on_own_thread`] for the `prun` binary, where `build_engine` says whether the caller's
+/// thread builds the engine meanwhile. The binary reads its command line on the run's
+/// thread too, while the main thread builds the engine from the start: building Rhai's
+/// standard packages is the longest step before a script can run, and it no longer waits
+/// for the command line to be read and the thread started. Without it (a subcommand that
+/// runs no script), a run that turns out to need an engine builds its own. The process
+/// exits once `f` has returned: the run's thread is not waited for while it ends.
 pub(crate) fn on_run_thread<T: Send + 'static>(
     build_engine: bool,
     f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
+    run_thread(build_engine, false, f)
+}
+
+/// [`on_own_thread`] and [`on_run_thread`]: `join` waits for the run's thread to end, not
+/// only for `f` to return.
+fn run_thread<T: Send + 'static>(
+    build_engine: bool,
+    join: bool,
+    f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     let (tx, built) = std::sync::mpsc::sync_channel(1);
     let (spent, retired) = std::sync::mpsc::sync_channel(1);
+    let (returned, result) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("prun-run".into())
         .stack_size(RUN_STACK)
         .spawn(move || {
             // The script's top level runs here: deep nesting must fail cleanly too.
             crate::exec::guard_stack(RUN_STACK - 256 * 1024);
-            f(BaseEngine { built, spent })
+            let _ = returned.send(f(BaseEngine { built, spent }));
         })
         .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
     // This thread only waits from now on: the run's children must not wake it.
@@ -222,9 +234,13 @@ pub(crate) fn on_run_thread<T: Send + 'static>(
     // The run's engine, once the run no longer needs it (none when the run ends without
     // one): freed here while the run's thread closes the task DB and prunes old logs.
     drop(retired.recv());
-    thread
-        .join()
-        .map_err(|_| Failure::Internal("the run's thread panicked".into()))?
+    let panicked = || Failure::Internal("the run's thread panicked".into());
+    // A thread that panicked returned nothing.
+    let r = result.recv().map_err(|_| panicked());
+    if join || r.is_err() {
+        thread.join().map_err(|_| panicked())?;
+    }
+    r?
 }
 
 /// The live display is on when stdout is a terminal that can show it (not `TERM=dumb`),
@@ -720,12 +736,14 @@ pub(crate) fn execute(
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }
-    // Every job has ended. When the process exits right after the run, the async runtime's
-    // threads are told to stop but not waited for (waking and joining them took about a
-    // tenth of a millisecond at the end of every run); after an internal error they are
-    // joined as before, so that the jobs' tasks (a terminal handed to a job) are dropped.
+    // Every job has ended. When the process exits right after the run, the async runtime
+    // is left to the exit: its idle threads stay parked instead of waking to stop and
+    // being joined, which took a tenth of a millisecond and more at the end of every run
+    // (a signal that comes now is caught and ignored either way). After an internal error
+    // it is shut down as before, so that the jobs' tasks (a terminal handed to a job) are
+    // dropped.
     if call.cli.exit_after && internal.is_none() {
-        rt.shutdown_background();
+        std::mem::forget(rt);
     } else {
         drop(rt);
     }

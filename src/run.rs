@@ -29,6 +29,13 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 /// cost no memory, only address space.
 const RUN_STACK: usize = 64 * 1024 * 1024;
 
+/// The most procs a run of the binary may schedule for it to leave its engine and its
+/// async runtime to the process's exit instead of freeing them (see [`execute`]). A
+/// larger run frees them as before: the task DB's last commit, which writes many rows
+/// then, reuses that memory instead of adding to the run's peak (a run of 10,000 procs
+/// peaked about 0.4 MiB higher when they were left).
+const SMALL_RUN: usize = 100;
+
 /// Where a run's task DB is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -186,40 +193,28 @@ impl BaseEngine {
 pub(crate) fn on_own_thread<T: Send + 'static>(
     f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
-    run_thread(true, true, f)
+    on_run_thread(true, f)
 }
 
-/// [`on_own_thread`] for the `prun` binary, where `build_engine` says whether the caller's
-/// thread builds the engine meanwhile. The binary reads its command line on the run's
-/// thread too, while the main thread builds the engine from the start: building Rhai's
-/// standard packages is the longest step before a script can run, and it no longer waits
-/// for the command line to be read and the thread started. Without it (a subcommand that
-/// runs no script), a run that turns out to need an engine builds its own. The process
-/// exits once `f` has returned: the run's thread is not waited for while it ends.
+/// [`on_own_thread`], where `build_engine` says whether the caller's thread builds the
+/// engine meanwhile. The `prun` binary reads its command line on the run's thread too,
+/// while the main thread builds the engine from the start: building Rhai's standard
+/// packages is the longest step before a script can run, and it no longer waits for the
+/// command line to be read and the thread started. Without it (a subcommand that runs no
+/// script), a run that turns out to need an engine builds its own.
 pub(crate) fn on_run_thread<T: Send + 'static>(
     build_engine: bool,
     f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
-    run_thread(build_engine, false, f)
-}
-
-/// [`on_own_thread`] and [`on_run_thread`]: `join` waits for the run's thread to end, not
-/// only for `f` to return.
-fn run_thread<T: Send + 'static>(
-    build_engine: bool,
-    join: bool,
-    f: impl FnOnce(BaseEngine) -> Result<T, Failure> + Send + 'static,
-) -> Result<T, Failure> {
     let (tx, built) = std::sync::mpsc::sync_channel(1);
     let (spent, retired) = std::sync::mpsc::sync_channel(1);
-    let (returned, result) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("prun-run".into())
         .stack_size(RUN_STACK)
         .spawn(move || {
             // The script's top level runs here: deep nesting must fail cleanly too.
             crate::exec::guard_stack(RUN_STACK - 256 * 1024);
-            let _ = returned.send(f(BaseEngine { built, spent }));
+            f(BaseEngine { built, spent })
         })
         .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
     // This thread only waits from now on: the run's children must not wake it.
@@ -234,13 +229,9 @@ fn run_thread<T: Send + 'static>(
     // The run's engine, once the run no longer needs it (none when the run ends without
     // one): freed here while the run's thread closes the task DB and prunes old logs.
     drop(retired.recv());
-    let panicked = || Failure::Internal("the run's thread panicked".into());
-    // A thread that panicked returned nothing.
-    let r = result.recv().map_err(|_| panicked());
-    if join || r.is_err() {
-        thread.join().map_err(|_| panicked())?;
-    }
-    r?
+    thread
+        .join()
+        .map_err(|_| Failure::Internal("the run's thread panicked".into()))?
 }
 
 /// The live display is on when stdout is a terminal that can show it (not `TERM=dumb`),
@@ -659,11 +650,12 @@ pub(crate) fn execute(
     };
     // Nothing runs a script function any more: the engine is freed on the waiting thread
     // while this one closes the task DB and prunes old logs. When the process exits right
-    // after the run, it is not freed at all: freeing Rhai's function tables (half a
+    // after a small run, it is not freed at all: freeing Rhai's function tables (half a
     // million instructions) would only take a CPU from the run's end. The live display is
     // the exception: the engine holds its reporter, whose drop shows the cursor again.
+    let small = call.cli.exit_after && summary.total() <= SMALL_RUN;
     let engine = host.into_engine();
-    if call.cli.exit_after && live.is_none() {
+    if small && live.is_none() {
         std::mem::forget(engine);
     } else {
         base.retire(engine);
@@ -736,13 +728,13 @@ pub(crate) fn execute(
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }
-    // Every job has ended. When the process exits right after the run, the async runtime
-    // is left to the exit: its idle threads stay parked instead of waking to stop and
-    // being joined, which took a tenth of a millisecond and more at the end of every run
-    // (a signal that comes now is caught and ignored either way). After an internal error
-    // it is shut down as before, so that the jobs' tasks (a terminal handed to a job) are
-    // dropped.
-    if call.cli.exit_after && internal.is_none() {
+    // Every job has ended. When the process exits right after a small run, the async
+    // runtime is left to the exit: its idle threads stay parked instead of waking to stop
+    // and being joined, which took a tenth of a millisecond and more at the end of every
+    // run (a signal that comes now is caught and ignored either way). After an internal
+    // error it is shut down as before, so that the jobs' tasks (a terminal handed to a
+    // job) are dropped.
+    if small && internal.is_none() {
         std::mem::forget(rt);
     } else {
         drop(rt);

@@ -29,11 +29,10 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 /// cost no memory, only address space.
 const RUN_STACK: usize = 64 * 1024 * 1024;
 
-/// The most procs a run of the binary may schedule for it to leave its engine and its
-/// async runtime to the process's exit instead of freeing them (see [`execute`]). A
-/// larger run frees them as before: the task DB's last commit, which writes many rows
-/// then, reuses that memory instead of adding to the run's peak (a run of 10,000 procs
-/// peaked about 0.4 MiB higher when they were left).
+/// The most procs a run of the binary may schedule for it to leave its engine to the
+/// process's exit instead of freeing it (see [`execute`]). A larger run frees it as
+/// before: the task DB's last commit, which writes many rows then, reuses that memory
+/// instead of adding to the run's peak.
 const SMALL_RUN: usize = 100;
 
 /// Where a run's task DB is.
@@ -728,17 +727,7 @@ pub(crate) fn execute(
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }
-    // Every job has ended. When the process exits right after a small run, the async
-    // runtime is left to the exit: its idle threads stay parked instead of waking to stop
-    // and being joined, which took a tenth of a millisecond and more at the end of every
-    // run (a signal that comes now is caught and ignored either way). After an internal
-    // error it is shut down as before, so that the jobs' tasks (a terminal handed to a
-    // job) are dropped.
-    if small && internal.is_none() {
-        std::mem::forget(rt);
-    } else {
-        drop(rt);
-    }
+    drop(rt);
     // The crash journal goes while the DB's writer commits the end of the run: a finished
     // run leaves no journal either way, and its removal no longer waits for the commit.
     drop(journal);

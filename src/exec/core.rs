@@ -753,26 +753,8 @@ impl Core {
 
     /// Starts ready procs while slots are free.
     fn pump(&mut self) {
-        let opening = self.opening_cache;
         self.pump_ready();
-        if !opening && self.opening_cache {
-            self.open_cache_last();
-        }
         self.send_judging();
-    }
-
-    /// Moves the action that opens the task DB after the starts of the procs that need
-    /// no judging: it takes a worker thread (which waits for the DB), and starting that
-    /// thread no longer delays their first job.
-    fn open_cache_last(&mut self) {
-        if let Some(i) = self
-            .actions
-            .iter()
-            .position(|a| matches!(a, Action::OpenCache { .. }))
-        {
-            let open = self.actions.remove(i);
-            self.actions.push(open);
-        }
     }
 
     fn pump_ready(&mut self) {

@@ -414,25 +414,6 @@ fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
 }
 
 #[test]
-fn the_procs_that_start_while_the_db_opens_come_before_the_action_that_opens_it() {
-    let mut c = core(2);
-    c.set_cache_opener(Some(Box::new(|| None)));
-    let q = add(&mut c, "q", def());
-    let r = add(&mut c, "r", def());
-    c.start(&[q, r]).unwrap();
-    let order: Vec<String> = c
-        .take_actions()
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::OpenCache { .. } => Some("open".to_string()),
-            Action::Start(j) => Some(j.name.to_string()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(order, ["q", "r", "open"]);
-}
-
-#[test]
 fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = core(2);

@@ -29,6 +29,12 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 /// cost no memory, only address space.
 const RUN_STACK: usize = 64 * 1024 * 1024;
 
+/// The most procs a run of the binary may schedule for it to leave its engine to the
+/// process's exit instead of freeing it (see [`execute`]). A larger run frees it as
+/// before: the task DB's last commit, which writes many rows then, reuses that memory
+/// instead of adding to the run's peak.
+const SMALL_RUN: usize = 100;
+
 /// Where a run's task DB is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -385,7 +391,7 @@ pub(crate) fn execute(
     let cache_opener = db_path_of(settings, &state_dir)
         .filter(|p| inspect.is_none() && (p.exists() || !dry_run))
         .map(|path| open_cache(&reporter, &db, path, dry_run));
-    let _journal = if dry_run {
+    let journal = if dry_run {
         None
     } else {
         end_orphans_and_journal(&state_dir, &*reporter)
@@ -652,8 +658,17 @@ pub(crate) fn execute(
         Outcome::Ok
     };
     // Nothing runs a script function any more: the engine is freed on the waiting thread
-    // while this one closes the task DB and prunes old logs.
-    base.retire(host.into_engine());
+    // while this one closes the task DB and prunes old logs. When the process exits right
+    // after a small run, it is not freed at all: freeing Rhai's function tables (half a
+    // million instructions) would only take a CPU from the run's end. The live display is
+    // the exception: the engine holds its reporter, whose drop shows the cursor again.
+    let small = call.cli.exit_after && summary.total() <= SMALL_RUN;
+    let engine = host.into_engine();
+    if small && live.is_none() {
+        std::mem::forget(engine);
+    } else {
+        base.retire(engine);
+    }
     sched.close_executors();
     // The DB's writer commits the end of the run while the run ends; the run waits for it
     // last, once its async runtime is shut down (never under the core's lock).
@@ -723,6 +738,9 @@ pub(crate) fn execute(
         sched.lock().leave_to_exit();
     }
     drop(rt);
+    // The crash journal goes while the DB's writer commits the end of the run: a finished
+    // run leaves no journal either way, and its removal no longer waits for the commit.
+    drop(journal);
     drop(closing);
     let info = RunInfo {
         script: &script_path,

@@ -181,6 +181,83 @@ run("talk");
     );
 }
 
+/// The crash journals (`groups/`) under a state directory that hold a file.
+fn journals_left(state: &Path) -> Vec<std::path::PathBuf> {
+    let mut left = Vec::new();
+    let mut dirs = vec![state.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if d.ends_with("groups") {
+                left.push(p);
+            }
+        }
+    }
+    left
+}
+
+/// A run that ends, whether its procs succeed or fail, removes its crash journal: the
+/// next run finds no groups to end (the end of a run removes it while the task DB is
+/// still being written, and no longer after).
+#[test]
+fn a_finished_run_leaves_no_crash_journal() {
+    let t = Test::new().script(
+        r#"
+proc("ok", #{ cmd: ["true"] });
+proc("bad", #{ shell: "exit 3" });
+run(if args().is_empty() { "ok" } else { "bad" });
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    // The output keeps the test's directory.
+    let first = t.run();
+    first.ok();
+    let state = dir.join("state");
+    let groups: Vec<_> = find_dirs(&state, "groups");
+    assert!(
+        !groups.is_empty(),
+        "the run made no journal directory under {}",
+        state.display()
+    );
+    assert_eq!(
+        journals_left(&state),
+        Vec::<std::path::PathBuf>::new(),
+        "after a run that succeeded"
+    );
+    let failed = prun_in(&dir, &["main.rhai", "--", "fail"]);
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(
+        journals_left(&state),
+        Vec::<std::path::PathBuf>::new(),
+        "after a run that failed"
+    );
+}
+
+/// The directories named `name` under `root`.
+fn find_dirs(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if e.file_name() == name {
+                    found.push(p.clone());
+                }
+                dirs.push(p);
+            }
+        }
+    }
+    found
+}
+
 /// Runs prun in `dir` under `sh -c` with `limits` (ulimit commands) set first.
 fn prun_limited(dir: &Path, limits: &str, args: &[&str]) -> std::process::Output {
     let mut words = vec![

@@ -699,6 +699,9 @@ pub(crate) fn execute(
     let printing = settings.output != Output::Silent;
     if let Some(panic) = &internal {
         sched.launcher().kill_all();
+        // Their jobs' tasks, still on the runtime, reap them: the run returns once they
+        // are gone (or after a bound, for a process stuck in the kernel).
+        sched.launcher().wait_all_gone(KILLED_WAIT);
         // The run did not wait for its running procs: their groups were just killed.
         for p in procs.iter_mut().filter(|p| p.state == State::Running) {
             p.state = State::Failed;
@@ -753,6 +756,9 @@ pub(crate) fn execute(
     };
     Ok(crate::report::build_of(&info, procs))
 }
+
+/// How long a run that ended on a bug waits for the process groups it killed to be gone.
+const KILLED_WAIT: Duration = Duration::from_secs(5);
 
 /// The task DB a run uses, if any.
 fn db_path_of(settings: &Settings, state_dir: &Path) -> Option<PathBuf> {

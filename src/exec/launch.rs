@@ -351,6 +351,11 @@ pub trait Launcher: Send + Sync {
     /// the last resort of a second Ctrl-C, and what a run that ended on a bug does before
     /// it returns (it waits for no job any more).
     fn kill_all(&self) {}
+
+    /// Waits, at most `limit`, until every process group of this launcher's commands is
+    /// gone (reaped by its job), after [`Launcher::kill_all`]: a run that ended on a bug
+    /// returns only once nothing of it is left.
+    fn wait_all_gone(&self, _limit: Duration) {}
 }
 
 /// Runs commands on this machine, each stage in its own process group.
@@ -444,6 +449,22 @@ impl Launcher for Local {
             unix::kill_group(g);
         }
     }
+
+    fn wait_all_gone(&self, limit: Duration) {
+        // Killed groups take a moment to die and be reaped by their jobs' tasks, which
+        // then unregister them; a process stuck in the kernel is not waited for past
+        // `limit`. A short poll: this happens once, at the end of a run that hit a bug.
+        let deadline = Instant::now() + limit;
+        while !self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// The launcher of a run with a [`Policy`]: every command of the run comes through it
@@ -482,6 +503,10 @@ impl Launcher for Policed {
 
     fn kill_all(&self) {
         self.inner.kill_all();
+    }
+
+    fn wait_all_gone(&self, limit: Duration) {
+        self.inner.wait_all_gone(limit);
     }
 }
 

@@ -60,6 +60,28 @@ fn prun_in(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("run prun")
 }
 
+/// Starts `prun ARGS` in `dir` with the test's state directory, its output dropped.
+fn spawn_prun_in(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prun")
+}
+
+/// The pid a job wrote to `path`.
+fn pid_at(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn names_too_long_for_a_file_name_keep_distinct_logs() {
     let stem = "n".repeat(300);
@@ -120,21 +142,9 @@ run("talk");
     let setup = t.run();
     setup.ok();
     std::fs::remove_file(dir.join("second")).unwrap();
-    let mut first = Command::new(env!("CARGO_BIN_EXE_prun"))
-        .args(["main.rhai", "--lock"])
-        .current_dir(&dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run prun");
+    let mut first = spawn_prun_in(&dir, &["main.rhai", "--lock"]);
     wait_until("the job to start", || dir.join("job.pid").exists());
-    let pid: u32 = std::fs::read_to_string(dir.join("job.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = pid_at(&dir.join("job.pid"));
     // The running job's log is there under its name (two logs: the setup run's and this),
     // with what it printed on a line of its own (the command line in the header names it).
     let has_line = || {
@@ -520,21 +530,9 @@ run("job_*");
     for f in ["go", "long.pid", "short.pid"] {
         std::fs::remove_file(dir.join(f)).unwrap();
     }
-    let mut run = Command::new(env!("CARGO_BIN_EXE_prun"))
-        .args(["main.rhai", "-j", "2"])
-        .current_dir(&dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run prun");
+    let mut run = spawn_prun_in(&dir, &["main.rhai", "-j", "2"]);
     wait_until("the short job to end", || dir.join("short.pid").exists());
-    let short: u32 = std::fs::read_to_string(dir.join("short.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let short = pid_at(&dir.join("short.pid"));
     let journal = find_files(&dir.join("state"), &run.id().to_string())
         .into_iter()
         .find(|p| p.parent().is_some_and(|d| d.ends_with("groups")))

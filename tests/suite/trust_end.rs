@@ -108,8 +108,8 @@ run(["{stem}::a", "{stem}::b"]);
     }
 }
 
-/// The files named `name` anywhere under `root`.
-fn find_files(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
+/// Every file under `root`, at any depth.
+fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(d) = dirs.pop() {
@@ -117,11 +117,18 @@ fn find_files(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 dirs.push(p);
-            } else if e.file_name() == name {
+            } else {
                 found.push(p);
             }
         }
     }
+    found
+}
+
+/// The files named `name` anywhere under `root`.
+fn find_files(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = files_under(root);
+    found.retain(|p| p.file_name().is_some_and(|n| n == name));
     found
 }
 
@@ -193,18 +200,8 @@ run("talk");
 
 /// The crash journals (`groups/`) under a state directory that hold a file.
 fn journals_left(state: &Path) -> Vec<std::path::PathBuf> {
-    let mut left = Vec::new();
-    let mut dirs = vec![state.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if d.ends_with("groups") {
-                left.push(p);
-            }
-        }
-    }
+    let mut left = files_under(state);
+    left.retain(|p| p.parent().is_some_and(|d| d.ends_with("groups")));
     left
 }
 

@@ -49,24 +49,24 @@ fn sigquit_ends_the_jobs_runs_cleanups_and_writes_the_report() {
     hang_up("QUIT");
 }
 
-/// Runs `prun ARGS` in `dir` with the test's state directory.
-fn prun_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_prun"))
-        .args(args)
+/// `prun ARGS` in `dir` with the test's state directory, reading nothing.
+fn prun_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.args(args)
         .current_dir(dir)
         .env("XDG_STATE_HOME", dir.join("state"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run prun")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `prun ARGS` in `dir` with the test's state directory.
+fn prun_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    prun_command(dir, args).output().expect("run prun")
 }
 
 /// Starts `prun ARGS` in `dir` with the test's state directory, its output dropped.
 fn spawn_prun_in(dir: &Path, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_prun"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .stdin(Stdio::null())
+    prun_command(dir, args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

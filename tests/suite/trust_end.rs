@@ -108,18 +108,17 @@ run(["{stem}::a", "{stem}::b"]);
     }
 }
 
-/// Every file under `root`, at any depth.
-fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
+/// Every file and directory under `root`, at any depth.
+fn paths_under(root: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
             if p.is_dir() {
-                dirs.push(p);
-            } else {
-                found.push(p);
+                dirs.push(p.clone());
             }
+            found.push(p);
         }
     }
     found
@@ -127,8 +126,8 @@ fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
 
 /// The files named `name` anywhere under `root`.
 fn find_files(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
-    let mut found = files_under(root);
-    found.retain(|p| p.file_name().is_some_and(|n| n == name));
+    let mut found = paths_under(root);
+    found.retain(|p| !p.is_dir() && p.file_name().is_some_and(|n| n == name));
     found
 }
 
@@ -200,8 +199,8 @@ run("talk");
 
 /// The crash journals (`groups/`) under a state directory that hold a file.
 fn journals_left(state: &Path) -> Vec<std::path::PathBuf> {
-    let mut left = files_under(state);
-    left.retain(|p| p.parent().is_some_and(|d| d.ends_with("groups")));
+    let mut left = paths_under(state);
+    left.retain(|p| !p.is_dir() && p.parent().is_some_and(|d| d.ends_with("groups")));
     left
 }
 
@@ -249,19 +248,8 @@ run(if args().is_empty() { "ok" } else { "bad" });
 
 /// The directories named `name` under `root`.
 fn find_dirs(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                if e.file_name() == name {
-                    found.push(p.clone());
-                }
-                dirs.push(p);
-            }
-        }
-    }
+    let mut found = paths_under(root);
+    found.retain(|p| p.is_dir() && p.file_name().is_some_and(|n| n == name));
     found
 }
 

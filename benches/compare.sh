@@ -77,6 +77,8 @@ A5="env -C $TMP/n-old XDG_STATE_HOME=$TMP/state-old $OLD"
 B5="env -C $TMP/n-new XDG_STATE_HOME=$TMP/state-new $NEW"
 # Every run below must succeed: make the task DBs and bring case 5 up to date first.
 $A one.rhai -q && $B one.rhai -q
+XDG_STATE_HOME=$TMP/state-4 $OLD one.rhai -q --db $TMP/old4.db
+XDG_STATE_HOME=$TMP/state-4 $NEW one.rhai -q --db $TMP/new4.db
 $A5 noop.rhai -j 2 -q >/dev/null && $B5 noop.rhai -j 2 -q >/dev/null
 ninja -C n-ninja -j2 >/dev/null
 
@@ -88,7 +90,11 @@ hf -w 1 -r "$R" "$A flat.rhai -j 2 -q" "$B flat.rhai -j 2 -q" "make -s -j2 -f fl
 echo "### 2. chain of 500, -j2 -q"
 hf -w 1 -r $((R * 2)) "$A chain.rhai -j 2 -q" "$B chain.rhai -j 2 -q" "make -s -j2 -f chain.mk c499"
 echo "### 4. start-up + 1 proc, -q"
-hf -w 5 -r $((R * 20)) "$A one.rhai -q" "$B one.rhai -q" "/usr/bin/true"
+# Without the `env` wrapper of the other cases: its own exec costs about 0.9 ms here, as
+# much as /usr/bin/true's whole run. Both builds share a state directory (set for
+# hyperfine itself) and keep a task DB each.
+XDG_STATE_HOME=$TMP/state-4 hf -w 5 -r $((R * 20)) "$OLD one.rhai -q --db $TMP/old4.db" \
+    "$NEW one.rhai -q --db $TMP/new4.db" "/usr/bin/true"
 echo "### 5. no-op, 10000 up to date"
 hf -w 2 -r $((R * 3)) "$A5 noop.rhai -j 2 -q" "$B5 noop.rhai -j 2 -q" "ninja -C $TMP/n-ninja -j2"
 echo "### 6. peak RSS (KiB) of 10000 command procs"

@@ -215,11 +215,14 @@ impl Child {
         loop {
             match &mut self.exit {
                 ExitWatch::Pidfd(fd) => {
-                    let mut ready = fd.readable().await?;
+                    drop(fd.readable().await?);
                     if let Some(status) = self.process.try_wait()? {
                         return Ok(status);
                     }
-                    ready.clear_ready();
+                    // Readable before the child could be reaped (never seen): the runtime
+                    // watches for a change, which a pidfd that stays readable never makes
+                    // again, so the child is polled from now on.
+                    self.exit = ExitWatch::Poll(POLL_MIN);
                 }
                 ExitWatch::Thread(told) => {
                     // Told, or the thread is gone: the child is reaped by polling.

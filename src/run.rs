@@ -211,6 +211,8 @@ pub(crate) fn on_run_thread<T: Send + 'static>(
         .name("prun-run".into())
         .stack_size(RUN_STACK)
         .spawn(move || {
+            // Before it starts any other thread, which inherit the mask.
+            crate::exec::unix::block_sigchld();
             // The script's top level runs here: deep nesting must fail cleanly too.
             crate::exec::guard_stack(RUN_STACK - 256 * 1024);
             f(BaseEngine { built, spent })
@@ -403,7 +405,6 @@ pub(crate) fn execute(
         .enable_all()
         .build()
         .map_err(Failure::Runtime)?;
-    crate::exec::unix::leave_sigchld_to_the_runtime();
     let parallel = settings.parallel.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });

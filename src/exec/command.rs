@@ -3,11 +3,11 @@
 
 use std::fmt;
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use thiserror::Error;
-use tokio::process::Command;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -35,8 +35,8 @@ impl CommandSpec {
         }
     }
 
-    /// A tokio command in its own process group, with stdin closed unless the caller
-    /// sets it.
+    /// A command in its own process group, with stdin closed unless the caller sets it.
+    /// Its child is awaited as a [`super::unix::Child`].
     pub(crate) fn command(&self) -> Result<Command, CommandError> {
         let mut cmd = match &self.program {
             Program::Argv(argv) => {

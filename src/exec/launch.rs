@@ -25,13 +25,12 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::Child;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
 use super::tap::{Lines, Tap};
-use super::unix;
+use super::unix::{self, Child};
 use crate::policy::Policy;
 
 /// Where the first stage's stdin comes from.
@@ -736,6 +735,8 @@ async fn run_local(
     };
     let mut children: Vec<Child> = Vec::with_capacity(n);
     let mut pgids: Vec<i32> = Vec::with_capacity(n);
+    // The first stage's stdin, when prun writes it or holds it.
+    let mut first_stdin = None;
     for (i, spec) in launch.stages.iter().enumerate() {
         let spawned = (|| {
             let mut cmd = spec.command()?;
@@ -760,12 +761,35 @@ async fn run_local(
                 None => cmd.stderr(stdio(&launch.stderr)?),
             };
             let since = unix::boot_ticks();
-            cmd.spawn()
-                .map(|child| (child, since))
-                .map_err(|e| spec.spawn_error(e))
+            let mut child = cmd.spawn().map_err(|e| spec.spawn_error(e))?;
+            let pgid = child.id() as i32;
+            local.register(pgid, since, spec);
+            pgids.push(pgid);
+            let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+            children.push(Child::new(child));
+            Ok(pipes)
         })();
-        let (mut child, since) = match spawned {
-            Ok(c) => c,
+        // The pipes prun holds to the child, made asynchronous (which can fail, the child
+        // running).
+        let pipes = spawned.and_then(|(stdin, stdout, stderr)| {
+            let pipe = CommandError::Pipe;
+            Ok((
+                stdin
+                    .map(tokio::process::ChildStdin::from_std)
+                    .transpose()
+                    .map_err(pipe)?,
+                stdout
+                    .map(tokio::process::ChildStdout::from_std)
+                    .transpose()
+                    .map_err(pipe)?,
+                stderr
+                    .map(tokio::process::ChildStderr::from_std)
+                    .transpose()
+                    .map_err(pipe)?,
+            ))
+        });
+        let (stdin, stdout, stderr) = match pipes {
+            Ok(p) => p,
             Err(e) => {
                 // Stages already started must not outlive a pipeline that failed to start.
                 drop(next_stdin.take());
@@ -775,16 +799,16 @@ async fn run_local(
                 }
                 // Once a stage ran, starting the pipeline again could repeat what it did:
                 // the shortage is then an ordinary failure, not one to wait out.
-                return Err(if i == 0 { e } else { e.final_error() });
+                return Err(if pgids.is_empty() { e } else { e.final_error() });
             }
         };
-        let pgid = child.id().expect("a spawned child has a pid") as i32;
-        local.register(pgid, since, spec);
-        pgids.push(pgid);
+        if i == 0 {
+            first_stdin = stdin;
+        }
         let capture = |sink: &Sink, cap: &Arc<Mutex<Capture>>| {
             matches!(sink, Sink::Capture).then(|| cap.clone())
         };
-        if let Some(err) = child.stderr.take() {
+        if let Some(err) = stderr {
             readers.push(tokio::spawn(read_into(
                 err,
                 capture(&launch.stderr, &err_cap),
@@ -792,7 +816,7 @@ async fn run_local(
                 tap_lines(),
             )));
         }
-        if let Some(out) = child.stdout.take() {
+        if let Some(out) = stdout {
             readers.push(tokio::spawn(read_into(
                 out,
                 capture(&launch.stdout, &out_cap),
@@ -800,7 +824,6 @@ async fn run_local(
                 tap_lines(),
             )));
         }
-        children.push(child);
     }
     // The children hold the writing end now: the reader sees the end of the output when
     // they are gone.
@@ -810,14 +833,13 @@ async fn run_local(
         _ => None,
     };
     let _running = Running::new();
-    // Waiting for a child closes the stdin its handle holds: a held pipe is kept here,
-    // open until the launch ends.
+    // A held pipe is kept here, open until the launch ends.
     let mut held = match launch.stdin {
-        Input::Held => children[0].stdin.take(),
+        Input::Held => first_stdin.take(),
         _ => None,
     };
     if let Input::Bytes(bytes) = &launch.stdin
-        && let Some(mut stdin) = children[0].stdin.take()
+        && let Some(mut stdin) = first_stdin.take()
     {
         let bytes = bytes.clone();
         tokio::spawn(async move {

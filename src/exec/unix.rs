@@ -127,24 +127,165 @@ pub fn raise_fd_limit() {
 
 /// Blocks SIGCHLD in the calling thread and in the threads it starts from now on.
 ///
-/// The main thread calls it once the async runtime's workers exist, so that they are the
-/// only threads that take the signal. prun never handles SIGCHLD (children are awaited
-/// through pidfds), and the kernel drops it while the exiting child's parent thread
-/// accepts it. But every thread blocks all signals while it spawns a process, and a child
-/// that exits in that window has its SIGCHLD delivered to another thread that does not
-/// block it: without this, an idle thread (the script's, the task DB writer, a closure
-/// worker) was woken for nothing about every other job of a run of short commands, a CPU
-/// taken from the jobs. Children do not inherit the mask: the spawn resets it.
-pub fn leave_sigchld_to_the_runtime() {
+/// A run's thread calls it first thing, so that every thread of prun blocks it: the
+/// runtime's workers, the task DB's writer, the closure workers. prun never needs the
+/// signal (a [`Child`] is awaited through a pidfd, or a thread that waits for it), and a
+/// child's exit is then a wake-up only for the thread that awaits it. Otherwise, while a
+/// thread spawns a process (when every signal is blocked in it), a child that exits has
+/// its SIGCHLD delivered to another thread that does not block it, woken for nothing: in
+/// a run of short commands, about every other job. Children do not inherit the mask: the
+/// spawn resets it.
+pub fn block_sigchld() {
     use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
 }
 
+/// A child process, awaited without SIGCHLD (which prun blocks: see [`block_sigchld`]).
+///
+/// Its exit is seen through a pidfd that prun opens itself and the async runtime watches.
+/// When there is none to be had (`pidfd_open` is missing before Linux 5.3, a seccomp
+/// filter refuses it, no descriptor is left, or the runtime cannot watch one more), a
+/// thread of its own waits for the child's exit with `waitid(WNOWAIT)`, which does not
+/// reap it: only the `Child` reaps, so the pid cannot be reused by another process while
+/// that thread looks at it. When no thread can be started either, the child is polled,
+/// with a pause that grows from 1 ms to [`POLL_MAX`]. A `Child` dropped before it was
+/// awaited reaps its process if it has exited; one still running then is reaped when prun
+/// exits (a launch awaits its children to the end: only a run that ended on a bug, whose
+/// groups were killed, drops one early).
+#[derive(Debug)]
+pub struct Child {
+    process: std::process::Child,
+    exit: ExitWatch,
+}
+
+/// How a [`Child`]'s exit is seen.
+#[derive(Debug)]
+enum ExitWatch {
+    /// Its pidfd, readable once it has exited.
+    Pidfd(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>),
+    /// Told by a thread that waited for its exit.
+    Thread(tokio::sync::oneshot::Receiver<()>),
+    /// Polled, after this pause.
+    Poll(std::time::Duration),
+}
+
+/// The ways to watch a child, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    Pidfd,
+    Thread,
+    Poll,
+}
+
+const WATCHES: [Watch; 3] = [Watch::Pidfd, Watch::Thread, Watch::Poll];
+
+/// The first pause of a polled [`Child`].
+const POLL_MIN: std::time::Duration = std::time::Duration::from_millis(1);
+/// The longest pause of a polled [`Child`].
+pub const POLL_MAX: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl Child {
+    /// Watches a child just spawned (its pipes already taken). Called on the async runtime.
+    pub fn new(process: std::process::Child) -> Child {
+        Child::watched(process, Watch::Pidfd)
+    }
+
+    /// Watches a child the first way from `first` on that can be had.
+    fn watched(process: std::process::Child, first: Watch) -> Child {
+        let pid = process.id();
+        let exit = WATCHES
+            .into_iter()
+            .skip_while(|&w| w != first)
+            .find_map(|w| match w {
+                Watch::Pidfd => pidfd_watch(pid),
+                Watch::Thread => thread_watch(pid),
+                Watch::Poll => None,
+            });
+        Child {
+            process,
+            exit: exit.unwrap_or(ExitWatch::Poll(POLL_MIN)),
+        }
+    }
+
+    /// Waits for the child to exit and reaps it. Its status is kept: a later call returns
+    /// it at once. Cancel safe: a wait given up (a `select!`) can be made again.
+    pub async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        loop {
+            match &mut self.exit {
+                ExitWatch::Pidfd(fd) => {
+                    drop(fd.readable().await?);
+                    if let Some(status) = self.process.try_wait()? {
+                        return Ok(status);
+                    }
+                    // Readable before the child could be reaped (never seen): the runtime
+                    // watches for a change, which a pidfd that stays readable never makes
+                    // again, so the child is polled from now on.
+                    self.exit = ExitWatch::Poll(POLL_MIN);
+                }
+                ExitWatch::Thread(told) => {
+                    // Told, or the thread is gone: the child is reaped by polling.
+                    let _ = told.await;
+                    self.exit = ExitWatch::Poll(POLL_MIN);
+                }
+                ExitWatch::Poll(pause) => {
+                    if let Some(status) = self.process.try_wait()? {
+                        return Ok(status);
+                    }
+                    tokio::time::sleep(*pause).await;
+                    *pause = (*pause * 2).min(POLL_MAX);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // Reaps an exited child that was not awaited (nothing when it was).
+        let _ = self.process.try_wait();
+    }
+}
+
+/// The child's pidfd, watched by the runtime.
+fn pidfd_watch(pid: u32) -> Option<ExitWatch> {
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    use tokio::io::{Interest, unix::AsyncFd};
+    let pid = Pid::from_raw(i32::try_from(pid).ok()?)?;
+    let fd = pidfd_open(pid, PidfdFlags::NONBLOCK).ok()?;
+    // Deprecated for a type whose descriptor could change or close while registered
+    // (the safe replacement, `register_with_interest`, is `unsafe`, which the crate
+    // forbids); an `OwnedFd` keeps its one descriptor open until the `AsyncFd` drops it.
+    #[allow(deprecated)]
+    AsyncFd::with_interest(fd, Interest::READABLE)
+        .ok()
+        .map(ExitWatch::Pidfd)
+}
+
+/// A thread that waits, without reaping it, for the child to exit, and tells.
+fn thread_watch(pid: u32) -> Option<ExitWatch> {
+    use rustix::io::Errno;
+    use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
+    let pid = Pid::from_raw(i32::try_from(pid).ok()?)?;
+    let (tell, told) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("prun-wait".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            while let Err(Errno::INTR) = waitid(
+                WaitId::Pid(pid),
+                WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+            ) {}
+            let _ = tell.send(());
+        })
+        .ok()?;
+    Some(ExitWatch::Thread(told))
+}
+
 /// SIGCHLD blocked in the calling thread until this is dropped (its mask is then
 /// restored): for a thread that only waits for a run, which the kernel would otherwise
-/// wake for nothing (see [`leave_sigchld_to_the_runtime`]). The kernel offers a
+/// wake for nothing (see [`block_sigchld`]). The kernel offers a
 /// process's signals to its main thread first: waiting for the run there, it was woken
 /// for about every fourth job of a run of short commands at `-j 2`.
 #[derive(Debug)]
@@ -272,6 +413,84 @@ mod tests {
                 after.contains(Signal::SIGUSR1),
                 "the rest of the mask is kept"
             );
+        })
+        .join()
+        .expect("the test thread");
+    }
+
+    /// Awaits a child watched from `first` on, in a runtime whose only thread blocks
+    /// SIGCHLD (as prun's threads do): `sh` waits for a line of input, then exits 3.
+    fn awaits_a_child(first: Watch) {
+        std::thread::spawn(move || {
+            block_sigchld();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                let mut process = std::process::Command::new("/bin/sh")
+                    .args(["-c", "read line; exit 3"])
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn sh");
+                let stdin = process.stdin.take();
+                let mut child = Child::watched(process, first);
+                let way = match &child.exit {
+                    ExitWatch::Pidfd(_) => Watch::Pidfd,
+                    ExitWatch::Thread(_) => Watch::Thread,
+                    ExitWatch::Poll(_) => Watch::Poll,
+                };
+                assert_eq!(way, first, "watched another way than asked");
+                // It cannot exit before its input ends: the wait is given up (a `select!`
+                // does the same), and made again.
+                let early =
+                    tokio::time::timeout(std::time::Duration::from_millis(20), child.wait()).await;
+                assert!(early.is_err(), "the wait returned before the child exited");
+                drop(stdin);
+                let status = child.wait().await.expect("wait");
+                assert_eq!(status.code(), Some(3));
+                let again = child.wait().await.expect("a second wait");
+                assert_eq!(again.code(), Some(3), "the status is kept");
+            });
+        })
+        .join()
+        .expect("the test thread");
+    }
+
+    #[test]
+    fn a_child_is_awaited_through_its_pidfd() {
+        awaits_a_child(Watch::Pidfd);
+    }
+
+    #[test]
+    fn without_a_pidfd_a_thread_waits_for_the_child_and_leaves_it_to_be_reaped() {
+        awaits_a_child(Watch::Thread);
+    }
+
+    #[test]
+    fn without_a_thread_the_child_is_polled() {
+        awaits_a_child(Watch::Poll);
+    }
+
+    #[test]
+    fn a_child_killed_by_a_signal_says_so() {
+        std::thread::spawn(|| {
+            block_sigchld();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                for first in WATCHES {
+                    let process = std::process::Command::new("/bin/sh")
+                        .args(["-c", "kill -KILL $$"])
+                        .spawn()
+                        .expect("spawn sh");
+                    let mut child = Child::watched(process, first);
+                    let status = child.wait().await.expect("wait");
+                    assert_eq!(exit_signal(&status), Some(9), "{first:?}");
+                }
+            });
         })
         .join()
         .expect("the test thread");

@@ -363,8 +363,7 @@ impl Store {
             .name("prun-db".into())
             .spawn(move || {
                 // The writer never waits for a child: the run's children must not wake it
-                // (see `leave_sigchld_to_the_runtime`). It is started before the runtime,
-                // so it does not inherit the mask of the run's later threads.
+                // (see `block_sigchld`), whichever thread starts it.
                 let _quiet = crate::exec::unix::SigchldBlocked::here();
                 match connect_and_load(&wpath, &warn) {
                     Ok((conn, initial)) => {

@@ -393,10 +393,53 @@ print("state after return=[" + s + "]");
     }
 }
 
-/// prun blocks SIGCHLD in its own threads but the runtime's (see
-/// `exec::unix::leave_sigchld_to_the_runtime`); a command must start with no signal
-/// blocked, whichever thread spawned it: a shell's job control and programs that handle
-/// SIGCHLD depend on it.
+/// Every thread of prun blocks SIGCHLD while a run's commands run, the async runtime's
+/// workers that spawn and await them included (children are awaited through pidfds): a
+/// child's exit wakes no thread for nothing.
+#[test]
+fn every_thread_of_prun_blocks_sigchld() {
+    // The command's parent is prun: the name and mask of each of its threads (one that
+    // ends meanwhile is left out).
+    let threads =
+        r#"for t in /proc/$PPID/task/*/status; do grep -E '^(Name|SigBlk)' "$t" 2>/dev/null; done"#;
+    let script = format!(
+        r#"
+proc("clos", |ctx| {{ shell("true"); }});
+proc("body", #{{ deps: ["clos"], shell: `{threads} > threads.txt; true` }});
+run("body");
+"#
+    );
+    let out = Test::new().script(&script).run();
+    out.ok();
+    let listed = out.read("threads.txt");
+    let names: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix("Name:"))
+        .map(str::trim)
+        .collect();
+    let masks: Vec<u64> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix("SigBlk:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).expect("a hex mask"))
+        .collect();
+    assert_eq!(names.len(), masks.len(), "{listed}");
+    assert!(
+        names.iter().any(|n| n.starts_with("tokio-rt-worker")),
+        "no runtime worker listed: {listed}"
+    );
+    const SIGCHLD_BIT: u64 = 1 << (17 - 1);
+    for (name, mask) in names.iter().zip(&masks) {
+        assert!(
+            mask & SIGCHLD_BIT != 0,
+            "thread {name} does not block SIGCHLD\n{listed}\n{}",
+            out.describe()
+        );
+    }
+}
+
+/// prun blocks SIGCHLD in all its own threads (see `exec::unix::block_sigchld`); a
+/// command must start with no signal blocked, whichever thread spawned it: a shell's job
+/// control and programs that handle SIGCHLD depend on it.
 #[test]
 fn commands_start_with_no_signal_blocked() {
     let blocked = "grep '^SigBlk' /proc/self/status";

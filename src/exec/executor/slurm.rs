@@ -208,16 +208,28 @@ fn job_name(proc: &str) -> String {
 
 /// Runs a Slurm client command to its end, returning its stdout when it succeeds.
 async fn query(argv: &[&str]) -> Option<String> {
-    let out = tokio::process::Command::new(argv[0])
+    use std::process::{Command, Stdio};
+    use tokio::io::AsyncReadExt;
+    let mut child = Command::new(argv[0])
         .args(&argv[1..])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .await
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .ok()?;
-    out.status
+    let stdout = child
+        .stdout
+        .take()
+        .map(tokio::process::ChildStdout::from_std);
+    let mut child = crate::exec::unix::Child::new(child);
+    let mut out = Vec::new();
+    if let Some(Ok(mut stdout)) = stdout {
+        let _ = stdout.read_to_end(&mut out).await;
+    }
+    let status = child.wait().await.ok()?;
+    status
         .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        .then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
 /// A job as `squeue` shows it.

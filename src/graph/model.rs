@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rhai::{ImmutableString, Map};
 
 use super::GraphError;
-use super::def::{Callback, Choices, DepSpec, List, ProcDef};
+use super::def::{Body, Callback, Choices, DepSpec, List, ProcDef};
 use super::need::{Answer, Need, NeedKey, Needs, closure_ctx};
 use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
 
@@ -22,12 +22,84 @@ pub struct ProcNode {
     /// The script's own string when a script declared it: `run` and `create` return the
     /// names of many procs without copying them.
     pub name: ImmutableString,
+    /// Its definition, which procs declared alike share: the body this proc runs is
+    /// [`ProcNode::body`], which may be its own (see [`Graph::add_proc`]).
     pub def: Arc<ProcDef>,
-    /// Placeholder values when created from a proto, in template order.
-    pub args: List<(String, String)>,
-    pub proto: Option<ProtoId>,
+    made: Made,
     /// Dependency names, with patterns filled and closures called; rdeps are appended later.
     pub deps: List<String>,
+}
+
+/// Where a proc comes from, and what it has that its shared definition does not say. One
+/// enum, so that a proc's own command takes the room of a proto's id and values (a node is
+/// 48 bytes either way).
+#[derive(Debug, Clone)]
+enum Made {
+    /// Declared by the script, running its definition's body.
+    Declared,
+    /// Declared by the script with a command of its own: its definition is that of the
+    /// proc declared before it, which said the same but for the command.
+    OwnBody(Body),
+    /// Made from a proto, with its placeholder values in template order.
+    Proto(ProtoId, List<(String, String)>),
+}
+
+impl ProcNode {
+    /// A proc running `def` as it is: made from proto `proto` with these placeholder
+    /// values, or declared by the script (`None`).
+    pub fn new(
+        name: ImmutableString,
+        def: Arc<ProcDef>,
+        proto: Option<ProtoId>,
+        args: Vec<(String, String)>,
+    ) -> ProcNode {
+        let made = match proto {
+            Some(p) => Made::Proto(p, args.into()),
+            None => Made::Declared,
+        };
+        ProcNode {
+            name,
+            def,
+            made,
+            deps: List::new(),
+        }
+    }
+
+    /// What it runs: its own command, or its definition's body.
+    pub fn body(&self) -> &Body {
+        match &self.made {
+            Made::OwnBody(body) => body,
+            Made::Declared | Made::Proto(..) => &self.def.body,
+        }
+    }
+
+    /// Its definition with the body it runs: the shared one itself, or (for a proc with a
+    /// command of its own) a copy with its command.
+    pub fn full_def(&self) -> Arc<ProcDef> {
+        match &self.made {
+            Made::OwnBody(body) => Arc::new(ProcDef {
+                body: body.clone(),
+                ..ProcDef::clone(&self.def)
+            }),
+            Made::Declared | Made::Proto(..) => self.def.clone(),
+        }
+    }
+
+    /// The proto it was made from.
+    pub fn proto(&self) -> Option<ProtoId> {
+        match self.made {
+            Made::Proto(p, _) => Some(p),
+            Made::Declared | Made::OwnBody(_) => None,
+        }
+    }
+
+    /// Placeholder values when made from a proto, in template order (none otherwise).
+    pub fn args(&self) -> &[(String, String)] {
+        match &self.made {
+            Made::Proto(_, args) => args,
+            Made::Declared | Made::OwnBody(_) => &[],
+        }
+    }
 }
 
 /// A template for procs.
@@ -200,6 +272,12 @@ impl Graph {
 
     /// Declares a plain proc. Its dependency closures (called with empty args) must have
     /// been answered (see [`super::need`]).
+    ///
+    /// Procs declared in a loop keep one definition, not one each, as the procs made from a
+    /// proto do: when `def` says the same as the definition of the proc declared last (see
+    /// [`ProcDef::same_but_command`]), the new proc keeps that one, and its command too
+    /// when it is another (`cmd: ["gzip", `${i}`]`), beside it. The definition kept is the
+    /// one to retry with (see `Core::define_proc`).
     pub fn add_proc(
         &mut self,
         name: impl Into<ImmutableString>,
@@ -214,21 +292,29 @@ impl Graph {
             return Err(GraphError::DuplicateProc(name.to_string()));
         }
         let deps = self.dep_names(&name, &def, &[])?;
-        let id = self.insert(name, def, Vec::new(), None, deps);
+        let (def, made) = self.shared(def);
+        let id = self.insert(name, def, made, deps);
         self.add_rules(RuleSource::Proc(id))?;
         Ok(id)
     }
 
-    /// `def`, or the definition of the proc declared last when it is the same (see
-    /// [`ProcDef::same_as`]): procs declared in a loop with the same options keep one
-    /// definition, not one each, as the procs made from a proto do.
-    pub fn shared(&self, def: Arc<ProcDef>) -> Arc<ProcDef> {
-        match self.procs.last() {
-            Some(last) if !Arc::ptr_eq(&last.def, &def) && last.def.same_as(&def) => {
+    /// `def` as a new proc keeps it: the definition of the proc declared last when it says
+    /// the same, with the proc's own command when that is another.
+    fn shared(&self, def: Arc<ProcDef>) -> (Arc<ProcDef>, Made) {
+        let last = match self.procs.last() {
+            Some(last) if !Arc::ptr_eq(&last.def, &def) && last.def.same_but_command(&def) => {
                 last.def.clone()
             }
-            _ => def,
+            _ => return (def, Made::Declared),
+        };
+        if last.same_command(&def) {
+            return (last, Made::Declared);
         }
+        let body = match Arc::try_unwrap(def) {
+            Ok(def) => def.body,
+            Err(def) => def.body.clone(),
+        };
+        (last, Made::OwnBody(body))
     }
 
     /// Declares a proto.
@@ -299,8 +385,7 @@ impl Graph {
         &mut self,
         name: ImmutableString,
         def: Arc<ProcDef>,
-        args: Args,
-        proto: Option<ProtoId>,
+        made: Made,
         deps: Vec<String>,
     ) -> ProcId {
         let id = self.procs.len();
@@ -311,16 +396,15 @@ impl Graph {
             self.procs.reserve_exact((cap / 4).max(4));
         }
         self.by_name.insert(&self.procs, &name, id);
+        if let Made::Proto(p, _) = made {
+            self.protos[p].instances.push(id);
+        }
         self.procs.push(ProcNode {
             name,
             def,
-            args: args.into(),
-            proto,
+            made,
             deps: deps.into(),
         });
-        if let Some(p) = proto {
-            self.protos[p].instances.push(id);
-        }
         id
     }
 
@@ -429,11 +513,12 @@ impl Graph {
             return Ok(id);
         }
         let def = self.protos[proto].def.clone();
-        if let super::Body::Shell(text) = &def.body {
+        if let Body::Shell(text) = &def.body {
             super::shell::check_shell(text, &args)?;
         }
         let deps = self.dep_names(&name, &def, &args)?;
-        Ok(self.insert(name.into(), def, args, Some(proto), deps))
+        let made = Made::Proto(proto, args.into());
+        Ok(self.insert(name.into(), def, made, deps))
     }
 
     fn choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
@@ -745,7 +830,7 @@ mod tests {
             ["build::prod", "lint", "x::prod::2"]
         );
         assert_eq!(
-            g.proc(ids[0]).args[..],
+            g.proc(ids[0]).args(),
             [("env".to_string(), "prod".to_string())]
         );
     }

@@ -9,7 +9,8 @@
 #
 # Cases (numbers as in benches/engine.sh): 1. 2000 × /usr/bin/true at -j2 -q; 2. a chain
 # of 500; 4. start-up plus one trivial proc; 5. a no-op run of 10,000 up-to-date procs;
-# 6. peak RSS of 10,000 command procs; and the CPU time (task-clock, children included)
+# 6. peak RSS of 10,000 command procs, all with the same command (6) and each with its own
+# (6'); and the CPU time (task-clock, children included)
 # of cases 4, 1 and 2 when `perf` is there. Each binary has its own XDG_STATE_HOME in a
 # temp dir, and its task DB exists before anything is timed. Needs hyperfine, make and
 # ninja; everything generated goes to a temp dir that is removed at the end.
@@ -36,6 +37,8 @@ echo 'proc("one", #{ cmd: ["/usr/bin/true"] });
 run("one");' >one.rhai
 echo 'for i in 0..10000 { proc("t" + i, #{ cmd: ["/usr/bin/true"] }); }
 run("t*");' >rss.rhai
+echo 'for i in 0..10000 { proc("t" + i, #{ cmd: ["/usr/bin/true", `${i}`] }); }
+run("t*");' >rss2.rhai
 {
     printf '.PHONY: all'; for ((i = 0; i < 2000; i++)); do printf ' t%d' "$i"; done; echo
     printf 'all:'; for ((i = 0; i < 2000; i++)); do printf ' t%d' "$i"; done; echo
@@ -91,10 +94,11 @@ echo "### 4. start-up + 1 proc, -q"
 hf -w 5 -r $((R * 20)) "$A one.rhai -q" "$B one.rhai -q" "/usr/bin/true"
 echo "### 5. no-op, 10000 up to date"
 hf -w 2 -r $((R * 3)) "$A5 noop.rhai -j 2 -q" "$B5 noop.rhai -j 2 -q" "ninja -C $TMP/n-ninja -j2"
-echo "### 6. peak RSS (KiB) of 10000 command procs"
+echo "### 6. peak RSS (KiB) of 10000 command procs: 6 the same command, 6' each its own"
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
 for _ in 1 2 3; do
-    echo "old $(peak $A rss.rhai -j 2 -q)  new $(peak $B rss.rhai -j 2 -q)  ninja $(peak ninja -j2 -f rss.ninja)"
+    echo "6  old $(peak $A rss.rhai -j 2 -q)  new $(peak $B rss.rhai -j 2 -q)  ninja $(peak ninja -j2 -f rss.ninja)"
+    echo "6' old $(peak $A rss2.rhai -j 2 -q)  new $(peak $B rss2.rhai -j 2 -q)"
 done
 if command -v perf >/dev/null; then
     echo "### CPU time (task-clock, children included), 10 runs each"

@@ -572,9 +572,7 @@ impl Core {
             Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, def) => id,
             _ => {
                 self.check_def("proc", &name, def)?;
-                let id = self.graph.add_proc(name, def.clone())?;
-                *def = self.graph.proc(id).def.clone();
-                id
+                self.graph.add_proc(name, def)?
             }
         };
         self.sync_runs();

@@ -276,12 +276,12 @@ impl Graph {
     /// Procs declared in a loop keep one definition, not one each, as the procs made from a
     /// proto do: when `def` says the same as the definition of the proc declared last (see
     /// [`ProcDef::same_but_command`]), the new proc keeps that one, and its command too
-    /// when it is another (`cmd: ["gzip", `${i}`]`), beside it. The definition kept is the
-    /// one to retry with (see `Core::define_proc`).
+    /// when it is another (`cmd: ["gzip", `${i}`]`), beside it. Once the proc is added,
+    /// `def` is the definition it keeps: the one to retry with (see `Core::define_proc`).
     pub fn add_proc(
         &mut self,
         name: impl Into<ImmutableString>,
-        def: Arc<ProcDef>,
+        def: &mut Arc<ProcDef>,
     ) -> Result<ProcId, GraphError> {
         let name = name.into();
         printable(&name)?;
@@ -291,30 +291,33 @@ impl Graph {
         if self.lookup(&name).is_some() {
             return Err(GraphError::DuplicateProc(name.to_string()));
         }
-        let deps = self.dep_names(&name, &def, &[])?;
-        let (def, made) = self.shared(def);
-        let id = self.insert(name, def, made, deps);
+        let deps = self.dep_names(&name, def, &[])?;
+        let made = self.share(def);
+        let id = self.insert(name, def.clone(), made, deps);
         self.add_rules(RuleSource::Proc(id))?;
         Ok(id)
     }
 
-    /// `def` as a new proc keeps it: the definition of the proc declared last when it says
-    /// the same, with the proc's own command when that is another.
-    fn shared(&self, def: Arc<ProcDef>) -> (Arc<ProcDef>, Made) {
+    /// Makes `def` the definition a new proc keeps: the definition of the proc declared
+    /// last when it says the same, the proc's own command then taken out of `def` when it
+    /// is another.
+    fn share(&self, def: &mut Arc<ProcDef>) -> Made {
         let last = match self.procs.last() {
-            Some(last) if !Arc::ptr_eq(&last.def, &def) && last.def.same_but_command(&def) => {
+            Some(last) if !Arc::ptr_eq(&last.def, def) && last.def.same_but_command(def) => {
                 last.def.clone()
             }
-            _ => return (def, Made::Declared),
+            _ => return Made::Declared,
         };
-        if last.same_command(&def) {
-            return (last, Made::Declared);
+        if last.same_command(def) {
+            *def = last;
+            return Made::Declared;
         }
-        let body = match Arc::try_unwrap(def) {
-            Ok(def) => def.body,
-            Err(def) => def.body.clone(),
+        let own = std::mem::replace(def, last);
+        let body = match Arc::try_unwrap(own) {
+            Ok(own) => own.body,
+            Err(own) => own.body.clone(),
         };
-        (last, Made::OwnBody(body))
+        Made::OwnBody(body)
     }
 
     /// Declares a proto.
@@ -849,13 +852,13 @@ mod tests {
     #[test]
     fn duplicates_and_placeholders_in_proc_names_are_rejected() {
         let mut g = Graph::default();
-        g.add_proc("p", def(&[], &[])).unwrap();
+        g.add_proc("p", &mut def(&[], &[])).unwrap();
         assert!(matches!(
-            g.add_proc("p", def(&[], &[])),
+            g.add_proc("p", &mut def(&[], &[])),
             Err(GraphError::DuplicateProc(_))
         ));
         assert!(matches!(
-            g.add_proc("q::[x]", def(&[], &[])),
+            g.add_proc("q::[x]", &mut def(&[], &[])),
             Err(GraphError::PlaceholderInProcName(_))
         ));
         assert!(g.add_proto("bad::[x]", def(&[("y", &["1"])], &[])).is_err());

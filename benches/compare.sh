@@ -9,7 +9,8 @@
 #
 # Cases (numbers as in benches/engine.sh): 1. 2000 × /usr/bin/true at -j2 -q; 2. a chain
 # of 500; 4. start-up plus one trivial proc; 5. a no-op run of 10,000 up-to-date procs;
-# 6. peak RSS of 10,000 command procs; and the CPU time (task-clock, children included)
+# 6. peak RSS of 10,000 command procs, all with the same command (6) and each with its own
+# (6'); and the CPU time (task-clock, children included)
 # of cases 4, 1 and 2 when `perf` is there. Each binary has its own XDG_STATE_HOME in a
 # temp dir, and its task DB exists before anything is timed. Needs hyperfine, make and
 # ninja; everything generated goes to a temp dir that is removed at the end.
@@ -24,6 +25,14 @@ R=${R:-10}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/prun-compare.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
+# The code a run maps resident depends on how the binary's file sits in the page cache
+# (byte-identical copies differed by 0.6 MiB at the peak of case 6): each binary is run
+# from a fresh copy whose cached pages are dropped, read afresh by its first run below.
+cp "$OLD" old-prun && cp "$NEW" new-prun && sync old-prun new-prun
+dd if=old-prun iflag=nocache count=0 status=none && dd if=new-prun iflag=nocache count=0 status=none
+echo "old = $OLD"
+echo "new = $NEW"
+OLD=$TMP/old-prun NEW=$TMP/new-prun
 
 echo 'for i in 0..2000 { proc("t" + i, #{ cmd: ["/usr/bin/true"] }); }
 run("t*");' >flat.rhai
@@ -36,6 +45,8 @@ echo 'proc("one", #{ cmd: ["/usr/bin/true"] });
 run("one");' >one.rhai
 echo 'for i in 0..10000 { proc("t" + i, #{ cmd: ["/usr/bin/true"] }); }
 run("t*");' >rss.rhai
+echo 'for i in 0..10000 { proc("t" + i, #{ cmd: ["/usr/bin/true", `${i}`] }); }
+run("t*");' >rss2.rhai
 {
     printf '.PHONY: all'; for ((i = 0; i < 2000; i++)); do printf ' t%d' "$i"; done; echo
     printf 'all:'; for ((i = 0; i < 2000; i++)); do printf ' t%d' "$i"; done; echo
@@ -83,8 +94,6 @@ $A5 noop.rhai -j 2 -q >/dev/null && $B5 noop.rhai -j 2 -q >/dev/null
 ninja -C n-ninja -j2 >/dev/null
 
 hf() { hyperfine -N --style basic "$@" 2>&1 | grep -E '^Benchmark|  Time'; }
-echo "old = $OLD"
-echo "new = $NEW"
 echo "### 1. 2000 x /usr/bin/true, -j2 -q"
 hf -w 1 -r "$R" "$A flat.rhai -j 2 -q" "$B flat.rhai -j 2 -q" "make -s -j2 -f flat.mk all"
 echo "### 2. chain of 500, -j2 -q"
@@ -97,10 +106,11 @@ XDG_STATE_HOME=$TMP/state-4 hf -w 5 -r $((R * 20)) "$OLD one.rhai -q --db $TMP/o
     "$NEW one.rhai -q --db $TMP/new4.db" "/usr/bin/true"
 echo "### 5. no-op, 10000 up to date"
 hf -w 2 -r $((R * 3)) "$A5 noop.rhai -j 2 -q" "$B5 noop.rhai -j 2 -q" "ninja -C $TMP/n-ninja -j2"
-echo "### 6. peak RSS (KiB) of 10000 command procs"
+echo "### 6. peak RSS (KiB) of 10000 command procs: 6 the same command, 6' each its own"
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
 for _ in 1 2 3; do
-    echo "old $(peak $A rss.rhai -j 2 -q)  new $(peak $B rss.rhai -j 2 -q)  ninja $(peak ninja -j2 -f rss.ninja)"
+    echo "6  old $(peak $A rss.rhai -j 2 -q)  new $(peak $B rss.rhai -j 2 -q)  ninja $(peak ninja -j2 -f rss.ninja)"
+    echo "6' old $(peak $A rss2.rhai -j 2 -q)  new $(peak $B rss2.rhai -j 2 -q)"
 done
 if command -v perf >/dev/null; then
     echo "### CPU time (task-clock, children included), 10 runs each"

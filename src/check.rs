@@ -89,7 +89,7 @@ pub fn report(
         }
     }
     if shown.is_empty() {
-        let procs = g.procs().filter(|(_, n)| n.proto.is_none()).count();
+        let procs = g.procs().filter(|(_, n)| n.proto().is_none()).count();
         let protos = g.protos().count();
         outln!("ok: {}, {}", count(procs, "proc"), count(protos, "proto"));
         return Exit::Ok;
@@ -138,7 +138,7 @@ pub fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
         }
     }
     for (_, n) in g.procs() {
-        let checked_by_proto = n.proto.is_some_and(|p| protos_with_problems.contains(&p));
+        let checked_by_proto = n.proto().is_some_and(|p| protos_with_problems.contains(&p));
         for dep in &n.deps {
             // The wave of the proc the dependency names, or of the proto that makes it.
             let dep_wave = match g.lookup(dep) {

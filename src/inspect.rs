@@ -11,7 +11,7 @@ use crate::graph::{Choices, ProcDef};
 pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String {
     let g = c.graph();
     let mut out = String::new();
-    let procs: Vec<_> = g.procs().filter(|(_, n)| n.proto.is_none()).collect();
+    let procs: Vec<_> = g.procs().filter(|(_, n)| n.proto().is_none()).collect();
     let width = g
         .procs()
         .map(|(_, n)| n.name.len())

@@ -384,10 +384,13 @@ pub fn input_patterns(
     for spec in specs {
         match spec {
             FileSpec::Path(p) => {
-                if is_glob_free_template(p, &node.args) {
-                    out.push(InputPattern::Path(PathBuf::from(fill_known(p, &node.args))));
+                if is_glob_free_template(p, node.args()) {
+                    out.push(InputPattern::Path(PathBuf::from(fill_known(
+                        p,
+                        node.args(),
+                    ))));
                 } else {
-                    out.push(pattern(fill_escaped(p, &node.args)));
+                    out.push(pattern(fill_escaped(p, node.args())));
                 }
             }
             FileSpec::Closure(cb) => {
@@ -433,7 +436,7 @@ fn resolve_output(
     spec: &FileSpec,
 ) -> Result<Vec<PathBuf>, FilesError> {
     match spec {
-        FileSpec::Path(p) => Ok(vec![PathBuf::from(fill_known(p, &node.args))]),
+        FileSpec::Path(p) => Ok(vec![PathBuf::from(fill_known(p, node.args()))]),
         FileSpec::Closure(cb) => Ok(call_paths(params, node, cb)?
             .into_iter()
             .map(PathBuf::from)
@@ -464,8 +467,8 @@ fn fill_escaped(template: &str, args: &[(String, String)]) -> String {
 }
 
 fn call_paths(params: &Map, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, FilesError> {
-    let values: Vec<String> = node.args.iter().map(|(_, v)| v.clone()).collect();
-    let ctx = closure_ctx(&node.name, &node.args, params);
+    let values: Vec<String> = node.args().iter().map(|(_, v)| v.clone()).collect();
+    let ctx = closure_ctx(&node.name, node.args(), params);
     call_strings(cb, ctx, &values).map_err(|f| match f {
         CallFailure::Threw(m) => FilesError::Threw(m),
         CallFailure::NotStrings => FilesError::NotPaths(cb.origin()),
@@ -652,7 +655,7 @@ pub fn fingerprint(
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
-    match &def.body {
+    match node.body() {
         Body::Cmd(argv) => {
             h.feed(b"cmd");
             for a in argv {
@@ -673,7 +676,7 @@ pub fn fingerprint(
         h.feed(v.as_bytes());
     }
     h.feed(def.extras().cwd.as_deref().unwrap_or("").as_bytes());
-    for (k, v) in &node.args {
+    for (k, v) in node.args() {
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
     }

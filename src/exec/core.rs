@@ -84,7 +84,10 @@ pub enum Wake {
 pub struct JobSpec {
     pub id: ProcId,
     pub name: Arc<str>,
+    /// Its definition with the body it runs (see [`crate::graph::ProcNode::full_def`]).
     pub def: Arc<ProcDef>,
+    /// The proto it was made from, with its placeholder values.
+    pub proto: Option<crate::graph::ProtoId>,
     pub args: Vec<(String, String)>,
     pub dep_results: Map,
     pub changed_deps: Vec<String>,
@@ -98,13 +101,12 @@ pub struct JobSpec {
 impl JobSpec {
     /// The proc as a graph node, for resolving its `inputs` and `outputs`.
     pub fn node(&self) -> crate::graph::ProcNode {
-        crate::graph::ProcNode {
-            name: (*self.name).into(),
-            def: self.def.clone(),
-            args: self.args.clone().into(),
-            proto: None,
-            deps: crate::graph::List::new(),
-        }
+        crate::graph::ProcNode::new(
+            (*self.name).into(),
+            self.def.clone(),
+            self.proto,
+            self.args.clone(),
+        )
     }
 }
 
@@ -557,8 +559,9 @@ impl Core {
     ///
     /// Like every operation that can create procs, it may fail with
     /// [`GraphError::Unresolved`] (see `prepare`) and is then retried: declaring the same
-    /// definition again is not a duplicate. `def` becomes the definition the graph keeps
-    /// (an equal one may be shared, see [`Graph::shared`]): the one to retry with.
+    /// definition again is not a duplicate. Once the proc is declared, `def` becomes the
+    /// definition the graph keeps (one that says the same may be shared, see
+    /// [`Graph::add_proc`]): the one to retry with.
     pub fn define_proc(
         &mut self,
         name: impl Into<ImmutableString>,
@@ -569,8 +572,7 @@ impl Core {
             Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, def) => id,
             _ => {
                 self.check_def("proc", &name, def)?;
-                *def = self.graph.shared(def.clone());
-                self.graph.add_proc(name, def.clone())?
+                self.graph.add_proc(name, def)?
             }
         };
         self.sync_runs();
@@ -883,7 +885,7 @@ impl Core {
     }
 
     fn launch(&mut self, p: ProcId) {
-        let def = self.graph.proc(p).def.clone();
+        let def = self.graph.proc(p).full_def();
         self.take_slot(p);
         let node = self.graph.proc(p);
         let input_fingerprint = self.runs[p]
@@ -939,7 +941,8 @@ impl Core {
             id: p,
             name,
             def,
-            args: node.args.to_vec(),
+            proto: node.proto(),
+            args: node.args().to_vec(),
             dep_results,
             changed_deps,
             params: self.graph.params().clone(),

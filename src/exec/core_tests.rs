@@ -692,3 +692,66 @@ fn procs_declared_alike_share_one_definition_and_a_retry_is_no_duplicate() {
         &c.graph().proc(other).def
     ));
 }
+
+/// A definition running `argv`.
+fn running(argv: &[&str]) -> ProcDef {
+    ProcDef::new(Body::Cmd(argv.iter().collect()), "test".into())
+}
+
+/// The argv a started job runs, by its name.
+fn argvs_started(c: &mut Core) -> Vec<(String, Vec<String>)> {
+    c.take_actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Start(j) => match &j.def.body {
+                Body::Cmd(argv) => {
+                    Some((j.name.to_string(), argv.iter().map(String::from).collect()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn procs_declared_alike_but_for_their_commands_share_a_definition_and_run_their_own() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", running(&["echo", "a"]));
+    let mut kept = Arc::new(running(&["echo", "b"]));
+    let b = c.define_proc("b", &mut kept).unwrap();
+    let same_as_a = add(&mut c, "c", running(&["echo", "a"]));
+    let shell = add(
+        &mut c,
+        "d",
+        ProcDef::new(Body::Shell("echo d".into()), "test".into()),
+    );
+    let g = c.graph();
+    for p in [b, same_as_a, shell] {
+        assert!(
+            Arc::ptr_eq(&g.proc(a).def, &g.proc(p).def),
+            "one definition"
+        );
+    }
+    assert!(matches!(g.proc(b).body(), Body::Cmd(argv) if argv.iter().eq(["echo", "b"])));
+    assert!(matches!(g.proc(same_as_a).body(), Body::Cmd(argv) if argv.iter().eq(["echo", "a"])));
+    assert!(matches!(g.proc(shell).body(), Body::Shell(s) if &**s == "echo d"));
+    // The definition to retry with is the kept one, and the retry is no duplicate.
+    assert!(Arc::ptr_eq(&kept, &g.proc(b).def));
+    assert_eq!(c.define_proc("b", &mut kept), Ok(b));
+    assert!(matches!(
+        c.define_proc("b", &mut Arc::new(running(&["echo", "b"]))),
+        Err(GraphError::DuplicateProc(n)) if n == "b"
+    ));
+    c.start(&[a, b, same_as_a]).unwrap();
+    let mut jobs = argvs_started(&mut c);
+    jobs.sort();
+    assert_eq!(
+        jobs,
+        [
+            ("a".to_string(), vec!["echo".to_string(), "a".to_string()]),
+            ("b".to_string(), vec!["echo".to_string(), "b".to_string()]),
+            ("c".to_string(), vec!["echo".to_string(), "a".to_string()]),
+        ]
+    );
+}

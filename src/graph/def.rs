@@ -238,11 +238,11 @@ impl ProcDef {
         self.extras.get_or_insert_default()
     }
 
-    /// Whether `other` says the same, from the same place: so that procs declared in a
-    /// loop with the same options can keep one definition. A closure is the same only as
-    /// itself (two calls of `proc` make two closures), and a definition with any
-    /// [`Extras`] is the same only as itself.
-    pub fn same_as(&self, other: &ProcDef) -> bool {
+    /// Whether `other` says the same, from the same place, but perhaps for its command (a
+    /// `cmd` or `shell` body): so that procs declared in a loop with the same options can
+    /// keep one definition. A closure is the same only as itself (two calls of `proc` make
+    /// two closures), and a definition with any [`Extras`] is the same only as itself.
+    pub fn same_but_command(&self, other: &ProcDef) -> bool {
         let ProcDef {
             deps,
             no_failures,
@@ -265,7 +265,11 @@ impl ProcDef {
             && *output == other.output
             && *interactive == other.interactive
             && *origin == other.origin
-            && same_body(body, &other.body)
+            && match (body, &other.body) {
+                (Body::Closure(a), Body::Closure(b)) => Arc::ptr_eq(a, b),
+                (Body::Closure(_), _) | (_, Body::Closure(_)) => false,
+                (Body::Cmd(_) | Body::Shell(_), Body::Cmd(_) | Body::Shell(_)) => true,
+            }
             && **env == *other.env
             && same_items(deps, &other.deps, same_dep)
             && same_items(inputs, &other.inputs, same_files)
@@ -275,19 +279,20 @@ impl ProcDef {
                     && a.enforce_freshness == b.enforce_freshness
             })
     }
+
+    /// Whether `other` runs the same command or closure.
+    pub fn same_command(&self, other: &ProcDef) -> bool {
+        match (&self.body, &other.body) {
+            (Body::Closure(a), Body::Closure(b)) => Arc::ptr_eq(a, b),
+            (Body::Cmd(a), Body::Cmd(b)) => a == b,
+            (Body::Shell(a), Body::Shell(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 fn same_items<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
-}
-
-fn same_body(a: &Body, b: &Body) -> bool {
-    match (a, b) {
-        (Body::Closure(a), Body::Closure(b)) => Arc::ptr_eq(a, b),
-        (Body::Cmd(a), Body::Cmd(b)) => a == b,
-        (Body::Shell(a), Body::Shell(b)) => a == b,
-        _ => false,
-    }
 }
 
 fn same_dep(a: &DepSpec, b: &DepSpec) -> bool {
@@ -333,6 +338,16 @@ impl OutputMode {
     }
 }
 
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Closure(cb) => write!(f, "Closure({})", cb.origin()),
+            Body::Cmd(argv) => f.debug_tuple("Cmd").field(argv).finish(),
+            Body::Shell(s) => f.debug_tuple("Shell").field(s).finish(),
+        }
+    }
+}
+
 impl fmt::Debug for ProcDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcDef")
@@ -365,36 +380,57 @@ mod tests {
         ProcDef::new(Body::Cmd(args.iter().collect()), Origin::from("t"))
     }
 
+    /// Says the same: but for the command, and with it.
+    fn same(a: &ProcDef, b: &ProcDef) -> (bool, bool) {
+        let alike = a.same_but_command(b);
+        (alike, alike && a.same_command(b))
+    }
+
     #[test]
     fn definitions_are_the_same_only_when_nothing_tells_them_apart() {
-        assert!(cmd(&["true"]).same_as(&cmd(&["true"])));
-        assert!(!cmd(&["true"]).same_as(&cmd(&["true", "x"])));
+        assert_eq!(same(&cmd(&["true"]), &cmd(&["true"])), (true, true));
+        assert_eq!(same(&cmd(&["true"]), &cmd(&["true", "x"])), (true, false));
+        let shell = ProcDef::new(Body::Shell("true".into()), Origin::from("t"));
+        assert_eq!(same(&cmd(&["true"]), &shell), (true, false));
+        assert_eq!(same(&shell, &shell.clone()), (true, true));
         let elsewhere = ProcDef::new(Body::Cmd(["true"].iter().collect()), Origin::from("u"));
-        assert!(!cmd(&["true"]).same_as(&elsewhere), "declared elsewhere");
+        assert!(
+            !cmd(&["true"]).same_but_command(&elsewhere),
+            "declared elsewhere"
+        );
         let with_env = ProcDef {
             env: vec![("A".to_string(), "1".to_string())].into(),
             ..cmd(&["true"])
         };
-        assert!(!cmd(&["true"]).same_as(&with_env));
-        assert!(with_env.same_as(&with_env.clone()));
+        assert!(!cmd(&["true"]).same_but_command(&with_env));
+        assert_eq!(same(&with_env, &with_env.clone()), (true, true));
         let with_input = ProcDef {
             inputs: vec![FileSpec::Path("in".into())].into(),
             ..cmd(&["true"])
         };
-        assert!(!with_input.same_as(&cmd(&["true"])));
+        assert!(!with_input.same_but_command(&cmd(&["true"])));
         let mut with_extras = cmd(&["true"]);
         with_extras.extras_mut().retries = 1;
         assert!(
-            !with_extras.same_as(&with_extras.clone()),
+            !with_extras.same_but_command(&with_extras.clone()),
             "extras: never shared"
         );
         let f: Callback = Arc::new(Closure);
         let closure = ProcDef::new(Body::Closure(f.clone()), Origin::from("t"));
-        assert!(closure.same_as(&closure.clone()), "the same closure");
+        assert_eq!(
+            same(&closure, &closure.clone()),
+            (true, true),
+            "the same closure"
+        );
         let other = ProcDef::new(Body::Closure(Arc::new(Closure)), Origin::from("t"));
         assert!(
-            !closure.same_as(&other),
+            !closure.same_but_command(&other),
             "another closure, alike as it may be"
         );
+        assert!(
+            !closure.same_but_command(&cmd(&["true"])),
+            "a closure and a command"
+        );
+        assert!(!cmd(&["true"]).same_but_command(&closure));
     }
 }

@@ -19,7 +19,7 @@ pub use def::{
     Body, Callable, Callback, Choices, DepSpec, FileSpec, List, OutputMode, OutputSpec, ProcDef,
 };
 pub use error::GraphError;
-pub use model::{Graph, ProcId, ProcNode, Proto, args_map, fill_known, fill_text};
+pub use model::{Graph, ProcId, ProcNode, Proto, ProtoId, args_map, fill_known, fill_text};
 pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};
 pub use resources::Resources;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rhai::{ImmutableString, Map};
 
 use super::GraphError;
-use super::def::{Callback, Choices, DepSpec, List, ProcDef};
+use super::def::{Body, Callback, Choices, DepSpec, List, ProcDef};
 use super::need::{Answer, Need, NeedKey, Needs, closure_ctx};
 use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
 
@@ -22,12 +22,84 @@ pub struct ProcNode {
     /// The script's own string when a script declared it: `run` and `create` return the
     /// names of many procs without copying them.
     pub name: ImmutableString,
+    /// Its definition, which procs declared alike share: the body this proc runs is
+    /// [`ProcNode::body`], which may be its own (see [`Graph::add_proc`]).
     pub def: Arc<ProcDef>,
-    /// Placeholder values when created from a proto, in template order.
-    pub args: List<(String, String)>,
-    pub proto: Option<ProtoId>,
+    made: Made,
     /// Dependency names, with patterns filled and closures called; rdeps are appended later.
     pub deps: List<String>,
+}
+
+/// Where a proc comes from, and what it has that its shared definition does not say. One
+/// enum, so that a proc's own command takes the room of a proto's id and values (a node is
+/// 48 bytes either way).
+#[derive(Debug, Clone)]
+enum Made {
+    /// Declared by the script, running its definition's body.
+    Declared,
+    /// Declared by the script with a command of its own: its definition is that of the
+    /// proc declared before it, which said the same but for the command.
+    OwnBody(Body),
+    /// Made from a proto, with its placeholder values in template order.
+    Proto(ProtoId, List<(String, String)>),
+}
+
+impl ProcNode {
+    /// A proc running `def` as it is: made from proto `proto` with these placeholder
+    /// values, or declared by the script (`None`).
+    pub fn new(
+        name: ImmutableString,
+        def: Arc<ProcDef>,
+        proto: Option<ProtoId>,
+        args: Vec<(String, String)>,
+    ) -> ProcNode {
+        let made = match proto {
+            Some(p) => Made::Proto(p, args.into()),
+            None => Made::Declared,
+        };
+        ProcNode {
+            name,
+            def,
+            made,
+            deps: List::new(),
+        }
+    }
+
+    /// What it runs: its own command, or its definition's body.
+    pub fn body(&self) -> &Body {
+        match &self.made {
+            Made::OwnBody(body) => body,
+            Made::Declared | Made::Proto(..) => &self.def.body,
+        }
+    }
+
+    /// Its definition with the body it runs: the shared one itself, or (for a proc with a
+    /// command of its own) a copy with its command.
+    pub fn full_def(&self) -> Arc<ProcDef> {
+        match &self.made {
+            Made::OwnBody(body) => Arc::new(ProcDef {
+                body: body.clone(),
+                ..ProcDef::clone(&self.def)
+            }),
+            Made::Declared | Made::Proto(..) => self.def.clone(),
+        }
+    }
+
+    /// The proto it was made from.
+    pub fn proto(&self) -> Option<ProtoId> {
+        match self.made {
+            Made::Proto(p, _) => Some(p),
+            Made::Declared | Made::OwnBody(_) => None,
+        }
+    }
+
+    /// Placeholder values when made from a proto, in template order (none otherwise).
+    pub fn args(&self) -> &[(String, String)] {
+        match &self.made {
+            Made::Proto(_, args) => args,
+            Made::Declared | Made::OwnBody(_) => &[],
+        }
+    }
 }
 
 /// A template for procs.
@@ -200,10 +272,16 @@ impl Graph {
 
     /// Declares a plain proc. Its dependency closures (called with empty args) must have
     /// been answered (see [`super::need`]).
+    ///
+    /// Procs declared in a loop keep one definition, not one each, as the procs made from a
+    /// proto do: when `def` says the same as the definition of the proc declared last (see
+    /// [`ProcDef::same_but_command`]), the new proc keeps that one, and its command too
+    /// when it is another (`cmd: ["gzip", `${i}`]`), beside it. Once the proc is added,
+    /// `def` is the definition it keeps: the one to retry with (see `Core::define_proc`).
     pub fn add_proc(
         &mut self,
         name: impl Into<ImmutableString>,
-        def: Arc<ProcDef>,
+        def: &mut Arc<ProcDef>,
     ) -> Result<ProcId, GraphError> {
         let name = name.into();
         printable(&name)?;
@@ -213,22 +291,33 @@ impl Graph {
         if self.lookup(&name).is_some() {
             return Err(GraphError::DuplicateProc(name.to_string()));
         }
-        let deps = self.dep_names(&name, &def, &[])?;
-        let id = self.insert(name, def, Vec::new(), None, deps);
+        let deps = self.dep_names(&name, def, &[])?;
+        let made = self.share(def);
+        let id = self.insert(name, def.clone(), made, deps);
         self.add_rules(RuleSource::Proc(id))?;
         Ok(id)
     }
 
-    /// `def`, or the definition of the proc declared last when it is the same (see
-    /// [`ProcDef::same_as`]): procs declared in a loop with the same options keep one
-    /// definition, not one each, as the procs made from a proto do.
-    pub fn shared(&self, def: Arc<ProcDef>) -> Arc<ProcDef> {
-        match self.procs.last() {
-            Some(last) if !Arc::ptr_eq(&last.def, &def) && last.def.same_as(&def) => {
+    /// Makes `def` the definition a new proc keeps: the definition of the proc declared
+    /// last when it says the same, the proc's own command then taken out of `def` when it
+    /// is another.
+    fn share(&self, def: &mut Arc<ProcDef>) -> Made {
+        let last = match self.procs.last() {
+            Some(last) if !Arc::ptr_eq(&last.def, def) && last.def.same_but_command(def) => {
                 last.def.clone()
             }
-            _ => def,
+            _ => return Made::Declared,
+        };
+        if last.same_command(def) {
+            *def = last;
+            return Made::Declared;
         }
+        let own = std::mem::replace(def, last);
+        let body = match Arc::try_unwrap(own) {
+            Ok(own) => own.body,
+            Err(own) => own.body.clone(),
+        };
+        Made::OwnBody(body)
     }
 
     /// Declares a proto.
@@ -299,8 +388,7 @@ impl Graph {
         &mut self,
         name: ImmutableString,
         def: Arc<ProcDef>,
-        args: Args,
-        proto: Option<ProtoId>,
+        made: Made,
         deps: Vec<String>,
     ) -> ProcId {
         let id = self.procs.len();
@@ -311,16 +399,15 @@ impl Graph {
             self.procs.reserve_exact((cap / 4).max(4));
         }
         self.by_name.insert(&self.procs, &name, id);
+        if let Made::Proto(p, _) = made {
+            self.protos[p].instances.push(id);
+        }
         self.procs.push(ProcNode {
             name,
             def,
-            args: args.into(),
-            proto,
+            made,
             deps: deps.into(),
         });
-        if let Some(p) = proto {
-            self.protos[p].instances.push(id);
-        }
         id
     }
 
@@ -429,11 +516,12 @@ impl Graph {
             return Ok(id);
         }
         let def = self.protos[proto].def.clone();
-        if let super::Body::Shell(text) = &def.body {
+        if let Body::Shell(text) = &def.body {
             super::shell::check_shell(text, &args)?;
         }
         let deps = self.dep_names(&name, &def, &args)?;
-        Ok(self.insert(name.into(), def, args, Some(proto), deps))
+        let made = Made::Proto(proto, args.into());
+        Ok(self.insert(name.into(), def, made, deps))
     }
 
     fn choices(&self, proto: ProtoId, arg: &str) -> Result<Option<Vec<String>>, GraphError> {
@@ -745,7 +833,7 @@ mod tests {
             ["build::prod", "lint", "x::prod::2"]
         );
         assert_eq!(
-            g.proc(ids[0]).args[..],
+            g.proc(ids[0]).args(),
             [("env".to_string(), "prod".to_string())]
         );
     }
@@ -764,13 +852,13 @@ mod tests {
     #[test]
     fn duplicates_and_placeholders_in_proc_names_are_rejected() {
         let mut g = Graph::default();
-        g.add_proc("p", def(&[], &[])).unwrap();
+        g.add_proc("p", &mut def(&[], &[])).unwrap();
         assert!(matches!(
-            g.add_proc("p", def(&[], &[])),
+            g.add_proc("p", &mut def(&[], &[])),
             Err(GraphError::DuplicateProc(_))
         ));
         assert!(matches!(
-            g.add_proc("q::[x]", def(&[], &[])),
+            g.add_proc("q::[x]", &mut def(&[], &[])),
             Err(GraphError::PlaceholderInProcName(_))
         ));
         assert!(g.add_proto("bad::[x]", def(&[("y", &["1"])], &[])).is_err());

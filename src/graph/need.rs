@@ -259,13 +259,13 @@ mod tests {
         let cb = returns("base");
         let mut def = ProcDef::new(Body::Cmd(["true"].into_iter().collect()), Origin::from("t"));
         def.deps = vec![DepSpec::Name("first".into()), DepSpec::Closure(cb.clone())].into();
-        let def = Arc::new(def);
-        let need = needs(g.add_proc("p", def.clone()).unwrap_err()).remove(0);
+        let mut def = Arc::new(def);
+        let need = needs(g.add_proc("p", &mut def.clone()).unwrap_err()).remove(0);
         assert_eq!(need.key(), &NeedKey::Deps("p".into()));
         assert!(g.lookup("p").is_none(), "nothing was created");
         assert_eq!(cb.1.load(Ordering::SeqCst), 0, "the graph called nothing");
         g.answer(need.key().clone(), need.answer());
-        let id = g.add_proc("p", def).unwrap();
+        let id = g.add_proc("p", &mut def).unwrap();
         assert_eq!(g.proc(id).deps[..], ["first", "base"]);
     }
 

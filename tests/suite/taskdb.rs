@@ -502,6 +502,46 @@ fn each_change_reruns_exactly_the_procs_it_affects() {
     ws.run(&[]).ok().only_ran(ALL, &["forced"]);
 }
 
+/// Procs declared in loops alike but for their commands (`W1` is the word of `c1` and `s1`).
+const OWN_COMMANDS: &str = r#"
+for i in 0..3 {
+    let word = if i == 1 { "W1" } else { `${i}` };
+    proc(`c${i}`, #{ inputs: ["in.txt"], cmd: ["sh", "-c", `echo ${word} >> c${i}.out`, "x"] });
+}
+for i in 0..3 {
+    let word = if i == 1 { "W1" } else { `${i}` };
+    proc(`s${i}`, #{ inputs: ["in.txt"], shell: `echo ${word} >> s${i}.out` });
+}
+run(["c*", "s*"]);
+"#;
+
+#[test]
+fn procs_declared_alike_but_for_their_commands_each_run_and_cache_their_own() {
+    const ALL: &[&str] = &["c0", "c1", "c2", "s0", "s1", "s2"];
+    let ws = Ws::new(&OWN_COMMANDS.replace("W1", "1"));
+    ws.write("in.txt", "x\n");
+    ws.run(&["--dry-run"])
+        .ok()
+        .line("WOULD RUN  c1: sh -c 'echo 1 >> c1.out' x")
+        .line("WOULD RUN  s2: echo 2 >> s2.out");
+    ws.run(&[]).ok().ran(ALL);
+    let outs = |word: &str| {
+        for p in ["c", "s"] {
+            for (i, want) in [(0, "0\n"), (1, word), (2, "2\n")] {
+                let got = std::fs::read_to_string(ws.path(&format!("{p}{i}.out"))).unwrap();
+                assert_eq!(got, want, "{p}{i}.out");
+            }
+        }
+    };
+    outs("1\n");
+    ws.run(&[]).ok().only_ran(ALL, &[]);
+    // Another command for c1 and s1 only: each is told apart from its neighbours'.
+    ws.write("main.rhai", &OWN_COMMANDS.replace("W1", "one"));
+    ws.run(&[]).ok().only_ran(ALL, &["c1", "s1"]);
+    outs("1\none\n");
+    ws.run(&[]).ok().only_ran(ALL, &[]);
+}
+
 #[test]
 fn missing_and_stale_outputs_fail_the_proc() {
     let ws = Ws::new(

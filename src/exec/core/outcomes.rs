@@ -27,12 +27,13 @@ impl Core {
             return;
         }
         let def = self.graph.proc(p).def.clone();
+        let closure = matches!(self.graph.proc(p).body(), Body::Closure(_));
         let outcome = match outcome {
             // The dry runner ran nothing: nothing to save.
             Outcome::WouldRun => Outcome::WouldRun,
             o => self.save_result(p, o),
         };
-        if matches!(outcome, Outcome::Success(_)) && !matches!(def.body, Body::Closure(_)) {
+        if matches!(outcome, Outcome::Success(_)) && !closure {
             self.runs[p].exit_code = Some(0);
         }
         let failure = match &outcome {

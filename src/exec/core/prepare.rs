@@ -91,7 +91,7 @@ impl Core {
             .extras()
             .when_scheduled
             .iter()
-            .filter_map(|p| fill_text(p, &node.args).ok())
+            .filter_map(|p| fill_text(p, node.args()).ok())
             .collect();
         let deps = node.deps.to_vec();
         for target in targets {

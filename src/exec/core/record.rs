@@ -119,7 +119,7 @@ impl Core {
             place: attempts.last().map(|a| place_of(last, a)),
             deps: Some(serde_json::to_string(&deps).unwrap_or_else(|_| "[]".into())),
             proto: node
-                .proto
+                .proto()
                 .map(|id| self.graph.proto(id).template.text().to_string()),
         }
     }

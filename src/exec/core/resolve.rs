@@ -70,7 +70,7 @@ impl Core {
             .extras()
             .when_scheduled
             .iter()
-            .map(|p| (p.clone(), fill_text(p, &node.args)))
+            .map(|p| (p.clone(), fill_text(p, node.args())))
             .collect();
         for (pattern, filled) in rules {
             let Ok(target) = filled else {

@@ -990,10 +990,22 @@ const SLOWEST: usize = 3;
 /// written, and prun exits with 130. Left to their default action, SIGHUP and SIGQUIT
 /// would end prun on the spot and leave every job running. Only when the runtime asks
 /// for it (the binary does): the handlers are the process's.
+///
+/// SIGTTIN is caught too, and nothing is done with it (prun never reads its terminal):
+/// a caught signal is reset to its default action in every program prun starts, so
+/// commands get SIGTTIN as a job-control shell gives it to them, even when prun was
+/// started with it ignored (a script in a tmux pane is). An interactive command may read
+/// the terminal before prun has made its group the foreground; at the default action the
+/// kernel stops it until prun continues it (see [`crate::exec::unix::Foreground`]), but
+/// ignored, its read failed at once (EIO) and the command went on without its input.
 fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     use tokio::signal::unix::{SignalKind, signal};
     let sched: Weak<Scheduler> = Arc::downgrade(sched);
     let _guard = rt.enter();
+    // The handler stays installed once its stream is dropped.
+    if let Err(e) = signal(SignalKind::from_raw(crate::exec::unix::SIGTTIN)) {
+        errln!("prun: warning: cannot install a SIGTTIN handler: {e}");
+    }
     let kinds = [
         SignalKind::interrupt(),
         SignalKind::terminate(),

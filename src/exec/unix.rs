@@ -326,6 +326,9 @@ pub fn signal_name(sig: i32) -> String {
 /// The number of SIGINT, to tell an interactive command ended by Ctrl-C.
 pub const SIGINT: i32 = Signal::SIGINT as i32;
 
+/// The number of SIGTTIN, whose default action the binary gives to the commands it starts.
+pub const SIGTTIN: i32 = Signal::SIGTTIN as i32;
+
 /// The terminal lent to an interactive command's process group, until this is dropped.
 ///
 /// A command in its own process group can read the terminal only while its group is the

@@ -463,3 +463,46 @@ run(["body", "clos"]);
         );
     }
 }
+
+/// Commands get SIGTTIN at its default action even when prun was started with it ignored,
+/// as a script in a tmux pane is: an interactive command that reads the terminal before
+/// prun has made its group the foreground is then stopped until it is, where ignoring the
+/// signal failed its read at once (the interactive tests' flake: `read` returned, the
+/// proc succeeded without its answer).
+#[test]
+fn commands_get_sigttin_at_its_default_action_when_prun_was_started_ignoring_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "grep SigIgn /proc/$$/status > command.txt" }); run("p");"#,
+    )
+    .expect("script");
+    // `trap ''` ignores the signal in the shell and in what it runs, prun included.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' TTIN; grep SigIgn /proc/$$/status > shell.txt; exec "$0" main.rhai -q"#,
+            env!("CARGO_BIN_EXE_prun"),
+        ])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .output()
+        .expect("run prun");
+    assert!(out.status.success(), "{out:?}");
+    let ignored = |file: &str| {
+        let text = std::fs::read_to_string(dir.path().join(file)).expect(file);
+        let mask = text.trim().strip_prefix("SigIgn:").expect("a SigIgn line");
+        u64::from_str_radix(mask.trim(), 16).expect("a hex mask")
+    };
+    const SIGTTIN_BIT: u64 = 1 << (21 - 1);
+    assert_ne!(
+        ignored("shell.txt") & SIGTTIN_BIT,
+        0,
+        "the test's shell did not ignore SIGTTIN"
+    );
+    assert_eq!(
+        ignored("command.txt") & SIGTTIN_BIT,
+        0,
+        "the command ignores SIGTTIN"
+    );
+}

@@ -123,24 +123,26 @@ run("job");
 fn a_timeout_cancels_the_job() {
     up();
     let secs = format!("5{}", std::process::id() % 10000);
+    // A name of this test process's own: suites running at once share the queue.
+    let name = format!("slow_timeout{}", std::process::id());
     let out = Test::new()
         .script(&format!(
             r#"{}
-proc("slow_timeout", #{{ executor: "hpc", timeout: "3s", shell: "touch running; sleep {secs}" }});
-run("slow_timeout");
+proc("{name}", #{{ executor: "hpc", timeout: "3s", shell: "touch running; sleep {secs}" }});
+run("{name}");
 "#,
             declare(2)
         ))
         .run();
     out.code(1);
-    let line = out.proc_line("FAILED", "slow_timeout");
+    let line = out.proc_line("FAILED", &name);
     assert!(line.contains("timed out"), "{line}\n{}", out.describe());
     // The job was running when the timeout ended it (it runs in prun's directory).
     assert!(out.exists("running"), "{}", out.describe());
     // prun waits for the cancelled job to leave the queue.
     let ours = |jobs: Vec<String>| -> Vec<String> {
         jobs.into_iter()
-            .filter(|j| j.starts_with("prun.slow_timeout."))
+            .filter(|j| j.starts_with(&format!("prun.{name}.")))
             .collect()
     };
     assert!(ours(queued_jobs()).is_empty(), "{:?}", queued_jobs());

@@ -421,43 +421,47 @@ mod tests {
         .expect("the test thread");
     }
 
-    /// Awaits a child watched from `first` on, in a runtime whose only thread blocks
-    /// SIGCHLD (as prun's threads do): `sh` waits for a line of input, then exits 3.
-    fn awaits_a_child(first: Watch) {
+    /// Runs `test` on a runtime whose only thread blocks SIGCHLD, as prun's threads do.
+    fn without_sigchld(test: impl std::future::Future<Output = ()> + Send + 'static) {
         std::thread::spawn(move || {
             block_sigchld();
-            let rt = tokio::runtime::Builder::new_current_thread()
+            tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                let mut process = std::process::Command::new("/bin/sh")
-                    .args(["-c", "read line; exit 3"])
-                    .stdin(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn sh");
-                let stdin = process.stdin.take();
-                let mut child = Child::watched(process, first);
-                let way = match &child.exit {
-                    ExitWatch::Pidfd(_) => Watch::Pidfd,
-                    ExitWatch::Thread(_) => Watch::Thread,
-                    ExitWatch::Poll(_) => Watch::Poll,
-                };
-                assert_eq!(way, first, "watched another way than asked");
-                // It cannot exit before its input ends: the wait is given up (a `select!`
-                // does the same), and made again.
-                let early =
-                    tokio::time::timeout(std::time::Duration::from_millis(20), child.wait()).await;
-                assert!(early.is_err(), "the wait returned before the child exited");
-                drop(stdin);
-                let status = child.wait().await.expect("wait");
-                assert_eq!(status.code(), Some(3));
-                let again = child.wait().await.expect("a second wait");
-                assert_eq!(again.code(), Some(3), "the status is kept");
-            });
+                .expect("a runtime")
+                .block_on(test);
         })
         .join()
         .expect("the test thread");
+    }
+
+    /// Awaits a child watched from `first` on: `sh` waits for a line of input, then exits 3.
+    fn awaits_a_child(first: Watch) {
+        without_sigchld(async move {
+            let mut process = std::process::Command::new("/bin/sh")
+                .args(["-c", "read line; exit 3"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn sh");
+            let stdin = process.stdin.take();
+            let mut child = Child::watched(process, first);
+            let way = match &child.exit {
+                ExitWatch::Pidfd(_) => Watch::Pidfd,
+                ExitWatch::Thread(_) => Watch::Thread,
+                ExitWatch::Poll(_) => Watch::Poll,
+            };
+            assert_eq!(way, first, "watched another way than asked");
+            // It cannot exit before its input ends: the wait is given up (a `select!`
+            // does the same), and made again.
+            let early =
+                tokio::time::timeout(std::time::Duration::from_millis(20), child.wait()).await;
+            assert!(early.is_err(), "the wait returned before the child exited");
+            drop(stdin);
+            let status = child.wait().await.expect("wait");
+            assert_eq!(status.code(), Some(3));
+            let again = child.wait().await.expect("a second wait");
+            assert_eq!(again.code(), Some(3), "the status is kept");
+        });
     }
 
     #[test]
@@ -477,25 +481,16 @@ mod tests {
 
     #[test]
     fn a_child_killed_by_a_signal_says_so() {
-        std::thread::spawn(|| {
-            block_sigchld();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                for first in WATCHES {
-                    let process = std::process::Command::new("/bin/sh")
-                        .args(["-c", "kill -KILL $$"])
-                        .spawn()
-                        .expect("spawn sh");
-                    let mut child = Child::watched(process, first);
-                    let status = child.wait().await.expect("wait");
-                    assert_eq!(exit_signal(&status), Some(9), "{first:?}");
-                }
-            });
-        })
-        .join()
-        .expect("the test thread");
+        without_sigchld(async {
+            for first in WATCHES {
+                let process = std::process::Command::new("/bin/sh")
+                    .args(["-c", "kill -KILL $$"])
+                    .spawn()
+                    .expect("spawn sh");
+                let mut child = Child::watched(process, first);
+                let status = child.wait().await.expect("wait");
+                assert_eq!(exit_signal(&status), Some(9), "{first:?}");
+            }
+        });
     }
 }

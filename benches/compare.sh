@@ -7,7 +7,9 @@
 #   benches/compare.sh OLD_PRUN NEW_PRUN     # e.g. /tmp/prun-before target/release/prun
 #   R=20 benches/compare.sh OLD NEW          # runs per case (default 10; case 4 uses 20 × R)
 #
-# Cases (numbers as in benches/engine.sh): 1. 2000 × /usr/bin/true at -j2 -q; 2. a chain
+# Cases (numbers as in benches/engine.sh): 1. 2000 × /usr/bin/true at -j2 -q, with the
+# ceiling (benches/spawnloop.c: posix_spawn and waitpid and nothing else, built with the
+# system's cc when there is one) and each program's speed as a fraction of it; 2. a chain
 # of 500; 4. start-up plus one trivial proc; 5. a no-op run of 10,000 up-to-date procs;
 # 6. peak RSS of 10,000 command procs, all with the same command (6) and each with its own
 # (6'); and the CPU time (task-clock, children included)
@@ -22,6 +24,7 @@ OLD=$(realpath "$1") NEW=$(realpath "$2")
 [[ -x $OLD && -x $NEW ]] || die "both binaries must exist and be executable"
 for t in hyperfine make ninja; do command -v "$t" >/dev/null || die "$t is required"; done
 R=${R:-10}
+HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/prun-compare.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
@@ -95,7 +98,17 @@ ninja -C n-ninja -j2 >/dev/null
 
 hf() { hyperfine -N --style basic "$@" 2>&1 | grep -E '^Benchmark|  Time'; }
 echo "### 1. 2000 x /usr/bin/true, -j2 -q"
-hf -w 1 -r "$R" "$A flat.rhai -j 2 -q" "$B flat.rhai -j 2 -q" "make -s -j2 -f flat.mk all"
+case1=("$A flat.rhai -j 2 -q" "$B flat.rhai -j 2 -q" "make -s -j2 -f flat.mk all")
+if command -v cc >/dev/null && cc -O2 -o spawnloop "$HERE/spawnloop.c"; then
+    case1+=("$TMP/spawnloop 2000 2 /usr/bin/true")
+fi
+hf -w 1 -r "$R" --export-csv case1.csv "${case1[@]}"
+if ((${#case1[@]} == 4)); then
+    # Speed as a fraction of the ceiling's: its mean time over each one's.
+    awk -F, 'NR > 1 { mean[NR - 1] = $2 } END {
+        printf "fraction of the ceiling: old %.3f  new %.3f  make %.3f\n",
+            mean[4] / mean[1], mean[4] / mean[2], mean[4] / mean[3] }' case1.csv
+fi
 echo "### 2. chain of 500, -j2 -q"
 hf -w 1 -r $((R * 2)) "$A chain.rhai -j 2 -q" "$B chain.rhai -j 2 -q" "make -s -j2 -f chain.mk c499"
 echo "### 4. start-up + 1 proc, -q"

@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use rhai::{Dynamic, Map};
 
+use super::tree::{Entry, Lister, OwnFiles};
 use crate::fnv::Fnv;
 use crate::graph::{
     Body, CallFailure, Callback, FileSpec, OutputSpec, ProcId, ProcNode, call_strings, closure_ctx,
@@ -488,96 +489,6 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
     Ok(())
 }
 
-/// prun's own files, which a directory input never includes: the task DB (with its
-/// `-wal`, `-shm` and `-journal` files, which change with every run), the log directory
-/// and the script's state directory (lock, journal of process groups). Without this, a proc whose input is a directory holding them (`inputs:
-/// ["."]` with `--db ./tasks.db`) would never be up to date.
-#[derive(Debug, Default, Clone)]
-pub struct OwnFiles {
-    /// The task DB file.
-    pub db: Option<PathBuf>,
-    /// The log directory and the state directory.
-    pub dirs: Vec<PathBuf>,
-}
-
-/// [`OwnFiles`] as canonical paths, to compare with the entries of a walked directory.
-#[derive(Debug, Default)]
-struct OwnPaths {
-    files: Vec<PathBuf>,
-    dirs: Vec<PathBuf>,
-}
-
-impl OwnFiles {
-    fn canonical(&self) -> OwnPaths {
-        let mut own = OwnPaths::default();
-        if let Some(db) = &self.db
-            && let (Some(name), Some(dir)) = (db.file_name(), db.parent())
-        {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(dir) = std::fs::canonicalize(dir) {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut n = name.to_os_string();
-                    n.push(suffix);
-                    own.files.push(dir.join(n));
-                }
-            }
-        }
-        own.dirs = self
-            .dirs
-            .iter()
-            .filter_map(|d| std::fs::canonicalize(d).ok())
-            .collect();
-        own
-    }
-}
-
-/// Every file under `path` (itself when it is a file), sorted, leaving out prun's own
-/// files (`owner`'s, made canonical in `own` when a directory is first walked).
-fn files_under(
-    path: &Path,
-    owner: &OwnFiles,
-    own: &std::cell::OnceCell<OwnPaths>,
-    out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>,
-) {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => walk(path, own.get_or_init(|| owner.canonical()), out),
-        Ok(m) => out.push((path.to_path_buf(), Some(m))),
-        Err(_) => out.push((path.to_path_buf(), None)),
-    }
-}
-
-/// The files under the directory `dir`, sorted, without prun's own (`own`).
-fn walk(dir: &Path, own: &OwnPaths, out: &mut Vec<(PathBuf, Option<std::fs::Metadata>)>) {
-    let canonical = std::fs::canonicalize(dir).ok();
-    if canonical.as_ref().is_some_and(|c| own.dirs.contains(c)) {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut children: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|e| {
-            !canonical
-                .as_ref()
-                .is_some_and(|c| own.files.contains(&c.join(e.file_name())))
-        })
-        .map(|e| e.path())
-        .collect();
-    children.sort();
-    for c in children {
-        match std::fs::metadata(&c) {
-            Ok(m) if m.is_dir() => walk(&c, own, out),
-            Ok(m) => out.push((c, Some(m))),
-            Err(_) => out.push((c, None)),
-        }
-    }
-}
-
 /// How close to the fingerprint's time a modification time must be to be trusted only
 /// with the file's content: it covers file systems that keep whole seconds (a file written
 /// again in the same second keeps its mtime) and a second of clock granularity on top.
@@ -596,17 +507,17 @@ fn racy_since(now: SystemTime) -> i64 {
 /// A hash of the names and contents of the regular files among `files` (directories
 /// walked) modified at or after `since` (ns since the epoch); `None` when there is none.
 fn content_since(files: &[PathBuf], since: i64, owner: &OwnFiles) -> Option<u128> {
-    let own = std::cell::OnceCell::new();
+    let lister = Lister::new(owner);
     let mut all = Vec::new();
     for f in files {
-        files_under(f, owner, &own, &mut all);
+        lister.files_under(f, &mut all);
     }
     content_of(&all, since)
 }
 
 /// [`content_since`] of files already listed with their metadata (as they were read for
 /// the fingerprint: each file is read from the disk once per judging).
-fn content_of(files: &[(PathBuf, Option<std::fs::Metadata>)], since: i64) -> Option<u128> {
+fn content_of(files: &[Entry], since: i64) -> Option<u128> {
     let mut h = Fnv::<u128>::new();
     let mut any = false;
     for (path, meta) in files {
@@ -691,10 +602,10 @@ pub fn fingerprint(
     let specs: Vec<&FileSpec> = def.inputs.iter().collect();
     let files = resolve(params, node, &specs)?;
     let racy_from = racy_since(SystemTime::now());
-    let own = std::cell::OnceCell::new();
+    let lister = Lister::new(owner);
     let mut all = Vec::with_capacity(files.len());
     for f in &files {
-        files_under(f, owner, &own, &mut all);
+        lister.files_under(f, &mut all);
     }
     for (path, meta) in &all {
         h.feed(path.as_os_str().as_encoded_bytes());

@@ -346,7 +346,7 @@ pub struct Core {
     /// The task DB's cache, when there is a DB.
     cache: Option<Cache>,
     /// prun's own directories (the logs, the script's state): never part of a directory
-    /// input (see `cache::OwnFiles`).
+    /// input (see `tree::OwnFiles`).
     own_dirs: [Option<std::path::PathBuf>; 2],
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).

@@ -28,7 +28,7 @@ pub struct JudgeSpec {
     /// `no_skip`, and no dependency ran in this run); `None` when it must run.
     pub row: Option<Arc<CacheRow>>,
     /// prun's own files, never part of a directory input (shared by a batch).
-    pub own: Arc<cache::OwnFiles>,
+    pub own: Arc<super::tree::OwnFiles>,
 }
 
 /// The verdict on a proc about to run.

@@ -17,6 +17,7 @@ mod pool;
 mod scheduler;
 mod state;
 pub mod tap;
+pub(crate) mod tree;
 pub mod unix;
 
 pub use cache::Cache;

@@ -1109,3 +1109,23 @@ run("tree");
     ws.write("data/a.txt", "changed\n");
     run(&ws).ran(&["tree"]);
 }
+
+#[test]
+fn a_directory_input_with_links_to_its_ancestors_is_walked_once_and_through_its_links() {
+    // `up -> ..` and `self -> .` would make a walk that follows links endless (the run
+    // hung); `ext` is a linked directory outside the input, whose files the proc reads.
+    let ws = Ws::new(
+        r#"
+proc("tree", #{ inputs: ["d"], shell: "cat d/ext/o.txt" });
+run("tree");
+"#,
+    );
+    ws.write("d/sub/f.txt", "f\n");
+    ws.write("outside/o.txt", "o\n");
+    ws.sh("ln -s .. d/sub/up && ln -s . d/self && ln -s ../outside d/ext");
+    ws.run(&[]).code(0).ran(&["tree"]);
+    ws.run(&[]).code(0).up_to_date(&["tree"]);
+    ws.write("outside/o.txt", "changed, and longer\n");
+    ws.run(&[]).code(0).ran(&["tree"]);
+    ws.run(&[]).code(0).up_to_date(&["tree"]);
+}

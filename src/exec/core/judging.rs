@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Action, Cache, Core, State};
-use crate::exec::cache::OwnFiles;
 use crate::exec::freshness::{self, JudgeSpec, Judgement};
+use crate::exec::tree::OwnFiles;
 use crate::graph::{ProcDef, ProcId};
 
 /// How many procs one worker judges in a row: a no-op run of 10,000 procs then costs

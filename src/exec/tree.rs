@@ -1,0 +1,225 @@
+//! The files an input stands for: itself, or every file under it when it is a directory.
+//!
+//! A directory is walked depth first, each directory's entries in sorted order (the order
+//! fingerprints saved by earlier runs were made in). Symbolic links are followed, since a
+//! proc reads through them, but each directory is entered once per walk, by the first path
+//! that reaches it: a link to an ancestor (`up -> ..`, `X11 -> .`) would otherwise make the
+//! walk endless, and it adds no file the walk does not already have. The walk keeps its
+//! own stack, so a deep tree cannot overflow the thread's. prun's own files (the task DB,
+//! the state and log directories) are left out, so that a run never makes its own inputs
+//! change.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// A file of an input, with its metadata (`None` when it does not exist or cannot be
+/// read).
+pub(crate) type Entry = (PathBuf, Option<Metadata>);
+
+/// Which file or directory a path is, whatever path reaches it.
+type Identity = (u64, u64);
+
+fn identity(m: &Metadata) -> Identity {
+    (m.dev(), m.ino())
+}
+
+/// prun's own files, which a directory input never includes: the task DB (with its
+/// `-wal`, `-shm` and `-journal` files, which change with every run), the log directory
+/// and the script's state directory (lock, journal of process groups). Without this, a
+/// proc whose input is a directory holding them (`inputs: ["."]` with `--db ./tasks.db`)
+/// would never be up to date.
+#[derive(Debug, Default, Clone)]
+pub struct OwnFiles {
+    /// The task DB file.
+    pub db: Option<PathBuf>,
+    /// The log directory and the state directory.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// [`OwnFiles`] by identity, to compare with the entries of a walked directory. The DB's
+/// files are named in their directory: its `-wal` and `-shm` may not exist yet.
+#[derive(Debug, Default)]
+pub(crate) struct OwnIds {
+    files: Vec<(Identity, OsString)>,
+    dirs: Vec<Identity>,
+}
+
+impl OwnFiles {
+    fn ids(&self) -> OwnIds {
+        let mut own = OwnIds::default();
+        if let Some(db) = &self.db
+            && let (Some(name), Some(dir)) = (db.file_name(), db.parent())
+        {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(m) = std::fs::metadata(dir) {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut n = name.to_os_string();
+                    n.push(suffix);
+                    own.files.push((identity(&m), n));
+                }
+            }
+        }
+        own.dirs = self
+            .dirs
+            .iter()
+            .filter_map(|d| std::fs::metadata(d).ok())
+            .map(|m| identity(&m))
+            .collect();
+        own
+    }
+}
+
+/// Lists the files of inputs one after the other, sharing what they need to know of
+/// prun's own files (read when a first directory is walked).
+pub(crate) struct Lister<'a> {
+    owner: &'a OwnFiles,
+    own: std::cell::OnceCell<OwnIds>,
+}
+
+impl<'a> Lister<'a> {
+    pub fn new(owner: &'a OwnFiles) -> Self {
+        Lister {
+            owner,
+            own: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Appends to `out` the file `path`, or every file under it when it is a directory.
+    pub fn files_under(&self, path: &Path, out: &mut Vec<Entry>) {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => walk(path, &m, self.own.get_or_init(|| self.owner.ids()), out),
+            Ok(m) => out.push((path.to_path_buf(), Some(m))),
+            Err(_) => out.push((path.to_path_buf(), None)),
+        }
+    }
+}
+
+/// A directory being walked: its entries not visited yet, in order.
+struct Open {
+    entries: std::vec::IntoIter<PathBuf>,
+}
+
+/// Appends the files under the directory `root` (whose metadata is `meta`), as the module
+/// describes.
+fn walk(root: &Path, meta: &Metadata, own: &OwnIds, out: &mut Vec<Entry>) {
+    let mut entered: HashSet<Identity> = HashSet::new();
+    let mut stack: Vec<Open> = Vec::new();
+    stack.extend(enter(root, meta, own, &mut entered));
+    while let Some(open) = stack.last_mut() {
+        let Some(path) = open.entries.next() else {
+            stack.pop();
+            continue;
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => stack.extend(enter(&path, &m, own, &mut entered)),
+            Ok(m) => out.push((path, Some(m))),
+            Err(_) => out.push((path, None)),
+        }
+    }
+}
+
+/// Reads the directory `dir` for the walk, unless it is one of prun's own or was entered
+/// already.
+fn enter(
+    dir: &Path,
+    meta: &Metadata,
+    own: &OwnIds,
+    entered: &mut HashSet<Identity>,
+) -> Option<Open> {
+    let id = identity(meta);
+    if own.dirs.contains(&id) || !entered.insert(id) {
+        return None;
+    }
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            !own.files.iter().any(|(d, n)| *d == id && *n == name)
+        })
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    Some(Open {
+        entries: paths.into_iter(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn list(path: &Path, owner: &OwnFiles) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        Lister::new(owner).files_under(path, &mut out);
+        out.into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn links_to_ancestors_end_the_walk_and_linked_directories_are_walked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, outside) = (dir.path().join("d"), dir.path().join("outside"));
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(d.join("sub/f.txt"), "1").unwrap();
+        std::fs::write(outside.join("o.txt"), "2").unwrap();
+        symlink("..", d.join("sub/up")).unwrap();
+        symlink(".", d.join("self")).unwrap();
+        symlink(&outside, d.join("ext")).unwrap();
+        symlink(&outside, d.join("ext2")).unwrap();
+        symlink("nowhere", d.join("dangling")).unwrap();
+        assert_eq!(
+            list(&d, &OwnFiles::default()),
+            [d.join("dangling"), d.join("ext/o.txt"), d.join("sub/f.txt")],
+            "each directory once, by its first path in sorted order"
+        );
+    }
+
+    #[test]
+    fn a_tree_deeper_than_a_thread_stack_could_recurse_is_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deep = dir.path().to_path_buf();
+        // Short names keep the path well under PATH_MAX: 600 levels of "a/".
+        for _ in 0..600 {
+            deep.push("a");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("leaf"), "x").unwrap();
+        let files = std::thread::Builder::new()
+            .stack_size(32 * 1024)
+            .spawn({
+                let root = dir.path().to_path_buf();
+                move || list(&root, &OwnFiles::default())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(files, [deep.join("leaf")]);
+    }
+
+    #[test]
+    fn prun_s_own_files_are_left_out_even_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        std::fs::create_dir_all(d.join("logs/run")).unwrap();
+        std::fs::write(d.join("logs/run/a.log"), "x").unwrap();
+        std::fs::write(d.join("tasks.db"), "x").unwrap();
+        std::fs::write(d.join("tasks.db-wal"), "x").unwrap();
+        std::fs::write(d.join("in.txt"), "x").unwrap();
+        symlink("logs", d.join("logs-link")).unwrap();
+        let owner = OwnFiles {
+            db: Some(dir.path().join("d-link/tasks.db")),
+            dirs: vec![d.join("logs")],
+        };
+        symlink(&d, dir.path().join("d-link")).unwrap();
+        assert_eq!(list(&d, &owner), [d.join("in.txt")]);
+    }
+}

@@ -1129,3 +1129,29 @@ run("tree");
     ws.run(&[]).code(0).ran(&["tree"]);
     ws.run(&[]).code(0).up_to_date(&["tree"]);
 }
+
+#[test]
+fn an_input_rewritten_with_its_size_and_mtime_put_back_or_relinked_runs_again() {
+    let ws = Ws::new(
+        r#"
+proc("copy", #{ inputs: ["in.txt"] }, |ctx| read_file("in.txt"));
+proc("linked", #{ inputs: ["link"] }, |ctx| read_file("link"));
+proc("show", #{ deps: ["copy", "linked"] }, |ctx| { print(`got ${ctx.results.copy}+${ctx.results.linked}`); });
+run("show");
+"#,
+    );
+    ws.write("in.txt", "hello");
+    ws.write("a.txt", "aaa");
+    ws.write("b.txt", "bbb");
+    ws.sh("touch -d @981173106 in.txt a.txt b.txt && ln -s a.txt link");
+    ws.run(&[]).ok().line("got hello+aaa");
+    ws.run(&[]).ok().up_to_date(&["copy", "linked", "show"]);
+
+    // The same size and mtime, other content (as `cp -p` or `tar x` leave it).
+    ws.sh("printf jello > in.txt && touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["copy"]).line("got jello+aaa");
+    // The link turned to another file of the same size and mtime.
+    ws.sh("ln -sfn b.txt link");
+    ws.run(&[]).ok().ran(&["linked"]).line("got jello+bbb");
+    ws.run(&[]).ok().up_to_date(&["copy", "linked", "show"]);
+}

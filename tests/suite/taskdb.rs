@@ -1155,3 +1155,33 @@ run("show");
     ws.run(&[]).ok().ran(&["linked"]).line("got jello+bbb");
     ws.run(&[]).ok().up_to_date(&["copy", "linked", "show"]);
 }
+
+#[test]
+fn editing_a_module_a_closure_calls_into_runs_it_again() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+fn helper() { lib::tag() }
+proc("direct", #{ inputs: ["in.txt"] }, |ctx| lib::tag());
+proc("through", #{ inputs: ["in.txt"] }, |ctx| helper());
+proc("plain", #{ inputs: ["in.txt"] }, |ctx| "plain");
+proc("show", #{ deps: ["direct", "through", "plain"] }, |ctx| {
+    print(`got ${ctx.results.direct}+${ctx.results.through}`);
+});
+run("show");
+"#,
+    );
+    ws.write("lib.rhai", r#"fn tag() { "one" }"#);
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().line("got one+one");
+    ws.run(&[]).ok().up_to_date(&["direct", "through", "plain"]);
+
+    ws.write("lib.rhai", r#"fn tag() { "two" }"#);
+    ws.run(&[])
+        .ok()
+        .ran(&["direct", "through"])
+        .up_to_date(&["plain"])
+        .line("got two+two");
+    ws.run(&[]).ok().up_to_date(&["direct", "through", "plain"]);
+}

@@ -1185,3 +1185,20 @@ run("show");
         .line("got two+two");
     ws.run(&[]).ok().up_to_date(&["direct", "through", "plain"]);
 }
+
+#[test]
+fn the_json_report_written_into_a_directory_input_does_not_make_it_stale() {
+    let ws = Ws::new(
+        r#"
+proc("all", #{ inputs: ["."] }, |ctx| 1);
+run("all");
+"#,
+    );
+    ws.run(&["--json", "report.json"]).ok().ran(&["all"]);
+    assert!(ws.exists("report.json"));
+    ws.run(&["--json", "report.json"]).ok().up_to_date(&["all"]);
+    ws.run(&["--json", "report.json"]).ok().up_to_date(&["all"]);
+    // Another file in the directory is still a change.
+    ws.write("other.txt", "x");
+    ws.run(&["--json", "report.json"]).ok().ran(&["all"]);
+}

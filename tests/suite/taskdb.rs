@@ -1202,3 +1202,14 @@ run("all");
     ws.write("other.txt", "x");
     ws.run(&["--json", "report.json"]).ok().ran(&["all"]);
 }
+
+#[test]
+fn a_db_path_that_is_a_fifo_is_refused_saying_so_and_the_run_goes_on() {
+    let ws = Ws::new(r#"proc("a", #{ inputs: ["main.rhai"], now: true, cmd: ["true"] });"#);
+    ws.sh("mkfifo pipe.db");
+    ws.run(&["--db", "pipe.db"])
+        .ok()
+        .ran(&["a"])
+        .says("refusing to use pipe.db: a FIFO, owned by")
+        .says("running without the task DB");
+}

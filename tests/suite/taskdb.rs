@@ -1213,3 +1213,32 @@ fn a_db_path_that_is_a_fifo_is_refused_saying_so_and_the_run_goes_on() {
         .says("refusing to use pipe.db: a FIFO, owned by")
         .says("running without the task DB");
 }
+
+#[test]
+fn an_inputs_closure_returning_unit_in_its_array_fails_the_proc_instead_of_naming_no_file() {
+    let ws = Ws::new(
+        r#"
+proc("unset", #{ inputs: |ctx| [env("PRUN_TEST_UNSET_VARIABLE")] }, |ctx| 1);
+proc("nested", #{ inputs: |ctx| [["in.txt"]] }, |ctx| 1);
+proc("fine", #{ inputs: |ctx| ["in.txt"] }, |ctx| 1);
+run(["unset", "nested", "fine"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    for (i, run) in [ws.run(&[]), ws.run(&[])].iter().enumerate() {
+        run.code(1);
+        if i == 0 {
+            run.ran(&["fine"]);
+        } else {
+            run.up_to_date(&["fine"]);
+        }
+        for name in ["unset", "nested"] {
+            let line = run.report("FAILED", name);
+            assert!(
+                line.contains("must return a path or an array of paths"),
+                "{}",
+                run.describe()
+            );
+        }
+    }
+}

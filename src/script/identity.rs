@@ -1,6 +1,7 @@
 //! What a closure *is*, for the fingerprint of the proc it defines: the source text of the
 //! closure, of the script functions it calls (transitively), and its captured values; a
-//! closure that calls into a module (`::`) also counts the texts of the imported modules.
+//! closure that calls into a module (`::`) also counts the texts of the imported modules,
+//! and one that reads the script's constants (`global::NAME`) their values.
 //!
 //! Rhai's syntax tree holds hashes that change from one process to the next, so the text is
 //! read back from the script file. A closure starts at its `|`, found once per script by
@@ -106,6 +107,20 @@ pub fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
         out: String::new(),
     };
     w.function(fp, 0);
+    if w.out.contains("global::")
+        && let Some(constants) = &ctx.global_runtime_state().constants
+    {
+        let constants: Vec<(String, Dynamic)> = constants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        for (name, value) in &constants {
+            w.out.push_str(&format!("\nconst {name} = "));
+            w.value(value, 0);
+        }
+    }
     if w.out.contains("::")
         && let Some(run) = runs().get(&run_of(ctx.engine()))
     {

@@ -1242,3 +1242,24 @@ run(["unset", "nested", "fine"]);
         }
     }
 }
+
+#[test]
+fn a_script_constant_a_function_reads_through_global_counts_in_the_fingerprint() {
+    let ws = Ws::new(
+        r#"
+const MODE = read_file("mode.txt");
+fn mode() { global::MODE }
+proc("a", #{ inputs: ["in.txt"] }, |ctx| mode());
+proc("show", #{ deps: ["a"] }, |ctx| print(`mode ${ctx.results.a}`));
+run("show");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write("mode.txt", "one");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().line("mode one");
+    ws.run(&[]).ok().up_to_date(&["a", "show"]);
+    ws.write("mode.txt", "two");
+    ws.run(&[]).ok().ran(&["a"]).line("mode two");
+    ws.run(&[]).ok().up_to_date(&["a", "show"]);
+}

@@ -58,11 +58,7 @@ fn read_file(path: &str) -> R<String> {
         .metadata()
         .map_err(|e| format!("read_file: cannot read {path:?}: {e}"))?;
     if !meta.is_file() {
-        return Err(format!(
-            "read_file: {path:?} is {}, not a regular file",
-            kind(&meta)
-        )
-        .into());
+        return Err(format!("read_file: {path:?} is {}, not a regular file", kind(&meta)).into());
     }
     let mut text = String::new();
     file.read_to_string(&mut text)

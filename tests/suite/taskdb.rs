@@ -1263,3 +1263,36 @@ run("show");
     ws.run(&[]).ok().ran(&["a"]).line("mode two");
     ws.run(&[]).ok().up_to_date(&["a", "show"]);
 }
+
+#[test]
+fn a_closure_that_caught_its_interrupted_command_keeps_no_result() {
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["in.txt"] }, |ctx| {
+    let r = "full";
+    try { shell("touch started; test -e quick || sleep 30"); } catch (e) { r = "partial"; }
+    r
+});
+proc("b", #{ deps: ["a"], no_skip: true }, |ctx| print("b got " + ctx.results.a));
+run("b");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    let running = ws.spawn(&["main.rhai"]);
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while !ws.exists("started") {
+        assert!(Instant::now() < deadline, "a never started its command");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT prun");
+    running.finish().code(130);
+
+    // The next run must not be handed "partial" as a's up-to-date result.
+    ws.sh("touch quick");
+    ws.run(&[]).ok().ran(&["a"]).line("b got full");
+}

@@ -152,6 +152,7 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Ex
             inspect: cfg.inspect,
             exit_only: cfg.json.is_none(),
             exit_after: true,
+            report: cfg.json.clone().filter(|p| !crate::report::is_stdout(p)),
         },
         secrets: Secrets::default(),
     };

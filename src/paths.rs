@@ -18,7 +18,7 @@
 
 use std::fs::{DirBuilder, File, Metadata, OpenOptions, Permissions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{Uid, User};
@@ -218,8 +218,17 @@ fn refused_link(path: &Path, e: io::Error) -> io::Error {
 fn check_private_file(path: &Path, file: &File) -> io::Result<()> {
     let meta = file.metadata()?;
     if !meta.is_file() || meta.uid() != Uid::effective().as_raw() {
+        let kind = if meta.is_file() {
+            ""
+        } else if meta.file_type().is_fifo() {
+            "a FIFO, "
+        } else if meta.is_dir() {
+            "a directory, "
+        } else {
+            "not a regular file, "
+        };
         return Err(io::Error::other(format!(
-            "refusing to use {}: {}; prun only uses state files that are regular files \
+            "refusing to use {}: {kind}{}; prun only uses state files that are regular files \
              belonging to you ({})",
             path.display(),
             describe(&meta),

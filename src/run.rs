@@ -146,6 +146,8 @@ pub(crate) struct CliExtras {
     /// `Core::leave_to_exit`). An embedder runs many times in one
     /// process, so the library frees everything.
     pub exit_after: bool,
+    /// `--json PATH`: rewritten by every run, so never part of a directory input.
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// What one run is asked to do.
@@ -427,7 +429,10 @@ pub(crate) fn execute(
         local,
         settings.policy.clone(),
     );
-    sched.with(|c| c.set_state_dir(state_dir.clone()));
+    sched.with(|c| {
+        c.set_state_dir(state_dir.clone());
+        c.set_report(call.cli.report.clone());
+    });
     if dry_run {
         sched.run_dry();
     }

@@ -5,8 +5,8 @@
 //! captured values, with `env` and `cwd`), its placeholder values, the params, the stamps
 //! of its dependencies (a stamp changes whenever a proc really runs, so a dependency that
 //! ran since makes its dependents stale even in a later run), and every resolved input
-//! file: its path (as bytes, so names that are not UTF-8 count too), size and modification
-//! time in nanoseconds. A glob contributes the set of files it matched, so an added or
+//! file: its path (as bytes, so names that are not UTF-8 count too), size, modification
+//! time in nanoseconds, inode number and status change time. A glob contributes the set of files it matched, so an added or
 //! removed file is a change.
 //!
 //! Inputs modified less than [`RACY_WINDOW`] before the fingerprint is taken are *racily
@@ -551,6 +551,19 @@ fn content_hash(path: &Path) -> u128 {
     }
 }
 
+/// What tells an input rewritten with its size and mtime put back (`touch -r`, `cp -p`,
+/// `tar x`), or a link turned to another file just like it, from the file the result was
+/// made of: its inode number and its status change time, which no program can set back
+/// (git's index compares the same).
+fn change_stamp(m: &std::fs::Metadata) -> [u8; 24] {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = [0u8; 24];
+    out[..8].copy_from_slice(&m.ino().to_le_bytes());
+    out[8..16].copy_from_slice(&m.ctime().to_le_bytes());
+    out[16..].copy_from_slice(&m.ctime_nsec().to_le_bytes());
+    out
+}
+
 fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     use std::os::unix::fs::MetadataExt;
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
@@ -613,6 +626,7 @@ pub fn fingerprint(
             Some(m) => {
                 h.feed(&mtime_ns(m).to_le_bytes());
                 h.feed(&m.len().to_le_bytes());
+                h.feed(&change_stamp(m));
             }
             None => h.feed(b"missing"),
         }

@@ -348,6 +348,8 @@ pub struct Core {
     /// prun's own directories (the logs, the script's state): never part of a directory
     /// input (see `tree::OwnFiles`).
     own_dirs: [Option<std::path::PathBuf>; 2],
+    /// The run's `--json` report, likewise left out of directory inputs.
+    own_report: Option<std::path::PathBuf>,
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).
     cache_opener: Option<CacheOpener>,
@@ -398,6 +400,7 @@ impl Core {
             interrupted: Vec::new(),
             cache: None,
             own_dirs: [None, None],
+            own_report: None,
             cache_opener: None,
             opening_cache: false,
             unsaved: Vec::new(),
@@ -474,6 +477,11 @@ impl Core {
     /// The script's state directory (left out of directory inputs, as the task DB is).
     pub fn set_state_dir(&mut self, dir: std::path::PathBuf) {
         self.own_dirs[1] = Some(dir);
+    }
+
+    /// The run's `--json` report file (left out of directory inputs, as the task DB is).
+    pub fn set_report(&mut self, path: Option<std::path::PathBuf>) {
+        self.own_report = path;
     }
 
     /// Sets how the task DB is opened when a proc first needs it (`None`: no DB).

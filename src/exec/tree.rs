@@ -6,7 +6,7 @@
 //! that reaches it: a link to an ancestor (`up -> ..`, `X11 -> .`) would otherwise make the
 //! walk endless, and it adds no file the walk does not already have. The walk keeps its
 //! own stack, so a deep tree cannot overflow the thread's. prun's own files (the task DB,
-//! the state and log directories) are left out, so that a run never makes its own inputs
+//! the `--json` report, the state and log directories) are left out, so that a run never makes its own inputs
 //! change.
 
 use std::collections::HashSet;
@@ -35,6 +35,8 @@ fn identity(m: &Metadata) -> Identity {
 pub struct OwnFiles {
     /// The task DB file.
     pub db: Option<PathBuf>,
+    /// The `--json` report, which every run writes.
+    pub report: Option<PathBuf>,
     /// The log directory and the state directory.
     pub dirs: Vec<PathBuf>,
 }
@@ -50,19 +52,25 @@ pub(crate) struct OwnIds {
 impl OwnFiles {
     fn ids(&self) -> OwnIds {
         let mut own = OwnIds::default();
-        if let Some(db) = &self.db
-            && let (Some(name), Some(dir)) = (db.file_name(), db.parent())
-        {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(m) = std::fs::metadata(dir) {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut n = name.to_os_string();
-                    n.push(suffix);
-                    own.files.push((identity(&m), n));
+        let named = [
+            (&self.db, &["", "-wal", "-shm", "-journal"][..]),
+            (&self.report, &[""][..]),
+        ];
+        for (file, suffixes) in named {
+            if let Some(file) = file
+                && let (Some(name), Some(dir)) = (file.file_name(), file.parent())
+            {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                if let Ok(m) = std::fs::metadata(dir) {
+                    for suffix in suffixes {
+                        let mut n = name.to_os_string();
+                        n.push(suffix);
+                        own.files.push((identity(&m), n));
+                    }
                 }
             }
         }
@@ -214,9 +222,11 @@ mod tests {
         std::fs::write(d.join("tasks.db"), "x").unwrap();
         std::fs::write(d.join("tasks.db-wal"), "x").unwrap();
         std::fs::write(d.join("in.txt"), "x").unwrap();
+        std::fs::write(d.join("report.json"), "{}").unwrap();
         symlink("logs", d.join("logs-link")).unwrap();
         let owner = OwnFiles {
             db: Some(dir.path().join("d-link/tasks.db")),
+            report: Some(d.join("report.json")),
             dirs: vec![d.join("logs")],
         };
         symlink(&d, dir.path().join("d-link")).unwrap();

@@ -184,7 +184,9 @@ impl PartialEq for Needs {
 pub(crate) enum CallFailure {
     /// It threw; the message names where.
     Threw(String),
-    /// It returned something else than a string or an array.
+    /// It returned something else than a string or an array, or an array holding `()`,
+    /// an array or a map (which no name or path is: `[env("UNSET")]` would stand for the
+    /// path `""` without a word).
     NotStrings,
 }
 
@@ -202,7 +204,16 @@ pub(crate) fn call_strings(
         return Ok(vec![out.to_string()]);
     }
     match out.try_cast::<rhai::Array>() {
-        Some(items) => Ok(items.into_iter().map(|v| v.to_string()).collect()),
+        Some(items) => items
+            .into_iter()
+            .map(|v| {
+                if v.is_unit() || v.is_array() || v.is_map() {
+                    Err(CallFailure::NotStrings)
+                } else {
+                    Ok(v.to_string())
+                }
+            })
+            .collect(),
         None => Err(CallFailure::NotStrings),
     }
 }

@@ -228,6 +228,11 @@ impl Host {
             path: display.clone(),
             source,
         })?;
+        // A byte order mark (as some Windows editors write) is not Rhai: an invisible
+        // "Unexpected" character at 1:1 otherwise.
+        if src.starts_with('\u{feff}') {
+            src.drain(..'\u{feff}'.len_utf8());
+        }
         if src.starts_with("#!") {
             let end = src.find('\n').unwrap_or(src.len());
             src.replace_range(..end, "");

@@ -1,5 +1,7 @@
 //! What a closure *is*, for the fingerprint of the proc it defines: the source text of the
-//! closure, of the script functions it calls (transitively), and its captured values.
+//! closure, of the script functions it calls (transitively), and its captured values; a
+//! closure that calls into a module (`::`) also counts the texts of the imported modules,
+//! and one that reads the script's constants (`global::NAME`) their values.
 //!
 //! Rhai's syntax tree holds hashes that change from one process to the next, so the text is
 //! read back from the script file. A closure starts at its `|`, found once per script by
@@ -7,7 +9,7 @@
 //! for an expression body, at the first `,`, `;` or unmatched closing bracket outside
 //! brackets, strings and comments.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use rhai::{AST, ASTNode, Dynamic, Engine, Expr, FnPtr, NativeCallContext, Position};
@@ -27,6 +29,9 @@ struct RunTexts {
     starts: HashMap<String, (String, Position)>,
     /// The texts of script functions by name.
     texts: HashMap<String, Arc<Vec<String>>>,
+    /// The texts of the modules imported so far, by the file (or stdlib name) they came
+    /// from, in order.
+    modules: BTreeMap<String, Arc<str>>,
 }
 
 static RUNS: LazyLock<Mutex<HashMap<usize, RunTexts>>> =
@@ -70,6 +75,18 @@ pub fn set_source(engine: &Engine, source: &str, text: &str) {
         .insert(source.to_string(), Some(Arc::from(text)));
 }
 
+/// Records the text of a module the run of `engine` imports, from `origin` (its file, or
+/// its stdlib name): a closure that calls into modules (`lib::f()`) is the text of every
+/// module imported before it was defined, since which module an alias names is not
+/// known from the closure's text.
+pub fn record_module(engine: &Engine, origin: &str, text: &str) {
+    runs()
+        .entry(run_of(engine))
+        .or_default()
+        .modules
+        .insert(origin.to_string(), Arc::from(text));
+}
+
 /// Forgets what was read for the run of `engine` (it has ended).
 pub fn forget(engine: &Engine) {
     runs().remove(&run_of(engine));
@@ -90,6 +107,27 @@ pub fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
         out: String::new(),
     };
     w.function(fp, 0);
+    if w.out.contains("global::")
+        && let Some(constants) = &ctx.global_runtime_state().constants
+    {
+        let constants: Vec<(String, Dynamic)> = constants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        for (name, value) in &constants {
+            w.out.push_str(&format!("\nconst {name} = "));
+            w.value(value, 0);
+        }
+    }
+    if w.out.contains("::")
+        && let Some(run) = runs().get(&run_of(ctx.engine()))
+    {
+        for (origin, text) in &run.modules {
+            w.out.push_str(&format!("\nmodule {origin}:\n{text}"));
+        }
+    }
     w.out
 }
 

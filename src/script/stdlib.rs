@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection, StaticModuleResolver};
-use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+use rhai::{
+    Engine, EvalAltResult, GlobalRuntimeState, Module, ModuleResolver, Position, Scope, Shared,
+};
 
 /// The modules, by the name scripts import them with.
 const MODULES: &[(&str, &str)] = &[
@@ -42,6 +44,7 @@ impl ModuleResolver for Embedded {
         let Some(&(name, text)) = MODULES.iter().find(|(n, _)| *n == path) else {
             return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
         };
+        super::identity::record_module(engine, &format!("<stdlib>/{name}.rhai"), text);
         if let Some(m) = self.loaded.lock().expect("stdlib").get(name) {
             return Ok(m.clone());
         }
@@ -78,6 +81,47 @@ pub fn install_with(engine: &mut Engine, custom: Option<StaticModuleResolver>, s
     if stdlib {
         all.push(Embedded::default());
     }
-    all.push(FileModuleResolver::new());
+    all.push(Files(FileModuleResolver::new()));
     engine.set_module_resolver(all);
+}
+
+/// Modules from files relative to the importing script, as Rhai's [`FileModuleResolver`]
+/// loads them; each file's text is recorded for the fingerprints of closures that call
+/// into modules ([`super::identity::record_module`]).
+struct Files(FileModuleResolver);
+
+impl Files {
+    fn record(&self, engine: &Engine, source: Option<&str>, path: &str) {
+        let file = self
+            .0
+            .get_file_path(path, source.and_then(|s| std::path::Path::new(s).parent()));
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            super::identity::record_module(engine, &file.to_string_lossy(), &text);
+        }
+    }
+}
+
+impl ModuleResolver for Files {
+    fn resolve_raw(
+        &self,
+        engine: &Engine,
+        global: &mut GlobalRuntimeState,
+        scope: &mut Scope,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        self.record(engine, global.source(), path);
+        self.0.resolve_raw(engine, global, scope, path, pos)
+    }
+
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        self.record(engine, source, path);
+        self.0.resolve(engine, source, path, pos)
+    }
 }

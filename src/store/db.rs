@@ -187,10 +187,18 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Whether `e` says the DB is damaged: SQLite found it so, or a text prun wrote reads back
+/// as something else (a page overwritten with garbage can still parse as SQLite), which
+/// would otherwise keep every later run from using the DB at all.
 fn is_corrupt(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    ) || matches!(
+        e,
+        rusqlite::Error::Utf8Error(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
     )
 }
 
@@ -1244,6 +1252,31 @@ mod tests {
         s.save("a", row.clone());
         s.close();
         corrupt_table(&path, "cache");
+        let s = Store::open(&path, quiet()).unwrap();
+        assert!(s.load_cache().unwrap().is_empty());
+        s.save("a", row.clone());
+        s.close();
+        assert_eq!(moved_aside(dir.path()).len(), 1);
+        let s = Store::open(&path, quiet()).unwrap();
+        assert_eq!(s.load_cache().unwrap().get("a").map(|r| &**r), Some(&row));
+    }
+
+    #[test]
+    fn a_cached_text_that_is_not_utf8_counts_as_corrupt_and_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        let row = CacheRow {
+            result: "1".into(),
+            fingerprint: "f".into(),
+            stamp: "s".into(),
+        };
+        s.save("a", row.clone());
+        s.close();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE cache SET result = CAST(x'ff' AS TEXT)", [])
+            .unwrap();
+        drop(conn);
         let s = Store::open(&path, quiet()).unwrap();
         assert!(s.load_cache().unwrap().is_empty());
         s.save("a", row.clone());

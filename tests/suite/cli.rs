@@ -168,3 +168,15 @@ fn shebang_line_is_ignored() {
         .run();
     out.ok().line("hi");
 }
+
+#[test]
+fn a_byte_order_mark_before_the_script_or_its_shebang_is_ignored() {
+    for text in [
+        "\u{feff}proc(\"a\", #{ now: true }, |ctx| print(\"hi\"));\n",
+        "\u{feff}#!/usr/bin/env prun\nproc(\"a\", #{ now: true }, |ctx| print(\"hi\"));\n",
+    ] {
+        Test::new().script(text).run().ok().line("hi");
+    }
+    let out = Test::new().script("\u{feff}let x = ;\n").run();
+    out.code(2).err_has("main.rhai:1:9");
+}

@@ -370,3 +370,29 @@ print("slept through");
     );
     out.code(130).out_lacks("slept through");
 }
+
+#[test]
+fn read_and_write_file_refuse_a_fifo_or_device_instead_of_blocking_or_reading_forever() {
+    let out = Test::new()
+        .script(
+            r#"
+shell("mkfifo pipe && mkdir dir");
+try { read_file("pipe"); } catch (e) { print("fifo read: " + e); }
+try { write_file("pipe", "x"); } catch (e) { print("fifo write: " + e); }
+try { append_file("pipe", "x"); } catch (e) { print("fifo append: " + e); }
+try { read_file("/dev/zero"); } catch (e) { print("zero: " + e); }
+try { read_file("dir"); } catch (e) { print("dir: " + e); }
+write_file("/dev/null", "x");
+print("null written");
+"#,
+        )
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.ok()
+        .out_has(r#"fifo read: read_file: "pipe" is a FIFO, not a regular file"#)
+        .out_has(r#"fifo write: write_file: "pipe" is a FIFO, not a regular file"#)
+        .out_has(r#"fifo append: append_file: "pipe" is a FIFO, not a regular file"#)
+        .out_has(r#"zero: read_file: "/dev/zero" is a device, not a regular file"#)
+        .out_has(r#"dir: read_file: "dir" is a directory, not a regular file"#)
+        .out_has("null written");
+}

@@ -1129,3 +1129,170 @@ run("tree");
     ws.run(&[]).code(0).ran(&["tree"]);
     ws.run(&[]).code(0).up_to_date(&["tree"]);
 }
+
+#[test]
+fn an_input_rewritten_with_its_size_and_mtime_put_back_or_relinked_runs_again() {
+    let ws = Ws::new(
+        r#"
+proc("copy", #{ inputs: ["in.txt"] }, |ctx| read_file("in.txt"));
+proc("linked", #{ inputs: ["link"] }, |ctx| read_file("link"));
+proc("show", #{ deps: ["copy", "linked"] }, |ctx| { print(`got ${ctx.results.copy}+${ctx.results.linked}`); });
+run("show");
+"#,
+    );
+    ws.write("in.txt", "hello");
+    ws.write("a.txt", "aaa");
+    ws.write("b.txt", "bbb");
+    ws.sh("touch -d @981173106 in.txt a.txt b.txt && ln -s a.txt link");
+    ws.run(&[]).ok().line("got hello+aaa");
+    ws.run(&[]).ok().up_to_date(&["copy", "linked", "show"]);
+
+    // The same size and mtime, other content (as `cp -p` or `tar x` leave it).
+    ws.sh("printf jello > in.txt && touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["copy"]).line("got jello+aaa");
+    // The link turned to another file of the same size and mtime.
+    ws.sh("ln -sfn b.txt link");
+    ws.run(&[]).ok().ran(&["linked"]).line("got jello+bbb");
+    ws.run(&[]).ok().up_to_date(&["copy", "linked", "show"]);
+}
+
+#[test]
+fn editing_a_module_a_closure_calls_into_runs_it_again() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+fn helper() { lib::tag() }
+proc("direct", #{ inputs: ["in.txt"] }, |ctx| lib::tag());
+proc("through", #{ inputs: ["in.txt"] }, |ctx| helper());
+proc("plain", #{ inputs: ["in.txt"] }, |ctx| "plain");
+proc("show", #{ deps: ["direct", "through", "plain"] }, |ctx| {
+    print(`got ${ctx.results.direct}+${ctx.results.through}`);
+});
+run("show");
+"#,
+    );
+    ws.write("lib.rhai", r#"fn tag() { "one" }"#);
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().line("got one+one");
+    ws.run(&[]).ok().up_to_date(&["direct", "through", "plain"]);
+
+    ws.write("lib.rhai", r#"fn tag() { "two" }"#);
+    ws.run(&[])
+        .ok()
+        .ran(&["direct", "through"])
+        .up_to_date(&["plain"])
+        .line("got two+two");
+    ws.run(&[]).ok().up_to_date(&["direct", "through", "plain"]);
+}
+
+#[test]
+fn the_json_report_written_into_a_directory_input_does_not_make_it_stale() {
+    let ws = Ws::new(
+        r#"
+proc("all", #{ inputs: ["."] }, |ctx| 1);
+run("all");
+"#,
+    );
+    ws.run(&["--json", "report.json"]).ok().ran(&["all"]);
+    assert!(ws.exists("report.json"));
+    ws.run(&["--json", "report.json"]).ok().up_to_date(&["all"]);
+    ws.run(&["--json", "report.json"]).ok().up_to_date(&["all"]);
+    // Another file in the directory is still a change.
+    ws.write("other.txt", "x");
+    ws.run(&["--json", "report.json"]).ok().ran(&["all"]);
+}
+
+#[test]
+fn a_db_path_that_is_a_fifo_is_refused_saying_so_and_the_run_goes_on() {
+    let ws = Ws::new(r#"proc("a", #{ inputs: ["main.rhai"], now: true, cmd: ["true"] });"#);
+    ws.sh("mkfifo pipe.db");
+    ws.run(&["--db", "pipe.db"])
+        .ok()
+        .ran(&["a"])
+        .says("refusing to use pipe.db: a FIFO, owned by")
+        .says("running without the task DB");
+}
+
+#[test]
+fn an_inputs_closure_returning_unit_in_its_array_fails_the_proc_instead_of_naming_no_file() {
+    let ws = Ws::new(
+        r#"
+proc("unset", #{ inputs: |ctx| [env("PRUN_TEST_UNSET_VARIABLE")] }, |ctx| 1);
+proc("nested", #{ inputs: |ctx| [["in.txt"]] }, |ctx| 1);
+proc("fine", #{ inputs: |ctx| ["in.txt"] }, |ctx| 1);
+run(["unset", "nested", "fine"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    for (i, run) in [ws.run(&[]), ws.run(&[])].iter().enumerate() {
+        run.code(1);
+        if i == 0 {
+            run.ran(&["fine"]);
+        } else {
+            run.up_to_date(&["fine"]);
+        }
+        for name in ["unset", "nested"] {
+            let line = run.report("FAILED", name);
+            assert!(
+                line.contains("must return a path or an array of paths"),
+                "{}",
+                run.describe()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_script_constant_a_function_reads_through_global_counts_in_the_fingerprint() {
+    let ws = Ws::new(
+        r#"
+const MODE = read_file("mode.txt");
+fn mode() { global::MODE }
+proc("a", #{ inputs: ["in.txt"] }, |ctx| mode());
+proc("show", #{ deps: ["a"] }, |ctx| print(`mode ${ctx.results.a}`));
+run("show");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write("mode.txt", "one");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().line("mode one");
+    ws.run(&[]).ok().up_to_date(&["a", "show"]);
+    ws.write("mode.txt", "two");
+    ws.run(&[]).ok().ran(&["a"]).line("mode two");
+    ws.run(&[]).ok().up_to_date(&["a", "show"]);
+}
+
+#[test]
+fn a_closure_that_caught_its_interrupted_command_keeps_no_result() {
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["in.txt"] }, |ctx| {
+    let r = "full";
+    try { shell("touch started; test -e quick || sleep 30"); } catch (e) { r = "partial"; }
+    r
+});
+proc("b", #{ deps: ["a"], no_skip: true }, |ctx| print("b got " + ctx.results.a));
+run("b");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    let running = ws.spawn(&["main.rhai"]);
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while !ws.exists("started") {
+        assert!(Instant::now() < deadline, "a never started its command");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT prun");
+    running.finish().code(130);
+
+    // The next run must not be handed "partial" as a's up-to-date result.
+    ws.sh("touch quick");
+    ws.run(&[]).ok().ran(&["a"]).line("b got full");
+}

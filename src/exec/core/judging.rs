@@ -41,12 +41,14 @@ impl Core {
         let dirs = self.own_dirs.iter().flatten();
         if let Some(last) = self.judging.last()
             && last.own.db.as_deref() == db
+            && last.own.report == self.own_report
             && last.own.dirs.iter().eq(dirs.clone())
         {
             return last.own.clone();
         }
         Arc::new(OwnFiles {
             db: db.map(Path::to_path_buf),
+            report: self.own_report.clone(),
             dirs: dirs.cloned().collect(),
         })
     }

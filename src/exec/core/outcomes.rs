@@ -91,9 +91,17 @@ impl Core {
     }
 
     /// Keeps the task DB's cache in step with an outcome: a result is saved (a result that
-    /// JSON cannot hold fails the proc), a failure forgets the old result.
+    /// JSON cannot hold fails the proc), a failure forgets the old result. A proc that
+    /// ends after an interrupt or `--fail-fast` terminated its commands keeps no result:
+    /// a closure that caught its command's error may return what a cut-short run gave.
     pub(super) fn save_result(&mut self, p: ProcId, outcome: Outcome) -> Outcome {
         let name = &self.graph.proc(p).name;
+        if self.aborted.is_some_and(|r| r != AbortReason::ScriptError) {
+            if let Some(cache) = self.cache.as_mut() {
+                cache.invalidate(p, name);
+            }
+            return outcome;
+        }
         let hash = self.runs[p].fingerprint.as_ref().map(|f| f.hash.as_str());
         let Some(cache) = self.cache.as_mut() else {
             // Only a proc that is never judged (no hash) runs while the DB opens.

@@ -15,9 +15,7 @@ type R<T> = Result<T, Box<EvalAltResult>>;
 
 /// Registers the file helpers.
 pub fn register(engine: &mut Engine) {
-    engine.register_fn("read_file", |path: &str| -> R<String> {
-        fs::read_to_string(path).map_err(|e| format!("read_file: cannot read {path:?}: {e}").into())
-    });
+    engine.register_fn("read_file", read_file);
     engine.register_fn("write_file", |path: &str, text: &str| {
         write("write_file", path, text, false)
     });
@@ -49,15 +47,78 @@ fn file_info(path: &str) -> Dynamic {
     info.into()
 }
 
+/// `read_file(path)`: the text of a regular file. Anything else is an error naming what
+/// it is: a FIFO or a terminal would block the script until a writer came (and Ctrl-C
+/// cannot interrupt a read), a device like `/dev/zero` never ends.
+fn read_file(path: &str) -> R<String> {
+    use std::io::Read;
+    let mut file = open_nonblocking(OpenOptions::new().read(true), path)
+        .map_err(|e| format!("read_file: cannot read {path:?}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("read_file: cannot read {path:?}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("read_file: {path:?} is {}, not a regular file", kind(&meta)).into());
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| format!("read_file: cannot read {path:?}: {e}"))?;
+    Ok(text)
+}
+
+/// Opens `path` without blocking on a FIFO (no writer, or no reader), then puts the file
+/// back in blocking mode.
+fn open_nonblocking(opts: &mut OpenOptions, path: &str) -> std::io::Result<fs::File> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = opts.custom_flags(OFlag::O_NONBLOCK.bits()).open(path)?;
+    let flags = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?);
+    fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(file)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
+/// Writes or appends `text` to `path`. A FIFO or socket is an error (a FIFO without a
+/// reader would block the script for good); devices such as `/dev/null` are written.
 fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
-    OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| format!("{func}: cannot write {path:?}: {e}").into())
+    use std::os::unix::fs::FileTypeExt;
+    let fail = |e: std::io::Error| format!("{func}: cannot write {path:?}: {e}");
+    let refuse = |meta: &fs::Metadata| -> R<()> {
+        if meta.file_type().is_fifo() || meta.file_type().is_socket() {
+            return Err(format!("{func}: {path:?} is {}, not a regular file", kind(meta)).into());
+        }
+        Ok(())
+    };
+    if let Ok(meta) = fs::metadata(path) {
+        refuse(&meta)?;
+    }
+    let mut file = open_nonblocking(
+        OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append),
+        path,
+    )
+    .map_err(fail)?;
+    refuse(&file.metadata().map_err(fail)?)?;
+    file.write_all(text.as_bytes()).map_err(|e| fail(e).into())
 }
 
 /// The paths matching `pattern`, sorted. A name that a Rhai string cannot hold (not UTF-8)

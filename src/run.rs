@@ -424,7 +424,7 @@ pub(crate) fn execute(
         reporter.clone(),
         log_root,
         KILL_GRACE,
-        local,
+        local.clone(),
         settings.policy.clone(),
     );
     sched.with(|c| c.set_state_dir(state_dir.clone()));
@@ -738,6 +738,7 @@ pub(crate) fn execute(
     {
         exit = Exit::ProcFailed;
     }
+    local.end_escaped(sched.kill_grace());
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }

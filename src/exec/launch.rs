@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -362,11 +362,35 @@ pub trait Launcher: Send + Sync {
 pub struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
     hidden_env: Arc<[String]>,
+    /// The mark in the environment of this launcher's commands (see [`Local::end_escaped`]).
+    mark: Mark,
+    /// Whether a command was started: a launcher that started none has nothing to end.
+    started: Arc<AtomicBool>,
     /// The live process groups of this launcher's commands (those of one run).
     groups: Arc<Mutex<Vec<i32>>>,
     /// What a Ctrl-C at an interactive command does to its run (see
     /// [`Local::on_interrupt`]).
     interrupt: Arc<OnceLock<Interrupt>>,
+}
+
+/// The variable, in the environment of every command prun starts here, that tells the
+/// processes of one launcher (one run) from all others.
+pub const MARK_VAR: &str = "PRUN_RUN_ID";
+
+/// The value of [`MARK_VAR`] for one launcher: prun's pid, the time, and a counter, so
+/// that no two launchers share it, in this process or any other.
+#[derive(Debug, Clone)]
+struct Mark(Arc<str>);
+
+impl Default for Mark {
+    fn default() -> Mark {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Mark(format!("{}.{nanos}.{n}", std::process::id()).into())
+    }
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -396,7 +420,38 @@ impl Local {
         let _ = self.interrupt.set(Interrupt(Box::new(interrupt)));
     }
 
+    /// Ends the processes of this launcher's commands that left their process group
+    /// (`setsid`, as a daemon does) and so outlived it: they carry the launcher's mark in
+    /// their environment. SIGTERM, up to `grace` for them to go, then SIGKILL. A run calls
+    /// it at its end, once its own commands and cleanups are done.
+    pub fn end_escaped(&self, grace: Duration) {
+        if !self.started.load(Ordering::Relaxed) {
+            return;
+        }
+        let entry = format!("{MARK_VAR}={}", self.mark.0);
+        let mut termed: Vec<i32> = Vec::new();
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = unix::marked(&entry);
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                left.into_iter().for_each(unix::kill_process);
+                return;
+            }
+            for pid in left {
+                if !termed.contains(&pid) {
+                    unix::term_process(pid);
+                    termed.push(pid);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
+        self.started.store(true, Ordering::Relaxed);
         unix::register(pgid, since, command);
         self.groups
             .lock()
@@ -743,6 +798,7 @@ async fn run_local(
             for name in local.hidden_env.iter() {
                 cmd.env_remove(name);
             }
+            cmd.env(MARK_VAR, &*local.mark.0);
             if let Some(stdin) = next_stdin.take() {
                 cmd.stdin(stdin);
             }

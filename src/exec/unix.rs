@@ -46,6 +46,34 @@ pub fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
+/// The processes, other than prun, whose environment holds `entry` (`NAME=VALUE`) as
+/// they started: a mark that every command of a run carries and its descendants inherit,
+/// wherever they went (`setsid`, a double fork). A zombie has no environment left.
+pub fn marked(entry: &str) -> Vec<i32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let holds = env.split(|&b| b == 0).any(|v| v == entry.as_bytes());
+            (holds && pid != me).then_some(i32::try_from(pid).ok()?)
+        })
+        .collect()
+}
+
+/// Sends SIGTERM to one process. One that no longer exists is not an error.
+pub fn term_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+}
+
+/// Sends SIGKILL to one process. One that no longer exists is not an error.
+pub fn kill_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+}
+
 /// True while a process of the group is alive. Zombies do not count: an orphaned
 /// grandchild that died stays a zombie until init reaps it, which in a container can take
 /// seconds, and waiting for that would only delay the run.

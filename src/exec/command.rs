@@ -63,6 +63,29 @@ impl CommandSpec {
         Ok(cmd)
     }
 
+    /// Checks the variables of `env`: a name that is empty or holds `=` would set another
+    /// variable than the one named (`"A=B": "x"` sets `A` to `B=x`, past a policy's rule
+    /// on `A`), and a NUL byte cannot be passed at all.
+    pub(crate) fn check_env(&self) -> Result<(), CommandError> {
+        let bad = |why: String| CommandError::Env {
+            why,
+            command: self.to_string(),
+        };
+        for (name, value) in &self.env {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(bad(format!(
+                    "environment variable name {name:?} is not valid: a name is not empty and holds no `=` or NUL byte"
+                )));
+            }
+            if value.contains('\0') {
+                return Err(bad(format!(
+                    "the value of environment variable {name} holds a NUL byte"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The error for a failed spawn, naming a missing program or directory.
     pub(crate) fn spawn_error(&self, source: io::Error) -> CommandError {
         if let Some(dir) = self.cwd.as_ref().filter(|d| !d.is_dir()) {
@@ -115,8 +138,10 @@ impl fmt::Display for CommandSpec {
 pub enum CommandError {
     #[error("program \"{program}\" not found on PATH (command: `{command}`)")]
     NotFound { program: String, command: String },
-    #[error("working directory {} does not exist (command: `{command}`)", dir.display())]
+    #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
     NoDir { dir: PathBuf, command: String },
+    #[error("{why} (command: `{command}`)")]
+    Env { why: String, command: String },
     #[error("failed to start `{command}`: {source}")]
     Spawn {
         command: String,

@@ -544,6 +544,9 @@ impl Launcher for Policed {
         cancel: &'a CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>> {
         for spec in &launch.stages {
+            if let Err(error) = spec.check_env() {
+                return Box::pin(std::future::ready(Err(error)));
+            }
             if let Err(refusal) = self.policy.check(spec) {
                 let error = CommandError::Spawn {
                     command: spec.to_string(),

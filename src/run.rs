@@ -926,14 +926,15 @@ fn run_targets(
     reporter: &dyn Reporter,
 ) -> (Exit, Option<String>) {
     // Each target is expanded once, even when the operation is retried (see Core::expand).
+    // All are expanded before any starts: a typo in the last one starts none of them.
     let mut expanded: Vec<Vec<crate::graph::ProcId>> = Vec::new();
     let result = sched.graph_op(|c| {
         c.flush_now()?;
-        for (i, t) in targets.iter().enumerate() {
-            if expanded.len() == i {
-                expanded.push(c.expand(t)?);
-            }
-            c.start(&expanded[i])?;
+        while let Some(t) = targets.get(expanded.len()) {
+            expanded.push(c.expand(t)?);
+        }
+        for ids in &expanded {
+            c.start(ids)?;
         }
         Ok::<_, crate::graph::GraphError>(())
     });

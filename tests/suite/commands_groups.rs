@@ -534,3 +534,27 @@ proc("clos", #{{ now: true }}, |ctx| {{ shell("{}"); 1 }});
         assert_gone(pid, f, &ctx);
     }
 }
+
+/// A first SIGTERM (or Ctrl-C) while the `defer` cleanups run lets them finish, as one that
+/// came before them does (they are what it runs); the run still ends interrupted. The
+/// cleanup's command gives the signal a second to reach it.
+#[test]
+fn an_interrupt_during_the_cleanups_lets_them_finish() {
+    let out = Test::new()
+        .signal_when("cleanup.started", "TERM")
+        .script(
+            r#"
+defer(|| shell("echo older-cleanup >> order"));
+defer(|| shell("trap 'echo terminated >> order; exit 1' TERM; touch cleanup.started; sleep 1; echo finished >> order"));
+proc("a", #{ now: true, shell: "true" });
+"#,
+        )
+        .run();
+    out.code(130);
+    assert_eq!(
+        out.read("order"),
+        "finished\nolder-cleanup\n",
+        "{}",
+        out.describe()
+    );
+}

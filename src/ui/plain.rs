@@ -90,17 +90,31 @@ pub fn format_finished(f: &ProcSummary, full_log: bool) -> String {
 
 /// What a failure report shows of the log: the whole log with `full_log`; else the
 /// excerpts around error, warning and failure lines; else the last lines.
+/// Output that is not UTF-8 (a tool's Latin-1, binary data) is shown with replacement
+/// characters, and an excerpt's line is cut after [`crate::exec::command::shown`]'s limit.
 fn log_report(path: &std::path::Path, full_log: bool) -> String {
-    fn quoted(lines: &[String]) -> String {
+    fn quoted(lines: &[String], cut: bool) -> String {
         lines
             .iter()
-            .map(|l| format!("\n           | {}", crate::redact::redact(l)))
+            .map(|l| {
+                let l = crate::redact::redact(l);
+                if cut {
+                    format!("\n           | {}", crate::exec::command::shown(&l))
+                } else {
+                    format!("\n           | {l}")
+                }
+            })
             .collect()
     }
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
     if full_log {
         let all: Vec<String> = text.lines().map(str::to_string).collect();
-        return format!("\n           the log {}:{}", path.display(), quoted(&all));
+        return format!(
+            "\n           the log {}:{}",
+            path.display(),
+            quoted(&all, false)
+        );
     }
     let mut excerpts = super::snippet::excerpts(&text);
     with_footer(&mut excerpts, &text);
@@ -116,7 +130,7 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
         return format!(
             "\n           last lines of {}:{}",
             path.display(),
-            quoted(&tail)
+            quoted(&tail, true)
         );
     }
     let mut out = format!("\n           excerpts of {}:", path.display());
@@ -125,7 +139,7 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
             "\n           --- lines {}-{} ---",
             e.first, e.last
         ));
-        out.push_str(&quoted(&e.lines));
+        out.push_str(&quoted(&e.lines, true));
     }
     out
 }

@@ -425,33 +425,15 @@ impl Local {
     /// their environment. SIGTERM, up to `grace` for them to go, then SIGKILL. A run calls
     /// it at its end, once its own commands and cleanups are done.
     pub fn end_escaped(&self, grace: Duration) {
-        if !self.started.load(Ordering::Relaxed) {
-            return;
-        }
-        let entry = format!("{MARK_VAR}={}", self.mark.0);
-        let mut termed: Vec<i32> = Vec::new();
-        let deadline = Instant::now() + grace;
-        loop {
-            let left = unix::marked(&entry);
-            if left.is_empty() {
-                return;
-            }
-            if Instant::now() >= deadline {
-                left.into_iter().for_each(unix::kill_process);
-                return;
-            }
-            for pid in left {
-                if !termed.contains(&pid) {
-                    unix::term_process(pid);
-                    termed.push(pid);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if self.started.load(Ordering::Relaxed) {
+            unix::end_marked(&format!("{MARK_VAR}={}", self.mark.0), grace);
         }
     }
 
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
-        self.started.store(true, Ordering::Relaxed);
+        if !self.started.swap(true, Ordering::Relaxed) {
+            super::crashed::marked(&self.mark.0);
+        }
         unix::register(pgid, since, command);
         self.groups
             .lock()

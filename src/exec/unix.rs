@@ -64,6 +64,33 @@ pub fn marked(entry: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Ends the processes that hold `entry` (see [`marked`]): SIGTERM, up to `grace` for them
+/// to go, then SIGKILL. Returns how many there were.
+pub fn end_marked(entry: &str, grace: std::time::Duration) -> usize {
+    use std::time::{Duration, Instant};
+    let mut termed: Vec<i32> = Vec::new();
+    let deadline = Instant::now() + grace;
+    loop {
+        let left = marked(entry);
+        if left.is_empty() {
+            return termed.len();
+        }
+        if Instant::now() >= deadline {
+            for &pid in &left {
+                kill_process(pid);
+            }
+            return termed.len().max(left.len());
+        }
+        for pid in left {
+            if !termed.contains(&pid) {
+                term_process(pid);
+                termed.push(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Sends SIGTERM to one process. One that no longer exists is not an error.
 pub fn term_process(pid: i32) {
     let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);

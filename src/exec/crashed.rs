@@ -5,7 +5,8 @@
 //! (`START` is the leader's start time as `/proc/<pid>/stat` gives it, so that a reused
 //! pid is never mistaken for it: a number, or `FIRST-LAST` when it is known to lie between
 //! two ticks of the boot-time clock read around the spawn) and a `- PGID` line when it is
-//! gone. The run holds an `flock` on
+//! gone; an `m MARK` line names the mark in the environment of a launcher's commands, by
+//! which processes that left their group are found. The run holds an `flock` on
 //! its journal and removes it when it ends. When prun is killed (`kill -9`, the OOM
 //! killer), the kernel releases the lock but the journal stays: the next run of the script
 //! takes the lock of every journal it finds, ends the groups of it that are still alive

@@ -262,10 +262,23 @@ pub struct LaunchOutput {
 
 impl LaunchOutput {
     /// Stages that did not exit with one of `ok_codes`, in order.
+    ///
+    /// A stage killed by SIGPIPE did not fail when every stage after it succeeded: the
+    /// one it wrote to stopped reading, done (`pipe([["zcat", "big.gz"], ["head"]])`).
     pub fn failed_stages(&self, ok_codes: &[i64]) -> Vec<usize> {
-        (0..self.stages.len())
-            .filter(|&i| !self.stages[i].ok(ok_codes))
-            .collect()
+        let n = self.stages.len();
+        let mut failed = Vec::new();
+        let mut rest_ok = true;
+        for i in (0..n).rev() {
+            let stage = self.stages[i];
+            let ok = stage.ok(ok_codes) || (i + 1 < n && rest_ok && stage.signal == Some(unix::SIGPIPE));
+            if !ok {
+                failed.push(i);
+            }
+            rest_ok &= ok;
+        }
+        failed.reverse();
+        failed
     }
 
     /// True when it exited on its own and every stage exited with one of `ok_codes`.

@@ -378,6 +378,9 @@ pub fn signal_name(sig: i32) -> String {
     Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
 }
 
+/// The number of SIGPIPE, to tell a pipe's stage whose reader stopped reading.
+pub const SIGPIPE: i32 = Signal::SIGPIPE as i32;
+
 /// The number of SIGINT, to tell an interactive command ended by Ctrl-C.
 pub const SIGINT: i32 = Signal::SIGINT as i32;
 

@@ -316,7 +316,7 @@ pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
 /// Writes the report atomically: into a new file in the same directory, then renamed
 /// over `path`, so that a reader sees the old report or the new one, never a part. The
 /// file gets mode 0644. A failure to write is reported, not fatal. A `path` of
-/// `-` is stdout.
+/// `-` is stdout; one that is not a regular file (a device, a FIFO) is written into.
 pub(crate) fn write(path: &Path, report: &Report) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
@@ -325,11 +325,23 @@ pub(crate) fn write(path: &Path, report: &Report) -> std::io::Result<()> {
         out.write_all((render(report) + "\n").as_bytes())?;
         return out.flush();
     }
+    // What is not a regular file (`/dev/stdout`, a FIFO, a terminal) is written into:
+    // renaming over it would replace the device or the link with a file. A link to a
+    // regular file has its target replaced.
+    let target = match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
+            out.write_all((render(report) + "\n").as_bytes())?;
+            return out.flush();
+        }
+        Ok(_) => std::fs::canonicalize(path)?,
+        Err(_) => path.to_path_buf(),
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".prun-report-")
         .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir_of(path))?;
+        .tempfile_in(dir_of(&target))?;
     tmp.write_all((render(report) + "\n").as_bytes())?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    tmp.persist(&target).map_err(|e| e.error)?;
     Ok(())
 }

@@ -271,7 +271,8 @@ impl LaunchOutput {
         let mut rest_ok = true;
         for i in (0..n).rev() {
             let stage = self.stages[i];
-            let ok = stage.ok(ok_codes) || (i + 1 < n && rest_ok && stage.signal == Some(unix::SIGPIPE));
+            let ok =
+                stage.ok(ok_codes) || (i + 1 < n && rest_ok && stage.signal == Some(unix::SIGPIPE));
             if !ok {
                 failed.push(i);
             }

@@ -173,7 +173,10 @@ fn log_end(path: &std::path::Path) -> (String, usize) {
     let _ = file.read_to_end(&mut end);
     if before > 0 {
         // The line cut by the start of the end is left out, and counted.
-        let cut = end.iter().position(|&b| b == b'\n').map_or(end.len(), |i| i + 1);
+        let cut = end
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(end.len(), |i| i + 1);
         end.drain(..cut);
         skipped += 1;
     }

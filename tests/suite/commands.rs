@@ -189,8 +189,14 @@ run(["eq", "empty", "nul", "clos", "file"]);
     for (name, says) in [
         ("eq", r#"environment variable name "A=B" is not valid"#),
         ("empty", r#"environment variable name "" is not valid"#),
-        ("nul", "the value of environment variable Z holds a NUL byte"),
-        ("clos", r#"environment variable name "PATH=/tmp" is not valid"#),
+        (
+            "nul",
+            "the value of environment variable Z holds a NUL byte",
+        ),
+        (
+            "clos",
+            r#"environment variable name "PATH=/tmp" is not valid"#,
+        ),
         ("file", "afile is not a directory"),
     ] {
         let line = out.proc_line("FAILED", name);

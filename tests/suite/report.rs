@@ -126,7 +126,10 @@ fn a_report_at_a_link_is_written_where_it_points_and_the_link_kept() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     for link in ["to-device.json", "to-file.json"] {
         let meta = std::fs::symlink_metadata(dir.join(link)).unwrap();
-        assert!(meta.file_type().is_symlink(), "{link} was replaced by a file");
+        assert!(
+            meta.file_type().is_symlink(),
+            "{link} was replaced by a file"
+        );
     }
     let real = std::fs::read_to_string(dir.join("real.json")).unwrap();
     assert!(real.contains("\"procs\""), "real.json: {real}");

@@ -562,7 +562,8 @@ run("d");
                 if p.is_dir() {
                     dirs.push(p);
                 } else if d.ends_with("groups")
-                    && std::fs::read_to_string(&p).is_ok_and(|t| t.contains("\nm ") || t.starts_with("m "))
+                    && std::fs::read_to_string(&p)
+                        .is_ok_and(|t| t.contains("\nm ") || t.starts_with("m "))
                 {
                     return true;
                 }
@@ -583,7 +584,8 @@ run("d");
     assert_gone(pid, "the crashed run's daemon", &context);
     assert!(next.status.success(), "{context}");
     assert!(
-        stderr.contains("a crashed run left 1 process running that left its command's process group"),
+        stderr
+            .contains("a crashed run left 1 process running that left its command's process group"),
         "no warning about the daemon\n{context}"
     );
 }

@@ -63,14 +63,26 @@ impl CommandSpec {
         Ok(cmd)
     }
 
-    /// Checks the variables of `env`: a name that is empty or holds `=` would set another
-    /// variable than the one named (`"A=B": "x"` sets `A` to `B=x`, past a policy's rule
-    /// on `A`), and a NUL byte cannot be passed at all.
+    /// Checks what the command passes to the kernel: a variable name of `env` that is
+    /// empty or holds `=` would set another variable than the one named (`"A=B": "x"`
+    /// sets `A` to `B=x`, past a policy's rule on `A`), and a NUL byte (in a name, a
+    /// value, an argument or a shell string) cannot be passed at all.
     pub(crate) fn check_env(&self) -> Result<(), CommandError> {
         let bad = |why: String| CommandError::Env {
             why,
             command: shown(self),
         };
+        match &self.program {
+            Program::Argv(argv) => {
+                if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
+                    return Err(bad(format!("argument {i} holds a NUL byte")));
+                }
+            }
+            Program::Shell(s) if s.contains('\0') => {
+                return Err(bad("the shell string holds a NUL byte".into()));
+            }
+            Program::Shell(_) => {}
+        }
         for (name, value) in &self.env {
             if name.is_empty() || name.contains(['=', '\0']) {
                 return Err(bad(format!(

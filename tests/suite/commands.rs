@@ -169,7 +169,8 @@ run(["closure", "cmdbody", "shellbody"]);
 
 /// A variable name with `=` would set another variable (`"A=B": "x"` is `A=B=x`, `A`
 /// being `B=x`) and an empty one would be dropped: both fail the command, naming the
-/// name, as a NUL byte in a value does. A `cwd` that is a file says so.
+/// name, as a NUL byte in a value does (or in an argument, naming which). A `cwd` that is
+/// a file says so.
 #[test]
 fn bad_env_names_and_a_cwd_that_is_a_file_fail_naming_them() {
     let out = Test::new()
@@ -181,7 +182,8 @@ proc("empty", #{ env: #{ "": "x" }, shell: "echo ran > empty.out" });
 proc("nul", #{ env: #{ Z: "a\x00b" }, cmd: ["true"] });
 proc("clos", |ctx| { shell("echo ran > clos.out", #{ env: #{ "PATH=/tmp": "x" } }) });
 proc("file", #{ cwd: "afile", cmd: ["true"] });
-run(["eq", "empty", "nul", "clos", "file"]);
+proc("argnul", #{ cmd: ["echo", "x", "a\x00"] });
+run(["eq", "empty", "nul", "clos", "file", "argnul"]);
 "#,
         )
         .run();
@@ -198,6 +200,7 @@ run(["eq", "empty", "nul", "clos", "file"]);
             r#"environment variable name "PATH=/tmp" is not valid"#,
         ),
         ("file", "afile is not a directory"),
+        ("argnul", "argument 2 holds a NUL byte"),
     ] {
         let line = out.proc_line("FAILED", name);
         assert!(line.contains(says), "{name}: {line}\n{}", out.describe());

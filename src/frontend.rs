@@ -79,12 +79,18 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
         let proc_name = proc_name.to_string();
         return Err(Failure::NoLog { proc_name, root });
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| Failure::ReadLog {
+    // As written: the output of a command need not be UTF-8.
+    let text = std::fs::read(&path).map_err(|source| Failure::ReadLog {
         path: path.clone(),
         source,
     })?;
     outln!("# {}", path.display());
-    outln!("{}", text.trim_end());
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.trim_ascii_end());
+        let _ = out.write_all(b"\n");
+    }
     Ok(Exit::Ok)
 }
 

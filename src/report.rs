@@ -316,20 +316,38 @@ pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
 /// Writes the report atomically: into a new file in the same directory, then renamed
 /// over `path`, so that a reader sees the old report or the new one, never a part. The
 /// file gets mode 0644. A failure to write is reported, not fatal. A `path` of
-/// `-` is stdout.
+/// `-` is stdout; one that is not a regular file (a device, a FIFO) is written into.
 pub(crate) fn write(path: &Path, report: &Report) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
     if is_stdout(path) {
         let mut out = std::io::stdout().lock();
         out.write_all((render(report) + "\n").as_bytes())?;
         return out.flush();
     }
+    replace_file(path, (render(report) + "\n").as_bytes())
+}
+
+/// Replaces the file at `path` with `bytes` atomically: a new file (mode 0644) in its
+/// directory, renamed over it. A link to a regular file has its target replaced, the
+/// link kept; what is not a regular file (`/dev/stdout`, a FIFO, a terminal) is written
+/// into: renaming over it would replace the device or the link with a file.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let target = match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
+            out.write_all(bytes)?;
+            return out.flush();
+        }
+        Ok(_) => std::fs::canonicalize(path)?,
+        Err(_) => path.to_path_buf(),
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".prun-report-")
         .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir_of(path))?;
-    tmp.write_all((render(report) + "\n").as_bytes())?;
-    tmp.persist(path).map_err(|e| e.error)?;
+        .tempfile_in(dir_of(&target))?;
+    tmp.write_all(bytes)?;
+    tmp.persist(&target).map_err(|e| e.error)?;
     Ok(())
 }

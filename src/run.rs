@@ -426,7 +426,7 @@ pub(crate) fn execute(
         reporter.clone(),
         log_root,
         KILL_GRACE,
-        local,
+        local.clone(),
         settings.policy.clone(),
     );
     sched.with(|c| {
@@ -743,6 +743,7 @@ pub(crate) fn execute(
     {
         exit = Exit::ProcFailed;
     }
+    local.end_escaped(sched.kill_grace());
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }
@@ -930,14 +931,15 @@ fn run_targets(
     reporter: &dyn Reporter,
 ) -> (Exit, Option<String>) {
     // Each target is expanded once, even when the operation is retried (see Core::expand).
+    // All are expanded before any starts: a typo in the last one starts none of them.
     let mut expanded: Vec<Vec<crate::graph::ProcId>> = Vec::new();
     let result = sched.graph_op(|c| {
         c.flush_now()?;
-        for (i, t) in targets.iter().enumerate() {
-            if expanded.len() == i {
-                expanded.push(c.expand(t)?);
-            }
-            c.start(&expanded[i])?;
+        while let Some(t) = targets.get(expanded.len()) {
+            expanded.push(c.expand(t)?);
+        }
+        for ids in &expanded {
+            c.start(ids)?;
         }
         Ok::<_, crate::graph::GraphError>(())
     });

@@ -323,6 +323,8 @@ pub enum JsonError {
     Type(&'static str),
     #[error("a value nested deeper than {MAX_NESTING} levels")]
     Nested,
+    #[error("the number {0}: JSON has no NaN or infinity")]
+    NotFinite(f64),
     #[error("{0}")]
     Serde(#[from] serde_json::Error),
 }
@@ -337,6 +339,9 @@ const MAX_NESTING: usize = 100;
 /// value nested deeper than [`MAX_NESTING`] levels (the next run could not read it back).
 pub fn to_json(v: &Dynamic) -> Result<String, JsonError> {
     fn check(v: &Dynamic, depth: usize) -> Result<(), JsonError> {
+        if let Some(f) = v.as_float().ok().filter(|f| !f.is_finite()) {
+            return Err(JsonError::NotFinite(f));
+        }
         if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_string() || v.is_char()
         {
             return Ok(());

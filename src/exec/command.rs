@@ -63,22 +63,57 @@ impl CommandSpec {
         Ok(cmd)
     }
 
+    /// Checks what the command passes to the kernel: a variable name of `env` that is
+    /// empty or holds `=` would set another variable than the one named (`"A=B": "x"`
+    /// sets `A` to `B=x`, past a policy's rule on `A`), and a NUL byte (in a name, a
+    /// value, an argument or a shell string) cannot be passed at all.
+    pub(crate) fn check_env(&self) -> Result<(), CommandError> {
+        let bad = |why: String| CommandError::Env {
+            why,
+            command: shown(self),
+        };
+        match &self.program {
+            Program::Argv(argv) => {
+                if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
+                    return Err(bad(format!("argument {i} holds a NUL byte")));
+                }
+            }
+            Program::Shell(s) if s.contains('\0') => {
+                return Err(bad("the shell string holds a NUL byte".into()));
+            }
+            Program::Shell(_) => {}
+        }
+        for (name, value) in &self.env {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(bad(format!(
+                    "environment variable name {name:?} is not valid: a name is not empty and holds no `=` or NUL byte"
+                )));
+            }
+            if value.contains('\0') {
+                return Err(bad(format!(
+                    "the value of environment variable {name} holds a NUL byte"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The error for a failed spawn, naming a missing program or directory.
     pub(crate) fn spawn_error(&self, source: io::Error) -> CommandError {
         if let Some(dir) = self.cwd.as_ref().filter(|d| !d.is_dir()) {
             return CommandError::NoDir {
                 dir: dir.clone(),
-                command: self.to_string(),
+                command: shown(self),
             };
         }
         if source.kind() == io::ErrorKind::NotFound && matches!(self.program, Program::Argv(_)) {
             return CommandError::NotFound {
                 program: self.program_name().to_string(),
-                command: self.to_string(),
+                command: shown(self),
             };
         }
         CommandError::Spawn {
-            command: self.to_string(),
+            command: shown(self),
             source,
         }
     }
@@ -110,13 +145,29 @@ impl fmt::Display for CommandSpec {
     }
 }
 
+/// The most characters of a command's text that a message shows.
+const SHOWN_CHARS: usize = 1000;
+
+/// A command's text as messages show it: cut after [`SHOWN_CHARS`] characters, saying how
+/// much was left out, so that a command given thousands of file names does not fill the
+/// terminal and the cron mail with its failure. The log's header keeps it whole.
+pub fn shown(command: &dyn fmt::Display) -> String {
+    let text = command.to_string();
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => text,
+        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
+    }
+}
+
 /// A command could not be run, or its input or output could not be set up.
 #[derive(Debug, Error)]
 pub enum CommandError {
     #[error("program \"{program}\" not found on PATH (command: `{command}`)")]
     NotFound { program: String, command: String },
-    #[error("working directory {} does not exist (command: `{command}`)", dir.display())]
+    #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
     NoDir { dir: PathBuf, command: String },
+    #[error("{why} (command: `{command}`)")]
+    Env { why: String, command: String },
     #[error("failed to start `{command}`: {source}")]
     Spawn {
         command: String,

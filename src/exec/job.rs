@@ -225,7 +225,11 @@ async fn try_command_body(
     let outcome = match &result {
         Ok(out) if out.ending == Ending::Exited && out.ok(&[0]) => Outcome::Success(Dynamic::UNIT),
         Ok(out) => Outcome::Failed {
-            error: format!("command `{l}` {}", out.describe(l, &[0])),
+            error: format!(
+                "command `{}` {}",
+                super::command::shown(l),
+                out.describe(l, &[0])
+            ),
             exit_code: out.status(&[0]).code,
         },
         Err(e) => Outcome::Failed {

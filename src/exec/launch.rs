@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{CommandError, CommandSpec, Program};
+use super::command::{CommandError, CommandSpec, Program, shown};
 use super::tap::{Lines, Tap};
 use super::unix::{self, Child};
 use crate::policy::Policy;
@@ -262,10 +262,24 @@ pub struct LaunchOutput {
 
 impl LaunchOutput {
     /// Stages that did not exit with one of `ok_codes`, in order.
+    ///
+    /// A stage killed by SIGPIPE did not fail when every stage after it succeeded: the
+    /// one it wrote to stopped reading, done (`pipe([["zcat", "big.gz"], ["head"]])`).
     pub fn failed_stages(&self, ok_codes: &[i64]) -> Vec<usize> {
-        (0..self.stages.len())
-            .filter(|&i| !self.stages[i].ok(ok_codes))
-            .collect()
+        let n = self.stages.len();
+        let mut failed = Vec::new();
+        let mut rest_ok = true;
+        for i in (0..n).rev() {
+            let stage = self.stages[i];
+            let ok =
+                stage.ok(ok_codes) || (i + 1 < n && rest_ok && stage.signal == Some(unix::SIGPIPE));
+            if !ok {
+                failed.push(i);
+            }
+            rest_ok &= ok;
+        }
+        failed.reverse();
+        failed
     }
 
     /// True when it exited on its own and every stage exited with one of `ok_codes`.
@@ -362,11 +376,35 @@ pub trait Launcher: Send + Sync {
 pub struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
     hidden_env: Arc<[String]>,
+    /// The mark in the environment of this launcher's commands (see [`Local::end_escaped`]).
+    mark: Mark,
+    /// Whether a command was started: a launcher that started none has nothing to end.
+    started: Arc<AtomicBool>,
     /// The live process groups of this launcher's commands (those of one run).
     groups: Arc<Mutex<Vec<i32>>>,
     /// What a Ctrl-C at an interactive command does to its run (see
     /// [`Local::on_interrupt`]).
     interrupt: Arc<OnceLock<Interrupt>>,
+}
+
+/// The variable, in the environment of every command prun starts here, that tells the
+/// processes of one launcher (one run) from all others.
+pub const MARK_VAR: &str = "PRUN_RUN_ID";
+
+/// The value of [`MARK_VAR`] for one launcher: prun's pid, the time, and a counter, so
+/// that no two launchers share it, in this process or any other.
+#[derive(Debug, Clone)]
+struct Mark(Arc<str>);
+
+impl Default for Mark {
+    fn default() -> Mark {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Mark(format!("{}.{nanos}.{n}", std::process::id()).into())
+    }
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -396,7 +434,20 @@ impl Local {
         let _ = self.interrupt.set(Interrupt(Box::new(interrupt)));
     }
 
+    /// Ends the processes of this launcher's commands that left their process group
+    /// (`setsid`, as a daemon does) and so outlived it: they carry the launcher's mark in
+    /// their environment. SIGTERM, up to `grace` for them to go, then SIGKILL. A run calls
+    /// it at its end, once its own commands and cleanups are done.
+    pub fn end_escaped(&self, grace: Duration) {
+        if self.started.load(Ordering::Relaxed) {
+            unix::end_marked(&format!("{MARK_VAR}={}", self.mark.0), grace);
+        }
+    }
+
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
+        if !self.started.swap(true, Ordering::Relaxed) {
+            super::crashed::marked(&self.mark.0);
+        }
         unix::register(pgid, since, command);
         self.groups
             .lock()
@@ -489,9 +540,12 @@ impl Launcher for Policed {
         cancel: &'a CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>> {
         for spec in &launch.stages {
+            if let Err(error) = spec.check_env() {
+                return Box::pin(std::future::ready(Err(error)));
+            }
             if let Err(refusal) = self.policy.check(spec) {
                 let error = CommandError::Spawn {
-                    command: spec.to_string(),
+                    command: shown(spec),
                     source: io::Error::new(io::ErrorKind::PermissionDenied, refusal),
                 };
                 return Box::pin(std::future::ready(Err(error)));
@@ -743,6 +797,7 @@ async fn run_local(
             for name in local.hidden_env.iter() {
                 cmd.env_remove(name);
             }
+            cmd.env(MARK_VAR, &*local.mark.0);
             if let Some(stdin) = next_stdin.take() {
                 cmd.stdin(stdin);
             }
@@ -887,7 +942,7 @@ async fn run_local(
     let mut stages = Vec::with_capacity(n);
     for (i, c) in children.iter_mut().enumerate() {
         let status = c.wait().await.map_err(|source| CommandError::Wait {
-            command: launch.stages[i].to_string(),
+            command: shown(&launch.stages[i]),
             source,
         })?;
         stages.push(StageStatus::of(&status));

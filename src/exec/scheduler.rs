@@ -80,6 +80,8 @@ pub struct Scheduler {
     logs: OnceLock<LogDir>,
     kill_grace_ms: AtomicU64,
     interrupts: AtomicUsize,
+    /// Set once the script runs its `defer` cleanups (see [`Scheduler::renew_script_cancel`]).
+    cleaning: AtomicBool,
     /// Set once a panic (a bug) ended the run.
     internal: AtomicBool,
     /// The message of that panic, when it had one.
@@ -153,6 +155,7 @@ impl Scheduler {
             logs: OnceLock::new(),
             kill_grace_ms: AtomicU64::new(kill_grace.as_millis() as u64),
             interrupts: AtomicUsize::new(0),
+            cleaning: AtomicBool::new(false),
             internal: AtomicBool::new(false),
             panic: Mutex::new(None),
             dry: AtomicBool::new(false),
@@ -297,9 +300,11 @@ impl Scheduler {
     }
 
     /// Gives the script a fresh cancellation token, for the cleanups that run after an
-    /// interrupt; a further Ctrl-C cancels them too.
+    /// interrupt; a further Ctrl-C cancels them too. From now on the script runs its
+    /// cleanups: a first Ctrl-C lets them finish (they are what it would run).
     pub fn renew_script_cancel(&self) {
         *lock(&self.script_cancel) = CancellationToken::new();
+        self.cleaning.store(true, Ordering::SeqCst);
     }
 
     /// Where commands run.
@@ -517,10 +522,13 @@ impl Scheduler {
     }
 
     /// Ctrl-C or SIGTERM: the first aborts the run (process groups get SIGTERM, then SIGKILL
-    /// after the grace period); another one kills every group at once.
+    /// after the grace period), but lets the `defer` cleanups that already run finish;
+    /// another one kills every group at once.
     pub fn interrupt(self: &Arc<Self>) {
         if self.interrupts.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.script_cancel().cancel();
+            if !self.cleaning.load(Ordering::SeqCst) {
+                self.script_cancel().cancel();
+            }
             self.with(|c| c.abort(AbortReason::Interrupted));
         } else {
             self.script_cancel().cancel();

@@ -46,6 +46,61 @@ pub fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
+/// The processes, other than prun, whose environment holds `entry` (`NAME=VALUE`) as
+/// they started: a mark that every command of a run carries and its descendants inherit,
+/// wherever they went (`setsid`, a double fork). A zombie has no environment left.
+pub fn marked(entry: &str) -> Vec<i32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let holds = env.split(|&b| b == 0).any(|v| v == entry.as_bytes());
+            (holds && pid != me).then_some(i32::try_from(pid).ok()?)
+        })
+        .collect()
+}
+
+/// Ends the processes that hold `entry` (see [`marked`]): SIGTERM, up to `grace` for them
+/// to go, then SIGKILL. Returns how many there were.
+pub fn end_marked(entry: &str, grace: std::time::Duration) -> usize {
+    use std::time::{Duration, Instant};
+    let mut termed: Vec<i32> = Vec::new();
+    let deadline = Instant::now() + grace;
+    loop {
+        let left = marked(entry);
+        if left.is_empty() {
+            return termed.len();
+        }
+        if Instant::now() >= deadline {
+            for &pid in &left {
+                kill_process(pid);
+            }
+            return termed.len().max(left.len());
+        }
+        for pid in left {
+            if !termed.contains(&pid) {
+                term_process(pid);
+                termed.push(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends SIGTERM to one process. One that no longer exists is not an error.
+pub fn term_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+}
+
+/// Sends SIGKILL to one process. One that no longer exists is not an error.
+pub fn kill_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+}
+
 /// True while a process of the group is alive. Zombies do not count: an orphaned
 /// grandchild that died stays a zombie until init reaps it, which in a container can take
 /// seconds, and waiting for that would only delay the run.
@@ -322,6 +377,9 @@ pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
 pub fn signal_name(sig: i32) -> String {
     Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
 }
+
+/// The number of SIGPIPE, to tell a pipe's stage whose reader stopped reading.
+pub const SIGPIPE: i32 = Signal::SIGPIPE as i32;
 
 /// The number of SIGINT, to tell an interactive command ended by Ctrl-C.
 pub const SIGINT: i32 = Signal::SIGINT as i32;

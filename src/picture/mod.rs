@@ -11,7 +11,6 @@ mod text;
 mod timeline;
 
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -78,18 +77,7 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
             .and_then(|()| out.flush())
             .map_err(fail);
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".prun-report-")
-        .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    tmp.write_all(page.as_bytes()).map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    crate::report::replace_file(path, page.as_bytes()).map_err(fail)
 }
 
 /// `1 proc`, `3 procs`.

@@ -279,7 +279,11 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     drop(file);
     let ok = out.ok(&c.ok_codes);
     if out.ending == launch::Ending::Cancelled || (!ok && c.check) {
-        let mut msg = format!("command `{l}` {}", out.describe(&l, &c.ok_codes));
+        let mut msg = format!(
+            "command `{}` {}",
+            crate::exec::command::shown(&l),
+            out.describe(&l, &c.ok_codes)
+        );
         let lines: Vec<&str> = out.stderr.text.lines().collect();
         if !c.quiet && !lines.is_empty() {
             msg.push_str("; stderr ends with:");

@@ -39,11 +39,23 @@ impl Ctx {
 
 /// Registers the `Ctx` type, its properties, `ctx.log(...)` and `ctx.progress(...)`.
 pub fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
-    let (r1, r2) = (reporter.clone(), reporter);
+    let (r1, r2, r3) = (reporter.clone(), reporter.clone(), reporter);
+    // A fraction, clamped to 0..=1 (NaN is 0); an integer is one too: `ctx.progress(1)`
+    // is done, not an error.
+    let percent = |fraction: f64| {
+        let pct = if fraction.is_nan() {
+            0.0
+        } else {
+            (fraction.clamp(0.0, 1.0) * 100.0).round()
+        };
+        format!("{pct}%")
+    };
     engine
         .register_fn("progress", move |c: &mut Ctx, fraction: f64| {
-            let pct = (fraction.clamp(0.0, 1.0) * 100.0).round();
-            r1.progress(&c.0.name, &format!("{pct}%"));
+            r1.progress(&c.0.name, &percent(fraction));
+        })
+        .register_fn("progress", move |c: &mut Ctx, fraction: i64| {
+            r3.progress(&c.0.name, &percent(fraction as f64));
         })
         .register_fn("progress", move |c: &mut Ctx, text: &str| {
             r2.progress(&c.0.name, text);

@@ -178,7 +178,15 @@ pub fn parse(
     }
     for item in list(given.rdeps) {
         if item.is_string() {
-            def.extras_mut().rdeps.push(item.to_string());
+            // A glob would match only a proc of that very name: the declarer would
+            // silently never run before the procs it was meant for.
+            let pattern = item.to_string();
+            if pattern.contains(['*', '?']) {
+                return Err(err(format!(
+                    "`rdeps` entry \"{pattern}\" is a glob; rdeps takes names and [placeholder] patterns (\"build::[env]\")"
+                )));
+            }
+            def.extras_mut().rdeps.push(pattern);
         } else if let Some(ws) = item.clone().try_cast::<WhenScheduled>() {
             def.extras_mut().when_scheduled.push(ws.0);
         } else {

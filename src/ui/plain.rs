@@ -90,20 +90,39 @@ pub fn format_finished(f: &ProcSummary, full_log: bool) -> String {
 
 /// What a failure report shows of the log: the whole log with `full_log`; else the
 /// excerpts around error, warning and failure lines; else the last lines.
+/// Output that is not UTF-8 (a tool's Latin-1, binary data) is shown with replacement
+/// characters, and an excerpt's line is cut after [`crate::exec::command::shown`]'s limit.
 fn log_report(path: &std::path::Path, full_log: bool) -> String {
-    fn quoted(lines: &[String]) -> String {
+    fn quoted(lines: &[String], cut: bool) -> String {
         lines
             .iter()
-            .map(|l| format!("\n           | {}", crate::redact::redact(l)))
+            .map(|l| {
+                let l = crate::redact::redact(l);
+                if cut {
+                    format!("\n           | {}", crate::exec::command::shown(&l))
+                } else {
+                    format!("\n           | {l}")
+                }
+            })
             .collect()
     }
-    let text = std::fs::read_to_string(path).unwrap_or_default();
     if full_log {
+        let text = std::fs::read(path).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
         let all: Vec<String> = text.lines().map(str::to_string).collect();
-        return format!("\n           the log {}:{}", path.display(), quoted(&all));
+        return format!(
+            "\n           the log {}:{}",
+            path.display(),
+            quoted(&all, false)
+        );
     }
+    let (text, skipped) = log_end(path);
     let mut excerpts = super::snippet::excerpts(&text);
     with_footer(&mut excerpts, &text);
+    for e in &mut excerpts {
+        e.first += skipped;
+        e.last += skipped;
+    }
     if excerpts.is_empty() {
         let lines: Vec<&str> = text.lines().collect();
         let tail: Vec<String> = lines[lines.len().saturating_sub(TAIL_LINES)..]
@@ -116,7 +135,7 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
         return format!(
             "\n           last lines of {}:{}",
             path.display(),
-            quoted(&tail)
+            quoted(&tail, true)
         );
     }
     let mut out = format!("\n           excerpts of {}:", path.display());
@@ -125,9 +144,43 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
             "\n           --- lines {}-{} ---",
             e.first, e.last
         ));
-        out.push_str(&quoted(&e.lines));
+        out.push_str(&quoted(&e.lines, true));
     }
     out
+}
+
+/// The most of a log that a failure report reads: its end. A command that printed
+/// gigabytes would otherwise cost the report as much memory, and minutes.
+const REPORT_READS: u64 = 8 << 20;
+
+/// The end of a log, from its first whole line within the last [`REPORT_READS`] bytes,
+/// and the number of lines before it (counted, not kept), so that excerpts keep their
+/// line numbers. Output that is not UTF-8 gets replacement characters.
+fn log_end(path: &std::path::Path) -> (String, usize) {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return (String::new(), 0);
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let before = len.saturating_sub(REPORT_READS);
+    let mut skipped = 0;
+    let mut buf = vec![0; 1 << 16];
+    let mut head = (&mut file).take(before);
+    while let Ok(n @ 1..) = head.read(&mut buf) {
+        skipped += buf[..n].iter().filter(|&&b| b == b'\n').count();
+    }
+    let mut end = Vec::new();
+    let _ = file.read_to_end(&mut end);
+    if before > 0 {
+        // The line cut by the start of the end is left out, and counted.
+        let cut = end
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(end.len(), |i| i + 1);
+        end.drain(..cut);
+        skipped += 1;
+    }
+    (String::from_utf8_lossy(&end).into_owned(), skipped)
 }
 
 /// Adds the log's last line to the excerpts when it is prun's footer (`# exited with code
@@ -315,4 +368,35 @@ pub fn summary_line(s: &Summary) -> String {
         }
     }
     format!("prun: {} in {:.2}s", parts.join(", "), s.wall.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_report_reads_only_the_end_of_a_big_log_and_keeps_line_numbers() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("a.log");
+        let line = "some log line here\n";
+        let lines = (REPORT_READS as usize / line.len()) * 3;
+        let mut text = String::from("error: early\n");
+        text.push_str(&line.repeat(lines));
+        text.push_str("error: late\n# exited with code 1 (0.1s)\n");
+        std::fs::write(&path, &text).expect("write the log");
+        let (end, skipped) = log_end(&path);
+        assert!(end.len() as u64 <= REPORT_READS, "read {} bytes", end.len());
+        assert!(end.starts_with(line), "the cut line is left out");
+        assert_eq!(skipped + end.lines().count(), lines + 3);
+        let report = log_report(&path, false);
+        let last = lines + 2;
+        assert!(
+            report.contains(&format!("--- lines {}-{} ---", last - 2, last + 1)),
+            "{report}"
+        );
+        assert!(report.contains("| error: late"), "{report}");
+        // A small log is read whole.
+        std::fs::write(&path, "a\nb\n").expect("write the log");
+        assert_eq!(log_end(&path), ("a\nb\n".to_string(), 0));
+    }
 }

@@ -100,6 +100,19 @@ fn unknown_target_is_a_usage_error() {
     out.code(64).err_has("qa");
 }
 
+/// A wrong target anywhere on the command line starts none of the targets: `prun s.rhai
+/// deploy tpyo` does not deploy and then report a usage error.
+#[test]
+fn an_unknown_target_starts_none_of_the_targets() {
+    let out = Test::new()
+        .script(r#"proc("deploy", #{ shell: "echo deployed > deployed.out" });"#)
+        .args(&["deploy", "tpyo"])
+        .run();
+    out.code(64).err_has("tpyo");
+    assert!(!out.exists("deployed.out"), "{}", out.describe());
+    assert!(!out.events().ran("deploy"), "{}", out.describe());
+}
+
 #[test]
 fn bad_flags_are_usage_errors() {
     for words in [

@@ -506,3 +506,55 @@ fn commands_get_sigttin_at_its_default_action_when_prun_was_started_ignoring_it(
         "the command ignores SIGTTIN"
     );
 }
+
+/// A process that leaves its command's process group (`setsid`, as a daemon does) is no
+/// longer reached through the group, yet it does not outlive prun: a command body's and a
+/// closure's.
+#[test]
+fn a_process_that_left_its_group_with_setsid_does_not_outlive_prun() {
+    let daemon = |file: &str| {
+        format!(
+            "setsid sh -c 'echo $$ > {file}; exec sleep 300' < /dev/null > /dev/null 2>&1 & while [ ! -s {file} ]; do sleep 0.01; done"
+        )
+    };
+    let out = Test::new()
+        .script(&format!(
+            r#"
+proc("body", #{{ now: true, shell: "{}" }});
+proc("clos", #{{ now: true }}, |ctx| {{ shell("{}"); 1 }});
+"#,
+            daemon("body.pid"),
+            daemon("clos.pid")
+        ))
+        .run();
+    out.ok();
+    let ctx = out.describe();
+    for f in ["body.pid", "clos.pid"] {
+        let pid = pid_in(&out, f);
+        assert_gone(pid, f, &ctx);
+    }
+}
+
+/// A first SIGTERM (or Ctrl-C) while the `defer` cleanups run lets them finish, as one that
+/// came before them does (they are what it runs); the run still ends interrupted. The
+/// cleanup's command gives the signal a second to reach it.
+#[test]
+fn an_interrupt_during_the_cleanups_lets_them_finish() {
+    let out = Test::new()
+        .signal_when("cleanup.started", "TERM")
+        .script(
+            r#"
+defer(|| shell("echo older-cleanup >> order"));
+defer(|| shell("trap 'echo terminated >> order; exit 1' TERM; touch cleanup.started; sleep 1; echo finished >> order"));
+proc("a", #{ now: true, shell: "true" });
+"#,
+        )
+        .run();
+    out.code(130);
+    assert_eq!(
+        out.read("order"),
+        "finished\nolder-cleanup\n",
+        "{}",
+        out.describe()
+    );
+}

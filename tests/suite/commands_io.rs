@@ -562,3 +562,22 @@ fn without_verbose_no_command_lines() {
     let out = Test::new().script("shell(\"echo shown\");\n").run();
     out.ok().out_lacks("$ echo shown");
 }
+
+/// A stage killed by SIGPIPE because a later stage stopped reading (`head`) does not fail
+/// the pipe when every later stage succeeded; when a later stage fails, the pipe fails.
+#[test]
+fn a_stage_killed_by_sigpipe_under_a_reader_that_is_done_does_not_fail_the_pipe() {
+    let out = Test::new()
+        .script(
+            r#"
+let r = pipe([["yes"], ["cat"], ["head", "-1"]]);
+print("head: ok=" + r.ok + " code=" + r.code + " out=[" + r.stdout + "]");
+let r = pipe([["yes"], ["sh", "-c", "head -1 >/dev/null; exit 4"]], #{ check: false });
+print("failing reader: ok=" + r.ok + " code=" + r.code);
+"#,
+        )
+        .run();
+    out.ok()
+        .line("head: ok=true code=0 out=[y")
+        .line("failing reader: ok=false code=4");
+}

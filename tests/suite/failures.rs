@@ -364,3 +364,45 @@ print("b is " + state("b"));
         .line(r#"FAILED_DEP b: dependency "a" missing"#)
         .line("b is FAILED_DEP");
 }
+
+/// A proc waiting out its retry delay when the run is aborted (`--fail-fast`, a script
+/// error) fails at once with its last attempt's error: the run no longer ends with it
+/// WANTED ("not run"), its failure lost. Its waiting is seen through `state()`: WANTED
+/// again after its first attempt wrote `r.tried`.
+#[test]
+fn a_proc_waiting_to_retry_when_the_run_is_aborted_fails_with_its_error() {
+    const RETRYING: &str = r#"
+proc("r", #{ retries: 1, retry_delay: "10m", shell: "touch r.tried; echo r-said-why >&2; exit 5" });
+fn until_retrying() {
+    let i = 0;
+    while !(exists("r.tried") && state("r") == "WANTED") {
+        i += 1;
+        if i > 3000 { throw "r never waited to retry"; }
+        sleep(0.01);
+    }
+}
+fn exists(f) { shell("test -e " + f, #{ check: false }).code == 0 }
+"#;
+    let fail_fast = Test::new()
+        .args(&["--fail-fast"])
+        .timeout(std::time::Duration::from_secs(30))
+        .script(&format!(
+            "{RETRYING}\nproc(\"bad\", |ctx| {{ until_retrying(); throw \"bad failed\"; }});\nrun([\"r\", \"bad\"]);"
+        ))
+        .run();
+    let script_error = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .script(&format!(
+            "{RETRYING}\nrun(\"r\");\nuntil_retrying();\nthrow \"boom\";"
+        ))
+        .run();
+    for (out, code) in [(&fail_fast, 1), (&script_error, 2)] {
+        out.code(code);
+        let line = out.proc_line("FAILED", "r");
+        assert!(
+            line.contains("exited with code 5 (not retried: the run was aborted)"),
+            "{line}\n{}",
+            out.describe()
+        );
+    }
+}

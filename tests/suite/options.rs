@@ -73,6 +73,19 @@ fn bad_option_values_are_errors_naming_the_option() {
         .err_has("watch_debounce");
 }
 
+/// An integer is a fraction too (`ctx.progress(1)` is done, not "function does not
+/// exist"), and NaN shows as 0%.
+#[test]
+fn progress_accepts_integers_and_nan() {
+    Test::new()
+        .script(r#"proc("p", |ctx| { ctx.progress(0); ctx.progress(1); ctx.progress(0.0 / 0.0); 1 }); run("p");"#)
+        .args(&["-v"])
+        .run()
+        .ok()
+        .line("PROGRESS   p: 100%")
+        .line("PROGRESS   p: 0%");
+}
+
 #[test]
 fn progress_is_shown_with_verbose_and_accepts_fractions_and_text() {
     let script =

@@ -523,3 +523,42 @@ fn ctrl_c_in_an_interactive_proc_ends_it_and_the_run() {
     assert!(!tty.path("answer.txt").exists());
     assert!(!tty.path("after.started").exists());
 }
+
+/// Output that is not UTF-8 (a tool's Latin-1) keeps its failure's excerpt, shown with a
+/// replacement character, and `prun log` prints it as written; an excerpt's very long line
+/// and a very long command are cut in the report, saying how much was left out.
+#[test]
+fn failure_reports_show_output_that_is_not_utf8_and_cut_huge_lines() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("latin", #{ shell: "printf 'caf\\351\\n'; echo 'error: the real reason'; exit 3" });
+proc("oneline", #{ shell: "head -c 300000 /dev/zero | tr '\\0' a; echo; exit 4" });
+proc("longcmd", |ctx| { let a = ["false"]; for i in 0..20000 { a.push("word"); } exec(a) });
+run(["latin", "oneline", "longcmd"]);
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has("| caf\u{fffd}")
+        .out_has("| error: the real reason");
+    assert!(
+        out.stdout.len() < 20_000,
+        "the report was not cut: {} bytes",
+        out.stdout.len()
+    );
+    out.out_has("… (299000 more bytes)")
+        .out_has("more bytes)` exited with code 1");
+    let log = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "latin"])
+        .current_dir(out.dir.path())
+        .env("XDG_STATE_HOME", out.path("state"))
+        .output()
+        .expect("prun log");
+    assert_eq!(log.status.code(), Some(0), "{log:?}");
+    assert!(
+        log.stdout.windows(5).any(|w| w == b"caf\xe9\n"),
+        "{}",
+        String::from_utf8_lossy(&log.stdout)
+    );
+}

@@ -124,3 +124,23 @@ run("pre");
         .summary_is("prun: 3 succeeded");
     out.events().before("pre", "main");
 }
+
+/// A glob in `rdeps` (as `run` and `deps` take) would match only a proc of that very
+/// name, so the declarer would silently never run first: it is a definition error that
+/// shows the pattern form.
+#[test]
+fn a_glob_in_rdeps_is_an_error_naming_the_pattern_form() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("setup", #{ rdeps: ["build::*"], shell: "echo setup" });
+proto("build::[e]", #{ arg_choices: #{ e: ["a", "b"] } }, |ctx, e| e);
+run("build::a");
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:2:1: proc "setup": `rdeps` entry "build::*" is a glob; rdeps takes names and [placeholder] patterns"#,
+    );
+    assert!(!out.events().ran("build::a"), "{}", out.describe());
+}

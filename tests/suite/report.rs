@@ -103,3 +103,34 @@ fn an_up_to_date_proc_is_reported_with_its_cached_result() {
     assert_eq!(p["result"], "made");
     assert_eq!(doc["run"]["outcome"], "ok");
 }
+
+/// `--json` at a link is written where the link points, the link kept: into a device
+/// (`/dev/stdout`, `/dev/null`: renaming over it would replace it with a file), or in
+/// place of the regular file it names.
+#[test]
+fn a_report_at_a_link_is_written_where_it_points_and_the_link_kept() {
+    let t = Test::new().script(r#"proc("a", #{ now: true, shell: "true" });"#);
+    let dir = t.dir().to_path_buf();
+    std::os::unix::fs::symlink("/dev/null", dir.join("to-device.json")).unwrap();
+    std::fs::write(dir.join("real.json"), "old").unwrap();
+    std::os::unix::fs::symlink("real.json", dir.join("to-file.json")).unwrap();
+    // The output keeps the test's directory.
+    let first = t.args(&["--json", "to-device.json"]).run();
+    first.ok();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--json", "to-file.json"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for link in ["to-device.json", "to-file.json"] {
+        let meta = std::fs::symlink_metadata(dir.join(link)).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "{link} was replaced by a file"
+        );
+    }
+    let real = std::fs::read_to_string(dir.join("real.json")).unwrap();
+    assert!(real.contains("\"procs\""), "real.json: {real}");
+}

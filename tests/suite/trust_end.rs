@@ -533,3 +533,59 @@ run("job_*");
     assert!(run.wait().expect("prun ends").success());
     assert!(recorded, "the short job's group was never recorded as gone");
 }
+
+/// A daemon (`setsid`) that a run killed with `kill -9` left behind is ended by the next
+/// run, found by the crashed run's mark in its environment, with a warning.
+#[test]
+fn the_next_run_ends_a_daemon_that_a_crashed_run_left() {
+    let t = Test::new().script(
+        r#"
+proc("d", #{ shell: "if [ -e second ]; then echo second-run; else setsid sh -c 'echo $$ > daemon.tmp; mv daemon.tmp daemon.pid; exec sleep 1000' < /dev/null > /dev/null 2>&1 & exec sleep 1000; fi" });
+run("d");
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("second"), "").unwrap();
+    // The output keeps the test's directory.
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
+    wait_until("the daemon to start", || dir.join("daemon.pid").exists());
+    let pid = pid_at(&dir.join("daemon.pid"));
+    // Its mark is in the journal once the first command started.
+    wait_until("the run's mark in its journal", || {
+        let mut dirs = vec![dir.join("state")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if d.ends_with("groups")
+                    && std::fs::read_to_string(&p)
+                        .is_ok_and(|t| t.contains("\nm ") || t.starts_with("m "))
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        alive(pid),
+        "the daemon did not outlive the killed prun: the test proves nothing"
+    );
+    std::fs::write(dir.join("second"), "").unwrap();
+    let next = prun_in(&dir, &["main.rhai"]);
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    assert_gone(pid, "the crashed run's daemon", &context);
+    assert!(next.status.success(), "{context}");
+    assert!(
+        stderr
+            .contains("a crashed run left 1 process running that left its command's process group"),
+        "no warning about the daemon\n{context}"
+    );
+}

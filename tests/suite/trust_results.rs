@@ -338,3 +338,31 @@ fn a_deeply_nested_value_fails_its_proc_and_nothing_else() {
         }
     }
 }
+
+/// A cached result of NaN or infinity would come back as `()` (JSON has neither): such
+/// a result fails the proc like any other the task DB cannot store, nested or not.
+#[test]
+fn a_result_that_is_nan_or_infinite_fails_instead_of_coming_back_as_unit() {
+    let out = Test::new()
+        .file("x.txt", "x\n")
+        .script(
+            r#"
+proc("inf", #{ inputs: ["x.txt"] }, |ctx| 1.0 / 0.0);
+proc("nan", #{ inputs: ["x.txt"] }, |ctx| #{ avg: [0.0 / 0.0] });
+proc("fine", #{ inputs: ["x.txt"] }, |ctx| 1.5);
+run(["inf", "nan", "fine"]);
+"#,
+        )
+        .run();
+    out.code(1).proc_state("SUCCEEDED", "fine");
+    for (name, number) in [("inf", "inf"), ("nan", "NaN")] {
+        let line = out.proc_line("FAILED", name);
+        assert!(
+            line.contains(&format!(
+                "cannot be stored in the task DB (the number {number}: JSON has no NaN or infinity)"
+            )),
+            "{line}\n{}",
+            out.describe()
+        );
+    }
+}

@@ -113,6 +113,26 @@ impl Core {
         freshness::save_result(cache, p, name, hash, outcome)
     }
 
+    /// Procs waiting out a retry delay will not run again (the run was aborted): each fails
+    /// now with its last attempt's error. Their timers may outlast the run, which would
+    /// otherwise end with them WANTED, their failure lost.
+    fn fail_retries(&mut self) {
+        let waiting: Vec<ProcId> = (0..self.runs.len())
+            .filter(|&p| self.runs[p].retry_pending)
+            .collect();
+        for p in waiting {
+            let r = &mut self.runs[p];
+            r.retry_pending = false;
+            let last = r.attempt_log().last().and_then(|a| a.error());
+            let error = last.map_or_else(
+                || "run aborted before the retry".to_string(),
+                |e| format!("{e} (not retried: the run was aborted)"),
+            );
+            let code = r.exit_code;
+            self.finish(p, State::Failed, Some(Dynamic::UNIT), Some(error), code);
+        }
+    }
+
     /// A retry delay elapsed: the proc may run again.
     pub fn retry_due(&mut self, p: ProcId) {
         self.timers -= 1;
@@ -251,6 +271,7 @@ impl Core {
             return;
         }
         self.aborted = Some(reason);
+        self.fail_retries();
         // A script error stops scheduling but lets running jobs finish, as make does;
         // --fail-fast and interrupts terminate them.
         if reason != AbortReason::ScriptError {

@@ -40,6 +40,11 @@ impl Attempt {
     pub(super) fn ended(&self) -> bool {
         self.end.is_some()
     }
+
+    /// Why it failed, when it did.
+    pub(super) fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
 }
 
 /// An attempt as the history's `segments` keep it (a JSON object, its keys in this

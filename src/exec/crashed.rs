@@ -243,7 +243,7 @@ pub fn write_gone() {
 /// Read into a buffer on the stack with plain `read` calls: it runs once per started
 /// group, and `fs::read_to_string` would first stat the file (whose size `/proc` reports
 /// as 0) and then grow its buffer from 32 bytes, costing twice the system calls.
-fn start_time(pid: i32) -> Option<u64> {
+pub(super) fn start_time(pid: i32) -> Option<u64> {
     use std::io::Read;
     let mut file = File::open(format!("/proc/{pid}/stat")).ok()?;
     // 52 fields, numbers of at most 20 digits and a command name of at most 64 bytes.
@@ -380,7 +380,7 @@ pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
     // Then what left its group (`setsid`), found by the crashed runs' marks.
     for mark in &marks {
         let entry = format!("{}={mark}", super::launch::MARK_VAR);
-        let ended = unix::end_marked(&entry, grace);
+        let ended = unix::end_marked(&entry, super::launch::mark_since(mark), grace);
         if ended > 0 {
             warnings.push(format!(
                 "a crashed run left {ended} process{} running that left {} command's process group; ending {}",

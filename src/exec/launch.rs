@@ -391,20 +391,29 @@ pub struct Local {
 /// processes of one launcher (one run) from all others.
 pub const MARK_VAR: &str = "PRUN_RUN_ID";
 
-/// The value of [`MARK_VAR`] for one launcher: prun's pid, the time, and a counter, so
-/// that no two launchers share it, in this process or any other.
+/// The value of [`MARK_VAR`] for one launcher, `PID.TICKS.N`: prun's pid, the boot-time
+/// clock in ticks when the launcher was made (see [`unix::boot_ticks`]) and a counter, so
+/// that no two launchers share it, in this process or any other. Every process that
+/// holds it started at `TICKS` or later, which spares reading the environment of the
+/// machine's older processes (see [`mark_since`]).
 #[derive(Debug, Clone)]
 struct Mark(Arc<str>);
 
 impl Default for Mark {
     fn default() -> Mark {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let ticks = unix::boot_ticks().unwrap_or(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        Mark(format!("{}.{nanos}.{n}", std::process::id()).into())
+        Mark(format!("{}.{ticks}.{n}", std::process::id()).into())
     }
+}
+
+/// The ticks of the boot-time clock before which no process holding `mark` can have
+/// started; `None` when the mark does not tell (a clock that could not be read, or a
+/// mark from before the machine's last boot).
+pub fn mark_since(mark: &str) -> Option<u64> {
+    let ticks: u64 = mark.split('.').nth(1)?.parse().ok()?;
+    (ticks > 0 && unix::boot_ticks().is_some_and(|now| ticks <= now)).then_some(ticks)
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -440,7 +449,8 @@ impl Local {
     /// it at its end, once its own commands and cleanups are done.
     pub fn end_escaped(&self, grace: Duration) {
         if self.started.load(Ordering::Relaxed) {
-            unix::end_marked(&format!("{MARK_VAR}={}", self.mark.0), grace);
+            let mark = &self.mark.0;
+            unix::end_marked(&format!("{MARK_VAR}={mark}"), mark_since(mark), grace);
         }
     }
 
@@ -1008,4 +1018,21 @@ async fn end_leftovers(pgid: i32, grace: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     unix::kill_group(pgid);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_tells_the_time_before_which_its_processes_cannot_have_started() {
+        let mark = Mark::default();
+        let now = unix::boot_ticks().expect("the boot-time clock");
+        let since = mark_since(&mark.0).expect("a mark made now tells its time");
+        assert!(since <= now);
+        assert_eq!(mark_since("12.0.3"), None, "the clock could not be read");
+        let later = format!("12.{}.3", now + 1_000_000);
+        assert_eq!(mark_since(&later), None, "a mark from before a reboot");
+        assert_eq!(mark_since("junk"), None);
+    }
 }

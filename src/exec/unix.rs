@@ -49,7 +49,12 @@ pub fn kill_group(pgid: i32) {
 /// The processes, other than prun, whose environment holds `entry` (`NAME=VALUE`) as
 /// they started: a mark that every command of a run carries and its descendants inherit,
 /// wherever they went (`setsid`, a double fork). A zombie has no environment left.
-pub fn marked(entry: &str) -> Vec<i32> {
+///
+/// With `since` (ticks of the boot-time clock), only processes started then or later are
+/// read: reading a process's environment waits for its memory map's lock, which a process
+/// stuck in a page fault (a hung network file system) holds for good, and no process that
+/// was there before the mark can hold it.
+pub fn marked(entry: &str, since: Option<u64>) -> Vec<i32> {
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -57,6 +62,12 @@ pub fn marked(entry: &str) -> Vec<i32> {
     dir.flatten()
         .filter_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            if let Some(since) = since {
+                let started = super::crashed::start_time(i32::try_from(pid).ok()?)?;
+                if started < since {
+                    return None;
+                }
+            }
             let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
             let holds = env.split(|&b| b == 0).any(|v| v == entry.as_bytes());
             (holds && pid != me).then_some(i32::try_from(pid).ok()?)
@@ -66,12 +77,12 @@ pub fn marked(entry: &str) -> Vec<i32> {
 
 /// Ends the processes that hold `entry` (see [`marked`]): SIGTERM, up to `grace` for them
 /// to go, then SIGKILL. Returns how many there were.
-pub fn end_marked(entry: &str, grace: std::time::Duration) -> usize {
+pub fn end_marked(entry: &str, since: Option<u64>, grace: std::time::Duration) -> usize {
     use std::time::{Duration, Instant};
     let mut termed: Vec<i32> = Vec::new();
     let deadline = Instant::now() + grace;
     loop {
-        let left = marked(entry);
+        let left = marked(entry, since);
         if left.is_empty() {
             return termed.len();
         }
@@ -550,5 +561,39 @@ mod tests {
                 assert_eq!(exit_signal(&status), Some(9), "{first:?}");
             }
         });
+    }
+
+    #[test]
+    fn marked_processes_are_found_by_their_environment_and_only_from_the_mark_s_time() {
+        let entry = format!(
+            "PRUN_TEST_MARK={}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        );
+        let (name, value) = entry.split_once('=').unwrap();
+        let before = boot_ticks().expect("the boot-time clock");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(name, value)
+            .spawn()
+            .expect("spawn sleep");
+        let pid = i32::try_from(child.id()).unwrap();
+        // The child's environment is its own once `execve` has run.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !marked(&entry, None).contains(&pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the marked child was never found"
+            );
+            std::thread::yield_now();
+        }
+        assert!(marked(&entry, Some(before)).contains(&pid));
+        assert!(
+            !marked(&entry, Some(before + 1_000_000)).contains(&pid),
+            "a process started before the mark's time is not read"
+        );
+        assert!(!marked("PRUN_TEST_MARK=other", None).contains(&pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

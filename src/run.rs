@@ -441,6 +441,9 @@ pub(crate) fn execute(
     }
     if settings.signals {
         watch_signals(&rt, &sched);
+        // Processes that leave their command's group come back to prun when orphaned,
+        // to be ended with the run (see `Local::end_escaped`).
+        crate::exec::unix::adopt_orphans();
     }
     let limit_hit = enforce_limits(&settings.policy, &rt, &sched);
     let _cancel = call.cancel.take().map(|c| c.attach(&sched));

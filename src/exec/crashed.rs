@@ -5,8 +5,7 @@
 //! (`START` is the leader's start time as `/proc/<pid>/stat` gives it, so that a reused
 //! pid is never mistaken for it: a number, or `FIRST-LAST` when it is known to lie between
 //! two ticks of the boot-time clock read around the spawn) and a `- PGID` line when it is
-//! gone; an `m MARK` line names the mark in the environment of a launcher's commands, by
-//! which processes that left their group are found. The run holds an `flock` on
+//! gone. The run holds an `flock` on
 //! its journal and removes it when it ends. When prun is killed (`kill -9`, the OOM
 //! killer), the kernel releases the lock but the journal stays: the next run of the script
 //! takes the lock of every journal it finds, ends the groups of it that are still alive
@@ -42,8 +41,6 @@ const COMMAND_CHARS: usize = 200;
 struct Writer {
     file: File,
     live: HashMap<i32, String>,
-    /// The `m MARK` lines of the launchers that started a command (see [`marked`]).
-    marks: String,
     lines: usize,
     /// `- PGID` lines not written yet: they go out with the next `+` line, in the same
     /// write (see [`ended`]).
@@ -86,9 +83,8 @@ impl Writer {
     /// Rewrites the journal with the live groups only (the file is opened for appending,
     /// so writes after the truncation start at its beginning).
     fn compact(&mut self) {
-        let mut text = self.marks.clone();
-        text.extend(self.live.values().map(String::as_str));
-        self.lines = self.live.len() + self.marks.lines().count();
+        let text: String = self.live.values().map(String::as_str).collect();
+        self.lines = self.live.len();
         self.gone.clear();
         if self.file.set_len(0).is_ok() {
             let _ = self.file.write_all(text.as_bytes());
@@ -131,7 +127,6 @@ impl Journal {
         let writer = Writer {
             file,
             live: HashMap::new(),
-            marks: String::new(),
             lines: 0,
             gone: String::new(),
         };
@@ -197,17 +192,6 @@ pub fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
     }
 }
 
-/// Records the mark that a launcher's commands carry in their environment (see
-/// [`super::launch::Local::end_escaped`]), when it starts its first one: the next run
-/// ends the processes that hold it too, when this one crashed.
-pub fn marked(mark: &str) {
-    let line = format!("m {mark}\n");
-    for (_, w) in journals().iter_mut() {
-        w.marks.push_str(&line);
-        w.append(&line);
-    }
-}
-
 /// Whether start times in `/proc` are ticks of the boot-time clock, as they are since
 /// Linux 3.17: checked once per process, on the first group started (its leader, `pgid`,
 /// started between `first` and `last`). Where they are not, every start time is read from
@@ -243,7 +227,7 @@ pub fn write_gone() {
 /// Read into a buffer on the stack with plain `read` calls: it runs once per started
 /// group, and `fs::read_to_string` would first stat the file (whose size `/proc` reports
 /// as 0) and then grow its buffer from 32 bytes, costing twice the system calls.
-pub(super) fn start_time(pid: i32) -> Option<u64> {
+fn start_time(pid: i32) -> Option<u64> {
     use std::io::Read;
     let mut file = File::open(format!("/proc/{pid}/stat")).ok()?;
     // 52 fields, numbers of at most 20 digits and a command name of at most 64 bytes.
@@ -338,7 +322,6 @@ pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
     };
     let mut warnings = Vec::new();
     let mut orphans: Vec<Recorded> = Vec::new();
-    let mut marks: Vec<String> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(file_name) = name.to_str().filter(|n| !n.starts_with('.')) else {
@@ -355,7 +338,6 @@ pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
         }
         let text = fs::read_to_string(&path).unwrap_or_default();
         let left: Vec<Recorded> = parse(&text).into_iter().filter(still_there).collect();
-        marks.extend(parse_marks(&text));
         let _ = fs::remove_file(&path);
         if left.is_empty() {
             continue;
@@ -377,29 +359,7 @@ pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
         orphans.extend(left);
     }
     end_groups(&orphans, grace);
-    // Then what left its group (`setsid`), found by the crashed runs' marks.
-    for mark in &marks {
-        let entry = format!("{}={mark}", super::launch::MARK_VAR);
-        let ended = unix::end_marked(&entry, super::launch::mark_since(mark), grace);
-        if ended > 0 {
-            warnings.push(format!(
-                "a crashed run left {ended} process{} running that left {} command's process group; ending {}",
-                if ended == 1 { "" } else { "es" },
-                if ended == 1 { "its" } else { "their" },
-                if ended == 1 { "it" } else { "them" },
-            ));
-        }
-    }
     warnings
-}
-
-/// The marks a journal records (`m MARK` lines).
-fn parse_marks(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("m "))
-        .filter(|m| !m.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// SIGTERM to every group, up to `grace` for them to exit, then SIGKILL to those left
@@ -440,7 +400,6 @@ mod tests {
         let mut w = Writer {
             file,
             live: HashMap::new(),
-            marks: String::new(),
             lines: 0,
             gone: String::new(),
         };

@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -376,44 +376,11 @@ pub trait Launcher: Send + Sync {
 pub struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
     hidden_env: Arc<[String]>,
-    /// The mark in the environment of this launcher's commands (see [`Local::end_escaped`]).
-    mark: Mark,
-    /// Whether a command was started: a launcher that started none has nothing to end.
-    started: Arc<AtomicBool>,
     /// The live process groups of this launcher's commands (those of one run).
     groups: Arc<Mutex<Vec<i32>>>,
     /// What a Ctrl-C at an interactive command does to its run (see
     /// [`Local::on_interrupt`]).
     interrupt: Arc<OnceLock<Interrupt>>,
-}
-
-/// The variable, in the environment of every command prun starts here, that tells the
-/// processes of one launcher (one run) from all others.
-pub const MARK_VAR: &str = "PRUN_RUN_ID";
-
-/// The value of [`MARK_VAR`] for one launcher, `PID.TICKS.N`: prun's pid, the boot-time
-/// clock in ticks when the launcher was made (see [`unix::boot_ticks`]) and a counter, so
-/// that no two launchers share it, in this process or any other. Every process that
-/// holds it started at `TICKS` or later, which spares reading the environment of the
-/// machine's older processes (see [`mark_since`]).
-#[derive(Debug, Clone)]
-struct Mark(Arc<str>);
-
-impl Default for Mark {
-    fn default() -> Mark {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let ticks = unix::boot_ticks().unwrap_or(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        Mark(format!("{}.{ticks}.{n}", std::process::id()).into())
-    }
-}
-
-/// The ticks of the boot-time clock before which no process holding `mark` can have
-/// started; `None` when the mark does not tell (a clock that could not be read, or a
-/// mark from before the machine's last boot).
-pub fn mark_since(mark: &str) -> Option<u64> {
-    let ticks: u64 = mark.split('.').nth(1)?.parse().ok()?;
-    (ticks > 0 && unix::boot_ticks().is_some_and(|now| ticks <= now)).then_some(ticks)
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -444,20 +411,19 @@ impl Local {
     }
 
     /// Ends the processes of this launcher's commands that left their process group
-    /// (`setsid`, as a daemon does) and so outlived it: they carry the launcher's mark in
-    /// their environment. SIGTERM, up to `grace` for them to go, then SIGKILL. A run calls
-    /// it at its end, once its own commands and cleanups are done.
+    /// (`setsid`, as a daemon does) and outlived their command: prun adopted them (see
+    /// [`unix::adopt_orphans`]). SIGTERM, up to `grace` for them to go, then SIGKILL. A
+    /// run calls it at its end, once its own commands and cleanups are done.
     pub fn end_escaped(&self, grace: Duration) {
-        if self.started.load(Ordering::Relaxed) {
-            let mark = &self.mark.0;
-            unix::end_marked(&format!("{MARK_VAR}={mark}"), mark_since(mark), grace);
-        }
+        let keep = self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        unix::end_adopted(grace, &keep);
     }
 
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
-        if !self.started.swap(true, Ordering::Relaxed) {
-            super::crashed::marked(&self.mark.0);
-        }
         unix::register(pgid, since, command);
         self.groups
             .lock()
@@ -807,7 +773,6 @@ async fn run_local(
             for name in local.hidden_env.iter() {
                 cmd.env_remove(name);
             }
-            cmd.env(MARK_VAR, &*local.mark.0);
             if let Some(stdin) = next_stdin.take() {
                 cmd.stdin(stdin);
             }
@@ -1018,21 +983,4 @@ async fn end_leftovers(pgid: i32, grace: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     unix::kill_group(pgid);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_mark_tells_the_time_before_which_its_processes_cannot_have_started() {
-        let mark = Mark::default();
-        let now = unix::boot_ticks().expect("the boot-time clock");
-        let since = mark_since(&mark.0).expect("a mark made now tells its time");
-        assert!(since <= now);
-        assert_eq!(mark_since("12.0.3"), None, "the clock could not be read");
-        let later = format!("12.{}.3", now + 1_000_000);
-        assert_eq!(mark_since(&later), None, "a mark from before a reboot");
-        assert_eq!(mark_since("junk"), None);
-    }
 }

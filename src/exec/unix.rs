@@ -46,70 +46,89 @@ pub fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
-/// The processes, other than prun, whose environment holds `entry` (`NAME=VALUE`) as
-/// they started: a mark that every command of a run carries and its descendants inherit,
-/// wherever they went (`setsid`, a double fork). A zombie has no environment left.
-///
-/// With `since` (ticks of the boot-time clock), only processes started then or later are
-/// read: reading a process's environment waits for its memory map's lock, which a process
-/// stuck in a page fault (a hung network file system) holds for good, and no process that
-/// was there before the mark can hold it.
-pub fn marked(entry: &str, since: Option<u64>) -> Vec<i32> {
-    let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+/// Whether [`adopt_orphans`] made this process the reaper of its orphans.
+static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`):
+/// a process that left its command's group (`setsid`, as a daemon does) becomes prun's
+/// child when its parent exits, instead of init's, so that [`end_adopted`] finds it. A
+/// process-wide attribute: only the `prun` binary (a run that handles the process's
+/// signals) sets it. False where the kernel refuses it.
+pub fn adopt_orphans() -> bool {
+    let on = nix::sys::prctl::set_child_subreaper(true).is_ok();
+    ADOPTING.store(on, std::sync::atomic::Ordering::Relaxed);
+    on
+}
+
+/// The children of this process, of all its threads (`/proc/self/task/*/children`).
+fn children() -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
-    dir.flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            if let Some(since) = since {
-                let started = super::crashed::start_time(i32::try_from(pid).ok()?)?;
-                if started < since {
-                    return None;
-                }
-            }
-            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-            let holds = env.split(|&b| b == 0).any(|v| v == entry.as_bytes());
-            (holds && pid != me).then_some(i32::try_from(pid).ok()?)
+    let mut pids: Vec<i32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
         })
-        .collect()
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
-/// Ends the processes that hold `entry` (see [`marked`]): SIGTERM, up to `grace` for them
-/// to go, then SIGKILL. Returns how many there were.
-pub fn end_marked(entry: &str, since: Option<u64>, grace: std::time::Duration) -> usize {
+/// Ends the processes this process adopted (see [`adopt_orphans`]), other than those of
+/// the groups in `keep` (commands still being awaited): SIGTERM to each (to its group,
+/// when it leads one, as a daemon that called `setsid` does), up to `grace` for them to
+/// go, then SIGKILL, and reaps them. Their own children, orphaned in turn, are adopted and
+/// ended the same way. A process that SIGKILL does not end within 2 s more (stuck in the
+/// kernel) is left. Returns how many there were; none unless adopting.
+pub fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     use std::time::{Duration, Instant};
-    let mut termed: Vec<i32> = Vec::new();
+    if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
+    let signal = |pid: i32, sig: Signal| {
+        let leads = nix::unistd::getpgid(Some(Pid::from_raw(pid))).is_ok_and(|g| g.as_raw() == pid);
+        let _ = if leads {
+            killpg(Pid::from_raw(pid), sig)
+        } else {
+            nix::sys::signal::kill(Pid::from_raw(pid), sig)
+        };
+    };
+    let mut ended: Vec<i32> = Vec::new();
     let deadline = Instant::now() + grace;
     loop {
-        let left = marked(entry, since);
-        if left.is_empty() {
-            return termed.len();
+        let left: Vec<i32> = children()
+            .into_iter()
+            .filter(|pid| !keep.contains(pid))
+            .filter(|&pid| {
+                // Reaped here when it is gone (a zombie), kept in the list while it runs.
+                !matches!(
+                    waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
+                    Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_)
+                )
+            })
+            .collect();
+        if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
+            return ended.len();
         }
-        if Instant::now() >= deadline {
-            for &pid in &left {
-                kill_process(pid);
+        let late = Instant::now() >= deadline;
+        for &pid in &left {
+            if late {
+                signal(pid, Signal::SIGKILL);
+            } else if !ended.contains(&pid) {
+                signal(pid, Signal::SIGTERM);
             }
-            return termed.len().max(left.len());
-        }
-        for pid in left {
-            if !termed.contains(&pid) {
-                term_process(pid);
-                termed.push(pid);
+            if !ended.contains(&pid) {
+                ended.push(pid);
             }
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(if late { 1 } else { 10 }));
     }
-}
-
-/// Sends SIGTERM to one process. One that no longer exists is not an error.
-pub fn term_process(pid: i32) {
-    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
-}
-
-/// Sends SIGKILL to one process. One that no longer exists is not an error.
-pub fn kill_process(pid: i32) {
-    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
 /// True while a process of the group is alive. Zombies do not count: an orphaned
@@ -561,39 +580,5 @@ mod tests {
                 assert_eq!(exit_signal(&status), Some(9), "{first:?}");
             }
         });
-    }
-
-    #[test]
-    fn marked_processes_are_found_by_their_environment_and_only_from_the_mark_s_time() {
-        let entry = format!(
-            "PRUN_TEST_MARK={}.{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        );
-        let (name, value) = entry.split_once('=').unwrap();
-        let before = boot_ticks().expect("the boot-time clock");
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .env(name, value)
-            .spawn()
-            .expect("spawn sleep");
-        let pid = i32::try_from(child.id()).unwrap();
-        // The child's environment is its own once `execve` has run.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !marked(&entry, None).contains(&pid) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the marked child was never found"
-            );
-            std::thread::yield_now();
-        }
-        assert!(marked(&entry, Some(before)).contains(&pid));
-        assert!(
-            !marked(&entry, Some(before + 1_000_000)).contains(&pid),
-            "a process started before the mark's time is not read"
-        );
-        assert!(!marked("PRUN_TEST_MARK=other", None).contains(&pid));
-        child.kill().unwrap();
-        child.wait().unwrap();
     }
 }

@@ -522,14 +522,20 @@ fn a_process_that_left_its_group_with_setsid_does_not_outlive_prun() {
             r#"
 proc("body", #{{ now: true, shell: "{}" }});
 proc("clos", #{{ now: true }}, |ctx| {{ shell("{}"); 1 }});
+proc("bare", #{{ now: true, shell: "env -i /bin/sh -c \"{}\"" }});
 "#,
             daemon("body.pid"),
-            daemon("clos.pid")
+            daemon("clos.pid"),
+            daemon("bare.pid")
+                .replace("setsid sh", "/usr/bin/setsid /bin/sh")
+                .replace("exec sleep", "exec /bin/sleep")
+                .replace("sleep 0.01", "/bin/sleep 0.01")
         ))
         .run();
     out.ok();
     let ctx = out.describe();
-    for f in ["body.pid", "clos.pid"] {
+    // `bare` clears its environment first: nothing it inherited tells it from others.
+    for f in ["body.pid", "clos.pid", "bare.pid"] {
         let pid = pid_in(&out, f);
         assert_gone(pid, f, &ctx);
     }

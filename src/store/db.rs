@@ -1239,8 +1239,9 @@ mod tests {
         assert_eq!(firsts, [1, 2]);
     }
 
-    #[test]
-    fn a_corrupt_page_in_the_cache_is_moved_aside_at_open() {
+    /// Saves a row, damages the DB with `damage`, and checks that the next open finds no
+    /// cache, moves the file aside and keeps what is saved after.
+    fn a_damaged_cache_is_moved_aside(damage: impl FnOnce(&Path)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let s = Store::open(&path, quiet()).unwrap();
@@ -1251,7 +1252,7 @@ mod tests {
         };
         s.save("a", row.clone());
         s.close();
-        corrupt_table(&path, "cache");
+        damage(&path);
         let s = Store::open(&path, quiet()).unwrap();
         assert!(s.load_cache().unwrap().is_empty());
         s.save("a", row.clone());
@@ -1262,28 +1263,17 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_page_in_the_cache_is_moved_aside_at_open() {
+        a_damaged_cache_is_moved_aside(|path| corrupt_table(path, "cache"));
+    }
+
+    #[test]
     fn a_cached_text_that_is_not_utf8_counts_as_corrupt_and_is_moved_aside() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let s = Store::open(&path, quiet()).unwrap();
-        let row = CacheRow {
-            result: "1".into(),
-            fingerprint: "f".into(),
-            stamp: "s".into(),
-        };
-        s.save("a", row.clone());
-        s.close();
-        let conn = Connection::open(&path).unwrap();
-        conn.execute("UPDATE cache SET result = CAST(x'ff' AS TEXT)", [])
-            .unwrap();
-        drop(conn);
-        let s = Store::open(&path, quiet()).unwrap();
-        assert!(s.load_cache().unwrap().is_empty());
-        s.save("a", row.clone());
-        s.close();
-        assert_eq!(moved_aside(dir.path()).len(), 1);
-        let s = Store::open(&path, quiet()).unwrap();
-        assert_eq!(s.load_cache().unwrap().get("a").map(|r| &**r), Some(&row));
+        a_damaged_cache_is_moved_aside(|path| {
+            let conn = Connection::open(path).unwrap();
+            conn.execute("UPDATE cache SET result = CAST(x'ff' AS TEXT)", [])
+                .unwrap();
+        });
     }
 
     #[test]

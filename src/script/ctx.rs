@@ -57,8 +57,14 @@ pub fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
         .register_fn("progress", move |c: &mut Ctx, fraction: i64| {
             r3.progress(&c.0.name, &percent(fraction as f64));
         })
+        // One line of text: a newline would break the plain display's `PROGRESS` line and
+        // an escape sequence would reach the terminal, so control characters are spaces.
         .register_fn("progress", move |c: &mut Ctx, text: &str| {
-            r2.progress(&c.0.name, text);
+            let line: String = text
+                .chars()
+                .map(|ch| if ch.is_control() { ' ' } else { ch })
+                .collect();
+            r2.progress(&c.0.name, &line);
         });
     engine
         .register_type_with_name::<Ctx>("Ctx")

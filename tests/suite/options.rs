@@ -86,6 +86,17 @@ fn progress_accepts_integers_and_nan() {
         .line("PROGRESS   p: 0%");
 }
 
+/// A progress text is one line: its newlines and escape characters become spaces.
+#[test]
+fn a_progress_text_is_one_line_without_control_characters() {
+    let out = Test::new()
+        .script(r#"proc("p", |ctx| { ctx.progress("step 1\nof 2\t\x1b[31mred"); 1 }); run("p");"#)
+        .args(&["-v"])
+        .run();
+    out.ok().line("PROGRESS   p: step 1 of 2  [31mred");
+    assert!(!out.stdout.contains('\x1b'), "{}", out.describe());
+}
+
 #[test]
 fn progress_is_shown_with_verbose_and_accepts_fractions_and_text() {
     let script =

@@ -19,6 +19,8 @@ pub enum GraphError {
         .0.escape_debug()
     )]
     ControlCharInName(String),
+    #[error("a proc or proto name cannot be empty")]
+    EmptyName,
     #[error("proc name \"{0}\" contains a [placeholder]: use proto() for templates")]
     PlaceholderInProcName(String),
     #[error(

@@ -750,9 +750,12 @@ pub fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<String, Gra
     Ok(out)
 }
 
-/// A name is one line of printable text: a newline or another control character would
-/// break every line prun prints about it (and its log's file name).
+/// A name is one line of printable text, not empty: a newline or another control
+/// character would break every line prun prints about it, and its log would be `.log`.
 fn printable(name: &str) -> Result<(), GraphError> {
+    if name.is_empty() {
+        return Err(GraphError::EmptyName);
+    }
     if name.chars().any(char::is_control) {
         return Err(GraphError::ControlCharInName(name.to_string()));
     }

@@ -282,7 +282,7 @@ fn a_racily_clean_input_rewritten_with_the_same_size_and_mtime_reruns() {
 }
 
 #[test]
-fn a_control_character_in_a_name_is_a_definition_error() {
+fn a_control_character_in_a_name_or_an_empty_name_is_a_definition_error() {
     Test::new()
         .script("let x = 1;\nproc(\"a\\nb\", #{ cmd: [\"true\"], now: true });\n")
         .run()
@@ -298,6 +298,11 @@ fn a_control_character_in_a_name_is_a_definition_error() {
         .run()
         .code(2)
         .err_has(r#"main.rhai:2:1: name "p::a\tb" contains a newline"#);
+    Test::new()
+        .script("let x = 1;\nproc(\"\", #{ cmd: [\"true\"], now: true });\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:2:1: a proc or proto name cannot be empty");
 }
 
 #[test]

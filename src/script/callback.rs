@@ -20,8 +20,10 @@ use crate::graph::Callable;
 /// `import`s are missing; calling it within the stored context keeps them.
 pub struct ScriptCallback {
     fp: FnPtr,
-    /// The closure's code (its syntax tree, without positions) and captured values.
-    identity: String,
+    /// A hash of the closure's code (its syntax tree, without positions), the script
+    /// functions and modules it calls and its captured values: the text itself, which
+    /// holds every captured value and imported module, is not kept per proc.
+    identity: u128,
     /// Parameter counts the closure can be called with (after captured variables).
     arities: Vec<usize>,
     store: NativeCallContextStore,
@@ -40,7 +42,11 @@ impl ScriptCallback {
             .filter(|(.., name, _, _)| *name == fp.fn_name())
             .map(|(.., n, _)| n.saturating_sub(curried))
             .collect();
-        let identity = identity::of_closure(ctx, &fp);
+        let identity = {
+            let mut h = crate::fnv::Fnv::<u128>::new();
+            h.update(identity::of_closure(ctx, &fp).as_bytes());
+            h.0
+        };
         let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
         Arc::new(ScriptCallback {
             fp,
@@ -152,6 +158,6 @@ impl Callable for ScriptCallback {
     }
 
     fn identity(&self) -> String {
-        self.identity.clone()
+        format!("{:032x}", self.identity)
     }
 }

@@ -479,6 +479,10 @@ pub(crate) fn execute(
         db_path_of(settings, &state_dir),
         run_started,
     );
+    if settings.signals {
+        let local = local.clone();
+        watch.on_settled(move || local.reap_escaped());
+    }
     let host = Host::with_engine(
         base.take(),
         sched.clone(),

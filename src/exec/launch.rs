@@ -423,6 +423,17 @@ impl Local {
         unix::end_adopted(grace, &keep);
     }
 
+    /// Reaps the processes prun adopted (see [`Local::end_escaped`]) that exited, and
+    /// leaves those still running to the run's end: a watch calls it after each cycle.
+    pub fn reap_escaped(&self) {
+        let keep = self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        unix::reap_adopted(&keep);
+    }
+
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
         unix::register(pgid, since, command);
         self.groups

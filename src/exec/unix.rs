@@ -86,7 +86,6 @@ fn children() -> Vec<i32> {
 /// ended the same way. A process that SIGKILL does not end within 2 s more (stuck in the
 /// kernel) is left. Returns how many there were; none unless adopting.
 pub fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     use std::time::{Duration, Instant};
     if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
         return 0;
@@ -102,17 +101,7 @@ pub fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
     let mut ended: Vec<i32> = Vec::new();
     let deadline = Instant::now() + grace;
     loop {
-        let left: Vec<i32> = children()
-            .into_iter()
-            .filter(|pid| !keep.contains(pid))
-            .filter(|&pid| {
-                // Reaped here when it is gone (a zombie), kept in the list while it runs.
-                !matches!(
-                    waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
-                    Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_)
-                )
-            })
-            .collect();
+        let left = adopted_alive(keep);
         if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
             return ended.len();
         }
@@ -129,6 +118,31 @@ pub fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
         }
         std::thread::sleep(Duration::from_millis(if late { 1 } else { 10 }));
     }
+}
+
+/// Reaps the adopted processes (see [`adopt_orphans`]) that exited, other than those of
+/// the groups in `keep`, and leaves the others running: a watch does this after each
+/// cycle, so that zombies do not gather while it lasts. None unless adopting.
+pub fn reap_adopted(keep: &[i32]) {
+    if ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
+        adopted_alive(keep);
+    }
+}
+
+/// The children of this process but those in `keep` that are still alive; those that
+/// exited are reaped.
+fn adopted_alive(keep: &[i32]) -> Vec<i32> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    children()
+        .into_iter()
+        .filter(|pid| !keep.contains(pid))
+        .filter(|&pid| {
+            !matches!(
+                waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_)
+            )
+        })
+        .collect()
 }
 
 /// True while a process of the group is alive. Zombies do not count: an orphaned

@@ -62,6 +62,17 @@ pub struct Session {
     ended: Mutex<Option<bool>>,
     /// When the run started: inputs modified since are changes the watch catches up on.
     started: SystemTime,
+    /// Called each time the watch's work has settled (see [`Session::on_settled`]).
+    settled: Mutex<Option<SettledHook>>,
+}
+
+/// What [`Session::on_settled`] registers.
+struct SettledHook(Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for SettledHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SettledHook")
+    }
 }
 
 impl Default for Session {
@@ -81,6 +92,21 @@ impl Session {
             entered: AtomicBool::new(false),
             ended: Mutex::new(None),
             started,
+            settled: Mutex::new(None),
+        }
+    }
+
+    /// Registers what to do each time the watch's work has settled, once the first run is
+    /// done and after each cycle, with none of their commands left running: the `prun`
+    /// binary reaps there the processes that left their command's group and exited
+    /// (see `Local::reap_escaped`), so that a long watch does not gather zombies.
+    pub fn on_settled(&self, hook: impl Fn() + Send + Sync + 'static) {
+        *self.settled.lock().expect("settled hook") = Some(SettledHook(Box::new(hook)));
+    }
+
+    fn settled(&self) {
+        if let Some(hook) = &*self.settled.lock().expect("settled hook") {
+            (hook.0)();
         }
     }
 
@@ -145,6 +171,7 @@ pub fn watch(
     if session.inert || sched.interrupted() {
         return Ok(settled);
     }
+    session.settled();
     let ids = watched_procs(sched, names)?;
     // prun's own output redirected to a file under a watched directory: every line it
     // prints about a cycle would start the next one.
@@ -429,6 +456,7 @@ impl Loop<'_> {
             return Ok(());
         };
         self.sched.with(|c| c.script_done());
+        self.session.settled();
         self.sched.flush_reports();
         let counts = {
             let c = self.sched.lock();

@@ -452,6 +452,63 @@ proc("a", #{ inputs: ["src/in.txt"], shell: "sleep 1000 & echo $! > bg.pid" });
     assert!(gone(dir.path(), "bg.pid"), "the background child survived");
 }
 
+/// Whether the process `pid` (written by a job into `file`) is gone and reaped: not even
+/// a zombie is left of it.
+fn reaped(dir: &Path, file: &str) -> bool {
+    let pid = std::fs::read_to_string(dir.join(file)).expect("pid file");
+    let proc_dir = format!("/proc/{}", pid.trim());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&proc_dir).exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A process that left its command's group (`setsid`, as a daemon does) and exited is
+/// reaped once the first run is done and after each cycle, while the watch goes on: a long
+/// watch does not gather zombies. One still running is left to the watch's end, as to a
+/// run's end (a script may start a server for its later cycles), and ended then.
+#[test]
+fn an_escaped_process_is_reaped_after_each_cycle_and_a_live_one_ended_with_the_watch() {
+    // `z` leaves a process of its own session that exits at once, an orphan prun adopts,
+    // and waits until it is a zombie; `d`, on the first run only, a daemon that stays.
+    let script = r#"
+proc("z", #{ inputs: ["src/in.txt"],
+             shell: "rm -f z.pid; sh -c 'setsid sh -c \"echo \\$\\$ > z.tmp; mv z.tmp z.pid\" &'; while [ ! -s z.pid ]; do sleep 0.01; done; until grep -q ') Z' /proc/$(cat z.pid)/stat; do sleep 0.01; done" });
+proc("d", #{ shell: "setsid sh -c 'echo $$ > d.pid; exec sleep 300' < /dev/null > /dev/null 2>&1 & while [ ! -s d.pid ]; do sleep 0.01; done" });
+"#;
+    let mut w = Watching::start(script, &[("src/in.txt", "1\n")], &["z", "d", "--watch"]);
+    w.until_watching(1);
+    let first = w.read("z.pid").trim().to_owned();
+    assert!(
+        reaped(w.dir.path(), "z.pid"),
+        "the first run's zombie {first} is left\n{}",
+        w.shown()
+    );
+    w.write("src/in.txt", "2\n");
+    w.until_watching(2);
+    let second = w.read("z.pid").trim().to_owned();
+    assert_ne!(first, second, "the cycle left no process");
+    assert!(
+        reaped(w.dir.path(), "z.pid"),
+        "the cycle's zombie {second} is left\n{}",
+        w.shown()
+    );
+    let daemon = w.read("d.pid");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", daemon.trim())).unwrap_or_default();
+    assert!(
+        stat.split(") ").nth(1).is_some_and(|s| s.starts_with('S')),
+        "the daemon {daemon} did not last the watch: {stat:?}\n{}",
+        w.shown()
+    );
+    let (code, out, err, dir) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(gone(dir.path(), "d.pid"), "the daemon outlived the watch");
+}
+
 #[test]
 fn ctrl_c_during_a_cycle_ends_its_jobs_and_exits_1() {
     let script = r#"

@@ -7,7 +7,7 @@
 //! prefixed `name ┆ `. Plain output leaves lines as they are.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use unicode_width::UnicodeWidthChar;
@@ -46,8 +46,13 @@ pub fn group_header(proc: &str) -> String {
     format!("── {proc} ──")
 }
 
-/// Writes a group: its header, then the log read back line by line (never whole in
-/// memory), wrapped to `width` when given.
+/// The longest piece of a line a group reads at once: a longer line (a binary dump, a
+/// progress bar redrawn with `\r`) is written piece by piece, as `--output stream` bounds
+/// the partial lines it keeps.
+const PIECE: u64 = 64 * 1024;
+
+/// Writes a group: its header, then the log read back line by line, a line longer than
+/// [`PIECE`] bytes in pieces (never whole in memory), wrapped to `width` when given.
 pub fn write_group(
     out: &mut dyn Write,
     proc: &str,
@@ -56,22 +61,56 @@ pub fn write_group(
 ) -> io::Result<()> {
     writeln!(out, "{}", group_header(proc))?;
     let mut reader = BufReader::new(File::open(log)?);
-    let mut buf = Vec::new();
+    let mut carried = Vec::new();
+    let mut mid_line = false;
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        let mut buf = std::mem::take(&mut carried);
+        let read = (&mut reader).take(PIECE).read_until(b'\n', &mut buf)?;
+        if buf.is_empty() {
+            if mid_line {
+                writeln!(out)?;
+            }
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&buf);
-        let line = text.strip_suffix('\n').unwrap_or(&text);
+        // A piece that ends its line (a newline, or the log's end before the piece's
+        // bound), else one of a line that goes on.
+        let ends = buf.last() == Some(&b'\n') || (read as u64) < PIECE;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        } else if !ends {
+            carried = split_partial_char(&mut buf);
+        }
+        let line = String::from_utf8_lossy(&buf);
+        mid_line = !ends;
         match width {
-            None => writeln!(out, "{line}")?,
+            None if ends => writeln!(out, "{line}")?,
+            None => write!(out, "{line}")?,
             Some(w) => {
-                for row in wrap(line, w.max(8)) {
+                for row in wrap(&line, w.max(8)) {
                     writeln!(out, "{row}")?;
                 }
             }
         }
+    }
+}
+
+/// Takes off the end of `buf` the first bytes of a UTF-8 character cut by the end of a
+/// piece, to be read with the rest of it.
+fn split_partial_char(buf: &mut Vec<u8>) -> Vec<u8> {
+    let from = buf.len().saturating_sub(3);
+    let Some(lead) = (from..buf.len()).rev().find(|&i| buf[i] & 0xC0 != 0x80) else {
+        return Vec::new();
+    };
+    let len = match buf[lead] {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    };
+    if buf.len() - lead < len {
+        buf.split_off(lead)
+    } else {
+        Vec::new()
     }
 }
 
@@ -154,5 +193,48 @@ mod tests {
         let mut out = Vec::new();
         write_group(&mut out, "p", &log, None).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "── p ──\none\ntwo\n");
+    }
+
+    /// Records the longest single write it was given.
+    #[derive(Default)]
+    struct Longest {
+        data: Vec<u8>,
+        longest: usize,
+    }
+
+    impl Write for Longest {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.longest = self.longest.max(buf.len());
+            self.data.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_group_writes_a_huge_line_in_pieces_and_cuts_no_character() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("p.log");
+        // 2-byte characters after one byte: every piece boundary cuts one in two.
+        let huge = format!("x{}", "é".repeat(300_000));
+        std::fs::write(&log, format!("a\n{huge}\nb")).unwrap();
+        let mut out = Longest::default();
+        write_group(&mut out, "p", &log, None).unwrap();
+        assert!(
+            out.longest <= PIECE as usize + 4,
+            "written whole: {}",
+            out.longest
+        );
+        let text = String::from_utf8(out.data).unwrap();
+        assert_eq!(text, format!("── p ──\na\n{huge}\nb\n"));
+
+        let mut out = Longest::default();
+        write_group(&mut out, "p", &log, Some(40)).unwrap();
+        let text = String::from_utf8(out.data).unwrap();
+        assert!(!text.contains('\u{fffd}'));
+        assert!(text.lines().all(|r| columns(r) <= 40));
+        assert_eq!(text.matches('é').count(), 300_000);
     }
 }

@@ -754,11 +754,21 @@ pub(crate) fn execute(
     if call.cli.exit_after {
         sched.lock().leave_to_exit();
     }
-    drop(rt);
+    if settings.signals
+        && let Some(cache) = &closing
+    {
+        let impatience = cache.store().impatience();
+        impatient_on_signals(&rt, impatience.clone());
+        // One that came before, during the run, reached the scheduler only.
+        if sched.interrupted() {
+            impatience.give_up_waiting();
+        }
+    }
     // The crash journal goes while the DB's writer commits the end of the run: a finished
     // run leaves no journal either way, and its removal no longer waits for the commit.
     drop(journal);
     drop(closing);
+    drop(rt);
     let info = RunInfo {
         script: &script_path,
         args: &call.script_args,
@@ -1012,6 +1022,29 @@ const SLOWEST: usize = 3;
 /// the terminal before prun has made its group the foreground; at the default action the
 /// kernel stops it until prun continues it (see [`crate::exec::unix::Foreground`]), but
 /// ignored, its read failed at once (EIO) and the command went on without its input.
+/// While a run waits for its task DB's last commit: a signal (Ctrl-C, SIGTERM, SIGHUP,
+/// SIGQUIT) makes the DB's writer stop waiting for a lock another process holds (up to 10
+/// s), and the run ends without the rows it could not commit, with a warning, and with
+/// the status it had (its procs are done).
+fn impatient_on_signals(rt: &tokio::runtime::Runtime, impatience: crate::store::Impatience) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _guard = rt.enter();
+    for kind in [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+    ] {
+        let Ok(mut stream) = signal(kind) else { return };
+        let impatience = impatience.clone();
+        rt.spawn(async move {
+            if stream.recv().await.is_some() {
+                impatience.give_up_waiting();
+            }
+        });
+    }
+}
+
 fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     use tokio::signal::unix::{SignalKind, signal};
     let sched: Weak<Scheduler> = Arc::downgrade(sched);

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
@@ -148,6 +148,26 @@ pub struct Store {
     initial: Mutex<Option<CacheRows>>,
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Set when the writer must stop waiting for another process's lock.
+    impatient: Arc<AtomicBool>,
+}
+
+/// How long the writer waits for the DB's write lock while another process holds it.
+const LOCK_PATIENCE: Duration = Duration::from_secs(10);
+/// How long one try for the write lock waits (SQLite's busy timeout on the writer's
+/// connection): between tries the writer sees whether it must stop waiting.
+const LOCK_TRY: Duration = Duration::from_millis(50);
+
+/// Makes a task DB's writer stop waiting for a lock (see [`Store::impatience`]).
+#[derive(Debug, Clone)]
+pub struct Impatience(Arc<AtomicBool>);
+
+impl Impatience {
+    /// From now on the writer commits only what it can at once: a batch that would wait
+    /// for another process's lock is dropped, with the warning of a failed write.
+    pub fn give_up_waiting(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 fn now() -> String {
@@ -367,6 +387,8 @@ impl Store {
         let (tx, rx) = mpsc::channel();
         let (opened, ready) = mpsc::sync_channel(1);
         let wpath = path.to_path_buf();
+        let impatient = Arc::new(AtomicBool::new(false));
+        let patience = impatient.clone();
         let writer = std::thread::Builder::new()
             .name("prun-db".into())
             .spawn(move || {
@@ -377,7 +399,7 @@ impl Store {
                     Ok((conn, initial)) => {
                         let _ = opened.send(Ok(initial));
                         warm(&conn);
-                        writer(conn, rx, &wpath, &warn);
+                        writer(conn, rx, &wpath, &warn, &patience);
                     }
                     Err(e) => {
                         let _ = opened.send(Err(e));
@@ -394,6 +416,7 @@ impl Store {
             initial: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            impatient,
         };
         Ok(Opening { store, ready })
     }
@@ -489,6 +512,13 @@ impl Store {
     /// Queues the run's parallel limit.
     pub fn record_parallel(&self, parallel: usize) {
         self.send(Msg::Parallel(parallel));
+    }
+
+    /// What makes the writer stop waiting for another process's lock on the DB (it waits
+    /// up to 10 s per batch): a run gives up on a signal while it waits for its last
+    /// commit, which would otherwise keep it past SIGTERM.
+    pub fn impatience(&self) -> Impatience {
+        Impatience(self.impatient.clone())
     }
 
     /// Waits until everything queued is committed, then stops the writer.
@@ -676,7 +706,13 @@ struct Recording {
 /// Commits whatever has queued up, one transaction per batch, until the channel closes.
 /// When the DB turns out to be corrupt, it is moved aside, a new one is started and the
 /// batch is written again into it.
-fn writer(conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
+fn writer(
+    conn: Connection,
+    rx: mpsc::Receiver<Msg>,
+    path: &Path,
+    warn: &Warn,
+    impatient: &AtomicBool,
+) {
     let mut conn = Some(conn);
     let mut failed = false;
     let mut rec = Recording::default();
@@ -719,12 +755,12 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Msg>, path: &Path, warn: &Warn) {
             }
             std::thread::park_timeout(left);
         }
-        let mut result = apply(conn.as_mut(), &batch, &mut rec);
+        let mut result = apply(conn.as_mut(), &batch, &mut rec, impatient);
         if let Err(e) = &result
             && is_corrupt(e)
         {
             replace(&mut conn, &mut rec, &e.to_string());
-            result = apply(conn.as_mut(), &batch, &mut rec);
+            result = apply(conn.as_mut(), &batch, &mut rec, impatient);
         }
         if let Err(e) = result {
             rec.id = None;
@@ -789,9 +825,23 @@ fn apply(
     conn: Option<&mut Connection>,
     batch: &[Msg],
     rec: &mut Recording,
+    impatient: &AtomicBool,
 ) -> rusqlite::Result<()> {
     let Some(conn) = conn else { return Ok(()) };
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The write lock, waited for up to LOCK_PATIENCE while another process holds it, in
+    // tries of LOCK_TRY, unless told to give up.
+    conn.busy_timeout(LOCK_TRY)?;
+    let until = Instant::now() + LOCK_PATIENCE;
+    let tx = loop {
+        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => break tx,
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && !impatient.load(Ordering::SeqCst)
+                    && Instant::now() < until => {}
+            Err(e) => return Err(e),
+        }
+    };
     let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
         if let Some((script, args, started)) = &rec.begun {
             tx.prepare_cached(BEGIN_RUN)?.execute(params![

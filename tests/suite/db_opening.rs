@@ -91,3 +91,52 @@ fn a_proc_without_dependencies_starts_while_the_db_is_locked_and_its_row_is_kept
     assert_eq!(rows_of(&conn, "a"), 2);
     assert_eq!(rows_of(&conn, "b"), 2);
 }
+
+/// A signal while the run waits for its last commit, which another process's lock holds
+/// up, ends the run at once, without the rows it could not commit (and says so), rather
+/// than after the 10 s the writer would wait for the lock: the run is bounded below that.
+#[test]
+fn a_signal_ends_the_wait_for_a_locked_task_db_at_the_end_of_a_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("a", #{ cmd: ["touch", "done"] }); run("a");"#,
+    )
+    .expect("write script");
+    let prun = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(["main.rhai", "--db", "tasks.db", "--no-live"])
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"));
+        c
+    };
+    let first = run_within(prun(), "the first run", RUN_LIMIT, |_| {});
+    assert!(first.status.success(), "first run failed: {}", first.stderr);
+    std::fs::remove_file(dir.join("done")).expect("a ran in the first run");
+
+    // In WAL mode an exclusive transaction lets others read but not write: the second
+    // run opens the DB and runs, and its commits wait for the lock, held to the end.
+    let conn = rusqlite::Connection::open(dir.join("tasks.db")).expect("open the task DB");
+    conn.execute_batch("BEGIN EXCLUSIVE")
+        .expect("lock the task DB");
+    let mut signalled = false;
+    let second = run_within(prun(), "the second run", Duration::from_secs(8), |child| {
+        if !signalled && dir.join("done").exists() {
+            signalled = true;
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+    });
+    assert!(signalled, "`a` never ran:\n{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("failed to write the task DB tasks.db: database is locked"),
+        "{}",
+        second.stderr
+    );
+    conn.execute_batch("COMMIT").expect("unlock the task DB");
+    assert_eq!(rows_of(&conn, "a"), 1, "the first run's row is kept");
+}

@@ -12,8 +12,8 @@
 use std::collections::BTreeSet;
 
 use crate::diag::Origin;
-use crate::error::Exit;
 use crate::exec::Core;
+use crate::exit::Exit;
 use crate::graph::pattern::{Template, has_placeholders, is_glob, wildcard_match};
 use crate::graph::{Choices, DepSpec, Graph, GraphError, ProcDef, ProcId, fill_text};
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::error::Exit;
+use crate::exit::Exit;
 
 /// The whole `prun` program: reads the process's arguments, runs what they ask (a
 /// script, `check`, `list`, `graph`, `history`, `log`), and returns its exit status. The

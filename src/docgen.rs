@@ -11,8 +11,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::{Exit, Failure};
+use crate::error::Failure;
 use crate::exec::{Core, CoreOptions, Scheduler};
+use crate::exit::Exit;
 use crate::script::{Host, HostOptions};
 use crate::ui::Silent;
 

@@ -1,4 +1,4 @@
-//! The errors that end prun outside a run's own reporting, and its exit statuses.
+//! The errors that end prun outside a run's own reporting.
 //!
 //! As just's `Failure::code()`: a run, `prun history`, `prun log`, `prun check` and the
 //! `--lock` return a [`Failure`] that knows its [`Exit`] status; the command line prints it
@@ -12,26 +12,10 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::exit::Exit;
 use crate::report::Outcome;
 use crate::script::ScriptError;
 use crate::store::StoreError;
-
-/// prun's exit statuses (API.md section 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exit {
-    /// Every scheduled proc succeeded, was skipped or was up to date.
-    Ok = 0,
-    /// A proc failed.
-    ProcFailed = 1,
-    /// The script itself failed.
-    Script = 2,
-    /// The command line was wrong.
-    Usage = 64,
-    /// `--lock`: another run of the script holds the lock.
-    Locked = 75,
-    /// Interrupted by Ctrl-C, SIGTERM, SIGHUP or SIGQUIT.
-    Interrupted = 130,
-}
 
 /// Why prun stopped before (or instead of) running a script. Displayed as the whole line
 /// to print.

@@ -1,15 +1,14 @@
 //! What a run tells its reporters and its report: the state of a proc and the summary of
-//! one proc, and the [`Event`]s an embedder receives ([`Tee`] turns a reporter's calls
+//! one proc, and the [`Event`]s an embedder receives (`ui::Tee` turns a reporter's calls
 //! into them). The types are kept apart from the scheduler (`exec`) and the reporters
-//! (`ui`, `report`), so that neither depends on the other for them.
+//! (`ui`, `report`), so that neither depends on the other for them; this module depends
+//! on neither.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::Dynamic;
-
-use crate::ui::{Reporter, Summary};
 
 /// Where a proc is in its life: IDLE → WANTED → RUNNING → one of the final states.
 /// Serialized (and displayed) upper-case, as in the `--json` report: `"SUCCEEDED"`.
@@ -206,144 +205,3 @@ pub enum Event {
 
 /// The callback of [`crate::RuntimeBuilder::on_event`].
 pub(crate) type EventFn = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// A reporter that hands every call to prun's own display (none for a silent run) and,
-/// as an [`Event`], to the embedder's callback.
-pub(crate) struct Tee {
-    inner: Option<Arc<dyn Reporter>>,
-    callback: Option<EventFn>,
-}
-
-impl Tee {
-    /// `inner`, with events for `callback`.
-    pub fn new(inner: Option<Arc<dyn Reporter>>, callback: Option<EventFn>) -> Tee {
-        Tee { inner, callback }
-    }
-
-    fn emit(&self, event: impl FnOnce() -> Event) {
-        if let Some(cb) = &self.callback {
-            cb(&event());
-        }
-    }
-}
-
-impl Reporter for Tee {
-    fn started(&self, name: &str) {
-        if let Some(r) = &self.inner {
-            r.started(name);
-        }
-        self.emit(|| Event::Started { name: name.into() });
-    }
-    fn would_run(&self, name: &str, what: &str) {
-        if let Some(r) = &self.inner {
-            r.would_run(name, what);
-        }
-    }
-    fn retrying(&self, name: &str, attempt: u32, error: &str) {
-        if let Some(r) = &self.inner {
-            r.retrying(name, attempt, error);
-        }
-        self.emit(|| Event::Retrying {
-            name: name.into(),
-            attempt,
-            error: error.into(),
-        });
-    }
-    fn finished(&self, f: &ProcSummary) {
-        if let Some(r) = &self.inner {
-            r.finished(f);
-        }
-        self.emit(|| Event::Finished {
-            name: f.name.to_string(),
-            state: f.state,
-            duration: f.duration,
-            exit_code: f.exit_code,
-            error: f.error.clone(),
-        });
-    }
-    fn progress(&self, proc: &str, text: &str) {
-        if let Some(r) = &self.inner {
-            r.progress(proc, text);
-        }
-        self.emit(|| Event::Progress {
-            name: proc.into(),
-            text: text.into(),
-        });
-    }
-    fn command(&self, proc: Option<&str>, line: &dyn std::fmt::Display) {
-        if let Some(r) = &self.inner {
-            r.command(proc, line);
-        }
-        self.emit(|| Event::Command {
-            proc: proc.map(Into::into),
-            line: line.to_string(),
-        });
-    }
-    fn message(&self, text: &str) {
-        if let Some(r) = &self.inner {
-            r.message(text);
-        }
-        self.emit(|| Event::Log { text: text.into() });
-    }
-    fn warning(&self, text: &str) {
-        if let Some(r) = &self.inner {
-            r.warning(text);
-        }
-        self.emit(|| Event::Warning { text: text.into() });
-    }
-    fn eprint(&self, text: &str) {
-        if let Some(r) = &self.inner {
-            r.eprint(text);
-        }
-        self.emit(|| Event::Diagnostic { text: text.into() });
-    }
-    fn summary(&self, s: &Summary) {
-        if let Some(r) = &self.inner {
-            r.summary(s);
-        }
-    }
-    fn set_full_log(&self, on: bool) {
-        if let Some(r) = &self.inner {
-            r.set_full_log(on);
-        }
-    }
-    fn set_dynamic(&self, on: bool) {
-        if let Some(r) = &self.inner {
-            r.set_dynamic(on);
-        }
-    }
-    fn output(&self, proc: &str, lines: &str) {
-        if let Some(r) = &self.inner {
-            r.output(proc, lines);
-        }
-        self.emit(|| Event::Output {
-            name: proc.into(),
-            lines: lines.into(),
-        });
-    }
-    fn group(&self, proc: &str, log: &std::path::Path) {
-        if let Some(r) = &self.inner {
-            r.group(proc, log);
-        }
-    }
-    fn end_batch(&self) {
-        if let Some(r) = &self.inner {
-            r.end_batch();
-        }
-    }
-    fn pause(&self) {
-        if let Some(r) = &self.inner {
-            r.pause();
-        }
-    }
-    fn resume(&self) {
-        if let Some(r) = &self.inner {
-            r.resume();
-        }
-    }
-    fn cycle_started(&self, procs: usize) {
-        if let Some(r) = &self.inner {
-            r.cycle_started(procs);
-        }
-    }
-}

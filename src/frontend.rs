@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::cli::{self, Inspect, Invocation, RunConfig};
-use crate::error::{Exit, Failure};
+use crate::error::Failure;
+use crate::exit::Exit;
 use crate::redact::Secrets;
 use crate::report::RunInfo;
 use crate::run::{BaseEngine, Call, CliExtras, Output, Script, TaskDb};
@@ -74,7 +75,7 @@ fn dispatch(args: Vec<OsString>, base: BaseEngine) -> Exit {
 
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
 fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
-    let root = crate::paths::recorded_place(script, "log_dir", "logs")?;
+    let root = crate::script::recorded_place(script, "log_dir", "logs")?;
     let Some(path) = crate::exec::log::latest(&root, proc_name) else {
         let proc_name = proc_name.to_string();
         return Err(Failure::NoLog { proc_name, root });
@@ -392,7 +393,7 @@ fn inspect_options(
 fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Failure> {
     let path = match db {
         Some(path) => path,
-        None => crate::paths::recorded_place(script, "task_db", "tasks.db")?,
+        None => crate::script::recorded_place(script, "task_db", "tasks.db")?,
     };
     if !path.exists() {
         let script = script.to_path_buf();

@@ -63,28 +63,6 @@ pub fn script_identity(script: &Path) -> PathBuf {
     std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf())
 }
 
-/// Where runs of `script` keep `what` (`"task_db"` or `"log_dir"`): the path its
-/// `set_options` gives as a string literal (as the run sees it: relative to the current
-/// directory), else `default` in its state directory. For `prun history`, `report` and
-/// `log`, which do not run the script.
-pub fn recorded_place(script: &Path, what: &str, default: &str) -> Result<PathBuf, StateDirError> {
-    let set = std::fs::read_to_string(script)
-        .ok()
-        .map(|mut text| {
-            if text.starts_with("#!") {
-                let end = text.find('\n').unwrap_or(text.len());
-                text.replace_range(..end, "");
-            }
-            text
-        })
-        .and_then(|text| rhai::Engine::new_raw().compile(text).ok())
-        .and_then(|ast| crate::script::literal_option(&ast, what));
-    match set {
-        Some(path) => Ok(PathBuf::from(path)),
-        None => Ok(private_state_dir(script)?.join(default)),
-    }
-}
-
 /// Creates (or checks) the state directory of a script and its `logs` directory, and
 /// returns the state directory: every directory from the state root down is private to
 /// the user (see the module documentation).

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::Exit;
 use crate::event::{ProcSummary, State};
+use crate::exit::Exit;
 
 /// What a run did: how it ended, and every proc it scheduled. Serialized (serde), it is
 /// the `--json` report: `{"run": {...}, "procs": [...]}` (times RFC 3339, durations in

@@ -11,16 +11,17 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::Inspect;
-use crate::error::{Exit, Failure};
-use crate::event::{EventFn, Tee};
+use crate::error::Failure;
+use crate::event::EventFn;
 use crate::exec::launch::Local;
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
+use crate::exit::Exit;
 use crate::policy::Policy;
 use crate::redact::Secrets;
 use crate::report::{Outcome, Report, RunInfo};
 use crate::script::{DbSettings, EngineSetup, Host, HostOptions};
 use crate::store::{Opening, Store};
-use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary};
+use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary, Tee};
 
 /// Time given to a terminated process group between SIGTERM and SIGKILL.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -214,14 +215,14 @@ pub(crate) fn on_run_thread<T: Send + 'static>(
         .stack_size(RUN_STACK)
         .spawn(move || {
             // Before it starts any other thread, which inherit the mask.
-            crate::exec::unix::block_sigchld();
+            crate::sigchld::block();
             // The script's top level runs here: deep nesting must fail cleanly too.
             crate::exec::guard_stack(RUN_STACK - 256 * 1024);
             f(BaseEngine { built, spent })
         })
         .map_err(|e| Failure::Internal(format!("failed to start the run's thread: {e}")))?;
     // This thread only waits from now on: the run's children must not wake it.
-    let _quiet = crate::exec::unix::SigchldBlocked::here();
+    let _quiet = crate::sigchld::Blocked::here();
     // A run that stops before it needs the engine (the lock held, a bad state directory)
     // just drops it.
     if build_engine {

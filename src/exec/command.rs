@@ -70,7 +70,7 @@ impl CommandSpec {
     pub(crate) fn check_env(&self) -> Result<(), CommandError> {
         let bad = |why: String| CommandError::Env {
             why,
-            command: shown(self),
+            command: crate::shown::command(self),
         };
         match &self.program {
             Program::Argv(argv) => {
@@ -103,17 +103,17 @@ impl CommandSpec {
         if let Some(dir) = self.cwd.as_ref().filter(|d| !d.is_dir()) {
             return CommandError::NoDir {
                 dir: dir.clone(),
-                command: shown(self),
+                command: crate::shown::command(self),
             };
         }
         if source.kind() == io::ErrorKind::NotFound && matches!(self.program, Program::Argv(_)) {
             return CommandError::NotFound {
                 program: self.program_name().to_string(),
-                command: shown(self),
+                command: crate::shown::command(self),
             };
         }
         CommandError::Spawn {
-            command: shown(self),
+            command: crate::shown::command(self),
             source,
         }
     }
@@ -142,20 +142,6 @@ impl fmt::Display for CommandSpec {
             }
             Program::Shell(s) => f.write_str(&redact(s)),
         }
-    }
-}
-
-/// The most characters of a command's text that a message shows.
-const SHOWN_CHARS: usize = 1000;
-
-/// A command's text as messages show it: cut after [`SHOWN_CHARS`] characters, saying how
-/// much was left out, so that a command given thousands of file names does not fill the
-/// terminal and the cron mail with its failure. The log's header keeps it whole.
-pub fn shown(command: &dyn fmt::Display) -> String {
-    let text = command.to_string();
-    match text.char_indices().nth(SHOWN_CHARS) {
-        None => text,
-        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
     }
 }
 

@@ -227,7 +227,7 @@ async fn try_command_body(
         Ok(out) => Outcome::Failed {
             error: format!(
                 "command `{}` {}",
-                super::command::shown(l),
+                crate::shown::command(l),
                 out.describe(l, &[0])
             ),
             exit_code: out.status(&[0]).code,

@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{CommandError, CommandSpec, Program, shown};
+use super::command::{CommandError, CommandSpec, Program};
 use super::tap::{Lines, Tap};
 use super::unix::{self, Child};
 use crate::policy::Policy;
@@ -532,7 +532,7 @@ impl Launcher for Policed {
             }
             if let Err(refusal) = self.policy.check(spec) {
                 let error = CommandError::Spawn {
-                    command: shown(spec),
+                    command: crate::shown::command(spec),
                     source: io::Error::new(io::ErrorKind::PermissionDenied, refusal),
                 };
                 return Box::pin(std::future::ready(Err(error)));
@@ -928,7 +928,7 @@ async fn run_local(
     let mut stages = Vec::with_capacity(n);
     for (i, c) in children.iter_mut().enumerate() {
         let status = c.wait().await.map_err(|source| CommandError::Wait {
-            command: shown(&launch.stages[i]),
+            command: crate::shown::command(&launch.stages[i]),
             source,
         })?;
         stages.push(StageStatus::of(&status));

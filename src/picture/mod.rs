@@ -14,7 +14,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Exit, Failure};
+use crate::error::Failure;
+use crate::exit::Exit;
 use crate::store::Store;
 use critical::CriticalPath;
 use timeline::Timeline;
@@ -36,7 +37,7 @@ pub struct ReportRequest {
 pub fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let path = match &req.db {
         Some(path) => path.clone(),
-        None => crate::paths::recorded_place(&req.script, "task_db", "tasks.db")?,
+        None => crate::script::recorded_place(&req.script, "task_db", "tasks.db")?,
     };
     if !path.exists() {
         let script = req.script.clone();

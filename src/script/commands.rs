@@ -281,7 +281,7 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     if out.ending == launch::Ending::Cancelled || (!ok && c.check) {
         let mut msg = format!(
             "command `{}` {}",
-            crate::exec::command::shown(&l),
+            crate::shown::command(&l),
             out.describe(&l, &c.ok_codes)
         );
         let lines: Vec<&str> = out.stderr.text.lines().collect();

@@ -3,6 +3,8 @@
 //! literal, whether or not the call is ever reached. Evaluating the script stops at its first error; these find every
 //! wrong key, each at its own line and column.
 
+use std::path::{Path, PathBuf};
+
 use rhai::{AST, ASTNode, Expr, Map, Position, Stmt};
 
 use super::opts::{self, Kind};
@@ -68,6 +70,32 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
         true
     });
     out
+}
+
+/// Where runs of `script` keep `what` (`"task_db"` or `"log_dir"`): the path its
+/// `set_options` gives as a string literal (as the run sees it: relative to the current
+/// directory), else `default` in its state directory. For `prun history`, `report` and
+/// `log`, which do not run the script.
+pub fn recorded_place(
+    script: &Path,
+    what: &str,
+    default: &str,
+) -> Result<PathBuf, crate::paths::StateDirError> {
+    let set = std::fs::read_to_string(script)
+        .ok()
+        .map(|mut text| {
+            if text.starts_with("#!") {
+                let end = text.find('\n').unwrap_or(text.len());
+                text.replace_range(..end, "");
+            }
+            text
+        })
+        .and_then(|text| rhai::Engine::new_raw().compile(text).ok())
+        .and_then(|ast| literal_option(&ast, what));
+    match set {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => Ok(crate::paths::private_state_dir(script)?.join(default)),
+    }
 }
 
 /// The string given for `key` in a `set_options` call written as a map literal

@@ -393,8 +393,8 @@ impl Store {
             .name("prun-db".into())
             .spawn(move || {
                 // The writer never waits for a child: the run's children must not wake it
-                // (see `block_sigchld`), whichever thread starts it.
-                let _quiet = crate::exec::unix::SigchldBlocked::here();
+                // (see `sigchld::block`), whichever thread starts it.
+                let _quiet = crate::sigchld::Blocked::here();
                 match connect_and_load(&wpath, &warn) {
                     Ok((conn, initial)) => {
                         let _ = opened.send(Ok(initial));
@@ -1010,9 +1010,18 @@ mod tests {
         })
         .join()
         .unwrap();
-        let writers = sigchld_blocked_in_threads("prun-db");
-        assert!(!writers.is_empty(), "the writer thread is running");
-        assert!(writers.iter().all(|&blocked| blocked), "{writers:?}");
+        // Other tests' writers may be seen in the instant between their start and their
+        // first line, which blocks it: a thread that never blocks it fails after 5 s.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let writers = sigchld_blocked_in_threads("prun-db");
+            assert!(!writers.is_empty(), "the writer thread is running");
+            if writers.iter().all(|&blocked| blocked) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{writers:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         s.0.close();
     }
 

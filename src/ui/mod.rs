@@ -7,10 +7,12 @@ mod plain;
 mod render;
 mod silent;
 mod snippet;
+mod tee;
 
 pub use live::LiveReporter;
 pub use plain::PlainReporter;
 pub use silent::Silent;
+pub(crate) use tee::Tee;
 
 use std::time::Duration;
 

@@ -91,7 +91,7 @@ pub fn format_finished(f: &ProcSummary, full_log: bool) -> String {
 /// What a failure report shows of the log: the whole log with `full_log`; else the
 /// excerpts around error, warning and failure lines; else the last lines.
 /// Output that is not UTF-8 (a tool's Latin-1, binary data) is shown with replacement
-/// characters, and an excerpt's line is cut after [`crate::exec::command::shown`]'s limit.
+/// characters, and an excerpt's line is cut after [`crate::shown::command`]'s limit.
 fn log_report(path: &std::path::Path, full_log: bool) -> String {
     fn quoted(lines: &[String], cut: bool) -> String {
         lines
@@ -99,7 +99,7 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
             .map(|l| {
                 let l = crate::redact::redact(l);
                 if cut {
-                    format!("\n           | {}", crate::exec::command::shown(&l))
+                    format!("\n           | {}", crate::shown::command(&l))
                 } else {
                     format!("\n           | {l}")
                 }

@@ -437,7 +437,7 @@ run("body");
     }
 }
 
-/// prun blocks SIGCHLD in all its own threads (see `exec::unix::block_sigchld`); a
+/// prun blocks SIGCHLD in all its own threads (see `sigchld::block`); a
 /// command must start with no signal blocked, whichever thread spawned it: a shell's job
 /// control and programs that handle SIGCHLD depend on it.
 #[test]

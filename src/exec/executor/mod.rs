@@ -269,7 +269,7 @@ fn argv_of(spec: &CommandSpec) -> Vec<String> {
 fn single<'a>(launch: &'a Launch, kind: &str) -> Result<&'a CommandSpec, CommandError> {
     let refuse = |what: &str| CommandError::Remote {
         message: format!("{what} cannot run on a {kind} executor"),
-        command: crate::exec::command::shown(launch),
+        command: crate::shown::command(launch),
     };
     let [spec] = launch.stages.as_slice() else {
         return Err(refuse("a pipeline"));

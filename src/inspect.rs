@@ -5,6 +5,18 @@
 use crate::exec::{Core, State};
 use crate::graph::{Choices, ProcDef};
 
+/// What `prun list`, `prun graph` and `prun check` show: a run that evaluates the script
+/// as a dry run and reports on it instead of running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inspect {
+    /// Procs and protos with their help lines and arg choices.
+    List,
+    /// The dependency graph in DOT.
+    Graph,
+    /// `prun check`: every problem found without running anything.
+    Check,
+}
+
 /// Procs (with their help lines) and protos (with their help lines and arg choices), each
 /// with where it runs and what it needs (`placement`) when that is not "here, nothing"; a
 /// heading without entries is left out.

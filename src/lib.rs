@@ -90,19 +90,16 @@ macro_rules! errln {
 mod check;
 pub mod cli;
 mod diag;
-mod docgen;
 mod duration;
 mod error;
 mod event;
 mod exec;
 mod exit;
 mod fnv;
-mod frontend;
 mod graph;
 mod inspect;
 mod paths;
 mod picture;
-mod policy;
 mod redact;
 mod report;
 mod run;
@@ -117,7 +114,7 @@ mod watch;
 
 pub use error::{Error, ErrorKind, Location};
 pub use event::{Event, State};
-pub use policy::Policy;
+pub use exec::policy::Policy;
 pub use report::{Outcome, ProcReport, Report, RunReport};
 pub use run::{Output, TaskDb};
 pub use runtime::{Cancel, Runtime, RuntimeBuilder};

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::Inspect;
 use crate::error::Failure;
 use crate::event::EventFn;
 use crate::exec::launch::Local;
+use crate::exec::policy::Policy;
 use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
 use crate::exit::Exit;
-use crate::policy::Policy;
+use crate::inspect::Inspect;
 use crate::redact::Secrets;
 use crate::report::{Outcome, Report, RunInfo};
 use crate::script::{DbSettings, EngineSetup, Host, HostOptions};

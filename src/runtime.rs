@@ -10,7 +10,7 @@ use rhai::{Dynamic, Engine, FuncRegistration, Module, RhaiNativeFunc, Shared, Va
 use crate::error::{Error, Failure};
 use crate::event::Event;
 use crate::exec::Scheduler;
-use crate::policy::Policy;
+use crate::exec::policy::Policy;
 use crate::redact::Secrets;
 use crate::report::Report;
 use crate::run::{Call, CliExtras, Output, Script, Settings, TaskDb};

@@ -29,9 +29,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
+use super::policy::Policy;
 use super::tap::{Lines, Tap};
 use super::unix::{self, Child};
-use crate::policy::Policy;
 
 /// Where the first stage's stdin comes from.
 #[derive(Debug, Clone, Default)]

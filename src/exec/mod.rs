@@ -13,6 +13,7 @@ mod internal;
 mod job;
 pub mod launch;
 pub mod log;
+pub mod policy;
 mod pool;
 mod scheduler;
 mod state;

@@ -94,7 +94,7 @@ pub struct Scheduler {
     /// The run's own launcher; an executor starts its client (`ssh`, `srun`) through it.
     local: Arc<Local>,
     /// What the run may start; checked on every command, here or on an executor.
-    policy: Arc<crate::policy::Policy>,
+    policy: Arc<super::policy::Policy>,
     /// The executors of `set_options(#{ executors })`.
     executors: super::executor::Executors,
     /// Report events in the order the core recorded them (see [`Scheduler::flush_reports`]).
@@ -129,7 +129,7 @@ impl Scheduler {
             log_root,
             kill_grace,
             Arc::new(Local::default()),
-            Arc::new(crate::policy::Policy::default()),
+            Arc::new(super::policy::Policy::default()),
         )
     }
 
@@ -142,7 +142,7 @@ impl Scheduler {
         log_root: PathBuf,
         kill_grace: Duration,
         local: Arc<Local>,
-        policy: Arc<crate::policy::Policy>,
+        policy: Arc<super::policy::Policy>,
     ) -> Arc<Scheduler> {
         let launcher: Arc<dyn Launcher> = Arc::new(Policed::new(policy.clone(), local.clone()));
         let sched = Arc::new(Scheduler {

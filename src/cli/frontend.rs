@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::cli::{self, Inspect, Invocation, RunConfig};
+use crate::cli::{self, Invocation, RunConfig};
 use crate::error::Failure;
 use crate::exit::Exit;
+use crate::inspect::Inspect;
 use crate::redact::Secrets;
 use crate::report::RunInfo;
 use crate::run::{BaseEngine, Call, CliExtras, Output, Script, TaskDb};
@@ -59,9 +60,9 @@ fn runs_a_script(args: &[OsString]) -> bool {
 fn dispatch(args: Vec<OsString>, base: BaseEngine) -> Exit {
     let result = match cli::parse(args) {
         Invocation::Run(cfg) => run(*cfg, base),
-        Invocation::Completions(shell) => crate::docgen::completions(shell),
-        Invocation::Man => crate::docgen::man(),
-        Invocation::Definitions(dir) => crate::docgen::definitions(&dir),
+        Invocation::Completions(shell) => super::docgen::completions(shell),
+        Invocation::Man => super::docgen::man(),
+        Invocation::Definitions(dir) => super::docgen::definitions(&dir),
         Invocation::Report(req) => crate::picture::run_report(&req),
         Invocation::History { script, db, limit } => history(&script, db, limit),
         Invocation::Log { script, proc_name } => log(&script, &proc_name),

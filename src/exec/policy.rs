@@ -11,7 +11,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::exec::command::{CommandSpec, Program};
+use super::command::{CommandSpec, Program};
 
 /// What scripts run by a [`crate::Runtime`] may do: which programs they may start, which
 /// environment variables they may read or pass, whether shell strings run, and limits on

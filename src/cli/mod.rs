@@ -1,6 +1,8 @@
 //! The command line, in two stages (as ripgrep does): clap parses the words before the
 //! script path and recognises subcommands; the words after the script path are parsed
-//! again into prun's own flags, targets, and (after `--`) the script's arguments.
+//! again into prun's own flags, targets, and (after `--`) the script's arguments;
+//! `frontend` runs what they ask on top of the [`crate::Runtime`], and `docgen` writes
+//! the shell completions, the man page and the Rhai definition files.
 //!
 //! [`main`] is the `prun` binary; the rest of this module is private to the crate.
 
@@ -10,6 +12,10 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::exit::Exit;
+use crate::inspect::Inspect;
+
+mod docgen;
+mod frontend;
 
 /// The whole `prun` program: reads the process's arguments, runs what they ask (a
 /// script, `check`, `list`, `graph`, `history`, `log`), and returns its exit status. The
@@ -17,7 +23,7 @@ use crate::exit::Exit;
 /// [`crate::Runtime`] an embedder builds, configured from the flags, which also handles
 /// Ctrl-C and the other terminating signals.
 pub fn main() -> std::process::ExitCode {
-    crate::frontend::main(std::env::args_os())
+    frontend::main(std::env::args_os())
 }
 
 /// Everything the command line decides about a run.
@@ -70,17 +76,6 @@ pub(crate) struct RunConfig {
     pub no_shell: bool,
     /// `--deny-env NAME`: variables hidden from the script and its commands.
     pub deny_env: Vec<String>,
-}
-
-/// What `prun list` and `prun graph` show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Inspect {
-    /// Procs and protos with their help lines and arg choices.
-    List,
-    /// The dependency graph in DOT.
-    Graph,
-    /// `prun check`: every problem found without running anything.
-    Check,
 }
 
 /// Flags accepted before and after the script path.

@@ -303,12 +303,10 @@ impl Loop<'_> {
     }
 
     /// The procs a batch of changes affects. The watched directories are refreshed first:
-    /// a directory may have appeared where an input is expected.
+    /// a directory may have appeared where an input is expected, or a link to one may
+    /// lead elsewhere now.
     fn affected(&mut self, paths: &[PathBuf], rescan: bool) -> Result<Vec<ProcId>, WatchError> {
-        let roots = self.watched.roots();
-        if &roots != self.source.roots() {
-            self.source.set_roots(roots)?;
-        }
+        self.source.set_roots(self.watched.roots())?;
         if rescan {
             return Ok(self.watched.all());
         }

@@ -702,3 +702,27 @@ proc("a", #{ inputs: ["src"], outputs: ["src/gen.txt"],
     );
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+#[test]
+fn a_directory_input_behind_a_replaced_link_is_watched_where_the_link_now_leads() {
+    // The deploy pattern `current -> releases/vN`: replacing the link is a change, and
+    // from then on a change in the new release is one (the watch stayed on the old one,
+    // and saw neither).
+    let script = r#"
+exec(["ln", "-s", "rel/v1", "current"]);
+proc("b", #{ inputs: ["current"], outputs: ["out.txt"], shell: "cat current/f > out.txt" });
+run("b");
+"#;
+    let files = [("rel/v1/f", "one\n"), ("rel/v2/f", "two\n")];
+    let mut w = Watching::start(script, &files, &["--watch"]);
+    w.until_watching(1);
+    assert_eq!(w.read("out.txt"), "one\n", "{}", w.shown());
+    std::os::unix::fs::symlink("rel/v2", w.path("current.new")).expect("link");
+    std::fs::rename(w.path("current.new"), w.path("current")).expect("rename");
+    w.until_watching(2);
+    assert_eq!(w.read("out.txt"), "two\n", "{}", w.shown());
+    w.write("rel/v2/f", "two, edited\n");
+    w.until_watching(3);
+    assert_eq!(w.read("out.txt"), "two, edited\n", "{}", w.shown());
+    w.interrupt();
+}

@@ -135,11 +135,25 @@ impl Slurm {
         let result = tokio::select! {
             r = &mut launched => r,
             () = tokio::time::sleep(LOOK_UP_AFTER) => {
-                place = job_info(&job).await.map(|j| format!("slurm job {}", j.id));
+                let info = job_info(&job).await;
+                place = info.as_ref().map(|j| format!("slurm job {}", j.id));
                 if let Some(p) = &place {
                     placed(p);
                 }
-                launched.await
+                tokio::select! {
+                    r = &mut launched => r,
+                    stuck = never_starts(&job, info) => {
+                        scancel(&job).await;
+                        let _ = launched.await;
+                        return Err(CommandError::Remote {
+                            message: format!(
+                                "slurm job {} can never start: {} ({}), so it was cancelled",
+                                stuck.id, stuck.state, stuck.reason
+                            ),
+                            command: launch.to_string(),
+                        });
+                    }
+                }
             }
         };
         let ended_early = result.as_ref().map_or(true, |o| o.ending != Ending::Exited);
@@ -263,6 +277,37 @@ async fn job_info(job: &str) -> Option<JobInfo> {
         reason: next(),
         nodes: next(),
     })
+}
+
+/// Why a pending job waits that no job's end can change: its request does not fit the
+/// partition or the nodes (`srun` waits for good: "Requested partition configuration not
+/// available now").
+const NEVER_STARTS: &[&str] = &[
+    "PartitionConfig",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "BadConstraints",
+    "InvalidAccount",
+    "InvalidQOS",
+];
+
+/// How often a pending job is looked up again.
+const PENDING_POLL: Duration = Duration::from_secs(1);
+
+/// Returns once the job named `job` (first seen as `info`) is pending for a reason of
+/// [`NEVER_STARTS`]; never, once it has started (or cannot be looked up).
+async fn never_starts(job: &str, mut info: Option<JobInfo>) -> JobInfo {
+    loop {
+        match info {
+            Some(j) if j.state == "PENDING" && NEVER_STARTS.contains(&j.reason.as_str()) => {
+                return j;
+            }
+            Some(j) if j.state == "PENDING" => {}
+            _ => std::future::pending::<()>().await,
+        }
+        tokio::time::sleep(PENDING_POLL).await;
+        info = job_info(job).await;
+    }
 }
 
 /// Cancels the job named `job` and waits (bounded) until it has left the queue.

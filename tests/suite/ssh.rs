@@ -460,3 +460,27 @@ run(["allowed", "refused", "string"]);
     );
     assert!(!out.path("pwned").exists(), "{}", out.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn commands_starting_together_on_a_new_host_get_only_their_own_stderr() {
+    // Six commands at once on a host with no master connection yet: they raced to be
+    // the master, logged in several times, and the losers' stderr began with ssh's
+    // "ControlSocket ... already exists, disabling multiplexing".
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1:6"],
+            r#"
+proto("p::[i]", #{ executor: "farm" }, |ctx, i| {
+    let r = exec(["sh", "-c", "echo out; echo err >&2"]);
+    if r.stderr != "err\n" { throw `stderr was: ${r.stderr}`; }
+});
+for i in 0..6 { run(`p::${i}`); }
+"#,
+        ))
+        .run();
+    out.ok().summary_is("prun: 6 succeeded");
+    assert_eq!(sshd.logins(), 1, "{}\n{}", sshd.log(), out.describe());
+}

@@ -13,8 +13,12 @@
 //!
 //! Connections are shared: every `ssh` of a run goes through one master connection per
 //! host (`ControlMaster=auto`, a socket in a private temporary directory), so a command
-//! costs a new channel, not a handshake. The masters end with the run
-//! ([`Ssh::close`]), or at the latest `ControlPersist` seconds after their last command.
+//! costs a new channel, not a handshake. While a host has no master, its commands start
+//! one at a time, each waiting until the one before it has made the master's socket (or
+//! ended): two clients racing to become the master log in twice, and the loser prints
+//! `ControlSocket ... already exists, disabling multiplexing` into its command's stderr.
+//! The masters end with the run ([`Ssh::close`]), or at the latest `ControlPersist`
+//! seconds after their last command.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -60,6 +64,8 @@ pub struct Ssh {
     freed: Notify,
     /// The directory of the master connections' sockets, made on first use.
     control_dir: Mutex<Option<tempfile::TempDir>>,
+    /// By host: held by a command that starts while the host has no master connection.
+    opening: Vec<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug)]
@@ -99,6 +105,7 @@ impl Ssh {
         let identity = o.string("identity")?.map(|i| expand_home(&i));
         Ok(Ssh {
             used: Mutex::new(vec![0; hosts.len()]),
+            opening: hosts.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
             hosts,
             port,
             identity,
@@ -146,12 +153,18 @@ impl Ssh {
         Ok(dir.as_ref().expect("made above").path().to_path_buf())
     }
 
-    /// The `ssh` options every call shares (port, identity, multiplexing, `args`).
-    fn options(&self, control_dir: &Path) -> Vec<String> {
+    /// The socket of the master connection to the host `host` (its index).
+    fn socket(control_dir: &Path, host: usize) -> PathBuf {
+        control_dir.join(host.to_string())
+    }
+
+    /// The `ssh` options every call shares (port, identity, multiplexing through
+    /// `socket`, `args`).
+    fn options(&self, socket: &Path) -> Vec<String> {
         let mut o: Vec<String> = ["-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o"]
             .map(String::from)
             .into();
-        o.push(format!("ControlPath={}", control_dir.join("%C").display()));
+        o.push(format!("ControlPath={}", socket.display()));
         o.push("-o".into());
         o.push(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
         if let Some(p) = self.port {
@@ -231,11 +244,12 @@ impl Ssh {
             command: command(),
         })?;
         let mut argv = vec!["ssh".to_string()];
-        argv.extend(self.options(&control_dir));
+        let socket = Ssh::socket(&control_dir, slot.host);
+        argv.extend(self.options(&socket));
         argv.extend(["--".into(), host.clone(), remote]);
         let client = relay(launch, client(argv), Input::Held)?;
-        let mut out = local
-            .launch(&client, cancel)
+        let mut out = self
+            .through_master(slot.host, &socket, local.launch(&client, cancel))
             .await
             .map_err(|e| client_error(e, launch, "ssh"))?;
         if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
@@ -254,21 +268,48 @@ impl Ssh {
         Ok(out)
     }
 
+    /// Awaits `launched`, an `ssh` to the host `host` through the master socket `socket`.
+    /// While that socket does not exist, one such command at a time goes first, until
+    /// its `ssh` has made the socket (it is the master) or has ended.
+    async fn through_master<T>(
+        &self,
+        host: usize,
+        socket: &Path,
+        launched: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(launched);
+        let opening = self.opening[host].lock().await;
+        if !socket.exists() {
+            tokio::select! {
+                out = &mut launched => return out,
+                () = appears(socket) => {}
+            }
+        }
+        drop(opening);
+        launched.await
+    }
+
     /// Ends the master connections.
     pub fn close(&self) {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };
-        let options = self.options(dir.path());
-        for h in &self.hosts {
+        for (i, h) in self.hosts.iter().enumerate() {
             let _ = std::process::Command::new("ssh")
-                .args(&options)
+                .args(self.options(&Ssh::socket(dir.path(), i)))
                 .args(["-O", "exit", "--", &h.name])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
         }
+    }
+}
+
+/// Returns once `path` exists.
+async fn appears(path: &Path) {
+    while !path.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

@@ -383,6 +383,31 @@ fn a_native_function_that_panics_in_a_cleanup_is_in_the_report_and_later_cleanup
 }
 
 #[test]
+fn a_native_function_that_panics_while_the_top_level_ends_is_in_the_report() {
+    // A `now: true` proc's dependency on a proto glob is resolved when the top level
+    // ends, calling `arg_choices`, outside the run's guard against panics: `run_str`
+    // returned an `Error` ("the run's thread panicked") instead of a report.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> rhai::Array { panic!("the choices broke") })
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(
+            r#"proto("a::[x]", #{ arg_choices: #{ x: |ctx| explode() }, cmd: ["true"] });
+            proc("b", #{ now: true, deps: ["a::*"], cmd: ["true"] });"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("internal error: the choices broke"),
+        "{error}"
+    );
+}
+
+#[test]
 fn events_tell_an_embedder_what_happens() {
     let dir = tempfile::tempdir().unwrap();
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();

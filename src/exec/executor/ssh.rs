@@ -117,7 +117,10 @@ impl Ssh {
 
     /// The slots of all hosts.
     pub fn slots(&self) -> usize {
-        self.hosts.iter().map(|h| h.slots).sum()
+        // `web1:18446744073709551615` is a host without a limit, not an overflow.
+        self.hosts
+            .iter()
+            .fold(0, |sum: usize, h| sum.saturating_add(h.slots))
     }
 
     /// The options of the declaration's `args`, given to every `ssh`.
@@ -354,6 +357,16 @@ fn expand_home(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_past_the_largest_integer_add_up_to_it() {
+        let mut m = rhai::Map::new();
+        m.insert("kind".into(), "ssh".into());
+        let hosts: rhai::Array = vec![format!("a:{}", usize::MAX).into(), "b:2".into()];
+        m.insert("hosts".into(), hosts.into());
+        let e = super::super::Executor::parse("farm", &rhai::Dynamic::from(m)).unwrap();
+        assert_eq!(e.limit(), usize::MAX);
+    }
 
     #[test]
     fn slots_follow_the_last_colon_but_not_inside_an_ipv6_address() {

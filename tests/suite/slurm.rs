@@ -352,3 +352,20 @@ run("wide");
         queued_jobs()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_timeout_near_the_largest_duration_is_no_internal_error() {
+    up();
+    // The job's time limit is the timeout plus the kill grace: their sum overflowed.
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("long", #{{ executor: "hpc", timeout: "18446744073709551615s", cmd: ["true"] }});
+run("long");
+"#,
+            declare(2)
+        ))
+        .run();
+    out.ok().summary_is("prun: 1 succeeded");
+}

@@ -100,7 +100,7 @@ impl Slurm {
             argv.push(format!("--mem={}M", resources.get(MEM).div_ceil(1 << 20)));
         }
         if let Some(t) = launch.timeout {
-            let secs = (t + launch.kill_grace).as_secs_f64().ceil() as u64;
+            let secs = t.saturating_add(launch.kill_grace).as_secs_f64().ceil() as u64;
             argv.push(format!("--time={}:{:02}", secs / 60, secs % 60));
         }
         argv.extend(self.args.iter().cloned());

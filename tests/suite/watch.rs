@@ -726,3 +726,29 @@ run("b");
     assert_eq!(w.read("out.txt"), "two, edited\n", "{}", w.shown());
     w.interrupt();
 }
+
+#[test]
+fn a_proc_whose_inputs_closure_fails_in_a_cycle_is_still_watched() {
+    // The closure failed when the watch was refreshed: the proc had no inputs left, the
+    // watch watched nothing ("0 inputs of 0 procs") until Ctrl-C, and fixing the cause
+    // re-ran nothing.
+    let script = r#"
+proc("b", #{
+    inputs: |ctx| { if glob("broken").len() > 0 { throw "inputs broke"; } ["in.txt"] },
+    shell: "echo ran >> runs",
+});
+run("b");
+"#;
+    let mut w = Watching::start(script, &[("in.txt", "1\n")], &["--watch"]);
+    w.until_watching(1);
+    w.write("broken", "");
+    w.write("in.txt", "2\n");
+    w.until_watching(2);
+    assert!(w.stdout().contains("inputs broke"), "{}", w.shown());
+    std::fs::remove_file(w.path("broken")).expect("rm");
+    w.write("in.txt", "3\n");
+    w.until_watching(3);
+    assert_eq!(count(&w.read("runs"), "ran"), 2, "{}", w.shown());
+    let (code, ..) = w.interrupt();
+    assert_eq!(code, 0);
+}

@@ -215,17 +215,7 @@ impl Ssh {
         let spec = single(launch, "ssh")?;
         let command = || launch.to_string();
         let Some(slot) = self.acquire(cancel).await else {
-            return Ok(LaunchOutput {
-                stages: vec![StageStatus {
-                    code: None,
-                    signal: None,
-                }],
-                stdout: Default::default(),
-                stderr: Default::default(),
-                duration: std::time::Duration::ZERO,
-                ending: Ending::Cancelled,
-                place: None,
-            });
+            return Ok(not_started());
         };
         let host = &self.hosts[slot.host].name;
         placed(host);
@@ -251,10 +241,13 @@ impl Ssh {
         argv.extend(self.options(&socket));
         argv.extend(["--".into(), host.clone(), remote]);
         let client = relay(launch, client(argv), Input::Held)?;
-        let mut out = self
-            .through_master(slot.host, &socket, local.launch(&client, cancel))
+        let Some(out) = self
+            .through_master(slot.host, &socket, cancel, || local.launch(&client, cancel))
             .await
-            .map_err(|e| client_error(e, launch, "ssh"))?;
+        else {
+            return Ok(not_started());
+        };
+        let mut out = out.map_err(|e| client_error(e, launch, "ssh"))?;
         if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
             let said = match out.stderr.text.trim().lines().last() {
                 Some(line) => format!(": {line}"),
@@ -271,25 +264,35 @@ impl Ssh {
         Ok(out)
     }
 
-    /// Awaits `launched`, an `ssh` to the host `host` through the master socket `socket`.
+    /// Awaits `launch()`, an `ssh` to the host `host` through the master socket `socket`.
     /// While that socket does not exist, one such command at a time goes first, until
-    /// its `ssh` has made the socket (it is the master) or has ended.
-    async fn through_master<T>(
+    /// its `ssh` has made the socket (it is the master) or has ended. `None` when
+    /// `cancel` came before the command's turn: it never started.
+    async fn through_master<T, F: std::future::Future<Output = T>>(
         &self,
         host: usize,
         socket: &Path,
-        launched: impl std::future::Future<Output = T>,
-    ) -> T {
+        cancel: &CancellationToken,
+        launch: impl FnOnce() -> F,
+    ) -> Option<T> {
+        let opening = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return None,
+            g = self.opening[host].lock() => g,
+        };
+        if cancel.is_cancelled() {
+            return None;
+        }
+        let launched = launch();
         tokio::pin!(launched);
-        let opening = self.opening[host].lock().await;
         if !socket.exists() {
             tokio::select! {
-                out = &mut launched => return out,
+                out = &mut launched => return Some(out),
                 () = appears(socket) => {}
             }
         }
         drop(opening);
-        launched.await
+        Some(launched.await)
     }
 
     /// Ends the master connections.
@@ -306,6 +309,21 @@ impl Ssh {
                 .stderr(std::process::Stdio::null())
                 .status();
         }
+    }
+}
+
+/// What a command cancelled before it started gives.
+fn not_started() -> LaunchOutput {
+    LaunchOutput {
+        stages: vec![StageStatus {
+            code: None,
+            signal: None,
+        }],
+        stdout: Default::default(),
+        stderr: Default::default(),
+        duration: std::time::Duration::ZERO,
+        ending: Ending::Cancelled,
+        place: None,
     }
 }
 

@@ -22,6 +22,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +67,9 @@ pub struct Ssh {
     control_dir: Mutex<Option<tempfile::TempDir>>,
     /// By host: held by a command that starts while the host has no master connection.
     opening: Vec<tokio::sync::Mutex<()>>,
+    /// By host: the last command that went first ended without making a master (the host
+    /// is down, say): the next ones do not wait for each other.
+    unreachable: Vec<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -106,6 +110,7 @@ impl Ssh {
         Ok(Ssh {
             used: Mutex::new(vec![0; hosts.len()]),
             opening: hosts.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
+            unreachable: hosts.iter().map(|_| Default::default()).collect(),
             hosts,
             port,
             identity,
@@ -266,8 +271,10 @@ impl Ssh {
 
     /// Awaits `launch()`, an `ssh` to the host `host` through the master socket `socket`.
     /// While that socket does not exist, one such command at a time goes first, until
-    /// its `ssh` has made the socket (it is the master) or has ended. `None` when
-    /// `cancel` came before the command's turn: it never started.
+    /// its `ssh` has made the socket (it is the master) or has ended; after one that
+    /// ended without, they no longer wait (a host that is down would have each wait out
+    /// the one before). `None` when `cancel` came before the command's turn: it never
+    /// started.
     async fn through_master<T, F: std::future::Future<Output = T>>(
         &self,
         host: usize,
@@ -275,6 +282,10 @@ impl Ssh {
         cancel: &CancellationToken,
         launch: impl FnOnce() -> F,
     ) -> Option<T> {
+        let unreachable = &self.unreachable[host];
+        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
+            return (!cancel.is_cancelled()).then_some(launch().await);
+        }
         let opening = tokio::select! {
             biased;
             () = cancel.cancelled() => return None,
@@ -283,14 +294,22 @@ impl Ssh {
         if cancel.is_cancelled() {
             return None;
         }
+        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
+            drop(opening);
+            return Some(launch().await);
+        }
         let launched = launch();
         tokio::pin!(launched);
         if !socket.exists() {
             tokio::select! {
-                out = &mut launched => return Some(out),
+                out = &mut launched => {
+                    unreachable.store(!socket.exists(), Ordering::SeqCst);
+                    return Some(out);
+                }
                 () = appears(socket) => {}
             }
         }
+        unreachable.store(false, Ordering::SeqCst);
         drop(opening);
         Some(launched.await)
     }

@@ -203,11 +203,16 @@ impl Slurm {
     }
 }
 
+/// The most of a proc's name a job name keeps: Slurm refuses a job name longer than 1024
+/// bytes, and the pid and counter after it make it unique.
+const JOB_NAME_PROC: usize = 200;
+
 /// A job name unique to this run: `prun.NAME.PID.N`, with characters other than letters,
-/// digits, `_`, `-` and `.` written as `_`.
+/// digits, `_`, `-` and `.` written as `_`, and `NAME` cut to [`JOB_NAME_PROC`].
 fn job_name(proc: &str) -> String {
     let clean: String = proc
         .chars()
+        .take(JOB_NAME_PROC)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "_-.".contains(c) {
                 c
@@ -322,5 +327,22 @@ async fn scancel(job: &str) {
             }
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_proc_name_makes_a_job_name_slurm_takes() {
+        // Slurm refused a job of a proc named with 2,000 characters: "Pathname of a
+        // file, directory or other parameter too long".
+        let long = "x".repeat(5000);
+        let (a, b) = (job_name(&long), job_name(&long));
+        assert!(a.len() <= 1024, "{} bytes", a.len());
+        assert_ne!(a, b);
+        assert!(a.starts_with(&format!("prun.{}.", "x".repeat(JOB_NAME_PROC))));
+        assert!(job_name("a b/é").starts_with("prun.a_b__."));
     }
 }

@@ -484,3 +484,26 @@ for i in 0..6 { run(`p::${i}`); }
     out.ok().summary_is("prun: 6 succeeded");
     assert_eq!(sshd.logins(), 1, "{}\n{}", sshd.log(), out.describe());
 }
+
+#[test]
+fn an_interactive_proc_on_an_executor_is_refused_as_interactive() {
+    // It was refused as "a command with `stdin`", which it was not given.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["127.0.0.1"] } } });
+proc("p", #{ executor: "farm", interactive: true, cmd: ["echo", "hi"] });
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains(
+            "a command of an interactive proc cannot run on a ssh executor (command: `echo hi`)"
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}

@@ -562,11 +562,19 @@ pub(crate) fn execute(
         Err(crate::script::TopLevelError::Interrupted) => {}
     }
 
-    sched.with(|c| c.script_done());
-    if let Ok(Some(rx)) = sched.graph_op(|c| c.wait_all()) {
-        sched.block(rx);
-        // The wait woke the script as if it ran on; its top level has ended.
+    // Scheduling what the top level left (`now: true` procs, dependencies to resolve)
+    // may call the script's closures, and so an embedder's native functions: a panic
+    // there ends the run as above.
+    let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         sched.with(|c| c.script_done());
+        if let Ok(Some(rx)) = sched.graph_op(|c| c.wait_all()) {
+            sched.block(rx);
+            // The wait woke the script as if it ran on; its top level has ended.
+            sched.with(|c| c.script_done());
+        }
+    }));
+    if let Err(payload) = settled {
+        sched.internal_error(crate::exec::panic_message(&*payload));
     }
     if exit == Exit::Ok
         && error.is_none()

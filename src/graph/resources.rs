@@ -75,11 +75,12 @@ impl Resources {
     /// Adds `other` to these amounts.
     pub fn add(&mut self, other: &Resources) {
         for (k, v) in other.iter() {
-            *self
+            let n = self
                 .0
                 .get_or_insert_default()
                 .entry(k.to_string())
-                .or_default() += v;
+                .or_default();
+            *n = n.saturating_add(v);
         }
     }
 
@@ -164,7 +165,11 @@ pub fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, String> {
     };
     if let Ok(n) = value.as_int() {
         let n = u64::try_from(n).map_err(|_| bad())?;
-        return Ok(if name == MEM { n << 20 } else { n });
+        return if name == MEM {
+            n.checked_mul(1 << 20).ok_or_else(bad)
+        } else {
+            Ok(n)
+        };
     }
     let s = value.clone().into_string().map_err(|_| bad())?;
     parse_size(&s).ok_or_else(bad)
@@ -224,6 +229,8 @@ mod tests {
         );
         assert_eq!(parse_amount("gpu", &rhai::Dynamic::from(2_i64)), Ok(2));
         assert!(parse_amount("gpu", &rhai::Dynamic::from(-1_i64)).is_err());
+        // 2^44 MiB is 2^64 bytes: too much, not zero.
+        assert!(parse_amount(MEM, &rhai::Dynamic::from(1_i64 << 44)).is_err());
         assert_eq!(amount(MEM, 8 << 30), "8G");
         assert_eq!(amount(MEM, 1536 << 20), "1536M");
         assert_eq!(amount(MEM, 24_684_092 << 10), "23.5G");

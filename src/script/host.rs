@@ -187,10 +187,23 @@ impl Host {
 
     /// Runs the script's `defer` cleanups and removes its `tempdir`s, newest first; after
     /// an interrupt they get a fresh cancellation token, so their own commands can run.
+    ///
+    /// A panic in one (in a native function of an embedder, say) ends the run as an
+    /// internal error, as a panic anywhere else does; the cleanups after it still run.
     pub fn run_cleanups(&self) {
         self.sched.renew_script_cancel();
-        for e in self.cleanups.run() {
-            self.sched.reporter().warning(&e);
+        loop {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.cleanups.run())) {
+                Ok(errors) => {
+                    for e in errors {
+                        self.sched.reporter().warning(&e);
+                    }
+                    return;
+                }
+                Err(payload) => self
+                    .sched
+                    .internal_error(crate::exec::panic_message(&*payload)),
+            }
         }
     }
 

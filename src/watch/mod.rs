@@ -22,14 +22,14 @@
 mod source;
 mod watched;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::exec::{Scheduler, State};
+use crate::exec::{InputPattern, Scheduler, State};
 use crate::graph::{FileSpec, ProcId, ProcNode};
 use source::{Msg, Source};
 use watched::{ProcFiles, Watched};
@@ -188,6 +188,7 @@ pub fn watch(
         session,
         ids,
         watched: Watched::default(),
+        known: BTreeMap::new(),
         source: &mut source,
         tx,
         cycle: 0,
@@ -284,6 +285,9 @@ struct Loop<'a> {
     session: &'a Session,
     ids: Vec<ProcId>,
     watched: Watched,
+    /// Each watched proc's inputs as last resolved: kept while its inputs closure fails,
+    /// so that a change to them re-runs the proc (and calls the closure again).
+    known: BTreeMap<ProcId, Vec<InputPattern>>,
     source: &'a mut Source,
     tx: Sender<Msg>,
     cycle: u32,
@@ -330,12 +334,10 @@ impl Loop<'_> {
     }
 
     /// The procs a batch of changes affects. The watched directories are refreshed first:
-    /// a directory may have appeared where an input is expected.
+    /// a directory may have appeared where an input is expected, or a link to one may
+    /// lead elsewhere now.
     fn affected(&mut self, paths: &[PathBuf], rescan: bool) -> Result<Vec<ProcId>, WatchError> {
-        let roots = self.watched.roots();
-        if &roots != self.source.roots() {
-            self.source.set_roots(roots)?;
-        }
+        self.source.set_roots(self.watched.roots())?;
         if rescan {
             return Ok(self.watched.all());
         }
@@ -490,7 +492,7 @@ impl Loop<'_> {
     /// Resolves the watched procs' inputs and outputs again (globs may match other files
     /// now) and watches the directories they need.
     fn refresh(&mut self) -> Result<(), WatchError> {
-        self.watched = resolve(self.sched, self.session, &self.ids);
+        self.watched = resolve(self.sched, self.session, &self.ids, &mut self.known);
         self.source.set_roots(self.watched.roots())
     }
 
@@ -573,7 +575,12 @@ fn counts(states: impl Iterator<Item = State>) -> String {
 /// The inputs of `ids` and the outputs of every scheduled proc, resolved with the core's
 /// lock released (closures may run). A proc whose files cannot be resolved is reported;
 /// what could not be resolved is not watched.
-fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Watched {
+fn resolve(
+    sched: &Scheduler,
+    session: &Session,
+    ids: &[ProcId],
+    known: &mut BTreeMap<ProcId, Vec<InputPattern>>,
+) -> Watched {
     let (nodes, params, others) = {
         let c = sched.lock();
         let nodes: Vec<(ProcId, ProcNode)> = ids
@@ -597,19 +604,25 @@ fn resolve(sched: &Scheduler, session: &Session, ids: &[ProcId]) -> Watched {
             Vec::new()
         })
     };
-    let inputs = |node: &ProcNode| {
+    let mut inputs = |id: ProcId, node: &ProcNode| {
         let specs: Vec<&FileSpec> = node.def.inputs.iter().collect();
-        crate::exec::input_patterns(&params, node, &specs).unwrap_or_else(|e| {
-            warn(&node.name, &e);
-            Vec::new()
-        })
+        match crate::exec::input_patterns(&params, node, &specs) {
+            Ok(patterns) => {
+                known.insert(id, patterns.clone());
+                patterns
+            }
+            Err(e) => {
+                warn(&node.name, &e);
+                known.get(&id).cloned().unwrap_or_default()
+            }
+        }
     };
     let (procs, mut ignored) = crate::exec::evaluating_as("an inputs or outputs closure", || {
         let procs: Vec<(ProcId, ProcFiles)> = nodes
             .iter()
             .map(|(id, node)| {
                 let files = ProcFiles {
-                    inputs: inputs(node),
+                    inputs: inputs(*id, node),
                     outputs: outputs(node),
                 };
                 (*id, files)

@@ -41,6 +41,9 @@ enum Inner {
 pub struct Source {
     inner: Inner,
     roots: BTreeMap<PathBuf, Depth>,
+    /// What each root resolved to when it was watched: the kernel watches that directory,
+    /// so a root whose symbolic link now leads elsewhere is watched anew.
+    targets: BTreeMap<PathBuf, PathBuf>,
 }
 
 impl Source {
@@ -79,26 +82,41 @@ impl Source {
         Ok(Source {
             inner,
             roots: BTreeMap::new(),
+            targets: BTreeMap::new(),
         })
     }
 
-    /// Watches exactly `roots`: new ones are added, those no longer wanted removed. A
-    /// directory that vanished meanwhile is skipped (the next refresh sees its ancestor).
+    /// Watches exactly `roots`: new ones are added, those no longer wanted removed, and
+    /// those that now resolve to another directory (a symbolic link replaced) watched
+    /// again. A directory that vanished meanwhile is skipped (the next refresh sees its
+    /// ancestor).
     pub fn set_roots(&mut self, roots: BTreeMap<PathBuf, Depth>) -> Result<(), WatchError> {
         let old = std::mem::take(&mut self.roots);
-        for (path, depth) in &old {
-            if roots.get(path) != Some(depth) {
+        let old_targets = std::mem::take(&mut self.targets);
+        let targets: BTreeMap<PathBuf, PathBuf> = roots
+            .keys()
+            .filter_map(|p| Some((p.clone(), p.canonicalize().ok()?)))
+            .collect();
+        // Watched already, the same way, on the same directory.
+        let kept = |path: &PathBuf, depth: Option<&Depth>| {
+            old.get(path) == depth && old_targets.get(path) == targets.get(path)
+        };
+        for path in old.keys() {
+            if !kept(path, roots.get(path)) {
                 // It may be gone already (the kernel drops the watch of a removed directory).
                 let _ = self.unwatch(path);
             }
         }
         for (path, depth) in roots {
-            if old.get(&path) == Some(&depth) {
+            let target = targets.get(&path).cloned();
+            if kept(&path, Some(&depth)) {
+                self.targets.extend(target.map(|t| (path.clone(), t)));
                 self.roots.insert(path, depth);
                 continue;
             }
             match self.watch(&path, depth) {
                 Ok(()) => {
+                    self.targets.extend(target.map(|t| (path.clone(), t)));
                     self.roots.insert(path, depth);
                 }
                 Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}

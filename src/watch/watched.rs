@@ -154,6 +154,17 @@ fn glob_base(text: &str) -> (PathBuf, Depth) {
     (base, depth)
 }
 
+/// The directories holding the symbolic links on the way to `root` (`root` included).
+fn link_parents(root: &Path) -> Vec<PathBuf> {
+    root.ancestors()
+        .filter(|a| {
+            a.symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+        })
+        .filter_map(|a| a.parent().map(Path::to_path_buf))
+        .collect()
+}
+
 /// `p` made absolute against `cwd`, with `.` and `..` resolved lexically (events name
 /// paths that way).
 pub fn absolute(cwd: &Path, p: &Path) -> PathBuf {
@@ -265,6 +276,13 @@ impl Watched {
                 let d = roots.entry(dir).or_insert(depth);
                 *d = (*d).max(depth);
             }
+        }
+        // A root reached through a symbolic link (`current -> releases/v3`) is watched
+        // where the link leads; the directory holding the link is watched too, so that
+        // the link's replacement is seen (and the root watched anew).
+        let links: Vec<PathBuf> = roots.keys().flat_map(|r| link_parents(r)).collect();
+        for dir in links {
+            roots.entry(dir).or_insert(Depth::Flat);
         }
         let trees: Vec<PathBuf> = roots
             .iter()

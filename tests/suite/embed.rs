@@ -354,6 +354,60 @@ fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
 }
 
 #[test]
+fn a_native_function_that_panics_in_a_cleanup_is_in_the_report_and_later_cleanups_run() {
+    // The cleanups ran outside the run's guard against panics: `run_str` returned an
+    // `Error` ("the run's thread panicked", the panic's message lost) for a run that had
+    // run, and the cleanups after the panicking one never ran.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> bool { panic!("the cleanup broke") })
+        .build()
+        .unwrap();
+    let first = dir.path().join("first.txt");
+    let script = format!(
+        r#"defer(|| write_file({first:?}, "ran"));
+        defer(|| explode());
+        proc("a", #{{ cmd: ["true"] }});
+        run("a");"#
+    );
+    let report = rt.run_str(&script, [""; 0]).unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    assert_eq!(report.exit_code(), 2);
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("internal error: the cleanup broke"),
+        "{error}"
+    );
+    assert_eq!(report.proc("a").unwrap().state, State::Succeeded);
+    assert_eq!(std::fs::read_to_string(&first).unwrap_or_default(), "ran");
+}
+
+#[test]
+fn a_native_function_that_panics_while_the_top_level_ends_is_in_the_report() {
+    // A `now: true` proc's dependency on a proto glob is resolved when the top level
+    // ends, calling `arg_choices`, outside the run's guard against panics: `run_str`
+    // returned an `Error` ("the run's thread panicked") instead of a report.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> rhai::Array { panic!("the choices broke") })
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(
+            r#"proto("a::[x]", #{ arg_choices: #{ x: |ctx| explode() }, cmd: ["true"] });
+            proc("b", #{ now: true, deps: ["a::*"], cmd: ["true"] });"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("internal error: the choices broke"),
+        "{error}"
+    );
+}
+
+#[test]
 fn events_tell_an_embedder_what_happens() {
     let dir = tempfile::tempdir().unwrap();
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();

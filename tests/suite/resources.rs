@@ -325,3 +325,39 @@ fn the_json_report_has_each_procs_executor_and_resources() {
     );
     assert_eq!(proc("plain")["resources"], serde_json::json!({}));
 }
+
+#[test]
+fn amounts_near_the_largest_integer_never_run_two_procs_past_the_budget() {
+    // Two procs that each need the whole (huge) budget: their sum overflowed 64 bits
+    // (a panic, "internal error", in a debug build; a wrapped sum that let both run in
+    // a release build). They run one after the other.
+    let out = Test::new()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+set_options(#{ resources: #{ gpu: 9223372036854775807 } });
+proc("a", #{ resources: #{ gpu: 9223372036854775807 }, JOB(a, 0.2) });
+proc("b", #{ resources: #{ gpu: 9223372036854775807 }, JOB(b, 0.2) });
+proc("c", #{ resources: #{ gpu: 9223372036854775807 }, JOB(c, 0.2) });
+run(["a", "b", "c"]);
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 3 succeeded");
+    let ev = out.events();
+    ev.disjoint("a", "b");
+    ev.disjoint("b", "c");
+    ev.disjoint("a", "c");
+}
+
+#[test]
+fn a_memory_amount_past_64_bits_of_bytes_is_an_error_not_zero() {
+    // 2^44 MiB is 2^64 bytes: shifted into bytes, it wrapped to 0 and needed nothing.
+    Test::new()
+        .script(r#"proc("a", #{ resources: #{ mem: 17592186044416 }, cmd: ["true"] }); run("a");"#)
+        .run()
+        .code(2)
+        .err_has(
+            "`mem` must be a whole number or a size like \"512M\" or \"8G\", not 17592186044416",
+        );
+}

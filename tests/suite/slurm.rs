@@ -321,3 +321,51 @@ run(["nowhere", "too_big"]);
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_job_that_can_never_start_fails_instead_of_waiting_for_good() {
+    up();
+    // More CPUs than any node of the partition has: Slurm keeps the job PENDING
+    // (PartitionConfig) and srun waits for ever; the run hung until killed.
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(40))
+        .script(&format!(
+            r#"{}
+proc("wide", #{{ executor: "hpc", resources: #{{ cpus: 1000 }}, cmd: ["true"] }});
+run("wide");
+"#,
+            declare(2)
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "wide");
+    assert!(
+        line.contains("can never start: PENDING (PartitionConfig), so it was cancelled")
+            && line.contains("(command: `true`)"),
+        "{line}\n{}",
+        out.describe()
+    );
+    assert!(
+        !queued_jobs().iter().any(|j| j.starts_with("prun.wide.")),
+        "{:?}",
+        queued_jobs()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_timeout_near_the_largest_duration_is_no_internal_error() {
+    up();
+    // The job's time limit is the timeout plus the kill grace: their sum overflowed.
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("long", #{{ executor: "hpc", timeout: "18446744073709551615s", cmd: ["true"] }});
+run("long");
+"#,
+            declare(2)
+        ))
+        .run();
+    out.ok().summary_is("prun: 1 succeeded");
+}

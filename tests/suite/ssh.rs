@@ -460,3 +460,50 @@ run(["allowed", "refused", "string"]);
     );
     assert!(!out.path("pwned").exists(), "{}", out.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn commands_starting_together_on_a_new_host_get_only_their_own_stderr() {
+    // Six commands at once on a host with no master connection yet: they raced to be
+    // the master, logged in several times, and the losers' stderr began with ssh's
+    // "ControlSocket ... already exists, disabling multiplexing".
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1:6"],
+            r#"
+proto("p::[i]", #{ executor: "farm" }, |ctx, i| {
+    let r = exec(["sh", "-c", "echo out; echo err >&2"]);
+    if r.stderr != "err\n" { throw `stderr was: ${r.stderr}`; }
+});
+for i in 0..6 { run(`p::${i}`); }
+"#,
+        ))
+        .run();
+    out.ok().summary_is("prun: 6 succeeded");
+    assert_eq!(sshd.logins(), 1, "{}\n{}", sshd.log(), out.describe());
+}
+
+#[test]
+fn an_interactive_proc_on_an_executor_is_refused_as_interactive() {
+    // It was refused as "a command with `stdin`", which it was not given.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["127.0.0.1"] } } });
+proc("p", #{ executor: "farm", interactive: true, cmd: ["echo", "hi"] });
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains(
+            "a command of an interactive proc cannot run on a ssh executor (command: `echo hi`)"
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}

@@ -759,3 +759,53 @@ proc("a", #{ inputs: ["src"], outputs: ["src/gen.txt"],
     );
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+#[test]
+fn a_directory_input_behind_a_replaced_link_is_watched_where_the_link_now_leads() {
+    // The deploy pattern `current -> releases/vN`: replacing the link is a change, and
+    // from then on a change in the new release is one (the watch stayed on the old one,
+    // and saw neither).
+    let script = r#"
+exec(["ln", "-s", "rel/v1", "current"]);
+proc("b", #{ inputs: ["current"], outputs: ["out.txt"], shell: "cat current/f > out.txt" });
+run("b");
+"#;
+    let files = [("rel/v1/f", "one\n"), ("rel/v2/f", "two\n")];
+    let mut w = Watching::start(script, &files, &["--watch"]);
+    w.until_watching(1);
+    assert_eq!(w.read("out.txt"), "one\n", "{}", w.shown());
+    std::os::unix::fs::symlink("rel/v2", w.path("current.new")).expect("link");
+    std::fs::rename(w.path("current.new"), w.path("current")).expect("rename");
+    w.until_watching(2);
+    assert_eq!(w.read("out.txt"), "two\n", "{}", w.shown());
+    w.write("rel/v2/f", "two, edited\n");
+    w.until_watching(3);
+    assert_eq!(w.read("out.txt"), "two, edited\n", "{}", w.shown());
+    w.interrupt();
+}
+
+#[test]
+fn a_proc_whose_inputs_closure_fails_in_a_cycle_is_still_watched() {
+    // The closure failed when the watch was refreshed: the proc had no inputs left, the
+    // watch watched nothing ("0 inputs of 0 procs") until Ctrl-C, and fixing the cause
+    // re-ran nothing.
+    let script = r#"
+proc("b", #{
+    inputs: |ctx| { if glob("broken").len() > 0 { throw "inputs broke"; } ["in.txt"] },
+    shell: "echo ran >> runs",
+});
+run("b");
+"#;
+    let mut w = Watching::start(script, &[("in.txt", "1\n")], &["--watch"]);
+    w.until_watching(1);
+    w.write("broken", "");
+    w.write("in.txt", "2\n");
+    w.until_watching(2);
+    assert!(w.stdout().contains("inputs broke"), "{}", w.shown());
+    std::fs::remove_file(w.path("broken")).expect("rm");
+    w.write("in.txt", "3\n");
+    w.until_watching(3);
+    assert_eq!(count(&w.read("runs"), "ran"), 2, "{}", w.shown());
+    let (code, ..) = w.interrupt();
+    assert_eq!(code, 0);
+}

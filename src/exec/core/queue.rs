@@ -364,11 +364,11 @@ impl Budget {
         }
         let fits = need
             .iter()
-            .all(|(k, n)| self.used.get(k) + n <= self.total.get(k));
+            .all(|(k, n)| within(self.total.get(k), [self.used.get(k), n]));
         let clear = match &self.reserved {
-            Some((_, big)) if self.fits_beside_waiting(big) => need
-                .iter()
-                .all(|(k, n)| n == 0 || self.used.get(k) + big.get(k) + n <= self.total.get(k)),
+            Some((_, big)) if self.fits_beside_waiting(big) => need.iter().all(|(k, n)| {
+                n == 0 || within(self.total.get(k), [self.used.get(k), big.get(k), n])
+            }),
             _ => true,
         };
         if fits && clear {
@@ -395,7 +395,7 @@ impl Budget {
     /// Whether `need` fits beside what procs blocked in a wait hold.
     fn fits_beside_waiting(&self, need: &Resources) -> bool {
         need.iter()
-            .all(|(k, n)| self.held_waiting.get(k) + n <= self.total.get(k))
+            .all(|(k, n)| within(self.total.get(k), [self.held_waiting.get(k), n]))
     }
 
     /// A proc holding `need` is blocked in a wait; returns the parked procs, to be queued
@@ -414,6 +414,14 @@ impl Budget {
     pub(crate) fn any_parked(&self) -> Option<ProcId> {
         self.parked.first().copied()
     }
+}
+
+/// Whether `amounts` add up to at most `total` (amounts near `u64::MAX` do not wrap).
+fn within<const N: usize>(total: u64, amounts: [u64; N]) -> bool {
+    amounts
+        .into_iter()
+        .try_fold(0u64, u64::checked_add)
+        .is_some_and(|sum| sum <= total)
 }
 
 #[cfg(test)]
@@ -475,6 +483,21 @@ mod tests {
         assert!(b.admit(2, &need(1, 8), wanted));
         b.take(&need(1, 8));
         assert!(!b.admit(3, &need(1, 2), wanted));
+    }
+
+    #[test]
+    fn amounts_near_the_largest_integer_do_not_wrap() {
+        let max = i64::MAX as u64;
+        let mut b = Budget::new(need(max, 0));
+        assert!(b.admit(1, &need(max, 0), |_| true));
+        b.take(&need(max, 0));
+        // used + need (+ the reservation) is past u64::MAX: it does not fit.
+        assert!(!b.admit(2, &need(max, 0), |_| true));
+        assert!(!b.admit(3, &need(max, 0), |_| true));
+        b.take(&need(max, 0));
+        assert_eq!(b.used.get("cpus"), u64::MAX - 1);
+        b.take(&need(max, 0));
+        assert_eq!(b.used.get("cpus"), u64::MAX);
     }
 
     #[test]

@@ -274,8 +274,10 @@ fn single<'a>(launch: &'a Launch, kind: &str) -> Result<&'a CommandSpec, Command
     let [spec] = launch.stages.as_slice() else {
         return Err(refuse("a pipeline"));
     };
-    if !matches!(launch.stdin, Input::Null) {
-        return Err(refuse("a command with `stdin`"));
+    match launch.stdin {
+        Input::Null => {}
+        Input::Inherit => return Err(refuse("a command of an interactive proc")),
+        _ => return Err(refuse("a command with `stdin`")),
     }
     Ok(spec)
 }

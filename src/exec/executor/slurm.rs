@@ -100,7 +100,7 @@ impl Slurm {
             argv.push(format!("--mem={}M", resources.get(MEM).div_ceil(1 << 20)));
         }
         if let Some(t) = launch.timeout {
-            let secs = (t + launch.kill_grace).as_secs_f64().ceil() as u64;
+            let secs = t.saturating_add(launch.kill_grace).as_secs_f64().ceil() as u64;
             argv.push(format!("--time={}:{:02}", secs / 60, secs % 60));
         }
         argv.extend(self.args.iter().cloned());
@@ -135,11 +135,25 @@ impl Slurm {
         let result = tokio::select! {
             r = &mut launched => r,
             () = tokio::time::sleep(LOOK_UP_AFTER) => {
-                place = job_info(&job).await.map(|j| format!("slurm job {}", j.id));
+                let info = job_info(&job).await;
+                place = info.as_ref().map(|j| format!("slurm job {}", j.id));
                 if let Some(p) = &place {
                     placed(p);
                 }
-                launched.await
+                tokio::select! {
+                    r = &mut launched => r,
+                    stuck = never_starts(&job, info) => {
+                        scancel(&job).await;
+                        let _ = launched.await;
+                        return Err(CommandError::Remote {
+                            message: format!(
+                                "slurm job {} can never start: {} ({}), so it was cancelled",
+                                stuck.id, stuck.state, stuck.reason
+                            ),
+                            command: launch.to_string(),
+                        });
+                    }
+                }
             }
         };
         let ended_early = result.as_ref().map_or(true, |o| o.ending != Ending::Exited);
@@ -189,11 +203,16 @@ impl Slurm {
     }
 }
 
+/// The most of a proc's name a job name keeps: Slurm refuses a job name longer than 1024
+/// bytes, and the pid and counter after it make it unique.
+const JOB_NAME_PROC: usize = 200;
+
 /// A job name unique to this run: `prun.NAME.PID.N`, with characters other than letters,
-/// digits, `_`, `-` and `.` written as `_`.
+/// digits, `_`, `-` and `.` written as `_`, and `NAME` cut to [`JOB_NAME_PROC`].
 fn job_name(proc: &str) -> String {
     let clean: String = proc
         .chars()
+        .take(JOB_NAME_PROC)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "_-.".contains(c) {
                 c
@@ -265,6 +284,37 @@ async fn job_info(job: &str) -> Option<JobInfo> {
     })
 }
 
+/// Why a pending job waits that no job's end can change: its request does not fit the
+/// partition or the nodes (`srun` waits for good: "Requested partition configuration not
+/// available now").
+const NEVER_STARTS: &[&str] = &[
+    "PartitionConfig",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "BadConstraints",
+    "InvalidAccount",
+    "InvalidQOS",
+];
+
+/// How often a pending job is looked up again.
+const PENDING_POLL: Duration = Duration::from_secs(1);
+
+/// Returns once the job named `job` (first seen as `info`) is pending for a reason of
+/// [`NEVER_STARTS`]; never, once it has started (or cannot be looked up).
+async fn never_starts(job: &str, mut info: Option<JobInfo>) -> JobInfo {
+    loop {
+        match info {
+            Some(j) if j.state == "PENDING" && NEVER_STARTS.contains(&j.reason.as_str()) => {
+                return j;
+            }
+            Some(j) if j.state == "PENDING" => {}
+            _ => std::future::pending::<()>().await,
+        }
+        tokio::time::sleep(PENDING_POLL).await;
+        info = job_info(job).await;
+    }
+}
+
 /// Cancels the job named `job` and waits (bounded) until it has left the queue.
 async fn scancel(job: &str) {
     let name = format!("--name={job}");
@@ -277,5 +327,22 @@ async fn scancel(job: &str) {
             }
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_proc_name_makes_a_job_name_slurm_takes() {
+        // Slurm refused a job of a proc named with 2,000 characters: "Pathname of a
+        // file, directory or other parameter too long".
+        let long = "x".repeat(5000);
+        let (a, b) = (job_name(&long), job_name(&long));
+        assert!(a.len() <= 1024, "{} bytes", a.len());
+        assert_ne!(a, b);
+        assert!(a.starts_with(&format!("prun.{}.", "x".repeat(JOB_NAME_PROC))));
+        assert!(job_name("a b/é").starts_with("prun.a_b__."));
     }
 }

@@ -13,11 +13,16 @@
 //!
 //! Connections are shared: every `ssh` of a run goes through one master connection per
 //! host (`ControlMaster=auto`, a socket in a private temporary directory), so a command
-//! costs a new channel, not a handshake. The masters end with the run
-//! ([`Ssh::close`]), or at the latest `ControlPersist` seconds after their last command.
+//! costs a new channel, not a handshake. While a host has no master, its commands start
+//! one at a time, each waiting until the one before it has made the master's socket (or
+//! ended): two clients racing to become the master log in twice, and the loser prints
+//! `ControlSocket ... already exists, disabling multiplexing` into its command's stderr.
+//! The masters end with the run ([`Ssh::close`]), or at the latest `ControlPersist`
+//! seconds after their last command.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +65,11 @@ pub struct Ssh {
     freed: Notify,
     /// The directory of the master connections' sockets, made on first use.
     control_dir: Mutex<Option<tempfile::TempDir>>,
+    /// By host: held by a command that starts while the host has no master connection.
+    opening: Vec<tokio::sync::Mutex<()>>,
+    /// By host: the last command that went first ended without making a master (the host
+    /// is down, say): the next ones do not wait for each other.
+    unreachable: Vec<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -99,6 +109,8 @@ impl Ssh {
         let identity = o.string("identity")?.map(|i| expand_home(&i));
         Ok(Ssh {
             used: Mutex::new(vec![0; hosts.len()]),
+            opening: hosts.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
+            unreachable: hosts.iter().map(|_| Default::default()).collect(),
             hosts,
             port,
             identity,
@@ -110,7 +122,10 @@ impl Ssh {
 
     /// The slots of all hosts.
     pub fn slots(&self) -> usize {
-        self.hosts.iter().map(|h| h.slots).sum()
+        // `web1:18446744073709551615` is a host without a limit, not an overflow.
+        self.hosts
+            .iter()
+            .fold(0, |sum: usize, h| sum.saturating_add(h.slots))
     }
 
     /// The options of the declaration's `args`, given to every `ssh`.
@@ -146,12 +161,18 @@ impl Ssh {
         Ok(dir.as_ref().expect("made above").path().to_path_buf())
     }
 
-    /// The `ssh` options every call shares (port, identity, multiplexing, `args`).
-    fn options(&self, control_dir: &Path) -> Vec<String> {
+    /// The socket of the master connection to the host `host` (its index).
+    fn socket(control_dir: &Path, host: usize) -> PathBuf {
+        control_dir.join(host.to_string())
+    }
+
+    /// The `ssh` options every call shares (port, identity, multiplexing through
+    /// `socket`, `args`).
+    fn options(&self, socket: &Path) -> Vec<String> {
         let mut o: Vec<String> = ["-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o"]
             .map(String::from)
             .into();
-        o.push(format!("ControlPath={}", control_dir.join("%C").display()));
+        o.push(format!("ControlPath={}", socket.display()));
         o.push("-o".into());
         o.push(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
         if let Some(p) = self.port {
@@ -199,17 +220,7 @@ impl Ssh {
         let spec = single(launch, "ssh")?;
         let command = || launch.to_string();
         let Some(slot) = self.acquire(cancel).await else {
-            return Ok(LaunchOutput {
-                stages: vec![StageStatus {
-                    code: None,
-                    signal: None,
-                }],
-                stdout: Default::default(),
-                stderr: Default::default(),
-                duration: std::time::Duration::ZERO,
-                ending: Ending::Cancelled,
-                place: None,
-            });
+            return Ok(not_started());
         };
         let host = &self.hosts[slot.host].name;
         placed(host);
@@ -231,13 +242,17 @@ impl Ssh {
             command: command(),
         })?;
         let mut argv = vec!["ssh".to_string()];
-        argv.extend(self.options(&control_dir));
+        let socket = Ssh::socket(&control_dir, slot.host);
+        argv.extend(self.options(&socket));
         argv.extend(["--".into(), host.clone(), remote]);
         let client = relay(launch, client(argv), Input::Held)?;
-        let mut out = local
-            .launch(&client, cancel)
+        let Some(out) = self
+            .through_master(slot.host, &socket, cancel, || local.launch(&client, cancel))
             .await
-            .map_err(|e| client_error(e, launch, "ssh"))?;
+        else {
+            return Ok(not_started());
+        };
+        let mut out = out.map_err(|e| client_error(e, launch, "ssh"))?;
         if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
             let said = match out.stderr.text.trim().lines().last() {
                 Some(line) => format!(": {line}"),
@@ -254,21 +269,87 @@ impl Ssh {
         Ok(out)
     }
 
+    /// Awaits `launch()`, an `ssh` to the host `host` through the master socket `socket`.
+    /// While that socket does not exist, one such command at a time goes first, until
+    /// its `ssh` has made the socket (it is the master) or has ended; after one that
+    /// ended without, they no longer wait (a host that is down would have each wait out
+    /// the one before). `None` when `cancel` came before the command's turn: it never
+    /// started.
+    async fn through_master<T, F: std::future::Future<Output = T>>(
+        &self,
+        host: usize,
+        socket: &Path,
+        cancel: &CancellationToken,
+        launch: impl FnOnce() -> F,
+    ) -> Option<T> {
+        let unreachable = &self.unreachable[host];
+        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
+            return (!cancel.is_cancelled()).then_some(launch().await);
+        }
+        let opening = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return None,
+            g = self.opening[host].lock() => g,
+        };
+        if cancel.is_cancelled() {
+            return None;
+        }
+        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
+            drop(opening);
+            return Some(launch().await);
+        }
+        let launched = launch();
+        tokio::pin!(launched);
+        if !socket.exists() {
+            tokio::select! {
+                out = &mut launched => {
+                    unreachable.store(!socket.exists(), Ordering::SeqCst);
+                    return Some(out);
+                }
+                () = appears(socket) => {}
+            }
+        }
+        unreachable.store(false, Ordering::SeqCst);
+        drop(opening);
+        Some(launched.await)
+    }
+
     /// Ends the master connections.
     pub fn close(&self) {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };
-        let options = self.options(dir.path());
-        for h in &self.hosts {
+        for (i, h) in self.hosts.iter().enumerate() {
             let _ = std::process::Command::new("ssh")
-                .args(&options)
+                .args(self.options(&Ssh::socket(dir.path(), i)))
                 .args(["-O", "exit", "--", &h.name])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
         }
+    }
+}
+
+/// What a command cancelled before it started gives.
+fn not_started() -> LaunchOutput {
+    LaunchOutput {
+        stages: vec![StageStatus {
+            code: None,
+            signal: None,
+        }],
+        stdout: Default::default(),
+        stderr: Default::default(),
+        duration: std::time::Duration::ZERO,
+        ending: Ending::Cancelled,
+        place: None,
+    }
+}
+
+/// Returns once `path` exists.
+async fn appears(path: &Path) {
+    while !path.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 
@@ -313,6 +394,16 @@ fn expand_home(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_past_the_largest_integer_add_up_to_it() {
+        let mut m = rhai::Map::new();
+        m.insert("kind".into(), "ssh".into());
+        let hosts: rhai::Array = vec![format!("a:{}", usize::MAX).into(), "b:2".into()];
+        m.insert("hosts".into(), hosts.into());
+        let e = super::super::Executor::parse("farm", &rhai::Dynamic::from(m)).unwrap();
+        assert_eq!(e.limit(), usize::MAX);
+    }
 
     #[test]
     fn slots_follow_the_last_colon_but_not_inside_an_ipv6_address() {

@@ -263,3 +263,20 @@ run("copy::*");
     assert_eq!(out.read("dev/out-dev.txt").trim(), "t-dev in dev");
     assert_eq!(out.read("copy-prod.txt").trim(), "t-prod in prod");
 }
+
+#[test]
+fn an_arg_choices_value_no_name_could_hold_is_an_error() {
+    // `f::*` made procs `f::` and `f::a::b`, which no name on the command line reaches
+    // (a placeholder's value is not empty and holds no separator).
+    for bad in ["", "a::b"] {
+        let out = Test::new()
+            .script(&format!(
+                "proto(\"f::[env]\", #{{ arg_choices: #{{ env: [\"ok\", {bad:?}] }}, shell: \"echo [env]\" }});\nrun(\"f::*\");\n"
+            ))
+            .run();
+        out.code(2).err_has("main.rhai:2:1").err_has(&format!(
+            "the value {bad:?} of [env] is empty or holds the separator"
+        ));
+        assert!(!out.stdout.contains("STARTED"), "{}", out.describe());
+    }
+}

@@ -331,7 +331,10 @@ impl Graph {
             if !template.params().any(|p| p == arg) {
                 return Err(GraphError::BadPattern {
                     pattern: pattern.to_string(),
-                    why: format!("arg_choices names [{arg}], which is not a placeholder"),
+                    why: format!(
+                        "arg_choices names [{arg}], which is not a placeholder{}",
+                        crate::suggest::hint(arg, template.params(), "`")
+                    ),
                 });
             }
         }
@@ -554,7 +557,8 @@ impl Graph {
                 return Err(GraphError::BadPattern {
                     pattern: p.template.text().to_string(),
                     why: format!(
-                        "its arg_choices closure returned [{key}], which is not a placeholder"
+                        "its arg_choices closure returned [{key}], which is not a placeholder{}",
+                        crate::suggest::hint(key, p.template.params(), "`")
                     ),
                 });
             }

@@ -280,3 +280,12 @@ fn an_arg_choices_value_no_name_could_hold_is_an_error() {
         assert!(!out.stdout.contains("STARTED"), "{}", out.describe());
     }
 }
+
+#[test]
+fn a_misspelt_arg_choices_key_suggests_the_placeholder() {
+    let out = Test::new()
+        .script(r#"proto("b::[env]", #{ arg_choices: #{ evn: ["a"] }, shell: "echo [env]" });"#)
+        .run();
+    out.code(2)
+        .err_has("arg_choices names [evn], which is not a placeholder; did you mean `env`?");
+}

@@ -302,8 +302,12 @@ pub fn parse(
                 crate::diag::type_words(t)
             ))
         })?;
-        def.extras_mut().retries =
-            u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
+        def.extras_mut().retries = u32::try_from(n).map_err(|_| {
+            err(format!(
+                "`retries` must be 0 or more, at most {}, not {n}",
+                u32::MAX
+            ))
+        })?;
     }
     if let Some(v) = given.retry_delay {
         def.extras_mut().retry_delay =

@@ -285,6 +285,10 @@ fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
             "set_options: `parallel` must be a positive integer, not 0",
         ),
         (
+            "proc(\"a\", #{ retries: 10000000000, shell: \"true\" });\n",
+            "proc \"a\": `retries` must be 0 or more, at most 4294967295, not 10000000000",
+        ),
+        (
             "proc(\"a\", #{ output: 3, shell: \"true\" });\n",
             "proc \"a\": `output` must be one of \"log\", \"stream\" or \"grouped\", not 3",
         ),

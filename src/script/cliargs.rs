@@ -87,6 +87,14 @@ pub enum ArgsError {
     Unknown { name: String, hint: String },
     #[error("option {name} takes an integer, not \"{value}\"")]
     NotAnInteger { name: String, value: String },
+    #[error(
+        "option {name} is a flag: its variable {var} must say true or false (1/0, yes/no, on/off), not \"{value}\""
+    )]
+    NotAFlag {
+        name: String,
+        var: String,
+        value: String,
+    },
     #[error("missing required option {name}{hint}")]
     Missing { name: String, hint: String },
     #[error("unexpected argument \"{0}\"")]
@@ -362,7 +370,17 @@ impl Declaration {
             };
             let convert = |s: &str| -> Result<Dynamic, ArgsError> {
                 if o.flag {
-                    return Ok(Dynamic::from(s != "false"));
+                    // Given on the command line it is "true"; from its variable, "0" or
+                    // "no" must not turn it on.
+                    return match s.to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" | "on" => Ok(Dynamic::TRUE),
+                        "false" | "0" | "no" | "off" => Ok(Dynamic::FALSE),
+                        _ => Err(ArgsError::NotAFlag {
+                            name: name.clone(),
+                            var: o.env.clone().unwrap_or_default(),
+                            value: s.to_string(),
+                        }),
+                    };
                 }
                 if o.int {
                     return s.parse::<i64>().map(Dynamic::from).map_err(|_| {

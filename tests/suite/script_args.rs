@@ -147,3 +147,41 @@ fn a_mistyped_script_option_gets_the_nearest_declared_option() {
             ));
     }
 }
+
+#[test]
+fn a_flag_read_from_its_variable_is_off_for_0_no_and_false() {
+    // Any value but "false" turned the flag on: VERBOSE=0 meant verbose.
+    let script = r#"let o = args(#{ verbose: #{ flag: true, env: "PRUN_TEST_VERBOSE" } });
+print(`verbose=${o.verbose}`);"#;
+    for (value, want) in [
+        ("0", false),
+        ("no", false),
+        ("OFF", false),
+        ("false", false),
+        ("1", true),
+        ("yes", true),
+        ("true", true),
+    ] {
+        Test::new()
+            .script(script)
+            .env("PRUN_TEST_VERBOSE", value)
+            .run()
+            .ok()
+            .line(&format!("verbose={want}"));
+    }
+    Test::new()
+        .script(script)
+        .env("PRUN_TEST_VERBOSE", "maybe")
+        .run()
+        .code(64)
+        .err_has("its variable PRUN_TEST_VERBOSE must say true or false")
+        .err_has("\"maybe\"");
+    // Given on the command line, the flag is on whatever the variable says.
+    Test::new()
+        .script(script)
+        .env("PRUN_TEST_VERBOSE", "0")
+        .args(&["--verbose"])
+        .run()
+        .ok()
+        .line("verbose=true");
+}

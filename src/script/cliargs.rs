@@ -62,16 +62,27 @@ const PRUN_VALUED: &[&str] = &[
 /// A malformed `args(#{...})` declaration; the message names the option.
 #[derive(Debug, thiserror::Error)]
 pub enum DeclError {
+    /// Where the `args` call is, in front of what is wrong (the script's path goes first:
+    /// `main.rhai:1:9: args: ...`).
+    #[error("{line}:{column}: {error}")]
+    At {
+        line: usize,
+        column: usize,
+        error: Box<DeclError>,
+    },
     #[error("args: `{name}.{key}` must be true or false")]
     NotBool { name: String, key: &'static str },
     #[error("args: `{0}` must be a map like #{{ help: \"...\" }}")]
     NotAMap(String),
-    #[error("args: `{key}` has an unknown setting `{setting}` (valid: {valid})")]
+    #[error("args: `{key}` has an unknown setting `{setting}`{hint} (valid: {valid})")]
     UnknownSetting {
         key: String,
         setting: String,
+        hint: String,
         valid: String,
     },
+    #[error("args: `{0}.default` must be an integer (the option is `int: true`), not {1}")]
+    DefaultNotInt(String, String),
     #[error("args: `{0}.short` must be one character")]
     Short(String),
 }
@@ -163,6 +174,7 @@ impl Declaration {
                     return Err(DeclError::UnknownSetting {
                         key,
                         setting: s.to_string(),
+                        hint: crate::suggest::hint(s, known, "`"),
                         valid: known.join(", "),
                     });
                 }
@@ -178,6 +190,13 @@ impl Declaration {
                     }
                 }
             };
+            let int = flag_of(&spec, "int", &key)?;
+            if let Some(d) = spec.get("default").filter(|_| int)
+                && !d.is_int()
+                && d.to_string().parse::<i64>().is_err()
+            {
+                return Err(DeclError::DefaultNotInt(key, format!("{d:?}")));
+            }
             opts.push(Opt {
                 long: spec
                     .get("long")
@@ -187,7 +206,7 @@ impl Declaration {
                 default: spec.get("default").cloned(),
                 required: flag_of(&spec, "required", &key)?,
                 flag: flag_of(&spec, "flag", &key)?,
-                int: flag_of(&spec, "int", &key)?,
+                int,
                 list: flag_of(&spec, "list", &key)?,
                 env: spec.get("env").map(|e| e.to_string()),
                 positional: flag_of(&spec, "positional", &key)?,

@@ -185,3 +185,26 @@ print(`verbose=${o.verbose}`);"#;
         .ok()
         .line("verbose=true");
 }
+
+#[test]
+fn a_wrong_declaration_names_the_args_call_and_the_nearest_setting() {
+    // A misspelt setting had no suggestion and no line:column; a non-integer default of
+    // an `int` option was blamed on the command line (exit 64, "option --d takes ...").
+    Test::new()
+        .script("let x = 1;\nlet o = args(#{ src: #{ requried: true } });\n")
+        .run()
+        .code(2)
+        .err_has(
+            "main.rhai:2:9: args: `src` has an unknown setting `requried`; did you mean `required`?",
+        );
+    Test::new()
+        .script("let o = args(#{ d: #{ int: true, \"default\": \"abc\" } });\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:9: args: `d.default` must be an integer (the option is `int: true`), not \"abc\"");
+    Test::new()
+        .script("let o = args(#{ d: #{ int: true, \"default\": \"12\" } });\nprint(o.d + 1);\n")
+        .run()
+        .ok()
+        .line("13");
+}

@@ -289,3 +289,16 @@ fn a_misspelt_arg_choices_key_suggests_the_placeholder() {
     out.code(2)
         .err_has("arg_choices names [evn], which is not a placeholder; did you mean `env`?");
 }
+
+#[test]
+fn a_value_that_looks_like_a_placeholder_reaches_cmd_and_env_as_written() {
+    // The value `[b]` of [a] was filled again with the value of [b]: `Z-Z`, not `[b]-Z`.
+    let out = Test::new()
+        .script(
+            r#"proto("y::[a]::[b]", #{ env: #{ V: "[a]-[b]" }, cmd: ["sh", "-c", "printf '%s|%s' \"$1\" \"$V\" > got", "sh", "[a]-[b]"] });"#,
+        )
+        .args(&["y::[b]::Z"])
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "[b]-Z|[b]-Z", "{}", out.describe());
+}

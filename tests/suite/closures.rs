@@ -333,3 +333,19 @@ fn an_error_inside_a_module_names_the_module_file() {
     out.code(1)
         .out_has("lib.rhai:3:7: function not found: bogus");
 }
+
+#[test]
+fn a_closure_failing_for_a_command_line_target_is_a_script_error() {
+    // It exited 64, as if the command line were wrong.
+    let out = test()
+        .script(r#"proto("b::[v]", #{ deps: [|ctx, v| { let q = (); q.foo() }] }, |ctx, v| 1);"#)
+        .args(&["b::x"])
+        .run();
+    out.code(2)
+        .err_has("a dependency closure of \"b::x\" failed: main.rhai:1:");
+    let out = test()
+        .script(r#"proc("a", #{ deps: ["b"] }, || 1); proc("b", #{ deps: ["a"] }, || 1);"#)
+        .args(&["a"])
+        .run();
+    out.code(2).err_has("dependency cycle: a -> b -> a");
+}

@@ -37,7 +37,7 @@ pub(crate) enum Failure {
         source: std::io::Error,
     },
     /// The script's `args(#{...})` declaration is wrong.
-    #[error("prun: error: {script}: {source}")]
+    #[error("prun: error: {script}:{source}")]
     Declaration {
         script: String,
         source: crate::script::DeclError,

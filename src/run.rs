@@ -949,7 +949,8 @@ fn watch_session(
     Arc::new(session)
 }
 
-/// Starts the command line's targets; a target that cannot be started is a usage error,
+/// Starts the command line's targets; a target that cannot be started is a usage error
+/// (a script error when a closure of the script failed or its graph has a cycle),
 /// returned with its message.
 fn run_targets(
     sched: &Arc<Scheduler>,
@@ -977,7 +978,15 @@ fn run_targets(
                 crate::suggest::graph_error(sched.lock().graph(), &e)
             );
             reporter.eprint(&format!("prun: {message}"));
-            (Exit::Usage, Some(message))
+            // A closure of the script that failed, or a cycle in its graph, is the
+            // script's fault, whatever target reached it.
+            let exit = match e {
+                crate::graph::GraphError::Callback { .. } | crate::graph::GraphError::Cycle(_) => {
+                    Exit::Script
+                }
+                _ => Exit::Usage,
+            };
+            (exit, Some(message))
         }
     }
 }

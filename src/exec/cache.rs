@@ -338,27 +338,77 @@ const MAX_NESTING: usize = 100;
 /// closure as its name, and the next run would hand dependents a string), and so is a
 /// value nested deeper than [`MAX_NESTING`] levels (the next run could not read it back).
 pub fn to_json(v: &Dynamic) -> Result<String, JsonError> {
-    fn check(v: &Dynamic, depth: usize) -> Result<(), JsonError> {
+    check_result(v)?;
+    Ok(serde_json::to_string(v)?)
+}
+
+/// Whether JSON can hold `v` (see [`to_json`]); `Ok(true)` when it holds a character,
+/// which comes back from JSON as a string ([`strings_for_chars`]).
+pub fn check_result(v: &Dynamic) -> Result<bool, JsonError> {
+    fn check(v: &Dynamic, depth: usize) -> Result<bool, JsonError> {
         if let Some(f) = v.as_float().ok().filter(|f| !f.is_finite()) {
             return Err(JsonError::NotFinite(f));
         }
-        if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_string() || v.is_char()
-        {
-            return Ok(());
+        if v.is_char() {
+            return Ok(true);
+        }
+        if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_string() {
+            return Ok(false);
         }
         if depth >= MAX_NESTING && (v.is_array() || v.is_map()) {
             return Err(JsonError::Nested);
         }
+        let mut chars = false;
         if let Some(a) = v.read_lock::<rhai::Array>() {
-            return a.iter().try_for_each(|x| check(x, depth + 1));
+            for x in a.iter() {
+                chars |= check(x, depth + 1)?;
+            }
+            return Ok(chars);
         }
         if let Some(m) = v.read_lock::<Map>() {
-            return m.values().try_for_each(|x| check(x, depth + 1));
+            for x in m.values() {
+                chars |= check(x, depth + 1)?;
+            }
+            return Ok(chars);
         }
-        Err(JsonError::Type(v.type_name()))
+        Err(JsonError::Type(short_type_name(v.type_name())))
     }
-    check(v, 0)?;
-    Ok(serde_json::to_string(v)?)
+    check(v, 0)
+}
+
+/// `v` with each character (also inside arrays and maps) turned into a string of it.
+pub fn strings_for_chars(v: Dynamic) -> Dynamic {
+    if let Ok(c) = v.as_char() {
+        return Dynamic::from(c.to_string());
+    }
+    if v.is_array() {
+        let a: rhai::Array = v.cast();
+        return a
+            .into_iter()
+            .map(strings_for_chars)
+            .collect::<rhai::Array>()
+            .into();
+    }
+    if v.is_map() {
+        let m: Map = v.cast();
+        return m
+            .into_iter()
+            .map(|(k, x)| (k, strings_for_chars(x)))
+            .collect::<Map>()
+            .into();
+    }
+    v
+}
+
+/// A type's name without a Rust path or parameters: `range` for
+/// `core::ops::range::Range<i64>`; Rhai's own names (`blob`, `timestamp`) stay.
+fn short_type_name(name: &'static str) -> &'static str {
+    let bare = name.split('<').next().unwrap_or(name);
+    match bare.rsplit("::").next().unwrap_or(bare) {
+        "Range" | "RangeInclusive" => "range",
+        "Fn" => "closure",
+        short => short,
+    }
 }
 
 /// One resolved entry of `inputs`, before globs are expanded.

@@ -75,6 +75,30 @@ pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
     cache::check_outputs(params, node)
 }
 
+/// A proc's result as every run sees it, cached or not: data JSON can hold (anything
+/// else fails the proc, as it would fail saving it in the task DB), characters as strings
+/// (as the task DB gives them back), so that a run that reads the result from the cache
+/// hands dependents, `results()` and the report what running the proc gives.
+pub fn storable(outcome: Outcome) -> Outcome {
+    let Outcome::Success(v) = outcome else {
+        return outcome;
+    };
+    match cache::check_result(&v) {
+        Ok(false) => Outcome::Success(v),
+        Ok(true) => Outcome::Success(cache::strings_for_chars(v)),
+        Err(e) => unstorable(&e),
+    }
+}
+
+fn unstorable(e: &cache::JsonError) -> Outcome {
+    Outcome::Failed {
+        error: format!(
+            "its result cannot be stored in the task DB ({e}); return maps, arrays, strings, numbers, booleans or ()"
+        ),
+        exit_code: None,
+    }
+}
+
 /// Keeps the task DB's cache in step with an outcome: a result is saved under the proc's
 /// fingerprint `hash` (a result that JSON cannot hold fails the proc), a failure forgets
 /// the old result. A proc without a fingerprint is never UP_TO_DATE: nothing is saved, but
@@ -98,12 +122,7 @@ pub fn save_result(
             }
             Err(e) => {
                 cache.invalidate(id, name);
-                Outcome::Failed {
-                    error: format!(
-                        "its result cannot be stored in the task DB ({e}); return maps, arrays, strings, numbers, booleans or ()"
-                    ),
-                    exit_code: None,
-                }
+                unstorable(&e)
             }
         },
         Outcome::Skipped { why } => {

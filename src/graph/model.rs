@@ -331,7 +331,10 @@ impl Graph {
             if !template.params().any(|p| p == arg) {
                 return Err(GraphError::BadPattern {
                     pattern: pattern.to_string(),
-                    why: format!("arg_choices names [{arg}], which is not a placeholder"),
+                    why: format!(
+                        "arg_choices names [{arg}], which is not a placeholder{}",
+                        crate::suggest::hint(arg, template.params(), "`")
+                    ),
                 });
             }
         }
@@ -554,7 +557,8 @@ impl Graph {
                 return Err(GraphError::BadPattern {
                     pattern: p.template.text().to_string(),
                     why: format!(
-                        "its arg_choices closure returned [{key}], which is not a placeholder"
+                        "its arg_choices closure returned [{key}], which is not a placeholder{}",
+                        crate::suggest::hint(key, p.template.params(), "`")
                     ),
                 });
             }
@@ -717,12 +721,31 @@ pub fn args_map(args: &[(String, String)]) -> Map {
 
 /// Replaces each `[name]` whose name is one of `args` with its value, and leaves any other
 /// bracket alone: for commands (`[ -e file ]` in a shell string) and file patterns (`[abc]`
-/// in a glob) of procs made from protos.
+/// in a glob) of procs made from protos. One pass: a value is never read again, so a
+/// value `[b]` of `[a]` stays `[b]`, whatever the value of `[b]`.
 pub fn fill_known(text: &str, args: &[(String, String)]) -> String {
-    let mut out = text.to_string();
-    for (k, v) in args {
-        out = out.replace(&format!("[{k}]"), v);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find(']').and_then(|close| {
+            let key = &after[..close];
+            let (_, v) = args.iter().find(|(k, _)| k == key)?;
+            Some((v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('[');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -783,6 +806,20 @@ mod tests {
 
     fn names(g: &Graph, ids: &[ProcId]) -> Vec<String> {
         ids.iter().map(|&i| g.proc(i).name.to_string()).collect()
+    }
+
+    #[test]
+    fn fill_known_reads_each_value_once() {
+        let args = vec![
+            ("a".to_string(), "[b]".to_string()),
+            ("b".to_string(), "Z".to_string()),
+        ];
+        assert_eq!(fill_known("[a]-[b]", &args), "[b]-Z");
+        assert_eq!(
+            fill_known("[[a]] [ -e x ] [c] [b", &args),
+            "[[b]] [ -e x ] [c] [b"
+        );
+        assert_eq!(fill_known("plain", &args), "plain");
     }
 
     #[test]

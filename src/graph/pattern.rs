@@ -116,7 +116,9 @@ impl Template {
         rest.is_empty().then_some(args)
     }
 
-    /// Fills every placeholder from `args`; a missing value is an error naming it.
+    /// Fills every placeholder from `args`; a missing value is an error naming it, and so
+    /// is one the name could not be matched back to (empty, or holding the separator: an
+    /// `arg_choices` value such as `"a::b"` would make a proc no name can reach).
     pub fn fill(&self, args: &[(String, String)]) -> Result<String, GraphError> {
         let mut out = String::with_capacity(self.text.len());
         for tok in &self.tokens {
@@ -129,6 +131,15 @@ impl Template {
                             arg: p.clone(),
                         }
                     })?;
+                    if v.1.is_empty() || v.1.contains(self.sep.as_str()) {
+                        return Err(GraphError::BadPattern {
+                            pattern: self.text.clone(),
+                            why: format!(
+                                "the value {:?} of [{p}] is empty or holds the separator {:?}: a placeholder's value is one non-empty part of a name",
+                                v.1, self.sep
+                            ),
+                        });
+                    }
                     out.push_str(&v.1);
                 }
             }

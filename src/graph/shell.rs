@@ -13,7 +13,9 @@
 //! - in a here-document body: as the body reads it (`\`, `$`, `` ` `` escaped unless its
 //!   delimiter is quoted). A line break cannot be written there without possibly ending
 //!   the document, so such a value is refused ([`check_shell`]) before anything runs;
-//! - in a `#` comment: line breaks become spaces (a comment ends at a line break).
+//! - in a `#` comment: line breaks become spaces (a comment ends at a line break);
+//! - right after a `$` or `$name` the value is kept out of the expansion ([`Open`]):
+//!   `"$P[v]"` must not read the variable `$Pvalue`, nor `"$[v]"` run `$(...)`.
 //!
 //! Backslash escapes are followed, so `\"` does not end a double-quoted string, and the
 //! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
@@ -98,16 +100,24 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
         if c == b'['
             && let Some((key, value, end)) = placeholder(text, i, args)
         {
-            if let Some(Quote::Body(_)) = stack.last()
-                && value.contains(['\n', '\r'])
+            let open = open_expansion(&out, value);
+            if let Some(Quote::Body(doc)) = stack.last()
                 && problem.is_none()
             {
-                problem = Some((
-                    key.to_string(),
-                    "a line break inside a here-document body could end it".into(),
-                ));
+                if value.contains(['\n', '\r']) {
+                    problem = Some((
+                        key.to_string(),
+                        "a line break inside a here-document body could end it".into(),
+                    ));
+                } else if doc.expands && open == Open::Dollar {
+                    problem = Some((
+                        key.to_string(),
+                        "right after a `$` in a here-document body it would be read as an expansion"
+                            .into(),
+                    ));
+                }
             }
-            out.extend_from_slice(quote_for(value, &stack).as_bytes());
+            out.extend_from_slice(quote_for(value, &stack, open).as_bytes());
             i = end;
             continue;
         }
@@ -349,16 +359,84 @@ fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
     (i.min(b.len()), Some(doc))
 }
 
-/// `value` written so that the shell reads it back exactly where `stack` says it stands.
-fn quote_for(value: &str, stack: &[Quote]) -> String {
-    let single_word = || format!("'{}'", value.replace('\'', r"'\''"));
+/// Whether a value written at the end of `out` would be read as part of a `$` expansion
+/// that `out` leaves open, such as `$` + `(rm x)` or `"$PREFIX` + `_name"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    No,
+    /// A bare `$`: whatever follows it is read with it (`$(`, `${`, `$name`, `$'...'`).
+    Dollar,
+    /// `$name`: a value starting with a letter, digit or `_` would lengthen the name.
+    Name,
+}
+
+/// What `out` leaves open for a `value` written next (see [`Open`]). Backslashes and
+/// `$$` (the process id) are counted, and when in doubt it says open: the ways of closing
+/// an expansion ([`quote_for`]) add nothing to what the shell reads.
+fn open_expansion(out: &[u8], value: &str) -> Open {
+    let is_name_byte = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
+    let name_len = out.iter().rev().take_while(|c| is_name_byte(c)).count();
+    let (before, name) = out.split_at(out.len() - name_len);
+    let dollars = before.iter().rev().take_while(|c| **c == b'$').count();
+    let rest = &before[..before.len() - dollars];
+    let escaped = rest.iter().rev().take_while(|c| **c == b'\\').count() % 2;
+    if (dollars - escaped.min(dollars)) % 2 == 0 {
+        return Open::No;
+    }
+    match name.first() {
+        None if !value.is_empty() => Open::Dollar,
+        Some(c)
+            if !c.is_ascii_digit() && value.bytes().next().is_some_and(|c| is_name_byte(&c)) =>
+        {
+            Open::Name
+        }
+        _ => Open::No,
+    }
+}
+
+/// `value` written so that the shell reads it back exactly where `stack` says it stands,
+/// after text that leaves `open` (closed first: `""` inside double quotes, `${-+}` (which
+/// expands to nothing) in a here-document body, a backslash before the value's first
+/// character after a bare `$` outside quotes, where `$'...'` would be bash's C-style
+/// quoting).
+fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
+    let single_word = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
     let mut q = match stack.last() {
         Some(Quote::Single) => value.replace('\'', r"'\''"),
-        Some(Quote::Double) => escape(value, &['\\', '$', '`', '"']),
+        Some(Quote::Double) => {
+            let escaped = escape(value, &['\\', '$', '`', '"']);
+            if open == Open::No {
+                escaped
+            } else {
+                format!("\"\"{escaped}")
+            }
+        }
         Some(Quote::Comment) => value.replace(['\n', '\r'], " "),
-        Some(Quote::Body(doc)) if doc.expands => escape(value, &['\\', '$', '`']),
+        Some(Quote::Body(doc)) if doc.expands => {
+            let escaped = escape(value, &['\\', '$', '`']);
+            if open == Open::Name {
+                format!("${{-+}}{escaped}")
+            } else {
+                escaped
+            }
+        }
         Some(Quote::Body(_)) => value.to_string(),
-        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(),
+        Some(Quote::Plain(_) | Quote::Backtick) | None if open == Open::Dollar => {
+            let mut chars = value.chars();
+            match chars.next() {
+                Some(first) if first != '\n' => {
+                    let rest = chars.as_str();
+                    let rest = if rest.is_empty() {
+                        String::new()
+                    } else {
+                        single_word(rest)
+                    };
+                    format!("\\{first}{rest}")
+                }
+                _ => single_word(value),
+            }
+        }
+        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(value),
     };
     for _ in stack.iter().filter(|q| matches!(q, Quote::Backtick)) {
         q = escape(&q, &['\\', '$', '`']);
@@ -388,8 +466,13 @@ mod tests {
 
     /// Runs `sh -c` on `text` filled with `[f]` = `value` and returns its stdout.
     fn sh(text: &str, value: &str) -> String {
+        run_in("/bin/sh", text, value)
+    }
+
+    /// Runs `shell -c` on `text` filled with `[f]` = `value` and returns its stdout.
+    fn run_in(shell: &str, text: &str, value: &str) -> String {
         let filled = fill_shell(text, &args(value));
-        let out = std::process::Command::new("/bin/sh")
+        let out = std::process::Command::new(shell)
             .arg("-c")
             .arg(&filled)
             .output()
@@ -453,6 +536,47 @@ mod tests {
                 assert_eq!(sh(t, v), want, "template {t:?}, value {v:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_value_never_continues_a_dollar_expansion_before_it() {
+        // `"$[f]"` with `(touch PWNED)` ran `touch`, and `"$P[f]"` read `$Pvalue`.
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        let values = NASTY.iter().filter(|v| !v.is_empty() && !v.contains('\n'));
+        for v in values.chain(&["(echo PWNED)", "{P}", "_x", "1", "\\x41"]) {
+            let templates = [
+                ("P=p; printf '%s' \"$P[f]\"", format!("p{v}")),
+                ("P=p; printf '%s' \"$[f]\"", format!("${v}")),
+                ("P=p; printf '%s' $[f]", format!("${v}")),
+                (
+                    "P=p; printf '%s' \"$$P[f]\" | sed 's/^[0-9]*//'",
+                    format!("P{v}"),
+                ),
+                ("P=p; printf '%s' \"\\$P[f]\"", format!("$P{v}")),
+                (
+                    "P=p; printf '%s' \"`printf '%s' \"$P[f]\"`\"",
+                    format!("p{v}"),
+                ),
+                ("P=p; cat <<EOF\n$P[f]\nEOF", format!("p{v}\n")),
+            ];
+            for (t, want) in templates {
+                for shell in &shells {
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?}, value {v:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_right_after_a_dollar_in_a_here_document_is_refused() {
+        let t = "cat <<EOF\n$[f]\nEOF";
+        let e = check_shell(t, &args("(touch PWNED)")).unwrap_err();
+        assert!(e.to_string().contains("[f]"), "{e}");
+        assert!(check_shell("cat <<'EOF'\n$[f]\nEOF", &args("(x)")).is_ok());
+        assert!(check_shell("cat <<EOF\n\\$[f]\nEOF", &args("(x)")).is_ok());
     }
 
     #[test]

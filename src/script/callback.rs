@@ -36,12 +36,25 @@ impl ScriptCallback {
     /// variables shared with the script (for `defer`, which sees their latest values).
     pub fn new(ctx: &NativeCallContext, fp: FnPtr, engine: Weak<Engine>) -> Arc<ScriptCallback> {
         let curried = fp.curry().len();
-        let arities: Vec<usize> = ctx
-            .iter_namespaces()
-            .flat_map(|m| m.iter_script_fn_info())
-            .filter(|(.., name, _, _)| *name == fp.fn_name())
-            .map(|(.., n, _)| n.saturating_sub(curried))
-            .collect();
+        let arities_in = |m: &rhai::Module| -> Vec<usize> {
+            m.iter_script_fn_info()
+                .filter(|(.., name, _, _)| *name == fp.fn_name())
+                .map(|(.., n, _)| n.saturating_sub(curried))
+                .collect()
+        };
+        let mut arities: Vec<usize> = ctx.iter_namespaces().flat_map(arities_in).collect();
+        let mut store = ctx.store_data();
+        // A closure defined in an imported module is a function of that module (with the
+        // module's functions, imports and constants): it is called with the module first
+        // in line, its positions read against the module's file.
+        if arities.is_empty()
+            && fp.is_anonymous()
+            && let Some((module, source)) = identity::closure_module(ctx.engine(), fp.fn_name())
+        {
+            arities = arities_in(&module);
+            store.global.lib.insert(0, module);
+            store.global.source = Some(source.into());
+        }
         let identity = {
             let mut h = crate::fnv::Fnv::<u128>::new();
             h.update(identity::of_closure(ctx, &fp).as_bytes());
@@ -52,7 +65,7 @@ impl ScriptCallback {
             fp,
             identity,
             arities,
-            store: ctx.store_data(),
+            store,
             engine,
             origin,
         })

@@ -62,16 +62,27 @@ const PRUN_VALUED: &[&str] = &[
 /// A malformed `args(#{...})` declaration; the message names the option.
 #[derive(Debug, thiserror::Error)]
 pub enum DeclError {
+    /// Where the `args` call is, in front of what is wrong (the script's path goes first:
+    /// `main.rhai:1:9: args: ...`).
+    #[error("{line}:{column}: {error}")]
+    At {
+        line: usize,
+        column: usize,
+        error: Box<DeclError>,
+    },
     #[error("args: `{name}.{key}` must be true or false")]
     NotBool { name: String, key: &'static str },
     #[error("args: `{0}` must be a map like #{{ help: \"...\" }}")]
     NotAMap(String),
-    #[error("args: `{key}` has an unknown setting `{setting}` (valid: {valid})")]
+    #[error("args: `{key}` has an unknown setting `{setting}`{hint} (valid: {valid})")]
     UnknownSetting {
         key: String,
         setting: String,
+        hint: String,
         valid: String,
     },
+    #[error("args: `{0}.default` must be an integer (the option is `int: true`), not {1}")]
+    DefaultNotInt(String, String),
     #[error("args: `{0}.short` must be one character")]
     Short(String),
 }
@@ -87,6 +98,14 @@ pub enum ArgsError {
     Unknown { name: String, hint: String },
     #[error("option {name} takes an integer, not \"{value}\"")]
     NotAnInteger { name: String, value: String },
+    #[error(
+        "option {name} is a flag: its variable {var} must say true or false (1/0, yes/no, on/off), not \"{value}\""
+    )]
+    NotAFlag {
+        name: String,
+        var: String,
+        value: String,
+    },
     #[error("missing required option {name}{hint}")]
     Missing { name: String, hint: String },
     #[error("unexpected argument \"{0}\"")]
@@ -155,6 +174,7 @@ impl Declaration {
                     return Err(DeclError::UnknownSetting {
                         key,
                         setting: s.to_string(),
+                        hint: crate::suggest::hint(s, known, "`"),
                         valid: known.join(", "),
                     });
                 }
@@ -170,6 +190,13 @@ impl Declaration {
                     }
                 }
             };
+            let int = flag_of(&spec, "int", &key)?;
+            if let Some(d) = spec.get("default").filter(|_| int)
+                && !d.is_int()
+                && d.to_string().parse::<i64>().is_err()
+            {
+                return Err(DeclError::DefaultNotInt(key, format!("{d:?}")));
+            }
             opts.push(Opt {
                 long: spec
                     .get("long")
@@ -179,7 +206,7 @@ impl Declaration {
                 default: spec.get("default").cloned(),
                 required: flag_of(&spec, "required", &key)?,
                 flag: flag_of(&spec, "flag", &key)?,
-                int: flag_of(&spec, "int", &key)?,
+                int,
                 list: flag_of(&spec, "list", &key)?,
                 env: spec.get("env").map(|e| e.to_string()),
                 positional: flag_of(&spec, "positional", &key)?,
@@ -362,7 +389,17 @@ impl Declaration {
             };
             let convert = |s: &str| -> Result<Dynamic, ArgsError> {
                 if o.flag {
-                    return Ok(Dynamic::from(s != "false"));
+                    // Given on the command line it is "true"; from its variable, "0" or
+                    // "no" must not turn it on.
+                    return match s.to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" | "on" => Ok(Dynamic::TRUE),
+                        "false" | "0" | "no" | "off" => Ok(Dynamic::FALSE),
+                        _ => Err(ArgsError::NotAFlag {
+                            name: name.clone(),
+                            var: o.env.clone().unwrap_or_default(),
+                            value: s.to_string(),
+                        }),
+                    };
                 }
                 if o.int {
                     return s.parse::<i64>().map(Dynamic::from).map_err(|_| {

@@ -373,7 +373,7 @@ pub fn declaration_in(
         let end = src.find('\n').unwrap_or(src.len());
         src.replace_range(..end, "");
     }
-    let captured: Arc<std::sync::Mutex<Option<rhai::Map>>> = Arc::default();
+    let captured: Arc<std::sync::Mutex<Option<(rhai::Map, rhai::Position)>>> = Arc::default();
     let mut engine = Engine::new();
     engine.set_max_strings_interned(0);
     engine.set_max_expr_depths(256, 256);
@@ -392,16 +392,24 @@ pub fn declaration_in(
     let c = captured.clone();
     engine.register_fn(
         "args",
-        move |decl: rhai::Map| -> Result<(), Box<EvalAltResult>> {
-            *c.lock().expect("declaration") = Some(decl);
+        move |ctx: rhai::NativeCallContext, decl: rhai::Map| -> Result<(), Box<EvalAltResult>> {
+            *c.lock().expect("declaration") = Some((decl, ctx.call_position()));
             Err(DECLARED.into())
         },
     );
     let mut ast = engine.compile(&src).ok()?;
     ast.set_source(source);
     let _ = engine.run_ast(&ast);
-    let decl = captured.lock().expect("declaration").take()?;
-    Some(super::Declaration::parse(&decl).map(|d| d.hiding_env(&*visible)))
+    let (decl, at) = captured.lock().expect("declaration").take()?;
+    Some(
+        super::Declaration::parse(&decl)
+            .map(|d| d.hiding_env(&*visible))
+            .map_err(|e| super::DeclError::At {
+                line: at.line().unwrap_or(0),
+                column: at.position().unwrap_or(0),
+                error: Box::new(e),
+            }),
+    )
 }
 
 /// Runs closure bodies on worker threads.

@@ -12,7 +12,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use rhai::{AST, ASTNode, Dynamic, Engine, Expr, FnPtr, NativeCallContext, Position};
+use rhai::{
+    AST, ASTNode, Dynamic, Engine, Expr, FnPtr, Module, NativeCallContext, Position, Shared,
+};
 
 use super::values::MAX_NESTING;
 
@@ -32,6 +34,9 @@ struct RunTexts {
     /// The texts of the modules imported so far, by the file (or stdlib name) they came
     /// from, in order.
     modules: BTreeMap<String, Arc<str>>,
+    /// The modules imported so far and their sources, by the names of the closures defined
+    /// in them ([`record_module_closures`]).
+    closure_modules: HashMap<String, (Shared<Module>, String)>,
 }
 
 static RUNS: LazyLock<Mutex<HashMap<usize, RunTexts>>> =
@@ -87,6 +92,28 @@ pub fn record_module(engine: &Engine, origin: &str, text: &str) {
         .insert(origin.to_string(), Arc::from(text));
 }
 
+/// Records a module the run of `engine` imported from `source` (its file): a closure
+/// defined in it is one of its functions, which a call from outside the module finds only
+/// with it ([`closure_module`]).
+pub fn record_module_closures(engine: &Engine, module: &Shared<Module>, source: &str) {
+    let mut runs = runs();
+    let closures = &mut runs.entry(run_of(engine)).or_default().closure_modules;
+    for (.., name, _, _) in module.iter_script_fn_info() {
+        if is_anonymous(name) {
+            closures.insert(name.to_string(), (module.clone(), source.to_string()));
+        }
+    }
+}
+
+/// The imported module that defines the closure `name`, and its source, if a module does.
+pub fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Module>, String)> {
+    runs()
+        .get(&run_of(engine))?
+        .closure_modules
+        .get(name)
+        .cloned()
+}
+
 /// Forgets what was read for the run of `engine` (it has ended).
 pub fn forget(engine: &Engine) {
     runs().remove(&run_of(engine));
@@ -121,7 +148,8 @@ pub fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
             w.value(value, 0);
         }
     }
-    if w.out.contains("::")
+    let from_module = texts(ctx, fp.fn_name()).is_empty();
+    if (from_module || w.out.contains("::"))
         && let Some(run) = runs().get(&run_of(ctx.engine()))
     {
         for (origin, text) in &run.modules {

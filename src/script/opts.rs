@@ -302,8 +302,12 @@ pub fn parse(
                 crate::diag::type_words(t)
             ))
         })?;
-        def.extras_mut().retries =
-            u32::try_from(n).map_err(|_| err("`retries` must be 0 or more".into()))?;
+        def.extras_mut().retries = u32::try_from(n).map_err(|_| {
+            err(format!(
+                "`retries` must be 0 or more, at most {}, not {n}",
+                u32::MAX
+            ))
+        })?;
     }
     if let Some(v) = given.retry_delay {
         def.extras_mut().retry_delay =
@@ -322,7 +326,16 @@ pub fn parse(
         def.extras_mut().cwd = Some(v.to_string());
     }
     if let Some(v) = given.help {
-        def.extras_mut().help = Some(v.to_string());
+        // One line of `prun list`: a line break would break the listing, an escape
+        // sequence reach the terminal.
+        let help = v.to_string();
+        if help.chars().any(char::is_control) {
+            return Err(err(format!(
+                "`help` is one line of printable text; {:?} holds a line break or another control character",
+                help
+            )));
+        }
+        def.extras_mut().help = Some(help);
     }
     if let Some(v) = given.executor {
         let e = v

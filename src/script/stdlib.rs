@@ -58,6 +58,7 @@ impl ModuleResolver for Embedded {
         })?;
         ast.set_source(format!("<stdlib>/{name}.rhai"));
         let module: Shared<Module> = Module::eval_ast_as_new(Scope::new(), &ast, engine)?.into();
+        super::identity::record_module_closures(engine, &module, &format!("<stdlib>/{name}.rhai"));
         self.loaded
             .lock()
             .expect("stdlib")
@@ -81,24 +82,22 @@ pub fn install_with(engine: &mut Engine, custom: Option<StaticModuleResolver>, s
     if stdlib {
         all.push(Embedded::default());
     }
-    all.push(Files(FileModuleResolver::new()));
+    all.push(Files {
+        paths: FileModuleResolver::new(),
+        loaded: Mutex::default(),
+    });
     engine.set_module_resolver(all);
 }
 
-/// Modules from files relative to the importing script, as Rhai's [`FileModuleResolver`]
-/// loads them; each file's text is recorded for the fingerprints of closures that call
-/// into modules ([`super::identity::record_module`]).
-struct Files(FileModuleResolver);
-
-impl Files {
-    fn record(&self, engine: &Engine, source: Option<&str>, path: &str) {
-        let file = self
-            .0
-            .get_file_path(path, source.and_then(|s| std::path::Path::new(s).parent()));
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            super::identity::record_module(engine, &file.to_string_lossy(), &text);
-        }
-    }
+/// Modules from files relative to the importing script, loaded as Rhai's
+/// [`FileModuleResolver`] loads them (each file evaluated once per run), except that a
+/// module's source is its file's path (`lib.rhai`, so an error inside it reads
+/// `lib.rhai:3:5`, not `lib:3:5`) and that its closures stay callable from outside it
+/// ([`super::identity::record_module_closures`]). Each file's text is recorded for the
+/// fingerprints of closures that call into modules ([`super::identity::record_module`]).
+struct Files {
+    paths: FileModuleResolver,
+    loaded: Mutex<HashMap<std::path::PathBuf, Shared<Module>>>,
 }
 
 impl ModuleResolver for Files {
@@ -110,8 +109,31 @@ impl ModuleResolver for Files {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        self.record(engine, global.source(), path);
-        self.0.resolve_raw(engine, global, scope, path, pos)
+        let dir = global
+            .source()
+            .and_then(|s| std::path::Path::new(s).parent());
+        let file = self.paths.get_file_path(path, dir);
+        if let Some(m) = self.loaded.lock().expect("modules").get(&file) {
+            return Ok(m.clone());
+        }
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+        };
+        let in_module = |e| Box::new(EvalAltResult::ErrorInModule(path.to_string(), e, pos));
+        let shown = file.to_string_lossy();
+        super::identity::record_module(engine, &shown, &text);
+        let mut ast = engine.compile(&text).map_err(|e| in_module(e.into()))?;
+        ast.set_source(shown.as_ref());
+        super::identity::remember(engine, &ast);
+        let module: Shared<Module> = Module::eval_ast_as_new_raw(engine, scope, global, &ast)
+            .map_err(in_module)?
+            .into();
+        super::identity::record_module_closures(engine, &module, &shown);
+        self.loaded
+            .lock()
+            .expect("modules")
+            .insert(file, module.clone());
+        Ok(module)
     }
 
     fn resolve(
@@ -121,7 +143,8 @@ impl ModuleResolver for Files {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        self.record(engine, source, path);
-        self.0.resolve(engine, source, path, pos)
+        let mut global = engine.new_global_runtime_state();
+        global.source = source.map(Into::into);
+        self.resolve_raw(engine, &mut global, &mut Scope::new(), path, pos)
     }
 }

@@ -230,7 +230,7 @@ impl Inner {
     /// width its rows must fit in.
     fn draw(&self, above: Option<Above<'_>>) {
         let mut sc = self.screen.lock().expect("screen");
-        let (w, h) = crossterm::terminal::size().unwrap_or((80, 24));
+        let (w, h) = screen_size();
         // One column short of the width: a line that fills a row leaves the cursor in
         // the terminal's pending-wrap state, and rewrapping terminals then count it
         // differently after a resize.
@@ -326,7 +326,22 @@ fn erase(out: &mut impl Write, drawn: &[usize], width: u16) {
 }
 
 fn width() -> u16 {
-    crossterm::terminal::size().map_or(80, |(w, _)| w)
+    screen_size().0
+}
+
+/// The terminal's columns and rows; 80 x 24 when it does not say. A terminal that reports
+/// no size at all (0 x 0: a serial console, a container's terminal before its first resize)
+/// counts as unknown too: read as 0 columns, every line drawn would count as a column of
+/// rows, and erasing the live area would move up over what was on the screen before it.
+fn screen_size() -> (u16, u16) {
+    known_size(crossterm::terminal::size().ok())
+}
+
+fn known_size(size: Option<(u16, u16)>) -> (u16, u16) {
+    match size {
+        Some((w, h)) if w > 0 && h > 0 => (w, h),
+        _ => (80, 24),
+    }
 }
 
 impl Reporter for LiveReporter {

@@ -174,8 +174,15 @@ pub fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         short(s.elapsed),
         s.running.len(),
     );
-    // The total grows while the script schedules more: never below what is counted.
-    let total = s.total.max(finished + s.running.len() + s.queued.len());
+    // The total grows while the script schedules more: never below what is counted. The
+    // queue comes with the total, from an earlier read than the counts, and may still
+    // hold procs counted since as running or done: it counts only when no total is known.
+    let counted = finished + s.running.len();
+    let total = if s.total == 0 {
+        counted + s.queued.len()
+    } else {
+        s.total.max(counted)
+    };
     if total > 0 {
         header.push_str(&format!(" of {total}"));
     }
@@ -276,6 +283,33 @@ mod tests {
             render(&s, 80, 24)[0],
             "prun  1.9s  running 2 · done 0 of 13 · ~23.0s left"
         );
+    }
+
+    #[test]
+    fn procs_still_queued_in_an_older_read_do_not_raise_the_total() {
+        // 20 procs: the queue was read when 15 waited; 3 of them have started since
+        // (the header said `of 23`).
+        let s = Snapshot {
+            running: running(2),
+            done: 6,
+            total: 20,
+            queued: vec![None; 15],
+            parallel: 2,
+            ..Snapshot::default()
+        };
+        assert!(
+            render(&s, 80, 24)[0].contains("done 6 of 20"),
+            "{:?}",
+            render(&s, 80, 24)
+        );
+        // More counted than the last read scheduled: the script scheduled more since.
+        let s = Snapshot {
+            running: running(2),
+            done: 21,
+            total: 20,
+            ..Snapshot::default()
+        };
+        assert!(render(&s, 80, 24)[0].contains("done 21 of 23"));
     }
 
     #[test]

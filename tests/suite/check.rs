@@ -285,6 +285,14 @@ fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
             "set_options: `parallel` must be a positive integer, not 0",
         ),
         (
+            "proc(\"a\", #{ help: \"one\\ntwo\", shell: \"true\" });\n",
+            "proc \"a\": `help` is one line of printable text; \"one\\ntwo\" holds a line break or another control character",
+        ),
+        (
+            "proc(\"a\", #{ retries: 10000000000, shell: \"true\" });\n",
+            "proc \"a\": `retries` must be 0 or more, at most 4294967295, not 10000000000",
+        ),
+        (
             "proc(\"a\", #{ output: 3, shell: \"true\" });\n",
             "proc \"a\": `output` must be one of \"log\", \"stream\" or \"grouped\", not 3",
         ),

@@ -282,3 +282,70 @@ fn a_body_with_too_many_parameters_is_told_how_it_is_called() {
     out.code(1)
         .out_has("takes 3 parameters; it is called as |ctx| or |ctx, x|");
 }
+
+#[test]
+fn closures_defined_in_a_module_run_as_bodies_with_the_module_around_them() {
+    // They failed with "the closure cannot be called with ctx": their functions live in
+    // the module, not in the script.
+    let out = test()
+        .file(
+            "lib/tools.rhai",
+            r#"import "fs" as fs;
+fn triple(x) { x * 3 }
+fn body(n) { |ctx| triple(n) + fs::size("lib/tools.rhai") * 0 }
+fn after() { |ctx| ctx.results.a + 1 }
+fn cleanup() { || print("module cleanup ran") }
+fn broken() { |ctx| {
+    let z = 1;
+    z.nope()
+} }
+"#,
+        )
+        .script(
+            r#"import "lib/tools" as t;
+proc("a", t::body(2));
+proc("b", #{ deps: ["a"] }, t::after());
+proc("bad", t::broken());
+defer(t::cleanup());
+run(["b", "bad"]);
+wait("b");
+print(`b=${results().b}`);
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("b=7")
+        .line("module cleanup ran")
+        .proc_state("SUCCEEDED", "a")
+        .proc_state("FAILED", "bad")
+        .out_has("lib/tools.rhai:8:7: function not found: nope(an integer)");
+}
+
+#[test]
+fn an_error_inside_a_module_names_the_module_file() {
+    let out = test()
+        .file(
+            "lib.rhai",
+            "fn helper(x) {\n    let y = x;\n    y.bogus()\n}\n",
+        )
+        .script("import \"lib\" as l;\nproc(\"h\", || l::helper(1));\nrun(\"h\");\n")
+        .run();
+    out.code(1)
+        .out_has("lib.rhai:3:7: function not found: bogus");
+}
+
+#[test]
+fn a_closure_failing_for_a_command_line_target_is_a_script_error() {
+    // It exited 64, as if the command line were wrong.
+    let out = test()
+        .script(r#"proto("b::[v]", #{ deps: [|ctx, v| { let q = (); q.foo() }] }, |ctx, v| 1);"#)
+        .args(&["b::x"])
+        .run();
+    out.code(2)
+        .err_has("a dependency closure of \"b::x\" failed: main.rhai:1:");
+    let out = test()
+        .script(r#"proc("a", #{ deps: ["b"] }, || 1); proc("b", #{ deps: ["a"] }, || 1);"#)
+        .args(&["a"])
+        .run();
+    out.code(2).err_has("dependency cycle: a -> b -> a");
+}

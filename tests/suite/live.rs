@@ -1293,3 +1293,33 @@ fn the_header_shows_the_total_and_an_eta_that_counts_queued_procs() {
     let (code, _) = t.wait_exit();
     assert_eq!(code, 0, "exit status\n{}", t.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_terminal_reporting_no_size_keeps_what_was_on_the_screen() {
+    // A terminal that reports 0 x 0 (a serial console): each drawn line counted as a
+    // column of rows, and erasing the live area moved up over the lines printed before.
+    let script = format!("{}\nrun(\"held\");\n", blocked("held"));
+    let command = r#"for i in 1 2 3 4 5 6 7 8; do echo "before-$i"; done
+stty cols 0 rows 0
+"$PRUN" main.rhai"#;
+    let Some(t) = Term::start("nosize", (80, 30), &script, command) else {
+        return;
+    };
+    t.wait_for("the live area", |p| p.proc_line("held").map(|_| ()));
+    t.touch("go");
+    let (code, end) = t.wait_exit();
+    assert_eq!(code, 0, "exit status\n{}", t.describe());
+    for i in 1..=8 {
+        assert!(
+            end.starting(&format!("before-{i}")).is_some(),
+            "the line before-{i} printed before prun was erased\n{}",
+            t.describe()
+        );
+    }
+    assert!(
+        end.starting("SUCCEEDED  held (").is_some(),
+        "no whole SUCCEEDED line\n{}",
+        t.describe()
+    );
+}

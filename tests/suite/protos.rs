@@ -263,3 +263,42 @@ run("copy::*");
     assert_eq!(out.read("dev/out-dev.txt").trim(), "t-dev in dev");
     assert_eq!(out.read("copy-prod.txt").trim(), "t-prod in prod");
 }
+
+#[test]
+fn an_arg_choices_value_no_name_could_hold_is_an_error() {
+    // `f::*` made procs `f::` and `f::a::b`, which no name on the command line reaches
+    // (a placeholder's value is not empty and holds no separator).
+    for bad in ["", "a::b"] {
+        let out = Test::new()
+            .script(&format!(
+                "proto(\"f::[env]\", #{{ arg_choices: #{{ env: [\"ok\", {bad:?}] }}, shell: \"echo [env]\" }});\nrun(\"f::*\");\n"
+            ))
+            .run();
+        out.code(2).err_has("main.rhai:2:1").err_has(&format!(
+            "the value {bad:?} of [env] is empty or holds the separator"
+        ));
+        assert!(!out.stdout.contains("STARTED"), "{}", out.describe());
+    }
+}
+
+#[test]
+fn a_misspelt_arg_choices_key_suggests_the_placeholder() {
+    let out = Test::new()
+        .script(r#"proto("b::[env]", #{ arg_choices: #{ evn: ["a"] }, shell: "echo [env]" });"#)
+        .run();
+    out.code(2)
+        .err_has("arg_choices names [evn], which is not a placeholder; did you mean `env`?");
+}
+
+#[test]
+fn a_value_that_looks_like_a_placeholder_reaches_cmd_and_env_as_written() {
+    // The value `[b]` of [a] was filled again with the value of [b]: `Z-Z`, not `[b]-Z`.
+    let out = Test::new()
+        .script(
+            r#"proto("y::[a]::[b]", #{ env: #{ V: "[a]-[b]" }, cmd: ["sh", "-c", "printf '%s|%s' \"$1\" \"$V\" > got", "sh", "[a]-[b]"] });"#,
+        )
+        .args(&["y::[b]::Z"])
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "[b]-Z|[b]-Z", "{}", out.describe());
+}

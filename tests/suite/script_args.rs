@@ -147,3 +147,64 @@ fn a_mistyped_script_option_gets_the_nearest_declared_option() {
             ));
     }
 }
+
+#[test]
+fn a_flag_read_from_its_variable_is_off_for_0_no_and_false() {
+    // Any value but "false" turned the flag on: VERBOSE=0 meant verbose.
+    let script = r#"let o = args(#{ verbose: #{ flag: true, env: "PRUN_TEST_VERBOSE" } });
+print(`verbose=${o.verbose}`);"#;
+    for (value, want) in [
+        ("0", false),
+        ("no", false),
+        ("OFF", false),
+        ("false", false),
+        ("1", true),
+        ("yes", true),
+        ("true", true),
+    ] {
+        Test::new()
+            .script(script)
+            .env("PRUN_TEST_VERBOSE", value)
+            .run()
+            .ok()
+            .line(&format!("verbose={want}"));
+    }
+    Test::new()
+        .script(script)
+        .env("PRUN_TEST_VERBOSE", "maybe")
+        .run()
+        .code(64)
+        .err_has("its variable PRUN_TEST_VERBOSE must say true or false")
+        .err_has("\"maybe\"");
+    // Given on the command line, the flag is on whatever the variable says.
+    Test::new()
+        .script(script)
+        .env("PRUN_TEST_VERBOSE", "0")
+        .args(&["--verbose"])
+        .run()
+        .ok()
+        .line("verbose=true");
+}
+
+#[test]
+fn a_wrong_declaration_names_the_args_call_and_the_nearest_setting() {
+    // A misspelt setting had no suggestion and no line:column; a non-integer default of
+    // an `int` option was blamed on the command line (exit 64, "option --d takes ...").
+    Test::new()
+        .script("let x = 1;\nlet o = args(#{ src: #{ requried: true } });\n")
+        .run()
+        .code(2)
+        .err_has(
+            "main.rhai:2:9: args: `src` has an unknown setting `requried`; did you mean `required`?",
+        );
+    Test::new()
+        .script("let o = args(#{ d: #{ int: true, \"default\": \"abc\" } });\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:9: args: `d.default` must be an integer (the option is `int: true`), not \"abc\"");
+    Test::new()
+        .script("let o = args(#{ d: #{ int: true, \"default\": \"12\" } });\nprint(o.d + 1);\n")
+        .run()
+        .ok()
+        .line("13");
+}

@@ -106,6 +106,25 @@ fn every_quote_context_gives_the_command_the_exact_bytes() {
 }
 
 #[test]
+fn a_value_after_a_dollar_neither_runs_nor_lengthens_a_variable_name() {
+    // `"$[v]"` gave `"$(touch PWNED)"`, and `"$P[v]"` read the variable `$Pit`.
+    let out = Test::new()
+        .script(
+            r#"proto("d::[v]", #{ env: #{ P: "p" }, shell: "printf '%s|%s|%s' \"$[v]\" \"$P[v]\" $[v] > got" });
+run("d::(touch PWNED)"); wait();
+run("d::it's"); wait();"#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "$it's|pit's|$it's", "{}", out.describe());
+    assert!(
+        !out.exists("PWNED"),
+        "a value ran a command\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn a_value_that_would_end_a_here_document_is_refused_before_anything_runs() {
     let out = Test::new()
         .script(

@@ -371,3 +371,50 @@ run(["inf", "nan", "fine"]);
         );
     }
 }
+
+#[test]
+fn a_result_is_the_same_whether_the_proc_ran_or_came_from_the_cache() {
+    // A character came back from the cache as a string; without inputs (nothing cached)
+    // a closure, blob or timestamp result succeeded, and the report showed `anon$...`.
+    let ws = Ws::new(
+        r#"
+proc("ch", #{ inputs: ["x.txt"] }, |ctx| ['c', #{ k: 'd' }]);
+proc("show", #{ deps: ["ch"], no_skip: true }, |ctx| {
+    let r = ctx.results.ch;
+    print(`types: ${type_of(r[0])} ${type_of(r[1].k)}`);
+});
+proc("closure", |ctx| |x| x);
+proc("blob", |ctx| blob(2, 65));
+proc("stamp", |ctx| timestamp());
+proc("range", |ctx| 1..3);
+run(["show", "closure", "blob", "stamp", "range"]);
+"#,
+    );
+    ws.write("x.txt", "x\n");
+    set_mtime(
+        &ws.path("x.txt"),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+    );
+    let first = ws.run(&[]);
+    first.code(1).ran("ch").has("types: string string");
+    let second = ws.run(&[]);
+    second.code(1).up_to_date("ch").has("types: string string");
+    for (name, kind) in [
+        ("closure", "closure"),
+        ("blob", "blob"),
+        ("stamp", "timestamp"),
+        ("range", "range"),
+    ] {
+        let line = second
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("FAILED     {name} (")))
+            .unwrap_or_else(|| panic!("no FAILED line for {name}\n{}", second.describe()));
+        assert!(
+            line.contains(&format!(
+                "its result cannot be stored in the task DB (a value of type {kind})"
+            )),
+            "{line}"
+        );
+    }
+}

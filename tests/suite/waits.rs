@@ -189,3 +189,49 @@ print("catcher=" + wait("catcher"));
     let thrower = out.proc_line("FAILED", "thrower");
     assert!(thrower.contains("\"bad\""), "{thrower}");
 }
+
+#[test]
+fn procs_waiting_for_each_other_are_failed_naming_the_cycle() {
+    // The reason given was "wave 0 has not finished": no wave was waited for.
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", |ctx| ctx.wait("b"));
+proc("b", |ctx| ctx.wait("a"));
+proc("p", |ctx| ctx.wait("q"));
+proc("q", #{ deps: ["p"] }, |ctx| 1);
+run(["a", "p"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    for (name, cycle) in [
+        ("a", "a -> b -> a"),
+        ("b", "b -> a -> b"),
+        ("p", "p -> q -> p"),
+    ] {
+        let line = out.proc_line("FAILED", name);
+        assert!(
+            line.contains(&format!("a cycle of waits and dependencies: {cycle}")),
+            "{line}\n{}",
+            out.describe()
+        );
+        assert!(!line.contains("wave"), "{line}");
+    }
+}
+
+#[test]
+fn a_proc_waiting_for_a_higher_wave_names_the_wave() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("lo", #{ wave: 0 }, |ctx| ctx.wait("hi"));
+proc("hi", #{ wave: 1 }, || 1);
+run(["lo", "hi"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "lo");
+    assert!(line.contains("wave 0 has not finished"), "{line}");
+}

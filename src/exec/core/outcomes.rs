@@ -31,7 +31,7 @@ impl Core {
         let outcome = match outcome {
             // The dry runner ran nothing: nothing to save.
             Outcome::WouldRun => Outcome::WouldRun,
-            o => self.save_result(p, o),
+            o => self.save_result(p, freshness::storable(o)),
         };
         if matches!(outcome, Outcome::Success(_)) && !closure {
             self.runs[p].exit_code = Some(0);

@@ -145,6 +145,11 @@ impl Waves {
         }
     }
 
+    /// Whether a proc is parked until a lower wave is done.
+    pub(crate) fn any_parked(&self) -> bool {
+        self.parked.values().any(|p| !p.is_empty())
+    }
+
     /// The lowest wave with a ready or running proc.
     pub(crate) fn lowest(&self) -> Option<i64> {
         self.active.keys().next().copied()

@@ -238,12 +238,16 @@ impl Core {
             .filter(|&w| self.waiters[w].as_ref().is_some_and(|w| w.job.is_some()))
             .collect();
         if !blocked.is_empty() {
+            let edges = self.wait_edges();
             for w in blocked {
                 let j = self.waiters[w].as_ref().and_then(|w| w.job).expect("job");
+                let why = match self.wait_cycle(j, &edges) {
+                    Some(cycle) => format!("a cycle of waits and dependencies: {cycle}"),
+                    None => self.blocked_reason(),
+                };
                 let msg = format!(
-                    "proc \"{}\" waits for procs that can never finish while it waits ({})",
+                    "proc \"{}\" waits for procs that can never finish while it waits ({why})",
                     self.graph.proc(j).name,
-                    self.blocked_reason()
                 );
                 self.wake(w, Wake::Deadlock(msg));
             }
@@ -267,6 +271,49 @@ impl Core {
         }
     }
 
+    /// For each unfinished proc, what it waits for: its dependencies, and the procs its
+    /// closure is blocked waiting for (`ctx.wait`). Made only to explain a deadlock.
+    fn wait_edges(&self) -> Vec<Vec<ProcId>> {
+        let mut edges: Vec<Vec<ProcId>> = self
+            .runs
+            .iter()
+            .map(|r| {
+                if r.state.is_complete() {
+                    Vec::new()
+                } else {
+                    r.dep_ids.to_vec()
+                }
+            })
+            .collect();
+        for (p, r) in self.runs.iter().enumerate() {
+            if r.state.is_complete() {
+                continue;
+            }
+            for &w in r.rare.as_ref().map_or(&[][..], |rare| &rare.waiters) {
+                if let Some(j) = self
+                    .waiters
+                    .get(w)
+                    .and_then(Option::as_ref)
+                    .and_then(|w| w.job)
+                {
+                    edges[j].push(p);
+                }
+            }
+        }
+        edges
+    }
+
+    /// A cycle through `j` over `edges` ([`Core::wait_edges`]), as `a -> b -> a`.
+    fn wait_cycle(&self, j: ProcId, edges: &[Vec<ProcId>]) -> Option<String> {
+        let cycle = super::cycle::find(
+            &[j],
+            |p| edges.get(p).map_or(&[][..], Vec::as_slice),
+            |p| !self.runs[p].state.is_complete(),
+        )?;
+        let names: Vec<&str> = cycle.iter().map(|&p| &*self.graph.proc(p).name).collect();
+        Some(names.join(" -> "))
+    }
+
     pub(super) fn blocked_reason(&self) -> String {
         if let Some((l, p)) = self.locks.any_holder() {
             return format!("lock \"{l}\" is held by \"{}\"", self.graph.proc(p).name);
@@ -277,7 +324,9 @@ impl Core {
                 self.graph.proc(p).name
             );
         }
-        if let Some(w) = self.waves.lowest() {
+        if self.waves.any_parked()
+            && let Some(w) = self.waves.lowest()
+        {
             return format!("wave {w} has not finished");
         }
         "a dependency can never finish".into()

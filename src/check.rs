@@ -183,7 +183,7 @@ pub fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
                 at: None,
                 message: format!(
                     "target \"{t}\": {}",
-                    crate::suggest::graph_error(g, &GraphError::NoMatch(t.clone()))
+                    crate::graph::graph_error(g, &GraphError::NoMatch(t.clone()))
                 ),
             });
         }
@@ -221,7 +221,7 @@ fn unresolved(g: &Graph, name: &str) -> Option<String> {
         return (!may_match).then(|| {
             format!(
                 ", which matches no proc or proto{}",
-                crate::suggest::proc_hint(g, name)
+                crate::graph::proc_hint(g, name)
             )
         });
     }
@@ -232,7 +232,7 @@ fn unresolved(g: &Graph, name: &str) -> Option<String> {
         Ok(Some(_)) => None,
         Ok(None) => Some(format!(
             ", which does not exist{}",
-            crate::suggest::proc_hint(g, name)
+            crate::graph::proc_hint(g, name)
         )),
         Err(e) => Some(format!(": {e}")),
     }

@@ -975,7 +975,7 @@ fn run_targets(
         Err(e) => {
             let message = format!(
                 "target: {}",
-                crate::suggest::graph_error(sched.lock().graph(), &e)
+                crate::graph::graph_error(sched.lock().graph(), &e)
             );
             reporter.eprint(&format!("prun: {message}"));
             // A closure of the script that failed, or a cycle in its graph, is the

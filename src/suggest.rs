@@ -9,8 +9,6 @@
 //! the other (`build` for `build::prod`); the nearest
 //! few are offered, nearest first.
 
-use crate::graph::{Choices, Graph, GraphError, Proto};
-
 /// How many names a hint offers at most.
 const MAX: usize = 3;
 
@@ -49,67 +47,6 @@ pub fn hint<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>, quot
         [] => String::new(),
     };
     format!("; did you mean {list}?")
-}
-
-/// How many names of each proto (filled with its listed `arg_choices`) a hint compares.
-const PROTO_NAMES: usize = 100;
-
-/// The hint for a proc name the graph does not know: the nearest procs, protos, and
-/// names the protos make from their listed `arg_choices` (`build::dev`).
-pub fn proc_hint(g: &Graph, wrong: &str) -> String {
-    let made: Vec<String> = g.protos().flat_map(proto_names).collect();
-    let names = g
-        .procs()
-        .map(|(_, n)| &*n.name)
-        .chain(g.protos().map(|p| p.template.text()))
-        .chain(made.iter().map(String::as_str));
-    hint(wrong, names, "\"")
-}
-
-/// The names a proto makes from its listed `arg_choices` (none when a placeholder's
-/// choices are computed by a closure or not given), at most [`PROTO_NAMES`].
-fn proto_names(p: &Proto) -> Vec<String> {
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for param in p.template.params() {
-        let Some(Choices::List(values)) = p
-            .def
-            .extras()
-            .arg_choices
-            .iter()
-            .find(|(a, _)| a == param)
-            .map(|(_, c)| c)
-        else {
-            return Vec::new();
-        };
-        combos = combos
-            .iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((param.to_string(), v.clone()));
-                    c
-                })
-            })
-            .take(PROTO_NAMES)
-            .collect();
-    }
-    combos
-        .iter()
-        .filter_map(|args| p.template.fill(args).ok())
-        .collect()
-}
-
-/// A graph error's message, with the nearest names when it is about a name that does not
-/// exist.
-pub fn graph_error(g: &Graph, e: &GraphError) -> String {
-    let wrong = match e {
-        GraphError::NoMatch(n)
-        | GraphError::UnknownProc(n)
-        | GraphError::NoScheduledMatch(n)
-        | GraphError::MissingDep { dep: n, .. } => n,
-        _ => return e.to_string(),
-    };
-    format!("{e}{}", proc_hint(g, wrong))
 }
 
 #[cfg(test)]

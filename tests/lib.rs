@@ -37,6 +37,8 @@ mod failures;
 mod helpers;
 #[path = "suite/inspect.rs"]
 mod inspect;
+#[path = "suite/layering.rs"]
+mod layering;
 #[path = "suite/live.rs"]
 mod live;
 #[path = "suite/lock.rs"]

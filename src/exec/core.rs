@@ -708,7 +708,7 @@ impl Core {
                     self.missing_blocked.push(p);
                 }
             } else {
-                let hint = crate::suggest::proc_hint(&self.graph, &dep);
+                let hint = crate::graph::proc_hint(&self.graph, &dep);
                 self.fail_dep(p, format!("dependency \"{dep}\" missing{hint}"));
             }
             return;

@@ -8,6 +8,7 @@
 mod argv;
 mod def;
 mod error;
+mod hints;
 mod model;
 mod need;
 pub mod pattern;
@@ -19,6 +20,7 @@ pub use def::{
     Body, Callable, Callback, Choices, DepSpec, FileSpec, List, OutputMode, OutputSpec, ProcDef,
 };
 pub use error::GraphError;
+pub use hints::{graph_error, proc_hint};
 pub use model::{Graph, ProcId, ProcNode, Proto, ProtoId, args_map, fill_known, fill_text};
 pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};

@@ -98,7 +98,7 @@ fn core<T>(
     }
     sched
         .graph_op(f)
-        .map_err(|e| err(crate::suggest::graph_error(sched.lock().graph(), &e)))
+        .map_err(|e| err(crate::graph::graph_error(sched.lock().graph(), &e)))
 }
 
 fn names(c: &Core, ids: &[ProcId]) -> Array {

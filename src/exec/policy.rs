@@ -66,6 +66,41 @@ pub struct Policy {
     max_run_time: Option<Duration>,
 }
 
+/// Why the policy refuses a command, or an executor's client options; displayed as the
+/// message, which names the program or variable and the rule.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("refused by the policy: the environment variable {name} may not be passed ({rule})")]
+    Variable { name: String, rule: String },
+    #[error(
+        "refused by the policy: the environment variable {name} may not be passed: it can make an allowed program run other code (\"{rule}\"; allow_env lets it)"
+    )]
+    CodeVariable { name: String, rule: &'static str },
+    #[error("refused by the policy: shell strings are off (no_shell)")]
+    NoShell,
+    #[error("refused by the policy: program {program} matches the deny rule \"{rule}\"")]
+    Denied { program: String, rule: String },
+    #[error(
+        "refused by the policy: program {program} is not found, and the allow list ({rules}) allows only a program that is"
+    )]
+    NotFound { program: String, rules: String },
+    #[error("refused by the policy: program {program} ({}) is not on the allow list ({rules})", real.display())]
+    NotAllowed {
+        program: String,
+        real: PathBuf,
+        rules: String,
+    },
+    #[error(
+        "executor \"{executor}\": the option `{option}` of `{client}` is refused by the policy: options can make {client} run any program, so under a policy that limits programs only these pass: {safe}"
+    )]
+    ClientOption {
+        executor: String,
+        option: String,
+        client: String,
+        safe: String,
+    },
+}
+
 impl Policy {
     /// A policy that allows everything.
     pub fn new() -> Policy {
@@ -174,24 +209,23 @@ impl Policy {
     }
 
     /// Checks one command against the policy; the error names the program and the rule.
-    pub(crate) fn check(&self, spec: &CommandSpec) -> Result<(), String> {
+    pub(crate) fn check(&self, spec: &CommandSpec) -> Result<(), Refusal> {
         for (name, _) in &spec.env {
             if !self.env_visible(name) {
-                return Err(format!(
-                    "refused by the policy: the environment variable {name} may not be passed ({})",
-                    self.env_rule(name)
-                ));
+                return Err(Refusal::Variable {
+                    name: name.clone(),
+                    rule: self.env_rule(name),
+                });
             }
             if let Some(rule) = self.code_variable(name) {
-                return Err(format!(
-                    "refused by the policy: the environment variable {name} may not be passed: it can make an allowed program run other code (\"{rule}\"; allow_env lets it)"
-                ));
+                return Err(Refusal::CodeVariable {
+                    name: name.clone(),
+                    rule,
+                });
             }
         }
         let argv0 = match &spec.program {
-            Program::Shell(_) if self.no_shell => {
-                return Err("refused by the policy: shell strings are off (no_shell)".into());
-            }
+            Program::Shell(_) if self.no_shell => return Err(Refusal::NoShell),
             Program::Shell(_) => "/bin/sh",
             Program::Argv(argv) => argv.first().map_or("", String::as_str),
         };
@@ -228,7 +262,7 @@ impl Policy {
         executor: &str,
         client: &str,
         args: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         if !self.limits_programs() {
             return Ok(());
         }
@@ -252,16 +286,18 @@ impl Policy {
             // A line break would start another line of ssh's configuration.
             let one_line = !shown.chars().any(char::is_control);
             if !one_line || !safe.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-                return Err(format!(
-                    "executor \"{executor}\": the option `{shown}` of `{client}` is refused by the policy: options can make {client} run any program, so under a policy that limits programs only these pass: {}",
-                    safe.join(", ")
-                ));
+                return Err(Refusal::ClientOption {
+                    executor: executor.to_string(),
+                    option: shown,
+                    client: client.to_string(),
+                    safe: safe.join(", "),
+                });
             }
         }
         Ok(())
     }
 
-    fn check_program(&self, argv0: &str, spec: &CommandSpec) -> Result<(), String> {
+    fn check_program(&self, argv0: &str, spec: &CommandSpec) -> Result<(), Refusal> {
         if self.allow_programs.is_none() && self.deny_programs.is_empty() {
             return Ok(());
         }
@@ -272,23 +308,24 @@ impl Policy {
         };
         let program = Resolved::of(argv0, spec);
         if let Some(rule) = self.deny_programs.iter().find(|r| program.denied_by(r)) {
-            return Err(format!(
-                "refused by the policy: program {shown} matches the deny rule \"{rule}\""
-            ));
+            return Err(Refusal::Denied {
+                program: shown,
+                rule: rule.clone(),
+            });
         }
         match &self.allow_programs {
             Some(rules) if !rules.iter().any(|r| program.allowed_by(r)) => {
                 match &program.real {
                     // Named on the list or not, a missing program is what to fix.
-                    None => Err(format!(
-                        "refused by the policy: program {shown} is not found, and the allow list ({}) allows only a program that is",
-                        rules.join(", ")
-                    )),
-                    Some(real) => Err(format!(
-                        "refused by the policy: program {shown} ({}) is not on the allow list ({})",
-                        real.display(),
-                        rules.join(", ")
-                    )),
+                    None => Err(Refusal::NotFound {
+                        program: shown,
+                        rules: rules.join(", "),
+                    }),
+                    Some(real) => Err(Refusal::NotAllowed {
+                        program: shown,
+                        real: real.clone(),
+                        rules: rules.join(", "),
+                    }),
                 }
             }
             _ => Ok(()),
@@ -548,13 +585,14 @@ mod tests {
         let fake = dir.path().join("true");
         std::fs::copy(&real, &fake).expect("copy");
         let e = p.check(&argv(&[&fake.to_string_lossy()])).unwrap_err();
-        assert!(e.contains("not on the allow list"), "{e}");
+        assert!(matches!(e, Refusal::NotAllowed { .. }), "{e}");
         let mut own_path = argv(&["true"]);
         own_path.env = vec![("PATH".into(), dir.path().to_string_lossy().into())];
         assert!(p.check(&own_path).is_err());
         assert!(
             p.check(&argv(&["false"]))
                 .unwrap_err()
+                .to_string()
                 .contains("\"false\"")
         );
     }
@@ -564,11 +602,10 @@ mod tests {
         let p = Policy::new()
             .allow_programs(["sh", "echo"])
             .deny_programs(["ec*"]);
-        assert!(
-            p.check(&argv(&["echo"]))
-                .unwrap_err()
-                .contains("deny rule \"ec*\"")
-        );
+        assert!(matches!(
+            p.check(&argv(&["echo"])).unwrap_err(),
+            Refusal::Denied { rule, .. } if rule == "ec*"
+        ));
         let shell = CommandSpec {
             program: Program::Shell("echo hi".into()),
             env: Vec::new(),
@@ -576,7 +613,7 @@ mod tests {
         };
         assert!(p.check(&shell).is_ok());
         let e = p.clone().no_shell().check(&shell).unwrap_err();
-        assert!(e.contains("no_shell"), "{e}");
+        assert!(matches!(e, Refusal::NoShell), "{e}");
     }
 
     #[test]
@@ -585,10 +622,9 @@ mod tests {
         assert!(!p.env_visible("SECRET_KEY") && p.env_visible("HOME"));
         let mut spec = argv(&["true"]);
         spec.env = vec![("SECRET_KEY".into(), "x".into())];
-        assert!(
-            p.check(&spec)
-                .unwrap_err()
-                .contains("deny_env \"SECRET_*\"")
+        assert_eq!(
+            p.check(&spec).unwrap_err().to_string(),
+            "refused by the policy: the environment variable SECRET_KEY may not be passed (deny_env \"SECRET_*\")"
         );
         let only = Policy::new().allow_env(["PATH"]);
         assert!(only.env_visible("PATH") && !only.env_visible("HOME"));

@@ -349,11 +349,11 @@ impl Scheduler {
         let (client, args) = executor.client_args();
         self.policy
             .check_client_args(name, client, args)
-            .map_err(GraphError::Option)?;
+            .map_err(|r| GraphError::Option(r.to_string()))?;
         let e = self
             .executors
             .declare(name, executor)
-            .map_err(GraphError::Option)?;
+            .map_err(|e| GraphError::Option(e.to_string()))?;
         self.with(|c| c.declare_executor(name, e.limit()));
         Ok(())
     }

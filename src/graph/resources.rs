@@ -155,13 +155,22 @@ pub fn amount(name: &str, n: u64) -> String {
     }
 }
 
+/// A resource amount that is not one: neither a whole number nor a size string, or one
+/// past what fits in 64 bits.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` must be a whole number or a size like \"512M\" or \"8G\", not {value}")]
+pub struct AmountError {
+    /// The resource.
+    pub name: String,
+    /// The value given, in words (`-1`, `a string "8X"`).
+    pub value: String,
+}
+
 /// Reads one amount: a whole number (MiB for `mem`), or a size string.
-pub fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, String> {
-    let bad = || {
-        format!(
-            "`{name}` must be a whole number or a size like \"512M\" or \"8G\", not {}",
-            crate::diag::value_words(value)
-        )
+pub fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountError> {
+    let bad = || AmountError {
+        name: name.to_string(),
+        value: crate::diag::value_words(value),
     };
     if let Ok(n) = value.as_int() {
         let n = u64::try_from(n).map_err(|_| bad())?;
@@ -194,7 +203,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Reads a `resources` map.
-pub fn parse(map: &rhai::Map) -> Result<Resources, String> {
+pub fn parse(map: &rhai::Map) -> Result<Resources, AmountError> {
     let mut r = Resources::default();
     for (k, v) in map {
         r.set(k, parse_amount(k, v)?);
@@ -238,7 +247,9 @@ mod tests {
         assert_eq!(amount(MEM, (1 << 20) + 1), "1.0M");
         assert_eq!(amount(MEM, 1000), "1000B");
         assert_eq!(
-            parse_amount(MEM, &rhai::Dynamic::from(-1_i64)).unwrap_err(),
+            parse_amount(MEM, &rhai::Dynamic::from(-1_i64))
+                .unwrap_err()
+                .to_string(),
             "`mem` must be a whole number or a size like \"512M\" or \"8G\", not -1"
         );
         assert_eq!(amount("gpu", 3), "3");

@@ -37,10 +37,11 @@ pub enum Executor {
 
 impl Executor {
     /// Reads an executor's declaration (`#{ kind: "ssh", hosts: [...] }`).
-    pub fn parse(name: &str, value: &Dynamic) -> Result<Executor, String> {
-        let map = value.clone().try_cast::<Map>().ok_or_else(|| {
-            format!("executor \"{name}\" must be a map like #{{ kind: \"slurm\", max_jobs: 10 }}")
-        })?;
+    pub fn parse(name: &str, value: &Dynamic) -> Result<Executor, DeclarationError> {
+        let map = value
+            .clone()
+            .try_cast::<Map>()
+            .ok_or_else(|| DeclarationError::NotAMap(name.to_string()))?;
         let kind = map.get("kind").map(|k| k.to_string()).unwrap_or_default();
         let opts = Options {
             executor: name,
@@ -49,12 +50,11 @@ impl Executor {
         match kind.as_str() {
             "ssh" => Ssh::parse(&opts).map(Executor::Ssh),
             "slurm" => Slurm::parse(&opts).map(Executor::Slurm),
-            "" => Err(format!(
-                "executor \"{name}\" needs a `kind`: \"ssh\" or \"slurm\""
-            )),
-            other => Err(format!(
-                "executor \"{name}\": unknown kind \"{other}\" (valid kinds: ssh, slurm)"
-            )),
+            "" => Err(DeclarationError::NoKind(name.to_string())),
+            other => Err(DeclarationError::UnknownKind {
+                executor: name.to_string(),
+                kind: other.to_string(),
+            }),
         }
     }
 
@@ -157,6 +157,43 @@ impl Launcher for OnExecutor {
     }
 }
 
+/// A wrong executor declaration (`set_options(#{ executors })`); the message names the
+/// executor.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclarationError {
+    #[error("executor \"{0}\" must be a map like #{{ kind: \"slurm\", max_jobs: 10 }}")]
+    NotAMap(String),
+    #[error("executor \"{0}\" needs a `kind`: \"ssh\" or \"slurm\"")]
+    NoKind(String),
+    #[error("executor \"{executor}\": unknown kind \"{kind}\" (valid kinds: ssh, slurm)")]
+    UnknownKind { executor: String, kind: String },
+    #[error("executor \"{0}\" is already declared")]
+    Declared(String),
+    #[error("executor \"{executor}\": {problem}")]
+    Option { executor: String, problem: Problem },
+}
+
+/// What is wrong with one key of an executor's declaration.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("unknown key `{key}` (valid keys: kind, {valid})")]
+    UnknownKey { key: String, valid: String },
+    #[error("`{key}` must be a string, not {found}")]
+    NotAString { key: String, found: String },
+    #[error("`{0}` must be a positive integer")]
+    NotPositive(String),
+    #[error("`{0}` must be an array of strings")]
+    NotStrings(String),
+    #[error("host \"{0}\": the slots after `:` must be a positive integer")]
+    Slots(String),
+    #[error("\"{0}\" is not a host name")]
+    HostName(String),
+    #[error("`hosts` must list at least one host, like [\"web1\", \"web2:4\"]")]
+    NoHosts,
+    #[error("`port` must be a TCP port number")]
+    Port,
+}
+
 /// The declared executors, by name.
 #[derive(Debug, Default)]
 pub struct Executors {
@@ -165,10 +202,14 @@ pub struct Executors {
 
 impl Executors {
     /// Declares `name`; a name is declared once.
-    pub fn declare(&self, name: &str, executor: Executor) -> Result<Arc<Executor>, String> {
+    pub fn declare(
+        &self,
+        name: &str,
+        executor: Executor,
+    ) -> Result<Arc<Executor>, DeclarationError> {
         let mut by_name = self.by_name.lock().expect("executors");
         if name == "local" || by_name.contains_key(name) {
-            return Err(format!("executor \"{name}\" is already declared"));
+            return Err(DeclarationError::Declared(name.to_string()));
         }
         let e = Arc::new(executor);
         by_name.insert(name.to_string(), e.clone());
@@ -195,34 +236,40 @@ struct Options<'a> {
 }
 
 impl Options<'_> {
-    fn check_keys(&self, valid: &[&str]) -> Result<(), String> {
+    fn check_keys(&self, valid: &[&str]) -> Result<(), DeclarationError> {
         for k in self.map.keys() {
             if k != "kind" && !valid.contains(&k.as_str()) {
-                return Err(self.error(&format!(
-                    "unknown key `{k}` (valid keys: kind, {})",
-                    valid.join(", ")
-                )));
+                return Err(self.error(Problem::UnknownKey {
+                    key: k.to_string(),
+                    valid: valid.join(", "),
+                }));
             }
         }
         Ok(())
     }
 
-    fn error(&self, message: &str) -> String {
-        format!("executor \"{}\": {message}", self.executor)
+    fn error(&self, problem: Problem) -> DeclarationError {
+        DeclarationError::Option {
+            executor: self.executor.to_string(),
+            problem,
+        }
     }
 
-    fn string(&self, key: &str) -> Result<Option<String>, String> {
+    fn string(&self, key: &str) -> Result<Option<String>, DeclarationError> {
         self.map
             .get(key)
             .map(|v| {
-                v.clone()
-                    .into_string()
-                    .map_err(|t| self.error(&format!("`{key}` must be a string, not {t}")))
+                v.clone().into_string().map_err(|found| {
+                    self.error(Problem::NotAString {
+                        key: key.to_string(),
+                        found: found.to_string(),
+                    })
+                })
             })
             .transpose()
     }
 
-    fn count(&self, key: &str) -> Result<Option<usize>, String> {
+    fn count(&self, key: &str) -> Result<Option<usize>, DeclarationError> {
         self.map
             .get(key)
             .map(|v| {
@@ -230,16 +277,16 @@ impl Options<'_> {
                     .ok()
                     .and_then(|n| usize::try_from(n).ok())
                     .filter(|&n| n > 0)
-                    .ok_or_else(|| self.error(&format!("`{key}` must be a positive integer")))
+                    .ok_or_else(|| self.error(Problem::NotPositive(key.to_string())))
             })
             .transpose()
     }
 
-    fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+    fn strings(&self, key: &str) -> Result<Vec<String>, DeclarationError> {
         let Some(v) = self.map.get(key) else {
             return Ok(Vec::new());
         };
-        let bad = || self.error(&format!("`{key}` must be an array of strings"));
+        let bad = || self.error(Problem::NotStrings(key.to_string()));
         v.clone()
             .try_cast::<rhai::Array>()
             .ok_or_else(bad)?
@@ -351,20 +398,34 @@ mod tests {
     fn a_declaration_is_checked_and_names_the_executor() {
         let decl = |m: Map| Executor::parse("farm", &Dynamic::from(m));
         let mut m = Map::new();
-        assert!(decl(m.clone()).unwrap_err().contains("needs a `kind`"));
+        assert!(matches!(
+            decl(m.clone()).unwrap_err(),
+            DeclarationError::NoKind(name) if name == "farm"
+        ));
         m.insert("kind".into(), "pbs".into());
-        assert!(
-            decl(m.clone())
-                .unwrap_err()
-                .contains("unknown kind \"pbs\"")
+        assert_eq!(
+            decl(m.clone()).unwrap_err().to_string(),
+            "executor \"farm\": unknown kind \"pbs\" (valid kinds: ssh, slurm)"
         );
         m.insert("kind".into(), "ssh".into());
-        assert!(decl(m.clone()).unwrap_err().contains("`hosts`"));
+        assert!(matches!(
+            decl(m.clone()).unwrap_err(),
+            DeclarationError::Option {
+                problem: Problem::NoHosts,
+                ..
+            }
+        ));
         let hosts: rhai::Array = vec!["web1".into(), "web2:4".into()];
         m.insert("hosts".into(), hosts.into());
         let e = decl(m.clone()).unwrap();
         assert_eq!(e.limit(), 5);
         m.insert("max_jobs".into(), Dynamic::from(3_i64));
-        assert!(decl(m).unwrap_err().contains("unknown key `max_jobs`"));
+        assert!(matches!(
+            decl(m).unwrap_err(),
+            DeclarationError::Option {
+                problem: Problem::UnknownKey { key, .. },
+                ..
+            } if key == "max_jobs"
+        ));
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Options, argv_of, client_error, relay, single};
+use super::{DeclarationError, Options, argv_of, client_error, relay, single};
 use crate::exec::command::{CommandError, CommandSpec, Program};
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
 use crate::graph::Resources;
@@ -46,7 +46,7 @@ pub struct Slurm {
 }
 
 impl Slurm {
-    pub(super) fn parse(o: &Options) -> Result<Slurm, String> {
+    pub(super) fn parse(o: &Options) -> Result<Slurm, DeclarationError> {
         o.check_keys(&["max_jobs", "partition", "args"])?;
         Ok(Slurm {
             max_jobs: o.count("max_jobs")?.unwrap_or(DEFAULT_MAX_JOBS),

@@ -27,7 +27,9 @@ use std::sync::atomic::Ordering;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Options, argv_of, client, client_error, relay, sh_quote, single};
+use super::{
+    DeclarationError, Options, Problem, argv_of, client, client_error, relay, sh_quote, single,
+};
 use crate::exec::command::CommandError;
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local, StageStatus};
 
@@ -79,31 +81,29 @@ struct Host {
 }
 
 impl Ssh {
-    pub(super) fn parse(o: &Options) -> Result<Ssh, String> {
+    pub(super) fn parse(o: &Options) -> Result<Ssh, DeclarationError> {
         o.check_keys(&["hosts", "port", "identity", "args"])?;
         let mut hosts = Vec::new();
         for h in o.strings("hosts")? {
             let (name, slots) = split_slots(&h);
             let slots = match slots {
-                Some(n) => n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                    o.error(&format!(
-                        "host \"{h}\": the slots after `:` must be a positive integer"
-                    ))
-                })?,
+                Some(n) => n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| o.error(Problem::Slots(h.clone())))?,
                 None => 1,
             };
             if name.is_empty() || name.starts_with('-') {
-                return Err(o.error(&format!("\"{h}\" is not a host name")));
+                return Err(o.error(Problem::HostName(h)));
             }
             hosts.push(Host { name, slots });
         }
         if hosts.is_empty() {
-            return Err(o.error("`hosts` must list at least one host, like [\"web1\", \"web2:4\"]"));
+            return Err(o.error(Problem::NoHosts));
         }
         let port = match o.count("port")? {
-            Some(p) => {
-                Some(u16::try_from(p).map_err(|_| o.error("`port` must be a TCP port number"))?)
-            }
+            Some(p) => Some(u16::try_from(p).map_err(|_| o.error(Problem::Port))?),
             None => None,
         };
         let identity = o.string("identity")?.map(|i| expand_home(&i));

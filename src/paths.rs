@@ -76,22 +76,32 @@ pub fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
 }
 
 fn state_root() -> PathBuf {
-    let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
+    let uid = Uid::effective();
+    state_root_of(
+        std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+        || User::from_uid(uid).ok().flatten().map(|u| u.dir),
+        &std::env::temp_dir().join(format!("prun-{uid}")),
+    )
+}
+
+/// Where prun keeps its state: under `$XDG_STATE_HOME` (absolute), else under a home
+/// directory that exists, `$HOME`'s or the passwd entry's (`passwd_home`), else in
+/// `temp` (`/tmp/prun-UID`). A home that does not exist is never created: `HOME=/nonexistent`
+/// (the `nobody` user's, a bare systemd unit's) must not make prun create `/nonexistent`.
+fn state_root_of(
+    xdg: Option<PathBuf>,
+    home: Option<PathBuf>,
+    passwd_home: impl FnOnce() -> Option<PathBuf>,
+    temp: &Path,
+) -> PathBuf {
     if let Some(x) = xdg.filter(|p| p.is_absolute()) {
         return x.join("prun");
     }
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h).join(".local/state/prun");
-    }
-    let uid = Uid::effective();
-    let home = User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
-        .filter(|d| d.is_absolute() && d.is_dir() && d != Path::new("/"));
-    match home {
+    let usable = |h: &PathBuf| h.is_absolute() && h.is_dir() && h != Path::new("/");
+    match home.filter(usable).or_else(|| passwd_home().filter(usable)) {
         Some(h) => h.join(".local/state/prun"),
-        None => std::env::temp_dir().join(format!("prun-{uid}")),
+        None => temp.to_path_buf(),
     }
 }
 
@@ -238,6 +248,30 @@ fn user_text(uid: Uid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_home_that_does_not_exist_is_not_used_nor_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        let missing = dir.path().join("nonexistent");
+        let temp = dir.path().join("prun-0");
+        let root = |xdg: Option<&Path>, h: &Path, passwd: &Path| {
+            state_root_of(
+                xdg.map(Path::to_path_buf),
+                Some(h.to_path_buf()),
+                || Some(passwd.to_path_buf()),
+                &temp,
+            )
+        };
+        assert_eq!(root(None, &home, &missing), home.join(".local/state/prun"));
+        assert_eq!(root(None, &missing, &home), home.join(".local/state/prun"));
+        assert_eq!(root(None, &missing, &missing), temp);
+        assert_eq!(root(None, Path::new("relative"), &missing), temp);
+        let xdg = dir.path().join("xdg-not-yet");
+        assert_eq!(root(Some(&xdg), &missing, &missing), xdg.join("prun"));
+        assert!(!missing.exists());
+    }
 
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().mode() & 0o7777

@@ -75,6 +75,11 @@ fn slurm() -> bool {
     ) && output("id", &["-u"]).is_some_and(|u| u.trim() == "0")
 }
 
+/// Root, who may mount a small tmpfs to fill a file system for real.
+fn root() -> bool {
+    output("id", &["-u"]).is_some_and(|u| u.trim() == "0")
+}
+
 /// Release builds for x86-64 Linux, linked by LLD (Rust's default linker there): the
 /// functions typical runs execute (`link/hot-symbols.txt`, made by `link/hot-symbols.sh`)
 /// are placed next to each other. The kernel maps a program's code by the page and its
@@ -108,7 +113,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
     order_hot_code();
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
-    let probes: [Probe; 8] = [
+    let probes: [Probe; 9] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),
         ("prun_no_dot", || runs("dot", &["-V"])),
         ("prun_no_postgres", postgres),
@@ -119,6 +124,7 @@ fn main() {
         }),
         ("prun_no_sshd", sshd),
         ("prun_no_slurm", slurm),
+        ("prun_no_root", root),
     ];
     let mut missing = false;
     for (cfg, present) in probes {

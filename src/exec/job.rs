@@ -251,14 +251,33 @@ async fn try_command_body(
     };
     // An unnamed log that cannot get its header is not kept, as one that cannot get its
     // name is not.
-    if is_unnamed && !named_early && write_header(&file).is_err() {
-        return Tried::Done(outcome, false);
+    if is_unnamed
+        && !named_early
+        && let Err(e) = write_header(&file)
+    {
+        return Tried::Done(unlogged(outcome, &e), false);
     }
     // On a line of its own: the child may have left its last line unfinished.
-    let _ = LogWriter::line_after_child(&file, len.max(start_len), &footer);
+    let outcome = match LogWriter::line_after_child(&file, len.max(start_len), &footer) {
+        Ok(()) => outcome,
+        Err(e) => unlogged(outcome, &e),
+    };
     if !is_unnamed || named_early {
         return Tried::Done(outcome, true);
     }
     let linked = unix::link_unnamed(&file, log_path).is_ok();
     Tried::Done(outcome, linked)
+}
+
+/// A failure whose log prun could not write (a full disk, most often): the error says so,
+/// since what the command printed about its failure (`tr: write error: No space left on
+/// device`) went to the same log and is lost with it.
+fn unlogged(outcome: Outcome, e: &std::io::Error) -> Outcome {
+    match outcome {
+        Outcome::Failed { error, exit_code } => Outcome::Failed {
+            error: format!("{error} (its log could not be written: {e})"),
+            exit_code,
+        },
+        other => other,
+    }
 }

@@ -406,3 +406,53 @@ fn exists(f) { shell("test -e " + f, #{ check: false }).code == 0 }
         );
     }
 }
+
+/// A small file system mounted for one test (a tmpfs of `size`), unmounted when dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    fn tmpfs(at: &std::path::Path, size: &str) -> Mounted {
+        std::fs::create_dir_all(at).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "cannot mount a tmpfs at {}", at.display());
+        Mounted(at.to_path_buf())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A command that fails because its log's file system is full (`tr` cannot write what it
+/// prints, and its own error message goes to the same full log) fails with an error that
+/// says the log could not be written and why, not only its exit code.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
+fn a_failure_whose_log_could_not_be_written_says_why() {
+    let test = Test::new();
+    let _full = Mounted::tmpfs(&test.dir().join("small"), "64k");
+    let out = test
+        .script(
+            r#"
+set_options(#{ log_dir: "small/logs" });
+proc("big", #{ shell: "head -c 200000 /dev/zero | tr '\\0' x; echo done" });
+run("big");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "big");
+    assert!(
+        line.contains("(its log could not be written: No space left on device"),
+        "{line}"
+    );
+}

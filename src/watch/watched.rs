@@ -41,8 +41,13 @@ pub enum Depth {
 #[derive(Debug)]
 enum Matcher {
     /// A file or directory: matches itself, what is under it, and its ancestors (a
-    /// directory on its path was removed or renamed).
-    Path(PathBuf),
+    /// directory on its path was removed or renamed). A file reached through a symbolic
+    /// link elsewhere also matches the file the link leads to (`target`), which is where
+    /// an editor changes it.
+    Path {
+        path: PathBuf,
+        target: Option<PathBuf>,
+    },
     /// A glob over absolute paths; `base` is its literal leading directory.
     Glob {
         pattern: Pattern,
@@ -57,7 +62,14 @@ enum Matcher {
 impl Matcher {
     fn new(input: InputPattern, cwd: &Path) -> Result<Matcher, glob::PatternError> {
         match input {
-            InputPattern::Path(p) => Ok(Matcher::Path(absolute(cwd, &p))),
+            InputPattern::Path(p) => {
+                let path = absolute(cwd, &p);
+                let target = path
+                    .canonicalize()
+                    .ok()
+                    .filter(|t| *t != path && t.is_file());
+                Ok(Matcher::Path { path, target })
+            }
             InputPattern::Glob(g) => {
                 let text = if Path::new(&g).is_absolute() {
                     g
@@ -81,7 +93,11 @@ impl Matcher {
 
     fn matches(&self, changed: &Path) -> bool {
         match self {
-            Matcher::Path(p) => changed.starts_with(p) || p.starts_with(changed),
+            Matcher::Path { path: p, target } => {
+                changed.starts_with(p)
+                    || p.starts_with(changed)
+                    || target.as_deref() == Some(changed)
+            }
             Matcher::Glob {
                 pattern,
                 base,
@@ -106,8 +122,8 @@ impl Matcher {
     /// The directory to watch for this input, and how.
     fn root(&self) -> (PathBuf, Depth) {
         match self {
-            Matcher::Path(p) if p.is_dir() => (p.clone(), Depth::Tree),
-            Matcher::Path(p) => (
+            Matcher::Path { path: p, .. } if p.is_dir() => (p.clone(), Depth::Tree),
+            Matcher::Path { path: p, .. } => (
                 p.parent().map_or_else(|| p.clone(), Path::to_path_buf),
                 Depth::Flat,
             ),
@@ -118,7 +134,7 @@ impl Matcher {
     /// How many files it stands for now (for the "watching" line).
     fn files(&self) -> usize {
         match self {
-            Matcher::Path(_) => 1,
+            Matcher::Path { .. } => 1,
             Matcher::Glob { known, .. } => known.len(),
         }
     }
@@ -127,7 +143,7 @@ impl Matcher {
     /// the first run ran).
     fn paths(&self) -> &[PathBuf] {
         match self {
-            Matcher::Path(p) => std::slice::from_ref(p),
+            Matcher::Path { path: p, .. } => std::slice::from_ref(p),
             Matcher::Glob { known, .. } => known,
         }
     }
@@ -283,6 +299,30 @@ impl Watched {
         let links: Vec<PathBuf> = roots.keys().flat_map(|r| link_parents(r)).collect();
         for dir in links {
             roots.entry(dir).or_insert(Depth::Flat);
+        }
+        // A file input that is a link to a file elsewhere: the directory of that file too,
+        // unless a root already watches it (under another path: the kernel has one watch
+        // per directory, which events would then name by either path).
+        let watched: Vec<(PathBuf, Depth)> = roots
+            .iter()
+            .filter_map(|(p, d)| Some((p.canonicalize().ok()?, *d)))
+            .collect();
+        for (_, ms) in &self.procs {
+            for m in ms {
+                let Matcher::Path {
+                    target: Some(t), ..
+                } = m
+                else {
+                    continue;
+                };
+                let Some(dir) = t.parent() else { continue };
+                let covered = watched
+                    .iter()
+                    .any(|(w, d)| w == dir || (*d == Depth::Tree && dir.starts_with(w)));
+                if !covered {
+                    roots.entry(dir.to_path_buf()).or_insert(Depth::Flat);
+                }
+            }
         }
         let trees: Vec<PathBuf> = roots
             .iter()

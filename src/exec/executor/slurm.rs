@@ -82,12 +82,7 @@ impl Slurm {
         launch: &Launch,
         spec: &CommandSpec,
     ) -> Vec<String> {
-        let mut argv: Vec<String> = vec![
-            "srun".into(),
-            "--quiet".into(),
-            "--ntasks=1".into(),
-            format!("--job-name={job}"),
-        ];
+        let mut argv: Vec<String> = vec!["srun".into(), "--quiet".into(), "--ntasks=1".into()];
         if let Some(p) = &self.partition {
             argv.push(format!("--partition={p}"));
         }
@@ -104,6 +99,9 @@ impl Slurm {
             argv.push(format!("--time={}:{:02}", secs / 60, secs % 60));
         }
         argv.extend(self.args.iter().cloned());
+        // After `args`, where it wins over a `--job-name` there: prun finds its jobs by
+        // this name (to cancel them, and to tell a refused job from a failed command).
+        argv.push(format!("--job-name={job}"));
         argv.push("--".into());
         argv.extend(argv_of(spec));
         argv

@@ -42,11 +42,11 @@ pub enum Depth {
 enum Matcher {
     /// A file or directory: matches itself, what is under it, and its ancestors (a
     /// directory on its path was removed or renamed). A file reached through a symbolic
-    /// link elsewhere also matches the file the link leads to (`target`), which is where
+    /// link elsewhere also matches the file the link leads to (`targets`), which is where
     /// an editor changes it.
     Path {
         path: PathBuf,
-        target: Option<PathBuf>,
+        targets: Vec<PathBuf>,
     },
     /// A glob over absolute paths; `base` is its literal leading directory.
     Glob {
@@ -56,7 +56,20 @@ enum Matcher {
         /// The files it matched when the watch was set up, sorted: a removed or renamed
         /// directory that held one of them is a change.
         known: Vec<PathBuf>,
+        /// The files elsewhere that those of `known` that are links lead to, sorted.
+        targets: Vec<PathBuf>,
     },
+}
+
+/// The files that those of `paths` that are symbolic links to a file elsewhere lead to,
+/// sorted.
+fn link_targets(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut targets: Vec<PathBuf> = paths
+        .iter()
+        .filter_map(|p| p.canonicalize().ok().filter(|t| t != p && t.is_file()))
+        .collect();
+    targets.sort();
+    targets
 }
 
 impl Matcher {
@@ -64,11 +77,8 @@ impl Matcher {
         match input {
             InputPattern::Path(p) => {
                 let path = absolute(cwd, &p);
-                let target = path
-                    .canonicalize()
-                    .ok()
-                    .filter(|t| *t != path && t.is_file());
-                Ok(Matcher::Path { path, target })
+                let targets = link_targets(std::slice::from_ref(&path));
+                Ok(Matcher::Path { path, targets })
             }
             InputPattern::Glob(g) => {
                 let text = if Path::new(&g).is_absolute() {
@@ -81,11 +91,13 @@ impl Matcher {
                 let (base, depth) = glob_base(&text);
                 let mut known = crate::exec::fileglob::expand(&text, false)?;
                 known.sort();
+                let targets = link_targets(&known);
                 Ok(Matcher::Glob {
                     pattern,
                     base,
                     depth,
                     known,
+                    targets,
                 })
             }
         }
@@ -93,18 +105,26 @@ impl Matcher {
 
     fn matches(&self, changed: &Path) -> bool {
         match self {
-            Matcher::Path { path: p, target } => {
+            Matcher::Path { path: p, targets } => {
                 changed.starts_with(p)
                     || p.starts_with(changed)
-                    || target.as_deref() == Some(changed)
+                    || targets
+                        .binary_search_by(|t| t.as_path().cmp(changed))
+                        .is_ok()
             }
             Matcher::Glob {
                 pattern,
                 base,
                 depth,
                 known,
+                targets,
             } => {
-                if pattern.matches_path_with(changed, MATCH) || base.starts_with(changed) {
+                if pattern.matches_path_with(changed, MATCH)
+                    || base.starts_with(changed)
+                    || targets
+                        .binary_search_by(|t| t.as_path().cmp(changed))
+                        .is_ok()
+                {
                     return true;
                 }
                 if !changed.starts_with(base) {
@@ -128,6 +148,13 @@ impl Matcher {
                 Depth::Flat,
             ),
             Matcher::Glob { base, depth, .. } => (base.clone(), *depth),
+        }
+    }
+
+    /// The files elsewhere that its links lead to.
+    fn targets(&self) -> &[PathBuf] {
+        match self {
+            Matcher::Path { targets, .. } | Matcher::Glob { targets, .. } => targets,
         }
     }
 
@@ -300,21 +327,15 @@ impl Watched {
         for dir in links {
             roots.entry(dir).or_insert(Depth::Flat);
         }
-        // A file input that is a link to a file elsewhere: the directory of that file too,
-        // unless a root already watches it (under another path: the kernel has one watch
-        // per directory, which events would then name by either path).
+        // A file input (or glob match) that is a link to a file elsewhere: the directory of
+        // that file too, unless a root already watches it (under another path: the kernel
+        // has one watch per directory, which events would then name by either path).
         let watched: Vec<(PathBuf, Depth)> = roots
             .iter()
             .filter_map(|(p, d)| Some((p.canonicalize().ok()?, *d)))
             .collect();
         for (_, ms) in &self.procs {
-            for m in ms {
-                let Matcher::Path {
-                    target: Some(t), ..
-                } = m
-                else {
-                    continue;
-                };
+            for t in ms.iter().flat_map(Matcher::targets) {
                 let Some(dir) = t.parent() else { continue };
                 let covered = watched
                     .iter()

@@ -769,3 +769,19 @@ run("b");
     assert_eq!(w.read("out.txt"), "two\n", "{}", w.shown());
     w.interrupt();
 }
+
+#[test]
+fn a_file_an_input_glob_matches_through_a_link_is_watched_where_it_leads() {
+    let script = r#"
+exec(["ln", "-s", "../dot/a.conf", "cfg/a.conf"]);
+proc("b", #{ inputs: ["cfg/*.conf"], outputs: ["out.txt"], shell: "cat cfg/*.conf > out.txt" });
+run("b");
+"#;
+    let files = [("dot/a.conf", "one\n"), ("cfg/.keep", "")];
+    let mut w = Watching::start(script, &files, &["--watch"]);
+    w.until_watching(1);
+    w.write("dot/a.conf", "two\n");
+    w.until_watching(2);
+    assert_eq!(w.read("out.txt"), "two\n", "{}", w.shown());
+    w.interrupt();
+}

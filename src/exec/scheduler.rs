@@ -64,6 +64,26 @@ pub fn evaluating() -> Option<&'static str> {
 }
 
 thread_local! {
+    /// The scheduler (its address) whose reports this thread is printing, or 0.
+    static FLUSHING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread as printing a scheduler's reports until dropped (a panic included).
+struct Flushing(usize);
+
+impl Flushing {
+    fn enter(scheduler: usize) -> Flushing {
+        Flushing(FLUSHING.with(|f| f.replace(scheduler)))
+    }
+}
+
+impl Drop for Flushing {
+    fn drop(&mut self) {
+        FLUSHING.with(|f| f.set(self.0));
+    }
+}
+
+thread_local! {
     /// Set when this thread starts a command body (see `Scheduler::start`): the end of
     /// the job that let it start leaves the journal's `- PGID` line to it.
     static STARTED_COMMAND: Cell<bool> = const { Cell::new(false) };
@@ -483,12 +503,28 @@ impl Scheduler {
     /// Prints the queued report events, in order. Called after every core update, and by
     /// the main thread before the summary: a proc's line is never printed after the
     /// summary, even when the thread that finished it is slow to print.
+    ///
+    /// A reporter may call back into the scheduler on this thread (an embedder's
+    /// `on_event` cancelling the run), which flushes again: that inner flush returns at
+    /// once, and this one prints what the callback queued.
     pub fn flush_reports(&self) {
-        let _printing = lock(&self.printing);
-        let batch = std::mem::take(&mut *lock(&self.reports));
-        if batch.is_empty() {
+        let me = self as *const Scheduler as usize;
+        if FLUSHING.with(|f| f.get() == me) {
             return;
         }
+        let _printing = lock(&self.printing);
+        let _flushing = Flushing::enter(me);
+        loop {
+            let batch = std::mem::take(&mut *lock(&self.reports));
+            if batch.is_empty() {
+                return;
+            }
+            self.print(batch);
+        }
+    }
+
+    /// Prints one batch of report events (see [`Scheduler::flush_reports`]).
+    fn print(&self, batch: Vec<Action>) {
         for a in batch {
             match a {
                 // A dry run starts nothing.

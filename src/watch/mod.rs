@@ -574,7 +574,7 @@ fn counts(states: impl Iterator<Item = State>) -> String {
 
 /// The inputs of `ids` and the outputs of every scheduled proc, resolved with the core's
 /// lock released (closures may run). A proc whose files cannot be resolved is reported;
-/// what could not be resolved is not watched.
+/// its inputs are then those it last resolved to (`known`), its outputs none.
 fn resolve(
     sched: &Scheduler,
     session: &Session,

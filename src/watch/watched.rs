@@ -41,8 +41,13 @@ pub enum Depth {
 #[derive(Debug)]
 enum Matcher {
     /// A file or directory: matches itself, what is under it, and its ancestors (a
-    /// directory on its path was removed or renamed).
-    Path(PathBuf),
+    /// directory on its path was removed or renamed). A file reached through a symbolic
+    /// link elsewhere also matches the file the link leads to (`targets`), which is where
+    /// an editor changes it.
+    Path {
+        path: PathBuf,
+        targets: Vec<PathBuf>,
+    },
     /// A glob over absolute paths; `base` is its literal leading directory.
     Glob {
         pattern: Pattern,
@@ -51,13 +56,30 @@ enum Matcher {
         /// The files it matched when the watch was set up, sorted: a removed or renamed
         /// directory that held one of them is a change.
         known: Vec<PathBuf>,
+        /// The files elsewhere that those of `known` that are links lead to, sorted.
+        targets: Vec<PathBuf>,
     },
+}
+
+/// The files that those of `paths` that are symbolic links to a file elsewhere lead to,
+/// sorted.
+fn link_targets(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut targets: Vec<PathBuf> = paths
+        .iter()
+        .filter_map(|p| p.canonicalize().ok().filter(|t| t != p && t.is_file()))
+        .collect();
+    targets.sort();
+    targets
 }
 
 impl Matcher {
     fn new(input: InputPattern, cwd: &Path) -> Result<Matcher, glob::PatternError> {
         match input {
-            InputPattern::Path(p) => Ok(Matcher::Path(absolute(cwd, &p))),
+            InputPattern::Path(p) => {
+                let path = absolute(cwd, &p);
+                let targets = link_targets(std::slice::from_ref(&path));
+                Ok(Matcher::Path { path, targets })
+            }
             InputPattern::Glob(g) => {
                 let text = if Path::new(&g).is_absolute() {
                     g
@@ -69,11 +91,13 @@ impl Matcher {
                 let (base, depth) = glob_base(&text);
                 let mut known = crate::exec::fileglob::expand(&text, false)?;
                 known.sort();
+                let targets = link_targets(&known);
                 Ok(Matcher::Glob {
                     pattern,
                     base,
                     depth,
                     known,
+                    targets,
                 })
             }
         }
@@ -81,14 +105,26 @@ impl Matcher {
 
     fn matches(&self, changed: &Path) -> bool {
         match self {
-            Matcher::Path(p) => changed.starts_with(p) || p.starts_with(changed),
+            Matcher::Path { path: p, targets } => {
+                changed.starts_with(p)
+                    || p.starts_with(changed)
+                    || targets
+                        .binary_search_by(|t| t.as_path().cmp(changed))
+                        .is_ok()
+            }
             Matcher::Glob {
                 pattern,
                 base,
                 depth,
                 known,
+                targets,
             } => {
-                if pattern.matches_path_with(changed, MATCH) || base.starts_with(changed) {
+                if pattern.matches_path_with(changed, MATCH)
+                    || base.starts_with(changed)
+                    || targets
+                        .binary_search_by(|t| t.as_path().cmp(changed))
+                        .is_ok()
+                {
                     return true;
                 }
                 if !changed.starts_with(base) {
@@ -106,8 +142,8 @@ impl Matcher {
     /// The directory to watch for this input, and how.
     fn root(&self) -> (PathBuf, Depth) {
         match self {
-            Matcher::Path(p) if p.is_dir() => (p.clone(), Depth::Tree),
-            Matcher::Path(p) => (
+            Matcher::Path { path: p, .. } if p.is_dir() => (p.clone(), Depth::Tree),
+            Matcher::Path { path: p, .. } => (
                 p.parent().map_or_else(|| p.clone(), Path::to_path_buf),
                 Depth::Flat,
             ),
@@ -115,10 +151,17 @@ impl Matcher {
         }
     }
 
+    /// The files elsewhere that its links lead to.
+    fn targets(&self) -> &[PathBuf] {
+        match self {
+            Matcher::Path { targets, .. } | Matcher::Glob { targets, .. } => targets,
+        }
+    }
+
     /// How many files it stands for now (for the "watching" line).
     fn files(&self) -> usize {
         match self {
-            Matcher::Path(_) => 1,
+            Matcher::Path { .. } => 1,
             Matcher::Glob { known, .. } => known.len(),
         }
     }
@@ -127,7 +170,7 @@ impl Matcher {
     /// the first run ran).
     fn paths(&self) -> &[PathBuf] {
         match self {
-            Matcher::Path(p) => std::slice::from_ref(p),
+            Matcher::Path { path: p, .. } => std::slice::from_ref(p),
             Matcher::Glob { known, .. } => known,
         }
     }
@@ -283,6 +326,24 @@ impl Watched {
         let links: Vec<PathBuf> = roots.keys().flat_map(|r| link_parents(r)).collect();
         for dir in links {
             roots.entry(dir).or_insert(Depth::Flat);
+        }
+        // A file input (or glob match) that is a link to a file elsewhere: the directory of
+        // that file too, unless a root already watches it (under another path: the kernel
+        // has one watch per directory, which events would then name by either path).
+        let watched: Vec<(PathBuf, Depth)> = roots
+            .iter()
+            .filter_map(|(p, d)| Some((p.canonicalize().ok()?, *d)))
+            .collect();
+        for (_, ms) in &self.procs {
+            for t in ms.iter().flat_map(Matcher::targets) {
+                let Some(dir) = t.parent() else { continue };
+                let covered = watched
+                    .iter()
+                    .any(|(w, d)| w == dir || (*d == Depth::Tree && dir.starts_with(w)));
+                if !covered {
+                    roots.entry(dir.to_path_buf()).or_insert(Depth::Flat);
+                }
+            }
         }
         let trees: Vec<PathBuf> = roots
             .iter()

@@ -408,6 +408,47 @@ fn a_native_function_that_panics_while_the_top_level_ends_is_in_the_report() {
 }
 
 #[test]
+fn an_event_callback_may_cancel_its_own_run() {
+    // An embedder stopping the run at the first failure from its `on_event`: the cancel
+    // printed the run's reports again on the thread already printing them, and waited
+    // for itself for ever.
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = Cancel::new();
+    let c = cancel.clone();
+    let rt = builder(dir.path())
+        .on_event(move |e| {
+            if matches!(
+                e,
+                Event::Finished {
+                    state: State::Failed,
+                    ..
+                }
+            ) {
+                c.cancel();
+            }
+        })
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = rt.run_str_with_cancel(
+            r#"proc("bad", #{ cmd: ["false"] });
+            proc("long", #{ cmd: ["sleep", "30"] });
+            run(["long", "bad"]);"#,
+            [""; 0],
+            &cancel,
+        );
+        let _ = tx.send(r);
+    });
+    let report = rx
+        .recv_timeout(PATIENCE)
+        .expect("the run never returned")
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    assert_eq!(report.proc("long").unwrap().state, State::Failed);
+}
+
+#[test]
 fn events_tell_an_embedder_what_happens() {
     let dir = tempfile::tempdir().unwrap();
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();

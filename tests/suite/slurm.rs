@@ -369,3 +369,27 @@ run("long");
         .run();
     out.ok().summary_is("prun: 1 succeeded");
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_job_name_in_the_executors_args_does_not_hide_prun_s_jobs() {
+    up();
+    // With `--job-name` in `args`, prun could not find its job by name: a command that
+    // exited 3 was reported as "srun did not submit the job".
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ executors: #{ hpc: #{ kind: "slurm", args: ["--job-name=mine"] } } });
+proc("three", #{ executor: "hpc", cmd: ["sh", "-c", "exit 3"] });
+run("three");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "three");
+    assert!(
+        line.contains("exited with code 3") && line.contains(") on slurm job "),
+        "{line}\n{}",
+        out.describe()
+    );
+}

@@ -507,3 +507,27 @@ run("p");
         out.describe()
     );
 }
+
+#[test]
+fn a_variable_name_a_shell_cannot_export_is_named_not_run() {
+    // `export 'B;C=x'` failed on the host, and the proc was reported as its command
+    // exiting with code 1, a command that never ran. No server is needed: the name is
+    // refused before connecting.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ executors: #{ farm: #{ kind: "ssh", hosts: ["127.0.0.1"] } } });
+proc("p", #{ executor: "farm", env: #{ "B;C": "x" }, cmd: ["echo", "hi"] });
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains("the environment variable \"B;C\" cannot be set on ssh host \"127.0.0.1\"")
+            && line.contains("(command: `echo hi`)"),
+        "{line}\n{}",
+        out.describe()
+    );
+}

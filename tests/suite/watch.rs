@@ -809,3 +809,36 @@ run("b");
     let (code, ..) = w.interrupt();
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_file_input_that_links_elsewhere_is_watched_where_it_leads() {
+    // A config file linked from another directory (as GNU stow does): editing the file
+    // the link leads to is a change (only the link's own directory was watched).
+    let script = r#"
+exec(["ln", "-s", "configs/a.txt", "cfg.txt"]);
+proc("b", #{ inputs: ["cfg.txt"], outputs: ["out.txt"], shell: "cat cfg.txt > out.txt" });
+run("b");
+"#;
+    let mut w = Watching::start(script, &[("configs/a.txt", "one\n")], &["--watch"]);
+    w.until_watching(1);
+    w.write("configs/a.txt", "two\n");
+    w.until_watching(2);
+    assert_eq!(w.read("out.txt"), "two\n", "{}", w.shown());
+    w.interrupt();
+}
+
+#[test]
+fn a_file_an_input_glob_matches_through_a_link_is_watched_where_it_leads() {
+    let script = r#"
+exec(["ln", "-s", "../dot/a.conf", "cfg/a.conf"]);
+proc("b", #{ inputs: ["cfg/*.conf"], outputs: ["out.txt"], shell: "cat cfg/*.conf > out.txt" });
+run("b");
+"#;
+    let files = [("dot/a.conf", "one\n"), ("cfg/.keep", "")];
+    let mut w = Watching::start(script, &files, &["--watch"]);
+    w.until_watching(1);
+    w.write("dot/a.conf", "two\n");
+    w.until_watching(2);
+    assert_eq!(w.read("out.txt"), "two\n", "{}", w.shown());
+    w.interrupt();
+}

@@ -82,12 +82,7 @@ impl Slurm {
         launch: &Launch,
         spec: &CommandSpec,
     ) -> Vec<String> {
-        let mut argv: Vec<String> = vec![
-            "srun".into(),
-            "--quiet".into(),
-            "--ntasks=1".into(),
-            format!("--job-name={job}"),
-        ];
+        let mut argv: Vec<String> = vec!["srun".into(), "--quiet".into(), "--ntasks=1".into()];
         if let Some(p) = &self.partition {
             argv.push(format!("--partition={p}"));
         }
@@ -104,6 +99,9 @@ impl Slurm {
             argv.push(format!("--time={}:{:02}", secs / 60, secs % 60));
         }
         argv.extend(self.args.iter().cloned());
+        // After `args`, where it wins over a `--job-name` there: prun finds its jobs by
+        // this name (to cancel them, and to tell a refused job from a failed command).
+        argv.push(format!("--job-name={job}"));
         argv.push("--".into());
         argv.extend(argv_of(spec));
         argv
@@ -296,12 +294,18 @@ const NEVER_STARTS: &[&str] = &[
     "InvalidQOS",
 ];
 
-/// How often a pending job is looked up again.
+/// How long after the first look-up a pending job is looked up again; each next look-up
+/// waits twice as long, up to [`PENDING_POLL_MAX`] (Slurm gives most reasons at
+/// submission, and a thousand pending jobs must not query the controller every second).
 const PENDING_POLL: Duration = Duration::from_secs(1);
+
+/// The longest wait between two look-ups of a pending job.
+const PENDING_POLL_MAX: Duration = Duration::from_secs(60);
 
 /// Returns once the job named `job` (first seen as `info`) is pending for a reason of
 /// [`NEVER_STARTS`]; never, once it has started (or cannot be looked up).
 async fn never_starts(job: &str, mut info: Option<JobInfo>) -> JobInfo {
+    let mut poll = PENDING_POLL;
     loop {
         match info {
             Some(j) if j.state == "PENDING" && NEVER_STARTS.contains(&j.reason.as_str()) => {
@@ -310,7 +314,8 @@ async fn never_starts(job: &str, mut info: Option<JobInfo>) -> JobInfo {
             Some(j) if j.state == "PENDING" => {}
             _ => std::future::pending::<()>().await,
         }
-        tokio::time::sleep(PENDING_POLL).await;
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(PENDING_POLL_MAX);
         info = job_info(job).await;
     }
 }

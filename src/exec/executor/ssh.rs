@@ -229,6 +229,14 @@ impl Ssh {
             remote.push_str(&format!("cd {} && ", sh_quote(&dir.to_string_lossy())));
         }
         for (k, v) in &spec.env {
+            if !is_shell_name(k) {
+                return Err(CommandError::Remote {
+                    message: format!(
+                        "the environment variable \"{k}\" cannot be set on ssh host \"{host}\": its shell takes only names of letters, digits and `_` that do not start with a digit"
+                    ),
+                    command: command(),
+                });
+            }
             remote.push_str(&format!("export {} && ", sh_quote(&format!("{k}={v}"))));
         }
         let grace = launch.kill_grace.as_millis().div_ceil(100);
@@ -346,6 +354,12 @@ fn not_started() -> LaunchOutput {
     }
 }
 
+/// Whether `name` is a name a POSIX shell's `export` takes.
+fn is_shell_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Returns once `path` exists.
 async fn appears(path: &Path) {
     while !path.exists() {
@@ -394,6 +408,13 @@ fn expand_home(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_shell_names_are_exported() {
+        assert!(is_shell_name("PATH") && is_shell_name("_a1"));
+        assert!(!is_shell_name("B;C") && !is_shell_name("1A") && !is_shell_name("A-B"));
+        assert!(!is_shell_name(""));
+    }
 
     #[test]
     fn slots_past_the_largest_integer_add_up_to_it() {

@@ -5,11 +5,15 @@
 //! proc reads through them, but each directory is entered once per walk, by the first path
 //! that reaches it: a link to an ancestor (`up -> ..`, `X11 -> .`) would otherwise make the
 //! walk endless, and it adds no file the walk does not already have. The walk keeps its
-//! own stack, so a deep tree cannot overflow the thread's. prun's own files (the task DB,
+//! own stack, so a deep tree cannot overflow the thread's. A directory of a kernel's
+//! pseudo file system (`/proc`, `/sys`, cgroups, debugfs...) is never entered: reached
+//! through a link (`p -> /proc`), its processes' `root` links lead to the whole system, and
+//! what it holds changes from one instant to the next, so a proc reading it could never be
+//! up to date anyway. prun's own files (the task DB,
 //! the `--json` report, the state and log directories) are left out, so that a run never makes its own inputs
 //! change.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
@@ -117,32 +121,66 @@ struct Open {
 /// Appends the files under the directory `root` (whose metadata is `meta`), as the module
 /// describes.
 fn walk(root: &Path, meta: &Metadata, own: &OwnIds, out: &mut Vec<Entry>) {
-    let mut entered: HashSet<Identity> = HashSet::new();
+    let mut seen = Seen::default();
     let mut stack: Vec<Open> = Vec::new();
-    stack.extend(enter(root, meta, own, &mut entered));
+    stack.extend(enter(root, meta, own, &mut seen));
     while let Some(open) = stack.last_mut() {
         let Some(path) = open.entries.next() else {
             stack.pop();
             continue;
         };
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => stack.extend(enter(&path, &m, own, &mut entered)),
+            Ok(m) if m.is_dir() => stack.extend(enter(&path, &m, own, &mut seen)),
             Ok(m) => out.push((path, Some(m))),
             Err(_) => out.push((path, None)),
         }
     }
 }
 
-/// Reads the directory `dir` for the walk, unless it is one of prun's own or was entered
-/// already.
-fn enter(
-    dir: &Path,
-    meta: &Metadata,
-    own: &OwnIds,
-    entered: &mut HashSet<Identity>,
-) -> Option<Open> {
+/// What a walk knows of the directories it met.
+#[derive(Default)]
+struct Seen {
+    /// The directories entered.
+    entered: HashSet<Identity>,
+    /// Whether each file system (by device) met is a kernel's pseudo file system.
+    pseudo: HashMap<u64, bool>,
+}
+
+/// The kernel's pseudo file systems, which a walk does not enter (see the module
+/// documentation).
+const PSEUDO_FILE_SYSTEMS: [i64; 12] = [
+    0x9fa0,      // proc
+    0x6265_6572, // sysfs
+    0x0027_e0eb, // cgroup
+    0x6367_7270, // cgroup2
+    0x6462_6720, // debugfs
+    0x7472_6163, // tracefs
+    0x7365_6373, // securityfs
+    0xcafe_4a11, // bpf
+    0x1cd1,      // devpts
+    0xf97c_ff8c, // selinuxfs
+    0x4341_5d53, // smackfs
+    0x6e73_6673, // nsfs
+];
+
+/// Whether `dir` (on device `dev`) is on a kernel's pseudo file system.
+fn on_pseudo_fs(dir: &Path, dev: u64, known: &mut HashMap<u64, bool>) -> bool {
+    *known.entry(dev).or_insert_with(|| {
+        nix::sys::statfs::statfs(dir).is_ok_and(|fs| {
+            let kind = fs.filesystem_type().0;
+            PSEUDO_FILE_SYSTEMS.contains(&kind)
+        })
+    })
+}
+
+/// Reads the directory `dir` for the walk, unless it is one of prun's own, was entered
+/// already, or is on a pseudo file system.
+fn enter(dir: &Path, meta: &Metadata, own: &OwnIds, seen: &mut Seen) -> Option<Open> {
     let id = identity(meta);
-    if own.dirs.contains(&id) || !entered.insert(id) {
+    if own.dirs.contains(&id)
+        || on_pseudo_fs(dir, meta.dev(), &mut seen.pseudo)
+        || !seen.entered.insert(id)
+    {
         return None;
     }
     let entries = std::fs::read_dir(dir).ok()?;
@@ -169,6 +207,25 @@ mod tests {
         let mut out = Vec::new();
         Lister::new(owner).files_under(path, &mut out);
         out.into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// A link to `/proc` is not followed into it: its processes' `root` links lead to the
+    /// whole system (the walk ran for minutes). Walked on a thread of its own, so that the
+    /// test fails rather than hangs.
+    #[test]
+    fn a_link_to_proc_is_not_walked_into() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "1").unwrap();
+        symlink("/proc", dir.path().join("p")).unwrap();
+        let root = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(list(&root, &OwnFiles::default()));
+        });
+        let files = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the walk went into /proc");
+        assert_eq!(files, [dir.path().join("a")]);
     }
 
     #[test]

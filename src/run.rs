@@ -694,6 +694,16 @@ pub(crate) fn execute(
     sched.close_executors();
     // The DB's writer commits the end of the run while the run ends; the run waits for it
     // last, once its async runtime is shut down (never under the core's lock).
+    // A run that ended before any proc needed the task DB (its script failed at the top
+    // level, a target was wrong) is recorded too: the history of a cron job shows how it
+    // ended. A run that did nothing and failed nothing leaves no row.
+    if outcome != Outcome::Ok
+        && !dry_run
+        && let Some((open, generation)) = sched.with(|c| c.take_unused_cache_opener())
+    {
+        let cache = open();
+        sched.with(|c| c.cache_opened(generation, cache));
+    }
     let closing = sched.with(|c| c.take_cache()).map(|mut cache| {
         cache.finish(
             summary.wall,

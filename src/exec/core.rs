@@ -493,6 +493,18 @@ impl Core {
         self.unsaved.clear();
     }
 
+    /// The task DB's opener when nothing asked for the DB yet, with its generation for
+    /// [`Core::cache_opened`]: a run that ends before any proc needed it opens it then, to
+    /// record how it ended.
+    pub fn take_unused_cache_opener(&mut self) -> Option<(CacheOpener, u64)> {
+        if self.cache.is_some() || self.opening_cache {
+            return None;
+        }
+        let open = self.cache_opener.take()?;
+        self.opening_cache = true;
+        Some((open, self.cache_generation))
+    }
+
     /// Detaches the task DB's cache (at the end of the run, to close it), after recording
     /// the parallel limit the run ended with.
     pub fn take_cache(&mut self) -> Option<Cache> {

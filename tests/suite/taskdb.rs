@@ -1296,3 +1296,29 @@ run("b");
     ws.sh("touch quick");
     ws.run(&[]).ok().ran(&["a"]).line("b got full");
 }
+
+/// A run whose script fails at its top level before any proc needed the task DB is in the
+/// history too, with its outcome: the history of a cron job shows how each run ended. A
+/// run with a wrong target likewise.
+#[test]
+fn a_run_that_failed_before_anything_needed_the_db_is_in_the_history() {
+    let ws = Ws::new("proc(\"p\", #{ cmd: [\"true\"] });\nthrow \"boom\";\n");
+    ws.run(&[]).code(2);
+    ws.run(&["tpyo"]).code(2);
+    let history = ws.prun(&["history", "main.rhai"]);
+    history.ok();
+    let rows = history_rows(&history);
+    assert_eq!(rows.len(), 2, "{}", history.describe());
+    assert!(
+        rows.iter().all(|r| r.contains(" script error ")),
+        "{}",
+        history.describe()
+    );
+
+    let ws = Ws::new("proc(\"p\", #{ cmd: [\"true\"] });\n");
+    ws.run(&["tpyo"]).code(64);
+    let history = ws.prun(&["history", "main.rhai"]);
+    let rows = history_rows(&history);
+    assert_eq!(rows.len(), 1, "{}", history.describe());
+    assert!(rows[0].contains(" usage error "), "{}", history.describe());
+}

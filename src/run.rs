@@ -632,6 +632,8 @@ pub(crate) fn execute(
         let n = sched.lock().would_run_count();
         summary.succeeded -= n;
         summary.would_run = Some(n);
+        // What would run did not run: its zero durations are no timing.
+        summary.slowest.clear();
     }
     // A run that names no target and schedules nothing lists what could run instead
     // (as `just` does with no recipe); the live display still needs its summary to end.

@@ -23,7 +23,8 @@ fn dry_run_prints_what_would_run_in_order_and_runs_nothing() {
     out.ok()
         .line("WOULD RUN  gen: echo generated > data.txt")
         .line("WOULD RUN  w0: touch w0.txt")
-        .out_has("prun: dry run: 5 would run");
+        .out_has("prun: dry run: 5 would run")
+        .out_lacks("slowest");
     for f in ["data.txt", "used.txt", "built-dev", "built-prod", "w0.txt"] {
         assert!(
             !out.exists(f),

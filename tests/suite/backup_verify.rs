@@ -95,8 +95,35 @@ fn reported(out: &crate::support::Output, name: &str) -> serde_json::Value {
         .clone()
 }
 
+/// Nothing is left of the servers this run started: their directories (`/tmp/prun-pg.*`,
+/// found in the commands its logs record) and their processes. Servers of other test runs
+/// on the machine do not count.
 fn nothing_left(out: &crate::support::Output) {
-    let left = postgres::leftovers();
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut stack = vec![out.path("state")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+            for (i, _) in text.match_indices("/tmp/prun-pg.") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "/-_.".contains(*c))
+                    .collect();
+                let server = name.split('/').take(3).collect::<Vec<_>>().join("/");
+                dirs.insert(server.trim_end_matches('.').to_string());
+            }
+        }
+    }
+    let left: Vec<String> = dirs
+        .iter()
+        .flat_map(|d| postgres::leftovers_of(d))
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }
 

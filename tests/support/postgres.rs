@@ -33,35 +33,6 @@ pub fn skip(missing: &str, install: &str) {
     eprintln!("SKIPPED: {missing}: {install}");
 }
 
-/// Server processes (`postgres -D .../prun-pg.*`) and `/tmp/prun-pg.*` directories that
-/// are still there.
-pub fn leftovers() -> Vec<String> {
-    let ps = Command::new("sh")
-        .args([
-            "-c",
-            "ps -eo stat,args | grep -v '^Z' | grep '[p]ostgres -D' || true",
-        ])
-        .output()
-        .unwrap();
-    let mut left: Vec<String> = String::from_utf8_lossy(&ps.stdout)
-        .lines()
-        .filter(|l| l.contains("prun-pg."))
-        .map(str::to_string)
-        .collect();
-    left.extend(
-        std::fs::read_dir("/tmp")
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("prun-pg."))
-            })
-            .map(|p| p.display().to_string()),
-    );
-    left
-}
-
 /// What is still there of the server whose directory was `dir` (a `/tmp/prun-pg.*` of
 /// `pg::start`): its server processes and the directory. Other servers (another test
 /// run's) do not count.

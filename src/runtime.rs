@@ -522,13 +522,13 @@ impl Cancel {
         Cancel::default()
     }
 
-    /// Stops the runs given this cancel; a second call does nothing more.
+    /// Stops the runs given this cancel, as a first Ctrl-C does: their commands are
+    /// ended (SIGTERM, the kill grace, SIGKILL) and their `defer` cleanups run to their
+    /// end. A second call is a second Ctrl-C: it ends the cleanups' commands at once too
+    /// (SIGKILL), so a cleanup that hangs does not keep `run_*` from returning.
     pub fn cancel(&self) {
         let runs: Vec<Arc<Scheduler>> = {
             let mut state = self.state();
-            if state.cancelled {
-                return;
-            }
             state.cancelled = true;
             state.runs.iter().filter_map(|(_, w)| w.upgrade()).collect()
         };

@@ -232,6 +232,47 @@ fn cancel_from_another_thread_ends_the_run_like_ctrl_c() {
     assert!(cancel.is_cancelled());
 }
 
+/// A second `cancel()` is a second Ctrl-C: a cleanup that hangs on a command after the
+/// first one is killed, and the run returns.
+#[test]
+fn a_second_cancel_ends_a_cleanup_that_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let hanging = dir.path().join("hanging");
+    let rt = builder(dir.path()).build().unwrap();
+    let cancel = Cancel::new();
+    let canceller = {
+        let (cancel, pidfile, hanging) = (cancel.clone(), pidfile.clone(), hanging.clone());
+        std::thread::spawn(move || {
+            wait_for_line(&pidfile);
+            cancel.cancel();
+            let pid = wait_for_line(&hanging);
+            cancel.cancel();
+            pid
+        })
+    };
+    let script = format!(
+        r#"defer(|| shell("trap '' TERM; echo $$ > {}; exec sleep 300"));
+        {}
+        run("sleeper");"#,
+        hanging.display(),
+        sleeper("sleeper", &pidfile)
+    );
+    // On a thread of its own: a run that waits for the cleanup's `sleep 300` fails the
+    // test after PATIENCE instead of keeping it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(rt.run_str_with_cancel(&script, [""; 0], &cancel));
+    });
+    let report = rx
+        .recv_timeout(PATIENCE)
+        .expect("the run waited for its hanging cleanup after a second cancel")
+        .unwrap();
+    let pid = canceller.join().unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    assert!(!alive(&pid), "the cleanup's command {pid} outlived the run");
+}
+
 #[test]
 fn two_runs_of_one_runtime_run_at_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -340,6 +340,8 @@ pub struct Core {
     failed: usize,
     timers: usize,
     script_running: bool,
+    /// The run is over (its `defer` cleanups are running): nothing more is scheduled.
+    ended: bool,
     aborted: Option<AbortReason>,
     /// Procs that were running when the run was interrupted.
     interrupted: Vec<String>,
@@ -396,6 +398,7 @@ impl Core {
             failed: 0,
             timers: 0,
             script_running: true,
+            ended: false,
             aborted: None,
             interrupted: Vec::new(),
             cache: None,
@@ -678,6 +681,9 @@ impl Core {
     /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
     /// fail the procs involved and are returned to the caller.
     pub fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
+        if self.ended {
+            return Err(GraphError::RunEnded);
+        }
         // Without protos there is nothing to prepare (see `prepare`), nor a list of roots
         // to make for it.
         if self.graph.has_protos() {
@@ -699,6 +705,13 @@ impl Core {
         }
         self.pump();
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// The run is over: its scheduled procs have ended and its `defer` cleanups run. A
+    /// proc a cleanup would schedule now would run after the report, or be left running
+    /// when prun exits, so scheduling is an error ([`GraphError::RunEnded`]).
+    pub fn end_scheduling(&mut self) {
+        self.ended = true;
     }
 
     fn deps_met(&mut self, p: ProcId) {

@@ -33,6 +33,10 @@ pub enum GraphError {
     },
     #[error("no proc or proto matches \"{0}\"")]
     NoMatch(String),
+    #[error(
+        "the run has ended: a deferred cleanup cannot schedule procs (run its commands with exec, shell or pipe)"
+    )]
+    RunEnded,
     #[error("name \"{name}\" matches several protos: {}", protos.join(", "))]
     Ambiguous { name: String, protos: Vec<String> },
     #[error(

@@ -349,3 +349,28 @@ fn a_closure_failing_for_a_command_line_target_is_a_script_error() {
         .run();
     out.code(2).err_has("dependency cycle: a -> b -> a");
 }
+
+#[test]
+fn a_deferred_cleanup_cannot_schedule_procs_after_the_run() {
+    // A proc started by a cleanup ran after the summary: a closure failed with "internal
+    // error: A Tokio 1.x context was found, but it is being shutdown", and a command was
+    // left running after prun exited, with exit status 0.
+    let out = test()
+        .script(
+            r#"proc("late", #{ shell: "echo $$ > late.pid; sleep 5" });
+proc("c", |ctx| 2);
+defer(|| run("late"));
+defer(|| start("c"));
+"#,
+        )
+        .run();
+    out.ok()
+        .err_has("deferred cleanup (main.rhai:4:1) failed: main.rhai:4:10: the run has ended: a deferred cleanup cannot schedule procs")
+        .err_has("deferred cleanup (main.rhai:3:1) failed: main.rhai:3:10: the run has ended");
+    assert!(
+        !out.exists("late.pid"),
+        "a cleanup started a command\n{}",
+        out.describe()
+    );
+    assert!(!out.stdout.contains("STARTED"), "{}", out.describe());
+}

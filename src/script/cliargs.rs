@@ -319,9 +319,20 @@ impl Declaration {
                 let c = w[1..].chars().next().expect("a character after -");
                 let attached = &w[1 + c.len_utf8()..];
                 if let Some(o) = self.by_short(c) {
+                    // Flags cluster as with getopt: `-ab` is `-a -b`, and `-an5` is
+                    // `-a -n 5` when `-n` takes a value.
+                    let (mut o, mut c, mut attached) = (o, c, attached);
+                    while o.flag && !attached.is_empty() {
+                        raw.push((o, "true".into()));
+                        c = attached.chars().next().expect("a character");
+                        attached = &attached[c.len_utf8()..];
+                        o = self.by_short(c).ok_or_else(|| ArgsError::Unknown {
+                            name: format!("-{c} (in {w})"),
+                            hint: String::new(),
+                        })?;
+                    }
                     let v = match (o.flag, attached.is_empty()) {
-                        (true, true) => "true".into(),
-                        (true, false) => return Err(ArgsError::TakesNoValue(format!("-{c}"))),
+                        (true, _) => "true".into(),
                         (false, false) => attached.to_string(),
                         (false, true) => value(&mut i, &format!("-{c}"))?,
                     };

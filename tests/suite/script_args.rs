@@ -208,3 +208,23 @@ fn a_wrong_declaration_names_the_args_call_and_the_nearest_setting() {
         .ok()
         .line("13");
 }
+
+#[test]
+fn short_flags_cluster_as_with_getopt() {
+    // `-ab` said "option -a takes no value".
+    let script = r#"let o = args(#{ a: #{ short: "a", flag: true }, b: #{ short: "b", flag: true }, n: #{ short: "n", int: true } });
+print(`a=${o.a} b=${o.b} n=${o.n}`);"#;
+    for (words, want) in [
+        (&["-ab"][..], "a=true b=true n="),
+        (&["-ban", "3"], "a=true b=true n=3"),
+        (&["-an-5"], "a=true b=false n=-5"),
+    ] {
+        Test::new().script(script).args(words).run().ok().line(want);
+    }
+    Test::new()
+        .script(script)
+        .args(&["-aj2"])
+        .run()
+        .code(64)
+        .err_has("unknown option -j (in -aj2)");
+}

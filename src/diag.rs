@@ -105,19 +105,24 @@ pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
             EvalAltResult::ErrorInFunctionCall(name, fsrc, inner, pos) => {
                 (name, inner, pos, Some(fsrc))
             }
-            EvalAltResult::ErrorInModule(name, inner, pos) => (name, inner, pos, None),
+            // prun names a module file by its path (`lib/util.rhai`), its source.
+            EvalAltResult::ErrorInModule(name, inner, pos) => (name, inner, pos, Some(name)),
             _ => break,
         };
         if pos.line().is_some() {
             let what = if name.starts_with("anon$") {
                 "closure".to_string()
+            } else if matches!(cur, EvalAltResult::ErrorInModule(..)) {
+                format!("import of {name}")
             } else {
                 format!("'{name}'")
             };
-            frames.push(format!(
-                "in call to {what} at {}",
-                location(Some(&src), *pos)
-            ));
+            let call = if what.starts_with("import of ") {
+                "in the"
+            } else {
+                "in call to"
+            };
+            frames.push(format!("{call} {what} at {}", location(Some(&src), *pos)));
         }
         if let Some(s) = callee_src.filter(|s| !s.is_empty()) {
             src = s.clone();

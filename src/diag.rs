@@ -299,6 +299,18 @@ fn function_not_found(sig: &str) -> String {
     };
     let args: Vec<String> = split_types(args).iter().map(|a| type_words(a)).collect();
     if name.starts_with("anon$") {
+        let engine = ENGINE
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade);
+        if let Some((_, module)) =
+            engine.and_then(|engine| crate::script::closure_module(&engine, name))
+        {
+            return format!(
+                "the closure was made in the module {module}, and the script cannot call it directly: give it to proc, defer..., or call it from a function of the module"
+            );
+        }
         let given = if args.is_empty() {
             "no arguments".to_string()
         } else {

@@ -374,3 +374,15 @@ defer(|| start("c"));
     );
     assert!(!out.stdout.contains("STARTED"), "{}", out.describe());
 }
+
+#[test]
+fn calling_a_module_closure_directly_says_where_it_was_made() {
+    // It said "the closure cannot be called with no arguments: it takes other arguments".
+    let out = test()
+        .file("lib.rhai", "fn make() { || 7 }\n")
+        .script("import \"lib\" as l;\nlet f = l::make();\nprint(f.call());\n")
+        .run();
+    out.code(2).err_has(
+        "main.rhai:3:9: the closure was made in the module lib.rhai, and the script cannot call it directly",
+    );
+}

@@ -286,7 +286,11 @@ pub fn parse(
         })?;
     }
     for item in list(given.locks) {
-        let l = item.to_string();
+        let l = item
+            .into_string()
+            .ok()
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| err("`locks` entries must be lock names (non-empty strings)".into()))?;
         if !def.extras().locks.contains(&l) {
             def.extras_mut().locks.push(l);
         }

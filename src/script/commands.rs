@@ -168,9 +168,17 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             }
             "env" => {
                 let m = v.clone().try_cast::<Map>().ok_or_else(|| bad("a map"))?;
+                let vars = m
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = super::values::env_text(v).map_err(|t| {
+                            format!("option `env`: the value of {k} must be a string, a number or a bool, not {t}")
+                        })?;
+                        Ok((k.to_string(), text))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
                 for s in &mut l.stages {
-                    s.env
-                        .extend(m.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                    s.env.extend(vars.iter().cloned());
                 }
             }
             "cwd" => {

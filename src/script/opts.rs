@@ -323,8 +323,15 @@ pub fn parse(
             .ok_or_else(|| err("`env` must be a map of names to values".into()))?;
         def.env = m
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+            .map(|(k, v)| {
+                let text = super::values::env_text(&v).map_err(|t| {
+                    err(format!(
+                        "`env` value of {k} must be a string, a number or a bool, not {t}"
+                    ))
+                })?;
+                Ok((k.to_string(), text))
+            })
+            .collect::<Result<_, _>>()?;
     }
     if let Some(v) = given.cwd {
         def.extras_mut().cwd = Some(v.to_string());

@@ -28,3 +28,14 @@ pub struct Aborted(pub String);
 /// How deeply nested a captured value may be (it is copied and rendered for the fingerprint
 /// recursively): as deep as a result saved in the task DB may be.
 pub const MAX_NESTING: usize = 100;
+
+/// The text of an environment variable's value given in an `env` map: text, a number or a
+/// bool (`()` is empty). `Err` names the type of anything else: a closure, array or map
+/// would reach the command as Rhai's rendering of it (`Fn(anon$...)`, `[1, 2]`).
+pub fn env_text(v: &rhai::Dynamic) -> Result<String, String> {
+    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() || v.is_unit() {
+        Ok(v.to_string())
+    } else {
+        Err(crate::diag::type_words(v.type_name()))
+    }
+}

@@ -293,6 +293,10 @@ fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
             "proc \"a\": `locks` entries must be lock names (non-empty strings)",
         ),
         (
+            "proc(\"a\", #{ env: #{ A: \"x\", B: [1] }, shell: \"true\" });\n",
+            "proc \"a\": `env` value of B must be a string, a number or a bool, not an array",
+        ),
+        (
             "proc(\"a\", #{ retries: 10000000000, shell: \"true\" });\n",
             "proc \"a\": `retries` must be 0 or more, at most 4294967295, not 10000000000",
         ),

@@ -260,3 +260,25 @@ run(["noisy", "quiet"]);
         out.describe()
     );
 }
+
+#[test]
+fn an_env_value_that_is_not_text_is_an_error_not_its_rendering() {
+    // `[1, 2]` reached the command as the text "[1, 2]"; a closure as "Fn(anon$...)".
+    Test::new()
+        .script(r#"exec(["sh", "-c", "echo $A"], #{ env: #{ A: [1, 2] } });"#)
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:1: option `env`: the value of A must be a string, a number or a bool, not an array");
+    Test::new()
+        .script(r#"proc("p", #{ env: #{ A: || 1 }, shell: "echo $A" });"#)
+        .run()
+        .code(2)
+        .err_has(
+            "proc \"p\": `env` value of A must be a string, a number or a bool, not a closure",
+        );
+    Test::new()
+        .script(r#"print(exec(["sh", "-c", "echo \"$A-$B-$C\""], #{ env: #{ A: 1, B: true, C: () } }).stdout);"#)
+        .run()
+        .ok()
+        .line("1-true-");
+}

@@ -81,9 +81,19 @@ fn argv_of(what: &str, argv: Array) -> R<Program> {
     if argv.is_empty() {
         return Err(format!("{what}: the argv is empty").into());
     }
-    Ok(Program::Argv(
-        argv.into_iter().map(|v| v.to_string()).collect(),
-    ))
+    let words = argv
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            super::values::argument_text(v).map_err(|t| {
+                format!(
+                    "{what}: argument {} must be a string, a number or a bool, not {t}",
+                    i + 1
+                )
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Program::Argv(words))
 }
 
 /// A pipe's stages: argv arrays, or strings run with `sh -c`.

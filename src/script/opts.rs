@@ -395,8 +395,16 @@ pub fn parse(
                 .try_cast::<Array>()
                 .ok_or_else(|| err("`cmd` must be an array of strings (an argv)".into()))?
                 .into_iter()
-                .map(shared_text)
-                .collect();
+                .enumerate()
+                .map(|(i, v)| {
+                    shared_text(v).map_err(|t| {
+                        err(format!(
+                            "`cmd` argument {} must be a string, a number or a bool, not {t}",
+                            i + 1
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
             if argv.is_empty() {
                 return Err(err("`cmd` must not be empty".into()));
             }
@@ -477,11 +485,12 @@ fn text(v: Dynamic) -> String {
 }
 
 /// [`text`] without a copy of a string: an argument is copied once, into its [`Argv`].
-fn shared_text(v: Dynamic) -> ImmutableString {
+/// An argument of `cmd` ([`super::values::argument_text`]); `Err` names its type.
+fn shared_text(v: Dynamic) -> Result<ImmutableString, String> {
     if v.is_string() {
-        v.into_immutable_string().unwrap_or_default()
+        Ok(v.into_immutable_string().unwrap_or_default())
     } else {
-        v.to_string().into()
+        super::values::argument_text(&v).map(Into::into)
     }
 }
 

@@ -39,3 +39,14 @@ pub fn env_text(v: &rhai::Dynamic) -> Result<String, String> {
         Err(crate::diag::type_words(v.type_name()))
     }
 }
+
+/// The text of one argument of an argv (`cmd`, `exec`, `pipe`): text, a number or a bool.
+/// `Err` names the type of anything else: `()` (an unset `env(...)`, a missing option)
+/// would be an empty argument, and an array, map or closure Rhai's rendering of it.
+pub fn argument_text(v: &rhai::Dynamic) -> Result<String, String> {
+    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() {
+        Ok(v.to_string())
+    } else {
+        Err(crate::diag::type_words(v.type_name()))
+    }
+}

@@ -282,3 +282,28 @@ fn an_env_value_that_is_not_text_is_an_error_not_its_rendering() {
         .ok()
         .line("1-true-");
 }
+
+#[test]
+fn an_argument_that_is_not_text_is_an_error_not_an_empty_or_rendered_word() {
+    // `()` (an unset env(...)) became an empty argument, an array its rendering "[1, 2]".
+    Test::new()
+        .script(r#"exec(["echo", "a", env("PRUN_TEST_SURELY_UNSET")]);"#)
+        .run()
+        .code(2)
+        .err_has("exec: argument 3 must be a string, a number or a bool, not nothing (`()`)");
+    Test::new()
+        .script(r#"proc("p", #{ cmd: ["echo", [1, 2]] });"#)
+        .run()
+        .code(2)
+        .err_has("proc \"p\": `cmd` argument 2 must be a string, a number or a bool, not an array");
+    Test::new()
+        .script(r#"pipe([["echo", #{}], ["cat"]]);"#)
+        .run()
+        .code(2)
+        .err_has("pipe: stage 1: argument 2 must be a string, a number or a bool, not a map");
+    Test::new()
+        .script(r#"print(exec(["echo", 1, 2.5, true]).stdout);"#)
+        .run()
+        .ok()
+        .line("1 2.5 true");
+}

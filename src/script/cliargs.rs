@@ -83,6 +83,8 @@ pub enum DeclError {
     },
     #[error("args: `{0}.default` must be an integer (the option is `int: true`), not {1}")]
     DefaultNotInt(String, String),
+    #[error("args: `{0}` are all positional lists: only one can take the rest of the words")]
+    TwoPositionalLists(String),
     #[error("args: `{0}.short` must be one character")]
     Short(String),
 }
@@ -213,6 +215,19 @@ impl Declaration {
                 secret: flag_of(&spec, "secret", &key)? || spec.get("env").is_some_and(secret_env),
                 key,
             });
+        }
+        // Positionals take the free words in order, a list all the rest: the keys of a
+        // Rhai map come sorted, not as written, so a list goes after the single ones
+        // (`files` before `first` left `first` nothing), and a second list could never
+        // get a word.
+        opts.sort_by_key(|o| o.positional && o.list);
+        let lists: Vec<&str> = opts
+            .iter()
+            .filter(|o| o.positional && o.list)
+            .map(|o| o.key.as_str())
+            .collect();
+        if let [_, _, ..] = lists.as_slice() {
+            return Err(DeclError::TwoPositionalLists(lists.join("`, `")));
         }
         Ok(Declaration { about, opts })
     }
@@ -540,7 +555,12 @@ impl Declaration {
                 right.push_str(" (required)");
             }
             if let Some(d) = &o.default {
-                right.push_str(&format!(" [default: {d}]"));
+                let shown = if o.secret {
+                    "***".to_string()
+                } else {
+                    d.to_string()
+                };
+                right.push_str(&format!(" [default: {shown}]"));
             }
             if let Some(e) = &o.env {
                 right.push_str(&format!(" [env: {e}]"));

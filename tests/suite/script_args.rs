@@ -228,3 +228,28 @@ print(`a=${o.a} b=${o.b} n=${o.n}`);"#;
         .code(64)
         .err_has("unknown option -j (in -aj2)");
 }
+
+#[test]
+fn a_positional_list_takes_the_words_the_single_positionals_leave() {
+    // `files` sorted before `first` and took every word: `first` was always ().
+    let script = r#"let o = args(#{
+    files: #{ positional: true, list: true },
+    first: #{ positional: true },
+    pw: #{ secret: true, "default": "hunter2-x" },
+});
+print(`first=${o.first} files=${o.files}`);"#;
+    Test::new()
+        .script(script)
+        .args(&["a", "b", "c"])
+        .run()
+        .ok()
+        .line(r#"first=a files=["b", "c"]"#);
+    // The default of a secret option is not printed by --help either.
+    let help = Test::new().script(script).args(&["--help"]).run();
+    help.ok().out_has("[default: ***]").out_lacks("hunter2-x");
+    Test::new()
+        .script(r#"let o = args(#{ a: #{ positional: true, list: true }, b: #{ positional: true, list: true } });"#)
+        .run()
+        .code(2)
+        .err_has("args: `a`, `b` are all positional lists");
+}

@@ -132,7 +132,13 @@ impl Host {
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
             let values = opts.script_values.clone();
+            // The command line was read against the first declaration only: a second one
+            // would get its values, whatever it declares.
+            let declared = std::sync::atomic::AtomicBool::new(false);
             engine.register_fn("args", move |_decl: rhai::Map| -> Result<rhai::Map, Box<EvalAltResult>> {
+                if declared.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    return Err("args(#{...}) declares the script's options once; this is a second declaration".into());
+                }
                 values.clone().ok_or_else(|| {
                     "prun could not read this script's args(#{...}) before running it: call args() first, before other prun functions".into()
                 })

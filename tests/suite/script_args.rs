@@ -253,3 +253,13 @@ print(`first=${o.first} files=${o.files}`);"#;
         .code(2)
         .err_has("args: `a`, `b` are all positional lists");
 }
+
+#[test]
+fn a_second_declaration_is_an_error_not_the_first_one_s_values() {
+    // `let p = args(#{ host: ... })` after `args(#{ port: ... })` got #{"port": ()}.
+    Test::new()
+        .script("let o = args(#{ port: #{ int: true } });\nlet p = args(#{ host: #{} });\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:2:9: args(#{...}) declares the script's options once");
+}

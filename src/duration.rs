@@ -14,7 +14,13 @@ pub struct DurationError(String);
 
 /// Parses a duration value.
 pub fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
-    let bad = || DurationError(v.to_string());
+    let bad = || {
+        DurationError(if v.is_unit() {
+            "() (nothing)".to_string()
+        } else {
+            v.to_string()
+        })
+    };
     if let Ok(i) = v.as_int() {
         return u64::try_from(i).map(Duration::from_secs).map_err(|_| bad());
     }
@@ -71,5 +77,12 @@ mod tests {
                 .contains("soon")
         );
         assert!(parse(&Dynamic::from(true)).is_err());
+        // `()` (an unset option) is named, not shown as an empty word.
+        assert!(
+            parse(&Dynamic::UNIT)
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid duration () (nothing): ")
+        );
     }
 }

@@ -101,6 +101,15 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
             && let Some((key, value, end)) = placeholder(text, i, args)
         {
             let open = open_expansion(&out, value);
+            if let Some(Quote::Arith(_)) = stack.last()
+                && !is_whole_number(value)
+                && problem.is_none()
+            {
+                problem = Some((
+                    key.to_string(),
+                    "inside $((...)) only a whole number can be written (the shell would evaluate anything else)".into(),
+                ));
+            }
             if let Some(Quote::Body(doc)) = stack.last()
                 && problem.is_none()
             {
@@ -436,12 +445,21 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
                 _ => single_word(value),
             }
         }
+        // Quotes do not quote there: a whole number goes in as it is, and anything else
+        // is refused ([`check_shell`]): `$(cmd)` in it runs, and bash evaluates `a[...]`.
+        Some(Quote::Arith(_)) if is_whole_number(value) => value.to_string(),
         Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(value),
     };
     for _ in stack.iter().filter(|q| matches!(q, Quote::Backtick)) {
         q = escape(&q, &['\\', '$', '`']);
     }
     q
+}
+
+/// `-12`, `0`, `42`: digits, after an optional minus sign.
+fn is_whole_number(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `s` with a backslash before each of `special`.
@@ -615,6 +633,20 @@ mod tests {
     #[test]
     fn a_comment_ends_at_the_line_not_inside_the_value() {
         assert_eq!(sh("printf ok # [f]\n", "x\necho PWNED"), "ok");
+    }
+
+    #[test]
+    fn a_whole_number_is_arithmetic_and_anything_else_is_refused_there() {
+        // `$(( [n] + 1 ))` with 5 was `$(( '5' + 1 ))`, an arithmetic syntax error, and
+        // with `a[$(cmd)]` it ran `cmd`: quotes do not quote inside `$((...))`.
+        let t = "printf '%s' $(( [f] + 1 ))";
+        assert_eq!(sh(t, "5"), "6");
+        assert_eq!(sh("printf '%s' $(( [f] * 2 ))", "-21"), "-42");
+        for v in ["x", "1+1", "a[$(echo PWNED)]", "$(echo PWNED)", "", "-"] {
+            let e = check_shell(t, &args(v)).unwrap_err();
+            assert!(e.to_string().contains("only a whole number"), "{v:?}: {e}");
+        }
+        assert!(check_shell("echo $(( 1 + 2 )) [f]", &args("x y")).is_ok());
     }
 
     #[test]

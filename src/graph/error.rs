@@ -53,8 +53,9 @@ pub enum GraphError {
         value: String,
         allowed: Vec<String>,
     },
-    #[error("value \"{value}\" for placeholder [{arg}] is not one of the allowed values: {}", allowed.join(", "))]
+    #[error("value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of the allowed values: {}", allowed.join(", "))]
     NotAChoice {
+        proto: String,
         arg: String,
         value: String,
         allowed: Vec<String>,

@@ -205,7 +205,7 @@ try { create("deploy::qa::eu"); } catch (e) { print("error: " + e); }
         .run();
     out.ok()
         .line(r#"names=["deploy::dev::eu", "deploy::prod::eu"]"#)
-        .out_has(r#"value "qa" for placeholder [env] is not one of the allowed values: dev, prod"#)
+        .out_has(r#"value "qa" for placeholder [env] of proto "deploy::[env]::[region]" is not one of the allowed values: dev, prod"#)
         .summary_is("prun: 2 succeeded");
     let out = test()
         .script(

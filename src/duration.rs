@@ -35,6 +35,20 @@ pub fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
     humantime::parse_duration(s).map_err(|_| bad())
 }
 
+/// A time limit: a duration more than zero. A zero limit would end a command as it
+/// starts, or not, depending on which comes first (`timeout 0` means no limit to GNU
+/// `timeout`, and none to `curl --max-time 0`): it is refused, leaving the option out is
+/// the way to have no limit.
+pub fn parse_limit(v: &Dynamic) -> Result<Duration, String> {
+    match parse(v) {
+        Ok(d) if d.is_zero() => {
+            Err("must be more than 0 (leave it out for no time limit)".to_string())
+        }
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +78,21 @@ mod tests {
         assert_eq!(
             parse(&Dynamic::from("1.5")).unwrap(),
             Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_refused() {
+        for zero in [
+            Dynamic::from(0_i64),
+            Dynamic::from("0s"),
+            Dynamic::from(0.0_f64),
+        ] {
+            assert!(parse_limit(&zero).unwrap_err().contains("more than 0"));
+        }
+        assert_eq!(
+            parse_limit(&Dynamic::from("2s")).unwrap(),
+            Duration::from_secs(2)
         );
     }
 

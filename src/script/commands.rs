@@ -170,7 +170,8 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
         };
         match k.as_str() {
             "timeout" => {
-                l.timeout = Some(duration::parse(&v).map_err(|e| format!("option `timeout`: {e}"))?)
+                l.timeout =
+                    Some(duration::parse_limit(&v).map_err(|e| format!("option `timeout`: {e}"))?)
             }
             "kill_grace" => {
                 l.kill_grace =

@@ -297,7 +297,7 @@ pub fn parse(
     }
     if let Some(v) = given.timeout {
         def.extras_mut().timeout =
-            Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
+            Some(duration::parse_limit(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
     }
     if let Some(v) = given.retries {
         let n = v.as_int().map_err(|t| {

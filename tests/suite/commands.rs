@@ -307,3 +307,13 @@ fn an_argument_that_is_not_text_is_an_error_not_an_empty_or_rendered_word() {
         .ok()
         .line("1 2.5 true");
 }
+
+#[test]
+fn a_zero_timeout_is_an_error_not_a_race() {
+    // `timeout: 0` killed the command at once, unless it ended first.
+    Test::new()
+        .script(r#"exec(["true"], #{ timeout: "0s" });"#)
+        .run()
+        .code(2)
+        .err_has("option `timeout`: must be more than 0 (leave it out for no time limit)");
+}

@@ -152,11 +152,22 @@ impl ModuleResolver for Files {
         if let Some(m) = self.loaded.lock().expect("modules").get(&file) {
             return Ok(m.clone());
         }
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
-        };
         let shown = file.to_string_lossy().into_owned();
         let in_module = |e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e, pos));
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+            }
+            // It is there but cannot be read (a directory, not UTF-8, no permission): say
+            // so rather than "not found".
+            Err(e) => {
+                let msg = format!("cannot read module {shown}: {e}");
+                return Err(in_module(
+                    EvalAltResult::ErrorRuntime(msg.into(), Position::NONE).into(),
+                ));
+            }
+        };
         // A module that imports itself, through others or not, would be loaded again
         // and again until the stack ran out (Rhai caches a module once it is loaded).
         let _loading = match Loading::enter(&file) {

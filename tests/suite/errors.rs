@@ -93,3 +93,15 @@ fn errors_in_an_imported_module_name_its_file_and_an_import_cycle_is_named() {
         .err_has("in the import of a.rhai at main.rhai:1:8");
     assert!(out.stderr.lines().count() < 10, "{}", out.describe());
 }
+
+#[test]
+fn a_module_file_that_cannot_be_read_is_not_called_missing() {
+    // A directory named lib.rhai, or a file that is not UTF-8, was "module not found".
+    let out = Test::new()
+        .file("lib.rhai/keep", "")
+        .script("import \"lib\" as l;\n")
+        .run();
+    out.code(2)
+        .err_has("cannot read module lib.rhai: Is a directory")
+        .err_has("in the import of lib.rhai at main.rhai:1:8");
+}

@@ -143,6 +143,12 @@ impl Host {
                     "prun could not read this script's args(#{...}) before running it: call args() first, before other prun functions".into()
                 })
             });
+            // Rhai's `exit(v)` ends a script "successfully" whatever `v` is: `exit(1)`
+            // after a failed check made prun exit 0. At the top level `exit()` and
+            // `exit(0)` still end the script; another value is an error; inside a proc,
+            // where it would end nothing but the closure, it is an error too.
+            engine.register_fn("exit", || exit_with(Dynamic::UNIT));
+            engine.register_fn("exit", exit_with);
             let reporter = sched.reporter().clone();
             engine.on_print(move |s| reporter.message(s));
             let r = sched.reporter().clone();
@@ -439,6 +445,24 @@ impl ClosureRunner for Runner {
             Err(e) => outcome_of_error(&job.def.origin, &e, cancel),
         }
     }
+}
+
+/// `exit(value)` (see where it is registered).
+fn exit_with(value: Dynamic) -> Result<(), Box<EvalAltResult>> {
+    if super::job::current().is_some() {
+        return Err(format!(
+            "exit({value}) inside a proc: a proc ends by returning its result, or fails with throw"
+        )
+        .into());
+    }
+    let success = value.is_unit() || value.as_int().is_ok_and(|n| n == 0);
+    if success {
+        return Err(EvalAltResult::Exit(value, rhai::Position::NONE).into());
+    }
+    Err(format!(
+        "the script called exit({value}): prun's exit status says how the run went; use throw to stop with an error"
+    )
+    .into())
 }
 
 fn outcome_of_error(

@@ -147,6 +147,9 @@ pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
 /// names put into words.
 pub fn message(err: &EvalAltResult) -> String {
     match err {
+        EvalAltResult::ErrorRuntime(v, _) if v.is_unit() => {
+            return "the script threw () (an error without a message)".to_string();
+        }
         EvalAltResult::ErrorRuntime(v, _) => return v.to_string(),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
         EvalAltResult::ErrorModuleNotFound(name, _) => {

@@ -105,3 +105,13 @@ fn a_module_file_that_cannot_be_read_is_not_called_missing() {
         .err_has("cannot read module lib.rhai: Is a directory")
         .err_has("in the import of lib.rhai at main.rhai:1:8");
 }
+
+#[test]
+fn throwing_nothing_still_says_something() {
+    // `throw ()` (or a bare `throw;`) failed the proc with an empty message.
+    let out = Test::new()
+        .script("proc(\"b\", || throw ());\nrun(\"b\");\n")
+        .run();
+    out.code(1)
+        .out_has("main.rhai:1:14: the script threw () (an error without a message)");
+}

@@ -85,6 +85,16 @@ pub enum DeclError {
     DefaultNotInt(String, String),
     #[error("args: `{0}` are all positional lists: only one can take the rest of the words")]
     TwoPositionalLists(String),
+    #[error(
+        "args: `{0}` cannot be an option name: a long name is not empty, does not start with `-` and holds no `=`, space or control character; a short one is a letter or digit"
+    )]
+    BadName(String),
+    #[error("args: {name} is declared by both `{first}` and `{second}`")]
+    SameName {
+        name: String,
+        first: String,
+        second: String,
+    },
     #[error("args: `{0}.short` must be one character")]
     Short(String),
 }
@@ -112,6 +122,41 @@ pub enum ArgsError {
     Missing { name: String, hint: String },
     #[error("unexpected argument \"{0}\"")]
     Unexpected(String),
+}
+
+/// Every option can be given on the command line, by one name only: a long name such as
+/// `a=b` or `two words`, or a second option named `-x`, was accepted and never matched.
+fn check_names(opts: &[Opt]) -> Result<(), DeclError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for o in opts.iter().filter(|o| !o.positional) {
+        let long_ok = !o.long.is_empty()
+            && !o.long.starts_with('-')
+            && !o
+                .long
+                .chars()
+                .any(|c| c == '=' || c.is_whitespace() || c.is_control());
+        if !long_ok {
+            return Err(DeclError::BadName(format!("--{}", o.long)));
+        }
+        let mut names = vec![format!("--{}", o.long)];
+        if let Some(c) = o.short {
+            if !c.is_alphanumeric() {
+                return Err(DeclError::BadName(format!("-{c}")));
+            }
+            names.push(format!("-{c}"));
+        }
+        for name in names {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                return Err(DeclError::SameName {
+                    name,
+                    first: (*first).to_string(),
+                    second: o.key.clone(),
+                });
+            }
+            seen.push((name, &o.key));
+        }
+    }
+    Ok(())
 }
 
 fn flag_of(spec: &Map, key: &'static str, name: &str) -> Result<bool, DeclError> {
@@ -216,6 +261,7 @@ impl Declaration {
                 key,
             });
         }
+        check_names(&opts)?;
         // Positionals take the free words in order, a list all the rest: the keys of a
         // Rhai map come sorted, not as written, so a list goes after the single ones
         // (`files` before `first` left `first` nothing), and a second list could never

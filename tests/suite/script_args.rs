@@ -263,3 +263,36 @@ fn a_second_declaration_is_an_error_not_the_first_one_s_values() {
         .code(2)
         .err_has("main.rhai:2:9: args(#{...}) declares the script's options once");
 }
+
+#[test]
+fn option_names_no_command_line_can_give_are_declaration_errors() {
+    // `long: "a=b"` or `"two words"`, and a second `-x`, were accepted and never matched.
+    for (decl, want) in [
+        (
+            r#"x: #{ long: "a=b" }"#,
+            "args: `--a=b` cannot be an option name",
+        ),
+        (
+            r#"x: #{ long: "two words" }"#,
+            "args: `--two words` cannot be an option name",
+        ),
+        (
+            r#"x: #{ short: "-" }"#,
+            "args: `--` cannot be an option name",
+        ),
+        (
+            r#"a: #{ short: "x" }, b: #{ short: "x" }"#,
+            "args: -x is declared by both `a` and `b`",
+        ),
+        (
+            r#"a: #{}, c: #{ long: "a" }"#,
+            "args: --a is declared by both `a` and `c`",
+        ),
+    ] {
+        Test::new()
+            .script(&format!("let o = args(#{{ {decl} }});\n"))
+            .run()
+            .code(2)
+            .err_has(want);
+    }
+}

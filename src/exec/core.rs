@@ -722,7 +722,8 @@ impl Core {
                 }
             } else {
                 let hint = crate::suggest::proc_hint(&self.graph, &dep);
-                self.fail_dep(p, format!("dependency \"{dep}\" missing{hint}"));
+                // Quoted as Rust does: a name a closure returned may hold a line break.
+                self.fail_dep(p, format!("dependency {dep:?} missing{hint}"));
             }
             return;
         }

@@ -434,3 +434,13 @@ fn exit_with_a_failure_value_is_not_a_success() {
         .out_lacks("cleanup went on");
     assert!(!out.stderr.contains("warning"), "{}", out.describe());
 }
+
+#[test]
+fn a_missing_dependency_with_a_line_break_is_shown_on_one_line() {
+    // A dependency closure returned "a\nb": the FAILED_DEP line broke in two.
+    let out = Test::new()
+        .script("proc(\"a\", #{ deps: [|ctx| \"x\\ny\"] }, || 1);\nrun(\"a\");\n")
+        .run();
+    out.code(1)
+        .out_has("FAILED_DEP a: dependency \"x\\ny\" missing");
+}

@@ -105,19 +105,24 @@ pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
             EvalAltResult::ErrorInFunctionCall(name, fsrc, inner, pos) => {
                 (name, inner, pos, Some(fsrc))
             }
-            EvalAltResult::ErrorInModule(name, inner, pos) => (name, inner, pos, None),
+            // prun names a module file by its path (`lib/util.rhai`), its source.
+            EvalAltResult::ErrorInModule(name, inner, pos) => (name, inner, pos, Some(name)),
             _ => break,
         };
         if pos.line().is_some() {
             let what = if name.starts_with("anon$") {
                 "closure".to_string()
+            } else if matches!(cur, EvalAltResult::ErrorInModule(..)) {
+                format!("import of {name}")
             } else {
                 format!("'{name}'")
             };
-            frames.push(format!(
-                "in call to {what} at {}",
-                location(Some(&src), *pos)
-            ));
+            let call = if what.starts_with("import of ") {
+                "in the"
+            } else {
+                "in call to"
+            };
+            frames.push(format!("{call} {what} at {}", location(Some(&src), *pos)));
         }
         if let Some(s) = callee_src.filter(|s| !s.is_empty()) {
             src = s.clone();
@@ -142,6 +147,9 @@ pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
 /// names put into words.
 pub fn message(err: &EvalAltResult) -> String {
     match err {
+        EvalAltResult::ErrorRuntime(v, _) if v.is_unit() => {
+            return "the script threw () (an error without a message)".to_string();
+        }
         EvalAltResult::ErrorRuntime(v, _) => return v.to_string(),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
         EvalAltResult::ErrorModuleNotFound(name, _) => {
@@ -294,6 +302,18 @@ fn function_not_found(sig: &str) -> String {
     };
     let args: Vec<String> = split_types(args).iter().map(|a| type_words(a)).collect();
     if name.starts_with("anon$") {
+        let engine = ENGINE
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade);
+        if let Some((_, module)) =
+            engine.and_then(|engine| crate::script::closure_module(&engine, name))
+        {
+            return format!(
+                "the closure was made in the module {module}, and the script cannot call it directly: give it to proc, defer..., or call it from a function of the module"
+            );
+        }
         let given = if args.is_empty() {
             "no arguments".to_string()
         } else {

@@ -5,16 +5,29 @@ use std::time::Duration;
 
 use rhai::Dynamic;
 
-/// A value that is not a duration; the message says what was expected.
+/// A value that is not a duration (or not a time limit); the message says what was
+/// expected.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "invalid duration {0}: expected seconds (30, 0.5) or a string such as \"300ms\", \"2m\", \"2d\""
-)]
-pub struct DurationError(String);
+pub enum DurationError {
+    /// Not a duration; the value as written.
+    #[error(
+        "invalid duration {0}: expected seconds (30, 0.5) or a string such as \"300ms\", \"2m\", \"2d\""
+    )]
+    Invalid(String),
+    /// A time limit of zero.
+    #[error("must be more than 0 (leave it out for no time limit)")]
+    Zero,
+}
 
 /// Parses a duration value.
 pub fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
-    let bad = || DurationError(v.to_string());
+    let bad = || {
+        DurationError::Invalid(if v.is_unit() {
+            "() (nothing)".to_string()
+        } else {
+            v.to_string()
+        })
+    };
     if let Ok(i) = v.as_int() {
         return u64::try_from(i).map(Duration::from_secs).map_err(|_| bad());
     }
@@ -27,6 +40,17 @@ pub fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
         return Duration::try_from_secs_f64(f).map_err(|_| bad());
     }
     humantime::parse_duration(s).map_err(|_| bad())
+}
+
+/// A time limit: a duration more than zero. A zero limit would end a command as it
+/// starts, or not, depending on which comes first (`timeout 0` means no limit to GNU
+/// `timeout`, and none to `curl --max-time 0`): it is refused, leaving the option out is
+/// the way to have no limit.
+pub fn parse_limit(v: &Dynamic) -> Result<Duration, DurationError> {
+    match parse(v)? {
+        d if d.is_zero() => Err(DurationError::Zero),
+        d => Ok(d),
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +86,21 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_of_zero_is_refused() {
+        for zero in [
+            Dynamic::from(0_i64),
+            Dynamic::from("0s"),
+            Dynamic::from(0.0_f64),
+        ] {
+            assert!(matches!(parse_limit(&zero), Err(DurationError::Zero)));
+        }
+        assert_eq!(
+            parse_limit(&Dynamic::from("2s")).unwrap(),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert!(parse(&Dynamic::from(-1_i64)).is_err());
         assert!(
@@ -71,5 +110,12 @@ mod tests {
                 .contains("soon")
         );
         assert!(parse(&Dynamic::from(true)).is_err());
+        // `()` (an unset option) is named, not shown as an empty word.
+        assert!(
+            parse(&Dynamic::UNIT)
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid duration () (nothing): ")
+        );
     }
 }

@@ -585,6 +585,7 @@ pub(crate) fn execute(
         exit = Exit::Script;
         error = Some(e.to_string());
     }
+    sched.with(|c| c.end_scheduling());
     host.run_cleanups();
     sched.flush_reports();
     if checking {

@@ -340,6 +340,8 @@ pub struct Core {
     failed: usize,
     timers: usize,
     script_running: bool,
+    /// The run is over (its `defer` cleanups are running): nothing more is scheduled.
+    ended: bool,
     aborted: Option<AbortReason>,
     /// Procs that were running when the run was interrupted.
     interrupted: Vec<String>,
@@ -396,6 +398,7 @@ impl Core {
             failed: 0,
             timers: 0,
             script_running: true,
+            ended: false,
             aborted: None,
             interrupted: Vec::new(),
             cache: None,
@@ -690,6 +693,9 @@ impl Core {
     /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
     /// fail the procs involved and are returned to the caller.
     pub fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
+        if self.ended {
+            return Err(GraphError::RunEnded);
+        }
         // Without protos there is nothing to prepare (see `prepare`), nor a list of roots
         // to make for it.
         if self.graph.has_protos() {
@@ -713,6 +719,13 @@ impl Core {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// The run is over: its scheduled procs have ended and its `defer` cleanups run. A
+    /// proc a cleanup would schedule now would run after the report, or be left running
+    /// when prun exits, so scheduling is an error ([`GraphError::RunEnded`]).
+    pub fn end_scheduling(&mut self) {
+        self.ended = true;
+    }
+
     fn deps_met(&mut self, p: ProcId) {
         if let Some(dep) = self.runs[p].missing().first().cloned() {
             if self.script_running {
@@ -721,7 +734,8 @@ impl Core {
                 }
             } else {
                 let hint = crate::graph::proc_hint(&self.graph, &dep);
-                self.fail_dep(p, format!("dependency \"{dep}\" missing{hint}"));
+                // Quoted as Rust does: a name a closure returned may hold a line break.
+                self.fail_dep(p, format!("dependency {dep:?} missing{hint}"));
             }
             return;
         }

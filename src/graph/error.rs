@@ -33,6 +33,10 @@ pub enum GraphError {
     },
     #[error("no proc or proto matches \"{0}\"")]
     NoMatch(String),
+    #[error(
+        "the run has ended: a deferred cleanup cannot schedule procs (run its commands with exec, shell or pipe)"
+    )]
+    RunEnded,
     #[error("name \"{name}\" matches several protos: {}", protos.join(", "))]
     Ambiguous { name: String, protos: Vec<String> },
     #[error(
@@ -49,8 +53,9 @@ pub enum GraphError {
         value: String,
         allowed: Vec<String>,
     },
-    #[error("value \"{value}\" for placeholder [{arg}] is not one of the allowed values: {}", allowed.join(", "))]
+    #[error("value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of the allowed values: {}", allowed.join(", "))]
     NotAChoice {
+        proto: String,
         arg: String,
         value: String,
         allowed: Vec<String>,

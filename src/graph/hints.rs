@@ -62,5 +62,15 @@ pub fn graph_error(g: &Graph, e: &GraphError) -> String {
         | GraphError::MissingDep { dep: n, .. } => n,
         _ => return e.to_string(),
     };
+    // `start`, `wait` and `state` take existing procs only: say which proto the name
+    // would come from rather than a near name.
+    if let GraphError::UnknownProc(n) = e
+        && let Some(p) = g.protos().find(|p| p.template.matches(n).is_some())
+    {
+        return format!(
+            "{e}; it would be made from proto \"{}\": create it first (run, create or ctx.run)",
+            p.template.text()
+        );
+    }
     format!("{e}{}", proc_hint(g, wrong))
 }

@@ -592,6 +592,7 @@ impl Graph {
                 && !allowed.contains(value)
             {
                 return Err(GraphError::NotAChoice {
+                    proto: self.protos[proto].template.text().to_string(),
                     arg: arg.clone(),
                     value: value.clone(),
                     allowed,

@@ -83,6 +83,9 @@ enum Quote {
     Backtick,
     Comment,
     Body(HereDoc),
+    /// Inside `${...}`. Shells disagree on how quotes nest in it (in `"${x:-"[v]"}"` the
+    /// inner quotes open a string of their own), so only a plain word is written there.
+    Param,
 }
 
 /// The filled text, and the first placeholder whose value cannot be written exactly.
@@ -101,6 +104,24 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
             && let Some((key, value, end)) = placeholder(text, i, args)
         {
             let open = open_expansion(&out, value);
+            if stack.iter().any(|q| matches!(q, Quote::Param))
+                && !is_plain_word(value)
+                && problem.is_none()
+            {
+                problem = Some((
+                    key.to_string(),
+                    "inside ${...} only a plain word (letters, digits and . _ - / : @ + , = %) can be written".into(),
+                ));
+            }
+            if let Some(Quote::Arith(_)) = stack.last()
+                && !is_whole_number(value)
+                && problem.is_none()
+            {
+                problem = Some((
+                    key.to_string(),
+                    "inside $((...)) only a whole number can be written (the shell would evaluate anything else)".into(),
+                ));
+            }
             if let Some(Quote::Body(doc)) = stack.last()
                 && problem.is_none()
             {
@@ -135,6 +156,10 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 b'`' => stack.push(Quote::Backtick),
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
+                }
+                b'$' if next == Some(b'{') => {
+                    stack.push(Quote::Param);
+                    step = 2;
                 }
                 b'(' => {
                     if let Some(sub) = sub {
@@ -197,8 +222,37 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
+                b'$' if next == Some(b'{') => {
+                    stack.push(Quote::Param);
+                    step = 2;
+                }
                 _ => {}
             },
+            Quote::Param => {
+                // Quotes directly in it quote, unless the `${` stands in double quotes or
+                // a here-document body (there a `'` is a character).
+                let quoted = matches!(
+                    stack.iter().rev().nth(1),
+                    Some(Quote::Double | Quote::Body(_))
+                );
+                match c {
+                    b'\\' => step = 2,
+                    b'}' => {
+                        stack.pop();
+                    }
+                    b'"' => stack.push(Quote::Double),
+                    b'\'' if !quoted => stack.push(Quote::Single),
+                    b'`' => stack.push(Quote::Backtick),
+                    b'$' if next == Some(b'(') => {
+                        step = open_substitution(&b[i..], &mut stack);
+                    }
+                    b'$' if next == Some(b'{') => {
+                        stack.push(Quote::Param);
+                        step = 2;
+                    }
+                    _ => {}
+                }
+            }
             Quote::Backtick => match c {
                 b'\\' => step = 2,
                 b'`' => {
@@ -208,6 +262,10 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 b'"' => stack.push(Quote::Double),
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
+                }
+                b'$' if next == Some(b'{') => {
+                    stack.push(Quote::Param);
+                    step = 2;
                 }
                 _ => {}
             },
@@ -234,6 +292,10 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                     b'`' if doc.expands => stack.push(Quote::Backtick),
                     b'$' if doc.expands && next == Some(b'(') => {
                         step = open_substitution(&b[i..], &mut stack);
+                    }
+                    b'$' if doc.expands && next == Some(b'{') => {
+                        stack.push(Quote::Param);
+                        step = 2;
                     }
                     b'\n' => {
                         let line = String::from_utf8_lossy(&out[line_out.min(out.len())..]);
@@ -421,6 +483,8 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
             }
         }
         Some(Quote::Body(_)) => value.to_string(),
+        // A plain word ([`check_shell`] refuses any other value there).
+        Some(Quote::Param) => value.to_string(),
         Some(Quote::Plain(_) | Quote::Backtick) | None if open == Open::Dollar => {
             let mut chars = value.chars();
             match chars.next() {
@@ -436,12 +500,33 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
                 _ => single_word(value),
             }
         }
+        // Quotes do not quote there: a whole number goes in as it is, and anything else
+        // is refused ([`check_shell`]): `$(cmd)` in it runs, and bash evaluates `a[...]`.
+        Some(Quote::Arith(_)) if is_whole_number(value) => value.to_string(),
         Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(value),
     };
     for _ in stack.iter().filter(|q| matches!(q, Quote::Backtick)) {
         q = escape(&q, &['\\', '$', '`']);
     }
     q
+}
+
+/// A word no shell reads differently anywhere: letters, digits and `. _ - / : @ + , = %`.
+fn is_plain_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'+' | b',' | b'=' | b'%'
+                )
+        })
+}
+
+/// `-12`, `0`, `42`: digits, after an optional minus sign.
+fn is_whole_number(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `s` with a backslash before each of `special`.
@@ -615,6 +700,45 @@ mod tests {
     #[test]
     fn a_comment_ends_at_the_line_not_inside_the_value() {
         assert_eq!(sh("printf ok # [f]\n", "x\necho PWNED"), "ok");
+    }
+
+    #[test]
+    fn a_whole_number_is_arithmetic_and_anything_else_is_refused_there() {
+        // `$(( [n] + 1 ))` with 5 was `$(( '5' + 1 ))`, an arithmetic syntax error, and
+        // with `a[$(cmd)]` it ran `cmd`: quotes do not quote inside `$((...))`.
+        let t = "printf '%s' $(( [f] + 1 ))";
+        assert_eq!(sh(t, "5"), "6");
+        assert_eq!(sh("printf '%s' $(( [f] * 2 ))", "-21"), "-42");
+        for v in ["x", "1+1", "a[$(echo PWNED)]", "$(echo PWNED)", "", "-"] {
+            let e = check_shell(t, &args(v)).unwrap_err();
+            assert!(e.to_string().contains("only a whole number"), "{v:?}: {e}");
+        }
+        assert!(check_shell("echo $(( 1 + 2 )) [f]", &args("x y")).is_ok());
+    }
+
+    #[test]
+    fn inside_a_parameter_expansion_only_a_plain_word_is_written() {
+        // In `"${x:-"[f]"}"` the inner quotes open a string of their own: the value was
+        // written for the outside, and `$(echo PWNED)` ran.
+        for t in [
+            "printf '%s' \"${x:-\"[f]\"}\"",
+            "printf '%s' \"${x:-[f]}\"",
+            "printf '%s' ${x:-[f]}",
+            "cat <<EOF\n${x:-[f]}\nEOF",
+        ] {
+            for v in ["a.b_c-d/e:f", "v1", "x@y+z,w=%"] {
+                assert_eq!(sh(t, v).trim_end(), v, "{t:?} {v:?}");
+            }
+            for v in ["$(echo PWNED)", "a b", "x}y", "it's", "\"", "*"] {
+                let e = check_shell(t, &args(v)).unwrap_err();
+                assert!(
+                    e.to_string().contains("only a plain word"),
+                    "{t:?} {v:?}: {e}"
+                );
+            }
+        }
+        // After the `}`, the rest of the string is read as before.
+        assert_eq!(sh("x=1; printf '%s' \"${x}\" [f]", "a b"), "1a b");
     }
 
     #[test]

@@ -53,7 +53,11 @@ impl Cleanups {
             };
             match c {
                 Cleanup::Deferred(cb) => {
-                    if let Err(e) = cb.call(Dynamic::UNIT, &[]) {
+                    // `exit()` ends the cleanup early, as it ends the script.
+                    if let Err(e) = cb.call(Dynamic::UNIT, &[]).or_else(|e| match *e {
+                        EvalAltResult::Exit(..) => Ok(Dynamic::UNIT),
+                        _ => Err(e),
+                    }) {
                         let src = cb.origin();
                         errors.push(format!(
                             "deferred cleanup ({src}) failed: {}",

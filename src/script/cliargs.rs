@@ -83,6 +83,18 @@ pub enum DeclError {
     },
     #[error("args: `{0}.default` must be an integer (the option is `int: true`), not {1}")]
     DefaultNotInt(String, String),
+    #[error("args: `{0}` are all positional lists: only one can take the rest of the words")]
+    TwoPositionalLists(String),
+    #[error(
+        "args: `{0}` cannot be an option name: a long name is not empty, does not start with `-` and holds no `=`, space or control character; a short one is a letter or digit"
+    )]
+    BadName(String),
+    #[error("args: {name} is declared by both `{first}` and `{second}`")]
+    SameName {
+        name: String,
+        first: String,
+        second: String,
+    },
     #[error("args: `{0}.short` must be one character")]
     Short(String),
 }
@@ -110,6 +122,41 @@ pub enum ArgsError {
     Missing { name: String, hint: String },
     #[error("unexpected argument \"{0}\"")]
     Unexpected(String),
+}
+
+/// Every option can be given on the command line, by one name only: a long name such as
+/// `a=b` or `two words`, or a second option named `-x`, was accepted and never matched.
+fn check_names(opts: &[Opt]) -> Result<(), DeclError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for o in opts.iter().filter(|o| !o.positional) {
+        let long_ok = !o.long.is_empty()
+            && !o.long.starts_with('-')
+            && !o
+                .long
+                .chars()
+                .any(|c| c == '=' || c.is_whitespace() || c.is_control());
+        if !long_ok {
+            return Err(DeclError::BadName(format!("--{}", o.long)));
+        }
+        let mut names = vec![format!("--{}", o.long)];
+        if let Some(c) = o.short {
+            if !c.is_alphanumeric() {
+                return Err(DeclError::BadName(format!("-{c}")));
+            }
+            names.push(format!("-{c}"));
+        }
+        for name in names {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                return Err(DeclError::SameName {
+                    name,
+                    first: (*first).to_string(),
+                    second: o.key.clone(),
+                });
+            }
+            seen.push((name, &o.key));
+        }
+    }
+    Ok(())
 }
 
 fn flag_of(spec: &Map, key: &'static str, name: &str) -> Result<bool, DeclError> {
@@ -213,6 +260,20 @@ impl Declaration {
                 secret: flag_of(&spec, "secret", &key)? || spec.get("env").is_some_and(secret_env),
                 key,
             });
+        }
+        check_names(&opts)?;
+        // Positionals take the free words in order, a list all the rest: the keys of a
+        // Rhai map come sorted, not as written, so a list goes after the single ones
+        // (`files` before `first` left `first` nothing), and a second list could never
+        // get a word.
+        opts.sort_by_key(|o| o.positional && o.list);
+        let lists: Vec<&str> = opts
+            .iter()
+            .filter(|o| o.positional && o.list)
+            .map(|o| o.key.as_str())
+            .collect();
+        if let [_, _, ..] = lists.as_slice() {
+            return Err(DeclError::TwoPositionalLists(lists.join("`, `")));
         }
         Ok(Declaration { about, opts })
     }
@@ -319,9 +380,20 @@ impl Declaration {
                 let c = w[1..].chars().next().expect("a character after -");
                 let attached = &w[1 + c.len_utf8()..];
                 if let Some(o) = self.by_short(c) {
+                    // Flags cluster as with getopt: `-ab` is `-a -b`, and `-an5` is
+                    // `-a -n 5` when `-n` takes a value.
+                    let (mut o, mut c, mut attached) = (o, c, attached);
+                    while o.flag && !attached.is_empty() {
+                        raw.push((o, "true".into()));
+                        c = attached.chars().next().expect("a character");
+                        attached = &attached[c.len_utf8()..];
+                        o = self.by_short(c).ok_or_else(|| ArgsError::Unknown {
+                            name: format!("-{c} (in {w})"),
+                            hint: String::new(),
+                        })?;
+                    }
                     let v = match (o.flag, attached.is_empty()) {
-                        (true, true) => "true".into(),
-                        (true, false) => return Err(ArgsError::TakesNoValue(format!("-{c}"))),
+                        (true, _) => "true".into(),
                         (false, false) => attached.to_string(),
                         (false, true) => value(&mut i, &format!("-{c}"))?,
                     };
@@ -529,7 +601,12 @@ impl Declaration {
                 right.push_str(" (required)");
             }
             if let Some(d) = &o.default {
-                right.push_str(&format!(" [default: {d}]"));
+                let shown = if o.secret {
+                    "***".to_string()
+                } else {
+                    d.to_string()
+                };
+                right.push_str(&format!(" [default: {shown}]"));
             }
             if let Some(e) = &o.env {
                 right.push_str(&format!(" [env: {e}]"));

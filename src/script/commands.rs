@@ -81,9 +81,20 @@ fn argv_of(what: &str, argv: Array) -> R<Program> {
     if argv.is_empty() {
         return Err(format!("{what}: the argv is empty").into());
     }
-    Ok(Program::Argv(
-        argv.into_iter().map(|v| v.to_string()).collect(),
-    ))
+    let words = argv
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            super::values::argument_text(v).map_err(|t| -> Box<EvalAltResult> {
+                format!(
+                    "{what}: argument {} must be a string, a number or a bool, not {t}",
+                    i + 1
+                )
+                .into()
+            })
+        })
+        .collect::<R<_>>()?;
+    Ok(Program::Argv(words))
 }
 
 /// A pipe's stages: argv arrays, or strings run with `sh -c`.
@@ -160,7 +171,8 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
         };
         match k.as_str() {
             "timeout" => {
-                l.timeout = Some(duration::parse(&v).map_err(|e| format!("option `timeout`: {e}"))?)
+                l.timeout =
+                    Some(duration::parse_limit(&v).map_err(|e| format!("option `timeout`: {e}"))?)
             }
             "kill_grace" => {
                 l.kill_grace =
@@ -168,9 +180,17 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             }
             "env" => {
                 let m = v.clone().try_cast::<Map>().ok_or_else(|| bad("a map"))?;
+                let vars = m
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = super::values::env_text(v).map_err(|t| -> Box<EvalAltResult> {
+                            format!("option `env`: the value of {k} must be a string, a number or a bool, not {t}").into()
+                        })?;
+                        Ok((k.to_string(), text))
+                    })
+                    .collect::<R<Vec<_>>>()?;
                 for s in &mut l.stages {
-                    s.env
-                        .extend(m.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                    s.env.extend(vars.iter().cloned());
                 }
             }
             "cwd" => {

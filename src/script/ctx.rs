@@ -84,6 +84,14 @@ pub fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
                     .map_err(|e| format!("failed to write log {}: {e}", c.0.log.display()).into())
             },
         )
+        // Any other value as `print` and `log_info` show it (`ctx.log(n)`, `ctx.log(map)`).
+        .register_fn(
+            "log",
+            |c: &mut Ctx, msg: rhai::Dynamic| -> Result<(), Box<rhai::EvalAltResult>> {
+                log::append_line(&c.0.log, &msg.to_string())
+                    .map_err(|e| format!("failed to write log {}: {e}", c.0.log.display()).into())
+            },
+        )
         .register_fn("to_string", |c: &mut Ctx| format!("ctx({})", c.0.name));
 }
 

@@ -132,11 +132,23 @@ impl Host {
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
             let values = opts.script_values.clone();
+            // The command line was read against the first declaration only: a second one
+            // would get its values, whatever it declares.
+            let declared = std::sync::atomic::AtomicBool::new(false);
             engine.register_fn("args", move |_decl: rhai::Map| -> Result<rhai::Map, Box<EvalAltResult>> {
+                if declared.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    return Err("args(#{...}) declares the script's options once; this is a second declaration".into());
+                }
                 values.clone().ok_or_else(|| {
                     "prun could not read this script's args(#{...}) before running it: call args() first, before other prun functions".into()
                 })
             });
+            // Rhai's `exit(v)` ends a script "successfully" whatever `v` is: `exit(1)`
+            // after a failed check made prun exit 0. At the top level `exit()` and
+            // `exit(0)` still end the script; another value is an error; inside a proc,
+            // where it would end nothing but the closure, it is an error too.
+            engine.register_fn("exit", || exit_with(Dynamic::UNIT));
+            engine.register_fn("exit", exit_with);
             let reporter = sched.reporter().clone();
             engine.on_print(move |s| reporter.message(s));
             let r = sched.reporter().clone();
@@ -446,6 +458,24 @@ impl ClosureRunner for Runner {
             Err(e) => outcome_of_error(&job.def.origin, &e, cancel),
         }
     }
+}
+
+/// `exit(value)` (see where it is registered).
+fn exit_with(value: Dynamic) -> Result<(), Box<EvalAltResult>> {
+    if super::job::current().is_some() {
+        return Err(format!(
+            "exit({value}) inside a proc: a proc ends by returning its result, or fails with throw"
+        )
+        .into());
+    }
+    let success = value.is_unit() || value.as_int().is_ok_and(|n| n == 0);
+    if success {
+        return Err(EvalAltResult::Exit(value, rhai::Position::NONE).into());
+    }
+    Err(format!(
+        "the script called exit({value}): prun's exit status says how the run went; use throw to stop with an error"
+    )
+    .into())
 }
 
 fn outcome_of_error(

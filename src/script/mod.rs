@@ -33,6 +33,7 @@ pub use error::ScriptError;
 pub use helpers::env as env_of_run;
 pub use host::declaration_in;
 pub use host::{EngineSetup, Function, Host, HostOptions, TopLevelError};
+pub use identity::closure_module;
 pub use lint::{option_keys, recorded_place};
 pub use stdlib::install_with as install_modules;
 pub use stdlib::names as stdlib_names;

@@ -286,14 +286,18 @@ pub fn parse(
         })?;
     }
     for item in list(given.locks) {
-        let l = item.to_string();
+        let l = item
+            .into_string()
+            .ok()
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| err("`locks` entries must be lock names (non-empty strings)".into()))?;
         if !def.extras().locks.contains(&l) {
             def.extras_mut().locks.push(l);
         }
     }
     if let Some(v) = given.timeout {
         def.extras_mut().timeout =
-            Some(duration::parse(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
+            Some(duration::parse_limit(&v).map_err(|e| err(format!("`timeout`: {e}")))?);
     }
     if let Some(v) = given.retries {
         let n = v.as_int().map_err(|t| {
@@ -319,8 +323,15 @@ pub fn parse(
             .ok_or_else(|| err("`env` must be a map of names to values".into()))?;
         def.env = m
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+            .map(|(k, v)| {
+                let text = super::values::env_text(&v).map_err(|t| {
+                    err(format!(
+                        "`env` value of {k} must be a string, a number or a bool, not {t}"
+                    ))
+                })?;
+                Ok((k.to_string(), text))
+            })
+            .collect::<Result<_, _>>()?;
     }
     if let Some(v) = given.cwd {
         def.extras_mut().cwd = Some(v.to_string());
@@ -384,8 +395,16 @@ pub fn parse(
                 .try_cast::<Array>()
                 .ok_or_else(|| err("`cmd` must be an array of strings (an argv)".into()))?
                 .into_iter()
-                .map(shared_text)
-                .collect();
+                .enumerate()
+                .map(|(i, v)| {
+                    shared_text(v).map_err(|t| {
+                        err(format!(
+                            "`cmd` argument {} must be a string, a number or a bool, not {t}",
+                            i + 1
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
             if argv.is_empty() {
                 return Err(err("`cmd` must not be empty".into()));
             }
@@ -466,11 +485,12 @@ fn text(v: Dynamic) -> String {
 }
 
 /// [`text`] without a copy of a string: an argument is copied once, into its [`Argv`].
-fn shared_text(v: Dynamic) -> ImmutableString {
+/// An argument of `cmd` ([`super::values::argument_text`]).
+fn shared_text(v: Dynamic) -> Result<ImmutableString, super::values::NotText> {
     if v.is_string() {
-        v.into_immutable_string().unwrap_or_default()
+        Ok(v.into_immutable_string().unwrap_or_default())
     } else {
-        v.to_string().into()
+        super::values::argument_text(&v).map(Into::into)
     }
 }
 

@@ -100,6 +100,43 @@ struct Files {
     loaded: Mutex<HashMap<std::path::PathBuf, Shared<Module>>>,
 }
 
+std::thread_local! {
+    /// The module files being loaded on this thread, outermost first (an import runs the
+    /// module's top level, which may import further, on the same thread).
+    static LOADING: std::cell::RefCell<Vec<std::path::PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A module file being loaded: on [`LOADING`] until dropped.
+struct Loading;
+
+/// Modules that import each other: the chain of files, the first one again at its end.
+#[derive(Debug, thiserror::Error)]
+#[error("import cycle: {}", .0.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" -> "))]
+struct ImportCycle(Vec<std::path::PathBuf>);
+
+impl Loading {
+    /// Marks `file` as being loaded, or returns the import cycle when it is already.
+    fn enter(file: &std::path::Path) -> Result<Loading, ImportCycle> {
+        LOADING.with_borrow_mut(|stack| {
+            if let Some(at) = stack.iter().position(|f| f == file) {
+                let mut chain = stack[at..].to_vec();
+                chain.push(file.to_path_buf());
+                return Err(ImportCycle(chain));
+            }
+            stack.push(file.to_path_buf());
+            Ok(Loading)
+        })
+    }
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        LOADING.with_borrow_mut(|stack| {
+            stack.pop();
+        });
+    }
+}
+
 impl ModuleResolver for Files {
     fn resolve_raw(
         &self,
@@ -116,14 +153,35 @@ impl ModuleResolver for Files {
         if let Some(m) = self.loaded.lock().expect("modules").get(&file) {
             return Ok(m.clone());
         }
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+        let shown = file.to_string_lossy().into_owned();
+        let in_module = |e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e, pos));
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+            }
+            // It is there but cannot be read (a directory, not UTF-8, no permission): say
+            // so rather than "not found".
+            Err(e) => {
+                let msg = format!("cannot read module {shown}: {e}");
+                return Err(in_module(
+                    EvalAltResult::ErrorRuntime(msg.into(), Position::NONE).into(),
+                ));
+            }
         };
-        let in_module = |e| Box::new(EvalAltResult::ErrorInModule(path.to_string(), e, pos));
-        let shown = file.to_string_lossy();
+        // A module that imports itself, through others or not, would be loaded again
+        // and again until the stack ran out (Rhai caches a module once it is loaded).
+        let _loading = match Loading::enter(&file) {
+            Ok(guard) => guard,
+            Err(cycle) => {
+                let msg = cycle.to_string();
+                let e = EvalAltResult::ErrorRuntime(msg.into(), Position::NONE);
+                return Err(in_module(e.into()));
+            }
+        };
         super::identity::record_module(engine, &shown, &text);
         let mut ast = engine.compile(&text).map_err(|e| in_module(e.into()))?;
-        ast.set_source(shown.as_ref());
+        ast.set_source(shown.as_str());
         super::identity::remember(engine, &ast);
         let module: Shared<Module> = Module::eval_ast_as_new_raw(engine, scope, global, &ast)
             .map_err(in_module)?

@@ -28,3 +28,37 @@ pub struct Aborted(pub String);
 /// How deeply nested a captured value may be (it is copied and rendered for the fingerprint
 /// recursively): as deep as a result saved in the task DB may be.
 pub const MAX_NESTING: usize = 100;
+
+/// A value that cannot be a command's text (an argument, an environment value); displayed
+/// as its type in words (`an array`, `a closure`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotText(String);
+
+impl NotText {
+    fn of(v: &rhai::Dynamic) -> NotText {
+        NotText(crate::diag::type_words(v.type_name()))
+    }
+}
+
+/// The text of an environment variable's value given in an `env` map: text, a number or a
+/// bool (`()` is empty). Anything else is [`NotText`]: a closure, array or map would reach
+/// the command as Rhai's rendering of it (`Fn(anon$...)`, `[1, 2]`).
+pub fn env_text(v: &rhai::Dynamic) -> Result<String, NotText> {
+    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() || v.is_unit() {
+        Ok(v.to_string())
+    } else {
+        Err(NotText::of(v))
+    }
+}
+
+/// The text of one argument of an argv (`cmd`, `exec`, `pipe`): text, a number or a bool.
+/// Anything else is [`NotText`]: `()` (an unset `env(...)`, a missing option) would be an
+/// empty argument, and an array, map or closure Rhai's rendering of it.
+pub fn argument_text(v: &rhai::Dynamic) -> Result<String, NotText> {
+    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() {
+        Ok(v.to_string())
+    } else {
+        Err(NotText::of(v))
+    }
+}

@@ -289,6 +289,19 @@ fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
             "proc \"a\": `help` is one line of printable text; \"one\\ntwo\" holds a line break or another control character",
         ),
         (
+            "proc(\"a\", #{ locks: [\"db\", #{}], shell: \"true\" });\n",
+            "proc \"a\": `locks` entries must be lock names (non-empty strings)",
+        ),
+        (
+            "proc(\"a\", #{ env: #{ A: \"x\", B: [1] }, shell: \"true\" });\n",
+            "proc \"a\": `env` value of B must be a string, a number or a bool, not an array",
+        ),
+        // A zero limit ended the command as it started, or not, whichever came first.
+        (
+            "proc(\"a\", #{ timeout: 0, shell: \"true\" });\n",
+            "proc \"a\": `timeout`: must be more than 0 (leave it out for no time limit)",
+        ),
+        (
             "proc(\"a\", #{ retries: 10000000000, shell: \"true\" });\n",
             "proc \"a\": `retries` must be 0 or more, at most 4294967295, not 10000000000",
         ),

@@ -205,7 +205,7 @@ try { create("deploy::qa::eu"); } catch (e) { print("error: " + e); }
         .run();
     out.ok()
         .line(r#"names=["deploy::dev::eu", "deploy::prod::eu"]"#)
-        .out_has(r#"value "qa" for placeholder [env] is not one of the allowed values: dev, prod"#)
+        .out_has(r#"value "qa" for placeholder [env] of proto "deploy::[env]::[region]" is not one of the allowed values: dev, prod"#)
         .summary_is("prun: 2 succeeded");
     let out = test()
         .script(
@@ -348,4 +348,41 @@ fn a_closure_failing_for_a_command_line_target_is_a_script_error() {
         .args(&["a"])
         .run();
     out.code(2).err_has("dependency cycle: a -> b -> a");
+}
+
+#[test]
+fn a_deferred_cleanup_cannot_schedule_procs_after_the_run() {
+    // A proc started by a cleanup ran after the summary: a closure failed with "internal
+    // error: A Tokio 1.x context was found, but it is being shutdown", and a command was
+    // left running after prun exited, with exit status 0.
+    let out = test()
+        .script(
+            r#"proc("late", #{ shell: "echo $$ > late.pid; sleep 5" });
+proc("c", |ctx| 2);
+defer(|| run("late"));
+defer(|| start("c"));
+"#,
+        )
+        .run();
+    out.ok()
+        .err_has("deferred cleanup (main.rhai:4:1) failed: main.rhai:4:10: the run has ended: a deferred cleanup cannot schedule procs")
+        .err_has("deferred cleanup (main.rhai:3:1) failed: main.rhai:3:10: the run has ended");
+    assert!(
+        !out.exists("late.pid"),
+        "a cleanup started a command\n{}",
+        out.describe()
+    );
+    assert!(!out.stdout.contains("STARTED"), "{}", out.describe());
+}
+
+#[test]
+fn calling_a_module_closure_directly_says_where_it_was_made() {
+    // It said "the closure cannot be called with no arguments: it takes other arguments".
+    let out = test()
+        .file("lib.rhai", "fn make() { || 7 }\n")
+        .script("import \"lib\" as l;\nlet f = l::make();\nprint(f.call());\n")
+        .run();
+    out.code(2).err_has(
+        "main.rhai:3:9: the closure was made in the module lib.rhai, and the script cannot call it directly",
+    );
 }

@@ -260,3 +260,60 @@ run(["noisy", "quiet"]);
         out.describe()
     );
 }
+
+#[test]
+fn an_env_value_that_is_not_text_is_an_error_not_its_rendering() {
+    // `[1, 2]` reached the command as the text "[1, 2]"; a closure as "Fn(anon$...)".
+    Test::new()
+        .script(r#"exec(["sh", "-c", "echo $A"], #{ env: #{ A: [1, 2] } });"#)
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:1: option `env`: the value of A must be a string, a number or a bool, not an array");
+    Test::new()
+        .script(r#"proc("p", #{ env: #{ A: || 1 }, shell: "echo $A" });"#)
+        .run()
+        .code(2)
+        .err_has(
+            "proc \"p\": `env` value of A must be a string, a number or a bool, not a closure",
+        );
+    Test::new()
+        .script(r#"print(exec(["sh", "-c", "echo \"$A-$B-$C\""], #{ env: #{ A: 1, B: true, C: () } }).stdout);"#)
+        .run()
+        .ok()
+        .line("1-true-");
+}
+
+#[test]
+fn an_argument_that_is_not_text_is_an_error_not_an_empty_or_rendered_word() {
+    // `()` (an unset env(...)) became an empty argument, an array its rendering "[1, 2]".
+    Test::new()
+        .script(r#"exec(["echo", "a", env("PRUN_TEST_SURELY_UNSET")]);"#)
+        .run()
+        .code(2)
+        .err_has("exec: argument 3 must be a string, a number or a bool, not nothing (`()`)");
+    Test::new()
+        .script(r#"proc("p", #{ cmd: ["echo", [1, 2]] });"#)
+        .run()
+        .code(2)
+        .err_has("proc \"p\": `cmd` argument 2 must be a string, a number or a bool, not an array");
+    Test::new()
+        .script(r#"pipe([["echo", #{}], ["cat"]]);"#)
+        .run()
+        .code(2)
+        .err_has("pipe: stage 1: argument 2 must be a string, a number or a bool, not a map");
+    Test::new()
+        .script(r#"print(exec(["echo", 1, 2.5, true]).stdout);"#)
+        .run()
+        .ok()
+        .line("1 2.5 true");
+}
+
+#[test]
+fn a_zero_timeout_is_an_error_not_a_race() {
+    // `timeout: 0` killed the command at once, unless it ended first.
+    Test::new()
+        .script(r#"exec(["true"], #{ timeout: "0s" });"#)
+        .run()
+        .code(2)
+        .err_has("option `timeout`: must be more than 0 (leave it out for no time limit)");
+}

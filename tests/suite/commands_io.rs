@@ -581,3 +581,23 @@ print("failing reader: ok=" + r.ok + " code=" + r.code);
         .line("head: ok=true code=0 out=[y")
         .line("failing reader: ok=false code=4");
 }
+
+#[test]
+fn ctx_log_writes_any_value_as_print_shows_it() {
+    // `ctx.log(5)` failed the proc: "function log(ctx, an integer) does not exist".
+    let out = Test::new()
+        .script(
+            r#"set_options(#{ log_dir: "logs" });
+proc("p", |ctx| { ctx.log(5); ctx.log(#{ a: 1 }); ctx.log("text"); 1 });
+run("p");"#,
+        )
+        .run();
+    out.ok();
+    let logs: Vec<_> = std::fs::read_dir(out.path("logs"))
+        .expect("log dir")
+        .flatten()
+        .collect();
+    let run_dir = logs.first().expect("a run directory").path();
+    let log = std::fs::read_to_string(run_dir.join("p.log")).expect("p.log");
+    assert!(log.contains("5\n#{\"a\": 1}\ntext\n"), "{log}");
+}

@@ -65,3 +65,53 @@ fn unknown_proc_option_names_the_key() {
         .err_has("\"p\"")
         .err_has("main.rhai:1:1");
 }
+
+#[test]
+fn errors_in_an_imported_module_name_its_file_and_an_import_cycle_is_named() {
+    // The positions inside the module were shown against the importing script
+    // (`main.rhai:2:11`), and modules importing each other printed thousands of
+    // "in call to" lines before "the script nests too deep".
+    let out = Test::new()
+        .file("lib/util.rhai", "let x = 1;\nlet y = x / 0;\n")
+        .script("import \"lib/util\" as u;\n")
+        .run();
+    out.code(2)
+        .err_has("lib/util.rhai:2:11: Division by zero")
+        .err_has("in the import of lib/util.rhai at main.rhai:1:8");
+    let out = Test::new()
+        .file("broken.rhai", "fn x() { 1 +* }\n")
+        .script("import \"broken\" as b;\n")
+        .run();
+    out.code(2).err_has("broken.rhai:1:13: Syntax error");
+    let out = Test::new()
+        .file("a.rhai", "import \"b\" as b;\n")
+        .file("b.rhai", "import \"a\" as a;\n")
+        .script("import \"a\" as a;\n")
+        .run();
+    out.code(2)
+        .err_has("import cycle: a.rhai -> b.rhai -> a.rhai")
+        .err_has("in the import of a.rhai at main.rhai:1:8");
+    assert!(out.stderr.lines().count() < 10, "{}", out.describe());
+}
+
+#[test]
+fn a_module_file_that_cannot_be_read_is_not_called_missing() {
+    // A directory named lib.rhai, or a file that is not UTF-8, was "module not found".
+    let out = Test::new()
+        .file("lib.rhai/keep", "")
+        .script("import \"lib\" as l;\n")
+        .run();
+    out.code(2)
+        .err_has("cannot read module lib.rhai: Is a directory")
+        .err_has("in the import of lib.rhai at main.rhai:1:8");
+}
+
+#[test]
+fn throwing_nothing_still_says_something() {
+    // `throw ()` (or a bare `throw;`) failed the proc with an empty message.
+    let out = Test::new()
+        .script("proc(\"b\", || throw ());\nrun(\"b\");\n")
+        .run();
+    out.code(1)
+        .out_has("main.rhai:1:14: the script threw () (an error without a message)");
+}

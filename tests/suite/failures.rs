@@ -456,3 +456,41 @@ run("big");
         "{line}"
     );
 }
+
+#[test]
+fn exit_with_a_failure_value_is_not_a_success() {
+    // `exit(5)` at the top level ended the script with status 0, and `exit(3)` in a
+    // proc failed it with Rhai's "NOT AN ERROR - exit value".
+    let out = Test::new()
+        .script("proc(\"b\", #{ shell: \"true\" });\nrun(\"b\");\nexit(5);\nprint(\"not here\");\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1: the script called exit(5)")
+        .out_lacks("not here")
+        .proc_state("SUCCEEDED", "b");
+    let out = Test::new()
+        .script("proc(\"a\", |ctx| { exit(3); 1 });\nrun(\"a\");\n")
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "a");
+    assert!(line.contains("exit(3) inside a proc"), "{line}");
+    // `exit()` and `exit(0)` end the top level, or a cleanup, quietly.
+    let out = Test::new()
+        .script("defer(|| { exit(0); print(\"cleanup went on\"); });\nprint(\"top\");\nexit();\nprint(\"not here\");\n")
+        .run();
+    out.ok()
+        .line("top")
+        .out_lacks("not here")
+        .out_lacks("cleanup went on");
+    assert!(!out.stderr.contains("warning"), "{}", out.describe());
+}
+
+#[test]
+fn a_missing_dependency_with_a_line_break_is_shown_on_one_line() {
+    // A dependency closure returned "a\nb": the FAILED_DEP line broke in two.
+    let out = Test::new()
+        .script("proc(\"a\", #{ deps: [|ctx| \"x\\ny\"] }, || 1);\nrun(\"a\");\n")
+        .run();
+    out.code(1)
+        .out_has("FAILED_DEP a: dependency \"x\\ny\" missing");
+}

@@ -302,3 +302,18 @@ fn a_value_that_looks_like_a_placeholder_reaches_cmd_and_env_as_written() {
     out.ok();
     assert_eq!(out.read("got"), "[b]-Z|[b]-Z", "{}", out.describe());
 }
+
+#[test]
+fn a_dependency_value_outside_arg_choices_names_the_proto_that_refuses_it() {
+    // The message named a placeholder and values, not which proto (here the dependency's).
+    let out = Test::new()
+        .script(
+            r#"proto("gen::[env]", #{ arg_choices: #{ env: ["dev"] } }, |ctx, env| env);
+proto("b::[env]", #{ deps: ["gen::[env]"] }, |ctx, env| 1);
+run("b::prod");"#,
+        )
+        .run();
+    out.code(2).err_has(
+        r#"value "prod" for placeholder [env] of proto "gen::[env]" is not one of the allowed values: dev"#,
+    );
+}

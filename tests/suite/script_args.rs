@@ -208,3 +208,91 @@ fn a_wrong_declaration_names_the_args_call_and_the_nearest_setting() {
         .ok()
         .line("13");
 }
+
+#[test]
+fn short_flags_cluster_as_with_getopt() {
+    // `-ab` said "option -a takes no value".
+    let script = r#"let o = args(#{ a: #{ short: "a", flag: true }, b: #{ short: "b", flag: true }, n: #{ short: "n", int: true } });
+print(`a=${o.a} b=${o.b} n=${o.n}`);"#;
+    for (words, want) in [
+        (&["-ab"][..], "a=true b=true n="),
+        (&["-ban", "3"], "a=true b=true n=3"),
+        (&["-an-5"], "a=true b=false n=-5"),
+    ] {
+        Test::new().script(script).args(words).run().ok().line(want);
+    }
+    Test::new()
+        .script(script)
+        .args(&["-aj2"])
+        .run()
+        .code(64)
+        .err_has("unknown option -j (in -aj2)");
+}
+
+#[test]
+fn a_positional_list_takes_the_words_the_single_positionals_leave() {
+    // `files` sorted before `first` and took every word: `first` was always ().
+    let script = r#"let o = args(#{
+    files: #{ positional: true, list: true },
+    first: #{ positional: true },
+    pw: #{ secret: true, "default": "hunter2-x" },
+});
+print(`first=${o.first} files=${o.files}`);"#;
+    Test::new()
+        .script(script)
+        .args(&["a", "b", "c"])
+        .run()
+        .ok()
+        .line(r#"first=a files=["b", "c"]"#);
+    // The default of a secret option is not printed by --help either.
+    let help = Test::new().script(script).args(&["--help"]).run();
+    help.ok().out_has("[default: ***]").out_lacks("hunter2-x");
+    Test::new()
+        .script(r#"let o = args(#{ a: #{ positional: true, list: true }, b: #{ positional: true, list: true } });"#)
+        .run()
+        .code(2)
+        .err_has("args: `a`, `b` are all positional lists");
+}
+
+#[test]
+fn a_second_declaration_is_an_error_not_the_first_one_s_values() {
+    // `let p = args(#{ host: ... })` after `args(#{ port: ... })` got #{"port": ()}.
+    Test::new()
+        .script("let o = args(#{ port: #{ int: true } });\nlet p = args(#{ host: #{} });\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:2:9: args(#{...}) declares the script's options once");
+}
+
+#[test]
+fn option_names_no_command_line_can_give_are_declaration_errors() {
+    // `long: "a=b"` or `"two words"`, and a second `-x`, were accepted and never matched.
+    for (decl, want) in [
+        (
+            r#"x: #{ long: "a=b" }"#,
+            "args: `--a=b` cannot be an option name",
+        ),
+        (
+            r#"x: #{ long: "two words" }"#,
+            "args: `--two words` cannot be an option name",
+        ),
+        (
+            r#"x: #{ short: "-" }"#,
+            "args: `--` cannot be an option name",
+        ),
+        (
+            r#"a: #{ short: "x" }, b: #{ short: "x" }"#,
+            "args: -x is declared by both `a` and `b`",
+        ),
+        (
+            r#"a: #{}, c: #{ long: "a" }"#,
+            "args: --a is declared by both `a` and `c`",
+        ),
+    ] {
+        Test::new()
+            .script(&format!("let o = args(#{{ {decl} }});\n"))
+            .run()
+            .code(2)
+            .err_has(want);
+    }
+}

@@ -108,3 +108,17 @@ try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
     );
     assert!(!out.exists("copy-was-called"), "{}", out.describe());
 }
+
+#[test]
+fn a_module_imports_relative_to_its_own_file_when_the_script_runs_from_elsewhere() {
+    // A module's source was its import path (`lib`), so its own imports were looked up
+    // relative to prun's working directory, not to the module's directory.
+    let out = Test::new()
+        .file("x/lib.rhai", "import \"sub\" as s;\nfn f() { s::g() }\n")
+        .file("x/sub.rhai", "fn g() { \"from x/sub\" }\n")
+        .file("x/main.rhai", "import \"lib\" as l;\nprint(l::f());\n")
+        .script("")
+        .raw(&["x/main.rhai"])
+        .run();
+    out.ok().line("from x/sub");
+}

@@ -321,3 +321,47 @@ proc("closure", #{ now: true }, |ctx| {
         .count();
     assert_eq!(logged, 2, "both logs keep what the commands printed");
 }
+
+#[test]
+fn inside_arithmetic_only_a_whole_number_is_written_and_nothing_runs() {
+    // Quotes do not quote inside $((...)): `'$(touch PWNED)'` ran `touch`, and `'5'`
+    // was an arithmetic syntax error.
+    let out = Test::new()
+        .script(r#"proto("n::[n]", #{ shell: "echo $(( [n] + 1 )) > got" });"#)
+        .args(&["n::5"])
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "6\n", "{}", out.describe());
+    let out = Test::new()
+        .script(r#"proto("n::[n]", #{ shell: "echo $(( [n] + 1 )) > got" });"#)
+        .args(&["n::$(touch PWNED)"])
+        .run();
+    out.code(64)
+        .err_has("placeholder [n]")
+        .err_has("only a whole number");
+    assert!(
+        !out.exists("PWNED"),
+        "a value ran a command\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn inside_a_parameter_expansion_a_value_is_a_plain_word_or_refused() {
+    // In "${OUT:-"[v]"}" the inner quotes open a string of their own: the value was
+    // quoted for the outside, and `$(touch PWNED)` ran.
+    let script = r#"proto("p::[v]", #{ shell: "printf '%s' \"${OUT:-\"[v]\"}\" > got" });"#;
+    let out = Test::new().script(script).args(&["p::report-1.txt"]).run();
+    out.ok();
+    assert_eq!(out.read("got"), "report-1.txt", "{}", out.describe());
+    let out = Test::new()
+        .script(script)
+        .args(&["p::$(touch PWNED)"])
+        .run();
+    out.code(64).err_has("only a plain word");
+    assert!(
+        !out.exists("PWNED"),
+        "a value ran a command\n{}",
+        out.describe()
+    );
+}

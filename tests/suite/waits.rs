@@ -235,3 +235,23 @@ run(["lo", "hi"]);
     let line = out.proc_line("FAILED", "lo");
     assert!(line.contains("wave 0 has not finished"), "{line}");
 }
+
+#[test]
+fn waiting_for_a_proto_name_not_made_yet_says_to_create_it() {
+    // It said only `no proc named "x::a" exists`, although a proto makes that name.
+    let out = Test::new()
+        .script(
+            r#"proto("x::[v]", |ctx, v| v);
+proc("p", |ctx| ctx.wait("x::a"));
+run("p");"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains(
+            r#"no proc named "x::a" exists; it would be made from proto "x::[v]": create it first"#
+        ),
+        "{line}"
+    );
+}

@@ -19,7 +19,7 @@ use crate::graph::{Choices, DepSpec, Graph, GraphError, ProcDef, ProcId, fill_te
 
 /// One thing wrong with a script: where it was written, when known, and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub at: Option<Origin>,
     pub message: String,
 }
@@ -44,7 +44,7 @@ impl Problem {
 
 /// Why the evaluation of the script ended early, if it did.
 #[derive(Debug, Default)]
-pub struct Stopped {
+pub(crate) struct Stopped {
     /// A script error, formatted with its `path:line:col`.
     pub error: Option<String>,
     /// A `wait` found a proc that failed (in a dry run: a missing dependency, a cycle).
@@ -53,7 +53,7 @@ pub struct Stopped {
 
 /// Prints every problem (to stderr, then a count), or `ok: N procs, M protos` (to
 /// stdout) when there is none; the exit status is 2 when there are problems.
-pub fn report(
+pub(crate) fn report(
     c: &Core,
     ast: &rhai::AST,
     findings: Vec<(Origin, String)>,
@@ -110,7 +110,7 @@ fn count(n: usize, what: &str) -> String {
 }
 
 /// The problems of the graph and of the command line's targets, in declaration order.
-pub fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
+pub(crate) fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut protos_with_problems = BTreeSet::new();
     for (i, p) in g.protos().enumerate() {
@@ -299,7 +299,7 @@ fn same_cycle(a: &str, b: &str) -> bool {
 }
 
 /// Whether the error that stopped the evaluation says what a problem already says.
-pub fn repeats(error: &str, problems: &[Problem]) -> bool {
+pub(crate) fn repeats(error: &str, problems: &[Problem]) -> bool {
     problems
         .iter()
         .any(|p| error.contains(&p.message) || same_cycle(error, &p.message))

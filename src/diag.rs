@@ -12,7 +12,7 @@ use rhai::{Engine, EvalAltResult, Position};
 /// Where something was written in a script: a path and, when known, a line and column.
 /// Kept as parts, never as one string to split again (paths may contain colons).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub(crate) struct Origin {
     /// Shared by every origin in the same file: a script defining 10,000 procs keeps one
     /// copy of its path, not 20,000. A `String` in the `Arc`, not a `str`: one word, which
     /// keeps every definition (that holds an origin) a word smaller.
@@ -24,7 +24,7 @@ pub struct Origin {
 
 impl Origin {
     /// The origin of a call at `pos` in `source`.
-    pub fn new(source: Option<&str>, pos: Position) -> Origin {
+    pub(crate) fn new(source: Option<&str>, pos: Position) -> Origin {
         let number = |n: Option<usize>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
         Origin {
             file: shared(source.unwrap_or("<script>")),
@@ -34,17 +34,17 @@ impl Origin {
     }
 
     /// The script file.
-    pub fn file(&self) -> &str {
+    pub(crate) fn file(&self) -> &str {
         &self.file
     }
 
     /// The line (1-based), when known.
-    pub fn line(&self) -> Option<u32> {
+    pub(crate) fn line(&self) -> Option<u32> {
         (self.line > 0).then_some(self.line)
     }
 
     /// The column (1-based), when known.
-    pub fn column(&self) -> Option<u32> {
+    pub(crate) fn column(&self) -> Option<u32> {
         (self.column > 0).then_some(self.column)
     }
 }
@@ -85,7 +85,7 @@ impl From<&str> for Origin {
 }
 
 /// `path:line:col`, or just the path when the position is unknown.
-pub fn location(source: Option<&str>, pos: Position) -> String {
+pub(crate) fn location(source: Option<&str>, pos: Position) -> String {
     let src = source.unwrap_or("<script>");
     match (pos.line(), pos.position()) {
         (Some(l), Some(c)) => format!("{src}:{l}:{c}"),
@@ -96,7 +96,7 @@ pub fn location(source: Option<&str>, pos: Position) -> String {
 
 /// A runtime error as `path:line:col: message`, followed by the call chain
 /// (`in call to 'f' at path:line:col`) from the innermost frame outwards.
-pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
+pub(crate) fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
     let mut frames = Vec::new();
     let mut src = default_src.to_string();
     let mut cur = err;
@@ -145,7 +145,7 @@ pub fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
 
 /// The message of an error without Rhai's "(line x, position y)" suffix, Rhai's type
 /// names put into words.
-pub fn message(err: &EvalAltResult) -> String {
+pub(crate) fn message(err: &EvalAltResult) -> String {
     match err {
         EvalAltResult::ErrorRuntime(v, _) if v.is_unit() => {
             return "the script threw () (an error without a message)".to_string();
@@ -229,7 +229,7 @@ fn quoted_types(text: &str) -> String {
 /// A Rhai type name in words: `&str | ImmutableString | String` is "a string", `i64`
 /// "an integer", `rhai::Array` "an array", `FnPtr` "a closure". A union lists each
 /// different meaning once ("a string or an integer"); an unknown type keeps its name.
-pub fn type_words(rhai: &str) -> String {
+pub(crate) fn type_words(rhai: &str) -> String {
     let mut words: Vec<String> = Vec::new();
     for part in rhai.split('|') {
         let w = one_type(part.trim());
@@ -243,7 +243,7 @@ pub fn type_words(rhai: &str) -> String {
 /// A value as a message shows what was given instead of what was expected: a number,
 /// bool or short string as written (`-1`, `"x"`), anything else by its type in words
 /// ("an array"). So "must be 0 or more, not -1" never reads "not an integer".
-pub fn value_words(v: &rhai::Dynamic) -> String {
+pub(crate) fn value_words(v: &rhai::Dynamic) -> String {
     if let Ok(n) = v.as_int() {
         return n.to_string();
     }
@@ -396,7 +396,7 @@ static IMPORTS: RwLock<BTreeMap<String, (String, Option<String>)>> = RwLock::new
 
 /// Remembers the modules `ast` imports with a constant path (`import "rclone" as r;`),
 /// so that a function missing from one (`r::newst`) gets the nearest of its functions.
-pub fn know_imports(ast: &rhai::AST) {
+pub(crate) fn know_imports(ast: &rhai::AST) {
     let mut found = BTreeMap::new();
     ast.walk(&mut |path: &[rhai::ASTNode]| {
         if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(import, _))) = path.last()
@@ -438,13 +438,13 @@ fn module_functions(alias: &str) -> Option<BTreeMap<String, BTreeSet<String>>> {
 }
 
 /// Makes `engine`'s functions the ones "did you mean" offers.
-pub fn know_engine(engine: &Weak<Engine>) {
+pub(crate) fn know_engine(engine: &Weak<Engine>) {
     *ENGINE.write().unwrap_or_else(|e| e.into_inner()) = Some(engine.clone());
 }
 
 /// Makes the functions a script defines (`fn name(...)`) the script functions "did you
 /// mean" offers.
-pub fn know_script_functions<'a>(names: impl IntoIterator<Item = &'a str>) {
+pub(crate) fn know_script_functions<'a>(names: impl IntoIterator<Item = &'a str>) {
     let mut known = SCRIPT_FUNCTIONS.write().unwrap_or_else(|e| e.into_inner());
     *known = names.into_iter().map(str::to_string).collect();
 }

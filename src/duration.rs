@@ -8,7 +8,7 @@ use rhai::Dynamic;
 /// A value that is not a duration (or not a time limit); the message says what was
 /// expected.
 #[derive(Debug, thiserror::Error)]
-pub enum DurationError {
+pub(crate) enum DurationError {
     /// Not a duration; the value as written.
     #[error(
         "invalid duration {0}: expected seconds (30, 0.5) or a string such as \"300ms\", \"2m\", \"2d\""
@@ -20,7 +20,7 @@ pub enum DurationError {
 }
 
 /// Parses a duration value.
-pub fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
+pub(crate) fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
     let bad = || {
         DurationError::Invalid(if v.is_unit() {
             "() (nothing)".to_string()
@@ -46,7 +46,7 @@ pub fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
 /// starts, or not, depending on which comes first (`timeout 0` means no limit to GNU
 /// `timeout`, and none to `curl --max-time 0`): it is refused, leaving the option out is
 /// the way to have no limit.
-pub fn parse_limit(v: &Dynamic) -> Result<Duration, DurationError> {
+pub(crate) fn parse_limit(v: &Dynamic) -> Result<Duration, DurationError> {
     match parse(v)? {
         d if d.is_zero() => Err(DurationError::Zero),
         d => Ok(d),

@@ -108,7 +108,7 @@ pub(crate) enum Failure {
 
 impl Failure {
     /// Prints the error on stderr, once (nothing when it was printed already).
-    pub fn print(&self) {
+    pub(crate) fn print(&self) {
         if !matches!(self, Failure::Printed(_)) {
             errln!("{self}");
         }
@@ -116,7 +116,7 @@ impl Failure {
 
     /// What a `--json` report says of a run this error stopped: its outcome and the
     /// error's text. `None` when no run was attempted (help was printed).
-    pub fn report(&self) -> Option<(Outcome, String)> {
+    pub(crate) fn report(&self) -> Option<(Outcome, String)> {
         let text = self.to_string();
         let text = text.strip_prefix("prun: ").unwrap_or(&text);
         // The report's field says it is an error: "syntax error: ...", not "error: ...".
@@ -140,7 +140,7 @@ impl Failure {
     }
 
     /// The exit status this error ends prun with.
-    pub fn code(&self) -> Exit {
+    pub(crate) fn code(&self) -> Exit {
         match self {
             Failure::Printed(exit) => *exit,
             Failure::Usage(_)

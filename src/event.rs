@@ -78,7 +78,7 @@ impl fmt::Display for State {
 
 /// A summary of one proc for `results()`, `state()` and the final report.
 #[derive(Debug, Clone)]
-pub struct ProcSummary {
+pub(crate) struct ProcSummary {
     pub name: Arc<str>,
     pub state: State,
     pub result: Option<Dynamic>,
@@ -99,7 +99,7 @@ pub struct ProcSummary {
 
 /// The live display's view of the queue (see `Core::queue_view`).
 #[derive(Debug, Clone, Default)]
-pub struct QueueView {
+pub(crate) struct QueueView {
     /// Procs that left IDLE (the run's total so far).
     pub scheduled: usize,
     /// Names of the WANTED procs: scheduled, not started yet.

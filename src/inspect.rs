@@ -20,7 +20,7 @@ pub(crate) enum Inspect {
 /// Procs (with their help lines) and protos (with their help lines and arg choices), each
 /// with where it runs and what it needs (`placement`) when that is not "here, nothing"; a
 /// heading without entries is left out.
-pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String {
+pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String {
     let g = c.graph();
     let mut out = String::new();
     let procs: Vec<_> = g.procs().filter(|(_, n)| n.proto().is_none()).collect();
@@ -78,7 +78,7 @@ pub fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String 
 
 /// What a run that names no target and schedules nothing prints: how to name one, and
 /// the procs and protos with their help lines. `None` when the script declares none.
-pub fn available(
+pub(crate) fn available(
     c: &Core,
     script: &std::path::Path,
     placement: impl Fn(&ProcDef) -> Option<String>,
@@ -100,7 +100,7 @@ fn quote(s: &str) -> String {
 
 /// The graph in DOT: an edge from each dependency to its dependent. With targets, only
 /// what they scheduled; otherwise every proc.
-pub fn dot(c: &Core, scheduled_only: bool) -> String {
+pub(crate) fn dot(c: &Core, scheduled_only: bool) -> String {
     let g = c.graph();
     let mut out = String::from("digraph prun {\n  rankdir=LR;\n  node [shape=box];\n");
     for (id, n) in g.procs() {

@@ -26,7 +26,7 @@ use thiserror::Error;
 
 /// A directory prun refuses to keep its state in, or could not create.
 #[derive(Debug, Error)]
-pub enum StateDirError {
+pub(crate) enum StateDirError {
     #[error("failed to create the state directory {}: {source}", path.display())]
     Create {
         path: PathBuf,
@@ -43,7 +43,7 @@ pub enum StateDirError {
 }
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
-pub fn script_state_dir(script: &Path) -> PathBuf {
+pub(crate) fn script_state_dir(script: &Path) -> PathBuf {
     let abs = script_identity(script);
     let stem = abs
         .file_stem()
@@ -59,14 +59,14 @@ pub fn script_state_dir(script: &Path) -> PathBuf {
 /// to it): its canonical path, or the path as given when it has none (a script given as
 /// text by a library caller, a file since removed). Its state directory is named after
 /// it, and the task DB tells the runs of scripts sharing it apart by it.
-pub fn script_identity(script: &Path) -> PathBuf {
+pub(crate) fn script_identity(script: &Path) -> PathBuf {
     std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf())
 }
 
 /// Creates (or checks) the state directory of a script and its `logs` directory, and
 /// returns the state directory: every directory from the state root down is private to
 /// the user (see the module documentation).
-pub fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
+pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
     let dir = script_state_dir(script);
     let root = dir.parent().unwrap_or(&dir);
     for d in [root, &dir, &dir.join("logs")] {
@@ -108,7 +108,7 @@ fn state_root_of(
 /// Makes sure `dir` is a directory private to the user: created with mode 0700 (its
 /// missing parents too) when missing; when it exists, a real directory owned by the
 /// effective user, tightened to 0700. Anything else is an [`StateDirError::Unsafe`].
-pub fn private_dir(dir: &Path) -> Result<(), StateDirError> {
+pub(crate) fn private_dir(dir: &Path) -> Result<(), StateDirError> {
     let create = |source| StateDirError::Create {
         path: dir.to_path_buf(),
         source,
@@ -164,7 +164,7 @@ pub fn private_dir(dir: &Path) -> Result<(), StateDirError> {
 /// Opens a state file (a lock, a task DB) for reading and writing, creating it with mode
 /// 0600 when missing. It is not opened through a symbolic link, it must be a regular file
 /// owned by the effective user, and a more open mode is tightened to 0600.
-pub fn open_private_file(path: &Path) -> io::Result<File> {
+pub(crate) fn open_private_file(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -180,7 +180,7 @@ pub fn open_private_file(path: &Path) -> io::Result<File> {
 
 /// Checks a state file that may exist (the `-wal` and `-shm` files of a task DB) like
 /// [`open_private_file`] does; a missing file is fine.
-pub fn check_existing_private_file(path: &Path) -> io::Result<()> {
+pub(crate) fn check_existing_private_file(path: &Path) -> io::Result<()> {
     match OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::sync::{PoisonError, RwLock};
 
 /// What a secret is shown as.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// The secrets of the live runs, longest first (so that a secret containing another is
 /// hidden whole), each with the number of runs that hold it.
@@ -29,11 +29,11 @@ static SECRETS: RwLock<Vec<(String, usize)>> = RwLock::new(Vec::new());
 /// The secrets a run added; dropping it takes them out of the set again (unless another
 /// live run holds them too).
 #[derive(Debug, Default)]
-pub struct Secrets(Vec<String>);
+pub(crate) struct Secrets(Vec<String>);
 
 impl Secrets {
     /// Adds more values to hide while this lives; empty values are ignored.
-    pub fn add<I, S>(&mut self, values: I)
+    pub(crate) fn add<I, S>(&mut self, values: I)
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -67,7 +67,7 @@ impl Drop for Secrets {
 }
 
 /// `text` with every secret replaced by [`MASK`].
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     let set = SECRETS.read().unwrap_or_else(PoisonError::into_inner);
     let mut out = Cow::Borrowed(text);
     for (s, _) in set.iter() {
@@ -79,7 +79,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 }
 
 /// Each word redacted (script arguments for the history and the report).
-pub fn redact_all(words: &[String]) -> Vec<String> {
+pub(crate) fn redact_all(words: &[String]) -> Vec<String> {
     words.iter().map(|w| redact(w).into_owned()).collect()
 }
 

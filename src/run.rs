@@ -116,7 +116,7 @@ pub(crate) enum Script {
 
 impl Script {
     /// The path the run is known by (state directory, messages, report).
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Script::File(p) => p,
             Script::Text { name, .. } => name,

@@ -9,7 +9,7 @@ const SHOWN_CHARS: usize = 1000;
 /// A command's text as messages show it: cut after [`SHOWN_CHARS`] characters, saying how
 /// much was left out, so that a command given thousands of file names does not fill the
 /// terminal and the cron mail with its failure. The log's header keeps it whole.
-pub fn command(command: &dyn fmt::Display) -> String {
+pub(crate) fn command(command: &dyn fmt::Display) -> String {
     let text = command.to_string();
     match text.char_indices().nth(SHOWN_CHARS) {
         None => text,

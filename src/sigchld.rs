@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 /// its SIGCHLD delivered to another thread that does not block it, woken for nothing: in
 /// a run of short commands, about every other job. Children do not inherit the mask: the
 /// spawn resets it.
-pub fn block() {
+pub(crate) fn block() {
     use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
@@ -25,11 +25,11 @@ pub fn block() {
 /// process's signals to its main thread first: waiting for the run there, it was woken
 /// for about every fourth job of a run of short commands at `-j 2`.
 #[derive(Debug)]
-pub struct Blocked(Option<nix::sys::signal::SigSet>);
+pub(crate) struct Blocked(Option<nix::sys::signal::SigSet>);
 
 impl Blocked {
     /// Blocks SIGCHLD in the calling thread.
-    pub fn here() -> Blocked {
+    pub(crate) fn here() -> Blocked {
         use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
         let mut set = SigSet::empty();
         set.add(Signal::SIGCHLD);

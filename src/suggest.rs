@@ -14,7 +14,10 @@ const MAX: usize = 3;
 
 /// The candidates nearest to `wrong`, nearest first (at most three, none when nothing is
 /// near). `wrong` itself is never offered.
-pub fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+pub(crate) fn nearest<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
     let w = wrong.to_lowercase();
     let limit = (w.chars().count() / 3).max(1);
     let mut scored: Vec<(usize, &str)> = candidates
@@ -35,7 +38,11 @@ pub fn nearest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 /// `; did you mean "a" or "b"?` for the nearest candidates, quoted with `quote` on both
 /// sides (`"` for names, `` ` `` for code), or an empty string.
-pub fn hint<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>, quote: &str) -> String {
+pub(crate) fn hint<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    quote: &str,
+) -> String {
     let near = nearest(wrong, candidates);
     if near.is_empty() {
         return String::new();

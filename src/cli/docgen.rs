@@ -18,14 +18,14 @@ use crate::script::{Host, HostOptions};
 use crate::ui::Silent;
 
 /// `prun completions SHELL`: the completion script on stdout.
-pub fn completions(shell: clap_complete::Shell) -> Result<Exit, Failure> {
+pub(super) fn completions(shell: clap_complete::Shell) -> Result<Exit, Failure> {
     let mut out = Vec::new();
     crate::cli::completions(shell, &mut out);
     write_stdout(&out)
 }
 
 /// `prun man`: the man page (roff) on stdout.
-pub fn man() -> Result<Exit, Failure> {
+pub(super) fn man() -> Result<Exit, Failure> {
     let mut out = Vec::new();
     crate::cli::man(&mut out).map_err(|source| Failure::Write {
         path: "the man page".into(),
@@ -95,7 +95,7 @@ const PARAMS: &[(&str, &[&str])] = &[
 /// `prun definitions DIR`: writes `DIR/prun.d.rhai` (prun's functions, with their
 /// parameter names) and Rhai's own definition files: `__static__.d.rhai` (Rhai's
 /// standard functions), `__builtin__.d.rhai` and `__builtin-operators__.d.rhai`.
-pub fn definitions(dir: &Path) -> Result<Exit, Failure> {
+pub(super) fn definitions(dir: &Path) -> Result<Exit, Failure> {
     let failed = |source| Failure::Write {
         path: dir.to_path_buf(),
         source,

@@ -33,7 +33,7 @@ use crate::graph::{
 use crate::store::{CacheRow, ProcRecord, ScriptName, Store, StoreError};
 
 /// The cache of one run, in memory, in front of the task DB.
-pub struct Cache {
+pub(crate) struct Cache {
     store: Arc<Store>,
     rows: HashMap<String, Arc<CacheRow>>,
     /// Procs that ran in this run without saving a result ([`Cache::touch`]): the
@@ -54,7 +54,7 @@ pub struct Cache {
 
 /// What `inputs` resolved to, and their fingerprint.
 #[derive(Debug, Clone, Default)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     /// The hash stored with a result.
     pub hash: String,
     /// Resolved input files (globs expanded, directories walked).
@@ -73,7 +73,7 @@ impl Fingerprint {
     /// Whether a fingerprint saved earlier still holds: the same definition, dependencies
     /// and input names, sizes and mtimes, and, when some inputs were racily clean then, the
     /// same content of the inputs modified since that moment.
-    pub fn matches(&self, saved: &str) -> bool {
+    pub(crate) fn matches(&self, saved: &str) -> bool {
         let mut parts = saved.splitn(3, ':');
         let (main, since, content) = (parts.next(), parts.next(), parts.next());
         if main != self.hash.split(':').next() {
@@ -89,7 +89,7 @@ impl Fingerprint {
 
     /// `ctx.input_fingerprint`: path → modification time in nanoseconds (absent files
     /// are left out); `()` when the proc declares no inputs.
-    pub fn input_map(&self) -> Dynamic {
+    pub(crate) fn input_map(&self) -> Dynamic {
         if !self.declared {
             return Dynamic::UNIT;
         }
@@ -104,7 +104,7 @@ impl Fingerprint {
 
 impl Cache {
     /// A cache over `store`, whose rows have been loaded.
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<Store>,
         rows: HashMap<String, Arc<CacheRow>>,
         script: ScriptName,
@@ -131,7 +131,7 @@ impl Cache {
 
     /// Opens the task DB at `path` and loads its cache. Any problem is a warning and
     /// `None`: the run goes on without a DB.
-    pub fn open(
+    pub(crate) fn open(
         path: &Path,
         script: ScriptName,
         args: Vec<String>,
@@ -144,7 +144,7 @@ impl Cache {
     }
 
     /// [`Cache::open`] on a DB opened already (see [`Store::start`]), or that failed to.
-    pub fn opened(
+    pub(crate) fn opened(
         store: Result<Store, StoreError>,
         script: ScriptName,
         args: Vec<String>,
@@ -175,7 +175,7 @@ impl Cache {
     }
 
     /// Makes the cache read-only (for `--dry-run`).
-    pub fn read_only(mut self, on: bool) -> Cache {
+    pub(crate) fn read_only(mut self, on: bool) -> Cache {
         self.read_only = on;
         self
     }
@@ -183,7 +183,13 @@ impl Cache {
     /// Records the end of the run and keeps the history of the last `keep_runs` runs of
     /// the script (0: all). The DB's writer commits it while the caller goes on; dropping
     /// the cache waits until everything is written.
-    pub fn finish(&mut self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
+    pub(crate) fn finish(
+        &mut self,
+        duration: Duration,
+        outcome: &str,
+        counts: &str,
+        keep_runs: u64,
+    ) {
         if !self.read_only {
             self.begin_run();
             self.store.end_run(duration, outcome, counts, keep_runs);
@@ -192,17 +198,17 @@ impl Cache {
     }
 
     /// The DB behind the cache.
-    pub fn store(&self) -> &Arc<Store> {
+    pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
     /// The cached row of a proc.
-    pub fn row(&self, name: &str) -> Option<&Arc<CacheRow>> {
+    pub(crate) fn row(&self, name: &str) -> Option<&Arc<CacheRow>> {
         self.rows.get(name)
     }
 
     /// The current stamp of proc `id`, named `name` (empty when it never ran with a DB).
-    pub fn stamp(&self, id: ProcId, name: &str) -> String {
+    pub(crate) fn stamp(&self, id: ProcId, name: &str) -> String {
         self.stamp_of(id, name).unwrap_or_default()
     }
 
@@ -235,7 +241,7 @@ impl Cache {
 
     /// Saves the result of proc `id`, named `name`; `fresh` gives it a new stamp (it
     /// really ran).
-    pub fn save(&mut self, id: ProcId, name: &str, result: String, fp: String, fresh: bool) {
+    pub(crate) fn save(&mut self, id: ProcId, name: &str, result: String, fp: String, fresh: bool) {
         let stamp = match self.stamp_of(id, name) {
             Some(old) if !fresh => old,
             _ => {
@@ -255,7 +261,7 @@ impl Cache {
 
     /// Gives proc `id`, named `name`, a new stamp without saving a result (a proc that is
     /// never UP_TO_DATE ran); a cached result of an earlier definition of it is forgotten.
-    pub fn touch(&mut self, id: ProcId, name: &str) {
+    pub(crate) fn touch(&mut self, id: ProcId, name: &str) {
         self.invalidate(id, name);
         let seq = self.next_stamp();
         if self.touched.len() <= id {
@@ -266,7 +272,7 @@ impl Cache {
 
     /// Forgets the result of proc `id`, named `name`: it failed, so what is cached is
     /// stale.
-    pub fn invalidate(&mut self, id: ProcId, name: &str) {
+    pub(crate) fn invalidate(&mut self, id: ProcId, name: &str) {
         if self.rows.remove(name).is_some() {
             self.store.invalidate(name);
         }
@@ -283,7 +289,7 @@ impl Cache {
     }
 
     /// Records the run's parallel limit in its history.
-    pub fn record_parallel(&mut self, parallel: usize) {
+    pub(crate) fn record_parallel(&mut self, parallel: usize) {
         if !self.read_only {
             self.begin_run();
             self.store.record_parallel(parallel);
@@ -291,7 +297,7 @@ impl Cache {
     }
 
     /// Adds a finished proc to the run's history.
-    pub fn record(&mut self, rec: ProcRecord) {
+    pub(crate) fn record(&mut self, rec: ProcRecord) {
         if self.read_only {
             return;
         }
@@ -302,7 +308,7 @@ impl Cache {
 
 /// Why `inputs` or `outputs` cannot be resolved, or why declared outputs fail a proc.
 #[derive(Debug, thiserror::Error)]
-pub enum FilesError {
+pub(crate) enum FilesError {
     #[error("the inputs/outputs closure failed: {0}")]
     Threw(String),
     #[error("the inputs/outputs closure at {0} must return a path or an array of paths")]
@@ -318,7 +324,7 @@ pub enum FilesError {
 
 /// A result that JSON cannot hold, or could not read back.
 #[derive(Debug, thiserror::Error)]
-pub enum JsonError {
+pub(super) enum JsonError {
     #[error("a value of type {0}")]
     Type(&'static str),
     #[error("a value nested deeper than {MAX_NESTING} levels")]
@@ -337,14 +343,14 @@ const MAX_NESTING: usize = 100;
 /// values of types JSON does not have are an error naming the type (serde would write a
 /// closure as its name, and the next run would hand dependents a string), and so is a
 /// value nested deeper than [`MAX_NESTING`] levels (the next run could not read it back).
-pub fn to_json(v: &Dynamic) -> Result<String, JsonError> {
+pub(super) fn to_json(v: &Dynamic) -> Result<String, JsonError> {
     check_result(v)?;
     Ok(serde_json::to_string(v)?)
 }
 
 /// Whether JSON can hold `v` (see [`to_json`]); `Ok(true)` when it holds a character,
 /// which comes back from JSON as a string ([`strings_for_chars`]).
-pub fn check_result(v: &Dynamic) -> Result<bool, JsonError> {
+pub(super) fn check_result(v: &Dynamic) -> Result<bool, JsonError> {
     fn check(v: &Dynamic, depth: usize) -> Result<bool, JsonError> {
         if let Some(f) = v.as_float().ok().filter(|f| !f.is_finite()) {
             return Err(JsonError::NotFinite(f));
@@ -377,7 +383,7 @@ pub fn check_result(v: &Dynamic) -> Result<bool, JsonError> {
 }
 
 /// `v` with each character (also inside arrays and maps) turned into a string of it.
-pub fn strings_for_chars(v: Dynamic) -> Dynamic {
+pub(super) fn strings_for_chars(v: Dynamic) -> Dynamic {
     if let Ok(c) = v.as_char() {
         return Dynamic::from(c.to_string());
     }
@@ -413,7 +419,7 @@ fn short_type_name(name: &'static str) -> &'static str {
 
 /// One resolved entry of `inputs`, before globs are expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InputPattern {
+pub(crate) enum InputPattern {
     /// A path (kept even when it does not exist; a directory stands for every file under
     /// it).
     Path(PathBuf),
@@ -424,7 +430,7 @@ pub enum InputPattern {
 /// Resolves `inputs` to paths and globs: placeholders filled, closures called; globs are
 /// not expanded. A placeholder's value is a name, never a pattern: `in/[file]` for a file
 /// `br[env].log` is that file.
-pub fn input_patterns(
+pub(crate) fn input_patterns(
     params: &Map,
     node: &ProcNode,
     specs: &[&FileSpec],
@@ -459,7 +465,7 @@ pub fn input_patterns(
 
 /// Resolves `inputs` to paths: [`input_patterns`], with globs expanded (sorted). Literal
 /// paths are kept even when they do not exist.
-pub fn resolve(
+pub(super) fn resolve(
     params: &Map,
     node: &ProcNode,
     specs: &[&FileSpec],
@@ -475,7 +481,7 @@ pub fn resolve(
 }
 
 /// The files a proc's `outputs` name (placeholders filled, closures called).
-pub fn output_paths(params: &Map, node: &ProcNode) -> Result<Vec<PathBuf>, FilesError> {
+pub(crate) fn output_paths(params: &Map, node: &ProcNode) -> Result<Vec<PathBuf>, FilesError> {
     let mut out = Vec::new();
     for o in &node.def.outputs {
         out.extend(resolve_output(params, node, &o.files)?);
@@ -626,7 +632,7 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
 /// stamps of its dependencies, in order.
-pub fn fingerprint(
+pub(super) fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
@@ -753,7 +759,7 @@ fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, 
 
 /// Checks the declared outputs of a proc that ran: an error naming each output that is
 /// missing, or older than its enforced `max_age`.
-pub fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesError> {
+pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesError> {
     let lines: Vec<String> = output_problems(params, node)?
         .into_iter()
         .filter_map(|p| match p {
@@ -779,7 +785,7 @@ pub fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesError> {
 
 /// True when every declared output exists and none is older than its `max_age`: what a
 /// proc needs to be UP_TO_DATE.
-pub fn outputs_fresh(params: &Map, node: &ProcNode) -> bool {
+pub(super) fn outputs_fresh(params: &Map, node: &ProcNode) -> bool {
     output_problems(params, node).is_ok_and(|p| p.is_empty())
 }
 

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 /// What to run.
 #[derive(Debug, Clone)]
-pub enum Program {
+pub(crate) enum Program {
     /// An argv, executed directly.
     Argv(Vec<String>),
     /// A string for `sh -c`.
@@ -20,7 +20,7 @@ pub enum Program {
 
 /// A command: a program with its environment and working directory.
 #[derive(Debug, Clone)]
-pub struct CommandSpec {
+pub(crate) struct CommandSpec {
     pub program: Program,
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
@@ -28,7 +28,7 @@ pub struct CommandSpec {
 
 impl CommandSpec {
     /// The name of the program, for messages (`sh` for shell strings).
-    pub fn program_name(&self) -> &str {
+    pub(crate) fn program_name(&self) -> &str {
         match &self.program {
             Program::Argv(a) => a.first().map_or("", String::as_str),
             Program::Shell(_) => "sh",
@@ -147,7 +147,7 @@ impl fmt::Display for CommandSpec {
 
 /// A command could not be run, or its input or output could not be set up.
 #[derive(Debug, Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     #[error("program \"{program}\" not found on PATH (command: `{command}`)")]
     NotFound { program: String, command: String },
     #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
@@ -187,7 +187,7 @@ impl CommandError {
     /// True when the command could not start for lack of file descriptors (`EMFILE`,
     /// `ENFILE`) or, for a spawn, of processes (`EAGAIN`): a shortage that passes once
     /// other jobs end (see [`super::launch::wait_for_fds`]).
-    pub fn resources_short(&self) -> bool {
+    pub(crate) fn resources_short(&self) -> bool {
         use super::unix::fds_short;
         match self {
             CommandError::Spawn { source, .. } => {
@@ -218,7 +218,7 @@ impl CommandError {
 }
 
 /// Resolves a program name on `PATH` the way `execvp` would.
-pub fn which(program: &str) -> Option<PathBuf> {
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
         p.is_file()

@@ -44,15 +44,15 @@ use tokio_util::sync::CancellationToken;
 use super::cache::{Cache, Fingerprint};
 use super::freshness::{JudgeSpec, Judgement};
 use super::state::State;
-pub use crate::event::{ProcSummary, QueueView};
+pub(super) use crate::event::{ProcSummary, QueueView};
 use crate::graph::{Graph, GraphError, List, ProcDef, ProcId};
 
 /// Opens the task DB: `None` when there is none (or it cannot be used).
-pub type CacheOpener = Box<dyn FnOnce() -> Option<Cache> + Send>;
+pub(crate) type CacheOpener = Box<dyn FnOnce() -> Option<Cache> + Send>;
 
 /// Run-wide options the scheduler obeys.
 #[derive(Debug, Clone)]
-pub struct CoreOptions {
+pub(crate) struct CoreOptions {
     pub parallel: usize,
     pub allow_missing_deps: bool,
     pub fail_fast: bool,
@@ -60,7 +60,7 @@ pub struct CoreOptions {
 
 /// Why the run stopped scheduling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AbortReason {
+pub(crate) enum AbortReason {
     FailFast,
     Interrupted,
     ScriptError,
@@ -70,7 +70,7 @@ pub enum AbortReason {
 
 /// Why a blocked `wait` returned.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Wake {
+pub(crate) enum Wake {
     /// Everything waited for is complete.
     Done,
     /// It can never complete; the message says why.
@@ -81,7 +81,7 @@ pub enum Wake {
 
 /// A job to start, handed to the executor.
 #[derive(Debug, Clone)]
-pub struct JobSpec {
+pub(crate) struct JobSpec {
     pub id: ProcId,
     pub name: Arc<str>,
     /// Its definition with the body it runs (see [`crate::graph::ProcNode::full_def`]).
@@ -100,7 +100,7 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// The proc as a graph node, for resolving its `inputs` and `outputs`.
-    pub fn node(&self) -> crate::graph::ProcNode {
+    pub(crate) fn node(&self) -> crate::graph::ProcNode {
         crate::graph::ProcNode::new(
             (*self.name).into(),
             self.def.clone(),
@@ -111,7 +111,7 @@ impl JobSpec {
 }
 
 /// Something to do once the core's lock is released.
-pub enum Action {
+pub(crate) enum Action {
     Start(Box<JobSpec>),
     /// Judge procs on a worker thread; the verdicts go to [`Core::judged_all`].
     Judge(Vec<JudgeSpec>),
@@ -142,7 +142,7 @@ pub enum Action {
 
 impl Action {
     /// True for the events that only inform the reporter.
-    pub fn is_report(&self) -> bool {
+    pub(crate) fn is_report(&self) -> bool {
         matches!(
             self,
             Action::Started(_)
@@ -310,7 +310,7 @@ enum WsTarget {
 }
 
 /// The scheduler's state: the graph plus the run state of every proc.
-pub struct Core {
+pub(crate) struct Core {
     graph: Graph,
     runs: Vec<Run>,
     opts: CoreOptions,
@@ -372,7 +372,7 @@ pub struct Core {
 
 impl Core {
     /// An empty run.
-    pub fn new(opts: CoreOptions) -> Core {
+    pub(crate) fn new(opts: CoreOptions) -> Core {
         Core {
             graph: Graph::default(),
             runs: Vec::new(),
@@ -416,24 +416,27 @@ impl Core {
     }
 
     /// The graph of procs and protos.
-    pub fn graph(&self) -> &Graph {
+    pub(crate) fn graph(&self) -> &Graph {
         &self.graph
     }
 
     /// Mutable access for definitions that cannot create procs (separator, params).
-    pub fn graph_mut(&mut self) -> &mut Graph {
+    pub(crate) fn graph_mut(&mut self) -> &mut Graph {
         &mut self.graph
     }
 
     /// Changes the parallel limit; raising it may start queued procs at once.
-    pub fn set_parallel(&mut self, n: usize) {
+    pub(crate) fn set_parallel(&mut self, n: usize) {
         self.opts.parallel = n.max(1);
         self.pump();
     }
 
     /// Overrides or adds amounts of the local resource budget. Refused, changing nothing,
     /// when a declared proc or proto would then need more than the budget holds.
-    pub fn set_budget(&mut self, amounts: &crate::graph::Resources) -> Result<(), GraphError> {
+    pub(crate) fn set_budget(
+        &mut self,
+        amounts: &crate::graph::Resources,
+    ) -> Result<(), GraphError> {
         let mut total = self.budget.total().clone();
         total.merge(amounts);
         for (_, node) in self.graph.procs() {
@@ -451,7 +454,7 @@ impl Core {
     }
 
     /// Declares an executor whose procs may run `limit` at once.
-    pub fn declare_executor(&mut self, name: &str, limit: usize) {
+    pub(crate) fn declare_executor(&mut self, name: &str, limit: usize) {
         self.pools.declare(name, limit);
     }
 
@@ -468,27 +471,27 @@ impl Core {
     }
 
     /// Changes whether unknown dependencies are an error.
-    pub fn set_allow_missing_deps(&mut self, allow: bool) {
+    pub(crate) fn set_allow_missing_deps(&mut self, allow: bool) {
         self.opts.allow_missing_deps = allow;
     }
 
     /// Where the logs go (left out of directory inputs, as the task DB is).
-    pub fn set_log_root(&mut self, root: std::path::PathBuf) {
+    pub(crate) fn set_log_root(&mut self, root: std::path::PathBuf) {
         self.own_dirs[0] = Some(root);
     }
 
     /// The script's state directory (left out of directory inputs, as the task DB is).
-    pub fn set_state_dir(&mut self, dir: std::path::PathBuf) {
+    pub(crate) fn set_state_dir(&mut self, dir: std::path::PathBuf) {
         self.own_dirs[1] = Some(dir);
     }
 
     /// The run's `--json` report file (left out of directory inputs, as the task DB is).
-    pub fn set_report(&mut self, path: Option<std::path::PathBuf>) {
+    pub(crate) fn set_report(&mut self, path: Option<std::path::PathBuf>) {
         self.own_report = path;
     }
 
     /// Sets how the task DB is opened when a proc first needs it (`None`: no DB).
-    pub fn set_cache_opener(&mut self, opener: Option<CacheOpener>) {
+    pub(crate) fn set_cache_opener(&mut self, opener: Option<CacheOpener>) {
         self.cache = None;
         self.cache_opener = opener;
         self.cache_generation += 1;
@@ -499,7 +502,7 @@ impl Core {
     /// The task DB's opener when nothing asked for the DB yet, with its generation for
     /// [`Core::cache_opened`]: a run that ends before any proc needed it opens it then, to
     /// record how it ended.
-    pub fn take_unused_cache_opener(&mut self) -> Option<(CacheOpener, u64)> {
+    pub(crate) fn take_unused_cache_opener(&mut self) -> Option<(CacheOpener, u64)> {
         if self.cache.is_some() || self.opening_cache {
             return None;
         }
@@ -510,7 +513,7 @@ impl Core {
 
     /// Detaches the task DB's cache (at the end of the run, to close it), after recording
     /// the parallel limit the run ended with.
-    pub fn take_cache(&mut self) -> Option<Cache> {
+    pub(crate) fn take_cache(&mut self) -> Option<Cache> {
         let mut cache = self.cache.take();
         if let Some(c) = &mut cache {
             c.record_parallel(self.opts.parallel);
@@ -531,7 +534,7 @@ impl Core {
     /// timer or waiter, so no later call (a late Ctrl-C aborting the run) looks a proc up.
     /// Otherwise (a run an internal error ended, a fail-fast run with procs never
     /// started) everything stays and is freed as usual.
-    pub fn leave_to_exit(&mut self) {
+    pub(crate) fn leave_to_exit(&mut self) {
         let settled = self.pending == 0
             && self.running == 0
             && self.running_total == 0
@@ -548,30 +551,30 @@ impl Core {
     }
 
     /// The task DB's cache, if any.
-    pub fn cache(&self) -> Option<&Cache> {
+    pub(crate) fn cache(&self) -> Option<&Cache> {
         self.cache.as_ref()
     }
 
     /// True while the run has a task DB that is not open yet (it opens when the first
     /// proc needs it): what is read from it is not known yet, rather than absent.
-    pub fn cache_pending(&self) -> bool {
+    pub(crate) fn cache_pending(&self) -> bool {
         self.cache.is_none() && (self.cache_opener.is_some() || self.opening_cache)
     }
 
     /// True once a proc has started (the task DB can no longer be switched).
-    pub fn any_started(&self) -> bool {
+    pub(crate) fn any_started(&self) -> bool {
         self.runs
             .iter()
             .any(|r| r.state != State::Idle && r.state != State::Wanted)
     }
 
     /// Takes the actions recorded since the last call.
-    pub fn take_actions(&mut self) -> Vec<Action> {
+    pub(crate) fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)
     }
 
     /// Whether the run was aborted, and why.
-    pub fn aborted(&self) -> Option<AbortReason> {
+    pub(crate) fn aborted(&self) -> Option<AbortReason> {
         self.aborted
     }
 
@@ -585,7 +588,7 @@ impl Core {
     /// definition again is not a duplicate. Once the proc is declared, `def` becomes the
     /// definition the graph keeps (one that says the same may be shared, see
     /// [`Graph::add_proc`]): the one to retry with.
-    pub fn define_proc(
+    pub(crate) fn define_proc(
         &mut self,
         name: impl Into<ImmutableString>,
         def: &mut Arc<ProcDef>,
@@ -606,7 +609,11 @@ impl Core {
     }
 
     /// Declares a proto. Dependencies recorded as missing that it can create are created.
-    pub fn define_proto(&mut self, pattern: &str, def: Arc<ProcDef>) -> Result<(), GraphError> {
+    pub(crate) fn define_proto(
+        &mut self,
+        pattern: &str,
+        def: Arc<ProcDef>,
+    ) -> Result<(), GraphError> {
         let known = self
             .graph
             .proto_named(pattern)
@@ -631,7 +638,7 @@ impl Core {
     /// [`Graph::expand`]). An operation retried with answers must not expand the same
     /// pattern again: a created name may equal the glob itself (a choice `*`), and would
     /// then be found instead of the expansion. It keeps what this returned.
-    pub fn expand(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
+    pub(crate) fn expand(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
         let out = self.graph.expand(pattern);
         self.sync_runs();
         out
@@ -639,7 +646,7 @@ impl Core {
 
     /// After procs were created: those a waiting dependent had missing are scheduled for
     /// it.
-    pub fn created(&mut self) -> Result<(), GraphError> {
+    pub(crate) fn created(&mut self) -> Result<(), GraphError> {
         self.prepare(&[])?;
         self.settle_missing()?;
         self.pump();
@@ -672,7 +679,7 @@ impl Core {
     // ---- scheduling --------------------------------------------------------------------
 
     /// Schedules procs declared with `now` since the last call.
-    pub fn flush_now(&mut self) -> Result<(), GraphError> {
+    pub(crate) fn flush_now(&mut self) -> Result<(), GraphError> {
         if self.pending_now.is_empty() {
             return Ok(());
         }
@@ -682,7 +689,7 @@ impl Core {
 
     /// Schedules `now` procs created while the top-level script is blocked (by closures):
     /// they must not wait for a `run` that will never come.
-    pub fn flush_if_script_blocked(&mut self) -> Result<(), GraphError> {
+    pub(crate) fn flush_if_script_blocked(&mut self) -> Result<(), GraphError> {
         if self.script_running {
             return Ok(());
         }
@@ -692,7 +699,7 @@ impl Core {
     /// `start`: moves IDLE procs to WANTED, schedules their dependencies, and starts what
     /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
     /// fail the procs involved and are returned to the caller.
-    pub fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
+    pub(crate) fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
         if self.ended {
             return Err(GraphError::RunEnded);
         }
@@ -722,7 +729,7 @@ impl Core {
     /// The run is over: its scheduled procs have ended and its `defer` cleanups run. A
     /// proc a cleanup would schedule now would run after the report, or be left running
     /// when prun exits, so scheduling is an error ([`GraphError::RunEnded`]).
-    pub fn end_scheduling(&mut self) {
+    pub(crate) fn end_scheduling(&mut self) {
         self.ended = true;
     }
 
@@ -1013,7 +1020,7 @@ impl Core {
 
     /// A command of the running proc `p` ran on an executor, at `place` (the SSH host, or
     /// the Slurm job).
-    pub fn placed(&mut self, p: ProcId, place: String) {
+    pub(crate) fn placed(&mut self, p: ProcId, place: String) {
         if self.runs[p].state == State::Running {
             self.runs[p].rare().place = Some(place);
         }
@@ -1022,28 +1029,28 @@ impl Core {
     // ---- queries -----------------------------------------------------------------------
 
     /// Procs that were running when the run was interrupted.
-    pub fn interrupted_procs(&self) -> &[String] {
+    pub(crate) fn interrupted_procs(&self) -> &[String] {
         &self.interrupted
     }
 
     /// The procs a scheduled proc depends on (resolved: globs expanded, protos
     /// instantiated); empty for a proc never scheduled.
-    pub fn deps_of(&self, p: ProcId) -> &[ProcId] {
+    pub(crate) fn deps_of(&self, p: ProcId) -> &[ProcId] {
         &self.runs[p].dep_ids
     }
 
     /// How many procs the dry runner (`--dry-run`) counted as would-run.
-    pub fn would_run_count(&self) -> usize {
+    pub(crate) fn would_run_count(&self) -> usize {
         self.runs.iter().filter(|r| r.dry).count()
     }
 
     /// The state of a proc.
-    pub fn state(&self, p: ProcId) -> State {
+    pub(crate) fn state(&self, p: ProcId) -> State {
         self.runs[p].state
     }
 
     /// Summary of one proc.
-    pub fn summary(&self, p: ProcId) -> ProcSummary {
+    pub(crate) fn summary(&self, p: ProcId) -> ProcSummary {
         let r = &self.runs[p];
         ProcSummary {
             name: Arc::from(&*self.graph.proc(p).name),
@@ -1061,7 +1068,7 @@ impl Core {
     }
 
     /// Ids of the scheduled (not IDLE) procs whose names match a glob.
-    pub fn scheduled_matching(&self, pattern: &str) -> Vec<ProcId> {
+    pub(crate) fn scheduled_matching(&self, pattern: &str) -> Vec<ProcId> {
         self.graph
             .matching(pattern)
             .filter(|&id| self.runs[id].state != State::Idle)
@@ -1070,7 +1077,7 @@ impl Core {
 
     /// For the live display's header: how many procs left IDLE, the names of those
     /// still WANTED (queued, or waiting for dependencies), and the parallel limit.
-    pub fn queue_view(&self) -> QueueView {
+    pub(crate) fn queue_view(&self) -> QueueView {
         let mut view = QueueView {
             scheduled: 0,
             wanted: Vec::new(),
@@ -1088,12 +1095,12 @@ impl Core {
     }
 
     /// How many procs left IDLE (what [`Core::scheduled`] yields).
-    pub fn scheduled_len(&self) -> usize {
+    pub(crate) fn scheduled_len(&self) -> usize {
         self.runs.iter().filter(|r| r.state != State::Idle).count()
     }
 
     /// Every proc that left IDLE, in registration order.
-    pub fn scheduled(&self) -> impl Iterator<Item = ProcSummary> + '_ {
+    pub(crate) fn scheduled(&self) -> impl Iterator<Item = ProcSummary> + '_ {
         (0..self.runs.len())
             .filter(|&p| self.runs[p].state != State::Idle)
             .map(|p| self.summary(p))

@@ -94,7 +94,7 @@ impl Writer {
 
 /// This run's journal; dropping it removes the file (a run that ends leaves no groups).
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     id: u64,
 }
@@ -104,7 +104,7 @@ impl Journal {
     /// process), locked, and records every group started from now on in it.
     /// The file is made under a hidden name and renamed once locked, so that a run
     /// looking for crashed journals never takes a live run's journal for one.
-    pub fn start(dir: &Path) -> io::Result<Journal> {
+    pub(crate) fn start(dir: &Path) -> io::Result<Journal> {
         fs::create_dir_all(dir)?;
         let pid = std::process::id();
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -161,7 +161,7 @@ fn journals() -> std::sync::MutexGuard<'static, Vec<(u64, Writer)>> {
 /// [`unix::boot_ticks`] read before the leader was started: with a second reading now,
 /// the two bound its start time, which costs no read of `/proc` (opening its `stat`
 /// while the leader is still in `execve` waits for the exec to finish).
-pub fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
+pub(crate) fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
     let mut journals = journals();
     if journals.is_empty() {
         return;
@@ -208,14 +208,14 @@ fn boot_clock_is_proc_clock(pgid: i32, first: u64, last: u64) -> bool {
 /// body, or that one could not start). A crash in between loses nothing: the
 /// next run ends only the groups that are still there (a leader with the recorded start
 /// time, or members left in the group, see [`still_there`]), and this one has neither.
-pub fn ended(pgid: i32) {
+pub(crate) fn ended(pgid: i32) {
     for (_, w) in journals().iter_mut() {
         w.gone(pgid);
     }
 }
 
 /// Writes the `- PGID` lines held back by [`ended`].
-pub fn write_gone() {
+pub(crate) fn write_gone() {
     for (_, w) in journals().iter_mut() {
         w.write_gone();
     }
@@ -316,7 +316,7 @@ fn still_there(r: &Recorded) -> bool {
 /// Ends the groups left alive by crashed runs whose journals are in `dir`: SIGTERM, up to
 /// `grace` for them to exit, then SIGKILL. Returns one warning per crashed run that left
 /// groups behind, naming them.
-pub fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
+pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };

@@ -14,7 +14,7 @@ use glob::{MatchOptions, Pattern};
 /// The existing paths matching `pattern`, sorted. With `hidden`, wildcards also match names
 /// starting with `.` (the `glob` crate's default); without, only a literal `.` does (the
 /// shell's rule).
-pub fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, glob::PatternError> {
+pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, glob::PatternError> {
     Pattern::new(pattern)?;
     let opts = MatchOptions {
         case_sensitive: true,
@@ -84,7 +84,7 @@ fn under(dir: &Path, hidden: bool, files: bool, out: &mut Vec<PathBuf>) {
 }
 
 /// A path for messages: as text, each byte that is not UTF-8 written as `\xNN`.
-pub fn display(path: &Path) -> String {
+pub(crate) fn display(path: &Path) -> String {
     let mut out = String::new();
     for chunk in path.as_os_str().as_encoded_bytes().utf8_chunks() {
         out.push_str(chunk.valid());

@@ -18,7 +18,7 @@ use crate::store::CacheRow;
 
 /// What judging one proc needs, copied out of the core.
 #[derive(Debug)]
-pub struct JudgeSpec {
+pub(crate) struct JudgeSpec {
     pub id: ProcId,
     pub node: ProcNode,
     pub params: Map,
@@ -33,7 +33,7 @@ pub struct JudgeSpec {
 
 /// The verdict on a proc about to run.
 #[derive(Debug)]
-pub enum Judgement {
+pub(crate) enum Judgement {
     /// Nothing it depends on changed: it is UP_TO_DATE with this cached result.
     Fresh(Dynamic),
     /// It must run; its fingerprint is saved with its result.
@@ -49,7 +49,7 @@ pub enum Judgement {
 ///
 /// Eligible for UP_TO_DATE are procs with a dependency or a resolved input file (as in
 /// parproc: a proc with neither always runs) whose outputs exist and are fresh.
-pub fn judge(spec: &JudgeSpec) -> Judgement {
+pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
     let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own) {
         Ok(fp) => fp,
         Err(e) => return Judgement::Failed(e.to_string()),
@@ -68,7 +68,7 @@ pub fn judge(spec: &JudgeSpec) -> Judgement {
 /// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
 /// names each output that is missing or stale. Calls `outputs` closures and stats files:
 /// never call it while run state is locked.
-pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
+pub(super) fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
     if node.def.outputs.is_empty() {
         return Ok(());
     }
@@ -79,7 +79,7 @@ pub fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
 /// else fails the proc, as it would fail saving it in the task DB), characters as strings
 /// (as the task DB gives them back), so that a run that reads the result from the cache
 /// hands dependents, `results()` and the report what running the proc gives.
-pub fn storable(outcome: Outcome) -> Outcome {
+pub(super) fn storable(outcome: Outcome) -> Outcome {
     let Outcome::Success(v) = outcome else {
         return outcome;
     };
@@ -103,7 +103,7 @@ fn unstorable(e: &cache::JsonError) -> Outcome {
 /// fingerprint `hash` (a result that JSON cannot hold fails the proc), a failure forgets
 /// the old result. A proc without a fingerprint is never UP_TO_DATE: nothing is saved, but
 /// it gets a new stamp, so that its dependents see that it ran.
-pub fn save_result(
+pub(super) fn save_result(
     cache: &mut Cache,
     id: ProcId,
     name: &str,

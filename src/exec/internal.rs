@@ -23,14 +23,14 @@ use super::scheduler::Scheduler;
 static FIRST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 /// Locks `m` even when a panic poisoned it.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Replaces Rust's panic message (a backtrace on stderr) with a record of the first panic,
 /// which the run reports once it has ended cleanly. The hook is the process's: only the
 /// binary installs it. A library run reports a panic's message without its place.
-pub fn install_hook() {
+pub(crate) fn install_hook() {
     std::panic::set_hook(Box::new(|info| {
         let message =
             message_of(info.payload()).unwrap_or_else(|| "a panic without a message".into());
@@ -43,12 +43,12 @@ pub fn install_hook() {
 }
 
 /// The first panic recorded by the hook, if any.
-pub fn first_panic() -> Option<String> {
+pub(super) fn first_panic() -> Option<String> {
     lock(&FIRST_PANIC).clone()
 }
 
 /// The message a panic was raised with (its payload, when it is text).
-pub fn message_of(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+pub(crate) fn message_of(payload: &(dyn std::any::Any + Send)) -> Option<String> {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -56,7 +56,7 @@ pub fn message_of(payload: &(dyn std::any::Any + Send)) -> Option<String> {
 }
 
 /// Runs `f`; a panic in it is reported to `sched` as an internal error.
-pub fn catching(sched: &Weak<Scheduler>, f: impl FnOnce()) {
+pub(super) fn catching(sched: &Weak<Scheduler>, f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f))
         && let Some(s) = sched.upgrade()
     {
@@ -65,14 +65,14 @@ pub fn catching(sched: &Weak<Scheduler>, f: impl FnOnce()) {
 }
 
 /// A runtime task whose panic is reported to the scheduler as an internal error.
-pub struct Guarded<F> {
+pub(super) struct Guarded<F> {
     inner: Pin<Box<F>>,
     sched: Weak<Scheduler>,
 }
 
 impl<F: Future<Output = ()>> Guarded<F> {
     /// Guards `inner`.
-    pub fn new(inner: F, sched: Weak<Scheduler>) -> Guarded<F> {
+    pub(super) fn new(inner: F, sched: Weak<Scheduler>) -> Guarded<F> {
         Guarded {
             inner: Box::pin(inner),
             sched,

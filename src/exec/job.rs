@@ -27,7 +27,7 @@ const NAME_RUNNING_LOG_AFTER: Duration = Duration::from_secs(1);
 /// proto gets its placeholder values filled in: as they are in an argv
 /// (`cmd: ["gzip", "[file]"]`), `env` and `cwd`, which no shell reads; quoted in a shell
 /// string, so that each arrives as one literal string (see [`fill_shell`]).
-pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpec> {
+pub(super) fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpec> {
     let fill = |s: &str| fill_known(s, args);
     let program = match &def.body {
         Body::Cmd(argv) => Program::Argv(argv.iter().map(&fill).collect()),
@@ -42,7 +42,7 @@ pub fn command_of(def: &ProcDef, args: &[(String, String)]) -> Option<CommandSpe
 }
 
 /// The launch of a command body, with the proc's `timeout`.
-pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
+pub(super) fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
     let spec = command_of(&job.def, &job.args)?;
     let mut l = Launch::new(spec);
     l.timeout = job.def.extras().timeout;
@@ -61,7 +61,7 @@ pub fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Launch> {
 /// failed, or once it has run for a second (so that a running job's log can be followed,
 /// and survives a crash of prun); otherwise it is written over by the next command body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
 /// most command bodies print nothing and end at once: they cost no file at all.
-pub async fn run_command_body(
+pub(super) async fn run_command_body(
     launcher: &dyn Launcher,
     mut l: Launch,
     cancel: CancellationToken,

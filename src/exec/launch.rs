@@ -35,7 +35,7 @@ use super::unix::{self, Child};
 
 /// Where the first stage's stdin comes from.
 #[derive(Debug, Clone, Default)]
-pub enum Input {
+pub(crate) enum Input {
     /// `/dev/null`.
     #[default]
     Null,
@@ -56,7 +56,7 @@ pub enum Input {
 
 /// Where an output stream goes.
 #[derive(Debug, Default)]
-pub enum Sink {
+pub(crate) enum Sink {
     /// Read by prun: kept in memory (bounded, the tail wins) and copied to the log.
     #[default]
     Capture,
@@ -77,14 +77,14 @@ pub enum Sink {
 /// A log file that knows whether its last line is complete, so that prun's own lines
 /// (a command's footer) always start on a line of their own.
 #[derive(Debug)]
-pub struct LogWriter {
+pub(crate) struct LogWriter {
     file: File,
     at_line_start: bool,
 }
 
 impl LogWriter {
     /// Wraps a log opened for appending.
-    pub fn new(file: File) -> LogWriter {
+    pub(crate) fn new(file: File) -> LogWriter {
         LogWriter {
             file,
             at_line_start: true,
@@ -94,7 +94,7 @@ impl LogWriter {
     /// Appends one of prun's own lines to a log of `len` bytes that a child wrote into
     /// through its own descriptors, on a line of its own: whether the child's last line
     /// is complete is read from the file.
-    pub fn line_after_child(mut file: &File, len: u64, text: &str) -> io::Result<()> {
+    pub(crate) fn line_after_child(mut file: &File, len: u64, text: &str) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let mut last = [b'\n'];
         if len > 0 {
@@ -105,7 +105,7 @@ impl LogWriter {
     }
 
     /// Appends output bytes.
-    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some(&last) = data.last() {
             self.at_line_start = last == b'\n';
         }
@@ -113,7 +113,7 @@ impl LogWriter {
     }
 
     /// Appends one of prun's own lines, on a line of its own.
-    pub fn line(&mut self, text: &str) -> io::Result<()> {
+    pub(crate) fn line(&mut self, text: &str) -> io::Result<()> {
         let sep = if self.at_line_start { "" } else { "\n" };
         self.at_line_start = true;
         self.file.write_all(format!("{sep}{text}\n").as_bytes())
@@ -121,14 +121,14 @@ impl LogWriter {
 }
 
 /// A log shared by the output readers of a launch.
-pub type SharedLog = Arc<Mutex<LogWriter>>;
+pub(crate) type SharedLog = Arc<Mutex<LogWriter>>;
 
 /// The default bound of a captured stream.
-pub const CAPTURE_LIMIT: usize = 4 * 1024 * 1024;
+pub(crate) const CAPTURE_LIMIT: usize = 4 * 1024 * 1024;
 
 /// A command or a pipeline, with its I/O and limits.
 #[derive(Debug)]
-pub struct Launch {
+pub(crate) struct Launch {
     pub stages: Vec<CommandSpec>,
     pub stdin: Input,
     pub stdout: Sink,
@@ -155,12 +155,12 @@ pub struct Launch {
 
 impl Launch {
     /// One command with default I/O: stdin from `/dev/null`, outputs captured.
-    pub fn new(spec: CommandSpec) -> Launch {
+    pub(crate) fn new(spec: CommandSpec) -> Launch {
         Launch::pipeline(vec![spec])
     }
 
     /// A pipeline with default I/O.
-    pub fn pipeline(stages: Vec<CommandSpec>) -> Launch {
+    pub(crate) fn pipeline(stages: Vec<CommandSpec>) -> Launch {
         Launch {
             stages,
             stdin: Input::Null,
@@ -204,7 +204,7 @@ impl fmt::Display for Launch {
 
 /// How a launch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// Every stage exited on its own.
     Exited,
     /// The timeout elapsed and the stages were terminated.
@@ -215,7 +215,7 @@ pub enum Ending {
 
 /// How one stage exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StageStatus {
+pub(crate) struct StageStatus {
     pub code: Option<i32>,
     pub signal: Option<i32>,
 }
@@ -229,7 +229,7 @@ impl StageStatus {
     }
 
     /// True when the stage exited with one of `ok_codes`.
-    pub fn ok(&self, ok_codes: &[i64]) -> bool {
+    pub(crate) fn ok(&self, ok_codes: &[i64]) -> bool {
         self.code.is_some_and(|c| ok_codes.contains(&i64::from(c)))
     }
 
@@ -244,13 +244,13 @@ impl StageStatus {
 
 /// A captured stream: its tail (with a note when earlier bytes were dropped).
 #[derive(Debug, Clone, Default)]
-pub struct Captured {
+pub(crate) struct Captured {
     pub text: String,
 }
 
 /// The result of a finished launch.
 #[derive(Debug, Clone)]
-pub struct LaunchOutput {
+pub(crate) struct LaunchOutput {
     pub stages: Vec<StageStatus>,
     pub stdout: Captured,
     pub stderr: Captured,
@@ -265,7 +265,7 @@ impl LaunchOutput {
     ///
     /// A stage killed by SIGPIPE did not fail when every stage after it succeeded: the
     /// one it wrote to stopped reading, done (`pipe([["zcat", "big.gz"], ["head"]])`).
-    pub fn failed_stages(&self, ok_codes: &[i64]) -> Vec<usize> {
+    pub(crate) fn failed_stages(&self, ok_codes: &[i64]) -> Vec<usize> {
         let n = self.stages.len();
         let mut failed = Vec::new();
         let mut rest_ok = true;
@@ -283,13 +283,13 @@ impl LaunchOutput {
     }
 
     /// True when it exited on its own and every stage exited with one of `ok_codes`.
-    pub fn ok(&self, ok_codes: &[i64]) -> bool {
+    pub(crate) fn ok(&self, ok_codes: &[i64]) -> bool {
         self.ending == Ending::Exited && self.failed_stages(ok_codes).is_empty()
     }
 
     /// The exit status as `set -o pipefail` reports it: the last failing stage's,
     /// else the last stage's.
-    pub fn status(&self, ok_codes: &[i64]) -> StageStatus {
+    pub(crate) fn status(&self, ok_codes: &[i64]) -> StageStatus {
         let failed = self.failed_stages(ok_codes);
         let i = failed.last().copied().unwrap_or(self.stages.len() - 1);
         self.stages[i]
@@ -297,7 +297,7 @@ impl LaunchOutput {
 
     /// "exited with code 3", "timed out after 2s", "stage 2 of 3 (`grep x`) exited with
     /// code 1".
-    pub fn describe(&self, launch: &Launch, ok_codes: &[i64]) -> String {
+    pub(crate) fn describe(&self, launch: &Launch, ok_codes: &[i64]) -> String {
         match self.ending {
             Ending::TimedOut => {
                 let t = launch.timeout.unwrap_or_default();
@@ -331,7 +331,7 @@ impl LaunchOutput {
 
 /// The header that precedes a command's output in a log (the command, its start time,
 /// and where redirected streams go).
-pub fn header(launch: &Launch) -> String {
+pub(crate) fn header(launch: &Launch) -> String {
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
     let mut head = format!("$ {launch}\n# started {now}");
     for (what, sink) in [("stdout", &launch.stdout), ("stderr", &launch.stderr)] {
@@ -343,7 +343,7 @@ pub fn header(launch: &Launch) -> String {
 }
 
 /// The line that follows a command's output in a log (how it ended, how long it took).
-pub fn footer(out: &LaunchOutput, launch: &Launch, ok_codes: &[i64]) -> String {
+pub(crate) fn footer(out: &LaunchOutput, launch: &Launch, ok_codes: &[i64]) -> String {
     format!(
         "# {} ({:.3}s)",
         out.describe(launch, ok_codes),
@@ -352,7 +352,7 @@ pub fn footer(out: &LaunchOutput, launch: &Launch, ok_codes: &[i64]) -> String {
 }
 
 /// Runs launches somewhere: on this machine, or on a remote executor.
-pub trait Launcher: Send + Sync {
+pub(crate) trait Launcher: Send + Sync {
     /// Runs `launch` to its end; `cancel` terminates it early.
     fn launch<'a>(
         &'a self,
@@ -373,7 +373,7 @@ pub trait Launcher: Send + Sync {
 
 /// Runs commands on this machine, each stage in its own process group.
 #[derive(Debug, Default, Clone)]
-pub struct Local {
+pub(crate) struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
     hidden_env: Arc<[String]>,
     /// The live process groups of this launcher's commands (those of one run).
@@ -395,7 +395,7 @@ impl std::fmt::Debug for Interrupt {
 impl Local {
     /// A local launcher whose commands do not inherit these variables of prun's
     /// environment.
-    pub fn hiding(hidden_env: Vec<String>) -> Local {
+    pub(crate) fn hiding(hidden_env: Vec<String>) -> Local {
         Local {
             hidden_env: hidden_env.into(),
             ..Local::default()
@@ -406,7 +406,7 @@ impl Local {
     /// Ctrl-C: the terminal sent SIGINT to its process group only, and the run must end
     /// as if interrupted. Called before the command's launch returns, so nothing else
     /// starts in between.
-    pub fn on_interrupt(&self, interrupt: impl Fn() + Send + Sync + 'static) {
+    pub(crate) fn on_interrupt(&self, interrupt: impl Fn() + Send + Sync + 'static) {
         let _ = self.interrupt.set(Interrupt(Box::new(interrupt)));
     }
 
@@ -414,7 +414,7 @@ impl Local {
     /// (`setsid`, as a daemon does) and outlived their command: prun adopted them (see
     /// [`unix::adopt_orphans`]). SIGTERM, up to `grace` for them to go, then SIGKILL. A
     /// run calls it at its end, once its own commands and cleanups are done.
-    pub fn end_escaped(&self, grace: Duration) {
+    pub(crate) fn end_escaped(&self, grace: Duration) {
         let keep = self
             .groups
             .lock()
@@ -425,7 +425,7 @@ impl Local {
 
     /// Reaps the processes prun adopted (see [`Local::end_escaped`]) that exited, and
     /// leaves those still running to the run's end: a watch calls it after each cycle.
-    pub fn reap_escaped(&self) {
+    pub(crate) fn reap_escaped(&self) {
         let keep = self
             .groups
             .lock()
@@ -508,14 +508,14 @@ impl Launcher for Local {
 /// (`shell`, `exec`, `pipe`, command bodies), and each stage is checked before the whole
 /// launch is handed to the launcher that runs it. This is the one place where the policy
 /// is enforced: another executor goes inside it.
-pub struct Policed {
+pub(crate) struct Policed {
     policy: Arc<Policy>,
     inner: Arc<dyn Launcher>,
 }
 
 impl Policed {
     /// `inner`, with every launch checked against `policy` first.
-    pub fn new(policy: Arc<Policy>, inner: Arc<dyn Launcher>) -> Policed {
+    pub(crate) fn new(policy: Arc<Policy>, inner: Arc<dyn Launcher>) -> Policed {
         Policed { policy, inner }
     }
 }
@@ -579,7 +579,7 @@ impl Drop for Running {
 /// or processes: until another launch ends (which frees some), or for a short pause when
 /// none runs. Returns `false` when the launch should fail instead: it was cancelled, or
 /// nothing was freed after [`IDLE_TRIES`] pauses while no launch ran.
-pub async fn wait_for_fds(cancel: &CancellationToken, idle_tries: &mut u32) -> bool {
+pub(crate) async fn wait_for_fds(cancel: &CancellationToken, idle_tries: &mut u32) -> bool {
     let ended = ENDED.notified();
     tokio::pin!(ended);
     ended.as_mut().enable();

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 /// The log directory of one run.
 #[derive(Debug)]
-pub struct LogDir {
+pub(crate) struct LogDir {
     dir: PathBuf,
     /// Unnamed files that command bodies wrote nothing into, ready for the next one, each
     /// with the length of what it still holds (see [`LogDir::give_back`]).
@@ -27,7 +27,7 @@ pub struct LogDir {
 impl LogDir {
     /// Creates `<root>/<timestamp>/` (mode 0700; logs are 0600: they may hold what commands
     /// printed about credentials).
-    pub fn create(root: &Path) -> io::Result<LogDir> {
+    pub(crate) fn create(root: &Path) -> io::Result<LogDir> {
         fs::create_dir_all(root)?;
         let stamp = stamp();
         // `create_dir` (not `_all`) fails on an existing directory: two runs started in
@@ -53,7 +53,7 @@ impl LogDir {
     /// reused: a real directory named like a run's, owned by the user and private to them,
     /// in a log root only the user can write to; otherwise a new one is made and the end of
     /// the run prunes as before.
-    pub fn create_reusing(root: &Path, keep: usize) -> io::Result<LogDir> {
+    pub(crate) fn create_reusing(root: &Path, keep: usize) -> io::Result<LogDir> {
         let Some(dirs) = run_dirs(root).filter(|_| keep > 0) else {
             return LogDir::create(root);
         };
@@ -85,18 +85,18 @@ impl LogDir {
 
     /// The number of runs the log root was pruned to when this directory was made (this
     /// one included), if it was (see [`LogDir::create_reusing`]).
-    pub fn kept(&self) -> Option<usize> {
+    pub(crate) fn kept(&self) -> Option<usize> {
         self.kept
     }
 
     /// The directory holding this run's logs.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// An unnamed file in this directory for a command body's output (see
     /// `job::run_command_body`), or `None` where the filesystem has no `O_TMPFILE`.
-    pub fn take_unnamed(&self) -> Option<Spare> {
+    pub(crate) fn take_unnamed(&self) -> Option<Spare> {
         if let Some(f) = self.spare.lock().expect("spare logs").pop() {
             return Some(f);
         }
@@ -109,7 +109,7 @@ impl LogDir {
     /// emptied here: its next user cuts what is left beyond its own header's place
     /// ([`Spare::start`]), which costs no truncation when the new header is as long as the
     /// old one, as it is for a run of the same command.
-    pub fn give_back(&self, file: File, len: u64) {
+    pub(crate) fn give_back(&self, file: File, len: u64) {
         self.spare.lock().expect("spare logs").push(Spare {
             file,
             stale: Some(len),
@@ -117,12 +117,12 @@ impl LogDir {
     }
 
     /// Closes the spare unnamed files, when file descriptors run short.
-    pub fn drop_spares(&self) {
+    pub(crate) fn drop_spares(&self) {
         self.spare.lock().expect("spare logs").clear();
     }
 
     /// The log file of a proc (not created yet).
-    pub fn path_for(&self, proc_name: &str) -> PathBuf {
+    pub(crate) fn path_for(&self, proc_name: &str) -> PathBuf {
         self.dir.join(format!("{}.log", escape(proc_name)))
     }
 }
@@ -130,7 +130,7 @@ impl LogDir {
 /// An unnamed log file (`O_TMPFILE`) for a command body, reused from one silent command
 /// to the next.
 #[derive(Debug)]
-pub struct Spare {
+pub(crate) struct Spare {
     file: File,
     /// How many bytes at its start are left from its last user (`None`: a new file).
     stale: Option<u64>,
@@ -141,7 +141,7 @@ impl Spare {
     /// its offset after the header's place (where the child's output goes). The place
     /// holds what its last user left there, or nothing, until the header is written into
     /// it; only then is the file given a name.
-    pub fn start(self, head_len: u64) -> io::Result<File> {
+    pub(crate) fn start(self, head_len: u64) -> io::Result<File> {
         let Spare { mut file, stale } = self;
         if stale.is_some_and(|stale| stale > head_len) {
             file.set_len(head_len)?;
@@ -156,7 +156,7 @@ impl Spare {
 /// Only directories prun made are touched: real directories (a symbolic link is never
 /// followed, nor removed) named like a run's (see [`is_run_dir`]); anything else a user
 /// put under a `log_dir` stays. The names sort by time.
-pub fn prune(root: &Path, keep: usize) {
+pub(crate) fn prune(root: &Path, keep: usize) {
     let Some(dirs) = run_dirs(root).filter(|d| d.len() > keep) else {
         return;
     };
@@ -307,7 +307,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The newest log of a proc under a log root (the run directories sort by time).
-pub fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
+pub(crate) fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
     let mut runs: Vec<PathBuf> = fs::read_dir(root)
         .ok()?
         .flatten()
@@ -323,7 +323,7 @@ pub fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
 }
 
 /// Opens a log for appending (and reading back its last byte), creating it.
-pub fn open_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .read(true)
@@ -333,7 +333,7 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Appends one line to a log.
-pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+pub(crate) fn append_line(path: &Path, line: &str) -> io::Result<()> {
     let mut f = open_append(path)?;
     writeln!(f, "{line}")
 }

@@ -3,29 +3,29 @@
 //! runtime, and every call into process-group and signal interfaces lives in `unix.rs`.
 
 mod cache;
-pub mod command;
+pub(crate) mod command;
 mod core;
-pub mod crashed;
-pub mod executor;
+pub(crate) mod crashed;
+pub(crate) mod executor;
 pub(crate) mod fileglob;
 mod freshness;
 mod internal;
 mod job;
-pub mod launch;
-pub mod log;
-pub mod policy;
+pub(crate) mod launch;
+pub(crate) mod log;
+pub(crate) mod policy;
 mod pool;
 mod scheduler;
 mod state;
-pub mod tap;
+pub(crate) mod tap;
 pub(crate) mod tree;
-pub mod unix;
+pub(crate) mod unix;
 
-pub use cache::Cache;
+pub(crate) use cache::Cache;
 pub(crate) use cache::{InputPattern, input_patterns, output_paths};
-pub use core::{AbortReason, CacheOpener, Core, CoreOptions, JobSpec, Wake};
-pub use internal::install_hook as install_panic_hook;
-pub use internal::message_of as panic_message;
-pub use pool::{STACK_FULL, guard_stack, stack_nearly_full};
-pub use scheduler::{ClosureRunner, Scheduler, evaluating, evaluating_as};
-pub use state::{Outcome, State};
+pub(crate) use core::{AbortReason, CacheOpener, Core, CoreOptions, JobSpec, Wake};
+pub(crate) use internal::install_hook as install_panic_hook;
+pub(crate) use internal::message_of as panic_message;
+pub(crate) use pool::{STACK_FULL, guard_stack, stack_nearly_full};
+pub(crate) use scheduler::{ClosureRunner, Scheduler, evaluating, evaluating_as};
+pub(crate) use state::{Outcome, State};

@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 /// No thread could be started for a task: the process or the user is at its limit.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("failed to start a thread to run the closure: {0}")]
-pub struct NoThread(Arc<std::io::Error>);
+pub(super) struct NoThread(Arc<std::io::Error>);
 
 /// A task runs with `Ok(())` on a worker thread, or with `Err(NoThread)` on the submitting
 /// thread when no thread could be started for it.
@@ -65,7 +65,7 @@ thread_local! {
 
 /// A growable pool of worker threads.
 #[derive(Clone, Default)]
-pub struct Pool {
+pub(super) struct Pool {
     shared: Arc<(Mutex<Queue>, Condvar)>,
 }
 
@@ -111,7 +111,7 @@ fn stack_pointer() -> usize {
 }
 
 /// Records that the calling thread has `size` bytes of stack below the current point.
-pub fn guard_stack(size: usize) {
+pub(crate) fn guard_stack(size: usize) {
     let floor = stack_pointer()
         .saturating_sub(size)
         .saturating_add(STACK_RESERVE);
@@ -119,13 +119,13 @@ pub fn guard_stack(size: usize) {
 }
 
 /// Why a closure stopped when [`stack_nearly_full`].
-pub const STACK_FULL: &str =
+pub(crate) const STACK_FULL: &str =
     "the script nests too deep (recursion or nested expressions) for its thread's stack";
 
 /// True when the calling thread has used its stack down to its reserve: Rhai evaluation
 /// must stop (the script host checks on every operation) before the stack overflows,
 /// which would abort prun and leave its jobs running.
-pub fn stack_nearly_full() -> bool {
+pub(crate) fn stack_nearly_full() -> bool {
     let floor = STACK_FLOOR.with(Cell::get);
     floor != 0 && stack_pointer() < floor
 }
@@ -136,7 +136,7 @@ impl Pool {
     /// worker to take it; when no worker is busy (all are blocked in waits), it would wait
     /// forever, so it is run at once on this thread with the error instead, to fail its
     /// job with a clear message.
-    pub fn submit(&self, task: impl FnOnce(Result<(), NoThread>) + Send + 'static) {
+    pub(super) fn submit(&self, task: impl FnOnce(Result<(), NoThread>) + Send + 'static) {
         let (lock, cv) = &*self.shared;
         let mut q = lock.lock().expect("pool queue");
         q.tasks.push_back(Box::new(task));
@@ -185,7 +185,7 @@ impl Pool {
     /// Runs `f`, which blocks the calling thread until a wait is over. A worker blocked so
     /// takes no queued task: when then no worker is busy, queued tasks get a thread of
     /// their own (or fail, when none can be started) rather than wait forever.
-    pub fn blocked<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(super) fn blocked<R>(&self, f: impl FnOnce() -> R) -> R {
         let (lock, _) = &*self.shared;
         let in_worker = IN_WORKER.with(Cell::get);
         let stranded = {
@@ -207,7 +207,7 @@ impl Pool {
 
     /// Runs `f`, the last thing a worker's task does; the first task `f` submits is run by
     /// this worker right after.
-    pub fn finishing<R>(f: impl FnOnce() -> R) -> R {
+    pub(super) fn finishing<R>(f: impl FnOnce() -> R) -> R {
         let in_worker = IN_WORKER.with(Cell::get);
         TAKES_NEXT.with(|t| t.set(in_worker));
         let r = f();
@@ -216,7 +216,7 @@ impl Pool {
     }
 
     /// Lets idle workers exit.
-    pub fn close(&self) {
+    pub(super) fn close(&self) {
         let (lock, cv) = &*self.shared;
         lock.lock().expect("pool queue").closed = true;
         cv.notify_all();

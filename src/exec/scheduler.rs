@@ -33,7 +33,7 @@ use crate::graph::{Answer, Body, GraphError, NeedKey, Needs, OutputMode, ProcDef
 use crate::ui::Reporter;
 
 /// Runs closure bodies; implemented by the script host, which owns the Rhai engine.
-pub trait ClosureRunner: Send + Sync {
+pub(crate) trait ClosureRunner: Send + Sync {
     /// Runs one attempt of a closure job on the current (worker) thread. `cancel` fires on
     /// timeout or abort; `log` is the proc's log file (created on first write).
     fn run(&self, job: &JobSpec, cancel: &CancellationToken, log: &Path) -> Outcome;
@@ -46,7 +46,7 @@ thread_local! {
 }
 
 /// Runs `f`, a call of script closures of `kind`, marking the thread as evaluating them.
-pub fn evaluating_as<R>(kind: &'static str, f: impl FnOnce() -> R) -> R {
+pub(crate) fn evaluating_as<R>(kind: &'static str, f: impl FnOnce() -> R) -> R {
     struct Reset(Option<&'static str>);
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -59,7 +59,7 @@ pub fn evaluating_as<R>(kind: &'static str, f: impl FnOnce() -> R) -> R {
 
 /// The kind of closure this thread is evaluating for the core ("a dependency closure"),
 /// if any: such a closure computes a value and must not schedule, wait or define.
-pub fn evaluating() -> Option<&'static str> {
+pub(crate) fn evaluating() -> Option<&'static str> {
     EVALUATING.with(Cell::get)
 }
 
@@ -90,7 +90,7 @@ thread_local! {
 }
 
 /// Owns the run: the core, the worker pool, the runtime handle and the reporter.
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     core: Mutex<Core>,
     rt: Handle,
     pool: Pool,
@@ -135,7 +135,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler over `core`, spawning on `rt`, running commands on this machine.
-    pub fn new(
+    pub(crate) fn new(
         core: Core,
         rt: Handle,
         reporter: Arc<dyn Reporter>,
@@ -155,7 +155,7 @@ impl Scheduler {
 
     /// A scheduler whose commands start through `local` (here, or the client of an
     /// executor), each checked against `policy` first.
-    pub fn with_launcher(
+    pub(crate) fn with_launcher(
         core: Core,
         rt: Handle,
         reporter: Arc<dyn Reporter>,
@@ -206,24 +206,24 @@ impl Scheduler {
     }
 
     /// Installs the closure runner (once, before anything is scheduled).
-    pub fn set_runner(&self, runner: Arc<dyn ClosureRunner>) {
+    pub(crate) fn set_runner(&self, runner: Arc<dyn ClosureRunner>) {
         *lock(&self.runner) = Some(runner);
     }
 
     /// The runtime that runs commands.
-    pub fn runtime(&self) -> &Handle {
+    pub(crate) fn runtime(&self) -> &Handle {
         &self.rt
     }
 
     /// The reporter.
-    pub fn reporter(&self) -> &Arc<dyn Reporter> {
+    pub(crate) fn reporter(&self) -> &Arc<dyn Reporter> {
         &self.reporter
     }
 
     /// The log directory of this run, created when first needed. When the log root cannot
     /// be written, logs go to a fresh directory (`mkdtemp`, mode 0700) under the system's
     /// temporary directory instead: never to a predictable name another user could make.
-    pub fn logs(&self) -> &LogDir {
+    pub(crate) fn logs(&self) -> &LogDir {
         self.logs.get_or_init(|| {
             let root = lock(&self.log_root).clone();
             let keep = usize::try_from(self.keep_runs()).unwrap_or(usize::MAX);
@@ -246,7 +246,7 @@ impl Scheduler {
     }
 
     /// Sets where logs go (`set_options(#{ log_dir })`); only before the first log is made.
-    pub fn set_log_root(&self, root: PathBuf) -> Result<(), GraphError> {
+    pub(crate) fn set_log_root(&self, root: PathBuf) -> Result<(), GraphError> {
         if self.logs.get().is_some() {
             return Err(GraphError::Option(
                 "set_options: `log_dir` must be set before the first proc starts".into(),
@@ -258,45 +258,45 @@ impl Scheduler {
     }
 
     /// How long a terminated process group gets between SIGTERM and SIGKILL.
-    pub fn kill_grace(&self) -> Duration {
+    pub(crate) fn kill_grace(&self) -> Duration {
         Duration::from_millis(self.kill_grace_ms.load(Ordering::Relaxed))
     }
 
     /// Changes the grace period (`set_options(#{ kill_grace })`).
-    pub fn set_kill_grace(&self, grace: Duration) {
+    pub(crate) fn set_kill_grace(&self, grace: Duration) {
         self.kill_grace_ms
             .store(grace.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Sets the run's output mode (`--output`, `set_options(#{ output })`).
-    pub fn set_output(&self, mode: OutputMode) {
+    pub(crate) fn set_output(&self, mode: OutputMode) {
         *lock(&self.output) = mode;
     }
 
     /// How a proc's output is shown: its own `output`, else the run's mode.
-    pub fn output_of(&self, def: &ProcDef) -> OutputMode {
+    pub(crate) fn output_of(&self, def: &ProcDef) -> OutputMode {
         def.output.unwrap_or_else(|| *lock(&self.output))
     }
 
     /// The tap that streams a proc's lines, when it runs in `stream` mode.
-    pub fn tap_for(&self, name: &Arc<str>, def: &ProcDef) -> Option<Tap> {
+    pub(crate) fn tap_for(&self, name: &Arc<str>, def: &ProcDef) -> Option<Tap> {
         (self.output_of(def) == OutputMode::Stream)
             .then(|| Tap::new(name.clone(), self.reporter.clone()))
     }
 
     /// How many runs of history and logs to keep (0: all of them).
-    pub fn keep_runs(&self) -> u64 {
+    pub(crate) fn keep_runs(&self) -> u64 {
         self.keep_runs.load(Ordering::Relaxed)
     }
 
     /// Changes how many runs to keep (`set_options(#{ keep_runs })`).
-    pub fn set_keep_runs(&self, n: u64) {
+    pub(crate) fn set_keep_runs(&self, n: u64) {
         self.keep_runs.store(n, Ordering::Relaxed);
     }
 
     /// Removes the log directories of all but the last [`Scheduler::keep_runs`] runs,
     /// this run's included (see [`super::log::prune`]).
-    pub fn prune_logs(&self) {
+    pub(crate) fn prune_logs(&self) {
         let keep = self.keep_runs();
         if keep == 0 {
             return;
@@ -315,26 +315,26 @@ impl Scheduler {
     }
 
     /// Fires when the run is interrupted; top-level commands and the script watch it.
-    pub fn script_cancel(&self) -> CancellationToken {
+    pub(crate) fn script_cancel(&self) -> CancellationToken {
         lock(&self.script_cancel).clone()
     }
 
     /// Gives the script a fresh cancellation token, for the cleanups that run after an
     /// interrupt; a further Ctrl-C cancels them too. From now on the script runs its
     /// cleanups: a first Ctrl-C lets them finish (they are what it would run).
-    pub fn renew_script_cancel(&self) {
+    pub(crate) fn renew_script_cancel(&self) {
         *lock(&self.script_cancel) = CancellationToken::new();
         self.cleaning.store(true, Ordering::SeqCst);
     }
 
     /// Where commands run.
-    pub fn launcher(&self) -> &Arc<dyn Launcher> {
+    pub(crate) fn launcher(&self) -> &Arc<dyn Launcher> {
         &self.launcher
     }
 
     /// Where the commands of the proc `id` (`name`) run: on its executor, which records
     /// where each ran with the proc ([`Core::placed`]), or here.
-    pub fn launcher_for(
+    pub(crate) fn launcher_for(
         self: &Arc<Self>,
         id: ProcId,
         name: &str,
@@ -361,7 +361,7 @@ impl Scheduler {
     }
 
     /// Declares an executor (`set_options(#{ executors })`).
-    pub fn declare_executor(
+    pub(crate) fn declare_executor(
         self: &Arc<Self>,
         name: &str,
         executor: super::executor::Executor,
@@ -379,7 +379,7 @@ impl Scheduler {
     }
 
     /// Where a proc runs and what it needs (see [`super::executor::placement`]).
-    pub fn placement(&self, def: &crate::graph::ProcDef) -> Option<String> {
+    pub(crate) fn placement(&self, def: &crate::graph::ProcDef) -> Option<String> {
         let e = def
             .extras()
             .executor
@@ -389,17 +389,17 @@ impl Scheduler {
     }
 
     /// Ends what executors keep open between commands (at the end of the run).
-    pub fn close_executors(&self) {
+    pub(crate) fn close_executors(&self) {
         self.executors.close();
     }
 
     /// Read-only access to the core.
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
         lock(&self.core)
     }
 
     /// Runs `f` on the core, then carries out the actions it recorded.
-    pub fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut Core) -> R) -> R {
+    pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut Core) -> R) -> R {
         let (r, actions) = self.locked(f);
         self.execute(actions);
         r
@@ -423,7 +423,7 @@ impl Scheduler {
 
     /// Makes this a dry run (`--dry-run`, `prun list`): jobs are reported as what would
     /// run and counted as done; no process starts and no closure body runs.
-    pub fn run_dry(&self) {
+    pub(crate) fn run_dry(&self) {
         self.dry.store(true, Ordering::SeqCst);
     }
 
@@ -435,7 +435,7 @@ impl Scheduler {
     ///
     /// Called by the API on the script's thread or a closure's worker thread, never on
     /// the async runtime (closures may call `exec()`, which blocks on it).
-    pub fn graph_op<T>(
+    pub(crate) fn graph_op<T>(
         self: &Arc<Self>,
         mut f: impl FnMut(&mut Core) -> Result<T, GraphError>,
     ) -> Result<T, GraphError> {
@@ -507,7 +507,7 @@ impl Scheduler {
     /// A reporter may call back into the scheduler on this thread (an embedder's
     /// `on_event` cancelling the run), which flushes again: that inner flush returns at
     /// once, and this one prints what the callback queued.
-    pub fn flush_reports(&self) {
+    pub(crate) fn flush_reports(&self) {
         let me = self as *const Scheduler as usize;
         if FLUSHING.with(|f| f.get() == me) {
             return;
@@ -551,7 +551,7 @@ impl Scheduler {
     }
 
     /// Blocks the calling (non-runtime) thread until a wait is over.
-    pub fn block(&self, rx: mpsc::Receiver<Wake>) -> Wake {
+    pub(crate) fn block(&self, rx: mpsc::Receiver<Wake>) -> Wake {
         self.pool
             .blocked(|| rx.recv())
             .unwrap_or(Wake::Aborted(AbortReason::Interrupted))
@@ -560,7 +560,7 @@ impl Scheduler {
     /// Ctrl-C or SIGTERM: the first aborts the run (process groups get SIGTERM, then SIGKILL
     /// after the grace period), but lets the `defer` cleanups that already run finish;
     /// another one kills every group at once.
-    pub fn interrupt(self: &Arc<Self>) {
+    pub(crate) fn interrupt(self: &Arc<Self>) {
         if self.interrupts.fetch_add(1, Ordering::SeqCst) == 0 {
             if !self.cleaning.load(Ordering::SeqCst) {
                 self.script_cancel().cancel();
@@ -575,7 +575,7 @@ impl Scheduler {
     /// A panic (a bug) was caught: the run ends now. Running process groups are
     /// terminated and every waiter wakes, even those waiting for a job that will never
     /// report its end (its thread panicked).
-    pub fn internal_error(self: &Arc<Self>, message: Option<String>) {
+    pub(crate) fn internal_error(self: &Arc<Self>, message: Option<String>) {
         self.end_internally(message, |_| {});
     }
 
@@ -610,7 +610,7 @@ impl Scheduler {
     }
 
     /// The message of the panic that ended the run, once one did.
-    pub fn internal_failure(&self) -> Option<String> {
+    pub(crate) fn internal_failure(&self) -> Option<String> {
         if !self.internal.load(Ordering::SeqCst) {
             return None;
         }
@@ -633,12 +633,12 @@ impl Scheduler {
     }
 
     /// True once the run was interrupted by a signal.
-    pub fn interrupted(&self) -> bool {
+    pub(crate) fn interrupted(&self) -> bool {
         self.interrupts.load(Ordering::SeqCst) > 0
     }
 
     /// Lets idle worker threads exit.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.pool.close();
         lock(&self.runner).take();
     }
@@ -731,7 +731,7 @@ impl Scheduler {
     /// Calls `f` (once) when the run would start more procs than the policy's
     /// `max_procs`: the proc past the limit does not start, and the run is interrupted
     /// before it ends, as a cancel interrupts it.
-    pub fn on_over_proc_limit(&self, f: Box<dyn Fn() + Send + Sync>) {
+    pub(crate) fn on_over_proc_limit(&self, f: Box<dyn Fn() + Send + Sync>) {
         let _ = self.over_proc_limit.set(f);
     }
 
@@ -887,7 +887,7 @@ impl Scheduler {
 }
 
 /// How many runs of history and logs are kept unless `set_options(#{ keep_runs })` says.
-pub const KEEP_RUNS: u64 = 100;
+pub(super) const KEEP_RUNS: u64 = 100;
 
 /// Keeps the display paused while an interactive proc runs; resumes it when dropped.
 struct Paused(Arc<dyn Reporter>);

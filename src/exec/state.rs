@@ -2,11 +2,11 @@
 
 use rhai::Dynamic;
 
-pub use crate::event::State;
+pub(crate) use crate::event::State;
 
 /// How one attempt of a job ended.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The body returned this value.
     Success(Dynamic),
     /// The body threw `skip(why)` or `no_change(why)`.

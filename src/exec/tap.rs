@@ -13,11 +13,11 @@ use std::sync::Arc;
 use crate::ui::Reporter;
 
 /// The longest partial line kept back waiting for its newline.
-pub const LINE_BOUND: usize = 64 * 1024;
+pub(crate) const LINE_BOUND: usize = 64 * 1024;
 
 /// Where one proc's streamed lines go.
 #[derive(Clone)]
-pub struct Tap {
+pub(crate) struct Tap {
     proc: Arc<str>,
     reporter: Arc<dyn Reporter>,
 }
@@ -30,12 +30,12 @@ impl std::fmt::Debug for Tap {
 
 impl Tap {
     /// The tap of proc `proc`, printing through `reporter`.
-    pub fn new(proc: Arc<str>, reporter: Arc<dyn Reporter>) -> Tap {
+    pub(crate) fn new(proc: Arc<str>, reporter: Arc<dyn Reporter>) -> Tap {
         Tap { proc, reporter }
     }
 
     /// A line buffer for one stream of a command.
-    pub fn lines(&self) -> Lines {
+    pub(crate) fn lines(&self) -> Lines {
         Lines {
             tap: self.clone(),
             pending: Vec::new(),
@@ -44,14 +44,14 @@ impl Tap {
 }
 
 /// Cuts one stream into whole lines for a [`Tap`].
-pub struct Lines {
+pub(crate) struct Lines {
     tap: Tap,
     pending: Vec<u8>,
 }
 
 impl Lines {
     /// Takes bytes read from the stream; prints the lines they complete.
-    pub fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         match data.iter().rposition(|&b| b == b'\n') {
             Some(end) => {
                 self.pending.extend_from_slice(&data[..=end]);
@@ -72,7 +72,7 @@ impl Lines {
     }
 
     /// The stream ended: prints its last line, even without a newline.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if !self.pending.is_empty() {
             self.pending.push(b'\n');
             self.emit(self.pending.len());

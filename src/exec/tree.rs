@@ -36,7 +36,7 @@ fn identity(m: &Metadata) -> Identity {
 /// proc whose input is a directory holding them (`inputs: ["."]` with `--db ./tasks.db`)
 /// would never be up to date.
 #[derive(Debug, Default, Clone)]
-pub struct OwnFiles {
+pub(crate) struct OwnFiles {
     /// The task DB file.
     pub db: Option<PathBuf>,
     /// The `--json` report, which every run writes.
@@ -96,7 +96,7 @@ pub(crate) struct Lister<'a> {
 }
 
 impl<'a> Lister<'a> {
-    pub fn new(owner: &'a OwnFiles) -> Self {
+    pub(crate) fn new(owner: &'a OwnFiles) -> Self {
         Lister {
             owner,
             own: std::cell::OnceCell::new(),
@@ -104,7 +104,7 @@ impl<'a> Lister<'a> {
     }
 
     /// Appends to `out` the file `path`, or every file under it when it is a directory.
-    pub fn files_under(&self, path: &Path, out: &mut Vec<Entry>) {
+    pub(crate) fn files_under(&self, path: &Path, out: &mut Vec<Entry>) {
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => walk(path, &m, self.own.get_or_init(|| self.owner.ids()), out),
             Ok(m) => out.push((path.to_path_buf(), Some(m))),

@@ -11,14 +11,14 @@ use nix::unistd::Pid;
 /// Records a live process group, running `command`, in the runs' journals (see
 /// [`super::crashed`]). `since` is [`boot_ticks`] read before the group's leader was
 /// started.
-pub fn register(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
+pub(crate) fn register(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
     super::crashed::started(pgid, since, command);
 }
 
 /// The time since boot (`CLOCK_BOOTTIME`, read without a system call) in clock ticks: the
 /// clock and the unit of a process's start time in `/proc/<pid>/stat` (field 22). A
 /// process started between two readings has a start time between them.
-pub fn boot_ticks() -> Option<u64> {
+pub(crate) fn boot_ticks() -> Option<u64> {
     use nix::time::{ClockId, clock_gettime};
     static NS_PER_TICK: std::sync::OnceLock<Option<u128>> = std::sync::OnceLock::new();
     let per_tick = (*NS_PER_TICK.get_or_init(|| {
@@ -32,17 +32,17 @@ pub fn boot_ticks() -> Option<u64> {
 }
 
 /// Records that a process group's members are all gone.
-pub fn unregister(pgid: i32) {
+pub(crate) fn unregister(pgid: i32) {
     super::crashed::ended(pgid);
 }
 
 /// Sends SIGTERM to a group. A group that no longer exists is not an error.
-pub fn term_group(pgid: i32) {
+pub(crate) fn term_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
 }
 
 /// Sends SIGKILL to a group. A group that no longer exists is not an error.
-pub fn kill_group(pgid: i32) {
+pub(crate) fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
@@ -54,7 +54,7 @@ static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// child when its parent exits, instead of init's, so that [`end_adopted`] finds it. A
 /// process-wide attribute: only the `prun` binary (a run that handles the process's
 /// signals) sets it. False where the kernel refuses it.
-pub fn adopt_orphans() -> bool {
+pub(crate) fn adopt_orphans() -> bool {
     let on = nix::sys::prctl::set_child_subreaper(true).is_ok();
     ADOPTING.store(on, std::sync::atomic::Ordering::Relaxed);
     on
@@ -85,7 +85,7 @@ fn children() -> Vec<i32> {
 /// go, then SIGKILL, and reaps them. Their own children, orphaned in turn, are adopted and
 /// ended the same way. A process that SIGKILL does not end within 2 s more (stuck in the
 /// kernel) is left. Returns how many there were; none unless adopting.
-pub fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
+pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
     use std::time::{Duration, Instant};
     if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
         return 0;
@@ -123,7 +123,7 @@ pub fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
 /// Reaps the adopted processes (see [`adopt_orphans`]) that exited, other than those of
 /// the groups in `keep`, and leaves the others running: a watch does this after each
 /// cycle, so that zombies do not gather while it lasts. None unless adopting.
-pub fn reap_adopted(keep: &[i32]) {
+pub(crate) fn reap_adopted(keep: &[i32]) {
     if ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
         adopted_alive(keep);
     }
@@ -148,7 +148,7 @@ fn adopted_alive(keep: &[i32]) -> Vec<i32> {
 /// True while a process of the group is alive. Zombies do not count: an orphaned
 /// grandchild that died stays a zombie until init reaps it, which in a container can take
 /// seconds, and waiting for that would only delay the run.
-pub fn group_alive(pgid: i32) -> bool {
+pub(crate) fn group_alive(pgid: i32) -> bool {
     if killpg(Pid::from_raw(pgid), None).is_err() {
         return false;
     }
@@ -179,7 +179,7 @@ pub fn group_alive(pgid: i32) -> bool {
 
 /// Opens an unnamed file in `dir` (`O_TMPFILE`): it costs no directory update until
 /// [`link_unnamed`] gives it a name.
-pub fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
@@ -190,7 +190,7 @@ pub fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Gives a file opened with [`open_unnamed`] its name.
-pub fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let src = format!("/proc/self/fd/{}", file.as_raw_fd());
     nix::unistd::linkat(
@@ -205,7 +205,7 @@ pub fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> std::io::Re
 
 /// True when an error says that this process (`EMFILE`) or the system (`ENFILE`) has no
 /// file descriptor left.
-pub fn fds_short(e: &std::io::Error) -> bool {
+pub(crate) fn fds_short(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(nix::libc::EMFILE | nix::libc::ENFILE)
@@ -215,7 +215,7 @@ pub fn fds_short(e: &std::io::Error) -> bool {
 /// Raises this process's soft limit of open files to its hard limit: the common soft limit
 /// of 1024 is far too low for a few hundred jobs, each with a log and pipes. Children
 /// inherit the raised limit.
-pub fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
         && soft < hard
@@ -237,7 +237,7 @@ pub fn raise_fd_limit() {
 /// exits (a launch awaits its children to the end: only a run that ended on a bug, whose
 /// groups were killed, drops one early).
 #[derive(Debug)]
-pub struct Child {
+pub(crate) struct Child {
     process: std::process::Child,
     exit: ExitWatch,
 }
@@ -266,11 +266,11 @@ const WATCHES: [Watch; 3] = [Watch::Pidfd, Watch::Thread, Watch::Poll];
 /// The first pause of a polled [`Child`].
 const POLL_MIN: std::time::Duration = std::time::Duration::from_millis(1);
 /// The longest pause of a polled [`Child`].
-pub const POLL_MAX: std::time::Duration = std::time::Duration::from_millis(50);
+pub(crate) const POLL_MAX: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Child {
     /// Watches a child just spawned (its pipes already taken). Called on the async runtime.
-    pub fn new(process: std::process::Child) -> Child {
+    pub(crate) fn new(process: std::process::Child) -> Child {
         Child::watched(process, Watch::Pidfd)
     }
 
@@ -293,7 +293,7 @@ impl Child {
 
     /// Waits for the child to exit and reaps it. Its status is kept: a later call returns
     /// it at once. Cancel safe: a wait given up (a `select!`) can be made again.
-    pub async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+    pub(crate) async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         loop {
             match &mut self.exit {
                 ExitWatch::Pidfd(fd) => {
@@ -366,24 +366,24 @@ fn thread_watch(pid: u32) -> Option<ExitWatch> {
 }
 
 /// The signal number that ended a process, if a signal did.
-pub fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
+pub(crate) fn exit_signal(status: &std::process::ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;
     status.signal()
 }
 
 /// The name of a signal number (`SIGTERM`), for messages.
-pub fn signal_name(sig: i32) -> String {
+pub(crate) fn signal_name(sig: i32) -> String {
     Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
 }
 
 /// The number of SIGPIPE, to tell a pipe's stage whose reader stopped reading.
-pub const SIGPIPE: i32 = Signal::SIGPIPE as i32;
+pub(crate) const SIGPIPE: i32 = Signal::SIGPIPE as i32;
 
 /// The number of SIGINT, to tell an interactive command ended by Ctrl-C.
-pub const SIGINT: i32 = Signal::SIGINT as i32;
+pub(crate) const SIGINT: i32 = Signal::SIGINT as i32;
 
 /// The number of SIGTTIN, whose default action the binary gives to the commands it starts.
-pub const SIGTTIN: i32 = Signal::SIGTTIN as i32;
+pub(crate) const SIGTTIN: i32 = Signal::SIGTTIN as i32;
 
 /// The terminal lent to an interactive command's process group, until this is dropped.
 ///
@@ -395,13 +395,13 @@ pub const SIGTTIN: i32 = Signal::SIGTTIN as i32;
 /// (stopping prun) unless the caller blocks it: both calls run with SIGTTOU blocked on
 /// the calling thread.
 #[derive(Debug)]
-pub struct Foreground(());
+pub(crate) struct Foreground(());
 
 impl Foreground {
     /// Makes `pgid` the foreground process group of prun's terminal (its stdin). `None`
     /// when stdin is not a terminal, or when prun itself is not in the foreground (run in
     /// the background of a shell): the terminal is not prun's to lend.
-    pub fn give(pgid: i32) -> Option<Foreground> {
+    pub(crate) fn give(pgid: i32) -> Option<Foreground> {
         use std::io::IsTerminal;
         use std::os::fd::AsFd;
 

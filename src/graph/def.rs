@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use rhai::{Dynamic, EvalAltResult};
 
-pub use super::argv::Argv;
-pub use crate::diag::Origin;
+pub(super) use super::argv::Argv;
+pub(super) use crate::diag::Origin;
 
 /// A script closure that the graph or a job calls later, possibly on another thread.
-pub trait Callable: Send + Sync {
+pub(crate) trait Callable: Send + Sync {
     /// Calls the closure with a context value and the placeholder values. The closure may
     /// declare fewer parameters (`|ctx|` or `||`); extra values are then not passed.
     fn call(&self, ctx: Dynamic, args: &[String]) -> Result<Dynamic, Box<EvalAltResult>>;
@@ -24,11 +24,11 @@ pub trait Callable: Send + Sync {
 }
 
 /// A shared handle to a script closure.
-pub type Callback = Arc<dyn Callable>;
+pub(crate) type Callback = Arc<dyn Callable>;
 
 /// One entry of `deps`.
 #[derive(Clone)]
-pub enum DepSpec {
+pub(crate) enum DepSpec {
     /// A proc name, or a pattern whose `[placeholders]` are filled from the parent's args.
     Name(String),
     /// A closure returning a name or an array of names.
@@ -37,7 +37,7 @@ pub enum DepSpec {
 
 /// What a proc runs.
 #[derive(Clone)]
-pub enum Body {
+pub(crate) enum Body {
     /// A Rhai closure, run on a worker thread.
     Closure(Callback),
     /// An argv, spawned directly without a shell.
@@ -49,7 +49,7 @@ pub enum Body {
 
 /// Files named by `inputs` or `outputs`.
 #[derive(Clone)]
-pub enum FileSpec {
+pub(crate) enum FileSpec {
     /// A path or a glob (`*`, `?`, `[...]`, `**`); `[placeholders]` are filled first.
     Path(String),
     /// A closure returning a path or an array of paths and globs.
@@ -58,7 +58,7 @@ pub enum FileSpec {
 
 /// One entry of `outputs`.
 #[derive(Clone)]
-pub struct OutputSpec {
+pub(crate) struct OutputSpec {
     pub files: FileSpec,
     /// An output older than this is stale.
     pub max_age: Option<Duration>,
@@ -68,7 +68,7 @@ pub struct OutputSpec {
 
 /// The allowed values of one placeholder.
 #[derive(Clone)]
-pub enum Choices {
+pub(crate) enum Choices {
     /// A fixed list.
     List(Vec<String>),
     /// A closure returning an array, called whenever a glob is expanded.
@@ -141,7 +141,7 @@ impl<'a, T> IntoIterator for &'a List<T> {
 /// procs leave out take a word each, or are [`Extras`]): a run holds the definition of
 /// each of its procs.
 #[derive(Clone)]
-pub struct ProcDef {
+pub(crate) struct ProcDef {
     pub deps: List<DepSpec>,
     pub no_failures: bool,
     pub now: bool,
@@ -163,7 +163,7 @@ pub struct ProcDef {
 
 /// Options of a [`ProcDef`] that few procs set, in a box made when one is set.
 #[derive(Clone)]
-pub struct Extras {
+pub(crate) struct Extras {
     pub rdeps: List<String>,
     pub when_scheduled: List<String>,
     pub wave: i64,
@@ -208,7 +208,7 @@ impl Default for Extras {
 
 impl ProcDef {
     /// A definition with this body and every option at its default.
-    pub fn new(body: Body, origin: Origin) -> ProcDef {
+    pub(crate) fn new(body: Body, origin: Origin) -> ProcDef {
         ProcDef {
             deps: List::new(),
             no_failures: false,
@@ -229,12 +229,12 @@ impl ProcDef {
     /// `resources`, `timeout`, `retries`, `retry_delay`, `cwd`, `help`, `arg_choices`
     /// closure and `executor`: kept apart, as most definitions set none of them and a run
     /// holds the definition of each of its procs.
-    pub fn extras(&self) -> &Extras {
+    pub(crate) fn extras(&self) -> &Extras {
         self.extras.as_deref().unwrap_or(&NO_EXTRAS)
     }
 
     /// The extra options, to set one.
-    pub fn extras_mut(&mut self) -> &mut Extras {
+    pub(crate) fn extras_mut(&mut self) -> &mut Extras {
         self.extras.get_or_insert_default()
     }
 
@@ -242,7 +242,7 @@ impl ProcDef {
     /// `cmd` or `shell` body): so that procs declared in a loop with the same options can
     /// keep one definition. A closure is the same only as itself (two calls of `proc` make
     /// two closures), and a definition with any [`Extras`] is the same only as itself.
-    pub fn same_but_command(&self, other: &ProcDef) -> bool {
+    pub(crate) fn same_but_command(&self, other: &ProcDef) -> bool {
         let ProcDef {
             deps,
             no_failures,
@@ -281,7 +281,7 @@ impl ProcDef {
     }
 
     /// Whether `other` runs the same command or closure.
-    pub fn same_command(&self, other: &ProcDef) -> bool {
+    pub(crate) fn same_command(&self, other: &ProcDef) -> bool {
         match (&self.body, &other.body) {
             (Body::Closure(a), Body::Closure(b)) => Arc::ptr_eq(a, b),
             (Body::Cmd(a), Body::Cmd(b)) => a == b,
@@ -313,7 +313,7 @@ fn same_files(a: &FileSpec, b: &FileSpec) -> bool {
 
 /// Where a proc's output goes besides its log (`--output`, the `output` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputMode {
+pub(crate) enum OutputMode {
     /// Only to the log; a failure shows excerpts of it.
     #[default]
     Log,
@@ -325,10 +325,10 @@ pub enum OutputMode {
 
 impl OutputMode {
     /// The modes' names, as the command line and scripts spell them.
-    pub const NAMES: &[&str] = &["log", "stream", "grouped"];
+    pub(crate) const NAMES: &[&str] = &["log", "stream", "grouped"];
 
     /// The mode named `name`, if it is one.
-    pub fn parse(name: &str) -> Option<OutputMode> {
+    pub(crate) fn parse(name: &str) -> Option<OutputMode> {
         match name {
             "log" => Some(OutputMode::Log),
             "stream" => Some(OutputMode::Stream),

@@ -5,7 +5,7 @@ use thiserror::Error;
 /// A mistake in how the script declares or requests procs. Messages read as
 /// "failed to …" fragments and always name the proc, proto or pattern involved.
 #[derive(Debug, Error, Clone, PartialEq)]
-pub enum GraphError {
+pub(crate) enum GraphError {
     #[error("invalid name pattern \"{pattern}\": {why}")]
     BadPattern { pattern: String, why: String },
     #[error("pattern \"{pattern}\" requires argument \"{arg}\" but it was not provided")]

@@ -9,7 +9,7 @@ const PROTO_NAMES: usize = 100;
 
 /// The hint for a proc name the graph does not know: the nearest procs, protos, and
 /// names the protos make from their listed `arg_choices` (`build::dev`).
-pub fn proc_hint(g: &Graph, wrong: &str) -> String {
+pub(crate) fn proc_hint(g: &Graph, wrong: &str) -> String {
     let made: Vec<String> = g.protos().flat_map(proto_names).collect();
     let names = g
         .procs()
@@ -54,7 +54,7 @@ fn proto_names(p: &Proto) -> Vec<String> {
 
 /// A graph error's message, with the nearest names when it is about a name that does not
 /// exist.
-pub fn graph_error(g: &Graph, e: &GraphError) -> String {
+pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
     let wrong = match e {
         GraphError::NoMatch(n)
         | GraphError::UnknownProc(n)

@@ -11,17 +11,17 @@ mod error;
 mod hints;
 mod model;
 mod need;
-pub mod pattern;
-pub mod resources;
-pub mod shell;
+pub(crate) mod pattern;
+pub(crate) mod resources;
+pub(crate) mod shell;
 
-pub use argv::Argv;
-pub use def::{
+pub(crate) use argv::Argv;
+pub(crate) use def::{
     Body, Callable, Callback, Choices, DepSpec, FileSpec, List, OutputMode, OutputSpec, ProcDef,
 };
-pub use error::GraphError;
-pub use hints::{graph_error, proc_hint};
-pub use model::{Graph, ProcId, ProcNode, Proto, ProtoId, args_map, fill_known, fill_text};
-pub use need::{Answer, Need, NeedKey, Needs, closure_ctx};
+pub(crate) use error::GraphError;
+pub(crate) use hints::{graph_error, proc_hint};
+pub(crate) use model::{Graph, ProcId, ProcNode, Proto, ProtoId, args_map, fill_known, fill_text};
+pub(crate) use need::{Answer, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};
-pub use resources::Resources;
+pub(crate) use resources::Resources;

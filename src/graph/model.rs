@@ -12,13 +12,13 @@ use super::need::{Answer, Need, NeedKey, Needs, closure_ctx};
 use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
 
 /// Index of a proc in the graph (its registration order).
-pub type ProcId = usize;
+pub(crate) type ProcId = usize;
 /// Index of a proto in the graph.
-pub type ProtoId = usize;
+pub(crate) type ProtoId = usize;
 
 /// A concrete proc: a name, its definition and the dependency names it was given.
 #[derive(Debug, Clone)]
-pub struct ProcNode {
+pub(crate) struct ProcNode {
     /// The script's own string when a script declared it: `run` and `create` return the
     /// names of many procs without copying them.
     pub name: ImmutableString,
@@ -47,7 +47,7 @@ enum Made {
 impl ProcNode {
     /// A proc running `def` as it is: made from proto `proto` with these placeholder
     /// values, or declared by the script (`None`).
-    pub fn new(
+    pub(crate) fn new(
         name: ImmutableString,
         def: Arc<ProcDef>,
         proto: Option<ProtoId>,
@@ -66,7 +66,7 @@ impl ProcNode {
     }
 
     /// What it runs: its own command, or its definition's body.
-    pub fn body(&self) -> &Body {
+    pub(crate) fn body(&self) -> &Body {
         match &self.made {
             Made::OwnBody(body) => body,
             Made::Declared | Made::Proto(..) => &self.def.body,
@@ -75,7 +75,7 @@ impl ProcNode {
 
     /// Its definition with the body it runs: the shared one itself, or (for a proc with a
     /// command of its own) a copy with its command.
-    pub fn full_def(&self) -> Arc<ProcDef> {
+    pub(crate) fn full_def(&self) -> Arc<ProcDef> {
         match &self.made {
             Made::OwnBody(body) => Arc::new(ProcDef {
                 body: body.clone(),
@@ -86,7 +86,7 @@ impl ProcNode {
     }
 
     /// The proto it was made from.
-    pub fn proto(&self) -> Option<ProtoId> {
+    pub(crate) fn proto(&self) -> Option<ProtoId> {
         match self.made {
             Made::Proto(p, _) => Some(p),
             Made::Declared | Made::OwnBody(_) => None,
@@ -94,7 +94,7 @@ impl ProcNode {
     }
 
     /// Placeholder values when made from a proto, in template order (none otherwise).
-    pub fn args(&self) -> &[(String, String)] {
+    pub(crate) fn args(&self) -> &[(String, String)] {
         match &self.made {
             Made::Proto(_, args) => args,
             Made::Declared | Made::OwnBody(_) => &[],
@@ -104,7 +104,7 @@ impl ProcNode {
 
 /// A template for procs.
 #[derive(Debug)]
-pub struct Proto {
+pub(crate) struct Proto {
     pub template: Template,
     pub def: Arc<ProcDef>,
     /// Procs created from this proto, in creation order.
@@ -113,21 +113,21 @@ pub struct Proto {
 
 /// Who declared an rdep rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleSource {
+pub(super) enum RuleSource {
     Proc(ProcId),
     Proto(ProtoId),
 }
 
 /// A plain rdep: "inject the declarer as a dependency of every proc matching `pattern`".
 #[derive(Debug)]
-pub struct RdepRule {
+pub(super) struct RdepRule {
     pub pattern: Template,
     pub source: RuleSource,
 }
 
 /// Every proc and proto known to a run.
 #[derive(Debug)]
-pub struct Graph {
+pub(crate) struct Graph {
     procs: Vec<ProcNode>,
     by_name: NameIndex,
     protos: Vec<Proto>,
@@ -156,37 +156,37 @@ impl Default for Graph {
 
 impl Graph {
     /// The placeholder separator used for protos defined from now on.
-    pub fn set_separator(&mut self, sep: &str) {
+    pub(crate) fn set_separator(&mut self, sep: &str) {
         self.sep = sep.to_string();
     }
 
     /// The placeholder separator.
-    pub fn separator(&self) -> &str {
+    pub(crate) fn separator(&self) -> &str {
         &self.sep
     }
 
     /// Merges `params` into the values every proc sees as `ctx.params`.
-    pub fn set_params(&mut self, params: Map) {
+    pub(crate) fn set_params(&mut self, params: Map) {
         self.params.extend(params);
     }
 
     /// Values set with `set_params`.
-    pub fn params(&self) -> &Map {
+    pub(crate) fn params(&self) -> &Map {
         &self.params
     }
 
     /// Number of procs.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.procs.len()
     }
 
     /// The proc with this id.
-    pub fn proc(&self, id: ProcId) -> &ProcNode {
+    pub(crate) fn proc(&self, id: ProcId) -> &ProcNode {
         &self.procs[id]
     }
 
     /// Appends a dependency name to a proc (rdep injection), unless it is already there.
-    pub fn add_dep_name(&mut self, id: ProcId, dep: &str) -> bool {
+    pub(crate) fn add_dep_name(&mut self, id: ProcId, dep: &str) -> bool {
         let deps = &mut self.procs[id].deps;
         if deps.iter().any(|d| d == dep) {
             return false;
@@ -196,22 +196,22 @@ impl Graph {
     }
 
     /// The proto with this id.
-    pub fn proto(&self, id: ProtoId) -> &Proto {
+    pub(crate) fn proto(&self, id: ProtoId) -> &Proto {
         &self.protos[id]
     }
 
     /// Looks a proc up by its exact name.
-    pub fn lookup(&self, name: &str) -> Option<ProcId> {
+    pub(crate) fn lookup(&self, name: &str) -> Option<ProcId> {
         self.by_name.get(&self.procs, name)
     }
 
     /// Every proc, in registration order.
-    pub fn procs(&self) -> impl Iterator<Item = (ProcId, &ProcNode)> {
+    pub(crate) fn procs(&self) -> impl Iterator<Item = (ProcId, &ProcNode)> {
         self.procs.iter().enumerate()
     }
 
     /// The procs whose names match a glob, in registration order.
-    pub fn matching<'a>(&'a self, pattern: &'a str) -> impl Iterator<Item = ProcId> + 'a {
+    pub(crate) fn matching<'a>(&'a self, pattern: &'a str) -> impl Iterator<Item = ProcId> + 'a {
         self.procs
             .iter()
             .enumerate()
@@ -220,23 +220,23 @@ impl Graph {
     }
 
     /// Every proto, in declaration order.
-    pub fn protos(&self) -> impl Iterator<Item = &Proto> {
+    pub(crate) fn protos(&self) -> impl Iterator<Item = &Proto> {
         self.protos.iter()
     }
 
     /// True once a proto was declared.
-    pub fn has_protos(&self) -> bool {
+    pub(crate) fn has_protos(&self) -> bool {
         !self.protos.is_empty()
     }
 
     /// The proto declared with exactly this pattern.
-    pub fn proto_named(&self, pattern: &str) -> Option<ProtoId> {
+    pub(crate) fn proto_named(&self, pattern: &str) -> Option<ProtoId> {
         self.proto_by_name.get(pattern).copied()
     }
 
     /// What the rdep rules inject into proc `x`: existing procs to add as dependencies, and
     /// protos to instantiate (with their args) whose instances are added after them.
-    pub fn rdep_sources(&self, x: ProcId) -> (Vec<ProcId>, Vec<(ProtoId, Args)>) {
+    pub(crate) fn rdep_sources(&self, x: ProcId) -> (Vec<ProcId>, Vec<(ProtoId, Args)>) {
         let name = &self.procs[x].name;
         let mut inject = Vec::new();
         let mut create = Vec::new();
@@ -278,7 +278,7 @@ impl Graph {
     /// [`ProcDef::same_but_command`]), the new proc keeps that one, and its command too
     /// when it is another (`cmd: ["gzip", `${i}`]`), beside it. Once the proc is added,
     /// `def` is the definition it keeps: the one to retry with (see `Core::define_proc`).
-    pub fn add_proc(
+    pub(crate) fn add_proc(
         &mut self,
         name: impl Into<ImmutableString>,
         def: &mut Arc<ProcDef>,
@@ -321,7 +321,11 @@ impl Graph {
     }
 
     /// Declares a proto.
-    pub fn add_proto(&mut self, pattern: &str, def: Arc<ProcDef>) -> Result<ProtoId, GraphError> {
+    pub(crate) fn add_proto(
+        &mut self,
+        pattern: &str,
+        def: Arc<ProcDef>,
+    ) -> Result<ProtoId, GraphError> {
         printable(pattern)?;
         if self.proto_by_name.contains_key(pattern) {
             return Err(GraphError::DuplicateProto(pattern.to_string()));
@@ -415,13 +419,13 @@ impl Graph {
     }
 
     /// Records what the closures of a [`Need`] returned.
-    pub fn answer(&mut self, key: NeedKey, answer: Answer) {
+    pub(crate) fn answer(&mut self, key: NeedKey, answer: Answer) {
         self.answers.insert(key, answer);
     }
 
     /// Forgets the answers of an operation that completed: the next one calls
     /// `arg_choices` closures afresh.
-    pub fn forget_answers(&mut self, keys: &[NeedKey]) {
+    pub(crate) fn forget_answers(&mut self, keys: &[NeedKey]) {
         for k in keys {
             self.answers.remove(k);
         }
@@ -478,7 +482,7 @@ impl Graph {
     }
 
     /// Finds the one proto whose template matches `name`, with the extracted values.
-    pub fn find_proto(&self, name: &str) -> Result<Option<(ProtoId, Args)>, GraphError> {
+    pub(crate) fn find_proto(&self, name: &str) -> Result<Option<(ProtoId, Args)>, GraphError> {
         let mut found: Option<(ProtoId, Args)> = None;
         for (id, proto) in self.protos.iter().enumerate() {
             if let Some(args) = proto.template.matches(name) {
@@ -498,7 +502,7 @@ impl Graph {
     }
 
     /// The existing proc of this name, or one created from the proto its name matches.
-    pub fn resolve(&mut self, name: &str) -> Result<Option<ProcId>, GraphError> {
+    pub(crate) fn resolve(&mut self, name: &str) -> Result<Option<ProcId>, GraphError> {
         if let Some(id) = self.lookup(name) {
             return Ok(Some(id));
         }
@@ -512,7 +516,7 @@ impl Graph {
     }
 
     /// Creates (or finds) the proc named by the proto filled with `args`.
-    pub fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
+    pub(crate) fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
         let name = self.protos[proto].template.fill(&args)?;
         printable(&name)?;
         if let Some(id) = self.lookup(&name) {
@@ -606,7 +610,7 @@ impl Graph {
     ///
     /// A glob in a placeholder expands over that placeholder's `arg_choices` (an error when it
     /// has none); a glob that fits no proto matches existing proc names instead.
-    pub fn expand(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
+    pub(crate) fn expand(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
         if let Some(id) = self.lookup(pattern) {
             return Ok(vec![id]);
         }
@@ -714,7 +718,7 @@ impl NameIndex {
 }
 
 /// The args of a proc as a Rhai map (`ctx.args`).
-pub fn args_map(args: &[(String, String)]) -> Map {
+pub(crate) fn args_map(args: &[(String, String)]) -> Map {
     args.iter()
         .map(|(k, v)| (k.as_str().into(), v.clone().into()))
         .collect()
@@ -724,7 +728,7 @@ pub fn args_map(args: &[(String, String)]) -> Map {
 /// bracket alone: for commands (`[ -e file ]` in a shell string) and file patterns (`[abc]`
 /// in a glob) of procs made from protos. One pass: a value is never read again, so a
 /// value `[b]` of `[a]` stays `[b]`, whatever the value of `[b]`.
-pub fn fill_known(text: &str, args: &[(String, String)]) -> String {
+pub(crate) fn fill_known(text: &str, args: &[(String, String)]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('[') {
@@ -751,7 +755,7 @@ pub fn fill_known(text: &str, args: &[(String, String)]) -> String {
 }
 
 /// Replaces every `[name]` in `pattern` with its value; an unknown name is an error.
-pub fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<String, GraphError> {
+pub(crate) fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<String, GraphError> {
     let mut out = String::with_capacity(pattern.len());
     let mut rest = pattern;
     while let Some(open) = rest.find('[') {

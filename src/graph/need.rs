@@ -21,7 +21,7 @@ use super::model::ProtoId;
 
 /// Which closure value a [`Need`] stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum NeedKey {
+pub(crate) enum NeedKey {
     /// The dependency closures of the proc of this name (plain, or made from a proto).
     Deps(String),
     /// The `arg_choices` closure of one placeholder of a proto.
@@ -33,11 +33,11 @@ pub enum NeedKey {
 /// What the closures of one [`Need`] returned: one list of names per closure, or the error
 /// of the first that failed. For [`NeedKey::ChoicesMap`], one list per placeholder of the
 /// returned map, led by the placeholder's name.
-pub type Answer = Result<Vec<Vec<String>>, GraphError>;
+pub(crate) type Answer = Result<Vec<Vec<String>>, GraphError>;
 
 /// Closures the graph must have called before it can go on.
 #[derive(Clone)]
-pub struct Need {
+pub(crate) struct Need {
     key: NeedKey,
     /// "a dependency closure" or "the arg_choices closure", for messages.
     what: &'static str,
@@ -69,17 +69,17 @@ impl Need {
     }
 
     /// Which value this is.
-    pub fn key(&self) -> &NeedKey {
+    pub(crate) fn key(&self) -> &NeedKey {
         &self.key
     }
 
     /// What kind of closure this runs ("a dependency closure", "the arg_choices closure").
-    pub fn what(&self) -> &'static str {
+    pub(crate) fn what(&self) -> &'static str {
         self.what
     }
 
     /// Calls the closures. This runs user code: never while run state is locked.
-    pub fn answer(&self) -> Answer {
+    pub(crate) fn answer(&self) -> Answer {
         if let NeedKey::ChoicesMap(_) = self.key {
             return self.answer_map();
         }
@@ -145,7 +145,7 @@ impl Need {
 
 /// The needs of an unfinished operation, inside [`GraphError::Unresolved`].
 #[derive(Clone)]
-pub struct Needs(pub Arc<Vec<Need>>);
+pub(crate) struct Needs(pub Arc<Vec<Need>>);
 
 impl Needs {
     /// One need.
@@ -219,7 +219,7 @@ pub(crate) fn call_strings(
 }
 
 /// The context map handed to dependency, `arg_choices`, `inputs` and `outputs` closures.
-pub fn closure_ctx(name: &str, args: &[(String, String)], params: &Map) -> Dynamic {
+pub(crate) fn closure_ctx(name: &str, args: &[(String, String)], params: &Map) -> Dynamic {
     let mut m = Map::new();
     m.insert("name".into(), name.into());
     m.insert("args".into(), super::args_map(args).into());

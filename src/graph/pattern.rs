@@ -19,18 +19,18 @@ enum Token {
 
 /// A parsed name template such as `build::[env]`.
 #[derive(Debug, Clone)]
-pub struct Template {
+pub(crate) struct Template {
     text: String,
     sep: String,
     tokens: Vec<Token>,
 }
 
 /// Placeholder values in the order the template names them.
-pub type Args = Vec<(String, String)>;
+pub(crate) type Args = Vec<(String, String)>;
 
 impl Template {
     /// Parses `text`, checking that placeholders are well formed and separated by `sep`.
-    pub fn parse(text: &str, sep: &str) -> Result<Template, GraphError> {
+    pub(crate) fn parse(text: &str, sep: &str) -> Result<Template, GraphError> {
         let bad = |why: String| GraphError::BadPattern {
             pattern: text.to_string(),
             why,
@@ -84,12 +84,12 @@ impl Template {
     }
 
     /// The template as written.
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
     /// Placeholder names in order.
-    pub fn params(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn params(&self) -> impl Iterator<Item = &str> {
         self.tokens.iter().filter_map(|t| match t {
             Token::Param(p) => Some(p.as_str()),
             Token::Lit(_) => None,
@@ -97,7 +97,7 @@ impl Template {
     }
 
     /// Matches a concrete name, returning the placeholder values in order.
-    pub fn matches(&self, name: &str) -> Option<Args> {
+    pub(crate) fn matches(&self, name: &str) -> Option<Args> {
         let mut args = Vec::new();
         let mut rest = name;
         for tok in &self.tokens {
@@ -119,7 +119,7 @@ impl Template {
     /// Fills every placeholder from `args`; a missing value is an error naming it, and so
     /// is one the name could not be matched back to (empty, or holding the separator: an
     /// `arg_choices` value such as `"a::b"` would make a proc no name can reach).
-    pub fn fill(&self, args: &[(String, String)]) -> Result<String, GraphError> {
+    pub(crate) fn fill(&self, args: &[(String, String)]) -> Result<String, GraphError> {
         let mut out = String::with_capacity(self.text.len());
         for tok in &self.tokens {
             match tok {
@@ -149,12 +149,12 @@ impl Template {
 }
 
 /// True when `s` contains a `[placeholder]`.
-pub fn has_placeholders(s: &str) -> bool {
+pub(crate) fn has_placeholders(s: &str) -> bool {
     s.find('[').is_some_and(|i| s[i..].contains(']'))
 }
 
 /// True when `s` contains a `*` or `?` wildcard.
-pub fn is_glob(s: &str) -> bool {
+pub(crate) fn is_glob(s: &str) -> bool {
     s.contains(['*', '?'])
 }
 
@@ -162,7 +162,7 @@ pub fn is_glob(s: &str) -> bool {
 /// character (not one byte: a name may hold multi-byte UTF-8). A `*` in the pattern is
 /// always a wildcard, also where the name holds a `*`. Walks both strings in place,
 /// without allocating: `run("c*")` matches every proc's name.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
     let (mut p, mut t) = (pattern, text);
     // The pattern after the last `*`, and the text from which that `*`'s run is tried.
     let mut star: Option<(&str, &str)> = None;

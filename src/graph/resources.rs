@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The name of the memory resource, the one whose numbers mean MiB.
-pub const MEM: &str = "mem";
+pub(crate) const MEM: &str = "mem";
 /// The name of the CPU resource.
-pub const CPUS: &str = "cpus";
+pub(crate) const CPUS: &str = "cpus";
 
 /// Amounts by resource name. A name that is absent counts as zero. One word when no name
 /// is given (most procs declare no resources, and a run keeps each proc's definition).
@@ -21,7 +21,7 @@ pub const CPUS: &str = "cpus";
     clippy::box_collection,
     reason = "a thin pointer: one word, not a map's three"
 )]
-pub struct Resources(Option<Box<BTreeMap<String, u64>>>);
+pub(crate) struct Resources(Option<Box<BTreeMap<String, u64>>>);
 
 impl PartialEq for Resources {
     fn eq(&self, other: &Resources) -> bool {
@@ -33,7 +33,7 @@ impl Eq for Resources {}
 
 impl Resources {
     /// No amounts.
-    pub const fn new() -> Resources {
+    pub(crate) const fn new() -> Resources {
         Resources(None)
     }
 
@@ -43,29 +43,29 @@ impl Resources {
     }
 
     /// Nothing at all.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.map().is_none_or(|m| m.values().all(|&n| n == 0))
     }
 
     /// The amount of `name` (zero when absent).
-    pub fn get(&self, name: &str) -> u64 {
+    pub(crate) fn get(&self, name: &str) -> u64 {
         self.map().and_then(|m| m.get(name)).copied().unwrap_or(0)
     }
 
     /// Whether `name` is given at all (a budget without it has none of it).
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.map().is_some_and(|m| m.contains_key(name))
     }
 
     /// Sets the amount of `name`.
-    pub fn set(&mut self, name: &str, amount: u64) {
+    pub(crate) fn set(&mut self, name: &str, amount: u64) {
         self.0
             .get_or_insert_default()
             .insert(name.to_string(), amount);
     }
 
     /// Every name with its amount, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
         self.map()
             .into_iter()
             .flatten()
@@ -73,7 +73,7 @@ impl Resources {
     }
 
     /// Adds `other` to these amounts.
-    pub fn add(&mut self, other: &Resources) {
+    pub(crate) fn add(&mut self, other: &Resources) {
         for (k, v) in other.iter() {
             let n = self
                 .0
@@ -85,7 +85,7 @@ impl Resources {
     }
 
     /// Takes `other` away from these amounts (never below zero).
-    pub fn sub(&mut self, other: &Resources) {
+    pub(crate) fn sub(&mut self, other: &Resources) {
         for (k, v) in other.iter() {
             if let Some(n) = self.0.as_mut().and_then(|m| m.get_mut(k)) {
                 *n = n.saturating_sub(v);
@@ -94,7 +94,7 @@ impl Resources {
     }
 
     /// Overrides or adds every amount of `other`.
-    pub fn merge(&mut self, other: &Resources) {
+    pub(crate) fn merge(&mut self, other: &Resources) {
         for (k, v) in other.iter() {
             self.set(k, v);
         }
@@ -102,14 +102,14 @@ impl Resources {
 
     /// The first resource `need` asks more of than this budget holds in all, with both
     /// amounts: a proc needing it can never start.
-    pub fn exceeded_by<'a>(&self, need: &'a Resources) -> Option<(&'a str, u64, u64)> {
+    pub(crate) fn exceeded_by<'a>(&self, need: &'a Resources) -> Option<(&'a str, u64, u64)> {
         need.iter()
             .find(|&(k, v)| v > self.get(k))
             .map(|(k, v)| (k, v, self.get(k)))
     }
 
     /// The host's budget: its CPUs (those this process may use) and its RAM.
-    pub fn host() -> Resources {
+    pub(crate) fn host() -> Resources {
         let mut r = Resources::default();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
         r.set(CPUS, cpus);
@@ -134,7 +134,7 @@ impl fmt::Display for Resources {
 /// An amount as a person reads it: memory with a binary suffix (`4G`, `512M`, and `23.5G`
 /// for an amount that is no short whole number of any unit, such as the host's RAM),
 /// counts as numbers.
-pub fn amount(name: &str, n: u64) -> String {
+pub(crate) fn amount(name: &str, n: u64) -> String {
     if name != MEM {
         return n.to_string();
     }
@@ -159,7 +159,7 @@ pub fn amount(name: &str, n: u64) -> String {
 /// past what fits in 64 bits.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("`{name}` must be a whole number or a size like \"512M\" or \"8G\", not {value}")]
-pub struct AmountError {
+pub(crate) struct AmountError {
     /// The resource.
     pub name: String,
     /// The value given, in words (`-1`, `a string "8X"`).
@@ -167,7 +167,7 @@ pub struct AmountError {
 }
 
 /// Reads one amount: a whole number (MiB for `mem`), or a size string.
-pub fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountError> {
+pub(crate) fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountError> {
     let bad = || AmountError {
         name: name.to_string(),
         value: crate::diag::value_words(value),
@@ -185,7 +185,7 @@ pub fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountErro
 }
 
 /// `"8G"` → 8 GiB in bytes; `"100"` → 100.
-pub fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let s = s
         .strip_suffix("iB")
@@ -203,7 +203,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Reads a `resources` map.
-pub fn parse(map: &rhai::Map) -> Result<Resources, AmountError> {
+pub(crate) fn parse(map: &rhai::Map) -> Result<Resources, AmountError> {
     let mut r = Resources::default();
     for (k, v) in map {
         r.set(k, parse_amount(k, v)?);

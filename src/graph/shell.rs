@@ -31,13 +31,13 @@ use super::GraphError;
 ///
 /// A value that [`check_shell`] refuses cannot be written exactly; procs holding one are
 /// never created, so this function does not see it in a run.
-pub fn fill_shell(text: &str, args: &[(String, String)]) -> String {
+pub(crate) fn fill_shell(text: &str, args: &[(String, String)]) -> String {
     scan(text, args).0
 }
 
 /// Whether every value can be written exactly into `text` (see the module docs: a line
 /// break inside a here-document body cannot).
-pub fn check_shell(text: &str, args: &[(String, String)]) -> Result<(), GraphError> {
+pub(crate) fn check_shell(text: &str, args: &[(String, String)]) -> Result<(), GraphError> {
     match scan(text, args).1 {
         None => Ok(()),
         Some((arg, why)) => {

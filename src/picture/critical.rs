@@ -13,14 +13,14 @@ use super::timeline::Bar;
 
 /// A chain of procs (indexes into the run's bars, first to last) and its total seconds.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CriticalPath {
+pub(super) struct CriticalPath {
     pub procs: Vec<usize>,
     pub total: f64,
 }
 
 impl CriticalPath {
     /// The critical path of `bars`; empty when no proc ran.
-    pub fn of(bars: &[Bar]) -> CriticalPath {
+    pub(super) fn of(bars: &[Bar]) -> CriticalPath {
         let ran = |b: &Bar| b.start.is_some() && b.end.is_some();
         let by_name: HashMap<&str, usize> = bars
             .iter()

@@ -19,7 +19,7 @@ use super::timeline::{Bar, Timeline};
 use super::{procs_count, secs};
 
 /// Runs with more procs than this start with their families collapsed.
-pub const COLLAPSE_ABOVE: usize = 40;
+pub(super) const COLLAPSE_ABOVE: usize = 40;
 
 /// How a Slurm executor records where a proc ran: `slurm job 1234`.
 const SLURM_JOB: &str = "slurm job ";
@@ -28,7 +28,7 @@ const SLURM_JOB: &str = "slurm job ";
 const WIDTH: f64 = 1000.0;
 
 /// Escapes text for HTML text and quoted attribute values.
-pub fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -45,7 +45,7 @@ pub fn escape(s: &str) -> String {
 
 /// JSON to put inside a `<script>` element: `<`, `>` and `&` are written as `\u` escapes,
 /// so no string in it can end the element (`</script>`) or open a comment.
-pub fn json_for_script(v: &serde_json::Value) -> String {
+pub(super) fn json_for_script(v: &serde_json::Value) -> String {
     v.to_string()
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
@@ -53,7 +53,7 @@ pub fn json_for_script(v: &serde_json::Value) -> String {
 }
 
 /// The page of a run.
-pub fn render(t: &Timeline, path: &CriticalPath) -> String {
+pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     let page = Page {
         t,
         critical: path.procs.iter().copied().collect(),

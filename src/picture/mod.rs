@@ -22,7 +22,7 @@ use timeline::Timeline;
 
 /// What `prun report` is asked for.
 #[derive(Debug, Clone)]
-pub struct ReportRequest {
+pub(crate) struct ReportRequest {
     pub script: PathBuf,
     /// The task DB (default: the script's).
     pub db: Option<PathBuf>,
@@ -34,7 +34,7 @@ pub struct ReportRequest {
 
 /// `prun report`: the critical path and the procs slower than usual of a recorded run,
 /// as text or as an HTML page.
-pub fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
+pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let path = match &req.db {
         Some(path) => path.clone(),
         None => crate::script::recorded_place(&req.script, "task_db", "tasks.db")?,

@@ -11,7 +11,7 @@ use super::{procs_count, secs};
 const SLOWEST: usize = 5;
 
 /// The text report of a run.
-pub fn render(t: &Timeline, path: &CriticalPath) -> String {
+pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     let mut out = String::new();
     let parallel = t.parallel.map_or("?".to_string(), |p| p.to_string());
     let up_to_date = match t.up_to_date {

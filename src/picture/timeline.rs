@@ -8,13 +8,13 @@ use std::time::SystemTime;
 use crate::store::{ProcRecord, RunRow};
 
 /// A proc is slower than usual when it took more than this many times its median...
-pub const SLOWER_RATIO: f64 = 1.5;
+pub(super) const SLOWER_RATIO: f64 = 1.5;
 /// ...and at least this many seconds more (a 10 ms proc taking 20 ms is noise).
-pub const SLOWER_MARGIN: f64 = 0.05;
+pub(super) const SLOWER_MARGIN: f64 = 0.05;
 
 /// One attempt of a proc, in seconds since the run started.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
+pub(super) struct Segment {
     pub start: f64,
     pub end: f64,
     /// Where it ran (a local slot number, a host).
@@ -25,7 +25,7 @@ pub struct Segment {
 
 /// One proc of the run.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Bar {
+pub(super) struct Bar {
     pub name: String,
     pub state: String,
     /// When its first attempt started; `None` for a proc that never ran (FAILED_DEP).
@@ -50,12 +50,12 @@ pub struct Bar {
 impl Bar {
     /// From its first start to its final state (retries included); `None` when it never
     /// ran.
-    pub fn duration(&self) -> Option<f64> {
+    pub(super) fn duration(&self) -> Option<f64> {
         Some(self.end? - self.start?)
     }
 
     /// How many times its median it took, when that makes it slower than usual.
-    pub fn slower(&self) -> Option<f64> {
+    pub(super) fn slower(&self) -> Option<f64> {
         let (d, m) = (self.duration()?, self.median?);
         (d > m * SLOWER_RATIO && d - m >= SLOWER_MARGIN).then(|| d / m.max(1e-3))
     }
@@ -64,7 +64,7 @@ impl Bar {
     /// as `*` (`encode::a.wav` of `encode::[f]` is in `encode::*`); for a proc made by
     /// `proc` (or recorded before protos were), its name up to the last `::`. `None` for
     /// such a name without `::`.
-    pub fn family(&self) -> Option<String> {
+    pub(super) fn family(&self) -> Option<String> {
         if let Some(template) = &self.proto {
             return Some(starred(template));
         }
@@ -76,7 +76,7 @@ impl Bar {
 
 /// The run: its header and its procs, in the order they finished.
 #[derive(Debug, Clone, Default)]
-pub struct Timeline {
+pub(super) struct Timeline {
     pub id: i64,
     pub script: String,
     pub args: Vec<String>,
@@ -95,7 +95,11 @@ pub struct Timeline {
 
 impl Timeline {
     /// The run `row` with its recorded procs and their medians over earlier runs.
-    pub fn new(row: RunRow, procs: Vec<ProcRecord>, medians: &HashMap<String, f64>) -> Timeline {
+    pub(super) fn new(
+        row: RunRow,
+        procs: Vec<ProcRecord>,
+        medians: &HashMap<String, f64>,
+    ) -> Timeline {
         let origin = time(&row.started).unwrap_or(0.0);
         let procs: Vec<Bar> = procs
             .into_iter()
@@ -126,7 +130,7 @@ impl Timeline {
     /// The most attempts that ran at the same time on this machine, as `-j` bounds them:
     /// those on an executor (whose place is a host or a Slurm job, not a local slot) are
     /// bounded by the executor instead.
-    pub fn peak_parallel(&self) -> usize {
+    pub(super) fn peak_parallel(&self) -> usize {
         let mut edges: Vec<(f64, i32)> = self
             .procs
             .iter()
@@ -145,7 +149,7 @@ impl Timeline {
     }
 
     /// The procs slower than usual, most seconds over their median first.
-    pub fn slowest(&self) -> Vec<&Bar> {
+    pub(super) fn slowest(&self) -> Vec<&Bar> {
         let mut slow: Vec<&Bar> = self.procs.iter().filter(|b| b.slower().is_some()).collect();
         let excess = |b: &Bar| b.duration().unwrap_or(0.0) - b.median.unwrap_or(0.0);
         slow.sort_by(|a, b| excess(b).total_cmp(&excess(a)));

@@ -18,7 +18,7 @@ type R<T> = Result<T, Box<EvalAltResult>>;
 
 /// Settings of the host that the API needs.
 #[derive(Clone)]
-pub struct ApiConfig {
+pub(super) struct ApiConfig {
     /// `-j` from the command line, which wins over `set_options(#{ parallel })`.
     pub cli_parallel: Option<usize>,
     /// How `set_options(#{ task_db })` opens a DB.
@@ -37,7 +37,7 @@ pub struct ApiConfig {
 }
 
 /// What `prun check` found while the script was evaluated: where, and what is wrong.
-pub type Findings = Arc<std::sync::Mutex<Vec<(crate::diag::Origin, String)>>>;
+pub(super) type Findings = Arc<std::sync::Mutex<Vec<(crate::diag::Origin, String)>>>;
 
 /// In `prun check`, records the keys of `opts` that are not options and leaves them out.
 fn known_options(
@@ -65,7 +65,7 @@ fn known_options(
 
 /// What `set_options(#{ task_db })` needs to open another task DB.
 #[derive(Debug, Clone, Default)]
-pub struct DbSettings {
+pub(crate) struct DbSettings {
     /// `--db` or `--no-db` was given: the command line wins over the script.
     pub fixed: bool,
     /// The script's name and arguments, recorded with each run.
@@ -139,7 +139,12 @@ fn known_definition_options(
 
 /// Registers the graph API. Closures stored in definitions keep a weak reference to the
 /// engine, so the engine does not keep itself alive through the scheduler.
-pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>, weak: &Weak<Engine>, cfg: &ApiConfig) {
+pub(super) fn register(
+    engine: &mut Engine,
+    sched: &Arc<Scheduler>,
+    weak: &Weak<Engine>,
+    cfg: &ApiConfig,
+) {
     for (fn_name, kind) in [("proc", Kind::Proc), ("proto", Kind::Proto)] {
         let (s, w) = (sched.clone(), weak.clone());
         engine.register_fn(
@@ -507,7 +512,7 @@ const OPTIONS: &[&str] = &[
 ];
 
 /// The message for a key `set_options` does not take, with the nearest valid keys.
-pub fn unknown_option(key: &str) -> String {
+pub(super) fn unknown_option(key: &str) -> String {
     format!(
         "set_options: unknown option `{key}`{} (valid options: {})",
         crate::suggest::hint(key, OPTIONS.iter().copied(), "`"),
@@ -516,7 +521,7 @@ pub fn unknown_option(key: &str) -> String {
 }
 
 /// Whether `set_options` takes `key`.
-pub fn is_option(key: &str) -> bool {
+pub(super) fn is_option(key: &str) -> bool {
     OPTIONS.contains(&key)
 }
 

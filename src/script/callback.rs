@@ -18,7 +18,7 @@ use crate::graph::Callable;
 ///
 /// `FnPtr::call` would run the closure with a fresh global state in which the script's
 /// `import`s are missing; calling it within the stored context keeps them.
-pub struct ScriptCallback {
+pub(super) struct ScriptCallback {
     fp: FnPtr,
     /// A hash of the closure's code (its syntax tree, without positions), the script
     /// functions and modules it calls and its captured values: the text itself, which
@@ -34,7 +34,11 @@ pub struct ScriptCallback {
 impl ScriptCallback {
     /// Captures `fp`, received by a native function called with `ctx`, keeping its captured
     /// variables shared with the script (for `defer`, which sees their latest values).
-    pub fn new(ctx: &NativeCallContext, fp: FnPtr, engine: Weak<Engine>) -> Arc<ScriptCallback> {
+    pub(super) fn new(
+        ctx: &NativeCallContext,
+        fp: FnPtr,
+        engine: Weak<Engine>,
+    ) -> Arc<ScriptCallback> {
         let curried = fp.curry().len();
         let arities_in = |m: &rhai::Module| -> Vec<usize> {
             m.iter_script_fn_info()
@@ -75,7 +79,7 @@ impl ScriptCallback {
     /// (deeply, nested arrays and maps included), so that it sees the values they had at
     /// the definition — a closure made in a loop sees its own iteration's values, and a
     /// later assignment in the script changes neither what it returns nor its fingerprint.
-    pub fn detached(
+    pub(super) fn detached(
         ctx: &NativeCallContext,
         mut fp: FnPtr,
         engine: Weak<Engine>,
@@ -95,7 +99,7 @@ impl ScriptCallback {
 #[error(
     "a captured value is nested deeper than {MAX_NESTING} levels; pass it through params or a result instead"
 )]
-pub struct TooDeep;
+pub(super) struct TooDeep;
 
 /// An unshared copy of `v`: shared (captured) values are read, arrays, maps and the
 /// captures of closures are copied element by element.

@@ -16,11 +16,11 @@ enum Cleanup {
 
 /// The cleanups registered so far.
 #[derive(Clone, Default)]
-pub struct Cleanups(Arc<Mutex<Vec<Cleanup>>>);
+pub(super) struct Cleanups(Arc<Mutex<Vec<Cleanup>>>);
 
 impl Cleanups {
     /// Registers `defer` and `tempdir`.
-    pub fn register(&self, engine: &mut Engine, weak: &Weak<Engine>) {
+    pub(super) fn register(&self, engine: &mut Engine, weak: &Weak<Engine>) {
         let (me, w) = (self.clone(), weak.clone());
         engine.register_fn("defer", move |ctx: NativeCallContext, f: FnPtr| {
             let cb = ScriptCallback::new(&ctx, f, w.clone());
@@ -44,7 +44,7 @@ impl Cleanups {
 
     /// Runs every cleanup, newest first. A failing cleanup does not stop the others; each
     /// failure is returned as a message.
-    pub fn run(&self) -> Vec<String> {
+    pub(super) fn run(&self) -> Vec<String> {
         let mut errors = Vec::new();
         loop {
             // Cleanups may register more cleanups; take one at a time.

@@ -31,14 +31,14 @@ struct Opt {
 
 /// A script's declared command line.
 #[derive(Debug, Clone)]
-pub struct Declaration {
+pub(crate) struct Declaration {
     about: String,
     opts: Vec<Opt>,
 }
 
 /// What the words after the script path turned out to be.
 #[derive(Debug)]
-pub struct Split {
+pub(crate) struct Split {
     /// The values the script gets from `args(...)`.
     pub values: Map,
     /// Words that are prun's (flags and targets), in order, for prun's own parser.
@@ -61,7 +61,7 @@ const PRUN_VALUED: &[&str] = &[
 
 /// A malformed `args(#{...})` declaration; the message names the option.
 #[derive(Debug, thiserror::Error)]
-pub enum DeclError {
+pub(crate) enum DeclError {
     /// Where the `args` call is, in front of what is wrong (the script's path goes first:
     /// `main.rhai:1:9: args: ...`).
     #[error("{line}:{column}: {error}")]
@@ -101,7 +101,7 @@ pub enum DeclError {
 
 /// A word of the command line that the script's declaration does not accept.
 #[derive(Debug, thiserror::Error)]
-pub enum ArgsError {
+pub(crate) enum ArgsError {
     #[error("option {0} needs a value")]
     NeedsValue(String),
     #[error("option {0} takes no value")]
@@ -190,7 +190,7 @@ fn secret_texts(value: &Dynamic) -> Vec<String> {
 
 impl Declaration {
     /// Reads a declaration map; a malformed one is an error naming the option.
-    pub fn parse(decl: &Map) -> Result<Declaration, DeclError> {
+    pub(crate) fn parse(decl: &Map) -> Result<Declaration, DeclError> {
         let mut about = String::new();
         let mut opts = Vec::new();
         for (k, v) in decl {
@@ -280,7 +280,7 @@ impl Declaration {
 
     /// `; did you mean `--max-age`?` for a mistyped long option (`--max-ag`, `--max-ag=2d`):
     /// the nearest of the script's declared options, or an empty string.
-    pub fn option_hint(&self, word: &str) -> String {
+    pub(crate) fn option_hint(&self, word: &str) -> String {
         let Some(name) = word.strip_prefix("--") else {
             return String::new();
         };
@@ -300,7 +300,7 @@ impl Declaration {
 
     /// The declaration without the `env` settings that name a variable `visible` refuses
     /// (the policy's): such an option is not read from the environment, as if it had none.
-    pub fn hiding_env(mut self, visible: &dyn Fn(&str) -> bool) -> Declaration {
+    pub(crate) fn hiding_env(mut self, visible: &dyn Fn(&str) -> bool) -> Declaration {
         for o in &mut self.opts {
             o.env = o.env.take().filter(|e| visible(e));
         }
@@ -314,13 +314,13 @@ impl Declaration {
     }
 
     /// Splits `words` (everything after the script path) between the script and prun.
-    pub fn split(&self, words: &[String]) -> Result<Split, ArgsError> {
+    pub(crate) fn split(&self, words: &[String]) -> Result<Split, ArgsError> {
         self.split_with(words, false)
     }
 
     /// [`Declaration::split`] for `prun list` and `prun graph`: a required option that is
     /// not given reads as `()` instead of being an error.
-    pub fn split_lenient(&self, words: &[String]) -> Result<Split, ArgsError> {
+    pub(crate) fn split_lenient(&self, words: &[String]) -> Result<Split, ArgsError> {
         self.split_with(words, true)
     }
 
@@ -551,7 +551,7 @@ impl Declaration {
 
     /// The script's `--help` text on prun's command line: [`Declaration::script_usage`],
     /// and a pointer to prun's own options.
-    pub fn usage(&self, script: &str) -> String {
+    pub(crate) fn usage(&self, script: &str) -> String {
         let mut out = self.script_usage(script);
         out.push_str(
             "\n\nprun's own options (-j, --dry-run, --json, ...) work here too: prun --help.",
@@ -561,7 +561,7 @@ impl Declaration {
 
     /// The script's options and their help, as a library run's `--help` gives them (where
     /// prun's options are the embedder's settings, not words).
-    pub fn script_usage(&self, script: &str) -> String {
+    pub(crate) fn script_usage(&self, script: &str) -> String {
         let mut out = String::new();
         if !self.about.is_empty() {
             out.push_str(&self.about);

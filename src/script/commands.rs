@@ -36,7 +36,7 @@ const OPTIONS: &[&str] = &[
 
 /// The message for a key the options of `shell`, `exec` and `pipe` do not have, with the
 /// nearest valid keys; `None` for a valid key.
-pub fn unknown_option(key: &str) -> Option<String> {
+pub(super) fn unknown_option(key: &str) -> Option<String> {
     (!OPTIONS.contains(&key)).then(|| {
         format!(
             "unknown option `{key}`{} (valid options: {})",
@@ -50,7 +50,7 @@ pub fn unknown_option(key: &str) -> Option<String> {
 const STDERR_LINES: usize = 5;
 
 /// Registers `shell`, `exec` and `pipe`.
-pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
+pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     let s = sched.clone();
     engine.register_fn("shell", move |cmd: &str| {
         run(&s, vec![Program::Shell(cmd.to_string())], Map::new())

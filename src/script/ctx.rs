@@ -10,7 +10,7 @@ use crate::ui::Reporter;
 
 /// `ctx`: the running proc's name, args, params, dependency results and log.
 #[derive(Clone)]
-pub struct Ctx(Arc<CtxData>);
+pub(super) struct Ctx(Arc<CtxData>);
 
 struct CtxData {
     name: String,
@@ -24,7 +24,7 @@ struct CtxData {
 
 impl Ctx {
     /// The context of one attempt of a job.
-    pub fn new(job: &JobSpec, log: PathBuf) -> Ctx {
+    pub(super) fn new(job: &JobSpec, log: PathBuf) -> Ctx {
         Ctx(Arc::new(CtxData {
             name: job.name.to_string(),
             args: crate::graph::args_map(&job.args),
@@ -38,7 +38,7 @@ impl Ctx {
 }
 
 /// Registers the `Ctx` type, its properties, `ctx.log(...)` and `ctx.progress(...)`.
-pub fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
+pub(super) fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
     let (r1, r2, r3) = (reporter.clone(), reporter.clone(), reporter);
     // A fraction, clamped to 0..=1 (NaN is 0); an integer is one too: `ctx.progress(1)`
     // is done, not an error.

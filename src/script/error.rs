@@ -4,7 +4,7 @@ use thiserror::Error;
 
 /// The script could not be read, compiled or run.
 #[derive(Debug, Error)]
-pub enum ScriptError {
+pub(crate) enum ScriptError {
     #[error("failed to read {path}: {source}")]
     Read {
         path: String,

@@ -19,7 +19,7 @@ use crate::graph::Body;
 
 /// Settings of the host taken from the command line.
 #[derive(Debug, Clone, Default)]
-pub struct HostOptions {
+pub(crate) struct HostOptions {
     /// `-j`, which wins over `set_options(#{ parallel })`.
     pub cli_parallel: Option<usize>,
     /// The words after `--` on the command line, returned by `args()`.
@@ -48,7 +48,7 @@ pub struct HostOptions {
 /// A function the engine has: its name (`get$name` for a property), its parameters
 /// (`name: type`, `_` when unnamed) and its return type, as Rhai's metadata gives them.
 #[derive(Debug, Clone)]
-pub struct Function {
+pub(crate) struct Function {
     pub name: String,
     pub params: Vec<String>,
     pub returns: String,
@@ -59,7 +59,7 @@ pub struct Function {
 /// Changes the embedder makes to a run's engine once prun's API is registered: its
 /// native functions and modules, its limits, and the policy's `env()`.
 #[derive(Clone)]
-pub struct EngineSetup(pub Arc<dyn Fn(&mut Engine) + Send + Sync>);
+pub(crate) struct EngineSetup(pub Arc<dyn Fn(&mut Engine) + Send + Sync>);
 
 impl std::fmt::Debug for EngineSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +69,7 @@ impl std::fmt::Debug for EngineSetup {
 
 /// How the top level of a script ended, when it did not end normally.
 #[derive(Debug)]
-pub enum TopLevelError {
+pub(crate) enum TopLevelError {
     /// A `wait` found a failed proc and the script did not catch it.
     ProcFailed(String),
     /// The run was aborted (Ctrl-C, `--fail-fast`) while the script waited.
@@ -81,7 +81,7 @@ pub enum TopLevelError {
 }
 
 /// The Rhai engine of a run, with prun's API registered.
-pub struct Host {
+pub(crate) struct Host {
     engine: Arc<Engine>,
     sched: Arc<Scheduler>,
     cleanups: Cleanups,
@@ -91,13 +91,13 @@ pub struct Host {
 
 impl Host {
     /// Builds the engine and installs the host as the scheduler's closure runner.
-    pub fn new(sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
+    pub(crate) fn new(sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
         Host::with_engine(Engine::new(), sched, opts)
     }
 
     /// [`Host::new`] on an engine made by `Engine::new()` beforehand (building Rhai's
     /// standard packages is most of the work; it can be done on another thread).
-    pub fn with_engine(base: Engine, sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
+    pub(crate) fn with_engine(base: Engine, sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
         let cleanups = Cleanups::default();
         let findings = super::api::Findings::default();
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
@@ -193,7 +193,7 @@ impl Host {
 
     /// Ends the host and returns its engine, for the caller to free where it costs the
     /// run nothing (an engine holds thousands of functions).
-    pub fn into_engine(self) -> Arc<Engine> {
+    pub(crate) fn into_engine(self) -> Arc<Engine> {
         self.engine.clone()
     }
 
@@ -202,7 +202,7 @@ impl Host {
     ///
     /// A panic in one (in a native function of an embedder, say) ends the run as an
     /// internal error, as a panic anywhere else does; the cleanups after it still run.
-    pub fn run_cleanups(&self) {
+    pub(crate) fn run_cleanups(&self) {
         self.sched.renew_script_cancel();
         loop {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.cleanups.run())) {
@@ -221,12 +221,12 @@ impl Host {
 
     /// The problems `prun check` found while the script ran: option keys that `proc`,
     /// `proto` and `set_options` do not take, where each call is.
-    pub fn findings(&self) -> Vec<(crate::diag::Origin, String)> {
+    pub(crate) fn findings(&self) -> Vec<(crate::diag::Origin, String)> {
         std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// prun's own functions (not Rhai's standard ones), as the engine describes them.
-    pub fn functions(&self) -> Vec<Function> {
+    pub(crate) fn functions(&self) -> Vec<Function> {
         self.engine.collect_fn_metadata(
             None,
             |f| {
@@ -247,7 +247,7 @@ impl Host {
     }
 
     /// Reads and compiles a script file; a `#!` first line is ignored.
-    pub fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
+    pub(crate) fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let display = path.display().to_string();
         let mut src = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
             path: display.clone(),
@@ -267,13 +267,13 @@ impl Host {
 
     /// Compiles script text, naming it `source` in messages. What a closure is (for the
     /// cache) is read from this text, not from a file of that name.
-    pub fn compile_text(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
+    pub(crate) fn compile_text(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
         super::identity::set_source(&self.engine, source, src);
         self.compile(src, source)
     }
 
     /// Compiles script text, naming it `source` in messages.
-    pub fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
+    pub(crate) fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
         let mut ast = self.engine.compile(src).map_err(|e| ScriptError::Syntax {
             origin: diag::Origin::new(Some(source), e.1),
             message: e.0.to_string(),
@@ -283,7 +283,7 @@ impl Host {
     }
 
     /// Runs the top level of a compiled script on this thread.
-    pub fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
+    pub(crate) fn run(&self, ast: &AST) -> Result<(), TopLevelError> {
         super::identity::remember(&self.engine, ast);
         diag::know_script_functions(ast.iter_functions().map(|f| f.name));
         diag::know_imports(ast);
@@ -373,7 +373,7 @@ const DECLARED: &str = "prun: args declared";
 /// scheduled and no command runs. `None` when the script declares nothing (or calls other
 /// prun functions first). `source` names the script in messages; `env()`, and an option's
 /// `env` setting, see only the variables `visible` accepts (the policy's).
-pub fn declaration_in(
+pub(crate) fn declaration_in(
     mut src: String,
     source: &str,
     visible: Arc<dyn Fn(&str) -> bool + Send + Sync>,

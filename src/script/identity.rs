@@ -52,7 +52,7 @@ fn runs() -> MutexGuard<'static, HashMap<usize, RunTexts>> {
 }
 
 /// Records where the closures of `ast`, compiled by `engine`, start.
-pub fn remember(engine: &Engine, ast: &AST) {
+pub(super) fn remember(engine: &Engine, ast: &AST) {
     let Some(source) = ast.source() else {
         return;
     };
@@ -72,7 +72,7 @@ pub fn remember(engine: &Engine, ast: &AST) {
 }
 
 /// Records the text of a script that is not a file (`Runtime::run_str`), named `source`.
-pub fn set_source(engine: &Engine, source: &str, text: &str) {
+pub(super) fn set_source(engine: &Engine, source: &str, text: &str) {
     runs()
         .entry(run_of(engine))
         .or_default()
@@ -84,7 +84,7 @@ pub fn set_source(engine: &Engine, source: &str, text: &str) {
 /// its stdlib name): a closure that calls into modules (`lib::f()`) is the text of every
 /// module imported before it was defined, since which module an alias names is not
 /// known from the closure's text.
-pub fn record_module(engine: &Engine, origin: &str, text: &str) {
+pub(super) fn record_module(engine: &Engine, origin: &str, text: &str) {
     runs()
         .entry(run_of(engine))
         .or_default()
@@ -95,7 +95,7 @@ pub fn record_module(engine: &Engine, origin: &str, text: &str) {
 /// Records a module the run of `engine` imported from `source` (its file): a closure
 /// defined in it is one of its functions, which a call from outside the module finds only
 /// with it ([`closure_module`]).
-pub fn record_module_closures(engine: &Engine, module: &Shared<Module>, source: &str) {
+pub(super) fn record_module_closures(engine: &Engine, module: &Shared<Module>, source: &str) {
     let mut runs = runs();
     let closures = &mut runs.entry(run_of(engine)).or_default().closure_modules;
     for (.., name, _, _) in module.iter_script_fn_info() {
@@ -106,7 +106,7 @@ pub fn record_module_closures(engine: &Engine, module: &Shared<Module>, source: 
 }
 
 /// The imported module that defines the closure `name`, and its source, if a module does.
-pub fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Module>, String)> {
+pub(crate) fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Module>, String)> {
     runs()
         .get(&run_of(engine))?
         .closure_modules
@@ -115,12 +115,12 @@ pub fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Module>, St
 }
 
 /// Forgets what was read for the run of `engine` (it has ended).
-pub fn forget(engine: &Engine) {
+pub(super) fn forget(engine: &Engine) {
     runs().remove(&run_of(engine));
 }
 
 /// The identity of the closure `fp` received by a native function called with `ctx`.
-pub fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
+pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
     let named = ctx
         .iter_namespaces()
         .flat_map(|m| m.iter_script_fn_info())

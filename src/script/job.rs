@@ -10,7 +10,7 @@ use crate::graph::{ProcDef, ProcId};
 
 /// What the API needs to know about the proc whose closure runs on this thread.
 #[derive(Clone)]
-pub struct JobCtx {
+pub(super) struct JobCtx {
     pub id: ProcId,
     pub name: Arc<str>,
     pub def: Arc<ProcDef>,
@@ -23,7 +23,7 @@ thread_local! {
 }
 
 /// Runs `f` with `job` as the current job of this thread.
-pub fn with_job<R>(job: JobCtx, f: impl FnOnce() -> R) -> R {
+pub(super) fn with_job<R>(job: JobCtx, f: impl FnOnce() -> R) -> R {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -36,11 +36,11 @@ pub fn with_job<R>(job: JobCtx, f: impl FnOnce() -> R) -> R {
 }
 
 /// The current job of this thread, if a closure body is running on it.
-pub fn current() -> Option<JobCtx> {
+pub(super) fn current() -> Option<JobCtx> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
 /// True when the current job was cancelled (timeout or abort).
-pub fn cancelled() -> Option<bool> {
+pub(super) fn cancelled() -> Option<bool> {
     CURRENT.with(|c| c.borrow().as_ref().map(|j| j.cancel.is_cancelled()))
 }

@@ -12,14 +12,14 @@ use crate::diag::Origin;
 
 /// A wrong option key: where it is written and what is wrong, worded as the error the
 /// call itself raises.
-pub struct KeyProblem {
+pub(crate) struct KeyProblem {
     pub at: Origin,
     pub message: String,
 }
 
 /// Every unknown option key in the literal maps given to `proc`, `proto`, `set_options`
 /// and the commands, in the order they are written.
-pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
+pub(crate) fn option_keys(ast: &AST) -> Vec<KeyProblem> {
     let source = ast.source();
     let mut out = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
@@ -76,7 +76,7 @@ pub fn option_keys(ast: &AST) -> Vec<KeyProblem> {
 /// `set_options` gives as a string literal (as the run sees it: relative to the current
 /// directory), else `default` in its state directory. For `prun history`, `report` and
 /// `log`, which do not run the script.
-pub fn recorded_place(
+pub(crate) fn recorded_place(
     script: &Path,
     what: &str,
     default: &str,
@@ -101,7 +101,7 @@ pub fn recorded_place(
 /// The string given for `key` in a `set_options` call written as a map literal
 /// (`set_options(#{ task_db: "t.db" })`), the last one's when several: where the script
 /// keeps its task DB or logs, found without running it.
-pub fn literal_option(ast: &AST, key: &str) -> Option<String> {
+pub(super) fn literal_option(ast: &AST, key: &str) -> Option<String> {
     let mut found = None;
     ast.walk(&mut |path: &[ASTNode]| {
         let call = match path.last() {

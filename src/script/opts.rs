@@ -37,14 +37,14 @@ const KEYS: &[&str] = &[
 
 /// Whether the options are for a proc or a proto (only protos take `arg_choices`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     Proc,
     Proto,
 }
 
 /// The message for an option key that `proc` (or `proto`) does not take, with the
 /// nearest valid keys; `None` for a valid key.
-pub fn unknown_key(kind: Kind, key: &str) -> Option<String> {
+pub(super) fn unknown_key(kind: Kind, key: &str) -> Option<String> {
     let proto_only = kind == Kind::Proto && key == "arg_choices";
     if KEYS.contains(&key) || proto_only {
         return None;
@@ -63,7 +63,7 @@ pub fn unknown_key(kind: Kind, key: &str) -> Option<String> {
 /// A wrong option of a `proc(...)` or `proto(...)` call, naming the proc and the option.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} \"{name}\": {message}")]
-pub struct DefError {
+pub(super) struct DefError {
     what: &'static str,
     name: String,
     message: String,
@@ -127,7 +127,7 @@ impl Given {
 }
 
 /// Builds a definition from the options map and the optional closure body.
-pub fn parse(
+pub(super) fn parse(
     ctx: &NativeCallContext,
     engine: &Weak<Engine>,
     kind: Kind,
@@ -465,7 +465,7 @@ fn file_spec(
 }
 
 /// `"log", "stream" or "grouped"`.
-pub fn quoted_names(names: &[&str]) -> String {
+pub(super) fn quoted_names(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
     match quoted.split_last() {
         Some((last, [])) => last.clone(),

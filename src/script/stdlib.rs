@@ -22,7 +22,7 @@ const MODULES: &[(&str, &str)] = &[
 ];
 
 /// The names of the modules shipped in the binary.
-pub fn names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
     MODULES.iter().map(|(name, _)| *name)
 }
 
@@ -68,13 +68,17 @@ impl ModuleResolver for Embedded {
 }
 
 /// Installs the resolver: the stdlib first, then files relative to the importing script.
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     install_with(engine, None, true);
 }
 
 /// Installs the resolver: the embedder's modules (`custom`) first, then the stdlib (when
 /// `stdlib`), then files relative to the importing script.
-pub fn install_with(engine: &mut Engine, custom: Option<StaticModuleResolver>, stdlib: bool) {
+pub(crate) fn install_with(
+    engine: &mut Engine,
+    custom: Option<StaticModuleResolver>,
+    stdlib: bool,
+) {
     let mut all = ModuleResolversCollection::new();
     if let Some(custom) = custom {
         all.push(custom);

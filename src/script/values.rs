@@ -3,15 +3,15 @@
 
 /// The `NO_FAILURES` special dependency.
 #[derive(Debug, Clone, Copy)]
-pub struct NoFailures;
+pub(super) struct NoFailures;
 
 /// `when_scheduled(pattern)`: a conditional rdep.
 #[derive(Debug, Clone)]
-pub struct WhenScheduled(pub String);
+pub(super) struct WhenScheduled(pub String);
 
 /// Thrown by `skip(why)` and `no_change(why)`.
 #[derive(Debug, Clone)]
-pub struct SkipSignal {
+pub(super) struct SkipSignal {
     pub why: String,
     pub no_change: bool,
 }
@@ -19,21 +19,21 @@ pub struct SkipSignal {
 /// Thrown by `wait` when a proc it waited for failed; at the top level this makes prun
 /// exit 1 (a proc failed) rather than 2 (the script is wrong).
 #[derive(Debug, Clone)]
-pub struct ProcFailure(pub String);
+pub(super) struct ProcFailure(pub String);
 
 /// Thrown by `wait` when the run was aborted (Ctrl-C, `--fail-fast`).
 #[derive(Debug, Clone)]
-pub struct Aborted(pub String);
+pub(super) struct Aborted(pub String);
 
 /// How deeply nested a captured value may be (it is copied and rendered for the fingerprint
 /// recursively): as deep as a result saved in the task DB may be.
-pub const MAX_NESTING: usize = 100;
+pub(super) const MAX_NESTING: usize = 100;
 
 /// A value that cannot be a command's text (an argument, an environment value); displayed
 /// as its type in words (`an array`, `a closure`).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct NotText(String);
+pub(super) struct NotText(String);
 
 impl NotText {
     fn of(v: &rhai::Dynamic) -> NotText {
@@ -44,7 +44,7 @@ impl NotText {
 /// The text of an environment variable's value given in an `env` map: text, a number or a
 /// bool (`()` is empty). Anything else is [`NotText`]: a closure, array or map would reach
 /// the command as Rhai's rendering of it (`Fn(anon$...)`, `[1, 2]`).
-pub fn env_text(v: &rhai::Dynamic) -> Result<String, NotText> {
+pub(super) fn env_text(v: &rhai::Dynamic) -> Result<String, NotText> {
     if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() || v.is_unit() {
         Ok(v.to_string())
     } else {
@@ -55,7 +55,7 @@ pub fn env_text(v: &rhai::Dynamic) -> Result<String, NotText> {
 /// The text of one argument of an argv (`cmd`, `exec`, `pipe`): text, a number or a bool.
 /// Anything else is [`NotText`]: `()` (an unset `env(...)`, a missing option) would be an
 /// empty argument, and an array, map or closure Rhai's rendering of it.
-pub fn argument_text(v: &rhai::Dynamic) -> Result<String, NotText> {
+pub(super) fn argument_text(v: &rhai::Dynamic) -> Result<String, NotText> {
     if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() {
         Ok(v.to_string())
     } else {

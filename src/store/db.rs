@@ -28,7 +28,7 @@ const BATCH_WINDOW: Duration = Duration::from_millis(250);
 /// that changes whenever the proc really runs (dependents record their dependencies'
 /// stamps, so a dependency that ran since makes them stale).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheRow {
+pub(crate) struct CacheRow {
     pub result: String,
     pub fingerprint: String,
     pub stamp: String,
@@ -36,7 +36,7 @@ pub struct CacheRow {
 
 /// One proc of a run, as the history keeps it.
 #[derive(Debug, Clone, Default)]
-pub struct ProcRecord {
+pub(crate) struct ProcRecord {
     pub name: String,
     pub state: String,
     pub started: Option<String>,
@@ -63,7 +63,7 @@ pub struct ProcRecord {
 
 /// A recorded run, as `prun report` shows it.
 #[derive(Debug, Clone)]
-pub struct RunRow {
+pub(crate) struct RunRow {
     pub id: i64,
     pub script: String,
     /// The script's arguments, a JSON array of strings.
@@ -79,7 +79,7 @@ pub struct RunRow {
 
 /// The script a run is of, as the history records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScriptName {
+pub(crate) struct ScriptName {
     /// The path the run was given (`./s.rhai`), shown back as it was typed.
     pub shown: String,
     /// The script's identity (see [`crate::paths::script_identity`]): runs of one script
@@ -90,7 +90,7 @@ pub struct ScriptName {
 
 impl ScriptName {
     /// The name of the script at `path` (a file, or a library caller's name for a text).
-    pub fn of(path: &Path) -> ScriptName {
+    pub(crate) fn of(path: &Path) -> ScriptName {
         ScriptName {
             shown: path.display().to_string(),
             key: crate::paths::script_identity(path).display().to_string(),
@@ -100,7 +100,7 @@ impl ScriptName {
 
 /// One run, as `prun history` shows it.
 #[derive(Debug, Clone)]
-pub struct HistoryRun {
+pub(crate) struct HistoryRun {
     pub id: i64,
     pub started: String,
     pub duration: Option<f64>,
@@ -136,10 +136,10 @@ impl Msg {
 }
 
 /// Reports a problem with the DB; the run goes on.
-pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
+pub(super) type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// An open task DB.
-pub struct Store {
+pub(crate) struct Store {
     path: PathBuf,
     /// A connection for reads other than the start-up one (history, tests), opened when
     /// first needed: a run only reads the cache, which `open` already did.
@@ -160,12 +160,12 @@ const LOCK_TRY: Duration = Duration::from_millis(50);
 
 /// Makes a task DB's writer stop waiting for a lock (see [`Store::impatience`]).
 #[derive(Debug, Clone)]
-pub struct Impatience(Arc<AtomicBool>);
+pub(crate) struct Impatience(Arc<AtomicBool>);
 
 impl Impatience {
     /// From now on the writer commits only what it can at once: a batch that would wait
     /// for another process's lock is dropped, with the warning of a failed write.
-    pub fn give_up_waiting(&self) {
+    pub(crate) fn give_up_waiting(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 }
@@ -294,7 +294,7 @@ fn load(path: &Path) -> rusqlite::Result<(Connection, i64, HashMap<String, Arc<C
 
 /// Why a corrupt DB could not be replaced by a new one.
 #[derive(Debug, thiserror::Error)]
-pub enum StartOverError {
+pub(crate) enum StartOverError {
     #[error("failed to move it aside: {0}")]
     MoveAside(std::io::Error),
     #[error("{0}")]
@@ -348,14 +348,14 @@ fn connect_and_load(path: &Path, warn: &Warn) -> Result<(Connection, CacheRows),
 type CacheRows = HashMap<String, Arc<CacheRow>>;
 
 /// A task DB being opened on its writer's thread (see [`Store::start`]).
-pub struct Opening {
+pub(crate) struct Opening {
     store: Store,
     ready: mpsc::Receiver<Result<CacheRows, StoreError>>,
 }
 
 impl Opening {
     /// Waits until the DB is open and its cache read.
-    pub fn wait(self) -> Result<Store, StoreError> {
+    pub(crate) fn wait(self) -> Result<Store, StoreError> {
         let Opening { store, ready } = self;
         let initial = ready.recv().map_err(|_| StoreError::File {
             path: store.path.clone(),
@@ -368,14 +368,14 @@ impl Opening {
 
 impl Store {
     /// The DB file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Opens (or creates) the DB at `path`. A file that is not a valid DB, or whose cache
     /// cannot be read because it is corrupt, is moved aside (with a warning) and a new one
     /// is made in its place.
-    pub fn open(path: &Path, warn: Warn) -> Result<Store, StoreError> {
+    pub(crate) fn open(path: &Path, warn: Warn) -> Result<Store, StoreError> {
         Store::start(path, warn)?.wait()
     }
 
@@ -383,7 +383,7 @@ impl Store {
     /// caller goes on with its own work (a run compiles its script meanwhile) and
     /// [`Opening::wait`]s when it needs the cache. One thread opens and writes: a second
     /// one would cost a run of one short proc a clone, a stack and a malloc arena.
-    pub fn start(path: &Path, warn: Warn) -> Result<Opening, StoreError> {
+    pub(crate) fn start(path: &Path, warn: Warn) -> Result<Opening, StoreError> {
         let (tx, rx) = mpsc::channel();
         let (opened, ready) = mpsc::sync_channel(1);
         let wpath = path.to_path_buf();
@@ -429,7 +429,7 @@ impl Store {
     }
 
     /// Every cached result.
-    pub fn load_cache(&self) -> Result<HashMap<String, Arc<CacheRow>>, StoreError> {
+    pub(crate) fn load_cache(&self) -> Result<HashMap<String, Arc<CacheRow>>, StoreError> {
         if let Some(rows) = self.initial.lock().expect("db").take() {
             return Ok(rows);
         }
@@ -462,7 +462,7 @@ impl Store {
 
     /// Queues the start of a run (at `started`, RFC 3339); the procs and the end recorded
     /// after it belong to it.
-    pub fn begin_run(&self, script: &ScriptName, args: &[String], started: &str) {
+    pub(crate) fn begin_run(&self, script: &ScriptName, args: &[String], started: &str) {
         self.send(Msg::BeginRun {
             script: script.clone(),
             args: serde_json::to_string(&crate::redact::redact_all(args))
@@ -484,23 +484,23 @@ impl Store {
     }
 
     /// Queues a proc's history row.
-    pub fn record_proc(&self, rec: ProcRecord) {
+    pub(crate) fn record_proc(&self, rec: ProcRecord) {
         self.send(Msg::Proc(rec));
     }
 
     /// Queues a cache row.
-    pub fn save(&self, name: &str, row: CacheRow) {
+    pub(crate) fn save(&self, name: &str, row: CacheRow) {
         self.send(Msg::Save(name.to_string(), row));
     }
 
     /// Queues the removal of a proc's cached result (it failed: its old result is stale).
-    pub fn invalidate(&self, name: &str) {
+    pub(crate) fn invalidate(&self, name: &str) {
         self.send(Msg::Invalidate(name.to_string()));
     }
 
     /// Queues the end of a run, and the pruning of the script's history to its last
     /// `keep_runs` runs (0: none is pruned). The cache is not history: it stays whole.
-    pub fn end_run(&self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
+    pub(crate) fn end_run(&self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
         self.send(Msg::EndRun {
             duration: duration.as_secs_f64(),
             outcome: outcome.to_string(),
@@ -510,19 +510,19 @@ impl Store {
     }
 
     /// Queues the run's parallel limit.
-    pub fn record_parallel(&self, parallel: usize) {
+    pub(crate) fn record_parallel(&self, parallel: usize) {
         self.send(Msg::Parallel(parallel));
     }
 
     /// What makes the writer stop waiting for another process's lock on the DB (it waits
     /// up to 10 s per batch): a run gives up on a signal while it waits for its last
     /// commit, which would otherwise keep it past SIGTERM.
-    pub fn impatience(&self) -> Impatience {
+    pub(crate) fn impatience(&self) -> Impatience {
         Impatience(self.impatient.clone())
     }
 
     /// Waits until everything queued is committed, then stops the writer.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.finish();
         if let Some(w) = self.writer.lock().expect("db").take() {
             let _ = w.join();
@@ -531,7 +531,7 @@ impl Store {
 
     /// Lets the writer commit what is queued and stop, without waiting for it: the caller
     /// goes on meanwhile, and [`Store::close`] (or dropping the store) waits.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         // The writer commits what the closed channel still holds and ends: one wake-up,
         // not a flush answered and then an end.
         self.tx.lock().expect("db").take();
@@ -542,7 +542,7 @@ impl Store {
 
     /// The most recent runs of the script whose key is `key` (see [`ScriptName`]), newest
     /// first. Runs recorded before scripts had keys are runs of every script.
-    pub fn history(&self, key: &str, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
+    pub(crate) fn history(&self, key: &str, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, started, duration, outcome, counts FROM runs
@@ -562,7 +562,7 @@ impl Store {
     }
 
     /// The procs of one run, in the order they finished.
-    pub fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
+    pub(crate) fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT name, state, started, duration, exit_code, log, error,
@@ -593,7 +593,11 @@ impl Store {
 
     /// A recorded run of the script whose key is `key`: `run`, or its latest when `None`;
     /// `None` when there is no such run of it.
-    pub fn run_row(&self, key: &str, run: Option<i64>) -> Result<Option<RunRow>, StoreError> {
+    pub(crate) fn run_row(
+        &self,
+        key: &str,
+        run: Option<i64>,
+    ) -> Result<Option<RunRow>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
@@ -618,7 +622,7 @@ impl Store {
 
     /// For each proc of `run` that succeeded before it: the median of its durations in its
     /// last 10 successful runs of the same script before `run`.
-    pub fn earlier_medians(&self, run: i64) -> Result<HashMap<String, f64>, StoreError> {
+    pub(crate) fn earlier_medians(&self, run: i64) -> Result<HashMap<String, f64>, StoreError> {
         let rows: Vec<(String, f64)> = self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT name, duration FROM (
@@ -646,7 +650,11 @@ impl Store {
 
     /// The expected duration of a proc of the script whose key is `key`: the median of its
     /// last 10 successful runs in that script.
-    pub fn expected_duration(&self, key: &str, name: &str) -> Result<Option<Duration>, StoreError> {
+    pub(crate) fn expected_duration(
+        &self,
+        key: &str,
+        name: &str,
+    ) -> Result<Option<Duration>, StoreError> {
         let d: Vec<f64> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT duration FROM proc_runs WHERE name = ?1 AND state = 'SUCCEEDED'

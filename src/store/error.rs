@@ -6,7 +6,7 @@ use thiserror::Error;
 
 /// The task DB could not be opened, read or written.
 #[derive(Debug, Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("failed to open the task DB {}: {source}", path.display())]
     Open {
         path: PathBuf,

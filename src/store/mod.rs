@@ -13,5 +13,5 @@ mod db;
 mod error;
 mod schema;
 
-pub use db::{CacheRow, Impatience, Opening, ProcRecord, RunRow, ScriptName, Store};
-pub use error::StoreError;
+pub(crate) use db::{CacheRow, Impatience, Opening, ProcRecord, RunRow, ScriptName, Store};
+pub(crate) use error::StoreError;

@@ -60,11 +60,11 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this prun writes.
-pub const VERSION: i64 = MIGRATIONS.len() as i64;
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the schema up to [`VERSION`]; returns the version found, which is larger than
 /// [`VERSION`] when a newer prun made the file.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     // Read without taking the write lock first: a DB at this version (every run but a
     // new DB's first) needs nothing more. An upgrade reads it again under the lock.
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

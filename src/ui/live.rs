@@ -28,10 +28,10 @@ const FRAME: Duration = Duration::from_millis(100);
 
 /// Looks up how long a proc usually takes: `Some(None)` when it has no history, `None` when
 /// that cannot be told yet (the task DB is not open yet), to be asked again later.
-pub type Estimator = Box<dyn Fn(&str) -> Option<Option<Duration>> + Send + Sync>;
+pub(super) type Estimator = Box<dyn Fn(&str) -> Option<Option<Duration>> + Send + Sync>;
 
 /// Reads the run's queue: how many procs are scheduled, which wait to start.
-pub type QueueReader = Box<dyn Fn() -> Option<QueueView> + Send + Sync>;
+pub(super) type QueueReader = Box<dyn Fn() -> Option<QueueView> + Send + Sync>;
 
 /// The queue is read every this many frames (it walks every proc, under the scheduler's
 /// lock).
@@ -86,14 +86,14 @@ struct Inner {
 }
 
 /// The live display.
-pub struct LiveReporter {
+pub(crate) struct LiveReporter {
     inner: Arc<Inner>,
     ticker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl LiveReporter {
     /// Starts the display; `color` is off under `NO_COLOR`.
-    pub fn new(color: bool, verbose: bool, full_log: bool) -> LiveReporter {
+    pub(crate) fn new(color: bool, verbose: bool, full_log: bool) -> LiveReporter {
         let inner = Arc::new(Inner::new(color, verbose, full_log));
         let tick = inner.clone();
         let ticker = std::thread::Builder::new()
@@ -117,12 +117,12 @@ impl LiveReporter {
     }
 
     /// Sets how expected durations are looked up (the task DB's history).
-    pub fn set_estimator(&self, e: Estimator) {
+    pub(crate) fn set_estimator(&self, e: Estimator) {
         *self.inner.estimator.lock().expect("estimator") = Some(e);
     }
 
     /// Sets how the queue is read, for the header's total and time left.
-    pub fn set_queue_reader(&self, q: QueueReader) {
+    pub(crate) fn set_queue_reader(&self, q: QueueReader) {
         *self.inner.queue.lock().expect("queue") = Some(q);
     }
 

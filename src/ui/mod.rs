@@ -9,9 +9,9 @@ mod silent;
 mod snippet;
 mod tee;
 
-pub use live::LiveReporter;
-pub use plain::PlainReporter;
-pub use silent::Silent;
+pub(crate) use live::LiveReporter;
+pub(crate) use plain::PlainReporter;
+pub(crate) use silent::Silent;
 pub(crate) use tee::Tee;
 
 use std::time::Duration;
@@ -20,7 +20,7 @@ use crate::event::ProcSummary;
 
 /// Counts of final states and the wall time of a run.
 #[derive(Debug, Default, Clone)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub succeeded: usize,
     pub failed: usize,
     pub failed_dep: usize,
@@ -39,7 +39,7 @@ pub struct Summary {
 
 impl Summary {
     /// How many procs the run scheduled (would-run procs of a dry run included).
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.succeeded
             + self.failed
             + self.failed_dep
@@ -50,7 +50,7 @@ impl Summary {
     }
 
     /// The counts as JSON, for the task DB's history.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::json!({
             "succeeded": self.succeeded,
             "failed": self.failed,
@@ -64,7 +64,7 @@ impl Summary {
 }
 
 /// The counts of [`Summary::to_json`] as "3 succeeded, 1 failed".
-pub fn counts_text(json: &str) -> String {
+pub(crate) fn counts_text(json: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
         return String::new();
     };
@@ -86,7 +86,7 @@ pub fn counts_text(json: &str) -> String {
 }
 
 /// Receives run events; implementations must be cheap (they run on the scheduler's path).
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
     /// A proc started its first attempt. In watch mode a proc whose inputs changed while
     /// it ran starts again without having finished (its stale result is dropped).
     fn started(&self, name: &str);

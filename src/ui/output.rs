@@ -19,7 +19,7 @@ const CONTINUED: &str = " ┆ ";
 
 /// Prefixes each line of `lines` (each ending with a newline) with the proc's name; with a
 /// `width`, wraps each to rows of at most that many columns.
-pub fn prefixed(proc: &str, lines: &str, width: Option<usize>) -> String {
+pub(super) fn prefixed(proc: &str, lines: &str, width: Option<usize>) -> String {
     let mut out = String::with_capacity(lines.len() + 16);
     for line in lines.lines() {
         push_line(&mut out, proc, line, width);
@@ -42,7 +42,7 @@ fn push_line(out: &mut String, proc: &str, line: &str, width: Option<usize>) {
 }
 
 /// The line above a group: the proc's name.
-pub fn group_header(proc: &str) -> String {
+pub(super) fn group_header(proc: &str) -> String {
     format!("── {proc} ──")
 }
 
@@ -53,7 +53,7 @@ const PIECE: u64 = 64 * 1024;
 
 /// Writes a group: its header, then the log read back line by line, a line longer than
 /// [`PIECE`] bytes in pieces (never whole in memory), wrapped to `width` when given.
-pub fn write_group(
+pub(super) fn write_group(
     out: &mut dyn Write,
     proc: &str,
     log: &Path,
@@ -117,7 +117,7 @@ fn split_partial_char(buf: &mut Vec<u8>) -> Vec<u8> {
 /// Cuts `line` into rows of at most `width` columns (a wide character takes two). Colour
 /// codes (`ESC [ ... m`) are kept and take no column; a row that had colour ends with a
 /// reset. Tabs and carriage returns become spaces, so that each row takes one row.
-pub fn wrap(line: &str, width: usize) -> Vec<String> {
+pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut rows = Vec::new();
     let mut row = String::new();

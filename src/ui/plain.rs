@@ -15,7 +15,7 @@ const TAIL_LINES: usize = 10;
 
 /// Writes plain lines to stdout.
 #[derive(Debug, Default)]
-pub struct PlainReporter {
+pub(crate) struct PlainReporter {
     /// `-v`: also print a line when a proc starts.
     pub verbose: bool,
     /// `-q`: print only failures, and the summary of a run where something failed;
@@ -32,7 +32,7 @@ pub struct PlainReporter {
 
 impl PlainReporter {
     /// Plain lines with `-v` (`verbose`), `-q` (`quiet`) and `--full-log-on-failure`.
-    pub fn new(verbose: bool, quiet: bool, full_log: bool) -> PlainReporter {
+    pub(crate) fn new(verbose: bool, quiet: bool, full_log: bool) -> PlainReporter {
         PlainReporter {
             verbose,
             quiet,
@@ -64,7 +64,7 @@ fn secs(d: Option<Duration>) -> String {
 
 /// Formats one finished proc the way the plain reporter prints it: for a failure, the
 /// last lines of its log, or the whole log with `full_log`.
-pub fn format_finished(f: &ProcSummary, full_log: bool) -> String {
+pub(super) fn format_finished(f: &ProcSummary, full_log: bool) -> String {
     let mut out = format!("{:<10} {}{}", f.state.as_str(), f.name, secs(f.duration));
     if let Some(place) = &f.place {
         out.push_str(&format!(" on {place}"));
@@ -328,7 +328,7 @@ fn write_out(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
 }
 
 /// `prun: slowest: build 12.30s, test 4.10s, lint 0.90s`, when more than one proc ran.
-pub fn slowest_line(s: &Summary) -> Option<String> {
+pub(super) fn slowest_line(s: &Summary) -> Option<String> {
     if s.slowest.len() < 2 {
         return None;
     }
@@ -341,7 +341,7 @@ pub fn slowest_line(s: &Summary) -> Option<String> {
 }
 
 /// The last line of a run: counts per state and the wall time.
-pub fn summary_line(s: &Summary) -> String {
+pub(super) fn summary_line(s: &Summary) -> String {
     if let Some(n) = s.would_run {
         let mut parts = vec![format!("{n} would run")];
         if s.up_to_date > 0 {

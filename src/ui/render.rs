@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthChar;
 
 /// A running proc as the live area shows it.
 #[derive(Debug, Clone)]
-pub struct Running {
+pub(super) struct Running {
     pub name: String,
     pub elapsed: Duration,
     /// The median of its recent successful runs (from the task DB).
@@ -18,7 +18,7 @@ pub struct Running {
 
 /// Everything the live area shows.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+pub(super) struct Snapshot {
     pub elapsed: Duration,
     pub running: Vec<Running>,
     pub done: usize,
@@ -35,7 +35,7 @@ pub struct Snapshot {
 
 /// What the header says about the time left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Eta {
+pub(super) enum Eta {
     /// Nothing: no proc has a history (a first run), or all are past their usual time.
     Nothing,
     /// Some running or queued procs have a history and some not.
@@ -47,7 +47,7 @@ pub enum Eta {
 /// The time left: the longest of the running procs' remaining times, and the remaining
 /// and queued work spread over the parallel slots (dependencies aside, the slots are
 /// assumed busy). Known only when every running and queued proc has an expected duration.
-pub fn eta(running: &[Running], queued: &[Option<Duration>], parallel: usize) -> Eta {
+pub(super) fn eta(running: &[Running], queued: &[Option<Duration>], parallel: usize) -> Eta {
     let expected: Vec<Option<Duration>> = running
         .iter()
         .map(|r| r.expected.map(|e| e.saturating_sub(r.elapsed)))
@@ -78,7 +78,7 @@ pub fn eta(running: &[Running], queued: &[Option<Duration>], parallel: usize) ->
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /// `1.2s`, `2m05s`, `1h02m`.
-pub fn short(d: Duration) -> String {
+pub(super) fn short(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 {
         format!("{:.1}s", d.as_secs_f64())
@@ -92,7 +92,7 @@ pub fn short(d: Duration) -> String {
 /// Cuts a line to `width` terminal columns (a wide character takes two). Control
 /// characters (a newline or a tab in a progress text) become spaces: every line of the
 /// live area must take exactly one row.
-pub fn fit(line: &str, width: usize) -> String {
+pub(super) fn fit(line: &str, width: usize) -> String {
     let clean: String = line
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -103,7 +103,7 @@ pub fn fit(line: &str, width: usize) -> String {
 /// Cuts each line of `text` (which may hold colour codes, `ESC [ ... m`, kept and not
 /// counted) to `width` columns, so that each takes one row: the lines printed above the
 /// live area. A cut line ends with `…` (and a colour reset when it had colour).
-pub fn fit_lines(text: &str, width: usize) -> String {
+pub(super) fn fit_lines(text: &str, width: usize) -> String {
     text.split('\n')
         .map(|l| cut(&l.replace(['\t', '\r'], " "), width))
         .collect::<Vec<_>>()
@@ -146,7 +146,7 @@ fn cut(line: &str, width: usize) -> String {
 }
 
 /// How many terminal columns a line takes (colour codes take none).
-pub fn columns(line: &str) -> usize {
+pub(super) fn columns(line: &str) -> usize {
     let mut n = 0;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
@@ -165,7 +165,7 @@ pub fn columns(line: &str) -> usize {
 
 /// The live area's lines: a header, then one line per running proc (as many as fit in
 /// `height - 1` lines, the rest summarised), each cut to `width`.
-pub fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
+pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
     let width = usize::from(width.max(10));
     let room = usize::from(height.max(3)) - 1;
     let finished = s.done + s.failed;

@@ -6,7 +6,7 @@ use crate::event::ProcSummary;
 
 /// Prints warnings (to stderr) and nothing else.
 #[derive(Debug, Default)]
-pub struct Silent;
+pub(crate) struct Silent;
 
 impl Reporter for Silent {
     fn started(&self, _: &str) {}

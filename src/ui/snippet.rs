@@ -24,7 +24,7 @@ const MAX_LINES: usize = 40;
 
 /// A run of consecutive log lines (1-based, inclusive).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Excerpt {
+pub(super) struct Excerpt {
     pub first: usize,
     pub last: usize,
     pub lines: Vec<String>,
@@ -36,7 +36,7 @@ fn has_keyword(line: &str) -> bool {
 }
 
 /// The excerpts of `text` around keyword lines; empty when no line has a keyword.
-pub fn excerpts(text: &str) -> Vec<Excerpt> {
+pub(super) fn excerpts(text: &str) -> Vec<Excerpt> {
     let lines: Vec<&str> = text.lines().collect();
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     for (i, l) in lines.iter().enumerate() {

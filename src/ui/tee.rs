@@ -14,7 +14,7 @@ pub(crate) struct Tee {
 
 impl Tee {
     /// `inner`, with events for `callback`.
-    pub fn new(inner: Option<Arc<dyn Reporter>>, callback: Option<EventFn>) -> Tee {
+    pub(crate) fn new(inner: Option<Arc<dyn Reporter>>, callback: Option<EventFn>) -> Tee {
         Tee { inner, callback }
     }
 

@@ -35,11 +35,11 @@ use source::{Msg, Source};
 use watched::{ProcFiles, Watched};
 
 /// The debounce when the script sets none.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(300);
+pub(crate) const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// Why a watch cannot go on.
 #[derive(Debug, thiserror::Error)]
-pub enum WatchError {
+pub(crate) enum WatchError {
     #[error("failed to start watching files: {0}")]
     Start(String),
     #[error("failed to watch {}: {why}", path.display())]
@@ -51,7 +51,7 @@ pub enum WatchError {
 /// The watch settings of a run (`--watch`, `set_options(#{ watch, watch_debounce })`),
 /// shared by the command line, the script API and the run, and how the watch ended.
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     enabled: AtomicBool,
     /// A dry run or `prun list`/`graph`: `watch()` waits for the run and returns.
     inert: bool,
@@ -83,7 +83,7 @@ impl Default for Session {
 
 impl Session {
     /// The settings of a run; `enabled` by `--watch`, `inert` for runs that run nothing.
-    pub fn new(enabled: bool, inert: bool, started: SystemTime) -> Session {
+    pub(crate) fn new(enabled: bool, inert: bool, started: SystemTime) -> Session {
         Session {
             enabled: AtomicBool::new(enabled),
             inert,
@@ -100,7 +100,7 @@ impl Session {
     /// done and after each cycle, with none of their commands left running: the `prun`
     /// binary reaps there the processes that left their command's group and exited
     /// (see `Local::reap_escaped`), so that a long watch does not gather zombies.
-    pub fn on_settled(&self, hook: impl Fn() + Send + Sync + 'static) {
+    pub(crate) fn on_settled(&self, hook: impl Fn() + Send + Sync + 'static) {
         *self.settled.lock().expect("settled hook") = Some(SettledHook(Box::new(hook)));
     }
 
@@ -111,17 +111,17 @@ impl Session {
     }
 
     /// `set_options(#{ watch: true })`.
-    pub fn enable(&self, on: bool) {
+    pub(crate) fn enable(&self, on: bool) {
         self.enabled.store(on, Ordering::SeqCst);
     }
 
     /// Whether watch mode is on.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.enabled.load(Ordering::SeqCst)
     }
 
     /// `set_options(#{ watch_debounce })`.
-    pub fn set_debounce(&self, d: Duration) {
+    pub(crate) fn set_debounce(&self, d: Duration) {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.debounce_ms.store(ms, Ordering::SeqCst);
     }
@@ -131,13 +131,13 @@ impl Session {
     }
 
     /// Changes at or under `path` never count (prun's own files).
-    pub fn ignore(&self, path: PathBuf) {
+    pub(crate) fn ignore(&self, path: PathBuf) {
         self.ignored.lock().expect("ignored paths").push(path);
     }
 
     /// Changes of the task DB at `path` (and of its `-wal`, `-shm` and `-journal` files)
     /// never count.
-    pub fn ignore_db(&self, path: &std::path::Path) {
+    pub(crate) fn ignore_db(&self, path: &std::path::Path) {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut p = path.as_os_str().to_owned();
             p.push(suffix);
@@ -147,13 +147,13 @@ impl Session {
 
     /// Watch mode is on and the script did not enter the watch itself: the run enters it
     /// once the script and its targets are done.
-    pub fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         self.enabled() && !self.inert && !self.entered.load(Ordering::SeqCst)
     }
 
     /// `Some(ok)` once a watch ended: `ok` when its last cycle completed and no scheduled
     /// proc is failed.
-    pub fn ended(&self) -> Option<bool> {
+    pub(crate) fn ended(&self) -> Option<bool> {
         *self.ended.lock().expect("watch outcome")
     }
 }
@@ -161,7 +161,7 @@ impl Session {
 /// Waits for what the run scheduled, then watches the inputs of `names` (procs or globs)
 /// and of their dependencies, or of every scheduled proc when `names` is empty, and re-runs
 /// what changes affect until Ctrl-C. Returns whether the last cycle succeeded.
-pub fn watch(
+pub(crate) fn watch(
     sched: &Arc<Scheduler>,
     session: &Session,
     names: &[String],

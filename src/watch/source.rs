@@ -21,7 +21,7 @@ use super::watched::Depth;
 
 /// What the watch loop reacts to.
 #[derive(Debug)]
-pub enum Msg {
+pub(super) enum Msg {
     /// These paths changed; with `rescan`, events were lost and anything may have.
     Changes { paths: Vec<PathBuf>, rescan: bool },
     /// The watcher reported a problem (the watch goes on).
@@ -38,7 +38,7 @@ enum Inner {
 }
 
 /// The watcher, and the directories it watches.
-pub struct Source {
+pub(super) struct Source {
     inner: Inner,
     roots: BTreeMap<PathBuf, Depth>,
     /// What each root resolved to when it was watched: the kernel watches that directory,
@@ -48,7 +48,7 @@ pub struct Source {
 
 impl Source {
     /// A watcher sending its events to `tx`, debounced by `debounce` (none when 0).
-    pub fn new(debounce: Duration, tx: Sender<Msg>) -> Result<Source, WatchError> {
+    pub(super) fn new(debounce: Duration, tx: Sender<Msg>) -> Result<Source, WatchError> {
         let inner = if debounce.is_zero() {
             let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
                 let msg = match res {
@@ -90,7 +90,7 @@ impl Source {
     /// those that now resolve to another directory (a symbolic link replaced) watched
     /// again. A directory that vanished meanwhile is skipped (the next refresh sees its
     /// ancestor).
-    pub fn set_roots(&mut self, roots: BTreeMap<PathBuf, Depth>) -> Result<(), WatchError> {
+    pub(super) fn set_roots(&mut self, roots: BTreeMap<PathBuf, Depth>) -> Result<(), WatchError> {
         let old = std::mem::take(&mut self.roots);
         let old_targets = std::mem::take(&mut self.targets);
         let targets: BTreeMap<PathBuf, PathBuf> = roots
@@ -132,7 +132,7 @@ impl Source {
     }
 
     /// The directories watched.
-    pub fn roots(&self) -> &BTreeMap<PathBuf, Depth> {
+    pub(super) fn roots(&self) -> &BTreeMap<PathBuf, Depth> {
         &self.roots
     }
 

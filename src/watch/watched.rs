@@ -30,7 +30,7 @@ const MATCH: MatchOptions = MatchOptions {
 
 /// How a directory is watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Depth {
+pub(super) enum Depth {
     /// The directory's own entries.
     Flat,
     /// Everything under it.
@@ -210,7 +210,7 @@ fn link_parents(root: &Path) -> Vec<PathBuf> {
 
 /// `p` made absolute against `cwd`, with `.` and `..` resolved lexically (events name
 /// paths that way).
-pub fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+pub(super) fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in cwd.join(p).components() {
         match c {
@@ -226,7 +226,7 @@ pub fn absolute(cwd: &Path, p: &Path) -> PathBuf {
 
 /// The inputs and outputs of one watched proc, resolved off the core's lock.
 #[derive(Debug, Default)]
-pub struct ProcFiles {
+pub(super) struct ProcFiles {
     pub inputs: Vec<InputPattern>,
     pub outputs: Vec<PathBuf>,
 }
@@ -234,7 +234,7 @@ pub struct ProcFiles {
 /// Everything watched: the procs' matchers, the paths whose changes are ignored, and the
 /// directories to watch.
 #[derive(Debug, Default)]
-pub struct Watched {
+pub(super) struct Watched {
     procs: Vec<(ProcId, Vec<Matcher>)>,
     ignored: Vec<PathBuf>,
 }
@@ -244,7 +244,7 @@ impl Watched {
     /// directory, the task DB) and the procs' outputs. Relative paths are relative to
     /// `cwd`, as everywhere in a script. An input glob that is not valid is left out and
     /// passed to `bad` with its error (its proc failed on it already).
-    pub fn new(
+    pub(super) fn new(
         cwd: &Path,
         procs: Vec<(ProcId, ProcFiles)>,
         ignored: &[PathBuf],
@@ -271,12 +271,12 @@ impl Watched {
 
     /// Whether a change of `path` is ignored: an output of a proc, or under prun's own
     /// directories.
-    pub fn ignores(&self, path: &Path) -> bool {
+    pub(super) fn ignores(&self, path: &Path) -> bool {
         self.ignored.iter().any(|i| path.starts_with(i))
     }
 
     /// The procs whose inputs a change of `path` affects.
-    pub fn affected(&self, path: &Path) -> Vec<ProcId> {
+    pub(super) fn affected(&self, path: &Path) -> Vec<ProcId> {
         if self.ignores(path) {
             return Vec::new();
         }
@@ -288,12 +288,12 @@ impl Watched {
     }
 
     /// Every watched proc (a lost event queue makes all of them suspect).
-    pub fn all(&self) -> Vec<ProcId> {
+    pub(super) fn all(&self) -> Vec<ProcId> {
         self.procs.iter().map(|(id, _)| *id).collect()
     }
 
     /// How many procs have inputs, and how many input files they name.
-    pub fn counts(&self) -> (usize, usize) {
+    pub(super) fn counts(&self) -> (usize, usize) {
         let files = self
             .procs
             .iter()
@@ -304,7 +304,7 @@ impl Watched {
 
     /// The directories to watch: each input's root, where it exists, or else its nearest
     /// existing ancestor (watched flat); nested roots inside a watched tree are dropped.
-    pub fn roots(&self) -> BTreeMap<PathBuf, Depth> {
+    pub(super) fn roots(&self) -> BTreeMap<PathBuf, Depth> {
         let mut roots: BTreeMap<PathBuf, Depth> = BTreeMap::new();
         for (_, ms) in &self.procs {
             for m in ms {
@@ -357,7 +357,7 @@ impl Watched {
     /// The input files modified at or after `since` (changes made before the watch began),
     /// with the procs they affect. A directory input stands for the files under it: its
     /// own time changes when a proc creates an output in it.
-    pub fn modified_since(&self, since: SystemTime) -> Vec<(PathBuf, ProcId)> {
+    pub(super) fn modified_since(&self, since: SystemTime) -> Vec<(PathBuf, ProcId)> {
         let mut out = Vec::new();
         for (id, ms) in &self.procs {
             let mut newer = Vec::new();

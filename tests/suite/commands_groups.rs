@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Output, Test, assert_gone, pid_in};
 
 /// The live (non-zombie) processes whose process group is `pgid`.
-pub fn group_members(pgid: u32) -> Vec<u32> {
+pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -32,7 +32,7 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
 /// Asserts no process of group `pgid` is alive, waiting for a signal already sent to be
 /// delivered (the bound is a hang guard, generous for a loaded machine). Leftovers are
 /// killed so they do not outlive the test.
-pub fn assert_group_gone(pgid: u32, what: &str, context: &str) {
+pub(crate) fn assert_group_gone(pgid: u32, what: &str, context: &str) {
     let t = Instant::now();
     loop {
         let left = group_members(pgid);

@@ -9,7 +9,7 @@ use crate::support::{Output, Test, assert_gone};
 
 /// The log directory of the run (`state/prun/main-<hash>/logs/<run>/`); there must be
 /// exactly one.
-pub fn run_dir(out: &Output) -> PathBuf {
+pub(crate) fn run_dir(out: &Output) -> PathBuf {
     let only = |dir: &Path| -> PathBuf {
         let entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap_or_else(|e| panic!("read {}: {e}\n{}", dir.display(), out.describe()))
@@ -33,7 +33,7 @@ pub fn run_dir(out: &Output) -> PathBuf {
 }
 
 /// A log file of the run, read whole.
-pub fn read_log(out: &Output, file: &str) -> String {
+pub(crate) fn read_log(out: &Output, file: &str) -> String {
     let p = run_dir(out).join(file);
     std::fs::read_to_string(&p)
         .unwrap_or_else(|e| panic!("read {}: {e}\n{}", p.display(), out.describe()))

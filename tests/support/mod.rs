@@ -8,9 +8,9 @@
 
 #![allow(dead_code)]
 
-pub mod postgres;
-pub mod slurm;
-pub mod sshd;
+pub(crate) mod postgres;
+pub(crate) mod slurm;
+pub(crate) mod sshd;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -51,12 +51,12 @@ echo "end $name $(date +%s%N)" >> events
 "#;
 
 /// Proc options (Rhai map entries) for a command body that records its interval.
-pub fn job(name: &str, secs: &str) -> String {
+pub(crate) fn job(name: &str, secs: &str) -> String {
     format!(r#"cmd: ["sh", "job.sh", "{name}", "{secs}"]"#)
 }
 
 /// Proc options for a rendezvous body (see `sync.sh`).
-pub fn sync(mode: &str, name: &str, others: &[&str]) -> String {
+pub(crate) fn sync(mode: &str, name: &str, others: &[&str]) -> String {
     let mut argv = vec![
         "\"sh\"".to_string(),
         "\"sync.sh\"".to_string(),
@@ -69,7 +69,7 @@ pub fn sync(mode: &str, name: &str, others: &[&str]) -> String {
 
 /// Expands the script macros `JOB(name)`, `JOB(name, secs)` and
 /// `SYNC(all|any, name, other, ...)` into proc options (see [`job`] and [`sync`]).
-pub fn expand(script: &str) -> String {
+pub(crate) fn expand(script: &str) -> String {
     let mut out = String::with_capacity(script.len());
     let mut rest = script;
     loop {
@@ -94,7 +94,7 @@ pub fn expand(script: &str) -> String {
 }
 
 /// A prun invocation to run.
-pub struct Test {
+pub(crate) struct Test {
     dir: tempfile::TempDir,
     script: Option<String>,
     files: Vec<(String, String)>,
@@ -107,7 +107,7 @@ pub struct Test {
 }
 
 impl Test {
-    pub fn new() -> Test {
+    pub(crate) fn new() -> Test {
         Test {
             dir: tempfile::tempdir().expect("tempdir"),
             script: None,
@@ -125,62 +125,62 @@ impl Test {
     }
 
     /// Sets an environment variable for prun.
-    pub fn env(mut self, key: &str, value: &str) -> Test {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Test {
         self.env.push((key.into(), value.into()));
         self
     }
 
     /// Sends `signal` (`INT`, `TERM`) to prun once `file` exists in the directory
     /// (a job writes it when it is running).
-    pub fn signal_when(mut self, file: &str, signal: &str) -> Test {
+    pub(crate) fn signal_when(mut self, file: &str, signal: &str) -> Test {
         self.signal_when = Some((file.into(), signal.into()));
         self
     }
 
     /// The script, written to `main.rhai` (after [`expand`]ing its macros).
-    pub fn script(mut self, text: &str) -> Test {
+    pub(crate) fn script(mut self, text: &str) -> Test {
         self.script = Some(expand(text));
         self
     }
 
     /// Another file (parent directories are created).
-    pub fn file(mut self, path: &str, text: &str) -> Test {
+    pub(crate) fn file(mut self, path: &str, text: &str) -> Test {
         self.files.push((path.into(), text.into()));
         self
     }
 
     /// Words after `main.rhai`.
-    pub fn args(mut self, args: &[&str]) -> Test {
+    pub(crate) fn args(mut self, args: &[&str]) -> Test {
         self.args.extend(args.iter().map(|s| s.to_string()));
         self
     }
 
     /// Words before `main.rhai`.
-    pub fn before(mut self, args: &[&str]) -> Test {
+    pub(crate) fn before(mut self, args: &[&str]) -> Test {
         self.before.extend(args.iter().map(|s| s.to_string()));
         self
     }
 
     /// Do not put `main.rhai` on the command line (the words are given in full).
-    pub fn raw(mut self, args: &[&str]) -> Test {
+    pub(crate) fn raw(mut self, args: &[&str]) -> Test {
         self.script_path = false;
         self.args = args.iter().map(|s| s.to_string()).collect();
         self
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// How long the run may take before it is killed and the test fails (60 s unless
     /// set): tests of former hangs use a short bound so that they fail, not hang.
-    pub fn timeout(mut self, limit: Duration) -> Test {
+    pub(crate) fn timeout(mut self, limit: Duration) -> Test {
         self.timeout = limit;
         self
     }
 
     /// Runs prun and returns what happened; a run longer than the timeout fails the test.
-    pub fn run(self) -> Output {
+    pub(crate) fn run(self) -> Output {
         let dir = self.dir.path().to_path_buf();
         if let Some(s) = &self.script {
             std::fs::write(dir.join("main.rhai"), s).expect("write script");
@@ -227,7 +227,7 @@ impl Test {
 }
 
 /// A command that ran to its end.
-pub struct Finished {
+pub(crate) struct Finished {
     pub status: std::process::ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -237,12 +237,12 @@ pub struct Finished {
 /// `tick` is called every few milliseconds while it runs. A run longer than
 /// [`RUN_TIMEOUT`] fails the test: the command gets SIGTERM (prun then ends its process
 /// groups), three seconds, SIGKILL, and the panic shows what it printed.
-pub fn run_bounded(cmd: Command, what: &str, tick: impl FnMut(&Child)) -> Finished {
+pub(crate) fn run_bounded(cmd: Command, what: &str, tick: impl FnMut(&Child)) -> Finished {
     run_within(cmd, what, RUN_TIMEOUT, tick)
 }
 
 /// [`run_bounded`] with another bound than [`RUN_TIMEOUT`].
-pub fn run_within(
+pub(crate) fn run_within(
     mut cmd: Command,
     what: &str,
     limit: Duration,
@@ -292,7 +292,7 @@ pub fn run_within(
 
 /// Plain output puts the time first on each proc line (`2026-11-22T01:45:11Z STARTED  a`);
 /// the assertions look at what follows. Checks that the stamp is well formed as it goes.
-pub fn unstamp(stdout: &str) -> String {
+pub(crate) fn unstamp(stdout: &str) -> String {
     let mut out = String::with_capacity(stdout.len());
     for line in stdout.split_inclusive('\n') {
         let b = line.as_bytes();
@@ -332,7 +332,7 @@ fn abridge(text: &str) -> String {
 }
 
 /// What a prun run did.
-pub struct Output {
+pub(crate) struct Output {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -342,7 +342,7 @@ pub struct Output {
 
 impl Output {
     /// Everything about the run, for failure messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "prun {:?} exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
             self.words,
@@ -352,20 +352,20 @@ impl Output {
         )
     }
 
-    pub fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
 
-    pub fn read(&self, p: &str) -> String {
+    pub(crate) fn read(&self, p: &str) -> String {
         std::fs::read_to_string(self.path(p))
             .unwrap_or_else(|e| panic!("read {p}: {e}\n{}", self.describe()))
     }
 
-    pub fn exists(&self, p: &str) -> bool {
+    pub(crate) fn exists(&self, p: &str) -> bool {
         self.path(p).exists()
     }
 
-    pub fn code(&self, code: i32) -> &Self {
+    pub(crate) fn code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code,
             Some(code),
@@ -375,12 +375,12 @@ impl Output {
         self
     }
 
-    pub fn ok(&self) -> &Self {
+    pub(crate) fn ok(&self) -> &Self {
         self.code(0)
     }
 
     /// stdout contains `s`.
-    pub fn out_has(&self, s: &str) -> &Self {
+    pub(crate) fn out_has(&self, s: &str) -> &Self {
         assert!(
             self.stdout.contains(s),
             "stdout lacks {s:?}\n{}",
@@ -390,7 +390,7 @@ impl Output {
     }
 
     /// stdout does not contain `s`.
-    pub fn out_lacks(&self, s: &str) -> &Self {
+    pub(crate) fn out_lacks(&self, s: &str) -> &Self {
         assert!(
             !self.stdout.contains(s),
             "stdout has {s:?}\n{}",
@@ -400,7 +400,7 @@ impl Output {
     }
 
     /// stderr contains `s`.
-    pub fn err_has(&self, s: &str) -> &Self {
+    pub(crate) fn err_has(&self, s: &str) -> &Self {
         assert!(
             self.stderr.contains(s),
             "stderr lacks {s:?}\n{}",
@@ -410,7 +410,7 @@ impl Output {
     }
 
     /// Some stdout line is exactly `line`.
-    pub fn line(&self, line: &str) -> &Self {
+    pub(crate) fn line(&self, line: &str) -> &Self {
         assert!(
             self.stdout.lines().any(|l| l == line),
             "no stdout line {line:?}\n{}",
@@ -420,7 +420,7 @@ impl Output {
     }
 
     /// No stdout line is exactly `line`.
-    pub fn no_line(&self, line: &str) -> &Self {
+    pub(crate) fn no_line(&self, line: &str) -> &Self {
         assert!(
             !self.stdout.lines().any(|l| l == line),
             "unexpected stdout line {line:?}\n{}",
@@ -431,7 +431,7 @@ impl Output {
 
     /// The report line of proc `name` (`STATE      name (..s)...`): returns the text
     /// after the duration, and asserts the state.
-    pub fn proc_line(&self, state: &str, name: &str) -> String {
+    pub(crate) fn proc_line(&self, state: &str, name: &str) -> String {
         let prefix = format!("{state:<10} {name}");
         let hits: Vec<&str> = self
             .stdout
@@ -451,13 +451,13 @@ impl Output {
     }
 
     /// Asserts the proc finished in `state` (one report line).
-    pub fn proc_state(&self, state: &str, name: &str) -> &Self {
+    pub(crate) fn proc_state(&self, state: &str, name: &str) -> &Self {
         self.proc_line(state, name);
         self
     }
 
     /// Asserts no report line (any state) exists for `name`.
-    pub fn not_reported(&self, name: &str) -> &Self {
+    pub(crate) fn not_reported(&self, name: &str) -> &Self {
         for l in self.stdout.lines() {
             let (Some(state), Some(rest)) = (l.get(..11), l.get(11..)) else {
                 continue;
@@ -481,7 +481,7 @@ impl Output {
     }
 
     /// Number of report lines in `state`.
-    pub fn count(&self, state: &str) -> usize {
+    pub(crate) fn count(&self, state: &str) -> usize {
         let prefix = format!("{state:<10} ");
         self.stdout
             .lines()
@@ -490,7 +490,7 @@ impl Output {
     }
 
     /// The summary line (`prun: N succeeded...`), which must be the last stdout line.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let last = self.stdout.lines().last().unwrap_or("");
         assert!(
             last.starts_with("prun: ") && last.contains(" succeeded"),
@@ -504,13 +504,13 @@ impl Output {
     }
 
     /// The summary without the wall time equals `want` (`prun: 2 succeeded, 1 failed`).
-    pub fn summary_is(&self, want: &str) -> &Self {
+    pub(crate) fn summary_is(&self, want: &str) -> &Self {
         assert_eq!(self.summary(), want, "summary\n{}", self.describe());
         self
     }
 
     /// The intervals the jobs recorded in `events`.
-    pub fn events(&self) -> Events {
+    pub(crate) fn events(&self) -> Events {
         let text = std::fs::read_to_string(self.path("events")).unwrap_or_default();
         Events::parse(&text, self.describe())
     }
@@ -518,13 +518,13 @@ impl Output {
 
 /// One recorded run of a job.
 #[derive(Debug, Clone, Copy)]
-pub struct Span {
+pub(crate) struct Span {
     pub start: u128,
     pub end: u128,
 }
 
 /// Start/end times jobs recorded in the `events` file.
-pub struct Events {
+pub(crate) struct Events {
     spans: HashMap<String, Vec<Span>>,
     context: String,
 }
@@ -564,17 +564,17 @@ impl Events {
     }
 
     /// Whether `name` ran at all.
-    pub fn ran(&self, name: &str) -> bool {
+    pub(crate) fn ran(&self, name: &str) -> bool {
         self.spans.contains_key(name)
     }
 
     /// How many times `name` ran.
-    pub fn runs(&self, name: &str) -> usize {
+    pub(crate) fn runs(&self, name: &str) -> usize {
         self.spans.get(name).map_or(0, Vec::len)
     }
 
     /// The one run of `name`.
-    pub fn span(&self, name: &str) -> Span {
+    pub(crate) fn span(&self, name: &str) -> Span {
         match self.spans.get(name).map(Vec::as_slice) {
             Some([s]) => *s,
             other => panic!(
@@ -585,7 +585,7 @@ impl Events {
     }
 
     /// `a` ended before `b` started.
-    pub fn before(&self, a: &str, b: &str) {
+    pub(crate) fn before(&self, a: &str, b: &str) {
         let (sa, sb) = (self.span(a), self.span(b));
         assert!(
             sa.end <= sb.start,
@@ -597,7 +597,7 @@ impl Events {
     }
 
     /// The recorded intervals of `a` and `b` do not overlap.
-    pub fn disjoint(&self, a: &str, b: &str) {
+    pub(crate) fn disjoint(&self, a: &str, b: &str) {
         let (sa, sb) = (self.span(a), self.span(b));
         assert!(
             sa.end <= sb.start || sb.end <= sa.start,
@@ -607,13 +607,13 @@ impl Events {
     }
 
     /// The recorded intervals of `a` and `b` overlap.
-    pub fn overlap(&self, a: &str, b: &str) -> bool {
+    pub(crate) fn overlap(&self, a: &str, b: &str) -> bool {
         let (sa, sb) = (self.span(a), self.span(b));
         sa.start < sb.end && sb.start < sa.end
     }
 
     /// The most jobs (of all recorded) that were running at one instant.
-    pub fn max_overlap(&self) -> usize {
+    pub(crate) fn max_overlap(&self) -> usize {
         let mut points: Vec<(u128, i32)> = Vec::new();
         for s in self.spans.values().flatten() {
             points.push((s.start, 1));
@@ -629,13 +629,13 @@ impl Events {
         max as usize
     }
 
-    pub fn context(&self) -> &str {
+    pub(crate) fn context(&self) -> &str {
         &self.context
     }
 }
 
 /// Whether a process is alive (a zombie counts as gone).
-pub fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => false,
         Ok(stat) => {
@@ -651,7 +651,7 @@ pub fn alive(pid: u32) -> bool {
 /// Asserts the process is gone, waiting for a signal already sent to be delivered (prun
 /// must not leave it running; a stray `sleep 300` would still be there). The bound is a
 /// hang guard, generous for a loaded machine, not a promise of prun.
-pub fn assert_gone(pid: u32, what: &str, context: &str) {
+pub(crate) fn assert_gone(pid: u32, what: &str, context: &str) {
     let t = Instant::now();
     while alive(pid) {
         if t.elapsed() > Duration::from_secs(30) {
@@ -666,7 +666,7 @@ pub fn assert_gone(pid: u32, what: &str, context: &str) {
 }
 
 /// Reads a pid written by a job.
-pub fn pid_in(out: &Output, file: &str) -> u32 {
+pub(crate) fn pid_in(out: &Output, file: &str) -> u32 {
     out.read(file)
         .trim()
         .parse()
@@ -676,7 +676,7 @@ pub fn pid_in(out: &Output, file: &str) -> u32 {
 /// Waits until the prun of pid `prun` recorded the process group `pgid` in its journal of
 /// groups under the state directory `state` (see `exec::crashed`): from then on a
 /// `kill -9` of prun leaves a group that the next run ends. Panics after a hang guard.
-pub fn wait_recorded(state: &Path, prun: u32, pgid: u32) {
+pub(crate) fn wait_recorded(state: &Path, prun: u32, pgid: u32) {
     let line = format!("+ {pgid} ");
     let recorded = || {
         let mut dirs = vec![state.to_path_buf()];

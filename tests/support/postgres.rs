@@ -5,13 +5,13 @@ use std::sync::{Mutex, MutexGuard};
 
 /// The tests that start a server run one at a time, so that each can check that its own
 /// run left no server and no server directory behind.
-pub fn one_server_at_a_time() -> MutexGuard<'static, ()> {
+pub(crate) fn one_server_at_a_time() -> MutexGuard<'static, ()> {
     static SERVERS: Mutex<()> = Mutex::new(());
     SERVERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether PostgreSQL's initdb is on PATH or in Debian's /usr/lib/postgresql/*/bin.
-pub fn installed() -> bool {
+pub(crate) fn installed() -> bool {
     Command::new("sh")
         .args([
             "-c",
@@ -24,7 +24,7 @@ pub fn installed() -> bool {
 /// Says loudly that a test is skipped because `missing`, unless `PRUN_E2E=require` (CI),
 /// where a missing tool is a failure. (Such tests are normally marked ignored already,
 /// from what `build.rs` found; this covers a tool removed since the build.)
-pub fn skip(missing: &str, install: &str) {
+pub(crate) fn skip(missing: &str, install: &str) {
     assert_ne!(
         std::env::var("PRUN_E2E").as_deref(),
         Ok("require"),
@@ -36,7 +36,7 @@ pub fn skip(missing: &str, install: &str) {
 /// What is still there of the server whose directory was `dir` (a `/tmp/prun-pg.*` of
 /// `pg::start`): its server processes and the directory. Other servers (another test
 /// run's) do not count.
-pub fn leftovers_of(dir: &str) -> Vec<String> {
+pub(crate) fn leftovers_of(dir: &str) -> Vec<String> {
     assert!(
         dir.starts_with("/tmp/prun-pg."),
         "not a server directory: {dir:?}"
@@ -59,13 +59,13 @@ pub fn leftovers_of(dir: &str) -> Vec<String> {
 
 /// The podman settings these machines need (no CAP_SYS_RESOURCE, so ulimits under the
 /// hard limits; cgroup v1 hybrid mode, which crun refuses, so runc), for CONTAINERS_CONF.
-pub const CONTAINERS_CONF: &str = "[containers]\n\
+pub(crate) const CONTAINERS_CONF: &str = "[containers]\n\
 default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\
 [engine]\n\
 runtime = \"runc\"\n";
 
 /// Whether podman and runc are installed; says why not.
-pub fn podman_installed() -> bool {
+pub(crate) fn podman_installed() -> bool {
     let have = |tool: &str| {
         Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
@@ -86,7 +86,7 @@ pub fn podman_installed() -> bool {
 }
 
 /// The containers (of any state) whose name is `name`.
-pub fn containers_named(name: &str) -> String {
+pub(crate) fn containers_named(name: &str) -> String {
     let out = Command::new("podman")
         .args(["ps", "--all", "--format", "{{.Names}}", "--filter"])
         .arg(format!("name=^{name}$"))

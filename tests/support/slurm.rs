@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 /// Makes sure Slurm answers, starting it once if needed.
-pub fn up() {
+pub(crate) fn up() {
     static STARTED: Mutex<bool> = Mutex::new(false);
     let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
     if *started {
@@ -27,7 +27,7 @@ pub fn up() {
 }
 
 /// The names of the jobs in the queue (pending or running).
-pub fn queued_jobs() -> Vec<String> {
+pub(crate) fn queued_jobs() -> Vec<String> {
     let out = Command::new("squeue")
         .args(["--noheader", "--format=%j"])
         .output()

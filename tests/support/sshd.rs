@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running sshd, stopped when dropped.
-pub struct Sshd {
+pub(crate) struct Sshd {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Child,
@@ -23,7 +23,7 @@ fn run(cmd: &mut Command, what: &str) {
 }
 
 /// A TCP port nothing listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -33,7 +33,7 @@ pub fn free_port() -> u16 {
 impl Sshd {
     /// Starts a server (the binary must exist: the tests that call this are ignored
     /// where it does not, see `build.rs`).
-    pub fn start() -> Sshd {
+    pub(crate) fn start() -> Sshd {
         assert!(
             Path::new("/usr/sbin/sshd").exists(),
             "/usr/sbin/sshd is missing: install openssh-server (.ci/run does)"
@@ -86,23 +86,23 @@ impl Sshd {
     }
 
     /// The client's private key.
-    pub fn identity(&self) -> PathBuf {
+    pub(crate) fn identity(&self) -> PathBuf {
         self.dir.path().join("client_ed25519")
     }
 
     /// The server's log.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
     /// How many logins the server accepted.
-    pub fn logins(&self) -> usize {
+    pub(crate) fn logins(&self) -> usize {
         self.log().matches("Accepted publickey").count()
     }
 
     /// A Rhai map declaring an `ssh` executor on `hosts` of this server (host keys are
     /// not checked: they are new for every test).
-    pub fn executor(&self, hosts: &[&str]) -> String {
+    pub(crate) fn executor(&self, hosts: &[&str]) -> String {
         let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
         format!(
             r#"#{{ kind: "ssh", hosts: [{}], port: {}, identity: "{}", args: ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"] }}"#,
@@ -121,7 +121,7 @@ impl Drop for Sshd {
 }
 
 /// Processes whose command line contains `needle` (zombies do not count).
-pub fn processes_with(needle: &str) -> Vec<String> {
+pub(crate) fn processes_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let pid = entry.file_name().to_string_lossy().to_string();
@@ -141,7 +141,7 @@ pub fn processes_with(needle: &str) -> Vec<String> {
 
 /// Waits (bounded, 10 s) until no process's command line contains `needle`; returns
 /// those still there.
-pub fn gone(needle: &str) -> Vec<String> {
+pub(crate) fn gone(needle: &str) -> Vec<String> {
     let t = Instant::now();
     loop {
         let left = processes_with(needle);

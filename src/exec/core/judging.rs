@@ -142,7 +142,7 @@ impl Core {
     /// The verdicts on a batch, taken in its order: each proc is UP_TO_DATE, or back to
     /// the ready queue with its fingerprint. Procs are started once all are in (one pass
     /// over the ready queue per batch, not one per verdict).
-    pub fn judged_all(&mut self, verdicts: impl IntoIterator<Item = (ProcId, Judgement)>) {
+    pub(crate) fn judged_all(&mut self, verdicts: impl IntoIterator<Item = (ProcId, Judgement)>) {
         for (p, verdict) in verdicts {
             self.take_verdict(p, verdict);
         }
@@ -179,7 +179,7 @@ impl Core {
     }
 
     /// The task DB asked for by `Action::OpenCache` is open (or cannot be used).
-    pub fn cache_opened(&mut self, generation: u64, cache: Option<Cache>) {
+    pub(crate) fn cache_opened(&mut self, generation: u64, cache: Option<Cache>) {
         if generation != self.cache_generation {
             return;
         }

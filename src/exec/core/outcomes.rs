@@ -11,7 +11,12 @@ use crate::graph::{Body, List, ProcId};
 
 impl Core {
     /// A job finished one attempt.
-    pub fn complete(&mut self, p: ProcId, outcome: Outcome, log: Option<std::path::PathBuf>) {
+    pub(crate) fn complete(
+        &mut self,
+        p: ProcId,
+        outcome: Outcome,
+        log: Option<std::path::PathBuf>,
+    ) {
         if self.runs[p].state != State::Running {
             return;
         }
@@ -134,7 +139,7 @@ impl Core {
     }
 
     /// A retry delay elapsed: the proc may run again.
-    pub fn retry_due(&mut self, p: ProcId) {
+    pub(crate) fn retry_due(&mut self, p: ProcId) {
         self.timers -= 1;
         let r = &mut self.runs[p];
         if !r.retry_pending {
@@ -266,7 +271,7 @@ impl Core {
 
     /// Stops scheduling; running jobs are cancelled (their process groups terminated),
     /// except after a script error.
-    pub fn abort(&mut self, reason: AbortReason) {
+    pub(crate) fn abort(&mut self, reason: AbortReason) {
         if self.aborted.is_some() {
             return;
         }

@@ -17,7 +17,7 @@ use crate::graph::ProcId;
 
 /// What [`Core::rerun`] did.
 #[derive(Debug, Default)]
-pub struct Rerun {
+pub(crate) struct Rerun {
     /// The procs to run again: the changed ones and everything downstream of them.
     pub procs: Vec<ProcId>,
     /// Those among them that were running or being judged: their current attempt is stale.
@@ -34,7 +34,7 @@ impl Core {
     /// Schedules `changed` (procs whose inputs changed) and every scheduled proc that
     /// depends on them, directly or not, to be judged and run again. IDLE procs are left
     /// alone: watch mode re-runs only what the run scheduled.
-    pub fn rerun(&mut self, changed: &[ProcId]) -> Rerun {
+    pub(crate) fn rerun(&mut self, changed: &[ProcId]) -> Rerun {
         if self.pending == 0 {
             self.cycle += 1;
             // `--full` is for the first run; a re-run is incremental.

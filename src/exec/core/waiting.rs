@@ -16,7 +16,7 @@ impl Core {
     /// `job` is the proc whose closure is waiting: IDLE procs are started for it, and its
     /// parallel slot is given back until the wait is over. Without a job (the top-level
     /// script), waiting for a proc nobody scheduled is an error.
-    pub fn wait_for(
+    pub(crate) fn wait_for(
         &mut self,
         ids: &[ProcId],
         job: Option<ProcId>,
@@ -79,7 +79,7 @@ impl Core {
 
     /// Registers a wait for every scheduled proc (the top-level `wait()` and the end of
     /// the script).
-    pub fn wait_all(&mut self) -> Result<Option<mpsc::Receiver<Wake>>, GraphError> {
+    pub(crate) fn wait_all(&mut self) -> Result<Option<mpsc::Receiver<Wake>>, GraphError> {
         self.flush_now()?;
         if self.all_done() {
             return Ok(None);
@@ -111,7 +111,7 @@ impl Core {
     }
 
     /// The top-level script ended.
-    pub fn script_done(&mut self) {
+    pub(crate) fn script_done(&mut self) {
         self.script_blocked();
     }
 
@@ -174,7 +174,7 @@ impl Core {
 
     /// A closure job was cancelled (its timeout elapsed): if it is blocked in a wait, the
     /// wait returns with `why` so the closure can end.
-    pub fn cancel_wait(&mut self, job: ProcId, why: &str) {
+    pub(crate) fn cancel_wait(&mut self, job: ProcId, why: &str) {
         for w in 0..self.waiters.len() {
             if self.waiters[w].as_ref().is_some_and(|w| w.job == Some(job)) {
                 self.resume.retain(|&r| r != w);
@@ -185,7 +185,7 @@ impl Core {
 
     /// Ends a locked operation: wakes `wait()`ers whose condition holds and resolves
     /// situations where nothing can make progress any more.
-    pub fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         loop {
             if self.all_done() {
                 // The script's `wait()` returns: it runs again and may define more procs.

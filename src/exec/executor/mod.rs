@@ -25,19 +25,19 @@ use super::command::{CommandError, CommandSpec, Program};
 use super::launch::{Input, Launch, LaunchOutput, Launcher, Local, Sink};
 use crate::graph::Resources;
 
-pub use slurm::Slurm;
-pub use ssh::Ssh;
+pub(crate) use slurm::Slurm;
+pub(crate) use ssh::Ssh;
 
 /// A declared executor.
 #[derive(Debug)]
-pub enum Executor {
+pub(crate) enum Executor {
     Ssh(Ssh),
     Slurm(Slurm),
 }
 
 impl Executor {
     /// Reads an executor's declaration (`#{ kind: "ssh", hosts: [...] }`).
-    pub fn parse(name: &str, value: &Dynamic) -> Result<Executor, DeclarationError> {
+    pub(crate) fn parse(name: &str, value: &Dynamic) -> Result<Executor, DeclarationError> {
         let map = value
             .clone()
             .try_cast::<Map>()
@@ -59,7 +59,7 @@ impl Executor {
     }
 
     /// How many of its procs may run at once.
-    pub fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         match self {
             Executor::Ssh(s) => s.slots(),
             Executor::Slurm(s) => s.max_jobs(),
@@ -67,7 +67,7 @@ impl Executor {
     }
 
     /// Its client (`ssh`, `srun`) and the options the script gives it (`args`).
-    pub fn client_args(&self) -> (&'static str, &[String]) {
+    pub(crate) fn client_args(&self) -> (&'static str, &[String]) {
         match self {
             Executor::Ssh(s) => ("ssh", s.client_args()),
             Executor::Slurm(s) => ("srun", s.client_args()),
@@ -75,7 +75,7 @@ impl Executor {
     }
 
     /// What it is, for `prun list` and `--dry-run`: `ssh web1, web2:4`, `slurm max_jobs 4`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Executor::Ssh(s) => s.describe(),
             Executor::Slurm(s) => s.describe(),
@@ -84,7 +84,7 @@ impl Executor {
 
     /// The launcher for the commands of the proc `name`, which needs `resources`; it
     /// calls `placed` with where each command runs as soon as that is known.
-    pub fn launcher(
+    pub(crate) fn launcher(
         self: &Arc<Self>,
         name: &str,
         resources: &Resources,
@@ -101,7 +101,7 @@ impl Executor {
     }
 
     /// Ends what it keeps open between commands (SSH master connections).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         if let Executor::Ssh(s) = self {
             s.close();
         }
@@ -111,7 +111,10 @@ impl Executor {
 /// Where a proc runs and what it needs, for `prun list` and `--dry-run`:
 /// `on farm (ssh web1, web2:4); needs cpus=2 mem=4G`, or `None` for a local proc without
 /// resources. `executor` is the declared executor of its `executor` name.
-pub fn placement(def: &crate::graph::ProcDef, executor: Option<&Executor>) -> Option<String> {
+pub(crate) fn placement(
+    def: &crate::graph::ProcDef,
+    executor: Option<&Executor>,
+) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(name) = &def.extras().executor {
         match executor {
@@ -128,7 +131,7 @@ pub fn placement(def: &crate::graph::ProcDef, executor: Option<&Executor>) -> Op
 type Launched<'a> = Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>>;
 
 /// Told where a command runs (the SSH host, `slurm job N`), once that is known.
-pub type Placed = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type Placed = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The commands of one proc on an executor.
 struct OnExecutor {
@@ -160,7 +163,7 @@ impl Launcher for OnExecutor {
 /// A wrong executor declaration (`set_options(#{ executors })`); the message names the
 /// executor.
 #[derive(Debug, thiserror::Error)]
-pub enum DeclarationError {
+pub(crate) enum DeclarationError {
     #[error("executor \"{0}\" must be a map like #{{ kind: \"slurm\", max_jobs: 10 }}")]
     NotAMap(String),
     #[error("executor \"{0}\" needs a `kind`: \"ssh\" or \"slurm\"")]
@@ -175,7 +178,7 @@ pub enum DeclarationError {
 
 /// What is wrong with one key of an executor's declaration.
 #[derive(Debug, thiserror::Error)]
-pub enum Problem {
+pub(crate) enum Problem {
     #[error("unknown key `{key}` (valid keys: kind, {valid})")]
     UnknownKey { key: String, valid: String },
     #[error("`{key}` must be a string, not {found}")]
@@ -196,13 +199,13 @@ pub enum Problem {
 
 /// The declared executors, by name.
 #[derive(Debug, Default)]
-pub struct Executors {
+pub(crate) struct Executors {
     by_name: Mutex<HashMap<String, Arc<Executor>>>,
 }
 
 impl Executors {
     /// Declares `name`; a name is declared once.
-    pub fn declare(
+    pub(crate) fn declare(
         &self,
         name: &str,
         executor: Executor,
@@ -217,12 +220,12 @@ impl Executors {
     }
 
     /// The executor declared as `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<Executor>> {
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Executor>> {
         self.by_name.lock().expect("executors").get(name).cloned()
     }
 
     /// Closes every executor (at the end of the run).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         for e in self.by_name.lock().expect("executors").values() {
             e.close();
         }

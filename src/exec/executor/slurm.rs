@@ -39,7 +39,7 @@ static JOBS: AtomicUsize = AtomicUsize::new(0);
 
 /// A `slurm` executor.
 #[derive(Debug)]
-pub struct Slurm {
+pub(crate) struct Slurm {
     max_jobs: usize,
     partition: Option<String>,
     args: Vec<String>,
@@ -56,17 +56,17 @@ impl Slurm {
     }
 
     /// How many of its jobs may run at once.
-    pub fn max_jobs(&self) -> usize {
+    pub(crate) fn max_jobs(&self) -> usize {
         self.max_jobs
     }
 
     /// The options of the declaration's `args`, given to every `srun`.
-    pub fn client_args(&self) -> &[String] {
+    pub(crate) fn client_args(&self) -> &[String] {
         &self.args
     }
 
     /// `slurm max_jobs 4 partition batch`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut d = format!("slurm max_jobs {}", self.max_jobs);
         if let Some(p) = &self.partition {
             d.push_str(&format!(" partition {p}"));

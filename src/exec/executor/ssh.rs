@@ -57,7 +57,7 @@ const SSH_FAILED: i32 = 255;
 
 /// An `ssh` executor.
 #[derive(Debug)]
-pub struct Ssh {
+pub(crate) struct Ssh {
     hosts: Vec<Host>,
     port: Option<u16>,
     identity: Option<String>,
@@ -121,7 +121,7 @@ impl Ssh {
     }
 
     /// The slots of all hosts.
-    pub fn slots(&self) -> usize {
+    pub(crate) fn slots(&self) -> usize {
         // `web1:18446744073709551615` is a host without a limit, not an overflow.
         self.hosts
             .iter()
@@ -129,12 +129,12 @@ impl Ssh {
     }
 
     /// The options of the declaration's `args`, given to every `ssh`.
-    pub fn client_args(&self) -> &[String] {
+    pub(crate) fn client_args(&self) -> &[String] {
         &self.args
     }
 
     /// `ssh web1, web2:4`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let hosts: Vec<String> = self
             .hosts
             .iter()
@@ -323,7 +323,7 @@ impl Ssh {
     }
 
     /// Ends the master connections.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };

@@ -14,7 +14,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult};
 type R<T> = Result<T, Box<EvalAltResult>>;
 
 /// Registers the file helpers.
-pub fn register(engine: &mut Engine) {
+pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("read_file", read_file);
     engine.register_fn("write_file", |path: &str, text: &str| {
         write("write_file", path, text, false)

@@ -19,7 +19,7 @@ const MAX_DEPTH: usize = 512;
 /// Registers the JSON helpers. They replace Rhai's built-in `parse_json`, and `to_json` is
 /// also registered for maps so that it replaces the built-in `map.to_json()`, which writes
 /// closures and custom types as strings.
-pub fn register(engine: &mut Engine) {
+pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("parse_json", |text: &str| parse(text));
     engine.register_fn("to_json", |ctx: NativeCallContext, v: Dynamic| {
         to_json(ctx.engine(), &v, false)

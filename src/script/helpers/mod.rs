@@ -29,7 +29,7 @@ type R<T> = Result<T, Box<EvalAltResult>>;
 const REQUIRE_MAX_ARGS: usize = 8;
 
 /// Registers the helpers.
-pub fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
+pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     engine.register_fn("which", |tool: &str| {
         command::which(tool).map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
     });
@@ -122,7 +122,7 @@ fn quote(s: &str) -> R<String> {
 }
 
 /// An environment variable; inside a proc, its `env` option wins over prun's environment.
-pub fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     let proc_env = job::current().and_then(|j| {
         j.def
             .env

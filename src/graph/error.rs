@@ -15,7 +15,7 @@ pub(crate) enum GraphError {
     #[error("proto \"{0}\" already exists")]
     DuplicateProto(String),
     #[error(
-        "name \"{}\" contains a newline or another control character: names are one line of printable text",
+        "name \"{}\" contains a newline or another control character (or one that changes the text's direction): names are one line of printable text",
         .0.escape_debug()
     )]
     ControlCharInName(String),

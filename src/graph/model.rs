@@ -779,15 +779,22 @@ pub(crate) fn fill_text(pattern: &str, args: &[(String, String)]) -> Result<Stri
 }
 
 /// A name is one line of printable text, not empty: a newline or another control
-/// character would break every line prun prints about it, and its log would be `.log`.
+/// character would break every line prun prints about it, and its log would be `.log`. A
+/// bidirectional formatting character (U+202E, right-to-left override) would show the name
+/// as another (`safe\u{202e}hs.exe` reads `safeexe.sh`): refused too.
 fn printable(name: &str) -> Result<(), GraphError> {
     if name.is_empty() {
         return Err(GraphError::EmptyName);
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err(GraphError::ControlCharInName(name.to_string()));
     }
     Ok(())
+}
+
+/// The characters that change the direction of the text around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

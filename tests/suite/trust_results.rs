@@ -299,6 +299,11 @@ fn a_control_character_in_a_name_or_an_empty_name_is_a_definition_error() {
         .code(2)
         .err_has(r#"main.rhai:2:1: name "p::a\tb" contains a newline"#);
     Test::new()
+        .script("proc(\"safe\u{202e}hs.exe\", #{ cmd: [\"true\"], now: true });\n")
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:1:1: name "safe\u{202e}hs.exe" contains a newline"#);
+    Test::new()
         .script("let x = 1;\nproc(\"\", #{ cmd: [\"true\"], now: true });\n")
         .run()
         .code(2)

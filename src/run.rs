@@ -790,7 +790,13 @@ pub(crate) fn execute(
     // run leaves no journal either way, and its removal no longer waits for the commit.
     drop(journal);
     drop(closing);
-    drop(rt);
+    // Kept to here for the signals that end the wait above. A process that exits right
+    // after the run does not wait for its workers to stop.
+    if call.cli.exit_after {
+        rt.shutdown_background();
+    } else {
+        drop(rt);
+    }
     let info = RunInfo {
         script: &script_path,
         args: &call.script_args,

@@ -232,7 +232,17 @@ fn with_declared_options(
     let decl = match declaration(&cfg) {
         None => {
             if let Some(e) = &cfg.tail_error {
-                return Err(Failure::Usage(e.trim_end().to_string()));
+                // The script may declare options, in an `args` call its declaration pass
+                // did not reach.
+                let calls_args =
+                    std::fs::read_to_string(&cfg.script).is_ok_and(|text| text.contains("args("));
+                let hint = if calls_args {
+                    "\n(prun reads a script's options from its args(#{...}) call before the run, \
+                     only when that call comes before the script's other prun functions)"
+                } else {
+                    ""
+                };
+                return Err(Failure::Usage(format!("{}{hint}", e.trim_end())));
             }
             return Ok(Some(cfg));
         }

@@ -296,3 +296,16 @@ fn option_names_no_command_line_can_give_are_declaration_errors() {
             .err_has(want);
     }
 }
+
+/// A script whose `args` call comes after other prun functions has no options prun can
+/// read before the run: an option given for it is a usage error that says why.
+#[test]
+fn an_option_for_an_args_call_that_comes_too_late_says_why() {
+    Test::new()
+        .script("proc(\"a\", #{ cmd: [\"true\"] });\nlet o = args(#{ port: #{ int: true } });\n")
+        .args(&["--port", "5"])
+        .run()
+        .code(64)
+        .err_has("unexpected argument '--port'")
+        .err_has("only when that call comes before the script's other prun functions");
+}

@@ -193,6 +193,7 @@ pub(crate) fn watch(
         tx,
         cycle: 0,
         running: None,
+        echoes: Echoes::default(),
         ok: settled,
     };
     let ended = w.run(&rx);
@@ -293,6 +294,48 @@ struct Loop<'a> {
     cycle: u32,
     running: Option<Cycle>,
     ok: bool,
+    echoes: Echoes,
+}
+
+/// How many cycles in a row a change of the same files right after the previous cycle
+/// must start before the watch warns (see [`Echoes`]).
+const ECHOES: u32 = 5;
+
+/// How soon after a cycle's end (past the debounce) a change counts as its echo.
+const ECHO_WINDOW: Duration = Duration::from_secs(2);
+
+/// Cycles started by a change of the same files right after the cycle before: what a
+/// proc that writes a file its inputs cover (without declaring it in `outputs`) does,
+/// re-running itself for ever. The watch goes on (the files may really change that
+/// often), but after [`ECHOES`] such cycles in a row it warns once, naming the files.
+#[derive(Debug, Default)]
+struct Echoes {
+    last_end: Option<Instant>,
+    last_paths: Vec<PathBuf>,
+    count: u32,
+    warned: bool,
+}
+
+impl Echoes {
+    /// A cycle starts for `paths`: true when the warning is due now.
+    fn cycle_started(&mut self, paths: &[PathBuf], debounce: Duration) -> bool {
+        let soon = self
+            .last_end
+            .is_some_and(|end| end.elapsed() <= debounce + ECHO_WINDOW);
+        self.count = if soon && paths == self.last_paths.as_slice() {
+            self.count + 1
+        } else {
+            1
+        };
+        self.last_paths = paths.to_vec();
+        let due = self.count > ECHOES && !self.warned;
+        self.warned |= due;
+        due
+    }
+
+    fn cycle_ended(&mut self) {
+        self.last_end = Some(Instant::now());
+    }
 }
 
 impl Loop<'_> {
@@ -388,6 +431,13 @@ impl Loop<'_> {
             self.cycle,
             paths_text(paths)
         ));
+        if self.echoes.cycle_started(paths, self.session.debounce()) {
+            self.warn(&format!(
+                "{} changed right after each of the last {ECHOES} cycles: if a proc writes it, \
+                 declare it in that proc's `outputs` (a change of an output starts no cycle)",
+                paths_text(paths)
+            ));
+        }
         // Told under the core's lock, so before the cycle's first report.
         let reporter = self.sched.reporter();
         let rerun = self.sched.with(|c| {
@@ -459,6 +509,7 @@ impl Loop<'_> {
         };
         self.sched.with(|c| c.script_done());
         self.session.settled();
+        self.echoes.cycle_ended();
         self.sched.flush_reports();
         let counts = {
             let c = self.sched.lock();
@@ -652,6 +703,29 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_files_changing_right_after_each_cycle_warn_once() {
+        let mut e = Echoes::default();
+        let a = [PathBuf::from("a")];
+        let b = [PathBuf::from("b")];
+        let d = Duration::from_millis(300);
+        let warnings: Vec<bool> = (0..8)
+            .map(|_| {
+                let w = e.cycle_started(&a, d);
+                e.cycle_ended();
+                w
+            })
+            .collect();
+        assert_eq!(warnings.iter().filter(|&&w| w).count(), 1);
+        assert!(warnings[ECHOES as usize], "{warnings:?}");
+        // Another file resets the count.
+        let mut e = Echoes::default();
+        for i in 0..8 {
+            assert!(!e.cycle_started(if i % 2 == 0 { &a } else { &b }, d));
+            e.cycle_ended();
+        }
+    }
 
     #[test]
     fn changed_paths_are_shown_relative_to_the_working_directory() {

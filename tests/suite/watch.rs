@@ -842,3 +842,19 @@ run("b");
     assert_eq!(w.read("out.txt"), "two\n", "{}", w.shown());
     w.interrupt();
 }
+
+/// A proc that writes a file its inputs cover (and does not declare it as an output)
+/// re-runs itself for ever: the watch says so, naming the file, once.
+#[test]
+fn a_proc_that_changes_its_own_inputs_is_named_in_a_warning() {
+    let script = r#"
+proc("a", #{ inputs: ["data"], shell: "date >> data/log.txt" });
+"#;
+    let mut w = Watching::start(script, &[("data/log.txt", "x\n")], &["a", "--watch"]);
+    w.until("the warning", |w| {
+        w.stderr()
+            .contains("watch: data/log.txt changed right after each of the last 5 cycles")
+    });
+    let (_, _, err, _) = w.interrupt();
+    assert_eq!(err.matches("changed right after each").count(), 1, "{err}");
+}

@@ -104,39 +104,10 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
             && let Some((key, value, end)) = placeholder(text, i, args)
         {
             let open = open_expansion(&out, value);
-            if stack.iter().any(|q| matches!(q, Quote::Param))
-                && !is_plain_word(value)
-                && problem.is_none()
+            if problem.is_none()
+                && let Some(why) = refused_here(&stack, value, open)
             {
-                problem = Some((
-                    key.to_string(),
-                    "inside ${...} only a plain word (letters, digits and . _ - / : @ + , = %) can be written".into(),
-                ));
-            }
-            if let Some(Quote::Arith(_)) = stack.last()
-                && !is_whole_number(value)
-                && problem.is_none()
-            {
-                problem = Some((
-                    key.to_string(),
-                    "inside $((...)) only a whole number can be written (the shell would evaluate anything else)".into(),
-                ));
-            }
-            if let Some(Quote::Body(doc)) = stack.last()
-                && problem.is_none()
-            {
-                if value.contains(['\n', '\r']) {
-                    problem = Some((
-                        key.to_string(),
-                        "a line break inside a here-document body could end it".into(),
-                    ));
-                } else if doc.expands && open == Open::Dollar {
-                    problem = Some((
-                        key.to_string(),
-                        "right after a `$` in a here-document body it would be read as an expansion"
-                            .into(),
-                    ));
-                }
+                problem = Some((key.to_string(), why.into()));
             }
             out.extend_from_slice(quote_for(value, &stack, open).as_bytes());
             i = end;
@@ -453,6 +424,28 @@ fn open_expansion(out: &[u8], value: &str) -> Open {
             Open::Name
         }
         _ => Open::No,
+    }
+}
+
+/// Why `value` cannot be written where a placeholder stands (`stack`, after `open`), when
+/// no quoting could keep it a single, literal word there.
+fn refused_here(stack: &[Quote], value: &str, open: Open) -> Option<&'static str> {
+    if stack.iter().any(|q| matches!(q, Quote::Param)) && !is_plain_word(value) {
+        return Some(
+            "inside ${...} only a plain word (letters, digits and . _ - / : @ + , = %) can be written",
+        );
+    }
+    match stack.last() {
+        Some(Quote::Arith(_)) if !is_whole_number(value) => Some(
+            "inside $((...)) only a whole number can be written (the shell would evaluate anything else)",
+        ),
+        Some(Quote::Body(_)) if value.contains(['\n', '\r']) => {
+            Some("a line break inside a here-document body could end it")
+        }
+        Some(Quote::Body(doc)) if doc.expands && open == Open::Dollar => {
+            Some("right after a `$` in a here-document body it would be read as an expansion")
+        }
+        _ => None,
     }
 }
 

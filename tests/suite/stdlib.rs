@@ -122,3 +122,19 @@ fn a_module_imports_relative_to_its_own_file_when_the_script_runs_from_elsewhere
         .run();
     out.ok().line("from x/sub");
 }
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_reads_a_source_starting_with_a_dash_as_a_path() {
+    Test::new()
+        .file("-b/a.sql.gz", "the dump")
+        .script(
+            r#"
+import "rclone" as rclone;
+print(`got=${read_file(rclone::newest("-b", "-out"))}`);
+"#,
+        )
+        .run()
+        .ok()
+        .line("got=the dump");
+}

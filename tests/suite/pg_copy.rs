@@ -211,3 +211,27 @@ print(`db=${exec(["psql", "-d", dsn, "-tAc", "select current_database() || count
     let left = postgres::leftovers_of(&value(&out, "pgdir"));
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_start_works_with_crons_path_which_has_no_sbin() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    // As root the server runs through runuser, which lives in /usr/sbin.
+    let out = Test::new()
+        .env("PATH", "/usr/bin:/bin")
+        .script(
+            r#"
+import "pg" as pg;
+let s = pg::start(#{});
+print(`pgdir=${s.dir}`);
+print(`one=${pg::query(s, "postgres", "select 1")}`);
+"#,
+        )
+        .run();
+    out.ok().line("one=1");
+    let left = postgres::leftovers_of(&value(&out, "pgdir"));
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+}

@@ -138,3 +138,25 @@ print(`got=${read_file(rclone::newest("-b", "-out"))}`);
         .ok()
         .line("got=the dump");
 }
+
+#[test]
+fn fs_takes_directory_names_with_glob_characters_and_a_leading_dash_literally() {
+    Test::new()
+        .file("b[1]/a.sql.gz", "")
+        .file("c*/q.sql.gz", "")
+        .file("c1/decoy.sql.gz", "")
+        .script(
+            r#"
+import "fs" as fs;
+print(`bracket=${fs::newest("b[1]", "*.sql.gz")}`);
+print(`star=${fs::newest("c*")}`);
+fs::ensure_dir("-x/y");
+print(`dash=${file_info("-x/y").is_dir}`);
+"#,
+        )
+        .run()
+        .ok()
+        .line("bracket=b[1]/a.sql.gz")
+        .line("star=c*/q.sql.gz")
+        .line("dash=true");
+}

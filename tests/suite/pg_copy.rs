@@ -235,3 +235,21 @@ print(`one=${pg::query(s, "postgres", "select 1")}`);
     let left = postgres::leftovers_of(&value(&out, "pgdir"));
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_start_refuses_a_max_wait_it_cannot_read_naming_the_option() {
+    if !have_postgres() {
+        return;
+    }
+    Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+pg::start(#{ max_wait: "1.5s" });
+"#,
+        )
+        .run()
+        .code(2)
+        .err_has(r#"pg::start: max_wait must be whole seconds or a string such as "500ms", "30s", "2m", not string 1.5s"#);
+}

@@ -165,3 +165,91 @@ print(`stopped dir gone=${file_info(s.dir) == ()}`);
     let left = postgres::leftovers_of(&value(&out, "pgdir"));
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_start_refuses_a_port_that_is_not_a_number() {
+    if !have_postgres() {
+        return;
+    }
+    // pg_ctl hands the port to a shell: a string would run there, and the `#` would drop
+    // the socket and log options (the server then held prun's stdout and outlived it).
+    Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+pg::start(#{ port: "55499 $(touch pwned) #" });
+"#,
+        )
+        .run()
+        .code(2)
+        .err_has("port must be an integer from 1 to 65535");
+}
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_conninfo_quotes_a_database_name_and_restore_takes_a_dump_named_like_an_option() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let out = Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+shell("printf 'CREATE TABLE y (b text);\\nINSERT INTO y VALUES (1);\\n' | gzip > ./-v.sql.gz");
+let s = pg::start(#{});
+print(`pgdir=${s.dir}`);
+pg::query(s, "postgres", "CREATE DATABASE \"my 'db\\\"");
+pg::restore(s, "my 'db\\", "-v.sql.gz");
+let dsn = pg::conninfo(s, "my 'db\\");
+print(`db=${exec(["psql", "-d", dsn, "-tAc", "select current_database() || count(*) from y"]).stdout}`);
+"#,
+        )
+        .run();
+    out.ok().line("db=my 'db\\1");
+    let left = postgres::leftovers_of(&value(&out, "pgdir"));
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_start_works_with_crons_path_which_has_no_sbin() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    // As root the server runs through runuser, which lives in /usr/sbin.
+    let out = Test::new()
+        .env("PATH", "/usr/bin:/bin")
+        .script(
+            r#"
+import "pg" as pg;
+let s = pg::start(#{});
+print(`pgdir=${s.dir}`);
+print(`one=${pg::query(s, "postgres", "select 1")}`);
+"#,
+        )
+        .run();
+    out.ok().line("one=1");
+    let left = postgres::leftovers_of(&value(&out, "pgdir"));
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_start_refuses_a_max_wait_it_cannot_read_naming_the_option() {
+    if !have_postgres() {
+        return;
+    }
+    Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+pg::start(#{ max_wait: "1.5s" });
+"#,
+        )
+        .run()
+        .code(2)
+        .err_has(r#"pg::start: max_wait must be whole seconds or a string such as "500ms", "30s", "2m", not string 1.5s"#);
+}

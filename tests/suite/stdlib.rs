@@ -122,3 +122,66 @@ fn a_module_imports_relative_to_its_own_file_when_the_script_runs_from_elsewhere
         .run();
     out.ok().line("from x/sub");
 }
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_reads_a_source_starting_with_a_dash_as_a_path() {
+    Test::new()
+        .file("-b/a.sql.gz", "the dump")
+        .script(
+            r#"
+import "rclone" as rclone;
+print(`got=${read_file(rclone::newest("-b", "-out"))}`);
+"#,
+        )
+        .run()
+        .ok()
+        .line("got=the dump");
+}
+
+#[test]
+fn fs_takes_directory_names_with_glob_characters_and_a_leading_dash_literally() {
+    Test::new()
+        .file("b[1]/a.sql.gz", "")
+        .file("c*/q.sql.gz", "")
+        .file("c1/decoy.sql.gz", "")
+        .script(
+            r#"
+import "fs" as fs;
+print(`bracket=${fs::newest("b[1]", "*.sql.gz")}`);
+print(`star=${fs::newest("c*")}`);
+fs::ensure_dir("-x/y");
+print(`dash=${file_info("-x/y").is_dir}`);
+"#,
+        )
+        .run()
+        .ok()
+        .line("bracket=b[1]/a.sql.gz")
+        .line("star=c*/q.sql.gz")
+        .line("dash=true");
+}
+
+#[test]
+fn retry_refuses_options_of_the_wrong_type_instead_of_retrying_forever() {
+    // times: "3" (as read from an environment variable) never equalled an attempt number.
+    Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+for opts in [#{ times: "3" }, #{ times: 2.5 }, #{ delay: "abc" }, #{ delay: -1 }, #{ backoff: "x" }] {
+    try {
+        retry::run(|| throw "boom", opts + #{ delay: opts.delay ?? "1ms" });
+    } catch (e) {
+        print(`E: ${e}`);
+    }
+}
+"#,
+        )
+        .run()
+        .ok()
+        .line("E: retry::run: times must be an integer of at least 1, not string 3")
+        .line("E: retry::run: times must be an integer of at least 1, not f64 2.5")
+        .out_has("E: retry::run: delay must be seconds or a string such as \"300ms\", \"2s\", \"1m\", \"1h\", not string abc")
+        .out_has("not i64 -1")
+        .line("E: retry::run: backoff must be a number of at least 0, not string x");
+}

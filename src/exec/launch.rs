@@ -664,31 +664,64 @@ fn dup(f: &File) -> Result<File, CommandError> {
     f.try_clone().map_err(CommandError::Pipe)
 }
 
-async fn read_into(
-    mut r: impl AsyncReadExt + Unpin,
+/// Copies a child's output stream into its capture, its log and its tap, until the end
+/// of the stream or until `settled`: every process of the launch's groups is then gone,
+/// so what they wrote is in the pipe already. What is there is read without waiting, and
+/// the launch's output is complete. A process that left the groups (`setsid`, as a
+/// daemon started by `pg_ctl start` does) can still hold the pipe: waiting for its end
+/// would tie the launch (and a Ctrl-C) to that daemon's life, as `$(pg_ctl start)` hangs
+/// in a shell. What it writes later goes on to the log alone, read by a task of its own,
+/// which keeps the daemon's writes from failing while the run lasts.
+async fn read_into<R>(
+    mut r: R,
     capture: Option<Arc<Mutex<Capture>>>,
     log: Option<SharedLog>,
     mut lines: Option<Lines>,
-) {
+    settled: CancellationToken,
+) where
+    R: AsyncReadExt + std::os::fd::AsFd + Unpin + Send + 'static,
+{
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if let Some(log) = &log {
-                    let _ = log.lock().expect("log").write(&buf[..n]);
-                }
-                if let Some(capture) = &capture {
-                    capture.lock().expect("capture").push(&buf[..n]);
-                }
-                if let Some(lines) = &mut lines {
-                    lines.push(&buf[..n]);
-                }
-            }
+    let put = |data: &[u8], lines: &mut Option<Lines>| {
+        if let Some(log) = &log {
+            let _ = log.lock().expect("log").write(data);
+        }
+        if let Some(capture) = &capture {
+            capture.lock().expect("capture").push(data);
+        }
+        if let Some(lines) = lines {
+            lines.push(data);
+        }
+    };
+    let mut open = true;
+    while open {
+        tokio::select! {
+            biased;
+            read = r.read(&mut buf) => match read {
+                Ok(0) | Err(_) => open = false,
+                Ok(n) => put(&buf[..n], &mut lines),
+            },
+            () = settled.cancelled() => break,
+        }
+    }
+    while open {
+        match unix::read_now(&r, &mut buf) {
+            Ok(Some(0)) | Err(_) => open = false,
+            Ok(Some(n)) => put(&buf[..n], &mut lines),
+            Ok(None) => break,
         }
     }
     if let Some(lines) = &mut lines {
         lines.finish();
+    }
+    if open {
+        tokio::spawn(async move {
+            while let Ok(n @ 1..) = r.read(&mut buf).await {
+                if let Some(log) = &log {
+                    let _ = log.lock().expect("log").write(&buf[..n]);
+                }
+            }
+        });
     }
 }
 
@@ -718,6 +751,8 @@ async fn run_local(
     };
     let (out_cap, err_cap) = (new_capture(), new_capture());
     let mut readers = Vec::new();
+    // Cancelled once no process of the launch's groups is left (see `read_into`).
+    let settled = CancellationToken::new();
     let tap_lines = || launch.tap.as_ref().map(Tap::lines);
     let merged = match (&launch.stdout, &launch.stderr) {
         (Sink::Log, Sink::Log) => {
@@ -727,6 +762,7 @@ async fn run_local(
                 None,
                 launch.log.clone(),
                 tap_lines(),
+                settled.clone(),
             )));
             Some(w)
         }
@@ -855,6 +891,7 @@ async fn run_local(
                 capture(&launch.stderr, &err_cap),
                 launch.log.clone(),
                 tap_lines(),
+                settled.clone(),
             )));
         }
         if let Some(out) = stdout {
@@ -863,6 +900,7 @@ async fn run_local(
                 capture(&launch.stdout, &out_cap),
                 launch.log.clone(),
                 tap_lines(),
+                settled.clone(),
             )));
         }
     }
@@ -945,6 +983,7 @@ async fn run_local(
             (interrupt.0)();
         }
     }
+    settled.cancel();
     for r in readers {
         let _ = r.await;
     }

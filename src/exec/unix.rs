@@ -177,6 +177,22 @@ pub(crate) fn group_alive(pgid: i32) -> bool {
     })
 }
 
+/// Reads what a non-blocking stream holds now, without waiting: `Some(0)` at its end,
+/// `None` when nothing is there yet.
+pub(crate) fn read_now(
+    fd: impl std::os::fd::AsFd,
+    buf: &mut [u8],
+) -> std::io::Result<Option<usize>> {
+    loop {
+        match nix::unistd::read(&fd, buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Opens an unnamed file in `dir` (`O_TMPFILE`): it costs no directory update until
 /// [`link_unnamed`] gives it a name.
 pub(crate) fn open_unnamed(dir: &std::path::Path) -> std::io::Result<std::fs::File> {

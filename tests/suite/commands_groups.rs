@@ -541,6 +541,56 @@ proc("bare", #{{ now: true, shell: "env -i /bin/sh -c \"{}\"" }});
     }
 }
 
+/// A daemon that left its command's group but kept its output pipe (`pg_ctl start` without
+/// `-l`) does not hold up the command: a captured `shell` returns what the command wrote
+/// once its own processes are gone, and so does a command body whose output prun reads
+/// (`--output stream`). What the daemon writes later still reaches the proc's log. Before,
+/// the run waited for the daemon's end, and SIGTERM could not end that wait.
+#[test]
+fn a_daemon_holding_the_output_pipe_does_not_hold_up_its_command() {
+    let daemon = |name: &str| {
+        format!(
+            "setsid sh -c 'echo $$ > {name}.pid; while [ ! -e {name}.go ]; do sleep 0.01; done; echo {name}-late; exec sleep 300' & while [ ! -s {name}.pid ]; do sleep 0.01; done"
+        )
+    };
+    // `b` goes on only once the daemons' late lines are in their procs' logs.
+    let late_in_log = |name: &str| {
+        format!(
+            "touch {name}.go; until grep -rqs {name}-late state --include={name}.log; do sleep 0.01; done"
+        )
+    };
+    let out = Test::new()
+        .args(&["--output", "stream"])
+        .timeout(Duration::from_secs(30))
+        .script(&format!(
+            r#"
+proc("clos", #{{ now: true }}, |ctx| {{
+    let r = shell("echo before; {}; echo after");
+    write_file("captured", r.stdout);
+}});
+proc("body", #{{ now: true, shell: "echo body-before; {}; echo body-after" }});
+proc("b", #{{ now: true, deps: ["clos", "body"], shell: "{}; {}" }});
+"#,
+            daemon("clos"),
+            daemon("body"),
+            late_in_log("clos"),
+            late_in_log("body"),
+        ))
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("captured"),
+        "before\nafter\n",
+        "{}",
+        out.describe()
+    );
+    out.out_has("body │ body-after");
+    let ctx = out.describe();
+    for f in ["clos.pid", "body.pid"] {
+        assert_gone(pid_in(&out, f), f, &ctx);
+    }
+}
+
 /// A first SIGTERM (or Ctrl-C) while the `defer` cleanups run lets them finish, as one that
 /// came before them does (they are what it runs); the run still ends interrupted. The
 /// cleanup's command gives the signal a second to reach it.

@@ -139,7 +139,7 @@ fn help_lists_the_options() {
 
 #[test]
 #[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
-fn pg_restore_loads_a_plain_and_a_gzipped_dump_into_a_database() {
+fn pg_restore_loads_a_plain_and_a_gzipped_dump_and_query_takes_any_database_name() {
     if !have_postgres() {
         return;
     }
@@ -155,13 +155,18 @@ print(`pgdir=${s.dir}`);
 pg::query(s, "postgres", "CREATE DATABASE d");
 pg::restore(s, "d", "plain.sql");
 pg::restore(s, "d", "packed.sql.gz");
+pg::query(s, "postgres", "CREATE DATABASE \"x=1 'y'\"");
+print(`named=${pg::query(s, "x=1 'y'", "select current_database()")}`);
 print(`rows=${pg::query(s, "d", "select (select count(*) from z) || '+' || (select count(*) from y)")}`);
 pg::stop(s);
 print(`stopped dir gone=${file_info(s.dir) == ()}`);
 "#,
         )
         .run();
-    out.ok().line("rows=2+1").line("stopped dir gone=true");
+    out.ok()
+        .line("rows=2+1")
+        .line("named=x=1 'y'")
+        .line("stopped dir gone=true");
     let left = postgres::leftovers_of(&value(&out, "pgdir"));
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }

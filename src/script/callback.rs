@@ -6,7 +6,8 @@
     reason = "NativeCallContextStore is volatile, not deprecated"
 )]
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext, NativeCallContextStore};
 
@@ -29,6 +30,9 @@ pub(super) struct ScriptCallback {
     store: NativeCallContextStore,
     engine: Weak<Engine>,
     origin: crate::diag::Origin,
+    /// Whether each call gets its own copies of the captured values, which other procs
+    /// share (see [`ScriptCallback::detached`]).
+    copies_per_call: bool,
 }
 
 impl ScriptCallback {
@@ -38,6 +42,15 @@ impl ScriptCallback {
         ctx: &NativeCallContext,
         fp: FnPtr,
         engine: Weak<Engine>,
+    ) -> Arc<ScriptCallback> {
+        ScriptCallback::build(ctx, fp, engine, false)
+    }
+
+    fn build(
+        ctx: &NativeCallContext,
+        fp: FnPtr,
+        engine: Weak<Engine>,
+        copies_per_call: bool,
     ) -> Arc<ScriptCallback> {
         let curried = fp.curry().len();
         let arities_in = |m: &rhai::Module| -> Vec<usize> {
@@ -72,6 +85,7 @@ impl ScriptCallback {
             store,
             engine,
             origin,
+            copies_per_call,
         })
     }
 
@@ -79,19 +93,124 @@ impl ScriptCallback {
     /// (deeply, nested arrays and maps included), so that it sees the values they had at
     /// the definition — a closure made in a loop sees its own iteration's values, and a
     /// later assignment in the script changes neither what it returns nor its fingerprint.
+    ///
+    /// A captured array or map equal to the copy made of the same variable for an earlier
+    /// proc shares that copy: the procs a loop defines, all capturing one big unchanged
+    /// list, hold it once (each call of the closure gets its own copy, see
+    /// [`Callable::call`]).
     pub(super) fn detached(
         ctx: &NativeCallContext,
         mut fp: FnPtr,
         engine: Weak<Engine>,
     ) -> Result<Arc<ScriptCallback>, TooDeep> {
+        let run = run_of(ctx.engine());
         let copies = fp
             .curry()
             .iter()
-            .map(|v| deep_copy(v, 0))
+            .map(|v| shared_copy(run, v))
             .collect::<Result<Vec<_>, _>>()?;
         fp.set_curry(copies);
-        Ok(ScriptCallback::new(ctx, fp, engine))
+        Ok(ScriptCallback::build(ctx, fp, engine, true))
     }
+}
+
+/// The copies of captured arrays and maps made for the procs of each run (by its
+/// engine's address), by the address of the variable each was copied from.
+static COPIES: LazyLock<Mutex<HashMap<usize, HashMap<usize, Dynamic>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn run_of(engine: &Engine) -> usize {
+    std::ptr::from_ref(engine) as usize
+}
+
+/// Forgets the copies made for the run of `engine` (it has ended).
+pub(super) fn forget(engine: &Engine) {
+    COPIES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&run_of(engine));
+}
+
+/// A copy of the captured value `v` for a proc of `run`: for an array or a map held by a
+/// captured variable, the copy made of that variable before, when the value has not
+/// changed since (a shared, never modified value); otherwise a new one.
+fn shared_copy(run: usize, v: &Dynamic) -> Result<Dynamic, TooDeep> {
+    let address = if !v.is_shared() {
+        None
+    } else if let Some(a) = v.read_lock::<rhai::Array>() {
+        Some(std::ptr::from_ref::<rhai::Array>(&a) as usize)
+    } else {
+        v.read_lock::<rhai::Map>()
+            .map(|m| std::ptr::from_ref::<rhai::Map>(&m) as usize)
+    };
+    let Some(address) = address else {
+        return deep_copy(v, 0);
+    };
+    let mut copies = COPIES.lock().unwrap_or_else(PoisonError::into_inner);
+    let of_run = copies.entry(run).or_default();
+    // The address only finds a candidate (a variable freed since may have left it to
+    // another): the value itself decides.
+    if let Some(copy) = of_run.get(&address)
+        && same(copy, v, 0)
+    {
+        return Ok(copy.clone());
+    }
+    let copy = deep_copy(v, 0)?.into_shared();
+    of_run.insert(address, copy.clone());
+    Ok(copy)
+}
+
+/// Whether `a` and `b` hold the same value: arrays and maps element by element, closures
+/// by name and captured values, other values by type and content. False where unsure (a
+/// value of a type this does not compare).
+fn same(a: &Dynamic, b: &Dynamic, depth: usize) -> bool {
+    if depth > MAX_NESTING {
+        return false;
+    }
+    if let (Some(x), Some(y)) = (a.read_lock::<rhai::Array>(), b.read_lock::<rhai::Array>()) {
+        return x.len() == y.len() && x.iter().zip(y.iter()).all(|(x, y)| same(x, y, depth + 1));
+    }
+    if let (Some(x), Some(y)) = (a.read_lock::<rhai::Map>(), b.read_lock::<rhai::Map>()) {
+        return x.len() == y.len()
+            && x.iter()
+                .all(|(k, v)| y.get(k).is_some_and(|w| same(v, w, depth + 1)));
+    }
+    if let (Some(x), Some(y)) = (a.read_lock::<FnPtr>(), b.read_lock::<FnPtr>()) {
+        return x.fn_name() == y.fn_name()
+            && x.curry().len() == y.curry().len()
+            && x.curry()
+                .iter()
+                .zip(y.curry().iter())
+                .all(|(x, y)| same(x, y, depth + 1));
+    }
+    if let (Some(x), Some(y)) = (
+        a.read_lock::<rhai::ImmutableString>(),
+        b.read_lock::<rhai::ImmutableString>(),
+    ) {
+        return *x == *y;
+    }
+    if let (Some(x), Some(y)) = (a.read_lock::<rhai::Blob>(), b.read_lock::<rhai::Blob>()) {
+        return *x == *y;
+    }
+    if let (Ok(x), Ok(y)) = (a.as_float(), b.as_float()) {
+        return x.to_bits() == y.to_bits();
+    }
+    match (a.as_int(), b.as_int()) {
+        (Ok(x), Ok(y)) => return x == y,
+        (Ok(_), Err(_)) | (Err(_), Ok(_)) => return false,
+        (Err(_), Err(_)) => {}
+    }
+    match (a.as_bool(), b.as_bool()) {
+        (Ok(x), Ok(y)) => return x == y,
+        (Ok(_), Err(_)) | (Err(_), Ok(_)) => return false,
+        (Err(_), Err(_)) => {}
+    }
+    match (a.as_char(), b.as_char()) {
+        (Ok(x), Ok(y)) => return x == y,
+        (Ok(_), Err(_)) | (Err(_), Ok(_)) => return false,
+        (Err(_), Err(_)) => {}
+    }
+    a.is_unit() && b.is_unit()
 }
 
 /// A captured value too deeply nested to copy.
@@ -167,6 +286,16 @@ impl Callable for ScriptCallback {
             argv.extend(args.iter().take(n - 1).map(|a| Dynamic::from(a.clone())));
         }
         let nctx = NativeCallContext::from_stored_data(&engine, &self.store);
+        // Captured values shared with other procs (see `detached`): this call gets its own
+        // copies (nothing in them is shared), passed before the arguments as curried
+        // values are.
+        if self.copies_per_call && self.fp.curry().iter().any(Dynamic::is_shared) {
+            let mut fp = self.fp.clone();
+            let mut all: Vec<Dynamic> = fp.curry().iter().map(Dynamic::flatten_clone).collect();
+            all.extend(argv);
+            fp.set_curry(Vec::new());
+            return fp.call_raw(&nctx, None, all);
+        }
         self.fp.call_raw(&nctx, None, argv)
     }
 

@@ -513,6 +513,7 @@ fn outcome_of_error(
 impl Drop for Host {
     fn drop(&mut self) {
         super::identity::forget(&self.engine);
+        super::callback::forget(&self.engine);
     }
 }
 

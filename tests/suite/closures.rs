@@ -386,3 +386,47 @@ fn calling_a_module_closure_directly_says_where_it_was_made() {
         "main.rhai:3:9: the closure was made in the module lib.rhai, and the script cannot call it directly",
     );
 }
+
+/// The procs a loop defines, capturing one big unchanged list, share one copy of it, yet
+/// each call of a body gets its own: what a body changes in a captured value is seen by
+/// no other proc, nor by the script, and a value changed between two definitions is
+/// seen changed by the later proc only.
+#[test]
+fn procs_capturing_one_unchanged_value_share_it_and_each_body_changes_its_own() {
+    let out = test()
+        .script(
+            r#"
+let big = [];
+for i in 0..20000 { big.push(`file-${i}.dat`); }
+let m = #{ list: [1] };
+for i in 0..200 {
+    proc(`p${i}`, #{ now: true }, || { big.push(i); m.list.push(i); `${big.len()}/${m.list}` });
+}
+let r = wait();
+m.list.push(9);
+proc("late", #{ now: true }, || `${big.len()}/${m.list}`);
+let late = wait("late");
+write_file("out.txt", `${r.p0} ${r.p199} ${big.len()} ${m.list} ${late}`);
+let status = read_file("/proc/self/status");
+let peak = status.split("\n").filter(|l| l.starts_with("VmHWM:"))[0];
+let kb = peak.sub_string(6);
+kb.trim();
+write_file("peak.txt", kb.split(" ")[0]);
+"#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("out.txt"),
+        "20001/[1, 0] 20001/[1, 199] 20000 [1, 9] 20000/[1, 9]",
+        "{}",
+        out.describe()
+    );
+    // Each copy of the list takes 320 KB (20,000 values of 16 bytes): 200 copies would
+    // take 64 MB.
+    let peak_kib: u64 = out.read("peak.txt").trim().parse().expect("VmHWM in kB");
+    assert!(
+        peak_kib < 48 * 1024,
+        "peak RSS {peak_kib} kB: the procs hold a copy of the list each"
+    );
+}

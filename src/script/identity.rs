@@ -10,6 +10,7 @@
 //! brackets, strings and comments.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use rhai::{
@@ -224,9 +225,12 @@ impl Writer<'_, '_> {
             self.out.push('}');
         } else if let Some(f) = v.read_lock::<FnPtr>() {
             self.function(&f, depth);
-        } else {
+        } else if v.is_shared() {
             let text = format!("{}:{:?}", v.type_name(), v.flatten_clone());
             self.out.push_str(&text);
+        } else {
+            // Written in place: a captured list of 20,000 names is 20,000 of these.
+            let _ = write!(self.out, "{}:{:?}", v.type_name(), v);
         }
     }
 }

@@ -548,9 +548,10 @@ proc("bare", #{{ now: true, shell: "env -i /bin/sh -c \"{}\"" }});
 /// the run waited for the daemon's end, and SIGTERM could not end that wait.
 #[test]
 fn a_daemon_holding_the_output_pipe_does_not_hold_up_its_command() {
+    // The daemon gives up waiting after a minute, not to spin on if the test fails.
     let daemon = |name: &str| {
         format!(
-            "setsid sh -c 'echo $$ > {name}.pid; while [ ! -e {name}.go ]; do sleep 0.01; done; echo {name}-late; exec sleep 300' & while [ ! -s {name}.pid ]; do sleep 0.01; done"
+            "setsid sh -c 'echo $$ > {name}.pid; i=0; while [ ! -e {name}.go ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i+1)); done; echo {name}-late; exec sleep 300' & while [ ! -s {name}.pid ]; do sleep 0.01; done"
         )
     };
     // `b` goes on only once the daemons' late lines are in their procs' logs.

@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -381,6 +381,9 @@ pub(crate) struct Local {
     /// What a Ctrl-C at an interactive command does to its run (see
     /// [`Local::on_interrupt`]).
     interrupt: Arc<OnceLock<Interrupt>>,
+    /// Set by [`Launcher::kill_all`] (a second Ctrl-C): the escaped processes still
+    /// being ended get SIGKILL at once (see [`Local::end_escaped`]).
+    killing: Arc<AtomicBool>,
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -412,15 +415,17 @@ impl Local {
 
     /// Ends the processes of this launcher's commands that left their process group
     /// (`setsid`, as a daemon does) and outlived their command: prun adopted them (see
-    /// [`unix::adopt_orphans`]). SIGTERM, up to `grace` for them to go, then SIGKILL. A
-    /// run calls it at its end, once its own commands and cleanups are done.
+    /// [`unix::adopt_orphans`]). SIGTERM, up to `grace` for them to go, then SIGKILL, at
+    /// once after [`Launcher::kill_all`] (a second Ctrl-C, even one that comes while they
+    /// are being ended). A run calls it at its end, once its own commands and cleanups
+    /// are done.
     pub(crate) fn end_escaped(&self, grace: Duration) {
         let keep = self
             .groups
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        unix::end_adopted(grace, &keep);
+        unix::end_adopted(grace, &keep, || self.killing.load(Ordering::SeqCst));
     }
 
     /// Reaps the processes prun adopted (see [`Local::end_escaped`]) that exited, and
@@ -477,6 +482,7 @@ impl Launcher for Local {
     }
 
     fn kill_all(&self) {
+        self.killing.store(true, Ordering::SeqCst);
         let groups = self
             .groups
             .lock()

@@ -36,9 +36,13 @@ pub(crate) fn unregister(pgid: i32) {
     super::crashed::ended(pgid);
 }
 
-/// Sends SIGTERM to a group. A group that no longer exists is not an error.
+/// Sends SIGTERM to a group, then SIGCONT: a stopped process (SIGSTOP, or Ctrl-Z's
+/// SIGTSTP) acts on SIGTERM only once continued, and would otherwise be killed at the end
+/// of the grace without the chance to clean up that SIGTERM gives (systemd does the same).
+/// A group that no longer exists is not an error.
 pub(crate) fn term_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGCONT);
 }
 
 /// Sends SIGKILL to a group. A group that no longer exists is not an error.
@@ -83,9 +87,14 @@ fn children() -> Vec<i32> {
 /// the groups in `keep` (commands still being awaited): SIGTERM to each (to its group,
 /// when it leads one, as a daemon that called `setsid` does), up to `grace` for them to
 /// go, then SIGKILL, and reaps them. Their own children, orphaned in turn, are adopted and
-/// ended the same way. A process that SIGKILL does not end within 2 s more (stuck in the
-/// kernel) is left. Returns how many there were; none unless adopting.
-pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
+/// ended the same way. Once `hurry` says so (a second Ctrl-C), what is left gets SIGKILL
+/// at once. A process that SIGKILL does not end within 2 s more (stuck in the kernel) is
+/// left. Returns how many there were; none unless adopting.
+pub(crate) fn end_adopted(
+    grace: std::time::Duration,
+    keep: &[i32],
+    hurry: impl Fn() -> bool,
+) -> usize {
     use std::time::{Duration, Instant};
     if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
         return 0;
@@ -99,8 +108,11 @@ pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
         };
     };
     let mut ended: Vec<i32> = Vec::new();
-    let deadline = Instant::now() + grace;
+    let mut deadline = Instant::now() + grace;
     loop {
+        if hurry() {
+            deadline = deadline.min(Instant::now());
+        }
         let left = adopted_alive(keep);
         if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
             return ended.len();
@@ -110,7 +122,9 @@ pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
             if late {
                 signal(pid, Signal::SIGKILL);
             } else if !ended.contains(&pid) {
+                // Continued too, as by `term_group`: a stopped daemon acts on it then.
                 signal(pid, Signal::SIGTERM);
+                signal(pid, Signal::SIGCONT);
             }
             if !ended.contains(&pid) {
                 ended.push(pid);

@@ -9,8 +9,8 @@
 //! SIGTERM to every stage's process group, up to `kill_grace` for them to exit, then
 //! SIGKILL to the groups (which also takes down grandchildren that ignored SIGTERM). When
 //! a command exits on its own but left processes behind in its group (`sh -c 'daemon &'`),
-//! those are ended the same way: nothing a script starts outlives the command that
-//! started it. Data between the stages of a pipeline flows through OS pipes, never
+//! those are ended the same way (a pipe's stage's as soon as that stage exits): nothing a
+//! script starts outlives the command that started it. Data between the stages of a pipeline flows through OS pipes, never
 //! through prun.
 
 use std::fmt;
@@ -939,9 +939,15 @@ async fn run_local(
                 None => std::future::pending().await,
             }
         };
+        // Each stage's leftovers (`sh -c 'tool & ...'`) are ended as soon as it exits, not
+        // when the last stage does: they hold the pipe to the next stage, which would
+        // never see the end of its input.
         let all_exited = async {
-            for c in children.iter_mut() {
+            for (c, &g) in children.iter_mut().zip(&pgids) {
                 let _ = c.wait().await;
+                if unix::group_alive(g) {
+                    end_leftovers(g, launch.kill_grace).await;
+                }
             }
         };
         tokio::select! {
@@ -950,13 +956,7 @@ async fn run_local(
             () = cancel.cancelled() => Ending::Cancelled,
         }
     };
-    if ending == Ending::Exited {
-        for &g in &pgids {
-            if unix::group_alive(g) {
-                end_leftovers(g, launch.kill_grace).await;
-            }
-        }
-    } else {
+    if ending != Ending::Exited {
         if let Some(held) = held.take() {
             drop(held);
             let _ = tokio::time::timeout(launch.kill_grace + HELD_MARGIN, async {

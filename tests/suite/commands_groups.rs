@@ -657,3 +657,29 @@ proc("d", #{ now: true, shell: "P=$PPID setsid sh -c 'trap \"kill -INT $P\" TERM
     out.code(130);
     assert_gone(pid_in(&out, "d.pid"), "the daemon", &out.describe());
 }
+
+/// A pipe's stage that leaves a process behind in its group (`sh -c 'tool & ...'`) has it
+/// ended as soon as the stage exits: it holds the pipe to the next stage, which would
+/// otherwise wait for the end of its input as long as that process lives. Before, the
+/// leftovers were ended only once every stage had exited, and the pipe hung.
+#[test]
+fn a_pipe_stages_leftover_is_ended_when_the_stage_exits() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .script(
+            r#"
+proc("p", #{ now: true }, |ctx| {
+    let r = pipe([["sh", "-c", "sleep 300 & echo $! > bg.pid; echo a"], ["cat"]]);
+    write_file("got", r.stdout);
+});
+"#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "a\n", "{}", out.describe());
+    assert_gone(
+        pid_in(&out, "bg.pid"),
+        "the stage's leftover",
+        &out.describe(),
+    );
+}

@@ -439,6 +439,14 @@ impl Local {
         unix::reap_adopted(&keep);
     }
 
+    /// The process groups of this launcher's commands that are being awaited.
+    fn live_groups(&self) -> Vec<i32> {
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
         unix::register(pgid, since, command);
         self.groups
@@ -817,6 +825,8 @@ async fn run_local(
         })?)),
     };
     let mut children: Vec<Child> = Vec::with_capacity(n);
+    // The inode of the pipe from each stage to the next.
+    let mut stage_pipes: Vec<Option<u64>> = Vec::with_capacity(n);
     let mut pgids: Vec<i32> = Vec::with_capacity(n);
     // The first stage's stdin, when prun writes it or holds it.
     let mut first_stdin = None;
@@ -831,6 +841,7 @@ async fn run_local(
             }
             if i + 1 < n {
                 let (r, w) = std::io::pipe().map_err(CommandError::Pipe)?;
+                stage_pipes.push(unix::pipe_inode(&w));
                 cmd.stdout(w);
                 next_stdin = Some(Stdio::from(r));
             } else {
@@ -941,12 +952,17 @@ async fn run_local(
         };
         // Each stage's leftovers (`sh -c 'tool & ...'`) are ended as soon as it exits, not
         // when the last stage does: they hold the pipe to the next stage, which would
-        // never see the end of its input.
+        // never see the end of its input. Once the stage and those before it are gone,
+        // what still holds that pipe left its group (`setsid daemon &`): it is ended too.
         let all_exited = async {
-            for (c, &g) in children.iter_mut().zip(&pgids) {
+            for (i, (c, &g)) in children.iter_mut().zip(&pgids).enumerate() {
                 let _ = c.wait().await;
                 if unix::group_alive(g) {
                     end_leftovers(g, launch.kill_grace).await;
+                }
+                if let Some(&Some(pipe)) = stage_pipes.get(i) {
+                    let keep = local.live_groups();
+                    unix::end_pipe_holders(pipe, &keep, launch.kill_grace).await;
                 }
             }
         };

@@ -134,6 +134,73 @@ pub(crate) fn end_adopted(
     }
 }
 
+/// The inode of a pipe, which `/proc/PID/fd` shows as `pipe:[INODE]`.
+pub(crate) fn pipe_inode(fd: impl std::os::fd::AsFd) -> Option<u64> {
+    nix::sys::stat::fstat(fd).ok().map(|s| s.st_ino)
+}
+
+/// Ends the processes prun adopted that hold the pipe of inode `pipe` (see
+/// [`adopt_orphans`]): SIGTERM (and SIGCONT), up to `grace` for them to let it go, then
+/// SIGKILL. Called once every process of the groups in `keep` (a launch's) that could hold
+/// it is gone: a holder then left its group (`setsid`), and the reader of the pipe would
+/// wait for it. Nothing unless adopting, or when this process has no child but the
+/// leaders of `keep`; the descriptors of every process are read only then. Nothing is
+/// reaped here: a command's child that exits before it is registered is its launch's to
+/// reap.
+pub(crate) async fn end_pipe_holders(pipe: u64, keep: &[i32], grace: std::time::Duration) {
+    use std::time::{Duration, Instant};
+    if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed)
+        || children().iter().all(|pid| keep.contains(pid))
+    {
+        return;
+    }
+    let name = format!("pipe:[{pipe}]");
+    let deadline = Instant::now() + grace;
+    let mut termed: Vec<i32> = Vec::new();
+    loop {
+        let holders = holders_of(&name);
+        if holders.is_empty() {
+            return;
+        }
+        let late = Instant::now() >= deadline;
+        for &pid in &holders {
+            let raw = pid;
+            let pid = Pid::from_raw(pid);
+            if late {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            } else if !termed.contains(&raw) {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+                let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
+                termed.push(raw);
+            }
+        }
+        if late {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The processes other than this one with a descriptor that `/proc` names `name`.
+fn holders_of(name: &str) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let fds = std::fs::read_dir(e.path().join("fd")).ok()?;
+            let holds = pid.to_string() != me
+                && fds
+                    .flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == name));
+            holds.then_some(pid)
+        })
+        .collect()
+}
+
 /// Reaps the adopted processes (see [`adopt_orphans`]) that exited, other than those of
 /// the groups in `keep`, and leaves the others running: a watch does this after each
 /// cycle, so that zombies do not gather while it lasts. None unless adopting.

@@ -683,3 +683,25 @@ proc("p", #{ now: true }, |ctx| {
         &out.describe(),
     );
 }
+
+/// A process that left a pipe's stage's group (`setsid daemon &`) but kept the pipe to the
+/// next stage is ended once that stage is gone, as the stage's leftovers are: the next
+/// stage would otherwise wait for the end of its input as long as the daemon lives.
+/// Before, the pipe hung until the daemon ended.
+#[test]
+fn a_daemon_holding_the_pipe_to_the_next_stage_is_ended() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .script(
+            r#"
+proc("p", #{ now: true }, |ctx| {
+    let r = pipe([["sh", "-c", "setsid sh -c 'echo $$ > d.pid; exec sleep 300' & while [ ! -s d.pid ]; do sleep 0.01; done; echo a"], ["cat"]]);
+    write_file("got", r.stdout);
+});
+"#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "a\n", "{}", out.describe());
+    assert_gone(pid_in(&out, "d.pid"), "the daemon", &out.describe());
+}

@@ -181,7 +181,8 @@ pub(crate) async fn end_pipe_holders(pipe: u64, keep: &[i32], grace: std::time::
     }
 }
 
-/// The processes other than this one with a descriptor that `/proc` names `name`.
+/// The processes other than this one with a descriptor that `/proc` names `name`, open
+/// for writing (both ends of a pipe have its name: its reader is not a holder).
 fn holders_of(name: &str) -> Vec<i32> {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -193,12 +194,25 @@ fn holders_of(name: &str) -> Vec<i32> {
             let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
             let fds = std::fs::read_dir(e.path().join("fd")).ok()?;
             let holds = pid.to_string() != me
-                && fds
-                    .flatten()
-                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == name));
+                && fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == name)
+                        && writes(&e.path().join("fdinfo").join(fd.file_name()))
+                });
             holds.then_some(pid)
         })
         .collect()
+}
+
+/// Whether the descriptor that `/proc/PID/fdinfo/N` (`info`) describes is open for
+/// writing: its `flags:` line is octal, the access mode in its two lowest bits.
+fn writes(info: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(info) else {
+        return false;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| i32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|f| f & nix::libc::O_ACCMODE != nix::libc::O_RDONLY)
 }
 
 /// Reaps the adopted processes (see [`adopt_orphans`]) that exited, other than those of

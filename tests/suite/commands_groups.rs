@@ -687,15 +687,18 @@ proc("p", #{ now: true }, |ctx| {
 /// A process that left a pipe's stage's group (`setsid daemon &`) but kept the pipe to the
 /// next stage is ended once that stage is gone, as the stage's leftovers are: the next
 /// stage would otherwise wait for the end of its input as long as the daemon lives.
-/// Before, the pipe hung until the daemon ended.
+/// Before, the pipe hung until the daemon ended. The next stage, which reads the same
+/// pipe, is not taken for a holder: both ignore SIGTERM, so the daemon is killed at the
+/// end of the grace, and so would the next stage be.
 #[test]
 fn a_daemon_holding_the_pipe_to_the_next_stage_is_ended() {
     let out = Test::new()
         .timeout(Duration::from_secs(30))
         .script(
             r#"
+set_options(#{ kill_grace: "1s" });
 proc("p", #{ now: true }, |ctx| {
-    let r = pipe([["sh", "-c", "setsid sh -c 'echo $$ > d.pid; exec sleep 300' & while [ ! -s d.pid ]; do sleep 0.01; done; echo a"], ["cat"]]);
+    let r = pipe([["sh", "-c", "setsid sh -c 'trap \"\" TERM; echo $$ > d.pid; exec sleep 300' & while [ ! -s d.pid ]; do sleep 0.01; done; echo a"], ["sh", "-c", "trap '' TERM; cat"]]);
     write_file("got", r.stdout);
 });
 "#,

@@ -9,8 +9,8 @@
 //! SIGTERM to every stage's process group, up to `kill_grace` for them to exit, then
 //! SIGKILL to the groups (which also takes down grandchildren that ignored SIGTERM). When
 //! a command exits on its own but left processes behind in its group (`sh -c 'daemon &'`),
-//! those are ended the same way: nothing a script starts outlives the command that
-//! started it. Data between the stages of a pipeline flows through OS pipes, never
+//! those are ended the same way (a pipe's stage's as soon as that stage exits): nothing a
+//! script starts outlives the command that started it. Data between the stages of a pipeline flows through OS pipes, never
 //! through prun.
 
 use std::fmt;
@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -381,6 +381,9 @@ pub(crate) struct Local {
     /// What a Ctrl-C at an interactive command does to its run (see
     /// [`Local::on_interrupt`]).
     interrupt: Arc<OnceLock<Interrupt>>,
+    /// Set by [`Launcher::kill_all`] (a second Ctrl-C): the escaped processes still
+    /// being ended get SIGKILL at once (see [`Local::end_escaped`]).
+    killing: Arc<AtomicBool>,
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -412,15 +415,17 @@ impl Local {
 
     /// Ends the processes of this launcher's commands that left their process group
     /// (`setsid`, as a daemon does) and outlived their command: prun adopted them (see
-    /// [`unix::adopt_orphans`]). SIGTERM, up to `grace` for them to go, then SIGKILL. A
-    /// run calls it at its end, once its own commands and cleanups are done.
+    /// [`unix::adopt_orphans`]). SIGTERM, up to `grace` for them to go, then SIGKILL, at
+    /// once after [`Launcher::kill_all`] (a second Ctrl-C, even one that comes while they
+    /// are being ended). A run calls it at its end, once its own commands and cleanups
+    /// are done.
     pub(crate) fn end_escaped(&self, grace: Duration) {
         let keep = self
             .groups
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        unix::end_adopted(grace, &keep);
+        unix::end_adopted(grace, &keep, || self.killing.load(Ordering::SeqCst));
     }
 
     /// Reaps the processes prun adopted (see [`Local::end_escaped`]) that exited, and
@@ -432,6 +437,14 @@ impl Local {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         unix::reap_adopted(&keep);
+    }
+
+    /// The process groups of this launcher's commands that are being awaited.
+    fn live_groups(&self) -> Vec<i32> {
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
@@ -477,6 +490,7 @@ impl Launcher for Local {
     }
 
     fn kill_all(&self) {
+        self.killing.store(true, Ordering::SeqCst);
         let groups = self
             .groups
             .lock()
@@ -811,6 +825,8 @@ async fn run_local(
         })?)),
     };
     let mut children: Vec<Child> = Vec::with_capacity(n);
+    // The inode of the pipe from each stage to the next.
+    let mut stage_pipes: Vec<Option<u64>> = Vec::with_capacity(n);
     let mut pgids: Vec<i32> = Vec::with_capacity(n);
     // The first stage's stdin, when prun writes it or holds it.
     let mut first_stdin = None;
@@ -825,6 +841,7 @@ async fn run_local(
             }
             if i + 1 < n {
                 let (r, w) = std::io::pipe().map_err(CommandError::Pipe)?;
+                stage_pipes.push(unix::pipe_inode(&w));
                 cmd.stdout(w);
                 next_stdin = Some(Stdio::from(r));
             } else {
@@ -933,9 +950,20 @@ async fn run_local(
                 None => std::future::pending().await,
             }
         };
+        // Each stage's leftovers (`sh -c 'tool & ...'`) are ended as soon as it exits, not
+        // when the last stage does: they hold the pipe to the next stage, which would
+        // never see the end of its input. Once the stage and those before it are gone,
+        // what still holds that pipe left its group (`setsid daemon &`): it is ended too.
         let all_exited = async {
-            for c in children.iter_mut() {
+            for (i, (c, &g)) in children.iter_mut().zip(&pgids).enumerate() {
                 let _ = c.wait().await;
+                if unix::group_alive(g) {
+                    end_leftovers(g, launch.kill_grace).await;
+                }
+                if let Some(&Some(pipe)) = stage_pipes.get(i) {
+                    let keep = local.live_groups();
+                    unix::end_pipe_holders(pipe, &keep, launch.kill_grace).await;
+                }
             }
         };
         tokio::select! {
@@ -944,13 +972,7 @@ async fn run_local(
             () = cancel.cancelled() => Ending::Cancelled,
         }
     };
-    if ending == Ending::Exited {
-        for &g in &pgids {
-            if unix::group_alive(g) {
-                end_leftovers(g, launch.kill_grace).await;
-            }
-        }
-    } else {
+    if ending != Ending::Exited {
         if let Some(held) = held.take() {
             drop(held);
             let _ = tokio::time::timeout(launch.kill_grace + HELD_MARGIN, async {

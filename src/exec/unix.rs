@@ -36,9 +36,13 @@ pub(crate) fn unregister(pgid: i32) {
     super::crashed::ended(pgid);
 }
 
-/// Sends SIGTERM to a group. A group that no longer exists is not an error.
+/// Sends SIGTERM to a group, then SIGCONT: a stopped process (SIGSTOP, or Ctrl-Z's
+/// SIGTSTP) acts on SIGTERM only once continued, and would otherwise be killed at the end
+/// of the grace without the chance to clean up that SIGTERM gives (systemd does the same).
+/// A group that no longer exists is not an error.
 pub(crate) fn term_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGCONT);
 }
 
 /// Sends SIGKILL to a group. A group that no longer exists is not an error.
@@ -83,9 +87,14 @@ fn children() -> Vec<i32> {
 /// the groups in `keep` (commands still being awaited): SIGTERM to each (to its group,
 /// when it leads one, as a daemon that called `setsid` does), up to `grace` for them to
 /// go, then SIGKILL, and reaps them. Their own children, orphaned in turn, are adopted and
-/// ended the same way. A process that SIGKILL does not end within 2 s more (stuck in the
-/// kernel) is left. Returns how many there were; none unless adopting.
-pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
+/// ended the same way. Once `hurry` says so (a second Ctrl-C), what is left gets SIGKILL
+/// at once. A process that SIGKILL does not end within 2 s more (stuck in the kernel) is
+/// left. Returns how many there were; none unless adopting.
+pub(crate) fn end_adopted(
+    grace: std::time::Duration,
+    keep: &[i32],
+    hurry: impl Fn() -> bool,
+) -> usize {
     use std::time::{Duration, Instant};
     if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
         return 0;
@@ -99,8 +108,11 @@ pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
         };
     };
     let mut ended: Vec<i32> = Vec::new();
-    let deadline = Instant::now() + grace;
+    let mut deadline = Instant::now() + grace;
     loop {
+        if hurry() {
+            deadline = deadline.min(Instant::now());
+        }
         let left = adopted_alive(keep);
         if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
             return ended.len();
@@ -110,7 +122,9 @@ pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
             if late {
                 signal(pid, Signal::SIGKILL);
             } else if !ended.contains(&pid) {
+                // Continued too, as by `term_group`: a stopped daemon acts on it then.
                 signal(pid, Signal::SIGTERM);
+                signal(pid, Signal::SIGCONT);
             }
             if !ended.contains(&pid) {
                 ended.push(pid);
@@ -118,6 +132,87 @@ pub(crate) fn end_adopted(grace: std::time::Duration, keep: &[i32]) -> usize {
         }
         std::thread::sleep(Duration::from_millis(if late { 1 } else { 10 }));
     }
+}
+
+/// The inode of a pipe, which `/proc/PID/fd` shows as `pipe:[INODE]`.
+pub(crate) fn pipe_inode(fd: impl std::os::fd::AsFd) -> Option<u64> {
+    nix::sys::stat::fstat(fd).ok().map(|s| s.st_ino)
+}
+
+/// Ends the processes prun adopted that hold the pipe of inode `pipe` (see
+/// [`adopt_orphans`]): SIGTERM (and SIGCONT), up to `grace` for them to let it go, then
+/// SIGKILL. Called once every process of the groups in `keep` (a launch's) that could hold
+/// it is gone: a holder then left its group (`setsid`), and the reader of the pipe would
+/// wait for it. Nothing unless adopting, or when this process has no child but the
+/// leaders of `keep`; the descriptors of every process are read only then. Nothing is
+/// reaped here: a command's child that exits before it is registered is its launch's to
+/// reap.
+pub(crate) async fn end_pipe_holders(pipe: u64, keep: &[i32], grace: std::time::Duration) {
+    use std::time::{Duration, Instant};
+    if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed)
+        || children().iter().all(|pid| keep.contains(pid))
+    {
+        return;
+    }
+    let name = format!("pipe:[{pipe}]");
+    let deadline = Instant::now() + grace;
+    let mut termed: Vec<i32> = Vec::new();
+    loop {
+        let holders = holders_of(&name);
+        if holders.is_empty() {
+            return;
+        }
+        let late = Instant::now() >= deadline;
+        for &pid in &holders {
+            let raw = pid;
+            let pid = Pid::from_raw(pid);
+            if late {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            } else if !termed.contains(&raw) {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+                let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
+                termed.push(raw);
+            }
+        }
+        if late {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The processes other than this one with a descriptor that `/proc` names `name`, open
+/// for writing (both ends of a pipe have its name: its reader is not a holder).
+fn holders_of(name: &str) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let fds = std::fs::read_dir(e.path().join("fd")).ok()?;
+            let holds = pid.to_string() != me
+                && fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == name)
+                        && writes(&e.path().join("fdinfo").join(fd.file_name()))
+                });
+            holds.then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether the descriptor that `/proc/PID/fdinfo/N` (`info`) describes is open for
+/// writing: its `flags:` line is octal, the access mode in its two lowest bits.
+fn writes(info: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(info) else {
+        return false;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| i32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|f| f & nix::libc::O_ACCMODE != nix::libc::O_RDONLY)
 }
 
 /// Reaps the adopted processes (see [`adopt_orphans`]) that exited, other than those of

@@ -615,3 +615,97 @@ proc("a", #{ now: true, shell: "true" });
         out.describe()
     );
 }
+
+/// A stopped process (SIGSTOP, Ctrl-Z) acts on SIGTERM only once continued: prun sends
+/// SIGCONT after each SIGTERM, so that a stopped daemon and a stopped command that timed
+/// out clean up on SIGTERM. Before, they stayed stopped, the run waited the whole kill
+/// grace (here far longer than the test's bound), and SIGKILL gave them no chance.
+#[test]
+fn a_stopped_process_is_continued_to_act_on_sigterm() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .script(
+            r#"
+set_options(#{ kill_grace: "300s" });
+proc("daemon", #{ now: true, shell: "setsid sh -c 'trap \"echo daemon >> terminated; exit 0\" TERM; echo $$ > d.pid; kill -STOP $$; exec sleep 300' & while ! grep -qs '^State:.*T' /proc/$(cat d.pid 2>/dev/null)/status; do sleep 0.01; done" });
+proc("command", #{ now: true, timeout: "1s", shell: "trap 'echo command >> terminated; exit 0' TERM; kill -STOP $$; exec sleep 300" });
+"#,
+        )
+        .run();
+    out.code(1).proc_state("SUCCEEDED", "daemon");
+    let mut lines: Vec<String> = out.read("terminated").lines().map(String::from).collect();
+    lines.sort();
+    assert_eq!(lines, ["command", "daemon"], "{}", out.describe());
+    assert_gone(pid_in(&out, "d.pid"), "the stopped daemon", &out.describe());
+}
+
+/// A second Ctrl-C kills at once what is left, even what prun is ending at the run's end
+/// because it left its command's group: here a daemon that answers SIGTERM with the second
+/// Ctrl-C. Before, the end of the run waited the whole kill grace (far longer than the
+/// test's bound) for it.
+#[test]
+fn a_second_ctrl_c_kills_the_escaped_processes_being_ended() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .signal_when("started", "INT")
+        .script(
+            r#"
+set_options(#{ kill_grace: "300s" });
+proc("d", #{ now: true, shell: "P=$PPID setsid sh -c 'trap \"kill -INT $P\" TERM; echo $$ > d.pid; while :; do sleep 0.1; done' & while [ ! -s d.pid ]; do sleep 0.01; done; touch started; exec sleep 300" });
+"#,
+        )
+        .run();
+    out.code(130);
+    assert_gone(pid_in(&out, "d.pid"), "the daemon", &out.describe());
+}
+
+/// A pipe's stage that leaves a process behind in its group (`sh -c 'tool & ...'`) has it
+/// ended as soon as the stage exits: it holds the pipe to the next stage, which would
+/// otherwise wait for the end of its input as long as that process lives. Before, the
+/// leftovers were ended only once every stage had exited, and the pipe hung.
+#[test]
+fn a_pipe_stages_leftover_is_ended_when_the_stage_exits() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .script(
+            r#"
+proc("p", #{ now: true }, |ctx| {
+    let r = pipe([["sh", "-c", "sleep 300 & echo $! > bg.pid; echo a"], ["cat"]]);
+    write_file("got", r.stdout);
+});
+"#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "a\n", "{}", out.describe());
+    assert_gone(
+        pid_in(&out, "bg.pid"),
+        "the stage's leftover",
+        &out.describe(),
+    );
+}
+
+/// A process that left a pipe's stage's group (`setsid daemon &`) but kept the pipe to the
+/// next stage is ended once that stage is gone, as the stage's leftovers are: the next
+/// stage would otherwise wait for the end of its input as long as the daemon lives.
+/// Before, the pipe hung until the daemon ended. The next stage, which reads the same
+/// pipe, is not taken for a holder: both ignore SIGTERM, so the daemon is killed at the
+/// end of the grace, and so would the next stage be.
+#[test]
+fn a_daemon_holding_the_pipe_to_the_next_stage_is_ended() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .script(
+            r#"
+set_options(#{ kill_grace: "1s" });
+proc("p", #{ now: true }, |ctx| {
+    let r = pipe([["sh", "-c", "setsid sh -c 'trap \"\" TERM; echo $$ > d.pid; exec sleep 300' & while [ ! -s d.pid ]; do sleep 0.01; done; echo a"], ["sh", "-c", "trap '' TERM; cat"]]);
+    write_file("got", r.stdout);
+});
+"#,
+        )
+        .run();
+    out.ok();
+    assert_eq!(out.read("got"), "a\n", "{}", out.describe());
+    assert_gone(pid_in(&out, "d.pid"), "the daemon", &out.describe());
+}

@@ -192,6 +192,90 @@ pub(crate) fn check_existing_private_file(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Where writing to `path` lands (`--json`, `report --html`, `write_file`): `path` itself,
+/// or, when it is a symbolic link, where its chain of links ends. A link is followed only
+/// when it belongs to the effective user or to root, as the kernel's `protected_symlinks`
+/// does in `/tmp` (but in any directory, and also for a link read rather than opened):
+/// in a directory another user can write (`/tmp/x`, a shared project directory) that user
+/// could otherwise point `report.json` at `/etc/passwd` and have root's run replace it.
+/// Each link is opened (`O_PATH | O_NOFOLLOW`) before it is checked and read, so it cannot
+/// be swapped in between. The last component of the path returned was not a link when
+/// looked at (open it with `O_NOFOLLOW`, or rename over it, so a link planted since is not
+/// followed either), unless it is a link of `/proc` naming no path (`/proc/self/fd/1` of
+/// a pipe), which only opening it can follow.
+pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        let link = match OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_PATH | nix::libc::O_NOFOLLOW)
+            .open(&current)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e),
+        };
+        let meta = link.metadata()?;
+        if !meta.file_type().is_symlink() {
+            return Ok(current);
+        }
+        let me = Uid::effective();
+        if meta.uid() != me.as_raw() && meta.uid() != 0 {
+            let trusted = if me.is_root() {
+                "root".to_string()
+            } else {
+                format!("you ({}) or to root", user_text(me))
+            };
+            return Err(io::Error::other(format!(
+                "{} is a symbolic link {}; prun writes through a link only when it belongs \
+                 to {trusted} (another user could point it at any file)",
+                current.display(),
+                describe(&meta),
+            )));
+        }
+        let target = PathBuf::from(nix::fcntl::readlinkat(&link, "")?);
+        let next = match current.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+        // A link of /proc (`/dev/stdout` leads to `/proc/self/fd/1`, which reads
+        // `pipe:[1234]`) names no path but opens the file it stands for.
+        if std::fs::symlink_metadata(&next).is_err() && std::fs::metadata(&current).is_ok() {
+            return Ok(current);
+        }
+        current = next;
+    }
+    Err(io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+/// Opens a path [`trusted_write_target`] returned with `opts`: without following a link
+/// planted there since (a link of `/proc` it returned excepted), and without blocking on a
+/// FIFO (no reader is `ENXIO`); the file is then back in blocking mode.
+pub(crate) fn open_write_target(target: &Path, opts: &mut OpenOptions) -> io::Result<File> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let magic = std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink());
+    let nofollow = if magic { 0 } else { nix::libc::O_NOFOLLOW };
+    let file = opts
+        .custom_flags(nofollow | nix::libc::O_NONBLOCK)
+        .open(target)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(nix::libc::ELOOP) {
+                io::Error::other(format!(
+                    "{} became a symbolic link while prun was about to write it; not followed",
+                    target.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    let flags = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?);
+    fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(file)
+}
+
 fn refused_link(path: &Path, e: io::Error) -> io::Error {
     if e.raw_os_error() == Some(nix::libc::ELOOP) {
         io::Error::other(format!(

@@ -604,3 +604,74 @@ fn the_json_report_is_replaced_atomically() {
         .collect();
     assert_eq!(names, ["report.json"]);
 }
+
+#[test]
+fn a_json_report_into_a_fifo_no_one_reads_is_a_warning_not_a_hang() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "touch ran" }); run("p");"#,
+    )
+    .expect("write script");
+    nix::unistd::mkfifo(&dir.path().join("r.json"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    prun(dir.path(), &["--json", "r.json", "main.rhai"])
+        .ok()
+        .says("r.json is a FIFO that no process reads");
+    assert!(dir.path().join("ran").exists(), "the proc ran");
+}
+
+// ---------------------------------------------------------------------------------------
+// Links another user plants where root writes
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_link_another_user_plants_is_never_written_through() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    chmod(&work, 0o777);
+    std::fs::write(
+        work.join("main.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    std::fs::write(work.join("w.rhai"), r#"write_file("out.txt", "written");"#)
+        .expect("write script");
+    let private = root.path().join("private");
+    std::fs::create_dir(&private).expect("mkdir");
+    chmod(&private, 0o700);
+    let victim = private.join("shadow");
+    std::fs::write(&victim, "precious\n").expect("write victim");
+    chmod(&victim, 0o600);
+    for name in ["report.json", "page.html", "out.txt"] {
+        as_nobody(&format!(
+            "ln -s {} {}",
+            victim.display(),
+            work.join(name).display()
+        ));
+    }
+    prun(&work, &["--json", "report.json", "main.rhai"])
+        .ok()
+        .says("report.json is a symbolic link owned by uid 65534");
+    prun(&work, &["report", "main.rhai", "--html", "page.html"])
+        .says("page.html is a symbolic link owned by uid 65534");
+    prun(&work, &["w.rhai"]).code(2).says(
+        "write_file: cannot write \"out.txt\": out.txt is a symbolic link owned by uid 65534",
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(mode(&victim), 0o600);
+    // A link of root's own is followed, as before.
+    std::fs::remove_file(work.join("report.json")).expect("rm");
+    std::os::unix::fs::symlink("mine.json", work.join("report.json")).expect("symlink");
+    prun(&work, &["--json", "report.json", "main.rhai"]).ok();
+    assert!(
+        std::fs::read_to_string(work.join("mine.json"))
+            .unwrap()
+            .contains("\"procs\"")
+    );
+}

@@ -95,7 +95,10 @@ fn kind(meta: &fs::Metadata) -> &'static str {
 }
 
 /// Writes or appends `text` to `path`. A FIFO or socket is an error (a FIFO without a
-/// reader would block the script for good); devices such as `/dev/null` are written.
+/// reader would block the script for good); devices such as `/dev/null` are written. A
+/// symbolic link is followed only when it belongs to the user or to root
+/// ([`crate::paths::trusted_write_target`]): root's script writing `/tmp/x/out.txt` must
+/// not write `/etc/shadow` because another user planted `out.txt -> /etc/shadow`.
 fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
     use std::os::unix::fs::FileTypeExt;
     let fail = |e: std::io::Error| format!("{func}: cannot write {path:?}: {e}");
@@ -105,16 +108,17 @@ fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
         }
         Ok(())
     };
-    if let Ok(meta) = fs::metadata(path) {
+    let target = crate::paths::trusted_write_target(std::path::Path::new(path)).map_err(fail)?;
+    if let Ok(meta) = fs::metadata(&target) {
         refuse(&meta)?;
     }
-    let mut file = open_nonblocking(
+    let mut file = crate::paths::open_write_target(
+        &target,
         OpenOptions::new()
             .create(true)
             .write(true)
             .append(append)
             .truncate(!append),
-        path,
     )
     .map_err(fail)?;
     refuse(&file.metadata().map_err(fail)?)?;

@@ -322,13 +322,16 @@ pub(crate) fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Opens a log for appending (and reading back its last byte), creating it.
+/// Opens a log for appending (and reading back its last byte), creating it. A symbolic
+/// link there is not followed: in a `log_dir` another user can write, that user could
+/// swap the run's directory for one of theirs holding `build.log -> /etc/shadow`.
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .read(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
 }
 
@@ -342,6 +345,18 @@ pub(crate) fn append_line(path: &Path, line: &str) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_log_is_never_opened_through_a_symbolic_link() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        let link = root.path().join("p.log");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(open_append(&link).is_err());
+        assert!(append_line(&link, "output").is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
 
     #[test]
     fn run_directories_and_logs_are_private() {

@@ -663,6 +663,14 @@ fn a_link_another_user_plants_is_never_written_through() {
     prun(&work, &["w.rhai"]).code(2).says(
         "write_file: cannot write \"out.txt\": out.txt is a symbolic link owned by uid 65534",
     );
+    as_nobody(&format!(
+        "mkdir {d} && ln -s {} {d}/prun.d.rhai",
+        victim.display(),
+        d = work.join("defs").display()
+    ));
+    prun(&work, &["definitions", "defs"])
+        .code(64)
+        .says("prun.d.rhai is a symbolic link owned by uid 65534");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(mode(&victim), 0o600);
     // A link of root's own is followed, as before.

@@ -13,7 +13,8 @@
 //! ssh-agent check theirs ([`private_state_dir`]): it must be a real directory (not a
 //! symbolic link) owned by the effective user; prun creates it with mode 0700 and tightens
 //! an older, more open one to 0700. A directory owned by anyone else is never used: the
-//! run stops with an error naming it, its owner and its mode. State files are opened
+//! run stops with an error naming it, its owner and its mode; so does a directory above
+//! the state root that another user could write ([`private_state_dir`]). State files are opened
 //! without following symbolic links and must belong to the user ([`open_private_file`]).
 
 use std::fs::{DirBuilder, File, Metadata, OpenOptions, Permissions};
@@ -40,6 +41,17 @@ pub(crate) enum StateDirError {
         user_text(Uid::effective())
     )]
     Unsafe { path: PathBuf, why: String },
+    #[error(
+        "refusing to keep prun's state in {}: {} above it is {why}, so another user could \
+         replace what prun keeps there; set XDG_STATE_HOME to a directory of yours",
+        path.display(),
+        above.display()
+    )]
+    UnsafeAbove {
+        path: PathBuf,
+        above: PathBuf,
+        why: String,
+    },
 }
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
@@ -69,10 +81,46 @@ pub(crate) fn script_identity(script: &Path) -> PathBuf {
 pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
     let dir = script_state_dir(script);
     let root = dir.parent().unwrap_or(&dir);
+    no_one_else_can_replace(root)?;
     for d in [root, &dir, &dir.join("logs")] {
         private_dir(d)?;
     }
     Ok(dir)
+}
+
+/// Checks the directories above the state root, as OpenSSH checks those above
+/// `authorized_keys`: each must belong to the effective user or to root, and no other user
+/// may write to it (unless it is sticky, like `/tmp`, or only the user's own group may).
+/// Whoever can write a directory above the state could rename prun's directories away and
+/// put their own in place; and root's run with the `HOME` of the user who ran `sudo` would
+/// otherwise create a `~/.local` of root's in that user's home, which their programs then
+/// cannot write. Both the path as given and the one its links lead to are checked.
+fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
+    let me = Uid::effective().as_raw();
+    let my_group = nix::unistd::Gid::effective().as_raw();
+    let real = root
+        .ancestors()
+        .skip(1)
+        .find_map(|a| std::fs::canonicalize(a).ok())
+        .unwrap_or_default();
+    for above in root.ancestors().skip(1).chain(real.ancestors()) {
+        let Ok(meta) = std::fs::symlink_metadata(above) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let sticky = mode & 0o1000 != 0;
+        let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != my_group);
+        let owner_ok = meta.uid() == me || meta.uid() == 0;
+        let writable = !meta.file_type().is_symlink() && others_write && !sticky;
+        if !owner_ok || writable {
+            return Err(StateDirError::UnsafeAbove {
+                path: root.to_path_buf(),
+                above: above.to_path_buf(),
+                why: describe(&meta),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn state_root() -> PathBuf {

@@ -69,6 +69,12 @@ fn run(cmd: Command) -> Ran {
 /// `prun WORDS...` in `dir` with `XDG_STATE_HOME=<dir>/state`, under umask 000 (so that
 /// every mode checked below is prun's choice, not the umask's).
 fn prun(dir: &Path, words: &[&str]) -> Ran {
+    prun_with_state(dir, &dir.join("state"), words)
+}
+
+/// [`prun`] with `XDG_STATE_HOME=state` (outside a `dir` another user can write: prun
+/// refuses to keep its state there).
+fn prun_with_state(dir: &Path, state: &Path, words: &[&str]) -> Ran {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg("umask 000; exec \"$@\"")
@@ -76,7 +82,7 @@ fn prun(dir: &Path, words: &[&str]) -> Ran {
         .arg(env!("CARGO_BIN_EXE_prun"))
         .args(words)
         .current_dir(dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_STATE_HOME", state)
         .env_remove("NO_COLOR");
     run(cmd)
 }
@@ -209,7 +215,8 @@ impl Shared {
             "--db",
             planted_db.to_str().unwrap(),
         ];
-        prun(&work, &words).ok();
+        let state = root.path().join("state");
+        prun_with_state(&work, &state, &words).ok();
         let conn = rusqlite::Connection::open(&planted_db).expect("open DB");
         let n = conn
             .execute(
@@ -220,7 +227,7 @@ impl Shared {
         assert_eq!(n, 1, "the DB caches `value`");
         drop(conn);
         // The premise: a run that uses this DB runs the planted value.
-        prun(&work, &words).ok();
+        prun_with_state(&work, &state, &words).ok();
         assert_eq!(
             std::fs::read_to_string(work.join("used.txt")).unwrap(),
             "planted\n"
@@ -647,6 +654,8 @@ fn a_link_another_user_plants_is_never_written_through() {
     chmod(&private, 0o700);
     let victim = private.join("shadow");
     std::fs::write(&victim, "precious\n").expect("write victim");
+    let state = root.path().join("state");
+    let prun = |dir: &Path, words: &[&str]| prun_with_state(dir, &state, words);
     chmod(&victim, 0o600);
     for name in ["report.json", "page.html", "out.txt"] {
         as_nobody(&format!(
@@ -682,4 +691,51 @@ fn a_link_another_user_plants_is_never_written_through() {
             .unwrap()
             .contains("\"procs\"")
     );
+}
+
+#[test]
+fn state_under_a_directory_another_user_can_write_is_refused_and_nothing_made_there() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    std::fs::write(
+        root.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "touch ran" }); run("p");"#,
+    )
+    .expect("write script");
+    // The home of the user who ran `sudo` (kept by `sudo -E`), and a shared directory.
+    let home = root.path().join("home");
+    let shared = root.path().join("shared");
+    for d in [&home, &shared] {
+        std::fs::create_dir(d).expect("mkdir");
+    }
+    chmod(&shared, 0o777);
+    nix::unistd::chown(&home, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+    let prun_with = |var: &str, value: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.arg("main.rhai")
+            .current_dir(root.path())
+            .env_remove("XDG_STATE_HOME")
+            .env(var, value);
+        run(cmd)
+    };
+    prun_with("HOME", &home)
+        .code(2)
+        .says("above it is owned by uid 65534");
+    assert_eq!(walk(&home), [home.clone()], "made in the user's home");
+    prun_with("XDG_STATE_HOME", &shared.join("state"))
+        .code(2)
+        .says(&format!(
+            "{} above it is owned by uid 0 (root), mode 0777",
+            shared.display()
+        ));
+    assert_eq!(walk(&shared), [shared.clone()]);
+    assert!(!root.path().join("ran").exists(), "the proc ran");
+    // A sticky directory (like /tmp) is fine.
+    chmod(&shared, 0o1777);
+    prun_with("XDG_STATE_HOME", &shared.join("state")).ok();
+    assert!(root.path().join("ran").exists());
 }

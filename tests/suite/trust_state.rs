@@ -725,14 +725,14 @@ fn state_under_a_directory_another_user_can_write_is_refused_and_nothing_made_th
     prun_with("HOME", &home)
         .code(2)
         .says("above it is owned by uid 65534");
-    assert_eq!(walk(&home), [home.clone()], "made in the user's home");
+    assert_eq!(walk(&home).len(), 1, "made in the user's home");
     prun_with("XDG_STATE_HOME", &shared.join("state"))
         .code(2)
         .says(&format!(
             "{} above it is owned by uid 0 (root), mode 0777",
             shared.display()
         ));
-    assert_eq!(walk(&shared), [shared.clone()]);
+    assert_eq!(walk(&shared).len(), 1);
     assert!(!root.path().join("ran").exists(), "the proc ran");
     // A sticky directory (like /tmp) is fine.
     chmod(&shared, 0o1777);

@@ -25,10 +25,13 @@ pub(crate) struct LogDir {
 }
 
 impl LogDir {
-    /// Creates `<root>/<timestamp>/` (mode 0700; logs are 0600: they may hold what commands
-    /// printed about credentials).
+    /// Creates `<root>/<timestamp>/` (mode 0700, as is a missing `root`, whatever the umask;
+    /// logs are 0600: they may hold what commands printed about credentials).
     pub(crate) fn create(root: &Path) -> io::Result<LogDir> {
-        fs::create_dir_all(root)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)?;
         let stamp = stamp();
         // `create_dir` (not `_all`) fails on an existing directory: two runs started in
         // the same millisecond get different directories.

@@ -739,3 +739,17 @@ fn state_under_a_directory_another_user_can_write_is_refused_and_nothing_made_th
     prun_with("XDG_STATE_HOME", &shared.join("state")).ok();
     assert!(root.path().join("ran").exists());
 }
+
+#[test]
+fn a_log_dir_prun_makes_is_private_whatever_the_umask() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"set_options(#{ log_dir: "logs/of/main" }); proc("p", #{ shell: "echo token" }); run("p");"#,
+    )
+    .expect("write script");
+    prun(dir.path(), &["main.rhai"]).ok();
+    for d in ["logs", "logs/of", "logs/of/main"] {
+        assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
+    }
+}

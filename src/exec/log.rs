@@ -309,7 +309,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The newest log of a proc under a log root (the run directories sort by time).
+/// The newest log of a proc under a log root (the run directories sort by time). prun
+/// writes logs as regular files: a symbolic link there (planted in a `log_dir` another
+/// user can write, pointing at `/etc/shadow`) is not a log.
 pub(crate) fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
     let mut runs: Vec<PathBuf> = fs::read_dir(root)
         .ok()?
@@ -322,7 +324,19 @@ pub(crate) fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
     runs.iter()
         .rev()
         .map(|r| r.join(&file))
-        .find(|p| p.is_file())
+        .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+}
+
+/// Reads a log [`latest`] found, not through a symbolic link planted there since.
+pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Opens a log for appending (and reading back its last byte), creating it. A symbolic
@@ -348,6 +362,22 @@ pub(crate) fn append_line(path: &Path, line: &str) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn prun_log_never_reads_through_a_symbolic_link() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        fs::write(&victim, "secret\n").unwrap();
+        let old = root.path().join("2026-01-01T00-00-00.000Z");
+        let new = root.path().join("2026-01-02T00-00-00.000Z");
+        fs::create_dir(&old).unwrap();
+        fs::create_dir(&new).unwrap();
+        fs::write(old.join("p.log"), "real log\n").unwrap();
+        std::os::unix::fs::symlink(&victim, new.join("p.log")).unwrap();
+        assert_eq!(latest(root.path(), "p"), Some(old.join("p.log")));
+        assert!(read(&new.join("p.log")).is_err());
+        assert_eq!(read(&old.join("p.log")).unwrap(), b"real log\n");
+    }
 
     #[test]
     fn a_log_is_never_opened_through_a_symbolic_link() {

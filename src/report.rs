@@ -349,10 +349,20 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         out.write_all(bytes)?;
         return out.flush();
     }
+    let dir = dir_of(&target);
     let mut tmp = tempfile::Builder::new()
         .prefix(".prun-report-")
         .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir_of(&target))?;
+        .tempfile_in(dir)
+        .map_err(|e| {
+            // Named after the directory, not after the random name of the file.
+            let text = e.to_string();
+            let why = text.split(" at path ").next().unwrap_or_default();
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot create a file in {}: {why}", dir.display()),
+            )
+        })?;
     tmp.write_all(bytes)?;
     tmp.persist(&target).map_err(|e| e.error)?;
     Ok(())

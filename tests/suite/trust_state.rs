@@ -753,3 +753,21 @@ fn a_log_dir_prun_makes_is_private_whatever_the_umask() {
         assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
     }
 }
+
+#[test]
+fn a_page_into_a_missing_directory_names_the_directory_not_a_temporary_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    prun(dir.path(), &["main.rhai"]).ok();
+    let ran = prun(
+        dir.path(),
+        &["report", "main.rhai", "--html", "nodir/r.html"],
+    );
+    ran.code(64)
+        .says("cannot create a file in nodir: No such file");
+    assert!(!ran.stderr.contains(".prun-report-"), "{}", ran.describe());
+}

@@ -771,3 +771,48 @@ fn a_page_into_a_missing_directory_names_the_directory_not_a_temporary_file() {
         .says("cannot create a file in nodir: No such file");
     assert!(!ran.stderr.contains(".prun-report-"), "{}", ran.describe());
 }
+
+#[test]
+fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let tmp = root.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    chmod(&tmp, 0o1777);
+    let planted = tmp.join("out.txt");
+    as_nobody(&format!(
+        "touch {p} && chmod 666 {p}",
+        p = planted.display()
+    ));
+    std::fs::write(
+        root.path().join("w.rhai"),
+        format!(
+            r#"write_file("{}", "secret"); write_file("{}", "mine");"#,
+            planted.display(),
+            tmp.join("mine.txt").display()
+        ),
+    )
+    .expect("write script");
+    prun(root.path(), &["w.rhai"])
+        .code(2)
+        .says("it belongs to uid 65534 in a sticky directory anyone can write");
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "");
+    // Root's own file there is written as ever.
+    std::fs::write(
+        root.path().join("w.rhai"),
+        format!(
+            r#"write_file("{}", "mine");"#,
+            tmp.join("mine.txt").display()
+        ),
+    )
+    .expect("write script");
+    prun(root.path(), &["w.rhai"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("mine.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -13,7 +13,8 @@
 //! ssh-agent check theirs ([`private_state_dir`]): it must be a real directory (not a
 //! symbolic link) owned by the effective user; prun creates it with mode 0700 and tightens
 //! an older, more open one to 0700. A directory owned by anyone else is never used: the
-//! run stops with an error naming it, its owner and its mode. State files are opened
+//! run stops with an error naming it, its owner and its mode; so does a directory above
+//! the state root that another user could write ([`private_state_dir`]). State files are opened
 //! without following symbolic links and must belong to the user ([`open_private_file`]).
 
 use std::fs::{DirBuilder, File, Metadata, OpenOptions, Permissions};
@@ -40,6 +41,17 @@ pub(crate) enum StateDirError {
         user_text(Uid::effective())
     )]
     Unsafe { path: PathBuf, why: String },
+    #[error(
+        "refusing to keep prun's state in {}: {} above it is {why}, so another user could \
+         replace what prun keeps there; set XDG_STATE_HOME to a directory of yours",
+        path.display(),
+        above.display()
+    )]
+    UnsafeAbove {
+        path: PathBuf,
+        above: PathBuf,
+        why: String,
+    },
 }
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
@@ -69,10 +81,46 @@ pub(crate) fn script_identity(script: &Path) -> PathBuf {
 pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
     let dir = script_state_dir(script);
     let root = dir.parent().unwrap_or(&dir);
+    no_one_else_can_replace(root)?;
     for d in [root, &dir, &dir.join("logs")] {
         private_dir(d)?;
     }
     Ok(dir)
+}
+
+/// Checks the directories above the state root, as OpenSSH checks those above
+/// `authorized_keys`: each must belong to the effective user or to root, and no other user
+/// may write to it (unless it is sticky, like `/tmp`, or only the user's own group may).
+/// Whoever can write a directory above the state could rename prun's directories away and
+/// put their own in place; and root's run with the `HOME` of the user who ran `sudo` would
+/// otherwise create a `~/.local` of root's in that user's home, which their programs then
+/// cannot write. Both the path as given and the one its links lead to are checked.
+fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
+    let me = Uid::effective().as_raw();
+    let my_group = nix::unistd::Gid::effective().as_raw();
+    let real = root
+        .ancestors()
+        .skip(1)
+        .find_map(|a| std::fs::canonicalize(a).ok())
+        .unwrap_or_default();
+    for above in root.ancestors().skip(1).chain(real.ancestors()) {
+        let Ok(meta) = std::fs::symlink_metadata(above) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let sticky = mode & 0o1000 != 0;
+        let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != my_group);
+        let owner_ok = meta.uid() == me || meta.uid() == 0;
+        let writable = !meta.file_type().is_symlink() && others_write && !sticky;
+        if !owner_ok || writable {
+            return Err(StateDirError::UnsafeAbove {
+                path: root.to_path_buf(),
+                above: above.to_path_buf(),
+                why: describe(&meta),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn state_root() -> PathBuf {
@@ -190,6 +238,90 @@ pub(crate) fn check_existing_private_file(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(refused_link(path, e)),
     }
+}
+
+/// Where writing to `path` lands (`--json`, `report --html`, `write_file`): `path` itself,
+/// or, when it is a symbolic link, where its chain of links ends. A link is followed only
+/// when it belongs to the effective user or to root, as the kernel's `protected_symlinks`
+/// does in `/tmp` (but in any directory, and also for a link read rather than opened):
+/// in a directory another user can write (`/tmp/x`, a shared project directory) that user
+/// could otherwise point `report.json` at `/etc/passwd` and have root's run replace it.
+/// Each link is opened (`O_PATH | O_NOFOLLOW`) before it is checked and read, so it cannot
+/// be swapped in between. The last component of the path returned was not a link when
+/// looked at (open it with `O_NOFOLLOW`, or rename over it, so a link planted since is not
+/// followed either), unless it is a link of `/proc` naming no path (`/proc/self/fd/1` of
+/// a pipe), which only opening it can follow.
+pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        let link = match OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_PATH | nix::libc::O_NOFOLLOW)
+            .open(&current)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e),
+        };
+        let meta = link.metadata()?;
+        if !meta.file_type().is_symlink() {
+            return Ok(current);
+        }
+        let me = Uid::effective();
+        if meta.uid() != me.as_raw() && meta.uid() != 0 {
+            let trusted = if me.is_root() {
+                "root".to_string()
+            } else {
+                format!("you ({}) or to root", user_text(me))
+            };
+            return Err(io::Error::other(format!(
+                "{} is a symbolic link {}; prun writes through a link only when it belongs \
+                 to {trusted} (another user could point it at any file)",
+                current.display(),
+                describe(&meta),
+            )));
+        }
+        let target = PathBuf::from(nix::fcntl::readlinkat(&link, "")?);
+        let next = match current.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+        // A link of /proc (`/dev/stdout` leads to `/proc/self/fd/1`, which reads
+        // `pipe:[1234]`) names no path but opens the file it stands for.
+        if std::fs::symlink_metadata(&next).is_err() && std::fs::metadata(&current).is_ok() {
+            return Ok(current);
+        }
+        current = next;
+    }
+    Err(io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+/// Opens a path [`trusted_write_target`] returned with `opts`: without following a link
+/// planted there since (a link of `/proc` it returned excepted), and without blocking on a
+/// FIFO (no reader is `ENXIO`); the file is then back in blocking mode.
+pub(crate) fn open_write_target(target: &Path, opts: &mut OpenOptions) -> io::Result<File> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let magic = std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink());
+    let nofollow = if magic { 0 } else { nix::libc::O_NOFOLLOW };
+    let file = opts
+        .custom_flags(nofollow | nix::libc::O_NONBLOCK)
+        .open(target)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(nix::libc::ELOOP) {
+                io::Error::other(format!(
+                    "{} became a symbolic link while prun was about to write it; not followed",
+                    target.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    let flags = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?);
+    fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(file)
 }
 
 fn refused_link(path: &Path, e: io::Error) -> io::Error {

@@ -329,24 +329,40 @@ pub(crate) fn write(path: &Path, report: &Report) -> std::io::Result<()> {
 
 /// Replaces the file at `path` with `bytes` atomically: a new file (mode 0644) in its
 /// directory, renamed over it. A link to a regular file has its target replaced, the
-/// link kept; what is not a regular file (`/dev/stdout`, a FIFO, a terminal) is written
-/// into: renaming over it would replace the device or the link with a file.
+/// link kept, but only a link of the user's or root's (see
+/// [`crate::paths::trusted_write_target`]); what is not a regular file (`/dev/stdout`, a
+/// FIFO, a terminal) is written into: renaming over it would replace the device or the
+/// link with a file. A FIFO no process reads is an error, not a wait for a reader.
 pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let target = match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => {
-            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
-            out.write_all(bytes)?;
-            return out.flush();
-        }
-        Ok(_) => std::fs::canonicalize(path)?,
-        Err(_) => path.to_path_buf(),
-    };
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let target = crate::paths::trusted_write_target(path)?;
+    if let Some(meta) = std::fs::metadata(&target).ok().filter(|m| !m.is_file()) {
+        let mut out =
+            crate::paths::open_write_target(&target, std::fs::OpenOptions::new().write(true))
+                .map_err(|e| match e.raw_os_error() {
+                    Some(nix::libc::ENXIO) if meta.file_type().is_fifo() => std::io::Error::other(
+                        format!("{} is a FIFO that no process reads", target.display()),
+                    ),
+                    _ => e,
+                })?;
+        out.write_all(bytes)?;
+        return out.flush();
+    }
+    let dir = dir_of(&target);
     let mut tmp = tempfile::Builder::new()
         .prefix(".prun-report-")
         .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir_of(&target))?;
+        .tempfile_in(dir)
+        .map_err(|e| {
+            // Named after the directory, not after the random name of the file.
+            let text = e.to_string();
+            let why = text.split(" at path ").next().unwrap_or_default();
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot create a file in {}: {why}", dir.display()),
+            )
+        })?;
     tmp.write_all(bytes)?;
     tmp.persist(&target).map_err(|e| e.error)?;
     Ok(())

@@ -127,11 +127,13 @@ pub(super) fn definitions(dir: &Path) -> Result<Exit, Failure> {
     std::fs::create_dir_all(dir).map_err(failed)?;
     // Rhai's own functions, from an engine without prun's. Its generator writes an
     // unknown return type as `-> ;`, which its own definition syntax does not allow.
+    // Written as reports are: through no link another user planted in DIR.
+    let write =
+        |file: &str, text: &str| crate::report::replace_file(&dir.join(file), text.as_bytes());
     for (file, text) in rhai::Engine::new().definitions().iter_files() {
-        let text = text.replace(") -> ;", ");");
-        std::fs::write(dir.join(&file), text).map_err(failed)?;
+        write(&file, &text.replace(") -> ;", ");")).map_err(failed)?;
     }
-    std::fs::write(dir.join("prun.d.rhai"), prun).map_err(failed)?;
+    write("prun.d.rhai", &prun).map_err(failed)?;
     outln!("wrote Rhai definitions of prun's API to {}", dir.display());
     Ok(Exit::Ok)
 }

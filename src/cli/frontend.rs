@@ -82,7 +82,7 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
         return Err(Failure::NoLog { proc_name, root });
     };
     // As written: the output of a command need not be UTF-8.
-    let text = std::fs::read(&path).map_err(|source| Failure::ReadLog {
+    let text = crate::exec::log::read(&path).map_err(|source| Failure::ReadLog {
         path: path.clone(),
         source,
     })?;

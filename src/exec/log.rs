@@ -25,10 +25,13 @@ pub(crate) struct LogDir {
 }
 
 impl LogDir {
-    /// Creates `<root>/<timestamp>/` (mode 0700; logs are 0600: they may hold what commands
-    /// printed about credentials).
+    /// Creates `<root>/<timestamp>/` (mode 0700, as is a missing `root`, whatever the umask;
+    /// logs are 0600: they may hold what commands printed about credentials).
     pub(crate) fn create(root: &Path) -> io::Result<LogDir> {
-        fs::create_dir_all(root)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)?;
         let stamp = stamp();
         // `create_dir` (not `_all`) fails on an existing directory: two runs started in
         // the same millisecond get different directories.
@@ -306,7 +309,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The newest log of a proc under a log root (the run directories sort by time).
+/// The newest log of a proc under a log root (the run directories sort by time). prun
+/// writes logs as regular files: a symbolic link there (planted in a `log_dir` another
+/// user can write, pointing at `/etc/shadow`) is not a log.
 pub(crate) fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
     let mut runs: Vec<PathBuf> = fs::read_dir(root)
         .ok()?
@@ -319,16 +324,31 @@ pub(crate) fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
     runs.iter()
         .rev()
         .map(|r| r.join(&file))
-        .find(|p| p.is_file())
+        .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
 }
 
-/// Opens a log for appending (and reading back its last byte), creating it.
+/// Reads a log [`latest`] found, not through a symbolic link planted there since.
+pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Opens a log for appending (and reading back its last byte), creating it. A symbolic
+/// link there is not followed: in a `log_dir` another user can write, that user could
+/// swap the run's directory for one of theirs holding `build.log -> /etc/shadow`.
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .read(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
 }
 
@@ -342,6 +362,34 @@ pub(crate) fn append_line(path: &Path, line: &str) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn prun_log_never_reads_through_a_symbolic_link() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        fs::write(&victim, "secret\n").unwrap();
+        let old = root.path().join("2026-01-01T00-00-00.000Z");
+        let new = root.path().join("2026-01-02T00-00-00.000Z");
+        fs::create_dir(&old).unwrap();
+        fs::create_dir(&new).unwrap();
+        fs::write(old.join("p.log"), "real log\n").unwrap();
+        std::os::unix::fs::symlink(&victim, new.join("p.log")).unwrap();
+        assert_eq!(latest(root.path(), "p"), Some(old.join("p.log")));
+        assert!(read(&new.join("p.log")).is_err());
+        assert_eq!(read(&old.join("p.log")).unwrap(), b"real log\n");
+    }
+
+    #[test]
+    fn a_log_is_never_opened_through_a_symbolic_link() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        let link = root.path().join("p.log");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(open_append(&link).is_err());
+        assert!(append_line(&link, "output").is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
 
     #[test]
     fn run_directories_and_logs_are_private() {

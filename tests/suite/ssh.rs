@@ -112,6 +112,41 @@ run("here");
 
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_relative_cwd_starting_with_a_dash_is_a_directory_not_an_option_of_cd() {
+    let sshd = Sshd::start();
+    // Relative to the login directory of the remote user (root, as the test runs).
+    let home = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .expect("passwd entry")
+        .dir;
+    let name = format!("-P-prun-cwd-{}", std::process::id());
+    let remote_dir = home.join(&name);
+    std::fs::create_dir_all(&remote_dir).expect("mkdir");
+    let test = Test::new();
+    let here = test.dir().to_path_buf();
+    let out = test
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"proc("here", #{{ executor: "farm", cwd: "{name}", shell: "pwd > '{}/where.txt'" }});
+run("here");
+"#,
+                here.display()
+            ),
+        ))
+        .run();
+    let _ = std::fs::remove_dir_all(&remote_dir);
+    out.ok();
+    assert_eq!(
+        out.read("where.txt").trim(),
+        remote_dir.display().to_string()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn hosts_slots_bound_the_procs_not_the_local_parallel_limit() {
     // Three slots in all (two on one host name, one on another): with -j 1, three procs
     // still meet, and never more than three run at once.

@@ -398,12 +398,13 @@ fn run_with_few_threads(n: u32, script: &str, args: &[&str]) -> Option<(Option<i
     }
     let t = Test::new().args(args).script(script);
     let dir = t.dir().to_path_buf();
-    // Its output owns the directory.
+    // Its output owns the directory. The other user may write there, as in /tmp: sticky,
+    // so that prun keeps its state below it.
     let first = t.run();
     first.ok();
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
     }
     let id = uid.to_string();
     let mut cmd = Command::new("setpriv");

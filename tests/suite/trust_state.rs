@@ -69,6 +69,12 @@ fn run(cmd: Command) -> Ran {
 /// `prun WORDS...` in `dir` with `XDG_STATE_HOME=<dir>/state`, under umask 000 (so that
 /// every mode checked below is prun's choice, not the umask's).
 fn prun(dir: &Path, words: &[&str]) -> Ran {
+    prun_with_state(dir, &dir.join("state"), words)
+}
+
+/// [`prun`] with `XDG_STATE_HOME=state` (outside a `dir` another user can write: prun
+/// refuses to keep its state there).
+fn prun_with_state(dir: &Path, state: &Path, words: &[&str]) -> Ran {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg("umask 000; exec \"$@\"")
@@ -76,7 +82,7 @@ fn prun(dir: &Path, words: &[&str]) -> Ran {
         .arg(env!("CARGO_BIN_EXE_prun"))
         .args(words)
         .current_dir(dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_STATE_HOME", state)
         .env_remove("NO_COLOR");
     run(cmd)
 }
@@ -209,7 +215,8 @@ impl Shared {
             "--db",
             planted_db.to_str().unwrap(),
         ];
-        prun(&work, &words).ok();
+        let state = root.path().join("state");
+        prun_with_state(&work, &state, &words).ok();
         let conn = rusqlite::Connection::open(&planted_db).expect("open DB");
         let n = conn
             .execute(
@@ -220,7 +227,7 @@ impl Shared {
         assert_eq!(n, 1, "the DB caches `value`");
         drop(conn);
         // The premise: a run that uses this DB runs the planted value.
-        prun(&work, &words).ok();
+        prun_with_state(&work, &state, &words).ok();
         assert_eq!(
             std::fs::read_to_string(work.join("used.txt")).unwrap(),
             "planted\n"
@@ -603,4 +610,209 @@ fn the_json_report_is_replaced_atomically() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["report.json"]);
+}
+
+#[test]
+fn a_json_report_into_a_fifo_no_one_reads_is_a_warning_not_a_hang() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "touch ran" }); run("p");"#,
+    )
+    .expect("write script");
+    nix::unistd::mkfifo(&dir.path().join("r.json"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    prun(dir.path(), &["--json", "r.json", "main.rhai"])
+        .ok()
+        .says("r.json is a FIFO that no process reads");
+    assert!(dir.path().join("ran").exists(), "the proc ran");
+}
+
+// ---------------------------------------------------------------------------------------
+// Links another user plants where root writes
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_link_another_user_plants_is_never_written_through() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    chmod(&work, 0o777);
+    std::fs::write(
+        work.join("main.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    std::fs::write(work.join("w.rhai"), r#"write_file("out.txt", "written");"#)
+        .expect("write script");
+    let private = root.path().join("private");
+    std::fs::create_dir(&private).expect("mkdir");
+    chmod(&private, 0o700);
+    let victim = private.join("shadow");
+    std::fs::write(&victim, "precious\n").expect("write victim");
+    let state = root.path().join("state");
+    let prun = |dir: &Path, words: &[&str]| prun_with_state(dir, &state, words);
+    chmod(&victim, 0o600);
+    for name in ["report.json", "page.html", "out.txt"] {
+        as_nobody(&format!(
+            "ln -s {} {}",
+            victim.display(),
+            work.join(name).display()
+        ));
+    }
+    prun(&work, &["--json", "report.json", "main.rhai"])
+        .ok()
+        .says("report.json is a symbolic link owned by uid 65534");
+    prun(&work, &["report", "main.rhai", "--html", "page.html"])
+        .says("page.html is a symbolic link owned by uid 65534");
+    prun(&work, &["w.rhai"]).code(2).says(
+        "write_file: cannot write \"out.txt\": out.txt is a symbolic link owned by uid 65534",
+    );
+    as_nobody(&format!(
+        "mkdir {d} && ln -s {} {d}/prun.d.rhai",
+        victim.display(),
+        d = work.join("defs").display()
+    ));
+    prun(&work, &["definitions", "defs"])
+        .code(64)
+        .says("prun.d.rhai is a symbolic link owned by uid 65534");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(mode(&victim), 0o600);
+    // A link of root's own is followed, as before.
+    std::fs::remove_file(work.join("report.json")).expect("rm");
+    std::os::unix::fs::symlink("mine.json", work.join("report.json")).expect("symlink");
+    prun(&work, &["--json", "report.json", "main.rhai"]).ok();
+    assert!(
+        std::fs::read_to_string(work.join("mine.json"))
+            .unwrap()
+            .contains("\"procs\"")
+    );
+}
+
+#[test]
+fn state_under_a_directory_another_user_can_write_is_refused_and_nothing_made_there() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    std::fs::write(
+        root.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "touch ran" }); run("p");"#,
+    )
+    .expect("write script");
+    // The home of the user who ran `sudo` (kept by `sudo -E`), and a shared directory.
+    let home = root.path().join("home");
+    let shared = root.path().join("shared");
+    for d in [&home, &shared] {
+        std::fs::create_dir(d).expect("mkdir");
+    }
+    chmod(&shared, 0o777);
+    nix::unistd::chown(&home, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+    let prun_with = |var: &str, value: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.arg("main.rhai")
+            .current_dir(root.path())
+            .env_remove("XDG_STATE_HOME")
+            .env(var, value);
+        run(cmd)
+    };
+    prun_with("HOME", &home)
+        .code(2)
+        .says("above it is owned by uid 65534");
+    assert_eq!(walk(&home).len(), 1, "made in the user's home");
+    prun_with("XDG_STATE_HOME", &shared.join("state"))
+        .code(2)
+        .says(&format!(
+            "{} above it is owned by uid 0 (root), mode 0777",
+            shared.display()
+        ));
+    assert_eq!(walk(&shared).len(), 1);
+    assert!(!root.path().join("ran").exists(), "the proc ran");
+    // A sticky directory (like /tmp) is fine.
+    chmod(&shared, 0o1777);
+    prun_with("XDG_STATE_HOME", &shared.join("state")).ok();
+    assert!(root.path().join("ran").exists());
+}
+
+#[test]
+fn a_log_dir_prun_makes_is_private_whatever_the_umask() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"set_options(#{ log_dir: "logs/of/main" }); proc("p", #{ shell: "echo token" }); run("p");"#,
+    )
+    .expect("write script");
+    prun(dir.path(), &["main.rhai"]).ok();
+    for d in ["logs", "logs/of", "logs/of/main"] {
+        assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
+    }
+}
+
+#[test]
+fn a_page_into_a_missing_directory_names_the_directory_not_a_temporary_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    prun(dir.path(), &["main.rhai"]).ok();
+    let ran = prun(
+        dir.path(),
+        &["report", "main.rhai", "--html", "nodir/r.html"],
+    );
+    ran.code(64)
+        .says("cannot create a file in nodir: No such file");
+    assert!(!ran.stderr.contains(".prun-report-"), "{}", ran.describe());
+}
+
+#[test]
+fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let tmp = root.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    chmod(&tmp, 0o1777);
+    let planted = tmp.join("out.txt");
+    as_nobody(&format!(
+        "touch {p} && chmod 666 {p}",
+        p = planted.display()
+    ));
+    std::fs::write(
+        root.path().join("w.rhai"),
+        format!(
+            r#"write_file("{}", "secret"); write_file("{}", "mine");"#,
+            planted.display(),
+            tmp.join("mine.txt").display()
+        ),
+    )
+    .expect("write script");
+    prun(root.path(), &["w.rhai"])
+        .code(2)
+        .says("it belongs to uid 65534 in a sticky directory anyone can write");
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "");
+    // Root's own file there is written as ever.
+    std::fs::write(
+        root.path().join("w.rhai"),
+        format!(
+            r#"write_file("{}", "mine");"#,
+            tmp.join("mine.txt").display()
+        ),
+    )
+    .expect("write script");
+    prun(root.path(), &["w.rhai"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("mine.txt")).unwrap(),
+        "mine"
+    );
 }

@@ -226,7 +226,14 @@ impl Ssh {
         placed(host);
         let mut remote = String::new();
         if let Some(dir) = &spec.cwd {
-            remote.push_str(&format!("cd {} && ", sh_quote(&dir.to_string_lossy())));
+            // `cd -P` and `cd -` would be options (`--` does not help with `-`).
+            let dir = dir.to_string_lossy();
+            let dir = if dir.starts_with('-') {
+                format!("./{dir}")
+            } else {
+                dir.into_owned()
+            };
+            remote.push_str(&format!("cd {} && ", sh_quote(&dir)));
         }
         for (k, v) in &spec.env {
             if !is_shell_name(k) {

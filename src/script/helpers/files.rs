@@ -95,7 +95,11 @@ fn kind(meta: &fs::Metadata) -> &'static str {
 }
 
 /// Writes or appends `text` to `path`. A FIFO or socket is an error (a FIFO without a
-/// reader would block the script for good); devices such as `/dev/null` are written.
+/// reader would block the script for good); devices such as `/dev/null` are written. A
+/// symbolic link is followed only when it belongs to the user or to root
+/// ([`crate::paths::trusted_write_target`]): root's script writing `/tmp/x/out.txt` must
+/// not write `/etc/shadow` because another user planted `out.txt -> /etc/shadow`. Nor is a
+/// file another user made in `/tmp` written ([`planted_in_a_shared_directory`]).
 fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
     use std::os::unix::fs::FileTypeExt;
     let fail = |e: std::io::Error| format!("{func}: cannot write {path:?}: {e}");
@@ -105,20 +109,46 @@ fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
         }
         Ok(())
     };
-    if let Ok(meta) = fs::metadata(path) {
+    let target = crate::paths::trusted_write_target(std::path::Path::new(path)).map_err(fail)?;
+    if let Ok(meta) = fs::metadata(&target) {
         refuse(&meta)?;
     }
-    let mut file = open_nonblocking(
+    let mut file = crate::paths::open_write_target(
+        &target,
         OpenOptions::new()
             .create(true)
             .write(true)
             .append(append)
             .truncate(!append),
-        path,
     )
     .map_err(fail)?;
-    refuse(&file.metadata().map_err(fail)?)?;
+    let meta = file.metadata().map_err(fail)?;
+    refuse(&meta)?;
+    if planted_in_a_shared_directory(&target, &meta) {
+        return Err(fail(std::io::Error::other(format!(
+            "it belongs to uid {} in a sticky directory anyone can write (like /tmp): \
+             another user made it there to read what is written",
+            std::os::unix::fs::MetadataExt::uid(&meta)
+        )))
+        .into());
+    }
     file.write_all(text.as_bytes()).map_err(|e| fail(e).into())
+}
+
+/// Whether `target` is a regular file of another user (not root) in a sticky directory
+/// anyone can write, like `/tmp`: the kernel's `protected_regular` refuses to open it for
+/// writing there, as prun does, whatever the setting (it is off by default).
+fn planted_in_a_shared_directory(target: &std::path::Path, meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::Uid::effective().as_raw();
+    if !meta.is_file() || meta.uid() == me || meta.uid() == 0 {
+        return false;
+    }
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    fs::metadata(dir).is_ok_and(|d| d.mode() & 0o1002 == 0o1002)
 }
 
 /// The paths matching `pattern`, sorted. A name that a Rhai string cannot hold (not UTF-8)

@@ -646,10 +646,12 @@ pub(super) fn fingerprint(
             for a in argv {
                 h.feed(a.as_bytes());
             }
+            feed_variables(&mut h, argv.iter(), &def.env);
         }
         Body::Shell(s) => {
             h.feed(b"shell");
             h.feed(s.as_bytes());
+            feed_variables(&mut h, std::iter::once(&**s), &def.env);
         }
         Body::Closure(cb) => {
             h.feed(b"closure");
@@ -706,6 +708,45 @@ pub(super) fn fingerprint(
         mtimes,
         declared: !def.inputs.is_empty(),
         own: owner.clone(),
+    })
+}
+
+/// Feeds the values, in prun's environment, of the variables `texts` name as `$NAME` or
+/// `${NAME}` and `env` does not set (its values are fed already): a command that expands
+/// `$MODE` gives another result when `MODE` changes, so its cached one is stale then.
+fn feed_variables<'a>(
+    h: &mut Fnv<u128>,
+    texts: impl Iterator<Item = &'a str>,
+    env: &[(String, String)],
+) {
+    let mut names: Vec<&str> = texts
+        .flat_map(shell_variables)
+        .filter(|n| !env.iter().any(|(k, _)| k == n))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        h.feed(name.as_bytes());
+        match std::env::var_os(name) {
+            Some(v) => h.feed(v.as_encoded_bytes()),
+            None => h.feed(b"\0unset"),
+        }
+    }
+}
+
+/// The names of the variables `text` expands as a shell would (`$NAME`, `${NAME...}`),
+/// read anywhere in it (quoted or not: over-reading a name costs at most a re-run).
+pub(crate) fn shell_variables(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices('$').filter_map(|(i, _)| {
+        let rest = &text[i + 1..];
+        let rest = rest.strip_prefix('{').unwrap_or(rest);
+        let len = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            .count();
+        let name = &rest[..len];
+        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            .then_some(name)
     })
 }
 

@@ -119,8 +119,19 @@ pub(super) fn forget(engine: &Engine) {
     runs().remove(&run_of(engine));
 }
 
+/// What a closure is, for the fingerprint of the proc it defines.
+pub(super) struct Identity {
+    /// Its text: code, captured values, and what its code reads (module texts, constants,
+    /// environment variables).
+    pub text: String,
+    /// Its code reads other procs or grows the graph (`results()`, `state()`, `wait`,
+    /// `run`, `start`, `create`): what it returns depends on more than its fingerprint, so
+    /// it is never UP_TO_DATE.
+    pub reads_procs: bool,
+}
+
 /// The identity of the closure `fp` received by a native function called with `ctx`.
-pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
+pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
     let named = ctx
         .iter_namespaces()
         .flat_map(|m| m.iter_script_fn_info())
@@ -132,8 +143,29 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
         named,
         seen: HashSet::new(),
         out: String::new(),
+        found: Found::default(),
     };
     w.function(fp, 0);
+    let from_module = texts(ctx, fp.fn_name()).is_empty();
+    let (mut modules_done, mut all_done) = (false, false);
+    loop {
+        // A function named at run time (`call(Fn("in" + "ner"))`, `eval(...)`) may be any
+        // script function: all of them count.
+        if w.found.dynamic && !all_done {
+            all_done = true;
+            let mut all: Vec<String> = w.named.iter().cloned().collect();
+            all.sort_unstable();
+            for name in &all {
+                w.text(name);
+            }
+        }
+        if !modules_done && (from_module || w.out.contains("::")) {
+            modules_done = true;
+            w.modules();
+            continue;
+        }
+        break;
+    }
     if w.out.contains("global::")
         && let Some(constants) = &ctx.global_runtime_state().constants
     {
@@ -148,15 +180,11 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
             w.value(value, 0);
         }
     }
-    let from_module = texts(ctx, fp.fn_name()).is_empty();
-    if (from_module || w.out.contains("::"))
-        && let Some(run) = runs().get(&run_of(ctx.engine()))
-    {
-        for (origin, text) in &run.modules {
-            w.out.push_str(&format!("\nmodule {origin}:\n{text}"));
-        }
+    w.environment();
+    Identity {
+        text: w.out,
+        reads_procs: w.found.reads_procs,
     }
-    w.out
 }
 
 /// Builds an identity, writing each script function once.
@@ -166,6 +194,8 @@ struct Writer<'a, 'b> {
     named: HashSet<String>,
     seen: HashSet<String>,
     out: String,
+    /// What the texts written so far read at run time.
+    found: Found,
 }
 
 impl Writer<'_, '_> {
@@ -191,13 +221,66 @@ impl Writer<'_, '_> {
         for text in texts.iter() {
             self.out.push_str(text);
             self.out.push('\n');
+            self.found.scan(text);
         }
         for text in texts.iter() {
-            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-                if self.named.contains(word) {
-                    self.text(word);
-                }
+            self.mentioned(text);
+        }
+    }
+
+    /// Appends the texts of the named script functions `text` mentions.
+    fn mentioned(&mut self, text: &str) {
+        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if self.named.contains(word) {
+                self.text(word);
             }
+        }
+    }
+
+    /// Appends the texts of the modules imported so far, and of the script functions they
+    /// name (a module's function may call the script's: Rhai looks there too). A module
+    /// that reads procs is not seen (`pg::start` is no `start`).
+    fn modules(&mut self) {
+        let modules: Vec<(String, Arc<str>)> = match runs().get(&run_of(self.ctx.engine())) {
+            Some(run) => run
+                .modules
+                .iter()
+                .map(|(o, t)| (o.clone(), t.clone()))
+                .collect(),
+            None => return,
+        };
+        let reads_procs = self.found.reads_procs;
+        for (origin, text) in &modules {
+            self.out.push_str(&format!("\nmodule {origin}:\n{text}"));
+            self.found.scan(text);
+        }
+        self.found.reads_procs = reads_procs;
+        for (_, text) in &modules {
+            self.mentioned(text);
+        }
+    }
+
+    /// Appends the values of the environment variables the texts read (all of them when
+    /// one is named at run time), as the closure's commands and `env(...)` would see them.
+    fn environment(&mut self) {
+        let vars: Vec<(String, Option<std::ffi::OsString>)> = if self.found.all_env {
+            let mut all: Vec<_> = std::env::vars_os()
+                .map(|(k, v)| (k.to_string_lossy().into_owned(), Some(v)))
+                .collect();
+            all.sort();
+            all
+        } else {
+            let names = std::mem::take(&mut self.found.env);
+            names
+                .into_iter()
+                .map(|n| {
+                    let v = std::env::var_os(&n);
+                    (n, v)
+                })
+                .collect()
+        };
+        for (name, value) in vars {
+            self.out.push_str(&format!("\nenv {name}={value:?}"));
         }
     }
 
@@ -229,6 +312,75 @@ impl Writer<'_, '_> {
             self.out.push_str(&text);
         }
     }
+}
+
+/// What code reads at run time beyond its own text, found by reading it (strings and
+/// comments included: a word read too many makes a proc re-run, one missed would make a
+/// result stale).
+#[derive(Default)]
+struct Found {
+    /// A function is named at run time: `Fn(...)` of anything but a string literal, or
+    /// `eval(...)`.
+    dynamic: bool,
+    /// Other procs are read or scheduled (see [`Identity::reads_procs`]).
+    reads_procs: bool,
+    /// Environment variables named: `env("NAME")`, `$NAME`, `${NAME}`.
+    env: std::collections::BTreeSet<String>,
+    /// `env(...)` of anything but a string literal: every variable counts.
+    all_env: bool,
+}
+
+impl Found {
+    fn scan(&mut self, text: &str) {
+        for name in crate::exec::shell_variables(text) {
+            self.env.insert(name.to_string());
+        }
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let starts_word = (b[i].is_ascii_alphabetic() || b[i] == b'_')
+                && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'));
+            if !starts_word {
+                i += 1;
+                continue;
+            }
+            let len = b[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            let word = &text[i..i + len];
+            let rest = text[i + len..].trim_start();
+            if let Some(args) = rest.strip_prefix('(') {
+                let literal = string_argument(args);
+                match word {
+                    "Fn" => self.dynamic |= literal.is_none(),
+                    "eval" => self.dynamic = true,
+                    "env" => match literal {
+                        Some(name) => {
+                            self.env.insert(name.to_string());
+                        }
+                        None => self.all_env = true,
+                    },
+                    "results" | "state" | "wait" | "run" | "start" | "create"
+                        if !text[..i].ends_with("::") =>
+                    {
+                        self.reads_procs = true;
+                    }
+                    _ => {}
+                }
+            }
+            i += len;
+        }
+    }
+}
+
+/// The string a call's arguments start with when it is a plain literal (`"name")` or
+/// `"name", ...`), without escapes.
+fn string_argument(args: &str) -> Option<&str> {
+    let rest = args.trim_start().strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    let after = rest[end..].strip_prefix('"')?.trim_start();
+    (after.starts_with(')') || after.starts_with(',')).then_some(&rest[..end])
 }
 
 /// The texts of the script function `name`, one per overload, read once per run.

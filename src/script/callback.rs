@@ -24,8 +24,8 @@ pub(super) struct ScriptCallback {
     /// functions and modules it calls and its captured values: the text itself, which
     /// holds every captured value and imported module, is not kept per proc.
     identity: u128,
-    /// Its code reads other procs or grows the graph: never cached.
-    reads_procs: bool,
+    /// Its code reads other procs, grows the graph or imports a module: never cached.
+    never_cached: bool,
     /// Parameter counts the closure can be called with (after captured variables).
     arities: Vec<usize>,
     store: NativeCallContextStore,
@@ -71,7 +71,7 @@ impl ScriptCallback {
         Arc::new(ScriptCallback {
             fp,
             identity,
-            reads_procs: of.reads_procs,
+            never_cached: of.never_cached,
             arities,
             store,
             engine,
@@ -183,6 +183,6 @@ impl Callable for ScriptCallback {
     }
 
     fn cacheable(&self) -> bool {
-        !self.reads_procs
+        !self.never_cached
     }
 }

@@ -125,9 +125,9 @@ pub(super) struct Identity {
     /// environment variables).
     pub text: String,
     /// Its code reads other procs or grows the graph (`results()`, `state()`, `wait`,
-    /// `run`, `start`, `create`): what it returns depends on more than its fingerprint, so
-    /// it is never UP_TO_DATE.
-    pub reads_procs: bool,
+    /// `run`, `start`, `create`), or imports a module: what it returns depends on more
+    /// than its fingerprint, so it is never UP_TO_DATE.
+    pub never_cached: bool,
 }
 
 /// The identity of the closure `fp` received by a native function called with `ctx`.
@@ -147,6 +147,12 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
     };
     w.function(fp, 0);
     let from_module = texts(ctx, fp.fn_name()).is_empty();
+    // A closure defined in a module is not among the script's functions: its own text is
+    // read from the module's file, for what it reads (its module's text counts below).
+    if from_module && let Some(text) = start_text(run_of(ctx.engine()), fp.fn_name()) {
+        w.found.scan(&text);
+        w.mentioned(&text);
+    }
     let (mut modules_done, mut all_done) = (false, false);
     loop {
         // A function named at run time (`call(Fn("in" + "ner"))`, `eval(...)`) may be any
@@ -183,7 +189,7 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
     w.environment();
     Identity {
         text: w.out,
-        reads_procs: w.found.reads_procs,
+        never_cached: w.found.never_cached,
     }
 }
 
@@ -249,12 +255,12 @@ impl Writer<'_, '_> {
                 .collect(),
             None => return,
         };
-        let reads_procs = self.found.reads_procs;
+        let never_cached = self.found.never_cached;
         for (origin, text) in &modules {
             self.out.push_str(&format!("\nmodule {origin}:\n{text}"));
             self.found.scan(text);
         }
-        self.found.reads_procs = reads_procs;
+        self.found.never_cached = never_cached;
         for (_, text) in &modules {
             self.mentioned(text);
         }
@@ -322,8 +328,9 @@ struct Found {
     /// A function is named at run time: `Fn(...)` of anything but a string literal, or
     /// `eval(...)`.
     dynamic: bool,
-    /// Other procs are read or scheduled (see [`Identity::reads_procs`]).
-    reads_procs: bool,
+    /// Other procs are read or scheduled, or a module imported (see
+    /// [`Identity::never_cached`]).
+    never_cached: bool,
     /// Environment variables named: `env("NAME")`, `$NAME`, `${NAME}`.
     env: std::collections::BTreeSet<String>,
     /// `env(...)` of anything but a string literal: every variable counts.
@@ -350,6 +357,10 @@ impl Found {
                 .count();
             let word = &text[i..i + len];
             let rest = text[i + len..].trim_start();
+            // A module imported while the closure runs is not known when it is defined.
+            if word == "import" && text[i + len..].starts_with(char::is_whitespace) {
+                self.never_cached = true;
+            }
             if let Some(args) = rest.strip_prefix('(') {
                 let literal = string_argument(args);
                 match word {
@@ -364,7 +375,7 @@ impl Found {
                     "results" | "state" | "wait" | "run" | "start" | "create"
                         if !text[..i].ends_with("::") =>
                     {
-                        self.reads_procs = true;
+                        self.never_cached = true;
                     }
                     _ => {}
                 }
@@ -413,6 +424,13 @@ fn is_anonymous(name: &str) -> bool {
     name.starts_with("anon$")
 }
 
+/// The text of the closure `name` from its `|`, when its start is known.
+fn start_text(run: usize, name: &str) -> Option<String> {
+    let (file, pos) = runs().get(&run)?.starts.get(name).cloned()?;
+    let text = from_position(run, &file, pos)?;
+    Some(text[..closure_len(&text)].to_string())
+}
+
 /// The source text of a script function: from the closure's `|` when known, else from its
 /// body's start.
 fn text_of(
@@ -421,10 +439,11 @@ fn text_of(
     name: &str,
     def: &rhai::ScriptFuncDef,
 ) -> Option<String> {
-    let start = runs().get(&run).and_then(|r| r.starts.get(name).cloned());
-    if let Some((file, pos)) = start {
-        let text = from_position(run, &file, pos)?;
-        return Some(text[..closure_len(&text)].to_string());
+    if runs()
+        .get(&run)
+        .is_some_and(|r| r.starts.contains_key(name))
+    {
+        return start_text(run, name);
     }
     let (start, end) = (def.body.start_position(), def.body.end_position());
     let text = from_position(run, source?, start)?;

@@ -1424,28 +1424,40 @@ run(["read", "named", "shelled", "script", "argv", "set", "other"]);
 }
 
 #[test]
-fn a_proc_reading_other_procs_is_never_up_to_date() {
+fn a_proc_reading_other_procs_or_importing_a_module_is_never_up_to_date() {
     let ws = Ws::new(
         r#"
 import "fs" as fs;
+import "lib" as lib;
 proc("x", |ctx| read_file("x.txt"));
 proc("results", #{ inputs: ["in.txt"] }, |ctx| { wait("x"); results().x });
 proc("waits", #{ inputs: ["in.txt"] }, |ctx| ctx.wait("x"));
 proc("state", #{ inputs: ["in.txt"] }, |ctx| state("x"));
+proc("in_module", #{ inputs: ["in.txt"] }, lib::body());
+proc("imports", #{ inputs: ["in.txt"] }, |ctx| { import "tag" as t; t::tag() });
 proc("dep", #{ inputs: ["in.txt"], deps: ["x"] }, |ctx| ctx.results.x);
 proc("module", #{ inputs: ["in.txt"] }, |ctx| fs::size("in.txt"));
-proc("show", #{ deps: ["results", "waits"] }, |ctx| print(`got ${ctx.results.results} ${ctx.results.waits}`));
+proc("show", #{ deps: ["results", "waits", "in_module", "imports"] }, |ctx| {
+    let r = ctx.results;
+    print(`got ${r.results} ${r.waits} ${r.in_module} ${r.imports}`);
+});
 run(["show", "state", "dep", "module"]);
 "#,
     );
     ws.write("in.txt", "x");
     ws.write("x.txt", "one");
+    ws.write("tag.rhai", r#"fn tag() { "one" }"#);
+    ws.write(
+        "lib.rhai",
+        r#"fn body() { |ctx| { wait("x"); results().x } }"#,
+    );
     ws.sh("touch -d @981173106 in.txt");
-    ws.run(&[]).ok().line("got one one");
+    ws.run(&[]).ok().line("got one one one one");
     ws.write("x.txt", "two");
+    ws.write("tag.rhai", r#"fn tag() { "two" }"#);
     ws.run(&[])
         .ok()
-        .ran(&["results", "waits", "state", "dep"])
+        .ran(&["results", "waits", "state", "in_module", "imports", "dep"])
         .up_to_date(&["module"])
-        .line("got two two");
+        .line("got two two two two");
 }

@@ -1461,3 +1461,19 @@ run(["show", "state", "dep", "module"]);
         .up_to_date(&["module"])
         .line("got two two two two");
 }
+
+#[test]
+fn set_params_refuses_a_function_whose_code_no_fingerprint_would_see() {
+    let ws = Ws::new(
+        r#"
+fn inner() { "one" }
+set_params(#{ region: "eu", steps: [1, #{ run: Fn("inner") }] });
+proc("a", #{ inputs: ["in.txt"] }, |ctx| ctx.params.steps[1].run.call());
+run("a");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.run(&[])
+        .code(2)
+        .says("main.rhai:3:1: set_params: `steps[1].run` is a function; params are data");
+}

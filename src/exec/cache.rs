@@ -2,7 +2,7 @@
 //! is UP_TO_DATE, and keeping the task DB's cache up to date.
 //!
 //! A proc's fingerprint covers its definition (the command, or the closure's code and
-//! captured values, with `env` and `cwd`), its placeholder values, the params, the stamps
+//! captured values, with `env`, `cwd`, `executor` and the environment variables it names), its placeholder values, the params, the stamps
 //! of its dependencies (a stamp changes whenever a proc really runs, so a dependency that
 //! ran since makes its dependents stale even in a later run), and every resolved input
 //! file: its path (as bytes, so names that are not UTF-8 count too), size, modification
@@ -663,6 +663,12 @@ pub(super) fn fingerprint(
         h.feed(v.as_bytes());
     }
     h.feed(def.extras().cwd.as_deref().unwrap_or("").as_bytes());
+    // Where its commands run: another executor is another machine (which host of an
+    // executor's pool runs it is not chosen by the script, and does not count).
+    if let Some(executor) = &def.extras().executor {
+        h.feed(b"executor");
+        h.feed(executor.as_bytes());
+    }
     for (k, v) in node.args() {
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
@@ -847,6 +853,24 @@ mod tests {
             v = vec![v].into();
         }
         v
+    }
+
+    #[test]
+    fn the_executor_a_proc_runs_on_counts_in_its_fingerprint() {
+        let of = |executor: Option<&str>| {
+            let mut def = crate::graph::ProcDef::new(
+                Body::Cmd(["hostname"].iter().collect()),
+                crate::diag::Origin::from("t"),
+            );
+            def.extras_mut().executor = executor.map(str::to_string);
+            let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
+            fingerprint(&Map::new(), &node, &[], &Arc::default())
+                .map(|f| f.hash)
+                .unwrap_or_default()
+        };
+        assert_ne!(of(None), of(Some("farm")));
+        assert_ne!(of(Some("farm")), of(Some("hpc")));
+        assert_eq!(of(Some("farm")), of(Some("farm")));
     }
 
     #[test]

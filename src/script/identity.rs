@@ -37,6 +37,51 @@ struct RunTexts {
     /// The modules imported so far and their sources, by the names of the closures defined
     /// in them ([`record_module_closures`]).
     closure_modules: HashMap<String, (Shared<Module>, String)>,
+    /// What the texts of script functions (by name) and of modules (by origin, `<` first)
+    /// read, found once per run.
+    reads: HashMap<String, Arc<Reads>>,
+}
+
+/// What a text reads, and the words it holds (each once), which may name script functions.
+struct Reads {
+    found: Found,
+    words: Vec<String>,
+}
+
+impl Reads {
+    fn of<'t>(texts: impl Iterator<Item = &'t str> + Clone) -> Reads {
+        let mut found = Found::default();
+        let mut words = HashSet::new();
+        for text in texts {
+            found.scan(text);
+            words.extend(
+                text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .filter(|w| !w.is_empty()),
+            );
+        }
+        let mut words: Vec<String> = words.into_iter().map(str::to_string).collect();
+        words.sort_unstable();
+        Reads { found, words }
+    }
+}
+
+/// What the texts `key` stands for read, found once per run of `engine`.
+fn reads_of<'t>(
+    engine: &Engine,
+    key: &str,
+    texts: impl Iterator<Item = &'t str> + Clone,
+) -> Arc<Reads> {
+    let run = run_of(engine);
+    if let Some(r) = runs().get(&run).and_then(|r| r.reads.get(key)) {
+        return r.clone();
+    }
+    let reads = Arc::new(Reads::of(texts));
+    runs()
+        .entry(run)
+        .or_default()
+        .reads
+        .insert(key.to_string(), reads.clone());
+    reads
 }
 
 static RUNS: LazyLock<Mutex<HashMap<usize, RunTexts>>> =
@@ -150,8 +195,9 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
     // A closure defined in a module is not among the script's functions: its own text is
     // read from the module's file, for what it reads (its module's text counts below).
     if from_module && let Some(text) = start_text(run_of(ctx.engine()), fp.fn_name()) {
-        w.found.scan(&text);
-        w.mentioned(&text);
+        let reads = Reads::of(std::iter::once(text.as_str()));
+        w.found.add(&reads.found, true);
+        w.mentioned(&reads);
     }
     let (mut modules_done, mut all_done) = (false, false);
     loop {
@@ -172,7 +218,7 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
         }
         break;
     }
-    if w.out.contains("global::")
+    if w.found.constants
         && let Some(constants) = &ctx.global_runtime_state().constants
     {
         let constants: Vec<(String, Dynamic)> = constants
@@ -227,19 +273,35 @@ impl Writer<'_, '_> {
         for text in texts.iter() {
             self.out.push_str(text);
             self.out.push('\n');
-            self.found.scan(text);
         }
-        for text in texts.iter() {
-            self.mentioned(text);
-        }
+        let reads = reads_of(self.ctx.engine(), name, texts.iter().map(String::as_str));
+        self.found.add(&reads.found, true);
+        self.mentioned(&reads);
     }
 
-    /// Appends the texts of the named script functions `text` mentions.
-    fn mentioned(&mut self, text: &str) {
-        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-            if self.named.contains(word) {
-                self.text(word);
-            }
+    /// Appends the texts of the named script functions `reads` mentions.
+    fn mentioned(&mut self, reads: &Reads) {
+        // The smaller side is walked: a module holds hundreds of words, a script often a
+        // few functions, and thousands of closures may call into modules.
+        let names: Vec<String> = if self.named.len() < reads.words.len() {
+            let mut names: Vec<String> = self
+                .named
+                .iter()
+                .filter(|n| reads.words.binary_search(n).is_ok())
+                .cloned()
+                .collect();
+            names.sort_unstable();
+            names
+        } else {
+            reads
+                .words
+                .iter()
+                .filter(|w| self.named.contains(*w))
+                .cloned()
+                .collect()
+        };
+        for name in &names {
+            self.text(name);
         }
     }
 
@@ -255,14 +317,19 @@ impl Writer<'_, '_> {
                 .collect(),
             None => return,
         };
-        let never_cached = self.found.never_cached;
+        let mut all = Vec::with_capacity(modules.len());
         for (origin, text) in &modules {
             self.out.push_str(&format!("\nmodule {origin}:\n{text}"));
-            self.found.scan(text);
+            let reads = reads_of(
+                self.ctx.engine(),
+                &format!("<{origin}"),
+                std::iter::once(&**text),
+            );
+            self.found.add(&reads.found, false);
+            all.push(reads);
         }
-        self.found.never_cached = never_cached;
-        for (_, text) in &modules {
-            self.mentioned(text);
+        for reads in &all {
+            self.mentioned(reads);
         }
     }
 
@@ -335,10 +402,24 @@ struct Found {
     env: std::collections::BTreeSet<String>,
     /// `env(...)` of anything but a string literal: every variable counts.
     all_env: bool,
+    /// The script's constants are read (`global::NAME`).
+    constants: bool,
 }
 
 impl Found {
+    /// Adds what `other` found; whether it reads procs or the script's constants only
+    /// when `procs` (a module's text is not the code the closure runs: `pg::start` is no
+    /// `start`, and a module's `global::` is the module's).
+    fn add(&mut self, other: &Found, procs: bool) {
+        self.dynamic |= other.dynamic;
+        self.never_cached |= procs && other.never_cached;
+        self.env.extend(other.env.iter().cloned());
+        self.all_env |= other.all_env;
+        self.constants |= procs && other.constants;
+    }
+
     fn scan(&mut self, text: &str) {
+        self.constants |= text.contains("global::");
         for name in crate::exec::shell_variables(text) {
             self.env.insert(name.to_string());
         }

@@ -2,7 +2,7 @@
 //! is UP_TO_DATE, and keeping the task DB's cache up to date.
 //!
 //! A proc's fingerprint covers its definition (the command, or the closure's code and
-//! captured values, with `env` and `cwd`), its placeholder values, the params, the stamps
+//! captured values, with `env`, `cwd`, `executor` and the environment variables it names), its placeholder values, the params, the stamps
 //! of its dependencies (a stamp changes whenever a proc really runs, so a dependency that
 //! ran since makes its dependents stale even in a later run), and every resolved input
 //! file: its path (as bytes, so names that are not UTF-8 count too), size, modification
@@ -646,10 +646,12 @@ pub(super) fn fingerprint(
             for a in argv {
                 h.feed(a.as_bytes());
             }
+            feed_variables(&mut h, argv.iter(), &def.env);
         }
         Body::Shell(s) => {
             h.feed(b"shell");
             h.feed(s.as_bytes());
+            feed_variables(&mut h, std::iter::once(&**s), &def.env);
         }
         Body::Closure(cb) => {
             h.feed(b"closure");
@@ -661,6 +663,12 @@ pub(super) fn fingerprint(
         h.feed(v.as_bytes());
     }
     h.feed(def.extras().cwd.as_deref().unwrap_or("").as_bytes());
+    // Where its commands run: another executor is another machine (which host of an
+    // executor's pool runs it is not chosen by the script, and does not count).
+    if let Some(executor) = &def.extras().executor {
+        h.feed(b"executor");
+        h.feed(executor.as_bytes());
+    }
     for (k, v) in node.args() {
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
@@ -706,6 +714,45 @@ pub(super) fn fingerprint(
         mtimes,
         declared: !def.inputs.is_empty(),
         own: owner.clone(),
+    })
+}
+
+/// Feeds the values, in prun's environment, of the variables `texts` name as `$NAME` or
+/// `${NAME}` and `env` does not set (its values are fed already): a command that expands
+/// `$MODE` gives another result when `MODE` changes, so its cached one is stale then.
+fn feed_variables<'a>(
+    h: &mut Fnv<u128>,
+    texts: impl Iterator<Item = &'a str>,
+    env: &[(String, String)],
+) {
+    let mut names: Vec<&str> = texts
+        .flat_map(shell_variables)
+        .filter(|n| !env.iter().any(|(k, _)| k == n))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        h.feed(name.as_bytes());
+        match std::env::var_os(name) {
+            Some(v) => h.feed(v.as_encoded_bytes()),
+            None => h.feed(b"\0unset"),
+        }
+    }
+}
+
+/// The names of the variables `text` expands as a shell would (`$NAME`, `${NAME...}`),
+/// read anywhere in it (quoted or not: over-reading a name costs at most a re-run).
+pub(crate) fn shell_variables(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices('$').filter_map(|(i, _)| {
+        let rest = &text[i + 1..];
+        let rest = rest.strip_prefix('{').unwrap_or(rest);
+        let len = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            .count();
+        let name = &rest[..len];
+        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            .then_some(name)
     })
 }
 
@@ -806,6 +853,24 @@ mod tests {
             v = vec![v].into();
         }
         v
+    }
+
+    #[test]
+    fn the_executor_a_proc_runs_on_counts_in_its_fingerprint() {
+        let of = |executor: Option<&str>| {
+            let mut def = crate::graph::ProcDef::new(
+                Body::Cmd(["hostname"].iter().collect()),
+                crate::diag::Origin::from("t"),
+            );
+            def.extras_mut().executor = executor.map(str::to_string);
+            let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
+            fingerprint(&Map::new(), &node, &[], &Arc::default())
+                .map(|f| f.hash)
+                .unwrap_or_default()
+        };
+        assert_ne!(of(None), of(Some("farm")));
+        assert_ne!(of(Some("farm")), of(Some("hpc")));
+        assert_eq!(of(Some("farm")), of(Some("farm")));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rhai::{Dynamic, Map};
 
 use super::cache::{self, Cache, FilesError, Fingerprint};
 use super::state::Outcome;
-use crate::graph::{ProcId, ProcNode};
+use crate::graph::{Body, ProcId, ProcNode};
 use crate::store::CacheRow;
 
 /// What judging one proc needs, copied out of the core.
@@ -48,7 +48,8 @@ pub(crate) enum Judgement {
 /// run state is locked.
 ///
 /// Eligible for UP_TO_DATE are procs with a dependency or a resolved input file (as in
-/// parproc: a proc with neither always runs) whose outputs exist and are fresh.
+/// parproc: a proc with neither always runs) whose outputs exist and are fresh, unless
+/// their closure reads other procs ([`crate::graph::Callable::cacheable`]).
 pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
     let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own) {
         Ok(fp) => fp,
@@ -57,7 +58,11 @@ pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
     let Some(row) = &spec.row else {
         return Judgement::Stale(fp);
     };
-    let eligible = !spec.dep_stamps.is_empty() || !fp.files.is_empty();
+    let cacheable = match spec.node.body() {
+        Body::Closure(cb) => cb.cacheable(),
+        Body::Cmd(_) | Body::Shell(_) => true,
+    };
+    let eligible = cacheable && (!spec.dep_stamps.is_empty() || !fp.files.is_empty());
     if eligible && fp.matches(&row.fingerprint) && cache::outputs_fresh(&spec.params, &spec.node) {
         let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
         return Judgement::Fresh(result);

@@ -21,6 +21,11 @@ pub(crate) trait Callable: Send + Sync {
     /// functions it calls, its captured values — and only then: part of the fingerprint
     /// of a proc, so that editing a proc re-runs it and a cached result stays valid.
     fn identity(&self) -> String;
+    /// Whether a result of the closure may be cached: not when its code reads other procs
+    /// (`results()`, `wait`), whose results are in no fingerprint.
+    fn cacheable(&self) -> bool {
+        true
+    }
 }
 
 /// A shared handle to a script closure.

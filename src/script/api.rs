@@ -101,6 +101,28 @@ fn core<T>(
         .map_err(|e| err(crate::graph::graph_error(sched.lock().graph(), &e)))
 }
 
+/// The key path (`a.b[0]`) of a function pointer or closure in `m`, if it holds one.
+fn function_in(m: &Map) -> Option<String> {
+    fn find(v: &rhai::Dynamic, path: String, depth: usize) -> Option<String> {
+        if depth > super::values::MAX_NESTING {
+            return None;
+        }
+        if v.is::<rhai::FnPtr>() {
+            return Some(path);
+        }
+        if let Some(a) = v.read_lock::<Array>() {
+            return a
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| find(x, format!("{path}[{i}]"), depth + 1));
+        }
+        let m = v.read_lock::<Map>()?;
+        m.iter()
+            .find_map(|(k, x)| find(x, format!("{path}.{k}"), depth + 1))
+    }
+    m.iter().find_map(|(k, v)| find(v, k.to_string(), 0))
+}
+
 fn names(c: &Core, ids: &[ProcId]) -> Array {
     ids.iter()
         .map(|&i| c.graph().proc(i).name.clone().into())
@@ -246,6 +268,11 @@ pub(super) fn register(
     engine.register_fn("watch", move |names: Array| watch(&s, &w, strings(names)?));
     let s = sched.clone();
     engine.register_fn("set_params", move |m: Map| {
+        if let Some(key) = function_in(&m) {
+            return Err(err(format!(
+                "set_params: `{key}` is a function; params are data (they count in fingerprints, which cannot see a function's code there): let the closures that call it capture it"
+            )));
+        }
         core(&s, "set_params", |c| {
             c.graph_mut().set_params(m.clone());
             Ok(())

@@ -25,6 +25,8 @@ pub(super) struct ScriptCallback {
     /// functions and modules it calls and its captured values: the text itself, which
     /// holds every captured value and imported module, is not kept per proc.
     identity: u128,
+    /// Its code reads other procs, grows the graph or imports a module: never cached.
+    never_cached: bool,
     /// Parameter counts the closure can be called with (after captured variables).
     arities: Vec<usize>,
     store: NativeCallContextStore,
@@ -72,15 +74,17 @@ impl ScriptCallback {
             store.global.lib.insert(0, module);
             store.global.source = Some(source.into());
         }
+        let of = identity::of_closure(ctx, &fp);
         let identity = {
             let mut h = crate::fnv::Fnv::<u128>::new();
-            h.update(identity::of_closure(ctx, &fp).as_bytes());
+            h.update(of.text.as_bytes());
             h.0
         };
         let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
         Arc::new(ScriptCallback {
             fp,
             identity,
+            never_cached: of.never_cached,
             arities,
             store,
             engine,
@@ -305,5 +309,9 @@ impl Callable for ScriptCallback {
 
     fn identity(&self) -> String {
         format!("{:032x}", self.identity)
+    }
+
+    fn cacheable(&self) -> bool {
+        !self.never_cached
     }
 }

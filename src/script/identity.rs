@@ -38,6 +38,51 @@ struct RunTexts {
     /// The modules imported so far and their sources, by the names of the closures defined
     /// in them ([`record_module_closures`]).
     closure_modules: HashMap<String, (Shared<Module>, String)>,
+    /// What the texts of script functions (by name) and of modules (by origin, `<` first)
+    /// read, found once per run.
+    reads: HashMap<String, Arc<Reads>>,
+}
+
+/// What a text reads, and the words it holds (each once), which may name script functions.
+struct Reads {
+    found: Found,
+    words: Vec<String>,
+}
+
+impl Reads {
+    fn of<'t>(texts: impl Iterator<Item = &'t str> + Clone) -> Reads {
+        let mut found = Found::default();
+        let mut words = HashSet::new();
+        for text in texts {
+            found.scan(text);
+            words.extend(
+                text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .filter(|w| !w.is_empty()),
+            );
+        }
+        let mut words: Vec<String> = words.into_iter().map(str::to_string).collect();
+        words.sort_unstable();
+        Reads { found, words }
+    }
+}
+
+/// What the texts `key` stands for read, found once per run of `engine`.
+fn reads_of<'t>(
+    engine: &Engine,
+    key: &str,
+    texts: impl Iterator<Item = &'t str> + Clone,
+) -> Arc<Reads> {
+    let run = run_of(engine);
+    if let Some(r) = runs().get(&run).and_then(|r| r.reads.get(key)) {
+        return r.clone();
+    }
+    let reads = Arc::new(Reads::of(texts));
+    runs()
+        .entry(run)
+        .or_default()
+        .reads
+        .insert(key.to_string(), reads.clone());
+    reads
 }
 
 static RUNS: LazyLock<Mutex<HashMap<usize, RunTexts>>> =
@@ -120,8 +165,19 @@ pub(super) fn forget(engine: &Engine) {
     runs().remove(&run_of(engine));
 }
 
+/// What a closure is, for the fingerprint of the proc it defines.
+pub(super) struct Identity {
+    /// Its text: code, captured values, and what its code reads (module texts, constants,
+    /// environment variables).
+    pub text: String,
+    /// Its code reads other procs or grows the graph (`results()`, `state()`, `wait`,
+    /// `run`, `start`, `create`), or imports a module: what it returns depends on more
+    /// than its fingerprint, so it is never UP_TO_DATE.
+    pub never_cached: bool,
+}
+
 /// The identity of the closure `fp` received by a native function called with `ctx`.
-pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
+pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
     let named = ctx
         .iter_namespaces()
         .flat_map(|m| m.iter_script_fn_info())
@@ -133,9 +189,37 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
         named,
         seen: HashSet::new(),
         out: String::new(),
+        found: Found::default(),
     };
     w.function(fp, 0);
-    if w.out.contains("global::")
+    let from_module = texts(ctx, fp.fn_name()).is_empty();
+    // A closure defined in a module is not among the script's functions: its own text is
+    // read from the module's file, for what it reads (its module's text counts below).
+    if from_module && let Some(text) = start_text(run_of(ctx.engine()), fp.fn_name()) {
+        let reads = Reads::of(std::iter::once(text.as_str()));
+        w.found.add(&reads.found, true);
+        w.mentioned(&reads);
+    }
+    let (mut modules_done, mut all_done) = (false, false);
+    loop {
+        // A function named at run time (`call(Fn("in" + "ner"))`, `eval(...)`) may be any
+        // script function: all of them count.
+        if w.found.dynamic && !all_done {
+            all_done = true;
+            let mut all: Vec<String> = w.named.iter().cloned().collect();
+            all.sort_unstable();
+            for name in &all {
+                w.text(name);
+            }
+        }
+        if !modules_done && (from_module || w.out.contains("::")) {
+            modules_done = true;
+            w.modules();
+            continue;
+        }
+        break;
+    }
+    if w.found.constants
         && let Some(constants) = &ctx.global_runtime_state().constants
     {
         let constants: Vec<(String, Dynamic)> = constants
@@ -149,15 +233,11 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> String {
             w.value(value, 0);
         }
     }
-    let from_module = texts(ctx, fp.fn_name()).is_empty();
-    if (from_module || w.out.contains("::"))
-        && let Some(run) = runs().get(&run_of(ctx.engine()))
-    {
-        for (origin, text) in &run.modules {
-            w.out.push_str(&format!("\nmodule {origin}:\n{text}"));
-        }
+    w.environment();
+    Identity {
+        text: w.out,
+        never_cached: w.found.never_cached,
     }
-    w.out
 }
 
 /// Builds an identity, writing each script function once.
@@ -167,6 +247,8 @@ struct Writer<'a, 'b> {
     named: HashSet<String>,
     seen: HashSet<String>,
     out: String,
+    /// What the texts written so far read at run time.
+    found: Found,
 }
 
 impl Writer<'_, '_> {
@@ -193,12 +275,86 @@ impl Writer<'_, '_> {
             self.out.push_str(text);
             self.out.push('\n');
         }
-        for text in texts.iter() {
-            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-                if self.named.contains(word) {
-                    self.text(word);
-                }
-            }
+        let reads = reads_of(self.ctx.engine(), name, texts.iter().map(String::as_str));
+        self.found.add(&reads.found, true);
+        self.mentioned(&reads);
+    }
+
+    /// Appends the texts of the named script functions `reads` mentions.
+    fn mentioned(&mut self, reads: &Reads) {
+        // The smaller side is walked: a module holds hundreds of words, a script often a
+        // few functions, and thousands of closures may call into modules.
+        let names: Vec<String> = if self.named.len() < reads.words.len() {
+            let mut names: Vec<String> = self
+                .named
+                .iter()
+                .filter(|n| reads.words.binary_search(n).is_ok())
+                .cloned()
+                .collect();
+            names.sort_unstable();
+            names
+        } else {
+            reads
+                .words
+                .iter()
+                .filter(|w| self.named.contains(*w))
+                .cloned()
+                .collect()
+        };
+        for name in &names {
+            self.text(name);
+        }
+    }
+
+    /// Appends the texts of the modules imported so far, and of the script functions they
+    /// name (a module's function may call the script's: Rhai looks there too). A module
+    /// that reads procs is not seen (`pg::start` is no `start`).
+    fn modules(&mut self) {
+        let modules: Vec<(String, Arc<str>)> = match runs().get(&run_of(self.ctx.engine())) {
+            Some(run) => run
+                .modules
+                .iter()
+                .map(|(o, t)| (o.clone(), t.clone()))
+                .collect(),
+            None => return,
+        };
+        let mut all = Vec::with_capacity(modules.len());
+        for (origin, text) in &modules {
+            self.out.push_str(&format!("\nmodule {origin}:\n{text}"));
+            let reads = reads_of(
+                self.ctx.engine(),
+                &format!("<{origin}"),
+                std::iter::once(&**text),
+            );
+            self.found.add(&reads.found, false);
+            all.push(reads);
+        }
+        for reads in &all {
+            self.mentioned(reads);
+        }
+    }
+
+    /// Appends the values of the environment variables the texts read (all of them when
+    /// one is named at run time), as the closure's commands and `env(...)` would see them.
+    fn environment(&mut self) {
+        let vars: Vec<(String, Option<std::ffi::OsString>)> = if self.found.all_env {
+            let mut all: Vec<_> = std::env::vars_os()
+                .map(|(k, v)| (k.to_string_lossy().into_owned(), Some(v)))
+                .collect();
+            all.sort();
+            all
+        } else {
+            let names = std::mem::take(&mut self.found.env);
+            names
+                .into_iter()
+                .map(|n| {
+                    let v = std::env::var_os(&n);
+                    (n, v)
+                })
+                .collect()
+        };
+        for (name, value) in vars {
+            self.out.push_str(&format!("\nenv {name}={value:?}"));
         }
     }
 
@@ -235,6 +391,94 @@ impl Writer<'_, '_> {
     }
 }
 
+/// What code reads at run time beyond its own text, found by reading it (strings and
+/// comments included: a word read too many makes a proc re-run, one missed would make a
+/// result stale).
+#[derive(Default)]
+struct Found {
+    /// A function is named at run time: `Fn(...)` of anything but a string literal, or
+    /// `eval(...)`.
+    dynamic: bool,
+    /// Other procs are read or scheduled, or a module imported (see
+    /// [`Identity::never_cached`]).
+    never_cached: bool,
+    /// Environment variables named: `env("NAME")`, `$NAME`, `${NAME}`.
+    env: std::collections::BTreeSet<String>,
+    /// `env(...)` of anything but a string literal: every variable counts.
+    all_env: bool,
+    /// The script's constants are read (`global::NAME`).
+    constants: bool,
+}
+
+impl Found {
+    /// Adds what `other` found; whether it reads procs or the script's constants only
+    /// when `procs` (a module's text is not the code the closure runs: `pg::start` is no
+    /// `start`, and a module's `global::` is the module's).
+    fn add(&mut self, other: &Found, procs: bool) {
+        self.dynamic |= other.dynamic;
+        self.never_cached |= procs && other.never_cached;
+        self.env.extend(other.env.iter().cloned());
+        self.all_env |= other.all_env;
+        self.constants |= procs && other.constants;
+    }
+
+    fn scan(&mut self, text: &str) {
+        self.constants |= text.contains("global::");
+        for name in crate::exec::shell_variables(text) {
+            self.env.insert(name.to_string());
+        }
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let starts_word = (b[i].is_ascii_alphabetic() || b[i] == b'_')
+                && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'));
+            if !starts_word {
+                i += 1;
+                continue;
+            }
+            let len = b[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            let word = &text[i..i + len];
+            let rest = text[i + len..].trim_start();
+            // A module imported while the closure runs is not known when it is defined.
+            if word == "import" && text[i + len..].starts_with(char::is_whitespace) {
+                self.never_cached = true;
+            }
+            if let Some(args) = rest.strip_prefix('(') {
+                let literal = string_argument(args);
+                match word {
+                    "Fn" => self.dynamic |= literal.is_none(),
+                    "eval" => self.dynamic = true,
+                    "env" => match literal {
+                        Some(name) => {
+                            self.env.insert(name.to_string());
+                        }
+                        None => self.all_env = true,
+                    },
+                    "results" | "state" | "wait" | "run" | "start" | "create"
+                        if !text[..i].ends_with("::") =>
+                    {
+                        self.never_cached = true;
+                    }
+                    _ => {}
+                }
+            }
+            i += len;
+        }
+    }
+}
+
+/// The string a call's arguments start with when it is a plain literal (`"name")` or
+/// `"name", ...`), without escapes.
+fn string_argument(args: &str) -> Option<&str> {
+    let rest = args.trim_start().strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    let after = rest[end..].strip_prefix('"')?.trim_start();
+    (after.starts_with(')') || after.starts_with(',')).then_some(&rest[..end])
+}
+
 /// The texts of the script function `name`, one per overload, read once per run.
 fn texts(ctx: &NativeCallContext, name: &str) -> Arc<Vec<String>> {
     let run = run_of(ctx.engine());
@@ -265,6 +509,13 @@ fn is_anonymous(name: &str) -> bool {
     name.starts_with("anon$")
 }
 
+/// The text of the closure `name` from its `|`, when its start is known.
+fn start_text(run: usize, name: &str) -> Option<String> {
+    let (file, pos) = runs().get(&run)?.starts.get(name).cloned()?;
+    let text = from_position(run, &file, pos)?;
+    Some(text[..closure_len(&text)].to_string())
+}
+
 /// The source text of a script function: from the closure's `|` when known, else from its
 /// body's start.
 fn text_of(
@@ -273,10 +524,11 @@ fn text_of(
     name: &str,
     def: &rhai::ScriptFuncDef,
 ) -> Option<String> {
-    let start = runs().get(&run).and_then(|r| r.starts.get(name).cloned());
-    if let Some((file, pos)) = start {
-        let text = from_position(run, &file, pos)?;
-        return Some(text[..closure_len(&text)].to_string());
+    if runs()
+        .get(&run)
+        .is_some_and(|r| r.starts.contains_key(name))
+    {
+        return start_text(run, name);
     }
     let (start, end) = (def.body.start_position(), def.body.end_position());
     let text = from_position(run, source?, start)?;

@@ -68,10 +68,21 @@ impl Ws {
         self.spawn(words).finish()
     }
 
+    /// `prun main.rhai` with these environment variables set.
+    fn run_env(&self, vars: &[(&str, &str)]) -> Run {
+        self.spawn_env(&["main.rhai"], vars).finish()
+    }
+
     /// Starts `prun WORDS...` without waiting for it.
     fn spawn(&self, words: &[&str]) -> Running {
+        self.spawn_env(words, &[])
+    }
+
+    /// Starts `prun WORDS...` with these environment variables set.
+    fn spawn_env(&self, words: &[&str], vars: &[(&str, &str)]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
             .args(words)
+            .envs(vars.iter().copied())
             .current_dir(self.dir.path())
             .env("XDG_STATE_HOME", self.path("state"))
             .env_remove("NO_COLOR")
@@ -1321,4 +1332,148 @@ fn a_run_that_failed_before_anything_needed_the_db_is_in_the_history() {
     let rows = history_rows(&history);
     assert_eq!(rows.len(), 1, "{}", history.describe());
     assert!(rows[0].contains(" usage error "), "{}", history.describe());
+}
+
+#[test]
+fn a_function_named_at_run_time_counts_in_the_fingerprint() {
+    let script = r#"
+import "lib" as lib;
+fn inner() { "one" }
+fn pick(n) { Fn(n) }
+proc("called", #{ inputs: ["in.txt"] }, |ctx| call(Fn("in" + "ner")));
+proc("returned", #{ inputs: ["in.txt"] }, |ctx| pick("inn" + "er").call());
+proc("evaluated", #{ inputs: ["in.txt"] }, |ctx| eval("in" + "ner()"));
+proc("dispatched", #{ inputs: ["in.txt"] }, |ctx| lib::dispatch("inner"));
+proc("through", #{ inputs: ["in.txt"] }, |ctx| lib::direct());
+proc("plain", #{ inputs: ["in.txt"] }, |ctx| "plain");
+proc("show", #{ deps: ["called", "returned", "evaluated", "dispatched", "through"] }, |ctx| {
+    let r = ctx.results;
+    print(`got ${r.called} ${r.returned} ${r.evaluated} ${r.dispatched} ${r.through}`);
+});
+run(["show", "plain"]);
+"#;
+    let ws = Ws::new(script);
+    ws.write(
+        "lib.rhai",
+        "fn dispatch(n) { call(Fn(n)) }\nfn direct() { inner() }\n",
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    let all = [
+        "called",
+        "returned",
+        "evaluated",
+        "dispatched",
+        "through",
+        "plain",
+    ];
+    ws.run(&[]).ok().line("got one one one one one");
+    ws.run(&[]).ok().up_to_date(&all);
+
+    let script = script.replace(r#""one""#, r#""two""#);
+    ws.write("main.rhai", &script);
+    ws.run(&[])
+        .ok()
+        .only_ran(&all, &all[..5])
+        .line("got two two two two two");
+    // A comment, another proc's body and the order of declarations re-run none of them.
+    let script = script.replace(r#"|ctx| "plain");"#, r#"|ctx| "plain"); // same"#);
+    ws.write(
+        "main.rhai",
+        &format!("// a comment\nproc(\"other\", |ctx| 2);\n{script}"),
+    );
+    ws.run(&[]).ok().up_to_date(&all);
+    let script = script
+        .replace("fn pick(n) { Fn(n) }", "")
+        .replace("run([", "fn pick(n) { Fn(n) }\nrun([");
+    ws.write("main.rhai", &script);
+    ws.run(&[]).ok().up_to_date(&all);
+}
+
+#[test]
+fn environment_variables_a_proc_reads_count_in_the_fingerprint() {
+    let ws = Ws::new(
+        r#"
+proc("read", #{ inputs: ["in.txt"] }, |ctx| env("PRUN_T_MODE"));
+proc("named", #{ inputs: ["in.txt"] }, |ctx| env("PRUN_T_" + "MODE", "none"));
+proc("shelled", #{ inputs: ["in.txt"] }, |ctx| shell("echo $PRUN_T_MODE").stdout);
+proc("script", #{ inputs: ["in.txt"], shell: "echo ${PRUN_T_MODE:-none} > shell.txt" });
+proc("argv", #{ inputs: ["in.txt"], cmd: ["sh", "-c", "echo $PRUN_T_MODE > argv.txt"] });
+proc("set", #{ inputs: ["in.txt"], env: #{ PRUN_T_MODE: "fixed" }, shell: "echo $PRUN_T_MODE" });
+proc("other", #{ inputs: ["in.txt"] }, |ctx| env("PRUN_T_OTHER"));
+run(["read", "named", "shelled", "script", "argv", "set", "other"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    let all = ["read", "named", "shelled", "script", "argv", "set", "other"];
+    ws.run_env(&[("PRUN_T_MODE", "one")]).ok().ran(&all);
+    ws.run_env(&[("PRUN_T_MODE", "one")]).ok().up_to_date(&all);
+    ws.run_env(&[("PRUN_T_MODE", "two")])
+        .ok()
+        .only_ran(&all, &all[..5]);
+    assert_eq!(
+        std::fs::read_to_string(ws.path("shell.txt")).unwrap(),
+        "two\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path("argv.txt")).unwrap(),
+        "two\n"
+    );
+    ws.run_env(&[("PRUN_T_MODE", "two")]).ok().up_to_date(&all);
+}
+
+#[test]
+fn a_proc_reading_other_procs_or_importing_a_module_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+import "fs" as fs;
+import "lib" as lib;
+proc("x", |ctx| read_file("x.txt"));
+proc("results", #{ inputs: ["in.txt"] }, |ctx| { wait("x"); results().x });
+proc("waits", #{ inputs: ["in.txt"] }, |ctx| ctx.wait("x"));
+proc("state", #{ inputs: ["in.txt"] }, |ctx| state("x"));
+proc("in_module", #{ inputs: ["in.txt"] }, lib::body());
+proc("imports", #{ inputs: ["in.txt"] }, |ctx| { import "tag" as t; t::tag() });
+proc("dep", #{ inputs: ["in.txt"], deps: ["x"] }, |ctx| ctx.results.x);
+proc("module", #{ inputs: ["in.txt"] }, |ctx| fs::size("in.txt"));
+proc("show", #{ deps: ["results", "waits", "in_module", "imports"] }, |ctx| {
+    let r = ctx.results;
+    print(`got ${r.results} ${r.waits} ${r.in_module} ${r.imports}`);
+});
+run(["show", "state", "dep", "module"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write("x.txt", "one");
+    ws.write("tag.rhai", r#"fn tag() { "one" }"#);
+    ws.write(
+        "lib.rhai",
+        r#"fn body() { |ctx| { wait("x"); results().x } }"#,
+    );
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().line("got one one one one");
+    ws.write("x.txt", "two");
+    ws.write("tag.rhai", r#"fn tag() { "two" }"#);
+    ws.run(&[])
+        .ok()
+        .ran(&["results", "waits", "state", "in_module", "imports", "dep"])
+        .up_to_date(&["module"])
+        .line("got two two two two");
+}
+
+#[test]
+fn set_params_refuses_a_function_whose_code_no_fingerprint_would_see() {
+    let ws = Ws::new(
+        r#"
+fn inner() { "one" }
+set_params(#{ region: "eu", steps: [1, #{ run: Fn("inner") }] });
+proc("a", #{ inputs: ["in.txt"] }, |ctx| ctx.params.steps[1].run.call());
+run("a");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.run(&[])
+        .code(2)
+        .says("main.rhai:3:1: set_params: `steps[1].run` is a function; params are data");
 }

@@ -92,9 +92,8 @@ pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError>
 /// `authorized_keys`: each must belong to the effective user or to root, and no other user
 /// may write to it (unless it is sticky, like `/tmp`, or only the user's own group may).
 /// Whoever can write a directory above the state could rename prun's directories away and
-/// put their own in place; and root's run with the `HOME` of the user who ran `sudo` would
-/// otherwise create a `~/.local` of root's in that user's home, which their programs then
-/// cannot write. Both the path as given and the one its links lead to are checked.
+/// put their own in place. Both the path as given and the one its links lead to are
+/// checked.
 fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
     let me = Uid::effective().as_raw();
     let my_group = nix::unistd::Gid::effective().as_raw();
@@ -130,23 +129,31 @@ fn state_root() -> PathBuf {
         std::env::var_os("HOME").map(PathBuf::from),
         || User::from_uid(uid).ok().flatten().map(|u| u.dir),
         &std::env::temp_dir().join(format!("prun-{uid}")),
+        uid.as_raw(),
     )
 }
 
 /// Where prun keeps its state: under `$XDG_STATE_HOME` (absolute), else under a home
-/// directory that exists, `$HOME`'s or the passwd entry's (`passwd_home`), else in
-/// `temp` (`/tmp/prun-UID`). A home that does not exist is never created: `HOME=/nonexistent`
-/// (the `nobody` user's, a bare systemd unit's) must not make prun create `/nonexistent`.
+/// directory that exists and belongs to `uid`, `$HOME`'s or the passwd entry's
+/// (`passwd_home`), else in `temp` (`/tmp/prun-UID`). A home that does not exist is never
+/// created: `HOME=/nonexistent` (the `nobody` user's, a bare systemd unit's) must not make
+/// prun create `/nonexistent`. A `HOME` of another user (root's run under `sudo -E`) is
+/// not used: root's state stays in root's home, where its cron runs keep theirs.
 fn state_root_of(
     xdg: Option<PathBuf>,
     home: Option<PathBuf>,
     passwd_home: impl FnOnce() -> Option<PathBuf>,
     temp: &Path,
+    uid: u32,
 ) -> PathBuf {
     if let Some(x) = xdg.filter(|p| p.is_absolute()) {
         return x.join("prun");
     }
-    let usable = |h: &PathBuf| h.is_absolute() && h.is_dir() && h != Path::new("/");
+    let usable = |h: &PathBuf| {
+        h.is_absolute()
+            && h != Path::new("/")
+            && std::fs::metadata(h).is_ok_and(|m| m.is_dir() && m.uid() == uid)
+    };
     match home.filter(usable).or_else(|| passwd_home().filter(usable)) {
         Some(h) => h.join(".local/state/prun"),
         None => temp.to_path_buf(),
@@ -394,11 +401,16 @@ mod tests {
                 Some(h.to_path_buf()),
                 || Some(passwd.to_path_buf()),
                 &temp,
+                Uid::effective().as_raw(),
             )
         };
         assert_eq!(root(None, &home, &missing), home.join(".local/state/prun"));
         assert_eq!(root(None, &missing, &home), home.join(".local/state/prun"));
         assert_eq!(root(None, &missing, &missing), temp);
+        // A home of another user is not used.
+        let me = Uid::effective().as_raw();
+        let other = state_root_of(None, Some(home.clone()), || None, &temp, me + 1);
+        assert_eq!(other, temp);
         assert_eq!(root(None, Path::new("relative"), &missing), temp);
         let xdg = dir.path().join("xdg-not-yet");
         assert_eq!(root(Some(&xdg), &missing, &missing), xdg.join("prun"));

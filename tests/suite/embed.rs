@@ -201,6 +201,26 @@ fn a_syntax_error_is_a_typed_error_with_its_position() {
     assert_eq!(err.exit_code(), 2);
 }
 
+/// A wrong `args(#{...})` declaration stops the run before it starts, like a syntax
+/// error: the embedder gets its position as a `Location`, not only inside the message.
+#[test]
+fn a_wrong_args_declaration_is_a_typed_error_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path()).build().unwrap();
+    let err = rt
+        .run_str(
+            "let x = 1;
+
+let a = args(#{ out: #{ bogus: 1 } });",
+            [""; 0],
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), prun::ErrorKind::Script);
+    assert!(err.to_string().contains("unknown setting `bogus`"), "{err}");
+    let at = err.location().expect("the position of the args call");
+    assert_eq!((at.file.as_str(), at.line, at.column), ("<string>", 3, 9));
+}
+
 #[test]
 fn cancel_from_another_thread_ends_the_run_like_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();

@@ -92,6 +92,40 @@ fn words_after_double_dash_are_not_targets() {
         .summary_is("prun: 1 succeeded");
 }
 
+/// `list`, `graph` and `check` read the words after `--` as the script's `args()`, as a
+/// run does, also when `--` comes right after the script's path.
+#[test]
+fn list_graph_and_check_give_the_words_after_double_dash_to_the_script() {
+    let script = "for name in args() { proc(name, #{ cmd: [\"true\"] }); }\n";
+    Test::new()
+        .script(script)
+        .raw(&["list", "main.rhai", "--", "fetch", "zip"])
+        .run()
+        .ok()
+        .out_has("  fetch")
+        .out_has("  zip");
+    Test::new()
+        .script(script)
+        .raw(&["graph", "main.rhai", "--", "fetch"])
+        .run()
+        .ok()
+        .out_has("\"fetch\";");
+    Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai", "--", "fetch", "zip"])
+        .run()
+        .ok()
+        .out_has("ok: 2 procs, 0 protos");
+    // The words before `--` are still targets.
+    Test::new()
+        .script(script)
+        .raw(&["graph", "main.rhai", "fetch", "--", "fetch", "zip"])
+        .run()
+        .ok()
+        .out_has("\"fetch\";")
+        .out_lacks("zip");
+}
+
 #[test]
 fn unknown_target_is_a_usage_error() {
     let out = Test::new().script(THREE).args(&["nope"]).run();

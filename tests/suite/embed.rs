@@ -509,6 +509,32 @@ fn an_event_callback_may_cancel_its_own_run() {
     assert_eq!(report.proc("long").unwrap().state, State::Failed);
 }
 
+/// An `on_event` callback that panics ends the run as a panic in a native function does,
+/// and the report says the panic was the callback's: the embedder's own code, not prun.
+#[test]
+fn an_event_callback_that_panics_ends_the_run_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .on_event(|e: &Event| {
+            if matches!(e, Event::Started { .. }) {
+                panic!("the forwarder broke");
+            }
+        })
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"] }); run("a");"#, [""; 0])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    assert_eq!(report.exit_code(), 2);
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("internal error: the on_event callback panicked: the forwarder broke"),
+        "{error}"
+    );
+    assert!(report.procs.iter().all(|p| p.state != State::Running));
+}
+
 #[test]
 fn events_tell_an_embedder_what_happens() {
     let dir = tempfile::tempdir().unwrap();

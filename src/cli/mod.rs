@@ -245,9 +245,14 @@ enum Command {
         /// The task DB to read (default: the script's)
         #[arg(long, value_name = "PATH")]
         db: Option<PathBuf>,
-        /// How many runs to show
-        #[arg(short = 'n', long, default_value_t = 20)]
-        limit: usize,
+        /// How many runs to show (at least 1)
+        #[arg(
+            short = 'n',
+            long,
+            default_value_t = 20,
+            value_parser = clap::value_parser!(u32).range(1..)
+        )]
+        limit: u32,
     },
     /// Show a recorded run's critical path and its procs slower than usual, or write its
     /// timeline as an HTML page
@@ -328,6 +333,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Some(Command::Man) => return Invocation::Man,
         Some(Command::Definitions { dir }) => return Invocation::Definitions(dir),
         Some(Command::History { script, db, limit }) => {
+            let limit = limit as usize;
             return Invocation::History { script, db, limit };
         }
         Some(Command::Report {

@@ -49,6 +49,9 @@ pub(crate) struct Stopped {
     pub error: Option<String>,
     /// A `wait` found a proc that failed (in a dry run: a missing dependency, a cycle).
     pub wait: Option<String>,
+    /// The problems of the command line's targets, when the evaluation went far enough to
+    /// look them up as a run does (else they are looked up in the graph as it stands).
+    pub targets: Option<Vec<String>>,
 }
 
 /// Prints every problem (to stderr, then a count), or `ok: N procs, M protos` (to
@@ -70,7 +73,18 @@ pub(crate) fn report(
             problems.push(Problem::at(&at, message));
         }
     }
-    problems.extend(graph_problems(g, targets));
+    let unlooked: &[String] = if stopped.targets.is_some() {
+        &[]
+    } else {
+        targets
+    };
+    problems.extend(graph_problems(g, unlooked));
+    for message in stopped.targets.iter().flatten() {
+        problems.push(Problem {
+            at: None,
+            message: message.clone(),
+        });
+    }
     problems.sort_by_key(|p| match &p.at {
         Some(o) => (false, o.line().unwrap_or(0), o.column().unwrap_or(0)),
         None => (true, 0, 0),

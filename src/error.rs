@@ -6,7 +6,8 @@
 //! the run's reporter in order with its other lines, and in the run's report.
 //!
 //! The library's [`Error`] wraps a [`Failure`]: what the embedder sees is its message,
-//! its [`ErrorKind`] and, for a script that does not compile, its [`Location`].
+//! its [`ErrorKind`] and, for a script that does not compile or declares its arguments
+//! wrongly, its [`Location`].
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ use thiserror::Error;
 
 use crate::exit::Exit;
 use crate::report::Outcome;
-use crate::script::ScriptError;
+use crate::script::{DeclError, ScriptError};
 use crate::store::StoreError;
 
 /// Why prun stopped before (or instead of) running a script. Displayed as the whole line
@@ -224,16 +225,25 @@ impl Error {
         }
     }
 
-    /// Where in the script the error is, when it is a syntax error.
+    /// Where in the script the error is, when it is a syntax error or a wrong
+    /// `args(#{...})` declaration.
     pub fn location(&self) -> Option<Location> {
-        let Failure::Script(ScriptError::Syntax { origin, .. }) = &self.0 else {
-            return None;
-        };
-        Some(Location {
-            file: origin.file().to_string(),
-            line: origin.line()?,
-            column: origin.column().unwrap_or(0),
-        })
+        match &self.0 {
+            Failure::Script(ScriptError::Syntax { origin, .. }) => Some(Location {
+                file: origin.file().to_string(),
+                line: origin.line()?,
+                column: origin.column().unwrap_or(0),
+            }),
+            Failure::Declaration {
+                script,
+                source: DeclError::At { line, column, .. },
+            } => Some(Location {
+                file: script.clone(),
+                line: u32::try_from(*line).ok()?,
+                column: u32::try_from(*column).unwrap_or(0),
+            }),
+            _ => None,
+        }
     }
 
     /// The exit status `prun` ends with for this error (2, 64, 75; API.md section 1).

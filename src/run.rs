@@ -519,18 +519,22 @@ pub(crate) fn execute(
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let r = host.run(&ast);
         // `prun check` looks the targets up without scheduling them.
+        let looked_up = (r.is_ok() && checking).then(|| check_targets(&sched, &call.targets));
         let targets =
             (r.is_ok() && !checking).then(|| run_targets(&sched, &call.targets, &*reporter));
-        (r, targets)
+        (r, targets, looked_up)
     }));
     let ran = ran.unwrap_or_else(|payload| {
         sched.internal_error(crate::exec::panic_message(&*payload));
-        (Err(crate::script::TopLevelError::Interrupted), None)
+        (Err(crate::script::TopLevelError::Interrupted), None, None)
     });
     // What stopped the run, for the report (it was printed as it happened).
     let mut error: Option<String> = None;
     // `prun check` reports why the evaluation stopped with the problems it finds.
-    let mut stopped = crate::check::Stopped::default();
+    let mut stopped = crate::check::Stopped {
+        targets: ran.2,
+        ..crate::check::Stopped::default()
+    };
     match ran.0 {
         Err(crate::script::TopLevelError::Script(e)) if checking => {
             stopped.error = Some(e.to_string());
@@ -966,6 +970,25 @@ fn watch_session(
         session.ignore_db(db);
     }
     Arc::new(session)
+}
+
+/// The problem of each command-line target that a run could not start, for `prun check`:
+/// each is expanded as a run expands it (its proto's `arg_choices` closures called), and
+/// nothing is started.
+fn check_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Vec<String> {
+    targets
+        .iter()
+        .filter_map(|t| {
+            let e = sched
+                .graph_op(|c| {
+                    c.flush_now()?;
+                    c.expand(t)
+                })
+                .err()?;
+            let why = crate::graph::graph_error(sched.lock().graph(), &e);
+            Some(format!("target \"{t}\": {why}"))
+        })
+        .collect()
 }
 
 /// Starts the command line's targets; a target that cannot be started is a usage error

@@ -405,9 +405,16 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Calls `f` with every [`Event`] of every run (from the run's threads).
+    /// Calls `f` with every [`Event`] of every run (from the run's threads). A panic in
+    /// `f` ends the run as an internal error, which says it was the callback's.
     pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.settings.on_event = Some(Arc::new(f));
+        self.settings.on_event = Some(Arc::new(move |e: &Event| {
+            if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(e))) {
+                let why = crate::exec::panic_message(&*payload)
+                    .map_or_else(String::new, |m| format!(": {m}"));
+                std::panic::resume_unwind(Box::new(format!("the on_event callback panicked{why}")));
+            }
+        }));
         self
     }
 

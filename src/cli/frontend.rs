@@ -414,8 +414,12 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
     let key = crate::store::ScriptName::of(script).key;
     let runs = store.history(&key, limit)?;
     if runs.is_empty() {
-        outln!("no runs recorded in {}", path.display());
-        return Ok(Exit::Ok);
+        let script = script.to_path_buf();
+        return Err(Failure::NoRun {
+            run: None,
+            script,
+            path,
+        });
     }
     outln!(
         "{:>6}  {:<24}  {:>9}  {:<12}  procs",

@@ -245,9 +245,14 @@ enum Command {
         /// The task DB to read (default: the script's)
         #[arg(long, value_name = "PATH")]
         db: Option<PathBuf>,
-        /// How many runs to show
-        #[arg(short = 'n', long, default_value_t = 20)]
-        limit: usize,
+        /// How many runs to show (at least 1)
+        #[arg(
+            short = 'n',
+            long,
+            default_value_t = 20,
+            value_parser = clap::value_parser!(u32).range(1..)
+        )]
+        limit: u32,
     },
     /// Show a recorded run's critical path and its procs slower than usual, or write its
     /// timeline as an HTML page
@@ -321,12 +326,14 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     };
     match cli.command {
         Some(Command::Check { script, words }) => {
+            let words = with_separator(&args, words);
             return inspect(script, words, Inspect::Check, PolicyFlags::default());
         }
         Some(Command::Completions { shell }) => return Invocation::Completions(shell),
         Some(Command::Man) => return Invocation::Man,
         Some(Command::Definitions { dir }) => return Invocation::Definitions(dir),
         Some(Command::History { script, db, limit }) => {
+            let limit = limit as usize;
             return Invocation::History { script, db, limit };
         }
         Some(Command::Report {
@@ -350,12 +357,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
             policy,
             script,
             words,
-        }) => return inspect(script, words, Inspect::List, policy),
+        }) => return inspect(script, with_separator(&args, words), Inspect::List, policy),
         Some(Command::Graph {
             policy,
             script,
             words,
-        }) => return inspect(script, words, Inspect::Graph, policy),
+        }) => return inspect(script, with_separator(&args, words), Inspect::Graph, policy),
         None => {}
     }
     let head: Vec<OsString> = args
@@ -491,6 +498,19 @@ fn declares_options(script: &std::path::Path) -> bool {
 /// `prun list` / `prun graph`: a silent dry run of the script. The words after the script
 /// are read with its `args(#{...})` declaration (see `run::with_declared_options`):
 /// the script's options go to it, the rest are targets (`graph`) or an error (`list`).
+/// The words after the script's path of `check`, `list` or `graph`, with the `--` that
+/// clap drops when it comes right after the path (it ends the subcommand's own options
+/// there): the words after it are the script's `args()`, as in a run, not targets.
+/// The words are the end of the command line, so the word before them is the path or
+/// that `--`.
+fn with_separator(args: &[OsString], mut words: Vec<String>) -> Vec<String> {
+    let before = args.len().checked_sub(words.len() + 1);
+    if before.is_some_and(|i| args[i] == "--") {
+        words.insert(0, "--".to_string());
+    }
+    words
+}
+
 fn inspect(script: PathBuf, words: Vec<String>, what: Inspect, policy: PolicyFlags) -> Invocation {
     Invocation::Run(Box::new(RunConfig {
         script,
@@ -575,6 +595,18 @@ mod tests {
         let c = run_cfg(&["prun", "check", "s.rhai", "build", "--", "-x"]);
         assert_eq!(c.inspect, Some(Inspect::Check));
         assert_eq!(c.tail, vec!["build", "--", "-x"]);
+    }
+
+    #[test]
+    fn a_double_dash_right_after_the_script_of_list_graph_or_check_is_kept() {
+        for sub in ["check", "list", "graph"] {
+            let c = run_cfg(&["prun", sub, "s.rhai", "--", "x", "--", "y"]);
+            assert_eq!(c.tail, vec!["--", "x", "--", "y"], "{sub}");
+            let c = run_cfg(&["prun", sub, "s.rhai", "a", "--", "x"]);
+            assert_eq!(c.tail, vec!["a", "--", "x"], "{sub}");
+            let c = run_cfg(&["prun", sub, "s.rhai"]);
+            assert!(c.tail.is_empty(), "{sub}");
+        }
     }
 
     #[test]

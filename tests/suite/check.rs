@@ -62,6 +62,35 @@ wait();
     }
 }
 
+/// A target a proto's name fits but whose value is not among its `arg_choices` (a list,
+/// or a closure, which `check` calls) is a problem for `check`, as it is a usage error
+/// for a run; a value among them is none.
+#[test]
+fn check_finds_a_target_whose_value_is_not_among_the_protos_choices() {
+    let script = r#"
+proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| env);
+proto("push::[to]", #{ arg_choices: |ctx| #{ to: ["eu", "us"] } }, |ctx, to| to);
+"#;
+    Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai", "build::qa", "push::asia", "build::dev"])
+        .run()
+        .code(2)
+        .err_has(
+            r#"target "build::qa": value "qa" for placeholder [env] of proto "build::[env]" is not one of the allowed values: dev, prod"#,
+        )
+        .err_has(
+            r#"target "push::asia": value "asia" for placeholder [to] of proto "push::[to]" is not one of the allowed values: eu, us"#,
+        )
+        .err_has("prun: check: 2 problems found");
+    Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai", "build::prod", "push::*"])
+        .run()
+        .ok()
+        .out_has("ok: 0 procs, 2 protos");
+}
+
 #[test]
 fn check_reads_the_scripts_arguments_and_the_first_error_that_stops_it() {
     let script = r#"

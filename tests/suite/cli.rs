@@ -92,6 +92,69 @@ fn words_after_double_dash_are_not_targets() {
         .summary_is("prun: 1 succeeded");
 }
 
+/// `list`, `graph` and `check` read the words after `--` as the script's `args()`, as a
+/// run does, also when `--` comes right after the script's path.
+#[test]
+fn list_graph_and_check_give_the_words_after_double_dash_to_the_script() {
+    let script = "for name in args() { proc(name, #{ cmd: [\"true\"] }); }\n";
+    Test::new()
+        .script(script)
+        .raw(&["list", "main.rhai", "--", "fetch", "zip"])
+        .run()
+        .ok()
+        .out_has("  fetch")
+        .out_has("  zip");
+    Test::new()
+        .script(script)
+        .raw(&["graph", "main.rhai", "--", "fetch"])
+        .run()
+        .ok()
+        .out_has("\"fetch\";");
+    Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai", "--", "fetch", "zip"])
+        .run()
+        .ok()
+        .out_has("ok: 2 procs, 0 protos");
+    // The words before `--` are still targets.
+    Test::new()
+        .script(script)
+        .raw(&["graph", "main.rhai", "fetch", "--", "fetch", "zip"])
+        .run()
+        .ok()
+        .out_has("\"fetch\";")
+        .out_lacks("zip");
+}
+
+/// `prun history` of a script that has no run in the task DB (another script's DB,
+/// given with `--db`) is a usage error, as `prun report` of it is; so is `-n 0`, which
+/// would show no run of a script that has some.
+#[test]
+fn history_of_a_script_with_no_run_recorded_is_a_usage_error() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("shared.db");
+    let db = db.to_str().unwrap();
+    Test::new()
+        .script("proc(\"a\", #{ cmd: [\"true\"] });\nrun(\"a\");\n")
+        .args(&["--db", db])
+        .run()
+        .ok();
+    // Another directory's main.rhai is another script.
+    let other = Test::new()
+        .script("proc(\"b\", #{ cmd: [\"true\"] });\n")
+        .raw(&["history", "main.rhai", "--db", db])
+        .run();
+    other
+        .code(64)
+        .err_has("no run recorded of main.rhai in the task DB");
+    Test::new()
+        .script("proc(\"b\", #{ cmd: [\"true\"] });\n")
+        .raw(&["history", "main.rhai", "--db", db, "-n", "0"])
+        .run()
+        .code(64)
+        .err_has("invalid value '0' for '--limit <LIMIT>'");
+}
+
 #[test]
 fn unknown_target_is_a_usage_error() {
     let out = Test::new().script(THREE).args(&["nope"]).run();

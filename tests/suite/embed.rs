@@ -201,6 +201,26 @@ fn a_syntax_error_is_a_typed_error_with_its_position() {
     assert_eq!(err.exit_code(), 2);
 }
 
+/// A wrong `args(#{...})` declaration stops the run before it starts, like a syntax
+/// error: the embedder gets its position as a `Location`, not only inside the message.
+#[test]
+fn a_wrong_args_declaration_is_a_typed_error_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path()).build().unwrap();
+    let err = rt
+        .run_str(
+            "let x = 1;
+
+let a = args(#{ out: #{ bogus: 1 } });",
+            [""; 0],
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), prun::ErrorKind::Script);
+    assert!(err.to_string().contains("unknown setting `bogus`"), "{err}");
+    let at = err.location().expect("the position of the args call");
+    assert_eq!((at.file.as_str(), at.line, at.column), ("<string>", 3, 9));
+}
+
 #[test]
 fn cancel_from_another_thread_ends_the_run_like_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
@@ -487,6 +507,32 @@ fn an_event_callback_may_cancel_its_own_run() {
         .unwrap();
     assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
     assert_eq!(report.proc("long").unwrap().state, State::Failed);
+}
+
+/// An `on_event` callback that panics ends the run as a panic in a native function does,
+/// and the report says the panic was the callback's: the embedder's own code, not prun.
+#[test]
+fn an_event_callback_that_panics_ends_the_run_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .on_event(|e: &Event| {
+            if matches!(e, Event::Started { .. }) {
+                panic!("the forwarder broke");
+            }
+        })
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"] }); run("a");"#, [""; 0])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    assert_eq!(report.exit_code(), 2);
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("internal error: the on_event callback panicked: the forwarder broke"),
+        "{error}"
+    );
+    assert!(report.procs.iter().all(|p| p.state != State::Running));
 }
 
 #[test]

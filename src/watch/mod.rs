@@ -64,6 +64,8 @@ pub(crate) struct Session {
     started: SystemTime,
     /// Called each time the watch's work has settled (see [`Session::on_settled`]).
     settled: Mutex<Option<SettledHook>>,
+    /// The script run (see [`Session::script_file`]).
+    script: Mutex<Option<PathBuf>>,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -93,7 +95,25 @@ impl Session {
             ended: Mutex::new(None),
             started,
             settled: Mutex::new(None),
+            script: Mutex::new(None),
         }
+    }
+
+    /// The file of the script run. A watch does not read the script again: when it is
+    /// an input and changes, the watch says that the change is not taken.
+    pub(crate) fn script_file(&self, path: &std::path::Path) {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        *self.script.lock().expect("script file") = Some(path);
+    }
+
+    /// Whether `paths` hold the script's file.
+    fn holds_script(&self, paths: &[PathBuf]) -> bool {
+        let Some(script) = &*self.script.lock().expect("script file") else {
+            return false;
+        };
+        paths
+            .iter()
+            .any(|p| p == script || std::fs::canonicalize(p).is_ok_and(|p| &p == script))
     }
 
     /// Registers what to do each time the watch's work has settled, once the first run is
@@ -195,6 +215,7 @@ pub(crate) fn watch(
         running: None,
         echoes: Echoes::default(),
         ok: settled,
+        script_warned: false,
     };
     let ended = w.run(&rx);
     stop.cancel();
@@ -295,6 +316,8 @@ struct Loop<'a> {
     running: Option<Cycle>,
     ok: bool,
     echoes: Echoes,
+    /// Whether the watch said that a change of the script is not taken.
+    script_warned: bool,
 }
 
 /// How many cycles in a row a change of the same files right after the previous cycle
@@ -431,6 +454,7 @@ impl Loop<'_> {
             self.cycle,
             paths_text(paths)
         ));
+        self.warn_if_script(paths);
         if self.echoes.cycle_started(paths, self.session.debounce()) {
             self.warn(&format!(
                 "{} changed right after each of the last {ECHOES} cycles: if a proc writes it, \
@@ -489,9 +513,23 @@ impl Loop<'_> {
             ));
         }
         self.say(&line);
+        self.warn_if_script(paths);
         if let Some(c) = &mut self.running {
             c.procs.extend(rerun.procs);
         }
+    }
+
+    /// Says, once, that a change of the script is not taken: a cycle runs the procs as the
+    /// script declared them when prun read it.
+    fn warn_if_script(&mut self, paths: &[PathBuf]) {
+        if self.script_warned || !self.session.holds_script(paths) {
+            return;
+        }
+        self.script_warned = true;
+        self.warn(
+            "the script changed: a watch goes on with the script (and its modules) as prun \
+             read it at the start; restart prun to use the change",
+        );
     }
 
     /// A cycle ended: its counts, then the watch goes on.

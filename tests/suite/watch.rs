@@ -858,3 +858,30 @@ proc("a", #{ inputs: ["data"], shell: "date >> data/log.txt" });
     let (_, _, err, _) = w.interrupt();
     assert_eq!(err.matches("changed right after each").count(), 1, "{err}");
 }
+
+#[test]
+fn a_change_of_the_script_itself_is_said_not_to_be_taken() {
+    // The script is one of its proc's inputs: a cycle re-runs the proc as the script
+    // declared it when prun read it, and the watch says so (once) rather than silently
+    // running the old command.
+    let script = r#"proc("p", #{ inputs: ["main.rhai"], shell: "echo v1 >> runs" });
+run("p");
+"#;
+    let mut w = Watching::start(script, &[], &["--watch"]);
+    w.until_watching(1);
+    for (i, text) in ["v2", "v3"].into_iter().enumerate() {
+        w.write("main.rhai", &script.replace("v1", text));
+        w.until_watching(i + 2);
+    }
+    let runs = w.read("runs");
+    assert_eq!(runs, "v1\nv1\nv1\n", "{runs}");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert_eq!(
+        said.matches("the script changed: a watch goes on with the script")
+            .count(),
+        1,
+        "{said}"
+    );
+}

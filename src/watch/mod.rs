@@ -382,7 +382,7 @@ impl Loop<'_> {
                 Msg::Failed(e) => self.warn(&e),
                 Msg::CycleDone => self.end_cycle()?,
                 Msg::Changes { paths, rescan } => {
-                    let procs = self.affected(&paths, rescan)?;
+                    let (paths, procs) = self.affected(paths, rescan)?;
                     if procs.is_empty() {
                         continue;
                     }
@@ -401,17 +401,23 @@ impl Loop<'_> {
 
     /// The procs a batch of changes affects. The watched directories are refreshed first:
     /// a directory may have appeared where an input is expected, or a link to one may
-    /// lead elsewhere now.
-    fn affected(&mut self, paths: &[PathBuf], rescan: bool) -> Result<Vec<ProcId>, WatchError> {
+    /// lead elsewhere now. Only the paths that affect a proc are kept, to be shown: an
+    /// editor's backup file renamed beside an input (`a.txt~`) is no change of its own.
+    fn affected(&mut self, paths: Vec<PathBuf>, rescan: bool) -> Result<Changes, WatchError> {
         self.source.set_roots(self.watched.roots())?;
         if rescan {
-            return Ok(self.watched.all());
+            return Ok((paths, self.watched.all()));
         }
         let mut procs = BTreeSet::new();
+        let mut hit = Vec::new();
         for p in paths {
-            procs.extend(self.watched.affected(p));
+            let of = self.watched.affected(&p);
+            if !of.is_empty() {
+                procs.extend(of);
+                hit.push(p);
+            }
         }
-        Ok(procs.into_iter().collect())
+        Ok((hit, procs.into_iter().collect()))
     }
 
     /// Collects further changes until none arrived for the debounce time. `None`: Ctrl-C.
@@ -432,7 +438,7 @@ impl Loop<'_> {
                     paths: more,
                     rescan,
                 }) => {
-                    let hit = self.affected(&more, rescan)?;
+                    let (more, hit) = self.affected(more, rescan)?;
                     if !hit.is_empty() {
                         all.extend(hit);
                         paths.extend(more);

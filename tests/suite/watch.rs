@@ -386,6 +386,20 @@ fn a_file_saved_by_rename_starts_one_cycle() {
 }
 
 #[test]
+fn a_file_saved_as_vim_does_starts_one_cycle_naming_the_input_only() {
+    // vim's backup-and-replace: the input renamed to a backup, written anew, the backup
+    // removed. The backup matches no input: it is not said to have changed.
+    one_cycle_for(
+        |w| {
+            std::fs::rename(w.path("src/a.txt"), w.path("src/a.txt~")).expect("rename");
+            w.write("src/a.txt", "2\n");
+            std::fs::remove_file(w.path("src/a.txt~")).expect("remove backup");
+        },
+        "src/a.txt",
+    );
+}
+
+#[test]
 fn a_deleted_input_starts_a_cycle() {
     let files = [("src/a.txt", "1\n"), ("src/b.txt", "1\n")];
     let mut w = Watching::start(GLOB, &files, &["a", "--watch"]);

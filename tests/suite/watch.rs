@@ -899,3 +899,27 @@ run("p");
         "{said}"
     );
 }
+
+#[test]
+fn an_input_directory_renamed_away_and_made_anew_is_watched_anew() {
+    // `mv src src.old; mkdir src`: the kernel's watch of `src` went with the directory to
+    // `src.old`; a write to the new `src` afterwards was never seen.
+    let script = r#"proc("g", #{ inputs: ["src/*.txt"], shell: "cat src/a.txt >> seen" });
+run("g");
+"#;
+    let files = [("src/a.txt", "1\n"), ("src/sub/b.txt", "1\n")];
+    let mut w = Watching::start(script, &files, &["--watch"]);
+    w.until_watching(1);
+    std::fs::rename(w.path("src"), w.path("src.old")).expect("rename src");
+    std::fs::create_dir_all(w.path("src/sub")).expect("mkdir src/sub");
+    w.write("src/a.txt", "2\n");
+    w.until("the run on the new src", |w| {
+        w.read("seen").ends_with("2\n")
+    });
+    w.write("src/a.txt", "3\n");
+    w.until("the run after a write to the new src", |w| {
+        w.read("seen").ends_with("3\n")
+    });
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}

@@ -480,6 +480,7 @@ pub(crate) fn execute(
         db_path_of(settings, &state_dir),
         run_started,
     );
+    watch.script_file(&script_path);
     if settings.signals {
         let local = local.clone();
         watch.on_settled(move || local.reap_escaped());

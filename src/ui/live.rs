@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossterm::cursor::{Hide, MoveToColumn, MoveUp, Show};
+use crossterm::cursor::{Hide, MoveDown, MoveToColumn, MoveUp, Show};
 use crossterm::queue;
 use crossterm::terminal::{BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate};
 
@@ -274,7 +274,7 @@ impl Inner {
         };
         let mut out = io::stdout().lock();
         let _ = queue!(out, BeginSynchronizedUpdate);
-        erase(&mut out, &sc.drawn, w);
+        erase(&mut out, &sc.drawn, (w, h));
         if let Some(write) = above {
             let _ = write(&mut out, width);
         }
@@ -311,22 +311,25 @@ impl Inner {
 /// Moves up over the live area and clears it. After the window got narrower, terminals
 /// that rewrap (tmux, VTE, kitty, iTerm2) show each old line on more rows: those rows are
 /// counted at the current width.
-fn erase(out: &mut impl Write, drawn: &[usize], width: u16) {
+///
+/// The rows are cleared one by one, and only what is below them "from the cursor down":
+/// tmux (its `scroll-on-clear`, on by default) moves the whole screen into its scrollback
+/// when it is cleared from the top-left corner, which clearing the area at once is when
+/// the area begins on the first row (an area as tall as the window, a run started on a
+/// cleared screen): each redraw would leave a copy of the area in the scrollback.
+///
+/// More rows than the window has are as many as it has: moving up stops at the top.
+fn erase(out: &mut impl Write, drawn: &[usize], (width, height): (u16, u16)) {
     let width = usize::from(width.max(1));
     let rows: usize = drawn.iter().map(|&w| w.div_ceil(width).max(1)).sum();
     if rows > 0 {
-        let rows = u16::try_from(rows).unwrap_or(u16::MAX);
-        let _ = queue!(
-            out,
-            MoveToColumn(0),
-            MoveUp(rows),
-            Clear(ClearType::FromCursorDown)
-        );
+        let rows = u16::try_from(rows).map_or(height, |r| r.min(height));
+        let _ = queue!(out, MoveToColumn(0), MoveUp(rows));
+        for _ in 0..rows {
+            let _ = queue!(out, Clear(ClearType::CurrentLine), MoveDown(1));
+        }
+        let _ = queue!(out, Clear(ClearType::FromCursorDown), MoveUp(rows));
     }
-}
-
-fn width() -> u16 {
-    screen_size().0
 }
 
 /// The terminal's columns and rows; 80 x 24 when it does not say. A terminal that reports
@@ -421,7 +424,7 @@ impl Reporter for LiveReporter {
     fn eprint(&self, text: &str) {
         let mut sc = self.inner.screen.lock().expect("screen");
         let mut out = io::stdout().lock();
-        erase(&mut out, &sc.drawn, width());
+        erase(&mut out, &sc.drawn, screen_size());
         sc.drawn.clear();
         let _ = out.flush();
         drop(out);
@@ -434,7 +437,7 @@ impl Reporter for LiveReporter {
         self.stop();
         let mut sc = self.inner.screen.lock().expect("screen");
         let mut out = io::stdout().lock();
-        erase(&mut out, &sc.drawn, width());
+        erase(&mut out, &sc.drawn, screen_size());
         sc.drawn.clear();
         sc.finished = true;
         let _ = queue!(out, Show);
@@ -472,7 +475,7 @@ impl Reporter for LiveReporter {
         let mut sc = self.inner.screen.lock().expect("screen");
         sc.paused = true;
         let mut out = io::stdout().lock();
-        erase(&mut out, &sc.drawn, width());
+        erase(&mut out, &sc.drawn, screen_size());
         sc.drawn.clear();
         let _ = queue!(out, Show);
         let _ = out.flush();

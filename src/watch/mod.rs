@@ -64,6 +64,8 @@ pub(crate) struct Session {
     started: SystemTime,
     /// Called each time the watch's work has settled (see [`Session::on_settled`]).
     settled: Mutex<Option<SettledHook>>,
+    /// The script run (see [`Session::script_file`]).
+    script: Mutex<Option<PathBuf>>,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -93,7 +95,25 @@ impl Session {
             ended: Mutex::new(None),
             started,
             settled: Mutex::new(None),
+            script: Mutex::new(None),
         }
+    }
+
+    /// The file of the script run. A watch does not read the script again: when it is
+    /// an input and changes, the watch says that the change is not taken.
+    pub(crate) fn script_file(&self, path: &std::path::Path) {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        *self.script.lock().expect("script file") = Some(path);
+    }
+
+    /// Whether `paths` hold the script's file.
+    fn holds_script(&self, paths: &[PathBuf]) -> bool {
+        let Some(script) = &*self.script.lock().expect("script file") else {
+            return false;
+        };
+        paths
+            .iter()
+            .any(|p| p == script || std::fs::canonicalize(p).is_ok_and(|p| &p == script))
     }
 
     /// Registers what to do each time the watch's work has settled, once the first run is
@@ -195,6 +215,7 @@ pub(crate) fn watch(
         running: None,
         echoes: Echoes::default(),
         ok: settled,
+        script_warned: false,
     };
     let ended = w.run(&rx);
     stop.cancel();
@@ -295,6 +316,8 @@ struct Loop<'a> {
     running: Option<Cycle>,
     ok: bool,
     echoes: Echoes,
+    /// Whether the watch said that a change of the script is not taken.
+    script_warned: bool,
 }
 
 /// How many cycles in a row a change of the same files right after the previous cycle
@@ -359,7 +382,7 @@ impl Loop<'_> {
                 Msg::Failed(e) => self.warn(&e),
                 Msg::CycleDone => self.end_cycle()?,
                 Msg::Changes { paths, rescan } => {
-                    let procs = self.affected(&paths, rescan)?;
+                    let (paths, procs) = self.affected(paths, rescan)?;
                     if procs.is_empty() {
                         continue;
                     }
@@ -378,17 +401,23 @@ impl Loop<'_> {
 
     /// The procs a batch of changes affects. The watched directories are refreshed first:
     /// a directory may have appeared where an input is expected, or a link to one may
-    /// lead elsewhere now.
-    fn affected(&mut self, paths: &[PathBuf], rescan: bool) -> Result<Vec<ProcId>, WatchError> {
+    /// lead elsewhere now. Only the paths that affect a proc are kept, to be shown: an
+    /// editor's backup file renamed beside an input (`a.txt~`) is no change of its own.
+    fn affected(&mut self, paths: Vec<PathBuf>, rescan: bool) -> Result<Changes, WatchError> {
         self.source.set_roots(self.watched.roots())?;
         if rescan {
-            return Ok(self.watched.all());
+            return Ok((paths, self.watched.all()));
         }
         let mut procs = BTreeSet::new();
+        let mut hit = Vec::new();
         for p in paths {
-            procs.extend(self.watched.affected(p));
+            let of = self.watched.affected(&p);
+            if !of.is_empty() {
+                procs.extend(of);
+                hit.push(p);
+            }
         }
-        Ok(procs.into_iter().collect())
+        Ok((hit, procs.into_iter().collect()))
     }
 
     /// Collects further changes until none arrived for the debounce time. `None`: Ctrl-C.
@@ -409,7 +438,7 @@ impl Loop<'_> {
                     paths: more,
                     rescan,
                 }) => {
-                    let hit = self.affected(&more, rescan)?;
+                    let (more, hit) = self.affected(more, rescan)?;
                     if !hit.is_empty() {
                         all.extend(hit);
                         paths.extend(more);
@@ -431,6 +460,7 @@ impl Loop<'_> {
             self.cycle,
             paths_text(paths)
         ));
+        self.warn_if_script(paths);
         if self.echoes.cycle_started(paths, self.session.debounce()) {
             self.warn(&format!(
                 "{} changed right after each of the last {ECHOES} cycles: if a proc writes it, \
@@ -489,9 +519,23 @@ impl Loop<'_> {
             ));
         }
         self.say(&line);
+        self.warn_if_script(paths);
         if let Some(c) = &mut self.running {
             c.procs.extend(rerun.procs);
         }
+    }
+
+    /// Says, once, that a change of the script is not taken: a cycle runs the procs as the
+    /// script declared them when prun read it.
+    fn warn_if_script(&mut self, paths: &[PathBuf]) {
+        if self.script_warned || !self.session.holds_script(paths) {
+            return;
+        }
+        self.script_warned = true;
+        self.warn(
+            "the script changed: a watch goes on with the script (and its modules) as prun \
+             read it at the start; restart prun to use the change",
+        );
     }
 
     /// A cycle ended: its counts, then the watch goes on.

@@ -43,7 +43,30 @@ pub(super) struct Source {
     roots: BTreeMap<PathBuf, Depth>,
     /// What each root resolved to when it was watched: the kernel watches that directory,
     /// so a root whose symbolic link now leads elsewhere is watched anew.
-    targets: BTreeMap<PathBuf, PathBuf>,
+    targets: BTreeMap<PathBuf, Target>,
+}
+
+/// The directory a root resolved to: its path without links, and the file it is. A
+/// directory renamed away (`mv src src.old; mkdir src`) keeps its kernel watch, which
+/// then watches `src.old`: the new `src`, at the same path, is another file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Target {
+    fn of(path: &Path) -> Option<Target> {
+        use std::os::unix::fs::MetadataExt;
+        let path = path.canonicalize().ok()?;
+        let meta = std::fs::metadata(&path).ok()?;
+        Some(Target {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            path,
+        })
+    }
 }
 
 impl Source {
@@ -88,14 +111,15 @@ impl Source {
 
     /// Watches exactly `roots`: new ones are added, those no longer wanted removed, and
     /// those that now resolve to another directory (a symbolic link replaced) watched
-    /// again. A directory that vanished meanwhile is skipped (the next refresh sees its
+    /// again, as are those that are another directory now (the one watched was renamed
+    /// away). A directory that vanished meanwhile is skipped (the next refresh sees its
     /// ancestor).
     pub(super) fn set_roots(&mut self, roots: BTreeMap<PathBuf, Depth>) -> Result<(), WatchError> {
         let old = std::mem::take(&mut self.roots);
         let old_targets = std::mem::take(&mut self.targets);
-        let targets: BTreeMap<PathBuf, PathBuf> = roots
+        let targets: BTreeMap<PathBuf, Target> = roots
             .keys()
-            .filter_map(|p| Some((p.clone(), p.canonicalize().ok()?)))
+            .filter_map(|p| Some((p.clone(), Target::of(p)?)))
             .collect();
         // Watched already, the same way, on the same directory.
         let kept = |path: &PathBuf, depth: Option<&Depth>| {

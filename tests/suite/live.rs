@@ -55,7 +55,29 @@ impl Term {
     /// Writes `script` to `main.rhai` in a fresh directory and runs the shell command line
     /// `command` there (`$PRUN` is the prun binary) in a `width` x `height` tmux window,
     /// followed by `echo EXIT=$?`. `None` when tmux is not installed.
-    fn start(test: &str, (width, height): (u16, u16), script: &str, command: &str) -> Option<Term> {
+    fn start(test: &str, size: (u16, u16), script: &str, command: &str) -> Option<Term> {
+        Term::launch(test, size, script, command, false)
+    }
+
+    /// [`Term::start`] with tmux's `scroll-on-clear` on, as tmux has it by default: a
+    /// screen cleared from its top-left corner moves into the scrollback. The scrollback
+    /// is read whole all the same: prun must never clear the screen that way.
+    fn start_scrolling_on_clear(
+        test: &str,
+        size: (u16, u16),
+        script: &str,
+        command: &str,
+    ) -> Option<Term> {
+        Term::launch(test, size, script, command, true)
+    }
+
+    fn launch(
+        test: &str,
+        (width, height): (u16, u16),
+        script: &str,
+        command: &str,
+        scroll_on_clear: bool,
+    ) -> Option<Term> {
         if !tmux_installed() {
             assert_ne!(
                 std::env::var("PRUN_E2E").as_deref(),
@@ -116,9 +138,10 @@ impl Term {
         // tmux moves the screen into the scrollback when it is cleared from the top-left
         // corner (as erasing a live area drawn on the first line does), where xterm just
         // clears it; tmux 3.3 and later can be told not to.
-        term.scrollback_is_honest = term
-            .try_tmux(&["set-option", "-g", "scroll-on-clear", "off"])
-            .is_ok();
+        term.scrollback_is_honest = scroll_on_clear
+            || term
+                .try_tmux(&["set-option", "-g", "scroll-on-clear", "off"])
+                .is_ok();
         term.tmux(&[
             "pipe-pane",
             "-t",
@@ -642,6 +665,38 @@ fn more_running_procs_than_fit_are_summarised() {
             hist.text()
         );
     }
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn redrawing_a_live_area_on_the_first_row_leaves_no_copy_in_tmux_scrollback() {
+    // A fresh window: the live area begins on the first row, and with 20 procs in 12
+    // rows it fills the window. Erasing it "from the cursor down" cleared tmux's screen
+    // from the top-left corner, and tmux moved each frame into the scrollback.
+    let names: Vec<String> = (1..=20).map(|i| format!("job{i:02}")).collect();
+    let mut script: String = names.iter().map(|n| blocked(n) + "\n").collect();
+    script.push_str("run(\"job*\");\n");
+    let Some(t) = Term::start_scrolling_on_clear(
+        "first-row",
+        (80, 12),
+        &script,
+        r#""$PRUN" main.rhai -j 20"#,
+    ) else {
+        return;
+    };
+    two_frames(&t, |p| {
+        let (_, header) = p.header()?;
+        match number_after(header, "running ") {
+            Some(20) => Ok(()),
+            _ => Err(format!("header is not `running 20`: {header:?}")),
+        }
+    });
+    assert_drawn_in_place(&t);
+    t.touch("go");
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 0, "exit status\n{}", t.describe());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    t.assert_no_live_area(&refs);
 }
 
 #[test]

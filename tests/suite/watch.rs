@@ -386,6 +386,20 @@ fn a_file_saved_by_rename_starts_one_cycle() {
 }
 
 #[test]
+fn a_file_saved_as_vim_does_starts_one_cycle_naming_the_input_only() {
+    // vim's backup-and-replace: the input renamed to a backup, written anew, the backup
+    // removed. The backup matches no input: it is not said to have changed.
+    one_cycle_for(
+        |w| {
+            std::fs::rename(w.path("src/a.txt"), w.path("src/a.txt~")).expect("rename");
+            w.write("src/a.txt", "2\n");
+            std::fs::remove_file(w.path("src/a.txt~")).expect("remove backup");
+        },
+        "src/a.txt",
+    );
+}
+
+#[test]
 fn a_deleted_input_starts_a_cycle() {
     let files = [("src/a.txt", "1\n"), ("src/b.txt", "1\n")];
     let mut w = Watching::start(GLOB, &files, &["a", "--watch"]);
@@ -857,4 +871,55 @@ proc("a", #{ inputs: ["data"], shell: "date >> data/log.txt" });
     });
     let (_, _, err, _) = w.interrupt();
     assert_eq!(err.matches("changed right after each").count(), 1, "{err}");
+}
+
+#[test]
+fn a_change_of_the_script_itself_is_said_not_to_be_taken() {
+    // The script is one of its proc's inputs: a cycle re-runs the proc as the script
+    // declared it when prun read it, and the watch says so (once) rather than silently
+    // running the old command.
+    let script = r#"proc("p", #{ inputs: ["main.rhai"], shell: "echo v1 >> runs" });
+run("p");
+"#;
+    let mut w = Watching::start(script, &[], &["--watch"]);
+    w.until_watching(1);
+    for (i, text) in ["v2", "v3"].into_iter().enumerate() {
+        w.write("main.rhai", &script.replace("v1", text));
+        w.until_watching(i + 2);
+    }
+    let runs = w.read("runs");
+    assert_eq!(runs, "v1\nv1\nv1\n", "{runs}");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert_eq!(
+        said.matches("the script changed: a watch goes on with the script")
+            .count(),
+        1,
+        "{said}"
+    );
+}
+
+#[test]
+fn an_input_directory_renamed_away_and_made_anew_is_watched_anew() {
+    // `mv src src.old; mkdir src`: the kernel's watch of `src` went with the directory to
+    // `src.old`; a write to the new `src` afterwards was never seen.
+    let script = r#"proc("g", #{ inputs: ["src/*.txt"], shell: "cat src/a.txt >> seen" });
+run("g");
+"#;
+    let files = [("src/a.txt", "1\n"), ("src/sub/b.txt", "1\n")];
+    let mut w = Watching::start(script, &files, &["--watch"]);
+    w.until_watching(1);
+    std::fs::rename(w.path("src"), w.path("src.old")).expect("rename src");
+    std::fs::create_dir_all(w.path("src/sub")).expect("mkdir src/sub");
+    w.write("src/a.txt", "2\n");
+    w.until("the run on the new src", |w| {
+        w.read("seen").ends_with("2\n")
+    });
+    w.write("src/a.txt", "3\n");
+    w.until("the run after a write to the new src", |w| {
+        w.read("seen").ends_with("3\n")
+    });
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
 }

@@ -53,6 +53,20 @@ pub(crate) fn kill_group(pgid: i32) {
 /// Whether [`adopt_orphans`] made this process the reaper of its orphans.
 static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Held (shared) while a process is started, and (exclusive) while processes are told
+/// apart by the descriptors they hold ([`end_pipe_holders`]): between its fork and its
+/// exec, a child holds a copy of every descriptor of prun, the pipes between the stages
+/// of other commands included, and must not be taken for a process that keeps one open.
+static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Starts a process with `spawn` (see [`STARTING`]).
+pub(crate) fn starting<T>(spawn: impl FnOnce() -> T) -> T {
+    let _starting = STARTING
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    spawn()
+}
+
 /// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`):
 /// a process that left its command's group (`setsid`, as a daemon does) becomes prun's
 /// child when its parent exits, instead of init's, so that [`end_adopted`] finds it. A
@@ -158,20 +172,27 @@ pub(crate) async fn end_pipe_holders(pipe: u64, keep: &[i32], grace: std::time::
     let deadline = Instant::now() + grace;
     let mut termed: Vec<i32> = Vec::new();
     loop {
-        let holders = holders_of(&name);
-        if holders.is_empty() {
-            return;
-        }
         let late = Instant::now() >= deadline;
-        for &pid in &holders {
-            let raw = pid;
-            let pid = Pid::from_raw(pid);
-            if late {
-                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            } else if !termed.contains(&raw) {
-                let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-                let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
-                termed.push(raw);
+        {
+            // No process is being started meanwhile: each holder found is one that keeps
+            // the pipe, not a child of prun between its fork and its exec.
+            let _alone = STARTING
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let holders = holders_of(&name);
+            if holders.is_empty() {
+                return;
+            }
+            for &pid in &holders {
+                let raw = pid;
+                let pid = Pid::from_raw(pid);
+                if late {
+                    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                } else if !termed.contains(&raw) {
+                    let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+                    let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
+                    termed.push(raw);
+                }
             }
         }
         if late {

@@ -227,13 +227,15 @@ fn job_name(proc: &str) -> String {
 async fn query(argv: &[&str]) -> Option<String> {
     use std::process::{Command, Stdio};
     use tokio::io::AsyncReadExt;
-    let mut child = Command::new(argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+    let mut child = crate::exec::unix::starting(|| {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+    })
+    .ok()?;
     let stdout = child
         .stdout
         .take()

@@ -335,13 +335,16 @@ impl Ssh {
             return;
         };
         for (i, h) in self.hosts.iter().enumerate() {
-            let _ = std::process::Command::new("ssh")
-                .args(self.options(&Ssh::socket(dir.path(), i)))
-                .args(["-O", "exit", "--", &h.name])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            let _ = crate::exec::unix::starting(|| {
+                std::process::Command::new("ssh")
+                    .args(self.options(&Ssh::socket(dir.path(), i)))
+                    .args(["-O", "exit", "--", &h.name])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+            })
+            .and_then(|mut c| c.wait());
         }
     }
 }

@@ -14,13 +14,15 @@ use crate::error::Failure;
 use crate::event::EventFn;
 use crate::exec::launch::Local;
 use crate::exec::policy::Policy;
-use crate::exec::{AbortReason, Cache, CacheOpener, Core, CoreOptions, Scheduler, State};
+use crate::exec::{
+    AbortReason, Cache, CacheOpener, CacheTaker, Core, CoreOptions, Scheduler, State,
+};
 use crate::exit::Exit;
 use crate::inspect::Inspect;
 use crate::redact::Secrets;
 use crate::report::{Outcome, Report, RunInfo};
 use crate::script::{DbSettings, EngineSetup, Host, HostOptions};
-use crate::store::{Opening, Store};
+use crate::store::Store;
 use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary, Tee};
 
 /// Time given to a terminated process group between SIGTERM and SIGKILL.
@@ -709,7 +711,7 @@ pub(crate) fn execute(
         && !dry_run
         && let Some((open, generation)) = sched.with(|c| c.take_unused_cache_opener())
     {
-        let cache = open();
+        let cache = open.open();
         sched.with(|c| c.cache_opened(generation, cache));
     }
     let closing = sched.with(|c| c.take_cache()).map(|mut cache| {
@@ -842,15 +844,22 @@ fn open_cache(
     let run_start = SystemTime::now();
     if path.exists() {
         let opening = Store::start(&path, warn.clone());
-        Box::new(move || {
-            let store = opening.and_then(Opening::wait);
-            Cache::opened(store, script, args, full, run_start, &*warn)
-                .map(|c| c.read_only(read_only))
-        })
+        CacheOpener::Then(Box::new(move |take: CacheTaker| {
+            let opened = move |store| {
+                take(
+                    Cache::opened(store, script, args, full, run_start, &*warn)
+                        .map(|c| c.read_only(read_only)),
+                );
+            };
+            match opening {
+                Ok(opening) => opening.then(opened),
+                Err(e) => opened(Err(e)),
+            }
+        }))
     } else {
-        Box::new(move || {
+        CacheOpener::Here(Box::new(move || {
             Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
-        })
+        }))
     }
 }
 

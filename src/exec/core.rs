@@ -47,8 +47,35 @@ use super::state::State;
 pub(super) use crate::event::{ProcSummary, QueueView};
 use crate::graph::{Graph, GraphError, List, ProcDef, ProcId};
 
-/// Opens the task DB: `None` when there is none (or it cannot be used).
-pub(crate) type CacheOpener = Box<dyn FnOnce() -> Option<Cache> + Send>;
+/// Opens the task DB: the cache is `None` when there is none (or it cannot be used).
+pub(crate) enum CacheOpener {
+    /// Opens it on the calling thread (it creates the file or waits for SQLite: a worker
+    /// thread, never the core's lock or the async runtime).
+    Here(Box<dyn FnOnce() -> Option<Cache> + Send>),
+    /// Gives the cache to a callback once the DB's own thread opened it: on that thread,
+    /// or on the caller's when it is open already. No thread waits for it (a run of one
+    /// short proc would start one for that alone).
+    Then(Box<dyn FnOnce(CacheTaker) + Send>),
+}
+
+/// What takes the cache a [`CacheOpener::Then`] opened.
+pub(crate) type CacheTaker = Box<dyn FnOnce(Option<Cache>) + Send>;
+
+impl CacheOpener {
+    /// Opens the DB on this thread, waiting for it as long as it takes.
+    pub(crate) fn open(self) -> Option<Cache> {
+        match self {
+            CacheOpener::Here(open) => open(),
+            CacheOpener::Then(then) => {
+                let (tx, rx) = mpsc::channel();
+                then(Box::new(move |cache| {
+                    let _ = tx.send(cache);
+                }));
+                rx.recv().ok().flatten()
+            }
+        }
+    }
+}
 
 /// Run-wide options the scheduler obeys.
 #[derive(Debug, Clone)]

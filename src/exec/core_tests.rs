@@ -393,7 +393,7 @@ fn a_fresh_verdict_finishes_the_proc_up_to_date_with_the_cached_result() {
 #[test]
 fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
     let mut c = core(2);
-    c.set_cache_opener(Some(Box::new(|| None)));
+    c.set_cache_opener(Some(CacheOpener::Here(Box::new(|| None))));
     let p = add(&mut c, "p", with_input());
     c.start(&[p]).unwrap();
     let opened: Vec<u64> = c
@@ -417,7 +417,7 @@ fn the_task_db_is_opened_off_the_lock_before_anything_is_judged_or_started() {
 fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = core(2);
-    c.set_cache_opener(Some(Box::new(|| None)));
+    c.set_cache_opener(Some(CacheOpener::Here(Box::new(|| None))));
     let q = add(&mut c, "q", def());
     let d = add(&mut c, "d", with_deps(&["q"]));
     c.start(&[q]).unwrap();

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{AbortReason, Action, Core, JobSpec, Wake};
+use super::core::{AbortReason, Action, CacheOpener, Core, JobSpec, Wake};
 use super::freshness::{self, Judgement};
 use super::internal::{self, Guarded, lock};
 use super::job;
@@ -705,9 +705,24 @@ impl Scheduler {
                         Pool::finishing(|| me.with(|c| c.judged_all(verdicts)));
                     });
                 }
-                Action::OpenCache { open, generation } => {
-                    // Opening may wait for the thread that opens an existing DB, or for
-                    // SQLite: a worker thread, never the lock or the async runtime.
+                Action::OpenCache {
+                    open: CacheOpener::Then(then),
+                    generation,
+                } => {
+                    // Taken on the DB's thread, or here when it is open already.
+                    let me = self.clone();
+                    then(Box::new(move |cache| {
+                        internal::catching(&Arc::downgrade(&me), || {
+                            me.with(|c| c.cache_opened(generation, cache));
+                        });
+                    }));
+                }
+                Action::OpenCache {
+                    open: CacheOpener::Here(open),
+                    generation,
+                } => {
+                    // Opening may create the file or wait for SQLite: a worker thread,
+                    // never the lock or the async runtime.
                     let me = self.clone();
                     // Without a thread (at the thread limit) it is opened here: no user
                     // code runs in it.

@@ -565,11 +565,11 @@ fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) ->
         let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
         let started = std::time::SystemTime::now();
         let warn = warn.clone();
-        let opener = path.clone().map(|p| -> crate::exec::CacheOpener {
-            Box::new(move || {
+        let opener = path.clone().map(|p| {
+            crate::exec::CacheOpener::Here(Box::new(move || {
                 let path = std::path::Path::new(&p);
                 crate::exec::Cache::open(path, script, args, full, started, warn)
-            })
+            }))
         });
         c.set_cache_opener(opener);
         Ok(())

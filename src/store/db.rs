@@ -350,19 +350,113 @@ type CacheRows = HashMap<String, Arc<CacheRow>>;
 /// A task DB being opened on its writer's thread (see [`Store::start`]).
 pub(crate) struct Opening {
     store: Store,
-    ready: mpsc::Receiver<Result<CacheRows, StoreError>>,
+    handoff: Arc<Handoff>,
+}
+
+/// What the writer's thread hands over once it opened the DB: the cache it read, or why
+/// the DB cannot be used.
+type Opened = Result<CacheRows, StoreError>;
+
+/// Where the writer's thread leaves [`Opened`]: for a thread that waits for it
+/// ([`Opening::wait`]), or given at once to a callback left there ([`Opening::then`]).
+#[derive(Default)]
+struct Handoff {
+    slot: Mutex<Slot>,
+    filled: std::sync::Condvar,
+}
+
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Empty,
+    Filled(Opened),
+    Then(Box<dyn FnOnce(Opened) + Send>),
+    Taken,
+}
+
+impl Handoff {
+    /// Gives `opened` to the callback left, or leaves it for whoever comes for it.
+    fn fill(&self, opened: Opened) {
+        let mut slot = self.slot.lock().expect("db handoff");
+        match std::mem::replace(&mut *slot, Slot::Taken) {
+            Slot::Then(then) => {
+                drop(slot);
+                then(opened);
+            }
+            Slot::Empty => {
+                *slot = Slot::Filled(opened);
+                self.filled.notify_all();
+            }
+            done @ (Slot::Filled(_) | Slot::Taken) => *slot = done,
+        }
+    }
+}
+
+/// The writer thread's promise to fill its [`Handoff`]: kept even when the thread ends
+/// (or panics) before the DB is open, so that no one waits for it forever.
+struct Filler {
+    handoff: Option<Arc<Handoff>>,
+    path: PathBuf,
+}
+
+impl Filler {
+    fn fill(mut self, opened: Opened) {
+        if let Some(handoff) = self.handoff.take() {
+            handoff.fill(opened);
+        }
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        if let Some(handoff) = self.handoff.take() {
+            handoff.fill(Err(StoreError::File {
+                path: self.path.clone(),
+                source: std::io::Error::other("its thread ended before it was open"),
+            }));
+        }
+    }
 }
 
 impl Opening {
     /// Waits until the DB is open and its cache read.
     pub(crate) fn wait(self) -> Result<Store, StoreError> {
-        let Opening { store, ready } = self;
-        let initial = ready.recv().map_err(|_| StoreError::File {
-            path: store.path.clone(),
-            source: std::io::Error::other("its thread ended before it was open"),
-        })??;
-        *store.initial.lock().expect("db") = Some(initial);
-        Ok(store)
+        let Opening { store, handoff } = self;
+        let mut slot = handoff.slot.lock().expect("db handoff");
+        loop {
+            match std::mem::replace(&mut *slot, Slot::Taken) {
+                Slot::Filled(opened) => return store.with_initial(opened),
+                Slot::Empty => {
+                    *slot = Slot::Empty;
+                    slot = handoff.filled.wait(slot).expect("db handoff");
+                }
+                // An opening is taken once, by `wait` or `then`.
+                Slot::Then(_) | Slot::Taken => return Err(store.gone()),
+            }
+        }
+    }
+
+    /// Calls `then` with the store once the DB is open and its cache read, without a
+    /// thread that waits for it: at once on this thread when it is open already, else on
+    /// the writer's thread as soon as it is (before that thread writes anything). `then`
+    /// must not wait for the writer: it runs on it.
+    pub(crate) fn then(self, then: impl FnOnce(Result<Store, StoreError>) + Send + 'static) {
+        let Opening { store, handoff } = self;
+        let mut slot = handoff.slot.lock().expect("db handoff");
+        match std::mem::replace(&mut *slot, Slot::Taken) {
+            Slot::Empty => {
+                *slot = Slot::Then(Box::new(move |opened| then(store.with_initial(opened))));
+            }
+            Slot::Filled(opened) => {
+                drop(slot);
+                then(store.with_initial(opened));
+            }
+            // An opening is taken once, by `wait` or `then`.
+            Slot::Then(_) | Slot::Taken => {
+                drop(slot);
+                then(Err(store.gone()));
+            }
+        }
     }
 }
 
@@ -385,7 +479,11 @@ impl Store {
     /// one would cost a run of one short proc a clone, a stack and a malloc arena.
     pub(crate) fn start(path: &Path, warn: Warn) -> Result<Opening, StoreError> {
         let (tx, rx) = mpsc::channel();
-        let (opened, ready) = mpsc::sync_channel(1);
+        let handoff = Arc::new(Handoff::default());
+        let opened = Filler {
+            handoff: Some(handoff.clone()),
+            path: path.to_path_buf(),
+        };
         let wpath = path.to_path_buf();
         let impatient = Arc::new(AtomicBool::new(false));
         let patience = impatient.clone();
@@ -397,13 +495,11 @@ impl Store {
                 let _quiet = crate::sigchld::Blocked::here();
                 match connect_and_load(&wpath, &warn) {
                     Ok((conn, initial)) => {
-                        let _ = opened.send(Ok(initial));
+                        opened.fill(Ok(initial));
                         warm(&conn);
                         writer(conn, rx, &wpath, &warn, &patience);
                     }
-                    Err(e) => {
-                        let _ = opened.send(Err(e));
-                    }
+                    Err(e) => opened.fill(Err(e)),
                 }
             })
             .map_err(|source| StoreError::Dir {
@@ -418,7 +514,30 @@ impl Store {
             writer: Mutex::new(Some(writer)),
             impatient,
         };
-        Ok(Opening { store, ready })
+        Ok(Opening { store, handoff })
+    }
+
+    /// The store with the cache its writer read at open time (see [`Store::load_cache`]).
+    fn with_initial(self, opened: Opened) -> Result<Store, StoreError> {
+        *self.initial.lock().expect("db") = Some(opened?);
+        Ok(self)
+    }
+
+    /// Why the cache of an [`Opening`] taken twice is not there.
+    fn gone(&self) -> StoreError {
+        StoreError::File {
+            path: self.path.clone(),
+            source: std::io::Error::other("its thread ended before it was open"),
+        }
+    }
+
+    /// True on the writer's own thread (where [`Opening::then`] may run its callback).
+    fn on_writer(&self) -> bool {
+        self.writer
+            .lock()
+            .expect("db")
+            .as_ref()
+            .is_some_and(|w| w.thread().id() == std::thread::current().id())
     }
 
     fn sql(&self, source: rusqlite::Error) -> StoreError {
@@ -454,7 +573,11 @@ impl Store {
                 self.read.lock().expect("db").take();
                 let (ack, done) = mpsc::channel();
                 self.send(Msg::Corrupt(e.to_string(), ack));
-                let _ = done.recv();
+                // The writer answers once it has started anew; on its own thread (a
+                // callback of `Opening::then`) it does so only after that returns.
+                if !self.on_writer() {
+                    let _ = done.recv();
+                }
             }
             self.sql(e)
         })
@@ -521,9 +644,14 @@ impl Store {
         Impatience(self.impatient.clone())
     }
 
-    /// Waits until everything queued is committed, then stops the writer.
+    /// Waits until everything queued is committed, then stops the writer. On the writer's
+    /// own thread (a callback of [`Opening::then`] that drops the store), it only lets
+    /// the writer stop once the callback returns.
     pub(crate) fn close(&self) {
         self.finish();
+        if self.on_writer() {
+            return;
+        }
         if let Some(w) = self.writer.lock().expect("db").take() {
             let _ = w.join();
         }
@@ -1031,6 +1159,84 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         s.0.close();
+    }
+
+    /// A DB that another connection holds locked, so that its writer's open waits until
+    /// the returned connection commits.
+    fn locked_db(path: &Path) -> Connection {
+        Store::open(path, quiet()).unwrap().close();
+        let blocker = Connection::open(path).unwrap();
+        blocker
+            .execute_batch("PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE; DELETE FROM cache;")
+            .unwrap();
+        blocker
+    }
+
+    #[test]
+    fn a_callback_left_before_the_db_is_open_gets_it_on_the_writer_thread_which_it_may_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let blocker = locked_db(&path);
+        let opening = Store::start(&path, quiet()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        opening.then(move |store| {
+            let store = store.expect("open");
+            let on = std::thread::current().name().map(str::to_string);
+            store.begin_run(&script("s.rhai"), &[], &now());
+            store.end_run(Duration::from_secs(1), "ok", "{}", 0);
+            // On the writer's own thread: neither a wait for itself nor a panic.
+            drop(store);
+            tx.send(on).unwrap();
+        });
+        assert!(rx.try_recv().is_err(), "the DB is not open yet");
+        blocker.execute_batch("COMMIT").unwrap();
+        let on = rx.recv_timeout(Duration::from_secs(60)).expect("called");
+        assert_eq!(on.as_deref(), Some("prun-db"));
+        // What the callback queued was committed before the writer stopped.
+        let s = Store::open(&path, quiet()).unwrap();
+        assert_eq!(s.history("s.rhai", 5).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_callback_left_once_the_db_is_open_gets_it_at_once_on_the_callers_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Store::open(&path, quiet()).unwrap().save(
+            "a",
+            CacheRow {
+                result: "1".into(),
+                fingerprint: "f".into(),
+                stamp: "s".into(),
+            },
+        );
+        let opening = Store::start(&path, quiet()).unwrap();
+        // Filled once the writer's open is done: a second store waiting for it knows when.
+        let filled = opening.handoff.clone();
+        drop(
+            filled
+                .filled
+                .wait_while(filled.slot.lock().unwrap(), |s| matches!(s, Slot::Empty)),
+        );
+        let here = std::thread::current().id();
+        let (tx, rx) = mpsc::channel();
+        opening.then(move |store| {
+            let rows = store.expect("open").load_cache().unwrap();
+            tx.send((std::thread::current().id(), rows.len())).unwrap();
+        });
+        assert_eq!(rx.try_recv().expect("called at once"), (here, 1));
+    }
+
+    #[test]
+    fn a_callback_learns_that_the_db_cannot_be_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the DB file should be.
+        let path = dir.path().join("t.db");
+        std::fs::create_dir(&path).unwrap();
+        let (tx, rx) = mpsc::channel();
+        Store::start(&path, quiet())
+            .unwrap()
+            .then(move |store| tx.send(store.is_err()).unwrap());
+        assert!(rx.recv_timeout(Duration::from_secs(60)).expect("called"));
     }
 
     #[test]

@@ -13,5 +13,5 @@ mod db;
 mod error;
 mod schema;
 
-pub(crate) use db::{CacheRow, Impatience, Opening, ProcRecord, RunRow, ScriptName, Store};
+pub(crate) use db::{CacheRow, Impatience, ProcRecord, RunRow, ScriptName, Store};
 pub(crate) use error::StoreError;

@@ -53,10 +53,11 @@ pub(crate) fn kill_group(pgid: i32) {
 /// Whether [`adopt_orphans`] made this process the reaper of its orphans.
 static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Held (shared) while a process is started, and (exclusive) while processes are told
-/// apart by the descriptors they hold ([`end_pipe_holders`]): between its fork and its
-/// exec, a child holds a copy of every descriptor of prun, the pipes between the stages
-/// of other commands included, and must not be taken for a process that keeps one open.
+/// Held (shared) while a process is started, and (exclusive) while processes are picked
+/// out to be ended ([`end_pipe_holders`], [`end_adopted`]): between its fork and its exec,
+/// a child holds a copy of every descriptor of prun, the pipes between the stages of other
+/// commands included, and is not yet among the groups prun awaits; it must not be taken
+/// for a process that keeps a pipe open, or that escaped its command.
 static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Starts a process with `spawn` (see [`STARTING`]).
@@ -127,21 +128,27 @@ pub(crate) fn end_adopted(
         if hurry() {
             deadline = deadline.min(Instant::now());
         }
-        let left = adopted_alive(keep);
-        if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
-            return ended.len();
-        }
         let late = Instant::now() >= deadline;
-        for &pid in &left {
-            if late {
-                signal(pid, Signal::SIGKILL);
-            } else if !ended.contains(&pid) {
-                // Continued too, as by `term_group`: a stopped daemon acts on it then.
-                signal(pid, Signal::SIGTERM);
-                signal(pid, Signal::SIGCONT);
+        {
+            // A child being started is not yet in `keep`: none is, meanwhile.
+            let _alone = STARTING
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let left = adopted_alive(keep);
+            if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
+                return ended.len();
             }
-            if !ended.contains(&pid) {
-                ended.push(pid);
+            for &pid in &left {
+                if late {
+                    signal(pid, Signal::SIGKILL);
+                } else if !ended.contains(&pid) {
+                    // Continued too, as by `term_group`: a stopped daemon acts on it then.
+                    signal(pid, Signal::SIGTERM);
+                    signal(pid, Signal::SIGCONT);
+                }
+                if !ended.contains(&pid) {
+                    ended.push(pid);
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(if late { 1 } else { 10 }));

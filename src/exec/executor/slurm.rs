@@ -163,9 +163,12 @@ impl Slurm {
             Some(code) if code != 0 && out.ending == Ending::Exited => Some(code),
             _ => None,
         };
-        let info = match (&place, failed) {
-            (None, _) | (_, Some(_)) => job_info(&job).await,
-            _ => None,
+        // An ended job is looked up whatever srun's status: srun exits 0 when the job's
+        // node fails.
+        let info = match (ended_early, &place) {
+            (false, _) => settled_job_info(&job).await,
+            (true, None) => job_info(&job).await,
+            (true, Some(_)) => None,
         };
         if place.is_none()
             && let Some(j) = &info
@@ -174,11 +177,30 @@ impl Slurm {
             placed(&p);
             place = Some(p);
         }
-        if let Some(code) = failed {
-            let said = match out.stderr.text.trim().lines().last() {
-                Some(line) => format!(": {line}"),
-                None => "; srun's message is in the log".into(),
+        let said = match out.stderr.text.trim().lines().last() {
+            Some(line) => format!(": {line}"),
+            None => "; srun's message is in the log".into(),
+        };
+        if let Some(j) = info
+            .as_ref()
+            .filter(|j| !ended_early && ENDED_BY_SLURM.contains(&j.state.as_str()))
+        {
+            let reason = match j.reason.as_str() {
+                "" | "None" => String::new(),
+                r => format!(" ({r})"),
             };
+            let status = out.stages[0]
+                .code
+                .map_or(String::new(), |c| format!(" (srun exit status {c})"));
+            return Err(CommandError::Remote {
+                message: format!(
+                    "slurm job {} ended as {}{reason}, not by its command{status}{said}",
+                    j.id, j.state
+                ),
+                command: launch.to_string(),
+            });
+        }
+        if let Some(code) = failed {
             let message = match &info {
                 None => Some(format!(
                     "srun did not submit the job (srun exit status {code}){said}"
@@ -280,6 +302,37 @@ async fn job_info(job: &str) -> Option<JobInfo> {
         reason: next(),
         nodes: next(),
     })
+}
+
+/// States of a job that Slurm ended, not its command: `srun` exits 0 after a node
+/// failure, and with the status of a signal (143) when the job is cancelled from outside.
+const ENDED_BY_SLURM: &[&str] = &[
+    "NODE_FAIL",
+    "CANCELLED",
+    "TIMEOUT",
+    "PREEMPTED",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+];
+
+/// How long prun waits for an ended job to leave the COMPLETING state, which hides the
+/// state it ended in.
+const SETTLE_WAIT: Duration = Duration::from_secs(3);
+
+/// The job named `job` once it has ended: looked up again while it is COMPLETING (up to
+/// [`SETTLE_WAIT`]).
+async fn settled_job_info(job: &str) -> Option<JobInfo> {
+    let deadline = Instant::now() + SETTLE_WAIT;
+    loop {
+        let info = job_info(job).await;
+        match &info {
+            Some(j) if j.state == "COMPLETING" && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return info,
+        }
+    }
 }
 
 /// Why a pending job waits that no job's end can change: its request does not fit the

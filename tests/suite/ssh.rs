@@ -566,3 +566,63 @@ run("p");
         out.describe()
     );
 }
+
+/// A file for a pid, in a directory of its own (the test's directory is gone when its run
+/// fails); the process whose pid is in it is killed on drop: the frozen sshd of a test,
+/// which must not outlive it.
+struct KillOnDrop(tempfile::TempDir);
+
+impl KillOnDrop {
+    fn pid_file(&self) -> std::path::PathBuf {
+        self.0.path().join("pid")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.pid_file()) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", pid.trim()])
+                .status();
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_host_that_stops_answering_fails_the_command_instead_of_hanging() {
+    let sshd = Sshd::start();
+    let secs = format!("6{}", sshd.port);
+    let thaw = KillOnDrop(tempfile::tempdir().unwrap());
+    // The command stops the sshd process that serves its connection (its wrapper's
+    // parent), as a host that loses power or network stops answering without closing
+    // anything: ssh waited for the dead TCP connection for hours.
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(45))
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("frozen", #{{ executor: "farm", shell: "p=$(ps -o ppid= -p $PPID); echo $p > '{}'; kill -STOP $p; sleep {secs}" }});
+run("frozen");
+"#,
+                thaw.pid_file().display()
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "frozen");
+    assert!(
+        line.contains("ssh to host \"127.0.0.1\" failed"),
+        "{line}\n{}",
+        out.describe()
+    );
+    drop(thaw);
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}

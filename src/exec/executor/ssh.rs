@@ -52,6 +52,17 @@ exit $s"#;
 /// How long an idle master connection stays up when the run could not close it.
 const CONTROL_PERSIST_SECS: u32 = 10;
 
+/// How a host that stops answering is found lost, rather than waited for as long as the
+/// network keeps a dead TCP connection (hours): it must answer the handshake within
+/// `ConnectTimeout` seconds, and a keepalive within `ServerAliveInterval` ×
+/// `ServerAliveCountMax` seconds while a command runs. The executor's `args` override
+/// them.
+const LIVENESS: [(&str, u32); 3] = [
+    ("ConnectTimeout", 15),
+    ("ServerAliveInterval", 5),
+    ("ServerAliveCountMax", 3),
+];
+
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
 
@@ -182,6 +193,11 @@ impl Ssh {
             o.extend(["-i".into(), i.clone()]);
         }
         o.extend(self.args.iter().cloned());
+        // After `args`: ssh takes the first value of an option, so the script's win.
+        for (option, value) in LIVENESS {
+            o.push("-o".into());
+            o.push(format!("{option}={value}"));
+        }
         o
     }
 

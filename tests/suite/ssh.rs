@@ -626,3 +626,26 @@ run("frozen");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_long_tmpdir_does_not_make_the_connection_sockets_too_long() {
+    let sshd = Sshd::start();
+    let test = Test::new();
+    // A socket's path holds at most 107 bytes: under this TMPDIR every command failed
+    // with "ControlPath too long".
+    let long = test.dir().join("t".repeat(90));
+    std::fs::create_dir(&long).unwrap();
+    let out = test
+        .env("TMPDIR", long.to_str().unwrap())
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+proc("a", #{ executor: "farm", shell: "echo reached" });
+run("a");
+"#,
+        ))
+        .run();
+    out.ok().proc_state("SUCCEEDED", "a");
+}

@@ -63,6 +63,13 @@ const LIVENESS: [(&str, u32); 3] = [
     ("ServerAliveCountMax", 3),
 ];
 
+/// The longest temporary directory (`$TMPDIR`) the master sockets' directory is made in;
+/// past it, `/tmp` is used. A socket's path holds at most 107 bytes, and ssh makes the
+/// master's socket as `PATH.` and 16 random characters before renaming it: with
+/// `/prun-ssh-XXXXXX` and `/N`, a longer `$TMPDIR` failed every command ("ControlPath
+/// too long").
+const SOCKET_BASE_MAX: usize = 107 - 17 - 16 - 6;
+
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
 
@@ -162,11 +169,15 @@ impl Ssh {
     fn control_dir(&self) -> std::io::Result<PathBuf> {
         let mut dir = self.control_dir.lock().expect("control dir");
         if dir.is_none() {
+            let mut base = std::env::temp_dir();
+            if base.as_os_str().len() > SOCKET_BASE_MAX {
+                base = PathBuf::from("/tmp");
+            }
             *dir = Some(
                 tempfile::Builder::new()
                     .prefix("prun-ssh-")
                     .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .tempdir()?,
+                    .tempdir_in(base)?,
             );
         }
         Ok(dir.as_ref().expect("made above").path().to_path_buf())

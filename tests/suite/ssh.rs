@@ -649,3 +649,41 @@ run("a");
         .run();
     out.ok().proc_state("SUCCEEDED", "a");
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn more_slots_than_sshd_takes_sessions_per_connection_leave_stderr_alone() {
+    // sshd's default MaxSessions: an 11th command at once over one master connection was
+    // refused, and ssh's fallback wrote "mux_client_request_session: session request
+    // failed" and "disabling multiplexing" into the command's stderr.
+    let sshd = Sshd::start_with_max_sessions(10);
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1:14"],
+            r#"
+let names = [];
+for i in 0..14 {
+    let n = `p${i}`;
+    proc(n, #{ executor: "farm" }, |ctx| {
+        let r = exec(["sh", "-c", "sleep 2"]);
+        write_file(`${ctx.name}.err`, r.stderr);
+    });
+    names.push(n);
+}
+run(names);
+"#,
+        ))
+        .run();
+    out.ok();
+    for i in 0..14 {
+        assert_eq!(
+            out.read(&format!("p{i}.err")),
+            "",
+            "p{i}\n{}",
+            out.describe()
+        );
+    }
+    // Two connections of 10 and 4 sessions, not 1 + one per refused session.
+    assert_eq!(sshd.logins(), 2, "{}", sshd.log());
+}

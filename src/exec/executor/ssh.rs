@@ -11,15 +11,17 @@
 //! prun, which waits for the client after closing its input, returns once the remote
 //! command has ended.
 //!
-//! Connections are shared: every `ssh` of a run goes through one master connection per
-//! host (`ControlMaster=auto`, a socket in a private temporary directory), so a command
-//! costs a new channel, not a handshake. While a host has no master, its commands start
+//! Connections are shared: every `ssh` of a run goes through a master connection to its
+//! host (`ControlMaster=auto`, a socket in a private temporary directory), one for each
+//! [`SESSIONS_PER_MASTER`] slots of the host, so a command costs a new channel, not a
+//! handshake. While a host has no master, its commands start
 //! one at a time, each waiting until the one before it has made the master's socket (or
 //! ended): two clients racing to become the master log in twice, and the loser prints
 //! `ControlSocket ... already exists, disabling multiplexing` into its command's stderr.
 //! The masters end with the run ([`Ssh::close`]), or at the latest `ControlPersist`
 //! seconds after their last command.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -70,6 +72,12 @@ const LIVENESS: [(&str, u32); 3] = [
 /// too long").
 const SOCKET_BASE_MAX: usize = 107 - 17 - 16 - 6;
 
+/// How many commands share one master connection: slot `n` of a host goes through its
+/// master `n / 10`. sshd's `MaxSessions` is 10 by default; past it, a session was refused
+/// and ssh fell back to a login of its own, writing `mux_client_request_session: session
+/// request failed` into the command's stderr (its `exec(...).stderr`).
+const SESSIONS_PER_MASTER: usize = 10;
+
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
 
@@ -80,8 +88,8 @@ pub(crate) struct Ssh {
     port: Option<u16>,
     identity: Option<String>,
     args: Vec<String>,
-    /// Slots in use, by host.
-    used: Mutex<Vec<usize>>,
+    /// The numbers of the slots in use, by host.
+    used: Mutex<Vec<BTreeSet<usize>>>,
     freed: Notify,
     /// The directory of the master connections' sockets, made on first use.
     control_dir: Mutex<Option<tempfile::TempDir>>,
@@ -126,7 +134,7 @@ impl Ssh {
         };
         let identity = o.string("identity")?.map(|i| expand_home(&i));
         Ok(Ssh {
-            used: Mutex::new(vec![0; hosts.len()]),
+            used: Mutex::new(vec![BTreeSet::new(); hosts.len()]),
             opening: hosts.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
             unreachable: hosts.iter().map(|_| Default::default()).collect(),
             hosts,
@@ -183,9 +191,9 @@ impl Ssh {
         Ok(dir.as_ref().expect("made above").path().to_path_buf())
     }
 
-    /// The socket of the master connection to the host `host` (its index).
-    fn socket(control_dir: &Path, host: usize) -> PathBuf {
-        control_dir.join(host.to_string())
+    /// The socket of the master connection `group` to the host `host` (its index).
+    fn socket(control_dir: &Path, host: usize, group: usize) -> PathBuf {
+        control_dir.join(format!("{host}.{group}"))
     }
 
     /// The `ssh` options every call shares (port, identity, multiplexing through
@@ -222,11 +230,18 @@ impl Ssh {
             {
                 let mut used = self.used.lock().expect("slots");
                 let best = (0..self.hosts.len())
-                    .filter(|&i| used[i] < self.hosts[i].slots)
-                    .max_by_key(|&i| (self.hosts[i].slots - used[i], std::cmp::Reverse(i)));
-                if let Some(i) = best {
-                    used[i] += 1;
-                    return Some(Slot { ssh: self, host: i });
+                    .filter(|&i| used[i].len() < self.hosts[i].slots)
+                    .max_by_key(|&i| (self.hosts[i].slots - used[i].len(), std::cmp::Reverse(i)));
+                if let Some(host) = best {
+                    let number = (0..)
+                        .find(|n| !used[host].contains(n))
+                        .expect("a free slot");
+                    used[host].insert(number);
+                    return Some(Slot {
+                        ssh: self,
+                        host,
+                        number,
+                    });
                 }
             }
             tokio::select! {
@@ -284,7 +299,7 @@ impl Ssh {
             command: command(),
         })?;
         let mut argv = vec!["ssh".to_string()];
-        let socket = Ssh::socket(&control_dir, slot.host);
+        let socket = Ssh::socket(&control_dir, slot.host, slot.number / SESSIONS_PER_MASTER);
         argv.extend(self.options(&socket));
         argv.extend(["--".into(), host.clone(), remote]);
         let client = relay(launch, client(argv), Input::Held)?;
@@ -361,9 +376,19 @@ impl Ssh {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };
-        for (i, h) in self.hosts.iter().enumerate() {
+        // Each socket is `HOST.GROUP` (see [`Ssh::socket`]).
+        let sockets = std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten();
+        for socket in sockets {
+            let name = socket.file_name();
+            let host = name.to_str().and_then(|n| n.split_once('.'));
+            let Some(h) = host.and_then(|(i, _)| self.hosts.get(i.parse::<usize>().ok()?)) else {
+                continue;
+            };
             let _ = std::process::Command::new("ssh")
-                .args(self.options(&Ssh::socket(dir.path(), i)))
+                .args(self.options(&socket.path()))
                 .args(["-O", "exit", "--", &h.name])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
@@ -405,11 +430,13 @@ async fn appears(path: &Path) {
 struct Slot<'a> {
     ssh: &'a Ssh,
     host: usize,
+    /// Its number among the host's slots: the lowest free when it was taken.
+    number: usize,
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.ssh.used.lock().expect("slots")[self.host] -= 1;
+        self.ssh.used.lock().expect("slots")[self.host].remove(&self.number);
         self.ssh.freed.notify_waiters();
     }
 }

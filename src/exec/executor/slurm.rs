@@ -5,7 +5,7 @@
 //! about 2 s per job at best, where `srun` returns as soon as the task ends (0.07 s for
 //! `srun true` on a single node), and it needs no output files to copy back.
 //!
-//! Each job gets a name unique to this run (`prun.NAME.PID.N`), which is how prun finds
+//! Each job gets a name unique to this run (`prun.NAME.PID-TOKEN.N`), which is how prun finds
 //! it again: to cancel it (`scancel --name`) when a timeout, `--fail-fast` or Ctrl-C ends
 //! the local `srun`, and to learn its job id for the display, the JSON report and the task
 //! DB. The command's environment and working directory are `srun`'s own (Slurm carries
@@ -227,9 +227,19 @@ impl Slurm {
 /// bytes, and the pid and counter after it make it unique.
 const JOB_NAME_PROC: usize = 200;
 
-/// A job name unique to this run: `prun.NAME.PID.N`, with characters other than letters,
-/// digits, `_`, `-` and `.` written as `_`, and `NAME` cut to [`JOB_NAME_PROC`].
+/// A job name unique to this run: `prun.NAME.PID-TOKEN.N`, with characters other than
+/// letters, digits, `_`, `-` and `.` written as `_`, and `NAME` cut to [`JOB_NAME_PROC`].
+/// `TOKEN` is random, drawn once per process: two prun on two login nodes of one cluster
+/// may have the same pid, and one would cancel (or report) the other's job of a proc of
+/// the same name.
 fn job_name(proc: &str) -> String {
+    static TOKEN: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // The standard library seeds each `RandomState` from the system's randomness.
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32
+    });
     let clean: String = proc
         .chars()
         .take(JOB_NAME_PROC)
@@ -242,7 +252,7 @@ fn job_name(proc: &str) -> String {
         })
         .collect();
     let n = JOBS.fetch_add(1, Ordering::Relaxed);
-    format!("prun.{clean}.{}.{n}", std::process::id())
+    format!("prun.{clean}.{}-{:08x}.{n}", std::process::id(), *TOKEN)
 }
 
 /// Runs a Slurm client command to its end, returning its stdout when it succeeds.
@@ -402,5 +412,13 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(&format!("prun.{}.", "x".repeat(JOB_NAME_PROC))));
         assert!(job_name("a b/é").starts_with("prun.a_b__."));
+        // The pid and a random token: unique across the submitting machines too.
+        let token = format!(".{}-", std::process::id());
+        assert!(a.contains(&token), "{a}");
+        let hex = a.split(&token).nth(1).unwrap().split('.').next().unwrap();
+        assert!(
+            hex.len() == 8 && u32::from_str_radix(hex, 16).is_ok(),
+            "{a}"
+        );
     }
 }

@@ -164,10 +164,12 @@ impl Slurm {
             _ => None,
         };
         // An ended job is looked up whatever srun's status: srun exits 0 when the job's
-        // node fails.
+        // node fails. A job that failed is given time to leave COMPLETING (which hides a
+        // CANCELLED); one that succeeded is not (a cluster's epilog may keep every job
+        // COMPLETING for seconds), and Slurm marked a node failure before srun ended.
         let info = match (ended_early, &place) {
-            (false, _) => settled_job_info(&job).await,
-            (true, None) => job_info(&job).await,
+            (false, _) if failed.is_some() => settled_job_info(&job).await,
+            (false, _) | (true, None) => job_info(&job).await,
             (true, Some(_)) => None,
         };
         if place.is_none()

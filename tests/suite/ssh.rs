@@ -687,3 +687,34 @@ run(names);
     // Two connections of 10 and 4 sessions, not 1 + one per refused session.
     assert_eq!(sshd.logins(), 2, "{}", sshd.log());
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_command_too_long_for_one_ssh_argument_is_named_briefly() {
+    // 20,000 file names run here but not over ssh, where the whole remote command is one
+    // argument (Linux: at most 128 KiB). The failure printed all 430 KB of it, and said
+    // only "Argument list too long".
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+let args = ["sh", "-c", "echo $# args"];
+for i in 0..20000 { args.push(`file-number-${i}.txt`); }
+proc("many", #{ executor: "farm", cmd: args });
+run("many");
+"#,
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "many");
+    assert!(
+        line.contains("for ssh host \"127.0.0.1\" once quoted for its shell")
+            && line.contains("more bytes)")
+            && line.len() < 2000,
+        "{} bytes: {}",
+        line.len(),
+        &line[..line.len().min(2000)]
+    );
+}

@@ -148,7 +148,7 @@ impl Slurm {
                                 "slurm job {} can never start: {} ({}), so it was cancelled",
                                 stuck.id, stuck.state, stuck.reason
                             ),
-                            command: launch.to_string(),
+                            command: crate::shown::command(launch),
                         });
                     }
                 }
@@ -199,7 +199,7 @@ impl Slurm {
                     "slurm job {} ended as {}{reason}, not by its command{status}{said}",
                     j.id, j.state
                 ),
-                command: launch.to_string(),
+                command: crate::shown::command(launch),
             });
         }
         if let Some(code) = failed {
@@ -216,7 +216,7 @@ impl Slurm {
             if let Some(message) = message {
                 return Err(CommandError::Remote {
                     message,
-                    command: launch.to_string(),
+                    command: crate::shown::command(launch),
                 });
             }
         }

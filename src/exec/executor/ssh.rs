@@ -78,6 +78,10 @@ const SOCKET_BASE_MAX: usize = 107 - 17 - 16 - 6;
 /// request failed` into the command's stderr (its `exec(...).stderr`).
 const SESSIONS_PER_MASTER: usize = 10;
 
+/// The bytes one argument of a program may hold on Linux (`MAX_ARG_STRLEN`, with its
+/// NUL): the whole remote command is one argument of `ssh`.
+const MAX_ARG_BYTES: usize = 32 * 4096;
+
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
 
@@ -260,7 +264,7 @@ impl Ssh {
         placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
         let spec = single(launch, "ssh")?;
-        let command = || launch.to_string();
+        let command = || crate::shown::command(launch);
         let Some(slot) = self.acquire(cancel).await else {
             return Ok(not_started());
         };
@@ -293,6 +297,16 @@ impl Ssh {
         for word in argv_of(spec) {
             remote.push(' ');
             remote.push_str(&sh_quote(&word));
+        }
+        if remote.len() >= MAX_ARG_BYTES {
+            return Err(CommandError::Remote {
+                message: format!(
+                    "the command is {} bytes for ssh host \"{host}\" once quoted for its shell, and ssh takes it as one argument, which Linux limits to {} bytes: give the command its long list in a file",
+                    remote.len(),
+                    MAX_ARG_BYTES - 1
+                ),
+                command: command(),
+            });
         }
         let control_dir = self.control_dir().map_err(|e| CommandError::Remote {
             message: format!("cannot make the directory of the ssh connections: {e}"),

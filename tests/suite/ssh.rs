@@ -684,7 +684,7 @@ run(names);
             out.describe()
         );
     }
-    // Two connections of 10 and 4 sessions, not 1 + one per refused session.
+    // Two connections of 8 and 6 sessions, not 1 + one per refused session.
     assert_eq!(sshd.logins(), 2, "{}", sshd.log());
 }
 
@@ -717,4 +717,36 @@ run("many");
         line.len(),
         &line[..line.len().min(2000)]
     );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn retries_go_to_the_hosts_that_answer() {
+    let sshd = Sshd::start();
+    // Nothing listens on 127.0.0.2: its commands fail at once, so its slot was always
+    // the free one and took every retry (3 of 4 procs failed with 2 retries each). A
+    // host whose connection failed now gets no commands while another host answers.
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.2", "127.0.0.1"],
+            r#"
+let names = [];
+for i in 0..4 {
+    proc(`p${i}`, #{ executor: "farm", retries: 2, shell: "sleep 0.3" });
+    names.push(`p${i}`);
+}
+run(names);
+"#,
+        ))
+        .run();
+    out.ok().summary_is("prun: 4 succeeded");
+    for i in 0..4 {
+        assert!(
+            out.proc_line("SUCCEEDED", &format!("p{i}"))
+                .ends_with("on 127.0.0.1"),
+            "{}",
+            out.describe()
+        );
+    }
 }

@@ -24,7 +24,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -73,14 +73,20 @@ const LIVENESS: [(&str, u32); 3] = [
 const SOCKET_BASE_MAX: usize = 107 - 17 - 16 - 6;
 
 /// How many commands share one master connection: slot `n` of a host goes through its
-/// master `n / 10`. sshd's `MaxSessions` is 10 by default; past it, a session was refused
+/// master `n / 8`. sshd's `MaxSessions` is 10 by default; past it, a session was refused
 /// and ssh fell back to a login of its own, writing `mux_client_request_session: session
-/// request failed` into the command's stderr (its `exec(...).stderr`).
-const SESSIONS_PER_MASTER: usize = 10;
+/// request failed` into the command's stderr (its `exec(...).stderr`). Two sessions are
+/// left for those the server is still closing when their slots are taken again.
+const SESSIONS_PER_MASTER: usize = 8;
 
 /// The bytes one argument of a program may hold on Linux (`MAX_ARG_STRLEN`, with its
 /// NUL): the whole remote command is one argument of `ssh`.
 const MAX_ARG_BYTES: usize = 32 * 4096;
+
+/// How long a host whose last connection failed gets no commands while another host
+/// can take them: a host that is down fails its commands at once, so it would otherwise
+/// take every retry. After it, the host is tried again.
+const AVOID_UNREACHABLE: Duration = Duration::from_secs(30);
 
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
@@ -99,9 +105,10 @@ pub(crate) struct Ssh {
     control_dir: Mutex<Option<tempfile::TempDir>>,
     /// By host: held by a command that starts while the host has no master connection.
     opening: Vec<tokio::sync::Mutex<()>>,
-    /// By host: the last command that went first ended without making a master (the host
-    /// is down, say): the next ones do not wait for each other.
-    unreachable: Vec<std::sync::atomic::AtomicBool>,
+    /// By host: when its last command that had no master ended without making one (the
+    /// host is down, say): the next ones do not wait for each other, and for
+    /// [`AVOID_UNREACHABLE`] they go to other hosts.
+    unreachable: Vec<Mutex<Option<Instant>>>,
 }
 
 #[derive(Debug)]
@@ -140,7 +147,7 @@ impl Ssh {
         Ok(Ssh {
             used: Mutex::new(vec![BTreeSet::new(); hosts.len()]),
             opening: hosts.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
-            unreachable: hosts.iter().map(|_| Default::default()).collect(),
+            unreachable: hosts.iter().map(|_| Mutex::new(None)).collect(),
             hosts,
             port,
             identity,
@@ -231,10 +238,20 @@ impl Ssh {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
+            // Hosts found unreachable lately take commands only when every host is.
+            let avoided: Vec<Option<Instant>> = (0..self.hosts.len())
+                .map(|i| {
+                    self.unreachable_since(i)
+                        .map(|t| t + AVOID_UNREACHABLE)
+                        .filter(|&until| until > Instant::now())
+                })
+                .collect();
+            let all_avoided = avoided.iter().all(Option::is_some);
             {
                 let mut used = self.used.lock().expect("slots");
                 let best = (0..self.hosts.len())
                     .filter(|&i| used[i].len() < self.hosts[i].slots)
+                    .filter(|&i| all_avoided || avoided[i].is_none())
                     .max_by_key(|&i| (self.hosts[i].slots - used[i].len(), std::cmp::Reverse(i)));
                 if let Some(host) = best {
                     let number = (0..)
@@ -248,11 +265,24 @@ impl Ssh {
                     });
                 }
             }
+            let retry_host = avoided.iter().flatten().min().copied();
             tokio::select! {
                 () = freed => {}
                 () = cancel.cancelled() => return None,
+                () = sleep_until(retry_host) => {}
             }
         }
+    }
+
+    /// When a command to the host `host` last ended without making a master, if the
+    /// last such command did.
+    fn unreachable_since(&self, host: usize) -> Option<Instant> {
+        *self.unreachable[host].lock().expect("unreachable")
+    }
+
+    /// Records whether the last command to the host `host` that had no master made one.
+    fn set_unreachable(&self, host: usize, unreachable: bool) {
+        *self.unreachable[host].lock().expect("unreachable") = unreachable.then(Instant::now);
     }
 
     /// Runs `launch` on a host with a free slot.
@@ -353,9 +383,17 @@ impl Ssh {
         cancel: &CancellationToken,
         launch: impl FnOnce() -> F,
     ) -> Option<T> {
-        let unreachable = &self.unreachable[host];
-        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
-            return (!cancel.is_cancelled()).then_some(launch().await);
+        // Straight to a host that is down: its failure is quick, and its time marked.
+        let direct = |launched: F| async move {
+            let out = launched.await;
+            self.set_unreachable(host, !socket.exists());
+            out
+        };
+        if self.unreachable_since(host).is_some() && !socket.exists() {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            return Some(direct(launch()).await);
         }
         let opening = tokio::select! {
             biased;
@@ -365,22 +403,22 @@ impl Ssh {
         if cancel.is_cancelled() {
             return None;
         }
-        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
+        if self.unreachable_since(host).is_some() && !socket.exists() {
             drop(opening);
-            return Some(launch().await);
+            return Some(direct(launch()).await);
         }
         let launched = launch();
         tokio::pin!(launched);
         if !socket.exists() {
             tokio::select! {
                 out = &mut launched => {
-                    unreachable.store(!socket.exists(), Ordering::SeqCst);
+                    self.set_unreachable(host, !socket.exists());
                     return Some(out);
                 }
                 () = appears(socket) => {}
             }
         }
-        unreachable.store(false, Ordering::SeqCst);
+        self.set_unreachable(host, false);
         drop(opening);
         Some(launched.await)
     }
@@ -431,6 +469,14 @@ fn not_started() -> LaunchOutput {
 fn is_shell_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Returns at `at`, or never.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Returns once `path` exists.

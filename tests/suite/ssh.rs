@@ -750,3 +750,34 @@ run(names);
         );
     }
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_host_name_that_would_be_an_option_of_ssh_never_runs_anything() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["-oProxyCommand=touch MARK"],
+            "proc(\"a\", #{ executor: \"farm\", shell: \"echo hi\" });\nrun(\"a\");\n",
+        ))
+        .run();
+    out.code(2)
+        .err_has("executor \"farm\": \"-oProxyCommand=touch MARK\" is not a host name");
+    // After a user name it is no option, and ssh refuses it as a host name.
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["me@-oProxyCommand=touch MARK"],
+            "proc(\"a\", #{ executor: \"farm\", shell: \"echo hi\" });\nrun(\"a\");\n",
+        ))
+        .run();
+    out.code(1);
+    assert!(!out.exists("MARK"), "{}", out.describe());
+    assert!(
+        out.proc_line("FAILED", "a")
+            .contains("ssh to host \"me@-oProxyCommand=touch MARK\" failed"),
+        "{}",
+        out.describe()
+    );
+}

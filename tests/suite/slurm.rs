@@ -399,8 +399,8 @@ run("three");
 fn a_job_cancelled_from_outside_fails_naming_the_cancel_not_an_exit_code() {
     up();
     // Cancelled by someone else (here the job itself): srun exits 143, which was
-    // reported as the command's exit code. After a node failure srun even exits 0, and
-    // the proc SUCCEEDED: the job's end state is what tells.
+    // reported as the command's exit code, or even 0 (seen under load), and the proc
+    // SUCCEEDED; so does it after a node failure. The job's end state is what tells.
     let out = Test::new()
         .script(&format!(
             r#"{}
@@ -413,7 +413,7 @@ run("cancelled");
     out.code(1);
     let line = out.proc_line("FAILED", "cancelled");
     assert!(
-        line.contains("ended as CANCELLED, not by its command (srun exit status 143)")
+        line.contains("ended as CANCELLED, not by its command (srun exit status ")
             && !line.contains("exited with code"),
         "{line}\n{}",
         out.describe()

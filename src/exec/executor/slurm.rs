@@ -164,12 +164,11 @@ impl Slurm {
             _ => None,
         };
         // An ended job is looked up whatever srun's status: srun exits 0 when the job's
-        // node fails. A job that failed is given time to leave COMPLETING (which hides a
-        // CANCELLED); one that succeeded is not (a cluster's epilog may keep every job
-        // COMPLETING for seconds), and Slurm marked a node failure before srun ended.
+        // node fails, and sometimes when it is cancelled (then COMPLETING hides the
+        // CANCELLED for a moment).
         let info = match (ended_early, &place) {
-            (false, _) if failed.is_some() => settled_job_info(&job).await,
-            (false, _) | (true, None) => job_info(&job).await,
+            (false, _) => settled_job_info(&job).await,
+            (true, None) => job_info(&job).await,
             (true, Some(_)) => None,
         };
         if place.is_none()
@@ -329,7 +328,8 @@ const ENDED_BY_SLURM: &[&str] = &[
 ];
 
 /// How long prun waits for an ended job to leave the COMPLETING state, which hides the
-/// state it ended in.
+/// state it ended in (a cluster whose epilog takes longer has its jobs judged by srun's
+/// exit status after it).
 const SETTLE_WAIT: Duration = Duration::from_secs(3);
 
 /// The job named `job` once it has ended: looked up again while it is COMPLETING (up to

@@ -942,8 +942,14 @@ impl Core {
                 continue;
             }
             if uses_budget(&def) {
-                let runs = &self.runs;
-                let wanted = |q: ProcId| runs[q].state == State::Wanted;
+                let (runs, locks, graph) = (&self.runs, &self.locks, &self.graph);
+                // A reservation holds only while resources are all its proc waits for:
+                // parked on a lock, it could wait for a proc that waits for one of those
+                // held back.
+                let wanted = |q: ProcId| {
+                    runs[q].state == State::Wanted
+                        && locks.held(&graph.proc(q).def.extras().locks).is_none()
+                };
                 if !self.budget.admit(p, &def.extras().resources, wanted) {
                     continue;
                 }

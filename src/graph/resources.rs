@@ -156,19 +156,25 @@ pub(crate) fn amount(name: &str, n: u64) -> String {
 }
 
 /// A resource amount that is not one: neither a whole number nor a size string, or one
-/// past what fits in 64 bits.
+/// past what fits in 64 bits; or a resource name that is not one.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{name}` must be a whole number or a size like \"512M\" or \"8G\", not {value}")]
-pub(crate) struct AmountError {
-    /// The resource.
-    pub name: String,
-    /// The value given, in words (`-1`, `a string "8X"`).
-    pub value: String,
+pub(crate) enum AmountError {
+    /// An amount that is not one.
+    #[error("`{name}` must be a whole number or a size like \"512M\" or \"8G\", not {value}")]
+    Amount {
+        /// The resource.
+        name: String,
+        /// The value given, in words (`-1`, `a string "8X"`).
+        value: String,
+    },
+    /// A name that messages and `prun list` (`needs gpu=1`) could not show as one word.
+    #[error("{0:?} is not a resource name: a name is one word without `=` (like gpu or db_conn)")]
+    Name(String),
 }
 
 /// Reads one amount: a whole number (MiB for `mem`), or a size string.
 pub(crate) fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountError> {
-    let bad = || AmountError {
+    let bad = || AmountError::Amount {
         name: name.to_string(),
         value: crate::diag::value_words(value),
     };
@@ -206,6 +212,9 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
 pub(crate) fn parse(map: &rhai::Map) -> Result<Resources, AmountError> {
     let mut r = Resources::default();
     for (k, v) in map {
+        if k.is_empty() || k.contains(|c: char| c == '=' || c.is_whitespace() || c.is_control()) {
+            return Err(AmountError::Name(k.to_string()));
+        }
         r.set(k, parse_amount(k, v)?);
     }
     Ok(r)
@@ -253,6 +262,23 @@ mod tests {
             "`mem` must be a whole number or a size like \"512M\" or \"8G\", not -1"
         );
         assert_eq!(amount("gpu", 3), "3");
+    }
+
+    #[test]
+    fn a_name_that_is_no_word_is_refused() {
+        let map = |name: &str| {
+            let mut m = rhai::Map::new();
+            m.insert(name.into(), rhai::Dynamic::from(1_i64));
+            m
+        };
+        assert!(parse(&map("db_conn")).is_ok());
+        for bad in ["", "a b", "a=b", "\t"] {
+            assert_eq!(parse(&map(bad)).unwrap_err(), AmountError::Name(bad.into()));
+        }
+        assert_eq!(
+            parse(&map("")).unwrap_err().to_string(),
+            "\"\" is not a resource name: a name is one word without `=` (like gpu or db_conn)"
+        );
     }
 
     #[test]

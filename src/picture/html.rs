@@ -112,7 +112,9 @@ impl Page<'_> {
     fn header(&self, out: &mut String, path: &CriticalPath) {
         let t = self.t;
         let outcome = t.outcome.as_deref().unwrap_or("unfinished");
-        let parallel = t.parallel.map_or("?".to_string(), |p| p.to_string());
+        let parallel = t
+            .parallel
+            .map_or("not recorded".to_string(), |p| p.to_string());
         let _ = writeln!(
             out,
             "<header>\n<h1>prun report: {}</h1>\n<dl>",

@@ -13,7 +13,9 @@ const SLOWEST: usize = 5;
 /// The text report of a run.
 pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     let mut out = String::new();
-    let parallel = t.parallel.map_or("?".to_string(), |p| p.to_string());
+    let parallel = t
+        .parallel
+        .map_or("not recorded".to_string(), |p| p.to_string());
     let up_to_date = match t.up_to_date {
         0 => String::new(),
         n => format!(", {n} up to date"),
@@ -95,4 +97,25 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfinished_run_says_so_and_that_its_limit_is_not_recorded() {
+        // The limit is recorded at the run's end: a run in progress showed "limit ?".
+        let t = Timeline {
+            id: 2,
+            script: "s.rhai".into(),
+            ..Default::default()
+        };
+        let text = render(&t, &CriticalPath::of(&t.procs));
+        assert!(
+            text.starts_with("run 2 of s.rhai: unfinished, ")
+                && text.contains("(limit not recorded)"),
+            "{text}"
+        );
+    }
 }

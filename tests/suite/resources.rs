@@ -361,3 +361,26 @@ fn a_memory_amount_past_64_bits_of_bytes_is_an_error_not_zero() {
             "`mem` must be a whole number or a size like \"512M\" or \"8G\", not 17592186044416",
         );
 }
+
+#[test]
+fn a_reservation_waiting_for_a_lock_does_not_hold_back_what_the_lock_holder_waits_for() {
+    // big needs the whole budget while hold runs: it is the reservation. q then takes the
+    // lock big needs too and waits for s, which fits in what is free. The reservation
+    // held s back while big waited for the lock that q holds until s has run: q's wait
+    // failed ("can never finish") though every proc could run.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ resources: #{ gpu: 2 } });
+proc("hold", #{ resources: #{ gpu: 1 }, shell: "until [ -e q.ready ]; do sleep 0.05; done" });
+proc("big", #{ resources: #{ gpu: 2 }, locks: ["L"], JOB(big) });
+proc("q", #{ locks: ["L"] }, |ctx| { write_file("q.ready", ""); ctx.wait("s"); "q" });
+proc("s", #{ resources: #{ gpu: 1 }, JOB(s) });
+run(["hold", "big", "q"]);
+"#,
+        )
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+    out.ok().summary_is("prun: 4 succeeded");
+    out.events().before("s", "big");
+}

@@ -393,3 +393,30 @@ run("three");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_job_cancelled_from_outside_fails_naming_the_cancel_not_an_exit_code() {
+    up();
+    // Cancelled by someone else (here the job itself): srun exits 143, which was
+    // reported as the command's exit code, or even 0 (seen under load), and the proc
+    // SUCCEEDED; so does it after a node failure. The job's end state is what tells.
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("cancelled", #{{ executor: "hpc", shell: "scancel $SLURM_JOB_ID; sleep 30; echo ne\"\"ver" }});
+run("cancelled");
+"#,
+            declare(2)
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "cancelled");
+    assert!(
+        line.contains("ended as CANCELLED, not by its command (srun exit status ")
+            && !line.contains("exited with code"),
+        "{line}\n{}",
+        out.describe()
+    );
+    assert!(!out.stdout.contains("never"), "{}", out.describe());
+}

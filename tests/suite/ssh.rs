@@ -566,3 +566,218 @@ run("p");
         out.describe()
     );
 }
+
+/// A file for a pid, in a directory of its own (the test's directory is gone when its run
+/// fails); the process whose pid is in it is killed on drop: the frozen sshd of a test,
+/// which must not outlive it.
+struct KillOnDrop(tempfile::TempDir);
+
+impl KillOnDrop {
+    fn pid_file(&self) -> std::path::PathBuf {
+        self.0.path().join("pid")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.pid_file()) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", pid.trim()])
+                .status();
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_host_that_stops_answering_fails_the_command_instead_of_hanging() {
+    let sshd = Sshd::start();
+    let secs = format!("6{}", sshd.port);
+    let thaw = KillOnDrop(tempfile::tempdir().unwrap());
+    // The command stops the sshd process that serves its connection (its wrapper's
+    // parent), as a host that loses power or network stops answering without closing
+    // anything: ssh waited for the dead TCP connection for hours.
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(45))
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("frozen", #{{ executor: "farm", shell: "p=$(ps -o ppid= -p $PPID); echo $p > '{}'; kill -STOP $p; sleep {secs}" }});
+run("frozen");
+"#,
+                thaw.pid_file().display()
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "frozen");
+    assert!(
+        line.contains("ssh to host \"127.0.0.1\" failed"),
+        "{line}\n{}",
+        out.describe()
+    );
+    drop(thaw);
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_long_tmpdir_does_not_make_the_connection_sockets_too_long() {
+    let sshd = Sshd::start();
+    let test = Test::new();
+    // A socket's path holds at most 107 bytes: under this TMPDIR every command failed
+    // with "ControlPath too long".
+    let long = test.dir().join("t".repeat(90));
+    std::fs::create_dir(&long).unwrap();
+    let out = test
+        .env("TMPDIR", long.to_str().unwrap())
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+proc("a", #{ executor: "farm", shell: "echo reached" });
+run("a");
+"#,
+        ))
+        .run();
+    out.ok().proc_state("SUCCEEDED", "a");
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn more_slots_than_sshd_takes_sessions_per_connection_leave_stderr_alone() {
+    // sshd's default MaxSessions: an 11th command at once over one master connection was
+    // refused, and ssh's fallback wrote "mux_client_request_session: session request
+    // failed" and "disabling multiplexing" into the command's stderr.
+    let sshd = Sshd::start_with_max_sessions(10);
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1:14"],
+            r#"
+let names = [];
+for i in 0..14 {
+    let n = `p${i}`;
+    proc(n, #{ executor: "farm" }, |ctx| {
+        let r = exec(["sh", "-c", "sleep 2"]);
+        write_file(`${ctx.name}.err`, r.stderr);
+    });
+    names.push(n);
+}
+run(names);
+"#,
+        ))
+        .run();
+    out.ok();
+    for i in 0..14 {
+        assert_eq!(
+            out.read(&format!("p{i}.err")),
+            "",
+            "p{i}\n{}",
+            out.describe()
+        );
+    }
+    // Two connections of 8 and 6 sessions, not 1 + one per refused session.
+    assert_eq!(sshd.logins(), 2, "{}", sshd.log());
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_command_too_long_for_one_ssh_argument_is_named_briefly() {
+    // 20,000 file names run here but not over ssh, where the whole remote command is one
+    // argument (Linux: at most 128 KiB). The failure printed all 430 KB of it, and said
+    // only "Argument list too long".
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+let args = ["sh", "-c", "echo $# args"];
+for i in 0..20000 { args.push(`file-number-${i}.txt`); }
+proc("many", #{ executor: "farm", cmd: args });
+run("many");
+"#,
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "many");
+    assert!(
+        line.contains("for ssh host \"127.0.0.1\" once quoted for its shell")
+            && line.contains("more bytes)")
+            && line.len() < 2000,
+        "{} bytes: {}",
+        line.len(),
+        &line[..line.len().min(2000)]
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn retries_go_to_the_hosts_that_answer() {
+    let sshd = Sshd::start();
+    // Nothing listens on 127.0.0.2: its commands fail at once, so its slot was always
+    // the free one and took every retry (3 of 4 procs failed with 2 retries each). A
+    // host whose connection failed now gets no commands while another host answers.
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.2", "127.0.0.1"],
+            r#"
+let names = [];
+for i in 0..4 {
+    proc(`p${i}`, #{ executor: "farm", retries: 2, shell: "sleep 0.3" });
+    names.push(`p${i}`);
+}
+run(names);
+"#,
+        ))
+        .run();
+    out.ok().summary_is("prun: 4 succeeded");
+    for i in 0..4 {
+        assert!(
+            out.proc_line("SUCCEEDED", &format!("p{i}"))
+                .ends_with("on 127.0.0.1"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_host_name_that_would_be_an_option_of_ssh_never_runs_anything() {
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["-oProxyCommand=touch MARK"],
+            "proc(\"a\", #{ executor: \"farm\", shell: \"echo hi\" });\nrun(\"a\");\n",
+        ))
+        .run();
+    out.code(2)
+        .err_has("executor \"farm\": \"-oProxyCommand=touch MARK\" is not a host name");
+    // After a user name it is no option, and ssh refuses it as a host name.
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["me@-oProxyCommand=touch MARK"],
+            "proc(\"a\", #{ executor: \"farm\", shell: \"echo hi\" });\nrun(\"a\");\n",
+        ))
+        .run();
+    out.code(1);
+    assert!(!out.exists("MARK"), "{}", out.describe());
+    assert!(
+        out.proc_line("FAILED", "a")
+            .contains("ssh to host \"me@-oProxyCommand=touch MARK\" failed"),
+        "{}",
+        out.describe()
+    );
+}

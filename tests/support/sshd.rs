@@ -34,6 +34,12 @@ impl Sshd {
     /// Starts a server (the binary must exist: the tests that call this are ignored
     /// where it does not, see `build.rs`).
     pub(crate) fn start() -> Sshd {
+        Sshd::start_with_max_sessions(100)
+    }
+
+    /// Starts a server that takes at most `max_sessions` sessions per connection (sshd's
+    /// default is 10).
+    pub(crate) fn start_with_max_sessions(max_sessions: usize) -> Sshd {
         assert!(
             Path::new("/usr/sbin/sshd").exists(),
             "/usr/sbin/sshd is missing: install openssh-server (.ci/run does)"
@@ -59,7 +65,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\n\
              AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n\
-             StrictModes no\nPidFile none\nMaxSessions 100\nMaxStartups 100\n",
+             StrictModes no\nPidFile none\nMaxSessions {max_sessions}\nMaxStartups 100\n",
             d = d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();

@@ -313,7 +313,8 @@ impl Pools {
 ///
 /// No deadlock: a proc blocked in a `wait` keeps its resources until what it waits for has
 /// run. While those procs hold so much that the reservation could not start beside them,
-/// the reservation holds nothing back (the procs they wait for may need the room).
+/// the reservation holds nothing back (the procs they wait for may need the room); nor
+/// does it while its proc waits for a lock (the lock's holder may wait for such a proc).
 #[derive(Debug)]
 pub(crate) struct Budget {
     total: Resources,

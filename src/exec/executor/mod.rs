@@ -370,7 +370,7 @@ fn relay(launch: &Launch, client: CommandSpec, stdin: Input) -> Result<Launch, C
 /// told about the command of `launch` rather than the client's command line (which holds
 /// prun's own options and, for ssh, the remote wrapper).
 fn client_error(e: CommandError, launch: &Launch, kind: &str) -> CommandError {
-    let command = launch.to_string();
+    let command = crate::shown::command(launch);
     match e {
         CommandError::NotFound { program, .. } => CommandError::Remote {
             message: format!(

@@ -5,7 +5,7 @@
 //! about 2 s per job at best, where `srun` returns as soon as the task ends (0.07 s for
 //! `srun true` on a single node), and it needs no output files to copy back.
 //!
-//! Each job gets a name unique to this run (`prun.NAME.PID.N`), which is how prun finds
+//! Each job gets a name unique to this run (`prun.NAME.PID-TOKEN.N`), which is how prun finds
 //! it again: to cancel it (`scancel --name`) when a timeout, `--fail-fast` or Ctrl-C ends
 //! the local `srun`, and to learn its job id for the display, the JSON report and the task
 //! DB. The command's environment and working directory are `srun`'s own (Slurm carries
@@ -148,7 +148,7 @@ impl Slurm {
                                 "slurm job {} can never start: {} ({}), so it was cancelled",
                                 stuck.id, stuck.state, stuck.reason
                             ),
-                            command: launch.to_string(),
+                            command: crate::shown::command(launch),
                         });
                     }
                 }
@@ -163,9 +163,13 @@ impl Slurm {
             Some(code) if code != 0 && out.ending == Ending::Exited => Some(code),
             _ => None,
         };
-        let info = match (&place, failed) {
-            (None, _) | (_, Some(_)) => job_info(&job).await,
-            _ => None,
+        // An ended job is looked up whatever srun's status: srun exits 0 when the job's
+        // node fails, and sometimes when it is cancelled (then COMPLETING hides the
+        // CANCELLED for a moment).
+        let info = match (ended_early, &place) {
+            (false, _) => settled_job_info(&job).await,
+            (true, None) => job_info(&job).await,
+            (true, Some(_)) => None,
         };
         if place.is_none()
             && let Some(j) = &info
@@ -174,11 +178,30 @@ impl Slurm {
             placed(&p);
             place = Some(p);
         }
-        if let Some(code) = failed {
-            let said = match out.stderr.text.trim().lines().last() {
-                Some(line) => format!(": {line}"),
-                None => "; srun's message is in the log".into(),
+        let said = match out.stderr.text.trim().lines().last() {
+            Some(line) => format!(": {line}"),
+            None => "; srun's message is in the log".into(),
+        };
+        if let Some(j) = info
+            .as_ref()
+            .filter(|j| !ended_early && ENDED_BY_SLURM.contains(&j.state.as_str()))
+        {
+            let reason = match j.reason.as_str() {
+                "" | "None" => String::new(),
+                r => format!(" ({r})"),
             };
+            let status = out.stages[0]
+                .code
+                .map_or(String::new(), |c| format!(" (srun exit status {c})"));
+            return Err(CommandError::Remote {
+                message: format!(
+                    "slurm job {} ended as {}{reason}, not by its command{status}{said}",
+                    j.id, j.state
+                ),
+                command: crate::shown::command(launch),
+            });
+        }
+        if let Some(code) = failed {
             let message = match &info {
                 None => Some(format!(
                     "srun did not submit the job (srun exit status {code}){said}"
@@ -192,7 +215,7 @@ impl Slurm {
             if let Some(message) = message {
                 return Err(CommandError::Remote {
                     message,
-                    command: launch.to_string(),
+                    command: crate::shown::command(launch),
                 });
             }
         }
@@ -205,9 +228,19 @@ impl Slurm {
 /// bytes, and the pid and counter after it make it unique.
 const JOB_NAME_PROC: usize = 200;
 
-/// A job name unique to this run: `prun.NAME.PID.N`, with characters other than letters,
-/// digits, `_`, `-` and `.` written as `_`, and `NAME` cut to [`JOB_NAME_PROC`].
+/// A job name unique to this run: `prun.NAME.PID-TOKEN.N`, with characters other than
+/// letters, digits, `_`, `-` and `.` written as `_`, and `NAME` cut to [`JOB_NAME_PROC`].
+/// `TOKEN` is random, drawn once per process: two prun on two login nodes of one cluster
+/// may have the same pid, and one would cancel (or report) the other's job of a proc of
+/// the same name.
 fn job_name(proc: &str) -> String {
+    static TOKEN: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // The standard library seeds each `RandomState` from the system's randomness.
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32
+    });
     let clean: String = proc
         .chars()
         .take(JOB_NAME_PROC)
@@ -220,7 +253,7 @@ fn job_name(proc: &str) -> String {
         })
         .collect();
     let n = JOBS.fetch_add(1, Ordering::Relaxed);
-    format!("prun.{clean}.{}.{n}", std::process::id())
+    format!("prun.{clean}.{}-{:08x}.{n}", std::process::id(), *TOKEN)
 }
 
 /// Runs a Slurm client command to its end, returning its stdout when it succeeds.
@@ -282,6 +315,38 @@ async fn job_info(job: &str) -> Option<JobInfo> {
         reason: next(),
         nodes: next(),
     })
+}
+
+/// States of a job that Slurm ended, not its command: `srun` exits 0 after a node
+/// failure, and with the status of a signal (143) when the job is cancelled from outside.
+const ENDED_BY_SLURM: &[&str] = &[
+    "NODE_FAIL",
+    "CANCELLED",
+    "TIMEOUT",
+    "PREEMPTED",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+];
+
+/// How long prun waits for an ended job to leave the COMPLETING state, which hides the
+/// state it ended in (a cluster whose epilog takes longer has its jobs judged by srun's
+/// exit status after it).
+const SETTLE_WAIT: Duration = Duration::from_secs(3);
+
+/// The job named `job` once it has ended: looked up again while it is COMPLETING (up to
+/// [`SETTLE_WAIT`]).
+async fn settled_job_info(job: &str) -> Option<JobInfo> {
+    let deadline = Instant::now() + SETTLE_WAIT;
+    loop {
+        let info = job_info(job).await;
+        match &info {
+            Some(j) if j.state == "COMPLETING" && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return info,
+        }
+    }
 }
 
 /// Why a pending job waits that no job's end can change: its request does not fit the
@@ -351,5 +416,13 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(&format!("prun.{}.", "x".repeat(JOB_NAME_PROC))));
         assert!(job_name("a b/é").starts_with("prun.a_b__."));
+        // The pid and a random token: unique across the submitting machines too.
+        let token = format!(".{}-", std::process::id());
+        assert!(a.contains(&token), "{a}");
+        let hex = a.split(&token).nth(1).unwrap().split('.').next().unwrap();
+        assert!(
+            hex.len() == 8 && u32::from_str_radix(hex, 16).is_ok(),
+            "{a}"
+        );
     }
 }

@@ -11,18 +11,20 @@
 //! prun, which waits for the client after closing its input, returns once the remote
 //! command has ended.
 //!
-//! Connections are shared: every `ssh` of a run goes through one master connection per
-//! host (`ControlMaster=auto`, a socket in a private temporary directory), so a command
-//! costs a new channel, not a handshake. While a host has no master, its commands start
+//! Connections are shared: every `ssh` of a run goes through a master connection to its
+//! host (`ControlMaster=auto`, a socket in a private temporary directory), one for each
+//! [`SESSIONS_PER_MASTER`] slots of the host, so a command costs a new channel, not a
+//! handshake. While a host has no master, its commands start
 //! one at a time, each waiting until the one before it has made the master's socket (or
 //! ended): two clients racing to become the master log in twice, and the loser prints
 //! `ControlSocket ... already exists, disabling multiplexing` into its command's stderr.
 //! The masters end with the run ([`Ssh::close`]), or at the latest `ControlPersist`
 //! seconds after their last command.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +54,40 @@ exit $s"#;
 /// How long an idle master connection stays up when the run could not close it.
 const CONTROL_PERSIST_SECS: u32 = 10;
 
+/// How a host that stops answering is found lost, rather than waited for as long as the
+/// network keeps a dead TCP connection (hours): it must answer the handshake within
+/// `ConnectTimeout` seconds, and a keepalive within `ServerAliveInterval` ×
+/// `ServerAliveCountMax` seconds while a command runs. The executor's `args` override
+/// them.
+const LIVENESS: [(&str, u32); 3] = [
+    ("ConnectTimeout", 15),
+    ("ServerAliveInterval", 5),
+    ("ServerAliveCountMax", 3),
+];
+
+/// The longest temporary directory (`$TMPDIR`) the master sockets' directory is made in;
+/// past it, `/tmp` is used. A socket's path holds at most 107 bytes, and ssh makes the
+/// master's socket as `PATH.` and 16 random characters before renaming it: with
+/// `/prun-ssh-XXXXXX` and `/N`, a longer `$TMPDIR` failed every command ("ControlPath
+/// too long").
+const SOCKET_BASE_MAX: usize = 107 - 17 - 16 - 6;
+
+/// How many commands share one master connection: slot `n` of a host goes through its
+/// master `n / 8`. sshd's `MaxSessions` is 10 by default; past it, a session was refused
+/// and ssh fell back to a login of its own, writing `mux_client_request_session: session
+/// request failed` into the command's stderr (its `exec(...).stderr`). Two sessions are
+/// left for those the server is still closing when their slots are taken again.
+const SESSIONS_PER_MASTER: usize = 8;
+
+/// The bytes one argument of a program may hold on Linux (`MAX_ARG_STRLEN`, with its
+/// NUL): the whole remote command is one argument of `ssh`.
+const MAX_ARG_BYTES: usize = 32 * 4096;
+
+/// How long a host whose last connection failed gets no commands while another host
+/// can take them: a host that is down fails its commands at once, so it would otherwise
+/// take every retry. After it, the host is tried again.
+const AVOID_UNREACHABLE: Duration = Duration::from_secs(30);
+
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
 
@@ -62,16 +98,17 @@ pub(crate) struct Ssh {
     port: Option<u16>,
     identity: Option<String>,
     args: Vec<String>,
-    /// Slots in use, by host.
-    used: Mutex<Vec<usize>>,
+    /// The numbers of the slots in use, by host.
+    used: Mutex<Vec<BTreeSet<usize>>>,
     freed: Notify,
     /// The directory of the master connections' sockets, made on first use.
     control_dir: Mutex<Option<tempfile::TempDir>>,
     /// By host: held by a command that starts while the host has no master connection.
     opening: Vec<tokio::sync::Mutex<()>>,
-    /// By host: the last command that went first ended without making a master (the host
-    /// is down, say): the next ones do not wait for each other.
-    unreachable: Vec<std::sync::atomic::AtomicBool>,
+    /// By host: when its last command that had no master ended without making one (the
+    /// host is down, say): the next ones do not wait for each other, and for
+    /// [`AVOID_UNREACHABLE`] they go to other hosts.
+    unreachable: Vec<Mutex<Option<Instant>>>,
 }
 
 #[derive(Debug)]
@@ -108,9 +145,9 @@ impl Ssh {
         };
         let identity = o.string("identity")?.map(|i| expand_home(&i));
         Ok(Ssh {
-            used: Mutex::new(vec![0; hosts.len()]),
+            used: Mutex::new(vec![BTreeSet::new(); hosts.len()]),
             opening: hosts.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
-            unreachable: hosts.iter().map(|_| Default::default()).collect(),
+            unreachable: hosts.iter().map(|_| Mutex::new(None)).collect(),
             hosts,
             port,
             identity,
@@ -151,19 +188,23 @@ impl Ssh {
     fn control_dir(&self) -> std::io::Result<PathBuf> {
         let mut dir = self.control_dir.lock().expect("control dir");
         if dir.is_none() {
+            let mut base = std::env::temp_dir();
+            if base.as_os_str().len() > SOCKET_BASE_MAX {
+                base = PathBuf::from("/tmp");
+            }
             *dir = Some(
                 tempfile::Builder::new()
                     .prefix("prun-ssh-")
                     .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .tempdir()?,
+                    .tempdir_in(base)?,
             );
         }
         Ok(dir.as_ref().expect("made above").path().to_path_buf())
     }
 
-    /// The socket of the master connection to the host `host` (its index).
-    fn socket(control_dir: &Path, host: usize) -> PathBuf {
-        control_dir.join(host.to_string())
+    /// The socket of the master connection `group` to the host `host` (its index).
+    fn socket(control_dir: &Path, host: usize, group: usize) -> PathBuf {
+        control_dir.join(format!("{host}.{group}"))
     }
 
     /// The `ssh` options every call shares (port, identity, multiplexing through
@@ -182,6 +223,11 @@ impl Ssh {
             o.extend(["-i".into(), i.clone()]);
         }
         o.extend(self.args.iter().cloned());
+        // After `args`: ssh takes the first value of an option, so the script's win.
+        for (option, value) in LIVENESS {
+            o.push("-o".into());
+            o.push(format!("{option}={value}"));
+        }
         o
     }
 
@@ -192,21 +238,51 @@ impl Ssh {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
+            // Hosts found unreachable lately take commands only when every host is.
+            let avoided: Vec<Option<Instant>> = (0..self.hosts.len())
+                .map(|i| {
+                    self.unreachable_since(i)
+                        .map(|t| t + AVOID_UNREACHABLE)
+                        .filter(|&until| until > Instant::now())
+                })
+                .collect();
+            let all_avoided = avoided.iter().all(Option::is_some);
             {
                 let mut used = self.used.lock().expect("slots");
                 let best = (0..self.hosts.len())
-                    .filter(|&i| used[i] < self.hosts[i].slots)
-                    .max_by_key(|&i| (self.hosts[i].slots - used[i], std::cmp::Reverse(i)));
-                if let Some(i) = best {
-                    used[i] += 1;
-                    return Some(Slot { ssh: self, host: i });
+                    .filter(|&i| used[i].len() < self.hosts[i].slots)
+                    .filter(|&i| all_avoided || avoided[i].is_none())
+                    .max_by_key(|&i| (self.hosts[i].slots - used[i].len(), std::cmp::Reverse(i)));
+                if let Some(host) = best {
+                    let number = (0..)
+                        .find(|n| !used[host].contains(n))
+                        .expect("a free slot");
+                    used[host].insert(number);
+                    return Some(Slot {
+                        ssh: self,
+                        host,
+                        number,
+                    });
                 }
             }
+            let retry_host = avoided.iter().flatten().min().copied();
             tokio::select! {
                 () = freed => {}
                 () = cancel.cancelled() => return None,
+                () = sleep_until(retry_host) => {}
             }
         }
+    }
+
+    /// When a command to the host `host` last ended without making a master, if the
+    /// last such command did.
+    fn unreachable_since(&self, host: usize) -> Option<Instant> {
+        *self.unreachable[host].lock().expect("unreachable")
+    }
+
+    /// Records whether the last command to the host `host` that had no master made one.
+    fn set_unreachable(&self, host: usize, unreachable: bool) {
+        *self.unreachable[host].lock().expect("unreachable") = unreachable.then(Instant::now);
     }
 
     /// Runs `launch` on a host with a free slot.
@@ -218,7 +294,7 @@ impl Ssh {
         placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
         let spec = single(launch, "ssh")?;
-        let command = || launch.to_string();
+        let command = || crate::shown::command(launch);
         let Some(slot) = self.acquire(cancel).await else {
             return Ok(not_started());
         };
@@ -252,12 +328,22 @@ impl Ssh {
             remote.push(' ');
             remote.push_str(&sh_quote(&word));
         }
+        if remote.len() >= MAX_ARG_BYTES {
+            return Err(CommandError::Remote {
+                message: format!(
+                    "the command is {} bytes for ssh host \"{host}\" once quoted for its shell, and ssh takes it as one argument, which Linux limits to {} bytes: give the command its long list in a file",
+                    remote.len(),
+                    MAX_ARG_BYTES - 1
+                ),
+                command: command(),
+            });
+        }
         let control_dir = self.control_dir().map_err(|e| CommandError::Remote {
             message: format!("cannot make the directory of the ssh connections: {e}"),
             command: command(),
         })?;
         let mut argv = vec!["ssh".to_string()];
-        let socket = Ssh::socket(&control_dir, slot.host);
+        let socket = Ssh::socket(&control_dir, slot.host, slot.number / SESSIONS_PER_MASTER);
         argv.extend(self.options(&socket));
         argv.extend(["--".into(), host.clone(), remote]);
         let client = relay(launch, client(argv), Input::Held)?;
@@ -297,9 +383,17 @@ impl Ssh {
         cancel: &CancellationToken,
         launch: impl FnOnce() -> F,
     ) -> Option<T> {
-        let unreachable = &self.unreachable[host];
-        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
-            return (!cancel.is_cancelled()).then_some(launch().await);
+        // Straight to a host that is down: its failure is quick, and its time marked.
+        let direct = |launched: F| async move {
+            let out = launched.await;
+            self.set_unreachable(host, !socket.exists());
+            out
+        };
+        if self.unreachable_since(host).is_some() && !socket.exists() {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            return Some(direct(launch()).await);
         }
         let opening = tokio::select! {
             biased;
@@ -309,22 +403,22 @@ impl Ssh {
         if cancel.is_cancelled() {
             return None;
         }
-        if unreachable.load(Ordering::SeqCst) && !socket.exists() {
+        if self.unreachable_since(host).is_some() && !socket.exists() {
             drop(opening);
-            return Some(launch().await);
+            return Some(direct(launch()).await);
         }
         let launched = launch();
         tokio::pin!(launched);
         if !socket.exists() {
             tokio::select! {
                 out = &mut launched => {
-                    unreachable.store(!socket.exists(), Ordering::SeqCst);
+                    self.set_unreachable(host, !socket.exists());
                     return Some(out);
                 }
                 () = appears(socket) => {}
             }
         }
-        unreachable.store(false, Ordering::SeqCst);
+        self.set_unreachable(host, false);
         drop(opening);
         Some(launched.await)
     }
@@ -334,17 +428,24 @@ impl Ssh {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };
-        for (i, h) in self.hosts.iter().enumerate() {
-            let _ = crate::exec::unix::starting(|| {
-                std::process::Command::new("ssh")
-                    .args(self.options(&Ssh::socket(dir.path(), i)))
-                    .args(["-O", "exit", "--", &h.name])
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-            })
-            .and_then(|mut c| c.wait());
+        // Each socket is `HOST.GROUP` (see [`Ssh::socket`]).
+        let sockets = std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten();
+        for socket in sockets {
+            let name = socket.file_name();
+            let host = name.to_str().and_then(|n| n.split_once('.'));
+            let Some(h) = host.and_then(|(i, _)| self.hosts.get(i.parse::<usize>().ok()?)) else {
+                continue;
+            };
+            let _ = std::process::Command::new("ssh")
+                .args(self.options(&socket.path()))
+                .args(["-O", "exit", "--", &h.name])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
@@ -370,6 +471,14 @@ fn is_shell_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Returns at `at`, or never.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Returns once `path` exists.
 async fn appears(path: &Path) {
     while !path.exists() {
@@ -381,11 +490,13 @@ async fn appears(path: &Path) {
 struct Slot<'a> {
     ssh: &'a Ssh,
     host: usize,
+    /// Its number among the host's slots: the lowest free when it was taken.
+    number: usize,
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.ssh.used.lock().expect("slots")[self.host] -= 1;
+        self.ssh.used.lock().expect("slots")[self.host].remove(&self.number);
         self.ssh.freed.notify_waiters();
     }
 }

@@ -345,6 +345,12 @@ impl RuntimeBuilder {
     /// (see [`rhai::Engine::register_fn`]). It may be called from several procs at once,
     /// on different threads. A panic in it ends the run cleanly as an internal error
     /// ([`crate::Outcome::InternalError`]).
+    ///
+    /// [`RuntimeBuilder::build`] refuses a name scripts could not call it by (empty, with
+    /// spaces, a Rhai keyword such as `type_of`) and the name of a function of prun's
+    /// script API (`shell`, `proc`, `run`, ...), which scripts would call instead. Rhai's
+    /// own functions (`len`, `contains`, ...) may be overloaded or replaced: the
+    /// embedder's come first.
     pub fn register_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
         mut self,
         name: impl Into<String>,
@@ -355,7 +361,9 @@ impl RuntimeBuilder {
         R: Variant + Clone,
         FN: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
     {
-        FuncRegistration::new(name.into()).set_into_module(&mut self.natives, func);
+        let name = name.into();
+        self.problems.extend(native_name_problem(&name));
+        FuncRegistration::new(name).set_into_module(&mut self.natives, func);
         self
     }
 
@@ -462,6 +470,38 @@ impl RuntimeBuilder {
             settings: Arc::new(settings),
         })
     }
+}
+
+/// The operators a native function may overload for the embedder's types.
+const OPERATORS: &[&str] = &[
+    "+", "-", "*", "/", "%", "**", "<<", ">>", "&", "|", "^", "==", "!=", "<", "<=", ">", ">=",
+    "!", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", "&=", "|=", "^=",
+];
+
+/// Why a native function cannot be called `name`, if it cannot (see
+/// [`RuntimeBuilder::register_fn`]).
+fn native_name_problem(name: &str) -> Option<String> {
+    if crate::script::API_FUNCTIONS.contains(&name) {
+        return Some(format!(
+            "register_fn(\"{name}\"): `{name}` is a function of prun's script API, which \
+             scripts would call instead of this one; give the native function another name"
+        ));
+    }
+    let accessor = ["get$", "set$"]
+        .iter()
+        .filter_map(|prefix| name.strip_prefix(prefix))
+        .any(rhai::is_valid_identifier);
+    let callable = rhai::is_valid_function_name(name)
+        || accessor
+        || OPERATORS.contains(&name)
+        || ["index$get$", "index$set$"].contains(&name);
+    (!callable).then(|| {
+        format!(
+            "register_fn({name:?}): not a name a native function can have: scripts call \
+             one by a Rhai identifier (letters, digits and `_`) that is not a Rhai keyword \
+             (`print`, `type_of`, `Fn`, ...), or by an operator such as \"+\""
+        )
+    })
 }
 
 /// What every engine of the runtime gets: the native functions, the modules, the limits,

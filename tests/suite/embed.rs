@@ -704,3 +704,51 @@ fn a_scripts_help_lists_its_options_without_prun_s_own() {
         .out_has("--count <COUNT>  how many")
         .out_has("prun's own options (-j, --dry-run, --json, ...) work here too");
 }
+
+/// The message of the error `build()` gives for a native function called `name`.
+fn refusal_of(name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let built = builder(dir.path())
+        .register_fn(name, |s: &str| format!("native: {s}"))
+        .build();
+    let err = built.expect_err(&format!("a native function called {name:?} is refused"));
+    assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+    err.to_string()
+}
+
+#[test]
+fn a_native_function_named_like_one_of_prun_s_is_refused() {
+    for name in ["shell", "proc", "run", "log"] {
+        let message = refusal_of(name);
+        assert!(message.contains(&format!("`{name}`")), "{message}");
+        assert!(message.contains("prun's script API"), "{message}");
+    }
+}
+
+#[test]
+fn a_native_function_no_script_can_call_is_refused() {
+    for name in ["", "two words", "type_of", "print", "fn"] {
+        let message = refusal_of(name);
+        assert!(message.contains(&format!("register_fn({name:?})")), "{message}");
+    }
+}
+
+#[test]
+fn a_native_function_may_overload_rhai_s_own_and_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("len", |s: &str| format!("len of {s}"))
+        .register_fn("to_string", |n: i64| format!("<{n}>"))
+        .register_fn("+", |a: bool, b: bool| a || b)
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(
+            r#"proc("a", || [len("x"), to_string(1), true + false]); run("a");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    let result = &report.proc("a").unwrap().result;
+    assert_eq!(result, &serde_json::json!(["len of x", "<1>", true]));
+}

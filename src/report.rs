@@ -290,6 +290,8 @@ fn dir_of(path: &Path) -> &Path {
 pub(crate) enum DestinationError {
     #[error("--json {}: the directory {} does not exist", path.display(), dir.display())]
     NoDirectory { path: PathBuf, dir: PathBuf },
+    #[error("--json {}: {} is not a directory", path.display(), dir.display())]
+    NotADirectory { path: PathBuf, dir: PathBuf },
     #[error("--json {}: is a directory", .0.display())]
     IsDirectory(PathBuf),
 }
@@ -301,6 +303,12 @@ pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
         return Ok(());
     }
     let dir = dir_of(path);
+    if dir.exists() && !dir.is_dir() {
+        return Err(DestinationError::NotADirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
+    }
     if !dir.is_dir() {
         return Err(DestinationError::NoDirectory {
             path: path.to_path_buf(),
@@ -315,7 +323,7 @@ pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
 
 /// Writes the report atomically: into a new file in the same directory, then renamed
 /// over `path`, so that a reader sees the old report or the new one, never a part. The
-/// file gets mode 0644. A failure to write is reported, not fatal. A `path` of
+/// file gets mode 0644. A failure to write is the caller's to report. A `path` of
 /// `-` is stdout; one that is not a regular file (a device, a FIFO) is written into.
 pub(crate) fn write(path: &Path, report: &Report) -> std::io::Result<()> {
     use std::io::Write;

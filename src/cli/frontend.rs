@@ -129,13 +129,29 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
             exit: e.code(),
         };
         if let Err(w) = crate::report::write(path, &crate::report::build(&info, &[])) {
-            errln!(
-                "prun: warning: failed to write the JSON report {}: {w}",
-                path.display()
-            );
+            report_lost(path, &w);
         }
     }
     result
+}
+
+/// Says that the `--json` report at `path` could not be written. The run's status then
+/// says so too (see [`with_report_lost`]): a cron job that asked for a report must not
+/// take its loss for success.
+fn report_lost(path: &Path, why: &std::io::Error) {
+    errln!(
+        "prun: failed to write the JSON report {}: {why}",
+        path.display()
+    );
+}
+
+/// The exit status of a run whose report could not be written: the run's own when it
+/// failed, else a usage error, as when `--json` names a directory that does not exist.
+fn with_report_lost(exit: Exit) -> Exit {
+    match exit {
+        Exit::Ok => Exit::Usage,
+        failed => failed,
+    }
 }
 
 /// [`run`] without the report of a run an error stopped.
@@ -168,10 +184,8 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Ex
     if let Some(path) = cfg.json.as_ref().filter(|_| cfg.inspect.is_none())
         && let Err(e) = crate::report::write(path, &report)
     {
-        errln!(
-            "prun: warning: failed to write the JSON report {}: {e}",
-            path.display()
-        );
+        report_lost(path, &e);
+        return Ok(with_report_lost(report.exit()));
     }
     Ok(report.exit())
 }

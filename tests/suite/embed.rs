@@ -729,7 +729,10 @@ fn a_native_function_named_like_one_of_prun_s_is_refused() {
 fn a_native_function_no_script_can_call_is_refused() {
     for name in ["", "two words", "type_of", "print", "fn"] {
         let message = refusal_of(name);
-        assert!(message.contains(&format!("register_fn({name:?})")), "{message}");
+        assert!(
+            message.contains(&format!("register_fn({name:?})")),
+            "{message}"
+        );
     }
 }
 

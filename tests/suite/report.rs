@@ -134,3 +134,72 @@ fn a_report_at_a_link_is_written_where_it_points_and_the_link_kept() {
     let real = std::fs::read_to_string(dir.join("real.json")).unwrap();
     assert!(real.contains("\"procs\""), "real.json: {real}");
 }
+
+/// The report of `prun main.rhai --json report2.json` in `dir`, run again after a test.
+fn rerun_report(dir: &std::path::Path) -> Value {
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--json", "report2.json"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    assert!(again.status.success(), "{again:?}");
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report2.json")).unwrap()).unwrap()
+}
+
+/// A report that cannot be written (its directory removed while the run lasted) is a lost
+/// report, not a success: a run that succeeded exits 64, naming the report, and what it
+/// did (its log, its cached result) is kept.
+#[test]
+fn a_report_that_cannot_be_written_fails_a_run_that_succeeded() {
+    let out = Test::new()
+        .file("out/keep", "")
+        .file("in.txt", "data")
+        .script(
+            r#"proc("p", #{ inputs: ["in.txt"], shell: "echo made; rm out/keep; rmdir out" }); run("p");"#,
+        )
+        .args(&["--json", "out/report.json"])
+        .run();
+    out.code(64)
+        .err_has("failed to write the JSON report out/report.json");
+    assert!(
+        !out.exists("out"),
+        "the proc removed the report's directory"
+    );
+    let dir = out.dir.path();
+    let doc = rerun_report(dir);
+    assert_eq!(proc_of(&doc, "p")["state"], "UP_TO_DATE", "{doc}");
+    let log = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "p"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun log");
+    let text = String::from_utf8_lossy(&log.stdout);
+    assert!(text.contains("\nmade\n"), "{log:?}");
+}
+
+/// A run that failed keeps its own status when its report is lost too.
+#[test]
+fn a_failed_run_keeps_its_status_when_its_report_cannot_be_written() {
+    let out = Test::new()
+        .file("out/keep", "")
+        .script(r#"proc("p", #{ shell: "rm out/keep; rmdir out; exit 3" }); run("p");"#)
+        .args(&["--json", "out/report.json"])
+        .run();
+    out.code(1)
+        .err_has("failed to write the JSON report out/report.json");
+}
+
+/// `--json` below a regular file names that file as not a directory, before the run.
+#[test]
+fn a_report_below_a_regular_file_is_refused_before_the_run() {
+    let out = Test::new()
+        .file("afile", "")
+        .script(r#"proc("p", #{ shell: "touch ran" }); run("p");"#)
+        .args(&["--json", "afile/report.json"])
+        .run();
+    out.code(64)
+        .err_has("--json afile/report.json: afile is not a directory");
+    assert!(!out.exists("ran"), "a proc ran");
+}

@@ -289,11 +289,11 @@ fn dir_of(path: &Path) -> &Path {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DestinationError {
     #[error("--json {}: the directory {} does not exist", path.display(), dir.display())]
-    NoDirectory { path: PathBuf, dir: PathBuf },
+    MissingDir { path: PathBuf, dir: PathBuf },
     #[error("--json {}: {} is not a directory", path.display(), dir.display())]
-    NotADirectory { path: PathBuf, dir: PathBuf },
+    BelowFile { path: PathBuf, dir: PathBuf },
     #[error("--json {}: is a directory", .0.display())]
-    IsDirectory(PathBuf),
+    Dir(PathBuf),
 }
 
 /// Checks, before the run, that a report can be written at `path`: its directory exists
@@ -304,19 +304,19 @@ pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
     }
     let dir = dir_of(path);
     if dir.exists() && !dir.is_dir() {
-        return Err(DestinationError::NotADirectory {
+        return Err(DestinationError::BelowFile {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
         });
     }
     if !dir.is_dir() {
-        return Err(DestinationError::NoDirectory {
+        return Err(DestinationError::MissingDir {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
         });
     }
     if path.is_dir() {
-        return Err(DestinationError::IsDirectory(path.to_path_buf()));
+        return Err(DestinationError::Dir(path.to_path_buf()));
     }
     Ok(())
 }

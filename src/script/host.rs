@@ -229,6 +229,8 @@ impl Host {
             engine
         });
         diag::know_engine(&Arc::downgrade(&engine));
+        opts.watch
+            .module_files(super::identity::module_files(&engine));
         sched.set_runner(Arc::new(Runner {
             engine: Arc::downgrade(&engine),
         }));

@@ -85,6 +85,9 @@ fn reads_of<'t>(
     reads
 }
 
+/// How the origins of the stdlib's modules start (`<stdlib>/retry.rhai`).
+pub(super) const STDLIB_ORIGIN: &str = "<stdlib>/";
+
 static RUNS: LazyLock<Mutex<HashMap<usize, RunTexts>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
@@ -158,6 +161,21 @@ pub(crate) fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Modu
         .closure_modules
         .get(name)
         .cloned()
+}
+
+/// The files of the modules the run of `engine` has imported so far (not the stdlib's),
+/// found by the function returned, which may be called from any thread until the run ends.
+pub(crate) fn module_files(engine: &Engine) -> impl Fn() -> Vec<std::path::PathBuf> + use<> {
+    let run = run_of(engine);
+    move || {
+        runs().get(&run).map_or_else(Vec::new, |r| {
+            r.modules
+                .keys()
+                .filter(|origin| !origin.starts_with(STDLIB_ORIGIN))
+                .map(std::path::PathBuf::from)
+                .collect()
+        })
+    }
 }
 
 /// Forgets what was read for the run of `engine` (it has ended).

@@ -44,7 +44,8 @@ impl ModuleResolver for Embedded {
         let Some(&(name, text)) = MODULES.iter().find(|(n, _)| *n == path) else {
             return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
         };
-        super::identity::record_module(engine, &format!("<stdlib>/{name}.rhai"), text);
+        let origin = format!("{}{name}.rhai", super::identity::STDLIB_ORIGIN);
+        super::identity::record_module(engine, &origin, text);
         if let Some(m) = self.loaded.lock().expect("stdlib").get(name) {
             return Ok(m.clone());
         }

@@ -66,6 +66,8 @@ pub(crate) struct Session {
     settled: Mutex<Option<SettledHook>>,
     /// The script run (see [`Session::script_file`]).
     script: Mutex<Option<PathBuf>>,
+    /// The files of the modules the script imported (see [`Session::module_files`]).
+    modules: Mutex<Option<ModuleFiles>>,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -74,6 +76,15 @@ struct SettledHook(Box<dyn Fn() + Send + Sync>);
 impl std::fmt::Debug for SettledHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SettledHook")
+    }
+}
+
+/// What [`Session::module_files`] registers.
+struct ModuleFiles(Box<dyn Fn() -> Vec<PathBuf> + Send + Sync>);
+
+impl std::fmt::Debug for ModuleFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModuleFiles")
     }
 }
 
@@ -96,6 +107,7 @@ impl Session {
             started,
             settled: Mutex::new(None),
             script: Mutex::new(None),
+            modules: Mutex::new(None),
         }
     }
 
@@ -106,14 +118,28 @@ impl Session {
         *self.script.lock().expect("script file") = Some(path);
     }
 
-    /// Whether `paths` hold the script's file.
-    fn holds_script(&self, paths: &[PathBuf]) -> bool {
-        let Some(script) = &*self.script.lock().expect("script file") else {
-            return false;
-        };
-        paths
-            .iter()
-            .any(|p| p == script || std::fs::canonicalize(p).is_ok_and(|p| &p == script))
+    /// How to know the files of the modules the script imported (so far: a closure may
+    /// import one later). A watch does not read them again either: when one is an input
+    /// and changes, the watch says that the change is not taken, as for the script.
+    pub(crate) fn module_files(&self, files: impl Fn() -> Vec<PathBuf> + Send + Sync + 'static) {
+        *self.modules.lock().expect("module files") = Some(ModuleFiles(Box::new(files)));
+    }
+
+    /// The first of `paths` that is the script's file or the file of a module it
+    /// imported, as the warning names it: `the script` or `the module lib.rhai`.
+    fn script_part_in(&self, paths: &[PathBuf]) -> Option<String> {
+        let canonical = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        let changed: Vec<PathBuf> = paths.iter().map(canonical).collect();
+        let script = self.script.lock().expect("script file").clone();
+        if script.is_some_and(|s| changed.contains(&s)) {
+            return Some("the script".into());
+        }
+        let modules = self.modules.lock().expect("module files");
+        let files = modules.as_ref().map_or_else(Vec::new, |m| (m.0)());
+        files
+            .into_iter()
+            .find(|f| changed.contains(&canonical(f)))
+            .map(|f| format!("the module {}", f.display()))
     }
 
     /// Registers what to do each time the watch's work has settled, once the first run is
@@ -525,17 +551,21 @@ impl Loop<'_> {
         }
     }
 
-    /// Says, once, that a change of the script is not taken: a cycle runs the procs as the
-    /// script declared them when prun read it.
+    /// Says, once, that a change of the script or of a module it imported is not taken: a
+    /// cycle runs the procs as the script and its modules declared them when prun read
+    /// them.
     fn warn_if_script(&mut self, paths: &[PathBuf]) {
-        if self.script_warned || !self.session.holds_script(paths) {
+        if self.script_warned {
             return;
         }
+        let Some(part) = self.session.script_part_in(paths) else {
+            return;
+        };
         self.script_warned = true;
-        self.warn(
-            "the script changed: a watch goes on with the script (and its modules) as prun \
-             read it at the start; restart prun to use the change",
-        );
+        self.warn(&format!(
+            "{part} changed: a watch goes on with the script and its modules as prun read \
+             them at the start; restart prun to use the change"
+        ));
     }
 
     /// A cycle ended: its counts, then the watch goes on.

@@ -901,6 +901,36 @@ run("p");
 }
 
 #[test]
+fn a_change_of_a_module_the_script_imports_is_said_not_to_be_taken() {
+    // The module is an input too: a cycle re-runs the proc with the module's function as
+    // prun read it at the start, and the watch says so (once), as for the script itself.
+    let module = "fn word() { \"v1\" }\n";
+    let script = r#"import "lib" as lib;
+proc("p", #{ inputs: ["lib.rhai"] }, || { shell("echo " + lib::word() + " >> runs"); });
+run("p");
+"#;
+    let mut w = Watching::start(script, &[("lib.rhai", module)], &["--watch"]);
+    w.until_watching(1);
+    for (i, text) in ["v2", "v3"].into_iter().enumerate() {
+        w.write("lib.rhai", &module.replace("v1", text));
+        w.until_watching(i + 2);
+    }
+    let runs = w.read("runs");
+    assert_eq!(runs, "v1\nv1\nv1\n", "{runs}");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert_eq!(
+        said.matches(
+            "the module lib.rhai changed: a watch goes on with the script and its modules"
+        )
+        .count(),
+        1,
+        "{said}"
+    );
+}
+
+#[test]
 fn an_input_directory_renamed_away_and_made_anew_is_watched_anew() {
     // `mv src src.old; mkdir src`: the kernel's watch of `src` went with the directory to
     // `src.old`; a write to the new `src` afterwards was never seen.

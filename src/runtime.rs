@@ -346,7 +346,8 @@ impl RuntimeBuilder {
     /// on different threads. A panic in it ends the run cleanly as an internal error
     /// ([`crate::Outcome::InternalError`]).
     ///
-    /// [`RuntimeBuilder::build`] refuses a name scripts could not call it by (empty, with
+    /// A second function of the same name and parameter types replaces the first, as in
+    /// Rhai. [`RuntimeBuilder::build`] refuses a name scripts could not call it by (empty, with
     /// spaces, a Rhai keyword such as `type_of`) and the name of a function of prun's
     /// script API (`shell`, `proc`, `run`, ...), which scripts would call instead. Rhai's
     /// own functions (`len`, `contains`, ...) may be overloaded or replaced: the
@@ -385,6 +386,7 @@ impl RuntimeBuilder {
     /// scripts that must not loop for ever. An exceeded limit is a script error naming
     /// it.
     pub fn max_operations(mut self, n: u64) -> Self {
+        self.refuse_zero("max_operations", n == 0);
         self.limits.operations = Some(n);
         self
     }
@@ -397,20 +399,34 @@ impl RuntimeBuilder {
 
     /// Strings of at most `n` bytes.
     pub fn max_string_size(mut self, n: usize) -> Self {
+        self.refuse_zero("max_string_size", n == 0);
         self.limits.string_size = Some(n);
         self
     }
 
     /// Arrays of at most `n` items.
     pub fn max_array_size(mut self, n: usize) -> Self {
+        self.refuse_zero("max_array_size", n == 0);
         self.limits.array_size = Some(n);
         self
     }
 
     /// Object maps of at most `n` entries.
     pub fn max_map_size(mut self, n: usize) -> Self {
+        self.refuse_zero("max_map_size", n == 0);
         self.limits.map_size = Some(n);
         self
+    }
+
+    /// A limit of 0 operations or of a size 0 is refused: Rhai reads it as no limit at
+    /// all, the opposite of what it says (unset, there is none).
+    fn refuse_zero(&mut self, limit: &str, zero: bool) {
+        if zero {
+            self.problems.push(format!(
+                "{limit}: the limit must be at least 1 (Rhai would read 0 as no limit; \
+                 leave it unset for none)"
+            ));
+        }
     }
 
     /// Calls `f` with every [`Event`] of every run (from the run's threads). A panic in
@@ -453,7 +469,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong.
+    /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong: a
+    /// `parallel` of 0, a `max_operations` or size limit of 0 (which Rhai would read as
+    /// no limit), a native function's name (see [`RuntimeBuilder::register_fn`]).
     pub fn build(self) -> Result<Runtime, Error> {
         if let Some(problem) = self.problems.first() {
             return Err(Failure::Config(problem.clone()).into());

@@ -755,3 +755,28 @@ fn a_native_function_may_overload_rhai_s_own_and_operators() {
     let result = &report.proc("a").unwrap().result;
     assert_eq!(result, &serde_json::json!(["len of x", "<1>", true]));
 }
+
+#[test]
+fn an_engine_limit_of_zero_is_refused_not_read_as_no_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = [
+        (
+            "max_operations",
+            builder(dir.path()).max_operations(0).build(),
+        ),
+        (
+            "max_string_size",
+            builder(dir.path()).max_string_size(0).build(),
+        ),
+        (
+            "max_array_size",
+            builder(dir.path()).max_array_size(0).build(),
+        ),
+        ("max_map_size", builder(dir.path()).max_map_size(0).build()),
+    ];
+    for (limit, built) in refused {
+        let err = built.expect_err(&format!("{limit}(0) is refused"));
+        assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains(limit), "{err}");
+    }
+}

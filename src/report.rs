@@ -288,6 +288,8 @@ fn dir_of(path: &Path) -> &Path {
 /// Why a report cannot be written where `--json` says.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DestinationError {
+    #[error("--json: an empty path (`--json -` is stdout)")]
+    Empty,
     #[error("--json {}: the directory {} does not exist", path.display(), dir.display())]
     MissingDir { path: PathBuf, dir: PathBuf },
     #[error("--json {}: {} is not a directory", path.display(), dir.display())]
@@ -296,11 +298,14 @@ pub(crate) enum DestinationError {
     Dir(PathBuf),
 }
 
-/// Checks, before the run, that a report can be written at `path`: its directory exists
-/// and `path` is not a directory; `-` (stdout) always can.
+/// Checks, before the run, that a report can be written at `path`: it is not empty, its
+/// directory exists and `path` is not a directory; `-` (stdout) always can.
 pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
     if is_stdout(path) {
         return Ok(());
+    }
+    if path.as_os_str().is_empty() {
+        return Err(DestinationError::Empty);
     }
     let dir = dir_of(path);
     if dir.exists() && !dir.is_dir() {

@@ -282,12 +282,21 @@ impl RuntimeBuilder {
     /// script's own under the user's state directory). A script's
     /// `set_options(#{ task_db })` cannot change a setting other than the default.
     pub fn task_db(mut self, db: impl Into<TaskDb>) -> Self {
-        self.settings.task_db = db.into();
+        let db = db.into();
+        if db == TaskDb::Path(Default::default()) {
+            self.problems
+                .push("task_db: an empty path (TaskDb::Off is no task DB)".into());
+        }
+        self.settings.task_db = db;
         self
     }
 
     /// Where the logs of the runs go (default: the script's state directory).
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        if dir.as_ref().as_os_str().is_empty() {
+            self.problems
+                .push("log_dir: an empty path (logs would go to the working directory)".into());
+        }
         self.settings.log_dir = Some(dir.as_ref().to_path_buf());
         self
     }
@@ -471,7 +480,8 @@ impl RuntimeBuilder {
 
     /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong: a
     /// `parallel` of 0, a `max_operations` or size limit of 0 (which Rhai would read as
-    /// no limit), a native function's name (see [`RuntimeBuilder::register_fn`]).
+    /// no limit), an empty `task_db` or `log_dir` path, a native function's name (see
+    /// [`RuntimeBuilder::register_fn`]).
     pub fn build(self) -> Result<Runtime, Error> {
         if let Some(problem) = self.problems.first() {
             return Err(Failure::Config(problem.clone()).into());

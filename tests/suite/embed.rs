@@ -780,3 +780,16 @@ fn an_engine_limit_of_zero_is_refused_not_read_as_no_limit() {
         assert!(err.to_string().contains(limit), "{err}");
     }
 }
+
+#[test]
+fn an_empty_task_db_or_log_dir_path_is_refused() {
+    let empty_db = Runtime::builder()
+        .task_db(TaskDb::Path(PathBuf::new()))
+        .build();
+    let empty_logs = Runtime::builder().task_db(TaskDb::Off).log_dir("").build();
+    for (setting, built) in [("task_db", empty_db), ("log_dir", empty_logs)] {
+        let err = built.expect_err(&format!("an empty {setting} is refused"));
+        assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains(setting), "{err}");
+    }
+}

@@ -203,3 +203,15 @@ fn a_report_below_a_regular_file_is_refused_before_the_run() {
         .err_has("--json afile/report.json: afile is not a directory");
     assert!(!out.exists("ran"), "a proc ran");
 }
+
+/// `--json=` is a usage error, with no attempt to write a report at an empty path.
+#[test]
+fn an_empty_json_path_is_a_usage_error_and_nothing_else() {
+    let out = Test::new()
+        .script(r#"proc("p", #{ shell: "touch ran" }); run("p");"#)
+        .args(&["--json="])
+        .run();
+    out.code(64);
+    assert!(!out.stderr.contains("failed to write"), "{}", out.stderr);
+    assert!(!out.exists("ran"), "a proc ran");
+}

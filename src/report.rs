@@ -296,11 +296,14 @@ pub(crate) enum DestinationError {
     BelowFile { path: PathBuf, dir: PathBuf },
     #[error("--json {}: is a directory", .0.display())]
     Dir(PathBuf),
+    #[error("--json {}: is the script itself, which the report would replace", .0.display())]
+    Script(PathBuf),
 }
 
 /// Checks, before the run, that a report can be written at `path`: it is not empty, its
-/// directory exists and `path` is not a directory; `-` (stdout) always can.
-pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
+/// directory exists, and `path` is neither a directory nor the file of `script`; `-`
+/// (stdout) always can.
+pub(crate) fn check_destination(path: &Path, script: &Path) -> Result<(), DestinationError> {
     if is_stdout(path) {
         return Ok(());
     }
@@ -323,7 +326,19 @@ pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
     if path.is_dir() {
         return Err(DestinationError::Dir(path.to_path_buf()));
     }
+    if same_file(path, script) {
+        return Err(DestinationError::Script(path.to_path_buf()));
+    }
     Ok(())
+}
+
+/// Whether `a` and `b` name one existing file (through links, or two links of it).
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 /// Writes the report atomically: into a new file in the same directory, then renamed

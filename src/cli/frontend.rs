@@ -116,7 +116,7 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
     let mut secrets = Secrets::default();
     let result = attempt(cfg, &mut secrets, base);
     if let (Err(e), Some(path)) = (&result, &json)
-        && crate::report::check_destination(path).is_ok()
+        && crate::report::check_destination(path, &script).is_ok()
         && let Some((outcome, text)) = e.report()
     {
         let info = RunInfo {
@@ -160,7 +160,7 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Ex
         return Ok(Exit::Ok);
     };
     if let Some(path) = &cfg.json {
-        crate::report::check_destination(path)?;
+        crate::report::check_destination(path, &cfg.script)?;
     }
     crate::exec::install_panic_hook();
     let runtime = runtime_of(&cfg).map_err(crate::Error::into_failure)?;

@@ -58,6 +58,12 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let timeline = Timeline::new(row, procs, &medians);
     let critical = CriticalPath::of(&timeline.procs);
     match &req.html {
+        Some(out) if crate::report::same_file(out, &req.script) => {
+            return Err(Failure::Usage(format!(
+                "prun: report --html {}: is the script itself, which the page would replace",
+                out.display()
+            )));
+        }
         Some(out) => write_html(out, &html::render(&timeline, &critical))?,
         None => outln!("{}", text::render(&timeline, &critical).trim_end()),
     }

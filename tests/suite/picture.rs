@@ -699,3 +699,28 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     );
     assert!(dom.contains("<aside id=\"detail\" hidden"), "{dom}");
 }
+
+#[test]
+fn report_html_over_the_script_itself_is_refused() {
+    let script = r#"proc("a", #{ shell: "true" }); run("a");"#;
+    let ws = Ws::new(script);
+    assert_eq!(ws.run(&[]), 0);
+    let out = ws.prun(&[
+        "report",
+        "main.rhai",
+        "--db",
+        "tasks.db",
+        "--html",
+        "./main.rhai",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        out.stderr.contains("is the script itself"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path("main.rhai")).unwrap(),
+        script
+    );
+}

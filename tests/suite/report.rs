@@ -215,3 +215,25 @@ fn an_empty_json_path_is_a_usage_error_and_nothing_else() {
     assert!(!out.stderr.contains("failed to write"), "{}", out.stderr);
     assert!(!out.exists("ran"), "a proc ran");
 }
+
+/// `--json` naming the script (a slip of the fingers) is refused: the report would replace
+/// the script, also when the script does not compile (its error report).
+#[test]
+fn a_report_over_the_script_itself_is_refused() {
+    let script = r#"proc("p", #{ shell: "touch ran" }); run("p");"#;
+    let out = Test::new()
+        .script(script)
+        .args(&["--json", "./main.rhai"])
+        .run();
+    out.code(64)
+        .err_has("--json ./main.rhai: is the script itself");
+    assert_eq!(out.read("main.rhai"), script);
+    assert!(!out.exists("ran"), "a proc ran");
+    let broken = "let x = ;";
+    let out = Test::new()
+        .script(broken)
+        .args(&["--json", "main.rhai"])
+        .run();
+    out.code(64);
+    assert_eq!(out.read("main.rhai"), broken);
+}

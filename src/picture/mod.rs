@@ -65,9 +65,28 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
             )));
         }
         Some(out) => write_html(out, &html::render(&timeline, &critical))?,
-        None => outln!("{}", text::render(&timeline, &critical).trim_end()),
+        None => {
+            let text = text::render(&timeline, &critical);
+            to_stdout(format!("{}\n", text.trim_end()).as_bytes()).map_err(|source| {
+                Failure::WriteHtml {
+                    path: "-".into(),
+                    source,
+                }
+            })?;
+        }
     }
     Ok(Exit::Ok)
+}
+
+/// Writes `bytes` to stdout. A reader that stopped reading (`prun report s.rhai | head`)
+/// is no failure; any other (a full disk behind `> report.txt`) is: a report asked for
+/// and lost must not exit 0.
+fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => done,
+    }
 }
 
 /// Writes the page to `path` as the `--json` report is written: `-` is stdout, a file is
@@ -78,11 +97,7 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
         source,
     };
     if crate::report::is_stdout(path) {
-        let mut out = std::io::stdout().lock();
-        return out
-            .write_all(page.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(fail);
+        return to_stdout(page.as_bytes()).map_err(fail);
     }
     crate::report::replace_file(path, page.as_bytes()).map_err(fail)
 }

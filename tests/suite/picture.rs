@@ -724,3 +724,24 @@ fn report_html_over_the_script_itself_is_refused() {
         script
     );
 }
+
+/// A text report that cannot be written (stdout a full disk) is lost, and the exit says so.
+#[test]
+fn report_text_that_cannot_be_written_is_an_error() {
+    let ws = Ws::new(r#"proc("a", #{ shell: "true" }); run("a");"#);
+    assert_eq!(ws.run(&[]), 0);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["report", "main.rhai", "--db", "tasks.db"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"))
+        .stdout(full)
+        .output()
+        .expect("run prun");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed to write the report -"), "{stderr}");
+}

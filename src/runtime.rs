@@ -483,8 +483,8 @@ impl RuntimeBuilder {
     /// no limit), an empty `task_db` or `log_dir` path, a native function's name (see
     /// [`RuntimeBuilder::register_fn`]).
     pub fn build(self) -> Result<Runtime, Error> {
-        if let Some(problem) = self.problems.first() {
-            return Err(Failure::Config(problem.clone()).into());
+        if !self.problems.is_empty() {
+            return Err(Failure::Config(self.problems.join("; ")).into());
         }
         let mut settings = self.settings;
         settings.setup = Some(engine_setup(

@@ -793,3 +793,21 @@ fn an_empty_task_db_or_log_dir_path_is_refused() {
         assert!(err.to_string().contains(setting), "{err}");
     }
 }
+
+#[test]
+fn every_wrong_setting_is_named_at_once() {
+    let err = Runtime::builder()
+        .parallel(0)
+        .register_fn("run", || 1_i64)
+        .register_fn("no good", || 2_i64)
+        .build()
+        .expect_err("three wrong settings");
+    let message = err.to_string();
+    for part in [
+        "parallel",
+        "register_fn(\"run\")",
+        "register_fn(\"no good\")",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+}

@@ -296,14 +296,17 @@ pub(crate) enum DestinationError {
     BelowFile { path: PathBuf, dir: PathBuf },
     #[error("--json {}: is a directory", .0.display())]
     Dir(PathBuf),
-    #[error("--json {}: is the script itself, which the report would replace", .0.display())]
-    Script(PathBuf),
+    #[error("--json {}: is {what}, which the report would replace", path.display())]
+    OwnFile { path: PathBuf, what: &'static str },
 }
 
 /// Checks, before the run, that a report can be written at `path`: it is not empty, its
-/// directory exists, and `path` is neither a directory nor the file of `script`; `-`
-/// (stdout) always can.
-pub(crate) fn check_destination(path: &Path, script: &Path) -> Result<(), DestinationError> {
+/// directory exists, and `path` is neither a directory nor one of the run's `own` files
+/// (the script, `--db`), each with what it is; `-` (stdout) always can.
+pub(crate) fn check_destination(
+    path: &Path,
+    own: &[(PathBuf, &'static str)],
+) -> Result<(), DestinationError> {
     if is_stdout(path) {
         return Ok(());
     }
@@ -326,10 +329,20 @@ pub(crate) fn check_destination(path: &Path, script: &Path) -> Result<(), Destin
     if path.is_dir() {
         return Err(DestinationError::Dir(path.to_path_buf()));
     }
-    if same_file(path, script) {
-        return Err(DestinationError::Script(path.to_path_buf()));
+    if let Some(&(_, what)) = own.iter().find(|(file, _)| same_place(path, file)) {
+        return Err(DestinationError::OwnFile {
+            path: path.to_path_buf(),
+            what,
+        });
     }
     Ok(())
+}
+
+/// Whether `a` and `b` are one file, or would be once made: the same name in the same
+/// directory.
+fn same_place(a: &Path, b: &Path) -> bool {
+    let place = |p: &Path| Some(std::fs::canonicalize(dir_of(p)).ok()?.join(p.file_name()?));
+    same_file(a, b) || place(a).is_some_and(|pa| place(b) == Some(pa))
 }
 
 /// Whether `a` and `b` name one existing file (through links, or two links of it).

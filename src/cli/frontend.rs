@@ -111,12 +111,13 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
         crate::report::to_stdout();
     }
     let (script, args) = (cfg.script.clone(), cfg.script_args.clone());
+    let own = own_files(&cfg);
     // The script's secrets stay hidden until the report of a run an error stopped is
     // written too.
     let mut secrets = Secrets::default();
     let result = attempt(cfg, &mut secrets, base);
     if let (Err(e), Some(path)) = (&result, &json)
-        && crate::report::check_destination(path, &script).is_ok()
+        && crate::report::check_destination(path, &own).is_ok()
         && let Some((outcome, text)) = e.report()
     {
         let info = RunInfo {
@@ -154,13 +155,20 @@ fn with_report_lost(exit: Exit) -> Exit {
     }
 }
 
+/// The files of the run that a `--json` report must not replace, with what they are.
+fn own_files(cfg: &RunConfig) -> Vec<(PathBuf, &'static str)> {
+    let mut own = vec![(cfg.script.clone(), "the script itself")];
+    own.extend(cfg.db.clone().map(|db| (db, "the task DB")));
+    own
+}
+
 /// [`run`] without the report of a run an error stopped.
 fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Exit, Failure> {
     let Some(cfg) = with_declared_options(cfg, secrets)? else {
         return Ok(Exit::Ok);
     };
     if let Some(path) = &cfg.json {
-        crate::report::check_destination(path, &cfg.script)?;
+        crate::report::check_destination(path, &own_files(&cfg))?;
     }
     crate::exec::install_panic_hook();
     let runtime = runtime_of(&cfg).map_err(crate::Error::into_failure)?;

@@ -237,3 +237,16 @@ fn a_report_over_the_script_itself_is_refused() {
     out.code(64);
     assert_eq!(out.read("main.rhai"), broken);
 }
+
+/// `--json` naming the `--db` file is refused, whether the DB exists yet or not: the
+/// report would replace the history and the cache.
+#[test]
+fn a_report_over_the_task_db_is_refused() {
+    let out = Test::new()
+        .script(r#"proc("p", #{ shell: "touch ran" }); run("p");"#)
+        .args(&["--db", "tasks.db", "--json", "./tasks.db"])
+        .run();
+    out.code(64).err_has("--json ./tasks.db: is the task DB");
+    assert!(!out.exists("tasks.db"), "a report took the DB's place");
+    assert!(!out.exists("ran"), "a proc ran");
+}

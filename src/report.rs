@@ -220,6 +220,18 @@ pub(crate) fn to_stdout() {
     STDOUT_TAKEN.store(true, Ordering::Relaxed);
 }
 
+/// Writes `bytes` to stdout, for text prun prints as its answer (`prun report`, `prun
+/// history`). A reader that stopped reading (`| head`) is no failure; any other error (a
+/// full disk behind `> report.txt`) is: a report asked for and lost must not exit 0.
+pub(crate) fn print_text(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => done,
+    }
+}
+
 fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }

@@ -443,12 +443,9 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
             path,
         });
     }
-    outln!(
-        "{:>6}  {:<24}  {:>9}  {:<12}  procs",
-        "run",
-        "started",
-        "duration",
-        "outcome"
+    let mut text = format!(
+        "{:>6}  {:<24}  {:>9}  {:<12}  procs\n",
+        "run", "started", "duration", "outcome"
     );
     for r in &runs {
         let dur = r.duration.map_or("-".to_string(), |d| format!("{d:.2}s"));
@@ -457,31 +454,35 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
             .as_deref()
             .map(crate::ui::counts_text)
             .unwrap_or_default();
-        outln!(
-            "{:>6}  {:<24}  {:>9}  {:<12}  {}",
+        text.push_str(&format!(
+            "{:>6}  {:<24}  {:>9}  {:<12}  {}\n",
             r.id,
             r.started,
             dur,
             r.outcome.as_deref().unwrap_or("unfinished"),
             counts
-        );
+        ));
     }
     let latest = &runs[0];
     if let Ok(procs) = store.run_procs(latest.id)
         && !procs.is_empty()
     {
-        outln!(
-            "\nprocs of run {} (that ran; up-to-date procs are counted above):",
+        text.push_str(&format!(
+            "\nprocs of run {} (that ran; up-to-date procs are counted above):\n",
             latest.id
-        );
+        ));
         for p in procs {
             let dur = p.duration.map_or(String::new(), |d| format!(" ({d:.2}s)"));
             let err = p
                 .error
                 .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
                 .unwrap_or_default();
-            outln!("  {:<10} {}{dur}{err}", p.state, p.name);
+            text.push_str(&format!("  {:<10} {}{dur}{err}\n", p.state, p.name));
         }
     }
+    crate::report::print_text(text.as_bytes()).map_err(|source| Failure::Write {
+        path: "stdout".into(),
+        source,
+    })?;
     Ok(Exit::Ok)
 }

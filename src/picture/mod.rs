@@ -10,7 +10,6 @@ mod html;
 mod text;
 mod timeline;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -67,26 +66,15 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
         Some(out) => write_html(out, &html::render(&timeline, &critical))?,
         None => {
             let text = text::render(&timeline, &critical);
-            to_stdout(format!("{}\n", text.trim_end()).as_bytes()).map_err(|source| {
-                Failure::WriteHtml {
+            crate::report::print_text(format!("{}\n", text.trim_end()).as_bytes()).map_err(
+                |source| Failure::WriteHtml {
                     path: "-".into(),
                     source,
-                }
-            })?;
+                },
+            )?;
         }
     }
     Ok(Exit::Ok)
-}
-
-/// Writes `bytes` to stdout. A reader that stopped reading (`prun report s.rhai | head`)
-/// is no failure; any other (a full disk behind `> report.txt`) is: a report asked for
-/// and lost must not exit 0.
-fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        done => done,
-    }
 }
 
 /// Writes the page to `path` as the `--json` report is written: `-` is stdout, a file is
@@ -97,7 +85,7 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
         source,
     };
     if crate::report::is_stdout(path) {
-        return to_stdout(page.as_bytes()).map_err(fail);
+        return crate::report::print_text(page.as_bytes()).map_err(fail);
     }
     crate::report::replace_file(path, page.as_bytes()).map_err(fail)
 }

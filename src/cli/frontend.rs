@@ -86,13 +86,13 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
         path: path.clone(),
         source,
     })?;
-    outln!("# {}", path.display());
-    {
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.trim_ascii_end());
-        let _ = out.write_all(b"\n");
-    }
+    let mut shown = format!("# {}\n", path.display()).into_bytes();
+    shown.extend_from_slice(text.trim_ascii_end());
+    shown.push(b'\n');
+    crate::report::print_text(&shown).map_err(|source| Failure::Write {
+        path: "stdout".into(),
+        source,
+    })?;
     Ok(Exit::Ok)
 }
 

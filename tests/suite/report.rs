@@ -251,33 +251,41 @@ fn a_report_over_the_task_db_is_refused() {
     assert!(!out.exists("ran"), "a proc ran");
 }
 
-/// `prun history` whose text cannot be written (stdout a full disk) says so and fails;
-/// one whose reader stopped reading does not.
+/// `prun history` and `prun log` whose text cannot be written (stdout a full disk) say so
+/// and fail; when the reader stopped reading, they do not.
 #[test]
-fn history_that_cannot_be_written_is_an_error() {
+fn history_and_log_that_cannot_be_written_are_errors() {
     let out = Test::new()
-        .script(r#"proc("p", #{ shell: "true" }); run("p");"#)
+        .script(r#"proc("p", #{ shell: "echo said" }); run("p");"#)
         .run();
     out.ok();
     let dir = out.dir.path();
-    let history = |stdout: std::process::Stdio| {
+    let prun = |words: &[&str], stdout: std::process::Stdio| {
         std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
-            .args(["history", "main.rhai"])
+            .args(words)
             .current_dir(dir)
             .env("XDG_STATE_HOME", dir.join("state"))
             .stdout(stdout)
             .output()
-            .expect("run prun history")
+            .expect("run prun")
     };
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("open /dev/full");
-    let lost = history(full.into());
-    assert_eq!(lost.status.code(), Some(64), "{lost:?}");
-    let stderr = String::from_utf8_lossy(&lost.stderr);
-    assert!(stderr.contains("failed to write stdout"), "{stderr}");
-    let read = history(std::process::Stdio::piped());
-    assert!(read.status.success(), "{read:?}");
-    assert!(String::from_utf8_lossy(&read.stdout).contains("1 succeeded"));
+    for (words, shown) in [
+        (&["history", "main.rhai"][..], "1 succeeded"),
+        (&["log", "main.rhai", "p"][..], "\nsaid\n"),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
+        let lost = prun(words, full.into());
+        assert_eq!(lost.status.code(), Some(64), "{words:?}: {lost:?}");
+        let stderr = String::from_utf8_lossy(&lost.stderr);
+        assert!(stderr.contains("failed to write stdout"), "{stderr}");
+        let read = prun(words, std::process::Stdio::piped());
+        assert!(read.status.success(), "{words:?}: {read:?}");
+        assert!(
+            String::from_utf8_lossy(&read.stdout).contains(shown),
+            "{read:?}"
+        );
+    }
 }

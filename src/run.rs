@@ -611,8 +611,12 @@ pub(crate) fn execute(
                 Inspect::Check => None,
             }
         };
-        if let Some(text) = text {
-            outln!("{text}");
+        // What was asked for and lost is no success (as for `prun report`).
+        if let Some(text) = text
+            && let Err(e) = crate::report::print_text(format!("{text}\n").as_bytes())
+        {
+            errln!("prun: failed to write stdout: {e}");
+            exit = Exit::Usage;
         }
     }
     if inspect.is_some() {

@@ -251,10 +251,10 @@ fn a_report_over_the_task_db_is_refused() {
     assert!(!out.exists("ran"), "a proc ran");
 }
 
-/// `prun history` and `prun log` whose text cannot be written (stdout a full disk) say so
-/// and fail; when the reader stopped reading, they do not.
+/// `prun history`, `log`, `list` and `graph` whose text cannot be written (stdout a full
+/// disk) say so and fail; when the reader stopped reading, they do not.
 #[test]
-fn history_and_log_that_cannot_be_written_are_errors() {
+fn history_log_list_and_graph_that_cannot_be_written_are_errors() {
     let out = Test::new()
         .script(r#"proc("p", #{ shell: "echo said" }); run("p");"#)
         .run();
@@ -272,6 +272,8 @@ fn history_and_log_that_cannot_be_written_are_errors() {
     for (words, shown) in [
         (&["history", "main.rhai"][..], "1 succeeded"),
         (&["log", "main.rhai", "p"][..], "\nsaid\n"),
+        (&["list", "main.rhai"][..], "p"),
+        (&["graph", "main.rhai"][..], "digraph"),
     ] {
         let full = std::fs::OpenOptions::new()
             .write(true)

@@ -230,7 +230,7 @@ impl Host {
         });
         diag::know_engine(&Arc::downgrade(&engine));
         opts.watch
-            .module_files(super::identity::module_files(&engine));
+            .read_at_start(super::identity::read_at_start(&engine));
         sched.set_runner(Arc::new(Runner {
             engine: Arc::downgrade(&engine),
         }));

@@ -41,6 +41,8 @@ struct RunTexts {
     /// What the texts of script functions (by name) and of modules (by origin, `<` first)
     /// read, found once per run.
     reads: HashMap<String, Arc<Reads>>,
+    /// The files the top level read with `read_file` (see [`record_top_level_read`]).
+    top_level_reads: Vec<std::path::PathBuf>,
 }
 
 /// What a text reads, and the words it holds (each once), which may name script functions.
@@ -163,18 +165,45 @@ pub(crate) fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Modu
         .cloned()
 }
 
-/// The files of the modules the run of `engine` has imported so far (not the stdlib's),
-/// found by the function returned, which may be called from any thread until the run ends.
-pub(crate) fn module_files(engine: &Engine) -> impl Fn() -> Vec<std::path::PathBuf> + use<> {
+/// Records that the top level of the run of `engine` read the file `path` with
+/// `read_file`: what it read then is in its procs' values for the whole run.
+pub(crate) fn record_top_level_read(engine: &Engine, path: &str) {
+    let path = std::path::PathBuf::from(path);
+    let mut runs = runs();
+    let reads = &mut runs.entry(run_of(engine)).or_default().top_level_reads;
+    if !reads.contains(&path) {
+        reads.push(path);
+    }
+}
+
+/// A file the run read once and keeps what it read (see [`read_at_start`]).
+pub(crate) struct ReadAtStart {
+    pub path: std::path::PathBuf,
+    /// A module the script imported, else a file its top level read with `read_file`.
+    pub module: bool,
+}
+
+/// The files the run of `engine` has read so far and keeps what it read: the files of the
+/// modules it imported (not the stdlib's) and those its top level read with `read_file`.
+/// Found by the function returned, which may be called from any thread until the run ends.
+pub(crate) fn read_at_start(engine: &Engine) -> impl Fn() -> Vec<ReadAtStart> + use<> {
     let run = run_of(engine);
     move || {
-        runs().get(&run).map_or_else(Vec::new, |r| {
-            r.modules
-                .keys()
-                .filter(|origin| !origin.starts_with(STDLIB_ORIGIN))
-                .map(std::path::PathBuf::from)
-                .collect()
-        })
+        let runs = runs();
+        let Some(r) = runs.get(&run) else {
+            return Vec::new();
+        };
+        let modules = (r.modules.keys())
+            .filter(|origin| !origin.starts_with(STDLIB_ORIGIN))
+            .map(|origin| ReadAtStart {
+                path: origin.into(),
+                module: true,
+            });
+        let read = r.top_level_reads.iter().map(|path| ReadAtStart {
+            path: path.clone(),
+            module: false,
+        });
+        modules.chain(read).collect()
     }
 }
 

@@ -66,8 +66,8 @@ pub(crate) struct Session {
     settled: Mutex<Option<SettledHook>>,
     /// The script run (see [`Session::script_file`]).
     script: Mutex<Option<PathBuf>>,
-    /// The files of the modules the script imported (see [`Session::module_files`]).
-    modules: Mutex<Option<ModuleFiles>>,
+    /// The files the run read at its start (see [`Session::read_at_start`]).
+    read_at_start: Mutex<Option<ReadAtStart>>,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -79,12 +79,12 @@ impl std::fmt::Debug for SettledHook {
     }
 }
 
-/// What [`Session::module_files`] registers.
-struct ModuleFiles(Box<dyn Fn() -> Vec<PathBuf> + Send + Sync>);
+/// What [`Session::read_at_start`] registers.
+struct ReadAtStart(Box<dyn Fn() -> Vec<crate::script::ReadAtStart> + Send + Sync>);
 
-impl std::fmt::Debug for ModuleFiles {
+impl std::fmt::Debug for ReadAtStart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ModuleFiles")
+        f.write_str("ReadAtStart")
     }
 }
 
@@ -107,7 +107,7 @@ impl Session {
             started,
             settled: Mutex::new(None),
             script: Mutex::new(None),
-            modules: Mutex::new(None),
+            read_at_start: Mutex::new(None),
         }
     }
 
@@ -118,28 +118,42 @@ impl Session {
         *self.script.lock().expect("script file") = Some(path);
     }
 
-    /// How to know the files of the modules the script imported (so far: a closure may
-    /// import one later). A watch does not read them again either: when one is an input
+    /// How to know the files the run read at its start (so far: a closure may import a
+    /// module later): the modules the script imported and the files its top level read
+    /// with `read_file`. A watch does not read them again either: when one is an input
     /// and changes, the watch says that the change is not taken, as for the script.
-    pub(crate) fn module_files(&self, files: impl Fn() -> Vec<PathBuf> + Send + Sync + 'static) {
-        *self.modules.lock().expect("module files") = Some(ModuleFiles(Box::new(files)));
+    pub(crate) fn read_at_start(
+        &self,
+        files: impl Fn() -> Vec<crate::script::ReadAtStart> + Send + Sync + 'static,
+    ) {
+        *self.read_at_start.lock().expect("files read") = Some(ReadAtStart(Box::new(files)));
     }
 
-    /// The first of `paths` that is the script's file or the file of a module it
-    /// imported, as the warning names it: `the script` or `the module lib.rhai`.
-    fn script_part_in(&self, paths: &[PathBuf]) -> Option<String> {
+    /// What the watch says when `paths` hold the script's file, or a file the run read at
+    /// its start (see [`Session::read_at_start`]): which changed, and what the run keeps.
+    fn change_not_taken(&self, paths: &[PathBuf]) -> Option<String> {
         let canonical = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
         let changed: Vec<PathBuf> = paths.iter().map(canonical).collect();
         let script = self.script.lock().expect("script file").clone();
+        let kept = "a watch goes on with the script and its modules as prun read them at the \
+                    start; restart prun to use the change";
         if script.is_some_and(|s| changed.contains(&s)) {
-            return Some("the script".into());
+            return Some(format!("the script changed: {kept}"));
         }
-        let modules = self.modules.lock().expect("module files");
-        let files = modules.as_ref().map_or_else(Vec::new, |m| (m.0)());
-        files
+        let read = self.read_at_start.lock().expect("files read");
+        let files = read.as_ref().map_or_else(Vec::new, |r| (r.0)());
+        let file = files
             .into_iter()
-            .find(|f| changed.contains(&canonical(f)))
-            .map(|f| format!("the module {}", f.display()))
+            .find(|f| changed.contains(&canonical(&f.path)))?;
+        let path = file.path.display();
+        Some(if file.module {
+            format!("the module {path} changed: {kept}")
+        } else {
+            format!(
+                "{path} changed: the script read it at its start (read_file), and a watch \
+                 goes on with what it read then; restart prun to use the change"
+            )
+        })
     }
 
     /// Registers what to do each time the watch's work has settled, once the first run is
@@ -551,21 +565,18 @@ impl Loop<'_> {
         }
     }
 
-    /// Says, once, that a change of the script or of a module it imported is not taken: a
-    /// cycle runs the procs as the script and its modules declared them when prun read
-    /// them.
+    /// Says, once, that a change of the script, of a module it imported or of a file its
+    /// top level read is not taken: a cycle runs the procs as the script declared them,
+    /// with the values it computed, when prun read it.
     fn warn_if_script(&mut self, paths: &[PathBuf]) {
         if self.script_warned {
             return;
         }
-        let Some(part) = self.session.script_part_in(paths) else {
+        let Some(said) = self.session.change_not_taken(paths) else {
             return;
         };
         self.script_warned = true;
-        self.warn(&format!(
-            "{part} changed: a watch goes on with the script and its modules as prun read \
-             them at the start; restart prun to use the change"
-        ));
+        self.warn(&said);
     }
 
     /// A cycle ended: its counts, then the watch goes on.

@@ -132,7 +132,11 @@ impl Session {
     /// What the watch says when `paths` hold the script's file, or a file the run read at
     /// its start (see [`Session::read_at_start`]): which changed, and what the run keeps.
     fn change_not_taken(&self, paths: &[PathBuf]) -> Option<String> {
-        let canonical = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        // A file deleted (no canonical path) is still known by its absolute one.
+        let canonical = |p: &PathBuf| {
+            (std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)))
+                .unwrap_or_else(|_| p.clone())
+        };
         let changed: Vec<PathBuf> = paths.iter().map(canonical).collect();
         let script = self.script.lock().expect("script file").clone();
         let kept = "a watch goes on with the script and its modules as prun read them at the \

@@ -931,6 +931,27 @@ run("p");
 }
 
 #[test]
+fn a_module_the_script_imports_deleted_is_said_not_to_be_taken() {
+    // Deleted, the module has no canonical path any more: it is still recognised.
+    let script = r#"import "lib" as lib;
+proc("p", #{ inputs: ["lib.rhai"] }, || { shell("echo " + lib::word() + " >> runs"); });
+run("p");
+"#;
+    let mut w = Watching::start(
+        script,
+        &[("lib.rhai", "fn word() { \"v1\" }")],
+        &["--watch"],
+    );
+    w.until_watching(1);
+    std::fs::remove_file(w.path("lib.rhai")).expect("rm lib.rhai");
+    w.until_watching(2);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert!(said.contains("the module lib.rhai changed"), "{said}");
+}
+
+#[test]
 fn a_change_of_a_file_the_top_level_read_is_said_not_to_be_taken() {
     // The top level read the file into a value its proc uses: a cycle re-runs the proc
     // with the value read at the start, and the watch says so (once). A closure that

@@ -352,13 +352,13 @@ pub(crate) fn check_destination(
 
 /// Whether `a` and `b` are one file, or would be once made: the same name in the same
 /// directory.
-fn same_place(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_place(a: &Path, b: &Path) -> bool {
     let place = |p: &Path| Some(std::fs::canonicalize(dir_of(p)).ok()?.join(p.file_name()?));
     same_file(a, b) || place(a).is_some_and(|pa| place(b) == Some(pa))
 }
 
 /// Whether `a` and `b` name one existing file (through links, or two links of it).
-pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),

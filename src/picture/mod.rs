@@ -56,14 +56,17 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let medians = store.earlier_medians(row.id)?;
     let timeline = Timeline::new(row, procs, &medians);
     let critical = CriticalPath::of(&timeline.procs);
+    let own = [(&req.script, "the script itself"), (&path, "the task DB")];
     match &req.html {
-        Some(out) if crate::report::same_file(out, &req.script) => {
-            return Err(Failure::Usage(format!(
-                "prun: report --html {}: is the script itself, which the page would replace",
-                out.display()
-            )));
+        Some(out) => {
+            if let Some((_, what)) = own.iter().find(|(f, _)| crate::report::same_place(out, f)) {
+                return Err(Failure::Usage(format!(
+                    "prun: report --html {}: is {what}, which the page would replace",
+                    out.display()
+                )));
+            }
+            write_html(out, &html::render(&timeline, &critical))?;
         }
-        Some(out) => write_html(out, &html::render(&timeline, &critical))?,
         None => {
             let text = text::render(&timeline, &critical);
             crate::report::print_text(format!("{}\n", text.trim_end()).as_bytes()).map_err(

@@ -701,7 +701,7 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
 }
 
 #[test]
-fn report_html_over_the_script_itself_is_refused() {
+fn report_html_over_the_script_or_the_task_db_is_refused() {
     let script = r#"proc("a", #{ shell: "true" }); run("a");"#;
     let ws = Ws::new(script);
     assert_eq!(ws.run(&[]), 0);
@@ -722,6 +722,21 @@ fn report_html_over_the_script_itself_is_refused() {
     assert_eq!(
         std::fs::read_to_string(ws.path("main.rhai")).unwrap(),
         script
+    );
+    let out = ws.prun(&[
+        "report",
+        "main.rhai",
+        "--db",
+        "tasks.db",
+        "--html",
+        "./tasks.db",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stderr.contains("is the task DB"), "{}", out.stderr);
+    assert_eq!(ws.run(&[]), 0, "the task DB is intact");
+    assert!(
+        ws.report(&[]).starts_with("run 2 of "),
+        "the history is intact"
     );
 }
 

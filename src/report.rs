@@ -220,8 +220,8 @@ pub(crate) fn to_stdout() {
     STDOUT_TAKEN.store(true, Ordering::Relaxed);
 }
 
-/// Writes `bytes` to stdout, for text prun prints as its answer (`prun report`, `prun
-/// history`). A reader that stopped reading (`| head`) is no failure; any other error (a
+/// Writes `bytes` to stdout, for text prun prints as its answer (`prun report`,
+/// `history`, `log`, `list`, `graph`). A reader that stopped reading (`| head`) is no failure; any other error (a
 /// full disk behind `> report.txt`) is: a report asked for and lost must not exit 0.
 pub(crate) fn print_text(bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

@@ -356,11 +356,11 @@ impl RuntimeBuilder {
     /// ([`crate::Outcome::InternalError`]).
     ///
     /// A second function of the same name and parameter types replaces the first, as in
-    /// Rhai. [`RuntimeBuilder::build`] refuses a name scripts could not call it by (empty, with
-    /// spaces, a Rhai keyword such as `type_of`) and the name of a function of prun's
-    /// script API (`shell`, `proc`, `run`, ...), which scripts would call instead. Rhai's
-    /// own functions (`len`, `contains`, ...) may be overloaded or replaced: the
-    /// embedder's come first.
+    /// Rhai. [`RuntimeBuilder::build`] refuses a name scripts could not call it by
+    /// (empty, with spaces, a Rhai keyword such as `type_of`) and the name of a function
+    /// of prun's script API (`shell`, `proc`, `run`, ...), which scripts would call
+    /// instead. Rhai's own functions (`len`, `contains`, ...) may be overloaded or
+    /// replaced: the embedder's come first.
     pub fn register_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
         mut self,
         name: impl Into<String>,

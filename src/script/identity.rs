@@ -178,6 +178,7 @@ pub(crate) fn record_top_level_read(engine: &Engine, path: &str) {
 
 /// A file the run read once and keeps what it read (see [`read_at_start`]).
 pub(crate) struct ReadAtStart {
+    /// The file, as the script named it.
     pub path: std::path::PathBuf,
     /// A module the script imported, else a file its top level read with `read_file`.
     pub module: bool,

@@ -67,7 +67,7 @@ pub(crate) struct Session {
     /// The script run (see [`Session::script_file`]).
     script: Mutex<Option<PathBuf>>,
     /// The files the run read at its start (see [`Session::read_at_start`]).
-    read_at_start: Mutex<Option<ReadAtStart>>,
+    read_at_start: Mutex<Option<ReadAtStartHook>>,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -80,11 +80,11 @@ impl std::fmt::Debug for SettledHook {
 }
 
 /// What [`Session::read_at_start`] registers.
-struct ReadAtStart(Box<dyn Fn() -> Vec<crate::script::ReadAtStart> + Send + Sync>);
+struct ReadAtStartHook(Box<dyn Fn() -> Vec<crate::script::ReadAtStart> + Send + Sync>);
 
-impl std::fmt::Debug for ReadAtStart {
+impl std::fmt::Debug for ReadAtStartHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReadAtStart")
+        f.write_str("ReadAtStartHook")
     }
 }
 
@@ -126,7 +126,7 @@ impl Session {
         &self,
         files: impl Fn() -> Vec<crate::script::ReadAtStart> + Send + Sync + 'static,
     ) {
-        *self.read_at_start.lock().expect("files read") = Some(ReadAtStart(Box::new(files)));
+        *self.read_at_start.lock().expect("files read") = Some(ReadAtStartHook(Box::new(files)));
     }
 
     /// What the watch says when `paths` hold the script's file, or a file the run read at

@@ -18,6 +18,7 @@ use rhai::{
 };
 
 use super::values::MAX_NESTING;
+use crate::watch::ReadAtStart;
 
 /// What is read once per run to tell closures apart. Each run has its own engine, which
 /// names the run here (several runs may share a process: see [`crate::Runtime`]); the
@@ -174,14 +175,6 @@ pub(crate) fn record_top_level_read(engine: &Engine, path: &str) {
     if !reads.contains(&path) {
         reads.push(path);
     }
-}
-
-/// A file the run read once and keeps what it read (see [`read_at_start`]).
-pub(crate) struct ReadAtStart {
-    /// The file, as the script named it.
-    pub path: std::path::PathBuf,
-    /// A module the script imported, else a file its top level read with `read_file`.
-    pub module: bool,
 }
 
 /// The files the run of `engine` has read so far and keeps what it read: the files of the

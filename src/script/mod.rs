@@ -33,7 +33,7 @@ pub(crate) use error::ScriptError;
 pub(crate) use helpers::env as env_of_run;
 pub(crate) use host::declaration_in;
 pub(crate) use host::{API_FUNCTIONS, EngineSetup, Function, Host, HostOptions, TopLevelError};
-pub(crate) use identity::{ReadAtStart, closure_module};
+pub(crate) use identity::closure_module;
 pub(crate) use lint::{option_keys, recorded_place};
 pub(crate) use stdlib::install_with as install_modules;
 pub(crate) use stdlib::names as stdlib_names;

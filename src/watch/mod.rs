@@ -79,8 +79,16 @@ impl std::fmt::Debug for SettledHook {
     }
 }
 
+/// A file the run read once and keeps what it read (see [`Session::read_at_start`]).
+pub(crate) struct ReadAtStart {
+    /// The file, as the script named it.
+    pub path: PathBuf,
+    /// A module the script imported, else a file its top level read with `read_file`.
+    pub module: bool,
+}
+
 /// What [`Session::read_at_start`] registers.
-struct ReadAtStartHook(Box<dyn Fn() -> Vec<crate::script::ReadAtStart> + Send + Sync>);
+struct ReadAtStartHook(Box<dyn Fn() -> Vec<ReadAtStart> + Send + Sync>);
 
 impl std::fmt::Debug for ReadAtStartHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,7 +132,7 @@ impl Session {
     /// and changes, the watch says that the change is not taken, as for the script.
     pub(crate) fn read_at_start(
         &self,
-        files: impl Fn() -> Vec<crate::script::ReadAtStart> + Send + Sync + 'static,
+        files: impl Fn() -> Vec<ReadAtStart> + Send + Sync + 'static,
     ) {
         *self.read_at_start.lock().expect("files read") = Some(ReadAtStartHook(Box::new(files)));
     }

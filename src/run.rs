@@ -126,7 +126,7 @@ impl Script {
     /// The script's text, for reading its `args(#{...})` declaration.
     fn text(&self) -> Option<String> {
         match self {
-            Script::File(p) => std::fs::read_to_string(p).ok(),
+            Script::File(p) => crate::script::read_script(p).ok(),
             Script::Text { text, .. } => Some(text.clone()),
         }
     }

@@ -257,7 +257,7 @@ fn with_declared_options(
                 // The script may declare options, in an `args` call its declaration pass
                 // did not reach.
                 let calls_args =
-                    std::fs::read_to_string(&cfg.script).is_ok_and(|text| text.contains("args("));
+                    crate::script::read_script(&cfg.script).is_ok_and(|t| t.contains("args("));
                 let hint = if calls_args {
                     "\n(prun reads a script's options from its args(#{...}) call before the run, \
                      only when that call comes before the script's other prun functions)"
@@ -308,7 +308,7 @@ fn with_declared_options(
 fn declaration(
     cfg: &RunConfig,
 ) -> Option<Result<crate::script::Declaration, crate::script::DeclError>> {
-    let text = std::fs::read_to_string(&cfg.script).ok()?;
+    let text = crate::script::read_script(&cfg.script).ok()?;
     let policy = crate::Policy::new().deny_env(deny_env_in(cfg));
     let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> =
         Arc::new(move |name| policy.env_visible(name));

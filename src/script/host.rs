@@ -300,7 +300,7 @@ impl Host {
     /// Reads and compiles a script file; a `#!` first line is ignored.
     pub(crate) fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let display = path.display().to_string();
-        let mut src = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+        let mut src = read_script(path).map_err(|source| ScriptError::Read {
             path: display.clone(),
             source,
         })?;
@@ -360,6 +360,29 @@ impl Host {
             _ => TopLevelError::Script(ScriptError::Runtime(diag::runtime_error(source, e))),
         }
     }
+}
+
+/// The text of the script file at `path`, which must be a regular file: prun reads a
+/// script more than once (its options before the run, its text for the run and for the
+/// cache), so a pipe (`prun <(gen)`) would be empty the second time and the run would
+/// silently do nothing; a FIFO without a writer would block, and a device such as
+/// `/dev/zero` never ends.
+pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path)?.file_type();
+    let not = if kind.is_fifo() {
+        "a pipe or FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        return std::fs::read_to_string(path);
+    };
+    Err(std::io::Error::other(format!(
+        "it is {not}, not a regular file: prun reads a script more than once; save it to \
+         a file first"
+    )))
 }
 
 /// `prun check` evaluates a script without running anything: these replace the functions

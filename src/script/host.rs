@@ -362,11 +362,11 @@ impl Host {
     }
 }
 
-/// The text of the script file at `path`, which must be a regular file: prun reads a
-/// script more than once (its options before the run, its text for the run and for the
-/// cache), so a pipe (`prun <(gen)`) would be empty the second time and the run would
-/// silently do nothing; a FIFO without a writer would block, and a device such as
-/// `/dev/zero` never ends.
+/// The text of the script or module file at `path`, which must be a regular file: prun
+/// reads a script more than once (its options before the run, its text for the run and
+/// for the cache), so a pipe (`prun <(gen)`) would be empty the second time and the run
+/// would silently do nothing; a FIFO without a writer would block (where no signal can
+/// end the wait), and a device such as `/dev/zero` never ends.
 pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
     use std::os::unix::fs::FileTypeExt;
     let kind = std::fs::metadata(path)?.file_type();
@@ -380,8 +380,8 @@ pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
         return std::fs::read_to_string(path);
     };
     Err(std::io::Error::other(format!(
-        "it is {not}, not a regular file: prun reads a script more than once; save it to \
-         a file first"
+        "it is {not}, not a regular file: prun reads scripts and modules from files \
+         (a script more than once); save it to one first"
     )))
 }
 

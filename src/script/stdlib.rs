@@ -160,7 +160,7 @@ impl ModuleResolver for Files {
         }
         let shown = file.to_string_lossy().into_owned();
         let in_module = |e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e, pos));
-        let text = match std::fs::read_to_string(&file) {
+        let text = match super::read_script(&file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());

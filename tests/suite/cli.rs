@@ -257,11 +257,12 @@ fn a_byte_order_mark_before_the_script_or_its_shebang_is_ignored() {
     out.code(2).err_has("main.rhai:1:9");
 }
 
-/// A script that is not a regular file is refused, naming it: prun reads a script more
-/// than once, so a pipe (`prun <(gen)`) would run nothing the second time (exit 0), a
-/// FIFO without a writer would block for ever and `/dev/zero` would fill the memory.
+/// A script or module that is not a regular file is refused, naming it: prun reads a
+/// script more than once, so a pipe (`prun <(gen)`) would run nothing the second time
+/// (exit 0), a FIFO without a writer would block for ever and `/dev/zero` would fill the
+/// memory.
 #[test]
-fn a_script_that_is_not_a_regular_file_is_refused() {
+fn a_script_or_module_that_is_not_a_regular_file_is_refused() {
     let t = Test::new();
     nix::unistd::mkfifo(&t.dir().join("fifo.rhai"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
     let out = t.raw(&["fifo.rhai"]).run();
@@ -270,6 +271,12 @@ fn a_script_that_is_not_a_regular_file_is_refused() {
     let out = Test::new().raw(&["/dev/zero"]).run();
     out.code(2)
         .err_has("failed to read /dev/zero: it is a device, not a regular file");
+    // A module too: a FIFO blocked the import where no signal could end the wait.
+    let t = Test::new().script(r#"import "lib" as lib; proc("a", || 1); run("a");"#);
+    nix::unistd::mkfifo(&t.dir().join("lib.rhai"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    t.run()
+        .code(2)
+        .err_has("cannot read module lib.rhai: it is a pipe or FIFO, not a regular file");
     // The script on a pipe, as `prun <(gen)` gives it.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))

@@ -9,7 +9,7 @@
 //! for an expression body, at the first `,`, `;` or unmatched closing bracket outside
 //! brackets, strings and comments.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
@@ -43,7 +43,7 @@ struct RunTexts {
     /// read, found once per run.
     reads: HashMap<String, Arc<Reads>>,
     /// The files the top level read with `read_file` (see [`record_top_level_read`]).
-    top_level_reads: Vec<std::path::PathBuf>,
+    top_level_reads: BTreeSet<std::path::PathBuf>,
 }
 
 /// What a text reads, and the words it holds (each once), which may name script functions.
@@ -169,12 +169,9 @@ pub(crate) fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Modu
 /// Records that the top level of the run of `engine` read the file `path` with
 /// `read_file`: what it read then is in its procs' values for the whole run.
 pub(crate) fn record_top_level_read(engine: &Engine, path: &str) {
-    let path = std::path::PathBuf::from(path);
     let mut runs = runs();
     let reads = &mut runs.entry(run_of(engine)).or_default().top_level_reads;
-    if !reads.contains(&path) {
-        reads.push(path);
-    }
+    reads.insert(path.into());
 }
 
 /// The files the run of `engine` has read so far and keeps what it read: the files of the

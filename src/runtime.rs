@@ -360,7 +360,8 @@ impl RuntimeBuilder {
     /// (empty, with spaces, a Rhai keyword such as `type_of`) and the name of a function
     /// of prun's script API (`shell`, `proc`, `run`, ...), which scripts would call
     /// instead. Rhai's own functions (`len`, `contains`, ...) may be overloaded or
-    /// replaced: the embedder's come first.
+    /// replaced: the embedder's come first. An operator (`+`) is for the embedder's own
+    /// types: Rhai's built-in operators on its types (`+` on two integers) come first.
     pub fn register_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
         mut self,
         name: impl Into<String>,

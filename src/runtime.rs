@@ -520,7 +520,10 @@ fn native_name_problem(name: &str) -> Option<String> {
         .iter()
         .filter_map(|prefix| name.strip_prefix(prefix))
         .any(rhai::is_valid_identifier);
+    // `print` and `debug` are keywords, but Rhai calls the functions of those names to
+    // make the text it prints: they may be overloaded for the embedder's types.
     let callable = rhai::is_valid_function_name(name)
+        || ["print", "debug"].contains(&name)
         || accessor
         || OPERATORS.contains(&name)
         || ["index$get$", "index$set$"].contains(&name);
@@ -528,7 +531,7 @@ fn native_name_problem(name: &str) -> Option<String> {
         format!(
             "register_fn({name:?}): not a name a native function can have: scripts call \
              one by a Rhai identifier (letters, digits and `_`) that is not a Rhai keyword \
-             (`print`, `type_of`, `Fn`, ...), or by an operator such as \"+\""
+             (`type_of`, `Fn`, `eval`, ...), or by an operator such as \"+\""
         )
     })
 }

@@ -727,7 +727,7 @@ fn a_native_function_named_like_one_of_prun_s_is_refused() {
 
 #[test]
 fn a_native_function_no_script_can_call_is_refused() {
-    for name in ["", "two words", "type_of", "print", "fn"] {
+    for name in ["", "two words", "type_of", "Fn", "fn"] {
         let message = refusal_of(name);
         assert!(
             message.contains(&format!("register_fn({name:?})")),
@@ -739,21 +739,27 @@ fn a_native_function_no_script_can_call_is_refused() {
 #[test]
 fn a_native_function_may_overload_rhai_s_own_and_operators() {
     let dir = tempfile::tempdir().unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
     let rt = builder(dir.path())
         .register_fn("len", |s: &str| format!("len of {s}"))
         .register_fn("to_string", |n: i64| format!("<{n}>"))
         .register_fn("+", |a: bool, b: bool| a || b)
+        .register_fn("print", |n: i64| format!("number {n}"))
+        .on_event(move |e: &Event| seen.lock().unwrap().push(format!("{e:?}")))
         .build()
         .unwrap();
     let report = rt
         .run_str(
-            r#"proc("a", || [len("x"), to_string(1), true + false]); run("a");"#,
+            r#"print(7); proc("a", || [len("x"), to_string(1), true + false]); run("a");"#,
             [""; 0],
         )
         .unwrap();
     assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
     let result = &report.proc("a").unwrap().result;
     assert_eq!(result, &serde_json::json!(["len of x", "<1>", true]));
+    let events = events.lock().unwrap();
+    assert!(events.iter().any(|e| e.contains("number 7")), "{events:?}");
 }
 
 #[test]

@@ -51,6 +51,10 @@
 //! - [`Cancel`] stops a run from another thread as Ctrl-C stops the binary: process groups
 //!   are terminated (then killed after a grace period) and the script's cleanups run.
 //! - A run installs no signal handler unless asked ([`RuntimeBuilder::handle_signals`]).
+//! - [`RuntimeBuilder::build`] refuses what would be silently ignored: a native function
+//!   named like one of prun's script functions (`shell`, `proc`, `run`...), which scripts
+//!   would call instead, or by a name no script can call; a limit of 0, which Rhai would
+//!   read as none.
 //! - What stops a run before it starts (the script does not compile, wrong arguments) is
 //!   an [`Error`]; what happens once it runs (a proc fails, the script throws) is in the
 //!   [`Report`], whose [`Outcome`] says how it ended.

@@ -220,6 +220,18 @@ pub(crate) fn to_stdout() {
     STDOUT_TAKEN.store(true, Ordering::Relaxed);
 }
 
+/// Writes `bytes` to stdout, for text prun prints as its answer (`prun report`,
+/// `history`, `log`, `list`, `graph`). A reader that stopped reading (`| head`) is no failure; any other error (a
+/// full disk behind `> report.txt`) is: a report asked for and lost must not exit 0.
+pub(crate) fn print_text(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => done,
+    }
+}
+
 fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -288,34 +300,75 @@ fn dir_of(path: &Path) -> &Path {
 /// Why a report cannot be written where `--json` says.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DestinationError {
+    #[error("--json: an empty path (`--json -` is stdout)")]
+    Empty,
     #[error("--json {}: the directory {} does not exist", path.display(), dir.display())]
-    NoDirectory { path: PathBuf, dir: PathBuf },
+    MissingDir { path: PathBuf, dir: PathBuf },
+    #[error("--json {}: {} is not a directory", path.display(), dir.display())]
+    BelowFile { path: PathBuf, dir: PathBuf },
     #[error("--json {}: is a directory", .0.display())]
-    IsDirectory(PathBuf),
+    Dir(PathBuf),
+    #[error("--json {}: is {what}, which the report would replace", path.display())]
+    OwnFile { path: PathBuf, what: &'static str },
 }
 
-/// Checks, before the run, that a report can be written at `path`: its directory exists
-/// and `path` is not a directory; `-` (stdout) always can.
-pub(crate) fn check_destination(path: &Path) -> Result<(), DestinationError> {
+/// Checks, before the run, that a report can be written at `path`: it is not empty, its
+/// directory exists, and `path` is neither a directory nor one of the run's `own` files
+/// (the script, `--db`), each with what it is; `-` (stdout) always can.
+pub(crate) fn check_destination(
+    path: &Path,
+    own: &[(PathBuf, &'static str)],
+) -> Result<(), DestinationError> {
     if is_stdout(path) {
         return Ok(());
     }
+    if path.as_os_str().is_empty() {
+        return Err(DestinationError::Empty);
+    }
     let dir = dir_of(path);
+    if dir.exists() && !dir.is_dir() {
+        return Err(DestinationError::BelowFile {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
+    }
     if !dir.is_dir() {
-        return Err(DestinationError::NoDirectory {
+        return Err(DestinationError::MissingDir {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
         });
     }
     if path.is_dir() {
-        return Err(DestinationError::IsDirectory(path.to_path_buf()));
+        return Err(DestinationError::Dir(path.to_path_buf()));
+    }
+    if let Some(&(_, what)) = own.iter().find(|(file, _)| same_place(path, file)) {
+        return Err(DestinationError::OwnFile {
+            path: path.to_path_buf(),
+            what,
+        });
     }
     Ok(())
 }
 
+/// Whether `a` and `b` are one file, or would be once made: the same name in the same
+/// directory.
+pub(crate) fn same_place(a: &Path, b: &Path) -> bool {
+    let place = |p: &Path| Some(std::fs::canonicalize(dir_of(p)).ok()?.join(p.file_name()?));
+    same_file(a, b) || place(a).is_some_and(|pa| place(b) == Some(pa))
+}
+
+/// Whether `a` and `b` name one existing file (through links, or two links of it).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 /// Writes the report atomically: into a new file in the same directory, then renamed
 /// over `path`, so that a reader sees the old report or the new one, never a part. The
-/// file gets mode 0644. A failure to write is reported, not fatal. A `path` of
+/// file gets mode 0644. A failure to write is the caller's to report. A `path` of
 /// `-` is stdout; one that is not a regular file (a device, a FIFO) is written into.
 pub(crate) fn write(path: &Path, report: &Report) -> std::io::Result<()> {
     use std::io::Write;

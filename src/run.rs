@@ -128,7 +128,7 @@ impl Script {
     /// The script's text, for reading its `args(#{...})` declaration.
     fn text(&self) -> Option<String> {
         match self {
-            Script::File(p) => std::fs::read_to_string(p).ok(),
+            Script::File(p) => crate::script::read_script(p).ok(),
             Script::Text { text, .. } => Some(text.clone()),
         }
     }
@@ -613,8 +613,12 @@ pub(crate) fn execute(
                 Inspect::Check => None,
             }
         };
-        if let Some(text) = text {
-            outln!("{text}");
+        // What was asked for and lost is no success (as for `prun report`).
+        if let Some(text) = text
+            && let Err(e) = crate::report::print_text(format!("{text}\n").as_bytes())
+        {
+            errln!("prun: failed to write stdout: {e}");
+            exit = Exit::Usage;
         }
     }
     if inspect.is_some() {

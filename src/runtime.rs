@@ -282,12 +282,21 @@ impl RuntimeBuilder {
     /// script's own under the user's state directory). A script's
     /// `set_options(#{ task_db })` cannot change a setting other than the default.
     pub fn task_db(mut self, db: impl Into<TaskDb>) -> Self {
-        self.settings.task_db = db.into();
+        let db = db.into();
+        if db == TaskDb::Path(Default::default()) {
+            self.problems
+                .push("task_db: an empty path (TaskDb::Off is no task DB)".into());
+        }
+        self.settings.task_db = db;
         self
     }
 
     /// Where the logs of the runs go (default: the script's state directory).
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        if dir.as_ref().as_os_str().is_empty() {
+            self.problems
+                .push("log_dir: an empty path (logs would go to the working directory)".into());
+        }
         self.settings.log_dir = Some(dir.as_ref().to_path_buf());
         self
     }
@@ -345,6 +354,14 @@ impl RuntimeBuilder {
     /// (see [`rhai::Engine::register_fn`]). It may be called from several procs at once,
     /// on different threads. A panic in it ends the run cleanly as an internal error
     /// ([`crate::Outcome::InternalError`]).
+    ///
+    /// A second function of the same name and parameter types replaces the first, as in
+    /// Rhai. [`RuntimeBuilder::build`] refuses a name scripts could not call it by
+    /// (empty, with spaces, a Rhai keyword such as `type_of`) and the name of a function
+    /// of prun's script API (`shell`, `proc`, `run`, ...), which scripts would call
+    /// instead. Rhai's own functions (`len`, `contains`, ...) may be overloaded or
+    /// replaced: the embedder's come first. An operator (`+`) is for the embedder's own
+    /// types: Rhai's built-in operators on its types (`+` on two integers) come first.
     pub fn register_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
         mut self,
         name: impl Into<String>,
@@ -355,7 +372,9 @@ impl RuntimeBuilder {
         R: Variant + Clone,
         FN: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
     {
-        FuncRegistration::new(name.into()).set_into_module(&mut self.natives, func);
+        let name = name.into();
+        self.problems.extend(native_name_problem(&name));
+        FuncRegistration::new(name).set_into_module(&mut self.natives, func);
         self
     }
 
@@ -377,6 +396,7 @@ impl RuntimeBuilder {
     /// scripts that must not loop for ever. An exceeded limit is a script error naming
     /// it.
     pub fn max_operations(mut self, n: u64) -> Self {
+        self.refuse_zero("max_operations", n == 0);
         self.limits.operations = Some(n);
         self
     }
@@ -389,20 +409,34 @@ impl RuntimeBuilder {
 
     /// Strings of at most `n` bytes.
     pub fn max_string_size(mut self, n: usize) -> Self {
+        self.refuse_zero("max_string_size", n == 0);
         self.limits.string_size = Some(n);
         self
     }
 
     /// Arrays of at most `n` items.
     pub fn max_array_size(mut self, n: usize) -> Self {
+        self.refuse_zero("max_array_size", n == 0);
         self.limits.array_size = Some(n);
         self
     }
 
     /// Object maps of at most `n` entries.
     pub fn max_map_size(mut self, n: usize) -> Self {
+        self.refuse_zero("max_map_size", n == 0);
         self.limits.map_size = Some(n);
         self
+    }
+
+    /// A limit of 0 operations or of a size 0 is refused: Rhai reads it as no limit at
+    /// all, the opposite of what it says (unset, there is none).
+    fn refuse_zero(&mut self, limit: &str, zero: bool) {
+        if zero {
+            self.problems.push(format!(
+                "{limit}: the limit must be at least 1 (Rhai would read 0 as no limit; \
+                 leave it unset for none)"
+            ));
+        }
     }
 
     /// Calls `f` with every [`Event`] of every run (from the run's threads). A panic in
@@ -445,10 +479,13 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong.
+    /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong: a
+    /// `parallel` of 0, a `max_operations` or size limit of 0 (which Rhai would read as
+    /// no limit), an empty `task_db` or `log_dir` path, a native function's name (see
+    /// [`RuntimeBuilder::register_fn`]).
     pub fn build(self) -> Result<Runtime, Error> {
-        if let Some(problem) = self.problems.first() {
-            return Err(Failure::Config(problem.clone()).into());
+        if !self.problems.is_empty() {
+            return Err(Failure::Config(self.problems.join("; ")).into());
         }
         let mut settings = self.settings;
         settings.setup = Some(engine_setup(
@@ -462,6 +499,41 @@ impl RuntimeBuilder {
             settings: Arc::new(settings),
         })
     }
+}
+
+/// The operators a native function may overload for the embedder's types.
+const OPERATORS: &[&str] = &[
+    "+", "-", "*", "/", "%", "**", "<<", ">>", "&", "|", "^", "==", "!=", "<", "<=", ">", ">=",
+    "!", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", "&=", "|=", "^=",
+];
+
+/// Why a native function cannot be called `name`, if it cannot (see
+/// [`RuntimeBuilder::register_fn`]).
+fn native_name_problem(name: &str) -> Option<String> {
+    if crate::script::API_FUNCTIONS.contains(&name) {
+        return Some(format!(
+            "register_fn(\"{name}\"): `{name}` is a function of prun's script API, which \
+             scripts would call instead of this one; give the native function another name"
+        ));
+    }
+    let accessor = ["get$", "set$"]
+        .iter()
+        .filter_map(|prefix| name.strip_prefix(prefix))
+        .any(rhai::is_valid_identifier);
+    // `print` and `debug` are keywords, but Rhai calls the functions of those names to
+    // make the text it prints: they may be overloaded for the embedder's types.
+    let callable = rhai::is_valid_function_name(name)
+        || ["print", "debug"].contains(&name)
+        || accessor
+        || OPERATORS.contains(&name)
+        || ["index$get$", "index$set$"].contains(&name);
+    (!callable).then(|| {
+        format!(
+            "register_fn({name:?}): not a name a native function can have: scripts call \
+             one by a Rhai identifier (letters, digits and `_`) that is not a Rhai keyword \
+             (`type_of`, `Fn`, `eval`, ...), or by an operator such as \"+\""
+        )
+    })
 }
 
 /// What every engine of the runtime gets: the native functions, the modules, the limits,

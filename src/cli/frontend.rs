@@ -86,13 +86,13 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
         path: path.clone(),
         source,
     })?;
-    outln!("# {}", path.display());
-    {
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.trim_ascii_end());
-        let _ = out.write_all(b"\n");
-    }
+    let mut shown = format!("# {}\n", path.display()).into_bytes();
+    shown.extend_from_slice(text.trim_ascii_end());
+    shown.push(b'\n');
+    crate::report::print_text(&shown).map_err(|source| Failure::Write {
+        path: "stdout".into(),
+        source,
+    })?;
     Ok(Exit::Ok)
 }
 
@@ -111,12 +111,13 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
         crate::report::to_stdout();
     }
     let (script, args) = (cfg.script.clone(), cfg.script_args.clone());
+    let own = own_files(&cfg);
     // The script's secrets stay hidden until the report of a run an error stopped is
     // written too.
     let mut secrets = Secrets::default();
     let result = attempt(cfg, &mut secrets, base);
     if let (Err(e), Some(path)) = (&result, &json)
-        && crate::report::check_destination(path).is_ok()
+        && crate::report::check_destination(path, &own).is_ok()
         && let Some((outcome, text)) = e.report()
     {
         let info = RunInfo {
@@ -129,13 +130,36 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
             exit: e.code(),
         };
         if let Err(w) = crate::report::write(path, &crate::report::build(&info, &[])) {
-            errln!(
-                "prun: warning: failed to write the JSON report {}: {w}",
-                path.display()
-            );
+            report_lost(path, &w);
         }
     }
     result
+}
+
+/// Says that the `--json` report at `path` could not be written. The run's status then
+/// says so too (see [`with_report_lost`]): a cron job that asked for a report must not
+/// take its loss for success.
+fn report_lost(path: &Path, why: &std::io::Error) {
+    errln!(
+        "prun: failed to write the JSON report {}: {why}",
+        path.display()
+    );
+}
+
+/// The exit status of a run whose report could not be written: the run's own when it
+/// failed, else a usage error, as when `--json` names a directory that does not exist.
+fn with_report_lost(exit: Exit) -> Exit {
+    match exit {
+        Exit::Ok => Exit::Usage,
+        failed => failed,
+    }
+}
+
+/// The files of the run that a `--json` report must not replace, with what they are.
+fn own_files(cfg: &RunConfig) -> Vec<(PathBuf, &'static str)> {
+    let mut own = vec![(cfg.script.clone(), "the script itself")];
+    own.extend(cfg.db.clone().map(|db| (db, "the task DB")));
+    own
 }
 
 /// [`run`] without the report of a run an error stopped.
@@ -144,7 +168,7 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Ex
         return Ok(Exit::Ok);
     };
     if let Some(path) = &cfg.json {
-        crate::report::check_destination(path)?;
+        crate::report::check_destination(path, &own_files(&cfg))?;
     }
     crate::exec::install_panic_hook();
     let runtime = runtime_of(&cfg).map_err(crate::Error::into_failure)?;
@@ -168,10 +192,8 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Ex
     if let Some(path) = cfg.json.as_ref().filter(|_| cfg.inspect.is_none())
         && let Err(e) = crate::report::write(path, &report)
     {
-        errln!(
-            "prun: warning: failed to write the JSON report {}: {e}",
-            path.display()
-        );
+        report_lost(path, &e);
+        return Ok(with_report_lost(report.exit()));
     }
     Ok(report.exit())
 }
@@ -235,7 +257,7 @@ fn with_declared_options(
                 // The script may declare options, in an `args` call its declaration pass
                 // did not reach.
                 let calls_args =
-                    std::fs::read_to_string(&cfg.script).is_ok_and(|text| text.contains("args("));
+                    crate::script::read_script(&cfg.script).is_ok_and(|t| t.contains("args("));
                 let hint = if calls_args {
                     "\n(prun reads a script's options from its args(#{...}) call before the run, \
                      only when that call comes before the script's other prun functions)"
@@ -286,7 +308,7 @@ fn with_declared_options(
 fn declaration(
     cfg: &RunConfig,
 ) -> Option<Result<crate::script::Declaration, crate::script::DeclError>> {
-    let text = std::fs::read_to_string(&cfg.script).ok()?;
+    let text = crate::script::read_script(&cfg.script).ok()?;
     let policy = crate::Policy::new().deny_env(deny_env_in(cfg));
     let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> =
         Arc::new(move |name| policy.env_visible(name));
@@ -421,12 +443,9 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
             path,
         });
     }
-    outln!(
-        "{:>6}  {:<24}  {:>9}  {:<12}  procs",
-        "run",
-        "started",
-        "duration",
-        "outcome"
+    let mut text = format!(
+        "{:>6}  {:<24}  {:>9}  {:<12}  procs\n",
+        "run", "started", "duration", "outcome"
     );
     for r in &runs {
         let dur = r.duration.map_or("-".to_string(), |d| format!("{d:.2}s"));
@@ -435,31 +454,35 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
             .as_deref()
             .map(crate::ui::counts_text)
             .unwrap_or_default();
-        outln!(
-            "{:>6}  {:<24}  {:>9}  {:<12}  {}",
+        text.push_str(&format!(
+            "{:>6}  {:<24}  {:>9}  {:<12}  {}\n",
             r.id,
             r.started,
             dur,
             r.outcome.as_deref().unwrap_or("unfinished"),
             counts
-        );
+        ));
     }
     let latest = &runs[0];
     if let Ok(procs) = store.run_procs(latest.id)
         && !procs.is_empty()
     {
-        outln!(
-            "\nprocs of run {} (that ran; up-to-date procs are counted above):",
+        text.push_str(&format!(
+            "\nprocs of run {} (that ran; up-to-date procs are counted above):\n",
             latest.id
-        );
+        ));
         for p in procs {
             let dur = p.duration.map_or(String::new(), |d| format!(" ({d:.2}s)"));
             let err = p
                 .error
                 .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
                 .unwrap_or_default();
-            outln!("  {:<10} {}{dur}{err}", p.state, p.name);
+            text.push_str(&format!("  {:<10} {}{dur}{err}\n", p.state, p.name));
         }
     }
+    crate::report::print_text(text.as_bytes()).map_err(|source| Failure::Write {
+        path: "stdout".into(),
+        source,
+    })?;
     Ok(Exit::Ok)
 }

@@ -492,7 +492,7 @@ fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
 
 /// A cheap look at the script's text: does it call `args(...)`?
 fn declares_options(script: &std::path::Path) -> bool {
-    std::fs::read_to_string(script).is_ok_and(|s| s.contains("args("))
+    crate::script::read_script(script).is_ok_and(|s| s.contains("args("))
 }
 
 /// `prun list` / `prun graph`: a silent dry run of the script. The words after the script

@@ -10,7 +10,6 @@ mod html;
 mod text;
 mod timeline;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,9 +56,26 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let medians = store.earlier_medians(row.id)?;
     let timeline = Timeline::new(row, procs, &medians);
     let critical = CriticalPath::of(&timeline.procs);
+    let own = [(&req.script, "the script itself"), (&path, "the task DB")];
     match &req.html {
-        Some(out) => write_html(out, &html::render(&timeline, &critical))?,
-        None => outln!("{}", text::render(&timeline, &critical).trim_end()),
+        Some(out) => {
+            if let Some((_, what)) = own.iter().find(|(f, _)| crate::report::same_place(out, f)) {
+                return Err(Failure::Usage(format!(
+                    "prun: report --html {}: is {what}, which the page would replace",
+                    out.display()
+                )));
+            }
+            write_html(out, &html::render(&timeline, &critical))?;
+        }
+        None => {
+            let text = text::render(&timeline, &critical);
+            crate::report::print_text(format!("{}\n", text.trim_end()).as_bytes()).map_err(
+                |source| Failure::WriteHtml {
+                    path: "-".into(),
+                    source,
+                },
+            )?;
+        }
     }
     Ok(Exit::Ok)
 }
@@ -72,11 +88,7 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
         source,
     };
     if crate::report::is_stdout(path) {
-        let mut out = std::io::stdout().lock();
-        return out
-            .write_all(page.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(fail);
+        return crate::report::print_text(page.as_bytes()).map_err(fail);
     }
     crate::report::replace_file(path, page.as_bytes()).map_err(fail)
 }

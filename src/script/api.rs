@@ -630,7 +630,9 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                     Some(
                         v.clone()
                             .into_string()
-                            .map_err(|_| bad("a path, or () for none"))?,
+                            .ok()
+                            .filter(|p| !p.is_empty())
+                            .ok_or_else(|| bad("a path, or () for none"))?,
                     )
                 };
                 if !cfg.db.fixed {
@@ -641,7 +643,9 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 }
             }
             "log_dir" => {
-                let p = v.clone().into_string().map_err(|_| bad("a path"))?;
+                let p = (v.clone().into_string().ok())
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| bad("a path"))?;
                 sched
                     .set_log_root(p.clone().into())
                     .map_err(|e| err(e.to_string()))?;

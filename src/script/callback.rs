@@ -257,11 +257,39 @@ fn deep_copy(v: &Dynamic, depth: usize) -> Result<Dynamic, TooDeep> {
     Ok(v.flatten_clone())
 }
 
+std::thread_local! {
+    /// How many closures the scheduler called are running on this thread.
+    static CALLED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// True while a closure the scheduler called (a proc's body, its `inputs`, a dependency
+/// closure...) runs on this thread: what runs is not the script's top level.
+pub(super) fn in_called_closure() -> bool {
+    CALLED.get() > 0
+}
+
+/// A called closure running: counted in [`CALLED`] until dropped.
+struct Called;
+
+impl Called {
+    fn enter() -> Called {
+        CALLED.set(CALLED.get() + 1);
+        Called
+    }
+}
+
+impl Drop for Called {
+    fn drop(&mut self) {
+        CALLED.set(CALLED.get() - 1);
+    }
+}
+
 impl Callable for ScriptCallback {
     fn call(&self, ctx: Dynamic, args: &[String]) -> Result<Dynamic, Box<EvalAltResult>> {
         let Some(engine) = self.engine.upgrade() else {
             return Err("the script engine is gone".into());
         };
+        let _called = Called::enter();
         let n = if self.arities.is_empty() || self.arities.contains(&(args.len() + 1)) {
             args.len() + 1
         } else if self.arities.contains(&1) {

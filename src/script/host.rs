@@ -56,6 +56,55 @@ pub(crate) struct Function {
     pub arity: usize,
 }
 
+/// The names of prun's script API functions, known without building an engine (the unit
+/// test `the_list_of_api_functions_is_the_engines` checks it against a built one). The
+/// engine looks its own functions up before the embedder's, so a native function of one of
+/// these names would never be called for the parameter types prun's takes: the runtime
+/// builder refuses such names. Rhai's `to_string` and `to_debug`, which prun defines for
+/// its own types as an embedder does for its own, are not API functions.
+pub(crate) const API_FUNCTIONS: &[&str] = &[
+    "append_file",
+    "args",
+    "create",
+    "defer",
+    "env",
+    "exec",
+    "exit",
+    "file_info",
+    "glob",
+    "log",
+    "log_error",
+    "log_info",
+    "log_warn",
+    "no_change",
+    "now",
+    "now_ms",
+    "parse_json",
+    "pipe",
+    "proc",
+    "progress",
+    "proto",
+    "quote",
+    "read_file",
+    "require",
+    "results",
+    "run",
+    "set_options",
+    "set_params",
+    "shell",
+    "skip",
+    "sleep",
+    "start",
+    "state",
+    "tempdir",
+    "to_json",
+    "wait",
+    "watch",
+    "when_scheduled",
+    "which",
+    "write_file",
+];
+
 /// Changes the embedder makes to a run's engine once prun's API is registered: its
 /// native functions and modules, its limits, and the policy's `env()`.
 #[derive(Clone)]
@@ -180,6 +229,8 @@ impl Host {
             engine
         });
         diag::know_engine(&Arc::downgrade(&engine));
+        opts.watch
+            .read_at_start(super::identity::read_at_start(&engine));
         sched.set_runner(Arc::new(Runner {
             engine: Arc::downgrade(&engine),
         }));
@@ -249,7 +300,7 @@ impl Host {
     /// Reads and compiles a script file; a `#!` first line is ignored.
     pub(crate) fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let display = path.display().to_string();
-        let mut src = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+        let mut src = read_script(path).map_err(|source| ScriptError::Read {
             path: display.clone(),
             source,
         })?;
@@ -309,6 +360,29 @@ impl Host {
             _ => TopLevelError::Script(ScriptError::Runtime(diag::runtime_error(source, e))),
         }
     }
+}
+
+/// The text of the script or module file at `path`, which must be a regular file: prun
+/// reads a script more than once (its options before the run, its text for the run and
+/// for the cache), so a pipe (`prun <(gen)`) would be empty the second time and the run
+/// would silently do nothing; a FIFO without a writer would block (where no signal can
+/// end the wait), and a device such as `/dev/zero` never ends.
+pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path)?.file_type();
+    let not = if kind.is_fifo() {
+        "a pipe or FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        return std::fs::read_to_string(path);
+    };
+    Err(std::io::Error::other(format!(
+        "it is {not}, not a regular file: prun reads scripts and modules from files \
+         (a script more than once); save it to one first"
+    )))
 }
 
 /// `prun check` evaluates a script without running anything: these replace the functions
@@ -520,5 +594,53 @@ impl Drop for Host {
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use super::{API_FUNCTIONS, Host, HostOptions};
+    use crate::exec::{Core, CoreOptions, Scheduler};
+
+    /// The functions Rhai calls to show a value, which prun defines for its own types; an
+    /// embedder defines them for its types too, so they are not in [`API_FUNCTIONS`].
+    const VALUE_CONVERSIONS: &[&str] = &["to_string", "to_debug"];
+
+    /// The names of the functions a built engine has beyond Rhai's standard packages,
+    /// but for property accessors (`get$name`) and [`VALUE_CONVERSIONS`].
+    fn built_engine_names() -> BTreeSet<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sched = Scheduler::new(
+            Core::new(CoreOptions {
+                parallel: 1,
+                allow_missing_deps: true,
+                fail_fast: false,
+            }),
+            rt.handle().clone(),
+            Arc::new(crate::ui::Silent),
+            std::env::temp_dir(),
+            std::time::Duration::ZERO,
+        );
+        let host = Host::new(sched.clone(), &HostOptions::default());
+        let names = host
+            .functions()
+            .into_iter()
+            .map(|f| f.name)
+            .filter(|n| !n.contains('$') && !VALUE_CONVERSIONS.contains(&n.as_str()))
+            .collect();
+        sched.shutdown();
+        names
+    }
+
+    #[test]
+    fn the_list_of_api_functions_is_the_engines() {
+        let listed: BTreeSet<String> = API_FUNCTIONS.iter().map(|n| n.to_string()).collect();
+        assert_eq!(listed, built_engine_names());
     }
 }

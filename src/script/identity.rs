@@ -9,7 +9,7 @@
 //! for an expression body, at the first `,`, `;` or unmatched closing bracket outside
 //! brackets, strings and comments.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
@@ -18,6 +18,7 @@ use rhai::{
 };
 
 use super::values::MAX_NESTING;
+use crate::watch::ReadAtStart;
 
 /// What is read once per run to tell closures apart. Each run has its own engine, which
 /// names the run here (several runs may share a process: see [`crate::Runtime`]); the
@@ -41,6 +42,8 @@ struct RunTexts {
     /// What the texts of script functions (by name) and of modules (by origin, `<` first)
     /// read, found once per run.
     reads: HashMap<String, Arc<Reads>>,
+    /// The files the top level read with `read_file` (see [`record_top_level_read`]).
+    top_level_reads: BTreeSet<std::path::PathBuf>,
 }
 
 /// What a text reads, and the words it holds (each once), which may name script functions.
@@ -84,6 +87,9 @@ fn reads_of<'t>(
         .insert(key.to_string(), reads.clone());
     reads
 }
+
+/// How the origins of the stdlib's modules start (`<stdlib>/retry.rhai`).
+pub(super) const STDLIB_ORIGIN: &str = "<stdlib>/";
 
 static RUNS: LazyLock<Mutex<HashMap<usize, RunTexts>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -158,6 +164,38 @@ pub(crate) fn closure_module(engine: &Engine, name: &str) -> Option<(Shared<Modu
         .closure_modules
         .get(name)
         .cloned()
+}
+
+/// Records that the top level of the run of `engine` read the file `path` with
+/// `read_file`: what it read then is in its procs' values for the whole run.
+pub(crate) fn record_top_level_read(engine: &Engine, path: &str) {
+    let mut runs = runs();
+    let reads = &mut runs.entry(run_of(engine)).or_default().top_level_reads;
+    reads.insert(path.into());
+}
+
+/// The files the run of `engine` has read so far and keeps what it read: the files of the
+/// modules it imported (not the stdlib's) and those its top level read with `read_file`.
+/// Found by the function returned, which may be called from any thread until the run ends.
+pub(crate) fn read_at_start(engine: &Engine) -> impl Fn() -> Vec<ReadAtStart> + use<> {
+    let run = run_of(engine);
+    move || {
+        let runs = runs();
+        let Some(r) = runs.get(&run) else {
+            return Vec::new();
+        };
+        let modules = (r.modules.keys())
+            .filter(|origin| !origin.starts_with(STDLIB_ORIGIN))
+            .map(|origin| ReadAtStart {
+                path: origin.into(),
+                module: true,
+            });
+        let read = r.top_level_reads.iter().map(|path| ReadAtStart {
+            path: path.clone(),
+            module: false,
+        });
+        modules.chain(read).collect()
+    }
 }
 
 /// Forgets what was read for the run of `engine` (it has ended).

@@ -81,7 +81,7 @@ pub(crate) fn recorded_place(
     what: &str,
     default: &str,
 ) -> Result<PathBuf, crate::paths::StateDirError> {
-    let set = std::fs::read_to_string(script)
+    let set = super::read_script(script)
         .ok()
         .map(|mut text| {
             if text.starts_with("#!") {

@@ -44,7 +44,8 @@ impl ModuleResolver for Embedded {
         let Some(&(name, text)) = MODULES.iter().find(|(n, _)| *n == path) else {
             return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
         };
-        super::identity::record_module(engine, &format!("<stdlib>/{name}.rhai"), text);
+        let origin = format!("{}{name}.rhai", super::identity::STDLIB_ORIGIN);
+        super::identity::record_module(engine, &origin, text);
         if let Some(m) = self.loaded.lock().expect("stdlib").get(name) {
             return Ok(m.clone());
         }
@@ -159,7 +160,7 @@ impl ModuleResolver for Files {
         }
         let shown = file.to_string_lossy().into_owned();
         let in_module = |e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e, pos));
-        let text = match std::fs::read_to_string(&file) {
+        let text = match super::read_script(&file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());

@@ -66,6 +66,8 @@ pub(crate) struct Session {
     settled: Mutex<Option<SettledHook>>,
     /// The script run (see [`Session::script_file`]).
     script: Mutex<Option<PathBuf>>,
+    /// The files the run read at its start (see [`Session::read_at_start`]).
+    read_at_start: Mutex<Option<ReadAtStartHook>>,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -74,6 +76,23 @@ struct SettledHook(Box<dyn Fn() + Send + Sync>);
 impl std::fmt::Debug for SettledHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SettledHook")
+    }
+}
+
+/// A file the run read once and keeps what it read (see [`Session::read_at_start`]).
+pub(crate) struct ReadAtStart {
+    /// The file, as the script named it.
+    pub path: PathBuf,
+    /// A module the script imported, else a file its top level read with `read_file`.
+    pub module: bool,
+}
+
+/// What [`Session::read_at_start`] registers.
+struct ReadAtStartHook(Box<dyn Fn() -> Vec<ReadAtStart> + Send + Sync>);
+
+impl std::fmt::Debug for ReadAtStartHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadAtStartHook")
     }
 }
 
@@ -96,6 +115,7 @@ impl Session {
             started,
             settled: Mutex::new(None),
             script: Mutex::new(None),
+            read_at_start: Mutex::new(None),
         }
     }
 
@@ -106,14 +126,46 @@ impl Session {
         *self.script.lock().expect("script file") = Some(path);
     }
 
-    /// Whether `paths` hold the script's file.
-    fn holds_script(&self, paths: &[PathBuf]) -> bool {
-        let Some(script) = &*self.script.lock().expect("script file") else {
-            return false;
+    /// How to know the files the run read at its start (so far: a closure may import a
+    /// module later): the modules the script imported and the files its top level read
+    /// with `read_file`. A watch does not read them again either: when one is an input
+    /// and changes, the watch says that the change is not taken, as for the script.
+    pub(crate) fn read_at_start(
+        &self,
+        files: impl Fn() -> Vec<ReadAtStart> + Send + Sync + 'static,
+    ) {
+        *self.read_at_start.lock().expect("files read") = Some(ReadAtStartHook(Box::new(files)));
+    }
+
+    /// What the watch says when `paths` hold the script's file, or a file the run read at
+    /// its start (see [`Session::read_at_start`]): which changed, and what the run keeps.
+    fn change_not_taken(&self, paths: &[PathBuf]) -> Option<String> {
+        // A file deleted (no canonical path) is still known by its absolute one.
+        let canonical = |p: &PathBuf| {
+            (std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)))
+                .unwrap_or_else(|_| p.clone())
         };
-        paths
-            .iter()
-            .any(|p| p == script || std::fs::canonicalize(p).is_ok_and(|p| &p == script))
+        let changed: Vec<PathBuf> = paths.iter().map(canonical).collect();
+        let script = self.script.lock().expect("script file").clone();
+        let kept = "a watch goes on with the script and its modules as prun read them at the \
+                    start; restart prun to use the change";
+        if script.is_some_and(|s| changed.contains(&s)) {
+            return Some(format!("the script changed: {kept}"));
+        }
+        let read = self.read_at_start.lock().expect("files read");
+        let files = read.as_ref().map_or_else(Vec::new, |r| (r.0)());
+        let file = files
+            .into_iter()
+            .find(|f| changed.contains(&canonical(&f.path)))?;
+        let path = file.path.display();
+        Some(if file.module {
+            format!("the module {path} changed: {kept}")
+        } else {
+            format!(
+                "{path} changed: the script read it at its start (read_file), and a watch \
+                 goes on with what it read then; restart prun to use the change"
+            )
+        })
     }
 
     /// Registers what to do each time the watch's work has settled, once the first run is
@@ -525,17 +577,18 @@ impl Loop<'_> {
         }
     }
 
-    /// Says, once, that a change of the script is not taken: a cycle runs the procs as the
-    /// script declared them when prun read it.
+    /// Says, once, that a change of the script, of a module it imported or of a file its
+    /// top level read is not taken: a cycle runs the procs as the script declared them,
+    /// with the values it computed, when prun read it.
     fn warn_if_script(&mut self, paths: &[PathBuf]) {
-        if self.script_warned || !self.session.holds_script(paths) {
+        if self.script_warned {
             return;
         }
+        let Some(said) = self.session.change_not_taken(paths) else {
+            return;
+        };
         self.script_warned = true;
-        self.warn(
-            "the script changed: a watch goes on with the script (and its modules) as prun \
-             read it at the start; restart prun to use the change",
-        );
+        self.warn(&said);
     }
 
     /// A cycle ended: its counts, then the watch goes on.

@@ -256,3 +256,47 @@ fn a_byte_order_mark_before_the_script_or_its_shebang_is_ignored() {
     let out = Test::new().script("\u{feff}let x = ;\n").run();
     out.code(2).err_has("main.rhai:1:9");
 }
+
+/// A script or module that is not a regular file is refused, naming it: prun reads a
+/// script more than once, so a pipe (`prun <(gen)`) would run nothing the second time
+/// (exit 0), a FIFO without a writer would block for ever and `/dev/zero` would fill the
+/// memory.
+#[test]
+fn a_script_or_module_that_is_not_a_regular_file_is_refused() {
+    let t = Test::new();
+    nix::unistd::mkfifo(&t.dir().join("fifo.rhai"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let out = t.raw(&["fifo.rhai"]).run();
+    out.code(2)
+        .err_has("failed to read fifo.rhai: it is a pipe or FIFO, not a regular file");
+    let out = Test::new().raw(&["/dev/zero"]).run();
+    out.code(2)
+        .err_has("failed to read /dev/zero: it is a device, not a regular file");
+    // A module too: a FIFO blocked the import where no signal could end the wait.
+    let t = Test::new().script(r#"import "lib" as lib; proc("a", || 1); run("a");"#);
+    nix::unistd::mkfifo(&t.dir().join("lib.rhai"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    t.run()
+        .code(2)
+        .err_has("cannot read module lib.rhai: it is a pipe or FIFO, not a regular file");
+    // The script on a pipe, as `prun <(gen)` gives it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg("/dev/stdin")
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start prun");
+    let script = r#"proc("a", #{ shell: "touch ran" }); run("a");"#;
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        // prun may refuse the pipe before reading it: a closed pipe is no failure here.
+        let _ = stdin.write_all(script.as_bytes());
+    }
+    let out = child.wait_with_output().expect("wait for prun");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("it is a pipe or FIFO"), "{stderr}");
+}

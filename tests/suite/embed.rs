@@ -704,3 +704,116 @@ fn a_scripts_help_lists_its_options_without_prun_s_own() {
         .out_has("--count <COUNT>  how many")
         .out_has("prun's own options (-j, --dry-run, --json, ...) work here too");
 }
+
+/// The message of the error `build()` gives for a native function called `name`.
+fn refusal_of(name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let built = builder(dir.path())
+        .register_fn(name, |s: &str| format!("native: {s}"))
+        .build();
+    let err = built.expect_err(&format!("a native function called {name:?} is refused"));
+    assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+    err.to_string()
+}
+
+#[test]
+fn a_native_function_named_like_one_of_prun_s_is_refused() {
+    for name in ["shell", "proc", "run", "log"] {
+        let message = refusal_of(name);
+        assert!(message.contains(&format!("`{name}`")), "{message}");
+        assert!(message.contains("prun's script API"), "{message}");
+    }
+}
+
+#[test]
+fn a_native_function_no_script_can_call_is_refused() {
+    for name in ["", "two words", "type_of", "Fn", "fn"] {
+        let message = refusal_of(name);
+        assert!(
+            message.contains(&format!("register_fn({name:?})")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_native_function_may_overload_rhai_s_own_and_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let rt = builder(dir.path())
+        .register_fn("len", |s: &str| format!("len of {s}"))
+        .register_fn("to_string", |n: i64| format!("<{n}>"))
+        .register_fn("+", |a: bool, b: bool| a || b)
+        .register_fn("print", |n: i64| format!("number {n}"))
+        .on_event(move |e: &Event| seen.lock().unwrap().push(format!("{e:?}")))
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(
+            r#"print(7); proc("a", || [len("x"), to_string(1), true + false]); run("a");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    let result = &report.proc("a").unwrap().result;
+    assert_eq!(result, &serde_json::json!(["len of x", "<1>", true]));
+    let events = events.lock().unwrap();
+    assert!(events.iter().any(|e| e.contains("number 7")), "{events:?}");
+}
+
+#[test]
+fn an_engine_limit_of_zero_is_refused_not_read_as_no_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = [
+        (
+            "max_operations",
+            builder(dir.path()).max_operations(0).build(),
+        ),
+        (
+            "max_string_size",
+            builder(dir.path()).max_string_size(0).build(),
+        ),
+        (
+            "max_array_size",
+            builder(dir.path()).max_array_size(0).build(),
+        ),
+        ("max_map_size", builder(dir.path()).max_map_size(0).build()),
+    ];
+    for (limit, built) in refused {
+        let err = built.expect_err(&format!("{limit}(0) is refused"));
+        assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains(limit), "{err}");
+    }
+}
+
+#[test]
+fn an_empty_task_db_or_log_dir_path_is_refused() {
+    let empty_db = Runtime::builder()
+        .task_db(TaskDb::Path(PathBuf::new()))
+        .build();
+    let empty_logs = Runtime::builder().task_db(TaskDb::Off).log_dir("").build();
+    for (setting, built) in [("task_db", empty_db), ("log_dir", empty_logs)] {
+        let err = built.expect_err(&format!("an empty {setting} is refused"));
+        assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains(setting), "{err}");
+    }
+}
+
+#[test]
+fn every_wrong_setting_is_named_at_once() {
+    let err = Runtime::builder()
+        .parallel(0)
+        .register_fn("run", || 1_i64)
+        .register_fn("no good", || 2_i64)
+        .build()
+        .expect_err("three wrong settings");
+    let message = err.to_string();
+    for part in [
+        "parallel",
+        "register_fn(\"run\")",
+        "register_fn(\"no good\")",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+}

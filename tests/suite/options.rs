@@ -110,3 +110,18 @@ fn progress_is_shown_with_verbose_and_accepts_fractions_and_text() {
         .line("PROGRESS   p: copying");
     Test::new().script(script).run().ok().out_lacks("PROGRESS");
 }
+
+#[test]
+fn an_empty_task_db_or_log_dir_is_a_script_error_not_the_working_directory() {
+    for key in ["task_db", "log_dir"] {
+        let out = Test::new()
+            .script(&format!(
+                "set_options(#{{ {key}: \"\" }});\nproc(\"a\", #{{ shell: \"touch ran\" }}); run(\"a\");"
+            ))
+            .run();
+        out.code(2).err_has(&format!(
+            "main.rhai:1:1: set_options: `{key}` must be a path"
+        ));
+        assert!(!out.exists("ran"), "{key}: the proc ran");
+    }
+}

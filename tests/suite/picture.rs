@@ -699,3 +699,64 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
     );
     assert!(dom.contains("<aside id=\"detail\" hidden"), "{dom}");
 }
+
+#[test]
+fn report_html_over_the_script_or_the_task_db_is_refused() {
+    let script = r#"proc("a", #{ shell: "true" }); run("a");"#;
+    let ws = Ws::new(script);
+    assert_eq!(ws.run(&[]), 0);
+    let out = ws.prun(&[
+        "report",
+        "main.rhai",
+        "--db",
+        "tasks.db",
+        "--html",
+        "./main.rhai",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        out.stderr.contains("is the script itself"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path("main.rhai")).unwrap(),
+        script
+    );
+    let out = ws.prun(&[
+        "report",
+        "main.rhai",
+        "--db",
+        "tasks.db",
+        "--html",
+        "./tasks.db",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stderr.contains("is the task DB"), "{}", out.stderr);
+    assert_eq!(ws.run(&[]), 0, "the task DB is intact");
+    assert!(
+        ws.report(&[]).starts_with("run 2 of "),
+        "the history is intact"
+    );
+}
+
+/// A text report that cannot be written (stdout a full disk) is lost, and the exit says so.
+#[test]
+fn report_text_that_cannot_be_written_is_an_error() {
+    let ws = Ws::new(r#"proc("a", #{ shell: "true" }); run("a");"#);
+    assert_eq!(ws.run(&[]), 0);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["report", "main.rhai", "--db", "tasks.db"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"))
+        .stdout(full)
+        .output()
+        .expect("run prun");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed to write the report -"), "{stderr}");
+}

@@ -134,3 +134,160 @@ fn a_report_at_a_link_is_written_where_it_points_and_the_link_kept() {
     let real = std::fs::read_to_string(dir.join("real.json")).unwrap();
     assert!(real.contains("\"procs\""), "real.json: {real}");
 }
+
+/// The report of `prun main.rhai --json report2.json` in `dir`, run again after a test.
+fn rerun_report(dir: &std::path::Path) -> Value {
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--json", "report2.json"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    assert!(again.status.success(), "{again:?}");
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report2.json")).unwrap()).unwrap()
+}
+
+/// A report that cannot be written (its directory removed while the run lasted) is a lost
+/// report, not a success: a run that succeeded exits 64, naming the report, and what it
+/// did (its log, its cached result) is kept.
+#[test]
+fn a_report_that_cannot_be_written_fails_a_run_that_succeeded() {
+    let out = Test::new()
+        .file("out/keep", "")
+        .file("in.txt", "data")
+        .script(
+            r#"proc("p", #{ inputs: ["in.txt"], shell: "echo made; rm out/keep; rmdir out" }); run("p");"#,
+        )
+        .args(&["--json", "out/report.json"])
+        .run();
+    out.code(64)
+        .err_has("failed to write the JSON report out/report.json");
+    assert!(
+        !out.exists("out"),
+        "the proc removed the report's directory"
+    );
+    let dir = out.dir.path();
+    let doc = rerun_report(dir);
+    assert_eq!(proc_of(&doc, "p")["state"], "UP_TO_DATE", "{doc}");
+    let log = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "p"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun log");
+    let text = String::from_utf8_lossy(&log.stdout);
+    assert!(text.contains("\nmade\n"), "{log:?}");
+}
+
+/// A run that failed keeps its own status when its report is lost too.
+#[test]
+fn a_failed_run_keeps_its_status_when_its_report_cannot_be_written() {
+    let out = Test::new()
+        .file("out/keep", "")
+        .script(r#"proc("p", #{ shell: "rm out/keep; rmdir out; exit 3" }); run("p");"#)
+        .args(&["--json", "out/report.json"])
+        .run();
+    out.code(1)
+        .err_has("failed to write the JSON report out/report.json");
+}
+
+/// `--json` below a regular file names that file as not a directory, before the run.
+#[test]
+fn a_report_below_a_regular_file_is_refused_before_the_run() {
+    let out = Test::new()
+        .file("afile", "")
+        .script(r#"proc("p", #{ shell: "touch ran" }); run("p");"#)
+        .args(&["--json", "afile/report.json"])
+        .run();
+    out.code(64)
+        .err_has("--json afile/report.json: afile is not a directory");
+    assert!(!out.exists("ran"), "a proc ran");
+}
+
+/// `--json=` is a usage error, with no attempt to write a report at an empty path.
+#[test]
+fn an_empty_json_path_is_a_usage_error_and_nothing_else() {
+    let out = Test::new()
+        .script(r#"proc("p", #{ shell: "touch ran" }); run("p");"#)
+        .args(&["--json="])
+        .run();
+    out.code(64);
+    assert!(!out.stderr.contains("failed to write"), "{}", out.stderr);
+    assert!(!out.exists("ran"), "a proc ran");
+}
+
+/// `--json` naming the script (a slip of the fingers) is refused: the report would replace
+/// the script, also when the script does not compile (its error report).
+#[test]
+fn a_report_over_the_script_itself_is_refused() {
+    let script = r#"proc("p", #{ shell: "touch ran" }); run("p");"#;
+    let out = Test::new()
+        .script(script)
+        .args(&["--json", "./main.rhai"])
+        .run();
+    out.code(64)
+        .err_has("--json ./main.rhai: is the script itself");
+    assert_eq!(out.read("main.rhai"), script);
+    assert!(!out.exists("ran"), "a proc ran");
+    let broken = "let x = ;";
+    let out = Test::new()
+        .script(broken)
+        .args(&["--json", "main.rhai"])
+        .run();
+    out.code(64);
+    assert_eq!(out.read("main.rhai"), broken);
+}
+
+/// `--json` naming the `--db` file is refused, whether the DB exists yet or not: the
+/// report would replace the history and the cache.
+#[test]
+fn a_report_over_the_task_db_is_refused() {
+    let out = Test::new()
+        .script(r#"proc("p", #{ shell: "touch ran" }); run("p");"#)
+        .args(&["--db", "tasks.db", "--json", "./tasks.db"])
+        .run();
+    out.code(64).err_has("--json ./tasks.db: is the task DB");
+    assert!(!out.exists("tasks.db"), "a report took the DB's place");
+    assert!(!out.exists("ran"), "a proc ran");
+}
+
+/// `prun history`, `log`, `list` and `graph` whose text cannot be written (stdout a full
+/// disk) say so and fail; when the reader stopped reading, they do not.
+#[test]
+fn history_log_list_and_graph_that_cannot_be_written_are_errors() {
+    let out = Test::new()
+        .script(r#"proc("p", #{ shell: "echo said" }); run("p");"#)
+        .run();
+    out.ok();
+    let dir = out.dir.path();
+    let prun = |words: &[&str], stdout: std::process::Stdio| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(words)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdout(stdout)
+            .output()
+            .expect("run prun")
+    };
+    for (words, shown) in [
+        (&["history", "main.rhai"][..], "1 succeeded"),
+        (&["log", "main.rhai", "p"][..], "\nsaid\n"),
+        (&["list", "main.rhai"][..], "p"),
+        (&["graph", "main.rhai"][..], "digraph"),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
+        let lost = prun(words, full.into());
+        assert_eq!(lost.status.code(), Some(64), "{words:?}: {lost:?}");
+        let stderr = String::from_utf8_lossy(&lost.stderr);
+        assert!(stderr.contains("failed to write stdout"), "{stderr}");
+        let read = prun(words, std::process::Stdio::piped());
+        assert!(read.status.success(), "{words:?}: {read:?}");
+        assert!(
+            String::from_utf8_lossy(&read.stdout).contains(shown),
+            "{read:?}"
+        );
+    }
+}

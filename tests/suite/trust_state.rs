@@ -613,7 +613,7 @@ fn the_json_report_is_replaced_atomically() {
 }
 
 #[test]
-fn a_json_report_into_a_fifo_no_one_reads_is_a_warning_not_a_hang() {
+fn a_json_report_into_a_fifo_no_one_reads_is_an_error_not_a_hang() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("main.rhai"),
@@ -622,7 +622,7 @@ fn a_json_report_into_a_fifo_no_one_reads_is_a_warning_not_a_hang() {
     .expect("write script");
     nix::unistd::mkfifo(&dir.path().join("r.json"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
     prun(dir.path(), &["--json", "r.json", "main.rhai"])
-        .ok()
+        .code(64)
         .says("r.json is a FIFO that no process reads");
     assert!(dir.path().join("ran").exists(), "the proc ran");
 }
@@ -665,7 +665,7 @@ fn a_link_another_user_plants_is_never_written_through() {
         ));
     }
     prun(&work, &["--json", "report.json", "main.rhai"])
-        .ok()
+        .code(64)
         .says("report.json is a symbolic link owned by uid 65534");
     prun(&work, &["report", "main.rhai", "--html", "page.html"])
         .says("page.html is a symbolic link owned by uid 65534");

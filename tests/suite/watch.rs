@@ -901,6 +901,96 @@ run("p");
 }
 
 #[test]
+fn a_change_of_a_module_the_script_imports_is_said_not_to_be_taken() {
+    // The module is an input too: a cycle re-runs the proc with the module's function as
+    // prun read it at the start, and the watch says so (once), as for the script itself.
+    let module = "fn word() { \"v1\" }\n";
+    let script = r#"import "lib" as lib;
+proc("p", #{ inputs: ["lib.rhai"] }, || { shell("echo " + lib::word() + " >> runs"); });
+run("p");
+"#;
+    let mut w = Watching::start(script, &[("lib.rhai", module)], &["--watch"]);
+    w.until_watching(1);
+    for (i, text) in ["v2", "v3"].into_iter().enumerate() {
+        w.write("lib.rhai", &module.replace("v1", text));
+        w.until_watching(i + 2);
+    }
+    let runs = w.read("runs");
+    assert_eq!(runs, "v1\nv1\nv1\n", "{runs}");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert_eq!(
+        said.matches(
+            "the module lib.rhai changed: a watch goes on with the script and its modules"
+        )
+        .count(),
+        1,
+        "{said}"
+    );
+}
+
+#[test]
+fn a_module_the_script_imports_deleted_is_said_not_to_be_taken() {
+    // Deleted, the module has no canonical path any more: it is still recognised.
+    let script = r#"import "lib" as lib;
+proc("p", #{ inputs: ["lib.rhai"] }, || { shell("echo " + lib::word() + " >> runs"); });
+run("p");
+"#;
+    let mut w = Watching::start(
+        script,
+        &[("lib.rhai", "fn word() { \"v1\" }")],
+        &["--watch"],
+    );
+    w.until_watching(1);
+    std::fs::remove_file(w.path("lib.rhai")).expect("rm lib.rhai");
+    w.until_watching(2);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert!(said.contains("the module lib.rhai changed"), "{said}");
+}
+
+#[test]
+fn a_change_of_a_file_the_top_level_read_is_said_not_to_be_taken() {
+    // The top level read the file into a value its proc uses: a cycle re-runs the proc
+    // with the value read at the start, and the watch says so (once). A closure that
+    // reads a file (a proc's body, an `inputs` closure) reads it again each time, and is
+    // nothing to warn about.
+    let script = r#"let word = read_file("word.txt");
+proc("p", #{ inputs: ["word.txt"] }, || {
+    shell("echo " + word + " " + read_file("word.txt") + " >> runs");
+});
+proc("q", #{ inputs: || { read_file("list.txt"); ["list.txt"] }, shell: "true" });
+run(["p", "q"]);
+"#;
+    let files = [("word.txt", "v1"), ("list.txt", "a")];
+    let mut w = Watching::start(script, &files, &["--watch"]);
+    w.until_watching(1);
+    w.write("list.txt", "b");
+    w.until_watching(2);
+    for (i, text) in ["v2", "v3"].into_iter().enumerate() {
+        w.write("word.txt", text);
+        w.until_watching(i + 3);
+    }
+    let runs = w.read("runs");
+    assert_eq!(runs, "v1 v1\nv1 v2\nv1 v3\n", "{runs}");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert_eq!(
+        said.matches("word.txt changed: the script read it at its start (read_file)")
+            .count(),
+        1,
+        "{said}"
+    );
+    assert!(
+        !said.contains("list.txt changed: the script read it"),
+        "{said}"
+    );
+}
+
+#[test]
 fn an_input_directory_renamed_away_and_made_anew_is_watched_anew() {
     // `mv src src.old; mkdir src`: the kernel's watch of `src` went with the directory to
     // `src.old`; a write to the new `src` afterwards was never seen.

@@ -9,13 +9,19 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, NativeCallContext};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
 /// Registers the file helpers.
 pub(super) fn register(engine: &mut Engine) {
-    engine.register_fn("read_file", read_file);
+    engine.register_fn("read_file", |ctx: NativeCallContext, path: &str| {
+        let text = read_file(path)?;
+        if super::job::current().is_none() && !crate::script::callback::in_called_closure() {
+            crate::script::identity::record_top_level_read(ctx.engine(), path);
+        }
+        Ok::<_, Box<EvalAltResult>>(text)
+    });
     engine.register_fn("write_file", |path: &str, text: &str| {
         write("write_file", path, text, false)
     });

@@ -855,7 +855,7 @@ async fn run_local(
                 None => cmd.stderr(stdio(&launch.stderr)?),
             };
             let since = unix::boot_ticks();
-            let mut child = cmd.spawn().map_err(|e| spec.spawn_error(e))?;
+            let mut child = crate::sigchld::spawn(&mut cmd).map_err(|e| spec.spawn_error(e))?;
             let pgid = child.id() as i32;
             local.register(pgid, since, spec);
             pgids.push(pgid);

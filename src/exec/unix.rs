@@ -537,8 +537,8 @@ impl Drop for Foreground {
     }
 }
 
-/// Runs `f` with SIGTTOU blocked on this thread (children do not inherit the mask: the
-/// standard library empties it in every child it starts).
+/// Runs `f` with SIGTTOU blocked on this thread, and only for `f`: no command is started
+/// meanwhile (a child would inherit the mask, see [`crate::sigchld::spawn`]).
 fn sigttou_blocked<R>(f: impl FnOnce() -> R) -> R {
     use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
     let mut block = SigSet::empty();

@@ -227,13 +227,12 @@ fn job_name(proc: &str) -> String {
 async fn query(argv: &[&str]) -> Option<String> {
     use std::process::{Command, Stdio};
     use tokio::io::AsyncReadExt;
-    let mut child = Command::new(argv[0])
-        .args(&argv[1..])
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+        .stderr(Stdio::null());
+    let mut child = crate::sigchld::spawn(&mut cmd).ok()?;
     let stdout = child
         .stdout
         .take()

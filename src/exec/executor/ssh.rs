@@ -335,13 +335,15 @@ impl Ssh {
             return;
         };
         for (i, h) in self.hosts.iter().enumerate() {
-            let _ = std::process::Command::new("ssh")
-                .args(self.options(&Ssh::socket(dir.path(), i)))
+            let mut cmd = std::process::Command::new("ssh");
+            cmd.args(self.options(&Ssh::socket(dir.path(), i)))
                 .args(["-O", "exit", "--", &h.name])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+                .stderr(std::process::Stdio::null());
+            if let Ok(mut child) = crate::sigchld::spawn(&mut cmd) {
+                let _ = child.wait();
+            }
         }
     }
 }

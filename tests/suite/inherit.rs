@@ -1,0 +1,96 @@
+//! What a command inherits from prun: its signal mask and dispositions, resource limits,
+//! file descriptors and environment, compared with what `sh -c` would give it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{Test, run_within};
+
+/// The bit of a signal in a `/proc/PID/status` mask (`SigBlk:`, `SigIgn:`).
+fn bit(signal: u32) -> u64 {
+    1 << (signal - 1)
+}
+
+const SIGHUP: u32 = 1;
+const SIGCHLD: u32 = 17;
+
+/// Every mask `field` (`SigBlk`) in `text`, a command's `/proc/self/status` lines, parsed.
+fn masks(text: &str, field: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.split_once(&format!("{field}:")))
+        .map(|(_, hex)| u64::from_str_radix(hex.trim(), 16).expect("a hex mask"))
+        .collect()
+}
+
+/// A shell that traps SIGCHLD waits for its background job: with SIGCHLD blocked, `wait`
+/// never returns (dash waits for the signal), and the proc's timeout fails it.
+const TRAPS_CHLD: &str = "trap 'echo chld >> chld.txt' CHLD; sleep 0 & wait; echo waited";
+
+#[test]
+fn every_kind_of_command_starts_with_sigchld_unblocked() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(40))
+        .script(&format!(
+            r#"
+            proto("p::[x]", #{{ cmd: ["grep", "SigBlk", "/proc/self/status"] }});
+            proc("argv", #{{ cmd: ["grep", "SigBlk", "/proc/self/status"] }});
+            proc("sh", #{{ shell: "{TRAPS_CHLD}", timeout: "10s" }});
+            proc("inside", #{{ timeout: "10s" }}, || {{
+                exec(["grep", "SigBlk", "/proc/self/status"], #{{ stdout: "exec.txt" }});
+                pipe([["grep", "SigBlk", "/proc/self/status"], ["cat"]], #{{ stdout: "pipe.txt" }});
+                shell("{TRAPS_CHLD}", #{{ stdout: "shell.txt" }});
+            }});
+            run(["argv", "sh", "inside", "p::1"]);
+            exec(["grep", "SigBlk", "/proc/self/status"], #{{ stdout: "top.txt" }});
+            "#
+        ))
+        .args(&["--output", "stream"])
+        .run();
+    out.ok();
+    let streamed = masks(&out.stdout, "SigBlk");
+    assert_eq!(
+        streamed.len(),
+        2,
+        "the proc's and the proto's\n{}",
+        out.describe()
+    );
+    for file in ["exec.txt", "pipe.txt", "top.txt"] {
+        let mask = masks(&out.read(file), "SigBlk");
+        assert_eq!(mask.len(), 1, "{file}\n{}", out.describe());
+        assert_eq!(mask[0] & bit(SIGCHLD), 0, "{file}\n{}", out.describe());
+    }
+    for mask in streamed {
+        assert_eq!(mask & bit(SIGCHLD), 0, "{}", out.describe());
+    }
+    out.out_has("sh │ waited");
+    assert_eq!(out.read("shell.txt"), "waited\n");
+}
+
+#[test]
+fn a_signal_blocked_by_prun_s_own_parent_stays_blocked_in_its_commands() {
+    // As `nohup` or a supervisor leaves it: SIGHUP blocked before prun starts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("m", #{ cmd: ["grep", "SigBlk", "/proc/self/status"] }); run("m");"#,
+    )
+    .expect("write the script");
+    let mut cmd = Command::new("perl");
+    cmd.args([
+        "-e",
+        "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGHUP)) or die; exec @ARGV or die",
+        env!("CARGO_BIN_EXE_prun"),
+        "main.rhai",
+        "--output",
+        "stream",
+    ])
+    .current_dir(dir.path())
+    .env("XDG_STATE_HOME", dir.path().join("state"));
+    let done = run_within(cmd, "prun under perl", Duration::from_secs(30), |_| {});
+    let context = format!("--- stdout\n{}\n--- stderr\n{}", done.stdout, done.stderr);
+    assert!(done.status.success(), "{context}");
+    let mask = masks(&done.stdout, "SigBlk");
+    assert_eq!(mask.len(), 1, "{context}");
+    assert_ne!(mask[0] & bit(SIGHUP), 0, "SIGHUP unblocked\n{context}");
+    assert_eq!(mask[0] & bit(SIGCHLD), 0, "SIGCHLD blocked\n{context}");
+}

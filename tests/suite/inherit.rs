@@ -94,3 +94,31 @@ fn a_signal_blocked_by_prun_s_own_parent_stays_blocked_in_its_commands() {
     assert_ne!(mask[0] & bit(SIGHUP), 0, "SIGHUP unblocked\n{context}");
     assert_eq!(mask[0] & bit(SIGCHLD), 0, "SIGCHLD blocked\n{context}");
 }
+
+#[test]
+fn under_nohup_sighup_neither_aborts_the_run_nor_reaches_its_commands() {
+    // `nohup prun s.rhai &`: SIGHUP ignored from the start stays ignored, as a shell
+    // leaves it, in prun and in every command it starts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"
+        proc("hup", #{ shell: "kill -HUP $PPID; grep SigIgn /proc/self/status > ign.txt" });
+        proc("after", #{ deps: ["hup"], cmd: ["touch", "after.txt"] });
+        run("after");
+        "#,
+    )
+    .expect("write the script");
+    let mut cmd = Command::new("nohup");
+    cmd.args([env!("CARGO_BIN_EXE_prun"), "main.rhai"])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"));
+    let done = run_within(cmd, "prun under nohup", Duration::from_secs(30), |_| {});
+    let context = format!("--- stdout\n{}\n--- stderr\n{}", done.stdout, done.stderr);
+    let ignored = std::fs::read_to_string(dir.path().join("ign.txt")).expect("ign.txt");
+    let mask = masks(&ignored, "SigIgn");
+    assert_eq!(mask.len(), 1, "{context}");
+    assert_ne!(mask[0] & bit(SIGHUP), 0, "SIGHUP not ignored\n{context}");
+    assert!(done.status.success(), "{context}");
+    assert!(dir.path().join("after.txt").exists(), "{context}");
+}

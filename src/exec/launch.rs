@@ -375,7 +375,7 @@ pub(crate) trait Launcher: Send + Sync {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
-    hidden_env: Arc<[String]>,
+    hidden_env: Arc<[std::ffi::OsString]>,
     /// The live process groups of this launcher's commands (those of one run).
     groups: Arc<Mutex<Vec<i32>>>,
     /// What a Ctrl-C at an interactive command does to its run (see
@@ -398,7 +398,7 @@ impl std::fmt::Debug for Interrupt {
 impl Local {
     /// A local launcher whose commands do not inherit these variables of prun's
     /// environment.
-    pub(crate) fn hiding(hidden_env: Vec<String>) -> Local {
+    pub(crate) fn hiding(hidden_env: Vec<std::ffi::OsString>) -> Local {
         Local {
             hidden_env: hidden_env.into(),
             ..Local::default()

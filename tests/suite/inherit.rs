@@ -122,3 +122,26 @@ fn under_nohup_sighup_neither_aborts_the_run_nor_reaches_its_commands() {
     assert!(done.status.success(), "{context}");
     assert!(dir.path().join("after.txt").exists(), "{context}");
 }
+
+#[test]
+fn a_denied_variable_whose_name_is_not_utf8_is_hidden_from_commands_too() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("m", #{ cmd: ["env"] }); run("m");"#,
+    )
+    .expect("write the script");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.args(["--deny-env", "SECRET*", "main.rhai", "--output", "stream"])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env(std::ffi::OsStr::from_bytes(b"SECRET_\xff"), "leaked")
+        .env("SECRET_PLAIN", "leaked")
+        .env("VISIBLE_ONE", "seen");
+    let done = run_within(cmd, "prun --deny-env", Duration::from_secs(30), |_| {});
+    let context = format!("--- stdout\n{}\n--- stderr\n{}", done.stdout, done.stderr);
+    assert!(done.status.success(), "{context}");
+    assert!(done.stdout.contains("VISIBLE_ONE=seen"), "{context}");
+    assert!(!done.stdout.contains("leaked"), "{context}");
+}

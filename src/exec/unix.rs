@@ -325,7 +325,8 @@ pub(crate) fn fds_short(e: &std::io::Error) -> bool {
 
 /// Raises this process's soft limit of open files to its hard limit: the common soft limit
 /// of 1024 is far too low for a few hundred jobs, each with a log and pipes. Children
-/// inherit the raised limit.
+/// inherit the raised limit: `posix_spawn` cannot give them the original one, as Go's
+/// fork and exec does (see docs/decisions.md).
 pub(crate) fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)

@@ -211,6 +211,10 @@ pub(crate) enum Ending {
     TimedOut,
     /// The run was aborted (Ctrl-C, `--fail-fast`) and the stages were terminated.
     Cancelled,
+    /// A stage was stopped by this signal (SIGTTIN, SIGTTOU) for using the terminal,
+    /// which only an interactive command has, and the stages were terminated: no one
+    /// would ever continue it (see [`unix::terminal_stop`]).
+    TerminalStop(i32),
 }
 
 /// How one stage exited.
@@ -304,6 +308,17 @@ impl LaunchOutput {
                 return format!("timed out after {}", humantime::format_duration(t));
             }
             Ending::Cancelled => return "was terminated because the run was aborted".into(),
+            Ending::TerminalStop(sig) => {
+                let what = if sig == unix::SIGTTIN {
+                    "read the terminal"
+                } else {
+                    "changed the terminal's modes"
+                };
+                return format!(
+                    "was stopped by {} and terminated: it {what}, which only a proc with `interactive: true` may use",
+                    unix::signal_name(sig)
+                );
+            }
             Ending::Exited => {}
         }
         let n = self.stages.len();
@@ -970,6 +985,7 @@ async fn run_local(
             () = all_exited => Ending::Exited,
             () = timeout => Ending::TimedOut,
             () = cancel.cancelled() => Ending::Cancelled,
+            sig = terminal_stop(&pgids, &launch.stdin) => Ending::TerminalStop(sig),
         }
     };
     if ending != Ending::Exited {
@@ -1018,6 +1034,27 @@ async fn run_local(
         ending,
         place: None,
     })
+}
+
+/// How often the stages of a launch are checked for a stop by the terminal.
+const TERMINAL_CHECK: Duration = Duration::from_millis(500);
+
+/// Resolves to the signal that stopped a stage (its group's leader) for using the
+/// terminal (see [`unix::terminal_stop`]): a command that asks for a password (`sudo`,
+/// `ssh`) or reads `/dev/tty` from outside the terminal's foreground group, which would
+/// otherwise stay stopped, and the run wait for it, for ever. Never for an interactive
+/// command (its stdin inherited: the terminal is lent to it, and Ctrl-Z may stop it), nor
+/// when prun has no terminal (as under cron: nothing is checked then).
+async fn terminal_stop(pgids: &[i32], stdin: &Input) -> i32 {
+    if matches!(stdin, Input::Inherit) || !unix::has_terminal() {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(TERMINAL_CHECK).await;
+        if let Some(sig) = pgids.iter().find_map(|&g| unix::terminal_stop(g)) {
+            return sig;
+        }
+    }
 }
 
 /// How much longer than the kill grace a launch with a held input waits, once it has

@@ -513,6 +513,38 @@ pub(crate) fn ignored_at_start(sig: i32) -> bool {
     (1..=64).contains(&sig) && ignored & (1 << (sig - 1)) != 0
 }
 
+/// True when this process has a controlling terminal (field 7, `tty_nr`, of
+/// `/proc/self/stat` is not 0): only then can a command be stopped for using it (see
+/// [`terminal_stop`]). Read once.
+pub(crate) fn has_terminal() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+            return false;
+        };
+        // Fields after the parenthesised command name: state, ppid, pgrp, session, tty_nr.
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(4)?.parse::<i64>().ok())
+            .is_some_and(|tty| tty != 0)
+    })
+}
+
+/// The job-control signal (SIGTTIN or SIGTTOU) that stopped `pid`, a child of this
+/// process, if that is why it is stopped now: it read the terminal, or changed its modes,
+/// from outside the terminal's foreground process group. The kernel stops the whole
+/// group of the process that did it, the group's leader included. The child is not
+/// reaped, nor its stop consumed (`WNOWAIT`). `None` for a process stopped otherwise
+/// (SIGSTOP), running or gone.
+pub(crate) fn terminal_stop(pid: i32) -> Option<i32> {
+    use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
+    let pid = Pid::from_raw(pid)?;
+    let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    let status = waitid(WaitId::Pid(pid), options).ok()??;
+    status
+        .stopping_signal()
+        .filter(|&sig| sig == SIGTTIN || sig == Signal::SIGTTOU as i32)
+}
+
 /// The number of SIGTTIN, whose default action the binary gives to the commands it starts.
 pub(crate) const SIGTTIN: i32 = Signal::SIGTTIN as i32;
 

@@ -145,3 +145,57 @@ fn a_denied_variable_whose_name_is_not_utf8_is_hidden_from_commands_too() {
     assert!(done.stdout.contains("VISIBLE_ONE=seen"), "{context}");
     assert!(!done.stdout.contains("leaked"), "{context}");
 }
+
+/// Runs `main.rhai` in `dir` with prun on a terminal of its own (`script` gives it one),
+/// within 30 s.
+fn on_a_terminal(dir: &std::path::Path) -> crate::support::Finished {
+    let mut cmd = Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!(
+            "'{}' main.rhai --output stream --no-live",
+            env!("CARGO_BIN_EXE_prun")
+        ),
+        "/dev/null",
+    ])
+    .current_dir(dir)
+    .env("XDG_STATE_HOME", dir.join("state"));
+    run_within(cmd, "prun on a terminal", Duration::from_secs(30), |_| {})
+}
+
+/// A command that is not interactive and reads the terminal (a password prompt, `read x
+/// < /dev/tty`) or sets its modes (`stty -echo`) is stopped by the kernel: it is not in
+/// the terminal's foreground group. No one would continue it, and the run waited for ever;
+/// it fails instead, naming the signal and `interactive: true`.
+#[test]
+fn a_command_stopped_for_using_the_terminal_fails_instead_of_hanging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"
+        proc("reads", #{ shell: "read x < /dev/tty; touch read.txt" });
+        proc("sets", #{ cmd: ["sh", "-c", "stty -echo < /dev/tty; touch set.txt"] });
+        proc("inside", || {
+            let r = shell("read x < /dev/tty", #{ check: false });
+            write_file("inside.txt", `${r.ok}`);
+        });
+        run(["reads", "sets", "inside"]);
+        "#,
+    )
+    .expect("write the script");
+    let done = on_a_terminal(dir.path());
+    let out = done.stdout;
+    assert!(
+        out.contains("FAILED     reads") && out.contains("was stopped by SIGTTIN and terminated"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAILED     sets") && out.contains("was stopped by SIGTTOU and terminated"),
+        "{out}"
+    );
+    assert!(out.contains("interactive: true"), "{out}");
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).ok();
+    assert_eq!(read("inside.txt").as_deref(), Some("false"), "{out}");
+    assert_eq!(read("read.txt"), None, "{out}");
+    assert_eq!(read("set.txt"), None, "{out}");
+}

@@ -312,7 +312,7 @@ impl LaunchOutput {
                 let what = if sig == unix::SIGTTIN {
                     "read the terminal"
                 } else {
-                    "changed the terminal's modes"
+                    "changed the terminal's modes (or wrote to it, under `stty tostop`)"
                 };
                 return format!(
                     "was stopped by {} and terminated: it {what}, which only a proc with `interactive: true` may use",

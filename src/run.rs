@@ -1128,6 +1128,16 @@ fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     if let Err(e) = signal(SignalKind::from_raw(crate::exec::unix::SIGTTIN)) {
         errln!("prun: warning: cannot install a SIGTTIN handler: {e}");
     }
+    // SIGCHLD ignored from the start (a parent's `SIG_IGN`, which exec keeps) makes the
+    // kernel reap every child as it exits: no command's exit status could be had ("No
+    // child processes"). Caught instead, it is reset to its default action in every
+    // command; prun never acts on it (its threads block it, see `sigchld::block`).
+    let child = SignalKind::child();
+    if crate::exec::unix::ignored_at_start(child.as_raw_value())
+        && let Err(e) = signal(child)
+    {
+        errln!("prun: warning: cannot install a SIGCHLD handler: {e}");
+    }
     let mut streams = Vec::with_capacity(kinds.len());
     for kind in kinds {
         match signal(kind) {

@@ -199,3 +199,45 @@ fn a_command_stopped_for_using_the_terminal_fails_instead_of_hanging() {
     assert_eq!(read("read.txt"), None, "{out}");
     assert_eq!(read("set.txt"), None, "{out}");
 }
+
+/// Started with SIGCHLD ignored (a parent's `SIG_IGN`, which exec keeps), prun had the
+/// kernel reap its children at once: every command failed with "failed to wait for ...:
+/// No child processes". Its commands get SIGCHLD at its default action, and their exit
+/// codes are had.
+#[test]
+fn started_with_sigchld_ignored_commands_still_report_their_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"
+        proc("argv", #{ cmd: ["grep", "SigIgn", "/proc/self/status"] });
+        proc("three", #{ shell: "exit 3" });
+        proc("inside", || { write_file("inside.txt", `${exec(["sh", "-c", "exit 4"], #{ check: false }).code}`) });
+        run(["argv", "three", "inside"]);
+        "#,
+    )
+    .expect("write the script");
+    let mut cmd = Command::new("perl");
+    cmd.args([
+        "-e",
+        "$SIG{CHLD} = 'IGNORE'; exec @ARGV or die",
+        env!("CARGO_BIN_EXE_prun"),
+        "main.rhai",
+        "--output",
+        "stream",
+    ])
+    .current_dir(dir.path())
+    .env("XDG_STATE_HOME", dir.path().join("state"));
+    let done = run_within(cmd, "prun under perl", Duration::from_secs(30), |_| {});
+    let context = format!("--- stdout\n{}\n--- stderr\n{}", done.stdout, done.stderr);
+    assert!(
+        done.stdout.contains("command `exit 3` exited with code 3"),
+        "{context}"
+    );
+    assert!(!done.stdout.contains("No child processes"), "{context}");
+    let inside = std::fs::read_to_string(dir.path().join("inside.txt")).expect("inside.txt");
+    assert_eq!(inside, "4", "{context}");
+    let mask = masks(&done.stdout, "SigIgn");
+    assert_eq!(mask.len(), 1, "{context}");
+    assert_eq!(mask[0] & bit(SIGCHLD), 0, "SIGCHLD ignored\n{context}");
+}

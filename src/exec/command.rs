@@ -35,7 +35,8 @@ impl CommandSpec {
         }
     }
 
-    /// A command in its own process group, with stdin closed unless the caller sets it.
+    /// A command in its own process group, with stdin closed unless the caller sets it, and
+    /// `PWD` naming its working directory when it has one.
     /// Its child is awaited as a [`super::unix::Child`].
     pub(crate) fn command(&self) -> Result<Command, CommandError> {
         let mut cmd = match &self.program {
@@ -59,6 +60,13 @@ impl CommandSpec {
         }
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
+            // As `cd dir` leaves it: a program that reads `$PWD` instead of asking the
+            // kernel finds the directory it runs in, not prun's.
+            if !self.env.iter().any(|(k, _)| k == "PWD")
+                && let Ok(dir) = std::path::absolute(dir)
+            {
+                cmd.env("PWD", dir);
+            }
         }
         Ok(cmd)
     }

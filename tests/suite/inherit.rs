@@ -241,3 +241,30 @@ fn started_with_sigchld_ignored_commands_still_report_their_exit_codes() {
     assert_eq!(mask.len(), 1, "{context}");
     assert_eq!(mask[0] & bit(SIGCHLD), 0, "SIGCHLD ignored\n{context}");
 }
+
+/// `cwd` sets `PWD` too, as `cd` does in a shell: `printenv PWD` named prun's directory,
+/// and a program that trusts `$PWD` worked in the wrong one. A `PWD` the script sets is
+/// kept.
+#[test]
+fn a_command_with_a_working_directory_finds_it_in_pwd() {
+    let out = Test::new()
+        .file("sub/keep", "")
+        .script(
+            r#"
+            proc("body", #{ cwd: "sub", cmd: ["printenv", "PWD"] });
+            proc("inside", || {
+                exec(["printenv", "PWD"], #{ cwd: "sub", stdout: "inside.txt" });
+                exec(["printenv", "PWD"], #{ cwd: "sub", env: #{ PWD: "/set" }, stdout: "set.txt" });
+            });
+            run(["body", "inside"]);
+            "#,
+        )
+        .args(&["--output", "stream"])
+        .run();
+    out.ok();
+    let sub = out.dir.path().join("sub");
+    let sub = sub.to_str().expect("a UTF-8 path");
+    out.out_has(&format!("body │ {sub}"));
+    assert_eq!(out.read("inside.txt").trim(), sub, "{}", out.describe());
+    assert_eq!(out.read("set.txt").trim(), "/set", "{}", out.describe());
+}

@@ -314,8 +314,13 @@ impl LaunchOutput {
                 } else {
                     "changed the terminal's modes (or wrote to it, under `stty tostop`)"
                 };
+                let who = if matches!(launch.stdin, Input::Inherit) {
+                    "which prun cannot lend it while it runs in the background of its shell"
+                } else {
+                    "which only a proc with `interactive: true` may use"
+                };
                 return format!(
-                    "was stopped by {} and terminated: it {what}, which only a proc with `interactive: true` may use",
+                    "was stopped by {} and terminated: it {what}, {who}",
                     unix::signal_name(sig)
                 );
             }
@@ -985,7 +990,7 @@ async fn run_local(
             () = all_exited => Ending::Exited,
             () = timeout => Ending::TimedOut,
             () = cancel.cancelled() => Ending::Cancelled,
-            sig = terminal_stop(&pgids, &launch.stdin) => Ending::TerminalStop(sig),
+            sig = terminal_stop(&pgids, foreground.is_some()) => Ending::TerminalStop(sig),
         }
     };
     if ending != Ending::Exited {
@@ -1042,11 +1047,13 @@ const TERMINAL_CHECK: Duration = Duration::from_millis(500);
 /// Resolves to the signal that stopped a stage (its group's leader) for using the
 /// terminal (see [`unix::terminal_stop`]): a command that asks for a password (`sudo`,
 /// `ssh`) or reads `/dev/tty` from outside the terminal's foreground group, which would
-/// otherwise stay stopped, and the run wait for it, for ever. Never for an interactive
-/// command (its stdin inherited: the terminal is lent to it, and Ctrl-Z may stop it), nor
-/// when prun has no terminal (as under cron: nothing is checked then).
-async fn terminal_stop(pgids: &[i32], stdin: &Input) -> i32 {
-    if matches!(stdin, Input::Inherit) || !unix::has_terminal() {
+/// otherwise stay stopped, and the run wait for it, for ever. Never for a command the
+/// terminal is `lent` to (an interactive one: Ctrl-Z may stop it, and prun waits for it to
+/// be continued), nor when prun has no terminal (as under cron: nothing is checked then).
+/// An interactive command that prun could not lend the terminal (prun runs in the
+/// background of its shell) is checked: it would never get it.
+async fn terminal_stop(pgids: &[i32], lent: bool) -> i32 {
+    if lent || !unix::has_terminal() {
         return std::future::pending().await;
     }
     loop {

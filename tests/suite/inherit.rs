@@ -268,3 +268,40 @@ fn a_command_with_a_working_directory_finds_it_in_pwd() {
     assert_eq!(out.read("inside.txt").trim(), sub, "{}", out.describe());
     assert_eq!(out.read("set.txt").trim(), "/set", "{}", out.describe());
 }
+
+/// An interactive proc of a prun in the background of its shell (`set -m; prun ... &`)
+/// cannot be lent the terminal: its read stopped it for ever. It fails, saying why.
+#[test]
+fn an_interactive_command_of_a_prun_in_the_background_fails_instead_of_hanging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"proc("ask", #{ interactive: true, shell: "read x; touch read.txt" }); run("ask");"#,
+    )
+    .expect("write the script");
+    let mut cmd = Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!(
+            "sh -c 'set -m; \"$0\" main.rhai --no-live & wait' '{}'",
+            env!("CARGO_BIN_EXE_prun")
+        ),
+        "/dev/null",
+    ])
+    .current_dir(dir.path())
+    .env("XDG_STATE_HOME", dir.path().join("state"));
+    let done = run_within(
+        cmd,
+        "prun in the background",
+        Duration::from_secs(30),
+        |_| {},
+    );
+    let out = done.stdout;
+    assert!(
+        out.contains("FAILED     ask")
+            && out.contains("was stopped by SIGTTIN and terminated")
+            && out.contains("in the background of its shell"),
+        "{out}"
+    );
+    assert!(!dir.path().join("read.txt").exists(), "{out}");
+}

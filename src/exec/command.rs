@@ -120,6 +120,13 @@ impl CommandSpec {
                 command: crate::shown::command(self),
             };
         }
+        if source.raw_os_error() == Some(nix::libc::ENOEXEC) {
+            // A shell would run it with `sh`; `execve` does not.
+            return CommandError::NotExecutable {
+                program: self.program_name().to_string(),
+                command: crate::shown::command(self),
+            };
+        }
         CommandError::Spawn {
             command: crate::shown::command(self),
             source,
@@ -158,6 +165,10 @@ impl fmt::Display for CommandSpec {
 pub(crate) enum CommandError {
     #[error("program \"{program}\" not found on PATH (command: `{command}`)")]
     NotFound { program: String, command: String },
+    #[error(
+        "program \"{program}\" cannot be executed: it is neither a binary for this machine nor a script with a `#!` line (run a script without one as [\"sh\", \"{program}\"]; command: `{command}`)"
+    )]
+    NotExecutable { program: String, command: String },
     #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
     NoDir { dir: PathBuf, command: String },
     #[error("{why} (command: `{command}`)")]

@@ -95,6 +95,30 @@ mod tests {
     }
 
     #[test]
+    fn a_child_starts_without_the_sigchld_its_spawning_thread_blocks() {
+        std::thread::spawn(|| {
+            block();
+            assert!(mask().contains(Signal::SIGCHLD));
+            let mut cmd = std::process::Command::new("grep");
+            cmd.args(["SigBlk", "/proc/self/status"])
+                .stdout(std::process::Stdio::piped());
+            let out = spawn(&mut cmd)
+                .and_then(|c| c.wait_with_output())
+                .expect("run grep");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let hex = text.trim().strip_prefix("SigBlk:").expect("a SigBlk line");
+            let blocked = u64::from_str_radix(hex.trim(), 16).expect("a hex mask");
+            assert_eq!(blocked & (1 << (Signal::SIGCHLD as u64 - 1)), 0, "{text}");
+            assert!(
+                mask().contains(Signal::SIGCHLD),
+                "the thread's mask is restored"
+            );
+        })
+        .join()
+        .expect("the test thread");
+    }
+
+    #[test]
     fn sigchld_is_blocked_while_held_and_the_mask_restored_after() {
         // A thread of its own: the mask is per thread, and the test harness's may differ.
         std::thread::spawn(|| {

@@ -335,8 +335,12 @@ impl Ssh {
             return;
         };
         for (i, h) in self.hosts.iter().enumerate() {
+            use std::os::unix::process::CommandExt;
             let mut cmd = std::process::Command::new("ssh");
-            cmd.args(self.options(&Ssh::socket(dir.path(), i)))
+            // In a group of its own, as every child of prun: out of reach of the Ctrl-C
+            // the terminal sends to prun's group.
+            cmd.process_group(0)
+                .args(self.options(&Ssh::socket(dir.path(), i)))
                 .args(["-O", "exit", "--", &h.name])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())

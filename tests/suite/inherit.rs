@@ -305,3 +305,51 @@ fn an_interactive_command_of_a_prun_in_the_background_fails_instead_of_hanging()
     );
     assert!(!dir.path().join("read.txt").exists(), "{out}");
 }
+
+/// The descriptor numbers a shell holds (`ls /proc/$$/fd` in `sh`), past 0-2.
+fn extra_fds(listing: &str) -> Vec<String> {
+    let mut fds: Vec<String> = listing
+        .split_whitespace()
+        .filter(|fd| !["0", "1", "2"].contains(fd))
+        .map(String::from)
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// Commands see descriptors 0-2 and what prun itself inherited, nothing of prun's own
+/// (task DB, journal, logs, pidfds, the pipes of the other commands running beside them).
+#[test]
+fn commands_running_together_see_none_of_prun_s_descriptors() {
+    let names = ["a", "b", "c", "d"];
+    let mut script = String::new();
+    for name in names {
+        // Listed once all four run; captured, as a shell's redirection would hold a
+        // descriptor of its own (dash keeps stdout at 10 or past while `>` lasts).
+        script.push_str(&format!(
+            r#"proc("{name}", || {{
+                shell("sh sync.sh all {name} {}");
+                write_file("{name}.fds", exec(["sh", "-c", "ls /proc/$$/fd"]).stdout);
+            }});
+"#,
+            names.join(" ")
+        ));
+    }
+    script.push_str(
+        r#"proc("p", || { write_file("p.fds", pipe([["sh", "-c", "ls /proc/$$/fd"], ["cat"]]).stdout); });"#,
+    );
+    script.push_str("\nrun([\"a\", \"b\", \"c\", \"d\", \"p\"]);\n");
+    // What prun itself inherits from this test, seen the same way.
+    let baseline = Command::new("sh")
+        .args(["-c", "ls /proc/$$/fd"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh");
+    let inherited = extra_fds(&String::from_utf8_lossy(&baseline.stdout));
+    let out = Test::new().script(&script).args(&["-j", "5"]).run();
+    out.ok();
+    for name in ["a", "b", "c", "d", "p"] {
+        let fds = extra_fds(&out.read(&format!("{name}.fds")));
+        assert_eq!(fds, inherited, "{name}\n{}", out.describe());
+    }
+}

@@ -533,8 +533,8 @@ pub(crate) fn has_terminal() -> bool {
 /// process, if that is why it is stopped now: it read the terminal, or changed its modes
 /// (or wrote to it, under `stty tostop`), from outside the terminal's foreground process
 /// group. The kernel stops the whole group of the process that did it, the group's leader
-/// included. The child is not reaped, nor its stop consumed (`WNOWAIT`). `None` for a process stopped otherwise
-/// (SIGSTOP), running or gone.
+/// included. The child is not reaped, nor its stop consumed (`WNOWAIT`). `None` for a
+/// process stopped otherwise (SIGSTOP), running or gone.
 pub(crate) fn terminal_stop(pid: i32) -> Option<i32> {
     use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
     let pid = Pid::from_raw(pid)?;

@@ -315,7 +315,7 @@ impl LaunchOutput {
                     "changed the terminal's modes (or wrote to it, under `stty tostop`)"
                 };
                 let who = if matches!(launch.stdin, Input::Inherit) {
-                    "which prun cannot lend it while it runs in the background of its shell"
+                    "which prun could not lend it (its stdin is not the terminal, or it runs in the background of its shell)"
                 } else {
                     "which only a proc with `interactive: true` may use"
                 };
@@ -1050,8 +1050,9 @@ const TERMINAL_CHECK: Duration = Duration::from_millis(500);
 /// otherwise stay stopped, and the run wait for it, for ever. Never for a command the
 /// terminal is `lent` to (an interactive one: Ctrl-Z may stop it, and prun waits for it to
 /// be continued), nor when prun has no terminal (as under cron: nothing is checked then).
-/// An interactive command that prun could not lend the terminal (prun runs in the
-/// background of its shell) is checked: it would never get it.
+/// An interactive command that prun could not lend the terminal (prun's stdin is not
+/// the terminal, or prun runs in the background of its shell) is checked: it would never
+/// get it.
 async fn terminal_stop(pgids: &[i32], lent: bool) -> i32 {
     if lent || !unix::has_terminal() {
         return std::future::pending().await;

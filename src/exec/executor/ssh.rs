@@ -52,6 +52,10 @@ exit $s"#;
 /// How long an idle master connection stays up when the run could not close it.
 const CONTROL_PERSIST_SECS: u32 = 10;
 
+/// How long the `ssh -O exit` that ends a master connection may take when prun closes
+/// the executor (a master that answers does at once).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
 
@@ -334,6 +338,7 @@ impl Ssh {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };
+        let mut exits: Vec<std::process::Child> = Vec::new();
         for (i, h) in self.hosts.iter().enumerate() {
             use std::os::unix::process::CommandExt;
             let mut cmd = std::process::Command::new("ssh");
@@ -345,9 +350,22 @@ impl Ssh {
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null());
-            if let Ok(mut child) = crate::sigchld::spawn(&mut cmd) {
-                let _ = child.wait();
+            exits.extend(crate::sigchld::spawn(&mut cmd));
+        }
+        // A master that does not answer (stopped, stuck) must not keep prun from exiting:
+        // its `ssh -O exit` is killed after a while (an idle master ends by itself, after
+        // `ControlPersist`).
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while exits.iter_mut().any(|c| matches!(c.try_wait(), Ok(None)))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for mut c in exits {
+            if matches!(c.try_wait(), Ok(None)) {
+                crate::exec::unix::kill_group(c.id() as i32);
             }
+            let _ = c.wait();
         }
     }
 }

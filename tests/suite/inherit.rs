@@ -353,3 +353,42 @@ fn commands_running_together_see_none_of_prun_s_descriptors() {
         assert_eq!(fds, inherited, "{name}\n{}", out.describe());
     }
 }
+
+#[test]
+fn started_in_the_background_of_a_script_prun_keeps_sigint_ignored() {
+    // A non-interactive shell starts `prun ... &` with SIGINT and SIGQUIT ignored, so that
+    // the Ctrl-C meant for the script does not reach it: prun is not aborted by one, and
+    // its commands inherit both ignored, as the shell's own background commands do.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"
+        proc("int", #{ shell: "kill -INT $PPID; grep SigIgn /proc/self/status > ign.txt" });
+        proc("after", #{ deps: ["int"], cmd: ["touch", "after.txt"] });
+        run("after");
+        "#,
+    )
+    .expect("write the script");
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#""$0" main.rhai & wait $!"#,
+        env!("CARGO_BIN_EXE_prun"),
+    ])
+    .current_dir(dir.path())
+    .env("XDG_STATE_HOME", dir.path().join("state"));
+    let done = run_within(
+        cmd,
+        "prun in the background",
+        Duration::from_secs(30),
+        |_| {},
+    );
+    let context = format!("--- stdout\n{}\n--- stderr\n{}", done.stdout, done.stderr);
+    let ignored = std::fs::read_to_string(dir.path().join("ign.txt")).expect("ign.txt");
+    let mask = masks(&ignored, "SigIgn");
+    assert_eq!(mask.len(), 1, "{context}");
+    assert_ne!(mask[0] & bit(2), 0, "SIGINT not ignored\n{context}");
+    assert_ne!(mask[0] & bit(3), 0, "SIGQUIT not ignored\n{context}");
+    assert!(done.status.success(), "{context}");
+    assert!(dir.path().join("after.txt").exists(), "{context}");
+}

@@ -1083,11 +1083,29 @@ fn summarize(sched: &Arc<Scheduler>, wall: Duration) -> Summary {
 /// How many of the slowest procs the summary names.
 const SLOWEST: usize = 3;
 
+/// The signals that abort a run (Ctrl-C's SIGINT, SIGTERM, SIGHUP, SIGQUIT), but those
+/// ignored when prun started: as a shell does, prun neither catches them nor resets them
+/// for its commands. `nohup prun s.rhai &` outlives its terminal, its commands too, and a
+/// script's `prun s.rhai &` is not aborted by the Ctrl-C meant for the script.
+fn abort_signals() -> Vec<tokio::signal::unix::SignalKind> {
+    use tokio::signal::unix::SignalKind;
+    [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+    ]
+    .into_iter()
+    .filter(|kind| !crate::exec::unix::ignored_at_start(kind.as_raw_value()))
+    .collect()
+}
+
 /// Ctrl-C, SIGTERM, SIGHUP (terminal closed, ssh dropped) and SIGQUIT abort the run (see
 /// [`Scheduler::interrupt`]): jobs are terminated, `defer` cleanups run, the report is
 /// written, and prun exits with 130. Left to their default action, SIGHUP and SIGQUIT
 /// would end prun on the spot and leave every job running. Only when the runtime asks
-/// for it (the binary does): the handlers are the process's.
+/// for it (the binary does): the handlers are the process's. Not those ignored when prun
+/// started (see [`abort_signals`]).
 ///
 /// SIGTTIN is caught too, and nothing is done with it (prun never reads its terminal):
 /// a caught signal is reset to its default action in every program prun starts, so
@@ -1101,14 +1119,9 @@ const SLOWEST: usize = 3;
 /// s), and the run ends without the rows it could not commit, with a warning, and with
 /// the status it had (its procs are done).
 fn impatient_on_signals(rt: &tokio::runtime::Runtime, impatience: crate::store::Impatience) {
-    use tokio::signal::unix::{SignalKind, signal};
+    use tokio::signal::unix::signal;
     let _guard = rt.enter();
-    for kind in [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-        SignalKind::quit(),
-    ] {
+    for kind in abort_signals() {
         let Ok(mut stream) = signal(kind) else { return };
         let impatience = impatience.clone();
         rt.spawn(async move {
@@ -1123,16 +1136,21 @@ fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     use tokio::signal::unix::{SignalKind, signal};
     let sched: Weak<Scheduler> = Arc::downgrade(sched);
     let _guard = rt.enter();
+    let kinds = abort_signals();
     // The handler stays installed once its stream is dropped.
     if let Err(e) = signal(SignalKind::from_raw(crate::exec::unix::SIGTTIN)) {
         errln!("prun: warning: cannot install a SIGTTIN handler: {e}");
     }
-    let kinds = [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-        SignalKind::quit(),
-    ];
+    // SIGCHLD ignored from the start (a parent's `SIG_IGN`, which exec keeps) makes the
+    // kernel reap every child as it exits: no command's exit status could be had ("No
+    // child processes"). Caught instead, it is reset to its default action in every
+    // command; prun never acts on it (its threads block it, see `sigchld::block`).
+    let child = SignalKind::child();
+    if crate::exec::unix::ignored_at_start(child.as_raw_value())
+        && let Err(e) = signal(child)
+    {
+        errln!("prun: warning: cannot install a SIGCHLD handler: {e}");
+    }
     let mut streams = Vec::with_capacity(kinds.len());
     for kind in kinds {
         match signal(kind) {

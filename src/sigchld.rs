@@ -1,6 +1,25 @@
-//! SIGCHLD, which prun blocks in every thread of its own (see [`block`]).
+//! SIGCHLD, which prun blocks in every thread of its own (see [`block`]), and the signal
+//! mask the programs it starts get instead (see [`spawn`]).
 
-use nix::sys::signal::Signal;
+use std::sync::OnceLock;
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+
+/// The signal mask prun was started with: that of the first thread to block SIGCHLD
+/// ([`block`] or [`Blocked::here`]), before it did. Every program prun starts gets it (see
+/// [`spawn`]).
+static START_MASK: OnceLock<SigSet> = OnceLock::new();
+
+/// SIGCHLD blocked in the calling thread; its mask before is remembered as prun's own
+/// start-up mask when it is the first to be. The mask before, if it could be changed.
+fn block_here() -> Option<SigSet> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    let mut old = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).ok()?;
+    let _ = START_MASK.set(old);
+    Some(old)
+}
 
 /// Blocks SIGCHLD in the calling thread and in the threads it starts from now on.
 ///
@@ -10,13 +29,34 @@ use nix::sys::signal::Signal;
 /// child's exit is then a wake-up only for the thread that awaits it. Otherwise, while a
 /// thread spawns a process (when every signal is blocked in it), a child that exits has
 /// its SIGCHLD delivered to another thread that does not block it, woken for nothing: in
-/// a run of short commands, about every other job. Children do not inherit the mask: the
-/// spawn resets it.
+/// a run of short commands, about every other job.
+///
+/// A child inherits the mask of the thread that starts it (the standard library's
+/// `posix_spawn` leaves it as it is): every program prun starts must be started through
+/// [`spawn`], which gives it the mask prun was started with.
 pub(crate) fn block() {
-    use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    let _ = block_here();
+}
+
+/// Starts `cmd` with the signal mask prun was started with (see [`START_MASK`]), not the
+/// calling thread's, which blocks SIGCHLD: a program that waits for its own children with
+/// a SIGCHLD handler, `sigsuspend` or `sigwaitinfo` (a supervisor, a script's `trap ...
+/// CHLD`) would never hear of them. A signal that prun's own parent blocked stays blocked
+/// (as `nohup` or a supervisor set it). Two `pthread_sigmask` calls around the spawn,
+/// which keeps `posix_spawn` (a `pre_exec` closure would make the standard library fork
+/// and exec, far slower).
+pub(crate) fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let Some(start) = START_MASK.get() else {
+        // Nothing was blocked yet: the calling thread's mask is the one prun started with.
+        return crate::exec::unix::starting(|| cmd.spawn());
+    };
+    let mut mine = SigSet::empty();
+    let set = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(start), Some(&mut mine)).is_ok();
+    let spawned = crate::exec::unix::starting(|| cmd.spawn());
+    if set {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mine), None);
+    }
+    spawned
 }
 
 /// SIGCHLD blocked in the calling thread until this is dropped (its mask is then
@@ -25,23 +65,17 @@ pub(crate) fn block() {
 /// process's signals to its main thread first: waiting for the run there, it was woken
 /// for about every fourth job of a run of short commands at `-j 2`.
 #[derive(Debug)]
-pub(crate) struct Blocked(Option<nix::sys::signal::SigSet>);
+pub(crate) struct Blocked(Option<SigSet>);
 
 impl Blocked {
     /// Blocks SIGCHLD in the calling thread.
     pub(crate) fn here() -> Blocked {
-        use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGCHLD);
-        let mut old = SigSet::empty();
-        let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok();
-        Blocked(blocked.then_some(old))
+        Blocked(block_here())
     }
 }
 
 impl Drop for Blocked {
     fn drop(&mut self) {
-        use nix::sys::signal::{SigmaskHow, pthread_sigmask};
         if let Some(old) = &self.0 {
             let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
         }
@@ -58,6 +92,30 @@ mod tests {
         let mut now = SigSet::empty();
         pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut now)).expect("read the mask");
         now
+    }
+
+    #[test]
+    fn a_child_starts_without_the_sigchld_its_spawning_thread_blocks() {
+        std::thread::spawn(|| {
+            block();
+            assert!(mask().contains(Signal::SIGCHLD));
+            let mut cmd = std::process::Command::new("grep");
+            cmd.args(["SigBlk", "/proc/self/status"])
+                .stdout(std::process::Stdio::piped());
+            let out = spawn(&mut cmd)
+                .and_then(|c| c.wait_with_output())
+                .expect("run grep");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let hex = text.trim().strip_prefix("SigBlk:").expect("a SigBlk line");
+            let blocked = u64::from_str_radix(hex.trim(), 16).expect("a hex mask");
+            assert_eq!(blocked & (1 << (Signal::SIGCHLD as u64 - 1)), 0, "{text}");
+            assert!(
+                mask().contains(Signal::SIGCHLD),
+                "the thread's mask is restored"
+            );
+        })
+        .join()
+        .expect("the test thread");
     }
 
     #[test]

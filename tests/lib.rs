@@ -35,6 +35,8 @@ mod errors;
 mod failures;
 #[path = "suite/helpers.rs"]
 mod helpers;
+#[path = "suite/inherit.rs"]
+mod inherit;
 #[path = "suite/inspect.rs"]
 mod inspect;
 #[path = "suite/layering.rs"]

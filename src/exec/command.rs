@@ -35,7 +35,8 @@ impl CommandSpec {
         }
     }
 
-    /// A command in its own process group, with stdin closed unless the caller sets it.
+    /// A command in its own process group, with stdin closed unless the caller sets it, and
+    /// `PWD` naming its working directory when it has one.
     /// Its child is awaited as a [`super::unix::Child`].
     pub(crate) fn command(&self) -> Result<Command, CommandError> {
         let mut cmd = match &self.program {
@@ -59,6 +60,13 @@ impl CommandSpec {
         }
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
+            // As `cd dir` leaves it: a program that reads `$PWD` instead of asking the
+            // kernel finds the directory it runs in, not prun's.
+            if !self.env.iter().any(|(k, _)| k == "PWD")
+                && let Ok(dir) = std::path::absolute(dir)
+            {
+                cmd.env("PWD", dir);
+            }
         }
         Ok(cmd)
     }
@@ -112,6 +120,13 @@ impl CommandSpec {
                 command: crate::shown::command(self),
             };
         }
+        if source.raw_os_error() == Some(nix::libc::ENOEXEC) {
+            // A shell would run it with `sh`; `execve` does not.
+            return CommandError::NotExecutable {
+                program: self.program_name().to_string(),
+                command: crate::shown::command(self),
+            };
+        }
         CommandError::Spawn {
             command: crate::shown::command(self),
             source,
@@ -150,6 +165,10 @@ impl fmt::Display for CommandSpec {
 pub(crate) enum CommandError {
     #[error("program \"{program}\" not found on PATH (command: `{command}`)")]
     NotFound { program: String, command: String },
+    #[error(
+        "program \"{program}\" cannot be executed: it is neither a binary for this machine nor a script with a `#!` line (run a script without one as [\"sh\", \"{program}\"]; command: `{command}`)"
+    )]
+    NotExecutable { program: String, command: String },
     #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
     NoDir { dir: PathBuf, command: String },
     #[error("{why} (command: `{command}`)")]

@@ -211,6 +211,10 @@ pub(crate) enum Ending {
     TimedOut,
     /// The run was aborted (Ctrl-C, `--fail-fast`) and the stages were terminated.
     Cancelled,
+    /// A stage was stopped by this signal (SIGTTIN, SIGTTOU) for using the terminal,
+    /// which only an interactive command has, and the stages were terminated: no one
+    /// would ever continue it (see [`unix::terminal_stop`]).
+    TerminalStop(i32),
 }
 
 /// How one stage exited.
@@ -304,6 +308,22 @@ impl LaunchOutput {
                 return format!("timed out after {}", humantime::format_duration(t));
             }
             Ending::Cancelled => return "was terminated because the run was aborted".into(),
+            Ending::TerminalStop(sig) => {
+                let what = if sig == unix::SIGTTIN {
+                    "read the terminal"
+                } else {
+                    "changed the terminal's modes (or wrote to it, under `stty tostop`)"
+                };
+                let who = if matches!(launch.stdin, Input::Inherit) {
+                    "which prun could not lend it (its stdin is not the terminal, or it runs in the background of its shell)"
+                } else {
+                    "which only a proc with `interactive: true` may use"
+                };
+                return format!(
+                    "was stopped by {} and terminated: it {what}, {who}",
+                    unix::signal_name(sig)
+                );
+            }
             Ending::Exited => {}
         }
         let n = self.stages.len();
@@ -375,7 +395,7 @@ pub(crate) trait Launcher: Send + Sync {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
-    hidden_env: Arc<[String]>,
+    hidden_env: Arc<[std::ffi::OsString]>,
     /// The live process groups of this launcher's commands (those of one run).
     groups: Arc<Mutex<Vec<i32>>>,
     /// What a Ctrl-C at an interactive command does to its run (see
@@ -398,7 +418,7 @@ impl std::fmt::Debug for Interrupt {
 impl Local {
     /// A local launcher whose commands do not inherit these variables of prun's
     /// environment.
-    pub(crate) fn hiding(hidden_env: Vec<String>) -> Local {
+    pub(crate) fn hiding(hidden_env: Vec<std::ffi::OsString>) -> Local {
         Local {
             hidden_env: hidden_env.into(),
             ..Local::default()
@@ -855,7 +875,7 @@ async fn run_local(
                 None => cmd.stderr(stdio(&launch.stderr)?),
             };
             let since = unix::boot_ticks();
-            let mut child = unix::starting(|| cmd.spawn()).map_err(|e| spec.spawn_error(e))?;
+            let mut child = crate::sigchld::spawn(&mut cmd).map_err(|e| spec.spawn_error(e))?;
             let pgid = child.id() as i32;
             local.register(pgid, since, spec);
             pgids.push(pgid);
@@ -970,6 +990,7 @@ async fn run_local(
             () = all_exited => Ending::Exited,
             () = timeout => Ending::TimedOut,
             () = cancel.cancelled() => Ending::Cancelled,
+            sig = terminal_stop(&pgids, foreground.is_some()) => Ending::TerminalStop(sig),
         }
     };
     if ending != Ending::Exited {
@@ -1018,6 +1039,30 @@ async fn run_local(
         ending,
         place: None,
     })
+}
+
+/// How often the stages of a launch are checked for a stop by the terminal.
+const TERMINAL_CHECK: Duration = Duration::from_millis(500);
+
+/// Resolves to the signal that stopped a stage (its group's leader) for using the
+/// terminal (see [`unix::terminal_stop`]): a command that asks for a password (`sudo`,
+/// `ssh`) or reads `/dev/tty` from outside the terminal's foreground group, which would
+/// otherwise stay stopped, and the run wait for it, for ever. Never for a command the
+/// terminal is `lent` to (an interactive one: Ctrl-Z may stop it, and prun waits for it to
+/// be continued), nor when prun has no terminal (as under cron: nothing is checked then).
+/// An interactive command that prun could not lend the terminal (prun's stdin is not
+/// the terminal, or prun runs in the background of its shell) is checked: it would never
+/// get it.
+async fn terminal_stop(pgids: &[i32], lent: bool) -> i32 {
+    if lent || !unix::has_terminal() {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(TERMINAL_CHECK).await;
+        if let Some(sig) = pgids.iter().find_map(|&g| unix::terminal_stop(g)) {
+            return sig;
+        }
+    }
 }
 
 /// How much longer than the kill grace a launch with a held input waits, once it has

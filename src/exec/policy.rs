@@ -197,14 +197,15 @@ impl Policy {
         self.allow_env.is_some() || !self.deny_env.is_empty()
     }
 
-    /// The names in prun's environment that commands must not inherit.
-    pub(crate) fn hidden_env(&self) -> Vec<String> {
+    /// The names in prun's environment that commands must not inherit. A name that is not
+    /// UTF-8 is one of them: no rule can name it, nor a script read it.
+    pub(crate) fn hidden_env(&self) -> Vec<std::ffi::OsString> {
         if !self.hides_env() {
             return Vec::new();
         }
         std::env::vars_os()
-            .filter_map(|(k, _)| k.into_string().ok())
-            .filter(|k| !self.env_visible(k))
+            .map(|(k, _)| k)
+            .filter(|k| k.to_str().is_none_or(|k| !self.env_visible(k)))
             .collect()
     }
 

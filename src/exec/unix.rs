@@ -60,7 +60,8 @@ static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// for a process that keeps a pipe open, or that escaped its command.
 static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-/// Starts a process with `spawn` (see [`STARTING`]).
+/// Starts a process with `spawn` (see [`STARTING`]); every start goes through
+/// [`crate::sigchld::spawn`], which calls it.
 pub(crate) fn starting<T>(spawn: impl FnOnce() -> T) -> T {
     let _starting = STARTING
         .read()
@@ -353,7 +354,8 @@ pub(crate) fn fds_short(e: &std::io::Error) -> bool {
 
 /// Raises this process's soft limit of open files to its hard limit: the common soft limit
 /// of 1024 is far too low for a few hundred jobs, each with a log and pipes. Children
-/// inherit the raised limit.
+/// inherit the raised limit: `posix_spawn` cannot give them the original one, as Go's
+/// fork and exec does (see docs/decisions.md).
 pub(crate) fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
@@ -521,6 +523,57 @@ pub(crate) const SIGPIPE: i32 = Signal::SIGPIPE as i32;
 /// The number of SIGINT, to tell an interactive command ended by Ctrl-C.
 pub(crate) const SIGINT: i32 = Signal::SIGINT as i32;
 
+/// Whether `sig` was ignored (`SIG_IGN`) when this process started, as `nohup` leaves
+/// SIGHUP, and a non-interactive shell SIGINT and SIGQUIT for a command it starts with `&`.
+/// The first call reads the process's ignored signals (`SigIgn:` in `/proc/self/status`);
+/// it must come before prun installs a handler for `sig`, which the `prun` binary's run
+/// does only after asking (see `crate::run`). False when `/proc` cannot be read.
+pub(crate) fn ignored_at_start(sig: i32) -> bool {
+    static IGNORED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ignored = *IGNORED.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+                u64::from_str_radix(hex.trim(), 16).ok()
+            })
+            .unwrap_or(0)
+    });
+    (1..=64).contains(&sig) && ignored & (1 << (sig - 1)) != 0
+}
+
+/// True when this process has a controlling terminal (field 7, `tty_nr`, of
+/// `/proc/self/stat` is not 0): only then can a command be stopped for using it (see
+/// [`terminal_stop`]). Read once.
+pub(crate) fn has_terminal() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+            return false;
+        };
+        // Fields after the parenthesised command name: state, ppid, pgrp, session, tty_nr.
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(4)?.parse::<i64>().ok())
+            .is_some_and(|tty| tty != 0)
+    })
+}
+
+/// The job-control signal (SIGTTIN or SIGTTOU) that stopped `pid`, a child of this
+/// process, if that is why it is stopped now: it read the terminal, or changed its modes
+/// (or wrote to it, under `stty tostop`), from outside the terminal's foreground process
+/// group. The kernel stops the whole group of the process that did it, the group's leader
+/// included. The child is not reaped, nor its stop consumed (`WNOWAIT`). `None` for a
+/// process stopped otherwise (SIGSTOP), running or gone.
+pub(crate) fn terminal_stop(pid: i32) -> Option<i32> {
+    use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
+    let pid = Pid::from_raw(pid)?;
+    let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    let status = waitid(WaitId::Pid(pid), options).ok()??;
+    status
+        .stopping_signal()
+        .filter(|&sig| sig == SIGTTIN || sig == Signal::SIGTTOU as i32)
+}
+
 /// The number of SIGTTIN, whose default action the binary gives to the commands it starts.
 pub(crate) const SIGTTIN: i32 = Signal::SIGTTIN as i32;
 
@@ -565,8 +618,8 @@ impl Drop for Foreground {
     }
 }
 
-/// Runs `f` with SIGTTOU blocked on this thread (children do not inherit the mask: the
-/// standard library empties it in every child it starts).
+/// Runs `f` with SIGTTOU blocked on this thread, and only for `f`: no command is started
+/// meanwhile (a child would inherit the mask, see [`crate::sigchld::spawn`]).
 fn sigttou_blocked<R>(f: impl FnOnce() -> R) -> R {
     use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
     let mut block = SigSet::empty();

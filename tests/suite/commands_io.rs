@@ -601,3 +601,21 @@ run("p");"#,
     let log = std::fs::read_to_string(run_dir.join("p.log")).expect("p.log");
     assert!(log.contains("5\n#{\"a\": 1}\ntext\n"), "{log}");
 }
+
+#[test]
+fn a_script_without_a_shebang_line_is_named_with_what_to_do() {
+    // `Exec format error (os error 8)` said nothing of why: a shell runs such a script
+    // with `sh`, `execve` does not.
+    let out = Test::new()
+        .file("plain.sh", "echo ran\n")
+        .script(
+            r#"exec(["chmod", "+x", "plain.sh"]); proc("p", #{ cmd: ["./plain.sh"] }); run("p");"#,
+        )
+        .run();
+    out.code(1);
+    let l = out.proc_line("FAILED", "p");
+    assert!(
+        l.contains(r#"program "./plain.sh" cannot be executed"#) && l.contains("`#!` line"),
+        "{l}"
+    );
+}

@@ -781,3 +781,32 @@ fn a_host_name_that_would_be_an_option_of_ssh_never_runs_anything() {
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_master_connection_that_does_not_answer_does_not_keep_prun_from_exiting() {
+    // The master (`ssh: ... [mux]`, adopted by prun when its ssh left it behind) is
+    // stopped: the `ssh -O exit` that closes it at the end of the run never got an answer,
+    // and prun waited for it for ever.
+    let sshd = Sshd::start();
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            r#"
+proc("remote", #{ executor: "farm", cmd: ["true"] });
+proc("stop", #{ deps: ["remote"], shell: "pgrep -P $PPID -x ssh > master.pid && kill -STOP $(cat master.pid)" });
+run("stop");
+"#,
+        ))
+        .run();
+    out.ok();
+    // Ended with the run, as every process prun adopted (a stuck one is killed here).
+    let stopped = out.read("master.pid");
+    assert!(!stopped.trim().is_empty(), "{}", out.describe());
+    for pid in stopped.split_whitespace() {
+        let pid = pid.parse().expect("a pid");
+        crate::support::assert_gone(pid, "a stopped ssh", &out.describe());
+    }
+}

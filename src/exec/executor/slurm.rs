@@ -258,17 +258,18 @@ fn job_name(proc: &str) -> String {
 
 /// Runs a Slurm client command to its end, returning its stdout when it succeeds.
 async fn query(argv: &[&str]) -> Option<String> {
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     use tokio::io::AsyncReadExt;
-    let mut child = crate::exec::unix::starting(|| {
-        Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-    })
-    .ok()?;
+    let mut cmd = Command::new(argv[0]);
+    // In a group of its own, as every child of prun: the Ctrl-C that the terminal sends
+    // to prun's group does not cut short the `scancel` run because of it.
+    cmd.args(&argv[1..])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = crate::sigchld::spawn(&mut cmd).ok()?;
     let stdout = child
         .stdout
         .take()

@@ -88,6 +88,10 @@ const MAX_ARG_BYTES: usize = 32 * 4096;
 /// take every retry. After it, the host is tried again.
 const AVOID_UNREACHABLE: Duration = Duration::from_secs(30);
 
+/// How long the `ssh -O exit` that ends a master connection may take when prun closes
+/// the executor (a master that answers does at once).
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
 
@@ -428,24 +432,44 @@ impl Ssh {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };
+        let mut exits: Vec<std::process::Child> = Vec::new();
         // Each socket is `HOST.GROUP` (see [`Ssh::socket`]).
         let sockets = std::fs::read_dir(dir.path())
             .into_iter()
             .flatten()
             .flatten();
         for socket in sockets {
+            use std::os::unix::process::CommandExt;
             let name = socket.file_name();
             let host = name.to_str().and_then(|n| n.split_once('.'));
             let Some(h) = host.and_then(|(i, _)| self.hosts.get(i.parse::<usize>().ok()?)) else {
                 continue;
             };
-            let _ = std::process::Command::new("ssh")
+            let mut cmd = std::process::Command::new("ssh");
+            // In a group of its own, as every child of prun: out of reach of the Ctrl-C
+            // the terminal sends to prun's group.
+            cmd.process_group(0)
                 .args(self.options(&socket.path()))
                 .args(["-O", "exit", "--", &h.name])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+                .stderr(std::process::Stdio::null());
+            exits.extend(crate::sigchld::spawn(&mut cmd));
+        }
+        // A master that does not answer (stopped, stuck) must not keep prun from exiting:
+        // its `ssh -O exit` is killed after a while (an idle master ends by itself, after
+        // `ControlPersist`).
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while exits.iter_mut().any(|c| matches!(c.try_wait(), Ok(None)))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for mut c in exits {
+            if matches!(c.try_wait(), Ok(None)) {
+                crate::exec::unix::kill_group(c.id() as i32);
+            }
+            let _ = c.wait();
         }
     }
 }

@@ -48,15 +48,37 @@ pub(crate) fn block() {
 pub(crate) fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
     let Some(start) = START_MASK.get() else {
         // Nothing was blocked yet: the calling thread's mask is the one prun started with.
-        return crate::exec::unix::starting(|| cmd.spawn());
+        return starting(|| cmd.spawn());
     };
     let mut mine = SigSet::empty();
     let set = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(start), Some(&mut mine)).is_ok();
-    let spawned = crate::exec::unix::starting(|| cmd.spawn());
+    let spawned = starting(|| cmd.spawn());
     if set {
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mine), None);
     }
     spawned
+}
+
+/// Held (shared) while a process is started ([`spawn`]), and (exclusive) while processes
+/// are picked out to be ended by what they hold or whose child they are
+/// ([`none_starting`]): between its fork and its exec, a child holds a copy of every
+/// descriptor of prun, the pipes between the stages of other commands included, and is
+/// not yet among the groups prun awaits; it must not be taken for a process that keeps
+/// a pipe open, or that escaped its command.
+static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn starting<T>(spawn: impl FnOnce() -> T) -> T {
+    let _starting = STARTING
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    spawn()
+}
+
+/// No process is being started until this is dropped (see [`STARTING`]).
+pub(crate) fn none_starting() -> std::sync::RwLockWriteGuard<'static, ()> {
+    STARTING
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// SIGCHLD blocked in the calling thread until this is dropped (its mask is then

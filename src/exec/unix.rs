@@ -53,22 +53,6 @@ pub(crate) fn kill_group(pgid: i32) {
 /// Whether [`adopt_orphans`] made this process the reaper of its orphans.
 static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Held (shared) while a process is started, and (exclusive) while processes are picked
-/// out to be ended ([`end_pipe_holders`], [`end_adopted`]): between its fork and its exec,
-/// a child holds a copy of every descriptor of prun, the pipes between the stages of other
-/// commands included, and is not yet among the groups prun awaits; it must not be taken
-/// for a process that keeps a pipe open, or that escaped its command.
-static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// Starts a process with `spawn` (see [`STARTING`]); every start goes through
-/// [`crate::sigchld::spawn`], which calls it.
-pub(crate) fn starting<T>(spawn: impl FnOnce() -> T) -> T {
-    let _starting = STARTING
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    spawn()
-}
-
 /// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`):
 /// a process that left its command's group (`setsid`, as a daemon does) becomes prun's
 /// child when its parent exits, instead of init's, so that [`end_adopted`] finds it. A
@@ -132,9 +116,7 @@ pub(crate) fn end_adopted(
         let late = Instant::now() >= deadline;
         {
             // A child being started is not yet in `keep`: none is, meanwhile.
-            let _alone = STARTING
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _alone = crate::sigchld::none_starting();
             let left = adopted_alive(keep);
             if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
                 return ended.len();
@@ -184,9 +166,7 @@ pub(crate) async fn end_pipe_holders(pipe: u64, keep: &[i32], grace: std::time::
         {
             // No process is being started meanwhile: each holder found is one that keeps
             // the pipe, not a child of prun between its fork and its exec.
-            let _alone = STARTING
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _alone = crate::sigchld::none_starting();
             let holders = holders_of(&name);
             if holders.is_empty() {
                 return;

@@ -32,9 +32,11 @@ pub(crate) struct PlainReporter {
 
 impl PlainReporter {
     /// Plain lines with `-v` (`verbose`), `-q` (`quiet`) and `--full-log-on-failure`.
+    /// `-q` wins over `-v`: it promises nothing at all when everything succeeds, and a
+    /// failure's report names its command already.
     pub(crate) fn new(verbose: bool, quiet: bool, full_log: bool) -> PlainReporter {
         PlainReporter {
-            verbose,
+            verbose: verbose && !quiet,
             quiet,
             full_log: full_log.into(),
             pending: Mutex::default(),

@@ -456,6 +456,17 @@ fn quiet_prints_nothing_at_all_when_everything_succeeds() {
     assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }
 
+/// `-q` with `-v` (a cron line that kept a `-v`): `-q` wins, and the command lines `-v`
+/// adds are not printed either. Before, each command's `$ ...` line was.
+#[test]
+fn quiet_wins_over_verbose_when_everything_succeeds() {
+    let out = Test::new().script(CRON_JOB).run();
+    let quiet = cron(&out.path(""), &["-q", "-v", "main.rhai"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+}
+
 #[test]
 fn quiet_prints_only_the_failure_report_when_something_fails() {
     let out = Test::new().script(CRON_JOB).file("fail", "").run();

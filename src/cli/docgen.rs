@@ -9,13 +9,10 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::error::Failure;
-use crate::exec::{Core, CoreOptions, Scheduler};
 use crate::exit::Exit;
-use crate::script::{Host, HostOptions};
-use crate::ui::Silent;
+use crate::script::Host;
 
 /// `prun completions SHELL`: the completion script on stdout.
 pub(super) fn completions(shell: clap_complete::Shell) -> Result<Exit, Failure> {
@@ -100,24 +97,7 @@ pub(super) fn definitions(dir: &Path) -> Result<Exit, Failure> {
         path: dir.to_path_buf(),
         source,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Failure::Runtime)?;
-    let sched = Scheduler::new(
-        Core::new(CoreOptions {
-            parallel: 1,
-            allow_missing_deps: true,
-            fail_fast: false,
-        }),
-        rt.handle().clone(),
-        Arc::new(Silent),
-        std::env::temp_dir(),
-        std::time::Duration::ZERO,
-    );
-    let host = Host::new(sched.clone(), &HostOptions::default());
-    let prun = prun_definitions(&host.functions());
-    sched.shutdown();
+    let prun = prun_definitions(&Host::api_functions().map_err(Failure::Runtime)?);
     if dir.exists() && !dir.is_dir() {
         return Err(Failure::Usage(format!(
             "prun: definitions: {} is not a directory (prun writes its .d.rhai files into DIR)",

@@ -14,7 +14,7 @@ use super::ctx::Ctx;
 use super::job::{self, JobCtx};
 use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal};
 use crate::diag;
-use crate::exec::{ClosureRunner, JobSpec, Outcome, Scheduler};
+use crate::exec::{ClosureRunner, Core, CoreOptions, JobSpec, Outcome, Scheduler};
 use crate::graph::Body;
 
 /// Settings of the host taken from the command line.
@@ -274,6 +274,28 @@ impl Host {
     /// `proto` and `set_options` do not take, where each call is.
     pub(crate) fn findings(&self) -> Vec<(crate::diag::Origin, String)> {
         std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// prun's own functions as a new engine has them (see [`Host::functions`]), from a
+    /// host made for that alone, on a scheduler that runs nothing.
+    pub(crate) fn api_functions() -> std::io::Result<Vec<Function>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let sched = Scheduler::new(
+            Core::new(CoreOptions {
+                parallel: 1,
+                allow_missing_deps: true,
+                fail_fast: false,
+            }),
+            rt.handle().clone(),
+            Arc::new(crate::ui::Silent),
+            std::env::temp_dir(),
+            std::time::Duration::ZERO,
+        );
+        let functions = Host::new(sched.clone(), &HostOptions::default()).functions();
+        sched.shutdown();
+        Ok(functions)
     }
 
     /// prun's own functions (not Rhai's standard ones), as the engine describes them.
@@ -600,10 +622,8 @@ impl std::fmt::Debug for Host {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::sync::Arc;
 
-    use super::{API_FUNCTIONS, Host, HostOptions};
-    use crate::exec::{Core, CoreOptions, Scheduler};
+    use super::{API_FUNCTIONS, Host};
 
     /// The functions Rhai calls to show a value, which prun defines for its own types; an
     /// embedder defines them for its types too, so they are not in [`API_FUNCTIONS`].
@@ -612,30 +632,12 @@ mod tests {
     /// The names of the functions a built engine has beyond Rhai's standard packages,
     /// but for property accessors (`get$name`) and [`VALUE_CONVERSIONS`].
     fn built_engine_names() -> BTreeSet<String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let sched = Scheduler::new(
-            Core::new(CoreOptions {
-                parallel: 1,
-                allow_missing_deps: true,
-                fail_fast: false,
-            }),
-            rt.handle().clone(),
-            Arc::new(crate::ui::Silent),
-            std::env::temp_dir(),
-            std::time::Duration::ZERO,
-        );
-        let host = Host::new(sched.clone(), &HostOptions::default());
-        let names = host
-            .functions()
+        Host::api_functions()
+            .expect("a runtime")
             .into_iter()
             .map(|f| f.name)
             .filter(|n| !n.contains('$') && !VALUE_CONVERSIONS.contains(&n.as_str()))
-            .collect();
-        sched.shutdown();
-        names
+            .collect()
     }
 
     #[test]

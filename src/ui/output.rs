@@ -28,6 +28,7 @@ pub(super) fn prefixed(proc: &str, lines: &str, width: Option<usize>) -> String 
 }
 
 fn push_line(out: &mut String, proc: &str, line: &str, width: Option<usize>) {
+    let line = &*as_a_terminal_shows(line);
     let Some(width) = width else {
         out.push_str(&format!("{proc}{BAR}{line}\n"));
         return;
@@ -39,6 +40,31 @@ fn push_line(out: &mut String, proc: &str, line: &str, width: Option<usize>) {
         let bar = if i == 0 { BAR } else { CONTINUED };
         out.push_str(&format!("{proc}{bar}{row}\n"));
     }
+}
+
+/// A line with carriage returns (a progress bar redrawn in place: `10%\r20%\r30%`) as a
+/// terminal shows it: each piece after a `\r` written over the start of the text before
+/// it. Printed raw after the `name │ ` prefix, the `\r` would send the cursor back over
+/// the prefix and the progress would overwrite the proc's name. Counted in characters,
+/// as a terminal of single-width characters would.
+fn as_a_terminal_shows(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\r') {
+        return line.into();
+    }
+    let mut cells: Vec<char> = Vec::with_capacity(line.len());
+    let mut at = 0;
+    for c in line.chars() {
+        if c == '\r' {
+            at = 0;
+            continue;
+        }
+        match cells.get_mut(at) {
+            Some(cell) => *cell = c,
+            None => cells.push(c),
+        }
+        at += 1;
+    }
+    cells.into_iter().collect::<String>().into()
 }
 
 /// The line above a group: the proc's name.
@@ -164,6 +190,14 @@ mod tests {
         let long = "x".repeat(300);
         let text = prefixed("build", &format!("a\n{long}\n"), None);
         assert_eq!(text, format!("build │ a\nbuild │ {long}\n"));
+    }
+
+    #[test]
+    fn a_line_redrawn_with_carriage_returns_shows_what_a_terminal_would() {
+        let text = prefixed("copy", "10%\r20%\r30% done\nabcdef\rXY\nend\r\n", None);
+        assert_eq!(text, "copy │ 30% done\ncopy │ XYcdef\ncopy │ end\n");
+        let wrapped = prefixed("copy", "10%\r20%\n", Some(40));
+        assert_eq!(wrapped, "copy │ 20%\n");
     }
 
     #[test]

@@ -74,6 +74,16 @@ fn a_last_line_without_a_newline_is_streamed_when_the_proc_ends() {
 }
 
 #[test]
+fn a_progress_line_redrawn_with_carriage_returns_keeps_the_procs_name() {
+    let out = Test::new()
+        .script(r#"proc("copy", #{ now: true, shell: "printf '10%%\\r20%%\\r100%% done\\n'" });"#)
+        .args(&["--output", "stream"])
+        .run();
+    out.ok().line("copy │ 100% done");
+    assert!(!out.stdout.contains('\r'), "{:?}", out.stdout);
+}
+
+#[test]
 fn commands_inside_closures_stream_too_and_the_top_level_does_not() {
     let out = Test::new()
         .script(

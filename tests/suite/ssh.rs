@@ -501,12 +501,14 @@ run(["allowed", "refused", "string"]);
 fn commands_starting_together_on_a_new_host_get_only_their_own_stderr() {
     // Six commands at once on a host with no master connection yet: they raced to be
     // the master, logged in several times, and the losers' stderr began with ssh's
-    // "ControlSocket ... already exists, disabling multiplexing".
+    // "ControlSocket ... already exists, disabling multiplexing". A user of the test's
+    // own: root's startup files may print on stderr too.
     let sshd = Sshd::start();
+    let user = sshd.user("/bin/sh");
     let out = Test::new()
         .script(&script(
             &sshd,
-            &["127.0.0.1:6"],
+            &[&format!("{}@127.0.0.1:6", user.name)],
             r#"
 proto("p::[i]", #{ executor: "farm" }, |ctx, i| {
     let r = exec(["sh", "-c", "echo out; echo err >&2"]);
@@ -655,18 +657,22 @@ run("a");
 fn more_slots_than_sshd_takes_sessions_per_connection_leave_stderr_alone() {
     // sshd's default MaxSessions: an 11th command at once over one master connection was
     // refused, and ssh's fallback wrote "mux_client_request_session: session request
-    // failed" and "disabling multiplexing" into the command's stderr.
+    // failed" and "disabling multiplexing" into the command's stderr. The commands wait
+    // for each other (in the home of a user of the test's own, whose login runs no
+    // startup file: root's `~/.bashrc` printed on stderr when 14 logins ran it at once).
     let sshd = Sshd::start_with_max_sessions(10);
+    let user = sshd.user("/bin/sh");
     let out = Test::new()
         .script(&script(
             &sshd,
-            &["127.0.0.1:14"],
+            &[&format!("{}@127.0.0.1:14", user.name)],
             r#"
 let names = [];
 for i in 0..14 {
     let n = `p${i}`;
     proc(n, #{ executor: "farm" }, |ctx| {
-        let r = exec(["sh", "-c", "sleep 2"]);
+        let all = "touch started.$0; i=0; while [ $(ls | grep -c ^started) -lt 14 ]; do i=$((i+1)); [ $i -lt 400 ] || exit 9; sleep 0.05; done";
+        let r = exec(["sh", "-c", all, ctx.name]);
         write_file(`${ctx.name}.err`, r.stderr);
     });
     names.push(n);

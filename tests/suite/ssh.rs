@@ -1007,3 +1007,34 @@ run(["gone", "file", "own", "closure", "to_file"]);
         );
     }
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn sigterm_ends_the_remote_process_group_and_prun_exits_130() {
+    // The command ignores SIGTERM, so the remote side must kill it after the kill grace;
+    // prun waits for that, then exits as interrupted (130, docs/cli.md).
+    let sshd = Sshd::start();
+    let secs = format!("9{}", sshd.port);
+    let test = Test::new().signal_when("running", "TERM");
+    let dir = test.dir().to_path_buf();
+    let out = test
+        .script(&format!(
+            "set_options(#{{ kill_grace: \"1s\", executors: #{{ farm: {} }} }});\n{}",
+            sshd.executor(&["127.0.0.1"]),
+            format_args!(
+                r#"
+proc("slow", #{{ executor: "farm", cwd: "{}", shell: "trap '' TERM; touch running; sleep {secs}" }});
+run("slow");
+"#,
+                dir.display()
+            )
+        ))
+        .run();
+    assert_eq!(out.code, Some(130), "{}", out.describe());
+    let left = processes_with(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "still on the host when prun returned: {left:?}\n{}",
+        out.describe()
+    );
+}

@@ -64,6 +64,14 @@ fn sshd() -> bool {
         && output("id", &["-u"]).is_some_and(|u| u.trim() == "0")
 }
 
+/// The login shells the ssh executor's tests give their users (Debian's paths: fish,
+/// tcsh, and BSD csh from the `csh` package).
+fn shells() -> bool {
+    ["/usr/bin/fish", "/usr/bin/tcsh", "/usr/bin/bsd-csh"]
+        .iter()
+        .all(|s| Path::new(s).exists())
+}
+
 /// Slurm's daemons and client, and munge, to start a single-node cluster (as root).
 fn slurm() -> bool {
     runs(
@@ -113,7 +121,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
     order_hot_code();
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
-    let probes: [Probe; 9] = [
+    let probes: [Probe; 10] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),
         ("prun_no_dot", || runs("dot", &["-V"])),
         ("prun_no_postgres", postgres),
@@ -123,6 +131,7 @@ fn main() {
             runs("sh", &["-c", "command -v podman && command -v runc"])
         }),
         ("prun_no_sshd", sshd),
+        ("prun_no_shells", shells),
         ("prun_no_slurm", slurm),
         ("prun_no_root", root),
     ];

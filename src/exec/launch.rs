@@ -104,6 +104,11 @@ impl LogWriter {
         file.write_all(format!("{sep}{text}\n").as_bytes())
     }
 
+    /// The log file, to read back what was written.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Appends output bytes.
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some(&last) = data.last() {

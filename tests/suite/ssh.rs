@@ -501,12 +501,14 @@ run(["allowed", "refused", "string"]);
 fn commands_starting_together_on_a_new_host_get_only_their_own_stderr() {
     // Six commands at once on a host with no master connection yet: they raced to be
     // the master, logged in several times, and the losers' stderr began with ssh's
-    // "ControlSocket ... already exists, disabling multiplexing".
+    // "ControlSocket ... already exists, disabling multiplexing". A user of the test's
+    // own: root's startup files may print on stderr too.
     let sshd = Sshd::start();
+    let user = sshd.user("/bin/sh");
     let out = Test::new()
         .script(&script(
             &sshd,
-            &["127.0.0.1:6"],
+            &[&format!("{}@127.0.0.1:6", user.name)],
             r#"
 proto("p::[i]", #{ executor: "farm" }, |ctx, i| {
     let r = exec(["sh", "-c", "echo out; echo err >&2"]);
@@ -655,18 +657,22 @@ run("a");
 fn more_slots_than_sshd_takes_sessions_per_connection_leave_stderr_alone() {
     // sshd's default MaxSessions: an 11th command at once over one master connection was
     // refused, and ssh's fallback wrote "mux_client_request_session: session request
-    // failed" and "disabling multiplexing" into the command's stderr.
+    // failed" and "disabling multiplexing" into the command's stderr. The commands wait
+    // for each other (in the home of a user of the test's own, whose login runs no
+    // startup file: root's `~/.bashrc` printed on stderr when 14 logins ran it at once).
     let sshd = Sshd::start_with_max_sessions(10);
+    let user = sshd.user("/bin/sh");
     let out = Test::new()
         .script(&script(
             &sshd,
-            &["127.0.0.1:14"],
+            &[&format!("{}@127.0.0.1:14", user.name)],
             r#"
 let names = [];
 for i in 0..14 {
     let n = `p${i}`;
     proc(n, #{ executor: "farm" }, |ctx| {
-        let r = exec(["sh", "-c", "sleep 2"]);
+        let all = "touch started.$0; i=0; while [ $(ls | grep -c ^started) -lt 14 ]; do i=$((i+1)); [ $i -lt 400 ] || exit 9; sleep 0.05; done";
+        let r = exec(["sh", "-c", all, ctx.name]);
         write_file(`${ctx.name}.err`, r.stderr);
     });
     names.push(n);
@@ -809,4 +815,226 @@ run("stop");
         let pid = pid.parse().expect("a pid");
         crate::support::assert_gone(pid, "a stopped ssh", &out.describe());
     }
+}
+
+/// Runs commands as a user whose login shell (which reads the remote command line) is
+/// `shell`: words each shell quotes its own way, an exit status, `cwd` and `env`, a
+/// `cwd` missing on the host, and a timeout that ends the remote process group.
+fn the_login_shell_does_not_change_the_command(shell: &str) {
+    let sshd = Sshd::start();
+    let user = sshd.user(shell);
+    let home = user.home().display().to_string();
+    std::fs::create_dir(user.home().join("sub dir")).unwrap();
+    let secs = format!("8{}", sshd.port);
+    let words = [
+        "it's",
+        "back\\slash",
+        "two\\\\",
+        "end\\",
+        "a!b",
+        "!!",
+        "new\nline",
+        "$HOME",
+        "`id`",
+        "%s %b \\c",
+        "",
+        "*",
+        "semi;colon",
+        "  spaces  ",
+        "{a,b}",
+        "~",
+        "#hash",
+        "\ttab",
+        "é ü",
+        // Longer than a word of csh can be.
+        &"long".repeat(3000),
+    ];
+    let rhai_words: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+    let value = "x 'y' \\ !z $HOME";
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &[&format!("{}@127.0.0.1:5", user.name)],
+            &format!(
+                r#"
+proc("words", #{{ executor: "farm" }}, |ctx| {{
+    let r = exec(["printf", "[%s]\n", {words}]);
+    write_file("words.txt", r.stdout);
+}});
+proc("five", #{{ executor: "farm", shell: "exit 5" }});
+proc("here", #{{ executor: "farm", cwd: "{home}/sub dir", env: #{{ V: {value:?} }} }}, |ctx| {{
+    let r = exec(["sh", "-c", "pwd; printf '%s' \"$V\""]);
+    write_file("here.txt", r.stdout);
+}});
+proc("nowhere", #{{ executor: "farm", cwd: "{home}/missing", cmd: ["true"] }});
+proc("slow", #{{ executor: "farm", timeout: "5s",
+                 shell: "touch ~/running; sleep {secs} & sleep {secs}" }});
+run(["words", "five", "here", "nowhere", "slow"]);
+"#,
+                words = rhai_words.join(", ")
+            ),
+        ))
+        .run();
+    out.code(1);
+    let want: String = words.iter().map(|w| format!("[{w}]\n")).collect();
+    assert_eq!(out.read("words.txt"), want, "{}", out.describe());
+    assert_eq!(
+        out.read("here.txt"),
+        format!("{home}/sub dir\n{value}"),
+        "{}",
+        out.describe()
+    );
+    let five = out.proc_line("FAILED", "five");
+    assert!(
+        five.contains("exited with code 5"),
+        "{five}\n{}",
+        out.describe()
+    );
+    let nowhere = out.proc_line("FAILED", "nowhere");
+    assert!(
+        nowhere.contains(&format!(
+            "working directory {home}/missing does not exist on ssh host \"{}@127.0.0.1\" (command: `true`)",
+            user.name
+        )),
+        "{nowhere}\n{}",
+        out.describe()
+    );
+    let slow = out.proc_line("FAILED", "slow");
+    assert!(slow.contains("timed out"), "{slow}\n{}", out.describe());
+    assert!(user.home().join("running").exists(), "{}", out.describe());
+    let left = gone(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_dash_login_shell_does_not_change_the_command() {
+    the_login_shell_does_not_change_the_command("/usr/bin/dash");
+}
+
+#[test]
+#[cfg_attr(
+    any(prun_no_sshd, prun_no_shells),
+    ignore = "needs root, sshd (openssh-server) and fish"
+)]
+fn a_fish_login_shell_does_not_change_the_command() {
+    // fish reads `\\` and `\'` inside single quotes as escapes: an argument ending in a
+    // backslash left the line unbalanced.
+    the_login_shell_does_not_change_the_command("/usr/bin/fish");
+}
+
+#[test]
+#[cfg_attr(
+    any(prun_no_sshd, prun_no_shells),
+    ignore = "needs root, sshd (openssh-server) and tcsh"
+)]
+fn a_tcsh_login_shell_does_not_change_the_command() {
+    // csh shells refuse a newline inside single quotes ("Unmatched '"), expand `!` there,
+    // and have no `export`: every command failed.
+    the_login_shell_does_not_change_the_command("/usr/bin/tcsh");
+}
+
+#[test]
+#[cfg_attr(
+    any(prun_no_sshd, prun_no_shells),
+    ignore = "needs root, sshd (openssh-server) and BSD csh (csh)"
+)]
+fn a_csh_login_shell_does_not_change_the_command() {
+    // Also: BSD csh refuses words longer than about 8 KiB.
+    the_login_shell_does_not_change_the_command("/usr/bin/bsd-csh");
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_cwd_the_host_cannot_enter_is_named_not_read_as_the_commands_exit_code() {
+    // The remote `cd` failed, and the proc was reported as its command exiting with
+    // code 1, a command that never ran. Wherever its stderr goes (the proc's log, a
+    // closure's capture, a file, the streamed output), the error names the directory
+    // and the host, as a missing local `cwd` is named; a command that exits 1 itself
+    // still does.
+    let sshd = Sshd::start();
+    let body = |dir: &str| {
+        format!(
+            r#"
+proc("gone", #{{ executor: "farm", cwd: "{dir}/missing", cmd: ["true"] }});
+proc("file", #{{ executor: "farm", cwd: "{dir}/plain.txt", cmd: ["true"] }});
+proc("own", #{{ executor: "farm", cwd: "{dir}", shell: "echo on my own >&2; exit 1" }});
+proc("closure", #{{ executor: "farm" }}, |ctx| {{
+    exec(["true"], #{{ cwd: "{dir}/missing" }});
+}});
+proc("to_file", #{{ executor: "farm" }}, |ctx| {{
+    exec(["true"], #{{ cwd: "{dir}/missing", stderr: "err.txt" }});
+}});
+run(["gone", "file", "own", "closure", "to_file"]);
+"#
+        )
+    };
+    for args in [&[][..], &["--output", "stream"][..]] {
+        let test = Test::new().file("plain.txt", "").args(args);
+        let dir = test.dir().display().to_string();
+        let out = test
+            .script(&script(&sshd, &["127.0.0.1"], &body(&dir)))
+            .run();
+        out.code(1);
+        let missing = format!(
+            "working directory {dir}/missing does not exist on ssh host \"127.0.0.1\" (command: `true`)"
+        );
+        for name in ["gone", "closure", "to_file"] {
+            let line = out.proc_line("FAILED", name);
+            assert!(
+                line.contains(&missing),
+                "{args:?} {name}: {line}\n{}",
+                out.describe()
+            );
+        }
+        let file = out.proc_line("FAILED", "file");
+        assert!(
+            file.contains(&format!(
+                "working directory {dir}/plain.txt is not a directory on ssh host \"127.0.0.1\""
+            )),
+            "{args:?}: {file}\n{}",
+            out.describe()
+        );
+        let own = out.proc_line("FAILED", "own");
+        assert!(
+            own.contains("exited with code 1"),
+            "{args:?}: {own}\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn sigterm_ends_the_remote_process_group_and_prun_exits_130() {
+    // The command ignores SIGTERM, so the remote side must kill it after the kill grace;
+    // prun waits for that, then exits as interrupted (130, docs/cli.md).
+    let sshd = Sshd::start();
+    let secs = format!("9{}", sshd.port);
+    let test = Test::new().signal_when("running", "TERM");
+    let dir = test.dir().to_path_buf();
+    let out = test
+        .script(&format!(
+            "set_options(#{{ kill_grace: \"1s\", executors: #{{ farm: {} }} }});\n{}",
+            sshd.executor(&["127.0.0.1"]),
+            format_args!(
+                r#"
+proc("slow", #{{ executor: "farm", cwd: "{}", shell: "trap '' TERM; touch running; sleep {secs}" }});
+run("slow");
+"#,
+                dir.display()
+            )
+        ))
+        .run();
+    assert_eq!(out.code, Some(130), "{}", out.describe());
+    let left = processes_with(&format!("sleep {secs}"));
+    assert!(
+        left.is_empty(),
+        "still on the host when prun returned: {left:?}\n{}",
+        out.describe()
+    );
 }

@@ -1,6 +1,6 @@
 //! A real OpenSSH server on a free loopback port, for the `ssh` executor's tests: host
 //! and client keys made for it in a private directory, key-only login as the current
-//! user (root on CI), logging to a file the tests read.
+//! user (root on CI) or as a [`User`] made for the test, logging to a file the tests read.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,7 +63,7 @@ impl Sshd {
         let port = free_port();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\n\
-             AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+             AuthorizedKeysFile {d}/authorized_keys .ssh/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n\
              StrictModes no\nPidFile none\nMaxSessions {max_sessions}\nMaxStartups 100\n",
             d = d.display()
@@ -89,6 +89,13 @@ impl Sshd {
             std::thread::sleep(Duration::from_millis(20));
         }
         sshd
+    }
+
+    /// A user of the test's own who logs in to this server with its key: `shell` is its
+    /// login shell, and its home is new and empty, so no startup file of the machine's
+    /// users (root's `~/.bashrc`, which may print on stderr) runs with its commands.
+    pub(crate) fn user(&self, shell: &str) -> User {
+        User::new(self, shell)
     }
 
     /// The client's private key.
@@ -155,5 +162,98 @@ pub(crate) fn gone(needle: &str) -> Vec<String> {
             return left;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A login made for one test (see [`Sshd::user`]), removed when dropped.
+pub(crate) struct User {
+    /// Its login name.
+    pub name: String,
+    home: tempfile::TempDir,
+}
+
+impl User {
+    fn new(sshd: &Sshd, shell: &str) -> User {
+        assert!(
+            Path::new(shell).exists(),
+            "{shell} is missing: install its package (.ci/run does)"
+        );
+        let base = Path::new(shell).file_name().unwrap().to_string_lossy();
+        let name = format!("prun{}{base}", sshd.port);
+        let home = tempfile::Builder::new()
+            .prefix("prun-home.")
+            .tempdir()
+            .unwrap();
+        let add = |name: &str| {
+            Command::new("useradd")
+                .args(["-M", "-N", "-p", "*", "-s", shell, "-d"])
+                .arg(home.path())
+                .arg(name)
+                .output()
+                .expect("run useradd")
+        };
+        let mut out = add(&name);
+        // Left by a test process that was killed: made again, as new.
+        if out.status.code() == Some(9) {
+            userdel(&name);
+            out = add(&name);
+        }
+        retry_while_locked(&mut out, || add(&name));
+        assert!(
+            out.status.success(),
+            "useradd {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let user = User { name, home };
+        let pw = nix::unistd::User::from_name(&user.name)
+            .ok()
+            .flatten()
+            .expect("the new user's passwd entry");
+        let ssh = user.home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        std::fs::copy(
+            sshd.dir.path().join("authorized_keys"),
+            ssh.join("authorized_keys"),
+        )
+        .unwrap();
+        for p in [user.home.path(), &ssh, &ssh.join("authorized_keys")] {
+            std::os::unix::fs::chown(p, Some(pw.uid.as_raw()), Some(pw.gid.as_raw())).unwrap();
+        }
+        user
+    }
+
+    /// Its home directory, where its commands start.
+    pub(crate) fn home(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        userdel(&self.name);
+    }
+}
+
+fn userdel(name: &str) {
+    let del = || {
+        Command::new("userdel")
+            .args(["-f", name])
+            .output()
+            .expect("run userdel")
+    };
+    let mut out = del();
+    retry_while_locked(&mut out, del);
+}
+
+/// Runs `again` while `out` says the password or group file was locked (by another
+/// test's `useradd` or `userdel`), for up to 30 s.
+fn retry_while_locked(out: &mut std::process::Output, again: impl Fn() -> std::process::Output) {
+    let t = Instant::now();
+    while !out.status.success()
+        && String::from_utf8_lossy(&out.stderr).contains("lock")
+        && t.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        *out = again();
     }
 }

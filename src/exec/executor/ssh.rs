@@ -1,7 +1,10 @@
 //! The `ssh` executor: each command runs on a host with a free slot (`hosts: ["web1",
 //! "web2:4"]`, one slot unless `:N` says more), through the local `ssh` client.
 //!
-//! The remote side runs the command under a small POSIX-sh wrapper ([`WRAPPER`]). sshd
+//! The remote user's login shell, whichever it is (fish and csh read quotes their own
+//! way), gets a line that hands a script to `sh` ([`login_line`]): it enters the `cwd`
+//! (or ends, saying why, see [`enter`]), exports the `env` and runs the command under a
+//! small POSIX-sh wrapper ([`WRAPPER`]). sshd
 //! starts each session's command as a session and process-group leader, so the wrapper,
 //! the command and everything the command starts share one process group. The wrapper
 //! keeps reading its standard input, which prun holds open ([`Input::Held`]) until the
@@ -33,7 +36,9 @@ use super::{
     DeclarationError, Options, Problem, argv_of, client, client_error, relay, sh_quote, single,
 };
 use crate::exec::command::CommandError;
-use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local, StageStatus};
+use crate::exec::launch::{
+    Ending, Input, Launch, LaunchOutput, Launcher, Local, Sink, StageStatus,
+};
 
 /// Runs the command given as its arguments after the first (the kill grace, in tenths of
 /// a second), in the session's process group, until it exits or standard input closes;
@@ -91,6 +96,14 @@ const AVOID_UNREACHABLE: Duration = Duration::from_secs(30);
 /// How long the `ssh -O exit` that ends a master connection may take when prun closes
 /// the executor (a master that answers does at once).
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// The exit status of a remote command whose working directory could not be entered (a
+/// failed `cd`'s), told from the command's own by the last line of its stderr.
+const NO_DIR_STATUS: i32 = 1;
+
+/// The longest word of the remote command line (see [`login_line`]): csh refuses words
+/// of more than about 8 KiB ("Word too long").
+const CHUNK_BYTES: usize = 4096;
 
 /// ssh's own exit status when the connection failed (refused, lost, authentication).
 const SSH_FAILED: i32 = 255;
@@ -304,7 +317,8 @@ impl Ssh {
         };
         let host = &self.hosts[slot.host].name;
         placed(host);
-        let mut remote = String::new();
+        let mut script = String::new();
+        let nonce = nonce();
         if let Some(dir) = &spec.cwd {
             // `cd -P` and `cd -` would be options (`--` does not help with `-`).
             let dir = dir.to_string_lossy();
@@ -313,7 +327,7 @@ impl Ssh {
             } else {
                 dir.into_owned()
             };
-            remote.push_str(&format!("cd {} && ", sh_quote(&dir)));
+            script.push_str(&enter(&sh_word(&dir), &nonce));
         }
         for (k, v) in &spec.env {
             if !is_shell_name(k) {
@@ -324,14 +338,15 @@ impl Ssh {
                     command: command(),
                 });
             }
-            remote.push_str(&format!("export {} && ", sh_quote(&format!("{k}={v}"))));
+            script.push_str(&format!("export {}\n", sh_word(&format!("{k}={v}"))));
         }
         let grace = launch.kill_grace.as_millis().div_ceil(100);
-        remote.push_str(&format!("exec sh -c {} prun {grace}", sh_quote(WRAPPER)));
+        script.push_str(&format!("exec sh -c {} prun {grace}", sh_quote(WRAPPER)));
         for word in argv_of(spec) {
-            remote.push(' ');
-            remote.push_str(&sh_quote(&word));
+            script.push(' ');
+            script.push_str(&sh_word(&word));
         }
+        let remote = login_line(&script);
         if remote.len() >= MAX_ARG_BYTES {
             return Err(CommandError::Remote {
                 message: format!(
@@ -366,6 +381,19 @@ impl Ssh {
             return Err(CommandError::Remote {
                 message: format!(
                     "ssh to host \"{host}\" failed (ssh exit status {SSH_FAILED}: the connection was refused or lost, or the login failed){said}"
+                ),
+                command: command(),
+            });
+        }
+        if let Some(dir) = &spec.cwd
+            && out.ending == Ending::Exited
+            && out.stages[0].code == Some(NO_DIR_STATUS)
+            && let Some(why) = no_dir(&stderr_tail(launch, &out), &nonce)
+        {
+            return Err(CommandError::Remote {
+                message: format!(
+                    "working directory {} {why} on ssh host \"{host}\"",
+                    dir.display()
                 ),
                 command: command(),
             });
@@ -489,6 +517,97 @@ fn not_started() -> LaunchOutput {
     }
 }
 
+/// The remote script's first step when the command has a `cwd` (`dir`, quoted; a
+/// `CDPATH` of the host's would send a relative one elsewhere): a directory it cannot
+/// enter ends the script, before the command, with
+/// [`NO_DIR_STATUS`] and a last line of stderr naming why, marked with `nonce` (which no
+/// command prints by chance; see [`no_dir`]).
+fn enter(dir: &str, nonce: &str) -> String {
+    format!(
+        "CDPATH= cd {dir} >/dev/null 2>&1 || {{ if [ ! -e {dir} ]; then r='does not exist'; elif [ ! -d {dir} ]; then r='is not a directory'; else r='cannot be entered'; fi; echo \"prun {nonce}: the working directory $r\" >&2; exit {NO_DIR_STATUS}; }}\n"
+    )
+}
+
+/// Why the remote script could not enter the working directory (`does not exist`...),
+/// when the last line of its stderr (`stderr_tail`) is [`enter`]'s marked line.
+fn no_dir(stderr_tail: &str, nonce: &str) -> Option<String> {
+    // What comes before it on its line is not the script's (an unnamed log's room for
+    // its header, a startup file's unfinished line).
+    let last = stderr_tail.lines().rev().find(|l| !l.trim().is_empty())?;
+    let (_, why) = last.split_once(&format!("prun {nonce}: the working directory "))?;
+    Some(why.to_string())
+}
+
+/// A word no command prints by chance, different for every command.
+fn nonce() -> String {
+    use std::hash::BuildHasher;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let n = std::hash::RandomState::new().hash_one((now, std::process::id()));
+    format!("{n:016x}")
+}
+
+/// The line the remote user's login shell runs (`$SHELL -c LINE`: POSIX shells, fish,
+/// csh and tcsh read it alike): `exec sh -c BOOT sh CHUNK...`, where
+/// the chunks are `script` with the bytes some of those shells read differently inside
+/// single quotes (`'`, `\`, `!`, newlines and other control characters) written as
+/// `printf %b` escapes; `sh` joins the chunks, decodes them and runs the script. A chunk
+/// holds at most [`CHUNK_BYTES`]: csh refuses longer words.
+fn login_line(script: &str) -> String {
+    let mut line = String::from(r#"exec sh -c 'eval "$(IFS=; printf %b "$*")"' sh '"#);
+    let mut chunk = 0;
+    for c in script.chars() {
+        let unit = if matches!(c, '\'' | '\\' | '!') || c.is_ascii_control() {
+            format!("\\0{:03o}", c as u32)
+        } else {
+            c.to_string()
+        };
+        if chunk + unit.len() > CHUNK_BYTES {
+            line.push_str("' '");
+            chunk = 0;
+        }
+        chunk += unit.len();
+        line.push_str(&unit);
+    }
+    line.push('\'');
+    line
+}
+
+/// A word for a POSIX shell: as it is when the shell would read it so, else quoted.
+fn sh_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./,:=@%+-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        sh_quote(word)
+    }
+}
+
+/// The last bytes (up to 4 KiB) of what the command of `launch`, which gave `out`, wrote
+/// to its stderr, wherever that went; empty when they cannot be read back.
+fn stderr_tail(launch: &Launch, out: &LaunchOutput) -> String {
+    use std::os::unix::fs::FileExt;
+    let tail = |f: &std::fs::File| -> Option<String> {
+        let len = f.metadata().ok()?.len();
+        let start = len.saturating_sub(4096);
+        let mut buf = vec![0; usize::try_from(len - start).ok()?];
+        f.read_exact_at(&mut buf, start).ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    };
+    match &launch.stderr {
+        Sink::Capture => Some(out.stderr.text.clone()),
+        Sink::Fd(f) => tail(f),
+        Sink::File(p) => std::fs::File::open(p).ok().and_then(|f| tail(&f)),
+        Sink::Log => launch
+            .log
+            .as_ref()
+            .and_then(|l| tail(l.lock().expect("log").file())),
+        Sink::Inherit => None,
+    }
+    .unwrap_or_default()
+}
+
 /// Whether `name` is a name a POSIX shell's `export` takes.
 fn is_shell_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -553,6 +672,32 @@ fn expand_home(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_login_line_has_short_words_and_no_byte_shells_read_apart() {
+        let script = format!("a'b\\c!d\ne {}", "x".repeat(3 * CHUNK_BYTES));
+        let line = login_line(&script);
+        let (boot, chunks) = line.split_once(" sh '").unwrap();
+        assert_eq!(boot, r#"exec sh -c 'eval "$(IFS=; printf %b "$*")"'"#);
+        let chunks: Vec<&str> = chunks.strip_suffix('\'').unwrap().split("' '").collect();
+        assert_eq!(chunks.len(), 4);
+        for chunk in &chunks {
+            assert!(chunk.len() <= CHUNK_BYTES, "{}", chunk.len());
+            assert!(!chunk.contains(['\'', '!', '\n']) && !chunk.contains("\\\\"));
+        }
+        assert!(chunks[0].starts_with(r"a\0047b\0134c\0041d\0012e x"));
+    }
+
+    #[test]
+    fn a_cwd_that_cannot_be_entered_is_read_from_the_marked_last_line() {
+        let tail = "startup noise\n\0\0prun 00ff: the working directory does not exist\n";
+        assert_eq!(no_dir(tail, "00ff").as_deref(), Some("does not exist"));
+        assert_eq!(no_dir(tail, "00fe"), None);
+        assert_eq!(
+            no_dir(&format!("{tail}the command's own line\n"), "00ff"),
+            None
+        );
+    }
 
     #[test]
     fn only_shell_names_are_exported() {

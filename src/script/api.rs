@@ -562,6 +562,14 @@ fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) ->
                 "set_options: `task_db` must be set before the first proc starts".into(),
             ));
         }
+        // As `--db` onto `--json` is refused: the report would replace the task DB.
+        if let (Some(p), Some(report)) = (&path, c.report_path())
+            && crate::report::same_place(std::path::Path::new(p), report)
+        {
+            return Err(GraphError::Option(format!(
+                "set_options: `task_db` \"{p}\" is the file of the --json report, which would replace the task DB"
+            )));
+        }
         let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
         let started = std::time::SystemTime::now();
         let warn = warn.clone();

@@ -874,10 +874,13 @@ fn open_cache(
 fn take_lock(script: &Path, dir: &Path, wait: bool) -> Result<std::fs::File, Failure> {
     use std::io::{Seek, Write};
     let path = dir.join("run.lock");
-    let mut file = crate::paths::open_private_file(&path).map_err(|source| Failure::LockOpen {
-        path: path.clone(),
-        source,
-    })?;
+    let mut file =
+        crate::paths::open_private_file(&path, crate::paths::Readers::Owner).map_err(|source| {
+            Failure::LockOpen {
+                path: path.clone(),
+                source,
+            }
+        })?;
     let holder = || {
         std::fs::read_to_string(&path)
             .unwrap_or_default()

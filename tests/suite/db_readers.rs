@@ -324,3 +324,26 @@ fn prun_log_says_when_the_logs_are_not_the_users_to_read() {
     assert!(l.status.success(), "{}", describe(&l));
     assert!(l.stdout.contains("\nsaid\n"), "{}", describe(&l));
 }
+
+#[test]
+fn another_users_dry_run_judges_from_a_db_it_may_only_read() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let team = Team::new(r#"proc("a", #{ cmd: ["true"], inputs: ["s.rhai"] }); run("a");"#);
+    let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    chmod(&team.db, 0o644);
+    let dry = team.run(
+        Some("nobody"),
+        &["s.rhai", "--db", "shared/tasks.db", "--dry-run"],
+    );
+    assert!(dry.status.success(), "{}", describe(&dry));
+    assert!(
+        dry.stdout.contains("0 would run, 1 up to date") && !dry.stderr.contains("warning"),
+        "{}",
+        describe(&dry)
+    );
+    assert_eq!(team.shared(), ["tasks.db"], "a dry run made no file there");
+}

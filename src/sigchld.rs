@@ -153,6 +153,20 @@ mod tests {
     }
 
     #[test]
+    fn a_child_gets_no_hidden_variable_whatever_its_command_says() {
+        let mut cmd = std::process::Command::new("env");
+        cmd.env("PRUN_SIGCHLD_HIDDEN", "secret")
+            .env("PRUN_SIGCHLD_SEEN", "yes")
+            .stdout(std::process::Stdio::piped());
+        let out = spawn(&mut cmd, &["PRUN_SIGCHLD_HIDDEN".into()])
+            .and_then(|c| c.wait_with_output())
+            .expect("run env");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("PRUN_SIGCHLD_SEEN=yes"), "{text}");
+        assert!(!text.contains("PRUN_SIGCHLD_HIDDEN"), "{text}");
+    }
+
+    #[test]
     fn sigchld_is_blocked_while_held_and_the_mask_restored_after() {
         // A thread of its own: the mask is per thread, and the test harness's may differ.
         std::thread::spawn(|| {

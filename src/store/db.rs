@@ -1661,6 +1661,33 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_waits_while_a_writer_holds_the_db_file_then_reads_what_it_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.begin_run(&script("s.rhai"), &[], &now());
+        s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+        s.close();
+        // A DB in rollback mode, written in place under an exclusive lock.
+        let blocker = Connection::open(&path).unwrap();
+        blocker
+            .execute_batch("PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE; DELETE FROM runs;")
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reading = path.clone();
+        std::thread::spawn(move || {
+            let runs = Store::open_read_only(&reading, quiet())
+                .and_then(|r| r.history("s.rhai", 10))
+                .map(|h| h.len());
+            tx.send(runs).unwrap();
+        });
+        assert!(rx.try_recv().is_err(), "it did not read a DB being written");
+        blocker.execute_batch("COMMIT").unwrap();
+        let runs = rx.recv_timeout(Duration::from_secs(60)).expect("read");
+        assert_eq!(runs.unwrap(), 0, "what the writer committed");
+    }
+
+    #[test]
     fn a_new_db_file_is_0600_in_a_0700_directory() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();

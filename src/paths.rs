@@ -216,10 +216,21 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), StateDirError> {
     Ok(())
 }
 
+/// Who besides its owner may read a state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Readers {
+    /// No one: a lock file. A more open mode is tightened to 0600.
+    Owner,
+    /// Whoever its owner lets (`chmod a+r`): the task DB, whose history a team may read
+    /// (`prun history`, `prun report`). Only its owner may write it: a mode that lets
+    /// others write, or execute, is tightened (0666 to 0644), read permission is kept.
+    AsOwnerSays,
+}
+
 /// Opens a state file (a lock, a task DB) for reading and writing, creating it with mode
 /// 0600 when missing. It is not opened through a symbolic link, it must be a regular file
-/// owned by the effective user, and a more open mode is tightened to 0600.
-pub(crate) fn open_private_file(path: &Path) -> io::Result<File> {
+/// owned by the effective user, and a more open mode is tightened as `readers` says.
+pub(crate) fn open_private_file(path: &Path, readers: Readers) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -229,19 +240,19 @@ pub(crate) fn open_private_file(path: &Path) -> io::Result<File> {
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| refused_link(path, e))?;
-    check_private_file(path, &file)?;
+    check_private_file(path, &file, readers)?;
     Ok(file)
 }
 
 /// Checks a state file that may exist (the `-wal` and `-shm` files of a task DB) like
 /// [`open_private_file`] does; a missing file is fine.
-pub(crate) fn check_existing_private_file(path: &Path) -> io::Result<()> {
+pub(crate) fn check_existing_private_file(path: &Path, readers: Readers) -> io::Result<()> {
     match OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
     {
-        Ok(file) => check_private_file(path, &file),
+        Ok(file) => check_private_file(path, &file, readers),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(refused_link(path, e)),
     }
@@ -331,7 +342,7 @@ pub(crate) fn open_write_target(target: &Path, opts: &mut OpenOptions) -> io::Re
     Ok(file)
 }
 
-fn refused_link(path: &Path, e: io::Error) -> io::Error {
+pub(crate) fn refused_link(path: &Path, e: io::Error) -> io::Error {
     if e.raw_os_error() == Some(nix::libc::ELOOP) {
         io::Error::other(format!(
             "{} is a symbolic link; prun does not follow links to its state files",
@@ -342,7 +353,7 @@ fn refused_link(path: &Path, e: io::Error) -> io::Error {
     }
 }
 
-fn check_private_file(path: &Path, file: &File) -> io::Result<()> {
+fn check_private_file(path: &Path, file: &File, readers: Readers) -> io::Result<()> {
     let meta = file.metadata()?;
     if !meta.is_file() || meta.uid() != Uid::effective().as_raw() {
         let kind = if meta.is_file() {
@@ -362,14 +373,19 @@ fn check_private_file(path: &Path, file: &File) -> io::Result<()> {
             user_text(Uid::effective())
         )));
     }
-    if meta.mode() & 0o077 != 0 {
-        file.set_permissions(Permissions::from_mode(0o600))?;
+    let mode = meta.mode() & 0o7777;
+    let tight = match readers {
+        Readers::Owner => 0o600,
+        Readers::AsOwnerSays => mode & 0o644,
+    };
+    if mode & !tight != 0 {
+        file.set_permissions(Permissions::from_mode(tight))?;
     }
     Ok(())
 }
 
 /// "owned by uid 65534 (nobody), mode 0777".
-fn describe(meta: &Metadata) -> String {
+pub(crate) fn describe(meta: &Metadata) -> String {
     format!(
         "owned by {}, mode {:04o}",
         user_text(Uid::from_raw(meta.uid())),
@@ -377,7 +393,8 @@ fn describe(meta: &Metadata) -> String {
     )
 }
 
-fn user_text(uid: Uid) -> String {
+/// "uid 65534 (nobody)".
+pub(crate) fn user_text(uid: Uid) -> String {
     match User::from_uid(uid).ok().flatten() {
         Some(u) => format!("uid {uid} ({})", u.name),
         None => format!("uid {uid}"),
@@ -464,18 +481,38 @@ mod tests {
     fn state_files_are_0600_and_never_opened_through_a_link() {
         let tmp = tempfile::tempdir().unwrap();
         let f = tmp.path().join("f");
-        open_private_file(&f).unwrap();
+        open_private_file(&f, Readers::Owner).unwrap();
         assert_eq!(mode(&f), 0o600);
         std::fs::set_permissions(&f, Permissions::from_mode(0o644)).unwrap();
-        check_existing_private_file(&f).unwrap();
+        check_existing_private_file(&f, Readers::Owner).unwrap();
         assert_eq!(mode(&f), 0o600);
         let victim = tmp.path().join("victim");
         std::fs::write(&victim, "x").unwrap();
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
-        let e = open_private_file(&link).unwrap_err().to_string();
+        let e = open_private_file(&link, Readers::Owner)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
-        assert!(check_existing_private_file(&link).is_err());
-        check_existing_private_file(&tmp.path().join("missing")).unwrap();
+        assert!(check_existing_private_file(&link, Readers::Owner).is_err());
+        check_existing_private_file(&tmp.path().join("missing"), Readers::Owner).unwrap();
+    }
+
+    #[test]
+    fn a_task_db_keeps_the_read_permission_its_owner_gave_never_a_write_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("tasks.db");
+        open_private_file(&f, Readers::AsOwnerSays).unwrap();
+        assert_eq!(mode(&f), 0o600, "private when made");
+        for (given, kept) in [
+            (0o644, 0o644),
+            (0o640, 0o640),
+            (0o666, 0o644),
+            (0o777, 0o644),
+        ] {
+            std::fs::set_permissions(&f, Permissions::from_mode(given)).unwrap();
+            check_existing_private_file(&f, Readers::AsOwnerSays).unwrap();
+            assert_eq!(mode(&f), kept, "{given:o}");
+        }
     }
 }

@@ -392,12 +392,13 @@ pub(crate) fn execute(
         script: crate::store::ScriptName::of(&script_path),
         args: call.history_args.clone(),
         full: settings.full,
+        read_only: dry_run,
     };
     // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
     // An existing DB is opened from here on, while the run gets ready.
     let cache_opener = db_path_of(settings, &state_dir)
         .filter(|p| inspect.is_none() && (p.exists() || !dry_run))
-        .map(|path| open_cache(&reporter, &db, path, dry_run));
+        .map(|path| open_cache(&reporter, &db, path));
     let journal = if dry_run {
         None
     } else {
@@ -835,25 +836,21 @@ fn db_path_of(settings: &Settings, state_dir: &Path) -> Option<PathBuf> {
 /// Opens the task DB of the run: an existing one at once, on its writer's thread, while
 /// the run gets ready and its script compiles (see [`Store::start`]); a new one only when
 /// a proc needs it (so that `set_options(#{ task_db })` can still choose another place
-/// without leaving a stray file behind).
-fn open_cache(
-    reporter: &Arc<dyn Reporter>,
-    db: &DbSettings,
-    path: PathBuf,
-    read_only: bool,
-) -> CacheOpener {
+/// without leaving a stray file behind). A dry run's, read-only, when a proc needs it.
+fn open_cache(reporter: &Arc<dyn Reporter>, db: &DbSettings, path: PathBuf) -> CacheOpener {
     let r = reporter.clone();
     let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| r.warning(m));
     let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
     let run_start = SystemTime::now();
-    if path.exists() {
+    if db.read_only {
+        CacheOpener::Here(Box::new(move || {
+            Cache::open_read_only(&path, script, args, full, run_start, warn)
+        }))
+    } else if path.exists() {
         let opening = Store::start(&path, warn.clone());
         CacheOpener::Then(Box::new(move |take: CacheTaker| {
             let opened = move |store| {
-                take(
-                    Cache::opened(store, script, args, full, run_start, &*warn)
-                        .map(|c| c.read_only(read_only)),
-                );
+                take(Cache::opened(store, script, args, full, run_start, &*warn));
             };
             match opening {
                 Ok(opening) => opening.then(opened),
@@ -862,7 +859,7 @@ fn open_cache(
         }))
     } else {
         CacheOpener::Here(Box::new(move || {
-            Cache::open(&path, script, args, full, run_start, warn).map(|c| c.read_only(read_only))
+            Cache::open(&path, script, args, full, run_start, warn)
         }))
     }
 }
@@ -874,10 +871,13 @@ fn open_cache(
 fn take_lock(script: &Path, dir: &Path, wait: bool) -> Result<std::fs::File, Failure> {
     use std::io::{Seek, Write};
     let path = dir.join("run.lock");
-    let mut file = crate::paths::open_private_file(&path).map_err(|source| Failure::LockOpen {
-        path: path.clone(),
-        source,
-    })?;
+    let mut file =
+        crate::paths::open_private_file(&path, crate::paths::Readers::Owner).map_err(|source| {
+            Failure::LockOpen {
+                path: path.clone(),
+                source,
+            }
+        })?;
     let holder = || {
         std::fs::read_to_string(&path)
             .unwrap_or_default()

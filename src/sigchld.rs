@@ -1,5 +1,6 @@
-//! SIGCHLD, which prun blocks in every thread of its own (see [`block`]), and the signal
-//! mask the programs it starts get instead (see [`spawn`]).
+//! SIGCHLD, which prun blocks in every thread of its own (see [`block`]), and what every
+//! program prun starts gets instead: the signal mask prun was started with, and prun's
+//! environment less the variables the policy hides (see [`spawn`]).
 
 use std::sync::OnceLock;
 
@@ -45,7 +46,18 @@ pub(crate) fn block() {
 /// (as `nohup` or a supervisor set it). Two `pthread_sigmask` calls around the spawn,
 /// which keeps `posix_spawn` (a `pre_exec` closure would make the standard library fork
 /// and exec, far slower).
-pub(crate) fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+///
+/// Every program prun starts comes through here, its own helpers too (`ssh -O exit`,
+/// `squeue`, `scancel`), not only the commands of a script: `hidden` are the variables of
+/// prun's environment it does not inherit (the policy's `deny_env` and `allow_env`, see
+/// `Policy::hidden_env`), whatever `cmd` says.
+pub(crate) fn spawn(
+    cmd: &mut std::process::Command,
+    hidden: &[std::ffi::OsString],
+) -> std::io::Result<std::process::Child> {
+    for name in hidden {
+        cmd.env_remove(name);
+    }
     let Some(start) = START_MASK.get() else {
         // Nothing was blocked yet: the calling thread's mask is the one prun started with.
         return starting(|| cmd.spawn());
@@ -124,7 +136,7 @@ mod tests {
             let mut cmd = std::process::Command::new("grep");
             cmd.args(["SigBlk", "/proc/self/status"])
                 .stdout(std::process::Stdio::piped());
-            let out = spawn(&mut cmd)
+            let out = spawn(&mut cmd, &[])
                 .and_then(|c| c.wait_with_output())
                 .expect("run grep");
             let text = String::from_utf8_lossy(&out.stdout);
@@ -138,6 +150,20 @@ mod tests {
         })
         .join()
         .expect("the test thread");
+    }
+
+    #[test]
+    fn a_child_gets_no_hidden_variable_whatever_its_command_says() {
+        let mut cmd = std::process::Command::new("env");
+        cmd.env("PRUN_SIGCHLD_HIDDEN", "secret")
+            .env("PRUN_SIGCHLD_SEEN", "yes")
+            .stdout(std::process::Stdio::piped());
+        let out = spawn(&mut cmd, &["PRUN_SIGCHLD_HIDDEN".into()])
+            .and_then(|c| c.wait_with_output())
+            .expect("run env");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("PRUN_SIGCHLD_SEEN=yes"), "{text}");
+        assert!(!text.contains("PRUN_SIGCHLD_HIDDEN"), "{text}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ mod commands_groups;
 mod commands_io;
 #[path = "suite/db_opening.rs"]
 mod db_opening;
+#[path = "suite/db_readers.rs"]
+mod db_readers;
 #[path = "suite/docs.rs"]
 mod docs;
 #[path = "suite/embed.rs"]

@@ -77,7 +77,11 @@ fn dispatch(args: Vec<OsString>, base: BaseEngine) -> Exit {
 /// `prun log SCRIPT PROC`: prints the latest log of a proc.
 fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
     let root = crate::script::recorded_place(script, "log_dir", "logs")?;
-    let Some(path) = crate::exec::log::latest(&root, proc_name) else {
+    let found = crate::exec::log::latest(&root, proc_name).map_err(|source| Failure::ReadLog {
+        path: root.clone(),
+        source,
+    })?;
+    let Some(path) = found else {
         let proc_name = proc_name.to_string();
         return Err(Failure::NoLog { proc_name, root });
     };
@@ -428,11 +432,11 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
         Some(path) => path,
         None => crate::script::recorded_place(script, "task_db", "tasks.db")?,
     };
-    if !path.exists() {
+    if crate::store::missing(&path) {
         let script = script.to_path_buf();
         return Err(Failure::NoDb { path, script });
     }
-    let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
+    let store = Store::open_read_only(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
     let key = crate::store::ScriptName::of(script).key;
     let runs = store.history(&key, limit)?;
     if runs.is_empty() {

@@ -143,6 +143,24 @@ impl Cache {
         Cache::opened(store, script, args, full, started, &*warn)
     }
 
+    /// The cache of a dry run, which reads the task DB at `path` and writes nothing: it is
+    /// opened read-only (see [`Store::open_read_only`]), so a DB the user may read but not
+    /// write is judged from too, and none is made (`None` when there is none).
+    pub(crate) fn open_read_only(
+        path: &Path,
+        script: ScriptName,
+        args: Vec<String>,
+        full: bool,
+        started: SystemTime,
+        warn: Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Option<Cache> {
+        if crate::store::missing(path) {
+            return None;
+        }
+        let store = Store::open_read_only(path, warn.clone());
+        Cache::opened(store, script, args, full, started, &*warn).map(|c| c.read_only(true))
+    }
+
     /// [`Cache::open`] on a DB opened already (see [`Store::start`]), or that failed to.
     pub(crate) fn opened(
         store: Result<Store, StoreError>,

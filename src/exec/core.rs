@@ -517,6 +517,11 @@ impl Core {
         self.own_report = path;
     }
 
+    /// The run's `--json` report file, if it writes one to a file.
+    pub(crate) fn report_path(&self) -> Option<&std::path::Path> {
+        self.own_report.as_deref()
+    }
+
     /// Sets how the task DB is opened when a proc first needs it (`None`: no DB).
     pub(crate) fn set_cache_opener(&mut self, opener: Option<CacheOpener>) {
         self.cache = None;

@@ -430,6 +430,12 @@ impl Local {
         }
     }
 
+    /// The variables of prun's environment that no program prun starts inherits (see
+    /// [`crate::sigchld::spawn`]).
+    pub(crate) fn hidden_env(&self) -> &[std::ffi::OsString] {
+        &self.hidden_env
+    }
+
     /// What to do when an interactive command (one with the terminal) was ended by
     /// Ctrl-C: the terminal sent SIGINT to its process group only, and the run must end
     /// as if interrupted. Called before the command's launch returns, so nothing else
@@ -858,9 +864,6 @@ async fn run_local(
     for (i, spec) in launch.stages.iter().enumerate() {
         let spawned = (|| {
             let mut cmd = spec.command()?;
-            for name in local.hidden_env.iter() {
-                cmd.env_remove(name);
-            }
             if let Some(stdin) = next_stdin.take() {
                 cmd.stdin(stdin);
             }
@@ -880,7 +883,8 @@ async fn run_local(
                 None => cmd.stderr(stdio(&launch.stderr)?),
             };
             let since = unix::boot_ticks();
-            let mut child = crate::sigchld::spawn(&mut cmd).map_err(|e| spec.spawn_error(e))?;
+            let mut child = crate::sigchld::spawn(&mut cmd, &local.hidden_env)
+                .map_err(|e| spec.spawn_error(e))?;
             let pgid = child.id() as i32;
             local.register(pgid, since, spec);
             pgids.push(pgid);

@@ -311,20 +311,26 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// The newest log of a proc under a log root (the run directories sort by time). prun
 /// writes logs as regular files: a symbolic link there (planted in a `log_dir` another
-/// user can write, pointing at `/etc/shadow`) is not a log.
-pub(crate) fn latest(root: &Path, proc_name: &str) -> Option<PathBuf> {
-    let mut runs: Vec<PathBuf> = fs::read_dir(root)
-        .ok()?
+/// user can write, pointing at `/etc/shadow`) is not a log. A log root that is not there
+/// holds no log; one the user may not read (another user's) is an error.
+pub(crate) fn latest(root: &Path, proc_name: &str) -> io::Result<Option<PathBuf>> {
+    let entries = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut runs: Vec<PathBuf> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .collect();
     runs.sort();
     let file = format!("{}.log", escape(proc_name));
-    runs.iter()
+    Ok(runs
+        .iter()
         .rev()
         .map(|r| r.join(&file))
-        .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+        .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file())))
 }
 
 /// Reads a log [`latest`] found, not through a symbolic link planted there since.
@@ -374,7 +380,7 @@ mod tests {
         fs::create_dir(&new).unwrap();
         fs::write(old.join("p.log"), "real log\n").unwrap();
         std::os::unix::fs::symlink(&victim, new.join("p.log")).unwrap();
-        assert_eq!(latest(root.path(), "p"), Some(old.join("p.log")));
+        assert_eq!(latest(root.path(), "p").unwrap(), Some(old.join("p.log")));
         assert!(read(&new.join("p.log")).is_err());
         assert_eq!(read(&old.join("p.log")).unwrap(), b"real log\n");
     }

@@ -390,7 +390,7 @@ impl Scheduler {
 
     /// Ends what executors keep open between commands (at the end of the run).
     pub(crate) fn close_executors(&self) {
-        self.executors.close();
+        self.executors.close(self.local.hidden_env());
     }
 
     /// Read-only access to the core.

@@ -38,11 +38,11 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
         Some(path) => path.clone(),
         None => crate::script::recorded_place(&req.script, "task_db", "tasks.db")?,
     };
-    if !path.exists() {
+    if crate::store::missing(&path) {
         let script = req.script.clone();
         return Err(Failure::NoDb { path, script });
     }
-    let store = Store::open(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
+    let store = Store::open_read_only(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
     let key = crate::store::ScriptName::of(&req.script).key;
     let Some(row) = store.run_row(&key, req.run)? else {
         let script = req.script.clone();

@@ -73,6 +73,8 @@ pub(crate) struct DbSettings {
     pub args: Vec<String>,
     /// `--full`.
     pub full: bool,
+    /// A dry run: the DB is only read (see `Cache::open_read_only`).
+    pub read_only: bool,
 }
 
 fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
@@ -562,13 +564,26 @@ fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) ->
                 "set_options: `task_db` must be set before the first proc starts".into(),
             ));
         }
+        // As `--db` onto `--json` is refused: the report would replace the task DB.
+        if let (Some(p), Some(report)) = (&path, c.report_path())
+            && crate::report::same_place(std::path::Path::new(p), report)
+        {
+            return Err(GraphError::Option(format!(
+                "set_options: `task_db` \"{p}\" is the file of the --json report, which would replace the task DB"
+            )));
+        }
         let (script, args, full) = (db.script.clone(), db.args.clone(), db.full);
         let started = std::time::SystemTime::now();
         let warn = warn.clone();
+        let read_only = db.read_only;
         let opener = path.clone().map(|p| {
             crate::exec::CacheOpener::Here(Box::new(move || {
                 let path = std::path::Path::new(&p);
-                crate::exec::Cache::open(path, script, args, full, started, warn)
+                if read_only {
+                    crate::exec::Cache::open_read_only(path, script, args, full, started, warn)
+                } else {
+                    crate::exec::Cache::open(path, script, args, full, started, warn)
+                }
             }))
         });
         c.set_cache_opener(opener);

@@ -150,6 +150,9 @@ pub(crate) struct Store {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Set when the writer must stop waiting for another process's lock.
     impatient: Arc<AtomicBool>,
+    /// For a DB opened to read only ([`Store::open_read_only`]), which has no writer: the
+    /// lock that keeps the DB file as its read connection reads it.
+    held: Option<super::readonly::Hold>,
 }
 
 /// How long the writer waits for the DB's write lock while another process holds it.
@@ -225,8 +228,10 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
 /// Makes the DB file ready for SQLite: its directory (mode 0700 when prun makes it), the
 /// file itself created with mode 0600 (SQLite gives its `-wal` and `-shm` files the mode
 /// of the DB file), and every one of them checked by [`crate::paths`]: not a symbolic
-/// link, owned by the user, not readable by others.
+/// link, owned by the user, writable by no one else; readable by others only when the
+/// user made the DB so (`chmod a+r`: see [`crate::paths::Readers`]).
 fn prepare(path: &Path) -> Result<(), StoreError> {
+    use crate::paths::Readers;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -241,15 +246,16 @@ fn prepare(path: &Path) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    crate::paths::open_private_file(path).map_err(file_err)?;
+    crate::paths::open_private_file(path, Readers::AsOwnerSays).map_err(file_err)?;
     for side in ["-wal", "-shm"] {
-        crate::paths::check_existing_private_file(&with_suffix(path, side)).map_err(file_err)?;
+        crate::paths::check_existing_private_file(&with_suffix(path, side), Readers::AsOwnerSays)
+            .map_err(file_err)?;
     }
     Ok(())
 }
 
 /// `path` with `suffix` appended to its file name (`tasks.db` → `tasks.db-wal`).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
     s.push(suffix);
     PathBuf::from(s)
@@ -513,8 +519,29 @@ impl Store {
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             impatient,
+            held: None,
         };
         Ok(Opening { store, handoff })
+    }
+
+    /// Opens the DB at `path` to read its history (`prun history`, `prun report`) without
+    /// writing anything: the DB may be another user's, readable but not writable (see
+    /// `readonly.rs`). A corrupt DB is an error, not moved aside. The user's own DB whose
+    /// schema is older than this prun's is opened as a run opens it, which brings it up
+    /// to date (another user's is an error: its owner's next run will).
+    pub(crate) fn open_read_only(path: &Path, warn: Warn) -> Result<Store, StoreError> {
+        match super::readonly::open(path)? {
+            super::readonly::ReadOnly::Open(conn, held) => Ok(Store {
+                path: path.to_path_buf(),
+                read: Mutex::new(Some(conn)),
+                initial: Mutex::new(None),
+                tx: Mutex::new(None),
+                writer: Mutex::new(None),
+                impatient: Arc::new(AtomicBool::new(false)),
+                held: Some(held),
+            }),
+            super::readonly::ReadOnly::Outdated => Store::open(path, warn),
+        }
     }
 
     /// The store with the cache its writer read at open time (see [`Store::load_cache`]).
@@ -556,7 +583,8 @@ impl Store {
     }
 
     /// Runs a query on the read connection (opened on first use). A corrupt DB found here
-    /// is handed to the writer, which moves it aside and starts a new one.
+    /// is handed to the writer, which moves it aside and starts a new one (a DB opened to
+    /// read only has none: it is left as it is).
     fn read<T>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
@@ -569,7 +597,7 @@ impl Store {
             }
         };
         result.map_err(|e| {
-            if is_corrupt(&e) {
+            if is_corrupt(&e) && self.held.is_none() {
                 self.read.lock().expect("db").take();
                 let (ack, done) = mpsc::channel();
                 self.send(Msg::Corrupt(e.to_string(), ack));
@@ -1593,6 +1621,70 @@ mod tests {
         assert!(s.history("s.rhai", 10).is_err());
         assert_eq!(moved_aside(dir.path()).len(), 1);
         assert!(s.history("s.rhai", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_db_opened_to_read_only_makes_no_file_and_is_read_as_it_was_while_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let run = || {
+            let s = Store::open(&path, quiet()).unwrap();
+            s.begin_run(&script("s.rhai"), &[], &now());
+            s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+            s.close();
+        };
+        run();
+        let files = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(files(), ["t.db"]);
+        let reader = Store::open_read_only(&path, quiet()).unwrap();
+        assert_eq!(reader.history("s.rhai", 10).unwrap().len(), 1);
+        assert_eq!(files(), ["t.db"], "no -wal or -shm made to read it");
+        // A run that ends while the reader holds the DB cannot move its -wal into the DB
+        // file under the reader's feet: it leaves it.
+        run();
+        assert_eq!(files(), ["t.db", "t.db-shm", "t.db-wal"]);
+        assert_eq!(reader.history("s.rhai", 10).unwrap().len(), 1);
+        drop(reader);
+        let reader = Store::open_read_only(&path, quiet()).unwrap();
+        assert_eq!(
+            reader.history("s.rhai", 10).unwrap().len(),
+            2,
+            "read through the -wal"
+        );
+    }
+
+    #[test]
+    fn a_reader_waits_while_a_writer_holds_the_db_file_then_reads_what_it_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.begin_run(&script("s.rhai"), &[], &now());
+        s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+        s.close();
+        // A DB in rollback mode, written in place under an exclusive lock.
+        let blocker = Connection::open(&path).unwrap();
+        blocker
+            .execute_batch("PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE; DELETE FROM runs;")
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reading = path.clone();
+        std::thread::spawn(move || {
+            let runs = Store::open_read_only(&reading, quiet())
+                .and_then(|r| r.history("s.rhai", 10))
+                .map(|h| h.len());
+            tx.send(runs).unwrap();
+        });
+        assert!(rx.try_recv().is_err(), "it did not read a DB being written");
+        blocker.execute_batch("COMMIT").unwrap();
+        let runs = rx.recv_timeout(Duration::from_secs(60)).expect("read");
+        assert_eq!(runs.unwrap(), 0, "what the writer committed");
     }
 
     #[test]

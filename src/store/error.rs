@@ -43,4 +43,12 @@ pub(crate) enum StoreError {
         found: i64,
         known: i64,
     },
+    /// Another user's DB, which this user may read but not bring up to date.
+    #[error("task DB {} was written by an older prun (schema version {found}, this prun reads {known}); the next run of its owner, {owner}, brings it up to date", path.display())]
+    TooOld {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+        owner: String,
+    },
 }

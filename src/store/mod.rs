@@ -8,10 +8,20 @@
 //! queued up in one `BEGIN IMMEDIATE` transaction. WAL mode and a busy timeout let two runs
 //! of the same script share the file. The DB is only an optimisation: any error here is
 //! reported as a warning and the run goes on without it.
+//!
+//! `prun history` and `prun report` only read it ([`Store::open_read_only`], see
+//! `readonly.rs`): also another user's DB, which they may read but not write.
 
 mod db;
 mod error;
+mod readonly;
 mod schema;
 
 pub(crate) use db::{CacheRow, Impatience, ProcRecord, RunRow, ScriptName, Store};
 pub(crate) use error::StoreError;
+
+/// True when there is no DB at `path`; a path that cannot be looked at (a directory above
+/// it that the user may not enter) is no answer, and opening it says why.
+pub(crate) fn missing(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}

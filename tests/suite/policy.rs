@@ -376,6 +376,45 @@ fn the_command_line_has_the_policy_as_flags() {
     out.ok().out_has("hidden: true");
 }
 
+/// The programs prun runs itself, not for a command of the script (here the Slurm
+/// client's `squeue` and `scancel`, which find and cancel the job of a proc that timed
+/// out), do not get a variable the policy hides either. Fakes of the Slurm client on PATH
+/// write down the environment they were given.
+#[test]
+fn a_denied_variable_is_hidden_from_the_programs_prun_runs_itself() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for (tool, then) in [("srun", "exec sleep 30"), ("squeue", ""), ("scancel", "")] {
+        let path = bin.join(tool);
+        let script = format!("#!/bin/sh\nenv >> {}/{tool}.env\n{then}\n", dir.display());
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = test
+        .env("PATH", &path)
+        .env("PRUN_TEST_HIDDEN", "secret")
+        .env("PRUN_TEST_SEEN", "yes")
+        .script(
+            r#"
+set_options(#{ executors: #{ hpc: #{ kind: "slurm" } } });
+proc("job", #{ executor: "hpc", cmd: ["true"], timeout: "2s" });
+run("job");
+"#,
+        )
+        .args(&["--deny-env", "PRUN_TEST_HIDDEN"])
+        .run();
+    out.code(1);
+    for tool in ["squeue", "scancel"] {
+        let env = out.read(&format!("{tool}.env"));
+        assert!(env.contains("PRUN_TEST_SEEN=yes"), "{tool}: {env}");
+        assert!(!env.contains("PRUN_TEST_HIDDEN"), "{tool}: {env}");
+    }
+}
+
 #[test]
 fn a_denied_variable_is_hidden_from_the_declaration_of_the_scripts_options() {
     let script = |var: &str| {

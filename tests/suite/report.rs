@@ -251,6 +251,26 @@ fn a_report_over_the_task_db_is_refused() {
     assert!(!out.exists("ran"), "a proc ran");
 }
 
+/// The same slip made by the script: `set_options(#{ task_db })` naming the `--json`
+/// file is refused where it is written, and neither file takes the other's place.
+#[test]
+fn a_task_db_set_onto_the_json_report_is_refused() {
+    let out = Test::new()
+        .script(
+            r#"set_options(#{ task_db: "./out.json" });
+proc("p", #{ shell: "touch ran", inputs: ["main.rhai"] }); run("p");"#,
+        )
+        .args(&["--json", "out.json"])
+        .run();
+    out.code(2).err_has(
+        "main.rhai:1:1: set_options: `task_db` \"./out.json\" is the file of the --json report, which would replace the task DB",
+    );
+    assert!(!out.exists("ran"), "a proc ran");
+    let report = out.read("out.json");
+    assert!(report.contains("\"outcome\": \"script error\""), "{report}");
+    assert!(!out.exists("tasks.corrupt-"), "no DB was taken for corrupt");
+}
+
 /// `prun history`, `log`, `list` and `graph` whose text cannot be written (stdout a full
 /// disk) say so and fail; when the reader stopped reading, they do not.
 #[test]

@@ -1477,3 +1477,18 @@ run("a");
         .code(2)
         .says("main.rhai:3:1: set_params: `steps[1].run` is a function; params are data");
 }
+
+/// A dry run records nothing: the DB `set_options(#{ task_db })` names is read when it is
+/// there, never made (it was, empty, with its directory).
+#[test]
+fn a_dry_run_makes_no_task_db() {
+    let out = crate::support::Test::new()
+        .script(
+            r#"set_options(#{ task_db: "sub/t.db" });
+proc("a", #{ cmd: ["true"], inputs: ["main.rhai"] }); run("a");"#,
+        )
+        .args(&["--dry-run"])
+        .run();
+    out.ok().out_has("1 would run");
+    assert!(!out.exists("sub"), "{}", out.describe());
+}

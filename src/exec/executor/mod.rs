@@ -100,10 +100,11 @@ impl Executor {
         })
     }
 
-    /// Ends what it keeps open between commands (SSH master connections).
-    pub(crate) fn close(&self) {
+    /// Ends what it keeps open between commands (SSH master connections), with helpers
+    /// that do not inherit the variables of prun's environment in `hidden`.
+    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
         if let Executor::Ssh(s) = self {
-            s.close();
+            s.close(hidden);
         }
     }
 }
@@ -224,10 +225,10 @@ impl Executors {
         self.by_name.lock().expect("executors").get(name).cloned()
     }
 
-    /// Closes every executor (at the end of the run).
-    pub(crate) fn close(&self) {
+    /// Closes every executor (at the end of the run); see [`Executor::close`].
+    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
         for e in self.by_name.lock().expect("executors").values() {
-            e.close();
+            e.close(hidden);
         }
     }
 }

@@ -13,6 +13,7 @@
 //! `--cpus-per-task` and `--mem`, and its timeout (plus the kill grace) becomes the job's
 //! time limit, a backstop should prun itself be killed.
 
+use std::ffi::OsString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -118,6 +119,7 @@ impl Slurm {
         placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
         let spec = single(launch, "slurm")?;
+        let hidden = local.hidden_env();
         let job = job_name(proc);
         let client = CommandSpec {
             program: Program::Argv(self.srun(&job, resources, launch, spec)),
@@ -133,15 +135,15 @@ impl Slurm {
         let result = tokio::select! {
             r = &mut launched => r,
             () = tokio::time::sleep(LOOK_UP_AFTER) => {
-                let info = job_info(&job).await;
+                let info = job_info(&job, hidden).await;
                 place = info.as_ref().map(|j| format!("slurm job {}", j.id));
                 if let Some(p) = &place {
                     placed(p);
                 }
                 tokio::select! {
                     r = &mut launched => r,
-                    stuck = never_starts(&job, info) => {
-                        scancel(&job).await;
+                    stuck = never_starts(&job, info, hidden) => {
+                        scancel(&job, hidden).await;
                         let _ = launched.await;
                         return Err(CommandError::Remote {
                             message: format!(
@@ -156,7 +158,7 @@ impl Slurm {
         };
         let ended_early = result.as_ref().map_or(true, |o| o.ending != Ending::Exited);
         if ended_early {
-            scancel(&job).await;
+            scancel(&job, hidden).await;
         }
         let mut out = result.map_err(|e| client_error(e, launch, "slurm"))?;
         let failed = match out.stages[0].code {
@@ -167,8 +169,8 @@ impl Slurm {
         // node fails, and sometimes when it is cancelled (then COMPLETING hides the
         // CANCELLED for a moment).
         let info = match (ended_early, &place) {
-            (false, _) => settled_job_info(&job).await,
-            (true, None) => job_info(&job).await,
+            (false, _) => settled_job_info(&job, hidden).await,
+            (true, None) => job_info(&job, hidden).await,
             (true, Some(_)) => None,
         };
         if place.is_none()
@@ -256,8 +258,10 @@ fn job_name(proc: &str) -> String {
     format!("prun.{clean}.{}-{:08x}.{n}", std::process::id(), *TOKEN)
 }
 
-/// Runs a Slurm client command to its end, returning its stdout when it succeeds.
-async fn query(argv: &[&str]) -> Option<String> {
+/// Runs a Slurm client command to its end, returning its stdout when it succeeds. It
+/// does not inherit the variables of prun's environment in `hidden` (see
+/// [`crate::sigchld::spawn`]).
+async fn query(argv: &[&str], hidden: &[OsString]) -> Option<String> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     use tokio::io::AsyncReadExt;
@@ -269,7 +273,7 @@ async fn query(argv: &[&str]) -> Option<String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    let mut child = crate::sigchld::spawn(&mut cmd).ok()?;
+    let mut child = crate::sigchld::spawn(&mut cmd, hidden).ok()?;
     let stdout = child
         .stdout
         .take()
@@ -297,15 +301,18 @@ struct JobInfo {
 }
 
 /// The job named `job` (finished jobs stay known to the controller for a few minutes).
-async fn job_info(job: &str) -> Option<JobInfo> {
+async fn job_info(job: &str, hidden: &[OsString]) -> Option<JobInfo> {
     let name = format!("--name={job}");
-    let out = query(&[
-        "squeue",
-        "--noheader",
-        "--states=all",
-        &name,
-        "--format=%i|%T|%r|%N",
-    ])
+    let out = query(
+        &[
+            "squeue",
+            "--noheader",
+            "--states=all",
+            &name,
+            "--format=%i|%T|%r|%N",
+        ],
+        hidden,
+    )
     .await?;
     let mut fields = out.lines().next()?.trim().splitn(4, '|');
     let id = fields.next().filter(|id| !id.is_empty())?.to_string();
@@ -337,10 +344,10 @@ const SETTLE_WAIT: Duration = Duration::from_secs(3);
 
 /// The job named `job` once it has ended: looked up again while it is COMPLETING (up to
 /// [`SETTLE_WAIT`]).
-async fn settled_job_info(job: &str) -> Option<JobInfo> {
+async fn settled_job_info(job: &str, hidden: &[OsString]) -> Option<JobInfo> {
     let deadline = Instant::now() + SETTLE_WAIT;
     loop {
-        let info = job_info(job).await;
+        let info = job_info(job, hidden).await;
         match &info {
             Some(j) if j.state == "COMPLETING" && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -372,7 +379,7 @@ const PENDING_POLL_MAX: Duration = Duration::from_secs(60);
 
 /// Returns once the job named `job` (first seen as `info`) is pending for a reason of
 /// [`NEVER_STARTS`]; never, once it has started (or cannot be looked up).
-async fn never_starts(job: &str, mut info: Option<JobInfo>) -> JobInfo {
+async fn never_starts(job: &str, mut info: Option<JobInfo>, hidden: &[OsString]) -> JobInfo {
     let mut poll = PENDING_POLL;
     loop {
         match info {
@@ -384,17 +391,17 @@ async fn never_starts(job: &str, mut info: Option<JobInfo>) -> JobInfo {
         }
         tokio::time::sleep(poll).await;
         poll = (poll * 2).min(PENDING_POLL_MAX);
-        info = job_info(job).await;
+        info = job_info(job, hidden).await;
     }
 }
 
 /// Cancels the job named `job` and waits (bounded) until it has left the queue.
-async fn scancel(job: &str) {
+async fn scancel(job: &str, hidden: &[OsString]) {
     let name = format!("--name={job}");
-    query(&["scancel", "--full", &name]).await;
+    query(&["scancel", "--full", &name], hidden).await;
     let deadline = Instant::now() + CANCEL_WAIT;
     while Instant::now() < deadline {
-        match query(&["squeue", "--noheader", &name, "--format=%i"]).await {
+        match query(&["squeue", "--noheader", &name, "--format=%i"], hidden).await {
             Some(ids) if !ids.trim().is_empty() => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

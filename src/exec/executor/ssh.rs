@@ -455,8 +455,9 @@ impl Ssh {
         Some(launched.await)
     }
 
-    /// Ends the master connections.
-    pub(crate) fn close(&self) {
+    /// Ends the master connections; their `ssh -O exit` does not inherit the variables of
+    /// prun's environment in `hidden` (see [`crate::sigchld::spawn`]).
+    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
         let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
             return;
         };
@@ -482,7 +483,7 @@ impl Ssh {
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null());
-            exits.extend(crate::sigchld::spawn(&mut cmd));
+            exits.extend(crate::sigchld::spawn(&mut cmd, hidden));
         }
         // A master that does not answer (stopped, stuck) must not keep prun from exiting:
         // its `ssh -O exit` is killed after a while (an idle master ends by itself, after

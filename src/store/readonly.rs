@@ -1,0 +1,246 @@
+//! Opening the task DB to read it only (`prun history`, `prun report`): also another
+//! user's DB, which this user may read (its owner made it so, `chmod a+r`) but not write,
+//! in a directory this user cannot write either. Nothing is written, and no file is made.
+//!
+//! Theory of operation. SQLite reads a WAL-mode DB through its `-wal` and `-shm` files. A
+//! connection opened read-only (`mode=ro`) still makes them when they are missing, and
+//! leaves them behind when it closes; where it cannot make them (a directory it may not
+//! write), it fails (`SQLITE_READONLY_DIRECTORY`, or `SQLITE_CANTOPEN`), "unless the
+//! database is designated as immutable" (sqlite.org, walformat.html). Between runs there is
+//! no `-wal` file: the last connection to close moves its pages into the DB file and
+//! deletes it. So:
+//!
+//! 1. A read lock is taken on the DB file's shared bytes, as SQLite's own readers take it.
+//!    While it is held, no connection gets the exclusive lock it needs to write the DB
+//!    file itself (a DB in rollback mode) or, closing, to move the `-wal` into the DB file
+//!    and delete it (it then leaves it for later).
+//! 2. Without a `-wal` file, every commit is in the DB file, which (1) keeps as it is: it
+//!    is read as `immutable`, with no lock and no file of SQLite's. (A run that starts
+//!    meanwhile commits to a new `-wal`, which reaches the DB file only at a checkpoint,
+//!    after some 1,000 pages.)
+//! 3. With a `-wal` file (a run is writing the DB, or one closed while (1) was held), the
+//!    DB is read through it, `mode=ro`; a reader that is not its owner opens the `-shm` file
+//!    read-only (`readonly_shm`: SQLite then reads the `-wal` into memory), so as to make
+//!    no file in the owner's directory.
+//!
+//! A DB this prun cannot read as it is (its schema older than this prun's) is not brought up
+//! to date here: the caller does that through a run's opening when the DB is the user's
+//! own, and tells any other user that its owner's next run will.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{FcntlArg, fcntl};
+use nix::unistd::Uid;
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+use super::db::with_suffix;
+use super::schema;
+
+/// SQLite's lock bytes (`os_unix.c`): a reader holds a read lock on the `SHARED_SIZE`
+/// bytes from `SHARED_FIRST`, a writer of the DB file a write lock.
+const PENDING_BYTE: i64 = 0x4000_0000;
+const SHARED_FIRST: i64 = PENDING_BYTE + 2;
+const SHARED_SIZE: i64 = 510;
+
+/// How long the read lock is waited for: a connection holds its exclusive lock for the
+/// moment it takes to move a `-wal` into the DB file.
+const LOCK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The read lock of (1) above, held as long as the file is open: an open file
+/// description's lock (`F_OFD_SETLK`), which the connection's own opening and closing of
+/// the DB file do not release, as they would a process's `F_SETLK` lock.
+#[derive(Debug)]
+pub(super) struct Hold {
+    _file: File,
+}
+
+/// A DB opened to read only, or why it was not.
+pub(super) enum ReadOnly {
+    /// Open for reading; the hold keeps the DB file as the connection reads it.
+    Open(Connection, Hold),
+    /// The user's own DB, with a schema older than this prun's: a run's opening brings it
+    /// up to date.
+    Outdated,
+}
+
+/// Opens the DB at `path` to read only (see the module's documentation).
+pub(super) fn open(path: &Path) -> Result<ReadOnly, StoreError> {
+    let file_err = |source| StoreError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = open_readable(path).map_err(file_err)?;
+    let meta = file.metadata().map_err(file_err)?;
+    if !meta.is_file() {
+        return Err(file_err(std::io::Error::other(format!(
+            "it is not a regular file, {}",
+            crate::paths::describe(&meta)
+        ))));
+    }
+    let ours = meta.uid() == Uid::effective().as_raw();
+    hold(&file, path)?;
+    let wal = with_suffix(path, "-wal");
+    let uri = if std::fs::symlink_metadata(&wal).is_ok() {
+        for side in [wal, with_suffix(path, "-shm")] {
+            match open_readable(&side) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_err(e)),
+                _ => {}
+            }
+        }
+        let shm = if ours { "" } else { "&readonly_shm=1" };
+        format!("{}?mode=ro{shm}", uri_of(path))
+    } else {
+        format!("{}?immutable=1", uri_of(path))
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(uri, flags).map_err(open_err)?;
+    conn.busy_timeout(LOCK_PATIENCE).map_err(open_err)?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|source| StoreError::Sql {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if found > schema::VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: schema::VERSION,
+        });
+    }
+    if found < schema::VERSION {
+        if ours {
+            return Ok(ReadOnly::Outdated);
+        }
+        return Err(StoreError::TooOld {
+            path: path.to_path_buf(),
+            found,
+            known: schema::VERSION,
+            owner: crate::paths::user_text(Uid::from_raw(meta.uid())),
+        });
+    }
+    Ok(ReadOnly::Open(conn, Hold { _file: file }))
+}
+
+/// Opens `path` for reading, not through a symbolic link (as every state file) and without
+/// waiting on a FIFO. A permission refused is told with the file's owner and mode, or the
+/// directory that cannot be entered.
+fn open_readable(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => refused(path, e),
+            _ => crate::paths::refused_link(path, e),
+        })
+}
+
+/// Why the user may not read `path`: the file's owner and mode, or the directory above
+/// it that they may not enter; and what its owner can do about it.
+fn refused(path: &Path, e: std::io::Error) -> std::io::Error {
+    use nix::unistd::{AccessFlags, access};
+    let (what, at, may, chmod) = match std::fs::metadata(path) {
+        Ok(_) => ("", path, "read", "a+r"),
+        Err(_) => {
+            let mut above: Vec<&Path> = path.ancestors().skip(1).collect();
+            above.reverse();
+            let closed = above
+                .into_iter()
+                .find(|d| !d.as_os_str().is_empty() && access(*d, AccessFlags::X_OK).is_err());
+            match closed {
+                Some(d) => ("the directory ", d, "enter", "a+x"),
+                None => return e,
+            }
+        }
+    };
+    let Ok(meta) = std::fs::metadata(at) else {
+        return e;
+    };
+    std::io::Error::new(
+        e.kind(),
+        format!(
+            "{what}{} is {}, and you ({}) may not {may} it; its owner can let you: chmod {chmod} {}",
+            at.display(),
+            crate::paths::describe(&meta),
+            crate::paths::user_text(Uid::effective()),
+            at.display()
+        ),
+    )
+}
+
+/// Takes the read lock of the module's step (1) on `file`, waiting while a connection
+/// holds its exclusive lock (at most [`LOCK_PATIENCE`]). Where the file system has no such
+/// locks (the kernel refuses them), the DB is read without: it is then as SQLite's own
+/// `immutable` reader sees it, which a run that ends meanwhile can change under it.
+fn hold(file: &File, path: &Path) -> Result<(), StoreError> {
+    let lock = nix::libc::flock {
+        l_type: nix::libc::F_RDLCK as i16,
+        l_whence: nix::libc::SEEK_SET as i16,
+        l_start: SHARED_FIRST,
+        l_len: SHARED_SIZE,
+        l_pid: 0,
+    };
+    let deadline = Instant::now() + LOCK_PATIENCE;
+    loop {
+        match fcntl(file, FcntlArg::F_OFD_SETLK(&lock)) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES)
+                if Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e @ (nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES)) => {
+                return Err(StoreError::File {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(format!(
+                        "failed to take a read lock on it ({e}): another process has held it \
+                         locked for writing for {}s",
+                        LOCK_PATIENCE.as_secs()
+                    )),
+                });
+            }
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+/// `path` as an SQLite URI (`file:/a/b%3F.db`): every byte but an unreserved one or `/`
+/// is %-escaped, so that a `?` or `#` in a name is a name.
+fn uri_of(path: &Path) -> String {
+    use std::fmt::Write;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_a_uri_whatever_its_characters() {
+        assert_eq!(
+            uri_of(Path::new("/a b/t?.db#1%")),
+            "file:/a%20b/t%3F.db%231%25"
+        );
+        assert_eq!(uri_of(Path::new("rel/t.db")), "file:rel/t.db");
+    }
+}

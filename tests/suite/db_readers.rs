@@ -1,0 +1,349 @@
+//! Reading a task DB one may not write: `prun history` and `prun report` open it read-only,
+//! so a team member can look at root's cron runs in a DB root made readable (`chmod a+r`),
+//! between runs and during one, without writing anything next to it; a DB they may not
+//! read is an error that says which permission is missing.
+//!
+//! These tests need a second user: they run only as root (as CI does) with `runuser`, and
+//! print why they are skipped otherwise.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Finished, run_bounded};
+
+/// Why a test that needs a second user cannot run here, if it cannot.
+fn no_second_user() -> Option<&'static str> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Some("not running as root");
+    }
+    if Command::new("runuser").arg("--help").output().is_err() {
+        return Some("runuser is not installed");
+    }
+    None
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o7777
+}
+
+/// A script whose runs root keeps in `shared/tasks.db`, in a directory everyone may read
+/// and enter but only root may write.
+struct Team {
+    _root: tempfile::TempDir,
+    dir: PathBuf,
+    db: PathBuf,
+}
+
+impl Team {
+    fn new(script: &str) -> Team {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().to_path_buf();
+        chmod(&dir, 0o755);
+        std::fs::create_dir(dir.join("shared")).expect("mkdir");
+        chmod(&dir.join("shared"), 0o755);
+        std::fs::write(dir.join("s.rhai"), script).expect("write script");
+        // `nobody`'s own state directory (a run needs one).
+        std::fs::create_dir(dir.join("nobody")).expect("mkdir");
+        nix::unistd::chown(
+            &dir.join("nobody"),
+            Some(nix::unistd::Uid::from_raw(65534)),
+            None,
+        )
+        .expect("chown");
+        chmod(&dir.join("s.rhai"), 0o644);
+        let db = dir.join("shared/tasks.db");
+        Team {
+            _root: root,
+            dir,
+            db,
+        }
+    }
+
+    /// `prun WORDS...` in the directory, as `user` (root when `None`), with an environment
+    /// of its own (`env -i`) and a state directory of its own.
+    fn prun_as(&self, user: Option<&str>, words: &[&str]) -> Command {
+        let state = self
+            .dir
+            .join(if user.is_some() { "nobody" } else { "state" });
+        let mut cmd = match user {
+            Some(u) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--", "env"]);
+                c
+            }
+            None => Command::new("env"),
+        };
+        cmd.arg("-i")
+            .arg(format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
+            .arg(format!("XDG_STATE_HOME={}", state.display()))
+            .arg(env!("CARGO_BIN_EXE_prun"))
+            .args(words)
+            .current_dir(&self.dir);
+        cmd
+    }
+
+    fn run(&self, user: Option<&str>, words: &[&str]) -> Finished {
+        run_bounded(
+            self.prun_as(user, words),
+            &format!("prun {words:?}"),
+            |_| {},
+        )
+    }
+
+    /// `prun history s.rhai --db shared/tasks.db` as `nobody`.
+    fn history(&self) -> Finished {
+        self.run(
+            Some("nobody"),
+            &["history", "s.rhai", "--db", "shared/tasks.db"],
+        )
+    }
+
+    /// The files in `shared/`.
+    fn shared(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.join("shared"))
+            .expect("read shared")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn describe(f: &Finished) -> String {
+    format!(
+        "exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        f.status.code(),
+        f.stdout,
+        f.stderr
+    )
+}
+
+#[test]
+fn another_user_reads_the_history_of_a_db_its_owner_made_readable() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let team = Team::new(
+        r#"proc("a", #{ shell: "echo a" }); proc("b", #{ deps: ["a"], cmd: ["true"] }); run("b");"#,
+    );
+    let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    assert_eq!(mode(&team.db), 0o600, "private when made");
+    chmod(&team.db, 0o644);
+
+    let h = team.history();
+    assert!(h.status.success(), "{}", describe(&h));
+    assert!(h.stdout.contains("2 succeeded"), "{}", describe(&h));
+    for words in [
+        &["report", "s.rhai", "--db", "shared/tasks.db"][..],
+        &["report", "s.rhai", "--db", "shared/tasks.db", "--html", "-"][..],
+    ] {
+        let r = team.run(Some("nobody"), words);
+        assert!(r.status.success(), "{words:?}: {}", describe(&r));
+        assert!(r.stdout.contains("s.rhai"), "{}", describe(&r));
+    }
+    assert_eq!(team.shared(), ["tasks.db"], "a reader made no file there");
+
+    // A run, which writes, still goes on without a DB it cannot write, and leaves it be.
+    let before = std::fs::read(&team.db).expect("read the DB");
+    let theirs = team.run(Some("nobody"), &["s.rhai", "--db", "shared/tasks.db"]);
+    assert!(theirs.status.success(), "{}", describe(&theirs));
+    assert!(
+        theirs
+            .stderr
+            .contains("warning: failed to open the task DB shared/tasks.db: Permission denied")
+            && theirs.stderr.contains("running without the task DB"),
+        "{}",
+        describe(&theirs)
+    );
+    assert_eq!(std::fs::read(&team.db).expect("read the DB"), before);
+    assert_eq!(team.shared(), ["tasks.db"]);
+
+    // The owner's next run keeps the read permission it gave (never a write one).
+    let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    assert_eq!(mode(&team.db), 0o644);
+    let h = team.history();
+    assert!(h.status.success(), "{}", describe(&h));
+    assert!(h.stdout.contains("     2  "), "{}", describe(&h));
+
+    // What the reader lacks is named, with what the owner can do.
+    chmod(&team.db, 0o600);
+    let h = team.history();
+    assert_eq!(h.status.code(), Some(2), "{}", describe(&h));
+    assert!(
+        h.stderr.contains("shared/tasks.db is owned by uid 0 (root), mode 0600, and you (uid 65534 (nobody)) may not read it; its owner can let you: chmod a+r shared/tasks.db"),
+        "{}",
+        describe(&h)
+    );
+    chmod(&team.db, 0o644);
+    chmod(&team.dir.join("shared"), 0o700);
+    let h = team.history();
+    assert_eq!(h.status.code(), Some(2), "{}", describe(&h));
+    assert!(
+        h.stderr.contains("the directory shared is owned by uid 0 (root), mode 0700, and you (uid 65534 (nobody)) may not enter it; its owner can let you: chmod a+x shared"),
+        "{}",
+        describe(&h)
+    );
+    chmod(&team.dir.join("shared"), 0o755);
+    assert_eq!(team.shared(), ["tasks.db"]);
+}
+
+#[test]
+fn another_user_reads_the_history_while_a_run_writes_it() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let team = Team::new(
+        r#"proc("a", #{ shell: "echo a" });
+proc("b", #{ deps: ["a"], shell: "touch b-started; while [ ! -e go ]; do sleep 0.01; done" });
+run("b");"#,
+    );
+    // Made readable before the run: SQLite gives the `-wal` and `-shm` files it makes the
+    // DB's mode.
+    std::fs::File::create(&team.db).expect("create the DB");
+    chmod(&team.db, 0o644);
+    let mut seen: Option<Finished> = None;
+    let mut files = Vec::new();
+    let ran = run_bounded(
+        team.prun_as(None, &["s.rhai", "--db", "shared/tasks.db"]),
+        "the run",
+        |_| {
+            if seen.is_some() || !team.dir.join("b-started").exists() {
+                return;
+            }
+            // `a`'s row is committed within the writer's batch window after it ended.
+            for _ in 0..500 {
+                let h = team.history();
+                let done = h.stdout.contains("SUCCEEDED  a");
+                seen = Some(h);
+                if done {
+                    break;
+                }
+            }
+            files = team.shared();
+            std::fs::write(team.dir.join("go"), "").expect("write go");
+        },
+    );
+    assert!(ran.status.success(), "{}", describe(&ran));
+    let h = seen.expect("the history was read during the run");
+    assert!(h.status.success(), "{}", describe(&h));
+    assert!(h.stdout.contains("unfinished"), "{}", describe(&h));
+    assert!(h.stdout.contains("SUCCEEDED  a"), "{}", describe(&h));
+    assert_eq!(
+        files,
+        ["tasks.db", "tasks.db-shm", "tasks.db-wal"],
+        "read through the run's -wal"
+    );
+}
+
+#[test]
+fn a_db_of_an_older_schema_is_brought_up_to_date_by_its_owner_only() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let team = Team::new(r#"proc("a", #{ cmd: ["true"] }); run("a");"#);
+    // Schema version 1, as the first prun made it, with one run.
+    let conn = rusqlite::Connection::open(&team.db).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+        CREATE TABLE runs (id INTEGER PRIMARY KEY, script TEXT NOT NULL, args TEXT NOT NULL,
+            started TEXT NOT NULL, ended TEXT, duration REAL, outcome TEXT, counts TEXT);
+        CREATE TABLE proc_runs (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            name TEXT NOT NULL, state TEXT NOT NULL, started TEXT, duration REAL,
+            exit_code INTEGER, log TEXT, error TEXT);
+        CREATE INDEX proc_runs_by_name ON proc_runs(name, run_id);
+        CREATE TABLE cache (name TEXT PRIMARY KEY, result TEXT NOT NULL,
+            fingerprint TEXT NOT NULL, stamp TEXT NOT NULL, saved TEXT NOT NULL);
+        INSERT INTO runs (id, script, args, started, duration, outcome)
+            VALUES (1, 's.rhai', '[]', '2026-01-01T00:00:00.000Z', 1.5, 'ok');
+        PRAGMA user_version = 1;",
+    )
+    .expect("an old DB");
+    drop(conn);
+    chmod(&team.db, 0o644);
+    let h = team.history();
+    assert_eq!(h.status.code(), Some(2), "{}", describe(&h));
+    assert!(
+        h.stderr
+            .contains("was written by an older prun (schema version 1, this prun reads")
+            && h.stderr
+                .contains("the next run of its owner, uid 0 (root), brings it up to date"),
+        "{}",
+        describe(&h)
+    );
+    let mine = team.run(None, &["history", "s.rhai", "--db", "shared/tasks.db"]);
+    assert!(mine.status.success(), "{}", describe(&mine));
+    assert!(
+        mine.stdout.contains("2026-01-01T00:00:00.000Z"),
+        "{}",
+        describe(&mine)
+    );
+    let h = team.history();
+    assert!(h.status.success(), "{}", describe(&h));
+}
+
+#[test]
+fn prun_log_says_when_the_logs_are_not_the_users_to_read() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let team = Team::new(
+        r#"set_options(#{ log_dir: "shared/logs" }); proc("a", #{ shell: "echo said" }); run("a");"#,
+    );
+    let ran = team.run(None, &["s.rhai"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    // Logs stay private to their owner (each run's directory is made 0700).
+    let l = team.run(Some("nobody"), &["log", "s.rhai", "a"]);
+    assert_eq!(l.status.code(), Some(2), "{}", describe(&l));
+    assert!(
+        l.stderr
+            .contains("failed to read shared/logs: Permission denied"),
+        "not \"no log\": {}",
+        describe(&l)
+    );
+    let opened = Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(team.dir.join("shared/logs"))
+        .status()
+        .expect("chmod");
+    assert!(opened.success());
+    let l = team.run(Some("nobody"), &["log", "s.rhai", "a"]);
+    assert!(l.status.success(), "{}", describe(&l));
+    assert!(l.stdout.contains("\nsaid\n"), "{}", describe(&l));
+}
+
+#[test]
+fn another_users_dry_run_judges_from_a_db_it_may_only_read() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let team = Team::new(r#"proc("a", #{ cmd: ["true"], inputs: ["s.rhai"] }); run("a");"#);
+    let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    chmod(&team.db, 0o644);
+    let dry = team.run(
+        Some("nobody"),
+        &["s.rhai", "--db", "shared/tasks.db", "--dry-run"],
+    );
+    assert!(dry.status.success(), "{}", describe(&dry));
+    assert!(
+        dry.stdout.contains("0 would run, 1 up to date") && !dry.stderr.contains("warning"),
+        "{}",
+        describe(&dry)
+    );
+    assert_eq!(team.shared(), ["tasks.db"], "a dry run made no file there");
+}

@@ -292,6 +292,11 @@ fn one_type(t: &str) -> String {
 /// How many ways of calling a function a message lists.
 const MAX_FORMS: usize = 6;
 
+/// The methods of a proc body's `ctx`. A closure evaluated for the scheduler (dependency,
+/// `arg_choices`, `inputs`/`outputs`) gets a map as its ctx instead, on which they do not
+/// exist: calling one there is told as the rule it breaks.
+const CTX_METHODS: &[&str] = &["run", "start", "create", "wait", "log", "progress"];
+
 /// Rhai's `name (type, type)` of a call that matched no function, as "function not
 /// found: name(a string, an integer)", with the nearest function names, or the ways the
 /// function can be called when only its arguments were wrong.
@@ -323,6 +328,14 @@ fn function_not_found(sig: &str) -> String {
     }
     if !rhai::is_valid_function_name(name) && !name.contains("::") {
         return format!("operator `{name}` does not apply to {}", args.join(" and "));
+    }
+    if let Some(kind) = crate::exec::evaluating()
+        && CTX_METHODS.contains(&name)
+        && args.first().is_some_and(|a| a == "a map")
+    {
+        return format!(
+            "{kind} cannot call ctx.{name}(): its ctx is a map of name, args and params, and it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
+        );
     }
     let call = format!("{name}({})", args.join(", "));
     if let Some((alias, bare)) = name.rsplit_once("::")

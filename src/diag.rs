@@ -279,7 +279,7 @@ fn one_type(t: &str) -> String {
         "()" | "unit" => "nothing (`()`)",
         "Dynamic" | "?" => "any value",
         "Instant" | "timestamp" => "a timestamp",
-        "Range" | "RangeInclusive" | "range" => "a range",
+        "Range" | "RangeInclusive" | "range" | "range=" => "a range",
         "Ctx" => "ctx",
         "NoFailures" => "NO_FAILURES",
         "WhenScheduled" => "when_scheduled(...)",

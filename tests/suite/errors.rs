@@ -115,3 +115,14 @@ fn throwing_nothing_still_says_something() {
     out.code(1)
         .out_has("main.rhai:1:14: the script threw () (an error without a message)");
 }
+
+#[test]
+fn an_inclusive_range_in_an_error_reads_as_a_range() {
+    // Rhai names the type of `1..=3` "range=", which messages printed as it was.
+    let out = Test::new().script("(1..=3).map(|x| x);\n").run();
+    out.code(2)
+        .err_has("function map(a range, a closure) does not exist");
+    let out = Test::new().script("let r = 1..=3;\nr.foo;\n").run();
+    out.code(2)
+        .err_has("a getter is not registered for type a range");
+}

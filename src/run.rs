@@ -583,14 +583,21 @@ pub(crate) fn execute(
     if let Err(payload) = settled {
         sched.internal_error(crate::exec::panic_message(&*payload));
     }
-    if exit == Exit::Ok
-        && error.is_none()
-        && watch.pending()
-        && let Err(e) = crate::watch::watch(&sched, &watch, &[])
-    {
-        reporter.eprint(&format!("prun: error: {e}"));
-        exit = Exit::Script;
-        error = Some(e.to_string());
+    if exit == Exit::Ok && error.is_none() && watch.pending() {
+        // The watch calls `inputs` closures on this thread to learn what to watch: a
+        // panic there ends the run as above.
+        let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::watch::watch(&sched, &watch, &[])
+        }));
+        match watched {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                reporter.eprint(&format!("prun: error: {e}"));
+                exit = Exit::Script;
+                error = Some(e.to_string());
+            }
+            Err(payload) => sched.internal_error(crate::exec::panic_message(&*payload)),
+        }
     }
     sched.with(|c| c.end_scheduling());
     host.run_cleanups();

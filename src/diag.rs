@@ -150,7 +150,9 @@ pub(crate) fn message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(v, _) if v.is_unit() => {
             return "the script threw () (an error without a message)".to_string();
         }
-        EvalAltResult::ErrorRuntime(v, _) => return v.to_string(),
+        EvalAltResult::ErrorRuntime(v, _) => {
+            return crate::script::thrown_text(v).unwrap_or_else(|| v.to_string());
+        }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
         EvalAltResult::ErrorModuleNotFound(name, _) => {
             let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");

@@ -150,7 +150,9 @@ pub(crate) fn message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(v, _) if v.is_unit() => {
             return "the script threw () (an error without a message)".to_string();
         }
-        EvalAltResult::ErrorRuntime(v, _) => return v.to_string(),
+        EvalAltResult::ErrorRuntime(v, _) => {
+            return crate::script::thrown_text(v).unwrap_or_else(|| v.to_string());
+        }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
         EvalAltResult::ErrorModuleNotFound(name, _) => {
             let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");
@@ -279,7 +281,7 @@ fn one_type(t: &str) -> String {
         "()" | "unit" => "nothing (`()`)",
         "Dynamic" | "?" => "any value",
         "Instant" | "timestamp" => "a timestamp",
-        "Range" | "RangeInclusive" | "range" => "a range",
+        "Range" | "RangeInclusive" | "range" | "range=" => "a range",
         "Ctx" => "ctx",
         "NoFailures" => "NO_FAILURES",
         "WhenScheduled" => "when_scheduled(...)",
@@ -291,6 +293,11 @@ fn one_type(t: &str) -> String {
 
 /// How many ways of calling a function a message lists.
 const MAX_FORMS: usize = 6;
+
+/// The methods of a proc body's `ctx`. A closure evaluated for the scheduler (dependency,
+/// `arg_choices`, `inputs`/`outputs`) gets a map as its ctx instead, on which they do not
+/// exist: calling one there is told as the rule it breaks.
+const CTX_METHODS: &[&str] = &["run", "start", "create", "wait", "log", "progress"];
 
 /// Rhai's `name (type, type)` of a call that matched no function, as "function not
 /// found: name(a string, an integer)", with the nearest function names, or the ways the
@@ -323,6 +330,14 @@ fn function_not_found(sig: &str) -> String {
     }
     if !rhai::is_valid_function_name(name) && !name.contains("::") {
         return format!("operator `{name}` does not apply to {}", args.join(" and "));
+    }
+    if let Some(kind) = crate::exec::evaluating()
+        && CTX_METHODS.contains(&name)
+        && args.first().is_some_and(|a| a == "a map")
+    {
+        return format!(
+            "{kind} cannot call ctx.{name}(): its ctx is a map of name, args and params, and it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
+        );
     }
     let call = format!("{name}({})", args.join(", "));
     if let Some((alias, bare)) = name.rsplit_once("::")

@@ -584,21 +584,35 @@ pub(crate) fn execute(
     if let Err(payload) = settled {
         sched.internal_error(crate::exec::panic_message(&*payload));
     }
-    if exit == Exit::Ok
-        && error.is_none()
-        && watch.pending()
-        && let Err(e) = crate::watch::watch(&sched, &watch, &[])
-    {
-        reporter.eprint(&format!("prun: error: {e}"));
-        exit = Exit::Script;
-        error = Some(e.to_string());
+    if exit == Exit::Ok && error.is_none() && watch.pending() {
+        // The watch calls `inputs` closures on this thread to learn what to watch: a
+        // panic there ends the run as above.
+        let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::watch::watch(&sched, &watch, &[])
+        }));
+        match watched {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                reporter.eprint(&format!("prun: error: {e}"));
+                exit = Exit::Script;
+                error = Some(e.to_string());
+            }
+            Err(payload) => sched.internal_error(crate::exec::panic_message(&*payload)),
+        }
     }
     sched.with(|c| c.end_scheduling());
     host.run_cleanups();
     sched.flush_reports();
-    if checking {
+    // `list`, `graph` or `check` interrupted (Ctrl-C, SIGTERM) while the script ran: what
+    // it had declared by then would pass for the whole.
+    let cut_short = inspect.is_some() && sched.interrupted();
+    if checking && !cut_short {
         let findings = host.findings();
         exit = crate::check::report(&sched.lock(), &ast, findings, &call.targets, stopped);
+    }
+    if cut_short {
+        errln!("prun: interrupted");
+        exit = Exit::Interrupted;
     }
     // A script that failed declared only part of its procs, and a target that matches
     // nothing leaves a graph without it: the error is the answer, not a partial picture.
@@ -629,10 +643,10 @@ pub(crate) fn execute(
             args: &call.script_args,
             start: run_started,
             end: SystemTime::now(),
-            outcome: if exit == Exit::Ok {
-                Outcome::Ok
-            } else {
-                Outcome::ScriptError
+            outcome: match exit {
+                Exit::Ok => Outcome::Ok,
+                Exit::Interrupted => Outcome::Interrupted,
+                _ => Outcome::ScriptError,
             },
             error: error.as_deref(),
             exit,

@@ -838,7 +838,7 @@ pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesEr
                 "{} (older than max_age {}: {} old)",
                 path.display(),
                 humantime::format_duration(max_age),
-                humantime::format_duration(Duration::from_secs(age.as_secs()))
+                humantime::format_duration(shown_age(age, max_age))
             )),
         })
         .collect();
@@ -846,6 +846,18 @@ pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesEr
         return Ok(());
     }
     Err(FilesError::Outputs(lines))
+}
+
+/// An output's age as a message shows it: in whole seconds when that is still more than
+/// `max_age`, else in milliseconds, so that it never reads as younger than the limit it
+/// broke ("max_age 100ms: 0s old").
+fn shown_age(age: Duration, max_age: Duration) -> Duration {
+    let secs = Duration::from_secs(age.as_secs());
+    if secs > max_age {
+        secs
+    } else {
+        Duration::from_millis(u64::try_from(age.as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 /// True when every declared output exists and none is older than its `max_age`: what a

@@ -37,3 +37,4 @@ pub(crate) use identity::closure_module;
 pub(crate) use lint::{option_keys, recorded_place};
 pub(crate) use stdlib::install_with as install_modules;
 pub(crate) use stdlib::names as stdlib_names;
+pub(crate) use values::thrown_text;

@@ -16,6 +16,27 @@ pub(super) struct SkipSignal {
     pub no_change: bool,
 }
 
+/// What a message says of a thrown value that does not show itself: `skip(...)` and
+/// `no_change(...)` thrown outside a proc's body (only a body ends as SKIPPED), and
+/// prun's other values by name (`NO_FAILURES`, `ctx`), not by their Rust type's path.
+/// `None` for a value that shows itself (a string, a number, an array).
+pub(crate) fn thrown_text(v: &rhai::Dynamic) -> Option<String> {
+    if let Some(s) = v.read_lock::<SkipSignal>() {
+        let call = if s.no_change { "no_change" } else { "skip" };
+        let why = if s.why.is_empty() {
+            String::new()
+        } else {
+            format!("{:?}", s.why)
+        };
+        return Some(format!(
+            "{call}({why}) ends a proc's body as SKIPPED: thrown here, it is an error"
+        ));
+    }
+    // A type without a text of its own shows as its type's name.
+    let text = v.to_string();
+    (text == v.type_name()).then(|| format!("the script threw {}", crate::diag::type_words(&text)))
+}
+
 /// Thrown by `wait` when a proc it waited for failed; at the top level this makes prun
 /// exit 1 (a proc failed) rather than 2 (the script is wrong).
 #[derive(Debug, Clone)]

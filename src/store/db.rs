@@ -1220,9 +1220,21 @@ mod tests {
         blocker.execute_batch("COMMIT").unwrap();
         let on = rx.recv_timeout(Duration::from_secs(60)).expect("called");
         assert_eq!(on.as_deref(), Some("prun-db"));
-        // What the callback queued was committed before the writer stopped.
-        let s = Store::open(&path, quiet()).unwrap();
-        assert_eq!(s.history("s.rhai", 5).unwrap().len(), 1);
+        // What the callback queued is committed before the writer stops, which is after the
+        // callback returned (it cannot wait for its own thread): read until it is there.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while Store::open(&path, quiet())
+            .unwrap()
+            .history("s.rhai", 5)
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the callback's run was never committed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

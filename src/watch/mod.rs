@@ -416,6 +416,11 @@ impl Echoes {
 impl Loop<'_> {
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<bool, WatchError> {
         self.refresh()?;
+        // A signal that came while the inputs were read cut their closures short: it
+        // ends the watch, which has nothing to say about them.
+        if self.sched.interrupted() {
+            return Ok(self.stop(rx));
+        }
         if self.watched.counts().0 == 0 {
             self.warn("no scheduled proc declares inputs: there is nothing to watch");
             return Ok(self.ok);
@@ -742,6 +747,10 @@ fn resolve(
         (nodes, c.graph().params().clone(), others)
     };
     let warn = |name: &str, e: &dyn std::fmt::Display| {
+        // A closure cut short by Ctrl-C or SIGTERM failed for that reason alone.
+        if sched.interrupted() {
+            return;
+        }
         sched.reporter().warning(&format!(
             "watch: failed to resolve the files of \"{name}\": {e}"
         ));

@@ -172,6 +172,48 @@ run("b");
 }
 
 #[test]
+fn ctx_methods_of_a_body_called_from_a_closure_evaluated_for_the_core_name_the_rule() {
+    // Such a closure's ctx is a map (name, args, params): `ctx.run("a")` there read
+    // "function run(a map, a string) does not exist", which names no rule.
+    let methods = [
+        ("run", r#""a""#),
+        ("start", r#""a""#),
+        ("create", r#""a""#),
+        ("wait", r#""a""#),
+        ("log", r#""x""#),
+        ("progress", "0.5"),
+    ];
+    for (method, arg) in methods {
+        let call = format!("ctx.{method}({arg})");
+        let dep = format!(r#"proc("p", #{{ deps: [|ctx| {{ {call}; "a" }}] }}, |ctx| 1);"#);
+        let choices = format!(
+            r#"proto("t::[v]", #{{ arg_choices: |ctx| {{ {call}; #{{ v: ["x"] }} }} }}, |ctx, v| v);
+run("t::*");"#
+        );
+        let inputs = format!(
+            r#"proc("p", #{{ deps: ["a"], inputs: [|ctx| {{ {call}; "in.txt" }}] }}, |ctx| 1);
+run("p");"#
+        );
+        let rule = format!("cannot call ctx.{method}(): its ctx is a map of name, args and params");
+        for (body, kind, code) in [
+            (dep, "a dependency closure", 2),
+            (choices, "the arg_choices closure", 2),
+            (inputs, "an inputs or outputs closure", 1),
+        ] {
+            let script = format!("proc(\"a\", |ctx| 1);\n{body}\n");
+            let out = test().script(&script).run();
+            out.code(code);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                text.contains(&format!("{kind} {rule}")),
+                "{kind} calling {call}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
+#[test]
 fn a_proc_failed_only_by_its_outputs_keeps_its_result_in_the_report() {
     let out = test()
         .args(&["--json", "report.json"])

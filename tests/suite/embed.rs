@@ -469,6 +469,45 @@ fn a_native_function_that_panics_while_the_top_level_ends_is_in_the_report() {
 }
 
 #[test]
+fn a_native_function_that_panics_while_the_watch_reads_its_inputs_is_in_the_report() {
+    // The watch calls `inputs` closures on the run's thread to learn what to watch,
+    // outside the run's guard against panics: `run_str` returned an `Error` ("the run's
+    // thread panicked") instead of a report, and the script's cleanups never ran.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let cleaned = dir.path().join("cleaned.txt");
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> bool { panic!("the inputs broke") })
+        .build()
+        .unwrap();
+    let script = format!(
+        r#"set_options(#{{ watch: true }});
+        defer(|| write_file({cleaned:?}, "ran"));
+        // Judged first (p not yet run), then read by the watch once p has succeeded.
+        proc("p", #{{ inputs: [|ctx| {{ if state("p") == "SUCCEEDED" {{ explode(); }} {input:?} }}] }}, |ctx| 1);
+        run("p");"#
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(rt.run_str(&script, [""; 0]));
+    });
+    let report = rx
+        .recv_timeout(PATIENCE)
+        .expect("the run never returned")
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    assert_eq!(report.exit_code(), 2);
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("internal error: the inputs broke"),
+        "{error}"
+    );
+    assert_eq!(report.proc("p").unwrap().state, State::Succeeded);
+    assert_eq!(std::fs::read_to_string(&cleaned).unwrap_or_default(), "ran");
+}
+
+#[test]
 fn an_event_callback_may_cancel_its_own_run() {
     // An embedder stopping the run at the first failure from its `on_event`: the cancel
     // printed the run's reports again on the thread already printing them, and waited

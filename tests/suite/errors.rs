@@ -115,3 +115,45 @@ fn throwing_nothing_still_says_something() {
     out.code(1)
         .out_has("main.rhai:1:14: the script threw () (an error without a message)");
 }
+
+#[test]
+fn an_inclusive_range_in_an_error_reads_as_a_range() {
+    // Rhai names the type of `1..=3` "range=", which messages printed as it was.
+    let out = Test::new().script("(1..=3).map(|x| x);\n").run();
+    out.code(2)
+        .err_has("function map(a range, a closure) does not exist");
+    let out = Test::new().script("let r = 1..=3;\nr.foo;\n").run();
+    out.code(2)
+        .err_has("a getter is not registered for type a range");
+}
+
+#[test]
+fn skip_thrown_outside_a_body_and_prun_values_thrown_are_told_in_words() {
+    // The message was the Rust type's path: "prun::script::values::SkipSignal".
+    let cases = [
+        (
+            r#"throw skip("why");"#,
+            r#"skip("why") ends a proc's body as SKIPPED: thrown here, it is an error"#,
+        ),
+        (
+            r#"proc("a", |ctx| 1);
+proc("p", #{ deps: [|ctx| { throw no_change(); }] }, |ctx| 1);"#,
+            "no_change() ends a proc's body as SKIPPED: thrown here, it is an error",
+        ),
+        ("throw NO_FAILURES;", "the script threw NO_FAILURES"),
+        (
+            r#"throw when_scheduled("a");"#,
+            "the script threw when_scheduled(...)",
+        ),
+    ];
+    for (script, said) in cases {
+        let out = Test::new().script(script).run();
+        out.code(2).err_has(said);
+        assert!(!out.stderr.contains("prun::"), "{}", out.describe());
+    }
+    let out = Test::new()
+        .script(r#"proc("p", #{ inputs: [|ctx| { throw skip("later"); }] }, |ctx| 1); run("p");"#)
+        .run();
+    out.code(1)
+        .out_has(r#"skip("later") ends a proc's body as SKIPPED: thrown here, it is an error"#);
+}

@@ -116,6 +116,36 @@ fn list_of_a_script_without_procs_says_so() {
     assert_eq!(out.stdout, "no procs or protos\n", "{}", out.describe());
 }
 
+#[test]
+fn list_and_graph_interrupted_while_the_script_runs_a_command_print_no_partial_picture() {
+    // SIGTERM while the top level (or a closure) ran a command printed what the script had
+    // declared so far ("no procs or protos", an empty graph) and exited 0.
+    for (sub, script) in [
+        (
+            "list",
+            r#"shell("touch started; exec sleep 30"); proc("p", |ctx| 1);"#,
+        ),
+        (
+            "graph",
+            r#"shell("touch started; exec sleep 30"); proc("p", |ctx| 1);"#,
+        ),
+        (
+            "list",
+            r#"proc("a", |ctx| 1);
+proc("p", #{ deps: [|ctx| { shell("touch started; exec sleep 30"); "a" }] }, |ctx| 1);
+run("p");"#,
+        ),
+    ] {
+        let out = Test::new()
+            .script(script)
+            .before(&[sub])
+            .signal_when("started", "TERM")
+            .run();
+        out.code(130).err_has("prun: interrupted");
+        assert_eq!(out.stdout, "", "{sub}: {}", out.describe());
+    }
+}
+
 fn graph_of_the_pipeline() -> Output {
     Test::new()
         .script(PIPELINE)

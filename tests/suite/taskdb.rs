@@ -594,6 +594,26 @@ run(["after", "stale", "lenient", "fresh"]);
 }
 
 #[test]
+fn an_output_stale_by_less_than_a_second_says_how_old_it_is() {
+    // The age was cut to whole seconds: "older than max_age 100ms: 0s old".
+    let ws = Ws::new(
+        r#"
+proc("stale", #{ outputs: [#{ file: "old.txt", max_age: "100ms" }],
+    shell: "touch -d @$(date +%s.%N | awk '{ printf \"%.3f\", $1 - 0.5 }') old.txt" });
+run("stale");
+"#,
+    );
+    let out = ws.run(&[]);
+    out.code(1);
+    assert!(
+        out.stdout.contains("old.txt (older than max_age 100ms: ")
+            && !out.stdout.contains(": 0s old"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn a_failed_run_is_not_up_to_date_next_time_even_without_changes() {
     // `check` fails while fail.flag exists; the flag is not one of its inputs.
     let ws = Ws::new(

@@ -1013,3 +1013,30 @@ run("g");
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn sigterm_while_the_watch_reads_its_inputs_ends_it_without_false_warnings() {
+    // The watch calls `inputs` closures to learn what to watch; a SIGTERM then cut the
+    // closure's command short, and prun warned that it "failed to resolve the files" of
+    // the proc and that "there is nothing to watch" before it ended.
+    let out = crate::support::Test::new()
+        .file("in.txt", "x")
+        .script(
+            r#"set_options(#{ watch: true });
+defer(|| print("cleanup ran"));
+proc("p", #{ inputs: [|ctx| {
+    if state("p") == "SUCCEEDED" { shell("touch resolving; exec sleep 30"); }
+    "in.txt"
+}] }, |ctx| 1);
+run("p");
+"#,
+        )
+        .signal_when("resolving", "TERM")
+        .run();
+    out.ok().out_has("cleanup ran");
+    assert!(
+        !out.stderr.contains("failed to resolve") && !out.stderr.contains("nothing to watch"),
+        "{}",
+        out.describe()
+    );
+}

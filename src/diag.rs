@@ -283,6 +283,7 @@ fn one_type(t: &str) -> String {
         "Instant" | "timestamp" => "a timestamp",
         "Range" | "RangeInclusive" | "range" | "range=" => "a range",
         "Ctx" => "ctx",
+        "BodyOnly" => "a member of a proc body's ctx only",
         "NoFailures" => "NO_FAILURES",
         "WhenScheduled" => "when_scheduled(...)",
         "Skip" | "SkipSignal" => "skip(...)",

@@ -22,6 +22,6 @@ pub(crate) use def::{
 pub(crate) use error::GraphError;
 pub(crate) use hints::{graph_error, proc_hint};
 pub(crate) use model::{Graph, ProcId, ProcNode, Proto, ProtoId, args_map, fill_known, fill_text};
-pub(crate) use need::{Answer, Need, NeedKey, Needs, closure_ctx};
+pub(crate) use need::{Answer, BodyOnly, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};
 pub(crate) use resources::Resources;

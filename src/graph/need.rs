@@ -218,14 +218,34 @@ pub(crate) fn call_strings(
     }
 }
 
-/// The context map handed to dependency, `arg_choices`, `inputs` and `outputs` closures.
+/// The context map handed to dependency, `arg_choices`, `inputs` and `outputs` closures:
+/// `name`, `args` and `params`, and for each member only a proc's body has
+/// ([`BODY_ONLY`]) a [`BodyOnly`] in its place, so that `ctx.results.a` there is an error
+/// naming the rule rather than a property of nothing.
 pub(crate) fn closure_ctx(name: &str, args: &[(String, String)], params: &Map) -> Dynamic {
     let mut m = Map::new();
     m.insert("name".into(), name.into());
     m.insert("args".into(), super::args_map(args).into());
     m.insert("params".into(), params.clone().into());
+    for &member in BODY_ONLY {
+        m.insert(member.into(), Dynamic::from(BodyOnly(member)));
+    }
     m.into()
 }
+
+/// The members of a body's `ctx` that a closure evaluated for the scheduler has no value
+/// for: its dependencies have not run (or are being chosen), and it has no inputs read.
+pub(crate) const BODY_ONLY: &[&str] = &[
+    "results",
+    "deps_changed",
+    "changed_deps",
+    "input_fingerprint",
+];
+
+/// Stands, in a scheduler closure's `ctx` map, for the body-only member it names: the
+/// script host makes reading into it an error naming the rule.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyOnly(pub &'static str);
 
 #[cfg(test)]
 mod tests {

@@ -93,6 +93,39 @@ pub(super) fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
             },
         )
         .register_fn("to_string", |c: &mut Ctx| format!("ctx({})", c.0.name));
+    register_body_only(engine);
+}
+
+/// A body-only member read from a scheduler closure's `ctx` map (see
+/// [`crate::graph::BodyOnly`]): reading into it (`ctx.results.a`, `ctx.results["a"]`,
+/// which Rhai turns into the indexer) is an error naming the rule, and printed it says
+/// what it is.
+fn register_body_only(engine: &mut Engine) {
+    use crate::graph::BodyOnly;
+    fn rule(member: &str) -> String {
+        let kind = crate::exec::evaluating().unwrap_or("a closure evaluated for the scheduler");
+        format!(
+            "{kind} has no ctx.{member}: only a proc's body has it; this ctx is a map of name, args and params"
+        )
+    }
+    engine
+        .register_type_with_name::<BodyOnly>("BodyOnly")
+        .register_indexer_get(
+            |b: &mut BodyOnly, _key: &str| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+                Err(rule(b.0).into())
+            },
+        )
+        .register_indexer_get(
+            |b: &mut BodyOnly, _key: i64| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+                Err(rule(b.0).into())
+            },
+        )
+        .register_fn("to_string", |b: &mut BodyOnly| {
+            format!("(ctx.{} is only a proc body's)", b.0)
+        })
+        .register_fn("to_debug", |b: &mut BodyOnly| {
+            format!("(ctx.{} is only a proc body's)", b.0)
+        });
 }
 
 /// Makes `Result<(), Box<EvalAltResult>>` inference work for `ctx.log`.

@@ -214,6 +214,49 @@ run("p");"#
 }
 
 #[test]
+fn ctx_members_of_a_body_read_from_a_closure_evaluated_for_the_core_name_the_rule() {
+    // Such a closure's ctx map has no `results`: `ctx.results.a` there read "Unknown
+    // property 'a' - a getter is not registered for type nothing", which names no rule.
+    for read in [
+        "ctx.results.a",
+        r#"ctx.results["a"]"#,
+        "ctx.changed_deps[0]",
+        "ctx.input_fingerprint.x",
+    ] {
+        let dep = format!(r#"proc("p", #{{ deps: [|ctx| {{ let v = {read}; "a" }}] }}, |ctx| 1);"#);
+        let choices = format!(
+            r#"proto("t::[v]", #{{ arg_choices: |ctx| {{ let v = {read}; #{{ v: ["x"] }} }} }}, |ctx, v| v);
+run("t::*");"#
+        );
+        let inputs = format!(
+            r#"proc("p", #{{ deps: ["a"], inputs: [|ctx| {{ let v = {read}; "in.txt" }}] }}, |ctx| 1);
+run("p");"#
+        );
+        let member = read
+            .trim_start_matches("ctx.")
+            .split(['.', '['])
+            .next()
+            .unwrap();
+        let rule = format!("has no ctx.{member}: only a proc's body has it");
+        for (body, kind, code) in [
+            (dep, "a dependency closure", 2),
+            (choices, "the arg_choices closure", 2),
+            (inputs, "an inputs or outputs closure", 1),
+        ] {
+            let script = format!("proc(\"a\", |ctx| 1);\n{body}\n");
+            let out = test().script(&script).run();
+            out.code(code);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                text.contains(&format!("{kind} {rule}")),
+                "{kind} reading {read}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
+#[test]
 fn a_proc_failed_only_by_its_outputs_keeps_its_result_in_the_report() {
     let out = test()
         .args(&["--json", "report.json"])

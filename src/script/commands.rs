@@ -159,7 +159,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
         let bad = |what: &str| -> Box<EvalAltResult> {
             format!(
                 "option `{k}` must be {what}, not {}",
-                crate::diag::type_words(v.type_name())
+                crate::diag::value_words(&v)
             )
             .into()
         };
@@ -219,8 +219,8 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
                 if let Ok(b) = v.as_bool() {
                     c.capture = b;
                 } else if let Ok(n) = v.as_int() {
-                    l.capture_limit =
-                        usize::try_from(n).map_err(|_| bad("a bool or a byte count"))?;
+                    l.capture_limit = usize::try_from(n)
+                        .map_err(|_| bad("a bool or a byte count (0 or more)"))?;
                 } else {
                     return Err(bad("a bool or a byte count"));
                 }

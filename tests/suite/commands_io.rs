@@ -298,6 +298,27 @@ print("pipe xs=[" + shell("tr -d x < " + t + "/pipe.bin | wc -c").stdout + "]");
 }
 
 #[test]
+fn a_wrong_command_option_value_is_shown_as_given() {
+    // A negative capture bound read "must be a bool or a byte count, not an integer".
+    for (opts, says) in [
+        (
+            "#{ capture: -1 }",
+            "option `capture` must be a bool or a byte count (0 or more), not -1",
+        ),
+        (
+            r#"#{ capture: "big" }"#,
+            r#"option `capture` must be a bool or a byte count, not "big""#,
+        ),
+    ] {
+        Test::new()
+            .script(&format!(r#"exec(["true"], {opts});"#))
+            .run()
+            .code(2)
+            .err_has(says);
+    }
+}
+
+#[test]
 fn capture_bound_keeps_the_tail_and_the_log_keeps_everything() {
     let out = Test::new()
         .script(

@@ -436,6 +436,9 @@ pub(crate) fn execute(
     sched.with(|c| {
         c.set_state_dir(state_dir.clone());
         c.set_report(call.cli.report.clone());
+        if matches!(inspect, Some(Inspect::List | Inspect::Graph)) {
+            c.judge_nothing();
+        }
     });
     if dry_run {
         sched.run_dry();

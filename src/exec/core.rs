@@ -379,6 +379,8 @@ pub(crate) struct Core {
     own_dirs: [Option<std::path::PathBuf>; 2],
     /// The run's `--json` report, likewise left out of directory inputs.
     own_report: Option<std::path::PathBuf>,
+    /// `prun list` and `prun graph`: no proc is judged (see [`Core::judge_nothing`]).
+    judge_nothing: bool,
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).
     cache_opener: Option<CacheOpener>,
@@ -431,6 +433,7 @@ impl Core {
             cache: None,
             own_dirs: [None, None],
             own_report: None,
+            judge_nothing: false,
             cache_opener: None,
             opening_cache: false,
             unsaved: Vec::new(),
@@ -515,6 +518,13 @@ impl Core {
     /// The run's `--json` report file (left out of directory inputs, as the task DB is).
     pub(crate) fn set_report(&mut self, path: Option<std::path::PathBuf>) {
         self.own_report = path;
+    }
+
+    /// For `prun list` and `prun graph`: no proc is judged, so no `inputs` or `outputs`
+    /// closure runs (nor the commands it runs): they have no task DB to tell what is up to
+    /// date, and show nothing of it.
+    pub(crate) fn judge_nothing(&mut self) {
+        self.judge_nothing = true;
     }
 
     /// The run's `--json` report file, if it writes one to a file.

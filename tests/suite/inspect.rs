@@ -107,6 +107,26 @@ fn list_shows_procs_protos_help_and_choices_without_running_anything() {
 }
 
 #[test]
+fn list_and_graph_call_no_inputs_or_outputs_closure() {
+    // They judged every scheduled proc as a dry run does, without a DB to judge by, so
+    // an `inputs` closure's command ran.
+    let script = r#"
+proc("a", #{ inputs: |ctx| { shell("echo in >> inputs.ran"); [] },
+            outputs: |ctx| { shell("echo out >> outputs.ran"); [] } }, || 1);
+run("a");
+"#;
+    for sub in ["list", "graph"] {
+        let out = Test::new().script(script).before(&[sub]).run();
+        out.ok();
+        assert!(
+            !out.exists("inputs.ran") && !out.exists("outputs.ran"),
+            "prun {sub}: {}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
 fn list_of_a_script_without_procs_says_so() {
     let out = Test::new()
         .script("let x = 1;\n")

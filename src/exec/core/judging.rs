@@ -57,6 +57,9 @@ impl Core {
     /// UP_TO_DATE another time (a task DB, and a dependency or an input). A proc with
     /// neither dependencies nor inputs is never UP_TO_DATE: its result is not worth saving.
     pub(super) fn needs_fingerprint(&self, p: ProcId) -> bool {
+        if self.judge_nothing {
+            return false;
+        }
         let def = &self.graph.proc(p).def;
         let skippable = !def.inputs.is_empty() || !self.runs[p].dep_ids.is_empty();
         (self.cache.is_some() && skippable) || !def.inputs.is_empty()

@@ -342,7 +342,9 @@ impl Policy {
 }
 
 /// Environment variables that make a program load or run other code (the dynamic
-/// loader's, shells', interpreters', and those naming a command to run; not `PAGER` or
+/// loader's, shells', interpreters', those naming a command to run, and srun's, which
+/// are its options: `SLURM_PROLOG` is `--prolog`, and the slurm executor's `srun` gets
+/// the command's `env`; not `PAGER` or
 /// `EDITOR`, which a command run without a terminal does not start, and which scripts set
 /// to keep tools quiet). A script may not
 /// pass them (`env:`) under a policy that limits programs, unless `allow_env` names them:
@@ -387,6 +389,8 @@ const CODE_VARIABLES: &[&str] = &[
     "RSYNC_CONNECT_PROG",
     "LESSOPEN",
     "LESSCLOSE",
+    "SLURM_*",
+    "SRUN_*",
 ];
 
 /// The `ssh` options a script may give an ssh executor under a policy that limits

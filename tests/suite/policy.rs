@@ -271,6 +271,38 @@ fn an_executors_client_options_cannot_run_a_program_around_the_policy() {
     assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
 }
 
+/// srun, the slurm executor's client, reads its options from `SLURM_*` and `SRUN_*`
+/// variables too: `SLURM_PROLOG` is `--prolog`, a program srun runs here before the job.
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn an_executors_client_reads_no_options_from_the_scripts_variables() {
+    crate::support::slurm::up();
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("not-allowed");
+    std::fs::write(&program, "#!/bin/sh\ntouch \"$0.ran\"\n").unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for variable in ["SLURM_PROLOG", "SLURM_TASK_PROLOG", "SRUN_EXPORT_ENV"] {
+        refused(
+            Policy::new().allow_programs(["true"]),
+            &format!(
+                r#"set_options(#{{ executors: #{{ hpc: #{{ kind: "slurm" }} }} }});
+                proc("a", #{{ executor: "hpc", cmd: ["true"], now: true,
+                    env: #{{ {variable}: "{}" }} }});"#,
+                program.display()
+            ),
+            &format!("environment variable {variable} may not be passed"),
+        );
+        assert!(
+            !dir.path().join("not-allowed.ran").exists(),
+            "{variable} ran a program the policy does not allow"
+        );
+    }
+}
+
 #[test]
 fn deny_rules_win_over_allow_rules() {
     refused(

@@ -164,6 +164,9 @@ pub(crate) struct Call {
     /// The arguments recorded with the run in the task DB's history.
     pub history_args: Vec<String>,
     pub cancel: Option<crate::Cancel>,
+    /// When the run was asked for: `max_run_time` counts from here (the declaration pass
+    /// of [`split_words`] included).
+    pub started: Instant,
     pub cli: CliExtras,
     /// The run's secret values, hidden while it lasts.
     pub secrets: Secrets,
@@ -320,11 +323,12 @@ fn reporter_of(settings: &Settings, cli: &CliExtras) -> (Arc<Tee>, Option<Arc<Li
 type LimitHit = Arc<Mutex<Option<String>>>;
 
 /// Stops the run when it breaks a limit of the policy: more procs started than
-/// `max_procs`, or `max_run_time` passed.
+/// `max_procs`, or `max_run_time` passed since the run was asked for (`started`).
 fn enforce_limits(
     policy: &Policy,
     rt: &tokio::runtime::Runtime,
     sched: &Arc<Scheduler>,
+    started: Instant,
 ) -> LimitHit {
     let hit: LimitHit = Arc::default();
     let record = {
@@ -347,7 +351,7 @@ fn enforce_limits(
     if let Some(limit) = policy.time_limit() {
         let sched = Arc::downgrade(sched);
         rt.spawn(async move {
-            tokio::time::sleep(limit).await;
+            tokio::time::sleep(limit.saturating_sub(started.elapsed())).await;
             record(format!(
                 "stopped by the policy: the run took longer than {} (max_run_time)",
                 humantime::format_duration(limit)
@@ -449,7 +453,7 @@ pub(crate) fn execute(
         // to be ended with the run (see `Local::end_escaped`).
         crate::exec::unix::adopt_orphans();
     }
-    let limit_hit = enforce_limits(&settings.policy, &rt, &sched);
+    let limit_hit = enforce_limits(&settings.policy, &rt, &sched, call.started);
     let _cancel = call.cancel.take().map(|c| c.attach(&sched));
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
@@ -923,18 +927,20 @@ pub(crate) struct Words {
 }
 
 /// Splits a library run's words (see [`Words`]). A word that looks like an option and is
-/// not the script's is a usage error: prun's own flags are the runtime's settings.
+/// not the script's is a usage error: prun's own flags are the runtime's settings. `bound`
+/// bounds the pass that reads the declaration (see [`crate::script::declaration_in`]).
 pub(crate) fn split_words(
     script: &Script,
     words: Vec<String>,
     policy: &Arc<Policy>,
+    bound: &dyn Fn(&mut rhai::Engine),
 ) -> Result<Words, Failure> {
     let name = script.path().display().to_string();
     let p = policy.clone();
     let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(move |n| p.env_visible(n));
     let declared = script
         .text()
-        .and_then(|text| crate::script::declaration_in(text, &name, visible));
+        .and_then(|text| crate::script::declaration_in(text, &name, visible, bound));
     let (rest, values, secrets) = match declared {
         None => (words, None, Vec::new()),
         Some(Err(source)) => {

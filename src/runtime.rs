@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Instant;
 
 use rhai::module_resolvers::StaticModuleResolver;
 use rhai::{Dynamic, Engine, FuncRegistration, Module, RhaiNativeFunc, Shared, Variant};
@@ -45,6 +46,8 @@ const STRING_SCRIPT: &str = "<string>";
 #[derive(Clone)]
 pub struct Runtime {
     settings: Arc<Settings>,
+    /// The engine's limits, for the pass that reads a script's declaration too.
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -142,8 +145,10 @@ impl Runtime {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let started = Instant::now();
         let words: Vec<String> = args.into_iter().map(Into::into).collect();
-        let split = crate::run::split_words(&script, words.clone(), &self.settings.policy)?;
+        let bound = self.declaration_bounds(cancel.clone(), started);
+        let split = crate::run::split_words(&script, words.clone(), &self.settings.policy, &bound)?;
         let mut secrets = Secrets::default();
         secrets.add(split.secrets);
         let mut history_args = vec![script.path().display().to_string()];
@@ -155,10 +160,36 @@ impl Runtime {
             script_values: split.values,
             history_args,
             cancel,
+            started,
             cli: CliExtras::default(),
             secrets,
         };
         Ok(self.execute(call)?)
+    }
+
+    /// What bounds the pass that reads a script's `args(#{...})` declaration before a run
+    /// (it runs the script's top level, which may loop for ever): the engine's limits,
+    /// `cancel` and the policy's `max_run_time`, counted from `started`, as for the run.
+    fn declaration_bounds(
+        &self,
+        cancel: Option<Cancel>,
+        started: Instant,
+    ) -> impl Fn(&mut Engine) + use<> {
+        let limits = self.limits;
+        let time_limit = self.settings.policy.time_limit();
+        move |engine: &mut Engine| {
+            limits.apply(engine);
+            let cancel = cancel.clone();
+            engine.on_progress(move |ops| {
+                // As the run's engine does: every 256th operation is soon enough.
+                if ops % 256 != 0 {
+                    return None;
+                }
+                let stop = cancel.as_ref().is_some_and(Cancel::is_cancelled)
+                    || time_limit.is_some_and(|limit| started.elapsed() >= limit);
+                stop.then(|| Dynamic::from("stopped"))
+            });
+        }
     }
 
     /// Runs `call` on a thread of its own.
@@ -394,7 +425,8 @@ impl RuntimeBuilder {
 
     /// At most `n` Rhai operations per evaluation (the top level, each closure), for
     /// scripts that must not loop for ever. An exceeded limit is a script error naming
-    /// it.
+    /// it. This and the other limits bound the pass that reads a script's
+    /// `args(#{...})` declaration before the run too (it evaluates the top level).
     pub fn max_operations(mut self, n: u64) -> Self {
         self.refuse_zero("max_operations", n == 0);
         self.limits.operations = Some(n);
@@ -497,6 +529,7 @@ impl RuntimeBuilder {
         ));
         Ok(Runtime {
             settings: Arc::new(settings),
+            limits: self.limits,
         })
     }
 }

@@ -170,7 +170,8 @@ impl Policy {
         self
     }
 
-    /// Stops a run (as a cancel does) once it has run for `limit`.
+    /// Stops a run (as a cancel does) once it has run for `limit`, counted from the call
+    /// of `run_*` (the reading of the script's `args(#{...})` declaration included).
     pub fn max_run_time(mut self, limit: Duration) -> Policy {
         self.max_run_time = Some(limit);
         self

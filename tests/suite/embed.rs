@@ -594,6 +594,46 @@ fn an_exceeded_engine_limit_is_a_script_error_naming_it() {
     assert!(error.contains("max_string_size"), "{error}");
 }
 
+/// Runs `script` with `rt` (and `cancel`) on a thread of its own; the report, or a failed
+/// test after PATIENCE instead of a test that never ends.
+fn report_within_patience(rt: Runtime, script: &str, cancel: Cancel) -> prun::Report {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let script = script.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(rt.run_str_with_cancel(&script, [""; 0], &cancel));
+    });
+    rx.recv_timeout(PATIENCE)
+        .expect("the run did not end")
+        .unwrap()
+}
+
+/// Before a run, prun reads the script's `args(#{...})` declaration by running its top
+/// level up to it (here the whole script: `args(` is only in a comment). That pass is
+/// bounded as the run is: by the engine's limits, the cancel and `max_run_time`.
+#[test]
+fn the_pass_that_reads_the_declaration_keeps_the_limits_and_the_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let spin = "// no args(#{...}) here\nloop {}";
+    let rt = builder(dir.path()).max_operations(10_000).build().unwrap();
+    let report = report_within_patience(rt, spin, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::ScriptError, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_operations"), "{error}");
+
+    let rt = builder(dir.path()).build().unwrap();
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let report = report_within_patience(rt, spin, cancel);
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+
+    let policy = prun::Policy::new().max_run_time(Duration::from_millis(300));
+    let rt = builder(dir.path()).policy(policy).build().unwrap();
+    let report = report_within_patience(rt, spin, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_run_time"), "{error}");
+}
+
 #[test]
 fn the_stdlib_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();

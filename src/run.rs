@@ -356,6 +356,14 @@ fn enforce_limits(
                 "stopped by the policy: the run took longer than {} (max_run_time)",
                 humantime::format_duration(limit)
             ));
+            let Some(s) = sched.upgrade() else {
+                return;
+            };
+            s.interrupt();
+            drop(s);
+            // The script chose its kill grace, and its cleanups run to their end after a
+            // first interrupt: the default grace later, everything is ended at once.
+            tokio::time::sleep(KILL_GRACE).await;
             if let Some(s) = sched.upgrade() {
                 s.interrupt();
             }

@@ -637,7 +637,9 @@ impl Cancel {
     /// Stops the runs given this cancel, as a first Ctrl-C does: their commands are
     /// ended (SIGTERM, the kill grace, SIGKILL) and their `defer` cleanups run to their
     /// end. A second call is a second Ctrl-C: it ends the cleanups' commands at once too
-    /// (SIGKILL), so a cleanup that hangs does not keep `run_*` from returning.
+    /// (SIGKILL; those they start later as well, and the cleanups stop at their next
+    /// operation, whether they had started or not), so a cleanup that hangs does not keep
+    /// `run_*` from returning.
     pub fn cancel(&self) {
         let runs: Vec<Arc<Scheduler>> = {
             let mut state = self.state();

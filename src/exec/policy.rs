@@ -171,7 +171,10 @@ impl Policy {
     }
 
     /// Stops a run (as a cancel does) once it has run for `limit`, counted from the call
-    /// of `run_*` (the reading of the script's `args(#{...})` declaration included).
+    /// of `run_*` (the reading of the script's `args(#{...})` declaration included). A
+    /// run that has not ended 5 s later (a command that ignores SIGTERM under the kill
+    /// grace the script set, a cleanup that loops or hangs) is ended as a second cancel
+    /// ends it: its commands killed at once, its cleanups stopped.
     pub fn max_run_time(mut self, limit: Duration) -> Policy {
         self.max_run_time = Some(limit);
         self

@@ -293,6 +293,47 @@ fn a_second_cancel_ends_a_cleanup_that_hangs() {
     assert!(!alive(&pid), "the cleanup's command {pid} outlived the run");
 }
 
+/// Two cancels that both come before the cleanups start (while a native function holds
+/// the top level) end the cleanups as a second cancel during them does: a cleanup that
+/// hangs does not keep the run from returning.
+#[test]
+fn a_second_cancel_before_the_cleanups_start_ends_them_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, released) = (Mutex::new(entered_tx), Mutex::new(released));
+    let rt = builder(dir.path())
+        .register_fn("hold", move || {
+            let _ = entered_tx.lock().unwrap().send(());
+            let _ = released.lock().unwrap().recv_timeout(PATIENCE);
+        })
+        .build()
+        .unwrap();
+    let cancel = Cancel::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            entered.recv_timeout(PATIENCE).unwrap();
+            cancel.cancel();
+            cancel.cancel();
+            release.send(()).unwrap();
+        })
+    };
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        r#"defer(|| exec(["sh", "-c", "echo $$ > {}; exec sleep 300"]));
+        hold();"#,
+        pidfile.display()
+    );
+    let report = report_within_patience(rt, &script, cancel);
+    canceller.join().unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+        let pid = pid.trim();
+        assert!(!alive(pid), "the cleanup's command {pid} outlived the run");
+    }
+}
+
 #[test]
 fn two_runs_of_one_runtime_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -632,6 +673,45 @@ fn the_pass_that_reads_the_declaration_keeps_the_limits_and_the_cancel() {
     assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
     let error = report.run.error.unwrap_or_default();
     assert!(error.contains("max_run_time"), "{error}");
+}
+
+/// `max_run_time` bounds the whole run for a script that does not want to end: a command
+/// that ignores SIGTERM under a kill grace of an hour, and cleanups that loop or hang. The
+/// first stop lets the run end as a first cancel does; a few seconds later it is ended as
+/// a second cancel ends it, cleanups included.
+#[test]
+fn max_run_time_bounds_the_scripts_kill_grace_and_its_cleanups() {
+    let dir = tempfile::tempdir().unwrap();
+    let (top, cleanup) = (dir.path().join("top"), dir.path().join("cleanup"));
+    let stubborn = |pidfile: &Path| {
+        format!(
+            r#"exec(["sh", "-c", "trap '' TERM; echo $$ > {}; exec sleep 300"])"#,
+            pidfile.display()
+        )
+    };
+    let script = format!(
+        r#"set_options(#{{ kill_grace: "1h" }});
+        defer(|| {});
+        defer(|| {{ loop {{}} }});
+        {};"#,
+        stubborn(&cleanup),
+        stubborn(&top)
+    );
+    let policy = prun::Policy::new().max_run_time(Duration::from_millis(300));
+    let rt = builder(dir.path()).policy(policy).build().unwrap();
+    let report = report_within_patience(rt, &script, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_run_time"), "{error}");
+    let pid = wait_for_line(&top);
+    assert!(
+        !alive(&pid),
+        "the top level's command {pid} outlived the run"
+    );
+    if let Ok(pid) = std::fs::read_to_string(&cleanup) {
+        let pid = pid.trim();
+        assert!(!alive(pid), "the cleanup's command {pid} outlived the run");
+    }
 }
 
 #[test]

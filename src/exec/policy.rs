@@ -213,6 +213,16 @@ impl Policy {
             .collect()
     }
 
+    /// Checks that the program `name` (as `which` and `require` look it up, on prun's
+    /// `PATH`) may be run by a command of its own; the error names it and the rule.
+    pub(crate) fn check_tool(&self, name: &str) -> Result<(), Refusal> {
+        self.check(&CommandSpec {
+            program: Program::Argv(vec![name.to_string()]),
+            env: Vec::new(),
+            cwd: None,
+        })
+    }
+
     /// Checks one command against the policy; the error names the program and the rule.
     pub(crate) fn check(&self, spec: &CommandSpec) -> Result<(), Refusal> {
         for (name, _) in &spec.env {

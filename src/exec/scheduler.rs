@@ -333,6 +333,11 @@ impl Scheduler {
         }
     }
 
+    /// What the run may start.
+    pub(crate) fn policy(&self) -> &super::policy::Policy {
+        &self.policy
+    }
+
     /// Where commands run.
     pub(crate) fn launcher(&self) -> &Arc<dyn Launcher> {
         &self.launcher

@@ -303,6 +303,35 @@ fn an_executors_client_reads_no_options_from_the_scripts_variables() {
     }
 }
 
+/// A script that picks its tools with `which` (`pigz` when there is one, else `gzip`) or
+/// checks them first with `require` sees the policy: a program it may not run is as good
+/// as missing, and `require` says why.
+#[test]
+fn which_and_require_see_what_the_policy_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Policy::new().allow_programs(["true"]));
+    let report = rt
+        .run_str(
+            r#"proc("a", || [which("touch"), type_of(which("true"))]); run("a");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert_eq!(
+        report.proc("a").unwrap().result,
+        serde_json::json!([null, "string"])
+    );
+    let (errors, _) = attempt(
+        Policy::new().allow_programs(["true"]),
+        r#"require("true", "touch");"#,
+    );
+    assert!(
+        errors.contains("required tool \"touch\" is refused by the policy"),
+        "{errors}"
+    );
+    assert!(errors.contains("not on the allow list"), "{errors}");
+}
+
 #[test]
 fn deny_rules_win_over_allow_rules() {
     refused(

@@ -178,7 +178,11 @@ impl Runtime {
         let limits = self.limits;
         let time_limit = self.settings.policy.time_limit();
         move |engine: &mut Engine| {
+            let levels = engine.max_call_levels();
             limits.apply(engine);
+            // The pass runs on the caller's thread, whose stack prun does not know (a run's
+            // own threads are checked as they go): it nests no deeper than Rhai's default.
+            engine.set_max_call_levels(engine.max_call_levels().min(levels));
             let cancel = cancel.clone();
             engine.on_progress(move |ops| {
                 // As the run's engine does: every 256th operation is soon enough.

@@ -673,6 +673,16 @@ fn the_pass_that_reads_the_declaration_keeps_the_limits_and_the_cancel() {
     assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
     let error = report.run.error.unwrap_or_default();
     assert!(error.contains("max_run_time"), "{error}");
+
+    // The pass runs on the caller's thread: a generous limit of calls does not let it
+    // overflow that thread's stack (the run's own threads are checked as they go).
+    let rt = builder(dir.path())
+        .max_call_levels(1_000_000)
+        .build()
+        .unwrap();
+    let deep = "// no args(#{...}) here\nfn f(n) { f(n + 1) }\nf(0);";
+    let report = report_within_patience(rt, deep, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::ScriptError, "{report:?}");
 }
 
 /// `max_run_time` bounds the whole run for a script that does not want to end: a command

@@ -54,7 +54,12 @@ use super::command::{CommandSpec, Program};
 /// shell string is refused (command bodies, `shell`, and `pipe` stages given as strings);
 /// without it, a shell string is checked as the program `sh`. An allow list that names an
 /// interpreter (`sh`, `bash`, `env`, `xargs`, `python3`) lets a script run anything
-/// through it.
+/// through it, and so does one that names a program whose arguments can name a command
+/// for it to run: the policy checks programs, never their arguments. Among those are
+/// `rclone` (the `ssh=` option of an sftp remote, `--password-command`), `psql` (`\!`),
+/// `ssh` (`-o ProxyCommand=`), `git` (`-c core.sshCommand=`), `tar` (`--to-command`) and
+/// `find` (`-exec`): `allow_programs(["rclone"])` keeps a script to what rclone does only
+/// if the script is trusted with rclone's arguments.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     allow_programs: Option<Vec<String>>,

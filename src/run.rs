@@ -761,10 +761,16 @@ pub(crate) fn execute(
         // Their jobs' tasks, still on the runtime, reap them: the run returns once they
         // are gone (or after a bound, for a process stuck in the kernel).
         sched.launcher().wait_all_gone(KILLED_WAIT);
-        // The run did not wait for its running procs: their groups were just killed.
-        for p in procs.iter_mut().filter(|p| p.state == State::Running) {
+        // The run did not wait for its running procs: their groups were just killed. Those
+        // it had not started yet never will (their check may be what panicked).
+        for p in procs.iter_mut() {
+            let why = match p.state {
+                State::Running => "killed",
+                State::Wanted => "not started",
+                _ => continue,
+            };
             p.state = State::Failed;
-            p.error = Some("killed: the run ended on an internal error".into());
+            p.error = Some(format!("{why}: the run ended on an internal error"));
         }
         if printing {
             errln!("prun: internal error: {panic}");

@@ -455,6 +455,31 @@ fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
     assert!(!alive(&pid), "the sleeper {pid} outlived the run");
 }
 
+/// A native function that panics while prun decides whether a proc is up to date (in a
+/// closure of its `inputs`) ends the run as an internal error; the proc, which never
+/// started, is not left WANTED in the report of a run that has ended.
+#[test]
+fn a_native_function_that_panics_in_an_inputs_closure_leaves_no_proc_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> String {
+            panic!("the native function broke")
+        })
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(
+            r#"proc("a", #{ inputs: [|| explode()], cmd: ["true"] }); run("a");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    let a = report.proc("a").unwrap();
+    assert_eq!(a.state, State::Failed, "{a:?}");
+    let why = a.error.clone().unwrap_or_default();
+    assert!(why.contains("the run ended on an internal error"), "{why}");
+}
+
 #[test]
 fn a_native_function_that_panics_in_a_cleanup_is_in_the_report_and_later_cleanups_run() {
     // The cleanups ran outside the run's guard against panics: `run_str` returned an

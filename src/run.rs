@@ -957,6 +957,9 @@ pub(crate) fn split_words(
         .and_then(|text| crate::script::declaration_in(text, &name, visible, bound));
     let (rest, values, secrets) = match declared {
         None => (words, None, Vec::new()),
+        // The run's top level stops where the pass did, before it could use the words:
+        // judged without the declaration, the script's own options would read as wrong.
+        Some(Err(crate::script::DeclError::Stopped(_))) => (Vec::new(), None, Vec::new()),
         Some(Err(source)) => {
             return Err(Failure::Declaration {
                 script: name,

@@ -470,7 +470,8 @@ const DECLARED: &str = "prun: args declared";
 /// prun functions first). `source` names the script in messages; `env()`, and an option's
 /// `env` setting, see only the variables `visible` accepts (the policy's). `bound` sets
 /// the engine's limits and what stops it, as the run's are (the pass runs the script's
-/// own code, which may loop for ever); a pass it stops reads no declaration.
+/// own code, which may loop for ever); a pass it stops, or that breaks one of its limits,
+/// is [`super::DeclError::Stopped`].
 pub(crate) fn declaration_in(
     mut src: String,
     source: &str,
@@ -511,7 +512,16 @@ pub(crate) fn declaration_in(
     );
     let mut ast = engine.compile(&src).ok()?;
     ast.set_source(source);
-    let _ = engine.run_ast(&ast);
+    if let Err(e) = engine.run_ast(&ast)
+        && matches!(
+            *e,
+            EvalAltResult::ErrorTerminated(..)
+                | EvalAltResult::ErrorTooManyOperations(..)
+                | EvalAltResult::ErrorDataTooLarge(..)
+        )
+    {
+        return Some(Err(super::DeclError::Stopped(e.to_string())));
+    }
     let (decl, at) = captured.lock().expect("declaration").take()?;
     Some(
         super::Declaration::parse(&decl)

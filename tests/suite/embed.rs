@@ -699,6 +699,22 @@ fn the_pass_that_reads_the_declaration_keeps_the_limits_and_the_cancel() {
     let error = report.run.error.unwrap_or_default();
     assert!(error.contains("max_run_time"), "{error}");
 
+    // A pass stopped before the declaration cannot tell the script's options from wrong
+    // words: the run ends as its stop says, not as a usage error about them.
+    let declared = "let n = 0; for i in 0..10000 { n += i; }\n\
+        let o = args(#{ level: #{ \"default\": \"1\" } });";
+    let words = ["--level", "2"];
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let rt = builder(dir.path()).build().unwrap();
+    let report = rt.run_str_with_cancel(declared, words, &cancel).unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let rt = builder(dir.path()).max_operations(1_000).build().unwrap();
+    let report = rt.run_str(declared, words).unwrap();
+    assert_eq!(report.run.outcome, Outcome::ScriptError, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_operations"), "{error}");
+
     // The pass runs on the caller's thread: a generous limit of calls does not let it
     // overflow that thread's stack (the run's own threads are checked as they go).
     let rt = builder(dir.path())

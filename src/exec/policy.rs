@@ -162,7 +162,9 @@ impl Policy {
     }
 
     /// Refuses every shell string (`shell(...)`, `shell:` bodies, string stages of
-    /// `pipe`): a shell can run any program, whatever the allow list says.
+    /// `pipe`): a shell can run any program, whatever the allow list says. It is not a
+    /// boundary without an allow list: `exec(["sh", "-c", "..."])` starts the program
+    /// `sh`, which only an allow list (one that does not name a shell) refuses.
     pub fn no_shell(mut self) -> Policy {
         self.no_shell = true;
         self

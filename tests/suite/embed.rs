@@ -365,6 +365,42 @@ fn two_runs_of_one_runtime_run_at_once() {
     }
 }
 
+/// Two runs of one script at once share its log root (a cron job that overlaps its
+/// last run does too). With `keep_runs: 1`, the second pruned the first's directory while
+/// the first still ran, its logs with it: the first's failed proc had no log left.
+#[test]
+fn keep_runs_does_not_prune_the_logs_of_a_run_still_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, go) = (dir.path().join("started"), dir.path().join("go"));
+    let rt = builder(dir.path()).build().unwrap();
+    let first = {
+        let rt = rt.clone();
+        let script = format!(
+            r#"set_options(#{{ keep_runs: 1 }});
+            proc("first", #{{ shell: "echo first-output; echo up > {}; while [ ! -e {} ]; do sleep 0.05; done; exit 3" }});
+            run("first");"#,
+            started.display(),
+            go.display()
+        );
+        std::thread::spawn(move || rt.run_str(&script, [""; 0]).unwrap())
+    };
+    wait_for_line(&started);
+    let second = rt
+        .run_str(
+            r#"set_options(#{ keep_runs: 1 }); proc("second", #{ cmd: ["false"] }); run("second");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(second.run.outcome, Outcome::Failed, "{second:?}");
+    std::fs::write(&go, "").unwrap();
+    let first = first.join().unwrap();
+    let proc = first.proc("first").unwrap();
+    assert_eq!(proc.state, State::Failed, "{proc:?}");
+    let log = proc.log.clone().expect("the first run's log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("first-output"), "{text}");
+}
+
 #[test]
 fn a_run_leaves_the_callers_signal_mask_as_it_was() {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};

@@ -477,6 +477,10 @@ impl RuntimeBuilder {
 
     /// Calls `f` with every [`Event`] of every run (from the run's threads). A panic in
     /// `f` ends the run as an internal error, which says it was the callback's.
+    ///
+    /// An event does not say which run it is of: a program that runs several scripts at
+    /// once and must tell their events apart builds a runtime for each run (building one
+    /// costs little: each run makes its own engine anyway).
     pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.settings.on_event = Some(Arc::new(move |e: &Event| {
             if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(e))) {

@@ -139,6 +139,10 @@ impl Policy {
 
     /// Lets scripts read (`env()`) and pass (`env:` options, inherited by commands) these
     /// environment variables (globs allowed), and (once this is called) no others.
+    ///
+    /// `PATH` is one of them: a command that does not inherit it (nor sets its own)
+    /// finds a program by name only where the C library looks without one (`/bin` and
+    /// `/usr/bin` with glibc), not on prun's `PATH`. Name it to keep it.
     pub fn allow_env<I, S>(mut self, names: I) -> Policy
     where
         I: IntoIterator<Item = S>,

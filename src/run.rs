@@ -938,6 +938,9 @@ pub(crate) struct Words {
     pub script_args: Vec<String>,
     pub values: Option<rhai::Map>,
     pub secrets: Vec<String>,
+    /// The words were not read: the pass that reads the declaration was stopped before
+    /// it. Which of them are secret is not known, so none is recorded in the history.
+    pub unread: bool,
 }
 
 /// Splits a library run's words (see [`Words`]). A word that looks like an option and is
@@ -955,6 +958,7 @@ pub(crate) fn split_words(
     let declared = script
         .text()
         .and_then(|text| crate::script::declaration_in(text, &name, visible, bound));
+    let unread = matches!(declared, Some(Err(crate::script::DeclError::Stopped(_))));
     let (rest, values, secrets) = match declared {
         None => (words, None, Vec::new()),
         // The run's top level stops where the pass did, before it could use the words:
@@ -988,6 +992,7 @@ pub(crate) fn split_words(
         script_args: rest.collect(),
         values,
         secrets,
+        unread,
     })
 }
 

@@ -152,7 +152,9 @@ impl Runtime {
         let mut secrets = Secrets::default();
         secrets.add(split.secrets);
         let mut history_args = vec![script.path().display().to_string()];
-        history_args.extend(words);
+        if !split.unread {
+            history_args.extend(words);
+        }
         let call = Call {
             script,
             targets: split.targets,

@@ -751,6 +751,31 @@ fn the_pass_that_reads_the_declaration_keeps_the_limits_and_the_cancel() {
     let error = report.run.error.unwrap_or_default();
     assert!(error.contains("max_operations"), "{error}");
 
+    // Nor does it know which words are secret: it records none of them in the history.
+    let db = dir.path().join("task.db");
+    let secret = "let n = 0; for i in 0..10000 { n += i; }\n\
+        let o = args(#{ pw: #{ secret: true } });";
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let rt = builder(dir.path()).task_db(db.as_path()).build().unwrap();
+    let report = rt
+        .run_str_with_cancel(secret, ["--pw", "hunter2-secret"], &cancel)
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let recorded: Vec<String> = conn
+        .prepare("SELECT args FROM runs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!recorded.is_empty());
+    assert!(
+        recorded.iter().all(|a| !a.contains("hunter2-secret")),
+        "{recorded:?}"
+    );
+
     // The pass runs on the caller's thread: a generous limit of calls does not let it
     // overflow that thread's stack (the run's own threads are checked as they go).
     let rt = builder(dir.path())

@@ -34,7 +34,8 @@ use super::command::{CommandSpec, Program};
 /// # Names and paths
 ///
 /// A program is first resolved as the spawn would resolve it: a name through `PATH` (the
-/// command's own `PATH` when its `env` sets one; a relative entry of it is relative to the
+/// command's own `PATH` when its `env` sets one, the C library's default, `/bin:/usr/bin`,
+/// when the policy hides prun's; a relative entry of it is relative to the
 /// command's working directory), a path (anything with a `/`) against the command's
 /// working directory, with `..` resolved as the kernel does (after a link, `..` leaves the
 /// link's target); then symbolic links are followed.
@@ -86,9 +87,14 @@ pub(crate) enum Refusal {
     #[error("refused by the policy: program {program} matches the deny rule \"{rule}\"")]
     Denied { program: String, rule: String },
     #[error(
-        "refused by the policy: program {program} is not found, and the allow list ({rules}) allows only a program that is"
+        "refused by the policy: program {program} is not found{searched}, and the allow list ({rules}) allows only a program that is"
     )]
-    NotFound { program: String, rules: String },
+    NotFound {
+        program: String,
+        /// Where, when not on prun's `PATH` or the command's own.
+        searched: String,
+        rules: String,
+    },
     #[error("refused by the policy: program {program} ({}) is not on the allow list ({rules})", real.display())]
     NotAllowed {
         program: String,
@@ -332,7 +338,8 @@ impl Policy {
         } else {
             format!("\"{argv0}\"")
         };
-        let program = Resolved::of(argv0, spec);
+        let path_hidden = !self.env_visible("PATH");
+        let program = Resolved::of(argv0, spec, path_hidden);
         if let Some(rule) = self.deny_programs.iter().find(|r| program.denied_by(r)) {
             return Err(Refusal::Denied {
                 program: shown,
@@ -345,6 +352,13 @@ impl Policy {
                     // Named on the list or not, a missing program is what to fix.
                     None => Err(Refusal::NotFound {
                         program: shown,
+                        searched: if path_hidden && !spec.env.iter().any(|(k, _)| k == "PATH") {
+                            format!(
+                                " in {DEFAULT_SEARCH_PATH} (the policy hides PATH from commands, which then look there)"
+                            )
+                        } else {
+                            String::new()
+                        },
                         rules: rules.join(", "),
                     }),
                     Some(real) => Err(Refusal::NotAllowed {
@@ -491,8 +505,17 @@ struct Resolved {
     real: Option<PathBuf>,
 }
 
+/// Where a command that has no `PATH` finds a program by name: the C library's default
+/// search path (`execvp` without `PATH`).
+#[cfg(not(target_env = "musl"))]
+const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
+#[cfg(target_env = "musl")]
+const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
+
 impl Resolved {
-    fn of(argv0: &str, spec: &CommandSpec) -> Resolved {
+    /// `argv0` as the spawn of `spec` finds it; `path_hidden` when the command does not
+    /// inherit prun's `PATH` (the policy hides it).
+    fn of(argv0: &str, spec: &CommandSpec, path_hidden: bool) -> Resolved {
         let name = Path::new(argv0)
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -511,7 +534,8 @@ impl Resolved {
                 .iter()
                 .rev()
                 .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.clone().into());
+                .map(|(_, v)| v.clone().into())
+                .or_else(|| path_hidden.then(|| DEFAULT_SEARCH_PATH.into()));
             search(argv0, own_path, &base)
         };
         let real = path.as_ref().and_then(|p| p.canonicalize().ok());

@@ -213,6 +213,29 @@ fn a_variable_that_makes_an_allowed_program_run_code_is_not_passed() {
     }
 }
 
+/// A command that does not inherit `PATH` (the policy hides it) finds programs where the
+/// C library looks without one, not on prun's `PATH`: the policy resolves a name as that
+/// spawn does, so it does not allow one file and see another run.
+#[test]
+fn a_name_is_resolved_as_a_command_without_path_finds_it() {
+    let t = Test::new();
+    let bin = t.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("prun-test-tool");
+    std::fs::write(&tool, "#!/bin/sh\ntouch made\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = t
+        .env("PATH", &path)
+        .script(r#"exec(["prun-test-tool"]);"#)
+        .before(&["--allow", "prun-test-tool", "--deny-env", "PATH"])
+        .run();
+    out.code(2)
+        .err_has("refused by the policy: program \"prun-test-tool\" is not found in /")
+        .err_has("(the policy hides PATH from commands, which then look there)");
+    assert!(!out.exists("made"));
+}
+
 #[test]
 fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
     let policy = || {

@@ -164,6 +164,9 @@ pub(crate) struct Call {
     /// The arguments recorded with the run in the task DB's history.
     pub history_args: Vec<String>,
     pub cancel: Option<crate::Cancel>,
+    /// When the run was asked for: `max_run_time` counts from here (the declaration pass
+    /// of [`split_words`] included).
+    pub started: Instant,
     pub cli: CliExtras,
     /// The run's secret values, hidden while it lasts.
     pub secrets: Secrets,
@@ -320,11 +323,12 @@ fn reporter_of(settings: &Settings, cli: &CliExtras) -> (Arc<Tee>, Option<Arc<Li
 type LimitHit = Arc<Mutex<Option<String>>>;
 
 /// Stops the run when it breaks a limit of the policy: more procs started than
-/// `max_procs`, or `max_run_time` passed.
+/// `max_procs`, or `max_run_time` passed since the run was asked for (`started`).
 fn enforce_limits(
     policy: &Policy,
     rt: &tokio::runtime::Runtime,
     sched: &Arc<Scheduler>,
+    started: Instant,
 ) -> LimitHit {
     let hit: LimitHit = Arc::default();
     let record = {
@@ -347,11 +351,19 @@ fn enforce_limits(
     if let Some(limit) = policy.time_limit() {
         let sched = Arc::downgrade(sched);
         rt.spawn(async move {
-            tokio::time::sleep(limit).await;
+            tokio::time::sleep(limit.saturating_sub(started.elapsed())).await;
             record(format!(
                 "stopped by the policy: the run took longer than {} (max_run_time)",
                 humantime::format_duration(limit)
             ));
+            let Some(s) = sched.upgrade() else {
+                return;
+            };
+            s.interrupt();
+            drop(s);
+            // The script chose its kill grace, and its cleanups run to their end after a
+            // first interrupt: the default grace later, everything is ended at once.
+            tokio::time::sleep(KILL_GRACE).await;
             if let Some(s) = sched.upgrade() {
                 s.interrupt();
             }
@@ -452,7 +464,7 @@ pub(crate) fn execute(
         // to be ended with the run (see `Local::end_escaped`).
         crate::exec::unix::adopt_orphans();
     }
-    let limit_hit = enforce_limits(&settings.policy, &rt, &sched);
+    let limit_hit = enforce_limits(&settings.policy, &rt, &sched, call.started);
     let _cancel = call.cancel.take().map(|c| c.attach(&sched));
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
@@ -766,10 +778,16 @@ pub(crate) fn execute(
         // Their jobs' tasks, still on the runtime, reap them: the run returns once they
         // are gone (or after a bound, for a process stuck in the kernel).
         sched.launcher().wait_all_gone(KILLED_WAIT);
-        // The run did not wait for its running procs: their groups were just killed.
-        for p in procs.iter_mut().filter(|p| p.state == State::Running) {
+        // The run did not wait for its running procs: their groups were just killed. Those
+        // it had not started yet never will (their check may be what panicked).
+        for p in procs.iter_mut() {
+            let why = match p.state {
+                State::Running => "killed",
+                State::Wanted => "not started",
+                _ => continue,
+            };
             p.state = State::Failed;
-            p.error = Some("killed: the run ended on an internal error".into());
+            p.error = Some(format!("{why}: the run ended on an internal error"));
         }
         if printing {
             errln!("prun: internal error: {panic}");
@@ -937,23 +955,32 @@ pub(crate) struct Words {
     pub script_args: Vec<String>,
     pub values: Option<rhai::Map>,
     pub secrets: Vec<String>,
+    /// The words were not read: the pass that reads the declaration was stopped before
+    /// it. Which of them are secret is not known, so none is recorded in the history.
+    pub unread: bool,
 }
 
 /// Splits a library run's words (see [`Words`]). A word that looks like an option and is
-/// not the script's is a usage error: prun's own flags are the runtime's settings.
+/// not the script's is a usage error: prun's own flags are the runtime's settings. `bound`
+/// bounds the pass that reads the declaration (see [`crate::script::declaration_in`]).
 pub(crate) fn split_words(
     script: &Script,
     words: Vec<String>,
     policy: &Arc<Policy>,
+    bound: &dyn Fn(&mut rhai::Engine),
 ) -> Result<Words, Failure> {
     let name = script.path().display().to_string();
     let p = policy.clone();
     let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(move |n| p.env_visible(n));
     let declared = script
         .text()
-        .and_then(|text| crate::script::declaration_in(text, &name, visible));
+        .and_then(|text| crate::script::declaration_in(text, &name, visible, bound));
+    let unread = matches!(declared, Some(Err(crate::script::DeclError::Stopped(_))));
     let (rest, values, secrets) = match declared {
         None => (words, None, Vec::new()),
+        // The run's top level stops where the pass did, before it could use the words:
+        // judged without the declaration, the script's own options would read as wrong.
+        Some(Err(crate::script::DeclError::Stopped(_))) => (Vec::new(), None, Vec::new()),
         Some(Err(source)) => {
             return Err(Failure::Declaration {
                 script: name,
@@ -982,6 +1009,7 @@ pub(crate) fn split_words(
         script_args: rest.collect(),
         values,
         secrets,
+        unread,
     })
 }
 

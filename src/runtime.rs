@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Instant;
 
 use rhai::module_resolvers::StaticModuleResolver;
 use rhai::{Dynamic, Engine, FuncRegistration, Module, RhaiNativeFunc, Shared, Variant};
@@ -45,6 +46,8 @@ const STRING_SCRIPT: &str = "<string>";
 #[derive(Clone)]
 pub struct Runtime {
     settings: Arc<Settings>,
+    /// The engine's limits, for the pass that reads a script's declaration too.
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -142,12 +145,16 @@ impl Runtime {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let started = Instant::now();
         let words: Vec<String> = args.into_iter().map(Into::into).collect();
-        let split = crate::run::split_words(&script, words.clone(), &self.settings.policy)?;
+        let bound = self.declaration_bounds(cancel.clone(), started);
+        let split = crate::run::split_words(&script, words.clone(), &self.settings.policy, &bound)?;
         let mut secrets = Secrets::default();
         secrets.add(split.secrets);
         let mut history_args = vec![script.path().display().to_string()];
-        history_args.extend(words);
+        if !split.unread {
+            history_args.extend(words);
+        }
         let call = Call {
             script,
             targets: split.targets,
@@ -155,10 +162,40 @@ impl Runtime {
             script_values: split.values,
             history_args,
             cancel,
+            started,
             cli: CliExtras::default(),
             secrets,
         };
         Ok(self.execute(call)?)
+    }
+
+    /// What bounds the pass that reads a script's `args(#{...})` declaration before a run
+    /// (it runs the script's top level, which may loop for ever): the engine's limits,
+    /// `cancel` and the policy's `max_run_time`, counted from `started`, as for the run.
+    fn declaration_bounds(
+        &self,
+        cancel: Option<Cancel>,
+        started: Instant,
+    ) -> impl Fn(&mut Engine) + use<> {
+        let limits = self.limits;
+        let time_limit = self.settings.policy.time_limit();
+        move |engine: &mut Engine| {
+            let levels = engine.max_call_levels();
+            limits.apply(engine);
+            // The pass runs on the caller's thread, whose stack prun does not know (a run's
+            // own threads are checked as they go): it nests no deeper than Rhai's default.
+            engine.set_max_call_levels(engine.max_call_levels().min(levels));
+            let cancel = cancel.clone();
+            engine.on_progress(move |ops| {
+                // As the run's engine does: every 256th operation is soon enough.
+                if ops % 256 != 0 {
+                    return None;
+                }
+                let stop = cancel.as_ref().is_some_and(Cancel::is_cancelled)
+                    || time_limit.is_some_and(|limit| started.elapsed() >= limit);
+                stop.then(|| Dynamic::from("stopped"))
+            });
+        }
     }
 
     /// Runs `call` on a thread of its own.
@@ -394,7 +431,8 @@ impl RuntimeBuilder {
 
     /// At most `n` Rhai operations per evaluation (the top level, each closure), for
     /// scripts that must not loop for ever. An exceeded limit is a script error naming
-    /// it.
+    /// it. This and the other limits bound the pass that reads a script's
+    /// `args(#{...})` declaration before the run too (it evaluates the top level).
     pub fn max_operations(mut self, n: u64) -> Self {
         self.refuse_zero("max_operations", n == 0);
         self.limits.operations = Some(n);
@@ -441,6 +479,10 @@ impl RuntimeBuilder {
 
     /// Calls `f` with every [`Event`] of every run (from the run's threads). A panic in
     /// `f` ends the run as an internal error, which says it was the callback's.
+    ///
+    /// An event does not say which run it is of: a program that runs several scripts at
+    /// once and must tell their events apart builds a runtime for each run (building one
+    /// costs little: each run makes its own engine anyway).
     pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.settings.on_event = Some(Arc::new(move |e: &Event| {
             if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(e))) {
@@ -497,6 +539,7 @@ impl RuntimeBuilder {
         ));
         Ok(Runtime {
             settings: Arc::new(settings),
+            limits: self.limits,
         })
     }
 }
@@ -604,7 +647,9 @@ impl Cancel {
     /// Stops the runs given this cancel, as a first Ctrl-C does: their commands are
     /// ended (SIGTERM, the kill grace, SIGKILL) and their `defer` cleanups run to their
     /// end. A second call is a second Ctrl-C: it ends the cleanups' commands at once too
-    /// (SIGKILL), so a cleanup that hangs does not keep `run_*` from returning.
+    /// (SIGKILL; those they start later as well, and the cleanups stop at their next
+    /// operation, whether they had started or not), so a cleanup that hangs does not keep
+    /// `run_*` from returning.
     pub fn cancel(&self) {
         let runs: Vec<Arc<Scheduler>> = {
             let mut state = self.state();

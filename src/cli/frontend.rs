@@ -183,6 +183,7 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Ex
         script_values: cfg.script_values.clone(),
         history_args: std::env::args().skip(1).collect(),
         cancel: None,
+        started: std::time::Instant::now(),
         cli: CliExtras {
             lock: cfg.lock,
             inspect: cfg.inspect,
@@ -316,7 +317,8 @@ fn declaration(
     let policy = crate::Policy::new().deny_env(deny_env_in(cfg));
     let visible: Arc<dyn Fn(&str) -> bool + Send + Sync> =
         Arc::new(move |name| policy.env_visible(name));
-    crate::script::declaration_in(text, &cfg.script.display().to_string(), visible)
+    // No limits: the binary's user ends a script that loops with Ctrl-C.
+    crate::script::declaration_in(text, &cfg.script.display().to_string(), visible, &|_| {})
 }
 
 /// The names of every `--deny-env NAME` (or `--deny-env=NAME`) among prun's words.

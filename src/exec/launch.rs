@@ -470,6 +470,17 @@ impl Local {
         unix::reap_adopted(&keep);
     }
 
+    /// How long `launch`'s groups get between SIGTERM and SIGKILL when it is ended early:
+    /// its kill grace, but none once [`Launcher::kill_all`] was called (a second Ctrl-C),
+    /// which ends a command started after it (a cleanup's) at once too.
+    fn grace(&self, launch: &Launch) -> Duration {
+        if self.killing.load(Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            launch.kill_grace
+        }
+    }
+
     /// The process groups of this launcher's commands that are being awaited.
     fn live_groups(&self) -> Vec<i32> {
         self.groups
@@ -916,7 +927,7 @@ async fn run_local(
             Err(e) => {
                 // Stages already started must not outlive a pipeline that failed to start.
                 drop(next_stdin.take());
-                terminate(&mut children, &pgids, launch.kill_grace).await;
+                terminate(&mut children, &pgids, local.grace(launch)).await;
                 for &g in &pgids {
                     local.unregister(g);
                 }
@@ -1012,7 +1023,7 @@ async fn run_local(
             })
             .await;
         }
-        terminate(&mut children, &pgids, launch.kill_grace).await;
+        terminate(&mut children, &pgids, local.grace(launch)).await;
     }
     drop(held);
     let mut stages = Vec::with_capacity(n);

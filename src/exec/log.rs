@@ -22,6 +22,10 @@ pub(crate) struct LogDir {
     spare: Mutex<Vec<Spare>>,
     /// See [`LogDir::kept`].
     kept: Option<usize>,
+    /// The directory, open and locked (`flock`) while the run lasts: another run that
+    /// prunes the log root leaves it alone (see [`idle`]). `None` where it cannot be
+    /// locked.
+    _held: Option<File>,
 }
 
 impl LogDir {
@@ -39,7 +43,10 @@ impl LogDir {
         loop {
             let dir = numbered(root, &stamp, n);
             match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => return Ok(LogDir::at(dir)),
+                Ok(()) => {
+                    let held = File::open(&dir).ok().filter(|f| f.try_lock().is_ok());
+                    return Ok(LogDir::at(dir, held));
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
                 Err(e) => return Err(e),
             }
@@ -66,11 +73,11 @@ impl LogDir {
             return Ok(logs);
         }
         for old in &dirs[1..=dirs.len() - keep] {
-            let _ = fs::remove_dir_all(root.join(old));
+            remove_idle(&root.join(old));
         }
         match reuse(root, &dirs[0]) {
-            Some(dir) => {
-                let mut logs = LogDir::at(dir);
+            Some((dir, held)) => {
+                let mut logs = LogDir::at(dir, Some(held));
                 logs.kept = Some(keep);
                 Ok(logs)
             }
@@ -78,11 +85,12 @@ impl LogDir {
         }
     }
 
-    fn at(dir: PathBuf) -> LogDir {
+    fn at(dir: PathBuf, held: Option<File>) -> LogDir {
         LogDir {
             dir,
             spare: Mutex::new(Vec::new()),
             kept: None,
+            _held: held,
         }
     }
 
@@ -164,7 +172,24 @@ pub(crate) fn prune(root: &Path, keep: usize) {
         return;
     };
     for old in &dirs[..dirs.len() - keep] {
-        let _ = fs::remove_dir_all(root.join(old));
+        remove_idle(&root.join(old));
+    }
+}
+
+/// The run directory `dir`, open and locked, unless a run that is still going holds its
+/// lock (see [`LogDir`]): two runs of a script at once share its log root, and one must
+/// not prune the logs the other is writing. A run's lock goes with its process, so the
+/// directory of a run that crashed is pruned as usual.
+fn idle(dir: &Path) -> Option<File> {
+    let f = File::open(dir).ok()?;
+    f.try_lock().ok()?;
+    Some(f)
+}
+
+/// Removes the run directory `dir`, unless a run that is still going holds it.
+fn remove_idle(dir: &Path) {
+    if let Some(_held) = idle(dir) {
+        let _ = fs::remove_dir_all(dir);
     }
 }
 
@@ -185,9 +210,10 @@ fn run_dirs(root: &Path) -> Option<Vec<String>> {
     Some(dirs)
 }
 
-/// The run directory `name` under `root`, emptied and renamed to a new run's name; `None`
-/// when it is not one prun made or cannot be reused.
-fn reuse(root: &Path, name: &str) -> Option<PathBuf> {
+/// The run directory `name` under `root`, emptied and renamed to a new run's name, with
+/// its lock (see [`idle`]); `None` when it is not one prun made, a run still holds it, or
+/// it cannot be reused.
+fn reuse(root: &Path, name: &str) -> Option<(PathBuf, File)> {
     use std::os::unix::fs::MetadataExt;
     let me = nix::unistd::geteuid().as_raw();
     let mine = |m: &fs::Metadata, open_to_others: u32| {
@@ -199,6 +225,7 @@ fn reuse(root: &Path, name: &str) -> Option<PathBuf> {
     if !mine(&fs::metadata(root).ok()?, 0o022) || !mine(&fs::symlink_metadata(&old).ok()?, 0o077) {
         return None;
     }
+    let held = idle(&old)?;
     // Emptied before it gets the newest name: `prun log` never finds an old log there.
     for entry in fs::read_dir(&old).ok()? {
         let entry = entry.ok()?;
@@ -215,7 +242,7 @@ fn reuse(root: &Path, name: &str) -> Option<PathBuf> {
     loop {
         let dir = numbered(root, &stamp, n);
         match rename_noreplace(&old, &dir) {
-            Ok(()) => return Some(dir),
+            Ok(()) => return Some((dir, held)),
             Err(nix::errno::Errno::EEXIST) => n += 1,
             // Taken by another run, or a filesystem without `RENAME_NOREPLACE`.
             Err(_) => return None,
@@ -491,6 +518,8 @@ mod tests {
         assert!(made.iter().all(|d| d.exists()));
         assert_ne!(inode(fresh.dir()), oldest);
         assert_ne!(inode(all.dir()), oldest);
+        // Those runs ended: a run still going keeps its directory (see `idle`).
+        drop((fresh, all));
         // Four there, four kept: the oldest, emptied, under the newest name.
         let logs = LogDir::create_reusing(root.path(), 4).unwrap();
         assert_eq!(inode(logs.dir()), oldest);
@@ -505,11 +534,32 @@ mod tests {
             0o700
         );
         // Fewer kept now: those past them go at once, the oldest is reused.
+        drop(logs);
         let second = inode(&root.path().join(&names[0]));
         let logs = LogDir::create_reusing(root.path(), 2).unwrap();
         assert_eq!(inode(logs.dir()), second);
         assert_eq!(run_dirs(root.path()).unwrap().len(), 2);
         assert_eq!(logs.kept(), Some(2));
+    }
+
+    #[test]
+    fn the_directory_of_a_run_still_going_is_neither_pruned_nor_reused() {
+        let root = tempfile::tempdir().unwrap();
+        let going = LogDir::create(root.path()).unwrap();
+        let ended = LogDir::create(root.path()).unwrap().dir;
+        append_line(&going.dir().join("p.log"), "going").unwrap();
+        append_line(&ended.join("p.log"), "ended").unwrap();
+        let new = LogDir::create_reusing(root.path(), 1).unwrap();
+        // The new run may get the ended run's name (the same millisecond), not its logs.
+        assert!(!ended.join("p.log").exists());
+        assert!(going.dir().join("p.log").exists());
+        assert_ne!(new.dir(), going.dir());
+        prune(root.path(), 1);
+        assert!(going.dir().join("p.log").exists() && new.dir().exists());
+        drop(going);
+        prune(root.path(), 1);
+        assert_eq!(run_dirs(root.path()).unwrap().len(), 1);
+        assert!(new.dir().exists());
     }
 
     #[test]

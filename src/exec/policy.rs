@@ -34,7 +34,8 @@ use super::command::{CommandSpec, Program};
 /// # Names and paths
 ///
 /// A program is first resolved as the spawn would resolve it: a name through `PATH` (the
-/// command's own `PATH` when its `env` sets one; a relative entry of it is relative to the
+/// command's own `PATH` when its `env` sets one, the C library's default, `/bin:/usr/bin`,
+/// when the policy hides prun's; a relative entry of it is relative to the
 /// command's working directory), a path (anything with a `/`) against the command's
 /// working directory, with `..` resolved as the kernel does (after a link, `..` leaves the
 /// link's target); then symbolic links are followed.
@@ -54,7 +55,12 @@ use super::command::{CommandSpec, Program};
 /// shell string is refused (command bodies, `shell`, and `pipe` stages given as strings);
 /// without it, a shell string is checked as the program `sh`. An allow list that names an
 /// interpreter (`sh`, `bash`, `env`, `xargs`, `python3`) lets a script run anything
-/// through it.
+/// through it, and so does one that names a program whose arguments can name a command
+/// for it to run: the policy checks programs, never their arguments. Among those are
+/// `rclone` (the `ssh=` option of an sftp remote, `--password-command`), `psql` (`\!`),
+/// `ssh` (`-o ProxyCommand=`), `git` (`-c core.sshCommand=`), `tar` (`--to-command`) and
+/// `find` (`-exec`): `allow_programs(["rclone"])` keeps a script to what rclone does only
+/// if the script is trusted with rclone's arguments.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     allow_programs: Option<Vec<String>>,
@@ -81,9 +87,14 @@ pub(crate) enum Refusal {
     #[error("refused by the policy: program {program} matches the deny rule \"{rule}\"")]
     Denied { program: String, rule: String },
     #[error(
-        "refused by the policy: program {program} is not found, and the allow list ({rules}) allows only a program that is"
+        "refused by the policy: program {program} is not found{searched}, and the allow list ({rules}) allows only a program that is"
     )]
-    NotFound { program: String, rules: String },
+    NotFound {
+        program: String,
+        /// Where, when not on prun's `PATH` or the command's own.
+        searched: String,
+        rules: String,
+    },
     #[error("refused by the policy: program {program} ({}) is not on the allow list ({rules})", real.display())]
     NotAllowed {
         program: String,
@@ -134,6 +145,10 @@ impl Policy {
 
     /// Lets scripts read (`env()`) and pass (`env:` options, inherited by commands) these
     /// environment variables (globs allowed), and (once this is called) no others.
+    ///
+    /// `PATH` is one of them: a command that does not inherit it (nor sets its own)
+    /// finds a program by name only where the C library looks without one (`/bin` and
+    /// `/usr/bin` with glibc), not on prun's `PATH`. Name it to keep it.
     pub fn allow_env<I, S>(mut self, names: I) -> Policy
     where
         I: IntoIterator<Item = S>,
@@ -157,7 +172,9 @@ impl Policy {
     }
 
     /// Refuses every shell string (`shell(...)`, `shell:` bodies, string stages of
-    /// `pipe`): a shell can run any program, whatever the allow list says.
+    /// `pipe`): a shell can run any program, whatever the allow list says. It is not a
+    /// boundary without an allow list: `exec(["sh", "-c", "..."])` starts the program
+    /// `sh`, which only an allow list (one that does not name a shell) refuses.
     pub fn no_shell(mut self) -> Policy {
         self.no_shell = true;
         self
@@ -170,7 +187,11 @@ impl Policy {
         self
     }
 
-    /// Stops a run (as a cancel does) once it has run for `limit`.
+    /// Stops a run (as a cancel does) once it has run for `limit`, counted from the call
+    /// of `run_*` (the reading of the script's `args(#{...})` declaration included). A
+    /// run that has not ended 5 s later (a command that ignores SIGTERM under the kill
+    /// grace the script set, a cleanup that loops or hangs) is ended as a second cancel
+    /// ends it: its commands killed at once, its cleanups stopped.
     pub fn max_run_time(mut self, limit: Duration) -> Policy {
         self.max_run_time = Some(limit);
         self
@@ -207,6 +228,16 @@ impl Policy {
             .map(|(k, _)| k)
             .filter(|k| k.to_str().is_none_or(|k| !self.env_visible(k)))
             .collect()
+    }
+
+    /// Checks that the program `name` (as `which` and `require` look it up, on prun's
+    /// `PATH`) may be run by a command of its own; the error names it and the rule.
+    pub(crate) fn check_tool(&self, name: &str) -> Result<(), Refusal> {
+        self.check(&CommandSpec {
+            program: Program::Argv(vec![name.to_string()]),
+            env: Vec::new(),
+            cwd: None,
+        })
     }
 
     /// Checks one command against the policy; the error names the program and the rule.
@@ -307,7 +338,8 @@ impl Policy {
         } else {
             format!("\"{argv0}\"")
         };
-        let program = Resolved::of(argv0, spec);
+        let path_hidden = !self.env_visible("PATH");
+        let program = Resolved::of(argv0, spec, path_hidden);
         if let Some(rule) = self.deny_programs.iter().find(|r| program.denied_by(r)) {
             return Err(Refusal::Denied {
                 program: shown,
@@ -320,6 +352,13 @@ impl Policy {
                     // Named on the list or not, a missing program is what to fix.
                     None => Err(Refusal::NotFound {
                         program: shown,
+                        searched: if path_hidden && !spec.env.iter().any(|(k, _)| k == "PATH") {
+                            format!(
+                                " in {DEFAULT_SEARCH_PATH} (the policy hides PATH from commands, which then look there)"
+                            )
+                        } else {
+                            String::new()
+                        },
                         rules: rules.join(", "),
                     }),
                     Some(real) => Err(Refusal::NotAllowed {
@@ -342,7 +381,9 @@ impl Policy {
 }
 
 /// Environment variables that make a program load or run other code (the dynamic
-/// loader's, shells', interpreters', and those naming a command to run; not `PAGER` or
+/// loader's, shells', interpreters', those naming a command to run, and srun's, which
+/// are its options: `SLURM_PROLOG` is `--prolog`, and the slurm executor's `srun` gets
+/// the command's `env`; not `PAGER` or
 /// `EDITOR`, which a command run without a terminal does not start, and which scripts set
 /// to keep tools quiet). A script may not
 /// pass them (`env:`) under a policy that limits programs, unless `allow_env` names them:
@@ -387,6 +428,8 @@ const CODE_VARIABLES: &[&str] = &[
     "RSYNC_CONNECT_PROG",
     "LESSOPEN",
     "LESSCLOSE",
+    "SLURM_*",
+    "SRUN_*",
 ];
 
 /// The `ssh` options a script may give an ssh executor under a policy that limits
@@ -462,8 +505,17 @@ struct Resolved {
     real: Option<PathBuf>,
 }
 
+/// Where a command that has no `PATH` finds a program by name: the C library's default
+/// search path (`execvp` without `PATH`).
+#[cfg(not(target_env = "musl"))]
+const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
+#[cfg(target_env = "musl")]
+const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
+
 impl Resolved {
-    fn of(argv0: &str, spec: &CommandSpec) -> Resolved {
+    /// `argv0` as the spawn of `spec` finds it; `path_hidden` when the command does not
+    /// inherit prun's `PATH` (the policy hides it).
+    fn of(argv0: &str, spec: &CommandSpec, path_hidden: bool) -> Resolved {
         let name = Path::new(argv0)
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -482,7 +534,8 @@ impl Resolved {
                 .iter()
                 .rev()
                 .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.clone().into());
+                .map(|(_, v)| v.clone().into())
+                .or_else(|| path_hidden.then(|| DEFAULT_SEARCH_PATH.into()));
             search(argv0, own_path, &base)
         };
         let real = path.as_ref().and_then(|p| p.canonicalize().ok());

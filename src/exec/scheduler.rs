@@ -323,8 +323,19 @@ impl Scheduler {
     /// interrupt; a further Ctrl-C cancels them too. From now on the script runs its
     /// cleanups: a first Ctrl-C lets them finish (they are what it would run).
     pub(crate) fn renew_script_cancel(&self) {
-        *lock(&self.script_cancel) = CancellationToken::new();
+        let fresh = CancellationToken::new();
+        *lock(&self.script_cancel) = fresh.clone();
         self.cleaning.store(true, Ordering::SeqCst);
+        // A second interrupt that came before the cleanups asked to end them too. Read
+        // after the new token is in place: an interrupt that comes later cancels it.
+        if self.interrupts.load(Ordering::SeqCst) > 1 {
+            fresh.cancel();
+        }
+    }
+
+    /// What the run may start.
+    pub(crate) fn policy(&self) -> &super::policy::Policy {
+        &self.policy
     }
 
     /// Where commands run.

@@ -97,6 +97,11 @@ pub(crate) enum DeclError {
     },
     #[error("args: `{0}.short` must be one character")]
     Short(String),
+    /// The pass that reads the declaration was stopped before it (by a limit of the
+    /// engine, a cancel, `max_run_time`): the declaration is not known, and the run stops
+    /// there too.
+    #[error("the script was stopped before its args(#{{...}}) declaration: {0}")]
+    Stopped(String),
 }
 
 /// A word of the command line that the script's declaration does not accept.

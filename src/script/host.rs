@@ -468,11 +468,15 @@ const DECLARED: &str = "prun: args declared";
 /// script up to its `args` call with an engine that has no prun functions: nothing is
 /// scheduled and no command runs. `None` when the script declares nothing (or calls other
 /// prun functions first). `source` names the script in messages; `env()`, and an option's
-/// `env` setting, see only the variables `visible` accepts (the policy's).
+/// `env` setting, see only the variables `visible` accepts (the policy's). `bound` sets
+/// the engine's limits and what stops it, as the run's are (the pass runs the script's
+/// own code, which may loop for ever); a pass it stops, or that breaks one of its limits,
+/// is [`super::DeclError::Stopped`].
 pub(crate) fn declaration_in(
     mut src: String,
     source: &str,
     visible: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    bound: &dyn Fn(&mut Engine),
 ) -> Option<Result<super::Declaration, super::DeclError>> {
     if !src.contains("args(") {
         return None;
@@ -488,6 +492,7 @@ pub(crate) fn declaration_in(
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
     super::stdlib::install(&mut engine);
+    bound(&mut engine);
     let v = visible.clone();
     let var = move |name: &str| std::env::var(name).ok().filter(|_| v(name));
     let v = var.clone();
@@ -507,7 +512,16 @@ pub(crate) fn declaration_in(
     );
     let mut ast = engine.compile(&src).ok()?;
     ast.set_source(source);
-    let _ = engine.run_ast(&ast);
+    if let Err(e) = engine.run_ast(&ast)
+        && matches!(
+            *e,
+            EvalAltResult::ErrorTerminated(..)
+                | EvalAltResult::ErrorTooManyOperations(..)
+                | EvalAltResult::ErrorDataTooLarge(..)
+        )
+    {
+        return Some(Err(super::DeclError::Stopped(e.to_string())));
+    }
     let (decl, at) = captured.lock().expect("declaration").take()?;
     Some(
         super::Declaration::parse(&decl)

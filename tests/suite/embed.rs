@@ -293,6 +293,47 @@ fn a_second_cancel_ends_a_cleanup_that_hangs() {
     assert!(!alive(&pid), "the cleanup's command {pid} outlived the run");
 }
 
+/// Two cancels that both come before the cleanups start (while a native function holds
+/// the top level) end the cleanups as a second cancel during them does: a cleanup that
+/// hangs does not keep the run from returning.
+#[test]
+fn a_second_cancel_before_the_cleanups_start_ends_them_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, released) = (Mutex::new(entered_tx), Mutex::new(released));
+    let rt = builder(dir.path())
+        .register_fn("hold", move || {
+            let _ = entered_tx.lock().unwrap().send(());
+            let _ = released.lock().unwrap().recv_timeout(PATIENCE);
+        })
+        .build()
+        .unwrap();
+    let cancel = Cancel::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            entered.recv_timeout(PATIENCE).unwrap();
+            cancel.cancel();
+            cancel.cancel();
+            release.send(()).unwrap();
+        })
+    };
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        r#"defer(|| exec(["sh", "-c", "echo $$ > {}; exec sleep 300"]));
+        hold();"#,
+        pidfile.display()
+    );
+    let report = report_within_patience(rt, &script, cancel);
+    canceller.join().unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+        let pid = pid.trim();
+        assert!(!alive(pid), "the cleanup's command {pid} outlived the run");
+    }
+}
+
 #[test]
 fn two_runs_of_one_runtime_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -322,6 +363,42 @@ fn two_runs_of_one_runtime_run_at_once() {
             "{name} never met the other run"
         );
     }
+}
+
+/// Two runs of one script at once share its log root (a cron job that overlaps its
+/// last run does too). With `keep_runs: 1`, the second pruned the first's directory while
+/// the first still ran, its logs with it: the first's failed proc had no log left.
+#[test]
+fn keep_runs_does_not_prune_the_logs_of_a_run_still_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, go) = (dir.path().join("started"), dir.path().join("go"));
+    let rt = builder(dir.path()).build().unwrap();
+    let first = {
+        let rt = rt.clone();
+        let script = format!(
+            r#"set_options(#{{ keep_runs: 1 }});
+            proc("first", #{{ shell: "echo first-output; echo up > {}; while [ ! -e {} ]; do sleep 0.05; done; exit 3" }});
+            run("first");"#,
+            started.display(),
+            go.display()
+        );
+        std::thread::spawn(move || rt.run_str(&script, [""; 0]).unwrap())
+    };
+    wait_for_line(&started);
+    let second = rt
+        .run_str(
+            r#"set_options(#{ keep_runs: 1 }); proc("second", #{ cmd: ["false"] }); run("second");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(second.run.outcome, Outcome::Failed, "{second:?}");
+    std::fs::write(&go, "").unwrap();
+    let first = first.join().unwrap();
+    let proc = first.proc("first").unwrap();
+    assert_eq!(proc.state, State::Failed, "{proc:?}");
+    let log = proc.log.clone().expect("the first run's log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("first-output"), "{text}");
 }
 
 #[test]
@@ -412,6 +489,31 @@ fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
     assert!(report.procs.iter().all(|p| p.state != State::Running));
     let pid = wait_for_line(&pidfile);
     assert!(!alive(&pid), "the sleeper {pid} outlived the run");
+}
+
+/// A native function that panics while prun decides whether a proc is up to date (in a
+/// closure of its `inputs`) ends the run as an internal error; the proc, which never
+/// started, is not left WANTED in the report of a run that has ended.
+#[test]
+fn a_native_function_that_panics_in_an_inputs_closure_leaves_no_proc_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> String {
+            panic!("the native function broke")
+        })
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(
+            r#"proc("a", #{ inputs: [|| explode()], cmd: ["true"] }); run("a");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    let a = report.proc("a").unwrap();
+    assert_eq!(a.state, State::Failed, "{a:?}");
+    let why = a.error.clone().unwrap_or_default();
+    assert!(why.contains("the run ended on an internal error"), "{why}");
 }
 
 #[test]
@@ -631,6 +733,136 @@ fn an_exceeded_engine_limit_is_a_script_error_naming_it() {
     assert_eq!(report.run.outcome, Outcome::ScriptError);
     let error = report.run.error.unwrap_or_default();
     assert!(error.contains("max_string_size"), "{error}");
+}
+
+/// Runs `script` with `rt` (and `cancel`) on a thread of its own; the report, or a failed
+/// test after PATIENCE instead of a test that never ends.
+fn report_within_patience(rt: Runtime, script: &str, cancel: Cancel) -> prun::Report {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let script = script.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(rt.run_str_with_cancel(&script, [""; 0], &cancel));
+    });
+    rx.recv_timeout(PATIENCE)
+        .expect("the run did not end")
+        .unwrap()
+}
+
+/// Before a run, prun reads the script's `args(#{...})` declaration by running its top
+/// level up to it (here the whole script: `args(` is only in a comment). That pass is
+/// bounded as the run is: by the engine's limits, the cancel and `max_run_time`.
+#[test]
+fn the_pass_that_reads_the_declaration_keeps_the_limits_and_the_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let spin = "// no args(#{...}) here\nloop {}";
+    let rt = builder(dir.path()).max_operations(10_000).build().unwrap();
+    let report = report_within_patience(rt, spin, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::ScriptError, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_operations"), "{error}");
+
+    let rt = builder(dir.path()).build().unwrap();
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let report = report_within_patience(rt, spin, cancel);
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+
+    let policy = prun::Policy::new().max_run_time(Duration::from_millis(300));
+    let rt = builder(dir.path()).policy(policy).build().unwrap();
+    let report = report_within_patience(rt, spin, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_run_time"), "{error}");
+
+    // A pass stopped before the declaration cannot tell the script's options from wrong
+    // words: the run ends as its stop says, not as a usage error about them.
+    let declared = "let n = 0; for i in 0..10000 { n += i; }\n\
+        let o = args(#{ level: #{ \"default\": \"1\" } });";
+    let words = ["--level", "2"];
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let rt = builder(dir.path()).build().unwrap();
+    let report = rt.run_str_with_cancel(declared, words, &cancel).unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let rt = builder(dir.path()).max_operations(1_000).build().unwrap();
+    let report = rt.run_str(declared, words).unwrap();
+    assert_eq!(report.run.outcome, Outcome::ScriptError, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_operations"), "{error}");
+
+    // Nor does it know which words are secret: it records none of them in the history.
+    let db = dir.path().join("task.db");
+    let secret = "let n = 0; for i in 0..10000 { n += i; }\n\
+        let o = args(#{ pw: #{ secret: true } });";
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let rt = builder(dir.path()).task_db(db.as_path()).build().unwrap();
+    let report = rt
+        .run_str_with_cancel(secret, ["--pw", "hunter2-secret"], &cancel)
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let recorded: Vec<String> = conn
+        .prepare("SELECT args FROM runs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!recorded.is_empty());
+    assert!(
+        recorded.iter().all(|a| !a.contains("hunter2-secret")),
+        "{recorded:?}"
+    );
+
+    // The pass runs on the caller's thread: a generous limit of calls does not let it
+    // overflow that thread's stack (the run's own threads are checked as they go).
+    let rt = builder(dir.path())
+        .max_call_levels(1_000_000)
+        .build()
+        .unwrap();
+    let deep = "// no args(#{...}) here\nfn f(n) { f(n + 1) }\nf(0);";
+    let report = report_within_patience(rt, deep, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::ScriptError, "{report:?}");
+}
+
+/// `max_run_time` bounds the whole run for a script that does not want to end: a command
+/// that ignores SIGTERM under a kill grace of an hour, and cleanups that loop or hang. The
+/// first stop lets the run end as a first cancel does; a few seconds later it is ended as
+/// a second cancel ends it, cleanups included.
+#[test]
+fn max_run_time_bounds_the_scripts_kill_grace_and_its_cleanups() {
+    let dir = tempfile::tempdir().unwrap();
+    let (top, cleanup) = (dir.path().join("top"), dir.path().join("cleanup"));
+    let stubborn = |pidfile: &Path| {
+        format!(
+            r#"exec(["sh", "-c", "trap '' TERM; echo $$ > {}; exec sleep 300"])"#,
+            pidfile.display()
+        )
+    };
+    let script = format!(
+        r#"set_options(#{{ kill_grace: "1h" }});
+        defer(|| {});
+        defer(|| {{ loop {{}} }});
+        {};"#,
+        stubborn(&cleanup),
+        stubborn(&top)
+    );
+    let policy = prun::Policy::new().max_run_time(Duration::from_millis(300));
+    let rt = builder(dir.path()).policy(policy).build().unwrap();
+    let report = report_within_patience(rt, &script, Cancel::new());
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    let error = report.run.error.unwrap_or_default();
+    assert!(error.contains("max_run_time"), "{error}");
+    let pid = wait_for_line(&top);
+    assert!(
+        !alive(&pid),
+        "the top level's command {pid} outlived the run"
+    );
+    if let Ok(pid) = std::fs::read_to_string(&cleanup) {
+        let pid = pid.trim();
+        assert!(!alive(pid), "the cleanup's command {pid} outlived the run");
+    }
 }
 
 #[test]

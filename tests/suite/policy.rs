@@ -213,6 +213,29 @@ fn a_variable_that_makes_an_allowed_program_run_code_is_not_passed() {
     }
 }
 
+/// A command that does not inherit `PATH` (the policy hides it) finds programs where the
+/// C library looks without one, not on prun's `PATH`: the policy resolves a name as that
+/// spawn does, so it does not allow one file and see another run.
+#[test]
+fn a_name_is_resolved_as_a_command_without_path_finds_it() {
+    let t = Test::new();
+    let bin = t.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("prun-test-tool");
+    std::fs::write(&tool, "#!/bin/sh\ntouch made\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = t
+        .env("PATH", &path)
+        .script(r#"exec(["prun-test-tool"]);"#)
+        .before(&["--allow", "prun-test-tool", "--deny-env", "PATH"])
+        .run();
+    out.code(2)
+        .err_has("refused by the policy: program \"prun-test-tool\" is not found in /")
+        .err_has("(the policy hides PATH from commands, which then look there)");
+    assert!(!out.exists("made"));
+}
+
 #[test]
 fn no_shell_refuses_shell_strings_that_name_allowed_programs() {
     let policy = || {
@@ -269,6 +292,67 @@ fn an_executors_client_options_cannot_run_a_program_around_the_policy() {
         )
         .unwrap();
     assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+}
+
+/// srun, the slurm executor's client, reads its options from `SLURM_*` and `SRUN_*`
+/// variables too: `SLURM_PROLOG` is `--prolog`, a program srun runs here before the job.
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn an_executors_client_reads_no_options_from_the_scripts_variables() {
+    crate::support::slurm::up();
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("not-allowed");
+    std::fs::write(&program, "#!/bin/sh\ntouch \"$0.ran\"\n").unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for variable in ["SLURM_PROLOG", "SLURM_TASK_PROLOG", "SRUN_EXPORT_ENV"] {
+        refused(
+            Policy::new().allow_programs(["true"]),
+            &format!(
+                r#"set_options(#{{ executors: #{{ hpc: #{{ kind: "slurm" }} }} }});
+                proc("a", #{{ executor: "hpc", cmd: ["true"], now: true,
+                    env: #{{ {variable}: "{}" }} }});"#,
+                program.display()
+            ),
+            &format!("environment variable {variable} may not be passed"),
+        );
+        assert!(
+            !dir.path().join("not-allowed.ran").exists(),
+            "{variable} ran a program the policy does not allow"
+        );
+    }
+}
+
+/// A script that picks its tools with `which` (`pigz` when there is one, else `gzip`) or
+/// checks them first with `require` sees the policy: a program it may not run is as good
+/// as missing, and `require` says why.
+#[test]
+fn which_and_require_see_what_the_policy_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Policy::new().allow_programs(["true"]));
+    let report = rt
+        .run_str(
+            r#"proc("a", || [which("touch"), type_of(which("true"))]); run("a");"#,
+            [""; 0],
+        )
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert_eq!(
+        report.proc("a").unwrap().result,
+        serde_json::json!([null, "string"])
+    );
+    let (errors, _) = attempt(
+        Policy::new().allow_programs(["true"]),
+        r#"require("true", "touch");"#,
+    );
+    assert!(
+        errors.contains("required tool \"touch\" is refused by the policy"),
+        "{errors}"
+    );
+    assert!(errors.contains("not on the allow list"), "{errors}");
 }
 
 #[test]

@@ -21,6 +21,7 @@ use crate::duration;
 use crate::exec::Scheduler;
 use crate::exec::command;
 use crate::exec::log;
+use crate::exec::policy::Policy;
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -30,14 +31,20 @@ const REQUIRE_MAX_ARGS: usize = 8;
 
 /// Registers the helpers.
 pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
-    engine.register_fn("which", |tool: &str| {
-        command::which(tool).map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
+    // A program the policy refuses is as good as missing: a script that picks its tools
+    // with `which` then picks one it may run.
+    let s = sched.clone();
+    engine.register_fn("which", move |tool: &str| {
+        command::which(tool)
+            .filter(|_| s.policy().check_tool(tool).is_ok())
+            .map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
     });
     for n in 1..=REQUIRE_MAX_ARGS {
+        let s = sched.clone();
         engine.register_raw_fn(
             "require",
             vec![std::any::TypeId::of::<Dynamic>(); n],
-            |_, args| require(args.iter().map(|a| &**a)),
+            move |_, args| require(s.policy(), args.iter().map(|a| &**a)),
         );
     }
     engine.register_fn("quote", |s: &str| quote(s));
@@ -83,8 +90,8 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
 }
 
 /// Throws one error naming every tool of `args` (names or arrays of names) that is not
-/// on `PATH`.
-fn require<'a>(args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
+/// on `PATH`, or else the first one `policy` refuses.
+fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
     let mut names = Vec::new();
     for a in args {
         match a.clone().try_cast::<Array>() {
@@ -93,6 +100,7 @@ fn require<'a>(args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
         }
     }
     let mut missing = Vec::new();
+    let mut refused = None;
     for n in names {
         let name = n.into_string().map_err(|t| {
             format!(
@@ -102,10 +110,12 @@ fn require<'a>(args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
         })?;
         if command::which(&name).is_none() {
             missing.push(name);
+        } else if let Err(why) = policy.check_tool(&name) {
+            refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
     }
     match missing.as_slice() {
-        [] => Ok(()),
+        [] => refused.map_or(Ok(()), |why| Err(why.into())),
         [one] => Err(format!("required tool {one:?} not found on PATH").into()),
         many => {
             let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();
@@ -189,22 +199,24 @@ mod tests {
     #[test]
     fn require_names_every_missing_tool() {
         let ok = [Dynamic::from("sh")];
-        assert!(require(ok.iter()).is_ok());
+        assert!(require(&Policy::new(), ok.iter()).is_ok());
         let one = [Dynamic::from("sh"), Dynamic::from("no-such-tool-xyz")];
-        let e = require(one.iter()).unwrap_err().to_string();
+        let e = require(&Policy::new(), one.iter()).unwrap_err().to_string();
         assert!(
             e.contains(r#"required tool "no-such-tool-xyz" not found on PATH"#),
             "{e}"
         );
         let arr: Array = vec!["no-such-a".into(), "sh".into(), "no-such-b".into()];
         let many = [Dynamic::from(arr)];
-        let e = require(many.iter()).unwrap_err().to_string();
+        let e = require(&Policy::new(), many.iter())
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains(r#"required tools "no-such-a", "no-such-b" not found"#),
             "{e}"
         );
         let bad = [Dynamic::from(3_i64)];
-        let e = require(bad.iter()).unwrap_err().to_string();
+        let e = require(&Policy::new(), bad.iter()).unwrap_err().to_string();
         assert!(e.contains("expected tool names, found an integer"), "{e}");
     }
 

@@ -171,6 +171,39 @@ run("b");
         .out_has("an inputs or outputs closure cannot call create()");
 }
 
+/// Scripts that run the statement `stmt` in each kind of closure evaluated for the core
+/// (a dependency closure, an `arg_choices` closure, an `inputs` closure), each with that
+/// kind as its errors name it and the exit status its failure gives (2: a script error at
+/// the `proc`/`run` that asked; 1: the proc fails).
+fn in_each_scheduler_closure(stmt: &str) -> [(String, &'static str, i32); 3] {
+    let script = |body: String| format!("proc(\"a\", |ctx| 1);\n{body}\n");
+    [
+        (
+            script(format!(
+                r#"proc("p", #{{ deps: [|ctx| {{ {stmt}; "a" }}] }}, |ctx| 1);"#
+            )),
+            "a dependency closure",
+            2,
+        ),
+        (
+            script(format!(
+                r#"proto("t::[v]", #{{ arg_choices: |ctx| {{ {stmt}; #{{ v: ["x"] }} }} }}, |ctx, v| v);
+run("t::*");"#
+            )),
+            "the arg_choices closure",
+            2,
+        ),
+        (
+            script(format!(
+                r#"proc("p", #{{ deps: ["a"], inputs: [|ctx| {{ {stmt}; "in.txt" }}] }}, |ctx| 1);
+run("p");"#
+            )),
+            "an inputs or outputs closure",
+            1,
+        ),
+    ]
+}
+
 #[test]
 fn ctx_methods_of_a_body_called_from_a_closure_evaluated_for_the_core_name_the_rule() {
     // Such a closure's ctx is a map (name, args, params): `ctx.run("a")` there read
@@ -185,22 +218,8 @@ fn ctx_methods_of_a_body_called_from_a_closure_evaluated_for_the_core_name_the_r
     ];
     for (method, arg) in methods {
         let call = format!("ctx.{method}({arg})");
-        let dep = format!(r#"proc("p", #{{ deps: [|ctx| {{ {call}; "a" }}] }}, |ctx| 1);"#);
-        let choices = format!(
-            r#"proto("t::[v]", #{{ arg_choices: |ctx| {{ {call}; #{{ v: ["x"] }} }} }}, |ctx, v| v);
-run("t::*");"#
-        );
-        let inputs = format!(
-            r#"proc("p", #{{ deps: ["a"], inputs: [|ctx| {{ {call}; "in.txt" }}] }}, |ctx| 1);
-run("p");"#
-        );
         let rule = format!("cannot call ctx.{method}(): its ctx is a map of name, args and params");
-        for (body, kind, code) in [
-            (dep, "a dependency closure", 2),
-            (choices, "the arg_choices closure", 2),
-            (inputs, "an inputs or outputs closure", 1),
-        ] {
-            let script = format!("proc(\"a\", |ctx| 1);\n{body}\n");
+        for (script, kind, code) in in_each_scheduler_closure(&call) {
             let out = test().script(&script).run();
             out.code(code);
             let text = format!("{}{}", out.stdout, out.stderr);
@@ -223,27 +242,13 @@ fn ctx_members_of_a_body_read_from_a_closure_evaluated_for_the_core_name_the_rul
         "ctx.changed_deps[0]",
         "ctx.input_fingerprint.x",
     ] {
-        let dep = format!(r#"proc("p", #{{ deps: [|ctx| {{ let v = {read}; "a" }}] }}, |ctx| 1);"#);
-        let choices = format!(
-            r#"proto("t::[v]", #{{ arg_choices: |ctx| {{ let v = {read}; #{{ v: ["x"] }} }} }}, |ctx, v| v);
-run("t::*");"#
-        );
-        let inputs = format!(
-            r#"proc("p", #{{ deps: ["a"], inputs: [|ctx| {{ let v = {read}; "in.txt" }}] }}, |ctx| 1);
-run("p");"#
-        );
         let member = read
             .trim_start_matches("ctx.")
             .split(['.', '['])
             .next()
             .unwrap();
         let rule = format!("has no ctx.{member}: only a proc's body has it");
-        for (body, kind, code) in [
-            (dep, "a dependency closure", 2),
-            (choices, "the arg_choices closure", 2),
-            (inputs, "an inputs or outputs closure", 1),
-        ] {
-            let script = format!("proc(\"a\", |ctx| 1);\n{body}\n");
+        for (script, kind, code) in in_each_scheduler_closure(&format!("let v = {read}")) {
             let out = test().script(&script).run();
             out.code(code);
             let text = format!("{}{}", out.stdout, out.stderr);

@@ -115,3 +115,20 @@ fn throwing_nothing_still_says_something() {
     out.code(1)
         .out_has("main.rhai:1:14: the script threw () (an error without a message)");
 }
+
+#[test]
+fn a_mistyped_name_gets_the_nearest_proc_from_state_as_from_run_and_wait() {
+    // `state("fetc")` said only `no proc named "fetc" exists`, where `run`, `start`,
+    // `create` and `wait` add the nearest names, as docs/script-api.md promises for all.
+    for call in ["state", "run", "start", "create", "wait"] {
+        let out = Test::new()
+            .script(&format!(
+                "proc(\"fetch\", || 1);\nprint({call}(\"fetc\"));\n"
+            ))
+            .run();
+        out.code(2)
+            .err_has("main.rhai:2:")
+            .err_has("\"fetc\"")
+            .err_has("did you mean \"fetch\"?");
+    }
+}

@@ -251,3 +251,32 @@ fn readme_and_docs_refer_to_nothing_a_reader_does_not_have() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The keys of a JSON text, in the order they are written.
+fn json_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.trim_start().strip_prefix('"')?;
+            let (key, after) = rest.split_once('"')?;
+            after.starts_with(':').then(|| key.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_json_report_has_its_keys_in_the_order_cli_md_shows() {
+    // The report was written with its keys sorted (`"procs"` before `"run"`, a proc's
+    // `"duration"` first), unlike the example in docs/cli.md.
+    let md = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");
+    let text = std::fs::read_to_string(md).expect("read docs/cli.md");
+    let (_, after) = text
+        .split_once("```json\n")
+        .expect("cli.md has a ```json block");
+    let (example, _) = after.split_once("```").expect("the block ends");
+    let out = Test::new()
+        .script("proc(\"fetch\", #{ shell: \"true\" });\n")
+        .args(&["fetch", "--json", "r.json", "--", "x"])
+        .run();
+    out.ok();
+    assert_eq!(json_keys(&out.read("r.json")), json_keys(example));
+}

@@ -87,7 +87,7 @@ struct RunFlags {
     /// On the first failure, schedule nothing more and terminate running jobs
     #[arg(long)]
     fail_fast: bool,
-    /// More output (a line when each proc starts)
+    /// More output: a line for each command a proc runs (`name: $ command`) and for its progress
     #[arg(short, long)]
     verbose: bool,
     /// Quiet, for cron: nothing when all succeeds; else only the failures and the summary

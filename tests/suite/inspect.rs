@@ -205,4 +205,13 @@ fn log_prints_the_latest_log_of_a_proc() {
     let missing = prun(&["log", "main.rhai", "nope"]);
     assert_eq!(missing.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("\"nope\""));
+    // A mistyped name gets the nearest procs that have a log, as a wrong name does
+    // everywhere else; it got none.
+    let typo = prun(&["log", "main.rhai", "tlak"]);
+    assert_eq!(typo.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        err.contains("\"tlak\"") && err.contains("did you mean \"talk\"?"),
+        "{err}"
+    );
 }

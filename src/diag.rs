@@ -347,6 +347,9 @@ fn function_not_found(sig: &str) -> String {
                 "function {call} does not exist: the script's function `{bare}` takes other arguments"
             );
         }
+        if let Some(counts) = any_values(bare, forms) {
+            return format!("function {call} does not exist: `{bare}` takes {counts}");
+        }
         let mut shown: Vec<&str> = forms.iter().take(MAX_FORMS).map(String::as_str).collect();
         if forms.len() > MAX_FORMS {
             shown.push("...");
@@ -358,6 +361,24 @@ fn function_not_found(sig: &str) -> String {
     }
     let hint = crate::suggest::hint(bare, known.keys().map(String::as_str), "`");
     format!("function not found: {call}{hint}")
+}
+
+/// When the function `name` has several forms, each taking only values of any type
+/// (`require`): how many it takes, such as `1 to 8 values`.
+fn any_values(name: &str, forms: &BTreeSet<String>) -> Option<String> {
+    if forms.len() < 2 {
+        return None;
+    }
+    let counts: Vec<usize> = forms
+        .iter()
+        .map(|f| {
+            let args = f.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')')?;
+            let args: Vec<&str> = args.split(", ").filter(|a| !a.is_empty()).collect();
+            args.iter().all(|a| *a == "any value").then_some(args.len())
+        })
+        .collect::<Option<_>>()?;
+    let (min, max) = (counts.iter().min()?, counts.iter().max()?);
+    Some(format!("{min} to {max} values"))
 }
 
 /// The types of a Rhai signature's arguments, split at the commas outside `<...>`.
@@ -465,12 +486,17 @@ fn callables() -> BTreeMap<String, BTreeSet<String>> {
                 if !rhai::is_valid_function_name(name) || name.contains('$') {
                     return None;
                 }
-                let params: Vec<String> = f
-                    .metadata
-                    .params_info
-                    .iter()
-                    .map(|p| type_words(p.split_once(':').map_or(p.as_str(), |(_, t)| t)))
-                    .collect();
+                // A function registered raw (`require`) has no parameter information:
+                // its parameters take any value.
+                let params: Vec<String> = if f.metadata.params_info.is_empty() {
+                    vec!["any value".to_string(); f.metadata.num_params]
+                } else {
+                    f.metadata
+                        .params_info
+                        .iter()
+                        .map(|p| type_words(p.split_once(':').map_or(p.as_str(), |(_, t)| t)))
+                        .collect()
+                };
                 Some((name.to_string(), format!("{name}({})", params.join(", "))))
             },
             true,

@@ -132,3 +132,14 @@ fn a_mistyped_name_gets_the_nearest_proc_from_state_as_from_run_and_wait() {
             .err_has("did you mean \"fetch\"?");
     }
 }
+
+#[test]
+fn require_without_a_tool_says_how_many_it_takes() {
+    // `require()` said "`require` is called as require()", the very call that failed: its
+    // forms were registered without parameter information.
+    Test::new()
+        .script("let x = 1;\nrequire();\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:2:1: function require() does not exist: `require` takes 1 to 8 values");
+}

@@ -280,3 +280,31 @@ fn the_json_report_has_its_keys_in_the_order_cli_md_shows() {
     out.ok();
     assert_eq!(json_keys(&out.read("r.json")), json_keys(example));
 }
+
+#[test]
+fn the_inputs_example_is_up_to_date_when_run_twice_as_its_text_says() {
+    // The example wrote its input on every run, so `bundle` was never UP_TO_DATE.
+    let md = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/script-api.md");
+    let ex = examples(&md)
+        .into_iter()
+        .find(|e| e.text.contains("proc(\"bundle\""))
+        .expect("the inputs example");
+    let first = Test::new()
+        .file("main.rhai", &ex.text)
+        .raw(&["main.rhai"])
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--no-live"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{out}");
+    assert!(
+        out.contains("UP_TO_DATE bundle") && out.contains("SUCCEEDED  deploy"),
+        "{out}"
+    );
+}

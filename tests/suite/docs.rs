@@ -308,3 +308,68 @@ fn the_inputs_example_is_up_to_date_when_run_twice_as_its_text_says() {
         "{out}"
     );
 }
+
+/// The keys prun lists as valid after an unknown one (`(valid options: a, b, ...)`), for
+/// a script whose last line uses the key `zz_unknown`.
+fn valid_keys(script: &str) -> Vec<String> {
+    let out = Test::new().script(script).run();
+    let (_, list) = out
+        .stderr
+        .split_once("valid options: ")
+        .unwrap_or_else(|| panic!("no list of valid options:\n{}", out.describe()));
+    let list = list.split(')').next().unwrap_or("");
+    list.split(", ").map(str::to_string).collect()
+}
+
+/// The text of `md` from `start` (included) to the next `end`.
+fn between<'a>(md: &'a str, start: &str, end: &str) -> &'a str {
+    let at = md.find(start).unwrap_or_else(|| panic!("no {start:?}"));
+    let after = &md[at..];
+    after.split_once(end).map_or(after, |(t, _)| t)
+}
+
+#[test]
+fn readme_and_script_api_name_every_option_prun_takes() {
+    // README's list of proc options left out `no_skip`, `inputs` and `outputs`.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let api = std::fs::read_to_string(root.join("docs/script-api.md")).expect("script-api.md");
+    let kinds = [
+        (
+            "proto(\"p::[x]\", #{ zz_unknown: 1 }, |ctx, x| 1);",
+            between(&readme, "Options: `deps`", "An unknown option"),
+        ),
+        (
+            "set_options(#{ zz_unknown: 1 });",
+            between(&readme, "`set_options(#{ parallel, resources", "})`"),
+        ),
+        (
+            "exec([\"true\"], #{ zz_unknown: 1 });",
+            between(
+                &readme,
+                "work inside procs and at the top level. Options:",
+                "A pipe stage",
+            ),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (script, readme_list) in kinds {
+        for key in valid_keys(script) {
+            let row = [
+                format!("| `{key}` |"),
+                format!("| `{key}`, "),
+                format!(", `{key}` |"),
+            ];
+            if !row.iter().any(|r| api.contains(r.as_str())) {
+                wrong.push(format!("docs/script-api.md has no table row for `{key}`"));
+            }
+            let named = readme_list
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == key);
+            if !named {
+                wrong.push(format!("README.md does not list `{key}` ({script})"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

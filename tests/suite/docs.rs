@@ -373,3 +373,37 @@ fn readme_and_script_api_name_every_option_prun_takes() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn the_options_readme_gives_backup_verify_are_its_own() {
+    // README said `-v` prints what each step found; the script's option is `--details`
+    // (`-v` is prun's, and adds command lines).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let text = between(
+        &readme,
+        "It fetches the newest backup",
+        "`scripts/pg-copy.rhai`",
+    );
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["scripts/backup-verify.rhai", "--help"])
+        .current_dir(root)
+        .output()
+        .expect("run prun");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let mut wrong = Vec::new();
+    for quoted in text.split('`').skip(1).step_by(2) {
+        let Some(option) = quoted.split(' ').next().filter(|w| w.starts_with('-')) else {
+            continue;
+        };
+        let declared = help
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .any(|w| w == option);
+        if !declared {
+            wrong.push(format!(
+                "README gives backup-verify {option}, which its --help lacks"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{help}", wrong.join("\n"));
+}

@@ -162,7 +162,9 @@ pub(crate) fn message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorMismatchOutputType(want, got, _) => {
             return mismatch("result", want, got);
         }
-        EvalAltResult::ErrorDotExpr(text, _) if !text.is_empty() => return quoted_types(text),
+        EvalAltResult::ErrorDotExpr(text, _) if !text.is_empty() => {
+            return unknown_member(text).unwrap_or_else(|| quoted_types(text));
+        }
         _ => {}
     }
     // Rhai shows only "Script terminated", whatever the reason.
@@ -212,6 +214,53 @@ fn mismatch(what: &str, want: &str, got: &str) -> String {
         (false, true) => format!("wrong type: {} is needed", type_words(want)),
         _ => format!("wrong type: the {what} is {}", type_words(got)),
     }
+}
+
+/// "ctx has no member `nmae`; did you mean `name`?" for Rhai's "Unknown property 'nmae' -
+/// a getter is not registered for type '...Ctx'": the members `ctx` has, with the nearest.
+fn unknown_member(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Unknown property '")?;
+    let (name, rest) = rest.split_once('\'')?;
+    let ty = rest.strip_prefix(" - a getter is not registered for type ")?;
+    if one_type(ty.trim_matches('\'')) != "ctx" {
+        return None;
+    }
+    let members = ctx_members();
+    let hint = crate::suggest::hint(name, members.iter().map(String::as_str), "`");
+    Some(format!(
+        "ctx has no member `{name}`{hint} (members: {})",
+        members.join(", ")
+    ))
+}
+
+/// The properties and methods of `ctx`, from the engine's functions that take it first.
+fn ctx_members() -> Vec<String> {
+    let engine = ENGINE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade);
+    let mut out: Vec<String> = engine
+        .map(|engine| {
+            engine.collect_fn_metadata(
+                None,
+                |f| {
+                    let first = f.metadata.params_info.first()?;
+                    let ty = first.split_once(':').map_or(first.as_str(), |(_, t)| t);
+                    (type_words(ty) == "ctx").then(|| {
+                        let name = f.metadata.name.as_str();
+                        name.strip_prefix("get$").unwrap_or(name).to_string()
+                    })
+                },
+                true,
+            )
+        })
+        .unwrap_or_default();
+    // `to_string` and `to_debug` are how Rhai prints any value, not members of `ctx`.
+    out.retain(|n| !n.contains('$') && n != "to_string" && n != "to_debug");
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Rhai's text with each quoted type name (`'i64'`) put into words ("an integer").

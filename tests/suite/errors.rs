@@ -143,3 +143,19 @@ fn require_without_a_tool_says_how_many_it_takes() {
         .code(2)
         .err_has("main.rhai:2:1: function require() does not exist: `require` takes 1 to 8 values");
 }
+
+#[test]
+fn a_mistyped_ctx_member_gets_the_nearest_member() {
+    // `ctx.nmae` said "Unknown property 'nmae' - a getter is not registered for type ctx".
+    let out = Test::new()
+        .script("proc(\"p\", |ctx| ctx.nmae);\nrun(\"p\");\n")
+        .run();
+    out.code(1);
+    let failed = out.proc_line("FAILED", "p");
+    assert!(
+        failed.contains("main.rhai:1:21: ctx has no member `nmae`; did you mean `name`?")
+            && failed.contains("input_fingerprint")
+            && !failed.contains("to_string"),
+        "{failed}"
+    );
+}

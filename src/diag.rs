@@ -164,7 +164,9 @@ pub(crate) fn message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorMismatchOutputType(want, got, _) => {
             return mismatch("result", want, got);
         }
-        EvalAltResult::ErrorDotExpr(text, _) if !text.is_empty() => return quoted_types(text),
+        EvalAltResult::ErrorDotExpr(text, _) if !text.is_empty() => {
+            return unknown_member(text).unwrap_or_else(|| quoted_types(text));
+        }
         _ => {}
     }
     // Rhai shows only "Script terminated", whatever the reason.
@@ -214,6 +216,53 @@ fn mismatch(what: &str, want: &str, got: &str) -> String {
         (false, true) => format!("wrong type: {} is needed", type_words(want)),
         _ => format!("wrong type: the {what} is {}", type_words(got)),
     }
+}
+
+/// "ctx has no member `nmae`; did you mean `name`?" for Rhai's "Unknown property 'nmae' -
+/// a getter is not registered for type '...Ctx'": the members `ctx` has, with the nearest.
+fn unknown_member(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Unknown property '")?;
+    let (name, rest) = rest.split_once('\'')?;
+    let ty = rest.strip_prefix(" - a getter is not registered for type ")?;
+    if one_type(ty.trim_matches('\'')) != "ctx" {
+        return None;
+    }
+    let members = ctx_members();
+    let hint = crate::suggest::hint(name, members.iter().map(String::as_str), "`");
+    Some(format!(
+        "ctx has no member `{name}`{hint} (members: {})",
+        members.join(", ")
+    ))
+}
+
+/// The properties and methods of `ctx`, from the engine's functions that take it first.
+fn ctx_members() -> Vec<String> {
+    let engine = ENGINE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade);
+    let mut out: Vec<String> = engine
+        .map(|engine| {
+            engine.collect_fn_metadata(
+                None,
+                |f| {
+                    let first = f.metadata.params_info.first()?;
+                    let ty = first.split_once(':').map_or(first.as_str(), |(_, t)| t);
+                    (type_words(ty) == "ctx").then(|| {
+                        let name = f.metadata.name.as_str();
+                        name.strip_prefix("get$").unwrap_or(name).to_string()
+                    })
+                },
+                true,
+            )
+        })
+        .unwrap_or_default();
+    // `to_string` and `to_debug` are how Rhai prints any value, not members of `ctx`.
+    out.retain(|n| !n.contains('$') && n != "to_string" && n != "to_debug");
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Rhai's text with each quoted type name (`'i64'`) put into words ("an integer").
@@ -363,6 +412,9 @@ fn function_not_found(sig: &str) -> String {
                 "function {call} does not exist: the script's function `{bare}` takes other arguments"
             );
         }
+        if let Some(counts) = any_values(bare, forms) {
+            return format!("function {call} does not exist: `{bare}` takes {counts}");
+        }
         let mut shown: Vec<&str> = forms.iter().take(MAX_FORMS).map(String::as_str).collect();
         if forms.len() > MAX_FORMS {
             shown.push("...");
@@ -374,6 +426,24 @@ fn function_not_found(sig: &str) -> String {
     }
     let hint = crate::suggest::hint(bare, known.keys().map(String::as_str), "`");
     format!("function not found: {call}{hint}")
+}
+
+/// When the function `name` has several forms, each taking only values of any type
+/// (`require`): how many it takes, such as `1 to 8 values`.
+fn any_values(name: &str, forms: &BTreeSet<String>) -> Option<String> {
+    if forms.len() < 2 {
+        return None;
+    }
+    let counts: Vec<usize> = forms
+        .iter()
+        .map(|f| {
+            let args = f.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')')?;
+            let args: Vec<&str> = args.split(", ").filter(|a| !a.is_empty()).collect();
+            args.iter().all(|a| *a == "any value").then_some(args.len())
+        })
+        .collect::<Option<_>>()?;
+    let (min, max) = (counts.iter().min()?, counts.iter().max()?);
+    Some(format!("{min} to {max} values"))
 }
 
 /// The types of a Rhai signature's arguments, split at the commas outside `<...>`.
@@ -481,12 +551,17 @@ fn callables() -> BTreeMap<String, BTreeSet<String>> {
                 if !rhai::is_valid_function_name(name) || name.contains('$') {
                     return None;
                 }
-                let params: Vec<String> = f
-                    .metadata
-                    .params_info
-                    .iter()
-                    .map(|p| type_words(p.split_once(':').map_or(p.as_str(), |(_, t)| t)))
-                    .collect();
+                // A function registered raw (`require`) has no parameter information:
+                // its parameters take any value.
+                let params: Vec<String> = if f.metadata.params_info.is_empty() {
+                    vec!["any value".to_string(); f.metadata.num_params]
+                } else {
+                    f.metadata
+                        .params_info
+                        .iter()
+                        .map(|p| type_words(p.split_once(':').map_or(p.as_str(), |(_, t)| t)))
+                        .collect()
+                };
                 Some((name.to_string(), format!("{name}({})", params.join(", "))))
             },
             true,

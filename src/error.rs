@@ -101,10 +101,15 @@ pub(crate) enum Failure {
         source: std::io::Error,
     },
     #[error(
-        "prun: no log of proc \"{proc_name}\" under {} (it never ran, or ran without printing anything)",
+        "prun: no log of proc \"{proc_name}\" under {} (it never ran, or ran without printing anything){hint}",
         root.display()
     )]
-    NoLog { proc_name: String, root: PathBuf },
+    NoLog {
+        proc_name: String,
+        root: PathBuf,
+        /// The nearest names of procs that have a log (`; did you mean "build"?`).
+        hint: String,
+    },
 }
 
 impl Failure {

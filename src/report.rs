@@ -283,11 +283,10 @@ pub(crate) fn build_of(run: &RunInfo, procs: Vec<ProcReport>) -> Report {
     }
 }
 
-/// The report as JSON text (keys sorted).
+/// The report as JSON text, its keys in the order of docs/cli.md (`run` before `procs`,
+/// a proc's `name` and `state` first); a result's own maps have their keys sorted.
 pub(crate) fn render(report: &Report) -> String {
-    serde_json::to_value(report)
-        .and_then(|doc| serde_json::to_string_pretty(&doc))
-        .unwrap_or_else(|_| "{}".into())
+    serde_json::to_string_pretty(report).unwrap_or_else(|_| "{}".into())
 }
 
 /// The directory a report at `path` goes to (`.` for a bare file name).

@@ -394,7 +394,7 @@ pub(crate) fn execute(
     };
     // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
     let _lock = match call.cli.lock {
-        Some(wait) => Some(take_lock(&script_path, &state_dir, wait)?),
+        Some(wait) => Some(take_lock(&script_path, &state_dir, wait, settings.quiet)?),
         None => None,
     };
     let (tee, live) = reporter_of(settings, &call.cli);
@@ -902,8 +902,9 @@ fn open_cache(reporter: &Arc<dyn Reporter>, db: &DbSettings, path: PathBuf) -> C
 /// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until the run ends. The
 /// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
 /// The file is opened without following links and must be the user's (see
-/// [`crate::paths::open_private_file`]).
-fn take_lock(script: &Path, dir: &Path, wait: bool) -> Result<std::fs::File, Failure> {
+/// [`crate::paths::open_private_file`]). Waiting for it says so, unless `quiet` (`-q`: a
+/// cron run that ends well prints nothing).
+fn take_lock(script: &Path, dir: &Path, wait: bool, quiet: bool) -> Result<std::fs::File, Failure> {
     use std::io::{Seek, Write};
     let path = dir.join("run.lock");
     let mut file =
@@ -926,11 +927,13 @@ fn take_lock(script: &Path, dir: &Path, wait: bool) -> Result<std::fs::File, Fai
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) if wait => {
-            errln!(
-                "prun: waiting for another run of {} to finish ({})",
-                script.display(),
-                holder()
-            );
+            if !quiet {
+                errln!(
+                    "prun: waiting for another run of {} to finish ({})",
+                    script.display(),
+                    holder()
+                );
+            }
             file.lock().map_err(take_failed)?;
         }
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -344,7 +344,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// With [`Output::Plain`] or [`Output::Live`]: a line when each proc starts (`-v`).
+    /// With [`Output::Plain`] or [`Output::Live`]: a line for each command a proc runs, and
+    /// in plain output for each `ctx.progress(...)` (`-v`).
     pub fn verbose(mut self, on: bool) -> Self {
         self.settings.verbose = on;
         self

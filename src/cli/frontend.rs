@@ -82,8 +82,14 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
         source,
     })?;
     let Some(path) = found else {
+        let logged = crate::exec::log::logged(&root);
+        let hint = crate::suggest::hint(proc_name, logged.iter().map(String::as_str), "\"");
         let proc_name = proc_name.to_string();
-        return Err(Failure::NoLog { proc_name, root });
+        return Err(Failure::NoLog {
+            proc_name,
+            root,
+            hint,
+        });
     };
     // As written: the output of a command need not be UTF-8.
     let text = crate::exec::log::read(&path).map_err(|source| Failure::ReadLog {

@@ -87,7 +87,7 @@ struct RunFlags {
     /// On the first failure, schedule nothing more and terminate running jobs
     #[arg(long)]
     fail_fast: bool,
-    /// More output (a line when each proc starts)
+    /// More output: a line for each command a proc runs (`name: $ command`) and for its progress
     #[arg(short, long)]
     verbose: bool,
     /// Quiet, for cron: nothing when all succeeds; else only the failures and the summary
@@ -270,9 +270,14 @@ enum Command {
     },
 }
 
-/// The words after the script path.
+/// The words after the script path. Its `--help` is what `prun SCRIPT --help` prints for a
+/// script that declares no options of its own.
 #[derive(Parser, Debug, Default)]
-#[command(name = "prun SCRIPT", no_binary_name = true)]
+#[command(
+    name = "prun SCRIPT",
+    no_binary_name = true,
+    about = "prun's options, which work after the script path too (this script declares no options of its own with args(#{...}))"
+)]
 struct Tail {
     #[command(flatten)]
     flags: RunFlags,

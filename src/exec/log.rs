@@ -360,6 +360,37 @@ pub(crate) fn latest(root: &Path, proc_name: &str) -> io::Result<Option<PathBuf>
         .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file())))
 }
 
+/// The names of the procs that have a log in some run under a log root, sorted: the names
+/// `prun log` suggests for one it finds no log of. A name cut to fit a file name (see
+/// [`escape`]) is left out: it is no longer the proc's.
+pub(crate) fn logged(root: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|run| run.file_name().to_str().is_some_and(is_run_dir))
+        .filter_map(|run| fs::read_dir(run.path()).ok())
+        .flat_map(|logs| logs.flatten())
+        .filter_map(|log| {
+            let file = log.file_name().into_string().ok()?;
+            let stem = file.strip_suffix(".log")?;
+            (!stem.starts_with('.') && stem.len() < MAX_STEM - HASH_SUFFIX).then(|| unescape(stem))
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A proc's name from its log's file name (the inverse of [`escape`]).
+fn unescape(stem: &str) -> String {
+    stem.replace("%2F", "/")
+        .replace("%2E", ".")
+        .replace("%00", "\0")
+        .replace("%25", "%")
+}
+
 /// Reads a log [`latest`] found, not through a symbolic link planted there since.
 pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
@@ -597,6 +628,9 @@ mod tests {
         assert_eq!(escape("build::prod"), "build::prod");
         assert_eq!(escape("a/b%c"), "a%2Fb%25c");
         assert_eq!(escape(".hidden"), "%2Ehidden");
+        for name in ["build::prod", "a/b%c", ".hidden", "%2F", "x%252Fy"] {
+            assert_eq!(unescape(&escape(name)), name);
+        }
     }
 
     #[test]

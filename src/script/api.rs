@@ -247,10 +247,12 @@ pub(super) fn register(
     let s = sched.clone();
     engine.register_fn("state", move |name: &str| -> R<String> {
         let c = s.lock();
-        let id = c
-            .graph()
-            .lookup(name)
-            .ok_or_else(|| err(GraphError::UnknownProc(name.into()).to_string()))?;
+        let id = c.graph().lookup(name).ok_or_else(|| {
+            err(crate::graph::graph_error(
+                c.graph(),
+                &GraphError::UnknownProc(name.into()),
+            ))
+        })?;
         Ok(c.state(id).to_string())
     });
 

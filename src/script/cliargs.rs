@@ -102,6 +102,24 @@ pub(crate) enum DeclError {
     /// there too.
     #[error("the script was stopped before its args(#{{...}}) declaration: {0}")]
     Stopped(String),
+    #[error("args: `{name}.{key}` must be a string, not {not}")]
+    NotText {
+        name: String,
+        key: &'static str,
+        not: String,
+    },
+    #[error("args: `{0}.default` must be an array (the option is `list: true`), not {1}")]
+    DefaultNotList(String, String),
+    #[error(
+        "args: `{0}.default` must be a string, a number or a bool (the value is text), not {1}"
+    )]
+    DefaultNotText(String, String),
+    #[error("args: `about` must be a string, not {0}")]
+    AboutNotText(String),
+    #[error("args: `{0}` is a flag: it takes no value, so it cannot also be `{1}: true`")]
+    FlagWith(String, &'static str),
+    #[error("args: `{0}` is a flag: it is false unless given, and takes no `\"default\"`")]
+    FlagDefault(String),
 }
 
 /// A word of the command line that the script's declaration does not accept.
@@ -174,9 +192,69 @@ fn flag_of(spec: &Map, key: &'static str, name: &str) -> Result<bool, DeclError>
     }
 }
 
+/// The text of a setting that is a string (`long`, `help`, `env`), if given.
+fn text_of(spec: &Map, key: &'static str, name: &str) -> Result<Option<String>, DeclError> {
+    match spec.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .clone()
+            .into_string()
+            .map(Some)
+            .map_err(|t| DeclError::NotText {
+                name: name.to_string(),
+                key,
+                not: crate::diag::type_words(t),
+            }),
+    }
+}
+
+/// An option's `"default"` as the type its given values have: an integer for `int: true`,
+/// else text (`"default": 7` is `"7"`, as `--port 7` is), an array of them for
+/// `list: true`. `()` is no default.
+fn default_of(
+    name: &str,
+    d: &Dynamic,
+    int: bool,
+    list: bool,
+) -> Result<Option<Dynamic>, DeclError> {
+    let item = |v: &Dynamic| -> Result<Dynamic, DeclError> {
+        if int {
+            if v.is_int() {
+                return Ok(v.clone());
+            }
+            return v
+                .clone()
+                .into_string()
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .map(Dynamic::from)
+                .ok_or_else(|| DeclError::DefaultNotInt(name.to_string(), format!("{v:?}")));
+        }
+        if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() {
+            Ok(Dynamic::from(v.to_string()))
+        } else {
+            Err(DeclError::DefaultNotText(
+                name.to_string(),
+                crate::diag::type_words(v.type_name()),
+            ))
+        }
+    };
+    if d.is_unit() {
+        return Ok(None);
+    }
+    if !list {
+        return item(d).map(Some);
+    }
+    let items = d.clone().try_cast::<Array>().ok_or_else(|| {
+        DeclError::DefaultNotList(name.to_string(), crate::diag::type_words(d.type_name()))
+    })?;
+    let items: Array = items.iter().map(item).collect::<Result<_, _>>()?;
+    Ok(Some(items.into()))
+}
+
 /// Whether an `env` fallback names a variable that holds a secret.
-fn secret_env(name: &Dynamic) -> bool {
-    let name = name.to_string().to_uppercase();
+fn secret_env(name: &str) -> bool {
+    let name = name.to_uppercase();
     ["PASSWORD", "TOKEN", "SECRET"]
         .iter()
         .any(|w| name.contains(w))
@@ -201,7 +279,10 @@ impl Declaration {
         for (k, v) in decl {
             let key = k.to_string();
             if key == "about" {
-                about = v.to_string();
+                about = v
+                    .clone()
+                    .into_string()
+                    .map_err(|t| DeclError::AboutNotText(crate::diag::type_words(t)))?;
                 continue;
             }
             let spec = v
@@ -243,26 +324,40 @@ impl Declaration {
                 }
             };
             let int = flag_of(&spec, "int", &key)?;
-            if let Some(d) = spec.get("default").filter(|_| int)
-                && !d.is_int()
-                && d.to_string().parse::<i64>().is_err()
-            {
-                return Err(DeclError::DefaultNotInt(key, format!("{d:?}")));
+            let list = flag_of(&spec, "list", &key)?;
+            let flag = flag_of(&spec, "flag", &key)?;
+            let required = flag_of(&spec, "required", &key)?;
+            let positional = flag_of(&spec, "positional", &key)?;
+            if flag {
+                let with = [
+                    ("int", int),
+                    ("required", required),
+                    ("positional", positional),
+                ];
+                if let Some((other, _)) = with.iter().find(|(_, on)| *on) {
+                    return Err(DeclError::FlagWith(key, other));
+                }
+                if spec.contains_key("default") {
+                    return Err(DeclError::FlagDefault(key));
+                }
             }
+            let default = match spec.get("default") {
+                Some(d) => default_of(&key, d, int, list)?,
+                None => None,
+            };
+            let env = text_of(&spec, "env", &key)?;
             opts.push(Opt {
-                long: spec
-                    .get("long")
-                    .map_or_else(|| key.replace('_', "-"), |l| l.to_string()),
+                long: text_of(&spec, "long", &key)?.unwrap_or_else(|| key.replace('_', "-")),
                 short,
-                help: spec.get("help").map(|h| h.to_string()).unwrap_or_default(),
-                default: spec.get("default").cloned(),
-                required: flag_of(&spec, "required", &key)?,
-                flag: flag_of(&spec, "flag", &key)?,
+                help: text_of(&spec, "help", &key)?.unwrap_or_default(),
+                default,
+                required,
+                flag,
                 int,
-                list: flag_of(&spec, "list", &key)?,
-                env: spec.get("env").map(|e| e.to_string()),
-                positional: flag_of(&spec, "positional", &key)?,
-                secret: flag_of(&spec, "secret", &key)? || spec.get("env").is_some_and(secret_env),
+                list,
+                secret: flag_of(&spec, "secret", &key)? || env.as_deref().is_some_and(secret_env),
+                env,
+                positional,
                 key,
             });
         }
@@ -532,7 +627,6 @@ impl Declaration {
                     Some(s) => convert(&s)?,
                     None if o.flag => Dynamic::from(false),
                     None => match &o.default {
-                        Some(d) if o.int && d.is_string() => convert(&d.to_string())?,
                         Some(d) => d.clone(),
                         None if o.required && !lenient => {
                             let hint = o

@@ -164,10 +164,13 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             .into()
         };
         let path = |v: &Dynamic| -> R<PathBuf> {
-            v.clone()
-                .into_string()
-                .map(PathBuf::from)
-                .map_err(|_| bad("a file path"))
+            match v.clone().into_string() {
+                Ok(p) if p.is_empty() => {
+                    Err(format!("option `{k}` must be a file path, not an empty string").into())
+                }
+                Ok(p) => Ok(PathBuf::from(p)),
+                Err(_) => Err(bad("a file path")),
+            }
         };
         match k.as_str() {
             "timeout" => {
@@ -234,6 +237,9 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
                     .into_iter()
                     .map(|x| x.as_int().map_err(|_| bad("an array of integers")))
                     .collect::<R<_>>()?;
+                if c.ok_codes.is_empty() {
+                    return Err("option `ok_codes` must list at least one exit code (`check: false` never throws)".into());
+                }
             }
             "check" => c.check = v.as_bool().map_err(|_| bad("a bool"))?,
             "quiet" => c.quiet = v.as_bool().map_err(|_| bad("a bool"))?,

@@ -334,12 +334,26 @@ pub(super) fn parse(
             .collect::<Result<_, _>>()?;
     }
     if let Some(v) = given.cwd {
-        def.extras_mut().cwd = Some(v.to_string());
+        let cwd = v.into_string().map_err(|t| {
+            err(format!(
+                "`cwd` must be a path, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
+        if cwd.is_empty() {
+            return Err(err("`cwd` must be a path, not an empty string".into()));
+        }
+        def.extras_mut().cwd = Some(cwd);
     }
     if let Some(v) = given.help {
         // One line of `prun list`: a line break would break the listing, an escape
         // sequence reach the terminal.
-        let help = v.to_string();
+        let help = v.into_string().map_err(|t| {
+            err(format!(
+                "`help` must be a string, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
         if help.chars().any(char::is_control) {
             return Err(err(format!(
                 "`help` is one line of printable text; {:?} holds a line break or another control character",

@@ -238,6 +238,36 @@ run(["good", "bad"]);
 }
 
 #[test]
+fn the_help_of_verbose_says_what_it_adds() {
+    // `prun --help` said `-v` adds "a line when each proc starts", which plain output
+    // prints without it; it adds the commands and the progress lines.
+    let out = Test::new().raw(&["--help"]).run();
+    out.ok();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("--verbose"))
+        .expect("--help lists --verbose");
+    assert!(
+        line.contains("each command a proc runs") && !line.contains("proc starts"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_help_of_a_script_without_options_says_so_and_lists_prun_s() {
+    // It began with "The words after the script path", the doc comment of a type of prun.
+    let out = Test::new()
+        .script("proc(\"a\", #{ shell: \"true\" });\n")
+        .args(&["--help"])
+        .run();
+    out.ok()
+        .out_lacks("The words after the script path")
+        .out_has("this script declares no options of its own")
+        .out_has("--parallel");
+}
+
+#[test]
 fn shebang_line_is_ignored() {
     let out = Test::new()
         .script("#!/usr/bin/env prun\nproc(\"a\", #{ now: true }, |ctx| print(\"hi\"));\n")

@@ -640,3 +640,37 @@ fn a_script_without_a_shebang_line_is_named_with_what_to_do() {
         "{l}"
     );
 }
+
+#[test]
+fn an_empty_path_or_an_empty_ok_codes_is_an_error_naming_the_option() {
+    // An empty path read `failed to open stdout file : No such file or directory`, and
+    // `ok_codes: []` made every command fail with `command `true` exited with code 0`.
+    for (opts, message) in [
+        (
+            "cwd: \"\"",
+            "option `cwd` must be a file path, not an empty string",
+        ),
+        (
+            "stdout: \"\"",
+            "option `stdout` must be a file path, not an empty string",
+        ),
+        (
+            "stderr: \"\"",
+            "option `stderr` must be a file path, not an empty string",
+        ),
+        (
+            "stdin: #{ file: \"\" }",
+            "option `stdin` must be a file path, not an empty string",
+        ),
+        (
+            "ok_codes: []",
+            "option `ok_codes` must list at least one exit code",
+        ),
+    ] {
+        Test::new()
+            .script(&format!("let x = 1;\nexec([\"true\"], #{{ {opts} }});\n"))
+            .run()
+            .code(2)
+            .err_has(&format!("main.rhai:2:1: {message}"));
+    }
+}

@@ -251,3 +251,159 @@ fn readme_and_docs_refer_to_nothing_a_reader_does_not_have() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The keys of a JSON text, in the order they are written.
+fn json_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.trim_start().strip_prefix('"')?;
+            let (key, after) = rest.split_once('"')?;
+            after.starts_with(':').then(|| key.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_json_report_has_its_keys_in_the_order_cli_md_shows() {
+    // The report was written with its keys sorted (`"procs"` before `"run"`, a proc's
+    // `"duration"` first), unlike the example in docs/cli.md.
+    let md = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");
+    let text = std::fs::read_to_string(md).expect("read docs/cli.md");
+    let (_, after) = text
+        .split_once("```json\n")
+        .expect("cli.md has a ```json block");
+    let (example, _) = after.split_once("```").expect("the block ends");
+    let out = Test::new()
+        .script("proc(\"fetch\", #{ shell: \"true\" });\n")
+        .args(&["fetch", "--json", "r.json", "--", "x"])
+        .run();
+    out.ok();
+    assert_eq!(json_keys(&out.read("r.json")), json_keys(example));
+}
+
+#[test]
+fn the_inputs_example_is_up_to_date_when_run_twice_as_its_text_says() {
+    // The example wrote its input on every run, so `bundle` was never UP_TO_DATE.
+    let md = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/script-api.md");
+    let ex = examples(&md)
+        .into_iter()
+        .find(|e| e.text.contains("proc(\"bundle\""))
+        .expect("the inputs example");
+    let first = Test::new()
+        .file("main.rhai", &ex.text)
+        .raw(&["main.rhai"])
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--no-live"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{out}");
+    assert!(
+        out.contains("UP_TO_DATE bundle") && out.contains("SUCCEEDED  deploy"),
+        "{out}"
+    );
+}
+
+/// The keys prun lists as valid after an unknown one (`(valid options: a, b, ...)`), for
+/// a script whose last line uses the key `zz_unknown`.
+fn valid_keys(script: &str) -> Vec<String> {
+    let out = Test::new().script(script).run();
+    let (_, list) = out
+        .stderr
+        .split_once("valid options: ")
+        .unwrap_or_else(|| panic!("no list of valid options:\n{}", out.describe()));
+    let list = list.split(')').next().unwrap_or("");
+    list.split(", ").map(str::to_string).collect()
+}
+
+/// The text of `md` from `start` (included) to the next `end`.
+fn between<'a>(md: &'a str, start: &str, end: &str) -> &'a str {
+    let at = md.find(start).unwrap_or_else(|| panic!("no {start:?}"));
+    let after = &md[at..];
+    after.split_once(end).map_or(after, |(t, _)| t)
+}
+
+#[test]
+fn readme_and_script_api_name_every_option_prun_takes() {
+    // README's list of proc options left out `no_skip`, `inputs` and `outputs`.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let api = std::fs::read_to_string(root.join("docs/script-api.md")).expect("script-api.md");
+    let kinds = [
+        (
+            "proto(\"p::[x]\", #{ zz_unknown: 1 }, |ctx, x| 1);",
+            between(&readme, "Options: `deps`", "An unknown option"),
+        ),
+        (
+            "set_options(#{ zz_unknown: 1 });",
+            between(&readme, "`set_options(#{ parallel, resources", "})`"),
+        ),
+        (
+            "exec([\"true\"], #{ zz_unknown: 1 });",
+            between(
+                &readme,
+                "work inside procs and at the top level. Options:",
+                "A pipe stage",
+            ),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (script, readme_list) in kinds {
+        for key in valid_keys(script) {
+            let row = [
+                format!("| `{key}` |"),
+                format!("| `{key}`, "),
+                format!(", `{key}` |"),
+            ];
+            if !row.iter().any(|r| api.contains(r.as_str())) {
+                wrong.push(format!("docs/script-api.md has no table row for `{key}`"));
+            }
+            let named = readme_list
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == key);
+            if !named {
+                wrong.push(format!("README.md does not list `{key}` ({script})"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_options_readme_gives_backup_verify_are_its_own() {
+    // README said `-v` prints what each step found; the script's option is `--details`
+    // (`-v` is prun's, and adds command lines).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let text = between(
+        &readme,
+        "It fetches the newest backup",
+        "`scripts/pg-copy.rhai`",
+    );
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["scripts/backup-verify.rhai", "--help"])
+        .current_dir(root)
+        .output()
+        .expect("run prun");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let mut wrong = Vec::new();
+    for quoted in text.split('`').skip(1).step_by(2) {
+        let Some(option) = quoted.split(' ').next().filter(|w| w.starts_with('-')) else {
+            continue;
+        };
+        let declared = help
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .any(|w| w == option);
+        if !declared {
+            wrong.push(format!(
+                "README gives backup-verify {option}, which its --help lacks"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{help}", wrong.join("\n"));
+}

@@ -157,3 +157,47 @@ proc("p", #{ deps: [|ctx| { throw no_change(); }] }, |ctx| 1);"#,
     out.code(1)
         .out_has(r#"skip("later") ends a proc's body as SKIPPED: thrown here, it is an error"#);
 }
+
+#[test]
+fn a_mistyped_name_gets_the_nearest_proc_from_state_as_from_run_and_wait() {
+    // `state("fetc")` said only `no proc named "fetc" exists`, where `run`, `start`,
+    // `create` and `wait` add the nearest names, as docs/script-api.md promises for all.
+    for call in ["state", "run", "start", "create", "wait"] {
+        let out = Test::new()
+            .script(&format!(
+                "proc(\"fetch\", || 1);\nprint({call}(\"fetc\"));\n"
+            ))
+            .run();
+        out.code(2)
+            .err_has("main.rhai:2:")
+            .err_has("\"fetc\"")
+            .err_has("did you mean \"fetch\"?");
+    }
+}
+
+#[test]
+fn require_without_a_tool_says_how_many_it_takes() {
+    // `require()` said "`require` is called as require()", the very call that failed: its
+    // forms were registered without parameter information.
+    Test::new()
+        .script("let x = 1;\nrequire();\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:2:1: function require() does not exist: `require` takes 1 to 8 values");
+}
+
+#[test]
+fn a_mistyped_ctx_member_gets_the_nearest_member() {
+    // `ctx.nmae` said "Unknown property 'nmae' - a getter is not registered for type ctx".
+    let out = Test::new()
+        .script("proc(\"p\", |ctx| ctx.nmae);\nrun(\"p\");\n")
+        .run();
+    out.code(1);
+    let failed = out.proc_line("FAILED", "p");
+    assert!(
+        failed.contains("main.rhai:1:21: ctx has no member `nmae`; did you mean `name`?")
+            && failed.contains("input_fingerprint")
+            && !failed.contains("to_string"),
+        "{failed}"
+    );
+}

@@ -396,3 +396,27 @@ print("null written");
         .out_has(r#"dir: read_file: "dir" is a directory, not a regular file"#)
         .out_has("null written");
 }
+
+#[test]
+fn quote_refuses_a_word_that_is_no_text_as_exec_does() {
+    // `quote(["rm", env("UNSET")])` gave `rm ''` and `quote([[1]])` gave `'[1]'`, where
+    // exec refuses both.
+    for (word, what) in [
+        ("()", "nothing (`()`)"),
+        ("[1]", "an array"),
+        ("#{}", "a map"),
+    ] {
+        Test::new()
+            .script(&format!("let x = 1;\nprint(quote([\"rm\", {word}]));\n"))
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "main.rhai:2:7: quote: word 2 must be a string, a number or a bool, not {what}"
+            ));
+    }
+    Test::new()
+        .script("print(quote([\"ls\", \"a b\", 5, true]));\n")
+        .run()
+        .ok()
+        .line("ls 'a b' 5 true");
+}

@@ -187,6 +187,32 @@ fn graph_has_the_resolved_edges() {
 }
 
 #[test]
+fn graph_without_targets_shows_every_proc_and_with_targets_what_the_run_schedules() {
+    // As docs/cli.md now says; it said "else of what the script schedules", but a script
+    // that schedules `a` gets `b` in its graph too.
+    let script = "proc(\"a\", #{ shell: \"true\" });\nproc(\"b\", #{ shell: \"true\" });\nproc(\"c\", #{ shell: \"true\" });\nrun(\"a\");\n";
+    let graph = |targets: &[&str]| {
+        let out = Test::new()
+            .script(script)
+            .before(&["graph"])
+            .args(targets)
+            .run();
+        out.ok();
+        out.stdout.clone()
+    };
+    let all = graph(&[]);
+    assert!(
+        ["\"a\";", "\"b\";", "\"c\";"]
+            .iter()
+            .all(|n| all.contains(n)),
+        "{all}"
+    );
+    let some = graph(&["b"]);
+    assert!(some.contains("\"a\";") && some.contains("\"b\";"), "{some}");
+    assert!(!some.contains("\"c\""), "{some}");
+}
+
+#[test]
 fn graph_of_a_target_that_matches_nothing_prints_only_the_error() {
     let out = Test::new()
         .script(PIPELINE)
@@ -255,4 +281,13 @@ fn log_prints_the_latest_log_of_a_proc() {
     let missing = prun(&["log", "main.rhai", "nope"]);
     assert_eq!(missing.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("\"nope\""));
+    // A mistyped name gets the nearest procs that have a log, as a wrong name does
+    // everywhere else; it got none.
+    let typo = prun(&["log", "main.rhai", "tlak"]);
+    assert_eq!(typo.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        err.contains("\"tlak\"") && err.contains("did you mean \"talk\"?"),
+        "{err}"
+    );
 }

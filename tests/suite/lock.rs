@@ -137,3 +137,63 @@ fn read_pid(path: &std::path::Path) -> u32 {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Whether process `pid` waits for a `flock` (a `->` line of `/proc/locks`).
+fn waits_for_a_lock(pid: u32) -> bool {
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let mut words = l.split_whitespace().skip(1);
+            words.next() == Some("->") && words.nth(3) == Some(pid.to_string().as_str())
+        })
+}
+
+#[test]
+fn a_quiet_run_that_waits_for_the_lock_prints_nothing_when_it_succeeds() {
+    // `--lock=wait -q` said "prun: waiting for another run ..." on stderr: cron mailed it
+    // although the run went well.
+    let t = Test::new().script(SCRIPT);
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("release"), "").unwrap();
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("release")).unwrap();
+    let _ = std::fs::remove_file(dir.join("holding"));
+    let prun = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let first = prun(&["main.rhai", "--lock", "-q"])
+        .spawn()
+        .expect("first run");
+    wait_for_file(&dir.join("holding"));
+    let waiting = prun(&["main.rhai", "--lock=wait", "-q"])
+        .spawn()
+        .expect("waiting run");
+    let until = Instant::now() + Duration::from_secs(20);
+    while !waits_for_a_lock(waiting.id()) {
+        assert!(
+            Instant::now() < until,
+            "the second run never waited for the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::write(dir.join("release"), "").unwrap();
+    assert!(first.wait_with_output().unwrap().status.success());
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        ("".into(), "".into())
+    );
+}

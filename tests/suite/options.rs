@@ -125,3 +125,26 @@ fn an_empty_task_db_or_log_dir_is_a_script_error_not_the_working_directory() {
         assert!(!out.exists("ran"), "{key}: the proc ran");
     }
 }
+
+#[test]
+fn a_proc_cwd_or_help_of_the_wrong_type_is_an_error_naming_the_option() {
+    // `cwd: 5` ran the command in a directory named `5`, `cwd: ""` failed only when the
+    // proc ran (`working directory  does not exist`), and `help: 5` was listed as `5`;
+    // `exec` refuses a non-path `cwd` already.
+    for (opts, message) in [
+        ("cwd: 5", "`cwd` must be a path, not an integer"),
+        ("cwd: ()", "`cwd` must be a path, not nothing"),
+        ("cwd: \"\"", "`cwd` must be a path, not an empty string"),
+        ("help: 5", "`help` must be a string, not an integer"),
+        ("help: [\"a\"]", "`help` must be a string, not an array"),
+    ] {
+        let out = Test::new()
+            .script(&format!(
+                "proc(\"a\", #{{ {opts}, shell: \"touch ran\" }});\nrun(\"a\");\n"
+            ))
+            .run();
+        out.code(2)
+            .err_has(&format!("main.rhai:1:1: proc \"a\": {message}"));
+        assert!(!out.exists("ran"), "{opts}: the proc ran");
+    }
+}

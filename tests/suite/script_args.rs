@@ -210,6 +210,80 @@ fn a_wrong_declaration_names_the_args_call_and_the_nearest_setting() {
 }
 
 #[test]
+fn a_default_has_the_type_of_a_given_value_and_settings_that_do_not_go_together_are_errors() {
+    // A default kept its own type: `"default": 7` was an integer when not given and
+    // "8" when given, a list's `"default": "a"` was no array, an `int` list's `[1, 2]`
+    // was refused; a flag's default was ignored, a `positional` flag failed with "its
+    // variable  must say true or false", and `env: 5`, `help: 5`, `about: 5` were taken
+    // as text.
+    let value = |decl: &str, words: &[&str]| {
+        let out = Test::new()
+            .script(&format!(
+                "let o = args(#{{ {decl} }});\nprint(`${{type_of(o.x)}} ${{o.x}}`);\n"
+            ))
+            .args(words)
+            .run();
+        out.ok();
+        out.stdout.lines().next().unwrap_or("").to_string()
+    };
+    assert_eq!(value("x: #{ \"default\": 7 }", &[]), "string 7");
+    assert_eq!(value("x: #{ \"default\": 7 }", &["--x", "8"]), "string 8");
+    assert_eq!(
+        value("x: #{ list: true, \"default\": [1, \"b\"] }", &[]),
+        "array [\"1\", \"b\"]"
+    );
+    assert_eq!(
+        value(
+            "x: #{ int: true, list: true, \"default\": [1, \"2\"] }",
+            &[]
+        ),
+        "array [1, 2]"
+    );
+    for (decl, message) in [
+        (
+            "x: #{ list: true, \"default\": \"a\" }",
+            "`x.default` must be an array (the option is `list: true`), not a string",
+        ),
+        (
+            "x: #{ \"default\": [1] }",
+            "`x.default` must be a string, a number or a bool (the value is text), not an array",
+        ),
+        (
+            "x: #{ flag: true, \"default\": true }",
+            "`x` is a flag: it is false unless given, and takes no `\"default\"`",
+        ),
+        (
+            "x: #{ flag: true, positional: true }",
+            "`x` is a flag: it takes no value, so it cannot also be `positional: true`",
+        ),
+        (
+            "x: #{ flag: true, required: true }",
+            "`x` is a flag: it takes no value, so it cannot also be `required: true`",
+        ),
+        (
+            "x: #{ flag: true, int: true }",
+            "`x` is a flag: it takes no value, so it cannot also be `int: true`",
+        ),
+        ("x: #{ env: 5 }", "`x.env` must be a string, not an integer"),
+        (
+            "x: #{ help: 5 }",
+            "`x.help` must be a string, not an integer",
+        ),
+        (
+            "x: #{ long: 5 }",
+            "`x.long` must be a string, not an integer",
+        ),
+        ("about: 5", "`about` must be a string, not an integer"),
+    ] {
+        Test::new()
+            .script(&format!("let o = args(#{{ {decl} }});\n"))
+            .run()
+            .code(2)
+            .err_has(&format!("main.rhai:1:9: args: {message}"));
+    }
+}
+
+#[test]
 fn short_flags_cluster_as_with_getopt() {
     // `-ab` said "option -a takes no value".
     let script = r#"let o = args(#{ a: #{ short: "a", flag: true }, b: #{ short: "b", flag: true }, n: #{ short: "n", int: true } });

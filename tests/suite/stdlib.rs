@@ -185,3 +185,31 @@ for opts in [#{ times: "3" }, #{ times: 2.5 }, #{ delay: "abc" }, #{ delay: -1 }
         .out_has("not i64 -1")
         .line("E: retry::run: backoff must be a number of at least 0, not string x");
 }
+
+#[test]
+fn an_unknown_option_of_a_stdlib_function_is_an_error_naming_the_nearest() {
+    // `retry::run(f, #{ tims: 5 })` retried 3 times, `pg::start(#{ prot: 5433 })` started
+    // a server on the default port and `rclone::newest(..., #{ max_agee: "1d" })` copied
+    // anything younger than 2 days: the misspelt key was ignored.
+    for (call, message) in [
+        (
+            "import \"retry\" as retry;\nretry::run(|| 1, #{ tims: 5 });",
+            "retry::run: unknown option `tims`; did you mean `times`? (valid options: times, delay, backoff)",
+        ),
+        (
+            "import \"pg\" as pg;\npg::start(#{ prot: 5433 });",
+            "pg::start: unknown option `prot`; did you mean `port`?",
+        ),
+        (
+            "import \"rclone\" as rclone;\nrclone::newest(\"a\", \"b\", #{ max_agee: \"1d\" });",
+            "rclone::newest: unknown option `max_agee`; did you mean `max_age`? (valid options: max_age, include, config)",
+        ),
+    ] {
+        Test::new()
+            .script(call)
+            .run()
+            .code(2)
+            .err_has(message)
+            .err_has("main.rhai:2:");
+    }
+}

@@ -49,9 +49,19 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     }
     engine.register_fn("quote", |s: &str| quote(s));
     engine.register_fn("quote", |words: Array| -> R<String> {
+        // As in an argv: `()` would be an empty word, an array or a map Rhai's rendering.
         let quoted = words
             .iter()
-            .map(|w| quote(&w.to_string()))
+            .enumerate()
+            .map(|(i, w)| {
+                let text = super::values::argument_text(w).map_err(|t| {
+                    format!(
+                        "quote: word {} must be a string, a number or a bool, not {t}",
+                        i + 1
+                    )
+                })?;
+                quote(&text)
+            })
             .collect::<R<Vec<_>>>()?;
         Ok(quoted.join(" "))
     });

@@ -201,8 +201,10 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // microseconds, not the milliseconds of a start-up). A file damaged by a power loss
     // is detected as corrupt, moved aside and rebuilt.
     conn.pragma_update(None, "synchronous", "OFF")?;
-    // `PRAGMA foreign_keys = ON` without a statement to parse.
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, true)?;
+    // No foreign keys enforced: a run's procs go with it by its range of rows (see the
+    // schema's version 6), and checking each new proc row's run cost a twentieth of
+    // the writer's work.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)?;
     // A page cache of 128 KiB instead of SQLite's 2 MiB: a run appends rows and reads its
     // cache once, and a run of many procs would otherwise keep megabytes of pages (a
     // page not cached is read again from the OS's file cache, see docs/decisions.md).
@@ -720,11 +722,11 @@ impl Store {
     /// The procs of one run, in the order they finished.
     pub(crate) fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare(&format!(
                 "SELECT name, state, started, duration, exit_code, log, error,
                         ended, attempts, segments, waited, place, deps, proto FROM proc_runs
-                 WHERE run_id = ?1 ORDER BY rowid",
-            )?;
+                 WHERE {RUN_ROWS} ORDER BY rowid"
+            ))?;
             let rows = stmt.query_map([run], |r| {
                 Ok(ProcRecord {
                     name: r.get(0)?,
@@ -780,17 +782,17 @@ impl Store {
     /// last 10 successful runs of the same script before `run`.
     pub(crate) fn earlier_medians(&self, run: i64) -> Result<HashMap<String, f64>, StoreError> {
         let rows: Vec<(String, f64)> = self.read(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare(&format!(
                 "SELECT name, duration FROM (
                      SELECT name, duration, ROW_NUMBER() OVER
                          (PARTITION BY name ORDER BY run_id DESC) AS n
                      FROM proc_runs
                      WHERE run_id < ?1 AND state = 'SUCCEEDED' AND duration IS NOT NULL
-                       AND name IN (SELECT name FROM proc_runs WHERE run_id = ?1)
+                       AND name IN (SELECT name FROM proc_runs WHERE {RUN_ROWS})
                        AND run_id IN (SELECT id FROM runs WHERE script_key IN
                            ((SELECT script_key FROM runs WHERE id = ?1), '')))
-                 WHERE n <= 10",
-            )?;
+                 WHERE n <= 10"
+            ))?;
             stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })?;
@@ -966,19 +968,50 @@ const RECORD_PROC: &str =
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const END_RUN: &str =
     "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
-/// Keeps the newest `?2` runs of the script whose key is `?1` (runs of an unknown script,
-/// recorded before scripts had keys, count as its runs too). The newest run past the kept
-/// ones is found first, and every run of the script up to it goes: a third of the
-/// instructions of `id NOT IN (the kept ones)`, which every run paid at its end.
-const PRUNE: &str = "DELETE FROM runs WHERE script_key IN (?1, '')
-    AND id <= (SELECT id FROM runs WHERE script_key IN (?1, '')
-               ORDER BY id DESC LIMIT 1 OFFSET ?2)";
+/// Records that the rows `?2` to `?3` of `proc_runs` hold procs of run `?1` (see the
+/// schema's version 6): the range grows as the run's procs are written.
+const MARK_PROCS: &str =
+    "UPDATE runs SET first_proc = COALESCE(first_proc, ?2), last_proc = ?3 WHERE id = ?1";
+/// The rows of `proc_runs` that hold the procs of run `?1`: a search of its range of
+/// rows, not a scan of the table.
+const RUN_ROWS: &str = "rowid BETWEEN (SELECT first_proc FROM runs WHERE id = ?1)
+        AND (SELECT last_proc FROM runs WHERE id = ?1) AND run_id = ?1";
+/// Deletes rows `?2` to `?3` of `proc_runs` that belong to run `?1`: the procs written
+/// for a run that was deleted meanwhile (pruned by another run at once).
+const DROP_PROCS: &str = "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
+/// The runs that [`PRUNE`] deletes: every run of the script whose key is `?1` (runs of
+/// an unknown script, recorded before scripts had keys, count as its runs too) up to the
+/// newest one past the `?2` kept. Found that way, not as `id NOT IN (the kept ones)`: a
+/// third of the instructions, which every run paid at its end.
+macro_rules! pruned_runs {
+    () => {
+        "script_key IN (?1, '') AND id <= (SELECT id FROM runs WHERE script_key IN (?1, '')
+             ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+    };
+}
+/// Deletes the procs of the runs [`PRUNE`] deletes, each run's by its range of rows.
+const PRUNE_PROCS: &str = concat!(
+    "DELETE FROM proc_runs WHERE rowid IN (SELECT p.rowid FROM runs r, proc_runs p
+        WHERE p.rowid BETWEEN r.first_proc AND r.last_proc AND p.run_id = r.id AND r.",
+    pruned_runs!(),
+    ")"
+);
+/// Keeps the newest `?2` runs of the script whose key is `?1` (see [`pruned_runs`]).
+const PRUNE: &str = concat!("DELETE FROM runs WHERE ", pruned_runs!());
 
 /// Prepares the statements of a run's history while the run goes on: the writer commits
 /// them all at once when the store closes, after the last proc, where parsing them (a
 /// fifth of a million instructions) made the run longer.
 fn warm(conn: &Connection) {
-    for sql in [BEGIN_RUN, PARALLEL, RECORD_PROC, END_RUN, PRUNE] {
+    for sql in [
+        BEGIN_RUN,
+        PARALLEL,
+        RECORD_PROC,
+        MARK_PROCS,
+        END_RUN,
+        PRUNE_PROCS,
+        PRUNE,
+    ] {
         // A statement that does not prepare fails again, with its error, when it is used.
         let _ = conn.prepare_cached(sql);
     }
@@ -1024,6 +1057,8 @@ fn apply(
     let mut save_row = None;
     // When the batch's cache rows were saved: they are committed together.
     let mut saved = None;
+    // The rows of proc_runs this batch wrote for a run, marked in its row when done.
+    let mut written: Option<Written> = None;
     for m in batch {
         match m {
             Msg::BeginRun {
@@ -1060,6 +1095,20 @@ fn apply(
                     p.deps,
                     p.proto
                 ])?;
+                let row = tx.last_insert_rowid();
+                match &mut written {
+                    Some(w) if w.run == run => w.last = row,
+                    _ => {
+                        if let Some(w) = written.take() {
+                            w.mark(&tx)?;
+                        }
+                        written = Some(Written {
+                            run,
+                            first: row,
+                            last: row,
+                        });
+                    }
+                }
             }
             Msg::Save(name, row) => {
                 // An upsert, not `INSERT OR REPLACE`: the row is rewritten where it is
@@ -1108,10 +1157,11 @@ fn apply(
                 if *keep_runs > 0
                     && let Some((script, ..)) = &rec.begun
                 {
-                    tx.prepare_cached(PRUNE)?.execute(params![
-                        script.key,
-                        i64::try_from(*keep_runs).unwrap_or(i64::MAX)
-                    ])?;
+                    let kept = i64::try_from(*keep_runs).unwrap_or(i64::MAX);
+                    tx.prepare_cached(PRUNE_PROCS)?
+                        .execute(params![script.key, kept])?;
+                    tx.prepare_cached(PRUNE)?
+                        .execute(params![script.key, kept])?;
                 }
             }
             Msg::Parallel(n) => {
@@ -1125,7 +1175,33 @@ fn apply(
         }
     }
     drop((insert_proc, save_row));
+    if let Some(w) = written {
+        w.mark(&tx)?;
+    }
     tx.commit()
+}
+
+/// Rows `first` to `last` of `proc_runs`, written for run `run` (and maybe, in between,
+/// for another run writing at once).
+struct Written {
+    run: i64,
+    first: i64,
+    last: i64,
+}
+
+impl Written {
+    /// Records the range in the run's row; when the run is gone (another run pruned it
+    /// meanwhile), deletes its rows instead, which nothing would find or delete later.
+    fn mark(&self, tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+        let marked = tx
+            .prepare_cached(MARK_PROCS)?
+            .execute(params![self.run, self.first, self.last])?;
+        if marked == 0 {
+            tx.prepare_cached(DROP_PROCS)?
+                .execute(params![self.run, self.first, self.last])?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1394,6 +1470,118 @@ mod tests {
             s.load_cache().unwrap().get("cached").map(|r| &**r),
             Some(&row)
         );
+    }
+
+    /// The plan SQLite makes for `sql`, one step per line.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        // Unbound parameters are NULL: the plan does not depend on them.
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut rows = stmt.raw_query();
+        let mut steps = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            steps.push(row.get::<_, String>(3).unwrap());
+        }
+        steps.join("\n")
+    }
+
+    #[test]
+    fn a_runs_procs_are_read_and_pruned_by_their_range_of_rows_not_by_a_scan() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let read = plan(
+            &conn,
+            &format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"),
+        );
+        assert!(
+            read.contains("SEARCH proc_runs USING INTEGER PRIMARY KEY"),
+            "{read}"
+        );
+        let prune = plan(&conn, PRUNE_PROCS);
+        assert!(!prune.contains("SCAN p"), "{prune}");
+        assert!(prune.contains("USING INTEGER PRIMARY KEY"), "{prune}");
+    }
+
+    /// One batch of the writer, as it commits it.
+    fn commit(conn: &mut Connection, rec: &mut Recording, batch: Vec<Msg>) {
+        apply(Some(conn), &batch, rec, &AtomicBool::new(false)).unwrap();
+    }
+
+    fn begin(name: &str) -> Msg {
+        Msg::BeginRun {
+            script: script(name),
+            args: "[]".into(),
+            started: now(),
+        }
+    }
+
+    fn proc(name: &str) -> Msg {
+        Msg::Proc(ProcRecord {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            ..ProcRecord::default()
+        })
+    }
+
+    fn end(keep_runs: u64) -> Msg {
+        Msg::EndRun {
+            duration: 1.0,
+            outcome: "ok".into(),
+            counts: "{}".into(),
+            keep_runs,
+        }
+    }
+
+    #[test]
+    fn two_runs_written_at_once_each_keep_their_own_procs_and_are_pruned_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (mut conn, ..) = load(&path).unwrap();
+        let (mut one, mut two) = (Recording::default(), Recording::default());
+        // Their batches interleave, so their rows do too.
+        commit(&mut conn, &mut one, vec![begin("s.rhai"), proc("a1")]);
+        commit(
+            &mut conn,
+            &mut two,
+            vec![begin("s.rhai"), proc("b1"), proc("b2")],
+        );
+        commit(&mut conn, &mut one, vec![proc("a2")]);
+        commit(&mut conn, &mut two, vec![proc("b3")]);
+        let s = Store::open(&path, quiet()).unwrap();
+        let names = |run: i64| -> Vec<String> {
+            s.run_procs(run)
+                .unwrap()
+                .into_iter()
+                .map(|p| p.name)
+                .collect()
+        };
+        assert_eq!(names(1), ["a1", "a2"]);
+        assert_eq!(names(2), ["b1", "b2", "b3"]);
+        // The second ends keeping one run of the script: the first goes, with its procs.
+        commit(&mut conn, &mut two, vec![end(1)]);
+        assert!(names(1).is_empty());
+        assert_eq!(names(2), ["b1", "b2", "b3"]);
+        let left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 3, "the pruned run's procs are deleted, no other");
+    }
+
+    #[test]
+    fn procs_written_for_a_run_pruned_meanwhile_are_not_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, ..) = load(&dir.path().join("t.db")).unwrap();
+        let (mut one, mut two) = (Recording::default(), Recording::default());
+        commit(&mut conn, &mut one, vec![begin("s.rhai"), proc("a1")]);
+        commit(&mut conn, &mut two, vec![begin("s.rhai"), end(1)]);
+        commit(&mut conn, &mut one, vec![proc("a2"), proc("a3")]);
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM proc_runs")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(names.is_empty(), "{names:?}");
     }
 
     #[test]

@@ -57,6 +57,18 @@ const MIGRATIONS: &[&str] = &[
     // runs of every script.
     "ALTER TABLE runs ADD COLUMN script_key TEXT NOT NULL DEFAULT '';
     CREATE INDEX runs_by_script ON runs(script_key, id);",
+    // 6: the procs of a run found by the range of rowids they were written in
+    // (`first_proc` to `last_proc`, with `run_id` telling apart the rows of two runs
+    // written at once), not by an index on `run_id`: maintaining that index was a fifth
+    // of the task DB's work per finished proc. Rows only ever go at the end of the
+    // table, so a run's rows lie within its range. Deleting a run deletes its procs in
+    // that range (`Store`'s pruning), not by a foreign key's cascade, which needs the
+    // index (and whose check cost another twentieth).
+    "ALTER TABLE runs ADD COLUMN first_proc INTEGER;
+    ALTER TABLE runs ADD COLUMN last_proc INTEGER;
+    UPDATE runs SET first_proc = (SELECT MIN(rowid) FROM proc_runs WHERE run_id = runs.id),
+                    last_proc = (SELECT MAX(rowid) FROM proc_runs WHERE run_id = runs.id);
+    DROP INDEX proc_runs_by_run;",
 ];
 
 /// The schema version this prun writes.
@@ -89,20 +101,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_procs_of_a_run_are_found_by_its_id_through_an_index() {
+    fn a_version_5_db_gets_each_runs_range_of_proc_rows_and_loses_the_run_index() {
         let mut conn = Connection::open_in_memory().expect("open");
-        migrate(&mut conn).expect("migrate");
-        let plan: Vec<String> = conn
-            .prepare("EXPLAIN QUERY PLAN DELETE FROM proc_runs WHERE run_id = 7")
-            .expect("plan")
-            .query_map([], |r| r.get::<_, String>(3))
+        for m in &MIGRATIONS[..5] {
+            conn.execute_batch(m).expect("version 5");
+        }
+        conn.pragma_update(None, "user_version", 5)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 's', '[]', 't'), (2, 's', '[]', 't'), (3, 's', '[]', 't');
+             INSERT INTO proc_runs (run_id, name, state) VALUES (1, 'a', 'S'), (2, 'b', 'S'), (1, 'c', 'S'), (2, 'd', 'S');",
+        )
+        .expect("rows");
+        assert_eq!(migrate(&mut conn).expect("migrate"), 5);
+        let ranges: Vec<(i64, Option<i64>, Option<i64>)> = conn
+            .prepare("SELECT id, first_proc, last_proc FROM runs ORDER BY id")
+            .expect("ranges")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .expect("rows")
             .collect::<Result<_, _>>()
-            .expect("plan rows");
-        assert!(
-            plan.iter().any(|step| step.contains("proc_runs_by_run")),
-            "{plan:?}"
+            .expect("ranges");
+        assert_eq!(
+            ranges,
+            [
+                (1, Some(1), Some(3)),
+                (2, Some(2), Some(4)),
+                (3, None, None)
+            ]
         );
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'proc_runs_by_run'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("index");
+        assert_eq!(indexes, 0);
     }
 
     #[test]

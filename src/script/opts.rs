@@ -324,7 +324,7 @@ pub(super) fn parse(
         def.env = m
             .into_iter()
             .map(|(k, v)| {
-                let text = super::values::env_text(&v).map_err(|t| {
+                let text = super::values::argument_text(&v).map_err(|t| {
                     err(format!(
                         "`env` value of {k} must be a string, a number or a bool, not {t}"
                     ))

@@ -120,7 +120,7 @@ impl Need {
         for cb in &self.callbacks {
             let v = cb
                 .call(self.ctx.clone(), &self.values)
-                .map_err(|e| self.fail(crate::diag::runtime_error(cb.origin().file(), &e)))?;
+                .map_err(|e| self.fail(crate::diag::closure_error(&cb.origin(), &e)))?;
             let Some(map) = v.try_cast::<Map>() else {
                 return Err(self.fail(format!(
                     "it must return a map of placeholder to values ({})",
@@ -196,10 +196,9 @@ pub(crate) fn call_strings(
     ctx: Dynamic,
     values: &[String],
 ) -> Result<Vec<String>, CallFailure> {
-    let out = cb.call(ctx, values).map_err(|e| {
-        let origin = cb.origin();
-        CallFailure::Threw(crate::diag::runtime_error(origin.file(), &e))
-    })?;
+    let out = cb
+        .call(ctx, values)
+        .map_err(|e| CallFailure::Threw(crate::diag::closure_error(&cb.origin(), &e)))?;
     if out.is_string() {
         return Ok(vec![out.to_string()]);
     }

@@ -277,7 +277,9 @@ fn an_env_value_that_is_not_text_is_an_error_not_its_rendering() {
             "proc \"p\": `env` value of A must be a string, a number or a bool, not a closure",
         );
     Test::new()
-        .script(r#"print(exec(["sh", "-c", "echo \"$A-$B\""], #{ env: #{ A: 1, B: true } }).stdout);"#)
+        .script(
+            r#"print(exec(["sh", "-c", "echo \"$A-$B\""], #{ env: #{ A: 1, B: true } }).stdout);"#,
+        )
         .run()
         .ok()
         .line("1-true");
@@ -321,7 +323,9 @@ fn an_env_value_of_nothing_is_an_error_naming_the_key_not_an_empty_value() {
         .args(&["a"])
         .run()
         .code(1)
-        .out_has(&format!("main.rhai:1:14: option `env`: the value of X {nothing}"));
+        .out_has(&format!(
+            "main.rhai:1:14: option `env`: the value of X {nothing}"
+        ));
 }
 
 #[test]

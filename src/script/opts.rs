@@ -388,11 +388,26 @@ pub(super) fn parse(
         for (k, v) in m {
             let choices = if let Some(fp) = v.clone().try_cast::<FnPtr>() {
                 Choices::Closure(callback(fp)?)
+            } else if v.is_string() {
+                Choices::List(vec![v.to_string()])
             } else if let Some(a) = v.clone().try_cast::<Array>() {
-                Choices::List(a.into_iter().map(|x| x.to_string()).collect())
+                let choice = |(i, x): (usize, Dynamic)| {
+                    super::values::argument_text(&x).map_err(|t| {
+                        err(format!(
+                            "`arg_choices.{k}` entry {} must be a string, a number or a bool, not {t}",
+                            i + 1
+                        ))
+                    })
+                };
+                Choices::List(
+                    a.into_iter()
+                        .enumerate()
+                        .map(choice)
+                        .collect::<Result<_, _>>()?,
+                )
             } else {
                 return Err(err(format!(
-                    "`arg_choices.{k}` must be an array or a closure, not {}",
+                    "`arg_choices.{k}` must be a string, an array of strings or a closure, not {}",
                     crate::diag::type_words(v.type_name())
                 )));
             };

@@ -310,6 +310,52 @@ run("t::*");
 }
 
 #[test]
+fn every_form_of_arg_choices_takes_a_string_as_one_choice_and_refuses_the_same_values() {
+    // The whole-map closure refused `#{ v: "one" }` ("must be an array") that a closure
+    // of one placeholder took as one choice, and took `["a", ()]` as the choice "()".
+    for choices in [
+        r#"|ctx| #{ v: "one" }"#,
+        r#"#{ v: |ctx| "one" }"#,
+        r#"#{ v: "one" }"#,
+    ] {
+        test()
+            .script(&format!(
+                "proto(\"t::[v]\", #{{ arg_choices: {choices} }}, |ctx, v| v);\nprint(run(\"t::*\"));"
+            ))
+            .run()
+            .ok()
+            .line(r#"["t::one"]"#);
+    }
+    for (choices, message) in [
+        (
+            r#"|ctx| #{ v: ["a", ()] }"#,
+            "the arg_choices closure of \"t::[v]\" failed: its value for [v] must be a string or an array of strings (main.rhai:1:33)",
+        ),
+        (
+            r#"#{ v: |ctx| ["a", ()] }"#,
+            "the arg_choices closure of \"t::[v]\" failed: it must return a string or an array of strings (main.rhai:1:39)",
+        ),
+        (
+            r#"#{ v: ["a", ()] }"#,
+            "proto \"t::[v]\": `arg_choices.v` entry 2 must be a string, a number or a bool, not nothing (`()`)",
+        ),
+        (
+            r#"|ctx| #{ v: 5 }"#,
+            "its value for [v] must be a string or an array of strings (main.rhai:1:33)",
+        ),
+    ] {
+        test()
+            .script(&format!(
+                "proto(\"t::[v]\", #{{ arg_choices: {choices} }}, |ctx, v| v);\nprint(run(\"t::*\"));"
+            ))
+            .run()
+            .code(2)
+            .err_has(message)
+            .out_lacks("t::");
+    }
+}
+
+#[test]
 fn the_glob_helper_and_inputs_globs_agree_on_hidden_files() {
     let out = test()
         .file("a.txt", "a")

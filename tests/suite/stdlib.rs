@@ -31,6 +31,28 @@ print(`in proc=${wait(run("p")[0])}`);
 }
 
 #[test]
+fn fs_size_of_a_directory_or_a_device_is_an_error_naming_it() {
+    // `fs::size(".")` gave the size of the directory's inode (4096), as if a file's.
+    Test::new()
+        .file("d/a.txt", "12345")
+        .script(
+            r#"
+import "fs" as fs;
+print(`file=${fs::size("d/a.txt")}`);
+for path in ["d", "/dev/null"] {
+    try { print(`size=${fs::size(path)}`); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run()
+        .ok()
+        .line("file=5")
+        .line(r#"E: fs::size: "d" is a directory, not a regular file"#)
+        .line(r#"E: fs::size: "/dev/null" is not a regular file"#)
+        .out_lacks("size=");
+}
+
+#[test]
 fn retry_runs_again_until_it_works_or_gives_up() {
     Test::new()
         .script(

@@ -188,6 +188,13 @@ pub(super) fn parse(
             }
             def.extras_mut().rdeps.push(pattern);
         } else if let Some(ws) = item.clone().try_cast::<WhenScheduled>() {
+            // As in rdeps: a glob is taken as a name, a proto would make `deploy::*`.
+            if ws.0.contains(['*', '?']) {
+                return Err(err(format!(
+                    "`rdeps` entry when_scheduled(\"{}\") is a glob; when_scheduled takes names and [placeholder] patterns (\"deploy::[env]\")",
+                    ws.0
+                )));
+            }
             def.extras_mut().when_scheduled.push(ws.0);
         } else {
             return Err(err(format!(

@@ -7,7 +7,9 @@
 //! that name nothing, a dependency on a higher wave, dependency cycles, targets that
 //! name nothing, and (in the script's text, see `script::lint`) option keys that `proc`,
 //! `proto`, `set_options` and the commands do not take. The first error that stopped the
-//! evaluation is a problem too, unless one of these already says the same thing.
+//! evaluation is a problem too, unless one of these already says the same thing. So is a
+//! `when_scheduled` rule that matches nothing (a run warns of those of its scheduled
+//! procs, with [`unmatched_when_scheduled`]).
 
 use std::collections::BTreeSet;
 
@@ -187,6 +189,11 @@ pub(crate) fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
             }
         }
     }
+    let plain = g
+        .procs()
+        .filter(|(_, n)| n.proto().is_none())
+        .map(|(id, _)| id);
+    out.extend(unmatched_when_scheduled(g, plain, true));
     for (id, cycle) in cycles(g) {
         let e = GraphError::Cycle(cycle);
         out.push(Problem::at(&g.proc(id).def.origin, e.to_string()));
@@ -202,6 +209,71 @@ pub(crate) fn graph_problems(g: &Graph, targets: &[String]) -> Vec<Problem> {
             });
         }
     }
+    out
+}
+
+/// The `when_scheduled` rules that can never schedule anything: their pattern matches no
+/// proc, and no proto makes a name it matches. The rules of `procs` (with their own
+/// placeholder values filled in) and, with `protos`, of every proto are looked at; a
+/// placeholder left unfilled matches any value.
+pub(crate) fn unmatched_when_scheduled(
+    g: &Graph,
+    procs: impl Iterator<Item = ProcId>,
+    protos: bool,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    // The procs of one proto share its rules: each is told of once.
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut look = |what: &str, name: &str, def: &ProcDef, args: &[(String, String)]| {
+        for pattern in def.extras().when_scheduled.iter() {
+            if !seen.insert((def.origin.to_string(), pattern.clone())) {
+                continue;
+            }
+            // The name as filled in, else the pattern as written: its nearest valid names.
+            let (target, near) = match fill_text(pattern, args) {
+                Ok(name) => (name.clone(), name),
+                Err(_) => (any_value(pattern), pattern.clone()),
+            };
+            if unresolved(g, &target).is_none() {
+                continue;
+            }
+            let why = match g.find_proto(&target) {
+                Err(e) if !is_glob(&target) => format!(": {e}"),
+                _ => crate::graph::proc_hint(g, &near),
+            };
+            out.push(Problem::at(
+                &def.origin,
+                format!(
+                    "{what} \"{name}\": when_scheduled(\"{pattern}\") matches no proc or proto, so it never schedules anything{why}"
+                ),
+            ));
+        }
+    };
+    for p in procs {
+        let n = g.proc(p);
+        look("proc", &n.name, &n.def, n.args());
+    }
+    if protos {
+        for p in g.protos() {
+            look("proto", p.template.text(), &p.def, &[]);
+        }
+    }
+    out
+}
+
+/// `pattern` with each `[placeholder]` as `*`: the glob of the names it may stand for.
+fn any_value(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push('*');
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
     out
 }
 

@@ -97,6 +97,20 @@ pub(crate) fn location(source: Option<&str>, pos: Position) -> String {
 /// A runtime error as `path:line:col: message`, followed by the call chain
 /// (`in call to 'f' at path:line:col`) from the innermost frame outwards.
 pub(crate) fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
+    chain(default_src, err, None)
+}
+
+/// A runtime error of a closure prun called (a proc's body; a dependency, `arg_choices`,
+/// `inputs` or `outputs` closure; a deferred cleanup), as [`runtime_error`]. That call
+/// is at no line of the script (Rhai gives it the position of the `proc(...)` or `defer`
+/// call that handed the closure over), so its frame names the closure by where it is
+/// written: `in the closure at path:line:col`.
+pub(crate) fn closure_error(closure: &Origin, err: &EvalAltResult) -> String {
+    chain(closure.file(), err, Some(closure))
+}
+
+/// The error and its frames; the outermost frame is a call of the closure at `called`.
+fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> String {
     let mut frames = Vec::new();
     let mut src = default_src.to_string();
     let mut cur = err;
@@ -109,7 +123,10 @@ pub(crate) fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
             EvalAltResult::ErrorInModule(name, inner, pos) => (name, inner, pos, Some(name)),
             _ => break,
         };
-        if pos.line().is_some() {
+        let outermost = std::ptr::eq(cur, err);
+        if let Some(closure) = called.filter(|_| outermost && name.starts_with("anon$")) {
+            frames.push(format!("in the closure at {closure}"));
+        } else if pos.line().is_some() {
             let what = if name.starts_with("anon$") {
                 "closure".to_string()
             } else if matches!(cur, EvalAltResult::ErrorInModule(..)) {

@@ -259,6 +259,20 @@ pub(crate) fn wants_live(live: Option<bool>, quiet: bool) -> bool {
     }
 }
 
+/// Warns of each `when_scheduled` rule of a scheduled proc that can never schedule
+/// anything (see [`crate::check::unmatched_when_scheduled`]): the top level has ended,
+/// so no proc it could match is still to be defined.
+fn warn_inert_when_scheduled(sched: &Scheduler, reporter: &dyn Reporter) {
+    let inert = {
+        let c = sched.lock();
+        let declarers = c.when_scheduled_declarers();
+        crate::check::unmatched_when_scheduled(c.graph(), declarers.into_iter(), false)
+    };
+    for rule in inert {
+        reporter.warning(&rule.to_string());
+    }
+}
+
 /// Ends what a crashed earlier run of the script left running (see [`crate::exec::crashed`]),
 /// then starts this run's journal of process groups. A journal that cannot be made only
 /// costs that protection: the run goes on with a warning.
@@ -588,8 +602,12 @@ pub(crate) fn execute(
     // Scheduling what the top level left (`now: true` procs, dependencies to resolve)
     // may call the script's closures, and so an embedder's native functions: a panic
     // there ends the run as above.
+    let defined = exit == Exit::Ok && error.is_none() && inspect.is_none();
     let settled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         sched.with(|c| c.script_done());
+        if defined {
+            warn_inert_when_scheduled(&sched, &*reporter);
+        }
         if let Ok(Some(rx)) = sched.graph_op(|c| c.wait_all()) {
             sched.block(rx);
             // The wait woke the script as if it ran on; its top level has ended.

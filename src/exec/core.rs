@@ -1147,6 +1147,16 @@ impl Core {
         self.runs.iter().filter(|r| r.state != State::Idle).count()
     }
 
+    /// The scheduled (not IDLE) procs with `when_scheduled` rules, in registration order.
+    pub(crate) fn when_scheduled_declarers(&self) -> Vec<ProcId> {
+        (0..self.runs.len())
+            .filter(|&p| {
+                self.runs[p].state != State::Idle
+                    && !self.graph.proc(p).def.extras().when_scheduled.is_empty()
+            })
+            .collect()
+    }
+
     /// Every proc that left IDLE, in registration order.
     pub(crate) fn scheduled(&self) -> impl Iterator<Item = ProcSummary> + '_ {
         (0..self.runs.len())

@@ -120,7 +120,7 @@ impl Need {
         for cb in &self.callbacks {
             let v = cb
                 .call(self.ctx.clone(), &self.values)
-                .map_err(|e| self.fail(crate::diag::runtime_error(cb.origin().file(), &e)))?;
+                .map_err(|e| self.fail(crate::diag::closure_error(&cb.origin(), &e)))?;
             let Some(map) = v.try_cast::<Map>() else {
                 return Err(self.fail(format!(
                     "it must return a map of placeholder to values ({})",
@@ -128,14 +128,15 @@ impl Need {
                 )));
             };
             for (arg, values) in map {
-                let Some(values) = values.try_cast::<rhai::Array>() else {
+                // As a closure of one placeholder returns them: a string is one choice.
+                let Some(values) = strings(values) else {
                     return Err(self.fail(format!(
-                        "its value for [{arg}] must be an array ({})",
+                        "its value for [{arg}] must be a string or an array of strings ({})",
                         cb.origin()
                     )));
                 };
                 let mut list = vec![arg.to_string()];
-                list.extend(values.into_iter().map(|v| v.to_string()));
+                list.extend(values);
                 out.push(list);
             }
         }
@@ -196,26 +197,22 @@ pub(crate) fn call_strings(
     ctx: Dynamic,
     values: &[String],
 ) -> Result<Vec<String>, CallFailure> {
-    let out = cb.call(ctx, values).map_err(|e| {
-        let origin = cb.origin();
-        CallFailure::Threw(crate::diag::runtime_error(origin.file(), &e))
-    })?;
+    let out = cb
+        .call(ctx, values)
+        .map_err(|e| CallFailure::Threw(crate::diag::closure_error(&cb.origin(), &e)))?;
+    strings(out).ok_or(CallFailure::NotStrings)
+}
+
+/// The strings a closure returned: a string is one, an array its items; `None` for
+/// anything else, or an array holding `()`, an array or a map.
+fn strings(out: Dynamic) -> Option<Vec<String>> {
     if out.is_string() {
-        return Ok(vec![out.to_string()]);
+        return Some(vec![out.to_string()]);
     }
-    match out.try_cast::<rhai::Array>() {
-        Some(items) => items
-            .into_iter()
-            .map(|v| {
-                if v.is_unit() || v.is_array() || v.is_map() {
-                    Err(CallFailure::NotStrings)
-                } else {
-                    Ok(v.to_string())
-                }
-            })
-            .collect(),
-        None => Err(CallFailure::NotStrings),
-    }
+    out.try_cast::<rhai::Array>()?
+        .into_iter()
+        .map(|v| (!(v.is_unit() || v.is_array() || v.is_map())).then(|| v.to_string()))
+        .collect()
 }
 
 /// The context map handed to dependency, `arg_choices`, `inputs` and `outputs` closures:

@@ -9,7 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
-use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext, NativeCallContextStore};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext, NativeCallContextStore,
+    ScriptFuncDef, Shared,
+};
 
 use super::identity;
 use super::values::MAX_NESTING;
@@ -55,32 +58,45 @@ impl ScriptCallback {
         copies_per_call: bool,
     ) -> Arc<ScriptCallback> {
         let curried = fp.curry().len();
-        let arities_in = |m: &rhai::Module| -> Vec<usize> {
+        let defs_in = |m: &rhai::Module| -> Vec<Shared<ScriptFuncDef>> {
             m.iter_script_fn_info()
                 .filter(|(.., name, _, _)| *name == fp.fn_name())
-                .map(|(.., n, _)| n.saturating_sub(curried))
+                .map(|(.., def)| def.clone())
                 .collect()
         };
-        let mut arities: Vec<usize> = ctx.iter_namespaces().flat_map(arities_in).collect();
+        let mut defs: Vec<Shared<ScriptFuncDef>> =
+            ctx.iter_namespaces().flat_map(defs_in).collect();
         let mut store = ctx.store_data();
+        let mut source = ctx.call_source().map(str::to_string);
         // A closure defined in an imported module is a function of that module (with the
         // module's functions, imports and constants): it is called with the module first
         // in line, its positions read against the module's file.
-        if arities.is_empty()
+        if defs.is_empty()
             && fp.is_anonymous()
-            && let Some((module, source)) = identity::closure_module(ctx.engine(), fp.fn_name())
+            && let Some((module, module_source)) =
+                identity::closure_module(ctx.engine(), fp.fn_name())
         {
-            arities = arities_in(&module);
+            defs = defs_in(&module);
             store.global.lib.insert(0, module);
-            store.global.source = Some(source.into());
+            store.global.source = Some(module_source.clone().into());
+            source = Some(module_source);
         }
+        let arities = defs
+            .iter()
+            .map(|def| def.params.len().saturating_sub(curried))
+            .collect();
         let of = identity::of_closure(ctx, &fp);
         let identity = {
             let mut h = crate::fnv::Fnv::<u128>::new();
             h.update(of.text.as_bytes());
             h.0
         };
-        let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+        // Where the closure is, for the messages that name it: its `|`, else (a named
+        // function) the call that handed it over.
+        let origin = defs
+            .first()
+            .and_then(|def| identity::closure_origin(ctx.engine(), &fp, def, source.as_deref()))
+            .unwrap_or_else(|| crate::diag::Origin::new(ctx.call_source(), ctx.call_position()));
         Arc::new(ScriptCallback {
             fp,
             identity,

@@ -61,7 +61,7 @@ impl Cleanups {
                         let src = cb.origin();
                         errors.push(format!(
                             "deferred cleanup ({src}) failed: {}",
-                            crate::diag::runtime_error(src.file(), &e)
+                            crate::diag::closure_error(&src, &e)
                         ));
                     }
                 }

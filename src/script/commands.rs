@@ -186,7 +186,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
                 let vars = m
                     .iter()
                     .map(|(k, v)| {
-                        let text = super::values::env_text(v).map_err(|t| -> Box<EvalAltResult> {
+                        let text = super::values::argument_text(v).map_err(|t| -> Box<EvalAltResult> {
                             format!("option `env`: the value of {k} must be a string, a number or a bool, not {t}").into()
                         })?;
                         Ok((k.to_string(), text))

@@ -565,7 +565,7 @@ impl ClosureRunner for Runner {
         let result = job::with_job(jctx, || cb.call(Dynamic::from(ctx), &values));
         match result {
             Ok(v) => Outcome::Success(v),
-            Err(e) => outcome_of_error(&job.def.origin, &e, cancel),
+            Err(e) => outcome_of_error(&cb.origin(), &e, cancel),
         }
     }
 }
@@ -616,7 +616,7 @@ fn outcome_of_error(
         EvalAltResult::ErrorRuntime(v, _) if v.is::<Aborted>() => {
             failed(v.clone().cast::<Aborted>().0)
         }
-        _ => failed(diag::runtime_error(origin.file(), e)),
+        _ => failed(diag::closure_error(origin, e)),
     }
 }
 

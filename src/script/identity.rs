@@ -123,6 +123,56 @@ pub(super) fn remember(engine: &Engine, ast: &AST) {
     });
 }
 
+/// Where the closure `fp` (a proc's body, a dependency closure...) is written: its `|`.
+/// `source` is the file whose functions hold it (the module's, for a closure defined in
+/// a module), `def` the closure. `None` for a named function, or a closure whose
+/// position is unknown (`eval`).
+pub(super) fn closure_origin(
+    engine: &Engine,
+    fp: &FnPtr,
+    def: &rhai::ScriptFuncDef,
+    source: Option<&str>,
+) -> Option<crate::diag::Origin> {
+    if !fp.is_anonymous() {
+        return None;
+    }
+    let run = run_of(engine);
+    let start = (runs().get(&run)?.starts.get(fp.fn_name()))
+        .map(|(file, pos)| crate::diag::Origin::new(Some(file), *pos));
+    if start.is_some() {
+        return start;
+    }
+    // A closure inside a constant array or map (`deps: [|ctx| ...]`) is folded into that
+    // constant, which has one position: the closure's `|` is found before its body.
+    let source = source?;
+    let body = def.body.start_position();
+    let pos = pipe_before(&source_text(run, source)?, body).unwrap_or(body);
+    Some(crate::diag::Origin::new(Some(source), pos))
+}
+
+/// The position of the opening `|` of the parameters (`|a, b|`, `||`) that end right
+/// before `body` in `text`, if they do.
+fn pipe_before(text: &str, body: Position) -> Option<Position> {
+    let before = text[..offset_of(text, body)?]
+        .trim_end()
+        .strip_suffix('|')?;
+    let open = before.rfind('|')?;
+    let params = &before[open + 1..];
+    if !params
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == ',' || c.is_whitespace())
+    {
+        return None;
+    }
+    let line_start = before[..open].rfind('\n').map_or(0, |i| i + 1);
+    let line = before[..open].matches('\n').count() + 1;
+    let column = before[line_start..open].chars().count() + 1;
+    Some(Position::new(
+        u16::try_from(line).ok()?,
+        u16::try_from(column).ok()?,
+    ))
+}
+
 /// Records the text of a script that is not a file (`Runtime::run_str`), named `source`.
 pub(super) fn set_source(engine: &Engine, source: &str, text: &str) {
     runs()
@@ -593,14 +643,24 @@ fn text_of(
 
 /// The text of `file` from `pos` (1-based line and column, in characters) to its end.
 fn from_position(run: usize, file: &str, pos: Position) -> Option<String> {
-    let (line, col) = (pos.line()?, pos.position()?);
-    let text = runs()
+    let text = source_text(run, file)?;
+    Some(text[offset_of(&text, pos)?..].to_string())
+}
+
+/// The text of the script or module `file`, read once per run.
+fn source_text(run: usize, file: &str) -> Option<Arc<str>> {
+    runs()
         .entry(run)
         .or_default()
         .sources
         .entry(file.to_string())
         .or_insert_with(|| std::fs::read_to_string(file).ok().map(Arc::from))
-        .clone()?;
+        .clone()
+}
+
+/// The byte offset in `text` of `pos` (1-based line and column, in characters).
+fn offset_of(text: &str, pos: Position) -> Option<usize> {
+    let (line, col) = (pos.line()?, pos.position()?);
     let line_start: usize = text
         .split_inclusive('\n')
         .take(line - 1)
@@ -611,7 +671,7 @@ fn from_position(run: usize, file: &str, pos: Position) -> Option<String> {
         .char_indices()
         .nth(col.saturating_sub(1))
         .map_or(rest.len(), |(i, _)| i);
-    Some(rest[offset..].to_string())
+    Some(line_start + offset)
 }
 
 /// The length in bytes of the closure `text` starts with (`|params| body`).

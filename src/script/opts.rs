@@ -188,6 +188,13 @@ pub(super) fn parse(
             }
             def.extras_mut().rdeps.push(pattern);
         } else if let Some(ws) = item.clone().try_cast::<WhenScheduled>() {
+            // As in rdeps: a glob is taken as a name, a proto would make `deploy::*`.
+            if ws.0.contains(['*', '?']) {
+                return Err(err(format!(
+                    "`rdeps` entry when_scheduled(\"{}\") is a glob; when_scheduled takes names and [placeholder] patterns (\"deploy::[env]\")",
+                    ws.0
+                )));
+            }
             def.extras_mut().when_scheduled.push(ws.0);
         } else {
             return Err(err(format!(
@@ -324,7 +331,7 @@ pub(super) fn parse(
         def.env = m
             .into_iter()
             .map(|(k, v)| {
-                let text = super::values::env_text(&v).map_err(|t| {
+                let text = super::values::argument_text(&v).map_err(|t| {
                     err(format!(
                         "`env` value of {k} must be a string, a number or a bool, not {t}"
                     ))
@@ -388,11 +395,26 @@ pub(super) fn parse(
         for (k, v) in m {
             let choices = if let Some(fp) = v.clone().try_cast::<FnPtr>() {
                 Choices::Closure(callback(fp)?)
+            } else if v.is_string() {
+                Choices::List(vec![v.to_string()])
             } else if let Some(a) = v.clone().try_cast::<Array>() {
-                Choices::List(a.into_iter().map(|x| x.to_string()).collect())
+                let choice = |(i, x): (usize, Dynamic)| {
+                    super::values::argument_text(&x).map_err(|t| {
+                        err(format!(
+                            "`arg_choices.{k}` entry {} must be a string, a number or a bool, not {t}",
+                            i + 1
+                        ))
+                    })
+                };
+                Choices::List(
+                    a.into_iter()
+                        .enumerate()
+                        .map(choice)
+                        .collect::<Result<_, _>>()?,
+                )
             } else {
                 return Err(err(format!(
-                    "`arg_choices.{k}` must be an array or a closure, not {}",
+                    "`arg_choices.{k}` must be a string, an array of strings or a closure, not {}",
                     crate::diag::type_words(v.type_name())
                 )));
             };

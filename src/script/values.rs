@@ -62,20 +62,10 @@ impl NotText {
     }
 }
 
-/// The text of an environment variable's value given in an `env` map: text, a number or a
-/// bool (`()` is empty). Anything else is [`NotText`]: a closure, array or map would reach
-/// the command as Rhai's rendering of it (`Fn(anon$...)`, `[1, 2]`).
-pub(super) fn env_text(v: &rhai::Dynamic) -> Result<String, NotText> {
-    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() || v.is_unit() {
-        Ok(v.to_string())
-    } else {
-        Err(NotText::of(v))
-    }
-}
-
-/// The text of one argument of an argv (`cmd`, `exec`, `pipe`): text, a number or a bool.
-/// Anything else is [`NotText`]: `()` (an unset `env(...)`, a missing option) would be an
-/// empty argument, and an array, map or closure Rhai's rendering of it.
+/// The text of one argument of an argv (`cmd`, `exec`, `pipe`) or of an environment
+/// variable's value in an `env` map: text, a number or a bool. Anything else is
+/// [`NotText`]: `()` (an unset `env(...)`, a missing map key) would be an empty value, and
+/// an array, map or closure Rhai's rendering of it (`[1, 2]`, `Fn(anon$...)`).
 pub(super) fn argument_text(v: &rhai::Dynamic) -> Result<String, NotText> {
     if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() {
         Ok(v.to_string())

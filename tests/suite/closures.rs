@@ -310,6 +310,52 @@ run("t::*");
 }
 
 #[test]
+fn every_form_of_arg_choices_takes_a_string_as_one_choice_and_refuses_the_same_values() {
+    // The whole-map closure refused `#{ v: "one" }` ("must be an array") that a closure
+    // of one placeholder took as one choice, and took `["a", ()]` as the choice "()".
+    for choices in [
+        r#"|ctx| #{ v: "one" }"#,
+        r#"#{ v: |ctx| "one" }"#,
+        r#"#{ v: "one" }"#,
+    ] {
+        test()
+            .script(&format!(
+                "proto(\"t::[v]\", #{{ arg_choices: {choices} }}, |ctx, v| v);\nprint(run(\"t::*\"));"
+            ))
+            .run()
+            .ok()
+            .line(r#"["t::one"]"#);
+    }
+    for (choices, message) in [
+        (
+            r#"|ctx| #{ v: ["a", ()] }"#,
+            "the arg_choices closure of \"t::[v]\" failed: its value for [v] must be a string or an array of strings (main.rhai:1:33)",
+        ),
+        (
+            r#"#{ v: |ctx| ["a", ()] }"#,
+            "the arg_choices closure of \"t::[v]\" failed: it must return a string or an array of strings (main.rhai:1:39)",
+        ),
+        (
+            r#"#{ v: ["a", ()] }"#,
+            "proto \"t::[v]\": `arg_choices.v` entry 2 must be a string, a number or a bool, not nothing (`()`)",
+        ),
+        (
+            r#"|ctx| #{ v: 5 }"#,
+            "its value for [v] must be a string or an array of strings (main.rhai:1:33)",
+        ),
+    ] {
+        test()
+            .script(&format!(
+                "proto(\"t::[v]\", #{{ arg_choices: {choices} }}, |ctx, v| v);\nprint(run(\"t::*\"));"
+            ))
+            .run()
+            .code(2)
+            .err_has(message)
+            .out_lacks("t::");
+    }
+}
+
+#[test]
 fn the_glob_helper_and_inputs_globs_agree_on_hidden_files() {
     let out = test()
         .file("a.txt", "a")
@@ -455,8 +501,8 @@ defer(|| start("c"));
         )
         .run();
     out.ok()
-        .err_has("deferred cleanup (main.rhai:4:1) failed: main.rhai:4:10: the run has ended: a deferred cleanup cannot schedule procs")
-        .err_has("deferred cleanup (main.rhai:3:1) failed: main.rhai:3:10: the run has ended");
+        .err_has("deferred cleanup (main.rhai:4:7) failed: main.rhai:4:10: the run has ended: a deferred cleanup cannot schedule procs")
+        .err_has("deferred cleanup (main.rhai:3:7) failed: main.rhai:3:10: the run has ended");
     assert!(
         !out.exists("late.pid"),
         "a cleanup started a command\n{}",
@@ -519,4 +565,54 @@ write_file("peak.txt", kb.split(" ")[0]);
         peak_kib < 48 * 1024,
         "peak RSS {peak_kib} kB: the procs hold a copy of the list each"
     );
+}
+
+#[test]
+fn an_error_in_a_closure_names_where_the_closure_is_not_the_call_that_handed_it_over() {
+    // Every frame read `in call to closure at main.rhai:1:1`: the position of the
+    // `proc(...)` call, not of the closure, whatever kind of closure failed.
+    let cases = [
+        (
+            "proc(\"a\", #{}, |ctx| {\n let x = 1;\n x.foo();\n});",
+            "main.rhai:3:4",
+            "main.rhai:1:16",
+        ),
+        (
+            "proc(\"a\", #{ deps: [\"b\", |ctx| 1.foo()] }, || 1);\nproc(\"b\", || 1);",
+            "main.rhai:1:34",
+            "main.rhai:1:26",
+        ),
+        (
+            "proto(\"t::[v]\", #{ arg_choices: #{ v: |ctx|\n  1.foo() } }, |ctx, v| v);\nrun(\"t::*\");",
+            "main.rhai:2:5",
+            "main.rhai:1:39",
+        ),
+        (
+            "proto(\"t::[v]\", #{ arg_choices: |ctx| 1.foo() }, |ctx, v| v);\nrun(\"t::*\");",
+            "main.rhai:1:41",
+            "main.rhai:1:33",
+        ),
+        (
+            "proc(\"a\", #{ inputs: [|ctx| 1.foo()] }, || 1);\nrun(\"a\");",
+            "main.rhai:1:31",
+            "main.rhai:1:23",
+        ),
+        (
+            "let f = |ctx| 1.foo();\nproc(\"a\", #{ outputs: f }, || 1);\nrun(\"a\");",
+            "main.rhai:1:17",
+            "main.rhai:1:9",
+        ),
+        ("defer(|| 1.foo());", "main.rhai:1:12", "main.rhai:1:7"),
+    ];
+    for (script, error, closure) in cases {
+        let out = test().script(script).args(&["a"]).run();
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            text.contains(&format!("{error}: function not found: foo(an integer)"))
+                && text.contains(&format!("in the closure at {closure}")),
+            "{}",
+            out.describe()
+        );
+        assert!(!text.contains("in call to closure"), "{}", out.describe());
+    }
 }

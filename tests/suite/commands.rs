@@ -277,10 +277,55 @@ fn an_env_value_that_is_not_text_is_an_error_not_its_rendering() {
             "proc \"p\": `env` value of A must be a string, a number or a bool, not a closure",
         );
     Test::new()
-        .script(r#"print(exec(["sh", "-c", "echo \"$A-$B-$C\""], #{ env: #{ A: 1, B: true, C: () } }).stdout);"#)
+        .script(
+            r#"print(exec(["sh", "-c", "echo \"$A-$B\""], #{ env: #{ A: 1, B: true } }).stdout);"#,
+        )
         .run()
         .ok()
-        .line("1-true-");
+        .line("1-true");
+}
+
+#[test]
+fn an_env_value_of_nothing_is_an_error_naming_the_key_not_an_empty_value() {
+    // `()` (an unset env(...), a missing map key) set the variable to "" silently.
+    let nothing = "must be a string, a number or a bool, not nothing (`()`)";
+    for (script, message) in [
+        (
+            r#"proc("a", #{ env: #{ X: () }, shell: "echo [$X]" });"#,
+            "proc \"a\": `env` value of X",
+        ),
+        (
+            r#"proto("b::[v]", #{ env: #{ X: env("PRUN_TEST_SURELY_UNSET") }, shell: "echo [$X]" });"#,
+            "proto \"b::[v]\": `env` value of X",
+        ),
+        (
+            r#"exec(["sh", "-c", "echo [$X]"], #{ env: #{ X: #{}.missing } });"#,
+            "option `env`: the value of X",
+        ),
+        (
+            r#"shell("echo [$X]", #{ env: #{ X: () } });"#,
+            "option `env`: the value of X",
+        ),
+        (
+            r#"pipe([["sh", "-c", "echo [$X]"]], #{ env: #{ X: () } });"#,
+            "option `env`: the value of X",
+        ),
+    ] {
+        Test::new()
+            .script(script)
+            .run()
+            .code(2)
+            .err_has(&format!("main.rhai:1:1: {message} {nothing}"))
+            .out_lacks("[]");
+    }
+    Test::new()
+        .script(r#"proc("a", || shell("echo [$X]", #{ env: #{ X: () } }));"#)
+        .args(&["a"])
+        .run()
+        .code(1)
+        .out_has(&format!(
+            "main.rhai:1:14: option `env`: the value of X {nothing}"
+        ));
 }
 
 #[test]

@@ -41,7 +41,7 @@ fn dry_run_prints_what_would_run_in_order_and_runs_nothing() {
     assert!(pos("w0") < pos("use"), "wave 1 comes after wave 0");
     assert!(
         out.stdout
-            .contains("WOULD RUN  use: (closure at main.rhai:3:1)")
+            .contains("WOULD RUN  use: (closure at main.rhai:3:42)")
     );
     assert!(!out.stdout.contains("SUCCEEDED"), "{}", out.describe());
 }

@@ -188,7 +188,7 @@ pg::start(#{ port: "55499 $(touch pwned) #" });
         )
         .run()
         .code(2)
-        .err_has("port must be an integer from 1 to 65535");
+        .err_has(r#"port must be an integer from 1 to 65535, not "55499 $(touch pwned) #""#);
 }
 
 #[test]
@@ -256,5 +256,5 @@ pg::start(#{ max_wait: "1.5s" });
         )
         .run()
         .code(2)
-        .err_has(r#"pg::start: max_wait must be whole seconds or a string such as "500ms", "30s", "2m", not string 1.5s"#);
+        .err_has(r#"pg::start: max_wait must be whole seconds or a string such as "500ms", "30s", "2m", not "1.5s""#);
 }

@@ -144,3 +144,56 @@ run("build::a");
     );
     assert!(!out.events().ran("build::a"), "{}", out.describe());
 }
+
+/// A `when_scheduled` pattern that nothing matches stays active for a proc defined later,
+/// so it is only known to be inert once the top level has ended: then a run warns of it
+/// (for a scheduled declarer) with the nearest names, and `prun check` reports it.
+#[test]
+fn a_when_scheduled_pattern_matching_nothing_is_told_of_once_the_script_defines_no_more() {
+    let script = r#"
+proc("deploy", #{ shell: "echo deploying" });
+proc("backup", #{ rdeps: [when_scheduled("deplyo")], shell: "echo backing up" });
+proto("b::[x]", #{ rdeps: [when_scheduled("tyop::[x]")], shell: "echo [x]" });
+proc("idle", #{ rdeps: [when_scheduled("nothing")], shell: "echo idle" });
+proc("late", #{ rdeps: [when_scheduled("later")], shell: "echo late" });
+run(["backup", "late", "b::1", "b::2"]);
+proc("later", #{ shell: "echo later" });
+"#;
+    let backup = r#"main.rhai:3:1: proc "backup": when_scheduled("deplyo") matches no proc or proto, so it never schedules anything; did you mean "deploy"?"#;
+    let out = Test::new().script(script).run();
+    out.ok()
+        .err_has(&format!("prun: warning: {backup}"))
+        .err_has(
+            r#"main.rhai:4:1: proc "b::1": when_scheduled("tyop::[x]") matches no proc or proto"#,
+        );
+    // Once per proto, not per proc it made; none for a declarer not scheduled, nor for
+    // a pattern that a proc defined after the declarer was scheduled matches.
+    assert!(!out.stderr.contains("b::2"), "{}", out.describe());
+    assert!(!out.stderr.contains("\"idle\""), "{}", out.describe());
+    assert!(!out.stderr.contains("\"late\""), "{}", out.describe());
+
+    let out = Test::new().script(script).before(&["check"]).run();
+    out.code(2)
+        .err_has(backup)
+        .err_has(r#"main.rhai:4:1: proto "b::[x]": when_scheduled("tyop::[x]") matches no proc or proto"#)
+        .err_has(r#"main.rhai:5:1: proc "idle": when_scheduled("nothing") matches no proc or proto"#)
+        .err_has("prun: check: 3 problems found");
+}
+
+#[test]
+fn a_glob_in_when_scheduled_is_an_error_naming_the_pattern_form() {
+    // It was taken as a name: the proto below made and ran a proc named `deploy::*`.
+    let out = Test::new()
+        .script(
+            r#"
+proto("deploy::[env]", #{ shell: "echo deploying" });
+proc("backup", #{ rdeps: [when_scheduled("deploy::*")], shell: "echo backing up" });
+run("backup");
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:3:1: proc "backup": `rdeps` entry when_scheduled("deploy::*") is a glob; when_scheduled takes names and [placeholder] patterns"#,
+    );
+    assert!(!out.events().ran("deploy::*"), "{}", out.describe());
+}

@@ -28,6 +28,38 @@ run(["w1a", "w1b", "w0a", "w0b"]);
 }
 
 #[test]
+fn a_negative_wave_runs_before_the_default_wave() {
+    // As Argo CD's sync waves: `wave: -1` goes before every proc left at the default 0,
+    // without giving all of them a wave. Depending on it is fine, the other way not.
+    let out = Test::new()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+proc("a", #{ JOB(a) });
+proc("b", #{ deps: ["setup"], JOB(b) });
+proc("setup", #{ wave: -1, JOB(setup, 0.1) });
+run(["a", "b", "setup"]);
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 3 succeeded");
+    let ev = out.events();
+    ev.before("setup", "a");
+    ev.before("setup", "b");
+    Test::new()
+        .script(
+            r#"
+proc("a", #{ JOB(a) });
+proc("setup", #{ wave: -1, deps: ["a"], JOB(setup) });
+run("setup");
+"#,
+        )
+        .run()
+        .code(2)
+        .err_has(r#"proc "setup" (wave -1) cannot depend on proc "a" (wave 0)"#);
+}
+
+#[test]
 fn depending_on_a_higher_wave_is_an_error() {
     let out = Test::new()
         .script(

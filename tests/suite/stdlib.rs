@@ -31,6 +31,28 @@ print(`in proc=${wait(run("p")[0])}`);
 }
 
 #[test]
+fn fs_size_of_a_directory_or_a_device_is_an_error_naming_it() {
+    // `fs::size(".")` gave the size of the directory's inode (4096), as if a file's.
+    Test::new()
+        .file("d/a.txt", "12345")
+        .script(
+            r#"
+import "fs" as fs;
+print(`file=${fs::size("d/a.txt")}`);
+for path in ["d", "/dev/null"] {
+    try { print(`size=${fs::size(path)}`); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run()
+        .ok()
+        .line("file=5")
+        .line(r#"E: fs::size: "d" is a directory, not a regular file"#)
+        .line(r#"E: fs::size: "/dev/null" is not a regular file"#)
+        .out_lacks("size=");
+}
+
+#[test]
 fn retry_runs_again_until_it_works_or_gives_up() {
     Test::new()
         .script(
@@ -164,26 +186,37 @@ print(`dash=${file_info("-x/y").is_dir}`);
 #[test]
 fn retry_refuses_options_of_the_wrong_type_instead_of_retrying_forever() {
     // times: "3" (as read from an environment variable) never equalled an attempt number.
-    Test::new()
+    // The messages named Rhai's types ("not string 3", "not i64 -1"), not prun's words.
+    let out = Test::new()
         .script(
             r#"
 import "retry" as retry;
-for opts in [#{ times: "3" }, #{ times: 2.5 }, #{ delay: "abc" }, #{ delay: -1 }, #{ backoff: "x" }] {
+for opts in [#{ times: "3" }, #{ times: 2.5 }, #{ delay: "abc" }, #{ delay: -1 }, #{ delay: [1] },
+             #{ backoff: "x" }] {
     try {
         retry::run(|| throw "boom", opts + #{ delay: opts.delay ?? "1ms" });
     } catch (e) {
         print(`E: ${e}`);
     }
 }
+for attempt in [|| retry::run(1), || retry::run(|| 1, 5)] {
+    try { attempt.call(); } catch (e) { print(`E: ${e}`); }
+}
 "#,
         )
-        .run()
-        .ok()
-        .line("E: retry::run: times must be an integer of at least 1, not string 3")
-        .line("E: retry::run: times must be an integer of at least 1, not f64 2.5")
-        .out_has("E: retry::run: delay must be seconds or a string such as \"300ms\", \"2s\", \"1m\", \"1h\", not string abc")
-        .out_has("not i64 -1")
-        .line("E: retry::run: backoff must be a number of at least 0, not string x");
+        .run();
+    let delay = "E: retry::run: delay must be seconds (0 or more) or a string such as \"300ms\", \"2s\", \"1m\", \"1h\", not";
+    out.ok()
+        .line("E: retry::run: times must be an integer of at least 1, not \"3\"")
+        .line("E: retry::run: times must be an integer of at least 1, not 2.5")
+        .line(&format!("{delay} \"abc\""))
+        .line(&format!("{delay} -1"))
+        .line(&format!("{delay} an array"))
+        .line("E: retry::run: backoff must be a number of at least 0, not \"x\"")
+        .line("E: retry::run: the first argument must be a closure, not 1")
+        .line("E: retry::run: the options must be a map, not 5")
+        .out_lacks("i64")
+        .out_lacks("warning: attempt");
 }
 
 #[test]

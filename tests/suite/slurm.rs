@@ -390,12 +390,15 @@ run("three");
 fn a_job_cancelled_from_outside_fails_naming_the_cancel_not_an_exit_code() {
     up();
     // Cancelled by someone else (here the job itself): srun exits 143, which was
-    // reported as the command's exit code, or even 0 (seen under load), and the proc
-    // SUCCEEDED; so does it after a node failure. The job's end state is what tells.
+    // reported as the command's exit code, or 0, and the proc SUCCEEDED; so does it
+    // after a node failure. The job's end state is what tells. srun exits 0 when the
+    // shell outlives the cancel: Slurm starts the task with SIGTERM blocked, the
+    // cancel's SIGTERM ends the `sleep`, and the shell goes on to its end (1 run in 20
+    // or so) before the SIGKILL that follows.
     let out = Test::new()
         .script(&format!(
             r#"{}
-proc("cancelled", #{{ executor: "hpc", shell: "scancel $SLURM_JOB_ID; sleep 30; echo ne\"\"ver" }});
+proc("cancelled", #{{ executor: "hpc", shell: "scancel $SLURM_JOB_ID; sleep 30" }});
 run("cancelled");
 "#,
             declare(2)
@@ -409,5 +412,4 @@ run("cancelled");
         "{line}\n{}",
         out.describe()
     );
-    assert!(!out.stdout.contains("never"), "{}", out.describe());
 }

@@ -4,7 +4,7 @@
 
 use crate::support::Test;
 use crate::support::slurm::{own, queued_jobs_of, up};
-use crate::support::sshd::gone;
+use crate::support::sshd::assert_none_left;
 
 fn declare(max_jobs: usize) -> String {
     format!(
@@ -141,12 +141,7 @@ run("{name}");
     // prun waits for the cancelled job to leave the queue.
     let left = queued_jobs_of(&name);
     assert!(left.is_empty(), "{left:?}");
-    let left = gone(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "left running: {left:?}\n{}",
-        out.describe()
-    );
+    assert_none_left(&format!("sleep {secs}"), &out);
 }
 
 #[test]
@@ -172,12 +167,7 @@ run("{name}");
         "still queued: {ours:?}\n{}",
         out.describe()
     );
-    let left = gone(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "left running: {left:?}\n{}",
-        out.describe()
-    );
+    assert_none_left(&format!("sleep {secs}"), &out);
 }
 
 #[test]

@@ -942,7 +942,7 @@ fn a_csh_login_shell_does_not_change_the_command() {
 fn a_cwd_the_host_cannot_enter_is_named_not_read_as_the_commands_exit_code() {
     // The remote `cd` failed, and the proc was reported as its command exiting with
     // code 1, a command that never ran. Wherever its stderr goes (the proc's log, a
-    // closure's capture, a file, the streamed output), the error names the directory
+    // closure's capture, a file, /dev/null, the streamed output), the error names the directory
     // and the host, as a missing local `cwd` is named; a command that exits 1 itself
     // still does.
     let sshd = Sshd::start();
@@ -958,7 +958,13 @@ proc("closure", #{{ executor: "farm" }}, |ctx| {{
 proc("to_file", #{{ executor: "farm" }}, |ctx| {{
     exec(["true"], #{{ cwd: "{dir}/missing", stderr: "err.txt" }});
 }});
-run(["gone", "file", "own", "closure", "to_file"]);
+proc("to_null", #{{ executor: "farm" }}, |ctx| {{
+    exec(["true"], #{{ cwd: "{dir}/missing", stderr: "/dev/null" }});
+}});
+proc("own_to_null", #{{ executor: "farm" }}, |ctx| {{
+    exec(["sh", "-c", "echo hid''den >&2; exit 1"], #{{ cwd: "{dir}", stderr: "/dev/null" }});
+}});
+run(["gone", "file", "own", "closure", "to_file", "to_null", "own_to_null"]);
 "#
         )
     };
@@ -972,7 +978,7 @@ run(["gone", "file", "own", "closure", "to_file"]);
         let missing = format!(
             "working directory {dir}/missing does not exist on ssh host \"127.0.0.1\" (command: `true`)"
         );
-        for name in ["gone", "closure", "to_file"] {
+        for name in ["gone", "closure", "to_file", "to_null"] {
             let line = out.proc_line("FAILED", name);
             assert!(
                 line.contains(&missing),
@@ -988,10 +994,18 @@ run(["gone", "file", "own", "closure", "to_file"]);
             "{args:?}: {file}\n{}",
             out.describe()
         );
-        let own = out.proc_line("FAILED", "own");
+        for name in ["own", "own_to_null"] {
+            let own = out.proc_line("FAILED", name);
+            assert!(
+                own.contains("exited with code 1"),
+                "{args:?} {name}: {own}\n{}",
+                out.describe()
+            );
+        }
+        // What the command wrote to /dev/null is nowhere: not shown, not in the log.
         assert!(
-            own.contains("exited with code 1"),
-            "{args:?}: {own}\n{}",
+            !out.stdout.contains("hidden") && !out.stderr.contains("hidden"),
+            "{}",
             out.describe()
         );
     }

@@ -325,20 +325,20 @@ fn fail(e: clap::Error) -> Invocation {
 
 /// A count of 1 or more (`-j N`, `-n N`), with a message clap puts after the flag:
 /// `invalid value '0' for '-j/--parallel <N>': must be at least 1`.
-fn at_least_one(word: &str) -> Result<u32, String> {
+fn at_least_one(word: &str) -> Result<u32, &'static str> {
     match word.parse::<u32>() {
-        Ok(0) => Err("must be at least 1".into()),
+        Ok(0) => Err("must be at least 1"),
         Ok(n) => Ok(n),
         Err(_) if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) => {
-            Err(format!("must be at most {}", u32::MAX))
+            Err("must be at most 4294967295")
         }
-        Err(_) => Err("not a whole number".into()),
+        Err(_) => Err("not a whole number"),
     }
 }
 
 /// A whole number (`--run N`), with a message in the words of [`at_least_one`]'s.
-fn whole_number(word: &str) -> Result<i64, String> {
-    word.parse().map_err(|_| "not a whole number".into())
+fn whole_number(word: &str) -> Result<i64, &'static str> {
+    word.parse().map_err(|_| "not a whole number")
 }
 
 /// `e` naming a flag that has a short form by both (`'-n/--limit <N>'`): clap names it

@@ -796,16 +796,17 @@ pub(crate) fn execute(
         // Their jobs' tasks, still on the runtime, reap them: the run returns once they
         // are gone (or after a bound, for a process stuck in the kernel).
         sched.launcher().wait_all_gone(KILLED_WAIT);
-        // The run did not wait for its running procs: their groups were just killed. Those
-        // it had not started yet never will (their check may be what panicked).
+        // The run did not wait for its running procs: their groups were just killed, worded
+        // as a proc whose command ended on the run's cancel first is. Those it had not
+        // started yet never will (their check may be what panicked).
         for p in procs.iter_mut() {
             let why = match p.state {
-                State::Running => "killed",
-                State::Wanted => "not started",
+                State::Running => "terminated because the run was aborted",
+                State::Wanted => "not started: the run ended on an internal error",
                 _ => continue,
             };
             p.state = State::Failed;
-            p.error = Some(format!("{why}: the run ended on an internal error"));
+            p.error = Some(why.into());
         }
         if printing {
             errln!("prun: internal error: {panic}");

@@ -82,7 +82,7 @@ pub(crate) struct RunConfig {
 #[derive(Args, Debug, Clone, Default)]
 struct RunFlags {
     /// Max procs running at once (default: number of CPUs)
-    #[arg(short = 'j', long = "parallel", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(short = 'j', long = "parallel", value_name = "N", value_parser = at_least_one)]
     parallel: Option<u32>,
     /// On the first failure, schedule nothing more and terminate running jobs
     #[arg(long)]
@@ -249,8 +249,9 @@ enum Command {
         #[arg(
             short = 'n',
             long,
+            value_name = "N",
             default_value_t = 20,
-            value_parser = clap::value_parser!(u32).range(1..)
+            value_parser = at_least_one
         )]
         limit: u32,
     },
@@ -262,7 +263,7 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         db: Option<PathBuf>,
         /// The run to show, as `prun history` numbers them (default: the latest)
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = whole_number)]
         run: Option<i64>,
         /// Write a self-contained HTML page (timeline, critical path) to PATH (`-`: stdout)
         #[arg(long, value_name = "PATH")]
@@ -318,8 +319,47 @@ fn fail(e: clap::Error) -> Invocation {
         clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok,
         _ => Exit::Usage,
     };
-    let _ = e.print();
+    let _ = with_short_name(e).print();
     Invocation::Exit(code)
+}
+
+/// A count of 1 or more (`-j N`, `-n N`), with a message clap puts after the flag:
+/// `invalid value '0' for '-j/--parallel <N>': must be at least 1`.
+fn at_least_one(word: &str) -> Result<u32, &'static str> {
+    match word.parse::<u32>() {
+        Ok(0) => Err("must be at least 1"),
+        Ok(n) => Ok(n),
+        Err(_) if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) => {
+            Err("must be at most 4294967295")
+        }
+        Err(_) => Err("not a whole number"),
+    }
+}
+
+/// A whole number (`--run N`), with a message in the words of [`at_least_one`]'s.
+fn whole_number(word: &str) -> Result<i64, &'static str> {
+    word.parse().map_err(|_| "not a whole number")
+}
+
+/// `e` naming a flag that has a short form by both (`'-n/--limit <N>'`): clap names it
+/// by its long form only, which is not what a user who typed `-n 0` sees on the line.
+fn with_short_name(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(named)) = e.get(ContextKind::InvalidArg) else {
+        return e;
+    };
+    let (cli, tail) = (Cli::command(), Tail::command());
+    let commands = [&cli, &tail].into_iter().chain(cli.get_subcommands());
+    let long = named.split(' ').next().and_then(|w| w.strip_prefix("--"));
+    let short = commands
+        .flat_map(|c| c.get_arguments())
+        .find(|a| long.is_some() && a.get_long() == long)
+        .and_then(|a| a.get_short());
+    if let Some(c) = short {
+        let both = ContextValue::String(format!("-{c}/{named}"));
+        e.insert(ContextKind::InvalidArg, both);
+    }
+    e
 }
 
 /// Parses prun's command line.
@@ -403,7 +443,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
                 ) =>
         {
-            (Tail::default(), Some(e.render().to_string()))
+            (
+                Tail::default(),
+                Some(with_short_name(e).render().to_string()),
+            )
         }
         Err(e) => return fail(e),
     };

@@ -22,6 +22,14 @@
 //!    DB is read through it, `mode=ro`; a reader that is not its owner opens the `-shm` file
 //!    read-only (`readonly_shm`: SQLite then reads the `-wal` into memory), so as to make
 //!    no file in the owner's directory.
+//! 4. A `-wal` file without its `-shm` (left by a connection that never closed: a killed
+//!    run) cannot be read that way: SQLite must make the `-shm` to read the `-wal`, and
+//!    failed with "unable to open database file". The DB file alone is no answer: a
+//!    checkpoint cut short leaves it half moved, which only the `-wal` makes whole. So
+//!    a reader that is not the owner copies both into a directory of its own and reads
+//!    the copy, `mode=ro`; the copy counts only when neither file changed while it was
+//!    made and no `-shm` appeared (no connection opened the DB meanwhile), else it is
+//!    made again. The owner's next connection moves the `-wal` into the DB file.
 //!
 //! A DB this prun cannot read as it is (its schema older than this prun's) is not brought up
 //! to date here: the caller does that through a run's opening when the DB is the user's
@@ -56,7 +64,12 @@ const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(super) struct Hold {
     _file: File,
+    /// The copy read instead of the DB (step 4), removed with the hold.
+    _copy: Option<tempfile::TempDir>,
 }
+
+/// How many times step (4) copies a DB that changes while it is copied before it gives up.
+const COPY_TRIES: usize = 3;
 
 /// A DB opened to read only, or why it was not.
 pub(super) enum ReadOnly {
@@ -83,9 +96,15 @@ pub(super) fn open(path: &Path) -> Result<ReadOnly, StoreError> {
     }
     let ours = meta.uid() == Uid::effective().as_raw();
     hold(&file, path)?;
-    let wal = with_suffix(path, "-wal");
-    let uri = if std::fs::symlink_metadata(&wal).is_ok() {
-        for side in [wal, with_suffix(path, "-shm")] {
+    let (wal, shm) = (with_suffix(path, "-wal"), with_suffix(path, "-shm"));
+    let mut copy = None;
+    let uri = if !ours && exists(&wal) && !exists(&shm) {
+        let dir = copied(path, &file)?;
+        let uri = format!("{}?mode=ro", uri_of(&dir.path().join(COPY_NAME)));
+        copy = Some(dir);
+        uri
+    } else if exists(&wal) {
+        for side in [wal, shm] {
             match open_readable(&side) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_err(e)),
                 _ => {}
@@ -130,7 +149,69 @@ pub(super) fn open(path: &Path) -> Result<ReadOnly, StoreError> {
             owner: crate::paths::user_text(Uid::from_raw(meta.uid())),
         });
     }
-    Ok(ReadOnly::Open(conn, Hold { _file: file }))
+    Ok(ReadOnly::Open(
+        conn,
+        Hold {
+            _file: file,
+            _copy: copy,
+        },
+    ))
+}
+
+/// Whether `path` names a file (or a link), without following it.
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// The name of the DB in a copy of step (4).
+const COPY_NAME: &str = "tasks.db";
+
+/// Step (4): the DB at `path` (open as `held`) and its `-wal`, copied into a new private
+/// directory, once a copy is made while neither changed and no `-shm` appeared.
+fn copied(path: &Path, held: &File) -> Result<tempfile::TempDir, StoreError> {
+    let wal = with_suffix(path, "-wal");
+    let err = |at: &Path| {
+        let at = at.to_path_buf();
+        move |source| StoreError::File { path: at, source }
+    };
+    let stamp = |at: &Path| -> std::io::Result<(u64, u64, i64, i64)> {
+        let m = std::fs::symlink_metadata(at)?;
+        Ok((m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+    };
+    let held_ino = held.metadata().map_err(err(path))?.ino();
+    for _ in 0..COPY_TRIES {
+        let before = (
+            stamp(path).map_err(err(path))?,
+            stamp(&wal).map_err(err(&wal))?,
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("prun-db-copy.")
+            .tempdir()
+            .map_err(err(&std::env::temp_dir()))?;
+        let to = dir.path().join(COPY_NAME);
+        copy_file(path, &to).map_err(err(path))?;
+        copy_file(&wal, &with_suffix(&to, "-wal")).map_err(err(&wal))?;
+        let after = (
+            stamp(path).map_err(err(path))?,
+            stamp(&wal).map_err(err(&wal))?,
+        );
+        let shm = with_suffix(path, "-shm");
+        if before == after && after.0.0 == held_ino && !exists(&shm) {
+            return Ok(dir);
+        }
+    }
+    Err(err(path)(std::io::Error::other(format!(
+        "its -wal file has no -shm beside it, so it is read from a copy, and it changed \
+         while each of {COPY_TRIES} copies was made (a run is writing it): try again"
+    ))))
+}
+
+/// Copies the file at `from` (not through a link) into a new file `to`.
+fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut src = open_readable(from)?;
+    let mut dst = OpenOptions::new().write(true).create_new(true).open(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    Ok(())
 }
 
 /// Opens `path` for reading, not through a symbolic link (as every state file) and without

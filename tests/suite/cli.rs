@@ -152,7 +152,7 @@ fn history_of_a_script_with_no_run_recorded_is_a_usage_error() {
         .raw(&["history", "main.rhai", "--db", db, "-n", "0"])
         .run()
         .code(64)
-        .err_has("invalid value '0' for '--limit <LIMIT>'");
+        .err_has("invalid value '0' for '-n/--limit <N>': must be at least 1");
 }
 
 #[test]
@@ -178,15 +178,35 @@ fn an_unknown_target_starts_none_of_the_targets() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    for words in [
-        &["main.rhai", "--bogus"][..],
-        &["--bogus", "main.rhai"],
-        &["-j", "0", "main.rhai"],
-        &["main.rhai", "-j", "many"],
-        &[],
+    // A flag with a short form is named by both, whichever was typed (clap names the
+    // long one only: `-n 0` was refused "for '--limit <LIMIT>'").
+    for (words, said) in [
+        (&["main.rhai", "--bogus"][..], "'--bogus'"),
+        (&["--bogus", "main.rhai"], "'--bogus'"),
+        (
+            &["-j", "0", "main.rhai"],
+            "invalid value '0' for '-j/--parallel <N>': must be at least 1",
+        ),
+        (
+            &["main.rhai", "-j", "many"],
+            "invalid value 'many' for '-j/--parallel <N>': not a whole number",
+        ),
+        (
+            &["--parallel", "99999999999", "main.rhai"],
+            "invalid value '99999999999' for '-j/--parallel <N>': must be at most 4294967295",
+        ),
+        (
+            &["history", "main.rhai", "-n", "0"],
+            "invalid value '0' for '-n/--limit <N>': must be at least 1",
+        ),
+        (
+            &["report", "main.rhai", "--run", "last"],
+            "invalid value 'last' for '--run <N>': not a whole number",
+        ),
+        (&[], "no script given"),
     ] {
         let out = Test::new().script(THREE).raw(words).run();
-        out.code(64);
+        out.code(64).err_has(said);
         assert!(!out.events().ran("a"));
     }
 }

@@ -248,6 +248,49 @@ run("b");"#,
 }
 
 #[test]
+fn another_user_reads_the_runs_in_a_wal_whose_shm_is_gone() {
+    // A run killed before it closed the DB leaves its `-wal`; without the `-shm` beside
+    // it, SQLite must make one to read the `-wal`, and a reader that may not write there
+    // failed: "unable to open database file".
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let team = Team::new(r#"proc("a", #{ shell: "echo a" }); run("a");"#);
+    let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    // A connection open through the second run, which closes without moving the `-wal`
+    // into the DB file: the second run is only in the `-wal`.
+    let conn = rusqlite::Connection::open(&team.db).expect("open the DB");
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .expect("no checkpoint on close");
+    let runs: i64 = conn
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .expect("read the DB");
+    assert_eq!(runs, 1);
+    let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    drop(conn);
+    let wal = team.dir.join("shared/tasks.db-wal");
+    std::fs::remove_file(team.dir.join("shared/tasks.db-shm")).expect("remove the -shm");
+    assert!(std::fs::metadata(&wal).expect("the -wal").len() > 0);
+    chmod(&team.db, 0o644);
+    chmod(&wal, 0o644);
+
+    let h = team.history();
+    assert!(h.status.success(), "{}", describe(&h));
+    assert!(h.stdout.contains("     2  "), "{}", describe(&h));
+    assert_eq!(
+        team.shared(),
+        ["tasks.db", "tasks.db-wal"],
+        "a reader made no file there"
+    );
+}
+
+#[test]
 fn a_db_of_an_older_schema_is_brought_up_to_date_by_its_owner_only() {
     if let Some(why) = no_second_user() {
         eprintln!("skipped: {why}");

@@ -491,6 +491,47 @@ fn a_native_function_that_panics_ends_the_run_as_an_internal_error() {
     assert!(!alive(&pid), "the sleeper {pid} outlived the run");
 }
 
+/// The procs running when a native function panics are worded one way, whether their
+/// command ended on the run's cancel before the report was made (`sleeper`) or was still
+/// running and was killed (`stubborn` ignores SIGTERM): "killed: the run ended on an
+/// internal error" was the second.
+#[test]
+fn procs_running_at_an_internal_error_end_in_one_wording_whatever_the_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pidfile, stubborn_pidfile) = (dir.path().join("pid"), dir.path().join("stubborn"));
+    let (p, q) = (pidfile.clone(), stubborn_pidfile.clone());
+    let rt = builder(dir.path())
+        .parallel(3)
+        .register_fn("explode", move || -> bool {
+            wait_for_line(&p);
+            wait_for_line(&q);
+            panic!("the native function broke");
+        })
+        .build()
+        .unwrap();
+    let script = format!(
+        r#"{}
+        proc("stubborn", #{{ cmd: ["sh", "-c", "trap '' TERM; echo $$ > {}; while :; do sleep 1; done"] }});
+        proc("boom", || explode());
+        run(["sleeper", "stubborn", "boom"]);"#,
+        sleeper("sleeper", &pidfile),
+        stubborn_pidfile.display()
+    );
+    let report = rt.run_str(&script, [""; 0]).unwrap();
+    assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+    for name in ["sleeper", "stubborn"] {
+        let p = report.proc(name).unwrap();
+        let why = p.error.clone().unwrap_or_default();
+        assert!(
+            p.state == State::Failed && why.ends_with("terminated because the run was aborted"),
+            "{name}: {p:?}"
+        );
+    }
+    for pid in [wait_for_line(&pidfile), wait_for_line(&stubborn_pidfile)] {
+        assert!(!alive(&pid), "{pid} outlived the run");
+    }
+}
+
 /// A native function that panics while prun decides whether a proc is up to date (in a
 /// closure of its `inputs`) ends the run as an internal error; the proc, which never
 /// started, is not left WANTED in the report of a run that has ended.

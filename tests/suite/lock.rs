@@ -18,26 +18,36 @@ fn wait_for_file(path: &std::path::Path) {
     }
 }
 
-#[test]
-fn a_second_run_is_refused_with_75_then_waits_with_lock_wait() {
+/// A directory with [`SCRIPT`] as `main.rhai`, written by a first run (which needs no lock
+/// and finishes at once), and the files of that run removed. The run's output owns the
+/// temporary directory: keep it to the end.
+fn written() -> (crate::support::Output, std::path::PathBuf) {
     let t = Test::new().script(SCRIPT);
     let dir = t.dir().to_path_buf();
-    // Writes main.rhai; this run needs no lock and finishes at once.
     std::fs::write(dir.join("release"), "").unwrap();
     let setup = t.run();
     setup.ok();
     std::fs::remove_file(dir.join("release")).unwrap();
     let _ = std::fs::remove_file(dir.join("holding"));
-    let prun = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
-        c.args(args)
-            .current_dir(&dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    };
+    (setup, dir)
+}
+
+/// `prun ARGS` in `dir`, with its state there, its stdin null and its output piped.
+fn prun_in(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+    c.args(args)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn a_second_run_is_refused_with_75_then_waits_with_lock_wait() {
+    let (_setup, dir) = written();
+    let prun = |args: &[&str]| prun_in(&dir, args);
     let first = prun(&["main.rhai", "--lock"]).spawn().expect("first run");
     wait_for_file(&dir.join("holding"));
 
@@ -78,22 +88,10 @@ fn a_second_run_is_refused_with_75_then_waits_with_lock_wait() {
 
 #[test]
 fn the_lock_of_a_killed_run_is_taken_over() {
-    let t = Test::new().script(SCRIPT);
-    let dir = t.dir().to_path_buf();
-    std::fs::write(dir.join("release"), "").unwrap();
-    // The run's output owns the temporary directory: keep it to the end.
-    let setup = t.run();
-    setup.ok();
-    std::fs::remove_file(dir.join("release")).unwrap();
-    let _ = std::fs::remove_file(dir.join("holding"));
+    let (_setup, dir) = written();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_prun"))
-            .args(args)
-            .current_dir(&dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .stdin(Stdio::null())
+        prun_in(&dir, args)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("run prun")
     };
@@ -153,23 +151,8 @@ fn waits_for_a_lock(pid: u32) -> bool {
 fn a_quiet_run_that_waits_for_the_lock_prints_nothing_when_it_succeeds() {
     // `--lock=wait -q` said "prun: waiting for another run ..." on stderr: cron mailed it
     // although the run went well.
-    let t = Test::new().script(SCRIPT);
-    let dir = t.dir().to_path_buf();
-    std::fs::write(dir.join("release"), "").unwrap();
-    let setup = t.run();
-    setup.ok();
-    std::fs::remove_file(dir.join("release")).unwrap();
-    let _ = std::fs::remove_file(dir.join("holding"));
-    let prun = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
-        c.args(args)
-            .current_dir(&dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    };
+    let (_setup, dir) = written();
+    let prun = |args: &[&str]| prun_in(&dir, args);
     let first = prun(&["main.rhai", "--lock", "-q"])
         .spawn()
         .expect("first run");

@@ -3,12 +3,17 @@
 //! processes ended by a timeout or Ctrl-C.
 
 use crate::support::Test;
-use crate::support::sshd::{Sshd, gone, processes_with};
+use crate::support::sshd::{Sshd, assert_none_at_return, assert_none_left};
 
 /// A script that declares the executor `farm` on `hosts` of `sshd`, then `body`.
 fn script(sshd: &Sshd, hosts: &[&str], body: &str) -> String {
+    script_with(sshd, hosts, "", body)
+}
+
+/// [`script`] with more of the run's `options` (`key: value, ` each) before `executors`.
+fn script_with(sshd: &Sshd, hosts: &[&str], options: &str, body: &str) -> String {
     format!(
-        "set_options(#{{ executors: #{{ farm: {} }} }});\n{body}",
+        "set_options(#{{ {options}executors: #{{ farm: {} }} }});\n{body}",
         sshd.executor(hosts)
     )
 }
@@ -272,12 +277,7 @@ run("slow");
     assert!(line.contains("timed out"), "{line}\n{}", out.describe());
     // The remote command was running when the timeout ended it.
     assert!(out.exists("running"), "{}", out.describe());
-    let left = gone(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "left on the host: {left:?}\n{}",
-        out.describe()
-    );
+    assert_none_left(&format!("sleep {secs}"), &out);
 }
 
 #[test]
@@ -291,59 +291,63 @@ fn a_timed_out_remote_command_is_gone_when_prun_returns() {
     let test = Test::new();
     let dir = test.dir().to_path_buf();
     let out = test
-        .script(&format!(
-            "set_options(#{{ kill_grace: \"3s\", executors: #{{ farm: {} }} }});\n{}",
-            sshd.executor(&["127.0.0.1"]),
-            format_args!(
+        .script(&script_with(
+            &sshd,
+            &["127.0.0.1"],
+            r#"kill_grace: "3s", "#,
+            &format!(
                 r#"
 proc("stubborn", #{{ executor: "farm", timeout: "5s", cwd: "{}",
                      shell: "trap '' TERM; touch running; sleep {secs}" }});
 run("stubborn");
 "#,
                 dir.display()
-            )
+            ),
         ))
         .run();
     out.code(1);
     let line = out.proc_line("FAILED", "stubborn");
     assert!(line.contains("timed out"), "{line}\n{}", out.describe());
     assert!(out.exists("running"), "{}", out.describe());
-    let left = processes_with(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "still on the host when prun returned: {left:?}\n{}",
-        out.describe()
-    );
+    assert_none_at_return(&format!("sleep {secs}"), &out);
 }
 
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn ctrl_c_ends_the_remote_process_group() {
+    a_signal_ends_the_remote_process_group("INT");
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn sigterm_ends_the_remote_process_group_and_prun_exits_130() {
+    a_signal_ends_the_remote_process_group("TERM");
+}
+
+/// Sends `signal` to prun while its remote command runs. The command ignores SIGTERM, so
+/// the remote side must kill it after the kill grace; prun waits for that, then exits as
+/// interrupted (130, docs/cli.md).
+fn a_signal_ends_the_remote_process_group(signal: &str) {
     let sshd = Sshd::start();
-    let secs = format!("4{}", sshd.port);
-    let test = Test::new().signal_when("running", "INT");
+    let secs = format!("9{}", sshd.port);
+    let test = Test::new().signal_when("running", signal);
     let dir = test.dir().to_path_buf();
     let out = test
-        .script(&script(
+        .script(&script_with(
             &sshd,
             &["127.0.0.1"],
+            r#"kill_grace: "1s", "#,
             &format!(
                 r#"
-proc("slow", #{{ executor: "farm", cwd: "{}", shell: "touch running; sleep {secs}" }});
+proc("slow", #{{ executor: "farm", cwd: "{}", shell: "trap '' TERM; touch running; sleep {secs}" }});
 run("slow");
 "#,
                 dir.display()
-            ),
+            )
         ))
         .run();
-    assert_ne!(out.code, Some(0), "{}", out.describe());
-    let left = gone(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "left on the host: {left:?}\n{}",
-        out.describe()
-    );
-    assert!(processes_with(&format!("sleep {secs}")).is_empty());
+    assert_eq!(out.code, Some(130), "SIG{signal}\n{}", out.describe());
+    assert_none_at_return(&format!("sleep {secs}"), &out);
 }
 
 #[test]
@@ -454,12 +458,7 @@ run("cut");
         out.describe()
     );
     // The remote side ended the command when its connection went.
-    let left = gone(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "left on the host: {left:?}\n{}",
-        out.describe()
-    );
+    assert_none_left(&format!("sleep {secs}"), &out);
 }
 
 #[test]
@@ -621,12 +620,7 @@ run("frozen");
         out.describe()
     );
     drop(thaw);
-    let left = gone(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "left on the host: {left:?}\n{}",
-        out.describe()
-    );
+    assert_none_left(&format!("sleep {secs}"), &out);
 }
 
 #[test]
@@ -902,12 +896,7 @@ run(["words", "five", "here", "nowhere", "slow"]);
     let slow = out.proc_line("FAILED", "slow");
     assert!(slow.contains("timed out"), "{slow}\n{}", out.describe());
     assert!(user.home().join("running").exists(), "{}", out.describe());
-    let left = gone(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "left on the host: {left:?}\n{}",
-        out.describe()
-    );
+    assert_none_left(&format!("sleep {secs}"), &out);
 }
 
 #[test]
@@ -953,7 +942,7 @@ fn a_csh_login_shell_does_not_change_the_command() {
 fn a_cwd_the_host_cannot_enter_is_named_not_read_as_the_commands_exit_code() {
     // The remote `cd` failed, and the proc was reported as its command exiting with
     // code 1, a command that never ran. Wherever its stderr goes (the proc's log, a
-    // closure's capture, a file, the streamed output), the error names the directory
+    // closure's capture, a file, /dev/null, the streamed output), the error names the directory
     // and the host, as a missing local `cwd` is named; a command that exits 1 itself
     // still does.
     let sshd = Sshd::start();
@@ -969,7 +958,13 @@ proc("closure", #{{ executor: "farm" }}, |ctx| {{
 proc("to_file", #{{ executor: "farm" }}, |ctx| {{
     exec(["true"], #{{ cwd: "{dir}/missing", stderr: "err.txt" }});
 }});
-run(["gone", "file", "own", "closure", "to_file"]);
+proc("to_null", #{{ executor: "farm" }}, |ctx| {{
+    exec(["true"], #{{ cwd: "{dir}/missing", stderr: "/dev/null" }});
+}});
+proc("own_to_null", #{{ executor: "farm" }}, |ctx| {{
+    exec(["sh", "-c", "echo hid''den >&2; exit 1"], #{{ cwd: "{dir}", stderr: "/dev/null" }});
+}});
+run(["gone", "file", "own", "closure", "to_file", "to_null", "own_to_null"]);
 "#
         )
     };
@@ -983,7 +978,7 @@ run(["gone", "file", "own", "closure", "to_file"]);
         let missing = format!(
             "working directory {dir}/missing does not exist on ssh host \"127.0.0.1\" (command: `true`)"
         );
-        for name in ["gone", "closure", "to_file"] {
+        for name in ["gone", "closure", "to_file", "to_null"] {
             let line = out.proc_line("FAILED", name);
             assert!(
                 line.contains(&missing),
@@ -999,42 +994,19 @@ run(["gone", "file", "own", "closure", "to_file"]);
             "{args:?}: {file}\n{}",
             out.describe()
         );
-        let own = out.proc_line("FAILED", "own");
+        for name in ["own", "own_to_null"] {
+            let own = out.proc_line("FAILED", name);
+            assert!(
+                own.contains("exited with code 1"),
+                "{args:?} {name}: {own}\n{}",
+                out.describe()
+            );
+        }
+        // What the command wrote to /dev/null is nowhere: not shown, not in the log.
         assert!(
-            own.contains("exited with code 1"),
-            "{args:?}: {own}\n{}",
+            !out.stdout.contains("hidden") && !out.stderr.contains("hidden"),
+            "{}",
             out.describe()
         );
     }
-}
-
-#[test]
-#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
-fn sigterm_ends_the_remote_process_group_and_prun_exits_130() {
-    // The command ignores SIGTERM, so the remote side must kill it after the kill grace;
-    // prun waits for that, then exits as interrupted (130, docs/cli.md).
-    let sshd = Sshd::start();
-    let secs = format!("9{}", sshd.port);
-    let test = Test::new().signal_when("running", "TERM");
-    let dir = test.dir().to_path_buf();
-    let out = test
-        .script(&format!(
-            "set_options(#{{ kill_grace: \"1s\", executors: #{{ farm: {} }} }});\n{}",
-            sshd.executor(&["127.0.0.1"]),
-            format_args!(
-                r#"
-proc("slow", #{{ executor: "farm", cwd: "{}", shell: "trap '' TERM; touch running; sleep {secs}" }});
-run("slow");
-"#,
-                dir.display()
-            )
-        ))
-        .run();
-    assert_eq!(out.code, Some(130), "{}", out.describe());
-    let left = processes_with(&format!("sleep {secs}"));
-    assert!(
-        left.is_empty(),
-        "still on the host when prun returned: {left:?}\n{}",
-        out.describe()
-    );
 }

@@ -26,14 +26,24 @@ pub(crate) fn up() {
     *started = true;
 }
 
-/// The names of the jobs in the queue (pending or running).
-pub(crate) fn queued_jobs() -> Vec<String> {
+/// A proc name of this test process's own: `name` and the pid. Test processes that run
+/// at once share the queue, and a test that looks there for its proc's jobs must not see
+/// those of another process's proc of the same name.
+pub(crate) fn own(name: &str) -> String {
+    format!("{name}{}", std::process::id())
+}
+
+/// The jobs of the proc `proc` in the queue (pending or running): prun names them
+/// `prun.PROC.…`.
+pub(crate) fn queued_jobs_of(proc: &str) -> Vec<String> {
     let out = Command::new("squeue")
         .args(["--noheader", "--format=%j"])
         .output()
         .expect("squeue");
+    let prefix = format!("prun.{proc}.");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.trim().to_string())
+        .filter(|j| j.starts_with(&prefix))
         .collect()
 }

@@ -165,6 +165,28 @@ pub(crate) fn gone(needle: &str) -> Vec<String> {
     }
 }
 
+/// Asserts that no process's command line contains `needle` once they have had time to
+/// end (see [`gone`]).
+pub(crate) fn assert_none_left(needle: &str, out: &super::Output) {
+    let left = gone(needle);
+    assert!(
+        left.is_empty(),
+        "left on the host: {left:?}\n{}",
+        out.describe()
+    );
+}
+
+/// Asserts that no process's command line contains `needle` at once: prun waited for
+/// them before it returned.
+pub(crate) fn assert_none_at_return(needle: &str, out: &super::Output) {
+    let left = processes_with(needle);
+    assert!(
+        left.is_empty(),
+        "still on the host when prun returned: {left:?}\n{}",
+        out.describe()
+    );
+}
+
 /// A login made for one test (see [`Sshd::user`]), removed when dropped.
 pub(crate) struct User {
     /// Its login name.

@@ -340,6 +340,13 @@ impl Ssh {
             }
             script.push_str(&format!("export {}\n", sh_word(&format!("{k}={v}"))));
         }
+        // A command's stderr sent to /dev/null goes there on the host, and prun reads
+        // ssh's, which then carries only ssh's, the login shell's and `enter`'s lines: the
+        // local /dev/null could not be read back for `enter`'s.
+        let discarded = matches!(&launch.stderr, Sink::File(p) if p == Path::new("/dev/null"));
+        if discarded {
+            script.push_str("exec 2>/dev/null\n");
+        }
         let grace = launch.kill_grace.as_millis().div_ceil(100);
         script.push_str(&format!("exec sh -c {} prun {grace}", sh_quote(WRAPPER)));
         for word in argv_of(spec) {
@@ -365,7 +372,10 @@ impl Ssh {
         let socket = Ssh::socket(&control_dir, slot.host, slot.number / SESSIONS_PER_MASTER);
         argv.extend(self.options(&socket));
         argv.extend(["--".into(), host.clone(), remote]);
-        let client = relay(launch, client(argv), Input::Held)?;
+        let mut client = relay(launch, client(argv), Input::Held)?;
+        if discarded {
+            client.stderr = Sink::Capture;
+        }
         let Some(out) = self
             .through_master(slot.host, &socket, cancel, || local.launch(&client, cancel))
             .await
@@ -388,7 +398,7 @@ impl Ssh {
         if let Some(dir) = &spec.cwd
             && out.ending == Ending::Exited
             && out.stages[0].code == Some(NO_DIR_STATUS)
-            && let Some(why) = no_dir(&stderr_tail(launch, &out), &nonce)
+            && let Some(why) = no_dir(&stderr_tail(&client, &out), &nonce)
         {
             return Err(CommandError::Remote {
                 message: format!(
@@ -397,6 +407,9 @@ impl Ssh {
                 ),
                 command: command(),
             });
+        }
+        if discarded {
+            out.stderr = Default::default();
         }
         out.place = Some(host.clone());
         Ok(out)
@@ -585,8 +598,8 @@ fn sh_word(word: &str) -> String {
     }
 }
 
-/// The last bytes (up to 4 KiB) of what the command of `launch`, which gave `out`, wrote
-/// to its stderr, wherever that went; empty when they cannot be read back.
+/// The last bytes (up to 4 KiB) of what the ssh client launched as `launch`, which gave
+/// `out`, wrote to its stderr, wherever that went; empty when they cannot be read back.
 fn stderr_tail(launch: &Launch, out: &LaunchOutput) -> String {
     use std::os::unix::fs::FileExt;
     let tail = |f: &std::fs::File| -> Option<String> {

@@ -54,6 +54,9 @@ pub(crate) struct Stopped {
     /// The problems of the command line's targets, when the evaluation went far enough to
     /// look them up as a run does (else they are looked up in the graph as it stands).
     pub targets: Option<Vec<String>>,
+    /// The last command the script called before it stopped (where, and which): it did
+    /// not run, and returned an empty output, which the error may come from.
+    pub after_command: Option<(Origin, &'static str)>,
 }
 
 /// Prints every problem (to stderr, then a count), or `ok: N procs, M protos` (to
@@ -93,7 +96,13 @@ pub(crate) fn report(
     });
     let mut shown: Vec<String> = Vec::new();
     if let Some(e) = stopped.error.filter(|e| !repeats(e, &problems)) {
-        shown.push(e);
+        shown.push(match &stopped.after_command {
+            Some((at, name)) => format!(
+                "{e}\n  (prun check runs no command: the `{name}` at {at} printed nothing here, \
+                 and the script may have stopped on its empty output)"
+            ),
+            None => e,
+        });
     }
     if let Some(e) = stopped.wait.filter(|_| problems.is_empty()) {
         shown.push(e);

@@ -641,6 +641,9 @@ pub(crate) fn execute(
     let cut_short = inspect.is_some() && sched.interrupted();
     if checking && !cut_short {
         let findings = host.findings();
+        if stopped.error.is_some() {
+            stopped.after_command = host.last_command();
+        }
         exit = crate::check::report(&sched.lock(), &ast, findings, &call.targets, stopped);
     }
     if cut_short {

@@ -5,10 +5,14 @@
 //! hash of the whole name, so that distinct names keep distinct logs). Command bodies
 //! write straight into the file through the child's own descriptors, so prun copies
 //! nothing and a log survives a crash of prun.
+//!
+//! Logs are private (run directories 0700, logs 0600), unless the user let others read the
+//! log root and the last run's logs: then a run's directory and logs get the same read
+//! permission (see [`shared_read`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -30,12 +34,21 @@ pub(crate) struct LogDir {
 
 impl LogDir {
     /// Creates `<root>/<timestamp>/` (mode 0700, as is a missing `root`, whatever the umask;
-    /// logs are 0600: they may hold what commands printed about credentials).
+    /// logs are 0600: they may hold what commands printed about credentials), or with the
+    /// read permission the user gave others on `root` and the last run's directory (see
+    /// [`shared_read`]).
     pub(crate) fn create(root: &Path) -> io::Result<LogDir> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(root)?;
+        let newest = run_dirs(root).and_then(|mut dirs| dirs.pop());
+        LogDir::create_in(root, shared_read(root, newest.as_deref()))
+    }
+
+    /// [`LogDir::create`] in an existing `root`, with the read permission `share`.
+    fn create_in(root: &Path, share: u32) -> io::Result<LogDir> {
+        let mode = 0o700 | share;
         let stamp = stamp();
         // `create_dir` (not `_all`) fails on an existing directory: two runs started in
         // the same millisecond get different directories.
@@ -44,6 +57,9 @@ impl LogDir {
             let dir = numbered(root, &stamp, n);
             match fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
+                    if mode != 0o700 {
+                        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
+                    }
                     let held = File::open(&dir).ok().filter(|f| f.try_lock().is_ok());
                     return Ok(LogDir::at(dir, held));
                 }
@@ -67,21 +83,22 @@ impl LogDir {
         let Some(dirs) = run_dirs(root).filter(|_| keep > 0) else {
             return LogDir::create(root);
         };
+        let share = shared_read(root, dirs.last().map(String::as_str));
         if dirs.len() < keep {
-            let mut logs = LogDir::create(root)?;
+            let mut logs = LogDir::create_in(root, share)?;
             logs.kept = Some(keep);
             return Ok(logs);
         }
         for old in &dirs[1..=dirs.len() - keep] {
             remove_idle(&root.join(old));
         }
-        match reuse(root, &dirs[0]) {
+        match reuse(root, &dirs[0], share) {
             Some((dir, held)) => {
                 let mut logs = LogDir::at(dir, Some(held));
                 logs.kept = Some(keep);
                 Ok(logs)
             }
-            None => LogDir::create(root),
+            None => LogDir::create_in(root, share),
         }
     }
 
@@ -112,6 +129,11 @@ impl LogDir {
             return Some(f);
         }
         let file = super::unix::open_unnamed(&self.dir).ok()?;
+        let mode = file_mode(&self.dir);
+        if mode != 0o600 {
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .ok()?;
+        }
         Some(Spare { file, stale: None })
     }
 
@@ -160,6 +182,35 @@ impl Spare {
         file.seek(SeekFrom::Start(head_len))?;
         Ok(file)
     }
+}
+
+/// The read and search permission (`go+rX`) the user gave group and others on both a log
+/// root and its newest run directory (`newest`, its name), for a new run directory: the
+/// user let others read the logs (`chmod -R go+rX`), not only made the log root with the
+/// umask's mode. None (0) when there is no run directory yet.
+fn shared_read(root: &Path, newest: Option<&str>) -> u32 {
+    newest.map_or(0, |n| read_by_others(root) & read_by_others(&root.join(n)))
+}
+
+/// The read and search permission of group and others on a real directory that belongs to
+/// the effective user and that no one else may write; none (0) on anything else.
+fn read_by_others(dir: &Path) -> u32 {
+    match fs::symlink_metadata(dir) {
+        Ok(m)
+            if m.is_dir()
+                && m.uid() == nix::unistd::geteuid().as_raw()
+                && m.mode() & 0o022 == 0 =>
+        {
+            m.mode() & 0o055
+        }
+        _ => 0,
+    }
+}
+
+/// The mode of a log made in the run directory `dir`: 0600, with the read permission
+/// `dir` gives others (see [`read_by_others`]).
+fn file_mode(dir: &Path) -> u32 {
+    0o600 | (read_by_others(dir) & 0o044)
 }
 
 /// Removes all but the newest `keep` run directories under a log root (`keep_runs`).
@@ -212,9 +263,9 @@ fn run_dirs(root: &Path) -> Option<Vec<String>> {
 
 /// The run directory `name` under `root`, emptied and renamed to a new run's name, with
 /// its lock (see [`idle`]); `None` when it is not one prun made, a run still holds it, or
-/// it cannot be reused.
-fn reuse(root: &Path, name: &str) -> Option<(PathBuf, File)> {
-    use std::os::unix::fs::MetadataExt;
+/// it cannot be reused (one readable by others is not). It gets the read permission
+/// `share` (see [`shared_read`]).
+fn reuse(root: &Path, name: &str, share: u32) -> Option<(PathBuf, File)> {
     let me = nix::unistd::geteuid().as_raw();
     let mine = |m: &fs::Metadata, open_to_others: u32| {
         m.is_dir() && m.uid() == me && m.mode() & open_to_others == 0
@@ -242,7 +293,12 @@ fn reuse(root: &Path, name: &str) -> Option<(PathBuf, File)> {
     loop {
         let dir = numbered(root, &stamp, n);
         match rename_noreplace(&old, &dir) {
-            Ok(()) => return Some((dir, held)),
+            Ok(()) => {
+                if share != 0 {
+                    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700 | share)).ok()?;
+                }
+                return Some((dir, held));
+            }
             Err(nix::errno::Errno::EEXIST) => n += 1,
             // Taken by another run, or a filesystem without `RENAME_NOREPLACE`.
             Err(_) => return None,
@@ -403,17 +459,34 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Opens a log for appending (and reading back its last byte), creating it. A symbolic
+/// Opens a log for appending (and reading back its last byte), creating it (mode 0600,
+/// or readable by those its run directory lets read it: see [`file_mode`]). A symbolic
 /// link there is not followed: in a `log_dir` another user can write, that user could
 /// swap the run's directory for one of theirs holding `build.log -> /etc/shadow`.
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
+    let mode = path.parent().map_or(0o600, file_mode);
+    let open = |create_new| {
+        OpenOptions::new()
+            .create_new(create_new)
+            .create(true)
+            .read(true)
+            .append(true)
+            .mode(mode)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+    };
+    if mode == 0o600 {
+        return open(false);
+    }
+    // Made readable whatever the umask, but only when made here: a log that is there
+    // keeps the mode it has.
+    match open(true) {
+        Ok(f) => f
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .map(|()| f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Appends one line to a log.

@@ -136,7 +136,12 @@ pub(crate) struct Host {
     cleanups: Cleanups,
     /// What `prun check` found while the script ran (see [`HostOptions::check`]).
     findings: super::api::Findings,
+    /// In `prun check`, the last command the script called (see [`stand_ins`]).
+    last_command: LastCommand,
 }
+
+/// Where the script last called a command that `prun check` did not run, and which one.
+type LastCommand = Arc<std::sync::Mutex<Option<(diag::Origin, &'static str)>>>;
 
 impl Host {
     /// Builds the engine and installs the host as the scheduler's closure runner.
@@ -149,6 +154,7 @@ impl Host {
     pub(crate) fn with_engine(base: Engine, sched: Arc<Scheduler>, opts: &HostOptions) -> Host {
         let cleanups = Cleanups::default();
         let findings = super::api::Findings::default();
+        let last_command = LastCommand::default();
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
             let mut engine = base;
             // Rhai's string interner rescans its whole cache for every new string once it
@@ -176,7 +182,7 @@ impl Host {
             cleanups.register(&mut engine, weak);
             super::stdlib::install(&mut engine);
             if opts.check {
-                stand_ins(&mut engine, &findings);
+                stand_ins(&mut engine, &findings, &last_command);
             }
             let words: rhai::Array = opts.script_args.iter().map(|a| a.clone().into()).collect();
             engine.register_fn("args", move || words.clone());
@@ -239,6 +245,7 @@ impl Host {
             sched,
             cleanups,
             findings,
+            last_command,
         }
     }
 
@@ -274,6 +281,15 @@ impl Host {
     /// `proto` and `set_options` do not take, where each call is.
     pub(crate) fn findings(&self) -> Vec<(crate::diag::Origin, String)> {
         std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// In `prun check`, the last command (`shell`, `exec`, `pipe`) the script called, which
+    /// returned an empty output instead of running: where, and which.
+    pub(crate) fn last_command(&self) -> Option<(crate::diag::Origin, &'static str)> {
+        self.last_command
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// prun's own functions as a new engine has them (see [`Host::functions`]), from a
@@ -412,8 +428,9 @@ pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
 /// printed nothing (`#{ code: 0, ok: true, stdout: "", stderr: "", duration: 0.0 }`)
 /// after its options' keys were checked (a wrong one is a finding),
 /// `write_file` and `append_file` write nothing, `sleep` returns at once. Reading
-/// (`read_file`, `glob`, `which`, `env`) works as in a run.
-fn stand_ins(engine: &mut Engine, findings: &super::api::Findings) {
+/// (`read_file`, `glob`, `which`, `env`) works as in a run. Each command's call is kept in
+/// `last`: an error after it may come from its empty output.
+fn stand_ins(engine: &mut Engine, findings: &super::api::Findings, last: &LastCommand) {
     fn succeeded() -> rhai::Map {
         let mut m = rhai::Map::new();
         m.insert("code".into(), Dynamic::from(0_i64));
@@ -426,6 +443,7 @@ fn stand_ins(engine: &mut Engine, findings: &super::api::Findings) {
     // The options' keys are checked as a command would check them, and recorded.
     let checked = |name: &'static str| {
         let findings = findings.clone();
+        let last = last.clone();
         move |ctx: rhai::NativeCallContext, opts: &rhai::Map| {
             let origin = diag::Origin::new(ctx.call_source(), ctx.call_position());
             let mut found = findings.lock().unwrap_or_else(|e| e.into_inner());
@@ -434,22 +452,33 @@ fn stand_ins(engine: &mut Engine, findings: &super::api::Findings) {
                     found.push((origin.clone(), format!("{name}: {m}")));
                 }
             }
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = Some((origin, name));
             succeeded()
         }
     };
     let (shell, exec, pipe) = (checked("shell"), checked("exec"), checked("pipe"));
+    let (shell1, exec1, pipe1) = (shell.clone(), exec.clone(), pipe.clone());
+    let none = rhai::Map::new;
     engine
-        .register_fn("shell", |_: &str| succeeded())
+        .register_fn("shell", move |ctx: rhai::NativeCallContext, _: &str| {
+            shell1(ctx, &none())
+        })
         .register_fn(
             "shell",
             move |ctx: rhai::NativeCallContext, _: &str, o: rhai::Map| shell(ctx, &o),
         )
-        .register_fn("exec", |_: rhai::Array| succeeded())
+        .register_fn(
+            "exec",
+            move |ctx: rhai::NativeCallContext, _: rhai::Array| exec1(ctx, &none()),
+        )
         .register_fn(
             "exec",
             move |ctx: rhai::NativeCallContext, _: rhai::Array, o: rhai::Map| exec(ctx, &o),
         )
-        .register_fn("pipe", |_: rhai::Array| succeeded())
+        .register_fn(
+            "pipe",
+            move |ctx: rhai::NativeCallContext, _: rhai::Array| pipe1(ctx, &none()),
+        )
         .register_fn(
             "pipe",
             move |ctx: rhai::NativeCallContext, _: rhai::Array, o: rhai::Map| pipe(ctx, &o),

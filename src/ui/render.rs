@@ -164,10 +164,15 @@ pub(super) fn columns(line: &str) -> usize {
 }
 
 /// The live area's lines: a header, then one line per running proc (as many as fit in
-/// `height - 1` lines, the rest summarised), each cut to `width`.
+/// `height - 1` lines, the rest summarised), each cut to `width`. The row below the area
+/// holds the cursor: a window of two rows shows the header alone, one of one row nothing
+/// (an area taller than the window would scroll a copy of itself away at every redraw).
 pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
     let width = usize::from(width.max(10));
-    let room = usize::from(height.max(3)) - 1;
+    let room = usize::from(height).saturating_sub(1);
+    if room == 0 {
+        return Vec::new();
+    }
     let finished = s.done + s.failed;
     let mut header = format!(
         "prun  {}  running {} · done {finished}",
@@ -196,8 +201,10 @@ pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
     }
     let mut lines = vec![fit(&header, width)];
     let spin = SPINNER[s.frame % SPINNER.len()];
-    let shown = if s.running.len() + 1 > room {
-        room.saturating_sub(2)
+    // The lines below the header.
+    let below = room - 1;
+    let shown = if s.running.len() > below {
+        below.saturating_sub(1)
     } else {
         s.running.len()
     };
@@ -212,7 +219,7 @@ pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         }
         lines.push(fit(&line, width));
     }
-    if shown < s.running.len() {
+    if shown < s.running.len() && below > 0 {
         let more = format!("… and {} more running", s.running.len() - shown);
         lines.push(fit(&more, width));
     }
@@ -321,6 +328,20 @@ mod tests {
         let lines = render(&s, 80, 10);
         assert_eq!(lines.len(), 9);
         assert_eq!(lines.last().unwrap(), "… and 23 more running");
+    }
+
+    #[test]
+    fn the_area_leaves_the_cursor_a_row_of_a_small_window() {
+        let s = Snapshot {
+            running: running(3),
+            ..Snapshot::default()
+        };
+        assert!(render(&s, 80, 1).is_empty());
+        let header = render(&s, 80, 2);
+        assert_eq!(header.len(), 1);
+        assert!(header[0].contains("running 3"), "{header:?}");
+        assert_eq!(render(&s, 80, 3)[1], "… and 3 more running");
+        assert_eq!(render(&s, 80, 4).len(), 3);
     }
 
     #[test]

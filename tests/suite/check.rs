@@ -113,6 +113,24 @@ run("deploy::prdo");
 }
 
 #[test]
+fn an_error_after_a_command_check_did_not_run_says_its_output_was_empty() {
+    let script = "let s = shell(\"nproc\").stdout;\ns.trim();\nlet n = parse_int(s);\n\
+                  proc(\"a\", #{ cmd: [\"echo\", `${n}`] });\nrun(\"a\");\n";
+    let out = Test::new().script(script).run();
+    out.ok();
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:9: Error parsing integer number ''")
+        .err_has(
+            "(prun check runs no command: the `shell` at main.rhai:1:9 printed nothing here, \
+             and the script may have stopped on its empty output)",
+        );
+}
+
+#[test]
 fn check_finds_a_proto_dependency_with_a_placeholder_the_proto_lacks() {
     let script = "proc(\"c::1\", #{ cmd: [\"true\"] });\n\
                   proto(\"b::[x]\", #{ deps: [\"c::[z]\"], cmd: [\"true\"] });\n";

@@ -369,6 +369,63 @@ fn prun_log_says_when_the_logs_are_not_the_users_to_read() {
 }
 
 #[test]
+fn later_runs_keep_the_read_permission_given_to_the_log_root_never_a_write_one() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let script = |said: &str| {
+        format!(
+            r#"set_options(#{{ log_dir: "shared/logs" }});
+            proc("a", #{{ shell: "echo {said}" }});
+            proc("b", |ctx| ctx.log("{said} by b"));
+            run(["a", "b"]);"#
+        )
+    };
+    let team = Team::new(&script("first"));
+    let ran = team.run(None, &["s.rhai"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    let logs = team.dir.join("shared/logs");
+    let opened = Command::new("chmod")
+        .args(["-R", "go+rX"])
+        .arg(&logs)
+        .status()
+        .expect("chmod");
+    assert!(opened.success());
+    std::fs::write(team.dir.join("s.rhai"), script("second")).expect("write script");
+    let ran = team.run(None, &["s.rhai"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    for (name, said) in [("a", "\nsecond\n"), ("b", "second by b")] {
+        let l = team.run(Some("nobody"), &["log", "s.rhai", name]);
+        assert!(l.status.success(), "{}", describe(&l));
+        assert!(
+            l.stdout.contains(said),
+            "the second run's: {}",
+            describe(&l)
+        );
+    }
+    let newest = |logs: &Path| {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(logs)
+            .expect("read logs")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        runs.sort();
+        runs.pop().expect("a run directory")
+    };
+    let run = newest(&logs);
+    assert_eq!(mode(&run), 0o755, "{}", run.display());
+    assert_eq!(mode(&run.join("a.log")), 0o644);
+    assert_eq!(mode(&run.join("b.log")), 0o644);
+    // A log root others may write shares nothing: the next run's logs are private.
+    chmod(&logs, 0o775);
+    let ran = team.run(None, &["s.rhai"]);
+    assert!(ran.status.success(), "{}", describe(&ran));
+    let run = newest(&logs);
+    assert_eq!(mode(&run), 0o700, "{}", run.display());
+    assert_eq!(mode(&run.join("a.log")), 0o600);
+}
+
+#[test]
 fn another_users_dry_run_judges_from_a_db_it_may_only_read() {
     if let Some(why) = no_second_user() {
         eprintln!("skipped: {why}");

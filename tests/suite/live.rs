@@ -701,6 +701,77 @@ fn redrawing_a_live_area_on_the_first_row_leaves_no_copy_in_tmux_scrollback() {
 
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_window_of_two_rows_shows_the_header_alone_in_place() {
+    let names = ["job1", "job2", "job3"];
+    let mut script: String = names.iter().map(|n| blocked(n) + "\n").collect();
+    script.push_str("run(\"job*\");\n");
+    let Some(t) = Term::start("two-rows", (80, 2), &script, r#""$PRUN" main.rhai -j 3"#) else {
+        return;
+    };
+    two_frames(&t, |p| {
+        let (_, header) = p.header()?;
+        match number_after(header, "running ") {
+            Some(3) => Ok(()),
+            _ => Err(format!("header is not `running 3`: {header:?}")),
+        }
+    });
+    assert_drawn_in_place(&t);
+    t.touch("go");
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 0, "exit status\n{}", t.describe());
+    assert!(
+        t.history().starting("prun: 3 succeeded in ").is_some(),
+        "no summary line\n{}",
+        t.describe()
+    );
+    t.assert_no_live_area(&names);
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_window_of_one_row_gets_no_live_area_and_the_summary() {
+    let names = ["job1", "job2", "job3"];
+    let mut script: String = names.iter().map(|n| blocked(n) + "\n").collect();
+    script.push_str("run(\"job*\");\n");
+    let Some(t) = Term::start("one-row", (80, 1), &script, r#""$PRUN" main.rhai -j 3"#) else {
+        return;
+    };
+    t.wait_for("the jobs to start", |_| {
+        match names.iter().all(|n| t.pid(n).is_some()) {
+            true => Ok(()),
+            false => Err("not every job wrote its pid".into()),
+        }
+    });
+    t.touch("go");
+    // The shell's `EXIT=` line scrolls off the one row: it is read from what was written.
+    t.wait_for("prun to exit (EXIT=)", |_| {
+        match t.raw().contains("EXIT=") {
+            true => Ok(()),
+            false => Err("no EXIT= written".into()),
+        }
+    });
+    assert!(
+        t.raw().contains("EXIT=0\r\n"),
+        "exit status\n{}",
+        t.describe()
+    );
+    let hist = t.history();
+    assert!(
+        hist.starting("prun: 3 succeeded in ").is_some(),
+        "no summary line\n{}\n{}",
+        hist.text(),
+        t.describe()
+    );
+    t.assert_no_live_area(&names);
+    assert!(
+        !t.raw().contains("running 3"),
+        "a live area was drawn in one row\n{}",
+        t.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn failure_is_printed_above_the_live_area() {
     let script = format!(
         "proc(\"bad\", #{{ cmd: [\"sh\", \"-c\", \"echo first log line; echo last log line; exit 3\"] }});\n{}\n{}\nrun([\"bad\", \"one\", \"two\"]);\n",

@@ -338,19 +338,29 @@ const ENDED_BY_SLURM: &[&str] = &[
 ];
 
 /// How long prun waits for an ended job to leave the COMPLETING state, which hides the
-/// state it ended in (a cluster whose epilog takes longer has its jobs judged by srun's
-/// exit status after it).
-const SETTLE_WAIT: Duration = Duration::from_secs(3);
+/// state it ended in. A cancel from outside can end the job's command with status 0
+/// (Slurm starts the task with SIGTERM blocked: the cancel ends a child, and the shell
+/// runs on to its end), so srun's status alone would call a CANCELLED job a success; a
+/// loaded controller or a slow epilog keeps jobs COMPLETING for seconds (3 s was not
+/// enough for the test suite on a loaded 2-core machine). Past this wait, srun's status
+/// decides.
+const SETTLE_WAIT: Duration = Duration::from_secs(30);
+
+/// The first wait between two look-ups of a COMPLETING job; each next one is twice as
+/// long, up to a second (a thousand ending jobs must not query the controller in a loop).
+const SETTLE_POLL: Duration = Duration::from_millis(100);
 
 /// The job named `job` once it has ended: looked up again while it is COMPLETING (up to
 /// [`SETTLE_WAIT`]).
 async fn settled_job_info(job: &str, hidden: &[OsString]) -> Option<JobInfo> {
     let deadline = Instant::now() + SETTLE_WAIT;
+    let mut poll = SETTLE_POLL;
     loop {
         let info = job_info(job, hidden).await;
         match &info {
             Some(j) if j.state == "COMPLETING" && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(poll).await;
+                poll = (poll * 2).min(Duration::from_secs(1));
             }
             _ => return info,
         }

@@ -609,10 +609,7 @@ fn more_running_procs_than_fit_are_summarised() {
     };
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     t.wait_for("20 running procs, summarised", |p| {
-        let (h, header) = p.header()?;
-        if number_after(header, "running ") != Some(20) {
-            return Err(format!("header is not `running 20`: {header:?}"));
-        }
+        let h = header_running(p, 20)?;
         let (m, more) = p
             .position(|l| l.contains("more running"))
             .map(|i| (i, &p.lines[i]))
@@ -684,13 +681,7 @@ fn redrawing_a_live_area_on_the_first_row_leaves_no_copy_in_tmux_scrollback() {
     ) else {
         return;
     };
-    two_frames(&t, |p| {
-        let (_, header) = p.header()?;
-        match number_after(header, "running ") {
-            Some(20) => Ok(()),
-            _ => Err(format!("header is not `running 20`: {header:?}")),
-        }
-    });
+    two_frames(&t, |p| header_running(p, 20).map(|_| ()));
     assert_drawn_in_place(&t);
     t.touch("go");
     let (code, _) = t.wait_exit();
@@ -708,13 +699,7 @@ fn a_window_of_two_rows_shows_the_header_alone_in_place() {
     let Some(t) = Term::start("two-rows", (80, 2), &script, r#""$PRUN" main.rhai -j 3"#) else {
         return;
     };
-    two_frames(&t, |p| {
-        let (_, header) = p.header()?;
-        match number_after(header, "running ") {
-            Some(3) => Ok(()),
-            _ => Err(format!("header is not `running 3`: {header:?}")),
-        }
-    });
+    two_frames(&t, |p| header_running(p, 3).map(|_| ()));
     assert_drawn_in_place(&t);
     t.touch("go");
     let (code, _) = t.wait_exit();
@@ -782,10 +767,7 @@ fn failure_is_printed_above_the_live_area() {
         return;
     };
     t.wait_for("the failure above the live area", |p| {
-        let (h, header) = p.header()?;
-        if number_after(header, "running ") != Some(2) {
-            return Err(format!("header is not `running 2`: {header:?}"));
-        }
+        let h = header_running(p, 2)?;
         let (f, failed) = p
             .starting("FAILED     bad (")
             .ok_or("no `FAILED     bad (` line")?;
@@ -831,10 +813,7 @@ fn ctrl_c_terminates_the_procs_and_restores_the_terminal() {
         return;
     };
     t.wait_for("three running procs", |p| {
-        let (_, header) = p.header()?;
-        if number_after(header, "running ") != Some(3) {
-            return Err(format!("header is not `running 3`: {header:?}"));
-        }
+        header_running(p, 3)?;
         for n in names {
             p.proc_line(n)?;
             t.pid(n).ok_or(format!("{n} has not written its pid"))?;
@@ -1197,6 +1176,15 @@ fn resize_redraws_at_the_new_width() {
     );
 }
 
+/// The row of the live area's header, when it says `running n`.
+fn header_running(p: &Pane, n: usize) -> Result<usize, String> {
+    let (h, header) = p.header()?;
+    if number_after(header, "running ") != Some(n) {
+        return Err(format!("header is not `running {n}`: {header:?}"));
+    }
+    Ok(h)
+}
+
 /// Waits until `check` accepts the screen and the live area has been drawn again since
 /// (its last header line changed: the elapsed time moves on).
 fn two_frames(t: &Term, check: impl Fn(&Pane) -> Result<(), String>) {
@@ -1305,20 +1293,14 @@ fn message_on_stderr_while_the_live_area_is_shown_stays_above_it() {
         return;
     };
     t.wait_for("two running procs", |p| {
-        let (_, header) = p.header()?;
-        if number_after(header, "running ") != Some(2) {
-            return Err(format!("header is not `running 2`: {header:?}"));
-        }
+        header_running(p, 2)?;
         Ok(())
     });
     t.touch("fail");
     t.wait_for("the failure of bad", |p| {
         p.starting("FAILED     bad (")
             .ok_or("no `FAILED     bad (` line")?;
-        let (_, header) = p.header()?;
-        if number_after(header, "running ") != Some(1) {
-            return Err(format!("header is not `running 1`: {header:?}"));
-        }
+        header_running(p, 1)?;
         Ok(())
     });
     t.touch("go");

@@ -483,7 +483,12 @@ pub(crate) fn execute(
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
         let key = db.script.key.clone();
+        // Read once, for every proc, at the first reading after the DB is open.
+        let expected = std::sync::OnceLock::<std::collections::HashMap<String, Duration>>::new();
         l.set_estimator(Box::new(move |name| {
+            if let Some(e) = expected.get() {
+                return Some(e.get(name).copied());
+            }
             let s = weak.upgrade()?;
             // Cloned out first: the query reads the DB, never under the core's lock.
             let store = {
@@ -496,7 +501,8 @@ pub(crate) fn execute(
                     None => return Some(None),
                 }
             };
-            Some(store.expected_duration(&key, name).ok().flatten())
+            let e = expected.get_or_init(|| store.expected_durations(&key).unwrap_or_default());
+            Some(e.get(name).copied())
         }));
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));

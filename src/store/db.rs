@@ -1,7 +1,7 @@
 //! [`Store`]: opening the task DB (with its fault handling), reading the cache and the
 //! history, and the writer thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -11,17 +11,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use super::StoreError;
 use super::schema;
 
 /// How long the writer waits for more to commit in one transaction. Every commit writes
-/// each page it changed to the WAL again, and a history row changes a page of the
-/// by-name index that few other rows of the batch share: at 20 ms, 2,000 short procs made
-/// ~50 commits and the writer spent 17–20 ms of CPU, at 250 ms 11–14 ms (a fresh DB: 24
-/// → 8 ms). Nothing waits for a batch: a reader of the history during the run sees it
-/// up to this much later, and [`Store::close`] commits what is left at once.
+/// each page it changed to the WAL again: at 20 ms, 2,000 short procs made ~50 commits
+/// and the writer spent 17–20 ms of CPU, at 250 ms 11–14 ms (a fresh DB: 24 → 8 ms;
+/// measured with the index by name that the schema's version 7 dropped). Nothing waits
+/// for a batch: a reader of the history during the run sees it up to this much later,
+/// and [`Store::close`] commits what is left at once.
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
 
 /// A cached result: the result as JSON, the fingerprint it was computed from, and a stamp
@@ -781,48 +781,113 @@ impl Store {
     /// For each proc of `run` that succeeded before it: the median of its durations in its
     /// last 10 successful runs of the same script before `run`.
     pub(crate) fn earlier_medians(&self, run: i64) -> Result<HashMap<String, f64>, StoreError> {
-        let rows: Vec<(String, f64)> = self.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT name, duration FROM (
-                     SELECT name, duration, ROW_NUMBER() OVER
-                         (PARTITION BY name ORDER BY run_id DESC) AS n
-                     FROM proc_runs
-                     WHERE run_id < ?1 AND state = 'SUCCEEDED' AND duration IS NOT NULL
-                       AND name IN (SELECT name FROM proc_runs WHERE {RUN_ROWS})
-                       AND run_id IN (SELECT id FROM runs WHERE script_key IN
-                           ((SELECT script_key FROM runs WHERE id = ?1), '')))
-                 WHERE n <= 10"
-            ))?;
-            stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })?;
-        let mut by_name: HashMap<String, Vec<f64>> = HashMap::new();
-        for (name, d) in rows {
-            by_name.entry(name).or_default().push(d);
+        self.read(|conn| {
+            let key: Option<String> = conn
+                .query_row("SELECT script_key FROM runs WHERE id = ?1", [run], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(key) = key else {
+                return Ok(HashMap::new());
+            };
+            let names: HashSet<String> = conn
+                .prepare(&format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"))?
+                .query_map([run], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let earlier = Earlier {
+                key: &key,
+                before: run,
+                runs: i64::MAX,
+                names: Some(&names),
+            };
+            earlier.medians(conn)
+        })
+    }
+
+    /// The expected duration of each proc of the script whose key is `key`: the median of
+    /// its last 10 successful runs in that script, read from its newest runs (at most
+    /// [`EXPECTED_FROM_RUNS`], fewer once every proc found has 10).
+    pub(crate) fn expected_durations(
+        &self,
+        key: &str,
+    ) -> Result<HashMap<String, Duration>, StoreError> {
+        let earlier = Earlier {
+            key,
+            before: i64::MAX,
+            runs: EXPECTED_FROM_RUNS,
+            names: None,
+        };
+        let medians = self.read(|conn| earlier.medians(conn))?;
+        Ok(medians
+            .into_iter()
+            .map(|(name, m)| (name, Duration::from_secs_f64(m)))
+            .collect())
+    }
+}
+
+/// How many successful runs of a proc its median duration is taken over.
+const MEDIAN_OF: usize = 10;
+
+/// How many of a script's newest runs the expected durations are read from at most.
+const EXPECTED_FROM_RUNS: i64 = 100;
+
+/// A look-up of procs' durations in a script's earlier runs. There is no index by proc
+/// name (see the schema's version 7): the runs are read one by one, newest first, each
+/// by its range of rows, until every proc looked for has [`MEDIAN_OF`] durations.
+struct Earlier<'a> {
+    /// The script's key (runs recorded before scripts had keys count too).
+    key: &'a str,
+    /// Only runs before this one.
+    before: i64,
+    /// At most this many runs.
+    runs: i64,
+    /// The procs looked for; `None`: every proc found.
+    names: Option<&'a HashSet<String>>,
+}
+
+impl Earlier<'_> {
+    /// Each proc's median duration over its last [`MEDIAN_OF`] successful runs.
+    fn medians(&self, conn: &Connection) -> rusqlite::Result<HashMap<String, f64>> {
+        let runs: Vec<(i64, i64, i64)> = conn
+            .prepare_cached(
+                "SELECT id, first_proc, last_proc FROM runs
+                 WHERE script_key IN (?1, '') AND id < ?2 AND first_proc IS NOT NULL
+                 ORDER BY id DESC LIMIT ?3",
+            )?
+            .query_map(params![self.key, self.before, self.runs], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut procs = conn.prepare_cached(
+            "SELECT name, duration FROM proc_runs
+             WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1
+               AND state = 'SUCCEEDED' AND duration IS NOT NULL",
+        )?;
+        let mut found: HashMap<String, Vec<f64>> = HashMap::new();
+        for (id, first, last) in runs {
+            let mut rows = procs.query(params![id, first, last])?;
+            while let Some(row) = rows.next()? {
+                let name: String = row.get(0)?;
+                if self.names.is_some_and(|n| !n.contains(&name)) {
+                    continue;
+                }
+                let durations = found.entry(name).or_default();
+                if durations.len() < MEDIAN_OF {
+                    durations.push(row.get(1)?);
+                }
+            }
+            let all_found = match self.names {
+                Some(n) => found.len() == n.len(),
+                None => !found.is_empty(),
+            };
+            if all_found && found.values().all(|d| d.len() == MEDIAN_OF) {
+                break;
+            }
         }
-        Ok(by_name
+        Ok(found
             .into_iter()
             .filter_map(|(name, d)| Some((name, median(d)?)))
             .collect())
-    }
-
-    /// The expected duration of a proc of the script whose key is `key`: the median of its
-    /// last 10 successful runs in that script.
-    pub(crate) fn expected_duration(
-        &self,
-        key: &str,
-        name: &str,
-    ) -> Result<Option<Duration>, StoreError> {
-        let d: Vec<f64> = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT duration FROM proc_runs WHERE name = ?1 AND state = 'SUCCEEDED'
-                 AND duration IS NOT NULL
-                 AND run_id IN (SELECT id FROM runs WHERE script_key IN (?2, ''))
-                 ORDER BY run_id DESC LIMIT 10",
-            )?;
-            stmt.query_map([name, key], |r| r.get(0))?.collect()
-        })?;
-        Ok(median(d).map(Duration::from_secs_f64))
     }
 }
 
@@ -1437,15 +1502,60 @@ mod tests {
             s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         }
         s.close();
-        assert_eq!(
-            s.expected_duration("s.rhai", "p").unwrap(),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(s.expected_duration("s.rhai", "q").unwrap(), None);
+        let expected = s.expected_durations("s.rhai").unwrap();
+        assert_eq!(expected.get("p"), Some(&Duration::from_secs(2)));
+        assert_eq!(expected.get("q"), None);
         let h = s.history("s.rhai", 2).unwrap();
         assert_eq!(h.len(), 2);
         assert!(h[0].id > h[1].id);
         assert_eq!(h[0].outcome.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn earlier_durations_are_found_however_far_back_and_only_before_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        let record = |name: &str, state: &str, d: f64| {
+            s.record_proc(ProcRecord {
+                name: name.into(),
+                state: state.into(),
+                duration: Some(d),
+                ..ProcRecord::default()
+            });
+        };
+        // `every` runs in each run (failing in run 13) for as many seconds as the run's
+        // number; `rare` in the first three runs and the last.
+        for run in 1..=14 {
+            s.begin_run(&script("s.rhai"), &[], &now());
+            let state = if run == 13 { "FAILED" } else { "SUCCEEDED" };
+            record("every", state, f64::from(run));
+            if run <= 3 {
+                record("rare", "SUCCEEDED", 100.0 * f64::from(run));
+            }
+            if run == 14 {
+                record("rare", "SUCCEEDED", 1.0);
+            }
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        }
+        s.close();
+        let medians = s.earlier_medians(14).unwrap();
+        assert_eq!(medians.get("every"), Some(&7.5), "runs 3 to 12");
+        assert_eq!(
+            medians.get("rare"),
+            Some(&200.0),
+            "runs 1 to 3, ten runs back"
+        );
+        let expected = s.expected_durations("s.rhai").unwrap();
+        assert_eq!(
+            expected.get("every"),
+            Some(&Duration::from_secs_f64(8.5)),
+            "runs 4 to 14 but 13"
+        );
+        assert_eq!(
+            expected.get("rare"),
+            Some(&Duration::from_secs(150)),
+            "runs 1 to 3 and 14"
+        );
     }
 
     #[test]
@@ -1550,6 +1660,37 @@ mod tests {
             counts: "{}".into(),
             keep_runs,
         }
+    }
+
+    /// How many pages of the DB a run of 300 procs changes (the frames its commit adds to
+    /// the `-wal`), written after `earlier` runs of the same procs.
+    fn pages_a_run_changes_after(earlier: usize) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, ..) = load(&dir.path().join("t.db")).unwrap();
+        let run = |conn: &mut Connection| {
+            let mut batch = vec![begin("s.rhai")];
+            batch.extend((0..300).map(|i| proc(&format!("build::{i}"))));
+            batch.push(end(0));
+            commit(conn, &mut Recording::default(), batch);
+        };
+        for _ in 0..earlier {
+            run(&mut conn);
+        }
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        run(&mut conn);
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_run_changes_as_many_pages_whatever_the_history_kept() {
+        let fresh = pages_a_run_changes_after(0);
+        let later = pages_a_run_changes_after(40);
+        assert!(
+            later <= fresh + 2,
+            "{fresh} pages on a new DB, {later} after 40 runs"
+        );
     }
 
     #[test]
@@ -1683,8 +1824,8 @@ mod tests {
             "a run of b"
         );
         assert_eq!(
-            s.expected_duration("/w/a.rhai", "build").unwrap(),
-            Some(Duration::from_secs(2)),
+            s.expected_durations("/w/a.rhai").unwrap().get("build"),
+            Some(&Duration::from_secs(2)),
             "the median of a's 1 s and 3 s, not of b's"
         );
         let medians = s.earlier_medians(5).unwrap();

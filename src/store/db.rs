@@ -201,6 +201,10 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // microseconds, not the milliseconds of a start-up). A file damaged by a power loss
     // is detected as corrupt, moved aside and rebuilt.
     conn.pragma_update(None, "synchronous", "OFF")?;
+    // No checkpoint but the writer's own, which none does while someone reads the DB file
+    // itself (see `checkpoint`): SQLite's, after some 1,000 pages, would change pages
+    // under such a reader.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // No foreign keys enforced: a run's procs go with it by its range of rows (see the
     // schema's version 6), and checking each new proc row's run cost a twentieth of
     // the writer's work.
@@ -995,7 +999,7 @@ fn writer(
             result = apply(conn.as_mut(), &batch, &mut rec, impatient);
         }
         if result.is_ok() && !closed {
-            checkpoint(conn.as_ref());
+            checkpoint(path, conn.as_ref());
         }
         if let Err(e) = result {
             rec.id = None;
@@ -1020,9 +1024,12 @@ fn writer(
 /// on, so that closing the DB at the run's end, which the run waits for, copies only the
 /// last batch (two system calls a page): after a chain of 500 short procs the close took
 /// 0.32-0.40 ms, and 0.18-0.20 with this. A checkpoint that cannot be done at once
-/// (another run reading or writing) is left to a later one.
-fn checkpoint(conn: Option<&Connection>) {
-    if let Some(conn) = conn {
+/// (another run reading or writing) is left to a later one, and so is one while someone
+/// reads the DB file at `path` itself (see [`super::readonly::checkpointing`]).
+fn checkpoint(path: &Path, conn: Option<&Connection>) {
+    if let Some(conn) = conn
+        && let Some(_leave) = super::readonly::checkpointing(path)
+    {
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
@@ -1690,6 +1697,47 @@ mod tests {
         assert!(
             later <= fresh + 2,
             "{fresh} pages on a new DB, {later} after 40 runs"
+        );
+    }
+
+    #[test]
+    fn a_db_file_read_by_someone_gets_no_checkpoint_until_they_are_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.begin_run(&script("s.rhai"), &[], &now());
+        s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        drop(s);
+        // No `-wal` left: the reader reads the DB file itself.
+        let reader = Store::open_read_only(&path, quiet()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let (mut conn, ..) = load(&path).unwrap();
+        let mut rec = Recording::default();
+        // Past the 1,000 pages after which SQLite would checkpoint by itself.
+        for _ in 0..3 {
+            let mut batch = vec![begin("s.rhai")];
+            batch.extend((0..30).map(|i| {
+                Msg::Proc(ProcRecord {
+                    name: format!("p{i}"),
+                    state: "FAILED".into(),
+                    error: Some("x".repeat(64 * 1024)),
+                    ..ProcRecord::default()
+                })
+            }));
+            batch.push(end(0));
+            commit(&mut conn, &mut rec, batch);
+            checkpoint(&path, Some(&conn));
+        }
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "the DB file changed while it was read"
+        );
+        assert_eq!(reader.history("s.rhai", 10).unwrap().len(), 1);
+        drop(reader);
+        checkpoint(&path, Some(&conn));
+        assert!(
+            std::fs::read(&path).unwrap() != before,
+            "checkpointed once no one reads it"
         );
     }
 

@@ -15,9 +15,13 @@
 //!    file itself (a DB in rollback mode) or, closing, to move the `-wal` into the DB file
 //!    and delete it (it then leaves it for later).
 //! 2. Without a `-wal` file, every commit is in the DB file, which (1) keeps as it is: it
-//!    is read as `immutable`, with no lock and no file of SQLite's. (A run that starts
-//!    meanwhile commits to a new `-wal`, which reaches the DB file only at a checkpoint,
-//!    after some 1,000 pages.)
+//!    is read as `immutable`, with no lock and no file of SQLite's. A run that starts
+//!    meanwhile commits to a new `-wal`, whose pages reach the DB file only at a
+//!    checkpoint, which SQLite's `immutable` reader does not see coming: it would read
+//!    pages half copied. So a reader also holds a read lock on [`READER_BYTE`], and a
+//!    run's writer checkpoints only under a write lock on it ([`checkpointing`]), never
+//!    automatically (SQLite's own checkpoint after some 1,000 pages is off); the
+//!    checkpoint when the last connection closes needs the exclusive lock that (1) keeps.
 //! 3. With a `-wal` file (a run is writing the DB, or one closed while (1) was held), the
 //!    DB is read through it, `mode=ro`; a reader that is not its owner opens the `-shm` file
 //!    read-only (`readonly_shm`: SQLite then reads the `-wal` into memory), so as to make
@@ -53,6 +57,11 @@ use super::schema;
 const PENDING_BYTE: i64 = 0x4000_0000;
 const SHARED_FIRST: i64 = PENDING_BYTE + 2;
 const SHARED_SIZE: i64 = 510;
+
+/// A byte that SQLite locks nowhere (its lock bytes end at `SHARED_FIRST + SHARED_SIZE`),
+/// on which readers hold a read lock and a run's writer takes a write lock for a
+/// checkpoint (step 2).
+const READER_BYTE: i64 = PENDING_BYTE + 1024;
 
 /// How long the read lock is waited for: a connection holds its exclusive lock for the
 /// moment it takes to move a `-wal` into the DB file.
@@ -266,13 +275,13 @@ fn refused(path: &Path, e: std::io::Error) -> std::io::Error {
 /// locks (the kernel refuses them), the DB is read without: it is then as SQLite's own
 /// `immutable` reader sees it, which a run that ends meanwhile can change under it.
 fn hold(file: &File, path: &Path) -> Result<(), StoreError> {
-    let lock = nix::libc::flock {
-        l_type: nix::libc::F_RDLCK as i16,
-        l_whence: nix::libc::SEEK_SET as i16,
-        l_start: SHARED_FIRST,
-        l_len: SHARED_SIZE,
-        l_pid: 0,
-    };
+    read_lock(file, path, SHARED_FIRST, SHARED_SIZE)?;
+    read_lock(file, path, READER_BYTE, 1)
+}
+
+/// A read lock on `len` bytes of `file` from `start`, waited for as [`hold`] says.
+fn read_lock(file: &File, path: &Path, start: i64, len: i64) -> Result<(), StoreError> {
+    let lock = byte_lock(nix::libc::F_RDLCK, start, len);
     let deadline = Instant::now() + LOCK_PATIENCE;
     loop {
         match fcntl(file, FcntlArg::F_OFD_SETLK(&lock)) {
@@ -295,6 +304,43 @@ fn hold(file: &File, path: &Path) -> Result<(), StoreError> {
             Err(_) => return Ok(()),
         }
     }
+}
+
+/// A lock of type `kind` on `len` bytes from `start`.
+fn byte_lock(kind: i32, start: i64, len: i64) -> nix::libc::flock {
+    nix::libc::flock {
+        l_type: kind as i16,
+        l_whence: nix::libc::SEEK_SET as i16,
+        l_start: start,
+        l_len: len,
+        l_pid: 0,
+    }
+}
+
+/// Leave for a run's writer to copy the `-wal` into the DB file at `path` (a checkpoint),
+/// held until it is dropped: a write lock on [`READER_BYTE`], which no reader of the DB
+/// file then holds (step 2). `None` while one does: the checkpoint waits for a later
+/// batch. Where the file system has no such locks, readers have none either, and the
+/// leave is given without a lock.
+pub(super) fn checkpointing(path: &Path) -> Option<Checkpointing> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let lock = byte_lock(nix::libc::F_WRLCK, READER_BYTE, 1);
+    match fcntl(&file, FcntlArg::F_OFD_SETLK(&lock)) {
+        Ok(_) => Some(Checkpointing { _file: Some(file) }),
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => None,
+        Err(_) => Some(Checkpointing { _file: None }),
+    }
+}
+
+/// See [`checkpointing`].
+pub(super) struct Checkpointing {
+    /// The file whose open description holds the lock.
+    _file: Option<File>,
 }
 
 /// `path` as an SQLite URI (`file:/a/b%3F.db`): every byte but an unreserved one or `/`

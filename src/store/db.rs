@@ -891,7 +891,8 @@ const EXPECTED_FROM_RUNS: i64 = 100;
 
 /// A look-up of procs' durations in a script's earlier runs. There is no index by proc
 /// name (see the schema's version 7): the runs are read one by one, newest first, each
-/// by its range of rows, until every proc looked for has [`MEDIAN_OF`] durations.
+/// by its range of rows (newest first too: a watch records each cycle's row of a proc in
+/// its one run), until every proc looked for has [`MEDIAN_OF`] durations.
 struct Earlier<'a> {
     /// The script's key (runs recorded before scripts had keys count too).
     key: &'a str,
@@ -923,7 +924,8 @@ impl Earlier<'_> {
         let mut procs = conn.prepare_cached(
             "SELECT name, duration FROM proc_runs
              WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1
-               AND state = 'SUCCEEDED' AND duration IS NOT NULL",
+               AND state = 'SUCCEEDED' AND duration IS NOT NULL
+             ORDER BY rowid DESC",
         )?;
         let mut found: HashMap<String, Vec<f64>> = HashMap::new();
         let mut whole = true;
@@ -1662,6 +1664,36 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_cycles_of_a_watch_count_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        // A watch (one run) that ran `p` twelve times, taking 1 s to 12 s, then a run.
+        for cycles in [12, 1] {
+            s.begin_run(&script("s.rhai"), &[], &now());
+            for d in 1..=cycles {
+                s.record_proc(ProcRecord {
+                    name: "p".into(),
+                    state: "SUCCEEDED".into(),
+                    duration: Some(f64::from(d)),
+                    ..ProcRecord::default()
+                });
+            }
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        }
+        s.close();
+        assert_eq!(
+            s.earlier_medians(2).unwrap().get("p"),
+            Some(&7.5),
+            "cycles 3 to 12"
+        );
+        assert_eq!(
+            ExpectedDurations::new("s.rhai").get(&s, "p"),
+            Some(Duration::from_secs_f64(7.5)),
+            "run 2's 1 s and cycles 4 to 12"
+        );
+    }
+
+    #[test]
     fn pruning_keeps_the_last_runs_of_the_script_and_the_whole_cache() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
@@ -1910,7 +1942,7 @@ mod tests {
                 "SELECT p.duration FROM proc_runs p JOIN runs r ON r.id = p.run_id
                  WHERE r.script_key IN (?1, '') AND r.id < ?3 AND p.name = ?2
                    AND p.state = 'SUCCEEDED' AND p.duration IS NOT NULL
-                 ORDER BY r.id DESC, p.rowid LIMIT 10",
+                 ORDER BY r.id DESC, p.rowid DESC LIMIT 10",
             )
             .unwrap()
             .query_map(params![key, name, before], |r| r.get(0))

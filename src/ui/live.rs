@@ -190,7 +190,8 @@ impl Inner {
 
     /// Looks up again the expected durations of running procs whose look-up at their
     /// start could not tell yet (the procs that start first do so while the task DB
-    /// opens), never under the screen's lock: a look-up may read the DB.
+    /// opens), never under the screen's lock: a look-up may read the DB. A name looked
+    /// up already is not asked again (see [`Inner::expected`]).
     fn ask_again_for_running(&self) {
         let unknown: Vec<Arc<str>> = {
             let sc = self.screen.lock().expect("screen");
@@ -201,9 +202,6 @@ impl Inner {
                 .collect()
         };
         for name in unknown {
-            if self.expected.lock().expect("expected").contains_key(&name) {
-                continue;
-            }
             if let Some(e) = self.expected(&name, true) {
                 let mut sc = self.screen.lock().expect("screen");
                 if let Some(p) = sc.running.iter_mut().find(|p| *p.name == *name) {
@@ -571,18 +569,25 @@ mod tests {
             o.load(Ordering::SeqCst)
                 .then_some(Some(Duration::from_secs(3)))
         }));
-        let expected = inner.expected(&Arc::from("p"), true);
-        inner.screen.lock().expect("screen").running.push(Proc {
-            name: "p".into(),
-            started: Instant::now(),
-            expected,
-            progress: None,
-        });
+        for name in ["p", "q"] {
+            let expected = inner.expected(&Arc::from(name), true);
+            inner.screen.lock().expect("screen").running.push(Proc {
+                name: name.into(),
+                started: Instant::now(),
+                expected,
+                progress: None,
+            });
+        }
+        let shown = |inner: &Inner| -> Vec<Option<Duration>> {
+            let sc = inner.screen.lock().expect("screen");
+            sc.running.iter().map(|p| p.expected).collect()
+        };
         inner.ask_again_for_running();
-        let shown = |inner: &Inner| inner.screen.lock().expect("screen").running[0].expected;
-        assert_eq!(shown(&inner), None, "the DB is not open yet");
+        assert_eq!(shown(&inner), [None, None], "the DB is not open yet");
         open.store(true, Ordering::SeqCst);
+        // A reading of the queue taken while `q` still waited looked it up meanwhile.
+        inner.expected(&Arc::from("q"), true);
         inner.ask_again_for_running();
-        assert_eq!(shown(&inner), Some(Duration::from_secs(3)));
+        assert_eq!(shown(&inner), [Some(Duration::from_secs(3)); 2]);
     }
 }

@@ -483,11 +483,11 @@ pub(crate) fn execute(
     if let Some(l) = &live {
         let weak = Arc::downgrade(&sched);
         let key = db.script.key.clone();
-        // Read once, for every proc, at the first reading after the DB is open.
-        let expected = std::sync::OnceLock::<std::collections::HashMap<String, Duration>>::new();
+        // Read at the first reading after the DB is open (see `ExpectedDurations`).
+        let expected = std::sync::Mutex::new(crate::store::ExpectedDurations::new(&key));
         l.set_estimator(Box::new(move |name| {
-            if let Some(e) = expected.get() {
-                return Some(e.get(name).copied());
+            if let Some(e) = expected.lock().expect("expected").known(name) {
+                return Some(e);
             }
             let s = weak.upgrade()?;
             // Cloned out first: the query reads the DB, never under the core's lock.
@@ -501,8 +501,7 @@ pub(crate) fn execute(
                     None => return Some(None),
                 }
             };
-            let e = expected.get_or_init(|| store.expected_durations(&key).unwrap_or_default());
-            Some(e.get(name).copied())
+            Some(expected.lock().expect("expected").get(&store, name))
         }));
         let weak = Arc::downgrade(&sched);
         l.set_queue_reader(Box::new(move || Some(weak.upgrade()?.lock().queue_view())));

@@ -803,29 +803,87 @@ impl Store {
                 before: run,
                 runs: i64::MAX,
                 names: Some(&names),
+                stop_early: false,
             };
-            earlier.medians(conn)
+            Ok(earlier.medians(conn)?.0)
         })
     }
 
     /// The expected duration of each proc of the script whose key is `key`: the median of
-    /// its last 10 successful runs in that script, read from its newest runs (at most
-    /// [`EXPECTED_FROM_RUNS`], fewer once every proc found has 10).
-    pub(crate) fn expected_durations(
+    /// its last [`MEDIAN_OF`] successful runs in that script, among its newest
+    /// [`EXPECTED_FROM_RUNS`] runs. With `stop_early`, the reading stops once every proc
+    /// found has its [`MEDIAN_OF`]; the flag returned says whether it read every one of
+    /// those runs (a proc not found may be in the others when it did not).
+    fn expected_durations(
         &self,
         key: &str,
-    ) -> Result<HashMap<String, Duration>, StoreError> {
+        stop_early: bool,
+    ) -> Result<(HashMap<String, Duration>, bool), StoreError> {
         let earlier = Earlier {
             key,
             before: i64::MAX,
             runs: EXPECTED_FROM_RUNS,
             names: None,
+            stop_early,
         };
-        let medians = self.read(|conn| earlier.medians(conn))?;
-        Ok(medians
+        let (medians, whole) = self.read(|conn| earlier.medians(conn))?;
+        let durations = medians
             .into_iter()
             .map(|(name, m)| (name, Duration::from_secs_f64(m)))
-            .collect())
+            .collect();
+        Ok((durations, whole))
+    }
+}
+
+/// The expected durations of a script's procs, which the live display shows: the median
+/// of each proc's last [`MEDIAN_OF`] successful runs among the script's newest
+/// [`EXPECTED_FROM_RUNS`] runs, read from the DB as procs are asked about. The first
+/// reading stops once every proc found has its [`MEDIAN_OF`] runs (about as many runs as
+/// that, when a script runs the same procs each time); a proc not found then, such as one
+/// only some runs name as a target, has the rest of those runs read, once.
+pub(crate) struct ExpectedDurations {
+    /// The script's key.
+    key: String,
+    /// What was read; `None` before the first reading.
+    found: Option<HashMap<String, Duration>>,
+    /// Whether every run to read was read.
+    whole: bool,
+}
+
+impl ExpectedDurations {
+    /// Nothing read yet, for the script whose key is `key`.
+    pub(crate) fn new(key: &str) -> Self {
+        Self {
+            key: key.to_string(),
+            found: None,
+            whole: false,
+        }
+    }
+
+    /// The expected duration of `name` if what was read answers it; `None`: ask
+    /// [`ExpectedDurations::get`], which reads the DB.
+    pub(crate) fn known(&self, name: &str) -> Option<Option<Duration>> {
+        match self.found.as_ref()?.get(name) {
+            Some(d) => Some(Some(*d)),
+            None if self.whole => Some(None),
+            None => None,
+        }
+    }
+
+    /// The expected duration of `name`, reading `store` when what was read does not
+    /// answer it. A DB that cannot be read gives none (and is not read again).
+    pub(crate) fn get(&mut self, store: &Store, name: &str) -> Option<Duration> {
+        loop {
+            if let Some(known) = self.known(name) {
+                return known;
+            }
+            let stop_early = self.found.is_none();
+            let (found, whole) = store
+                .expected_durations(&self.key, stop_early)
+                .unwrap_or_else(|_| (HashMap::new(), true));
+            self.found = Some(found);
+            self.whole = whole;
+        }
     }
 }
 
@@ -837,7 +895,8 @@ const EXPECTED_FROM_RUNS: i64 = 100;
 
 /// A look-up of procs' durations in a script's earlier runs. There is no index by proc
 /// name (see the schema's version 7): the runs are read one by one, newest first, each
-/// by its range of rows, until every proc looked for has [`MEDIAN_OF`] durations.
+/// by its range of rows (newest first too: a watch records each cycle's row of a proc in
+/// its one run), until every proc looked for has [`MEDIAN_OF`] durations.
 struct Earlier<'a> {
     /// The script's key (runs recorded before scripts had keys count too).
     key: &'a str,
@@ -847,11 +906,15 @@ struct Earlier<'a> {
     runs: i64,
     /// The procs looked for; `None`: every proc found.
     names: Option<&'a HashSet<String>>,
+    /// Whether to stop once every proc found has [`MEDIAN_OF`] durations when `names` is
+    /// `None` (a proc not found yet may then be in the runs left unread).
+    stop_early: bool,
 }
 
 impl Earlier<'_> {
-    /// Each proc's median duration over its last [`MEDIAN_OF`] successful runs.
-    fn medians(&self, conn: &Connection) -> rusqlite::Result<HashMap<String, f64>> {
+    /// Each proc's median duration over its last [`MEDIAN_OF`] successful runs, and
+    /// whether every run to read was read.
+    fn medians(&self, conn: &Connection) -> rusqlite::Result<(HashMap<String, f64>, bool)> {
         let runs: Vec<(i64, i64, i64)> = conn
             .prepare_cached(
                 "SELECT id, first_proc, last_proc FROM runs
@@ -865,10 +928,12 @@ impl Earlier<'_> {
         let mut procs = conn.prepare_cached(
             "SELECT name, duration FROM proc_runs
              WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1
-               AND state = 'SUCCEEDED' AND duration IS NOT NULL",
+               AND state = 'SUCCEEDED' AND duration IS NOT NULL
+             ORDER BY rowid DESC",
         )?;
         let mut found: HashMap<String, Vec<f64>> = HashMap::new();
-        for (id, first, last) in runs {
+        let mut whole = true;
+        for (i, (id, first, last)) in runs.iter().enumerate() {
             let mut rows = procs.query(params![id, first, last])?;
             while let Some(row) = rows.next()? {
                 let name: String = row.get(0)?;
@@ -880,18 +945,25 @@ impl Earlier<'_> {
                     durations.push(row.get(1)?);
                 }
             }
-            let all_found = match self.names {
-                Some(n) => found.len() == n.len(),
-                None => !found.is_empty(),
-            };
-            if all_found && found.values().all(|d| d.len() == MEDIAN_OF) {
+            if self.enough(&found) {
+                whole = i + 1 == runs.len();
                 break;
             }
         }
-        Ok(found
+        let medians = found
             .into_iter()
             .filter_map(|(name, d)| Some((name, median(d)?)))
-            .collect())
+            .collect();
+        Ok((medians, whole))
+    }
+
+    /// Whether the durations found are all that the runs left could add to.
+    fn enough(&self, found: &HashMap<String, Vec<f64>>) -> bool {
+        let all_found = match self.names {
+            Some(n) => found.len() == n.len(),
+            None => self.stop_early && !found.is_empty(),
+        };
+        all_found && found.values().all(|d| d.len() == MEDIAN_OF)
     }
 }
 
@@ -1509,9 +1581,9 @@ mod tests {
             s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         }
         s.close();
-        let expected = s.expected_durations("s.rhai").unwrap();
-        assert_eq!(expected.get("p"), Some(&Duration::from_secs(2)));
-        assert_eq!(expected.get("q"), None);
+        let mut expected = ExpectedDurations::new("s.rhai");
+        assert_eq!(expected.get(&s, "p"), Some(Duration::from_secs(2)));
+        assert_eq!(expected.get(&s, "q"), None);
         let h = s.history("s.rhai", 2).unwrap();
         assert_eq!(h.len(), 2);
         assert!(h[0].id > h[1].id);
@@ -1552,16 +1624,79 @@ mod tests {
             Some(&200.0),
             "runs 1 to 3, ten runs back"
         );
-        let expected = s.expected_durations("s.rhai").unwrap();
+        let mut expected = ExpectedDurations::new("s.rhai");
         assert_eq!(
-            expected.get("every"),
-            Some(&Duration::from_secs_f64(8.5)),
+            expected.get(&s, "every"),
+            Some(Duration::from_secs_f64(8.5)),
             "runs 4 to 14 but 13"
         );
         assert_eq!(
-            expected.get("rare"),
-            Some(&Duration::from_secs(150)),
+            expected.get(&s, "rare"),
+            Some(Duration::from_secs(150)),
             "runs 1 to 3 and 14"
+        );
+    }
+
+    #[test]
+    fn a_proc_absent_from_the_newest_runs_keeps_its_expected_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        let record = |name: &str, d: f64| {
+            s.record_proc(ProcRecord {
+                name: name.into(),
+                state: "SUCCEEDED".into(),
+                duration: Some(d),
+                ..ProcRecord::default()
+            });
+        };
+        // `prun s.rhai deploy` twice, then `prun s.rhai test` twelve times.
+        for d in [20.0, 40.0] {
+            s.begin_run(&script("s.rhai"), &[], &now());
+            record("deploy", d);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        }
+        for _ in 0..12 {
+            s.begin_run(&script("s.rhai"), &[], &now());
+            record("test", 1.0);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        }
+        s.close();
+        let mut expected = ExpectedDurations::new("s.rhai");
+        assert_eq!(expected.get(&s, "test"), Some(Duration::from_secs(1)));
+        assert_eq!(
+            expected.get(&s, "deploy"),
+            Some(Duration::from_secs(30)),
+            "runs 1 and 2, among the newest 100"
+        );
+    }
+
+    #[test]
+    fn the_newest_cycles_of_a_watch_count_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
+        // A watch (one run) that ran `p` twelve times, taking 1 s to 12 s, then a run.
+        for cycles in [12, 1] {
+            s.begin_run(&script("s.rhai"), &[], &now());
+            for d in 1..=cycles {
+                s.record_proc(ProcRecord {
+                    name: "p".into(),
+                    state: "SUCCEEDED".into(),
+                    duration: Some(f64::from(d)),
+                    ..ProcRecord::default()
+                });
+            }
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        }
+        s.close();
+        assert_eq!(
+            s.earlier_medians(2).unwrap().get("p"),
+            Some(&7.5),
+            "cycles 3 to 12"
+        );
+        assert_eq!(
+            ExpectedDurations::new("s.rhai").get(&s, "p"),
+            Some(Duration::from_secs_f64(7.5)),
+            "run 2's 1 s and cycles 4 to 12"
         );
     }
 
@@ -1776,6 +1911,146 @@ mod tests {
         assert_eq!(left, 3, "the pruned run's procs are deleted, no other");
     }
 
+    /// Runs of two scripts (`a`, `b`) and of no known script (key `''`), written in
+    /// interleaved batches as runs at once write them: procs that fail sometimes, run
+    /// only in some runs (or only in old ones), are retried, succeed without a duration;
+    /// runs with no procs.
+    fn a_varied_history(conn: &mut Connection) {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let keyless = ScriptName {
+            shown: "old.rhai".into(),
+            key: String::new(),
+        };
+        let mut open: Vec<Recording> = Vec::new();
+        for step in 0..1000 {
+            if open.len() < 3 && next(4) == 0 {
+                let mut rec = Recording::default();
+                let begun = match next(8) {
+                    0 => Msg::BeginRun {
+                        script: keyless.clone(),
+                        args: "[]".into(),
+                        started: now(),
+                    },
+                    1..=4 => begin("a.rhai"),
+                    _ => begin("b.rhai"),
+                };
+                commit(conn, &mut rec, vec![begun]);
+                open.push(rec);
+                continue;
+            }
+            if open.is_empty() {
+                continue;
+            }
+            let which = usize::try_from(next(open.len() as u64)).unwrap();
+            let rec = &mut open[which];
+            if next(6) == 0 {
+                commit(conn, rec, vec![end(0)]);
+                open.remove(which);
+                continue;
+            }
+            let batch = (0..next(4))
+                .map(|_| {
+                    // `p0` in almost every run, `p7` in few, `p5` failing often; the
+                    // newest runs only `p0` and `p1` (`prun a.rhai p0 p1`).
+                    let p = next(8).min(next(9)) % if step < 700 { 8 } else { 2 };
+                    let state = match (p, next(10)) {
+                        (5, 0..=4) | (_, 0) => "FAILED",
+                        (_, 1) => "UP_TO_DATE",
+                        _ => "SUCCEEDED",
+                    };
+                    Msg::Proc(ProcRecord {
+                        name: format!("p{p}"),
+                        state: state.into(),
+                        duration: (state != "UP_TO_DATE" && next(20) != 0)
+                            .then(|| f64::from(u32::try_from(next(1000)).unwrap()) / 8.0),
+                        attempts: Some(1 + u32::try_from(next(3) / 2).unwrap()),
+                        ..ProcRecord::default()
+                    })
+                })
+                .collect();
+            commit(conn, rec, batch);
+        }
+        for mut rec in open {
+            commit(conn, &mut rec, vec![end(0)]);
+        }
+    }
+
+    /// The median of the durations of `name`'s last 10 successful runs among the runs of
+    /// the script whose key is `key` before run `before`: one query of every row, and a
+    /// median taken apart from [`median`].
+    fn brute_median(conn: &Connection, key: &str, name: &str, before: i64) -> Option<f64> {
+        let mut d: Vec<f64> = conn
+            .prepare(
+                "SELECT p.duration FROM proc_runs p JOIN runs r ON r.id = p.run_id
+                 WHERE r.script_key IN (?1, '') AND r.id < ?3 AND p.name = ?2
+                   AND p.state = 'SUCCEEDED' AND p.duration IS NOT NULL
+                 ORDER BY r.id DESC, p.rowid DESC LIMIT 10",
+            )
+            .unwrap()
+            .query_map(params![key, name, before], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        d.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let n = d.len();
+        (n > 0).then(|| (d[(n - 1) / 2] + d[n / 2]) / 2.0)
+    }
+
+    #[test]
+    fn earlier_medians_and_expected_durations_agree_with_a_brute_force_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (mut conn, ..) = load(&path).unwrap();
+        a_varied_history(&mut conn);
+        let s = Store::open(&path, quiet()).unwrap();
+        let runs: Vec<(i64, String)> = conn
+            .prepare("SELECT id, script_key FROM runs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(runs.len() > 80, "{} runs", runs.len());
+        for key in ["a.rhai", "b.rhai"] {
+            let of = runs.iter().filter(|r| r.1 == key || r.1.is_empty()).count();
+            assert!(
+                of < 100,
+                "{of} runs of {key}: more than the expected durations read"
+            );
+        }
+        let names: Vec<String> = (0..8).map(|p| format!("p{p}")).collect();
+        for (run, key) in &runs {
+            let in_run: HashSet<String> = s
+                .run_procs(*run)
+                .unwrap()
+                .into_iter()
+                .map(|p| p.name)
+                .collect();
+            let want: HashMap<String, f64> = in_run
+                .iter()
+                .filter_map(|n| Some((n.clone(), brute_median(&conn, key, n, *run)?)))
+                .collect();
+            assert_eq!(
+                s.earlier_medians(*run).unwrap(),
+                want,
+                "run {run} of {key:?}"
+            );
+        }
+        for key in ["a.rhai", "b.rhai", ""] {
+            let mut expected = ExpectedDurations::new(key);
+            for n in &names {
+                let want = brute_median(&conn, key, n, i64::MAX).map(Duration::from_secs_f64);
+                assert_eq!(expected.get(&s, n), want, "{n} of script {key:?}");
+            }
+        }
+    }
+
     #[test]
     fn procs_written_for_a_run_pruned_meanwhile_are_not_left_behind() {
         let dir = tempfile::tempdir().unwrap();
@@ -1872,8 +2147,8 @@ mod tests {
             "a run of b"
         );
         assert_eq!(
-            s.expected_durations("/w/a.rhai").unwrap().get("build"),
-            Some(&Duration::from_secs(2)),
+            ExpectedDurations::new("/w/a.rhai").get(&s, "build"),
+            Some(Duration::from_secs(2)),
             "the median of a's 1 s and 3 s, not of b's"
         );
         let medians = s.earlier_medians(5).unwrap();

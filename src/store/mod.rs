@@ -17,7 +17,9 @@ mod error;
 mod readonly;
 mod schema;
 
-pub(crate) use db::{CacheRow, Impatience, ProcRecord, RunRow, ScriptName, Store};
+pub(crate) use db::{
+    CacheRow, ExpectedDurations, Impatience, ProcRecord, RunRow, ScriptName, Store,
+};
 pub(crate) use error::StoreError;
 
 /// True when there is no DB at `path`; a path that cannot be looked at (a directory above

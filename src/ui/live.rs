@@ -104,6 +104,7 @@ impl LiveReporter {
                     std::thread::sleep(FRAME);
                     if frames.is_multiple_of(QUEUE_EVERY) {
                         tick.read_queue();
+                        tick.ask_again_for_running();
                     }
                     frames += 1;
                     tick.redraw(None);
@@ -185,6 +186,29 @@ impl Inner {
                 .insert(name.clone(), e);
         }
         e.flatten()
+    }
+
+    /// Looks up again the expected durations of running procs whose look-up at their
+    /// start could not tell yet (the procs that start first do so while the task DB
+    /// opens), never under the screen's lock: a look-up may read the DB. A name looked
+    /// up already is not asked again (see [`Inner::expected`]).
+    fn ask_again_for_running(&self) {
+        let unknown: Vec<Arc<str>> = {
+            let sc = self.screen.lock().expect("screen");
+            sc.running
+                .iter()
+                .filter(|p| p.expected.is_none())
+                .map(|p| Arc::from(p.name.as_str()))
+                .collect()
+        };
+        for name in unknown {
+            if let Some(e) = self.expected(&name, true) {
+                let mut sc = self.screen.lock().expect("screen");
+                if let Some(p) = sc.running.iter_mut().find(|p| *p.name == *name) {
+                    p.expected = Some(e);
+                }
+            }
+        }
     }
 
     /// Reads the queue (never under the screen's lock: the reader takes the scheduler's)
@@ -534,5 +558,36 @@ mod tests {
         let q: Arc<str> = Arc::from("q");
         assert_eq!(inner.expected(&q, true), None);
         assert!(inner.expected.lock().expect("expected").contains_key(&q));
+    }
+
+    #[test]
+    fn a_proc_started_before_the_task_db_was_open_gets_its_expected_duration_later() {
+        let inner = Inner::new(false, false, false);
+        let open = Arc::new(AtomicBool::new(false));
+        let o = open.clone();
+        *inner.estimator.lock().expect("estimator") = Some(Box::new(move |_| {
+            o.load(Ordering::SeqCst)
+                .then_some(Some(Duration::from_secs(3)))
+        }));
+        for name in ["p", "q"] {
+            let expected = inner.expected(&Arc::from(name), true);
+            inner.screen.lock().expect("screen").running.push(Proc {
+                name: name.into(),
+                started: Instant::now(),
+                expected,
+                progress: None,
+            });
+        }
+        let shown = |inner: &Inner| -> Vec<Option<Duration>> {
+            let sc = inner.screen.lock().expect("screen");
+            sc.running.iter().map(|p| p.expected).collect()
+        };
+        inner.ask_again_for_running();
+        assert_eq!(shown(&inner), [None, None], "the DB is not open yet");
+        open.store(true, Ordering::SeqCst);
+        // A reading of the queue taken while `q` still waited looked it up meanwhile.
+        inner.expected(&Arc::from("q"), true);
+        inner.ask_again_for_running();
+        assert_eq!(shown(&inner), [Some(Duration::from_secs(3)); 2]);
     }
 }

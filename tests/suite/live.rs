@@ -1431,3 +1431,40 @@ stty cols 0 rows 0
         t.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn expected_durations_are_learned_from_earlier_runs_even_ten_runs_back() {
+    let script = format!(
+        "{}\n{}\n{}\n",
+        blocked("deploy"),
+        blocked("test"),
+        blocked("last")
+    );
+    // One run of all three, then ten of `test` alone, all done at once (`go` exists);
+    // then all three again, blocked, `last` waiting for a slot.
+    let command = r#"touch go
+"$PRUN" main.rhai deploy test last >/dev/null 2>&1
+for i in 1 2 3 4 5 6 7 8 9 10; do "$PRUN" main.rhai test >/dev/null 2>&1; done
+rm go
+"$PRUN" main.rhai deploy test last -j 2"#;
+    let Some(t) = Term::start("expected", (100, 30), &script, command) else {
+        return;
+    };
+    t.wait_for("the procs' expected durations and the time left", |p| {
+        let h = header_running(p, 2)?;
+        if !p.lines[h].contains(" left") {
+            return Err(format!("no time left in {:?}", p.lines[h]));
+        }
+        for name in ["deploy", "test"] {
+            let (_, line) = p.proc_line(name)?;
+            if !line.contains(" / ~") {
+                return Err(format!("no expected duration in {line:?}"));
+            }
+        }
+        Ok(())
+    });
+    t.touch("go");
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 0, "exit status\n{}", t.describe());
+}

@@ -1512,3 +1512,88 @@ proc("a", #{ cmd: ["true"], inputs: ["main.rhai"] }); run("a");"#,
     out.ok().out_has("1 would run");
     assert!(!out.exists("sub"), "{}", out.describe());
 }
+
+/// The schema as prun wrote it at version 5 (its migrations 1 to 5).
+const SCHEMA_VERSION_5: &str = "
+    CREATE TABLE runs (id INTEGER PRIMARY KEY, script TEXT NOT NULL, args TEXT NOT NULL,
+        started TEXT NOT NULL, ended TEXT, duration REAL, outcome TEXT, counts TEXT,
+        parallel INTEGER, script_key TEXT NOT NULL DEFAULT '');
+    CREATE TABLE proc_runs (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL, state TEXT NOT NULL, started TEXT, duration REAL,
+        exit_code INTEGER, log TEXT, error TEXT, ended TEXT, attempts INTEGER,
+        segments TEXT, waited REAL, place TEXT, deps TEXT, proto TEXT);
+    CREATE INDEX proc_runs_by_name ON proc_runs(name, run_id);
+    CREATE TABLE cache (name TEXT PRIMARY KEY, result TEXT NOT NULL,
+        fingerprint TEXT NOT NULL, stamp TEXT NOT NULL, saved TEXT NOT NULL);
+    CREATE INDEX proc_runs_by_run ON proc_runs(run_id);
+    CREATE INDEX runs_by_script ON runs(script_key, id);
+    PRAGMA user_version = 5;";
+
+#[test]
+fn a_version_5_db_is_brought_up_to_date_and_read_with_its_whole_history() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    let key = std::fs::canonicalize(ws.path("main.rhai")).expect("canonical path");
+    let key = key.to_string_lossy();
+    let conn = rusqlite::Connection::open(ws.path("old.db")).expect("open");
+    conn.execute_batch(SCHEMA_VERSION_5).expect("version 5");
+    // Runs 1 and 2 were recorded before scripts had keys (runs of every script), 4 and 6
+    // are another script's, 8 had no procs, 9 was killed after `p` ended.
+    let runs: [(&str, Option<f64>); 9] = [
+        ("", Some(1.0)),
+        ("", Some(1.0)),
+        (&key, Some(1.2)),
+        ("/elsewhere/other.rhai", Some(50.0)),
+        (&key, Some(1.3)),
+        ("/elsewhere/other.rhai", Some(50.0)),
+        (&key, Some(1.6)),
+        (&key, None),
+        (&key, Some(3.0)),
+    ];
+    for (id, (script_key, p)) in (1..).zip(runs) {
+        let killed = id == 9;
+        conn.execute(
+            "INSERT INTO runs (id, script, args, started, duration, outcome, script_key)
+             VALUES (?1, 'main.rhai', '[]', ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                id,
+                format!("2026-01-01T00:0{id}:00.000Z"),
+                (!killed).then_some(5.0),
+                (!killed).then_some("ok"),
+                script_key
+            ],
+        )
+        .expect("a run");
+        if let Some(d) = p {
+            conn.execute(
+                "INSERT INTO proc_runs (run_id, name, state, started, ended, duration)
+                 VALUES (?1, 'p', 'SUCCEEDED', ?2, ?3, ?4)",
+                rusqlite::params![
+                    id,
+                    format!("2026-01-01T00:0{id}:00.000Z"),
+                    format!("2026-01-01T00:0{id}:0{d:.0}.000Z"),
+                    d
+                ],
+            )
+            .expect("a proc");
+        }
+    }
+    drop(conn);
+    let h = ws.prun(&["history", "main.rhai", "--db", "old.db"]);
+    h.ok();
+    let ids: Vec<String> = history_rows(&h)
+        .iter()
+        .map(|r| r.split_whitespace().next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ids, ["9", "8", "7", "5", "3", "2", "1"], "{}", h.describe());
+    // The median of runs 1, 2, 3, 5 and 7: neither another script's 50 s nor without
+    // the runs before keys (1.3 s either way).
+    ws.prun(&["report", "main.rhai", "--db", "old.db"])
+        .ok()
+        .says("run 9 of main.rhai: unfinished")
+        .says("p     3.00s  median 1.20s  (2.5x)");
+    ws.run(&["--db", "old.db"]).ok();
+    ws.prun(&["report", "main.rhai", "--db", "old.db", "--run", "9"])
+        .ok()
+        .says("median 1.20s");
+}

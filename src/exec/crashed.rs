@@ -314,14 +314,17 @@ fn still_there(r: &Recorded) -> bool {
 }
 
 /// Ends the groups left alive by crashed runs whose journals are in `dir`: SIGTERM, up to
-/// `grace` for them to exit, then SIGKILL. Returns one warning per crashed run that left
-/// groups behind, naming them.
+/// `grace` for them to exit, then SIGKILL, and only then removes the journals. Returns one
+/// warning per crashed run that left groups behind, naming them.
 pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut warnings = Vec::new();
     let mut orphans: Vec<Recorded> = Vec::new();
+    // The journals taken, locked until their groups are gone: a run killed meanwhile (a
+    // cron job's `timeout`, systemd's stop) leaves them to the next one.
+    let mut taken: Vec<(PathBuf, File)> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(file_name) = name.to_str().filter(|n| !n.starts_with('.')) else {
@@ -338,10 +341,11 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
         }
         let text = fs::read_to_string(&path).unwrap_or_default();
         let left: Vec<Recorded> = parse(&text).into_iter().filter(still_there).collect();
-        let _ = fs::remove_file(&path);
         if left.is_empty() {
+            let _ = fs::remove_file(&path);
             continue;
         }
+        taken.push((path, file));
         let named: Vec<String> = left
             .iter()
             .map(|r| format!("process group {} (`{}`)", r.pgid, r.command))
@@ -359,6 +363,9 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
         orphans.extend(left);
     }
     end_groups(&orphans, grace);
+    for (path, _locked) in taken {
+        let _ = fs::remove_file(path);
+    }
     warnings
 }
 

@@ -102,6 +102,12 @@ impl LogDir {
         }
     }
 
+    /// A run directory under `root` that was not made (no directory could be): opening a
+    /// log in it fails, naming the log.
+    pub(crate) fn unmade(root: &Path) -> LogDir {
+        LogDir::at(root.join(stamp()), None)
+    }
+
     fn at(dir: PathBuf, held: Option<File>) -> LogDir {
         LogDir {
             dir,

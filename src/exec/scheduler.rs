@@ -227,22 +227,39 @@ impl Scheduler {
         self.logs.get_or_init(|| {
             let root = lock(&self.log_root).clone();
             let keep = usize::try_from(self.keep_runs()).unwrap_or(usize::MAX);
-            LogDir::create_reusing(&root, keep).unwrap_or_else(|e| {
-                let fallback = tempfile::Builder::new()
-                    .prefix("prun-logs-")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .tempdir()
-                    .expect("failed to create a log directory in the temporary directory")
-                    .keep();
-                self.reporter.warning(&format!(
-                    "cannot create log directory under {}: {e}; using {}",
-                    root.display(),
-                    fallback.display()
-                ));
-                LogDir::create(&fallback)
-                    .expect("failed to create a log directory in the temporary directory")
-            })
+            LogDir::create_reusing(&root, keep).unwrap_or_else(|e| self.fallback_logs(&root, &e))
         })
+    }
+
+    /// The log directory of a run whose log root cannot be written (`error`): a fresh one
+    /// in the temporary directory, with a warning naming both. When that cannot be made
+    /// either (a full or read-only disk), the warning says so and the logs stay where they
+    /// would have been: each proc that needs one fails, naming its log and the reason.
+    fn fallback_logs(&self, root: &Path, error: &std::io::Error) -> LogDir {
+        let made = tempfile::Builder::new()
+            .prefix("prun-logs-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .map(tempfile::TempDir::keep)
+            .and_then(|dir| LogDir::create(&dir).map(|logs| (dir, logs)));
+        let cannot = format!(
+            "cannot create log directory under {}: {error}",
+            root.display()
+        );
+        match made {
+            Ok((dir, logs)) => {
+                self.reporter
+                    .warning(&format!("{cannot}; using {}", dir.display()));
+                logs
+            }
+            Err(e) => {
+                self.reporter.warning(&format!(
+                    "{cannot}, nor in the temporary directory {}: {e}; every command fails, its log cannot be made",
+                    std::env::temp_dir().display()
+                ));
+                LogDir::unmade(root)
+            }
+        }
     }
 
     /// Sets where logs go (`set_options(#{ log_dir })`); only before the first log is made.

@@ -124,12 +124,17 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
     }
+    // Named: cron's PATH is short, and often the reason.
+    let path = std::env::var_os("PATH").map_or_else(
+        || ": PATH is not set".to_string(),
+        |p| format!("={}", p.to_string_lossy()),
+    );
     match missing.as_slice() {
         [] => refused.map_or(Ok(()), |why| Err(why.into())),
-        [one] => Err(format!("required tool {one:?} not found on PATH").into()),
+        [one] => Err(format!("required tool {one:?} not found on PATH{path}").into()),
         many => {
             let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();
-            Err(format!("required tools {} not found on PATH", list.join(", ")).into())
+            Err(format!("required tools {} not found on PATH{path}", list.join(", ")).into())
         }
     }
 }

@@ -110,13 +110,15 @@ impl CommandSpec {
     /// directory of the `PATH` the command was given (named, since cron's is short), it
     /// is a path that does not exist, or it exists but the interpreter of its `#!` line
     /// (or the loader of a binary) does not.
-    fn why_not_found(&self) -> String {
+    /// `hidden` are the variables of prun's environment the command did not inherit (a
+    /// policy's): a hidden `PATH` is not shown.
+    fn why_not_found(&self, hidden: &[std::ffi::OsString]) -> String {
         let program = self.program_name();
-        let path = self
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
+        let own = self.env.iter().rev().find(|(k, _)| k == "PATH");
+        if own.is_none() && hidden.iter().any(|h| h == "PATH") {
+            return "not found: the policy hides PATH from commands (--deny-env)".into();
+        }
+        let path = own
             .map(|(_, v)| std::ffi::OsString::from(v))
             .or_else(|| std::env::var_os("PATH"));
         let found = if program.contains('/') {
@@ -150,8 +152,13 @@ impl CommandSpec {
         }
     }
 
-    /// The error for a failed spawn, naming a missing program or directory.
-    pub(crate) fn spawn_error(&self, source: io::Error) -> CommandError {
+    /// The error for a failed spawn, naming a missing program or directory. `hidden` are
+    /// the variables of prun's environment the command did not inherit.
+    pub(crate) fn spawn_error(
+        &self,
+        source: io::Error,
+        hidden: &[std::ffi::OsString],
+    ) -> CommandError {
         if let Some(dir) = self.cwd.as_ref().filter(|d| !d.is_dir()) {
             return CommandError::NoDir {
                 dir: dir.clone(),
@@ -161,7 +168,7 @@ impl CommandSpec {
         if source.kind() == io::ErrorKind::NotFound && matches!(self.program, Program::Argv(_)) {
             return CommandError::NotFound {
                 program: self.program_name().to_string(),
-                why: self.why_not_found(),
+                why: self.why_not_found(hidden),
                 command: crate::shown::command(self),
             };
         }
@@ -285,7 +292,6 @@ impl CommandError {
     }
 }
 
-/// Resolves a program name on `PATH` the way `execvp` would.
 /// The interpreter a script's `#!` line names, if it has one.
 fn interpreter(file: &Path) -> Option<String> {
     use std::io::Read;
@@ -297,6 +303,7 @@ fn interpreter(file: &Path) -> Option<String> {
     text.split_whitespace().next().map(str::to_string)
 }
 
+/// Resolves a program name on `PATH` the way `execvp` would.
 pub(crate) fn which(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {

@@ -895,7 +895,7 @@ async fn run_local(
             };
             let since = unix::boot_ticks();
             let mut child = crate::sigchld::spawn(&mut cmd, &local.hidden_env)
-                .map_err(|e| spec.spawn_error(e))?;
+                .map_err(|e| spec.spawn_error(e, &local.hidden_env))?;
             let pgid = child.id() as i32;
             local.register(pgid, since, spec);
             pgids.push(pgid);

@@ -679,6 +679,22 @@ run(["on_path", "a_path", "interpreter", "required"]);"#,
         let l = out.proc_line("FAILED", p);
         assert!(l.contains(want), "{l}\n{}", out.describe());
     }
+    // A PATH the policy hides is not shown.
+    let out = Test::new()
+        .script(
+            r#"proc("hidden", #{ cmd: ["prun-no-such-tool"] });
+proc("required", |ctx| require("prun-no-such-tool"));
+run(["hidden", "required"]);"#,
+        )
+        .env("PATH", "/usr/bin:/prun/secret")
+        .before(&["--deny-env", "PATH"])
+        .run();
+    out.code(1).out_lacks("/prun/secret");
+    let l = out.proc_line("FAILED", "hidden");
+    assert!(
+        l.contains("not found: the policy hides PATH from commands (--deny-env)"),
+        "{l}"
+    );
 }
 
 #[test]

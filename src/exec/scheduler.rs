@@ -131,6 +131,9 @@ pub(crate) struct Scheduler {
     starts: AtomicUsize,
     /// Told when the run would start more procs than `max_procs` (it is then stopped).
     over_proc_limit: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Closure procs whose `timeout` elapsed while their closure still runs: the commands
+    /// it ran were ended by their proc, not by an abort of the run.
+    timed_out: Mutex<HashSet<ProcId>>,
 }
 
 impl Scheduler {
@@ -191,6 +194,7 @@ impl Scheduler {
             keep_runs: AtomicU64::new(KEEP_RUNS),
             starts: AtomicUsize::new(0),
             over_proc_limit: OnceLock::new(),
+            timed_out: Mutex::new(HashSet::new()),
         });
         // Ctrl-C at an interactive command reached its group only: the run is interrupted
         // before the command's end is reported, so nothing else starts meanwhile.
@@ -329,6 +333,11 @@ impl Scheduler {
         if let Some(root) = root {
             super::log::prune(&root, usize::try_from(keep).unwrap_or(usize::MAX));
         }
+    }
+
+    /// Whether the closure proc `id` is being ended because its `timeout` elapsed.
+    pub(crate) fn proc_timed_out(&self, id: ProcId) -> bool {
+        lock(&self.timed_out).contains(&id)
     }
 
     /// Fires when the run is interrupted; top-level commands and the script watch it.
@@ -876,6 +885,7 @@ impl Scheduler {
                 tokio::select! {
                     () = tokio::time::sleep(limit) => {
                         timed_out.store(true, Ordering::SeqCst);
+                        lock(&me.timed_out).insert(id);
                         cancel.cancel();
                         me.with(|c| c.cancel_wait(id, "timed out"));
                     }
@@ -911,6 +921,7 @@ impl Scheduler {
             };
             drop(paused);
             cancel.cancel();
+            lock(&me.timed_out).remove(&job.id);
             if timed_out.load(Ordering::SeqCst) {
                 let limit = job.def.extras().timeout.unwrap_or_default();
                 outcome = Outcome::Failed {

@@ -235,6 +235,15 @@ run("after");
         "the closure's command",
         &out.describe(),
     );
+    // The command's log says why it ended: its proc timed out, the run went on (it read
+    // "was terminated because the run was aborted").
+    assert!(
+        out.stdout
+            .contains("| # was terminated because its proc timed out after 500ms"),
+        "{}",
+        out.describe()
+    );
+    out.out_lacks("because the run was aborted");
 }
 
 const FLAKY: &str = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt $n; [ $n -gt 2 ]";

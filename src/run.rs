@@ -941,11 +941,13 @@ fn take_lock(script: &Path, dir: &Path, wait: bool, quiet: bool) -> Result<std::
                 source,
             }
         })?;
+    // `pid N`, as the holder wrote it; nothing when it could not (a full disk).
     let holder = || {
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .trim()
-            .to_string()
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        match text.trim() {
+            "" => "pid unknown".to_string(),
+            pid => pid.to_string(),
+        }
     };
     let take_failed = |source| Failure::LockTake {
         path: path.clone(),

@@ -106,8 +106,59 @@ impl CommandSpec {
         Ok(())
     }
 
-    /// The error for a failed spawn, naming a missing program or directory.
-    pub(crate) fn spawn_error(&self, source: io::Error) -> CommandError {
+    /// Why the kernel found no program to run (`execve` said `ENOENT`): it is in no
+    /// directory of the `PATH` the command was given (named, since cron's is short), it
+    /// is a path that does not exist, or it exists but the interpreter of its `#!` line
+    /// (or the loader of a binary) does not.
+    /// `hidden` are the variables of prun's environment the command did not inherit (a
+    /// policy's): a hidden `PATH` is not shown.
+    fn why_not_found(&self, hidden: &[std::ffi::OsString]) -> String {
+        let program = self.program_name();
+        let own = self.env.iter().rev().find(|(k, _)| k == "PATH");
+        if own.is_none() && hidden.iter().any(|h| h == "PATH") {
+            return "not found: the policy hides PATH from commands (--deny-env)".into();
+        }
+        let path = own
+            .map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"));
+        let found = if program.contains('/') {
+            // A relative path is the child's, from its working directory.
+            let file = self
+                .cwd
+                .as_deref()
+                .map_or(PathBuf::from(program), |d| d.join(program));
+            Some(file).filter(|p| p.is_file())
+        } else {
+            path.as_ref().and_then(|path| {
+                std::env::split_paths(path)
+                    .map(|d| d.join(program))
+                    .find(|p| p.is_file())
+            })
+        };
+        match (found, path) {
+            (Some(file), _) => match interpreter(&file) {
+                Some(i) => format!(
+                    "cannot be started: {} names the interpreter \"{i}\" on its `#!` line, which does not exist",
+                    file.display()
+                ),
+                None => format!(
+                    "cannot be started: {} exists, but the loader it needs does not (a binary built for another system?)",
+                    file.display()
+                ),
+            },
+            (None, _) if program.contains('/') => "does not exist".into(),
+            (None, Some(path)) => format!("not found on PATH={}", path.to_string_lossy()),
+            (None, None) => "not found: PATH is not set".into(),
+        }
+    }
+
+    /// The error for a failed spawn, naming a missing program or directory. `hidden` are
+    /// the variables of prun's environment the command did not inherit.
+    pub(crate) fn spawn_error(
+        &self,
+        source: io::Error,
+        hidden: &[std::ffi::OsString],
+    ) -> CommandError {
         if let Some(dir) = self.cwd.as_ref().filter(|d| !d.is_dir()) {
             return CommandError::NoDir {
                 dir: dir.clone(),
@@ -117,6 +168,7 @@ impl CommandSpec {
         if source.kind() == io::ErrorKind::NotFound && matches!(self.program, Program::Argv(_)) {
             return CommandError::NotFound {
                 program: self.program_name().to_string(),
+                why: self.why_not_found(hidden),
                 command: crate::shown::command(self),
             };
         }
@@ -163,8 +215,12 @@ impl fmt::Display for CommandSpec {
 /// A command could not be run, or its input or output could not be set up.
 #[derive(Debug, Error)]
 pub(crate) enum CommandError {
-    #[error("program \"{program}\" not found on PATH (command: `{command}`)")]
-    NotFound { program: String, command: String },
+    #[error("program \"{program}\" {why} (command: `{command}`)")]
+    NotFound {
+        program: String,
+        why: String,
+        command: String,
+    },
     #[error(
         "program \"{program}\" cannot be executed: it is neither a binary for this machine nor a script with a `#!` line (run a script without one as [\"sh\", \"{program}\"]; command: `{command}`)"
     )]
@@ -234,6 +290,17 @@ impl CommandError {
             e => e,
         }
     }
+}
+
+/// The interpreter a script's `#!` line names, if it has one.
+fn interpreter(file: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(file).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|&b| b == b'\n').next()?;
+    let text = String::from_utf8_lossy(line);
+    text.split_whitespace().next().map(str::to_string)
 }
 
 /// Resolves a program name on `PATH` the way `execvp` would.

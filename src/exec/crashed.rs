@@ -201,6 +201,73 @@ fn boot_clock_is_proc_clock(pgid: i32, first: u64, last: u64) -> bool {
     *MATCHES.get_or_init(|| start_time(pgid).is_some_and(|s| (first..=last).contains(&s)))
 }
 
+/// How often the journals are brought up to date with the processes prun adopted.
+const ADOPTED_EVERY: Duration = Duration::from_millis(500);
+
+/// Starts, once per process, a thread that records in the journals the process groups
+/// of the processes prun adopted (see [`unix::adopt_orphans`]): a process that left its
+/// command's group (`setsid`, as a daemon or the server `pg_ctl` starts does) and outlived
+/// its parent is in no group recorded at its start, and would outlive a crash of prun.
+/// One adopted less than [`ADOPTED_EVERY`] before the crash is missed.
+pub(crate) fn watch_adopted() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("prun-adopted".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(ADOPTED_EVERY);
+                    record_adopted();
+                }
+            });
+    });
+}
+
+/// Records in the journals the group of each child of prun that is in no recorded group:
+/// one prun adopted (or one just started, whose group is about to be recorded anyway).
+fn record_adopted() {
+    if journals().is_empty() {
+        return;
+    }
+    let groups: Vec<(i32, i32)> = {
+        // A child being started is not one that escaped its command.
+        let _alone = crate::sigchld::none_starting();
+        unix::children()
+            .into_iter()
+            .filter_map(|pid| Some((pid, unix::group_of(pid)?)))
+            .collect()
+    };
+    let mut journals = journals();
+    for (pid, pgid) in groups {
+        if journals.iter().all(|(_, w)| w.live.contains_key(&pgid)) {
+            continue;
+        }
+        // A group whose leader is gone has no start time: a pid still in use as a group
+        // id is never given to a new process.
+        let start = start_time(pgid).unwrap_or(0);
+        let line = format!("+ {pgid} {start} {}\n", command_of(pid));
+        for (_, w) in journals.iter_mut() {
+            if let std::collections::hash_map::Entry::Vacant(e) = w.live.entry(pgid) {
+                e.insert(line.clone());
+                w.append(&line);
+            }
+        }
+    }
+}
+
+/// The command line of a process, as a warning names it (`?` when it is gone).
+fn command_of(pid: i32) -> String {
+    let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return "?".into();
+    };
+    let text = String::from_utf8_lossy(&raw);
+    text.trim_end_matches('\0')
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(COMMAND_CHARS)
+        .collect()
+}
+
 /// Records a group that is gone. Its `- PGID` line is written with the next group's `+`
 /// line or by [`write_gone`], whichever comes first: the end of a command body that lets
 /// another one start costs no write of its own, and none between the child's exit and
@@ -314,14 +381,17 @@ fn still_there(r: &Recorded) -> bool {
 }
 
 /// Ends the groups left alive by crashed runs whose journals are in `dir`: SIGTERM, up to
-/// `grace` for them to exit, then SIGKILL. Returns one warning per crashed run that left
-/// groups behind, naming them.
+/// `grace` for them to exit, then SIGKILL, and only then removes the journals. Returns one
+/// warning per crashed run that left groups behind, naming them.
 pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut warnings = Vec::new();
     let mut orphans: Vec<Recorded> = Vec::new();
+    // The journals taken, locked until their groups are gone: a run killed meanwhile (a
+    // cron job's `timeout`, systemd's stop) leaves them to the next one.
+    let mut taken: Vec<(PathBuf, File)> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(file_name) = name.to_str().filter(|n| !n.starts_with('.')) else {
@@ -338,10 +408,11 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
         }
         let text = fs::read_to_string(&path).unwrap_or_default();
         let left: Vec<Recorded> = parse(&text).into_iter().filter(still_there).collect();
-        let _ = fs::remove_file(&path);
         if left.is_empty() {
+            let _ = fs::remove_file(&path);
             continue;
         }
+        taken.push((path, file));
         let named: Vec<String> = left
             .iter()
             .map(|r| format!("process group {} (`{}`)", r.pgid, r.command))
@@ -359,6 +430,9 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
         orphans.extend(left);
     }
     end_groups(&orphans, grace);
+    for (path, _locked) in taken {
+        let _ = fs::remove_file(path);
+    }
     warnings
 }
 

@@ -197,7 +197,9 @@ async fn try_command_body(
                 r = &mut launched => r,
                 () = tokio::time::sleep(NAME_RUNNING_LOG_AFTER) => {
                     named_early = write_header(&file)
-                        .and_then(|()| unix::link_unnamed(&file, log_path))
+                        .and_then(|()| {
+                            log::remaking_dir(log_path, || unix::link_unnamed(&file, log_path))
+                        })
                         .is_ok();
                     launched.await
                 }
@@ -265,7 +267,7 @@ async fn try_command_body(
     if !is_unnamed || named_early {
         return Tried::Done(outcome, true);
     }
-    let linked = unix::link_unnamed(&file, log_path).is_ok();
+    let linked = log::remaking_dir(log_path, || unix::link_unnamed(&file, log_path)).is_ok();
     Tried::Done(outcome, linked)
 }
 

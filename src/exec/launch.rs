@@ -216,6 +216,9 @@ pub(crate) enum Ending {
     TimedOut,
     /// The run was aborted (Ctrl-C, `--fail-fast`) and the stages were terminated.
     Cancelled,
+    /// The proc whose closure ran it timed out after this long, and the stages were
+    /// terminated.
+    ProcTimedOut(Duration),
     /// A stage was stopped by this signal (SIGTTIN, SIGTTOU) for using the terminal,
     /// which only an interactive command has, and the stages were terminated: no one
     /// would ever continue it (see [`unix::terminal_stop`]).
@@ -313,6 +316,12 @@ impl LaunchOutput {
                 return format!("timed out after {}", humantime::format_duration(t));
             }
             Ending::Cancelled => return "was terminated because the run was aborted".into(),
+            Ending::ProcTimedOut(t) => {
+                return format!(
+                    "was terminated because its proc timed out after {}",
+                    humantime::format_duration(t)
+                );
+            }
             Ending::TerminalStop(sig) => {
                 let what = if sig == unix::SIGTTIN {
                     "read the terminal"
@@ -895,7 +904,7 @@ async fn run_local(
             };
             let since = unix::boot_ticks();
             let mut child = crate::sigchld::spawn(&mut cmd, &local.hidden_env)
-                .map_err(|e| spec.spawn_error(e))?;
+                .map_err(|e| spec.spawn_error(e, &local.hidden_env))?;
             let pgid = child.id() as i32;
             local.register(pgid, since, spec);
             pgids.push(pgid);

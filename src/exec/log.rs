@@ -102,6 +102,12 @@ impl LogDir {
         }
     }
 
+    /// A run directory under `root` that was not made (no directory could be): opening a
+    /// log in it fails, naming the log.
+    pub(crate) fn unmade(root: &Path) -> LogDir {
+        LogDir::at(root.join(stamp()), None)
+    }
+
     fn at(dir: PathBuf, held: Option<File>) -> LogDir {
         LogDir {
             dir,
@@ -464,6 +470,32 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
 /// link there is not followed: in a `log_dir` another user can write, that user could
 /// swap the run's directory for one of theirs holding `build.log -> /etc/shadow`.
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
+    remaking_dir(path, || open_append_in_place(path))
+}
+
+/// Runs `make`, which makes the file `path`, once more after making its directory again
+/// (mode 0700) when it failed because that directory is gone: a cleaner of old files
+/// (`tmpreaper`, `systemd-tmpfiles`) may remove a run's log directory while a long run
+/// lasts, and the logs written after are still wanted. Costs nothing unless `make` fails.
+pub(crate) fn remaking_dir<T>(path: &Path, make: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match make() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let remade = path.parent().is_some_and(|dir| {
+                !dir.exists()
+                    && fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .is_ok()
+            });
+            if remade { make() } else { Err(e) }
+        }
+        other => other,
+    }
+}
+
+/// [`open_append`] in a directory that is there.
+fn open_append_in_place(path: &Path) -> io::Result<File> {
     let mode = path.parent().map_or(0o600, file_mode);
     let open = |create_new| {
         OpenOptions::new()

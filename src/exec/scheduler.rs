@@ -131,6 +131,9 @@ pub(crate) struct Scheduler {
     starts: AtomicUsize,
     /// Told when the run would start more procs than `max_procs` (it is then stopped).
     over_proc_limit: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Closure procs whose `timeout` elapsed while their closure still runs: the commands
+    /// it ran were ended by their proc, not by an abort of the run.
+    timed_out: Mutex<HashSet<ProcId>>,
 }
 
 impl Scheduler {
@@ -191,6 +194,7 @@ impl Scheduler {
             keep_runs: AtomicU64::new(KEEP_RUNS),
             starts: AtomicUsize::new(0),
             over_proc_limit: OnceLock::new(),
+            timed_out: Mutex::new(HashSet::new()),
         });
         // Ctrl-C at an interactive command reached its group only: the run is interrupted
         // before the command's end is reported, so nothing else starts meanwhile.
@@ -227,22 +231,39 @@ impl Scheduler {
         self.logs.get_or_init(|| {
             let root = lock(&self.log_root).clone();
             let keep = usize::try_from(self.keep_runs()).unwrap_or(usize::MAX);
-            LogDir::create_reusing(&root, keep).unwrap_or_else(|e| {
-                let fallback = tempfile::Builder::new()
-                    .prefix("prun-logs-")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .tempdir()
-                    .expect("failed to create a log directory in the temporary directory")
-                    .keep();
-                self.reporter.warning(&format!(
-                    "cannot create log directory under {}: {e}; using {}",
-                    root.display(),
-                    fallback.display()
-                ));
-                LogDir::create(&fallback)
-                    .expect("failed to create a log directory in the temporary directory")
-            })
+            LogDir::create_reusing(&root, keep).unwrap_or_else(|e| self.fallback_logs(&root, &e))
         })
+    }
+
+    /// The log directory of a run whose log root cannot be written (`error`): a fresh one
+    /// in the temporary directory, with a warning naming both. When that cannot be made
+    /// either (a full or read-only disk), the warning says so and the logs stay where they
+    /// would have been: each proc that needs one fails, naming its log and the reason.
+    fn fallback_logs(&self, root: &Path, error: &std::io::Error) -> LogDir {
+        let made = tempfile::Builder::new()
+            .prefix("prun-logs-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .map(tempfile::TempDir::keep)
+            .and_then(|dir| LogDir::create(&dir).map(|logs| (dir, logs)));
+        let cannot = format!(
+            "cannot create log directory under {}: {error}",
+            root.display()
+        );
+        match made {
+            Ok((dir, logs)) => {
+                self.reporter
+                    .warning(&format!("{cannot}; using {}", dir.display()));
+                logs
+            }
+            Err(e) => {
+                self.reporter.warning(&format!(
+                    "{cannot}, nor in the temporary directory {}: {e}; every command fails, its log cannot be made",
+                    std::env::temp_dir().display()
+                ));
+                LogDir::unmade(root)
+            }
+        }
     }
 
     /// Sets where logs go (`set_options(#{ log_dir })`); only before the first log is made.
@@ -312,6 +333,11 @@ impl Scheduler {
         if let Some(root) = root {
             super::log::prune(&root, usize::try_from(keep).unwrap_or(usize::MAX));
         }
+    }
+
+    /// Whether the closure proc `id` is being ended because its `timeout` elapsed.
+    pub(crate) fn proc_timed_out(&self, id: ProcId) -> bool {
+        lock(&self.timed_out).contains(&id)
     }
 
     /// Fires when the run is interrupted; top-level commands and the script watch it.
@@ -859,6 +885,7 @@ impl Scheduler {
                 tokio::select! {
                     () = tokio::time::sleep(limit) => {
                         timed_out.store(true, Ordering::SeqCst);
+                        lock(&me.timed_out).insert(id);
                         cancel.cancel();
                         me.with(|c| c.cancel_wait(id, "timed out"));
                     }
@@ -894,6 +921,7 @@ impl Scheduler {
             };
             drop(paused);
             cancel.cancel();
+            lock(&me.timed_out).remove(&job.id);
             if timed_out.load(Ordering::SeqCst) {
                 let limit = job.def.extras().timeout.unwrap_or_default();
                 outcome = Outcome::Failed {

@@ -61,11 +61,21 @@ static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 pub(crate) fn adopt_orphans() -> bool {
     let on = nix::sys::prctl::set_child_subreaper(true).is_ok();
     ADOPTING.store(on, std::sync::atomic::Ordering::Relaxed);
+    if on {
+        super::crashed::watch_adopted();
+    }
     on
 }
 
+/// The process group of a process, or `None` when it is gone.
+pub(crate) fn group_of(pid: i32) -> Option<i32> {
+    nix::unistd::getpgid(Some(Pid::from_raw(pid)))
+        .ok()
+        .map(Pid::as_raw)
+}
+
 /// The children of this process, of all its threads (`/proc/self/task/*/children`).
-fn children() -> Vec<i32> {
+pub(crate) fn children() -> Vec<i32> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };

@@ -294,17 +294,32 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     };
     let result = sched.runtime().block_on(launcher.launch(&l, &cancel));
     let mut file = shared.lock().expect("log");
-    let out = match result {
+    let mut out = match result {
         Ok(out) => out,
         Err(e) => {
             let _ = file.line(&format!("# {e}"));
             return Err(format!("{e}\n  log: {}", log_path.display()).into());
         }
     };
+    // Ended by its proc's timeout, not by an abort of the run: its log says so.
+    if out.ending == launch::Ending::Cancelled
+        && let Some(j) = &job
+        && let Some(limit) = j
+            .def
+            .extras()
+            .timeout
+            .filter(|_| sched.proc_timed_out(j.id))
+    {
+        out.ending = launch::Ending::ProcTimedOut(limit);
+    }
     let _ = file.line(&launch::footer(&out, &l, &c.ok_codes));
     drop(file);
     let ok = out.ok(&c.ok_codes);
-    if out.ending == launch::Ending::Cancelled || (!ok && c.check) {
+    let ended = matches!(
+        out.ending,
+        launch::Ending::Cancelled | launch::Ending::ProcTimedOut(_)
+    );
+    if ended || (!ok && c.check) {
         let mut msg = format!(
             "command `{}` {}",
             crate::shown::command(&l),

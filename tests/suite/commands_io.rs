@@ -642,6 +642,62 @@ fn a_script_without_a_shebang_line_is_named_with_what_to_do() {
 }
 
 #[test]
+fn a_program_not_found_is_named_with_the_path_searched_or_what_is_missing() {
+    // Each read `not found on PATH`: cron's short PATH went unnamed, and so did a
+    // missing path or a missing `#!` interpreter, which were not looked up on PATH.
+    let out = Test::new()
+        .file("old.py", "#!/prun/no/python4\nprint(1)\n")
+        .script(
+            r#"exec(["chmod", "+x", "old.py"]);
+proc("on_path", #{ env: #{ PATH: "/prun/none:/prun/other" }, cmd: ["prun-no-such-tool"] });
+proc("a_path", #{ cmd: ["/prun/no/such/tool", "x"] });
+proc("interpreter", #{ cmd: ["./old.py"] });
+proc("required", |ctx| require("prun-no-such-tool"));
+run(["on_path", "a_path", "interpreter", "required"]);"#,
+        )
+        .env("PATH", "/usr/bin:/bin")
+        .run();
+    out.code(1);
+    for (p, want) in [
+        (
+            "on_path",
+            r#"program "prun-no-such-tool" not found on PATH=/prun/none:/prun/other (command: `prun-no-such-tool`)"#,
+        ),
+        (
+            "a_path",
+            r#"program "/prun/no/such/tool" does not exist (command:"#,
+        ),
+        (
+            "interpreter",
+            r#"program "./old.py" cannot be started: ./old.py names the interpreter "/prun/no/python4" on its `#!` line, which does not exist"#,
+        ),
+        (
+            "required",
+            r#"required tool "prun-no-such-tool" not found on PATH=/usr/bin:/bin"#,
+        ),
+    ] {
+        let l = out.proc_line("FAILED", p);
+        assert!(l.contains(want), "{l}\n{}", out.describe());
+    }
+    // A PATH the policy hides is not shown.
+    let out = Test::new()
+        .script(
+            r#"proc("hidden", #{ cmd: ["prun-no-such-tool"] });
+proc("required", |ctx| require("prun-no-such-tool"));
+run(["hidden", "required"]);"#,
+        )
+        .env("PATH", "/usr/bin:/prun/secret")
+        .before(&["--deny-env", "PATH"])
+        .run();
+    out.code(1).out_lacks("/prun/secret");
+    let l = out.proc_line("FAILED", "hidden");
+    assert!(
+        l.contains("not found: the policy hides PATH from commands (--deny-env)"),
+        "{l}"
+    );
+}
+
+#[test]
 fn an_empty_path_or_an_empty_ok_codes_is_an_error_naming_the_option() {
     // An empty path read `failed to open stdout file : No such file or directory`, and
     // `ok_codes: []` made every command fail with `command `true` exited with code 0`.

@@ -235,6 +235,15 @@ run("after");
         "the closure's command",
         &out.describe(),
     );
+    // The command's log says why it ended: its proc timed out, the run went on (it read
+    // "was terminated because the run was aborted").
+    assert!(
+        out.stdout
+            .contains("| # was terminated because its proc timed out after 500ms"),
+        "{}",
+        out.describe()
+    );
+    out.out_lacks("because the run was aborted");
 }
 
 const FLAKY: &str = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt $n; [ $n -gt 2 ]";
@@ -455,6 +464,46 @@ run("big");
         line.contains("(its log could not be written: No space left on device"),
         "{line}"
     );
+}
+
+/// A run's log directory removed while the run lasts (a cleaner of old files) is made
+/// again when a log next needs it: later procs are logged and reported as usual, instead
+/// of failing with `failed to open log ...: No such file or directory`.
+#[test]
+fn a_log_directory_removed_during_the_run_is_made_again() {
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ log_dir: "logs" });
+proc("cleaner", #{ shell: "rm -rf logs; echo after-the-rm" });
+proc("body", #{ deps: ["cleaner"], shell: "echo body-out; exit 4" });
+proc("closure", #{ deps: ["cleaner"] }, |ctx| { shell("echo closure-out"); ctx.log("noted"); });
+run(["body", "closure"]);
+"#,
+        )
+        .run();
+    out.code(1).proc_state("SUCCEEDED", "closure");
+    let line = out.proc_line("FAILED", "body");
+    assert!(
+        line.contains("exited with code 4"),
+        "{line}\n{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("| body-out"), "{}", out.describe());
+    let runs: Vec<_> = std::fs::read_dir(out.path("logs"))
+        .expect("the log root, made again")
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "{}", out.describe());
+    let run = runs[0].path();
+    for (log, text) in [
+        ("cleaner.log", "after-the-rm"),
+        ("closure.log", "closure-out"),
+        ("closure.log", "noted"),
+    ] {
+        let got = std::fs::read_to_string(run.join(log)).unwrap_or_default();
+        assert!(got.contains(text), "{log}: {got:?}\n{}", out.describe());
+    }
 }
 
 #[test]

@@ -86,6 +86,45 @@ fn a_second_run_is_refused_with_75_then_waits_with_lock_wait() {
     assert!(status.success(), "{err}");
 }
 
+/// The holder could not write its pid into the lock file (its disk is full): the message
+/// says the pid is unknown (it read `holds the lock PATH ()`).
+#[test]
+fn a_lock_whose_holder_wrote_no_pid_says_so() {
+    let (_setup, dir) = written();
+    let first = prun_in(&dir, &["main.rhai", "--lock"])
+        .spawn()
+        .expect("first run");
+    wait_for_file(&dir.join("holding"));
+    let mut locks: Vec<std::path::PathBuf> = Vec::new();
+    let mut dirs = vec![dir.join("state")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n == "run.lock") {
+                locks.push(p);
+            }
+        }
+    }
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    std::fs::write(&locks[0], "").unwrap();
+    let refused = prun_in(&dir, &["main.rhai", "--lock"])
+        .output()
+        .expect("second run");
+    std::fs::write(dir.join("release"), "").unwrap();
+    assert!(first.wait_with_output().unwrap().status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains(&format!(
+            "holds the lock {} (pid unknown)",
+            locks[0].display()
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_lock_of_a_killed_run_is_taken_over() {
     let (_setup, dir) = written();

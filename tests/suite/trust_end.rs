@@ -197,6 +197,92 @@ run("talk");
     );
 }
 
+/// The run that ends a crashed run's orphans is itself killed while it waits for them to
+/// go (a cron job's `timeout`, systemd's stop): the crashed run's journal is still there,
+/// and the next run ends them.
+#[test]
+fn a_run_killed_while_it_ends_a_crashed_runs_jobs_leaves_them_to_the_next() {
+    let t = Test::new().script(
+        r#"
+proc("stubborn", #{ shell: "if [ -e second ]; then echo second-run; else trap 'echo > termed' TERM; echo $$ > job.tmp; mv job.tmp job.pid; while :; do sleep 1; done; fi" });
+run("stubborn");
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    // An empty script run writes main.rhai; the real runs follow.
+    std::fs::write(dir.join("second"), "").unwrap();
+    // The output keeps the test's directory.
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
+    wait_until("the job to start", || dir.join("job.pid").exists());
+    let pid = pid_at(&dir.join("job.pid"));
+    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::write(dir.join("second"), "").unwrap();
+    // The job shrugs off SIGTERM: the next run waits the kill grace before SIGKILL.
+    let mut recovering = spawn_prun_in(&dir, &["main.rhai"]);
+    wait_until("the orphan to get SIGTERM", || dir.join("termed").exists());
+    recovering.kill().unwrap();
+    recovering.wait().unwrap();
+    assert!(
+        alive(pid),
+        "the orphan was gone before the recovering run was killed: the test proves nothing"
+    );
+    let next = prun_in(&dir, &["main.rhai"]);
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    assert_gone(pid, "the crashed run's job", &context);
+    assert!(next.status.success(), "{context}");
+    assert!(
+        stderr.contains(&format!("crashed run (prun pid {})", first.id()))
+            && stderr.contains(&format!("process group {pid}")),
+        "no warning naming the orphan\n{context}"
+    );
+}
+
+/// A process that left its command's group (`setsid`, as the server `pg_ctl` starts
+/// does) and outlived its command is adopted by prun and recorded in the crash journal:
+/// after a `kill -9` of prun, the next run ends it too.
+#[test]
+fn after_a_kill_9_the_next_run_ends_a_daemon_that_left_its_group() {
+    let t = Test::new().script(
+        r#"
+proc("daemon", #{ shell: "[ -e second ] || { setsid sh -c 'echo $$ > d.tmp; mv d.tmp d.pid; exec sleep 1000' & while [ ! -e d.pid ]; do sleep 0.01; done; }" });
+proc("long", #{ deps: ["daemon"], shell: "[ -e second ] || exec sleep 1000" });
+run("long");
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("second"), "").unwrap();
+    // The output keeps the test's directory.
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
+    wait_until("the daemon to start", || dir.join("d.pid").exists());
+    let pid = pid_at(&dir.join("d.pid"));
+    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        alive(pid),
+        "the daemon did not outlive the killed prun: the test proves nothing"
+    );
+    std::fs::write(dir.join("second"), "").unwrap();
+    let next = prun_in(&dir, &["main.rhai"]);
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    assert_gone(pid, "the crashed run's daemon", &context);
+    assert!(next.status.success(), "{context}");
+    assert!(
+        stderr.contains(&format!("process group {pid} (`sleep 1000`)")),
+        "no warning naming the daemon\n{context}"
+    );
+}
+
 /// The crash journals (`groups/`) under a state directory that hold a file.
 fn journals_left(state: &Path) -> Vec<std::path::PathBuf> {
     let mut left = paths_under(state);

@@ -470,6 +470,49 @@ proc("talk", #{ shell: "echo hello" }); run("talk");"#,
     ran.says(&made[0].display().to_string());
 }
 
+/// Logs that can go neither to their directory nor to the temporary directory (a full or
+/// read-only disk under both) are no internal error: a warning names both, and each proc
+/// fails naming its log and why it cannot be made.
+#[test]
+fn logs_that_cannot_go_anywhere_fail_the_procs_naming_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("blocked"), "").expect("write");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"set_options(#{ log_dir: "blocked/logs" });
+proc("talk", #{ shell: "echo hello" });
+proc("inner", |ctx| shell("echo inner"));
+run(["talk", "inner"]);"#,
+    )
+    .expect("write script");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.arg("main.rhai")
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("TMPDIR", dir.path().join("blocked/tmp"));
+    let ran = run(cmd);
+    ran.code(1)
+        .says("cannot create log directory under blocked/logs: Not a directory")
+        .says(&format!(
+            "nor in the temporary directory {}",
+            dir.path().join("blocked/tmp").display()
+        ));
+    assert!(!ran.stderr.contains("internal error"), "{}", ran.describe());
+    for name in ["talk", "inner"] {
+        let failed = ran
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("FAILED     {name} ")))
+            .unwrap_or_else(|| panic!("no failure of {name}\n{}", ran.describe()));
+        assert!(
+            failed.contains("failed to open log blocked/logs/")
+                && failed.contains(&format!("/{name}.log: Not a directory")),
+            "{failed}\n{}",
+            ran.describe()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // A corrupt task DB
 // ---------------------------------------------------------------------------------------

@@ -124,12 +124,18 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
     }
+    // Named: cron's PATH is short, and often the reason (unless the policy hides it).
+    let path = match std::env::var_os("PATH") {
+        Some(p) if policy.env_visible("PATH") => format!("={}", p.to_string_lossy()),
+        Some(_) => String::new(),
+        None => ": PATH is not set".to_string(),
+    };
     match missing.as_slice() {
         [] => refused.map_or(Ok(()), |why| Err(why.into())),
-        [one] => Err(format!("required tool {one:?} not found on PATH").into()),
+        [one] => Err(format!("required tool {one:?} not found on PATH{path}").into()),
         many => {
             let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();
-            Err(format!("required tools {} not found on PATH", list.join(", ")).into())
+            Err(format!("required tools {} not found on PATH{path}", list.join(", ")).into())
         }
     }
 }

@@ -615,46 +615,65 @@ fn named(groups: &[Recorded]) -> String {
 /// else is refused, with the reason: between the crash and this run the directory may have
 /// been removed (a reboot, `systemd-tmpfiles`) and something else put at its path. Returns
 /// whether it was there to remove. The removal itself never follows a symbolic link.
-fn remove_left_dir(d: &RecordedDir) -> Result<bool, String> {
+fn remove_left_dir(d: &RecordedDir) -> Result<bool, Refused> {
     use std::os::unix::fs::MetadataExt;
     let meta = match fs::symlink_metadata(&d.path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Refused::Unreadable(e)),
     };
     let me = nix::unistd::geteuid().as_raw();
     if meta.file_type().is_symlink() {
-        return Err("it is now a symbolic link".into());
+        return Err(Refused::Symlink);
     }
     if !meta.is_dir() {
-        return Err("it is no longer a directory".into());
+        return Err(Refused::NotDir);
     }
     if meta.uid() != me {
-        return Err(format!(
-            "it is owned by uid {}, not this user (uid {me})",
-            meta.uid()
-        ));
+        return Err(Refused::Owner(meta.uid(), me));
     }
     if DirKey::of(&meta) != d.key {
-        return Err("it is not the directory the crashed run made (another one is there)".into());
+        return Err(Refused::Another);
     }
     let parent = d.path.parent().unwrap_or(Path::new("/"));
-    let pmeta = fs::metadata(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let pmeta = fs::metadata(parent).map_err(|error| Refused::Parent {
+        parent: parent.into(),
+        error,
+    })?;
     if pmeta.uid() != 0 && pmeta.uid() != me {
-        return Err(format!(
-            "its parent directory {} is owned by uid {}",
-            parent.display(),
-            pmeta.uid()
-        ));
+        return Err(Refused::ParentOwner {
+            parent: parent.into(),
+            uid: pmeta.uid(),
+        });
     }
     if pmeta.mode() & 0o022 != 0 && pmeta.mode() & 0o1000 == 0 {
-        return Err(format!(
-            "its parent directory {} can be written by other users and is not sticky",
-            parent.display()
-        ));
+        return Err(Refused::ParentOpen(parent.into()));
     }
-    fs::remove_dir_all(&d.path).map_err(|e| format!("failed to remove it: {e}"))?;
+    fs::remove_dir_all(&d.path).map_err(Refused::Remove)?;
     Ok(true)
+}
+
+/// Why a crashed run's temporary directory is not removed (see [`remove_left_dir`]).
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("{0}")]
+    Unreadable(io::Error),
+    #[error("it is now a symbolic link")]
+    Symlink,
+    #[error("it is no longer a directory")]
+    NotDir,
+    #[error("it is owned by uid {0}, not this user (uid {1})")]
+    Owner(u32, u32),
+    #[error("it is not the directory the crashed run made (another one is there)")]
+    Another,
+    #[error("{}: {error}", parent.display())]
+    Parent { parent: PathBuf, error: io::Error },
+    #[error("its parent directory {} is owned by uid {uid}", parent.display())]
+    ParentOwner { parent: PathBuf, uid: u32 },
+    #[error("its parent directory {} can be written by other users and is not sticky", .0.display())]
+    ParentOpen(PathBuf),
+    #[error("failed to remove it: {0}")]
+    Remove(io::Error),
 }
 
 /// SIGTERM to every group, up to `grace` for them to exit, then SIGKILL to those left
@@ -787,6 +806,28 @@ mod tests {
                 path: odd.to_path_buf()
             }]
         );
+    }
+
+    #[test]
+    fn a_directory_others_could_swap_is_not_removed_and_one_they_could_not_is() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().expect("tempdir");
+        let made = parent.path().join("prun-x");
+        fs::create_dir(&made).expect("mkdir");
+        fs::write(made.join("data"), "x").expect("write");
+        let d = RecordedDir {
+            key: DirKey::of(&fs::symlink_metadata(&made).expect("lstat")),
+            path: made.clone(),
+        };
+        let open = |mode| fs::set_permissions(parent.path(), fs::Permissions::from_mode(mode));
+        open(0o777).expect("chmod");
+        let refused = remove_left_dir(&d).expect_err("a parent anyone can write");
+        assert!(matches!(refused, Refused::ParentOpen(_)), "{refused}");
+        assert!(made.join("data").exists());
+        open(0o1777).expect("chmod");
+        assert!(remove_left_dir(&d).expect("a sticky parent, as /tmp"));
+        assert!(!made.exists());
+        assert!(!remove_left_dir(&d).expect("gone: nothing to do"));
     }
 
     #[test]

@@ -274,8 +274,9 @@ fn warn_inert_when_scheduled(sched: &Scheduler, reporter: &dyn Reporter) {
 }
 
 /// Ends what a crashed earlier run of the script left running and removes the temporary
-/// directories it left (see [`crate::exec::crashed`]), then starts this run's journal of process groups. A journal that cannot be made only
-/// costs that protection: the run goes on with a warning.
+/// directories it left (see [`crate::exec::crashed`]), then starts this run's journal of
+/// process groups. A journal that cannot be made only costs that protection: the run goes
+/// on with a warning.
 /// `state_dir` is the script's private state directory: the journals there name process
 /// groups that the next run kills, so nobody else may write them.
 fn end_orphans_and_journal(

@@ -55,7 +55,7 @@ struct Writer {
 }
 
 impl Writer {
-    /// Appends a `+` line, after the `-` lines held back.
+    /// Appends a `+` (or `D`) line, after the `-` lines held back.
     fn append(&mut self, line: &str) {
         self.lines += 1;
         if self.lines > 2 * (self.live.len() + self.dirs.len()) + COMPACT_SLACK {
@@ -316,6 +316,7 @@ impl std::fmt::Display for DirKey {
 }
 
 impl DirKey {
+    /// `DEV:INO`, as [`DirKey`]'s `Display` writes it.
     fn parse(word: &str) -> Option<DirKey> {
         let (dev, ino) = word.split_once(':')?;
         Some(DirKey {
@@ -324,6 +325,7 @@ impl DirKey {
         })
     }
 
+    /// The directory `meta` describes (from `lstat`).
     fn of(meta: &fs::Metadata) -> DirKey {
         use std::os::unix::fs::MetadataExt;
         DirKey {

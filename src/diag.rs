@@ -147,7 +147,10 @@ fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> Str
         cur = inner;
     }
     let pos = cur.position();
-    let msg = message(cur);
+    let msg = match cur {
+        EvalAltResult::ErrorModuleNotFound(name, _) => module_not_found(name, &src),
+        _ => message(cur),
+    };
     let mut out = if pos.is_none() {
         msg
     } else {
@@ -158,6 +161,18 @@ fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> Str
         out.push_str(f);
     }
     out
+}
+
+/// `import "name"` in the script at `src` found no module: the message names the file looked
+/// for, with the working directory when its path is relative (a cron job's is `/` or `HOME`).
+fn module_not_found(name: &str, src: &str) -> String {
+    let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");
+    let importer = Some(src).filter(|s| *s != "<script>");
+    let file = crate::script::module_file(name, importer);
+    format!(
+        "module \"{name}\" not found: no file {}{hint}",
+        crate::paths::shown(&file)
+    )
 }
 
 /// The message of an error without Rhai's "(line x, position y)" suffix, Rhai's type
@@ -171,10 +186,6 @@ pub(crate) fn message(err: &EvalAltResult) -> String {
             return crate::script::thrown_text(v).unwrap_or_else(|| v.to_string());
         }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
-        EvalAltResult::ErrorModuleNotFound(name, _) => {
-            let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");
-            return format!("module \"{name}\" not found{hint}");
-        }
         EvalAltResult::ErrorMismatchDataType(want, got, _) => {
             return mismatch("value", want, got);
         }

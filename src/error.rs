@@ -32,7 +32,7 @@ pub(crate) enum Failure {
     #[error("prun: error: {0}")]
     Script(ScriptError),
     /// `prun man`, `prun definitions`: what prun writes about itself cannot be written.
-    #[error("prun: failed to write {}: {source}", path.display())]
+    #[error("prun: failed to write {}: {source}", crate::paths::shown(path))]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -72,17 +72,20 @@ pub(crate) enum Failure {
         path: PathBuf,
         holder: String,
     },
-    #[error("prun: no task DB at {} (no run of {} recorded yet)", path.display(), script.display())]
+    #[error("prun: no task DB at {} (no run of {} recorded yet)", crate::paths::shown(path), script.display())]
     NoDb { path: PathBuf, script: PathBuf },
     /// `prun report --run N`: no such run of the script (or, without `--run`, no run of it
     /// at all).
-    #[error("prun: {} of {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, script.display(), path.display())]
+    #[error("prun: {} of {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, script.display(), crate::paths::shown(path))]
     NoRun {
         run: Option<i64>,
         script: PathBuf,
         path: PathBuf,
     },
-    #[error("prun: failed to write the report {}: {source}", path.display())]
+    #[error(
+        "prun: failed to write the report {}: {source}",
+        crate::paths::shown(path)
+    )]
     WriteHtml {
         path: PathBuf,
         source: std::io::Error,
@@ -95,7 +98,7 @@ pub(crate) enum Failure {
     /// The script's state directory cannot be used safely.
     #[error("prun: {0}")]
     StateDir(#[from] crate::paths::StateDirError),
-    #[error("prun: failed to read {}: {source}", path.display())]
+    #[error("prun: failed to read {}: {source}", crate::paths::shown(path))]
     ReadLog {
         path: PathBuf,
         source: std::io::Error,

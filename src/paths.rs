@@ -25,6 +25,31 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{Uid, User};
 use thiserror::Error;
 
+/// A path as a message about it names it: a relative one followed by the working
+/// directory it is relative to (`sync.rhai (in /root)`). Under cron the working directory
+/// is `/` or `HOME`, rarely where the user thought.
+pub(crate) fn shown(path: &Path) -> Shown<'_> {
+    Shown(path)
+}
+
+/// See [`shown`].
+pub(crate) struct Shown<'a>(&'a Path);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.0.display(), in_cwd(self.0))
+    }
+}
+
+/// ` (in CWD)` after a relative path, nothing after an absolute one (or when the working
+/// directory is gone).
+pub(crate) fn in_cwd(path: &Path) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => format!(" (in {})", cwd.display()),
+        _ => String::new(),
+    }
+}
+
 /// A directory prun refuses to keep its state in, or could not create.
 #[derive(Debug, Error)]
 pub(crate) enum StateDirError {

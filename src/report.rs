@@ -301,11 +301,11 @@ fn dir_of(path: &Path) -> &Path {
 pub(crate) enum DestinationError {
     #[error("--json: an empty path (`--json -` is stdout)")]
     Empty,
-    #[error("--json {}: the directory {} does not exist", path.display(), dir.display())]
+    #[error("--json {}: the directory {} does not exist", path.display(), crate::paths::shown(dir))]
     MissingDir { path: PathBuf, dir: PathBuf },
-    #[error("--json {}: {} is not a directory", path.display(), dir.display())]
+    #[error("--json {}: {} is not a directory", path.display(), crate::paths::shown(dir))]
     BelowFile { path: PathBuf, dir: PathBuf },
-    #[error("--json {}: is a directory", .0.display())]
+    #[error("--json {}: is a directory", crate::paths::shown(.0))]
     Dir(PathBuf),
     #[error("--json {}: is {what}, which the report would replace", path.display())]
     OwnFile { path: PathBuf, what: &'static str },

@@ -273,9 +273,10 @@ fn warn_inert_when_scheduled(sched: &Scheduler, reporter: &dyn Reporter) {
     }
 }
 
-/// Ends what a crashed earlier run of the script left running (see [`crate::exec::crashed`]),
-/// then starts this run's journal of process groups. A journal that cannot be made only
-/// costs that protection: the run goes on with a warning.
+/// Ends what a crashed earlier run of the script left running and removes the temporary
+/// directories it left (see [`crate::exec::crashed`]), then starts this run's journal of
+/// process groups. A journal that cannot be made only costs that protection: the run goes
+/// on with a warning.
 /// `state_dir` is the script's private state directory: the journals there name process
 /// groups that the next run kills, so nobody else may write them.
 fn end_orphans_and_journal(
@@ -289,9 +290,7 @@ fn end_orphans_and_journal(
         ));
         return None;
     }
-    for warning in crate::exec::crashed::end_orphans(&dir, KILL_GRACE) {
-        reporter.warning(&warning);
-    }
+    crate::exec::crashed::end_orphans(&dir, KILL_GRACE, &mut |w| reporter.warning(&w));
     match crate::exec::crashed::Journal::start(&dir) {
         Ok(j) => Some(j),
         Err(e) => {

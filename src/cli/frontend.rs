@@ -152,7 +152,7 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
 fn report_lost(path: &Path, why: &std::io::Error) {
     errln!(
         "prun: failed to write the JSON report {}: {why}",
-        path.display()
+        crate::paths::shown(path)
     );
 }
 

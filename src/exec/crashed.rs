@@ -11,6 +11,11 @@
 //! takes the lock of every journal it finds, ends the groups of it that are still alive
 //! (SIGTERM, a grace period, SIGKILL) with a warning naming them, and removes it, all
 //! before it starts anything of its own.
+//!
+//! The journal also records the temporary directories the script makes (`tempdir()`): a
+//! `D DEV:INO PATH` line when one is made and a `d DEV:INO` line when its cleanup removed
+//! it. The next run removes, after ending the groups (a server may still run in one), each
+//! recorded directory that is still the one the crashed run made (see [`remove_left_dir`]).
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -41,6 +46,8 @@ const COMMAND_CHARS: usize = 200;
 struct Writer {
     file: File,
     live: HashMap<i32, String>,
+    /// The `D` lines of the temporary directories not removed yet.
+    dirs: HashMap<DirKey, String>,
     lines: usize,
     /// `- PGID` lines not written yet: they go out with the next `+` line, in the same
     /// write (see [`ended`]).
@@ -48,10 +55,10 @@ struct Writer {
 }
 
 impl Writer {
-    /// Appends a `+` line, after the `-` lines held back.
+    /// Appends a `+` (or `D`) line, after the `-` lines held back.
     fn append(&mut self, line: &str) {
         self.lines += 1;
-        if self.lines > 2 * self.live.len() + COMPACT_SLACK {
+        if self.lines > 2 * (self.live.len() + self.dirs.len()) + COMPACT_SLACK {
             self.compact();
         } else if self.gone.is_empty() {
             let _ = self.file.write_all(line.as_bytes());
@@ -83,8 +90,13 @@ impl Writer {
     /// Rewrites the journal with the live groups only (the file is opened for appending,
     /// so writes after the truncation start at its beginning).
     fn compact(&mut self) {
-        let text: String = self.live.values().map(String::as_str).collect();
-        self.lines = self.live.len();
+        let text: String = self
+            .live
+            .values()
+            .chain(self.dirs.values())
+            .map(String::as_str)
+            .collect();
+        self.lines = self.live.len() + self.dirs.len();
         self.gone.clear();
         if self.file.set_len(0).is_ok() {
             let _ = self.file.write_all(text.as_bytes());
@@ -127,6 +139,7 @@ impl Journal {
         let writer = Writer {
             file,
             live: HashMap::new(),
+            dirs: HashMap::new(),
             lines: 0,
             gone: String::new(),
         };
@@ -288,6 +301,110 @@ pub(crate) fn write_gone() {
     }
 }
 
+/// A directory as the file system knows it: a path a hostile user emptied and refilled
+/// between a crash and the next run holds another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DirKey {
+    dev: u64,
+    ino: u64,
+}
+
+impl std::fmt::Display for DirKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.dev, self.ino)
+    }
+}
+
+impl DirKey {
+    /// `DEV:INO`, as [`DirKey`]'s `Display` writes it.
+    fn parse(word: &str) -> Option<DirKey> {
+        let (dev, ino) = word.split_once(':')?;
+        Some(DirKey {
+            dev: dev.parse().ok()?,
+            ino: ino.parse().ok()?,
+        })
+    }
+
+    /// The directory `meta` describes (from `lstat`).
+    fn of(meta: &fs::Metadata) -> DirKey {
+        use std::os::unix::fs::MetadataExt;
+        DirKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Records a temporary directory the script just made, so that the next run removes it
+/// if prun crashes before its cleanup does. Returns what [`dir_removed`] takes, or `None`
+/// when the directory cannot be examined.
+pub(crate) fn dir_made(path: &Path) -> Option<DirKey> {
+    let path = std::path::absolute(path).ok()?;
+    let key = DirKey::of(&fs::symlink_metadata(&path).ok()?);
+    let line = format!("D {key} {}\n", escape_path(&path));
+    for (_, w) in journals().iter_mut() {
+        w.dirs.insert(key, line.clone());
+        w.append(&line);
+    }
+    Some(key)
+}
+
+/// Records that the cleanup removed a directory [`dir_made`] recorded.
+pub(crate) fn dir_removed(key: DirKey) {
+    use std::fmt::Write as _;
+    for (_, w) in journals().iter_mut() {
+        if w.dirs.remove(&key).is_some() {
+            w.lines += 1;
+            let _ = writeln!(w.gone, "d {key}");
+            w.write_gone();
+        }
+    }
+}
+
+/// A path on one line: bytes other than printable ASCII and space as `\xHH`, `\` doubled.
+fn escape_path(path: &Path) -> String {
+    use std::fmt::Write as _;
+    use std::os::unix::ffi::OsStrExt;
+    let mut text = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b'\\' => text.push_str("\\\\"),
+            b' ' | b'!'..=b'~' => text.push(char::from(b)),
+            _ => {
+                let _ = write!(text, "\\x{b:02x}");
+            }
+        }
+    }
+    text
+}
+
+/// The path [`escape_path`] wrote, or `None` when the text is not one it writes.
+fn unescape_path(text: &str) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if bytes.get(i + 1) == Some(&b'\\') => {
+                out.push(b'\\');
+                i += 2;
+            }
+            b'\\' if bytes.get(i + 1) == Some(&b'x') => {
+                let hex = std::str::from_utf8(bytes.get(i + 2..i + 4)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 4;
+            }
+            b'\\' => return None,
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+}
+
 /// The start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks since
 /// boot), or `None` when it does not exist.
 ///
@@ -339,12 +456,33 @@ struct Recorded {
     command: String,
 }
 
-/// The groups a journal records as started and not gone.
-fn parse(text: &str) -> Vec<Recorded> {
+/// A temporary directory recorded in a crashed run's journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RecordedDir {
+    key: DirKey,
+    path: PathBuf,
+}
+
+/// What a journal records as still there: the groups started and not gone, and the
+/// directories made and not removed.
+fn parse(text: &str) -> (Vec<Recorded>, Vec<RecordedDir>) {
     let mut live: Vec<Recorded> = Vec::new();
+    let mut dirs: Vec<RecordedDir> = Vec::new();
     for line in text.lines() {
         let mut words = line.splitn(4, ' ');
-        let (kind, pgid) = (words.next(), words.next().and_then(|p| p.parse().ok()));
+        let kind = words.next();
+        if let Some(kind @ ("D" | "d")) = kind {
+            let Some(key) = words.next().and_then(DirKey::parse) else {
+                continue;
+            };
+            dirs.retain(|d| d.key != key);
+            let rest = line.splitn(3, ' ').nth(2);
+            if let Some(path) = rest.filter(|_| kind == "D").and_then(unescape_path) {
+                dirs.push(RecordedDir { key, path });
+            }
+            continue;
+        }
+        let pgid = words.next().and_then(|p| p.parse().ok());
         let Some(pgid) = pgid.filter(|&p: &i32| p > 1) else {
             continue;
         };
@@ -359,7 +497,7 @@ fn parse(text: &str) -> Vec<Recorded> {
             });
         }
     }
-    live
+    (live, dirs)
 }
 
 /// A journal's `START`: `N`, or `FIRST-LAST`.
@@ -380,24 +518,33 @@ fn still_there(r: &Recorded) -> bool {
     }
 }
 
-/// Ends the groups left alive by crashed runs whose journals are in `dir`: SIGTERM, up to
-/// `grace` for them to exit, then SIGKILL, and only then removes the journals. Returns one
-/// warning per crashed run that left groups behind, naming them.
-pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
+/// A crashed run's journal, taken: locked until its groups are gone and its directories
+/// removed, so that a run killed meanwhile (a cron job's `timeout`, systemd's stop) leaves
+/// them to the next one.
+struct Taken {
+    path: PathBuf,
+    _locked: File,
+    pid: String,
+    dirs: Vec<RecordedDir>,
+}
+
+/// Ends the groups left alive by crashed runs whose journals are in `dir` (SIGTERM, up to
+/// `grace` for them to exit, then SIGKILL), then removes the temporary directories they
+/// recorded, and only then removes the journals. Each crashed run that left groups is
+/// warned of before they are ended, naming them; what then differs (a group that needed
+/// SIGKILL or outlived it) and each directory removed or refused is warned of after.
+pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(String)) {
     let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
+        return;
     };
-    let mut warnings = Vec::new();
     let mut orphans: Vec<Recorded> = Vec::new();
-    // The journals taken, locked until their groups are gone: a run killed meanwhile (a
-    // cron job's `timeout`, systemd's stop) leaves them to the next one.
-    let mut taken: Vec<(PathBuf, File)> = Vec::new();
+    let mut taken: Vec<Taken> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(file_name) = name.to_str().filter(|n| !n.starts_with('.')) else {
             continue;
         };
-        let pid = file_name.split('.').next().unwrap_or(file_name);
+        let pid = file_name.split('.').next().unwrap_or(file_name).to_string();
         let path = e.path();
         let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
             continue;
@@ -407,47 +554,169 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration) -> Vec<String> {
             continue;
         }
         let text = fs::read_to_string(&path).unwrap_or_default();
-        let left: Vec<Recorded> = parse(&text).into_iter().filter(still_there).collect();
-        if left.is_empty() {
+        let (groups, dirs) = parse(&text);
+        let left: Vec<Recorded> = groups.into_iter().filter(still_there).collect();
+        if left.is_empty() && dirs.is_empty() {
             let _ = fs::remove_file(&path);
             continue;
         }
-        taken.push((path, file));
-        let named: Vec<String> = left
-            .iter()
-            .map(|r| format!("process group {} (`{}`)", r.pgid, r.command))
-            .collect();
-        warnings.push(format!(
-            "a crashed run (prun pid {pid}) left {} running; ending {}: {}",
-            if left.len() == 1 {
-                "a job".to_string()
-            } else {
-                format!("{} jobs", left.len())
-            },
-            if left.len() == 1 { "it" } else { "them" },
-            named.join(", ")
-        ));
+        if !left.is_empty() {
+            warn(format!(
+                "a crashed run (prun pid {pid}) left {} running; ending {}: {}",
+                if left.len() == 1 {
+                    "a job".to_string()
+                } else {
+                    format!("{} jobs", left.len())
+                },
+                if left.len() == 1 { "it" } else { "them" },
+                named(&left)
+            ));
+        }
         orphans.extend(left);
+        taken.push(Taken {
+            path,
+            _locked: file,
+            pid,
+            dirs,
+        });
     }
-    end_groups(&orphans, grace);
-    for (path, _locked) in taken {
-        let _ = fs::remove_file(path);
+    end_groups(&orphans, grace, warn);
+    let mut seen = std::collections::HashSet::new();
+    for t in taken {
+        for d in t.dirs.iter().filter(|d| seen.insert(d.key)) {
+            let shown = d.path.display();
+            match remove_left_dir(d) {
+                Ok(true) => warn(format!(
+                    "removed the temporary directory {shown} that a crashed run (prun pid {}) left",
+                    t.pid
+                )),
+                Ok(false) => {}
+                Err(why) => warn(format!(
+                    "a crashed run (prun pid {}) left the temporary directory {shown}; not removing it: {why}",
+                    t.pid
+                )),
+            }
+        }
+        let _ = fs::remove_file(&t.path);
     }
-    warnings
+}
+
+/// The groups as a warning names them.
+fn named(groups: &[Recorded]) -> String {
+    let named: Vec<String> = groups
+        .iter()
+        .map(|r| format!("process group {} (`{}`)", r.pgid, r.command))
+        .collect();
+    named.join(", ")
+}
+
+/// Removes a directory a crashed run recorded, if it is still the one the run made: a
+/// directory (not a symbolic link) at the recorded path, with the recorded device and
+/// inode, owned by this user, in a parent directory where nobody else can replace it (owned
+/// by root or this user, and writable by nobody else or sticky, as `/tmp` is). Anything
+/// else is refused, with the reason: between the crash and this run the directory may have
+/// been removed (a reboot, `systemd-tmpfiles`) and something else put at its path. Returns
+/// whether it was there to remove. The removal itself never follows a symbolic link.
+fn remove_left_dir(d: &RecordedDir) -> Result<bool, Refused> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::symlink_metadata(&d.path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Refused::Unreadable(e)),
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.file_type().is_symlink() {
+        return Err(Refused::Symlink);
+    }
+    if !meta.is_dir() {
+        return Err(Refused::NotDir);
+    }
+    if meta.uid() != me {
+        return Err(Refused::Owner(meta.uid(), me));
+    }
+    if DirKey::of(&meta) != d.key {
+        return Err(Refused::Another);
+    }
+    let parent = d.path.parent().unwrap_or(Path::new("/"));
+    let pmeta = fs::metadata(parent).map_err(|error| Refused::Parent {
+        parent: parent.into(),
+        error,
+    })?;
+    if pmeta.uid() != 0 && pmeta.uid() != me {
+        return Err(Refused::ParentOwner {
+            parent: parent.into(),
+            uid: pmeta.uid(),
+        });
+    }
+    if pmeta.mode() & 0o022 != 0 && pmeta.mode() & 0o1000 == 0 {
+        return Err(Refused::ParentOpen(parent.into()));
+    }
+    fs::remove_dir_all(&d.path).map_err(Refused::Remove)?;
+    Ok(true)
+}
+
+/// Why a crashed run's temporary directory is not removed (see [`remove_left_dir`]).
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("{0}")]
+    Unreadable(io::Error),
+    #[error("it is now a symbolic link")]
+    Symlink,
+    #[error("it is no longer a directory")]
+    NotDir,
+    #[error("it is owned by uid {0}, not this user (uid {1})")]
+    Owner(u32, u32),
+    #[error("it is not the directory the crashed run made (another one is there)")]
+    Another,
+    #[error("{}: {error}", parent.display())]
+    Parent { parent: PathBuf, error: io::Error },
+    #[error("its parent directory {} is owned by uid {uid}", parent.display())]
+    ParentOwner { parent: PathBuf, uid: u32 },
+    #[error("its parent directory {} can be written by other users and is not sticky", .0.display())]
+    ParentOpen(PathBuf),
+    #[error("failed to remove it: {0}")]
+    Remove(io::Error),
 }
 
 /// SIGTERM to every group, up to `grace` for them to exit, then SIGKILL to those left
 /// and up to `grace` again for them to be gone: a killed process exits only once the
-/// kernel schedules it, and the run must not start its own jobs beside it.
-fn end_groups(groups: &[Recorded], grace: Duration) {
+/// kernel schedules it, and the run must not start its own jobs beside it. Warns of the
+/// groups that needed SIGKILL, and of those still there after it.
+fn end_groups(groups: &[Recorded], grace: Duration, warn: &mut dyn FnMut(String)) {
     for r in groups {
         unix::term_group(r.pgid);
     }
     wait_gone(groups, grace);
-    for r in groups {
+    let stubborn: Vec<Recorded> = groups
+        .iter()
+        .filter(|r| unix::group_alive(r.pgid))
+        .cloned()
+        .collect();
+    if stubborn.is_empty() {
+        return;
+    }
+    for r in &stubborn {
         unix::kill_group(r.pgid);
     }
-    wait_gone(groups, grace);
+    wait_gone(&stubborn, grace);
+    let (left, killed): (Vec<Recorded>, Vec<Recorded>) = stubborn
+        .into_iter()
+        .partition(|r| unix::group_alive(r.pgid));
+    if !killed.is_empty() {
+        warn(format!(
+            "of the crashed run's jobs, {} outlived SIGTERM by {} and {} killed (SIGKILL)",
+            named(&killed),
+            humantime::format_duration(grace),
+            if killed.len() == 1 { "was" } else { "were" }
+        ));
+    }
+    if !left.is_empty() {
+        warn(format!(
+            "of the crashed run's jobs, {} still {} after SIGKILL",
+            named(&left),
+            if left.len() == 1 { "runs" } else { "run" }
+        ));
+    }
 }
 
 /// Waits until no process of `groups` is alive, or `limit` passed.
@@ -474,6 +743,7 @@ mod tests {
         let mut w = Writer {
             file,
             live: HashMap::new(),
+            dirs: HashMap::new(),
             lines: 0,
             gone: String::new(),
         };
@@ -492,13 +762,14 @@ mod tests {
         w.gone(300);
         w.write_gone();
         assert_eq!(read(), "+ 100 5 true\n- 100\n+ 200 5 true\n- 200\n");
-        assert!(parse(&read()).is_empty(), "nothing left running");
+        assert!(parse(&read()).0.is_empty(), "nothing left running");
     }
 
     #[test]
     fn parse_keeps_the_groups_not_recorded_as_gone() {
         let text = "+ 100 5 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7-9 x\n- 1\n";
-        let got = parse(text);
+        let (got, dirs) = parse(text);
+        assert!(dirs.is_empty());
         assert_eq!(
             got,
             vec![
@@ -514,6 +785,51 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn parse_keeps_the_directories_not_recorded_as_removed() {
+        let odd = Path::new("/tmp/a b\\c\nd\u{e9}");
+        let text = format!(
+            "D 1:2 /tmp/prun-x\n+ 100 5 sleep 1\nD 1:3 {}\nD 1:4 /tmp/gone\nd 1:2\nd 1:4\nD 7 /bad\n",
+            escape_path(odd)
+        );
+        assert_eq!(
+            text.lines().count(),
+            7,
+            "a path with a newline is on one line"
+        );
+        let (groups, dirs) = parse(&text);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(
+            dirs,
+            vec![RecordedDir {
+                key: DirKey { dev: 1, ino: 3 },
+                path: odd.to_path_buf()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_directory_others_could_swap_is_not_removed_and_one_they_could_not_is() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().expect("tempdir");
+        let made = parent.path().join("prun-x");
+        fs::create_dir(&made).expect("mkdir");
+        fs::write(made.join("data"), "x").expect("write");
+        let d = RecordedDir {
+            key: DirKey::of(&fs::symlink_metadata(&made).expect("lstat")),
+            path: made.clone(),
+        };
+        let open = |mode| fs::set_permissions(parent.path(), fs::Permissions::from_mode(mode));
+        open(0o777).expect("chmod");
+        let refused = remove_left_dir(&d).expect_err("a parent anyone can write");
+        assert!(matches!(refused, Refused::ParentOpen(_)), "{refused}");
+        assert!(made.join("data").exists());
+        open(0o1777).expect("chmod");
+        assert!(remove_left_dir(&d).expect("a sticky parent, as /tmp"));
+        assert!(!made.exists());
+        assert!(!remove_left_dir(&d).expect("gone: nothing to do"));
     }
 
     #[test]

@@ -114,7 +114,7 @@ async fn try_command_body(
         Tried::Done(o, log_path.exists())
     };
     let open_failed = |e: std::io::Error| {
-        let msg = format!("failed to open log {}: {e}", log_path.display());
+        let msg = format!("failed to open log {}: {e}", crate::paths::shown(log_path));
         if unix::fds_short(&e) {
             Tried::Short(msg)
         } else {
@@ -128,8 +128,12 @@ async fn try_command_body(
         logs.take_unnamed()
     };
     let header = format!("{}\n", launch::header(l));
-    let write_failed =
-        |e: std::io::Error| failed(format!("failed to write log {}: {e}", log_path.display()));
+    let write_failed = |e: std::io::Error| {
+        failed(format!(
+            "failed to write log {}: {e}",
+            crate::paths::shown(log_path)
+        ))
+    };
     // An unnamed log gets its header only when it is kept or named (nobody sees it
     // before): its child writes after the place kept for it. Most command bodies print
     // nothing and succeed, and their header is never written.

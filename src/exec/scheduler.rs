@@ -248,7 +248,7 @@ impl Scheduler {
             .and_then(|dir| LogDir::create(&dir).map(|logs| (dir, logs)));
         let cannot = format!(
             "cannot create log directory under {}: {error}",
-            root.display()
+            crate::paths::shown(root)
         );
         match made {
             Ok((dir, logs)) => {

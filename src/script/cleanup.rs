@@ -1,17 +1,20 @@
 //! `defer(closure)` and `tempdir()`: cleanups that run when the script ends — after
 //! success, after a failure, and after Ctrl-C — in reverse order of registration.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
 use tempfile::TempDir;
 
 use super::callback::ScriptCallback;
+use crate::exec::crashed::{self, DirKey};
 use crate::graph::Callback;
 
 enum Cleanup {
     Deferred(Callback),
-    Dir(TempDir),
+    /// A directory made by `tempdir()`, with its record in the crash journal.
+    Dir(TempDir, Option<DirKey>),
 }
 
 /// The cleanups registered so far.
@@ -27,15 +30,23 @@ impl Cleanups {
             me.push(Cleanup::Deferred(cb));
         });
         let me = self.clone();
-        engine.register_fn("tempdir", move || -> Result<String, Box<EvalAltResult>> {
-            let dir = tempfile::Builder::new()
-                .prefix("prun-")
-                .tempdir()
-                .map_err(|e| format!("failed to create a temporary directory: {e}"))?;
-            let path = dir.path().to_string_lossy().into_owned();
-            me.push(Cleanup::Dir(dir));
-            Ok(path)
-        });
+        engine.register_fn("tempdir", move || me.tempdir(&std::env::temp_dir()));
+        let me = self.clone();
+        engine.register_fn("tempdir", move |parent: &str| me.tempdir(Path::new(parent)));
+    }
+
+    /// Makes a private directory in `parent` and registers its removal; it is recorded in
+    /// the crash journal, so that the next run removes it if prun crashes first.
+    fn tempdir(&self, parent: &Path) -> Result<String, Box<EvalAltResult>> {
+        let dir = tempfile::Builder::new()
+            .prefix("prun-")
+            .tempdir_in(parent)
+            // tempfile's error names the directory it tried, as an absolute path.
+            .map_err(|e| format!("failed to create a temporary directory: {e}"))?;
+        let path = dir.path().to_string_lossy().into_owned();
+        let key = crashed::dir_made(dir.path());
+        self.push(Cleanup::Dir(dir, key));
+        Ok(path)
     }
 
     fn push(&self, c: Cleanup) {
@@ -65,10 +76,18 @@ impl Cleanups {
                         ));
                     }
                 }
-                Cleanup::Dir(dir) => {
+                Cleanup::Dir(dir, key) => {
                     let path = dir.path().display().to_string();
-                    if let Err(e) = dir.close() {
-                        errors.push(format!("failed to remove temporary directory {path}: {e}"));
+                    // A directory the script removed itself is no error.
+                    match dir.close() {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            errors.push(format!("failed to remove temporary directory {path}: {e}"))
+                        }
+                        _ => {
+                            if let Some(key) = key {
+                                crashed::dir_removed(key);
+                            }
+                        }
                     }
                 }
             }

@@ -273,7 +273,7 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
         None => sched.logs().dir().join(".script.log"),
     };
     let file = log::open_append(&log_path)
-        .map_err(|e| format!("failed to open log {}: {e}", log_path.display()))?;
+        .map_err(|e| format!("failed to open log {}: {e}", crate::paths::shown(&log_path)))?;
     let mut writer = LogWriter::new(file);
     let _ = writer.line(&launch::header(&l));
     let shared = Arc::new(Mutex::new(writer));

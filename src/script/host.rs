@@ -339,7 +339,7 @@ impl Host {
     pub(crate) fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let display = path.display().to_string();
         let mut src = read_script(path).map_err(|source| ScriptError::Read {
-            path: display.clone(),
+            path: crate::paths::shown(path).to_string(),
             source,
         })?;
         // A byte order mark (as some Windows editors write) is not Rhai: an invisible

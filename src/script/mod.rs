@@ -36,5 +36,6 @@ pub(crate) use host::{declaration_in, read_script};
 pub(crate) use identity::closure_module;
 pub(crate) use lint::{option_keys, recorded_place};
 pub(crate) use stdlib::install_with as install_modules;
+pub(crate) use stdlib::module_file;
 pub(crate) use stdlib::names as stdlib_names;
 pub(crate) use values::thrown_text;

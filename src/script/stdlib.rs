@@ -88,10 +88,17 @@ pub(crate) fn install_with(
         all.push(Embedded::default());
     }
     all.push(Files {
-        paths: FileModuleResolver::new(),
         loaded: Mutex::default(),
     });
     engine.set_module_resolver(all);
+}
+
+/// The file `import "name"` loads from a script whose source (its path) is `importer`:
+/// `name.rhai` relative to the importer's directory (relative to the working directory
+/// when the importer's path is, or when there is no importer).
+pub(crate) fn module_file(name: &str, importer: Option<&str>) -> std::path::PathBuf {
+    let dir = importer.and_then(|s| std::path::Path::new(s).parent());
+    FileModuleResolver::new().get_file_path(name, dir)
 }
 
 /// Modules from files relative to the importing script, loaded as Rhai's
@@ -101,7 +108,6 @@ pub(crate) fn install_with(
 /// ([`super::identity::record_module_closures`]). Each file's text is recorded for the
 /// fingerprints of closures that call into modules ([`super::identity::record_module`]).
 struct Files {
-    paths: FileModuleResolver,
     loaded: Mutex<HashMap<std::path::PathBuf, Shared<Module>>>,
 }
 
@@ -151,10 +157,7 @@ impl ModuleResolver for Files {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        let dir = global
-            .source()
-            .and_then(|s| std::path::Path::new(s).parent());
-        let file = self.paths.get_file_path(path, dir);
+        let file = module_file(path, global.source());
         if let Some(m) = self.loaded.lock().expect("modules").get(&file) {
             return Ok(m.clone());
         }
@@ -162,13 +165,14 @@ impl ModuleResolver for Files {
         let in_module = |e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e, pos));
         let text = match super::read_script(&file) {
             Ok(text) => text,
+            // Its message names the file looked for (see [`module_file`]).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
             }
             // It is there but cannot be read (a directory, not UTF-8, no permission): say
             // so rather than "not found".
             Err(e) => {
-                let msg = format!("cannot read module {shown}: {e}");
+                let msg = format!("cannot read module {}: {e}", crate::paths::shown(&file));
                 return Err(in_module(
                     EvalAltResult::ErrorRuntime(msg.into(), Position::NONE).into(),
                 ));

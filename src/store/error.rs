@@ -7,44 +7,56 @@ use thiserror::Error;
 /// The task DB could not be opened, read or written.
 #[derive(Debug, Error)]
 pub(crate) enum StoreError {
-    #[error("failed to open the task DB {}: {source}", path.display())]
+    #[error("failed to open the task DB {}: {source}", crate::paths::shown(path))]
     Open {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("failed to create the directory of the task DB {}: {source}", path.display())]
+    #[error(
+        "failed to create the directory of the task DB {}: {source}",
+        crate::paths::shown(path)
+    )]
     Dir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("task DB {}: {source}", path.display())]
+    #[error("task DB {}: {source}", crate::paths::shown(path))]
     Sql {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("failed to open the task DB {}: {source}", path.display())]
+    #[error("failed to open the task DB {}: {source}", crate::paths::shown(path))]
     File {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the task DB {} is corrupt ({error}) and could not be replaced: {why}", path.display())]
+    #[error(
+        "the task DB {} is corrupt ({error}) and could not be replaced: {why}",
+        crate::paths::shown(path)
+    )]
     Corrupt {
         path: PathBuf,
         error: String,
         why: super::db::StartOverError,
     },
-    #[error("task DB {} was written by a newer prun (schema version {found}, this prun knows {known})", path.display())]
+    #[error(
+        "task DB {} was written by a newer prun (schema version {found}, this prun knows {known})",
+        crate::paths::shown(path)
+    )]
     TooNew {
         path: PathBuf,
         found: i64,
         known: i64,
     },
     /// Another user's DB, which this user may read but not bring up to date.
-    #[error("task DB {} was written by an older prun (schema version {found}, this prun reads {known}); the next run of its owner, {owner}, brings it up to date", path.display())]
+    #[error(
+        "task DB {} was written by an older prun (schema version {found}, this prun reads {known}); the next run of its owner, {owner}, brings it up to date",
+        crate::paths::shown(path)
+    )]
     TooOld {
         path: PathBuf,
         found: i64,

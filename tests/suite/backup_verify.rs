@@ -95,7 +95,7 @@ fn reported(out: &crate::support::Output, name: &str) -> serde_json::Value {
         .clone()
 }
 
-/// Nothing is left of the servers this run started: their directories (`/tmp/prun-pg.*`,
+/// Nothing is left of the servers this run started: their directories (`/tmp/prun-*`,
 /// found in the commands its logs record) and their processes. Servers of other test runs
 /// on the machine do not count.
 fn nothing_left(out: &crate::support::Output) {
@@ -110,7 +110,7 @@ fn nothing_left(out: &crate::support::Output) {
             }
             let text =
                 String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
-            for (i, _) in text.match_indices("/tmp/prun-pg.") {
+            for (i, _) in text.match_indices("/tmp/prun-") {
                 let name: String = text[i..]
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || "/-_.".contains(*c))
@@ -363,6 +363,100 @@ fn ctrl_c_during_a_check_stops_the_server_and_removes_its_files() {
     out.code(130);
     out.proc_line("FAILED", "check::appdb::01_slow.sql");
     nothing_left(&out);
+}
+
+/// The directory of the server a run started (a `D` line of its crash journal, in `state`)
+/// and the server's pid, once its `postmaster.pid` names it.
+fn server_of(state: &Path) -> Option<(PathBuf, u32)> {
+    let mut stack = vec![state.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines().filter(|_| dir.ends_with("groups")) {
+                let Some(temp) = line.strip_prefix("D ").and_then(|l| l.split_once(' ')) else {
+                    continue;
+                };
+                let temp = PathBuf::from(temp.1);
+                for data in [temp.join("data"), temp.join("pg/data")] {
+                    let pid = std::fs::read_to_string(data.join("postmaster.pid"))
+                        .ok()
+                        .and_then(|t| t.lines().next()?.trim().parse().ok());
+                    if let Some(pid) = pid {
+                        return Some((temp, pid));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// prun is killed (`kill -9`) during a check, its server running: the next run stops
+/// that server and removes its directory (recorded in the crash journal) before its own.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn after_a_kill_9_during_a_check_the_next_run_removes_the_server_and_its_files() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let slow = "queries/appdb/01_slow.sql";
+    let t = Test::new().file(
+        slow,
+        "\\! touch check.started\nselect pg_sleep(60)::text || '0';\n",
+    );
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let dir = t.dir().to_path_buf();
+    // The help run writes the files and keeps the test's directory.
+    let setup = t.raw(&[&script(), "--help"]).run();
+    setup.ok();
+    let prun = |dir: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.args([&script(), "-r", "backups/", "--port", "55438"])
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let mut first = prun(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run prun");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !dir.join("check.started").exists() {
+        assert!(std::time::Instant::now() < until, "the check never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (temp, server) = server_of(&dir.join("state")).expect("the server's directory and pid");
+    crate::support::wait_recorded(&dir.join("state"), first.id(), server);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let temp = temp.display().to_string();
+    assert!(
+        !postgres::leftovers_of(&temp).is_empty(),
+        "the server did not outlive the killed prun: the test proves nothing"
+    );
+    std::fs::write(dir.join(slow), "select '0';\n").unwrap();
+    let next = prun(&dir).output().expect("run prun");
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    let left = postgres::leftovers_of(&temp);
+    assert!(left.is_empty(), "left behind: {left:?}\n{context}");
+    assert!(next.status.success(), "{context}");
+    assert!(
+        stderr.contains(&format!("process group {server} "))
+            && stderr.contains(&format!("removed the temporary directory {temp} ")),
+        "no warning naming the server and its directory\n{context}"
+    );
 }
 
 #[test]

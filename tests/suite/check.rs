@@ -239,8 +239,10 @@ fn wrong_flags_subcommands_and_modules_get_the_nearest_names() {
     out.code(64)
         .err_has("`chek` is neither a script nor a subcommand; did you mean `check`?");
     let out = Test::new().script("import \"fss\" as fs;\n").run();
-    out.code(2)
-        .err_has(r#"main.rhai:1:8: module "fss" not found; did you mean "fs"?"#);
+    out.code(2).err_has(&format!(
+        r#"main.rhai:1:8: module "fss" not found: no file fss.rhai (in {}); did you mean "fs"?"#,
+        out.dir.path().display()
+    ));
 }
 
 #[test]

@@ -307,6 +307,52 @@ fn a_byte_order_mark_before_the_script_or_its_shebang_is_ignored() {
     out.code(2).err_has("main.rhai:1:9");
 }
 
+/// A relative path the user gave that fails names the working directory it was taken in
+/// (a cron job's is `/` or `HOME`): the script, `--db`, `--json`, a `log_dir`, an import,
+/// `read_file`. An absolute path is named as it is.
+#[test]
+fn a_relative_path_that_fails_names_the_working_directory() {
+    let out = Test::new().raw(&["sync.rhai"]).run();
+    let cwd = out.dir.path().display().to_string();
+    out.code(2).err_has(&format!(
+        "prun: error: failed to read sync.rhai (in {cwd}): No such file or directory"
+    ));
+    let missing = out.path("sync.rhai").display().to_string();
+    let abs = Test::new().raw(&[&missing]).run();
+    abs.code(2).err_has(&format!(
+        "prun: error: failed to read {missing}: No such file or directory"
+    ));
+    let t = Test::new()
+        .file("afile", "")
+        .script(r#"set_options(#{ log_dir: "afile/logs" }); proc("p", #{ shell: "echo hi" }); run("p"); read_file("notes.txt");"#);
+    let out = t.args(&["--db", "afile/tasks.db"]).run();
+    let cwd = out.dir.path().display().to_string();
+    out.code(2)
+        .err_has(&format!(
+            "warning: failed to create the directory of the task DB afile (in {cwd}): "
+        ))
+        .err_has(&format!(
+            "warning: cannot create log directory under afile/logs (in {cwd}): "
+        ))
+        .err_has(&format!(
+            "read_file: cannot read \"notes.txt\" (in {cwd}): No such file or directory"
+        ));
+    let out = Test::new()
+        .file("afile", "")
+        .script(r#"import "lib/util" as u;"#)
+        .args(&["--json", "afile/r.json"])
+        .run();
+    let cwd = out.dir.path().display().to_string();
+    out.code(64).err_has(&format!(
+        "--json afile/r.json: afile (in {cwd}) is not a directory"
+    ));
+    let out = Test::new().script(r#"import "lib/util" as u;"#).run();
+    out.code(2).err_has(&format!(
+        "main.rhai:1:8: module \"lib/util\" not found: no file lib/util.rhai (in {})",
+        out.dir.path().display()
+    ));
+}
+
 /// A script or module that is not a regular file is refused, naming it: prun reads a
 /// script more than once, so a pipe (`prun <(gen)`) would run nothing the second time
 /// (exit 0), a FIFO without a writer would block for ever and `/dev/zero` would fill the
@@ -316,17 +362,21 @@ fn a_script_or_module_that_is_not_a_regular_file_is_refused() {
     let t = Test::new();
     nix::unistd::mkfifo(&t.dir().join("fifo.rhai"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
     let out = t.raw(&["fifo.rhai"]).run();
-    out.code(2)
-        .err_has("failed to read fifo.rhai: it is a pipe or FIFO, not a regular file");
+    out.code(2).err_has(&format!(
+        "failed to read fifo.rhai (in {}): it is a pipe or FIFO, not a regular file",
+        out.dir.path().display()
+    ));
     let out = Test::new().raw(&["/dev/zero"]).run();
     out.code(2)
         .err_has("failed to read /dev/zero: it is a device, not a regular file");
     // A module too: a FIFO blocked the import where no signal could end the wait.
     let t = Test::new().script(r#"import "lib" as lib; proc("a", || 1); run("a");"#);
     nix::unistd::mkfifo(&t.dir().join("lib.rhai"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
-    t.run()
-        .code(2)
-        .err_has("cannot read module lib.rhai: it is a pipe or FIFO, not a regular file");
+    let out = t.run();
+    out.code(2).err_has(&format!(
+        "cannot read module lib.rhai (in {}): it is a pipe or FIFO, not a regular file",
+        out.dir.path().display()
+    ));
     // The script on a pipe, as `prun <(gen)` gives it.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))

@@ -325,6 +325,39 @@ throw "top-level boom";
     assert!(!Path::new(&tmp).exists(), "tempdir {tmp} left");
 }
 
+/// `tempdir(parent)` makes the directory in `parent`; one the script removed itself is
+/// no failure of its cleanup; a parent that is not there is named, as an absolute path.
+#[test]
+fn tempdir_in_a_parent_and_one_the_script_removed() {
+    let out = Test::new()
+        .script(
+            r#"
+let t = tempdir("made");
+write_file("tmp.path", t);
+exec(["rm", "-r", t]);
+tempdir("missing");
+"#,
+        )
+        .file("made/.keep", "")
+        .run();
+    let tmp = out.read("tmp.path");
+    assert_eq!(
+        Path::new(&tmp).parent(),
+        Some(out.path("made").as_path()),
+        "{}",
+        out.describe()
+    );
+    out.code(2).err_has(&format!(
+        "failed to create a temporary directory: No such file or directory (os error 2) at path \"{}/prun-",
+        out.path("missing").display()
+    ));
+    assert!(
+        !out.stderr.contains("failed to remove temporary directory"),
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn fail_fast_terminates_a_running_command_bodys_whole_group() {
     let out = Test::new()

@@ -158,10 +158,10 @@ fn another_user_reads_the_history_of_a_db_its_owner_made_readable() {
     let theirs = team.run(Some("nobody"), &["s.rhai", "--db", "shared/tasks.db"]);
     assert!(theirs.status.success(), "{}", describe(&theirs));
     assert!(
-        theirs
-            .stderr
-            .contains("warning: failed to open the task DB shared/tasks.db: Permission denied")
-            && theirs.stderr.contains("running without the task DB"),
+        theirs.stderr.contains(&format!(
+            "warning: failed to open the task DB shared/tasks.db (in {}): Permission denied",
+            team.dir.display()
+        )) && theirs.stderr.contains("running without the task DB"),
         "{}",
         describe(&theirs)
     );
@@ -352,8 +352,10 @@ fn prun_log_says_when_the_logs_are_not_the_users_to_read() {
     let l = team.run(Some("nobody"), &["log", "s.rhai", "a"]);
     assert_eq!(l.status.code(), Some(2), "{}", describe(&l));
     assert!(
-        l.stderr
-            .contains("failed to read shared/logs: Permission denied"),
+        l.stderr.contains(&format!(
+            "failed to read shared/logs (in {}): Permission denied",
+            team.dir.display()
+        )),
         "not \"no log\": {}",
         describe(&l)
     );

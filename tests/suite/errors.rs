@@ -102,7 +102,10 @@ fn a_module_file_that_cannot_be_read_is_not_called_missing() {
         .script("import \"lib\" as l;\n")
         .run();
     out.code(2)
-        .err_has("cannot read module lib.rhai: Is a directory")
+        .err_has(&format!(
+            "cannot read module lib.rhai (in {}): Is a directory",
+            out.dir.path().display()
+        ))
         .err_has("in the import of lib.rhai at main.rhai:1:8");
 }
 

@@ -199,8 +199,10 @@ fn a_report_below_a_regular_file_is_refused_before_the_run() {
         .script(r#"proc("p", #{ shell: "touch ran" }); run("p");"#)
         .args(&["--json", "afile/report.json"])
         .run();
-    out.code(64)
-        .err_has("--json afile/report.json: afile is not a directory");
+    out.code(64).err_has(&format!(
+        "--json afile/report.json: afile (in {}) is not a directory",
+        out.dir.path().display()
+    ));
     assert!(!out.exists("ran"), "a proc ran");
 }
 

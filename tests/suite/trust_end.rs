@@ -283,6 +283,183 @@ run("long");
     );
 }
 
+/// The next run warns of a crashed run's job before it ends it (which can take the kill
+/// grace), even with `-q`: the job, sent SIGTERM, finds the warning already on the run's
+/// stderr. It shrugs SIGTERM off, and the run then says it had to kill it.
+#[test]
+fn the_crash_warning_is_printed_before_the_orphans_are_ended() {
+    let t = Test::new().script(
+        r#"
+proc("stubborn", #{ shell: "if [ -e second ]; then echo second-run; else trap 'cp stderr.txt seen.txt' TERM; echo $$ > job.tmp; mv job.tmp job.pid; while :; do sleep 1; done; fi" });
+run("stubborn");
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("second"), "").unwrap();
+    // The output keeps the test's directory.
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
+    wait_until("the job to start", || dir.join("job.pid").exists());
+    let pid = pid_at(&dir.join("job.pid"));
+    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::write(dir.join("second"), "").unwrap();
+    let stderr_file = std::fs::File::create(dir.join("stderr.txt")).unwrap();
+    let status = prun_command(&dir, &["-q", "main.rhai"])
+        .stdout(Stdio::null())
+        .stderr(stderr_file)
+        .status()
+        .expect("run prun");
+    let stderr = std::fs::read_to_string(dir.join("stderr.txt")).unwrap();
+    assert_gone(pid, "the crashed run's job", &stderr);
+    assert!(status.success(), "{stderr}");
+    let seen = std::fs::read_to_string(dir.join("seen.txt")).unwrap_or_default();
+    let found = format!(
+        "prun: warning: a crashed run (prun pid {}) left a job running; ending it: process group {pid} (`",
+        first.id()
+    );
+    assert!(
+        seen.contains(&found),
+        "the job got SIGTERM before the warning {found:?} was printed; it saw:\n{seen}\nthe run printed:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "prun: warning: of the crashed run's jobs, process group {pid} ("
+        )) && stderr.contains("outlived SIGTERM by 5s and was killed (SIGKILL)"),
+        "no warning that the job had to be killed\n{stderr}"
+    );
+}
+
+/// A script that makes a `tempdir()` with a file in it, writes its path to `dir.txt` (on
+/// the first run), then runs a job until prun is killed (the next runs, with `second`,
+/// end at once).
+const TEMPDIR_SCRIPT: &str = r#"
+let d = tempdir();
+write_file(`${d}/data`, "kept until the cleanup");
+if file_info("second") == () { write_file("dir.txt", d); }
+proc("long", #{ shell: "[ -e second ] || { echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; }" });
+run("long");
+"#;
+
+/// A run of [`TEMPDIR_SCRIPT`] killed by SIGKILL once its job runs and is recorded: the
+/// test (its directory kept), the crashed run's temporary directory (still there) and pid.
+fn crash_with_a_tempdir() -> (crate::support::Output, std::path::PathBuf, u32) {
+    let t = Test::new().script(TEMPDIR_SCRIPT);
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("second"), "").unwrap();
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
+    wait_until("the job to start", || dir.join("job.pid").exists());
+    crate::support::wait_recorded(&dir.join("state"), first.id(), pid_at(&dir.join("job.pid")));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let temp = std::path::PathBuf::from(std::fs::read_to_string(dir.join("dir.txt")).unwrap());
+    assert!(
+        temp.join("data").exists(),
+        "the crashed run's temporary directory {} is gone: the test proves nothing",
+        temp.display()
+    );
+    std::fs::write(dir.join("second"), "").unwrap();
+    (setup, temp, first.id())
+}
+
+/// The next run of [`crash_with_a_tempdir`]'s script: its stderr, and its stdout too.
+fn next_run(out: &crate::support::Output) -> (String, String) {
+    let next = prun_in(out.dir.path(), &["main.rhai"]);
+    let stderr = String::from_utf8_lossy(&next.stderr).into_owned();
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    assert!(next.status.success(), "{context}");
+    (stderr, context)
+}
+
+/// A `tempdir()` of a run killed by SIGKILL is removed by the next run, which says so.
+#[test]
+fn after_a_kill_9_the_next_run_removes_the_crashed_runs_temporary_directory() {
+    let (out, temp, prun) = crash_with_a_tempdir();
+    let (stderr, context) = next_run(&out);
+    assert!(
+        !temp.exists(),
+        "the crashed run's {} is still there\n{context}",
+        temp.display()
+    );
+    let said = format!(
+        "prun: warning: removed the temporary directory {} that a crashed run (prun pid {prun}) left",
+        temp.display()
+    );
+    assert!(stderr.contains(&said), "no warning {said:?}\n{context}");
+    assert!(
+        journals_left(&out.path("state")).is_empty(),
+        "a journal is left"
+    );
+}
+
+/// After the crash, something else is put at the temporary directory's path (it was
+/// removed meanwhile, as a reboot or `systemd-tmpfiles` would, or changed hands): the next
+/// run removes nothing there and says why. `plant` returns what must survive.
+fn refused(plant: impl FnOnce(&Path, &Path) -> std::path::PathBuf, why: &str) {
+    let (out, temp, prun) = crash_with_a_tempdir();
+    let moved = temp.with_extension("moved");
+    let survivor = plant(&temp, &moved);
+    let (stderr, context) = next_run(&out);
+    let kept = survivor.exists();
+    let said = format!(
+        "prun: warning: a crashed run (prun pid {prun}) left the temporary directory {}; not removing it: {why}",
+        temp.display()
+    );
+    let _ = std::fs::remove_file(&temp);
+    for d in [&temp, &moved] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    assert!(kept, "{} was removed\n{context}", survivor.display());
+    assert!(stderr.contains(&said), "no warning {said:?}\n{context}");
+}
+
+#[test]
+fn a_symlink_put_at_a_crashed_runs_temporary_directory_is_not_followed() {
+    refused(
+        |temp, moved| {
+            std::fs::rename(temp, moved).unwrap();
+            std::os::unix::fs::symlink(moved, temp).unwrap();
+            moved.join("data")
+        },
+        "it is now a symbolic link",
+    );
+}
+
+#[test]
+fn another_directory_at_a_crashed_runs_temporary_path_is_not_removed() {
+    refused(
+        |temp, moved| {
+            // The old one stays (elsewhere) until the new one exists: its inode is not reused.
+            std::fs::rename(temp, moved).unwrap();
+            std::fs::create_dir(temp).unwrap();
+            std::fs::write(temp.join("theirs"), "").unwrap();
+            temp.join("theirs")
+        },
+        "it is not the directory the crashed run made (another one is there)",
+    );
+}
+
+#[test]
+fn a_crashed_runs_temporary_directory_given_to_another_user_is_not_removed() {
+    if !is_root() {
+        eprintln!("SKIPPED: only root can give a directory to another user");
+        return;
+    }
+    refused(
+        |temp, _| {
+            std::os::unix::fs::chown(temp, Some(65534), None).unwrap();
+            temp.join("data")
+        },
+        "it is owned by uid 65534, not this user (uid 0)",
+    );
+}
+
 /// The crash journals (`groups/`) under a state directory that hold a file.
 fn journals_left(state: &Path) -> Vec<std::path::PathBuf> {
     let mut left = paths_under(state);

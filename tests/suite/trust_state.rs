@@ -492,7 +492,10 @@ run(["talk", "inner"]);"#,
         .env("TMPDIR", dir.path().join("blocked/tmp"));
     let ran = run(cmd);
     ran.code(1)
-        .says("cannot create log directory under blocked/logs: Not a directory")
+        .says(&format!(
+            "cannot create log directory under blocked/logs (in {}): Not a directory",
+            dir.path().display()
+        ))
         .says(&format!(
             "nor in the temporary directory {}",
             dir.path().join("blocked/tmp").display()
@@ -506,7 +509,10 @@ run(["talk", "inner"]);"#,
             .unwrap_or_else(|| panic!("no failure of {name}\n{}", ran.describe()));
         assert!(
             failed.contains("failed to open log blocked/logs/")
-                && failed.contains(&format!("/{name}.log: Not a directory")),
+                && failed.contains(&format!(
+                    "/{name}.log (in {}): Not a directory",
+                    dir.path().display()
+                )),
             "{failed}\n{}",
             ran.describe()
         );
@@ -713,9 +719,10 @@ fn a_link_another_user_plants_is_never_written_through() {
         .says("report.json is a symbolic link owned by uid 65534");
     prun(&work, &["report", "main.rhai", "--html", "page.html"])
         .says("page.html is a symbolic link owned by uid 65534");
-    prun(&work, &["w.rhai"]).code(2).says(
-        "write_file: cannot write \"out.txt\": out.txt is a symbolic link owned by uid 65534",
-    );
+    prun(&work, &["w.rhai"]).code(2).says(&format!(
+        "write_file: cannot write \"out.txt\" (in {}): out.txt is a symbolic link owned by uid 65534",
+        work.display()
+    ));
     as_nobody(&format!(
         "mkdir {d} && ln -s {} {d}/prun.d.rhai",
         victim.display(),

@@ -33,26 +33,28 @@ pub(crate) fn skip(missing: &str, install: &str) {
     eprintln!("SKIPPED: {missing}: {install}");
 }
 
-/// What is still there of the server whose directory was `dir` (a `/tmp/prun-pg.*` of
-/// `pg::start`): its server processes and the directory. Other servers (another test
-/// run's) do not count.
+/// What is still there of the server whose directory was `dir` (in a `/tmp/prun-*` that
+/// `pg::start` made with `tempdir("/tmp")`): its server processes (a word of their command
+/// line in that temporary directory) and the temporary directory. Other servers (another
+/// test run's) do not count.
 pub(crate) fn leftovers_of(dir: &str) -> Vec<String> {
     assert!(
-        dir.starts_with("/tmp/prun-pg."),
+        dir.starts_with("/tmp/prun-"),
         "not a server directory: {dir:?}"
     );
+    let top = dir.split('/').take(3).collect::<Vec<_>>().join("/");
     let ps = Command::new("ps")
         .args(["-eo", "stat,args"])
         .output()
         .expect("ps");
-    let data = format!("{dir}/data");
+    let inside = format!("{top}/");
     let mut left: Vec<String> = String::from_utf8_lossy(&ps.stdout)
         .lines()
-        .filter(|l| !l.starts_with('Z') && l.split_whitespace().any(|w| w == data))
+        .filter(|l| !l.starts_with('Z') && l.split_whitespace().any(|w| w.starts_with(&inside)))
         .map(str::to_string)
         .collect();
-    if std::path::Path::new(dir).exists() {
-        left.push(dir.to_string());
+    if std::path::Path::new(&top).exists() {
+        left.push(top);
     }
     left
 }

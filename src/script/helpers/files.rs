@@ -8,6 +8,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::path::Path;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, NativeCallContext};
 
@@ -58,17 +59,17 @@ fn file_info(path: &str) -> Dynamic {
 /// cannot interrupt a read), a device like `/dev/zero` never ends.
 fn read_file(path: &str) -> R<String> {
     use std::io::Read;
-    let mut file = open_nonblocking(OpenOptions::new().read(true), path)
-        .map_err(|e| format!("read_file: cannot read {path:?}: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("read_file: cannot read {path:?}: {e}"))?;
+    let fail = |e: std::io::Error| {
+        let at = crate::paths::in_cwd(Path::new(path));
+        format!("read_file: cannot read {path:?}{at}: {e}")
+    };
+    let mut file = open_nonblocking(OpenOptions::new().read(true), path).map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
     if !meta.is_file() {
         return Err(format!("read_file: {path:?} is {}, not a regular file", kind(&meta)).into());
     }
     let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(|e| format!("read_file: cannot read {path:?}: {e}"))?;
+    file.read_to_string(&mut text).map_err(fail)?;
     Ok(text)
 }
 
@@ -108,7 +109,10 @@ fn kind(meta: &fs::Metadata) -> &'static str {
 /// file another user made in `/tmp` written ([`planted_in_a_shared_directory`]).
 fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
     use std::os::unix::fs::FileTypeExt;
-    let fail = |e: std::io::Error| format!("{func}: cannot write {path:?}: {e}");
+    let fail = |e: std::io::Error| {
+        let at = crate::paths::in_cwd(Path::new(path));
+        format!("{func}: cannot write {path:?}{at}: {e}")
+    };
     let refuse = |meta: &fs::Metadata| -> R<()> {
         if meta.file_type().is_fifo() || meta.file_type().is_socket() {
             return Err(format!("{func}: {path:?} is {}, not a regular file", kind(meta)).into());

@@ -120,6 +120,9 @@ pub(crate) struct JobSpec {
     pub changed_deps: Vec<String>,
     pub params: Map,
     pub attempt: u32,
+    /// The watch cycle it runs in (0 for the first run): in a later one, its log may be
+    /// there already, from an earlier cycle.
+    pub cycle: u32,
     pub cancel: CancellationToken,
     /// `ctx.input_fingerprint`.
     pub input_fingerprint: Dynamic,
@@ -1036,6 +1039,7 @@ impl Core {
             changed_deps,
             params: self.graph.params().clone(),
             attempt: r.attempts,
+            cycle: self.cycle,
             cancel,
             input_fingerprint,
         };

@@ -843,12 +843,15 @@ impl Scheduler {
             }
             self.reporter.command(Some(&job.name), &launch);
             STARTED_COMMAND.with(|s| s.set(true));
-            let (id, attempt) = (job.id, job.attempt);
+            let id = job.id;
+            // A retry, or a watch cycle after the first run, appends to the log there.
+            let log_may_exist = job.attempt > 1 || job.cycle > 0;
             self.spawn(async move {
                 let launcher = me.launcher_for(job.id, &job.name, &job.def);
                 let logs = me.logs();
                 let (outcome, kept) =
-                    job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;
+                    job::run_command_body(&*launcher, launch, cancel, logs, &log, log_may_exist)
+                        .await;
                 drop(paused);
                 let log = kept.then_some(log);
                 if job.def.outputs.is_empty() || !matches!(outcome, Outcome::Success(_)) {

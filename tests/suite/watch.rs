@@ -45,6 +45,15 @@ impl Watching {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(path, text).expect("file");
         }
+        Watching::start_in(dir, args, out_files)
+    }
+
+    /// Starts `prun main.rhai ARGS` in `dir` (see [`Watching::start_writing_to`]).
+    fn start_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        out_files: Option<(&str, &str)>,
+    ) -> Watching {
         let out_files = out_files.map(|(o, e)| (dir.path().join(o), dir.path().join(e)));
         let (stdout, stderr) = match &out_files {
             Some((o, e)) => (
@@ -438,6 +447,92 @@ fn a_failing_cycle_is_reported_and_the_watch_goes_on() {
     );
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "the last cycle succeeded\n{out}");
+}
+
+/// A proc that prints what it checks, and fails on a bad input.
+const SAYING_CHECK: &str = r#"
+proc("check", #{ inputs: ["src/in.txt"], shell: "echo checking $(cat src/in.txt); grep -q good src/in.txt" });
+"#;
+
+#[test]
+fn a_cycle_s_output_is_in_the_proc_s_log_and_its_failure_quotes_it() {
+    let mut w = Watching::start(
+        SAYING_CHECK,
+        &[("src/in.txt", "good\n")],
+        &["check", "--watch", "--no-db"],
+    );
+    w.until_watching(1);
+    w.write("src/in.txt", "bad\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("| checking bad"),
+        "the failure quotes its log\n{out}"
+    );
+    w.write("src/in.txt", "good again\n");
+    w.until_watching(3);
+    let (_, _, _, dir) = w.interrupt();
+    let logs = glob::glob(&format!("{}/state/**/check.log", dir.path().display()))
+        .expect("pattern")
+        .flatten()
+        .collect::<Vec<_>>();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).expect("log");
+    let said: Vec<&str> = log.lines().filter(|l| l.starts_with("checking")).collect();
+    assert_eq!(
+        said,
+        ["checking good", "checking bad", "checking good again"],
+        "every cycle's output, in order\n{log}"
+    );
+}
+
+/// The recorded wait (in seconds) of each row of `proc` in the newest run of the task DB
+/// `db`, with its start (RFC 3339).
+fn waits_of(db: &Path, proc: &str) -> Vec<(f64, String)> {
+    let conn = rusqlite::Connection::open(db).expect("open the task DB");
+    let mut q = conn
+        .prepare(
+            "SELECT waited, started FROM proc_runs WHERE name = ?1 \
+             AND run_id = (SELECT max(id) FROM runs) ORDER BY started",
+        )
+        .expect("query");
+    q.query_map([proc], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn a_proc_up_to_date_in_the_first_run_waits_from_its_cycle_not_from_the_run_s_start() {
+    // `slow` makes the first run last long after `a` was found up to date in it, so
+    // that a wait counted from then is far longer than the cycle's (the DB's start times
+    // are to the millisecond).
+    let script = r#"
+proc("a", #{ inputs: ["src/in.txt"], shell: "true" });
+proc("slow", #{ shell: "sleep 0.5" });
+"#;
+    let args = ["a", "slow", "--watch", "--db", "tasks.db"];
+    let mut w = Watching::start(script, &[("src/in.txt", "1\n")], &args);
+    w.until_watching(1);
+    let (_, _, _, dir) = w.interrupt();
+    // Again: `a` is up to date in the first run, and runs in the cycle.
+    let mut w = Watching::start_in(dir, &args, None);
+    w.until_watching(1);
+    let before_change = std::time::SystemTime::now();
+    w.write("src/in.txt", "2\n");
+    w.until_watching(2);
+    let (_, out, _, dir) = w.interrupt();
+    let rows = waits_of(&dir.path().join("tasks.db"), "a");
+    assert_eq!(rows.len(), 1, "the cycle's row only\n{out}");
+    let (waited, started) = &rows[0];
+    let started: std::time::SystemTime = humantime::parse_rfc3339(started).expect("start");
+    let most = started
+        .duration_since(before_change)
+        .expect("started after the change");
+    assert!(
+        *waited <= most.as_secs_f64(),
+        "waited {waited}s, but the change that made it ready came {most:?} before it started"
+    );
 }
 
 #[test]

@@ -536,6 +536,37 @@ proc("slow", #{ shell: "sleep 0.5" });
 }
 
 #[test]
+fn the_report_of_a_watch_counts_its_procs_and_their_runs_in_the_cycles() {
+    let args = ["b", "c", "d", "--watch", "--db", "tasks.db"];
+    let mut w = Watching::start(CHAIN, CHAIN_FILES, &args);
+    w.until_watching(1);
+    w.write("src/a.txt", "2\n");
+    w.until_watching(2);
+    let (_, out, _, dir) = w.interrupt();
+    let report = |more: &[&str]| {
+        let done = Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(["report", "main.rhai", "--db", "tasks.db"])
+            .args(more)
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .output()
+            .expect("prun report");
+        String::from_utf8_lossy(&done.stdout).into_owned()
+    };
+    // a, b, c, d in the first run, then a and b again in the cycle.
+    let text = report(&[]);
+    assert!(
+        text.starts_with("run 1 of main.rhai: ok, ") && text.contains(", 4 procs run 6 times, "),
+        "{text}\n{out}"
+    );
+    let page = report(&["--html", "-"]);
+    assert!(
+        page.contains("4, run 6 times (0 slower than usual)"),
+        "{page}"
+    );
+}
+
+#[test]
 fn ctrl_c_after_a_failed_cycle_exits_1() {
     let mut w = Watching::start(CHECK, &[("src/in.txt", "good\n")], &["check", "--watch"]);
     w.until_watching(1);

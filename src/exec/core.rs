@@ -120,8 +120,7 @@ pub(crate) struct JobSpec {
     pub changed_deps: Vec<String>,
     pub params: Map,
     pub attempt: u32,
-    /// The watch cycle it runs in (0 for the first run): in a later one, its log may be
-    /// there already, from an earlier cycle.
+    /// The watch cycle it runs in (0 for the first run).
     pub cycle: u32,
     pub cancel: CancellationToken,
     /// `ctx.input_fingerprint`.

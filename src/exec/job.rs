@@ -61,22 +61,19 @@ pub(super) fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Laun
 /// failed, or once it has run for a second (so that a running job's log can be followed,
 /// and survives a crash of prun); otherwise it is written over by the next command body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
 /// most command bodies print nothing and end at once: they cost no file at all.
-///
-/// `log_may_exist`: the log may be there already (a retry, a watch cycle after the
-/// first run), and is then appended to.
 pub(super) async fn run_command_body(
     launcher: &dyn Launcher,
     mut l: Launch,
     cancel: CancellationToken,
     logs: &LogDir,
     log_path: &Path,
-    log_may_exist: bool,
+    attempt: u32,
 ) -> (Outcome, bool) {
     // The log's descriptors are released while the launch waits for more to be free.
     l.wait_for_fds = false;
     let mut idle_tries = 0;
     loop {
-        match try_command_body(launcher, &mut l, &cancel, logs, log_path, log_may_exist).await {
+        match try_command_body(launcher, &mut l, &cancel, logs, log_path, attempt).await {
             Tried::Done(outcome, kept) => return (outcome, kept),
             Tried::Short(error) => {
                 logs.drop_spares();
@@ -107,7 +104,7 @@ async fn try_command_body(
     cancel: &CancellationToken,
     logs: &LogDir,
     log_path: &Path,
-    log_may_exist: bool,
+    attempt: u32,
 ) -> Tried {
     let failed = |error: String| {
         let o = Outcome::Failed {
@@ -124,8 +121,8 @@ async fn try_command_body(
             failed(msg)
         }
     };
-    // An unnamed file could not be given the name of a log already there.
-    let unnamed = if log_may_exist && log_path.exists() {
+    // Only a retry can find the log already there (from an earlier attempt).
+    let unnamed = if attempt > 1 && log_path.exists() {
         None
     } else {
         logs.take_unnamed()

@@ -820,6 +820,11 @@ impl Scheduler {
             self.finish(job.id, outcome, log);
             return;
         }
+        if job.cycle > 0 && job.attempt == 1 {
+            // A watch is one run, with one log directory: a cycle's log is of that cycle
+            // only, as a run's is, not the earlier cycles' with this one's after them.
+            let _ = std::fs::remove_file(&log);
+        }
         let cancel = job.cancel.child_token();
         let me = self.clone();
         // An interactive proc has the terminal to itself until it ends (the core starts
@@ -843,15 +848,12 @@ impl Scheduler {
             }
             self.reporter.command(Some(&job.name), &launch);
             STARTED_COMMAND.with(|s| s.set(true));
-            let id = job.id;
-            // A retry, or a watch cycle after the first run, appends to the log there.
-            let log_may_exist = job.attempt > 1 || job.cycle > 0;
+            let (id, attempt) = (job.id, job.attempt);
             self.spawn(async move {
                 let launcher = me.launcher_for(job.id, &job.name, &job.def);
                 let logs = me.logs();
                 let (outcome, kept) =
-                    job::run_command_body(&*launcher, launch, cancel, logs, &log, log_may_exist)
-                        .await;
+                    job::run_command_body(&*launcher, launch, cancel, logs, &log, attempt).await;
                 drop(paused);
                 let log = kept.then_some(log);
                 if job.def.outputs.is_empty() || !matches!(outcome, Outcome::Success(_)) {

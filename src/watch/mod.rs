@@ -563,7 +563,21 @@ impl Loop<'_> {
     /// A change while a cycle runs: handed to the core at once, so that a proc running on
     /// stale inputs runs again before its dependents use its result.
     fn change_during_cycle(&mut self, paths: &[PathBuf], procs: &[ProcId]) {
-        let rerun = self.sched.with(|c| c.rerun(procs));
+        // Told under the core's lock, so before the reports of the procs it adds.
+        let reporter = self.sched.reporter();
+        let running = self.running.as_ref();
+        let rerun = self.sched.with(|c| {
+            let rerun = c.rerun(procs);
+            let more = running.map_or(0, |cycle| {
+                rerun
+                    .procs
+                    .iter()
+                    .filter(|p| !cycle.procs.contains(p))
+                    .count()
+            });
+            reporter.cycle_grew(more);
+            rerun
+        });
         let mut line = format!(
             "prun: watch: cycle {}: {} changed while it ran",
             self.cycle,

@@ -859,6 +859,49 @@ proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
 }
 
 #[test]
+fn the_live_header_counts_the_procs_a_change_adds_to_a_running_cycle() {
+    // `a` and `b` each wait for their `go.<input>` file; `all` depends on both.
+    let script = r#"
+proc("a", #{ inputs: ["src/a.txt"],
+    shell: "n=$(cat src/a.txt); touch started.a$n; while [ ! -e go.a$n ]; do sleep 0.01; done" });
+proc("b", #{ inputs: ["src/b.txt"],
+    shell: "n=$(cat src/b.txt); touch started.b$n; while [ ! -e go.b$n ]; do sleep 0.01; done" });
+proc("all", #{ deps: ["a", "b"], shell: "true" });
+"#;
+    let files = [
+        ("src/a.txt", "1"),
+        ("src/b.txt", "1"),
+        ("go.a1", ""),
+        ("go.b1", ""),
+    ];
+    let mut w = Watching::start(script, &files, &["all", "--watch", "--live"]);
+    w.until_watching(1);
+    w.write("src/a.txt", "2");
+    w.until("a to run on 2", |w| w.path("started.a2").exists());
+    w.write("src/b.txt", "2");
+    w.until("b to run on 2", |w| w.path("started.b2").exists());
+    let joined = |w: &Watching| {
+        let out = w.stdout();
+        let at = out.find("changed while it ran").unwrap_or(out.len());
+        out[at..].contains("running 2 · done 0 of")
+    };
+    w.until("a header with both running", joined);
+    w.write("go.a2", "");
+    w.write("go.b2", "");
+    w.until_lines("prun: watch: cycle 1: 3 succeeded in", 1);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let at = out
+        .find("changed while it ran")
+        .expect("the change during the cycle");
+    assert!(
+        out[at..].contains("running 2 · done 0 of 3") && !out[at..].contains("done 0 of 2"),
+        "the header counts a, b and all once b joined the cycle:\n{:?}",
+        &out[at..]
+    );
+}
+
+#[test]
 fn prun_output_written_into_a_watched_directory_starts_no_cycle() {
     // The whole directory is the input; prun's stdout and stderr are files in it.
     let script = r#"

@@ -68,6 +68,8 @@ pub(crate) struct Session {
     script: Mutex<Option<PathBuf>>,
     /// The files the run read at its start (see [`Session::read_at_start`]).
     read_at_start: Mutex<Option<ReadAtStartHook>>,
+    /// Ctrl-C ends the watch: the run handles signals (see [`Session::stops_on_ctrl_c`]).
+    ctrl_c: AtomicBool,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -116,7 +118,15 @@ impl Session {
             settled: Mutex::new(None),
             script: Mutex::new(None),
             read_at_start: Mutex::new(None),
+            ctrl_c: AtomicBool::new(false),
         }
+    }
+
+    /// Whether Ctrl-C ends the watch (the run handles signals, as the `prun` binary's
+    /// does): the watch then says so. An embedder's run without signal handlers is
+    /// ended by its `Cancel`.
+    pub(crate) fn stops_on_ctrl_c(&self, on: bool) {
+        self.ctrl_c.store(on, Ordering::Relaxed);
     }
 
     /// The file of the script run. A watch does not read the script again: when it is
@@ -666,8 +676,13 @@ impl Loop<'_> {
     fn announce(&self) {
         let (procs, files) = self.watched.counts();
         let dirs = self.source.roots().len();
+        let hint = if self.session.ctrl_c.load(Ordering::Relaxed) {
+            " (Ctrl-C to stop)"
+        } else {
+            ""
+        };
         self.say(&format!(
-            "prun: watch: watching {files} {} of {procs} {} in {dirs} {} (Ctrl-C to stop)",
+            "prun: watch: watching {files} {} of {procs} {} in {dirs} {}{hint}",
             plural(files, "input", "inputs"),
             plural(procs, "proc", "procs"),
             plural(dirs, "directory", "directories"),

@@ -1055,6 +1055,7 @@ fn watch_session(
 ) -> Arc<crate::watch::Session> {
     let inert = settings.dry_run || inspecting;
     let session = crate::watch::Session::new(settings.watch, inert, started);
+    session.stops_on_ctrl_c(settings.signals);
     session.ignore(state_dir.to_path_buf());
     if let Some(db) = &db {
         session.ignore_db(db);

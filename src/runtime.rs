@@ -97,7 +97,10 @@ impl Runtime {
 
     /// [`Runtime::run_file`], stopped when `cancel` is cancelled: as Ctrl-C stops the
     /// `prun` binary (process groups terminated, then killed after a grace period;
-    /// cleanups run), and the report's outcome is [`crate::Outcome::Interrupted`].
+    /// cleanups run), and the report's outcome is [`crate::Outcome::Interrupted`]. A
+    /// cancel ends a watch (`set_options(#{ watch: true })`) as Ctrl-C does, with the
+    /// outcome of its last cycle: [`crate::Outcome::Ok`] when that cycle completed and no
+    /// scheduled proc is failed, else [`crate::Outcome::Failed`].
     pub fn run_file_with_cancel<I, S>(
         &self,
         path: impl AsRef<Path>,

@@ -120,6 +120,8 @@ pub(crate) struct JobSpec {
     pub changed_deps: Vec<String>,
     pub params: Map,
     pub attempt: u32,
+    /// The watch cycle it runs in (0 for the first run).
+    pub cycle: u32,
     pub cancel: CancellationToken,
     /// `ctx.input_fingerprint`.
     pub input_fingerprint: Dynamic,
@@ -1036,6 +1038,7 @@ impl Core {
             changed_deps,
             params: self.graph.params().clone(),
             attempt: r.attempts,
+            cycle: self.cycle,
             cancel,
             input_fingerprint,
         };

@@ -820,6 +820,11 @@ impl Scheduler {
             self.finish(job.id, outcome, log);
             return;
         }
+        if job.cycle > 0 && job.attempt == 1 {
+            // A watch is one run, with one log directory: a cycle's log is of that cycle
+            // only, as a run's is, not the earlier cycles' with this one's after them.
+            let _ = std::fs::remove_file(&log);
+        }
         let cancel = job.cancel.child_token();
         let me = self.clone();
         // An interactive proc has the terminal to itself until it ends (the core starts

@@ -29,6 +29,21 @@ impl CriticalPath {
             .map(|(i, b)| (b.name.as_str(), i))
             .collect();
         let end = |i: usize| bars[i].end.unwrap_or(0.0);
+        // In a watch a proc has a row for each cycle it ran in: a dependency's row that
+        // ended before the proc's row of an earlier cycle did is from an earlier cycle,
+        // which this row did not wait for (the dependency did not run again).
+        let mut last_end: HashMap<&str, f64> = HashMap::new();
+        let earlier_end: Vec<Option<f64>> = bars
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let before = last_end.get(b.name.as_str()).copied();
+                if ran(b) {
+                    last_end.insert(b.name.as_str(), end(i));
+                }
+                before
+            })
+            .collect();
         let latest = |ids: &mut dyn Iterator<Item = usize>| {
             // Of two ending together, the later one (recorded later, or depended on later).
             ids.fold(None, |best: Option<usize>, i| match best {
@@ -46,7 +61,8 @@ impl CriticalPath {
             let mut deps = bars[i]
                 .deps
                 .iter()
-                .filter_map(|d| by_name.get(d.as_str()).copied());
+                .filter_map(|d| by_name.get(d.as_str()).copied())
+                .filter(|&d| earlier_end[i].is_none_or(|e| end(d) > e));
             next = latest(&mut deps);
         }
         chain.reverse();
@@ -98,6 +114,32 @@ mod tests {
         let path = CriticalPath::of(&bars);
         assert_eq!(names(&bars, &path), ["a", "b", "c", "join"]);
         assert!((path.total - (1.0 + 2.0 + 1.0 + 0.8 + 0.2)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn in_a_watch_the_path_does_not_step_into_an_earlier_cycle() {
+        // The first run, then a cycle started by a change of `build`'s own input: `gen`
+        // did not run again, and `build` did not wait for it.
+        let bars = vec![
+            bar("gen", 0.0, 0.6, &[]),
+            bar("build", 0.6, 0.8, &["gen"]),
+            bar("test", 0.8, 0.9, &["build"]),
+            bar("build", 3.0, 3.2, &["gen"]),
+            bar("test", 3.2, 3.3, &["build"]),
+        ];
+        let path = CriticalPath::of(&bars);
+        assert_eq!(path.procs, [3, 4]);
+        assert!((path.total - 0.3).abs() < 1e-9, "{}", path.total);
+        // A cycle started by `gen`'s input goes back to `gen`'s row of that cycle.
+        let bars = vec![
+            bar("gen", 0.0, 0.6, &[]),
+            bar("build", 0.6, 0.8, &["gen"]),
+            bar("test", 0.8, 0.9, &["build"]),
+            bar("gen", 3.0, 3.4, &[]),
+            bar("build", 3.4, 3.6, &["gen"]),
+            bar("test", 3.6, 3.7, &["build"]),
+        ];
+        assert_eq!(CriticalPath::of(&bars).procs, [3, 4, 5]);
     }
 
     #[test]

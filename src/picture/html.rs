@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use super::critical::CriticalPath;
 use super::timeline::{Bar, Timeline};
-use super::{procs_count, secs};
+use super::{distinct_procs, procs_count, secs};
 
 /// Runs with more procs than this start with their families collapsed.
 pub(super) const COLLAPSE_ABOVE: usize = 40;
@@ -145,7 +145,10 @@ impl Page<'_> {
             "procs",
             format!(
                 "{} ({} slower than usual){up_to_date}",
-                t.procs.len(),
+                match distinct_procs(&t.procs) {
+                    n if n == t.procs.len() => n.to_string(),
+                    n => format!("{n}, run {} times", t.procs.len()),
+                },
                 t.slowest().len()
             ),
         );

@@ -93,6 +93,21 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
     crate::report::replace_file(path, page.as_bytes()).map_err(fail)
 }
 
+/// The procs of a run's rows: `3 procs`, or in a watch, where a proc has a row for each
+/// cycle it ran in, `3 procs run 5 times`.
+fn procs_ran(bars: &[timeline::Bar]) -> String {
+    match distinct_procs(bars) {
+        n if n == bars.len() => procs_count(n),
+        n => format!("{} run {} times", procs_count(n), bars.len()),
+    }
+}
+
+/// How many procs the rows `bars` are of.
+fn distinct_procs(bars: &[timeline::Bar]) -> usize {
+    let names: std::collections::HashSet<&str> = bars.iter().map(|b| b.name.as_str()).collect();
+    names.len()
+}
+
 /// `1 proc`, `3 procs`.
 fn procs_count(n: usize) -> String {
     if n == 1 {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::critical::CriticalPath;
 use super::timeline::Timeline;
-use super::{procs_count, secs};
+use super::{procs_ran, secs};
 
 /// How many of the procs slower than usual are listed.
 const SLOWEST: usize = 5;
@@ -27,7 +27,7 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
         t.script,
         t.outcome.as_deref().unwrap_or("unfinished"),
         secs(t.total),
-        procs_count(t.procs.len()),
+        procs_ran(&t.procs),
         t.peak_parallel(),
     );
     if t.procs.is_empty() {

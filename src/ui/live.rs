@@ -520,6 +520,13 @@ impl Reporter for LiveReporter {
         sc.total = procs;
         sc.cycle = true;
     }
+
+    fn cycle_grew(&self, more: usize) {
+        let mut sc = self.inner.screen.lock().expect("screen");
+        if sc.cycle {
+            sc.total += more;
+        }
+    }
 }
 
 impl Drop for LiveReporter {

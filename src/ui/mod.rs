@@ -129,6 +129,8 @@ pub(crate) trait Reporter: Send + Sync {
     /// Watch mode starts a cycle that re-runs `procs` procs: a live display counts them
     /// and the time from here.
     fn cycle_started(&self, _procs: usize) {}
+    /// A change during a cycle added `more` procs to it: a live display counts them too.
+    fn cycle_grew(&self, _more: usize) {}
     /// The events of one step of the scheduler were all reported (a proc's end and the
     /// starts it allowed, say): a reporter that holds their lines back writes them now, at
     /// once, before anything that step allowed runs.

@@ -144,4 +144,9 @@ impl Reporter for Tee {
             r.cycle_started(procs);
         }
     }
+    fn cycle_grew(&self, more: usize) {
+        if let Some(r) = &self.inner {
+            r.cycle_grew(more);
+        }
+    }
 }

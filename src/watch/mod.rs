@@ -68,6 +68,8 @@ pub(crate) struct Session {
     script: Mutex<Option<PathBuf>>,
     /// The files the run read at its start (see [`Session::read_at_start`]).
     read_at_start: Mutex<Option<ReadAtStartHook>>,
+    /// Ctrl-C ends the watch: the run handles signals (see [`Session::stops_on_ctrl_c`]).
+    ctrl_c: AtomicBool,
 }
 
 /// What [`Session::on_settled`] registers.
@@ -116,7 +118,15 @@ impl Session {
             settled: Mutex::new(None),
             script: Mutex::new(None),
             read_at_start: Mutex::new(None),
+            ctrl_c: AtomicBool::new(false),
         }
+    }
+
+    /// Whether Ctrl-C ends the watch (the run handles signals, as the `prun` binary's
+    /// does): the watch then says so. An embedder's run without signal handlers is
+    /// ended by its `Cancel`.
+    pub(crate) fn stops_on_ctrl_c(&self, on: bool) {
+        self.ctrl_c.store(on, Ordering::Relaxed);
     }
 
     /// The file of the script run. A watch does not read the script again: when it is
@@ -563,7 +573,21 @@ impl Loop<'_> {
     /// A change while a cycle runs: handed to the core at once, so that a proc running on
     /// stale inputs runs again before its dependents use its result.
     fn change_during_cycle(&mut self, paths: &[PathBuf], procs: &[ProcId]) {
-        let rerun = self.sched.with(|c| c.rerun(procs));
+        // Told under the core's lock, so before the reports of the procs it adds.
+        let reporter = self.sched.reporter();
+        let running = self.running.as_ref();
+        let rerun = self.sched.with(|c| {
+            let rerun = c.rerun(procs);
+            let more = running.map_or(0, |cycle| {
+                rerun
+                    .procs
+                    .iter()
+                    .filter(|p| !cycle.procs.contains(p))
+                    .count()
+            });
+            reporter.cycle_grew(more);
+            rerun
+        });
         let mut line = format!(
             "prun: watch: cycle {}: {} changed while it ran",
             self.cycle,
@@ -652,8 +676,13 @@ impl Loop<'_> {
     fn announce(&self) {
         let (procs, files) = self.watched.counts();
         let dirs = self.source.roots().len();
+        let hint = if self.session.ctrl_c.load(Ordering::Relaxed) {
+            " (Ctrl-C to stop)"
+        } else {
+            ""
+        };
         self.say(&format!(
-            "prun: watch: watching {files} {} of {procs} {} in {dirs} {} (Ctrl-C to stop)",
+            "prun: watch: watching {files} {} of {procs} {} in {dirs} {}{hint}",
             plural(files, "input", "inputs"),
             plural(procs, "proc", "procs"),
             plural(dirs, "directory", "directories"),

@@ -651,6 +651,47 @@ fn a_native_function_that_panics_while_the_watch_reads_its_inputs_is_in_the_repo
 }
 
 #[test]
+fn a_cancel_ends_a_watch_with_its_last_cycle_s_outcome_and_no_ctrl_c_is_promised() {
+    // As Ctrl-C ends `prun --watch`: not Interrupted, and the lines after `watch()` do
+    // not run.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let cancel = Cancel::new();
+    let stop = cancel.clone();
+    let said = Arc::new(Mutex::new(Vec::new()));
+    let says = said.clone();
+    let rt = builder(dir.path())
+        .on_event(move |e| {
+            if let Event::Log { text, .. } = e
+                && text.starts_with("prun: watch: watching")
+            {
+                says.lock().unwrap().push(text.clone());
+                stop.cancel();
+            }
+        })
+        .build()
+        .unwrap();
+    let script = format!(
+        r#"set_options(#{{ watch: true }});
+        proc("p", #{{ inputs: [{input:?}] }}, |ctx| 1);
+        run("p");
+        watch();
+        throw "after the watch";"#
+    );
+    let report = report_within_patience(rt, &script, cancel);
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(report.proc("p").unwrap().state, State::Succeeded);
+    let said = said.lock().unwrap().clone();
+    assert_eq!(
+        said,
+        ["prun: watch: watching 1 input of 1 proc in 1 directory"],
+        "no Ctrl-C hint: this run handles no signal"
+    );
+}
+
+#[test]
 fn an_event_callback_may_cancel_its_own_run() {
     // An embedder stopping the run at the first failure from its `on_event`: the cancel
     // printed the run's reports again on the thread already printing them, and waited

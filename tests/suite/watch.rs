@@ -45,6 +45,15 @@ impl Watching {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(path, text).expect("file");
         }
+        Watching::start_in(dir, args, out_files)
+    }
+
+    /// Starts `prun main.rhai ARGS` in `dir` (see [`Watching::start_writing_to`]).
+    fn start_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        out_files: Option<(&str, &str)>,
+    ) -> Watching {
         let out_files = out_files.map(|(o, e)| (dir.path().join(o), dir.path().join(e)));
         let (stdout, stderr) = match &out_files {
             Some((o, e)) => (
@@ -440,6 +449,130 @@ fn a_failing_cycle_is_reported_and_the_watch_goes_on() {
     assert_eq!(code, 0, "the last cycle succeeded\n{out}");
 }
 
+/// A proc that prints its input, and fails unless it says good.
+const SAYING_CHECK: &str = r#"
+proc("check", #{ inputs: ["src/in.txt"], shell: "cat src/in.txt; grep -q good src/in.txt" });
+"#;
+
+#[test]
+fn a_cycle_s_log_holds_that_cycle_and_its_failure_quotes_it() {
+    let mut w = Watching::start(
+        SAYING_CHECK,
+        &[("src/in.txt", "good\n")],
+        &["check", "--watch", "--no-db"],
+    );
+    w.until_watching(1);
+    w.write("src/in.txt", "error: the first problem\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("| error: the first problem"),
+        "the failure quotes its log\n{out}"
+    );
+    w.write("src/in.txt", "the second problem\n");
+    w.until_watching(3);
+    let out = w.stdout();
+    let cycle_2 = out
+        .split("cycle 2: src/in.txt changed")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        cycle_2.contains("| the second problem") && !cycle_2.contains("first problem"),
+        "the second failure quotes its own cycle only\n{out}"
+    );
+    w.write("src/in.txt", "good again\n");
+    w.until_watching(4);
+    let (_, _, _, dir) = w.interrupt();
+    let logs = glob::glob(&format!("{}/state/**/check.log", dir.path().display()))
+        .expect("pattern")
+        .flatten()
+        .collect::<Vec<_>>();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).expect("log");
+    let said: Vec<&str> = log.lines().filter(|l| !l.starts_with(['$', '#'])).collect();
+    assert_eq!(said, ["good again"], "the last cycle's output\n{log}");
+}
+
+/// The recorded wait (in seconds) of each row of `proc` in the newest run of the task DB
+/// `db`, with its start (RFC 3339).
+fn waits_of(db: &Path, proc: &str) -> Vec<(f64, String)> {
+    let conn = rusqlite::Connection::open(db).expect("open the task DB");
+    let mut q = conn
+        .prepare(
+            "SELECT waited, started FROM proc_runs WHERE name = ?1 \
+             AND run_id = (SELECT max(id) FROM runs) ORDER BY started",
+        )
+        .expect("query");
+    q.query_map([proc], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn a_proc_up_to_date_in_the_first_run_waits_from_its_cycle_not_from_the_run_s_start() {
+    // `slow` makes the first run last long after `a` was found up to date in it, so
+    // that a wait counted from then is far longer than the cycle's (the DB's start times
+    // are to the millisecond).
+    let script = r#"
+proc("a", #{ inputs: ["src/in.txt"], shell: "true" });
+proc("slow", #{ shell: "sleep 0.5" });
+"#;
+    let args = ["a", "slow", "--watch", "--db", "tasks.db"];
+    let mut w = Watching::start(script, &[("src/in.txt", "1\n")], &args);
+    w.until_watching(1);
+    let (_, _, _, dir) = w.interrupt();
+    // Again: `a` is up to date in the first run, and runs in the cycle.
+    let mut w = Watching::start_in(dir, &args, None);
+    w.until_watching(1);
+    let before_change = std::time::SystemTime::now();
+    w.write("src/in.txt", "2\n");
+    w.until_watching(2);
+    let (_, out, _, dir) = w.interrupt();
+    let rows = waits_of(&dir.path().join("tasks.db"), "a");
+    assert_eq!(rows.len(), 1, "the cycle's row only\n{out}");
+    let (waited, started) = &rows[0];
+    let started: std::time::SystemTime = humantime::parse_rfc3339(started).expect("start");
+    let most = started
+        .duration_since(before_change)
+        .expect("started after the change");
+    assert!(
+        *waited <= most.as_secs_f64(),
+        "waited {waited}s, but the change that made it ready came {most:?} before it started"
+    );
+}
+
+#[test]
+fn the_report_of_a_watch_counts_its_procs_and_their_runs_in_the_cycles() {
+    let args = ["b", "c", "d", "--watch", "--db", "tasks.db"];
+    let mut w = Watching::start(CHAIN, CHAIN_FILES, &args);
+    w.until_watching(1);
+    w.write("src/a.txt", "2\n");
+    w.until_watching(2);
+    let (_, out, _, dir) = w.interrupt();
+    let report = |more: &[&str]| {
+        let done = Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(["report", "main.rhai", "--db", "tasks.db"])
+            .args(more)
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .output()
+            .expect("prun report");
+        String::from_utf8_lossy(&done.stdout).into_owned()
+    };
+    // a, b, c, d in the first run, then a and b again in the cycle.
+    let text = report(&[]);
+    assert!(
+        text.starts_with("run 1 of main.rhai: ok, ") && text.contains(", 4 procs run 6 times, "),
+        "{text}\n{out}"
+    );
+    let page = report(&["--html", "-"]);
+    assert!(
+        page.contains("4, run 6 times (0 slower than usual)"),
+        "{page}"
+    );
+}
+
 #[test]
 fn ctrl_c_after_a_failed_cycle_exits_1() {
     let mut w = Watching::start(CHECK, &[("src/in.txt", "good\n")], &["check", "--watch"]);
@@ -723,6 +856,49 @@ proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
         .find("prun: watch: cycle 1: src/in.txt changed")
         .expect("c1")..start];
     assert!(cycle1.contains("done 0 of 1"), "{cycle1:?}");
+}
+
+#[test]
+fn the_live_header_counts_the_procs_a_change_adds_to_a_running_cycle() {
+    // `a` and `b` each wait for their `go.<input>` file; `all` depends on both.
+    let script = r#"
+proc("a", #{ inputs: ["src/a.txt"],
+    shell: "n=$(cat src/a.txt); touch started.a$n; while [ ! -e go.a$n ]; do sleep 0.01; done" });
+proc("b", #{ inputs: ["src/b.txt"],
+    shell: "n=$(cat src/b.txt); touch started.b$n; while [ ! -e go.b$n ]; do sleep 0.01; done" });
+proc("all", #{ deps: ["a", "b"], shell: "true" });
+"#;
+    let files = [
+        ("src/a.txt", "1"),
+        ("src/b.txt", "1"),
+        ("go.a1", ""),
+        ("go.b1", ""),
+    ];
+    let mut w = Watching::start(script, &files, &["all", "--watch", "--live"]);
+    w.until_watching(1);
+    w.write("src/a.txt", "2");
+    w.until("a to run on 2", |w| w.path("started.a2").exists());
+    w.write("src/b.txt", "2");
+    w.until("b to run on 2", |w| w.path("started.b2").exists());
+    let joined = |w: &Watching| {
+        let out = w.stdout();
+        let at = out.find("changed while it ran").unwrap_or(out.len());
+        out[at..].contains("running 2 · done 0 of")
+    };
+    w.until("a header with both running", joined);
+    w.write("go.a2", "");
+    w.write("go.b2", "");
+    w.until_lines("prun: watch: cycle 1: 3 succeeded in", 1);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let at = out
+        .find("changed while it ran")
+        .expect("the change during the cycle");
+    assert!(
+        out[at..].contains("running 2 · done 0 of 3") && !out[at..].contains("done 0 of 2"),
+        "the header counts a, b and all once b joined the cycle:\n{:?}",
+        &out[at..]
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //! proc is WANTED again. Its dependents were reset too and count it as unfinished, so they
 //! wait for the new attempt and never see the stale result (parproc's "generations").
 
-use super::{AbortReason, Core, Span, State, WallTime};
+use super::{AbortReason, Core, Moment, Span, State, WallTime};
 use crate::graph::ProcId;
 
 /// What [`Core::rerun`] did.
@@ -143,6 +143,9 @@ impl Core {
         r.duration = Span::NONE;
         r.live = None;
         r.started_at = WallTime::NONE;
+        // Its wait in this cycle starts when it is ready again, not when it was in an
+        // earlier cycle (where it was up to date, and never took that time).
+        r.ready_at = Moment::NONE;
         r.attempts = 0;
         r.fingerprint = None;
         r.retry_pending = false;

@@ -2,7 +2,7 @@
 //! their names, orphans of the crashed run ended by the next run), short file descriptors
 //! and threads, and proc names too long for a file name.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -197,31 +197,40 @@ run("talk");
     );
 }
 
+/// A run of `script` killed by SIGKILL once the job that writes its pid to `pid_file` runs
+/// and is recorded in the crash journal. A set-up run with `second` present comes first
+/// (the runs after the crash have it again, so that their jobs end at once). Returns the
+/// set-up's output (which keeps the test's directory), that directory, the job's pid and
+/// the crashed prun's pid.
+fn crashed_run(script: &str, pid_file: &str) -> (crate::support::Output, PathBuf, u32, u32) {
+    let t = Test::new().script(script);
+    let dir = t.dir().to_path_buf();
+    std::fs::write(dir.join("second"), "").unwrap();
+    let setup = t.run();
+    setup.ok();
+    std::fs::remove_file(dir.join("second")).unwrap();
+    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
+    wait_until("the job to start", || dir.join(pid_file).exists());
+    let pid = pid_at(&dir.join(pid_file));
+    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::write(dir.join("second"), "").unwrap();
+    (setup, dir, pid, first.id())
+}
+
 /// The run that ends a crashed run's orphans is itself killed while it waits for them to
 /// go (a cron job's `timeout`, systemd's stop): the crashed run's journal is still there,
 /// and the next run ends them.
 #[test]
 fn a_run_killed_while_it_ends_a_crashed_runs_jobs_leaves_them_to_the_next() {
-    let t = Test::new().script(
+    let (_setup, dir, pid, crashed) = crashed_run(
         r#"
 proc("stubborn", #{ shell: "if [ -e second ]; then echo second-run; else trap 'echo > termed' TERM; echo $$ > job.tmp; mv job.tmp job.pid; while :; do sleep 1; done; fi" });
 run("stubborn");
 "#,
+        "job.pid",
     );
-    let dir = t.dir().to_path_buf();
-    // An empty script run writes main.rhai; the real runs follow.
-    std::fs::write(dir.join("second"), "").unwrap();
-    // The output keeps the test's directory.
-    let setup = t.run();
-    setup.ok();
-    std::fs::remove_file(dir.join("second")).unwrap();
-    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
-    wait_until("the job to start", || dir.join("job.pid").exists());
-    let pid = pid_at(&dir.join("job.pid"));
-    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
-    first.kill().unwrap();
-    first.wait().unwrap();
-    std::fs::write(dir.join("second"), "").unwrap();
     // The job shrugs off SIGTERM: the next run waits the kill grace before SIGKILL.
     let mut recovering = spawn_prun_in(&dir, &["main.rhai"]);
     wait_until("the orphan to get SIGTERM", || dir.join("termed").exists());
@@ -237,7 +246,7 @@ run("stubborn");
     assert_gone(pid, "the crashed run's job", &context);
     assert!(next.status.success(), "{context}");
     assert!(
-        stderr.contains(&format!("crashed run (prun pid {})", first.id()))
+        stderr.contains(&format!("crashed run (prun pid {crashed})"))
             && stderr.contains(&format!("process group {pid}")),
         "no warning naming the orphan\n{context}"
     );
@@ -248,30 +257,18 @@ run("stubborn");
 /// after a `kill -9` of prun, the next run ends it too.
 #[test]
 fn after_a_kill_9_the_next_run_ends_a_daemon_that_left_its_group() {
-    let t = Test::new().script(
+    let (_setup, dir, pid, _) = crashed_run(
         r#"
 proc("daemon", #{ shell: "[ -e second ] || { setsid sh -c 'echo $$ > d.tmp; mv d.tmp d.pid; exec sleep 1000' & while [ ! -e d.pid ]; do sleep 0.01; done; }" });
 proc("long", #{ deps: ["daemon"], shell: "[ -e second ] || exec sleep 1000" });
 run("long");
 "#,
+        "d.pid",
     );
-    let dir = t.dir().to_path_buf();
-    std::fs::write(dir.join("second"), "").unwrap();
-    // The output keeps the test's directory.
-    let setup = t.run();
-    setup.ok();
-    std::fs::remove_file(dir.join("second")).unwrap();
-    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
-    wait_until("the daemon to start", || dir.join("d.pid").exists());
-    let pid = pid_at(&dir.join("d.pid"));
-    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
-    first.kill().unwrap();
-    first.wait().unwrap();
     assert!(
         alive(pid),
         "the daemon did not outlive the killed prun: the test proves nothing"
     );
-    std::fs::write(dir.join("second"), "").unwrap();
     let next = prun_in(&dir, &["main.rhai"]);
     let stderr = String::from_utf8_lossy(&next.stderr);
     let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
@@ -288,25 +285,13 @@ run("long");
 /// stderr. It shrugs SIGTERM off, and the run then says it had to kill it.
 #[test]
 fn the_crash_warning_is_printed_before_the_orphans_are_ended() {
-    let t = Test::new().script(
+    let (_setup, dir, pid, crashed) = crashed_run(
         r#"
 proc("stubborn", #{ shell: "if [ -e second ]; then echo second-run; else trap 'cp stderr.txt seen.txt' TERM; echo $$ > job.tmp; mv job.tmp job.pid; while :; do sleep 1; done; fi" });
 run("stubborn");
 "#,
+        "job.pid",
     );
-    let dir = t.dir().to_path_buf();
-    std::fs::write(dir.join("second"), "").unwrap();
-    // The output keeps the test's directory.
-    let setup = t.run();
-    setup.ok();
-    std::fs::remove_file(dir.join("second")).unwrap();
-    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
-    wait_until("the job to start", || dir.join("job.pid").exists());
-    let pid = pid_at(&dir.join("job.pid"));
-    crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
-    first.kill().unwrap();
-    first.wait().unwrap();
-    std::fs::write(dir.join("second"), "").unwrap();
     let stderr_file = std::fs::File::create(dir.join("stderr.txt")).unwrap();
     let status = prun_command(&dir, &["-q", "main.rhai"])
         .stdout(Stdio::null())
@@ -318,8 +303,7 @@ run("stubborn");
     assert!(status.success(), "{stderr}");
     let seen = std::fs::read_to_string(dir.join("seen.txt")).unwrap_or_default();
     let found = format!(
-        "prun: warning: a crashed run (prun pid {}) left a job running; ending it: process group {pid} (`",
-        first.id()
+        "prun: warning: a crashed run (prun pid {crashed}) left a job running; ending it: process group {pid} (`"
     );
     assert!(
         seen.contains(&found),
@@ -347,25 +331,14 @@ run("long");
 /// A run of [`TEMPDIR_SCRIPT`] killed by SIGKILL once its job runs and is recorded: the
 /// test (its directory kept), the crashed run's temporary directory (still there) and pid.
 fn crash_with_a_tempdir() -> (crate::support::Output, std::path::PathBuf, u32) {
-    let t = Test::new().script(TEMPDIR_SCRIPT);
-    let dir = t.dir().to_path_buf();
-    std::fs::write(dir.join("second"), "").unwrap();
-    let setup = t.run();
-    setup.ok();
-    std::fs::remove_file(dir.join("second")).unwrap();
-    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
-    wait_until("the job to start", || dir.join("job.pid").exists());
-    crate::support::wait_recorded(&dir.join("state"), first.id(), pid_at(&dir.join("job.pid")));
-    first.kill().unwrap();
-    first.wait().unwrap();
+    let (setup, dir, _, crashed) = crashed_run(TEMPDIR_SCRIPT, "job.pid");
     let temp = std::path::PathBuf::from(std::fs::read_to_string(dir.join("dir.txt")).unwrap());
     assert!(
         temp.join("data").exists(),
         "the crashed run's temporary directory {} is gone: the test proves nothing",
         temp.display()
     );
-    std::fs::write(dir.join("second"), "").unwrap();
-    (setup, temp, first.id())
+    (setup, temp, crashed)
 }
 
 /// The next run of [`crash_with_a_tempdir`]'s script: its stderr, and its stdout too.

@@ -1571,13 +1571,7 @@ mod tests {
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
         for d in [1.0, 9.0, 2.0] {
             s.begin_run(&script("s.rhai"), &["-x".into()], &now());
-            let rec = ProcRecord {
-                name: "p".into(),
-                state: "SUCCEEDED".into(),
-                duration: Some(d),
-                ..ProcRecord::default()
-            };
-            s.record_proc(rec);
+            record_timed(&s, "p", "SUCCEEDED", d);
             s.end_run(Duration::from_secs(1), "ok", "{}", 100);
         }
         s.close();
@@ -1590,18 +1584,21 @@ mod tests {
         assert_eq!(h[0].outcome.as_deref(), Some("ok"));
     }
 
+    /// Queues a history row of `name` that ended in `state` after `d` seconds.
+    fn record_timed(s: &Store, name: &str, state: &str, d: f64) {
+        s.record_proc(ProcRecord {
+            name: name.into(),
+            state: state.into(),
+            duration: Some(d),
+            ..ProcRecord::default()
+        });
+    }
+
     #[test]
     fn earlier_durations_are_found_however_far_back_and_only_before_the_run() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
-        let record = |name: &str, state: &str, d: f64| {
-            s.record_proc(ProcRecord {
-                name: name.into(),
-                state: state.into(),
-                duration: Some(d),
-                ..ProcRecord::default()
-            });
-        };
+        let record = |name: &str, state: &str, d: f64| record_timed(&s, name, state, d);
         // `every` runs in each run (failing in run 13) for as many seconds as the run's
         // number; `rare` in the first three runs and the last.
         for run in 1..=14 {
@@ -1641,14 +1638,7 @@ mod tests {
     fn a_proc_absent_from_the_newest_runs_keeps_its_expected_duration() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
-        let record = |name: &str, d: f64| {
-            s.record_proc(ProcRecord {
-                name: name.into(),
-                state: "SUCCEEDED".into(),
-                duration: Some(d),
-                ..ProcRecord::default()
-            });
-        };
+        let record = |name: &str, d: f64| record_timed(&s, name, "SUCCEEDED", d);
         // `prun s.rhai deploy` twice, then `prun s.rhai test` twelve times.
         for d in [20.0, 40.0] {
             s.begin_run(&script("s.rhai"), &[], &now());
@@ -2123,12 +2113,7 @@ mod tests {
         };
         for (script, d) in [(&a1, 1.0), (&b, 50.0), (&a2, 3.0), (&b, 70.0), (&b, 90.0)] {
             s.begin_run(script, &[], &now());
-            s.record_proc(ProcRecord {
-                name: "build".into(),
-                state: "SUCCEEDED".into(),
-                duration: Some(d),
-                ..ProcRecord::default()
-            });
+            record_timed(&s, "build", "SUCCEEDED", d);
             s.end_run(Duration::from_secs(1), "ok", "{}", 2);
         }
         s.close();

@@ -181,11 +181,8 @@ run("talk");
         "the job did not outlive the killed prun: the test proves nothing"
     );
     std::fs::write(dir.join("second"), "").unwrap();
-    let next = prun_in(&dir, &["main.rhai", "--lock"]);
-    let stderr = String::from_utf8_lossy(&next.stderr);
-    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
-    assert_gone(pid, "the crashed run's job", &context);
-    assert!(next.status.success(), "{context}");
+    let (stderr, context) =
+        next_run_ends(&dir, &["main.rhai", "--lock"], pid, "the crashed run's job");
     assert!(
         stderr.contains("crashed run") && stderr.contains(&format!("process group {pid}")),
         "no warning naming the orphan\n{context}"
@@ -195,6 +192,17 @@ run("talk");
         "the second run started while the crashed run's job still ran (state {})\n{context}",
         std::fs::read_to_string(dir.join("overlap")).unwrap_or_default()
     );
+}
+
+/// The run after a crash (with `args`): it succeeds and `pid` (`what`) is gone when it
+/// returns. Its stderr, and its stderr and stdout for a failed assertion's message.
+fn next_run_ends(dir: &Path, args: &[&str], pid: u32, what: &str) -> (String, String) {
+    let next = prun_in(dir, args);
+    let stderr = String::from_utf8_lossy(&next.stderr).into_owned();
+    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
+    assert_gone(pid, what, &context);
+    assert!(next.status.success(), "{context}");
+    (stderr, context)
 }
 
 /// A run of `script` killed by SIGKILL once the job that writes its pid to `pid_file` runs
@@ -240,11 +248,7 @@ run("stubborn");
         alive(pid),
         "the orphan was gone before the recovering run was killed: the test proves nothing"
     );
-    let next = prun_in(&dir, &["main.rhai"]);
-    let stderr = String::from_utf8_lossy(&next.stderr);
-    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
-    assert_gone(pid, "the crashed run's job", &context);
-    assert!(next.status.success(), "{context}");
+    let (stderr, context) = next_run_ends(&dir, &["main.rhai"], pid, "the crashed run's job");
     assert!(
         stderr.contains(&format!("crashed run (prun pid {crashed})"))
             && stderr.contains(&format!("process group {pid}")),
@@ -269,11 +273,7 @@ run("long");
         alive(pid),
         "the daemon did not outlive the killed prun: the test proves nothing"
     );
-    let next = prun_in(&dir, &["main.rhai"]);
-    let stderr = String::from_utf8_lossy(&next.stderr);
-    let context = format!("{stderr}{}", String::from_utf8_lossy(&next.stdout));
-    assert_gone(pid, "the crashed run's daemon", &context);
-    assert!(next.status.success(), "{context}");
+    let (stderr, context) = next_run_ends(&dir, &["main.rhai"], pid, "the crashed run's daemon");
     assert!(
         stderr.contains(&format!("process group {pid} (`sleep 1000`)")),
         "no warning naming the daemon\n{context}"

@@ -44,7 +44,7 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     }
     let store = Store::open_read_only(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
     let key = crate::store::ScriptName::of(&req.script).key;
-    let Some(row) = store.run_row(&key, req.run)? else {
+    let Some(recorded) = store.recorded_run(&key, req.run)? else {
         let script = req.script.clone();
         return Err(Failure::NoRun {
             run: req.run,
@@ -52,9 +52,7 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
             path,
         });
     };
-    let procs = store.run_procs(row.id)?;
-    let medians = store.earlier_medians(row.id)?;
-    let timeline = Timeline::new(row, procs, &medians);
+    let timeline = Timeline::new(recorded.row, recorded.procs, &recorded.medians);
     let critical = CriticalPath::of(&timeline.procs);
     let own = [(&req.script, "the script itself"), (&path, "the task DB")];
     match &req.html {

@@ -77,6 +77,17 @@ pub(crate) struct RunRow {
     pub counts: Option<String>,
 }
 
+/// A recorded run with what `prun report` shows of it (see [`Store::recorded_run`]).
+#[derive(Debug)]
+pub(crate) struct RecordedRun {
+    pub row: RunRow,
+    /// Its procs, in the order they finished.
+    pub procs: Vec<ProcRecord>,
+    /// For each of its procs that succeeded before: the median of its last 10 successful
+    /// durations before this run.
+    pub medians: HashMap<String, f64>,
+}
+
 /// The script a run is of, as the history records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ScriptName {
@@ -725,87 +736,32 @@ impl Store {
 
     /// The procs of one run, in the order they finished.
     pub(crate) fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT name, state, started, duration, exit_code, log, error,
-                        ended, attempts, segments, waited, place, deps, proto FROM proc_runs
-                 WHERE {RUN_ROWS} ORDER BY rowid"
-            ))?;
-            let rows = stmt.query_map([run], |r| {
-                Ok(ProcRecord {
-                    name: r.get(0)?,
-                    state: r.get(1)?,
-                    started: r.get(2)?,
-                    duration: r.get(3)?,
-                    exit_code: r.get(4)?,
-                    log: r.get(5)?,
-                    error: r.get(6)?,
-                    ended: r.get(7)?,
-                    attempts: r.get(8)?,
-                    segments: r.get(9)?,
-                    waited: r.get(10)?,
-                    place: r.get(11)?,
-                    deps: r.get(12)?,
-                    proto: r.get(13)?,
-                })
-            })?;
-            rows.collect()
-        })
+        self.read(|conn| run_procs(conn, run))
     }
 
-    /// A recorded run of the script whose key is `key`: `run`, or its latest when `None`;
-    /// `None` when there is no such run of it.
-    pub(crate) fn run_row(
+    /// A recorded run of the script whose key is `key` (`run`, or its latest when `None`)
+    /// with its procs and their earlier medians, all read at one moment of the DB: another
+    /// run that prunes old runs meanwhile cannot leave the run without its procs. `None`
+    /// when there is no such run of it.
+    pub(crate) fn recorded_run(
         &self,
         key: &str,
         run: Option<i64>,
-    ) -> Result<Option<RunRow>, StoreError> {
+    ) -> Result<Option<RecordedRun>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
-                 WHERE script_key IN (?2, '') AND (id = ?1 OR (?1 IS NULL AND id =
-                     (SELECT MAX(id) FROM runs WHERE script_key IN (?2, ''))))",
-            )?;
-            let mut rows = stmt.query_map(params![run, key], |r| {
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    script: r.get(1)?,
-                    args: r.get(2)?,
-                    started: r.get(3)?,
-                    duration: r.get(4)?,
-                    outcome: r.get(5)?,
-                    parallel: r.get(6)?,
-                    counts: r.get(7)?,
-                })
-            })?;
-            rows.next().transpose()
-        })
-    }
-
-    /// For each proc of `run` that succeeded before it: the median of its durations in its
-    /// last 10 successful runs of the same script before `run`.
-    pub(crate) fn earlier_medians(&self, run: i64) -> Result<HashMap<String, f64>, StoreError> {
-        self.read(|conn| {
-            let key: Option<String> = conn
-                .query_row("SELECT script_key FROM runs WHERE id = ?1", [run], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let Some(key) = key else {
-                return Ok(HashMap::new());
+            // One read transaction: its first statement fixes what the others see.
+            let tx = conn.unchecked_transaction()?;
+            let Some(row) = run_row(&tx, key, run)? else {
+                return Ok(None);
             };
-            let names: HashSet<String> = conn
-                .prepare(&format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"))?
-                .query_map([run], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let earlier = Earlier {
-                key: &key,
-                before: run,
-                runs: i64::MAX,
-                names: Some(&names),
-                stop_early: false,
-            };
-            Ok(earlier.medians(conn)?.0)
+            let procs = run_procs(&tx, row.id)?;
+            let medians = earlier_medians(&tx, row.id)?;
+            tx.finish()?;
+            Ok(Some(RecordedRun {
+                row,
+                procs,
+                medians,
+            }))
         })
     }
 
@@ -833,6 +789,81 @@ impl Store {
             .collect();
         Ok((durations, whole))
     }
+}
+
+/// The procs of run `run`, in the order they finished.
+fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, state, started, duration, exit_code, log, error,
+                ended, attempts, segments, waited, place, deps, proto FROM proc_runs
+         WHERE {RUN_ROWS} ORDER BY rowid"
+    ))?;
+    let rows = stmt.query_map([run], |r| {
+        Ok(ProcRecord {
+            name: r.get(0)?,
+            state: r.get(1)?,
+            started: r.get(2)?,
+            duration: r.get(3)?,
+            exit_code: r.get(4)?,
+            log: r.get(5)?,
+            error: r.get(6)?,
+            ended: r.get(7)?,
+            attempts: r.get(8)?,
+            segments: r.get(9)?,
+            waited: r.get(10)?,
+            place: r.get(11)?,
+            deps: r.get(12)?,
+            proto: r.get(13)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The run `run` of the script whose key is `key`, or its latest when `None`.
+fn run_row(conn: &Connection, key: &str, run: Option<i64>) -> rusqlite::Result<Option<RunRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
+         WHERE script_key IN (?2, '') AND (id = ?1 OR (?1 IS NULL AND id =
+             (SELECT MAX(id) FROM runs WHERE script_key IN (?2, ''))))",
+    )?;
+    let mut rows = stmt.query_map(params![run, key], |r| {
+        Ok(RunRow {
+            id: r.get(0)?,
+            script: r.get(1)?,
+            args: r.get(2)?,
+            started: r.get(3)?,
+            duration: r.get(4)?,
+            outcome: r.get(5)?,
+            parallel: r.get(6)?,
+            counts: r.get(7)?,
+        })
+    })?;
+    rows.next().transpose()
+}
+
+/// For each proc of `run` that succeeded before it: the median of its durations in its
+/// last 10 successful runs of the same script before `run`.
+fn earlier_medians(conn: &Connection, run: i64) -> rusqlite::Result<HashMap<String, f64>> {
+    let key: Option<String> = conn
+        .query_row("SELECT script_key FROM runs WHERE id = ?1", [run], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(key) = key else {
+        return Ok(HashMap::new());
+    };
+    let names: HashSet<String> = conn
+        .prepare(&format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"))?
+        .query_map([run], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let earlier = Earlier {
+        key: &key,
+        before: run,
+        runs: i64::MAX,
+        names: Some(&names),
+        stop_early: false,
+    };
+    Ok(earlier.medians(conn)?.0)
 }
 
 /// The expected durations of a script's procs, which the live display shows: the median
@@ -1585,6 +1616,13 @@ mod tests {
     }
 
     /// Queues a history row of `name` that ended in `state` after `d` seconds.
+    /// The run `run` of the script whose key is `key`, as `prun report` reads it.
+    fn recorded(s: &Store, key: &str, run: i64) -> RecordedRun {
+        s.recorded_run(key, Some(run))
+            .unwrap()
+            .expect("a run of the script")
+    }
+
     fn record_timed(s: &Store, name: &str, state: &str, d: f64) {
         s.record_proc(ProcRecord {
             name: name.into(),
@@ -1614,7 +1652,7 @@ mod tests {
             s.end_run(Duration::from_secs(1), "ok", "{}", 0);
         }
         s.close();
-        let medians = s.earlier_medians(14).unwrap();
+        let medians = recorded(&s, "s.rhai", 14).medians;
         assert_eq!(medians.get("every"), Some(&7.5), "runs 3 to 12");
         assert_eq!(
             medians.get("rare"),
@@ -1679,7 +1717,7 @@ mod tests {
         }
         s.close();
         assert_eq!(
-            s.earlier_medians(2).unwrap().get("p"),
+            recorded(&s, "s.rhai", 2).medians.get("p"),
             Some(&7.5),
             "cycles 3 to 12"
         );
@@ -2027,7 +2065,7 @@ mod tests {
                 .filter_map(|n| Some((n.clone(), brute_median(&conn, key, n, *run)?)))
                 .collect();
             assert_eq!(
-                s.earlier_medians(*run).unwrap(),
+                recorded(&s, key, *run).medians,
                 want,
                 "run {run} of {key:?}"
             );
@@ -2122,13 +2160,10 @@ mod tests {
         assert_eq!(ids("/w/a.rhai"), [3, 1]);
         // Two runs kept of b: its first went, a's runs did not count against it.
         assert_eq!(ids("/w/b.rhai"), [5, 4]);
-        assert_eq!(s.run_row("/w/a.rhai", None).unwrap().map(|r| r.id), Some(3));
-        assert_eq!(
-            s.run_row("/w/a.rhai", None).unwrap().unwrap().script,
-            "./a.rhai"
-        );
+        let latest = s.recorded_run("/w/a.rhai", None).unwrap().unwrap();
+        assert_eq!((latest.row.id, latest.row.script.as_str()), (3, "./a.rhai"));
         assert!(
-            s.run_row("/w/a.rhai", Some(4)).unwrap().is_none(),
+            s.recorded_run("/w/a.rhai", Some(4)).unwrap().is_none(),
             "a run of b"
         );
         assert_eq!(
@@ -2136,7 +2171,7 @@ mod tests {
             Some(Duration::from_secs(2)),
             "the median of a's 1 s and 3 s, not of b's"
         );
-        let medians = s.earlier_medians(5).unwrap();
+        let medians = recorded(&s, "/w/b.rhai", 5).medians;
         assert_eq!(medians.get("build"), Some(&70.0), "b's run 4 only");
     }
 

@@ -1,28 +1,21 @@
-//! [`Store`]: opening the task DB (with its fault handling), reading the cache and the
-//! history, and the writer thread.
+//! [`Store`]: opening the task DB (with its fault handling), reading its cache, and the
+//! calls that send the writer thread (`writer.rs`) what to record.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::StoreError;
 use super::schema;
-
-/// How long the writer waits for more to commit in one transaction. Every commit writes
-/// each page it changed to the WAL again: at 20 ms, 2,000 short procs made ~50 commits
-/// and the writer spent 17–20 ms of CPU, at 250 ms 11–14 ms (a fresh DB: 24 → 8 ms;
-/// measured with the index by name that the schema's version 7 dropped). Nothing waits
-/// for a batch: a reader of the history during the run sees it up to this much later,
-/// and [`Store::close`] commits what is left at once.
-const BATCH_WINDOW: Duration = Duration::from_millis(250);
+use super::writer::{Msg, warm, writer};
 
 /// A cached result: the result as JSON, the fingerprint it was computed from, and a stamp
 /// that changes whenever the proc really runs (dependents record their dependencies'
@@ -61,33 +54,6 @@ pub(crate) struct ProcRecord {
     pub proto: Option<String>,
 }
 
-/// A recorded run, as `prun report` shows it.
-#[derive(Debug, Clone)]
-pub(crate) struct RunRow {
-    pub id: i64,
-    pub script: String,
-    /// The script's arguments, a JSON array of strings.
-    pub args: String,
-    pub started: String,
-    pub duration: Option<f64>,
-    pub outcome: Option<String>,
-    /// The parallel limit the run ended with.
-    pub parallel: Option<i64>,
-    /// How many procs ended in each state, a JSON object (`{"up_to_date": 3, ...}`).
-    pub counts: Option<String>,
-}
-
-/// A recorded run with what `prun report` shows of it (see [`Store::recorded_run`]).
-#[derive(Debug)]
-pub(crate) struct RecordedRun {
-    pub row: RunRow,
-    /// Its procs, in the order they finished.
-    pub procs: Vec<ProcRecord>,
-    /// For each of its procs that succeeded before: the median of its last 10 successful
-    /// durations before this run.
-    pub medians: HashMap<String, f64>,
-}
-
 /// The script a run is of, as the history records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ScriptName {
@@ -106,43 +72,6 @@ impl ScriptName {
             shown: path.display().to_string(),
             key: crate::paths::script_identity(path).display().to_string(),
         }
-    }
-}
-
-/// One run, as `prun history` shows it.
-#[derive(Debug, Clone)]
-pub(crate) struct HistoryRun {
-    pub id: i64,
-    pub started: String,
-    pub duration: Option<f64>,
-    pub outcome: Option<String>,
-    pub counts: Option<String>,
-}
-
-enum Msg {
-    BeginRun {
-        script: ScriptName,
-        args: String,
-        started: String,
-    },
-    Proc(ProcRecord),
-    Save(String, CacheRow),
-    Invalidate(String),
-    EndRun {
-        duration: f64,
-        outcome: String,
-        counts: String,
-        keep_runs: u64,
-    },
-    Parallel(usize),
-    /// A reader found the DB corrupt (the error): move it aside and start a new one.
-    Corrupt(String, mpsc::Sender<()>),
-}
-
-impl Msg {
-    /// A message whose sender waits for the writer's answer.
-    fn is_urgent(&self) -> bool {
-        matches!(self, Msg::Corrupt(..))
     }
 }
 
@@ -166,12 +95,6 @@ pub(crate) struct Store {
     held: Option<super::readonly::Hold>,
 }
 
-/// How long the writer waits for the DB's write lock while another process holds it.
-const LOCK_PATIENCE: Duration = Duration::from_secs(10);
-/// How long one try for the write lock waits (SQLite's busy timeout on the writer's
-/// connection): between tries the writer sees whether it must stop waiting.
-const LOCK_TRY: Duration = Duration::from_millis(50);
-
 /// Makes a task DB's writer stop waiting for a lock (see [`Store::impatience`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Impatience(Arc<AtomicBool>);
@@ -184,11 +107,11 @@ impl Impatience {
     }
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
+pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // Switching to WAL takes an exclusive lock and SQLite does not wait for it (the busy
@@ -230,7 +153,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 /// Whether `e` says the DB is damaged: SQLite found it so, or a text prun wrote reads back
 /// as something else (a page overwritten with garbage can still parse as SQLite), which
 /// would otherwise keep every later run from using the DB at all.
-fn is_corrupt(e: &rusqlite::Error) -> bool {
+pub(super) fn is_corrupt(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
@@ -327,7 +250,7 @@ pub(crate) enum StartOverError {
 }
 
 /// Moves a corrupt DB aside and makes a new, empty one in its place.
-fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOverError> {
+pub(super) fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOverError> {
     let aside = move_aside(path).map_err(StartOverError::MoveAside)?;
     prepare(path).map_err(|e| StartOverError::Prepare(Box::new(e)))?;
     let (conn, _, _) = load(path).map_err(StartOverError::New)?;
@@ -602,7 +525,7 @@ impl Store {
     /// Runs a query on the read connection (opened on first use). A corrupt DB found here
     /// is handed to the writer, which moves it aside and starts a new one (a DB opened to
     /// read only has none: it is left as it is).
-    fn read<T>(
+    pub(super) fn read<T>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
@@ -712,310 +635,12 @@ impl Store {
             w.thread().unpark();
         }
     }
-
-    /// The most recent runs of the script whose key is `key` (see [`ScriptName`]), newest
-    /// first. Runs recorded before scripts had keys are runs of every script.
-    pub(crate) fn history(&self, key: &str, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, started, duration, outcome, counts FROM runs
-                 WHERE script_key IN (?1, '') ORDER BY id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![key, limit as i64], |r| {
-                Ok(HistoryRun {
-                    id: r.get(0)?,
-                    started: r.get(1)?,
-                    duration: r.get(2)?,
-                    outcome: r.get(3)?,
-                    counts: r.get(4)?,
-                })
-            })?;
-            rows.collect()
-        })
-    }
-
-    /// The procs of one run, in the order they finished.
-    pub(crate) fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
-        self.read(|conn| run_procs(conn, run))
-    }
-
-    /// A recorded run of the script whose key is `key` (`run`, or its latest when `None`)
-    /// with its procs and their earlier medians, all read at one moment of the DB: another
-    /// run that prunes old runs meanwhile cannot leave the run without its procs. `None`
-    /// when there is no such run of it.
-    pub(crate) fn recorded_run(
-        &self,
-        key: &str,
-        run: Option<i64>,
-    ) -> Result<Option<RecordedRun>, StoreError> {
-        self.read(|conn| {
-            // One read transaction: its first statement fixes what the others see.
-            let tx = conn.unchecked_transaction()?;
-            let Some(row) = run_row(&tx, key, run)? else {
-                return Ok(None);
-            };
-            let procs = run_procs(&tx, row.id)?;
-            let medians = earlier_medians(&tx, row.id)?;
-            tx.finish()?;
-            Ok(Some(RecordedRun {
-                row,
-                procs,
-                medians,
-            }))
-        })
-    }
-
-    /// The expected duration of each proc of the script whose key is `key`: the median of
-    /// its last [`MEDIAN_OF`] successful runs in that script, among its newest
-    /// [`EXPECTED_FROM_RUNS`] runs. With `stop_early`, the reading stops once every proc
-    /// found has its [`MEDIAN_OF`]; the flag returned says whether it read every one of
-    /// those runs (a proc not found may be in the others when it did not).
-    fn expected_durations(
-        &self,
-        key: &str,
-        stop_early: bool,
-    ) -> Result<(HashMap<String, Duration>, bool), StoreError> {
-        let earlier = Earlier {
-            key,
-            before: i64::MAX,
-            runs: EXPECTED_FROM_RUNS,
-            names: None,
-            stop_early,
-        };
-        let (medians, whole) = self.read(|conn| earlier.medians(conn))?;
-        let durations = medians
-            .into_iter()
-            .map(|(name, m)| (name, Duration::from_secs_f64(m)))
-            .collect();
-        Ok((durations, whole))
-    }
-}
-
-/// The procs of run `run`, in the order they finished.
-fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT name, state, started, duration, exit_code, log, error,
-                ended, attempts, segments, waited, place, deps, proto FROM proc_runs
-         WHERE {RUN_ROWS} ORDER BY rowid"
-    ))?;
-    let rows = stmt.query_map([run], |r| {
-        Ok(ProcRecord {
-            name: r.get(0)?,
-            state: r.get(1)?,
-            started: r.get(2)?,
-            duration: r.get(3)?,
-            exit_code: r.get(4)?,
-            log: r.get(5)?,
-            error: r.get(6)?,
-            ended: r.get(7)?,
-            attempts: r.get(8)?,
-            segments: r.get(9)?,
-            waited: r.get(10)?,
-            place: r.get(11)?,
-            deps: r.get(12)?,
-            proto: r.get(13)?,
-        })
-    })?;
-    rows.collect()
-}
-
-/// The run `run` of the script whose key is `key`, or its latest when `None`.
-fn run_row(conn: &Connection, key: &str, run: Option<i64>) -> rusqlite::Result<Option<RunRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
-         WHERE script_key IN (?2, '') AND (id = ?1 OR (?1 IS NULL AND id =
-             (SELECT MAX(id) FROM runs WHERE script_key IN (?2, ''))))",
-    )?;
-    let mut rows = stmt.query_map(params![run, key], |r| {
-        Ok(RunRow {
-            id: r.get(0)?,
-            script: r.get(1)?,
-            args: r.get(2)?,
-            started: r.get(3)?,
-            duration: r.get(4)?,
-            outcome: r.get(5)?,
-            parallel: r.get(6)?,
-            counts: r.get(7)?,
-        })
-    })?;
-    rows.next().transpose()
-}
-
-/// For each proc of `run` that succeeded before it: the median of its durations in its
-/// last 10 successful runs of the same script before `run`.
-fn earlier_medians(conn: &Connection, run: i64) -> rusqlite::Result<HashMap<String, f64>> {
-    let key: Option<String> = conn
-        .query_row("SELECT script_key FROM runs WHERE id = ?1", [run], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let Some(key) = key else {
-        return Ok(HashMap::new());
-    };
-    let names: HashSet<String> = conn
-        .prepare(&format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"))?
-        .query_map([run], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let earlier = Earlier {
-        key: &key,
-        before: run,
-        runs: i64::MAX,
-        names: Some(&names),
-        stop_early: false,
-    };
-    Ok(earlier.medians(conn)?.0)
-}
-
-/// The expected durations of a script's procs, which the live display shows: the median
-/// of each proc's last [`MEDIAN_OF`] successful runs among the script's newest
-/// [`EXPECTED_FROM_RUNS`] runs, read from the DB as procs are asked about. The first
-/// reading stops once every proc found has its [`MEDIAN_OF`] runs (about as many runs as
-/// that, when a script runs the same procs each time); a proc not found then, such as one
-/// only some runs name as a target, has the rest of those runs read, once.
-pub(crate) struct ExpectedDurations {
-    /// The script's key.
-    key: String,
-    /// What was read; `None` before the first reading.
-    found: Option<HashMap<String, Duration>>,
-    /// Whether every run to read was read.
-    whole: bool,
-}
-
-impl ExpectedDurations {
-    /// Nothing read yet, for the script whose key is `key`.
-    pub(crate) fn new(key: &str) -> Self {
-        Self {
-            key: key.to_string(),
-            found: None,
-            whole: false,
-        }
-    }
-
-    /// The expected duration of `name` if what was read answers it; `None`: ask
-    /// [`ExpectedDurations::get`], which reads the DB.
-    pub(crate) fn known(&self, name: &str) -> Option<Option<Duration>> {
-        match self.found.as_ref()?.get(name) {
-            Some(d) => Some(Some(*d)),
-            None if self.whole => Some(None),
-            None => None,
-        }
-    }
-
-    /// The expected duration of `name`, reading `store` when what was read does not
-    /// answer it. A DB that cannot be read gives none (and is not read again).
-    pub(crate) fn get(&mut self, store: &Store, name: &str) -> Option<Duration> {
-        loop {
-            if let Some(known) = self.known(name) {
-                return known;
-            }
-            let stop_early = self.found.is_none();
-            let (found, whole) = store
-                .expected_durations(&self.key, stop_early)
-                .unwrap_or_else(|_| (HashMap::new(), true));
-            self.found = Some(found);
-            self.whole = whole;
-        }
-    }
-}
-
-/// How many successful runs of a proc its median duration is taken over.
-const MEDIAN_OF: usize = 10;
-
-/// How many of a script's newest runs the expected durations are read from at most.
-const EXPECTED_FROM_RUNS: i64 = 100;
-
-/// A look-up of procs' durations in a script's earlier runs. There is no index by proc
-/// name (see the schema's version 7): the runs are read one by one, newest first, each
-/// by its range of rows (newest first too: a watch records each cycle's row of a proc in
-/// its one run), until every proc looked for has [`MEDIAN_OF`] durations.
-struct Earlier<'a> {
-    /// The script's key (runs recorded before scripts had keys count too).
-    key: &'a str,
-    /// Only runs before this one.
-    before: i64,
-    /// At most this many runs.
-    runs: i64,
-    /// The procs looked for; `None`: every proc found.
-    names: Option<&'a HashSet<String>>,
-    /// Whether to stop once every proc found has [`MEDIAN_OF`] durations when `names` is
-    /// `None` (a proc not found yet may then be in the runs left unread).
-    stop_early: bool,
-}
-
-impl Earlier<'_> {
-    /// Each proc's median duration over its last [`MEDIAN_OF`] successful runs, and
-    /// whether every run to read was read.
-    fn medians(&self, conn: &Connection) -> rusqlite::Result<(HashMap<String, f64>, bool)> {
-        let runs: Vec<(i64, i64, i64)> = conn
-            .prepare_cached(
-                "SELECT id, first_proc, last_proc FROM runs
-                 WHERE script_key IN (?1, '') AND id < ?2 AND first_proc IS NOT NULL
-                 ORDER BY id DESC LIMIT ?3",
-            )?
-            .query_map(params![self.key, self.before, self.runs], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut procs = conn.prepare_cached(
-            "SELECT name, duration FROM proc_runs
-             WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1
-               AND state = 'SUCCEEDED' AND duration IS NOT NULL
-             ORDER BY rowid DESC",
-        )?;
-        let mut found: HashMap<String, Vec<f64>> = HashMap::new();
-        let mut whole = true;
-        for (i, (id, first, last)) in runs.iter().enumerate() {
-            let mut rows = procs.query(params![id, first, last])?;
-            while let Some(row) = rows.next()? {
-                let name: String = row.get(0)?;
-                if self.names.is_some_and(|n| !n.contains(&name)) {
-                    continue;
-                }
-                let durations = found.entry(name).or_default();
-                if durations.len() < MEDIAN_OF {
-                    durations.push(row.get(1)?);
-                }
-            }
-            if self.enough(&found) {
-                whole = i + 1 == runs.len();
-                break;
-            }
-        }
-        let medians = found
-            .into_iter()
-            .filter_map(|(name, d)| Some((name, median(d)?)))
-            .collect();
-        Ok((medians, whole))
-    }
-
-    /// Whether the durations found are all that the runs left could add to.
-    fn enough(&self, found: &HashMap<String, Vec<f64>>) -> bool {
-        let all_found = match self.names {
-            Some(n) => found.len() == n.len(),
-            None => self.stop_early && !found.is_empty(),
-        };
-        all_found && found.values().all(|d| d.len() == MEDIAN_OF)
-    }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// The median of some durations; `None` when there are none.
-fn median(mut d: Vec<f64>) -> Option<f64> {
-    if d.is_empty() {
-        return None;
-    }
-    d.sort_by(f64::total_cmp);
-    let mid = d.len() / 2;
-    Some(if d.len() % 2 == 1 {
-        d[mid]
-    } else {
-        (d[mid - 1] + d[mid]) / 2.0
-    })
 }
 
 fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<CacheRow>>> {
@@ -1033,372 +658,14 @@ fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<CacheRo
     rows.collect()
 }
 
-/// The run being recorded: its row, and what it was begun with (to begin it again in a
-/// new DB after a corrupt one was moved aside).
-#[derive(Default)]
-struct Recording {
-    id: Option<i64>,
-    begun: Option<(ScriptName, String, String)>,
-}
-
-/// Commits whatever has queued up, one transaction per batch, until the channel closes.
-/// When the DB turns out to be corrupt, it is moved aside, a new one is started and the
-/// batch is written again into it.
-fn writer(
-    conn: Connection,
-    rx: mpsc::Receiver<Msg>,
-    path: &Path,
-    warn: &Warn,
-    impatient: &AtomicBool,
-) {
-    let mut conn = Some(conn);
-    let mut failed = false;
-    let mut rec = Recording::default();
-    let replace = |conn: &mut Option<Connection>, rec: &mut Recording, error: &str| {
-        // Close the old connection first: closing it later would checkpoint into, and
-        // delete, the `-wal` file of the new DB.
-        drop(conn.take());
-        rec.id = None;
-        match start_over(path) {
-            Ok((aside, fresh)) => {
-                *conn = Some(fresh);
-                warn(&format!(
-                    "the task DB {} is corrupt ({error}); moved it to {} and started a new one",
-                    path.display(),
-                    aside.display()
-                ));
-            }
-            Err(why) => warn(&format!(
-                "the task DB {} is corrupt ({error}) and could not be replaced: {why}; \
-                 this run's history and cache are not recorded",
-                path.display()
-            )),
-        }
-    };
-    while let Ok(first) = rx.recv() {
-        // Gather what arrives in the next few milliseconds too: one transaction per
-        // finished proc would cost more than the procs themselves in a run of many short
-        // ones. Meanwhile the writer sleeps (parked) and messages wait in the channel, so
-        // that each one does not wake it: on a busy machine every wake-up takes a CPU
-        // from the jobs. A message someone waits for (a corrupt DB) unparks it and is
-        // committed at once, and so is the rest when the store closes (the channel is
-        // closed and the writer unparked: see `Store::close`).
-        let mut batch = vec![first];
-        let until = std::time::Instant::now() + BATCH_WINDOW;
-        let mut closed;
-        loop {
-            closed = drain(&rx, &mut batch);
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            if closed || left.is_zero() || batch.iter().any(Msg::is_urgent) {
-                break;
-            }
-            std::thread::park_timeout(left);
-        }
-        let mut result = apply(conn.as_mut(), &batch, &mut rec, impatient);
-        if let Err(e) = &result
-            && is_corrupt(e)
-        {
-            replace(&mut conn, &mut rec, &e.to_string());
-            result = apply(conn.as_mut(), &batch, &mut rec, impatient);
-        }
-        if result.is_ok() && !closed {
-            checkpoint(path, conn.as_ref());
-        }
-        if let Err(e) = result {
-            rec.id = None;
-            if !failed {
-                failed = true;
-                warn(&format!(
-                    "failed to write the task DB {}: {e}; this run's history and cache may be incomplete",
-                    path.display()
-                ));
-            }
-        }
-        for m in batch {
-            if let Msg::Corrupt(error, ack) = m {
-                replace(&mut conn, &mut rec, &error);
-                let _ = ack.send(());
-            }
-        }
-    }
-}
-
-/// Copies what the last commits wrote to the `-wal` file into the DB while the run goes
-/// on, so that closing the DB at the run's end, which the run waits for, copies only the
-/// last batch (two system calls a page): after a chain of 500 short procs the close took
-/// 0.32-0.40 ms, and 0.18-0.20 with this. A checkpoint that cannot be done at once
-/// (another run reading or writing) is left to a later one, and so is one while someone
-/// reads the DB file at `path` itself (see [`super::readonly::checkpointing`]).
-fn checkpoint(path: &Path, conn: Option<&Connection>) {
-    if let Some(conn) = conn
-        && let Some(_leave) = super::readonly::checkpointing(path)
-    {
-        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    }
-}
-
-/// Moves what is queued into `batch`; true when the channel is closed.
-fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
-    loop {
-        match rx.try_recv() {
-            Ok(m) => batch.push(m),
-            Err(mpsc::TryRecvError::Empty) => return false,
-            Err(mpsc::TryRecvError::Disconnected) => return true,
-        }
-    }
-}
-
-/// The statements every run's history takes, prepared once per connection (see [`warm`]).
-const BEGIN_RUN: &str =
-    "INSERT INTO runs (script, args, started, script_key) VALUES (?1, ?2, ?3, ?4)";
-const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
-const RECORD_PROC: &str =
-    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
-        log, error, ended, attempts, segments, waited, place, deps, proto)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
-const END_RUN: &str =
-    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
-/// Records that the rows `?2` to `?3` of `proc_runs` hold procs of run `?1` (see the
-/// schema's version 6): the range grows as the run's procs are written.
-const MARK_PROCS: &str =
-    "UPDATE runs SET first_proc = COALESCE(first_proc, ?2), last_proc = ?3 WHERE id = ?1";
-/// The rows of `proc_runs` that hold the procs of run `?1`: a search of its range of
-/// rows, not a scan of the table.
-const RUN_ROWS: &str = "rowid BETWEEN (SELECT first_proc FROM runs WHERE id = ?1)
-        AND (SELECT last_proc FROM runs WHERE id = ?1) AND run_id = ?1";
-/// Deletes rows `?2` to `?3` of `proc_runs` that belong to run `?1`: the procs written
-/// for a run that was deleted meanwhile (pruned by another run at once).
-const DROP_PROCS: &str = "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
-/// The ids of the runs that [`PRUNE`] deletes: every run of the script whose key is `?1`
-/// (runs of an unknown script, recorded before scripts had keys, count as its runs too)
-/// up to the newest one past the `?2` kept. Found that way, not as `id NOT IN (the kept
-/// ones)`: a third of the instructions, which every run paid at its end.
-macro_rules! pruned_runs {
-    () => {
-        "SELECT id FROM runs WHERE script_key IN (?1, '')
-            AND id <= (SELECT id FROM runs WHERE script_key IN (?1, '')
-                       ORDER BY id DESC LIMIT 1 OFFSET ?2)"
-    };
-}
-/// Deletes the procs of the runs [`PRUNE`] deletes, each run's by its range of rows.
-const PRUNE_PROCS: &str = concat!(
-    "DELETE FROM proc_runs WHERE rowid IN (SELECT p.rowid FROM runs r, proc_runs p
-        WHERE p.rowid BETWEEN r.first_proc AND r.last_proc AND p.run_id = r.id
-          AND r.id IN (",
-    pruned_runs!(),
-    "))"
-);
-/// Keeps the newest `?2` runs of the script whose key is `?1` (see [`pruned_runs`]).
-const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_runs!(), ")");
-
-/// Prepares the statements of a run's history while the run goes on: the writer commits
-/// them all at once when the store closes, after the last proc, where parsing them (a
-/// fifth of a million instructions) made the run longer.
-fn warm(conn: &Connection) {
-    for sql in [
-        BEGIN_RUN,
-        PARALLEL,
-        RECORD_PROC,
-        MARK_PROCS,
-        END_RUN,
-        PRUNE_PROCS,
-        PRUNE,
-    ] {
-        // A statement that does not prepare fails again, with its error, when it is used.
-        let _ = conn.prepare_cached(sql);
-    }
-}
-
-/// Writes one batch in one transaction (nothing when there is no DB left to write to).
-fn apply(
-    conn: Option<&mut Connection>,
-    batch: &[Msg],
-    rec: &mut Recording,
-    impatient: &AtomicBool,
-) -> rusqlite::Result<()> {
-    let Some(conn) = conn else { return Ok(()) };
-    // The write lock, waited for up to LOCK_PATIENCE while another process holds it, in
-    // tries of LOCK_TRY, unless told to give up.
-    conn.busy_timeout(LOCK_TRY)?;
-    let until = Instant::now() + LOCK_PATIENCE;
-    let tx = loop {
-        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => break tx,
-            Err(e)
-                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
-                    && !impatient.load(Ordering::SeqCst)
-                    && Instant::now() < until => {}
-            Err(e) => return Err(e),
-        }
-    };
-    let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
-        if let Some((script, args, started)) = &rec.begun {
-            tx.prepare_cached(BEGIN_RUN)?.execute(params![
-                script.shown,
-                args,
-                started,
-                script.key
-            ])?;
-            rec.id = Some(tx.last_insert_rowid());
-        }
-        Ok(())
-    };
-    // The statements of the rows a batch holds many of, each prepared (found in the
-    // connection's cache) once per batch rather than once per row.
-    let mut insert_proc = None;
-    let mut save_row = None;
-    // When the batch's cache rows were saved: they are committed together.
-    let mut saved = None;
-    // The rows of proc_runs this batch wrote for a run, marked in its row when done.
-    let mut written: Option<Written> = None;
-    for m in batch {
-        match m {
-            Msg::BeginRun {
-                script,
-                args,
-                started,
-            } => {
-                rec.begun = Some((script.clone(), args.clone(), started.clone()));
-                begin(&tx, rec)?;
-            }
-            Msg::Proc(p) => {
-                if rec.id.is_none() {
-                    begin(&tx, rec)?;
-                }
-                let Some(run) = rec.id else { continue };
-                let insert = match &mut insert_proc {
-                    Some(stmt) => stmt,
-                    None => insert_proc.insert(tx.prepare_cached(RECORD_PROC)?),
-                };
-                insert.execute(params![
-                    run,
-                    p.name,
-                    p.state,
-                    p.started,
-                    p.duration,
-                    p.exit_code,
-                    p.log,
-                    p.error,
-                    p.ended,
-                    p.attempts,
-                    p.segments,
-                    p.waited,
-                    p.place,
-                    p.deps,
-                    p.proto
-                ])?;
-                let row = tx.last_insert_rowid();
-                match &mut written {
-                    Some(w) if w.run == run => w.last = row,
-                    _ => {
-                        if let Some(w) = written.take() {
-                            w.mark(&tx)?;
-                        }
-                        written = Some(Written {
-                            run,
-                            first: row,
-                            last: row,
-                        });
-                    }
-                }
-            }
-            Msg::Save(name, row) => {
-                // An upsert, not `INSERT OR REPLACE`: the row is rewritten where it is
-                // (a replace deletes it, and its key in the index, and inserts both anew
-                // at the end of the table).
-                let save = match &mut save_row {
-                    Some(stmt) => stmt,
-                    None => save_row.insert(tx.prepare_cached(
-                        "INSERT INTO cache (name, result, fingerprint, stamp, saved)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (name) DO UPDATE SET result = excluded.result,
-                             fingerprint = excluded.fingerprint, stamp = excluded.stamp,
-                             saved = excluded.saved",
-                    )?),
-                };
-                save.execute(params![
-                    name,
-                    row.result,
-                    row.fingerprint,
-                    row.stamp,
-                    &*saved.get_or_insert_with(now)
-                ])?;
-            }
-            Msg::Invalidate(name) => {
-                tx.prepare_cached("DELETE FROM cache WHERE name = ?1")?
-                    .execute([name])?;
-            }
-            Msg::EndRun {
-                duration,
-                outcome,
-                counts,
-                keep_runs,
-            } => {
-                if rec.id.is_none() {
-                    begin(&tx, rec)?;
-                }
-                tx.prepare_cached(END_RUN)?.execute(params![
-                    rec.id,
-                    now(),
-                    duration,
-                    outcome,
-                    counts
-                ])?;
-                // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
-                // procs of a deleted run go with it (ON DELETE CASCADE).
-                if *keep_runs > 0
-                    && let Some((script, ..)) = &rec.begun
-                {
-                    let kept = i64::try_from(*keep_runs).unwrap_or(i64::MAX);
-                    tx.prepare_cached(PRUNE_PROCS)?
-                        .execute(params![script.key, kept])?;
-                    tx.prepare_cached(PRUNE)?
-                        .execute(params![script.key, kept])?;
-                }
-            }
-            Msg::Parallel(n) => {
-                if rec.id.is_none() {
-                    begin(&tx, rec)?;
-                }
-                tx.prepare_cached(PARALLEL)?
-                    .execute(params![rec.id, *n as i64])?;
-            }
-            Msg::Corrupt(..) => {}
-        }
-    }
-    drop((insert_proc, save_row));
-    if let Some(w) = written {
-        w.mark(&tx)?;
-    }
-    tx.commit()
-}
-
-/// Rows `first` to `last` of `proc_runs`, written for run `run` (and maybe, in between,
-/// for another run writing at once).
-struct Written {
-    run: i64,
-    first: i64,
-    last: i64,
-}
-
-impl Written {
-    /// Records the range in the run's row; when the run is gone (another run pruned it
-    /// meanwhile), deletes its rows instead, which nothing would find or delete later.
-    fn mark(&self, tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
-        let marked = tx
-            .prepare_cached(MARK_PROCS)?
-            .execute(params![self.run, self.first, self.last])?;
-        if marked == 0 {
-            tx.prepare_cached(DROP_PROCS)?
-                .execute(params![self.run, self.first, self.last])?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::history::{ExpectedDurations, RUN_ROWS, RecordedRun};
+    use crate::store::writer::{PRUNE, PRUNE_PROCS, Recording, apply, checkpoint};
+    use rusqlite::params;
+    use std::collections::HashSet;
+    use std::time::Instant;
 
     /// A script known by the name it was given (no such file: its key is that name).
     fn script(name: &str) -> ScriptName {

@@ -14,13 +14,14 @@
 
 mod db;
 mod error;
+mod history;
 mod readonly;
 mod schema;
+mod writer;
 
-pub(crate) use db::{
-    CacheRow, ExpectedDurations, Impatience, ProcRecord, RunRow, ScriptName, Store,
-};
+pub(crate) use db::{CacheRow, Impatience, ProcRecord, ScriptName, Store};
 pub(crate) use error::StoreError;
+pub(crate) use history::{ExpectedDurations, RunRow};
 
 /// True when there is no DB at `path`; a path that cannot be looked at (a directory above
 /// it that the user may not enter) is no answer, and opening it says why.

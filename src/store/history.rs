@@ -1,0 +1,353 @@
+//! Reading the history back: the runs of a script (`prun history`), one run with its procs
+//! and their earlier medians (`prun report`), and the expected durations the live display
+//! shows.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::db::{ProcRecord, Store};
+
+/// A recorded run, as `prun report` shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunRow {
+    pub id: i64,
+    pub script: String,
+    /// The script's arguments, a JSON array of strings.
+    pub args: String,
+    pub started: String,
+    pub duration: Option<f64>,
+    pub outcome: Option<String>,
+    /// The parallel limit the run ended with.
+    pub parallel: Option<i64>,
+    /// How many procs ended in each state, a JSON object (`{"up_to_date": 3, ...}`).
+    pub counts: Option<String>,
+}
+
+/// A recorded run with what `prun report` shows of it (see [`Store::recorded_run`]).
+#[derive(Debug)]
+pub(crate) struct RecordedRun {
+    pub row: RunRow,
+    /// Its procs, in the order they finished.
+    pub procs: Vec<ProcRecord>,
+    /// For each of its procs that succeeded before: the median of its last 10 successful
+    /// durations before this run.
+    pub medians: HashMap<String, f64>,
+}
+
+/// One run, as `prun history` shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryRun {
+    pub id: i64,
+    pub started: String,
+    pub duration: Option<f64>,
+    pub outcome: Option<String>,
+    pub counts: Option<String>,
+}
+
+/// The procs of run `run`, in the order they finished.
+fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, state, started, duration, exit_code, log, error,
+                ended, attempts, segments, waited, place, deps, proto FROM proc_runs
+         WHERE {RUN_ROWS} ORDER BY rowid"
+    ))?;
+    let rows = stmt.query_map([run], |r| {
+        Ok(ProcRecord {
+            name: r.get(0)?,
+            state: r.get(1)?,
+            started: r.get(2)?,
+            duration: r.get(3)?,
+            exit_code: r.get(4)?,
+            log: r.get(5)?,
+            error: r.get(6)?,
+            ended: r.get(7)?,
+            attempts: r.get(8)?,
+            segments: r.get(9)?,
+            waited: r.get(10)?,
+            place: r.get(11)?,
+            deps: r.get(12)?,
+            proto: r.get(13)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The run `run` of the script whose key is `key`, or its latest when `None`.
+fn run_row(conn: &Connection, key: &str, run: Option<i64>) -> rusqlite::Result<Option<RunRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
+         WHERE script_key IN (?2, '') AND (id = ?1 OR (?1 IS NULL AND id =
+             (SELECT MAX(id) FROM runs WHERE script_key IN (?2, ''))))",
+    )?;
+    let mut rows = stmt.query_map(params![run, key], |r| {
+        Ok(RunRow {
+            id: r.get(0)?,
+            script: r.get(1)?,
+            args: r.get(2)?,
+            started: r.get(3)?,
+            duration: r.get(4)?,
+            outcome: r.get(5)?,
+            parallel: r.get(6)?,
+            counts: r.get(7)?,
+        })
+    })?;
+    rows.next().transpose()
+}
+
+/// For each proc of `run` that succeeded before it: the median of its durations in its
+/// last 10 successful runs of the same script before `run`.
+fn earlier_medians(conn: &Connection, run: i64) -> rusqlite::Result<HashMap<String, f64>> {
+    let key: Option<String> = conn
+        .query_row("SELECT script_key FROM runs WHERE id = ?1", [run], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(key) = key else {
+        return Ok(HashMap::new());
+    };
+    let names: HashSet<String> = conn
+        .prepare(&format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"))?
+        .query_map([run], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let earlier = Earlier {
+        key: &key,
+        before: run,
+        runs: i64::MAX,
+        names: Some(&names),
+        stop_early: false,
+    };
+    Ok(earlier.medians(conn)?.0)
+}
+
+/// The expected durations of a script's procs, which the live display shows: the median
+/// of each proc's last [`MEDIAN_OF`] successful runs among the script's newest
+/// [`EXPECTED_FROM_RUNS`] runs, read from the DB as procs are asked about. The first
+/// reading stops once every proc found has its [`MEDIAN_OF`] runs (about as many runs as
+/// that, when a script runs the same procs each time); a proc not found then, such as one
+/// only some runs name as a target, has the rest of those runs read, once.
+pub(crate) struct ExpectedDurations {
+    /// The script's key.
+    key: String,
+    /// What was read; `None` before the first reading.
+    found: Option<HashMap<String, Duration>>,
+    /// Whether every run to read was read.
+    whole: bool,
+}
+
+impl ExpectedDurations {
+    /// Nothing read yet, for the script whose key is `key`.
+    pub(crate) fn new(key: &str) -> Self {
+        Self {
+            key: key.to_string(),
+            found: None,
+            whole: false,
+        }
+    }
+
+    /// The expected duration of `name` if what was read answers it; `None`: ask
+    /// [`ExpectedDurations::get`], which reads the DB.
+    pub(crate) fn known(&self, name: &str) -> Option<Option<Duration>> {
+        match self.found.as_ref()?.get(name) {
+            Some(d) => Some(Some(*d)),
+            None if self.whole => Some(None),
+            None => None,
+        }
+    }
+
+    /// The expected duration of `name`, reading `store` when what was read does not
+    /// answer it. A DB that cannot be read gives none (and is not read again).
+    pub(crate) fn get(&mut self, store: &Store, name: &str) -> Option<Duration> {
+        loop {
+            if let Some(known) = self.known(name) {
+                return known;
+            }
+            let stop_early = self.found.is_none();
+            let (found, whole) = store
+                .expected_durations(&self.key, stop_early)
+                .unwrap_or_else(|_| (HashMap::new(), true));
+            self.found = Some(found);
+            self.whole = whole;
+        }
+    }
+}
+
+/// How many successful runs of a proc its median duration is taken over.
+const MEDIAN_OF: usize = 10;
+
+/// How many of a script's newest runs the expected durations are read from at most.
+const EXPECTED_FROM_RUNS: i64 = 100;
+
+/// A look-up of procs' durations in a script's earlier runs. There is no index by proc
+/// name (see the schema's version 7): the runs are read one by one, newest first, each
+/// by its range of rows (newest first too: a watch records each cycle's row of a proc in
+/// its one run), until every proc looked for has [`MEDIAN_OF`] durations.
+struct Earlier<'a> {
+    /// The script's key (runs recorded before scripts had keys count too).
+    key: &'a str,
+    /// Only runs before this one.
+    before: i64,
+    /// At most this many runs.
+    runs: i64,
+    /// The procs looked for; `None`: every proc found.
+    names: Option<&'a HashSet<String>>,
+    /// Whether to stop once every proc found has [`MEDIAN_OF`] durations when `names` is
+    /// `None` (a proc not found yet may then be in the runs left unread).
+    stop_early: bool,
+}
+
+impl Earlier<'_> {
+    /// Each proc's median duration over its last [`MEDIAN_OF`] successful runs, and
+    /// whether every run to read was read.
+    fn medians(&self, conn: &Connection) -> rusqlite::Result<(HashMap<String, f64>, bool)> {
+        let runs: Vec<(i64, i64, i64)> = conn
+            .prepare_cached(
+                "SELECT id, first_proc, last_proc FROM runs
+                 WHERE script_key IN (?1, '') AND id < ?2 AND first_proc IS NOT NULL
+                 ORDER BY id DESC LIMIT ?3",
+            )?
+            .query_map(params![self.key, self.before, self.runs], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut procs = conn.prepare_cached(
+            "SELECT name, duration FROM proc_runs
+             WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1
+               AND state = 'SUCCEEDED' AND duration IS NOT NULL
+             ORDER BY rowid DESC",
+        )?;
+        let mut found: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut whole = true;
+        for (i, (id, first, last)) in runs.iter().enumerate() {
+            let mut rows = procs.query(params![id, first, last])?;
+            while let Some(row) = rows.next()? {
+                let name: String = row.get(0)?;
+                if self.names.is_some_and(|n| !n.contains(&name)) {
+                    continue;
+                }
+                let durations = found.entry(name).or_default();
+                if durations.len() < MEDIAN_OF {
+                    durations.push(row.get(1)?);
+                }
+            }
+            if self.enough(&found) {
+                whole = i + 1 == runs.len();
+                break;
+            }
+        }
+        let medians = found
+            .into_iter()
+            .filter_map(|(name, d)| Some((name, median(d)?)))
+            .collect();
+        Ok((medians, whole))
+    }
+
+    /// Whether the durations found are all that the runs left could add to.
+    fn enough(&self, found: &HashMap<String, Vec<f64>>) -> bool {
+        let all_found = match self.names {
+            Some(n) => found.len() == n.len(),
+            None => self.stop_early && !found.is_empty(),
+        };
+        all_found && found.values().all(|d| d.len() == MEDIAN_OF)
+    }
+}
+
+/// The median of some durations; `None` when there are none.
+fn median(mut d: Vec<f64>) -> Option<f64> {
+    if d.is_empty() {
+        return None;
+    }
+    d.sort_by(f64::total_cmp);
+    let mid = d.len() / 2;
+    Some(if d.len() % 2 == 1 {
+        d[mid]
+    } else {
+        (d[mid - 1] + d[mid]) / 2.0
+    })
+}
+
+/// The rows of `proc_runs` that hold the procs of run `?1`: a search of its range of
+/// rows, not a scan of the table.
+pub(super) const RUN_ROWS: &str = "rowid BETWEEN (SELECT first_proc FROM runs WHERE id = ?1)
+        AND (SELECT last_proc FROM runs WHERE id = ?1) AND run_id = ?1";
+
+impl Store {
+    /// The most recent runs of the script whose key is `key` (see [`ScriptName`](super::ScriptName)), newest
+    /// first. Runs recorded before scripts had keys are runs of every script.
+    pub(crate) fn history(&self, key: &str, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, started, duration, outcome, counts FROM runs
+                 WHERE script_key IN (?1, '') ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![key, limit as i64], |r| {
+                Ok(HistoryRun {
+                    id: r.get(0)?,
+                    started: r.get(1)?,
+                    duration: r.get(2)?,
+                    outcome: r.get(3)?,
+                    counts: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The procs of one run, in the order they finished.
+    pub(crate) fn run_procs(&self, run: i64) -> Result<Vec<ProcRecord>, StoreError> {
+        self.read(|conn| run_procs(conn, run))
+    }
+
+    /// A recorded run of the script whose key is `key` (`run`, or its latest when `None`)
+    /// with its procs and their earlier medians, all read at one moment of the DB: another
+    /// run that prunes old runs meanwhile cannot leave the run without its procs. `None`
+    /// when there is no such run of it.
+    pub(crate) fn recorded_run(
+        &self,
+        key: &str,
+        run: Option<i64>,
+    ) -> Result<Option<RecordedRun>, StoreError> {
+        self.read(|conn| {
+            // One read transaction: its first statement fixes what the others see.
+            let tx = conn.unchecked_transaction()?;
+            let Some(row) = run_row(&tx, key, run)? else {
+                return Ok(None);
+            };
+            let procs = run_procs(&tx, row.id)?;
+            let medians = earlier_medians(&tx, row.id)?;
+            tx.finish()?;
+            Ok(Some(RecordedRun {
+                row,
+                procs,
+                medians,
+            }))
+        })
+    }
+
+    /// The expected duration of each proc of the script whose key is `key`: the median of
+    /// its last [`MEDIAN_OF`] successful runs in that script, among its newest
+    /// [`EXPECTED_FROM_RUNS`] runs. With `stop_early`, the reading stops once every proc
+    /// found has its [`MEDIAN_OF`]; the flag returned says whether it read every one of
+    /// those runs (a proc not found may be in the others when it did not).
+    fn expected_durations(
+        &self,
+        key: &str,
+        stop_early: bool,
+    ) -> Result<(HashMap<String, Duration>, bool), StoreError> {
+        let earlier = Earlier {
+            key,
+            before: i64::MAX,
+            runs: EXPECTED_FROM_RUNS,
+            names: None,
+            stop_early,
+        };
+        let (medians, whole) = self.read(|conn| earlier.medians(conn))?;
+        let durations = medians
+            .into_iter()
+            .map(|(name, m)| (name, Duration::from_secs_f64(m)))
+            .collect();
+        Ok((durations, whole))
+    }
+}

@@ -1,0 +1,421 @@
+//! The task DB's writer thread: what a run sends it ([`Msg`]), and how it commits that in
+//! batches, one transaction each, while the run goes on.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
+
+use super::db::Warn;
+use super::db::{CacheRow, ProcRecord, ScriptName, is_corrupt, now, start_over};
+
+/// How long the writer waits for more to commit in one transaction. Every commit writes
+/// each page it changed to the WAL again: at 20 ms, 2,000 short procs made ~50 commits
+/// and the writer spent 17–20 ms of CPU, at 250 ms 11–14 ms (a fresh DB: 24 → 8 ms;
+/// measured with the index by name that the schema's version 7 dropped). Nothing waits
+/// for a batch: a reader of the history during the run sees it up to this much later,
+/// and [`Store::close`](super::Store::close) commits what is left at once.
+const BATCH_WINDOW: Duration = Duration::from_millis(250);
+
+pub(super) enum Msg {
+    BeginRun {
+        script: ScriptName,
+        args: String,
+        started: String,
+    },
+    Proc(ProcRecord),
+    Save(String, CacheRow),
+    Invalidate(String),
+    EndRun {
+        duration: f64,
+        outcome: String,
+        counts: String,
+        keep_runs: u64,
+    },
+    Parallel(usize),
+    /// A reader found the DB corrupt (the error): move it aside and start a new one.
+    Corrupt(String, mpsc::Sender<()>),
+}
+
+impl Msg {
+    /// A message whose sender waits for the writer's answer.
+    pub(super) fn is_urgent(&self) -> bool {
+        matches!(self, Msg::Corrupt(..))
+    }
+}
+
+/// How long the writer waits for the DB's write lock while another process holds it.
+const LOCK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long one try for the write lock waits (SQLite's busy timeout on the writer's
+/// connection): between tries the writer sees whether it must stop waiting.
+const LOCK_TRY: Duration = Duration::from_millis(50);
+
+/// The run being recorded: its row, and what it was begun with (to begin it again in a
+/// new DB after a corrupt one was moved aside).
+#[derive(Default)]
+pub(super) struct Recording {
+    id: Option<i64>,
+    begun: Option<(ScriptName, String, String)>,
+}
+
+/// Commits whatever has queued up, one transaction per batch, until the channel closes.
+/// When the DB turns out to be corrupt, it is moved aside, a new one is started and the
+/// batch is written again into it.
+pub(super) fn writer(
+    conn: Connection,
+    rx: mpsc::Receiver<Msg>,
+    path: &Path,
+    warn: &Warn,
+    impatient: &AtomicBool,
+) {
+    let mut conn = Some(conn);
+    let mut failed = false;
+    let mut rec = Recording::default();
+    let replace = |conn: &mut Option<Connection>, rec: &mut Recording, error: &str| {
+        // Close the old connection first: closing it later would checkpoint into, and
+        // delete, the `-wal` file of the new DB.
+        drop(conn.take());
+        rec.id = None;
+        match start_over(path) {
+            Ok((aside, fresh)) => {
+                *conn = Some(fresh);
+                warn(&format!(
+                    "the task DB {} is corrupt ({error}); moved it to {} and started a new one",
+                    path.display(),
+                    aside.display()
+                ));
+            }
+            Err(why) => warn(&format!(
+                "the task DB {} is corrupt ({error}) and could not be replaced: {why}; \
+                 this run's history and cache are not recorded",
+                path.display()
+            )),
+        }
+    };
+    while let Ok(first) = rx.recv() {
+        // Gather what arrives in the next few milliseconds too: one transaction per
+        // finished proc would cost more than the procs themselves in a run of many short
+        // ones. Meanwhile the writer sleeps (parked) and messages wait in the channel, so
+        // that each one does not wake it: on a busy machine every wake-up takes a CPU
+        // from the jobs. A message someone waits for (a corrupt DB) unparks it and is
+        // committed at once, and so is the rest when the store closes (the channel is
+        // closed and the writer unparked: see `Store::close`).
+        let mut batch = vec![first];
+        let until = std::time::Instant::now() + BATCH_WINDOW;
+        let mut closed;
+        loop {
+            closed = drain(&rx, &mut batch);
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if closed || left.is_zero() || batch.iter().any(Msg::is_urgent) {
+                break;
+            }
+            std::thread::park_timeout(left);
+        }
+        let mut result = apply(conn.as_mut(), &batch, &mut rec, impatient);
+        if let Err(e) = &result
+            && is_corrupt(e)
+        {
+            replace(&mut conn, &mut rec, &e.to_string());
+            result = apply(conn.as_mut(), &batch, &mut rec, impatient);
+        }
+        if result.is_ok() && !closed {
+            checkpoint(path, conn.as_ref());
+        }
+        if let Err(e) = result {
+            rec.id = None;
+            if !failed {
+                failed = true;
+                warn(&format!(
+                    "failed to write the task DB {}: {e}; this run's history and cache may be incomplete",
+                    path.display()
+                ));
+            }
+        }
+        for m in batch {
+            if let Msg::Corrupt(error, ack) = m {
+                replace(&mut conn, &mut rec, &error);
+                let _ = ack.send(());
+            }
+        }
+    }
+}
+
+/// Copies what the last commits wrote to the `-wal` file into the DB while the run goes
+/// on, so that closing the DB at the run's end, which the run waits for, copies only the
+/// last batch (two system calls a page): after a chain of 500 short procs the close took
+/// 0.32-0.40 ms, and 0.18-0.20 with this. A checkpoint that cannot be done at once
+/// (another run reading or writing) is left to a later one, and so is one while someone
+/// reads the DB file at `path` itself (see [`super::readonly::checkpointing`]).
+pub(super) fn checkpoint(path: &Path, conn: Option<&Connection>) {
+    if let Some(conn) = conn
+        && let Some(_leave) = super::readonly::checkpointing(path)
+    {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+}
+
+/// Moves what is queued into `batch`; true when the channel is closed.
+fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(m) => batch.push(m),
+            Err(mpsc::TryRecvError::Empty) => return false,
+            Err(mpsc::TryRecvError::Disconnected) => return true,
+        }
+    }
+}
+
+/// The statements every run's history takes, prepared once per connection (see [`warm`]).
+const BEGIN_RUN: &str =
+    "INSERT INTO runs (script, args, started, script_key) VALUES (?1, ?2, ?3, ?4)";
+
+const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
+
+const RECORD_PROC: &str =
+    "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
+        log, error, ended, attempts, segments, waited, place, deps, proto)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+const END_RUN: &str =
+    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
+
+/// Records that the rows `?2` to `?3` of `proc_runs` hold procs of run `?1` (see the
+/// schema's version 6): the range grows as the run's procs are written.
+const MARK_PROCS: &str =
+    "UPDATE runs SET first_proc = COALESCE(first_proc, ?2), last_proc = ?3 WHERE id = ?1";
+
+/// Deletes rows `?2` to `?3` of `proc_runs` that belong to run `?1`: the procs written
+/// for a run that was deleted meanwhile (pruned by another run at once).
+const DROP_PROCS: &str = "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
+
+/// The ids of the runs that [`PRUNE`] deletes: every run of the script whose key is `?1`
+/// (runs of an unknown script, recorded before scripts had keys, count as its runs too)
+/// up to the newest one past the `?2` kept. Found that way, not as `id NOT IN (the kept
+/// ones)`: a third of the instructions, which every run paid at its end.
+macro_rules! pruned_runs {
+    () => {
+        "SELECT id FROM runs WHERE script_key IN (?1, '')
+            AND id <= (SELECT id FROM runs WHERE script_key IN (?1, '')
+                       ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+    };
+}
+
+/// Deletes the procs of the runs [`PRUNE`] deletes, each run's by its range of rows.
+pub(super) const PRUNE_PROCS: &str = concat!(
+    "DELETE FROM proc_runs WHERE rowid IN (SELECT p.rowid FROM runs r, proc_runs p
+        WHERE p.rowid BETWEEN r.first_proc AND r.last_proc AND p.run_id = r.id
+          AND r.id IN (",
+    pruned_runs!(),
+    "))"
+);
+
+/// Keeps the newest `?2` runs of the script whose key is `?1` (see [`pruned_runs`]).
+pub(super) const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_runs!(), ")");
+
+/// Prepares the statements of a run's history while the run goes on: the writer commits
+/// them all at once when the store closes, after the last proc, where parsing them (a
+/// fifth of a million instructions) made the run longer.
+pub(super) fn warm(conn: &Connection) {
+    for sql in [
+        BEGIN_RUN,
+        PARALLEL,
+        RECORD_PROC,
+        MARK_PROCS,
+        END_RUN,
+        PRUNE_PROCS,
+        PRUNE,
+    ] {
+        // A statement that does not prepare fails again, with its error, when it is used.
+        let _ = conn.prepare_cached(sql);
+    }
+}
+
+/// Writes one batch in one transaction (nothing when there is no DB left to write to).
+pub(super) fn apply(
+    conn: Option<&mut Connection>,
+    batch: &[Msg],
+    rec: &mut Recording,
+    impatient: &AtomicBool,
+) -> rusqlite::Result<()> {
+    let Some(conn) = conn else { return Ok(()) };
+    // The write lock, waited for up to LOCK_PATIENCE while another process holds it, in
+    // tries of LOCK_TRY, unless told to give up.
+    conn.busy_timeout(LOCK_TRY)?;
+    let until = Instant::now() + LOCK_PATIENCE;
+    let tx = loop {
+        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => break tx,
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && !impatient.load(Ordering::SeqCst)
+                    && Instant::now() < until => {}
+            Err(e) => return Err(e),
+        }
+    };
+    let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
+        if let Some((script, args, started)) = &rec.begun {
+            tx.prepare_cached(BEGIN_RUN)?.execute(params![
+                script.shown,
+                args,
+                started,
+                script.key
+            ])?;
+            rec.id = Some(tx.last_insert_rowid());
+        }
+        Ok(())
+    };
+    // The statements of the rows a batch holds many of, each prepared (found in the
+    // connection's cache) once per batch rather than once per row.
+    let mut insert_proc = None;
+    let mut save_row = None;
+    // When the batch's cache rows were saved: they are committed together.
+    let mut saved = None;
+    // The rows of proc_runs this batch wrote for a run, marked in its row when done.
+    let mut written: Option<Written> = None;
+    for m in batch {
+        match m {
+            Msg::BeginRun {
+                script,
+                args,
+                started,
+            } => {
+                rec.begun = Some((script.clone(), args.clone(), started.clone()));
+                begin(&tx, rec)?;
+            }
+            Msg::Proc(p) => {
+                if rec.id.is_none() {
+                    begin(&tx, rec)?;
+                }
+                let Some(run) = rec.id else { continue };
+                let insert = match &mut insert_proc {
+                    Some(stmt) => stmt,
+                    None => insert_proc.insert(tx.prepare_cached(RECORD_PROC)?),
+                };
+                insert.execute(params![
+                    run,
+                    p.name,
+                    p.state,
+                    p.started,
+                    p.duration,
+                    p.exit_code,
+                    p.log,
+                    p.error,
+                    p.ended,
+                    p.attempts,
+                    p.segments,
+                    p.waited,
+                    p.place,
+                    p.deps,
+                    p.proto
+                ])?;
+                let row = tx.last_insert_rowid();
+                match &mut written {
+                    Some(w) if w.run == run => w.last = row,
+                    _ => {
+                        if let Some(w) = written.take() {
+                            w.mark(&tx)?;
+                        }
+                        written = Some(Written {
+                            run,
+                            first: row,
+                            last: row,
+                        });
+                    }
+                }
+            }
+            Msg::Save(name, row) => {
+                // An upsert, not `INSERT OR REPLACE`: the row is rewritten where it is
+                // (a replace deletes it, and its key in the index, and inserts both anew
+                // at the end of the table).
+                let save = match &mut save_row {
+                    Some(stmt) => stmt,
+                    None => save_row.insert(tx.prepare_cached(
+                        "INSERT INTO cache (name, result, fingerprint, stamp, saved)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (name) DO UPDATE SET result = excluded.result,
+                             fingerprint = excluded.fingerprint, stamp = excluded.stamp,
+                             saved = excluded.saved",
+                    )?),
+                };
+                save.execute(params![
+                    name,
+                    row.result,
+                    row.fingerprint,
+                    row.stamp,
+                    &*saved.get_or_insert_with(now)
+                ])?;
+            }
+            Msg::Invalidate(name) => {
+                tx.prepare_cached("DELETE FROM cache WHERE name = ?1")?
+                    .execute([name])?;
+            }
+            Msg::EndRun {
+                duration,
+                outcome,
+                counts,
+                keep_runs,
+            } => {
+                if rec.id.is_none() {
+                    begin(&tx, rec)?;
+                }
+                tx.prepare_cached(END_RUN)?.execute(params![
+                    rec.id,
+                    now(),
+                    duration,
+                    outcome,
+                    counts
+                ])?;
+                // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
+                // procs of a deleted run go with it (ON DELETE CASCADE).
+                if *keep_runs > 0
+                    && let Some((script, ..)) = &rec.begun
+                {
+                    let kept = i64::try_from(*keep_runs).unwrap_or(i64::MAX);
+                    tx.prepare_cached(PRUNE_PROCS)?
+                        .execute(params![script.key, kept])?;
+                    tx.prepare_cached(PRUNE)?
+                        .execute(params![script.key, kept])?;
+                }
+            }
+            Msg::Parallel(n) => {
+                if rec.id.is_none() {
+                    begin(&tx, rec)?;
+                }
+                tx.prepare_cached(PARALLEL)?
+                    .execute(params![rec.id, *n as i64])?;
+            }
+            Msg::Corrupt(..) => {}
+        }
+    }
+    drop((insert_proc, save_row));
+    if let Some(w) = written {
+        w.mark(&tx)?;
+    }
+    tx.commit()
+}
+
+/// Rows `first` to `last` of `proc_runs`, written for run `run` (and maybe, in between,
+/// for another run writing at once).
+struct Written {
+    run: i64,
+    first: i64,
+    last: i64,
+}
+
+impl Written {
+    /// Records the range in the run's row; when the run is gone (another run pruned it
+    /// meanwhile), deletes its rows instead, which nothing would find or delete later.
+    fn mark(&self, tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+        let marked = tx
+            .prepare_cached(MARK_PROCS)?
+            .execute(params![self.run, self.first, self.last])?;
+        if marked == 0 {
+            tx.prepare_cached(DROP_PROCS)?
+                .execute(params![self.run, self.first, self.last])?;
+        }
+        Ok(())
+    }
+}

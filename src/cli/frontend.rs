@@ -483,13 +483,25 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
             "\nprocs of run {} (that ran; up-to-date procs are counted above):\n",
             latest.id
         ));
+        // A watch's rows, under the cycle each ran in.
+        let watch = procs.iter().any(|p| p.cycle.unwrap_or(0) > 0);
+        let mut shown_cycle = None;
         for p in procs {
+            let cycle = p.cycle.unwrap_or(0);
+            if watch && shown_cycle != Some(cycle) {
+                shown_cycle = Some(cycle);
+                text.push_str(&match cycle {
+                    0 => "  first run:\n".to_string(),
+                    n => format!("  cycle {n}:\n"),
+                });
+            }
             let dur = p.duration.map_or(String::new(), |d| format!(" ({d:.2}s)"));
             let err = p
                 .error
                 .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
                 .unwrap_or_default();
-            text.push_str(&format!("  {:<10} {}{dur}{err}\n", p.state, p.name));
+            let indent = if watch { "    " } else { "  " };
+            text.push_str(&format!("{indent}{:<10} {}{dur}{err}\n", p.state, p.name));
         }
     }
     crate::report::print_text(text.as_bytes()).map_err(|source| Failure::Write {

@@ -22,16 +22,20 @@ impl CriticalPath {
     /// The critical path of `bars`; empty when no proc ran.
     pub(super) fn of(bars: &[Bar]) -> CriticalPath {
         let ran = |b: &Bar| b.start.is_some() && b.end.is_some();
-        let by_name: HashMap<&str, usize> = bars
+        // In a watch a proc has a row for each cycle it ran in: a row waited only for its
+        // dependencies' rows of its own cycle (a dependency that did not run again in it
+        // ends the chain, as one up to date does in a run).
+        let by_name: HashMap<(&str, u32), usize> = bars
             .iter()
             .enumerate()
             .filter(|(_, b)| ran(b))
-            .map(|(i, b)| (b.name.as_str(), i))
+            .map(|(i, b)| ((b.name.as_str(), b.cycle), i))
             .collect();
         let end = |i: usize| bars[i].end.unwrap_or(0.0);
-        // In a watch a proc has a row for each cycle it ran in: a dependency's row that
-        // ended before the proc's row of an earlier cycle did is from an earlier cycle,
-        // which this row did not wait for (the dependency did not run again).
+        // A change during a cycle can run a proc twice in it: a dependency's row that
+        // ended before the proc's earlier row did is one this row did not wait for. So
+        // can a watch recorded before the history kept cycles (all its rows are of cycle
+        // 0), where that tells its cycles apart.
         let mut last_end: HashMap<&str, f64> = HashMap::new();
         let earlier_end: Vec<Option<f64>> = bars
             .iter()
@@ -61,7 +65,7 @@ impl CriticalPath {
             let mut deps = bars[i]
                 .deps
                 .iter()
-                .filter_map(|d| by_name.get(d.as_str()).copied())
+                .filter_map(|d| by_name.get(&(d.as_str(), bars[i].cycle)).copied())
                 .filter(|&d| earlier_end[i].is_none_or(|e| end(d) > e));
             next = latest(&mut deps);
         }
@@ -140,6 +144,25 @@ mod tests {
             bar("test", 3.6, 3.7, &["build"]),
         ];
         assert_eq!(CriticalPath::of(&bars).procs, [3, 4, 5]);
+    }
+
+    #[test]
+    fn in_a_watch_a_row_waits_only_for_rows_of_its_own_cycle() {
+        let at = |cycle: u32, b: Bar| Bar { cycle, ..b };
+        // `gen` failed in cycle 1; cycle 2, started by `build`'s own input, ran `build`
+        // and `test` alone: `gen`'s failed row ended after `build`'s earlier row, but
+        // `build` of cycle 2 did not wait for it.
+        let mut failed = at(1, bar("gen", 2.0, 2.5, &[]));
+        failed.state = "FAILED".into();
+        let bars = vec![
+            bar("gen", 0.0, 0.6, &[]),
+            bar("build", 0.6, 0.8, &["gen"]),
+            bar("test", 0.8, 0.9, &["build"]),
+            failed,
+            at(2, bar("build", 4.0, 4.2, &["gen"])),
+            at(2, bar("test", 4.2, 4.3, &["build"])),
+        ];
+        assert_eq!(CriticalPath::of(&bars).procs, [4, 5]);
     }
 
     #[test]

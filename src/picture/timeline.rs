@@ -45,6 +45,9 @@ pub(super) struct Bar {
     pub median: Option<f64>,
     /// The template of the proto it was made from (`encode::[f]`).
     pub proto: Option<String>,
+    /// The watch cycle it ran in (0: the first run, and every row of a run that is no
+    /// watch or was recorded before the history kept cycles).
+    pub cycle: u32,
 }
 
 impl Bar {
@@ -225,6 +228,7 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         });
     }
     Bar {
+        cycle: p.cycle.unwrap_or(0),
         name: p.name,
         state: p.state,
         start,

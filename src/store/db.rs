@@ -52,6 +52,9 @@ pub(crate) struct ProcRecord {
     pub deps: Option<String>,
     /// The template of the proto it was made from (`encode::[f]`).
     pub proto: Option<String>,
+    /// The watch cycle it ran in (0: the first run); `None` in a row recorded before the
+    /// history kept it.
+    pub cycle: Option<u32>,
 }
 
 /// The script a run is of, as the history records it.

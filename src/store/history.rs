@@ -51,7 +51,7 @@ pub(crate) struct HistoryRun {
 fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT name, state, started, duration, exit_code, log, error,
-                ended, attempts, segments, waited, place, deps, proto FROM proc_runs
+                ended, attempts, segments, waited, place, deps, proto, cycle FROM proc_runs
          WHERE {RUN_ROWS} ORDER BY rowid"
     ))?;
     let rows = stmt.query_map([run], |r| {
@@ -70,6 +70,7 @@ fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
             place: r.get(11)?,
             deps: r.get(12)?,
             proto: r.get(13)?,
+            cycle: r.get(14)?,
         })
     })?;
     rows.collect()

@@ -74,8 +74,12 @@ const MIGRATIONS: &[&str] = &[
     // runs lie together), so each commit rewrote the whole index: with the 100 runs kept
     // by default, a run of 2,000 short procs took 7 % longer than without it. A proc's
     // earlier durations are read run by run instead, newest first, each run's procs by
-    // their range of rows (`Store::earlier_medians`, `Store::expected_durations`).
+    // their range of rows (`earlier_medians` and `Store::expected_durations`, history.rs).
     "DROP INDEX proc_runs_by_name;",
+    // 8: the watch cycle a proc's row is of (0: the first run; a run that is no watch has
+    // only that one), by which `prun history` groups a watch's rows and `prun report`
+    // keeps a critical path within one cycle. Rows written before it have NULL.
+    "ALTER TABLE proc_runs ADD COLUMN cycle INTEGER;",
 ];
 
 /// The schema version this prun writes.

@@ -176,8 +176,8 @@ const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
 
 const RECORD_PROC: &str =
     "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
-        log, error, ended, attempts, segments, waited, place, deps, proto)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+        log, error, ended, attempts, segments, waited, place, deps, proto, cycle)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 const END_RUN: &str =
     "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
@@ -309,7 +309,8 @@ pub(super) fn apply(
                     p.waited,
                     p.place,
                     p.deps,
-                    p.proto
+                    p.proto,
+                    p.cycle
                 ])?;
                 let row = tx.last_insert_rowid();
                 match &mut written {

@@ -543,16 +543,16 @@ proc("slow", #{ shell: "sleep 0.5" });
 }
 
 #[test]
-fn the_report_of_a_watch_counts_its_procs_and_their_runs_in_the_cycles() {
+fn the_report_and_history_of_a_watch_count_its_procs_and_their_runs_in_the_cycles() {
     let args = ["b", "c", "d", "--watch", "--db", "tasks.db"];
     let mut w = Watching::start(CHAIN, CHAIN_FILES, &args);
     w.until_watching(1);
     w.write("src/a.txt", "2\n");
     w.until_watching(2);
     let (_, out, _, dir) = w.interrupt();
-    let report = |more: &[&str]| {
+    let prun = |sub: &str, more: &[&str]| {
         let done = Command::new(env!("CARGO_BIN_EXE_prun"))
-            .args(["report", "main.rhai", "--db", "tasks.db"])
+            .args([sub, "main.rhai", "--db", "tasks.db"])
             .args(more)
             .current_dir(dir.path())
             .env("XDG_STATE_HOME", dir.path().join("state"))
@@ -560,7 +560,24 @@ fn the_report_of_a_watch_counts_its_procs_and_their_runs_in_the_cycles() {
             .expect("prun report");
         String::from_utf8_lossy(&done.stdout).into_owned()
     };
+    let report = |more: &[&str]| prun("report", more);
     // a, b, c, d in the first run, then a and b again in the cycle.
+    let history = prun("history", &[]);
+    let (first, cycle) = history
+        .split_once("  first run:\n")
+        .and_then(|(_, rest)| rest.split_once("  cycle 1:\n"))
+        .unwrap_or_else(|| panic!("no cycles in the history:\n{history}"));
+    let names = |rows: &str| -> Vec<String> {
+        let mut names: Vec<String> = rows
+            .lines()
+            .map(|l| l.strip_prefix("    SUCCEEDED  ").unwrap_or(l).to_string())
+            .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(first), ["a", "b", "c", "d"], "{history}");
+    assert_eq!(names(cycle), ["a", "b"], "{history}");
     let text = report(&[]);
     assert!(
         text.starts_with("run 1 of main.rhai: ok, ") && text.contains(", 4 procs run 6 times, "),

@@ -126,6 +126,7 @@ impl Core {
             proto: node
                 .proto()
                 .map(|id| self.graph.proto(id).template.text().to_string()),
+            cycle: Some(r.cycle),
         }
     }
 

@@ -148,6 +148,84 @@ pub(crate) fn end_adopted(
     }
 }
 
+/// Whether a process prun adopted (see [`adopt_orphans`]), or one of their descendants,
+/// has `file` open: a daemon that left the group of the command `file` was given to
+/// (`setsid daemon &`, its output not redirected) and outlived it. `None` when prun does
+/// not adopt (an embedder's run): such a daemon went to init, and only a scan of every
+/// process could tell. Once a command's groups are gone, every process of it still alive
+/// descends from a child of prun's main thread, which the kernel gives orphans to; most
+/// often it has none, and this costs one read of its `children`.
+pub(crate) fn adopted_hold(file: &std::fs::File) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let mut todo = orphans();
+    if todo.is_empty() {
+        return Some(false);
+    }
+    let Ok(meta) = file.metadata() else {
+        return Some(true);
+    };
+    let key = (meta.dev(), meta.ino());
+    let mut seen: Vec<u32> = Vec::new();
+    loop {
+        while let Some(pid) = todo.pop() {
+            if seen.contains(&pid) {
+                continue;
+            }
+            seen.push(pid);
+            if has_open(pid, key) {
+                return Some(true);
+            }
+            todo.extend(children_of(pid));
+        }
+        // One adopted while the others were read (a daemon's second fork).
+        todo = orphans();
+        todo.retain(|pid| !seen.contains(pid));
+        if todo.is_empty() {
+            return Some(false);
+        }
+    }
+}
+
+/// The children of this process's main thread: the orphans it adopted (its commands are
+/// started by other threads).
+fn orphans() -> Vec<u32> {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let path = PATH.get_or_init(|| format!("/proc/self/task/{}/children", std::process::id()));
+    std::fs::read_to_string(path).map_or_else(|_| Vec::new(), |text| pids(&text))
+}
+
+/// The children of process `pid`, of all its threads.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| pids(&text))
+        .collect()
+}
+
+/// The process ids of a `children` file.
+fn pids(text: &str) -> Vec<u32> {
+    text.split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether process `pid` has a descriptor open on the file of device and inode `key`.
+fn has_open(pid: u32, key: (u64, u64)) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::metadata(fd.path()).is_ok_and(|m| (m.dev(), m.ino()) == key))
+}
+
 /// The inode of a pipe, which `/proc/PID/fd` shows as `pipe:[INODE]`.
 pub(crate) fn pipe_inode(fd: impl std::os::fd::AsFd) -> Option<u64> {
     nix::sys::stat::fstat(fd).ok().map(|s| s.st_ino)

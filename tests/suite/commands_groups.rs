@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::commands_io::read_log;
 use crate::support::{Output, Test, assert_gone, pid_in};
 
 /// The live (non-zombie) processes whose process group is `pgid`.
@@ -623,6 +624,32 @@ proc("b", #{{ now: true, deps: ["clos", "body"], shell: "{}; {}" }});
     for f in ["clos.pid", "body.pid"] {
         assert_gone(pid_in(&out, f), f, &ctx);
     }
+}
+
+/// A command body writes into an unnamed log that a silent success hands on to the next
+/// command body; a daemon it started (`setsid daemon &`, output not redirected) still
+/// holds that file. The log is then kept instead, and what the daemon writes later goes
+/// there. Before, the next command body got the file, and the daemon's late line landed in
+/// the middle of that other proc's output (and `a` had no log).
+#[test]
+fn a_daemon_holding_a_silent_command_bodys_log_writes_to_its_own_procs_log() {
+    let out = Test::new()
+        .args(&["-j", "1"])
+        .timeout(Duration::from_secs(30))
+        .script(
+            r#"
+proc("a", #{ now: true, shell: "setsid sh -c 'echo $$ > a.pid; i=0; while [ ! -e a.go ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i+1)); done; echo a-late; touch a.done; exec sleep 300' & while [ ! -s a.pid ]; do sleep 0.01; done" });
+proc("b", #{ now: true, deps: ["a"], shell: "echo b-first; touch a.go; while [ ! -e a.done ]; do sleep 0.01; done; echo b-last" });
+"#,
+        )
+        .run();
+    out.ok();
+    let b = read_log(&out, "b.log");
+    assert!(b.contains("b-first\nb-last\n"), "{b}\n{}", out.describe());
+    assert!(!b.contains("a-late"), "{b}\n{}", out.describe());
+    let a = read_log(&out, "a.log");
+    assert!(a.ends_with("a-late\n"), "{a}\n{}", out.describe());
+    assert_gone(pid_in(&out, "a.pid"), "the daemon", &out.describe());
 }
 
 /// A first SIGTERM (or Ctrl-C) while the `defer` cleanups run lets them finish, as one that

@@ -1100,10 +1100,14 @@ async fn terminal_stop(pgids: &[i32], lent: bool) -> i32 {
 const HELD_MARGIN: Duration = Duration::from_secs(2);
 
 /// SIGTERM to every child's group, up to `grace` for them to exit, then SIGKILL to the
-/// groups (grandchildren that ignored SIGTERM included).
+/// groups (grandchildren that ignored SIGTERM included). A child that left its group
+/// (`setpgid` into another) gets them itself.
 async fn terminate(children: &mut [Child], pgids: &[i32], grace: Duration) {
     for &g in pgids {
         unix::term_group(g);
+    }
+    for c in children.iter_mut() {
+        c.term_if_left();
     }
     let _ = tokio::time::timeout(grace, async {
         for c in children.iter_mut() {
@@ -1116,6 +1120,7 @@ async fn terminate(children: &mut [Child], pgids: &[i32], grace: Duration) {
         unix::unregister(g);
     }
     for c in children.iter_mut() {
+        c.kill_if_left();
         let _ = c.wait().await;
     }
 }

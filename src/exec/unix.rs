@@ -532,6 +532,36 @@ impl Child {
     }
 }
 
+impl Child {
+    /// SIGTERM, then SIGCONT (as [`term_group`] sends them), to the child itself if it
+    /// left its process group (see [`Child::signal_if_left`]).
+    pub(crate) fn term_if_left(&mut self) {
+        self.signal_if_left(&[Signal::SIGTERM, Signal::SIGCONT]);
+    }
+
+    /// SIGKILL to the child itself if it left its process group.
+    pub(crate) fn kill_if_left(&mut self) {
+        self.signal_if_left(&[Signal::SIGKILL]);
+    }
+
+    /// Sends `signals` to the child, a group's leader, if it moved into another group of
+    /// the session (`setpgid`), where its group's signals no longer reach it. Not once it
+    /// has exited (it is reaped then): the pid of a reaped child may be another process's.
+    fn signal_if_left(&mut self, signals: &[Signal]) {
+        if !matches!(self.process.try_wait(), Ok(None)) {
+            return;
+        }
+        let Ok(pid) = i32::try_from(self.process.id()) else {
+            return;
+        };
+        if group_of(pid).is_some_and(|g| g != pid) {
+            for &sig in signals {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+            }
+        }
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         // Reaps an exited child that was not awaited (nothing when it was).

@@ -652,6 +652,28 @@ proc("b", #{ now: true, deps: ["a"], shell: "echo b-first; touch a.go; while [ !
     assert_gone(pid_in(&out, "a.pid"), "the daemon", &out.describe());
 }
 
+/// A command's leader that leaves its own process group (`setpgid` into prun's, as a
+/// program that wants prun's terminal may) is out of reach of its group's signals: prun
+/// sends them to it as well. Before, SIGTERM and SIGKILL went to the empty group, and the
+/// run waited for the command to end on its own (here 100 s, past the test's bound).
+#[test]
+fn a_leader_that_left_its_group_is_ended_with_it() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .signal_when("l.pid", "TERM")
+        .script(
+            r#"
+set_options(#{ kill_grace: "1s" });
+proc("leaves", #{ now: true, cmd: ["perl", "-MPOSIX", "-e", "POSIX::setpgid(0, getpgrp(getppid())) or die qq(setpgid: $!); open(my $f, '>', 'l.tmp') or die; print $f qq($$\\n); close $f; rename('l.tmp', 'l.pid'); sleep 100"] });
+"#,
+        )
+        .run();
+    out.code(130);
+    out.proc_state("FAILED", "leaves")
+        .out_has("was terminated because the run was aborted");
+    assert_gone(pid_in(&out, "l.pid"), "the leader", &out.describe());
+}
+
 /// A first SIGTERM (or Ctrl-C) while the `defer` cleanups run lets them finish, as one that
 /// came before them does (they are what it runs); the run still ends interrupted. The
 /// cleanup's command gives the signal a second to reach it.

@@ -502,20 +502,21 @@ run(["body", "clos"]);
 /// as a script in a tmux pane is: an interactive command that reads the terminal before
 /// prun has made its group the foreground is then stopped until it is, where ignoring the
 /// signal failed its read at once (the interactive tests' flake: `read` returned, the
-/// proc succeeded without its answer).
+/// proc succeeded without its answer). SIGPIPE too, which a Python parent leaves ignored:
+/// ignored, `yes | head -1` would write for ever.
 #[test]
-fn commands_get_sigttin_at_its_default_action_when_prun_was_started_ignoring_it() {
+fn commands_get_sigttin_and_sigpipe_at_their_default_action_when_prun_was_started_ignoring_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("main.rhai"),
         r#"proc("p", #{ shell: "grep SigIgn /proc/$$/status > command.txt" }); run("p");"#,
     )
     .expect("script");
-    // `trap ''` ignores the signal in the shell and in what it runs, prun included.
+    // `trap ''` ignores the signals in the shell and in what it runs, prun included.
     let out = Command::new("sh")
         .args([
             "-c",
-            r#"trap '' TTIN; grep SigIgn /proc/$$/status > shell.txt; exec "$0" main.rhai -q"#,
+            r#"trap '' TTIN PIPE; grep SigIgn /proc/$$/status > shell.txt; exec "$0" main.rhai -q"#,
             env!("CARGO_BIN_EXE_prun"),
         ])
         .current_dir(dir.path())
@@ -528,17 +529,19 @@ fn commands_get_sigttin_at_its_default_action_when_prun_was_started_ignoring_it(
         let mask = text.trim().strip_prefix("SigIgn:").expect("a SigIgn line");
         u64::from_str_radix(mask.trim(), 16).expect("a hex mask")
     };
-    const SIGTTIN_BIT: u64 = 1 << (21 - 1);
-    assert_ne!(
-        ignored("shell.txt") & SIGTTIN_BIT,
-        0,
-        "the test's shell did not ignore SIGTTIN"
-    );
-    assert_eq!(
-        ignored("command.txt") & SIGTTIN_BIT,
-        0,
-        "the command ignores SIGTTIN"
-    );
+    for (name, signal) in [("SIGTTIN", 21), ("SIGPIPE", 13)] {
+        let bit: u64 = 1 << (signal - 1);
+        assert_ne!(
+            ignored("shell.txt") & bit,
+            0,
+            "the test's shell did not ignore {name}"
+        );
+        assert_eq!(
+            ignored("command.txt") & bit,
+            0,
+            "the command ignores {name}"
+        );
+    }
 }
 
 /// A process that leaves its command's process group (`setsid`, as a daemon does) is no

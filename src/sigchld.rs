@@ -89,11 +89,24 @@ pub(crate) fn spawn(
 /// a pipe open, or that escaped its command.
 static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
+/// Whether the main thread started a process (see [`main_thread_started`]).
+static MAIN_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn starting<T>(spawn: impl FnOnce() -> T) -> T {
     let _starting = STARTING
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if std::thread::current().name() == Some("main") {
+        MAIN_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     spawn()
+}
+
+/// Whether this process's main thread ever started a process: the kernel gives it the
+/// orphans this process adopts too, which are told apart from its own children only
+/// while it has none. Exact while [`none_starting`] is held.
+pub(crate) fn main_thread_started() -> bool {
+    MAIN_STARTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// No process is being started until this is dropped (see [`STARTING`]).

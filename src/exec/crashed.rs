@@ -221,7 +221,8 @@ const ADOPTED_EVERY: Duration = Duration::from_millis(500);
 /// of the processes prun adopted (see [`unix::adopt_orphans`]): a process that left its
 /// command's group (`setsid`, as a daemon or the server `pg_ctl` starts does) and outlived
 /// its parent is in no group recorded at its start, and would outlive a crash of prun.
-/// One adopted less than [`ADOPTED_EVERY`] before the crash is missed.
+/// One adopted less than [`ADOPTED_EVERY`] before the crash is missed. Those that exited
+/// are reaped (see [`unix::reap_exited_orphans`]).
 pub(crate) fn watch_adopted() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
@@ -231,6 +232,7 @@ pub(crate) fn watch_adopted() {
                 loop {
                     std::thread::sleep(ADOPTED_EVERY);
                     record_adopted();
+                    unix::reap_exited_orphans();
                 }
             });
     });

@@ -321,6 +321,28 @@ pub(crate) fn reap_adopted(keep: &[i32]) {
     }
 }
 
+/// Reaps the processes prun adopted (see [`adopt_orphans`]) that exited, and leaves the
+/// others running: called every half second while prun adopts, so that zombies do not
+/// gather in a long run whose commands leave processes behind (`(tool &)` in a loop would
+/// fill the process table). Only the children of prun's main thread are looked at, to
+/// which the kernel gives orphans; prun's commands are started by other threads (once the
+/// main thread has started one, which its launch reaps, nothing is reaped here).
+pub(crate) fn reap_exited_orphans() {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let _alone = crate::sigchld::none_starting();
+    if crate::sigchld::main_thread_started() {
+        return;
+    }
+    for pid in orphans() {
+        if let Ok(pid) = i32::try_from(pid) {
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+}
+
 /// The children of this process but those in `keep` that are still alive; those that
 /// exited are reaped.
 fn adopted_alive(keep: &[i32]) -> Vec<i32> {

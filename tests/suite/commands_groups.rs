@@ -677,6 +677,26 @@ proc("leaves", #{ now: true, cmd: ["perl", "-MPOSIX", "-e", "POSIX::setpgid(0, g
     assert_gone(pid_in(&out, "l.pid"), "the leader", &out.describe());
 }
 
+/// Processes a command left behind that prun adopted (`(tool &)` in a shell: the subshell
+/// exits at once) and that exited are reaped while the run lasts, not at its end: a long
+/// run whose commands leave such processes would otherwise fill the process table with
+/// zombies (32,768 pids on many systems). `b` waits (up to 20 s) for prun to have none.
+#[test]
+fn adopted_processes_that_exit_are_reaped_while_the_run_lasts() {
+    let zombies = r#"ps -o stat= --ppid $PPID | grep -c Z"#;
+    let out = Test::new()
+        .timeout(Duration::from_secs(60))
+        .script(&format!(
+            r#"
+proc("a", #{{ now: true, shell: "for i in $(seq 50); do (true &); done" }});
+proc("b", #{{ now: true, deps: ["a"], shell: "i=0; while [ $({zombies}) -gt 0 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; {zombies} > zombies.txt; true" }});
+"#
+        ))
+        .run();
+    out.ok();
+    assert_eq!(out.read("zombies.txt").trim(), "0", "{}", out.describe());
+}
+
 /// A first SIGTERM (or Ctrl-C) while the `defer` cleanups run lets them finish, as one that
 /// came before them does (they are what it runs); the run still ends interrupted. The
 /// cleanup's command gives the signal a second to reach it.

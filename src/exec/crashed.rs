@@ -244,12 +244,16 @@ fn record_adopted() {
     if journals().is_empty() {
         return;
     }
+    // prun's own group, which a process may join (`setpgid`), is never recorded: the run
+    // after a crash may be in it (started by the same script), and would end itself.
+    let own = nix::unistd::getpgrp().as_raw();
     let groups: Vec<(i32, i32)> = {
         // A child being started is not one that escaped its command.
         let _alone = crate::sigchld::none_starting();
         unix::children()
             .into_iter()
             .filter_map(|pid| Some((pid, unix::group_of(pid)?)))
+            .filter(|&(_, pgid)| pgid != own)
             .collect()
     };
     let mut journals = journals();
@@ -512,8 +516,12 @@ fn parse_start(word: &str) -> Option<(u64, u64)> {
 
 /// True when the group is still the one the journal recorded: its leader has the recorded
 /// start time, or the leader is gone and members are left (a pid still in use as a group
-/// id is never given to a new process).
+/// id is never given to a new process). Never this process's own group (see
+/// `record_adopted`).
 fn still_there(r: &Recorded) -> bool {
+    if r.pgid == nix::unistd::getpgrp().as_raw() {
+        return false;
+    }
     match start_time(r.pgid) {
         Some(start) => (r.start.0..=r.start.1).contains(&start) && unix::group_alive(r.pgid),
         None => unix::group_alive(r.pgid),

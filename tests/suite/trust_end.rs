@@ -280,6 +280,34 @@ run("long");
     );
 }
 
+/// A process that joined prun's own process group (`setpgid`) and outlived its command is
+/// adopted, but its group, prun's, is not recorded in the crash journal: after a crash,
+/// the next run, started from the same shell script (in the same group), would send
+/// SIGTERM to its own group, ending itself and the script. `check` reads the journal once
+/// it records a daemon adopted together with the joiner.
+#[test]
+fn a_process_that_joined_pruns_group_does_not_put_that_group_in_the_crash_journal() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(60))
+        .script(
+            r#"
+proc("join", #{ now: true, shell: "g=$(ps -o pgid= -p $PPID | tr -d ' '); perl -MPOSIX -e 'POSIX::setpgid(0, $ARGV[0]) or die qq(setpgid: $!); open(my $f, q(>), q(j.tmp)) or die; print $f getpgrp(), qq(\\n); close $f; rename(q(j.tmp), q(j.pgid)); open($f, q(>), q(j.pid)) or die; print $f qq($$\\n); close $f; sleep 100' $g & setsid sh -c 'echo $$ > d.tmp; mv d.tmp d.pid; exec sleep 100' & while [ ! -s j.pid ] || [ ! -e d.pid ]; do sleep 0.01; done" });
+proc("check", #{ now: true, deps: ["join"], shell: "until grep -qs \"^+ $(cat d.pid) \" state/prun/*/groups/*; do sleep 0.01; done; cat state/prun/*/groups/* > journal.txt" });
+"#,
+        )
+        .run();
+    out.ok();
+    let group = out.read("j.pgid").trim().to_string();
+    let journal = out.read("journal.txt");
+    assert!(
+        !journal.contains(&format!("+ {group} ")),
+        "prun's own group {group} recorded:\n{journal}\n{}",
+        out.describe()
+    );
+    assert_gone(pid_in(&out, "d.pid"), "the daemon", &out.describe());
+    assert_gone(pid_in(&out, "j.pid"), "the joiner", &out.describe());
+}
+
 /// The next run warns of a crashed run's job before it ends it (which can take the kill
 /// grace), even with `-q`: the job, sent SIGTERM, finds the warning already on the run's
 /// stderr. It shrugs SIGTERM off, and the run then says it had to kill it.

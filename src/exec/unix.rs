@@ -552,9 +552,7 @@ impl Child {
             }
         }
     }
-}
 
-impl Child {
     /// SIGTERM, then SIGCONT (as [`term_group`] sends them), to the child itself if it
     /// left its process group (see [`Child::signal_if_left`]).
     pub(crate) fn term_if_left(&mut self) {

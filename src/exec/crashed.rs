@@ -523,9 +523,22 @@ fn still_there(r: &Recorded) -> bool {
         return false;
     }
     match start_time(r.pgid) {
-        Some(start) => (r.start.0..=r.start.1).contains(&start) && unix::group_alive(r.pgid),
+        Some(start) => (r.start.0..=r.start.1).contains(&start) && alive(r),
         None => unix::group_alive(r.pgid),
     }
+}
+
+/// Whether a recorded group, or its leader outside it, is alive.
+fn alive(r: &Recorded) -> bool {
+    unix::group_alive(r.pgid) || leader_left(r)
+}
+
+/// Whether the group's recorded leader (with its recorded start time, not a process that
+/// got its pid since) runs in another group: it moved (`setpgid`), and the group's
+/// signals no longer reach it.
+fn leader_left(r: &Recorded) -> bool {
+    start_time(r.pgid).is_some_and(|start| (r.start.0..=r.start.1).contains(&start))
+        && unix::group_of(r.pgid).is_some_and(|g| g != r.pgid)
 }
 
 /// A crashed run's journal, taken: locked until its groups are gone and its directories
@@ -695,23 +708,23 @@ enum Refused {
 fn end_groups(groups: &[Recorded], grace: Duration, warn: &mut dyn FnMut(String)) {
     for r in groups {
         unix::term_group(r.pgid);
+        if leader_left(r) {
+            unix::term_process(r.pgid);
+        }
     }
     wait_gone(groups, grace);
-    let stubborn: Vec<Recorded> = groups
-        .iter()
-        .filter(|r| unix::group_alive(r.pgid))
-        .cloned()
-        .collect();
+    let stubborn: Vec<Recorded> = groups.iter().filter(|r| alive(r)).cloned().collect();
     if stubborn.is_empty() {
         return;
     }
     for r in &stubborn {
         unix::kill_group(r.pgid);
+        if leader_left(r) {
+            unix::kill_process(r.pgid);
+        }
     }
     wait_gone(&stubborn, grace);
-    let (left, killed): (Vec<Recorded>, Vec<Recorded>) = stubborn
-        .into_iter()
-        .partition(|r| unix::group_alive(r.pgid));
+    let (left, killed): (Vec<Recorded>, Vec<Recorded>) = stubborn.into_iter().partition(alive);
     if !killed.is_empty() {
         warn(format!(
             "of the crashed run's jobs, {} outlived SIGTERM by {} and {} killed (SIGKILL)",
@@ -732,7 +745,7 @@ fn end_groups(groups: &[Recorded], grace: Duration, warn: &mut dyn FnMut(String)
 /// Waits until no process of `groups` is alive, or `limit` passed.
 fn wait_gone(groups: &[Recorded], limit: Duration) {
     let deadline = Instant::now() + limit;
-    while groups.iter().any(|r| unix::group_alive(r.pgid)) && Instant::now() < deadline {
+    while groups.iter().any(alive) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
 }

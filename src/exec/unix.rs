@@ -50,6 +50,18 @@ pub(crate) fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
+/// Sends SIGTERM, then SIGCONT (as [`term_group`] does), to one process. One that no
+/// longer exists is not an error.
+pub(crate) fn term_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGCONT);
+}
+
+/// Sends SIGKILL to one process. One that no longer exists is not an error.
+pub(crate) fn kill_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+}
+
 /// Whether [`adopt_orphans`] made this process the reaper of its orphans.
 static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

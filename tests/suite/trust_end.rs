@@ -308,6 +308,29 @@ proc("check", #{ now: true, deps: ["join"], shell: "until grep -qs \"^+ $(cat d.
     assert_gone(pid_in(&out, "j.pid"), "the joiner", &out.describe());
 }
 
+/// A crashed run's command whose leader left its own group (`setpgid` into prun's) is
+/// still ended by the next run: its group is empty, but the leader recorded with it, with
+/// its start time, runs on. Before, the next run took the group for gone.
+#[test]
+fn after_a_kill_9_the_next_run_ends_a_leader_that_left_its_group() {
+    let (_setup, dir, pid, _) = crashed_run(
+        r#"
+proc("leaves", #{ shell: "if [ -e second ]; then echo second-run; else exec perl -MPOSIX -e 'POSIX::setpgid(0, getpgrp(getppid())) or die qq(setpgid: $!); open(my $f, q(>), q(l.tmp)) or die; print $f qq($$\\n); close $f; rename(q(l.tmp), q(l.pid)); sleep 1000'; fi" });
+run("leaves");
+"#,
+        "l.pid",
+    );
+    assert!(
+        alive(pid),
+        "the leader did not outlive the killed prun: the test proves nothing"
+    );
+    let (stderr, context) = next_run_ends(&dir, &["main.rhai"], pid, "the crashed run's leader");
+    assert!(
+        stderr.contains(&format!("process group {pid} ")),
+        "no warning naming the leader's group\n{context}"
+    );
+}
+
 /// The next run warns of a crashed run's job before it ends it (which can take the kill
 /// grace), even with `-q`: the job, sent SIGTERM, finds the warning already on the run's
 /// stderr. It shrugs SIGTERM off, and the run then says it had to kill it.

@@ -6,10 +6,18 @@ use std::sync::OnceLock;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
-/// The signal mask prun was started with: that of the first thread to block SIGCHLD
-/// ([`block`] or [`Blocked::here`]), before it did. Every program prun starts gets it (see
-/// [`spawn`]).
+/// The signal mask prun was started with, less SIGCHLD: that of the first thread to block
+/// SIGCHLD ([`block`] or [`Blocked::here`]) before it did, or of the first to start a
+/// program before any did. Every program prun starts gets it (see [`spawn`]). SIGCHLD
+/// blocked by prun's parent (one that waits for its children through a `signalfd`) is
+/// not passed on, as prun's own is not.
 static START_MASK: OnceLock<SigSet> = OnceLock::new();
+
+/// `mask` without SIGCHLD.
+fn without_sigchld(mut mask: SigSet) -> SigSet {
+    mask.remove(Signal::SIGCHLD);
+    mask
+}
 
 /// SIGCHLD blocked in the calling thread; its mask before is remembered as prun's own
 /// start-up mask when it is the first to be. The mask before, if it could be changed.
@@ -18,7 +26,7 @@ fn block_here() -> Option<SigSet> {
     set.add(Signal::SIGCHLD);
     let mut old = SigSet::empty();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).ok()?;
-    let _ = START_MASK.set(old);
+    let _ = START_MASK.set(without_sigchld(old));
     Some(old)
 }
 
@@ -43,7 +51,7 @@ pub(crate) fn block() {
 /// calling thread's, which blocks SIGCHLD: a program that waits for its own children with
 /// a SIGCHLD handler, `sigsuspend` or `sigwaitinfo` (a supervisor, a script's `trap ...
 /// CHLD`) would never hear of them. A signal that prun's own parent blocked stays blocked
-/// (as `nohup` or a supervisor set it). Two `pthread_sigmask` calls around the spawn,
+/// (as `nohup` or a supervisor set it), SIGCHLD excepted. Two `pthread_sigmask` calls around the spawn,
 /// which keeps `posix_spawn` (a `pre_exec` closure would make the standard library fork
 /// and exec, far slower).
 ///
@@ -58,10 +66,12 @@ pub(crate) fn spawn(
     for name in hidden {
         cmd.env_remove(name);
     }
-    let Some(start) = START_MASK.get() else {
+    let start = START_MASK.get_or_init(|| {
         // Nothing was blocked yet: the calling thread's mask is the one prun started with.
-        return starting(|| cmd.spawn());
-    };
+        let mut now = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut now));
+        without_sigchld(now)
+    });
     let mut mine = SigSet::empty();
     let set = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(start), Some(&mut mine)).is_ok();
     let spawned = starting(|| cmd.spawn());
@@ -79,11 +89,24 @@ pub(crate) fn spawn(
 /// a pipe open, or that escaped its command.
 static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
+/// Whether the main thread started a process (see [`main_thread_started`]).
+static MAIN_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn starting<T>(spawn: impl FnOnce() -> T) -> T {
     let _starting = STARTING
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if std::thread::current().name() == Some("main") {
+        MAIN_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     spawn()
+}
+
+/// Whether this process's main thread ever started a process: the kernel gives it the
+/// orphans this process adopts too, which are told apart from its own children only
+/// while it has none. Exact while [`none_starting`] is held.
+pub(crate) fn main_thread_started() -> bool {
+    MAIN_STARTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// No process is being started until this is dropped (see [`STARTING`]).

@@ -221,7 +221,8 @@ const ADOPTED_EVERY: Duration = Duration::from_millis(500);
 /// of the processes prun adopted (see [`unix::adopt_orphans`]): a process that left its
 /// command's group (`setsid`, as a daemon or the server `pg_ctl` starts does) and outlived
 /// its parent is in no group recorded at its start, and would outlive a crash of prun.
-/// One adopted less than [`ADOPTED_EVERY`] before the crash is missed.
+/// One adopted less than [`ADOPTED_EVERY`] before the crash is missed. Those that exited
+/// are reaped (see [`unix::reap_exited_orphans`]).
 pub(crate) fn watch_adopted() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
@@ -231,6 +232,7 @@ pub(crate) fn watch_adopted() {
                 loop {
                     std::thread::sleep(ADOPTED_EVERY);
                     record_adopted();
+                    unix::reap_exited_orphans();
                 }
             });
     });
@@ -242,12 +244,16 @@ fn record_adopted() {
     if journals().is_empty() {
         return;
     }
+    // prun's own group, which a process may join (`setpgid`), is never recorded: the run
+    // after a crash may be in it (started by the same script), and would end itself.
+    let own = nix::unistd::getpgrp().as_raw();
     let groups: Vec<(i32, i32)> = {
         // A child being started is not one that escaped its command.
         let _alone = crate::sigchld::none_starting();
         unix::children()
             .into_iter()
             .filter_map(|pid| Some((pid, unix::group_of(pid)?)))
+            .filter(|&(_, pgid)| pgid != own)
             .collect()
     };
     let mut journals = journals();
@@ -510,12 +516,29 @@ fn parse_start(word: &str) -> Option<(u64, u64)> {
 
 /// True when the group is still the one the journal recorded: its leader has the recorded
 /// start time, or the leader is gone and members are left (a pid still in use as a group
-/// id is never given to a new process).
+/// id is never given to a new process). Never this process's own group (see
+/// `record_adopted`).
 fn still_there(r: &Recorded) -> bool {
+    if r.pgid == nix::unistd::getpgrp().as_raw() {
+        return false;
+    }
     match start_time(r.pgid) {
-        Some(start) => (r.start.0..=r.start.1).contains(&start) && unix::group_alive(r.pgid),
+        Some(start) => (r.start.0..=r.start.1).contains(&start) && alive(r),
         None => unix::group_alive(r.pgid),
     }
+}
+
+/// Whether a recorded group, or its leader outside it, is alive.
+fn alive(r: &Recorded) -> bool {
+    unix::group_alive(r.pgid) || leader_left(r)
+}
+
+/// Whether the group's recorded leader (with its recorded start time, not a process that
+/// got its pid since) runs in another group: it moved (`setpgid`), and the group's
+/// signals no longer reach it.
+fn leader_left(r: &Recorded) -> bool {
+    start_time(r.pgid).is_some_and(|start| (r.start.0..=r.start.1).contains(&start))
+        && unix::group_of(r.pgid).is_some_and(|g| g != r.pgid)
 }
 
 /// A crashed run's journal, taken: locked until its groups are gone and its directories
@@ -685,23 +708,23 @@ enum Refused {
 fn end_groups(groups: &[Recorded], grace: Duration, warn: &mut dyn FnMut(String)) {
     for r in groups {
         unix::term_group(r.pgid);
+        if leader_left(r) {
+            unix::term_process(r.pgid);
+        }
     }
     wait_gone(groups, grace);
-    let stubborn: Vec<Recorded> = groups
-        .iter()
-        .filter(|r| unix::group_alive(r.pgid))
-        .cloned()
-        .collect();
+    let stubborn: Vec<Recorded> = groups.iter().filter(|r| alive(r)).cloned().collect();
     if stubborn.is_empty() {
         return;
     }
     for r in &stubborn {
         unix::kill_group(r.pgid);
+        if leader_left(r) {
+            unix::kill_process(r.pgid);
+        }
     }
     wait_gone(&stubborn, grace);
-    let (left, killed): (Vec<Recorded>, Vec<Recorded>) = stubborn
-        .into_iter()
-        .partition(|r| unix::group_alive(r.pgid));
+    let (left, killed): (Vec<Recorded>, Vec<Recorded>) = stubborn.into_iter().partition(alive);
     if !killed.is_empty() {
         warn(format!(
             "of the crashed run's jobs, {} outlived SIGTERM by {} and {} killed (SIGKILL)",
@@ -722,7 +745,7 @@ fn end_groups(groups: &[Recorded], grace: Duration, warn: &mut dyn FnMut(String)
 /// Waits until no process of `groups` is alive, or `limit` passed.
 fn wait_gone(groups: &[Recorded], limit: Duration) {
     let deadline = Instant::now() + limit;
-    while groups.iter().any(|r| unix::group_alive(r.pgid)) && Instant::now() < deadline {
+    while groups.iter().any(alive) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -244,8 +244,16 @@ async fn try_command_body(
         },
     };
     let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
-    if !keep {
-        if is_unnamed {
+    // A daemon the command left (`setsid daemon &`) may still hold the log and write into
+    // it: the log is then kept for what it writes later, and never handed to the next
+    // command body. Where that cannot be known (an embedder's run), it is not handed on.
+    let held = if keep || !is_unnamed {
+        Some(false)
+    } else {
+        unix::adopted_hold(&file)
+    };
+    if !keep && held != Some(true) {
+        if held == Some(false) {
             give_back(file, len);
         }
         return Tried::Done(outcome, !is_unnamed);

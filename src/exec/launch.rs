@@ -755,7 +755,7 @@ async fn read_into<R>(
             capture.lock().expect("capture").push(data);
         }
         if let Some(lines) = lines {
-            lines.push(data);
+            unblocking(|| lines.push(data));
         }
     };
     let mut open = true;
@@ -777,7 +777,7 @@ async fn read_into<R>(
         }
     }
     if let Some(lines) = &mut lines {
-        lines.finish();
+        unblocking(|| lines.finish());
     }
     if open {
         tokio::spawn(async move {
@@ -787,6 +787,18 @@ async fn read_into<R>(
                 }
             }
         });
+    }
+}
+
+/// Runs `f`, which writes to prun's stdout (`--output stream` lines), handing this
+/// runtime thread's other tasks to another thread meanwhile: a reader that reads nothing
+/// (`prun ... | less`) blocks the write, and the timeouts, `--fail-fast` and signals that
+/// end commands must still be acted on.
+fn unblocking(f: impl FnOnce()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -1100,10 +1112,14 @@ async fn terminal_stop(pgids: &[i32], lent: bool) -> i32 {
 const HELD_MARGIN: Duration = Duration::from_secs(2);
 
 /// SIGTERM to every child's group, up to `grace` for them to exit, then SIGKILL to the
-/// groups (grandchildren that ignored SIGTERM included).
+/// groups (grandchildren that ignored SIGTERM included). A child that left its group
+/// (`setpgid` into another) gets them itself.
 async fn terminate(children: &mut [Child], pgids: &[i32], grace: Duration) {
     for &g in pgids {
         unix::term_group(g);
+    }
+    for c in children.iter_mut() {
+        c.term_if_left();
     }
     let _ = tokio::time::timeout(grace, async {
         for c in children.iter_mut() {
@@ -1116,6 +1132,7 @@ async fn terminate(children: &mut [Child], pgids: &[i32], grace: Duration) {
         unix::unregister(g);
     }
     for c in children.iter_mut() {
+        c.kill_if_left();
         let _ = c.wait().await;
     }
 }

@@ -43,6 +43,15 @@ impl Tap {
     }
 }
 
+/// Where a piece of a partial line that fills [`LINE_BOUND`] (`piece`) ends: before a
+/// character split at its end (the rest of it goes with the next piece), or at its end.
+fn piece_end(piece: &[u8]) -> usize {
+    match std::str::from_utf8(piece) {
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
+        _ => piece.len(),
+    }
+}
+
 /// Cuts one stream into whole lines for a [`Tap`].
 pub(crate) struct Lines {
     tap: Tap,
@@ -60,12 +69,8 @@ impl Lines {
             }
             None => self.pending.extend_from_slice(data),
         }
-        if self.pending.len() >= LINE_BOUND {
-            // Cut before a character split by the read, which the next read completes.
-            let cut = match std::str::from_utf8(&self.pending) {
-                Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
-                _ => self.pending.len(),
-            };
+        while self.pending.len() >= LINE_BOUND {
+            let cut = piece_end(&self.pending[..LINE_BOUND]);
             self.pending.insert(cut, b'\n');
             self.emit(cut + 1);
         }
@@ -130,6 +135,17 @@ mod tests {
         assert_eq!(*printed.0.lock().unwrap(), ["p: one\n", "p: two\n"]);
         l.finish();
         assert_eq!(printed.0.lock().unwrap()[2], "p: three\n");
+    }
+
+    #[test]
+    fn a_long_read_without_a_newline_is_printed_in_pieces_of_the_bound() {
+        let (printed, mut l) = lines();
+        l.push(&vec![b'x'; 2 * LINE_BOUND + 10]);
+        let sizes: Vec<usize> = printed.0.lock().unwrap().iter().map(String::len).collect();
+        let piece = "p: ".len() + LINE_BOUND + 1;
+        assert_eq!(sizes, [piece, piece]);
+        l.finish();
+        assert_eq!(printed.0.lock().unwrap()[2].len(), "p: ".len() + 11);
     }
 
     #[test]

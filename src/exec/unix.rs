@@ -50,6 +50,18 @@ pub(crate) fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
+/// Sends SIGTERM, then SIGCONT (as [`term_group`] does), to one process. One that no
+/// longer exists is not an error.
+pub(crate) fn term_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGCONT);
+}
+
+/// Sends SIGKILL to one process. One that no longer exists is not an error.
+pub(crate) fn kill_process(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+}
+
 /// Whether [`adopt_orphans`] made this process the reaper of its orphans.
 static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -148,6 +160,84 @@ pub(crate) fn end_adopted(
     }
 }
 
+/// Whether a process prun adopted (see [`adopt_orphans`]), or one of their descendants,
+/// has `file` open: a daemon that left the group of the command `file` was given to
+/// (`setsid daemon &`, its output not redirected) and outlived it. `None` when prun does
+/// not adopt (an embedder's run): such a daemon went to init, and only a scan of every
+/// process could tell. Once a command's groups are gone, every process of it still alive
+/// descends from a child of prun's main thread, which the kernel gives orphans to; most
+/// often it has none, and this costs one read of its `children`.
+pub(crate) fn adopted_hold(file: &std::fs::File) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let mut todo = orphans();
+    if todo.is_empty() {
+        return Some(false);
+    }
+    let Ok(meta) = file.metadata() else {
+        return Some(true);
+    };
+    let key = (meta.dev(), meta.ino());
+    let mut seen: Vec<u32> = Vec::new();
+    loop {
+        while let Some(pid) = todo.pop() {
+            if seen.contains(&pid) {
+                continue;
+            }
+            seen.push(pid);
+            if has_open(pid, key) {
+                return Some(true);
+            }
+            todo.extend(children_of(pid));
+        }
+        // One adopted while the others were read (a daemon's second fork).
+        todo = orphans();
+        todo.retain(|pid| !seen.contains(pid));
+        if todo.is_empty() {
+            return Some(false);
+        }
+    }
+}
+
+/// The children of this process's main thread: the orphans it adopted (its commands are
+/// started by other threads).
+fn orphans() -> Vec<u32> {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let path = PATH.get_or_init(|| format!("/proc/self/task/{}/children", std::process::id()));
+    std::fs::read_to_string(path).map_or_else(|_| Vec::new(), |text| pids(&text))
+}
+
+/// The children of process `pid`, of all its threads.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| pids(&text))
+        .collect()
+}
+
+/// The process ids of a `children` file.
+fn pids(text: &str) -> Vec<u32> {
+    text.split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether process `pid` has a descriptor open on the file of device and inode `key`.
+fn has_open(pid: u32, key: (u64, u64)) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::metadata(fd.path()).is_ok_and(|m| (m.dev(), m.ino()) == key))
+}
+
 /// The inode of a pipe, which `/proc/PID/fd` shows as `pipe:[INODE]`.
 pub(crate) fn pipe_inode(fd: impl std::os::fd::AsFd) -> Option<u64> {
     nix::sys::stat::fstat(fd).ok().map(|s| s.st_ino)
@@ -240,6 +330,28 @@ fn writes(info: &std::path::Path) -> bool {
 pub(crate) fn reap_adopted(keep: &[i32]) {
     if ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
         adopted_alive(keep);
+    }
+}
+
+/// Reaps the processes prun adopted (see [`adopt_orphans`]) that exited, and leaves the
+/// others running: called every half second while prun adopts, so that zombies do not
+/// gather in a long run whose commands leave processes behind (`(tool &)` in a loop would
+/// fill the process table). Only the children of prun's main thread are looked at, to
+/// which the kernel gives orphans; prun's commands are started by other threads (once the
+/// main thread has started one, which its launch reaps, nothing is reaped here).
+pub(crate) fn reap_exited_orphans() {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    if !ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let _alone = crate::sigchld::none_starting();
+    if crate::sigchld::main_thread_started() {
+        return;
+    }
+    for pid in orphans() {
+        if let Ok(pid) = i32::try_from(pid) {
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
     }
 }
 
@@ -449,6 +561,34 @@ impl Child {
                     tokio::time::sleep(*pause).await;
                     *pause = (*pause * 2).min(POLL_MAX);
                 }
+            }
+        }
+    }
+
+    /// SIGTERM, then SIGCONT (as [`term_group`] sends them), to the child itself if it
+    /// left its process group (see [`Child::signal_if_left`]).
+    pub(crate) fn term_if_left(&mut self) {
+        self.signal_if_left(&[Signal::SIGTERM, Signal::SIGCONT]);
+    }
+
+    /// SIGKILL to the child itself if it left its process group.
+    pub(crate) fn kill_if_left(&mut self) {
+        self.signal_if_left(&[Signal::SIGKILL]);
+    }
+
+    /// Sends `signals` to the child, a group's leader, if it moved into another group of
+    /// the session (`setpgid`), where its group's signals no longer reach it. Not once it
+    /// has exited (it is reaped then): the pid of a reaped child may be another process's.
+    fn signal_if_left(&mut self, signals: &[Signal]) {
+        if !matches!(self.process.try_wait(), Ok(None)) {
+            return;
+        }
+        let Ok(pid) = i32::try_from(self.process.id()) else {
+            return;
+        };
+        if group_of(pid).is_some_and(|g| g != pid) {
+            for &sig in signals {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
             }
         }
     }

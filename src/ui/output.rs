@@ -142,7 +142,9 @@ fn split_partial_char(buf: &mut Vec<u8>) -> Vec<u8> {
 
 /// Cuts `line` into rows of at most `width` columns (a wide character takes two). Colour
 /// codes (`ESC [ ... m`) are kept and take no column; a row that had colour ends with a
-/// reset. Tabs and carriage returns become spaces, so that each row takes one row.
+/// reset. Other escape sequences (moving the cursor, clearing the screen, setting the
+/// window's title) are dropped: the live area below counts its rows. Tabs and carriage
+/// returns become spaces, so that each row takes one row.
 pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut rows = Vec::new();
@@ -151,13 +153,11 @@ pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         if c == '\x1b' {
-            coloured = true;
-            row.push(c);
-            for e in chars.by_ref() {
-                row.push(e);
-                if e.is_ascii_alphabetic() {
-                    break;
-                }
+            let sequence = escape_sequence(&mut chars);
+            if is_colour(&sequence) {
+                coloured = true;
+                row.push(c);
+                row.push_str(&sequence);
             }
             continue;
         }
@@ -178,6 +178,54 @@ pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     }
     rows.push(row);
     rows
+}
+
+/// Takes from `chars` the rest of an escape sequence whose `ESC` was just read: a control
+/// sequence (`[`, parameters, a final byte from `@` to `~`), a string (`]` for a window
+/// title, `P`, `X`, `^`, `_`: up to BEL or `ESC \`), or one more character.
+fn escape_sequence(chars: &mut std::str::Chars<'_>) -> String {
+    let mut sequence = String::new();
+    let Some(kind) = chars.next() else {
+        return sequence;
+    };
+    sequence.push(kind);
+    match kind {
+        '[' => {
+            for c in chars.by_ref() {
+                sequence.push(c);
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+        ']' | 'P' | 'X' | '^' | '_' => {
+            while let Some(c) = chars.next() {
+                if c == '\x07' {
+                    break;
+                }
+                if c == '\x1b' {
+                    chars.next();
+                    break;
+                }
+                sequence.push(c);
+            }
+        }
+        _ => {}
+    }
+    sequence
+}
+
+/// Whether an escape sequence (after its `ESC`) sets colours or text attributes (SGR:
+/// `[`, numbers separated by `;` or `:`, `m`).
+fn is_colour(sequence: &str) -> bool {
+    sequence
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix('m'))
+        .is_some_and(|params| {
+            params
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ';' || c == ':')
+        })
 }
 
 #[cfg(test)]
@@ -206,6 +254,15 @@ mod tests {
         let rows: Vec<&str> = text.lines().collect();
         assert_eq!(rows, ["p │ éééééééééé", "p ┆ éééééééééé", "p ┆ ééééé"]);
         assert!(rows.iter().all(|r| columns(r) <= 14));
+    }
+
+    #[test]
+    fn wrapping_drops_escape_sequences_that_move_the_cursor_or_clear_the_screen() {
+        // Clear the screen, home, a window title (OSC, ended by BEL and by ST), a cursor
+        // save, a terminal reset: each would break the live area's row arithmetic.
+        let line = "a\x1b[2Jb\x1b[Hc\x1b]0;title\x07d\x1b]2;t\x1b\\e\x1b7f\x1bcg\x1b[31mh";
+        assert_eq!(wrap(line, 80), ["abcdefg\x1b[31mh\x1b[0m"]);
+        assert_eq!(wrap("\x1b[1;31mx\x1b[?25l", 80), ["\x1b[1;31mx\x1b[0m"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::commands_io::read_log;
 use crate::support::{Output, Test, assert_gone, pid_in};
 
 /// The live (non-zombie) processes whose process group is `pgid`.
@@ -501,20 +502,21 @@ run(["body", "clos"]);
 /// as a script in a tmux pane is: an interactive command that reads the terminal before
 /// prun has made its group the foreground is then stopped until it is, where ignoring the
 /// signal failed its read at once (the interactive tests' flake: `read` returned, the
-/// proc succeeded without its answer).
+/// proc succeeded without its answer). SIGPIPE too, which a Python parent leaves ignored:
+/// ignored, `yes | head -1` would write for ever.
 #[test]
-fn commands_get_sigttin_at_its_default_action_when_prun_was_started_ignoring_it() {
+fn commands_get_sigttin_and_sigpipe_at_their_default_action_when_prun_was_started_ignoring_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("main.rhai"),
         r#"proc("p", #{ shell: "grep SigIgn /proc/$$/status > command.txt" }); run("p");"#,
     )
     .expect("script");
-    // `trap ''` ignores the signal in the shell and in what it runs, prun included.
+    // `trap ''` ignores the signals in the shell and in what it runs, prun included.
     let out = Command::new("sh")
         .args([
             "-c",
-            r#"trap '' TTIN; grep SigIgn /proc/$$/status > shell.txt; exec "$0" main.rhai -q"#,
+            r#"trap '' TTIN PIPE; grep SigIgn /proc/$$/status > shell.txt; exec "$0" main.rhai -q"#,
             env!("CARGO_BIN_EXE_prun"),
         ])
         .current_dir(dir.path())
@@ -527,17 +529,19 @@ fn commands_get_sigttin_at_its_default_action_when_prun_was_started_ignoring_it(
         let mask = text.trim().strip_prefix("SigIgn:").expect("a SigIgn line");
         u64::from_str_radix(mask.trim(), 16).expect("a hex mask")
     };
-    const SIGTTIN_BIT: u64 = 1 << (21 - 1);
-    assert_ne!(
-        ignored("shell.txt") & SIGTTIN_BIT,
-        0,
-        "the test's shell did not ignore SIGTTIN"
-    );
-    assert_eq!(
-        ignored("command.txt") & SIGTTIN_BIT,
-        0,
-        "the command ignores SIGTTIN"
-    );
+    for (name, signal) in [("SIGTTIN", 21), ("SIGPIPE", 13)] {
+        let bit: u64 = 1 << (signal - 1);
+        assert_ne!(
+            ignored("shell.txt") & bit,
+            0,
+            "the test's shell did not ignore {name}"
+        );
+        assert_eq!(
+            ignored("command.txt") & bit,
+            0,
+            "the command ignores {name}"
+        );
+    }
 }
 
 /// A process that leaves its command's process group (`setsid`, as a daemon does) is no
@@ -623,6 +627,74 @@ proc("b", #{{ now: true, deps: ["clos", "body"], shell: "{}; {}" }});
     for f in ["clos.pid", "body.pid"] {
         assert_gone(pid_in(&out, f), f, &ctx);
     }
+}
+
+/// A command body writes into an unnamed log that a silent success hands on to the next
+/// command body; a daemon it started (`setsid daemon &`, output not redirected) still
+/// holds that file. The log is then kept instead, and what the daemon writes later goes
+/// there. Before, the next command body got the file, and the daemon's late line landed in
+/// the middle of that other proc's output (and `a` had no log).
+#[test]
+fn a_daemon_holding_a_silent_command_bodys_log_writes_to_its_own_procs_log() {
+    let out = Test::new()
+        .args(&["-j", "1"])
+        .timeout(Duration::from_secs(30))
+        .script(
+            r#"
+proc("a", #{ now: true, shell: "setsid sh -c 'echo $$ > a.pid; i=0; while [ ! -e a.go ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i+1)); done; echo a-late; touch a.done; exec sleep 300' & while [ ! -s a.pid ]; do sleep 0.01; done" });
+proc("b", #{ now: true, deps: ["a"], shell: "echo b-first; touch a.go; while [ ! -e a.done ]; do sleep 0.01; done; echo b-last" });
+"#,
+        )
+        .run();
+    out.ok();
+    let b = read_log(&out, "b.log");
+    assert!(b.contains("b-first\nb-last\n"), "{b}\n{}", out.describe());
+    assert!(!b.contains("a-late"), "{b}\n{}", out.describe());
+    let a = read_log(&out, "a.log");
+    assert!(a.ends_with("a-late\n"), "{a}\n{}", out.describe());
+    assert_gone(pid_in(&out, "a.pid"), "the daemon", &out.describe());
+}
+
+/// A command's leader that leaves its own process group (`setpgid` into prun's, as a
+/// program that wants prun's terminal may) is out of reach of its group's signals: prun
+/// sends them to it as well. Before, SIGTERM and SIGKILL went to the empty group, and the
+/// run waited for the command to end on its own (here 100 s, past the test's bound).
+#[test]
+fn a_leader_that_left_its_group_is_ended_with_it() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(30))
+        .signal_when("l.pid", "TERM")
+        .script(
+            r#"
+set_options(#{ kill_grace: "1s" });
+proc("leaves", #{ now: true, cmd: ["perl", "-MPOSIX", "-e", "POSIX::setpgid(0, getpgrp(getppid())) or die qq(setpgid: $!); open(my $f, '>', 'l.tmp') or die; print $f qq($$\\n); close $f; rename('l.tmp', 'l.pid'); sleep 100"] });
+"#,
+        )
+        .run();
+    out.code(130);
+    out.proc_state("FAILED", "leaves")
+        .out_has("was terminated because the run was aborted");
+    assert_gone(pid_in(&out, "l.pid"), "the leader", &out.describe());
+}
+
+/// Processes a command left behind that prun adopted (`(tool &)` in a shell: the subshell
+/// exits at once) and that exited are reaped while the run lasts, not at its end: a long
+/// run whose commands leave such processes would otherwise fill the process table with
+/// zombies (32,768 pids on many systems). `b` waits (up to 20 s) for prun to have none.
+#[test]
+fn adopted_processes_that_exit_are_reaped_while_the_run_lasts() {
+    let zombies = r#"ps -o stat= --ppid $PPID | grep -c Z"#;
+    let out = Test::new()
+        .timeout(Duration::from_secs(60))
+        .script(&format!(
+            r#"
+proc("a", #{{ now: true, shell: "for i in $(seq 50); do (true &); done" }});
+proc("b", #{{ now: true, deps: ["a"], shell: "i=0; while [ $({zombies}) -gt 0 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; {zombies} > zombies.txt; true" }});
+"#
+        ))
+        .run();
+    out.ok();
+    assert_eq!(out.read("zombies.txt").trim(), "0", "{}", out.describe());
 }
 
 /// A first SIGTERM (or Ctrl-C) while the `defer` cleanups run lets them finish, as one that

@@ -68,7 +68,9 @@ fn every_kind_of_command_starts_with_sigchld_unblocked() {
 
 #[test]
 fn a_signal_blocked_by_prun_s_own_parent_stays_blocked_in_its_commands() {
-    // As `nohup` or a supervisor leaves it: SIGHUP blocked before prun starts.
+    // As `nohup` or a supervisor leaves it: SIGHUP blocked before prun starts. SIGCHLD
+    // blocked too (a parent that waits for its children through a `signalfd`) is not
+    // passed on: a command's `trap ... CHLD` and SIGCHLD handlers would never run.
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("main.rhai"),
@@ -78,7 +80,7 @@ fn a_signal_blocked_by_prun_s_own_parent_stays_blocked_in_its_commands() {
     let mut cmd = Command::new("perl");
     cmd.args([
         "-e",
-        "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGHUP)) or die; exec @ARGV or die",
+        "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGHUP, SIGCHLD)) or die; exec @ARGV or die",
         env!("CARGO_BIN_EXE_prun"),
         "main.rhai",
         "--output",

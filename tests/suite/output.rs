@@ -64,6 +64,56 @@ fn streamed_lines_of_concurrent_procs_are_whole_and_prefixed() {
     assert_eq!(log.lines().filter(|l| l.starts_with("p3 ")).count(), 100);
 }
 
+/// A proc's timeout still ends its command while prun's stdout is blocked (a reader that
+/// reads nothing, as `prun ... | less` before a key is pressed): the streamed lines are
+/// written without holding the threads that time commands out and handle signals. Before,
+/// both runtime threads waited in that write, and the command ran past its timeout for as
+/// long as the reader did not read. The reader goes away once the command is gone.
+#[test]
+fn a_timeout_ends_its_command_while_pruns_stdout_is_not_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"
+proc("a", #{ now: true, timeout: "1s", shell: "echo $$ > a.tmp; mv a.tmp a.pid; exec yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" });
+proc("b", #{ now: true, timeout: "1s", shell: "echo $$ > b.tmp; mv b.tmp b.pid; exec yes bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" });
+"#,
+    )
+    .expect("write the script");
+    let mut prun = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "--output", "stream", "-j", "2"])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run prun");
+    let unread = prun.stdout.take().expect("prun's stdout");
+    for f in ["a.pid", "b.pid"] {
+        let t = Instant::now();
+        while !dir.path().join(f).exists() {
+            assert!(t.elapsed() < Duration::from_secs(20), "{f} never written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid: u32 = std::fs::read_to_string(dir.path().join(f))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        crate::support::assert_gone(pid, f, "prun's stdout was not read");
+    }
+    drop(unread);
+    let t = Instant::now();
+    while prun.try_wait().expect("prun's status").is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "prun did not end once its reader went away"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_last_line_without_a_newline_is_streamed_when_the_proc_ends() {
     let out = Test::new()

@@ -280,6 +280,57 @@ run("long");
     );
 }
 
+/// A process that joined prun's own process group (`setpgid`) and outlived its command is
+/// adopted, but its group, prun's, is not recorded in the crash journal: after a crash,
+/// the next run, started from the same shell script (in the same group), would send
+/// SIGTERM to its own group, ending itself and the script. `check` reads the journal once
+/// it records a daemon adopted together with the joiner.
+#[test]
+fn a_process_that_joined_pruns_group_does_not_put_that_group_in_the_crash_journal() {
+    let out = Test::new()
+        .timeout(Duration::from_secs(60))
+        .script(
+            r#"
+proc("join", #{ now: true, shell: "g=$(ps -o pgid= -p $PPID | tr -d ' '); perl -MPOSIX -e 'POSIX::setpgid(0, $ARGV[0]) or die qq(setpgid: $!); open(my $f, q(>), q(j.tmp)) or die; print $f getpgrp(), qq(\\n); close $f; rename(q(j.tmp), q(j.pgid)); open($f, q(>), q(j.pid)) or die; print $f qq($$\\n); close $f; sleep 100' $g & setsid sh -c 'echo $$ > d.tmp; mv d.tmp d.pid; exec sleep 100' & while [ ! -s j.pid ] || [ ! -e d.pid ]; do sleep 0.01; done" });
+proc("check", #{ now: true, deps: ["join"], shell: "until grep -qs \"^+ $(cat d.pid) \" state/prun/*/groups/*; do sleep 0.01; done; cat state/prun/*/groups/* > journal.txt" });
+"#,
+        )
+        .run();
+    out.ok();
+    let group = out.read("j.pgid").trim().to_string();
+    let journal = out.read("journal.txt");
+    assert!(
+        !journal.contains(&format!("+ {group} ")),
+        "prun's own group {group} recorded:\n{journal}\n{}",
+        out.describe()
+    );
+    assert_gone(pid_in(&out, "d.pid"), "the daemon", &out.describe());
+    assert_gone(pid_in(&out, "j.pid"), "the joiner", &out.describe());
+}
+
+/// A crashed run's command whose leader left its own group (`setpgid` into prun's) is
+/// still ended by the next run: its group is empty, but the leader recorded with it, with
+/// its start time, runs on. Before, the next run took the group for gone.
+#[test]
+fn after_a_kill_9_the_next_run_ends_a_leader_that_left_its_group() {
+    let (_setup, dir, pid, _) = crashed_run(
+        r#"
+proc("leaves", #{ shell: "if [ -e second ]; then echo second-run; else exec perl -MPOSIX -e 'POSIX::setpgid(0, getpgrp(getppid())) or die qq(setpgid: $!); open(my $f, q(>), q(l.tmp)) or die; print $f qq($$\\n); close $f; rename(q(l.tmp), q(l.pid)); sleep 1000'; fi" });
+run("leaves");
+"#,
+        "l.pid",
+    );
+    assert!(
+        alive(pid),
+        "the leader did not outlive the killed prun: the test proves nothing"
+    );
+    let (stderr, context) = next_run_ends(&dir, &["main.rhai"], pid, "the crashed run's leader");
+    assert!(
+        stderr.contains(&format!("process group {pid} ")),
+        "no warning naming the leader's group\n{context}"
+    );
+}
+
 /// The next run warns of a crashed run's job before it ends it (which can take the kill
 /// grace), even with `-q`: the job, sent SIGTERM, finds the warning already on the run's
 /// stderr. It shrugs SIGTERM off, and the run then says it had to kill it.

@@ -203,10 +203,29 @@ pub(crate) fn adopted_hold(file: &std::fs::File) -> Option<bool> {
 
 /// The children of this process's main thread: the orphans it adopted (its commands are
 /// started by other threads).
+///
+/// Its `children` file stays open and is read from its start each time: one system call
+/// where opening it again took five, after every silent command of a run (see
+/// [`adopted_hold`]).
 fn orphans() -> Vec<u32> {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let path = PATH.get_or_init(|| format!("/proc/self/task/{}/children", std::process::id()));
-    std::fs::read_to_string(path).map_or_else(|_| Vec::new(), |text| pids(&text))
+    use std::os::unix::fs::FileExt;
+    static CHILDREN: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    let Some(file) = CHILDREN.get_or_init(|| {
+        std::fs::File::open(format!("/proc/self/task/{}/children", std::process::id())).ok()
+    }) else {
+        return Vec::new();
+    };
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read_at(&mut buf, text.len() as u64) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Vec::new(),
+        }
+    }
+    pids(&String::from_utf8_lossy(&text))
 }
 
 /// The children of process `pid`, of all its threads.

@@ -616,3 +616,69 @@ fn an_error_in_a_closure_names_where_the_closure_is_not_the_call_that_handed_it_
         assert!(!text.contains("in call to closure"), "{}", out.describe());
     }
 }
+
+/// A sort comparator is a closure too. Rhai's own `sort` ignored what it threw and any
+/// value that is not an integer or a bool (the float `x - y` of two floats), ordering
+/// those pairs by type instead: the array came back unsorted, with no error.
+#[test]
+fn a_sort_comparator_that_throws_or_gives_no_order_is_an_error() {
+    let out = test()
+        .script("let a = [3, 1, 2];\na.sort(|x, y| throw \"bad comparator\");\nprint(a);\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:15: bad comparator")
+        .out_lacks("[3, 1, 2]");
+    let out = test()
+        .script("let a = [3.5, 1.5];\na.sort_by(|x, y| x - y);\nprint(a);\n")
+        .run();
+    out.code(2).err_has(
+        "the comparator of sort() must return an integer (negative: before, 0: the same, positive: after) or a bool (true: before), not the float 2.0",
+    );
+    let out = test()
+        .script(
+            r#"proc("a", || 1);
+proc("p", |ctx| { let a = [2, 1]; a.sort(|x, y| if state("a") == "SUCCEEDED" { x - y } else { throw "a has not run" }); a });
+run("p");
+try { wait("p"); } catch (e) { print("p threw"); }
+proc("q", #{ deps: [|ctx| { let a = ["a", "b"]; a.sort(|x, y| { run("a"); 0 }); a }] }, || 1);
+"#,
+        )
+        .run();
+    out.code(2)
+        .out_has("FAILED     p")
+        .out_has("a has not run")
+        .line("p threw")
+        .err_has("a dependency closure cannot call run()");
+}
+
+#[test]
+fn a_sort_comparator_may_call_the_api_and_any_order_it_gives_ends() {
+    let out = test()
+        .script(
+            r#"proc("a", || 7);
+proc("b1", || 0);
+run("a");
+wait("a");
+proc("b", #{ deps: [|ctx| {
+    let names = ["b1", "a"];
+    names.sort(|x, y| { exec(["true"]); if state(x) == "SUCCEEDED" { -1 } else { 1 } });
+    names[0]
+}] }, |ctx| {
+    let v = [3, 1, 2];
+    v.sort(|x, y| { sleep(0); results()["a"] * (x - y) });
+    v
+});
+print("b=" + wait(run("b")[0]));
+let seed = [1];
+let v = [];
+for i in 0..300 { v.push(i); }
+v.sort(|x, y| { seed[0] = (seed[0] * 1103515245 + 12345) % 2147483648; seed[0] % 3 - 1 });
+v.sort(|x, y| x < y);
+let w = [];
+for i in 0..300 { w.push(i); }
+print("same items: " + (v == w));
+"#,
+        )
+        .run();
+    out.ok().line("b=[1, 2, 3]").line("same items: true");
+}

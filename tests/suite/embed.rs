@@ -557,6 +557,30 @@ fn a_native_function_that_panics_in_an_inputs_closure_leaves_no_proc_pending() {
     assert!(why.contains("the run ended on an internal error"), "{why}");
 }
 
+/// Rhai's own `sort` caught every panic of its comparator and threw "error in comparer
+/// for sorting": a bug became a failed proc (exit status 1), or a script error at the
+/// top level, and the run went on.
+#[test]
+fn a_native_function_that_panics_in_a_sort_comparator_ends_the_run_as_an_internal_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> i64 { panic!("the comparator broke") })
+        .build()
+        .unwrap();
+    for script in [
+        r#"proc("p", || { let a = [2, 1]; a.sort(|x, y| explode()); a }); run("p");"#,
+        r#"let a = [2, 1]; a.sort(|x, y| explode());"#,
+    ] {
+        let report = rt.run_str(script, [""; 0]).unwrap();
+        assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+        assert_eq!(report.exit_code(), 2);
+        let error = report.run.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("internal error: the comparator broke"),
+            "{error}"
+        );
+    }
+}
 #[test]
 fn a_native_function_that_panics_in_a_cleanup_is_in_the_report_and_later_cleanups_run() {
     // The cleanups ran outside the run's guard against panics: `run_str` returned an

@@ -682,3 +682,30 @@ print("same items: " + (v == w));
         .run();
     out.ok().line("b=[1, 2, 3]").line("same items: true");
 }
+
+/// An option that takes no closure names a closure given to it as one: a duration read
+/// `invalid duration Fn(anon$8b3903f2083a7c53)`, the closure's internal name, and an
+/// executor `not Fn`.
+#[test]
+fn an_option_that_takes_no_closure_names_a_closure_given_to_it() {
+    for (script, message) in [
+        (
+            r#"proc("b", #{ timeout: |ctx| 5 }, || 1);"#,
+            "proc \"b\": `timeout`: invalid duration (a closure): expected seconds",
+        ),
+        (
+            r#"proc("b", #{ outputs: [#{ file: "x", max_age: || "1d" }] }, || 1);"#,
+            "`outputs` max_age: invalid duration (a closure): expected seconds",
+        ),
+        (
+            r#"exec(["true"], #{ timeout: || 1 });"#,
+            "option `timeout`: invalid duration (a closure): expected seconds",
+        ),
+        (
+            r#"proc("b", #{ executor: |ctx| "local" }, || 1);"#,
+            "proc \"b\": `executor` must be a name, not a closure",
+        ),
+    ] {
+        test().script(script).run().code(2).err_has(message);
+    }
+}

@@ -709,3 +709,21 @@ fn an_option_that_takes_no_closure_names_a_closure_given_to_it() {
         test().script(script).run().code(2).err_has(message);
     }
 }
+
+/// A cleanup's `wait` that throws because a proc failed said "the script threw
+/// prun::script::values::ProcFailure" (the Rust type of what it threw), not which proc.
+#[test]
+fn a_failing_wait_in_a_deferred_cleanup_names_the_proc() {
+    let out = test()
+        .script(
+            r#"proc("f", #{ shell: "exit 2" });
+run("f");
+defer(|| wait());
+defer(|| wait("f"));
+"#,
+        )
+        .run();
+    out.code(1)
+        .err_has("deferred cleanup (main.rhai:4:7) failed: main.rhai:4:10: proc \"f\" FAILED: command `exit 2` exited with code 2")
+        .err_has("deferred cleanup (main.rhai:3:7) failed: main.rhai:3:10: 1 proc(s) failed: \"f\" (FAILED)");
+}

@@ -1194,3 +1194,59 @@ fn every_wrong_setting_is_named_at_once() {
         assert!(message.contains(part), "{part}: {message}");
     }
 }
+
+/// A native function that panics in each kind of closure prun calls, and at the top
+/// level, while a command runs: the run ends as an internal error, the command's group
+/// is ended and the script's cleanups run.
+#[test]
+fn a_native_function_that_panics_anywhere_ends_the_run_cleanly() {
+    let places = [
+        "explode();",
+        r#"proc("d", #{ deps: [|ctx| { explode(); [] }] }, || 1);"#,
+        r#"proto("t::[v]", #{ arg_choices: |ctx| { explode(); #{ v: "x" } } }, |ctx, v| v); run("t::*");"#,
+        r#"proto("t::[v]", #{ arg_choices: #{ v: |ctx| { explode(); "x" } } }, |ctx, v| v); run("t::*");"#,
+        r#"proc("o", #{ outputs: [|ctx| { explode(); "x" }] }, || 1); run("o");"#,
+        r#"proc("q", #{ cmd: ["true"] }); proc("i", #{ deps: ["q"], inputs: [|ctx| { explode(); "x" }] }, || 1); run("i");"#,
+        r#"proc("c", || { let a = [2, 1]; a.sort(|x, y| { explode(); 0 }); a }); run("c");"#,
+    ];
+    for (n, place) in places.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let cleaned = dir.path().join("cleaned");
+        let p = pidfile.clone();
+        let rt = builder(dir.path())
+            .parallel(2)
+            .register_fn("explode", move || {
+                wait_for_line(&p);
+                panic!("it broke");
+            })
+            .build()
+            .unwrap();
+        let script = format!(
+            "defer(|| write_file({cleaned:?}, \"ran\"));\n{}\nrun(\"sleeper\");\n{place}\nwait();",
+            sleeper("sleeper", &pidfile)
+        );
+        let report = rt.run_str(&script, [""; 0]).unwrap();
+        assert_eq!(
+            report.run.outcome,
+            Outcome::InternalError,
+            "{n}: {place}: {report:?}"
+        );
+        assert_eq!(report.exit_code(), 2);
+        let error = report.run.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("internal error: it broke"),
+            "{place}: {error}"
+        );
+        assert!(
+            report
+                .procs
+                .iter()
+                .all(|p| p.state != State::Running && p.state != State::Wanted),
+            "{place}: {report:?}"
+        );
+        let pid = wait_for_line(&pidfile);
+        assert!(!alive(&pid), "{place}: the sleeper {pid} outlived the run");
+        assert_eq!(std::fs::read_to_string(&cleaned).unwrap_or_default(), "ran");
+    }
+}

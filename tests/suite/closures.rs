@@ -727,3 +727,65 @@ defer(|| wait("f"));
         .err_has("deferred cleanup (main.rhai:4:7) failed: main.rhai:4:10: proc \"f\" FAILED: command `exit 2` exited with code 2")
         .err_has("deferred cleanup (main.rhai:3:7) failed: main.rhai:3:10: 1 proc(s) failed: \"f\" (FAILED)");
 }
+
+/// A `now: true` proc whose dependencies need a closure's answer (a glob over a proto
+/// with an `arg_choices` closure) was never scheduled: the procs to schedule were taken
+/// from the queue before the answer was asked for, and the retry found the queue empty.
+/// The run said "nothing to run" and exited 0, or `wait` said it was never scheduled.
+#[test]
+fn a_now_proc_whose_dependencies_need_a_closure_is_scheduled() {
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: #{ v: |ctx| ["x", "y"] } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| ctx.results.len());
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 3 succeeded");
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| #{ v: ["x"] } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| ctx.results);
+proc("a", || 1);
+run("a");
+print("o=" + wait("o"));
+proc("b", |ctx| { proc("n", #{ now: true, deps: ["t::*"] }, || "n"); ctx.wait("n") });
+print("b=" + wait(run("b")[0]));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"o=#{"t::x": "x"}"#)
+        .line("b=n")
+        .summary_is("prun: 5 succeeded");
+}
+
+/// When such a closure failed, the `now: true` procs were dropped without a word: the
+/// run exited 0.
+#[test]
+fn a_now_proc_whose_dependency_closure_fails_is_an_error() {
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| { let q = (); q.nope() } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| 1);
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        "the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55: function not found: nope",
+    );
+    assert!(!out.stdout.contains("nothing to run"), "{}", out.describe());
+    // Defined by a proc's body, it fails, naming the closure.
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| { let q = (); q.nope() } }, |ctx, v| v);
+proc("b", |ctx| { proc("n", #{ now: true, deps: ["t::*"] }, || "n"); "b done" });
+print(wait(run("b")[0]));
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("b done")
+        .proc_state("FAILED", "n")
+        .out_has("the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55");
+}

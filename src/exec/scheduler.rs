@@ -490,9 +490,10 @@ impl Scheduler {
                     Err(GraphError::Unresolved(needs)) => return Step::Pending(needs),
                     r => r,
                 };
-                if let Err(GraphError::Unresolved(needs)) = c.flush_if_script_blocked() {
-                    return Step::Flush(r, needs);
-                }
+                let r = match c.flush_if_script_blocked() {
+                    Err(GraphError::Unresolved(needs)) => return Step::Flush(r, needs),
+                    flushed => r.and_then(|v| flushed.map(|()| v)),
+                };
                 c.graph_mut().forget_answers(&answered);
                 Step::Done(r)
             });
@@ -505,18 +506,20 @@ impl Scheduler {
                 }
             }
         };
-        // The operation is done; only the flush of `now` procs wants more answers.
+        // The operation is done; only the flush of `now` procs wants more answers. Its
+        // error (the run has ended, a closure failed) is the operation's: the procs it
+        // defined cannot be scheduled.
         loop {
             let step = self.with(|c| match c.flush_if_script_blocked() {
-                Err(GraphError::Unresolved(needs)) => Some(needs),
-                _ => {
+                Err(GraphError::Unresolved(needs)) => Err(needs),
+                flushed => {
                     c.graph_mut().forget_answers(&answered);
-                    None
+                    Ok(flushed)
                 }
             });
             match step {
-                Some(needs) => self.answer(&needs, &mut answered),
-                None => return result,
+                Err(needs) => self.answer(&needs, &mut answered),
+                Ok(flushed) => return result.and_then(|v| flushed.map(|()| v)),
             }
         }
     }

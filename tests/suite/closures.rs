@@ -775,17 +775,36 @@ proc("o", #{ now: true, deps: ["t::*"] }, |ctx| 1);
         "the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55: function not found: nope",
     );
     assert!(!out.stdout.contains("nothing to run"), "{}", out.describe());
-    // Defined by a proc's body, it fails, naming the closure.
+    // Defined by a proc's body, it fails naming the closure, and so does the body, at its
+    // `proc` call or at its wait for it (whichever scheduled it: the top level may have
+    // been running then, and `now` procs wait for it to run or block).
     let out = test()
         .script(
             r#"proto("t::[v]", #{ arg_choices: |ctx| { let q = (); q.nope() } }, |ctx, v| v);
-proc("b", |ctx| { proc("n", #{ now: true, deps: ["t::*"] }, || "n"); "b done" });
-print(wait(run("b")[0]));
+proc("b", |ctx| { proc("n", #{ now: true, deps: ["t::*"] }, || "n"); ctx.wait("n") });
+run("b");
+try { wait("b"); } catch (e) { print("b failed"); }
 "#,
         )
         .run();
     out.code(1)
-        .line("b done")
+        .line("b failed")
         .proc_state("FAILED", "n")
+        .out_has("FAILED     b (")
         .out_has("the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55");
+}
+
+/// A `now: true` proc defined by a cleanup, after the run, was dropped without a word,
+/// where `run` there is an error.
+#[test]
+fn a_now_proc_defined_by_a_deferred_cleanup_is_an_error() {
+    let out = test()
+        .script(
+            r#"defer(|| { proc("late", #{ now: true, shell: "touch late-ran" }); print("not reached"); });"#,
+        )
+        .run();
+    out.ok()
+        .err_has("deferred cleanup (main.rhai:1:7) failed: main.rhai:1:12: the run has ended: a deferred cleanup cannot schedule procs")
+        .out_lacks("not reached");
+    assert!(!out.exists("late-ran"), "{}", out.describe());
 }

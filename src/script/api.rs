@@ -95,7 +95,7 @@ fn core<T>(
 ) -> R<T> {
     if let Some(kind) = crate::exec::evaluating() {
         return Err(err(format!(
-            "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
+            "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell(), pipe() and sleep())"
         )));
     }
     sched

@@ -808,3 +808,21 @@ fn a_now_proc_defined_by_a_deferred_cleanup_is_an_error() {
         .out_lacks("not reached");
     assert!(!out.exists("late-ran"), "{}", out.describe());
 }
+
+/// `exit()` (a success) in a closure evaluated for the core read "NOT AN ERROR - exit
+/// value", Rhai's text, at `main.rhai:1:1`; `exit(3)` there was named.
+#[test]
+fn exit_in_a_closure_evaluated_for_the_core_names_the_rule() {
+    for (script, kind, code) in in_each_scheduler_closure("exit()") {
+        let out = test().script(&script).run();
+        out.code(code);
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            text.contains(&format!(
+                "{kind} cannot call exit(): it must only compute its value"
+            )) && !text.contains("NOT AN ERROR"),
+            "{kind}: {}",
+            out.describe()
+        );
+    }
+}

@@ -76,6 +76,8 @@ const PARAMS: &[(&str, &[&str])] = &[
         "sleep",
         &["duration: int", "duration: float", "duration: ?"],
     ),
+    ("sort", &["array: Array", "comparator: FnPtr"]),
+    ("sort_by", &["array: Array", "comparator: FnPtr"]),
     ("log_info", &["msg: ?"]),
     ("log_warn", &["msg: ?"]),
     ("log_error", &["msg: ?"]),

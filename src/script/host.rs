@@ -94,6 +94,8 @@ pub(crate) const API_FUNCTIONS: &[&str] = &[
     "shell",
     "skip",
     "sleep",
+    "sort",
+    "sort_by",
     "start",
     "state",
     "tempdir",

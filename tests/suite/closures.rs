@@ -826,3 +826,22 @@ fn exit_in_a_closure_evaluated_for_the_core_names_the_rule() {
         );
     }
 }
+
+/// A dependency closure is called while its proc is being made: `state` of that proc
+/// said `no proc named "p" exists` (of a proto's: "create it first"), though the script
+/// was defining or creating it.
+#[test]
+fn a_dependency_closure_may_ask_the_state_of_its_own_proc() {
+    let out = test()
+        .script(
+            r#"proc("p", #{ deps: [|ctx| { print("p is " + state(ctx.name)); [] }] }, || 1);
+proto("t::[v]", #{ deps: [|ctx, v| { print(ctx.name + " is " + state(ctx.name)); [] }] }, |ctx, v| v);
+run(["p", "t::x"]);
+"#,
+        )
+        .run();
+    out.ok()
+        .line("p is IDLE")
+        .line("t::x is IDLE")
+        .summary_is("prun: 2 succeeded");
+}

@@ -629,6 +629,10 @@ fn a_sort_comparator_that_throws_or_gives_no_order_is_an_error() {
         .err_has("main.rhai:2:15: bad comparator")
         .out_lacks("[3, 1, 2]");
     let out = test()
+        .script("fn cmp(x, y) { throw \"bad function\" }\nlet a = [3, 1, 2];\na.sort(\"cmp\");\n")
+        .run();
+    out.code(2).err_has("main.rhai:1:16: bad function");
+    let out = test()
         .script("let a = [3.5, 1.5];\na.sort_by(|x, y| x - y);\nprint(a);\n")
         .run();
     out.code(2).err_has(

@@ -14,7 +14,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
-/// Registers `sort` and `sort_by` with a comparator.
+/// Registers `sort` and `sort_by` with a comparator, and `sort` with the name of a
+/// function (Rhai's deprecated form, which calls its own sort).
 pub(super) fn register(engine: &mut Engine) {
     for name in ["sort", "sort_by"] {
         engine.register_fn(
@@ -24,6 +25,13 @@ pub(super) fn register(engine: &mut Engine) {
             },
         );
     }
+    engine.register_fn(
+        "sort",
+        |ctx: NativeCallContext, array: &mut Array, function: &str| -> R<()> {
+            let comparator = FnPtr::new(function)?;
+            sort(array, |a, b| order(&ctx, &comparator, a, b))
+        },
+    );
 }
 
 /// What `comparator` says of `a` and `b`: a negative integer or `true` is "before", a

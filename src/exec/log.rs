@@ -524,6 +524,7 @@ pub(crate) fn append_line(path: &Path, line: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_long_name_ends_in_the_fnv_hash_earlier_pruns_wrote() {
@@ -531,7 +532,6 @@ mod tests {
         assert_eq!(stem.len(), MAX_STEM);
         assert!(stem.ends_with("~e78ddf9f1ba85555"), "{stem}");
     }
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn prun_log_never_reads_through_a_symbolic_link() {

@@ -554,13 +554,7 @@ pub(crate) fn execute(
     // A panic (a bug) on this thread ends the run like one on any other (see
     // `exec::internal`): the cleanups still run and prun exits with status 2.
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let r = host.run(&ast).and_then(|()| {
-            if checking {
-                Ok(())
-            } else {
-                schedule_now(&sched)
-            }
-        });
+        let r = host.run(&ast).and_then(|()| schedule_now(&sched));
         // `prun check` looks the targets up without scheduling them.
         let looked_up = (r.is_ok() && checking).then(|| check_targets(&sched, &call.targets));
         let targets =

@@ -779,6 +779,18 @@ proc("o", #{ now: true, deps: ["t::*"] }, |ctx| 1);
         "the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55: function not found: nope",
     );
     assert!(!out.stdout.contains("nothing to run"), "{}", out.describe());
+    // `prun check` finds it too (it said "ok").
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| { let q = (); q.nope() } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| 1);
+"#,
+        )
+        .before(&["check"])
+        .run();
+    out.code(2)
+        .err_has("the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55")
+        .err_has("prun: check: 1 problem found");
     // Defined by a proc's body, it fails naming the closure, and so does the body, at its
     // `proc` call or at its wait for it (whichever scheduled it: the top level may have
     // been running then, and `now` procs wait for it to run or block).

@@ -414,7 +414,7 @@ fn function_not_found(sig: &str) -> String {
         && args.first().is_some_and(|a| a == "a map")
     {
         return format!(
-            "{kind} cannot call ctx.{name}(): its ctx is a map of name, args and params, and it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
+            "{kind} cannot call ctx.{name}(): its ctx is a map of name, args and params, and it must only compute its value (it may call state(), results(), exec(), shell(), pipe() and sleep())"
         );
     }
     let call = format!("{name}({})", args.join(", "));

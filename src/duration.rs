@@ -24,6 +24,9 @@ pub(crate) fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
     let bad = || {
         DurationError::Invalid(if v.is_unit() {
             "() (nothing)".to_string()
+        } else if v.is_fnptr() {
+            // A closure's text would be its internal name (`Fn(anon$8b39...)`).
+            "(a closure)".to_string()
         } else {
             v.to_string()
         })

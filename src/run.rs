@@ -554,7 +554,7 @@ pub(crate) fn execute(
     // A panic (a bug) on this thread ends the run like one on any other (see
     // `exec::internal`): the cleanups still run and prun exits with status 2.
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let r = host.run(&ast);
+        let r = host.run(&ast).and_then(|()| schedule_now(&sched));
         // `prun check` looks the targets up without scheduling them.
         let looked_up = (r.is_ok() && checking).then(|| check_targets(&sched, &call.targets));
         let targets =
@@ -1061,6 +1061,16 @@ fn watch_session(
         session.ignore_db(db);
     }
     Arc::new(session)
+}
+
+/// Schedules the `now: true` procs the top level left, before the command line's targets:
+/// a closure that fails for them (a dependency or `arg_choices` closure) is an error of
+/// the script, not of a target.
+fn schedule_now(sched: &Arc<Scheduler>) -> Result<(), crate::script::TopLevelError> {
+    sched.graph_op(|c| c.flush_now()).map_err(|e| {
+        let message = crate::graph::graph_error(sched.lock().graph(), &e);
+        crate::script::TopLevelError::Script(crate::script::ScriptError::Runtime(message))
+    })
 }
 
 /// The problem of each command-line target that a run could not start, for `prun check`:

@@ -76,6 +76,11 @@ const PARAMS: &[(&str, &[&str])] = &[
         "sleep",
         &["duration: int", "duration: float", "duration: ?"],
     ),
+    (
+        "sort",
+        &["array: Array", "comparator: FnPtr", "function: String"],
+    ),
+    ("sort_by", &["array: Array", "comparator: FnPtr"]),
     ("log_info", &["msg: ?"]),
     ("log_warn", &["msg: ?"]),
     ("log_error", &["msg: ?"]),

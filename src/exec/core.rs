@@ -722,13 +722,19 @@ impl Core {
 
     // ---- scheduling --------------------------------------------------------------------
 
-    /// Schedules procs declared with `now` since the last call.
+    /// Schedules procs declared with `now` since the last call. When that needs answers
+    /// of closures (`GraphError::Unresolved`) they stay queued, for the retry with the
+    /// answers (see `Scheduler::graph_op`).
     pub(crate) fn flush_now(&mut self) -> Result<(), GraphError> {
         if self.pending_now.is_empty() {
             return Ok(());
         }
         let ids = std::mem::take(&mut self.pending_now);
-        self.start(&ids)
+        let r = self.start(&ids);
+        if let Err(GraphError::Unresolved(_)) = r {
+            self.pending_now = ids;
+        }
+        r
     }
 
     /// Schedules `now` procs created while the top-level script is blocked (by closures):

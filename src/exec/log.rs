@@ -379,7 +379,9 @@ fn escape(name: &str) -> String {
             cut -= 1;
         }
         out.truncate(cut);
-        out.push_str(&format!("~{:016x}", fnv1a(name.as_bytes())));
+        // FNV-1a stays the same across Rust releases: `prun log` finds the logs of long
+        // names written by an earlier prun.
+        out.push_str(&format!("~{:016x}", crate::fnv::hash64(name.as_bytes())));
     }
     out
 }
@@ -389,14 +391,6 @@ fn escape(name: &str) -> String {
 const MAX_STEM: usize = 255 - ".log".len();
 /// `~` and 16 hex digits.
 const HASH_SUFFIX: usize = 17;
-
-/// FNV-1a: a hash that stays the same across Rust releases, so that `prun log` finds the
-/// logs of long names written by an earlier prun.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
 
 /// The newest log of a proc under a log root (the run directories sort by time). prun
 /// writes logs as regular files: a symbolic link there (planted in a `log_dir` another
@@ -531,6 +525,13 @@ pub(crate) fn append_line(path: &Path, line: &str) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_long_name_ends_in_the_fnv_hash_earlier_pruns_wrote() {
+        let stem = escape(&"x".repeat(300));
+        assert_eq!(stem.len(), MAX_STEM);
+        assert!(stem.ends_with("~e78ddf9f1ba85555"), "{stem}");
+    }
 
     #[test]
     fn prun_log_never_reads_through_a_symbolic_link() {

@@ -64,6 +64,34 @@ pub(crate) fn evaluating() -> Option<&'static str> {
 }
 
 thread_local! {
+    /// The proc whose dependency closures this thread is calling: it is being defined or
+    /// made from its proto, and is not in the graph yet.
+    static MAKING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, the call of the closures of `key`; when they are a proc's dependency
+/// closures, the proc counts as being made meanwhile (see [`being_made`]).
+fn making<R>(key: &NeedKey, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<String>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            MAKING.with(|m| *m.borrow_mut() = self.0.take());
+        }
+    }
+    let NeedKey::Deps(name) = key else {
+        return f();
+    };
+    let _reset = Reset(MAKING.with(|m| m.replace(Some(name.clone()))));
+    f()
+}
+
+/// True while this thread calls the dependency closures of the proc `name`, which is
+/// being made: to them it is IDLE, not unknown.
+pub(crate) fn being_made(name: &str) -> bool {
+    MAKING.with(|m| m.borrow().as_deref() == Some(name))
+}
+
+thread_local! {
     /// The scheduler (its address) whose reports this thread is printing, or 0.
     static FLUSHING: Cell<usize> = const { Cell::new(0) };
 }
@@ -490,9 +518,10 @@ impl Scheduler {
                     Err(GraphError::Unresolved(needs)) => return Step::Pending(needs),
                     r => r,
                 };
-                if let Err(GraphError::Unresolved(needs)) = c.flush_if_script_blocked() {
-                    return Step::Flush(r, needs);
-                }
+                let r = match c.flush_if_script_blocked() {
+                    Err(GraphError::Unresolved(needs)) => return Step::Flush(r, needs),
+                    flushed => r.and_then(|v| flushed.map(|()| v)),
+                };
                 c.graph_mut().forget_answers(&answered);
                 Step::Done(r)
             });
@@ -505,18 +534,20 @@ impl Scheduler {
                 }
             }
         };
-        // The operation is done; only the flush of `now` procs wants more answers.
+        // The operation is done; only the flush of `now` procs wants more answers. Its
+        // error (the run has ended, a closure failed) is the operation's: the procs it
+        // defined cannot be scheduled.
         loop {
             let step = self.with(|c| match c.flush_if_script_blocked() {
-                Err(GraphError::Unresolved(needs)) => Some(needs),
-                _ => {
+                Err(GraphError::Unresolved(needs)) => Err(needs),
+                flushed => {
                     c.graph_mut().forget_answers(&answered);
-                    None
+                    Ok(flushed)
                 }
             });
             match step {
-                Some(needs) => self.answer(&needs, &mut answered),
-                None => return result,
+                Err(needs) => self.answer(&needs, &mut answered),
+                Ok(flushed) => return result.and_then(|v| flushed.map(|()| v)),
             }
         }
     }
@@ -527,7 +558,10 @@ impl Scheduler {
         let answers: Vec<(NeedKey, Answer)> = needs
             .0
             .iter()
-            .map(|n| (n.key().clone(), evaluating_as(n.what(), || n.answer())))
+            .map(|n| {
+                let answer = evaluating_as(n.what(), || making(n.key(), || n.answer()));
+                (n.key().clone(), answer)
+            })
             .collect();
         answered.extend(answers.iter().map(|(k, _)| k.clone()));
         self.with(|c| {

@@ -95,7 +95,7 @@ fn core<T>(
 ) -> R<T> {
     if let Some(kind) = crate::exec::evaluating() {
         return Err(err(format!(
-            "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell() and sleep())"
+            "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell(), pipe() and sleep())"
         )));
     }
     sched
@@ -247,12 +247,15 @@ pub(super) fn register(
     let s = sched.clone();
     engine.register_fn("state", move |name: &str| -> R<String> {
         let c = s.lock();
-        let id = c.graph().lookup(name).ok_or_else(|| {
-            err(crate::graph::graph_error(
+        let Some(id) = c.graph().lookup(name) else {
+            if crate::exec::being_made(name) {
+                return Ok(crate::exec::State::Idle.to_string());
+            }
+            return Err(err(crate::graph::graph_error(
                 c.graph(),
                 &GraphError::UnknownProc(name.into()),
-            ))
-        })?;
+            )));
+        };
         Ok(c.state(id).to_string())
     });
 

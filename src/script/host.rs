@@ -94,6 +94,8 @@ pub(crate) const API_FUNCTIONS: &[&str] = &[
     "shell",
     "skip",
     "sleep",
+    "sort",
+    "sort_by",
     "start",
     "state",
     "tempdir",
@@ -601,6 +603,13 @@ impl ClosureRunner for Runner {
 
 /// `exit(value)` (see where it is registered).
 fn exit_with(value: Dynamic) -> Result<(), Box<EvalAltResult>> {
+    if let Some(kind) = crate::exec::evaluating() {
+        // Not Rhai's `Exit` either: read as a closure's failure it said "NOT AN ERROR".
+        return Err(format!(
+            "{kind} cannot call exit({value}): it must only compute its value; use throw to stop with an error"
+        )
+        .into());
+    }
     if super::job::current().is_some() {
         return Err(format!(
             "exit({value}) inside a proc: a proc ends by returning its result, or fails with throw"

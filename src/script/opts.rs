@@ -370,9 +370,12 @@ pub(super) fn parse(
         def.extras_mut().help = Some(help);
     }
     if let Some(v) = given.executor {
-        let e = v
-            .into_string()
-            .map_err(|t| err(format!("`executor` must be a name, not {t}")))?;
+        let e = v.into_string().map_err(|t| {
+            err(format!(
+                "`executor` must be a name, not {}",
+                crate::diag::type_words(t)
+            ))
+        })?;
         def.extras_mut().executor = (e != "local").then_some(e);
     }
     if let Some(v) = given.resources {

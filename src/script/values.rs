@@ -32,6 +32,14 @@ pub(crate) fn thrown_text(v: &rhai::Dynamic) -> Option<String> {
             "{call}({why}) ends a proc's body as SKIPPED: thrown here, it is an error"
         ));
     }
+    // A failing `wait` where nothing reads what it threw as prun does at the top level
+    // and in a body (a deferred cleanup): its text names the procs.
+    if let Some(f) = v.read_lock::<ProcFailure>() {
+        return Some(f.0.clone());
+    }
+    if let Some(a) = v.read_lock::<Aborted>() {
+        return Some(a.0.clone());
+    }
     // A type without a text of its own shows as its type's name.
     let text = v.to_string();
     (text == v.type_name()).then(|| format!("the script threw {}", crate::diag::type_words(&text)))

@@ -616,3 +616,248 @@ fn an_error_in_a_closure_names_where_the_closure_is_not_the_call_that_handed_it_
         assert!(!text.contains("in call to closure"), "{}", out.describe());
     }
 }
+
+/// A sort comparator is a closure too. Rhai's own `sort` ignored what it threw and any
+/// value that is not an integer or a bool (the float `x - y` of two floats), ordering
+/// those pairs by type instead: the array came back unsorted, with no error.
+#[test]
+fn a_sort_comparator_that_throws_or_gives_no_order_is_an_error() {
+    let out = test()
+        .script("let a = [3, 1, 2];\na.sort(|x, y| throw \"bad comparator\");\nprint(a);\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:15: bad comparator")
+        .out_lacks("[3, 1, 2]");
+    let out = test()
+        .script("fn cmp(x, y) { throw \"bad function\" }\nlet a = [3, 1, 2];\na.sort(\"cmp\");\n")
+        .run();
+    out.code(2).err_has("main.rhai:1:16: bad function");
+    let out = test()
+        .script("let a = [3.5, 1.5];\na.sort_by(|x, y| x - y);\nprint(a);\n")
+        .run();
+    out.code(2).err_has(
+        "the comparator of sort() must return an integer (negative: before, 0: the same, positive: after) or a bool (true: before), not the float 2.0",
+    );
+    let out = test()
+        .script(
+            r#"proc("a", || 1);
+proc("p", |ctx| { let a = [2, 1]; a.sort(|x, y| if state("a") == "SUCCEEDED" { x - y } else { throw "a has not run" }); a });
+run("p");
+try { wait("p"); } catch (e) { print("p threw"); }
+proc("q", #{ deps: [|ctx| { let a = ["a", "b"]; a.sort(|x, y| { run("a"); 0 }); a }] }, || 1);
+"#,
+        )
+        .run();
+    out.code(2)
+        .out_has("FAILED     p")
+        .out_has("a has not run")
+        .line("p threw")
+        .err_has("a dependency closure cannot call run()");
+}
+
+#[test]
+fn a_sort_comparator_may_call_the_api_and_any_order_it_gives_ends() {
+    let out = test()
+        .script(
+            r#"proc("a", || 7);
+proc("b1", || 0);
+run("a");
+wait("a");
+proc("b", #{ deps: [|ctx| {
+    let names = ["b1", "a"];
+    names.sort(|x, y| { exec(["true"]); if state(x) == "SUCCEEDED" { -1 } else { 1 } });
+    names[0]
+}] }, |ctx| {
+    let v = [3, 1, 2];
+    v.sort(|x, y| { sleep(0); results()["a"] * (x - y) });
+    v
+});
+print("b=" + wait(run("b")[0]));
+let seed = [1];
+let v = [];
+for i in 0..300 { v.push(i); }
+v.sort(|x, y| { seed[0] = (seed[0] * 1103515245 + 12345) % 2147483648; seed[0] % 3 - 1 });
+v.sort(|x, y| x < y);
+let w = [];
+for i in 0..300 { w.push(i); }
+print("same items: " + (v == w));
+"#,
+        )
+        .run();
+    out.ok().line("b=[1, 2, 3]").line("same items: true");
+}
+
+/// An option that takes no closure names a closure given to it as one: a duration read
+/// `invalid duration Fn(anon$8b3903f2083a7c53)`, the closure's internal name, and an
+/// executor `not Fn`.
+#[test]
+fn an_option_that_takes_no_closure_names_a_closure_given_to_it() {
+    for (script, message) in [
+        (
+            r#"proc("b", #{ timeout: |ctx| 5 }, || 1);"#,
+            "proc \"b\": `timeout`: invalid duration (a closure): expected seconds",
+        ),
+        (
+            r#"proc("b", #{ outputs: [#{ file: "x", max_age: || "1d" }] }, || 1);"#,
+            "`outputs` max_age: invalid duration (a closure): expected seconds",
+        ),
+        (
+            r#"exec(["true"], #{ timeout: || 1 });"#,
+            "option `timeout`: invalid duration (a closure): expected seconds",
+        ),
+        (
+            r#"proc("b", #{ executor: |ctx| "local" }, || 1);"#,
+            "proc \"b\": `executor` must be a name, not a closure",
+        ),
+    ] {
+        test().script(script).run().code(2).err_has(message);
+    }
+}
+
+/// A cleanup's `wait` that throws because a proc failed said "the script threw
+/// prun::script::values::ProcFailure" (the Rust type of what it threw), not which proc.
+#[test]
+fn a_failing_wait_in_a_deferred_cleanup_names_the_proc() {
+    let out = test()
+        .script(
+            r#"proc("f", #{ shell: "exit 2" });
+run("f");
+defer(|| wait());
+defer(|| wait("f"));
+"#,
+        )
+        .run();
+    out.code(1)
+        .err_has("deferred cleanup (main.rhai:4:7) failed: main.rhai:4:10: proc \"f\" FAILED: command `exit 2` exited with code 2")
+        .err_has("deferred cleanup (main.rhai:3:7) failed: main.rhai:3:10: 1 proc(s) failed: \"f\" (FAILED)");
+}
+
+/// A `now: true` proc whose dependencies need a closure's answer (a glob over a proto
+/// with an `arg_choices` closure) was never scheduled: the procs to schedule were taken
+/// from the queue before the answer was asked for, and the retry found the queue empty.
+/// The run said "nothing to run" and exited 0, or `wait` said it was never scheduled.
+#[test]
+fn a_now_proc_whose_dependencies_need_a_closure_is_scheduled() {
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: #{ v: |ctx| ["x", "y"] } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| ctx.results.len());
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 3 succeeded");
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| #{ v: ["x"] } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| ctx.results);
+proc("a", || 1);
+run("a");
+print("o=" + wait("o"));
+proc("b", |ctx| { proc("n", #{ now: true, deps: ["t::*"] }, || "n"); ctx.wait("n") });
+print("b=" + wait(run("b")[0]));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"o=#{"t::x": "x"}"#)
+        .line("b=n")
+        .summary_is("prun: 5 succeeded");
+}
+
+/// When such a closure failed, the `now: true` procs were dropped without a word: the
+/// run exited 0.
+#[test]
+fn a_now_proc_whose_dependency_closure_fails_is_an_error() {
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| { let q = (); q.nope() } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| 1);
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        "the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55: function not found: nope",
+    );
+    assert!(!out.stdout.contains("nothing to run"), "{}", out.describe());
+    // `prun check` finds it too (it said "ok").
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| { let q = (); q.nope() } }, |ctx, v| v);
+proc("o", #{ now: true, deps: ["t::*"] }, |ctx| 1);
+"#,
+        )
+        .before(&["check"])
+        .run();
+    out.code(2)
+        .err_has("the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55")
+        .err_has("prun: check: 1 problem found");
+    // Defined by a proc's body, it fails naming the closure, and so does the body, at its
+    // `proc` call or at its wait for it (whichever scheduled it: the top level may have
+    // been running then, and `now` procs wait for it to run or block).
+    let out = test()
+        .script(
+            r#"proto("t::[v]", #{ arg_choices: |ctx| { let q = (); q.nope() } }, |ctx, v| v);
+proc("b", |ctx| { proc("n", #{ now: true, deps: ["t::*"] }, || "n"); ctx.wait("n") });
+run("b");
+try { wait("b"); } catch (e) { print("b failed"); }
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("b failed")
+        .proc_state("FAILED", "n")
+        .out_has("FAILED     b (")
+        .out_has("the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55");
+}
+
+/// A `now: true` proc defined by a cleanup, after the run, was dropped without a word,
+/// where `run` there is an error.
+#[test]
+fn a_now_proc_defined_by_a_deferred_cleanup_is_an_error() {
+    let out = test()
+        .script(
+            r#"defer(|| { proc("late", #{ now: true, shell: "touch late-ran" }); print("not reached"); });"#,
+        )
+        .run();
+    out.ok()
+        .err_has("deferred cleanup (main.rhai:1:7) failed: main.rhai:1:12: the run has ended: a deferred cleanup cannot schedule procs")
+        .out_lacks("not reached");
+    assert!(!out.exists("late-ran"), "{}", out.describe());
+}
+
+/// `exit()` (a success) in a closure evaluated for the core read "NOT AN ERROR - exit
+/// value", Rhai's text, at `main.rhai:1:1`; `exit(3)` there was named.
+#[test]
+fn exit_in_a_closure_evaluated_for_the_core_names_the_rule() {
+    for (script, kind, code) in in_each_scheduler_closure("exit()") {
+        let out = test().script(&script).run();
+        out.code(code);
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            text.contains(&format!(
+                "{kind} cannot call exit(): it must only compute its value"
+            )) && !text.contains("NOT AN ERROR"),
+            "{kind}: {}",
+            out.describe()
+        );
+    }
+}
+
+/// A dependency closure is called while its proc is being made: `state` of that proc
+/// said `no proc named "p" exists` (of a proto's: "create it first"), though the script
+/// was defining or creating it.
+#[test]
+fn a_dependency_closure_may_ask_the_state_of_its_own_proc() {
+    let out = test()
+        .script(
+            r#"proc("p", #{ deps: [|ctx| { print("p is " + state(ctx.name)); [] }] }, || 1);
+proto("t::[v]", #{ deps: [|ctx, v| { print(ctx.name + " is " + state(ctx.name)); [] }] }, |ctx, v| v);
+run(["p", "t::x"]);
+"#,
+        )
+        .run();
+    out.ok()
+        .line("p is IDLE")
+        .line("t::x is IDLE")
+        .summary_is("prun: 2 succeeded");
+}

@@ -557,6 +557,30 @@ fn a_native_function_that_panics_in_an_inputs_closure_leaves_no_proc_pending() {
     assert!(why.contains("the run ended on an internal error"), "{why}");
 }
 
+/// Rhai's own `sort` caught every panic of its comparator and threw "error in comparer
+/// for sorting": a bug became a failed proc (exit status 1), or a script error at the
+/// top level, and the run went on.
+#[test]
+fn a_native_function_that_panics_in_a_sort_comparator_ends_the_run_as_an_internal_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .register_fn("explode", || -> i64 { panic!("the comparator broke") })
+        .build()
+        .unwrap();
+    for script in [
+        r#"proc("p", || { let a = [2, 1]; a.sort(|x, y| explode()); a }); run("p");"#,
+        r#"let a = [2, 1]; a.sort(|x, y| explode());"#,
+    ] {
+        let report = rt.run_str(script, [""; 0]).unwrap();
+        assert_eq!(report.run.outcome, Outcome::InternalError, "{report:?}");
+        assert_eq!(report.exit_code(), 2);
+        let error = report.run.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("internal error: the comparator broke"),
+            "{error}"
+        );
+    }
+}
 #[test]
 fn a_native_function_that_panics_in_a_cleanup_is_in_the_report_and_later_cleanups_run() {
     // The cleanups ran outside the run's guard against panics: `run_str` returned an
@@ -1168,5 +1192,61 @@ fn every_wrong_setting_is_named_at_once() {
         "register_fn(\"no good\")",
     ] {
         assert!(message.contains(part), "{part}: {message}");
+    }
+}
+
+/// A native function that panics in each kind of closure prun calls, and at the top
+/// level, while a command runs: the run ends as an internal error, the command's group
+/// is ended and the script's cleanups run.
+#[test]
+fn a_native_function_that_panics_anywhere_ends_the_run_cleanly() {
+    let places = [
+        "explode();",
+        r#"proc("d", #{ deps: [|ctx| { explode(); [] }] }, || 1);"#,
+        r#"proto("t::[v]", #{ arg_choices: |ctx| { explode(); #{ v: "x" } } }, |ctx, v| v); run("t::*");"#,
+        r#"proto("t::[v]", #{ arg_choices: #{ v: |ctx| { explode(); "x" } } }, |ctx, v| v); run("t::*");"#,
+        r#"proc("o", #{ outputs: [|ctx| { explode(); "x" }] }, || 1); run("o");"#,
+        r#"proc("q", #{ cmd: ["true"] }); proc("i", #{ deps: ["q"], inputs: [|ctx| { explode(); "x" }] }, || 1); run("i");"#,
+        r#"proc("c", || { let a = [2, 1]; a.sort(|x, y| { explode(); 0 }); a }); run("c");"#,
+    ];
+    for (n, place) in places.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let cleaned = dir.path().join("cleaned");
+        let p = pidfile.clone();
+        let rt = builder(dir.path())
+            .parallel(2)
+            .register_fn("explode", move || {
+                wait_for_line(&p);
+                panic!("it broke");
+            })
+            .build()
+            .unwrap();
+        let script = format!(
+            "defer(|| write_file({cleaned:?}, \"ran\"));\n{}\nrun(\"sleeper\");\n{place}\nwait();",
+            sleeper("sleeper", &pidfile)
+        );
+        let report = rt.run_str(&script, [""; 0]).unwrap();
+        assert_eq!(
+            report.run.outcome,
+            Outcome::InternalError,
+            "{n}: {place}: {report:?}"
+        );
+        assert_eq!(report.exit_code(), 2);
+        let error = report.run.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("internal error: it broke"),
+            "{place}: {error}"
+        );
+        assert!(
+            report
+                .procs
+                .iter()
+                .all(|p| p.state != State::Running && p.state != State::Wanted),
+            "{place}: {report:?}"
+        );
+        let pid = wait_for_line(&pidfile);
+        assert!(!alive(&pid), "{place}: the sleeper {pid} outlived the run");
+        assert_eq!(std::fs::read_to_string(&cleaned).unwrap_or_default(), "ran");
     }
 }

@@ -1,6 +1,6 @@
 //! Script helpers of API.md section 3: `which`, `require`, `quote`, `glob`, `env`,
 //! `read_file`, `write_file`, `append_file`, `parse_json`, `to_json`, `sleep`, `now`,
-//! `now_ms`, `log_info`, `log_warn`, `log_error`.
+//! `now_ms`, `log_info`, `log_warn`, `log_error`; and `sort` with a comparator.
 //!
 //! Every helper works the same at the top level and inside a proc, except where the proc
 //! matters: `env(name)` sees the proc's `env` option first, `sleep` ends early when the
@@ -10,6 +10,7 @@
 
 mod files;
 mod json;
+mod sort;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -97,6 +98,7 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     }
     files::register(engine);
     json::register(engine);
+    sort::register(engine);
 }
 
 /// Throws one error naming every tool of `args` (names or arrays of names) that is not

@@ -131,11 +131,8 @@ fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
         let Ok(meta) = std::fs::symlink_metadata(above) else {
             continue;
         };
-        let mode = meta.mode();
-        let sticky = mode & 0o1000 != 0;
-        let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != my_group);
         let owner_ok = meta.uid() == me || meta.uid() == 0;
-        let writable = !meta.file_type().is_symlink() && others_write && !sticky;
+        let writable = !meta.file_type().is_symlink() && others_may_write(&meta, my_group);
         if !owner_ok || writable {
             return Err(StateDirError::UnsafeAbove {
                 path: root.to_path_buf(),
@@ -145,6 +142,46 @@ fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
         }
     }
     Ok(())
+}
+
+/// Whether a user other than the owner may write to what `meta` describes: anyone may
+/// (unless it is a sticky directory, like `/tmp`), or its group may and that group is not
+/// `my_group`.
+fn others_may_write(meta: &Metadata, my_group: u32) -> bool {
+    let mode = meta.mode();
+    let sticky = meta.is_dir() && mode & 0o1000 != 0;
+    (mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != my_group)) && !sticky
+}
+
+/// The path to read a script or module from. Under root it is the file's canonical path,
+/// once the file and every directory above it are found to be root's and writable by root
+/// alone (a sticky directory, like `/tmp`, being allowed): a file another user could
+/// change, or put in its place, would run as root. The file is then read by that path,
+/// whose directories no one else can change, not through the links of the path given.
+/// Other users read `path` as it is: the code they run is theirs to trust.
+pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
+    if !Uid::effective().is_root() {
+        return Ok(path.to_path_buf());
+    }
+    let real = std::fs::canonicalize(path)?;
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    for p in real.ancestors() {
+        let meta = std::fs::metadata(p)?;
+        if meta.uid() != 0 || others_may_write(&meta, root_group) {
+            let what = if p == real {
+                "it".to_string()
+            } else {
+                format!("{} above it", p.display())
+            };
+            return Err(io::Error::other(format!(
+                "refusing to run it as root: {what} is {}, so another user could change \
+                 what root runs; make it root's and writable by root alone (chown root, \
+                 chmod go-w), or run the script as a user who may run that code",
+                describe(&meta)
+            )));
+        }
+    }
+    Ok(real)
 }
 
 fn state_root() -> PathBuf {

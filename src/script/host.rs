@@ -404,9 +404,11 @@ impl Host {
 /// reads a script more than once (its options before the run, its text for the run and
 /// for the cache), so a pipe (`prun <(gen)`) would be empty the second time and the run
 /// would silently do nothing; a FIFO without a writer would block (where no signal can
-/// end the wait), and a device such as `/dev/zero` never ends.
+/// end the wait), and a device such as `/dev/zero` never ends. Under root it must be a
+/// file only root can change ([`crate::paths::code_to_run`]).
 pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
     use std::os::unix::fs::FileTypeExt;
+    let path = &crate::paths::code_to_run(path)?;
     let kind = std::fs::metadata(path)?.file_type();
     let not = if kind.is_fifo() {
         "a pipe or FIFO"

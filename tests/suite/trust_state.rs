@@ -205,8 +205,9 @@ impl Shared {
         chmod(&tmp, 0o1777);
         chmod(&work, 0o777);
         // A name of its own: the run as root puts its state in root's home, which the
-        // test cleans up by this name.
-        let script = work.join(format!("{stem}_{}.rhai", std::process::id()));
+        // test cleans up by this name. Not in `work`: root runs no script from a directory
+        // others may write.
+        let script = root.path().join(format!("{stem}_{}.rhai", std::process::id()));
         std::fs::write(&script, CRON).expect("write script");
         std::fs::write(work.join("in.txt"), "in\n").expect("write input");
         let planted_db = root.path().join("planted.db");
@@ -692,13 +693,17 @@ fn a_link_another_user_plants_is_never_written_through() {
     let work = root.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
     chmod(&work, 0o777);
+    // The scripts are outside `work`: root runs no script from a directory others may write.
     std::fs::write(
-        work.join("main.rhai"),
+        root.path().join("main.rhai"),
         r#"proc("p", #{ shell: "true" }); run("p");"#,
     )
     .expect("write script");
-    std::fs::write(work.join("w.rhai"), r#"write_file("out.txt", "written");"#)
-        .expect("write script");
+    std::fs::write(
+        root.path().join("w.rhai"),
+        r#"write_file("out.txt", "written");"#,
+    )
+    .expect("write script");
     let private = root.path().join("private");
     std::fs::create_dir(&private).expect("mkdir");
     chmod(&private, 0o700);
@@ -714,12 +719,12 @@ fn a_link_another_user_plants_is_never_written_through() {
             work.join(name).display()
         ));
     }
-    prun(&work, &["--json", "report.json", "main.rhai"])
+    prun(&work, &["--json", "report.json", "../main.rhai"])
         .code(64)
         .says("report.json is a symbolic link owned by uid 65534");
-    prun(&work, &["report", "main.rhai", "--html", "page.html"])
+    prun(&work, &["report", "../main.rhai", "--html", "page.html"])
         .says("page.html is a symbolic link owned by uid 65534");
-    prun(&work, &["w.rhai"]).code(2).says(&format!(
+    prun(&work, &["../w.rhai"]).code(2).says(&format!(
         "write_file: cannot write \"out.txt\" (in {}): out.txt is a symbolic link owned by uid 65534",
         work.display()
     ));
@@ -736,7 +741,7 @@ fn a_link_another_user_plants_is_never_written_through() {
     // A link of root's own is followed, as before.
     std::fs::remove_file(work.join("report.json")).expect("rm");
     std::os::unix::fs::symlink("mine.json", work.join("report.json")).expect("symlink");
-    prun(&work, &["--json", "report.json", "main.rhai"]).ok();
+    prun(&work, &["--json", "report.json", "../main.rhai"]).ok();
     assert!(
         std::fs::read_to_string(work.join("mine.json"))
             .unwrap()
@@ -883,4 +888,73 @@ fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
         std::fs::read_to_string(tmp.join("mine.txt")).unwrap(),
         "mine"
     );
+}
+
+#[test]
+fn root_never_runs_a_script_or_module_another_user_can_change() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let dir = |name: &str, mode: u32| {
+        let d = root.path().join(name);
+        std::fs::create_dir(&d).expect("mkdir");
+        chmod(&d, mode);
+        d
+    };
+    let (safe, open, sticky) = (dir("safe", 0o755), dir("open", 0o777), dir("sticky", 0o1777));
+    let state = root.path().join("state");
+    let ran = safe.join("ran");
+    let script = |d: &Path, name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).expect("write script");
+        chmod(&p, 0o644);
+        p.to_str().unwrap().to_string()
+    };
+    let body = format!("write_file({:?}, \"yes\");", ran.display().to_string());
+    let importer = |module: &Path| {
+        script(
+            &safe,
+            "importer.rhai",
+            &format!("import {:?} as m;", module.with_extension("").display().to_string()),
+        )
+    };
+    let refused = |s: &str, culprit: &str| {
+        prun_with_state(&safe, &state, &[s])
+            .code(2)
+            .says("refusing to run it as root")
+            .says(culprit);
+        assert!(!ran.exists(), "{s} ran");
+    };
+    // A script another user owns; one root owns in a directory others may write.
+    let theirs = script(&safe, "theirs.rhai", &body);
+    as_nobody_owns(&theirs);
+    refused(&theirs, "it is owned by uid 65534");
+    refused(&script(&open, "s.rhai", &body), &format!("{} above it", open.display()));
+    // Writable by others, or by a group other than root's.
+    let writable = script(&safe, "w.rhai", &body);
+    chmod(Path::new(&writable), 0o666);
+    refused(&writable, "mode 0666");
+    chmod(Path::new(&writable), 0o664);
+    std::os::unix::fs::chown(&writable, None, Some(65534)).expect("chgrp");
+    refused(&writable, "mode 0664");
+    // A module from a directory others may write, or of another user, through a link.
+    let module = script(&open, "lib.rhai", &body);
+    refused(&importer(Path::new(&module)), &format!("{} above it", open.display()));
+    let module = script(&sticky, "lib.rhai", &body);
+    as_nobody_owns(&module);
+    let link = safe.join("link.rhai");
+    std::os::unix::fs::symlink(&module, &link).expect("symlink");
+    refused(&importer(&link), "it is owned by uid 65534");
+    // Root's own files run, also in a sticky directory such as /tmp.
+    std::os::unix::fs::chown(&module, Some(0), None).expect("chown");
+    prun_with_state(&safe, &state, &[&importer(&link)]).ok();
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "yes");
+}
+
+/// Gives the file at `path` to `nobody`.
+fn as_nobody_owns(path: &str) {
+    std::os::unix::fs::chown(path, Some(65534), None).expect("chown");
 }

@@ -17,7 +17,9 @@
 //! - right after a `$` or `$name` the value is kept out of the expansion ([`Open`]):
 //!   `"$P[v]"` must not read the variable `$Pvalue`, nor `"$[v]"` run `$(...)`.
 //!
-//! Backslash escapes are followed, so `\"` does not end a double-quoted string, and the
+//! Line continuations are removed where the shell removes them before it reads a word
+//! (`$\` + line break + `(` is `$(`). Backslash escapes are followed, so `\"` does not
+//! end a double-quoted string, `a\;#` starts no comment, and the
 //! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
 //! does not end a `$(...)`. A script
 //! author writes `gzip [file]`; quotes of their own around a placeholder are handled too.
@@ -89,7 +91,27 @@ enum Quote {
 }
 
 /// The filled text, and the first placeholder whose value cannot be written exactly.
+///
+/// The shell removes a `\` + line break before it reads anything else, except in single
+/// quotes, comments and quoted here-documents, so `$\` + line break + `(` is `$(` and
+/// `a\` + line break + `#` is no comment: each such line continuation met where the shell
+/// removes it is removed (which changes nothing the shell reads) and the text read again.
 fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, String)>) {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    loop {
+        match scan_joined(&text, args) {
+            Ok(scanned) => return scanned,
+            Err(at) => text.to_mut().replace_range(at..at + 2, ""),
+        }
+    }
+}
+
+/// [`scan`] of a text, or `Err` with the position of the first line continuation the shell
+/// would remove.
+fn scan_joined(
+    text: &str,
+    args: &[(String, String)],
+) -> Result<(String, Option<(String, String)>), usize> {
     let b = text.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     let mut stack = vec![Quote::Plain(None)];
@@ -97,6 +119,9 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
     let mut problem: Option<(String, String)> = None;
     // Where the current line of a here-document body starts in `out`.
     let mut line_out = 0;
+    // The length of `out` when it last ended inside a word (after an escaped character
+    // or a value): a `#` there starts no comment, as in `a\;#`.
+    let mut mid_word = usize::MAX;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -110,6 +135,7 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 problem = Some((key.to_string(), why.into()));
             }
             out.extend_from_slice(quote_for(value, &stack, open).as_bytes());
+            mid_word = out.len();
             i = end;
             continue;
         }
@@ -117,11 +143,18 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
         let Some(top) = stack.last_mut() else {
             break;
         };
+        if c == b'\\' && next == Some(b'\n') && continues_lines(top) {
+            return Err(i);
+        }
+        let word_start = starts_word(&out) && out.len() != mid_word;
         // Bytes consumed by this step (copied to `out` as they are).
         let mut step = 1;
         match top {
             Quote::Plain(sub) => match c {
-                b'\\' => step = 2,
+                b'\\' => {
+                    step = 2;
+                    mid_word = out.len() + 2;
+                }
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
                 b'`' => stack.push(Quote::Backtick),
@@ -147,7 +180,7 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                     Some(sub) => sub.parens = sub.parens.saturating_sub(1),
                     None => {}
                 },
-                b'c' | b'e' if starts_word(&out) => {
+                b'c' | b'e' if word_start => {
                     if let Some(sub) = sub {
                         if is_word(&b[i..], b"case") {
                             sub.cases += 1;
@@ -156,9 +189,9 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                         }
                     }
                 }
-                b'#' if starts_word(&out) => stack.push(Quote::Comment),
+                b'#' if word_start => stack.push(Quote::Comment),
                 b'<' if next == Some(b'<') => {
-                    let (len, doc) = here_doc_operator(&b[i..]);
+                    let (len, doc) = here_doc_operator(&b[i..]).map_err(|at| i + at)?;
                     step = len;
                     pending.extend(doc);
                 }
@@ -288,7 +321,17 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
     }
     let filled = String::from_utf8(out)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    (filled, problem)
+    Ok((filled, problem))
+}
+
+/// Whether the shell removes a `\` + line break where `top` says the reader stands: not
+/// in single quotes, a comment or the body of a here-document with a quoted delimiter.
+fn continues_lines(top: &Quote) -> bool {
+    match top {
+        Quote::Single | Quote::Comment => false,
+        Quote::Body(doc) => doc.expands,
+        Quote::Plain(_) | Quote::Arith(_) | Quote::Double | Quote::Backtick | Quote::Param => true,
+    }
 }
 
 /// Enters `$(...)` or `$((...))` at the start of `b`; returns the bytes of the opening.
@@ -348,17 +391,25 @@ fn starts_word(out: &[u8]) -> bool {
 }
 
 /// Reads `<<`, `<<-` or `<<<` and the word after it: the bytes it spans and, unless it is
-/// a here-string (`<<<`), the here-document it opens.
-fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
+/// a here-string (`<<<`), the here-document it opens; or `Err` with the offset of a line
+/// continuation outside quotes in them (`<< \` + line break + `EOF` is `<< EOF`).
+fn here_doc_operator(b: &[u8]) -> Result<(usize, Option<HereDoc>), usize> {
+    let continues = |i: usize| b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'\n');
+    if continues(2) {
+        return Err(2);
+    }
     if b.get(2) == Some(&b'<') {
-        return (3, None);
+        return Ok((3, None));
     }
     let mut i = 2;
     let strip_tabs = b.get(i) == Some(&b'-');
     if strip_tabs {
         i += 1;
     }
-    while matches!(b.get(i), Some(b' ' | b'\t')) {
+    while matches!(b.get(i), Some(b' ' | b'\t')) || continues(i) {
+        if continues(i) {
+            return Err(i);
+        }
         i += 1;
     }
     let mut delim = Vec::new();
@@ -372,6 +423,7 @@ fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
                 quote = Some(c);
                 expands = false;
             }
+            (None, b'\\') if continues(i) => return Err(i),
             (None, b'\\') => {
                 expands = false;
                 i += 1;
@@ -389,7 +441,7 @@ fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
         expands,
         strip_tabs,
     };
-    (i.min(b.len()), Some(doc))
+    Ok((i.min(b.len()), Some(doc)))
 }
 
 /// Whether a value written at the end of `out` would be read as part of a `$` expansion
@@ -732,6 +784,39 @@ mod tests {
         }
         // After the `}`, the rest of the string is read as before.
         assert_eq!(sh("x=1; printf '%s' \"${x}\" [f]", "a b"), "1a b");
+    }
+
+    #[test]
+    fn line_continuations_and_escaped_word_ends_are_read_as_the_shell_reads_them() {
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        // (`EOF` would end the here-documents: [`check_shell`] refuses it there.)
+        let values = NASTY
+            .iter()
+            .filter(|v| !v.is_empty() && !v.contains('\n') && **v != "EOF");
+        for v in values.chain(&["(echo PWNED)", "_x"]) {
+            let templates = [
+                ("printf '%s' \"$\\\n[f]\"", format!("${v}")),
+                ("P=p; printf '%s' \"$P\\\n[f]\"", format!("p{v}")),
+                ("cat << \\\nEOF\n[f]\nEOF\n", format!("{v}\n")),
+                ("cat <<\\\n-EOF\n\t[f]\n\tEOF\n", format!("{v}\n")),
+                ("cat <\\\n<EOF\n[f]\nEOF\n", format!("{v}\n")),
+                (
+                    "printf '%s' \"$(ca\\\nse y in y) printf '%s' [f];; esac)\"",
+                    v.to_string(),
+                ),
+                ("printf '%s' a\\\n#[f]", format!("a#{v}")),
+                ("printf '%s' a\\;#[f]", format!("a;#{v}")),
+                ("# a comment \\\n# [f]\nprintf '%s' [f]", v.to_string()),
+            ];
+            for shell in &shells {
+                for (t, want) in &templates {
+                    assert_eq!(&run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+                }
+            }
+        }
     }
 
     #[test]

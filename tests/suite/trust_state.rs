@@ -207,7 +207,9 @@ impl Shared {
         // A name of its own: the run as root puts its state in root's home, which the
         // test cleans up by this name. Not in `work`: root runs no script from a directory
         // others may write.
-        let script = root.path().join(format!("{stem}_{}.rhai", std::process::id()));
+        let script = root
+            .path()
+            .join(format!("{stem}_{}.rhai", std::process::id()));
         std::fs::write(&script, CRON).expect("write script");
         std::fs::write(work.join("in.txt"), "in\n").expect("write input");
         let planted_db = root.path().join("planted.db");
@@ -904,7 +906,11 @@ fn root_never_runs_a_script_or_module_another_user_can_change() {
         chmod(&d, mode);
         d
     };
-    let (safe, open, sticky) = (dir("safe", 0o755), dir("open", 0o777), dir("sticky", 0o1777));
+    let (safe, open, sticky) = (
+        dir("safe", 0o755),
+        dir("open", 0o777),
+        dir("sticky", 0o1777),
+    );
     let state = root.path().join("state");
     let ran = safe.join("ran");
     let script = |d: &Path, name: &str, text: &str| {
@@ -918,7 +924,10 @@ fn root_never_runs_a_script_or_module_another_user_can_change() {
         script(
             &safe,
             "importer.rhai",
-            &format!("import {:?} as m;", module.with_extension("").display().to_string()),
+            &format!(
+                "import {:?} as m;",
+                module.with_extension("").display().to_string()
+            ),
         )
     };
     let refused = |s: &str, culprit: &str| {
@@ -932,7 +941,10 @@ fn root_never_runs_a_script_or_module_another_user_can_change() {
     let theirs = script(&safe, "theirs.rhai", &body);
     as_nobody_owns(&theirs);
     refused(&theirs, "it is owned by uid 65534");
-    refused(&script(&open, "s.rhai", &body), &format!("{} above it", open.display()));
+    refused(
+        &script(&open, "s.rhai", &body),
+        &format!("{} above it", open.display()),
+    );
     // Writable by others, or by a group other than root's.
     let writable = script(&safe, "w.rhai", &body);
     chmod(Path::new(&writable), 0o666);
@@ -942,7 +954,10 @@ fn root_never_runs_a_script_or_module_another_user_can_change() {
     refused(&writable, "mode 0664");
     // A module from a directory others may write, or of another user, through a link.
     let module = script(&open, "lib.rhai", &body);
-    refused(&importer(Path::new(&module)), &format!("{} above it", open.display()));
+    refused(
+        &importer(Path::new(&module)),
+        &format!("{} above it", open.display()),
+    );
     let module = script(&sticky, "lib.rhai", &body);
     as_nobody_owns(&module);
     let link = safe.join("link.rhai");

@@ -88,6 +88,10 @@ enum Quote {
     /// Inside `${...}`. Shells disagree on how quotes nest in it (in `"${x:-"[v]"}"` the
     /// inner quotes open a string of their own), so only a plain word is written there.
     Param,
+    /// Inside `$'...'`: bash's C-style string, where `\'` is a quote and `\\` a
+    /// backslash; dash reads a `$` and a single-quoted string. Only a plain word reads the
+    /// same in both.
+    Ansi,
 }
 
 /// The filled text, and the first placeholder whose value cannot be written exactly.
@@ -158,6 +162,10 @@ fn scan_joined(
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
                 b'`' => stack.push(Quote::Backtick),
+                b'$' if next == Some(b'\'') && bare_dollar(&out) => {
+                    stack.push(Quote::Ansi);
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
@@ -217,6 +225,13 @@ fn scan_joined(
                     stack.pop();
                 }
             }
+            Quote::Ansi => match c {
+                b'\\' => step = 2,
+                b'\'' => {
+                    stack.pop();
+                }
+                _ => {}
+            },
             Quote::Double => match c {
                 b'\\' => step = 2,
                 b'"' => {
@@ -247,6 +262,10 @@ fn scan_joined(
                     b'"' => stack.push(Quote::Double),
                     b'\'' if !quoted => stack.push(Quote::Single),
                     b'`' => stack.push(Quote::Backtick),
+                    b'$' if !quoted && next == Some(b'\'') && bare_dollar(&out) => {
+                        stack.push(Quote::Ansi);
+                        step = 2;
+                    }
                     b'$' if next == Some(b'(') => {
                         step = open_substitution(&b[i..], &mut stack);
                     }
@@ -264,6 +283,10 @@ fn scan_joined(
                 }
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
+                b'$' if next == Some(b'\'') && bare_dollar(&out) => {
+                    stack.push(Quote::Ansi);
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
@@ -324,11 +347,19 @@ fn scan_joined(
     Ok((filled, problem))
 }
 
+/// Whether a `$` written after `out` is a bare one, which starts bash's `$'...'` before a
+/// quote: not escaped (`\$`), and not the second of `$$` (the process id).
+fn bare_dollar(out: &[u8]) -> bool {
+    let mut with = out.to_vec();
+    with.push(b'$');
+    open_expansion(&with, "'") == Open::Dollar
+}
+
 /// Whether the shell removes a `\` + line break where `top` says the reader stands: not
 /// in single quotes, a comment or the body of a here-document with a quoted delimiter.
 fn continues_lines(top: &Quote) -> bool {
     match top {
-        Quote::Single | Quote::Comment => false,
+        Quote::Single | Quote::Ansi | Quote::Comment => false,
         Quote::Body(doc) => doc.expands,
         Quote::Plain(_) | Quote::Arith(_) | Quote::Double | Quote::Backtick | Quote::Param => true,
     }
@@ -487,6 +518,11 @@ fn refused_here(stack: &[Quote], value: &str, open: Open) -> Option<&'static str
             "inside ${...} only a plain word (letters, digits and . _ - / : @ + , = %) can be written",
         );
     }
+    if matches!(stack.last(), Some(Quote::Ansi)) && !is_plain_word(value) {
+        return Some(
+            "inside $'...' only a plain word (letters, digits and . _ - / : @ + , = %) can be written (bash and dash read it differently)",
+        );
+    }
     match stack.last() {
         Some(Quote::Arith(_)) if !is_whole_number(value) => Some(
             "inside $((...)) only a whole number can be written (the shell would evaluate anything else)",
@@ -529,7 +565,7 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
         }
         Some(Quote::Body(_)) => value.to_string(),
         // A plain word ([`check_shell`] refuses any other value there).
-        Some(Quote::Param) => value.to_string(),
+        Some(Quote::Param | Quote::Ansi) => value.to_string(),
         Some(Quote::Plain(_) | Quote::Backtick) | None if open == Open::Dollar => {
             let mut chars = value.chars();
             match chars.next() {
@@ -816,6 +852,30 @@ mod tests {
                     assert_eq!(&run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bash_c_strings_are_read_to_their_end_and_take_only_plain_words() {
+        // Where /bin/sh is bash, `$'it\'s'` ends at its second quote, not its first.
+        if std::path::Path::new("/bin/bash").exists() {
+            for v in NASTY.iter().filter(|v| !v.is_empty()) {
+                let t = "printf '%s|' $$'[f]' | sed 's/^[0-9]*//'; printf '%s|' $'it\\'s' [f] \"$'[f]'\"";
+                let want = format!("{v}|it's|{v}|$'{v}'|");
+                assert_eq!(run_in("/bin/bash", t, v), want, "{v:?}");
+            }
+        }
+        assert_eq!(
+            fill_shell("x $'[f]'", &args("report-1.txt")),
+            "x $'report-1.txt'"
+        );
+        for (t, v) in [
+            ("x $'[f]'", "a b"),
+            ("x `y $'[f]'`", "a'"),
+            ("${x:-$'[f]'}", "\\"),
+        ] {
+            let e = check_shell(t, &args(v)).unwrap_err().to_string();
+            assert!(e.contains("only a plain word"), "{t:?}: {e}");
         }
     }
 

@@ -173,6 +173,11 @@ fn scan_joined(
                     stack.push(Quote::Param);
                     step = 2;
                 }
+                // bash's arithmetic command, which evaluates `a[$(...)]` even in quotes.
+                b'(' if next == Some(b'(') && word_start => {
+                    stack.push(Quote::Arith(0));
+                    step = 2;
+                }
                 b'(' => {
                     if let Some(sub) = sub {
                         sub.parens += 1;
@@ -877,6 +882,24 @@ mod tests {
             let e = check_shell(t, &args(v)).unwrap_err().to_string();
             assert!(e.contains("only a plain word"), "{t:?}: {e}");
         }
+    }
+
+    #[test]
+    fn bash_s_arithmetic_command_takes_only_a_whole_number() {
+        // bash evaluates `a[$(...)]` in `(( ))` even from a quoted value.
+        if std::path::Path::new("/bin/bash").exists() {
+            assert_eq!(
+                run_in("/bin/bash", "((x = [f] + 1)); echo $x", "41"),
+                "42\n"
+            );
+        }
+        for v in ["a[$(echo PWNED)]", "'1'", "x"] {
+            for t in ["(( [f] ))", "x; ((y = [f]))", "$( ((y = [f])) )"] {
+                let e = check_shell(t, &args(v)).unwrap_err().to_string();
+                assert!(e.contains("only a whole number"), "{t:?}: {e}");
+            }
+        }
+        assert!(check_shell("( (echo [f]) )", &args("a b")).is_ok());
     }
 
     #[test]

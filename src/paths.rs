@@ -50,7 +50,8 @@ pub(crate) fn in_cwd(path: &Path) -> String {
     }
 }
 
-/// A directory prun refuses to keep its state in, or could not create.
+/// A directory prun refuses to keep its state in, or could not create; or root's `PATH`,
+/// which it refuses to run with.
 #[derive(Debug, Error)]
 pub(crate) enum StateDirError {
     #[error("failed to create the state directory {}: {source}", path.display())]
@@ -77,6 +78,38 @@ pub(crate) enum StateDirError {
         above: PathBuf,
         why: String,
     },
+    /// Root's `PATH` holds an entry that is not an absolute directory (see
+    /// [`root_path_is_absolute`]).
+    #[error(
+        "refusing to run as root with {entry} in PATH: programs would be looked for in the \
+         working directory ({}), where another user may put one of their own; remove it \
+         from PATH (give a program of that directory by its path, ./tool)",
+        std::env::current_dir().map_or_else(|_| "unknown".into(), |d| d.display().to_string())
+    )]
+    RelativePath { entry: String },
+}
+
+/// Under root, every entry of `PATH` must be an absolute directory: `.`, an empty entry
+/// (which means `.`) or `bin` would have root run a program found relative to its working
+/// directory, which another user may be able to write (`/tmp`, a shared project), as
+/// soon as they put a `tar` or an `ls` there.
+pub(crate) fn root_path_is_absolute() -> Result<(), StateDirError> {
+    let Some(path) = std::env::var_os("PATH").filter(|_| Uid::effective().is_root()) else {
+        return Ok(());
+    };
+    let relative = path
+        .as_encoded_bytes()
+        .split(|&b| b == b':')
+        .find(|e| !e.starts_with(b"/"));
+    match relative {
+        None => Ok(()),
+        Some([]) => Err(StateDirError::RelativePath {
+            entry: "an empty entry".into(),
+        }),
+        Some(e) => Err(StateDirError::RelativePath {
+            entry: format!("{:?}", String::from_utf8_lossy(e)),
+        }),
+    }
 }
 
 /// The state directory of one script (not created: see [`private_state_dir`]).

@@ -973,3 +973,41 @@ fn root_never_runs_a_script_or_module_another_user_can_change() {
 fn as_nobody_owns(path: &str) {
     std::os::unix::fs::chown(path, Some(65534), None).expect("chown");
 }
+
+#[test]
+fn root_refuses_a_path_that_looks_for_programs_in_the_working_directory() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: not running as root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let planted = dir.path().join("ls");
+    std::fs::write(&planted, "#!/bin/sh\ntouch PWNED\n").expect("write");
+    chmod(&planted, 0o755);
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        r#"proc("a", #{ cmd: ["ls"] }); run("a");"#,
+    )
+    .expect("write script");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let with_path = |p: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.arg("s.rhai")
+            .current_dir(dir.path())
+            .env("PATH", p)
+            .env("XDG_STATE_HOME", dir.path().join("state"));
+        run(cmd)
+    };
+    for (p, entry) in [
+        (format!(".:{path}"), "\".\""),
+        (format!("{path}:"), "an empty entry"),
+        (format!("bin:{path}"), "\"bin\""),
+    ] {
+        with_path(&p)
+            .code(2)
+            .says(&format!("refusing to run as root with {entry} in PATH"));
+        assert!(!dir.path().join("PWNED").exists(), "PATH={p} ran ./ls");
+    }
+    with_path(&path).ok();
+    assert!(!dir.path().join("PWNED").exists());
+}

@@ -87,14 +87,59 @@ pub(crate) enum StateDirError {
         std::env::current_dir().map_or_else(|_| "unknown".into(), |d| d.display().to_string())
     )]
     RelativePath { entry: String },
+    /// Root's `TMPDIR` is a directory another user could change (see
+    /// [`root_environment_is_safe`]).
+    #[error(
+        "refusing to run as root with TMPDIR={}: {what} is {why}, so another user could \
+         swap the temporary directories prun and its commands make there; set TMPDIR to a \
+         directory only root can change, or unset it (for /tmp)",
+        dir.display()
+    )]
+    UnsafeTmpdir {
+        dir: PathBuf,
+        what: String,
+        why: String,
+    },
 }
 
-/// Under root, every entry of `PATH` must be an absolute directory: `.`, an empty entry
-/// (which means `.`) or `bin` would have root run a program found relative to its working
-/// directory, which another user may be able to write (`/tmp`, a shared project), as
-/// soon as they put a `tar` or an `ls` there.
-pub(crate) fn root_path_is_absolute() -> Result<(), StateDirError> {
-    let Some(path) = std::env::var_os("PATH").filter(|_| Uid::effective().is_root()) else {
+/// Under root, checks the environment that decides where programs and temporary files
+/// are: every entry of `PATH` must be an absolute directory (`.`, an empty entry, which
+/// means `.`, or `bin` would have root run a program found relative to its working
+/// directory, which another user may be able to write, as soon as they put a `tar` or an
+/// `ls` there), and `TMPDIR`, with the directories above it, must be root's and writable
+/// by no one else unless sticky (`/tmp`): whoever can write it could rename a private
+/// temporary directory away and put theirs in its place (a `tempdir()`, the logs'
+/// fallback, the ssh executor's connection sockets). `sudo -E` passes on the user's own.
+pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
+    if !Uid::effective().is_root() {
+        return Ok(());
+    }
+    root_path_is_absolute()?;
+    let Some(given) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let given = PathBuf::from(given);
+    // A missing one (or one that vanishes meanwhile) fails where it is used, naming it.
+    let Ok(real) = std::fs::canonicalize(&given) else {
+        return Ok(());
+    };
+    match changeable_by_others(&real).unwrap_or(None) {
+        None => Ok(()),
+        Some((p, meta)) => Err(StateDirError::UnsafeTmpdir {
+            what: if p == real {
+                "it".into()
+            } else {
+                format!("{} above it", p.display())
+            },
+            dir: given,
+            why: describe(&meta),
+        }),
+    }
+}
+
+/// See [`root_environment_is_safe`].
+fn root_path_is_absolute() -> Result<(), StateDirError> {
+    let Some(path) = std::env::var_os("PATH") else {
         return Ok(());
     };
     let relative = path
@@ -197,24 +242,36 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let real = std::fs::canonicalize(path)?;
-    let root_group = nix::unistd::Gid::effective().as_raw();
-    for p in real.ancestors() {
-        let meta = std::fs::metadata(p)?;
-        if meta.uid() != 0 || others_may_write(&meta, root_group) {
+    match changeable_by_others(&real)? {
+        None => Ok(real),
+        Some((p, meta)) => {
             let what = if p == real {
                 "it".to_string()
             } else {
                 format!("{} above it", p.display())
             };
-            return Err(io::Error::other(format!(
+            Err(io::Error::other(format!(
                 "refusing to run it as root: {what} is {}, so another user could change \
                  what root runs; make it root's and writable by root alone (chown root, \
                  chmod go-w), or run the script as a user who may run that code",
                 describe(&meta)
-            )));
+            )))
         }
     }
-    Ok(real)
+}
+
+/// The first of `real` (a canonical path, read by root) and the directories above it that
+/// is not root's, or that another user may write (a sticky directory excepted), with its
+/// metadata.
+fn changeable_by_others(real: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    for p in real.ancestors() {
+        let meta = std::fs::metadata(p)?;
+        if meta.uid() != 0 || others_may_write(&meta, root_group) {
+            return Ok(Some((p.to_path_buf(), meta)));
+        }
+    }
+    Ok(None)
 }
 
 fn state_root() -> PathBuf {

@@ -408,7 +408,6 @@ impl Host {
 /// file only root can change ([`crate::paths::code_to_run`]).
 pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
     use std::os::unix::fs::FileTypeExt;
-    let path = &crate::paths::code_to_run(path)?;
     let kind = std::fs::metadata(path)?.file_type();
     let not = if kind.is_fifo() {
         "a pipe or FIFO"
@@ -417,7 +416,7 @@ pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
     } else if kind.is_socket() {
         "a socket"
     } else {
-        return std::fs::read_to_string(path);
+        return std::fs::read_to_string(crate::paths::code_to_run(path)?);
     };
     Err(std::io::Error::other(format!(
         "it is {not}, not a regular file: prun reads scripts and modules from files \

@@ -1011,3 +1011,47 @@ fn root_refuses_a_path_that_looks_for_programs_in_the_working_directory() {
     with_path(&path).ok();
     assert!(!dir.path().join("PWNED").exists());
 }
+
+#[test]
+fn root_refuses_a_tmpdir_another_user_could_swap() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        r#"write_file(`${tempdir()}/x`, "secret"); print("made a tempdir");"#,
+    )
+    .expect("write script");
+    let tmp = |name: &str, mode: u32| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).expect("mkdir");
+        chmod(&d, mode);
+        d
+    };
+    let theirs = tmp("theirs", 0o700);
+    std::os::unix::fs::chown(&theirs, Some(65534), None).expect("chown");
+    let open = tmp("open", 0o777);
+    let sticky = tmp("sticky", 0o1777);
+    let with_tmpdir = |t: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.arg("s.rhai")
+            .current_dir(dir.path())
+            .env("TMPDIR", t)
+            .env("XDG_STATE_HOME", dir.path().join("state"));
+        run(cmd)
+    };
+    with_tmpdir(&theirs).code(2).says(&format!(
+        "refusing to run as root with TMPDIR={}: it is owned by uid 65534",
+        theirs.display()
+    ));
+    with_tmpdir(&open.join(".")).code(2).says("mode 0777");
+    assert_eq!(
+        std::fs::read_dir(&open).unwrap().count(),
+        0,
+        "a tempdir was made"
+    );
+    with_tmpdir(&sticky).ok().says("made a tempdir");
+}

@@ -1055,3 +1055,64 @@ fn root_refuses_a_tmpdir_another_user_could_swap() {
     );
     with_tmpdir(&sticky).ok().says("made a tempdir");
 }
+
+#[test]
+fn root_keeps_no_logs_in_a_log_dir_another_user_could_change() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    let state = dir.path().join("state");
+    let with_log_dir = |log_dir: &Path| {
+        std::fs::write(
+            dir.path().join("s.rhai"),
+            format!(
+                "set_options(#{{ log_dir: {:?} }});\nproc(\"a\", #{{ shell: \"echo secret\" }});\nrun(\"a\");",
+                log_dir.display().to_string()
+            ),
+        )
+        .expect("write script");
+        prun_with_state(dir.path(), &state, &["s.rhai"])
+    };
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::os::unix::fs::chown(&theirs, Some(65534), None).expect("chown");
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    chmod(&open, 0o777);
+    let link = dir.path().join("sticky");
+    std::fs::create_dir(&link).expect("mkdir");
+    chmod(&link, 0o1777);
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).expect("mkdir");
+    as_nobody(&format!("ln -s {} {}/logs", mine.display(), link.display()));
+    for (log_dir, says) in [
+        (
+            theirs.clone(),
+            format!("{} is owned by uid 65534", theirs.display()),
+        ),
+        (
+            open.join("logs"),
+            format!("{} is owned by uid 0 (root), mode 0777", open.display()),
+        ),
+        (
+            link.join("logs"),
+            format!(
+                "{}/logs is a symbolic link owned by uid 65534",
+                link.display()
+            ),
+        ),
+    ] {
+        with_log_dir(&log_dir)
+            .code(2)
+            .says("set_options: root keeps no logs in")
+            .says(&says);
+    }
+    let entries = |d: &Path| std::fs::read_dir(d).expect("read_dir").count();
+    assert_eq!(entries(&theirs) + entries(&mine), 0, "logs were kept");
+    assert!(!open.join("logs").exists(), "logs were kept");
+    with_log_dir(&mine.join("logs")).ok();
+    assert!(walk(&mine.join("logs")).len() > 1, "the run kept its logs");
+}

@@ -101,11 +101,26 @@ enum Quote {
 /// `a\` + line break + `#` is no comment: each such line continuation met where the shell
 /// removes it is removed (which changes nothing the shell reads) and the text read again.
 fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, String)>) {
-    let mut text = std::borrow::Cow::Borrowed(text);
+    thread_local! {
+        /// The last text that had line continuations, and the text without them: a
+        /// proto's procs fill the same text one after another (read again for each
+        /// continuation), and where they are does not depend on the values.
+        static JOINED: std::cell::RefCell<(String, String)> = const {
+            std::cell::RefCell::new((String::new(), String::new()))
+        };
+    }
+    let cached = JOINED.with_borrow(|(t, j)| (t == text).then(|| j.clone()));
+    let from_cache = cached.is_some();
+    let mut joined = cached.map_or(std::borrow::Cow::Borrowed(text), std::borrow::Cow::Owned);
     loop {
-        match scan_joined(&text, args) {
-            Ok(scanned) => return scanned,
-            Err(at) => text.to_mut().replace_range(at..at + 2, ""),
+        match scan_joined(&joined, args) {
+            Ok(scanned) => {
+                if !from_cache && let std::borrow::Cow::Owned(j) = joined {
+                    JOINED.set((text.to_string(), j));
+                }
+                return scanned;
+            }
+            Err(at) => joined.to_mut().replace_range(at..at + 2, ""),
         }
     }
 }
@@ -834,27 +849,35 @@ mod tests {
             .filter(|s| std::path::Path::new(s).exists())
             .collect();
         // (`EOF` would end the here-documents: [`check_shell`] refuses it there.)
-        let values = NASTY
+        let values: Vec<&str> = NASTY
             .iter()
-            .filter(|v| !v.is_empty() && !v.contains('\n') && **v != "EOF");
-        for v in values.chain(&["(echo PWNED)", "_x"]) {
-            let templates = [
-                ("printf '%s' \"$\\\n[f]\"", format!("${v}")),
-                ("P=p; printf '%s' \"$P\\\n[f]\"", format!("p{v}")),
-                ("cat << \\\nEOF\n[f]\nEOF\n", format!("{v}\n")),
-                ("cat <<\\\n-EOF\n\t[f]\n\tEOF\n", format!("{v}\n")),
-                ("cat <\\\n<EOF\n[f]\nEOF\n", format!("{v}\n")),
-                (
-                    "printf '%s' \"$(ca\\\nse y in y) printf '%s' [f];; esac)\"",
-                    v.to_string(),
-                ),
-                ("printf '%s' a\\\n#[f]", format!("a#{v}")),
-                ("printf '%s' a\\;#[f]", format!("a;#{v}")),
-                ("# a comment \\\n# [f]\nprintf '%s' [f]", v.to_string()),
-            ];
-            for shell in &shells {
-                for (t, want) in &templates {
-                    assert_eq!(&run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+            .filter(|v| !v.is_empty() && !v.contains('\n') && **v != "EOF")
+            .chain(&["(echo PWNED)", "_x"])
+            .copied()
+            .collect();
+        // Each template with what it prints before and after the value. The values of
+        // one template are filled one after another, as a proto's procs are (the
+        // template is joined once, then taken from the cache).
+        let templates = [
+            ("printf '%s' \"$\\\n[f]\"", "$", ""),
+            ("P=p; printf '%s' \"$P\\\n[f]\"", "p", ""),
+            ("cat << \\\nEOF\n[f]\nEOF\n", "", "\n"),
+            ("cat <<\\\n-EOF\n\t[f]\n\tEOF\n", "", "\n"),
+            ("cat <\\\n<EOF\n[f]\nEOF\n", "", "\n"),
+            (
+                "printf '%s' \"$(ca\\\nse y in y) printf '%s' [f];; esac)\"",
+                "",
+                "",
+            ),
+            ("printf '%s' a\\\n#[f]", "a#", ""),
+            ("printf '%s' a\\;#[f]", "a;#", ""),
+            ("# a comment \\\n# [f]\nprintf '%s' [f]", "", ""),
+        ];
+        for (t, before, after) in templates {
+            for v in &values {
+                for shell in &shells {
+                    let want = format!("{before}{v}{after}");
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
                 }
             }
         }

@@ -159,6 +159,9 @@ fn scan_joined(
             continue;
         }
         let next = b.get(i + 1).copied();
+        // In a `...` within double quotes the shell reads `\"` as `"` when it reads the
+        // command again: it opens and closes strings there.
+        let (backtick_in_dq, dq_in_that) = quoted_backtick(&stack);
         let Some(top) = stack.last_mut() else {
             break;
         };
@@ -253,6 +256,10 @@ fn scan_joined(
                 _ => {}
             },
             Quote::Double => match c {
+                b'\\' if next == Some(b'"') && dq_in_that => {
+                    stack.pop();
+                    step = 2;
+                }
                 b'\\' => step = 2,
                 b'"' => {
                     stack.pop();
@@ -297,7 +304,20 @@ fn scan_joined(
                 }
             }
             Quote::Backtick => match c {
+                b'\\' if next == Some(b'"') && backtick_in_dq => {
+                    stack.push(Quote::Double);
+                    step = 2;
+                }
                 b'\\' => step = 2,
+                b'<' if next == Some(b'<') => {
+                    let (len, doc) = here_doc_operator(&b[i..]).map_err(|at| i + at)?;
+                    step = len;
+                    pending.extend(doc);
+                }
+                b'\n' if !pending.is_empty() => {
+                    stack.extend(pending.drain(..).rev().map(Quote::Body));
+                    line_out = out.len() + 1;
+                }
                 b'`' => {
                     stack.pop();
                 }
@@ -365,6 +385,19 @@ fn scan_joined(
     let filled = String::from_utf8(out)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Ok((filled, problem))
+}
+
+/// Whether the reader stands in a `` `...` `` that is in double quotes, and whether in a
+/// double-quoted string directly inside such a one.
+fn quoted_backtick(stack: &[Quote]) -> (bool, bool) {
+    let at = |k: usize| stack.len().checked_sub(k + 1).map(|j| &stack[j]);
+    let backtick_in_dq = |k: usize| {
+        matches!(at(k), Some(Quote::Backtick)) && matches!(at(k + 1), Some(Quote::Double))
+    };
+    (
+        backtick_in_dq(0),
+        matches!(at(0), Some(Quote::Double)) && backtick_in_dq(1),
+    )
 }
 
 /// Whether a `$` written after `out` is a bare one, which starts bash's `$'...'` before a
@@ -923,6 +956,28 @@ mod tests {
             }
         }
         assert!(check_shell("( (echo [f]) )", &args("a b")).is_ok());
+    }
+
+    #[test]
+    fn backquotes_read_their_here_documents_and_their_quotes_within_double_quotes() {
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        let templates = [
+            // The body of a here-document in backquotes, and `\"` opening and closing a
+            // string inside backquotes within double quotes.
+            "x=`cat <<EOF\n[f]\nEOF\n`; printf '%s' \"$x\"",
+            "printf '%s' \"`printf '%s' \\\"[f]\\\"`\"",
+            "printf '%s' \"`printf '%s' \\\"[f]\"`\"",
+        ];
+        for t in templates {
+            for v in NASTY.iter().filter(|v| !v.contains('\n') && **v != "EOF") {
+                for shell in &shells {
+                    assert_eq!(run_in(shell, t, v), *v, "{shell}: {t:?} with {v:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -367,7 +367,7 @@ fn inside_a_parameter_expansion_a_value_is_a_plain_word_or_refused() {
 }
 
 #[test]
-fn a_line_continuation_or_an_escaped_character_does_not_hide_where_a_value_stands() {
+fn a_value_is_quoted_for_where_the_shell_reads_it_after_continuations_escapes_and_backquotes() {
     // The shell joins `\` + line break before it reads anything (but in single quotes,
     // comments and quoted here-documents), and `\;` is no word's end: each template
     // below ran `touch` (or read `$Px`, or failed) when prun read it otherwise.
@@ -409,6 +409,17 @@ fn a_line_continuation_or_an_escaped_character_does_not_hide_where_a_value_stand
             "a;#;touch PWNED",
         ),
         ("echo $(\\\n(1 + [v])) > got", "2", "3\n"),
+        // In backquotes: a here-document's body, and `\"` within double quotes.
+        (
+            "x=`cat <<EOF\n[v]\nEOF\n`; printf '%s' \"$x\" > got",
+            "$(touch PWNED)",
+            "$(touch PWNED)",
+        ),
+        (
+            "printf '%s' \"`printf '%s' \\\"[v]\\\"`\" > got",
+            "a\\\"b`touch PWNED`",
+            "a\\\"b`touch PWNED`",
+        ),
     ];
     for (shell, value, want) in cases {
         let out = Test::new()

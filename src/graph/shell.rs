@@ -88,6 +88,9 @@ enum Quote {
     /// Inside `${...}`. Shells disagree on how quotes nest in it (in `"${x:-"[v]"}"` the
     /// inner quotes open a string of their own), so only a plain word is written there.
     Param,
+    /// Inside `` \`...\` `` within `` `...` ``: a command the shell reads a third time,
+    /// each time with a level of backslashes less. Only a plain word is written there.
+    Nested,
     /// Inside `$'...'`: bash's C-style string, where `\'` is a quote and `\\` a
     /// backslash; dash reads a `$` and a single-quoted string. Only a plain word reads the
     /// same in both.
@@ -248,6 +251,19 @@ fn scan_joined(
                     stack.pop();
                 }
             }
+            Quote::Nested => match c {
+                b'\\' if next == Some(b'`') => {
+                    stack.pop();
+                    step = 2;
+                }
+                b'\\' => step = 2,
+                // A bare one ends the `...` around it.
+                b'`' => {
+                    stack.pop();
+                    stack.pop();
+                }
+                _ => {}
+            },
             Quote::Ansi => match c {
                 b'\\' => step = 2,
                 b'\'' => {
@@ -304,6 +320,10 @@ fn scan_joined(
                 }
             }
             Quote::Backtick => match c {
+                b'\\' if next == Some(b'`') => {
+                    stack.push(Quote::Nested);
+                    step = 2;
+                }
                 b'\\' if next == Some(b'"') && backtick_in_dq => {
                     stack.push(Quote::Double);
                     step = 2;
@@ -414,7 +434,12 @@ fn continues_lines(top: &Quote) -> bool {
     match top {
         Quote::Single | Quote::Ansi | Quote::Comment => false,
         Quote::Body(doc) => doc.expands,
-        Quote::Plain(_) | Quote::Arith(_) | Quote::Double | Quote::Backtick | Quote::Param => true,
+        Quote::Plain(_)
+        | Quote::Arith(_)
+        | Quote::Double
+        | Quote::Backtick
+        | Quote::Nested
+        | Quote::Param => true,
     }
 }
 
@@ -571,6 +596,11 @@ fn refused_here(stack: &[Quote], value: &str, open: Open) -> Option<&'static str
             "inside ${...} only a plain word (letters, digits and . _ - / : @ + , = %) can be written",
         );
     }
+    if matches!(stack.last(), Some(Quote::Nested)) && !is_plain_word(value) {
+        return Some(
+            "inside `...` nested in `...` only a plain word (letters, digits and . _ - / : @ + , = %) can be written (write $(...) instead)",
+        );
+    }
     if matches!(stack.last(), Some(Quote::Ansi)) && !is_plain_word(value) {
         return Some(
             "inside $'...' only a plain word (letters, digits and . _ - / : @ + , = %) can be written (bash and dash read it differently)",
@@ -618,7 +648,7 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
         }
         Some(Quote::Body(_)) => value.to_string(),
         // A plain word ([`check_shell`] refuses any other value there).
-        Some(Quote::Param | Quote::Ansi) => value.to_string(),
+        Some(Quote::Param | Quote::Ansi | Quote::Nested) => value.to_string(),
         Some(Quote::Plain(_) | Quote::Backtick) | None if open == Open::Dollar => {
             let mut chars = value.chars();
             match chars.next() {
@@ -977,6 +1007,21 @@ mod tests {
                     assert_eq!(run_in(shell, t, v), *v, "{shell}: {t:?} with {v:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn inside_nested_backquotes_only_a_plain_word_is_written() {
+        // `'` does not stop the search for the end of a backquoted command: a value's
+        // backquote ended the inner one early, and `;touch x;` ran.
+        let t = "x=`printf '%s' \\`printf '%s' [f]\\``; printf '%s' \"$x\"";
+        assert_eq!(sh(t, "report-1.txt"), "report-1.txt");
+        for v in ["`;echo PWNED;`", "a b", "$(echo PWNED)"] {
+            let e = check_shell(t, &args(v)).unwrap_err().to_string();
+            assert!(
+                e.contains("nested in `...` only a plain word"),
+                "{v:?}: {e}"
+            );
         }
     }
 

@@ -260,15 +260,15 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Under root, whether `dir` (a `log_dir`) may hold root's logs: it must be a directory
-/// only root can change, as must every directory above it, whether `dir` exists yet or
-/// not, and no symbolic link on its path may belong to another user (who could point it
-/// elsewhere). Whoever can write there could rename a run's private log directory away
-/// and put theirs in its place, where the logs (what commands print, credentials
-/// included) would then go. `Err` says why not.
-pub(crate) fn root_may_keep_logs_in(dir: &Path) -> Result<(), String> {
+/// Under root, why `dir` (a `log_dir`) may not hold root's logs, if it may not: it must
+/// be a directory only root can change, as must every directory above it, whether `dir`
+/// exists yet or not, and no symbolic link on its path may belong to another user (who
+/// could point it elsewhere). Whoever can write there could rename a run's private log
+/// directory away and put theirs in its place, where the logs (what commands print,
+/// credentials included) would then go.
+pub(crate) fn why_root_keeps_no_logs_in(dir: &Path) -> Option<String> {
     if !Uid::effective().is_root() {
-        return Ok(());
+        return None;
     }
     let abs = std::env::current_dir().unwrap_or_default().join(dir);
     for a in abs.ancestors() {
@@ -276,20 +276,20 @@ pub(crate) fn root_may_keep_logs_in(dir: &Path) -> Result<(), String> {
             && meta.file_type().is_symlink()
             && meta.uid() != 0
         {
-            return Err(format!(
+            return Some(format!(
                 "{} is a symbolic link owned by {}",
                 a.display(),
                 user_text(Uid::from_raw(meta.uid()))
             ));
         }
     }
-    let Some(real) = abs.ancestors().find_map(|a| std::fs::canonicalize(a).ok()) else {
-        return Ok(());
-    };
+    let real = abs
+        .ancestors()
+        .find_map(|a| std::fs::canonicalize(a).ok())?;
     match changeable_by_others(&real) {
-        Ok(None) => Ok(()),
-        Ok(Some((p, meta))) => Err(format!("{} is {}", p.display(), describe(&meta))),
-        Err(e) => Err(format!("{}: {e}", real.display())),
+        Ok(None) => None,
+        Ok(Some((p, meta))) => Some(format!("{} is {}", p.display(), describe(&meta))),
+        Err(e) => Some(format!("{}: {e}", real.display())),
     }
 }
 

@@ -50,7 +50,8 @@ pub(crate) fn in_cwd(path: &Path) -> String {
     }
 }
 
-/// A directory prun refuses to keep its state in, or could not create.
+/// A directory prun refuses to keep its state in, or could not create; or root's `PATH`,
+/// which it refuses to run with.
 #[derive(Debug, Error)]
 pub(crate) enum StateDirError {
     #[error("failed to create the state directory {}: {source}", path.display())]
@@ -77,6 +78,83 @@ pub(crate) enum StateDirError {
         above: PathBuf,
         why: String,
     },
+    /// Root's `PATH` holds an entry that is not an absolute directory (see
+    /// [`root_path_is_absolute`]).
+    #[error(
+        "refusing to run as root with {entry} in PATH: programs would be looked for in the \
+         working directory ({}), where another user may put one of their own; remove it \
+         from PATH (give a program of that directory by its path, ./tool)",
+        std::env::current_dir().map_or_else(|_| "unknown".into(), |d| d.display().to_string())
+    )]
+    RelativePath { entry: String },
+    /// Root's `TMPDIR` is a directory another user could change (see
+    /// [`root_environment_is_safe`]).
+    #[error(
+        "refusing to run as root with TMPDIR={}: {what} is {why}, so another user could \
+         swap the temporary directories prun and its commands make there; set TMPDIR to a \
+         directory only root can change, or unset it (for /tmp)",
+        dir.display()
+    )]
+    UnsafeTmpdir {
+        dir: PathBuf,
+        what: String,
+        why: String,
+    },
+}
+
+/// Under root, checks the environment that decides where programs and temporary files
+/// are: every entry of `PATH` must be an absolute directory (`.`, an empty entry, which
+/// means `.`, or `bin` would have root run a program found relative to its working
+/// directory, which another user may be able to write, as soon as they put a `tar` or an
+/// `ls` there), and `TMPDIR`, with the directories above it, must be root's and writable
+/// by no one else unless sticky (`/tmp`): whoever can write it could rename a private
+/// temporary directory away and put theirs in its place (a `tempdir()`, the logs'
+/// fallback, the ssh executor's connection sockets). `sudo -E` passes on the user's own.
+pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
+    if !Uid::effective().is_root() {
+        return Ok(());
+    }
+    root_path_is_absolute()?;
+    let Some(given) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let given = PathBuf::from(given);
+    // A missing one (or one that vanishes meanwhile) fails where it is used, naming it.
+    let Ok(real) = std::fs::canonicalize(&given) else {
+        return Ok(());
+    };
+    match changeable_by_others(&real).unwrap_or(None) {
+        None => Ok(()),
+        Some((p, meta)) => Err(StateDirError::UnsafeTmpdir {
+            what: if p == real {
+                "it".into()
+            } else {
+                format!("{} above it", p.display())
+            },
+            dir: given,
+            why: describe(&meta),
+        }),
+    }
+}
+
+/// See [`root_environment_is_safe`].
+fn root_path_is_absolute() -> Result<(), StateDirError> {
+    let Some(path) = std::env::var_os("PATH") else {
+        return Ok(());
+    };
+    let relative = path
+        .as_encoded_bytes()
+        .split(|&b| b == b':')
+        .find(|e| !e.starts_with(b"/"));
+    match relative {
+        None => Ok(()),
+        Some([]) => Err(StateDirError::RelativePath {
+            entry: "an empty entry".into(),
+        }),
+        Some(e) => Err(StateDirError::RelativePath {
+            entry: format!("{:?}", String::from_utf8_lossy(e)),
+        }),
+    }
 }
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
@@ -131,11 +209,8 @@ fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
         let Ok(meta) = std::fs::symlink_metadata(above) else {
             continue;
         };
-        let mode = meta.mode();
-        let sticky = mode & 0o1000 != 0;
-        let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != my_group);
         let owner_ok = meta.uid() == me || meta.uid() == 0;
-        let writable = !meta.file_type().is_symlink() && others_write && !sticky;
+        let writable = !meta.file_type().is_symlink() && others_may_write(&meta, my_group);
         if !owner_ok || writable {
             return Err(StateDirError::UnsafeAbove {
                 path: root.to_path_buf(),
@@ -145,6 +220,91 @@ fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
         }
     }
     Ok(())
+}
+
+/// Whether a user other than the owner may write to what `meta` describes: anyone may
+/// (unless it is a sticky directory, like `/tmp`), or its group may and that group is not
+/// `my_group`.
+fn others_may_write(meta: &Metadata, my_group: u32) -> bool {
+    let mode = meta.mode();
+    let sticky = meta.is_dir() && mode & 0o1000 != 0;
+    (mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != my_group)) && !sticky
+}
+
+/// The path to read a script or module from. Under root it is the file's canonical path,
+/// once the file and every directory above it are found to be root's and writable by root
+/// alone (a sticky directory, like `/tmp`, being allowed): a file another user could
+/// change, or put in its place, would run as root. The file is then read by that path,
+/// whose directories no one else can change, not through the links of the path given.
+/// Other users read `path` as it is: the code they run is theirs to trust.
+pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
+    if !Uid::effective().is_root() {
+        return Ok(path.to_path_buf());
+    }
+    let real = std::fs::canonicalize(path)?;
+    match changeable_by_others(&real)? {
+        None => Ok(real),
+        Some((p, meta)) => {
+            let what = if p == real {
+                "it".to_string()
+            } else {
+                format!("{} above it", p.display())
+            };
+            Err(io::Error::other(format!(
+                "refusing to run it as root: {what} is {}, so another user could change \
+                 what root runs; make it root's and writable by root alone (chown root, \
+                 chmod go-w), or run the script as a user who may run that code",
+                describe(&meta)
+            )))
+        }
+    }
+}
+
+/// Under root, why `dir` (a `log_dir`) may not hold root's logs, if it may not: it must
+/// be a directory only root can change, as must every directory above it, whether `dir`
+/// exists yet or not, and no symbolic link on its path may belong to another user (who
+/// could point it elsewhere). Whoever can write there could rename a run's private log
+/// directory away and put theirs in its place, where the logs (what commands print,
+/// credentials included) would then go.
+pub(crate) fn why_root_keeps_no_logs_in(dir: &Path) -> Option<String> {
+    if !Uid::effective().is_root() {
+        return None;
+    }
+    let abs = std::env::current_dir().unwrap_or_default().join(dir);
+    for a in abs.ancestors() {
+        if let Ok(meta) = std::fs::symlink_metadata(a)
+            && meta.file_type().is_symlink()
+            && meta.uid() != 0
+        {
+            return Some(format!(
+                "{} is a symbolic link owned by {}",
+                a.display(),
+                user_text(Uid::from_raw(meta.uid()))
+            ));
+        }
+    }
+    let real = abs
+        .ancestors()
+        .find_map(|a| std::fs::canonicalize(a).ok())?;
+    match changeable_by_others(&real) {
+        Ok(None) => None,
+        Ok(Some((p, meta))) => Some(format!("{} is {}", p.display(), describe(&meta))),
+        Err(e) => Some(format!("{}: {e}", real.display())),
+    }
+}
+
+/// The first of `real` (a canonical path, read by root) and the directories above it that
+/// is not root's, or that another user may write (a sticky directory excepted), with its
+/// metadata.
+fn changeable_by_others(real: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    for p in real.ancestors() {
+        let meta = std::fs::metadata(p)?;
+        if meta.uid() != 0 || others_may_write(&meta, root_group) {
+            return Ok(Some((p.to_path_buf(), meta)));
+        }
+    }
+    Ok(None)
 }
 
 fn state_root() -> PathBuf {

@@ -400,6 +400,7 @@ pub(crate) fn execute(
     let script_path = call.script.path().to_path_buf();
     let inspect = call.cli.inspect;
     let dry_run = settings.dry_run || inspect.is_some();
+    crate::paths::root_environment_is_safe()?;
     let state_dir = if inspect.is_some() {
         crate::paths::script_state_dir(&script_path)
     } else {

@@ -301,6 +301,14 @@ impl Scheduler {
                 "set_options: `log_dir` must be set before the first proc starts".into(),
             ));
         }
+        if let Some(why) = crate::paths::why_root_keeps_no_logs_in(&root) {
+            return Err(GraphError::Option(format!(
+                "set_options: root keeps no logs in {}: {why}, so another user could swap \
+                 its run directories and read what commands print; choose a log_dir only \
+                 root can change",
+                root.display()
+            )));
+        }
         lock(&self.core).set_log_root(root.clone());
         *lock(&self.log_root) = root;
         Ok(())

@@ -17,7 +17,9 @@
 //! - right after a `$` or `$name` the value is kept out of the expansion ([`Open`]):
 //!   `"$P[v]"` must not read the variable `$Pvalue`, nor `"$[v]"` run `$(...)`.
 //!
-//! Backslash escapes are followed, so `\"` does not end a double-quoted string, and the
+//! Line continuations are removed where the shell removes them before it reads a word
+//! (`$\` + line break + `(` is `$(`). Backslash escapes are followed, so `\"` does not
+//! end a double-quoted string, `a\;#` starts no comment, and the
 //! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
 //! does not end a `$(...)`. A script
 //! author writes `gzip [file]`; quotes of their own around a placeholder are handled too.
@@ -86,10 +88,52 @@ enum Quote {
     /// Inside `${...}`. Shells disagree on how quotes nest in it (in `"${x:-"[v]"}"` the
     /// inner quotes open a string of their own), so only a plain word is written there.
     Param,
+    /// Inside `` \`...\` `` within `` `...` ``: a command the shell reads a third time,
+    /// each time with a level of backslashes less. Only a plain word is written there.
+    Nested,
+    /// Inside `$'...'`: bash's C-style string, where `\'` is a quote and `\\` a
+    /// backslash; dash reads a `$` and a single-quoted string. Only a plain word reads the
+    /// same in both.
+    Ansi,
 }
 
 /// The filled text, and the first placeholder whose value cannot be written exactly.
+///
+/// The shell removes a `\` + line break before it reads anything else, except in single
+/// quotes, comments and quoted here-documents, so `$\` + line break + `(` is `$(` and
+/// `a\` + line break + `#` is no comment: each such line continuation met where the shell
+/// removes it is removed (which changes nothing the shell reads) and the text read again.
 fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, String)>) {
+    thread_local! {
+        /// The last text that had line continuations, and the text without them: a
+        /// proto's procs fill the same text one after another (read again for each
+        /// continuation), and where they are does not depend on the values.
+        static JOINED: std::cell::RefCell<(String, String)> = const {
+            std::cell::RefCell::new((String::new(), String::new()))
+        };
+    }
+    let cached = JOINED.with_borrow(|(t, j)| (t == text).then(|| j.clone()));
+    let from_cache = cached.is_some();
+    let mut joined = cached.map_or(std::borrow::Cow::Borrowed(text), std::borrow::Cow::Owned);
+    loop {
+        match scan_joined(&joined, args) {
+            Ok(scanned) => {
+                if !from_cache && let std::borrow::Cow::Owned(j) = joined {
+                    JOINED.set((text.to_string(), j));
+                }
+                return scanned;
+            }
+            Err(at) => joined.to_mut().replace_range(at..at + 2, ""),
+        }
+    }
+}
+
+/// [`scan`] of a text, or `Err` with the position of the first line continuation the shell
+/// would remove.
+fn scan_joined(
+    text: &str,
+    args: &[(String, String)],
+) -> Result<(String, Option<(String, String)>), usize> {
     let b = text.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     let mut stack = vec![Quote::Plain(None)];
@@ -97,6 +141,9 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
     let mut problem: Option<(String, String)> = None;
     // Where the current line of a here-document body starts in `out`.
     let mut line_out = 0;
+    // The length of `out` when it last ended inside a word (after an escaped character
+    // or a value): a `#` there starts no comment, as in `a\;#`.
+    let mut mid_word = usize::MAX;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -110,26 +157,46 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 problem = Some((key.to_string(), why.into()));
             }
             out.extend_from_slice(quote_for(value, &stack, open).as_bytes());
+            mid_word = out.len();
             i = end;
             continue;
         }
         let next = b.get(i + 1).copied();
+        // In a `...` within double quotes the shell reads `\"` as `"` when it reads the
+        // command again: it opens and closes strings there.
+        let (backtick_in_dq, dq_in_that) = quoted_backtick(&stack);
         let Some(top) = stack.last_mut() else {
             break;
         };
+        if c == b'\\' && next == Some(b'\n') && continues_lines(top) {
+            return Err(i);
+        }
+        let word_start = starts_word(&out) && out.len() != mid_word;
         // Bytes consumed by this step (copied to `out` as they are).
         let mut step = 1;
         match top {
             Quote::Plain(sub) => match c {
-                b'\\' => step = 2,
+                b'\\' => {
+                    step = 2;
+                    mid_word = out.len() + 2;
+                }
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
                 b'`' => stack.push(Quote::Backtick),
+                b'$' if next == Some(b'\'') && bare_dollar(&out) => {
+                    stack.push(Quote::Ansi);
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
                 b'$' if next == Some(b'{') => {
                     stack.push(Quote::Param);
+                    step = 2;
+                }
+                // bash's arithmetic command, which evaluates `a[$(...)]` even in quotes.
+                b'(' if next == Some(b'(') && word_start => {
+                    stack.push(Quote::Arith(0));
                     step = 2;
                 }
                 b'(' => {
@@ -147,7 +214,7 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                     Some(sub) => sub.parens = sub.parens.saturating_sub(1),
                     None => {}
                 },
-                b'c' | b'e' if starts_word(&out) => {
+                b'c' | b'e' if word_start => {
                     if let Some(sub) = sub {
                         if is_word(&b[i..], b"case") {
                             sub.cases += 1;
@@ -156,9 +223,9 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                         }
                     }
                 }
-                b'#' if starts_word(&out) => stack.push(Quote::Comment),
+                b'#' if word_start => stack.push(Quote::Comment),
                 b'<' if next == Some(b'<') => {
-                    let (len, doc) = here_doc_operator(&b[i..]);
+                    let (len, doc) = here_doc_operator(&b[i..]).map_err(|at| i + at)?;
                     step = len;
                     pending.extend(doc);
                 }
@@ -184,7 +251,31 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                     stack.pop();
                 }
             }
+            Quote::Nested => match c {
+                b'\\' if next == Some(b'`') => {
+                    stack.pop();
+                    step = 2;
+                }
+                b'\\' => step = 2,
+                // A bare one ends the `...` around it.
+                b'`' => {
+                    stack.pop();
+                    stack.pop();
+                }
+                _ => {}
+            },
+            Quote::Ansi => match c {
+                b'\\' => step = 2,
+                b'\'' => {
+                    stack.pop();
+                }
+                _ => {}
+            },
             Quote::Double => match c {
+                b'\\' if next == Some(b'"') && dq_in_that => {
+                    stack.pop();
+                    step = 2;
+                }
                 b'\\' => step = 2,
                 b'"' => {
                     stack.pop();
@@ -214,6 +305,10 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                     b'"' => stack.push(Quote::Double),
                     b'\'' if !quoted => stack.push(Quote::Single),
                     b'`' => stack.push(Quote::Backtick),
+                    b'$' if !quoted && next == Some(b'\'') && bare_dollar(&out) => {
+                        stack.push(Quote::Ansi);
+                        step = 2;
+                    }
                     b'$' if next == Some(b'(') => {
                         step = open_substitution(&b[i..], &mut stack);
                     }
@@ -225,12 +320,33 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
                 }
             }
             Quote::Backtick => match c {
+                b'\\' if next == Some(b'`') => {
+                    stack.push(Quote::Nested);
+                    step = 2;
+                }
+                b'\\' if next == Some(b'"') && backtick_in_dq => {
+                    stack.push(Quote::Double);
+                    step = 2;
+                }
                 b'\\' => step = 2,
+                b'<' if next == Some(b'<') => {
+                    let (len, doc) = here_doc_operator(&b[i..]).map_err(|at| i + at)?;
+                    step = len;
+                    pending.extend(doc);
+                }
+                b'\n' if !pending.is_empty() => {
+                    stack.extend(pending.drain(..).rev().map(Quote::Body));
+                    line_out = out.len() + 1;
+                }
                 b'`' => {
                     stack.pop();
                 }
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
+                b'$' if next == Some(b'\'') && bare_dollar(&out) => {
+                    stack.push(Quote::Ansi);
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
@@ -288,7 +404,43 @@ fn scan(text: &str, args: &[(String, String)]) -> (String, Option<(String, Strin
     }
     let filled = String::from_utf8(out)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    (filled, problem)
+    Ok((filled, problem))
+}
+
+/// Whether the reader stands in a `` `...` `` that is in double quotes, and whether in a
+/// double-quoted string directly inside such a one.
+fn quoted_backtick(stack: &[Quote]) -> (bool, bool) {
+    let at = |k: usize| stack.len().checked_sub(k + 1).map(|j| &stack[j]);
+    let backtick_in_dq = |k: usize| {
+        matches!(at(k), Some(Quote::Backtick)) && matches!(at(k + 1), Some(Quote::Double))
+    };
+    (
+        backtick_in_dq(0),
+        matches!(at(0), Some(Quote::Double)) && backtick_in_dq(1),
+    )
+}
+
+/// Whether a `$` written after `out` is a bare one, which starts bash's `$'...'` before a
+/// quote: not escaped (`\$`), and not the second of `$$` (the process id).
+fn bare_dollar(out: &[u8]) -> bool {
+    let mut with = out.to_vec();
+    with.push(b'$');
+    open_expansion(&with, "'") == Open::Dollar
+}
+
+/// Whether the shell removes a `\` + line break where `top` says the reader stands: not
+/// in single quotes, a comment or the body of a here-document with a quoted delimiter.
+fn continues_lines(top: &Quote) -> bool {
+    match top {
+        Quote::Single | Quote::Ansi | Quote::Comment => false,
+        Quote::Body(doc) => doc.expands,
+        Quote::Plain(_)
+        | Quote::Arith(_)
+        | Quote::Double
+        | Quote::Backtick
+        | Quote::Nested
+        | Quote::Param => true,
+    }
 }
 
 /// Enters `$(...)` or `$((...))` at the start of `b`; returns the bytes of the opening.
@@ -348,17 +500,25 @@ fn starts_word(out: &[u8]) -> bool {
 }
 
 /// Reads `<<`, `<<-` or `<<<` and the word after it: the bytes it spans and, unless it is
-/// a here-string (`<<<`), the here-document it opens.
-fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
+/// a here-string (`<<<`), the here-document it opens; or `Err` with the offset of a line
+/// continuation outside quotes in them (`<< \` + line break + `EOF` is `<< EOF`).
+fn here_doc_operator(b: &[u8]) -> Result<(usize, Option<HereDoc>), usize> {
+    let continues = |i: usize| b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'\n');
+    if continues(2) {
+        return Err(2);
+    }
     if b.get(2) == Some(&b'<') {
-        return (3, None);
+        return Ok((3, None));
     }
     let mut i = 2;
     let strip_tabs = b.get(i) == Some(&b'-');
     if strip_tabs {
         i += 1;
     }
-    while matches!(b.get(i), Some(b' ' | b'\t')) {
+    while matches!(b.get(i), Some(b' ' | b'\t')) || continues(i) {
+        if continues(i) {
+            return Err(i);
+        }
         i += 1;
     }
     let mut delim = Vec::new();
@@ -372,6 +532,7 @@ fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
                 quote = Some(c);
                 expands = false;
             }
+            (None, b'\\') if continues(i) => return Err(i),
             (None, b'\\') => {
                 expands = false;
                 i += 1;
@@ -389,7 +550,7 @@ fn here_doc_operator(b: &[u8]) -> (usize, Option<HereDoc>) {
         expands,
         strip_tabs,
     };
-    (i.min(b.len()), Some(doc))
+    Ok((i.min(b.len()), Some(doc)))
 }
 
 /// Whether a value written at the end of `out` would be read as part of a `$` expansion
@@ -435,6 +596,16 @@ fn refused_here(stack: &[Quote], value: &str, open: Open) -> Option<&'static str
             "inside ${...} only a plain word (letters, digits and . _ - / : @ + , = %) can be written",
         );
     }
+    if matches!(stack.last(), Some(Quote::Nested)) && !is_plain_word(value) {
+        return Some(
+            "inside `...` nested in `...` only a plain word (letters, digits and . _ - / : @ + , = %) can be written (write $(...) instead)",
+        );
+    }
+    if matches!(stack.last(), Some(Quote::Ansi)) && !is_plain_word(value) {
+        return Some(
+            "inside $'...' only a plain word (letters, digits and . _ - / : @ + , = %) can be written (bash and dash read it differently)",
+        );
+    }
     match stack.last() {
         Some(Quote::Arith(_)) if !is_whole_number(value) => Some(
             "inside $((...)) only a whole number can be written (the shell would evaluate anything else)",
@@ -477,7 +648,7 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
         }
         Some(Quote::Body(_)) => value.to_string(),
         // A plain word ([`check_shell`] refuses any other value there).
-        Some(Quote::Param) => value.to_string(),
+        Some(Quote::Param | Quote::Ansi | Quote::Nested) => value.to_string(),
         Some(Quote::Plain(_) | Quote::Backtick) | None if open == Open::Dollar => {
             let mut chars = value.chars();
             match chars.next() {
@@ -732,6 +903,126 @@ mod tests {
         }
         // After the `}`, the rest of the string is read as before.
         assert_eq!(sh("x=1; printf '%s' \"${x}\" [f]", "a b"), "1a b");
+    }
+
+    #[test]
+    fn line_continuations_and_escaped_word_ends_are_read_as_the_shell_reads_them() {
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        // (`EOF` would end the here-documents: [`check_shell`] refuses it there.)
+        let values: Vec<&str> = NASTY
+            .iter()
+            .filter(|v| !v.is_empty() && !v.contains('\n') && **v != "EOF")
+            .chain(&["(echo PWNED)", "_x"])
+            .copied()
+            .collect();
+        // Each template with what it prints before and after the value. The values of
+        // one template are filled one after another, as a proto's procs are (the
+        // template is joined once, then taken from the cache).
+        let templates = [
+            ("printf '%s' \"$\\\n[f]\"", "$", ""),
+            ("P=p; printf '%s' \"$P\\\n[f]\"", "p", ""),
+            ("cat << \\\nEOF\n[f]\nEOF\n", "", "\n"),
+            ("cat <<\\\n-EOF\n\t[f]\n\tEOF\n", "", "\n"),
+            ("cat <\\\n<EOF\n[f]\nEOF\n", "", "\n"),
+            (
+                "printf '%s' \"$(ca\\\nse y in y) printf '%s' [f];; esac)\"",
+                "",
+                "",
+            ),
+            ("printf '%s' a\\\n#[f]", "a#", ""),
+            ("printf '%s' a\\;#[f]", "a;#", ""),
+            ("# a comment \\\n# [f]\nprintf '%s' [f]", "", ""),
+        ];
+        for (t, before, after) in templates {
+            for v in &values {
+                for shell in &shells {
+                    let want = format!("{before}{v}{after}");
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bash_c_strings_are_read_to_their_end_and_take_only_plain_words() {
+        // Where /bin/sh is bash, `$'it\'s'` ends at its second quote, not its first.
+        if std::path::Path::new("/bin/bash").exists() {
+            for v in NASTY.iter().filter(|v| !v.is_empty()) {
+                let t = "printf '%s|' $$'[f]' | sed 's/^[0-9]*//'; printf '%s|' $'it\\'s' [f] \"$'[f]'\"";
+                let want = format!("{v}|it's|{v}|$'{v}'|");
+                assert_eq!(run_in("/bin/bash", t, v), want, "{v:?}");
+            }
+        }
+        assert_eq!(
+            fill_shell("x $'[f]'", &args("report-1.txt")),
+            "x $'report-1.txt'"
+        );
+        for (t, v) in [
+            ("x $'[f]'", "a b"),
+            ("x `y $'[f]'`", "a'"),
+            ("${x:-$'[f]'}", "\\"),
+        ] {
+            let e = check_shell(t, &args(v)).unwrap_err().to_string();
+            assert!(e.contains("only a plain word"), "{t:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn bash_s_arithmetic_command_takes_only_a_whole_number() {
+        // bash evaluates `a[$(...)]` in `(( ))` even from a quoted value.
+        if std::path::Path::new("/bin/bash").exists() {
+            assert_eq!(
+                run_in("/bin/bash", "((x = [f] + 1)); echo $x", "41"),
+                "42\n"
+            );
+        }
+        for v in ["a[$(echo PWNED)]", "'1'", "x"] {
+            for t in ["(( [f] ))", "x; ((y = [f]))", "$( ((y = [f])) )"] {
+                let e = check_shell(t, &args(v)).unwrap_err().to_string();
+                assert!(e.contains("only a whole number"), "{t:?}: {e}");
+            }
+        }
+        assert!(check_shell("( (echo [f]) )", &args("a b")).is_ok());
+    }
+
+    #[test]
+    fn backquotes_read_their_here_documents_and_their_quotes_within_double_quotes() {
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        let templates = [
+            // The body of a here-document in backquotes, and `\"` opening and closing a
+            // string inside backquotes within double quotes.
+            "x=`cat <<EOF\n[f]\nEOF\n`; printf '%s' \"$x\"",
+            "printf '%s' \"`printf '%s' \\\"[f]\\\"`\"",
+            "printf '%s' \"`printf '%s' \\\"[f]\"`\"",
+        ];
+        for t in templates {
+            for v in NASTY.iter().filter(|v| !v.contains('\n') && **v != "EOF") {
+                for shell in &shells {
+                    assert_eq!(run_in(shell, t, v), *v, "{shell}: {t:?} with {v:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inside_nested_backquotes_only_a_plain_word_is_written() {
+        // `'` does not stop the search for the end of a backquoted command: a value's
+        // backquote ended the inner one early, and `;touch x;` ran.
+        let t = "x=`printf '%s' \\`printf '%s' [f]\\``; printf '%s' \"$x\"";
+        assert_eq!(sh(t, "report-1.txt"), "report-1.txt");
+        for v in ["`;echo PWNED;`", "a b", "$(echo PWNED)"] {
+            let e = check_shell(t, &args(v)).unwrap_err().to_string();
+            assert!(
+                e.contains("nested in `...` only a plain word"),
+                "{v:?}: {e}"
+            );
+        }
     }
 
     #[test]

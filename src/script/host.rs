@@ -406,7 +406,8 @@ impl Host {
 /// reads a script more than once (its options before the run, its text for the run and
 /// for the cache), so a pipe (`prun <(gen)`) would be empty the second time and the run
 /// would silently do nothing; a FIFO without a writer would block (where no signal can
-/// end the wait), and a device such as `/dev/zero` never ends.
+/// end the wait), and a device such as `/dev/zero` never ends. Under root it must be a
+/// file only root can change ([`crate::paths::code_to_run`]).
 pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
     use std::os::unix::fs::FileTypeExt;
     let kind = std::fs::metadata(path)?.file_type();
@@ -417,7 +418,7 @@ pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
     } else if kind.is_socket() {
         "a socket"
     } else {
-        return std::fs::read_to_string(path);
+        return std::fs::read_to_string(crate::paths::code_to_run(path)?);
     };
     Err(std::io::Error::other(format!(
         "it is {not}, not a regular file: prun reads scripts and modules from files \

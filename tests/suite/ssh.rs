@@ -1010,3 +1010,45 @@ run(["gone", "file", "own", "closure", "to_file", "to_null", "own_to_null"]);
         );
     }
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_tilde_in_identity_is_the_home_ssh_reads_not_the_one_home_names() {
+    // Under `sudo -E`, HOME is the home of the user who ran sudo: prun read root's key
+    // from there, where ssh itself (its config, its known hosts) and prun's state use
+    // the home of root's passwd entry.
+    let sshd = Sshd::start();
+    let test = Test::new();
+    let name = format!("prun-test-key-{}", std::process::id());
+    let home = nix::unistd::User::from_uid(nix::unistd::Uid::current())
+        .ok()
+        .flatten()
+        .expect("a passwd entry")
+        .dir;
+    assert!(!home.join(".ssh").join(&name).exists());
+    let other_home = test.dir().join("other-home");
+    std::fs::create_dir_all(other_home.join(".ssh")).expect("mkdir");
+    let key = other_home.join(".ssh").join(&name);
+    std::fs::copy(sshd.identity(), &key).expect("copy the key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let out = test
+        .env("HOME", &other_home.display().to_string())
+        .script(&format!(
+            r#"
+set_options(#{{ executors: #{{ farm: #{{ kind: "ssh", hosts: ["127.0.0.1"], port: {}, identity: "~/.ssh/{name}",
+    args: ["-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"] }} }} }});
+proc("p", #{{ executor: "farm", cmd: ["true"] }});
+run("p");
+"#,
+            sshd.port
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        line.contains("ssh to host \"127.0.0.1\" failed"),
+        "{line}\n{}",
+        out.describe()
+    );
+}

@@ -246,3 +246,34 @@ fn an_unknown_option_of_a_stdlib_function_is_an_error_naming_the_nearest() {
             .err_has("main.rhai:2:");
     }
 }
+
+#[test]
+fn pg_start_refuses_a_container_name_or_version_that_is_not_a_plain_name() {
+    // `podman rm --force --ignore -a` (the clean-up of a container left by a killed run)
+    // removed every container of the host; a version of `../../..` chose the programs run.
+    let t = Test::new().file(
+        "bin/podman",
+        "#!/bin/sh\necho \"$@\" >> podman-was-called\n",
+    );
+    let bin = t.dir().join("bin");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = t
+        .env("PATH", &path)
+        .script(
+            r#"
+import "pg" as pg;
+exec(["chmod", "+x", "bin/podman"]);
+for o in [#{ container_name: "-a" }, #{ container_name: "a b" }, #{ version: "../../../tmp/x" }, #{ version: "16*" }] {
+    o.engine = "podman";
+    try { pg::start(o); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has(r#"E: pg::start: container_name must be a name of letters, digits and `_ . -` that starts with a letter or digit, not "-a""#)
+        .out_has(r#"not "a b""#)
+        .out_has(r#"E: pg::start: version must be a PostgreSQL version such as 16 or 9.6, not "../../../tmp/x""#)
+        .out_has(r#"not "16*""#);
+    assert!(!out.exists("podman-was-called"), "{}", out.describe());
+}

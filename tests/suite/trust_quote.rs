@@ -365,3 +365,76 @@ fn inside_a_parameter_expansion_a_value_is_a_plain_word_or_refused() {
         out.describe()
     );
 }
+
+#[test]
+fn a_value_is_quoted_for_where_the_shell_reads_it_after_continuations_escapes_and_backquotes() {
+    // The shell joins `\` + line break before it reads anything (but in single quotes,
+    // comments and quoted here-documents), and `\;` is no word's end: each template
+    // below ran `touch` (or read `$Px`, or failed) when prun read it otherwise.
+    let cases = [
+        (
+            "printf '%s|' \"$\\\n[v]\" > got",
+            "(touch PWNED)",
+            "$(touch PWNED)|",
+        ),
+        ("P=p; printf '%s' \"$P\\\n[v]\" > got", "x", "px"),
+        (
+            "cat << \\\nEOF > got\n[v]\nEOF\n",
+            "$(touch PWNED)",
+            "$(touch PWNED)\n",
+        ),
+        (
+            "cat <<\\\n-EOF > got\n\t[v]\n\tEOF\n",
+            "$(touch PWNED)",
+            "$(touch PWNED)\n",
+        ),
+        (
+            "cat <\\\n<EOF > got\n[v]\nEOF\n",
+            "$(touch PWNED)",
+            "$(touch PWNED)\n",
+        ),
+        (
+            "printf '%s' \"$(ca\\\nse y in y) printf '%s' [v];; esac)\" > got",
+            "x;touch PWNED",
+            "x;touch PWNED",
+        ),
+        (
+            "printf '%s' a\\\n#[v] > got",
+            "x;touch PWNED",
+            "a#x;touch PWNED",
+        ),
+        (
+            "printf '%s' a\\;#[v] > got",
+            ";touch PWNED",
+            "a;#;touch PWNED",
+        ),
+        ("echo $(\\\n(1 + [v])) > got", "2", "3\n"),
+        // In backquotes: a here-document's body, and `\"` within double quotes.
+        (
+            "x=`cat <<EOF\n[v]\nEOF\n`; printf '%s' \"$x\" > got",
+            "$(touch PWNED)",
+            "$(touch PWNED)",
+        ),
+        (
+            "printf '%s' \"`printf '%s' \\\"[v]\\\"`\" > got",
+            "a\\\"b`touch PWNED`",
+            "a\\\"b`touch PWNED`",
+        ),
+    ];
+    for (shell, value, want) in cases {
+        let out = Test::new()
+            .script(&format!(
+                "proto(\"t::[v]\", #{{ arg_choices: #{{ v: [{}] }}, shell: {} }});\nrun(\"t::*\");",
+                rhai_str(value),
+                rhai_str(shell)
+            ))
+            .run();
+        out.ok();
+        assert_eq!(out.read("got"), want, "{shell:?}\n{}", out.describe());
+        assert!(
+            !out.exists("PWNED"),
+            "{shell:?} ran a command\n{}",
+            out.describe()
+        );
+    }
+}

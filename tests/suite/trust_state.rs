@@ -205,8 +205,11 @@ impl Shared {
         chmod(&tmp, 0o1777);
         chmod(&work, 0o777);
         // A name of its own: the run as root puts its state in root's home, which the
-        // test cleans up by this name.
-        let script = work.join(format!("{stem}_{}.rhai", std::process::id()));
+        // test cleans up by this name. Not in `work`: root runs no script from a directory
+        // others may write.
+        let script = root
+            .path()
+            .join(format!("{stem}_{}.rhai", std::process::id()));
         std::fs::write(&script, CRON).expect("write script");
         std::fs::write(work.join("in.txt"), "in\n").expect("write input");
         let planted_db = root.path().join("planted.db");
@@ -692,13 +695,17 @@ fn a_link_another_user_plants_is_never_written_through() {
     let work = root.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
     chmod(&work, 0o777);
+    // The scripts are outside `work`: root runs no script from a directory others may write.
     std::fs::write(
-        work.join("main.rhai"),
+        root.path().join("main.rhai"),
         r#"proc("p", #{ shell: "true" }); run("p");"#,
     )
     .expect("write script");
-    std::fs::write(work.join("w.rhai"), r#"write_file("out.txt", "written");"#)
-        .expect("write script");
+    std::fs::write(
+        root.path().join("w.rhai"),
+        r#"write_file("out.txt", "written");"#,
+    )
+    .expect("write script");
     let private = root.path().join("private");
     std::fs::create_dir(&private).expect("mkdir");
     chmod(&private, 0o700);
@@ -714,12 +721,12 @@ fn a_link_another_user_plants_is_never_written_through() {
             work.join(name).display()
         ));
     }
-    prun(&work, &["--json", "report.json", "main.rhai"])
+    prun(&work, &["--json", "report.json", "../main.rhai"])
         .code(64)
         .says("report.json is a symbolic link owned by uid 65534");
-    prun(&work, &["report", "main.rhai", "--html", "page.html"])
+    prun(&work, &["report", "../main.rhai", "--html", "page.html"])
         .says("page.html is a symbolic link owned by uid 65534");
-    prun(&work, &["w.rhai"]).code(2).says(&format!(
+    prun(&work, &["../w.rhai"]).code(2).says(&format!(
         "write_file: cannot write \"out.txt\" (in {}): out.txt is a symbolic link owned by uid 65534",
         work.display()
     ));
@@ -736,7 +743,7 @@ fn a_link_another_user_plants_is_never_written_through() {
     // A link of root's own is followed, as before.
     std::fs::remove_file(work.join("report.json")).expect("rm");
     std::os::unix::fs::symlink("mine.json", work.join("report.json")).expect("symlink");
-    prun(&work, &["--json", "report.json", "main.rhai"]).ok();
+    prun(&work, &["--json", "report.json", "../main.rhai"]).ok();
     assert!(
         std::fs::read_to_string(work.join("mine.json"))
             .unwrap()
@@ -883,4 +890,229 @@ fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
         std::fs::read_to_string(tmp.join("mine.txt")).unwrap(),
         "mine"
     );
+}
+
+#[test]
+fn root_never_runs_a_script_or_module_another_user_can_change() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let dir = |name: &str, mode: u32| {
+        let d = root.path().join(name);
+        std::fs::create_dir(&d).expect("mkdir");
+        chmod(&d, mode);
+        d
+    };
+    let (safe, open, sticky) = (
+        dir("safe", 0o755),
+        dir("open", 0o777),
+        dir("sticky", 0o1777),
+    );
+    let state = root.path().join("state");
+    let ran = safe.join("ran");
+    let script = |d: &Path, name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).expect("write script");
+        chmod(&p, 0o644);
+        p.to_str().unwrap().to_string()
+    };
+    let body = format!("write_file({:?}, \"yes\");", ran.display().to_string());
+    let importer = |module: &Path| {
+        script(
+            &safe,
+            "importer.rhai",
+            &format!(
+                "import {:?} as m;",
+                module.with_extension("").display().to_string()
+            ),
+        )
+    };
+    let refused = |s: &str, culprit: &str| {
+        prun_with_state(&safe, &state, &[s])
+            .code(2)
+            .says("refusing to run it as root")
+            .says(culprit);
+        assert!(!ran.exists(), "{s} ran");
+    };
+    // A script another user owns; one root owns in a directory others may write.
+    let theirs = script(&safe, "theirs.rhai", &body);
+    as_nobody_owns(&theirs);
+    refused(&theirs, "it is owned by uid 65534");
+    refused(
+        &script(&open, "s.rhai", &body),
+        &format!("{} above it", open.display()),
+    );
+    // Writable by others, or by a group other than root's.
+    let writable = script(&safe, "w.rhai", &body);
+    chmod(Path::new(&writable), 0o666);
+    refused(&writable, "mode 0666");
+    chmod(Path::new(&writable), 0o664);
+    std::os::unix::fs::chown(&writable, None, Some(65534)).expect("chgrp");
+    refused(&writable, "mode 0664");
+    // A module from a directory others may write, or of another user, through a link.
+    let module = script(&open, "lib.rhai", &body);
+    refused(
+        &importer(Path::new(&module)),
+        &format!("{} above it", open.display()),
+    );
+    let module = script(&sticky, "lib.rhai", &body);
+    as_nobody_owns(&module);
+    let link = safe.join("link.rhai");
+    std::os::unix::fs::symlink(&module, &link).expect("symlink");
+    refused(&importer(&link), "it is owned by uid 65534");
+    // Root's own files run, also in a sticky directory such as /tmp.
+    std::os::unix::fs::chown(&module, Some(0), None).expect("chown");
+    prun_with_state(&safe, &state, &[&importer(&link)]).ok();
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "yes");
+}
+
+/// Gives the file at `path` to `nobody`.
+fn as_nobody_owns(path: &str) {
+    std::os::unix::fs::chown(path, Some(65534), None).expect("chown");
+}
+
+#[test]
+fn root_refuses_a_path_that_looks_for_programs_in_the_working_directory() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: not running as root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let planted = dir.path().join("ls");
+    std::fs::write(&planted, "#!/bin/sh\ntouch PWNED\n").expect("write");
+    chmod(&planted, 0o755);
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        r#"proc("a", #{ cmd: ["ls"] }); run("a");"#,
+    )
+    .expect("write script");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let with_path = |p: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.arg("s.rhai")
+            .current_dir(dir.path())
+            .env("PATH", p)
+            .env("XDG_STATE_HOME", dir.path().join("state"));
+        run(cmd)
+    };
+    for (p, entry) in [
+        (format!(".:{path}"), "\".\""),
+        (format!("{path}:"), "an empty entry"),
+        (format!("bin:{path}"), "\"bin\""),
+    ] {
+        with_path(&p)
+            .code(2)
+            .says(&format!("refusing to run as root with {entry} in PATH"));
+        assert!(!dir.path().join("PWNED").exists(), "PATH={p} ran ./ls");
+    }
+    with_path(&path).ok();
+    assert!(!dir.path().join("PWNED").exists());
+}
+
+#[test]
+fn root_refuses_a_tmpdir_another_user_could_swap() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        r#"write_file(`${tempdir()}/x`, "secret"); print("made a tempdir");"#,
+    )
+    .expect("write script");
+    let tmp = |name: &str, mode: u32| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).expect("mkdir");
+        chmod(&d, mode);
+        d
+    };
+    let theirs = tmp("theirs", 0o700);
+    std::os::unix::fs::chown(&theirs, Some(65534), None).expect("chown");
+    let open = tmp("open", 0o777);
+    let sticky = tmp("sticky", 0o1777);
+    let with_tmpdir = |t: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.arg("s.rhai")
+            .current_dir(dir.path())
+            .env("TMPDIR", t)
+            .env("XDG_STATE_HOME", dir.path().join("state"));
+        run(cmd)
+    };
+    with_tmpdir(&theirs).code(2).says(&format!(
+        "refusing to run as root with TMPDIR={}: it is owned by uid 65534",
+        theirs.display()
+    ));
+    with_tmpdir(&open.join(".")).code(2).says("mode 0777");
+    assert_eq!(
+        std::fs::read_dir(&open).unwrap().count(),
+        0,
+        "a tempdir was made"
+    );
+    with_tmpdir(&sticky).ok().says("made a tempdir");
+}
+
+#[test]
+fn root_keeps_no_logs_in_a_log_dir_another_user_could_change() {
+    if let Some(why) = no_second_user() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    let state = dir.path().join("state");
+    let with_log_dir = |log_dir: &Path| {
+        std::fs::write(
+            dir.path().join("s.rhai"),
+            format!(
+                "set_options(#{{ log_dir: {:?} }});\nproc(\"a\", #{{ shell: \"echo secret\" }});\nrun(\"a\");",
+                log_dir.display().to_string()
+            ),
+        )
+        .expect("write script");
+        prun_with_state(dir.path(), &state, &["s.rhai"])
+    };
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::os::unix::fs::chown(&theirs, Some(65534), None).expect("chown");
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    chmod(&open, 0o777);
+    let link = dir.path().join("sticky");
+    std::fs::create_dir(&link).expect("mkdir");
+    chmod(&link, 0o1777);
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).expect("mkdir");
+    as_nobody(&format!("ln -s {} {}/logs", mine.display(), link.display()));
+    for (log_dir, says) in [
+        (
+            theirs.clone(),
+            format!("{} is owned by uid 65534", theirs.display()),
+        ),
+        (
+            open.join("logs"),
+            format!("{} is owned by uid 0 (root), mode 0777", open.display()),
+        ),
+        (
+            link.join("logs"),
+            format!(
+                "{}/logs is a symbolic link owned by uid 65534",
+                link.display()
+            ),
+        ),
+    ] {
+        with_log_dir(&log_dir)
+            .code(2)
+            .says("set_options: root keeps no logs in")
+            .says(&says);
+    }
+    let entries = |d: &Path| std::fs::read_dir(d).expect("read_dir").count();
+    assert_eq!(entries(&theirs) + entries(&mine), 0, "logs were kept");
+    assert!(!open.join("logs").exists(), "logs were kept");
+    with_log_dir(&mine.join("logs")).ok();
+    assert!(walk(&mine.join("logs")).len() > 1, "the run kept its logs");
 }

@@ -160,7 +160,9 @@ impl Ssh {
             Some(p) => Some(u16::try_from(p).map_err(|_| o.error(Problem::Port))?),
             None => None,
         };
-        let identity = o.string("identity")?.map(|i| expand_home(&i));
+        // As given: ssh reads a leading `~` as the home of the user's passwd entry, as
+        // prun's state does (`$HOME` under `sudo -E` is the home of the user who ran it).
+        let identity = o.string("identity")?;
         Ok(Ssh {
             used: Mutex::new(vec![BTreeSet::new(); hosts.len()]),
             opening: hosts.iter().map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -672,14 +674,6 @@ fn split_slots(entry: &str) -> (String, Option<&str>) {
             (unbracket(name), Some(slots))
         }
         _ => (unbracket(entry), None),
-    }
-}
-
-/// `~/x` → `$HOME/x`.
-fn expand_home(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => path.to_string(),
     }
 }
 

@@ -143,6 +143,18 @@ impl Watching {
         self.until_lines("prun: watch: watching", n);
     }
 
+    /// Waits until the watch waits again: its last line of its own says it watches (a
+    /// cycle that started has ended).
+    fn until_idle(&mut self) {
+        self.until("the watch to wait again", |w| {
+            w.stdout()
+                .lines()
+                .filter(|l| l.starts_with("prun: watch: "))
+                .last()
+                .is_some_and(|l| l.starts_with("prun: watch: watching"))
+        });
+    }
+
     /// Ctrl-C, then the exit status once prun has ended.
     fn interrupt(mut self) -> (i32, String, String, tempfile::TempDir) {
         let pid = self.child.id().to_string();
@@ -811,6 +823,7 @@ proc("c", #{ inputs: ["other/c.txt"], shell: "echo c >> runs" });
     w.until("the cycle of other/c.txt", |w| {
         w.read("runs").lines().filter(|l| *l == "c").count() >= 2
     });
+    w.until_idle();
     let (code, out, err, _) = w.interrupt();
     let ends: Vec<&str> = out
         .lines()
@@ -1203,6 +1216,8 @@ run("g");
     w.until("the run after a write to the new src", |w| {
         w.read("seen").ends_with("3\n")
     });
+    // Its cycle began before `g` wrote: once the watch waits again, that cycle ended.
+    w.until_idle();
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "{out}");
 }

@@ -17,9 +17,80 @@ pub(crate) fn command(command: &dyn fmt::Display) -> String {
     }
 }
 
+/// `text` with its control characters written out (`\e`, `\r`, `\x07`, `\u009b`), for a
+/// message that shows a name prun did not choose (a file name a glob found, a value of
+/// the script's data): an escape sequence in it would otherwise reach the terminal and
+/// could move the cursor, rewrite what is shown or set the window's title. Newlines and
+/// tabs stay as they are.
+pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&escaped(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// A control character a terminal may act on (tabs and newlines aside).
+pub(crate) fn hidden(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// A word with a control character a terminal may act on, quoted as bash, zsh and ksh
+/// read `$'...'` (`$'a\eb'`): the line can still be pasted, and shows the character
+/// rather than sending it to the terminal. `None` for a word without one.
+pub(crate) fn c_quoted(word: &str) -> Option<String> {
+    if !word.chars().any(hidden) {
+        return None;
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if c.is_control() => out.push_str(&escaped(c)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    Some(out)
+}
+
+/// A control character as `$'...'` (bash, zsh, ksh) and [`visible`] write it.
+pub(crate) fn escaped(c: char) -> String {
+    match c {
+        '\x1b' => "\\e".into(),
+        '\r' => "\\r".into(),
+        '\n' => "\\n".into(),
+        '\t' => "\\t".into(),
+        c if (c as u32) < 0x80 => format!("\\x{:02x}", c as u32),
+        c => format!("\\u{:04x}", c as u32),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_written_out_and_the_rest_left_as_it_is() {
+        assert_eq!(visible("plain é\tand\nlines"), "plain é\tand\nlines");
+        assert_eq!(
+            visible("a\x1b]0;owned\x07b\u{9b}2Jc\r"),
+            "a\\e]0;owned\\x07b\\u009b2Jc\\r"
+        );
+        assert_eq!(c_quoted("it's"), None);
+        assert_eq!(
+            c_quoted("it's\x1b[2J a\\b\n").as_deref(),
+            Some("$'it\\'s\\e[2J a\\\\b\\n'")
+        );
+    }
 
     #[test]
     fn a_long_command_is_cut_at_a_character_and_says_how_much_is_left_out() {

@@ -331,12 +331,12 @@ pub(crate) enum FilesError {
     Threw(String),
     #[error("the inputs/outputs closure at {0} must return a path or an array of paths")]
     NotPaths(crate::diag::Origin),
-    #[error("invalid glob \"{pattern}\": {source}")]
+    #[error("invalid glob \"{}\": {source}", crate::shown::visible(pattern))]
     Glob {
         pattern: String,
         source: glob::PatternError,
     },
-    #[error("declared outputs are missing or stale:\n  {}", .0.join("\n  "))]
+    #[error("declared outputs are missing or stale:\n  {}", crate::shown::visible(&.0.join("\n  ")))]
     Outputs(Vec<String>),
 }
 

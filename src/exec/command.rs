@@ -200,14 +200,20 @@ impl fmt::Display for CommandSpec {
                         f.write_str(" ")?;
                     }
                     let a = redact(a);
-                    match shlex::try_quote(&a) {
-                        Ok(q) => f.write_str(&q)?,
-                        Err(_) => write!(f, "{a:?}")?,
+                    // A word with a terminal's control characters is shown as `$'...'`,
+                    // so that a file name holding an escape sequence does not reach the
+                    // terminal through a message.
+                    match (crate::shown::c_quoted(&a), shlex::try_quote(&a)) {
+                        (Some(q), _) => f.write_str(&q)?,
+                        (None, Ok(q)) => f.write_str(&q)?,
+                        (None, Err(_)) => write!(f, "{a:?}")?,
                     }
                 }
                 Ok(())
             }
-            Program::Shell(s) => f.write_str(&redact(s)),
+            // A shell string's control characters are written out (`\e`): the line can
+            // no longer be pasted as it is, but nothing in it acts on the terminal.
+            Program::Shell(s) => f.write_str(&crate::shown::visible(&redact(s))),
         }
     }
 }

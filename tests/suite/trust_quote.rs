@@ -438,3 +438,29 @@ fn a_value_is_quoted_for_where_the_shell_reads_it_after_continuations_escapes_an
         );
     }
 }
+
+#[test]
+fn an_escape_sequence_in_a_file_name_reaches_no_terminal_through_prun_s_messages() {
+    // A file name another user chose, holding a window-title sequence and a screen clear.
+    let name = "x\u{1b}]0;owned\u{7}\u{1b}[2J.txt";
+    let out = Test::new()
+        .file(name, "data\n")
+        .script(
+            r#"let f = glob("*.txt")[0];
+proc("argv", #{ cmd: ["sh", "-c", "exit 3", "sh", f] });
+proc("text", #{ shell: "exit 4 # " + f });
+proc("out", #{ outputs: [f + ".out"], cmd: ["true"] });
+run(["argv", "text", "out"]);"#,
+        )
+        .run();
+    out.code(1);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        !said.contains('\u{1b}') && !said.contains('\u{7}'),
+        "a control character reached the terminal\n{}",
+        out.describe()
+    );
+    out.out_has("`sh -c 'exit 3' sh $'x\\e]0;owned\\x07\\e[2J.txt'`")
+        .out_has("`exit 4 # x\\e]0;owned\\x07\\e[2J.txt`")
+        .out_has("x\\e]0;owned\\x07\\e[2J.txt.out (missing)");
+}

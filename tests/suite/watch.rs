@@ -149,8 +149,7 @@ impl Watching {
         self.until("the watch to wait again", |w| {
             w.stdout()
                 .lines()
-                .filter(|l| l.starts_with("prun: watch: "))
-                .last()
+                .rfind(|l| l.starts_with("prun: watch: "))
                 .is_some_and(|l| l.starts_with("prun: watch: watching"))
         });
     }

@@ -12,17 +12,6 @@ use std::process::Command;
 
 use crate::support::{Finished, run_bounded};
 
-/// Why a test that needs a second user cannot run here, if it cannot.
-fn no_second_user() -> Option<&'static str> {
-    if !nix::unistd::Uid::effective().is_root() {
-        return Some("not running as root");
-    }
-    if Command::new("runuser").arg("--help").output().is_err() {
-        return Some("runuser is not installed");
-    }
-    None
-}
-
 fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
@@ -127,11 +116,8 @@ fn describe(f: &Finished) -> String {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn another_user_reads_the_history_of_a_db_its_owner_made_readable() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let team = Team::new(
         r#"proc("a", #{ shell: "echo a" }); proc("b", #{ deps: ["a"], cmd: ["true"] }); run("b");"#,
     );
@@ -199,11 +185,8 @@ fn another_user_reads_the_history_of_a_db_its_owner_made_readable() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn another_user_reads_the_history_while_a_run_writes_it() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let team = Team::new(
         r#"proc("a", #{ shell: "echo a" });
 proc("b", #{ deps: ["a"], shell: "touch b-started; while [ ! -e go ]; do sleep 0.01; done" });
@@ -248,14 +231,11 @@ run("b");"#,
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn another_user_reads_the_runs_in_a_wal_whose_shm_is_gone() {
     // A run killed before it closed the DB leaves its `-wal`; without the `-shm` beside
     // it, SQLite must make one to read the `-wal`, and a reader that may not write there
     // failed: "unable to open database file".
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let team = Team::new(r#"proc("a", #{ shell: "echo a" }); run("a");"#);
     let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
     assert!(ran.status.success(), "{}", describe(&ran));
@@ -291,11 +271,8 @@ fn another_user_reads_the_runs_in_a_wal_whose_shm_is_gone() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn a_db_of_an_older_schema_is_brought_up_to_date_by_its_owner_only() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let team = Team::new(r#"proc("a", #{ cmd: ["true"] }); run("a");"#);
     // Schema version 1, as the first prun made it, with one run.
     let conn = rusqlite::Connection::open(&team.db).expect("open");
@@ -338,11 +315,8 @@ fn a_db_of_an_older_schema_is_brought_up_to_date_by_its_owner_only() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn prun_log_says_when_the_logs_are_not_the_users_to_read() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let team = Team::new(
         r#"set_options(#{ log_dir: "shared/logs" }); proc("a", #{ shell: "echo said" }); run("a");"#,
     );
@@ -371,11 +345,8 @@ fn prun_log_says_when_the_logs_are_not_the_users_to_read() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn later_runs_keep_the_read_permission_given_to_the_log_root_never_a_write_one() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let script = |said: &str| {
         format!(
             r#"set_options(#{{ log_dir: "shared/logs" }});
@@ -428,11 +399,8 @@ fn later_runs_keep_the_read_permission_given_to_the_log_root_never_a_write_one()
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn another_users_dry_run_judges_from_a_db_it_may_only_read() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let team = Team::new(r#"proc("a", #{ cmd: ["true"], inputs: ["s.rhai"] }); run("a");"#);
     let ran = team.run(None, &["s.rhai", "--db", "shared/tasks.db"]);
     assert!(ran.status.success(), "{}", describe(&ran));

@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// What a command printed, and how it ended.
 struct Ran {
@@ -145,22 +145,6 @@ fn state_key(script: &Path) -> String {
     format!("{stem}-{:08x}", hash as u32)
 }
 
-/// Why a test that needs a second user cannot run here, if it cannot.
-fn no_second_user() -> Option<&'static str> {
-    if !nix::unistd::Uid::effective().is_root() {
-        return Some("not running as root");
-    }
-    let found = Command::new("runuser")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if found.is_err() {
-        return Some("runuser is not installed");
-    }
-    None
-}
-
 /// Runs a shell command as `nobody`; it must succeed.
 fn as_nobody(cmd: &str) {
     let ran = run({
@@ -289,11 +273,8 @@ impl Drop for RootState {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn a_local_user_cannot_plant_a_lock_or_a_task_db_for_roots_run_without_home() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let s = Shared::new("cron_root");
     let key = state_key(&s.script);
     let _cleanup = RootState(PathBuf::from("/root/.local/state/prun").join(&key));
@@ -333,11 +314,8 @@ fn a_local_user_cannot_plant_a_lock_or_a_task_db_for_roots_run_without_home() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn without_home_a_user_never_uses_a_state_directory_someone_else_made() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let s = Shared::new("cron_nobody");
     let key = state_key(&s.script);
     // nobody's home (/nonexistent) does not exist: its state goes under TMPDIR, where
@@ -373,11 +351,8 @@ fn without_home_a_user_never_uses_a_state_directory_someone_else_made() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn another_user_cannot_read_the_logs_or_the_task_db() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     chmod(dir.path(), 0o755);
     std::fs::write(
@@ -685,11 +660,8 @@ fn a_json_report_into_a_fifo_no_one_reads_is_an_error_not_a_hang() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn a_link_another_user_plants_is_never_written_through() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let root = tempfile::tempdir().expect("tempdir");
     chmod(root.path(), 0o755);
     let work = root.path().join("work");
@@ -752,11 +724,8 @@ fn a_link_another_user_plants_is_never_written_through() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn state_under_another_users_home_or_a_directory_others_can_write_is_never_made() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let root = tempfile::tempdir().expect("tempdir");
     chmod(root.path(), 0o755);
     std::fs::write(
@@ -848,11 +817,8 @@ fn a_page_into_a_missing_directory_names_the_directory_not_a_temporary_file() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let root = tempfile::tempdir().expect("tempdir");
     chmod(root.path(), 0o755);
     let tmp = root.path().join("tmp");
@@ -893,11 +859,8 @@ fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn root_never_runs_a_script_or_module_another_user_can_change() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let root = tempfile::tempdir().expect("tempdir");
     chmod(root.path(), 0o755);
     let dir = |name: &str, mode: u32| {
@@ -1013,11 +976,8 @@ fn root_refuses_a_path_that_looks_for_programs_in_the_working_directory() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn root_refuses_a_tmpdir_another_user_could_swap() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     chmod(dir.path(), 0o755);
     std::fs::write(
@@ -1057,11 +1017,8 @@ fn root_refuses_a_tmpdir_another_user_could_swap() {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn root_keeps_no_logs_in_a_log_dir_another_user_could_change() {
-    if let Some(why) = no_second_user() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     chmod(dir.path(), 0o755);
     let state = dir.path().join("state");

@@ -3,8 +3,8 @@
 //! between runs and during one, without writing anything next to it; a DB they may not
 //! read is an error that says which permission is missing.
 //!
-//! These tests need a second user: they run only as root (as CI does) with `runuser`, and
-//! print why they are skipped otherwise.
+//! These tests need a second user: they run only as root (as CI does), with `runuser`;
+//! elsewhere `cargo test` counts them as ignored and says why.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -470,11 +470,11 @@ fn another_directory_at_a_crashed_runs_temporary_path_is_not_removed() {
 }
 
 #[test]
+#[cfg_attr(
+    prun_no_root,
+    ignore = "needs root (to give a directory to another user)"
+)]
 fn a_crashed_runs_temporary_directory_given_to_another_user_is_not_removed() {
-    if !is_root() {
-        eprintln!("SKIPPED: only root can give a directory to another user");
-        return;
-    }
     refused(
         |temp, _| {
             std::os::unix::fs::chown(temp, Some(65534), None).unwrap();
@@ -666,23 +666,11 @@ fn a_chain_of_4000_nested_waits_completes() {
 /// Runs `script` with prun as a user of its own (test `n` of this test process: no other
 /// process of that user, from another test or another test process running at the same
 /// time, eats into the limit) limited to 300 processes and threads, after a plain run as
-/// the current user, which must succeed. Returns its exit status and output; `None` (test
-/// skipped, with the reason printed) where that cannot be arranged.
-fn run_with_few_threads(n: u32, script: &str, args: &[&str]) -> Option<(Option<i32>, String)> {
+/// the current user, which must succeed (as root, with util-linux's `setpriv` and
+/// `prlimit`). Returns its exit status and output.
+fn run_with_few_threads(n: u32, script: &str, args: &[&str]) -> (Option<i32>, String) {
     // Far above the uids of real users and of `nobody`.
     let uid = 3_000_000 + (std::process::id() % 100_000) * 10 + n;
-    let tools = ["setpriv", "prlimit"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !is_root() || !tools {
-        eprintln!(
-            "skipped: needs root, setpriv and prlimit to run prun as another user with a thread limit"
-        );
-        return None;
-    }
     let t = Test::new().args(args).script(script);
     let dir = t.dir().to_path_buf();
     // Its output owns the directory. The other user may write there, as in /tmp: sticky,
@@ -708,7 +696,7 @@ fn run_with_few_threads(n: u32, script: &str, args: &[&str]) -> Option<(Option<i
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    Some((out.status.code(), text))
+    (out.status.code(), text)
 }
 
 /// The last characters of a long output, for failure messages.
@@ -721,6 +709,7 @@ fn last_chars(text: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
 fn short_of_threads_closures_wait_for_a_worker_instead_of_failing() {
     let script = r#"
 for i in 0..600 {
@@ -728,19 +717,16 @@ for i in 0..600 {
 }
 run("busy::*");
 "#;
-    let Some((code, text)) = run_with_few_threads(1, script, &["-j", "600"]) else {
-        return;
-    };
+    let (code, text) = run_with_few_threads(1, script, &["-j", "600"]);
     assert_eq!(code, Some(0), "{}", last_chars(&text));
     assert!(text.contains("600 succeeded"), "{}", last_chars(&text));
 }
 
 #[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
 fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
     // Far more threads than the limit of 300, and a first run quick enough on a busy machine.
-    let Some((code, text)) = run_with_few_threads(2, &chain(1000), &[]) else {
-        return;
-    };
+    let (code, text) = run_with_few_threads(2, &chain(1000), &[]);
     let short = last_chars(&text);
     assert_eq!(code, Some(1), "{short}");
     assert!(
@@ -748,16 +734,6 @@ fn out_of_threads_a_proc_fails_with_a_clear_error_not_a_panic() {
         "{short}"
     );
     assert!(!text.contains("panicked"), "{short}");
-}
-
-/// True when the tests run as root.
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-            .unwrap_or(false)
-    })
 }
 
 #[test]

@@ -718,7 +718,11 @@ pub(super) fn fingerprint(
             None => h.feed(b"missing"),
         }
     }
-    let mut hash = format!("{:032x}", h.0);
+    // prun's version first: what a body runs is prun's reading of the script (how a
+    // placeholder is quoted, what a helper does), which another version may change. Its
+    // results are not taken as this version's: the first run after an upgrade runs every
+    // proc again, as cargo rebuilds everything after a new compiler.
+    let mut hash = format!("{}/{:032x}", env!("CARGO_PKG_VERSION"), h.0);
     if let Some(content) = content_of(&all, racy_from) {
         hash.push_str(&format!(":{racy_from}:{content:032x}"));
     }

@@ -1597,3 +1597,37 @@ fn a_version_5_db_is_brought_up_to_date_and_read_with_its_whole_history() {
         .ok()
         .says("median 1.20s");
 }
+
+#[test]
+fn a_result_saved_by_another_version_of_prun_is_not_taken_as_this_one_s() {
+    let ws = Ws::new(
+        r#"proc("make", #{ inputs: ["in.txt"] }, |ctx| { shell("echo ran >> make.count"); 1 });
+run("make");"#,
+    );
+    ws.write("in.txt", "input\n");
+    ws.run(&[]).ok().ran(&["make"]);
+    ws.run(&[]).ok().up_to_date(&["make"]);
+    // What an older prun saved: the same fingerprint, of another version.
+    let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
+    let saved: String = conn
+        .query_row(
+            "SELECT fingerprint FROM cache WHERE name = 'make'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let ours = format!("{}/", env!("CARGO_PKG_VERSION"));
+    let rest = saved.strip_prefix(&ours).expect("the version first");
+    conn.execute(
+        "UPDATE cache SET fingerprint = ?1 WHERE name = 'make'",
+        [format!("0.0.1/{rest}")],
+    )
+    .unwrap();
+    drop(conn);
+    ws.run(&[]).ok().ran(&["make"]);
+    ws.run(&[]).ok().up_to_date(&["make"]);
+    assert_eq!(
+        std::fs::read_to_string(ws.path("make.count")).unwrap(),
+        "ran\nran\n"
+    );
+}

@@ -473,6 +473,9 @@ pub(crate) fn execute(
     }
     if settings.signals {
         watch_signals(&rt, &sched);
+        if let Some(l) = &live {
+            l.stop_cleanly_on_ctrl_z(&rt);
+        }
         // Processes that leave their command's group come back to prun when orphaned,
         // to be ended with the run (see `Local::end_escaped`).
         crate::exec::unix::adopt_orphans();

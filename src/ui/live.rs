@@ -64,6 +64,8 @@ struct Screen {
     finished: bool,
     /// An interactive proc has the terminal: lines are printed, the area is not drawn.
     paused: bool,
+    /// Stopped by Ctrl-Z and not continued yet: likewise.
+    suspended: bool,
     /// In a watch cycle: `total` counts the cycle's procs, not every scheduled one.
     cycle: bool,
 }
@@ -127,6 +129,44 @@ impl LiveReporter {
         *self.inner.queue.lock().expect("queue") = Some(q);
     }
 
+    /// Ctrl-Z (SIGTSTP) stops prun as it stops any program, but first erases the live
+    /// area and shows the cursor, so that the shell's prompt comes back clean (the
+    /// area's hidden cursor stayed hidden at the prompt); `fg` (SIGCONT) draws the area
+    /// again. prun stops itself with SIGSTOP, since its SIGTSTP is caught. Not when
+    /// SIGTSTP was ignored when prun started: it stays ignored, as the abort signals do.
+    pub(crate) fn stop_cleanly_on_ctrl_z(&self, rt: &tokio::runtime::Runtime) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let tstp = SignalKind::from_raw(nix::sys::signal::Signal::SIGTSTP as i32);
+        if crate::exec::unix::ignored_at_start(tstp.as_raw_value()) {
+            return;
+        }
+        let _guard = rt.enter();
+        let (Ok(mut tstp), Ok(mut cont)) = (
+            signal(tstp),
+            signal(SignalKind::from_raw(
+                nix::sys::signal::Signal::SIGCONT as i32,
+            )),
+        ) else {
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        rt.spawn(async move {
+            while tstp.recv().await.is_some() {
+                // A SIGCONT that came while prun ran (`kill -CONT`) is not this stop's.
+                while let Ok(Some(())) = tokio::time::timeout(Duration::ZERO, cont.recv()).await {}
+                let Some(live) = inner.upgrade() else { return };
+                live.suspend();
+                drop(live);
+                // The stop takes effect after `kill` returns: the area is drawn again
+                // once prun is continued, not as soon as it asked to be stopped.
+                cont.recv().await;
+                let Some(live) = inner.upgrade() else { return };
+                live.screen.lock().expect("screen").suspended = false;
+                live.redraw(None);
+            }
+        });
+    }
+
     fn stop(&self) {
         self.inner.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.ticker.lock().expect("ticker").take() {
@@ -150,6 +190,7 @@ impl Inner {
                 drawn: Vec::new(),
                 finished: false,
                 paused: false,
+                suspended: false,
                 cycle: false,
             }),
             color,
@@ -259,7 +300,7 @@ impl Inner {
         // the terminal's pending-wrap state, and rewrapping terminals then count it
         // differently after a resize.
         let width = usize::from(w.saturating_sub(1));
-        if sc.finished || sc.paused {
+        if sc.finished || sc.paused || sc.suspended {
             if let Some(write) = above {
                 let mut out = io::stdout().lock();
                 let _ = write(&mut out, width);
@@ -311,6 +352,19 @@ impl Inner {
         sc.drawn = lines.iter().map(|l| columns(l)).collect();
         let _ = queue!(out, EndSynchronizedUpdate);
         let _ = out.flush();
+    }
+
+    /// Erases the area, shows the cursor and stops prun (SIGSTOP); the area is not drawn
+    /// until [`Screen::suspended`] is cleared.
+    fn suspend(&self) {
+        let mut sc = self.screen.lock().expect("screen");
+        sc.suspended = true;
+        let mut out = io::stdout().lock();
+        erase(&mut out, &sc.drawn, screen_size());
+        sc.drawn.clear();
+        let _ = queue!(out, Show);
+        let _ = out.flush();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGSTOP);
     }
 
     fn paint(&self, state: State, text: String) -> String {

@@ -842,6 +842,52 @@ fn ctrl_c_terminates_the_procs_and_restores_the_terminal() {
     }
 }
 
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_z_leaves_a_clean_prompt_and_fg_draws_the_area_again() {
+    let names = ["alpha", "bravo"];
+    let script = format!(
+        "{}\n{}\nrun([\"alpha\", \"bravo\"]);\n",
+        blocked("alpha"),
+        blocked("bravo"),
+    );
+    // A shell with job control: Ctrl-Z stops prun, the shell goes on, then brings it back.
+    let command = r#"bash -c 'set -m; "$PRUN" main.rhai -j 8; echo "STOPPED=$?"; while [ ! -e cont ]; do sleep 0.05; done; fg'"#;
+    let Some(t) = Term::start("ctrlz", (100, 30), &script, command) else {
+        return;
+    };
+    t.wait_for("two running procs", |p| {
+        header_running(p, 2)?;
+        names.iter().try_for_each(|n| p.proc_line(n).map(drop))
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-z"]);
+    t.wait_for("the shell to see prun stopped", |p| {
+        p.starting("STOPPED=")
+            .map(drop)
+            .ok_or("no `STOPPED=` line".into())
+    });
+    assert!(
+        t.cursor_visible(),
+        "the cursor is hidden at the shell's prompt after Ctrl-Z\n{}",
+        t.describe()
+    );
+    t.assert_no_live_area(&names);
+    t.touch("cont");
+    t.wait_for("the live area again after fg", |p| {
+        header_running(p, 2)?;
+        names.iter().try_for_each(|n| p.proc_line(n).map(drop))
+    });
+    t.touch("go");
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 0, "exit status\n{}", t.describe());
+    assert!(
+        t.cursor_visible(),
+        "the cursor is hidden after the run\n{}",
+        t.describe()
+    );
+    t.assert_no_live_area(&names);
+}
+
 /// A quick proc and one that runs for a second: long enough for a live display to have
 /// drawn its area several times, had it been on.
 const PLAIN: &str = r#"

@@ -7,7 +7,7 @@
 //! cursor arithmetic stays right; the size is read at every frame, so a resize is picked
 //! up by the next one. Raw mode is never enabled: Ctrl-C must stay a signal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +46,9 @@ struct Proc {
     started: Instant,
     expected: Option<Duration>,
     progress: Option<String>,
+    /// Waiting to retry (an attempt failed): until a reading of the queue no longer
+    /// finds it there.
+    retrying: bool,
 }
 
 struct Screen {
@@ -272,6 +275,12 @@ impl Inner {
             })
             .collect();
         let mut sc = self.screen.lock().expect("screen");
+        if sc.running.iter().any(|p| p.retrying) {
+            let queued: HashSet<&str> = view.wanted.iter().map(|n| &**n).collect();
+            for p in sc.running.iter_mut().filter(|p| p.retrying) {
+                p.retrying = queued.contains(p.name.as_str());
+            }
+        }
         if !sc.cycle {
             sc.total = view.scheduled;
         }
@@ -323,6 +332,7 @@ impl Inner {
                     elapsed: now - p.started,
                     expected: p.expected,
                     progress: p.progress.clone(),
+                    retrying: p.retrying,
                 })
                 .collect(),
             done: sc.done,
@@ -435,6 +445,7 @@ impl Reporter for LiveReporter {
             started: Instant::now(),
             expected,
             progress: None,
+            retrying: false,
         };
         let mut sc = self.inner.screen.lock().expect("screen");
         match sc.running.iter_mut().find(|p| p.name == name) {
@@ -448,7 +459,14 @@ impl Reporter for LiveReporter {
             .redraw(Some(&format!("{:<10} {name}: {what}", "WOULD RUN")));
     }
 
+    /// The proc is queued again: its line says so until a reading of the queue finds it
+    /// started (no event says when a retry starts).
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
+        if let Some(p) =
+            (self.inner.screen.lock().expect("screen").running.iter_mut()).find(|p| p.name == name)
+        {
+            p.retrying = true;
+        }
         let first = error.lines().next().unwrap_or("");
         let line = format!(
             "{:<10} {name} (attempt {attempt} failed: {first})",
@@ -637,6 +655,7 @@ mod tests {
                 started: Instant::now(),
                 expected,
                 progress: None,
+                retrying: false,
             });
         }
         let shown = |inner: &Inner| -> Vec<Option<Duration>> {

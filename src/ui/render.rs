@@ -14,6 +14,9 @@ pub(super) struct Running {
     pub expected: Option<Duration>,
     /// The latest `ctx.progress(...)`.
     pub progress: Option<String>,
+    /// An attempt failed and the next waits (its `retry_delay`, or a free slot): the
+    /// proc is queued again, not running.
+    pub retrying: bool,
 }
 
 /// Everything the live area shows.
@@ -47,7 +50,9 @@ pub(super) enum Eta {
 /// The time left: the longest of the running procs' remaining times, and the remaining
 /// and queued work spread over the parallel slots (dependencies aside, the slots are
 /// assumed busy). Known only when every running and queued proc has an expected duration.
+/// A proc waiting to retry is among the queued ones, and counted there only.
 pub(super) fn eta(running: &[Running], queued: &[Option<Duration>], parallel: usize) -> Eta {
+    let running: Vec<&Running> = running.iter().filter(|r| !r.retrying).collect();
     let expected: Vec<Option<Duration>> = running
         .iter()
         .map(|r| r.expected.map(|e| e.saturating_sub(r.elapsed)))
@@ -174,11 +179,16 @@ pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         return Vec::new();
     }
     let finished = s.done + s.failed;
+    let retrying = s.running.iter().filter(|r| r.retrying).count();
     let mut header = format!(
-        "prun  {}  running {} · done {finished}",
+        "prun  {}  running {}",
         short(s.elapsed),
-        s.running.len(),
+        s.running.len() - retrying,
     );
+    if retrying > 0 {
+        header.push_str(&format!(" · retrying {retrying}"));
+    }
+    header.push_str(&format!(" · done {finished}"));
     // The total grows while the script schedules more: never below what is counted. The
     // queue comes with the total, from an earlier read than the counts, and may still
     // hold procs counted since as running or done: it counts only when no total is known.
@@ -209,11 +219,14 @@ pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         s.running.len()
     };
     for r in s.running.iter().take(shown) {
-        let mut line = format!("{spin} {}  {}", r.name, short(r.elapsed));
+        let sign = if r.retrying { '↻' } else { spin };
+        let mut line = format!("{sign} {}  {}", r.name, short(r.elapsed));
         if let Some(e) = r.expected {
             line.push_str(&format!(" / ~{}", short(e)));
         }
-        if let Some(p) = &r.progress {
+        if r.retrying {
+            line.push_str("  waiting to retry");
+        } else if let Some(p) = &r.progress {
             line.push_str("  ");
             line.push_str(p);
         }
@@ -237,8 +250,37 @@ mod tests {
                 elapsed: Duration::from_millis(1500),
                 expected: None,
                 progress: None,
+                retrying: false,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_proc_waiting_to_retry_is_not_running_and_counts_once_in_the_time_left() {
+        let secs = Duration::from_secs;
+        let mut run = running(3);
+        for r in &mut run {
+            r.expected = Some(secs(3)); // 1.5 s left each
+        }
+        run[2].retrying = true;
+        run[2].progress = Some("50%".into());
+        // The retry is queued again (whole expected duration), with one other proc:
+        // (1.5 + 1.5 + 3 + 3) / 2 = 4.5 s; counted as running too, it made 5.25 s.
+        let s = Snapshot {
+            elapsed: Duration::from_secs(2),
+            running: run,
+            queued: vec![Some(secs(3)); 2],
+            done: 1,
+            total: 5,
+            parallel: 2,
+            ..Snapshot::default()
+        };
+        let lines = render(&s, 80, 24);
+        assert_eq!(
+            lines[0],
+            "prun  2.0s  running 2 · retrying 1 · done 1 of 5 · ~4.5s left"
+        );
+        assert_eq!(lines[3], "↻ job2  1.5s / ~3.0s  waiting to retry");
     }
 
     #[test]

@@ -888,6 +888,40 @@ fn ctrl_z_leaves_a_clean_prompt_and_fg_draws_the_area_again() {
     t.assert_no_live_area(&names);
 }
 
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_proc_waiting_to_retry_is_shown_so_and_not_counted_as_running() {
+    let script = format!(
+        "proc(\"flaky\", #{{ cmd: [\"false\"], retries: 1, retry_delay: \"1h\" }});\n{}\nrun([\"flaky\", \"alpha\"]);\n",
+        blocked("alpha"),
+    );
+    let Some(t) = Term::start("retrying", (100, 30), &script, r#""$PRUN" main.rhai -j 8"#) else {
+        return;
+    };
+    t.wait_for("flaky waiting to retry beside alpha running", |p| {
+        p.starting("RETRYING   flaky (attempt 1 failed")
+            .ok_or("no RETRYING line")?;
+        let (_, header) = p.header()?;
+        if number_after(header, "running ") != Some(1)
+            || number_after(header, "retrying ") != Some(1)
+        {
+            return Err(format!(
+                "header is not `running 1 · retrying 1`: {header:?}"
+            ));
+        }
+        p.proc_line("alpha")?;
+        let (_, line) = p.proc_line("flaky")?;
+        if !line.contains("waiting to retry") {
+            return Err(format!("the line of flaky does not say it waits: {line:?}"));
+        }
+        Ok(())
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-c"]);
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 130, "exit status\n{}", t.describe());
+    t.assert_no_live_area(&["flaky", "alpha"]);
+}
+
 /// A quick proc and one that runs for a second: long enough for a live display to have
 /// drawn its area several times, had it been on.
 const PLAIN: &str = r#"

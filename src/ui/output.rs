@@ -33,12 +33,27 @@ fn push_line(out: &mut String, proc: &str, line: &str, width: Option<usize>) {
         out.push_str(&format!("{proc}{BAR}{line}\n"));
         return;
     };
-    let prefix = super::render::columns(proc) + BAR.chars().count();
-    // A name wider than the terminal still leaves a few columns for the text.
-    let room = width.saturating_sub(prefix).max(8);
+    let proc = name_within(proc, width);
+    let prefix = super::render::columns(&proc) + BAR.chars().count();
+    let room = width.saturating_sub(prefix).max(MIN_TEXT);
     for (i, row) in wrap(line, room).iter().enumerate() {
         let bar = if i == 0 { BAR } else { CONTINUED };
         out.push_str(&format!("{proc}{bar}{row}\n"));
+    }
+}
+
+/// The fewest columns a line's text gets beside its proc's name above the live area.
+const MIN_TEXT: usize = 8;
+
+/// A proc's name as it prefixes its lines in a terminal `width` columns wide: cut (`…`)
+/// when it would leave the text fewer than [`MIN_TEXT`] columns, so that every row fits
+/// (a terminal of 20 columns and a name of 20). The log and plain output keep it whole.
+fn name_within(proc: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    let room = width.saturating_sub(BAR.chars().count() + MIN_TEXT).max(2);
+    if super::render::columns(proc) <= room {
+        proc.into()
+    } else {
+        super::render::fit(proc, room).into()
     }
 }
 
@@ -85,7 +100,10 @@ pub(super) fn write_group(
     log: &Path,
     width: Option<usize>,
 ) -> io::Result<()> {
-    writeln!(out, "{}", group_header(proc))?;
+    match width {
+        Some(w) => writeln!(out, "{}", super::render::fit(&group_header(proc), w))?,
+        None => writeln!(out, "{}", group_header(proc))?,
+    }
     let mut reader = BufReader::new(File::open(log)?);
     let mut carried = Vec::new();
     let mut mid_line = false;
@@ -206,6 +224,27 @@ mod tests {
         let rows: Vec<&str> = text.lines().collect();
         assert_eq!(rows, ["p │ éééééééééé", "p ┆ éééééééééé", "p ┆ ééééé"]);
         assert!(rows.iter().all(|r| columns(r) <= 14));
+    }
+
+    #[test]
+    fn a_name_too_wide_for_a_narrow_terminal_is_cut_so_that_every_row_fits() {
+        let name = "構築::日本語のなまえ"; // 20 columns
+        let text = prefixed(name, "こんにちは世界 🎉🎉\n", Some(19));
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            rows,
+            ["構築::… │ こんにち", "構築::… ┆ は世界 🎉", "構築::… ┆ 🎉"]
+        );
+        assert!(rows.iter().all(|r| columns(r) <= 19), "{rows:?}");
+        // Wide enough: whole.
+        assert_eq!(prefixed(name, "x\n", Some(40)), format!("{name} │ x\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("p.log");
+        std::fs::write(&log, "one\n").unwrap();
+        let mut out = Vec::new();
+        write_group(&mut out, name, &log, Some(19)).unwrap();
+        let group = String::from_utf8(out).unwrap();
+        assert!(group.lines().all(|r| columns(r) <= 19), "{group:?}");
     }
 
     #[test]

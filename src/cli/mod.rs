@@ -102,7 +102,7 @@ struct RunFlags {
     /// No task DB: no cache, no history
     #[arg(long)]
     no_db: bool,
-    /// Print the whole log of a failed proc instead of its last lines
+    /// Print the whole log of a failed proc instead of the excerpts
     #[arg(long)]
     full_log_on_failure: bool,
     /// One run of the script at a time: exit 75 if another holds the lock (--lock=wait waits)
@@ -169,7 +169,16 @@ impl RunFlags {
     version,
     about = "Run Rhai scripts that describe pipelines of subprocess jobs, in parallel",
     args_conflicts_with_subcommands = true,
-    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai [TARGET ...]\n       prun history SCRIPT.rhai\n       prun report SCRIPT.rhai [--run N] [--html PATH]\n       prun list|graph|log SCRIPT.rhai ...\n       prun completions bash|zsh|fish\n       prun man\n       prun definitions DIR"
+    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       \
+        prun check SCRIPT.rhai [TARGET ...] [SCRIPT-ARGS ...]\n       \
+        prun list [POLICY] SCRIPT.rhai [SCRIPT-ARGS ...]\n       \
+        prun graph [POLICY] SCRIPT.rhai [TARGET ...] [SCRIPT-ARGS ...]\n       \
+        prun history SCRIPT.rhai [--db PATH] [-n N]\n       \
+        prun report SCRIPT.rhai [--db PATH] [--run N] [--html PATH]\n       \
+        prun log SCRIPT.rhai PROC\n       \
+        prun completions bash|zsh|fish\n       \
+        prun man\n       \
+        prun definitions DIR"
 )]
 struct Cli {
     #[command(flatten)]

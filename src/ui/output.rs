@@ -160,25 +160,26 @@ fn split_partial_char(buf: &mut Vec<u8>) -> Vec<u8> {
 
 /// Cuts `line` into rows of at most `width` columns (a wide character takes two). Colour
 /// codes (`ESC [ ... m`) are kept and take no column; a row that had colour ends with a
-/// reset. Tabs and carriage returns become spaces, so that each row takes one row.
+/// reset. Other escape sequences (a cursor move, clearing the screen) are dropped and
+/// control characters (a tab, a carriage return, a bell) become spaces, so that each row
+/// takes one row and the live area below stays where it was drawn.
 pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut rows = Vec::new();
     let mut row = String::new();
     let (mut used, mut coloured) = (0, false);
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
         if c == '\x1b' {
-            coloured = true;
-            row.push(c);
-            for e in chars.by_ref() {
-                row.push(e);
-                if e.is_ascii_alphabetic() {
-                    break;
-                }
+            let (len, colour) = super::render::escape_at(rest);
+            if colour {
+                coloured = true;
+                row.push_str(&rest[..len]);
             }
+            rest = &rest[len..];
             continue;
         }
+        rest = &rest[c.len_utf8()..];
         let c = if c.is_control() { ' ' } else { c };
         let w = c.width().unwrap_or(0);
         if used + w > width {
@@ -255,6 +256,7 @@ mod tests {
             ["\x1b[31mab\x1b[0m", "c\x1b[0m\x1b[0m"]
         );
         assert_eq!(wrap("a\tb", 10), ["a b"]);
+        assert_eq!(wrap("a\x1b[2Jb\x1b[3Ac\x07", 10), ["abc "]);
         assert_eq!(wrap("", 10), [""]);
     }
 

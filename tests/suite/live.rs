@@ -922,6 +922,51 @@ fn a_proc_waiting_to_retry_is_shown_so_and_not_counted_as_running() {
     t.assert_no_live_area(&["flaky", "alpha"]);
 }
 
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn escape_codes_in_output_above_the_area_keep_their_colours_and_move_nothing() {
+    // A command that moves the cursor up, to column 1, clears the screen, sets the
+    // window's title and rings the bell, in its streamed output and in its failure's log.
+    let codes =
+        r"red \\033[31mRED\\033[0m \\033[3Aup\\033[1G\\033[2J\\033]0;title\\007\\007\\013end";
+    let script = format!(
+        "{}\nproc(\"mover\", #{{ output: \"stream\", shell: \"printf '{codes}\\\\n'; exit 3\" }});\nrun([\"alpha\", \"mover\"]);\n",
+        blocked("alpha"),
+    );
+    let Some(t) = Term::start(
+        "escapes",
+        (100, 30),
+        &script,
+        r#"echo first-line; "$PRUN" main.rhai -j 8"#,
+    ) else {
+        return;
+    };
+    let clean = "red RED up  end";
+    t.wait_for("mover's streamed line and its failure", |p| {
+        p.position(|l| l == format!("mover │ {clean}"))
+            .ok_or("no streamed line of mover")?;
+        p.position(|l| l.ends_with(&format!("| {clean}")))
+            .ok_or("no excerpt line of mover")?;
+        header_running(p, 1).map(drop)
+    });
+    let coloured = t.screen_with_escapes();
+    assert!(
+        coloured.lines.iter().any(|l| l.contains("\x1b[31mRED")),
+        "the colour of RED was lost\n{}",
+        t.describe()
+    );
+    t.touch("go");
+    let (code, end) = t.wait_exit();
+    assert_eq!(code, 1, "exit status\n{}", t.describe());
+    assert_eq!(
+        end.lines.first().map(String::as_str),
+        Some("first-line"),
+        "what was on the screen before prun was moved over\n{}",
+        t.describe()
+    );
+    t.assert_no_live_area(&["alpha", "mover"]);
+}
+
 /// A quick proc and one that runs for a second: long enough for a live display to have
 /// drawn its area several times, had it been on.
 const PLAIN: &str = r#"

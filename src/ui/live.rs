@@ -67,8 +67,10 @@ struct Screen {
     finished: bool,
     /// An interactive proc has the terminal: lines are printed, the area is not drawn.
     paused: bool,
-    /// Stopped by Ctrl-Z and not continued yet: likewise.
-    suspended: bool,
+    /// Stopped by Ctrl-Z, and not continued yet: likewise.
+    stopped: bool,
+    /// In the background of its shell (started with `&`, or `bg` after Ctrl-Z): likewise.
+    background: bool,
     /// In a watch cycle: `total` counts the cycle's procs, not every scheduled one.
     cycle: bool,
 }
@@ -112,6 +114,7 @@ impl LiveReporter {
                         tick.ask_again_for_running();
                     }
                     frames += 1;
+                    tick.follow_foreground();
                     tick.redraw(None);
                 }
             })
@@ -134,9 +137,10 @@ impl LiveReporter {
 
     /// Ctrl-Z (SIGTSTP) stops prun as it stops any program, but first erases the live
     /// area and shows the cursor, so that the shell's prompt comes back clean (the
-    /// area's hidden cursor stayed hidden at the prompt); `fg` (SIGCONT) draws the area
-    /// again. prun stops itself with SIGSTOP, since its SIGTSTP is caught. Not when
-    /// SIGTSTP was ignored when prun started: it stays ignored, as the abort signals do.
+    /// area's hidden cursor stayed hidden at the prompt). prun stops itself with SIGSTOP,
+    /// since its SIGTSTP is caught. Continued (SIGCONT), it draws the area again if it is
+    /// in the foreground (see [`Inner::follow_foreground`]). Not when SIGTSTP was ignored
+    /// when prun started: it stays ignored, as the abort signals do.
     pub(crate) fn stop_cleanly_on_ctrl_z(&self, rt: &tokio::runtime::Runtime) {
         use tokio::signal::unix::{SignalKind, signal};
         let tstp = SignalKind::from_raw(nix::sys::signal::Signal::SIGTSTP as i32);
@@ -155,16 +159,16 @@ impl LiveReporter {
         let inner = Arc::downgrade(&self.inner);
         rt.spawn(async move {
             while tstp.recv().await.is_some() {
-                // A SIGCONT that came while prun ran (`kill -CONT`) is not this stop's.
+                // A SIGCONT that came while prun ran (`kill -CONT`) is not the one that
+                // continues this stop, which takes effect only after `kill` returns.
                 while let Ok(Some(())) = tokio::time::timeout(Duration::ZERO, cont.recv()).await {}
                 let Some(live) = inner.upgrade() else { return };
                 live.suspend();
                 drop(live);
-                // The stop takes effect after `kill` returns: the area is drawn again
-                // once prun is continued, not as soon as it asked to be stopped.
                 cont.recv().await;
                 let Some(live) = inner.upgrade() else { return };
-                live.screen.lock().expect("screen").suspended = false;
+                live.screen.lock().expect("screen").stopped = false;
+                live.follow_foreground();
                 live.redraw(None);
             }
         });
@@ -193,7 +197,8 @@ impl Inner {
                 drawn: Vec::new(),
                 finished: false,
                 paused: false,
-                suspended: false,
+                stopped: false,
+                background: !in_foreground(),
                 cycle: false,
             }),
             color,
@@ -309,7 +314,7 @@ impl Inner {
         // the terminal's pending-wrap state, and rewrapping terminals then count it
         // differently after a resize.
         let width = usize::from(w.saturating_sub(1));
-        if sc.finished || sc.paused || sc.suspended {
+        if sc.finished || sc.paused || sc.stopped || sc.background {
             if let Some(write) = above {
                 let mut out = io::stdout().lock();
                 let _ = write(&mut out, width);
@@ -365,16 +370,25 @@ impl Inner {
     }
 
     /// Erases the area, shows the cursor and stops prun (SIGSTOP); the area is not drawn
-    /// until [`Screen::suspended`] is cleared.
+    /// until prun is continued.
     fn suspend(&self) {
         let mut sc = self.screen.lock().expect("screen");
-        sc.suspended = true;
-        let mut out = io::stdout().lock();
-        erase(&mut out, &sc.drawn, screen_size());
-        sc.drawn.clear();
-        let _ = queue!(out, Show);
-        let _ = out.flush();
+        sc.stopped = true;
+        clear_area(&mut sc);
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Follows whether prun is in its terminal's foreground: in the background (started
+    /// with `&`, or `bg` after Ctrl-Z) the area is erased and lines only are printed;
+    /// back in the foreground (`fg`, which sends a running job no signal) the next frame
+    /// draws it.
+    fn follow_foreground(&self) {
+        let background = !in_foreground();
+        let mut sc = self.screen.lock().expect("screen");
+        if background && !sc.background {
+            clear_area(&mut sc);
+        }
+        sc.background = background;
     }
 
     fn paint(&self, state: State, text: String) -> String {
@@ -418,6 +432,23 @@ fn erase(out: &mut impl Write, drawn: &[usize], (width, height): (u16, u16)) {
         }
         let _ = queue!(out, Clear(ClearType::FromCursorDown), MoveUp(rows));
     }
+}
+
+/// Erases the live area and shows the cursor.
+fn clear_area(sc: &mut Screen) {
+    let mut out = io::stdout().lock();
+    erase(&mut out, &sc.drawn, screen_size());
+    sc.drawn.clear();
+    let _ = queue!(out, Show);
+    let _ = out.flush();
+}
+
+/// Whether prun's process group is the foreground group of the terminal on its stdout
+/// (true when stdout is no terminal: nothing to step aside for).
+fn in_foreground() -> bool {
+    use std::os::fd::AsFd;
+    let out = io::stdout();
+    nix::unistd::tcgetpgrp(out.as_fd()).map_or(true, |p| p == nix::unistd::getpgrp())
 }
 
 /// The terminal's columns and rows; 80 x 24 when it does not say. A terminal that reports
@@ -570,11 +601,7 @@ impl Reporter for LiveReporter {
     fn pause(&self) {
         let mut sc = self.inner.screen.lock().expect("screen");
         sc.paused = true;
-        let mut out = io::stdout().lock();
-        erase(&mut out, &sc.drawn, screen_size());
-        sc.drawn.clear();
-        let _ = queue!(out, Show);
-        let _ = out.flush();
+        clear_area(&mut sc);
     }
 
     fn resume(&self) {

@@ -844,20 +844,21 @@ fn ctrl_c_terminates_the_procs_and_restores_the_terminal() {
 
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
-fn ctrl_z_leaves_a_clean_prompt_and_fg_draws_the_area_again() {
+fn ctrl_z_leaves_a_clean_prompt_bg_prints_no_area_and_fg_draws_it_again() {
     let names = ["alpha", "bravo"];
     let script = format!(
-        "{}\n{}\nrun([\"alpha\", \"bravo\"]);\n",
+        "proc(\"late\", #{{ cmd: [\"sh\", \"-c\", \"while [ ! -e bg-go ]; do sleep 0.05; done\"] }});\n{}\n{}\nrun([\"late\", \"alpha\", \"bravo\"]);\n",
         blocked("alpha"),
         blocked("bravo"),
     );
-    // A shell with job control: Ctrl-Z stops prun, the shell goes on, then brings it back.
-    let command = r#"bash -c 'set -m; "$PRUN" main.rhai -j 8; echo "STOPPED=$?"; while [ ! -e cont ]; do sleep 0.05; done; fg'"#;
+    // A shell with job control: Ctrl-Z stops prun, the shell goes on, sends it to the
+    // background, then brings it back to the foreground.
+    let command = r#"bash -c 'set -m; "$PRUN" main.rhai -j 8; echo "STOPPED=$?"; bg; echo BACKGROUND; while [ ! -e cont ]; do sleep 0.05; done; fg'"#;
     let Some(t) = Term::start("ctrlz", (100, 30), &script, command) else {
         return;
     };
-    t.wait_for("two running procs", |p| {
-        header_running(p, 2)?;
+    t.wait_for("three running procs", |p| {
+        header_running(p, 3)?;
         names.iter().try_for_each(|n| p.proc_line(n).map(drop))
     });
     t.tmux(&["send-keys", "-t", "s", "C-z"]);
@@ -872,14 +873,36 @@ fn ctrl_z_leaves_a_clean_prompt_and_fg_draws_the_area_again() {
         t.describe()
     );
     t.assert_no_live_area(&names);
+    // In the background prun goes on, printing lines but no area. (No event says that
+    // the display did not draw: it is watched over several of its frames.)
+    t.wait_for("prun in the background", |p| {
+        p.starting("BACKGROUND")
+            .map(drop)
+            .ok_or("no `BACKGROUND` line".into())
+    });
+    t.touch("bg-go");
+    t.wait_for("the line of a proc that ended in the background", |p| {
+        p.starting("SUCCEEDED  late (")
+            .map(drop)
+            .ok_or("no `SUCCEEDED  late (` line".into())
+    });
+    for _ in 0..10 {
+        t.assert_no_live_area(&names);
+        std::thread::sleep(Duration::from_millis(50));
+    }
     t.touch("cont");
     t.wait_for("the live area again after fg", |p| {
         header_running(p, 2)?;
         names.iter().try_for_each(|n| p.proc_line(n).map(drop))
     });
     t.touch("go");
-    let (code, _) = t.wait_exit();
+    let (code, end) = t.wait_exit();
     assert_eq!(code, 0, "exit status\n{}", t.describe());
+    assert!(
+        end.starting("prun: 3 succeeded in ").is_some(),
+        "no summary line\n{}",
+        t.describe()
+    );
     assert!(
         t.cursor_visible(),
         "the cursor is hidden after the run\n{}",

@@ -796,6 +796,9 @@ pub(crate) fn execute(
         let c = sched.lock();
         let mut procs = Vec::with_capacity(c.scheduled_len());
         procs.extend(c.scheduled().map(|p| crate::report::proc_report(&p)));
+        if dry_run {
+            crate::report::as_dry_run(&mut procs);
+        }
         procs
     };
     sched.shutdown();

@@ -243,7 +243,8 @@ async fn try_command_body(
             exit_code: None,
         },
     };
-    let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
+    // A log an earlier attempt left has this attempt's header already: it gets its footer.
+    let keep = printed || named_early || !is_unnamed || matches!(outcome, Outcome::Failed { .. });
     if !keep {
         if is_unnamed {
             give_back(file, len);

@@ -291,3 +291,41 @@ fn log_prints_the_latest_log_of_a_proc() {
         "{err}"
     );
 }
+
+#[test]
+fn the_log_of_a_command_body_retried_into_a_silent_success_ends_with_its_footer() {
+    // The first attempt prints and fails; the second prints nothing and succeeds.
+    let first = Test::new()
+        .script(
+            r#"proc("flaky", #{ retries: 1, shell: "[ -e tried ] || { touch tried; echo 'first try' >&2; exit 1; }" }); run("flaky");"#,
+        )
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let log = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "flaky"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    assert!(log.status.success());
+    let text = String::from_utf8_lossy(&log.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let commands = lines.iter().filter(|l| l.starts_with("$ ")).count();
+    let footers: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("# exited with code "))
+        .collect();
+    assert_eq!(commands, 2, "{text}");
+    assert_eq!(
+        footers.len(),
+        2,
+        "each attempt's command ends with a footer\n{text}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("# exited with code 0 (")),
+        "{text}"
+    );
+}

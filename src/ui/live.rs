@@ -493,10 +493,11 @@ impl Reporter for LiveReporter {
     /// The proc is queued again: its line says so until a reading of the queue finds it
     /// started (no event says when a retry starts).
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
-        if let Some(p) =
-            (self.inner.screen.lock().expect("screen").running.iter_mut()).find(|p| p.name == name)
         {
-            p.retrying = true;
+            let mut sc = self.inner.screen.lock().expect("screen");
+            if let Some(p) = sc.running.iter_mut().find(|p| p.name == name) {
+                p.retrying = true;
+            }
         }
         let first = error.lines().next().unwrap_or("");
         let line = format!(

@@ -381,11 +381,12 @@ impl Inner {
     /// Follows whether prun is in its terminal's foreground: in the background (started
     /// with `&`, or `bg` after Ctrl-Z) the area is erased and lines only are printed;
     /// back in the foreground (`fg`, which sends a running job no signal) the next frame
-    /// draws it.
+    /// draws it. Nothing is written when no area is drawn: while an interactive proc has
+    /// the terminal, prun is not in its foreground either, and must leave it alone.
     fn follow_foreground(&self) {
         let background = !in_foreground();
         let mut sc = self.screen.lock().expect("screen");
-        if background && !sc.background {
+        if background && !sc.background && !sc.drawn.is_empty() {
             clear_area(&mut sc);
         }
         sc.background = background;

@@ -107,6 +107,23 @@ fn list_shows_procs_protos_help_and_choices_without_running_anything() {
 }
 
 #[test]
+fn list_aligns_wide_names_by_columns_and_says_when_a_placeholder_has_no_choice() {
+    let script = r#"
+proc("構築", #{ help: "build", cmd: ["true"] });
+proc("ab", #{ help: "two", cmd: ["true"] });
+proto("gz::[file]", #{ help: "compress", arg_choices: #{ file: [] }, cmd: ["gzip", "[file]"] });
+"#;
+    let out = Test::new().script(script).raw(&["list", "main.rhai"]).run();
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "procs:\n  構築        build\n  ab          two\nprotos:\n  gz::[file]  compress  [file: (none)]\n",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn list_and_graph_call_no_inputs_or_outputs_closure() {
     // They judged every scheduled proc as a dry run does, without a DB to judge by, so
     // an `inputs` closure's command ran.

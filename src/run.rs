@@ -473,7 +473,9 @@ pub(crate) fn execute(
     }
     if settings.signals {
         watch_signals(&rt, &sched);
-        if let Some(l) = &live {
+        if let Some(l) = &live
+            && !crate::exec::unix::ignored_at_start(nix::sys::signal::Signal::SIGTSTP as i32)
+        {
             l.stop_cleanly_on_ctrl_z(&rt);
         }
         // Processes that leave their command's group come back to prun when orphaned,

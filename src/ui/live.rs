@@ -139,14 +139,11 @@ impl LiveReporter {
     /// area and shows the cursor, so that the shell's prompt comes back clean (the
     /// area's hidden cursor stayed hidden at the prompt). prun stops itself with SIGSTOP,
     /// since its SIGTSTP is caught. Continued (SIGCONT), it draws the area again if it is
-    /// in the foreground (see [`Inner::follow_foreground`]). Not when SIGTSTP was ignored
-    /// when prun started: it stays ignored, as the abort signals do.
+    /// in the foreground (see [`Inner::follow_foreground`]). The caller leaves a SIGTSTP
+    /// ignored when prun started ignored, as the abort signals are.
     pub(crate) fn stop_cleanly_on_ctrl_z(&self, rt: &tokio::runtime::Runtime) {
         use tokio::signal::unix::{SignalKind, signal};
         let tstp = SignalKind::from_raw(nix::sys::signal::Signal::SIGTSTP as i32);
-        if crate::exec::unix::ignored_at_start(tstp.as_raw_value()) {
-            return;
-        }
         let _guard = rt.enter();
         let (Ok(mut tstp), Ok(mut cont)) = (
             signal(tstp),

@@ -195,6 +195,7 @@ enum Command {
     /// Find a script's mistakes without running anything: syntax, unknown procs, deps,
     /// options and targets, cycles, waves (each with line:column)
     Check {
+        /// The script (a Rhai file)
         script: PathBuf,
         /// Targets to check, and the script's own arguments
         #[arg(
@@ -208,6 +209,7 @@ enum Command {
     List {
         #[command(flatten)]
         policy: PolicyFlags,
+        /// The script (a Rhai file)
         script: PathBuf,
         /// The script's own arguments (see its --help)
         #[arg(
@@ -221,6 +223,7 @@ enum Command {
     Graph {
         #[command(flatten)]
         policy: PolicyFlags,
+        /// The script (a Rhai file)
         script: PathBuf,
         /// Procs or globs whose graph to show, and the script's own arguments
         #[arg(
@@ -232,12 +235,15 @@ enum Command {
     },
     /// Print the latest log of a proc
     Log {
+        /// The script (a Rhai file)
         script: PathBuf,
+        /// The proc whose log to print
         #[arg(value_name = "PROC")]
         proc_name: String,
     },
     /// Print a shell completion script (bash, zsh or fish)
     Completions {
+        /// The shell to complete prun's command line in
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
@@ -245,11 +251,13 @@ enum Command {
     Man,
     /// Write Rhai definition files (.d.rhai) of prun's API into DIR, for editors
     Definitions {
+        /// The directory to write the files into (made when missing)
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
     /// Show the recent runs of a script, from its task DB
     History {
+        /// The script (a Rhai file)
         script: PathBuf,
         /// The task DB to read (default: the script's)
         #[arg(long, value_name = "PATH")]
@@ -267,6 +275,7 @@ enum Command {
     /// Show a recorded run's critical path and its procs slower than usual, or write its
     /// timeline as an HTML page
     Report {
+        /// The script (a Rhai file)
         script: PathBuf,
         /// The task DB to read (default: the script's)
         #[arg(long, value_name = "PATH")]

@@ -423,3 +423,36 @@ fn the_usage_of_help_is_the_synopsis_of_cli_md() {
         .collect();
     assert_eq!(usage, synopsis, "{}", out.describe());
 }
+
+/// Every argument of every subcommand says what it is in the subcommand's `--help` (and
+/// so in the man page).
+#[test]
+fn every_argument_of_a_subcommand_has_a_help_text() {
+    for sub in [
+        "check",
+        "list",
+        "graph",
+        "log",
+        "history",
+        "report",
+        "completions",
+        "man",
+        "definitions",
+    ] {
+        let out = Test::new().raw(&[sub, "--help"]).run();
+        out.ok();
+        let bare: Vec<&str> = out
+            .stdout
+            .lines()
+            .skip_while(|l| *l != "Arguments:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter(|l| l.split_whitespace().count() == 1)
+            .collect();
+        assert!(
+            bare.is_empty(),
+            "prun {sub} --help: {bare:?}\n{}",
+            out.stdout
+        );
+    }
+}

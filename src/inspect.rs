@@ -26,8 +26,8 @@ pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> 
     let procs: Vec<_> = g.procs().filter(|(_, n)| n.proto().is_none()).collect();
     let width = g
         .procs()
-        .map(|(_, n)| n.name.len())
-        .chain(g.protos().map(|p| p.template.text().len()))
+        .map(|(_, n)| columns(&n.name))
+        .chain(g.protos().map(|p| columns(p.template.text())))
         .max()
         .unwrap_or(0);
     if !procs.is_empty() {
@@ -35,7 +35,7 @@ pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> 
     }
     for (_, n) in &procs {
         let help = n.def.extras().help.as_deref().unwrap_or("");
-        let mut line = format!("  {:<width$}  {help}", n.name);
+        let mut line = format!("  {}  {help}", padded(&n.name, width));
         if let Some(p) = placement(&n.def) {
             line.push_str(&format!("  [{p}]"));
         }
@@ -47,13 +47,14 @@ pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> 
     }
     for p in g.protos() {
         let help = p.def.extras().help.as_deref().unwrap_or("");
-        let mut line = format!("  {:<width$}  {help}", p.template.text());
+        let mut line = format!("  {}  {help}", padded(p.template.text(), width));
         let choices: Vec<String> = p
             .def
             .extras()
             .arg_choices
             .iter()
             .map(|(arg, ch)| match ch {
+                Choices::List(v) if v.is_empty() => format!("{arg}: (none)"),
                 Choices::List(v) => format!("{arg}: {}", v.join(", ")),
                 Choices::Closure(cb) => {
                     format!("{arg}: (computed by the closure at {})", cb.origin())
@@ -74,6 +75,17 @@ pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> 
         out.push('\n');
     }
     out.trim_end().to_string()
+}
+
+/// The terminal columns `s` takes (a wide character, CJK or emoji, takes two).
+fn columns(s: &str) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    s.width()
+}
+
+/// `s` padded with spaces to `width` columns.
+fn padded(s: &str, width: usize) -> String {
+    format!("{s}{}", " ".repeat(width.saturating_sub(columns(s))))
 }
 
 /// What a run that names no target and schedules nothing prints: how to name one, and

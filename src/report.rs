@@ -236,6 +236,17 @@ fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// The reports of a dry run's procs as what happened to them: the dry runner counts a
+/// proc that would run as SUCCEEDED (so that its dependents follow in order), but none
+/// ran. They are WANTED (asked for, not started), without times; those up to date, or
+/// not run because a dependency is missing, keep their state.
+pub(crate) fn as_dry_run(procs: &mut [ProcReport]) {
+    for p in procs.iter_mut().filter(|p| p.state == State::Succeeded) {
+        p.state = State::Wanted;
+        (p.start, p.end, p.duration, p.result) = (None, None, None, Value::Null);
+    }
+}
+
 pub(crate) fn proc_report(p: &ProcSummary) -> ProcReport {
     let end = p.started.zip(p.duration).map(|(s, d)| s + d);
     let result = p.result.as_ref().map_or(Value::Null, |r| {

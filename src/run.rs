@@ -474,6 +474,11 @@ pub(crate) fn execute(
     }
     if settings.signals {
         watch_signals(&rt, &sched);
+        if let Some(l) = &live
+            && !crate::exec::unix::ignored_at_start(nix::sys::signal::Signal::SIGTSTP as i32)
+        {
+            l.stop_cleanly_on_ctrl_z(&rt);
+        }
         // Processes that leave their command's group come back to prun when orphaned,
         // to be ended with the run (see `Local::end_escaped`).
         crate::exec::unix::adopt_orphans();
@@ -794,6 +799,9 @@ pub(crate) fn execute(
         let c = sched.lock();
         let mut procs = Vec::with_capacity(c.scheduled_len());
         procs.extend(c.scheduled().map(|p| crate::report::proc_report(&p)));
+        if dry_run {
+            crate::report::as_dry_run(&mut procs);
+        }
         procs
     };
     sched.shutdown();

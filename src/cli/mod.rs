@@ -102,7 +102,7 @@ struct RunFlags {
     /// No task DB: no cache, no history
     #[arg(long)]
     no_db: bool,
-    /// Print the whole log of a failed proc instead of its last lines
+    /// Print the whole log of a failed proc instead of the excerpts
     #[arg(long)]
     full_log_on_failure: bool,
     /// One run of the script at a time: exit 75 if another holds the lock (--lock=wait waits)
@@ -169,7 +169,16 @@ impl RunFlags {
     version,
     about = "Run Rhai scripts that describe pipelines of subprocess jobs, in parallel",
     args_conflicts_with_subcommands = true,
-    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       prun check SCRIPT.rhai [TARGET ...]\n       prun history SCRIPT.rhai\n       prun report SCRIPT.rhai [--run N] [--html PATH]\n       prun list|graph|log SCRIPT.rhai ...\n       prun completions bash|zsh|fish\n       prun man\n       prun definitions DIR"
+    override_usage = "prun [FLAGS] SCRIPT.rhai [TARGET ...] [FLAGS] [-- SCRIPT-ARGS ...]\n       \
+        prun check SCRIPT.rhai [TARGET ...] [SCRIPT-ARGS ...]\n       \
+        prun list [POLICY] SCRIPT.rhai [SCRIPT-ARGS ...]\n       \
+        prun graph [POLICY] SCRIPT.rhai [TARGET ...] [SCRIPT-ARGS ...]\n       \
+        prun history SCRIPT.rhai [--db PATH] [-n N]\n       \
+        prun report SCRIPT.rhai [--db PATH] [--run N] [--html PATH]\n       \
+        prun log SCRIPT.rhai PROC\n       \
+        prun completions bash|zsh|fish\n       \
+        prun man\n       \
+        prun definitions DIR"
 )]
 struct Cli {
     #[command(flatten)]
@@ -186,6 +195,7 @@ enum Command {
     /// Find a script's mistakes without running anything: syntax, unknown procs, deps,
     /// options and targets, cycles, waves (each with line:column)
     Check {
+        /// The script (a Rhai file)
         script: PathBuf,
         /// Targets to check, and the script's own arguments
         #[arg(
@@ -199,6 +209,7 @@ enum Command {
     List {
         #[command(flatten)]
         policy: PolicyFlags,
+        /// The script (a Rhai file)
         script: PathBuf,
         /// The script's own arguments (see its --help)
         #[arg(
@@ -212,6 +223,7 @@ enum Command {
     Graph {
         #[command(flatten)]
         policy: PolicyFlags,
+        /// The script (a Rhai file)
         script: PathBuf,
         /// Procs or globs whose graph to show, and the script's own arguments
         #[arg(
@@ -223,12 +235,15 @@ enum Command {
     },
     /// Print the latest log of a proc
     Log {
+        /// The script (a Rhai file)
         script: PathBuf,
+        /// The proc whose log to print
         #[arg(value_name = "PROC")]
         proc_name: String,
     },
     /// Print a shell completion script (bash, zsh or fish)
     Completions {
+        /// The shell to complete prun's command line in
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
@@ -236,11 +251,13 @@ enum Command {
     Man,
     /// Write Rhai definition files (.d.rhai) of prun's API into DIR, for editors
     Definitions {
+        /// The directory to write the files into (made when missing)
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
     /// Show the recent runs of a script, from its task DB
     History {
+        /// The script (a Rhai file)
         script: PathBuf,
         /// The task DB to read (default: the script's)
         #[arg(long, value_name = "PATH")]
@@ -258,6 +275,7 @@ enum Command {
     /// Show a recorded run's critical path and its procs slower than usual, or write its
     /// timeline as an HTML page
     Report {
+        /// The script (a Rhai file)
         script: PathBuf,
         /// The task DB to read (default: the script's)
         #[arg(long, value_name = "PATH")]

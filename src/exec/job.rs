@@ -243,11 +243,12 @@ async fn try_command_body(
             exit_code: None,
         },
     };
-    let keep = printed || named_early || matches!(outcome, Outcome::Failed { .. });
+    // A log an earlier attempt left has this attempt's header already: it gets its footer.
+    let keep = printed || named_early || !is_unnamed || matches!(outcome, Outcome::Failed { .. });
     // A daemon the command left (`setsid daemon &`) may still hold the log and write into
     // it: the log is then kept for what it writes later, and never handed to the next
     // command body. Where that cannot be known (an embedder's run), it is not handed on.
-    let held = if keep || !is_unnamed {
+    let held = if keep {
         Some(false)
     } else {
         unix::adopted_hold(&file)

@@ -7,7 +7,7 @@
 //! cursor arithmetic stays right; the size is read at every frame, so a resize is picked
 //! up by the next one. Raw mode is never enabled: Ctrl-C must stay a signal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +46,9 @@ struct Proc {
     started: Instant,
     expected: Option<Duration>,
     progress: Option<String>,
+    /// Waiting to retry (an attempt failed): until a reading of the queue no longer
+    /// finds it there.
+    retrying: bool,
 }
 
 struct Screen {
@@ -64,6 +67,10 @@ struct Screen {
     finished: bool,
     /// An interactive proc has the terminal: lines are printed, the area is not drawn.
     paused: bool,
+    /// Stopped by Ctrl-Z, and not continued yet: likewise.
+    stopped: bool,
+    /// In the background of its shell (started with `&`, or `bg` after Ctrl-Z): likewise.
+    background: bool,
     /// In a watch cycle: `total` counts the cycle's procs, not every scheduled one.
     cycle: bool,
 }
@@ -107,6 +114,7 @@ impl LiveReporter {
                         tick.ask_again_for_running();
                     }
                     frames += 1;
+                    tick.follow_foreground();
                     tick.redraw(None);
                 }
             })
@@ -125,6 +133,42 @@ impl LiveReporter {
     /// Sets how the queue is read, for the header's total and time left.
     pub(crate) fn set_queue_reader(&self, q: QueueReader) {
         *self.inner.queue.lock().expect("queue") = Some(q);
+    }
+
+    /// Ctrl-Z (SIGTSTP) stops prun as it stops any program, but first erases the live
+    /// area and shows the cursor, so that the shell's prompt comes back clean (the
+    /// area's hidden cursor stayed hidden at the prompt). prun stops itself with SIGSTOP,
+    /// since its SIGTSTP is caught. Continued (SIGCONT), it draws the area again if it is
+    /// in the foreground (see [`Inner::follow_foreground`]). The caller leaves a SIGTSTP
+    /// ignored when prun started ignored, as the abort signals are.
+    pub(crate) fn stop_cleanly_on_ctrl_z(&self, rt: &tokio::runtime::Runtime) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let tstp = SignalKind::from_raw(nix::sys::signal::Signal::SIGTSTP as i32);
+        let _guard = rt.enter();
+        let (Ok(mut tstp), Ok(mut cont)) = (
+            signal(tstp),
+            signal(SignalKind::from_raw(
+                nix::sys::signal::Signal::SIGCONT as i32,
+            )),
+        ) else {
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        rt.spawn(async move {
+            while tstp.recv().await.is_some() {
+                // A SIGCONT that came while prun ran (`kill -CONT`) is not the one that
+                // continues this stop, which takes effect only after `kill` returns.
+                while let Ok(Some(())) = tokio::time::timeout(Duration::ZERO, cont.recv()).await {}
+                let Some(live) = inner.upgrade() else { return };
+                live.suspend();
+                drop(live);
+                cont.recv().await;
+                let Some(live) = inner.upgrade() else { return };
+                live.screen.lock().expect("screen").stopped = false;
+                live.follow_foreground();
+                live.redraw(None);
+            }
+        });
     }
 
     fn stop(&self) {
@@ -150,6 +194,8 @@ impl Inner {
                 drawn: Vec::new(),
                 finished: false,
                 paused: false,
+                stopped: false,
+                background: !in_foreground(),
                 cycle: false,
             }),
             color,
@@ -231,6 +277,12 @@ impl Inner {
             })
             .collect();
         let mut sc = self.screen.lock().expect("screen");
+        if sc.running.iter().any(|p| p.retrying) {
+            let queued: HashSet<&str> = view.wanted.iter().map(|n| &**n).collect();
+            for p in sc.running.iter_mut().filter(|p| p.retrying) {
+                p.retrying = queued.contains(p.name.as_str());
+            }
+        }
         if !sc.cycle {
             sc.total = view.scheduled;
         }
@@ -259,7 +311,7 @@ impl Inner {
         // the terminal's pending-wrap state, and rewrapping terminals then count it
         // differently after a resize.
         let width = usize::from(w.saturating_sub(1));
-        if sc.finished || sc.paused {
+        if sc.finished || sc.paused || sc.stopped || sc.background {
             if let Some(write) = above {
                 let mut out = io::stdout().lock();
                 let _ = write(&mut out, width);
@@ -282,6 +334,7 @@ impl Inner {
                     elapsed: now - p.started,
                     expected: p.expected,
                     progress: p.progress.clone(),
+                    retrying: p.retrying,
                 })
                 .collect(),
             done: sc.done,
@@ -311,6 +364,29 @@ impl Inner {
         sc.drawn = lines.iter().map(|l| columns(l)).collect();
         let _ = queue!(out, EndSynchronizedUpdate);
         let _ = out.flush();
+    }
+
+    /// Erases the area, shows the cursor and stops prun (SIGSTOP); the area is not drawn
+    /// until prun is continued.
+    fn suspend(&self) {
+        let mut sc = self.screen.lock().expect("screen");
+        sc.stopped = true;
+        clear_area(&mut sc);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Follows whether prun is in its terminal's foreground: in the background (started
+    /// with `&`, or `bg` after Ctrl-Z) the area is erased and lines only are printed;
+    /// back in the foreground (`fg`, which sends a running job no signal) the next frame
+    /// draws it. Nothing is written when no area is drawn: while an interactive proc has
+    /// the terminal, prun is not in its foreground either, and must leave it alone.
+    fn follow_foreground(&self) {
+        let background = !in_foreground();
+        let mut sc = self.screen.lock().expect("screen");
+        if background && !sc.background && !sc.drawn.is_empty() {
+            clear_area(&mut sc);
+        }
+        sc.background = background;
     }
 
     fn paint(&self, state: State, text: String) -> String {
@@ -356,6 +432,23 @@ fn erase(out: &mut impl Write, drawn: &[usize], (width, height): (u16, u16)) {
     }
 }
 
+/// Erases the live area and shows the cursor.
+fn clear_area(sc: &mut Screen) {
+    let mut out = io::stdout().lock();
+    erase(&mut out, &sc.drawn, screen_size());
+    sc.drawn.clear();
+    let _ = queue!(out, Show);
+    let _ = out.flush();
+}
+
+/// Whether prun's process group is the foreground group of the terminal on its stdout
+/// (true when stdout is no terminal: nothing to step aside for).
+fn in_foreground() -> bool {
+    use std::os::fd::AsFd;
+    let out = io::stdout();
+    nix::unistd::tcgetpgrp(out.as_fd()).map_or(true, |p| p == nix::unistd::getpgrp())
+}
+
 /// The terminal's columns and rows; 80 x 24 when it does not say. A terminal that reports
 /// no size at all (0 x 0: a serial console, a container's terminal before its first resize)
 /// counts as unknown too: read as 0 columns, every line drawn would count as a column of
@@ -381,6 +474,7 @@ impl Reporter for LiveReporter {
             started: Instant::now(),
             expected,
             progress: None,
+            retrying: false,
         };
         let mut sc = self.inner.screen.lock().expect("screen");
         match sc.running.iter_mut().find(|p| p.name == name) {
@@ -394,7 +488,15 @@ impl Reporter for LiveReporter {
             .redraw(Some(&format!("{:<10} {name}: {what}", "WOULD RUN")));
     }
 
+    /// The proc is queued again: its line says so until a reading of the queue finds it
+    /// started (no event says when a retry starts).
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
+        {
+            let mut sc = self.inner.screen.lock().expect("screen");
+            if let Some(p) = sc.running.iter_mut().find(|p| p.name == name) {
+                p.retrying = true;
+            }
+        }
         let first = error.lines().next().unwrap_or("");
         let line = format!(
             "{:<10} {name} (attempt {attempt} failed: {first})",
@@ -498,11 +600,7 @@ impl Reporter for LiveReporter {
     fn pause(&self) {
         let mut sc = self.inner.screen.lock().expect("screen");
         sc.paused = true;
-        let mut out = io::stdout().lock();
-        erase(&mut out, &sc.drawn, screen_size());
-        sc.drawn.clear();
-        let _ = queue!(out, Show);
-        let _ = out.flush();
+        clear_area(&mut sc);
     }
 
     fn resume(&self) {
@@ -583,6 +681,7 @@ mod tests {
                 started: Instant::now(),
                 expected,
                 progress: None,
+                retrying: false,
             });
         }
         let shown = |inner: &Inner| -> Vec<Option<Duration>> {

@@ -33,12 +33,27 @@ fn push_line(out: &mut String, proc: &str, line: &str, width: Option<usize>) {
         out.push_str(&format!("{proc}{BAR}{line}\n"));
         return;
     };
-    let prefix = super::render::columns(proc) + BAR.chars().count();
-    // A name wider than the terminal still leaves a few columns for the text.
-    let room = width.saturating_sub(prefix).max(8);
+    let proc = name_within(proc, width);
+    let prefix = super::render::columns(&proc) + BAR.chars().count();
+    let room = width.saturating_sub(prefix).max(MIN_TEXT);
     for (i, row) in wrap(line, room).iter().enumerate() {
         let bar = if i == 0 { BAR } else { CONTINUED };
         out.push_str(&format!("{proc}{bar}{row}\n"));
+    }
+}
+
+/// The fewest columns a line's text gets beside its proc's name above the live area.
+const MIN_TEXT: usize = 8;
+
+/// A proc's name as it prefixes its lines in a terminal `width` columns wide: cut (`…`)
+/// when it would leave the text fewer than [`MIN_TEXT`] columns, so that every row fits
+/// (a terminal of 20 columns and a name of 20). The log and plain output keep it whole.
+fn name_within(proc: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    let room = width.saturating_sub(BAR.chars().count() + MIN_TEXT).max(2);
+    if super::render::columns(proc) <= room {
+        proc.into()
+    } else {
+        super::render::fit(proc, room).into()
     }
 }
 
@@ -85,7 +100,10 @@ pub(super) fn write_group(
     log: &Path,
     width: Option<usize>,
 ) -> io::Result<()> {
-    writeln!(out, "{}", group_header(proc))?;
+    match width {
+        Some(w) => writeln!(out, "{}", super::render::fit(&group_header(proc), w))?,
+        None => writeln!(out, "{}", group_header(proc))?,
+    }
     let mut reader = BufReader::new(File::open(log)?);
     let mut carried = Vec::new();
     let mut mid_line = false;
@@ -142,25 +160,26 @@ fn split_partial_char(buf: &mut Vec<u8>) -> Vec<u8> {
 
 /// Cuts `line` into rows of at most `width` columns (a wide character takes two). Colour
 /// codes (`ESC [ ... m`) are kept and take no column; a row that had colour ends with a
-/// reset. Other escape sequences (moving the cursor, clearing the screen, setting the
-/// window's title) are dropped: the live area below counts its rows. Tabs and carriage
-/// returns become spaces, so that each row takes one row.
+/// reset. Other escape sequences (a cursor move, clearing the screen) are dropped and
+/// control characters (a tab, a carriage return, a bell) become spaces, so that each row
+/// takes one row and the live area below stays where it was drawn.
 pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut rows = Vec::new();
     let mut row = String::new();
     let (mut used, mut coloured) = (0, false);
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
         if c == '\x1b' {
-            let sequence = escape_sequence(&mut chars);
-            if is_colour(&sequence) {
+            let (len, colour) = super::render::escape_at(rest);
+            if colour {
                 coloured = true;
-                row.push(c);
-                row.push_str(&sequence);
+                row.push_str(&rest[..len]);
             }
+            rest = &rest[len..];
             continue;
         }
+        rest = &rest[c.len_utf8()..];
         let c = if c.is_control() { ' ' } else { c };
         let w = c.width().unwrap_or(0);
         if used + w > width {
@@ -178,54 +197,6 @@ pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     }
     rows.push(row);
     rows
-}
-
-/// Takes from `chars` the rest of an escape sequence whose `ESC` was just read: a control
-/// sequence (`[`, parameters, a final byte from `@` to `~`), a string (`]` for a window
-/// title, `P`, `X`, `^`, `_`: up to BEL or `ESC \`), or one more character.
-fn escape_sequence(chars: &mut std::str::Chars<'_>) -> String {
-    let mut sequence = String::new();
-    let Some(kind) = chars.next() else {
-        return sequence;
-    };
-    sequence.push(kind);
-    match kind {
-        '[' => {
-            for c in chars.by_ref() {
-                sequence.push(c);
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        }
-        ']' | 'P' | 'X' | '^' | '_' => {
-            while let Some(c) = chars.next() {
-                if c == '\x07' {
-                    break;
-                }
-                if c == '\x1b' {
-                    chars.next();
-                    break;
-                }
-                sequence.push(c);
-            }
-        }
-        _ => {}
-    }
-    sequence
-}
-
-/// Whether an escape sequence (after its `ESC`) sets colours or text attributes (SGR:
-/// `[`, numbers separated by `;` or `:`, `m`).
-fn is_colour(sequence: &str) -> bool {
-    sequence
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix('m'))
-        .is_some_and(|params| {
-            params
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == ';' || c == ':')
-        })
 }
 
 #[cfg(test)]
@@ -266,6 +237,27 @@ mod tests {
     }
 
     #[test]
+    fn a_name_too_wide_for_a_narrow_terminal_is_cut_so_that_every_row_fits() {
+        let name = "構築::日本語のなまえ"; // 20 columns
+        let text = prefixed(name, "こんにちは世界 🎉🎉\n", Some(19));
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            rows,
+            ["構築::… │ こんにち", "構築::… ┆ は世界 🎉", "構築::… ┆ 🎉"]
+        );
+        assert!(rows.iter().all(|r| columns(r) <= 19), "{rows:?}");
+        // Wide enough: whole.
+        assert_eq!(prefixed(name, "x\n", Some(40)), format!("{name} │ x\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("p.log");
+        std::fs::write(&log, "one\n").unwrap();
+        let mut out = Vec::new();
+        write_group(&mut out, name, &log, Some(19)).unwrap();
+        let group = String::from_utf8(out).unwrap();
+        assert!(group.lines().all(|r| columns(r) <= 19), "{group:?}");
+    }
+
+    #[test]
     fn wrapping_counts_wide_characters_and_skips_colour_codes() {
         assert_eq!(wrap("日本語", 4), ["日本", "語"]);
         assert_eq!(
@@ -273,6 +265,7 @@ mod tests {
             ["\x1b[31mab\x1b[0m", "c\x1b[0m\x1b[0m"]
         );
         assert_eq!(wrap("a\tb", 10), ["a b"]);
+        assert_eq!(wrap("a\x1b[2Jb\x1b[3Ac\x07", 10), ["abc "]);
         assert_eq!(wrap("", 10), [""]);
     }
 

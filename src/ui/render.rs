@@ -14,6 +14,9 @@ pub(super) struct Running {
     pub expected: Option<Duration>,
     /// The latest `ctx.progress(...)`.
     pub progress: Option<String>,
+    /// An attempt failed and the next waits (its `retry_delay`, or a free slot): the
+    /// proc is queued again, not running.
+    pub retrying: bool,
 }
 
 /// Everything the live area shows.
@@ -47,7 +50,9 @@ pub(super) enum Eta {
 /// The time left: the longest of the running procs' remaining times, and the remaining
 /// and queued work spread over the parallel slots (dependencies aside, the slots are
 /// assumed busy). Known only when every running and queued proc has an expected duration.
+/// A proc waiting to retry is among the queued ones, and counted there only.
 pub(super) fn eta(running: &[Running], queued: &[Option<Duration>], parallel: usize) -> Eta {
+    let running: Vec<&Running> = running.iter().filter(|r| !r.retrying).collect();
     let expected: Vec<Option<Duration>> = running
         .iter()
         .map(|r| r.expected.map(|e| e.saturating_sub(r.elapsed)))
@@ -102,63 +107,107 @@ pub(super) fn fit(line: &str, width: usize) -> String {
 
 /// Cuts each line of `text` (which may hold colour codes, `ESC [ ... m`, kept and not
 /// counted) to `width` columns, so that each takes one row: the lines printed above the
-/// live area. A cut line ends with `…` (and a colour reset when it had colour).
+/// live area. A cut line ends with `…` (and a colour reset when it had colour). Other
+/// escape sequences are dropped and control characters become spaces (see [`escape_at`]).
 pub(super) fn fit_lines(text: &str, width: usize) -> String {
     text.split('\n')
-        .map(|l| cut(&l.replace(['\t', '\r'], " "), width))
+        .map(|l| cut(l, width))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// `line` cut to `width` columns, colour codes kept and not counted.
-fn cut(line: &str, width: usize) -> String {
-    if columns(line) <= width {
-        return line.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    let mut coloured = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            coloured = true;
-            out.push(c);
-            for e in chars.by_ref() {
-                out.push(e);
-                if e.is_ascii_alphabetic() {
-                    break;
+/// The escape sequence at the start of `s`, which starts with ESC: its length in bytes,
+/// and whether it sets colours or attributes (SGR, `ESC [ ... m`), the only kind the
+/// lines around the live area keep. Any other (a cursor move, clearing the screen, a
+/// window title, a hyperlink) would move the cursor whose rows the area counts, or
+/// clear what is on the screen, and is dropped whole.
+pub(super) fn escape_at(s: &str) -> (usize, bool) {
+    let b = s.as_bytes();
+    match b.get(1) {
+        // CSI: parameter and intermediate bytes, then a final byte.
+        Some(b'[') => match b[2..].iter().position(|c| !(0x20..=0x3f).contains(c)) {
+            Some(i) if (0x40..=0x7e).contains(&b[2 + i]) => (3 + i, b[2 + i] == b'm'),
+            Some(i) => (2 + i, false),
+            None => (b.len(), false),
+        },
+        // OSC, DCS, SOS, PM, APC: a string ended by BEL or ST (`ESC \`).
+        Some(b']' | b'P' | b'X' | b'^' | b'_') => {
+            let mut i = 2;
+            while i < b.len() {
+                match b[i] {
+                    0x07 => return (i + 1, false),
+                    0x1b if b.get(i + 1) == Some(&b'\\') => return (i + 2, false),
+                    _ => i += 1,
                 }
             }
+            (b.len(), false)
+        }
+        // ESC, intermediate bytes, a final byte (`ESC 7`, `ESC M`, `ESC ( B`).
+        _ => {
+            let i = 1 + b[1..]
+                .iter()
+                .take_while(|c| (0x20..=0x2f).contains(*c))
+                .count();
+            match b.get(i) {
+                Some(c) if c.is_ascii() => (i + 1, false),
+                _ => (i, false),
+            }
+        }
+    }
+}
+
+/// `line` cut to `width` columns, colour codes kept and not counted, other escape
+/// sequences dropped, control characters made spaces.
+fn cut(line: &str, width: usize) -> String {
+    let fits = columns(line) <= width;
+    let mut out = String::with_capacity(line.len() + 4);
+    let mut used = 0;
+    let mut coloured = false;
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b' {
+            let (len, colour) = escape_at(rest);
+            if colour {
+                coloured = true;
+                out.push_str(&rest[..len]);
+            }
+            rest = &rest[len..];
             continue;
         }
+        rest = &rest[c.len_utf8()..];
+        let c = if c.is_control() { ' ' } else { c };
         let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
+        if !fits && used + w + 1 > width {
             break;
         }
         out.push(c);
         used += w;
     }
-    out.push('…');
-    if coloured {
-        out.push_str("\x1b[0m");
+    if !fits {
+        out.push('…');
+        if coloured {
+            out.push_str("\x1b[0m");
+        }
     }
     out
 }
 
-/// How many terminal columns a line takes (colour codes take none).
+/// How many terminal columns a line takes once [`cut`]: escape sequences take none, a
+/// control character one (it is shown as a space).
 pub(super) fn columns(line: &str) -> usize {
     let mut n = 0;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
         if c == '\x1b' {
-            for e in chars.by_ref() {
-                if e.is_ascii_alphabetic() {
-                    break;
-                }
-            }
+            rest = &rest[escape_at(rest).0..];
             continue;
         }
-        n += c.width().unwrap_or(0);
+        rest = &rest[c.len_utf8()..];
+        n += if c.is_control() {
+            1
+        } else {
+            c.width().unwrap_or(0)
+        };
     }
     n
 }
@@ -174,11 +223,16 @@ pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         return Vec::new();
     }
     let finished = s.done + s.failed;
+    let retrying = s.running.iter().filter(|r| r.retrying).count();
     let mut header = format!(
-        "prun  {}  running {} · done {finished}",
+        "prun  {}  running {}",
         short(s.elapsed),
-        s.running.len(),
+        s.running.len() - retrying,
     );
+    if retrying > 0 {
+        header.push_str(&format!(" · retrying {retrying}"));
+    }
+    header.push_str(&format!(" · done {finished}"));
     // The total grows while the script schedules more: never below what is counted. The
     // queue comes with the total, from an earlier read than the counts, and may still
     // hold procs counted since as running or done: it counts only when no total is known.
@@ -209,11 +263,14 @@ pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         s.running.len()
     };
     for r in s.running.iter().take(shown) {
-        let mut line = format!("{spin} {}  {}", r.name, short(r.elapsed));
+        let sign = if r.retrying { '↻' } else { spin };
+        let mut line = format!("{sign} {}  {}", r.name, short(r.elapsed));
         if let Some(e) = r.expected {
             line.push_str(&format!(" / ~{}", short(e)));
         }
-        if let Some(p) = &r.progress {
+        if r.retrying {
+            line.push_str("  waiting to retry");
+        } else if let Some(p) = &r.progress {
             line.push_str("  ");
             line.push_str(p);
         }
@@ -237,8 +294,37 @@ mod tests {
                 elapsed: Duration::from_millis(1500),
                 expected: None,
                 progress: None,
+                retrying: false,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_proc_waiting_to_retry_is_not_running_and_counts_once_in_the_time_left() {
+        let secs = Duration::from_secs;
+        let mut run = running(3);
+        for r in &mut run {
+            r.expected = Some(secs(3)); // 1.5 s left each
+        }
+        run[2].retrying = true;
+        run[2].progress = Some("50%".into());
+        // The retry is queued again (whole expected duration), with one other proc:
+        // (1.5 + 1.5 + 3 + 3) / 2 = 4.5 s; counted as running too, it made 5.25 s.
+        let s = Snapshot {
+            elapsed: Duration::from_secs(2),
+            running: run,
+            queued: vec![Some(secs(3)); 2],
+            done: 1,
+            total: 5,
+            parallel: 2,
+            ..Snapshot::default()
+        };
+        let lines = render(&s, 80, 24);
+        assert_eq!(
+            lines[0],
+            "prun  2.0s  running 2 · retrying 1 · done 1 of 5 · ~4.5s left"
+        );
+        assert_eq!(lines[3], "↻ job2  1.5s / ~3.0s  waiting to retry");
     }
 
     #[test]
@@ -374,6 +460,22 @@ mod tests {
         assert!(lines[0].starts_with("\x1b[31mFAILED\x1b[0m xxx"));
         assert!(lines[0].ends_with("…\x1b[0m"));
         assert_eq!(lines[1], "short");
+    }
+
+    #[test]
+    fn escape_sequences_other_than_colours_are_dropped_and_controls_made_spaces() {
+        let line = "a\x1b[31mb\x1b[0m\x1b[3Ac\x1b[1G\x1b[2J\x1b]0;t\x07\x1b]8;;u\x1b\\d\x1b7\x1b(Be\x07\x0bf\x1b";
+        let fitted = fit_lines(line, 80);
+        assert_eq!(fitted, "a\x1b[31mb\x1b[0mcde  f");
+        assert_eq!(columns(&fitted), 8);
+        assert_eq!(columns(line), 8);
+        // Cut, the colour is reset; a CSI cut short by the line's end goes with it.
+        assert_eq!(
+            fit_lines("\x1b[1mbold text\x1b[", 6),
+            "\x1b[1mbold …\x1b[0m"
+        );
+        // A sequence that ends in a character that is not ASCII keeps it.
+        assert_eq!(fit_lines("\x1bé\x1b[é", 10), "éé");
     }
 
     #[test]

@@ -35,12 +35,22 @@ fn has_keyword(line: &str) -> bool {
         .any(|w| KEYWORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
 }
 
-/// The excerpts of `text` around keyword lines; empty when no line has a keyword.
+/// Whether line `i` is prun's header of a command (`$ command`, then `# started ...`): a
+/// keyword there is the command's text (`make check-errors`), not something it printed.
+fn is_command_header(lines: &[&str], i: usize) -> bool {
+    lines[i].starts_with("$ ")
+        && lines
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with("# started "))
+}
+
+/// The excerpts of `text` around keyword lines; empty when no line has a keyword (a
+/// command's header aside).
 pub(super) fn excerpts(text: &str) -> Vec<Excerpt> {
     let lines: Vec<&str> = text.lines().collect();
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        if !has_keyword(l) {
+        if !has_keyword(l) || is_command_header(&lines, i) {
             continue;
         }
         let (a, b) = (
@@ -109,5 +119,17 @@ mod tests {
     #[test]
     fn nothing_without_keywords() {
         assert!(excerpts("all\nfine\n").is_empty());
+    }
+
+    #[test]
+    fn a_keyword_in_a_command_s_header_is_not_one_it_printed() {
+        let log = "$ ./run-tests --fail-fast\n# started 2026-12-01T13:52:03.850Z\n3 tests did not pass\n# exited with code 1 (0.004s)";
+        assert!(excerpts(log).is_empty(), "{:?}", excerpts(log));
+        // What it printed still counts, and the header is context like any line.
+        let log = log.replace("did not pass", "failed");
+        let e = excerpts(&log);
+        assert_eq!((e.len(), e[0].first, e[0].last), (1, 1, 4));
+        // A line the command printed that looks like a header is no header.
+        assert_eq!(excerpts("$ error\nmore").len(), 1);
     }
 }

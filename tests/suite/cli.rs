@@ -400,3 +400,59 @@ fn a_script_or_module_that_is_not_a_regular_file_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("it is a pipe or FIFO"), "{stderr}");
 }
+
+/// The usage `prun --help` prints is the synopsis at the top of `docs/cli.md`, line for line.
+#[test]
+fn the_usage_of_help_is_the_synopsis_of_cli_md() {
+    let md = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md"))
+        .expect("docs/cli.md");
+    let synopsis: Vec<&str> = md
+        .lines()
+        .skip_while(|l| *l != "```")
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .collect();
+    let out = Test::new().raw(&["--help"]).run();
+    out.ok();
+    let usage: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Usage: "))
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.trim_start_matches("Usage: ").trim_start())
+        .collect();
+    assert_eq!(usage, synopsis, "{}", out.describe());
+}
+
+/// Every argument of every subcommand says what it is in the subcommand's `--help` (and
+/// so in the man page).
+#[test]
+fn every_argument_of_a_subcommand_has_a_help_text() {
+    for sub in [
+        "check",
+        "list",
+        "graph",
+        "log",
+        "history",
+        "report",
+        "completions",
+        "man",
+        "definitions",
+    ] {
+        let out = Test::new().raw(&[sub, "--help"]).run();
+        out.ok();
+        let bare: Vec<&str> = out
+            .stdout
+            .lines()
+            .skip_while(|l| *l != "Arguments:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter(|l| l.split_whitespace().count() == 1)
+            .collect();
+        assert!(
+            bare.is_empty(),
+            "prun {sub} --help: {bare:?}\n{}",
+            out.stdout
+        );
+    }
+}

@@ -8,6 +8,10 @@
 //! `rhai needs=rclone` blocks run only where the tool is installed (they are ignored
 //! otherwise, see `build.rs`); `rhai no-run` blocks (tools the tests cannot provide, such
 //! as podman with a registry) are not run.
+//!
+//! The transcripts of `docs/cli.md` (plain blocks of `$ prun ...` lines, each followed
+//! by what it prints) are run too, with the scripts they name written here, and must print
+//! what they show, times and numbers aside.
 
 use std::path::{Path, PathBuf};
 
@@ -406,4 +410,190 @@ fn the_options_readme_gives_backup_verify_are_its_own() {
         }
     }
     assert!(wrong.is_empty(), "{}\n{help}", wrong.join("\n"));
+}
+
+/// A transcript of `docs/cli.md`: a fenced block of `$ prun ...` command lines, each
+/// followed by what it prints.
+struct Transcript {
+    at: String,
+    /// Each command line (without `$ `) and the lines it prints.
+    commands: Vec<(String, Vec<String>)>,
+}
+
+fn transcripts(md: &Path) -> Vec<Transcript> {
+    let text = std::fs::read_to_string(md).expect("read docs");
+    let mut out = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((i, line)) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let block: Vec<&str> = lines
+            .by_ref()
+            .map(|(_, l)| l)
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        if !info.is_empty() || !block.first().is_some_and(|l| l.starts_with("$ prun ")) {
+            continue;
+        }
+        let mut commands: Vec<(String, Vec<String>)> = Vec::new();
+        for l in block {
+            match l.strip_prefix("$ ") {
+                Some(cmd) => commands.push((cmd.to_string(), Vec::new())),
+                None => commands
+                    .last_mut()
+                    .expect("a command")
+                    .1
+                    .push(l.to_string()),
+            }
+        }
+        out.push(Transcript {
+            at: format!("{}:{}", md.display(), i + 2),
+            commands,
+        });
+    }
+    out
+}
+
+/// `build.rhai` of the transcripts: a proc with help and a proto with choices.
+const BUILD_RHAI: &str = r#"proc("fetch", #{ help: "get data", shell: "echo fetched > data.txt" });
+proto("build::[env]", #{ help: "build one env", arg_choices: #{ env: ["dev", "prod"] } },
+    |ctx, env| `built_${env}`);
+"#;
+
+/// `s.rhai` of the transcripts (its closure at line 3, column 1).
+const S_RHAI: &str = r#"proc("fetch", #{ help: "get data", shell: "echo fetched > data.txt" });
+proc("compress", #{ deps: ["fetch"], shell: "gzip -kf data.txt" }); proto("build::[env]", #{ help: "build one env", deps: ["compress"], arg_choices: #{ env: ["dev", "prod"] } },
+|ctx, env| `built_${env}`);
+run("compress");
+"#;
+
+/// `s.rhai` of the `prun check` transcript: its mistakes at the lines it shows.
+const CHECK_S_RHAI: &str = r#"proc("a", #{ wave: 1, shell: "true" });
+proc("b", #{ deps: ["aa"], shell: "true" });
+proc("c", #{ dpes: ["a"], shell: "true" });
+proc("d", #{ deps: ["e"], shell: "true" });
+proc("e", #{ deps: ["d"], shell: "true" });
+proc("f", #{ deps: ["a"], shell: "true" });
+proto("deploy::[env]", |ctx, env| env);
+"#;
+
+const GOOD_RHAI: &str = r#"proc("a", #{ shell: "true" });
+proc("b", #{ deps: ["a"], shell: "true" });
+proc("c", #{ deps: ["b"], shell: "true" });
+proto("p::[x]", |ctx, x| x);
+"#;
+
+/// The files (name, text) a transcript's commands need, and the commands to run first.
+type Setting = (Vec<(&'static str, &'static str)>, Vec<&'static str>);
+
+/// The [`Setting`] of a transcript, by its first command line; `Err` says why it cannot
+/// be checked here (`""`: no setting was written for it).
+fn setting(first: &str) -> Result<Setting, &'static str> {
+    let build = vec![("build.rhai", BUILD_RHAI)];
+    let s = vec![("s.rhai", S_RHAI)];
+    Ok(match first {
+        "prun build.rhai bulid::dev" | "prun build.rhai" => (build, vec![]),
+        "prun s.rhai --dry-run 'build::*'" | "prun list s.rhai" | "prun graph s.rhai" => {
+            (s, vec![])
+        }
+        "prun check s.rhai deploy" => (
+            vec![("s.rhai", CHECK_S_RHAI), ("good.rhai", GOOD_RHAI)],
+            vec![],
+        ),
+        "prun history s.rhai" => (s, vec!["prun s.rhai 'build::*'"; 2]),
+        "prun report media.rhai" => {
+            return Err("a run of 30 procs on Slurm with a history of slower runs");
+        }
+        _ => return Err(""),
+    })
+}
+
+/// A line with its digits (times, durations, numbers) made `0`, for comparing output
+/// whose times differ from run to run.
+fn digits_zeroed(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut in_number = false;
+    for c in line.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !in_number {
+            out.push('0');
+        }
+        in_number = c.is_ascii_digit();
+    }
+    out
+}
+
+/// Runs `command` (a shell command line starting with `prun`) in `dir`; stdout and
+/// stderr as one text, in the order written.
+fn shell_prun(dir: &Path, command: &str) -> String {
+    let line = format!("{} 2>&1", command.replacen("prun", "\"$PRUN\"", 1));
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &line])
+        .current_dir(dir)
+        .env("PRUN", env!("CARGO_BIN_EXE_prun"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("NO_COLOR");
+    crate::support::run_bounded(cmd, command, |_| {}).stdout
+}
+
+/// Why what a command printed is not what the transcript shows, if it is not: lines
+/// compared with their digits zeroed; a line `...` stands for any further lines, and a
+/// line ending in `...)` for any line that starts as it does.
+fn transcript_differs(want: &[String], got: &str) -> Option<String> {
+    let got: Vec<&str> = got.lines().collect();
+    for (i, w) in want.iter().enumerate() {
+        if w.trim() == "..." {
+            return None;
+        }
+        let g = got.get(i).map(|g| digits_zeroed(g));
+        let same = match w.split_once("...") {
+            Some((head, _)) => g
+                .as_deref()
+                .is_some_and(|g| g.starts_with(&digits_zeroed(head))),
+            None => g.as_deref() == Some(&digits_zeroed(w)),
+        };
+        if !same {
+            return Some(format!(
+                "line {}: shown {w:?}, printed {:?}",
+                i + 1,
+                got.get(i)
+            ));
+        }
+    }
+    (got.len() > want.len()).then(|| format!("more lines printed: {:?}", &got[want.len()..]))
+}
+
+#[test]
+fn the_transcripts_of_cli_md_are_what_prun_prints() {
+    let md = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for t in transcripts(&md) {
+        let (files, before) = match setting(&t.commands[0].0) {
+            Ok(s) => s,
+            Err("") => {
+                wrong.push(format!("{}: no setting for `{}`", t.at, t.commands[0].0));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write script");
+        }
+        for command in before {
+            shell_prun(dir.path(), command);
+        }
+        for (command, want) in &t.commands {
+            let got = shell_prun(dir.path(), command);
+            if let Some(why) = transcript_differs(want, &got) {
+                wrong.push(format!("{}: `{command}`: {why}\n--- printed\n{got}", t.at));
+            }
+        }
+        checked += 1;
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    assert!(checked >= 7, "only {checked} transcripts checked");
 }

@@ -63,13 +63,16 @@ fn wait_for_line(path: &Path) -> String {
 
 /// True while process `pid` exists and is not a zombie.
 fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().next());
-        !matches!(state, Some("Z" | "X"))
-    })
+    // An empty pid file (a command ended between creating it and writing its pid) names
+    // no process: `/proc//stat` is `/proc/stat`, which exists.
+    pid.parse::<u32>().is_ok()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            !matches!(state, Some("Z" | "X"))
+        })
 }
 
 /// A proc whose command records its pid in `pidfile`, then sleeps for a long time.

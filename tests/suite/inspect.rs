@@ -107,6 +107,23 @@ fn list_shows_procs_protos_help_and_choices_without_running_anything() {
 }
 
 #[test]
+fn list_aligns_wide_names_by_columns_and_says_when_a_placeholder_has_no_choice() {
+    let script = r#"
+proc("構築", #{ help: "build", cmd: ["true"] });
+proc("ab", #{ help: "two", cmd: ["true"] });
+proto("gz::[file]", #{ help: "compress", arg_choices: #{ file: [] }, cmd: ["gzip", "[file]"] });
+"#;
+    let out = Test::new().script(script).raw(&["list", "main.rhai"]).run();
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "procs:\n  構築        build\n  ab          two\nprotos:\n  gz::[file]  compress  [file: (none)]\n",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn list_and_graph_call_no_inputs_or_outputs_closure() {
     // They judged every scheduled proc as a dry run does, without a DB to judge by, so
     // an `inputs` closure's command ran.
@@ -289,5 +306,43 @@ fn log_prints_the_latest_log_of_a_proc() {
     assert!(
         err.contains("\"tlak\"") && err.contains("did you mean \"talk\"?"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_log_of_a_command_body_retried_into_a_silent_success_ends_with_its_footer() {
+    // The first attempt prints and fails; the second prints nothing and succeeds.
+    let first = Test::new()
+        .script(
+            r#"proc("flaky", #{ retries: 1, shell: "[ -e tried ] || { touch tried; echo 'first try' >&2; exit 1; }" }); run("flaky");"#,
+        )
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let log = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "flaky"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    assert!(log.status.success());
+    let text = String::from_utf8_lossy(&log.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let commands = lines.iter().filter(|l| l.starts_with("$ ")).count();
+    let footers: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("# exited with code "))
+        .collect();
+    assert_eq!(commands, 2, "{text}");
+    assert_eq!(
+        footers.len(),
+        2,
+        "each attempt's command ends with a footer\n{text}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("# exited with code 0 (")),
+        "{text}"
     );
 }

@@ -842,6 +842,155 @@ fn ctrl_c_terminates_the_procs_and_restores_the_terminal() {
     }
 }
 
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_z_leaves_a_clean_prompt_bg_prints_no_area_and_fg_draws_it_again() {
+    let names = ["alpha", "bravo"];
+    let script = format!(
+        "proc(\"late\", #{{ cmd: [\"sh\", \"-c\", \"while [ ! -e bg-go ]; do sleep 0.05; done\"] }});\n{}\n{}\nrun([\"late\", \"alpha\", \"bravo\"]);\n",
+        blocked("alpha"),
+        blocked("bravo"),
+    );
+    // A shell with job control: Ctrl-Z stops prun, the shell goes on, sends it to the
+    // background (where it runs: a failed test leaves nothing stopped), then brings it
+    // back to the foreground (after about 30 s at most).
+    let command = r#"bash -c 'set -m; "$PRUN" main.rhai -j 8; echo "STOPPED=$?"; bg; echo BACKGROUND; i=0; while [ ! -e cont ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done; fg'"#;
+    let Some(t) = Term::start("ctrlz", (100, 30), &script, command) else {
+        return;
+    };
+    t.wait_for("three running procs", |p| {
+        header_running(p, 3)?;
+        names.iter().try_for_each(|n| p.proc_line(n).map(drop))
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-z"]);
+    t.wait_for("the shell to see prun stopped", |p| {
+        p.starting("STOPPED=")
+            .map(drop)
+            .ok_or("no `STOPPED=` line".into())
+    });
+    assert!(
+        t.cursor_visible(),
+        "the cursor is hidden at the shell's prompt after Ctrl-Z\n{}",
+        t.describe()
+    );
+    t.assert_no_live_area(&names);
+    // In the background prun goes on, printing lines but no area. (No event says that
+    // the display did not draw: it is watched over several of its frames.)
+    t.wait_for("prun in the background", |p| {
+        p.starting("BACKGROUND")
+            .map(drop)
+            .ok_or("no `BACKGROUND` line".into())
+    });
+    t.touch("bg-go");
+    t.wait_for("the line of a proc that ended in the background", |p| {
+        p.starting("SUCCEEDED  late (")
+            .map(drop)
+            .ok_or("no `SUCCEEDED  late (` line".into())
+    });
+    for _ in 0..10 {
+        t.assert_no_live_area(&names);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.touch("cont");
+    t.wait_for("the live area again after fg", |p| {
+        header_running(p, 2)?;
+        names.iter().try_for_each(|n| p.proc_line(n).map(drop))
+    });
+    t.touch("go");
+    let (code, end) = t.wait_exit();
+    assert_eq!(code, 0, "exit status\n{}", t.describe());
+    assert!(
+        end.starting("prun: 3 succeeded in ").is_some(),
+        "no summary line\n{}",
+        t.describe()
+    );
+    assert!(
+        t.cursor_visible(),
+        "the cursor is hidden after the run\n{}",
+        t.describe()
+    );
+    t.assert_no_live_area(&names);
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_proc_waiting_to_retry_is_shown_so_and_not_counted_as_running() {
+    let script = format!(
+        "proc(\"flaky\", #{{ cmd: [\"false\"], retries: 1, retry_delay: \"1h\" }});\n{}\nrun([\"flaky\", \"alpha\"]);\n",
+        blocked("alpha"),
+    );
+    let Some(t) = Term::start("retrying", (100, 30), &script, r#""$PRUN" main.rhai -j 8"#) else {
+        return;
+    };
+    t.wait_for("flaky waiting to retry beside alpha running", |p| {
+        p.starting("RETRYING   flaky (attempt 1 failed")
+            .ok_or("no RETRYING line")?;
+        let (_, header) = p.header()?;
+        if number_after(header, "running ") != Some(1)
+            || number_after(header, "retrying ") != Some(1)
+        {
+            return Err(format!(
+                "header is not `running 1 · retrying 1`: {header:?}"
+            ));
+        }
+        p.proc_line("alpha")?;
+        let (_, line) = p.proc_line("flaky")?;
+        if !line.contains("waiting to retry") {
+            return Err(format!("the line of flaky does not say it waits: {line:?}"));
+        }
+        Ok(())
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-c"]);
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 130, "exit status\n{}", t.describe());
+    t.assert_no_live_area(&["flaky", "alpha"]);
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn escape_codes_in_output_above_the_area_keep_their_colours_and_move_nothing() {
+    // A command that moves the cursor up, to column 1, clears the screen, sets the
+    // window's title and rings the bell, in its streamed output and in its failure's log.
+    let codes =
+        r"red \\033[31mRED\\033[0m \\033[3Aup\\033[1G\\033[2J\\033]0;title\\007\\007\\013end";
+    let script = format!(
+        "{}\nproc(\"mover\", #{{ output: \"stream\", shell: \"printf '{codes}\\\\n'; exit 3\" }});\nrun([\"alpha\", \"mover\"]);\n",
+        blocked("alpha"),
+    );
+    let Some(t) = Term::start(
+        "escapes",
+        (100, 30),
+        &script,
+        r#"echo first-line; "$PRUN" main.rhai -j 8"#,
+    ) else {
+        return;
+    };
+    let clean = "red RED up  end";
+    t.wait_for("mover's streamed line and its failure", |p| {
+        p.position(|l| l == format!("mover │ {clean}"))
+            .ok_or("no streamed line of mover")?;
+        p.position(|l| l.ends_with(&format!("| {clean}")))
+            .ok_or("no excerpt line of mover")?;
+        header_running(p, 1).map(drop)
+    });
+    let coloured = t.screen_with_escapes();
+    assert!(
+        coloured.lines.iter().any(|l| l.contains("\x1b[31mRED")),
+        "the colour of RED was lost\n{}",
+        t.describe()
+    );
+    t.touch("go");
+    let (code, end) = t.wait_exit();
+    assert_eq!(code, 1, "exit status\n{}", t.describe());
+    assert_eq!(
+        end.lines.first().map(String::as_str),
+        Some("first-line"),
+        "what was on the screen before prun was moved over\n{}",
+        t.describe()
+    );
+    t.assert_no_live_area(&["alpha", "mover"]);
+}
+
 /// A quick proc and one that runs for a second: long enough for a live display to have
 /// drawn its area several times, had it been on.
 const PLAIN: &str = r#"

@@ -313,3 +313,29 @@ fn history_log_list_and_graph_that_cannot_be_written_are_errors() {
         );
     }
 }
+
+#[test]
+fn a_dry_run_reports_the_procs_that_would_run_as_not_started() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("fetch", #{ shell: "touch fetched" });
+proc("build", #{ deps: ["fetch"] }, |ctx| { write_file("built", "x"); 42 });
+run("build");
+"#,
+        )
+        .args(&["--dry-run", "--json", "report.json"])
+        .run();
+    out.ok();
+    assert!(!out.exists("fetched") && !out.exists("built"), "a proc ran");
+    let doc = report(&out);
+    assert_eq!(doc["run"]["outcome"], "ok");
+    for name in ["fetch", "build"] {
+        let p = proc_of(&doc, name);
+        // Nothing ran: not SUCCEEDED, and no times.
+        assert_eq!(p["state"], "WANTED", "{p}");
+        for key in ["start", "end", "duration", "exit_code", "log", "result"] {
+            assert!(p[key].is_null(), "{name}: {key} is {}", p[key]);
+        }
+    }
+}

@@ -403,3 +403,33 @@ run("cancelled");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_cwd_the_job_cannot_enter_fails_the_command_instead_of_running_it_in_tmp() {
+    up();
+    // slurmstepd runs a job whose directory it cannot enter in /tmp, saying so on stderr
+    // only. The job runs as `nobody` here, for whom the directory is closed.
+    let test = Test::new();
+    let dir = test.dir().join("closed");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = test
+        .script(&format!(
+            r#"
+set_options(#{{ executors: #{{ hpc: #{{ kind: "slurm", args: ["--uid=nobody"] }} }} }});
+proc("job", #{{ executor: "hpc", cwd: "{}", shell: "echo ran in $(pwd)" }});
+run("job");
+"#,
+            dir.display()
+        ))
+        .run();
+    out.code(1).out_lacks("ran in /");
+    let line = out.proc_line("FAILED", "job");
+    assert!(
+        line.contains(&format!("working directory {} ", dir.display()))
+            && line.contains(" on slurm job "),
+        "{line}\n{}",
+        out.describe()
+    );
+}

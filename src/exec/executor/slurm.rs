@@ -14,11 +14,13 @@
 //! time limit, a backstop should prun itself be killed.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
 use super::{DeclarationError, Options, argv_of, client_error, relay, single};
 use crate::exec::command::{CommandError, CommandSpec, Program};
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
@@ -75,13 +77,15 @@ impl Slurm {
         d
     }
 
-    /// The `srun` command line for one job.
+    /// The `srun` command line for one job, which runs the command of `spec` after
+    /// entering `dir` (see [`enter`]) with the marker `nonce`.
     fn srun(
         &self,
         job: &str,
         resources: &Resources,
         launch: &Launch,
         spec: &CommandSpec,
+        (dir, nonce): (&Path, &str),
     ) -> Vec<String> {
         let mut argv: Vec<String> = vec!["srun".into(), "--quiet".into(), "--ntasks=1".into()];
         if let Some(p) = &self.partition {
@@ -104,6 +108,8 @@ impl Slurm {
         // this name (to cancel them, and to tell a refused job from a failed command).
         argv.push(format!("--job-name={job}"));
         argv.push("--".into());
+        let script = enter(&sh_word(&dir.to_string_lossy()), nonce) + "exec \"$@\"";
+        argv.extend(["sh".into(), "-c".into(), script, "sh".into()]);
         argv.extend(argv_of(spec));
         argv
     }
@@ -121,8 +127,18 @@ impl Slurm {
         let spec = single(launch, "slurm")?;
         let hidden = local.hidden_env();
         let job = job_name(proc);
+        // Where srun runs, and so the job: slurmstepd runs a job whose directory it
+        // cannot enter in /tmp, so the job enters it again itself, or fails.
+        let dir =
+            std::path::absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))).map_err(|e| {
+                CommandError::Remote {
+                    message: format!("cannot tell the job's working directory: {e}"),
+                    command: crate::shown::command(launch),
+                }
+            })?;
+        let nonce = nonce();
         let client = CommandSpec {
-            program: Program::Argv(self.srun(&job, resources, launch, spec)),
+            program: Program::Argv(self.srun(&job, resources, launch, spec, (&dir, &nonce))),
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),
         };
@@ -220,6 +236,19 @@ impl Slurm {
                     command: crate::shown::command(launch),
                 });
             }
+        }
+        if out.ending == Ending::Exited
+            && out.stages[0].code == Some(NO_DIR_STATUS)
+            && let Some(why) = no_dir(&stderr_tail(&relayed, &out), &nonce)
+        {
+            return Err(CommandError::Remote {
+                message: format!(
+                    "working directory {} {why} on {}",
+                    dir.display(),
+                    place.as_deref().unwrap_or("the slurm job")
+                ),
+                command: crate::shown::command(launch),
+            });
         }
         out.place = place;
         Ok(out)

@@ -21,8 +21,8 @@ fn exit_codes_and_output_come_back() {
             r#"{}
 proc("seven", #{{ executor: "hpc", shell: "echo to-stdout; echo to-stderr >&2; exit 7" }});
 proc("talk", #{{ executor: "hpc" }}, |ctx| {{
-    let r = exec(["sh", "-c", "echo hi; exit 3"], #{{ check: false }});
-    write_file("talk.txt", `${{r.code}} ${{r.stdout}}`);
+    let r = exec(["sh", "-c", "echo hi; echo oops >&2; exit 3"], #{{ check: false }});
+    write_file("talk.txt", `${{r.code}} ${{r.stdout}}${{r.stderr}}`);
 }});
 run(["seven", "talk"]);
 "#,
@@ -42,7 +42,8 @@ run(["seven", "talk"]);
         out.describe()
     );
     out.proc_state("SUCCEEDED", "talk");
-    assert_eq!(out.read("talk.txt"), "3 hi\n", "{}", out.describe());
+    // The command's stderr is its own: srun adds no line of its own saying how it ended.
+    assert_eq!(out.read("talk.txt"), "3 hi\noops\n", "{}", out.describe());
 }
 
 #[test]
@@ -295,10 +296,15 @@ run(["nowhere", "too_big"]);
         "{line}\n{}",
         out.describe()
     );
+    assert!(
+        line.contains(": srun: error: invalid partition specified: nope"),
+        "{line}\n{}",
+        out.describe()
+    );
     let line = out.proc_line("FAILED", "too_big");
     assert!(
         line.contains(
-            "was refused: FAILED (BadConstraints): srun: error: Unable to allocate resources"
+            "was refused: FAILED (BadConstraints): allocation failure: Requested node configuration is not available"
         ),
         "{line}\n{}",
         out.describe()

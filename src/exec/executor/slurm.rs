@@ -87,7 +87,12 @@ impl Slurm {
         spec: &CommandSpec,
         (dir, nonce): (&Path, &str),
     ) -> Vec<String> {
-        let mut argv: Vec<String> = vec!["srun".into(), "--quiet".into(), "--ntasks=1".into()];
+        // Quiet twice: errors too, among them the `srun: error: NODE: task 0: Exited with
+        // exit code 3` that srun writes into the command's stderr (the reasons for a
+        // refused job are asked for again, see [`why_refused`]).
+        let mut argv: Vec<String> = ["srun", "--quiet", "--quiet", "--ntasks=1"]
+            .map(String::from)
+            .into();
         if let Some(p) = &self.partition {
             argv.push(format!("--partition={p}"));
         }
@@ -219,23 +224,24 @@ impl Slurm {
                 command: crate::shown::command(launch),
             });
         }
-        if let Some(code) = failed {
+        if let Some(code) = failed
+            && info.as_ref().is_none_or(|j| j.nodes.is_empty())
+        {
+            let said = match why_refused(&relayed.stages[0], hidden).await {
+                Some(why) => format!(": {why}"),
+                None => said,
+            };
             let message = match &info {
-                None => Some(format!(
-                    "srun did not submit the job (srun exit status {code}){said}"
-                )),
-                Some(j) if j.nodes.is_empty() => Some(format!(
+                None => format!("srun did not submit the job (srun exit status {code}){said}"),
+                Some(j) => format!(
                     "slurm job {} was refused: {} ({}){said}",
                     j.id, j.state, j.reason
-                )),
-                Some(_) => None,
+                ),
             };
-            if let Some(message) = message {
-                return Err(CommandError::Remote {
-                    message,
-                    command: crate::shown::command(launch),
-                });
-            }
+            return Err(CommandError::Remote {
+                message,
+                command: crate::shown::command(launch),
+            });
         }
         if out.ending == Ending::Exited
             && out.stages[0].code == Some(NO_DIR_STATUS)
@@ -291,31 +297,78 @@ fn job_name(proc: &str) -> String {
 /// does not inherit the variables of prun's environment in `hidden` (see
 /// [`crate::sigchld::spawn`]).
 async fn query(argv: &[&str], hidden: &[OsString]) -> Option<String> {
+    let mut cmd = std::process::Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    let (status, out) = read_client(cmd, Stream::Stdout, hidden).await?;
+    status.success().then_some(out)
+}
+
+/// One of a client's output streams.
+#[derive(Clone, Copy, PartialEq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Runs the Slurm client command `cmd` to its end, returning its exit status and what
+/// it wrote to `stream` (the other goes to /dev/null); see [`query`].
+async fn read_client(
+    mut cmd: std::process::Command,
+    stream: Stream,
+    hidden: &[OsString],
+) -> Option<(std::process::ExitStatus, String)> {
     use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use tokio::io::AsyncReadExt;
-    let mut cmd = Command::new(argv[0]);
+    let pipe = |s| {
+        if s == stream {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        }
+    };
     // In a group of its own, as every child of prun: the Ctrl-C that the terminal sends
     // to prun's group does not cut short the `scancel` run because of it.
-    cmd.args(&argv[1..])
-        .process_group(0)
+    cmd.process_group(0)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stdout(pipe(Stream::Stdout))
+        .stderr(pipe(Stream::Stderr));
     let mut child = crate::sigchld::spawn(&mut cmd, hidden).ok()?;
-    let stdout = child
-        .stdout
-        .take()
-        .map(tokio::process::ChildStdout::from_std);
+    let read = match stream {
+        Stream::Stdout => child.stdout.take().map(std::os::fd::OwnedFd::from),
+        Stream::Stderr => child.stderr.take().map(std::os::fd::OwnedFd::from),
+    };
     let mut child = crate::exec::unix::Child::new(child);
     let mut out = Vec::new();
-    if let Some(Ok(mut stdout)) = stdout {
-        let _ = stdout.read_to_end(&mut out).await;
+    if let Some(Ok(mut read)) = read.map(tokio::net::unix::pipe::Receiver::from_owned_fd) {
+        let _ = read.read_to_end(&mut out).await;
     }
     let status = child.wait().await.ok()?;
-    status
-        .success()
-        .then(|| String::from_utf8_lossy(&out).into_owned())
+    Some((status, String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// Why Slurm would not run the job of `client` (an `srun` command line of
+/// [`Slurm::srun`]): what `srun --test-only` with its options, environment and directory
+/// says on stderr, its lines joined by `; `. The job's own `srun` said nothing: it is
+/// `--quiet` twice.
+async fn why_refused(client: &CommandSpec, hidden: &[OsString]) -> Option<String> {
+    let Program::Argv(argv) = &client.program else {
+        return None;
+    };
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.arg("--test-only")
+        .args(argv[1..].iter().filter(|a| *a != "--quiet"))
+        .envs(client.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &client.cwd {
+        cmd.current_dir(dir);
+    }
+    let (_, said) = read_client(cmd, Stream::Stderr, hidden).await?;
+    let lines: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("; "))
 }
 
 /// A job as `squeue` shows it.

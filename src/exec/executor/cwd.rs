@@ -53,7 +53,8 @@ pub(super) fn sh_word(word: &str) -> String {
 }
 
 /// The last bytes (up to 4 KiB) of what the client (`ssh`, `srun`) launched as `launch`, which gave
-/// `out`, wrote to its stderr, wherever that went; empty when they cannot be read back.
+/// `out`, wrote to its stderr, wherever that went, without the NUL bytes a log keeps as
+/// room for its header; empty when they cannot be read back.
 pub(super) fn stderr_tail(launch: &Launch, out: &LaunchOutput) -> String {
     use std::os::unix::fs::FileExt;
     let tail = |f: &std::fs::File| -> Option<String> {
@@ -74,6 +75,7 @@ pub(super) fn stderr_tail(launch: &Launch, out: &LaunchOutput) -> String {
         Sink::Inherit => None,
     }
     .unwrap_or_default()
+    .replace('\0', "")
 }
 
 #[cfg(test)]

@@ -383,7 +383,8 @@ impl Ssh {
         };
         let mut out = out.map_err(|e| client_error(e, launch, "ssh"))?;
         if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
-            let said = match out.stderr.text.trim().lines().last() {
+            let tail = stderr_tail(&client, &out);
+            let said = match tail.lines().map(str::trim).rfind(|l| !l.is_empty()) {
                 Some(line) => format!(": {line}"),
                 None => "; ssh's message is in the log".into(),
             };

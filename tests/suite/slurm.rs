@@ -439,3 +439,27 @@ run("job");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_chdir_in_the_executors_args_is_the_jobs_directory() {
+    up();
+    let test = Test::new();
+    let dir = test.dir().join("elsewhere");
+    std::fs::create_dir(&dir).unwrap();
+    let out = test
+        .script(&format!(
+            r#"
+set_options(#{{ executors: #{{ hpc: #{{ kind: "slurm", args: ["--chdir={}"] }} }} }});
+proc("job", #{{ executor: "hpc", shell: "pwd > where.txt" }});
+run("job");
+"#,
+            dir.display()
+        ))
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("elsewhere/where.txt").trim(),
+        dir.display().to_string()
+    );
+}

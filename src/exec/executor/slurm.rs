@@ -37,6 +37,9 @@ const LOOK_UP_AFTER: Duration = Duration::from_millis(500);
 /// How long prun waits for a cancelled job to leave the queue.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
+/// The variable that gives srun its jobs' directory, as `--chdir` does.
+const WORKING_DIR_VARIABLE: &str = "SLURM_WORKING_DIR";
+
 /// Numbers the jobs of this run, for their unique names.
 static JOBS: AtomicUsize = AtomicUsize::new(0);
 
@@ -77,15 +80,24 @@ impl Slurm {
         d
     }
 
+    /// Whether the declaration's `args` choose the jobs' directory (`-D DIR`,
+    /// `--chdir=DIR`, or an abbreviation srun takes, down to `--ch`).
+    fn args_choose_directory(&self) -> bool {
+        self.args.iter().any(|a| {
+            let name = a.split('=').next().unwrap_or(a);
+            a.starts_with("-D") || (name.len() >= "--ch".len() && "--chdir".starts_with(name))
+        })
+    }
+
     /// The `srun` command line for one job, which runs the command of `spec` after
-    /// entering `dir` (see [`enter`]) with the marker `nonce`.
+    /// entering `dir` (see [`enter`]) with the marker `nonce`, when it is given.
     fn srun(
         &self,
         job: &str,
         resources: &Resources,
         launch: &Launch,
         spec: &CommandSpec,
-        (dir, nonce): (&Path, &str),
+        enter_dir: Option<(&Path, &str)>,
     ) -> Vec<String> {
         // Quiet twice: errors too, among them the `srun: error: NODE: task 0: Exited with
         // exit code 3` that srun writes into the command's stderr (the reasons for a
@@ -113,8 +125,10 @@ impl Slurm {
         // this name (to cancel them, and to tell a refused job from a failed command).
         argv.push(format!("--job-name={job}"));
         argv.push("--".into());
-        let script = enter(&sh_word(&dir.to_string_lossy()), nonce) + "exec \"$@\"";
-        argv.extend(["sh".into(), "-c".into(), script, "sh".into()]);
+        if let Some((dir, nonce)) = enter_dir {
+            let script = enter(&sh_word(&dir.to_string_lossy()), nonce) + "exec \"$@\"";
+            argv.extend(["sh".into(), "-c".into(), script, "sh".into()]);
+        }
         argv.extend(argv_of(spec));
         argv
     }
@@ -132,18 +146,32 @@ impl Slurm {
         let spec = single(launch, "slurm")?;
         let hidden = local.hidden_env();
         let job = job_name(proc);
-        // Where srun runs, and so the job: slurmstepd runs a job whose directory it
-        // cannot enter in /tmp, so the job enters it again itself, or fails.
-        let dir =
-            std::path::absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))).map_err(|e| {
-                CommandError::Remote {
-                    message: format!("cannot tell the job's working directory: {e}"),
-                    command: crate::shown::command(launch),
-                }
-            })?;
+        // Where srun runs, and so the job, unless the executor's `args` or srun's
+        // variable choose another: slurmstepd runs a job whose directory it cannot enter
+        // in /tmp, so the job enters it again itself, or fails.
+        let chosen = self.args_choose_directory()
+            || spec.env.iter().any(|(k, _)| k == WORKING_DIR_VARIABLE)
+            || std::env::var_os(WORKING_DIR_VARIABLE).is_some();
+        let dir = match chosen {
+            true => None,
+            false => Some(
+                std::path::absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))).map_err(
+                    |e| CommandError::Remote {
+                        message: format!("cannot tell the job's working directory: {e}"),
+                        command: crate::shown::command(launch),
+                    },
+                )?,
+            ),
+        };
         let nonce = nonce();
         let client = CommandSpec {
-            program: Program::Argv(self.srun(&job, resources, launch, spec, (&dir, &nonce))),
+            program: Program::Argv(self.srun(
+                &job,
+                resources,
+                launch,
+                spec,
+                dir.as_deref().map(|d| (d, nonce.as_str())),
+            )),
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),
         };
@@ -243,7 +271,8 @@ impl Slurm {
                 command: crate::shown::command(launch),
             });
         }
-        if out.ending == Ending::Exited
+        if let Some(dir) = &dir
+            && out.ending == Ending::Exited
             && out.stages[0].code == Some(NO_DIR_STATUS)
             && let Some(why) = no_dir(&stderr_tail(&relayed, &out), &nonce)
         {
@@ -505,6 +534,26 @@ async fn scancel(job: &str, hidden: &[OsString]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_args_choose_the_directory_with_chdir_in_any_form_srun_takes() {
+        let with = |args: &[&str]| Slurm {
+            max_jobs: 1,
+            partition: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        for args in [
+            &["-D", "/x"][..],
+            &["-D/x"],
+            &["--chdir=/x"],
+            &["--ch", "/x"],
+        ] {
+            assert!(with(args).args_choose_directory(), "{args:?}");
+        }
+        for args in [&["--constraint=a"][..], &["--c=1"], &["--qos=normal"], &[]] {
+            assert!(!with(args).args_choose_directory(), "{args:?}");
+        }
+    }
 
     #[test]
     fn a_long_proc_name_makes_a_job_name_slurm_takes() {

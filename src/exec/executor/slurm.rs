@@ -229,9 +229,11 @@ impl Slurm {
             placed(&p);
             place = Some(p);
         }
+        // srun, quiet twice, says nothing itself: a captured stderr's last line is the
+        // command's or slurmstepd's.
         let said = match out.stderr.text.trim().lines().last() {
             Some(line) => format!(": {line}"),
-            None => "; srun's message is in the log".into(),
+            None => String::new(),
         };
         if let Some(j) = info
             .as_ref()
@@ -378,8 +380,8 @@ async fn read_client(
 
 /// Why Slurm would not run the job of `client` (an `srun` command line of
 /// [`Slurm::srun`]): what `srun --test-only` with its options, environment and directory
-/// says on stderr, its lines joined by `; `. The job's own `srun` said nothing: it is
-/// `--quiet` twice.
+/// says on stderr, its lines joined by `; `, or `None` when that would run it. The job's
+/// own `srun` said nothing: it is `--quiet` twice.
 async fn why_refused(client: &CommandSpec, hidden: &[OsString]) -> Option<String> {
     let Program::Argv(argv) = &client.program else {
         return None;
@@ -391,7 +393,11 @@ async fn why_refused(client: &CommandSpec, hidden: &[OsString]) -> Option<String
     if let Some(dir) = &client.cwd {
         cmd.current_dir(dir);
     }
-    let (_, said) = read_client(cmd, Stream::Stderr, hidden).await?;
+    let (status, said) = read_client(cmd, Stream::Stderr, hidden).await?;
+    // Slurm would run it now: what stopped the job was not its request.
+    if status.success() {
+        return None;
+    }
     let lines: Vec<&str> = said
         .lines()
         .map(str::trim)

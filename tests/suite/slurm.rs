@@ -21,8 +21,8 @@ fn exit_codes_and_output_come_back() {
             r#"{}
 proc("seven", #{{ executor: "hpc", shell: "echo to-stdout; echo to-stderr >&2; exit 7" }});
 proc("talk", #{{ executor: "hpc" }}, |ctx| {{
-    let r = exec(["sh", "-c", "echo hi; exit 3"], #{{ check: false }});
-    write_file("talk.txt", `${{r.code}} ${{r.stdout}}`);
+    let r = exec(["sh", "-c", "echo hi; echo oops >&2; exit 3"], #{{ check: false }});
+    write_file("talk.txt", `${{r.code}} ${{r.stdout}}${{r.stderr}}`);
 }});
 run(["seven", "talk"]);
 "#,
@@ -42,7 +42,8 @@ run(["seven", "talk"]);
         out.describe()
     );
     out.proc_state("SUCCEEDED", "talk");
-    assert_eq!(out.read("talk.txt"), "3 hi\n", "{}", out.describe());
+    // The command's stderr is its own: srun adds no line of its own saying how it ended.
+    assert_eq!(out.read("talk.txt"), "3 hi\noops\n", "{}", out.describe());
 }
 
 #[test]
@@ -295,10 +296,15 @@ run(["nowhere", "too_big"]);
         "{line}\n{}",
         out.describe()
     );
+    assert!(
+        line.contains(": srun: error: invalid partition specified: nope"),
+        "{line}\n{}",
+        out.describe()
+    );
     let line = out.proc_line("FAILED", "too_big");
     assert!(
         line.contains(
-            "was refused: FAILED (BadConstraints): srun: error: Unable to allocate resources"
+            "was refused: FAILED (BadConstraints): allocation failure: Requested node configuration is not available"
         ),
         "{line}\n{}",
         out.describe()
@@ -401,5 +407,59 @@ run("cancelled");
             && !line.contains("exited with code"),
         "{line}\n{}",
         out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_cwd_the_job_cannot_enter_fails_the_command_instead_of_running_it_in_tmp() {
+    up();
+    // slurmstepd runs a job whose directory it cannot enter in /tmp, saying so on stderr
+    // only. The job runs as `nobody` here, for whom the directory is closed.
+    let test = Test::new();
+    let dir = test.dir().join("closed");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = test
+        .script(&format!(
+            r#"
+set_options(#{{ executors: #{{ hpc: #{{ kind: "slurm", args: ["--uid=nobody"] }} }} }});
+proc("job", #{{ executor: "hpc", cwd: "{}", shell: "echo ran in $(pwd)" }});
+run("job");
+"#,
+            dir.display()
+        ))
+        .run();
+    out.code(1).out_lacks("ran in /");
+    let line = out.proc_line("FAILED", "job");
+    assert!(
+        line.contains(&format!("working directory {} ", dir.display()))
+            && line.contains(" on slurm job "),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_chdir_in_the_executors_args_is_the_jobs_directory() {
+    up();
+    let test = Test::new();
+    let dir = test.dir().join("elsewhere");
+    std::fs::create_dir(&dir).unwrap();
+    let out = test
+        .script(&format!(
+            r#"
+set_options(#{{ executors: #{{ hpc: #{{ kind: "slurm", args: ["--chdir={}"] }} }} }});
+proc("job", #{{ executor: "hpc", shell: "pwd > where.txt" }});
+run("job");
+"#,
+            dir.display()
+        ))
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("elsewhere/where.txt").trim(),
+        dir.display().to_string()
     );
 }

@@ -210,15 +210,18 @@ fn a_refused_connection_fails_the_command_naming_the_host() {
             r#"
 set_options(#{{ executors: #{{ farm: #{{ kind: "ssh", hosts: ["127.0.0.1"], port: {port},
     args: ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"] }} }} }});
-proc("p", #{{ executor: "farm", cmd: ["true"] }});
+proc("p", #{{ executor: "farm", retries: 1, cmd: ["true"] }});
 run("p");
 "#
         ))
         .run();
-    out.code(1);
+    // A retried command's log has room for its header (NUL bytes) before ssh's line.
+    out.code(1).out_lacks("\0");
     let line = out.proc_line("FAILED", "p");
+    // ssh's reason is in the message, not only in the log.
     assert!(
-        line.contains("ssh to host \"127.0.0.1\" failed"),
+        line.contains("ssh to host \"127.0.0.1\" failed")
+            && line.contains(&format!("port {port}: Connection refused")),
         "{line}\n{}",
         out.describe()
     );

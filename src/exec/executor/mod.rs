@@ -10,6 +10,7 @@
 //! bounds how many of an executor's procs run at once by its [`Executor::limit`] (Slurm's
 //! `max_jobs`, the sum of the SSH hosts' slots) instead of `-j`.
 
+mod cwd;
 mod slurm;
 mod ssh;
 

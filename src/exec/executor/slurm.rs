@@ -14,11 +14,13 @@
 //! time limit, a backstop should prun itself be killed.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
 use super::{DeclarationError, Options, argv_of, client_error, relay, single};
 use crate::exec::command::{CommandError, CommandSpec, Program};
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
@@ -34,6 +36,9 @@ const LOOK_UP_AFTER: Duration = Duration::from_millis(500);
 
 /// How long prun waits for a cancelled job to leave the queue.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// The variable that gives srun its jobs' directory, as `--chdir` does.
+const WORKING_DIR_VARIABLE: &str = "SLURM_WORKING_DIR";
 
 /// Numbers the jobs of this run, for their unique names.
 static JOBS: AtomicUsize = AtomicUsize::new(0);
@@ -75,15 +80,31 @@ impl Slurm {
         d
     }
 
-    /// The `srun` command line for one job.
+    /// Whether the declaration's `args` choose the jobs' directory (`-D DIR`,
+    /// `--chdir=DIR`, or an abbreviation srun takes, down to `--ch`).
+    fn args_choose_directory(&self) -> bool {
+        self.args.iter().any(|a| {
+            let name = a.split('=').next().unwrap_or(a);
+            a.starts_with("-D") || (name.len() >= "--ch".len() && "--chdir".starts_with(name))
+        })
+    }
+
+    /// The `srun` command line for one job, which runs the command of `spec` after
+    /// entering `dir` (see [`enter`]) with the marker `nonce`, when it is given.
     fn srun(
         &self,
         job: &str,
         resources: &Resources,
         launch: &Launch,
         spec: &CommandSpec,
+        enter_dir: Option<(&Path, &str)>,
     ) -> Vec<String> {
-        let mut argv: Vec<String> = vec!["srun".into(), "--quiet".into(), "--ntasks=1".into()];
+        // Quiet twice: errors too, among them the `srun: error: NODE: task 0: Exited with
+        // exit code 3` that srun writes into the command's stderr (the reasons for a
+        // refused job are asked for again, see [`why_refused`]).
+        let mut argv: Vec<String> = ["srun", "--quiet", "--quiet", "--ntasks=1"]
+            .map(String::from)
+            .into();
         if let Some(p) = &self.partition {
             argv.push(format!("--partition={p}"));
         }
@@ -104,6 +125,10 @@ impl Slurm {
         // this name (to cancel them, and to tell a refused job from a failed command).
         argv.push(format!("--job-name={job}"));
         argv.push("--".into());
+        if let Some((dir, nonce)) = enter_dir {
+            let script = enter(&sh_word(&dir.to_string_lossy()), nonce) + "exec \"$@\"";
+            argv.extend(["sh".into(), "-c".into(), script, "sh".into()]);
+        }
         argv.extend(argv_of(spec));
         argv
     }
@@ -121,8 +146,32 @@ impl Slurm {
         let spec = single(launch, "slurm")?;
         let hidden = local.hidden_env();
         let job = job_name(proc);
+        // Where srun runs, and so the job, unless the executor's `args` or srun's
+        // variable choose another: slurmstepd runs a job whose directory it cannot enter
+        // in /tmp, so the job enters it again itself, or fails.
+        let chosen = self.args_choose_directory()
+            || spec.env.iter().any(|(k, _)| k == WORKING_DIR_VARIABLE)
+            || std::env::var_os(WORKING_DIR_VARIABLE).is_some();
+        let dir = match chosen {
+            true => None,
+            false => Some(
+                std::path::absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))).map_err(
+                    |e| CommandError::Remote {
+                        message: format!("cannot tell the job's working directory: {e}"),
+                        command: crate::shown::command(launch),
+                    },
+                )?,
+            ),
+        };
+        let nonce = nonce();
         let client = CommandSpec {
-            program: Program::Argv(self.srun(&job, resources, launch, spec)),
+            program: Program::Argv(self.srun(
+                &job,
+                resources,
+                launch,
+                spec,
+                dir.as_deref().map(|d| (d, nonce.as_str())),
+            )),
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),
         };
@@ -180,9 +229,11 @@ impl Slurm {
             placed(&p);
             place = Some(p);
         }
+        // srun, quiet twice, says nothing itself: a captured stderr's last line is the
+        // command's or slurmstepd's.
         let said = match out.stderr.text.trim().lines().last() {
             Some(line) => format!(": {line}"),
-            None => "; srun's message is in the log".into(),
+            None => String::new(),
         };
         if let Some(j) = info
             .as_ref()
@@ -203,23 +254,38 @@ impl Slurm {
                 command: crate::shown::command(launch),
             });
         }
-        if let Some(code) = failed {
+        if let Some(code) = failed
+            && info.as_ref().is_none_or(|j| j.nodes.is_empty())
+        {
+            let said = match why_refused(&relayed.stages[0], hidden).await {
+                Some(why) => format!(": {why}"),
+                None => said,
+            };
             let message = match &info {
-                None => Some(format!(
-                    "srun did not submit the job (srun exit status {code}){said}"
-                )),
-                Some(j) if j.nodes.is_empty() => Some(format!(
+                None => format!("srun did not submit the job (srun exit status {code}){said}"),
+                Some(j) => format!(
                     "slurm job {} was refused: {} ({}){said}",
                     j.id, j.state, j.reason
-                )),
-                Some(_) => None,
+                ),
             };
-            if let Some(message) = message {
-                return Err(CommandError::Remote {
-                    message,
-                    command: crate::shown::command(launch),
-                });
-            }
+            return Err(CommandError::Remote {
+                message,
+                command: crate::shown::command(launch),
+            });
+        }
+        if let Some(dir) = &dir
+            && out.ending == Ending::Exited
+            && out.stages[0].code == Some(NO_DIR_STATUS)
+            && let Some(why) = no_dir(&stderr_tail(&relayed, &out), &nonce)
+        {
+            return Err(CommandError::Remote {
+                message: format!(
+                    "working directory {} {why} on {}",
+                    dir.display(),
+                    place.as_deref().unwrap_or("the slurm job")
+                ),
+                command: crate::shown::command(launch),
+            });
         }
         out.place = place;
         Ok(out)
@@ -262,31 +328,82 @@ fn job_name(proc: &str) -> String {
 /// does not inherit the variables of prun's environment in `hidden` (see
 /// [`crate::sigchld::spawn`]).
 async fn query(argv: &[&str], hidden: &[OsString]) -> Option<String> {
+    let mut cmd = std::process::Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    let (status, out) = read_client(cmd, Stream::Stdout, hidden).await?;
+    status.success().then_some(out)
+}
+
+/// One of a client's output streams.
+#[derive(Clone, Copy, PartialEq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Runs the Slurm client command `cmd` to its end, returning its exit status and what
+/// it wrote to `stream` (the other goes to /dev/null); see [`query`].
+async fn read_client(
+    mut cmd: std::process::Command,
+    stream: Stream,
+    hidden: &[OsString],
+) -> Option<(std::process::ExitStatus, String)> {
     use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use tokio::io::AsyncReadExt;
-    let mut cmd = Command::new(argv[0]);
+    let pipe = |s| {
+        if s == stream {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        }
+    };
     // In a group of its own, as every child of prun: the Ctrl-C that the terminal sends
     // to prun's group does not cut short the `scancel` run because of it.
-    cmd.args(&argv[1..])
-        .process_group(0)
+    cmd.process_group(0)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stdout(pipe(Stream::Stdout))
+        .stderr(pipe(Stream::Stderr));
     let mut child = crate::sigchld::spawn(&mut cmd, hidden).ok()?;
-    let stdout = child
-        .stdout
-        .take()
-        .map(tokio::process::ChildStdout::from_std);
+    let read = match stream {
+        Stream::Stdout => child.stdout.take().map(std::os::fd::OwnedFd::from),
+        Stream::Stderr => child.stderr.take().map(std::os::fd::OwnedFd::from),
+    };
     let mut child = crate::exec::unix::Child::new(child);
     let mut out = Vec::new();
-    if let Some(Ok(mut stdout)) = stdout {
-        let _ = stdout.read_to_end(&mut out).await;
+    if let Some(Ok(mut read)) = read.map(tokio::net::unix::pipe::Receiver::from_owned_fd) {
+        let _ = read.read_to_end(&mut out).await;
     }
     let status = child.wait().await.ok()?;
-    status
-        .success()
-        .then(|| String::from_utf8_lossy(&out).into_owned())
+    Some((status, String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// Why Slurm would not run the job of `client` (an `srun` command line of
+/// [`Slurm::srun`]): what `srun --test-only` with its options, environment and directory
+/// says on stderr, its lines joined by `; `, or `None` when that would run it. The job's
+/// own `srun` said nothing: it is `--quiet` twice.
+async fn why_refused(client: &CommandSpec, hidden: &[OsString]) -> Option<String> {
+    let Program::Argv(argv) = &client.program else {
+        return None;
+    };
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.arg("--test-only")
+        .args(argv[1..].iter().filter(|a| *a != "--quiet"))
+        .envs(client.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &client.cwd {
+        cmd.current_dir(dir);
+    }
+    let (status, said) = read_client(cmd, Stream::Stderr, hidden).await?;
+    // Slurm would run it now: what stopped the job was not its request.
+    if status.success() {
+        return None;
+    }
+    let lines: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("; "))
 }
 
 /// A job as `squeue` shows it.
@@ -423,6 +540,26 @@ async fn scancel(job: &str, hidden: &[OsString]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_args_choose_the_directory_with_chdir_in_any_form_srun_takes() {
+        let with = |args: &[&str]| Slurm {
+            max_jobs: 1,
+            partition: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        for args in [
+            &["-D", "/x"][..],
+            &["-D/x"],
+            &["--chdir=/x"],
+            &["--ch", "/x"],
+        ] {
+            assert!(with(args).args_choose_directory(), "{args:?}");
+        }
+        for args in [&["--constraint=a"][..], &["--c=1"], &["--qos=normal"], &[]] {
+            assert!(!with(args).args_choose_directory(), "{args:?}");
+        }
+    }
 
     #[test]
     fn a_long_proc_name_makes_a_job_name_slurm_takes() {

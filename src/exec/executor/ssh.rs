@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
 use super::{
     DeclarationError, Options, Problem, argv_of, client, client_error, relay, sh_quote, single,
 };
@@ -96,10 +97,6 @@ const AVOID_UNREACHABLE: Duration = Duration::from_secs(30);
 /// How long the `ssh -O exit` that ends a master connection may take when prun closes
 /// the executor (a master that answers does at once).
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
-
-/// The exit status of a remote command whose working directory could not be entered (a
-/// failed `cd`'s), told from the command's own by the last line of its stderr.
-const NO_DIR_STATUS: i32 = 1;
 
 /// The longest word of the remote command line (see [`login_line`]): csh refuses words
 /// of more than about 8 KiB ("Word too long").
@@ -386,7 +383,8 @@ impl Ssh {
         };
         let mut out = out.map_err(|e| client_error(e, launch, "ssh"))?;
         if out.ending == Ending::Exited && out.stages[0].code == Some(SSH_FAILED) {
-            let said = match out.stderr.text.trim().lines().last() {
+            let tail = stderr_tail(&client, &out);
+            let said = match tail.lines().map(str::trim).rfind(|l| !l.is_empty()) {
                 Some(line) => format!(": {line}"),
                 None => "; ssh's message is in the log".into(),
             };
@@ -533,37 +531,6 @@ fn not_started() -> LaunchOutput {
     }
 }
 
-/// The remote script's first step when the command has a `cwd` (`dir`, quoted; a
-/// `CDPATH` of the host's would send a relative one elsewhere): a directory it cannot
-/// enter ends the script, before the command, with
-/// [`NO_DIR_STATUS`] and a last line of stderr naming why, marked with `nonce` (which no
-/// command prints by chance; see [`no_dir`]).
-fn enter(dir: &str, nonce: &str) -> String {
-    format!(
-        "CDPATH= cd {dir} >/dev/null 2>&1 || {{ if [ ! -e {dir} ]; then r='does not exist'; elif [ ! -d {dir} ]; then r='is not a directory'; else r='cannot be entered'; fi; echo \"prun {nonce}: the working directory $r\" >&2; exit {NO_DIR_STATUS}; }}\n"
-    )
-}
-
-/// Why the remote script could not enter the working directory (`does not exist`...),
-/// when the last line of its stderr (`stderr_tail`) is [`enter`]'s marked line.
-fn no_dir(stderr_tail: &str, nonce: &str) -> Option<String> {
-    // What comes before it on its line is not the script's (an unnamed log's room for
-    // its header, a startup file's unfinished line).
-    let last = stderr_tail.lines().rev().find(|l| !l.trim().is_empty())?;
-    let (_, why) = last.split_once(&format!("prun {nonce}: the working directory "))?;
-    Some(why.to_string())
-}
-
-/// A word no command prints by chance, different for every command.
-fn nonce() -> String {
-    use std::hash::BuildHasher;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let n = std::hash::RandomState::new().hash_one((now, std::process::id()));
-    format!("{n:016x}")
-}
-
 /// The line the remote user's login shell runs (`$SHELL -c LINE`: POSIX shells, fish,
 /// csh and tcsh read it alike): `exec sh -c BOOT sh CHUNK...`, where
 /// the chunks are `script` with the bytes some of those shells read differently inside
@@ -588,40 +555,6 @@ fn login_line(script: &str) -> String {
     }
     line.push('\'');
     line
-}
-
-/// A word for a POSIX shell: as it is when the shell would read it so, else quoted.
-fn sh_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_./,:=@%+-".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        sh_quote(word)
-    }
-}
-
-/// The last bytes (up to 4 KiB) of what the ssh client launched as `launch`, which gave
-/// `out`, wrote to its stderr, wherever that went; empty when they cannot be read back.
-fn stderr_tail(launch: &Launch, out: &LaunchOutput) -> String {
-    use std::os::unix::fs::FileExt;
-    let tail = |f: &std::fs::File| -> Option<String> {
-        let len = f.metadata().ok()?.len();
-        let start = len.saturating_sub(4096);
-        let mut buf = vec![0; usize::try_from(len - start).ok()?];
-        f.read_exact_at(&mut buf, start).ok()?;
-        Some(String::from_utf8_lossy(&buf).into_owned())
-    };
-    match &launch.stderr {
-        Sink::Capture => Some(out.stderr.text.clone()),
-        Sink::Fd(f) => tail(f),
-        Sink::File(p) => std::fs::File::open(p).ok().and_then(|f| tail(&f)),
-        Sink::Log => launch
-            .log
-            .as_ref()
-            .and_then(|l| tail(l.lock().expect("log").file())),
-        Sink::Inherit => None,
-    }
-    .unwrap_or_default()
 }
 
 /// Whether `name` is a name a POSIX shell's `export` takes.
@@ -694,17 +627,6 @@ mod tests {
             assert!(!chunk.contains(['\'', '!', '\n']) && !chunk.contains("\\\\"));
         }
         assert!(chunks[0].starts_with(r"a\0047b\0134c\0041d\0012e x"));
-    }
-
-    #[test]
-    fn a_cwd_that_cannot_be_entered_is_read_from_the_marked_last_line() {
-        let tail = "startup noise\n\0\0prun 00ff: the working directory does not exist\n";
-        assert_eq!(no_dir(tail, "00ff").as_deref(), Some("does not exist"));
-        assert_eq!(no_dir(tail, "00fe"), None);
-        assert_eq!(
-            no_dir(&format!("{tail}the command's own line\n"), "00ff"),
-            None
-        );
     }
 
     #[test]

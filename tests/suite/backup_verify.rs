@@ -340,6 +340,31 @@ fn the_podman_container_is_removed_when_the_restore_fails() {
     out.proc_line("FAILED", "restore");
 }
 
+/// Under cron's PATH (`/usr/bin:/bin`, plus where rclone is): podman's network helper
+/// runs iptables from /usr/sbin, and fails without it ("netavark: No such file or
+/// directory") unless pg gives podman the sbin directories.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres, prun_no_podman),
+    ignore = "needs rclone 1.63+, PostgreSQL, podman and runc"
+)]
+fn the_podman_engine_works_with_crons_path_which_has_no_sbin() {
+    if !tools() || !postgres::podman_installed() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = queries(Test::new());
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let rclone = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join("rclone").is_file())
+        .expect("rclone on PATH");
+    let path = format!("{}:/usr/bin:/bin", rclone.display());
+    let out = with_podman(t.env("PATH", &path), "prun-test-bv-cron", "55441", &[]);
+    out.ok()
+        .proc_state("SUCCEEDED", "restore")
+        .proc_state("SUCCEEDED", "check::appdb::01_rows.sql");
+}
+
 #[test]
 #[cfg_attr(
     any(prun_no_rclone, prun_no_postgres),

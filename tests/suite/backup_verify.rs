@@ -65,6 +65,42 @@ fn dump(dir: &Path, name: &str, age: &str, rows: usize, sql: Option<&str>) {
     assert!(status.success());
 }
 
+/// A real `pg_dumpall` dump, gzipped, of a cluster holding what `queries` checks (`t` with
+/// 3 rows in appdb, an empty `u` in other), cut before the `postgres` database's part when
+/// `truncated` (as `pg_dumpall | gzip` leaves it when pg_dumpall dies: a valid gzip).
+fn real_dump(t: Test, truncated: bool) -> Test {
+    let script = t.dir().join("make-dump.rhai");
+    std::fs::write(
+        &script,
+        r#"
+import "pg" as pg;
+let s = pg::start(#{ port: 55442 });
+pg::query(s, "postgres", "create database appdb");
+pg::query(s, "appdb", "create table t (id int primary key); insert into t select generate_series(1, 3)");
+pg::query(s, "postgres", "create database other");
+pg::query(s, "other", "create table u (x int)");
+exec(["pg_dumpall", "-h", s.host, "-p", `${s.port}`, "-U", "postgres", "-f", "full.sql"]);
+"#,
+    )
+    .unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg(&script)
+        .args(["-q", "--no-db"])
+        .current_dir(t.dir())
+        .env("XDG_STATE_HOME", t.dir().join("state"))
+        .output()
+        .expect("run prun");
+    assert!(made.status.success(), "{made:?}");
+    let mut sql = std::fs::read_to_string(t.dir().join("full.sql")).unwrap();
+    assert!(sql.contains("\nCREATE ROLE postgres;\n"), "{sql}");
+    if truncated {
+        let cut = sql.find("\n--\n-- Database \"postgres\" dump").expect("postgres's part");
+        sql.truncate(cut + 1);
+    }
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 0, Some(&sql));
+    t
+}
+
 /// A test directory whose only backup fails to restore (`select bogus;`).
 fn with_corrupt_dump() -> Test {
     let t = queries(Test::new());
@@ -255,6 +291,46 @@ fn a_corrupt_dump_shows_the_restore_error_and_cleans_up() {
     let line = out.proc_line("FAILED", "restore");
     assert!(line.contains("exited with code 3"), "{line}");
     out.out_has("column \"bogus\" does not exist");
+    nothing_left(&out);
+}
+
+/// pg_dumpall writes `CREATE ROLE postgres;` (the source's superuser), which the fresh
+/// server already has: PostgreSQL's documentation calls that error harmless.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_real_pg_dumpall_dump_restores_and_its_checks_pass() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = real_dump(queries(Test::new()), false);
+    let out = t.raw(&[&script(), "-r", "backups/"]).run();
+    out.ok()
+        .proc_state("SUCCEEDED", "check::appdb::01_rows.sql")
+        .proc_state("SUCCEEDED", "check::other::01_empty.sql");
+    nothing_left(&out);
+}
+
+/// A dump cut short at a line boundary restores without an SQL error, and its checks may
+/// all pass: it fails because it lacks pg_dumpall's closing line.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_truncated_pg_dumpall_dump_fails_the_restore() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = real_dump(queries(Test::new()), true);
+    let out = t.raw(&[&script(), "-r", "backups/"]).run();
+    out.code(1)
+        .out_has("new.sql.gz is truncated: it does not end with pg_dumpall's closing line \"-- PostgreSQL database cluster dump complete\"");
+    out.proc_line("FAILED", "restore");
     nothing_left(&out);
 }
 

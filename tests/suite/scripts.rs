@@ -45,13 +45,14 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
     assert!(text.contains("0 succeeded, 2 up to date"), "{text}");
 }
 
+/// It works in a temporary directory: run from anywhere (cron starts in `/` or the home
+/// directory), it writes nothing where it is run.
 #[test]
-fn the_showcase_runs_without_failures() {
+fn the_showcase_runs_without_failures_and_leaves_nothing_where_it_ran() {
     let showcase = script("showcase.rhai");
-    Test::new()
-        .raw(&[showcase.to_str().unwrap()])
-        .run()
-        .ok()
+    let out = Test::new().raw(&[showcase.to_str().unwrap()]).run();
+    out.ok()
         .out_has("counted 30000 words in 5 files")
         .out_has("prun: 9 succeeded");
+    assert!(!out.exists("target"), "{}", out.describe());
 }

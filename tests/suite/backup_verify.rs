@@ -569,3 +569,20 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
         .err_has("--engine docker: expected local or podman")
         .not_reported("fetch");
 }
+
+/// The server's options are checked before the backup is fetched, each error naming the
+/// script's option and what was given.
+#[test]
+fn bad_server_options_are_refused_before_anything_runs() {
+    for (flag, value, says) in [
+        ("--port", "70000", "--port 70000: must be an integer from 1 to 65535"),
+        ("--max-wait", "soon", "--max-wait soon: must be whole seconds"),
+        ("--postgres-version", "16;id", "--postgres-version 16;id: must be a PostgreSQL version"),
+        ("--container-name", "-a", "--container-name -a: must be a name of letters"),
+    ] {
+        let out = queries(Test::new())
+            .raw(&[&script(), "-r", "backups/", flag, value])
+            .run();
+        out.code(2).err_has(says).not_reported("fetch");
+    }
+}

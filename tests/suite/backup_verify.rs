@@ -273,6 +273,30 @@ fn every_backup_too_old_is_no_backup_found() {
     );
 }
 
+/// rclone applies no filter (`--max-age` included) to a source that is one file: the
+/// age of the file copied is checked too.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_backup_named_by_its_path_and_too_old_is_no_backup_found() {
+    if !tools() {
+        return;
+    }
+    let t = queries(Test::new());
+    dump(t.dir(), "old.sql.gz", "3 days ago", 3, None);
+    let out = t
+        .raw(&[&script(), "-r", "backups/old.sql.gz", "--max-age", "2d"])
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "fetch");
+    assert!(
+        line.contains("no backup found in backups/old.sql.gz (newer than 2d"),
+        "{line}"
+    );
+}
+
 #[test]
 #[cfg_attr(
     any(prun_no_rclone, prun_no_postgres),

@@ -21,8 +21,8 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
         .raw(&[fanout, "logs/*.log", "--dry-run"]);
     let dry = t.run();
     dry.ok()
-        .line("WOULD RUN  gzip::logs/a.log: gzip -kf logs/a.log")
-        .line("WOULD RUN  gzip::logs/b.log: gzip -kf logs/b.log");
+        .line("WOULD RUN  gzip::logs/a.log: gzip -kf -- logs/a.log")
+        .line("WOULD RUN  gzip::logs/b.log: gzip -kf -- logs/b.log");
     assert!(!dry.exists("logs/a.log.gz"), "a dry run compressed a file");
 
     let dir = dry.dir.path();
@@ -43,6 +43,19 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
     let second = run(&[fanout, "--", "logs/*.log"]);
     let text = String::from_utf8_lossy(&second.stdout);
     assert!(text.contains("0 succeeded, 2 up to date"), "{text}");
+}
+
+/// A file whose name starts with `-` is a file to gzip, not options (as `xargs gzip` takes
+/// it).
+#[test]
+fn fanout_compresses_a_file_whose_name_starts_with_a_dash() {
+    let fanout = script("fanout.rhai");
+    let out = Test::new()
+        .file("-t.log", "alpha\n")
+        .raw(&[fanout.to_str().unwrap(), "*.log"])
+        .run();
+    out.ok();
+    assert!(out.exists("-t.log.gz"), "{}", out.describe());
 }
 
 /// It works in a temporary directory: run from anywhere (cron starts in `/` or the home

@@ -94,7 +94,9 @@ exec(["pg_dumpall", "-h", s.host, "-p", `${s.port}`, "-U", "postgres", "-f", "fu
     let mut sql = std::fs::read_to_string(t.dir().join("full.sql")).unwrap();
     assert!(sql.contains("\nCREATE ROLE postgres;\n"), "{sql}");
     if truncated {
-        let cut = sql.find("\n--\n-- Database \"postgres\" dump").expect("postgres's part");
+        let cut = sql
+            .find("\n--\n-- Database \"postgres\" dump")
+            .expect("postgres's part");
         sql.truncate(cut + 1);
     }
     dump(t.dir(), "new.sql.gz", "1 hour ago", 0, Some(&sql));
@@ -599,10 +601,26 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
 #[test]
 fn bad_server_options_are_refused_before_anything_runs() {
     for (flag, value, says) in [
-        ("--port", "70000", "--port 70000: must be an integer from 1 to 65535"),
-        ("--max-wait", "soon", "--max-wait soon: must be whole seconds"),
-        ("--postgres-version", "16;id", "--postgres-version 16;id: must be a PostgreSQL version"),
-        ("--container-name", "-a", "--container-name -a: must be a name of letters"),
+        (
+            "--port",
+            "70000",
+            "--port 70000: must be an integer from 1 to 65535",
+        ),
+        (
+            "--max-wait",
+            "soon",
+            "--max-wait soon: must be whole seconds",
+        ),
+        (
+            "--postgres-version",
+            "16;id",
+            "--postgres-version 16;id: must be a PostgreSQL version",
+        ),
+        (
+            "--container-name",
+            "-a",
+            "--container-name -a: must be a name of letters",
+        ),
     ] {
         let out = queries(Test::new())
             .raw(&[&script(), "-r", "backups/", flag, value])

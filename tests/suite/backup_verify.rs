@@ -628,3 +628,27 @@ fn bad_server_options_are_refused_before_anything_runs() {
         out.code(2).err_has(says).not_reported("fetch");
     }
 }
+
+/// A `--max-age` rclone cannot read is named, with rclone's reason (the failure's first
+/// line, not rclone's usage text).
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_max_age_rclone_cannot_read_is_named() {
+    if !tools() {
+        return;
+    }
+    let t = queries(Test::new());
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let out = t
+        .raw(&[&script(), "-r", "backups/", "--max-age", "banana"])
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "fetch");
+    assert!(
+        line.contains(r#"rclone::newest: max_age "banana" is not an age or a date rclone reads (such as 2d, 1w, 2025-01-01): invalid argument "banana" for "--max-age" flag"#),
+        "{line}"
+    );
+}

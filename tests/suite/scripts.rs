@@ -45,6 +45,21 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
     assert!(text.contains("0 succeeded, 2 up to date"), "{text}");
 }
 
+/// Its temporary directory's path goes into shell strings quoted: a TMPDIR with a space
+/// works.
+#[test]
+fn the_showcase_runs_in_a_tmpdir_whose_path_has_a_space() {
+    let showcase = script("showcase.rhai");
+    let t = Test::new();
+    let tmp = t.dir().join("my tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = t
+        .env("TMPDIR", tmp.to_str().unwrap())
+        .raw(&[showcase.to_str().unwrap()])
+        .run();
+    out.ok().out_has("counted 30000 words in 5 files");
+}
+
 /// A file whose name starts with `-` is a file to gzip, not options (as `xargs gzip` takes
 /// it).
 #[test]

@@ -65,6 +65,44 @@ fn dump(dir: &Path, name: &str, age: &str, rows: usize, sql: Option<&str>) {
     assert!(status.success());
 }
 
+/// A real `pg_dumpall` dump, gzipped, of a cluster holding what `queries` checks (`t` with
+/// 3 rows in appdb, an empty `u` in other), cut before the `postgres` database's part when
+/// `truncated` (as `pg_dumpall | gzip` leaves it when pg_dumpall dies: a valid gzip).
+fn real_dump(t: Test, truncated: bool) -> Test {
+    let script = t.dir().join("make-dump.rhai");
+    std::fs::write(
+        &script,
+        r#"
+import "pg" as pg;
+let s = pg::start(#{ port: 55442 });
+pg::query(s, "postgres", "create database appdb");
+pg::query(s, "appdb", "create table t (id int primary key); insert into t select generate_series(1, 3)");
+pg::query(s, "postgres", "create database other");
+pg::query(s, "other", "create table u (x int)");
+exec(["pg_dumpall", "-h", s.host, "-p", `${s.port}`, "-U", "postgres", "-f", "full.sql"]);
+"#,
+    )
+    .unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg(&script)
+        .args(["-q", "--no-db"])
+        .current_dir(t.dir())
+        .env("XDG_STATE_HOME", t.dir().join("state"))
+        .output()
+        .expect("run prun");
+    assert!(made.status.success(), "{made:?}");
+    let mut sql = std::fs::read_to_string(t.dir().join("full.sql")).unwrap();
+    assert!(sql.contains("\nCREATE ROLE postgres;\n"), "{sql}");
+    if truncated {
+        let cut = sql
+            .find("\n--\n-- Database \"postgres\" dump")
+            .expect("postgres's part");
+        sql.truncate(cut + 1);
+    }
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 0, Some(&sql));
+    t
+}
+
 /// A test directory whose only backup fails to restore (`select bogus;`).
 fn with_corrupt_dump() -> Test {
     let t = queries(Test::new());
@@ -237,6 +275,30 @@ fn every_backup_too_old_is_no_backup_found() {
     );
 }
 
+/// rclone applies no filter (`--max-age` included) to a source that is one file: the
+/// age of the file copied is checked too.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_backup_named_by_its_path_and_too_old_is_no_backup_found() {
+    if !tools() {
+        return;
+    }
+    let t = queries(Test::new());
+    dump(t.dir(), "old.sql.gz", "3 days ago", 3, None);
+    let out = t
+        .raw(&[&script(), "-r", "backups/old.sql.gz", "--max-age", "2d"])
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "fetch");
+    assert!(
+        line.contains("no backup found in backups/old.sql.gz (newer than 2d"),
+        "{line}"
+    );
+}
+
 #[test]
 #[cfg_attr(
     any(prun_no_rclone, prun_no_postgres),
@@ -255,6 +317,46 @@ fn a_corrupt_dump_shows_the_restore_error_and_cleans_up() {
     let line = out.proc_line("FAILED", "restore");
     assert!(line.contains("exited with code 3"), "{line}");
     out.out_has("column \"bogus\" does not exist");
+    nothing_left(&out);
+}
+
+/// pg_dumpall writes `CREATE ROLE postgres;` (the source's superuser), which the fresh
+/// server already has: PostgreSQL's documentation calls that error harmless.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_real_pg_dumpall_dump_restores_and_its_checks_pass() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = real_dump(queries(Test::new()), false);
+    let out = t.raw(&[&script(), "-r", "backups/"]).run();
+    out.ok()
+        .proc_state("SUCCEEDED", "check::appdb::01_rows.sql")
+        .proc_state("SUCCEEDED", "check::other::01_empty.sql");
+    nothing_left(&out);
+}
+
+/// A dump cut short at a line boundary restores without an SQL error, and its checks may
+/// all pass: it fails because it lacks pg_dumpall's closing line.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_truncated_pg_dumpall_dump_fails_the_restore() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = real_dump(queries(Test::new()), true);
+    let out = t.raw(&[&script(), "-r", "backups/"]).run();
+    out.code(1)
+        .out_has("new.sql.gz is truncated: it does not end with pg_dumpall's closing line \"-- PostgreSQL database cluster dump complete\"");
+    out.proc_line("FAILED", "restore");
     nothing_left(&out);
 }
 
@@ -338,6 +440,31 @@ fn the_podman_container_is_removed_when_the_restore_fails() {
     let out = with_podman(t, "prun-test-bv-bad", "55438", &[]);
     out.code(1).out_has("column \"bogus\" does not exist");
     out.proc_line("FAILED", "restore");
+}
+
+/// Under cron's PATH (`/usr/bin:/bin`, plus where rclone is): podman's network helper
+/// runs iptables from /usr/sbin, and fails without it ("netavark: No such file or
+/// directory") unless pg gives podman the sbin directories.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres, prun_no_podman),
+    ignore = "needs rclone 1.63+, PostgreSQL, podman and runc"
+)]
+fn the_podman_engine_works_with_crons_path_which_has_no_sbin() {
+    if !tools() || !postgres::podman_installed() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let t = queries(Test::new());
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let rclone = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join("rclone").is_file())
+        .expect("rclone on PATH");
+    let path = format!("{}:/usr/bin:/bin", rclone.display());
+    let out = with_podman(t.env("PATH", &path), "prun-test-bv-cron", "55441", &[]);
+    out.ok()
+        .proc_state("SUCCEEDED", "restore")
+        .proc_state("SUCCEEDED", "check::appdb::01_rows.sql");
 }
 
 #[test]
@@ -467,4 +594,61 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
     out.code(2)
         .err_has("--engine docker: expected local or podman")
         .not_reported("fetch");
+}
+
+/// The server's options are checked before the backup is fetched, each error naming the
+/// script's option and what was given.
+#[test]
+fn bad_server_options_are_refused_before_anything_runs() {
+    for (flag, value, says) in [
+        (
+            "--port",
+            "70000",
+            "--port 70000: must be an integer from 1 to 65535",
+        ),
+        (
+            "--max-wait",
+            "soon",
+            "--max-wait soon: must be whole seconds",
+        ),
+        (
+            "--postgres-version",
+            "16;id",
+            "--postgres-version 16;id: must be a PostgreSQL version",
+        ),
+        (
+            "--container-name",
+            "-a",
+            "--container-name -a: must be a name of letters",
+        ),
+    ] {
+        let out = queries(Test::new())
+            .raw(&[&script(), "-r", "backups/", flag, value])
+            .run();
+        out.code(2).err_has(says).not_reported("fetch");
+    }
+}
+
+/// A `--max-age` rclone cannot read is named, with rclone's reason (the failure's first
+/// line, not rclone's usage text).
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn a_max_age_rclone_cannot_read_is_named() {
+    if !tools() {
+        return;
+    }
+    let t = queries(Test::new());
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
+    let out = t
+        .raw(&[&script(), "-r", "backups/", "--max-age", "banana"])
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "fetch");
+    assert!(
+        line.contains(r#"rclone::newest: max_age "banana" is not an age or a date rclone reads (such as 2d, 1w, 2025-01-01): invalid argument "banana" for "--max-age" flag"#),
+        "{line}"
+    );
 }

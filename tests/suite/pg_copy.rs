@@ -258,3 +258,72 @@ pg::start(#{ max_wait: "1.5s" });
         .code(2)
         .err_has(r#"pg::start: max_wait must be whole seconds or a string such as "500ms", "30s", "2m", not "1.5s""#);
 }
+
+/// Copies one row whose `name` is the SQL expression `text` from a UTF8 database into a
+/// LATIN1 one; prints the exit code, what the target then holds and its tables.
+const ENCODINGS: &str = r#"
+import "pg" as pg;
+let opt = args(#{ prun: #{ required: true }, copy: #{ required: true }, text: #{ required: true } });
+let s = pg::start(#{});
+print(`pgdir=${s.dir}`);
+pg::query(s, "postgres", "CREATE DATABASE app");
+pg::query(s, "postgres", "CREATE DATABASE wh ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'");
+pg::query(s, "app", `CREATE TABLE t AS SELECT ${opt.text} AS name`);
+let out = exec([opt.prun, opt.copy, "--from", pg::conninfo(s, "app"), "--to", pg::conninfo(s, "wh"),
+                "-t", "t", "--no-db"], #{ check: false });
+print(out.stdout);
+print(out.stderr);
+print(`code=${out.code}`);
+let has_t = pg::query(s, "wh", "select to_regclass('t') is not null") == "t";
+print(`dst=${if has_t { pg::query(s, "wh", "select length(name) || ':' || (name = chr(233)) from t") } else { "none" }}`);
+print(`tables=${pg::query(s, "wh", "select count(*) || ':' || coalesce(string_agg(tablename, ','), '') from pg_tables where schemaname = 'public'")}`);
+"#;
+
+fn copy_text(text: &str) -> crate::support::Output {
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
+    let out = Test::new()
+        .script(ENCODINGS)
+        .args(&[
+            "--prun",
+            env!("CARGO_BIN_EXE_prun"),
+            "--copy",
+            copy.to_str().unwrap(),
+            "--text",
+            text,
+        ])
+        .run();
+    out.ok();
+    let left = postgres::leftovers_of(&value(&out, "pgdir"));
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+    out
+}
+
+/// The rows travel as UTF8 and the target converts them: `é` stays one character in a
+/// LATIN1 database (read as LATIN1 bytes, it became two).
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn text_keeps_its_characters_in_a_target_of_another_encoding() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let out = copy_text("chr(233)");
+    assert_eq!(value(&out, "code"), "0", "{}", out.describe());
+    assert_eq!(value(&out, "dst"), "1:true", "{}", out.describe());
+}
+
+/// A character the target's encoding lacks fails the load, and its staging table goes too.
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn a_failing_load_leaves_no_staging_table() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let out = copy_text("chr(28450)");
+    assert_eq!(value(&out, "code"), "1", "{}", out.describe());
+    out.out_has("FAILED     load::t")
+        .out_has("has no equivalent in encoding \"LATIN1\"");
+    assert_eq!(value(&out, "dst"), "none");
+    assert_eq!(value(&out, "tables"), "0:", "{}", out.describe());
+}

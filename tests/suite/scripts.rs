@@ -21,8 +21,8 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
         .raw(&[fanout, "logs/*.log", "--dry-run"]);
     let dry = t.run();
     dry.ok()
-        .line("WOULD RUN  gzip::logs/a.log: gzip -kf logs/a.log")
-        .line("WOULD RUN  gzip::logs/b.log: gzip -kf logs/b.log");
+        .line("WOULD RUN  gzip::logs/a.log: gzip -kf -- logs/a.log")
+        .line("WOULD RUN  gzip::logs/b.log: gzip -kf -- logs/b.log");
     assert!(!dry.exists("logs/a.log.gz"), "a dry run compressed a file");
 
     let dir = dry.dir.path();
@@ -45,13 +45,42 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
     assert!(text.contains("0 succeeded, 2 up to date"), "{text}");
 }
 
+/// Its temporary directory's path goes into shell strings quoted: a TMPDIR with a space
+/// works.
 #[test]
-fn the_showcase_runs_without_failures() {
+fn the_showcase_runs_in_a_tmpdir_whose_path_has_a_space() {
     let showcase = script("showcase.rhai");
-    Test::new()
+    let t = Test::new();
+    let tmp = t.dir().join("my tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = t
+        .env("TMPDIR", tmp.to_str().unwrap())
         .raw(&[showcase.to_str().unwrap()])
-        .run()
-        .ok()
+        .run();
+    out.ok().out_has("counted 30000 words in 5 files");
+}
+
+/// A file whose name starts with `-` is a file to gzip, not options (as `xargs gzip` takes
+/// it).
+#[test]
+fn fanout_compresses_a_file_whose_name_starts_with_a_dash() {
+    let fanout = script("fanout.rhai");
+    let out = Test::new()
+        .file("-t.log", "alpha\n")
+        .raw(&[fanout.to_str().unwrap(), "*.log"])
+        .run();
+    out.ok();
+    assert!(out.exists("-t.log.gz"), "{}", out.describe());
+}
+
+/// It works in a temporary directory: run from anywhere (cron starts in `/` or the home
+/// directory), it writes nothing where it is run.
+#[test]
+fn the_showcase_runs_without_failures_and_leaves_nothing_where_it_ran() {
+    let showcase = script("showcase.rhai");
+    let out = Test::new().raw(&[showcase.to_str().unwrap()]).run();
+    out.ok()
         .out_has("counted 30000 words in 5 files")
         .out_has("prun: 9 succeeded");
+    assert!(!out.exists("target"), "{}", out.describe());
 }

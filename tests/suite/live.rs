@@ -262,6 +262,25 @@ impl Term {
         })
     }
 
+    /// Waits for prun to exit and asserts a clean successful end: status 0, a summary
+    /// line starting with `summary`, the cursor shown again and nothing of the live area
+    /// left.
+    fn ends_cleanly(&self, summary: &str, names: &[&str]) {
+        let (code, end) = self.wait_exit();
+        assert_eq!(code, 0, "exit status\n{}", self.describe());
+        assert!(
+            end.starting(summary).is_some(),
+            "no summary line\n{}",
+            self.describe()
+        );
+        assert!(
+            self.cursor_visible(),
+            "the cursor is hidden after the run\n{}",
+            self.describe()
+        );
+        self.assert_no_live_area(names);
+    }
+
     /// Asserts nothing of the live area is on the screen nor in the scrollback.
     fn assert_no_live_area(&self, names: &[&str]) {
         let hist = self.history();
@@ -535,19 +554,7 @@ fn live_area_shows_running_procs_and_is_erased_at_the_end() {
         t.describe()
     );
     t.touch("go");
-    let (code, end) = t.wait_exit();
-    assert_eq!(code, 0, "exit status\n{}", t.describe());
-    assert!(
-        end.starting("prun: 4 succeeded in ").is_some(),
-        "no summary line\n{}",
-        t.describe()
-    );
-    assert!(
-        t.cursor_visible(),
-        "the cursor is hidden after the run\n{}",
-        t.describe()
-    );
-    t.assert_no_live_area(&names);
+    t.ends_cleanly("prun: 4 succeeded in ", &names);
     let hist = t.history();
     for n in ["quick", "alpha", "bravo", "charlie"] {
         let prefix = format!("SUCCEEDED  {n} (");
@@ -897,19 +904,7 @@ fn ctrl_z_leaves_a_clean_prompt_bg_prints_no_area_and_fg_draws_it_again() {
         names.iter().try_for_each(|n| p.proc_line(n).map(drop))
     });
     t.touch("go");
-    let (code, end) = t.wait_exit();
-    assert_eq!(code, 0, "exit status\n{}", t.describe());
-    assert!(
-        end.starting("prun: 3 succeeded in ").is_some(),
-        "no summary line\n{}",
-        t.describe()
-    );
-    assert!(
-        t.cursor_visible(),
-        "the cursor is hidden after the run\n{}",
-        t.describe()
-    );
-    t.assert_no_live_area(&names);
+    t.ends_cleanly("prun: 3 succeeded in ", &names);
 }
 
 #[test]

@@ -116,6 +116,19 @@ fn with_corrupt_dump() -> Test {
     t
 }
 
+/// Runs backup-verify with `args` over one dump (its name and age) that its fetch must
+/// refuse: the run fails (exit 1) and its `fetch` line is returned.
+fn fetch_fails((name, age): (&str, &str), args: &[&str]) -> String {
+    let t = queries(Test::new());
+    dump(t.dir(), name, age, 3, None);
+    let script = script();
+    let mut argv = vec![script.as_str()];
+    argv.extend_from_slice(args);
+    let out = t.raw(&argv).run();
+    out.code(1);
+    out.proc_line("FAILED", "fetch")
+}
+
 fn queries(t: Test) -> Test {
     t.file("queries/appdb/01_rows.sql", "select count(*) - 3 from t;\n")
         .file("queries/other/01_empty.sql", "select count(*) from u;\n")
@@ -254,21 +267,10 @@ fn every_backup_too_old_is_no_backup_found() {
         return;
     }
     let _one = one_server_at_a_time();
-    let t = queries(Test::new());
-    dump(t.dir(), "old.sql.gz", "3 days ago", 3, None);
-    let out = t
-        .raw(&[
-            &script(),
-            "-r",
-            "backups/",
-            "--max-age",
-            "2d",
-            "--port",
-            "55435",
-        ])
-        .run();
-    out.code(1);
-    let line = out.proc_line("FAILED", "fetch");
+    let line = fetch_fails(
+        ("old.sql.gz", "3 days ago"),
+        &["-r", "backups/", "--max-age", "2d", "--port", "55435"],
+    );
     assert!(
         line.contains("no backup found in backups/ (newer than 2d"),
         "{line}"
@@ -286,13 +288,10 @@ fn a_backup_named_by_its_path_and_too_old_is_no_backup_found() {
     if !tools() {
         return;
     }
-    let t = queries(Test::new());
-    dump(t.dir(), "old.sql.gz", "3 days ago", 3, None);
-    let out = t
-        .raw(&[&script(), "-r", "backups/old.sql.gz", "--max-age", "2d"])
-        .run();
-    out.code(1);
-    let line = out.proc_line("FAILED", "fetch");
+    let line = fetch_fails(
+        ("old.sql.gz", "3 days ago"),
+        &["-r", "backups/old.sql.gz", "--max-age", "2d"],
+    );
     assert!(
         line.contains("no backup found in backups/old.sql.gz (newer than 2d"),
         "{line}"
@@ -640,13 +639,10 @@ fn a_max_age_rclone_cannot_read_is_named() {
     if !tools() {
         return;
     }
-    let t = queries(Test::new());
-    dump(t.dir(), "new.sql.gz", "1 hour ago", 3, None);
-    let out = t
-        .raw(&[&script(), "-r", "backups/", "--max-age", "banana"])
-        .run();
-    out.code(1);
-    let line = out.proc_line("FAILED", "fetch");
+    let line = fetch_fails(
+        ("new.sql.gz", "1 hour ago"),
+        &["-r", "backups/", "--max-age", "banana"],
+    );
     assert!(
         line.contains(r#"rclone::newest: max_age "banana" is not an age or a date rclone reads (such as 2d, 1w, 2025-01-01): invalid argument "banana" for "--max-age" flag"#),
         "{line}"

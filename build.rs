@@ -95,6 +95,12 @@ fn root() -> bool {
 /// resident in a run of one proc; laid out together, about 3 MB. Names the list has and the
 /// binary lacks (a list made before the code changed) are skipped. Not done when a linker
 /// or link arguments of one's own are configured: another linker may not know the option.
+///
+/// The same builds pack their relative relocations (`-z pack-relative-relocs`, DT_RELR)
+/// when the C library they are built against can load such a binary (glibc 2.36 or
+/// later): the relocation table shrinks from about 280 KB to 8 KB, all of which the
+/// loader reads at start-up and which stayed resident, about 0.2 MiB of a run's peak
+/// memory (10,000 procs: 11.9 against 12.1 MiB, medians of six runs each).
 fn order_hot_code() {
     println!("cargo::rerun-if-changed=link/hot-symbols.txt");
     println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
@@ -110,6 +116,25 @@ fn order_hot_code() {
         list.display()
     );
     println!("cargo::rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    if glibc_loads_relr() {
+        println!("cargo::rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
+/// Whether the build machine's glibc is 2.36 or later, the first whose loader applies
+/// packed relocations (an older one refuses to start such a binary). `getconf` prints
+/// `glibc 2.36`.
+fn glibc_loads_relr() -> bool {
+    output("getconf", &["GNU_LIBC_VERSION"]).is_some_and(|v| {
+        let mut numbers = v
+            .trim()
+            .trim_start_matches("glibc ")
+            .split('.')
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        let major = numbers.next().unwrap_or(0);
+        let minor = numbers.next().unwrap_or(0);
+        (major, minor) >= (2, 36)
+    })
 }
 
 /// A cfg that says a tool is missing, and how to find out whether it is there.

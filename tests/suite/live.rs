@@ -907,6 +907,101 @@ fn ctrl_z_leaves_a_clean_prompt_bg_prints_no_area_and_fg_draws_it_again() {
     t.ends_cleanly("prun: 3 succeeded in ", &names);
 }
 
+/// An interactive proc that writes its pid to `ask.pid` once its group is the terminal's
+/// foreground (fields 5 and 8 of /proc/PID/stat), so that Ctrl-Z goes to it alone, then
+/// reads a line.
+const ASK_AFTER_CTRL_Z: &str = r#"proc("ask", #{ now: true, interactive: true, shell: "while read -r p c s pp pg se tt tp rest < /proc/$$/stat; [ \"$pg\" != \"$tp\" ]; do sleep 0.01; done; echo $$ > ask.pid; printf 'your name? '; read x; echo \"got $x\"" });"#;
+
+/// Ctrl-Z while an interactive command has the terminal: prun takes it back and stops,
+/// so that its shell sees it stopped with `stopped` (`$?`), and `jobs` lists it; `fg`
+/// gives the terminal back to the command, which reads the line typed next, and the
+/// run ends well, nothing left.
+fn ctrl_z_in_an_interactive_proc(test: &str, args: &str, stopped: i32) {
+    let command = format!(
+        r#"bash -c 'set -m; "$PRUN" main.rhai {args}; echo "STOPPED=$?"; jobs; i=0; while [ ! -e cont ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done; fg'"#
+    );
+    let Some(t) = Term::start(test, (100, 30), ASK_AFTER_CTRL_Z, &command) else {
+        return;
+    };
+    let ask = t.wait_for("the question", |p| {
+        p.position(|l| l.contains("your name? "))
+            .ok_or("no question".to_string())?;
+        t.pid("ask").ok_or("no ask.pid".to_string())
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-z"]);
+    let code = t.wait_for("the shell to see prun stopped", |p| {
+        let (_, line) = p.starting("STOPPED=").ok_or("no `STOPPED=` line")?;
+        p.position(|l| l.contains("Stopped") && l.contains("main.rhai"))
+            .ok_or("`jobs` lists no stopped prun")?;
+        line["STOPPED=".len()..]
+            .trim()
+            .parse::<i32>()
+            .map_err(|e| e.to_string())
+    });
+    assert_eq!(code, stopped, "the stop's status\n{}", t.describe());
+    assert!(alive(ask), "the command ended at Ctrl-Z\n{}", t.describe());
+    t.touch("cont");
+    // `fg` prints the job's command line, below `jobs`'s.
+    t.wait_for("prun in the foreground again", |p| {
+        let (after, _) = p.starting("STOPPED=").ok_or("no `STOPPED=` line")?;
+        p.lines[after..]
+            .iter()
+            .find(|l| l.contains("main.rhai") && !l.contains("Stopped"))
+            .map(drop)
+            .ok_or("`fg` did not print the job".into())
+    });
+    t.tmux(&["send-keys", "-t", "s", "Ada", "Enter"]);
+    t.wait_for("the command's answer", |p| {
+        p.position(|l| l == "got Ada")
+            .ok_or("no `got Ada` line".into())
+    });
+    t.ends_cleanly("prun: 1 succeeded in ", &["ask"]);
+    assert_gone(ask, "ask", &t.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_z_in_an_interactive_proc_stops_prun_and_fg_gives_the_command_the_terminal_again() {
+    // The live display catches SIGTSTP: prun stops with SIGSTOP, as on its own Ctrl-Z.
+    ctrl_z_in_an_interactive_proc("ctrlz-ask", "", 128 + 19);
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_z_in_an_interactive_proc_of_plain_output_stops_prun_with_sigtstp() {
+    ctrl_z_in_an_interactive_proc("ctrlz-ask-plain", "--no-live", 128 + 20);
+}
+
+/// `bg` after Ctrl-Z in an interactive proc: the command runs on without the terminal,
+/// and its read stops it again, and prun with it (no spinning: the shell lists prun
+/// stopped); `fg` then gives it the terminal, and the run ends well.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn bg_after_ctrl_z_in_an_interactive_proc_stops_prun_again_at_the_command_s_read() {
+    let command = r#"bash -c 'set -m; "$PRUN" main.rhai; echo "STOPPED=$?"; bg; i=0; until jobs > jobs.txt; grep -q Stopped jobs.txt || [ $i -gt 600 ]; do i=$((i+1)); sleep 0.05; done; echo "AGAIN: $(cat jobs.txt)"; fg'"#;
+    let Some(t) = Term::start("ctrlz-ask-bg", (100, 30), ASK_AFTER_CTRL_Z, command) else {
+        return;
+    };
+    let ask = t.wait_for("the question", |p| {
+        p.position(|l| l.contains("your name? "))
+            .ok_or("no question".to_string())?;
+        t.pid("ask").ok_or("no ask.pid".to_string())
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-z"]);
+    t.wait_for("prun stopped again in the background", |p| {
+        p.position(|l| l.starts_with("AGAIN: ") && l.contains("Stopped"))
+            .map(drop)
+            .ok_or("no `AGAIN: ... Stopped` line".into())
+    });
+    t.tmux(&["send-keys", "-t", "s", "Ada", "Enter"]);
+    t.wait_for("the command's answer", |p| {
+        p.position(|l| l == "got Ada")
+            .ok_or("no `got Ada` line".into())
+    });
+    t.ends_cleanly("prun: 1 succeeded in ", &["ask"]);
+    assert_gone(ask, "ask", &t.describe());
+}
+
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn a_proc_waiting_to_retry_is_shown_so_and_not_counted_as_running() {

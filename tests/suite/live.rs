@@ -429,8 +429,13 @@ fn unstamp(line: &str) -> &str {
     if stamped { &line[21..] } else { line }
 }
 
+/// A header line: `prun  1.2s  running 2 · ...`, or compacted for a narrow window
+/// (`prun 1.2s · run 2 · ...`, `done 1/4 · failed 1`).
 fn is_header(line: &str) -> bool {
-    line.trim_start().starts_with("prun") && number_after(line, "running ").is_some()
+    let t = line.trim_start();
+    (t.starts_with("prun")
+        && (number_after(t, "running ").is_some() || number_after(t, "run ").is_some()))
+        || (t.starts_with("done ") && number_after(t, "done ").is_some())
 }
 
 /// A line that starts with a spinner (not a letter, digit or the `|` of a log line) and
@@ -1408,6 +1413,66 @@ fn resize_redraws_at_the_new_width() {
         })
         .map(String::as_str)
         .collect();
+    assert!(
+        left.is_empty(),
+        "lines of the live area remain on screen after a resize: {left:?}\n{}",
+        t.describe()
+    );
+}
+
+/// In a narrow window the header drops its least useful parts instead of being cut (at 40
+/// columns `prun 1.2s · run 3 · done 1/4 · failed 1`, give or take the run's time; at 20
+/// `done 1/4 · failed 1`), and a resize from one to the other during the run leaves one
+/// header on the screen, nothing of the area at the end.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_narrow_window_gets_a_compact_header_and_a_resize_leaves_no_stray_rows() {
+    let names = ["alpha", "bravo", "charlie"];
+    let script = format!(
+        "proc(\"bad\", #{{ cmd: [\"false\"] }});\n{}\n{}\n{}\nrun([\"bad\", \"alpha\", \"bravo\", \"charlie\"]);\n",
+        blocked("alpha"),
+        blocked("bravo"),
+        blocked("charlie"),
+    );
+    let Some(t) = Term::start("narrow", (40, 12), &script, r#""$PRUN" main.rhai -j 4"#) else {
+        return;
+    };
+    // The whole header, not cut: it keeps the failures and the total, and the words.
+    let whole = |p: &Pane, columns: usize| -> Result<(), String> {
+        let (i, header) = p.header()?;
+        if header.contains('…') || width(header) > columns {
+            return Err(format!("the header is cut: {header:?}"));
+        }
+        if !header.contains("done 1/4") || !header.trim_end().ends_with("failed 1") {
+            return Err(format!("no `done 1/4 ... failed 1`: {header:?}"));
+        }
+        match p.lines[i..].iter().find(|l| width(l) > columns) {
+            Some(l) => Err(format!("a line wider than {columns} columns: {l:?}")),
+            None => Ok(()),
+        }
+    };
+    t.wait_for("the compact header at 40 columns", |p| {
+        whole(p, 39)?;
+        let (_, header) = p.header()?;
+        if !header.starts_with("prun ") {
+            return Err(format!("no `prun` label at 40 columns: {header:?}"));
+        }
+        names.iter().try_for_each(|n| p.proc_line(n).map(drop))
+    });
+    t.resize(20, 12);
+    t.wait_for("the header of 20 columns", |p| {
+        whole(p, 19)?;
+        let (_, header) = p.header()?;
+        match header.trim_end() {
+            "done 1/4 · failed 1" => Ok(()),
+            other => Err(format!("not the header of 20 columns: {other:?}")),
+        }
+    });
+    t.touch("go");
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 1, "exit status\n{}", t.describe());
+    let screen = t.screen();
+    let left = screen.live_lines(&names);
     assert!(
         left.is_empty(),
         "lines of the live area remain on screen after a resize: {left:?}\n{}",

@@ -1058,10 +1058,13 @@ async fn run_local(
     for &g in &pgids {
         local.unregister(g);
     }
-    if foreground.is_some() {
-        drop(foreground);
-        // Ctrl-C went to the foreground group only: the run acts on it as if it got it too.
-        if stages.iter().any(|s| s.signal == Some(unix::SIGINT))
+    if let Some(lent) = foreground.take() {
+        let hung_up = lent.hung_up();
+        drop(lent);
+        // Ctrl-C went to the foreground group only, and so does the SIGHUP of a terminal
+        // closed (its command may also just read the end of its input, and exit 0): the run
+        // acts on them as if it got them too.
+        if (hung_up || stages.iter().any(|s| s.signal == Some(unix::SIGINT)))
             && let Some(interrupt) = local.interrupt.get()
         {
             (interrupt.0)();

@@ -810,6 +810,14 @@ impl Foreground {
         Ok(())
     }
 
+    /// Whether the terminal was hung up (closed: its window, or the ssh connection): its
+    /// `ioctl`s then fail with EIO.
+    pub(crate) fn hung_up(&self) -> bool {
+        use std::os::fd::AsFd;
+
+        nix::unistd::tcgetpgrp(std::io::stdin().as_fd()) == Err(nix::errno::Errno::EIO)
+    }
+
     /// Makes the command's group the terminal's foreground, with its modes when it had
     /// the terminal before.
     fn lend(&self) -> nix::Result<()> {

@@ -1007,6 +1007,48 @@ fn bg_after_ctrl_z_in_an_interactive_proc_stops_prun_again_at_the_command_s_read
     assert_gone(ask, "ask", &t.describe());
 }
 
+/// The terminal closed while an interactive command reads it: the command reads the end
+/// of its input (or gets the SIGHUP), and the run is interrupted before anything queued
+/// behind it starts, as for Ctrl-C (a SIGHUP reaches prun only from a shell that passes
+/// it on to its jobs, and may come after its next proc started). Nothing is left.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_terminal_closed_at_an_interactive_proc_interrupts_the_run_before_the_next_proc() {
+    let script = format!(
+        "{ASK_AFTER_CTRL_Z}\nproc(\"after\", #{{ now: true, shell: \"touch after.started\" }});\n"
+    );
+    let command = r#""$PRUN" main.rhai --json report.json"#;
+    let Some(t) = Term::start("hangup-ask", (100, 30), &script, command) else {
+        return;
+    };
+    let ask = t.wait_for("the question", |p| {
+        p.position(|l| l.contains("your name? "))
+            .ok_or("no question".to_string())?;
+        t.pid("ask").ok_or("no ask.pid".to_string())
+    });
+    t.tmux(&["kill-server"]);
+    let started = Instant::now();
+    let report = loop {
+        let text = std::fs::read_to_string(t.path("report.json")).unwrap_or_default();
+        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&text) {
+            break report;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "no report after the terminal closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(report["run"]["outcome"], "interrupted", "{report:#}");
+    let after = report["procs"]
+        .as_array()
+        .and_then(|procs| procs.iter().find(|p| p["name"] == "after"))
+        .unwrap_or_else(|| panic!("no `after` in the report: {report:#}"));
+    assert_eq!(after["state"], "WANTED", "{report:#}");
+    assert!(!t.path("after.started").exists(), "after ran");
+    assert_gone(ask, "ask", &format!("{report:#}"));
+}
+
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn a_proc_waiting_to_retry_is_shown_so_and_not_counted_as_running() {

@@ -221,7 +221,7 @@ pub(crate) enum Ending {
     ProcTimedOut(Duration),
     /// A stage was stopped by this signal (SIGTTIN, SIGTTOU) for using the terminal,
     /// which only an interactive command has, and the stages were terminated: no one
-    /// would ever continue it (see [`unix::terminal_stop`]).
+    /// would ever continue it (see [`unix::is_terminal_signal`]).
     TerminalStop(i32),
 }
 
@@ -985,7 +985,7 @@ async fn run_local(
     // The children hold the writing end now: the reader sees the end of the output when
     // they are gone.
     drop(merged);
-    let foreground = match launch.stdin {
+    let mut foreground = match launch.stdin {
         Input::Inherit => unix::Foreground::give(pgids[0]),
         _ => None,
     };
@@ -1031,7 +1031,7 @@ async fn run_local(
             () = all_exited => Ending::Exited,
             () = timeout => Ending::TimedOut,
             () = cancel.cancelled() => Ending::Cancelled,
-            sig = terminal_stop(&pgids, foreground.is_some()) => Ending::TerminalStop(sig),
+            sig = watch_stops(&pgids, foreground.as_mut()) => Ending::TerminalStop(sig),
         }
     };
     if ending != Ending::Exited {
@@ -1058,10 +1058,13 @@ async fn run_local(
     for &g in &pgids {
         local.unregister(g);
     }
-    if foreground.is_some() {
-        drop(foreground);
-        // Ctrl-C went to the foreground group only: the run acts on it as if it got it too.
-        if stages.iter().any(|s| s.signal == Some(unix::SIGINT))
+    if let Some(lent) = foreground.take() {
+        let hung_up = lent.hung_up();
+        drop(lent);
+        // Ctrl-C went to the foreground group only, and so does the SIGHUP of a terminal
+        // closed (its command may also just read the end of its input, and exit 0): the run
+        // acts on them as if it got them too.
+        if (hung_up || stages.iter().any(|s| s.signal == Some(unix::SIGINT)))
             && let Some(interrupt) = local.interrupt.get()
         {
             (interrupt.0)();
@@ -1085,27 +1088,48 @@ async fn run_local(
 /// How often the stages of a launch are checked for a stop by the terminal.
 const TERMINAL_CHECK: Duration = Duration::from_millis(500);
 
-/// Resolves to the signal that stopped a stage (its group's leader) for using the
-/// terminal (see [`unix::terminal_stop`]): a command that asks for a password (`sudo`,
-/// `ssh`) or reads `/dev/tty` from outside the terminal's foreground group, which would
-/// otherwise stay stopped, and the run wait for it, for ever. Never for a command the
-/// terminal is `lent` to (an interactive one: Ctrl-Z may stop it, and prun waits for it to
-/// be continued), nor when prun has no terminal (as under cron: nothing is checked then).
-/// An interactive command that prun could not lend the terminal (prun's stdin is not
-/// the terminal, or prun runs in the background of its shell) is checked: it would never
-/// get it.
-async fn terminal_stop(pgids: &[i32], lent: bool) -> i32 {
-    if lent || !unix::has_terminal() {
+/// How often the command an interactive proc lent the terminal to is checked for a stop
+/// (Ctrl-Z): a user waits for the shell's prompt, and 50 ms is below what one notices.
+const LENT_CHECK: Duration = Duration::from_millis(50);
+
+/// Watches the stages of a launch for stops while it runs, when prun has a terminal
+/// (as under cron, nothing is checked without one).
+///
+/// The stage the terminal is `lent` to (an interactive command's first) stopped by Ctrl-Z
+/// or otherwise is acted on as a job-control shell would, and the watch goes on (see
+/// [`unix::Foreground::stopped`]). Another stage stopped for using the terminal (see
+/// [`unix::is_terminal_signal`]) resolves this to the signal that stopped it: a command that
+/// asks for a password (`sudo`, `ssh`) or reads `/dev/tty` from outside the terminal's
+/// foreground group would otherwise stay stopped, and the run wait for it, for ever. So
+/// does an interactive command that prun could not lend the terminal (prun's stdin is not
+/// the terminal, or prun runs in the background of its shell): it would never get it.
+async fn watch_stops(pgids: &[i32], mut lent: Option<&mut unix::Foreground>) -> i32 {
+    if !unix::has_terminal() {
         return std::future::pending().await;
     }
+    let every = if lent.is_some() {
+        LENT_CHECK
+    } else {
+        TERMINAL_CHECK
+    };
     loop {
-        tokio::time::sleep(TERMINAL_CHECK).await;
-        if let Some(sig) = pgids.iter().find_map(|&g| unix::terminal_stop(g)) {
-            return sig;
+        tokio::time::sleep(every).await;
+        for (i, &g) in pgids.iter().enumerate() {
+            let Some(sig) = unix::stop_signal(g) else {
+                continue;
+            };
+            match lent.as_deref_mut() {
+                Some(terminal) if i == 0 => {
+                    if let Err(sig) = terminal.stopped(sig).await {
+                        return sig;
+                    }
+                }
+                _ if unix::is_terminal_signal(sig) => return sig,
+                _ => {}
+            }
         }
     }
 }
-
 /// How much longer than the kill grace a launch with a held input waits, once it has
 /// closed it, for its client to exit: the remote side ends the command within the kill
 /// grace, then reports back.

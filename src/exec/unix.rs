@@ -695,7 +695,7 @@ pub(crate) fn ignored_at_start(sig: i32) -> bool {
 
 /// True when this process has a controlling terminal (field 7, `tty_nr`, of
 /// `/proc/self/stat` is not 0): only then can a command be stopped for using it (see
-/// [`terminal_stop`]). Read once.
+/// [`stop_signal`]). Read once.
 pub(crate) fn has_terminal() -> bool {
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *HAS.get_or_init(|| {
@@ -709,20 +709,21 @@ pub(crate) fn has_terminal() -> bool {
     })
 }
 
-/// The job-control signal (SIGTTIN or SIGTTOU) that stopped `pid`, a child of this
-/// process, if that is why it is stopped now: it read the terminal, or changed its modes
-/// (or wrote to it, under `stty tostop`), from outside the terminal's foreground process
-/// group. The kernel stops the whole group of the process that did it, the group's leader
-/// included. The child is not reaped, nor its stop consumed (`WNOWAIT`). `None` for a
-/// process stopped otherwise (SIGSTOP), running or gone.
-pub(crate) fn terminal_stop(pid: i32) -> Option<i32> {
+/// The signal that stopped `pid`, a child of this process, if it is stopped now (SIGTSTP,
+/// SIGSTOP, SIGTTIN, SIGTTOU). The child is not reaped, nor its stop consumed (`WNOWAIT`).
+pub(crate) fn stop_signal(pid: i32) -> Option<i32> {
     use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
     let pid = Pid::from_raw(pid)?;
     let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
-    let status = waitid(WaitId::Pid(pid), options).ok()??;
-    status
-        .stopping_signal()
-        .filter(|&sig| sig == SIGTTIN || sig == Signal::SIGTTOU as i32)
+    waitid(WaitId::Pid(pid), options).ok()??.stopping_signal()
+}
+
+/// Whether `sig` is a job-control signal the kernel stops a process with for using the
+/// terminal from outside its foreground process group (SIGTTIN: it read the terminal;
+/// SIGTTOU: it changed its modes, or wrote to it under `stty tostop`). The kernel stops
+/// the whole group of the process that did it, the group's leader included.
+pub(crate) fn is_terminal_signal(sig: i32) -> bool {
+    sig == SIGTTIN || sig == Signal::SIGTTOU as i32
 }
 
 /// The number of SIGTTIN, whose default action the binary gives to the commands it starts.
@@ -735,10 +736,20 @@ pub(crate) const SIGTTIN: i32 = Signal::SIGTTIN as i32;
 /// foreground with `tcsetpgrp` after starting it; a command that read before that was
 /// stopped, and is continued (SIGCONT) once the terminal is its own. Taking the terminal
 /// back is `tcsetpgrp` from a background group, which the kernel answers with SIGTTOU
-/// (stopping prun) unless the caller blocks it: both calls run with SIGTTOU blocked on
-/// the calling thread.
+/// (stopping prun) unless the caller blocks it: these calls run with SIGTTOU blocked on
+/// the calling thread. When the command is stopped (Ctrl-Z), prun does what a job-control
+/// shell does (see [`Foreground::stopped`]).
 #[derive(Debug)]
-pub(crate) struct Foreground(());
+pub(crate) struct Foreground {
+    /// The command's process group.
+    pgid: i32,
+    /// prun's terminal modes when it lent the terminal, set again while the command is
+    /// stopped.
+    own: Option<nix::sys::termios::Termios>,
+    /// The command's terminal modes when it was last stopped with the terminal, set again
+    /// when it gets the terminal back (a command stopped by SIGSTOP in raw mode).
+    modes: Option<nix::sys::termios::Termios>,
+}
 
 impl Foreground {
     /// Makes `pgid` the foreground process group of prun's terminal (its stdin). `None`
@@ -748,25 +759,203 @@ impl Foreground {
         use std::io::IsTerminal;
         use std::os::fd::AsFd;
 
-        use nix::unistd::{getpgrp, tcgetpgrp, tcsetpgrp};
         let stdin = std::io::stdin();
-        if !stdin.is_terminal() || tcgetpgrp(stdin.as_fd()).ok()? != getpgrp() {
+        if !stdin.is_terminal() || !own_terminal(stdin.as_fd()) {
             return None;
         }
-        sigttou_blocked(|| tcsetpgrp(stdin.as_fd(), Pid::from_raw(pgid))).ok()?;
+        let own = nix::sys::termios::tcgetattr(stdin.as_fd()).ok();
+        let lent = Foreground {
+            pgid,
+            own,
+            modes: None,
+        };
+        lent.lend().ok()?;
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGCONT);
-        Some(Foreground(()))
+        Some(lent)
+    }
+
+    /// Acts on a stop of the command's group leader by `sig`, as a job-control shell acts
+    /// on a stop of its job: the command was stopped by Ctrl-Z (SIGTSTP), by SIGSTOP, or
+    /// for using the terminal (SIGTTIN, SIGTTOU) after prun was sent to the background.
+    ///
+    /// prun takes the terminal back, sets its own modes again, and stops its own job (see
+    /// [`stop_own_job`]) so that its shell gets the terminal; once continued, it gives the
+    /// terminal and the command's modes back if it is in the foreground (`fg`), and
+    /// continues the command. Continued in the background (`bg`), the command runs without
+    /// the terminal and is stopped again by the kernel when it next uses it: prun stops
+    /// again then (each stop waits for the user). A command stopped for using the terminal
+    /// while prun is in the foreground (`fg` after `bg`) gets it at once.
+    ///
+    /// `Err(sig)` when the command was stopped for using the terminal and cannot have it:
+    /// prun is in the background and cannot be stopped (no job-control shell above it,
+    /// see [`stop_own_job`]); it is left stopped, to be ended. A Ctrl-Z that cannot stop
+    /// prun is ignored: the command is continued at once.
+    pub(crate) async fn stopped(&mut self, sig: i32) -> Result<(), i32> {
+        use std::os::fd::AsFd;
+
+        let stdin = std::io::stdin();
+        let terminal = stdin.as_fd();
+        if nix::unistd::tcgetpgrp(terminal).is_ok_and(|g| g.as_raw() == self.pgid) {
+            self.modes = nix::sys::termios::tcgetattr(terminal).ok();
+            let _ = self.take_back();
+        }
+        let stopped =
+            !(is_terminal_signal(sig) && own_terminal(terminal)) && stop_own_job(sig).await;
+        if own_terminal(terminal) {
+            let _ = self.lend();
+        } else if is_terminal_signal(sig) && !stopped {
+            return Err(sig);
+        }
+        let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGCONT);
+        Ok(())
+    }
+
+    /// Whether the terminal was hung up (closed: its window, or the ssh connection): its
+    /// `ioctl`s then fail with EIO.
+    pub(crate) fn hung_up(&self) -> bool {
+        use std::os::fd::AsFd;
+
+        nix::unistd::tcgetpgrp(std::io::stdin().as_fd()) == Err(nix::errno::Errno::EIO)
+    }
+
+    /// Makes the command's group the terminal's foreground, with its modes when it had
+    /// the terminal before.
+    fn lend(&self) -> nix::Result<()> {
+        use std::os::fd::AsFd;
+
+        use nix::sys::termios::{SetArg, tcsetattr};
+        let stdin = std::io::stdin();
+        let terminal = stdin.as_fd();
+        sigttou_blocked(|| {
+            if let Some(modes) = &self.modes {
+                let _ = tcsetattr(terminal, SetArg::TCSADRAIN, modes);
+            }
+            nix::unistd::tcsetpgrp(terminal, Pid::from_raw(self.pgid))
+        })
+    }
+
+    /// Makes prun's own group the terminal's foreground again, with its own modes.
+    fn take_back(&self) -> nix::Result<()> {
+        use std::os::fd::AsFd;
+
+        use nix::sys::termios::{SetArg, tcsetattr};
+        let stdin = std::io::stdin();
+        let terminal = stdin.as_fd();
+        sigttou_blocked(|| {
+            if let Some(own) = &self.own {
+                let _ = tcsetattr(terminal, SetArg::TCSADRAIN, own);
+            }
+            nix::unistd::tcsetpgrp(terminal, nix::unistd::getpgrp())
+        })
     }
 }
 
 impl Drop for Foreground {
-    /// Makes prun's own process group the terminal's foreground again.
+    /// Makes prun's own process group the terminal's foreground again, if the command's
+    /// group still has it: not when prun was sent to the background meanwhile (`bg`),
+    /// where the shell has it.
     fn drop(&mut self) {
         use std::os::fd::AsFd;
 
-        use nix::unistd::{getpgrp, tcsetpgrp};
-        let _ = sigttou_blocked(|| tcsetpgrp(std::io::stdin().as_fd(), getpgrp()));
+        let held =
+            nix::unistd::tcgetpgrp(std::io::stdin().as_fd()).is_ok_and(|g| g.as_raw() == self.pgid);
+        if held {
+            let _ = sigttou_blocked(|| {
+                nix::unistd::tcsetpgrp(std::io::stdin().as_fd(), nix::unistd::getpgrp())
+            });
+        }
     }
+}
+
+/// Whether prun's process group is the foreground group of `terminal`.
+fn own_terminal(terminal: std::os::fd::BorrowedFd<'_>) -> bool {
+    nix::unistd::tcgetpgrp(terminal).is_ok_and(|g| g == nix::unistd::getpgrp())
+}
+
+/// Stops prun's own job, its process group (prun, and what its shell started with it:
+/// `prun ... | tee log`), as `sig` from the terminal would have stopped it: the command
+/// prun lent the terminal to was stopped by `sig`, and prun's shell takes the terminal
+/// back only once its job is stopped. Returns once prun is continued (`fg`, `bg`), with
+/// `true`; at once with `false` when nothing would continue it, so it is not stopped: its
+/// group is orphaned (no job-control shell above it, as for `tmux new 'prun ...'`; the
+/// kernel discards the terminal's stop signals there too), or it ignores `sig`.
+///
+/// A signal that prun catches (SIGTSTP, caught by the live display; SIGTTIN, by the
+/// binary) is replaced by SIGSTOP, which cannot be caught (the shell then says `$?` 147,
+/// as after prun's own Ctrl-Z). The kernel stops prun's threads a moment after `killpg`
+/// returns: prun waits for the SIGCONT that continues it before it goes on.
+async fn stop_own_job(sig: i32) -> bool {
+    use tokio::signal::unix::SignalKind;
+    let Ok(mut signal) = Signal::try_from(sig) else {
+        return false;
+    };
+    if signal != Signal::SIGSTOP {
+        if signal_set("SigIgn").is_some_and(|set| set & bit(sig) != 0) {
+            return false;
+        }
+        if signal_set("SigCgt").is_none_or(|set| set & bit(sig) != 0) {
+            signal = Signal::SIGSTOP;
+        }
+    }
+    if own_group_orphaned() {
+        return false;
+    }
+    let Ok(mut continued) =
+        tokio::signal::unix::signal(SignalKind::from_raw(Signal::SIGCONT as i32))
+    else {
+        return false;
+    };
+    if killpg(nix::unistd::getpgrp(), signal).is_err() {
+        return false;
+    }
+    continued.recv().await.is_some()
+}
+
+/// The bit of signal `sig` in a set of `/proc/self/status`.
+fn bit(sig: i32) -> u64 {
+    1u64.checked_shl(sig.wrapping_sub(1) as u32).unwrap_or(0)
+}
+
+/// A set of signals of this process now, as `/proc/self/status` shows it (`SigIgn`,
+/// `SigCgt`).
+fn signal_set(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Whether prun's process group is orphaned: none of its processes has a parent in
+/// another group of the same session (a job-control shell), which alone could continue
+/// it once stopped. False when `/proc` cannot be read.
+fn own_group_orphaned() -> bool {
+    use std::collections::HashMap;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    // Each process's parent, group and session.
+    let procs: HashMap<i32, (i32, i32, i32)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // Fields after the parenthesised command name: state, ppid, pgrp, session.
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(1);
+            let mut next = || fields.next()?.parse::<i32>().ok();
+            Some((pid, (next()?, next()?, next()?)))
+        })
+        .collect();
+    let me = std::process::id() as i32;
+    let Some(&(_, group, session)) = procs.get(&me) else {
+        return false;
+    };
+    !procs.values().any(|&(parent, g, _)| {
+        g == group
+            && procs
+                .get(&parent)
+                .is_some_and(|&(_, pg, ps)| ps == session && pg != group)
+    })
 }
 
 /// Runs `f` with SIGTTOU blocked on this thread, and only for `f`: no command is started

@@ -212,48 +212,19 @@ pub(super) fn columns(line: &str) -> usize {
     n
 }
 
-/// The live area's lines: a header, then one line per running proc (as many as fit in
-/// `height - 1` lines, the rest summarised), each cut to `width`. The row below the area
-/// holds the cursor: a window of two rows shows the header alone, one of one row nothing
-/// (an area taller than the window would scroll a copy of itself away at every redraw).
+/// The live area's lines: a header (see [`header`]), then one line per running proc (as
+/// many as fit in `height - 1` lines, the rest summarised), each cut to `width`. The row
+/// below the area holds the cursor: a window of two rows shows the header alone, one of
+/// one row nothing (an area taller than the window would scroll a copy of itself away at
+/// every redraw). Nothing is wider than `width`, however narrow: a wrapped line would
+/// take two rows.
 pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
-    let width = usize::from(width.max(10));
+    let width = usize::from(width);
     let room = usize::from(height).saturating_sub(1);
-    if room == 0 {
+    if room == 0 || width == 0 {
         return Vec::new();
     }
-    let finished = s.done + s.failed;
-    let retrying = s.running.iter().filter(|r| r.retrying).count();
-    let mut header = format!(
-        "prun  {}  running {}",
-        short(s.elapsed),
-        s.running.len() - retrying,
-    );
-    if retrying > 0 {
-        header.push_str(&format!(" · retrying {retrying}"));
-    }
-    header.push_str(&format!(" · done {finished}"));
-    // The total grows while the script schedules more: never below what is counted. The
-    // queue comes with the total, from an earlier read than the counts, and may still
-    // hold procs counted since as running or done: it counts only when no total is known.
-    let counted = finished + s.running.len();
-    let total = if s.total == 0 {
-        counted + s.queued.len()
-    } else {
-        s.total.max(counted)
-    };
-    if total > 0 {
-        header.push_str(&format!(" of {total}"));
-    }
-    if s.failed > 0 {
-        header.push_str(&format!(" · failed {}", s.failed));
-    }
-    match eta(&s.running, &s.queued, s.parallel) {
-        Eta::Nothing => {}
-        Eta::Unknown => header.push_str(" · ETA unknown"),
-        Eta::Left(left) => header.push_str(&format!(" · ~{} left", short(left))),
-    }
-    let mut lines = vec![fit(&header, width)];
+    let mut lines = vec![header(s, width)];
     let spin = SPINNER[s.frame % SPINNER.len()];
     // The lines below the header.
     let below = room - 1;
@@ -281,6 +252,143 @@ pub(super) fn render(s: &Snapshot, width: u16, height: u16) -> Vec<String> {
         lines.push(fit(&more, width));
     }
     lines
+}
+
+/// One part of the header: how long it is kept when the width is short (parts of a lower
+/// rank are dropped first), and its text at full width and compacted.
+struct Part {
+    rank: u8,
+    long: String,
+    short: String,
+}
+
+/// The ranks of the header's parts (see [`header`]): the lowest is dropped first.
+const RETRYING: u8 = 0;
+const RUNNING: u8 = 1;
+const ELAPSED: u8 = 2;
+const LABEL: u8 = 3;
+const ETA: u8 = 4;
+const FAILED: u8 = 5;
+const DONE: u8 = 6;
+
+/// How the header's parts are written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Long,
+    Short,
+    /// Short, and `done 6/17` as `6/17`.
+    Tiny,
+}
+
+/// The header's line, fitted to `width` without being cut when it can be: at full length
+/// (`prun  3.0s  running 2 · done 6 of 13 · failed 1 · ~4.5s left`) when it fits, else
+/// with compact words (`prun 3.0s · run 2 · done 6/13 · failed 1 · ETA 4.5s`), else
+/// without its least useful parts, one after the other: the counts of procs waiting to
+/// retry and of running ones (their lines show them), the run's time, the `prun` label,
+/// the time left; then `6/13 · failed 1` before `done 6/13` and `6/13` alone. Cut only
+/// when even that does not fit.
+fn header(s: &Snapshot, width: usize) -> String {
+    let parts = header_parts(s);
+    let mut ranks: Vec<u8> = parts.iter().map(|p| p.rank).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    let mut tries = vec![(Form::Long, 0)];
+    for rank in ranks {
+        tries.push((Form::Short, rank));
+        if rank == FAILED {
+            tries.push((Form::Tiny, rank));
+        }
+    }
+    tries.push((Form::Tiny, DONE));
+    let mut line = String::new();
+    for (form, min_rank) in tries {
+        line = join_parts(&parts, form, min_rank);
+        if columns(&line) <= width {
+            return line;
+        }
+    }
+    fit(&line, width)
+}
+
+/// The parts of rank `min_rank` or more, written in `form`: the label and the run's time
+/// lead, followed by the others, separated by ` · `.
+fn join_parts(parts: &[Part], form: Form, min_rank: u8) -> String {
+    let long = form == Form::Long;
+    let text = |p: &Part| match form {
+        Form::Long => p.long.clone(),
+        Form::Tiny if p.rank == DONE => p.short.trim_start_matches("done ").to_string(),
+        Form::Short | Form::Tiny => p.short.clone(),
+    };
+    let kept = || parts.iter().filter(|p| p.rank >= min_rank);
+    let is_lead = |p: &&Part| p.rank == LABEL || p.rank == ELAPSED;
+    let lead: Vec<String> = kept().filter(is_lead).map(text).collect();
+    let rest: Vec<String> = kept().filter(|p| !is_lead(p)).map(text).collect();
+    let gap = if long { "  " } else { " " };
+    match (lead.is_empty(), rest.is_empty()) {
+        (false, false) => {
+            let after = if long { "  " } else { " · " };
+            format!("{}{after}{}", lead.join(gap), rest.join(" · "))
+        }
+        (false, true) => lead.join(gap),
+        _ => rest.join(" · "),
+    }
+}
+
+/// The header's parts, in the order they are shown.
+fn header_parts(s: &Snapshot) -> Vec<Part> {
+    let part = |rank, long: String, short: String| Part { rank, long, short };
+    let finished = s.done + s.failed;
+    let retrying = s.running.iter().filter(|r| r.retrying).count();
+    let running = s.running.len() - retrying;
+    let elapsed = short(s.elapsed);
+    let mut parts = vec![
+        part(LABEL, "prun".into(), "prun".into()),
+        part(ELAPSED, elapsed.clone(), elapsed),
+        part(
+            RUNNING,
+            format!("running {running}"),
+            format!("run {running}"),
+        ),
+    ];
+    if retrying > 0 {
+        parts.push(part(
+            RETRYING,
+            format!("retrying {retrying}"),
+            format!("retry {retrying}"),
+        ));
+    }
+    // The total grows while the script schedules more: never below what is counted. The
+    // queue comes with the total, from an earlier read than the counts, and may still
+    // hold procs counted since as running or done: it counts only when no total is known.
+    let counted = finished + s.running.len();
+    let total = if s.total == 0 {
+        counted + s.queued.len()
+    } else {
+        s.total.max(counted)
+    };
+    parts.push(if total > 0 {
+        part(
+            DONE,
+            format!("done {finished} of {total}"),
+            format!("done {finished}/{total}"),
+        )
+    } else {
+        part(DONE, format!("done {finished}"), format!("done {finished}"))
+    });
+    if s.failed > 0 {
+        let failed = format!("failed {}", s.failed);
+        parts.push(part(FAILED, failed.clone(), failed));
+    }
+    match eta(&s.running, &s.queued, s.parallel) {
+        Eta::Nothing => {}
+        Eta::Unknown => parts.push(part(ETA, "ETA unknown".into(), "ETA ?".into())),
+        Eta::Left(left) => parts.push(part(
+            ETA,
+            format!("~{} left", short(left)),
+            format!("ETA {}", short(left)),
+        )),
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -428,6 +536,54 @@ mod tests {
         assert!(header[0].contains("running 3"), "{header:?}");
         assert_eq!(render(&s, 80, 3)[1], "… and 3 more running");
         assert_eq!(render(&s, 80, 4).len(), 3);
+    }
+
+    #[test]
+    fn a_narrow_header_drops_its_least_useful_parts_instead_of_being_cut() {
+        let secs = Duration::from_secs;
+        let mut run = running(3);
+        for r in &mut run {
+            r.expected = Some(secs(3));
+        }
+        run[2].retrying = true;
+        let s = Snapshot {
+            elapsed: Duration::from_secs(75),
+            running: run,
+            queued: vec![Some(secs(3)); 8],
+            done: 4,
+            failed: 2,
+            total: 17,
+            parallel: 2,
+            ..Snapshot::default()
+        };
+        let header = |width| render(&s, width, 24).remove(0);
+        assert_eq!(
+            header(80),
+            "prun  1m15s  running 2 · retrying 1 · done 6 of 17 · failed 2 · ~13.5s left"
+        );
+        // The render width is a terminal's less one column (see `live`).
+        let at = [
+            (
+                70,
+                "prun 1m15s · run 2 · retry 1 · done 6/17 · failed 2 · ETA 13.5s",
+            ),
+            (60, "prun 1m15s · run 2 · done 6/17 · failed 2 · ETA 13.5s"),
+            (39, "prun · done 6/17 · failed 2 · ETA 13.5s"),
+            (32, "done 6/17 · failed 2 · ETA 13.5s"),
+            (31, "done 6/17 · failed 2"),
+            (19, "6/17 · failed 2"),
+            (14, "done 6/17"),
+            (8, "6/17"),
+            (3, "6/…"),
+        ];
+        for (width, line) in at {
+            assert_eq!(header(width), line, "at {width} columns");
+        }
+        for width in 1..=80 {
+            for line in render(&s, width, 24) {
+                assert!(columns(&line) <= usize::from(width), "{width}: {line:?}");
+            }
+        }
     }
 
     #[test]

@@ -429,8 +429,13 @@ fn unstamp(line: &str) -> &str {
     if stamped { &line[21..] } else { line }
 }
 
+/// A header line: `prun  1.2s  running 2 · ...`, or compacted for a narrow window
+/// (`prun 1.2s · run 2 · ...`, `done 1/4 · failed 1`).
 fn is_header(line: &str) -> bool {
-    line.trim_start().starts_with("prun") && number_after(line, "running ").is_some()
+    let t = line.trim_start();
+    (t.starts_with("prun")
+        && (number_after(t, "running ").is_some() || number_after(t, "run ").is_some()))
+        || (t.starts_with("done ") && number_after(t, "done ").is_some())
 }
 
 /// A line that starts with a spinner (not a letter, digit or the `|` of a log line) and
@@ -907,6 +912,143 @@ fn ctrl_z_leaves_a_clean_prompt_bg_prints_no_area_and_fg_draws_it_again() {
     t.ends_cleanly("prun: 3 succeeded in ", &names);
 }
 
+/// An interactive proc that writes its pid to `ask.pid` once its group is the terminal's
+/// foreground (fields 5 and 8 of /proc/PID/stat), so that Ctrl-Z goes to it alone, then
+/// reads a line.
+const ASK_AFTER_CTRL_Z: &str = r#"proc("ask", #{ now: true, interactive: true, shell: "while read -r p c s pp pg se tt tp rest < /proc/$$/stat; [ \"$pg\" != \"$tp\" ]; do sleep 0.01; done; echo $$ > ask.pid; printf 'your name? '; read x; echo \"got $x\"" });"#;
+
+/// Ctrl-Z while an interactive command has the terminal: prun takes it back and stops,
+/// so that its shell sees it stopped with `stopped` (`$?`), and `jobs` lists it; `fg`
+/// gives the terminal back to the command, which reads the line typed next, and the
+/// run ends well, nothing left.
+fn ctrl_z_in_an_interactive_proc(test: &str, args: &str, stopped: i32) {
+    let command = format!(
+        r#"bash -c 'set -m; "$PRUN" main.rhai {args}; echo "STOPPED=$?"; jobs; i=0; while [ ! -e cont ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done; fg'"#
+    );
+    let Some(t) = Term::start(test, (100, 30), ASK_AFTER_CTRL_Z, &command) else {
+        return;
+    };
+    let ask = t.wait_for("the question", |p| {
+        p.position(|l| l.contains("your name? "))
+            .ok_or("no question".to_string())?;
+        t.pid("ask").ok_or("no ask.pid".to_string())
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-z"]);
+    let code = t.wait_for("the shell to see prun stopped", |p| {
+        let (_, line) = p.starting("STOPPED=").ok_or("no `STOPPED=` line")?;
+        p.position(|l| l.contains("Stopped") && l.contains("main.rhai"))
+            .ok_or("`jobs` lists no stopped prun")?;
+        line["STOPPED=".len()..]
+            .trim()
+            .parse::<i32>()
+            .map_err(|e| e.to_string())
+    });
+    assert_eq!(code, stopped, "the stop's status\n{}", t.describe());
+    assert!(alive(ask), "the command ended at Ctrl-Z\n{}", t.describe());
+    t.touch("cont");
+    // `fg` prints the job's command line, below `jobs`'s.
+    t.wait_for("prun in the foreground again", |p| {
+        let (after, _) = p.starting("STOPPED=").ok_or("no `STOPPED=` line")?;
+        p.lines[after..]
+            .iter()
+            .find(|l| l.contains("main.rhai") && !l.contains("Stopped"))
+            .map(drop)
+            .ok_or("`fg` did not print the job".into())
+    });
+    t.tmux(&["send-keys", "-t", "s", "Ada", "Enter"]);
+    t.wait_for("the command's answer", |p| {
+        p.position(|l| l == "got Ada")
+            .ok_or("no `got Ada` line".into())
+    });
+    t.ends_cleanly("prun: 1 succeeded in ", &["ask"]);
+    assert_gone(ask, "ask", &t.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_z_in_an_interactive_proc_stops_prun_and_fg_gives_the_command_the_terminal_again() {
+    // The live display catches SIGTSTP: prun stops with SIGSTOP, as on its own Ctrl-Z.
+    ctrl_z_in_an_interactive_proc("ctrlz-ask", "", 128 + 19);
+}
+
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn ctrl_z_in_an_interactive_proc_of_plain_output_stops_prun_with_sigtstp() {
+    ctrl_z_in_an_interactive_proc("ctrlz-ask-plain", "--no-live", 128 + 20);
+}
+
+/// `bg` after Ctrl-Z in an interactive proc: the command runs on without the terminal,
+/// and its read stops it again, and prun with it (no spinning: the shell lists prun
+/// stopped); `fg` then gives it the terminal, and the run ends well.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn bg_after_ctrl_z_in_an_interactive_proc_stops_prun_again_at_the_command_s_read() {
+    let command = r#"bash -c 'set -m; "$PRUN" main.rhai; echo "STOPPED=$?"; bg; i=0; until jobs > jobs.txt; grep -q Stopped jobs.txt || [ $i -gt 600 ]; do i=$((i+1)); sleep 0.05; done; echo "AGAIN: $(cat jobs.txt)"; fg'"#;
+    let Some(t) = Term::start("ctrlz-ask-bg", (100, 30), ASK_AFTER_CTRL_Z, command) else {
+        return;
+    };
+    let ask = t.wait_for("the question", |p| {
+        p.position(|l| l.contains("your name? "))
+            .ok_or("no question".to_string())?;
+        t.pid("ask").ok_or("no ask.pid".to_string())
+    });
+    t.tmux(&["send-keys", "-t", "s", "C-z"]);
+    t.wait_for("prun stopped again in the background", |p| {
+        p.position(|l| l.starts_with("AGAIN: ") && l.contains("Stopped"))
+            .map(drop)
+            .ok_or("no `AGAIN: ... Stopped` line".into())
+    });
+    t.tmux(&["send-keys", "-t", "s", "Ada", "Enter"]);
+    t.wait_for("the command's answer", |p| {
+        p.position(|l| l == "got Ada")
+            .ok_or("no `got Ada` line".into())
+    });
+    t.ends_cleanly("prun: 1 succeeded in ", &["ask"]);
+    assert_gone(ask, "ask", &t.describe());
+}
+
+/// The terminal closed while an interactive command reads it: the command reads the end
+/// of its input (or gets the SIGHUP), and the run is interrupted before anything queued
+/// behind it starts, as for Ctrl-C (a SIGHUP reaches prun only from a shell that passes
+/// it on to its jobs, and may come after its next proc started). Nothing is left.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_terminal_closed_at_an_interactive_proc_interrupts_the_run_before_the_next_proc() {
+    let script = format!(
+        "{ASK_AFTER_CTRL_Z}\nproc(\"after\", #{{ now: true, shell: \"touch after.started\" }});\n"
+    );
+    let command = r#""$PRUN" main.rhai --json report.json"#;
+    let Some(t) = Term::start("hangup-ask", (100, 30), &script, command) else {
+        return;
+    };
+    let ask = t.wait_for("the question", |p| {
+        p.position(|l| l.contains("your name? "))
+            .ok_or("no question".to_string())?;
+        t.pid("ask").ok_or("no ask.pid".to_string())
+    });
+    t.tmux(&["kill-server"]);
+    let started = Instant::now();
+    let report = loop {
+        let text = std::fs::read_to_string(t.path("report.json")).unwrap_or_default();
+        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&text) {
+            break report;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "no report after the terminal closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(report["run"]["outcome"], "interrupted", "{report:#}");
+    let after = report["procs"]
+        .as_array()
+        .and_then(|procs| procs.iter().find(|p| p["name"] == "after"))
+        .unwrap_or_else(|| panic!("no `after` in the report: {report:#}"));
+    assert_eq!(after["state"], "WANTED", "{report:#}");
+    assert!(!t.path("after.started").exists(), "after ran");
+    assert_gone(ask, "ask", &format!("{report:#}"));
+}
+
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn a_proc_waiting_to_retry_is_shown_so_and_not_counted_as_running() {
@@ -1313,6 +1455,66 @@ fn resize_redraws_at_the_new_width() {
         })
         .map(String::as_str)
         .collect();
+    assert!(
+        left.is_empty(),
+        "lines of the live area remain on screen after a resize: {left:?}\n{}",
+        t.describe()
+    );
+}
+
+/// In a narrow window the header drops its least useful parts instead of being cut (at 40
+/// columns `prun 1.2s · run 3 · done 1/4 · failed 1`, give or take the run's time; at 20
+/// `done 1/4 · failed 1`), and a resize from one to the other during the run leaves one
+/// header on the screen, nothing of the area at the end.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_narrow_window_gets_a_compact_header_and_a_resize_leaves_no_stray_rows() {
+    let names = ["alpha", "bravo", "charlie"];
+    let script = format!(
+        "proc(\"bad\", #{{ cmd: [\"false\"] }});\n{}\n{}\n{}\nrun([\"bad\", \"alpha\", \"bravo\", \"charlie\"]);\n",
+        blocked("alpha"),
+        blocked("bravo"),
+        blocked("charlie"),
+    );
+    let Some(t) = Term::start("narrow", (40, 12), &script, r#""$PRUN" main.rhai -j 4"#) else {
+        return;
+    };
+    // The whole header, not cut: it keeps the failures and the total, and the words.
+    let whole = |p: &Pane, columns: usize| -> Result<(), String> {
+        let (i, header) = p.header()?;
+        if header.contains('…') || width(header) > columns {
+            return Err(format!("the header is cut: {header:?}"));
+        }
+        if !header.contains("done 1/4") || !header.trim_end().ends_with("failed 1") {
+            return Err(format!("no `done 1/4 ... failed 1`: {header:?}"));
+        }
+        match p.lines[i..].iter().find(|l| width(l) > columns) {
+            Some(l) => Err(format!("a line wider than {columns} columns: {l:?}")),
+            None => Ok(()),
+        }
+    };
+    t.wait_for("the compact header at 40 columns", |p| {
+        whole(p, 39)?;
+        let (_, header) = p.header()?;
+        if !header.starts_with("prun ") {
+            return Err(format!("no `prun` label at 40 columns: {header:?}"));
+        }
+        names.iter().try_for_each(|n| p.proc_line(n).map(drop))
+    });
+    t.resize(20, 12);
+    t.wait_for("the header of 20 columns", |p| {
+        whole(p, 19)?;
+        let (_, header) = p.header()?;
+        match header.trim_end() {
+            "done 1/4 · failed 1" => Ok(()),
+            other => Err(format!("not the header of 20 columns: {other:?}")),
+        }
+    });
+    t.touch("go");
+    let (code, _) = t.wait_exit();
+    assert_eq!(code, 1, "exit status\n{}", t.describe());
+    let screen = t.screen();
+    let left = screen.live_lines(&names);
     assert!(
         left.is_empty(),
         "lines of the live area remain on screen after a resize: {left:?}\n{}",

@@ -11,7 +11,7 @@ use crate::support::postgres::{self, one_server_at_a_time};
 const DRIVER: &str = r#"
 import "pg" as pg;
 let opt = args(#{ prun: #{ required: true }, copy: #{ required: true },
-                  rows: #{ int: true, required: true }, spec: #{ list: true } });
+                  rows: #{ int: true, required: true }, spec: #{ list: true }, work: #{} });
 let s = pg::start(#{});
 print(`pgdir=${s.dir}`);
 pg::query(s, "postgres", "CREATE DATABASE app");
@@ -22,6 +22,10 @@ pg::query(s, "wh", "CREATE TABLE big (id int); INSERT INTO big VALUES (-1)");
 let cmd = [opt.prun, opt.copy, "--from", pg::conninfo(s, "app"), "--to", pg::conninfo(s, "wh"),
            "-j", "2", "--no-db"];
 for spec in opt.spec { cmd += ["-t", spec]; }
+if opt.work != () {
+    exec(["mkdir", "--", opt.work]);
+    cmd.push(`--work-dir=${opt.work}`);
+}
 let out = exec(cmd, #{ check: false });
 print(out.stdout);
 print(out.stderr);
@@ -36,6 +40,12 @@ if opt.spec.contains("evens=SELECT id, name FROM big WHERE id % 2 = 0") {
 "#;
 
 fn run(rows: usize, specs: &[&str]) -> crate::support::Output {
+    run_with(rows, specs, &[])
+}
+
+/// [`run`], with more arguments for the driver (`--work=DIR`: pg-copy's `--work-dir`,
+/// made first).
+fn run_with(rows: usize, specs: &[&str], more: &[&str]) -> crate::support::Output {
     let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
     let rows = rows.to_string();
     let mut args = vec![
@@ -49,6 +59,7 @@ fn run(rows: usize, specs: &[&str]) -> crate::support::Output {
     for spec in specs {
         args.extend(["--spec", spec]);
     }
+    args.extend(more);
     let out = Test::new().script(DRIVER).args(&args).run();
     out.ok();
     let left = postgres::leftovers_of(&value(&out, "pgdir"));
@@ -122,6 +133,25 @@ fn a_failing_export_leaves_the_target_table_as_it_was() {
         "the old table is gone or changed: {dst}"
     );
     assert_eq!(value(&out, "tables"), "big");
+}
+
+/// A `--work-dir` that starts with `-` is a directory, never an option of a command the
+/// script gives it to (`wc -l -w/big.copy` failed: "invalid option").
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn a_work_dir_that_starts_with_a_dash_is_a_path() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let out = run_with(10, &["big"], &["--work=-w"]);
+    assert_eq!(value(&out, "code"), "0", "{}", out.describe());
+    assert_eq!(value(&out, "dst"), value(&out, "src"), "{}", out.describe());
+    assert!(
+        out.path("-w/big.copy").is_file(),
+        "the export is not in -w\n{}",
+        out.describe()
+    );
 }
 
 #[test]

@@ -27,11 +27,14 @@ const SLURM_JOB: &str = "slurm job ";
 /// The width of a track in SVG units: a time `t` is drawn at `t / total * WIDTH`.
 const WIDTH: f64 = 1000.0;
 
-/// Escapes text for HTML text and quoted attribute values.
+/// Escapes text for HTML text and quoted attribute values. Control characters (tabs and
+/// newlines aside) are written out (`\e`, `\x01`), as messages on a terminal show them:
+/// raw, they are errors in an HTML document and show as nothing, or as boxes.
 pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
+            c if crate::shown::hidden(c) => out.push_str(&crate::shown::escaped(c)),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -44,12 +47,19 @@ pub(super) fn escape(s: &str) -> String {
 }
 
 /// JSON to put inside a `<script>` element: `<`, `>` and `&` are written as `\u` escapes,
-/// so no string in it can end the element (`</script>`) or open a comment.
+/// so no string in it can end the element (`</script>`) or open a comment; so are the
+/// control characters JSON lets through (DEL and C1), errors in an HTML document.
 pub(super) fn json_for_script(v: &serde_json::Value) -> String {
-    v.to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    let text = v.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '<' | '>' | '&') || c.is_control() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The page of a run.
@@ -57,7 +67,7 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     let page = Page {
         t,
         critical: path.procs.iter().copied().collect(),
-        total: t.total.max(1e-3),
+        total: t.span().max(1e-3),
         open: t.procs.len() <= COLLAPSE_ABOVE,
     };
     let mut out = String::with_capacity(4096 + t.procs.len() * 700);
@@ -93,6 +103,7 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
 struct Page<'a> {
     t: &'a Timeline,
     critical: HashSet<usize>,
+    /// The seconds the axis spans (the run's, or more when the clock was set forward).
     total: f64,
     /// Whether families start expanded.
     open: bool,
@@ -124,10 +135,7 @@ impl Page<'_> {
             let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
         };
         item("run", format!("{}, started {}", t.id, escape(&t.started)));
-        // As a shell would take them: `'two words'` is one argument.
-        let args =
-            shlex::try_join(t.args.iter().map(String::as_str)).unwrap_or_else(|_| t.args.join(" "));
-        item("arguments", escape(&args));
+        item("arguments", escape(&shell_words(&t.args)));
         item(
             "outcome",
             format!(
@@ -451,6 +459,17 @@ impl Page<'_> {
     }
 }
 
+/// A command line as a shell would take it (`'two words'` is one argument), a word with
+/// a control character quoted as `$'...'`, as failure messages show commands.
+fn shell_words(args: &[String]) -> String {
+    let word = |a: &String| match (crate::shown::c_quoted(a), shlex::try_quote(a)) {
+        (Some(q), _) => q,
+        (None, Ok(q)) => q.into_owned(),
+        (None, Err(_)) => format!("{a:?}"),
+    };
+    args.iter().map(word).collect::<Vec<_>>().join(" ")
+}
+
 /// Where a proc sorts among its slot's rows: when it started (or was given up).
 fn sort_time(b: &Bar) -> f64 {
     b.start.or(b.end).unwrap_or(f64::MAX)
@@ -712,6 +731,40 @@ mod tests {
             .expect("the data");
         let data: serde_json::Value = serde_json::from_str(json).expect("JSON");
         assert_eq!(data[0]["name"], t.procs[0].name);
+        assert_eq!(data[0]["error"].as_str(), t.procs[0].error.as_deref());
+    }
+
+    #[test]
+    fn control_characters_are_written_out_not_put_in_the_page() {
+        let mut t = hostile();
+        t.args = vec![
+            "s.rhai".into(),
+            "--".into(),
+            "a\x1b[31mb".into(),
+            "\x01".into(),
+        ];
+        t.procs[0].error = Some("exited\x07 with\r code 1\x7f\u{9b}".into());
+        t.procs[0].log = Some("/tmp/l\x1b.log".into());
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        let raw: Vec<char> = page.chars().filter(|&c| crate::shown::hidden(c)).collect();
+        assert!(raw.is_empty(), "{raw:?} in {page}");
+        assert!(
+            page.contains(
+                "<dt>arguments</dt><dd>s.rhai -- $&#39;a\\e[31mb&#39; $&#39;\\x01&#39;</dd>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("error: exited\\x07 with\\r code 1\\x7f\\u009b"),
+            "{page}"
+        );
+        // The detail panel's data keeps the exact text.
+        let json = page
+            .split("<script type=\"application/json\" id=\"procs\">")
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .expect("the data");
+        let data: serde_json::Value = serde_json::from_str(json).expect("JSON");
         assert_eq!(data[0]["error"].as_str(), t.procs[0].error.as_deref());
     }
 

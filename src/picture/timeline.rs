@@ -86,8 +86,8 @@ pub(super) struct Timeline {
     /// When the run started (RFC 3339).
     pub started: String,
     pub outcome: Option<String>,
-    /// Seconds from its start to its end (or to the last proc's end, for a run that did
-    /// not record its end).
+    /// Seconds from its start to its end, as measured on a steady clock (or to the last
+    /// proc's end, for a run that did not record its end).
     pub total: f64,
     /// The parallel limit it ended with.
     pub parallel: Option<i64>,
@@ -118,7 +118,7 @@ impl Timeline {
             args: serde_json::from_str(&row.args).unwrap_or_default(),
             started: row.started,
             outcome: row.outcome,
-            total: row.duration.unwrap_or(0.0).max(last),
+            total: row.duration.unwrap_or(last),
             parallel: row.parallel,
             up_to_date: row
                 .counts
@@ -128,6 +128,15 @@ impl Timeline {
                 .unwrap_or(0),
             procs,
         }
+    }
+
+    /// Seconds from the run's start to the last thing drawn: its total, or the last end
+    /// of a proc when the system clock was set forward during the run.
+    pub(super) fn span(&self) -> f64 {
+        self.procs
+            .iter()
+            .flat_map(|b| b.end.into_iter().chain(b.segments.iter().map(|s| s.end)))
+            .fold(self.total, f64::max)
     }
 
     /// The most attempts that ran at the same time on this machine, as `-j` bounds them:
@@ -193,11 +202,17 @@ struct RecordedSegment {
     error: Option<String>,
 }
 
+/// A proc's row as a bar. Its start is a time of day (the system clock), its duration
+/// was measured on a steady clock: when the system clock was set back or forward while
+/// it ran (NTP, a resumed laptop), its end is its start plus its duration, not the time
+/// of day it ended at, and its attempts are kept within that span, the last one ending
+/// with it.
 fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
     let start = p.started.as_deref().and_then(time).map(|t| t - origin);
     let end = match (p.ended.as_deref().and_then(time), start, p.duration) {
-        (Some(t), _, _) => Some(t - origin),
-        (None, Some(s), Some(d)) => Some(s + d),
+        (_, Some(s), Some(d)) => Some(s + d.max(0.0)),
+        (Some(t), Some(s), None) => Some((t - origin).max(s)),
+        (Some(t), None, _) => Some(t - origin),
         _ => None,
     };
     let recorded: Vec<RecordedSegment> = p
@@ -205,17 +220,28 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
+    let within = |t: f64| match (start, end) {
+        (Some(s), Some(e)) => t.clamp(s, e.max(s)),
+        _ => t,
+    };
     let mut segments: Vec<Segment> = recorded
         .into_iter()
-        .map(|s| Segment {
-            start: s.start - origin,
-            end: s
-                .end
-                .map_or_else(|| end.unwrap_or(s.start - origin), |e| e - origin),
-            place: s.place.unwrap_or_default(),
-            error: s.error,
+        .map(|s| {
+            let from = within(s.start - origin);
+            let to = s.end.map_or_else(|| end.unwrap_or(from), |e| e - origin);
+            Segment {
+                start: from,
+                end: within(to).max(from),
+                place: s.place.unwrap_or_default(),
+                error: s.error,
+            }
         })
         .collect();
+    // The final state follows the last attempt's end: on the steady clock, whatever the
+    // system clock did meanwhile.
+    if let (Some(last), Some(end)) = (segments.last_mut(), end) {
+        last.end = end.max(last.start);
+    }
     // A row written before attempts were recorded: its whole span as one attempt.
     if segments.is_empty()
         && let (Some(start), Some(end)) = (start, end)
@@ -378,6 +404,64 @@ mod tests {
             (1, 1.0, 1.5)
         );
         assert!(a.deps.is_empty() && a.place.is_none());
+    }
+
+    #[test]
+    fn a_clock_set_back_or_forward_while_a_proc_ran_keeps_its_measured_duration() {
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: Some(3.0),
+            outcome: Some("ok".into()),
+            parallel: Some(2),
+            counts: None,
+        };
+        // Each ran 0.5 s by the steady clock; meanwhile the system clock was set back an
+        // hour for `back`, forward an hour for `ahead` (1767225611 is 00:00:11).
+        let jumped = |name: &str, started: &str, ended: &str, from: f64, to: f64| ProcRecord {
+            duration: Some(0.5),
+            ..record(
+                name,
+                started,
+                ended,
+                &format!(r#"[{{"start": {from}, "end": {to}, "place": "1", "error": null}}]"#),
+            )
+        };
+        let procs = vec![
+            jumped(
+                "back",
+                "2026-01-01T00:00:11.000Z",
+                "2025-12-31T23:00:11.500Z",
+                1767225611.0,
+                1767222011.5,
+            ),
+            jumped(
+                "ahead",
+                "2026-01-01T00:00:12.000Z",
+                "2026-01-01T01:00:12.500Z",
+                1767225612.0,
+                1767229212.5,
+            ),
+        ];
+        let medians = HashMap::from([("back".to_string(), 0.5), ("ahead".to_string(), 0.5)]);
+        let t = Timeline::new(row, procs, &medians);
+        let spans: Vec<_> = t
+            .procs
+            .iter()
+            .map(|b| (b.start, b.end, b.segments[0].start, b.segments[0].end))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (Some(1.0), Some(1.5), 1.0, 1.5),
+                (Some(2.0), Some(2.5), 2.0, 2.5)
+            ]
+        );
+        assert!(t.procs.iter().all(|b| b.slower().is_none()));
+        assert_eq!((t.total, t.span()), (3.0, 3.0));
+        assert_eq!(t.peak_parallel(), 1);
     }
 
     #[test]

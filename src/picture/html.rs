@@ -145,14 +145,21 @@ impl Page<'_> {
             ),
         );
         item("total", secs(t.total));
-        let up_to_date = match t.up_to_date {
+        let mut did_not_run = match t.up_to_date {
             0 => String::new(),
             n => format!(", and {n} up to date (they did not run: no bar)"),
         };
+        if t.not_run > 0 {
+            let _ = write!(
+                did_not_run,
+                ", and {} not run (the run stopped before they started: no bar)",
+                t.not_run
+            );
+        }
         item(
             "procs",
             format!(
-                "{} ({} slower than usual){up_to_date}",
+                "{} ({} slower than usual){did_not_run}",
                 match distinct_procs(&t.procs) {
                     n if n == t.procs.len() => n.to_string(),
                     n => format!("{n}, run {} times", t.procs.len()),
@@ -708,6 +715,7 @@ mod tests {
             total: 1.0,
             parallel: Some(2),
             up_to_date: 0,
+            not_run: 0,
             procs: vec![bar],
         }
     }

@@ -16,13 +16,16 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     let parallel = t
         .parallel
         .map_or("not recorded".to_string(), |p| p.to_string());
-    let up_to_date = match t.up_to_date {
+    let mut did_not_run = match t.up_to_date {
         0 => String::new(),
         n => format!(", {n} up to date"),
     };
+    if t.not_run > 0 {
+        let _ = write!(did_not_run, ", {} not run", t.not_run);
+    }
     let _ = writeln!(
         out,
-        "run {} of {}: {}, {}, {}{up_to_date}, at most {} running at once (limit {parallel})",
+        "run {} of {}: {}, {}, {}{did_not_run}, at most {} running at once (limit {parallel})",
         t.id,
         t.script,
         t.outcome.as_deref().unwrap_or("unfinished"),

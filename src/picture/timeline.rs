@@ -93,6 +93,9 @@ pub(super) struct Timeline {
     pub parallel: Option<i64>,
     /// How many procs were up to date: they did not run, and the DB keeps no row of them.
     pub up_to_date: u64,
+    /// How many scheduled procs never started because the run stopped first (`--fail-fast`,
+    /// Ctrl-C, a script error): the DB keeps no row of them either.
+    pub not_run: u64,
     pub procs: Vec<Bar>,
 }
 
@@ -120,12 +123,8 @@ impl Timeline {
             outcome: row.outcome,
             total: row.duration.unwrap_or(last),
             parallel: row.parallel,
-            up_to_date: row
-                .counts
-                .as_deref()
-                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-                .and_then(|c| c["up_to_date"].as_u64())
-                .unwrap_or(0),
+            up_to_date: count(row.counts.as_deref(), "up_to_date"),
+            not_run: count(row.counts.as_deref(), "not_run"),
             procs,
         }
     }
@@ -167,6 +166,14 @@ impl Timeline {
         slow.sort_by(|a, b| excess(b).total_cmp(&excess(a)));
         slow
     }
+}
+
+/// One of a run's recorded counts per state (`{"up_to_date": 3, ...}`); 0 when not recorded.
+fn count(counts: Option<&str>, key: &str) -> u64 {
+    counts
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|c| c[key].as_u64())
+        .unwrap_or(0)
 }
 
 /// A proto's template with each `[placeholder]` written `*`.
@@ -302,7 +309,7 @@ mod tests {
             duration: Some(4.0),
             outcome: Some("ok".into()),
             parallel: Some(2),
-            counts: Some(r#"{"succeeded": 1, "up_to_date": 4}"#.into()),
+            counts: Some(r#"{"succeeded": 1, "up_to_date": 4, "not_run": 2}"#.into()),
         };
         // 2026-01-01T00:00:11Z is 1767225611 s after the epoch.
         let segs = r#"[{"start": 1767225611.0, "end": 1767225612.0, "place": "1", "error": "boom"},
@@ -316,7 +323,7 @@ mod tests {
         let medians = HashMap::from([("a".to_string(), 1.0)]);
         let t = Timeline::new(row, vec![p], &medians);
         assert_eq!(t.args, ["-v", "<a>"]);
-        assert_eq!(t.up_to_date, 4);
+        assert_eq!((t.up_to_date, t.not_run), (4, 2));
         assert_eq!(t.total, 4.0);
         let a = &t.procs[0];
         assert_eq!(

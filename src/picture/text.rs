@@ -3,12 +3,18 @@
 
 use std::fmt::Write as _;
 
+use unicode_width::UnicodeWidthStr;
+
 use super::critical::CriticalPath;
 use super::timeline::Timeline;
 use super::{procs_ran, secs};
 
 /// How many of the procs slower than usual are listed.
 const SLOWEST: usize = 5;
+
+/// The widest the names' column gets, in terminal columns: a longer name pushes its own
+/// line's figures to the right, not every line's.
+const NAME_COLUMNS: usize = 40;
 
 /// The text report of a run.
 pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
@@ -41,12 +47,7 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
         let _ = writeln!(out, "\nno proc ran: no critical path");
     } else {
         let _ = writeln!(out, "\ncritical path ({}):", secs(path.total));
-        let width = path
-            .procs
-            .iter()
-            .map(|&i| t.procs[i].name.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = name_width(path.procs.iter().map(|&i| t.procs[i].name.as_str()));
         for &i in &path.procs {
             let b = &t.procs[i];
             let waited = if b.waited >= 0.005 {
@@ -61,8 +62,8 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:>8}  {}{place}{waited}",
-                b.name,
+                "  {}  {:>8}  {}{place}{waited}",
+                padded(&b.name, width),
                 secs(b.duration().unwrap_or(0.0)),
                 b.state,
             );
@@ -82,17 +83,12 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
             out,
             "\nslower than usual (median of earlier successful runs):"
         );
-        let width = slow
-            .iter()
-            .take(SLOWEST)
-            .map(|b| b.name.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = name_width(slow.iter().take(SLOWEST).map(|b| b.name.as_str()));
         for b in slow.iter().take(SLOWEST) {
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:>8}  median {}  ({:.1}x)",
-                b.name,
+                "  {}  {:>8}  median {}  ({:.1}x)",
+                padded(&b.name, width),
                 secs(b.duration().unwrap_or(0.0)),
                 secs(b.median.unwrap_or(0.0)),
                 b.slower().unwrap_or(0.0),
@@ -102,9 +98,58 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     out
 }
 
+/// The width of the names' column: the widest name's, at most [`NAME_COLUMNS`].
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .map(|n| n.width())
+        .max()
+        .unwrap_or(0)
+        .min(NAME_COLUMNS)
+}
+
+/// `name` padded with spaces to `width` terminal columns (a wide character, CJK or emoji,
+/// takes two).
+fn padded(name: &str, width: usize) -> String {
+    format!("{name}{}", " ".repeat(width.saturating_sub(name.width())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::picture::timeline::Bar;
+
+    #[test]
+    fn a_long_name_widens_only_its_own_line_and_wide_characters_count_twice() {
+        let bar = |name: &str, start: f64, deps: &[&str]| Bar {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            start: Some(start),
+            end: Some(start + 1.0),
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        };
+        let long = format!("step::{}", "x".repeat(200));
+        let procs = vec![
+            bar(&long, 0.0, &[]),
+            bar("構築", 1.0, &[&long]),
+            bar("b", 2.0, &["構築"]),
+        ];
+        let t = Timeline {
+            total: 3.0,
+            procs,
+            ..Default::default()
+        };
+        let text = render(&t, &CriticalPath::of(&t.procs));
+        let lines: Vec<&str> = text.lines().filter(|l| l.ends_with("SUCCEEDED")).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], format!("  {long}     1.00s  SUCCEEDED"));
+        let pad = " ".repeat(NAME_COLUMNS);
+        assert_eq!(
+            lines[1],
+            format!("  構築{}     1.00s  SUCCEEDED", &pad[4..])
+        );
+        assert_eq!(lines[2], format!("  b{}     1.00s  SUCCEEDED", &pad[1..]));
+    }
 
     #[test]
     fn an_unfinished_run_says_so_and_that_its_limit_is_not_recorded() {

@@ -16,8 +16,14 @@ const SLOWEST: usize = 5;
 /// line's figures to the right, not every line's.
 const NAME_COLUMNS: usize = 40;
 
-/// The text report of a run.
+/// The text report of a run, for a terminal: a control character from the DB (in the
+/// script's file name, a host's) is written out (`\e`), not sent to it.
 pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
+    crate::shown::visible(&lines(t, path)).into_owned()
+}
+
+/// The text report's lines, as recorded.
+fn lines(t: &Timeline, path: &CriticalPath) -> String {
     let mut out = String::new();
     let parallel = t
         .parallel
@@ -149,6 +155,20 @@ mod tests {
             format!("  構築{}     1.00s  SUCCEEDED", &pad[4..])
         );
         assert_eq!(lines[2], format!("  b{}     1.00s  SUCCEEDED", &pad[1..]));
+    }
+
+    #[test]
+    fn control_characters_in_the_script_s_name_are_written_out() {
+        let t = Timeline {
+            id: 1,
+            script: "ev\x1b]0;owned\x07il.rhai".into(),
+            ..Default::default()
+        };
+        let text = render(&t, &CriticalPath::of(&t.procs));
+        assert!(
+            text.starts_with("run 1 of ev\\e]0;owned\\x07il.rhai: unfinished, "),
+            "{text:?}"
+        );
     }
 
     #[test]

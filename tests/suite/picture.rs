@@ -525,6 +525,24 @@ run(["bad", "later1", "later2"]);
 }
 
 #[test]
+fn history_writes_out_the_control_characters_of_an_error() {
+    // A thrown error can quote anything (a file name a glob found); printed as it is,
+    // this one would set the terminal's title.
+    let ws = Ws::new(r#"proc("a", |ctx| { throw "bad \u001b]0;owned\u0007 file"; }); run("a");"#);
+    assert_eq!(ws.run(&[]), 1);
+    let out = ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("  FAILED     a (")
+            && out
+                .stdout
+                .contains(": main.rhai:1:19: bad \\e]0;owned\\x07 file\n"),
+        "{:?}",
+        out.stdout
+    );
+}
+
+#[test]
 fn procs_fold_by_their_proto_whatever_the_separator() {
     // 50 procs of one proto (more than fold at once) named with `/`, not `::`.
     let ws = Ws::new(

@@ -8,7 +8,8 @@
 //! JSON data with [`json_for_script`].
 //!
 //! Readability with many procs: within a slot, procs of one family (`encode::*`, see
-//! [`Bar::family`]) are one collapsible row showing all their bars; above
+//! [`Bar::family`]), and a proc's rows of the cycles of a watch, are one collapsible row
+//! showing all their bars; above
 //! [`COLLAPSE_ABOVE`] procs the families start collapsed.
 
 use std::collections::{BTreeMap, HashSet};
@@ -244,18 +245,18 @@ impl Page<'_> {
 
     fn group(&self, out: &mut String, label: &str, bars: &[usize]) {
         let procs = &self.t.procs;
+        // A proc's family; a proc of none is one of its own, whose rows (one per watch
+        // cycle it ran in) fold like a family's.
+        let family = |i: usize| procs[i].family().unwrap_or_else(|| procs[i].name.clone());
         let mut families: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for &i in bars {
-            if let Some(f) = procs[i].family() {
-                families.entry(f).or_default().push(i);
-            }
+            families.entry(family(i)).or_default().push(i);
         }
         families.retain(|_, v| v.len() > 1);
         let mut items: Vec<(f64, Item)> = Vec::new();
         for &i in bars {
-            match procs[i].family().filter(|f| families.contains_key(f)) {
-                Some(_) => {}
-                None => items.push((sort_time(&procs[i]), Item::Proc(i))),
+            if !families.contains_key(&family(i)) {
+                items.push((sort_time(&procs[i]), Item::Proc(i)));
             }
         }
         for (f, mut members) in families {
@@ -355,7 +356,7 @@ impl Page<'_> {
                 ""
             },
             escape(name),
-            procs_count(members.len()),
+            rows_count(procs, members),
         );
         let _ = write!(
             out,
@@ -475,6 +476,17 @@ fn shell_words(args: &[String]) -> String {
         (None, Err(_)) => format!("{a:?}"),
     };
     args.iter().map(word).collect::<Vec<_>>().join(" ")
+}
+
+/// What a family's row counts: `3 procs`, or for the rows of one proc in a watch,
+/// `60 runs`.
+fn rows_count(procs: &[Bar], members: &[usize]) -> String {
+    let first = &procs[members[0]].name;
+    if members.iter().all(|&i| &procs[i].name == first) {
+        format!("{} runs", members.len())
+    } else {
+        procs_count(members.len())
+    }
 }
 
 /// Where a proc sorts among its slot's rows: when it started (or was given up).
@@ -862,6 +874,45 @@ mod tests {
         };
         let page = render(&small, &CriticalPath::default());
         assert_eq!(page.matches("<details class=\"family\" open>").count(), 4);
+    }
+
+    #[test]
+    fn a_proc_s_rows_of_many_watch_cycles_fold_into_one_row() {
+        let row = |name: &str, cycle: u32| Bar {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            start: Some(cycle as f64),
+            end: Some(cycle as f64 + 0.5),
+            segments: vec![Segment {
+                start: cycle as f64,
+                end: cycle as f64 + 0.5,
+                place: "1".into(),
+                error: None,
+            }],
+            place: Some("1".into()),
+            cycle,
+            ..Default::default()
+        };
+        let mut procs: Vec<Bar> = (0..60).map(|c| row("build", c)).collect();
+        procs.push(row("lint", 0));
+        let t = Timeline {
+            total: 61.0,
+            procs,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        assert_eq!(
+            page.matches("<details class=\"family\">").count(),
+            1,
+            "closed: {page}"
+        );
+        assert!(
+            page.contains("data-family=\"build\"><div class=\"label\"><b class=\"mark\">&#9670;</b> build <small>(60 runs)</small>"),
+            "{page}"
+        );
+        assert_eq!(page.matches("<g class=\"bar succeeded").count(), 61);
+        assert_eq!(page.matches("<g class=\"mini succeeded").count(), 60);
+        assert!(!page.contains("data-family=\"lint\""), "{page}");
     }
 
     #[test]

@@ -146,15 +146,12 @@ mod tests {
             ..Default::default()
         };
         let text = render(&t, &CriticalPath::of(&t.procs));
-        let lines: Vec<&str> = text.lines().filter(|l| l.ends_with("SUCCEEDED")).collect();
-        assert_eq!(lines.len(), 3, "{text}");
-        assert_eq!(lines[0], format!("  {long}     1.00s  SUCCEEDED"));
+        let rows: Vec<&str> = text.lines().filter(|l| l.ends_with("SUCCEEDED")).collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        assert_eq!(rows[0], format!("  {long}     1.00s  SUCCEEDED"));
         let pad = " ".repeat(NAME_COLUMNS);
-        assert_eq!(
-            lines[1],
-            format!("  構築{}     1.00s  SUCCEEDED", &pad[4..])
-        );
-        assert_eq!(lines[2], format!("  b{}     1.00s  SUCCEEDED", &pad[1..]));
+        assert_eq!(rows[1], format!("  構築{}     1.00s  SUCCEEDED", &pad[4..]));
+        assert_eq!(rows[2], format!("  b{}     1.00s  SUCCEEDED", &pad[1..]));
     }
 
     #[test]

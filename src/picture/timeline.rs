@@ -110,7 +110,7 @@ impl Timeline {
         let procs: Vec<Bar> = procs
             .into_iter()
             .map(|p| {
-                let median = medians.get(&p.name).copied();
+                let median = medians.get(&p.name).copied().and_then(seconds);
                 bar(p, origin, median)
             })
             .collect();
@@ -121,7 +121,7 @@ impl Timeline {
             args: serde_json::from_str(&row.args).unwrap_or_default(),
             started: row.started,
             outcome: row.outcome,
-            total: row.duration.unwrap_or(last),
+            total: row.duration.and_then(seconds).unwrap_or(last),
             parallel: row.parallel,
             up_to_date: count(row.counts.as_deref(), "up_to_date"),
             not_run: count(row.counts.as_deref(), "not_run"),
@@ -194,6 +194,12 @@ fn starred(template: &str) -> String {
     out
 }
 
+/// A recorded number of seconds, unless it is none a run could have measured (infinite,
+/// or negative: a DB edited by hand), which would stretch the picture without end.
+fn seconds(s: f64) -> Option<f64> {
+    (s.is_finite() && s >= 0.0).then_some(s)
+}
+
 /// An RFC 3339 time in seconds since the Unix epoch.
 fn time(text: &str) -> Option<f64> {
     let t = humantime::parse_rfc3339(text).ok()?;
@@ -209,45 +215,55 @@ struct RecordedSegment {
     error: Option<String>,
 }
 
-/// A proc's row as a bar. Its start is a time of day (the system clock), its duration
-/// was measured on a steady clock: when the system clock was set back or forward while
-/// it ran (NTP, a resumed laptop), its end is its start plus its duration, not the time
-/// of day it ended at, and its attempts are kept within that span, the last one ending
-/// with it.
+/// How far a proc's recorded end may be from its start plus its measured duration before
+/// the system clock is taken to have jumped while it ran: both times are recorded to the
+/// millisecond, a moment apart.
+const CLOCK_SLACK: f64 = 0.05;
+
+/// A proc's row as a bar. Its start and end are times of day (the system clock), its
+/// duration was measured on a steady clock. When they disagree (its end is before its
+/// start, or more than [`CLOCK_SLACK`] from its start plus its duration), the system clock
+/// was set back or forward while it ran (NTP, a resumed laptop): its end is then its
+/// start plus its duration, and its attempts are kept within that span, the last one
+/// ending with it.
 fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
     let start = p.started.as_deref().and_then(time).map(|t| t - origin);
-    let end = match (p.ended.as_deref().and_then(time), start, p.duration) {
-        (_, Some(s), Some(d)) => Some(s + d.max(0.0)),
-        (Some(t), Some(s), None) => Some((t - origin).max(s)),
-        (Some(t), None, _) => Some(t - origin),
-        _ => None,
+    let recorded_end = p.ended.as_deref().and_then(time).map(|t| t - origin);
+    let measured_end = start.zip(p.duration.and_then(seconds)).map(|(s, d)| s + d);
+    let jumped = match (start, recorded_end) {
+        (Some(s), Some(e)) => e < s || measured_end.is_some_and(|m| (e - m).abs() > CLOCK_SLACK),
+        _ => false,
+    };
+    let end = match (jumped, recorded_end, start) {
+        (false, Some(e), _) => Some(e),
+        (false, None, _) => measured_end,
+        (true, _, s) => measured_end.or(s),
     };
     let recorded: Vec<RecordedSegment> = p
         .segments
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
-    let within = |t: f64| match (start, end) {
-        (Some(s), Some(e)) => t.clamp(s, e.max(s)),
-        _ => t,
-    };
     let mut segments: Vec<Segment> = recorded
         .into_iter()
         .map(|s| {
-            let from = within(s.start - origin);
-            let to = s.end.map_or_else(|| end.unwrap_or(from), |e| e - origin);
+            let from = s.start - origin;
             Segment {
                 start: from,
-                end: within(to).max(from),
+                end: s.end.map_or_else(|| end.unwrap_or(from), |e| e - origin),
                 place: s.place.unwrap_or_default(),
                 error: s.error,
             }
         })
         .collect();
-    // The final state follows the last attempt's end: on the steady clock, whatever the
-    // system clock did meanwhile.
-    if let (Some(last), Some(end)) = (segments.last_mut(), end) {
-        last.end = end.max(last.start);
+    if jumped && let (Some(start), Some(end)) = (start, end) {
+        for seg in &mut segments {
+            seg.start = seg.start.clamp(start, end);
+            seg.end = seg.end.clamp(seg.start, end);
+        }
+        if let Some(last) = segments.last_mut() {
+            last.end = end;
+        }
     }
     // A row written before attempts were recorded: its whole span as one attempt.
     if segments.is_empty()
@@ -267,7 +283,7 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         start,
         end,
         segments,
-        waited: p.waited.unwrap_or(0.0),
+        waited: p.waited.and_then(seconds).unwrap_or(0.0),
         place: p.place,
         deps: p
             .deps
@@ -469,6 +485,36 @@ mod tests {
         assert!(t.procs.iter().all(|b| b.slower().is_none()));
         assert_eq!((t.total, t.span()), (3.0, 3.0));
         assert_eq!(t.peak_parallel(), 1);
+    }
+
+    #[test]
+    fn seconds_no_run_could_have_measured_are_not_recorded_ones() {
+        // An infinite duration drew an axis with no end: `prun report --html` never ended.
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: Some(f64::INFINITY),
+            outcome: Some("ok".into()),
+            parallel: Some(2),
+            counts: None,
+        };
+        let p = ProcRecord {
+            duration: Some(f64::INFINITY),
+            waited: Some(-1.0),
+            ..record(
+                "a",
+                "2026-01-01T00:00:11.000Z",
+                "2026-01-01T00:00:13.000Z",
+                "[]",
+            )
+        };
+        let medians = HashMap::from([("a".to_string(), f64::INFINITY)]);
+        let t = Timeline::new(row, vec![p], &medians);
+        assert_eq!((t.total, t.span()), (3.0, 3.0));
+        let a = &t.procs[0];
+        assert_eq!((a.duration(), a.waited, a.median), (Some(2.0), 0.0, None));
     }
 
     #[test]

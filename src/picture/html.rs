@@ -478,14 +478,14 @@ fn shell_words(args: &[String]) -> String {
     args.iter().map(word).collect::<Vec<_>>().join(" ")
 }
 
-/// What a family's row counts: `3 procs`, or for the rows of one proc in a watch,
-/// `60 runs`.
+/// What a family's row counts: `3 procs`; in a watch, where a proc has a row for each
+/// cycle it ran in, `2 procs run 6 times`, or for one proc's rows `60 runs`.
 fn rows_count(procs: &[Bar], members: &[usize]) -> String {
-    let first = &procs[members[0]].name;
-    if members.iter().all(|&i| &procs[i].name == first) {
-        format!("{} runs", members.len())
-    } else {
-        procs_count(members.len())
+    let names: HashSet<&str> = members.iter().map(|&i| procs[i].name.as_str()).collect();
+    match names.len() {
+        1 => format!("{} runs", members.len()),
+        n if n == members.len() => procs_count(n),
+        n => format!("{} run {} times", procs_count(n), members.len()),
     }
 }
 
@@ -913,6 +913,22 @@ mod tests {
         assert_eq!(page.matches("<g class=\"bar succeeded").count(), 61);
         assert_eq!(page.matches("<g class=\"mini succeeded").count(), 60);
         assert!(!page.contains("data-family=\"lint\""), "{page}");
+        // A family's procs, each run in two cycles.
+        let procs: Vec<Bar> = ["enc::a", "enc::b", "enc::a", "enc::b"]
+            .iter()
+            .zip([0, 0, 1, 1])
+            .map(|(name, cycle)| row(name, cycle))
+            .collect();
+        let t = Timeline {
+            total: 2.0,
+            procs,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert!(
+            page.contains("enc::* <small>(2 procs run 4 times)</small>"),
+            "{page}"
+        );
     }
 
     #[test]

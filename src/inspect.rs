@@ -19,7 +19,8 @@ pub(crate) enum Inspect {
 
 /// Procs (with their help lines) and protos (with their help lines and arg choices), each
 /// with where it runs and what it needs (`placement`) when that is not "here, nothing"; a
-/// heading without entries is left out.
+/// heading without entries is left out. A control character (in a choice a glob found, a
+/// file name holding an escape sequence) is written out (`\e`), not sent to the terminal.
 pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> String {
     let g = c.graph();
     let mut out = String::new();
@@ -39,7 +40,7 @@ pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> 
         if let Some(p) = placement(&n.def) {
             line.push_str(&format!("  [{p}]"));
         }
-        out.push_str(line.trim_end());
+        out.push_str(&crate::shown::visible(line.trim_end()));
         out.push('\n');
     }
     if g.protos().next().is_some() {
@@ -71,7 +72,7 @@ pub(crate) fn list(c: &Core, placement: impl Fn(&ProcDef) -> Option<String>) -> 
         if let Some(p) = placement(&p.def) {
             line.push_str(&format!("  [{p}]"));
         }
-        out.push_str(line.trim_end());
+        out.push_str(&crate::shown::visible(line.trim_end()));
         out.push('\n');
     }
     out.trim_end().to_string()

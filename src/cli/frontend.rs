@@ -476,9 +476,8 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
         ));
     }
     let latest = &runs[0];
-    if let Ok(procs) = store.run_procs(latest.id)
-        && !procs.is_empty()
-    {
+    let procs = store.run_procs(latest.id)?;
+    if !procs.is_empty() {
         text.push_str(&format!(
             "\nprocs of run {} (that ran; up-to-date procs are counted above):\n",
             latest.id
@@ -504,6 +503,9 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
             text.push_str(&format!("{indent}{:<10} {}{dur}{err}\n", p.state, p.name));
         }
     }
+    // An error can quote anything (a file name a glob found): its control characters are
+    // written out (`\e`), not sent to the terminal.
+    let text = crate::shown::visible(&text);
     crate::report::print_text(text.as_bytes()).map_err(|source| Failure::Write {
         path: "stdout".into(),
         source,

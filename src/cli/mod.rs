@@ -356,7 +356,13 @@ fn at_least_one(word: &str) -> Result<u32, &'static str> {
 
 /// A whole number (`--run N`), with a message in the words of [`at_least_one`]'s.
 fn whole_number(word: &str) -> Result<i64, &'static str> {
-    word.parse().map_err(|_| "not a whole number")
+    use std::num::IntErrorKind;
+    word.parse()
+        .map_err(|e: std::num::ParseIntError| match e.kind() {
+            IntErrorKind::PosOverflow => "must be at most 9223372036854775807",
+            IntErrorKind::NegOverflow => "must be at least -9223372036854775808",
+            _ => "not a whole number",
+        })
 }
 
 /// `e` naming a flag that has a short form by both (`'-n/--limit <N>'`): clap names it

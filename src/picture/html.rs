@@ -8,7 +8,8 @@
 //! JSON data with [`json_for_script`].
 //!
 //! Readability with many procs: within a slot, procs of one family (`encode::*`, see
-//! [`Bar::family`]) are one collapsible row showing all their bars; above
+//! [`Bar::family`]), and a proc's rows of the cycles of a watch, are one collapsible row
+//! showing all their bars; above
 //! [`COLLAPSE_ABOVE`] procs the families start collapsed.
 
 use std::collections::{BTreeMap, HashSet};
@@ -27,11 +28,14 @@ const SLURM_JOB: &str = "slurm job ";
 /// The width of a track in SVG units: a time `t` is drawn at `t / total * WIDTH`.
 const WIDTH: f64 = 1000.0;
 
-/// Escapes text for HTML text and quoted attribute values.
+/// Escapes text for HTML text and quoted attribute values. Control characters (tabs and
+/// newlines aside) are written out (`\e`, `\x01`), as messages on a terminal show them:
+/// raw, they are errors in an HTML document and show as nothing, or as boxes.
 pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
+            c if crate::shown::hidden(c) => out.push_str(&crate::shown::escaped(c)),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -44,12 +48,19 @@ pub(super) fn escape(s: &str) -> String {
 }
 
 /// JSON to put inside a `<script>` element: `<`, `>` and `&` are written as `\u` escapes,
-/// so no string in it can end the element (`</script>`) or open a comment.
+/// so no string in it can end the element (`</script>`) or open a comment; so are the
+/// control characters JSON lets through (DEL and C1), errors in an HTML document.
 pub(super) fn json_for_script(v: &serde_json::Value) -> String {
-    v.to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    let text = v.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '<' | '>' | '&') || c.is_control() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The page of a run.
@@ -57,7 +68,7 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     let page = Page {
         t,
         critical: path.procs.iter().copied().collect(),
-        total: t.total.max(1e-3),
+        total: t.span().max(1e-3),
         open: t.procs.len() <= COLLAPSE_ABOVE,
     };
     let mut out = String::with_capacity(4096 + t.procs.len() * 700);
@@ -93,6 +104,7 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
 struct Page<'a> {
     t: &'a Timeline,
     critical: HashSet<usize>,
+    /// The seconds the axis spans (the run's, or more when the clock was set forward).
     total: f64,
     /// Whether families start expanded.
     open: bool,
@@ -124,10 +136,7 @@ impl Page<'_> {
             let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
         };
         item("run", format!("{}, started {}", t.id, escape(&t.started)));
-        // As a shell would take them: `'two words'` is one argument.
-        let args =
-            shlex::try_join(t.args.iter().map(String::as_str)).unwrap_or_else(|_| t.args.join(" "));
-        item("arguments", escape(&args));
+        item("arguments", escape(&shell_words(&t.args)));
         item(
             "outcome",
             format!(
@@ -137,14 +146,21 @@ impl Page<'_> {
             ),
         );
         item("total", secs(t.total));
-        let up_to_date = match t.up_to_date {
+        let mut did_not_run = match t.up_to_date {
             0 => String::new(),
             n => format!(", and {n} up to date (they did not run: no bar)"),
         };
+        if t.not_run > 0 {
+            let _ = write!(
+                did_not_run,
+                ", and {} not run (the run stopped before they started: no bar)",
+                t.not_run
+            );
+        }
         item(
             "procs",
             format!(
-                "{} ({} slower than usual){up_to_date}",
+                "{} ({} slower than usual){did_not_run}",
                 match distinct_procs(&t.procs) {
                     n if n == t.procs.len() => n.to_string(),
                     n => format!("{n}, run {} times", t.procs.len()),
@@ -229,18 +245,18 @@ impl Page<'_> {
 
     fn group(&self, out: &mut String, label: &str, bars: &[usize]) {
         let procs = &self.t.procs;
+        // A proc's family; a proc of none is one of its own, whose rows (one per watch
+        // cycle it ran in) fold like a family's.
+        let family = |i: usize| procs[i].family().unwrap_or_else(|| procs[i].name.clone());
         let mut families: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for &i in bars {
-            if let Some(f) = procs[i].family() {
-                families.entry(f).or_default().push(i);
-            }
+            families.entry(family(i)).or_default().push(i);
         }
         families.retain(|_, v| v.len() > 1);
         let mut items: Vec<(f64, Item)> = Vec::new();
         for &i in bars {
-            match procs[i].family().filter(|f| families.contains_key(f)) {
-                Some(_) => {}
-                None => items.push((sort_time(&procs[i]), Item::Proc(i))),
+            if !families.contains_key(&family(i)) {
+                items.push((sort_time(&procs[i]), Item::Proc(i)));
             }
         }
         for (f, mut members) in families {
@@ -340,7 +356,7 @@ impl Page<'_> {
                 ""
             },
             escape(name),
-            procs_count(members.len()),
+            rows_count(procs, members),
         );
         let _ = write!(
             out,
@@ -448,6 +464,28 @@ impl Page<'_> {
             })
             .collect();
         serde_json::Value::from(procs)
+    }
+}
+
+/// A command line as a shell would take it (`'two words'` is one argument), a word with
+/// a control character quoted as `$'...'`, as failure messages show commands.
+fn shell_words(args: &[String]) -> String {
+    let word = |a: &String| match (crate::shown::c_quoted(a), shlex::try_quote(a)) {
+        (Some(q), _) => q,
+        (None, Ok(q)) => q.into_owned(),
+        (None, Err(_)) => format!("{a:?}"),
+    };
+    args.iter().map(word).collect::<Vec<_>>().join(" ")
+}
+
+/// What a family's row counts: `3 procs`; in a watch, where a proc has a row for each
+/// cycle it ran in, `2 procs run 6 times`, or for one proc's rows `60 runs`.
+fn rows_count(procs: &[Bar], members: &[usize]) -> String {
+    let names: HashSet<&str> = members.iter().map(|&i| procs[i].name.as_str()).collect();
+    match names.len() {
+        1 => format!("{} runs", members.len()),
+        n if n == members.len() => procs_count(n),
+        n => format!("{} run {} times", procs_count(n), members.len()),
     }
 }
 
@@ -689,6 +727,7 @@ mod tests {
             total: 1.0,
             parallel: Some(2),
             up_to_date: 0,
+            not_run: 0,
             procs: vec![bar],
         }
     }
@@ -712,6 +751,40 @@ mod tests {
             .expect("the data");
         let data: serde_json::Value = serde_json::from_str(json).expect("JSON");
         assert_eq!(data[0]["name"], t.procs[0].name);
+        assert_eq!(data[0]["error"].as_str(), t.procs[0].error.as_deref());
+    }
+
+    #[test]
+    fn control_characters_are_written_out_not_put_in_the_page() {
+        let mut t = hostile();
+        t.args = vec![
+            "s.rhai".into(),
+            "--".into(),
+            "a\x1b[31mb".into(),
+            "\x01".into(),
+        ];
+        t.procs[0].error = Some("exited\x07 with\r code 1\x7f\u{9b}".into());
+        t.procs[0].log = Some("/tmp/l\x1b.log".into());
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        let raw: Vec<char> = page.chars().filter(|&c| crate::shown::hidden(c)).collect();
+        assert!(raw.is_empty(), "{raw:?} in {page}");
+        assert!(
+            page.contains(
+                "<dt>arguments</dt><dd>s.rhai -- $&#39;a\\e[31mb&#39; $&#39;\\x01&#39;</dd>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("error: exited\\x07 with\\r code 1\\x7f\\u009b"),
+            "{page}"
+        );
+        // The detail panel's data keeps the exact text.
+        let json = page
+            .split("<script type=\"application/json\" id=\"procs\">")
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .expect("the data");
+        let data: serde_json::Value = serde_json::from_str(json).expect("JSON");
         assert_eq!(data[0]["error"].as_str(), t.procs[0].error.as_deref());
     }
 
@@ -801,6 +874,61 @@ mod tests {
         };
         let page = render(&small, &CriticalPath::default());
         assert_eq!(page.matches("<details class=\"family\" open>").count(), 4);
+    }
+
+    #[test]
+    fn a_proc_s_rows_of_many_watch_cycles_fold_into_one_row() {
+        let row = |name: &str, cycle: u32| Bar {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            start: Some(cycle as f64),
+            end: Some(cycle as f64 + 0.5),
+            segments: vec![Segment {
+                start: cycle as f64,
+                end: cycle as f64 + 0.5,
+                place: "1".into(),
+                error: None,
+            }],
+            place: Some("1".into()),
+            cycle,
+            ..Default::default()
+        };
+        let mut procs: Vec<Bar> = (0..60).map(|c| row("build", c)).collect();
+        procs.push(row("lint", 0));
+        let t = Timeline {
+            total: 61.0,
+            procs,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        assert_eq!(
+            page.matches("<details class=\"family\">").count(),
+            1,
+            "closed: {page}"
+        );
+        assert!(
+            page.contains("data-family=\"build\"><div class=\"label\"><b class=\"mark\">&#9670;</b> build <small>(60 runs)</small>"),
+            "{page}"
+        );
+        assert_eq!(page.matches("<g class=\"bar succeeded").count(), 61);
+        assert_eq!(page.matches("<g class=\"mini succeeded").count(), 60);
+        assert!(!page.contains("data-family=\"lint\""), "{page}");
+        // A family's procs, each run in two cycles.
+        let procs: Vec<Bar> = ["enc::a", "enc::b", "enc::a", "enc::b"]
+            .iter()
+            .zip([0, 0, 1, 1])
+            .map(|(name, cycle)| row(name, cycle))
+            .collect();
+        let t = Timeline {
+            total: 2.0,
+            procs,
+            ..Default::default()
+        };
+        let page = render(&t, &CriticalPath::default());
+        assert!(
+            page.contains("enc::* <small>(2 procs run 4 times)</small>"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use unicode_width::UnicodeWidthStr;
+
 use super::critical::CriticalPath;
 use super::timeline::Timeline;
 use super::{procs_ran, secs};
@@ -10,19 +12,32 @@ use super::{procs_ran, secs};
 /// How many of the procs slower than usual are listed.
 const SLOWEST: usize = 5;
 
-/// The text report of a run.
+/// The widest the names' column gets, in terminal columns: a longer name pushes its own
+/// line's figures to the right, not every line's.
+const NAME_COLUMNS: usize = 40;
+
+/// The text report of a run, for a terminal: a control character from the DB (in the
+/// script's file name, a host's) is written out (`\e`), not sent to it.
 pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
+    crate::shown::visible(&lines(t, path)).into_owned()
+}
+
+/// The text report's lines, as recorded.
+fn lines(t: &Timeline, path: &CriticalPath) -> String {
     let mut out = String::new();
     let parallel = t
         .parallel
         .map_or("not recorded".to_string(), |p| p.to_string());
-    let up_to_date = match t.up_to_date {
+    let mut did_not_run = match t.up_to_date {
         0 => String::new(),
         n => format!(", {n} up to date"),
     };
+    if t.not_run > 0 {
+        let _ = write!(did_not_run, ", {} not run", t.not_run);
+    }
     let _ = writeln!(
         out,
-        "run {} of {}: {}, {}, {}{up_to_date}, at most {} running at once (limit {parallel})",
+        "run {} of {}: {}, {}, {}{did_not_run}, at most {} running at once (limit {parallel})",
         t.id,
         t.script,
         t.outcome.as_deref().unwrap_or("unfinished"),
@@ -38,12 +53,7 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
         let _ = writeln!(out, "\nno proc ran: no critical path");
     } else {
         let _ = writeln!(out, "\ncritical path ({}):", secs(path.total));
-        let width = path
-            .procs
-            .iter()
-            .map(|&i| t.procs[i].name.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = name_width(path.procs.iter().map(|&i| t.procs[i].name.as_str()));
         for &i in &path.procs {
             let b = &t.procs[i];
             let waited = if b.waited >= 0.005 {
@@ -58,8 +68,8 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:>8}  {}{place}{waited}",
-                b.name,
+                "  {}  {:>8}  {}{place}{waited}",
+                padded(&b.name, width),
                 secs(b.duration().unwrap_or(0.0)),
                 b.state,
             );
@@ -79,17 +89,12 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
             out,
             "\nslower than usual (median of earlier successful runs):"
         );
-        let width = slow
-            .iter()
-            .take(SLOWEST)
-            .map(|b| b.name.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = name_width(slow.iter().take(SLOWEST).map(|b| b.name.as_str()));
         for b in slow.iter().take(SLOWEST) {
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:>8}  median {}  ({:.1}x)",
-                b.name,
+                "  {}  {:>8}  median {}  ({:.1}x)",
+                padded(&b.name, width),
                 secs(b.duration().unwrap_or(0.0)),
                 secs(b.median.unwrap_or(0.0)),
                 b.slower().unwrap_or(0.0),
@@ -99,9 +104,69 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     out
 }
 
+/// The width of the names' column: the widest name's, at most [`NAME_COLUMNS`].
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .map(|n| n.width())
+        .max()
+        .unwrap_or(0)
+        .min(NAME_COLUMNS)
+}
+
+/// `name` padded with spaces to `width` terminal columns (a wide character, CJK or emoji,
+/// takes two).
+fn padded(name: &str, width: usize) -> String {
+    format!("{name}{}", " ".repeat(width.saturating_sub(name.width())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::picture::timeline::Bar;
+
+    #[test]
+    fn a_long_name_widens_only_its_own_line_and_wide_characters_count_twice() {
+        let bar = |name: &str, start: f64, deps: &[&str]| Bar {
+            name: name.into(),
+            state: "SUCCEEDED".into(),
+            start: Some(start),
+            end: Some(start + 1.0),
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        };
+        let long = format!("step::{}", "x".repeat(200));
+        let procs = vec![
+            bar(&long, 0.0, &[]),
+            bar("構築", 1.0, &[&long]),
+            bar("b", 2.0, &["構築"]),
+        ];
+        let t = Timeline {
+            total: 3.0,
+            procs,
+            ..Default::default()
+        };
+        let text = render(&t, &CriticalPath::of(&t.procs));
+        let rows: Vec<&str> = text.lines().filter(|l| l.ends_with("SUCCEEDED")).collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        assert_eq!(rows[0], format!("  {long}     1.00s  SUCCEEDED"));
+        let pad = " ".repeat(NAME_COLUMNS);
+        assert_eq!(rows[1], format!("  構築{}     1.00s  SUCCEEDED", &pad[4..]));
+        assert_eq!(rows[2], format!("  b{}     1.00s  SUCCEEDED", &pad[1..]));
+    }
+
+    #[test]
+    fn control_characters_in_the_script_s_name_are_written_out() {
+        let t = Timeline {
+            id: 1,
+            script: "ev\x1b]0;owned\x07il.rhai".into(),
+            ..Default::default()
+        };
+        let text = render(&t, &CriticalPath::of(&t.procs));
+        assert!(
+            text.starts_with("run 1 of ev\\e]0;owned\\x07il.rhai: unfinished, "),
+            "{text:?}"
+        );
+    }
 
     #[test]
     fn an_unfinished_run_says_so_and_that_its_limit_is_not_recorded() {

@@ -86,13 +86,16 @@ pub(super) struct Timeline {
     /// When the run started (RFC 3339).
     pub started: String,
     pub outcome: Option<String>,
-    /// Seconds from its start to its end (or to the last proc's end, for a run that did
-    /// not record its end).
+    /// Seconds from its start to its end, as measured on a steady clock (or to the last
+    /// proc's end, for a run that did not record its end).
     pub total: f64,
     /// The parallel limit it ended with.
     pub parallel: Option<i64>,
     /// How many procs were up to date: they did not run, and the DB keeps no row of them.
     pub up_to_date: u64,
+    /// How many scheduled procs never started because the run stopped first (`--fail-fast`,
+    /// Ctrl-C, a script error): the DB keeps no row of them either.
+    pub not_run: u64,
     pub procs: Vec<Bar>,
 }
 
@@ -107,7 +110,7 @@ impl Timeline {
         let procs: Vec<Bar> = procs
             .into_iter()
             .map(|p| {
-                let median = medians.get(&p.name).copied();
+                let median = medians.get(&p.name).copied().and_then(seconds);
                 bar(p, origin, median)
             })
             .collect();
@@ -118,16 +121,21 @@ impl Timeline {
             args: serde_json::from_str(&row.args).unwrap_or_default(),
             started: row.started,
             outcome: row.outcome,
-            total: row.duration.unwrap_or(0.0).max(last),
+            total: row.duration.and_then(seconds).unwrap_or(last),
             parallel: row.parallel,
-            up_to_date: row
-                .counts
-                .as_deref()
-                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-                .and_then(|c| c["up_to_date"].as_u64())
-                .unwrap_or(0),
+            up_to_date: count(row.counts.as_deref(), "up_to_date"),
+            not_run: count(row.counts.as_deref(), "not_run"),
             procs,
         }
+    }
+
+    /// Seconds from the run's start to the last thing drawn: its total, or the last end
+    /// of a proc when the system clock was set forward during the run.
+    pub(super) fn span(&self) -> f64 {
+        self.procs
+            .iter()
+            .flat_map(|b| b.end.into_iter().chain(b.segments.iter().map(|s| s.end)))
+            .fold(self.total, f64::max)
     }
 
     /// The most attempts that ran at the same time on this machine, as `-j` bounds them:
@@ -160,6 +168,14 @@ impl Timeline {
     }
 }
 
+/// One of a run's recorded counts per state (`{"up_to_date": 3, ...}`); 0 when not recorded.
+fn count(counts: Option<&str>, key: &str) -> u64 {
+    counts
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|c| c[key].as_u64())
+        .unwrap_or(0)
+}
+
 /// A proto's template with each `[placeholder]` written `*`.
 fn starred(template: &str) -> String {
     let mut out = String::with_capacity(template.len());
@@ -178,6 +194,12 @@ fn starred(template: &str) -> String {
     out
 }
 
+/// A recorded number of seconds, unless it is none a run could have measured (infinite,
+/// or negative: a DB edited by hand), which would stretch the picture without end.
+fn seconds(s: f64) -> Option<f64> {
+    (s.is_finite() && s >= 0.0).then_some(s)
+}
+
 /// An RFC 3339 time in seconds since the Unix epoch.
 fn time(text: &str) -> Option<f64> {
     let t = humantime::parse_rfc3339(text).ok()?;
@@ -193,12 +215,29 @@ struct RecordedSegment {
     error: Option<String>,
 }
 
+/// How far a proc's recorded end may be from its start plus its measured duration before
+/// the system clock is taken to have jumped while it ran: both times are recorded to the
+/// millisecond, a moment apart.
+const CLOCK_SLACK: f64 = 0.05;
+
+/// A proc's row as a bar. Its start and end are times of day (the system clock), its
+/// duration was measured on a steady clock. When they disagree (its end is before its
+/// start, or more than [`CLOCK_SLACK`] from its start plus its duration), the system clock
+/// was set back or forward while it ran (NTP, a resumed laptop): its end is then its
+/// start plus its duration, and its attempts are kept within that span, the last one
+/// ending with it.
 fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
     let start = p.started.as_deref().and_then(time).map(|t| t - origin);
-    let end = match (p.ended.as_deref().and_then(time), start, p.duration) {
-        (Some(t), _, _) => Some(t - origin),
-        (None, Some(s), Some(d)) => Some(s + d),
-        _ => None,
+    let recorded_end = p.ended.as_deref().and_then(time).map(|t| t - origin);
+    let measured_end = start.zip(p.duration.and_then(seconds)).map(|(s, d)| s + d);
+    let jumped = match (start, recorded_end) {
+        (Some(s), Some(e)) => e < s || measured_end.is_some_and(|m| (e - m).abs() > CLOCK_SLACK),
+        _ => false,
+    };
+    let end = match (jumped, recorded_end, start) {
+        (false, Some(e), _) => Some(e),
+        (false, None, _) => measured_end,
+        (true, _, s) => measured_end.or(s),
     };
     let recorded: Vec<RecordedSegment> = p
         .segments
@@ -207,15 +246,25 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         .unwrap_or_default();
     let mut segments: Vec<Segment> = recorded
         .into_iter()
-        .map(|s| Segment {
-            start: s.start - origin,
-            end: s
-                .end
-                .map_or_else(|| end.unwrap_or(s.start - origin), |e| e - origin),
-            place: s.place.unwrap_or_default(),
-            error: s.error,
+        .map(|s| {
+            let from = s.start - origin;
+            Segment {
+                start: from,
+                end: s.end.map_or_else(|| end.unwrap_or(from), |e| e - origin),
+                place: s.place.unwrap_or_default(),
+                error: s.error,
+            }
         })
         .collect();
+    if jumped && let (Some(start), Some(end)) = (start, end) {
+        for seg in &mut segments {
+            seg.start = seg.start.clamp(start, end);
+            seg.end = seg.end.clamp(seg.start, end);
+        }
+        if let Some(last) = segments.last_mut() {
+            last.end = end;
+        }
+    }
     // A row written before attempts were recorded: its whole span as one attempt.
     if segments.is_empty()
         && let (Some(start), Some(end)) = (start, end)
@@ -234,7 +283,7 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
         start,
         end,
         segments,
-        waited: p.waited.unwrap_or(0.0),
+        waited: p.waited.and_then(seconds).unwrap_or(0.0),
         place: p.place,
         deps: p
             .deps
@@ -276,7 +325,7 @@ mod tests {
             duration: Some(4.0),
             outcome: Some("ok".into()),
             parallel: Some(2),
-            counts: Some(r#"{"succeeded": 1, "up_to_date": 4}"#.into()),
+            counts: Some(r#"{"succeeded": 1, "up_to_date": 4, "not_run": 2}"#.into()),
         };
         // 2026-01-01T00:00:11Z is 1767225611 s after the epoch.
         let segs = r#"[{"start": 1767225611.0, "end": 1767225612.0, "place": "1", "error": "boom"},
@@ -290,7 +339,7 @@ mod tests {
         let medians = HashMap::from([("a".to_string(), 1.0)]);
         let t = Timeline::new(row, vec![p], &medians);
         assert_eq!(t.args, ["-v", "<a>"]);
-        assert_eq!(t.up_to_date, 4);
+        assert_eq!((t.up_to_date, t.not_run), (4, 2));
         assert_eq!(t.total, 4.0);
         let a = &t.procs[0];
         assert_eq!(
@@ -378,6 +427,94 @@ mod tests {
             (1, 1.0, 1.5)
         );
         assert!(a.deps.is_empty() && a.place.is_none());
+    }
+
+    #[test]
+    fn a_clock_set_back_or_forward_while_a_proc_ran_keeps_its_measured_duration() {
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: Some(3.0),
+            outcome: Some("ok".into()),
+            parallel: Some(2),
+            counts: None,
+        };
+        // Each ran 0.5 s by the steady clock; meanwhile the system clock was set back an
+        // hour for `back`, forward an hour for `ahead` (1767225611 is 00:00:11).
+        let jumped = |name: &str, started: &str, ended: &str, from: f64, to: f64| ProcRecord {
+            duration: Some(0.5),
+            ..record(
+                name,
+                started,
+                ended,
+                &format!(r#"[{{"start": {from}, "end": {to}, "place": "1", "error": null}}]"#),
+            )
+        };
+        let procs = vec![
+            jumped(
+                "back",
+                "2026-01-01T00:00:11.000Z",
+                "2025-12-31T23:00:11.500Z",
+                1767225611.0,
+                1767222011.5,
+            ),
+            jumped(
+                "ahead",
+                "2026-01-01T00:00:12.000Z",
+                "2026-01-01T01:00:12.500Z",
+                1767225612.0,
+                1767229212.5,
+            ),
+        ];
+        let medians = HashMap::from([("back".to_string(), 0.5), ("ahead".to_string(), 0.5)]);
+        let t = Timeline::new(row, procs, &medians);
+        let spans: Vec<_> = t
+            .procs
+            .iter()
+            .map(|b| (b.start, b.end, b.segments[0].start, b.segments[0].end))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (Some(1.0), Some(1.5), 1.0, 1.5),
+                (Some(2.0), Some(2.5), 2.0, 2.5)
+            ]
+        );
+        assert!(t.procs.iter().all(|b| b.slower().is_none()));
+        assert_eq!((t.total, t.span()), (3.0, 3.0));
+        assert_eq!(t.peak_parallel(), 1);
+    }
+
+    #[test]
+    fn seconds_no_run_could_have_measured_are_not_recorded_ones() {
+        // An infinite duration drew an axis with no end: `prun report --html` never ended.
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: Some(f64::INFINITY),
+            outcome: Some("ok".into()),
+            parallel: Some(2),
+            counts: None,
+        };
+        let p = ProcRecord {
+            duration: Some(f64::INFINITY),
+            waited: Some(-1.0),
+            ..record(
+                "a",
+                "2026-01-01T00:00:11.000Z",
+                "2026-01-01T00:00:13.000Z",
+                "[]",
+            )
+        };
+        let medians = HashMap::from([("a".to_string(), f64::INFINITY)]);
+        let t = Timeline::new(row, vec![p], &medians);
+        assert_eq!((t.total, t.span()), (3.0, 3.0));
+        let a = &t.procs[0];
+        assert_eq!((a.duration(), a.waited, a.median), (Some(2.0), 0.0, None));
     }
 
     #[test]

@@ -203,6 +203,10 @@ fn bad_flags_are_usage_errors() {
             &["report", "main.rhai", "--run", "last"],
             "invalid value 'last' for '--run <N>': not a whole number",
         ),
+        (
+            &["report", "main.rhai", "--run", "9223372036854775808"],
+            "invalid value '9223372036854775808' for '--run <N>': must be at most 9223372036854775807",
+        ),
         (&[], "no script given"),
     ] {
         let out = Test::new().script(THREE).raw(words).run();

@@ -124,6 +124,26 @@ proto("gz::[file]", #{ help: "compress", arg_choices: #{ file: [] }, cmd: ["gzip
 }
 
 #[test]
+fn list_writes_out_the_control_characters_of_a_choice_a_glob_found() {
+    // A file name holding an escape sequence (this one sets the terminal's title) is a
+    // choice like any other; printed as it is, it would act on the terminal.
+    let script = r#"proto("enc::[f]", #{ help: "encode", arg_choices: #{ f: glob("*.wav") } }, |ctx, f| f);"#;
+    let out = Test::new()
+        .file("evil\x1b]0;owned\x07.wav", "")
+        .file("ok.wav", "")
+        .script(script)
+        .raw(&["list", "main.rhai"])
+        .run();
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "protos:\n  enc::[f]  encode  [f: evil\\e]0;owned\\x07.wav, ok.wav]\n",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn list_and_graph_call_no_inputs_or_outputs_closure() {
     // They judged every scheduled proc as a dry run does, without a DB to judge by, so
     // an `inputs` closure's command ran.

@@ -498,6 +498,51 @@ run(["use", "other"]);
 }
 
 #[test]
+fn procs_a_fail_fast_run_never_started_are_counted_though_they_have_no_bar() {
+    // `bad` fails in wave 0; --fail-fast then starts nothing of wave 1.
+    let ws = Ws::new(
+        r#"
+proc("bad", #{ shell: "exit 1" });
+proc("later1", #{ wave: 1, shell: "touch later1" });
+proc("later2", #{ wave: 1, shell: "touch later2" });
+run(["bad", "later1", "later2"]);
+"#,
+    );
+    assert_eq!(ws.run(&["--fail-fast"]), 1);
+    assert!(!ws.path("later1").exists() && !ws.path("later2").exists());
+    let text = ws.report(&[]);
+    assert!(
+        text.starts_with("run 1 of main.rhai: failed, ") && text.contains(", 1 proc, 2 not run, "),
+        "{text}"
+    );
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("and 2 not run (the run stopped before they started: no bar)"),
+        "{html}"
+    );
+}
+
+#[test]
+fn history_writes_out_the_control_characters_of_an_error() {
+    // A thrown error can quote anything (a file name a glob found); printed as it is,
+    // this one would set the terminal's title.
+    let ws = Ws::new(r#"proc("a", |ctx| { throw "bad \u001b]0;owned\u0007 file"; }); run("a");"#);
+    assert_eq!(ws.run(&[]), 1);
+    let out = ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("  FAILED     a (")
+            && out
+                .stdout
+                .contains(": main.rhai:1:19: bad \\e]0;owned\\x07 file\n"),
+        "{:?}",
+        out.stdout
+    );
+}
+
+#[test]
 fn procs_fold_by_their_proto_whatever_the_separator() {
     // 50 procs of one proto (more than fold at once) named with `/`, not `::`.
     let ws = Ws::new(

@@ -52,31 +52,35 @@ pub(crate) enum Failure {
     /// The command-line parser printed its own message (help, or what is wrong).
     #[error("")]
     Printed(Exit),
-    #[error("prun: failed to open the lock {}: {source}", path.display())]
+    #[error("prun: failed to open the lock {}: {source}", crate::shown::path(path))]
     LockOpen {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("prun: failed to take the lock {}: {source}", path.display())]
+    #[error("prun: failed to take the lock {}: {source}", crate::shown::path(path))]
     LockTake {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(
         "prun: another run of {} holds the lock {} ({holder}); --lock=wait waits for it",
-        script.display(),
-        path.display()
+        crate::shown::path(script),
+        crate::shown::path(path)
     )]
     Locked {
         script: PathBuf,
         path: PathBuf,
         holder: String,
     },
-    #[error("prun: no task DB at {} (no run of {} recorded yet)", crate::paths::shown(path), script.display())]
+    #[error(
+        "prun: no task DB at {} (no run of {} recorded yet)",
+        crate::paths::shown(path),
+        crate::shown::path(script)
+    )]
     NoDb { path: PathBuf, script: PathBuf },
     /// `prun report --run N`: no such run of the script (or, without `--run`, no run of it
     /// at all).
-    #[error("prun: {} of {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, script.display(), crate::paths::shown(path))]
+    #[error("prun: {} of {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, crate::shown::path(script), crate::paths::shown(path))]
     NoRun {
         run: Option<i64>,
         script: PathBuf,
@@ -105,7 +109,7 @@ pub(crate) enum Failure {
     },
     #[error(
         "prun: no log of proc \"{proc_name}\" under {} (it never ran, or ran without printing anything){hint}",
-        root.display()
+        crate::shown::path(root)
     )]
     NoLog {
         proc_name: String,

@@ -27,7 +27,8 @@ use thiserror::Error;
 
 /// A path as a message about it names it: a relative one followed by the working
 /// directory it is relative to (`sync.rhai (in /root)`). Under cron the working directory
-/// is `/` or `HOME`, rarely where the user thought.
+/// is `/` or `HOME`, rarely where the user thought. Control characters in either are
+/// written out (see [`crate::shown::visible`]).
 pub(crate) fn shown(path: &Path) -> Shown<'_> {
     Shown(path)
 }
@@ -37,7 +38,7 @@ pub(crate) struct Shown<'a>(&'a Path);
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}{}", self.0.display(), in_cwd(self.0))
+        write!(f, "{}{}", crate::shown::path(self.0), in_cwd(self.0))
     }
 }
 
@@ -45,7 +46,7 @@ impl std::fmt::Display for Shown<'_> {
 /// directory is gone).
 pub(crate) fn in_cwd(path: &Path) -> String {
     match std::env::current_dir() {
-        Ok(cwd) if path.is_relative() => format!(" (in {})", cwd.display()),
+        Ok(cwd) if path.is_relative() => format!(" (in {})", crate::shown::path(&cwd)),
         _ => String::new(),
     }
 }

@@ -37,6 +37,11 @@ pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// A path as [`visible`] writes a text: its control characters written out.
+pub(crate) fn path(path: &std::path::Path) -> String {
+    visible(&path.to_string_lossy()).into_owned()
+}
+
 /// A control character a terminal may act on (tabs and newlines aside).
 pub(crate) fn hidden(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'

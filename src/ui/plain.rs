@@ -65,13 +65,18 @@ fn secs(d: Option<Duration>) -> String {
 }
 
 /// Formats one finished proc the way the plain reporter prints it: for a failure, the
-/// last lines of its log, or the whole log with `full_log`.
+/// last lines of its log, or the whole log with `full_log`. The proc's error keeps its
+/// colours only and the log's path has its control characters written out (a text
+/// thrown with a file's name, a script named so); the log's lines are the command's
+/// output, kept as it wrote them. (A proc's name has none: names are checked when procs
+/// are defined.)
 pub(super) fn format_finished(f: &ProcSummary, full_log: bool) -> String {
     let mut out = format!("{:<10} {}{}", f.state.as_str(), f.name, secs(f.duration));
     if let Some(place) = &f.place {
         out.push_str(&format!(" on {place}"));
     }
     if let Some(e) = &f.error {
+        let e = super::render::colours_only(e);
         let mut lines = e.lines();
         if let Some(first) = lines.next() {
             out.push_str(": ");
@@ -114,7 +119,7 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
         let all: Vec<String> = text.lines().map(str::to_string).collect();
         return format!(
             "\n           the log {}:{}",
-            path.display(),
+            crate::shown::path(path),
             quoted(&all, false)
         );
     }
@@ -132,15 +137,15 @@ fn log_report(path: &std::path::Path, full_log: bool) -> String {
             .map(|l| l.to_string())
             .collect();
         if tail.is_empty() {
-            return format!("\n           log: {}", path.display());
+            return format!("\n           log: {}", crate::shown::path(path));
         }
         return format!(
             "\n           last lines of {}:{}",
-            path.display(),
+            crate::shown::path(path),
             quoted(&tail, true)
         );
     }
-    let mut out = format!("\n           excerpts of {}:", path.display());
+    let mut out = format!("\n           excerpts of {}:", crate::shown::path(path));
     for e in &excerpts {
         out.push_str(&format!(
             "\n           --- lines {}-{} ---",
@@ -228,6 +233,7 @@ impl Reporter for PlainReporter {
     fn retrying(&self, name: &str, attempt: u32, error: &str) {
         self.write_held();
         if !self.quiet {
+            let error = super::render::colours_only(error);
             let first = error.lines().next().unwrap_or("");
             outln!(
                 "{} {:<10} {name} (attempt {attempt} failed: {first})",
@@ -251,6 +257,7 @@ impl Reporter for PlainReporter {
     fn progress(&self, proc: &str, text: &str) {
         self.write_held();
         if self.verbose {
+            let text = crate::shown::visible(text);
             outln!("{:<10} {proc}: {text}", "PROGRESS");
         }
     }

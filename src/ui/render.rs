@@ -156,6 +156,39 @@ pub(super) fn escape_at(s: &str) -> (usize, bool) {
     }
 }
 
+/// `text` as prun prints a message it did not write (a thrown error's text, which may
+/// name a file a glob found): its colour codes (SGR) kept, as a command's own output
+/// keeps them, and every other escape sequence and control character written out (`\e]0;t\x07`,
+/// see [`crate::shown::visible`]), which would otherwise set the window's title or
+/// clear the screen. Newlines and tabs stay.
+pub(super) fn colours_only(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(crate::shown::hidden) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b' {
+            let (len, colour) = escape_at(rest);
+            let len = len.max(1);
+            if colour {
+                out.push_str(&rest[..len]);
+            } else {
+                out.push_str(&crate::shown::visible(&rest[..len]));
+            }
+            rest = &rest[len..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        if crate::shown::hidden(c) {
+            out.push_str(&crate::shown::escaped(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// `line` cut to `width` columns, colour codes kept and not counted, other escape
 /// sequences dropped, control characters made spaces.
 fn cut(line: &str, width: usize) -> String {
@@ -632,6 +665,19 @@ mod tests {
         );
         // A sequence that ends in a character that is not ASCII keeps it.
         assert_eq!(fit_lines("\x1bé\x1b[é", 10), "éé");
+    }
+
+    #[test]
+    fn a_message_keeps_its_colours_and_writes_out_every_other_control() {
+        let text = "a\x1b[31mred\x1b[0m \x1b]0;t\x07 \x1b[2J\x07\n\tb\x1b";
+        assert_eq!(
+            colours_only(text),
+            "a\x1b[31mred\x1b[0m \\e]0;t\\x07 \\e[2J\\x07\n\tb\\e"
+        );
+        assert!(matches!(
+            colours_only("plain\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

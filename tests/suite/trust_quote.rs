@@ -464,3 +464,32 @@ run(["argv", "text", "out"]);"#,
         .out_has("`exit 4 # x\\e]0;owned\\x07\\e[2J.txt`")
         .out_has("x\\e]0;owned\\x07\\e[2J.txt.out (missing)");
 }
+
+#[test]
+fn a_text_thrown_with_a_file_s_name_reaches_no_terminal_through_the_plain_report() {
+    // A closure that fails naming a file another user chose, and a script named so: the
+    // plain report names both (the error, the log's directory).
+    let name = "y\u{1b}]0;owned\u{7}.txt";
+    let script = "s\u{1b}[2J.rhai";
+    let out = Test::new()
+        .file(name, "data\n")
+        .file(
+            script,
+            r#"let f = glob("*.txt")[0];
+proc("say", || print("checking"));
+proc("check", #{ deps: ["say"], cmd: ["sh", "-c", "echo checking; exit 3"] });
+proc("throws", || throw "cannot read " + f);
+run(["check", "throws"]);"#,
+        )
+        .raw(&[script])
+        .run();
+    out.code(1);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        !said.contains('\u{1b}') && !said.contains('\u{7}'),
+        "a control character reached the terminal\n{}",
+        out.describe()
+    );
+    out.out_has("cannot read y\\e]0;owned\\x07.txt")
+        .out_has("s\\e[2J");
+}

@@ -118,23 +118,8 @@ impl CommandSpec {
         if own.is_none() && hidden.iter().any(|h| h == "PATH") {
             return "not found: the policy hides PATH from commands (--deny-env)".into();
         }
-        let path = own
-            .map(|(_, v)| std::ffi::OsString::from(v))
-            .or_else(|| std::env::var_os("PATH"));
-        let found = if program.contains('/') {
-            // A relative path is the child's, from its working directory.
-            let file = self
-                .cwd
-                .as_deref()
-                .map_or(PathBuf::from(program), |d| d.join(program));
-            Some(file).filter(|p| p.is_file())
-        } else {
-            path.as_ref().and_then(|path| {
-                std::env::split_paths(path)
-                    .map(|d| d.join(program))
-                    .find(|p| p.is_file())
-            })
-        };
+        let path = self.search_path();
+        let found = self.candidates(path.as_ref()).find(|p| p.is_file());
         match (found, path) {
             (Some(file), _) => match interpreter(&file) {
                 Some(i) => format!(
@@ -150,6 +135,57 @@ impl CommandSpec {
             (None, Some(path)) => format!("not found on PATH={}", path.to_string_lossy()),
             (None, None) => "not found: PATH is not set".into(),
         }
+    }
+
+    /// The `PATH` the command is given: its own `env`'s, else prun's.
+    fn search_path(&self) -> Option<std::ffi::OsString> {
+        let own = self.env.iter().rev().find(|(k, _)| k == "PATH");
+        own.map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"))
+    }
+
+    /// The files `execvp` tries for the program, in order: a path with a `/` (relative
+    /// to the child's working directory), else the program in each directory of `path`.
+    fn candidates(
+        &self,
+        path: Option<&std::ffi::OsString>,
+    ) -> Box<dyn Iterator<Item = PathBuf> + '_> {
+        let program = self.program_name();
+        if program.contains('/') {
+            let file = self
+                .cwd
+                .as_deref()
+                .map_or(PathBuf::from(program), |d| d.join(program));
+            return Box::new(std::iter::once(file));
+        }
+        let dirs: Vec<PathBuf> = path.map(std::env::split_paths).into_iter().flatten().collect();
+        Box::new(dirs.into_iter().map(move |d| d.join(program)))
+    }
+
+    /// Why `execve` refused the program (`EACCES`): it is a directory, or a file without
+    /// execute permission (naming the file found on `PATH`). `None` when it is neither
+    /// (a directory on the way that cannot be searched, a `noexec` mount).
+    fn why_denied(&self, hidden: &[std::ffi::OsString]) -> Option<String> {
+        let on_path = !self.program_name().contains('/');
+        let own_path = self.env.iter().any(|(k, _)| k == "PATH");
+        if on_path && !own_path && hidden.iter().any(|h| h == "PATH") {
+            return None;
+        }
+        let path = self.search_path();
+        let file = self.candidates(path.as_ref()).find(|p| p.exists())?;
+        let what = if file.is_dir() {
+            "is a directory".to_string()
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            nix::unistd::access(&file, nix::unistd::AccessFlags::X_OK).err()?;
+            let mode = file.metadata().ok()?.permissions().mode() & 0o7777;
+            format!("has mode {mode:04o}")
+        };
+        Some(if on_path {
+            format!("is not executable: {} on PATH {what}", file.display())
+        } else {
+            format!("is not executable: it {what}")
+        })
     }
 
     /// The error for a failed spawn, naming a missing program or directory. `hidden` are
@@ -169,6 +205,16 @@ impl CommandSpec {
             return CommandError::NotFound {
                 program: self.program_name().to_string(),
                 why: self.why_not_found(hidden),
+                command: crate::shown::command(self),
+            };
+        }
+        if source.kind() == io::ErrorKind::PermissionDenied
+            && matches!(self.program, Program::Argv(_))
+            && let Some(why) = self.why_denied(hidden)
+        {
+            return CommandError::NotFound {
+                program: self.program_name().to_string(),
+                why,
                 command: crate::shown::command(self),
             };
         }
@@ -221,6 +267,7 @@ impl fmt::Display for CommandSpec {
 /// A command could not be run, or its input or output could not be set up.
 #[derive(Debug, Error)]
 pub(crate) enum CommandError {
+    /// The program was not found, or could not be executed: `why` says which.
     #[error("program \"{program}\" {why} (command: `{command}`)")]
     NotFound {
         program: String,

@@ -233,10 +233,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
                     .clone()
                     .try_cast::<Array>()
                     .ok_or_else(|| bad("an array of integers"))?;
-                c.ok_codes = a
-                    .into_iter()
-                    .map(|x| x.as_int().map_err(|_| bad("an array of integers")))
-                    .collect::<R<_>>()?;
+                c.ok_codes = a.iter().map(ok_code).collect::<R<_>>()?;
                 if c.ok_codes.is_empty() {
                     return Err("option `ok_codes` must list at least one exit code (`check: false` never throws)".into());
                 }
@@ -247,6 +244,20 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
         }
     }
     Ok((l, c))
+}
+
+/// One entry of `ok_codes`: an exit code, 0 to 255 (another could never match).
+fn ok_code(v: &Dynamic) -> R<i64> {
+    let code = v.as_int().map_err(|_| {
+        format!(
+            "option `ok_codes` must be an array of integers, not one holding {}",
+            crate::diag::value_words(v)
+        )
+    })?;
+    if !(0..=255).contains(&code) {
+        return Err(format!("option `ok_codes`: {code} is not an exit code (0 to 255)").into());
+    }
+    Ok(code)
 }
 
 /// In an interactive proc a command gets the terminal: the streams its options leave at

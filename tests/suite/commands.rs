@@ -362,3 +362,65 @@ fn a_zero_timeout_is_an_error_not_a_race() {
         .code(2)
         .err_has("option `timeout`: must be more than 0 (leave it out for no time limit)");
 }
+
+/// `execve` says only `Permission denied` for a directory and for a file without execute
+/// permission, found by path or on `PATH`: the error says which, naming the file (a
+/// script's cron mail should say what to fix).
+#[test]
+fn a_program_that_is_a_directory_or_not_executable_says_so() {
+    let out = Test::new()
+        .file("adir/keep", "")
+        .file("script.sh", "echo ran > ran.out\n")
+        .file("bin/tool", "#!/bin/sh\necho ran > ran.out\n")
+        .file("bin2/tool2/keep", "")
+        .script(
+            r#"
+let here = shell("pwd").stdout;
+here.trim();
+exec(["chmod", "644", "script.sh", "bin/tool"]);
+fn t(argv, opts) {
+    try { exec(argv, opts); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+t(["./adir"], #{});
+t(["./script.sh", "x"], #{});
+t(["tool"], #{ env: #{ PATH: `${here}/bin` } });
+t(["tool2"], #{ env: #{ PATH: `${here}/bin2` } });
+proc("body", #{ cmd: ["./script.sh"] });
+run("body");
+"#,
+        )
+        .run();
+    out.code(1);
+    let dir = out.dir.path().display().to_string();
+    for says in [
+        r#"caught: program "./adir" is not executable: it is a directory (command: `./adir`)"#,
+        r#"caught: program "./script.sh" is not executable: it has mode 0644 (command: `./script.sh x`)"#,
+        &format!(r#"caught: program "tool" is not executable: {dir}/bin/tool on PATH has mode 0644 (command: `tool`)"#),
+        &format!(r#"caught: program "tool2" is not executable: {dir}/bin2/tool2 on PATH is a directory (command: `tool2`)"#),
+    ] {
+        out.out_has(says);
+    }
+    let body = out.proc_line("FAILED", "body");
+    assert!(body.contains(r#"program "./script.sh" is not executable: it has mode 0644"#), "{body}");
+    assert!(!out.exists("ran.out"), "{}", out.describe());
+}
+
+/// An exit code is 0 to 255: `ok_codes: [256]` could never match (the command would
+/// fail whatever it did), and an entry that is not an integer is named.
+#[test]
+fn ok_codes_that_are_no_exit_code_are_errors_naming_them() {
+    let out = Test::new()
+        .script(
+            r#"
+for codes in [[0, 256], [-1], [0, "8"]] {
+    try { exec(["true"], #{ ok_codes: codes }); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .no_line("NO ERROR")
+        .line("caught: option `ok_codes`: 256 is not an exit code (0 to 255)")
+        .line("caught: option `ok_codes`: -1 is not an exit code (0 to 255)")
+        .line(r#"caught: option `ok_codes` must be an array of integers, not one holding "8""#);
+}

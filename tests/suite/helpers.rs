@@ -420,3 +420,32 @@ fn quote_refuses_a_word_that_is_no_text_as_exec_does() {
         .ok()
         .line("ls 'a b' 5 true");
 }
+
+/// `fs::newest` of a directory that is not there (a typo, a disk not mounted) or is a
+/// file is an error naming it: `()` would read as "no backup yet". An empty `dir` is
+/// refused too, since it would search `/`.
+#[test]
+fn fs_newest_of_a_missing_directory_or_a_file_is_an_error_naming_it() {
+    let out = Test::new()
+        .file("backups/a.sql.gz", "a")
+        .script(
+            r#"
+import "fs" as fs;
+for dir in ["backupz", "backups/a.sql.gz", ""] {
+    try { print(`NO ERROR: ${fs::newest(dir, "*.gz")}`); } catch (e) { print(`caught: ${e}`); }
+    try { print(`NO ERROR: ${fs::newest(dir)}`); } catch (e) { print(`caught: ${e}`); }
+}
+print(`found: ${fs::newest("backups")}`);
+print(`none: ${fs::newest("backups", "*.zip") == ()}`);
+"#,
+        )
+        .run();
+    out.ok()
+        .no_line("NO ERROR")
+        .line(r#"caught: fs::newest: directory "backupz" does not exist"#)
+        .line(r#"caught: fs::newest: "backups/a.sql.gz" is not a directory"#)
+        .line(r#"caught: fs::newest: the directory is an empty string (use "." for the current one)"#)
+        .line("found: backups/a.sql.gz")
+        .line("none: true");
+    assert_eq!(out.stdout.matches("caught: ").count(), 6, "{}", out.describe());
+}

@@ -201,6 +201,15 @@ impl CommandSpec {
                 command: crate::shown::command(self),
             };
         }
+        if let Some(dir) = &self.cwd
+            && let Err(errno) = nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK)
+        {
+            return CommandError::DirDenied {
+                dir: dir.clone(),
+                why: errno.desc(),
+                command: crate::shown::command(self),
+            };
+        }
         if source.kind() == io::ErrorKind::NotFound && matches!(self.program, Program::Argv(_)) {
             return CommandError::NotFound {
                 program: self.program_name().to_string(),
@@ -212,7 +221,7 @@ impl CommandSpec {
             && matches!(self.program, Program::Argv(_))
             && let Some(why) = self.why_denied(hidden)
         {
-            return CommandError::NotFound {
+            return CommandError::CannotExecute {
                 program: self.program_name().to_string(),
                 why,
                 command: crate::shown::command(self),
@@ -267,9 +276,15 @@ impl fmt::Display for CommandSpec {
 /// A command could not be run, or its input or output could not be set up.
 #[derive(Debug, Error)]
 pub(crate) enum CommandError {
-    /// The program was not found, or could not be executed: `why` says which.
     #[error("program \"{program}\" {why} (command: `{command}`)")]
     NotFound {
+        program: String,
+        why: String,
+        command: String,
+    },
+    /// The program is a directory, or a file without execute permission: `why` says which.
+    #[error("program \"{program}\" {why} (command: `{command}`)")]
+    CannotExecute {
         program: String,
         why: String,
         command: String,
@@ -280,6 +295,12 @@ pub(crate) enum CommandError {
     NotExecutable { program: String, command: String },
     #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
     NoDir { dir: PathBuf, command: String },
+    #[error("working directory {} cannot be entered: {why} (command: `{command}`)", dir.display())]
+    DirDenied {
+        dir: PathBuf,
+        why: &'static str,
+        command: String,
+    },
     #[error("{why} (command: `{command}`)")]
     Env { why: String, command: String },
     #[error("failed to start `{command}`: {source}")]

@@ -424,3 +424,29 @@ for codes in [[0, 256], [-1], [0, "8"]] {
         .line("caught: option `ok_codes`: -1 is not an exit code (0 to 255)")
         .line(r#"caught: option `ok_codes` must be an array of integers, not one holding "8""#);
 }
+
+/// A working directory the user may not enter is named, as a missing one is: not a
+/// bare `Permission denied` that reads as if the program were at fault.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn a_working_directory_it_may_not_enter_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+try { exec(["true"], #{ cwd: "closed" }); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+proc("body", #{ cwd: "closed", shell: "true" });
+run("body");
+"#,
+        )
+        .as_other_user();
+    let closed = t.dir().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = t.run();
+    out.code(1).out_has(
+        "caught: working directory closed cannot be entered: Permission denied (command: `true`)",
+    );
+    let body = out.proc_line("FAILED", "body");
+    assert!(body.contains("working directory closed cannot be entered: Permission denied"), "{body}");
+}

@@ -449,3 +449,36 @@ print(`none: ${fs::newest("backups", "*.zip") == ()}`);
         .line("none: true");
     assert_eq!(out.stdout.matches("caught: ").count(), 6, "{}", out.describe());
 }
+
+/// A path under a directory the user may not search could be anything: `file_info` (and
+/// `fs::size`, built on it) says so, naming it, instead of `()` ("nothing there").
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn file_info_of_a_path_it_may_not_look_at_is_an_error_not_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+import "fs" as fs;
+try { print(`NO ERROR: ${file_info("closed/x.txt")}`); } catch (e) { print(`caught: ${e}`); }
+try { print(`NO ERROR: ${fs::size("closed/x.txt")}`); } catch (e) { print(`caught: ${e}`); }
+print(`nothing: ${file_info("nothing/here") == ()} ${file_info("main.rhai/x") == ()}`);
+"#,
+        )
+        .as_other_user();
+    let closed = t.dir().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::write(closed.join("x.txt"), "hi").unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = t.run();
+    out.ok().out_lacks("NO ERROR").line("nothing: true true");
+    let caught: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("caught: ")).collect();
+    assert_eq!(caught.len(), 2, "{}", out.describe());
+    for line in caught {
+        assert!(
+            line.contains(r#"file_info: cannot look at "closed/x.txt""#)
+                && line.contains("Permission denied"),
+            "{line}"
+        );
+    }
+}

@@ -482,3 +482,29 @@ print(`nothing: ${file_info("nothing/here") == ()} ${file_info("main.rhai/x") ==
         );
     }
 }
+
+/// A `tempdir()` whose commands left directories without write or search permission
+/// (Go's module cache is read-only, a test may `chmod 000` a directory) is still removed
+/// when the script ends, as its owner may: not left behind with a warning.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn a_tempdir_holding_read_only_directories_is_removed() {
+    let out = Test::new()
+        .script(
+            r#"
+let t = tempdir();
+write_file("tempdir.txt", t);
+exec(["mkdir", "-p", `${t}/ro/sub`, `${t}/closed/deep`]);
+write_file(`${t}/ro/sub/f`, "x");
+write_file(`${t}/closed/deep/g`, "y");
+exec(["chmod", "0555", `${t}/ro`, `${t}/ro/sub`]);
+exec(["chmod", "0000", `${t}/closed`]);
+"#,
+        )
+        .as_other_user()
+        .run();
+    out.ok();
+    assert!(!out.stderr.contains("warning"), "{}", out.describe());
+    let made = out.read("tempdir.txt");
+    assert!(!Path::new(&made).exists(), "{made} is left\n{}", out.describe());
+}

@@ -377,8 +377,8 @@ fn interpreter(file: &Path) -> Option<String> {
     text.split_whitespace().next().map(str::to_string)
 }
 
-/// Resolves a program name on `PATH` the way `execvp` would.
-pub(crate) fn which(program: &str) -> Option<PathBuf> {
+/// Resolves a program name on `path` (a `PATH` value) the way `execvp` would.
+pub(crate) fn which(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
         p.is_file()
@@ -390,8 +390,7 @@ pub(crate) fn which(program: &str) -> Option<PathBuf> {
         let p = PathBuf::from(program);
         return is_exec(&p).then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(path?)
         .map(|d| d.join(program))
         .find(|p| is_exec(p))
 }

@@ -508,3 +508,37 @@ exec(["chmod", "0000", `${t}/closed`]);
     let made = out.read("tempdir.txt");
     assert!(!Path::new(&made).exists(), "{made} is left\n{}", out.describe());
 }
+
+/// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`
+/// and `require` (and `require` names it), or a script would pick a tool its commands do
+/// not find, or refuse one they do.
+#[test]
+fn which_and_require_in_a_proc_search_its_own_path() {
+    let out = Test::new()
+        .file("bin/tool", "#!/bin/sh\necho tool ran\n")
+        .script(
+            r#"
+let here = shell("pwd").stdout;
+here.trim();
+exec(["chmod", "+x", "bin/tool"]);
+let bin = `${here}/bin`;
+proc("p", #{ env: #{ PATH: bin } }, || {
+    print(`in proc: ${which("tool") == bin + "/tool"} ${which("sh") == ()}`);
+    require("tool");
+    try { require("sh"); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+    exec(["tool"]).stdout
+});
+print(`top: ${which("tool") == ()} ${which("sh") != ()}`);
+run("p");
+print(wait("p"));
+"#,
+        )
+        .run();
+    let bin = out.dir.path().join("bin").display().to_string();
+    out.ok()
+        .line("in proc: true true")
+        .line("top: true true")
+        .line(&format!(r#"caught: required tool "sh" not found on PATH={bin}"#))
+        .line("tool ran")
+        .out_lacks("NO ERROR");
+}

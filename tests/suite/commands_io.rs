@@ -361,6 +361,23 @@ run("p");
     );
 }
 
+/// A capture bound that falls inside a character keeps the tail from the next whole
+/// character (not a U+FFFD for the half that was cut), and one dropped byte is "byte".
+#[test]
+fn a_capture_bound_inside_a_character_keeps_whole_characters() {
+    let out = Test::new()
+        .script(
+            r#"
+print(to_json(shell("printf 'ééééé'", #{ capture: 5 }).stdout));
+print(to_json(shell("printf 'abc'", #{ capture: 2 }).stdout));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#""[prun: the first 6 bytes were dropped from this capture; the log has everything]\néé""#)
+        .line(r#""[prun: the first byte was dropped from this capture; the log has everything]\nbc""#);
+}
+
 #[test]
 fn stdin_from_a_string_or_a_file() {
     let out = Test::new()

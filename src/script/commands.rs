@@ -243,7 +243,37 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             other => return Err(unknown_option(other).unwrap_or_default().into()),
         }
     }
+    check_stdin_file(&l)?;
     Ok((l, c))
+}
+
+/// A `stdin` file must be one the command can read: not a directory, and not a regular
+/// file that is also its `stdout` or `stderr` file, truncated before the command starts
+/// (`sort < f > f` would lose `f`).
+fn check_stdin_file(l: &Launch) -> R<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Input::File(input) = &l.stdin else {
+        return Ok(());
+    };
+    let Ok(meta) = std::fs::metadata(input) else {
+        return Ok(());
+    };
+    if meta.is_dir() {
+        return Err(format!("option `stdin`: {} is a directory, not a file", input.display()).into());
+    }
+    for (name, sink) in [("stdout", &l.stdout), ("stderr", &l.stderr)] {
+        if let Sink::File(out) = sink
+            && meta.is_file()
+            && std::fs::metadata(out).is_ok_and(|o| (o.dev(), o.ino()) == (meta.dev(), meta.ino()))
+        {
+            return Err(format!(
+                "option `{name}`: {} is also the `stdin` file, which it would empty before the command reads it",
+                out.display()
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// One entry of `ok_codes`: an exit code, 0 to 255 (another could never match).

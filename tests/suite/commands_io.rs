@@ -378,6 +378,33 @@ print(to_json(shell("printf 'abc'", #{ capture: 2 }).stdout));
         .line(r#""[prun: the first byte was dropped from this capture; the log has everything]\nbc""#);
 }
 
+/// `stdout: f` truncates `f` before the command starts: with `stdin: #{ file: f }` the
+/// command would read nothing and the file would be lost (`sort < f > f`). That, and a
+/// directory as `stdin`, are errors naming the file, and the file is left as it was.
+#[test]
+fn stdin_from_the_stdout_file_or_a_directory_is_an_error_naming_it() {
+    let out = Test::new()
+        .file("data.txt", "precious\n")
+        .file("dir/keep", "")
+        .script(
+            r#"
+for o in [#{ stdout: "data.txt" }, #{ stderr: "./data.txt" }, #{}] {
+    o.stdin = #{ file: "data.txt" };
+    try { exec(["sort"], o); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+try { exec(["cat"], #{ stdin: #{ file: "dir" } }); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+exec(["cat"], #{ stdin: #{ file: "/dev/null" }, stdout: "/dev/null" });
+"#,
+        )
+        .run();
+    out.ok()
+        .line("caught: option `stdout`: data.txt is also the `stdin` file, which it would empty before the command reads it")
+        .line("caught: option `stderr`: ./data.txt is also the `stdin` file, which it would empty before the command reads it")
+        .line(r#"caught: option `stdin`: dir is a directory, not a file"#);
+    assert_eq!(out.stdout.matches("NO ERROR").count(), 1, "{}", out.describe());
+    assert_eq!(out.read("data.txt"), "precious\n");
+}
+
 #[test]
 fn stdin_from_a_string_or_a_file() {
     let out = Test::new()

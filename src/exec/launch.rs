@@ -665,6 +665,14 @@ pub(crate) async fn wait_for_fds(cancel: &CancellationToken, idle_tries: &mut u3
     }
 }
 
+/// How the note a capture that dropped bytes starts with ends.
+const CAPTURE_NOTE_END: &str = " dropped from this capture; the log has everything]";
+
+/// True when `line` is the note a capture that dropped bytes starts with.
+pub(crate) fn is_capture_note(line: &str) -> bool {
+    line.starts_with("[prun: the first ") && line.ends_with(CAPTURE_NOTE_END)
+}
+
 /// Keeps at most the last `cap` bytes written to it, and counts what it dropped. A ring
 /// buffer: dropping the oldest bytes moves none of the others.
 #[derive(Debug, Default)]
@@ -684,6 +692,15 @@ impl Capture {
         self.dropped += (total - self.buf.len()) as u64;
     }
 
+    /// The first line of a capture that dropped bytes.
+    fn note(dropped: u64) -> String {
+        let what = match dropped {
+            1 => "the first byte was".to_string(),
+            n => format!("the first {n} bytes were"),
+        };
+        format!("[prun: {what}{CAPTURE_NOTE_END}")
+    }
+
     fn finish(mut self) -> Captured {
         if self.dropped > 0 {
             // The bound may fall inside a character: the tail starts at the next one.
@@ -693,14 +710,7 @@ impl Capture {
         }
         let mut text = String::from_utf8_lossy(self.buf.make_contiguous()).into_owned();
         if self.dropped > 0 {
-            let what = match self.dropped {
-                1 => "the first byte was".to_string(),
-                n => format!("the first {n} bytes were"),
-            };
-            text.insert_str(
-                0,
-                &format!("[prun: {what} dropped from this capture; the log has everything]\n"),
-            );
+            text.insert_str(0, &format!("{}\n", Capture::note(self.dropped)));
         }
         Captured { text }
     }

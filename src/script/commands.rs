@@ -49,6 +49,9 @@ pub(super) fn unknown_option(key: &str) -> Option<String> {
 /// How many lines of stderr a failure message quotes.
 const STDERR_LINES: usize = 5;
 
+/// The most characters of one stderr line an error quotes.
+const STDERR_LINE_CHARS: usize = 300;
+
 /// Registers `shell`, `exec` and `pipe`.
 pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     let s = sched.clone();
@@ -247,6 +250,15 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
     Ok((l, c))
 }
 
+/// A line of stderr as an error quotes it: its first [`STDERR_LINE_CHARS`] characters,
+/// and how many bytes follow.
+fn shortened(line: &str) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(STDERR_LINE_CHARS) {
+        Some((at, _)) => format!("{}… ({} more bytes)", &line[..at], line.len() - at).into(),
+        None => line.into(),
+    }
+}
+
 /// A `stdin` file must be one the command can read: not a directory, and not a regular
 /// file that is also its `stdout` or `stderr` file, truncated before the command starts
 /// (`sort < f > f` would lose `f`).
@@ -366,12 +378,17 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
             crate::shown::command(&l),
             out.describe(&l, &c.ok_codes)
         );
-        let lines: Vec<&str> = out.stderr.text.lines().collect();
+        let lines: Vec<&str> = out
+            .stderr
+            .text
+            .lines()
+            .filter(|l| !launch::is_capture_note(l))
+            .collect();
         if !c.quiet && !lines.is_empty() {
             msg.push_str("; stderr ends with:");
             for line in &lines[lines.len().saturating_sub(STDERR_LINES)..] {
                 msg.push_str("\n  | ");
-                msg.push_str(&crate::redact::redact(line));
+                msg.push_str(&shortened(&crate::redact::redact(line)));
             }
         }
         msg.push_str(&format!("\n  log: {}", log_path.display()));

@@ -450,3 +450,26 @@ run("body");
     let body = out.proc_line("FAILED", "body");
     assert!(body.contains("working directory closed cannot be entered: Permission denied"), "{body}");
 }
+
+/// The stderr lines a command's error quotes are cut to a readable length: one line of
+/// megabytes (a minified JSON dump) made a megabytes-long error, printed whole in the
+/// failure report and kept in the run's history. The capture's note is not one of them.
+#[test]
+fn the_stderr_lines_of_an_error_are_cut_to_a_readable_length() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p", || shell("head -c 5000000 /dev/zero | tr '\\0' x >&2; echo >&2; echo 'last words' >&2; exit 1"));
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(out.stdout.len() < 20_000, "{} bytes of output", out.stdout.len());
+    assert!(line.contains("stderr ends with:"), "{line}");
+    assert!(out.stdout.contains("  | last words\n"), "{}", out.describe());
+    let cut = out.stdout.lines().find(|l| l.contains("  | xxx")).unwrap_or_default();
+    assert!(cut.ends_with(" more bytes)") && cut.contains("xxx… ("), "{cut}");
+    assert!(!out.stdout.contains("| [prun: the first"), "{}", &out.stdout[..3000.min(out.stdout.len())]);
+}

@@ -158,7 +158,11 @@ impl CommandSpec {
                 .map_or(PathBuf::from(program), |d| d.join(program));
             return Box::new(std::iter::once(file));
         }
-        let dirs: Vec<PathBuf> = path.map(std::env::split_paths).into_iter().flatten().collect();
+        let dirs: Vec<PathBuf> = path
+            .map(std::env::split_paths)
+            .into_iter()
+            .flatten()
+            .collect();
         Box::new(dirs.into_iter().map(move |d| d.join(program)))
     }
 

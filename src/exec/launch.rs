@@ -704,7 +704,12 @@ impl Capture {
     fn finish(mut self) -> Captured {
         if self.dropped > 0 {
             // The bound may fall inside a character: the tail starts at the next one.
-            let partial = self.buf.iter().take(3).take_while(|&&b| b & 0xC0 == 0x80).count();
+            let partial = self
+                .buf
+                .iter()
+                .take(3)
+                .take_while(|&&b| b & 0xC0 == 0x80)
+                .count();
             self.buf.drain(..partial);
             self.dropped += partial as u64;
         }

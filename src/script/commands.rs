@@ -271,7 +271,11 @@ fn check_stdin_file(l: &Launch) -> R<()> {
         return Ok(());
     };
     if meta.is_dir() {
-        return Err(format!("option `stdin`: {} is a directory, not a file", input.display()).into());
+        return Err(format!(
+            "option `stdin`: {} is a directory, not a file",
+            input.display()
+        )
+        .into());
     }
     for (name, sink) in [("stdout", &l.stdout), ("stderr", &l.stderr)] {
         if let Sink::File(out) = sink

@@ -395,13 +395,20 @@ run("body");
     for says in [
         r#"caught: program "./adir" is not executable: it is a directory (command: `./adir`)"#,
         r#"caught: program "./script.sh" is not executable: it has mode 0644 (command: `./script.sh x`)"#,
-        &format!(r#"caught: program "tool" is not executable: {dir}/bin/tool on PATH has mode 0644 (command: `tool`)"#),
-        &format!(r#"caught: program "tool2" is not executable: {dir}/bin2/tool2 on PATH is a directory (command: `tool2`)"#),
+        &format!(
+            r#"caught: program "tool" is not executable: {dir}/bin/tool on PATH has mode 0644 (command: `tool`)"#
+        ),
+        &format!(
+            r#"caught: program "tool2" is not executable: {dir}/bin2/tool2 on PATH is a directory (command: `tool2`)"#
+        ),
     ] {
         out.out_has(says);
     }
     let body = out.proc_line("FAILED", "body");
-    assert!(body.contains(r#"program "./script.sh" is not executable: it has mode 0644"#), "{body}");
+    assert!(
+        body.contains(r#"program "./script.sh" is not executable: it has mode 0644"#),
+        "{body}"
+    );
     assert!(!out.exists("ran.out"), "{}", out.describe());
 }
 
@@ -439,7 +446,7 @@ proc("body", #{ cwd: "closed", shell: "true" });
 run("body");
 "#,
         )
-        .as_other_user();
+        .by_another_user();
     let closed = t.dir().join("closed");
     std::fs::create_dir(&closed).unwrap();
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -448,7 +455,10 @@ run("body");
         "caught: working directory closed cannot be entered: Permission denied (command: `true`)",
     );
     let body = out.proc_line("FAILED", "body");
-    assert!(body.contains("working directory closed cannot be entered: Permission denied"), "{body}");
+    assert!(
+        body.contains("working directory closed cannot be entered: Permission denied"),
+        "{body}"
+    );
 }
 
 /// The stderr lines a command's error quotes are cut to a readable length: one line of
@@ -466,10 +476,29 @@ run("p");
         .run();
     out.code(1);
     let line = out.proc_line("FAILED", "p");
-    assert!(out.stdout.len() < 20_000, "{} bytes of output", out.stdout.len());
+    assert!(
+        out.stdout.len() < 20_000,
+        "{} bytes of output",
+        out.stdout.len()
+    );
     assert!(line.contains("stderr ends with:"), "{line}");
-    assert!(out.stdout.contains("  | last words\n"), "{}", out.describe());
-    let cut = out.stdout.lines().find(|l| l.contains("  | xxx")).unwrap_or_default();
-    assert!(cut.ends_with(" more bytes)") && cut.contains("xxx… ("), "{cut}");
-    assert!(!out.stdout.contains("| [prun: the first"), "{}", &out.stdout[..3000.min(out.stdout.len())]);
+    assert!(
+        out.stdout.contains("  | last words\n"),
+        "{}",
+        out.describe()
+    );
+    let cut = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("  | xxx"))
+        .unwrap_or_default();
+    assert!(
+        cut.ends_with(" more bytes)") && cut.contains("xxx… ("),
+        "{cut}"
+    );
+    assert!(
+        !out.stdout.contains("| [prun: the first"),
+        "{}",
+        &out.stdout[..3000.min(out.stdout.len())]
+    );
 }

@@ -401,7 +401,12 @@ exec(["cat"], #{ stdin: #{ file: "/dev/null" }, stdout: "/dev/null" });
         .line("caught: option `stdout`: data.txt is also the `stdin` file, which it would empty before the command reads it")
         .line("caught: option `stderr`: ./data.txt is also the `stdin` file, which it would empty before the command reads it")
         .line(r#"caught: option `stdin`: dir is a directory, not a file"#);
-    assert_eq!(out.stdout.matches("NO ERROR").count(), 1, "{}", out.describe());
+    assert_eq!(
+        out.stdout.matches("NO ERROR").count(),
+        1,
+        "{}",
+        out.describe()
+    );
     assert_eq!(out.read("data.txt"), "precious\n");
 }
 

@@ -444,10 +444,17 @@ print(`none: ${fs::newest("backups", "*.zip") == ()}`);
         .no_line("NO ERROR")
         .line(r#"caught: fs::newest: directory "backupz" does not exist"#)
         .line(r#"caught: fs::newest: "backups/a.sql.gz" is not a directory"#)
-        .line(r#"caught: fs::newest: the directory is an empty string (use "." for the current one)"#)
+        .line(
+            r#"caught: fs::newest: the directory is an empty string (use "." for the current one)"#,
+        )
         .line("found: backups/a.sql.gz")
         .line("none: true");
-    assert_eq!(out.stdout.matches("caught: ").count(), 6, "{}", out.describe());
+    assert_eq!(
+        out.stdout.matches("caught: ").count(),
+        6,
+        "{}",
+        out.describe()
+    );
 }
 
 /// A path under a directory the user may not search could be anything: `file_info` (and
@@ -465,14 +472,18 @@ try { print(`NO ERROR: ${fs::size("closed/x.txt")}`); } catch (e) { print(`caugh
 print(`nothing: ${file_info("nothing/here") == ()} ${file_info("main.rhai/x") == ()}`);
 "#,
         )
-        .as_other_user();
+        .by_another_user();
     let closed = t.dir().join("closed");
     std::fs::create_dir(&closed).unwrap();
     std::fs::write(closed.join("x.txt"), "hi").unwrap();
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
     let out = t.run();
     out.ok().out_lacks("NO ERROR").line("nothing: true true");
-    let caught: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("caught: ")).collect();
+    let caught: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("caught: "))
+        .collect();
     assert_eq!(caught.len(), 2, "{}", out.describe());
     for line in caught {
         assert!(
@@ -501,12 +512,16 @@ exec(["chmod", "0555", `${t}/ro`, `${t}/ro/sub`]);
 exec(["chmod", "0000", `${t}/closed`]);
 "#,
         )
-        .as_other_user()
+        .by_another_user()
         .run();
     out.ok();
     assert!(!out.stderr.contains("warning"), "{}", out.describe());
     let made = out.read("tempdir.txt");
-    assert!(!Path::new(&made).exists(), "{made} is left\n{}", out.describe());
+    assert!(
+        !Path::new(&made).exists(),
+        "{made} is left\n{}",
+        out.describe()
+    );
 }
 
 /// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`
@@ -538,7 +553,9 @@ print(wait("p"));
     out.ok()
         .line("in proc: true true")
         .line("top: true true")
-        .line(&format!(r#"caught: required tool "sh" not found on PATH={bin}"#))
+        .line(&format!(
+            r#"caught: required tool "sh" not found on PATH={bin}"#
+        ))
         .line("tool ran")
         .out_lacks("NO ERROR");
 }

@@ -130,7 +130,7 @@ impl Test {
     /// needs root): permissions then hold for it. The files the test wrote stay root's;
     /// the directory is writable by all and sticky, as `/tmp` is, so that prun keeps its
     /// state below it.
-    pub(crate) fn as_other_user(mut self) -> Test {
+    pub(crate) fn by_another_user(mut self) -> Test {
         self.other_user = true;
         self
     }

@@ -192,6 +192,46 @@ impl CommandSpec {
         })
     }
 
+    /// Why `execve` said `E2BIG` (`Argument list too long`), which names neither limit:
+    /// one argument longer than the kernel takes (`MAX_ARG_STRLEN`, 32 pages), or all of
+    /// them with the environment over `ARG_MAX`.
+    fn why_too_long(&self) -> String {
+        use nix::unistd::{SysconfVar, sysconf};
+        let page = sysconf(SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096);
+        let one = usize::try_from(page).unwrap_or(4096) * 32;
+        let words: Vec<&str> = match &self.program {
+            Program::Argv(argv) => argv.iter().map(String::as_str).collect(),
+            Program::Shell(s) => vec!["/bin/sh", "-c", s],
+        };
+        if let Some((i, w)) = words.iter().enumerate().find(|(_, w)| w.len() >= one) {
+            let what = match self.program {
+                Program::Argv(_) => format!("argument {i}"),
+                Program::Shell(_) => "the shell string".to_string(),
+            };
+            return format!(
+                "{what} is {} bytes long, more than the {one} the kernel takes in one argument (pass it in a file or on stdin)",
+                w.len()
+            );
+        }
+        let strings = |n: usize| n + 1 + std::mem::size_of::<usize>();
+        let args: usize = words.iter().map(|w| strings(w.len())).sum();
+        let env: usize = std::env::vars_os()
+            .map(|(k, v)| strings(k.len() + 1 + v.len()))
+            .chain(self.env.iter().map(|(k, v)| strings(k.len() + 1 + v.len())))
+            .sum();
+        let limit = sysconf(SysconfVar::ARG_MAX)
+            .ok()
+            .flatten()
+            .map_or_else(|| "ARG_MAX".to_string(), |n| format!("{n} bytes (ARG_MAX)"));
+        format!(
+            "its arguments and environment take {} bytes, more than the kernel's limit of {limit} (pass them in a file or on stdin, or split the work)",
+            args + env
+        )
+    }
+
     /// The error for a failed spawn, naming a missing program or directory. `hidden` are
     /// the variables of prun's environment the command did not inherit.
     pub(crate) fn spawn_error(
@@ -228,6 +268,12 @@ impl CommandSpec {
             return CommandError::CannotExecute {
                 program: self.program_name().to_string(),
                 why,
+                command: crate::shown::command(self),
+            };
+        }
+        if source.raw_os_error() == Some(nix::libc::E2BIG) {
+            return CommandError::TooLong {
+                why: self.why_too_long(),
                 command: crate::shown::command(self),
             };
         }
@@ -297,6 +343,9 @@ pub(crate) enum CommandError {
         "program \"{program}\" cannot be executed: it is neither a binary for this machine nor a script with a `#!` line (run a script without one as [\"sh\", \"{program}\"]; command: `{command}`)"
     )]
     NotExecutable { program: String, command: String },
+    /// The kernel refused the arguments as too long: `why` names the limit.
+    #[error("{why} (command: `{command}`)")]
+    TooLong { why: String, command: String },
     #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
     NoDir { dir: PathBuf, command: String },
     #[error("working directory {} cannot be entered: {why} (command: `{command}`)", dir.display())]

@@ -502,3 +502,34 @@ run("p");
         &out.stdout[..3000.min(out.stdout.len())]
     );
 }
+
+/// The kernel's `Argument list too long` says neither which limit nor by how much: one
+/// argument (or shell string) over 128 KiB, or all of them over `ARG_MAX`, is named with
+/// its size.
+#[test]
+fn an_argument_list_too_long_says_which_limit_and_by_how_much() {
+    let out = Test::new()
+        .script(
+            r#"
+let kib = "y";
+for i in 0..10 { kib += kib; }
+let big = kib;
+for i in 0..8 { big += big; }
+let many = ["true"];
+for i in 0..4096 { many.push(kib); }
+for f in [|| exec(["echo", "a", big]), || shell(big), || exec(many)] {
+    try { f.call(); print("NO ERROR"); } catch (e) { print(`caught: ${e.sub_string(0, 160)}`); }
+}
+"#,
+        )
+        .run();
+    out.ok().out_lacks("NO ERROR");
+    for says in [
+        "caught: argument 2 is 262144 bytes long, more than the 131072 the kernel takes in one argument (pass it in a file or on stdin) (command: `echo a yyy",
+        "caught: the shell string is 262144 bytes long, more than the 131072 the kernel takes in one argument (pass it in a file or on stdin) (command: `yyy",
+        "caught: its arguments and environment take ",
+    ] {
+        out.out_has(says);
+    }
+    out.out_has("bytes, more than the kernel's limit of ");
+}

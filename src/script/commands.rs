@@ -386,7 +386,9 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
             .stderr
             .text
             .lines()
-            .filter(|l| !launch::is_capture_note(l))
+            .enumerate()
+            .filter(|(i, l)| *i > 0 || !launch::is_capture_note(l))
+            .map(|(_, l)| l)
             .collect();
         if !c.quiet && !lines.is_empty() {
             msg.push_str("; stderr ends with:");

@@ -166,13 +166,18 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             )
             .into()
         };
+        let what = if k == "cwd" {
+            "a directory path"
+        } else {
+            "a file path"
+        };
         let path = |v: &Dynamic| -> R<PathBuf> {
             match v.clone().into_string() {
                 Ok(p) if p.is_empty() => {
-                    Err(format!("option `{k}` must be a file path, not an empty string").into())
+                    Err(format!("option `{k}` must be {what}, not an empty string").into())
                 }
                 Ok(p) => Ok(PathBuf::from(p)),
-                Err(_) => Err(bad("a file path")),
+                Err(_) => Err(bad(what)),
             }
         };
         match k.as_str() {
@@ -209,6 +214,12 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
                 l.stdin = if v.is_string() {
                     Input::Bytes(v.to_string().into_bytes())
                 } else if let Some(m) = v.clone().try_cast::<Map>() {
+                    if let Some(key) = m.keys().find(|key| key.as_str() != "file") {
+                        return Err(format!(
+                            "option `stdin`: unknown key `{key}` (its map takes only `file`)"
+                        )
+                        .into());
+                    }
                     let file = m
                         .get("file")
                         .ok_or_else(|| bad("a string or #{ file: path }"))?;

@@ -309,6 +309,12 @@ fn a_wrong_command_option_value_is_shown_as_given() {
             r#"#{ capture: "big" }"#,
             r#"option `capture` must be a bool or a byte count, not "big""#,
         ),
+        // A key of `stdin`'s map other than `file` was ignored (`#{ file: "a", fiel: "b" }`
+        // read `a`).
+        (
+            r#"#{ stdin: #{ file: "a", fiel: "b" } }"#,
+            "option `stdin`: unknown key `fiel` (its map takes only `file`)",
+        ),
     ] {
         Test::new()
             .script(&format!(r#"exec(["true"], {opts});"#))
@@ -753,7 +759,7 @@ fn an_empty_path_or_an_empty_ok_codes_is_an_error_naming_the_option() {
     for (opts, message) in [
         (
             "cwd: \"\"",
-            "option `cwd` must be a file path, not an empty string",
+            "option `cwd` must be a directory path, not an empty string",
         ),
         (
             "stdout: \"\"",

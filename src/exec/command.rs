@@ -118,23 +118,8 @@ impl CommandSpec {
         if own.is_none() && hidden.iter().any(|h| h == "PATH") {
             return "not found: the policy hides PATH from commands (--deny-env)".into();
         }
-        let path = own
-            .map(|(_, v)| std::ffi::OsString::from(v))
-            .or_else(|| std::env::var_os("PATH"));
-        let found = if program.contains('/') {
-            // A relative path is the child's, from its working directory.
-            let file = self
-                .cwd
-                .as_deref()
-                .map_or(PathBuf::from(program), |d| d.join(program));
-            Some(file).filter(|p| p.is_file())
-        } else {
-            path.as_ref().and_then(|path| {
-                std::env::split_paths(path)
-                    .map(|d| d.join(program))
-                    .find(|p| p.is_file())
-            })
-        };
+        let path = self.search_path();
+        let found = self.candidates(path.as_ref()).find(|p| p.is_file());
         match (found, path) {
             (Some(file), _) => match interpreter(&file) {
                 Some(i) => format!(
@@ -152,6 +137,101 @@ impl CommandSpec {
         }
     }
 
+    /// The `PATH` the command is given: its own `env`'s, else prun's.
+    fn search_path(&self) -> Option<std::ffi::OsString> {
+        let own = self.env.iter().rev().find(|(k, _)| k == "PATH");
+        own.map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"))
+    }
+
+    /// The files `execvp` tries for the program, in order: a path with a `/` (relative
+    /// to the child's working directory), else the program in each directory of `path`.
+    fn candidates(
+        &self,
+        path: Option<&std::ffi::OsString>,
+    ) -> Box<dyn Iterator<Item = PathBuf> + '_> {
+        let program = self.program_name();
+        if program.contains('/') {
+            let file = self
+                .cwd
+                .as_deref()
+                .map_or(PathBuf::from(program), |d| d.join(program));
+            return Box::new(std::iter::once(file));
+        }
+        let dirs: Vec<PathBuf> = path
+            .map(std::env::split_paths)
+            .into_iter()
+            .flatten()
+            .collect();
+        Box::new(dirs.into_iter().map(move |d| d.join(program)))
+    }
+
+    /// Why `execve` refused the program (`EACCES`): it is a directory, or a file without
+    /// execute permission (naming the file found on `PATH`). `None` when it is neither
+    /// (a directory on the way that cannot be searched, a `noexec` mount).
+    fn why_denied(&self, hidden: &[std::ffi::OsString]) -> Option<String> {
+        let on_path = !self.program_name().contains('/');
+        let own_path = self.env.iter().any(|(k, _)| k == "PATH");
+        if on_path && !own_path && hidden.iter().any(|h| h == "PATH") {
+            return None;
+        }
+        let path = self.search_path();
+        let file = self.candidates(path.as_ref()).find(|p| p.exists())?;
+        let what = if file.is_dir() {
+            "is a directory".to_string()
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            nix::unistd::access(&file, nix::unistd::AccessFlags::X_OK).err()?;
+            let mode = file.metadata().ok()?.permissions().mode() & 0o7777;
+            format!("has mode {mode:04o}")
+        };
+        Some(if on_path {
+            format!("is not executable: {} on PATH {what}", file.display())
+        } else {
+            format!("is not executable: it {what}")
+        })
+    }
+
+    /// Why `execve` said `E2BIG` (`Argument list too long`), which names neither limit:
+    /// one argument longer than the kernel takes (`MAX_ARG_STRLEN`, 32 pages), or all of
+    /// them with the environment over `ARG_MAX`.
+    fn why_too_long(&self) -> String {
+        use nix::unistd::{SysconfVar, sysconf};
+        let page = sysconf(SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096);
+        let one = usize::try_from(page).unwrap_or(4096) * 32;
+        let words: Vec<&str> = match &self.program {
+            Program::Argv(argv) => argv.iter().map(String::as_str).collect(),
+            Program::Shell(s) => vec!["/bin/sh", "-c", s],
+        };
+        if let Some((i, w)) = words.iter().enumerate().find(|(_, w)| w.len() >= one) {
+            let what = match self.program {
+                Program::Argv(_) => format!("argument {i}"),
+                Program::Shell(_) => "the shell string".to_string(),
+            };
+            return format!(
+                "{what} is {} bytes long, more than the {one} the kernel takes in one argument (pass it in a file or on stdin)",
+                w.len()
+            );
+        }
+        let strings = |n: usize| n + 1 + std::mem::size_of::<usize>();
+        let args: usize = words.iter().map(|w| strings(w.len())).sum();
+        let env: usize = std::env::vars_os()
+            .map(|(k, v)| strings(k.len() + 1 + v.len()))
+            .chain(self.env.iter().map(|(k, v)| strings(k.len() + 1 + v.len())))
+            .sum();
+        let limit = sysconf(SysconfVar::ARG_MAX)
+            .ok()
+            .flatten()
+            .map_or_else(|| "ARG_MAX".to_string(), |n| format!("{n} bytes (ARG_MAX)"));
+        format!(
+            "its arguments and environment take {} bytes, more than the kernel's limit of {limit} (pass them in a file or on stdin, or split the work)",
+            args + env
+        )
+    }
+
     /// The error for a failed spawn, naming a missing program or directory. `hidden` are
     /// the variables of prun's environment the command did not inherit.
     pub(crate) fn spawn_error(
@@ -165,10 +245,35 @@ impl CommandSpec {
                 command: crate::shown::command(self),
             };
         }
+        if let Some(dir) = &self.cwd
+            && let Err(errno) = nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK)
+        {
+            return CommandError::DirDenied {
+                dir: dir.clone(),
+                why: errno.desc(),
+                command: crate::shown::command(self),
+            };
+        }
         if source.kind() == io::ErrorKind::NotFound && matches!(self.program, Program::Argv(_)) {
             return CommandError::NotFound {
                 program: self.program_name().to_string(),
                 why: self.why_not_found(hidden),
+                command: crate::shown::command(self),
+            };
+        }
+        if source.kind() == io::ErrorKind::PermissionDenied
+            && matches!(self.program, Program::Argv(_))
+            && let Some(why) = self.why_denied(hidden)
+        {
+            return CommandError::CannotExecute {
+                program: self.program_name().to_string(),
+                why,
+                command: crate::shown::command(self),
+            };
+        }
+        if source.raw_os_error() == Some(nix::libc::E2BIG) {
+            return CommandError::TooLong {
+                why: self.why_too_long(),
                 command: crate::shown::command(self),
             };
         }
@@ -227,12 +332,28 @@ pub(crate) enum CommandError {
         why: String,
         command: String,
     },
+    /// The program is a directory, or a file without execute permission: `why` says which.
+    #[error("program \"{program}\" {why} (command: `{command}`)")]
+    CannotExecute {
+        program: String,
+        why: String,
+        command: String,
+    },
     #[error(
         "program \"{program}\" cannot be executed: it is neither a binary for this machine nor a script with a `#!` line (run a script without one as [\"sh\", \"{program}\"]; command: `{command}`)"
     )]
     NotExecutable { program: String, command: String },
+    /// The kernel refused the arguments as too long: `why` names the limit.
+    #[error("{why} (command: `{command}`)")]
+    TooLong { why: String, command: String },
     #[error("working directory {} {} (command: `{command}`)", dir.display(), if dir.exists() { "is not a directory" } else { "does not exist" })]
     NoDir { dir: PathBuf, command: String },
+    #[error("working directory {} cannot be entered: {why} (command: `{command}`)", dir.display())]
+    DirDenied {
+        dir: PathBuf,
+        why: &'static str,
+        command: String,
+    },
     #[error("{why} (command: `{command}`)")]
     Env { why: String, command: String },
     #[error("failed to start `{command}`: {source}")]
@@ -309,8 +430,8 @@ fn interpreter(file: &Path) -> Option<String> {
     text.split_whitespace().next().map(str::to_string)
 }
 
-/// Resolves a program name on `PATH` the way `execvp` would.
-pub(crate) fn which(program: &str) -> Option<PathBuf> {
+/// Resolves a program name on `path` (a `PATH` value) the way `execvp` would.
+pub(crate) fn which(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
         p.is_file()
@@ -322,8 +443,7 @@ pub(crate) fn which(program: &str) -> Option<PathBuf> {
         let p = PathBuf::from(program);
         return is_exec(&p).then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(path?)
         .map(|d| d.join(program))
         .find(|p| is_exec(p))
 }

@@ -674,8 +674,49 @@ fn remove_left_dir(d: &RecordedDir) -> Result<bool, Refused> {
     if pmeta.mode() & 0o022 != 0 && pmeta.mode() & 0o1000 == 0 {
         return Err(Refused::ParentOpen(parent.into()));
     }
-    fs::remove_dir_all(&d.path).map_err(Refused::Remove)?;
+    remove_private_dir(&d.path).map_err(Refused::Remove)?;
     Ok(true)
+}
+
+/// Removes the directory `path` (a `tempdir()`: the user's, mode 0700, so no other user
+/// can change what is inside) and everything under it, as its owner may: directories its
+/// commands left without write or search permission (Go's read-only module cache, a
+/// `chmod 000`) get them back first. No symbolic link is followed.
+pub(crate) fn remove_private_dir(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            open_up(path);
+            fs::remove_dir_all(path)
+        }
+        r => r,
+    }
+}
+
+/// Gives the user's own directories at and under `top` read, write and search permission.
+fn open_up(top: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = nix::unistd::geteuid().as_raw();
+    let mut dirs = vec![top.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(meta) = fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != me {
+            continue;
+        }
+        if meta.mode() & 0o700 != 0o700 {
+            let mode = fs::Permissions::from_mode(meta.mode() & 0o7777 | 0o700);
+            let _ = fs::set_permissions(&dir, mode);
+        }
+        if let Ok(entries) = fs::read_dir(&dir) {
+            dirs.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
 }
 
 /// Why a crashed run's temporary directory is not removed (see [`remove_left_dir`]).

@@ -23,6 +23,10 @@ use crate::graph::{Body, ProcDef, fill_known};
 /// How long a command body runs before its unnamed log gets its name.
 const NAME_RUNNING_LOG_AFTER: Duration = Duration::from_secs(1);
 
+/// How often a running command body's unnamed log is looked at for output, which gives
+/// it its name at once.
+const LOOK_FOR_OUTPUT_EVERY: Duration = Duration::from_millis(100);
+
 /// The command of a command body, with the proc's `env` and `cwd`. A proc made from a
 /// proto gets its placeholder values filled in: as they are in an argv
 /// (`cmd: ["gzip", "[file]"]`), `env` and `cwd`, which no shell reads; quoted in a shell
@@ -57,9 +61,9 @@ pub(super) fn command_launch(job: &JobSpec, kill_grace: Duration) -> Option<Laun
 ///
 /// The child writes its stdout and stderr straight into the log file through its own
 /// descriptors, so prun copies nothing. A first attempt writes into an unnamed file
-/// (`O_TMPFILE`) that is given the log's name only when the command printed something or
-/// failed, or once it has run for a second (so that a running job's log can be followed,
-/// and survives a crash of prun); otherwise it is written over by the next command body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
+/// (`O_TMPFILE`) that is given the log's name only when the command printed something
+/// (seen within a tenth of a second while it runs) or failed, or once it has run for a
+/// second (so that a running job's log can be followed, and survives a crash of prun); otherwise it is written over by the next command body. On some filesystems creating a file costs more than running `/usr/bin/true`, and
 /// most command bodies print nothing and end at once: they cost no file at all.
 pub(super) async fn run_command_body(
     launcher: &dyn Launcher,
@@ -190,8 +194,9 @@ async fn try_command_body(
         roll_back(file);
         return open_failed(e);
     }
-    // A command still running after a second gets its log's name now, so that `tail -f`
-    // can follow it and a crash of prun loses at most its last second of output.
+    // A command still running that printed something, or that has run for a second, gets
+    // its log's name now, so that `prun log` and `tail -f` can follow it and a crash of
+    // prun loses at most its last second of output.
     let mut named_early = false;
     let result = {
         let launched = launcher.launch(l, cancel);
@@ -199,7 +204,7 @@ async fn try_command_body(
         if is_unnamed {
             tokio::select! {
                 r = &mut launched => r,
-                () = tokio::time::sleep(NAME_RUNNING_LOG_AFTER) => {
+                () = printed_or_long(&file, start_len) => {
                     named_early = write_header(&file)
                         .and_then(|()| {
                             log::remaking_dir(log_path, || unix::link_unnamed(&file, log_path))
@@ -282,6 +287,20 @@ async fn try_command_body(
     }
     let linked = log::remaking_dir(log_path, || unix::link_unnamed(&file, log_path)).is_ok();
     Tried::Done(outcome, linked)
+}
+
+/// Returns once the command has written past `start_len` into its log (looked at every
+/// [`LOOK_FOR_OUTPUT_EVERY`]) or has run for [`NAME_RUNNING_LOG_AFTER`].
+async fn printed_or_long(file: &File, start_len: u64) {
+    let start = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(LOOK_FOR_OUTPUT_EVERY).await;
+        if start.elapsed() >= NAME_RUNNING_LOG_AFTER
+            || file.metadata().is_ok_and(|m| m.len() > start_len)
+        {
+            return;
+        }
+    }
 }
 
 /// A failure whose log prun could not write (a full disk, most often): the error says so,

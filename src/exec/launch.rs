@@ -665,34 +665,57 @@ pub(crate) async fn wait_for_fds(cancel: &CancellationToken, idle_tries: &mut u3
     }
 }
 
-/// Keeps at most the last `cap` bytes written to it, and counts what it dropped.
+/// How the note a capture that dropped bytes starts with ends.
+const CAPTURE_NOTE_END: &str = " dropped from this capture; the log has everything]";
+
+/// True when `line` is the note a capture that dropped bytes starts with.
+pub(crate) fn is_capture_note(line: &str) -> bool {
+    line.starts_with("[prun: the first ") && line.ends_with(CAPTURE_NOTE_END)
+}
+
+/// Keeps at most the last `cap` bytes written to it, and counts what it dropped. A ring
+/// buffer: dropping the oldest bytes moves none of the others.
 #[derive(Debug, Default)]
 struct Capture {
-    buf: Vec<u8>,
+    buf: std::collections::VecDeque<u8>,
     dropped: u64,
     cap: usize,
 }
 
 impl Capture {
     fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() > self.cap {
-            let cut = self.buf.len() - self.cap;
-            self.buf.drain(..cut);
-            self.dropped += cut as u64;
-        }
+        let total = self.buf.len() + data.len();
+        let keep = &data[data.len().saturating_sub(self.cap)..];
+        let cut = (self.buf.len() + keep.len()).saturating_sub(self.cap);
+        self.buf.drain(..cut);
+        self.buf.extend(keep);
+        self.dropped += (total - self.buf.len()) as u64;
     }
 
-    fn finish(self) -> Captured {
-        let mut text = String::from_utf8_lossy(&self.buf).into_owned();
+    /// The first line of a capture that dropped bytes.
+    fn note(dropped: u64) -> String {
+        let what = match dropped {
+            1 => "the first byte was".to_string(),
+            n => format!("the first {n} bytes were"),
+        };
+        format!("[prun: {what}{CAPTURE_NOTE_END}")
+    }
+
+    fn finish(mut self) -> Captured {
         if self.dropped > 0 {
-            text.insert_str(
-                0,
-                &format!(
-                    "[prun: the first {} bytes were dropped from this capture; the log has everything]\n",
-                    self.dropped
-                ),
-            );
+            // The bound may fall inside a character: the tail starts at the next one.
+            let partial = self
+                .buf
+                .iter()
+                .take(3)
+                .take_while(|&&b| b & 0xC0 == 0x80)
+                .count();
+            self.buf.drain(..partial);
+            self.dropped += partial as u64;
+        }
+        let mut text = String::from_utf8_lossy(self.buf.make_contiguous()).into_owned();
+        if self.dropped > 0 {
+            text.insert_str(0, &format!("{}\n", Capture::note(self.dropped)));
         }
         Captured { text }
     }

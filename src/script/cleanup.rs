@@ -77,9 +77,11 @@ impl Cleanups {
                     }
                 }
                 Cleanup::Dir(dir, key) => {
+                    let removed = crashed::remove_private_dir(dir.path());
                     let path = dir.path().display().to_string();
+                    drop(dir);
                     // A directory the script removed itself is no error.
-                    match dir.close() {
+                    match removed {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                             errors.push(format!("failed to remove temporary directory {path}: {e}"))
                         }

@@ -49,6 +49,9 @@ pub(super) fn unknown_option(key: &str) -> Option<String> {
 /// How many lines of stderr a failure message quotes.
 const STDERR_LINES: usize = 5;
 
+/// The most characters of one stderr line an error quotes.
+const STDERR_LINE_CHARS: usize = 300;
+
 /// Registers `shell`, `exec` and `pipe`.
 pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     let s = sched.clone();
@@ -163,13 +166,18 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             )
             .into()
         };
+        let what = if k == "cwd" {
+            "a directory path"
+        } else {
+            "a file path"
+        };
         let path = |v: &Dynamic| -> R<PathBuf> {
             match v.clone().into_string() {
                 Ok(p) if p.is_empty() => {
-                    Err(format!("option `{k}` must be a file path, not an empty string").into())
+                    Err(format!("option `{k}` must be {what}, not an empty string").into())
                 }
                 Ok(p) => Ok(PathBuf::from(p)),
-                Err(_) => Err(bad("a file path")),
+                Err(_) => Err(bad(what)),
             }
         };
         match k.as_str() {
@@ -206,6 +214,12 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
                 l.stdin = if v.is_string() {
                     Input::Bytes(v.to_string().into_bytes())
                 } else if let Some(m) = v.clone().try_cast::<Map>() {
+                    if let Some(key) = m.keys().find(|key| key.as_str() != "file") {
+                        return Err(format!(
+                            "option `stdin`: unknown key `{key}` (its map takes only `file`)"
+                        )
+                        .into());
+                    }
                     let file = m
                         .get("file")
                         .ok_or_else(|| bad("a string or #{ file: path }"))?;
@@ -233,10 +247,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
                     .clone()
                     .try_cast::<Array>()
                     .ok_or_else(|| bad("an array of integers"))?;
-                c.ok_codes = a
-                    .into_iter()
-                    .map(|x| x.as_int().map_err(|_| bad("an array of integers")))
-                    .collect::<R<_>>()?;
+                c.ok_codes = a.iter().map(ok_code).collect::<R<_>>()?;
                 if c.ok_codes.is_empty() {
                     return Err("option `ok_codes` must list at least one exit code (`check: false` never throws)".into());
                 }
@@ -246,7 +257,64 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
             other => return Err(unknown_option(other).unwrap_or_default().into()),
         }
     }
+    check_stdin_file(&l)?;
     Ok((l, c))
+}
+
+/// A line of stderr as an error quotes it: its first [`STDERR_LINE_CHARS`] characters,
+/// and how many bytes follow.
+fn shortened(line: &str) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(STDERR_LINE_CHARS) {
+        Some((at, _)) => format!("{}… ({} more bytes)", &line[..at], line.len() - at).into(),
+        None => line.into(),
+    }
+}
+
+/// A `stdin` file must be one the command can read: not a directory, and not a regular
+/// file that is also its `stdout` or `stderr` file, truncated before the command starts
+/// (`sort < f > f` would lose `f`).
+fn check_stdin_file(l: &Launch) -> R<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Input::File(input) = &l.stdin else {
+        return Ok(());
+    };
+    let Ok(meta) = std::fs::metadata(input) else {
+        return Ok(());
+    };
+    if meta.is_dir() {
+        return Err(format!(
+            "option `stdin`: {} is a directory, not a file",
+            input.display()
+        )
+        .into());
+    }
+    for (name, sink) in [("stdout", &l.stdout), ("stderr", &l.stderr)] {
+        if let Sink::File(out) = sink
+            && meta.is_file()
+            && std::fs::metadata(out).is_ok_and(|o| (o.dev(), o.ino()) == (meta.dev(), meta.ino()))
+        {
+            return Err(format!(
+                "option `{name}`: {} is also the `stdin` file, which it would empty before the command reads it",
+                out.display()
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// One entry of `ok_codes`: an exit code, 0 to 255 (another could never match).
+fn ok_code(v: &Dynamic) -> R<i64> {
+    let code = v.as_int().map_err(|_| {
+        format!(
+            "option `ok_codes` must be an array of integers, not one holding {}",
+            crate::diag::value_words(v)
+        )
+    })?;
+    if !(0..=255).contains(&code) {
+        return Err(format!("option `ok_codes`: {code} is not an exit code (0 to 255)").into());
+    }
+    Ok(code)
 }
 
 /// In an interactive proc a command gets the terminal: the streams its options leave at
@@ -325,12 +393,19 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
             crate::shown::command(&l),
             out.describe(&l, &c.ok_codes)
         );
-        let lines: Vec<&str> = out.stderr.text.lines().collect();
+        let lines: Vec<&str> = out
+            .stderr
+            .text
+            .lines()
+            .enumerate()
+            .filter(|(i, l)| *i > 0 || !launch::is_capture_note(l))
+            .map(|(_, l)| l)
+            .collect();
         if !c.quiet && !lines.is_empty() {
             msg.push_str("; stderr ends with:");
             for line in &lines[lines.len().saturating_sub(STDERR_LINES)..] {
                 msg.push_str("\n  | ");
-                msg.push_str(&crate::redact::redact(line));
+                msg.push_str(&shortened(&crate::redact::redact(line)));
             }
         }
         msg.push_str(&format!("\n  log: {}", log_path.display()));

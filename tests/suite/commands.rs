@@ -362,3 +362,174 @@ fn a_zero_timeout_is_an_error_not_a_race() {
         .code(2)
         .err_has("option `timeout`: must be more than 0 (leave it out for no time limit)");
 }
+
+/// `execve` says only `Permission denied` for a directory and for a file without execute
+/// permission, found by path or on `PATH`: the error says which, naming the file (a
+/// script's cron mail should say what to fix).
+#[test]
+fn a_program_that_is_a_directory_or_not_executable_says_so() {
+    let out = Test::new()
+        .file("adir/keep", "")
+        .file("script.sh", "echo ran > ran.out\n")
+        .file("bin/tool", "#!/bin/sh\necho ran > ran.out\n")
+        .file("bin2/tool2/keep", "")
+        .script(
+            r#"
+let here = shell("pwd").stdout;
+here.trim();
+exec(["chmod", "644", "script.sh", "bin/tool"]);
+fn t(argv, opts) {
+    try { exec(argv, opts); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+t(["./adir"], #{});
+t(["./script.sh", "x"], #{});
+t(["tool"], #{ env: #{ PATH: `${here}/bin` } });
+t(["tool2"], #{ env: #{ PATH: `${here}/bin2` } });
+proc("body", #{ cmd: ["./script.sh"] });
+run("body");
+"#,
+        )
+        .run();
+    out.code(1);
+    let dir = out.dir.path().display().to_string();
+    for says in [
+        r#"caught: program "./adir" is not executable: it is a directory (command: `./adir`)"#,
+        r#"caught: program "./script.sh" is not executable: it has mode 0644 (command: `./script.sh x`)"#,
+        &format!(
+            r#"caught: program "tool" is not executable: {dir}/bin/tool on PATH has mode 0644 (command: `tool`)"#
+        ),
+        &format!(
+            r#"caught: program "tool2" is not executable: {dir}/bin2/tool2 on PATH is a directory (command: `tool2`)"#
+        ),
+    ] {
+        out.out_has(says);
+    }
+    let body = out.proc_line("FAILED", "body");
+    assert!(
+        body.contains(r#"program "./script.sh" is not executable: it has mode 0644"#),
+        "{body}"
+    );
+    assert!(!out.exists("ran.out"), "{}", out.describe());
+}
+
+/// An exit code is 0 to 255: `ok_codes: [256]` could never match (the command would
+/// fail whatever it did), and an entry that is not an integer is named.
+#[test]
+fn ok_codes_that_are_no_exit_code_are_errors_naming_them() {
+    let out = Test::new()
+        .script(
+            r#"
+for codes in [[0, 256], [-1], [0, "8"]] {
+    try { exec(["true"], #{ ok_codes: codes }); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .no_line("NO ERROR")
+        .line("caught: option `ok_codes`: 256 is not an exit code (0 to 255)")
+        .line("caught: option `ok_codes`: -1 is not an exit code (0 to 255)")
+        .line(r#"caught: option `ok_codes` must be an array of integers, not one holding "8""#);
+}
+
+/// A working directory the user may not enter is named, as a missing one is: not a
+/// bare `Permission denied` that reads as if the program were at fault.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn a_working_directory_it_may_not_enter_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+try { exec(["true"], #{ cwd: "closed" }); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+proc("body", #{ cwd: "closed", shell: "true" });
+run("body");
+"#,
+        )
+        .by_another_user();
+    let closed = t.dir().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = t.run();
+    out.code(1).out_has(
+        "caught: working directory closed cannot be entered: Permission denied (command: `true`)",
+    );
+    let body = out.proc_line("FAILED", "body");
+    assert!(
+        body.contains("working directory closed cannot be entered: Permission denied"),
+        "{body}"
+    );
+}
+
+/// The stderr lines a command's error quotes are cut to a readable length: one line of
+/// megabytes (a minified JSON dump) made a megabytes-long error, printed whole in the
+/// failure report and kept in the run's history. The capture's note is not one of them.
+#[test]
+fn the_stderr_lines_of_an_error_are_cut_to_a_readable_length() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p", || shell("head -c 5000000 /dev/zero | tr '\\0' x >&2; echo >&2; echo 'last words' >&2; exit 1"));
+run("p");
+"#,
+        )
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "p");
+    assert!(
+        out.stdout.len() < 20_000,
+        "{} bytes of output",
+        out.stdout.len()
+    );
+    assert!(line.contains("stderr ends with:"), "{line}");
+    assert!(
+        out.stdout.contains("  | last words\n"),
+        "{}",
+        out.describe()
+    );
+    let cut = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("  | xxx"))
+        .unwrap_or_default();
+    assert!(
+        cut.ends_with(" more bytes)") && cut.contains("xxx… ("),
+        "{cut}"
+    );
+    assert!(
+        !out.stdout.contains("| [prun: the first"),
+        "{}",
+        &out.stdout[..3000.min(out.stdout.len())]
+    );
+}
+
+/// The kernel's `Argument list too long` says neither which limit nor by how much: one
+/// argument (or shell string) over 128 KiB, or all of them over `ARG_MAX`, is named with
+/// its size.
+#[test]
+fn an_argument_list_too_long_says_which_limit_and_by_how_much() {
+    let out = Test::new()
+        .script(
+            r#"
+let kib = "y";
+for i in 0..10 { kib += kib; }
+let big = kib;
+for i in 0..8 { big += big; }
+let many = ["true"];
+for i in 0..4096 { many.push(kib); }
+for f in [|| exec(["echo", "a", big]), || shell(big), || exec(many)] {
+    try { f.call(); print("NO ERROR"); } catch (e) { print(`caught: ${e.sub_string(0, 160)}`); }
+}
+"#,
+        )
+        .run();
+    out.ok().out_lacks("NO ERROR");
+    for says in [
+        "caught: argument 2 is 262144 bytes long, more than the 131072 the kernel takes in one argument (pass it in a file or on stdin) (command: `echo a yyy",
+        "caught: the shell string is 262144 bytes long, more than the 131072 the kernel takes in one argument (pass it in a file or on stdin) (command: `yyy",
+        "caught: its arguments and environment take ",
+    ] {
+        out.out_has(says);
+    }
+    out.out_has("bytes, more than the kernel's limit of ");
+}

@@ -309,6 +309,12 @@ fn a_wrong_command_option_value_is_shown_as_given() {
             r#"#{ capture: "big" }"#,
             r#"option `capture` must be a bool or a byte count, not "big""#,
         ),
+        // A key of `stdin`'s map other than `file` was ignored (`#{ file: "a", fiel: "b" }`
+        // read `a`).
+        (
+            r#"#{ stdin: #{ file: "a", fiel: "b" } }"#,
+            "option `stdin`: unknown key `fiel` (its map takes only `file`)",
+        ),
     ] {
         Test::new()
             .script(&format!(r#"exec(["true"], {opts});"#))
@@ -359,6 +365,55 @@ run("p");
         3,
         "the log does not hold the whole output three times"
     );
+}
+
+/// A capture bound that falls inside a character keeps the tail from the next whole
+/// character (not a U+FFFD for the half that was cut), and one dropped byte is "byte".
+#[test]
+fn a_capture_bound_inside_a_character_keeps_whole_characters() {
+    let out = Test::new()
+        .script(
+            r#"
+print(to_json(shell("printf 'ééééé'", #{ capture: 5 }).stdout));
+print(to_json(shell("printf 'abc'", #{ capture: 2 }).stdout));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#""[prun: the first 6 bytes were dropped from this capture; the log has everything]\néé""#)
+        .line(r#""[prun: the first byte was dropped from this capture; the log has everything]\nbc""#);
+}
+
+/// `stdout: f` truncates `f` before the command starts: with `stdin: #{ file: f }` the
+/// command would read nothing and the file would be lost (`sort < f > f`). That, and a
+/// directory as `stdin`, are errors naming the file, and the file is left as it was.
+#[test]
+fn stdin_from_the_stdout_file_or_a_directory_is_an_error_naming_it() {
+    let out = Test::new()
+        .file("data.txt", "precious\n")
+        .file("dir/keep", "")
+        .script(
+            r#"
+for o in [#{ stdout: "data.txt" }, #{ stderr: "./data.txt" }, #{}] {
+    o.stdin = #{ file: "data.txt" };
+    try { exec(["sort"], o); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+try { exec(["cat"], #{ stdin: #{ file: "dir" } }); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+exec(["cat"], #{ stdin: #{ file: "/dev/null" }, stdout: "/dev/null" });
+"#,
+        )
+        .run();
+    out.ok()
+        .line("caught: option `stdout`: data.txt is also the `stdin` file, which it would empty before the command reads it")
+        .line("caught: option `stderr`: ./data.txt is also the `stdin` file, which it would empty before the command reads it")
+        .line(r#"caught: option `stdin`: dir is a directory, not a file"#);
+    assert_eq!(
+        out.stdout.matches("NO ERROR").count(),
+        1,
+        "{}",
+        out.describe()
+    );
+    assert_eq!(out.read("data.txt"), "precious\n");
 }
 
 #[test]
@@ -704,7 +759,7 @@ fn an_empty_path_or_an_empty_ok_codes_is_an_error_naming_the_option() {
     for (opts, message) in [
         (
             "cwd: \"\"",
-            "option `cwd` must be a file path, not an empty string",
+            "option `cwd` must be a directory path, not an empty string",
         ),
         (
             "stdout: \"\"",

@@ -420,3 +420,142 @@ fn quote_refuses_a_word_that_is_no_text_as_exec_does() {
         .ok()
         .line("ls 'a b' 5 true");
 }
+
+/// `fs::newest` of a directory that is not there (a typo, a disk not mounted) or is a
+/// file is an error naming it: `()` would read as "no backup yet". An empty `dir` is
+/// refused too, since it would search `/`.
+#[test]
+fn fs_newest_of_a_missing_directory_or_a_file_is_an_error_naming_it() {
+    let out = Test::new()
+        .file("backups/a.sql.gz", "a")
+        .script(
+            r#"
+import "fs" as fs;
+for dir in ["backupz", "backups/a.sql.gz", ""] {
+    try { print(`NO ERROR: ${fs::newest(dir, "*.gz")}`); } catch (e) { print(`caught: ${e}`); }
+    try { print(`NO ERROR: ${fs::newest(dir)}`); } catch (e) { print(`caught: ${e}`); }
+}
+print(`found: ${fs::newest("backups")}`);
+print(`none: ${fs::newest("backups", "*.zip") == ()}`);
+"#,
+        )
+        .run();
+    out.ok()
+        .no_line("NO ERROR")
+        .line(r#"caught: fs::newest: directory "backupz" does not exist"#)
+        .line(r#"caught: fs::newest: "backups/a.sql.gz" is not a directory"#)
+        .line(
+            r#"caught: fs::newest: the directory is an empty string (use "." for the current one)"#,
+        )
+        .line("found: backups/a.sql.gz")
+        .line("none: true");
+    assert_eq!(
+        out.stdout.matches("caught: ").count(),
+        6,
+        "{}",
+        out.describe()
+    );
+}
+
+/// A path under a directory the user may not search could be anything: `file_info` (and
+/// `fs::size`, built on it) says so, naming it, instead of `()` ("nothing there").
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn file_info_of_a_path_it_may_not_look_at_is_an_error_not_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+import "fs" as fs;
+try { print(`NO ERROR: ${file_info("closed/x.txt")}`); } catch (e) { print(`caught: ${e}`); }
+try { print(`NO ERROR: ${fs::size("closed/x.txt")}`); } catch (e) { print(`caught: ${e}`); }
+print(`nothing: ${file_info("nothing/here") == ()} ${file_info("main.rhai/x") == ()}`);
+"#,
+        )
+        .by_another_user();
+    let closed = t.dir().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::write(closed.join("x.txt"), "hi").unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = t.run();
+    out.ok().out_lacks("NO ERROR").line("nothing: true true");
+    let caught: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("caught: "))
+        .collect();
+    assert_eq!(caught.len(), 2, "{}", out.describe());
+    for line in caught {
+        assert!(
+            line.contains(r#"file_info: cannot look at "closed/x.txt""#)
+                && line.contains("Permission denied"),
+            "{line}"
+        );
+    }
+}
+
+/// A `tempdir()` whose commands left directories without write or search permission
+/// (Go's module cache is read-only, a test may `chmod 000` a directory) is still removed
+/// when the script ends, as its owner may: not left behind with a warning.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn a_tempdir_holding_read_only_directories_is_removed() {
+    let out = Test::new()
+        .script(
+            r#"
+let t = tempdir();
+write_file("tempdir.txt", t);
+exec(["mkdir", "-p", `${t}/ro/sub`, `${t}/closed/deep`]);
+write_file(`${t}/ro/sub/f`, "x");
+write_file(`${t}/closed/deep/g`, "y");
+exec(["chmod", "0555", `${t}/ro`, `${t}/ro/sub`]);
+exec(["chmod", "0000", `${t}/closed`]);
+"#,
+        )
+        .by_another_user()
+        .run();
+    out.ok();
+    assert!(!out.stderr.contains("warning"), "{}", out.describe());
+    let made = out.read("tempdir.txt");
+    assert!(
+        !Path::new(&made).exists(),
+        "{made} is left\n{}",
+        out.describe()
+    );
+}
+
+/// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`
+/// and `require` (and `require` names it), or a script would pick a tool its commands do
+/// not find, or refuse one they do.
+#[test]
+fn which_and_require_in_a_proc_search_its_own_path() {
+    let out = Test::new()
+        .file("bin/tool", "#!/bin/sh\necho tool ran\n")
+        .script(
+            r#"
+let here = shell("pwd").stdout;
+here.trim();
+exec(["chmod", "+x", "bin/tool"]);
+let bin = `${here}/bin`;
+proc("p", #{ env: #{ PATH: bin } }, || {
+    print(`in proc: ${which("tool") == bin + "/tool"} ${which("sh") == ()}`);
+    require("tool");
+    try { require("sh"); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+    exec(["tool"]).stdout
+});
+print(`top: ${which("tool") == ()} ${which("sh") != ()}`);
+run("p");
+print(wait("p"));
+"#,
+        )
+        .run();
+    let bin = out.dir.path().join("bin").display().to_string();
+    out.ok()
+        .line("in proc: true true")
+        .line("top: true true")
+        .line(&format!(
+            r#"caught: required tool "sh" not found on PATH={bin}"#
+        ))
+        .line("tool ran")
+        .out_lacks("NO ERROR");
+}

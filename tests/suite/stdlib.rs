@@ -214,7 +214,7 @@ for attempt in [|| retry::run(1), || retry::run(|| 1, 5)] {
 "#,
         )
         .run();
-    let delay = "E: retry::run: delay must be seconds (0 or more) or a string such as \"300ms\", \"2s\", \"1m\", \"1h\", not";
+    let delay = "E: retry::run: delay must be seconds (0 or more) or a string such as \"300ms\", \"2s\", \"1h 30m\", \"2d\", not";
     out.ok()
         .line("E: retry::run: times must be an integer of at least 1, not \"3\"")
         .line("E: retry::run: times must be an integer of at least 1, not 2.5")
@@ -278,4 +278,35 @@ for o in [#{ container_name: "-a" }, #{ container_name: "a b" }, #{ version: "..
         .out_has(r#"E: pg::start: version must be a PostgreSQL version such as 16 or 9.6, not "../../../tmp/x""#)
         .out_has(r#"not "16*""#);
     assert!(!out.exists("podman-was-called"), "{}", out.describe());
+}
+
+/// `retry::run`'s `delay` takes every duration the rest of prun takes (`"2d"`,
+/// `"1h 30m"`, `"2m30s"`), not only one number with `ms`, `s`, `m` or `h`.
+#[test]
+fn retry_delay_takes_every_duration_prun_takes() {
+    let out = Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+for d in ["2d", "1h 30m", "2m30s", "1w", "100 ms", "1.5s", "2 minutes", 3, 0.5] {
+    try { retry::run(|| 1, #{ delay: d }); print(`ok ${d}`); } catch (e) { print(`caught: ${e}`); }
+}
+for d in ["2x", "h", "1h 30", ""] {
+    try { retry::run(|| 1, #{ delay: d }); print(`NO ERROR ${d}`); } catch (e) { print(`refused ${d}`); }
+}
+let n = 0;
+print(retry::run(|| { n += 1; if n < 2 { throw "again"; } n }, #{ delay: "10ms", times: 2 }));
+"#,
+        )
+        .run();
+    out.ok()
+        .out_lacks("caught: ")
+        .out_lacks("NO ERROR")
+        .line("ok 2d")
+        .line("ok 1h 30m")
+        .line("ok 2m30s")
+        .line("ok 0.5")
+        .line("refused 2x")
+        .line("refused 1h 30")
+        .line("2");
 }

@@ -104,6 +104,7 @@ pub(crate) struct Test {
     signal_when: Option<(String, String)>,
     env: Vec<(String, String)>,
     timeout: Duration,
+    other_user: bool,
 }
 
 impl Test {
@@ -121,7 +122,17 @@ impl Test {
             signal_when: None,
             env: Vec::new(),
             timeout: RUN_TIMEOUT,
+            other_user: false,
         }
+    }
+
+    /// Runs prun as a user of its own, not root (with util-linux's `setpriv`; the test
+    /// needs root): permissions then hold for it. The files the test wrote stay root's;
+    /// the directory is writable by all and sticky, as `/tmp` is, so that prun keeps its
+    /// state below it.
+    pub(crate) fn by_another_user(mut self) -> Test {
+        self.other_user = true;
+        self
     }
 
     /// Sets an environment variable for prun.
@@ -198,7 +209,19 @@ impl Test {
         }
         words.extend(self.args.iter().cloned());
 
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        let mut cmd = if self.other_user {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::Permissions::from_mode(0o1777);
+            std::fs::set_permissions(&dir, mode).expect("chmod");
+            // Far above the uids of real users and of `nobody`.
+            let id = (5_000_000 + std::process::id() % 100_000).to_string();
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", &id, "--regid", &id, "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_prun"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_prun"))
+        };
         cmd.args(&words)
             .current_dir(&dir)
             .env("XDG_STATE_HOME", dir.join("state"))

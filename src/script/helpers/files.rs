@@ -36,10 +36,16 @@ pub(super) fn register(engine: &mut Engine) {
 }
 
 /// `file_info(path)`: `#{ size, modified, is_dir, is_file }` (`modified` in seconds since
-/// the Unix epoch, with fractions), or `()` when nothing is there.
-fn file_info(path: &str) -> Dynamic {
-    let Ok(m) = fs::metadata(path) else {
-        return Dynamic::UNIT;
+/// the Unix epoch, with fractions), or `()` when nothing is there. A path it may not look
+/// at (under a directory it cannot search) is an error naming it: something may be there.
+fn file_info(path: &str) -> R<Dynamic> {
+    let m = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if nothing_there(&e) => return Ok(Dynamic::UNIT),
+        Err(e) => {
+            let at = crate::paths::in_cwd(Path::new(path));
+            return Err(format!("file_info: cannot look at {path:?}{at}: {e}").into());
+        }
     };
     let modified = m
         .modified()
@@ -51,7 +57,13 @@ fn file_info(path: &str) -> Dynamic {
     info.insert("modified".into(), Dynamic::from(modified));
     info.insert("is_dir".into(), m.is_dir().into());
     info.insert("is_file".into(), m.is_file().into());
-    info.into()
+    Ok(info.into())
+}
+
+/// True when `stat` failed because no file is at the path: nothing by that name
+/// (a dangling symbolic link too), or a part of it that is a file, not a directory.
+fn nothing_there(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENOTDIR)
 }
 
 /// `read_file(path)`: the text of a regular file. Anything else is an error naming what

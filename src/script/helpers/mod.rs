@@ -36,7 +36,7 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     // with `which` then picks one it may run.
     let s = sched.clone();
     engine.register_fn("which", move |tool: &str| {
-        command::which(tool)
+        command::which(tool, search_path().as_deref())
             .filter(|_| s.policy().check_tool(tool).is_ok())
             .map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
     });
@@ -111,6 +111,7 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             None => names.push(a.clone()),
         }
     }
+    let search = search_path();
     let mut missing = Vec::new();
     let mut refused = None;
     for n in names {
@@ -120,15 +121,16 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
                 crate::diag::type_words(t)
             )
         })?;
-        if command::which(&name).is_none() {
+        if command::which(&name, search.as_deref()).is_none() {
             missing.push(name);
         } else if let Err(why) = policy.check_tool(&name) {
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
     }
     // Named: cron's PATH is short, and often the reason (unless the policy hides it).
-    let path = match std::env::var_os("PATH") {
-        Some(p) if policy.env_visible("PATH") => format!("={}", p.to_string_lossy()),
+    let own = proc_env("PATH").is_some();
+    let path = match search {
+        Some(p) if own || policy.env_visible("PATH") => format!("={}", p.to_string_lossy()),
         Some(_) => String::new(),
         None => ": PATH is not set".to_string(),
     };
@@ -151,15 +153,26 @@ fn quote(s: &str) -> R<String> {
 
 /// An environment variable; inside a proc, its `env` option wins over prun's environment.
 pub(crate) fn env(name: &str) -> Option<String> {
-    let proc_env = job::current().and_then(|j| {
+    proc_env(name).or_else(|| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+}
+
+/// The value the `env` option of the running proc gives `name`, if any.
+fn proc_env(name: &str) -> Option<String> {
+    job::current().and_then(|j| {
         j.def
             .env
             .iter()
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-    });
-    proc_env.or_else(|| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+    })
+}
+
+/// The `PATH` commands search here: the running proc's `env` option's, else prun's.
+fn search_path() -> Option<std::ffi::OsString> {
+    proc_env("PATH")
+        .map(Into::into)
+        .or_else(|| std::env::var_os("PATH"))
 }
 
 /// Sleeps, ending early with an error when the proc (or, at the top level, the run) is

@@ -500,7 +500,9 @@ impl RuntimeBuilder {
 
     /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT interrupt a run while it lasts (default: off;
     /// the handlers are the whole process's, so only a program that owns its signals
-    /// should ask, as the `prun` binary does).
+    /// should ask, as the `prun` binary does). One of these signals that comes while no
+    /// such run lasts gets its default action: it ends the program as if prun had never
+    /// caught it. A signal the program ignored when it started (`nohup`) stays ignored.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.settings.signals = on;
         self

@@ -1343,3 +1343,29 @@ proc("a", #{ inputs: ["src/a.txt", "gen/**/*.txt"], shell: "echo a >> runs; if [
         "warned once for the directory\n{err}"
     );
 }
+
+#[test]
+fn an_editor_s_swap_lock_and_autosave_files_start_no_cycle() {
+    // Opening `src/a.txt` in vim writes `src/.a.txt.swp`, and vim rewrites it every few
+    // seconds while one types; emacs makes `.#a.txt` and `#a.txt#`: each started a cycle
+    // that re-ran the proc of a directory input, without any save.
+    let script = r#"proc("a", #{ inputs: ["src"], shell: "echo a >> runs" });"#;
+    let mut w = Watching::start(script, &[("src/a.txt", "1\n")], &["a", "--watch"]);
+    w.until_watching(1);
+    w.write("src/.a.txt.swp", "swap");
+    w.write("src/.a.txt.swp", "swap, later");
+    w.write("src/.a.txt.swx", "swap");
+    w.write("src/.a.txt.kate-swp", "swap");
+    w.write("src/#a.txt#", "autosave");
+    std::os::unix::fs::symlink("user@host.1234", w.path("src/.#a.txt")).expect("lock link");
+    std::fs::remove_file(w.path("src/.a.txt.swp")).expect("rm swap");
+    w.write("src/a.txt", "2\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/a.txt changed\n"),
+        "{out}"
+    );
+    assert_eq!(count(&w.read("runs"), "a"), 2, "{}", w.read("runs"));
+    w.interrupt();
+}

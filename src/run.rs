@@ -1265,7 +1265,7 @@ fn watch_signals(
     match crate::signals::listen(&abort_signal_numbers(), interrupt) {
         Ok(l) => Some(l),
         Err(e) => {
-            errln!("prun: warning: cannot install signal handlers: {e}");
+            errln!("prun: warning: {e}");
             None
         }
     }

@@ -11,6 +11,16 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+/// Why the abort signals cannot be received (the first [`listen`] failed; later ones
+/// fail the same way).
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum SignalError {
+    #[error("cannot install signal handlers: {0}")]
+    Install(String),
+    #[error("cannot start the thread that receives signals: {0}")]
+    Thread(String),
+}
+
 /// What a run does with an abort signal.
 type Listener = Arc<dyn Fn() + Send + Sync>;
 
@@ -46,8 +56,8 @@ impl Drop for Listening {
 pub(crate) fn listen(
     signals: &[i32],
     f: impl Fn() + Send + Sync + 'static,
-) -> Result<Listening, String> {
-    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+) -> Result<Listening, SignalError> {
+    static STARTED: OnceLock<Result<(), SignalError>> = OnceLock::new();
     STARTED.get_or_init(|| start(signals)).clone()?;
     let mut l = listeners().lock().unwrap_or_else(PoisonError::into_inner);
     let id = l.next;
@@ -57,8 +67,9 @@ pub(crate) fn listen(
 }
 
 /// Installs the handlers of `signals` and starts the thread that dispatches them.
-fn start(signals: &[i32]) -> Result<(), String> {
-    let mut incoming = signal_hook::iterator::Signals::new(signals).map_err(|e| e.to_string())?;
+fn start(signals: &[i32]) -> Result<(), SignalError> {
+    let mut incoming = signal_hook::iterator::Signals::new(signals)
+        .map_err(|e| SignalError::Install(e.to_string()))?;
     std::thread::Builder::new()
         .name("prun-signals".into())
         .spawn(move || {
@@ -67,7 +78,7 @@ fn start(signals: &[i32]) -> Result<(), String> {
             }
         })
         .map(|_| ())
-        .map_err(|e| format!("failed to start a thread: {e}"))
+        .map_err(|e| SignalError::Thread(e.to_string()))
 }
 
 /// Hands `sig` to the listening runs, or gives it its default action when none listens.

@@ -111,6 +111,7 @@ mod runtime;
 mod script;
 mod shown;
 mod sigchld;
+mod signals;
 mod store;
 mod suggest;
 mod ui;

@@ -472,8 +472,9 @@ pub(crate) fn execute(
     if let Some(mode) = settings.proc_output {
         sched.set_output(mode);
     }
+    let mut listening = Vec::new();
     if settings.signals {
-        watch_signals(&rt, &sched);
+        listening.extend(watch_signals(&rt, &sched));
         if let Some(l) = &live
             && !crate::exec::unix::ignored_at_start(nix::sys::signal::Signal::SIGTSTP as i32)
         {
@@ -862,7 +863,7 @@ pub(crate) fn execute(
         && let Some(cache) = &closing
     {
         let impatience = cache.store().impatience();
-        impatient_on_signals(&rt, impatience.clone());
+        listening.extend(impatient_on_signals(impatience.clone()));
         // One that came before, during the run, reached the scheduler only.
         if sched.interrupted() {
             impatience.give_up_waiting();
@@ -876,8 +877,13 @@ pub(crate) fn execute(
     // after the run does not wait for its workers to stop.
     if call.cli.exit_after {
         rt.shutdown_background();
+        // The `prun` binary still writes its reports: a signal now is the run's to
+        // take (it takes none any more), not a reason to die half-way through them.
+        std::mem::forget(listening);
     } else {
         drop(rt);
+        // An embedder's process gets the default action of these signals again.
+        drop(listening);
     }
     let info = RunInfo {
         script: &script_path,
@@ -1214,25 +1220,29 @@ fn abort_signals() -> Vec<tokio::signal::unix::SignalKind> {
 /// SIGQUIT) makes the DB's writer stop waiting for a lock another process holds (up to 10
 /// s), and the run ends without the rows it could not commit, with a warning, and with
 /// the status it had (its procs are done).
-fn impatient_on_signals(rt: &tokio::runtime::Runtime, impatience: crate::store::Impatience) {
-    use tokio::signal::unix::signal;
-    let _guard = rt.enter();
-    for kind in abort_signals() {
-        let Ok(mut stream) = signal(kind) else { return };
-        let impatience = impatience.clone();
-        rt.spawn(async move {
-            if stream.recv().await.is_some() {
-                impatience.give_up_waiting();
-            }
-        });
-    }
+///
+/// The abort signals reach the run while the returned listener lives (see
+/// [`crate::signals`]).
+fn impatient_on_signals(impatience: crate::store::Impatience) -> Option<crate::signals::Listening> {
+    let kinds = abort_signal_numbers();
+    crate::signals::listen(&kinds, move || impatience.give_up_waiting()).ok()
 }
 
-fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
+/// [`abort_signals`], as raw numbers.
+fn abort_signal_numbers() -> Vec<i32> {
+    abort_signals().iter().map(|k| k.as_raw_value()).collect()
+}
+
+/// Makes the abort signals interrupt the run of `sched` while the returned listener lives
+/// (see [`impatient_on_signals`] and [`crate::signals`]); `None` when their handlers
+/// cannot be installed (a warning says so).
+fn watch_signals(
+    rt: &tokio::runtime::Runtime,
+    sched: &Arc<Scheduler>,
+) -> Option<crate::signals::Listening> {
     use tokio::signal::unix::{SignalKind, signal};
     let sched: Weak<Scheduler> = Arc::downgrade(sched);
     let _guard = rt.enter();
-    let kinds = abort_signals();
     // The handler stays installed once its stream is dropped.
     if let Err(e) = signal(SignalKind::from_raw(crate::exec::unix::SIGTTIN)) {
         errln!("prun: warning: cannot install a SIGTTIN handler: {e}");
@@ -1247,25 +1257,16 @@ fn watch_signals(rt: &tokio::runtime::Runtime, sched: &Arc<Scheduler>) {
     {
         errln!("prun: warning: cannot install a SIGCHLD handler: {e}");
     }
-    let mut streams = Vec::with_capacity(kinds.len());
-    for kind in kinds {
-        match signal(kind) {
-            Ok(s) => streams.push(s),
-            Err(e) => {
-                errln!("prun: warning: cannot install signal handlers: {e}");
-                return;
-            }
+    let interrupt = move || {
+        if let Some(s) = sched.upgrade() {
+            s.interrupt();
         }
-    }
-    for mut stream in streams {
-        let sched = sched.clone();
-        rt.spawn(async move {
-            while stream.recv().await.is_some() {
-                match sched.upgrade() {
-                    Some(s) => s.interrupt(),
-                    None => return,
-                }
-            }
-        });
+    };
+    match crate::signals::listen(&abort_signal_numbers(), interrupt) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            errln!("prun: warning: {e}");
+            None
+        }
     }
 }

@@ -396,6 +396,11 @@ impl RuntimeBuilder {
     /// on different threads. A panic in it ends the run cleanly as an internal error
     /// ([`crate::Outcome::InternalError`]).
     ///
+    /// It runs to its end: nothing can stop Rust code from outside, so a [`Cancel`] (even
+    /// a second one) or [`Policy::max_run_time`] ends the run's commands and cleanups, but
+    /// `run_*` returns only once every call of a native function has returned. One that
+    /// may wait long (a network call) bounds its own wait with a timeout.
+    ///
     /// A second function of the same name and parameter types replaces the first, as in
     /// Rhai. [`RuntimeBuilder::build`] refuses a name scripts could not call it by
     /// (empty, with spaces, a Rhai keyword such as `type_of`) and the name of a function
@@ -500,7 +505,9 @@ impl RuntimeBuilder {
 
     /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT interrupt a run while it lasts (default: off;
     /// the handlers are the whole process's, so only a program that owns its signals
-    /// should ask, as the `prun` binary does).
+    /// should ask, as the `prun` binary does). One of these signals that comes while no
+    /// such run lasts gets its default action: it ends the program as if prun had never
+    /// caught it. A signal the program ignored when it started (`nohup`) stays ignored.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.settings.signals = on;
         self

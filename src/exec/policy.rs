@@ -191,7 +191,8 @@ impl Policy {
     /// of `run_*` (the reading of the script's `args(#{...})` declaration included). A
     /// run that has not ended 5 s later (a command that ignores SIGTERM under the kill
     /// grace the script set, a cleanup that loops or hangs) is ended as a second cancel
-    /// ends it: its commands killed at once, its cleanups stopped.
+    /// ends it: its commands killed at once, its cleanups stopped. A native function of
+    /// the embedder still runs to its end (see [`crate::RuntimeBuilder::register_fn`]).
     pub fn max_run_time(mut self, limit: Duration) -> Policy {
         self.max_run_time = Some(limit);
         self

@@ -278,8 +278,15 @@ pub(crate) fn watch(
         echoes: Echoes::default(),
         ok: settled,
         script_warned: false,
+        began: false,
+        unwatched: BTreeSet::new(),
     };
     let ended = w.run(&rx);
+    // An error ends the watch; a cycle it cuts short runs to its end first, as the jobs of
+    // a run that a script error stops do, rather than outlive prun.
+    if ended.is_err() && w.running.is_some() {
+        settle(sched);
+    }
     stop.cancel();
     let ok = ended?;
     *session.ended.lock().expect("watch outcome") = Some(ok);
@@ -380,6 +387,10 @@ struct Loop<'a> {
     echoes: Echoes,
     /// Whether the watch said that a change of the script is not taken.
     script_warned: bool,
+    /// Whether the watch began: its first directories are watched.
+    began: bool,
+    /// The directories that could not be watched, and were warned about.
+    unwatched: BTreeSet<PathBuf>,
 }
 
 /// How many cycles in a row a change of the same files right after the previous cycle
@@ -426,6 +437,7 @@ impl Echoes {
 impl Loop<'_> {
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<bool, WatchError> {
         self.refresh()?;
+        self.began = true;
         // A signal that came while the inputs were read cut their closures short: it
         // ends the watch, which has nothing to say about them.
         if self.sched.interrupted() {
@@ -471,7 +483,7 @@ impl Loop<'_> {
     /// lead elsewhere now. Only the paths that affect a proc are kept, to be shown: an
     /// editor's backup file renamed beside an input (`a.txt~`) is no change of its own.
     fn affected(&mut self, paths: Vec<PathBuf>, rescan: bool) -> Result<Changes, WatchError> {
-        self.source.set_roots(self.watched.roots())?;
+        self.watch_roots()?;
         if rescan {
             return Ok((paths, self.watched.all()));
         }
@@ -670,7 +682,36 @@ impl Loop<'_> {
     /// now) and watches the directories they need.
     fn refresh(&mut self) -> Result<(), WatchError> {
         self.watched = resolve(self.sched, self.session, &self.ids, &mut self.known);
-        self.source.set_roots(self.watched.roots())
+        self.watch_roots()
+    }
+
+    /// Watches the directories the watched inputs need. One that cannot be watched
+    /// (inotify's limit reached) ends the watch before it began. Once it began, a cycle
+    /// may be running: the watch warns, once for each such directory, and goes on with
+    /// the others; the directory is tried again at each refresh.
+    fn watch_roots(&mut self) -> Result<(), WatchError> {
+        let failed = self.source.set_roots(self.watched.roots());
+        let paths: BTreeSet<PathBuf> = failed
+            .iter()
+            .filter_map(|e| match e {
+                WatchError::Watch { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        self.unwatched.retain(|p| paths.contains(p));
+        for e in failed {
+            if !self.began {
+                return Err(e);
+            }
+            if let WatchError::Watch { path, .. } = &e
+                && self.unwatched.insert(path.clone())
+            {
+                self.warn(&format!(
+                    "{e}; changes there start no cycle until it can be watched"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn announce(&self) {

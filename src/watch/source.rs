@@ -113,8 +113,10 @@ impl Source {
     /// those that now resolve to another directory (a symbolic link replaced) watched
     /// again, as are those that are another directory now (the one watched was renamed
     /// away). A directory that vanished meanwhile is skipped (the next refresh sees its
-    /// ancestor).
-    pub(super) fn set_roots(&mut self, roots: BTreeMap<PathBuf, Depth>) -> Result<(), WatchError> {
+    /// ancestor). A directory that cannot be watched (inotify's limit reached) is left
+    /// out, its partial watch removed, and returned with the reason; the others are
+    /// watched all the same, and the next call tries it again.
+    pub(super) fn set_roots(&mut self, roots: BTreeMap<PathBuf, Depth>) -> Vec<WatchError> {
         let old = std::mem::take(&mut self.roots);
         let old_targets = std::mem::take(&mut self.targets);
         let targets: BTreeMap<PathBuf, Target> = roots
@@ -131,6 +133,7 @@ impl Source {
                 let _ = self.unwatch(path);
             }
         }
+        let mut failed = Vec::new();
         for (path, depth) in roots {
             let target = targets.get(&path).cloned();
             if kept(&path, Some(&depth)) {
@@ -145,14 +148,16 @@ impl Source {
                 }
                 Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
                 Err(e) => {
-                    return Err(WatchError::Watch {
+                    // A recursive watch that failed part way keeps what it added.
+                    let _ = self.unwatch(&path);
+                    failed.push(WatchError::Watch {
                         path,
                         why: describe(&e),
                     });
                 }
             }
         }
-        Ok(())
+        failed
     }
 
     /// The directories watched.

@@ -224,6 +224,35 @@ pub(super) fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     out
 }
 
+/// Whether `path` names a file an editor keeps beside the one it edits, and writes
+/// without any save: vim's swap file (`.a.txt.swp`, `.swo`..., `.swpx` while it checks
+/// one), kate's (`.a.txt.kate-swp`), emacs's lock link (`.#a.txt`) and auto-save file
+/// (`#a.txt#`). They come and change while a file is only open, so they never count as
+/// changes (as watchexec ignores them). What a save makes (vim's `a.txt~` backup, its
+/// `4913` probe) comes with the save, in the same cycle.
+fn editor_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    // `sw` and a letter, then an `x` while vim checks a name: `.swp`, `.swo`, `.swx`, `.swpx`.
+    let vim_swap = |n: &str| {
+        let ext = n.rsplit_once('.').map_or("", |(_, e)| e);
+        let ext = ext
+            .strip_suffix('x')
+            .filter(|e| e.len() == 3)
+            .unwrap_or(ext);
+        n.starts_with('.')
+            && ext.len() == 3
+            && ext.starts_with("sw")
+            && ext.as_bytes()[2].is_ascii_lowercase()
+    };
+    let emacs_autosave = name.len() > 2 && name.starts_with('#') && name.ends_with('#');
+    vim_swap(name)
+        || name.starts_with(".#")
+        || emacs_autosave
+        || (name.starts_with('.') && name.ends_with(".kate-swp"))
+}
+
 /// The inputs and outputs of one watched proc, resolved off the core's lock.
 #[derive(Debug, Default)]
 pub(super) struct ProcFiles {
@@ -269,10 +298,10 @@ impl Watched {
         w
     }
 
-    /// Whether a change of `path` is ignored: an output of a proc, or under prun's own
-    /// directories.
+    /// Whether a change of `path` is ignored: an output of a proc, under prun's own
+    /// directories, or an editor's file of its own (see [`editor_file`]).
     pub(super) fn ignores(&self, path: &Path) -> bool {
-        self.ignored.iter().any(|i| path.starts_with(i))
+        editor_file(path) || self.ignored.iter().any(|i| path.starts_with(i))
     }
 
     /// The procs whose inputs a change of `path` affects.
@@ -448,6 +477,33 @@ mod tests {
         );
         assert_eq!(w.affected(&dir.path().join("in.txt")).len(), 1);
         assert_eq!(w.affected(&dir.path().join("out.txt")).len(), 0);
+    }
+
+    #[test]
+    fn an_editor_s_own_files_are_known_by_their_names() {
+        for name in [
+            ".a.txt.swp",
+            ".a.txt.swo",
+            ".a.txt.swpx",
+            ".swp",
+            ".#a.txt",
+            "#a.txt#",
+        ] {
+            assert!(editor_file(Path::new(name)), "{name}");
+        }
+        assert!(editor_file(Path::new("src/.a.txt.kate-swp")));
+        for name in [
+            "a.swp",
+            ".a.txt",
+            "a.txt~",
+            "#",
+            "##",
+            "4913",
+            ".sw",
+            "a.txt.swp",
+        ] {
+            assert!(!editor_file(Path::new(name)), "{name}");
+        }
     }
 
     #[test]

@@ -1253,3 +1253,72 @@ fn a_native_function_that_panics_anywhere_ends_the_run_cleanly() {
         assert_eq!(std::fs::read_to_string(&cleaned).unwrap_or_default(), "ran");
     }
 }
+
+/// Set in the environment of [`a_host_dies_of_sigterm_once_its_runs_that_handled_signals_ended`]'s
+/// second self: the test then plays the host program.
+const SIGNAL_HOST: &str = "PRUN_TEST_SIGNAL_HOST";
+
+#[test]
+fn a_host_dies_of_sigterm_once_its_runs_that_handled_signals_ended() {
+    // A run with `handle_signals(true)` installed handlers that stayed: the program then
+    // ignored SIGTERM and Ctrl-C for the rest of its life.
+    if let Some(dir) = std::env::var_os(SIGNAL_HOST) {
+        signal_host(Path::new(&dir));
+        return;
+    }
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "embed::a_host_dies_of_sigterm_once_its_runs_that_handled_signals_ended",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SIGNAL_HOST, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(host.stdout.take().unwrap()).lines();
+    // libtest's `test NAME ... ` comes first, on the host's first line.
+    let mut until = |said: &str| loop {
+        let line = lines.next().expect("the host ended early").unwrap();
+        if let Some(at) = line.find(said) {
+            return line[at..].to_string();
+        }
+    };
+    let term = || {
+        let pid = nix::unistd::Pid::from_raw(host.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    };
+    // A second run, while it lasts, takes the signal.
+    wait_for_line(&dir.path().join("pid"));
+    term();
+    assert_eq!(until("second run:"), "second run: Interrupted");
+    until("idle");
+    term();
+    let status = host.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let sigterm = nix::sys::signal::Signal::SIGTERM as i32;
+    assert_eq!(status.signal(), Some(sigterm), "{status:?}");
+}
+
+/// The host of [`a_host_dies_of_sigterm_once_its_runs_that_handled_signals_ended`]: a
+/// run that handles signals and ends, then one the test interrupts, then it idles.
+fn signal_host(dir: &Path) {
+    let rt = builder(dir).handle_signals(true).build().unwrap();
+    let first = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(first.run.outcome, Outcome::Ok, "{first:?}");
+    let second = rt
+        .run_str(
+            &format!("{}run(\"s\");", sleeper("s", &dir.join("pid"))),
+            [""; 0],
+        )
+        .unwrap();
+    println!("second run: {:?}", second.run.outcome);
+    println!("idle");
+    std::thread::sleep(PATIENCE);
+    println!("survived a SIGTERM");
+}

@@ -54,6 +54,44 @@ impl Watching {
         args: &[&str],
         out_files: Option<(&str, &str)>,
     ) -> Watching {
+        let prun = Command::new(env!("CARGO_BIN_EXE_prun"));
+        Watching::start_command(prun, dir, args, out_files)
+    }
+
+    /// [`Watching::start`] with at most `watches` inotify watches: prun runs in a user
+    /// namespace of its own (`unshare -Ur`, one process: signals reach prun), whose limit
+    /// is lowered, so that other processes' watches are not at stake.
+    fn start_with_watches(
+        script: &str,
+        files: &[(&str, &str)],
+        args: &[&str],
+        watches: u32,
+    ) -> Watching {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("main.rhai"), script).expect("script");
+        for (p, text) in files {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("file");
+        }
+        let mut limited = Command::new("unshare");
+        limited.args([
+            "-Ur",
+            "sh",
+            "-c",
+            &format!("echo {watches} > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_prun"),
+        ]);
+        Watching::start_command(limited, dir, args, None)
+    }
+
+    /// Starts `command main.rhai ARGS` in `dir`, `command` being prun or what execs it.
+    fn start_command(
+        mut command: Command,
+        dir: tempfile::TempDir,
+        args: &[&str],
+        out_files: Option<(&str, &str)>,
+    ) -> Watching {
         let out_files = out_files.map(|(o, e)| (dir.path().join(o), dir.path().join(e)));
         let (stdout, stderr) = match &out_files {
             Some((o, e)) => (
@@ -62,7 +100,7 @@ impl Watching {
             ),
             None => (Stdio::piped(), Stdio::piped()),
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
+        let mut child = command
             .arg("main.rhai")
             .args(args)
             .current_dir(dir.path())
@@ -1246,4 +1284,88 @@ run("p");
         "{}",
         out.describe()
     );
+}
+
+#[test]
+#[cfg_attr(
+    prun_no_root,
+    ignore = "needs root (to lower the inotify limit in a user namespace)"
+)]
+fn a_directory_over_the_inotify_limit_is_a_warning_and_the_running_cycle_goes_on() {
+    // `gen/` appears, with more directories than the watches left, while `a` runs: prun
+    // ended with an error at once, and `a`'s command lived on without it.
+    let script = r#"
+proc("a", #{ inputs: ["src/a.txt", "gen/**/*.txt"], shell: "echo a >> runs; if [ -e block ]; then touch started; while [ ! -e go ]; do sleep 0.05; done; fi" });
+"#;
+    let mut w =
+        Watching::start_with_watches(script, &[("src/a.txt", "1\n")], &["a", "--watch"], 10);
+    w.until_watching(1);
+    w.write("block", "");
+    w.write("src/a.txt", "2\n");
+    w.until("the cycle's `a` to start", |w| w.path("started").exists());
+    for i in 0..20 {
+        std::fs::create_dir_all(w.path(&format!("staging/d{i}"))).expect("mkdir");
+        w.write(&format!("staging/d{i}/x.txt"), "1\n");
+    }
+    std::fs::rename(w.path("staging"), w.path("gen")).expect("rename");
+    w.until("the warning", |w| {
+        w.stderr()
+            .contains("the limit of inotify watches is reached")
+    });
+    w.write("go", "");
+    w.until_watching(2);
+    let said = w.stderr();
+    assert!(
+        said.contains("prun: warning: watch: failed to watch ") && said.contains("/gen"),
+        "{said}"
+    );
+    // The watch goes on with what it can watch.
+    std::fs::remove_file(w.path("block")).expect("rm block");
+    w.write("src/a.txt", "3\n");
+    w.until_watching(3);
+    let runs = w.read("runs");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The first run, cycle 1 twice (the files in `gen/` are inputs too), cycle 2.
+    assert!(
+        out.contains("gen changed while it ran; running again when done: a"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prun: watch: cycle 2: src/a.txt changed"),
+        "{out}"
+    );
+    assert_eq!(count(&runs, "a"), 4, "{runs}");
+    assert_eq!(
+        err.matches("the limit of inotify watches is reached")
+            .count(),
+        1,
+        "warned once for the directory\n{err}"
+    );
+}
+
+#[test]
+fn an_editor_s_swap_lock_and_autosave_files_start_no_cycle() {
+    // Opening `src/a.txt` in vim writes `src/.a.txt.swp`, and vim rewrites it every few
+    // seconds while one types; emacs makes `.#a.txt` and `#a.txt#`: each started a cycle
+    // that re-ran the proc of a directory input, without any save.
+    let script = r#"proc("a", #{ inputs: ["src"], shell: "echo a >> runs" });"#;
+    let mut w = Watching::start(script, &[("src/a.txt", "1\n")], &["a", "--watch"]);
+    w.until_watching(1);
+    w.write("src/.a.txt.swp", "swap");
+    w.write("src/.a.txt.swp", "swap, later");
+    w.write("src/.a.txt.swx", "swap");
+    w.write("src/.a.txt.kate-swp", "swap");
+    w.write("src/#a.txt#", "autosave");
+    std::os::unix::fs::symlink("user@host.1234", w.path("src/.#a.txt")).expect("lock link");
+    std::fs::remove_file(w.path("src/.a.txt.swp")).expect("rm swap");
+    w.write("src/a.txt", "2\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: src/a.txt changed\n"),
+        "{out}"
+    );
+    assert_eq!(count(&w.read("runs"), "a"), 2, "{}", w.read("runs"));
+    w.interrupt();
 }

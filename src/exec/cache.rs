@@ -50,6 +50,8 @@ pub(crate) struct Cache {
     started: SystemTime,
     /// `--dry-run`: the cache is read, nothing is written.
     read_only: bool,
+    /// The directory prun runs in, which every fingerprint counts.
+    cwd: Arc<Path>,
 }
 
 /// What `inputs` resolved to, and their fingerprint.
@@ -126,6 +128,7 @@ impl Cache {
             stamp_seq: 0,
             started,
             read_only: false,
+            cwd: std::env::current_dir().unwrap_or_default().into(),
         }
     }
 
@@ -213,6 +216,11 @@ impl Cache {
             self.store.end_run(duration, outcome, counts, keep_runs);
         }
         self.store.finish();
+    }
+
+    /// The directory prun runs in, as every fingerprint of the run counts it.
+    pub(crate) fn cwd(&self) -> &Arc<Path> {
+        &self.cwd
     }
 
     /// The DB behind the cache.
@@ -649,15 +657,19 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 }
 
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
-/// stamps of its dependencies, in order.
+/// stamps of its dependencies, in order; `cwd` is the directory prun runs in.
 pub(super) fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
     owner: &Arc<OwnFiles>,
+    cwd: &Path,
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
+    // Where its relative paths lead and its commands run (a proc's `cwd` is relative to
+    // it): the same script run from another directory works on other files.
+    h.feed(cwd.as_os_str().as_encoded_bytes());
     match node.body() {
         Body::Cmd(argv) => {
             h.feed(b"cmd");
@@ -898,7 +910,7 @@ mod tests {
             );
             def.extras_mut().executor = executor.map(str::to_string);
             let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
-            fingerprint(&Map::new(), &node, &[], &Arc::default())
+            fingerprint(&Map::new(), &node, &[], &Arc::default(), Path::new("/w"))
                 .map(|f| f.hash)
                 .unwrap_or_default()
         };

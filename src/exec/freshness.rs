@@ -29,6 +29,8 @@ pub(crate) struct JudgeSpec {
     pub row: Option<Arc<CacheRow>>,
     /// prun's own files, never part of a directory input (shared by a batch).
     pub own: Arc<super::tree::OwnFiles>,
+    /// The directory prun runs in (see [`Cache::cwd`]; empty without a task DB).
+    pub cwd: Option<Arc<std::path::Path>>,
 }
 
 /// The verdict on a proc about to run.
@@ -51,7 +53,8 @@ pub(crate) enum Judgement {
 /// parproc: a proc with neither always runs) whose outputs exist and are fresh, unless
 /// their closure reads other procs ([`crate::graph::Callable::cacheable`]).
 pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
-    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own) {
+    let cwd = spec.cwd.as_deref().unwrap_or(std::path::Path::new(""));
+    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own, cwd) {
         Ok(fp) => fp,
         Err(e) => return Judgement::Failed(e.to_string()),
     };

@@ -78,12 +78,23 @@ impl Ws {
         self.spawn_env(words, &[])
     }
 
+    /// `prun WORDS...` run in the subdirectory `sub` (made if missing).
+    fn prun_in(&self, sub: &str, words: &[&str]) -> Run {
+        std::fs::create_dir_all(self.path(sub)).expect("mkdir");
+        self.spawn_in(&self.path(sub), words, &[]).finish()
+    }
+
     /// Starts `prun WORDS...` with these environment variables set.
     fn spawn_env(&self, words: &[&str], vars: &[(&str, &str)]) -> Running {
+        self.spawn_in(self.dir.path(), words, vars)
+    }
+
+    /// Starts `prun WORDS...` in `dir` with these environment variables set.
+    fn spawn_in(&self, dir: &Path, words: &[&str], vars: &[(&str, &str)]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
             .args(words)
             .envs(vars.iter().copied())
-            .current_dir(self.dir.path())
+            .current_dir(dir)
             .env("XDG_STATE_HOME", self.path("state"))
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())
@@ -1630,4 +1641,36 @@ run("make");"#,
         std::fs::read_to_string(ws.path("make.count")).unwrap(),
         "ran\nran\n"
     );
+}
+
+#[test]
+fn the_same_script_run_from_another_directory_does_not_take_the_first_one_s_results() {
+    let ws = Ws::new(
+        r#"
+proc("base", #{ inputs: ["../in.txt"] }, |ctx| 1);
+proc("where", #{ deps: ["base"] }, |ctx| { let d = shell("pwd").stdout; d.trim(); d });
+proc("count", #{ deps: ["base"], outputs: ["n.txt"], shell: "wc -c < data.txt > n.txt" });
+proc("show", #{ deps: ["where"], no_skip: true }, |ctx| print(`in ${ctx.results.where}`));
+run(["show", "count"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write("one/data.txt", "1");
+    ws.write("two/data.txt", "22");
+    ws.write("two/n.txt", "stale");
+    ws.sh("touch -d @981173106 in.txt");
+    let (one, two) = (ws.path("one"), ws.path("two"));
+    ws.prun_in("one", &["../main.rhai"])
+        .ok()
+        .ran(&["base", "where", "count"])
+        .line(&format!("in {}", one.display()));
+    ws.prun_in("one", &["../main.rhai"])
+        .ok()
+        .up_to_date(&["base", "where", "count"]);
+    ws.prun_in("two", &["../main.rhai"])
+        .ok()
+        .ran(&["base", "where", "count"])
+        .line(&format!("in {}", two.display()));
+    let counted = std::fs::read_to_string(two.join("n.txt")).unwrap();
+    assert_eq!(counted.trim(), "2");
 }

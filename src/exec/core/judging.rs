@@ -116,6 +116,7 @@ impl Core {
             dep_stamps: self.dep_stamps(p),
             row,
             own: self.own_files(),
+            cwd: self.cache.as_ref().map(|c| c.cwd().clone()),
         };
         if judged_at_once(&node.def) {
             return Some(freshness::judge(&spec));

@@ -67,8 +67,10 @@ pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
     };
     let eligible = cacheable && (!spec.dep_stamps.is_empty() || !fp.files.is_empty());
     if eligible && fp.matches(&row.fingerprint) && cache::outputs_fresh(&spec.params, &spec.node) {
-        let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
-        return Judgement::Fresh(result);
+        // A result that cannot be read back (a damaged row) is no result: it runs again.
+        if let Ok(result) = serde_json::from_str::<Dynamic>(&row.result) {
+            return Judgement::Fresh(result);
+        }
     }
     Judgement::Stale(fp)
 }

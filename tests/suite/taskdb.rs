@@ -1674,3 +1674,25 @@ run(["show", "count"]);
     let counted = std::fs::read_to_string(two.join("n.txt")).unwrap();
     assert_eq!(counted.trim(), "2");
 }
+
+#[test]
+fn a_cached_result_that_cannot_be_read_back_runs_the_proc_again() {
+    let ws = Ws::new(
+        r#"proc("make", #{ inputs: ["in.txt"] }, |ctx| #{ n: 7 });
+proc("show", #{ deps: ["make"], no_skip: true }, |ctx| print(`n=${ctx.results.make.n}`));
+run("show");"#,
+    );
+    ws.write("in.txt", "input\n");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["make"]).line("n=7");
+    ws.run(&[]).ok().up_to_date(&["make"]).line("n=7");
+    let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
+    conn.execute(
+        "UPDATE cache SET result = '{\"n\": 7' WHERE name = 'make'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    ws.run(&[]).ok().ran(&["make"]).line("n=7");
+    ws.run(&[]).ok().up_to_date(&["make"]).line("n=7");
+}

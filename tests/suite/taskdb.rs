@@ -1696,3 +1696,33 @@ run("show");"#,
     ws.run(&[]).ok().ran(&["make"]).line("n=7");
     ws.run(&[]).ok().up_to_date(&["make"]).line("n=7");
 }
+
+#[test]
+fn a_module_variable_a_closure_reads_counts_by_its_value() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+proc("konst", #{ inputs: ["in.txt"] }, |ctx| lib::MODE);
+proc("var", #{ inputs: ["in.txt"] }, |ctx| lib::mode);
+proc("show", #{ deps: ["konst", "var"], no_skip: true }, |ctx| {
+    print(`got ${ctx.results.konst}+${ctx.results["var"]}`);
+});
+run("show");
+"#,
+    );
+    ws.write(
+        "lib.rhai",
+        "export const MODE = read_file(\"mode.txt\");\nlet mode = read_file(\"mode.txt\").len();\nexport mode;\n",
+    );
+    ws.write("in.txt", "x");
+    ws.write("mode.txt", "fast");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().line("got fast+4");
+    ws.run(&[]).ok().up_to_date(&["konst", "var"]);
+    ws.write("mode.txt", "thorough");
+    ws.run(&[])
+        .ok()
+        .ran(&["konst", "var"])
+        .line("got thorough+8");
+    ws.run(&[]).ok().up_to_date(&["konst", "var"]);
+}

@@ -195,6 +195,11 @@ impl Cache {
         }
     }
 
+    /// Whether it writes nothing (`--dry-run`).
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Makes the cache read-only (for `--dry-run`).
     pub(crate) fn read_only(mut self, on: bool) -> Cache {
         self.read_only = on;

@@ -189,6 +189,30 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Kills it with SIGKILL once the job that writes its pid to `pid_file` runs and is
+    /// recorded in the crash journal (the next run ends that job); returns the job's pid.
+    fn kill_when_running(mut self, ws: &Ws, pid_file: &str) -> u32 {
+        let path = ws.path(pid_file);
+        let until = Instant::now() + RUN_TIMEOUT;
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < until, "the job never wrote {pid_file}");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        crate::support::wait_recorded(&ws.path("state"), self.child.id(), pid);
+        self.child.kill().expect("kill prun");
+        self.child.wait().expect("wait for prun");
+        std::fs::remove_file(path).expect("rm pid file");
+        pid
+    }
+}
+
 /// What one prun run printed.
 struct Run {
     code: Option<i32>,
@@ -1725,4 +1749,41 @@ run("show");
         .ran(&["konst", "var"])
         .line("got thorough+8");
     ws.run(&[]).ok().up_to_date(&["konst", "var"]);
+}
+
+/// A proc that runs again while its cached result still matches (`--full`, a deleted
+/// output) and whose run is killed with prun (`kill -9`) half-way through writing its
+/// output: the next run runs it again, not UP_TO_DATE beside the half-written output.
+#[test]
+fn a_rerun_killed_half_way_is_not_up_to_date_next_time() {
+    let ws = Ws::new(
+        r#"
+proc("w", #{ inputs: ["in.txt"], outputs: ["out.txt"],
+    shell: "echo part > out.txt; if [ ! -e quick ]; then echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi; echo done >> out.txt" });
+run("w");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write("quick", "");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["w"]);
+    for (words, before) in [
+        (&["main.rhai", "--full"][..], ":"),
+        (&["main.rhai"][..], "rm out.txt"),
+    ] {
+        ws.run(&[]).ok().up_to_date(&["w"]);
+        ws.sh(&format!("{before}; rm quick"));
+        let job = ws.spawn(words).kill_when_running(&ws, "job.pid");
+        ws.write("quick", "");
+        assert_eq!(
+            std::fs::read_to_string(ws.path("out.txt")).unwrap(),
+            "part\n"
+        );
+        ws.run(&[]).ok().ran(&["w"]);
+        crate::support::assert_gone(job, "the crashed run's job", &format!("{words:?}"));
+        assert_eq!(
+            std::fs::read_to_string(ws.path("out.txt")).unwrap(),
+            "part\ndone\n"
+        );
+    }
 }

@@ -175,9 +175,11 @@ pub(super) fn save_result(
                 unstorable(&e)
             }
         },
-        Outcome::Skipped { why } => {
-            cache.save(id, name, "null".into(), hash.to_string(), false);
-            Outcome::Skipped { why }
+        // `skip` gives it a new stamp, as a run does: its result is now `()`, and its
+        // dependents run again. `no_change` says that nothing changed: they need not.
+        Outcome::Skipped { why, no_change } => {
+            cache.save(id, name, "null".into(), hash.to_string(), !no_change);
+            Outcome::Skipped { why, no_change }
         }
         Outcome::WouldRun => Outcome::WouldRun,
         failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {

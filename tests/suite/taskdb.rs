@@ -1787,3 +1787,47 @@ run("w");
         );
     }
 }
+
+/// `skip` ends a proc with the result `()`: its dependents, which saw its earlier result,
+/// run again. `no_change` says nothing changed: they stay UP_TO_DATE.
+#[test]
+fn a_skipped_dependency_runs_its_dependents_again_and_no_change_does_not() {
+    let ws = Ws::new(
+        r#"
+proc("maybe", #{ inputs: ["cfg.txt"] }, |ctx| {
+    let c = read_file("cfg.txt");
+    if c == "skip" { throw skip("nothing today"); }
+    if c == "same" { throw no_change(); }
+    c
+});
+proc("after", #{ deps: ["maybe"] }, |ctx| `after saw ${ctx.results.maybe}`);
+proc("show", #{ deps: ["after"], no_skip: true }, |ctx| print(ctx.results.after));
+run("show");
+"#,
+    );
+    let set = |text: &str, stamp: u32| {
+        ws.write("cfg.txt", text);
+        ws.sh(&format!("touch -d @{stamp} cfg.txt"));
+    };
+    set("v1", 981173106);
+    ws.run(&[])
+        .ok()
+        .ran(&["maybe", "after"])
+        .line("after saw v1");
+    set("same", 981173107);
+    ws.run(&[])
+        .ok()
+        .state("SKIPPED", "maybe")
+        .up_to_date(&["after"])
+        .line("after saw v1");
+    set("skip", 981173108);
+    ws.run(&[])
+        .ok()
+        .state("SKIPPED", "maybe")
+        .ran(&["after"])
+        .line("after saw ");
+    ws.run(&[])
+        .ok()
+        .up_to_date(&["maybe", "after"])
+        .line("after saw ");
+}

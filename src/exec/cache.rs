@@ -577,7 +577,14 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
         pattern: pattern.to_string(),
         source,
     })?;
-    out.extend(hits);
+    if hits.is_empty() {
+        // As in the shell, a pattern that matches nothing stands for the file of its
+        // literal name: `report [final].csv` is that file, whose changes would otherwise
+        // go unseen.
+        out.push(PathBuf::from(pattern));
+    } else {
+        out.extend(hits);
+    }
     Ok(())
 }
 

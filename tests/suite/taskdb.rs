@@ -1831,3 +1831,26 @@ run("show");
         .up_to_date(&["maybe", "after"])
         .line("after saw ");
 }
+
+/// An `inputs` pattern that matches nothing stands for the file of its literal name, as in
+/// the shell: `report [final].csv` is that file (as a pattern it matches `report f.csv`).
+#[test]
+fn an_input_pattern_that_matches_nothing_is_the_file_of_its_literal_name() {
+    let ws = Ws::new(
+        r#"
+proc("base", #{ inputs: ["base.txt"] }, |ctx| 1);
+proc("report", #{ deps: ["base"], inputs: ["report [final].csv"] }, |ctx| read_file("report [final].csv"));
+proc("show", #{ deps: ["report"], no_skip: true }, |ctx| print(`got ${ctx.results.report}`));
+run("show");
+"#,
+    );
+    ws.write("base.txt", "x");
+    ws.write("report [final].csv", "one");
+    ws.sh("touch -d @981173106 base.txt 'report [final].csv'");
+    ws.run(&[]).ok().ran(&["base", "report"]).line("got one");
+    ws.run(&[]).ok().up_to_date(&["base", "report"]);
+    ws.write("report [final].csv", "two");
+    ws.run(&[]).ok().ran(&["report"]).line("got two");
+    ws.write("report f.csv", "a file the pattern matches");
+    ws.run(&[]).ok().ran(&["report"]).line("got two");
+}

@@ -1854,3 +1854,20 @@ run("show");
     ws.write("report f.csv", "a file the pattern matches");
     ws.run(&[]).ok().ran(&["report"]).line("got two");
 }
+
+/// A proc whose body sets the params does more than return its result: skipped as
+/// UP_TO_DATE, it would leave the procs after it with other params.
+#[test]
+fn a_proc_that_sets_the_params_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+proc("setter", #{ inputs: ["in.txt"] }, |ctx| { set_params(#{ mode: "set" }); 1 });
+proc("reader", #{ deps: ["setter"], no_skip: true }, |ctx| print(`mode=${ctx.params.mode}`));
+run("reader");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["setter"]).line("mode=set");
+    ws.run(&[]).ok().ran(&["setter"]).line("mode=set");
+}

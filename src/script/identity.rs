@@ -303,9 +303,10 @@ pub(super) struct Identity {
     /// environment variables).
     pub text: String,
     /// Its code reads other procs or grows the graph (`results()`, `state()`, `wait`,
-    /// `run`, `start`, `create`), sets the params other procs see (`set_params`), or
-    /// imports a module: what it returns or does depends on more than its fingerprint, or
-    /// reaches past its result, so it is never UP_TO_DATE.
+    /// `run`, `start`, `create`), sets the params other procs see (`set_params`), makes
+    /// what lasts only until the script ends (`tempdir`, `defer`), or imports a module:
+    /// what it returns or does depends on more than its fingerprint, or reaches past its
+    /// result, so it is never UP_TO_DATE.
     pub never_cached: bool,
 }
 
@@ -537,8 +538,8 @@ struct Found {
     /// A function is named at run time: `Fn(...)` of anything but a string literal, or
     /// `eval(...)`.
     dynamic: bool,
-    /// Other procs are read or scheduled, params set, or a module imported (see
-    /// [`Identity::never_cached`]).
+    /// Other procs are read or scheduled, params set, a temporary directory made or a
+    /// cleanup deferred, or a module imported (see [`Identity::never_cached`]).
     never_cached: bool,
     /// Environment variables named: `env("NAME")`, `$NAME`, `${NAME}`.
     env: std::collections::BTreeSet<String>,
@@ -596,6 +597,7 @@ impl Found {
                         None => self.all_env = true,
                     },
                     "results" | "state" | "wait" | "run" | "start" | "create" | "set_params"
+                    | "tempdir" | "defer"
                         if !text[..i].ends_with("::") =>
                     {
                         self.never_cached = true;

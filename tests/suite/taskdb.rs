@@ -1871,3 +1871,28 @@ run("reader");
     ws.run(&[]).ok().ran(&["setter"]).line("mode=set");
     ws.run(&[]).ok().ran(&["setter"]).line("mode=set");
 }
+
+/// What lasts only until the script ends (a `tempdir()`, a `defer` cleanup) is gone in the
+/// next run: a proc that makes it is never UP_TO_DATE, or its result would name a
+/// directory removed at the end of the run that made it.
+#[test]
+fn a_proc_that_makes_a_tempdir_or_defers_a_cleanup_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+fn scratch() { let d = tempdir(); write_file(`${d}/f`, "data"); d }
+proc("work", #{ inputs: ["in.txt"] }, |ctx| scratch());
+proc("serve", #{ inputs: ["in.txt"] }, |ctx| { defer(|| print("stopped")); "up" });
+proc("use", #{ deps: ["work", "serve"], no_skip: true }, |ctx| print(`read ${read_file(`${ctx.results.work}/f`)}`));
+run("use");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    for _ in 0..2 {
+        ws.run(&[])
+            .ok()
+            .ran(&["work", "serve"])
+            .line("read data")
+            .line("stopped");
+    }
+}

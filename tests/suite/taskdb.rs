@@ -1896,3 +1896,29 @@ run("use");
             .line("stopped");
     }
 }
+
+/// An input rewritten while its proc runs (same size, its mtime put back): the result was
+/// made of the old content, so the next run runs the proc again.
+#[test]
+fn an_input_rewritten_while_its_proc_runs_runs_it_again_next_time() {
+    let ws = Ws::new(
+        r#"
+proc("read", #{ inputs: ["in.txt"] }, |ctx| {
+    let text = read_file("in.txt");
+    if file_info("rewrite") != () {
+        exec(["rm", "rewrite"]);
+        shell("cp -p in.txt old.txt && echo new > in.txt && touch -r old.txt in.txt");
+    }
+    text
+});
+proc("show", #{ deps: ["read"], no_skip: true }, |ctx| print(`got ${ctx.results.read}`));
+run("show");
+"#,
+    );
+    ws.write("in.txt", "old\n");
+    ws.write("rewrite", "");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["read"]).line("got old");
+    ws.run(&[]).ok().ran(&["read"]).line("got new");
+    ws.run(&[]).ok().up_to_date(&["read"]).line("got new");
+}

@@ -351,6 +351,11 @@ pub(crate) enum FilesError {
     },
     #[error("declared outputs are missing or stale:\n  {}", crate::shown::visible(&.0.join("\n  ")))]
     Outputs(Vec<String>),
+    #[error(
+        "the input \"{}\" names no file: prun does not read a leading \"~\" as the home directory (write `env(\"HOME\") + \"/...\"`)",
+        crate::shown::visible(&.0.to_string_lossy())
+    )]
+    Tilde(PathBuf),
 }
 
 /// A result that JSON cannot hold, or could not read back.
@@ -508,7 +513,18 @@ pub(super) fn resolve(
             InputPattern::Glob(g) => expand(&g, &mut out)?,
         }
     }
+    if let Some(p) = out.iter().find(|p| is_home_like(p)) {
+        return Err(FilesError::Tilde(p.clone()));
+    }
     Ok(out)
+}
+
+/// Whether `path` starts with `~` and is not there: the shell would have read `~` as a
+/// home directory, and the input would count as a missing file whatever became of the
+/// file meant.
+fn is_home_like(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().starts_with(b"~")
+        && std::fs::symlink_metadata(path).is_err()
 }
 
 /// The files a proc's `outputs` name (placeholders filled, closures called).

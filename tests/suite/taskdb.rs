@@ -1922,3 +1922,37 @@ run("show");
     ws.run(&[]).ok().ran(&["read"]).line("got new");
     ws.run(&[]).ok().up_to_date(&["read"]).line("got new");
 }
+
+/// An input starting with `~` that names no file is an error: the shell reads `~` as the
+/// home directory, prun does not, and the input would count as a missing file for good.
+/// A file of that name is an input as any other.
+#[test]
+fn an_input_starting_with_a_tilde_that_names_no_file_fails_its_proc_saying_why() {
+    let ws = Ws::new(
+        r#"
+proc("base", #{ inputs: ["base.txt"] }, |ctx| 1);
+proc("home", #{ deps: ["base"], inputs: ["~/app.toml"], shell: "true" });
+proc("pattern", #{ deps: ["base"], inputs: ["~/*.json"], shell: "true" });
+run(["home", "pattern"]);
+"#,
+    );
+    ws.write("base.txt", "x");
+    let run = ws.run(&[]);
+    run.code(1);
+    for name in ["home", "pattern"] {
+        let line = run.report("FAILED", name);
+        assert!(
+            line.contains(
+                "names no file: prun does not read a leading \"~\" as the home directory"
+            ),
+            "{line}"
+        );
+    }
+    ws.write("~/app.toml", "a file in a directory named ~");
+    ws.run(&[])
+        .code(1)
+        .ran(&["home"])
+        .state("FAILED", "pattern");
+    ws.write("~/x.json", "");
+    ws.run(&[]).ok().up_to_date(&["home"]).ran(&["pattern"]);
+}

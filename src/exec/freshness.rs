@@ -51,7 +51,7 @@ pub(crate) enum Judgement {
     Failed(String),
 }
 
-/// Judges a batch of procs (see [`judge`]), then forgets at once, in one commit, the
+/// Judges a batch of procs (see [`judge_one`]), then forgets at once, in one commit, the
 /// cached results that still match the procs of it that run again.
 pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
     let mut forget = Vec::new();
@@ -71,8 +71,8 @@ pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
     verdicts
 }
 
-/// Judges one proc that has no cached row to forget (see [`judge_all`]): the core judges
-/// so a proc without `inputs` and `outputs`, whose fingerprint reads no file.
+/// Judges a proc the core judges itself: one without `inputs` and `outputs` (its
+/// fingerprint reads no file) and without a cached row to forget (see [`judge_all`]).
 pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
     judge_one(spec).0
 }

@@ -200,6 +200,7 @@ pub(super) fn record_module(engine: &Engine, origin: &str, text: &str) {
 /// Records a module the run of `engine` imported from `source` (its file): a closure
 /// defined in it is one of its functions, which a call from outside the module finds only
 /// with it ([`closure_module`]).
+///
 /// Its variables' values are recorded too: what `lib::v` reads is made when the module
 /// runs (`export const DATA = read_file("cfg")`), not written in its text.
 pub(super) fn record_module_closures(engine: &Engine, module: &Shared<Module>, source: &str) {

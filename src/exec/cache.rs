@@ -50,6 +50,8 @@ pub(crate) struct Cache {
     started: SystemTime,
     /// `--dry-run`: the cache is read, nothing is written.
     read_only: bool,
+    /// The directory prun runs in, which every fingerprint counts.
+    cwd: Arc<Path>,
 }
 
 /// What `inputs` resolved to, and their fingerprint.
@@ -126,6 +128,7 @@ impl Cache {
             stamp_seq: 0,
             started,
             read_only: false,
+            cwd: std::env::current_dir().unwrap_or_default().into(),
         }
     }
 
@@ -192,6 +195,11 @@ impl Cache {
         }
     }
 
+    /// Whether it writes nothing (`--dry-run`).
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Makes the cache read-only (for `--dry-run`).
     pub(crate) fn read_only(mut self, on: bool) -> Cache {
         self.read_only = on;
@@ -213,6 +221,11 @@ impl Cache {
             self.store.end_run(duration, outcome, counts, keep_runs);
         }
         self.store.finish();
+    }
+
+    /// The directory prun runs in, as every fingerprint of the run counts it.
+    pub(crate) fn cwd(&self) -> &Arc<Path> {
+        &self.cwd
     }
 
     /// The DB behind the cache.
@@ -338,6 +351,11 @@ pub(crate) enum FilesError {
     },
     #[error("declared outputs are missing or stale:\n  {}", crate::shown::visible(&.0.join("\n  ")))]
     Outputs(Vec<String>),
+    #[error(
+        "the input \"{}\" names no file: prun does not read a leading \"~\" as the home directory (write `env(\"HOME\") + \"/...\"`)",
+        crate::shown::visible(&.0.to_string_lossy())
+    )]
+    Tilde(PathBuf),
 }
 
 /// A result that JSON cannot hold, or could not read back.
@@ -495,7 +513,18 @@ pub(super) fn resolve(
             InputPattern::Glob(g) => expand(&g, &mut out)?,
         }
     }
+    if let Some(p) = out.iter().find(|p| is_home_like(p)) {
+        return Err(FilesError::Tilde(p.clone()));
+    }
     Ok(out)
+}
+
+/// Whether `path` starts with `~` and is not there: the shell would have read `~` as a
+/// home directory, and the input would count as a missing file whatever became of the
+/// file meant.
+fn is_home_like(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().starts_with(b"~")
+        && std::fs::symlink_metadata(path).is_err()
 }
 
 /// The files a proc's `outputs` name (placeholders filled, closures called).
@@ -564,7 +593,14 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
         pattern: pattern.to_string(),
         source,
     })?;
-    out.extend(hits);
+    if hits.is_empty() {
+        // As in the shell, a pattern that matches nothing stands for the file of its
+        // literal name: `report [final].csv` is that file, whose changes would otherwise
+        // go unseen.
+        out.push(PathBuf::from(pattern));
+    } else {
+        out.extend(hits);
+    }
     Ok(())
 }
 
@@ -649,15 +685,19 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 }
 
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
-/// stamps of its dependencies, in order.
+/// stamps of its dependencies, in order; `cwd` is the directory prun runs in.
 pub(super) fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
     owner: &Arc<OwnFiles>,
+    cwd: &Path,
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
+    // Where its relative paths lead and its commands run (a proc's `cwd` is relative to
+    // it): the same script run from another directory works on other files.
+    h.feed(cwd.as_os_str().as_encoded_bytes());
     match node.body() {
         Body::Cmd(argv) => {
             h.feed(b"cmd");
@@ -898,7 +938,7 @@ mod tests {
             );
             def.extras_mut().executor = executor.map(str::to_string);
             let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
-            fingerprint(&Map::new(), &node, &[], &Arc::default())
+            fingerprint(&Map::new(), &node, &[], &Arc::default(), Path::new("/w"))
                 .map(|f| f.hash)
                 .unwrap_or_default()
         };

@@ -14,7 +14,7 @@ use rhai::{Dynamic, Map};
 use super::cache::{self, Cache, FilesError, Fingerprint};
 use super::state::Outcome;
 use crate::graph::{Body, ProcId, ProcNode};
-use crate::store::CacheRow;
+use crate::store::{CacheRow, Store};
 
 /// What judging one proc needs, copied out of the core.
 #[derive(Debug)]
@@ -24,11 +24,19 @@ pub(crate) struct JudgeSpec {
     pub params: Map,
     /// The stamps of its dependencies, in order.
     pub dep_stamps: Vec<(String, String)>,
-    /// Its cached row, when it may be UP_TO_DATE (a task DB, a row, not `--full` or
-    /// `no_skip`, and no dependency ran in this run); `None` when it must run.
+    /// Its cached row, unless a dependency ran in this run (its stamp then differs from
+    /// the one the row was saved with).
     pub row: Option<Arc<CacheRow>>,
+    /// Whether it may be UP_TO_DATE: not `--full` or `no_skip`, and no dependency ran in
+    /// this run.
+    pub may_skip: bool,
+    /// The task DB, where a row that still matches is forgotten before its proc runs
+    /// again (`None` in a dry run, which writes nothing).
+    pub store: Option<Arc<Store>>,
     /// prun's own files, never part of a directory input (shared by a batch).
     pub own: Arc<super::tree::OwnFiles>,
+    /// The directory prun runs in (see [`Cache::cwd`]; empty without a task DB).
+    pub cwd: Option<Arc<std::path::Path>>,
 }
 
 /// The verdict on a proc about to run.
@@ -43,31 +51,68 @@ pub(crate) enum Judgement {
     Failed(String),
 }
 
-/// Computes the fingerprint of a proc and compares it with its cached row. Calls the
+/// Judges a batch of procs (see [`judge_one`]), then forgets at once, in one commit, the
+/// cached results that still match the procs of it that run again.
+pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
+    let mut forget = Vec::new();
+    let verdicts = batch
+        .iter()
+        .map(|s| {
+            let (verdict, matched) = judge_one(s);
+            if matched && matches!(verdict, Judgement::Stale(_)) {
+                forget.push(s.node.name.to_string());
+            }
+            (s.id, verdict)
+        })
+        .collect();
+    if let Some(store) = batch.iter().find_map(|s| s.store.as_ref()) {
+        store.forget_now(forget);
+    }
+    verdicts
+}
+
+/// Judges a proc the core judges itself: one without `inputs` and `outputs` (its
+/// fingerprint reads no file) and without a cached row to forget (see [`judge_all`]).
+pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
+    judge_one(spec).0
+}
+
+/// Computes the fingerprint of a proc and compares it with its cached row; also says
+/// whether that row still matches it (an eligible proc, the same fingerprint). Calls the
 /// proc's `inputs` and `outputs` closures and reads the file system: never call it while
 /// run state is locked.
 ///
 /// Eligible for UP_TO_DATE are procs with a dependency or a resolved input file (as in
 /// parproc: a proc with neither always runs) whose outputs exist and are fresh, unless
 /// their closure reads other procs ([`crate::graph::Callable::cacheable`]).
-pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
-    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own) {
+///
+/// A proc whose row still matches but that runs again (`--full`, `no_skip`, a missing
+/// or expired output) loses that row before it starts: were the run killed while it
+/// runs, the next run would take the old result beside the half-written outputs.
+fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
+    let cwd = spec.cwd.as_deref().unwrap_or(std::path::Path::new(""));
+    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own, cwd) {
         Ok(fp) => fp,
-        Err(e) => return Judgement::Failed(e.to_string()),
+        Err(e) => return (Judgement::Failed(e.to_string()), false),
     };
     let Some(row) = &spec.row else {
-        return Judgement::Stale(fp);
+        return (Judgement::Stale(fp), false);
     };
     let cacheable = match spec.node.body() {
         Body::Closure(cb) => cb.cacheable(),
         Body::Cmd(_) | Body::Shell(_) => true,
     };
     let eligible = cacheable && (!spec.dep_stamps.is_empty() || !fp.files.is_empty());
-    if eligible && fp.matches(&row.fingerprint) && cache::outputs_fresh(&spec.params, &spec.node) {
-        let result = serde_json::from_str::<Dynamic>(&row.result).unwrap_or(Dynamic::UNIT);
-        return Judgement::Fresh(result);
+    if !eligible || !fp.matches(&row.fingerprint) {
+        return (Judgement::Stale(fp), false);
     }
-    Judgement::Stale(fp)
+    if spec.may_skip && cache::outputs_fresh(&spec.params, &spec.node) {
+        // A result that cannot be read back (a damaged row) is no result: it runs again.
+        if let Ok(result) = serde_json::from_str::<Dynamic>(&row.result) {
+            return (Judgement::Fresh(result), true);
+        }
+    }
+    (Judgement::Stale(fp), true)
 }
 
 /// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
@@ -130,9 +175,11 @@ pub(super) fn save_result(
                 unstorable(&e)
             }
         },
-        Outcome::Skipped { why } => {
-            cache.save(id, name, "null".into(), hash.to_string(), false);
-            Outcome::Skipped { why }
+        // `skip` gives it a new stamp, as a run does: its result is now `()`, and its
+        // dependents run again. `no_change` says that nothing changed: they need not.
+        Outcome::Skipped { why, no_change } => {
+            cache.save(id, name, "null".into(), hash.to_string(), !no_change);
+            Outcome::Skipped { why, no_change }
         }
         Outcome::WouldRun => Outcome::WouldRun,
         failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {

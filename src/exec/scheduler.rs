@@ -774,7 +774,7 @@ impl Scheduler {
                     self.work(move |thread| {
                         let verdicts: Vec<(ProcId, Judgement)> = match thread {
                             Ok(()) => evaluating_as("an inputs or outputs closure", || {
-                                batch.iter().map(|s| (s.id, freshness::judge(s))).collect()
+                                freshness::judge_all(&batch)
                             }),
                             Err(e) => batch
                                 .iter()

@@ -9,8 +9,8 @@ pub(crate) use crate::event::State;
 pub(crate) enum Outcome {
     /// The body returned this value.
     Success(Dynamic),
-    /// The body threw `skip(why)` or `no_change(why)`.
-    Skipped { why: String },
+    /// The body threw `skip(why)`, or `no_change(why)` (`no_change`: nothing changed).
+    Skipped { why: String, no_change: bool },
     /// The body failed; `exit_code` is set for command bodies.
     Failed {
         error: String,

@@ -644,7 +644,10 @@ fn outcome_of_error(
                 (true, false) => format!("no change: {}", s.why),
                 (false, _) => s.why,
             };
-            Outcome::Skipped { why }
+            Outcome::Skipped {
+                why,
+                no_change: s.no_change,
+            }
         }
         EvalAltResult::ErrorTerminated(..) if cancel.is_cancelled() => {
             failed("terminated because the run was aborted".into())

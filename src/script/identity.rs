@@ -36,6 +36,9 @@ struct RunTexts {
     /// The texts of the modules imported so far, by the file (or stdlib name) they came
     /// from, in order.
     modules: BTreeMap<String, Arc<str>>,
+    /// The values of the variables of the modules imported so far (`export let v = ...`),
+    /// by origin, as [`record_module_closures`] found them once each module had run.
+    module_values: BTreeMap<String, String>,
     /// The modules imported so far and their sources, by the names of the closures defined
     /// in them ([`record_module_closures`]).
     closure_modules: HashMap<String, (Shared<Module>, String)>,
@@ -197,13 +200,55 @@ pub(super) fn record_module(engine: &Engine, origin: &str, text: &str) {
 /// Records a module the run of `engine` imported from `source` (its file): a closure
 /// defined in it is one of its functions, which a call from outside the module finds only
 /// with it ([`closure_module`]).
+///
+/// Its variables' values are recorded too: what `lib::v` reads is made when the module
+/// runs (`export const DATA = read_file("cfg")`), not written in its text.
 pub(super) fn record_module_closures(engine: &Engine, module: &Shared<Module>, source: &str) {
+    let mut values = String::new();
+    for (name, value) in module.iter_var() {
+        let _ = write!(values, "\nlet {name} = ");
+        plain_value(&mut values, value, 0);
+    }
     let mut runs = runs();
-    let closures = &mut runs.entry(run_of(engine)).or_default().closure_modules;
+    let run = runs.entry(run_of(engine)).or_default();
+    run.module_values.insert(source.to_string(), values);
     for (.., name, _, _) in module.iter_script_fn_info() {
         if is_anonymous(name) {
-            closures.insert(name.to_string(), (module.clone(), source.to_string()));
+            run.closure_modules
+                .insert(name.to_string(), (module.clone(), source.to_string()));
         }
+    }
+}
+
+/// A deterministic rendering of a module's variable: as [`Writer::value`], but a function
+/// pointer by its curried values alone (its code is in the module's text).
+fn plain_value(out: &mut String, v: &Dynamic, depth: usize) {
+    if depth > MAX_NESTING {
+        out.push_str("<too deep>");
+    } else if let Some(a) = v.read_lock::<rhai::Array>() {
+        out.push('[');
+        for x in a.iter() {
+            plain_value(out, x, depth + 1);
+            out.push_str(", ");
+        }
+        out.push(']');
+    } else if let Some(m) = v.read_lock::<rhai::Map>() {
+        out.push_str("#{");
+        for (k, x) in m.iter() {
+            let _ = write!(out, "{k:?}: ");
+            plain_value(out, x, depth + 1);
+            out.push_str(", ");
+        }
+        out.push('}');
+    } else if let Some(f) = v.read_lock::<FnPtr>() {
+        out.push_str("Fn(");
+        for x in f.curry() {
+            plain_value(out, x, depth + 1);
+            out.push_str(", ");
+        }
+        out.push(')');
+    } else {
+        let _ = write!(out, "{}:{:?}", v.type_name(), v.flatten_clone());
     }
 }
 
@@ -259,8 +304,10 @@ pub(super) struct Identity {
     /// environment variables).
     pub text: String,
     /// Its code reads other procs or grows the graph (`results()`, `state()`, `wait`,
-    /// `run`, `start`, `create`), or imports a module: what it returns depends on more
-    /// than its fingerprint, so it is never UP_TO_DATE.
+    /// `run`, `start`, `create`), sets the params other procs see (`set_params`), makes
+    /// what lasts only until the script ends (`tempdir`, `defer`), or imports a module:
+    /// what it returns or does depends on more than its fingerprint, or reaches past its
+    /// result, so it is never UP_TO_DATE.
     pub never_cached: bool,
 }
 
@@ -398,17 +445,22 @@ impl Writer<'_, '_> {
     /// name (a module's function may call the script's: Rhai looks there too). A module
     /// that reads procs is not seen (`pg::start` is no `start`).
     fn modules(&mut self) {
-        let modules: Vec<(String, Arc<str>)> = match runs().get(&run_of(self.ctx.engine())) {
+        let modules: Vec<(String, Arc<str>, String)> = match runs().get(&run_of(self.ctx.engine()))
+        {
             Some(run) => run
                 .modules
                 .iter()
-                .map(|(o, t)| (o.clone(), t.clone()))
+                .map(|(o, t)| {
+                    let values = run.module_values.get(o).cloned().unwrap_or_default();
+                    (o.clone(), t.clone(), values)
+                })
                 .collect(),
             None => return,
         };
         let mut all = Vec::with_capacity(modules.len());
-        for (origin, text) in &modules {
-            self.out.push_str(&format!("\nmodule {origin}:\n{text}"));
+        for (origin, text, values) in &modules {
+            self.out
+                .push_str(&format!("\nmodule {origin}:\n{text}{values}"));
             let reads = reads_of(
                 self.ctx.engine(),
                 &format!("<{origin}"),
@@ -487,8 +539,8 @@ struct Found {
     /// A function is named at run time: `Fn(...)` of anything but a string literal, or
     /// `eval(...)`.
     dynamic: bool,
-    /// Other procs are read or scheduled, or a module imported (see
-    /// [`Identity::never_cached`]).
+    /// Other procs are read or scheduled, params set, a temporary directory made or a
+    /// cleanup deferred, or a module imported (see [`Identity::never_cached`]).
     never_cached: bool,
     /// Environment variables named: `env("NAME")`, `$NAME`, `${NAME}`.
     env: std::collections::BTreeSet<String>,
@@ -545,7 +597,8 @@ impl Found {
                         }
                         None => self.all_env = true,
                     },
-                    "results" | "state" | "wait" | "run" | "start" | "create"
+                    "results" | "state" | "wait" | "run" | "start" | "create" | "set_params"
+                    | "tempdir" | "defer"
                         if !text[..i].ends_with("::") =>
                     {
                         self.never_cached = true;

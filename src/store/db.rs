@@ -98,6 +98,14 @@ pub(crate) struct Store {
     held: Option<super::readonly::Hold>,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Makes a task DB's writer stop waiting for a lock (see [`Store::impatience`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Impatience(Arc<AtomicBool>);
@@ -590,6 +598,21 @@ impl Store {
     /// Queues the removal of a proc's cached result (it failed: its old result is stale).
     pub(crate) fn invalidate(&self, name: &str) {
         self.send(Msg::Invalidate(name.to_string()));
+    }
+
+    /// Removes the cached results of `names` and waits until that is committed (or could
+    /// not be: the run goes on either way). For procs about to run again while their
+    /// cached result still matches: were the run killed while they run, the next one
+    /// would otherwise take that result beside half-written outputs.
+    pub(crate) fn forget_now(&self, names: Vec<String>) {
+        if names.is_empty() || self.held.is_some() {
+            return;
+        }
+        let (ack, done) = mpsc::channel();
+        self.send(Msg::Forget(names, ack));
+        if !self.on_writer() {
+            let _ = done.recv();
+        }
     }
 
     /// Queues the end of a run, and the pruning of the script's history to its last

@@ -28,6 +28,9 @@ pub(super) enum Msg {
     Proc(ProcRecord),
     Save(String, CacheRow),
     Invalidate(String),
+    /// Cached results removed at once, before their procs run again: answered once
+    /// committed (see [`Store::forget_now`](super::Store::forget_now)).
+    Forget(Vec<String>, mpsc::Sender<()>),
     EndRun {
         duration: f64,
         outcome: String,
@@ -42,7 +45,7 @@ pub(super) enum Msg {
 impl Msg {
     /// A message whose sender waits for the writer's answer.
     pub(super) fn is_urgent(&self) -> bool {
-        matches!(self, Msg::Corrupt(..))
+        matches!(self, Msg::Corrupt(..) | Msg::Forget(..))
     }
 }
 
@@ -135,9 +138,15 @@ pub(super) fn writer(
             }
         }
         for m in batch {
-            if let Msg::Corrupt(error, ack) = m {
-                replace(&mut conn, &mut rec, &error);
-                let _ = ack.send(());
+            match m {
+                Msg::Corrupt(error, ack) => {
+                    replace(&mut conn, &mut rec, &error);
+                    let _ = ack.send(());
+                }
+                Msg::Forget(_, ack) => {
+                    let _ = ack.send(());
+                }
+                _ => {}
             }
         }
     }
@@ -352,6 +361,12 @@ pub(super) fn apply(
             Msg::Invalidate(name) => {
                 tx.prepare_cached("DELETE FROM cache WHERE name = ?1")?
                     .execute([name])?;
+            }
+            Msg::Forget(names, _) => {
+                for name in names {
+                    tx.prepare_cached("DELETE FROM cache WHERE name = ?1")?
+                        .execute([name])?;
+                }
             }
             Msg::EndRun {
                 duration,

@@ -78,12 +78,23 @@ impl Ws {
         self.spawn_env(words, &[])
     }
 
+    /// `prun WORDS...` run in the subdirectory `sub` (made if missing).
+    fn prun_in(&self, sub: &str, words: &[&str]) -> Run {
+        std::fs::create_dir_all(self.path(sub)).expect("mkdir");
+        self.spawn_in(&self.path(sub), words, &[]).finish()
+    }
+
     /// Starts `prun WORDS...` with these environment variables set.
     fn spawn_env(&self, words: &[&str], vars: &[(&str, &str)]) -> Running {
+        self.spawn_in(self.dir.path(), words, vars)
+    }
+
+    /// Starts `prun WORDS...` in `dir` with these environment variables set.
+    fn spawn_in(&self, dir: &Path, words: &[&str], vars: &[(&str, &str)]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_prun"))
             .args(words)
             .envs(vars.iter().copied())
-            .current_dir(self.dir.path())
+            .current_dir(dir)
             .env("XDG_STATE_HOME", self.path("state"))
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())
@@ -175,6 +186,30 @@ impl Running {
             stderr: self.err.join().expect("stderr reader"),
             words: self.words,
         }
+    }
+}
+
+impl Running {
+    /// Kills it with SIGKILL once the job that writes its pid to `pid_file` runs and is
+    /// recorded in the crash journal (the next run ends that job); returns the job's pid.
+    fn kill_when_running(mut self, ws: &Ws, pid_file: &str) -> u32 {
+        let path = ws.path(pid_file);
+        let until = Instant::now() + RUN_TIMEOUT;
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < until, "the job never wrote {pid_file}");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        crate::support::wait_recorded(&ws.path("state"), self.child.id(), pid);
+        self.child.kill().expect("kill prun");
+        self.child.wait().expect("wait for prun");
+        std::fs::remove_file(path).expect("rm pid file");
+        pid
     }
 }
 
@@ -1630,4 +1665,294 @@ run("make");"#,
         std::fs::read_to_string(ws.path("make.count")).unwrap(),
         "ran\nran\n"
     );
+}
+
+#[test]
+fn the_same_script_run_from_another_directory_does_not_take_the_first_one_s_results() {
+    let ws = Ws::new(
+        r#"
+proc("base", #{ inputs: ["../in.txt"] }, |ctx| 1);
+proc("where", #{ deps: ["base"] }, |ctx| { let d = shell("pwd").stdout; d.trim(); d });
+proc("count", #{ deps: ["base"], outputs: ["n.txt"], shell: "wc -c < data.txt > n.txt" });
+proc("show", #{ deps: ["where"], no_skip: true }, |ctx| print(`in ${ctx.results.where}`));
+run(["show", "count"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write("one/data.txt", "1");
+    ws.write("two/data.txt", "22");
+    ws.write("two/n.txt", "stale");
+    ws.sh("touch -d @981173106 in.txt");
+    let (one, two) = (ws.path("one"), ws.path("two"));
+    ws.prun_in("one", &["../main.rhai"])
+        .ok()
+        .ran(&["base", "where", "count"])
+        .line(&format!("in {}", one.display()));
+    ws.prun_in("one", &["../main.rhai"])
+        .ok()
+        .up_to_date(&["base", "where", "count"]);
+    ws.prun_in("two", &["../main.rhai"])
+        .ok()
+        .ran(&["base", "where", "count"])
+        .line(&format!("in {}", two.display()));
+    let counted = std::fs::read_to_string(two.join("n.txt")).unwrap();
+    assert_eq!(counted.trim(), "2");
+}
+
+#[test]
+fn a_cached_result_that_cannot_be_read_back_runs_the_proc_again() {
+    let ws = Ws::new(
+        r#"proc("make", #{ inputs: ["in.txt"] }, |ctx| #{ n: 7 });
+proc("show", #{ deps: ["make"], no_skip: true }, |ctx| print(`n=${ctx.results.make.n}`));
+run("show");"#,
+    );
+    ws.write("in.txt", "input\n");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["make"]).line("n=7");
+    ws.run(&[]).ok().up_to_date(&["make"]).line("n=7");
+    let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
+    conn.execute(
+        "UPDATE cache SET result = '{\"n\": 7' WHERE name = 'make'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    ws.run(&[]).ok().ran(&["make"]).line("n=7");
+    ws.run(&[]).ok().up_to_date(&["make"]).line("n=7");
+}
+
+#[test]
+fn a_module_variable_a_closure_reads_counts_by_its_value() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+proc("konst", #{ inputs: ["in.txt"] }, |ctx| lib::MODE);
+proc("var", #{ inputs: ["in.txt"] }, |ctx| lib::mode);
+proc("show", #{ deps: ["konst", "var"], no_skip: true }, |ctx| {
+    print(`got ${ctx.results.konst}+${ctx.results["var"]}`);
+});
+run("show");
+"#,
+    );
+    ws.write(
+        "lib.rhai",
+        "export const MODE = read_file(\"mode.txt\");\nlet mode = read_file(\"mode.txt\").len();\nexport mode;\n",
+    );
+    ws.write("in.txt", "x");
+    ws.write("mode.txt", "fast");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().line("got fast+4");
+    ws.run(&[]).ok().up_to_date(&["konst", "var"]);
+    ws.write("mode.txt", "thorough");
+    ws.run(&[])
+        .ok()
+        .ran(&["konst", "var"])
+        .line("got thorough+8");
+    ws.run(&[]).ok().up_to_date(&["konst", "var"]);
+}
+
+/// A proc that runs again while its cached result still matches (`--full`, a deleted
+/// output) and whose run is killed with prun (`kill -9`) half-way through writing its
+/// output: the next run runs it again, not UP_TO_DATE beside the half-written output.
+#[test]
+fn a_rerun_killed_half_way_is_not_up_to_date_next_time() {
+    let ws = Ws::new(
+        r#"
+proc("w", #{ inputs: ["in.txt"], outputs: ["out.txt"],
+    shell: "echo part > out.txt; if [ ! -e quick ]; then echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi; echo done >> out.txt" });
+run("w");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write("quick", "");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["w"]);
+    for (words, before) in [
+        (&["main.rhai", "--full"][..], ":"),
+        (&["main.rhai"][..], "rm out.txt"),
+    ] {
+        ws.run(&[]).ok().up_to_date(&["w"]);
+        ws.sh(&format!("{before}; rm quick"));
+        let job = ws.spawn(words).kill_when_running(&ws, "job.pid");
+        ws.write("quick", "");
+        assert_eq!(
+            std::fs::read_to_string(ws.path("out.txt")).unwrap(),
+            "part\n"
+        );
+        ws.run(&[]).ok().ran(&["w"]);
+        crate::support::assert_gone(job, "the crashed run's job", &format!("{words:?}"));
+        assert_eq!(
+            std::fs::read_to_string(ws.path("out.txt")).unwrap(),
+            "part\ndone\n"
+        );
+    }
+}
+
+/// `skip` ends a proc with the result `()`: its dependents, which saw its earlier result,
+/// run again. `no_change` says nothing changed: they stay UP_TO_DATE.
+#[test]
+fn a_skipped_dependency_runs_its_dependents_again_and_no_change_does_not() {
+    let ws = Ws::new(
+        r#"
+proc("maybe", #{ inputs: ["cfg.txt"] }, |ctx| {
+    let c = read_file("cfg.txt");
+    if c == "skip" { throw skip("nothing today"); }
+    if c == "same" { throw no_change(); }
+    c
+});
+proc("after", #{ deps: ["maybe"] }, |ctx| `after saw ${ctx.results.maybe}`);
+proc("show", #{ deps: ["after"], no_skip: true }, |ctx| print(ctx.results.after));
+run("show");
+"#,
+    );
+    let set = |text: &str, stamp: u32| {
+        ws.write("cfg.txt", text);
+        ws.sh(&format!("touch -d @{stamp} cfg.txt"));
+    };
+    set("v1", 981173106);
+    ws.run(&[])
+        .ok()
+        .ran(&["maybe", "after"])
+        .line("after saw v1");
+    set("same", 981173107);
+    ws.run(&[])
+        .ok()
+        .state("SKIPPED", "maybe")
+        .up_to_date(&["after"])
+        .line("after saw v1");
+    set("skip", 981173108);
+    ws.run(&[])
+        .ok()
+        .state("SKIPPED", "maybe")
+        .ran(&["after"])
+        .line("after saw ");
+    ws.run(&[])
+        .ok()
+        .up_to_date(&["maybe", "after"])
+        .line("after saw ");
+}
+
+/// An `inputs` pattern that matches nothing stands for the file of its literal name, as in
+/// the shell: `report [final].csv` is that file (as a pattern it matches `report f.csv`).
+#[test]
+fn an_input_pattern_that_matches_nothing_is_the_file_of_its_literal_name() {
+    let ws = Ws::new(
+        r#"
+proc("base", #{ inputs: ["base.txt"] }, |ctx| 1);
+proc("report", #{ deps: ["base"], inputs: ["report [final].csv"] }, |ctx| read_file("report [final].csv"));
+proc("show", #{ deps: ["report"], no_skip: true }, |ctx| print(`got ${ctx.results.report}`));
+run("show");
+"#,
+    );
+    ws.write("base.txt", "x");
+    ws.write("report [final].csv", "one");
+    ws.sh("touch -d @981173106 base.txt 'report [final].csv'");
+    ws.run(&[]).ok().ran(&["base", "report"]).line("got one");
+    ws.run(&[]).ok().up_to_date(&["base", "report"]);
+    ws.write("report [final].csv", "two");
+    ws.run(&[]).ok().ran(&["report"]).line("got two");
+    ws.write("report f.csv", "a file the pattern matches");
+    ws.run(&[]).ok().ran(&["report"]).line("got two");
+}
+
+/// A proc whose body sets the params does more than return its result: skipped as
+/// UP_TO_DATE, it would leave the procs after it with other params.
+#[test]
+fn a_proc_that_sets_the_params_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+proc("setter", #{ inputs: ["in.txt"] }, |ctx| { set_params(#{ mode: "set" }); 1 });
+proc("reader", #{ deps: ["setter"], no_skip: true }, |ctx| print(`mode=${ctx.params.mode}`));
+run("reader");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["setter"]).line("mode=set");
+    ws.run(&[]).ok().ran(&["setter"]).line("mode=set");
+}
+
+/// What lasts only until the script ends (a `tempdir()`, a `defer` cleanup) is gone in the
+/// next run: a proc that makes it is never UP_TO_DATE, or its result would name a
+/// directory removed at the end of the run that made it.
+#[test]
+fn a_proc_that_makes_a_tempdir_or_defers_a_cleanup_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+fn scratch() { let d = tempdir(); write_file(`${d}/f`, "data"); d }
+proc("work", #{ inputs: ["in.txt"] }, |ctx| scratch());
+proc("serve", #{ inputs: ["in.txt"] }, |ctx| { defer(|| print("stopped")); "up" });
+proc("use", #{ deps: ["work", "serve"], no_skip: true }, |ctx| print(`read ${read_file(`${ctx.results.work}/f`)}`));
+run("use");
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    for _ in 0..2 {
+        ws.run(&[])
+            .ok()
+            .ran(&["work", "serve"])
+            .line("read data")
+            .line("stopped");
+    }
+}
+
+/// An input rewritten while its proc runs (same size, its mtime put back): the result was
+/// made of the old content, so the next run runs the proc again.
+#[test]
+fn an_input_rewritten_while_its_proc_runs_runs_it_again_next_time() {
+    let ws = Ws::new(
+        r#"
+proc("read", #{ inputs: ["in.txt"] }, |ctx| {
+    let text = read_file("in.txt");
+    if file_info("rewrite") != () {
+        exec(["rm", "rewrite"]);
+        shell("cp -p in.txt old.txt && echo new > in.txt && touch -r old.txt in.txt");
+    }
+    text
+});
+proc("show", #{ deps: ["read"], no_skip: true }, |ctx| print(`got ${ctx.results.read}`));
+run("show");
+"#,
+    );
+    ws.write("in.txt", "old\n");
+    ws.write("rewrite", "");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&[]).ok().ran(&["read"]).line("got old");
+    ws.run(&[]).ok().ran(&["read"]).line("got new");
+    ws.run(&[]).ok().up_to_date(&["read"]).line("got new");
+}
+
+/// An input starting with `~` that names no file is an error: the shell reads `~` as the
+/// home directory, prun does not, and the input would count as a missing file for good.
+/// A file of that name is an input as any other.
+#[test]
+fn an_input_starting_with_a_tilde_that_names_no_file_fails_its_proc_saying_why() {
+    let ws = Ws::new(
+        r#"
+proc("base", #{ inputs: ["base.txt"] }, |ctx| 1);
+proc("home", #{ deps: ["base"], inputs: ["~/app.toml"], shell: "true" });
+proc("pattern", #{ deps: ["base"], inputs: ["~/*.json"], shell: "true" });
+run(["home", "pattern"]);
+"#,
+    );
+    ws.write("base.txt", "x");
+    let run = ws.run(&[]);
+    run.code(1);
+    for name in ["home", "pattern"] {
+        let line = run.report("FAILED", name);
+        assert!(
+            line.contains(
+                "names no file: prun does not read a leading \"~\" as the home directory"
+            ),
+            "{line}"
+        );
+    }
+    ws.write("~/app.toml", "a file in a directory named ~");
+    ws.run(&[])
+        .code(1)
+        .ran(&["home"])
+        .state("FAILED", "pattern");
+    ws.write("~/x.json", "");
+    ws.run(&[]).ok().up_to_date(&["home"]).ran(&["pattern"]);
 }

@@ -99,25 +99,36 @@ impl Core {
     /// UP_TO_DATE (unless `--full` or `no_skip`, and only when no dependency ran in this
     /// run). A proc without `inputs` and `outputs` is judged here and now: its fingerprint
     /// hashes its definition and its dependencies' stamps, which calls no closure and reads
-    /// no file. Any other is queued for a worker thread (`None`): a batch of judgings holds
-    /// one parallel slot, and [`Core::judged_all`] carries the verdicts back.
+    /// no file (unless it runs anyway with a cached row, which is forgotten first). Any
+    /// other is queued for a worker thread (`None`): a batch of judgings holds one parallel
+    /// slot, and [`Core::judged_all`] carries the verdicts back.
     pub(super) fn judge(&mut self, p: ProcId) -> Option<Judgement> {
         let node = self.graph.proc(p);
         let dep_ran = self.runs[p].dep_ids.iter().any(|&d| self.ran_this_cycle(d));
-        let row = self
-            .cache
-            .as_ref()
-            .filter(|c| !c.full && !node.def.no_skip && !dep_ran)
+        let cache = self.cache.as_ref();
+        let row = cache
+            .filter(|_| !dep_ran)
             .and_then(|c| c.row(&node.name).cloned());
+        let may_skip = cache.is_some_and(|c| !c.full) && !node.def.no_skip && !dep_ran;
+        // A row that may still match a proc that runs anyway (or when an output is
+        // missing) is forgotten before it runs (see `freshness::judge_one`): on a worker
+        // thread, since that waits for a commit.
+        let forgets = row.is_some() && !may_skip;
+        let may_forget = forgets || (row.is_some() && !node.def.outputs.is_empty());
         let spec = JudgeSpec {
             id: p,
             node: node.clone(),
             params: self.graph.params().clone(),
             dep_stamps: self.dep_stamps(p),
+            store: cache
+                .filter(|c| may_forget && !c.is_read_only())
+                .map(|c| c.store().clone()),
             row,
+            may_skip,
             own: self.own_files(),
+            cwd: cache.map(|c| c.cwd().clone()),
         };
-        if judged_at_once(&node.def) {
+        if judged_at_once(&node.def) && !forgets {
             return Some(freshness::judge(&spec));
         }
         // A batch holds one parallel slot, taken by its first proc.

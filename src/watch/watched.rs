@@ -58,6 +58,10 @@ enum Matcher {
         known: Vec<PathBuf>,
         /// The files elsewhere that those of `known` that are links lead to, sorted.
         targets: Vec<PathBuf>,
+        /// The file of the pattern's literal name (`report [final].csv`), which the input
+        /// stands for when the pattern matches nothing, as in the shell (see
+        /// `exec::cache`'s `expand`).
+        literal: PathBuf,
     },
 }
 
@@ -81,6 +85,7 @@ impl Matcher {
                 Ok(Matcher::Path { path, targets })
             }
             InputPattern::Glob(g) => {
+                let literal = absolute(cwd, Path::new(&g));
                 let text = if Path::new(&g).is_absolute() {
                     g
                 } else {
@@ -98,6 +103,7 @@ impl Matcher {
                     depth,
                     known,
                     targets,
+                    literal,
                 })
             }
         }
@@ -118,9 +124,11 @@ impl Matcher {
                 depth,
                 known,
                 targets,
+                literal,
             } => {
                 if pattern.matches_path_with(changed, MATCH)
                     || base.starts_with(changed)
+                    || changed.starts_with(literal)
                     || targets
                         .binary_search_by(|t| t.as_path().cmp(changed))
                         .is_ok()
@@ -447,6 +455,23 @@ mod tests {
         assert!(!hit("src/sub/deep.txt"));
         assert!(!hit("src/.hidden.txt"));
         assert!(hit("src"), "the directory itself removed");
+    }
+
+    #[test]
+    fn a_glob_matches_the_file_of_its_literal_name_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = watched(
+            dir.path(),
+            &[InputPattern::Glob("report [final].csv".into())],
+            &[],
+        );
+        let hit = |p: &str| w.affected(&dir.path().join(p)).len() == 1;
+        assert!(
+            hit("report [final].csv"),
+            "the literal file the input stands for"
+        );
+        assert!(hit("report f.csv"));
+        assert!(!hit("report x.csv"));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(crate) fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
     let bad = || {
         DurationError::Invalid(if v.is_unit() {
             "() (nothing)".to_string()
+        } else if v.is_string() && v.to_string().is_empty() {
+            "\"\" (an empty string)".to_string()
         } else if v.is_fnptr() {
             // A closure's text would be its internal name (`Fn(anon$8b39...)`).
             "(a closure)".to_string()
@@ -119,6 +121,12 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("invalid duration () (nothing): ")
+        );
+        assert!(
+            parse(&Dynamic::from(""))
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid duration \"\" (an empty string): ")
         );
     }
 }

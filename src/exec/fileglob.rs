@@ -49,6 +49,10 @@ pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, glob::
         current = next;
     }
     current.retain(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_ok());
+    if pattern.ends_with('/') {
+        // As in the shell, a pattern ending in `/` matches directories only.
+        current.retain(|p| p.is_dir());
+    }
     current.sort();
     current.dedup();
     Ok(current)
@@ -115,5 +119,15 @@ mod tests {
         let all = expand(&format!("{base}/**/*.txt"), false).unwrap();
         assert_eq!(all.len(), 3, "{all:?}");
         assert_eq!(display(&bad), format!("{base}/in/bad\\xff.txt"));
+    }
+
+    #[test]
+    fn a_pattern_ending_in_a_slash_matches_directories_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sub/d")).unwrap();
+        std::fs::write(dir.path().join("sub/s.txt"), "x").unwrap();
+        let base = dir.path().to_str().unwrap();
+        let hits = expand(&format!("{base}/sub/*/"), false).unwrap();
+        assert_eq!(hits, [dir.path().join("sub/d")]);
     }
 }

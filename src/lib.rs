@@ -69,7 +69,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// `println!` that ignores a closed stdout (`prun ... | head`) instead of panicking. With
+/// `println!` that ignores a closed stdout (`prun ... | head`) instead of panicking, and
+/// says once when stdout fails otherwise (see [`report::stdout_failed`]). With
 /// `--json -` stdout holds the report, and these lines go to stderr (see
 /// [`report::to_stdout`]).
 macro_rules! outln {
@@ -78,7 +79,9 @@ macro_rules! outln {
         if $crate::report::stdout_taken() {
             let _ = writeln!(std::io::stderr().lock(), $($arg)*);
         } else {
-            let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+            if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+                $crate::report::stdout_failed(&e);
+            }
         }
     }};
 }

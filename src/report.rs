@@ -210,6 +210,25 @@ pub(crate) fn stdout_taken() -> bool {
     STDOUT_TAKEN.load(Ordering::Relaxed)
 }
 
+/// Set once a line prun printed could not be written to stdout (see [`stdout_failed`]).
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// A line prun printed could not be written to stdout. A reader that went away (`prun
+/// ... | head`: EPIPE) is normal and says nothing; any other failure (a full disk under
+/// `prun ... > out.txt`, `/dev/full`) is said once on stderr, since what prun prints
+/// from then on is lost. The run goes on, and its exit status is its own.
+pub(crate) fn stdout_failed(error: &std::io::Error) {
+    if error.kind() != std::io::ErrorKind::BrokenPipe
+        && !STDOUT_FAILED.swap(true, Ordering::Relaxed)
+    {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "prun: warning: failed to write to stdout ({error}): what prun prints there is lost"
+        );
+    }
+}
+
 /// True when `path` is `-`, stdout.
 pub(crate) fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"

@@ -142,3 +142,28 @@ run(["slow", "mid", "fast", "other"]);
     assert_eq!(line.matches("s, ").count() + 1, 3, "three procs: {line}");
     out.summary_is("prun: 4 succeeded");
 }
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_said_once_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        "for i in 0..5 { proc(`p${i}`, #{ cmd: [\"true\"] }); }\nrun(\"p*\");\n",
+    )
+    .expect("write script");
+    let full = std::fs::File::create("/dev/full").expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg("main.rhai")
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .stdout(full)
+        .output()
+        .expect("run prun");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("failed to write to stdout").count(),
+        1,
+        "said once:\n{stderr}"
+    );
+}

@@ -64,6 +64,32 @@ run(["long", "bad", "after"]);
 }
 
 #[test]
+fn after_fail_fast_a_wait_for_a_proc_the_run_never_starts_throws() {
+    // The abort has happened (nothing runs any more) when the script schedules `new`:
+    // waiting for it must not return `()` as if it had run.
+    let out = Test::new()
+        .args(&["--fail-fast"])
+        .script(
+            r#"
+proc("bad", #{ cmd: ["false"] });
+run("bad");
+try { wait("bad"); } catch {}
+proc("new", || "ran");
+run("new");
+try { print(`new gave ${wait("new")}`); } catch (e) { print(`new: ${e}`); }
+try { print(`waited for ${wait(["new"])}`); } catch (e) { print(`list: ${e}`); }
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("new: the run was aborted: a proc failed and --fail-fast is on")
+        .line("list: the run was aborted: a proc failed and --fail-fast is on")
+        .out_lacks("new gave")
+        .out_lacks("waited for");
+    assert!(!out.events().ran("new"));
+}
+
+#[test]
 fn no_failures_guard_is_cancelled_after_a_failure() {
     let out = Test::new()
         .args(&["-j", "1"])

@@ -268,6 +268,27 @@ impl Run {
         self.live.as_ref().map_or(&[], |l| &l.attempt_log)
     }
 
+    /// Adds `d` to its dependencies; false when it is one already. Past a few, a set
+    /// answers that: a proc with 100,000 dependencies is not checked in quadratic time.
+    fn add_dep(&mut self, d: ProcId) -> bool {
+        const SCANNED: usize = 16;
+        if self.dep_ids.len() < SCANNED {
+            if self.dep_ids.contains(&d) {
+                return false;
+            }
+        } else {
+            let set = &mut self.rare.get_or_insert_default().dep_set;
+            if set.is_empty() {
+                set.extend(self.dep_ids.iter().copied());
+            }
+            if !set.insert(d) {
+                return false;
+            }
+        }
+        self.dep_ids.push(d);
+        true
+    }
+
     /// Its rare part, made when first written.
     fn rare(&mut self) -> &mut Rare {
         self.rare.get_or_insert_default()
@@ -322,6 +343,8 @@ struct Rare {
     error: Option<String>,
     /// Where its last command ran, when on an executor.
     place: Option<String>,
+    /// Its dependencies as a set, once they are too many to scan (see [`Run::add_dep`]).
+    dep_set: std::collections::HashSet<ProcId>,
 }
 
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The [`Graph`]: every proc and proto of a run, name lookup and creation from protos.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -462,8 +462,9 @@ impl Graph {
         }
         .into_iter();
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         let mut push = |d: String| {
-            if !out.contains(&d) {
+            if seen.insert(d.clone()) {
                 out.push(d);
             }
         };

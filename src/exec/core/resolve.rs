@@ -208,10 +208,9 @@ impl Core {
                 dep_wave: dw,
             });
         }
-        if self.runs[p].dep_ids.contains(&d) {
+        if !self.runs[p].add_dep(d) {
             return Ok(());
         }
-        self.runs[p].dep_ids.push(d);
         if self.runs[d].state == State::Idle {
             self.want(d, work)?;
         }

@@ -1077,7 +1077,7 @@ fn watch_session(
 /// the script, not of a target.
 fn schedule_now(sched: &Arc<Scheduler>) -> Result<(), crate::script::TopLevelError> {
     sched.graph_op(|c| c.flush_now()).map_err(|e| {
-        let message = crate::graph::graph_error(sched.lock().graph(), &e);
+        let message = crate::graph::graph_error_at_definition(sched.lock().graph(), &e);
         crate::script::TopLevelError::Script(crate::script::ScriptError::Runtime(message))
     })
 }
@@ -1127,7 +1127,7 @@ fn run_targets(
         Err(e) => {
             let message = format!(
                 "target: {}",
-                crate::graph::graph_error(sched.lock().graph(), &e)
+                crate::graph::graph_error_at_definition(sched.lock().graph(), &e)
             );
             reporter.eprint(&format!("prun: {message}"));
             // A closure of the script that failed, or a cycle in its graph, is the

@@ -74,3 +74,22 @@ pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
     }
     format!("{e}{}", proc_hint(g, wrong))
 }
+
+/// [`graph_error`] for an error no call of the script led to (a `now` proc scheduled when
+/// the top level ended, a target of the command line): led by where the proc it is
+/// about is defined (`main.rhai:2:1: dependency cycle: a -> b -> a`).
+pub(crate) fn graph_error_at_definition(g: &Graph, e: &GraphError) -> String {
+    let about = match e {
+        GraphError::Cycle(cycle) => cycle.first(),
+        GraphError::WaveViolation { dependent, .. } | GraphError::MissingDep { dependent, .. } => {
+            Some(dependent)
+        }
+        GraphError::TooLate { declarer, .. } => Some(declarer),
+        _ => None,
+    };
+    let message = graph_error(g, e);
+    match about.and_then(|name| g.lookup(name)) {
+        Some(id) => format!("{}: {message}", g.proc(id).def.origin),
+        None => message,
+    }
+}

@@ -198,6 +198,38 @@ run("a");
 }
 
 #[test]
+fn a_graph_error_met_with_no_call_in_the_script_names_where_the_proc_is_defined() {
+    // A `now` proc is scheduled when the top level ends and a target by the command line:
+    // no call of the script leads to the error, so the definition is named.
+    let cycle = r#"
+proc("a", #{ deps: ["b"], JOB(a) });
+proc("b", #{ deps: ["a"], JOB(b) });
+"#;
+    let now = Test::new()
+        .script(&format!(
+            "{cycle}proc(\"n\", #{{ now: true, deps: [\"a\"], JOB(n) }});\n"
+        ))
+        .run();
+    now.code(2)
+        .err_has("prun: error: main.rhai:2:1: dependency cycle: a -> b -> a");
+    let target = Test::new().args(&["a"]).script(cycle).run();
+    target
+        .code(2)
+        .err_has("prun: target: main.rhai:2:1: dependency cycle: a -> b -> a");
+    let wave = Test::new()
+        .script(
+            r#"
+proc("hi", #{ wave: 1, JOB(hi) });
+proc("lo", #{ now: true, deps: ["hi"], JOB(lo) });
+"#,
+        )
+        .run();
+    wave.code(2).err_has(
+        "prun: error: main.rhai:3:1: proc \"lo\" (wave 0) cannot depend on proc \"hi\" (wave 1)",
+    );
+}
+
+#[test]
 fn self_dependency_is_a_cycle() {
     let out = Test::new()
         .script(

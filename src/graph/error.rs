@@ -47,13 +47,20 @@ pub(crate) enum GraphError {
         arg: String,
         value: String,
     },
-    #[error("glob \"{value}\" for placeholder [{arg}] matched none of the allowed values: {}", allowed.join(", "))]
+    #[error(
+        "glob \"{value}\" for placeholder [{arg}] of proto \"{proto}\" matched none of {}",
+        allowed_values(allowed)
+    )]
     GlobNoMatch {
+        proto: String,
         arg: String,
         value: String,
         allowed: Vec<String>,
     },
-    #[error("value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of the allowed values: {}", allowed.join(", "))]
+    #[error(
+        "value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of {}",
+        allowed_values(allowed)
+    )]
     NotAChoice {
         proto: String,
         arg: String,
@@ -104,4 +111,18 @@ pub(crate) enum GraphError {
     /// A bad option value, with its message.
     #[error("{0}")]
     Option(String),
+}
+
+/// The allowed values of a placeholder, for a message: all of a short list, the first
+/// few of a long one (a list of 10,000 file names is no error line).
+fn allowed_values(allowed: &[String]) -> String {
+    const SHOWN: usize = 10;
+    match allowed.len() {
+        0 => "the allowed values: its arg_choices allow none".into(),
+        n if n <= SHOWN => format!("the allowed values: {}", allowed.join(", ")),
+        n => format!(
+            "the {n} allowed values: {}, ...",
+            allowed[..SHOWN].join(", ")
+        ),
+    }
 }

@@ -166,10 +166,38 @@ run("build::x*");
 "#,
         )
         .run();
-    out.code(2)
-        .err_has("main.rhai:3:1")
-        .err_has("x*")
-        .err_has("dev, prod");
+    out.code(2).err_has(
+        r#"main.rhai:3:1: glob "x*" for placeholder [env] of proto "build::[env]" matched none of the allowed values: dev, prod"#,
+    );
+}
+
+#[test]
+fn a_glob_over_empty_or_long_choices_says_so_in_one_short_line() {
+    let empty = Test::new()
+        .script(
+            r#"
+proto("build::[env]", #{ arg_choices: #{ env: [] } }, |ctx, env| 1);
+run("build::*");
+"#,
+        )
+        .run();
+    empty.code(2).err_has(
+        r#"glob "*" for placeholder [env] of proto "build::[env]" matched none of the allowed values: its arg_choices allow none"#,
+    );
+    let long = Test::new()
+        .script(
+            r#"
+let files = [];
+for i in 0..500 { files.push(`f${i}`); }
+proto("gz::[f]", #{ arg_choices: #{ f: files } }, |ctx, f| 1);
+run("gz::g*");
+"#,
+        )
+        .run();
+    long.code(2).err_has(
+        r#"glob "g*" for placeholder [f] of proto "gz::[f]" matched none of the 500 allowed values: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, ..."#,
+    );
+    assert!(!long.stderr.contains("f10"), "{}", long.describe());
 }
 
 #[test]

@@ -143,3 +143,23 @@ print("last=" + wait("n::1999"));
         .line("last=1999")
         .summary_is("prun: 2000 succeeded");
 }
+
+#[test]
+fn thousands_of_names_of_a_proto_with_listed_choices_made_one_by_one() {
+    // Each name is checked against a list of 3,000 choices (a set once made).
+    let out = Test::new()
+        .script(
+            r#"
+let choices = [];
+for i in 0..3000 { choices.push(`v${i}`); }
+proto("x::[i]", #{ arg_choices: #{ i: choices } }, |ctx, i| 1);
+for i in 0..3000 { run(`x::v${i}`); }
+print("made=" + wait().len());
+run("x::v3000");
+"#,
+        )
+        .run();
+    out.code(2).line("made=3000").err_has(
+        "value \"v3000\" for placeholder [i] of proto \"x::[i]\" is not one of the 3000 allowed values: v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, ...",
+    );
+}

@@ -345,3 +345,34 @@ run("b::prod");"#,
         r#"value "prod" for placeholder [env] of proto "gen::[env]" is not one of the allowed values: dev"#,
     );
 }
+
+#[test]
+fn run_and_create_fill_the_placeholders_of_a_pattern_from_a_map() {
+    // parproc's run("build::[env]", env="prod").
+    let out = Test::new()
+        .script(
+            r#"
+proto("build::[env]::[n]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env, n| `${env}-${n}`);
+print(run("build::[env]::[n]", #{ env: "prod", n: 2 }));
+print(create("build::[env]::[n]", #{ env: "dev", n: "x" }));
+print(run("build::[env]::[n]", #{ env: "*", n: 3 }));
+proc("inside", |ctx| { ctx.run("build::[env]::[n]", #{ env: "dev", n: 4 }); ctx.wait("build::dev::4") });
+run("inside");
+print(wait("inside"));
+try { run("build::[env]::[n]", #{ env: "dev", m: 1 }); } catch (e) { print(e); }
+try { run("build::[env]::[n]", #{ env: "dev" }); } catch (e) { print(e); }
+try { run("build::[env]::[n]", #{ env: "dev", n: [1] }); } catch (e) { print(e); }
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"["build::prod::2"]"#)
+        .line(r#"["build::dev::x"]"#)
+        .line(r#"["build::dev::3", "build::prod::3"]"#)
+        .line("dev-4")
+        .line(r#"run("build::[env]::[n]", ...): `m` is not a [placeholder] of the pattern"#)
+        .line(r#"run: pattern "build::[env]::[n]" requires argument "n" but it was not provided"#)
+        .line(r#"run("build::[env]::[n]", ...): the value of `n` must be text, a number or a bool, not an array"#)
+        .proc_state("SUCCEEDED", "build::prod::2")
+        .not_reported("build::dev::x");
+}

@@ -10,8 +10,10 @@ pub(crate) enum GraphError {
     BadPattern { pattern: String, why: String },
     #[error("pattern \"{pattern}\" requires argument \"{arg}\" but it was not provided")]
     MissingArg { pattern: String, arg: String },
-    #[error("proc \"{0}\" already exists")]
-    DuplicateProc(String),
+    /// `first` says where the existing proc came from ("defined at main.rhai:2:1", "made
+    /// from proto \"b::[x]\"").
+    #[error("proc \"{name}\" already exists ({first})")]
+    DuplicateProc { name: String, first: String },
     #[error("proto \"{0}\" already exists")]
     DuplicateProto(String),
     #[error(

@@ -310,8 +310,16 @@ impl Graph {
         if has_placeholders(&name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));
         }
-        if self.lookup(&name).is_some() {
-            return Err(GraphError::DuplicateProc(name.to_string()));
+        if let Some(first) = self.lookup(&name) {
+            let first = self.proc(first);
+            let first = match first.proto() {
+                Some(p) => format!("made from proto \"{}\"", self.protos[p].template.text()),
+                None => format!("defined at {}", first.def.origin),
+            };
+            return Err(GraphError::DuplicateProc {
+                name: name.to_string(),
+                first,
+            });
         }
         let deps = self.dep_names(&name, def, &[])?;
         let made = self.share(def);
@@ -935,7 +943,7 @@ mod tests {
         g.add_proc("p", &mut def(&[], &[])).unwrap();
         assert!(matches!(
             g.add_proc("p", &mut def(&[], &[])),
-            Err(GraphError::DuplicateProc(_))
+            Err(GraphError::DuplicateProc { .. })
         ));
         assert!(matches!(
             g.add_proc("q::[x]", &mut def(&[], &[])),

@@ -1084,7 +1084,8 @@ fn schedule_now(sched: &Arc<Scheduler>) -> Result<(), crate::script::TopLevelErr
 
 /// The problem of each command-line target that a run could not start, for `prun check`:
 /// each is expanded as a run expands it (its proto's `arg_choices` closures called), and
-/// nothing is started.
+/// the procs it would reach are made (so that the graph's problems among them are found),
+/// but nothing is started.
 fn check_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Vec<String> {
     targets
         .iter()
@@ -1092,7 +1093,10 @@ fn check_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Vec<String> {
             let e = sched
                 .graph_op(|c| {
                     c.flush_now()?;
-                    c.expand(t)
+                    let ids = c.expand(t)?;
+                    let roots: Vec<crate::exec::Root<'_>> =
+                        ids.iter().map(|&id| crate::exec::Root::Proc(id)).collect();
+                    c.prepare(&roots)
                 })
                 .err()?;
             let why = crate::graph::graph_error(sched.lock().graph(), &e);

@@ -106,6 +106,9 @@ pub(crate) enum GraphError {
     NotScheduled(String),
     #[error("no scheduled proc matches \"{0}\"")]
     NoScheduledMatch(String),
+    /// A glob of `start`, which takes existing procs only.
+    #[error("no proc matches \"{0}\"")]
+    NoProcMatch(String),
     /// The operation needs values of script closures that were not called yet; the caller
     /// calls them outside the lock and retries (see `graph::need`).
     #[error("internal error: {0} had not been called before it was needed")]

@@ -58,13 +58,14 @@ pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
     let wrong = match e {
         GraphError::NoMatch(n)
         | GraphError::UnknownProc(n)
+        | GraphError::NoProcMatch(n)
         | GraphError::NoScheduledMatch(n)
         | GraphError::MissingDep { dep: n, .. } => n,
         _ => return e.to_string(),
     };
     // `start`, `wait` and `state` take existing procs only: say which proto the name
     // would come from rather than a near name.
-    if let GraphError::UnknownProc(n) = e
+    if let GraphError::UnknownProc(n) | GraphError::NoProcMatch(n) = e
         && let Some(p) = g.protos().find(|p| p.template.matches(n).is_some())
     {
         return format!(

@@ -397,7 +397,7 @@ fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
                 None if is_glob(p) => {
                     let hits: Vec<ProcId> = c.graph().matching(p).collect();
                     if hits.is_empty() {
-                        return Err(GraphError::NoMatch(p.clone()));
+                        return Err(GraphError::NoProcMatch(p.clone()));
                     }
                     ids.extend(hits);
                 }

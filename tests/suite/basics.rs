@@ -302,3 +302,18 @@ fn unknown_set_options_key_and_duplicate_proc_are_script_errors() {
         .run();
     out.code(2).err_has("\"a\"").err_has("main.rhai:2:3");
 }
+
+#[test]
+fn a_start_glob_matching_only_names_a_proto_would_make_says_to_create_them() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("p::[n]", #{ arg_choices: #{ n: ["1", "2"] } }, |ctx, n| n);
+start("p::*");
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:3:1: no proc matches "p::*"; it would be made from proto "p::[n]": create it first (run, create or ctx.run)"#,
+    );
+}

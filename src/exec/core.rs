@@ -199,6 +199,8 @@ struct Run {
     /// included).
     holds_resources: bool,
     waiting: bool,
+    /// Listed in `Core::missing_blocked` (see [`Core::deps_met`]).
+    missing_blocked: bool,
     retry_pending: bool,
     /// Being judged on a worker thread ([`Action::Judge`]).
     judging: bool,
@@ -239,6 +241,7 @@ impl Run {
             holds_slot: false,
             holds_resources: false,
             waiting: false,
+            missing_blocked: false,
             retry_pending: false,
             judging: false,
             locks_held: false,
@@ -809,7 +812,9 @@ impl Core {
     fn deps_met(&mut self, p: ProcId) {
         if let Some(dep) = self.runs[p].missing().first().cloned() {
             if self.script_running {
-                if !self.missing_blocked.contains(&p) {
+                // A flag, not a search of the list: 100,000 procs may wait for
+                // dependencies the script defines later.
+                if !std::mem::replace(&mut self.runs[p].missing_blocked, true) {
                     self.missing_blocked.push(p);
                 }
             } else {

@@ -163,3 +163,20 @@ run("x::v3000");
         "value \"v3000\" for placeholder [i] of proto \"x::[i]\" is not one of the 3000 allowed values: v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, ...",
     );
 }
+
+#[test]
+fn thousands_of_procs_scheduled_before_their_dependencies_are_defined() {
+    // Each waits, listed once, until the top level defines its dependency or ends.
+    let out = Test::new()
+        .script(
+            r#"
+for i in 0..3000 { proc(`a${i}`, #{ deps: [`b${i}`] }, |ctx| ctx.results.len()); }
+run("a*");
+for i in 1..3000 { proc(`b${i}`, || 1); }
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has(r#"FAILED_DEP a0: dependency "b0" missing; did you mean"#)
+        .summary_is("prun: 5998 succeeded, 1 not run (failed dependency)");
+}

@@ -268,7 +268,8 @@ impl Core {
                     first_err.get_or_insert(e);
                 }
                 if self.runs[p].state == State::Wanted && self.runs[p].unmet == 0 {
-                    self.missing_blocked.retain(|&b| b != p);
+                    // Left in the list, which skips it (see `script_blocked`).
+                    self.runs[p].missing_blocked = false;
                     work.push(p);
                 }
             }

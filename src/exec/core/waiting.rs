@@ -107,6 +107,10 @@ impl Core {
     pub(super) fn script_blocked(&mut self) {
         self.script_running = false;
         for p in std::mem::take(&mut self.missing_blocked) {
+            // Once each: a proc may be listed again after its flag was cleared.
+            if !std::mem::take(&mut self.runs[p].missing_blocked) {
+                continue;
+            }
             if self.runs[p].state == State::Wanted && !self.runs[p].missing().is_empty() {
                 self.deps_met(p);
             }

@@ -1083,14 +1083,15 @@ fn watch_session(
 /// the script, not of a target.
 fn schedule_now(sched: &Arc<Scheduler>) -> Result<(), crate::script::TopLevelError> {
     sched.graph_op(|c| c.flush_now()).map_err(|e| {
-        let message = crate::graph::graph_error(sched.lock().graph(), &e);
+        let message = crate::graph::graph_error_at_definition(sched.lock().graph(), &e);
         crate::script::TopLevelError::Script(crate::script::ScriptError::Runtime(message))
     })
 }
 
 /// The problem of each command-line target that a run could not start, for `prun check`:
 /// each is expanded as a run expands it (its proto's `arg_choices` closures called), and
-/// nothing is started.
+/// the procs it would reach are made (so that the graph's problems among them are found),
+/// but nothing is started.
 fn check_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Vec<String> {
     targets
         .iter()
@@ -1098,7 +1099,10 @@ fn check_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Vec<String> {
             let e = sched
                 .graph_op(|c| {
                     c.flush_now()?;
-                    c.expand(t)
+                    let ids = c.expand(t)?;
+                    let roots: Vec<crate::exec::Root<'_>> =
+                        ids.iter().map(|&id| crate::exec::Root::Proc(id)).collect();
+                    c.prepare(&roots)
                 })
                 .err()?;
             let why = crate::graph::graph_error(sched.lock().graph(), &e);
@@ -1133,7 +1137,7 @@ fn run_targets(
         Err(e) => {
             let message = format!(
                 "target: {}",
-                crate::graph::graph_error(sched.lock().graph(), &e)
+                crate::graph::graph_error_at_definition(sched.lock().graph(), &e)
             );
             reporter.eprint(&format!("prun: {message}"));
             // A closure of the script that failed, or a cycle in its graph, is the

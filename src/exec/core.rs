@@ -199,6 +199,8 @@ struct Run {
     /// included).
     holds_resources: bool,
     waiting: bool,
+    /// Listed in `Core::missing_blocked` (see [`Core::deps_met`]).
+    missing_blocked: bool,
     retry_pending: bool,
     /// Being judged on a worker thread ([`Action::Judge`]).
     judging: bool,
@@ -239,6 +241,7 @@ impl Run {
             holds_slot: false,
             holds_resources: false,
             waiting: false,
+            missing_blocked: false,
             retry_pending: false,
             judging: false,
             locks_held: false,
@@ -266,6 +269,27 @@ impl Run {
     /// Each attempt so far, while it runs.
     fn attempt_log(&self) -> &[Attempt] {
         self.live.as_ref().map_or(&[], |l| &l.attempt_log)
+    }
+
+    /// Adds `d` to its dependencies; false when it is one already. Past a few, a set
+    /// answers that: a proc with 100,000 dependencies is not checked in quadratic time.
+    fn add_dep(&mut self, d: ProcId) -> bool {
+        const SCANNED: usize = 16;
+        if self.dep_ids.len() < SCANNED {
+            if self.dep_ids.contains(&d) {
+                return false;
+            }
+        } else {
+            let set = &mut self.rare.get_or_insert_default().dep_set;
+            if set.is_empty() {
+                set.extend(self.dep_ids.iter().copied());
+            }
+            if !set.insert(d) {
+                return false;
+            }
+        }
+        self.dep_ids.push(d);
+        true
     }
 
     /// Its rare part, made when first written.
@@ -322,6 +346,8 @@ struct Rare {
     error: Option<String>,
     /// Where its last command ran, when on an executor.
     place: Option<String>,
+    /// Its dependencies as a set, once they are too many to scan (see [`Run::add_dep`]).
+    dep_set: std::collections::HashSet<ProcId>,
 }
 
 #[derive(Debug)]
@@ -786,7 +812,9 @@ impl Core {
     fn deps_met(&mut self, p: ProcId) {
         if let Some(dep) = self.runs[p].missing().first().cloned() {
             if self.script_running {
-                if !self.missing_blocked.contains(&p) {
+                // A flag, not a search of the list: 100,000 procs may wait for
+                // dependencies the script defines later.
+                if !std::mem::replace(&mut self.runs[p].missing_blocked, true) {
                     self.missing_blocked.push(p);
                 }
             } else {

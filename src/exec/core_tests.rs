@@ -684,7 +684,7 @@ fn procs_declared_alike_share_one_definition_and_a_retry_is_no_duplicate() {
     // A second declaration of the same name, with the same options, still is.
     assert!(matches!(
         c.define_proc("b", &mut Arc::new(def())),
-        Err(GraphError::DuplicateProc(n)) if n == "b"
+        Err(GraphError::DuplicateProc { name, .. }) if name == "b"
     ));
     let other = add(&mut c, "c", with_deps(&["a"]));
     assert!(!Arc::ptr_eq(
@@ -741,7 +741,7 @@ fn procs_declared_alike_but_for_their_commands_share_a_definition_and_run_their_
     assert_eq!(c.define_proc("b", &mut kept), Ok(b));
     assert!(matches!(
         c.define_proc("b", &mut Arc::new(running(&["echo", "b"]))),
-        Err(GraphError::DuplicateProc(n)) if n == "b"
+        Err(GraphError::DuplicateProc { name, .. }) if name == "b"
     ));
     c.start(&[a, b, same_as_a]).unwrap();
     let mut jobs = argvs_started(&mut c);

@@ -23,7 +23,9 @@ pub(crate) mod unix;
 
 pub(crate) use cache::Cache;
 pub(crate) use cache::{InputPattern, input_patterns, output_paths, shell_variables};
-pub(crate) use core::{AbortReason, CacheOpener, CacheTaker, Core, CoreOptions, JobSpec, Wake};
+pub(crate) use core::{
+    AbortReason, CacheOpener, CacheTaker, Core, CoreOptions, JobSpec, Root, Wake,
+};
 pub(crate) use internal::install_hook as install_panic_hook;
 pub(crate) use internal::message_of as panic_message;
 pub(crate) use pool::{STACK_FULL, guard_stack, stack_nearly_full};

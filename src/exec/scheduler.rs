@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{AbortReason, Action, CacheOpener, Core, JobSpec, Wake};
+use super::core::{AbortReason, Action, CacheOpener, Core, JobSpec, Root, Wake};
 use super::freshness::{self, Judgement};
 use super::internal::{self, Guarded, lock};
 use super::job;
@@ -535,9 +535,9 @@ impl Scheduler {
             });
             match step {
                 Step::Done(r) => return r,
-                Step::Pending(needs) => self.answer(&needs, &mut answered),
+                Step::Pending(needs) => self.answer_ahead(needs, &mut answered),
                 Step::Flush(r, needs) => {
-                    self.answer(&needs, &mut answered);
+                    self.answer_ahead(needs, &mut answered);
                     break r;
                 }
             }
@@ -554,8 +554,40 @@ impl Scheduler {
                 }
             });
             match step {
-                Err(needs) => self.answer(&needs, &mut answered),
+                Err(needs) => self.answer_ahead(needs, &mut answered),
                 Ok(flushed) => return result.and_then(|v| flushed.map(|()| v)),
+            }
+        }
+    }
+
+    /// Answers `needs`, then what making the procs they were for needs in turn, until
+    /// that needs nothing more. A chain of procs whose dependency closures each name the
+    /// next is so answered level by level from where the last answer left it: retrying
+    /// the operation, which walks from its roots, after each level took quadratic time.
+    fn answer_ahead(self: &Arc<Self>, mut needs: Needs, answered: &mut Vec<NeedKey>) {
+        loop {
+            self.answer(&needs, answered);
+            let made: Vec<String> = needs
+                .0
+                .iter()
+                .filter_map(|n| match n.key() {
+                    NeedKey::Deps(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            if made.is_empty() {
+                return;
+            }
+            let next = self.with(|c| {
+                let roots: Vec<Root<'_>> = made.iter().map(|n| Root::Name(n)).collect();
+                match c.prepare(&roots) {
+                    Err(GraphError::Unresolved(next)) => Some(next),
+                    _ => None,
+                }
+            });
+            match next {
+                Some(next) => needs = next,
+                None => return,
             }
         }
     }

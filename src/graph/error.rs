@@ -10,8 +10,10 @@ pub(crate) enum GraphError {
     BadPattern { pattern: String, why: String },
     #[error("pattern \"{pattern}\" requires argument \"{arg}\" but it was not provided")]
     MissingArg { pattern: String, arg: String },
-    #[error("proc \"{0}\" already exists")]
-    DuplicateProc(String),
+    /// `first` says where the existing proc came from ("defined at main.rhai:2:1", "made
+    /// from proto \"b::[x]\"").
+    #[error("proc \"{name}\" already exists ({first})")]
+    DuplicateProc { name: String, first: String },
     #[error("proto \"{0}\" already exists")]
     DuplicateProto(String),
     #[error(
@@ -47,13 +49,20 @@ pub(crate) enum GraphError {
         arg: String,
         value: String,
     },
-    #[error("glob \"{value}\" for placeholder [{arg}] matched none of the allowed values: {}", allowed.join(", "))]
+    #[error(
+        "glob \"{value}\" for placeholder [{arg}] of proto \"{proto}\" matched none of {}",
+        allowed_values(allowed)
+    )]
     GlobNoMatch {
+        proto: String,
         arg: String,
         value: String,
         allowed: Vec<String>,
     },
-    #[error("value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of the allowed values: {}", allowed.join(", "))]
+    #[error(
+        "value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of {}",
+        allowed_values(allowed)
+    )]
     NotAChoice {
         proto: String,
         arg: String,
@@ -97,6 +106,9 @@ pub(crate) enum GraphError {
     NotScheduled(String),
     #[error("no scheduled proc matches \"{0}\"")]
     NoScheduledMatch(String),
+    /// A glob of `start`, which takes existing procs only.
+    #[error("no proc matches \"{0}\"")]
+    NoProcMatch(String),
     /// The operation needs values of script closures that were not called yet; the caller
     /// calls them outside the lock and retries (see `graph::need`).
     #[error("internal error: {0} had not been called before it was needed")]
@@ -104,4 +116,18 @@ pub(crate) enum GraphError {
     /// A bad option value, with its message.
     #[error("{0}")]
     Option(String),
+}
+
+/// The allowed values of a placeholder, for a message: all of a short list, the first
+/// few of a long one (a list of 10,000 file names is no error line).
+fn allowed_values(allowed: &[String]) -> String {
+    const SHOWN: usize = 10;
+    match allowed.len() {
+        0 => "the allowed values: its arg_choices allow none".into(),
+        n if n <= SHOWN => format!("the allowed values: {}", allowed.join(", ")),
+        n => format!(
+            "the {n} allowed values: {}, ...",
+            allowed[..SHOWN].join(", ")
+        ),
+    }
 }

@@ -58,13 +58,14 @@ pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
     let wrong = match e {
         GraphError::NoMatch(n)
         | GraphError::UnknownProc(n)
+        | GraphError::NoProcMatch(n)
         | GraphError::NoScheduledMatch(n)
         | GraphError::MissingDep { dep: n, .. } => n,
         _ => return e.to_string(),
     };
     // `start`, `wait` and `state` take existing procs only: say which proto the name
     // would come from rather than a near name.
-    if let GraphError::UnknownProc(n) = e
+    if let GraphError::UnknownProc(n) | GraphError::NoProcMatch(n) = e
         && let Some(p) = g.protos().find(|p| p.template.matches(n).is_some())
     {
         return format!(
@@ -73,4 +74,23 @@ pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
         );
     }
     format!("{e}{}", proc_hint(g, wrong))
+}
+
+/// [`graph_error`] for an error no call of the script led to (a `now` proc scheduled when
+/// the top level ended, a target of the command line): led by where the proc it is
+/// about is defined (`main.rhai:2:1: dependency cycle: a -> b -> a`).
+pub(crate) fn graph_error_at_definition(g: &Graph, e: &GraphError) -> String {
+    let about = match e {
+        GraphError::Cycle(cycle) => cycle.first(),
+        GraphError::WaveViolation { dependent, .. } | GraphError::MissingDep { dependent, .. } => {
+            Some(dependent)
+        }
+        GraphError::TooLate { declarer, .. } => Some(declarer),
+        _ => None,
+    };
+    let message = graph_error(g, e);
+    match about.and_then(|name| g.lookup(name)) {
+        Some(id) => format!("{}: {message}", g.proc(id).def.origin),
+        None => message,
+    }
 }

@@ -20,7 +20,7 @@ pub(crate) use def::{
     Body, Callable, Callback, Choices, DepSpec, FileSpec, List, OutputMode, OutputSpec, ProcDef,
 };
 pub(crate) use error::GraphError;
-pub(crate) use hints::{graph_error, proc_hint};
+pub(crate) use hints::{graph_error, graph_error_at_definition, proc_hint};
 pub(crate) use model::{Graph, ProcId, ProcNode, Proto, ProtoId, args_map, fill_known, fill_text};
 pub(crate) use need::{Answer, BodyOnly, Need, NeedKey, Needs, closure_ctx};
 pub(crate) use need::{CallFailure, call_strings};

@@ -1,8 +1,8 @@
 //! The [`Graph`]: every proc and proto of a run, name lookup and creation from protos.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rhai::{ImmutableString, Map};
 
@@ -109,6 +109,28 @@ pub(crate) struct Proto {
     pub def: Arc<ProcDef>,
     /// Procs created from this proto, in creation order.
     pub instances: Vec<ProcId>,
+    /// The values its `arg_choices` lists allow, per placeholder, as sets: made at the
+    /// first check, so that making each of 100,000 listed names checks it in constant time.
+    listed: OnceLock<HashMap<String, HashSet<String>>>,
+}
+
+impl Proto {
+    /// Whether the `arg_choices` list of `arg` holds `value`; `None` when `arg` has no
+    /// list (no choices, or a closure computes them).
+    fn lists(&self, arg: &str, value: &str) -> Option<bool> {
+        let listed = self.listed.get_or_init(|| {
+            self.def
+                .extras()
+                .arg_choices
+                .iter()
+                .filter_map(|(a, c)| match c {
+                    Choices::List(v) => Some((a.clone(), v.iter().cloned().collect())),
+                    Choices::Closure(_) => None,
+                })
+                .collect()
+        });
+        listed.get(arg).map(|set| set.contains(value))
+    }
 }
 
 /// Who declared an rdep rule.
@@ -288,8 +310,16 @@ impl Graph {
         if has_placeholders(&name) {
             return Err(GraphError::PlaceholderInProcName(name.to_string()));
         }
-        if self.lookup(&name).is_some() {
-            return Err(GraphError::DuplicateProc(name.to_string()));
+        if let Some(first) = self.lookup(&name) {
+            let first = self.proc(first);
+            let first = match first.proto() {
+                Some(p) => format!("made from proto \"{}\"", self.protos[p].template.text()),
+                None => format!("defined at {}", first.def.origin),
+            };
+            return Err(GraphError::DuplicateProc {
+                name: name.to_string(),
+                first,
+            });
         }
         let deps = self.dep_names(&name, def, &[])?;
         let made = self.share(def);
@@ -365,6 +395,7 @@ impl Graph {
             template,
             def,
             instances: Vec::new(),
+            listed: OnceLock::new(),
         });
         self.proto_by_name.insert(pattern.to_string(), id);
         self.add_rules(RuleSource::Proto(id))?;
@@ -462,8 +493,9 @@ impl Graph {
         }
         .into_iter();
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         let mut push = |d: String| {
-            if !out.contains(&d) {
+            if seen.insert(d.clone()) {
                 out.push(d);
             }
         };
@@ -592,6 +624,9 @@ impl Graph {
 
     fn check_choices(&self, proto: ProtoId, args: &Args) -> Result<(), GraphError> {
         for (arg, value) in args {
+            if self.protos[proto].lists(arg, value) == Some(true) {
+                continue;
+            }
             if let Some(allowed) = self.choices(proto, arg)?
                 && !allowed.contains(value)
             {
@@ -638,6 +673,7 @@ impl Graph {
                         .collect();
                     if hits.is_empty() {
                         return Err(GraphError::GlobNoMatch {
+                            proto: self.protos[proto].template.text().to_string(),
                             arg,
                             value,
                             allowed,
@@ -907,7 +943,7 @@ mod tests {
         g.add_proc("p", &mut def(&[], &[])).unwrap();
         assert!(matches!(
             g.add_proc("p", &mut def(&[], &[])),
-            Err(GraphError::DuplicateProc(_))
+            Err(GraphError::DuplicateProc { .. })
         ));
         assert!(matches!(
             g.add_proc("q::[x]", &mut def(&[], &[])),

@@ -206,6 +206,14 @@ pub(super) fn register(
         run(&s, vec![pattern.to_string()])
     });
     let s = sched.clone();
+    engine.register_fn("run", move |pattern: &str, args: Map| {
+        run(&s, vec![filled("run", pattern, args)?])
+    });
+    let s = sched.clone();
+    engine.register_fn("run", move |_: &mut Ctx, pattern: &str, args: Map| {
+        run(&s, vec![filled("run", pattern, args)?])
+    });
+    let s = sched.clone();
     engine.register_fn("start", move |name: &str| start(&s, vec![name.to_string()]));
     let s = sched.clone();
     engine.register_fn("start", move |names: Array| start(&s, strings(names)?));
@@ -218,6 +226,14 @@ pub(super) fn register(
     let s = sched.clone();
     engine.register_fn("create", move |_: &mut Ctx, pattern: &str| {
         create(&s, pattern)
+    });
+    let s = sched.clone();
+    engine.register_fn("create", move |pattern: &str, args: Map| {
+        create(&s, &filled("create", pattern, args)?)
+    });
+    let s = sched.clone();
+    engine.register_fn("create", move |_: &mut Ctx, pattern: &str, args: Map| {
+        create(&s, &filled("create", pattern, args)?)
     });
 
     let s = sched.clone();
@@ -381,7 +397,7 @@ fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
                 None if is_glob(p) => {
                     let hits: Vec<ProcId> = c.graph().matching(p).collect();
                     if hits.is_empty() {
-                        return Err(GraphError::NoMatch(p.clone()));
+                        return Err(GraphError::NoProcMatch(p.clone()));
                     }
                     ids.extend(hits);
                 }
@@ -403,6 +419,29 @@ fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
         c.created()?;
         Ok(names(c, &ids))
     })
+}
+
+/// The name `run(pattern, args)` and `create(pattern, args)` stand for: `pattern` with
+/// each `[placeholder]` replaced by its value in `args` (parproc's
+/// `run("build::[env]", env="prod")`). A key that is no placeholder of the pattern, a
+/// placeholder without a value and a value that is not text, a number or a bool are errors.
+fn filled(what: &str, pattern: &str, args: Map) -> R<String> {
+    let mut values = Vec::with_capacity(args.len());
+    for (key, value) in args {
+        if !pattern.contains(&format!("[{key}]")) {
+            return Err(err(format!(
+                "{what}(\"{pattern}\", ...): `{key}` is not a [placeholder] of the pattern"
+            )));
+        }
+        if !(value.is_string() || value.is_int() || value.is_float() || value.is_bool()) {
+            return Err(err(format!(
+                "{what}(\"{pattern}\", ...): the value of `{key}` must be text, a number or a bool, not {}",
+                crate::diag::value_words(&value)
+            )));
+        }
+        values.push((key.to_string(), value.to_string()));
+    }
+    crate::graph::fill_text(pattern, &values).map_err(|e| err(format!("{what}: {e}")))
 }
 
 /// Blocks until `rx` fires; the error explains why a wait cannot finish.

@@ -288,10 +288,32 @@ fn unknown_set_options_key_and_duplicate_proc_are_script_errors() {
     let out = Test::new()
         .script("proc(\"a\", |ctx| 1);\nproc(\"a\", |ctx| 2);\n")
         .run();
-    out.code(2).err_has("\"a\"").err_has("main.rhai:2:1");
+    out.code(2)
+        .err_has("main.rhai:2:1: proc \"a\" already exists (defined at main.rhai:1:1)");
+    // A name a proto made is taken too.
+    let out = Test::new()
+        .script("proto(\"b::[x]\", |ctx, x| x);\nrun(\"b::one\");\nproc(\"b::one\", || 1);\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1: proc \"b::one\" already exists (made from proto \"b::[x]\")");
     // Procs declared alike share one definition; the same name twice is still an error.
     let out = Test::new()
         .script("for i in 0..2 {\n  proc(\"a\", #{ cmd: [\"true\"] });\n}\n")
         .run();
     out.code(2).err_has("\"a\"").err_has("main.rhai:2:3");
+}
+
+#[test]
+fn a_start_glob_matching_only_names_a_proto_would_make_says_to_create_them() {
+    let out = Test::new()
+        .script(
+            r#"
+proto("p::[n]", #{ arg_choices: #{ n: ["1", "2"] } }, |ctx, n| n);
+start("p::*");
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:3:1: no proc matches "p::*"; it would be made from proto "p::[n]": create it first (run, create or ctx.run)"#,
+    );
 }

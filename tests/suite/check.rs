@@ -66,6 +66,24 @@ wait();
 /// or a closure, which `check` calls) is a problem for `check`, as it is a usage error
 /// for a run; a value among them is none.
 #[test]
+fn check_finds_a_cycle_among_the_procs_a_target_would_make() {
+    // Only the target makes `x::1`, and making it makes `y::1`: the run would fail on the
+    // cycle, so check must find it too.
+    let out = Test::new()
+        .script(
+            r#"
+proto("x::[n]", #{ deps: ["y::[n]"] }, |ctx, n| 1);
+proto("y::[n]", #{ deps: [|ctx, n| `x::${n}`] }, |ctx, n| 1);
+"#,
+        )
+        .raw(&["check", "main.rhai", "x::1"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1: dependency cycle: x::1 -> y::1 -> x::1")
+        .err_has("prun: check: 1 problem found");
+}
+
+#[test]
 fn check_finds_a_target_whose_value_is_not_among_the_protos_choices() {
     let script = r#"
 proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| env);

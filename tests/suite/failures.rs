@@ -64,6 +64,32 @@ run(["long", "bad", "after"]);
 }
 
 #[test]
+fn after_fail_fast_a_wait_for_a_proc_the_run_never_starts_throws() {
+    // The abort has happened (nothing runs any more) when the script schedules `new`:
+    // waiting for it must not return `()` as if it had run.
+    let out = Test::new()
+        .args(&["--fail-fast"])
+        .script(
+            r#"
+proc("bad", #{ cmd: ["false"] });
+run("bad");
+try { wait("bad"); } catch {}
+proc("new", || "ran");
+run("new");
+try { print(`new gave ${wait("new")}`); } catch (e) { print(`new: ${e}`); }
+try { print(`waited for ${wait(["new"])}`); } catch (e) { print(`list: ${e}`); }
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("new: the run was aborted: a proc failed and --fail-fast is on")
+        .line("list: the run was aborted: a proc failed and --fail-fast is on")
+        .out_lacks("new gave")
+        .out_lacks("waited for");
+    assert!(!out.events().ran("new"));
+}
+
+#[test]
 fn no_failures_guard_is_cancelled_after_a_failure() {
     let out = Test::new()
         .args(&["-j", "1"])
@@ -169,6 +195,38 @@ run("a");
         .err_has("a -> b -> c -> a")
         .err_has("main.rhai:5:1");
     assert!(!out.events().ran("a") && !out.events().ran("c"));
+}
+
+#[test]
+fn a_graph_error_met_with_no_call_in_the_script_names_where_the_proc_is_defined() {
+    // A `now` proc is scheduled when the top level ends and a target by the command line:
+    // no call of the script leads to the error, so the definition is named.
+    let cycle = r#"
+proc("a", #{ deps: ["b"], JOB(a) });
+proc("b", #{ deps: ["a"], JOB(b) });
+"#;
+    let now = Test::new()
+        .script(&format!(
+            "{cycle}proc(\"n\", #{{ now: true, deps: [\"a\"], JOB(n) }});\n"
+        ))
+        .run();
+    now.code(2)
+        .err_has("prun: error: main.rhai:2:1: dependency cycle: a -> b -> a");
+    let target = Test::new().args(&["a"]).script(cycle).run();
+    target
+        .code(2)
+        .err_has("prun: target: main.rhai:2:1: dependency cycle: a -> b -> a");
+    let wave = Test::new()
+        .script(
+            r#"
+proc("hi", #{ wave: 1, JOB(hi) });
+proc("lo", #{ now: true, deps: ["hi"], JOB(lo) });
+"#,
+        )
+        .run();
+    wave.code(2).err_has(
+        "prun: error: main.rhai:3:1: proc \"lo\" (wave 0) cannot depend on proc \"hi\" (wave 1)",
+    );
 }
 
 #[test]

@@ -166,10 +166,38 @@ run("build::x*");
 "#,
         )
         .run();
-    out.code(2)
-        .err_has("main.rhai:3:1")
-        .err_has("x*")
-        .err_has("dev, prod");
+    out.code(2).err_has(
+        r#"main.rhai:3:1: glob "x*" for placeholder [env] of proto "build::[env]" matched none of the allowed values: dev, prod"#,
+    );
+}
+
+#[test]
+fn a_glob_over_empty_or_long_choices_says_so_in_one_short_line() {
+    let empty = Test::new()
+        .script(
+            r#"
+proto("build::[env]", #{ arg_choices: #{ env: [] } }, |ctx, env| 1);
+run("build::*");
+"#,
+        )
+        .run();
+    empty.code(2).err_has(
+        r#"glob "*" for placeholder [env] of proto "build::[env]" matched none of the allowed values: its arg_choices allow none"#,
+    );
+    let long = Test::new()
+        .script(
+            r#"
+let files = [];
+for i in 0..500 { files.push(`f${i}`); }
+proto("gz::[f]", #{ arg_choices: #{ f: files } }, |ctx, f| 1);
+run("gz::g*");
+"#,
+        )
+        .run();
+    long.code(2).err_has(
+        r#"glob "g*" for placeholder [f] of proto "gz::[f]" matched none of the 500 allowed values: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, ..."#,
+    );
+    assert!(!long.stderr.contains("f10"), "{}", long.describe());
 }
 
 #[test]
@@ -316,4 +344,35 @@ run("b::prod");"#,
     out.code(2).err_has(
         r#"value "prod" for placeholder [env] of proto "gen::[env]" is not one of the allowed values: dev"#,
     );
+}
+
+#[test]
+fn run_and_create_fill_the_placeholders_of_a_pattern_from_a_map() {
+    // parproc's run("build::[env]", env="prod").
+    let out = Test::new()
+        .script(
+            r#"
+proto("build::[env]::[n]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env, n| `${env}-${n}`);
+print(run("build::[env]::[n]", #{ env: "prod", n: 2 }));
+print(create("build::[env]::[n]", #{ env: "dev", n: "x" }));
+print(run("build::[env]::[n]", #{ env: "*", n: 3 }));
+proc("inside", |ctx| { ctx.run("build::[env]::[n]", #{ env: "dev", n: 4 }); ctx.wait("build::dev::4") });
+run("inside");
+print(wait("inside"));
+try { run("build::[env]::[n]", #{ env: "dev", m: 1 }); } catch (e) { print(e); }
+try { run("build::[env]::[n]", #{ env: "dev" }); } catch (e) { print(e); }
+try { run("build::[env]::[n]", #{ env: "dev", n: [1] }); } catch (e) { print(e); }
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"["build::prod::2"]"#)
+        .line(r#"["build::dev::x"]"#)
+        .line(r#"["build::dev::3", "build::prod::3"]"#)
+        .line("dev-4")
+        .line(r#"run("build::[env]::[n]", ...): `m` is not a [placeholder] of the pattern"#)
+        .line(r#"run: pattern "build::[env]::[n]" requires argument "n" but it was not provided"#)
+        .line(r#"run("build::[env]::[n]", ...): the value of `n` must be text, a number or a bool, not an array"#)
+        .proc_state("SUCCEEDED", "build::prod::2")
+        .not_reported("build::dev::x");
 }

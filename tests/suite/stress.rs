@@ -94,3 +94,89 @@ run("p2999");
         );
     }
 }
+
+#[test]
+fn a_proc_with_thousands_of_dependencies_counts_each_once() {
+    // Past a few dependencies they are told apart by a set: a name listed twice, a glob
+    // covering names listed too and a closure repeating them still make one edge each.
+    let out = Test::new()
+        .script(
+            r#"
+let choices = [];
+for i in 0..3000 { choices.push(`${i}`); }
+proto("x::[i]", #{ arg_choices: #{ i: choices } }, |ctx, i| parse_int(i));
+let names = [];
+for i in 0..3000 { proc(`p${i}`, || 1); names.push(`p${i}`); names.push(`p${i}`); }
+proc("all", #{ deps: ["x::*", "x::7", "x::7", |ctx| ["x::9", "p3"]] + names }, |ctx| {
+    let sum = 0;
+    for v in ctx.results.values() { sum += v; }
+    `${ctx.results.len()} results, sum ${sum}`
+});
+run("all");
+print(wait("all"));
+"#,
+        )
+        .run();
+    // x::0..x::2999 give 0 + 1 + ... + 2999; p0..p2999 give 1 each.
+    let sum = 2999 * 3000 / 2 + 3000;
+    out.ok()
+        .line(&format!("6000 results, sum {sum}"))
+        .summary_is("prun: 6001 succeeded")
+        .proc_state("SUCCEEDED", "x::7");
+}
+
+#[test]
+fn a_chain_of_procs_made_by_dependency_closures() {
+    // Each proc of the chain exists only once the closure of the one above it has named
+    // it: made level by level, 2,000 levels deep.
+    let out = Test::new()
+        .script(
+            r#"
+proto("n::[i]", #{ deps: [|ctx, i| if i == "0" { [] } else { `n::${parse_int(i) - 1}` }] },
+    |ctx, i| { let n = 0; for v in ctx.results.values() { n = v + 1; } n });
+run("n::1999");
+print("last=" + wait("n::1999"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line("last=1999")
+        .summary_is("prun: 2000 succeeded");
+}
+
+#[test]
+fn thousands_of_names_of_a_proto_with_listed_choices_made_one_by_one() {
+    // Each name is checked against a list of 3,000 choices (a set once made).
+    let out = Test::new()
+        .script(
+            r#"
+let choices = [];
+for i in 0..3000 { choices.push(`v${i}`); }
+proto("x::[i]", #{ arg_choices: #{ i: choices } }, |ctx, i| 1);
+for i in 0..3000 { run(`x::v${i}`); }
+print("made=" + wait().len());
+run("x::v3000");
+"#,
+        )
+        .run();
+    out.code(2).line("made=3000").err_has(
+        "value \"v3000\" for placeholder [i] of proto \"x::[i]\" is not one of the 3000 allowed values: v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, ...",
+    );
+}
+
+#[test]
+fn thousands_of_procs_scheduled_before_their_dependencies_are_defined() {
+    // Each waits, listed once, until the top level defines its dependency or ends.
+    let out = Test::new()
+        .script(
+            r#"
+for i in 0..3000 { proc(`a${i}`, #{ deps: [`b${i}`] }, |ctx| ctx.results.len()); }
+run("a*");
+for i in 1..3000 { proc(`b${i}`, || 1); }
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has(r#"FAILED_DEP a0: dependency "b0" missing; did you mean"#)
+        .summary_is("prun: 5998 succeeded, 1 not run (failed dependency)");
+}

@@ -42,7 +42,9 @@ impl Core {
             };
             stack.extend(noted(found, &mut needs));
         }
-        let mut seen: Vec<bool> = Vec::new();
+        // A set, not a table of every proc: a chain made level by level prepares once
+        // per level, each time from its newest proc.
+        let mut seen: HashSet<ProcId> = HashSet::new();
         let (mut now_seen, mut missing_seen) = (0, 0);
         loop {
             self.sync_runs();
@@ -60,10 +62,7 @@ impl Core {
             let Some(x) = stack.pop() else {
                 break;
             };
-            if seen.len() <= x {
-                seen.resize(self.runs.len().max(x + 1), false);
-            }
-            if self.runs[x].state != State::Idle || std::mem::replace(&mut seen[x], true) {
+            if self.runs[x].state != State::Idle || !seen.insert(x) {
                 continue;
             }
             self.reach(x, &mut stack, &mut needs);

@@ -208,10 +208,9 @@ impl Core {
                 dep_wave: dw,
             });
         }
-        if self.runs[p].dep_ids.contains(&d) {
+        if !self.runs[p].add_dep(d) {
             return Ok(());
         }
-        self.runs[p].dep_ids.push(d);
         if self.runs[d].state == State::Idle {
             self.want(d, work)?;
         }
@@ -269,7 +268,8 @@ impl Core {
                     first_err.get_or_insert(e);
                 }
                 if self.runs[p].state == State::Wanted && self.runs[p].unmet == 0 {
-                    self.missing_blocked.retain(|&b| b != p);
+                    // Left in the list, which skips it (see `script_blocked`).
+                    self.runs[p].missing_blocked = false;
                     work.push(p);
                 }
             }

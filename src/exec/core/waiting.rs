@@ -53,10 +53,13 @@ impl Core {
         if open.is_empty() {
             return Ok(None);
         }
-        if self.all_done() {
-            return Ok(None);
-        }
         let (tx, rx) = mpsc::channel();
+        if self.all_done() {
+            // Only an aborted run is done with procs still open: they will never run.
+            let why = self.aborted.map_or(Wake::Done, Wake::Aborted);
+            tx.send(why).expect("the receiver is here");
+            return Ok(Some(rx));
+        }
         let w = self.waiters.len();
         self.waiters.push(Some(Waiter {
             remaining: open.len(),
@@ -104,6 +107,10 @@ impl Core {
     pub(super) fn script_blocked(&mut self) {
         self.script_running = false;
         for p in std::mem::take(&mut self.missing_blocked) {
+            // Once each: a proc may be listed again after its flag was cleared.
+            if !std::mem::take(&mut self.runs[p].missing_blocked) {
+                continue;
+            }
             if self.runs[p].state == State::Wanted && !self.runs[p].missing().is_empty() {
                 self.deps_met(p);
             }

@@ -82,7 +82,7 @@ pub(crate) struct RunConfig {
 #[derive(Args, Debug, Clone, Default)]
 struct RunFlags {
     /// Max procs running at once (default: number of CPUs)
-    #[arg(short = 'j', long = "parallel", value_name = "N", value_parser = at_least_one)]
+    #[arg(short = 'j', long = "parallel", value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     parallel: Option<u32>,
     /// On the first failure, schedule nothing more and terminate running jobs
     #[arg(long)]
@@ -268,7 +268,8 @@ enum Command {
             long,
             value_name = "N",
             default_value_t = 20,
-            value_parser = at_least_one
+            value_parser = at_least_one,
+            allow_negative_numbers = true
         )]
         limit: u32,
     },
@@ -342,10 +343,14 @@ fn fail(e: clap::Error) -> Invocation {
 }
 
 /// A count of 1 or more (`-j N`, `-n N`), with a message clap puts after the flag:
-/// `invalid value '0' for '-j/--parallel <N>': must be at least 1`.
+/// `invalid value '0' for '-j/--parallel <N>': must be at least 1`. Its flags take
+/// negative numbers as values, to refuse `-j -1` so (clap read `-1` as a flag).
 fn at_least_one(word: &str) -> Result<u32, &'static str> {
     match word.parse::<u32>() {
         Ok(0) => Err("must be at least 1"),
+        Err(_) if word.starts_with('-') && word[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            Err("must be at least 1")
+        }
         Ok(n) => Ok(n),
         Err(_) if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) => {
             Err("must be at most 4294967295")

@@ -188,6 +188,14 @@ fn bad_flags_are_usage_errors() {
             "invalid value '0' for '-j/--parallel <N>': must be at least 1",
         ),
         (
+            &["main.rhai", "-j", "-1"],
+            "invalid value '-1' for '-j/--parallel <N>': must be at least 1",
+        ),
+        (
+            &["history", "main.rhai", "-n", "-3"],
+            "invalid value '-3' for '-n/--limit <N>': must be at least 1",
+        ),
+        (
             &["main.rhai", "-j", "many"],
             "invalid value 'many' for '-j/--parallel <N>': not a whole number",
         ),

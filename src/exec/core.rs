@@ -215,6 +215,9 @@ struct Run {
     fingerprint: Option<Box<Fingerprint>>,
     /// Counted as done by the dry runner (`--dry-run`) without running.
     dry: bool,
+    /// SKIPPED by `no_change`: for its dependents it did not run (see
+    /// [`Core::ran_this_cycle`]).
+    unchanged: bool,
     duration: Span,
     result: Option<Dynamic>,
     exit_code: Option<i32>,
@@ -251,6 +254,7 @@ impl Run {
             started_at: WallTime::NONE,
             fingerprint: None,
             dry: false,
+            unchanged: false,
             duration: Span::NONE,
             result: None,
             exit_code: None,

@@ -1802,7 +1802,8 @@ proc("maybe", #{ inputs: ["cfg.txt"] }, |ctx| {
 });
 proc("after", #{ deps: ["maybe"] }, |ctx| `after saw ${ctx.results.maybe}`);
 proc("show", #{ deps: ["after"], no_skip: true }, |ctx| print(ctx.results.after));
-run("show");
+proc("watcher", #{ deps: ["maybe"], no_skip: true }, |ctx| print(`maybe changed: ${ctx.deps_changed}`));
+run(["show", "watcher"]);
 "#,
     );
     let set = |text: &str, stamp: u32| {
@@ -1813,23 +1814,27 @@ run("show");
     ws.run(&[])
         .ok()
         .ran(&["maybe", "after"])
-        .line("after saw v1");
+        .line("after saw v1")
+        .line("maybe changed: true");
     set("same", 981173107);
     ws.run(&[])
         .ok()
         .state("SKIPPED", "maybe")
         .up_to_date(&["after"])
-        .line("after saw v1");
+        .line("after saw v1")
+        .line("maybe changed: false");
     set("skip", 981173108);
     ws.run(&[])
         .ok()
         .state("SKIPPED", "maybe")
         .ran(&["after"])
-        .line("after saw ");
+        .line("after saw ")
+        .line("maybe changed: true");
     ws.run(&[])
         .ok()
         .up_to_date(&["maybe", "after"])
-        .line("after saw ");
+        .line("after saw ")
+        .line("maybe changed: false");
 }
 
 /// An `inputs` pattern that matches nothing stands for the file of its literal name, as in

@@ -70,7 +70,8 @@ impl Core {
         }
         match outcome {
             Outcome::Success(v) => self.finish(p, State::Succeeded, Some(v), None, None),
-            Outcome::Skipped { why, .. } => {
+            Outcome::Skipped { why, no_change } => {
+                self.runs[p].unchanged = no_change;
                 let why = (!why.is_empty()).then_some(why);
                 self.finish(p, State::Skipped, Some(Dynamic::UNIT), why, None)
             }

@@ -25,10 +25,16 @@ pub(crate) struct Rerun {
 }
 
 impl Core {
-    /// Whether `d` really ran (SUCCEEDED) in the current cycle.
+    /// Whether `d` really ran in the current cycle: SUCCEEDED, or SKIPPED by `skip` (a
+    /// run, which gives it a new stamp), not by `no_change`.
     pub(super) fn ran_this_cycle(&self, d: ProcId) -> bool {
         let r = &self.runs[d];
-        r.state == State::Succeeded && r.cycle == self.cycle
+        let ran = match r.state {
+            State::Succeeded => true,
+            State::Skipped => !r.unchanged,
+            _ => false,
+        };
+        ran && r.cycle == self.cycle
     }
 
     /// Schedules `changed` (procs whose inputs changed) and every scheduled proc that

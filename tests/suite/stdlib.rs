@@ -279,3 +279,74 @@ for o in [#{ container_name: "-a" }, #{ container_name: "a b" }, #{ version: "..
         .out_has(r#"not "16*""#);
     assert!(!out.exists("podman-was-called"), "{}", out.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_copies_into_a_local_dest_dir_whose_name_has_a_colon() {
+    // rclone read a relative `b:2025/rclone-<ms>` as the remote `b` ("didn't find section
+    // in config file"), and an empty dest_dir copied to `/rclone-<ms>`, in the root.
+    Test::new()
+        .file("src dir/a b.sql.gz", "the dump")
+        .file("b:2025/.keep", "")
+        .script(
+            r#"
+import "rclone" as rclone;
+let got = rclone::newest("src dir", "b:2025");
+print(`under=${got.starts_with("b:2025/rclone-")} got=${read_file(got)}`);
+try { rclone::newest("src dir", ""); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line("under=true got=the dump")
+        .line(r#"E: rclone::newest: dest_dir must be a local directory's path, not """#);
+}
+
+/// A web server on 127.0.0.1 for rclone's `:http:` remote: its index lists `a.sql.gz`,
+/// whose body breaks off after 5,000 of the 100,000 bytes it announces, as a connection
+/// that drops half way through a download does. Returns its URL.
+fn server_that_breaks_off() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let n = conn.read(&mut request).unwrap_or(0);
+            let request = String::from_utf8_lossy(&request[..n]);
+            let stamp = "Last-Modified: Tue, 01 Jan 2030 00:00:00 GMT\r\n";
+            let reply = if request.starts_with("GET / ") {
+                let index = r#"<html><body><a href="a.sql.gz">a.sql.gz</a></body></html>"#;
+                format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{index}", index.len())
+            } else {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n{stamp}Connection: close\r\n\r\n");
+                if request.starts_with("HEAD ") { head } else { head + "x".repeat(5000).as_str() }
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_names_the_exit_code_and_rclones_own_reason() {
+    // Codes other than 0, 2, 8 and 9 gave prun's generic "command ... exited with code 5"
+    // and rclone's last log lines (its stats), not what went wrong.
+    let url = server_that_breaks_off();
+    Test::new()
+        .script(&format!(
+            r#"
+import "rclone" as rclone;
+for src in ["no such dir", ":http,url='{url}':"] {{
+    try {{ rclone::newest(src, tempdir(), #{{ max_age: "100y" }}); }} catch (e) {{ print(`E: ${{e}}`); }}
+}}
+"#
+        ))
+        .env("RCLONE_RETRIES", "1")
+        .env("RCLONE_LOW_LEVEL_RETRIES", "1")
+        .run()
+        .ok()
+        .line(r#"E: rclone::newest: rclone could not copy from "no such dir" (exit code 3: directory not found): Local file system at no such dir: error reading source root directory: directory not found"#)
+        .out_has(&format!(r#"E: rclone::newest: rclone could not copy from ":http,url='{url}':" (exit code 5: a temporary error, retrying may help): a.sql.gz: Failed to copy: unexpected EOF"#));
+}

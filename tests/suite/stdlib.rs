@@ -350,3 +350,29 @@ for src in ["no such dir", ":http,url='{url}':"] {{
         .line(r#"E: rclone::newest: rclone could not copy from "no such dir" (exit code 3: directory not found): Local file system at no such dir: error reading source root directory: directory not found"#)
         .out_has(&format!(r#"E: rclone::newest: rclone could not copy from ":http,url='{url}':" (exit code 5: a temporary error, retrying may help): a.sql.gz: Failed to copy: unexpected EOF"#));
 }
+
+#[test]
+fn retry_does_not_retry_a_skip_or_a_proc_being_terminated() {
+    // A `throw skip(...)` was retried as a failure (warnings, then SKIPPED after every
+    // attempt), and a proc stopped by its timeout logged "retrying" and then failed with
+    // "sleep interrupted" instead of its command's error.
+    Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+proc("s", |ctx| retry::run(|| { print("attempt of s"); throw skip("nothing today") }, #{ times: 3, delay: 0 }));
+proc("t", #{ timeout: "1s" }, |ctx| retry::run(|| exec(["sleep", "60"]), #{ times: 3, delay: 0 }));
+run(["s", "t"]);
+"#,
+        )
+        .args(&["--output", "stream"])
+        .run()
+        .code(1)
+        .proc_state("SKIPPED", "s")
+        .proc_state("FAILED", "t")
+        .line("attempt of s")
+        .out_lacks("retrying")
+        .out_lacks("sleep interrupted")
+        .out_has("FAILED     t (")
+        .out_has("timed out after 1s");
+}

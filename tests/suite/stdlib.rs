@@ -281,6 +281,22 @@ for o in [#{ container_name: "-a" }, #{ container_name: "a b" }, #{ version: "..
 }
 
 #[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_start_of_a_version_not_installed_names_itself() {
+    // The error said "PostgreSQL 99 is not installed", naming no function.
+    Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+try { pg::start(#{ version: 99 }); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line("E: pg::start: PostgreSQL 99 is not installed (no /usr/lib/postgresql/99/bin/initdb)");
+}
+
+#[test]
 #[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
 fn rclone_newest_copies_into_a_local_dest_dir_whose_name_has_a_colon() {
     // rclone read a relative `b:2025/rclone-<ms>` as the remote `b` ("didn't find section

@@ -297,6 +297,47 @@ try { pg::start(#{ version: 99 }); } catch (e) { print(`E: ${e}`); }
 }
 
 #[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn a_failing_pg_function_names_itself_its_command_and_psql_s_message() {
+    // The errors named the command (`command `psql ...` exited with code 1`), not which
+    // pg function had run it.
+    let _one = crate::support::postgres::one_server_at_a_time();
+    let out = Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+let s = pg::start(#{ port: 55612 });
+print(`pgdir=${s.dir}`);
+let calls = [
+    || pg::query(s, "postgres", "select nope"),
+    || pg::query(s, "no db", "select 1"),
+    || pg::scalar(s, "postgres", "no such.sql"),
+    || pg::restore(s, "postgres", "-missing.sql"),
+    || pg::restore_all(s, "gone.sql.gz"),
+];
+for f in calls {
+    try { f.call(); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has("E: pg::query: command `psql ")
+        .out_has("-c 'select nope'` exited with code 1; stderr ends with:")
+        .out_has("E: pg::query: command `psql ")
+        .out_has(r#"-d "dbname='no db'""#)
+        .out_has("E: pg::scalar: command `psql ")
+        .out_has("-f 'no such.sql'` exited with code 1")
+        .out_has("E: pg::restore: command `cat -- -missing.sql | awk ")
+        .out_has("E: pg::restore_all: command `gunzip -c -- gone.sql.gz | awk ")
+        .out_has("column \"nope\" does not exist")
+        .out_has("database \"no db\" does not exist");
+    let dir = out.stdout.lines().find_map(|l| l.strip_prefix("pgdir=")).expect("pgdir");
+    let left = crate::support::postgres::leftovers_of(dir);
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+}
+
+#[test]
 #[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
 fn rclone_newest_copies_into_a_local_dest_dir_whose_name_has_a_colon() {
     // rclone read a relative `b:2025/rclone-<ms>` as the remote `b` ("didn't find section

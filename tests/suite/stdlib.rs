@@ -338,6 +338,55 @@ for f in calls {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_postgres, prun_no_podman),
+    ignore = "needs PostgreSQL, podman and runc"
+)]
+fn a_podman_server_of_this_run_or_of_a_run_still_going_is_not_replaced() {
+    // A second pg::start of the same container, in the same run or in another prun still
+    // running, removed the first server and started its own on the same port: the first
+    // one's calls then reached the second server.
+    use crate::support::postgres;
+    if !postgres::installed() || !postgres::podman_installed() {
+        return;
+    }
+    let _one = postgres::one_server_at_a_time();
+    let name = "prun-test-stdlib-twice";
+    let out = Test::new()
+        .file(
+            "other.rhai",
+            &format!(
+                r#"import "pg" as pg;
+pg::start(#{{ engine: "podman", rootfs: "/", port: 55623, container_name: "{name}" }});
+print("the other run started its server");"#
+            ),
+        )
+        .script(&format!(
+            r#"
+import "pg" as pg;
+let prun = args(#{{ prun: #{{ required: true }} }}).prun;
+let o = #{{ engine: "podman", rootfs: "/", port: 55623, container_name: "{name}" }};
+let s = pg::start(o);
+pg::query(s, "postgres", "create table mine (x int)");
+try {{ pg::start(o); print("started twice"); }} catch (e) {{ print(`E: ${{e}}`); }}
+let other = exec([prun, "other.rhai"], #{{ check: false }});
+print(`other: ${{other.stdout}}${{other.stderr}}`);
+print(`still mine=${{pg::query(s, "postgres", "select to_regclass('mine') is not null")}}`);
+"#
+        ))
+        .args(&["--prun", env!("CARGO_BIN_EXE_prun")])
+        .run();
+    out.ok()
+        .line(&format!("E: pg::start: the container {name} is already this run's server (an earlier pg::start): give each server its own container_name and port"))
+        .out_has(&format!("pg::start: the container {name} is the server of a run still going (prun, pid "))
+        .out_has("give this run its own container_name and port, or run the script with --lock")
+        .out_lacks("started twice")
+        .out_lacks("the other run started its server")
+        .line("still mine=t");
+    assert_eq!(postgres::containers_named(name), "", "{}", out.describe());
+}
+
+#[test]
 #[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
 fn rclone_newest_copies_into_a_local_dest_dir_whose_name_has_a_colon() {
     // rclone read a relative `b:2025/rclone-<ms>` as the remote `b` ("didn't find section

@@ -75,6 +75,24 @@ try {
 }
 
 #[test]
+fn retry_stopped_by_ctrl_c_while_it_waits_fails_with_the_attempt_s_error() {
+    // The proc failed with "sleep interrupted", the pause's error, not what had failed.
+    Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+proc("p", |ctx| retry::run(|| { write_file("tried", ""); throw "the flaky thing failed" }, #{ delay: "1h" }));
+run("p");
+"#,
+        )
+        .signal_when("tried", "INT")
+        .run()
+        .code(130)
+        .out_has("the flaky thing failed")
+        .out_lacks("sleep interrupted");
+}
+
+#[test]
 fn a_stdlib_name_wins_over_a_file_next_to_the_script_and_a_path_imports_the_file() {
     Test::new()
         .file("fs.rhai", r#"fn newest(d, p) { "local" }"#)

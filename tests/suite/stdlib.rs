@@ -159,6 +159,25 @@ try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
 }
 
 #[test]
+fn rclone_killed_by_a_signal_is_named_with_the_signal() {
+    // It said "rclone could not copy from ... (exit code ())".
+    let out = with_stand_in(
+        "rclone",
+        "[ \"$1\" = version ] && { echo 'rclone v1.75.2'; exit 0; }\nkill -9 $$\n",
+    )
+    .script(
+        r#"
+import "rclone" as rclone;
+exec(["chmod", "+x", "bin/rclone"]);
+try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
+"#,
+    )
+    .run();
+    out.ok()
+        .line(r#"E: rclone::newest: rclone was killed by signal 9 while it copied from "src""#);
+}
+
+#[test]
 fn a_module_imports_relative_to_its_own_file_when_the_script_runs_from_elsewhere() {
     // A module's source was its import path (`lib`), so its own imports were looked up
     // relative to prun's working directory, not to the module's directory.

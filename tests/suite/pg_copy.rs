@@ -159,7 +159,15 @@ fn a_table_name_that_is_not_an_sql_name_is_refused_before_anything_runs() {
     // `-t 'a;drop table z'` reached the target's SQL as `DROP TABLE IF EXISTS a;drop table
     // z; ...`; only an empty name or one holding `::` was refused.
     let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
-    for name in ["a;drop table z", "my table", "1st", "a.b.c", "sales.", "x=", "a::b"] {
+    for name in [
+        "a;drop table z",
+        "my table",
+        "1st",
+        "a.b.c",
+        "sales.",
+        "x=",
+        "a::b",
+    ] {
         Test::new()
             .raw(&[copy.to_str().unwrap(), "--from", "dbname=nowhere", "--to", "dbname=nowhere", "-t", name])
             .run()

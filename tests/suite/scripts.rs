@@ -81,7 +81,13 @@ fn fanout_compresses_files_whose_names_hold_a_newline_or_a_tab() {
     // was compressed.
     let fanout = script("fanout.rhai");
     let fanout = fanout.to_str().unwrap();
-    let names = ["new\nline.log", "tab\tx.log", "br[1]\n.log", "-lead.log", "plain.log"];
+    let names = [
+        "new\nline.log",
+        "tab\tx.log",
+        "br[1]\n.log",
+        "-lead.log",
+        "plain.log",
+    ];
     let mut t = Test::new();
     for name in names {
         t = t.file(name, name);
@@ -100,10 +106,17 @@ fn fanout_compresses_files_whose_names_hold_a_newline_or_a_tab() {
     };
     let first = run(&[fanout, "*.log"]);
     let text = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success(), "{text}{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(text.contains("5 succeeded"), "{text}");
     for name in names {
-        assert!(dir.join(format!("{name}.gz")).exists(), "{name:?}.gz missing\n{text}");
+        assert!(
+            dir.join(format!("{name}.gz")).exists(),
+            "{name:?}.gz missing\n{text}"
+        );
     }
     let second = run(&[fanout, "*.log"]);
     let text = String::from_utf8_lossy(&second.stdout);

@@ -330,7 +330,9 @@ try { pg::start(#{ version: 99 }); } catch (e) { print(`E: ${e}`); }
         )
         .run()
         .ok()
-        .line("E: pg::start: PostgreSQL 99 is not installed (no /usr/lib/postgresql/99/bin/initdb)");
+        .line(
+            "E: pg::start: PostgreSQL 99 is not installed (no /usr/lib/postgresql/99/bin/initdb)",
+        );
 }
 
 #[test]
@@ -369,7 +371,11 @@ for f in calls {
         .out_has("E: pg::restore_all: command `gunzip -c -- gone.sql.gz | awk ")
         .out_has("column \"nope\" does not exist")
         .out_has("database \"no db\" does not exist");
-    let dir = out.stdout.lines().find_map(|l| l.strip_prefix("pgdir=")).expect("pgdir");
+    let dir = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pgdir="))
+        .expect("pgdir");
     let left = crate::support::postgres::leftovers_of(dir);
     assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
 }
@@ -460,10 +466,19 @@ fn server_that_breaks_off() -> String {
             let stamp = "Last-Modified: Tue, 01 Jan 2030 00:00:00 GMT\r\n";
             let reply = if request.starts_with("GET / ") {
                 let index = r#"<html><body><a href="a.sql.gz">a.sql.gz</a></body></html>"#;
-                format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{index}", index.len())
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{index}",
+                    index.len()
+                )
             } else {
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n{stamp}Connection: close\r\n\r\n");
-                if request.starts_with("HEAD ") { head } else { head + "x".repeat(5000).as_str() }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n{stamp}Connection: close\r\n\r\n"
+                );
+                if request.starts_with("HEAD ") {
+                    head
+                } else {
+                    head + "x".repeat(5000).as_str()
+                }
             };
             let _ = conn.write_all(reply.as_bytes());
         }

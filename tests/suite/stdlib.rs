@@ -159,6 +159,24 @@ try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
 }
 
 #[test]
+fn options_that_are_not_a_map_are_an_error_naming_the_function() {
+    // It said "Function not found: keys (&str | ImmutableString | String)".
+    Test::new()
+        .script(
+            r#"
+import "rclone" as rclone;
+import "pg" as pg;
+try { rclone::newest("a", "b", "1d"); } catch (e) { print(`E: ${e}`); }
+try { pg::start("podman"); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line(r#"E: rclone::newest: the options must be a map (#{ ... }), not "1d""#)
+        .line(r#"E: pg::start: the options must be a map (#{ ... }), not "podman""#);
+}
+
+#[test]
 fn rclone_killed_by_a_signal_is_named_with_the_signal() {
     // It said "rclone could not copy from ... (exit code ())".
     let out = with_stand_in(

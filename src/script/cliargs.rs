@@ -484,6 +484,9 @@ impl Declaration {
                     // `-a -n 5` when `-n` takes a value.
                     let (mut o, mut c, mut attached) = (o, c, attached);
                     while o.flag && !attached.is_empty() {
+                        if attached.starts_with('=') {
+                            return Err(ArgsError::TakesNoValue(format!("-{c}")));
+                        }
                         raw.push((o, "true".into()));
                         c = attached.chars().next().expect("a character");
                         attached = &attached[c.len_utf8()..];

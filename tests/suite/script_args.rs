@@ -317,6 +317,13 @@ print(`r=${o.r} n=${o.n} a=${o.a}`);"#;
     ] {
         Test::new().script(script).args(words).run().ok().line(want);
     }
+    // A flag takes none, as `--a=yes` says (it said "unknown option -= (in -a=yes)").
+    Test::new()
+        .script(script)
+        .args(&["-a=yes"])
+        .run()
+        .code(64)
+        .err_has("option -a takes no value");
 }
 
 #[test]

@@ -596,6 +596,23 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
 }
 
 #[test]
+fn a_queries_dir_with_glob_characters_in_its_name_is_that_directory() {
+    // `--queries-dir 'checks[1]'` was read as a pattern: "no check queries in checks[1]".
+    let out = Test::new()
+        .file("checks[1]/app/01.sql", "select 0;\n")
+        .raw(&[
+            &script(),
+            "-r",
+            "backups/",
+            "--queries-dir",
+            "checks[1]",
+            "--dry-run",
+        ])
+        .run();
+    out.ok().out_has("WOULD RUN  check::app::01.sql");
+}
+
+#[test]
 fn a_check_whose_name_holds_a_double_colon_is_named_before_anything_runs() {
     // It said `no proc or proto matches "check::app::a::b.sql"`, naming no file.
     let out = Test::new()

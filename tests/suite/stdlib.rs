@@ -177,6 +177,26 @@ try { pg::start("podman"); } catch (e) { print(`E: ${e}`); }
 }
 
 #[test]
+fn a_podman_container_that_cannot_be_removed_is_told() {
+    // pg::stop ran `podman rm` unchecked: a container left behind went unsaid.
+    let out = with_stand_in(
+        "podman",
+        "echo 'Error: cannot remove container: netavark: iptables failed' >&2; exit 125\n",
+    )
+    .script(
+        r#"
+import "pg" as pg;
+exec(["chmod", "+x", "bin/podman"]);
+try { pg::stop(#{ container: "nightly" }); } catch (e) { print(`E: ${e}`); }
+"#,
+    )
+    .run();
+    out.ok()
+        .out_has("E: pg::stop: command `podman rm --force --time 5 --ignore -- nightly` exited with code 125")
+        .out_has("netavark: iptables failed");
+}
+
+#[test]
 fn rclone_killed_by_a_signal_is_named_with_the_signal() {
     // It said "rclone could not copy from ... (exit code ())".
     let out = with_stand_in(

@@ -484,6 +484,9 @@ impl Declaration {
                     // `-a -n 5` when `-n` takes a value.
                     let (mut o, mut c, mut attached) = (o, c, attached);
                     while o.flag && !attached.is_empty() {
+                        if attached.starts_with('=') {
+                            return Err(ArgsError::TakesNoValue(format!("-{c}")));
+                        }
                         raw.push((o, "true".into()));
                         c = attached.chars().next().expect("a character");
                         attached = &attached[c.len_utf8()..];
@@ -492,10 +495,13 @@ impl Declaration {
                             hint: String::new(),
                         })?;
                     }
-                    let v = match (o.flag, attached.is_empty()) {
-                        (true, _) => "true".into(),
-                        (false, false) => attached.to_string(),
-                        (false, true) => value(&mut i, &format!("-{c}"))?,
+                    // `-r=x` is `-r x`, as for prun's own options (`-j=2`); `-r=` is empty.
+                    let inline = attached.strip_prefix('=');
+                    let v = match (o.flag, inline, attached.is_empty()) {
+                        (true, _, _) => "true".into(),
+                        (false, Some(v), _) => v.to_string(),
+                        (false, None, false) => attached.to_string(),
+                        (false, None, true) => value(&mut i, &format!("-{c}"))?,
                     };
                     raw.push((o, v));
                 } else if c == 'h' && attached.is_empty() {

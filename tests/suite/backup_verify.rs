@@ -595,6 +595,35 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
         .not_reported("fetch");
 }
 
+#[test]
+fn a_queries_dir_with_glob_characters_in_its_name_is_that_directory() {
+    // `--queries-dir 'checks[1]'` was read as a pattern: "no check queries in checks[1]".
+    let out = Test::new()
+        .file("checks[1]/app/01.sql", "select 0;\n")
+        .raw(&[
+            &script(),
+            "-r",
+            "backups/",
+            "--queries-dir",
+            "checks[1]",
+            "--dry-run",
+        ])
+        .run();
+    out.ok().out_has("WOULD RUN  check::app::01.sql");
+}
+
+#[test]
+fn a_check_whose_name_holds_a_double_colon_is_named_before_anything_runs() {
+    // It said `no proc or proto matches "check::app::a::b.sql"`, naming no file.
+    let out = Test::new()
+        .file("queries/app/a::b.sql", "select 0;\n")
+        .raw(&[&script(), "-r", "backups/"])
+        .run();
+    out.code(2)
+        .err_has(r#"queries/app/a::b.sql: a check's database or file name cannot hold "::" (its proc is check::<database>::<file>)"#)
+        .not_reported("fetch");
+}
+
 /// The server's options are checked before the backup is fetched, each error naming the
 /// script's option and what was given.
 #[test]

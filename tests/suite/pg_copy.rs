@@ -155,6 +155,31 @@ fn a_work_dir_that_starts_with_a_dash_is_a_path() {
 }
 
 #[test]
+fn a_table_name_that_is_not_an_sql_name_is_refused_before_anything_runs() {
+    // `-t 'a;drop table z'` reached the target's SQL as `DROP TABLE IF EXISTS a;drop table
+    // z; ...`; only an empty name or one holding `::` was refused.
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
+    for name in [
+        "a;drop table z",
+        "my table",
+        "1st",
+        "a.b.c",
+        "sales.",
+        "x=",
+        "a::b",
+    ] {
+        Test::new()
+            .raw(&[copy.to_str().unwrap(), "--from", "dbname=nowhere", "--to", "dbname=nowhere", "-t", name])
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "--table \"{name}\": expected a table name (such as orders or sales.orders) or NAME=SELECT ..."
+            ))
+            .out_lacks("STARTED");
+    }
+}
+
+#[test]
 fn help_lists_the_options() {
     let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
     Test::new()

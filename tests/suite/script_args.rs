@@ -304,6 +304,29 @@ print(`a=${o.a} b=${o.b} n=${o.n}`);"#;
 }
 
 #[test]
+fn a_short_option_s_value_after_an_equals_sign_is_the_value_as_for_prun_s_own() {
+    // `-r=remote:pg/` gave "=remote:pg/" (and `-n=5`: "takes an integer, not "=5""),
+    // while prun's own `-j=2` is 2.
+    let script = r#"let o = args(#{ r: #{ short: "r" }, n: #{ short: "n", int: true }, a: #{ short: "a", flag: true } });
+print(`r=${o.r} n=${o.n} a=${o.a}`);"#;
+    for (words, want) in [
+        (&["-r=remote:pg/"][..], "r=remote:pg/ n= a=false"),
+        (&["-n=5", "-r", "=x"], "r==x n=5 a=false"),
+        (&["-an=-5", "-r=="], "r== n=-5 a=true"),
+        (&["-r=", "-n", "1"], "r= n=1 a=false"),
+    ] {
+        Test::new().script(script).args(words).run().ok().line(want);
+    }
+    // A flag takes none, as `--a=yes` says (it said "unknown option -= (in -a=yes)").
+    Test::new()
+        .script(script)
+        .args(&["-a=yes"])
+        .run()
+        .code(64)
+        .err_has("option -a takes no value");
+}
+
+#[test]
 fn a_positional_list_takes_the_words_the_single_positionals_leave() {
     // `files` sorted before `first` and took every word: `first` was always ().
     let script = r#"let o = args(#{

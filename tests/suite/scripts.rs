@@ -73,6 +73,56 @@ fn fanout_compresses_a_file_whose_name_starts_with_a_dash() {
     assert!(out.exists("-t.log.gz"), "{}", out.describe());
 }
 
+/// A file whose name holds a newline or a tab is compressed like the others, as
+/// `find -print0 | xargs -0` does: its proc is named with `\u{a}` for the character.
+#[test]
+fn fanout_compresses_files_whose_names_hold_a_newline_or_a_tab() {
+    // Such a name stopped the script ("names are one line of printable text"): nothing
+    // was compressed.
+    let fanout = script("fanout.rhai");
+    let fanout = fanout.to_str().unwrap();
+    let names = [
+        "new\nline.log",
+        "tab\tx.log",
+        "br[1]\n.log",
+        "-lead.log",
+        "plain.log",
+    ];
+    let mut t = Test::new();
+    for name in names {
+        t = t.file(name, name);
+    }
+    let dry = t.raw(&[fanout, "tab*", "--dry-run"]).run();
+    dry.ok()
+        .line("WOULD RUN  gzip::tab\\u{9}x.log: gzip -kf -- 'tab\tx.log'");
+    let dir = dry.dir.path();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun")
+    };
+    let first = run(&[fanout, "*.log"]);
+    let text = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(text.contains("5 succeeded"), "{text}");
+    for name in names {
+        assert!(
+            dir.join(format!("{name}.gz")).exists(),
+            "{name:?}.gz missing\n{text}"
+        );
+    }
+    let second = run(&[fanout, "*.log"]);
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(text.contains("0 succeeded, 5 up to date"), "{text}");
+}
+
 /// It works in a temporary directory: run from anywhere (cron starts in `/` or the home
 /// directory), it writes nothing where it is run.
 #[test]

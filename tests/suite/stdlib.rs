@@ -375,6 +375,42 @@ try { pg::start(#{ version: 99 }); } catch (e) { print(`E: ${e}`); }
 
 #[test]
 #[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn a_server_that_does_not_stop_is_killed_and_pg_stop_says_so() {
+    // pg_ctl's failure was ignored and the files removed: a hung server outlived the run.
+    let _one = crate::support::postgres::one_server_at_a_time();
+    let out = Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+let s = pg::start(#{ port: 55613 });
+let pid = read_file(`${s.dir}/data/postmaster.pid`).split("\n")[0];
+pid.trim();
+write_file("pid.txt", pid);
+exec(["kill", "-STOP", pid]);
+try { pg::stop(s); print("NO ERROR"); } catch (e) { print(`E: ${e}`); }
+print(`files gone: ${file_info(s.dir) == ()}`);
+"#,
+        )
+        .run();
+    out.ok().no_line("NO ERROR").line("files gone: true");
+    assert!(
+        out.stdout.contains("E: pg::stop: the server in ")
+            && out.stdout.contains("did not stop within 10 s"),
+        "{}",
+        out.describe()
+    );
+    let pid = out.read("pid.txt");
+    let alive = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+        .is_ok_and(|stat| !stat.contains(") Z "));
+    assert!(
+        !alive,
+        "the server (pid {pid}) outlived its run\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
 fn a_failing_pg_function_names_itself_its_command_and_psql_s_message() {
     // The errors named the command (`command `psql ...` exited with code 1`), not which
     // pg function had run it.

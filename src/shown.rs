@@ -49,11 +49,12 @@ pub(crate) fn hidden(c: char) -> bool {
 
 /// A word with a control character, quoted as bash, zsh and ksh read `$'...'`
 /// (`$'a\eb'`): the line can still be pasted, and shows the character rather than sending
-/// it to the terminal. A newline or a tab counts too: a command's words stay on one line
-/// (`$'a\nb'`), so that one command is one line of a message, a log's header or `-v`.
+/// it to the terminal. A newline counts too: a command's words stay on one line
+/// (`$'a\nb'`), so that one command is one line of a message, a log's header or `-v`. A
+/// tab does not: quoted as `'a<tab>b'` it is on one line, and POSIX `sh` (dash) reads it.
 /// `None` for a word without one.
 pub(crate) fn c_quoted(word: &str) -> Option<String> {
-    if !word.chars().any(char::is_control) {
+    if !word.chars().any(|c| hidden(c) || c == '\n') {
         return None;
     }
     let mut out = String::from("$'");
@@ -97,9 +98,9 @@ mod tests {
             c_quoted("it's\x1b[2J a\\b\n").as_deref(),
             Some("$'it\\'s\\e[2J a\\\\b\\n'")
         );
-        // A word's newline or tab keeps the command on one line.
+        // A word's newline keeps the command on one line; a tab is on one line.
         assert_eq!(c_quoted("a\nb").as_deref(), Some("$'a\\nb'"));
-        assert_eq!(c_quoted("t\tx").as_deref(), Some("$'t\\tx'"));
+        assert_eq!(c_quoted("t\tx"), None);
     }
 
     #[test]

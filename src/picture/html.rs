@@ -732,6 +732,16 @@ mod tests {
         }
     }
 
+    /// The procs' data the page embeds for its detail panel.
+    fn procs_data(page: &str) -> serde_json::Value {
+        let json = page
+            .split("<script type=\"application/json\" id=\"procs\">")
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .expect("the data");
+        serde_json::from_str(json).expect("JSON")
+    }
+
     #[test]
     fn every_string_from_the_db_is_escaped() {
         let t = hostile();
@@ -744,12 +754,7 @@ mod tests {
             "p&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&lt;b&gt;&quot;&#39;"
         ));
         // The JSON data still holds the exact strings.
-        let json = page
-            .split("<script type=\"application/json\" id=\"procs\">")
-            .nth(1)
-            .and_then(|s| s.split("</script>").next())
-            .expect("the data");
-        let data: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        let data = procs_data(&page);
         assert_eq!(data[0]["name"], t.procs[0].name);
         assert_eq!(data[0]["error"].as_str(), t.procs[0].error.as_deref());
     }
@@ -779,12 +784,7 @@ mod tests {
             "{page}"
         );
         // The detail panel's data keeps the exact text.
-        let json = page
-            .split("<script type=\"application/json\" id=\"procs\">")
-            .nth(1)
-            .and_then(|s| s.split("</script>").next())
-            .expect("the data");
-        let data: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        let data = procs_data(&page);
         assert_eq!(data[0]["error"].as_str(), t.procs[0].error.as_deref());
     }
 

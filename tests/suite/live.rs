@@ -921,6 +921,18 @@ const ASK_AFTER_CTRL_Z: &str = r#"proc("ask", #{ now: true, interactive: true, s
 /// so that its shell sees it stopped with `stopped` (`$?`), and `jobs` lists it; `fg`
 /// gives the terminal back to the command, which reads the line typed next, and the
 /// run ends well, nothing left.
+/// Types the answer `ASK_AFTER_CTRL_Z`'s command waits for, once it has the terminal
+/// again: it prints it, the run ends well, and the command (pid `ask`) is gone.
+fn answers_and_ends(t: &Term, ask: u32) {
+    t.tmux(&["send-keys", "-t", "s", "Ada", "Enter"]);
+    t.wait_for("the command's answer", |p| {
+        p.position(|l| l == "got Ada")
+            .ok_or("no `got Ada` line".into())
+    });
+    t.ends_cleanly("prun: 1 succeeded in ", &["ask"]);
+    assert_gone(ask, "ask", &t.describe());
+}
+
 fn ctrl_z_in_an_interactive_proc(test: &str, args: &str, stopped: i32) {
     let command = format!(
         r#"bash -c 'set -m; "$PRUN" main.rhai {args}; echo "STOPPED=$?"; jobs; i=0; while [ ! -e cont ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done; fg'"#
@@ -955,13 +967,7 @@ fn ctrl_z_in_an_interactive_proc(test: &str, args: &str, stopped: i32) {
             .map(drop)
             .ok_or("`fg` did not print the job".into())
     });
-    t.tmux(&["send-keys", "-t", "s", "Ada", "Enter"]);
-    t.wait_for("the command's answer", |p| {
-        p.position(|l| l == "got Ada")
-            .ok_or("no `got Ada` line".into())
-    });
-    t.ends_cleanly("prun: 1 succeeded in ", &["ask"]);
-    assert_gone(ask, "ask", &t.describe());
+    answers_and_ends(&t, ask);
 }
 
 #[test]
@@ -998,13 +1004,7 @@ fn bg_after_ctrl_z_in_an_interactive_proc_stops_prun_again_at_the_command_s_read
             .map(drop)
             .ok_or("no `AGAIN: ... Stopped` line".into())
     });
-    t.tmux(&["send-keys", "-t", "s", "Ada", "Enter"]);
-    t.wait_for("the command's answer", |p| {
-        p.position(|l| l == "got Ada")
-            .ok_or("no `got Ada` line".into())
-    });
-    t.ends_cleanly("prun: 1 succeeded in ", &["ask"]);
-    assert_gone(ask, "ask", &t.describe());
+    answers_and_ends(&t, ask);
 }
 
 /// The terminal closed while an interactive command reads it: the command reads the end

@@ -439,6 +439,17 @@ fn a_value_is_quoted_for_where_the_shell_reads_it_after_continuations_escapes_an
     }
 }
 
+/// Neither stdout nor stderr holds an ESC or a BEL: no escape sequence of a file's name
+/// reached the terminal.
+fn no_escape_reached_the_terminal(out: &crate::support::Output) {
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        !said.contains('\u{1b}') && !said.contains('\u{7}'),
+        "a control character reached the terminal\n{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn an_escape_sequence_in_a_file_name_reaches_no_terminal_through_prun_s_messages() {
     // A file name another user chose, holding a window-title sequence and a screen clear.
@@ -454,12 +465,7 @@ run(["argv", "text", "out"]);"#,
         )
         .run();
     out.code(1);
-    let said = format!("{}{}", out.stdout, out.stderr);
-    assert!(
-        !said.contains('\u{1b}') && !said.contains('\u{7}'),
-        "a control character reached the terminal\n{}",
-        out.describe()
-    );
+    no_escape_reached_the_terminal(&out);
     out.out_has("`sh -c 'exit 3' sh $'x\\e]0;owned\\x07\\e[2J.txt'`")
         .out_has("`exit 4 # x\\e]0;owned\\x07\\e[2J.txt`")
         .out_has("x\\e]0;owned\\x07\\e[2J.txt.out (missing)");
@@ -484,12 +490,7 @@ run(["check", "throws"]);"#,
         .raw(&[script])
         .run();
     out.code(1);
-    let said = format!("{}{}", out.stdout, out.stderr);
-    assert!(
-        !said.contains('\u{1b}') && !said.contains('\u{7}'),
-        "a control character reached the terminal\n{}",
-        out.describe()
-    );
+    no_escape_reached_the_terminal(&out);
     out.out_has("cannot read y\\e]0;owned\\x07.txt")
         .out_has("s\\e[2J");
 }

@@ -37,6 +37,25 @@ fn blocked(name: &str) -> String {
     format!(r#"proc("{name}", #{{ cmd: ["sh", "block.sh", "{name}"] }});"#)
 }
 
+/// A script of `first` (a proc's name and its definition, if any), then a [`blocked`]
+/// proc for each of `names`, and a `run` of them all.
+fn with_blocked(first: Option<(&str, &str)>, names: &[&str]) -> String {
+    let mut script = String::new();
+    let mut all: Vec<String> = Vec::new();
+    if let Some((name, definition)) = first {
+        script.push_str(definition);
+        script.push('\n');
+        all.push(format!("{name:?}"));
+    }
+    for name in names {
+        script.push_str(&blocked(name));
+        script.push('\n');
+        all.push(format!("{name:?}"));
+    }
+    script.push_str(&format!("run([{}]);\n", all.join(", ")));
+    script
+}
+
 /// prun running in a tmux window. Dropping it releases the jobs (creates `go`), kills the
 /// tmux server and any job still running.
 struct Term {
@@ -517,11 +536,9 @@ fn width(line: &str) -> usize {
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn live_area_shows_running_procs_and_is_erased_at_the_end() {
     let names = ["alpha", "bravo", "charlie"];
-    let script = format!(
-        "proc(\"quick\", #{{ cmd: [\"true\"] }});\n{}\n{}\n{}\nrun([\"quick\", \"alpha\", \"bravo\", \"charlie\"]);\n",
-        blocked("alpha"),
-        blocked("bravo"),
-        blocked("charlie"),
+    let script = with_blocked(
+        Some(("quick", r#"proc("quick", #{ cmd: ["true"] });"#)),
+        &names,
     );
     let Some(t) = Term::start("midrun", (100, 30), &script, r#""$PRUN" main.rhai -j 8"#) else {
         return;
@@ -815,12 +832,7 @@ fn failure_is_printed_above_the_live_area() {
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn ctrl_c_terminates_the_procs_and_restores_the_terminal() {
     let names = ["alpha", "bravo", "charlie"];
-    let script = format!(
-        "{}\n{}\n{}\nrun([\"alpha\", \"bravo\", \"charlie\"]);\n",
-        blocked("alpha"),
-        blocked("bravo"),
-        blocked("charlie"),
-    );
+    let script = with_blocked(None, &names);
     let Some(t) = Term::start("ctrlc", (100, 30), &script, r#""$PRUN" main.rhai -j 8"#) else {
         return;
     };
@@ -1470,11 +1482,9 @@ fn resize_redraws_at_the_new_width() {
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn a_narrow_window_gets_a_compact_header_and_a_resize_leaves_no_stray_rows() {
     let names = ["alpha", "bravo", "charlie"];
-    let script = format!(
-        "proc(\"bad\", #{{ cmd: [\"false\"] }});\n{}\n{}\n{}\nrun([\"bad\", \"alpha\", \"bravo\", \"charlie\"]);\n",
-        blocked("alpha"),
-        blocked("bravo"),
-        blocked("charlie"),
+    let script = with_blocked(
+        Some(("bad", r#"proc("bad", #{ cmd: ["false"] });"#)),
+        &names,
     );
     let Some(t) = Term::start("narrow", (40, 12), &script, r#""$PRUN" main.rhai -j 4"#) else {
         return;

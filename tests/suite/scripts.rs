@@ -10,6 +10,15 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// prun run in `dir` with `args`, its state there too.
+fn prun_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun")
+}
 #[test]
 fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
     let fanout = script("fanout.rhai");
@@ -26,14 +35,7 @@ fn fanout_compresses_every_match_in_parallel_and_skips_them_next_time() {
     assert!(!dry.exists("logs/a.log.gz"), "a dry run compressed a file");
 
     let dir = dry.dir.path();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
-            .args(args)
-            .current_dir(dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .output()
-            .expect("run prun")
-    };
+    let run = |args: &[&str]| prun_in(dir, args);
     let first = run(&[fanout, "logs/*.log", "-j", "8"]);
     assert!(first.status.success());
     for f in ["logs/a.log.gz", "logs/b.log.gz"] {
@@ -96,14 +98,7 @@ fn fanout_compresses_files_whose_names_hold_a_newline_or_a_tab() {
     dry.ok()
         .line("WOULD RUN  gzip::tab\\u{9}x.log: gzip -kf -- 'tab\tx.log'");
     let dir = dry.dir.path();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
-            .args(args)
-            .current_dir(dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .output()
-            .expect("run prun")
-    };
+    let run = |args: &[&str]| prun_in(dir, args);
     let first = run(&[fanout, "*.log"]);
     let text = String::from_utf8_lossy(&first.stdout);
     assert!(

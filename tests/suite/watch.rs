@@ -24,6 +24,18 @@ struct Watching {
     out_files: Option<(PathBuf, PathBuf)>,
 }
 
+/// A new directory holding `main.rhai` (`script`) and `files`.
+fn written(script: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("main.rhai"), script).expect("script");
+    for (p, text) in files {
+        let path = dir.path().join(p);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("file");
+    }
+    dir
+}
+
 impl Watching {
     /// Writes `files` and `main.rhai`, then starts `prun main.rhai ARGS`.
     fn start(script: &str, files: &[(&str, &str)], args: &[&str]) -> Watching {
@@ -38,13 +50,7 @@ impl Watching {
         args: &[&str],
         out_files: Option<(&str, &str)>,
     ) -> Watching {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("main.rhai"), script).expect("script");
-        for (p, text) in files {
-            let path = dir.path().join(p);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, text).expect("file");
-        }
+        let dir = written(script, files);
         Watching::start_in(dir, args, out_files)
     }
 
@@ -67,13 +73,7 @@ impl Watching {
         args: &[&str],
         watches: u32,
     ) -> Watching {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("main.rhai"), script).expect("script");
-        for (p, text) in files {
-            let path = dir.path().join(p);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, text).expect("file");
-        }
+        let dir = written(script, files);
         let mut limited = Command::new("unshare");
         limited.args([
             "-Ur",

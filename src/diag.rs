@@ -94,6 +94,63 @@ pub(crate) fn location(source: Option<&str>, pos: Position) -> String {
     }
 }
 
+/// Where a syntax error is: Rhai's position, except for a missing `;`, which Rhai reports
+/// at the token after the statement, maybe lines below (past blank lines and comments)
+/// where nothing is wrong; that one is put right after the statement's last token, as a
+/// compiler points at the end of the line that lacks it.
+pub(crate) fn syntax_error_at(
+    engine: &Engine,
+    src: &str,
+    err: &rhai::ParseErrorType,
+    at: Position,
+) -> Position {
+    match err {
+        rhai::ParseErrorType::MissingToken(token, _) if token == ";" => {
+            statement_end(engine, src, at).unwrap_or(at)
+        }
+        _ => at,
+    }
+}
+
+/// The position right after the last token before `at` (comments aside), when that token
+/// is on an earlier line than `at` and is not a string that may span lines (`` `...` ``).
+fn statement_end(engine: &Engine, src: &str, at: Position) -> Option<Position> {
+    let key = |p: Position| (p.line().unwrap_or(0), p.position().unwrap_or(0));
+    let (mut tokens, _) = engine.lex([&src]);
+    tokens.state.include_comments = true;
+    // The last token before `at`, and where the next item (token or comment) starts.
+    let mut last: Option<(rhai::Token, Position)> = None;
+    let mut after: Option<Position> = None;
+    for (token, pos) in tokens {
+        if key(pos) >= key(at) || matches!(token, rhai::Token::EOF) {
+            break;
+        }
+        if matches!(token, rhai::Token::Comment(_)) {
+            after.get_or_insert(pos);
+        } else {
+            last = Some((token, pos));
+            after = None;
+        }
+    }
+    let (token, pos) = last?;
+    let (line, column) = key(pos);
+    let text = src.lines().nth(line.checked_sub(1)?)?;
+    let starts_backquoted = text.chars().nth(column.checked_sub(1)?) == Some('`');
+    let spans_lines = matches!(token, rhai::Token::InterpolatedString(_))
+        || (matches!(token, rhai::Token::StringConstant(_)) && starts_backquoted);
+    if line >= key(at).0 || spans_lines {
+        return None;
+    }
+    // The statement ends where a comment on its line starts, else at the line's end.
+    let end = match after.map(key) {
+        Some((l, c)) if l == line => c.saturating_sub(1),
+        _ => text.chars().count(),
+    };
+    let kept: String = text.chars().take(end).collect();
+    let column = kept.trim_end().chars().count() + 1;
+    Some(Position::new(u16::try_from(line).ok()?, u16::try_from(column).ok()?))
+}
+
 /// A runtime error as `path:line:col: message`, followed by the call chain
 /// (`in call to 'f' at path:line:col`) from the innermost frame outwards.
 pub(crate) fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {

@@ -391,12 +391,39 @@ fn with_short_name(mut e: clap::Error) -> clap::Error {
     e
 }
 
+/// `e` with a first tip for `--list` or `-l`, which `just` and `task` list with: prun
+/// lists a script with its `list` subcommand (`prun list build.rhai`).
+fn with_list_tip(mut e: clap::Error, script: Option<&std::path::Path>) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let listing = matches!(
+        e.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(w)) if w == "--list" || w == "-l"
+    );
+    if e.kind() != clap::error::ErrorKind::UnknownArgument || !listing {
+        return e;
+    }
+    let script = script.map_or_else(|| "SCRIPT".into(), |s| s.display().to_string());
+    let mut tips = vec![format!("to list the script's procs and protos: prun list {script}").into()];
+    if let Some(ContextValue::StyledStrs(old)) = e.get(ContextKind::Suggested) {
+        tips.extend(old.iter().cloned());
+    }
+    e.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    e
+}
+
 /// Parses prun's command line.
 pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(e) => {
+            let script = args.iter().skip(1).find(|w| {
+                std::path::Path::new(w)
+                    .extension()
+                    .is_some_and(|x| x == "rhai")
+            });
+            return fail(with_list_tip(e, script.map(std::path::Path::new)));
+        }
     };
     match cli.command {
         Some(Command::Check { script, words }) => {
@@ -472,6 +499,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
                 ) =>
         {
+            let e = with_list_tip(e, Some(std::path::Path::new(&script)));
             (
                 Tail::default(),
                 Some(with_short_name(e).render().to_string()),

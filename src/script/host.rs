@@ -342,6 +342,10 @@ impl Host {
         let display = path.display().to_string();
         let mut src = read_script(path).map_err(|source| ScriptError::Read {
             path: crate::paths::shown(path).to_string(),
+            hint: match source.kind() {
+                std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
+                _ => String::new(),
+            },
             source,
         })?;
         // A byte order mark (as some Windows editors write) is not Rhai: an invisible
@@ -366,7 +370,10 @@ impl Host {
     /// Compiles script text, naming it `source` in messages.
     pub(crate) fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
         let mut ast = self.engine.compile(src).map_err(|e| ScriptError::Syntax {
-            origin: diag::Origin::new(Some(source), e.1),
+            origin: diag::Origin::new(
+                Some(source),
+                diag::syntax_error_at(&self.engine, src, &e.0, e.1),
+            ),
             message: e.0.to_string(),
         })?;
         ast.set_source(source);

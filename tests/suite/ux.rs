@@ -527,3 +527,84 @@ fn list_of_a_script_that_fails_prints_the_error_only() {
         .run();
     out.code(2).err_has("no queries here").out_lacks("procs:");
 }
+
+// Re-checked as a user coming from just, make and GNU parallel would try it.
+
+#[test]
+fn a_script_s_help_lists_its_positional_arguments_under_arguments_with_defaults() {
+    // fanout's `--help` listed `<PATTERN>` under "Options:", without its default `*.log`.
+    let out = Test::new().script(&fanout()).args(&["--help"]).run();
+    out.ok().out_has("Usage: prun main.rhai [OPTIONS] [PATTERN]");
+    let (args, opts) = out
+        .stdout
+        .split_once("\nOptions:\n")
+        .expect("an Options section");
+    let args = args.split_once("\nArguments:\n").map(|(_, a)| a);
+    assert!(
+        args.is_some_and(|a| a.contains("[PATTERN]") && a.contains("[default: *.log]")),
+        "{}",
+        out.stdout
+    );
+    assert!(!opts.contains("PATTERN"), "{}", out.stdout);
+    let list = Test::new()
+        .script("let o = args(#{ files: #{ positional: true, list: true, required: true, help: \"the files\" } });")
+        .args(&["--help"])
+        .run();
+    list.ok()
+        .out_has("Usage: prun main.rhai [OPTIONS] <FILES>...")
+        .out_has("<FILES>...  the files (required)");
+}
+
+#[test]
+fn list_flags_as_just_and_task_spell_them_point_to_prun_list() {
+    // `just --list` / `task --list`: prun said only "unexpected argument '--list' found".
+    let script = "proc(\"a\", #{ help: \"the a\", shell: \"true\" });";
+    for words in [
+        &["main.rhai", "--list"][..],
+        &["--list", "main.rhai"],
+        &["main.rhai", "-l"],
+        &["-l", "main.rhai"],
+    ] {
+        Test::new()
+            .script(script)
+            .raw(words)
+            .run()
+            .code(64)
+            .err_has("to list the script's procs and protos: prun list main.rhai");
+    }
+}
+
+#[test]
+fn a_script_path_that_names_no_file_offers_the_nearest_scripts() {
+    // `prun buld.rhai` and `prun build` (as `just build` is typed) said only "No such
+    // file or directory".
+    let script = "proc(\"a\", #{ shell: \"true\" }); run(\"a\");";
+    for word in ["buld.rhai", "build"] {
+        Test::new()
+            .file("build.rhai", script)
+            .file("deploy.rhai", script)
+            .raw(&[word])
+            .run()
+            .code(2)
+            .err_has("No such file or directory")
+            .err_has("did you mean `build.rhai`?");
+    }
+}
+
+#[test]
+fn a_missing_semicolon_is_reported_where_the_statement_ends() {
+    // Rhai reports it at the next statement (2:1), which is right; the mistake is at
+    // the end of line 1.
+    let script = "proc(\"a\", #{ shell: \"true\" }) // the a\n\nproc(\"b\", #{ shell: \"true\" });\n";
+    Test::new()
+        .script(script)
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:30: syntax error: Expecting ';' to terminate this statement");
+    Test::new()
+        .script(script)
+        .before(&["check"])
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:30: syntax error");
+}

@@ -148,7 +148,10 @@ fn statement_end(engine: &Engine, src: &str, at: Position) -> Option<Position> {
     };
     let kept: String = text.chars().take(end).collect();
     let column = kept.trim_end().chars().count() + 1;
-    Some(Position::new(u16::try_from(line).ok()?, u16::try_from(column).ok()?))
+    Some(Position::new(
+        u16::try_from(line).ok()?,
+        u16::try_from(column).ok()?,
+    ))
 }
 
 /// A runtime error as `path:line:col: message`, followed by the call chain

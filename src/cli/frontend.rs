@@ -125,7 +125,15 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
     // The script's secrets stay hidden until the report of a run an error stopped is
     // written too.
     let mut secrets = Secrets::default();
+    let checking = cfg.inspect == Some(Inspect::Check);
     let result = attempt(cfg, &mut secrets, base);
+    // `check` reports a syntax error as the one problem it found, as it does every other.
+    if checking && let Err(Failure::Script(e @ crate::script::ScriptError::Syntax { .. })) = &result
+    {
+        errln!("{e}");
+        errln!("prun: check: 1 problem found");
+        return Ok(Exit::Script);
+    }
     if let (Err(e), Some(path)) = (&result, &json)
         && crate::report::check_destination(path, &own).is_ok()
         && let Some((outcome, text)) = e.report()

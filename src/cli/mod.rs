@@ -403,7 +403,8 @@ fn with_list_tip(mut e: clap::Error, script: Option<&std::path::Path>) -> clap::
         return e;
     }
     let script = script.map_or_else(|| "SCRIPT".into(), |s| s.display().to_string());
-    let mut tips = vec![format!("to list the script's procs and protos: prun list {script}").into()];
+    let mut tips =
+        vec![format!("to list the script's procs and protos: prun list {script}").into()];
     if let Some(ContextValue::StyledStrs(old)) = e.get(ContextKind::Suggested) {
         tips.extend(old.iter().cloned());
     }

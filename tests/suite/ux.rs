@@ -534,7 +534,8 @@ fn list_of_a_script_that_fails_prints_the_error_only() {
 fn a_script_s_help_lists_its_positional_arguments_under_arguments_with_defaults() {
     // fanout's `--help` listed `<PATTERN>` under "Options:", without its default `*.log`.
     let out = Test::new().script(&fanout()).args(&["--help"]).run();
-    out.ok().out_has("Usage: prun main.rhai [OPTIONS] [PATTERN]");
+    out.ok()
+        .out_has("Usage: prun main.rhai [OPTIONS] [PATTERN]");
     let (args, opts) = out
         .stdout
         .split_once("\nOptions:\n")
@@ -595,7 +596,8 @@ fn a_script_path_that_names_no_file_offers_the_nearest_scripts() {
 fn a_missing_semicolon_is_reported_where_the_statement_ends() {
     // Rhai reports it at the next statement (2:1), which is right; the mistake is at
     // the end of line 1.
-    let script = "proc(\"a\", #{ shell: \"true\" }) // the a\n\nproc(\"b\", #{ shell: \"true\" });\n";
+    let script =
+        "proc(\"a\", #{ shell: \"true\" }) // the a\n\nproc(\"b\", #{ shell: \"true\" });\n";
     Test::new()
         .script(script)
         .run()
@@ -607,4 +609,22 @@ fn a_missing_semicolon_is_reported_where_the_statement_ends() {
         .run()
         .code(2)
         .err_has("main.rhai:1:30: syntax error");
+}
+
+#[test]
+fn check_reports_a_syntax_error_as_a_problem_with_the_count() {
+    // It printed `prun: error: main.rhai:...` without `prun: check: 1 problem found`,
+    // unlike every other problem `check` finds.
+    let out = Test::new()
+        .script("proc(\"a\", #{ shell: \"true\" );\n")
+        .before(&["check"])
+        .run();
+    out.code(2)
+        .err_has("\nprun: check: 1 problem found")
+        .out_lacks("ok:");
+    assert!(
+        out.stderr.starts_with("main.rhai:1:28: syntax error: "),
+        "{}",
+        out.describe()
+    );
 }

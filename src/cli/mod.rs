@@ -480,7 +480,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     let mut rest = cli.rest.into_iter();
     let Some(script) = rest.next() else {
         errln!(
-            "prun: no script given\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'."
+            "prun: no script given{}\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'.",
+            scripts_here()
         );
         return Invocation::Exit(Exit::Usage);
     };
@@ -575,6 +576,26 @@ pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Wr
 /// Writes prun's man page (roff), made from the same definition as `--help`.
 pub(crate) fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// ` (scripts here: a.rhai, b.rhai)`: the scripts of the working directory, sorted (at
+/// most 5, then `...`), for `prun` typed alone as `just` or `make` is; or nothing.
+fn scripts_here() -> String {
+    const SHOWN: usize = 5;
+    let Ok(entries) = std::fs::read_dir(".") else {
+        return String::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".rhai") && !n.starts_with('.'))
+        .collect();
+    if names.is_empty() {
+        return String::new();
+    }
+    names.sort();
+    let more = if names.len() > SHOWN { ", ..." } else { "" };
+    names.truncate(SHOWN);
+    format!(" (scripts here: {}{more})", names.join(", "))
 }
 
 /// A first word that is no file and is near a subcommand's name (`prun chek s.rhai`) is

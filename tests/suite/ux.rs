@@ -628,3 +628,21 @@ fn check_reports_a_syntax_error_as_a_problem_with_the_count() {
         out.describe()
     );
 }
+
+#[test]
+fn prun_without_a_script_names_the_scripts_of_the_directory() {
+    // `just` and `make` find their file; `prun` alone said only "no script given".
+    let out = Test::new()
+        .file("build.rhai", "")
+        .file("deploy.rhai", "")
+        .file("notes.txt", "")
+        .raw(&[])
+        .run();
+    out.code(64)
+        .err_has("prun: no script given (scripts here: build.rhai, deploy.rhai)");
+    Test::new()
+        .raw(&[])
+        .run()
+        .code(64)
+        .err_has("prun: no script given\n");
+}

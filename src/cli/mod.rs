@@ -391,25 +391,53 @@ fn with_short_name(mut e: clap::Error) -> clap::Error {
     e
 }
 
-/// `e` with a first tip for `--list` or `-l`, which `just` and `task` list with: prun
-/// lists a script with its `list` subcommand (`prun list build.rhai`).
-fn with_list_tip(mut e: clap::Error, script: Option<&std::path::Path>) -> clap::Error {
+/// `e` with a first tip for a flag of make, just, task or GNU parallel that prun spells
+/// another way (`--list`: `prun list SCRIPT`; `-n`: `--dry-run`), when `e` refuses it.
+fn with_tool_tip(mut e: clap::Error, script: Option<&std::path::Path>) -> clap::Error {
     use clap::error::{ContextKind, ContextValue};
-    let listing = matches!(
-        e.get(ContextKind::InvalidArg),
-        Some(ContextValue::String(w)) if w == "--list" || w == "-l"
-    );
-    if e.kind() != clap::error::ErrorKind::UnknownArgument || !listing {
+    let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidArg) else {
+        return e;
+    };
+    if e.kind() != clap::error::ErrorKind::UnknownArgument {
         return e;
     }
     let script = script.map_or_else(|| "SCRIPT".into(), |s| s.display().to_string());
-    let mut tips =
-        vec![format!("to list the script's procs and protos: prun list {script}").into()];
+    let Some(tip) = tool_tip(word, &script) else {
+        return e;
+    };
+    let mut tips = vec![tip.into()];
     if let Some(ContextValue::StyledStrs(old)) = e.get(ContextKind::Suggested) {
         tips.extend(old.iter().cloned());
     }
     e.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
     e
+}
+
+/// The tip for `word`, a flag of make, just, task or GNU parallel, naming what does the
+/// same in prun; `None` for any other word.
+fn tool_tip(word: &str, script: &str) -> Option<String> {
+    Some(match word {
+        "--list" | "-l" => format!("to list the script's procs and protos: prun list {script}"),
+        "-n" | "--just-print" | "--dry" => {
+            "to print what would run, in order, and run nothing: --dry-run".into()
+        }
+        "-k" | "--keep-going" => {
+            "prun keeps going after a failure by default (--fail-fast stops at the first)".into()
+        }
+        "--jobs" => "at most N procs at once: -j N (--parallel N)".into(),
+        "-B" | "--always-make" | "--force" => {
+            "to run every scheduled proc, ignoring the cache: --full".into()
+        }
+        "--tag" | "--line-buffer" => {
+            "every line of a proc's output as it comes, prefixed with its name: --output stream"
+                .into()
+        }
+        "-O" | "--output-sync" | "--group" => {
+            "each proc's output at once when it ends: --output grouped".into()
+        }
+        "-s" | "--silent" => "nothing when everything succeeds: -q (--quiet)".into(),
+        _ => return None,
+    })
 }
 
 /// Parses prun's command line.
@@ -423,7 +451,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
                     .extension()
                     .is_some_and(|x| x == "rhai")
             });
-            return fail(with_list_tip(e, script.map(std::path::Path::new)));
+            return fail(with_tool_tip(e, script.map(std::path::Path::new)));
         }
     };
     match cli.command {
@@ -501,7 +529,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
                 ) =>
         {
-            let e = with_list_tip(e, Some(std::path::Path::new(&script)));
+            let e = with_tool_tip(e, Some(std::path::Path::new(&script)));
             (
                 Tail::default(),
                 Some(with_short_name(e).render().to_string()),

@@ -646,3 +646,29 @@ fn prun_without_a_script_names_the_scripts_of_the_directory() {
         .code(64)
         .err_has("prun: no script given\n");
 }
+
+#[test]
+fn flags_of_make_and_parallel_get_the_prun_flag_that_does_the_same() {
+    // `make -n`, `make -k`, `parallel --tag`...: prun said only "unexpected argument".
+    let script = "proc(\"a\", #{ shell: \"true\" });";
+    for (flag, tip) in [
+        ("-n", "--dry-run"),
+        ("-k", "--fail-fast"),
+        ("--jobs=4", "-j N"),
+        ("-B", "--full"),
+        ("--tag", "--output stream"),
+        ("-Otarget", "--output grouped"),
+        ("-s", "-q (--quiet)"),
+    ] {
+        for words in [["main.rhai", flag], [flag, "main.rhai"]] {
+            let out = Test::new().script(script).raw(&words).run();
+            out.code(64);
+            let tip_line = out.stderr.lines().find(|l| l.contains("tip: "));
+            assert!(
+                tip_line.is_some_and(|l| l.contains(tip)),
+                "{flag}: {}",
+                out.describe()
+            );
+        }
+    }
+}

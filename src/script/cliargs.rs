@@ -733,11 +733,19 @@ impl Declaration {
 
 impl Opt {
     /// The right-hand column of the option's `--help` row: its help, whether it is
-    /// required, its default (`***` for a secret) and its variable.
+    /// required or may be given many times, its default (`***` for a secret) and its
+    /// variable.
     fn described(&self) -> String {
         let mut right = self.help.clone();
-        if self.required {
-            right.push_str(" (required)");
+        let marks: Vec<&str> = [
+            (self.required, "required"),
+            (self.list && !self.positional, "repeatable"),
+        ]
+        .into_iter()
+        .filter_map(|(on, mark)| on.then_some(mark))
+        .collect();
+        if !marks.is_empty() {
+            right.push_str(&format!(" ({})", marks.join(", ")));
         }
         if let Some(d) = &self.default {
             let shown = if self.secret {

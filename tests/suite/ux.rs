@@ -547,13 +547,15 @@ fn a_script_s_help_lists_its_positional_arguments_under_arguments_with_defaults(
         out.stdout
     );
     assert!(!opts.contains("PATTERN"), "{}", out.stdout);
+    // A list option did not say it may be given many times (pg-copy's `-t`).
     let list = Test::new()
-        .script("let o = args(#{ files: #{ positional: true, list: true, required: true, help: \"the files\" } });")
+        .script("let o = args(#{ files: #{ positional: true, list: true, required: true, help: \"the files\" }, tag: #{ list: true, help: \"a tag\" } });")
         .args(&["--help"])
         .run();
     list.ok()
         .out_has("Usage: prun main.rhai [OPTIONS] <FILES>...")
-        .out_has("<FILES>...  the files (required)");
+        .out_has("<FILES>...       the files (required)")
+        .out_has("--tag <TAG>  a tag (repeatable)");
 }
 
 #[test]

@@ -140,6 +140,9 @@ pub(crate) struct Host {
     findings: super::api::Findings,
     /// In `prun check`, the last command the script called (see [`stand_ins`]).
     last_command: LastCommand,
+    /// The script's `args(#{...})` declares positional arguments: the words after its
+    /// path are its own, not targets.
+    positional: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where the script last called a command that `prun check` did not run, and which one.
@@ -157,6 +160,7 @@ impl Host {
         let cleanups = Cleanups::default();
         let findings = super::api::Findings::default();
         let last_command = LastCommand::default();
+        let positional = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
             let mut engine = base;
             // Rhai's string interner rescans its whole cache for every new string once it
@@ -192,10 +196,17 @@ impl Host {
             // The command line was read against the first declaration only: a second one
             // would get its values, whatever it declares.
             let declared = std::sync::atomic::AtomicBool::new(false);
-            engine.register_fn("args", move |_decl: rhai::Map| -> Result<rhai::Map, Box<EvalAltResult>> {
+            let takes_words = positional.clone();
+            engine.register_fn("args", move |decl: rhai::Map| -> Result<rhai::Map, Box<EvalAltResult>> {
                 if declared.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     return Err("args(#{...}) declares the script's options once; this is a second declaration".into());
                 }
+                let is_positional = |spec: &Dynamic| {
+                    spec.read_lock::<rhai::Map>()
+                        .and_then(|m| m.get("positional")?.as_bool().ok())
+                        .unwrap_or(false)
+                };
+                takes_words.store(decl.values().any(is_positional), std::sync::atomic::Ordering::Relaxed);
                 values.clone().ok_or_else(|| {
                     "prun could not read this script's args(#{...}) before running it: call args() first, before other prun functions".into()
                 })
@@ -248,7 +259,14 @@ impl Host {
             cleanups,
             findings,
             last_command,
+            positional,
         }
+    }
+
+    /// Whether the script's `args(#{...})` declared positional arguments (the words after
+    /// its path are then its own, and no target can be named).
+    pub(crate) fn takes_positional_words(&self) -> bool {
+        self.positional.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Ends the host and returns its engine, for the caller to free where it costs the

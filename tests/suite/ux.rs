@@ -674,3 +674,23 @@ fn flags_of_make_and_parallel_get_the_prun_flag_that_does_the_same() {
         }
     }
 }
+
+#[test]
+fn nothing_to_run_does_not_ask_for_targets_a_script_s_positional_arguments_take() {
+    // fanout's words are its pattern, yet with no file matching it said "name targets
+    // (prun main.rhai TARGET ...)": the word would have been taken as the pattern.
+    let out = Test::new()
+        .script(&fanout())
+        .args(&["logs/*.log", "--no-live"])
+        .run();
+    out.ok()
+        .out_has("nothing to run: the script scheduled no proc")
+        .out_has("prun main.rhai --help")
+        .out_lacks("TARGET");
+    // A script without positional arguments still says how to name targets.
+    Test::new()
+        .script("args(#{ x: #{ flag: true } });\nproc(\"a\", #{ shell: \"true\" });")
+        .run()
+        .ok()
+        .out_has("nothing to run: name targets (prun main.rhai TARGET ...)");
+}

@@ -274,9 +274,16 @@ fn with_declared_options(
         None => {
             if let Some(e) = &cfg.tail_error {
                 // The script may declare options, in an `args` call its declaration pass
-                // did not reach.
+                // did not reach: a syntax error keeps it from being read, and is what to
+                // report then.
                 let calls_args =
                     crate::script::read_script(&cfg.script).is_ok_and(|t| t.contains("args("));
+                if let Some(syntax) = calls_args
+                    .then(|| crate::script::syntax_error(&cfg.script))
+                    .flatten()
+                {
+                    return Err(Failure::Script(syntax));
+                }
                 let hint = if calls_args {
                     "\n(prun reads a script's options from its args(#{...}) call before the run, \
                      only when that call comes before the script's other prun functions)"

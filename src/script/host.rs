@@ -357,25 +357,8 @@ impl Host {
 
     /// Reads and compiles a script file; a `#!` first line is ignored.
     pub(crate) fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
-        let display = path.display().to_string();
-        let mut src = read_script(path).map_err(|source| ScriptError::Read {
-            path: crate::paths::shown(path).to_string(),
-            hint: match source.kind() {
-                std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
-                _ => String::new(),
-            },
-            source,
-        })?;
-        // A byte order mark (as some Windows editors write) is not Rhai: an invisible
-        // "Unexpected" character at 1:1 otherwise.
-        if src.starts_with('\u{feff}') {
-            src.drain(..'\u{feff}'.len_utf8());
-        }
-        if src.starts_with("#!") {
-            let end = src.find('\n').unwrap_or(src.len());
-            src.replace_range(..end, "");
-        }
-        self.compile_text(&src, &display)
+        let src = script_text(path)?;
+        self.compile_text(&src, &path.display().to_string())
     }
 
     /// Compiles script text, naming it `source` in messages. What a closure is (for the
@@ -387,15 +370,7 @@ impl Host {
 
     /// Compiles script text, naming it `source` in messages.
     pub(crate) fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
-        let mut ast = self.engine.compile(src).map_err(|e| ScriptError::Syntax {
-            origin: diag::Origin::new(
-                Some(source),
-                diag::syntax_error_at(&self.engine, src, &e.0, e.1),
-            ),
-            message: e.0.to_string(),
-        })?;
-        ast.set_source(source);
-        Ok(ast)
+        compile_with(&self.engine, src, source)
     }
 
     /// Runs the top level of a compiled script on this thread.
@@ -516,6 +491,49 @@ fn stand_ins(engine: &mut Engine, findings: &super::api::Findings, last: &LastCo
         .register_fn("sleep", |_: i64| {})
         .register_fn("sleep", |_: f64| {})
         .register_fn("sleep", |_: Dynamic| {});
+}
+
+/// A script file's text as it is compiled: without a byte order mark, and with a `#!`
+/// first line left empty (so that lines keep their numbers).
+fn script_text(path: &Path) -> Result<String, ScriptError> {
+    let mut src = read_script(path).map_err(|source| ScriptError::Read {
+        path: crate::paths::shown(path).to_string(),
+        hint: match source.kind() {
+            std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
+            _ => String::new(),
+        },
+        source,
+    })?;
+    // A byte order mark (as some Windows editors write) is not Rhai: an invisible
+    // "Unexpected" character at 1:1 otherwise.
+    if src.starts_with('\u{feff}') {
+        src.drain(..'\u{feff}'.len_utf8());
+    }
+    if src.starts_with("#!") {
+        let end = src.find('\n').unwrap_or(src.len());
+        src.replace_range(..end, "");
+    }
+    Ok(src)
+}
+
+/// Compiles script text with `engine`, naming it `source` in messages.
+fn compile_with(engine: &Engine, src: &str, source: &str) -> Result<AST, ScriptError> {
+    let mut ast = engine.compile(src).map_err(|e| ScriptError::Syntax {
+        origin: diag::Origin::new(Some(source), diag::syntax_error_at(engine, src, &e.0, e.1)),
+        message: e.0.to_string(),
+    })?;
+    ast.set_source(source);
+    Ok(ast)
+}
+
+/// The syntax error of the script file at `path`, found without a host: the parser of
+/// an engine without prun's functions is the run's (prun adds no syntax), with the run's
+/// nesting limits. `None` when the script compiles or cannot be read.
+pub(crate) fn syntax_error(path: &Path) -> Option<ScriptError> {
+    let src = script_text(path).ok()?;
+    let mut engine = Engine::new_raw();
+    engine.set_max_expr_depths(256, 256);
+    compile_with(&engine, &src, &path.display().to_string()).err()
 }
 
 /// Marks the end of the declaration pass of [`declaration_in`].

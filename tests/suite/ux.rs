@@ -694,3 +694,21 @@ fn nothing_to_run_does_not_ask_for_targets_a_script_s_positional_arguments_take(
         .ok()
         .out_has("nothing to run: name targets (prun main.rhai TARGET ...)");
 }
+
+#[test]
+fn a_syntax_error_is_reported_before_the_options_it_kept_from_being_read() {
+    // With its `args` unreadable, `--help` printed prun's help ("this script declares no
+    // options of its own") and `--x 1` was "unexpected argument '--x'", exit 64.
+    let script = "let o = args(#{ x: #{ help: \"an x\" } })\nproc(\"a\", |ctx| 1);\n";
+    for words in [&["--help"][..], &["--x", "1"]] {
+        let out = Test::new().script(script).args(words).run();
+        out.code(2)
+            .err_has("main.rhai:1:40: syntax error: Expecting ';' to terminate this statement")
+            .out_lacks("declares no options");
+        assert!(
+            !out.stderr.contains("unexpected argument"),
+            "{}",
+            out.describe()
+        );
+    }
+}

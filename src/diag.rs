@@ -112,6 +112,38 @@ pub(crate) fn syntax_error_at(
     }
 }
 
+/// A syntax error's message: Rhai's, and for two habits of shell and JSON users, how
+/// Rhai spells what was meant: a string in single quotes (Rhai's are one character) and a
+/// map without its `#` (`{ shell: "x" }` is a block, so the `:` ends a statement).
+pub(crate) fn syntax_message(src: &str, err: &rhai::ParseErrorType, at: Position) -> String {
+    use rhai::{LexError, ParseErrorType};
+    let message = err.to_string();
+    let hint = match err {
+        ParseErrorType::BadInput(LexError::MalformedChar(text)) if text.chars().count() > 1 => {
+            format!(
+                " (a string is written in double quotes, \"{text}\", or backquotes; single quotes hold one character)"
+            )
+        }
+        ParseErrorType::MissingToken(token, _) if token == ";" && colon_at(src, at) => {
+            " (a map is written #{ key: value }, with a #)".to_string()
+        }
+        _ => String::new(),
+    };
+    format!("{message}{hint}")
+}
+
+/// Whether the character at `at` is a lone `:` (not half of a `::` path).
+fn colon_at(src: &str, at: Position) -> bool {
+    let (Some(line), Some(column)) = (at.line(), at.position()) else {
+        return false;
+    };
+    let Some(text) = src.lines().nth(line.saturating_sub(1)) else {
+        return false;
+    };
+    let mut rest = text.chars().skip(column.saturating_sub(1));
+    rest.next() == Some(':') && rest.next() != Some(':')
+}
+
 /// The position right after the last token before `at` (comments aside), when that token
 /// is on an earlier line than `at` and is not a string that may span lines (`` `...` ``).
 fn statement_end(engine: &Engine, src: &str, at: Position) -> Option<Position> {

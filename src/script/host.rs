@@ -520,7 +520,7 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
 fn compile_with(engine: &Engine, src: &str, source: &str) -> Result<AST, ScriptError> {
     let mut ast = engine.compile(src).map_err(|e| ScriptError::Syntax {
         origin: diag::Origin::new(Some(source), diag::syntax_error_at(engine, src, &e.0, e.1)),
-        message: e.0.to_string(),
+        message: diag::syntax_message(src, &e.0, e.1),
     })?;
     ast.set_source(source);
     Ok(ast)

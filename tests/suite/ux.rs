@@ -712,3 +712,21 @@ fn a_syntax_error_is_reported_before_the_options_it_kept_from_being_read() {
         );
     }
 }
+
+#[test]
+fn shell_and_json_habits_in_a_script_get_the_rhai_spelling() {
+    // `'echo hi'` (a shell's quotes) read "Invalid character: 'echo hi'", and `{ shell:
+    // ... }` (a JSON object) "Expecting ';' to terminate this statement".
+    for (script, want) in [
+        (
+            "proc(\"a\", #{ shell: 'echo hi' });\n",
+            "main.rhai:1:21: syntax error: Invalid character: 'echo hi' (a string is written in double quotes, \"echo hi\", or backquotes; single quotes hold one character)",
+        ),
+        (
+            "proc(\"a\", { shell: \"true\" });\n",
+            "main.rhai:1:18: syntax error: Expecting ';' to terminate this statement (a map is written #{ key: value }, with a #)",
+        ),
+    ] {
+        Test::new().script(script).run().code(2).err_has(want);
+    }
+}

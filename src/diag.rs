@@ -127,9 +127,27 @@ pub(crate) fn syntax_message(src: &str, err: &rhai::ParseErrorType, at: Position
         ParseErrorType::MissingToken(token, _) if token == ";" && colon_at(src, at) => {
             " (a map is written #{ key: value }, with a #)".to_string()
         }
+        ParseErrorType::MissingToken(token, _) if token == ";" => match words_at(src, at) {
+            Some(("function" | "def" | "func", name)) => {
+                format!(" (a function is declared with fn: fn {name}(...) {{ ... }})")
+            }
+            _ => String::new(),
+        },
         _ => String::new(),
     };
     format!("{message}{hint}")
+}
+
+/// The word right before `at` on its line and the word at `at` (`function` and `gz` in
+/// `function gz(f)`, with `at` on `gz`).
+fn words_at(src: &str, at: Position) -> Option<(&str, &str)> {
+    let text = src.lines().nth(at.line()?.checked_sub(1)?)?;
+    let split = text.char_indices().nth(at.position()?.checked_sub(1)?)?.0;
+    let (before, after) = text.split_at(split);
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let previous = before.trim_end().rsplit(|c| !word(c)).next()?;
+    let current = after.split(|c| !word(c)).next()?;
+    Some((previous, current))
 }
 
 /// Whether the character at `at` is a lone `:` (not half of a `::` path).

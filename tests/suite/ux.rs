@@ -726,6 +726,10 @@ fn shell_and_json_habits_in_a_script_get_the_rhai_spelling() {
             "proc(\"a\", { shell: \"true\" });\n",
             "main.rhai:1:18: syntax error: Expecting ';' to terminate this statement (a map is written #{ key: value }, with a #)",
         ),
+        (
+            "function gz(f) { shell(`gzip ${f}`) }\n",
+            "main.rhai:1:10: syntax error: Expecting ';' to terminate this statement (a function is declared with fn: fn gz(...) { ... })",
+        ),
     ] {
         Test::new().script(script).run().code(2).err_has(want);
     }

@@ -112,9 +112,10 @@ pub(crate) fn syntax_error_at(
     }
 }
 
-/// A syntax error's message: Rhai's, and for two habits of shell and JSON users, how
-/// Rhai spells what was meant: a string in single quotes (Rhai's are one character) and a
-/// map without its `#` (`{ shell: "x" }` is a block, so the `:` ends a statement).
+/// A syntax error's message: Rhai's, and for habits of shell, JSON, JavaScript and Python
+/// users, how Rhai spells what was meant: a string in single quotes (Rhai's are one
+/// character), a map without its `#` (`{ shell: "x" }` is a block, so the `:` ends a
+/// statement) and a function declared with `function`, `def` or `func`.
 pub(crate) fn syntax_message(src: &str, err: &rhai::ParseErrorType, at: Position) -> String {
     use rhai::{LexError, ParseErrorType};
     let message = err.to_string();

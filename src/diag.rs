@@ -297,6 +297,8 @@ pub(crate) fn message(err: &EvalAltResult) -> String {
             return crate::script::thrown_text(v).unwrap_or_else(|| v.to_string());
         }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
+        // As the script's own: "syntax error", where Rhai writes "Syntax error".
+        EvalAltResult::ErrorParsing(e, _) => return format!("syntax error: {e}"),
         EvalAltResult::ErrorMismatchDataType(want, got, _) => {
             return mismatch("value", want, got);
         }

@@ -520,7 +520,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     // script's declaration is read (run::with_declared_options). Any other usage error
     // goes on to the run too, which reports it (in the `--json` report as well); help
     // and version are printed here.
-    let (tail, tail_error) = match Tail::try_parse_from(rest) {
+    let (tail, tail_error) = match parse_tail(rest, &script) {
         Ok(t) => (t, None),
         Err(e)
             if declares_options(std::path::Path::new(&script))
@@ -572,6 +572,24 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
             _ => None,
         },
     }))
+}
+
+/// The words after the script path as prun's flags, targets and script arguments; the
+/// `--help` of a script that declares no options of its own ends by pointing to `prun
+/// list`, where its targets are.
+fn parse_tail(
+    words: impl Iterator<Item = OsString>,
+    script: &OsString,
+) -> Result<Tail, clap::Error> {
+    use clap::FromArgMatches;
+    let listing = format!(
+        "The script's procs and protos: prun list {}",
+        std::path::Path::new(script).display()
+    );
+    let mut matches = Tail::command()
+        .after_help(listing)
+        .try_get_matches_from(words)?;
+    Tail::from_arg_matches_mut(&mut matches)
 }
 
 /// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a

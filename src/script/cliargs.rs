@@ -661,6 +661,9 @@ impl Declaration {
         out.push_str(
             "\n\nprun's own options (-j, --dry-run, --json, ...) work here too: prun --help.",
         );
+        out.push_str(&format!(
+            "\nThe script's procs and protos: prun list {script}"
+        ));
         out
     }
 

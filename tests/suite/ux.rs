@@ -734,3 +734,20 @@ fn shell_and_json_habits_in_a_script_get_the_rhai_spelling() {
         Test::new().script(script).run().code(2).err_has(want);
     }
 }
+
+#[test]
+fn a_script_s_help_points_to_the_list_of_its_procs() {
+    // `just --help` users look there for the recipes; the help named none and did not
+    // say where they are.
+    for script in [
+        "proc(\"a\", #{ shell: \"true\" });",
+        "let o = args(#{ x: #{ help: \"an x\" } });\nproc(\"a\", #{ shell: \"true\" });",
+    ] {
+        Test::new()
+            .script(script)
+            .args(&["--help"])
+            .run()
+            .ok()
+            .out_has("The script's procs and protos: prun list main.rhai");
+    }
+}

@@ -94,6 +94,117 @@ pub(crate) fn location(source: Option<&str>, pos: Position) -> String {
     }
 }
 
+/// Where a syntax error is: Rhai's position, except for a missing `;`, which Rhai reports
+/// at the token after the statement, maybe lines below (past blank lines and comments)
+/// where nothing is wrong; that one is put right after the statement's last token, as a
+/// compiler points at the end of the line that lacks it.
+pub(crate) fn syntax_error_at(
+    engine: &Engine,
+    src: &str,
+    err: &rhai::ParseErrorType,
+    at: Position,
+) -> Position {
+    match err {
+        rhai::ParseErrorType::MissingToken(token, _) if token == ";" => {
+            statement_end(engine, src, at).unwrap_or(at)
+        }
+        _ => at,
+    }
+}
+
+/// A syntax error's message: Rhai's, and for habits of shell, JSON, JavaScript and Python
+/// users, how Rhai spells what was meant: a string in single quotes (Rhai's are one
+/// character), a map without its `#` (`{ shell: "x" }` is a block, so the `:` ends a
+/// statement) and a function declared with `function`, `def` or `func`.
+pub(crate) fn syntax_message(src: &str, err: &rhai::ParseErrorType, at: Position) -> String {
+    use rhai::{LexError, ParseErrorType};
+    let message = err.to_string();
+    let hint = match err {
+        ParseErrorType::BadInput(LexError::MalformedChar(text)) if text.chars().count() > 1 => {
+            format!(
+                " (a string is written in double quotes, \"{text}\", or backquotes; single quotes hold one character)"
+            )
+        }
+        ParseErrorType::MissingToken(token, _) if token == ";" && colon_at(src, at) => {
+            " (a map is written #{ key: value }, with a #)".to_string()
+        }
+        ParseErrorType::MissingToken(token, _) if token == ";" => match words_at(src, at) {
+            Some(("function" | "def" | "func", name)) => {
+                format!(" (a function is declared with fn: fn {name}(...) {{ ... }})")
+            }
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    format!("{message}{hint}")
+}
+
+/// The word right before `at` on its line and the word at `at` (`function` and `gz` in
+/// `function gz(f)`, with `at` on `gz`).
+fn words_at(src: &str, at: Position) -> Option<(&str, &str)> {
+    let text = src.lines().nth(at.line()?.checked_sub(1)?)?;
+    let split = text.char_indices().nth(at.position()?.checked_sub(1)?)?.0;
+    let (before, after) = text.split_at(split);
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let previous = before.trim_end().rsplit(|c| !word(c)).next()?;
+    let current = after.split(|c| !word(c)).next()?;
+    Some((previous, current))
+}
+
+/// Whether the character at `at` is a lone `:` (not half of a `::` path).
+fn colon_at(src: &str, at: Position) -> bool {
+    let (Some(line), Some(column)) = (at.line(), at.position()) else {
+        return false;
+    };
+    let Some(text) = src.lines().nth(line.saturating_sub(1)) else {
+        return false;
+    };
+    let mut rest = text.chars().skip(column.saturating_sub(1));
+    rest.next() == Some(':') && rest.next() != Some(':')
+}
+
+/// The position right after the last token before `at` (comments aside), when that token
+/// is on an earlier line than `at` and is not a string that may span lines (`` `...` ``).
+fn statement_end(engine: &Engine, src: &str, at: Position) -> Option<Position> {
+    let key = |p: Position| (p.line().unwrap_or(0), p.position().unwrap_or(0));
+    let (mut tokens, _) = engine.lex([&src]);
+    tokens.state.include_comments = true;
+    // The last token before `at`, and where the next item (token or comment) starts.
+    let mut last: Option<(rhai::Token, Position)> = None;
+    let mut after: Option<Position> = None;
+    for (token, pos) in tokens {
+        if key(pos) >= key(at) || matches!(token, rhai::Token::EOF) {
+            break;
+        }
+        if matches!(token, rhai::Token::Comment(_)) {
+            after.get_or_insert(pos);
+        } else {
+            last = Some((token, pos));
+            after = None;
+        }
+    }
+    let (token, pos) = last?;
+    let (line, column) = key(pos);
+    let text = src.lines().nth(line.checked_sub(1)?)?;
+    let starts_backquoted = text.chars().nth(column.checked_sub(1)?) == Some('`');
+    let spans_lines = matches!(token, rhai::Token::InterpolatedString(_))
+        || (matches!(token, rhai::Token::StringConstant(_)) && starts_backquoted);
+    if line >= key(at).0 || spans_lines {
+        return None;
+    }
+    // The statement ends where a comment on its line starts, else at the line's end.
+    let end = match after.map(key) {
+        Some((l, c)) if l == line => c.saturating_sub(1),
+        _ => text.chars().count(),
+    };
+    let kept: String = text.chars().take(end).collect();
+    let column = kept.trim_end().chars().count() + 1;
+    Some(Position::new(
+        u16::try_from(line).ok()?,
+        u16::try_from(column).ok()?,
+    ))
+}
+
 /// A runtime error as `path:line:col: message`, followed by the call chain
 /// (`in call to 'f' at path:line:col`) from the innermost frame outwards.
 pub(crate) fn runtime_error(default_src: &str, err: &EvalAltResult) -> String {
@@ -186,6 +297,8 @@ pub(crate) fn message(err: &EvalAltResult) -> String {
             return crate::script::thrown_text(v).unwrap_or_else(|| v.to_string());
         }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => return function_not_found(sig),
+        // As the script's own: "syntax error", where Rhai writes "Syntax error".
+        EvalAltResult::ErrorParsing(e, _) => return format!("syntax error: {e}"),
         EvalAltResult::ErrorMismatchDataType(want, got, _) => {
             return mismatch("value", want, got);
         }

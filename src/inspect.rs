@@ -91,20 +91,29 @@ fn padded(s: &str, width: usize) -> String {
 
 /// What a run that names no target and schedules nothing prints: how to name one, and
 /// the procs and protos with their help lines. `None` when the script declares none.
+/// `own_words`: the script declares positional arguments, which take the words a target
+/// would be, so none can be named.
 pub(crate) fn available(
     c: &Core,
     script: &std::path::Path,
+    own_words: bool,
     placement: impl Fn(&ProcDef) -> Option<String>,
 ) -> Option<String> {
     let g = c.graph();
     if g.procs().next().is_none() && g.protos().next().is_none() {
         return None;
     }
-    Some(format!(
-        "nothing to run: name targets (prun {} TARGET ...), or schedule them with run() in the script\n{}",
-        script.display(),
-        list(c, placement)
-    ))
+    let script = script.display();
+    let how = if own_words {
+        format!(
+            "the script scheduled no proc (the words after its path are its own arguments: prun {script} --help)"
+        )
+    } else {
+        format!(
+            "name targets (prun {script} TARGET ...), or schedule them with run() in the script"
+        )
+    };
+    Some(format!("nothing to run: {how}\n{}", list(c, placement)))
 }
 
 fn quote(s: &str) -> String {

@@ -717,7 +717,12 @@ pub(crate) fn execute(
         && !settings.quiet
         && settings.output != Output::Silent
         && !sched.interrupted())
-    .then(|| crate::inspect::available(&sched.lock(), &script_path, |d| sched.placement(d)))
+    .then(|| {
+        let own_words = host.takes_positional_words();
+        crate::inspect::available(&sched.lock(), &script_path, own_words, |d| {
+            sched.placement(d)
+        })
+    })
     .flatten();
     // A run that an error stopped before it scheduled anything has nothing to sum up:
     // the error is all there is to say.

@@ -43,7 +43,11 @@ pub(crate) fn hint<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
     quote: &str,
 ) -> String {
-    let near = nearest(wrong, candidates);
+    question(&nearest(wrong, candidates), quote)
+}
+
+/// `; did you mean "a" or "b"?` for `near`, or an empty string when it is empty.
+fn question(near: &[impl std::fmt::Display], quote: &str) -> String {
     if near.is_empty() {
         return String::new();
     }
@@ -54,6 +58,38 @@ pub(crate) fn hint<'a>(
         [] => String::new(),
     };
     format!("; did you mean {list}?")
+}
+
+/// `; did you mean `build.rhai`?` for a script path that names no file (`buld.rhai`, or
+/// `build` as `just build` is typed): the nearest `.rhai` files of its directory, written
+/// as the path was. An empty string when none is near or the directory cannot be read.
+pub(crate) fn script_hint(path: &std::path::Path) -> String {
+    let Some(wrong) = path.file_name().map(|n| n.to_string_lossy()) else {
+        return String::new();
+    };
+    let dir = path.parent().unwrap_or(std::path::Path::new(""));
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    }) else {
+        return String::new();
+    };
+    // Names compared without `.rhai`, which every candidate shares.
+    let stems: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".rhai").map(str::to_string))
+        .collect();
+    let wrong = wrong.strip_suffix(".rhai").unwrap_or(&wrong);
+    let near = match stems.iter().find(|s| *s == wrong) {
+        Some(same) => vec![same.as_str()],
+        None => nearest(wrong, stems.iter().map(String::as_str)),
+    };
+    let paths: Vec<String> = near
+        .into_iter()
+        .map(|n| dir.join(format!("{n}.rhai")).display().to_string())
+        .collect();
+    question(&paths, "`")
 }
 
 #[cfg(test)]

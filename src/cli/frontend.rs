@@ -125,7 +125,15 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
     // The script's secrets stay hidden until the report of a run an error stopped is
     // written too.
     let mut secrets = Secrets::default();
+    let checking = cfg.inspect == Some(Inspect::Check);
     let result = attempt(cfg, &mut secrets, base);
+    // `check` reports a syntax error as the one problem it found, as it does every other.
+    if checking && let Err(Failure::Script(e @ crate::script::ScriptError::Syntax { .. })) = &result
+    {
+        errln!("{e}");
+        errln!("prun: check: 1 problem found");
+        return Ok(Exit::Script);
+    }
     if let (Err(e), Some(path)) = (&result, &json)
         && crate::report::check_destination(path, &own).is_ok()
         && let Some((outcome, text)) = e.report()
@@ -266,9 +274,16 @@ fn with_declared_options(
         None => {
             if let Some(e) = &cfg.tail_error {
                 // The script may declare options, in an `args` call its declaration pass
-                // did not reach.
+                // did not reach: a syntax error keeps it from being read, and is what to
+                // report then.
                 let calls_args =
                     crate::script::read_script(&cfg.script).is_ok_and(|t| t.contains("args("));
+                if let Some(syntax) = calls_args
+                    .then(|| crate::script::syntax_error(&cfg.script))
+                    .flatten()
+                {
+                    return Err(Failure::Script(syntax));
+                }
                 let hint = if calls_args {
                     "\n(prun reads a script's options from its args(#{...}) call before the run, \
                      only when that call comes before the script's other prun functions)"

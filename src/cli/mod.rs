@@ -391,12 +391,68 @@ fn with_short_name(mut e: clap::Error) -> clap::Error {
     e
 }
 
+/// `e` with a first tip for a flag of make, just, task or GNU parallel that prun spells
+/// another way (`--list`: `prun list SCRIPT`; `-n`: `--dry-run`), when `e` refuses it.
+fn with_tool_tip(mut e: clap::Error, script: Option<&std::path::Path>) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidArg) else {
+        return e;
+    };
+    if e.kind() != clap::error::ErrorKind::UnknownArgument {
+        return e;
+    }
+    let script = script.map_or_else(|| "SCRIPT".into(), |s| s.display().to_string());
+    let Some(tip) = tool_tip(word, &script) else {
+        return e;
+    };
+    let mut tips = vec![tip.into()];
+    if let Some(ContextValue::StyledStrs(old)) = e.get(ContextKind::Suggested) {
+        tips.extend(old.iter().cloned());
+    }
+    e.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    e
+}
+
+/// The tip for `word`, a flag of make, just, task or GNU parallel, naming what does the
+/// same in prun; `None` for any other word.
+fn tool_tip(word: &str, script: &str) -> Option<String> {
+    Some(match word {
+        "--list" | "-l" => format!("to list the script's procs and protos: prun list {script}"),
+        "-n" | "--just-print" | "--dry" => {
+            "to print what would run, in order, and run nothing: --dry-run".into()
+        }
+        "-k" | "--keep-going" => {
+            "prun keeps going after a failure by default (--fail-fast stops at the first)".into()
+        }
+        "--jobs" => "at most N procs at once: -j N (--parallel N)".into(),
+        "-B" | "--always-make" | "--force" => {
+            "to run every scheduled proc, ignoring the cache: --full".into()
+        }
+        "--tag" | "--line-buffer" => {
+            "every line of a proc's output as it comes, prefixed with its name: --output stream"
+                .into()
+        }
+        "-O" | "--output-sync" | "--group" => {
+            "each proc's output at once when it ends: --output grouped".into()
+        }
+        "-s" | "--silent" => "nothing when everything succeeds: -q (--quiet)".into(),
+        _ => return None,
+    })
+}
+
 /// Parses prun's command line.
 pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(e) => {
+            let script = args.iter().skip(1).find(|w| {
+                std::path::Path::new(w)
+                    .extension()
+                    .is_some_and(|x| x == "rhai")
+            });
+            return fail(with_tool_tip(e, script.map(std::path::Path::new)));
+        }
     };
     match cli.command {
         Some(Command::Check { script, words }) => {
@@ -452,7 +508,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     let mut rest = cli.rest.into_iter();
     let Some(script) = rest.next() else {
         errln!(
-            "prun: no script given\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'."
+            "prun: no script given{}\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'.",
+            scripts_here()
         );
         return Invocation::Exit(Exit::Usage);
     };
@@ -463,7 +520,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     // script's declaration is read (run::with_declared_options). Any other usage error
     // goes on to the run too, which reports it (in the `--json` report as well); help
     // and version are printed here.
-    let (tail, tail_error) = match Tail::try_parse_from(rest) {
+    let (tail, tail_error) = match parse_tail(rest, &script) {
         Ok(t) => (t, None),
         Err(e)
             if declares_options(std::path::Path::new(&script))
@@ -472,6 +529,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
                 ) =>
         {
+            let e = with_tool_tip(e, Some(std::path::Path::new(&script)));
             (
                 Tail::default(),
                 Some(with_short_name(e).render().to_string()),
@@ -516,6 +574,24 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     }))
 }
 
+/// The words after the script path as prun's flags, targets and script arguments; the
+/// `--help` of a script that declares no options of its own ends by pointing to `prun
+/// list`, where its targets are.
+fn parse_tail(
+    words: impl Iterator<Item = OsString>,
+    script: &OsString,
+) -> Result<Tail, clap::Error> {
+    use clap::FromArgMatches;
+    let listing = format!(
+        "The script's procs and protos: prun list {}",
+        std::path::Path::new(script).display()
+    );
+    let mut matches = Tail::command()
+        .after_help(listing)
+        .try_get_matches_from(words)?;
+    Tail::from_arg_matches_mut(&mut matches)
+}
+
 /// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a
 /// usage error among them): the report of that error still goes where it was asked.
 pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
@@ -546,6 +622,26 @@ pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Wr
 /// Writes prun's man page (roff), made from the same definition as `--help`.
 pub(crate) fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// ` (scripts here: a.rhai, b.rhai)`: the scripts of the working directory, sorted (at
+/// most 5, then `...`), for `prun` typed alone as `just` or `make` is; or nothing.
+fn scripts_here() -> String {
+    const SHOWN: usize = 5;
+    let Ok(entries) = std::fs::read_dir(".") else {
+        return String::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".rhai") && !n.starts_with('.'))
+        .collect();
+    if names.is_empty() {
+        return String::new();
+    }
+    names.sort();
+    let more = if names.len() > SHOWN { ", ..." } else { "" };
+    names.truncate(SHOWN);
+    format!(" (scripts here: {}{more})", names.join(", "))
 }
 
 /// A first word that is no file and is near a subcommand's name (`prun chek s.rhai`) is

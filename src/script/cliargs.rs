@@ -661,6 +661,9 @@ impl Declaration {
         out.push_str(
             "\n\nprun's own options (-j, --dry-run, --json, ...) work here too: prun --help.",
         );
+        out.push_str(&format!(
+            "\nThe script's procs and protos: prun list {script}"
+        ));
         out
     }
 
@@ -691,7 +694,13 @@ impl Declaration {
             out.push(' ');
             out.push_str(p);
         }
-        out.push_str("\n\nOptions:\n");
+        let arguments: Vec<(String, String)> = self
+            .opts
+            .iter()
+            .filter(|o| o.positional)
+            .zip(&positional)
+            .map(|(o, shown)| (shown.clone(), o.described()))
+            .collect();
         let mut rows: Vec<(String, String)> = Vec::new();
         for o in self.opts.iter().filter(|o| !o.positional) {
             let mut left = match o.short {
@@ -701,34 +710,58 @@ impl Declaration {
             if !o.flag {
                 left.push_str(&format!(" <{}>", o.key.to_uppercase()));
             }
-            let mut right = o.help.clone();
-            if o.required {
-                right.push_str(" (required)");
-            }
-            if let Some(d) = &o.default {
-                let shown = if o.secret {
-                    "***".to_string()
-                } else {
-                    d.to_string()
-                };
-                right.push_str(&format!(" [default: {shown}]"));
-            }
-            if let Some(e) = &o.env {
-                right.push_str(&format!(" [env: {e}]"));
-            }
-            rows.push((left, right.trim().to_string()));
-        }
-        for o in self.opts.iter().filter(|o| o.positional) {
-            rows.push((format!("    <{}>", o.key.to_uppercase()), o.help.clone()));
+            rows.push((left, o.described()));
         }
         rows.push(("-h, --help".into(), "Print this help".into()));
-        let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
-        for (l, r) in rows {
-            out.push_str(format!("  {l:<width$}  {r}").trim_end());
-            out.push('\n');
+        // One column for both sections, as clap aligns them.
+        let width = arguments
+            .iter()
+            .chain(&rows)
+            .map(|(l, _)| l.len())
+            .max()
+            .unwrap_or(0);
+        for (title, section) in [("Arguments", arguments), ("Options", rows)] {
+            if section.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("\n\n{title}:"));
+            for (l, r) in section {
+                out.push('\n');
+                out.push_str(format!("  {l:<width$}  {r}").trim_end());
+            }
         }
-        out.truncate(out.trim_end().len());
         out
+    }
+}
+
+impl Opt {
+    /// The right-hand column of the option's `--help` row: its help, whether it is
+    /// required or may be given many times, its default (`***` for a secret) and its
+    /// variable.
+    fn described(&self) -> String {
+        let mut right = self.help.clone();
+        let marks: Vec<&str> = [
+            (self.required, "required"),
+            (self.list && !self.positional, "repeatable"),
+        ]
+        .into_iter()
+        .filter_map(|(on, mark)| on.then_some(mark))
+        .collect();
+        if !marks.is_empty() {
+            right.push_str(&format!(" ({})", marks.join(", ")));
+        }
+        if let Some(d) = &self.default {
+            let shown = if self.secret {
+                "***".to_string()
+            } else {
+                d.to_string()
+            };
+            right.push_str(&format!(" [default: {shown}]"));
+        }
+        if let Some(e) = &self.env {
+            right.push_str(&format!(" [env: {e}]"));
+        }
+        right.trim().to_string()
     }
 }
 

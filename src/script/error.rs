@@ -5,11 +5,13 @@ use thiserror::Error;
 /// The script could not be read, compiled or run.
 #[derive(Debug, Error)]
 pub(crate) enum ScriptError {
-    #[error("failed to read {path}: {source}")]
+    /// `hint`: the nearest scripts when the path names no file (`; did you mean ...?`).
+    #[error("failed to read {path}: {source}{hint}")]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
+        hint: String,
     },
     /// A syntax error at a known place.
     #[error("{origin}: syntax error: {message}")]

@@ -140,6 +140,9 @@ pub(crate) struct Host {
     findings: super::api::Findings,
     /// In `prun check`, the last command the script called (see [`stand_ins`]).
     last_command: LastCommand,
+    /// The script's `args(#{...})` declares positional arguments: the words after its
+    /// path are its own, not targets.
+    positional: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where the script last called a command that `prun check` did not run, and which one.
@@ -157,6 +160,7 @@ impl Host {
         let cleanups = Cleanups::default();
         let findings = super::api::Findings::default();
         let last_command = LastCommand::default();
+        let positional = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let engine = Arc::new_cyclic(|weak: &Weak<Engine>| {
             let mut engine = base;
             // Rhai's string interner rescans its whole cache for every new string once it
@@ -192,10 +196,17 @@ impl Host {
             // The command line was read against the first declaration only: a second one
             // would get its values, whatever it declares.
             let declared = std::sync::atomic::AtomicBool::new(false);
-            engine.register_fn("args", move |_decl: rhai::Map| -> Result<rhai::Map, Box<EvalAltResult>> {
+            let takes_words = positional.clone();
+            engine.register_fn("args", move |decl: rhai::Map| -> Result<rhai::Map, Box<EvalAltResult>> {
                 if declared.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     return Err("args(#{...}) declares the script's options once; this is a second declaration".into());
                 }
+                let is_positional = |spec: &Dynamic| {
+                    spec.read_lock::<rhai::Map>()
+                        .and_then(|m| m.get("positional")?.as_bool().ok())
+                        .unwrap_or(false)
+                };
+                takes_words.store(decl.values().any(is_positional), std::sync::atomic::Ordering::Relaxed);
                 values.clone().ok_or_else(|| {
                     "prun could not read this script's args(#{...}) before running it: call args() first, before other prun functions".into()
                 })
@@ -248,7 +259,14 @@ impl Host {
             cleanups,
             findings,
             last_command,
+            positional,
         }
+    }
+
+    /// Whether the script's `args(#{...})` declared positional arguments (the words after
+    /// its path are then its own, and no target can be named).
+    pub(crate) fn takes_positional_words(&self) -> bool {
+        self.positional.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Ends the host and returns its engine, for the caller to free where it costs the
@@ -339,21 +357,8 @@ impl Host {
 
     /// Reads and compiles a script file; a `#!` first line is ignored.
     pub(crate) fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
-        let display = path.display().to_string();
-        let mut src = read_script(path).map_err(|source| ScriptError::Read {
-            path: crate::paths::shown(path).to_string(),
-            source,
-        })?;
-        // A byte order mark (as some Windows editors write) is not Rhai: an invisible
-        // "Unexpected" character at 1:1 otherwise.
-        if src.starts_with('\u{feff}') {
-            src.drain(..'\u{feff}'.len_utf8());
-        }
-        if src.starts_with("#!") {
-            let end = src.find('\n').unwrap_or(src.len());
-            src.replace_range(..end, "");
-        }
-        self.compile_text(&src, &display)
+        let src = script_text(path)?;
+        self.compile_text(&src, &path.display().to_string())
     }
 
     /// Compiles script text, naming it `source` in messages. What a closure is (for the
@@ -365,12 +370,7 @@ impl Host {
 
     /// Compiles script text, naming it `source` in messages.
     pub(crate) fn compile(&self, src: &str, source: &str) -> Result<AST, ScriptError> {
-        let mut ast = self.engine.compile(src).map_err(|e| ScriptError::Syntax {
-            origin: diag::Origin::new(Some(source), e.1),
-            message: e.0.to_string(),
-        })?;
-        ast.set_source(source);
-        Ok(ast)
+        compile_with(&self.engine, src, source)
     }
 
     /// Runs the top level of a compiled script on this thread.
@@ -491,6 +491,49 @@ fn stand_ins(engine: &mut Engine, findings: &super::api::Findings, last: &LastCo
         .register_fn("sleep", |_: i64| {})
         .register_fn("sleep", |_: f64| {})
         .register_fn("sleep", |_: Dynamic| {});
+}
+
+/// A script file's text as it is compiled: without a byte order mark, and with a `#!`
+/// first line left empty (so that lines keep their numbers).
+fn script_text(path: &Path) -> Result<String, ScriptError> {
+    let mut src = read_script(path).map_err(|source| ScriptError::Read {
+        path: crate::paths::shown(path).to_string(),
+        hint: match source.kind() {
+            std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
+            _ => String::new(),
+        },
+        source,
+    })?;
+    // A byte order mark (as some Windows editors write) is not Rhai: an invisible
+    // "Unexpected" character at 1:1 otherwise.
+    if src.starts_with('\u{feff}') {
+        src.drain(..'\u{feff}'.len_utf8());
+    }
+    if src.starts_with("#!") {
+        let end = src.find('\n').unwrap_or(src.len());
+        src.replace_range(..end, "");
+    }
+    Ok(src)
+}
+
+/// Compiles script text with `engine`, naming it `source` in messages.
+fn compile_with(engine: &Engine, src: &str, source: &str) -> Result<AST, ScriptError> {
+    let mut ast = engine.compile(src).map_err(|e| ScriptError::Syntax {
+        origin: diag::Origin::new(Some(source), diag::syntax_error_at(engine, src, &e.0, e.1)),
+        message: diag::syntax_message(src, &e.0, e.1),
+    })?;
+    ast.set_source(source);
+    Ok(ast)
+}
+
+/// The syntax error of the script file at `path`, found without a host: the parser of
+/// an engine without prun's functions is the run's (prun adds no syntax), with the run's
+/// nesting limits. `None` when the script compiles or cannot be read.
+pub(crate) fn syntax_error(path: &Path) -> Option<ScriptError> {
+    let src = script_text(path).ok()?;
+    let mut engine = Engine::new_raw();
+    engine.set_max_expr_depths(256, 256);
+    compile_with(&engine, &src, &path.display().to_string()).err()
 }
 
 /// Marks the end of the declaration pass of [`declaration_in`].

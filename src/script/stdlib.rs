@@ -189,7 +189,10 @@ impl ModuleResolver for Files {
             }
         };
         super::identity::record_module(engine, &shown, &text);
-        let mut ast = engine.compile(&text).map_err(|e| in_module(e.into()))?;
+        let mut ast = engine.compile(&text).map_err(|e| {
+            let at = crate::diag::syntax_error_at(engine, &text, &e.0, e.1);
+            in_module(EvalAltResult::ErrorParsing(*e.0, at).into())
+        })?;
         ast.set_source(shown.as_str());
         super::identity::remember(engine, &ast);
         let module: Shared<Module> = Module::eval_ast_as_new_raw(engine, scope, global, &ast)

@@ -258,7 +258,7 @@ impl Reporter for PlainReporter {
         self.write_held();
         if self.verbose {
             let text = crate::shown::visible(text);
-            outln!("{:<10} {proc}: {text}", "PROGRESS");
+            outln!("{} {:<10} {proc}: {text}", stamp(), "PROGRESS");
         }
     }
 

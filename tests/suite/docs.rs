@@ -11,7 +11,8 @@
 //!
 //! The transcripts of `docs/cli.md` (plain blocks of `$ prun ...` lines, each followed
 //! by what it prints) are run too, with the scripts they name written here, and must print
-//! what they show, times and numbers aside.
+//! what they show, times and numbers aside. The `rhai` blocks of README.md, a tour that
+//! calls git, make, rclone and npm, are checked with `prun check`, which runs no command.
 
 use std::path::{Path, PathBuf};
 
@@ -596,4 +597,26 @@ fn the_transcripts_of_cli_md_are_what_prun_prints() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
     assert!(checked >= 7, "only {checked} transcripts checked");
+}
+
+#[test]
+fn the_readme_s_examples_pass_prun_check() {
+    // The README's are a tour that calls git, make, rclone and npm, so they are checked,
+    // not run: `prun check` runs no command. The one of commands used `src` and `dst`
+    // without defining them ("Variable not found: src").
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for ex in examples(&readme) {
+        let out = Test::new()
+            .file("main.rhai", &ex.text)
+            .raw(&["check", "main.rhai"])
+            .run();
+        if out.code != Some(0) {
+            wrong.push(format!("{}: {}", ex.at, out.describe()));
+        }
+        checked += 1;
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    assert!(checked >= 4, "only {checked} examples found in README.md");
 }

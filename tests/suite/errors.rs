@@ -82,7 +82,7 @@ fn errors_in_an_imported_module_name_its_file_and_an_import_cycle_is_named() {
         .file("broken.rhai", "fn x() { 1 +* }\n")
         .script("import \"broken\" as b;\n")
         .run();
-    out.code(2).err_has("broken.rhai:1:13: Syntax error");
+    out.code(2).err_has("broken.rhai:1:13: syntax error");
     let out = Test::new()
         .file("a.rhai", "import \"b\" as b;\n")
         .file("b.rhai", "import \"a\" as a;\n")
@@ -203,4 +203,16 @@ fn a_mistyped_ctx_member_gets_the_nearest_member() {
             && !failed.contains("to_string"),
         "{failed}"
     );
+}
+
+#[test]
+fn a_syntax_error_in_a_module_is_placed_and_worded_as_one_in_the_script() {
+    // A module's missing `;` was reported at the next statement (`lib/util.rhai:3:2`) and
+    // as "Syntax error", unlike the script's.
+    Test::new()
+        .file("lib/util.rhai", "fn g() {\n let x = 1\n let y = 2; }\n")
+        .script("import \"lib/util\" as u;\n")
+        .run()
+        .code(2)
+        .err_has("lib/util.rhai:2:11: syntax error: Expecting ';' to terminate this statement");
 }

@@ -167,3 +167,26 @@ fn a_stdout_that_cannot_be_written_is_said_once_and_the_run_goes_on() {
         "said once:\n{stderr}"
     );
 }
+
+#[test]
+fn progress_lines_have_the_time_first_as_the_other_proc_lines() {
+    // `-v` printed `PROGRESS   p: 50%` without the time every other proc line starts with.
+    let t = Test::new();
+    let dir = t.dir().to_path_buf();
+    let script = "proc(\"p\", |ctx| { ctx.progress(0.5); });\nrun(\"p\");\n";
+    std::fs::write(dir.join("main.rhai"), script).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "-v"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let line = text
+        .lines()
+        .find(|l| l.contains("PROGRESS"))
+        .unwrap_or_else(|| panic!("no PROGRESS line:\n{text}"));
+    let (stamp, rest) = line.split_once(' ').expect("a stamp");
+    assert!(is_stamp(stamp), "{line:?}\n{text}");
+    assert_eq!(rest, "PROGRESS   p: 50%", "{text}");
+}

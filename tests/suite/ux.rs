@@ -527,3 +527,227 @@ fn list_of_a_script_that_fails_prints_the_error_only() {
         .run();
     out.code(2).err_has("no queries here").out_lacks("procs:");
 }
+
+// Re-checked as a user coming from just, make and GNU parallel would try it.
+
+#[test]
+fn a_script_s_help_lists_its_positional_arguments_under_arguments_with_defaults() {
+    // fanout's `--help` listed `<PATTERN>` under "Options:", without its default `*.log`.
+    let out = Test::new().script(&fanout()).args(&["--help"]).run();
+    out.ok()
+        .out_has("Usage: prun main.rhai [OPTIONS] [PATTERN]");
+    let (args, opts) = out
+        .stdout
+        .split_once("\nOptions:\n")
+        .expect("an Options section");
+    let args = args.split_once("\nArguments:\n").map(|(_, a)| a);
+    assert!(
+        args.is_some_and(|a| a.contains("[PATTERN]") && a.contains("[default: *.log]")),
+        "{}",
+        out.stdout
+    );
+    assert!(!opts.contains("PATTERN"), "{}", out.stdout);
+    // A list option did not say it may be given many times (pg-copy's `-t`).
+    let list = Test::new()
+        .script("let o = args(#{ files: #{ positional: true, list: true, required: true, help: \"the files\" }, tag: #{ list: true, help: \"a tag\" } });")
+        .args(&["--help"])
+        .run();
+    list.ok()
+        .out_has("Usage: prun main.rhai [OPTIONS] <FILES>...")
+        .out_has("<FILES>...       the files (required)")
+        .out_has("--tag <TAG>  a tag (repeatable)");
+}
+
+#[test]
+fn list_flags_as_just_and_task_spell_them_point_to_prun_list() {
+    // `just --list` / `task --list`: prun said only "unexpected argument '--list' found".
+    let script = "proc(\"a\", #{ help: \"the a\", shell: \"true\" });";
+    for words in [
+        &["main.rhai", "--list"][..],
+        &["--list", "main.rhai"],
+        &["main.rhai", "-l"],
+        &["-l", "main.rhai"],
+    ] {
+        Test::new()
+            .script(script)
+            .raw(words)
+            .run()
+            .code(64)
+            .err_has("to list the script's procs and protos: prun list main.rhai");
+    }
+}
+
+#[test]
+fn a_script_path_that_names_no_file_offers_the_nearest_scripts() {
+    // `prun buld.rhai` and `prun build` (as `just build` is typed) said only "No such
+    // file or directory".
+    let script = "proc(\"a\", #{ shell: \"true\" }); run(\"a\");";
+    for word in ["buld.rhai", "build"] {
+        Test::new()
+            .file("build.rhai", script)
+            .file("deploy.rhai", script)
+            .raw(&[word])
+            .run()
+            .code(2)
+            .err_has("No such file or directory")
+            .err_has("did you mean `build.rhai`?");
+    }
+}
+
+#[test]
+fn a_missing_semicolon_is_reported_where_the_statement_ends() {
+    // Rhai reports it at the next statement (2:1), which is right; the mistake is at
+    // the end of line 1.
+    let script =
+        "proc(\"a\", #{ shell: \"true\" }) // the a\n\nproc(\"b\", #{ shell: \"true\" });\n";
+    Test::new()
+        .script(script)
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:30: syntax error: Expecting ';' to terminate this statement");
+    Test::new()
+        .script(script)
+        .before(&["check"])
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:30: syntax error");
+}
+
+#[test]
+fn check_reports_a_syntax_error_as_a_problem_with_the_count() {
+    // It printed `prun: error: main.rhai:...` without `prun: check: 1 problem found`,
+    // unlike every other problem `check` finds.
+    let out = Test::new()
+        .script("proc(\"a\", #{ shell: \"true\" );\n")
+        .before(&["check"])
+        .run();
+    out.code(2)
+        .err_has("\nprun: check: 1 problem found")
+        .out_lacks("ok:");
+    assert!(
+        out.stderr.starts_with("main.rhai:1:28: syntax error: "),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn prun_without_a_script_names_the_scripts_of_the_directory() {
+    // `just` and `make` find their file; `prun` alone said only "no script given".
+    let out = Test::new()
+        .file("build.rhai", "")
+        .file("deploy.rhai", "")
+        .file("notes.txt", "")
+        .raw(&[])
+        .run();
+    out.code(64)
+        .err_has("prun: no script given (scripts here: build.rhai, deploy.rhai)");
+    Test::new()
+        .raw(&[])
+        .run()
+        .code(64)
+        .err_has("prun: no script given\n");
+}
+
+#[test]
+fn flags_of_make_and_parallel_get_the_prun_flag_that_does_the_same() {
+    // `make -n`, `make -k`, `parallel --tag`...: prun said only "unexpected argument".
+    let script = "proc(\"a\", #{ shell: \"true\" });";
+    for (flag, tip) in [
+        ("-n", "--dry-run"),
+        ("-k", "--fail-fast"),
+        ("--jobs=4", "-j N"),
+        ("-B", "--full"),
+        ("--tag", "--output stream"),
+        ("-Otarget", "--output grouped"),
+        ("-s", "-q (--quiet)"),
+    ] {
+        for words in [["main.rhai", flag], [flag, "main.rhai"]] {
+            let out = Test::new().script(script).raw(&words).run();
+            out.code(64);
+            let tip_line = out.stderr.lines().find(|l| l.contains("tip: "));
+            assert!(
+                tip_line.is_some_and(|l| l.contains(tip)),
+                "{flag}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
+#[test]
+fn nothing_to_run_does_not_ask_for_targets_a_script_s_positional_arguments_take() {
+    // fanout's words are its pattern, yet with no file matching it said "name targets
+    // (prun main.rhai TARGET ...)": the word would have been taken as the pattern.
+    let out = Test::new()
+        .script(&fanout())
+        .args(&["logs/*.log", "--no-live"])
+        .run();
+    out.ok()
+        .out_has("nothing to run: the script scheduled no proc")
+        .out_has("prun main.rhai --help")
+        .out_lacks("TARGET");
+    // A script without positional arguments still says how to name targets.
+    Test::new()
+        .script("args(#{ x: #{ flag: true } });\nproc(\"a\", #{ shell: \"true\" });")
+        .run()
+        .ok()
+        .out_has("nothing to run: name targets (prun main.rhai TARGET ...)");
+}
+
+#[test]
+fn a_syntax_error_is_reported_before_the_options_it_kept_from_being_read() {
+    // With its `args` unreadable, `--help` printed prun's help ("this script declares no
+    // options of its own") and `--x 1` was "unexpected argument '--x'", exit 64.
+    let script = "let o = args(#{ x: #{ help: \"an x\" } })\nproc(\"a\", |ctx| 1);\n";
+    for words in [&["--help"][..], &["--x", "1"]] {
+        let out = Test::new().script(script).args(words).run();
+        out.code(2)
+            .err_has("main.rhai:1:40: syntax error: Expecting ';' to terminate this statement")
+            .out_lacks("declares no options");
+        assert!(
+            !out.stderr.contains("unexpected argument"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn shell_and_json_habits_in_a_script_get_the_rhai_spelling() {
+    // `'echo hi'` (a shell's quotes) read "Invalid character: 'echo hi'", and `{ shell:
+    // ... }` (a JSON object) "Expecting ';' to terminate this statement".
+    for (script, want) in [
+        (
+            "proc(\"a\", #{ shell: 'echo hi' });\n",
+            "main.rhai:1:21: syntax error: Invalid character: 'echo hi' (a string is written in double quotes, \"echo hi\", or backquotes; single quotes hold one character)",
+        ),
+        (
+            "proc(\"a\", { shell: \"true\" });\n",
+            "main.rhai:1:18: syntax error: Expecting ';' to terminate this statement (a map is written #{ key: value }, with a #)",
+        ),
+        (
+            "function gz(f) { shell(`gzip ${f}`) }\n",
+            "main.rhai:1:10: syntax error: Expecting ';' to terminate this statement (a function is declared with fn: fn gz(...) { ... })",
+        ),
+    ] {
+        Test::new().script(script).run().code(2).err_has(want);
+    }
+}
+
+#[test]
+fn a_script_s_help_points_to_the_list_of_its_procs() {
+    // `just --help` users look there for the recipes; the help named none and did not
+    // say where they are.
+    for script in [
+        "proc(\"a\", #{ shell: \"true\" });",
+        "let o = args(#{ x: #{ help: \"an x\" } });\nproc(\"a\", #{ shell: \"true\" });",
+    ] {
+        Test::new()
+            .script(script)
+            .args(&["--help"])
+            .run()
+            .ok()
+            .out_has("The script's procs and protos: prun list main.rhai");
+    }
+}

@@ -416,8 +416,9 @@ fn unescape_path(text: &str) -> Option<PathBuf> {
 ///
 /// Read into a buffer on the stack with plain `read` calls: it runs once per started
 /// group, and `fs::read_to_string` would first stat the file (whose size `/proc` reports
-/// as 0) and then grow its buffer from 32 bytes, costing twice the system calls.
-fn start_time(pid: i32) -> Option<u64> {
+/// as 0) and then grow its buffer from 32 bytes, costing twice the system calls. The task
+/// DB's readers tell by it whether a run's prun is still the process it was.
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
     use std::io::Read;
     let mut file = File::open(format!("/proc/{pid}/stat")).ok()?;
     // 52 fields, numbers of at most 20 digits and a command name of at most 64 bytes.

@@ -1622,6 +1622,42 @@ mod tests {
     }
 
     #[test]
+    fn history_text_that_is_not_utf8_is_read_lossily_not_taken_for_a_corrupt_db() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        for d in [2.0, 4.0] {
+            s.begin_run(&script("s.rhai"), &[], &now());
+            record_timed(&s, "a", "SUCCEEDED", d);
+            record_timed(&s, "b", "SUCCEEDED", d);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+        }
+        s.close();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE proc_runs SET name = CAST(x'62ff' AS TEXT), duration = 'x' WHERE name = 'b';
+             UPDATE runs SET outcome = CAST(x'ff' AS TEXT) WHERE id = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        // A run's own store, which moves a DB it finds corrupt aside.
+        let s = Store::open(&path, quiet()).unwrap();
+        assert_eq!(
+            ExpectedDurations::new("s.rhai").get(&s, "a"),
+            Some(Duration::from_secs(3)),
+            "the live display's expected duration, beside a row it cannot use"
+        );
+        let runs = s.history("s.rhai", 10).unwrap();
+        assert_eq!(runs[1].outcome.as_deref(), Some("\u{fffd}"));
+        let procs = s.run_procs(2).unwrap();
+        assert_eq!(procs[1].name, "b\u{fffd}");
+        assert_eq!(procs[1].duration, None);
+        assert!(recorded(&s, "s.rhai", 2).medians.contains_key("a"));
+        s.close();
+        assert!(moved_aside(dir.path()).is_empty());
+    }
+
+    #[test]
     fn a_corrupt_page_met_by_the_writer_moves_the_db_aside_and_the_batch_goes_to_a_new_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");

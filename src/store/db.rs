@@ -275,10 +275,11 @@ pub(super) fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOver
 fn connect_and_load(path: &Path, warn: &Warn) -> Result<(Connection, CacheRows), StoreError> {
     prepare(path)?;
     match load(path) {
-        Ok((_, found, _)) if found > schema::VERSION => Err(StoreError::TooNew {
+        Ok((conn, found, _)) if found > schema::VERSION => Err(StoreError::TooNew {
             path: path.to_path_buf(),
             found,
             known: schema::VERSION,
+            by: schema::written_by(&conn),
         }),
         Ok((conn, _, cache)) => Ok((conn, cache)),
         Err(e) if is_corrupt(&e) => {

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 /// The prun process that runs a run, as the `owner` column records it (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Owner {
+    /// The version of the prun that recorded the run (see `schema::written_by`).
+    #[serde(default)]
+    prun: String,
     /// The host's name (`/proc/sys/kernel/hostname`).
     host: String,
     /// The boot (`/proc/sys/kernel/random/boot_id`).
@@ -39,6 +42,7 @@ impl Owner {
         THIS.get_or_init(|| {
             let pid = i32::try_from(std::process::id()).ok()?;
             Some(Owner {
+                prun: env!("CARGO_PKG_VERSION").to_string(),
                 host: first_line("/proc/sys/kernel/hostname")?,
                 boot: first_line("/proc/sys/kernel/random/boot_id")?,
                 pidns: std::fs::read_link("/proc/self/ns/pid")

@@ -83,9 +83,26 @@ const MIGRATIONS: &[&str] = &[
     // 9: the prun process a run is of (`owner`, a JSON object: its pid and start time,
     // its PID namespace, the boot and the host it ran on), by which a reader tells a run
     // still going from one whose prun died without recording its end (`kill -9`, the
-    // OOM killer, a power loss): see `owner.rs`. Runs recorded before it have NULL.
+    // OOM killer, a power loss): see `owner.rs`. Runs recorded before it have NULL. Its
+    // `prun` key is the version of the prun that recorded the run, by which an older
+    // prun names the newer one that wrote the DB (see `written_by`): keep both.
     "ALTER TABLE runs ADD COLUMN owner TEXT;",
 ];
+
+/// The version of the prun that recorded the DB's latest run (the `prun` key of its
+/// `owner`, from version 9 on; a later version keeps both, so that an older prun can
+/// name the newer one), when it can be read.
+pub(super) fn written_by(conn: &Connection) -> Option<String> {
+    let owner: String = conn
+        .query_row(
+            "SELECT owner FROM runs WHERE owner IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let owner: serde_json::Value = serde_json::from_str(&owner).ok()?;
+    Some(crate::shown::visible(owner.get("prun")?.as_str()?).into_owned())
+}
 
 /// The schema version this prun writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -425,3 +425,60 @@ impl Store {
         Ok((durations, whole))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ScriptName;
+    use std::cell::Cell;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// This process as a run's owner, but with another start time: a prun that is gone.
+    fn gone_owner() -> String {
+        let me = owner::Owner::this_process().expect("this process").json();
+        let mut owner: serde_json::Value = serde_json::from_str(&me).expect("json");
+        owner["start"] = (owner["start"].as_u64().expect("start") + 1).into();
+        owner.to_string()
+    }
+
+    #[test]
+    fn a_run_judged_dead_that_ended_meanwhile_is_read_again_and_one_still_unended_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, Arc::new(|_| {})).unwrap();
+        s.begin_run(
+            &ScriptName::of(Path::new("s.rhai")),
+            &[],
+            "2026-01-01T00:00:00Z",
+        );
+        s.close();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute("UPDATE runs SET owner = ?1", [gone_owner()])
+            .unwrap();
+        let read = |end_after_first: bool| {
+            let reads = Cell::new(0);
+            let runs = s
+                .read_judged(
+                    |runs: &Vec<(i64, Option<Liveness>)>| died(runs.iter().map(|(id, a)| (*id, a))),
+                    |c| {
+                        reads.set(reads.get() + 1);
+                        let runs = c
+                            .prepare("SELECT id, outcome, owner, started FROM runs")?
+                            .query_map([], |r| Ok((r.get(0)?, judged(r, 1, 2, 3)?)))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        // The run ends, and its prun exits, before the judging is checked.
+                        if end_after_first && reads.get() == 1 {
+                            other.execute("UPDATE runs SET outcome = 'ok'", [])?;
+                        }
+                        Ok(runs)
+                    },
+                )
+                .unwrap();
+            (reads.get(), runs[0].1.clone())
+        };
+        assert!(matches!(read(false), (1, Some(Liveness::Died { .. }))));
+        assert_eq!(read(true), (2, None), "read again: it ended");
+    }
+}

@@ -50,7 +50,7 @@ impl Owner {
                     .to_string_lossy()
                     .into_owned(),
                 pid,
-                start: crate::exec::crashed::start_time(pid)?,
+                start: crate::procfs::start_time(pid)?,
             })
         })
         .as_ref()
@@ -148,7 +148,7 @@ pub(super) fn judge(owner: Option<&str>, started: &str) -> Liveness {
                 "its prun (pid {pid}) ran in another PID namespace (a container)"
             ));
         }
-        return match crate::exec::crashed::start_time(pid) {
+        return match crate::procfs::start_time(pid) {
             Some(start) if start == owner.start => Liveness::Running { pid },
             Some(_) => Liveness::Died {
                 pid,
@@ -244,7 +244,7 @@ mod tests {
     fn a_process_that_exited_died() {
         let mut child = std::process::Command::new("true").spawn().expect("true");
         let pid = i32::try_from(child.id()).expect("pid");
-        let start = crate::exec::crashed::start_time(pid);
+        let start = crate::procfs::start_time(pid);
         child.wait().expect("wait");
         let gone = Owner {
             pid,

@@ -47,6 +47,19 @@ fn stat_start_time(stat: &[u8]) -> Option<u64> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
+/// Whether a process has exited and waits to be reaped (a zombie, state `Z` or `X` in
+/// `/proc/<pid>/stat`): it keeps its pid and start time, but runs nothing.
+pub(crate) fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .and_then(|i| stat[i + 1..].iter().find(|b| !b.is_ascii_whitespace()));
+    matches!(state, Some(b'Z' | b'X'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +70,20 @@ mod tests {
         let line = format!("42 (a) b (c) {}\n", fields.join(" "));
         assert_eq!(stat_start_time(line.as_bytes()), Some(22));
         assert_eq!(stat_start_time(b"42 (a) S 1 2\n"), None);
+    }
+
+    #[test]
+    fn a_child_that_exited_unreaped_is_a_zombie_and_this_process_is_not() {
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "never a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.wait().expect("reap");
+        assert!(!is_zombie(pid));
+        assert!(!is_zombie(std::process::id() as i32));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! since is not taken for it), its PID namespace, the boot it ran in
 //! (`/proc/sys/kernel/random/boot_id`) and the host's name. A reader that shares the
 //! boot and the PID namespace looks at the process: the same pid with the same start
-//! time is the run's prun, still going; no such process, or another one with that pid, is
-//! a prun that died. A reader on the same host after a restart (another boot, a boot time
+//! time is the run's prun, still going (unless it exited and waits to be reaped); no such
+//! process, or another one with that pid, is a prun that died. A reader on the same host after a restart (another boot, a boot time
 //! later than the run's start) knows the run died with the machine. Anywhere else (another
 //! machine sharing the DB over NFS, a container with its own PID namespace, a run recorded
 //! before owners were) it cannot be told: the run is "unknown", never "died" while its
@@ -149,7 +149,9 @@ pub(super) fn judge(owner: Option<&str>, started: &str) -> Liveness {
             ));
         }
         return match crate::procfs::start_time(pid) {
-            Some(start) if start == owner.start => Liveness::Running { pid },
+            Some(start) if start == owner.start && !crate::procfs::is_zombie(pid) => {
+                Liveness::Running { pid }
+            }
             Some(_) => Liveness::Died {
                 pid,
                 restarted: false,
@@ -241,20 +243,26 @@ mod tests {
     }
 
     #[test]
-    fn a_process_that_exited_died() {
+    fn a_process_that_exited_died_reaped_or_not() {
         let mut child = std::process::Command::new("true").spawn().expect("true");
         let pid = i32::try_from(child.id()).expect("pid");
-        let start = crate::procfs::start_time(pid);
-        child.wait().expect("wait");
         let gone = Owner {
             pid,
-            start: start.unwrap_or(1),
+            start: crate::procfs::start_time(pid).expect("its start time"),
             ..me()
         };
-        assert!(matches!(
-            judge(Some(&gone.json()), LONG_AGO),
-            Liveness::Died { .. }
-        ));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !crate::procfs::is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "it never exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let died = || matches!(judge(Some(&gone.json()), LONG_AGO), Liveness::Died { .. });
+        assert!(
+            died(),
+            "exited, its pid and start time kept until it is reaped"
+        );
+        child.wait().expect("wait");
+        assert!(died());
     }
 
     #[test]

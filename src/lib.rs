@@ -107,6 +107,7 @@ mod graph;
 mod inspect;
 mod paths;
 mod picture;
+mod procfs;
 mod redact;
 mod report;
 mod run;

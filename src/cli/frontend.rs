@@ -486,9 +486,17 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
             r.id,
             r.started,
             dur,
-            r.outcome.as_deref().unwrap_or("unfinished"),
+            crate::store::outcome_label(r.outcome.as_deref(), r.alive.as_ref()),
             counts
         ));
+    }
+    // The runs without a recorded end, each said of in a line after the table.
+    let unended: Vec<String> = runs
+        .iter()
+        .filter_map(|r| Some(r.alive.as_ref()?.line(r.id)))
+        .collect();
+    if !unended.is_empty() {
+        text.push_str(&format!("\n{}\n", unended.join("\n")));
     }
     let latest = &runs[0];
     let procs = store.run_procs(latest.id)?;

@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::unix;
+use crate::procfs::start_time;
 
 /// The journals of the runs in this process, by their ids. Every group started is
 /// recorded in each of them: the groups of a process all die with it, and every journal a
@@ -409,48 +410,6 @@ fn unescape_path(text: &str) -> Option<PathBuf> {
         }
     }
     Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
-}
-
-/// The start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks since
-/// boot), or `None` when it does not exist.
-///
-/// Read into a buffer on the stack with plain `read` calls: it runs once per started
-/// group, and `fs::read_to_string` would first stat the file (whose size `/proc` reports
-/// as 0) and then grow its buffer from 32 bytes, costing twice the system calls.
-fn start_time(pid: i32) -> Option<u64> {
-    use std::io::Read;
-    let mut file = File::open(format!("/proc/{pid}/stat")).ok()?;
-    // 52 fields, numbers of at most 20 digits and a command name of at most 64 bytes.
-    let mut buf = [0u8; 2048];
-    let mut len = 0;
-    while len < buf.len() {
-        match file.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => {
-                len += n;
-                // A complete line needs no further read to find its end.
-                if buf[len - 1] == b'\n'
-                    && let Some(start) = stat_start_time(&buf[..len])
-                {
-                    return Some(start);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    stat_start_time(&buf[..len])
-}
-
-/// Field 22 of a `/proc/<pid>/stat` line.
-fn stat_start_time(stat: &[u8]) -> Option<u64> {
-    let rest = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-    // `rest` starts at field 3 (the state): field 22 is its 20th word.
-    let field = rest
-        .split(u8::is_ascii_whitespace)
-        .filter(|w| !w.is_empty())
-        .nth(19)?;
-    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// A group recorded in a crashed run's journal.
@@ -897,14 +856,6 @@ mod tests {
     }
 
     #[test]
-    fn start_time_is_field_22_even_after_a_name_with_parentheses() {
-        let fields: Vec<String> = (3..=52).map(|f| f.to_string()).collect();
-        let line = format!("42 (a) b (c) {}\n", fields.join(" "));
-        assert_eq!(stat_start_time(line.as_bytes()), Some(22));
-        assert_eq!(stat_start_time(b"42 (a) S 1 2\n"), None);
-    }
-
-    #[test]
     fn a_child_started_between_two_readings_of_the_boot_clock_has_a_start_time_between_them() {
         for _ in 0..50 {
             let first = unix::boot_ticks().expect("CLOCK_BOOTTIME");
@@ -922,12 +873,5 @@ mod tests {
                 "{start} not in {first}..={last}"
             );
         }
-    }
-
-    #[test]
-    fn start_time_reads_this_process() {
-        let me = std::process::id() as i32;
-        assert!(start_time(me).is_some_and(|t| t > 0));
-        assert_eq!(start_time(me), start_time(me));
     }
 }

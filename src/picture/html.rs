@@ -123,7 +123,11 @@ impl Page<'_> {
 
     fn header(&self, out: &mut String, path: &CriticalPath) {
         let t = self.t;
-        let outcome = t.outcome.as_deref().unwrap_or("unfinished");
+        let outcome = t.outcome_label();
+        let explained = t
+            .alive
+            .as_ref()
+            .map_or(String::new(), |a| format!(": {}", escape(&a.explain())));
         let parallel = t
             .parallel
             .map_or("not recorded".to_string(), |p| p.to_string());
@@ -140,7 +144,7 @@ impl Page<'_> {
         item(
             "outcome",
             format!(
-                "<span class=\"outcome {}\">{}</span>",
+                "<span class=\"outcome {}\">{}</span>{explained}",
                 class_of(outcome),
                 escape(outcome)
             ),
@@ -574,7 +578,7 @@ header dd { margin: 0; word-break: break-all; }
 #critical-path li { display: inline; }
 #critical-path li + li::before { content: ' \\2192  '; color: #666; }
 .outcome.ok { color: #2e7d32; font-weight: bold; }
-.outcome.failed, .outcome.interrupted { color: #c62828; font-weight: bold; }
+.outcome.failed, .outcome.interrupted, .outcome.died { color: #c62828; font-weight: bold; }
 .legend { margin: .6em 0; display: flex; flex-wrap: wrap; gap: .3em 1.2em; align-items: center; }
 .legend i { display: inline-block; width: 1.6em; height: .8em; margin-right: .3em; vertical-align: middle; }
 .legend i.succeeded { background: #43a047; } .legend i.failed { background: #e53935; }
@@ -724,6 +728,7 @@ mod tests {
             args: vec![evil.into()],
             started: "2026-01-01T00:00:00Z".into(),
             outcome: Some(evil.into()),
+            alive: None,
             total: 1.0,
             parallel: Some(2),
             up_to_date: 0,

@@ -40,11 +40,14 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
         "run {} of {}: {}, {}, {}{did_not_run}, at most {} running at once (limit {parallel})",
         t.id,
         t.script,
-        t.outcome.as_deref().unwrap_or("unfinished"),
+        t.outcome_label(),
         secs(t.total),
         procs_ran(&t.procs),
         t.peak_parallel(),
     );
+    if let Some(alive) = &t.alive {
+        let _ = writeln!(out, "{}", alive.line(t.id));
+    }
     if t.procs.is_empty() {
         let _ = writeln!(out, "\nno proc ran: no critical path");
         return out;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use crate::store::{ProcRecord, RunRow};
+use crate::store::{Liveness, ProcRecord, RunRow};
 
 /// A proc is slower than usual when it took more than this many times its median...
 pub(super) const SLOWER_RATIO: f64 = 1.5;
@@ -86,6 +86,8 @@ pub(super) struct Timeline {
     /// When the run started (RFC 3339).
     pub started: String,
     pub outcome: Option<String>,
+    /// For a run that did not record its end: whether it is still going.
+    pub alive: Option<Liveness>,
     /// Seconds from its start to its end, as measured on a steady clock (or to the last
     /// proc's end, for a run that did not record its end).
     pub total: f64,
@@ -121,12 +123,18 @@ impl Timeline {
             args: serde_json::from_str(&row.args).unwrap_or_default(),
             started: row.started,
             outcome: row.outcome,
+            alive: row.alive,
             total: row.duration.and_then(seconds).unwrap_or(last),
             parallel: row.parallel,
             up_to_date: count(row.counts.as_deref(), "up_to_date"),
             not_run: count(row.counts.as_deref(), "not_run"),
             procs,
         }
+    }
+
+    /// Its outcome as shown: the one recorded, else `running`, `died` or `unknown`.
+    pub(super) fn outcome_label(&self) -> &str {
+        crate::store::outcome_label(self.outcome.as_deref(), self.alive.as_ref())
     }
 
     /// Seconds from the run's start to the last thing drawn: its total, or the last end
@@ -326,6 +334,7 @@ mod tests {
             outcome: Some("ok".into()),
             parallel: Some(2),
             counts: Some(r#"{"succeeded": 1, "up_to_date": 4, "not_run": 2}"#.into()),
+            alive: None,
         };
         // 2026-01-01T00:00:11Z is 1767225611 s after the epoch.
         let segs = r#"[{"start": 1767225611.0, "end": 1767225612.0, "place": "1", "error": "boom"},
@@ -368,6 +377,7 @@ mod tests {
             outcome: Some("ok".into()),
             parallel: Some(1),
             counts: None,
+            alive: None,
         };
         let at = |place: &str| {
             format!(
@@ -409,6 +419,7 @@ mod tests {
             outcome: None,
             parallel: None,
             counts: None,
+            alive: None,
         };
         let old = ProcRecord {
             name: "a".into(),
@@ -440,6 +451,7 @@ mod tests {
             outcome: Some("ok".into()),
             parallel: Some(2),
             counts: None,
+            alive: None,
         };
         // Each ran 0.5 s by the steady clock; meanwhile the system clock was set back an
         // hour for `back`, forward an hour for `ahead` (1767225611 is 00:00:11).
@@ -499,6 +511,7 @@ mod tests {
             outcome: Some("ok".into()),
             parallel: Some(2),
             counts: None,
+            alive: None,
         };
         let p = ProcRecord {
             duration: Some(f64::INFINITY),

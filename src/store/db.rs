@@ -275,10 +275,11 @@ pub(super) fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOver
 fn connect_and_load(path: &Path, warn: &Warn) -> Result<(Connection, CacheRows), StoreError> {
     prepare(path)?;
     match load(path) {
-        Ok((_, found, _)) if found > schema::VERSION => Err(StoreError::TooNew {
+        Ok((conn, found, _)) if found > schema::VERSION => Err(StoreError::TooNew {
             path: path.to_path_buf(),
             found,
             known: schema::VERSION,
+            by: schema::written_by(&conn),
         }),
         Ok((conn, _, cache)) => Ok((conn, cache)),
         Err(e) if is_corrupt(&e) => {
@@ -1619,6 +1620,42 @@ mod tests {
             conn.execute("UPDATE cache SET result = CAST(x'ff' AS TEXT)", [])
                 .unwrap();
         });
+    }
+
+    #[test]
+    fn history_text_that_is_not_utf8_is_read_lossily_not_taken_for_a_corrupt_db() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        for d in [2.0, 4.0] {
+            s.begin_run(&script("s.rhai"), &[], &now());
+            record_timed(&s, "a", "SUCCEEDED", d);
+            record_timed(&s, "b", "SUCCEEDED", d);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+        }
+        s.close();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE proc_runs SET name = CAST(x'62ff' AS TEXT), duration = 'x' WHERE name = 'b';
+             UPDATE runs SET outcome = CAST(x'ff' AS TEXT) WHERE id = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        // A run's own store, which moves a DB it finds corrupt aside.
+        let s = Store::open(&path, quiet()).unwrap();
+        assert_eq!(
+            ExpectedDurations::new("s.rhai").get(&s, "a"),
+            Some(Duration::from_secs(3)),
+            "the live display's expected duration, beside a row it cannot use"
+        );
+        let runs = s.history("s.rhai", 10).unwrap();
+        assert_eq!(runs[1].outcome.as_deref(), Some("\u{fffd}"));
+        let procs = s.run_procs(2).unwrap();
+        assert_eq!(procs[1].name, "b\u{fffd}");
+        assert_eq!(procs[1].duration, None);
+        assert!(recorded(&s, "s.rhai", 2).medians.contains_key("a"));
+        s.close();
+        assert!(moved_aside(dir.path()).is_empty());
     }
 
     #[test]

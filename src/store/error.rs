@@ -43,14 +43,19 @@ pub(crate) enum StoreError {
         error: String,
         why: super::db::StartOverError,
     },
+    /// A DB of a newer schema; `by` is the version of the prun that wrote its latest
+    /// run, when that run recorded it.
     #[error(
-        "task DB {} was written by a newer prun (schema version {found}, this prun knows {known})",
-        crate::paths::shown(path)
+        "task DB {} was written by a newer prun ({}schema version {found}); this is prun {}, which knows schema versions up to {known}: use that prun, or give this one another DB (--db PATH)",
+        crate::paths::shown(path),
+        by.as_deref().map_or(String::new(), |v| format!("prun {v}, ")),
+        env!("CARGO_PKG_VERSION")
     )]
     TooNew {
         path: PathBuf,
         found: i64,
         known: i64,
+        by: Option<String>,
     },
     /// Another user's DB, which this user may read but not bring up to date.
     #[error(

@@ -5,10 +5,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::db::{ProcRecord, Store};
+use super::lenient::{opt_f64, opt_int, opt_text, text};
+use super::owner::{self, Liveness};
 
 /// A recorded run, as `prun report` shows it.
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ pub(crate) struct RunRow {
     pub parallel: Option<i64>,
     /// How many procs ended in each state, a JSON object (`{"up_to_date": 3, ...}`).
     pub counts: Option<String>,
+    /// For a run that did not record its end: whether it is still going.
+    pub alive: Option<Liveness>,
 }
 
 /// A recorded run with what `prun report` shows of it (see [`Store::recorded_run`]).
@@ -45,6 +49,8 @@ pub(crate) struct HistoryRun {
     pub duration: Option<f64>,
     pub outcome: Option<String>,
     pub counts: Option<String>,
+    /// For a run that did not record its end: whether it is still going.
+    pub alive: Option<Liveness>,
 }
 
 /// The procs of run `run`, in the order they finished.
@@ -56,21 +62,21 @@ fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
     ))?;
     let rows = stmt.query_map([run], |r| {
         Ok(ProcRecord {
-            name: r.get(0)?,
-            state: r.get(1)?,
-            started: r.get(2)?,
-            duration: r.get(3)?,
-            exit_code: r.get(4)?,
-            log: r.get(5)?,
-            error: r.get(6)?,
-            ended: r.get(7)?,
-            attempts: r.get(8)?,
-            segments: r.get(9)?,
-            waited: r.get(10)?,
-            place: r.get(11)?,
-            deps: r.get(12)?,
-            proto: r.get(13)?,
-            cycle: r.get(14)?,
+            name: text(r, 0)?,
+            state: text(r, 1)?,
+            started: opt_text(r, 2)?,
+            duration: opt_f64(r, 3)?,
+            exit_code: opt_int(r, 4)?,
+            log: opt_text(r, 5)?,
+            error: opt_text(r, 6)?,
+            ended: opt_text(r, 7)?,
+            attempts: opt_int(r, 8)?,
+            segments: opt_text(r, 9)?,
+            waited: opt_f64(r, 10)?,
+            place: opt_text(r, 11)?,
+            deps: opt_text(r, 12)?,
+            proto: opt_text(r, 13)?,
+            cycle: opt_int(r, 14)?,
         })
     })?;
     rows.collect()
@@ -79,20 +85,21 @@ fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
 /// The run `run` of the script whose key is `key`, or its latest when `None`.
 fn run_row(conn: &Connection, key: &str, run: Option<i64>) -> rusqlite::Result<Option<RunRow>> {
     let mut stmt = conn.prepare(
-        "SELECT id, script, args, started, duration, outcome, parallel, counts FROM runs
+        "SELECT id, script, args, started, duration, outcome, parallel, counts, owner FROM runs
          WHERE script_key IN (?2, '') AND (id = ?1 OR (?1 IS NULL AND id =
              (SELECT MAX(id) FROM runs WHERE script_key IN (?2, ''))))",
     )?;
     let mut rows = stmt.query_map(params![run, key], |r| {
         Ok(RunRow {
             id: r.get(0)?,
-            script: r.get(1)?,
-            args: r.get(2)?,
-            started: r.get(3)?,
-            duration: r.get(4)?,
-            outcome: r.get(5)?,
-            parallel: r.get(6)?,
-            counts: r.get(7)?,
+            script: text(r, 1)?,
+            args: text(r, 2)?,
+            started: text(r, 3)?,
+            duration: opt_f64(r, 4)?,
+            outcome: opt_text(r, 5)?,
+            parallel: opt_int(r, 6)?,
+            counts: opt_text(r, 7)?,
+            alive: judged(r, 5, 8, 3)?,
         })
     })?;
     rows.next().transpose()
@@ -103,7 +110,7 @@ fn run_row(conn: &Connection, key: &str, run: Option<i64>) -> rusqlite::Result<O
 fn earlier_medians(conn: &Connection, run: i64) -> rusqlite::Result<HashMap<String, f64>> {
     let key: Option<String> = conn
         .query_row("SELECT script_key FROM runs WHERE id = ?1", [run], |r| {
-            r.get(0)
+            text(r, 0)
         })
         .optional()?;
     let Some(key) = key else {
@@ -111,7 +118,7 @@ fn earlier_medians(conn: &Connection, run: i64) -> rusqlite::Result<HashMap<Stri
     };
     let names: HashSet<String> = conn
         .prepare(&format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"))?
-        .query_map([run], |r| r.get(0))?
+        .query_map([run], |r| text(r, 0))?
         .collect::<rusqlite::Result<_>>()?;
     let earlier = Earlier {
         key: &key,
@@ -203,14 +210,14 @@ impl Earlier<'_> {
     /// Each proc's median duration over its last [`MEDIAN_OF`] successful runs, and
     /// whether every run to read was read.
     fn medians(&self, conn: &Connection) -> rusqlite::Result<(HashMap<String, f64>, bool)> {
-        let runs: Vec<(i64, i64, i64)> = conn
+        let runs: Vec<(i64, Option<i64>, Option<i64>)> = conn
             .prepare_cached(
                 "SELECT id, first_proc, last_proc FROM runs
                  WHERE script_key IN (?1, '') AND id < ?2 AND first_proc IS NOT NULL
                  ORDER BY id DESC LIMIT ?3",
             )?
             .query_map(params![self.key, self.before, self.runs], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, opt_int(r, 1)?, opt_int(r, 2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         let mut procs = conn.prepare_cached(
@@ -224,13 +231,16 @@ impl Earlier<'_> {
         for (i, (id, first, last)) in runs.iter().enumerate() {
             let mut rows = procs.query(params![id, first, last])?;
             while let Some(row) = rows.next()? {
-                let name: String = row.get(0)?;
+                let name = text(row, 0)?;
+                let Some(duration) = opt_f64(row, 1)? else {
+                    continue;
+                };
                 if self.names.is_some_and(|n| !n.contains(&name)) {
                     continue;
                 }
                 let durations = found.entry(name).or_default();
                 if durations.len() < MEDIAN_OF {
-                    durations.push(row.get(1)?);
+                    durations.push(duration);
                 }
             }
             if self.enough(&found) {
@@ -269,27 +279,89 @@ fn median(mut d: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// Whether a run whose end is not recorded is still going (see [`owner::judge`]), from
+/// its row `r`'s columns `outcome`, `owner` and `started`; `None` for a run that ended.
+fn judged(
+    r: &Row,
+    outcome: usize,
+    owner: usize,
+    started: usize,
+) -> rusqlite::Result<Option<Liveness>> {
+    if opt_text(r, outcome)?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(owner::judge(
+        opt_text(r, owner)?.as_deref(),
+        &text(r, started)?,
+    )))
+}
+
+/// The ids of the runs judged dead among `runs` (each run's id and liveness).
+fn died<'a>(runs: impl Iterator<Item = (i64, &'a Option<Liveness>)>) -> Vec<i64> {
+    runs.filter(|(_, alive)| matches!(alive, Some(Liveness::Died { .. })))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Whether any of the runs `ids` has recorded its end (read afresh, outside any earlier
+/// reading's transaction).
+fn ended_any(conn: &Connection, ids: &[i64]) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT outcome IS NOT NULL FROM runs WHERE id = ?1")?;
+    for id in ids {
+        let ended: Option<bool> = stmt.query_row([id], |r| r.get(0)).optional()?;
+        if ended == Some(true) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// How many times a reading is made again when a run it judged dead recorded its end
+/// meanwhile (see [`Store::read_judged`]).
+const JUDGE_TRIES: usize = 3;
+
 /// The rows of `proc_runs` that hold the procs of run `?1`: a search of its range of
 /// rows, not a scan of the table.
 pub(super) const RUN_ROWS: &str = "rowid BETWEEN (SELECT first_proc FROM runs WHERE id = ?1)
         AND (SELECT last_proc FROM runs WHERE id = ?1) AND run_id = ?1";
 
 impl Store {
+    /// What `read` reads, with the runs it judged dead (`died`) looked at again afterwards:
+    /// a run that ended between the reading and the judging (its prun gone by then) has
+    /// recorded its end, and the reading is made again, up to [`JUDGE_TRIES`] times.
+    fn read_judged<T>(
+        &self,
+        died: impl Fn(&T) -> Vec<i64>,
+        read: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut tries = 1;
+        loop {
+            let found = self.read(&read)?;
+            let dead = died(&found);
+            if dead.is_empty() || tries == JUDGE_TRIES || !self.read(|c| ended_any(c, &dead))? {
+                return Ok(found);
+            }
+            tries += 1;
+        }
+    }
+
     /// The most recent runs of the script whose key is `key` (see [`ScriptName`](super::ScriptName)), newest
     /// first. Runs recorded before scripts had keys are runs of every script.
     pub(crate) fn history(&self, key: &str, limit: usize) -> Result<Vec<HistoryRun>, StoreError> {
-        self.read(|conn| {
+        let died = |runs: &Vec<HistoryRun>| died(runs.iter().map(|r| (r.id, &r.alive)));
+        self.read_judged(died, |conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, started, duration, outcome, counts FROM runs
+                "SELECT id, started, duration, outcome, counts, owner FROM runs
                  WHERE script_key IN (?1, '') ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![key, limit as i64], |r| {
                 Ok(HistoryRun {
                     id: r.get(0)?,
-                    started: r.get(1)?,
-                    duration: r.get(2)?,
-                    outcome: r.get(3)?,
-                    counts: r.get(4)?,
+                    started: text(r, 1)?,
+                    duration: opt_f64(r, 2)?,
+                    outcome: opt_text(r, 3)?,
+                    counts: opt_text(r, 4)?,
+                    alive: judged(r, 3, 5, 1)?,
                 })
             })?;
             rows.collect()
@@ -310,7 +382,8 @@ impl Store {
         key: &str,
         run: Option<i64>,
     ) -> Result<Option<RecordedRun>, StoreError> {
-        self.read(|conn| {
+        let died = |run: &Option<RecordedRun>| died(run.iter().map(|r| (r.row.id, &r.row.alive)));
+        self.read_judged(died, |conn| {
             // One read transaction: its first statement fixes what the others see.
             let tx = conn.unchecked_transaction()?;
             let Some(row) = run_row(&tx, key, run)? else {
@@ -350,5 +423,62 @@ impl Store {
             .map(|(name, m)| (name, Duration::from_secs_f64(m)))
             .collect();
         Ok((durations, whole))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ScriptName;
+    use std::cell::Cell;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// This process as a run's owner, but with another start time: a prun that is gone.
+    fn gone_owner() -> String {
+        let me = owner::Owner::this_process().expect("this process").json();
+        let mut owner: serde_json::Value = serde_json::from_str(&me).expect("json");
+        owner["start"] = (owner["start"].as_u64().expect("start") + 1).into();
+        owner.to_string()
+    }
+
+    #[test]
+    fn a_run_judged_dead_that_ended_meanwhile_is_read_again_and_one_still_unended_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, Arc::new(|_| {})).unwrap();
+        s.begin_run(
+            &ScriptName::of(Path::new("s.rhai")),
+            &[],
+            "2026-01-01T00:00:00Z",
+        );
+        s.close();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute("UPDATE runs SET owner = ?1", [gone_owner()])
+            .unwrap();
+        let read = |end_after_first: bool| {
+            let reads = Cell::new(0);
+            let runs = s
+                .read_judged(
+                    |runs: &Vec<(i64, Option<Liveness>)>| died(runs.iter().map(|(id, a)| (*id, a))),
+                    |c| {
+                        reads.set(reads.get() + 1);
+                        let runs = c
+                            .prepare("SELECT id, outcome, owner, started FROM runs")?
+                            .query_map([], |r| Ok((r.get(0)?, judged(r, 1, 2, 3)?)))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        // The run ends, and its prun exits, before the judging is checked.
+                        if end_after_first && reads.get() == 1 {
+                            other.execute("UPDATE runs SET outcome = 'ok'", [])?;
+                        }
+                        Ok(runs)
+                    },
+                )
+                .unwrap();
+            (reads.get(), runs[0].1.clone())
+        };
+        assert!(matches!(read(false), (1, Some(Liveness::Died { .. }))));
+        assert_eq!(read(true), (2, None), "read again: it ended");
     }
 }

@@ -15,6 +15,8 @@
 mod db;
 mod error;
 mod history;
+mod lenient;
+mod owner;
 mod readonly;
 mod schema;
 mod writer;
@@ -22,6 +24,7 @@ mod writer;
 pub(crate) use db::{CacheRow, Impatience, ProcRecord, ScriptName, Store};
 pub(crate) use error::StoreError;
 pub(crate) use history::{ExpectedDurations, RunRow};
+pub(crate) use owner::{Liveness, outcome_label};
 
 /// True when there is no DB at `path`; a path that cannot be looked at (a directory above
 /// it that the user may not enter) is no answer, and opening it says why.

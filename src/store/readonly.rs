@@ -145,6 +145,7 @@ pub(super) fn open(path: &Path) -> Result<ReadOnly, StoreError> {
             path: path.to_path_buf(),
             found,
             known: schema::VERSION,
+            by: schema::written_by(&conn),
         });
     }
     if found < schema::VERSION {

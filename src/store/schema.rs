@@ -80,7 +80,29 @@ const MIGRATIONS: &[&str] = &[
     // only that one), by which `prun history` groups a watch's rows and `prun report`
     // keeps a critical path within one cycle. Rows written before it have NULL.
     "ALTER TABLE proc_runs ADD COLUMN cycle INTEGER;",
+    // 9: the prun process a run is of (`owner`, a JSON object: its pid and start time,
+    // its PID namespace, the boot and the host it ran on), by which a reader tells a run
+    // still going from one whose prun died without recording its end (`kill -9`, the
+    // OOM killer, a power loss): see `owner.rs`. Runs recorded before it have NULL. Its
+    // `prun` key is the version of the prun that recorded the run, by which an older
+    // prun names the newer one that wrote the DB (see `written_by`): keep both.
+    "ALTER TABLE runs ADD COLUMN owner TEXT;",
 ];
+
+/// The version of the prun that recorded the DB's latest run (the `prun` key of its
+/// `owner`, from version 9 on; a later version keeps both, so that an older prun can
+/// name the newer one), when it can be read.
+pub(super) fn written_by(conn: &Connection) -> Option<String> {
+    let owner: String = conn
+        .query_row(
+            "SELECT owner FROM runs WHERE owner IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let owner: serde_json::Value = serde_json::from_str(&owner).ok()?;
+    Some(crate::shown::visible(owner.get("prun")?.as_str()?).into_owned())
+}
 
 /// The schema version this prun writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -171,6 +193,25 @@ mod tests {
             .busy_timeout(std::time::Duration::ZERO)
             .expect("timeout");
         assert_eq!(migrate(&mut second).expect("migrate"), VERSION);
+    }
+
+    #[test]
+    fn a_version_8_db_gains_the_owner_of_each_run_unknown_for_its_runs() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for m in &MIGRATIONS[..8] {
+            conn.execute_batch(m).expect("version 8");
+        }
+        conn.pragma_update(None, "user_version", 8)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 's', '[]', 't');",
+        )
+        .expect("rows");
+        assert_eq!(migrate(&mut conn).expect("migrate"), 8);
+        let owner: Option<String> = conn
+            .query_row("SELECT owner FROM runs WHERE id = 1", [], |r| r.get(0))
+            .expect("the old run");
+        assert_eq!(owner, None);
     }
 
     #[test]

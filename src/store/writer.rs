@@ -179,7 +179,7 @@ fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
 
 /// The statements every run's history takes, prepared once per connection (see [`warm`]).
 const BEGIN_RUN: &str =
-    "INSERT INTO runs (script, args, started, script_key) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO runs (script, args, started, script_key, owner) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
 
@@ -226,8 +226,10 @@ pub(super) const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_
 
 /// Prepares the statements of a run's history while the run goes on: the writer commits
 /// them all at once when the store closes, after the last proc, where parsing them (a
-/// fifth of a million instructions) made the run longer.
+/// fifth of a million instructions) made the run longer. Likewise reads the run's owner.
 pub(super) fn warm(conn: &Connection) {
+    // The run's owner, which its first batch records, read from /proc meanwhile too.
+    let _ = super::owner::Owner::this_process();
     for sql in [
         BEGIN_RUN,
         PARALLEL,
@@ -266,11 +268,13 @@ pub(super) fn apply(
     };
     let begin = |tx: &rusqlite::Transaction, rec: &mut Recording| -> rusqlite::Result<()> {
         if let Some((script, args, started)) = &rec.begun {
+            let owner = super::owner::Owner::this_process().map(super::owner::Owner::json);
             tx.prepare_cached(BEGIN_RUN)?.execute(params![
                 script.shown,
                 args,
                 started,
-                script.key
+                script.key,
+                owner
             ])?;
             rec.id = Some(tx.last_insert_rowid());
         }

@@ -140,3 +140,58 @@ fn a_signal_ends_the_wait_for_a_locked_task_db_at_the_end_of_a_run() {
     conn.execute_batch("COMMIT").expect("unlock the task DB");
     assert_eq!(rows_of(&conn, "a"), 1, "the first run's row is kept");
 }
+
+/// A DB a newer prun wrote (its schema version past this prun's) is named with both
+/// versions, the prun's and the schema's, by a reader (exit 2, as for a DB it may not
+/// read) and by a run, which goes on without it; neither changes it.
+#[test]
+fn a_db_of_a_newer_prun_is_named_with_its_versions_and_left_as_it_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(dir.join("main.rhai"), SCRIPT).expect("write script");
+    let prun = |words: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(words)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        run_within(c, &format!("prun {words:?}"), RUN_LIMIT, |_| {})
+    };
+    let run = ["main.rhai", "--db", "tasks.db", "--no-live"];
+    assert!(prun(&run).status.success());
+    let db = dir.join("tasks.db");
+    let conn = rusqlite::Connection::open(&db).expect("open the task DB");
+    let newer: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .expect("version")
+        + 3;
+    conn.pragma_update(None, "user_version", newer)
+        .expect("a newer schema");
+    drop(conn);
+    let said = format!(
+        "was written by a newer prun (prun {v}, schema version {newer}); this is prun {v}, which knows schema versions up to {}",
+        newer - 3,
+        v = env!("CARGO_PKG_VERSION")
+    );
+    for words in [
+        &["history", "main.rhai", "--db", "tasks.db"][..],
+        &["report", "main.rhai", "--db", "tasks.db"],
+    ] {
+        let read = prun(words);
+        assert_eq!(read.status.code(), Some(2), "{words:?}: {}", read.stderr);
+        assert!(read.stderr.contains(&said), "{words:?}: {}", read.stderr);
+    }
+    let ran = prun(&run);
+    assert!(ran.status.success(), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&said), "{}", ran.stderr);
+    let conn = rusqlite::Connection::open(&db).expect("open the task DB");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    let runs: i64 = conn
+        .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+        .expect("runs");
+    assert_eq!((version, runs), (newer, 1), "the DB is left as it was");
+}

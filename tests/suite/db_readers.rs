@@ -221,7 +221,7 @@ run("b");"#,
     assert!(ran.status.success(), "{}", describe(&ran));
     let h = seen.expect("the history was read during the run");
     assert!(h.status.success(), "{}", describe(&h));
-    assert!(h.stdout.contains("unfinished"), "{}", describe(&h));
+    assert!(h.stdout.contains("  running  "), "{}", describe(&h));
     assert!(h.stdout.contains("SUCCEEDED  a"), "{}", describe(&h));
     assert_eq!(
         files,

@@ -542,6 +542,145 @@ fn history_writes_out_the_control_characters_of_an_error() {
     );
 }
 
+/// A run read while its prun runs it is `running`; once its prun is killed (`kill -9`,
+/// by its own last proc, after the history has the run), it is `died`, in `history`, in
+/// the report's text and on its page, which all exit 0: before, it stayed `unfinished`
+/// for ever, as if it still ran.
+#[test]
+fn a_run_whose_prun_was_killed_is_died_and_one_still_going_is_running() {
+    let ws = Ws::new(
+        r#"proc("a", #{ shell: "true" });
+proc("hold", #{ deps: ["a"], shell: "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+proc("die", #{ deps: ["hold"], shell: "kill -9 $PPID" });
+run("die");"#,
+    );
+    let history = || ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);
+    let mut seen = None;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.args(["main.rhai", "--db", "tasks.db", "--no-live"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"));
+    let killed = run_bounded(cmd, "the run", |_| {
+        if seen.is_some() {
+            return;
+        }
+        // `a`'s row, and the run's, are committed within the writer's batch window.
+        let h = history();
+        if h.stdout.contains("SUCCEEDED  a") {
+            std::fs::write(ws.path("go"), "").expect("write go");
+            seen = Some(h);
+        }
+    });
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "{}", killed.stderr);
+    let during = seen.expect("the history was read during the run");
+    assert!(during.status.success(), "{}", during.stderr);
+    assert!(
+        during.stdout.contains("  running  ")
+            && during.stdout.contains("run 1 running: its prun (pid "),
+        "{}",
+        during.stdout
+    );
+    let after = history();
+    assert!(after.status.success(), "{}", after.stderr);
+    assert!(
+        after.stdout.contains("  died  ")
+            && after.stdout.contains("run 1 died: its prun (pid ")
+            && after.stdout.contains("was killed"),
+        "{}",
+        after.stdout
+    );
+    let report = ws.report(&[]);
+    assert!(
+        report.starts_with("run 1 of main.rhai: died, ") && report.contains("\nrun 1 died: "),
+        "{report}"
+    );
+    ws.report(&["--html", "page.html"]);
+    let page = std::fs::read_to_string(ws.path("page.html")).expect("the page");
+    assert!(
+        page.contains("<span class=\"outcome died\">died</span>: its prun"),
+        "{page}"
+    );
+}
+
+/// Every text column `prun history` and `prun report` read, each set in turn to a byte
+/// that is not UTF-8 (as another tool or a hand edit can leave it), with a number column
+/// set to text: each reader shows the rest, the bad text as U+FFFD, and exits 0.
+#[test]
+fn text_in_the_db_that_is_not_utf8_is_shown_lossily_by_every_reader() {
+    let ws = Ws::new(
+        r#"proc("a", #{ shell: "true" });
+proc("b", #{ deps: ["a"], shell: "exit 3" });
+run("b");"#,
+    );
+    assert_eq!(ws.run(&[]), 1);
+    assert_eq!(ws.run(&[]), 1);
+    let columns = [
+        "proc_runs SET name",
+        "proc_runs SET state",
+        "proc_runs SET error",
+        "proc_runs SET log",
+        "proc_runs SET started",
+        "proc_runs SET ended",
+        "proc_runs SET segments",
+        "proc_runs SET place",
+        "proc_runs SET deps",
+        "proc_runs SET proto",
+        "proc_runs SET duration",
+        "proc_runs SET exit_code",
+        "runs SET script",
+        "runs SET args",
+        "runs SET started",
+        "runs SET outcome",
+        "runs SET counts",
+        "runs SET duration",
+        "runs SET parallel",
+    ];
+    let clean = std::fs::read(ws.path("tasks.db")).expect("read tasks.db");
+    for column in columns {
+        std::fs::write(ws.path("tasks.db"), &clean).expect("restore tasks.db");
+        let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open tasks.db");
+        db.execute(&format!("UPDATE {column} = CAST(x'ff' AS TEXT)"), [])
+            .expect("update");
+        drop(db);
+        for words in [
+            &["history", "main.rhai", "--db", "tasks.db"][..],
+            &["report", "main.rhai", "--db", "tasks.db"],
+            &[
+                "report",
+                "main.rhai",
+                "--db",
+                "tasks.db",
+                "--html",
+                "page.html",
+            ],
+        ] {
+            let out = ws.prun(words);
+            assert!(
+                out.status.success(),
+                "{column}: prun {words:?}: {}\n{}\n{}",
+                out.status,
+                out.stdout,
+                out.stderr
+            );
+        }
+        let shown = [
+            ws.prun(&["history", "main.rhai", "--db", "tasks.db"])
+                .stdout,
+            ws.prun(&["report", "main.rhai", "--db", "tasks.db"]).stdout,
+            std::fs::read_to_string(ws.path("page.html")).expect("the page"),
+        ]
+        .concat();
+        let visible = ["name", "state", "error", "outcome", "script"];
+        if visible
+            .iter()
+            .any(|c| column.ends_with(&format!("SET {c}")))
+        {
+            assert!(shown.contains('\u{fffd}'), "{column}: {shown}");
+        }
+    }
+}
+
 #[test]
 fn procs_fold_by_their_proto_whatever_the_separator() {
     // 50 procs of one proto (more than fold at once) named with `/`, not `::`.

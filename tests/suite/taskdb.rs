@@ -1625,7 +1625,7 @@ fn a_version_5_db_is_brought_up_to_date_and_read_with_its_whole_history() {
     // the runs before keys (1.3 s either way).
     ws.prun(&["report", "main.rhai", "--db", "old.db"])
         .ok()
-        .says("run 9 of main.rhai: unfinished")
+        .says("run 9 of main.rhai: unknown")
         .says("p     3.00s  median 1.20s  (2.5x)");
     ws.run(&["--db", "old.db"]).ok();
     ws.prun(&["report", "main.rhai", "--db", "old.db", "--run", "9"])

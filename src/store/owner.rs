@@ -1,0 +1,314 @@
+//! Whether a run whose end is not recorded is still going: its prun may be running it,
+//! or may have died without recording its end (`kill -9`, the OOM killer, a power loss),
+//! which leaves the run unfinished in the history for ever.
+//!
+//! Each run records its owner (the schema's version 9): the prun process's pid and
+//! start time (field 22 of `/proc/<pid>/stat`, so that a pid given to another process
+//! since is not taken for it), its PID namespace, the boot it ran in
+//! (`/proc/sys/kernel/random/boot_id`) and the host's name. A reader that shares the
+//! boot and the PID namespace looks at the process: the same pid with the same start
+//! time is the run's prun, still going (unless it exited and waits to be reaped); no such
+//! process, or another one with that pid, is a prun that died. A reader on the same host after a restart (another boot, a boot time
+//! later than the run's start) knows the run died with the machine. Anywhere else (another
+//! machine sharing the DB over NFS, a container with its own PID namespace, a run recorded
+//! before owners were) it cannot be told: the run is "unknown", never "died" while its
+//! prun may be running it.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// The prun process that runs a run, as the `owner` column records it (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Owner {
+    /// The version of the prun that recorded the run (see `schema::written_by`).
+    #[serde(default)]
+    prun: String,
+    /// The host's name (`/proc/sys/kernel/hostname`).
+    host: String,
+    /// The boot (`/proc/sys/kernel/random/boot_id`).
+    boot: String,
+    /// The PID namespace (`/proc/self/ns/pid`'s link, `pid:[4026531836]`).
+    pidns: String,
+    pid: i32,
+    /// Field 22 of `/proc/<pid>/stat`: clock ticks since the boot.
+    start: u64,
+}
+
+impl Owner {
+    /// This process, read once; `None` where `/proc` does not tell it.
+    pub(super) fn this_process() -> Option<&'static Owner> {
+        static THIS: OnceLock<Option<Owner>> = OnceLock::new();
+        THIS.get_or_init(|| {
+            let pid = i32::try_from(std::process::id()).ok()?;
+            Some(Owner {
+                prun: env!("CARGO_PKG_VERSION").to_string(),
+                host: first_line("/proc/sys/kernel/hostname")?,
+                boot: first_line("/proc/sys/kernel/random/boot_id")?,
+                pidns: std::fs::read_link("/proc/self/ns/pid")
+                    .ok()?
+                    .to_string_lossy()
+                    .into_owned(),
+                pid,
+                start: crate::procfs::start_time(pid)?,
+            })
+        })
+        .as_ref()
+    }
+
+    /// As the `owner` column records it.
+    pub(super) fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The first line of a small file, `None` when it cannot be read.
+fn first_line(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.lines().next().unwrap_or("").to_string())
+}
+
+/// What is known of a run whose end is not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Its prun, with this pid, is still running it.
+    Running { pid: i32 },
+    /// Its prun (this pid) died before it recorded the end: killed, or, with `restarted`,
+    /// the machine restarted since.
+    Died { pid: i32, restarted: bool },
+    /// It cannot be told from here, for the reason given.
+    Unknown(String),
+}
+
+impl Liveness {
+    /// What `prun history` and `prun report` show as the run's outcome.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Liveness::Running { .. } => "running",
+            Liveness::Died { .. } => "died",
+            Liveness::Unknown(_) => "unknown",
+        }
+    }
+
+    /// What is known, after its [`Liveness::label`]: what happened, and what that means
+    /// for the run's exit status and its procs.
+    pub(crate) fn explain(&self) -> String {
+        const LOST: &str = "no exit status, and the procs it was running are not recorded";
+        match self {
+            Liveness::Running { pid } => format!("its prun (pid {pid}) is still running it"),
+            Liveness::Died {
+                pid,
+                restarted: false,
+            } => format!(
+                "its prun (pid {pid}) was killed before it recorded the run's end \
+                 (kill -9, the OOM killer): {LOST}"
+            ),
+            Liveness::Died {
+                pid,
+                restarted: true,
+            } => format!("the machine restarted while its prun (pid {pid}) ran it: {LOST}"),
+            Liveness::Unknown(why) => format!(
+                "its end is not recorded, and whether its prun still runs it cannot be \
+                 told from here: {why}"
+            ),
+        }
+    }
+
+    /// The line `prun history` and `prun report` give a run without a recorded end.
+    pub(crate) fn line(&self, run: i64) -> String {
+        format!("run {run} {}: {}", self.label(), self.explain())
+    }
+}
+
+/// What `prun history` and `prun report` show as a run's outcome: the one it recorded,
+/// else what is known of it (`running`, `died`, `unknown`).
+pub(crate) fn outcome_label<'a>(outcome: Option<&'a str>, alive: Option<&Liveness>) -> &'a str {
+    match (outcome, alive) {
+        (Some(o), _) => o,
+        (None, Some(a)) => a.label(),
+        (None, None) => "unfinished",
+    }
+}
+
+/// What is known of a run that started at `started` (RFC 3339) and did not record its end,
+/// from its `owner` column.
+pub(super) fn judge(owner: Option<&str>, started: &str) -> Liveness {
+    let Some(owner) = owner.and_then(|o| serde_json::from_str::<Owner>(o).ok()) else {
+        return Liveness::Unknown(
+            "it was recorded by an older prun, which did not record its process".into(),
+        );
+    };
+    let Some(me) = Owner::this_process() else {
+        return Liveness::Unknown("this machine's /proc does not tell its processes".into());
+    };
+    let pid = owner.pid;
+    if owner.boot == me.boot {
+        if owner.pidns != me.pidns {
+            return Liveness::Unknown(format!(
+                "its prun (pid {pid}) ran in another PID namespace (a container)"
+            ));
+        }
+        return match crate::procfs::start_time(pid) {
+            Some(start) if start == owner.start && !crate::procfs::is_zombie(pid) => {
+                Liveness::Running { pid }
+            }
+            Some(_) => Liveness::Died {
+                pid,
+                restarted: false,
+            },
+            None if exists(pid) => Liveness::Unknown(format!(
+                "a process with its prun's pid ({pid}) runs, and /proc does not show it"
+            )),
+            None => Liveness::Died {
+                pid,
+                restarted: false,
+            },
+        };
+    }
+    if owner.host == me.host && booted_after(started) {
+        return Liveness::Died {
+            pid,
+            restarted: true,
+        };
+    }
+    Liveness::Unknown(format!(
+        "its prun (pid {pid}) ran on {}, in another boot",
+        if owner.host == me.host {
+            "a host of this name".to_string()
+        } else {
+            format!("host {}", owner.host)
+        }
+    ))
+}
+
+/// Whether a process with pid `pid` exists, though `/proc` may hide it (`hidepid`).
+fn exists(pid: i32) -> bool {
+    use nix::errno::Errno;
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(Errno::ESRCH)
+    )
+}
+
+/// Whether this machine booted after the time `started` (RFC 3339): a run that started
+/// before the boot did not outlive it.
+fn booted_after(started: &str) -> bool {
+    let Ok(started) = humantime::parse_rfc3339_weak(started) else {
+        return false;
+    };
+    let Ok(started) = started.duration_since(std::time::UNIX_EPOCH) else {
+        return false;
+    };
+    boot_time().is_some_and(|boot| boot > started.as_secs())
+}
+
+/// When this machine booted, in seconds since the Unix epoch (`btime` in `/proc/stat`).
+fn boot_time() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> Owner {
+        Owner::this_process().expect("this process").clone()
+    }
+
+    const LONG_AGO: &str = "2001-01-01T00:00:00Z";
+
+    #[test]
+    fn this_process_is_running_and_a_pid_with_another_start_time_died() {
+        let owner = me();
+        assert_eq!(
+            judge(Some(&owner.json()), LONG_AGO),
+            Liveness::Running { pid: owner.pid }
+        );
+        let reused = Owner {
+            start: owner.start + 1,
+            ..owner.clone()
+        };
+        assert!(matches!(
+            judge(Some(&reused.json()), LONG_AGO),
+            Liveness::Died {
+                restarted: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_process_that_exited_died_reaped_or_not() {
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let pid = i32::try_from(child.id()).expect("pid");
+        let gone = Owner {
+            pid,
+            start: crate::procfs::start_time(pid).expect("its start time"),
+            ..me()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !crate::procfs::is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "it never exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let died = || matches!(judge(Some(&gone.json()), LONG_AGO), Liveness::Died { .. });
+        assert!(
+            died(),
+            "exited, its pid and start time kept until it is reaped"
+        );
+        child.wait().expect("wait");
+        assert!(died());
+    }
+
+    #[test]
+    fn another_boot_is_a_restart_on_this_host_only_if_the_run_started_before_it() {
+        let other_boot = Owner {
+            boot: "another".into(),
+            ..me()
+        };
+        assert!(matches!(
+            judge(Some(&other_boot.json()), LONG_AGO),
+            Liveness::Died {
+                restarted: true,
+                ..
+            }
+        ));
+        // Started after this machine's boot: another machine of the same name.
+        let now = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
+        assert!(matches!(
+            judge(Some(&other_boot.json()), &now),
+            Liveness::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn another_host_another_namespace_or_no_owner_is_unknown() {
+        let elsewhere = Owner {
+            host: "far".into(),
+            boot: "another".into(),
+            ..me()
+        };
+        assert_eq!(
+            judge(Some(&elsewhere.json()), LONG_AGO),
+            Liveness::Unknown(format!(
+                "its prun (pid {}) ran on host far, in another boot",
+                me().pid
+            ))
+        );
+        let contained = Owner {
+            pidns: "pid:[1]".into(),
+            ..me()
+        };
+        assert!(matches!(
+            judge(Some(&contained.json()), LONG_AGO),
+            Liveness::Unknown(_)
+        ));
+        assert!(matches!(judge(None, LONG_AGO), Liveness::Unknown(_)));
+        assert!(matches!(judge(Some("{"), LONG_AGO), Liveness::Unknown(_)));
+    }
+}

@@ -40,6 +40,9 @@ pub(crate) struct Cache {
     /// sequence number of their new stamp, by proc id (0: none). Every other proc's stamp
     /// is in its row. Eight bytes a proc: a run of 10,000 command procs touches every one.
     touched: Vec<u64>,
+    /// Procs whose running attempt did something no cached result can stand for (see
+    /// [`Cache::unrepeatable`]): their result is not saved.
+    unrepeatable: std::collections::HashSet<ProcId>,
     begun: bool,
     script: ScriptName,
     args: Vec<String>,
@@ -118,6 +121,7 @@ impl Cache {
             store,
             rows,
             touched: Vec::new(),
+            unrepeatable: std::collections::HashSet::new(),
             begun: false,
             script,
             args,
@@ -308,6 +312,21 @@ impl Cache {
             self.store.invalidate(name);
         }
         self.untouch(id);
+        self.unrepeatable.remove(&id);
+    }
+
+    /// Marks the running attempt of proc `id` as one whose result must not be saved: its
+    /// body read or scheduled other procs, set the params, or made what lasts only until
+    /// the script ends (a `tempdir()`, a `defer`), however it called them (a module's
+    /// `pg::start` included). Running it again is the only way to get what it gives.
+    pub(crate) fn unrepeatable(&mut self, id: ProcId) {
+        self.unrepeatable.insert(id);
+    }
+
+    /// Whether the attempt of proc `id` that just ended was marked [`Cache::unrepeatable`]
+    /// (the mark is used up).
+    pub(crate) fn take_unrepeatable(&mut self, id: ProcId) -> bool {
+        self.unrepeatable.remove(&id)
     }
 
     /// Starts the run's history row, once.
@@ -684,6 +703,12 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
 }
 
+/// What this prun's fingerprints stand for, beyond what they hash: changed when a kind of
+/// result saved earlier by the same version may no longer be taken. Rows saved before a
+/// body's unrepeatable calls were found as it ran (a module's `pg::start` kept a result
+/// naming a removed temporary directory) match no fingerprint now: they run once again.
+const SCHEME: &[u8] = b"unrepeatable calls found at run time";
+
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
 /// stamps of its dependencies, in order; `cwd` is the directory prun runs in.
 pub(super) fn fingerprint(
@@ -758,6 +783,7 @@ pub(super) fn fingerprint(
             None => h.feed(b"missing"),
         }
     }
+    h.feed(SCHEME);
     // prun's version first: what a body runs is prun's reading of the script (how a
     // placeholder is quoted, what a helper does), which another version may change. Its
     // results are not taken as this version's: the first run after an upgrade runs every

@@ -151,8 +151,9 @@ fn unstorable(e: &cache::JsonError) -> Outcome {
 
 /// Keeps the task DB's cache in step with an outcome: a result is saved under the proc's
 /// fingerprint `hash` (a result that JSON cannot hold fails the proc), a failure forgets
-/// the old result. A proc without a fingerprint is never UP_TO_DATE: nothing is saved, but
-/// it gets a new stamp, so that its dependents see that it ran.
+/// the old result. A proc without a fingerprint is never UP_TO_DATE, nor is an attempt
+/// marked [`Cache::unrepeatable`]: nothing is saved (an old row is forgotten), but it gets
+/// a new stamp, so that its dependents see that it ran.
 pub(super) fn save_result(
     cache: &mut Cache,
     id: ProcId,
@@ -160,7 +161,8 @@ pub(super) fn save_result(
     hash: Option<&str>,
     outcome: Outcome,
 ) -> Outcome {
-    let Some(hash) = hash.filter(|h| !h.is_empty()) else {
+    let unrepeatable = cache.take_unrepeatable(id);
+    let Some(hash) = hash.filter(|h| !h.is_empty() && !unrepeatable) else {
         cache.touch(id, name);
         return outcome;
     };

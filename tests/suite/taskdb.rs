@@ -1517,6 +1517,49 @@ run(["show", "state", "dep", "module"]);
         .line("got two two two two");
 }
 
+/// A body that makes what lasts only until the script ends (`tempdir()`, `defer`), sets the
+/// params or reads other procs keeps no cached result, however it reached the call: a
+/// module's function (as `pg::start` makes a tempdir and defers its stop), a closure it
+/// calls, a name put together for `eval`. Its text names none of them: the second
+/// run judged each UP_TO_DATE, handing `show` a directory removed when the first run ended.
+#[test]
+fn a_body_reaching_tempdir_defer_set_params_or_results_by_any_way_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+proc("x", || 1);
+proc("tmp", #{ inputs: ["in.txt"] }, |ctx| lib::scratch());
+proc("defers", #{ inputs: ["in.txt"] }, |ctx| { lib::later(); "d" });
+proc("evals", #{ inputs: ["in.txt"] }, |ctx| eval("temp" + "dir()"));
+proc("made", #{ inputs: ["in.txt"] }, |ctx| lib::made());
+proc("params", #{ inputs: ["in.txt"] }, |ctx| lib::mode());
+proc("peeks", #{ inputs: ["in.txt"] }, |ctx| lib::peek());
+proc("plain", #{ inputs: ["in.txt"] }, |ctx| lib::plain());
+proc("show", #{ deps: ["tmp"] }, |ctx| print(`exists: ${file_info(ctx.results.tmp).is_dir}`));
+run(["show", "defers", "evals", "made", "params", "peeks", "plain"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write(
+        "lib.rhai",
+        r#"
+fn scratch() { let d = tempdir(); write_file(d + "/f", "x"); d }
+fn later() { defer(|| print("later")); }
+fn made() { let f = || tempdir(); f.call() }
+fn mode() { set_params(#{ mode: "m" }); "m" }
+fn peek() { wait("x"); results().len() }
+fn plain() { "p" }
+"#,
+    );
+    ws.sh("touch -d @981173106 in.txt lib.rhai");
+    ws.run(&[]).ok().line("exists: true");
+    ws.run(&[])
+        .ok()
+        .ran(&["tmp", "show", "defers", "evals", "made", "params", "peeks"])
+        .up_to_date(&["plain"])
+        .line("exists: true");
+}
+
 #[test]
 fn set_params_refuses_a_function_whose_code_no_fingerprint_would_see() {
     let ws = Ws::new(

@@ -192,6 +192,15 @@ impl Core {
         }
     }
 
+    /// The running attempt of `p` did something no cached result can stand for (see
+    /// [`Cache::unrepeatable`]): its result is not saved. Without a task DB (still opening
+    /// or none) nothing is saved anyway: a proc that may be judged waits for the DB.
+    pub(crate) fn unrepeatable(&mut self, p: ProcId) {
+        if let Some(cache) = self.cache.as_mut() {
+            cache.unrepeatable(p);
+        }
+    }
+
     /// The task DB asked for by `Action::OpenCache` is open (or cannot be used).
     pub(crate) fn cache_opened(&mut self, generation: u64, cache: Option<Cache>) {
         if generation != self.cache_generation {

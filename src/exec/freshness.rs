@@ -52,21 +52,40 @@ pub(crate) enum Judgement {
 }
 
 /// Judges a batch of procs (see [`judge_one`]), then forgets at once, in one commit, the
-/// cached results that still match the procs of it that run again.
+/// cached results that still match the procs of it that run again. When that commit
+/// fails (a full disk, a read-only file system), those procs fail without running: the
+/// rows are still there, and a run of theirs killed half-way, or failing, would leave a
+/// result that the next run takes as UP_TO_DATE beside what it half wrote.
 pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
     let mut forget = Vec::new();
-    let verdicts = batch
+    let mut verdicts: Vec<(ProcId, Judgement)> = batch
         .iter()
         .map(|s| {
             let (verdict, matched) = judge_one(s);
             if matched && matches!(verdict, Judgement::Stale(_)) {
-                forget.push(s.node.name.to_string());
+                forget.push(s.id);
             }
             (s.id, verdict)
         })
         .collect();
-    if let Some(store) = batch.iter().find_map(|s| s.store.as_ref()) {
-        store.forget_now(forget);
+    let Some(store) = batch.iter().find_map(|s| s.store.as_ref()) else {
+        return verdicts;
+    };
+    let names = batch
+        .iter()
+        .filter(|s| forget.contains(&s.id))
+        .map(|s| s.node.name.to_string())
+        .collect();
+    if let Err(e) = store.forget_now(names) {
+        let error = format!(
+            "its cached result could not be forgotten before it runs again: failed to write the task DB {}: {e} (it did not run: killed half-way, or failing, it would have left that result to be taken as UP_TO_DATE beside what it half wrote; free some space or make the DB writable)",
+            store.path().display()
+        );
+        for (id, verdict) in &mut verdicts {
+            if forget.contains(id) {
+                *verdict = Judgement::Failed(error.clone());
+            }
+        }
     }
     verdicts
 }

@@ -600,19 +600,22 @@ impl Store {
         self.send(Msg::Invalidate(name.to_string()));
     }
 
-    /// Removes the cached results of `names` and waits until that is committed (or could
-    /// not be: the run goes on either way). For procs about to run again while their
-    /// cached result still matches: were the run killed while they run, the next one
-    /// would otherwise take that result beside half-written outputs.
-    pub(crate) fn forget_now(&self, names: Vec<String>) {
+    /// Removes the cached results of `names` and waits until that is committed. For procs
+    /// about to run again while their cached result still matches: were the run killed
+    /// while they run, the next one would otherwise take that result beside half-written
+    /// outputs. `Err` says why the commit failed (a full disk, a read-only file system):
+    /// the rows are still there.
+    pub(crate) fn forget_now(&self, names: Vec<String>) -> Result<(), String> {
         if names.is_empty() || self.held.is_some() {
-            return;
+            return Ok(());
         }
         let (ack, done) = mpsc::channel();
         self.send(Msg::Forget(names, ack));
-        if !self.on_writer() {
-            let _ = done.recv();
+        if self.on_writer() {
+            return Ok(());
         }
+        done.recv()
+            .unwrap_or_else(|_| Err("the task DB's writer has stopped".into()))
     }
 
     /// Queues the end of a run, and the pruning of the script's history to its last

@@ -29,8 +29,9 @@ pub(super) enum Msg {
     Save(String, CacheRow),
     Invalidate(String),
     /// Cached results removed at once, before their procs run again: answered once
-    /// committed (see [`Store::forget_now`](super::Store::forget_now)).
-    Forget(Vec<String>, mpsc::Sender<()>),
+    /// committed, with the error when the commit failed (see
+    /// [`Store::forget_now`](super::Store::forget_now)).
+    Forget(Vec<String>, mpsc::Sender<Result<(), String>>),
     EndRun {
         duration: f64,
         outcome: String,
@@ -127,6 +128,7 @@ pub(super) fn writer(
         if result.is_ok() && !closed {
             checkpoint(path, conn.as_ref());
         }
+        let error = result.as_ref().err().map(ToString::to_string);
         if let Err(e) = result {
             rec.id = None;
             if !failed {
@@ -144,7 +146,7 @@ pub(super) fn writer(
                     let _ = ack.send(());
                 }
                 Msg::Forget(_, ack) => {
-                    let _ = ack.send(());
+                    let _ = ack.send(error.clone().map_or(Ok(()), Err));
                 }
                 _ => {}
             }

@@ -1560,6 +1560,57 @@ fn plain() { "p" }
         .line("exists: true");
 }
 
+/// A proc that runs again while its cached result still matches (here `--full`) does not
+/// run when that result cannot be forgotten first (the DB's disk filled up during the run):
+/// it fails naming the DB and why. It ran before, and a run of it killed half-way or
+/// failing left the old result to be taken as UP_TO_DATE beside what it half wrote.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
+fn a_proc_whose_matching_result_cannot_be_forgotten_does_not_run() {
+    let ws = Ws::new(
+        r#"
+let big = "x";
+for i in 0..12 { big += big; }
+let names = [];
+for i in 0..40 {
+    let name = `p${i}`;
+    proc(name, #{ inputs: ["in.txt"] }, |ctx| { write_file(`ran-${ctx.name}`, ""); big });
+    names.push(name);
+}
+proc("first", || 1);
+proc("fill", #{ deps: ["first"], no_skip: true, shell: "test -z \"$FILL\" || dd if=/dev/zero of=small/fill bs=4k 2>/dev/null; true" });
+run("fill");
+wait("fill");
+run(names);
+"#,
+    );
+    let _small = crate::failures::Mounted::tmpfs(&ws.path("small"), "1m");
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&["--db", "small/t.db"]).ok();
+    ws.sh("rm ran-*");
+    let full = ws.spawn_env(
+        &["main.rhai", "--db", "small/t.db", "--full"],
+        &[("FILL", "1")],
+    );
+    let out = full.finish();
+    out.code(1);
+    for i in 0..40 {
+        let line = out.report("FAILED", &format!("p{i}"));
+        assert!(
+            line.contains("its cached result could not be forgotten before it runs again: failed to write the task DB small/t.db")
+                && line.contains("database or disk is full"),
+            "{line}\n{}",
+            out.describe()
+        );
+        assert!(
+            !ws.exists(&format!("ran-p{i}")),
+            "p{i} ran\n{}",
+            out.describe()
+        );
+    }
+}
+
 #[test]
 fn set_params_refuses_a_function_whose_code_no_fingerprint_would_see() {
     let ws = Ws::new(

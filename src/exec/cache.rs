@@ -43,6 +43,9 @@ pub(crate) struct Cache {
     /// Procs whose running attempt did something no cached result can stand for (see
     /// [`Cache::unrepeatable`]): their result is not saved.
     unrepeatable: std::collections::HashSet<ProcId>,
+    /// The stamp of the declared outputs of procs that just ran, read after they ran (see
+    /// [`Cache::outputs_read`]).
+    outputs: HashMap<ProcId, String>,
     begun: bool,
     script: ScriptName,
     args: Vec<String>,
@@ -122,6 +125,7 @@ impl Cache {
             rows,
             touched: Vec::new(),
             unrepeatable: std::collections::HashSet::new(),
+            outputs: HashMap::new(),
             begun: false,
             script,
             args,
@@ -313,6 +317,18 @@ impl Cache {
         }
         self.untouch(id);
         self.unrepeatable.remove(&id);
+        self.outputs.remove(&id);
+    }
+
+    /// The stamp of proc `id`'s declared outputs as its attempt that just ended left them
+    /// (see [`Outputs::stamp`]): saved with its result.
+    pub(crate) fn outputs_read(&mut self, id: ProcId, stamp: String) {
+        self.outputs.insert(id, stamp);
+    }
+
+    /// The stamp [`Cache::outputs_read`] was given for proc `id` (used up).
+    pub(crate) fn take_outputs(&mut self, id: ProcId) -> Option<String> {
+        self.outputs.remove(&id)
     }
 
     /// Marks the running attempt of proc `id` as one whose result must not be saved: its
@@ -867,16 +883,22 @@ enum OutputProblem {
 }
 
 /// Every problem with a proc's declared outputs, read afresh (never from a cache of
-/// stats).
-fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, FilesError> {
+/// stats), and their stamp ([`Outputs::stamp`]).
+fn read_outputs(params: &Map, node: &ProcNode) -> Result<Outputs, FilesError> {
     let mut problems = Vec::new();
+    let mut h = Fnv::<u128>::new();
     let now = SystemTime::now();
     for out in &node.def.outputs {
         let files = resolve_output(params, node, &out.files)?;
         for f in files {
+            h.feed(f.as_os_str().as_encoded_bytes());
             match std::fs::metadata(&f) {
-                Err(_) => problems.push(OutputProblem::Missing(f)),
+                Err(_) => {
+                    h.feed(b"missing");
+                    problems.push(OutputProblem::Missing(f));
+                }
                 Ok(m) => {
+                    feed_output(&mut h, &m);
                     if let Some(age) = stale(out, &m, now) {
                         problems.push(OutputProblem::Stale {
                             path: f,
@@ -889,13 +911,40 @@ fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, 
             }
         }
     }
-    Ok(problems)
+    Ok(Outputs {
+        problems,
+        stamp: format!("{:032x}", h.0),
+    })
+}
+
+/// A proc's declared outputs as read after it ran, or before it is judged.
+struct Outputs {
+    problems: Vec<OutputProblem>,
+    /// A hash of each output's path, size, mtime, inode number and status change time (a
+    /// directory by its path only): saved with the proc's result, which is taken again
+    /// only while it is the same. An output written since (by a run killed half-way or
+    /// failing that could not forget the result, a `--no-db` run, a hand) runs it again.
+    stamp: String,
+}
+
+/// Feeds what tells one version of an output file from another (a directory counts as
+/// there: what is in it is written by other procs too).
+fn feed_output(h: &mut Fnv<u128>, m: &std::fs::Metadata) {
+    if m.is_dir() {
+        h.feed(b"dir");
+        return;
+    }
+    h.feed(&mtime_ns(m).to_le_bytes());
+    h.feed(&m.len().to_le_bytes());
+    h.feed(&change_stamp(m));
 }
 
 /// Checks the declared outputs of a proc that ran: an error naming each output that is
-/// missing, or older than its enforced `max_age`.
-pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesError> {
-    let lines: Vec<String> = output_problems(params, node)?
+/// missing, or older than its enforced `max_age`; else their stamp, saved with its result.
+pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<String, FilesError> {
+    let outputs = read_outputs(params, node)?;
+    let lines: Vec<String> = outputs
+        .problems
         .into_iter()
         .filter_map(|p| match p {
             OutputProblem::Stale {
@@ -913,9 +962,15 @@ pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesEr
         })
         .collect();
     if lines.is_empty() {
-        return Ok(());
+        return Ok(outputs.stamp);
     }
     Err(FilesError::Outputs(lines))
+}
+
+/// The stamp of a proc's declared outputs as they are, whatever their problems (for a
+/// proc that ended with `skip` or `no_change`, whose outputs are not checked).
+pub(super) fn outputs_stamp(params: &Map, node: &ProcNode) -> Option<String> {
+    read_outputs(params, node).ok().map(|o| o.stamp)
 }
 
 /// An output's age as a message shows it: in whole seconds when that is still more than
@@ -930,10 +985,14 @@ fn shown_age(age: Duration, max_age: Duration) -> Duration {
     }
 }
 
-/// True when every declared output exists and none is older than its `max_age`: what a
-/// proc needs to be UP_TO_DATE.
-pub(super) fn outputs_fresh(params: &Map, node: &ProcNode) -> bool {
-    output_problems(params, node).is_ok_and(|p| p.is_empty())
+/// The stamp of a proc's declared outputs when every one exists and none is older than
+/// its `max_age`: what a proc needs to be UP_TO_DATE, with its stamp the one saved with its
+/// result.
+pub(super) fn outputs_fresh(params: &Map, node: &ProcNode) -> Option<String> {
+    read_outputs(params, node)
+        .ok()
+        .filter(|o| o.problems.is_empty())
+        .map(|o| o.stamp)
 }
 
 /// How old an output is when that is beyond its `max_age`.

@@ -122,10 +122,15 @@ fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
         Body::Cmd(_) | Body::Shell(_) => true,
     };
     let eligible = cacheable && (!spec.dep_stamps.is_empty() || !fp.files.is_empty());
-    if !eligible || !fp.matches(&row.fingerprint) {
+    // A row of a proc with declared outputs ends with their stamp as its run left them.
+    let (saved, outputs) = match row.fingerprint.split_once(OUTPUTS_MARK) {
+        Some((saved, outputs)) => (saved, Some(outputs)),
+        None => (&*row.fingerprint, None),
+    };
+    if !eligible || !fp.matches(saved) {
         return (Judgement::Stale(fp), false);
     }
-    if spec.may_skip && cache::outputs_fresh(&spec.params, &spec.node) {
+    if spec.may_skip && outputs_as_left(spec, outputs) {
         // A result that cannot be read back (a damaged row) is no result: it runs again.
         if let Ok(result) = serde_json::from_str::<Dynamic>(&row.result) {
             return (Judgement::Fresh(result), true);
@@ -134,14 +139,39 @@ fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
     (Judgement::Stale(fp), true)
 }
 
-/// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
-/// names each output that is missing or stale. Calls `outputs` closures and stats files:
-/// never call it while run state is locked.
-pub(super) fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
-    if node.def.outputs.is_empty() {
-        return Ok(());
+/// What separates a row's fingerprint from the stamp of its proc's outputs (a fingerprint
+/// holds hex digits, `.`, `/` and `:` only).
+const OUTPUTS_MARK: char = '|';
+
+/// Whether a proc's declared outputs are all there, fresh, and as the run that saved its
+/// row (whose stamp of them is `saved`) left them. True for a proc without outputs.
+fn outputs_as_left(spec: &JudgeSpec, saved: Option<&str>) -> bool {
+    if spec.node.def.outputs.is_empty() {
+        return true;
     }
-    cache::check_outputs(params, node)
+    cache::outputs_fresh(&spec.params, &spec.node).is_some_and(|now| saved == Some(&*now))
+}
+
+/// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
+/// names each output that is missing or stale; `Ok` has their stamp (`None` without
+/// outputs), saved with its result (see [`Core::outputs_read`]). Calls `outputs` closures
+/// and stats files: never call it while run state is locked.
+///
+/// [`Core::outputs_read`]: super::Core::outputs_read
+pub(super) fn check_outputs(node: &ProcNode, params: &Map) -> Result<Option<String>, FilesError> {
+    if node.def.outputs.is_empty() {
+        return Ok(None);
+    }
+    cache::check_outputs(params, node).map(Some)
+}
+
+/// The stamp of a proc's declared outputs as they are (`None` without outputs), for one
+/// that ended with `skip` or `no_change`, whose outputs are not checked.
+pub(super) fn outputs_stamp(node: &ProcNode, params: &Map) -> Option<String> {
+    if node.def.outputs.is_empty() {
+        return None;
+    }
+    cache::outputs_stamp(params, node)
 }
 
 /// A proc's result as every run sees it, cached or not: data JSON can hold (anything
@@ -181,14 +211,19 @@ pub(super) fn save_result(
     outcome: Outcome,
 ) -> Outcome {
     let unrepeatable = cache.take_unrepeatable(id);
+    let outputs = cache.take_outputs(id);
     let Some(hash) = hash.filter(|h| !h.is_empty() && !unrepeatable) else {
         cache.touch(id, name);
         return outcome;
     };
+    let hash = match outputs {
+        Some(outputs) => format!("{hash}{OUTPUTS_MARK}{outputs}"),
+        None => hash.to_string(),
+    };
     match outcome {
         Outcome::Success(v) => match cache::to_json(&v) {
             Ok(json) => {
-                cache.save(id, name, json, hash.to_string(), true);
+                cache.save(id, name, json, hash, true);
                 Outcome::Success(v)
             }
             Err(e) => {
@@ -199,7 +234,7 @@ pub(super) fn save_result(
         // `skip` gives it a new stamp, as a run does: its result is now `()`, and its
         // dependents run again. `no_change` says that nothing changed: they need not.
         Outcome::Skipped { why, no_change } => {
-            cache.save(id, name, "null".into(), hash.to_string(), !no_change);
+            cache.save(id, name, "null".into(), hash, !no_change);
             Outcome::Skipped { why, no_change }
         }
         Outcome::WouldRun => Outcome::WouldRun,

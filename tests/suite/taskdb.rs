@@ -1611,6 +1611,39 @@ run(names);
     }
 }
 
+/// A declared output written since its proc's result was saved runs the proc again: by a
+/// run that could not open the DB (its file system read-only) or ran without it
+/// (`--no-db`) and failed half-way, or by hand. The rows those runs could not forget were
+/// taken as UP_TO_DATE beside the half-written output, handed on to `b`.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
+fn an_output_written_since_its_result_was_saved_runs_the_proc_again() {
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["in.txt"], outputs: ["out.txt"], shell: "if [ -f boom ]; then echo half > out.txt; exit 1; fi; cat in.txt > out.txt" });
+proc("b", #{ deps: ["a"] }, |ctx| { let t = read_file("out.txt"); t.trim(); print(`b read ${t}`) });
+run("b");
+"#,
+    );
+    let _db = crate::failures::Mounted::tmpfs(&ws.path("db"), "1m");
+    ws.write("in.txt", "good\n");
+    ws.sh("touch -d @981173106 in.txt");
+    let run = |args: &[&str]| ws.run(&[&["--db", "db/t.db"], args].concat());
+    run(&[]).ok().line("b read good");
+    run(&[]).ok().up_to_date(&["a", "b"]);
+    ws.sh("mount -o remount,ro db && touch boom");
+    run(&["--full"]).code(1).state("FAILED", "a");
+    ws.sh("mount -o remount,rw db && rm boom");
+    run(&[]).ok().ran(&["a", "b"]).line("b read good");
+    ws.sh("touch boom");
+    ws.run(&["--no-db"]).code(1).state("FAILED", "a");
+    ws.sh("rm boom");
+    run(&[]).ok().ran(&["a", "b"]).line("b read good");
+    ws.sh("echo edited > out.txt");
+    run(&[]).ok().ran(&["a", "b"]).line("b read good");
+    run(&[]).ok().up_to_date(&["a", "b"]);
+}
+
 #[test]
 fn set_params_refuses_a_function_whose_code_no_fingerprint_would_see() {
     let ws = Ws::new(

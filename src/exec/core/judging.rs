@@ -201,6 +201,14 @@ impl Core {
         }
     }
 
+    /// The stamp of `p`'s declared outputs as its attempt that just ended left them
+    /// (`None`: it has none, or they were not read), saved with its result.
+    pub(crate) fn outputs_read(&mut self, p: ProcId, stamp: Option<String>) {
+        if let (Some(cache), Some(stamp)) = (self.cache.as_mut(), stamp) {
+            cache.outputs_read(p, stamp);
+        }
+    }
+
     /// The task DB asked for by `Action::OpenCache` is open (or cannot be used).
     pub(crate) fn cache_opened(&mut self, generation: u64, cache: Option<Cache>) {
         if generation != self.cache_generation {

@@ -47,6 +47,9 @@ pub(crate) struct Cache {
     /// [`Cache::outputs_read`]).
     outputs: HashMap<ProcId, String>,
     begun: bool,
+    /// What the task DB's key of each of the script's rows starts with (see
+    /// [`row_prefix`]); `rows` are by proc name.
+    prefix: Arc<str>,
     script: ScriptName,
     args: Vec<String>,
     /// `--full`: every proc runs, but results are still saved.
@@ -120,9 +123,11 @@ impl Cache {
         full: bool,
         started: SystemTime,
     ) -> Cache {
+        let prefix = row_prefix(&script);
         Cache {
             store,
-            rows,
+            rows: rows_of(&prefix, rows),
+            prefix,
             touched: Vec::new(),
             unrepeatable: std::collections::HashSet::new(),
             outputs: HashMap::new(),
@@ -246,6 +251,12 @@ impl Cache {
         self.rows.get(name)
     }
 
+    /// What the task DB's key of each of the script's rows starts with (see
+    /// [`row_prefix`]).
+    pub(crate) fn prefix(&self) -> &Arc<str> {
+        &self.prefix
+    }
+
     /// The current stamp of proc `id`, named `name` (empty when it never ran with a DB).
     pub(crate) fn stamp(&self, id: ProcId, name: &str) -> String {
         self.stamp_of(id, name).unwrap_or_default()
@@ -294,7 +305,8 @@ impl Cache {
             fingerprint: fp,
             stamp,
         };
-        self.store.save(name, row.clone());
+        self.store
+            .save(&format!("{}{name}", self.prefix), row.clone());
         self.rows.insert(name.to_string(), Arc::new(row));
     }
 
@@ -313,7 +325,7 @@ impl Cache {
     /// stale.
     pub(crate) fn invalidate(&mut self, id: ProcId, name: &str) {
         if self.rows.remove(name).is_some() {
-            self.store.invalidate(name);
+            self.store.invalidate(&format!("{}{name}", self.prefix));
         }
         self.untouch(id);
         self.unrepeatable.remove(&id);
@@ -370,6 +382,27 @@ impl Cache {
         self.begin_run();
         self.store.record_proc(rec);
     }
+}
+
+/// What the task DB's key of a cached row starts with: a hash of the script's identity,
+/// so that scripts sharing a DB (`--db`) keep their own rows of procs named alike, instead
+/// of each run replacing the other script's (which then ran again). The proc name follows.
+fn row_prefix(script: &ScriptName) -> Arc<str> {
+    let mut h = Fnv::<u64>::new();
+    h.update(script.key.as_bytes());
+    format!("{:016x}/", h.0).into()
+}
+
+/// The rows of the script whose rows' keys start with `prefix`, by proc name, among those
+/// of every script sharing the DB.
+fn rows_of(prefix: &str, all: HashMap<String, Arc<CacheRow>>) -> HashMap<String, Arc<CacheRow>> {
+    all.into_iter()
+        .filter(|(key, _)| key.starts_with(prefix))
+        .map(|(mut key, row)| {
+            key.drain(..prefix.len());
+            (key, row)
+        })
+        .collect()
 }
 
 /// Why `inputs` or `outputs` cannot be resolved, or why declared outputs fail a proc.

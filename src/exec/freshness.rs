@@ -33,6 +33,8 @@ pub(crate) struct JudgeSpec {
     /// The task DB, where a row that still matches is forgotten before its proc runs
     /// again (`None` in a dry run, which writes nothing).
     pub store: Option<Arc<Store>>,
+    /// What the task DB's key of the script's rows starts with (see [`Cache::prefix`]).
+    pub prefix: Arc<str>,
     /// prun's own files, never part of a directory input (shared by a batch).
     pub own: Arc<super::tree::OwnFiles>,
     /// The directory prun runs in (see [`Cache::cwd`]; empty without a task DB).
@@ -74,7 +76,7 @@ pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
     let names = batch
         .iter()
         .filter(|s| forget.contains(&s.id))
-        .map(|s| s.node.name.to_string())
+        .map(|s| format!("{}{}", s.prefix, s.node.name))
         .collect();
     if let Err(e) = store.forget_now(names) {
         let error = format!(

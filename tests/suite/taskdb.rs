@@ -1113,6 +1113,34 @@ fn history_reads_a_db_given_with_db() {
         .says("never.rhai");
 }
 
+/// Two scripts sharing a DB (`--db`), each with a proc named `build`, keep a cached
+/// result each: their rows were keyed by the proc's name alone, so each run replaced the
+/// other script's row and every run ran `build` again. Typed another way, a script is
+/// the same one and finds its rows.
+#[test]
+fn scripts_sharing_a_db_keep_their_own_cached_results_of_procs_named_alike() {
+    let script = |text: &str| {
+        format!(
+            "proc(\"build\", #{{ inputs: [\"in.txt\"] }}, |ctx| {{ print(\"ran {text}\"); \"{text}\" }});\nproc(\"show\", #{{ deps: [\"build\"] }}, |ctx| print(`got ${{ctx.results.build}}`));\nrun(\"show\");\n"
+        )
+    };
+    let ws = Ws::new(&script("main"));
+    ws.write("other.rhai", &script("other"));
+    ws.write("in.txt", "x\n");
+    ws.sh("touch -d @981173106 in.txt");
+    let run = |s: &str| ws.prun(&[s, "--db", "shared.db"]);
+    run("main.rhai").ok().line("ran main").line("got main");
+    run("other.rhai").ok().line("ran other").line("got other");
+    run("./main.rhai")
+        .ok()
+        .up_to_date(&["build", "show"])
+        .never_says("ran main");
+    run("other.rhai")
+        .ok()
+        .up_to_date(&["build", "show"])
+        .never_says("ran other");
+}
+
 #[test]
 fn scripts_sharing_a_db_each_have_their_own_history_and_report() {
     let ws = Ws::new(SIMPLE);
@@ -1773,7 +1801,7 @@ run("make");"#,
     let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
     let saved: String = conn
         .query_row(
-            "SELECT fingerprint FROM cache WHERE name = 'make'",
+            "SELECT fingerprint FROM cache WHERE name LIKE '%/make'",
             [],
             |r| r.get(0),
         )
@@ -1781,7 +1809,7 @@ run("make");"#,
     let ours = format!("{}/", env!("CARGO_PKG_VERSION"));
     let rest = saved.strip_prefix(&ours).expect("the version first");
     conn.execute(
-        "UPDATE cache SET fingerprint = ?1 WHERE name = 'make'",
+        "UPDATE cache SET fingerprint = ?1 WHERE name LIKE '%/make'",
         [format!("0.0.1/{rest}")],
     )
     .unwrap();
@@ -1839,7 +1867,7 @@ run("show");"#,
     ws.run(&[]).ok().up_to_date(&["make"]).line("n=7");
     let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
     conn.execute(
-        "UPDATE cache SET result = '{\"n\": 7' WHERE name = 'make'",
+        "UPDATE cache SET result = '{\"n\": 7' WHERE name LIKE '%/make'",
         [],
     )
     .unwrap();

@@ -124,6 +124,7 @@ impl Core {
                 .filter(|c| may_forget && !c.is_read_only())
                 .map(|c| c.store().clone()),
             row,
+            prefix: cache.map_or_else(|| Arc::from(""), |c| c.prefix().clone()),
             may_skip,
             own: self.own_files(),
             cwd: cache.map(|c| c.cwd().clone()),

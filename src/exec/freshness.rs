@@ -80,8 +80,7 @@ pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
         .collect();
     if let Err(e) = store.forget_now(names) {
         let error = format!(
-            "its cached result could not be forgotten before it runs again: failed to write the task DB {}: {e} (it did not run: killed half-way, or failing, it would have left that result to be taken as UP_TO_DATE beside what it half wrote; free some space or make the DB writable)",
-            store.path().display()
+            "its cached result could not be forgotten before it runs again: {e} (it did not run: killed half-way, or failing, it would have left that result to be taken as UP_TO_DATE beside what it half wrote; free some space or make the DB writable)"
         );
         for (id, verdict) in &mut verdicts {
             if forget.contains(id) {

@@ -605,7 +605,7 @@ impl Store {
     /// while they run, the next one would otherwise take that result beside half-written
     /// outputs. `Err` says why the commit failed (a full disk, a read-only file system):
     /// the rows are still there.
-    pub(crate) fn forget_now(&self, names: Vec<String>) -> Result<(), String> {
+    pub(crate) fn forget_now(&self, names: Vec<String>) -> Result<(), StoreError> {
         if names.is_empty() || self.held.is_some() {
             return Ok(());
         }
@@ -614,8 +614,16 @@ impl Store {
         if self.on_writer() {
             return Ok(());
         }
-        done.recv()
-            .unwrap_or_else(|_| Err("the task DB's writer has stopped".into()))
+        let why = done
+            .recv()
+            .unwrap_or_else(|_| Some("its writer has stopped".into()));
+        match why {
+            None => Ok(()),
+            Some(why) => Err(StoreError::Write {
+                path: self.path.clone(),
+                why,
+            }),
+        }
     }
 
     /// Queues the end of a run, and the pruning of the script's history to its last

@@ -31,7 +31,7 @@ pub(super) enum Msg {
     /// Cached results removed at once, before their procs run again: answered once
     /// committed, with the error when the commit failed (see
     /// [`Store::forget_now`](super::Store::forget_now)).
-    Forget(Vec<String>, mpsc::Sender<Result<(), String>>),
+    Forget(Vec<String>, mpsc::Sender<Option<String>>),
     EndRun {
         duration: f64,
         outcome: String,
@@ -146,7 +146,7 @@ pub(super) fn writer(
                     let _ = ack.send(());
                 }
                 Msg::Forget(_, ack) => {
-                    let _ = ack.send(error.clone().map_or(Ok(()), Err));
+                    let _ = ack.send(error.clone());
                 }
                 _ => {}
             }

@@ -290,8 +290,19 @@ impl Cache {
     }
 
     /// Saves the result of proc `id`, named `name`; `fresh` gives it a new stamp (it
-    /// really ran).
-    pub(crate) fn save(&mut self, id: ProcId, name: &str, result: String, fp: String, fresh: bool) {
+    /// really ran). For a proc that `writes` declared outputs, the row is dropped instead
+    /// when another run of the script saved the proc since this one read its row: both
+    /// ran it at once, writing its outputs together, and neither row stands for them (a
+    /// result alone is right whichever run made it).
+    pub(crate) fn save(
+        &mut self,
+        id: ProcId,
+        name: &str,
+        result: String,
+        fp: String,
+        fresh: bool,
+        writes: bool,
+    ) {
         let stamp = match self.stamp_of(id, name) {
             Some(old) if !fresh => old,
             _ => {
@@ -305,8 +316,13 @@ impl Cache {
             fingerprint: fp,
             stamp,
         };
-        self.store
-            .save(&format!("{}{name}", self.prefix), row.clone());
+        let key = format!("{}{name}", self.prefix);
+        if writes {
+            let seen = self.rows.get(name).map(|r| r.stamp.clone());
+            self.store.save_seen(&key, row.clone(), seen);
+        } else {
+            self.store.save(&key, row.clone());
+        }
         self.rows.insert(name.to_string(), Arc::new(row));
     }
 
@@ -1091,13 +1107,13 @@ mod tests {
         cache.invalidate(3, "build");
         assert_eq!(cache.stamp(3, "build"), "", "a failure forgets the stamp");
         cache.touch(3, "build");
-        cache.save(3, "build", "1".into(), "fp".into(), false);
+        cache.save(3, "build", "1".into(), "fp".into(), false, false);
         let saved = cache.stamp(3, "build");
         assert!(
             saved.ends_with(".3"),
             "the saved row keeps the stamp: {saved}"
         );
-        cache.save(3, "build", "2".into(), "fp".into(), true);
+        cache.save(3, "build", "2".into(), "fp".into(), true, false);
         assert!(cache.stamp(3, "build").ends_with(".4"));
         cache.store().close();
     }

@@ -217,6 +217,7 @@ pub(super) fn save_result(
         cache.touch(id, name);
         return outcome;
     };
+    let writes = outputs.is_some();
     let hash = match outputs {
         Some(outputs) => format!("{hash}{OUTPUTS_MARK}{outputs}"),
         None => hash.to_string(),
@@ -224,7 +225,7 @@ pub(super) fn save_result(
     match outcome {
         Outcome::Success(v) => match cache::to_json(&v) {
             Ok(json) => {
-                cache.save(id, name, json, hash, true);
+                cache.save(id, name, json, hash, true, writes);
                 Outcome::Success(v)
             }
             Err(e) => {
@@ -235,7 +236,7 @@ pub(super) fn save_result(
         // `skip` gives it a new stamp, as a run does: its result is now `()`, and its
         // dependents run again. `no_change` says that nothing changed: they need not.
         Outcome::Skipped { why, no_change } => {
-            cache.save(id, name, "null".into(), hash, !no_change);
+            cache.save(id, name, "null".into(), hash, !no_change, writes);
             Outcome::Skipped { why, no_change }
         }
         Outcome::WouldRun => Outcome::WouldRun,

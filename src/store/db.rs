@@ -590,9 +590,16 @@ impl Store {
         self.send(Msg::Proc(rec));
     }
 
-    /// Queues a cache row.
+    /// Queues a cache row, whatever row of its proc the DB holds.
     pub(crate) fn save(&self, name: &str, row: CacheRow) {
-        self.send(Msg::Save(name.to_string(), row));
+        self.send(Msg::Save(name.to_string(), row, None));
+    }
+
+    /// Queues a cache row of a proc whose row this run last saw with the stamp `seen`
+    /// (`None`: none). When the DB then holds another row of it, another run saved it
+    /// since, having run it at the same time as this one: both rows are dropped.
+    pub(crate) fn save_seen(&self, name: &str, row: CacheRow, seen: Option<String>) {
+        self.send(Msg::Save(name.to_string(), row, Some(seen)));
     }
 
     /// Queues the removal of a proc's cached result (it failed: its old result is stale).

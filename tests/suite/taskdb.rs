@@ -834,6 +834,50 @@ run(names);
         .summary_is("prun: 0 succeeded, 50 up to date");
 }
 
+/// Two runs of one script at once (no `--lock`) that both ran a proc with declared outputs
+/// keep no cached result of it: both wrote its outputs (here, each appended its line), and
+/// the row saved last was taken as UP_TO_DATE beside a file that no run alone makes. A
+/// proc without outputs keeps its result, which either run made right.
+#[test]
+fn a_proc_with_outputs_two_overlapping_runs_both_ran_keeps_no_cached_result() {
+    let ws = Ws::new(
+        r#"
+proc("w", #{ inputs: ["in.txt"], outputs: ["out.txt"], shell: "if [ -f hold ]; then mkfifo go.$$; echo $$ >> started; read x < go.$$; fi; cat in.txt >> out.txt" });
+proc("v", #{ inputs: ["in.txt"] }, |ctx| 1);
+run(["w", "v"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.sh("touch -d @981173106 in.txt hold");
+    // The pid of the `w` job of the `n`th run (1 or 2), once it waits on its fifo.
+    let started = |n: usize| -> String {
+        let until = Instant::now() + RUN_TIMEOUT;
+        loop {
+            let text = std::fs::read_to_string(ws.path("started")).unwrap_or_default();
+            if let Some(pid) = text.lines().nth(n - 1) {
+                return pid.to_string();
+            }
+            assert!(Instant::now() < until, "no run {n} of `w` started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let go = |pid: &str| std::fs::write(ws.path(&format!("go.{pid}")), "\n").expect("go");
+    let first = ws.spawn(&["main.rhai"]);
+    let a = started(1);
+    let second = ws.spawn(&["main.rhai"]);
+    let b = started(2);
+    go(&a);
+    first.finish().ok();
+    go(&b);
+    second.finish().ok();
+    assert_eq!(
+        std::fs::read_to_string(ws.path("out.txt")).unwrap(),
+        "x\nx\n"
+    );
+    ws.sh("rm hold go.* started");
+    ws.run(&[]).ok().ran(&["w"]).up_to_date(&["v"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Where the DB is
 // ---------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@
 //! of the contents of the files modified at or after SINCE, and a later run checks the
 //! contents of those same files (the ones modified since SINCE) before it trusts the
 //! result ([`Fingerprint::matches`]).
+//!
+//! A row of a proc with declared outputs also holds a stamp of them as its run left them
+//! (see `Outputs::stamp`), and rows are keyed by the script (see [`row_prefix`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -15,6 +15,9 @@
 //! of the contents of the files modified at or after SINCE, and a later run checks the
 //! contents of those same files (the ones modified since SINCE) before it trusts the
 //! result ([`Fingerprint::matches`]).
+//!
+//! A row of a proc with declared outputs also holds a stamp of them as its run left them
+//! (see `Outputs::stamp`), and rows are keyed by the script (see [`row_prefix`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -40,7 +43,16 @@ pub(crate) struct Cache {
     /// sequence number of their new stamp, by proc id (0: none). Every other proc's stamp
     /// is in its row. Eight bytes a proc: a run of 10,000 command procs touches every one.
     touched: Vec<u64>,
+    /// Procs whose running attempt did something no cached result can stand for (see
+    /// [`Cache::unrepeatable`]): their result is not saved.
+    unrepeatable: std::collections::HashSet<ProcId>,
+    /// The stamp of the declared outputs of procs that just ran, read after they ran (see
+    /// [`Cache::outputs_read`]).
+    outputs: HashMap<ProcId, String>,
     begun: bool,
+    /// What the task DB's key of each of the script's rows starts with (see
+    /// [`row_prefix`]); `rows` are by proc name.
+    prefix: Arc<str>,
     script: ScriptName,
     args: Vec<String>,
     /// `--full`: every proc runs, but results are still saved.
@@ -114,10 +126,14 @@ impl Cache {
         full: bool,
         started: SystemTime,
     ) -> Cache {
+        let prefix = row_prefix(&script);
         Cache {
             store,
-            rows,
+            rows: rows_of(&prefix, rows),
+            prefix,
             touched: Vec::new(),
+            unrepeatable: std::collections::HashSet::new(),
+            outputs: HashMap::new(),
             begun: false,
             script,
             args,
@@ -238,6 +254,12 @@ impl Cache {
         self.rows.get(name)
     }
 
+    /// What the task DB's key of each of the script's rows starts with (see
+    /// [`row_prefix`]).
+    pub(crate) fn prefix(&self) -> &Arc<str> {
+        &self.prefix
+    }
+
     /// The current stamp of proc `id`, named `name` (empty when it never ran with a DB).
     pub(crate) fn stamp(&self, id: ProcId, name: &str) -> String {
         self.stamp_of(id, name).unwrap_or_default()
@@ -271,8 +293,19 @@ impl Cache {
     }
 
     /// Saves the result of proc `id`, named `name`; `fresh` gives it a new stamp (it
-    /// really ran).
-    pub(crate) fn save(&mut self, id: ProcId, name: &str, result: String, fp: String, fresh: bool) {
+    /// really ran). For a proc that `writes` declared outputs, the row is dropped instead
+    /// when another run of the script saved the proc since this one read its row: both
+    /// ran it at once, writing its outputs together, and neither row stands for them (a
+    /// result alone is right whichever run made it).
+    pub(crate) fn save(
+        &mut self,
+        id: ProcId,
+        name: &str,
+        result: String,
+        fp: String,
+        fresh: bool,
+        writes: bool,
+    ) {
         let stamp = match self.stamp_of(id, name) {
             Some(old) if !fresh => old,
             _ => {
@@ -286,7 +319,13 @@ impl Cache {
             fingerprint: fp,
             stamp,
         };
-        self.store.save(name, row.clone());
+        let key = format!("{}{name}", self.prefix);
+        if writes {
+            let seen = self.rows.get(name).map(|r| r.stamp.clone());
+            self.store.save_seen(&key, row.clone(), seen);
+        } else {
+            self.store.save(&key, row.clone());
+        }
         self.rows.insert(name.to_string(), Arc::new(row));
     }
 
@@ -305,9 +344,36 @@ impl Cache {
     /// stale.
     pub(crate) fn invalidate(&mut self, id: ProcId, name: &str) {
         if self.rows.remove(name).is_some() {
-            self.store.invalidate(name);
+            self.store.invalidate(&format!("{}{name}", self.prefix));
         }
         self.untouch(id);
+        self.unrepeatable.remove(&id);
+        self.outputs.remove(&id);
+    }
+
+    /// The stamp of proc `id`'s declared outputs as its attempt that just ended left them
+    /// (see [`Outputs::stamp`]): saved with its result.
+    pub(crate) fn outputs_read(&mut self, id: ProcId, stamp: String) {
+        self.outputs.insert(id, stamp);
+    }
+
+    /// The stamp [`Cache::outputs_read`] was given for proc `id` (used up).
+    pub(crate) fn take_outputs(&mut self, id: ProcId) -> Option<String> {
+        self.outputs.remove(&id)
+    }
+
+    /// Marks the running attempt of proc `id` as one whose result must not be saved: its
+    /// body read or scheduled other procs, set the params, or made what lasts only until
+    /// the script ends (a `tempdir()`, a `defer`), however it called them (a module's
+    /// `pg::start` included). Running it again is the only way to get what it gives.
+    pub(crate) fn unrepeatable(&mut self, id: ProcId) {
+        self.unrepeatable.insert(id);
+    }
+
+    /// Whether the attempt of proc `id` that just ended was marked [`Cache::unrepeatable`]
+    /// (the mark is used up).
+    pub(crate) fn take_unrepeatable(&mut self, id: ProcId) -> bool {
+        self.unrepeatable.remove(&id)
     }
 
     /// Starts the run's history row, once.
@@ -335,6 +401,27 @@ impl Cache {
         self.begin_run();
         self.store.record_proc(rec);
     }
+}
+
+/// What the task DB's key of a cached row starts with: a hash of the script's identity,
+/// so that scripts sharing a DB (`--db`) keep their own rows of procs named alike, instead
+/// of each run replacing the other script's (which then ran again). The proc name follows.
+fn row_prefix(script: &ScriptName) -> Arc<str> {
+    let mut h = Fnv::<u64>::new();
+    h.update(script.key.as_bytes());
+    format!("{:016x}/", h.0).into()
+}
+
+/// The rows of the script whose rows' keys start with `prefix`, by proc name, among those
+/// of every script sharing the DB.
+fn rows_of(prefix: &str, all: HashMap<String, Arc<CacheRow>>) -> HashMap<String, Arc<CacheRow>> {
+    all.into_iter()
+        .filter(|(key, _)| key.starts_with(prefix))
+        .map(|(mut key, row)| {
+            key.drain(..prefix.len());
+            (key, row)
+        })
+        .collect()
 }
 
 /// Why `inputs` or `outputs` cannot be resolved, or why declared outputs fail a proc.
@@ -684,6 +771,12 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
 }
 
+/// What this prun's fingerprints stand for, beyond what they hash: changed when a kind of
+/// result saved earlier by the same version may no longer be taken. Rows saved before a
+/// body's unrepeatable calls were found as it ran (a module's `pg::start` kept a result
+/// naming a removed temporary directory) match no fingerprint now: they run once again.
+const SCHEME: &[u8] = b"unrepeatable calls found at run time";
+
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
 /// stamps of its dependencies, in order; `cwd` is the directory prun runs in.
 pub(super) fn fingerprint(
@@ -758,6 +851,7 @@ pub(super) fn fingerprint(
             None => h.feed(b"missing"),
         }
     }
+    h.feed(SCHEME);
     // prun's version first: what a body runs is prun's reading of the script (how a
     // placeholder is quoted, what a helper does), which another version may change. Its
     // results are not taken as this version's: the first run after an upgrade runs every
@@ -841,16 +935,22 @@ enum OutputProblem {
 }
 
 /// Every problem with a proc's declared outputs, read afresh (never from a cache of
-/// stats).
-fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, FilesError> {
+/// stats), and their stamp ([`Outputs::stamp`]).
+fn read_outputs(params: &Map, node: &ProcNode) -> Result<Outputs, FilesError> {
     let mut problems = Vec::new();
+    let mut h = Fnv::<u128>::new();
     let now = SystemTime::now();
     for out in &node.def.outputs {
         let files = resolve_output(params, node, &out.files)?;
         for f in files {
+            h.feed(f.as_os_str().as_encoded_bytes());
             match std::fs::metadata(&f) {
-                Err(_) => problems.push(OutputProblem::Missing(f)),
+                Err(_) => {
+                    h.feed(b"missing");
+                    problems.push(OutputProblem::Missing(f));
+                }
                 Ok(m) => {
+                    feed_output(&mut h, &m);
                     if let Some(age) = stale(out, &m, now) {
                         problems.push(OutputProblem::Stale {
                             path: f,
@@ -863,13 +963,40 @@ fn output_problems(params: &Map, node: &ProcNode) -> Result<Vec<OutputProblem>, 
             }
         }
     }
-    Ok(problems)
+    Ok(Outputs {
+        problems,
+        stamp: format!("{:032x}", h.0),
+    })
+}
+
+/// A proc's declared outputs as read after it ran, or before it is judged.
+struct Outputs {
+    problems: Vec<OutputProblem>,
+    /// A hash of each output's path, size, mtime, inode number and status change time (a
+    /// directory by its path only): saved with the proc's result, which is taken again
+    /// only while it is the same. An output written since (by a run killed half-way or
+    /// failing that could not forget the result, a `--no-db` run, a hand) runs it again.
+    stamp: String,
+}
+
+/// Feeds what tells one version of an output file from another (a directory counts as
+/// there: what is in it is written by other procs too).
+fn feed_output(h: &mut Fnv<u128>, m: &std::fs::Metadata) {
+    if m.is_dir() {
+        h.feed(b"dir");
+        return;
+    }
+    h.feed(&mtime_ns(m).to_le_bytes());
+    h.feed(&m.len().to_le_bytes());
+    h.feed(&change_stamp(m));
 }
 
 /// Checks the declared outputs of a proc that ran: an error naming each output that is
-/// missing, or older than its enforced `max_age`.
-pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesError> {
-    let lines: Vec<String> = output_problems(params, node)?
+/// missing, or older than its enforced `max_age`; else their stamp, saved with its result.
+pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<String, FilesError> {
+    let outputs = read_outputs(params, node)?;
+    let lines: Vec<String> = outputs
+        .problems
         .into_iter()
         .filter_map(|p| match p {
             OutputProblem::Stale {
@@ -887,9 +1014,15 @@ pub(super) fn check_outputs(params: &Map, node: &ProcNode) -> Result<(), FilesEr
         })
         .collect();
     if lines.is_empty() {
-        return Ok(());
+        return Ok(outputs.stamp);
     }
     Err(FilesError::Outputs(lines))
+}
+
+/// The stamp of a proc's declared outputs as they are, whatever their problems (for a
+/// proc that ended with `skip` or `no_change`, whose outputs are not checked).
+pub(super) fn outputs_stamp(params: &Map, node: &ProcNode) -> Option<String> {
+    read_outputs(params, node).ok().map(|o| o.stamp)
 }
 
 /// An output's age as a message shows it: in whole seconds when that is still more than
@@ -904,10 +1037,14 @@ fn shown_age(age: Duration, max_age: Duration) -> Duration {
     }
 }
 
-/// True when every declared output exists and none is older than its `max_age`: what a
-/// proc needs to be UP_TO_DATE.
-pub(super) fn outputs_fresh(params: &Map, node: &ProcNode) -> bool {
-    output_problems(params, node).is_ok_and(|p| p.is_empty())
+/// The stamp of a proc's declared outputs when every one exists and none is older than
+/// its `max_age`: what a proc needs to be UP_TO_DATE, with its stamp the one saved with its
+/// result.
+pub(super) fn outputs_fresh(params: &Map, node: &ProcNode) -> Option<String> {
+    read_outputs(params, node)
+        .ok()
+        .filter(|o| o.problems.is_empty())
+        .map(|o| o.stamp)
 }
 
 /// How old an output is when that is beyond its `max_age`.
@@ -973,13 +1110,13 @@ mod tests {
         cache.invalidate(3, "build");
         assert_eq!(cache.stamp(3, "build"), "", "a failure forgets the stamp");
         cache.touch(3, "build");
-        cache.save(3, "build", "1".into(), "fp".into(), false);
+        cache.save(3, "build", "1".into(), "fp".into(), false, false);
         let saved = cache.stamp(3, "build");
         assert!(
             saved.ends_with(".3"),
             "the saved row keeps the stamp: {saved}"
         );
-        cache.save(3, "build", "2".into(), "fp".into(), true);
+        cache.save(3, "build", "2".into(), "fp".into(), true, false);
         assert!(cache.stamp(3, "build").ends_with(".4"));
         cache.store().close();
     }

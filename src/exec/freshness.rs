@@ -33,6 +33,8 @@ pub(crate) struct JudgeSpec {
     /// The task DB, where a row that still matches is forgotten before its proc runs
     /// again (`None` in a dry run, which writes nothing).
     pub store: Option<Arc<Store>>,
+    /// What the task DB's key of the script's rows starts with (see [`Cache::prefix`]).
+    pub prefix: Arc<str>,
     /// prun's own files, never part of a directory input (shared by a batch).
     pub own: Arc<super::tree::OwnFiles>,
     /// The directory prun runs in (see [`Cache::cwd`]; empty without a task DB).
@@ -52,21 +54,39 @@ pub(crate) enum Judgement {
 }
 
 /// Judges a batch of procs (see [`judge_one`]), then forgets at once, in one commit, the
-/// cached results that still match the procs of it that run again.
+/// cached results that still match the procs of it that run again. When that commit
+/// fails (a full disk, a read-only file system), those procs fail without running: the
+/// rows are still there, and a run of theirs killed half-way, or failing, would leave a
+/// result that the next run takes as UP_TO_DATE beside what it half wrote.
 pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
     let mut forget = Vec::new();
-    let verdicts = batch
+    let mut verdicts: Vec<(ProcId, Judgement)> = batch
         .iter()
         .map(|s| {
             let (verdict, matched) = judge_one(s);
             if matched && matches!(verdict, Judgement::Stale(_)) {
-                forget.push(s.node.name.to_string());
+                forget.push(s.id);
             }
             (s.id, verdict)
         })
         .collect();
-    if let Some(store) = batch.iter().find_map(|s| s.store.as_ref()) {
-        store.forget_now(forget);
+    let Some(store) = batch.iter().find_map(|s| s.store.as_ref()) else {
+        return verdicts;
+    };
+    let names = batch
+        .iter()
+        .filter(|s| forget.contains(&s.id))
+        .map(|s| format!("{}{}", s.prefix, s.node.name))
+        .collect();
+    if let Err(e) = store.forget_now(names) {
+        let error = format!(
+            "its cached result could not be forgotten before it runs again: {e} (it did not run: killed half-way, or failing, it would have left that result to be taken as UP_TO_DATE beside what it half wrote; free some space or make the DB writable)"
+        );
+        for (id, verdict) in &mut verdicts {
+            if forget.contains(id) {
+                *verdict = Judgement::Failed(error.clone());
+            }
+        }
     }
     verdicts
 }
@@ -103,10 +123,15 @@ fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
         Body::Cmd(_) | Body::Shell(_) => true,
     };
     let eligible = cacheable && (!spec.dep_stamps.is_empty() || !fp.files.is_empty());
-    if !eligible || !fp.matches(&row.fingerprint) {
+    // A row of a proc with declared outputs ends with their stamp as its run left them.
+    let (saved, outputs) = match row.fingerprint.split_once(OUTPUTS_MARK) {
+        Some((saved, outputs)) => (saved, Some(outputs)),
+        None => (&*row.fingerprint, None),
+    };
+    if !eligible || !fp.matches(saved) {
         return (Judgement::Stale(fp), false);
     }
-    if spec.may_skip && cache::outputs_fresh(&spec.params, &spec.node) {
+    if spec.may_skip && outputs_as_left(spec, outputs) {
         // A result that cannot be read back (a damaged row) is no result: it runs again.
         if let Ok(result) = serde_json::from_str::<Dynamic>(&row.result) {
             return (Judgement::Fresh(result), true);
@@ -115,14 +140,39 @@ fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
     (Judgement::Stale(fp), true)
 }
 
-/// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
-/// names each output that is missing or stale. Calls `outputs` closures and stats files:
-/// never call it while run state is locked.
-pub(super) fn check_outputs(node: &ProcNode, params: &Map) -> Result<(), FilesError> {
-    if node.def.outputs.is_empty() {
-        return Ok(());
+/// What separates a row's fingerprint from the stamp of its proc's outputs (a fingerprint
+/// holds hex digits, `.`, `/` and `:` only).
+const OUTPUTS_MARK: char = '|';
+
+/// Whether a proc's declared outputs are all there, fresh, and as the run that saved its
+/// row (whose stamp of them is `saved`) left them. True for a proc without outputs.
+fn outputs_as_left(spec: &JudgeSpec, saved: Option<&str>) -> bool {
+    if spec.node.def.outputs.is_empty() {
+        return true;
     }
-    cache::check_outputs(params, node)
+    cache::outputs_fresh(&spec.params, &spec.node).is_some_and(|now| saved == Some(&*now))
+}
+
+/// Checks a finished proc's declared outputs afresh (never from a cache of stats): `Err`
+/// names each output that is missing or stale; `Ok` has their stamp (`None` without
+/// outputs), saved with its result (see [`Core::outputs_read`]). Calls `outputs` closures
+/// and stats files: never call it while run state is locked.
+///
+/// [`Core::outputs_read`]: super::Core::outputs_read
+pub(super) fn check_outputs(node: &ProcNode, params: &Map) -> Result<Option<String>, FilesError> {
+    if node.def.outputs.is_empty() {
+        return Ok(None);
+    }
+    cache::check_outputs(params, node).map(Some)
+}
+
+/// The stamp of a proc's declared outputs as they are (`None` without outputs), for one
+/// that ended with `skip` or `no_change`, whose outputs are not checked.
+pub(super) fn outputs_stamp(node: &ProcNode, params: &Map) -> Option<String> {
+    if node.def.outputs.is_empty() {
+        return None;
+    }
+    cache::outputs_stamp(params, node)
 }
 
 /// A proc's result as every run sees it, cached or not: data JSON can hold (anything
@@ -151,8 +201,9 @@ fn unstorable(e: &cache::JsonError) -> Outcome {
 
 /// Keeps the task DB's cache in step with an outcome: a result is saved under the proc's
 /// fingerprint `hash` (a result that JSON cannot hold fails the proc), a failure forgets
-/// the old result. A proc without a fingerprint is never UP_TO_DATE: nothing is saved, but
-/// it gets a new stamp, so that its dependents see that it ran.
+/// the old result. A proc without a fingerprint is never UP_TO_DATE, nor is an attempt
+/// marked [`Cache::unrepeatable`]: nothing is saved (an old row is forgotten), but it gets
+/// a new stamp, so that its dependents see that it ran.
 pub(super) fn save_result(
     cache: &mut Cache,
     id: ProcId,
@@ -160,14 +211,21 @@ pub(super) fn save_result(
     hash: Option<&str>,
     outcome: Outcome,
 ) -> Outcome {
-    let Some(hash) = hash.filter(|h| !h.is_empty()) else {
+    let unrepeatable = cache.take_unrepeatable(id);
+    let outputs = cache.take_outputs(id);
+    let Some(hash) = hash.filter(|h| !h.is_empty() && !unrepeatable) else {
         cache.touch(id, name);
         return outcome;
+    };
+    let writes = outputs.is_some();
+    let hash = match outputs {
+        Some(outputs) => format!("{hash}{OUTPUTS_MARK}{outputs}"),
+        None => hash.to_string(),
     };
     match outcome {
         Outcome::Success(v) => match cache::to_json(&v) {
             Ok(json) => {
-                cache.save(id, name, json, hash.to_string(), true);
+                cache.save(id, name, json, hash, true, writes);
                 Outcome::Success(v)
             }
             Err(e) => {
@@ -178,7 +236,7 @@ pub(super) fn save_result(
         // `skip` gives it a new stamp, as a run does: its result is now `()`, and its
         // dependents run again. `no_change` says that nothing changed: they need not.
         Outcome::Skipped { why, no_change } => {
-            cache.save(id, name, "null".into(), hash.to_string(), !no_change);
+            cache.save(id, name, "null".into(), hash, !no_change, writes);
             Outcome::Skipped { why, no_change }
         }
         Outcome::WouldRun => Outcome::WouldRun,

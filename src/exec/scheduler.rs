@@ -891,7 +891,7 @@ impl Scheduler {
                 error,
                 exit_code: None,
             };
-            self.finish(job.id, outcome, log);
+            self.finish(job.id, outcome, log.exists().then_some(log), None);
             return;
         }
         if job.cycle > 0 && job.attempt == 1 {
@@ -943,14 +943,17 @@ impl Scheduler {
                 }
                 // Checking outputs calls closures and stats files: not on the runtime.
                 me.clone().work(move |thread| {
-                    let outcome = match thread {
+                    let (outcome, outputs) = match thread {
                         Ok(()) => checked(&job, outcome),
-                        Err(error) => Outcome::Failed {
-                            error: error.to_string(),
-                            exit_code: None,
-                        },
+                        Err(error) => (
+                            Outcome::Failed {
+                                error: error.to_string(),
+                                exit_code: None,
+                            },
+                            None,
+                        ),
                     };
-                    Pool::finishing(|| me.with(|c| c.complete(id, outcome, log)));
+                    Pool::finishing(|| me.finish(id, outcome, log, outputs));
                     super::crashed::write_gone();
                 });
             });
@@ -977,7 +980,7 @@ impl Scheduler {
                 error: "no closure runner is installed".into(),
                 exit_code: None,
             };
-            self.finish(job.id, outcome, log);
+            self.finish(job.id, outcome, log.exists().then_some(log), None);
             return;
         };
         self.work(move |thread| {
@@ -1008,14 +1011,25 @@ impl Scheduler {
                     exit_code: None,
                 };
             }
-            let outcome = checked(&job, outcome);
-            Pool::finishing(|| me.finish(job.id, outcome, log));
+            let (outcome, outputs) = checked(&job, outcome);
+            let log = log.exists().then_some(log);
+            Pool::finishing(|| me.finish(job.id, outcome, log, outputs));
         });
     }
 
-    fn finish(self: &Arc<Self>, id: ProcId, outcome: Outcome, log: PathBuf) {
-        let log = log.exists().then_some(log);
-        self.with(|c| c.complete(id, outcome, log));
+    /// A job's end: its outcome, its log if any, and the stamp of its declared outputs as
+    /// it left them (see [`Core::outputs_read`]).
+    fn finish(
+        self: &Arc<Self>,
+        id: ProcId,
+        outcome: Outcome,
+        log: Option<PathBuf>,
+        outputs: Option<String>,
+    ) {
+        self.with(|c| {
+            c.outputs_read(id, outputs);
+            c.complete(id, outcome, log);
+        });
     }
 }
 
@@ -1048,24 +1062,36 @@ fn would_run_text(job: &JobSpec) -> String {
 }
 
 /// A successful outcome after checking the job's declared outputs: a missing or stale
-/// output fails the proc, which keeps the result its body returned.
-fn checked(job: &JobSpec, outcome: Outcome) -> Outcome {
-    let Outcome::Success(result) = outcome else {
-        return outcome;
-    };
+/// output fails the proc, which keeps the result its body returned. Also the stamp of the
+/// outputs as the job left them, saved with its result (after `skip` or `no_change` too).
+fn checked(job: &JobSpec, outcome: Outcome) -> (Outcome, Option<String>) {
     if job.def.outputs.is_empty() {
-        return Outcome::Success(result);
+        return (outcome, None);
     }
     let node = job.node();
-    let check = evaluating_as("an inputs or outputs closure", || {
-        freshness::check_outputs(&node, &job.params)
-    });
-    match check {
-        Ok(()) => Outcome::Success(result),
-        Err(e) => Outcome::OutputsFailed {
-            result,
-            error: e.to_string(),
-        },
+    match outcome {
+        Outcome::Success(result) => {
+            let check = evaluating_as("an inputs or outputs closure", || {
+                freshness::check_outputs(&node, &job.params)
+            });
+            match check {
+                Ok(stamp) => (Outcome::Success(result), stamp),
+                Err(e) => (
+                    Outcome::OutputsFailed {
+                        result,
+                        error: e.to_string(),
+                    },
+                    None,
+                ),
+            }
+        }
+        skipped @ Outcome::Skipped { .. } => {
+            let stamp = evaluating_as("an inputs or outputs closure", || {
+                freshness::outputs_stamp(&node, &job.params)
+            });
+            (skipped, stamp)
+        }
+        other => (other, None),
     }
 }
 

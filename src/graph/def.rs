@@ -21,8 +21,9 @@ pub(crate) trait Callable: Send + Sync {
     /// functions it calls, its captured values — and only then: part of the fingerprint
     /// of a proc, so that editing a proc re-runs it and a cached result stays valid.
     fn identity(&self) -> String;
-    /// Whether a result of the closure may be cached: not when its code reads other procs
-    /// (`results()`, `wait`), whose results are in no fingerprint.
+    /// Whether a result of the closure may be cached: not when its code imports a module,
+    /// whose text is in no fingerprint. (What a body does as it runs may also keep its
+    /// result out of the cache: see `Cache::unrepeatable`.)
     fn cacheable(&self) -> bool {
         true
     }

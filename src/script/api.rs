@@ -98,6 +98,7 @@ fn core<T>(
             "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell(), pipe() and sleep())"
         )));
     }
+    job::unrepeatable();
     sched
         .graph_op(f)
         .map_err(|e| err(crate::graph::graph_error(sched.lock().graph(), &e)))
@@ -255,6 +256,7 @@ pub(super) fn register(
 
     let s = sched.clone();
     engine.register_fn("results", move || -> Map {
+        job::unrepeatable();
         let c = s.lock();
         c.scheduled()
             .filter_map(|p| p.result.map(|r| (p.name.as_ref().into(), r)))
@@ -262,6 +264,7 @@ pub(super) fn register(
     });
     let s = sched.clone();
     engine.register_fn("state", move |name: &str| -> R<String> {
+        job::unrepeatable();
         let c = s.lock();
         let Some(id) = c.graph().lookup(name) else {
             if crate::exec::being_made(name) {

@@ -28,7 +28,7 @@ pub(super) struct ScriptCallback {
     /// functions and modules it calls and its captured values: the text itself, which
     /// holds every captured value and imported module, is not kept per proc.
     identity: u128,
-    /// Its code reads other procs, grows the graph or imports a module: never cached.
+    /// Its code imports a module: never cached (see [`identity::Identity::never_cached`]).
     never_cached: bool,
     /// Parameter counts the closure can be called with (after captured variables).
     arities: Vec<usize>,

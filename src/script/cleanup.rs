@@ -26,6 +26,7 @@ impl Cleanups {
     pub(super) fn register(&self, engine: &mut Engine, weak: &Weak<Engine>) {
         let (me, w) = (self.clone(), weak.clone());
         engine.register_fn("defer", move |ctx: NativeCallContext, f: FnPtr| {
+            super::job::unrepeatable();
             let cb = ScriptCallback::new(&ctx, f, w.clone());
             me.push(Cleanup::Deferred(cb));
         });
@@ -38,6 +39,7 @@ impl Cleanups {
     /// Makes a private directory in `parent` and registers its removal; it is recorded in
     /// the crash journal, so that the next run removes it if prun crashes first.
     fn tempdir(&self, parent: &Path) -> Result<String, Box<EvalAltResult>> {
+        super::job::unrepeatable();
         let dir = tempfile::Builder::new()
             .prefix("prun-")
             .tempdir_in(parent)

@@ -252,6 +252,7 @@ impl Host {
             .read_at_start(super::identity::read_at_start(&engine));
         sched.set_runner(Arc::new(Runner {
             engine: Arc::downgrade(&engine),
+            sched: Arc::downgrade(&sched),
         }));
         Host {
             engine,
@@ -612,6 +613,8 @@ pub(crate) fn declaration_in(
 /// Runs closure bodies on worker threads.
 struct Runner {
     engine: Weak<Engine>,
+    /// Told when a body's result must not be cached (see [`job::unrepeatable`]).
+    sched: Weak<Scheduler>,
 }
 
 impl ClosureRunner for Runner {
@@ -637,7 +640,10 @@ impl ClosureRunner for Runner {
             cancel: cancel.clone(),
             log: log.to_path_buf(),
         };
-        let result = job::with_job(jctx, || cb.call(Dynamic::from(ctx), &values));
+        let (result, unrepeatable) = job::with_job(jctx, || cb.call(Dynamic::from(ctx), &values));
+        if unrepeatable && let Some(sched) = self.sched.upgrade() {
+            sched.with(|c| c.unrepeatable(job.id));
+        }
         match result {
             Ok(v) => Outcome::Success(v),
             Err(e) => outcome_of_error(&cb.origin(), &e, cancel),

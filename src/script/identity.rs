@@ -303,11 +303,10 @@ pub(super) struct Identity {
     /// Its text: code, captured values, and what its code reads (module texts, constants,
     /// environment variables).
     pub text: String,
-    /// Its code reads other procs or grows the graph (`results()`, `state()`, `wait`,
-    /// `run`, `start`, `create`), sets the params other procs see (`set_params`), makes
-    /// what lasts only until the script ends (`tempdir`, `defer`), or imports a module:
-    /// what it returns or does depends on more than its fingerprint, or reaches past its
-    /// result, so it is never UP_TO_DATE.
+    /// Its code imports a module: the module is read only when the closure runs, so its
+    /// text is in no fingerprint, and the closure is never UP_TO_DATE. (A body that reads
+    /// or schedules other procs, sets the params, or makes a `tempdir()` or a `defer` is
+    /// found as it does so, however it gets there: see `job::unrepeatable`.)
     pub never_cached: bool,
 }
 
@@ -442,8 +441,7 @@ impl Writer<'_, '_> {
     }
 
     /// Appends the texts of the modules imported so far, and of the script functions they
-    /// name (a module's function may call the script's: Rhai looks there too). A module
-    /// that reads procs is not seen (`pg::start` is no `start`).
+    /// name (a module's function may call the script's: Rhai looks there too).
     fn modules(&mut self) {
         let modules: Vec<(String, Arc<str>, String)> = match runs().get(&run_of(self.ctx.engine()))
         {
@@ -539,8 +537,7 @@ struct Found {
     /// A function is named at run time: `Fn(...)` of anything but a string literal, or
     /// `eval(...)`.
     dynamic: bool,
-    /// Other procs are read or scheduled, params set, a temporary directory made or a
-    /// cleanup deferred, or a module imported (see [`Identity::never_cached`]).
+    /// A module is imported (see [`Identity::never_cached`]).
     never_cached: bool,
     /// Environment variables named: `env("NAME")`, `$NAME`, `${NAME}`.
     env: std::collections::BTreeSet<String>,
@@ -551,9 +548,9 @@ struct Found {
 }
 
 impl Found {
-    /// Adds what `other` found; whether it reads procs or the script's constants only
-    /// when `procs` (a module's text is not the code the closure runs: `pg::start` is no
-    /// `start`, and a module's `global::` is the module's).
+    /// Adds what `other` found; whether it imports a module or reads the script's
+    /// constants only when `procs` (a module's text is not the code the closure runs, and
+    /// a module's `global::` is the module's).
     fn add(&mut self, other: &Found, procs: bool) {
         self.dynamic |= other.dynamic;
         self.never_cached |= procs && other.never_cached;
@@ -597,12 +594,6 @@ impl Found {
                         }
                         None => self.all_env = true,
                     },
-                    "results" | "state" | "wait" | "run" | "start" | "create" | "set_params"
-                    | "tempdir" | "defer"
-                        if !text[..i].ends_with("::") =>
-                    {
-                        self.never_cached = true;
-                    }
                     _ => {}
                 }
             }

@@ -1,6 +1,6 @@
 //! The proc a worker thread is running, for the API functions called from its closure.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,19 +20,39 @@ pub(super) struct JobCtx {
 
 thread_local! {
     static CURRENT: RefCell<Option<JobCtx>> = const { RefCell::new(None) };
+    /// Whether the body running on this thread did something no cached result can stand
+    /// for (see [`unrepeatable`]).
+    static UNREPEATABLE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with `job` as the current job of this thread.
-pub(super) fn with_job<R>(job: JobCtx, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with `job` as the current job of this thread; also says whether the body
+/// called something that makes its result [`unrepeatable`] (however it got there: its
+/// own code, a script or module function, a closure it called, `eval`).
+pub(super) fn with_job<R>(job: JobCtx, f: impl FnOnce() -> R) -> (R, bool) {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
             CURRENT.with(|c| c.borrow_mut().take());
+            UNREPEATABLE.set(false);
         }
     }
     CURRENT.with(|c| *c.borrow_mut() = Some(job));
+    UNREPEATABLE.set(false);
     let _reset = Reset;
-    f()
+    let r = f();
+    (r, UNREPEATABLE.get())
+}
+
+/// Marks the result of the body running on this thread, if any, as one the task DB must
+/// not keep: the body read or scheduled other procs (whose results are in no
+/// fingerprint), set the params, or made something that lasts only until the script ends
+/// (`tempdir()`, `defer`). Called by those functions themselves, so that no way of
+/// reaching them is missed; outside a body (the top level, an `inputs` closure) it does
+/// nothing.
+pub(super) fn unrepeatable() {
+    if CURRENT.with(|c| c.borrow().is_some()) {
+        UNREPEATABLE.set(true);
+    }
 }
 
 /// The current job of this thread, if a closure body is running on it.

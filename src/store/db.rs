@@ -591,9 +591,16 @@ impl Store {
         self.send(Msg::Proc(rec));
     }
 
-    /// Queues a cache row.
+    /// Queues a cache row, whatever row of its proc the DB holds.
     pub(crate) fn save(&self, name: &str, row: CacheRow) {
-        self.send(Msg::Save(name.to_string(), row));
+        self.send(Msg::Save(name.to_string(), row, None));
+    }
+
+    /// Queues a cache row of a proc whose row this run last saw with the stamp `seen`
+    /// (`None`: none). When the DB then holds another row of it, another run saved it
+    /// since, having run it at the same time as this one: both rows are dropped.
+    pub(crate) fn save_seen(&self, name: &str, row: CacheRow, seen: Option<String>) {
+        self.send(Msg::Save(name.to_string(), row, Some(seen)));
     }
 
     /// Queues the removal of a proc's cached result (it failed: its old result is stale).
@@ -601,18 +608,29 @@ impl Store {
         self.send(Msg::Invalidate(name.to_string()));
     }
 
-    /// Removes the cached results of `names` and waits until that is committed (or could
-    /// not be: the run goes on either way). For procs about to run again while their
-    /// cached result still matches: were the run killed while they run, the next one
-    /// would otherwise take that result beside half-written outputs.
-    pub(crate) fn forget_now(&self, names: Vec<String>) {
+    /// Removes the cached results of `names` and waits until that is committed. For procs
+    /// about to run again while their cached result still matches: were the run killed
+    /// while they run, the next one would otherwise take that result beside half-written
+    /// outputs. `Err` says why the commit failed (a full disk, a read-only file system):
+    /// the rows are still there.
+    pub(crate) fn forget_now(&self, names: Vec<String>) -> Result<(), StoreError> {
         if names.is_empty() || self.held.is_some() {
-            return;
+            return Ok(());
         }
         let (ack, done) = mpsc::channel();
         self.send(Msg::Forget(names, ack));
-        if !self.on_writer() {
-            let _ = done.recv();
+        if self.on_writer() {
+            return Ok(());
+        }
+        let why = done
+            .recv()
+            .unwrap_or_else(|_| Some("its writer has stopped".into()));
+        match why {
+            None => Ok(()),
+            Some(why) => Err(StoreError::Write {
+                path: self.path.clone(),
+                why,
+            }),
         }
     }
 

@@ -28,6 +28,10 @@ pub(crate) enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A write that was committed in a batch of others (see the writer thread), whose
+    /// error is known by its text.
+    #[error("failed to write the task DB {}: {why}", crate::paths::shown(path))]
+    Write { path: PathBuf, why: String },
     #[error("failed to open the task DB {}: {source}", crate::paths::shown(path))]
     File {
         path: PathBuf,

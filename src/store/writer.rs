@@ -26,11 +26,15 @@ pub(super) enum Msg {
         started: String,
     },
     Proc(ProcRecord),
-    Save(String, CacheRow),
+    /// A cache row, saved unless another run saved its proc since this one last saw its
+    /// row (see [`Store::save_seen`](super::Store::save_seen)): `Some` with the stamp
+    /// then seen (`None`: no row), `None` to save it whatever is there.
+    Save(String, CacheRow, Option<Option<String>>),
     Invalidate(String),
     /// Cached results removed at once, before their procs run again: answered once
-    /// committed (see [`Store::forget_now`](super::Store::forget_now)).
-    Forget(Vec<String>, mpsc::Sender<()>),
+    /// committed, with the error when the commit failed (see
+    /// [`Store::forget_now`](super::Store::forget_now)).
+    Forget(Vec<String>, mpsc::Sender<Option<String>>),
     EndRun {
         duration: f64,
         outcome: String,
@@ -127,6 +131,7 @@ pub(super) fn writer(
         if result.is_ok() && !closed {
             checkpoint(path, conn.as_ref());
         }
+        let error = result.as_ref().err().map(ToString::to_string);
         if let Err(e) = result {
             rec.id = None;
             if !failed {
@@ -144,7 +149,7 @@ pub(super) fn writer(
                     let _ = ack.send(());
                 }
                 Msg::Forget(_, ack) => {
-                    let _ = ack.send(());
+                    let _ = ack.send(error.clone());
                 }
                 _ => {}
             }
@@ -340,7 +345,17 @@ pub(super) fn apply(
                     }
                 }
             }
-            Msg::Save(name, row) => {
+            Msg::Save(name, row, seen) => {
+                // Another run's row, saved while this one ran the proc too: both runs
+                // wrote its outputs, and neither row stands for them. Neither is kept.
+                if let Some(seen) = seen
+                    && tx
+                        .prepare_cached("DELETE FROM cache WHERE name = ?1 AND stamp IS NOT ?2")?
+                        .execute(params![name, seen])?
+                        > 0
+                {
+                    continue;
+                }
                 // An upsert, not `INSERT OR REPLACE`: the row is rewritten where it is
                 // (a replace deletes it, and its key in the index, and inserts both anew
                 // at the end of the table).

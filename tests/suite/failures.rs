@@ -475,10 +475,10 @@ fn exists(f) { shell("test -e " + f, #{ check: false }).code == 0 }
 }
 
 /// A small file system mounted for one test (a tmpfs of `size`), unmounted when dropped.
-struct Mounted(std::path::PathBuf);
+pub(crate) struct Mounted(std::path::PathBuf);
 
 impl Mounted {
-    fn tmpfs(at: &std::path::Path, size: &str) -> Mounted {
+    pub(crate) fn tmpfs(at: &std::path::Path, size: &str) -> Mounted {
         std::fs::create_dir_all(at).expect("mount point");
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])

@@ -834,6 +834,50 @@ run(names);
         .summary_is("prun: 0 succeeded, 50 up to date");
 }
 
+/// Two runs of one script at once (no `--lock`) that both ran a proc with declared outputs
+/// keep no cached result of it: both wrote its outputs (here, each appended its line), and
+/// the row saved last was taken as UP_TO_DATE beside a file that no run alone makes. A
+/// proc without outputs keeps its result, which either run made right.
+#[test]
+fn a_proc_with_outputs_two_overlapping_runs_both_ran_keeps_no_cached_result() {
+    let ws = Ws::new(
+        r#"
+proc("w", #{ inputs: ["in.txt"], outputs: ["out.txt"], shell: "if [ -f hold ]; then mkfifo go.$$; echo $$ >> started; read x < go.$$; fi; cat in.txt >> out.txt" });
+proc("v", #{ inputs: ["in.txt"] }, |ctx| 1);
+run(["w", "v"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.sh("touch -d @981173106 in.txt hold");
+    // The pid of the `w` job of the `n`th run (1 or 2), once it waits on its fifo.
+    let started = |n: usize| -> String {
+        let until = Instant::now() + RUN_TIMEOUT;
+        loop {
+            let text = std::fs::read_to_string(ws.path("started")).unwrap_or_default();
+            if let Some(pid) = text.lines().nth(n - 1) {
+                return pid.to_string();
+            }
+            assert!(Instant::now() < until, "no run {n} of `w` started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let go = |pid: &str| std::fs::write(ws.path(&format!("go.{pid}")), "\n").expect("go");
+    let first = ws.spawn(&["main.rhai"]);
+    let a = started(1);
+    let second = ws.spawn(&["main.rhai"]);
+    let b = started(2);
+    go(&a);
+    first.finish().ok();
+    go(&b);
+    second.finish().ok();
+    assert_eq!(
+        std::fs::read_to_string(ws.path("out.txt")).unwrap(),
+        "x\nx\n"
+    );
+    ws.sh("rm hold go.* started");
+    ws.run(&[]).ok().ran(&["w"]).up_to_date(&["v"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Where the DB is
 // ---------------------------------------------------------------------------------------
@@ -1111,6 +1155,34 @@ fn history_reads_a_db_given_with_db() {
     ws.prun(&["history", "never.rhai"])
         .code(64)
         .says("never.rhai");
+}
+
+/// Two scripts sharing a DB (`--db`), each with a proc named `build`, keep a cached
+/// result each: their rows were keyed by the proc's name alone, so each run replaced the
+/// other script's row and every run ran `build` again. Typed another way, a script is
+/// the same one and finds its rows.
+#[test]
+fn scripts_sharing_a_db_keep_their_own_cached_results_of_procs_named_alike() {
+    let script = |text: &str| {
+        format!(
+            "proc(\"build\", #{{ inputs: [\"in.txt\"] }}, |ctx| {{ print(\"ran {text}\"); \"{text}\" }});\nproc(\"show\", #{{ deps: [\"build\"] }}, |ctx| print(`got ${{ctx.results.build}}`));\nrun(\"show\");\n"
+        )
+    };
+    let ws = Ws::new(&script("main"));
+    ws.write("other.rhai", &script("other"));
+    ws.write("in.txt", "x\n");
+    ws.sh("touch -d @981173106 in.txt");
+    let run = |s: &str| ws.prun(&[s, "--db", "shared.db"]);
+    run("main.rhai").ok().line("ran main").line("got main");
+    run("other.rhai").ok().line("ran other").line("got other");
+    run("./main.rhai")
+        .ok()
+        .up_to_date(&["build", "show"])
+        .never_says("ran main");
+    run("other.rhai")
+        .ok()
+        .up_to_date(&["build", "show"])
+        .never_says("ran other");
 }
 
 #[test]
@@ -1517,6 +1589,133 @@ run(["show", "state", "dep", "module"]);
         .line("got two two two two");
 }
 
+/// A body that makes what lasts only until the script ends (`tempdir()`, `defer`), sets the
+/// params or reads other procs keeps no cached result, however it reached the call: a
+/// module's function (as `pg::start` makes a tempdir and defers its stop), a closure it
+/// calls, a name put together for `eval`. Its text names none of them: the second
+/// run judged each UP_TO_DATE, handing `show` a directory removed when the first run ended.
+#[test]
+fn a_body_reaching_tempdir_defer_set_params_or_results_by_any_way_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+proc("x", || 1);
+proc("tmp", #{ inputs: ["in.txt"] }, |ctx| lib::scratch());
+proc("defers", #{ inputs: ["in.txt"] }, |ctx| { lib::later(); "d" });
+proc("evals", #{ inputs: ["in.txt"] }, |ctx| eval("temp" + "dir()"));
+proc("made", #{ inputs: ["in.txt"] }, |ctx| lib::made());
+proc("params", #{ inputs: ["in.txt"] }, |ctx| lib::mode());
+proc("peeks", #{ inputs: ["in.txt"] }, |ctx| lib::peek());
+proc("plain", #{ inputs: ["in.txt"] }, |ctx| lib::plain());
+proc("show", #{ deps: ["tmp"] }, |ctx| print(`exists: ${file_info(ctx.results.tmp).is_dir}`));
+run(["show", "defers", "evals", "made", "params", "peeks", "plain"]);
+"#,
+    );
+    ws.write("in.txt", "x");
+    ws.write(
+        "lib.rhai",
+        r#"
+fn scratch() { let d = tempdir(); write_file(d + "/f", "x"); d }
+fn later() { defer(|| print("later")); }
+fn made() { let f = || tempdir(); f.call() }
+fn mode() { set_params(#{ mode: "m" }); "m" }
+fn peek() { wait("x"); results().len() }
+fn plain() { "p" }
+"#,
+    );
+    ws.sh("touch -d @981173106 in.txt lib.rhai");
+    ws.run(&[]).ok().line("exists: true");
+    ws.run(&[])
+        .ok()
+        .ran(&["tmp", "show", "defers", "evals", "made", "params", "peeks"])
+        .up_to_date(&["plain"])
+        .line("exists: true");
+}
+
+/// A proc that runs again while its cached result still matches (here `--full`) does not
+/// run when that result cannot be forgotten first (the DB's disk filled up during the run):
+/// it fails naming the DB and why. It ran before, and a run of it killed half-way or
+/// failing left the old result to be taken as UP_TO_DATE beside what it half wrote.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
+fn a_proc_whose_matching_result_cannot_be_forgotten_does_not_run() {
+    let ws = Ws::new(
+        r#"
+let big = "x";
+for i in 0..12 { big += big; }
+let names = [];
+for i in 0..40 {
+    let name = `p${i}`;
+    proc(name, #{ inputs: ["in.txt"] }, |ctx| { write_file(`ran-${ctx.name}`, ""); big });
+    names.push(name);
+}
+proc("first", || 1);
+proc("fill", #{ deps: ["first"], no_skip: true, shell: "test -z \"$FILL\" || dd if=/dev/zero of=small/fill bs=4k 2>/dev/null; true" });
+run("fill");
+wait("fill");
+run(names);
+"#,
+    );
+    let _small = crate::failures::Mounted::tmpfs(&ws.path("small"), "1m");
+    ws.write("in.txt", "x");
+    ws.sh("touch -d @981173106 in.txt");
+    ws.run(&["--db", "small/t.db"]).ok();
+    ws.sh("rm ran-*");
+    let full = ws.spawn_env(
+        &["main.rhai", "--db", "small/t.db", "--full"],
+        &[("FILL", "1")],
+    );
+    let out = full.finish();
+    out.code(1);
+    for i in 0..40 {
+        let line = out.report("FAILED", &format!("p{i}"));
+        assert!(
+            line.contains("its cached result could not be forgotten before it runs again: failed to write the task DB small/t.db")
+                && line.contains("database or disk is full"),
+            "{line}\n{}",
+            out.describe()
+        );
+        assert!(
+            !ws.exists(&format!("ran-p{i}")),
+            "p{i} ran\n{}",
+            out.describe()
+        );
+    }
+}
+
+/// A declared output written since its proc's result was saved runs the proc again: by a
+/// run that could not open the DB (its file system read-only) or ran without it
+/// (`--no-db`) and failed half-way, or by hand. The rows those runs could not forget were
+/// taken as UP_TO_DATE beside the half-written output, handed on to `b`.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
+fn an_output_written_since_its_result_was_saved_runs_the_proc_again() {
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["in.txt"], outputs: ["out.txt"], shell: "if [ -f boom ]; then echo half > out.txt; exit 1; fi; cat in.txt > out.txt" });
+proc("b", #{ deps: ["a"] }, |ctx| { let t = read_file("out.txt"); t.trim(); print(`b read ${t}`) });
+run("b");
+"#,
+    );
+    let _db = crate::failures::Mounted::tmpfs(&ws.path("db"), "1m");
+    ws.write("in.txt", "good\n");
+    ws.sh("touch -d @981173106 in.txt");
+    let run = |args: &[&str]| ws.run(&[&["--db", "db/t.db"], args].concat());
+    run(&[]).ok().line("b read good");
+    run(&[]).ok().up_to_date(&["a", "b"]);
+    ws.sh("mount -o remount,ro db && touch boom");
+    run(&["--full"]).code(1).state("FAILED", "a");
+    ws.sh("mount -o remount,rw db && rm boom");
+    run(&[]).ok().ran(&["a", "b"]).line("b read good");
+    ws.sh("touch boom");
+    ws.run(&["--no-db"]).code(1).state("FAILED", "a");
+    ws.sh("rm boom");
+    run(&[]).ok().ran(&["a", "b"]).line("b read good");
+    ws.sh("echo edited > out.txt");
+    run(&[]).ok().ran(&["a", "b"]).line("b read good");
+    run(&[]).ok().up_to_date(&["a", "b"]);
+}
+
 #[test]
 fn set_params_refuses_a_function_whose_code_no_fingerprint_would_see() {
     let ws = Ws::new(
@@ -1646,7 +1845,7 @@ run("make");"#,
     let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
     let saved: String = conn
         .query_row(
-            "SELECT fingerprint FROM cache WHERE name = 'make'",
+            "SELECT fingerprint FROM cache WHERE name LIKE '%/make'",
             [],
             |r| r.get(0),
         )
@@ -1654,7 +1853,7 @@ run("make");"#,
     let ours = format!("{}/", env!("CARGO_PKG_VERSION"));
     let rest = saved.strip_prefix(&ours).expect("the version first");
     conn.execute(
-        "UPDATE cache SET fingerprint = ?1 WHERE name = 'make'",
+        "UPDATE cache SET fingerprint = ?1 WHERE name LIKE '%/make'",
         [format!("0.0.1/{rest}")],
     )
     .unwrap();
@@ -1712,7 +1911,7 @@ run("show");"#,
     ws.run(&[]).ok().up_to_date(&["make"]).line("n=7");
     let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
     conn.execute(
-        "UPDATE cache SET result = '{\"n\": 7' WHERE name = 'make'",
+        "UPDATE cache SET result = '{\"n\": 7' WHERE name LIKE '%/make'",
         [],
     )
     .unwrap();

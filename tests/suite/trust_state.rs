@@ -207,7 +207,7 @@ impl Shared {
         let conn = rusqlite::Connection::open(&planted_db).expect("open DB");
         let n = conn
             .execute(
-                "UPDATE cache SET result = '\"planted\"' WHERE name = 'value'",
+                "UPDATE cache SET result = '\"planted\"' WHERE name LIKE '%/value'",
                 [],
             )
             .expect("plant");

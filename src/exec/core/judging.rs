@@ -124,6 +124,7 @@ impl Core {
                 .filter(|c| may_forget && !c.is_read_only())
                 .map(|c| c.store().clone()),
             row,
+            prefix: cache.map_or_else(|| Arc::from(""), |c| c.prefix().clone()),
             may_skip,
             own: self.own_files(),
             cwd: cache.map(|c| c.cwd().clone()),
@@ -189,6 +190,23 @@ impl Core {
                 self.enqueue(p);
             }
             Judgement::Failed(e) => self.fail(p, e, None),
+        }
+    }
+
+    /// The running attempt of `p` did something no cached result can stand for (see
+    /// [`Cache::unrepeatable`]): its result is not saved. Without a task DB (still opening
+    /// or none) nothing is saved anyway: a proc that may be judged waits for the DB.
+    pub(crate) fn unrepeatable(&mut self, p: ProcId) {
+        if let Some(cache) = self.cache.as_mut() {
+            cache.unrepeatable(p);
+        }
+    }
+
+    /// The stamp of `p`'s declared outputs as its attempt that just ended left them
+    /// (`None`: it has none, or they were not read), saved with its result.
+    pub(crate) fn outputs_read(&mut self, p: ProcId, stamp: Option<String>) {
+        if let (Some(cache), Some(stamp)) = (self.cache.as_mut(), stamp) {
+            cache.outputs_read(p, stamp);
         }
     }
 

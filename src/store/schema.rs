@@ -86,7 +86,11 @@ const MIGRATIONS: &[&str] = &[
     // OOM killer, a power loss): see `owner.rs`. Runs recorded before it have NULL. Its
     // `prun` key is the version of the prun that recorded the run, by which an older
     // prun names the newer one that wrote the DB (see `written_by`): keep both.
-    "ALTER TABLE runs ADD COLUMN owner TEXT;",
+    // The cached results go: their rows were keyed by the proc's name alone, where they
+    // are now keyed by the script too (`cache::row_prefix`), under a fingerprint scheme that
+    // no longer matches them, so none could be read again or replaced by a run.
+    "ALTER TABLE runs ADD COLUMN owner TEXT;
+    DELETE FROM cache;",
 ];
 
 /// The version of the prun that recorded the DB's latest run (the `prun` key of its
@@ -196,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_8_db_gains_the_owner_of_each_run_unknown_for_its_runs() {
+    fn a_version_8_db_gains_the_owner_of_each_run_unknown_for_its_runs_and_drops_its_cache() {
         let mut conn = Connection::open_in_memory().expect("open");
         for m in &MIGRATIONS[..8] {
             conn.execute_batch(m).expect("version 8");
@@ -204,7 +208,8 @@ mod tests {
         conn.pragma_update(None, "user_version", 8)
             .expect("version");
         conn.execute_batch(
-            "INSERT INTO runs (id, script, args, started) VALUES (1, 's', '[]', 't');",
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 's', '[]', 't');
+             INSERT INTO cache VALUES ('build', '()', 'f', 's', 't');",
         )
         .expect("rows");
         assert_eq!(migrate(&mut conn).expect("migrate"), 8);
@@ -212,6 +217,13 @@ mod tests {
             .query_row("SELECT owner FROM runs WHERE id = 1", [], |r| r.get(0))
             .expect("the old run");
         assert_eq!(owner, None);
+        let cached: i64 = conn
+            .query_row("SELECT COUNT(*) FROM cache", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(
+            cached, 0,
+            "a row keyed by the proc's name alone is never read again"
+        );
     }
 
     #[test]

@@ -524,6 +524,60 @@ print(`nothing: ${file_info("nothing/here") == ()} ${file_info("main.rhai/x") ==
     }
 }
 
+/// A directory `glob` cannot read (permission denied) is an error naming it, not passed
+/// over without a word as the shell does: its files would be missing from the list. So
+/// for `fs::newest` (whose `()` would read as "no file yet") and for a proc's `inputs`,
+/// glob or directory, whose fingerprint would not cover what the proc reads, and so could
+/// find it up to date while those files change.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn a_directory_that_cannot_be_read_is_an_error_for_glob_and_inputs() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+import "fs" as fs;
+try { print(`NO ERROR: ${glob("in/**/*.txt")}`); } catch (e) { print(`caught: ${e}`); }
+try { print(`NO ERROR: ${glob("in/*/b.txt")}`); } catch (e) { print(`caught: ${e}`); }
+try { print(`NO ERROR: ${fs::newest("in/closed")}`); } catch (e) { print(`caught: ${e}`); }
+print(`open: ${glob("in/open/*.txt")}`);
+proc("globbed", #{ inputs: ["in/**/*.txt"], cmd: ["true"] });
+proc("walked", #{ inputs: ["in"], cmd: ["true"] });
+proc("named", #{ inputs: ["in/closed/b.txt"], cmd: ["true"] });
+run(["globbed", "walked", "named"]);
+"#,
+        )
+        .file("in/open/a.txt", "a")
+        .by_another_user();
+    let closed = t.dir().join("in/closed");
+    std::fs::create_dir_all(&closed).unwrap();
+    std::fs::write(closed.join("b.txt"), "b").unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = t.run();
+    out.code(1).out_lacks("NO ERROR").line("open: [\"in/open/a.txt\"]");
+    let unreadable = "the directory in/closed cannot be read: Permission denied";
+    let unseen = "the path in/closed/b.txt cannot be looked at: Permission denied";
+    for (starts, says) in [
+        ("caught: glob: \"in/**/*.txt\"", unreadable),
+        ("caught: glob: \"in/*/b.txt\"", unseen),
+        ("caught: fs::newest: glob: \"in/closed/*\"", unreadable),
+    ] {
+        let line = out.stdout.lines().find(|l| l.starts_with(starts));
+        assert!(
+            line.is_some_and(|l| l.contains(says)),
+            "{starts}... {says}\n{}",
+            out.describe()
+        );
+    }
+    for (name, says) in [("globbed", unreadable), ("walked", unreadable), ("named", unseen)] {
+        let line = out.proc_line("FAILED", name);
+        assert!(
+            line.contains("the inputs cannot be listed") && line.contains(says),
+            "{line}"
+        );
+    }
+}
+
 /// A `tempdir()` whose commands left directories without write or search permission
 /// (Go's module cache is read-only, a test may `chmod 000` a directory) is still removed
 /// when the script ends, as its owner may: not left behind with a warning.

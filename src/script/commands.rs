@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
 use super::job;
 use crate::duration;
@@ -55,28 +55,28 @@ const STDERR_LINE_CHARS: usize = 300;
 /// Registers `shell`, `exec` and `pipe`.
 pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     let s = sched.clone();
-    engine.register_fn("shell", move |cmd: &str| {
-        run(&s, vec![Program::Shell(cmd.to_string())], Map::new())
+    engine.register_fn("shell", move |ctx: NativeCallContext, cmd: &str| {
+        run(&s, &ctx, vec![Program::Shell(cmd.to_string())], Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("shell", move |cmd: &str, opts: Map| {
-        run(&s, vec![Program::Shell(cmd.to_string())], opts)
+    engine.register_fn("shell", move |ctx: NativeCallContext, cmd: &str, opts: Map| {
+        run(&s, &ctx, vec![Program::Shell(cmd.to_string())], opts)
     });
     let s = sched.clone();
-    engine.register_fn("exec", move |argv: Array| {
-        run(&s, vec![argv_of("exec", argv)?], Map::new())
+    engine.register_fn("exec", move |ctx: NativeCallContext, argv: Array| {
+        run(&s, &ctx, vec![argv_of("exec", argv)?], Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("exec", move |argv: Array, opts: Map| {
-        run(&s, vec![argv_of("exec", argv)?], opts)
+    engine.register_fn("exec", move |ctx: NativeCallContext, argv: Array, opts: Map| {
+        run(&s, &ctx, vec![argv_of("exec", argv)?], opts)
     });
     let s = sched.clone();
-    engine.register_fn("pipe", move |stages: Array| {
-        run(&s, stages_of(stages)?, Map::new())
+    engine.register_fn("pipe", move |ctx: NativeCallContext, stages: Array| {
+        run(&s, &ctx, stages_of(stages)?, Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("pipe", move |stages: Array, opts: Map| {
-        run(&s, stages_of(stages)?, opts)
+    engine.register_fn("pipe", move |ctx: NativeCallContext, stages: Array, opts: Map| {
+        run(&s, &ctx, stages_of(stages)?, opts)
     });
 }
 
@@ -330,7 +330,12 @@ fn terminal(l: &mut Launch) {
     }
 }
 
-fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
+fn run(
+    sched: &Arc<Scheduler>,
+    ctx: &NativeCallContext,
+    programs: Vec<Program>,
+    opts: Map,
+) -> R<Map> {
     let (mut l, c) = options(sched, programs, opts)?;
     let job = job::current();
     let cancel = job
@@ -382,6 +387,12 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     }
     let _ = file.line(&launch::footer(&out, &l, &c.ok_codes));
     drop(file);
+    if job.is_none() && out.ending == launch::Ending::Cancelled && sched.interrupted() {
+        let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+        sched.with(|core| {
+            core.interrupted_command(format!("`{}` ({origin})", crate::shown::command(&l)));
+        });
+    }
     let ok = out.ok(&c.ok_codes);
     let ended = matches!(
         out.ending,

@@ -212,7 +212,8 @@ run(["body", "clos"]);
     }
 }
 
-/// Ctrl-C or SIGTERM while procs and a top-level command run.
+/// Ctrl-C or SIGTERM while procs and a top-level command run: all are ended, process
+/// groups and all, and named.
 fn interrupt(sig: &str) {
     let out = Test::new()
         .signal_when("all.started", sig)
@@ -239,12 +240,16 @@ print("the top level went on");
         .lines()
         .find(|l| l.starts_with("prun: interrupted; terminated: "))
         .unwrap_or_else(|| panic!("no interrupted line\n{}", out.describe()));
-    let names: Vec<&str> = line
+    // The procs, then the top-level command, named with where the script runs it.
+    let (procs, top) = line
         .trim_start_matches("prun: interrupted; terminated: ")
-        .split(", ")
-        .collect();
+        .split_once(", `")
+        .unwrap_or_else(|| panic!("no top-level command in {line}"));
+    let mut names: Vec<&str> = procs.split(", ").collect();
+    names.sort();
+    assert_eq!(names, ["body", "clos"], "{line}");
     assert!(
-        names.len() == 2 && names.contains(&"body") && names.contains(&"clos"),
+        top.starts_with("sleep 300 & echo $! > top.gc;") && top.ends_with("` (main.rhai:11:1)"),
         "{line}"
     );
     let ctx = out.describe();

@@ -133,7 +133,7 @@ impl CommandSpec {
             },
             (None, _) if program.contains('/') => "does not exist".into(),
             (None, Some(path)) => format!("not found on PATH={}", path.to_string_lossy()),
-            (None, None) => "not found: PATH is not set".into(),
+            (None, None) => format!("not found: {}", not_on_default_path()),
         }
     }
 
@@ -145,7 +145,8 @@ impl CommandSpec {
     }
 
     /// The files `execvp` tries for the program, in order: a path with a `/` (relative
-    /// to the child's working directory), else the program in each directory of `path`.
+    /// to the child's working directory), else the program in each directory of `path`
+    /// ([`DEFAULT_SEARCH_PATH`] when it is not set).
     fn candidates(
         &self,
         path: Option<&std::ffi::OsString>,
@@ -158,11 +159,8 @@ impl CommandSpec {
                 .map_or(PathBuf::from(program), |d| d.join(program));
             return Box::new(std::iter::once(file));
         }
-        let dirs: Vec<PathBuf> = path
-            .map(std::env::split_paths)
-            .into_iter()
-            .flatten()
-            .collect();
+        let path = path.map_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH), |p| p.as_os_str());
+        let dirs: Vec<PathBuf> = std::env::split_paths(path).collect();
         Box::new(dirs.into_iter().map(move |d| d.join(program)))
     }
 
@@ -430,7 +428,20 @@ fn interpreter(file: &Path) -> Option<String> {
     text.split_whitespace().next().map(str::to_string)
 }
 
-/// Resolves a program name on `path` (a `PATH` value) the way `execvp` would.
+/// Where a command that has no `PATH` finds a program by name: the C library's default
+/// search path (`execvp` without `PATH`).
+#[cfg(not(target_env = "musl"))]
+pub(crate) const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
+#[cfg(target_env = "musl")]
+pub(crate) const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
+
+/// Why a program named without a `/` is not found when `PATH` is not set.
+pub(crate) fn not_on_default_path() -> String {
+    format!("PATH is not set, and the default search path ({DEFAULT_SEARCH_PATH}) does not have it")
+}
+
+/// Resolves a program name on `path` (a `PATH` value; `None` when it is not set: the C
+/// library's default, [`DEFAULT_SEARCH_PATH`]) the way `execvp` would.
 pub(crate) fn which(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
@@ -443,7 +454,7 @@ pub(crate) fn which(program: &str, path: Option<&std::ffi::OsStr>) -> Option<Pat
         let p = PathBuf::from(program);
         return is_exec(&p).then_some(p);
     }
-    std::env::split_paths(path?)
+    std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH)))
         .map(|d| d.join(program))
         .find(|p| is_exec(p))
 }

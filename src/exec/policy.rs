@@ -11,7 +11,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::command::{CommandSpec, Program};
+use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program};
 
 /// What scripts run by a [`crate::Runtime`] may do: which programs they may start, which
 /// environment variables they may read or pass, whether shell strings run, and limits on
@@ -506,13 +506,6 @@ struct Resolved {
     real: Option<PathBuf>,
 }
 
-/// Where a command that has no `PATH` finds a program by name: the C library's default
-/// search path (`execvp` without `PATH`).
-#[cfg(not(target_env = "musl"))]
-const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
-#[cfg(target_env = "musl")]
-const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
-
 impl Resolved {
     /// `argv0` as the spawn of `spec` finds it; `path_hidden` when the command does not
     /// inherit prun's `PATH` (the policy hides it).
@@ -580,10 +573,13 @@ impl Resolved {
     }
 }
 
-/// `name` looked up in `path` (prun's own `PATH` when `None`) by a process working in
-/// `base`, as the spawn does: a relative entry (an empty one is `.`) is relative to `base`.
+/// `name` looked up in `path` (prun's own `PATH` when `None`, the C library's default when
+/// that is not set) by a process working in `base`, as the spawn does: a relative entry
+/// (an empty one is `.`) is relative to `base`.
 fn search(name: &str, path: Option<std::ffi::OsString>, base: &Path) -> Option<PathBuf> {
-    let path = path.or_else(|| std::env::var_os("PATH"))?;
+    let path = path
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_else(|| DEFAULT_SEARCH_PATH.into());
     std::env::split_paths(&path)
         .filter_map(|d| absolute(&base.join(d).join(name)))
         .find(|p| is_executable(p))

@@ -608,6 +608,36 @@ exec(["chmod", "0000", `${t}/closed`]);
     );
 }
 
+/// With `PATH` unset (`env -i`, some service managers), a command finds a program by name
+/// in the C library's default search path, as `execvp` does: so do `which` and `require`
+/// (before, `which` gave `()` and `require` threw for a program `exec` ran), and a program
+/// in none of it is said to be looked for there.
+#[test]
+fn without_path_which_and_require_search_the_default_path_as_commands_do() {
+    let out = Test::new()
+        .script(
+            r#"
+print(`which: ${which("sh")}`);
+require("sh");
+print(`exec: ${exec(["sh", "-c", "echo ran"], #{ quiet: true }).stdout}`);
+try { require("sh", "prun-no-such-tool"); } catch (e) { print(`caught: ${e}`); }
+try { exec(["prun-no-such-tool"]); } catch (e) { print(`caught: ${e}`); }
+"#,
+        )
+        .unset_env("PATH")
+        .run();
+    let unset = "PATH is not set, and the default search path (/bin:/usr/bin) does not have it";
+    out.ok()
+        .line("which: /bin/sh")
+        .line("exec: ran")
+        .line(&format!(
+            "caught: required tool \"prun-no-such-tool\" not found: {unset}"
+        ));
+    out.out_has(&format!(
+        "caught: program \"prun-no-such-tool\" not found: {unset}"
+    ));
+}
+
 /// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`
 /// and `require` (and `require` names it), or a script would pick a tool its commands do
 /// not find, or refuse one they do.

@@ -130,16 +130,16 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
     // Named: cron's PATH is short, and often the reason (unless the policy hides it).
     let own = proc_env("PATH").is_some();
     let path = match search {
-        Some(p) if own || policy.env_visible("PATH") => format!("={}", p.to_string_lossy()),
-        Some(_) => String::new(),
-        None => ": PATH is not set".to_string(),
+        Some(p) if own || policy.env_visible("PATH") => format!(" on PATH={}", p.to_string_lossy()),
+        Some(_) => " on PATH".to_string(),
+        None => format!(": {}", command::not_on_default_path()),
     };
     match missing.as_slice() {
         [] => refused.map_or(Ok(()), |why| Err(why.into())),
-        [one] => Err(format!("required tool {one:?} not found on PATH{path}").into()),
+        [one] => Err(format!("required tool {one:?} not found{path}").into()),
         many => {
             let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();
-            Err(format!("required tools {} not found on PATH{path}", list.join(", ")).into())
+            Err(format!("required tools {} not found{path}", list.join(", ")).into())
         }
     }
 }

@@ -72,6 +72,11 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     engine.register_fn("env", |name: &str, default: &str| {
         env(name).unwrap_or_else(|| default.to_string())
     });
+    engine.register_fn("duration_secs", |d: Dynamic| -> R<f64> {
+        duration::parse(&d)
+            .map(|d| d.as_secs_f64())
+            .map_err(|e| format!("duration_secs: {e}").into())
+    });
     engine.register_fn("now", || {
         humantime::format_rfc3339_millis(SystemTime::now()).to_string()
     });

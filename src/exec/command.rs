@@ -443,18 +443,18 @@ pub(crate) fn not_on_default_path() -> String {
 /// Resolves a program name on `path` (a `PATH` value; `None` when it is not set: the C
 /// library's default, [`DEFAULT_SEARCH_PATH`]) the way `execvp` would.
 pub(crate) fn which(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &Path| {
-        p.is_file()
-            && p.metadata()
-                .map(|m| m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-    };
     if program.contains('/') {
         let p = PathBuf::from(program);
-        return is_exec(&p).then_some(p);
+        return may_execute(&p).then_some(p);
     }
     std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH)))
         .map(|d| d.join(program))
-        .find(|p| is_exec(p))
+        .find(|p| may_execute(p))
+}
+
+/// Whether `p` is a regular file this process may execute, as `execvp` finds out by
+/// trying it (and goes on to the next directory of `PATH` when it may not): an execute
+/// bit for its owner only does not make another user's file executable by this one.
+pub(crate) fn may_execute(p: &Path) -> bool {
+    p.is_file() && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
 }

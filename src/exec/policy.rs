@@ -11,7 +11,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program};
+use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program, may_execute};
 
 /// What scripts run by a [`crate::Runtime`] may do: which programs they may start, which
 /// environment variables they may read or pass, whether shell strings run, and limits on
@@ -521,7 +521,7 @@ impl Resolved {
             .as_ref()
             .map_or_else(|| here.clone(), |c| here.join(c));
         let path = if argv0.contains('/') {
-            absolute(&base.join(argv0)).filter(|p| is_executable(p))
+            absolute(&base.join(argv0)).filter(|p| may_execute(p))
         } else {
             let own_path = spec
                 .env
@@ -582,14 +582,7 @@ fn search(name: &str, path: Option<std::ffi::OsString>, base: &Path) -> Option<P
         .unwrap_or_else(|| DEFAULT_SEARCH_PATH.into());
     std::env::split_paths(&path)
         .filter_map(|d| absolute(&base.join(d).join(name)))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.is_file()
-        && p.metadata()
-            .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+        .find(|p| may_execute(p))
 }
 
 /// The absolute path `p` (absolute) names, as written but without `.` components; with a

@@ -638,6 +638,36 @@ try { exec(["prun-no-such-tool"]); } catch (e) { print(`caught: ${e}`); }
     ));
 }
 
+/// A file on `PATH` with an execute bit the user does not have (root's `0700` tool) is
+/// passed over, as `execvp` passes over it: `which` and `require` name the file `exec`
+/// runs, found further on, not the one it cannot.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn which_passes_over_a_file_the_user_may_not_execute_as_exec_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+print(`which: ${which("prun-tool")}`);
+require("prun-tool");
+print(`exec: ${exec(["prun-tool"], #{ quiet: true }).stdout}`);
+"#,
+        )
+        .by_another_user();
+    let dir = t.dir().to_path_buf();
+    let path = format!("{0}/a:{0}/b:/usr/bin:/bin", dir.display());
+    for (file, mode) in [("a", 0o700), ("b", 0o755)] {
+        let tool = dir.join(file).join("prun-tool");
+        std::fs::create_dir_all(tool.parent().unwrap()).unwrap();
+        std::fs::write(&tool, format!("#!/bin/sh\necho from-{file}\n")).unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = t.env("PATH", &path).run();
+    out.ok()
+        .line(&format!("which: {}/b/prun-tool", dir.display()))
+        .line("exec: from-b");
+}
+
 /// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`
 /// and `require` (and `require` names it), or a script would pick a tool its commands do
 /// not find, or refuse one they do.

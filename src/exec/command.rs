@@ -441,14 +441,30 @@ pub(crate) fn not_on_default_path() -> String {
 }
 
 /// Resolves a program name on `path` (a `PATH` value; `None` when it is not set: the C
-/// library's default, [`DEFAULT_SEARCH_PATH`]) the way `execvp` would.
-pub(crate) fn which(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+/// library's default, [`DEFAULT_SEARCH_PATH`]) the way `execvp` would in a command working
+/// in `cwd` (relative to prun's; `None`: prun's own), where a path with a `/` and a
+/// relative entry of `path` lead. A relative file found in `cwd` is given as an absolute
+/// path, which names it from prun's directory as well as from the command's.
+pub(crate) fn which(
+    program: &str,
+    path: Option<&std::ffi::OsStr>,
+    cwd: Option<&Path>,
+) -> Option<PathBuf> {
+    let from_cwd = |p: PathBuf| match cwd {
+        Some(dir) if p.is_relative() => {
+            let full = std::env::current_dir().unwrap_or_default().join(dir).join(p);
+            full.components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect()
+        }
+        _ => p,
+    };
     if program.contains('/') {
-        let p = PathBuf::from(program);
+        let p = from_cwd(PathBuf::from(program));
         return may_execute(&p).then_some(p);
     }
     std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH)))
-        .map(|d| d.join(program))
+        .map(|d| from_cwd(d.join(program)))
         .find(|p| may_execute(p))
 }
 

@@ -668,6 +668,36 @@ print(`exec: ${exec(["prun-tool"], #{ quiet: true }).stdout}`);
         .line("exec: from-b");
 }
 
+/// Inside a proc whose `cwd` is another directory, its commands find `./tool`, and a tool
+/// in a relative entry of `PATH`, there: so do `which` and `require`, which looked in
+/// prun's directory instead (and gave `()`, or threw, for a tool the commands ran). The
+/// path `which` gives is absolute, so that it names the same file for the proc's commands
+/// as for the script's file functions.
+#[test]
+fn which_and_require_in_a_proc_look_where_its_cwd_leads() {
+    let out = Test::new()
+        .script(
+            r#"
+exec(["chmod", "755", "sub/tool", "sub/bin/rel-tool"]);
+proc("p", #{ cwd: "sub", env: #{ PATH: "bin:/usr/bin:/bin" } }, |ctx| {
+    require("./tool", "rel-tool");
+    for t in ["./tool", "rel-tool"] {
+        let found = which(t);
+        print(`which ${t}: ${found} ${exec([found], #{ quiet: true }).stdout}`);
+    }
+});
+run("p");
+"#,
+        )
+        .file("sub/tool", "#!/bin/sh\necho ran-tool\n")
+        .file("sub/bin/rel-tool", "#!/bin/sh\necho ran-rel-tool\n")
+        .run();
+    let dir = out.dir.path().display().to_string();
+    out.ok()
+        .line(&format!("which ./tool: {dir}/sub/tool ran-tool"))
+        .line(&format!("which rel-tool: {dir}/sub/bin/rel-tool ran-rel-tool"));
+}
+
 /// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`
 /// and `require` (and `require` names it), or a script would pick a tool its commands do
 /// not find, or refuse one they do.

@@ -36,7 +36,7 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     // with `which` then picks one it may run.
     let s = sched.clone();
     engine.register_fn("which", move |tool: &str| {
-        command::which(tool, search_path().as_deref())
+        command::which(tool, search_path().as_deref(), proc_cwd().as_deref())
             .filter(|_| s.policy().check_tool(tool).is_ok())
             .map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
     });
@@ -117,6 +117,7 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
         }
     }
     let search = search_path();
+    let cwd = proc_cwd();
     let mut missing = Vec::new();
     let mut refused = None;
     for n in names {
@@ -126,7 +127,7 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
                 crate::diag::type_words(t)
             )
         })?;
-        if command::which(&name, search.as_deref()).is_none() {
+        if command::which(&name, search.as_deref(), cwd.as_deref()).is_none() {
             missing.push(name);
         } else if let Err(why) = policy.check_tool(&name) {
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
@@ -171,6 +172,11 @@ fn proc_env(name: &str) -> Option<String> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     })
+}
+
+/// The working directory of the running proc's commands (its `cwd` option), if it sets one.
+fn proc_cwd() -> Option<std::path::PathBuf> {
+    job::current().and_then(|j| j.def.extras().cwd.as_ref().map(Into::into))
 }
 
 /// The `PATH` commands search here: the running proc's `env` option's, else prun's.

@@ -672,7 +672,8 @@ print(`exec: ${exec(["prun-tool"], #{ quiet: true }).stdout}`);
 /// in a relative entry of `PATH`, there: so do `which` and `require`, which looked in
 /// prun's directory instead (and gave `()`, or threw, for a tool the commands ran). The
 /// path `which` gives is absolute, so that it names the same file for the proc's commands
-/// as for the script's file functions.
+/// as for the script's file functions. A path `require` does not find is not said to be
+/// missing from `PATH`, which it was never looked up on.
 #[test]
 fn which_and_require_in_a_proc_look_where_its_cwd_leads() {
     let out = Test::new()
@@ -681,6 +682,7 @@ fn which_and_require_in_a_proc_look_where_its_cwd_leads() {
 exec(["chmod", "755", "sub/tool", "sub/bin/rel-tool"]);
 proc("p", #{ cwd: "sub", env: #{ PATH: "bin:/usr/bin:/bin" } }, |ctx| {
     require("./tool", "rel-tool");
+    try { require("./none"); } catch (e) { print(`caught: ${e}`); }
     for t in ["./tool", "rel-tool"] {
         let found = which(t);
         print(`which ${t}: ${found} ${exec([found], #{ quiet: true }).stdout}`);
@@ -695,7 +697,8 @@ run("p");
     let dir = out.dir.path().display().to_string();
     out.ok()
         .line(&format!("which ./tool: {dir}/sub/tool ran-tool"))
-        .line(&format!("which rel-tool: {dir}/sub/bin/rel-tool ran-rel-tool"));
+        .line(&format!("which rel-tool: {dir}/sub/bin/rel-tool ran-rel-tool"))
+        .line(r#"caught: required tool "./none" (in sub) is not a file you may execute"#);
 }
 
 /// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`

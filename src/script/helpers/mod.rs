@@ -107,7 +107,8 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
 }
 
 /// Throws one error naming every tool of `args` (names or arrays of names) that is not
-/// on `PATH`, or else the first one `policy` refuses.
+/// on `PATH`, or else the first path (`./tool`) that is no file it may execute, or else the
+/// first one `policy` refuses.
 fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
     let mut names = Vec::new();
     for a in args {
@@ -120,6 +121,7 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
     let cwd = proc_cwd();
     let mut missing = Vec::new();
     let mut refused = None;
+    let mut not_a_program = None;
     for n in names {
         let name = n.into_string().map_err(|t| {
             format!(
@@ -128,7 +130,11 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             )
         })?;
         if command::which(&name, search.as_deref(), cwd.as_deref()).is_none() {
-            missing.push(name);
+            if name.contains('/') {
+                not_a_program.get_or_insert(name);
+            } else {
+                missing.push(name);
+            }
         } else if let Err(why) = policy.check_tool(&name) {
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
@@ -141,7 +147,13 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
         None => format!(": {}", command::not_on_default_path()),
     };
     match missing.as_slice() {
-        [] => refused.map_or(Ok(()), |why| Err(why.into())),
+        [] => match not_a_program {
+            Some(file) => {
+                let under = cwd.map_or_else(String::new, |d| format!(" (in {})", d.display()));
+                Err(format!("required tool {file:?}{under} is not a file you may execute").into())
+            }
+            None => refused.map_or(Ok(()), |why| Err(why.into())),
+        },
         [one] => Err(format!("required tool {one:?} not found{path}").into()),
         many => {
             let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();

@@ -303,6 +303,29 @@ fn check_stdin_file(l: &Launch) -> R<()> {
     Ok(())
 }
 
+/// The error of a command the script asked for once its proc (or, at the top level, the
+/// run) was already ended: a script that caught the error of the command ended by Ctrl-C
+/// or a timeout (a retry loop) does not start another one, which would be terminated as
+/// it starts, after doing who knows what.
+fn not_started(
+    sched: &Scheduler,
+    l: &Launch,
+    log_path: &std::path::Path,
+    log: &mut LogWriter,
+) -> Box<EvalAltResult> {
+    let why = match job::current() {
+        Some(j) if sched.proc_timed_out(j.id) => "its proc timed out",
+        _ => "the run was aborted",
+    };
+    let _ = log.line(&format!("$ {l}\n# not started: {why}"));
+    format!(
+        "command `{}` was not started: {why}\n  log: {}",
+        crate::shown::command(l),
+        log_path.display()
+    )
+    .into()
+}
+
 /// One entry of `ok_codes`: an exit code, 0 to 255 (another could never match).
 fn ok_code(v: &Dynamic) -> R<i64> {
     let code = v.as_int().map_err(|_| {
@@ -348,6 +371,9 @@ fn run(
     let file = log::open_append(&log_path)
         .map_err(|e| format!("failed to open log {}: {e}", crate::paths::shown(&log_path)))?;
     let mut writer = LogWriter::new(file);
+    if cancel.is_cancelled() {
+        return Err(not_started(sched, &l, &log_path, &mut writer));
+    }
     let _ = writer.line(&launch::header(&l));
     let shared = Arc::new(Mutex::new(writer));
     l.log = Some(shared.clone());

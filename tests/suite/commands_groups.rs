@@ -749,6 +749,26 @@ proc("command", #{ now: true, timeout: "1s", shell: "trap 'echo command >> termi
     assert_gone(pid_in(&out, "d.pid"), "the stopped daemon", &out.describe());
 }
 
+/// A script that catches the error of the command Ctrl-C ended (a retry loop does) and
+/// asks for another one: it is not started, and the error says so. Before, it was
+/// started, did its work (here, made a file), and was reported terminated.
+#[test]
+fn after_ctrl_c_a_command_the_script_asks_for_is_not_started() {
+    let out = Test::new()
+        .signal_when("started", "INT")
+        .script(
+            r#"
+try { exec(["sh", "-c", "touch started; exec sleep 300"]); } catch (e) { print(`first: ${e}`); }
+try { exec(["touch", "second"]); } catch (e) { print(`second: ${e}`); }
+"#,
+        )
+        .run();
+    out.code(130)
+        .out_has("first: command `sh -c 'touch started; exec sleep 300'` was terminated")
+        .out_has("second: command `touch second` was not started: the run was aborted");
+    assert!(!out.path("second").exists(), "{}", out.describe());
+}
+
 /// A second Ctrl-C kills at once what is left, even what prun is ending at the run's end
 /// because it left its command's group: here a daemon that answers SIGTERM with the second
 /// Ctrl-C. Before, the end of the run waited the whole kill grace (far longer than the

@@ -357,7 +357,9 @@ pub(crate) enum FilesError {
         crate::shown::visible(&.0.to_string_lossy())
     )]
     Tilde(PathBuf),
-    #[error("the inputs cannot be listed: {0} (prun does not judge a proc on inputs it cannot see)")]
+    #[error(
+        "the inputs cannot be listed: {0} (prun does not judge a proc on inputs it cannot see)"
+    )]
     Unreadable(#[from] super::tree::Unreadable),
 }
 

@@ -452,7 +452,10 @@ pub(crate) fn which(
 ) -> Option<PathBuf> {
     let from_cwd = |p: PathBuf| match cwd {
         Some(dir) if p.is_relative() => {
-            let full = std::env::current_dir().unwrap_or_default().join(dir).join(p);
+            let full = std::env::current_dir()
+                .unwrap_or_default()
+                .join(dir)
+                .join(p);
             full.components()
                 .filter(|c| *c != std::path::Component::CurDir)
                 .collect()

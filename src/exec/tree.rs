@@ -27,7 +27,6 @@ pub(crate) type Entry = (PathBuf, Option<Metadata>);
 /// A directory a walk could not read, or a path it could not look at: what it holds is
 /// unknown, so a listing without it would be silently short.
 #[derive(Debug, thiserror::Error)]
-#[error("{} {} cannot be {}: {}", if *.dir { "the directory" } else { "the path" }, super::fileglob::display(.path), if *.dir { "read" } else { "looked at" }, reason(.source))]
 pub(crate) struct Unreadable {
     /// The directory or path.
     pub path: PathBuf,
@@ -35,6 +34,18 @@ pub(crate) struct Unreadable {
     pub dir: bool,
     /// Why.
     pub source: std::io::Error,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = super::fileglob::display(&self.path);
+        let why = reason(&self.source);
+        if self.dir {
+            write!(f, "the directory {path} cannot be read: {why}")
+        } else {
+            write!(f, "the path {path} cannot be looked at: {why}")
+        }
+    }
 }
 
 /// An I/O error as the C library words it (`Permission denied`), without Rust's
@@ -193,7 +204,12 @@ struct Open {
 
 /// Appends the files under the directory `root` (whose metadata is `meta`), as the module
 /// describes.
-fn walk(root: &Path, meta: &Metadata, own: &OwnIds, out: &mut Vec<Entry>) -> Result<(), Unreadable> {
+fn walk(
+    root: &Path,
+    meta: &Metadata,
+    own: &OwnIds,
+    out: &mut Vec<Entry>,
+) -> Result<(), Unreadable> {
     let mut seen = Seen::default();
     let mut stack: Vec<Open> = Vec::new();
     stack.extend(enter(root, meta, own, &mut seen)?);

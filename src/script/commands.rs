@@ -59,25 +59,34 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
         run(&s, &ctx, vec![Program::Shell(cmd.to_string())], Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("shell", move |ctx: NativeCallContext, cmd: &str, opts: Map| {
-        run(&s, &ctx, vec![Program::Shell(cmd.to_string())], opts)
-    });
+    engine.register_fn(
+        "shell",
+        move |ctx: NativeCallContext, cmd: &str, opts: Map| {
+            run(&s, &ctx, vec![Program::Shell(cmd.to_string())], opts)
+        },
+    );
     let s = sched.clone();
     engine.register_fn("exec", move |ctx: NativeCallContext, argv: Array| {
         run(&s, &ctx, vec![argv_of("exec", argv)?], Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("exec", move |ctx: NativeCallContext, argv: Array, opts: Map| {
-        run(&s, &ctx, vec![argv_of("exec", argv)?], opts)
-    });
+    engine.register_fn(
+        "exec",
+        move |ctx: NativeCallContext, argv: Array, opts: Map| {
+            run(&s, &ctx, vec![argv_of("exec", argv)?], opts)
+        },
+    );
     let s = sched.clone();
     engine.register_fn("pipe", move |ctx: NativeCallContext, stages: Array| {
         run(&s, &ctx, stages_of(stages)?, Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("pipe", move |ctx: NativeCallContext, stages: Array, opts: Map| {
-        run(&s, &ctx, stages_of(stages)?, opts)
-    });
+    engine.register_fn(
+        "pipe",
+        move |ctx: NativeCallContext, stages: Array, opts: Map| {
+            run(&s, &ctx, stages_of(stages)?, opts)
+        },
+    );
 }
 
 fn argv_of(what: &str, argv: Array) -> R<Program> {

@@ -18,8 +18,8 @@ use std::time::SystemTime;
 
 use glob::{MatchOptions, Pattern};
 
-use crate::exec::fileglob::GlobError;
 use crate::exec::InputPattern;
+use crate::exec::fileglob::GlobError;
 use crate::graph::ProcId;
 
 /// The same matching rules as input globs (see `exec::fileglob`).

@@ -554,7 +554,9 @@ run(["globbed", "walked", "named"]);
     std::fs::write(closed.join("b.txt"), "b").unwrap();
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
     let out = t.run();
-    out.code(1).out_lacks("NO ERROR").line("open: [\"in/open/a.txt\"]");
+    out.code(1)
+        .out_lacks("NO ERROR")
+        .line("open: [\"in/open/a.txt\"]");
     let unreadable = "the directory in/closed cannot be read: Permission denied";
     let unseen = "the path in/closed/b.txt cannot be looked at: Permission denied";
     for (starts, says) in [
@@ -569,7 +571,11 @@ run(["globbed", "walked", "named"]);
             out.describe()
         );
     }
-    for (name, says) in [("globbed", unreadable), ("walked", unreadable), ("named", unseen)] {
+    for (name, says) in [
+        ("globbed", unreadable),
+        ("walked", unreadable),
+        ("named", unseen),
+    ] {
         let line = out.proc_line("FAILED", name);
         assert!(
             line.contains("the inputs cannot be listed") && line.contains(says),
@@ -697,7 +703,9 @@ run("p");
     let dir = out.dir.path().display().to_string();
     out.ok()
         .line(&format!("which ./tool: {dir}/sub/tool ran-tool"))
-        .line(&format!("which rel-tool: {dir}/sub/bin/rel-tool ran-rel-tool"))
+        .line(&format!(
+            "which rel-tool: {dir}/sub/bin/rel-tool ran-rel-tool"
+        ))
         .line(r#"caught: required tool "./none" (in sub) is not a file you may execute"#);
 }
 

@@ -360,12 +360,13 @@ pub(crate) enum CommandError {
         #[source]
         source: io::Error,
     },
-    #[error("failed to open {what} {}: {source}", path.display())]
+    #[error("{what} {} cannot be opened: {} (command: `{command}`)", path.display(), reason(source))]
     File {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
+        command: String,
     },
     #[error("failed to wait for `{command}`: {source}")]
     Wait {
@@ -407,14 +408,29 @@ impl CommandError {
                 source: last(source),
             },
             CommandError::Pipe(source) => CommandError::Pipe(last(source)),
-            CommandError::File { what, path, source } => CommandError::File {
+            CommandError::File {
+                what,
+                path,
+                source,
+                command,
+            } => CommandError::File {
                 what,
                 path,
                 source: last(source),
+                command,
             },
             e => e,
         }
     }
+}
+
+/// An I/O error as the C library words it (`Permission denied`), without Rust's
+/// `(os error 13)`.
+pub(crate) fn reason(e: &io::Error) -> String {
+    e.raw_os_error().map_or_else(
+        || e.to_string(),
+        |n| nix::errno::Errno::from_raw(n).desc().to_string(),
+    )
 }
 
 /// The interpreter a script's `#!` line names, if it has one.

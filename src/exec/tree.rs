@@ -39,22 +39,13 @@ pub(crate) struct Unreadable {
 impl std::fmt::Display for Unreadable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let path = super::fileglob::display(&self.path);
-        let why = reason(&self.source);
+        let why = super::command::reason(&self.source);
         if self.dir {
             write!(f, "the directory {path} cannot be read: {why}")
         } else {
             write!(f, "the path {path} cannot be looked at: {why}")
         }
     }
-}
-
-/// An I/O error as the C library words it (`Permission denied`), without Rust's
-/// `(os error 13)`.
-fn reason(e: &std::io::Error) -> String {
-    e.raw_os_error().map_or_else(
-        || e.to_string(),
-        |n| nix::errno::Errno::from_raw(n).desc().to_string(),
-    )
 }
 
 /// The metadata of `path` (links followed); `None` when it does not exist (a dangling

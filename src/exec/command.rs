@@ -73,8 +73,9 @@ impl CommandSpec {
 
     /// Checks what the command passes to the kernel: a variable name of `env` that is
     /// empty or holds `=` would set another variable than the one named (`"A=B": "x"`
-    /// sets `A` to `B=x`, past a policy's rule on `A`), and a NUL byte (in a name, a
-    /// value, an argument or a shell string) cannot be passed at all.
+    /// sets `A` to `B=x`, past a policy's rule on `A`), a NUL byte (in a name, a value, an
+    /// argument or a shell string) cannot be passed at all, and an empty program name
+    /// names no program (it is not one missing from `PATH`).
     pub(crate) fn check_env(&self) -> Result<(), CommandError> {
         let bad = |why: String| CommandError::Env {
             why,
@@ -82,6 +83,9 @@ impl CommandSpec {
         };
         match &self.program {
             Program::Argv(argv) => {
+                if argv.first().is_some_and(String::is_empty) {
+                    return Err(bad("the program name is an empty string".into()));
+                }
                 if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
                     return Err(bad(format!("argument {i} holds a NUL byte")));
                 }

@@ -709,6 +709,33 @@ run("p");
         .line(r#"caught: required tool "./none" (in sub) is not a file you may execute"#);
 }
 
+/// A policy that hides `PATH` from commands (`--deny-env PATH`) has them look in the C
+/// library's default search path: so do `which` and `require`, which searched prun's
+/// `PATH` and named a tool the commands then did not find.
+#[test]
+fn with_path_hidden_which_and_require_search_where_commands_look() {
+    let t = Test::new()
+        .script(
+            r#"
+exec(["chmod", "755", "bin/prun-only-here"]);
+print(`which: ${which("prun-only-here")} ${which("sh")}`);
+try { require("prun-only-here"); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+"#,
+        )
+        .file("bin/prun-only-here", "#!/bin/sh\necho only\n")
+        .before(&["--deny-env", "PATH"]);
+    let path = format!(
+        "{}/bin:{}",
+        t.dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = t.env("PATH", &path).run();
+    out.ok()
+        .out_lacks("NO ERROR")
+        .line("which:  /bin/sh")
+        .line(r#"caught: required tool "prun-only-here" not found in /bin:/usr/bin (the policy hides PATH from commands, which then look there)"#);
+}
+
 /// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`
 /// and `require` (and `require` names it), or a script would pick a tool its commands do
 /// not find, or refuse one they do.

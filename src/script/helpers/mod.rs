@@ -36,7 +36,8 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     // with `which` then picks one it may run.
     let s = sched.clone();
     engine.register_fn("which", move |tool: &str| {
-        command::which(tool, search_path().as_deref(), proc_cwd().as_deref())
+        let search = search_path(s.policy()).path;
+        command::which(tool, search.as_deref(), proc_cwd().as_deref())
             .filter(|_| s.policy().check_tool(tool).is_ok())
             .map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
     });
@@ -117,7 +118,7 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             None => names.push(a.clone()),
         }
     }
-    let search = search_path();
+    let search = search_path(policy);
     let cwd = proc_cwd();
     let mut missing = Vec::new();
     let mut refused = None;
@@ -129,7 +130,7 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
                 crate::diag::type_words(t)
             )
         })?;
-        if command::which(&name, search.as_deref(), cwd.as_deref()).is_none() {
+        if command::which(&name, search.path.as_deref(), cwd.as_deref()).is_none() {
             if name.contains('/') {
                 not_a_program.get_or_insert(name);
             } else {
@@ -139,12 +140,14 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
     }
-    // Named: cron's PATH is short, and often the reason (unless the policy hides it).
-    let own = proc_env("PATH").is_some();
+    // Named: cron's PATH is short, and often the reason.
     let path = match search {
-        Some(p) if own || policy.env_visible("PATH") => format!(" on PATH={}", p.to_string_lossy()),
-        Some(_) => " on PATH".to_string(),
-        None => format!(": {}", command::not_on_default_path()),
+        Search { hidden: true, .. } => format!(
+            " in {} (the policy hides PATH from commands, which then look there)",
+            command::DEFAULT_SEARCH_PATH
+        ),
+        Search { path: Some(p), .. } => format!(" on PATH={}", p.to_string_lossy()),
+        Search { path: None, .. } => format!(": {}", command::not_on_default_path()),
     };
     match missing.as_slice() {
         [] => match not_a_program {
@@ -191,11 +194,34 @@ fn proc_cwd() -> Option<std::path::PathBuf> {
     job::current().and_then(|j| j.def.extras().cwd.as_ref().map(Into::into))
 }
 
-/// The `PATH` commands search here: the running proc's `env` option's, else prun's.
-fn search_path() -> Option<std::ffi::OsString> {
-    proc_env("PATH")
-        .map(Into::into)
-        .or_else(|| std::env::var_os("PATH"))
+/// Where commands look for a program by name here.
+struct Search {
+    /// The `PATH` they are given; `None` when it is not set (they then look in the C
+    /// library's default).
+    path: Option<std::ffi::OsString>,
+    /// Whether the policy hides prun's `PATH` from them.
+    hidden: bool,
+}
+
+/// Where commands look here: the running proc's `env` option's `PATH`, else prun's, unless
+/// the policy hides it from commands.
+fn search_path(policy: &Policy) -> Search {
+    if let Some(own) = proc_env("PATH") {
+        return Search {
+            path: Some(own.into()),
+            hidden: false,
+        };
+    }
+    if !policy.env_visible("PATH") {
+        return Search {
+            path: None,
+            hidden: true,
+        };
+    }
+    Search {
+        path: std::env::var_os("PATH"),
+        hidden: false,
+    }
 }
 
 /// Sleeps, ending early with an error when the proc (or, at the top level, the run) is

@@ -678,3 +678,23 @@ print(`secs: ${duration_secs("1m30s")} ${duration_secs(2)}`);
         out.describe()
     );
 }
+
+/// With several PostgreSQL versions installed, `pg` takes the highest, compared as
+/// numbers: as text, `9.6` comes after `16`, and a server of 9.6 was started.
+#[test]
+fn pg_takes_the_highest_version_installed_by_number_not_text() {
+    let out = Test::new()
+        .file("root/usr/lib/postgresql/9.6/bin/initdb", "")
+        .file("root/usr/lib/postgresql/16/bin/initdb", "")
+        .file("root/usr/lib/postgresql/10/bin/initdb", "")
+        .script(
+            r#"
+import "pg" as pg;
+print(pg::podman_entry("root", (), ""));
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has("/usr/lib/postgresql/16/bin/initdb -D")
+        .out_lacks("/9.6/");
+}

@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use rhai::{Dynamic, Map};
 
+use super::fileglob::GlobError;
 use super::tree::{Entry, Lister, OwnFiles};
 use crate::fnv::Fnv;
 use crate::graph::{
@@ -443,6 +444,10 @@ pub(crate) enum FilesError {
         crate::shown::visible(&.0.to_string_lossy())
     )]
     Tilde(PathBuf),
+    #[error(
+        "the inputs cannot be listed: {0} (prun does not judge a proc on inputs it cannot see)"
+    )]
+    Unreadable(#[from] super::tree::Unreadable),
 }
 
 /// A result that JSON cannot hold, or could not read back.
@@ -676,9 +681,12 @@ fn expand(pattern: &str, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
         out.push(PathBuf::from(pattern));
         return Ok(());
     }
-    let hits = super::fileglob::expand(pattern, false).map_err(|source| FilesError::Glob {
-        pattern: pattern.to_string(),
-        source,
+    let hits = super::fileglob::expand(pattern, false).map_err(|e| match e {
+        GlobError::Pattern(source) => FilesError::Glob {
+            pattern: pattern.to_string(),
+            source,
+        },
+        GlobError::Unreadable(source) => FilesError::Unreadable(source),
     })?;
     if hits.is_empty() {
         // As in the shell, a pattern that matches nothing stands for the file of its
@@ -712,7 +720,7 @@ fn content_since(files: &[PathBuf], since: i64, owner: &OwnFiles) -> Option<u128
     let lister = Lister::new(owner);
     let mut all = Vec::new();
     for f in files {
-        lister.files_under(f, &mut all);
+        lister.files_under(f, &mut all).ok()?;
     }
     content_of(&all, since)
 }
@@ -838,7 +846,7 @@ pub(super) fn fingerprint(
     let lister = Lister::new(owner);
     let mut all = Vec::with_capacity(files.len());
     for f in &files {
-        lister.files_under(f, &mut all);
+        lister.files_under(f, &mut all)?;
     }
     for (path, meta) in &all {
         h.feed(path.as_os_str().as_encoded_bytes());

@@ -73,8 +73,9 @@ impl CommandSpec {
 
     /// Checks what the command passes to the kernel: a variable name of `env` that is
     /// empty or holds `=` would set another variable than the one named (`"A=B": "x"`
-    /// sets `A` to `B=x`, past a policy's rule on `A`), and a NUL byte (in a name, a
-    /// value, an argument or a shell string) cannot be passed at all.
+    /// sets `A` to `B=x`, past a policy's rule on `A`), a NUL byte (in a name, a value, an
+    /// argument or a shell string) cannot be passed at all, and an empty program name
+    /// names no program (it is not one missing from `PATH`).
     pub(crate) fn check_env(&self) -> Result<(), CommandError> {
         let bad = |why: String| CommandError::Env {
             why,
@@ -82,6 +83,9 @@ impl CommandSpec {
         };
         match &self.program {
             Program::Argv(argv) => {
+                if argv.first().is_some_and(String::is_empty) {
+                    return Err(bad("the program name is an empty string".into()));
+                }
                 if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
                     return Err(bad(format!("argument {i} holds a NUL byte")));
                 }
@@ -133,7 +137,7 @@ impl CommandSpec {
             },
             (None, _) if program.contains('/') => "does not exist".into(),
             (None, Some(path)) => format!("not found on PATH={}", path.to_string_lossy()),
-            (None, None) => "not found: PATH is not set".into(),
+            (None, None) => format!("not found: {}", not_on_default_path()),
         }
     }
 
@@ -145,7 +149,8 @@ impl CommandSpec {
     }
 
     /// The files `execvp` tries for the program, in order: a path with a `/` (relative
-    /// to the child's working directory), else the program in each directory of `path`.
+    /// to the child's working directory), else the program in each directory of `path`
+    /// ([`DEFAULT_SEARCH_PATH`] when it is not set).
     fn candidates(
         &self,
         path: Option<&std::ffi::OsString>,
@@ -158,11 +163,8 @@ impl CommandSpec {
                 .map_or(PathBuf::from(program), |d| d.join(program));
             return Box::new(std::iter::once(file));
         }
-        let dirs: Vec<PathBuf> = path
-            .map(std::env::split_paths)
-            .into_iter()
-            .flatten()
-            .collect();
+        let path = path.map_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH), |p| p.as_os_str());
+        let dirs: Vec<PathBuf> = std::env::split_paths(path).collect();
         Box::new(dirs.into_iter().map(move |d| d.join(program)))
     }
 
@@ -362,12 +364,13 @@ pub(crate) enum CommandError {
         #[source]
         source: io::Error,
     },
-    #[error("failed to open {what} {}: {source}", path.display())]
+    #[error("{what} {} cannot be opened: {} (command: `{command}`)", path.display(), reason(source))]
     File {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
+        command: String,
     },
     #[error("failed to wait for `{command}`: {source}")]
     Wait {
@@ -409,14 +412,29 @@ impl CommandError {
                 source: last(source),
             },
             CommandError::Pipe(source) => CommandError::Pipe(last(source)),
-            CommandError::File { what, path, source } => CommandError::File {
+            CommandError::File {
+                what,
+                path,
+                source,
+                command,
+            } => CommandError::File {
                 what,
                 path,
                 source: last(source),
+                command,
             },
             e => e,
         }
     }
+}
+
+/// An I/O error as the C library words it (`Permission denied`), without Rust's
+/// `(os error 13)`.
+pub(crate) fn reason(e: &io::Error) -> String {
+    e.raw_os_error().map_or_else(
+        || e.to_string(),
+        |n| nix::errno::Errno::from_raw(n).desc().to_string(),
+    )
 }
 
 /// The interpreter a script's `#!` line names, if it has one.
@@ -430,20 +448,52 @@ fn interpreter(file: &Path) -> Option<String> {
     text.split_whitespace().next().map(str::to_string)
 }
 
-/// Resolves a program name on `path` (a `PATH` value) the way `execvp` would.
-pub(crate) fn which(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &Path| {
-        p.is_file()
-            && p.metadata()
-                .map(|m| m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
+/// Where a command that has no `PATH` finds a program by name: the C library's default
+/// search path (`execvp` without `PATH`).
+#[cfg(not(target_env = "musl"))]
+pub(crate) const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
+#[cfg(target_env = "musl")]
+pub(crate) const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
+
+/// Why a program named without a `/` is not found when `PATH` is not set.
+pub(crate) fn not_on_default_path() -> String {
+    format!("PATH is not set, and the default search path ({DEFAULT_SEARCH_PATH}) does not have it")
+}
+
+/// Resolves a program name on `path` (a `PATH` value; `None` when it is not set: the C
+/// library's default, [`DEFAULT_SEARCH_PATH`]) the way `execvp` would in a command working
+/// in `cwd` (relative to prun's; `None`: prun's own), where a path with a `/` and a
+/// relative entry of `path` lead. A relative file found in `cwd` is given as an absolute
+/// path, which names it from prun's directory as well as from the command's.
+pub(crate) fn which(
+    program: &str,
+    path: Option<&std::ffi::OsStr>,
+    cwd: Option<&Path>,
+) -> Option<PathBuf> {
+    let from_cwd = |p: PathBuf| match cwd {
+        Some(dir) if p.is_relative() => {
+            let full = std::env::current_dir()
+                .unwrap_or_default()
+                .join(dir)
+                .join(p);
+            full.components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect()
+        }
+        _ => p,
     };
     if program.contains('/') {
-        let p = PathBuf::from(program);
-        return is_exec(&p).then_some(p);
+        let p = from_cwd(PathBuf::from(program));
+        return may_execute(&p).then_some(p);
     }
-    std::env::split_paths(path?)
-        .map(|d| d.join(program))
-        .find(|p| is_exec(p))
+    std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH)))
+        .map(|d| from_cwd(d.join(program)))
+        .find(|p| may_execute(p))
+}
+
+/// Whether `p` is a regular file this process may execute, as `execvp` finds out by
+/// trying it (and goes on to the next directory of `PATH` when it may not): an execute
+/// bit for its owner only does not make another user's file executable by this one.
+pub(crate) fn may_execute(p: &Path) -> bool {
+    p.is_file() && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
 }

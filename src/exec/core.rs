@@ -404,6 +404,8 @@ pub(crate) struct Core {
     aborted: Option<AbortReason>,
     /// Procs that were running when the run was interrupted.
     interrupted: Vec<String>,
+    /// Top-level commands the interrupt terminated.
+    interrupted_commands: Vec<String>,
     /// The task DB's cache, when there is a DB.
     cache: Option<Cache>,
     /// prun's own directories (the logs, the script's state): never part of a directory
@@ -462,6 +464,7 @@ impl Core {
             ended: false,
             aborted: None,
             interrupted: Vec::new(),
+            interrupted_commands: Vec::new(),
             cache: None,
             own_dirs: [None, None],
             own_report: None,
@@ -1117,9 +1120,16 @@ impl Core {
 
     // ---- queries -----------------------------------------------------------------------
 
-    /// Procs that were running when the run was interrupted.
-    pub(crate) fn interrupted_procs(&self) -> &[String] {
-        &self.interrupted
+    /// A command of the script's top level (`` `cmd` (main.rhai:3:1) ``) that the interrupt
+    /// terminated: it is named after the procs that were running.
+    pub(crate) fn interrupted_command(&mut self, command: String) {
+        self.interrupted_commands.push(command);
+    }
+
+    /// Procs that were running when the run was interrupted, then the top-level commands
+    /// it terminated.
+    pub(crate) fn interrupted_procs(&self) -> Vec<String> {
+        [&self.interrupted[..], &self.interrupted_commands[..]].concat()
     }
 
     /// The procs a scheduled proc depends on (resolved: globs expanded, protos

@@ -5,16 +5,31 @@
 //! directory itself, matches each name (lossily decoded: an invalid byte reads as U+FFFD,
 //! which `*` and `?` match) with `glob::Pattern`, and keeps the name's real bytes. `**`
 //! matches any number of directories; it does not descend into symlinked directories (a
-//! link to an ancestor would make the walk endless).
+//! link to an ancestor would make the walk endless). Unlike the shell's, it does not pass
+//! over a directory it cannot read (permission denied): that is an error naming it, since
+//! the paths it holds would be missing from the list without a word.
 
 use std::path::{Path, PathBuf};
 
 use glob::{MatchOptions, Pattern};
 
+use super::tree::{Unreadable, absent, look, read_names};
+
+/// Why a pattern could not be expanded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GlobError {
+    /// Not a valid pattern.
+    #[error("{0}")]
+    Pattern(#[from] glob::PatternError),
+    /// A directory it had to read, or a path it had to look at, could not be.
+    #[error("{0}")]
+    Unreadable(#[from] Unreadable),
+}
+
 /// The existing paths matching `pattern`, sorted. With `hidden`, wildcards also match names
 /// starting with `.` (the `glob` crate's default); without, only a literal `.` does (the
 /// shell's rule).
-pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, glob::PatternError> {
+pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, GlobError> {
     Pattern::new(pattern)?;
     let opts = MatchOptions {
         case_sensitive: true,
@@ -32,14 +47,14 @@ pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, glob::
         if *part == "**" {
             for base in &current {
                 next.push(base.clone());
-                under(base, hidden, last, &mut next);
+                under(base, hidden, last, &mut next)?;
             }
         } else if !part.contains(['*', '?', '[']) {
             next.extend(current.iter().map(|base| base.join(part)));
         } else {
             let matcher = Pattern::new(part)?;
             for base in &current {
-                for name in names(base) {
+                for name in read_names(base)?.unwrap_or_default() {
                     if matcher.matches_with(&name.to_string_lossy(), opts) {
                         next.push(base.join(name));
                     }
@@ -48,7 +63,14 @@ pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, glob::
         }
         current = next;
     }
-    current.retain(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_ok());
+    current.retain(|p| !p.as_os_str().is_empty());
+    let mut existing = Vec::with_capacity(current.len());
+    for p in current {
+        if exists(&p)? {
+            existing.push(p);
+        }
+    }
+    let mut current = existing;
     if pattern.ends_with('/') {
         // As in the shell, a pattern ending in `/` matches directories only.
         current.retain(|p| p.is_dir());
@@ -58,33 +80,35 @@ pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, glob::
     Ok(current)
 }
 
-/// The names in directory `dir` (`""` is the working directory); none when it cannot be read.
-fn names(dir: &Path) -> Vec<std::ffi::OsString> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default()
+/// Whether `path` exists (a dangling link does); an error when it cannot be looked at.
+fn exists(path: &Path) -> Result<bool, Unreadable> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if absent(&e) => Ok(false),
+        Err(source) => Err(Unreadable {
+            path: path.to_path_buf(),
+            dir: false,
+            source,
+        }),
+    }
 }
 
 /// Every directory under `dir` (and every file too when `files`), depth first.
-fn under(dir: &Path, hidden: bool, files: bool, out: &mut Vec<PathBuf>) {
-    for name in names(dir) {
+fn under(dir: &Path, hidden: bool, files: bool, out: &mut Vec<PathBuf>) -> Result<(), Unreadable> {
+    for name in read_names(dir)?.unwrap_or_default() {
         if !hidden && name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
         let path = dir.join(&name);
-        let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+        let is_dir = look(&path)?.is_some_and(|m| m.is_dir());
         if is_dir || files {
             out.push(path.clone());
         }
         if is_dir && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) {
-            under(&path, hidden, files, out);
+            under(&path, hidden, files, out)?;
         }
     }
+    Ok(())
 }
 
 /// A path for messages: as text, each byte that is not UTF-8 written as `\xNN`.

@@ -721,17 +721,18 @@ impl Capture {
     }
 }
 
-fn open_sink(what: &'static str, path: &PathBuf) -> Result<File, CommandError> {
+fn open_sink(what: &'static str, path: &PathBuf, launch: &Launch) -> Result<File, CommandError> {
     File::create(path).map_err(|source| CommandError::File {
         what,
         path: path.clone(),
         source,
+        command: crate::shown::command(launch),
     })
 }
 
 /// `/dev/null` for a child's stdin: opened once, and duplicated for each child (which
 /// costs less than a path lookup per child).
-fn dev_null() -> Result<Stdio, CommandError> {
+fn dev_null(launch: &Launch) -> Result<Stdio, CommandError> {
     static NULL: OnceLock<File> = OnceLock::new();
     let file = match NULL.get() {
         Some(f) => f,
@@ -741,6 +742,7 @@ fn dev_null() -> Result<Stdio, CommandError> {
                 what: "stdin",
                 path,
                 source,
+                command: crate::shown::command(launch),
             })?;
             NULL.get_or_init(|| opened)
         }
@@ -872,12 +874,12 @@ async fn run_local(
     // `>f 2>&1` does) instead of overwriting each other. An open file (`Sink::Fd`) is
     // only borrowed: each stage gets its own duplicate when it is spawned.
     let opened_stdout = match &launch.stdout {
-        Sink::File(p) => Some(open_sink("stdout file", p)?),
+        Sink::File(p) => Some(open_sink("stdout file", p, launch)?),
         Sink::Fd(_) | Sink::Capture | Sink::Log | Sink::Inherit => None,
     };
     let opened_stderr = match (&launch.stderr, &launch.stdout) {
         (Sink::File(e), Sink::File(o)) if e == o => None,
-        (Sink::File(p), _) => Some(open_sink("stderr file", p)?),
+        (Sink::File(p), _) => Some(open_sink("stderr file", p, launch)?),
         (Sink::Fd(_) | Sink::Capture | Sink::Log | Sink::Inherit, _) => None,
     };
     let stdout_file: Option<&File> = match &launch.stdout {
@@ -899,7 +901,7 @@ async fn run_local(
         })
     };
     let mut next_stdin: Option<Stdio> = match &launch.stdin {
-        Input::Null => Some(dev_null()?),
+        Input::Null => Some(dev_null(launch)?),
         Input::Inherit => Some(Stdio::inherit()),
         Input::Bytes(_) | Input::Held => Some(Stdio::piped()),
         Input::File(p) => Some(Stdio::from(File::open(p).map_err(|source| {
@@ -907,6 +909,7 @@ async fn run_local(
                 what: "stdin file",
                 path: p.clone(),
                 source,
+                command: crate::shown::command(launch),
             }
         })?)),
     };

@@ -11,7 +11,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::command::{CommandSpec, Program};
+use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program, may_execute};
 
 /// What scripts run by a [`crate::Runtime`] may do: which programs they may start, which
 /// environment variables they may read or pass, whether shell strings run, and limits on
@@ -506,13 +506,6 @@ struct Resolved {
     real: Option<PathBuf>,
 }
 
-/// Where a command that has no `PATH` finds a program by name: the C library's default
-/// search path (`execvp` without `PATH`).
-#[cfg(not(target_env = "musl"))]
-const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
-#[cfg(target_env = "musl")]
-const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
-
 impl Resolved {
     /// `argv0` as the spawn of `spec` finds it; `path_hidden` when the command does not
     /// inherit prun's `PATH` (the policy hides it).
@@ -528,7 +521,7 @@ impl Resolved {
             .as_ref()
             .map_or_else(|| here.clone(), |c| here.join(c));
         let path = if argv0.contains('/') {
-            absolute(&base.join(argv0)).filter(|p| is_executable(p))
+            absolute(&base.join(argv0)).filter(|p| may_execute(p))
         } else {
             let own_path = spec
                 .env
@@ -580,20 +573,16 @@ impl Resolved {
     }
 }
 
-/// `name` looked up in `path` (prun's own `PATH` when `None`) by a process working in
-/// `base`, as the spawn does: a relative entry (an empty one is `.`) is relative to `base`.
+/// `name` looked up in `path` (prun's own `PATH` when `None`, the C library's default when
+/// that is not set) by a process working in `base`, as the spawn does: a relative entry
+/// (an empty one is `.`) is relative to `base`.
 fn search(name: &str, path: Option<std::ffi::OsString>, base: &Path) -> Option<PathBuf> {
-    let path = path.or_else(|| std::env::var_os("PATH"))?;
+    let path = path
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_else(|| DEFAULT_SEARCH_PATH.into());
     std::env::split_paths(&path)
         .filter_map(|d| absolute(&base.join(d).join(name)))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.is_file()
-        && p.metadata()
-            .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+        .find(|p| may_execute(p))
 }
 
 /// The absolute path `p` (absolute) names, as written but without `.` components; with a

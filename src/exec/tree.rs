@@ -11,7 +11,9 @@
 //! what it holds changes from one instant to the next, so a proc reading it could never be
 //! up to date anyway. prun's own files (the task DB,
 //! the `--json` report, the state and log directories) are left out, so that a run never makes its own inputs
-//! change.
+//! change. A directory the walk cannot read, or a file it cannot look at (permission
+//! denied), is an error naming it: what it holds would be left out of the fingerprint
+//! unseen, and a proc reading it judged up to date while it changed.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -19,9 +21,80 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// A file of an input, with its metadata (`None` when it does not exist or cannot be
-/// read).
+/// A file of an input, with its metadata (`None` when it does not exist).
 pub(crate) type Entry = (PathBuf, Option<Metadata>);
+
+/// A directory a walk could not read, or a path it could not look at: what it holds is
+/// unknown, so a listing without it would be silently short.
+#[derive(Debug, thiserror::Error)]
+pub(crate) struct Unreadable {
+    /// The directory or path.
+    pub path: PathBuf,
+    /// Whether it is a directory whose entries could not be listed.
+    pub dir: bool,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = super::fileglob::display(&self.path);
+        let why = super::command::reason(&self.source);
+        if self.dir {
+            write!(f, "the directory {path} cannot be read: {why}")
+        } else {
+            write!(f, "the path {path} cannot be looked at: {why}")
+        }
+    }
+}
+
+/// The metadata of `path` (links followed); `None` when it does not exist (a dangling
+/// link, a link loop, or a file under something that is not a directory count as
+/// missing); any other failure (permission denied) is [`Unreadable`].
+pub(crate) fn look(path: &Path) -> Result<Option<Metadata>, Unreadable> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if absent(&e) => Ok(None),
+        Err(source) => Err(Unreadable {
+            path: path.to_path_buf(),
+            dir: false,
+            source,
+        }),
+    }
+}
+
+/// Whether the error of looking at a path says that there is nothing there.
+pub(crate) fn absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    ) || e.raw_os_error() == Some(nix::libc::ELOOP)
+}
+
+/// The names in the directory `dir` (`""` is the working directory), unsorted; `None`
+/// when it no longer exists.
+pub(crate) fn read_names(dir: &Path) -> Result<Option<Vec<OsString>>, Unreadable> {
+    let shown = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let unreadable = |source| Unreadable {
+        path: shown.to_path_buf(),
+        dir: true,
+        source,
+    };
+    let entries = match std::fs::read_dir(shown) {
+        Ok(entries) => entries,
+        Err(e) if absent(&e) => return Ok(None),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let names = entries
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unreadable)?;
+    Ok(Some(names))
+}
 
 /// Which file or directory a path is, whatever path reaches it.
 type Identity = (u64, u64);
@@ -104,12 +177,14 @@ impl<'a> Lister<'a> {
     }
 
     /// Appends to `out` the file `path`, or every file under it when it is a directory.
-    pub(crate) fn files_under(&self, path: &Path, out: &mut Vec<Entry>) {
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => walk(path, &m, self.own.get_or_init(|| self.owner.ids()), out),
-            Ok(m) => out.push((path.to_path_buf(), Some(m))),
-            Err(_) => out.push((path.to_path_buf(), None)),
+    pub(crate) fn files_under(&self, path: &Path, out: &mut Vec<Entry>) -> Result<(), Unreadable> {
+        match look(path)? {
+            Some(m) if m.is_dir() => {
+                walk(path, &m, self.own.get_or_init(|| self.owner.ids()), out)?;
+            }
+            meta => out.push((path.to_path_buf(), meta)),
         }
+        Ok(())
     }
 }
 
@@ -120,21 +195,26 @@ struct Open {
 
 /// Appends the files under the directory `root` (whose metadata is `meta`), as the module
 /// describes.
-fn walk(root: &Path, meta: &Metadata, own: &OwnIds, out: &mut Vec<Entry>) {
+fn walk(
+    root: &Path,
+    meta: &Metadata,
+    own: &OwnIds,
+    out: &mut Vec<Entry>,
+) -> Result<(), Unreadable> {
     let mut seen = Seen::default();
     let mut stack: Vec<Open> = Vec::new();
-    stack.extend(enter(root, meta, own, &mut seen));
+    stack.extend(enter(root, meta, own, &mut seen)?);
     while let Some(open) = stack.last_mut() {
         let Some(path) = open.entries.next() else {
             stack.pop();
             continue;
         };
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => stack.extend(enter(&path, &m, own, &mut seen)),
-            Ok(m) => out.push((path, Some(m))),
-            Err(_) => out.push((path, None)),
+        match look(&path)? {
+            Some(m) if m.is_dir() => stack.extend(enter(&path, &m, own, &mut seen)?),
+            meta => out.push((path, meta)),
         }
     }
+    Ok(())
 }
 
 /// What a walk knows of the directories it met.
@@ -174,28 +254,32 @@ fn on_pseudo_fs(dir: &Path, dev: u64, known: &mut HashMap<u64, bool>) -> bool {
 }
 
 /// Reads the directory `dir` for the walk, unless it is one of prun's own, was entered
-/// already, or is on a pseudo file system.
-fn enter(dir: &Path, meta: &Metadata, own: &OwnIds, seen: &mut Seen) -> Option<Open> {
+/// already, is on a pseudo file system, or is gone.
+fn enter(
+    dir: &Path,
+    meta: &Metadata,
+    own: &OwnIds,
+    seen: &mut Seen,
+) -> Result<Option<Open>, Unreadable> {
     let id = identity(meta);
     if own.dirs.contains(&id)
         || on_pseudo_fs(dir, meta.dev(), &mut seen.pseudo)
         || !seen.entered.insert(id)
     {
-        return None;
+        return Ok(None);
     }
-    let entries = std::fs::read_dir(dir).ok()?;
-    let mut paths: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name();
-            !own.files.iter().any(|(d, n)| *d == id && *n == name)
-        })
-        .map(|e| e.path())
+    let Some(names) = read_names(dir)? else {
+        return Ok(None);
+    };
+    let mut paths: Vec<PathBuf> = names
+        .into_iter()
+        .filter(|name| !own.files.iter().any(|(d, n)| *d == id && n == name))
+        .map(|name| dir.join(name))
         .collect();
     paths.sort();
-    Some(Open {
+    Ok(Some(Open {
         entries: paths.into_iter(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -205,7 +289,7 @@ mod tests {
 
     fn list(path: &Path, owner: &OwnFiles) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        Lister::new(owner).files_under(path, &mut out);
+        Lister::new(owner).files_under(path, &mut out).unwrap();
         out.into_iter().map(|(p, _)| p).collect()
     }
 

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
 use super::job;
 use crate::duration;
@@ -55,29 +55,38 @@ const STDERR_LINE_CHARS: usize = 300;
 /// Registers `shell`, `exec` and `pipe`.
 pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     let s = sched.clone();
-    engine.register_fn("shell", move |cmd: &str| {
-        run(&s, vec![Program::Shell(cmd.to_string())], Map::new())
+    engine.register_fn("shell", move |ctx: NativeCallContext, cmd: &str| {
+        run(&s, &ctx, vec![Program::Shell(cmd.to_string())], Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("shell", move |cmd: &str, opts: Map| {
-        run(&s, vec![Program::Shell(cmd.to_string())], opts)
+    engine.register_fn(
+        "shell",
+        move |ctx: NativeCallContext, cmd: &str, opts: Map| {
+            run(&s, &ctx, vec![Program::Shell(cmd.to_string())], opts)
+        },
+    );
+    let s = sched.clone();
+    engine.register_fn("exec", move |ctx: NativeCallContext, argv: Array| {
+        run(&s, &ctx, vec![argv_of("exec", argv)?], Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("exec", move |argv: Array| {
-        run(&s, vec![argv_of("exec", argv)?], Map::new())
+    engine.register_fn(
+        "exec",
+        move |ctx: NativeCallContext, argv: Array, opts: Map| {
+            run(&s, &ctx, vec![argv_of("exec", argv)?], opts)
+        },
+    );
+    let s = sched.clone();
+    engine.register_fn("pipe", move |ctx: NativeCallContext, stages: Array| {
+        run(&s, &ctx, stages_of(stages)?, Map::new())
     });
     let s = sched.clone();
-    engine.register_fn("exec", move |argv: Array, opts: Map| {
-        run(&s, vec![argv_of("exec", argv)?], opts)
-    });
-    let s = sched.clone();
-    engine.register_fn("pipe", move |stages: Array| {
-        run(&s, stages_of(stages)?, Map::new())
-    });
-    let s = sched.clone();
-    engine.register_fn("pipe", move |stages: Array, opts: Map| {
-        run(&s, stages_of(stages)?, opts)
-    });
+    engine.register_fn(
+        "pipe",
+        move |ctx: NativeCallContext, stages: Array, opts: Map| {
+            run(&s, &ctx, stages_of(stages)?, opts)
+        },
+    );
 }
 
 fn argv_of(what: &str, argv: Array) -> R<Program> {
@@ -303,6 +312,29 @@ fn check_stdin_file(l: &Launch) -> R<()> {
     Ok(())
 }
 
+/// The error of a command the script asked for once its proc (or, at the top level, the
+/// run) was already ended: a script that caught the error of the command ended by Ctrl-C
+/// or a timeout (a retry loop) does not start another one, which would be terminated as
+/// it starts, after doing who knows what.
+fn not_started(
+    sched: &Scheduler,
+    l: &Launch,
+    log_path: &std::path::Path,
+    log: &mut LogWriter,
+) -> Box<EvalAltResult> {
+    let why = match job::current() {
+        Some(j) if sched.proc_timed_out(j.id) => "its proc timed out",
+        _ => "the run was aborted",
+    };
+    let _ = log.line(&format!("$ {l}\n# not started: {why}"));
+    format!(
+        "command `{}` was not started: {why}\n  log: {}",
+        crate::shown::command(l),
+        log_path.display()
+    )
+    .into()
+}
+
 /// One entry of `ok_codes`: an exit code, 0 to 255 (another could never match).
 fn ok_code(v: &Dynamic) -> R<i64> {
     let code = v.as_int().map_err(|_| {
@@ -330,7 +362,12 @@ fn terminal(l: &mut Launch) {
     }
 }
 
-fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
+fn run(
+    sched: &Arc<Scheduler>,
+    ctx: &NativeCallContext,
+    programs: Vec<Program>,
+    opts: Map,
+) -> R<Map> {
     let (mut l, c) = options(sched, programs, opts)?;
     let job = job::current();
     let cancel = job
@@ -343,6 +380,9 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     let file = log::open_append(&log_path)
         .map_err(|e| format!("failed to open log {}: {e}", crate::paths::shown(&log_path)))?;
     let mut writer = LogWriter::new(file);
+    if cancel.is_cancelled() {
+        return Err(not_started(sched, &l, &log_path, &mut writer));
+    }
     let _ = writer.line(&launch::header(&l));
     let shared = Arc::new(Mutex::new(writer));
     l.log = Some(shared.clone());
@@ -382,6 +422,12 @@ fn run(sched: &Arc<Scheduler>, programs: Vec<Program>, opts: Map) -> R<Map> {
     }
     let _ = file.line(&launch::footer(&out, &l, &c.ok_codes));
     drop(file);
+    if job.is_none() && out.ending == launch::Ending::Cancelled && sched.interrupted() {
+        let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+        sched.with(|core| {
+            core.interrupted_command(format!("`{}` ({origin})", crate::shown::command(&l)));
+        });
+    }
     let ok = out.ok(&c.ok_codes);
     let ended = matches!(
         out.ending,

@@ -67,6 +67,7 @@ pub(crate) const API_FUNCTIONS: &[&str] = &[
     "args",
     "create",
     "defer",
+    "duration_secs",
     "env",
     "exec",
     "exit",

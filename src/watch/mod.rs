@@ -868,10 +868,10 @@ fn resolve(
             .cloned(),
     );
     let cwd = std::env::current_dir().unwrap_or_default();
-    let bad = |e: &glob::PatternError| {
-        sched.reporter().warning(&format!(
-            "watch: an input glob is not valid ({e}); it is not watched"
-        ));
+    let bad = |e: &crate::exec::fileglob::GlobError| {
+        sched
+            .reporter()
+            .warning(&format!("watch: an input glob is not watched: {e}"));
     };
     Watched::new(&cwd, procs, &ignored, bad)
 }

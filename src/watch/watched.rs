@@ -19,6 +19,7 @@ use std::time::SystemTime;
 use glob::{MatchOptions, Pattern};
 
 use crate::exec::InputPattern;
+use crate::exec::fileglob::GlobError;
 use crate::graph::ProcId;
 
 /// The same matching rules as input globs (see `exec::fileglob`).
@@ -77,7 +78,7 @@ fn link_targets(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 impl Matcher {
-    fn new(input: InputPattern, cwd: &Path) -> Result<Matcher, glob::PatternError> {
+    fn new(input: InputPattern, cwd: &Path) -> Result<Matcher, GlobError> {
         match input {
             InputPattern::Path(p) => {
                 let path = absolute(cwd, &p);
@@ -279,13 +280,13 @@ pub(super) struct Watched {
 impl Watched {
     /// Builds the watch over `procs`, ignoring changes at or under `ignored` (prun's log
     /// directory, the task DB) and the procs' outputs. Relative paths are relative to
-    /// `cwd`, as everywhere in a script. An input glob that is not valid is left out and
+    /// `cwd`, as everywhere in a script. An input glob that is not valid, or that meets a directory it cannot read, is left out and
     /// passed to `bad` with its error (its proc failed on it already).
     pub(super) fn new(
         cwd: &Path,
         procs: Vec<(ProcId, ProcFiles)>,
         ignored: &[PathBuf],
-        mut bad: impl FnMut(&glob::PatternError),
+        mut bad: impl FnMut(&GlobError),
     ) -> Watched {
         let mut w = Watched {
             procs: Vec::new(),

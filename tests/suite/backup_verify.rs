@@ -637,7 +637,7 @@ fn bad_server_options_are_refused_before_anything_runs() {
         (
             "--max-wait",
             "soon",
-            "--max-wait soon: must be whole seconds",
+            "--max-wait soon: must be a duration: seconds (30, 0.5) or a string such as",
         ),
         (
             "--postgres-version",

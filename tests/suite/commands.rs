@@ -170,7 +170,8 @@ run(["closure", "cmdbody", "shellbody"]);
 /// A variable name with `=` would set another variable (`"A=B": "x"` is `A=B=x`, `A`
 /// being `B=x`) and an empty one would be dropped: both fail the command, naming the
 /// name, as a NUL byte in a value does (or in an argument, naming which). A `cwd` that is
-/// a file says so.
+/// a file says so. An empty program name is said to be one, not a program missing from
+/// `PATH`.
 #[test]
 fn bad_env_names_and_a_cwd_that_is_a_file_fail_naming_them() {
     let out = Test::new()
@@ -183,7 +184,8 @@ proc("nul", #{ env: #{ Z: "a\x00b" }, cmd: ["true"] });
 proc("clos", |ctx| { shell("echo ran > clos.out", #{ env: #{ "PATH=/tmp": "x" } }) });
 proc("file", #{ cwd: "afile", cmd: ["true"] });
 proc("argnul", #{ cmd: ["echo", "x", "a\x00"] });
-run(["eq", "empty", "nul", "clos", "file", "argnul"]);
+proc("noprog", #{ cmd: ["", "x"] });
+run(["eq", "empty", "nul", "clos", "file", "argnul", "noprog"]);
 "#,
         )
         .run();
@@ -201,6 +203,10 @@ run(["eq", "empty", "nul", "clos", "file", "argnul"]);
         ),
         ("file", "afile is not a directory"),
         ("argnul", "argument 2 holds a NUL byte"),
+        (
+            "noprog",
+            "the program name is an empty string (command: `'' x`)",
+        ),
     ] {
         let line = out.proc_line("FAILED", name);
         assert!(line.contains(says), "{name}: {line}\n{}", out.describe());

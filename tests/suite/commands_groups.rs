@@ -212,7 +212,8 @@ run(["body", "clos"]);
     }
 }
 
-/// Ctrl-C or SIGTERM while procs and a top-level command run.
+/// Ctrl-C or SIGTERM while procs and a top-level command run: all are ended, process
+/// groups and all, and named.
 fn interrupt(sig: &str) {
     let out = Test::new()
         .signal_when("all.started", sig)
@@ -239,12 +240,16 @@ print("the top level went on");
         .lines()
         .find(|l| l.starts_with("prun: interrupted; terminated: "))
         .unwrap_or_else(|| panic!("no interrupted line\n{}", out.describe()));
-    let names: Vec<&str> = line
+    // The procs, then the top-level command, named with where the script runs it.
+    let (procs, top) = line
         .trim_start_matches("prun: interrupted; terminated: ")
-        .split(", ")
-        .collect();
+        .split_once(", `")
+        .unwrap_or_else(|| panic!("no top-level command in {line}"));
+    let mut names: Vec<&str> = procs.split(", ").collect();
+    names.sort();
+    assert_eq!(names, ["body", "clos"], "{line}");
     assert!(
-        names.len() == 2 && names.contains(&"body") && names.contains(&"clos"),
+        top.starts_with("sleep 300 & echo $! > top.gc;") && top.ends_with("` (main.rhai:11:1)"),
         "{line}"
     );
     let ctx = out.describe();
@@ -742,6 +747,26 @@ proc("command", #{ now: true, timeout: "1s", shell: "trap 'echo command >> termi
     lines.sort();
     assert_eq!(lines, ["command", "daemon"], "{}", out.describe());
     assert_gone(pid_in(&out, "d.pid"), "the stopped daemon", &out.describe());
+}
+
+/// A script that catches the error of the command Ctrl-C ended (a retry loop does) and
+/// asks for another one: it is not started, and the error says so. Before, it was
+/// started, did its work (here, made a file), and was reported terminated.
+#[test]
+fn after_ctrl_c_a_command_the_script_asks_for_is_not_started() {
+    let out = Test::new()
+        .signal_when("started", "INT")
+        .script(
+            r#"
+try { exec(["sh", "-c", "touch started; exec sleep 300"]); } catch (e) { print(`first: ${e}`); }
+try { exec(["touch", "second"]); } catch (e) { print(`second: ${e}`); }
+"#,
+        )
+        .run();
+    out.code(130)
+        .out_has("first: command `sh -c 'touch started; exec sleep 300'` was terminated")
+        .out_has("second: command `touch second` was not started: the run was aborted");
+    assert!(!out.path("second").exists(), "{}", out.describe());
 }
 
 /// A second Ctrl-C kills at once what is left, even what prun is ending at the run's end

@@ -416,6 +416,27 @@ exec(["cat"], #{ stdin: #{ file: "/dev/null" }, stdout: "/dev/null" });
     assert_eq!(out.read("data.txt"), "precious\n");
 }
 
+/// A `stdin`, `stdout` or `stderr` file that cannot be opened is named with the command,
+/// in the C library's words: it read `failed to open stdin file nofile: No such file or
+/// directory (os error 2)`, naming no command.
+#[test]
+fn a_stream_file_that_cannot_be_opened_is_named_with_the_command() {
+    let out = Test::new()
+        .script(
+            r#"
+for o in [#{ stdin: #{ file: "nofile" } }, #{ stdout: "nodir/out.txt" }, #{ stderr: "nodir/err.txt" }] {
+    try { exec(["echo", "hi"], o); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+}
+"#,
+        )
+        .run();
+    out.ok()
+        .out_lacks("NO ERROR")
+        .line("caught: stdin file nofile cannot be opened: No such file or directory (command: `echo hi`)")
+        .line("caught: stdout file nodir/out.txt cannot be opened: No such file or directory (command: `echo hi`)")
+        .line("caught: stderr file nodir/err.txt cannot be opened: No such file or directory (command: `echo hi`)");
+}
+
 #[test]
 fn stdin_from_a_string_or_a_file() {
     let out = Test::new()

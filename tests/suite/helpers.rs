@@ -524,6 +524,66 @@ print(`nothing: ${file_info("nothing/here") == ()} ${file_info("main.rhai/x") ==
     }
 }
 
+/// A directory `glob` cannot read (permission denied) is an error naming it, not passed
+/// over without a word as the shell does: its files would be missing from the list. So
+/// for `fs::newest` (whose `()` would read as "no file yet") and for a proc's `inputs`,
+/// glob or directory, whose fingerprint would not cover what the proc reads, and so could
+/// find it up to date while those files change.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn a_directory_that_cannot_be_read_is_an_error_for_glob_and_inputs() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+import "fs" as fs;
+try { print(`NO ERROR: ${glob("in/**/*.txt")}`); } catch (e) { print(`caught: ${e}`); }
+try { print(`NO ERROR: ${glob("in/*/b.txt")}`); } catch (e) { print(`caught: ${e}`); }
+try { print(`NO ERROR: ${fs::newest("in/closed")}`); } catch (e) { print(`caught: ${e}`); }
+print(`open: ${glob("in/open/*.txt")}`);
+proc("globbed", #{ inputs: ["in/**/*.txt"], cmd: ["true"] });
+proc("walked", #{ inputs: ["in"], cmd: ["true"] });
+proc("named", #{ inputs: ["in/closed/b.txt"], cmd: ["true"] });
+run(["globbed", "walked", "named"]);
+"#,
+        )
+        .file("in/open/a.txt", "a")
+        .by_another_user();
+    let closed = t.dir().join("in/closed");
+    std::fs::create_dir_all(&closed).unwrap();
+    std::fs::write(closed.join("b.txt"), "b").unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = t.run();
+    out.code(1)
+        .out_lacks("NO ERROR")
+        .line("open: [\"in/open/a.txt\"]");
+    let unreadable = "the directory in/closed cannot be read: Permission denied";
+    let unseen = "the path in/closed/b.txt cannot be looked at: Permission denied";
+    for (starts, says) in [
+        ("caught: glob: \"in/**/*.txt\"", unreadable),
+        ("caught: glob: \"in/*/b.txt\"", unseen),
+        ("caught: fs::newest: glob: \"in/closed/*\"", unreadable),
+    ] {
+        let line = out.stdout.lines().find(|l| l.starts_with(starts));
+        assert!(
+            line.is_some_and(|l| l.contains(says)),
+            "{starts}... {says}\n{}",
+            out.describe()
+        );
+    }
+    for (name, says) in [
+        ("globbed", unreadable),
+        ("walked", unreadable),
+        ("named", unseen),
+    ] {
+        let line = out.proc_line("FAILED", name);
+        assert!(
+            line.contains("the inputs cannot be listed") && line.contains(says),
+            "{line}"
+        );
+    }
+}
+
 /// A `tempdir()` whose commands left directories without write or search permission
 /// (Go's module cache is read-only, a test may `chmod 000` a directory) is still removed
 /// when the script ends, as its owner may: not left behind with a warning.
@@ -552,6 +612,128 @@ exec(["chmod", "0000", `${t}/closed`]);
         "{made} is left\n{}",
         out.describe()
     );
+}
+
+/// With `PATH` unset (`env -i`, some service managers), a command finds a program by name
+/// in the C library's default search path, as `execvp` does: so do `which` and `require`
+/// (before, `which` gave `()` and `require` threw for a program `exec` ran), and a program
+/// in none of it is said to be looked for there.
+#[test]
+fn without_path_which_and_require_search_the_default_path_as_commands_do() {
+    let out = Test::new()
+        .script(
+            r#"
+print(`which: ${which("sh")}`);
+require("sh");
+print(`exec: ${exec(["sh", "-c", "echo ran"], #{ quiet: true }).stdout}`);
+try { require("sh", "prun-no-such-tool"); } catch (e) { print(`caught: ${e}`); }
+try { exec(["prun-no-such-tool"]); } catch (e) { print(`caught: ${e}`); }
+"#,
+        )
+        .unset_env("PATH")
+        .run();
+    let unset = "PATH is not set, and the default search path (/bin:/usr/bin) does not have it";
+    out.ok()
+        .line("which: /bin/sh")
+        .line("exec: ran")
+        .line(&format!(
+            "caught: required tool \"prun-no-such-tool\" not found: {unset}"
+        ));
+    out.out_has(&format!(
+        "caught: program \"prun-no-such-tool\" not found: {unset}"
+    ));
+}
+
+/// A file on `PATH` with an execute bit the user does not have (root's `0700` tool) is
+/// passed over, as `execvp` passes over it: `which` and `require` name the file `exec`
+/// runs, found further on, not the one it cannot.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn which_passes_over_a_file_the_user_may_not_execute_as_exec_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new()
+        .script(
+            r#"
+print(`which: ${which("prun-tool")}`);
+require("prun-tool");
+print(`exec: ${exec(["prun-tool"], #{ quiet: true }).stdout}`);
+"#,
+        )
+        .by_another_user();
+    let dir = t.dir().to_path_buf();
+    let path = format!("{0}/a:{0}/b:/usr/bin:/bin", dir.display());
+    for (file, mode) in [("a", 0o700), ("b", 0o755)] {
+        let tool = dir.join(file).join("prun-tool");
+        std::fs::create_dir_all(tool.parent().unwrap()).unwrap();
+        std::fs::write(&tool, format!("#!/bin/sh\necho from-{file}\n")).unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = t.env("PATH", &path).run();
+    out.ok()
+        .line(&format!("which: {}/b/prun-tool", dir.display()))
+        .line("exec: from-b");
+}
+
+/// Inside a proc whose `cwd` is another directory, its commands find `./tool`, and a tool
+/// in a relative entry of `PATH`, there: so do `which` and `require`, which looked in
+/// prun's directory instead (and gave `()`, or threw, for a tool the commands ran). The
+/// path `which` gives is absolute, so that it names the same file for the proc's commands
+/// as for the script's file functions. A path `require` does not find is not said to be
+/// missing from `PATH`, which it was never looked up on.
+#[test]
+fn which_and_require_in_a_proc_look_where_its_cwd_leads() {
+    let out = Test::new()
+        .script(
+            r#"
+exec(["chmod", "755", "sub/tool", "sub/bin/rel-tool"]);
+proc("p", #{ cwd: "sub", env: #{ PATH: "bin:/usr/bin:/bin" } }, |ctx| {
+    require("./tool", "rel-tool");
+    try { require("./none"); } catch (e) { print(`caught: ${e}`); }
+    for t in ["./tool", "rel-tool"] {
+        let found = which(t);
+        print(`which ${t}: ${found} ${exec([found], #{ quiet: true }).stdout}`);
+    }
+});
+run("p");
+"#,
+        )
+        .file("sub/tool", "#!/bin/sh\necho ran-tool\n")
+        .file("sub/bin/rel-tool", "#!/bin/sh\necho ran-rel-tool\n")
+        .run();
+    let dir = out.dir.path().display().to_string();
+    out.ok()
+        .line(&format!("which ./tool: {dir}/sub/tool ran-tool"))
+        .line(&format!(
+            "which rel-tool: {dir}/sub/bin/rel-tool ran-rel-tool"
+        ))
+        .line(r#"caught: required tool "./none" (in sub) is not a file you may execute"#);
+}
+
+/// A policy that hides `PATH` from commands (`--deny-env PATH`) has them look in the C
+/// library's default search path: so do `which` and `require`, which searched prun's
+/// `PATH` and named a tool the commands then did not find.
+#[test]
+fn with_path_hidden_which_and_require_search_where_commands_look() {
+    let t = Test::new()
+        .script(
+            r#"
+exec(["chmod", "755", "bin/prun-only-here"]);
+print(`which: ${which("prun-only-here")} ${which("sh")}`);
+try { require("prun-only-here"); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }
+"#,
+        )
+        .file("bin/prun-only-here", "#!/bin/sh\necho only\n")
+        .before(&["--deny-env", "PATH"]);
+    let path = format!(
+        "{}/bin:{}",
+        t.dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = t.env("PATH", &path).run();
+    out.ok()
+        .out_lacks("NO ERROR")
+        .line("which:  /bin/sh")
+        .line(r#"caught: required tool "prun-only-here" not found in /bin:/usr/bin (the policy hides PATH from commands, which then look there)"#);
 }
 
 /// Inside a proc whose `env` sets `PATH`, its commands search that `PATH`: so do `which`

@@ -298,7 +298,7 @@ print(`one=${pg::query(s, "postgres", "select 1")}`);
 
 #[test]
 #[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
-fn pg_start_refuses_a_max_wait_it_cannot_read_naming_the_option() {
+fn pg_start_takes_any_duration_as_max_wait_and_refuses_another_naming_the_option() {
     if !have_postgres() {
         return;
     }
@@ -306,12 +306,15 @@ fn pg_start_refuses_a_max_wait_it_cannot_read_naming_the_option() {
         .script(
             r#"
 import "pg" as pg;
-pg::start(#{ max_wait: "1.5s" });
+let s = pg::start(#{ max_wait: "1m30s" });
+print(`one=${pg::query(s, "postgres", "select 1")}`);
+pg::start(#{ max_wait: "1x" });
 "#,
         )
         .run()
         .code(2)
-        .err_has(r#"pg::start: max_wait must be whole seconds or a string such as "500ms", "30s", "2m", not "1.5s""#);
+        .line("one=1")
+        .err_has(r#"pg::start: max_wait must be a duration: seconds (30, 0.5) or a string such as "300ms", "2m", "2d", not "1x""#);
 }
 
 /// Copies one row whose `name` is the SQL expression `text` from a UTF8 database into a

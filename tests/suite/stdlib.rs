@@ -639,3 +639,62 @@ print(retry::run(|| { n += 1; if n < 2 { throw "again"; } n }, #{ delay: "10ms",
         .line("refused 1h 30")
         .line("2");
 }
+
+/// `pg::start`'s `max_wait` is a duration as prun's own options take it (`1m30s`, `500ms`,
+/// `1h 30m`, a number of seconds), and a bad one is refused in the words of their error:
+/// before, only `Ns`, `Nm` or an integer passed, and `"1m30s"` was refused.
+#[test]
+fn pg_max_wait_takes_every_duration_prun_s_options_take() {
+    let out = Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+for v in ["1m30s", "500ms", "1h 30m", "1.5s", 2, 0.5] {
+    print(`${v}: ${pg::problem("max_wait", v) ?? "ok"}`);
+}
+print(`zero: ${pg::problem("max_wait", "0s")}`);
+print(`bad: ${pg::problem("max_wait", "1x")}`);
+try { exec(["true"], #{ timeout: "1x" }); } catch (e) { print(`timeout: ${e}`); }
+print(`secs: ${duration_secs("1m30s")} ${duration_secs(2)}`);
+"#,
+        )
+        .run();
+    out.ok()
+        .line("zero: must be more than 0")
+        .line("secs: 90.0 2.0");
+    for v in ["1m30s", "500ms", "1h 30m", "1.5s", "2", "0.5"] {
+        out.line(&format!("{v}: ok"));
+    }
+    let after = |start: &str, mark: &str| {
+        let line = out.stdout.lines().find(|l| l.starts_with(start));
+        line.and_then(|l| l.split_once(mark))
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_else(|| panic!("no {start}...{mark}\n{}", out.describe()))
+    };
+    assert_eq!(
+        after("bad: ", "must be a duration: "),
+        after("timeout: ", "expected "),
+        "{}",
+        out.describe()
+    );
+}
+
+/// With several PostgreSQL versions installed, `pg` takes the highest, compared as
+/// numbers: as text, `9.6` comes after `16`, and a server of 9.6 was started.
+#[test]
+fn pg_takes_the_highest_version_installed_by_number_not_text() {
+    let out = Test::new()
+        .file("root/usr/lib/postgresql/9.6/bin/initdb", "")
+        .file("root/usr/lib/postgresql/16/bin/initdb", "")
+        .file("root/usr/lib/postgresql/10/bin/initdb", "")
+        .script(
+            r#"
+import "pg" as pg;
+print(pg::podman_entry("root", (), ""));
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has("/usr/lib/postgresql/16/bin/initdb -D")
+        .out_lacks("/9.6/");
+}

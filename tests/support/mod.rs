@@ -103,6 +103,7 @@ pub(crate) struct Test {
     script_path: bool,
     signal_when: Option<(String, String)>,
     env: Vec<(String, String)>,
+    unset: Vec<String>,
     timeout: Duration,
     other_user: bool,
 }
@@ -121,6 +122,7 @@ impl Test {
             script_path: true,
             signal_when: None,
             env: Vec::new(),
+            unset: Vec::new(),
             timeout: RUN_TIMEOUT,
             other_user: false,
         }
@@ -138,6 +140,12 @@ impl Test {
     /// Sets an environment variable for prun.
     pub(crate) fn env(mut self, key: &str, value: &str) -> Test {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Removes an environment variable from prun's environment.
+    pub(crate) fn unset_env(mut self, key: &str) -> Test {
+        self.unset.push(key.into());
         self
     }
 
@@ -227,6 +235,9 @@ impl Test {
             .env("XDG_STATE_HOME", dir.join("state"))
             .env_remove("NO_COLOR")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
+        for key in &self.unset {
+            cmd.env_remove(key);
+        }
         let mut signal_when = self.signal_when.clone();
         let done = run_within(cmd, &format!("prun {words:?}"), self.timeout, |child| {
             if let Some((file, sig)) = &signal_when

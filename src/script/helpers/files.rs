@@ -12,6 +12,8 @@ use std::path::Path;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, NativeCallContext};
 
+use crate::exec::fileglob::GlobError;
+
 type R<T> = Result<T, Box<EvalAltResult>>;
 
 /// Registers the file helpers.
@@ -174,13 +176,15 @@ fn planted_in_a_shared_directory(target: &std::path::Path, meta: &fs::Metadata) 
 }
 
 /// The paths matching `pattern`, sorted. A name that a Rhai string cannot hold (not UTF-8)
-/// is an error naming it, never a file quietly left out.
+/// is an error naming it, never a file quietly left out; so is a directory the walk cannot
+/// read (permission denied), whose files would be.
 fn glob(pattern: &str) -> R<Vec<String>> {
-    let hits = crate::exec::fileglob::expand(pattern, false).map_err(|e| {
-        format!(
+    let hits = crate::exec::fileglob::expand(pattern, false).map_err(|e| match e {
+        GlobError::Pattern(e) => format!(
             "glob: invalid pattern {pattern:?}: {} at position {}",
             e.msg, e.pos
-        )
+        ),
+        GlobError::Unreadable(e) => format!("glob: {pattern:?}: {e}"),
     })?;
     hits.into_iter()
         .map(|p| {

@@ -36,7 +36,8 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     // with `which` then picks one it may run.
     let s = sched.clone();
     engine.register_fn("which", move |tool: &str| {
-        command::which(tool, search_path().as_deref())
+        let search = search_path(s.policy()).path;
+        command::which(tool, search.as_deref(), proc_cwd().as_deref())
             .filter(|_| s.policy().check_tool(tool).is_ok())
             .map_or(Dynamic::UNIT, |p| p.to_string_lossy().into_owned().into())
     });
@@ -72,6 +73,11 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     engine.register_fn("env", |name: &str, default: &str| {
         env(name).unwrap_or_else(|| default.to_string())
     });
+    engine.register_fn("duration_secs", |d: Dynamic| -> R<f64> {
+        duration::parse(&d)
+            .map(|d| d.as_secs_f64())
+            .map_err(|e| format!("duration_secs: {e}").into())
+    });
     engine.register_fn("now", || {
         humantime::format_rfc3339_millis(SystemTime::now()).to_string()
     });
@@ -102,7 +108,8 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
 }
 
 /// Throws one error naming every tool of `args` (names or arrays of names) that is not
-/// on `PATH`, or else the first one `policy` refuses.
+/// on `PATH`, or else the first path (`./tool`) that is no file it may execute, or else the
+/// first one `policy` refuses.
 fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
     let mut names = Vec::new();
     for a in args {
@@ -111,9 +118,11 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             None => names.push(a.clone()),
         }
     }
-    let search = search_path();
+    let search = search_path(policy);
+    let cwd = proc_cwd();
     let mut missing = Vec::new();
     let mut refused = None;
+    let mut not_a_program = None;
     for n in names {
         let name = n.into_string().map_err(|t| {
             format!(
@@ -121,25 +130,37 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
                 crate::diag::type_words(t)
             )
         })?;
-        if command::which(&name, search.as_deref()).is_none() {
-            missing.push(name);
+        if command::which(&name, search.path.as_deref(), cwd.as_deref()).is_none() {
+            if name.contains('/') {
+                not_a_program.get_or_insert(name);
+            } else {
+                missing.push(name);
+            }
         } else if let Err(why) = policy.check_tool(&name) {
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
     }
-    // Named: cron's PATH is short, and often the reason (unless the policy hides it).
-    let own = proc_env("PATH").is_some();
+    // Named: cron's PATH is short, and often the reason.
     let path = match search {
-        Some(p) if own || policy.env_visible("PATH") => format!("={}", p.to_string_lossy()),
-        Some(_) => String::new(),
-        None => ": PATH is not set".to_string(),
+        Search { hidden: true, .. } => format!(
+            " in {} (the policy hides PATH from commands, which then look there)",
+            command::DEFAULT_SEARCH_PATH
+        ),
+        Search { path: Some(p), .. } => format!(" on PATH={}", p.to_string_lossy()),
+        Search { path: None, .. } => format!(": {}", command::not_on_default_path()),
     };
     match missing.as_slice() {
-        [] => refused.map_or(Ok(()), |why| Err(why.into())),
-        [one] => Err(format!("required tool {one:?} not found on PATH{path}").into()),
+        [] => match not_a_program {
+            Some(file) => {
+                let under = cwd.map_or_else(String::new, |d| format!(" (in {})", d.display()));
+                Err(format!("required tool {file:?}{under} is not a file you may execute").into())
+            }
+            None => refused.map_or(Ok(()), |why| Err(why.into())),
+        },
+        [one] => Err(format!("required tool {one:?} not found{path}").into()),
         many => {
             let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();
-            Err(format!("required tools {} not found on PATH{path}", list.join(", ")).into())
+            Err(format!("required tools {} not found{path}", list.join(", ")).into())
         }
     }
 }
@@ -168,11 +189,39 @@ fn proc_env(name: &str) -> Option<String> {
     })
 }
 
-/// The `PATH` commands search here: the running proc's `env` option's, else prun's.
-fn search_path() -> Option<std::ffi::OsString> {
-    proc_env("PATH")
-        .map(Into::into)
-        .or_else(|| std::env::var_os("PATH"))
+/// The working directory of the running proc's commands (its `cwd` option), if it sets one.
+fn proc_cwd() -> Option<std::path::PathBuf> {
+    job::current().and_then(|j| j.def.extras().cwd.as_ref().map(Into::into))
+}
+
+/// Where commands look for a program by name here.
+struct Search {
+    /// The `PATH` they are given; `None` when it is not set (they then look in the C
+    /// library's default).
+    path: Option<std::ffi::OsString>,
+    /// Whether the policy hides prun's `PATH` from them.
+    hidden: bool,
+}
+
+/// Where commands look here: the running proc's `env` option's `PATH`, else prun's, unless
+/// the policy hides it from commands.
+fn search_path(policy: &Policy) -> Search {
+    if let Some(own) = proc_env("PATH") {
+        return Search {
+            path: Some(own.into()),
+            hidden: false,
+        };
+    }
+    if !policy.env_visible("PATH") {
+        return Search {
+            path: None,
+            hidden: true,
+        };
+    }
+    Search {
+        path: std::env::var_os("PATH"),
+        hidden: false,
+    }
 }
 
 /// Sleeps, ending early with an error when the proc (or, at the top level, the run) is

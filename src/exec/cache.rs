@@ -743,11 +743,19 @@ fn content_of(files: &[Entry], since: i64) -> Option<u128> {
     any.then_some(h.0)
 }
 
-/// A hash of a file's bytes (a marker value when it cannot be read).
+/// A hash of a file's bytes. A file that cannot be read gets a value no later reading
+/// gives (a random one): what it holds is not known, so no result may be judged fresh by
+/// it, where a fixed marker would match the file rewritten, as unreadable, with its size
+/// and mtime put back.
 fn content_hash(path: &Path) -> u128 {
     use std::io::Read;
+    let unknown = || {
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new();
+        u128::from(random.build_hasher().finish()) << 64 | u128::from(random.hash_one(path))
+    };
     let Ok(mut f) = std::fs::File::open(path) else {
-        return 0;
+        return unknown();
     };
     let mut h = Fnv::<u128>::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -756,7 +764,7 @@ fn content_hash(path: &Path) -> u128 {
             Ok(0) => return h.0,
             Ok(n) => h.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return 0,
+            Err(_) => return unknown(),
         }
     }
 }
@@ -1154,6 +1162,17 @@ mod tests {
             written.0, fed.0,
             "fingerprints saved by earlier runs must still match"
         );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_has_a_content_no_later_reading_matches() {
+        // Gone between its listing and its reading (or unreadable): a fixed marker would
+        // match it back when it is rewritten alike.
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone.txt");
+        assert_ne!(content_hash(&gone), content_hash(&gone));
+        std::fs::write(&gone, "x").unwrap();
+        assert_eq!(content_hash(&gone), content_hash(&gone));
     }
 
     #[test]

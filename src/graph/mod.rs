@@ -6,6 +6,7 @@
 //! [`ProcId`]. Everything here is synchronous and unit-tested without a runtime.
 
 mod argv;
+pub(crate) mod arity;
 mod def;
 mod error;
 mod hints;

@@ -321,6 +321,8 @@ impl Graph {
                 first,
             });
         }
+        super::arity::check(def, &[])
+            .map_err(|m| GraphError::Option(format!("proc \"{name}\": {m}")))?;
         let deps = self.dep_names(&name, def, &[])?;
         let made = self.share(def);
         let id = self.insert(name, def.clone(), made, deps);
@@ -361,6 +363,9 @@ impl Graph {
             return Err(GraphError::DuplicateProto(pattern.to_string()));
         }
         let template = Template::parse(pattern, &self.sep)?;
+        let params: Vec<&str> = template.params().collect();
+        super::arity::check(&def, &params)
+            .map_err(|m| GraphError::Option(format!("proto \"{pattern}\": {m}")))?;
         for (arg, _) in &def.extras().arg_choices {
             if !template.params().any(|p| p == arg) {
                 return Err(GraphError::BadPattern {

@@ -755,3 +755,42 @@ fn procs_declared_alike_but_for_their_commands_share_a_definition_and_run_their_
         ]
     );
 }
+
+#[test]
+fn when_scheduled_and_rdep_rules_are_found_by_name_not_by_looking_at_all() {
+    let mut c = core(4);
+    let n = 1000;
+    let mut declarers = Vec::new();
+    for i in 0..n {
+        add(&mut c, &format!("p{i}"), def());
+        let mut w = def();
+        w.extras_mut().when_scheduled.push(format!("p{i}"));
+        declarers.push(add(&mut c, &format!("w{i}"), w));
+        let mut q = def();
+        q.extras_mut().rdeps.push(format!("p{i}"));
+        add(&mut c, &format!("q{i}"), q);
+    }
+    c.start(&declarers).unwrap();
+    let p7 = c.graph().lookup("p7").expect("p7");
+    assert_eq!(c.graph().proc(p7).deps.to_vec(), ["w7", "q7"]);
+    assert_eq!(c.state(p7), State::Wanted);
+    // One rule of each kind per name; looking at all of them would be n for each.
+    assert!(c.active_ws.looked_at() <= 2 * n, "{}", c.active_ws.looked_at());
+    let rdeps = c.graph().rdep_rules_looked_at();
+    assert!(rdeps <= 4 * n, "{rdeps}");
+    let w7 = declarers[7];
+    assert_eq!(c.ws_of[&w7].len(), 1);
+    loop {
+        let names = started(&mut c);
+        if names.is_empty() {
+            break;
+        }
+        for name in names {
+            let id = c.graph().lookup(&name).expect("started");
+            ok(&mut c, id);
+        }
+    }
+    assert_eq!(c.state(p7), State::Succeeded);
+    assert!(c.ws_of.is_empty(), "an ended declarer's rules are dropped");
+    assert!(c.active_ws.candidates("p7").is_empty());
+}

@@ -14,6 +14,7 @@ mod model;
 mod need;
 pub(crate) mod pattern;
 pub(crate) mod resources;
+pub(crate) mod rules;
 pub(crate) mod shell;
 
 pub(crate) use argv::Argv;

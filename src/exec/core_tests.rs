@@ -219,6 +219,51 @@ fn waiting_for_a_dependent_of_yourself_is_a_deadlock_not_a_hang() {
     assert!(matches!(rx.recv().unwrap(), Wake::Deadlock(_)));
 }
 
+/// Sends the wakes recorded so far; returns how many.
+fn send_wakes(c: &mut Core) -> usize {
+    let mut n = 0;
+    for a in c.take_actions() {
+        if let Action::Wake(tx, why) = a {
+            tx.send(why).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn a_deadlock_of_locks_and_waits_fails_only_the_waiter_defined_last() {
+    let mut c = core(4);
+    let locked = |lock: &str| {
+        let mut d = def();
+        d.extras_mut().locks.push(lock.to_string());
+        d
+    };
+    let needs_y = add(&mut c, "c", locked("y"));
+    let needs_x = add(&mut c, "d", locked("x"));
+    let a = add(&mut c, "a", locked("x"));
+    let b = add(&mut c, "b", locked("y"));
+    c.start(&[a, b]).unwrap();
+    assert_eq!(started(&mut c), ["a", "b"]);
+    c.script_done();
+    let rx_a = c.wait_for(&[needs_y], Some(a)).unwrap().unwrap();
+    let rx_b = c.wait_for(&[needs_x], Some(b)).unwrap().unwrap();
+    c.settle();
+    assert_eq!(send_wakes(&mut c), 1, "one waiter woken");
+    match rx_b.try_recv() {
+        Ok(Wake::Deadlock(why)) => assert!(why.contains("b -> d -> a -> c -> b"), "{why}"),
+        other => panic!("b was not failed: {other:?}"),
+    }
+    assert!(rx_a.try_recv().is_err(), "a still waits");
+    // b's body ends with its wait's error, giving back its lock: c runs, and a goes on.
+    fail(&mut c, b);
+    assert_eq!(started(&mut c), ["c"]);
+    ok(&mut c, needs_y);
+    c.settle();
+    send_wakes(&mut c);
+    assert_eq!(rx_a.recv().unwrap(), Wake::Done);
+}
+
 #[test]
 fn no_failures_guards_against_any_earlier_failure() {
     let mut c = core(4);

@@ -820,7 +820,11 @@ fn when_scheduled_and_rdep_rules_are_found_by_name_not_by_looking_at_all() {
     assert_eq!(c.graph().proc(p7).deps.to_vec(), ["w7", "q7"]);
     assert_eq!(c.state(p7), State::Wanted);
     // One rule of each kind per name; looking at all of them would be n for each.
-    assert!(c.active_ws.looked_at() <= 2 * n, "{}", c.active_ws.looked_at());
+    assert!(
+        c.active_ws.looked_at() <= 2 * n,
+        "{}",
+        c.active_ws.looked_at()
+    );
     let rdeps = c.graph().rdep_rules_looked_at();
     assert!(rdeps <= 4 * n, "{rdeps}");
     let w7 = declarers[7];

@@ -55,48 +55,87 @@ fn forms(params: &[&str]) -> String {
     format!("|ctx, {}|, |ctx| or ||", params.join(", "))
 }
 
+/// The option a closure is given in.
+#[derive(Clone, Copy)]
+enum OptionOf<'a> {
+    Body,
+    Deps,
+    Inputs,
+    Outputs,
+    /// `arg_choices: |ctx| #{ ... }`.
+    ChoicesMap,
+    /// `arg_choices: #{ placeholder: |ctx| [...] }`.
+    Choices(&'a str),
+}
+
+impl OptionOf<'_> {
+    /// Whether the closure is passed the placeholder values (an `arg_choices` closure
+    /// runs before any proc exists, and is not).
+    fn gets_values(self) -> bool {
+        !matches!(self, OptionOf::ChoicesMap | OptionOf::Choices(_))
+    }
+
+    /// As a message names it (written out only for a message).
+    fn words(self) -> String {
+        match self {
+            OptionOf::Body => "body".into(),
+            OptionOf::Deps => "`deps`".into(),
+            OptionOf::Inputs => "`inputs`".into(),
+            OptionOf::Outputs => "`outputs`".into(),
+            OptionOf::ChoicesMap => "`arg_choices`".into(),
+            OptionOf::Choices(arg) => format!("`arg_choices.{arg}`"),
+        }
+    }
+}
+
 /// Checks that every closure of `def` takes a parameter count it is called with; `params`
 /// are the placeholder names of its proto (none for a proc). The error names the option
 /// and the closure.
 pub(crate) fn check(def: &ProcDef, params: &[&str]) -> Result<(), String> {
-    let with_values = closures(def)
-        .map(|(option, cb, placeholders)| (option, cb, if placeholders { params } else { &[] }));
-    for (option, cb, params) in with_values {
+    for (option, cb) in closures(def) {
         let Some(arities) = cb.arities() else {
             continue;
         };
+        let params = if option.gets_values() { params } else { &[] };
         if passed(Some(arities), params.len()).is_none() {
-            return Err(mismatch(Some(&option), &cb.origin(), arities, params));
+            return Err(mismatch(
+                Some(&option.words()),
+                &cb.origin(),
+                arities,
+                params,
+            ));
         }
     }
     Ok(())
 }
 
-/// The closures of `def`: the option each is given in, and whether it is passed the
-/// placeholder values (the `arg_choices` ones are not).
-fn closures(def: &ProcDef) -> impl Iterator<Item = (String, &Callback, bool)> {
+/// The closures of `def`, each with the option it is given in.
+fn closures(def: &ProcDef) -> impl Iterator<Item = (OptionOf<'_>, &Callback)> {
     let body = match &def.body {
-        Body::Closure(cb) => Some(("body".to_string(), cb, true)),
+        Body::Closure(cb) => Some((OptionOf::Body, cb)),
         Body::Cmd(_) | Body::Shell(_) => None,
     };
     let deps = def.deps.iter().filter_map(|d| match d {
-        DepSpec::Closure(cb) => Some(("`deps`".to_string(), cb, true)),
+        DepSpec::Closure(cb) => Some((OptionOf::Deps, cb)),
         DepSpec::Name(_) => None,
     });
-    let inputs = def.inputs.iter().filter_map(|f| file_closure("`inputs`", f));
+    let inputs = def
+        .inputs
+        .iter()
+        .filter_map(|f| file_closure(OptionOf::Inputs, f));
     let outputs = def
         .outputs
         .iter()
-        .filter_map(|o| file_closure("`outputs`", &o.files));
+        .filter_map(|o| file_closure(OptionOf::Outputs, &o.files));
     let extras = def.extras();
     let choices = extras.arg_choices.iter().filter_map(|(arg, c)| match c {
-        Choices::Closure(cb) => Some((format!("`arg_choices.{arg}`"), cb, false)),
+        Choices::Closure(cb) => Some((OptionOf::Choices(arg), cb)),
         Choices::List(_) => None,
     });
     let map = extras
         .choices_map
         .as_ref()
-        .map(|cb| ("`arg_choices`".to_string(), cb, false));
+        .map(|cb| (OptionOf::ChoicesMap, cb));
     body.into_iter()
         .chain(deps)
         .chain(inputs)
@@ -105,9 +144,12 @@ fn closures(def: &ProcDef) -> impl Iterator<Item = (String, &Callback, bool)> {
         .chain(map)
 }
 
-fn file_closure<'a>(option: &str, spec: &'a FileSpec) -> Option<(String, &'a Callback, bool)> {
+fn file_closure<'a>(
+    option: OptionOf<'a>,
+    spec: &'a FileSpec,
+) -> Option<(OptionOf<'a>, &'a Callback)> {
     match spec {
-        FileSpec::Closure(cb) => Some((option.to_string(), cb, true)),
+        FileSpec::Closure(cb) => Some((option, cb)),
         FileSpec::Path(_) => None,
     }
 }

@@ -143,7 +143,11 @@ mod tests {
         rules.add(Slot::name("build::prod"), "build prod");
         rules.add(Slot::of(&template("buildx::[env]")), "buildx");
         let found = |name: &str| -> Vec<&str> {
-            rules.candidates(name).into_iter().map(|(_, r)| *r).collect()
+            rules
+                .candidates(name)
+                .into_iter()
+                .map(|(_, r)| *r)
+                .collect()
         };
         assert_eq!(
             found("build::prod"),
@@ -167,10 +171,17 @@ mod tests {
     #[test]
     fn templates_of_another_separator_are_found_by_their_own() {
         let mut rules = Rules::default();
-        rules.add(Slot::of(&Template::parse("a/[x]", "/").expect("a template")), 1);
+        rules.add(
+            Slot::of(&Template::parse("a/[x]", "/").expect("a template")),
+            1,
+        );
         rules.add(Slot::of(&template("a::[x]")), 2);
         let found = |name: &str| -> Vec<i32> {
-            rules.candidates(name).into_iter().map(|(_, r)| *r).collect()
+            rules
+                .candidates(name)
+                .into_iter()
+                .map(|(_, r)| *r)
+                .collect()
         };
         assert_eq!(found("a/1"), [1]);
         assert_eq!(found("a::1"), [2]);

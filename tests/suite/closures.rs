@@ -460,7 +460,9 @@ fn every_kind_of_closure_is_checked_for_the_parameter_counts_it_is_called_with()
         let out = test().script(script).run();
         out.code(2).err_has(message);
         let out = test().script(script).raw(&["check", "main.rhai"]).run();
-        out.code(2).err_has(message).err_has("prun: check: 1 problem found");
+        out.code(2)
+            .err_has(message)
+            .err_has("prun: check: 1 problem found");
     }
 }
 

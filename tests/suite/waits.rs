@@ -210,14 +210,19 @@ run(["a", "p"]);
     for (name, cycle) in [("b", "b -> a -> b"), ("p", "p -> q -> p")] {
         let line = out.proc_line("FAILED", name);
         assert!(
-            line.contains(&format!("a cycle of waits and dependencies: {cycle}; it is the one proc failed to break it")),
+            line.contains(&format!(
+                "a cycle of waits and dependencies: {cycle}; it is the one proc failed to break it"
+            )),
             "{line}\n{}",
             out.describe()
         );
         assert!(!line.contains("wave"), "{line}");
     }
     let a = out.proc_line("FAILED", "a");
-    assert!(a.contains(r#"FAILED     a "#) && a.contains(r#": proc "b" FAILED: "#), "{a}");
+    assert!(
+        a.contains(r#"FAILED     a "#) && a.contains(r#": proc "b" FAILED: "#),
+        "{a}"
+    );
     out.proc_state("FAILED_DEP", "q");
 }
 
@@ -236,8 +241,7 @@ run(["a", "b", "w"]);
 "#,
         )
         .run();
-    out.code(1)
-        .summary_is("prun: 4 succeeded, 1 failed");
+    out.code(1).summary_is("prun: 4 succeeded, 1 failed");
     let b = out.proc_line("FAILED", "b");
     assert!(
         b.contains(r#"(a cycle of waits and dependencies: b -> d -> a -> c -> b, where "d" needs lock "x" held by "a", "c" needs lock "y" held by "b"; it is the one proc failed to break it, so that the others go on)"#),

@@ -843,3 +843,23 @@ fn when_scheduled_and_rdep_rules_are_found_by_name_not_by_looking_at_all() {
     assert!(c.ws_of.is_empty(), "an ended declarer's rules are dropped");
     assert!(c.active_ws.candidates("p7").is_empty());
 }
+
+#[test]
+fn a_when_scheduled_pattern_of_a_running_proc_reaches_the_names_it_matches_only() {
+    let mut c = core(4);
+    c.define_proto("deploy::[env]", Arc::new(def())).unwrap();
+    c.define_proto("other::[env]", Arc::new(def())).unwrap();
+    let mut n = def();
+    n.extras_mut().when_scheduled.push("deploy::[env]".into());
+    let notify = add(&mut c, "notify", n);
+    c.start(&[notify]).unwrap();
+    assert_eq!(started(&mut c), ["notify"]);
+    let deploy = c.expand("deploy::a").unwrap();
+    let other = c.expand("other::a").unwrap();
+    c.start(&[deploy[0], other[0]]).unwrap();
+    assert_eq!(c.graph().proc(deploy[0]).deps.to_vec(), ["notify"]);
+    assert!(c.graph().proc(other[0]).deps.is_empty());
+    assert_eq!(started(&mut c), ["other::a"]);
+    ok(&mut c, notify);
+    assert_eq!(started(&mut c), ["deploy::a"]);
+}

@@ -486,6 +486,14 @@ pub(super) fn parse(
             return Err(err("give only one body: a closure, `cmd` or `shell`".into()));
         }
     };
+    if def.interactive
+        && let Some(e) = &def.extras().executor
+        && !matches!(def.body, Body::Closure(_))
+    {
+        return Err(err(format!(
+            "`interactive` gives its command prun's terminal, which executor \"{e}\" cannot give a command: leave out `executor` (an interactive proc runs here) or `interactive`"
+        )));
+    }
     Ok(def)
 }
 

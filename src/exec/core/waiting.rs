@@ -239,14 +239,14 @@ impl Core {
         job_blocked || (self.pending > 0 && script_blocked)
     }
 
-    /// Nothing runs and nothing can start: fail one proc blocked in a wait, with the
-    /// reason (the next settle fails another if the run is still stuck), or else every
-    /// WANTED proc.
+    /// Nothing runs and nothing can start: fail what waits, with the reason.
     ///
-    /// The proc failed is the one defined last among those waiting in a cycle of waits,
-    /// dependencies and locks (failing it ends the cycle: its wait returns an error, and
-    /// the locks it holds are released when its body ends), or, when no wait is in a
-    /// cycle, the one defined last of all. The others go on.
+    /// When procs blocked in a `wait` are on a cycle of waits, dependencies and locks, one
+    /// of them is failed, the one defined last: failing it ends the cycle (its wait
+    /// returns an error, and the locks it holds are released when its body ends), and the
+    /// others go on (the next settle fails another if the run is still stuck). Other
+    /// blocked waits (for a higher wave, say) are all failed: no one proc's failure is
+    /// known to free the others. Without waits, every WANTED proc is failed.
     pub(super) fn break_deadlock(&mut self) {
         let mut blocked: Vec<(ProcId, usize)> = (0..self.waiters.len())
             .filter_map(|w| Some((self.waiters[w].as_ref()?.job?, w)))
@@ -254,19 +254,23 @@ impl Core {
         if !blocked.is_empty() {
             blocked.sort_unstable_by(|a, b| b.cmp(a));
             let edges = self.wait_edges();
-            let in_cycle = blocked.iter().find_map(|&(j, w)| {
-                let cycle = self.wait_cycle(j, &edges)?;
-                Some((j, w, format!("a cycle of waits and dependencies: {cycle}; it is the one proc failed to break it, so that the others go on")))
-            });
-            let (j, w, why) = in_cycle.unwrap_or_else(|| {
-                let (j, w) = blocked[0];
-                (j, w, self.blocked_reason())
-            });
-            let msg = format!(
-                "proc \"{}\" waits for procs that can never finish while it waits ({why})",
-                self.graph.proc(j).name,
-            );
-            self.wake(w, Wake::Deadlock(msg));
+            let live = |p: ProcId| !self.runs[p].state.is_complete();
+            let cyclic = super::cycle::on_cycle(edges.len(), |p| &edges[p], live);
+            let victim = blocked
+                .iter()
+                .filter(|&&(j, _)| cyclic[j])
+                .find_map(|&(j, w)| Some((j, w, self.wait_cycle(j, &edges)?)));
+            if let Some((j, w, cycle)) = victim {
+                let why = format!(
+                    "a cycle of waits and dependencies: {cycle}; it is the one proc failed to break it, so that the others go on"
+                );
+                self.wake_deadlocked(j, w, &why);
+                return;
+            }
+            let why = self.blocked_reason();
+            for (j, w) in blocked {
+                self.wake_deadlocked(j, w, &why);
+            }
             return;
         }
         let wanted: Vec<ProcId> = (0..self.runs.len())
@@ -285,6 +289,15 @@ impl Core {
         for p in wanted {
             self.fail(p, why.clone(), None);
         }
+    }
+
+    /// Ends the wait `w` of the closure of `j` with an error saying why it never ends.
+    fn wake_deadlocked(&mut self, j: ProcId, w: usize, why: &str) {
+        let msg = format!(
+            "proc \"{}\" waits for procs that can never finish while it waits ({why})",
+            self.graph.proc(j).name,
+        );
+        self.wake(w, Wake::Deadlock(msg));
     }
 
     /// For each unfinished proc, what it waits for: its dependencies, the procs its

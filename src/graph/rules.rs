@@ -13,7 +13,7 @@ use super::pattern::Template;
 
 /// Where a rule is filed: made from its template ([`Slot::of`]) or its one name
 /// ([`Slot::name`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Slot {
     /// The one name it matches.
     Exact(Box<str>),
@@ -42,12 +42,17 @@ impl Slot {
 }
 
 /// Rules of type `T`, in the order they were added, found by the names they may match.
+/// A lookup allocates nothing but its answer (none when no rule may match): it is made
+/// for every proc scheduled.
 #[derive(Debug)]
 pub(crate) struct Rules<T> {
     entries: Vec<Option<(Slot, T)>>,
-    filed: HashMap<Slot, Vec<usize>>,
-    /// The separators of the [`Slot::Head`] rules, each once.
-    seps: Vec<Box<str>>,
+    /// The [`Slot::Exact`] rules, by name.
+    exact: HashMap<Box<str>, Vec<usize>>,
+    /// The [`Slot::Head`] rules, by separator (each once), then by first part.
+    heads: Vec<(Box<str>, HashMap<Box<str>, Vec<usize>>)>,
+    /// The [`Slot::Other`] rules.
+    other: Vec<usize>,
     /// How many rules were looked at by [`Rules::candidates`], for tests of the work done.
     #[cfg(test)]
     looked_at: std::cell::Cell<usize>,
@@ -57,8 +62,9 @@ impl<T> Default for Rules<T> {
     fn default() -> Self {
         Rules {
             entries: Vec::new(),
-            filed: HashMap::new(),
-            seps: Vec::new(),
+            exact: HashMap::new(),
+            heads: Vec::new(),
+            other: Vec::new(),
             #[cfg(test)]
             looked_at: std::cell::Cell::new(0),
         }
@@ -69,12 +75,20 @@ impl<T> Rules<T> {
     /// Adds a rule filed in `slot`; returns its index.
     pub(crate) fn add(&mut self, slot: Slot, rule: T) -> usize {
         let i = self.entries.len();
-        if let Slot::Head(sep, _) = &slot
-            && !self.seps.contains(sep)
-        {
-            self.seps.push(sep.clone());
+        match &slot {
+            Slot::Exact(name) => self.exact.entry(name.clone()).or_default().push(i),
+            Slot::Head(sep, head) => {
+                let at = match self.heads.iter().position(|(s, _)| s == sep) {
+                    Some(at) => at,
+                    None => {
+                        self.heads.push((sep.clone(), HashMap::new()));
+                        self.heads.len() - 1
+                    }
+                };
+                self.heads[at].1.entry(head.clone()).or_default().push(i);
+            }
+            Slot::Other => self.other.push(i),
         }
-        self.filed.entry(slot.clone()).or_default().push(i);
         self.entries.push(Some((slot, rule)));
         i
     }
@@ -84,12 +98,27 @@ impl<T> Rules<T> {
         let Some((slot, _)) = self.entries.get_mut(i).and_then(Option::take) else {
             return;
         };
-        if let Some(filed) = self.filed.get_mut(&slot) {
+        let drop_from = |filed: &mut Vec<usize>| {
             if let Some(at) = filed.iter().position(|&j| j == i) {
                 filed.swap_remove(at);
             }
-            if filed.is_empty() {
-                self.filed.remove(&slot);
+            filed.is_empty()
+        };
+        match &slot {
+            Slot::Exact(name) => {
+                if self.exact.get_mut(name).is_some_and(drop_from) {
+                    self.exact.remove(name);
+                }
+            }
+            Slot::Head(sep, head) => {
+                if let Some((_, by_head)) = self.heads.iter_mut().find(|(s, _)| s == sep)
+                    && by_head.get_mut(head).is_some_and(drop_from)
+                {
+                    by_head.remove(head);
+                }
+            }
+            Slot::Other => {
+                drop_from(&mut self.other);
             }
         }
     }
@@ -98,18 +127,15 @@ impl<T> Rules<T> {
     /// matched against it).
     pub(crate) fn candidates(&self, name: &str) -> Vec<(usize, &T)> {
         let mut found: Vec<usize> = Vec::new();
-        let mut take = |slot: &Slot| {
-            if let Some(filed) = self.filed.get(slot) {
+        if let Some(filed) = self.exact.get(name) {
+            found.extend_from_slice(filed);
+        }
+        for (sep, by_head) in &self.heads {
+            if let Some(filed) = name.find(&**sep).and_then(|at| by_head.get(&name[..at])) {
                 found.extend_from_slice(filed);
             }
-        };
-        take(&Slot::Exact(name.into()));
-        for sep in &self.seps {
-            if let Some(at) = name.find(&**sep) {
-                take(&Slot::Head(sep.clone(), name[..at].into()));
-            }
         }
-        take(&Slot::Other);
+        found.extend_from_slice(&self.other);
         found.sort_unstable();
         #[cfg(test)]
         self.looked_at.set(self.looked_at.get() + found.len());

@@ -41,6 +41,9 @@ impl Slot {
     }
 }
 
+/// Indices of rules, by a name or the first part of a name.
+type Filed = HashMap<Box<str>, Vec<usize>>;
+
 /// Rules of type `T`, in the order they were added, found by the names they may match.
 /// A lookup allocates nothing but its answer (none when no rule may match): it is made
 /// for every proc scheduled.
@@ -48,9 +51,9 @@ impl Slot {
 pub(crate) struct Rules<T> {
     entries: Vec<Option<(Slot, T)>>,
     /// The [`Slot::Exact`] rules, by name.
-    exact: HashMap<Box<str>, Vec<usize>>,
+    exact: Filed,
     /// The [`Slot::Head`] rules, by separator (each once), then by first part.
-    heads: Vec<(Box<str>, HashMap<Box<str>, Vec<usize>>)>,
+    heads: Vec<(Box<str>, Filed)>,
     /// The [`Slot::Other`] rules.
     other: Vec<usize>,
     /// How many rules were looked at by [`Rules::candidates`], for tests of the work done.

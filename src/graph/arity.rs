@@ -6,6 +6,7 @@
 //! or `||`. A closure that takes none of these counts would fail only when called, deep
 //! into a run: [`check`] refuses it when the proc or proto is declared.
 
+use super::GraphError;
 use super::def::{Body, Callback, Choices, DepSpec, FileSpec, Origin, ProcDef};
 
 /// How many values a closure taking `arities` parameters is passed when called with a ctx
@@ -88,22 +89,23 @@ impl OptionOf<'_> {
     }
 }
 
-/// Checks that every closure of `def` takes a parameter count it is called with; `params`
-/// are the placeholder names of its proto (none for a proc). The error names the option
-/// and the closure.
-pub(crate) fn check(def: &ProcDef, params: &[&str]) -> Result<(), String> {
+/// Checks that every closure of `def`, the definition of the proc or proto `name` (`what`
+/// says which), takes a parameter count it is called with; `params` are the placeholder
+/// names of its proto (none for a proc). The error names the option and the closure.
+pub(crate) fn check(
+    what: &str,
+    name: &str,
+    def: &ProcDef,
+    params: &[&str],
+) -> Result<(), GraphError> {
     for (option, cb) in closures(def) {
         let Some(arities) = cb.arities() else {
             continue;
         };
         let params = if option.gets_values() { params } else { &[] };
         if passed(Some(arities), params.len()).is_none() {
-            return Err(mismatch(
-                Some(&option.words()),
-                &cb.origin(),
-                arities,
-                params,
-            ));
+            let message = mismatch(Some(&option.words()), &cb.origin(), arities, params);
+            return Err(GraphError::Option(format!("{what} \"{name}\": {message}")));
         }
     }
     Ok(())

@@ -328,8 +328,7 @@ impl Graph {
                 first,
             });
         }
-        super::arity::check(def, &[])
-            .map_err(|m| GraphError::Option(format!("proc \"{name}\": {m}")))?;
+        super::arity::check("proc", &name, def, &[])?;
         let deps = self.dep_names(&name, def, &[])?;
         let made = self.share(def);
         let id = self.insert(name, def.clone(), made, deps);
@@ -371,8 +370,7 @@ impl Graph {
         }
         let template = Template::parse(pattern, &self.sep)?;
         let params: Vec<&str> = template.params().collect();
-        super::arity::check(&def, &params)
-            .map_err(|m| GraphError::Option(format!("proto \"{pattern}\": {m}")))?;
+        super::arity::check("proto", pattern, &def, &params)?;
         for (arg, _) in &def.extras().arg_choices {
             if !template.params().any(|p| p == arg) {
                 return Err(GraphError::BadPattern {

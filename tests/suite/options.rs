@@ -180,19 +180,3 @@ run("a");"#,
         .ok()
         .summary_is("prun: 1 succeeded");
 }
-
-/// An interactive command reads prun's terminal, which no executor gives it: the pair
-/// failed each run, once the proc started.
-#[test]
-fn an_interactive_command_on_an_executor_is_an_error_where_it_is_declared() {
-    Test::new()
-        .script(
-            r#"set_options(#{ executors: #{ far: #{ kind: "ssh", hosts: ["localhost"] } } });
-proc("first", #{ now: true, shell: "touch first-ran" });
-proc("ask", #{ interactive: true, executor: "far", shell: "read x" });
-"#,
-        )
-        .run()
-        .code(2)
-        .err_has(r#"main.rhai:3:1: proc "ask": `interactive` gives its command prun's terminal, which executor "far" cannot give a command"#);
-}

@@ -96,7 +96,9 @@ impl<T> Rules<T> {
         i
     }
 
-    /// Removes the rule at `i`; an index removed before is left.
+    /// Removes the rule at `i`; an index removed before is left. Once every rule is
+    /// removed, indices start again from 0 (an index kept from before may then name a
+    /// new rule: drop the indices of removed rules).
     pub(crate) fn remove(&mut self, i: usize) {
         let Some((slot, _)) = self.entries.get_mut(i).and_then(Option::take) else {
             return;
@@ -123,6 +125,14 @@ impl<T> Rules<T> {
             Slot::Other => {
                 drop_from(&mut self.other);
             }
+        }
+        // None left: the room of the removed ones is given back (a watch re-runs its
+        // procs, and their rules come and go each time).
+        if self.exact.is_empty()
+            && self.other.is_empty()
+            && self.heads.iter().all(|(_, by_head)| by_head.is_empty())
+        {
+            self.entries.clear();
         }
     }
 
@@ -195,6 +205,10 @@ mod tests {
         rules.remove(a);
         let found: Vec<i32> = rules.candidates("t").into_iter().map(|(_, r)| *r).collect();
         assert_eq!(found, [2]);
+        rules.remove(1);
+        assert!(rules.entries.is_empty(), "no room kept for removed rules");
+        assert_eq!(rules.add(Slot::name("u"), 3), 0);
+        assert!(rules.candidates("t").is_empty());
     }
 
     #[test]

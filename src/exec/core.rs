@@ -45,6 +45,7 @@ use super::cache::{Cache, Fingerprint};
 use super::freshness::{JudgeSpec, Judgement};
 use super::state::State;
 pub(super) use crate::event::{ProcSummary, QueueView};
+use crate::graph::rules::Rules;
 use crate::graph::{Graph, GraphError, List, ProcDef, ProcId};
 
 /// Opens the task DB: the cache is `None` when there is none (or it cannot be used).
@@ -383,7 +384,11 @@ pub(crate) struct Core {
     /// The executors' slots and ready queues, by executor name.
     pools: Pools,
     resume: std::collections::VecDeque<usize>,
-    active_ws: Vec<(ProcId, WsTarget)>,
+    /// The `when_scheduled` rules of scheduled, unfinished procs: the declarer and the
+    /// target, found by the names they match.
+    active_ws: Rules<(ProcId, WsTarget)>,
+    /// The indices in `active_ws` of each declarer's rules, to drop them when it ends.
+    ws_of: HashMap<ProcId, Vec<usize>>,
     awaiting_missing: HashMap<String, Vec<ProcId>>,
     resolved_missing: Vec<(ProcId, String)>,
     missing_blocked: Vec<ProcId>,
@@ -448,7 +453,8 @@ impl Core {
             budget: Budget::default(),
             pools: Pools::default(),
             resume: Default::default(),
-            active_ws: Vec::new(),
+            active_ws: Rules::default(),
+            ws_of: HashMap::new(),
             awaiting_missing: HashMap::new(),
             resolved_missing: Vec::new(),
             missing_blocked: Vec::new(),

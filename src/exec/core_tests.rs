@@ -219,6 +219,51 @@ fn waiting_for_a_dependent_of_yourself_is_a_deadlock_not_a_hang() {
     assert!(matches!(rx.recv().unwrap(), Wake::Deadlock(_)));
 }
 
+/// Sends the wakes recorded so far; returns how many.
+fn send_wakes(c: &mut Core) -> usize {
+    let mut n = 0;
+    for a in c.take_actions() {
+        if let Action::Wake(tx, why) = a {
+            tx.send(why).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn a_deadlock_of_locks_and_waits_fails_only_the_waiter_defined_last() {
+    let mut c = core(4);
+    let locked = |lock: &str| {
+        let mut d = def();
+        d.extras_mut().locks.push(lock.to_string());
+        d
+    };
+    let needs_y = add(&mut c, "c", locked("y"));
+    let needs_x = add(&mut c, "d", locked("x"));
+    let a = add(&mut c, "a", locked("x"));
+    let b = add(&mut c, "b", locked("y"));
+    c.start(&[a, b]).unwrap();
+    assert_eq!(started(&mut c), ["a", "b"]);
+    c.script_done();
+    let rx_a = c.wait_for(&[needs_y], Some(a)).unwrap().unwrap();
+    let rx_b = c.wait_for(&[needs_x], Some(b)).unwrap().unwrap();
+    c.settle();
+    assert_eq!(send_wakes(&mut c), 1, "one waiter woken");
+    match rx_b.try_recv() {
+        Ok(Wake::Deadlock(why)) => assert!(why.contains("b -> d -> a -> c -> b"), "{why}"),
+        other => panic!("b was not failed: {other:?}"),
+    }
+    assert!(rx_a.try_recv().is_err(), "a still waits");
+    // b's body ends with its wait's error, giving back its lock: c runs, and a goes on.
+    fail(&mut c, b);
+    assert_eq!(started(&mut c), ["c"]);
+    ok(&mut c, needs_y);
+    c.settle();
+    send_wakes(&mut c);
+    assert_eq!(rx_a.recv().unwrap(), Wake::Done);
+}
+
 #[test]
 fn no_failures_guards_against_any_earlier_failure() {
     let mut c = core(4);
@@ -754,4 +799,67 @@ fn procs_declared_alike_but_for_their_commands_share_a_definition_and_run_their_
             ("c".to_string(), vec!["echo".to_string(), "a".to_string()]),
         ]
     );
+}
+
+#[test]
+fn when_scheduled_and_rdep_rules_are_found_by_name_not_by_looking_at_all() {
+    let mut c = core(4);
+    let n = 1000;
+    let mut declarers = Vec::new();
+    for i in 0..n {
+        add(&mut c, &format!("p{i}"), def());
+        let mut w = def();
+        w.extras_mut().when_scheduled.push(format!("p{i}"));
+        declarers.push(add(&mut c, &format!("w{i}"), w));
+        let mut q = def();
+        q.extras_mut().rdeps.push(format!("p{i}"));
+        add(&mut c, &format!("q{i}"), q);
+    }
+    c.start(&declarers).unwrap();
+    let p7 = c.graph().lookup("p7").expect("p7");
+    assert_eq!(c.graph().proc(p7).deps.to_vec(), ["w7", "q7"]);
+    assert_eq!(c.state(p7), State::Wanted);
+    // One rule of each kind per name; looking at all of them would be n for each.
+    assert!(
+        c.active_ws.looked_at() <= 2 * n,
+        "{}",
+        c.active_ws.looked_at()
+    );
+    let rdeps = c.graph().rdep_rules_looked_at();
+    assert!(rdeps <= 4 * n, "{rdeps}");
+    let w7 = declarers[7];
+    assert_eq!(c.ws_of[&w7].len(), 1);
+    loop {
+        let names = started(&mut c);
+        if names.is_empty() {
+            break;
+        }
+        for name in names {
+            let id = c.graph().lookup(&name).expect("started");
+            ok(&mut c, id);
+        }
+    }
+    assert_eq!(c.state(p7), State::Succeeded);
+    assert!(c.ws_of.is_empty(), "an ended declarer's rules are dropped");
+    assert!(c.active_ws.candidates("p7").is_empty());
+}
+
+#[test]
+fn a_when_scheduled_pattern_of_a_running_proc_reaches_the_names_it_matches_only() {
+    let mut c = core(4);
+    c.define_proto("deploy::[env]", Arc::new(def())).unwrap();
+    c.define_proto("other::[env]", Arc::new(def())).unwrap();
+    let mut n = def();
+    n.extras_mut().when_scheduled.push("deploy::[env]".into());
+    let notify = add(&mut c, "notify", n);
+    c.start(&[notify]).unwrap();
+    assert_eq!(started(&mut c), ["notify"]);
+    let deploy = c.expand("deploy::a").unwrap();
+    let other = c.expand("other::a").unwrap();
+    c.start(&[deploy[0], other[0]]).unwrap();
+    assert_eq!(c.graph().proc(deploy[0]).deps.to_vec(), ["notify"]);
+    assert!(c.graph().proc(other[0]).deps.is_empty());
+    assert_eq!(started(&mut c), ["other::a"]);
+    ok(&mut c, notify);
+    assert_eq!(started(&mut c), ["deploy::a"]);
 }

@@ -27,6 +27,11 @@ pub(crate) trait Callable: Send + Sync {
     fn cacheable(&self) -> bool {
         true
     }
+    /// The parameter counts it can be called with (after its curried and captured
+    /// values); `None` when unknown (a native function), then it is passed everything.
+    fn arities(&self) -> Option<&[usize]> {
+        None
+    }
 }
 
 /// A shared handle to a script closure.

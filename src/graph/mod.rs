@@ -6,6 +6,7 @@
 //! [`ProcId`]. Everything here is synchronous and unit-tested without a runtime.
 
 mod argv;
+pub(crate) mod arity;
 mod def;
 mod error;
 mod hints;
@@ -13,6 +14,7 @@ mod model;
 mod need;
 pub(crate) mod pattern;
 pub(crate) mod resources;
+pub(crate) mod rules;
 pub(crate) mod shell;
 
 pub(crate) use argv::Argv;

@@ -10,6 +10,7 @@ use super::GraphError;
 use super::def::{Body, Callback, Choices, DepSpec, List, ProcDef};
 use super::need::{Answer, Need, NeedKey, Needs, closure_ctx};
 use super::pattern::{Args, Template, has_placeholders, is_glob, wildcard_match};
+use super::rules::{Rules, Slot};
 
 /// Index of a proc in the graph (its registration order).
 pub(crate) type ProcId = usize;
@@ -154,7 +155,7 @@ pub(crate) struct Graph {
     by_name: NameIndex,
     protos: Vec<Proto>,
     proto_by_name: HashMap<String, ProtoId>,
-    rdep_rules: Vec<RdepRule>,
+    rdep_rules: Rules<RdepRule>,
     sep: String,
     params: Map,
     /// Values of closures called outside the run state's lock (see [`super::need`]).
@@ -168,7 +169,7 @@ impl Default for Graph {
             by_name: NameIndex::default(),
             protos: Vec::new(),
             proto_by_name: HashMap::new(),
-            rdep_rules: Vec::new(),
+            rdep_rules: Rules::default(),
             sep: "::".into(),
             params: Map::new(),
             answers: HashMap::new(),
@@ -262,7 +263,7 @@ impl Graph {
         let name = &self.procs[x].name;
         let mut inject = Vec::new();
         let mut create = Vec::new();
-        for rule in &self.rdep_rules {
+        for (_, rule) in self.rdep_rules.candidates(name) {
             let Some(extracted) = rule.pattern.matches(name) else {
                 continue;
             };
@@ -290,6 +291,12 @@ impl Graph {
             }
         }
         (inject, create)
+    }
+
+    /// How many rdep rules the lookups of names have looked at.
+    #[cfg(test)]
+    pub(crate) fn rdep_rules_looked_at(&self) -> usize {
+        self.rdep_rules.looked_at()
     }
 
     /// Declares a plain proc. Its dependency closures (called with empty args) must have
@@ -321,6 +328,7 @@ impl Graph {
                 first,
             });
         }
+        super::arity::check("proc", &name, def, &[])?;
         let deps = self.dep_names(&name, def, &[])?;
         let made = self.share(def);
         let id = self.insert(name, def.clone(), made, deps);
@@ -361,6 +369,8 @@ impl Graph {
             return Err(GraphError::DuplicateProto(pattern.to_string()));
         }
         let template = Template::parse(pattern, &self.sep)?;
+        let params: Vec<&str> = template.params().collect();
+        super::arity::check("proto", pattern, &def, &params)?;
         for (arg, _) in &def.extras().arg_choices {
             if !template.params().any(|p| p == arg) {
                 return Err(GraphError::BadPattern {
@@ -418,7 +428,9 @@ impl Graph {
                 })
             })
             .collect::<Result<Vec<_>, GraphError>>()?;
-        self.rdep_rules.extend(rules);
+        for rule in rules {
+            self.rdep_rules.add(Slot::of(&rule.pattern), rule);
+        }
         Ok(())
     }
 

@@ -88,6 +88,29 @@ impl Template {
         &self.text
     }
 
+    /// The separator its placeholders are read with.
+    pub(crate) fn separator(&self) -> &str {
+        &self.sep
+    }
+
+    /// The one name it matches, when it has no placeholder.
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match &self.tokens[..] {
+            [] => Some(""),
+            [Token::Lit(l)] => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The first part (up to the separator) of every name it matches, when its leading
+    /// text holds the separator: `build` for `build::[env]`.
+    pub(crate) fn head(&self) -> Option<&str> {
+        match self.tokens.first() {
+            Some(Token::Lit(l)) => l.find(self.sep.as_str()).map(|at| &l[..at]),
+            _ => None,
+        }
+    }
+
     /// Placeholder names in order.
     pub(crate) fn params(&self) -> impl Iterator<Item = &str> {
         self.tokens.iter().filter_map(|t| match t {

@@ -17,6 +17,7 @@ use rhai::{
 use super::identity;
 use super::values::MAX_NESTING;
 use crate::graph::Callable;
+use crate::graph::arity::{mismatch, passed};
 
 /// A closure plus a snapshot of the context it was handed over in.
 ///
@@ -30,8 +31,9 @@ pub(super) struct ScriptCallback {
     identity: u128,
     /// Its code imports a module: never cached (see [`identity::Identity::never_cached`]).
     never_cached: bool,
-    /// Parameter counts the closure can be called with (after captured variables).
-    arities: Vec<usize>,
+    /// Parameter counts the closure can be called with (after its curried and captured
+    /// values); `None` when it is no script function (a native one: unknown).
+    arities: Option<Vec<usize>>,
     store: NativeCallContextStore,
     engine: Weak<Engine>,
     origin: crate::diag::Origin,
@@ -81,10 +83,12 @@ impl ScriptCallback {
             store.global.source = Some(module_source.clone().into());
             source = Some(module_source);
         }
-        let arities = defs
-            .iter()
-            .map(|def| def.params.len().saturating_sub(curried))
-            .collect();
+        // A function given more curried values than it has parameters takes no count.
+        let arities = (!defs.is_empty()).then(|| {
+            defs.iter()
+                .filter_map(|def| def.params.len().checked_sub(curried))
+                .collect()
+        });
         let of = identity::of_closure(ctx, &fp);
         let identity = {
             let mut h = crate::fnv::Fnv::<u128>::new();
@@ -306,27 +310,10 @@ impl Callable for ScriptCallback {
             return Err("the script engine is gone".into());
         };
         let _called = Called::enter();
-        let n = if self.arities.is_empty() || self.arities.contains(&(args.len() + 1)) {
-            args.len() + 1
-        } else if self.arities.contains(&1) {
-            1
-        } else if self.arities.contains(&0) {
-            0
-        } else {
-            let forms = if args.is_empty() {
-                "|ctx| (or ||)".to_string()
-            } else {
-                format!("|ctx| or |ctx{}|", ", x".repeat(args.len()))
-            };
-            let takes = match self.arities[0] {
-                1 => "1 parameter".to_string(),
-                n => format!("{n} parameters"),
-            };
-            return Err(format!(
-                "the closure at {} takes {takes}; it is called as {forms}",
-                self.origin
-            )
-            .into());
+        let Some(n) = passed(self.arities.as_deref(), args.len()) else {
+            let arities = self.arities.as_deref().unwrap_or_default();
+            let params = vec!["x"; args.len()];
+            return Err(mismatch(None, &self.origin, arities, &params).into());
         };
         let mut argv: Vec<Dynamic> = Vec::with_capacity(n);
         if n > 0 {
@@ -357,5 +344,9 @@ impl Callable for ScriptCallback {
 
     fn cacheable(&self) -> bool {
         !self.never_cached
+    }
+
+    fn arities(&self) -> Option<&[usize]> {
+        self.arities.as_deref()
     }
 }

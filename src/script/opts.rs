@@ -97,6 +97,15 @@ struct Given {
 }
 
 impl Given {
+    /// The message for an option given without the one it only makes sense with:
+    /// `retry_delay` is the pause before a retry, and waits for nothing without `retries`.
+    /// (`retries: 0` with it is accepted: a count computed from an argument may be 0.)
+    fn lone_option(&self) -> Option<String> {
+        (self.retry_delay.is_some() && self.retries.is_none()).then(|| {
+            "`retry_delay` is the pause before each retry, and it has no `retries`: give `retries: N` too, or leave `retry_delay` out".to_string()
+        })
+    }
+
     /// Where the option `key` goes; `None` when `kind` takes no such option.
     fn slot(&mut self, kind: Kind, key: &str) -> Option<&mut Option<Dynamic>> {
         Some(match key {
@@ -154,6 +163,9 @@ pub(super) fn parse(
                 ));
             }
         }
+    }
+    if let Some(message) = given.lone_option() {
+        return Err(err(message));
     }
     let callback = |fp: FnPtr| -> Result<Callback, DefError> {
         Ok(ScriptCallback::detached(ctx, fp, engine.clone()).map_err(|e| err(e.to_string()))?)
@@ -236,6 +248,11 @@ pub(super) fn parse(
             let file = m
                 .get("file")
                 .ok_or_else(|| err("`outputs`: a map entry needs `file`".into()))?;
+            if m.contains_key("enforce_freshness") && !m.contains_key("max_age") {
+                return Err(err(
+                    "`outputs`: `enforce_freshness` says whether an output older than its `max_age` fails the proc, and this one has no `max_age`: give one, or leave `enforce_freshness` out".into(),
+                ));
+            }
             let max_age = match m.get("max_age") {
                 Some(a) => {
                     Some(duration::parse(a).map_err(|e| err(format!("`outputs` max_age: {e}")))?)
@@ -469,6 +486,14 @@ pub(super) fn parse(
             return Err(err("give only one body: a closure, `cmd` or `shell`".into()));
         }
     };
+    if def.interactive
+        && let Some(e) = &def.extras().executor
+        && !matches!(def.body, Body::Closure(_))
+    {
+        return Err(err(format!(
+            "`interactive` gives its command prun's terminal, which executor \"{e}\" cannot give a command: leave out `executor` (an interactive proc runs here) or `interactive`"
+        )));
+    }
     Ok(def)
 }
 

@@ -405,18 +405,91 @@ print("sum=" + sum);
 }
 
 #[test]
-fn a_body_with_too_many_parameters_is_told_how_it_is_called() {
+fn a_body_with_a_parameter_count_it_is_never_called_with_is_refused_where_it_is_given() {
+    // It failed only when the proc ran, after the procs before it.
     let out = Test::new()
-        .script("proc(\"a\", #{ now: true }, |ctx, b| 1);\n")
+        .script("proc(\"first\", #{ now: true, cmd: [\"touch\", \"ran\"] });\nproc(\"a\", #{ now: true }, |ctx, b| 1);\n")
         .run();
-    out.code(1)
-        .out_has("takes 2 parameters; it is called as |ctx| (or ||)")
-        .out_lacks("|ctx| or |ctx|");
+    out.code(2).err_has(
+        r#"main.rhai:2:1: proc "a": the body closure at main.rhai:2:27 takes 2 parameters; it is called as |ctx| or ||"#,
+    );
+    assert!(!out.exists("ran"), "a proc ran\n{}", out.describe());
     let out = Test::new()
-        .script("proto(\"a::[x]\", |ctx, b, c| 1);\nrun(\"a::1\");\n")
+        .script("proto(\"a::[x]::[y]\", |ctx, b| 1);\nrun(\"a::1::2\");\n")
         .run();
-    out.code(1)
-        .out_has("takes 3 parameters; it is called as |ctx| or |ctx, x|");
+    out.code(2).err_has(
+        r#"main.rhai:1:1: proto "a::[x]::[y]": the body closure at main.rhai:1:22 takes 2 parameters; it is called as |ctx, x, y|, |ctx| or ||"#,
+    );
+}
+
+#[test]
+fn every_kind_of_closure_is_checked_for_the_parameter_counts_it_is_called_with() {
+    let cases = [
+        (
+            r#"proto("t::[v]", #{ deps: [|ctx, v, w| "x"] }, || 1);"#,
+            r#"proto "t::[v]": the `deps` closure at main.rhai:1:27 takes 3 parameters; it is called as |ctx, v|, |ctx| or ||"#,
+        ),
+        (
+            r#"proc("t", #{ inputs: ["in", |ctx, v| "x"] }, || 1);"#,
+            r#"proc "t": the `inputs` closure at main.rhai:1:29 takes 2 parameters; it is called as |ctx| or ||"#,
+        ),
+        (
+            r#"proto("t::[v]", #{ outputs: [#{ file: |a, b, c| "x" }] }, || 1);"#,
+            r#"proto "t::[v]": the `outputs` closure at main.rhai:1:39 takes 3 parameters; it is called as |ctx, v|, |ctx| or ||"#,
+        ),
+        // arg_choices closures run before any proc exists: no placeholder value is passed.
+        (
+            r#"proto("t::[v]", #{ arg_choices: #{ v: |ctx, v| ["a"] } }, |ctx, v| 1);"#,
+            r#"proto "t::[v]": the `arg_choices.v` closure at main.rhai:1:39 takes 2 parameters; it is called as |ctx| or ||"#,
+        ),
+        (
+            r#"proto("t::[v]", #{ arg_choices: |ctx, v| #{ v: ["a"] } }, |ctx, v| 1);"#,
+            r#"proto "t::[v]": the `arg_choices` closure at main.rhai:1:33 takes 2 parameters; it is called as |ctx| or ||"#,
+        ),
+        // A script function has its parameters; values curried into it take some.
+        (
+            "fn three(a, b, c) { a }\nproto(\"t::[v]\", Fn(\"three\"));",
+            r#"proto "t::[v]": the body closure at main.rhai:2:1 takes 3 parameters; it is called as |ctx, v|, |ctx| or ||"#,
+        ),
+        (
+            "fn two(a, b) { a }\nproc(\"t\", Fn(\"two\").curry(1).curry(2).curry(3));",
+            r#"proc "t": the body closure at main.rhai:2:1 takes no parameter count it can be called with"#,
+        ),
+    ];
+    for (script, message) in cases {
+        let out = test().script(script).run();
+        out.code(2).err_has(message);
+        let out = test().script(script).raw(&["check", "main.rhai"]).run();
+        out.code(2)
+            .err_has(message)
+            .err_has("prun: check: 1 problem found");
+    }
+}
+
+#[test]
+fn closures_taking_a_count_they_are_called_with_are_accepted() {
+    let out = test()
+        .script(
+            r#"
+fn two(ctx, v) { `two ${v}` }
+fn one(x) { x }
+let seen = "captured";
+proto("a::[v]", |ctx, v| `a ${v} ${seen}`);
+proto("b::[v]", #{ deps: [|| [], |ctx| [], |ctx, v| []], arg_choices: #{ v: || ["1"] } }, |ctx| "b");
+proto("c::[v]", Fn("two"));
+proto("d::[v]::[w]", #{ arg_choices: |ctx| #{ v: "1", w: "2" } }, Fn("one").curry("d"));
+proc("e", #{ inputs: [|ctx| []], outputs: [||[]] }, || "e");
+for name in ["a::1", "b::1", "c::1", "d::1::2", "e"] { print(wait(run(name)[0])); }
+"#,
+        )
+        .run();
+    out.ok()
+        .line("a 1 captured")
+        .line("b")
+        .line("two 1")
+        .line("d")
+        .line("e")
+        .summary_is("prun: 5 succeeded");
 }
 
 #[test]

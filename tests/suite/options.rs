@@ -148,3 +148,35 @@ fn a_proc_cwd_or_help_of_the_wrong_type_is_an_error_naming_the_option() {
         assert!(!out.exists("ran"), "{opts}: the proc ran");
     }
 }
+
+/// An option that only acts with another one is refused without it: it was accepted and
+/// did nothing.
+#[test]
+fn an_option_given_without_the_one_it_acts_with_is_an_error_naming_both() {
+    let cases = [
+        (
+            r#"proc("a", #{ retry_delay: "1s", shell: "true" });"#,
+            "main.rhai:1:1: proc \"a\": `retry_delay` is the pause before each retry, and it has no `retries`",
+        ),
+        (
+            r#"proto("a::[x]", #{ retry_delay: 2, shell: "true" });"#,
+            "main.rhai:1:1: proto \"a::[x]\": `retry_delay` is the pause before each retry, and it has no `retries`",
+        ),
+        (
+            r#"proc("a", #{ outputs: [#{ file: "o", enforce_freshness: false }], shell: "true" });"#,
+            "main.rhai:1:1: proc \"a\": `outputs`: `enforce_freshness` says whether an output older than its `max_age` fails the proc, and this one has no `max_age`",
+        ),
+    ];
+    for (script, message) in cases {
+        Test::new().script(script).run().code(2).err_has(message);
+    }
+    // A computed count of 0 keeps its delay; a max_age takes enforce_freshness.
+    Test::new()
+        .script(
+            r#"proc("a", #{ retries: 0, retry_delay: "1s", outputs: [#{ file: "o", max_age: "1h", enforce_freshness: false }], shell: "touch o" });
+run("a");"#,
+        )
+        .run()
+        .ok()
+        .summary_is("prun: 1 succeeded");
+}

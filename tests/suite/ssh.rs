@@ -536,14 +536,9 @@ run("p");
 "#,
         )
         .run();
-    out.code(1);
-    let line = out.proc_line("FAILED", "p");
-    assert!(
-        line.contains(
-            "a command of an interactive proc cannot run on a ssh executor (command: `echo hi`)"
-        ),
-        "{line}\n{}",
-        out.describe()
+    // Now where it is declared: it could only fail once started.
+    out.code(2).err_has(
+        r#"main.rhai:3:1: proc "p": `interactive` gives its command prun's terminal, which executor "farm" cannot give a command"#,
     );
 }
 

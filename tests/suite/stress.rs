@@ -180,3 +180,30 @@ for i in 1..3000 { proc(`b${i}`, || 1); }
         .out_has(r#"FAILED_DEP a0: dependency "b0" missing; did you mean"#)
         .summary_is("prun: 5998 succeeded, 1 not run (failed dependency)");
 }
+
+/// Each of 30,000 procs has its own `when_scheduled` target and its own rdep: the rules
+/// that apply to a name are found without looking at every rule (it compared each of the
+/// 90,000 names with every rule, a few hundred seconds here, past the bound).
+#[test]
+fn thousands_of_when_scheduled_and_rdep_rules_each_find_their_own_proc() {
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(120))
+        .before(&["--no-db"])
+        .script(
+            r#"
+let n = 30000;
+for i in 0..n { proc(`p${i}`, |ctx| ctx.results.keys()); }
+for i in 0..n { proc(`w${i}`, #{ rdeps: [when_scheduled(`p${i}`)] }, || 1); }
+for i in 0..n { proc(`q${i}`, #{ rdeps: [`p${i}`] }, || 1); }
+run("w*");
+let r = wait();
+print(`p7 after ${r["p7"]}`);
+print(`p29999 after ${r["p29999"]}`);
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"p7 after ["q7", "w7"]"#)
+        .line(r#"p29999 after ["q29999", "w29999"]"#)
+        .summary_is("prun: 90000 succeeded");
+}

@@ -205,19 +205,68 @@ run(["a", "p"]);
         )
         .run();
     out.code(1);
-    for (name, cycle) in [
-        ("a", "a -> b -> a"),
-        ("b", "b -> a -> b"),
-        ("p", "p -> q -> p"),
-    ] {
+    // One proc of each cycle is failed, the one defined last; the other fails only as
+    // its wait for it throws.
+    for (name, cycle) in [("b", "b -> a -> b"), ("p", "p -> q -> p")] {
         let line = out.proc_line("FAILED", name);
         assert!(
-            line.contains(&format!("a cycle of waits and dependencies: {cycle}")),
+            line.contains(&format!(
+                "a cycle of waits and dependencies: {cycle}; it is the one proc failed to break it"
+            )),
             "{line}\n{}",
             out.describe()
         );
         assert!(!line.contains("wave"), "{line}");
     }
+    let a = out.proc_line("FAILED", "a");
+    assert!(
+        a.contains(r#"FAILED     a "#) && a.contains(r#": proc "b" FAILED: "#),
+        "{a}"
+    );
+    out.proc_state("FAILED_DEP", "q");
+}
+
+#[test]
+fn a_deadlock_of_locks_and_waits_fails_one_proc_and_the_others_go_on() {
+    // Each of a and b holds the lock the proc its body waits for needs: both failed.
+    let out = Test::new()
+        .script(
+            r#"
+proc("c", #{ locks: ["y"] }, || "c");
+proc("d", #{ locks: ["x"] }, || "d");
+proc("a", #{ locks: ["x"] }, |ctx| ctx.wait(ctx.run("c")));
+proc("b", #{ locks: ["y"] }, |ctx| ctx.wait(ctx.run("d")));
+proc("w", |ctx| { try { ctx.wait(ctx.run("b")) } catch { "b failed" } });
+run(["a", "b", "w"]);
+"#,
+        )
+        .run();
+    out.code(1).summary_is("prun: 4 succeeded, 1 failed");
+    let b = out.proc_line("FAILED", "b");
+    assert!(
+        b.contains(r#"(a cycle of waits and dependencies: b -> d -> a -> c -> b, where "d" needs lock "x" held by "a", "c" needs lock "y" held by "b"; it is the one proc failed to break it, so that the others go on)"#),
+        "{b}\n{}",
+        out.describe()
+    );
+    for name in ["a", "c", "d", "w"] {
+        out.proc_state("SUCCEEDED", name);
+    }
+    // A body waiting for a proc that needs the lock its own proc holds.
+    let out = Test::new()
+        .script(
+            r#"
+proc("c", #{ locks: ["x"] }, || "c");
+proc("a", #{ locks: ["x"] }, |ctx| ctx.wait(ctx.run("c")));
+run("a");
+"#,
+        )
+        .run();
+    let a = out.proc_line("FAILED", "a");
+    assert!(
+        a.contains(r#"a -> c -> a, where "c" needs lock "x" held by "a"; it is the one proc"#),
+        "{a}"
+    );
+    out.proc_state("SUCCEEDED", "c");
 }
 
 #[test]

@@ -99,6 +99,83 @@ pub(crate) fn path<'a>(
     None
 }
 
+/// Which of the procs `0..n` lie on a cycle over live procs: the strongly connected
+/// components of two or more (Tarjan's algorithm, iterative), in one walk of the edges.
+pub(crate) fn on_cycle<'a>(
+    n: usize,
+    deps: impl Fn(ProcId) -> &'a [ProcId],
+    live: impl Fn(ProcId) -> bool,
+) -> Vec<bool> {
+    let mut t = Tarjan {
+        index: vec![UNSEEN; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        calls: Vec::new(),
+        next: 0,
+    };
+    let mut out = vec![false; n];
+    for root in 0..n {
+        if t.index[root] != UNSEEN || !live(root) {
+            continue;
+        }
+        t.visit(root);
+        while let Some(top) = t.calls.len().checked_sub(1) {
+            let (v, i) = t.calls[top];
+            if let Some(&w) = deps(v).get(i) {
+                t.calls[top].1 += 1;
+                if w >= n || !live(w) {
+                    continue;
+                }
+                if t.index[w] == UNSEEN {
+                    t.visit(w);
+                } else if t.on_stack[w] {
+                    t.low[v] = t.low[v].min(t.index[w]);
+                }
+                continue;
+            }
+            t.calls.pop();
+            if let Some(&(u, _)) = t.calls.last() {
+                t.low[u] = t.low[u].min(t.low[v]);
+            }
+            if t.low[v] == t.index[v] {
+                let at = t.stack.iter().rposition(|&w| w == v).expect("on the stack");
+                let component = t.stack.split_off(at);
+                for &w in &component {
+                    t.on_stack[w] = false;
+                    out[w] = component.len() > 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Not reached yet by [`on_cycle`].
+const UNSEEN: usize = usize::MAX;
+
+/// The state of [`on_cycle`]'s walk.
+struct Tarjan {
+    index: Vec<usize>,
+    low: Vec<usize>,
+    on_stack: Vec<bool>,
+    stack: Vec<ProcId>,
+    /// The procs being walked, each with the position of its next edge.
+    calls: Vec<(ProcId, usize)>,
+    next: usize,
+}
+
+impl Tarjan {
+    fn visit(&mut self, p: ProcId) {
+        self.index[p] = self.next;
+        self.low[p] = self.next;
+        self.next += 1;
+        self.stack.push(p);
+        self.on_stack[p] = true;
+        self.calls.push((p, 0));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +215,22 @@ mod tests {
         assert_eq!(path(0, 2, |p| &g[p], |_| true), Some(vec![0, 1, 2]));
         assert_eq!(path(2, 0, |p| &g[p], |_| true), None);
         assert_eq!(path(0, 2, |p| &g[p], |p| p != 1), None);
+    }
+
+    #[test]
+    fn on_cycle_marks_the_procs_of_every_cycle_and_no_other() {
+        // 0 -> 1 -> 2 -> 0, 3 -> 0 (waits for the cycle), 4 -> 5 -> 4, 6 alone.
+        let g = graph(&[&[1], &[2], &[0], &[0], &[5], &[4], &[]]);
+        let marks = on_cycle(g.len(), |p| &g[p], |_| true);
+        assert_eq!(marks, [true, true, true, false, true, true, false]);
+        // A finished proc breaks the cycles through it.
+        let marks = on_cycle(g.len(), |p| &g[p], |p| p != 5);
+        assert_eq!(marks, [true, true, true, false, false, false, false]);
+        let chain: Vec<Vec<ProcId>> = (0..100_000).map(|p| vec![p + 1]).chain([vec![0]]).collect();
+        assert!(
+            on_cycle(chain.len(), |p| &chain[p], |_| true)
+                .iter()
+                .all(|&m| m)
+        );
     }
 }

@@ -243,7 +243,9 @@ impl Core {
             self.actions
                 .push(Action::Finished(Box::new(self.summary(p))));
         }
-        self.active_ws.retain(|(d, _)| *d != p);
+        for i in self.ws_of.remove(&p).unwrap_or_default() {
+            self.active_ws.remove(i);
+        }
         for w in waiters {
             self.waiter_progress(w);
         }

@@ -88,6 +88,16 @@ impl Locks {
         freed
     }
 
+    /// Each proc parked on a held lock, with the lock and its holder.
+    pub(crate) fn parked_on_held(&self) -> impl Iterator<Item = (ProcId, &str, ProcId)> {
+        self.parked.iter().flat_map(move |(l, parked)| {
+            let holder = self.holders.get(l).copied();
+            parked
+                .iter()
+                .filter_map(move |&p| holder.map(|h| (p, l.as_str(), h)))
+        })
+    }
+
     /// One held lock and its holder, to explain why something cannot start.
     pub(crate) fn any_holder(&self) -> Option<(&str, ProcId)> {
         self.holders.iter().next().map(|(l, &p)| (l.as_str(), p))

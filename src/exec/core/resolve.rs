@@ -6,6 +6,7 @@
 //! closure is needed here.
 
 use super::{Core, State, WsTarget, cycle};
+use crate::graph::rules::Slot;
 use crate::graph::{GraphError, ProcId, fill_text};
 
 impl Core {
@@ -38,7 +39,7 @@ impl Core {
             inject.push(self.graph.proc(id).name.to_string());
         }
         self.sync_runs();
-        for (d, target) in &self.active_ws {
+        for (_, (d, target)) in self.active_ws.candidates(&name) {
             let hit = match target {
                 WsTarget::Name(t) => **t == *name,
                 WsTarget::Pattern(t) => t.matches(&name).is_some(),
@@ -76,11 +77,11 @@ impl Core {
             let Ok(target) = filled else {
                 let sep = self.graph.separator().to_string();
                 if let Ok(t) = crate::graph::pattern::Template::parse(&pattern, &sep) {
-                    self.active_ws.push((x, WsTarget::Pattern(t)));
+                    self.activate_ws(x, Slot::of(&t), WsTarget::Pattern(t));
                 }
                 continue;
             };
-            self.active_ws.push((x, WsTarget::Name(target.clone())));
+            self.activate_ws(x, Slot::name(&target), WsTarget::Name(target.clone()));
             let Some(t) = self.graph.resolve(&target)? else {
                 continue;
             };
@@ -103,6 +104,12 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Makes a `when_scheduled` rule of `x` active until `x` ends.
+    fn activate_ws(&mut self, x: ProcId, slot: Slot, target: WsTarget) {
+        let i = self.active_ws.add(slot, (x, target));
+        self.ws_of.entry(x).or_default().push(i);
     }
 
     /// Resolves the dependencies of newly WANTED procs, schedules them, checks waves and

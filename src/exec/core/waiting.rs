@@ -239,24 +239,37 @@ impl Core {
         job_blocked || (self.pending > 0 && script_blocked)
     }
 
-    /// Nothing runs and nothing can start: fail whatever waits, with the reason.
+    /// Nothing runs and nothing can start: fail what waits, with the reason.
+    ///
+    /// When procs blocked in a `wait` are on a cycle of waits, dependencies and locks, one
+    /// of them is failed, the one defined last: failing it ends the cycle (its wait
+    /// returns an error, and the locks it holds are released when its body ends), and the
+    /// others go on (the next settle fails another if the run is still stuck). Other
+    /// blocked waits (for a higher wave, say) are all failed: no one proc's failure is
+    /// known to free the others. Without waits, every WANTED proc is failed.
     pub(super) fn break_deadlock(&mut self) {
-        let blocked: Vec<usize> = (0..self.waiters.len())
-            .filter(|&w| self.waiters[w].as_ref().is_some_and(|w| w.job.is_some()))
+        let mut blocked: Vec<(ProcId, usize)> = (0..self.waiters.len())
+            .filter_map(|w| Some((self.waiters[w].as_ref()?.job?, w)))
             .collect();
         if !blocked.is_empty() {
+            blocked.sort_unstable_by(|a, b| b.cmp(a));
             let edges = self.wait_edges();
-            for w in blocked {
-                let j = self.waiters[w].as_ref().and_then(|w| w.job).expect("job");
-                let why = match self.wait_cycle(j, &edges) {
-                    Some(cycle) => format!("a cycle of waits and dependencies: {cycle}"),
-                    None => self.blocked_reason(),
-                };
-                let msg = format!(
-                    "proc \"{}\" waits for procs that can never finish while it waits ({why})",
-                    self.graph.proc(j).name,
+            let live = |p: ProcId| !self.runs[p].state.is_complete();
+            let cyclic = super::cycle::on_cycle(edges.len(), |p| &edges[p], live);
+            let victim = blocked
+                .iter()
+                .filter(|&&(j, _)| cyclic[j])
+                .find_map(|&(j, w)| Some((j, w, self.wait_cycle(j, &edges)?)));
+            if let Some((j, w, cycle)) = victim {
+                let why = format!(
+                    "a cycle of waits and dependencies: {cycle}; it is the one proc failed to break it, so that the others go on"
                 );
-                self.wake(w, Wake::Deadlock(msg));
+                self.wake_deadlocked(j, w, &why);
+                return;
+            }
+            let why = self.blocked_reason();
+            for (j, w) in blocked {
+                self.wake_deadlocked(j, w, &why);
             }
             return;
         }
@@ -278,8 +291,19 @@ impl Core {
         }
     }
 
-    /// For each unfinished proc, what it waits for: its dependencies, and the procs its
-    /// closure is blocked waiting for (`ctx.wait`). Made only to explain a deadlock.
+    /// Ends the wait `w` of the closure of `j` with an error saying why it never ends.
+    fn wake_deadlocked(&mut self, j: ProcId, w: usize, why: &str) {
+        let msg = format!(
+            "proc \"{}\" waits for procs that can never finish while it waits ({why})",
+            self.graph.proc(j).name,
+        );
+        self.wake(w, Wake::Deadlock(msg));
+    }
+
+    /// For each unfinished proc, what it waits for: its dependencies, the procs its
+    /// closure is blocked waiting for (`ctx.wait`), and the holder of a lock it is parked
+    /// on; each list sorted, so that the cycle named is the same in every run. Made only
+    /// to explain a deadlock.
     fn wait_edges(&self) -> Vec<Vec<ProcId>> {
         let mut edges: Vec<Vec<ProcId>> = self
             .runs
@@ -307,18 +331,50 @@ impl Core {
                 }
             }
         }
+        for (p, _, holder) in self.locks.parked_on_held() {
+            if self.runs[p].state == State::Wanted {
+                edges[p].push(holder);
+            }
+        }
+        for e in &mut edges {
+            e.sort_unstable();
+            e.dedup();
+        }
         edges
     }
 
-    /// A cycle through `j` over `edges` ([`Core::wait_edges`]), as `a -> b -> a`.
+    /// A cycle through `j` over `edges` ([`Core::wait_edges`]) (none when `j` only waits
+    /// for a cycle of others), as `a -> b -> a`, with the
+    /// locks in it: `a -> b -> a, where "b" needs lock "x" held by "a"`.
     fn wait_cycle(&self, j: ProcId, edges: &[Vec<ProcId>]) -> Option<String> {
-        let cycle = super::cycle::find(
-            &[j],
-            |p| edges.get(p).map_or(&[][..], Vec::as_slice),
-            |p| !self.runs[p].state.is_complete(),
-        )?;
+        let live = |p: ProcId| !self.runs[p].state.is_complete();
+        let back = edges[j].iter().filter(|&&d| live(d)).find_map(|&d| {
+            super::cycle::path(d, j, |p| edges.get(p).map_or(&[][..], Vec::as_slice), live)
+        })?;
+        let cycle: Vec<ProcId> = std::iter::once(j).chain(back).collect();
         let names: Vec<&str> = cycle.iter().map(|&p| &*self.graph.proc(p).name).collect();
-        Some(names.join(" -> "))
+        let mut locks: Vec<String> = Vec::new();
+        for pair in cycle.windows(2) {
+            let mut held: Vec<&str> = self
+                .locks
+                .parked_on_held()
+                .filter(|&(p, _, h)| p == pair[0] && h == pair[1])
+                .map(|(_, l, _)| l)
+                .collect();
+            held.sort_unstable();
+            locks.extend(held.into_iter().map(|l| {
+                format!(
+                    "\"{}\" needs lock \"{l}\" held by \"{}\"",
+                    self.graph.proc(pair[0]).name,
+                    self.graph.proc(pair[1]).name
+                )
+            }));
+        }
+        let mut text = names.join(" -> ");
+        if !locks.is_empty() {
+            text.push_str(&format!(", where {}", locks.join(", ")));
+        }
+        Some(text)
     }
 
     pub(super) fn blocked_reason(&self) -> String {

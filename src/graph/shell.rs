@@ -70,6 +70,9 @@ struct Sub {
     parens: usize,
     /// Unfinished `case` commands, whose patterns end with `)`.
     cases: usize,
+    /// Where in the filled text the last `)` that ended a `case` pattern is: a command
+    /// starts after it.
+    pattern_end: Option<usize>,
 }
 
 /// Where the shell reader stands.
@@ -208,17 +211,24 @@ fn scan_joined(
                     Some(Sub {
                         parens: 0,
                         cases: 0,
+                        ..
                     }) => {
                         stack.pop();
                     }
-                    Some(sub) => sub.parens = sub.parens.saturating_sub(1),
+                    Some(sub) if sub.parens == 0 => sub.pattern_end = Some(out.len()),
+                    Some(sub) => sub.parens -= 1,
                     None => {}
                 },
                 b'c' | b'e' if word_start => {
                     if let Some(sub) = sub {
-                        if is_word(&b[i..], b"case") {
+                        let after_pattern = sub
+                            .pattern_end
+                            .is_some_and(|e| e + 1 == trim_blanks(&out).len());
+                        if is_word(&b[i..], b"case") && (command_starts(&out) || after_pattern) {
                             sub.cases += 1;
-                        } else if is_word(&b[i..], b"esac") {
+                        } else if is_word(&b[i..], b"esac")
+                            && (esac_may_follow(&out) || after_pattern)
+                        {
                             sub.cases = sub.cases.saturating_sub(1);
                         }
                     }
@@ -491,6 +501,53 @@ fn is_word(b: &[u8], word: &[u8]) -> bool {
     b.starts_with(word)
         && b.get(word.len())
             .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b')'))
+}
+
+/// Whether a word written after `out` is the first word of a command, the only place
+/// where `case` is a reserved word (`$(echo case)` opens no `case`): after an operator
+/// (`;`, `&`, `|`, `(`, a line break) or after a reserved word that a command follows
+/// (`then`, `do`, ...) standing where a command starts. A `)` that ends a `case` pattern
+/// is told apart by the caller.
+fn command_starts(out: &[u8]) -> bool {
+    const BEFORE_A_COMMAND: &[&[u8]] = &[
+        b"if", b"then", b"else", b"elif", b"do", b"while", b"until", b"!", b"{",
+    ];
+    let (before, word) = last_word(out);
+    if word.is_empty() {
+        return before.last().is_none_or(|c| *c != b')');
+    }
+    BEFORE_A_COMMAND.contains(&word) && command_starts(before)
+}
+
+/// Whether a word written after `out` can be the `esac` of a `case`: where a command
+/// starts, or right after the `in` of `case WORD in`.
+fn esac_may_follow(out: &[u8]) -> bool {
+    let (before_in, word_in) = last_word(out);
+    let (before_subject, _) = last_word(before_in);
+    let (before_case, word_case) = last_word(before_subject);
+    command_starts(out) || (word_in == b"in" && word_case == b"case" && command_starts(before_case))
+}
+
+/// `out` without its trailing blanks, split before its last word (empty after an
+/// operator).
+fn last_word(out: &[u8]) -> (&[u8], &[u8]) {
+    let text = trim_blanks(out);
+    let start = text
+        .iter()
+        .rposition(|c| matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')'))
+        .map_or(0, |p| p + 1);
+    text.split_at(start)
+}
+
+/// `out` without its trailing spaces and tabs.
+fn trim_blanks(out: &[u8]) -> &[u8] {
+    let end = out.len()
+        - out
+            .iter()
+            .rev()
+            .take_while(|c| matches!(c, b' ' | b'\t'))
+            .count();
+    &out[..end]
 }
 
 /// A `#` starts a comment only at the start of a word.
@@ -1022,6 +1079,41 @@ mod tests {
                 e.contains("nested in `...` only a plain word"),
                 "{v:?}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn case_and_esac_open_and_close_a_case_only_where_a_command_starts() {
+        // `"$(echo case)" [f]` was read as a `case` left open, so the `)` did not end
+        // the `$(...)` and the `"` after it opened a string: the value was written for
+        // double quotes while it stood outside them, and `";echo PWNED;"` ran.
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        let templates = [
+            ("printf '%s|' \"$(echo case)\" [f]", "case|"),
+            ("printf '%s|' \"$(echo do case)\" [f]", "do case|"),
+            ("printf '%s|' \"$(echo $(echo a) case)\" [f]", "a case|"),
+            (
+                "printf '%s|' \"$(case y in y) echo esac;; z) echo \"x\";; esac)\" [f]",
+                "esac|",
+            ),
+            (
+                "printf '%s|' \"$(if true; then case y in (y) case z in z) echo n;; esac;; esac; fi)\" [f]",
+                "n|",
+            ),
+        ];
+        for (t, before) in templates {
+            for v in NASTY
+                .iter()
+                .chain(&["\";echo PWNED;\"", "');echo PWNED;('"])
+            {
+                for shell in &shells {
+                    let want = format!("{before}{v}|");
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+                }
+            }
         }
     }
 

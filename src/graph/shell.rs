@@ -21,7 +21,8 @@
 //! (`$\` + line break + `(` is `$(`). Backslash escapes are followed, so `\"` does not
 //! end a double-quoted string, `a\;#` starts no comment, and the
 //! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
-//! does not end a `$(...)`. A script
+//! does not end a `$(...)` (`case` is one only where a command starts: `$(echo case)`
+//! opens none). A script
 //! author writes `gzip [file]`; quotes of their own around a placeholder are handled too.
 //! This module does not know `cmd` argv, `env` or `cwd`: those values are never read by a
 //! shell and are filled in as they are ([`super::fill_known`]).

@@ -71,8 +71,8 @@ struct Sub {
     parens: usize,
     /// Unfinished `case` commands, whose patterns end with `)`.
     cases: usize,
-    /// Where in the filled text the last `)` that ended a `case` pattern is: a command
-    /// starts after it.
+    /// Where in the filled text the last `)` of this command is (one that ended a `case`
+    /// pattern or a subshell): a `case` or an `esac` right after it is a reserved word.
     pattern_end: Option<usize>,
 }
 
@@ -194,6 +194,11 @@ fn scan_joined(
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
+                // bash's process substitution.
+                b'<' | b'>' if next == Some(b'(') => {
+                    stack.push(Quote::Plain(Some(Sub::default())));
+                    step = 2;
+                }
                 b'$' if next == Some(b'{') => {
                     stack.push(Quote::Param);
                     step = 2;
@@ -216,8 +221,12 @@ fn scan_joined(
                     }) => {
                         stack.pop();
                     }
-                    Some(sub) if sub.parens == 0 => sub.pattern_end = Some(out.len()),
-                    Some(sub) => sub.parens -= 1,
+                    // A `case` or `esac` may follow a pattern's `)`; after a subshell's
+                    // it would be a syntax error.
+                    Some(sub) => {
+                        sub.parens = sub.parens.saturating_sub(1);
+                        sub.pattern_end = Some(out.len());
+                    }
                     None => {}
                 },
                 b'c' | b'e' if word_start => {
@@ -1104,6 +1113,10 @@ mod tests {
                 "printf '%s|' \"$(if true; then case y in (y) case z in z) echo n;; esac;; esac; fi)\" [f]",
                 "n|",
             ),
+            (
+                "printf '%s|' \"$(case y in (y) case z in z) echo n;; esac;; w) echo \"[f]\";; esac)\" [f]",
+                "n|",
+            ),
         ];
         for (t, before) in templates {
             for v in NASTY
@@ -1114,6 +1127,17 @@ mod tests {
                     let want = format!("{before}{v}|");
                     assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
                 }
+            }
+        }
+        // bash's process substitution is a command of its own, like `$(...)`.
+        if std::path::Path::new("/bin/bash").exists() {
+            let t = "printf '%s|' \"$(echo <(echo) case)\" [f] | sed 's/[^|]*|//'";
+            for v in NASTY.iter().filter(|v| !v.contains('\n')) {
+                assert_eq!(
+                    run_in("/bin/bash", t, v),
+                    format!("{v}|"),
+                    "{t:?} with {v:?}"
+                );
             }
         }
     }

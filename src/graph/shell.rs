@@ -13,7 +13,8 @@
 //! - in a here-document body: as the body reads it (`\`, `$`, `` ` `` escaped unless its
 //!   delimiter is quoted). A line break cannot be written there without possibly ending
 //!   the document, so such a value is refused ([`check_shell`]) before anything runs;
-//! - in a `#` comment: line breaks become spaces (a comment ends at a line break);
+//! - in a `#` comment: line breaks become spaces (a comment ends at a line break, or,
+//!   inside `` `...` ``, where they end);
 //! - right after a `$` or `$name` the value is kept out of the expansion ([`Open`]):
 //!   `"$P[v]"` must not read the variable `$Pvalue`, nor `"$[v]"` run `$(...)`.
 //!
@@ -169,6 +170,9 @@ fn scan_joined(
         // In a `...` within double quotes the shell reads `\"` as `"` when it reads the
         // command again: it opens and closes strings there.
         let (backtick_in_dq, dq_in_that) = quoted_backtick(&stack);
+        // A comment in `...` ends with them: the shell finds their end before it reads
+        // what is inside.
+        let comment_in_backtick = matches!(stack.iter().rev().nth(1), Some(Quote::Backtick));
         let Some(top) = stack.last_mut() else {
             break;
         };
@@ -361,6 +365,7 @@ fn scan_joined(
                 b'`' => {
                     stack.pop();
                 }
+                b'#' if word_start || out.last() == Some(&b'`') => stack.push(Quote::Comment),
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
                 b'$' if next == Some(b'\'') && bare_dollar(&out) => {
@@ -376,13 +381,19 @@ fn scan_joined(
                 }
                 _ => {}
             },
-            Quote::Comment => {
-                if c == b'\n' {
+            Quote::Comment => match c {
+                b'\n' => {
                     // The line break itself belongs to the context around the comment.
                     stack.pop();
                     continue;
                 }
-            }
+                b'\\' if comment_in_backtick => step = 2,
+                b'`' if comment_in_backtick => {
+                    stack.pop();
+                    stack.pop();
+                }
+                _ => {}
+            },
             Quote::Body(doc) => {
                 let at_line_start = i == 0 || b[i - 1] == b'\n';
                 if at_line_start {
@@ -1138,6 +1149,30 @@ mod tests {
                     format!("{v}|"),
                     "{t:?} with {v:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_comment_inside_backquotes_is_read_as_one_up_to_their_end() {
+        // The `'` of `# don't` in backquotes was read as opening a string, so the value
+        // after them was written for inside single quotes: `;echo PWNED;` ran.
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        let templates = [
+            ("x=`printf a # don't`; printf '%s|' \"$x\" [f]", "a|"),
+            ("x=`# it's`; printf '%s|' \"$x\" [f]", "|"),
+            ("printf '%s|' \"`printf a # \"it's`\" [f]", "a|"),
+            ("x=`printf a # \\` it's`; printf '%s|' \"$x\" [f]", "a|"),
+        ];
+        for (t, before) in templates {
+            for v in NASTY.iter().chain(&[";echo PWNED;", "'\"`"]) {
+                for shell in &shells {
+                    let want = format!("{before}{v}|");
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+                }
             }
         }
     }

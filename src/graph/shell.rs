@@ -21,7 +21,7 @@
 //! Line continuations are removed where the shell removes them before it reads a word
 //! (`$\` + line break + `(` is `$(`). Backslash escapes are followed, so `\"` does not
 //! end a double-quoted string, `a\;#` starts no comment, and the
-//! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
+//! `<<` of `$((1 << 2))` is a shift, not a here-document (inside bash's `$[...]` too), and the `)` of a `case` pattern
 //! does not end a `$(...)` (`case` is one only where a command starts: `$(echo case)`
 //! opens none). A script
 //! author writes `gzip [file]`; quotes of their own around a placeholder are handled too.
@@ -85,6 +85,8 @@ enum Quote {
     /// Inside `$((...))`, with `depth` unclosed `(` (its `<<` is a shift, not a
     /// here-document).
     Arith(usize),
+    /// Inside bash's `$[...]`, arithmetic as `$((...))` is, with `depth` unclosed `[`.
+    Bracket(usize),
     Single,
     Double,
     Backtick,
@@ -180,6 +182,8 @@ fn scan_joined(
             return Err(i);
         }
         let word_start = starts_word(&out) && out.len() != mid_word;
+        // bash's `$[...]`, unless it is a `$` before a placeholder.
+        let bracket = c == b'$' && next == Some(b'[') && placeholder(text, i + 1, args).is_none();
         // Bytes consumed by this step (copied to `out` as they are).
         let mut step = 1;
         match top {
@@ -193,6 +197,10 @@ fn scan_joined(
                 b'`' => stack.push(Quote::Backtick),
                 b'$' if next == Some(b'\'') && bare_dollar(&out) => {
                     stack.push(Quote::Ansi);
+                    step = 2;
+                }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
                     step = 2;
                 }
                 b'$' if next == Some(b'(') => {
@@ -260,12 +268,29 @@ fn scan_joined(
                 }
                 _ => {}
             },
+            Quote::Bracket(depth) => match c {
+                b'[' => *depth += 1,
+                b']' if *depth > 0 => *depth -= 1,
+                b']' => {
+                    stack.pop();
+                }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
+                }
+                b'$' if next == Some(b'(') => step = open_substitution(&b[i..], &mut stack),
+                _ => {}
+            },
             Quote::Arith(depth) => match c {
                 b'(' => *depth += 1,
                 b')' if *depth > 0 => *depth -= 1,
                 b')' if next == Some(b')') => {
                     step = 2;
                     stack.pop();
+                }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
                 }
                 b'$' if next == Some(b'(') => step = open_substitution(&b[i..], &mut stack),
                 _ => {}
@@ -305,6 +330,10 @@ fn scan_joined(
                     stack.pop();
                 }
                 b'`' => stack.push(Quote::Backtick),
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
@@ -331,6 +360,10 @@ fn scan_joined(
                     b'`' => stack.push(Quote::Backtick),
                     b'$' if !quoted && next == Some(b'\'') && bare_dollar(&out) => {
                         stack.push(Quote::Ansi);
+                        step = 2;
+                    }
+                    b'$' if bracket => {
+                        stack.push(Quote::Bracket(0));
                         step = 2;
                     }
                     b'$' if next == Some(b'(') => {
@@ -372,6 +405,10 @@ fn scan_joined(
                     stack.push(Quote::Ansi);
                     step = 2;
                 }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
@@ -408,6 +445,10 @@ fn scan_joined(
                 match c {
                     b'\\' if doc.expands => step = 2,
                     b'`' if doc.expands => stack.push(Quote::Backtick),
+                    b'$' if doc.expands && bracket => {
+                        stack.push(Quote::Bracket(0));
+                        step = 2;
+                    }
                     b'$' if doc.expands && next == Some(b'(') => {
                         step = open_substitution(&b[i..], &mut stack);
                     }
@@ -467,6 +508,7 @@ fn continues_lines(top: &Quote) -> bool {
         Quote::Body(doc) => doc.expands,
         Quote::Plain(_)
         | Quote::Arith(_)
+        | Quote::Bracket(_)
         | Quote::Double
         | Quote::Backtick
         | Quote::Nested
@@ -685,8 +727,8 @@ fn refused_here(stack: &[Quote], value: &str, open: Open) -> Option<&'static str
         );
     }
     match stack.last() {
-        Some(Quote::Arith(_)) if !is_whole_number(value) => Some(
-            "inside $((...)) only a whole number can be written (the shell would evaluate anything else)",
+        Some(Quote::Arith(_) | Quote::Bracket(_)) if !is_whole_number(value) => Some(
+            "inside $((...)) and $[...] only a whole number can be written (the shell would evaluate anything else)",
         ),
         Some(Quote::Body(_)) if value.contains(['\n', '\r']) => {
             Some("a line break inside a here-document body could end it")
@@ -744,8 +786,10 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
         }
         // Quotes do not quote there: a whole number goes in as it is, and anything else
         // is refused ([`check_shell`]): `$(cmd)` in it runs, and bash evaluates `a[...]`.
-        Some(Quote::Arith(_)) if is_whole_number(value) => value.to_string(),
-        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(value),
+        Some(Quote::Arith(_) | Quote::Bracket(_)) if is_whole_number(value) => value.to_string(),
+        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Bracket(_) | Quote::Backtick) | None => {
+            single_word(value)
+        }
     };
     for _ in stack.iter().filter(|q| matches!(q, Quote::Backtick)) {
         q = escape(&q, &['\\', '$', '`']);
@@ -1175,6 +1219,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn bash_s_old_arithmetic_takes_only_a_whole_number() {
+        // Where /bin/sh is bash, `$[ [f] ]` evaluated `'a[$(cmd)]'` and ran `cmd`: quotes
+        // do not quote inside `$[...]`, as inside `$((...))`.
+        if std::path::Path::new("/bin/bash").exists() {
+            assert_eq!(run_in("/bin/bash", "echo $[ [f] + 1 ]", "41"), "42\n");
+            assert_eq!(run_in("/bin/bash", "echo \"$[ [f] * 2 ]\"", "-2"), "-4\n");
+        }
+        for v in ["a[$(echo PWNED)]", "'1'", "x", "1]"] {
+            for t in [
+                "echo $[ [f] ]",
+                "echo \"$[ x[0] + [f] ]\"",
+                "cat <<E\n$[ [f] ]\nE",
+            ] {
+                let e = check_shell(t, &args(v)).unwrap_err().to_string();
+                assert!(e.contains("only a whole number"), "{t:?}: {e}");
+            }
+        }
+        // After the `]`, and for a placeholder right after a `$`, the rules are as before.
+        assert!(check_shell("echo $[1] [f]", &args("a b")).is_ok());
+        assert_eq!(fill_shell("echo $[f]", &args("ab")), "echo $\\a'b'");
     }
 
     #[test]

@@ -261,13 +261,14 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Under root, why `dir` (a `log_dir`) may not hold root's logs, if it may not: it must
-/// be a directory only root can change, as must every directory above it, whether `dir`
-/// exists yet or not, and no symbolic link on its path may belong to another user (who
-/// could point it elsewhere). Whoever can write there could rename a run's private log
-/// directory away and put theirs in its place, where the logs (what commands print,
-/// credentials included) would then go.
-pub(crate) fn why_root_keeps_no_logs_in(dir: &Path) -> Option<String> {
+/// Under root, why `dir` (a `log_dir`, the parent of a `tempdir(parent)`) may not hold
+/// the private directories root makes there, if it may not: it must be a directory only
+/// root can change (a sticky one, like `/tmp`, being allowed), as must every directory
+/// above it, whether `dir` exists yet or not, and no symbolic link on its path may belong
+/// to another user (who could point it elsewhere). Whoever can write there could rename
+/// a private directory of root's away and put theirs, or a link, in its place, where the
+/// logs (what commands print, credentials included) or the files of a run would then go.
+pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
     if !Uid::effective().is_root() {
         return None;
     }

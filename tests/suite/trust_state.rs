@@ -1137,3 +1137,39 @@ fn a_task_db_is_never_kept_where_another_user_can_put_a_journal_beside_it() {
         dir.display()
     ));
 }
+
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn root_makes_no_tempdir_in_a_directory_another_user_could_change() {
+    // In a directory others may write (not sticky), another user could rename root's
+    // fresh private directory away and put theirs, or a link, in its place.
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    chmod(&open, 0o777);
+    let sticky = dir.path().join("sticky");
+    std::fs::create_dir(&sticky).expect("mkdir");
+    chmod(&sticky, 0o1777);
+    let state = dir.path().join("state");
+    let with_parent = |parent: &Path| {
+        std::fs::write(
+            dir.path().join("s.rhai"),
+            format!(
+                "proc(\"t\", #{{ now: true }}, || {{ write_file(tempdir({:?}) + \"/f\", \"x\"); }});",
+                parent.display().to_string()
+            ),
+        )
+        .expect("write script");
+        prun_with_state(dir.path(), &state, &["s.rhai"])
+    };
+    with_parent(&open)
+        .code(1)
+        .says("root makes no temporary directory in")
+        .says(&format!(
+            "{} is owned by uid 0 (root), mode 0777",
+            open.display()
+        ));
+    assert_eq!(std::fs::read_dir(&open).expect("read_dir").count(), 0);
+    with_parent(&sticky).ok();
+}

@@ -261,13 +261,14 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Under root, why `dir` (a `log_dir`) may not hold root's logs, if it may not: it must
-/// be a directory only root can change, as must every directory above it, whether `dir`
-/// exists yet or not, and no symbolic link on its path may belong to another user (who
-/// could point it elsewhere). Whoever can write there could rename a run's private log
-/// directory away and put theirs in its place, where the logs (what commands print,
-/// credentials included) would then go.
-pub(crate) fn why_root_keeps_no_logs_in(dir: &Path) -> Option<String> {
+/// Under root, why `dir` (a `log_dir`, the parent of a `tempdir(parent)`) may not hold
+/// the private directories root makes there, if it may not: it must be a directory only
+/// root can change (a sticky one, like `/tmp`, being allowed), as must every directory
+/// above it, whether `dir` exists yet or not, and no symbolic link on its path may belong
+/// to another user (who could point it elsewhere). Whoever can write there could rename
+/// a private directory of root's away and put theirs, or a link, in its place, where the
+/// logs (what commands print, credentials included) or the files of a run would then go.
+pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
     if !Uid::effective().is_root() {
         return None;
     }
@@ -398,6 +399,48 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), StateDirError> {
     // prun with a permissive umask.
     if meta.mode() & 0o7777 != 0o700 {
         std::fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(create)?;
+    }
+    Ok(())
+}
+
+/// Checks the directory a task DB is kept in (`--db`, `task_db`): it belongs to the user or
+/// to root, and no other user may write it, sticky or not (`/tmp` is refused), nor replace
+/// it ([`no_one_else_can_replace`]). SQLite reads the files it finds beside a DB as part of
+/// it (a `-journal` is played back into the DB, a `-wal` read as its newest pages), so
+/// whoever can create one there writes the cached results that commands are made from;
+/// checking such a file before SQLite opens it would leave a moment to create it in.
+pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let refused = |why: String| {
+        io::Error::other(format!(
+            "refusing to keep a task DB in {why}, so another user could put a file beside \
+             it that SQLite would read as part of the DB (a -journal is played back into \
+             it); keep it in a directory only you ({}) can write",
+            user_text(Uid::effective())
+        ))
+    };
+    no_one_else_can_replace(db).map_err(|e| match e {
+        StateDirError::UnsafeAbove { above, why, .. } => refused(format!(
+            "{}: {} above it is {why}",
+            dir.display(),
+            above.display()
+        )),
+        e => io::Error::other(e.to_string()),
+    })?;
+    let meta = std::fs::metadata(dir)?;
+    let me = Uid::effective().as_raw();
+    let mode = meta.mode();
+    let others_write = mode & 0o002 != 0
+        || (mode & 0o020 != 0 && meta.gid() != nix::unistd::Gid::effective().as_raw());
+    if (meta.uid() != me && meta.uid() != 0) || others_write {
+        return Err(refused(format!(
+            "{}: it is {}",
+            dir.display(),
+            describe(&meta)
+        )));
     }
     Ok(())
 }

@@ -301,7 +301,7 @@ impl Scheduler {
                 "set_options: `log_dir` must be set before the first proc starts".into(),
             ));
         }
-        if let Some(why) = crate::paths::why_root_keeps_no_logs_in(&root) {
+        if let Some(why) = crate::paths::why_root_may_not_use(&root) {
             return Err(GraphError::Option(format!(
                 "set_options: root keeps no logs in {}: {why}, so another user could swap \
                  its run directories and read what commands print; choose a log_dir only \

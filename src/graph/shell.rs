@@ -13,15 +13,17 @@
 //! - in a here-document body: as the body reads it (`\`, `$`, `` ` `` escaped unless its
 //!   delimiter is quoted). A line break cannot be written there without possibly ending
 //!   the document, so such a value is refused ([`check_shell`]) before anything runs;
-//! - in a `#` comment: line breaks become spaces (a comment ends at a line break);
+//! - in a `#` comment: line breaks become spaces (a comment ends at a line break, or,
+//!   inside `` `...` ``, where they end);
 //! - right after a `$` or `$name` the value is kept out of the expansion ([`Open`]):
 //!   `"$P[v]"` must not read the variable `$Pvalue`, nor `"$[v]"` run `$(...)`.
 //!
 //! Line continuations are removed where the shell removes them before it reads a word
 //! (`$\` + line break + `(` is `$(`). Backslash escapes are followed, so `\"` does not
 //! end a double-quoted string, `a\;#` starts no comment, and the
-//! `<<` of `$((1 << 2))` is a shift, not a here-document, and the `)` of a `case` pattern
-//! does not end a `$(...)`. A script
+//! `<<` of `$((1 << 2))` is a shift, not a here-document (inside bash's `$[...]` too), and the `)` of a `case` pattern
+//! does not end a `$(...)` (`case` is one only where a command starts: `$(echo case)`
+//! opens none). A script
 //! author writes `gzip [file]`; quotes of their own around a placeholder are handled too.
 //! This module does not know `cmd` argv, `env` or `cwd`: those values are never read by a
 //! shell and are filled in as they are ([`super::fill_known`]).
@@ -70,6 +72,9 @@ struct Sub {
     parens: usize,
     /// Unfinished `case` commands, whose patterns end with `)`.
     cases: usize,
+    /// Where in the filled text the last `)` of this command is (one that ended a `case`
+    /// pattern or a subshell): a `case` or an `esac` right after it is a reserved word.
+    pattern_end: Option<usize>,
 }
 
 /// Where the shell reader stands.
@@ -80,6 +85,8 @@ enum Quote {
     /// Inside `$((...))`, with `depth` unclosed `(` (its `<<` is a shift, not a
     /// here-document).
     Arith(usize),
+    /// Inside bash's `$[...]`, arithmetic as `$((...))` is, with `depth` unclosed `[`.
+    Bracket(usize),
     Single,
     Double,
     Backtick,
@@ -165,6 +172,9 @@ fn scan_joined(
         // In a `...` within double quotes the shell reads `\"` as `"` when it reads the
         // command again: it opens and closes strings there.
         let (backtick_in_dq, dq_in_that) = quoted_backtick(&stack);
+        // A comment in `...` ends with them: the shell finds their end before it reads
+        // what is inside.
+        let comment_in_backtick = matches!(stack.iter().rev().nth(1), Some(Quote::Backtick));
         let Some(top) = stack.last_mut() else {
             break;
         };
@@ -172,6 +182,8 @@ fn scan_joined(
             return Err(i);
         }
         let word_start = starts_word(&out) && out.len() != mid_word;
+        // bash's `$[...]`, unless it is a `$` before a placeholder.
+        let bracket = c == b'$' && next == Some(b'[') && placeholder(text, i + 1, args).is_none();
         // Bytes consumed by this step (copied to `out` as they are).
         let mut step = 1;
         match top {
@@ -187,8 +199,17 @@ fn scan_joined(
                     stack.push(Quote::Ansi);
                     step = 2;
                 }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
+                }
+                // bash's process substitution.
+                b'<' | b'>' if next == Some(b'(') => {
+                    stack.push(Quote::Plain(Some(Sub::default())));
+                    step = 2;
                 }
                 b'$' if next == Some(b'{') => {
                     stack.push(Quote::Param);
@@ -208,17 +229,28 @@ fn scan_joined(
                     Some(Sub {
                         parens: 0,
                         cases: 0,
+                        ..
                     }) => {
                         stack.pop();
                     }
-                    Some(sub) => sub.parens = sub.parens.saturating_sub(1),
+                    // A `case` or `esac` may follow a pattern's `)`; after a subshell's
+                    // it would be a syntax error.
+                    Some(sub) => {
+                        sub.parens = sub.parens.saturating_sub(1);
+                        sub.pattern_end = Some(out.len());
+                    }
                     None => {}
                 },
                 b'c' | b'e' if word_start => {
                     if let Some(sub) = sub {
-                        if is_word(&b[i..], b"case") {
+                        let after_pattern = sub
+                            .pattern_end
+                            .is_some_and(|e| e + 1 == trim_blanks(&out).len());
+                        if is_word(&b[i..], b"case") && (command_starts(&out) || after_pattern) {
                             sub.cases += 1;
-                        } else if is_word(&b[i..], b"esac") {
+                        } else if is_word(&b[i..], b"esac")
+                            && (esac_may_follow(&out) || after_pattern)
+                        {
                             sub.cases = sub.cases.saturating_sub(1);
                         }
                     }
@@ -236,12 +268,29 @@ fn scan_joined(
                 }
                 _ => {}
             },
+            Quote::Bracket(depth) => match c {
+                b'[' => *depth += 1,
+                b']' if *depth > 0 => *depth -= 1,
+                b']' => {
+                    stack.pop();
+                }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
+                }
+                b'$' if next == Some(b'(') => step = open_substitution(&b[i..], &mut stack),
+                _ => {}
+            },
             Quote::Arith(depth) => match c {
                 b'(' => *depth += 1,
                 b')' if *depth > 0 => *depth -= 1,
                 b')' if next == Some(b')') => {
                     step = 2;
                     stack.pop();
+                }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
                 }
                 b'$' if next == Some(b'(') => step = open_substitution(&b[i..], &mut stack),
                 _ => {}
@@ -281,6 +330,10 @@ fn scan_joined(
                     stack.pop();
                 }
                 b'`' => stack.push(Quote::Backtick),
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
+                    step = 2;
+                }
                 b'$' if next == Some(b'(') => {
                     step = open_substitution(&b[i..], &mut stack);
                 }
@@ -307,6 +360,10 @@ fn scan_joined(
                     b'`' => stack.push(Quote::Backtick),
                     b'$' if !quoted && next == Some(b'\'') && bare_dollar(&out) => {
                         stack.push(Quote::Ansi);
+                        step = 2;
+                    }
+                    b'$' if bracket => {
+                        stack.push(Quote::Bracket(0));
                         step = 2;
                     }
                     b'$' if next == Some(b'(') => {
@@ -341,10 +398,15 @@ fn scan_joined(
                 b'`' => {
                     stack.pop();
                 }
+                b'#' if word_start || out.last() == Some(&b'`') => stack.push(Quote::Comment),
                 b'\'' => stack.push(Quote::Single),
                 b'"' => stack.push(Quote::Double),
                 b'$' if next == Some(b'\'') && bare_dollar(&out) => {
                     stack.push(Quote::Ansi);
+                    step = 2;
+                }
+                b'$' if bracket => {
+                    stack.push(Quote::Bracket(0));
                     step = 2;
                 }
                 b'$' if next == Some(b'(') => {
@@ -356,13 +418,19 @@ fn scan_joined(
                 }
                 _ => {}
             },
-            Quote::Comment => {
-                if c == b'\n' {
+            Quote::Comment => match c {
+                b'\n' => {
                     // The line break itself belongs to the context around the comment.
                     stack.pop();
                     continue;
                 }
-            }
+                b'\\' if comment_in_backtick => step = 2,
+                b'`' if comment_in_backtick => {
+                    stack.pop();
+                    stack.pop();
+                }
+                _ => {}
+            },
             Quote::Body(doc) => {
                 let at_line_start = i == 0 || b[i - 1] == b'\n';
                 if at_line_start {
@@ -377,6 +445,10 @@ fn scan_joined(
                 match c {
                     b'\\' if doc.expands => step = 2,
                     b'`' if doc.expands => stack.push(Quote::Backtick),
+                    b'$' if doc.expands && bracket => {
+                        stack.push(Quote::Bracket(0));
+                        step = 2;
+                    }
                     b'$' if doc.expands && next == Some(b'(') => {
                         step = open_substitution(&b[i..], &mut stack);
                     }
@@ -436,6 +508,7 @@ fn continues_lines(top: &Quote) -> bool {
         Quote::Body(doc) => doc.expands,
         Quote::Plain(_)
         | Quote::Arith(_)
+        | Quote::Bracket(_)
         | Quote::Double
         | Quote::Backtick
         | Quote::Nested
@@ -491,6 +564,53 @@ fn is_word(b: &[u8], word: &[u8]) -> bool {
     b.starts_with(word)
         && b.get(word.len())
             .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b')'))
+}
+
+/// Whether a word written after `out` is the first word of a command, the only place
+/// where `case` is a reserved word (`$(echo case)` opens no `case`): after an operator
+/// (`;`, `&`, `|`, `(`, a line break) or after a reserved word that a command follows
+/// (`then`, `do`, ...) standing where a command starts. A `)` that ends a `case` pattern
+/// is told apart by the caller.
+fn command_starts(out: &[u8]) -> bool {
+    const BEFORE_A_COMMAND: &[&[u8]] = &[
+        b"if", b"then", b"else", b"elif", b"do", b"while", b"until", b"!", b"{",
+    ];
+    let (before, word) = last_word(out);
+    if word.is_empty() {
+        return before.last().is_none_or(|c| *c != b')');
+    }
+    BEFORE_A_COMMAND.contains(&word) && command_starts(before)
+}
+
+/// Whether a word written after `out` can be the `esac` of a `case`: where a command
+/// starts, or right after the `in` of `case WORD in`.
+fn esac_may_follow(out: &[u8]) -> bool {
+    let (before_in, word_in) = last_word(out);
+    let (before_subject, _) = last_word(before_in);
+    let (before_case, word_case) = last_word(before_subject);
+    command_starts(out) || (word_in == b"in" && word_case == b"case" && command_starts(before_case))
+}
+
+/// `out` without its trailing blanks, split before its last word (empty after an
+/// operator).
+fn last_word(out: &[u8]) -> (&[u8], &[u8]) {
+    let text = trim_blanks(out);
+    let start = text
+        .iter()
+        .rposition(|c| matches!(c, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')'))
+        .map_or(0, |p| p + 1);
+    text.split_at(start)
+}
+
+/// `out` without its trailing spaces and tabs.
+fn trim_blanks(out: &[u8]) -> &[u8] {
+    let end = out.len()
+        - out
+            .iter()
+            .rev()
+            .take_while(|c| matches!(c, b' ' | b'\t'))
+            .count();
+    &out[..end]
 }
 
 /// A `#` starts a comment only at the start of a word.
@@ -607,8 +727,8 @@ fn refused_here(stack: &[Quote], value: &str, open: Open) -> Option<&'static str
         );
     }
     match stack.last() {
-        Some(Quote::Arith(_)) if !is_whole_number(value) => Some(
-            "inside $((...)) only a whole number can be written (the shell would evaluate anything else)",
+        Some(Quote::Arith(_) | Quote::Bracket(_)) if !is_whole_number(value) => Some(
+            "inside $((...)) and $[...] only a whole number can be written (the shell would evaluate anything else)",
         ),
         Some(Quote::Body(_)) if value.contains(['\n', '\r']) => {
             Some("a line break inside a here-document body could end it")
@@ -666,8 +786,10 @@ fn quote_for(value: &str, stack: &[Quote], open: Open) -> String {
         }
         // Quotes do not quote there: a whole number goes in as it is, and anything else
         // is refused ([`check_shell`]): `$(cmd)` in it runs, and bash evaluates `a[...]`.
-        Some(Quote::Arith(_)) if is_whole_number(value) => value.to_string(),
-        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Backtick) | None => single_word(value),
+        Some(Quote::Arith(_) | Quote::Bracket(_)) if is_whole_number(value) => value.to_string(),
+        Some(Quote::Plain(_) | Quote::Arith(_) | Quote::Bracket(_) | Quote::Backtick) | None => {
+            single_word(value)
+        }
     };
     for _ in stack.iter().filter(|q| matches!(q, Quote::Backtick)) {
         q = escape(&q, &['\\', '$', '`']);
@@ -1023,6 +1145,103 @@ mod tests {
                 "{v:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn case_and_esac_open_and_close_a_case_only_where_a_command_starts() {
+        // `"$(echo case)" [f]` was read as a `case` left open, so the `)` did not end
+        // the `$(...)` and the `"` after it opened a string: the value was written for
+        // double quotes while it stood outside them, and `";echo PWNED;"` ran.
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        let templates = [
+            ("printf '%s|' \"$(echo case)\" [f]", "case|"),
+            ("printf '%s|' \"$(echo do case)\" [f]", "do case|"),
+            ("printf '%s|' \"$(echo $(echo a) case)\" [f]", "a case|"),
+            (
+                "printf '%s|' \"$(case y in y) echo esac;; z) echo \"x\";; esac)\" [f]",
+                "esac|",
+            ),
+            (
+                "printf '%s|' \"$(if true; then case y in (y) case z in z) echo n;; esac;; esac; fi)\" [f]",
+                "n|",
+            ),
+            (
+                "printf '%s|' \"$(case y in (y) case z in z) echo n;; esac;; w) echo \"[f]\";; esac)\" [f]",
+                "n|",
+            ),
+        ];
+        for (t, before) in templates {
+            for v in NASTY
+                .iter()
+                .chain(&["\";echo PWNED;\"", "');echo PWNED;('"])
+            {
+                for shell in &shells {
+                    let want = format!("{before}{v}|");
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+                }
+            }
+        }
+        // bash's process substitution is a command of its own, like `$(...)`.
+        if std::path::Path::new("/bin/bash").exists() {
+            let t = "printf '%s|' \"$(echo <(echo) case)\" [f] | sed 's/[^|]*|//'";
+            for v in NASTY.iter().filter(|v| !v.contains('\n')) {
+                assert_eq!(
+                    run_in("/bin/bash", t, v),
+                    format!("{v}|"),
+                    "{t:?} with {v:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_comment_inside_backquotes_is_read_as_one_up_to_their_end() {
+        // The `'` of `# don't` in backquotes was read as opening a string, so the value
+        // after them was written for inside single quotes: `;echo PWNED;` ran.
+        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect();
+        let templates = [
+            ("x=`printf a # don't`; printf '%s|' \"$x\" [f]", "a|"),
+            ("x=`# it's`; printf '%s|' \"$x\" [f]", "|"),
+            ("printf '%s|' \"`printf a # \"it's`\" [f]", "a|"),
+            ("x=`printf a # \\` it's`; printf '%s|' \"$x\" [f]", "a|"),
+        ];
+        for (t, before) in templates {
+            for v in NASTY.iter().chain(&[";echo PWNED;", "'\"`"]) {
+                for shell in &shells {
+                    let want = format!("{before}{v}|");
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bash_s_old_arithmetic_takes_only_a_whole_number() {
+        // Where /bin/sh is bash, `$[ [f] ]` evaluated `'a[$(cmd)]'` and ran `cmd`: quotes
+        // do not quote inside `$[...]`, as inside `$((...))`.
+        if std::path::Path::new("/bin/bash").exists() {
+            assert_eq!(run_in("/bin/bash", "echo $[ [f] + 1 ]", "41"), "42\n");
+            assert_eq!(run_in("/bin/bash", "echo \"$[ [f] * 2 ]\"", "-2"), "-4\n");
+        }
+        for v in ["a[$(echo PWNED)]", "'1'", "x", "1]"] {
+            for t in [
+                "echo $[ [f] ]",
+                "echo \"$[ x[0] + [f] ]\"",
+                "cat <<E\n$[ [f] ]\nE",
+            ] {
+                let e = check_shell(t, &args(v)).unwrap_err().to_string();
+                assert!(e.contains("only a whole number"), "{t:?}: {e}");
+            }
+        }
+        // After the `]`, and for a placeholder right after a `$`, the rules are as before.
+        assert!(check_shell("echo $[1] [f]", &args("a b")).is_ok());
+        assert_eq!(fill_shell("echo $[f]", &args("ab")), "echo $\\a'b'");
     }
 
     #[test]

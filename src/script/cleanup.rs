@@ -40,6 +40,15 @@ impl Cleanups {
     /// the crash journal, so that the next run removes it if prun crashes first.
     fn tempdir(&self, parent: &Path) -> Result<String, Box<EvalAltResult>> {
         super::job::unrepeatable();
+        if let Some(why) = crate::paths::why_root_may_not_use(parent) {
+            return Err(format!(
+                "root makes no temporary directory in {}: {why}, so another user could put \
+                 a directory or a link of theirs in its place; choose a directory only root \
+                 can change (or /tmp)",
+                crate::shown::path(parent)
+            )
+            .into());
+        }
         let dir = tempfile::Builder::new()
             .prefix("prun-")
             .tempdir_in(parent)

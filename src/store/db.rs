@@ -197,8 +197,9 @@ fn prepare(path: &Path) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         source,
     };
+    crate::paths::check_db_dir(path).map_err(file_err)?;
     crate::paths::open_private_file(path, Readers::AsOwnerSays).map_err(file_err)?;
-    for side in ["-wal", "-shm"] {
+    for side in ["-wal", "-shm", "-journal"] {
         crate::paths::check_existing_private_file(&with_suffix(path, side), Readers::AsOwnerSays)
             .map_err(file_err)?;
     }

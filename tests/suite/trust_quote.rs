@@ -494,3 +494,22 @@ run(["check", "throws"]);"#,
     out.out_has("cannot read y\\e]0;owned\\x07.txt")
         .out_has("s\\e[2J");
 }
+
+#[test]
+fn a_case_word_given_as_an_argument_does_not_change_how_a_value_is_quoted() {
+    // `"$(echo case)"` was read as an unfinished `case`: the value after it was quoted for
+    // double quotes while the shell read it outside them.
+    let target = "x::\";touch PWNED;\"";
+    let out = Test::new()
+        .script(r#"proto("x::[v]", #{ shell: "printf '%s|' \"$(echo case)\" [v] > got" });"#)
+        .args(&[target])
+        .run();
+    out.ok();
+    assert_eq!(
+        out.read("got"),
+        "case|\";touch PWNED;\"|",
+        "{}",
+        out.describe()
+    );
+    assert!(!out.exists("PWNED"), "the value ran\n{}", out.describe());
+}

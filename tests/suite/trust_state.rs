@@ -1070,3 +1070,106 @@ fn root_keeps_no_logs_in_a_log_dir_another_user_could_change() {
     with_log_dir(&mine.join("logs")).ok();
     assert!(walk(&mine.join("logs")).len() > 1, "the run kept its logs");
 }
+
+/// A rollback journal that SQLite plays back into a DB of `db`'s page size, making it a
+/// copy of `db` (whose file holds all its pages: no `-wal` beside it): every page, in
+/// SQLite's journal format (a header that gives the page count from the file size, a zero
+/// checksum seed).
+fn hot_journal_making(db: &Path) -> Vec<u8> {
+    let data = std::fs::read(db).expect("read DB");
+    let page = match u32::from(u16::from_be_bytes([data[16], data[17]])) {
+        1 => 65536,
+        n => n as usize,
+    };
+    let mut j = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    j.extend(u32::MAX.to_be_bytes());
+    j.extend(0u32.to_be_bytes());
+    j.extend(((data.len() / page) as u32).to_be_bytes());
+    j.extend(512u32.to_be_bytes());
+    j.extend((page as u32).to_be_bytes());
+    j.resize(512, 0);
+    for (n, p) in data.chunks(page).enumerate() {
+        j.extend((n as u32 + 1).to_be_bytes());
+        j.extend(p);
+        let sum = (1..)
+            .map(|k| page as isize - 200 * k)
+            .take_while(|&i| i > 0)
+            .map(|i| u32::from(p[i as usize]))
+            .fold(0u32, u32::wrapping_add);
+        j.extend(sum.to_be_bytes());
+    }
+    j
+}
+
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_task_db_is_never_kept_where_another_user_can_put_a_journal_beside_it() {
+    // SQLite plays a `-journal` it finds beside a DB back into it: `nobody`, who may
+    // create files in the DB's directory (a sticky one, like /tmp), wrote root's cache.
+    let s = Shared::new("db_journal");
+    let dir = s.work.parent().expect("root").join("db");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let db = dir.join("x.db");
+    let words = [s.script.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let state = dir.parent().unwrap().join("state");
+    prun_with_state(&s.work, &state, &words).ok();
+    assert_eq!(s.used().as_deref(), Some("safe\n"));
+    std::fs::remove_file(s.work.join("used.txt")).expect("rm");
+    chmod(&dir, 0o1777);
+    let journal = s.tmp.join("journal");
+    std::fs::write(&journal, hot_journal_making(&s.planted_db)).expect("write journal");
+    chmod(&journal, 0o644);
+    as_nobody(&format!(
+        "cp {} {}-journal",
+        journal.display(),
+        db.display()
+    ));
+    let ran = prun_with_state(&s.work, &state, &words);
+    ran.ok();
+    assert_eq!(
+        s.used().as_deref(),
+        Some("safe\n"),
+        "the journal another user planted was played back into root's DB\n{}",
+        ran.describe()
+    );
+    ran.says(&format!(
+        "{}: it is owned by uid 0 (root), mode 1777",
+        dir.display()
+    ));
+}
+
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn root_makes_no_tempdir_in_a_directory_another_user_could_change() {
+    // In a directory others may write (not sticky), another user could rename root's
+    // fresh private directory away and put theirs, or a link, in its place.
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    chmod(&open, 0o777);
+    let sticky = dir.path().join("sticky");
+    std::fs::create_dir(&sticky).expect("mkdir");
+    chmod(&sticky, 0o1777);
+    let state = dir.path().join("state");
+    let with_parent = |parent: &Path| {
+        std::fs::write(
+            dir.path().join("s.rhai"),
+            format!(
+                "proc(\"t\", #{{ now: true }}, || {{ write_file(tempdir({:?}) + \"/f\", \"x\"); }});",
+                parent.display().to_string()
+            ),
+        )
+        .expect("write script");
+        prun_with_state(dir.path(), &state, &["s.rhai"])
+    };
+    with_parent(&open)
+        .code(1)
+        .says("root makes no temporary directory in")
+        .says(&format!(
+            "{} is owned by uid 0 (root), mode 0777",
+            open.display()
+        ));
+    assert_eq!(std::fs::read_dir(&open).expect("read_dir").count(), 0);
+    with_parent(&sticky).ok();
+}

@@ -852,6 +852,27 @@ mod tests {
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
+    /// The shells of this machine the quoting is checked against: dash (`/bin/sh`) and bash.
+    fn shells() -> Vec<&'static str> {
+        ["/bin/sh", "/bin/bash"]
+            .into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect()
+    }
+
+    /// Checks that each template, filled with each nasty value and each of `extra`, prints
+    /// what it prints before the value, then the value and `|`, in every shell.
+    fn each_shell_prints_the_value_after(templates: &[(&str, &str)], extra: &[&str]) {
+        for (t, before) in templates {
+            for v in NASTY.iter().chain(extra) {
+                for shell in shells() {
+                    let want = format!("{before}{v}|");
+                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
+                }
+            }
+        }
+    }
+
     const NASTY: &[&str] = &[
         "plain",
         "two words",
@@ -912,10 +933,7 @@ mod tests {
     #[test]
     fn a_value_never_continues_a_dollar_expansion_before_it() {
         // `"$[f]"` with `(touch PWNED)` ran `touch`, and `"$P[f]"` read `$Pvalue`.
-        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
-            .into_iter()
-            .filter(|s| std::path::Path::new(s).exists())
-            .collect();
+        let shells = shells();
         let values = NASTY.iter().filter(|v| !v.is_empty() && !v.contains('\n'));
         for v in values.chain(&["(echo PWNED)", "{P}", "_x", "1", "\\x41"]) {
             let templates = [
@@ -1029,10 +1047,7 @@ mod tests {
 
     #[test]
     fn line_continuations_and_escaped_word_ends_are_read_as_the_shell_reads_them() {
-        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
-            .into_iter()
-            .filter(|s| std::path::Path::new(s).exists())
-            .collect();
+        let shells = shells();
         // (`EOF` would end the here-documents: [`check_shell`] refuses it there.)
         let values: Vec<&str> = NASTY
             .iter()
@@ -1112,10 +1127,7 @@ mod tests {
 
     #[test]
     fn backquotes_read_their_here_documents_and_their_quotes_within_double_quotes() {
-        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
-            .into_iter()
-            .filter(|s| std::path::Path::new(s).exists())
-            .collect();
+        let shells = shells();
         let templates = [
             // The body of a here-document in backquotes, and `\"` opening and closing a
             // string inside backquotes within double quotes.
@@ -1152,10 +1164,6 @@ mod tests {
         // `"$(echo case)" [f]` was read as a `case` left open, so the `)` did not end
         // the `$(...)` and the `"` after it opened a string: the value was written for
         // double quotes while it stood outside them, and `";echo PWNED;"` ran.
-        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
-            .into_iter()
-            .filter(|s| std::path::Path::new(s).exists())
-            .collect();
         let templates = [
             ("printf '%s|' \"$(echo case)\" [f]", "case|"),
             ("printf '%s|' \"$(echo do case)\" [f]", "do case|"),
@@ -1173,17 +1181,7 @@ mod tests {
                 "n|",
             ),
         ];
-        for (t, before) in templates {
-            for v in NASTY
-                .iter()
-                .chain(&["\";echo PWNED;\"", "');echo PWNED;('"])
-            {
-                for shell in &shells {
-                    let want = format!("{before}{v}|");
-                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
-                }
-            }
-        }
+        each_shell_prints_the_value_after(&templates, &["\";echo PWNED;\"", "');echo PWNED;('"]);
         // bash's process substitution is a command of its own, like `$(...)`.
         if std::path::Path::new("/bin/bash").exists() {
             let t = "printf '%s|' \"$(echo <(echo) case)\" [f] | sed 's/[^|]*|//'";
@@ -1201,24 +1199,13 @@ mod tests {
     fn a_comment_inside_backquotes_is_read_as_one_up_to_their_end() {
         // The `'` of `# don't` in backquotes was read as opening a string, so the value
         // after them was written for inside single quotes: `;echo PWNED;` ran.
-        let shells: Vec<&str> = ["/bin/sh", "/bin/bash"]
-            .into_iter()
-            .filter(|s| std::path::Path::new(s).exists())
-            .collect();
         let templates = [
             ("x=`printf a # don't`; printf '%s|' \"$x\" [f]", "a|"),
             ("x=`# it's`; printf '%s|' \"$x\" [f]", "|"),
             ("printf '%s|' \"`printf a # \"it's`\" [f]", "a|"),
             ("x=`printf a # \\` it's`; printf '%s|' \"$x\" [f]", "a|"),
         ];
-        for (t, before) in templates {
-            for v in NASTY.iter().chain(&[";echo PWNED;", "'\"`"]) {
-                for shell in &shells {
-                    let want = format!("{before}{v}|");
-                    assert_eq!(run_in(shell, t, v), want, "{shell}: {t:?} with {v:?}");
-                }
-            }
-        }
+        each_shell_prints_the_value_after(&templates, &[";echo PWNED;", "'\"`"]);
     }
 
     #[test]

@@ -293,6 +293,15 @@ impl Cache {
         self.stamp_seq
     }
 
+    /// The task DB's key of proc `name`'s row: the script's prefix, then the name (built
+    /// by hand: `format!` cost a thousand instructions a finished proc).
+    fn key(&self, name: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + name.len());
+        key.push_str(&self.prefix);
+        key.push_str(name);
+        key
+    }
+
     /// Saves the result of proc `id`, named `name`; `fresh` gives it a new stamp (it
     /// really ran). For a proc that `writes` declared outputs, the row is dropped instead
     /// when another run of the script saved the proc since this one read its row: both
@@ -320,7 +329,7 @@ impl Cache {
             fingerprint: fp,
             stamp,
         };
-        let key = format!("{}{name}", self.prefix);
+        let key = self.key(name);
         if writes {
             let seen = self.rows.get(name).map(|r| r.stamp.clone());
             self.store.save_seen(&key, row.clone(), seen);
@@ -345,7 +354,7 @@ impl Cache {
     /// stale.
     pub(crate) fn invalidate(&mut self, id: ProcId, name: &str) {
         if self.rows.remove(name).is_some() {
-            self.store.invalidate(&format!("{}{name}", self.prefix));
+            self.store.invalidate(&self.key(name));
         }
         self.untouch(id);
         self.unrepeatable.remove(&id);

@@ -59,13 +59,15 @@ pub(crate) enum Judgement {
 /// rows are still there, and a run of theirs killed half-way, or failing, would leave a
 /// result that the next run takes as UP_TO_DATE beside what it half wrote.
 pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
+    // The places in `batch` (and in the verdicts) of the procs whose rows are forgotten.
     let mut forget = Vec::new();
     let mut verdicts: Vec<(ProcId, Judgement)> = batch
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let (verdict, matched) = judge_one(s);
             if matched && matches!(verdict, Judgement::Stale(_)) {
-                forget.push(s.id);
+                forget.push(i);
             }
             (s.id, verdict)
         })
@@ -73,19 +75,16 @@ pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
     let Some(store) = batch.iter().find_map(|s| s.store.as_ref()) else {
         return verdicts;
     };
-    let names = batch
+    let names = forget
         .iter()
-        .filter(|s| forget.contains(&s.id))
-        .map(|s| format!("{}{}", s.prefix, s.node.name))
+        .map(|&i| format!("{}{}", batch[i].prefix, batch[i].node.name))
         .collect();
     if let Err(e) = store.forget_now(names) {
         let error = format!(
             "its cached result could not be forgotten before it runs again: {e} (it did not run: killed half-way, or failing, it would have left that result to be taken as UP_TO_DATE beside what it half wrote; free some space or make the DB writable)"
         );
-        for (id, verdict) in &mut verdicts {
-            if forget.contains(id) {
-                *verdict = Judgement::Failed(error.clone());
-            }
+        for &i in &forget {
+            verdicts[i].1 = Judgement::Failed(error.clone());
         }
     }
     verdicts

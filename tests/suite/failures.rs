@@ -481,7 +481,15 @@ impl Mounted {
     pub(crate) fn tmpfs(at: &std::path::Path, size: &str) -> Mounted {
         std::fs::create_dir_all(at).expect("mount point");
         let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            // Mode 0755, not tmpfs's 1777: a task DB is only kept in a directory no
+            // other user can write.
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
             .arg(at)
             .status()
             .expect("run mount");

@@ -4,7 +4,7 @@
 //! The remote user's login shell, whichever it is (fish and csh read quotes their own
 //! way), gets a line that hands a script to `sh` ([`login_line`]): it enters the `cwd`
 //! (or ends, saying why, see [`enter`]), exports the `env` and runs the command under a
-//! small POSIX-sh wrapper ([`WRAPPER`]). sshd
+//! small POSIX-sh wrapper ([`wrapper`]). sshd
 //! starts each session's command as a session and process-group leader, so the wrapper,
 //! the command and everything the command starts share one process group. The wrapper
 //! keeps reading its standard input, which prun holds open ([`Input::Held`]) until the
@@ -33,29 +33,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
-use super::{
-    DeclarationError, Options, Problem, argv_of, client, client_error, relay, sh_quote, single,
-};
+use super::held::wrapper;
+use super::{DeclarationError, Options, Problem, argv_of, client, client_error, relay, single};
 use crate::exec::command::CommandError;
 use crate::exec::launch::{
     Ending, Input, Launch, LaunchOutput, Launcher, Local, Sink, StageStatus,
 };
-
-/// Runs the command given as its arguments after the first (the kill grace, in tenths of
-/// a second), in the session's process group, until it exits or standard input closes;
-/// then the whole group is ended. Exits with the command's status.
-const WRAPPER: &str = r#"g=$1; shift
-exec 3<&0 0</dev/null
-"$@" 3<&- &
-c=$!
-{ trap '' TERM; read _ <&3; kill -TERM 0; i=0
-  while kill -0 $c 2>/dev/null && [ $i -lt $g ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL 0; } &
-w=$!
-exec 3<&-
-wait $c; s=$?
-kill -KILL $w 2>/dev/null
-exit $s"#;
 
 /// How long an idle master connection stays up when the run could not close it.
 const CONTROL_PERSIST_SECS: u32 = 10;
@@ -346,9 +329,8 @@ impl Ssh {
         if discarded {
             script.push_str("exec 2>/dev/null\n");
         }
-        let grace = launch.kill_grace.as_millis().div_ceil(100);
-        script.push_str(&format!("exec sh -c {} prun {grace}", sh_quote(WRAPPER)));
-        for word in argv_of(spec) {
+        script.push_str("exec");
+        for word in wrapper(launch.kill_grace).into_iter().chain(argv_of(spec)) {
             script.push(' ');
             script.push_str(&sh_word(&word));
         }

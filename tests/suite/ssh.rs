@@ -1055,3 +1055,55 @@ run("p");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_missing_cwd_with_stderr_to_a_fifo_fails_instead_of_hanging() {
+    // Exit status 1 has prun read back the end of the command's stderr for the line
+    // that says the directory could not be entered. Sent to a FIFO, that read opened
+    // the FIFO, which waits for a writer: prun hung for good, and a SIGTERM did not end
+    // it. A FIFO cannot be read back; the command's own status stands.
+    let sshd = Sshd::start();
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let fifo = dir.join("err.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The FIFO's reader, to its end of file (every writer gone).
+    let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+    let out = test
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("fifo", #{{ executor: "farm" }}, |ctx| {{
+    exec(["true"], #{{ cwd: "{}/missing", stderr: "err.fifo" }});
+}});
+run("fifo");
+"#,
+                dir.display()
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "fifo");
+    assert!(
+        line.contains("exited with code 1"),
+        "{line}\n{}",
+        out.describe()
+    );
+    assert!(
+        reader
+            .join()
+            .unwrap()
+            .contains("the working directory does not exist"),
+        "{}",
+        out.describe()
+    );
+}

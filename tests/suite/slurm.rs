@@ -96,6 +96,51 @@ run("job");
 
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn arguments_cwd_and_env_arrive_intact() {
+    let _node = up();
+    // The job's command passes through `sh -c` twice (the wrapper, then the entering of
+    // its directory): each word must reach the command as it was, never read by a shell.
+    let test = Test::new();
+    let sub = "odd dir $HOME 'q' `id` \\ *";
+    std::fs::create_dir(test.dir().join(sub)).unwrap();
+    let words = [
+        "a b",
+        "it's",
+        "say \"hi\"",
+        "$HOME",
+        "`id`",
+        "back\\slash",
+        "",
+        "*",
+        "new\nline",
+        "-n",
+    ];
+    let rhai = |w: &str| format!("{w:?}");
+    let out = test
+        .script(&format!(
+            r#"{}
+proc("odd", #{{ executor: "hpc", cwd: {}, env: #{{ ODD: {} }}, cmd: ["sh", "-c", "printf '[%s]' \"$@\" > ../args.txt; printf '%s' \"$ODD\" > ../env.txt", "sh", {}] }});
+run("odd");
+"#,
+            declare(2),
+            rhai(sub),
+            rhai("v $HOME `id` 'q'\nl2"),
+            words.map(rhai).join(", ")
+        ))
+        .run();
+    out.ok();
+    let want: String = words.iter().map(|w| format!("[{w}]")).collect();
+    assert_eq!(out.read("args.txt"), want, "{}", out.describe());
+    assert_eq!(
+        out.read("env.txt"),
+        "v $HOME `id` 'q'\nl2",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn zero_resources_ask_slurm_for_nothing() {
     // `mem: 0` is no request, as an absent `mem`: the job gets the partition's default,
     // not a 1M limit.

@@ -570,26 +570,7 @@ fn a_job_ends_when_prun_is_killed() {
         ),
     )
     .unwrap();
-    let mut prun = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
-        .arg("main.rhai")
-        .current_dir(dir.path())
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start prun");
-    let t = std::time::Instant::now();
-    while !dir.path().join("running").exists() {
-        let ended = prun.try_wait().unwrap();
-        assert!(
-            ended.is_none() && t.elapsed() < std::time::Duration::from_secs(60),
-            "the job did not start (prun: {ended:?})"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    prun.kill().unwrap();
-    prun.wait().unwrap();
+    crate::support::kill_prun_when(dir.path(), "running");
     let queued = unqueued(&name);
     let sleeps = gone(&format!("sleep {secs}"));
     let clients = gone(&format!("--job-name=prun.{name}."));

@@ -1107,3 +1107,35 @@ run("fifo");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_remote_command_ends_when_prun_is_killed() {
+    // prun killed with SIGKILL: nothing of prun ends the local `ssh`, but the input prun
+    // held for it closes, and the remote wrapper ends the command's group.
+    let sshd = Sshd::start();
+    let secs = format!("9{}", std::process::id() % 10000);
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    std::fs::write(
+        dir.join("main.rhai"),
+        script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                "proc(\"far\", #{{ executor: \"farm\", cwd: \"{}\", shell: \"touch running; sleep {secs}\" }});\nrun(\"far\");\n",
+                dir.display()
+            ),
+        ),
+    )
+    .unwrap();
+    crate::support::kill_prun_when(&dir, "running");
+    let left = crate::support::sshd::gone(&format!("sleep {secs}"));
+    for p in &left {
+        let pid = p.split(':').next().unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
+    }
+    assert!(left.is_empty(), "left on the host: {left:?}");
+}

@@ -302,14 +302,7 @@ impl Ssh {
         let mut script = String::new();
         let nonce = nonce();
         if let Some(dir) = &spec.cwd {
-            // `cd -P` and `cd -` would be options (`--` does not help with `-`).
-            let dir = dir.to_string_lossy();
-            let dir = if dir.starts_with('-') {
-                format!("./{dir}")
-            } else {
-                dir.into_owned()
-            };
-            script.push_str(&enter(&sh_word(&dir), &nonce));
+            script.push_str(&enter(&dir_word(dir), &nonce));
         }
         for (k, v) in &spec.env {
             if !is_shell_name(k) {
@@ -380,21 +373,51 @@ impl Ssh {
         if let Some(dir) = &spec.cwd
             && out.ending == Ending::Exited
             && out.stages[0].code == Some(NO_DIR_STATUS)
-            && let Some(why) = no_dir(&stderr_tail(&client, &out), &nonce)
         {
-            return Err(CommandError::Remote {
-                message: format!(
-                    "working directory {} {why} on ssh host \"{host}\"",
-                    dir.display()
+            let (said, after) = match unreadable(&client.stderr) {
+                false => (no_dir(&stderr_tail(&client, &out), &nonce), String::new()),
+                true => (
+                    self.look_at(local, &socket, host, dir, cancel).await,
+                    format!(
+                        " (looked at after the command exited with code {NO_DIR_STATUS}: its stderr goes where prun cannot read it back)"
+                    ),
                 ),
-                command: command(),
-            });
+            };
+            if let Some(why) = said {
+                return Err(CommandError::Remote {
+                    message: format!(
+                        "working directory {} {why} on ssh host \"{host}\"{after}",
+                        dir.display()
+                    ),
+                    command: command(),
+                });
+            }
         }
         if discarded {
             out.stderr = Default::default();
         }
         out.place = Some(host.clone());
         Ok(out)
+    }
+
+    /// Why the host `host` cannot enter `dir` (`does not exist`...), looked at through
+    /// the master socket `socket`; `None` when it can, or when the look fails.
+    async fn look_at(
+        &self,
+        local: &Local,
+        socket: &Path,
+        host: &str,
+        dir: &Path,
+        cancel: &CancellationToken,
+    ) -> Option<String> {
+        let nonce = nonce();
+        let mut argv = vec!["ssh".to_string()];
+        argv.extend(self.options(socket));
+        let script = enter(&dir_word(dir), &nonce) + "exit 0";
+        argv.extend(["--".into(), host.to_string(), login_line(&script)]);
+        let look = crate::exec::launch::Launch::new(client(argv));
+        let out = local.launch(&look, cancel).await.ok()?;
+        no_dir(&out.stderr.text, &nonce)
     }
 
     /// Awaits `launch()`, an `ssh` to the host `host` through the master socket `socket`.
@@ -537,6 +560,26 @@ fn login_line(script: &str) -> String {
     }
     line.push('\'');
     line
+}
+
+/// A command's `cwd` as a word for the remote `sh`: `cd -P` and `cd -` would be options
+/// (`--` does not help with `-`), so a leading `-` gets `./` before it.
+fn dir_word(dir: &Path) -> String {
+    let dir = dir.to_string_lossy();
+    match dir.starts_with('-') {
+        true => sh_word(&format!("./{dir}")),
+        false => sh_word(&dir),
+    }
+}
+
+/// Whether a command's stderr goes where prun cannot read its end back: a FIFO, a
+/// terminal or a device (not `/dev/null`, which the remote side is given itself).
+fn unreadable(sink: &Sink) -> bool {
+    match sink {
+        Sink::Inherit => true,
+        Sink::File(p) => std::fs::metadata(p).is_ok_and(|m| !m.is_file()),
+        Sink::Capture | Sink::Fd(_) | Sink::Log => false,
+    }
 }
 
 /// Whether `name` is a name a POSIX shell's `export` takes.

@@ -415,7 +415,7 @@ impl Ssh {
         argv.extend(self.options(socket));
         let script = enter(&dir_word(dir), &nonce) + "exit 0";
         argv.extend(["--".into(), host.to_string(), login_line(&script)]);
-        let look = crate::exec::launch::Launch::new(client(argv));
+        let look = Launch::new(client(argv));
         let out = local.launch(&look, cancel).await.ok()?;
         no_dir(&out.stderr.text, &nonce)
     }

@@ -299,7 +299,7 @@ fn an_executors_client_options_cannot_run_a_program_around_the_policy() {
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn an_executors_client_reads_no_options_from_the_scripts_variables() {
-    crate::support::slurm::up();
+    let _node = crate::support::slurm::up();
     let dir = tempfile::tempdir().unwrap();
     let program = dir.path().join("not-allowed");
     std::fs::write(&program, "#!/bin/sh\ntouch \"$0.ran\"\n").unwrap();

@@ -3,8 +3,8 @@
 //! the job.
 
 use crate::support::Test;
-use crate::support::slurm::{own, queued_jobs_of, up};
-use crate::support::sshd::assert_none_left;
+use crate::support::slurm::{alone, own, queued_jobs_of, unqueued, up};
+use crate::support::sshd::{assert_none_left, gone, processes_with};
 
 fn declare(max_jobs: usize) -> String {
     format!(
@@ -15,7 +15,7 @@ fn declare(max_jobs: usize) -> String {
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn exit_codes_and_output_come_back() {
-    up();
+    let _node = up();
     let out = Test::new()
         .script(&format!(
             r#"{}
@@ -49,7 +49,7 @@ run(["seven", "talk"]);
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn max_jobs_bounds_the_jobs_not_the_local_parallel_limit() {
-    up();
+    let _node = up();
     // -j 1: only the executor's max_jobs (4) limits these procs. The jobs run in the
     // test's directory (srun's own) and stamp their intervals there.
     let mut script = declare(4);
@@ -73,7 +73,7 @@ fn max_jobs_bounds_the_jobs_not_the_local_parallel_limit() {
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn resources_cwd_and_env_reach_the_job() {
-    up();
+    let _node = up();
     let test = Test::new().file("sub/.keep", "");
     let dir = test.dir().join("sub");
     let out = test
@@ -96,10 +96,55 @@ run("job");
 
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn arguments_cwd_and_env_arrive_intact() {
+    let _node = up();
+    // The job's command passes through `sh -c` twice (the wrapper, then the entering of
+    // its directory): each word must reach the command as it was, never read by a shell.
+    let test = Test::new();
+    let sub = "odd dir $HOME 'q' `id` \\ *";
+    std::fs::create_dir(test.dir().join(sub)).unwrap();
+    let words = [
+        "a b",
+        "it's",
+        "say \"hi\"",
+        "$HOME",
+        "`id`",
+        "back\\slash",
+        "",
+        "*",
+        "new\nline",
+        "-n",
+    ];
+    let rhai = |w: &str| format!("{w:?}");
+    let out = test
+        .script(&format!(
+            r#"{}
+proc("odd", #{{ executor: "hpc", cwd: {}, env: #{{ ODD: {} }}, cmd: ["sh", "-c", "printf '[%s]' \"$@\" > ../args.txt; printf '%s' \"$ODD\" > ../env.txt", "sh", {}] }});
+run("odd");
+"#,
+            declare(2),
+            rhai(sub),
+            rhai("v $HOME `id` 'q'\nl2"),
+            words.map(rhai).join(", ")
+        ))
+        .run();
+    out.ok();
+    let want: String = words.iter().map(|w| format!("[{w}]")).collect();
+    assert_eq!(out.read("args.txt"), want, "{}", out.describe());
+    assert_eq!(
+        out.read("env.txt"),
+        "v $HOME `id` 'q'\nl2",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn zero_resources_ask_slurm_for_nothing() {
     // `mem: 0` is no request, as an absent `mem`: the job gets the partition's default,
     // not a 1M limit.
-    up();
+    let _node = up();
     let out = Test::new()
         .script(&format!(
             r#"{}
@@ -122,7 +167,7 @@ run("job");
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_timeout_cancels_the_job() {
-    up();
+    let _node = up();
     let secs = format!("5{}", std::process::id() % 10000);
     let name = own("slow_timeout");
     let out = Test::new()
@@ -148,7 +193,7 @@ run("{name}");
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn ctrl_c_cancels_the_job() {
-    up();
+    let _node = up();
     let secs = format!("6{}", std::process::id() % 10000);
     let name = own("slow_interrupted");
     let out = Test::new()
@@ -174,7 +219,7 @@ run("{name}");
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_running_job_is_shown_with_its_id() {
-    up();
+    let _node = up();
     let out = Test::new()
         .args(&["-v"])
         .script(&format!(
@@ -200,7 +245,7 @@ fn a_running_job_is_shown_with_its_id() {
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn the_policy_holds_for_commands_on_slurm() {
-    up();
+    let _node = up();
     let out = Test::new()
         .env("PRUN_QA_SECRET", "hush")
         .script(&format!(
@@ -275,7 +320,7 @@ fn a_missing_srun_is_named_with_the_command() {
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_job_slurm_refuses_is_not_reported_as_the_commands_exit() {
-    up();
+    let _node = up();
     // srun exits 1 in both cases, but `true` never ran: no partition "nope" (no job is
     // made), and more memory than the node has (a job is made and refused).
     let out = Test::new()
@@ -314,7 +359,7 @@ run(["nowhere", "too_big"]);
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_job_that_can_never_start_fails_instead_of_waiting_for_good() {
-    up();
+    let _node = up();
     // More CPUs than any node of the partition has: Slurm keeps the job PENDING
     // (PartitionConfig) and srun waits for ever; the run hung until killed.
     let name = own("wide");
@@ -343,7 +388,7 @@ run("{name}");
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_timeout_near_the_largest_duration_is_no_internal_error() {
-    up();
+    let _node = up();
     // The job's time limit is the timeout plus the kill grace: their sum overflowed.
     let out = Test::new()
         .script(&format!(
@@ -360,7 +405,7 @@ run("long");
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_job_name_in_the_executors_args_does_not_hide_prun_s_jobs() {
-    up();
+    let _node = up();
     // With `--job-name` in `args`, prun could not find its job by name: a command that
     // exited 3 was reported as "srun did not submit the job".
     let out = Test::new()
@@ -384,13 +429,12 @@ run("three");
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_job_cancelled_from_outside_fails_naming_the_cancel_not_an_exit_code() {
-    up();
+    let _node = up();
     // Cancelled by someone else (here the job itself): srun exits 143, which was
     // reported as the command's exit code, or 0, and the proc SUCCEEDED; so does it
-    // after a node failure. The job's end state is what tells. srun exits 0 when the
-    // shell outlives the cancel: Slurm starts the task with SIGTERM blocked, the
-    // cancel's SIGTERM ends the `sleep`, and the shell goes on to its end (1 run in 20
-    // or so) before the SIGKILL that follows.
+    // after a node failure. The job's end state is what tells, or slurmstepd's line in
+    // its stderr while the job is still COMPLETING (which took past 30 s on a loaded
+    // machine: see the next test).
     let out = Test::new()
         .script(&format!(
             r#"{}
@@ -412,8 +456,52 @@ run("cancelled");
 
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_cancelled_job_kept_completing_by_a_stray_process_fails_naming_the_cancel() {
+    let _node = up();
+    // A process of the job that shrugs off the cancel's SIGTERM and outlives its parent
+    // is no longer found as the job's (Slurm finds them as slurmstepd's descendants),
+    // escapes the SIGKILL, and keeps the job's output open: srun exits 0 at once, but the
+    // job stays COMPLETING, which hides that it was cancelled, until that process ends
+    // (on a loaded machine, the same happened for no visible reason). prun waited 30 s
+    // for it to leave COMPLETING, then took srun's status: the proc SUCCEEDED.
+    let secs = format!("8{}", std::process::id() % 10000);
+    let name = own("kept");
+    let out = Test::new()
+        .script(&format!(
+            r#"{}
+proc("{name}", #{{ executor: "hpc", shell: "(trap '' TERM; exec sleep {secs}) & scancel $SLURM_JOB_ID; sleep 30" }});
+run("{name}");
+"#,
+            declare(2)
+        ))
+        .run();
+    let stray = processes_with(&format!("sleep {secs}"));
+    for p in &stray {
+        let pid = p.split(':').next().unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
+    }
+    // Out of the queue before the next test's job (see `alone`).
+    unqueued(&name);
+    assert!(
+        !stray.is_empty(),
+        "no stray process kept the job COMPLETING: the test proves nothing\n{}",
+        out.describe()
+    );
+    out.code(1);
+    let line = out.proc_line("FAILED", &name);
+    assert!(
+        line.contains("ended as CANCELLED, not by its command (srun exit status "),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_cwd_the_job_cannot_enter_fails_the_command_instead_of_running_it_in_tmp() {
-    up();
+    let _node = alone();
     // slurmstepd runs a job whose directory it cannot enter in /tmp, saying so on stderr
     // only. The job runs as `nobody` here, for whom the directory is closed.
     let test = Test::new();
@@ -443,7 +531,7 @@ run("job");
 #[test]
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_chdir_in_the_executors_args_is_the_jobs_directory() {
-    up();
+    let _node = up();
     let test = Test::new();
     let dir = test.dir().join("elsewhere");
     std::fs::create_dir(&dir).unwrap();
@@ -461,5 +549,33 @@ run("job");
     assert_eq!(
         out.read("elsewhere/where.txt").trim(),
         dir.display().to_string()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_job_ends_when_prun_is_killed() {
+    let _node = up();
+    // prun killed with SIGKILL while its job runs: the job ends with it (its `srun` reads
+    // a pipe prun holds, and the job ends when it closes), rather than running on until
+    // its time limit (here none) or until the next run ends the `srun` left behind.
+    let secs = format!("7{}", std::process::id() % 10000);
+    let name = own("orphaned");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        format!(
+            "{}proc(\"{name}\", #{{ executor: \"hpc\", shell: \"touch running; sleep {secs}\" }});\nrun(\"{name}\");\n",
+            declare(2)
+        ),
+    )
+    .unwrap();
+    crate::support::kill_prun_when(dir.path(), "running");
+    let queued = unqueued(&name);
+    let sleeps = gone(&format!("sleep {secs}"));
+    let clients = gone(&format!("--job-name=prun.{name}."));
+    assert!(
+        queued.is_empty() && sleeps.is_empty() && clients.is_empty(),
+        "after prun was killed: queued {queued:?}, running {sleeps:?}, clients {clients:?}"
     );
 }

@@ -1050,3 +1050,98 @@ run("p");
         out.describe()
     );
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_missing_cwd_with_stderr_to_a_fifo_is_named_instead_of_hanging() {
+    // Exit status 1 has prun read back the end of the command's stderr for the line
+    // that says the directory could not be entered. Sent to a FIFO, that read opened
+    // the FIFO, which waits for a writer: prun hung for good, and a SIGTERM did not end
+    // it. A FIFO cannot be read back: prun looks at the directory after the command,
+    // and a command that exits 1 itself in a directory that is there still does.
+    let sshd = Sshd::start();
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let readers: Vec<_> = ["err.fifo", "own.fifo"]
+        .into_iter()
+        .map(|name| {
+            let fifo = dir.join(name);
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            assert!(made.unwrap().success());
+            // The FIFO's reader, to its end of file (every writer gone).
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        })
+        .collect();
+    let out = test
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("fifo", #{{ executor: "farm" }}, |ctx| {{
+    exec(["true"], #{{ cwd: "{dir}/missing", stderr: "err.fifo" }});
+}});
+proc("own", #{{ executor: "farm" }}, |ctx| {{
+    exec(["sh", "-c", "echo mine >&2; exit 1"], #{{ cwd: "{dir}", stderr: "own.fifo" }});
+}});
+run(["fifo", "own"]);
+"#,
+                dir = dir.display()
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "fifo");
+    assert!(
+        line.contains(&format!(
+            "working directory {}/missing does not exist on ssh host \"127.0.0.1\" (looked at after the command exited with code 1",
+            dir.display()
+        )),
+        "{line}\n{}",
+        out.describe()
+    );
+    let own = out.proc_line("FAILED", "own");
+    assert!(
+        own.contains("exited with code 1"),
+        "{own}\n{}",
+        out.describe()
+    );
+    let read: Vec<String> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    assert!(
+        read[0].contains("the working directory does not exist") && read[1] == "mine\n",
+        "{read:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_remote_command_ends_when_prun_is_killed() {
+    // prun killed with SIGKILL: nothing of prun ends the local `ssh`, but the input prun
+    // held for it closes, and the remote wrapper ends the command's group.
+    let sshd = Sshd::start();
+    let secs = format!("9{}", std::process::id() % 10000);
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    std::fs::write(
+        dir.join("main.rhai"),
+        script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                "proc(\"far\", #{{ executor: \"farm\", cwd: \"{}\", shell: \"touch running; sleep {secs}\" }});\nrun(\"far\");\n",
+                dir.display()
+            ),
+        ),
+    )
+    .unwrap();
+    crate::support::kill_prun_when(&dir, "running");
+    let left = crate::support::sshd::gone(&format!("sleep {secs}"));
+    for p in &left {
+        let pid = p.split(':').next().unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
+    }
+    assert!(left.is_empty(), "left on the host: {left:?}");
+}

@@ -740,3 +740,28 @@ pub(crate) fn wait_recorded(state: &Path, prun: u32, pgid: u32) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Runs prun on `main.rhai` in `dir` (its state there, its output dropped) and kills it
+/// with SIGKILL once `file` exists there (a job writes it when it is running).
+pub(crate) fn kill_prun_when(dir: &Path, file: &str) {
+    let mut prun = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg("main.rhai")
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prun");
+    let t = Instant::now();
+    while !dir.join(file).exists() {
+        let ended = prun.try_wait().expect("wait");
+        assert!(
+            ended.is_none() && t.elapsed() < RUN_TIMEOUT,
+            "{file} was not made (prun: {ended:?})"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    prun.kill().expect("kill prun");
+    prun.wait().expect("wait");
+}

@@ -3,10 +3,45 @@
 //! running afterwards, as a system service would be (`.ci/slurm-down` stops it).
 
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
-/// Makes sure Slurm answers, starting it once if needed.
-pub(crate) fn up() {
+/// Slurm starts no job on a node while a job of it is COMPLETING, and a job of `srun
+/// --uid=USER` that has to wait for its node fails when it gets it (srun, no longer
+/// root, cannot read the controller's answer: "Job credential revoked"). Every test
+/// holds this for reading while its jobs run, and one that runs a job as another user
+/// for writing (see [`alone`]).
+static NODE: RwLock<()> = RwLock::new(());
+
+/// Makes sure Slurm answers, starting it once if needed. Keep the guard while the
+/// test's jobs run (see [`alone`]).
+pub(crate) fn up() -> RwLockReadGuard<'static, ()> {
+    start();
+    NODE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`up`] for a test whose job runs as another user: no other test of this process
+/// runs a job meanwhile, and the node has no COMPLETING job when it returns (waited for,
+/// 30 s at most, since the tests of another process may end theirs).
+pub(crate) fn alone() -> RwLockWriteGuard<'static, ()> {
+    start();
+    let guard = NODE.write().unwrap_or_else(|e| e.into_inner());
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(30) {
+        let out = Command::new("squeue")
+            .args(["--noheader", "--states=CG", "--format=%i"])
+            .output()
+            .expect("squeue");
+        if out.status.success() && out.stdout.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    guard
+}
+
+/// Starts Slurm once, unless it answers.
+fn start() {
     static STARTED: Mutex<bool> = Mutex::new(false);
     let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
     if *started {
@@ -46,4 +81,25 @@ pub(crate) fn queued_jobs_of(proc: &str) -> Vec<String> {
         .map(|l| l.trim().to_string())
         .filter(|j| j.starts_with(&prefix))
         .collect()
+}
+
+/// Waits (bounded, 20 s) until the proc `proc` has no job in the queue; returns those
+/// still there, after cancelling them (a failed test must not leave them running).
+pub(crate) fn unqueued(proc: &str) -> Vec<String> {
+    let t = Instant::now();
+    loop {
+        let left = queued_jobs_of(proc);
+        if left.is_empty() {
+            return left;
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            for job in &left {
+                let _ = Command::new("scancel")
+                    .arg(format!("--name={job}"))
+                    .status();
+            }
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -67,7 +67,7 @@ pub(super) fn stderr_tail(launch: &Launch, out: &LaunchOutput) -> String {
     match &launch.stderr {
         Sink::Capture => Some(out.stderr.text.clone()),
         Sink::Fd(f) => tail(f),
-        Sink::File(p) => std::fs::File::open(p).ok().and_then(|f| tail(&f)),
+        Sink::File(p) => regular_file(p).and_then(|f| tail(&f)),
         Sink::Log => launch
             .log
             .as_ref()
@@ -76,6 +76,20 @@ pub(super) fn stderr_tail(launch: &Launch, out: &LaunchOutput) -> String {
     }
     .unwrap_or_default()
     .replace('\0', "")
+}
+
+/// The file at `path`, open for reading, when it is a regular file. Opened without
+/// waiting: the open of a FIFO waits for a writer, which never comes once the command has
+/// ended (prun hung there for good); a FIFO or a terminal has nothing to read back.
+fn regular_file(path: &std::path::Path) -> Option<std::fs::File> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)
+        .ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
 }
 
 #[cfg(test)]

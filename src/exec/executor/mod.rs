@@ -11,6 +11,7 @@
 //! `max_jobs`, the sum of the SSH hosts' slots) instead of `-j`.
 
 mod cwd;
+mod held;
 mod slurm;
 mod ssh;
 

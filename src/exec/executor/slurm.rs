@@ -11,7 +11,9 @@
 //! DB. The command's environment and working directory are `srun`'s own (Slurm carries
 //! the submitting environment and directory to the job), the proc's `resources` become
 //! `--cpus-per-task` and `--mem`, and its timeout (plus the kill grace) becomes the job's
-//! time limit, a backstop should prun itself be killed.
+//! time limit. The job runs under the remote commands' wrapper ([`wrapper`]), which ends
+//! it when srun's input closes: srun forwards its input to the job, and prun holds it
+//! open until the command ends, so a prun killed with SIGKILL takes its jobs with it.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
+use super::held::wrapper;
 use super::{DeclarationError, Options, argv_of, client_error, relay, single};
 use crate::exec::command::{CommandError, CommandSpec, Program};
 use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
@@ -121,10 +124,13 @@ impl Slurm {
             argv.push(format!("--time={}:{:02}", secs / 60, secs % 60));
         }
         argv.extend(self.args.iter().cloned());
-        // After `args`, where it wins over a `--job-name` there: prun finds its jobs by
-        // this name (to cancel them, and to tell a refused job from a failed command).
+        // After `args`, where they win over a `--job-name` or `--input` there: prun finds
+        // its jobs by this name (to cancel them, and to tell a refused job from a failed
+        // command), and the job ends when srun's input, which prun holds, closes.
         argv.push(format!("--job-name={job}"));
+        argv.push("--input=all".into());
         argv.push("--".into());
+        argv.extend(wrapper(launch.kill_grace));
         if let Some((dir, nonce)) = enter_dir {
             let script = enter(&sh_word(&dir.to_string_lossy()), nonce) + "exec \"$@\"";
             argv.extend(["sh".into(), "-c".into(), script, "sh".into()]);
@@ -175,7 +181,7 @@ impl Slurm {
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),
         };
-        let relayed = relay(launch, client, Input::Null)?;
+        let relayed = relay(launch, client, Input::Held)?;
         let launched = local.launch(&relayed, cancel);
         tokio::pin!(launched);
         // A job still running after a moment is looked up, so that the display shows it
@@ -218,7 +224,7 @@ impl Slurm {
         // node fails, and sometimes when it is cancelled (then COMPLETING hides the
         // CANCELLED for a moment).
         let info = match (ended_early, &place) {
-            (false, _) => settled_job_info(&job, hidden).await,
+            (false, _) => settled_job_info(&job, hidden, || stderr_tail(&relayed, &out)).await,
             (true, None) => job_info(&job, hidden).await,
             (true, Some(_)) => None,
         };
@@ -455,12 +461,12 @@ const ENDED_BY_SLURM: &[&str] = &[
 ];
 
 /// How long prun waits for an ended job to leave the COMPLETING state, which hides the
-/// state it ended in. A cancel from outside can end the job's command with status 0
-/// (Slurm starts the task with SIGTERM blocked: the cancel ends a child, and the shell
-/// runs on to its end), so srun's status alone would call a CANCELLED job a success; a
-/// loaded controller or a slow epilog keeps jobs COMPLETING for seconds (3 s was not
-/// enough for the test suite on a loaded 2-core machine). Past this wait, srun's status
-/// decides.
+/// state it ended in. srun can exit 0 for a job cancelled from outside (when it is told
+/// the job ended before the task's status reached it), so srun's status alone would call
+/// a CANCELLED job a success; a loaded controller or a slow epilog keeps jobs COMPLETING
+/// for seconds (3 s was not enough for the test suite on a loaded 2-core machine). Past
+/// this wait, srun's status decides, unless slurmstepd's line said more before
+/// (see [`stepd_ended`]).
 const SETTLE_WAIT: Duration = Duration::from_secs(30);
 
 /// The first wait between two look-ups of a COMPLETING job; each next one is twice as
@@ -468,20 +474,60 @@ const SETTLE_WAIT: Duration = Duration::from_secs(30);
 const SETTLE_POLL: Duration = Duration::from_millis(100);
 
 /// The job named `job` once it has ended: looked up again while it is COMPLETING (up to
-/// [`SETTLE_WAIT`]).
-async fn settled_job_info(job: &str, hidden: &[OsString]) -> Option<JobInfo> {
+/// [`SETTLE_WAIT`]), unless slurmstepd's line in the end of the job's stderr (`stderr`,
+/// read when the job is found COMPLETING) says how Slurm ended it (see [`stepd_ended`]).
+async fn settled_job_info(
+    job: &str,
+    hidden: &[OsString],
+    stderr: impl Fn() -> String,
+) -> Option<JobInfo> {
     let deadline = Instant::now() + SETTLE_WAIT;
     let mut poll = SETTLE_POLL;
     loop {
         let info = job_info(job, hidden).await;
-        match &info {
-            Some(j) if j.state == "COMPLETING" && Instant::now() < deadline => {
+        match info {
+            Some(j) if j.state == "COMPLETING" => {
+                if let Some(state) = stepd_ended(&stderr(), &j.id) {
+                    return Some(JobInfo {
+                        state: state.into(),
+                        ..j
+                    });
+                }
+                if Instant::now() >= deadline {
+                    return Some(j);
+                }
                 tokio::time::sleep(poll).await;
                 poll = (poll * 2).min(Duration::from_secs(1));
             }
             _ => return info,
         }
     }
+}
+
+/// The state Slurm ended the job `id` in, as slurmstepd's line in its stderr says it
+/// (`slurmstepd-node: error: *** STEP 12.0 ON node CANCELLED AT 2026-12-01T17:45:58 ***`,
+/// or `*** JOB 12 ON ...`, with ` DUE TO TIME LIMIT` and the like before the closing
+/// stars), in `stderr_tail`, the end of the job's stderr. slurmstepd writes it when it
+/// starts ending the job, so it is there while the job is still COMPLETING: a process
+/// of the job that escaped the end and holds its output keeps it so for as long as it
+/// lives, and `srun` has meanwhile exited 0.
+fn stepd_ended(stderr_tail: &str, id: &str) -> Option<&'static str> {
+    let (step, job) = (format!("*** STEP {id}."), format!("*** JOB {id} ON "));
+    let line = stderr_tail
+        .lines()
+        .rev()
+        .find_map(|l| l.find(&step).or_else(|| l.find(&job)).map(|at| &l[at..]))?;
+    let (_, after) = line.split_once(" CANCELLED AT ")?;
+    let due = [
+        ("DUE TO TIME LIMIT", "TIMEOUT"),
+        ("DUE TO PREEMPTION", "PREEMPTED"),
+        ("DUE TO NODE FAILURE", "NODE_FAIL"),
+    ];
+    Some(
+        due.iter()
+            .find(|(why, _)| after.contains(why))
+            .map_or("CANCELLED", |(_, state)| state),
+    )
 }
 
 /// Why a pending job waits that no job's end can change: its request does not fit the
@@ -559,6 +605,19 @@ mod tests {
         for args in [&["--constraint=a"][..], &["--c=1"], &["--qos=normal"], &[]] {
             assert!(!with(args).args_choose_directory(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn slurmstepd_s_line_tells_how_slurm_ended_the_job() {
+        let tail = |line: &str| format!("the command's own line\n{line}\n");
+        let cancelled =
+            "slurmstepd-vm: error: *** STEP 12.0 ON vm CANCELLED AT 2026-12-01T17:45:58 ***";
+        assert_eq!(stepd_ended(&tail(cancelled), "12"), Some("CANCELLED"));
+        // Another job's line (a job id that starts the same) is not this one's.
+        assert_eq!(stepd_ended(&tail(cancelled), "1"), None);
+        let timed_out = "slurmstepd: error: *** JOB 7 ON vm CANCELLED AT 2026-12-01T17:45:58 DUE TO TIME LIMIT ***";
+        assert_eq!(stepd_ended(&tail(timed_out), "7"), Some("TIMEOUT"));
+        assert_eq!(stepd_ended(&tail("*** STEP 12.0 ON vm ***"), "12"), None);
     }
 
     #[test]

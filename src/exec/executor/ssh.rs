@@ -4,7 +4,7 @@
 //! The remote user's login shell, whichever it is (fish and csh read quotes their own
 //! way), gets a line that hands a script to `sh` ([`login_line`]): it enters the `cwd`
 //! (or ends, saying why, see [`enter`]), exports the `env` and runs the command under a
-//! small POSIX-sh wrapper ([`WRAPPER`]). sshd
+//! small POSIX-sh wrapper ([`wrapper`]). sshd
 //! starts each session's command as a session and process-group leader, so the wrapper,
 //! the command and everything the command starts share one process group. The wrapper
 //! keeps reading its standard input, which prun holds open ([`Input::Held`]) until the
@@ -33,29 +33,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
-use super::{
-    DeclarationError, Options, Problem, argv_of, client, client_error, relay, sh_quote, single,
-};
+use super::held::wrapper;
+use super::{DeclarationError, Options, Problem, argv_of, client, client_error, relay, single};
 use crate::exec::command::CommandError;
 use crate::exec::launch::{
     Ending, Input, Launch, LaunchOutput, Launcher, Local, Sink, StageStatus,
 };
-
-/// Runs the command given as its arguments after the first (the kill grace, in tenths of
-/// a second), in the session's process group, until it exits or standard input closes;
-/// then the whole group is ended. Exits with the command's status.
-const WRAPPER: &str = r#"g=$1; shift
-exec 3<&0 0</dev/null
-"$@" 3<&- &
-c=$!
-{ trap '' TERM; read _ <&3; kill -TERM 0; i=0
-  while kill -0 $c 2>/dev/null && [ $i -lt $g ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL 0; } &
-w=$!
-exec 3<&-
-wait $c; s=$?
-kill -KILL $w 2>/dev/null
-exit $s"#;
 
 /// How long an idle master connection stays up when the run could not close it.
 const CONTROL_PERSIST_SECS: u32 = 10;
@@ -319,14 +302,7 @@ impl Ssh {
         let mut script = String::new();
         let nonce = nonce();
         if let Some(dir) = &spec.cwd {
-            // `cd -P` and `cd -` would be options (`--` does not help with `-`).
-            let dir = dir.to_string_lossy();
-            let dir = if dir.starts_with('-') {
-                format!("./{dir}")
-            } else {
-                dir.into_owned()
-            };
-            script.push_str(&enter(&sh_word(&dir), &nonce));
+            script.push_str(&enter(&dir_word(dir), &nonce));
         }
         for (k, v) in &spec.env {
             if !is_shell_name(k) {
@@ -346,9 +322,8 @@ impl Ssh {
         if discarded {
             script.push_str("exec 2>/dev/null\n");
         }
-        let grace = launch.kill_grace.as_millis().div_ceil(100);
-        script.push_str(&format!("exec sh -c {} prun {grace}", sh_quote(WRAPPER)));
-        for word in argv_of(spec) {
+        script.push_str("exec");
+        for word in wrapper(launch.kill_grace).into_iter().chain(argv_of(spec)) {
             script.push(' ');
             script.push_str(&sh_word(&word));
         }
@@ -398,21 +373,51 @@ impl Ssh {
         if let Some(dir) = &spec.cwd
             && out.ending == Ending::Exited
             && out.stages[0].code == Some(NO_DIR_STATUS)
-            && let Some(why) = no_dir(&stderr_tail(&client, &out), &nonce)
         {
-            return Err(CommandError::Remote {
-                message: format!(
-                    "working directory {} {why} on ssh host \"{host}\"",
-                    dir.display()
+            let (said, after) = match unreadable(&client.stderr) {
+                false => (no_dir(&stderr_tail(&client, &out), &nonce), String::new()),
+                true => (
+                    self.look_at(local, &socket, host, dir, cancel).await,
+                    format!(
+                        " (looked at after the command exited with code {NO_DIR_STATUS}: its stderr goes where prun cannot read it back)"
+                    ),
                 ),
-                command: command(),
-            });
+            };
+            if let Some(why) = said {
+                return Err(CommandError::Remote {
+                    message: format!(
+                        "working directory {} {why} on ssh host \"{host}\"{after}",
+                        dir.display()
+                    ),
+                    command: command(),
+                });
+            }
         }
         if discarded {
             out.stderr = Default::default();
         }
         out.place = Some(host.clone());
         Ok(out)
+    }
+
+    /// Why the host `host` cannot enter `dir` (`does not exist`...), looked at through
+    /// the master socket `socket`; `None` when it can, or when the look fails.
+    async fn look_at(
+        &self,
+        local: &Local,
+        socket: &Path,
+        host: &str,
+        dir: &Path,
+        cancel: &CancellationToken,
+    ) -> Option<String> {
+        let nonce = nonce();
+        let mut argv = vec!["ssh".to_string()];
+        argv.extend(self.options(socket));
+        let script = enter(&dir_word(dir), &nonce) + "exit 0";
+        argv.extend(["--".into(), host.to_string(), login_line(&script)]);
+        let look = Launch::new(client(argv));
+        let out = local.launch(&look, cancel).await.ok()?;
+        no_dir(&out.stderr.text, &nonce)
     }
 
     /// Awaits `launch()`, an `ssh` to the host `host` through the master socket `socket`.
@@ -555,6 +560,26 @@ fn login_line(script: &str) -> String {
     }
     line.push('\'');
     line
+}
+
+/// A command's `cwd` as a word for the remote `sh`: `cd -P` and `cd -` would be options
+/// (`--` does not help with `-`), so a leading `-` gets `./` before it.
+fn dir_word(dir: &Path) -> String {
+    let dir = dir.to_string_lossy();
+    match dir.starts_with('-') {
+        true => sh_word(&format!("./{dir}")),
+        false => sh_word(&dir),
+    }
+}
+
+/// Whether a command's stderr goes where prun cannot read its end back: a FIFO, a
+/// terminal or a device (not `/dev/null`, which the remote side is given itself).
+fn unreadable(sink: &Sink) -> bool {
+    match sink {
+        Sink::Inherit => true,
+        Sink::File(p) => std::fs::metadata(p).is_ok_and(|m| !m.is_file()),
+        Sink::Capture | Sink::Fd(_) | Sink::Log => false,
+    }
 }
 
 /// Whether `name` is a name a POSIX shell's `export` takes.

@@ -1,0 +1,42 @@
+//! The wrapper a remote command runs under (an ssh command, a Slurm job): it ends the
+//! command when the client's standard input closes, which prun holds open
+//! ([`Input::Held`](crate::exec::launch::Input::Held)) until the command ends. A timeout,
+//! Ctrl-C or `--fail-fast` closes it, and so does prun's death (SIGKILL included): the
+//! client (`ssh`, `srun`) passes the end of its input on to the remote side, where no
+//! process of prun's is left to end the command otherwise.
+
+use std::time::Duration;
+
+/// Runs the command given as its arguments after the first (the kill grace, in tenths of
+/// a second), in its process group (an ssh session's, a Slurm task's), until it exits or
+/// standard input closes; then the whole group is ended: SIGTERM, up to the grace, then
+/// SIGKILL. Exits with the command's status. The watcher that reads the input ignores
+/// SIGTERM only once it sends it to the group: a SIGTERM from elsewhere (a Slurm job
+/// cancelled with `scancel`) ends it too. Ignoring it from the start, it outlived the
+/// shell, was no longer found as the job's (the job's processes are found as the
+/// descendants of slurmstepd), and kept the job's output open: the job stayed
+/// COMPLETING for a minute, and no other job started on its node meanwhile.
+const WRAPPER: &str = r#"g=$1; shift
+exec 3<&0 0</dev/null
+"$@" 3<&- &
+c=$!
+{ read _ <&3; trap '' TERM; kill -TERM 0; i=0
+  while kill -0 $c 2>/dev/null && [ $i -lt $g ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL 0; } &
+w=$!
+exec 3<&-
+wait $c; s=$?
+kill -KILL $w 2>/dev/null
+exit $s"#;
+
+/// The words that run a command (the words after them) under [`WRAPPER`] with the kill
+/// grace `grace`: `sh -c WRAPPER prun TENTHS`.
+pub(super) fn wrapper(grace: Duration) -> [String; 5] {
+    [
+        "sh".into(),
+        "-c".into(),
+        WRAPPER.into(),
+        "prun".into(),
+        grace.as_millis().div_ceil(100).to_string(),
+    ]
+}

@@ -81,10 +81,7 @@ pub(crate) fn recorded_script_hint(path: &std::path::Path) -> String {
 
 /// The `.rhai` files of `path`'s directory nearest to its name, those `keep` keeps (the
 /// file itself, when it is there, first), written as the path was.
-fn nearest_scripts(
-    path: &std::path::Path,
-    keep: impl Fn(&std::path::Path) -> bool,
-) -> Vec<String> {
+fn nearest_scripts(path: &std::path::Path, keep: impl Fn(&std::path::Path) -> bool) -> Vec<String> {
     let Some(wrong) = path.file_name().map(|n| n.to_string_lossy()) else {
         return Vec::new();
     };

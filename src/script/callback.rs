@@ -156,7 +156,10 @@ fn missing(ctx: &NativeCallContext, name: &str) -> Option<String> {
         .iter_namespaces()
         .flat_map(|m| m.iter_script_fn_info().map(|(.., n, _, _)| n.to_string()))
         .collect();
-    let candidates = scripts.iter().map(String::as_str).chain(natives.iter().map(String::as_str));
+    let candidates = scripts
+        .iter()
+        .map(String::as_str)
+        .chain(natives.iter().map(String::as_str));
     let hint = crate::suggest::hint(name, candidates, "`");
     Some(format!(
         "Fn(\"{name}\"), and no function is named `{name}`{hint}"

@@ -526,7 +526,8 @@ fn a_function_pointer_to_no_function_is_refused_where_it_is_given() {
         ),
     ];
     for (script, message) in cases {
-        let script = format!("proc(\"first\", #{{ now: true, cmd: [\"touch\", \"ran\"] }});\n{script}");
+        let script =
+            format!("proc(\"first\", #{{ now: true, cmd: [\"touch\", \"ran\"] }});\n{script}");
         let out = test().script(&script).run();
         out.code(2).err_has(message);
         assert!(!out.exists("ran"), "a proc ran\n{}", out.describe());
@@ -540,7 +541,10 @@ fn a_function_pointer_to_no_function_is_refused_where_it_is_given() {
 #[test]
 fn a_function_pointer_to_a_native_a_later_or_a_module_function_is_accepted() {
     let out = test()
-        .file("lib.rhai", "fn helper(ctx) { \"helper\" }\nfn define() { proc(\"m\", Fn(\"helper\")); }\n")
+        .file(
+            "lib.rhai",
+            "fn helper(ctx) { \"helper\" }\nfn define() { proc(\"m\", Fn(\"helper\")); }\n",
+        )
         .script(
             r#"
 import "lib" as lib;
@@ -571,7 +575,9 @@ fn a_deferred_cleanup_that_could_not_be_called_is_refused_at_defer() {
         ),
     ];
     for (script, message) in cases {
-        let script = format!("proc(\"first\", #{{ now: true, cmd: [\"touch\", \"ran\"] }});\n{script}\nrun(\"first\");");
+        let script = format!(
+            "proc(\"first\", #{{ now: true, cmd: [\"touch\", \"ran\"] }});\n{script}\nrun(\"first\");"
+        );
         let out = test().script(&script).run();
         out.code(2).err_has(message);
     }

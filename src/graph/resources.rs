@@ -174,7 +174,7 @@ pub(crate) enum AmountError {
     Count {
         /// The resource.
         name: String,
-        /// The value given, in words (`a string "2K"`).
+        /// The value given, in words (`"2K"`).
         value: String,
     },
     /// A name that messages and `prun list` (`needs gpu=1`) could not show as one word.
@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(parse_amount("gpu", &s("2K")), Ok(2048));
         assert_eq!(
             parse_amount(CPUS, &s("2K")).unwrap_err().to_string(),
-            "`cpus` is a count: a whole number like 2, not a string \"2K\" (a size suffix is for `mem`)"
+            "`cpus` is a count: a whole number like 2, not \"2K\" (a size suffix is for `mem`)"
         );
         assert!(parse_amount(CPUS, &s("-1")).is_err());
     }

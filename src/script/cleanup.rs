@@ -15,16 +15,17 @@ use crate::graph::arity::{passed, takes};
 /// Refuses a cleanup that could not be called when the script ends: a function pointer to
 /// no function, or a closure taking parameters (a cleanup is called with none; one
 /// taking a single parameter gets `()`, as a ctx-taking closure is passed).
-fn callable(cb: &Callback) -> Result<(), String> {
+fn callable(cb: &Callback) -> Result<(), Box<EvalAltResult>> {
     if let Some(why) = cb.missing() {
-        return Err(format!("defer: the closure at {} is {why}", cb.origin()));
+        return Err(format!("defer: the closure at {} is {why}", cb.origin()).into());
     }
     match cb.arities() {
         Some(arities) if passed(Some(arities), 0).is_none() => Err(format!(
             "defer: the closure at {} takes {}; a deferred cleanup is called as ||",
             cb.origin(),
             takes(arities)
-        )),
+        )
+        .into()),
         _ => Ok(()),
     }
 }

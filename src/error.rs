@@ -73,11 +73,16 @@ pub(crate) enum Failure {
         holder: String,
     },
     #[error(
-        "prun: no task DB at {} (no run of {} recorded yet)",
+        "prun: no task DB at {} (no run of {} recorded yet){hint}",
         crate::paths::shown(path),
         crate::shown::path(script)
     )]
-    NoDb { path: PathBuf, script: PathBuf },
+    NoDb {
+        path: PathBuf,
+        script: PathBuf,
+        /// The nearest scripts that have runs recorded (`; did you mean `build.rhai`?`).
+        hint: String,
+    },
     /// `prun report --run N`: no such run of the script (or, without `--run`, no run of it
     /// at all).
     #[error("prun: {} of {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, crate::shown::path(script), crate::paths::shown(path))]
@@ -120,6 +125,21 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
+    /// No task DB at `path` for `script`: with the nearest scripts that have runs
+    /// recorded, unless the DB was `given` (`--db`), when the script is not what is wrong.
+    pub(crate) fn no_db(path: PathBuf, script: &std::path::Path, given: bool) -> Failure {
+        let hint = if given {
+            String::new()
+        } else {
+            crate::suggest::recorded_script_hint(script)
+        };
+        Failure::NoDb {
+            path,
+            script: script.to_path_buf(),
+            hint,
+        }
+    }
+
     /// Prints the error on stderr, once (nothing when it was printed already).
     pub(crate) fn print(&self) {
         if !matches!(self, Failure::Printed(_)) {
@@ -303,6 +323,7 @@ mod tests {
         let no_db = Failure::NoDb {
             path: "t.db".into(),
             script: "s.rhai".into(),
+            hint: String::new(),
         };
         assert_eq!(no_db.code(), Exit::Usage);
         let compile = Failure::Script(ScriptError::Syntax {

@@ -1,7 +1,10 @@
 //! Where prun keeps per-script state, and the checks that keep it private.
 //!
 //! The state of a script (its task DB, `--lock` file and logs) lives in
-//! `<state root>/<script>-<hash>/`. The state root is `$XDG_STATE_HOME/prun`, else
+//! `<state root>/<script>-<hash>/`, the hash of its canonical path: every path that
+//! resolves to it (`s.rhai`, `./s.rhai`, `/abs/s.rhai`, a symbolic link) shares it, two
+//! hard links (or a file reached through a bind mount) each have their own. `--lock` also
+//! takes a lock per file ([`lock_files`]), so that it holds across every path to it. The state root is `$XDG_STATE_HOME/prun`, else
 //! `$HOME/.local/state/prun`; without `HOME` (`env -i`, a bare systemd unit) it is
 //! `.local/state/prun` under the home directory of the user's passwd entry (so that a cron
 //! run and a shell run of the same script share their cache and lock), and only where that
@@ -177,6 +180,22 @@ pub(crate) fn script_state_dir(script: &Path) -> PathBuf {
 /// it, and the task DB tells the runs of scripts sharing it apart by it.
 pub(crate) fn script_identity(script: &Path) -> PathBuf {
     std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf())
+}
+
+/// The files `--lock` takes, in order: `run.lock` in the script's state directory
+/// `state_dir` (one lock per path, which an editor's save by rename keeps), then, when
+/// the script is a file, `<state root>/file-locks/<device>-<inode>.lock` (one lock per
+/// file, whatever path reaches it: a hard link, a bind mount). The directory is created
+/// private (see [`private_dir`]).
+pub(crate) fn lock_files(script: &Path, state_dir: &Path) -> Result<Vec<PathBuf>, StateDirError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files = vec![state_dir.join("run.lock")];
+    if let Ok(meta) = std::fs::metadata(script) {
+        let dir = state_root().join("file-locks");
+        private_dir(&dir)?;
+        files.push(dir.join(format!("{}-{}.lock", meta.dev(), meta.ino())));
+    }
+    Ok(files)
 }
 
 /// Creates (or checks) the state directory of a script and its `logs` directory, and

@@ -945,14 +945,32 @@ fn open_cache(reporter: &Arc<dyn Reporter>, db: &DbSettings, path: PathBuf) -> C
     }
 }
 
-/// `--lock`: an exclusive `flock` on `<state>/run.lock`, held until the run ends. The
-/// kernel releases it when its holder dies, so a lock left by a crashed run never blocks.
-/// The file is opened without following links and must be the user's (see
-/// [`crate::paths::open_private_file`]). Waiting for it says so, unless `quiet` (`-q`: a
-/// cron run that ends well prints nothing).
-fn take_lock(script: &Path, dir: &Path, wait: bool, quiet: bool) -> Result<std::fs::File, Failure> {
+/// `--lock`: an exclusive `flock` on each of the script's lock files (see
+/// [`crate::paths::lock_files`]: one per path, one per file), held until the run ends.
+fn take_lock(
+    script: &Path,
+    dir: &Path,
+    wait: bool,
+    quiet: bool,
+) -> Result<Vec<std::fs::File>, Failure> {
+    crate::paths::lock_files(script, dir)?
+        .iter()
+        .map(|path| take_lock_file(script, path, wait, quiet))
+        .collect()
+}
+
+/// An exclusive `flock` on `path`. The kernel releases it when its holder dies, so a lock
+/// left by a crashed run never blocks. The file is opened without following links and
+/// must be the user's (see [`crate::paths::open_private_file`]). Waiting for it says so,
+/// unless `quiet` (`-q`: a cron run that ends well prints nothing).
+fn take_lock_file(
+    script: &Path,
+    path: &Path,
+    wait: bool,
+    quiet: bool,
+) -> Result<std::fs::File, Failure> {
     use std::io::{Seek, Write};
-    let path = dir.join("run.lock");
+    let path = path.to_path_buf();
     let mut file =
         crate::paths::open_private_file(&path, crate::paths::Readers::Owner).map_err(|source| {
             Failure::LockOpen {
@@ -995,7 +1013,12 @@ fn take_lock(script: &Path, dir: &Path, wait: bool, quiet: bool) -> Result<std::
     }
     let _ = file.set_len(0);
     let _ = file.rewind();
-    let _ = write!(file, "pid {}", std::process::id());
+    let _ = write!(
+        file,
+        "pid {}, running {}",
+        std::process::id(),
+        crate::paths::script_identity(script).display()
+    );
     Ok(file)
 }
 

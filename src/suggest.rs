@@ -64,8 +64,26 @@ fn question(near: &[impl std::fmt::Display], quote: &str) -> String {
 /// `build` as `just build` is typed): the nearest `.rhai` files of its directory, written
 /// as the path was. An empty string when none is near or the directory cannot be read.
 pub(crate) fn script_hint(path: &std::path::Path) -> String {
+    question(&nearest_scripts(path, |_| true), "`")
+}
+
+/// `; did you mean `build.rhai`?` for a script that has no run recorded (`prun history
+/// buld.rhai`): the nearest `.rhai` files of its directory that have runs recorded in
+/// their own task DB (see [`crate::paths::script_state_dir`]), written as the path was.
+/// An empty string when none is near.
+pub(crate) fn recorded_script_hint(path: &std::path::Path) -> String {
+    let recorded = |candidate: &std::path::Path| {
+        let db = crate::paths::script_state_dir(candidate).join("tasks.db");
+        !crate::store::missing(&db)
+    };
+    question(&nearest_scripts(path, recorded), "`")
+}
+
+/// The `.rhai` files of `path`'s directory nearest to its name, those `keep` keeps (the
+/// file itself, when it is there, first), written as the path was.
+fn nearest_scripts(path: &std::path::Path, keep: impl Fn(&std::path::Path) -> bool) -> Vec<String> {
     let Some(wrong) = path.file_name().map(|n| n.to_string_lossy()) else {
-        return String::new();
+        return Vec::new();
     };
     let dir = path.parent().unwrap_or(std::path::Path::new(""));
     let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
@@ -73,23 +91,22 @@ pub(crate) fn script_hint(path: &std::path::Path) -> String {
     } else {
         dir
     }) else {
-        return String::new();
+        return Vec::new();
     };
     // Names compared without `.rhai`, which every candidate shares.
     let stems: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter_map(|n| n.strip_suffix(".rhai").map(str::to_string))
+        .filter(|n| keep(&dir.join(format!("{n}.rhai"))))
         .collect();
     let wrong = wrong.strip_suffix(".rhai").unwrap_or(&wrong);
     let near = match stems.iter().find(|s| *s == wrong) {
         Some(same) => vec![same.as_str()],
         None => nearest(wrong, stems.iter().map(String::as_str)),
     };
-    let paths: Vec<String> = near
-        .into_iter()
+    near.into_iter()
         .map(|n| dir.join(format!("{n}.rhai")).display().to_string())
-        .collect();
-    question(&paths, "`")
+        .collect()
 }
 
 #[cfg(test)]

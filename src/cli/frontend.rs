@@ -83,7 +83,11 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
     })?;
     let Some(path) = found else {
         let logged = crate::exec::log::logged(&root);
-        let hint = crate::suggest::hint(proc_name, logged.iter().map(String::as_str), "\"");
+        let hint = if logged.is_empty() {
+            scripts_hint(script)
+        } else {
+            crate::suggest::hint(proc_name, logged.iter().map(String::as_str), "\"")
+        };
         let proc_name = proc_name.to_string();
         return Err(Failure::NoLog {
             proc_name,
@@ -104,6 +108,19 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
         source,
     })?;
     Ok(Exit::Ok)
+}
+
+/// `prun log` of a script that has no log at all: `; no run of buld.rhai is recorded:
+/// did you mean `build.rhai`?` when a script near it has runs recorded.
+fn scripts_hint(script: &Path) -> String {
+    let near = crate::suggest::recorded_script_hint(script);
+    if near.is_empty() {
+        return near;
+    }
+    format!(
+        "; no run of {} is recorded{near}",
+        crate::shown::path(script)
+    )
 }
 
 /// Runs a script to completion and returns the exit status. What goes wrong during the
@@ -451,13 +468,13 @@ fn inspect_options(
 
 /// `prun history SCRIPT`: the recent runs recorded in the script's task DB.
 fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Failure> {
+    let given = db.is_some();
     let path = match db {
         Some(path) => path,
         None => crate::script::recorded_place(script, "task_db", "tasks.db")?,
     };
     if crate::store::missing(&path) {
-        let script = script.to_path_buf();
-        return Err(Failure::NoDb { path, script });
+        return Err(Failure::no_db(path, script, given));
     }
     let store = Store::open_read_only(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
     let key = crate::store::ScriptName::of(script).key;

@@ -4,7 +4,8 @@
 //! dependency, `inputs` or `outputs` closure) or with a ctx alone (an `arg_choices`
 //! closure, which runs before any proc exists); it may declare fewer parameters: `|ctx|`
 //! or `||`. A closure that takes none of these counts would fail only when called, deep
-//! into a run: [`check`] refuses it when the proc or proto is declared.
+//! into a run: [`check`] refuses it when the proc or proto is declared, and so a
+//! function pointer to no function (`Fn("nosuch")`).
 
 use super::GraphError;
 use super::def::{Body, Callback, Choices, DepSpec, FileSpec, Origin, ProcDef};
@@ -29,14 +30,7 @@ pub(crate) fn mismatch(
     arities: &[usize],
     params: &[&str],
 ) -> String {
-    let takes = match arities {
-        [] => "no parameter count it can be called with (more values are curried into it than it has parameters)".to_string(),
-        [1] => "1 parameter".to_string(),
-        _ => {
-            let counts: Vec<String> = arities.iter().map(usize::to_string).collect();
-            format!("{} parameters", counts.join(" or "))
-        }
-    };
+    let takes = takes(arities);
     let closure = match option {
         Some(option) => format!("the {option} closure"),
         None => "the closure".to_string(),
@@ -45,6 +39,18 @@ pub(crate) fn mismatch(
         "{closure} at {origin} takes {takes}; it is called as {}",
         forms(params)
     )
+}
+
+/// What a closure taking `arities` parameters takes, in words: `2 parameters`.
+pub(crate) fn takes(arities: &[usize]) -> String {
+    match arities {
+        [] => "no parameter count it can be called with (more values are curried into it than it has parameters)".to_string(),
+        [1] => "1 parameter".to_string(),
+        _ => {
+            let counts: Vec<String> = arities.iter().map(usize::to_string).collect();
+            format!("{} parameters", counts.join(" or "))
+        }
+    }
 }
 
 /// The parameter lists a closure may declare, given placeholder names: `|ctx, env|,
@@ -99,6 +105,13 @@ pub(crate) fn check(
     params: &[&str],
 ) -> Result<(), GraphError> {
     for (option, cb) in closures(def) {
+        if let Some(why) = cb.missing() {
+            return Err(GraphError::Option(format!(
+                "{what} \"{name}\": the {} closure at {} is {why}",
+                option.words(),
+                cb.origin()
+            )));
+        }
         let Some(arities) = cb.arities() else {
             continue;
         };

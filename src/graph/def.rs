@@ -32,6 +32,12 @@ pub(crate) trait Callable: Send + Sync {
     fn arities(&self) -> Option<&[usize]> {
         None
     }
+    /// Why it cannot be called at all, when it points to no function (`Fn("nosuch")`
+    /// names no script or native function): `Fn("nosuch") names no function; did you
+    /// mean ...?`.
+    fn missing(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A shared handle to a script closure.

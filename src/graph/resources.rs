@@ -3,8 +3,10 @@
 //!
 //! Every amount is a whole number. `mem` is counted in bytes: a number means MiB (as in
 //! Slurm's `--mem`), a string takes a binary suffix (`"512M"`, `"8G"`, `"1T"`: K, M, G, T
-//! are powers of 1024; a trailing `B` or `iB` is allowed). Any other name (`gpu`,
-//! `db_conn`) is a plain count, or a size string too.
+//! are powers of 1024; a trailing `B` or `iB` is allowed). `cpus` is a count: a whole
+//! number, never a size (`"2K"` CPUs is a mistake, not 2048). Any other name (`gpu`,
+//! `db_conn`, `scratch`) is a plain count, or a size string too: prun cannot tell which
+//! the user means.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -167,12 +169,21 @@ pub(crate) enum AmountError {
         /// The value given, in words (`-1`, `a string "8X"`).
         value: String,
     },
+    /// A size given for a count (`cpus: "2K"`).
+    #[error("`{name}` is a count: a whole number like 2, not {value} (a size suffix is for `mem`)")]
+    Count {
+        /// The resource.
+        name: String,
+        /// The value given, in words (`"2K"`).
+        value: String,
+    },
     /// A name that messages and `prun list` (`needs gpu=1`) could not show as one word.
     #[error("{0:?} is not a resource name: a name is one word without `=` (like gpu or db_conn)")]
     Name(String),
 }
 
-/// Reads one amount: a whole number (MiB for `mem`), or a size string.
+/// Reads one amount: a whole number (MiB for `mem`), or a size string (except for
+/// `cpus`, a count).
 pub(crate) fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountError> {
     let bad = || AmountError::Amount {
         name: name.to_string(),
@@ -187,6 +198,12 @@ pub(crate) fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, Amo
         };
     }
     let s = value.clone().into_string().map_err(|_| bad())?;
+    if name == CPUS {
+        return s.trim().parse().map_err(|_| AmountError::Count {
+            name: name.to_string(),
+            value: crate::diag::value_words(value),
+        });
+    }
     parse_size(&s).ok_or_else(bad)
 }
 
@@ -262,6 +279,18 @@ mod tests {
             "`mem` must be a whole number or a size like \"512M\" or \"8G\", not -1"
         );
         assert_eq!(amount("gpu", 3), "3");
+    }
+
+    #[test]
+    fn cpus_are_a_count_without_a_size_suffix() {
+        let s = |v: &str| rhai::Dynamic::from(v.to_string());
+        assert_eq!(parse_amount(CPUS, &s("2")), Ok(2));
+        assert_eq!(parse_amount("gpu", &s("2K")), Ok(2048));
+        assert_eq!(
+            parse_amount(CPUS, &s("2K")).unwrap_err().to_string(),
+            "`cpus` is a count: a whole number like 2, not \"2K\" (a size suffix is for `mem`)"
+        );
+        assert!(parse_amount(CPUS, &s("-1")).is_err());
     }
 
     #[test]

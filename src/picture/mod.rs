@@ -39,8 +39,7 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
         None => crate::script::recorded_place(&req.script, "task_db", "tasks.db")?,
     };
     if crate::store::missing(&path) {
-        let script = req.script.clone();
-        return Err(Failure::NoDb { path, script });
+        return Err(Failure::no_db(path, &req.script, req.db.is_some()));
     }
     let store = Store::open_read_only(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
     let key = crate::store::ScriptName::of(&req.script).key;

@@ -6,7 +6,7 @@
     reason = "NativeCallContextStore is volatile, not deprecated"
 )]
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use rhai::{
@@ -34,6 +34,8 @@ pub(super) struct ScriptCallback {
     /// Parameter counts the closure can be called with (after its curried and captured
     /// values); `None` when it is no script function (a native one: unknown).
     arities: Option<Vec<usize>>,
+    /// Why it cannot be called, when it names no function (see [`Callable::missing`]).
+    missing: Option<String>,
     store: NativeCallContextStore,
     engine: Weak<Engine>,
     origin: crate::diag::Origin,
@@ -89,6 +91,9 @@ impl ScriptCallback {
                 .filter_map(|def| def.params.len().checked_sub(curried))
                 .collect()
         });
+        let missing = (defs.is_empty() && !fp.is_anonymous())
+            .then(|| missing(ctx, fp.fn_name()))
+            .flatten();
         let of = identity::of_closure(ctx, &fp);
         let identity = {
             let mut h = crate::fnv::Fnv::<u128>::new();
@@ -106,6 +111,7 @@ impl ScriptCallback {
             identity,
             never_cached: of.never_cached,
             arities,
+            missing,
             store,
             engine,
             origin,
@@ -138,6 +144,52 @@ impl ScriptCallback {
     }
 }
 
+/// Why the function pointer to `name`, which is no script function, cannot be called:
+/// `None` when a native function has that name (`Fn("to_string")`). A script function
+/// defined further down counts, as Rhai hoists them.
+fn missing(ctx: &NativeCallContext, name: &str) -> Option<String> {
+    let natives = native_names(ctx.engine());
+    if natives.contains(name) {
+        return None;
+    }
+    let scripts: Vec<String> = ctx
+        .iter_namespaces()
+        .flat_map(|m| m.iter_script_fn_info().map(|(.., n, _, _)| n.to_string()))
+        .collect();
+    let candidates = scripts
+        .iter()
+        .map(String::as_str)
+        .chain(natives.iter().map(String::as_str));
+    let hint = crate::suggest::hint(name, candidates, "`");
+    Some(format!(
+        "Fn(\"{name}\"), and no function is named `{name}`{hint}"
+    ))
+}
+
+/// The native functions of each run's engine (by its address) callable by a bare name,
+/// listed once: listing them takes a while.
+static NATIVES: LazyLock<Mutex<HashMap<usize, Arc<BTreeSet<String>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The names of the native functions of `engine` that a bare name calls.
+fn native_names(engine: &Engine) -> Arc<BTreeSet<String>> {
+    let mut natives = NATIVES.lock().unwrap_or_else(PoisonError::into_inner);
+    natives
+        .entry(run_of(engine))
+        .or_insert_with(|| {
+            let names = engine.collect_fn_metadata(
+                None,
+                |f| {
+                    (f.namespace.is_empty() && f.script.is_none())
+                        .then(|| f.metadata.name.to_string())
+                },
+                true,
+            );
+            Arc::new(names.into_iter().collect())
+        })
+        .clone()
+}
+
 /// The copies of captured arrays and maps made for the procs of each run (by its
 /// engine's address), by the address of the variable each was copied from.
 static COPIES: LazyLock<Mutex<HashMap<usize, HashMap<usize, Dynamic>>>> =
@@ -147,9 +199,14 @@ fn run_of(engine: &Engine) -> usize {
     std::ptr::from_ref(engine) as usize
 }
 
-/// Forgets the copies made for the run of `engine` (it has ended).
+/// Forgets the copies and the native functions listed for the run of `engine` (it has
+/// ended).
 pub(super) fn forget(engine: &Engine) {
     COPIES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&run_of(engine));
+    NATIVES
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&run_of(engine));
@@ -348,5 +405,9 @@ impl Callable for ScriptCallback {
 
     fn arities(&self) -> Option<&[usize]> {
         self.arities.as_deref()
+    }
+
+    fn missing(&self) -> Option<&str> {
+        self.missing.as_deref()
     }
 }

@@ -10,6 +10,25 @@ use tempfile::TempDir;
 use super::callback::ScriptCallback;
 use crate::exec::crashed::{self, DirKey};
 use crate::graph::Callback;
+use crate::graph::arity::{passed, takes};
+
+/// Refuses a cleanup that could not be called when the script ends: a function pointer to
+/// no function, or a closure taking parameters (a cleanup is called with none; one
+/// taking a single parameter gets `()`, as a ctx-taking closure is passed).
+fn callable(cb: &Callback) -> Result<(), Box<EvalAltResult>> {
+    if let Some(why) = cb.missing() {
+        return Err(format!("defer: the closure at {} is {why}", cb.origin()).into());
+    }
+    match cb.arities() {
+        Some(arities) if passed(Some(arities), 0).is_none() => Err(format!(
+            "defer: the closure at {} takes {}; a deferred cleanup is called as ||",
+            cb.origin(),
+            takes(arities)
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
 
 enum Cleanup {
     Deferred(Callback),
@@ -25,11 +44,16 @@ impl Cleanups {
     /// Registers `defer` and `tempdir`.
     pub(super) fn register(&self, engine: &mut Engine, weak: &Weak<Engine>) {
         let (me, w) = (self.clone(), weak.clone());
-        engine.register_fn("defer", move |ctx: NativeCallContext, f: FnPtr| {
-            super::job::unrepeatable();
-            let cb = ScriptCallback::new(&ctx, f, w.clone());
-            me.push(Cleanup::Deferred(cb));
-        });
+        engine.register_fn(
+            "defer",
+            move |ctx: NativeCallContext, f: FnPtr| -> Result<(), Box<EvalAltResult>> {
+                super::job::unrepeatable();
+                let cb: Callback = ScriptCallback::new(&ctx, f, w.clone());
+                callable(&cb)?;
+                me.push(Cleanup::Deferred(cb));
+                Ok(())
+            },
+        );
         let me = self.clone();
         engine.register_fn("tempdir", move || me.tempdir(&std::env::temp_dir()));
         let me = self.clone();

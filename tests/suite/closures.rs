@@ -493,6 +493,101 @@ for name in ["a::1", "b::1", "c::1", "d::1::2", "e"] { print(wait(run(name)[0]))
 }
 
 #[test]
+fn a_function_pointer_to_no_function_is_refused_where_it_is_given() {
+    // It failed only when called, deep into a run.
+    let cases = [
+        (
+            "proc(\"t\", Fn(\"nosuch\"));",
+            r#"main.rhai:2:1: proc "t": the body closure at main.rhai:2:1 is Fn("nosuch"), and no function is named `nosuch`"#,
+        ),
+        (
+            "proto(\"t::[v]\", #{ deps: [Fn(\"nosuch\")] }, || 1);",
+            r#"proto "t::[v]": the `deps` closure at main.rhai:2:1 is Fn("nosuch")"#,
+        ),
+        (
+            "proc(\"t\", #{ inputs: [Fn(\"nosuch\")], outputs: [Fn(\"nosuch\")] }, || 1);",
+            r#"proc "t": the `inputs` closure at main.rhai:2:1 is Fn("nosuch")"#,
+        ),
+        (
+            "proc(\"t\", #{ outputs: [#{ file: Fn(\"nosuch\") }] }, || 1);",
+            r#"proc "t": the `outputs` closure at main.rhai:2:1 is Fn("nosuch")"#,
+        ),
+        (
+            "proto(\"t::[v]\", #{ arg_choices: #{ v: Fn(\"nosuch\") } }, || 1);",
+            r#"proto "t::[v]": the `arg_choices.v` closure at main.rhai:2:1 is Fn("nosuch")"#,
+        ),
+        (
+            "proto(\"t::[v]\", #{ arg_choices: Fn(\"nosuch\") }, || 1);",
+            r#"proto "t::[v]": the `arg_choices` closure at main.rhai:2:1 is Fn("nosuch")"#,
+        ),
+        (
+            "proc(\"t\", Fn(\"biuld\"));\nfn build(ctx) { 1 }",
+            "no function is named `biuld`; did you mean `build`?",
+        ),
+    ];
+    for (script, message) in cases {
+        let script =
+            format!("proc(\"first\", #{{ now: true, cmd: [\"touch\", \"ran\"] }});\n{script}");
+        let out = test().script(&script).run();
+        out.code(2).err_has(message);
+        assert!(!out.exists("ran"), "a proc ran\n{}", out.describe());
+        let out = test().script(&script).raw(&["check", "main.rhai"]).run();
+        out.code(2)
+            .err_has(message)
+            .err_has("prun: check: 1 problem found");
+    }
+}
+
+#[test]
+fn a_function_pointer_to_a_native_a_later_or_a_module_function_is_accepted() {
+    let out = test()
+        .file(
+            "lib.rhai",
+            "fn helper(ctx) { \"helper\" }\nfn define() { proc(\"m\", Fn(\"helper\")); }\n",
+        )
+        .script(
+            r#"
+import "lib" as lib;
+lib::define();
+proc("native", Fn("to_string"));
+proc("later", Fn("later"));
+proc("d", #{ deps: [Fn("none")] }, || "d");
+fn later(ctx) { "later" }
+fn none() { [] }
+for name in ["m", "native", "later", "d"] { print(type_of(wait(run(name)[0]))); }
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 4 succeeded");
+}
+
+#[test]
+fn a_deferred_cleanup_that_could_not_be_called_is_refused_at_defer() {
+    // A cleanup taking two parameters failed only when the script ended, as a warning.
+    let cases = [
+        (
+            "defer(|a, b| print(\"x\"));",
+            "main.rhai:2:1: defer: the closure at main.rhai:2:7 takes 2 parameters; a deferred cleanup is called as ||",
+        ),
+        (
+            "defer(Fn(\"nosuch\"));",
+            r#"main.rhai:2:1: defer: the closure at main.rhai:2:1 is Fn("nosuch"), and no function is named `nosuch`"#,
+        ),
+    ];
+    for (script, message) in cases {
+        let script = format!(
+            "proc(\"first\", #{{ now: true, cmd: [\"touch\", \"ran\"] }});\n{script}\nrun(\"first\");"
+        );
+        let out = test().script(&script).run();
+        out.code(2).err_has(message);
+    }
+    let out = test()
+        .script("defer(|x| print(`one ${x}`));\ndefer(Fn(\"later\"));\nfn later() { print(\"later\") }\n")
+        .run();
+    out.ok().line("later").line("one ");
+}
+
+#[test]
 fn closures_defined_in_a_module_run_as_bodies_with_the_module_around_them() {
     // They failed with "the closure cannot be called with ctx": their functions live in
     // the module, not in the script.

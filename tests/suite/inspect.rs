@@ -366,3 +366,39 @@ fn the_log_of_a_command_body_retried_into_a_silent_success_ends_with_its_footer(
         "{text}"
     );
 }
+
+#[test]
+fn a_mistyped_script_name_gets_the_nearest_scripts_with_runs_recorded() {
+    // mann.rhai is as near to man.rhai as main.rhai, but has never run: it has no
+    // history, no report and no log to offer.
+    let first = Test::new()
+        .file("mann.rhai", r#"proc("other", #{ cmd: ["true"] });"#)
+        .script(r#"proc("talk", #{ shell: "echo hi" }); run("talk");"#)
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let prun = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun");
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for args in [
+        &["history", "man.rhai"][..],
+        &["report", "man.rhai"],
+        &["log", "man.rhai", "talk"],
+    ] {
+        let err = prun(args);
+        assert!(
+            err.contains("man.rhai") && err.trim_end().ends_with("; did you mean `main.rhai`?"),
+            "{args:?}: {err}"
+        );
+    }
+    // A task DB given with --db is what is missing, not the script.
+    let err = prun(&["history", "man.rhai", "--db", "none.db"]);
+    assert!(!err.contains("did you mean"), "{err}");
+}

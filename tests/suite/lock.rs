@@ -86,6 +86,52 @@ fn a_second_run_is_refused_with_75_then_waits_with_lock_wait() {
     assert!(status.success(), "{err}");
 }
 
+/// Every path to the script's file is one script to `--lock`: `./main.rhai`, its absolute
+/// path and a symbolic link share its state directory, and a hard link (which has its own
+/// state directory) shares the file's lock. A run of another file is not held back.
+#[test]
+fn the_lock_holds_across_every_path_to_the_same_file() {
+    let (_setup, dir) = written();
+    std::fs::hard_link(dir.join("main.rhai"), dir.join("linked.rhai")).unwrap();
+    std::os::unix::fs::symlink("main.rhai", dir.join("symlink.rhai")).unwrap();
+    std::fs::write(
+        dir.join("other.rhai"),
+        "proc(\"a\", #{ cmd: [\"true\"] });\nrun(\"a\");\n",
+    )
+    .unwrap();
+    let first = prun_in(&dir, &["main.rhai", "--lock"])
+        .spawn()
+        .expect("first run");
+    wait_for_file(&dir.join("holding"));
+    let absolute = std::fs::canonicalize(dir.join("main.rhai"))
+        .unwrap()
+        .display()
+        .to_string();
+    // Dry runs: one the lock let through ends at once instead of waiting for `release`.
+    let mut refused = Vec::new();
+    for path in ["./main.rhai", &absolute, "symlink.rhai", "linked.rhai"] {
+        let out = prun_in(&dir, &[path, "--lock", "--dry-run"])
+            .output()
+            .expect("second run");
+        refused.push((path, out));
+    }
+    let other = prun_in(&dir, &["other.rhai", "--lock"])
+        .output()
+        .expect("other run");
+    std::fs::write(dir.join("release"), "").unwrap();
+    assert!(first.wait_with_output().unwrap().status.success());
+    for (path, out) in refused {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(75), "{path}: {err}");
+        assert!(
+            err.contains("holds the lock") && err.contains(&format!("running {absolute})")),
+            "{path}: {err}"
+        );
+    }
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(other.status.success(), "{err}");
+}
+
 /// The holder could not write its pid into the lock file (its disk is full): the message
 /// says the pid is unknown (it read `holds the lock PATH ()`).
 #[test]

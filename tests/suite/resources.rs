@@ -190,6 +190,23 @@ fn a_bad_amount_is_named() {
         .err_has("`mem` must be a whole number or a size like \"512M\"");
 }
 
+#[test]
+fn a_cpu_count_with_a_size_suffix_is_refused_not_read_as_thousands() {
+    let out = Test::new()
+        .script(r#"proc("p", #{ resources: #{ cpus: "2K" }, cmd: ["true"] });"#)
+        .run();
+    out.code(2)
+        .err_has("1:1")
+        .err_has("proc \"p\"")
+        .err_has("`cpus` is a count: a whole number like 2, not \"2K\"");
+    let out = Test::new()
+        .script(r#"set_options(#{ resources: #{ cpus: "1k" } }); proc("p", #{ cmd: ["true"] });"#)
+        .run();
+    out.code(2)
+        .err_has("`resources`")
+        .err_has("`cpus` is a count: a whole number like 2, not \"1k\"");
+}
+
 /// Procs on an executor and with resources (the executor is never contacted: nothing runs).
 const PLACED: &str = r#"
 set_options(#{ resources: #{ mem: "4G", gpu: 1 },

@@ -98,11 +98,13 @@ fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// The state directories of scripts under `<dir>/state/prun`.
+/// The state directories of scripts under `<dir>/state/prun` (not `file-locks`, where
+/// `--lock` keeps its per-file locks).
 fn state_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir.join("state/prun"))
         .map(|rd| rd.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
+    dirs.retain(|d| !d.ends_with("file-locks"));
     dirs.sort();
     dirs
 }
@@ -403,6 +405,11 @@ fn state_directories_are_0700_and_the_db_and_lock_0600_whatever_the_umask() {
     }
     assert_eq!(mode(&state.join("tasks.db")), 0o600);
     assert_eq!(mode(&state.join("run.lock")), 0o600);
+    let file_locks = dir.path().join("state/prun/file-locks");
+    assert_eq!(mode(&file_locks), 0o700);
+    for lock in std::fs::read_dir(&file_locks).unwrap().flatten() {
+        assert_eq!(mode(&lock.path()), 0o600, "{}", lock.path().display());
+    }
     // A state directory made by an older prun under a permissive umask is tightened. The
     // DB keeps the read permission given (its owner may share the history), not the write.
     chmod(state, 0o777);

@@ -231,8 +231,8 @@ struct Run {
     stale: bool,
     /// The watch cycle in which it last reached a final state (see [`Core::rerun`]).
     cycle: u32,
-    /// [`Core::graph_edits`] when its first attempt started: for a proc that was
-    /// [`Core::never_fresh`], when its fingerprint would have been taken.
+    /// [`Core::graph_edits`] when it became ready: before it was judged, or would have
+    /// been (see [`Core::never_fresh`]; a retry, or a wait for a lock, keeps it).
     edits: u64,
 }
 
@@ -849,6 +849,7 @@ impl Core {
         }
         if self.runs[p].ready_at.is_none() {
             self.runs[p].ready_at = self.epoch.moment();
+            self.runs[p].edits = self.graph_edits;
         }
         if !self.runs[p].active {
             self.runs[p].active = true;
@@ -1002,9 +1003,6 @@ impl Core {
                     }
                     Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
                 }
-            }
-            if self.runs[p].attempts == 0 {
-                self.runs[p].edits = self.graph_edits;
             }
             if let Some(l) = self.locks.held(&def.extras().locks) {
                 self.locks.park(l, p);

@@ -166,12 +166,12 @@ impl Core {
     /// Saves the row of `p` that judging it would have saved, when it ran unjudged because
     /// it was [`Core::never_fresh`] (SUCCEEDED without a fingerprint, with dependencies
     /// and no inputs, a task DB open): the cycle that resets it may find it UP_TO_DATE
-    /// (see there). Its fingerprint, taken now, is the one it would have had when it
-    /// started: its dependencies ended before that and none ran since (one that runs again
-    /// resets `p` with it); the rest of the fingerprint is its definition, the run's
-    /// directory and environment, and the params and placeholder answers, and no row is
-    /// saved when the graph was open to edits since (it then runs again). Its stamp stays
-    /// the one it got when it ended, which its dependents saw.
+    /// (see there). Its fingerprint, taken now, is the one judging would have taken: its
+    /// dependencies ended before that and none ran since (one that runs again resets `p`
+    /// with it); the rest of the fingerprint is its definition, the run's directory and
+    /// environment, and the params and placeholder answers, and no row is saved when the
+    /// graph was open to edits since `p` became ready (it then runs again). Its stamp
+    /// stays the one it got when it ended, which its dependents saw.
     fn save_unjudged_row(&mut self, p: ProcId) {
         let r = &self.runs[p];
         let node = self.graph.proc(p);

@@ -231,6 +231,9 @@ struct Run {
     stale: bool,
     /// The watch cycle in which it last reached a final state (see [`Core::rerun`]).
     cycle: u32,
+    /// [`Core::graph_edits`] when it became ready: before it was judged, or would have
+    /// been (see [`Core::never_fresh`]; a retry, or a wait for a lock, keeps it).
+    edits: u64,
 }
 
 impl Run {
@@ -263,6 +266,7 @@ impl Run {
             rare: None,
             stale: false,
             cycle: 0,
+            edits: 0,
         }
     }
 
@@ -420,6 +424,9 @@ pub(crate) struct Core {
     own_report: Option<std::path::PathBuf>,
     /// `prun list` and `prun graph`: no proc is judged (see [`Core::judge_nothing`]).
     judge_nothing: bool,
+    /// How many times the graph was open to changes of what a fingerprint covers (the
+    /// params, placeholder answers): see [`Core::graph_mut`].
+    graph_edits: u64,
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).
     cache_opener: Option<CacheOpener>,
@@ -475,6 +482,7 @@ impl Core {
             own_dirs: [None, None],
             own_report: None,
             judge_nothing: false,
+            graph_edits: 0,
             cache_opener: None,
             opening_cache: false,
             unsaved: Vec::new(),
@@ -492,7 +500,9 @@ impl Core {
     }
 
     /// Mutable access for definitions that cannot create procs (separator, params).
+    /// Counted as an edit of what fingerprints cover (see [`Core::never_fresh`]).
     pub(crate) fn graph_mut(&mut self) -> &mut Graph {
+        self.graph_edits = self.graph_edits.wrapping_add(1);
         &mut self.graph
     }
 
@@ -839,6 +849,7 @@ impl Core {
         }
         if self.runs[p].ready_at.is_none() {
             self.runs[p].ready_at = self.epoch.moment();
+            self.runs[p].edits = self.graph_edits;
         }
         if !self.runs[p].active {
             self.runs[p].active = true;

@@ -863,3 +863,99 @@ fn a_when_scheduled_pattern_of_a_running_proc_reaches_the_names_it_matches_only(
     ok(&mut c, notify);
     assert_eq!(started(&mut c), ["deploy::a"]);
 }
+
+/// Feeds the batches of judgings asked for so far the verdicts a worker would give.
+fn judge_on_a_worker(c: &mut Core) {
+    for a in c.take_actions() {
+        if let Action::Judge(batch) = a {
+            let verdicts = crate::exec::freshness::judge_all(&batch);
+            c.judged_all(verdicts);
+        }
+    }
+}
+
+/// Starts `targets` with a new task DB in `dir`, opened once the run asks for it; returns
+/// the jobs started meanwhile.
+fn start_with_db(c: &mut Core, targets: &[ProcId], dir: &std::path::Path) -> Vec<String> {
+    c.set_cache_opener(Some(CacheOpener::Here(Box::new(|| None))));
+    c.start(targets).unwrap();
+    let mut generation = None;
+    let mut starts = Vec::new();
+    for a in c.take_actions() {
+        match a {
+            Action::OpenCache { generation: g, .. } => generation = Some(g),
+            Action::Start(j) => starts.push(j.name.to_string()),
+            _ => {}
+        }
+    }
+    let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|m: &str| panic!("{m}"));
+    let cache = Cache::open(
+        &dir.join("t.db"),
+        crate::store::ScriptName::of(std::path::Path::new("t")),
+        vec![],
+        false,
+        std::time::SystemTime::now(),
+        warn,
+    );
+    c.cache_opened(generation.expect("opened"), cache);
+    starts
+}
+
+/// `p` depends on `r`, which always runs, and on `e`, which has an input and ends with
+/// `no_change`: `p` is never UP_TO_DATE in a run, and runs unjudged.
+fn never_fresh_after_no_change(c: &mut Core, dir: &std::path::Path) -> (ProcId, ProcId) {
+    let r = add(c, "r", def());
+    let e = add(c, "e", with_input());
+    let p = add(c, "p", with_deps(&["r", "e"]));
+    assert_eq!(start_with_db(c, &[p], dir), ["r"]);
+    ok(c, r);
+    judge_on_a_worker(c);
+    assert_eq!(started(c), ["e"]);
+    let no_change = Outcome::Skipped {
+        why: String::new(),
+        no_change: true,
+    };
+    c.complete(e, no_change, None);
+    assert_eq!(started(c), ["p"]);
+    ok(c, p);
+    assert!(c.runs[p].fingerprint.is_none(), "p was judged");
+    assert!(c.cache().unwrap().row("p").is_none(), "p saved a row");
+    assert!(
+        !c.cache().unwrap().stamp(p, "p").is_empty(),
+        "p has no new stamp"
+    );
+    (e, p)
+}
+
+#[test]
+fn a_watch_cycle_finds_a_proc_that_ran_unjudged_up_to_date_when_no_dependency_really_ran() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = core(4);
+    let (e, p) = never_fresh_after_no_change(&mut c, dir.path());
+    c.rerun(&[e]);
+    judge_on_a_worker(&mut c);
+    assert_eq!(c.state(e), State::UpToDate);
+    assert_eq!(c.state(p), State::UpToDate);
+    assert!(started(&mut c).is_empty());
+}
+
+#[test]
+fn a_proc_that_ran_unjudged_runs_in_a_watch_cycle_after_the_params_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = core(4);
+    let (e, p) = never_fresh_after_no_change(&mut c, dir.path());
+    let mut params = rhai::Map::new();
+    params.insert("level".into(), Dynamic::from(2_i64));
+    c.graph_mut().set_params(params);
+    c.rerun(&[e]);
+    judge_on_a_worker(&mut c);
+    // The params are in every fingerprint: `e` runs again, and says `no_change` again.
+    assert_eq!(started(&mut c), ["e"]);
+    let no_change = Outcome::Skipped {
+        why: String::new(),
+        no_change: true,
+    };
+    c.complete(e, no_change, None);
+    assert_eq!(started(&mut c), ["p"]);
+    assert_eq!(c.state(p), State::Running);
+}

@@ -2160,3 +2160,72 @@ run(["home", "pattern"]);
     ws.write("~/x.json", "");
     ws.run(&[]).ok().up_to_date(&["home"]).ran(&["pattern"]);
 }
+
+/// The names of the procs with a cached result in the task DB.
+fn cached(ws: &Ws) -> Vec<String> {
+    let conn = rusqlite::Connection::open(ws.main_db()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM cache ORDER BY name")
+        .unwrap();
+    let keys = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    // A key is the script's prefix (ending with "/"), then the name.
+    keys.map(|k| k.unwrap().split_once('/').unwrap().1.to_string())
+        .collect()
+}
+
+/// A command proc downstream of a proc that always runs is never UP_TO_DATE: it is not
+/// judged and keeps no cached result, and still runs each time. A closure ending with
+/// `no_change` there keeps its stamp, so that what follows it stays UP_TO_DATE.
+#[test]
+fn a_command_after_a_proc_that_always_runs_keeps_no_result_and_no_change_still_stops_a_rerun() {
+    let ws = Ws::new(
+        r#"
+proc("root", #{ cmd: ["true"] });
+proc("cmd1", #{ deps: ["root"], shell: "echo ran >> cmd1.count" });
+proc("cmd2", #{ deps: ["cmd1"], cmd: ["true"] });
+proc("quiet", #{ deps: ["root"] }, |ctx| { throw no_change(); });
+proc("after_quiet", #{ deps: ["quiet"], shell: "echo ran >> after.count" });
+run(["cmd2", "after_quiet"]);
+"#,
+    );
+    ws.run(&[])
+        .ok()
+        .ran(&["root", "cmd1", "cmd2", "after_quiet"])
+        .state("SKIPPED", "quiet");
+    assert_eq!(cached(&ws), ["after_quiet", "quiet"]);
+    ws.run(&[])
+        .ok()
+        .ran(&["root", "cmd1", "cmd2"])
+        .state("SKIPPED", "quiet")
+        .up_to_date(&["after_quiet"]);
+    assert_eq!(cached(&ws), ["after_quiet", "quiet"]);
+    assert_eq!(
+        std::fs::read_to_string(ws.path("cmd1.count")).unwrap(),
+        "ran\nran\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path("after.count")).unwrap(),
+        "ran\n"
+    );
+}
+
+/// A proc that can no longer be UP_TO_DATE (its input was taken out of its definition)
+/// forgets the result its earlier definition cached, and runs.
+#[test]
+fn a_proc_redefined_never_to_be_up_to_date_forgets_its_cached_result() {
+    let with_input = r#"
+proc("root", #{ cmd: ["true"] });
+proc("p", #{ deps: ["root"], inputs: ["in.txt"], shell: "echo ran >> p.count" });
+run("p");
+"#;
+    let ws = Ws::new(with_input);
+    ws.write("in.txt", "x");
+    ws.run(&[]).ok().ran(&["root", "p"]);
+    assert_eq!(cached(&ws), ["p"]);
+    ws.write(
+        "main.rhai",
+        &with_input.replace(r#"inputs: ["in.txt"], "#, ""),
+    );
+    ws.run(&[]).ok().ran(&["root", "p"]);
+    assert_eq!(cached(&ws), Vec::<String>::new());
+}

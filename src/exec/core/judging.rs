@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Action, Cache, Core, State};
 use crate::exec::freshness::{self, JudgeSpec, Judgement};
 use crate::exec::tree::OwnFiles;
-use crate::graph::{ProcDef, ProcId};
+use crate::graph::{Body, ProcDef, ProcId};
 
 /// How many procs one worker judges in a row: a no-op run of 10,000 procs then costs
 /// ~160 round trips to the worker pool, not 10,000.
@@ -36,7 +36,7 @@ impl Core {
 
     /// prun's own files, which a directory input leaves out: those of the batch being
     /// built when they are the same (one copy per batch, not per proc).
-    fn own_files(&self) -> Arc<OwnFiles> {
+    pub(super) fn own_files(&self) -> Arc<OwnFiles> {
         let db = self.cache.as_ref().map(|c| c.store().path());
         let dirs = self.own_dirs.iter().flatten();
         if let Some(last) = self.judging.last()
@@ -54,15 +54,60 @@ impl Core {
     }
 
     /// Whether `p` needs a fingerprint before it runs: it declares inputs, or it may be
-    /// UP_TO_DATE another time (a task DB, and a dependency or an input). A proc with
-    /// neither dependencies nor inputs is never UP_TO_DATE: its result is not worth saving.
+    /// UP_TO_DATE another time (a task DB, and a dependency that is not
+    /// [`Core::never_fresh`]). A proc with neither dependencies nor inputs is never
+    /// UP_TO_DATE: its result is not worth saving.
     pub(super) fn needs_fingerprint(&self, p: ProcId) -> bool {
         if self.judge_nothing {
             return false;
         }
         let def = &self.graph.proc(p).def;
-        let skippable = !def.inputs.is_empty() || !self.runs[p].dep_ids.is_empty();
-        (self.cache.is_some() && skippable) || !def.inputs.is_empty()
+        if !def.inputs.is_empty() {
+            return true;
+        }
+        self.cache.is_some() && !self.runs[p].dep_ids.is_empty() && !self.never_fresh(p)
+    }
+
+    /// Whether `p`, whose dependencies are all done, can never be UP_TO_DATE in this cycle
+    /// nor in a later run: it is not judged, and its end saves no result but gives it a
+    /// new stamp and forgets its old row (`freshness::save_result` without a
+    /// fingerprint). True for a command or shell proc without `inputs` and `outputs` with
+    /// a dependency `d` that ended SUCCEEDED or SKIPPED in this cycle without a
+    /// fingerprint (a proc without dependencies and inputs, or one this rule let go).
+    ///
+    /// Why that is sound. Such a `d` was never judged, so its end went through
+    /// `Cache::touch` (right then, or once the DB opened): whatever its outcome, `no_change`
+    /// included, it got a stamp of this run's own, unlike any a row saved before this run
+    /// holds. When `p` is judged, `d` ran in this cycle: SUCCEEDED or SKIPPED by `skip`,
+    /// it "ran" ([`Core::ran_this_cycle`]) and `p` runs with no row looked up; SKIPPED by
+    /// `no_change` (a closure without dependencies), its stamp differs from the one in
+    /// any row of `p`, whose fingerprint covers it. `p` has no input that could be the
+    /// only thing a row was eligible by. So `p` runs now, and any row it saved now would
+    /// hold `d`'s stamp of this run, which no later run sees: `d`, never judged, runs in
+    /// every run that wants `p` and gets yet another stamp. `p`'s body is a command, which
+    /// ends SUCCEEDED or FAILED, never SKIPPED: its new stamp is what a saved row would
+    /// have given its dependents anyway (a closure ending with `no_change` keeps its old
+    /// stamp through its row, which its dependents' rows may match: it is judged). A
+    /// failure forgets its row in either case; a retry is not judged again. Procs that
+    /// are defined later, or depend on `p` by `rdeps`, see the same stamps. In a dry run,
+    /// `d` counts as ran. Declared outputs would be stamped in the row: left out.
+    ///
+    /// A later watch cycle is the one place a row of `p` could be used: `d` (without
+    /// inputs) never runs again there, so `p` is UP_TO_DATE when no dependency really
+    /// ran. [`Core::rerun`] saves that row before it resets `p` (see
+    /// [`Core::save_unjudged_row`]).
+    pub(super) fn never_fresh(&self, p: ProcId) -> bool {
+        let node = self.graph.proc(p);
+        let command = matches!(node.body(), Body::Cmd(_) | Body::Shell(_));
+        if !command || !node.def.inputs.is_empty() || !node.def.outputs.is_empty() {
+            return false;
+        }
+        self.runs[p].dep_ids.iter().any(|&d| {
+            let r = &self.runs[d];
+            r.fingerprint.is_none()
+                && r.cycle == self.cycle
+                && matches!(r.state, State::Succeeded | State::Skipped)
+        })
     }
 
     /// Whether `p` is judged before it starts: it needs a fingerprint, and it was not

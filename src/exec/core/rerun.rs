@@ -13,6 +13,7 @@
 //! wait for the new attempt and never see the stale result (parproc's "generations").
 
 use super::{AbortReason, Core, Moment, Span, State, WallTime};
+use crate::exec::cache;
 use crate::graph::ProcId;
 
 /// What [`Core::rerun`] did.
@@ -71,6 +72,7 @@ impl Core {
                 }
                 State::Idle => {}
                 _ => {
+                    self.save_unjudged_row(p);
                     self.reset(p);
                     reset[p] = true;
                 }
@@ -159,6 +161,41 @@ impl Core {
         r.unmet = 0;
         r.dependents.clear();
         self.pending += 1;
+    }
+
+    /// Saves the row of `p` that judging it would have saved, when it ran unjudged because
+    /// it was [`Core::never_fresh`] (SUCCEEDED without a fingerprint, with dependencies
+    /// and no inputs, a task DB open): the cycle that resets it may find it UP_TO_DATE
+    /// (see there). Its fingerprint, taken now, is the one judging would have taken: its
+    /// dependencies ended before that and none ran since (one that runs again resets `p`
+    /// with it); the rest of the fingerprint is its definition, the run's directory and
+    /// environment, and the params and placeholder answers, and no row is saved when the
+    /// graph was open to edits since `p` became ready (it then runs again). Its stamp
+    /// stays the one it got when it ended, which its dependents saw.
+    fn save_unjudged_row(&mut self, p: ProcId) {
+        let r = &self.runs[p];
+        let node = self.graph.proc(p);
+        let unjudged = r.state == State::Succeeded
+            && r.fingerprint.is_none()
+            && !r.dry
+            && !r.dep_ids.is_empty()
+            && node.def.inputs.is_empty()
+            && r.edits == self.graph_edits;
+        let Some(result) = r.result.as_ref().filter(|_| unjudged) else {
+            return;
+        };
+        let Some(cache) = self.cache.as_ref().filter(|c| !c.is_read_only()) else {
+            return;
+        };
+        let stamps = self.dep_stamps(p);
+        let own = self.own_files();
+        let fp = cache::fingerprint(self.graph.params(), node, &stamps, &own, cache.cwd());
+        if let (Ok(fp), Ok(json)) = (fp, cache::to_json(result)) {
+            let name = node.name.clone();
+            if let Some(cache) = self.cache.as_mut() {
+                cache.save(p, &name, json, fp.hash, false, false);
+            }
+        }
     }
 
     /// Makes `p` wait for its unfinished dependency `d`. `d` may still list `p` from an

@@ -14,7 +14,7 @@
 
 use super::{AbortReason, Core, Moment, Span, State, WallTime};
 use crate::exec::cache;
-use crate::graph::ProcId;
+use crate::graph::{Body, ProcId};
 
 /// What [`Core::rerun`] did.
 #[derive(Debug, Default)]
@@ -180,6 +180,10 @@ impl Core {
             && !r.dry
             && !r.dep_ids.is_empty()
             && node.def.inputs.is_empty()
+            // What `never_fresh` asks of the proc itself: a proc with outputs (whose row
+            // holds their stamp), or a closure, was unjudged only for want of a DB then.
+            && node.def.outputs.is_empty()
+            && matches!(node.body(), Body::Cmd(_) | Body::Shell(_))
             && r.edits == self.graph_edits;
         let Some(result) = r.result.as_ref().filter(|_| unjudged) else {
             return;

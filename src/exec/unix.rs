@@ -139,8 +139,11 @@ pub(crate) fn end_adopted(
         {
             // A child being started is not yet in `keep`: none is, meanwhile.
             let _alone = crate::sigchld::none_starting();
-            let left = adopted_alive(keep);
-            if left.is_empty() || Instant::now() >= deadline + Duration::from_secs(2) {
+            let (left, gone) = adopted_alive(keep);
+            // One gone in this pass may have died after the children were read, its own
+            // children given to prun since: only a pass where none was gone tells.
+            let over = left.is_empty() && gone == 0;
+            if over || Instant::now() >= deadline + Duration::from_secs(2) {
                 return ended.len();
             }
             for &pid in &left {
@@ -350,7 +353,7 @@ fn writes(info: &std::path::Path) -> bool {
 /// cycle, so that zombies do not gather while it lasts. None unless adopting.
 pub(crate) fn reap_adopted(keep: &[i32]) {
     if ADOPTING.load(std::sync::atomic::Ordering::Relaxed) {
-        adopted_alive(keep);
+        let _ = adopted_alive(keep);
     }
 }
 
@@ -376,20 +379,24 @@ pub(crate) fn reap_exited_orphans() {
     }
 }
 
-/// The children of this process but those in `keep` that are still alive; those that
-/// exited are reaped.
-fn adopted_alive(keep: &[i32]) -> Vec<i32> {
+/// The children of this process but those in `keep` that are still alive, and how many
+/// of them were gone when looked at (this call reaped them, or another thread did).
+fn adopted_alive(keep: &[i32]) -> (Vec<i32>, usize) {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    children()
+    let mut gone = 0;
+    let alive = children()
         .into_iter()
         .filter(|pid| !keep.contains(pid))
         .filter(|&pid| {
-            !matches!(
+            let alive = !matches!(
                 waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
                 Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_)
-            )
+            );
+            gone += usize::from(!alive);
+            alive
         })
-        .collect()
+        .collect();
+    (alive, gone)
 }
 
 /// True while a process of the group is alive. Zombies do not count: an orphaned

@@ -89,6 +89,7 @@ pub(crate) const API_FUNCTIONS: &[&str] = &[
     "read_file",
     "require",
     "results",
+    "retry_loop",
     "run",
     "set_options",
     "set_params",

@@ -93,6 +93,43 @@ run("p");
 }
 
 #[test]
+fn retry_stopped_by_ctrl_c_just_as_an_attempt_fails_fails_with_the_attempt_s_error() {
+    // The engine stops a script at every 256th operation once Ctrl-C came: the few
+    // operations of `retry::run` between an attempt's failure and its pause were stopped
+    // for some counts of the operations before (a proc reported "terminated because the
+    // run was aborted"). Each proc here does a different count before its attempt fails
+    // at Ctrl-C, so that one of them meets the stop there, whatever `retry::run` does.
+    Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+let names = [];
+for i in 0..128 {
+    let pad = i;
+    proc(`p${pad}`, |ctx| retry::run(|| {
+        for j in 0..pad {}
+        write_file(`ready/${pad}`, "");
+        sleep("1h")
+    }, #{ delay: "1h" }));
+    names.push(`p${pad}`);
+}
+start(names);
+while glob("ready/*").len() < names.len() { sleep(0.01); }
+write_file("all.ready", "");
+wait();
+"#,
+        )
+        .file("ready/.keep", "")
+        .args(&["-j", "128"])
+        .signal_when("all.ready", "INT")
+        .run()
+        .code(130)
+        .out_lacks("terminated because the run was aborted")
+        .out_has("p0 (")
+        .out_has("p127 (");
+}
+
+#[test]
 fn a_stdlib_name_wins_over_a_file_next_to_the_script_and_a_path_imports_the_file() {
     Test::new()
         .file("fs.rhai", r#"fn newest(d, p) { "local" }"#)

@@ -10,6 +10,7 @@
 
 mod files;
 mod json;
+mod retry;
 mod sort;
 
 use std::sync::Arc;
@@ -104,6 +105,7 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
     }
     files::register(engine);
     json::register(engine);
+    retry::register(engine);
     sort::register(engine);
 }
 

@@ -232,8 +232,10 @@ struct Run {
     /// The watch cycle in which it last reached a final state (see [`Core::rerun`]).
     cycle: u32,
     /// [`Core::graph_edits`] when it became ready: before it was judged, or would have
-    /// been (see [`Core::never_fresh`]; a retry, or a wait for a lock, keeps it).
-    edits: u64,
+    /// been (see [`Core::never_fresh`]; a retry, or a wait for a lock, keeps it). A
+    /// `u32` fits in the padding of this struct, which a run keeps one of per proc; it
+    /// would take 2^32 edits between a proc's readiness and its reset to match wrongly.
+    edits: u32,
 }
 
 impl Run {
@@ -426,7 +428,7 @@ pub(crate) struct Core {
     judge_nothing: bool,
     /// How many times the graph was open to changes of what a fingerprint covers (the
     /// params, placeholder answers): see [`Core::graph_mut`].
-    graph_edits: u64,
+    graph_edits: u32,
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).
     cache_opener: Option<CacheOpener>,

@@ -466,15 +466,7 @@ fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row()
     let q = add(&mut c, "q", def());
     let d = add(&mut c, "d", with_deps(&["q"]));
     c.start(&[q]).unwrap();
-    let mut generation = None;
-    let mut starts = Vec::new();
-    for a in c.take_actions() {
-        match a {
-            Action::OpenCache { generation: g, .. } => generation = Some(g),
-            Action::Start(j) => starts.push(j.name.to_string()),
-            _ => {}
-        }
-    }
+    let (starts, generation) = starts_and_opening(&mut c);
     assert_eq!(starts, ["q"], "q needs no judging: it starts at once");
     ok(&mut c, q);
     assert_eq!(c.state(q), State::Succeeded);
@@ -487,17 +479,7 @@ fn a_proc_never_judged_starts_while_the_db_opens_and_the_run_waits_for_its_row()
             .any(|a| matches!(a, Action::Wake(_, Wake::Done))),
         "woken before the DB was open"
     );
-    let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|m: &str| panic!("{m}"));
-    let now = std::time::SystemTime::now();
-    let cache = Cache::open(
-        &dir.path().join("t.db"),
-        crate::store::ScriptName::of(std::path::Path::new("t")),
-        vec![],
-        false,
-        now,
-        warn,
-    );
-    c.cache_opened(generation.expect("opened"), cache);
+    open_db(&mut c, generation, dir.path());
     c.settle();
     assert!(
         c.take_actions()
@@ -879,6 +861,14 @@ fn judge_on_a_worker(c: &mut Core) {
 fn start_with_db(c: &mut Core, targets: &[ProcId], dir: &std::path::Path) -> Vec<String> {
     c.set_cache_opener(Some(CacheOpener::Here(Box::new(|| None))));
     c.start(targets).unwrap();
+    let (starts, generation) = starts_and_opening(c);
+    open_db(c, generation, dir);
+    starts
+}
+
+/// The names of the jobs the core started, and the generation of the task DB it asked to
+/// open, among its actions.
+fn starts_and_opening(c: &mut Core) -> (Vec<String>, Option<u64>) {
     let mut generation = None;
     let mut starts = Vec::new();
     for a in c.take_actions() {
@@ -888,6 +878,11 @@ fn start_with_db(c: &mut Core, targets: &[ProcId], dir: &std::path::Path) -> Vec
             _ => {}
         }
     }
+    (starts, generation)
+}
+
+/// Hands the core the new task DB `t.db` in `dir` it asked for as `generation`.
+fn open_db(c: &mut Core, generation: Option<u64>, dir: &std::path::Path) {
     let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|m: &str| panic!("{m}"));
     let cache = Cache::open(
         &dir.join("t.db"),
@@ -898,7 +893,6 @@ fn start_with_db(c: &mut Core, targets: &[ProcId], dir: &std::path::Path) -> Vec
         warn,
     );
     c.cache_opened(generation.expect("opened"), cache);
-    starts
 }
 
 /// `p` depends on `r`, which always runs, and on `e`, which has an input and ends with

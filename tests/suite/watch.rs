@@ -1402,3 +1402,30 @@ fn a_command_that_ran_unjudged_stays_up_to_date_when_its_dependency_says_no_chan
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn a_cycle_remakes_first_a_dependency_whose_output_was_deleted() {
+    let script = r#"
+proc("a", #{ inputs: ["a.txt"], outputs: ["a.out"], shell: "echo a >> runs; cp a.txt a.out" });
+proc("z", #{ inputs: ["z.txt"], outputs: ["z.out"], shell: "echo z >> runs; cp z.txt z.out" });
+proc("b", #{ deps: ["a", "z"], outputs: ["b.out"], shell: "echo b >> runs; cat a.out z.out > b.out" });
+"#;
+    let files = [("a.txt", "a1\n"), ("z.txt", "z1\n")];
+    let mut w = Watching::start(script, &files, &["b", "--watch"]);
+    w.until_watching(1);
+    // The deletion alone starts no cycle (an output's change never does): the change of
+    // `z.txt` starts the next one, which makes `a.out` again before `b` reads it.
+    std::fs::remove_file(w.path("a.out")).expect("rm a.out");
+    w.write("z.txt", "z2\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(out.contains("prun: watch: cycle 1: z.txt changed"), "{out}");
+    assert!(out.contains("cycle 1: 3 succeeded"), "{out}");
+    assert_eq!(w.read("b.out"), "a1\nz2\n", "{out}");
+    let runs = w.read("runs");
+    let counts = (count(&runs, "a"), count(&runs, "z"), count(&runs, "b"));
+    assert_eq!(counts, (2, 2, 2), "{out}");
+    assert!(runs.ends_with("b\n"), "{runs}");
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}

@@ -591,7 +591,7 @@ fn a_rerun_resets_the_changed_proc_and_its_dependents_only() {
     ok(&mut c, other);
     assert_eq!(started(&mut c), ["b"]);
     ok(&mut c, b);
-    let rerun = c.rerun(&[a]);
+    let rerun = c.rerun(&[a], &|_| false);
     assert_eq!(rerun.procs, [a, b]);
     assert!(rerun.restarted.is_empty());
     assert_eq!(started(&mut c), ["a"]);
@@ -610,7 +610,7 @@ fn a_stale_attempt_is_dropped_and_its_dependents_wait_for_the_next_one() {
     let b = add(&mut c, "b", with_deps(&["a"]));
     c.start(&[b]).unwrap();
     assert_eq!(started(&mut c), ["a"]);
-    let rerun = c.rerun(&[a]);
+    let rerun = c.rerun(&[a], &|_| false);
     assert_eq!(rerun.restarted, [a]);
     ok(&mut c, a);
     // The stale attempt released nothing: `a` runs again, and `b` only after that.
@@ -640,7 +640,7 @@ fn a_rerun_of_a_proc_failed_by_one_dependency_counts_another_still_running_once(
     fail(&mut c, d1);
     assert_eq!(c.state(p), State::FailedDep);
     // `d2` still lists `p` as its dependent from before `p` failed.
-    c.rerun(&[d1]);
+    c.rerun(&[d1], &|_| false);
     assert_eq!(started(&mut c), ["d1"]);
     ok(&mut c, d1);
     ok(&mut c, d2);
@@ -926,7 +926,7 @@ fn a_watch_cycle_finds_a_proc_that_ran_unjudged_up_to_date_when_no_dependency_re
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = core(4);
     let (e, p) = never_fresh_after_no_change(&mut c, dir.path());
-    c.rerun(&[e]);
+    c.rerun(&[e], &|_| false);
     judge_on_a_worker(&mut c);
     assert_eq!(c.state(e), State::UpToDate);
     assert_eq!(c.state(p), State::UpToDate);
@@ -941,7 +941,7 @@ fn a_proc_that_ran_unjudged_runs_in_a_watch_cycle_after_the_params_changed() {
     let mut params = rhai::Map::new();
     params.insert("level".into(), Dynamic::from(2_i64));
     c.graph_mut().set_params(params);
-    c.rerun(&[e]);
+    c.rerun(&[e], &|_| false);
     judge_on_a_worker(&mut c);
     // The params are in every fingerprint: `e` runs again, and says `no_change` again.
     assert_eq!(started(&mut c), ["e"]);

@@ -69,6 +69,16 @@ thread_local! {
     static MAKING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Forgets the dependency closures' answers an operation asked for. An operation that
+/// asked for none leaves the graph as it was: counted as an edit, it would keep a proc
+/// that ran unjudged from saving the row a watch cycle may find it UP_TO_DATE by
+/// ([`Core::graph_mut`]).
+fn forget_answers(c: &mut Core, answered: &[NeedKey]) {
+    if !answered.is_empty() {
+        c.graph_mut().forget_answers(answered);
+    }
+}
+
 /// Runs `f`, the call of the closures of `key`; when they are a proc's dependency
 /// closures, the proc counts as being made meanwhile (see [`being_made`]).
 fn making<R>(key: &NeedKey, f: impl FnOnce() -> R) -> R {
@@ -530,7 +540,7 @@ impl Scheduler {
                     Err(GraphError::Unresolved(needs)) => return Step::Flush(r, needs),
                     flushed => r.and_then(|v| flushed.map(|()| v)),
                 };
-                c.graph_mut().forget_answers(&answered);
+                forget_answers(c, &answered);
                 Step::Done(r)
             });
             match step {
@@ -549,7 +559,7 @@ impl Scheduler {
             let step = self.with(|c| match c.flush_if_script_blocked() {
                 Err(GraphError::Unresolved(needs)) => Err(needs),
                 flushed => {
-                    c.graph_mut().forget_answers(&answered);
+                    forget_answers(c, &answered);
                     Ok(flushed)
                 }
             });

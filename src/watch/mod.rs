@@ -549,8 +549,9 @@ impl Loop<'_> {
         }
         // Told under the core's lock, so before the cycle's first report.
         let reporter = self.sched.reporter();
+        let watched = &self.watched;
         let rerun = self.sched.with(|c| {
-            let rerun = c.rerun(&procs);
+            let rerun = c.rerun(&procs, &|p| watched.output_missing(p));
             reporter.cycle_started(rerun.procs.len());
             rerun
         });
@@ -588,8 +589,9 @@ impl Loop<'_> {
         // Told under the core's lock, so before the reports of the procs it adds.
         let reporter = self.sched.reporter();
         let running = self.running.as_ref();
+        let watched = &self.watched;
         let rerun = self.sched.with(|c| {
-            let rerun = c.rerun(procs);
+            let rerun = c.rerun(procs, &|p| watched.output_missing(p));
             let more = running.map_or(0, |cycle| {
                 rerun
                     .procs
@@ -810,9 +812,9 @@ fn resolve(
             .iter()
             .map(|&p| (p, c.graph().proc(p).clone()))
             .collect();
-        let others: Vec<ProcNode> = (0..c.graph().len())
+        let others: Vec<(ProcId, ProcNode)> = (0..c.graph().len())
             .filter(|&p| c.state(p) != State::Idle && ids.binary_search(&p).is_err())
-            .map(|p| c.graph().proc(p).clone())
+            .map(|p| (p, c.graph().proc(p).clone()))
             .collect();
         (nodes, c.graph().params().clone(), others)
     };
@@ -844,8 +846,8 @@ fn resolve(
             }
         }
     };
-    let (procs, mut ignored) = crate::exec::evaluating_as("an inputs or outputs closure", || {
-        let procs: Vec<(ProcId, ProcFiles)> = nodes
+    let procs = crate::exec::evaluating_as("an inputs or outputs closure", || {
+        let mut procs: Vec<(ProcId, ProcFiles)> = nodes
             .iter()
             .map(|(id, node)| {
                 let files = ProcFiles {
@@ -856,17 +858,22 @@ fn resolve(
             })
             .collect();
         // The outputs of scheduled procs that are not watched never count either.
-        let other_outputs: Vec<PathBuf> = others.iter().flat_map(&outputs).collect();
-        (procs, other_outputs)
+        procs.extend(others.iter().map(|(id, node)| {
+            let files = ProcFiles {
+                inputs: Vec::new(),
+                outputs: outputs(node),
+            };
+            (*id, files)
+        }));
+        procs
     });
-    ignored.extend(
-        session
-            .ignored
-            .lock()
-            .expect("ignored paths")
-            .iter()
-            .cloned(),
-    );
+    let ignored: Vec<PathBuf> = session
+        .ignored
+        .lock()
+        .expect("ignored paths")
+        .iter()
+        .cloned()
+        .collect();
     let cwd = std::env::current_dir().unwrap_or_default();
     let bad = |e: &crate::exec::fileglob::GlobError| {
         sched

@@ -275,6 +275,8 @@ pub(super) struct ProcFiles {
 pub(super) struct Watched {
     procs: Vec<(ProcId, Vec<Matcher>)>,
     ignored: Vec<PathBuf>,
+    /// Each scheduled proc's declared outputs (absolute), for those that declare any.
+    outputs: BTreeMap<ProcId, Vec<PathBuf>>,
 }
 
 impl Watched {
@@ -291,10 +293,14 @@ impl Watched {
         let mut w = Watched {
             procs: Vec::new(),
             ignored: ignored.iter().map(|p| absolute(cwd, p)).collect(),
+            outputs: BTreeMap::new(),
         };
         for (id, files) in procs {
-            w.ignored
-                .extend(files.outputs.iter().map(|o| absolute(cwd, o)));
+            let outputs: Vec<PathBuf> = files.outputs.iter().map(|o| absolute(cwd, o)).collect();
+            w.ignored.extend(outputs.iter().cloned());
+            if !outputs.is_empty() {
+                w.outputs.insert(id, outputs);
+            }
             let matchers: Vec<Matcher> = files
                 .inputs
                 .into_iter()
@@ -311,6 +317,13 @@ impl Watched {
     /// directories, or an editor's file of its own (see [`editor_file`]).
     pub(super) fn ignores(&self, path: &Path) -> bool {
         editor_file(path) || self.ignored.iter().any(|i| path.starts_with(i))
+    }
+
+    /// Whether a declared output of proc `p` is missing (deleted by hand since it ran).
+    pub(super) fn output_missing(&self, p: ProcId) -> bool {
+        self.outputs
+            .get(&p)
+            .is_some_and(|o| o.iter().any(|f| !f.exists()))
     }
 
     /// The procs whose inputs a change of `path` affects.

@@ -1370,3 +1370,62 @@ fn an_editor_s_swap_lock_and_autosave_files_start_no_cycle() {
     assert_eq!(count(&w.read("runs"), "a"), 2, "{}", w.read("runs"));
     w.interrupt();
 }
+
+/// `n` is a command without inputs or outputs that depends on `r` (no inputs: it runs in
+/// every run, so `n` ran unjudged in the first run) and on `x`, whose closure reads its
+/// input and ends with `no_change` when it says `same`; each appends its name to `runs`.
+const AFTER_NO_CHANGE: &str = r#"
+proc("r", #{ shell: "echo r >> runs" });
+proc("x", #{ inputs: ["x.txt"] }, |ctx| {
+    if read_file("x.txt").contains("same") { throw no_change("same"); }
+    append_file("runs", "x\n");
+});
+proc("n", #{ deps: ["r", "x"], shell: "echo n >> runs" });
+proc("m", #{ deps: ["n"], shell: "echo m >> runs" });
+"#;
+
+#[test]
+fn a_command_that_ran_unjudged_stays_up_to_date_when_its_dependency_says_no_change() {
+    let mut w = Watching::start(AFTER_NO_CHANGE, &[("x.txt", "1\n")], &["m", "--watch"]);
+    w.until_watching(1);
+    assert_eq!(w.read("runs"), "r\nx\nn\nm\n");
+    w.write("x.txt", "same\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(out.contains("UP_TO_DATE n"), "{out}");
+    assert!(out.contains("UP_TO_DATE m"), "{out}");
+    assert_eq!(w.read("runs"), "r\nx\nn\nm\n", "{out}");
+    // A change that makes `x` really run runs them again.
+    w.write("x.txt", "2\n");
+    w.until_watching(3);
+    assert_eq!(w.read("runs"), "r\nx\nn\nm\nx\nn\nm\n", "{}", w.stdout());
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_cycle_remakes_first_a_dependency_whose_output_was_deleted() {
+    let script = r#"
+proc("a", #{ inputs: ["a.txt"], outputs: ["a.out"], shell: "echo a >> runs; cp a.txt a.out" });
+proc("z", #{ inputs: ["z.txt"], outputs: ["z.out"], shell: "echo z >> runs; cp z.txt z.out" });
+proc("b", #{ deps: ["a", "z"], outputs: ["b.out"], shell: "echo b >> runs; cat a.out z.out > b.out" });
+"#;
+    let files = [("a.txt", "a1\n"), ("z.txt", "z1\n")];
+    let mut w = Watching::start(script, &files, &["b", "--watch"]);
+    w.until_watching(1);
+    // The deletion alone starts no cycle (an output's change never does): the change of
+    // `z.txt` starts the next one, which makes `a.out` again before `b` reads it.
+    std::fs::remove_file(w.path("a.out")).expect("rm a.out");
+    w.write("z.txt", "z2\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(out.contains("prun: watch: cycle 1: z.txt changed"), "{out}");
+    assert!(out.contains("cycle 1: 3 succeeded"), "{out}");
+    assert_eq!(w.read("b.out"), "a1\nz2\n", "{out}");
+    let runs = w.read("runs");
+    let counts = (count(&runs, "a"), count(&runs, "z"), count(&runs, "b"));
+    assert_eq!(counts, (2, 2, 2), "{out}");
+    assert!(runs.ends_with("b\n"), "{runs}");
+    let (code, out, _, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}");
+}

@@ -40,8 +40,14 @@ impl Core {
 
     /// Schedules `changed` (procs whose inputs changed) and every scheduled proc that
     /// depends on them, directly or not, to be judged and run again. IDLE procs are left
-    /// alone: watch mode re-runs only what the run scheduled.
-    pub(crate) fn rerun(&mut self, changed: &[ProcId]) -> Rerun {
+    /// alone: watch mode re-runs only what the run scheduled. A dependency of those,
+    /// done, for which `output_missing` holds (a declared output was deleted since it
+    /// ran) runs again too, before them, as `make` would remake it.
+    pub(crate) fn rerun(
+        &mut self,
+        changed: &[ProcId],
+        output_missing: &dyn Fn(ProcId) -> bool,
+    ) -> Rerun {
         if self.pending == 0 {
             self.cycle += 1;
             // `--full` is for the first run; a re-run is incremental.
@@ -52,7 +58,7 @@ impl Core {
                 self.aborted = None;
             }
         }
-        let procs = self.downstream(changed);
+        let procs = self.remade(changed, output_missing);
         let mut out = Rerun::default();
         let mut reset = vec![false; self.runs.len()];
         for &p in &procs {
@@ -106,6 +112,49 @@ impl Core {
         }
         self.pump();
         out.procs = procs;
+        out
+    }
+
+    /// What [`Core::rerun`] re-runs: `changed` and everything downstream of them, with
+    /// each dependency of those whose output is missing (and everything downstream of it).
+    fn remade(&self, changed: &[ProcId], output_missing: &dyn Fn(ProcId) -> bool) -> Vec<ProcId> {
+        let mut changed = changed.to_vec();
+        loop {
+            let procs = self.downstream(&changed);
+            let missing = self.upstream_missing(&procs, output_missing);
+            if missing.is_empty() {
+                return procs;
+            }
+            changed.extend(missing);
+        }
+    }
+
+    /// The dependencies of `procs` (sorted), directly or not, not among them, that ended
+    /// SUCCEEDED or UP_TO_DATE and whose declared output is missing. One that failed or
+    /// skipped is left alone: it left no output, and its inputs' next change re-runs it.
+    fn upstream_missing(
+        &self,
+        procs: &[ProcId],
+        output_missing: &dyn Fn(ProcId) -> bool,
+    ) -> Vec<ProcId> {
+        let mut seen = vec![false; self.runs.len()];
+        let mut work: Vec<ProcId> = procs.to_vec();
+        for &p in procs {
+            seen[p] = true;
+        }
+        let mut out = Vec::new();
+        while let Some(p) = work.pop() {
+            for &d in &self.runs[p].dep_ids {
+                if std::mem::replace(&mut seen[d], true) {
+                    continue;
+                }
+                let done = matches!(self.runs[d].state, State::Succeeded | State::UpToDate);
+                if done && output_missing(d) {
+                    out.push(d);
+                }
+                work.push(d);
+            }
+        }
         out
     }
 

@@ -734,13 +734,14 @@ pub(crate) fn execute(
         outln!("{text}");
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
-    // Ctrl-C is how a watch ends: its last cycle decides the outcome.
-    let watched = watch.ended();
     let internal = sched.internal_failure();
     let limit = limit_hit
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
+    // Ctrl-C is how a watch ends: its last cycle decides the outcome. A limit of the
+    // policy is not: the watch was stopped, as a run is.
+    let watched = watch.ended().filter(|_| limit.is_none());
     let outcome = if internal.is_some() {
         Outcome::InternalError
     } else if let Some(ok) = watched {

@@ -181,7 +181,8 @@ impl Policy {
     }
 
     /// A run starts at most `n` procs: the next one does not start (it fails), and the run
-    /// stops as a cancel stops it.
+    /// stops as a cancel stops it (a watch too: its outcome is then `Interrupted`). A
+    /// proc counts once, however many retries or watch cycles run it.
     pub fn max_procs(mut self, n: usize) -> Policy {
         self.max_procs = Some(n);
         self

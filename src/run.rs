@@ -39,6 +39,19 @@ const RUN_STACK: usize = 64 * 1024 * 1024;
 const SMALL_RUN: usize = 100;
 
 /// Where a run's task DB is.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = dir.path().join("tasks.db");
+/// let rt = prun::Runtime::builder()
+///     .task_db(db.as_path()) // a path is TaskDb::Path
+///     .log_dir(dir.path().join("logs"))
+///     .build()?;
+/// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
+/// assert!(db.exists());
+/// assert_eq!(prun::TaskDb::default(), prun::TaskDb::Default);
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskDb {
@@ -71,6 +84,16 @@ impl From<&str> for TaskDb {
 }
 
 /// What a run prints while it goes on.
+///
+/// ```
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+///     .output(prun::Output::Plain) // a line per finished proc, then a summary
+///     .build()?;
+/// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
+/// assert_eq!(prun::Output::default(), prun::Output::Silent);
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Output {

@@ -670,3 +670,25 @@ fn a_policy_limit_that_ends_a_watch_is_its_outcome() {
     let b = report.proc("b").unwrap();
     assert_eq!(b.state, prun::State::Failed, "{b:?}");
 }
+
+#[test]
+fn a_command_on_an_executor_is_checked_as_this_machine_resolves_it() {
+    // No ssh starts (the host does not exist): the check comes first, and finds no file.
+    let executor = r#"set_options(#{ executors: #{ r: #{ kind: "ssh", hosts: ["prun-no-such-host.invalid"] } } });"#;
+    let host_only = format!(
+        r#"{executor} proc("a", #{{ executor: "r", cmd: ["/opt/prun-host-only/tool", "MARK"], now: true }});"#
+    );
+    refused(
+        Policy::new().allow_programs(["/opt/prun-host-only/*"]),
+        &host_only,
+        "program \"/opt/prun-host-only/tool\" is not found",
+    );
+    let not_listed = format!(
+        r#"{executor} proc("a", #{{ executor: "r", cmd: ["touch", "MARK"], now: true }});"#
+    );
+    refused(
+        Policy::new().allow_programs(["true"]),
+        &not_listed,
+        "program \"touch\"",
+    );
+}

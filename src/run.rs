@@ -503,8 +503,12 @@ pub(crate) fn execute(
         {
             l.stop_cleanly_on_ctrl_z(&rt);
         }
+    }
+    if settings.signals && call.cli.exit_after {
         // Processes that leave their command's group come back to prun when orphaned,
-        // to be ended with the run (see `Local::end_escaped`).
+        // to be ended with the run (see `Local::end_escaped`). Only in the binary, whose
+        // children are all its run's: an embedder's process has children of its own and
+        // other runs' commands, which would be ended too.
         crate::exec::unix::adopt_orphans();
     }
     let limit_hit = enforce_limits(&settings.policy, &rt, &sched, call.started);

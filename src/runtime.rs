@@ -508,6 +508,8 @@ impl RuntimeBuilder {
     /// should ask, as the `prun` binary does). One of these signals that comes while no
     /// such run lasts gets its default action: it ends the program as if prun had never
     /// caught it. A signal the program ignored when it started (`nohup`) stays ignored.
+    /// Unlike the `prun` binary, a library run does not adopt the processes that left
+    /// their command's process group (`setsid`, a daemon): they outlive a cancel.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.settings.signals = on;
         self

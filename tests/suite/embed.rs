@@ -1322,3 +1322,82 @@ fn signal_host(dir: &Path) {
     std::thread::sleep(PATIENCE);
     println!("survived a SIGTERM");
 }
+
+/// Set in the environment of [`a_run_that_handled_signals_leaves_the_hosts_other_children_alone`]'s
+/// second self: the test then plays the host program.
+const CHILDREN_HOST: &str = "PRUN_TEST_CHILDREN_HOST";
+
+#[test]
+fn a_run_that_handled_signals_leaves_the_hosts_other_children_alone() {
+    // The host is a process of its own: what a run with signal handlers sets is the
+    // whole process's.
+    if let Some(dir) = std::env::var_os(CHILDREN_HOST) {
+        children_host(Path::new(&dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "embed::a_run_that_handled_signals_leaves_the_hosts_other_children_alone",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILDREN_HOST, dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("host: done"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The host of [`a_run_that_handled_signals_leaves_the_hosts_other_children_alone`]: a
+/// child of its own, a run that handles signals, then a long run beside a short one.
+/// Each run's end ended every child of the process but its own commands: the host's
+/// child (reaped too, so its status was lost) and the long run's command.
+fn children_host(dir: &Path) {
+    let mut own = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let with_handlers = builder(dir).handle_signals(true).build().unwrap();
+    let first = with_handlers
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(first.run.outcome, Outcome::Ok, "{first:?}");
+    assert!(
+        matches!(own.try_wait(), Ok(None)),
+        "the host's child: {:?}",
+        own.try_wait()
+    );
+    let rt = builder(dir).build().unwrap();
+    let go = dir.join("go");
+    let long = {
+        let rt = rt.clone();
+        let script = format!(
+            r#"proc("long", #{{ cmd: ["sh", "-c", "echo $$ > {}; while [ ! -e {} ]; do sleep 0.05; done"], now: true }});"#,
+            dir.join("pid").display(),
+            go.display()
+        );
+        std::thread::spawn(move || rt.run_str(&script, [""; 0]).unwrap())
+    };
+    wait_for_line(&dir.join("pid"));
+    let short = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(short.run.outcome, Outcome::Ok, "{short:?}");
+    std::fs::write(&go, "").unwrap();
+    let long = long.join().unwrap();
+    assert_eq!(long.run.outcome, Outcome::Ok, "{long:?}");
+    assert!(
+        matches!(own.try_wait(), Ok(None)),
+        "the host's child: {:?}",
+        own.try_wait()
+    );
+    own.kill().unwrap();
+    own.wait().unwrap();
+    println!("host: done");
+}

@@ -1117,6 +1117,47 @@ fn a_native_function_no_script_can_call_is_refused() {
 }
 
 #[test]
+fn a_native_function_with_a_number_type_scripts_do_not_have_is_refused() {
+    // A script's integers are i64 and its floats f64: an i32 parameter matched no value
+    // ("function half(an integer) does not exist"), and a usize result could not be
+    // added to (`count(s) + 1`: "operator `+` does not apply to an integer and an
+    // integer") nor be a proc's result.
+    let dir = tempfile::tempdir().unwrap();
+    let err = builder(dir.path())
+        .register_fn("half", |x: i32| -> i64 { i64::from(x / 2) })
+        .register_fn("count", |s: &str| -> usize { s.len() })
+        .register_fn("scale", |x: f32| -> Result<f64, Box<rhai::EvalAltResult>> {
+            Ok(f64::from(x))
+        })
+        .build()
+        .expect_err("number types scripts do not have are refused");
+    assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+    let message = err.to_string();
+    for part in [
+        "register_fn(\"half\"): its parameter 1 is i32",
+        "register_fn(\"count\"): it returns usize",
+        "register_fn(\"scale\"): its parameter 1 is f32",
+        "i64",
+    ] {
+        assert!(message.contains(part), "{part} not in: {message}");
+    }
+    // The numbers scripts have, with a context and a fallible result, are fine.
+    let rt = builder(dir.path())
+        .register_fn(
+            "half",
+            |_: rhai::NativeCallContext, x: i64, f: f64| -> Result<i64, Box<rhai::EvalAltResult>> {
+                Ok(x / 2 + f as i64)
+            },
+        )
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(r#"proc("a", || half(4, 1.0) + 1); run("a");"#, [""; 0])
+        .unwrap();
+    assert_eq!(report.proc("a").unwrap().result, 4, "{report:?}");
+}
+
+#[test]
 fn a_native_function_may_overload_rhai_s_own_and_operators() {
     let dir = tempfile::tempdir().unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));

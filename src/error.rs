@@ -215,6 +215,16 @@ impl Failure {
 pub struct Error(Failure);
 
 /// What kind of [`crate::Error`] stopped a run.
+///
+/// ```
+/// let err = prun::Runtime::builder().max_operations(0).build().unwrap_err();
+/// assert_eq!(err.kind(), prun::ErrorKind::Config);
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let err = rt.run_file("no-such-script.rhai", [""; 0]).unwrap_err();
+/// assert_eq!(err.kind(), prun::ErrorKind::Script);
+/// assert_eq!(err.exit_code(), 2);
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -233,6 +243,14 @@ pub enum ErrorKind {
 }
 
 /// Where in a script an [`crate::Error`] is.
+///
+/// ```
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let err = rt.run_str("let x = 1;\nlet y = ;", [""; 0]).unwrap_err();
+/// let at = err.location().unwrap();
+/// assert_eq!((at.file.as_str(), at.line, at.column), ("<string>", 2, 9));
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Location {

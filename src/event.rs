@@ -12,6 +12,25 @@ use rhai::Dynamic;
 
 /// Where a proc is in its life: IDLE → WANTED → RUNNING → one of the final states.
 /// Serialized (and displayed) upper-case, as in the `--json` report: `"SUCCEEDED"`.
+///
+/// ```
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let report = rt.run_str(
+///     r#"
+///     proc("a", || 1);
+///     proc("b", #{ cmd: ["false"] });
+///     proc("c", #{ deps: ["b"] }, || 2);
+///     "#,
+///     ["a", "c"],
+/// )?;
+/// let state = |name| report.proc(name).unwrap().state;
+/// assert_eq!(state("a"), prun::State::Succeeded);
+/// assert!(state("a").is_success());
+/// assert_eq!(state("c"), prun::State::FailedDep);
+/// assert!(state("c").is_failure() && state("c").is_complete());
+/// assert_eq!(state("c").to_string(), "FAILED_DEP");
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum State {

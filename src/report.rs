@@ -58,6 +58,17 @@ impl Report {
 }
 
 /// How a run ended, serialized as in the `--json` report (`"ok"`, `"script error"`...).
+///
+/// ```
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let report = rt.run_str(r#"proc("a", #{ cmd: ["false"] }); run("a");"#, [""; 0])?;
+/// assert_eq!(report.run.outcome, prun::Outcome::Failed);
+/// assert_eq!(report.run.outcome.as_str(), "failed");
+/// assert_eq!(report.exit_code(), 1);
+/// let report = rt.run_str(r#"throw "no";"#, [""; 0])?;
+/// assert_eq!(report.run.outcome, prun::Outcome::ScriptError);
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -108,12 +119,25 @@ impl Serialize for Outcome {
 }
 
 /// The run as a whole, in a [`Report`].
+///
+/// ```
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let report = rt.run_str(r#"proc("a", || 1); throw "stop";"#, ["a", "--", "x"])?;
+/// let run = &report.run;
+/// assert_eq!(run.script, "<string>");
+/// assert_eq!(run.args, ["x"]); // the words after `--`, not the targets
+/// assert!(run.end >= run.start);
+/// assert_eq!(run.outcome, prun::Outcome::ScriptError);
+/// assert!(run.error.as_deref().unwrap().contains("stop"));
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct RunReport {
     /// The script's path (`<string>` for [`crate::Runtime::run_str`]).
     pub script: String,
-    /// The script's arguments (secret values shown as `***`).
+    /// The script's arguments: the words after `--`, which `args()` returns (secret
+    /// values shown as `***`).
     pub args: Vec<String>,
     /// When the run started.
     #[serde(serialize_with = "rfc3339")]
@@ -131,6 +155,23 @@ pub struct RunReport {
 }
 
 /// One proc in a [`Report`].
+///
+/// ```
+/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// let report = rt.run_str(
+///     r#"proc("a", #{ cmd: ["sh", "-c", "echo hi; exit 3"] }); proc("b", || #{ n: 42 });"#,
+///     ["a", "b"],
+/// )?;
+/// let a = report.proc("a").unwrap();
+/// assert_eq!(a.state, prun::State::Failed);
+/// assert_eq!(a.exit_code, Some(3));
+/// assert!(a.error.as_deref().unwrap().contains("exited with code 3"));
+/// assert!(std::fs::read_to_string(a.log.as_ref().unwrap()).unwrap().contains("hi"));
+/// let b = report.proc("b").unwrap();
+/// assert_eq!(b.result, serde_json::json!({ "n": 42 }));
+/// assert!(b.duration.is_some() && b.executor.is_none());
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct ProcReport {

@@ -39,6 +39,19 @@ const RUN_STACK: usize = 64 * 1024 * 1024;
 const SMALL_RUN: usize = 100;
 
 /// Where a run's task DB is.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = dir.path().join("tasks.db");
+/// let rt = prun::Runtime::builder()
+///     .task_db(db.as_path()) // a path is TaskDb::Path
+///     .log_dir(dir.path().join("logs"))
+///     .build()?;
+/// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
+/// assert!(db.exists());
+/// assert_eq!(prun::TaskDb::default(), prun::TaskDb::Default);
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskDb {
@@ -71,6 +84,16 @@ impl From<&str> for TaskDb {
 }
 
 /// What a run prints while it goes on.
+///
+/// ```
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+///     .output(prun::Output::Plain) // a line per finished proc, then a summary
+///     .build()?;
+/// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
+/// assert_eq!(prun::Output::default(), prun::Output::Silent);
+/// # Ok::<(), prun::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Output {
@@ -480,8 +503,12 @@ pub(crate) fn execute(
         {
             l.stop_cleanly_on_ctrl_z(&rt);
         }
+    }
+    if settings.signals && call.cli.exit_after {
         // Processes that leave their command's group come back to prun when orphaned,
-        // to be ended with the run (see `Local::end_escaped`).
+        // to be ended with the run (see `Local::end_escaped`). Only in the binary, whose
+        // children are all its run's: an embedder's process has children of its own and
+        // other runs' commands, which would be ended too.
         crate::exec::unix::adopt_orphans();
     }
     let limit_hit = enforce_limits(&settings.policy, &rt, &sched, call.started);
@@ -734,13 +761,14 @@ pub(crate) fn execute(
         outln!("{text}");
     }
     let interrupted = sched.lock().interrupted_procs().to_vec();
-    // Ctrl-C is how a watch ends: its last cycle decides the outcome.
-    let watched = watch.ended();
     let internal = sched.internal_failure();
     let limit = limit_hit
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
+    // Ctrl-C is how a watch ends: its last cycle decides the outcome. A limit of the
+    // policy is not: the watch was stopped, as a run is.
+    let watched = watch.ended().filter(|_| limit.is_none());
     let outcome = if internal.is_some() {
         Outcome::InternalError
     } else if let Some(ok) = watched {

@@ -1,6 +1,7 @@
 //! The embedding API: [`Runtime`] (built by [`RuntimeBuilder`]) runs scripts and returns
 //! their [`crate::Report`]; [`Cancel`] stops a run from another thread.
 
+use std::any::TypeId;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
@@ -408,6 +409,13 @@ impl RuntimeBuilder {
     /// instead. Rhai's own functions (`len`, `contains`, ...) may be overloaded or
     /// replaced: the embedder's come first. An operator (`+`) is for the embedder's own
     /// types: Rhai's built-in operators on its types (`+` on two integers) come first.
+    ///
+    /// A script's integers are `i64` and its floats `f64` (prun's Rhai has `only_i64`):
+    /// [`RuntimeBuilder::build`] refuses a function that takes or returns another number
+    /// type (`i32`, `usize`, `f32`...), which no call would match, or which a script could
+    /// not add to (`s.len()` is a `usize`: return it `as i64`). The embedder's `rhai`
+    /// dependency (for [`rhai::Module`], `rhai::NativeCallContext`,
+    /// `Result<T, Box<rhai::EvalAltResult>>`) is the one prun uses: `rhai = "1.27"`.
     pub fn register_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
         mut self,
         name: impl Into<String>,
@@ -420,6 +428,12 @@ impl RuntimeBuilder {
     {
         let name = name.into();
         self.problems.extend(native_name_problem(&name));
+        self.problems.extend(foreign_numbers(
+            &name,
+            &FN::param_types(),
+            &FN::param_names(),
+            (TypeId::of::<R>(), std::any::type_name::<R>()),
+        ));
         FuncRegistration::new(name).set_into_module(&mut self.natives, func);
         self
     }
@@ -508,6 +522,8 @@ impl RuntimeBuilder {
     /// should ask, as the `prun` binary does). One of these signals that comes while no
     /// such run lasts gets its default action: it ends the program as if prun had never
     /// caught it. A signal the program ignored when it started (`nohup`) stays ignored.
+    /// Unlike the `prun` binary, a library run does not adopt the processes that left
+    /// their command's process group (`setsid`, a daemon): they outlive a cancel.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.settings.signals = on;
         self
@@ -534,8 +550,8 @@ impl RuntimeBuilder {
 
     /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong: a
     /// `parallel` of 0, a `max_operations` or size limit of 0 (which Rhai would read as
-    /// no limit), an empty `task_db` or `log_dir` path, a native function's name (see
-    /// [`RuntimeBuilder::register_fn`]).
+    /// no limit), an empty `task_db` or `log_dir` path, a native function's name or a
+    /// number type of its (see [`RuntimeBuilder::register_fn`]).
     pub fn build(self) -> Result<Runtime, Error> {
         if !self.problems.is_empty() {
             return Err(Failure::Config(self.problems.join("; ")).into());
@@ -588,6 +604,55 @@ fn native_name_problem(name: &str) -> Option<String> {
              (`type_of`, `Fn`, `eval`, ...), or by an operator such as \"+\""
         )
     })
+}
+
+/// Number types no script value is: a script's integers are `i64` and its floats `f64`.
+const FOREIGN_NUMBERS: [fn() -> TypeId; 12] = [
+    TypeId::of::<i8>,
+    TypeId::of::<i16>,
+    TypeId::of::<i32>,
+    TypeId::of::<i128>,
+    TypeId::of::<isize>,
+    TypeId::of::<u8>,
+    TypeId::of::<u16>,
+    TypeId::of::<u32>,
+    TypeId::of::<u64>,
+    TypeId::of::<u128>,
+    TypeId::of::<usize>,
+    TypeId::of::<f32>,
+];
+
+/// Why the native function `name` cannot work with scripts' values, if it cannot: a
+/// parameter of a number type no script value is (the call matches nothing), or such a
+/// result (a script cannot compute with it, nor can a proc return it).
+fn foreign_numbers(
+    name: &str,
+    params: &[TypeId],
+    param_names: &[&str],
+    (result, result_name): (TypeId, &str),
+) -> Vec<String> {
+    let foreign = |t: TypeId| FOREIGN_NUMBERS.iter().any(|f| f() == t);
+    let mut problems: Vec<String> = params
+        .iter()
+        .zip(param_names)
+        .enumerate()
+        .filter(|(_, (t, _))| foreign(**t))
+        .map(|(i, (_, type_name))| {
+            format!(
+                "register_fn({name:?}): its parameter {} is {type_name}, which no script \
+                 value is (a script's integers are i64, its floats f64); take i64 or f64 \
+                 and convert",
+                i + 1
+            )
+        })
+        .collect();
+    if foreign(result) {
+        problems.push(format!(
+            "register_fn({name:?}): it returns {result_name}, which a script cannot \
+             compute with (a script's integers are i64, its floats f64); return i64 or f64"
+        ));
+    }
+    problems
 }
 
 /// What every engine of the runtime gets: the native functions, the modules, the limits,

@@ -22,6 +22,12 @@ mod frontend;
 /// binary is `fn main() -> ExitCode { prun::cli::main() }`; a run goes through the same
 /// [`crate::Runtime`] an embedder builds, configured from the flags, which also handles
 /// Ctrl-C and the other terminating signals.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     prun::cli::main()
+/// }
+/// ```
 pub fn main() -> std::process::ExitCode {
     frontend::main(std::env::args_os())
 }

@@ -61,6 +61,10 @@ use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program, may_execute};
 /// `ssh` (`-o ProxyCommand=`), `git` (`-c core.sshCommand=`), `tar` (`--to-command`) and
 /// `find` (`-exec`): `allow_programs(["rclone"])` keeps a script to what rclone does only
 /// if the script is trusted with rclone's arguments.
+///
+/// A command on an executor (ssh, Slurm) is checked as this machine resolves it, before
+/// the executor's client starts: a program the host has and this machine does not is
+/// refused, even by a path rule that names it.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     allow_programs: Option<Vec<String>>,
@@ -181,7 +185,8 @@ impl Policy {
     }
 
     /// A run starts at most `n` procs: the next one does not start (it fails), and the run
-    /// stops as a cancel stops it.
+    /// stops as a cancel stops it (a watch too: its outcome is then `Interrupted`). A
+    /// proc counts once, however many retries or watch cycles run it.
     pub fn max_procs(mut self, n: usize) -> Policy {
         self.max_procs = Some(n);
         self

@@ -165,8 +165,11 @@ pub(crate) struct Scheduler {
     grouped: Mutex<HashSet<Arc<str>>>,
     /// `set_options(#{ keep_runs })`: how many runs of history and logs to keep (0: all).
     keep_runs: AtomicU64,
-    /// Procs started (first attempts), against the policy's `max_procs`.
-    starts: AtomicUsize,
+    /// Procs started, against the policy's `max_procs`: each once, however many attempts
+    /// or watch cycles run it.
+    started: Mutex<HashSet<ProcId>>,
+    /// Set when `max_procs` first refused a proc (the run was then interrupted).
+    refused_a_proc: AtomicBool,
     /// Told when the run would start more procs than `max_procs` (it is then stopped).
     over_proc_limit: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Closure procs whose `timeout` elapsed while their closure still runs: the commands
@@ -230,7 +233,8 @@ impl Scheduler {
             output: Mutex::new(OutputMode::Log),
             grouped: Mutex::new(HashSet::new()),
             keep_runs: AtomicU64::new(KEEP_RUNS),
-            starts: AtomicUsize::new(0),
+            started: Mutex::new(HashSet::new()),
+            refused_a_proc: AtomicBool::new(false),
             over_proc_limit: OnceLock::new(),
             timed_out: Mutex::new(HashSet::new()),
         });
@@ -871,19 +875,23 @@ impl Scheduler {
         let _ = self.over_proc_limit.set(f);
     }
 
-    /// Counts the first attempt of `job` against the policy's `max_procs`; past the
-    /// limit, why it must not start (the first time, the run is interrupted first, so
+    /// Counts the proc of `job` against the policy's `max_procs`, the first time it
+    /// starts (not a retry, nor its re-run in a later watch cycle); past the limit, why it
+    /// must not start, at any attempt (the first time, the run is interrupted first, so
     /// that the failure of this proc is not what ends it).
     fn over_proc_limit(self: &Arc<Self>, job: &JobSpec) -> Option<String> {
         let max = self.policy.proc_limit()?;
-        if job.attempt > 1 {
-            return None;
+        {
+            let mut started = lock(&self.started);
+            if started.contains(&job.id) {
+                return None;
+            }
+            if started.len() < max {
+                started.insert(job.id);
+                return None;
+            }
         }
-        let n = self.starts.fetch_add(1, Ordering::SeqCst) + 1;
-        if n <= max {
-            return None;
-        }
-        if n == max + 1 {
+        if !self.refused_a_proc.swap(true, Ordering::SeqCst) {
             if let Some(told) = self.over_proc_limit.get() {
                 told();
             }

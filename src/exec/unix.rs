@@ -69,7 +69,9 @@ static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// a process that left its command's group (`setsid`, as a daemon does) becomes prun's
 /// child when its parent exits, instead of init's, so that [`end_adopted`] finds it. A
 /// process-wide attribute: only the `prun` binary (a run that handles the process's
-/// signals) sets it. False where the kernel refuses it.
+/// signals, in a process that exits after it) sets it: an embedder's process has
+/// children of its own, and the commands of its other runs, which a run's end would end
+/// as adopted. False where the kernel refuses it.
 pub(crate) fn adopt_orphans() -> bool {
     let on = nix::sys::prctl::set_child_subreaper(true).is_ok();
     ADOPTING.store(on, std::sync::atomic::Ordering::Relaxed);

@@ -1117,6 +1117,47 @@ fn a_native_function_no_script_can_call_is_refused() {
 }
 
 #[test]
+fn a_native_function_with_a_number_type_scripts_do_not_have_is_refused() {
+    // A script's integers are i64 and its floats f64: an i32 parameter matched no value
+    // ("function half(an integer) does not exist"), and a usize result could not be
+    // added to (`count(s) + 1`: "operator `+` does not apply to an integer and an
+    // integer") nor be a proc's result.
+    let dir = tempfile::tempdir().unwrap();
+    let err = builder(dir.path())
+        .register_fn("half", |x: i32| -> i64 { i64::from(x / 2) })
+        .register_fn("count", |s: &str| -> usize { s.len() })
+        .register_fn("scale", |x: f32| -> Result<f64, Box<rhai::EvalAltResult>> {
+            Ok(f64::from(x))
+        })
+        .build()
+        .expect_err("number types scripts do not have are refused");
+    assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
+    let message = err.to_string();
+    for part in [
+        "register_fn(\"half\"): its parameter 1 is i32",
+        "register_fn(\"count\"): it returns usize",
+        "register_fn(\"scale\"): its parameter 1 is f32",
+        "i64",
+    ] {
+        assert!(message.contains(part), "{part} not in: {message}");
+    }
+    // The numbers scripts have, with a context and a fallible result, are fine.
+    let rt = builder(dir.path())
+        .register_fn(
+            "half",
+            |_: rhai::NativeCallContext, x: i64, f: f64| -> Result<i64, Box<rhai::EvalAltResult>> {
+                Ok(x / 2 + f as i64)
+            },
+        )
+        .build()
+        .unwrap();
+    let report = rt
+        .run_str(r#"proc("a", || half(4, 1.0) + 1); run("a");"#, [""; 0])
+        .unwrap();
+    assert_eq!(report.proc("a").unwrap().result, 4, "{report:?}");
+}
+
+#[test]
 fn a_native_function_may_overload_rhai_s_own_and_operators() {
     let dir = tempfile::tempdir().unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -1321,4 +1362,83 @@ fn signal_host(dir: &Path) {
     println!("idle");
     std::thread::sleep(PATIENCE);
     println!("survived a SIGTERM");
+}
+
+/// Set in the environment of [`a_run_that_handled_signals_leaves_the_hosts_other_children_alone`]'s
+/// second self: the test then plays the host program.
+const CHILDREN_HOST: &str = "PRUN_TEST_CHILDREN_HOST";
+
+#[test]
+fn a_run_that_handled_signals_leaves_the_hosts_other_children_alone() {
+    // The host is a process of its own: what a run with signal handlers sets is the
+    // whole process's.
+    if let Some(dir) = std::env::var_os(CHILDREN_HOST) {
+        children_host(Path::new(&dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "embed::a_run_that_handled_signals_leaves_the_hosts_other_children_alone",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILDREN_HOST, dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("host: done"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The host of [`a_run_that_handled_signals_leaves_the_hosts_other_children_alone`]: a
+/// child of its own, a run that handles signals, then a long run beside a short one.
+/// Each run's end ended every child of the process but its own commands: the host's
+/// child (reaped too, so its status was lost) and the long run's command.
+fn children_host(dir: &Path) {
+    let mut own = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let with_handlers = builder(dir).handle_signals(true).build().unwrap();
+    let first = with_handlers
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(first.run.outcome, Outcome::Ok, "{first:?}");
+    assert!(
+        matches!(own.try_wait(), Ok(None)),
+        "the host's child: {:?}",
+        own.try_wait()
+    );
+    let rt = builder(dir).build().unwrap();
+    let go = dir.join("go");
+    let long = {
+        let rt = rt.clone();
+        let script = format!(
+            r#"proc("long", #{{ cmd: ["sh", "-c", "echo $$ > {}; while [ ! -e {} ]; do sleep 0.05; done"], now: true }});"#,
+            dir.join("pid").display(),
+            go.display()
+        );
+        std::thread::spawn(move || rt.run_str(&script, [""; 0]).unwrap())
+    };
+    wait_for_line(&dir.join("pid"));
+    let short = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(short.run.outcome, Outcome::Ok, "{short:?}");
+    std::fs::write(&go, "").unwrap();
+    let long = long.join().unwrap();
+    assert_eq!(long.run.outcome, Outcome::Ok, "{long:?}");
+    assert!(
+        matches!(own.try_wait(), Ok(None)),
+        "the host's child: {:?}",
+        own.try_wait()
+    );
+    own.kill().unwrap();
+    own.wait().unwrap();
+    println!("host: done");
 }

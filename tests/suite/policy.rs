@@ -588,3 +588,107 @@ fn list_and_graph_take_the_policy_flags() {
         .run();
     out.ok().out_has("p-hidden").out_lacks("visible");
 }
+
+/// A runtime under `policy` that cancels its run at the `stop_at`th time its watch
+/// settles ("watching ..."), having written `input` before each earlier one, so that
+/// each starts a cycle.
+fn watching_runtime(
+    dir: &Path,
+    policy: Policy,
+    input: &Path,
+    stop_at: usize,
+) -> (Runtime, prun::Cancel) {
+    let cancel = prun::Cancel::new();
+    let stop = cancel.clone();
+    let input = input.to_path_buf();
+    let settled = std::sync::atomic::AtomicUsize::new(0);
+    let rt = Runtime::builder()
+        .task_db(TaskDb::Off)
+        .log_dir(dir.join("logs"))
+        .policy(policy)
+        .on_event(move |e| {
+            if let prun::Event::Log { text, .. } = e
+                && text.starts_with("prun: watch: watching")
+            {
+                let n = settled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if n >= stop_at {
+                    stop.cancel();
+                } else {
+                    std::fs::write(&input, n.to_string()).unwrap();
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    (rt, cancel)
+}
+
+#[test]
+fn max_procs_counts_a_proc_once_however_many_watch_cycles_rerun_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "0").unwrap();
+    let (rt, cancel) = watching_runtime(dir.path(), Policy::new().max_procs(2), &input, 4);
+    let script = format!(
+        r#"set_options(#{{ watch: true }});
+        proc("a", #{{ inputs: [{input:?}] }}, |ctx| read_file({input:?}));
+        proc("b", || 1);
+        run(["a", "b"]);
+        watch();"#
+    );
+    let report = rt.run_str_with_cancel(&script, [""; 0], &cancel).unwrap();
+    // Three cycles re-ran `a`: it is still one of the two procs the policy allows.
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    let a = report.proc("a").unwrap();
+    assert_eq!(a.state, prun::State::Succeeded, "{a:?}");
+    assert_eq!(a.result, "3", "{a:?}");
+}
+
+#[test]
+fn a_policy_limit_that_ends_a_watch_is_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "0").unwrap();
+    let (rt, cancel) = watching_runtime(dir.path(), Policy::new().max_procs(1), &input, 3);
+    // The first cycle asks for a second proc, which the policy does not allow.
+    let script = format!(
+        r#"set_options(#{{ watch: true }});
+        proc("b", || 2);
+        proc("a", #{{ inputs: [{input:?}] }}, |ctx| {{
+            let n = read_file({input:?});
+            if n == "1" {{ ctx.wait("b"); }}
+            n
+        }});
+        run("a");
+        watch();"#
+    );
+    let report = rt.run_str_with_cancel(&script, [""; 0], &cancel).unwrap();
+    assert_eq!(report.run.outcome, Outcome::Interrupted, "{report:?}");
+    assert_eq!(report.exit_code(), 130);
+    let error = report.run.error.clone().unwrap_or_default();
+    assert!(error.contains("max_procs"), "{error}");
+    let b = report.proc("b").unwrap();
+    assert_eq!(b.state, prun::State::Failed, "{b:?}");
+}
+
+#[test]
+fn a_command_on_an_executor_is_checked_as_this_machine_resolves_it() {
+    // No ssh starts (the host does not exist): the check comes first, and finds no file.
+    let executor = r#"set_options(#{ executors: #{ r: #{ kind: "ssh", hosts: ["prun-no-such-host.invalid"] } } });"#;
+    let host_only = format!(
+        r#"{executor} proc("a", #{{ executor: "r", cmd: ["/opt/prun-host-only/tool", "MARK"], now: true }});"#
+    );
+    refused(
+        Policy::new().allow_programs(["/opt/prun-host-only/*"]),
+        &host_only,
+        "program \"/opt/prun-host-only/tool\" is not found",
+    );
+    let not_listed = format!(
+        r#"{executor} proc("a", #{{ executor: "r", cmd: ["touch", "MARK"], now: true }});"#
+    );
+    refused(
+        Policy::new().allow_programs(["true"]),
+        &not_listed,
+        "program \"touch\"",
+    );
+}

@@ -384,7 +384,9 @@ fn changeable_by_others(real: &Path) -> io::Result<Option<(PathBuf, Metadata)>> 
     Ok(None)
 }
 
-fn state_root() -> PathBuf {
+/// The directory every script's state directory is in, named `<stem>-<hash>` (see
+/// [`script_state_dir`]): `$XDG_STATE_HOME/prun` and the others [`state_root_of`] says.
+pub(crate) fn state_root() -> PathBuf {
     let uid = Uid::effective();
     state_root_of(
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),

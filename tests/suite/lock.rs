@@ -318,12 +318,12 @@ fn runs_waiting_on_a_removed_lock_file_never_overlap_and_no_lock_file_is_left() 
     std::fs::write(dir.join("releasea"), "").unwrap();
     assert!(a.wait_with_output().unwrap().status.success());
     let until = Instant::now() + Duration::from_secs(20);
-    let (first, second) = loop {
-        if dir.join("holdingb").exists() {
-            break (("b", b), ("d", d));
-        }
-        if dir.join("holdingd").exists() {
-            break (("d", d), ("b", b));
+    let first = loop {
+        if let Some(tag) = ["b", "d"]
+            .into_iter()
+            .find(|t| dir.join(format!("holding{t}")).exists())
+        {
+            break tag;
         }
         assert!(Instant::now() < until, "neither b nor d got the lock");
         std::thread::sleep(Duration::from_millis(10));
@@ -334,14 +334,17 @@ fn runs_waiting_on_a_removed_lock_file_never_overlap_and_no_lock_file_is_left() 
         .output()
         .expect("c");
     let err = String::from_utf8_lossy(&c.stderr);
-    assert_eq!(c.status.code(), Some(75), "c ran beside {}: {err}", first.0);
+    assert_eq!(c.status.code(), Some(75), "c ran beside {first}: {err}");
     assert!(
         err.contains("holds the lock") && err.contains("file-locks"),
         "{err}"
     );
-    for (tag, run) in [first, second] {
+    let second = if first == "b" { "d" } else { "b" };
+    for tag in [first, second] {
         wait_for_file(&dir.join(format!("holding{tag}")));
         std::fs::write(dir.join(format!("release{tag}")), "").unwrap();
+    }
+    for (tag, run) in [("b", b), ("d", d)] {
         let out = run.wait_with_output().unwrap();
         assert!(
             out.status.success(),

@@ -1173,8 +1173,11 @@ fn wait_for_row(db: &Path, sql: &str) {
     }
 }
 
-/// The recorded outcome, end and duration of each run in the DB at `db`, by id.
-fn run_ends(db: &Path) -> Vec<(i64, Option<String>, Option<String>, Option<f64>)> {
+/// A run's id, and its recorded outcome, end and duration.
+type RunEnd = (i64, Option<String>, Option<String>, Option<f64>);
+
+/// The recorded end of each run in the DB at `db`, by id.
+fn run_ends(db: &Path) -> Vec<RunEnd> {
     let conn = rusqlite::Connection::open(db).expect("open the DB");
     let mut stmt = conn
         .prepare("SELECT id, outcome, ended, duration FROM runs ORDER BY id")

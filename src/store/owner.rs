@@ -130,8 +130,8 @@ impl Liveness {
 pub(super) const DIED: &str = "died";
 
 /// Records as [`DIED`] each run without a recorded end whose prun this process proves
-/// gone: the same boot and PID namespace, and no process with its pid and start time (or
-/// only a zombie of it). A run judged dead only because the machine restarted is left to
+/// gone: the same host, boot and PID namespace, and no process with its pid and start
+/// time (or only a zombie of it). A run judged dead only because the machine restarted is left to
 /// the readers: a host's name does not prove it is this machine, and the run may be going
 /// on another one of that name sharing the DB. Called in a write transaction, which no
 /// run's end can be committed in between of.
@@ -148,14 +148,22 @@ pub(super) fn record_dead(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let Some(me) = Owner::this_process() else {
+        return Ok(());
+    };
     for (id, owner, started) in unended {
-        if matches!(
+        let here = owner
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<Owner>(o).ok())
+            .is_some_and(|o| o.host == me.host);
+        let dead = matches!(
             judge(owner.as_deref(), &started),
             Liveness::Died {
                 restarted: false,
                 ..
             }
-        ) {
+        );
+        if here && dead {
             tx.prepare_cached("UPDATE runs SET outcome = ?2 WHERE id = ?1 AND outcome IS NULL")?
                 .execute(rusqlite::params![id, DIED])?;
         }
@@ -345,7 +353,7 @@ mod tests {
         ));
     }
 
-    /// Only a run whose prun is proven gone here (this boot and PID namespace) is
+    /// Only a run whose prun is proven gone here (this host, boot and PID namespace) is
     /// recorded `died`: not one going, not one of another namespace or host, and not one
     /// a reader takes for dead because this host restarted since (a host's name is no
     /// proof); a run that ended keeps its outcome.
@@ -365,12 +373,17 @@ mod tests {
             pidns: "pid:[1]".into(),
             ..killed.clone()
         };
+        let renamed = Owner {
+            host: "far".into(),
+            ..killed.clone()
+        };
         let rows = [
             (1, me().json(), None),
             (2, killed.json(), None),
             (3, restarted.json(), None),
             (4, contained.json(), None),
             (5, killed.json(), Some("ok")),
+            (6, renamed.json(), None),
         ];
         for (id, owner, outcome) in rows {
             conn.execute(
@@ -391,7 +404,10 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("rows");
         let died = Some(DIED.to_string());
-        assert_eq!(outcomes, [None, died, None, None, Some("ok".to_string())]);
+        assert_eq!(
+            outcomes,
+            [None, died, None, None, Some("ok".to_string()), None]
+        );
         assert_eq!(
             recorded(DIED, Some(&killed.json())),
             Some(Liveness::Died {

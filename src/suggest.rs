@@ -111,7 +111,7 @@ pub(crate) fn db_script_hint(path: &Path, db: &Path) -> String {
 /// The scripts with runs recorded in their default task DBs, anywhere (the state root
 /// holds a directory per script, named after its file's stem), nearest to `path`'s name:
 /// their canonical paths. Only the first [`STATE_ENTRIES`] entries of the state root are
-/// looked at, and only the DBs of the [`DBS_OPENED`] first whose names are near opened.
+/// looked at, and only the DBs of the [`DBS_OPENED`] nearest opened.
 fn recorded_elsewhere(path: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(crate::paths::state_root()) else {
         return Vec::new();
@@ -127,9 +127,9 @@ fn recorded_elsewhere(path: &Path) -> Vec<PathBuf> {
         })
         .collect();
     let near = near_or_same(&stem(path), dirs.iter().map(|(s, _)| s.as_str()));
-    let keys: Vec<PathBuf> = dirs
+    let keys: Vec<PathBuf> = near
         .iter()
-        .filter(|(s, _)| near.contains(&s.as_str()))
+        .flat_map(|n| dirs.iter().filter(move |(s, _)| s == n))
         .take(DBS_OPENED)
         .flat_map(|(_, dir)| crate::store::recorded_scripts(&dir.join("tasks.db"), DB_SCRIPTS))
         .map(PathBuf::from)
@@ -253,6 +253,25 @@ mod tests {
     #[test]
     fn a_name_inside_another_is_near() {
         assert_eq!(nearest("build", ["build::prod", "test"]), ["build::prod"]);
+    }
+
+    #[test]
+    fn scripts_named_alike_come_first_then_the_nearest_and_never_the_script_itself() {
+        let me = crate::paths::script_identity(Path::new("buld.rhai"));
+        let candidates = [
+            "/a/build.rhai",
+            "/b/deploy.rhai",
+            "/c/buld.rhai",
+            me.to_str().expect("utf-8"),
+        ]
+        .map(PathBuf::from);
+        assert_eq!(
+            nearest_paths(Path::new("buld.rhai"), candidates.into_iter()),
+            [
+                PathBuf::from("/c/buld.rhai"),
+                PathBuf::from("/a/build.rhai")
+            ]
+        );
     }
 
     #[test]

@@ -85,11 +85,13 @@ pub(crate) enum Failure {
     },
     /// `prun report --run N`: no such run of the script (or, without `--run`, no run of it
     /// at all).
-    #[error("prun: {} of {} in the task DB {}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, crate::shown::path(script), crate::paths::shown(path))]
+    #[error("prun: {} of {} in the task DB {}{hint}", match run { Some(n) => format!("no run {n}"), None => "no run recorded".into() }, crate::shown::path(script), crate::paths::shown(path))]
     NoRun {
         run: Option<i64>,
         script: PathBuf,
         path: PathBuf,
+        /// Without `--run`, the nearest scripts of that DB (`; did you mean `build.rhai`?`).
+        hint: String,
     },
     #[error(
         "prun: failed to write the report {}: {source}",
@@ -136,6 +138,22 @@ impl Failure {
         Failure::NoDb {
             path,
             script: script.to_path_buf(),
+            hint,
+        }
+    }
+
+    /// No run `run` (`None`: none at all) of `script` in the task DB at `path`; with
+    /// none at all, the DB's scripts nearest to it (a mistyped name, a DB shared by
+    /// several scripts with `--db`).
+    pub(crate) fn no_run(run: Option<i64>, script: &std::path::Path, path: PathBuf) -> Failure {
+        let hint = match run {
+            Some(_) => String::new(),
+            None => crate::suggest::db_script_hint(script, &path),
+        };
+        Failure::NoRun {
+            run,
+            script: script.to_path_buf(),
+            path,
             hint,
         }
     }

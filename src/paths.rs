@@ -182,20 +182,76 @@ pub(crate) fn script_identity(script: &Path) -> PathBuf {
     std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf())
 }
 
+/// A file `--lock` takes (see [`lock_files`]).
+pub(crate) struct LockFile {
+    pub(crate) path: PathBuf,
+    /// Whether it is removed when released (see [`HeldLock`]).
+    removed: bool,
+}
+
 /// The files `--lock` takes, in order: `run.lock` in the script's state directory
 /// `state_dir` (one lock per path, which an editor's save by rename keeps), then, when
 /// the script is a file, `<state root>/file-locks/<device>-<inode>.lock` (one lock per
 /// file, whatever path reaches it: a hard link, a bind mount). The directory is created
-/// private (see [`private_dir`]).
-pub(crate) fn lock_files(script: &Path, state_dir: &Path) -> Result<Vec<PathBuf>, StateDirError> {
+/// private (see [`private_dir`]). The second is removed when released: every save by
+/// rename gives the script a new inode, and so a new lock file, which would otherwise
+/// stay for ever.
+pub(crate) fn lock_files(script: &Path, state_dir: &Path) -> Result<Vec<LockFile>, StateDirError> {
     use std::os::unix::fs::MetadataExt;
-    let mut files = vec![state_dir.join("run.lock")];
+    let mut files = vec![LockFile {
+        path: state_dir.join("run.lock"),
+        removed: false,
+    }];
     if let Ok(meta) = std::fs::metadata(script) {
         let dir = state_root().join("file-locks");
         private_dir(&dir)?;
-        files.push(dir.join(format!("{}-{}.lock", meta.dev(), meta.ino())));
+        files.push(LockFile {
+            path: dir.join(format!("{}-{}.lock", meta.dev(), meta.ino())),
+            removed: true,
+        });
     }
     Ok(files)
+}
+
+/// Whether `path` still names `file`, which was opened at it (the same device and
+/// inode, the link not followed). A lock taken on a file that its last holder removed
+/// meanwhile (see [`HeldLock`]) is on a file no later run opens: it must be taken again
+/// on the file the path names now.
+pub(crate) fn still_names(path: &Path, file: &File) -> bool {
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(named), Ok(held)) => named.dev() == held.dev() && named.ino() == held.ino(),
+        _ => false,
+    }
+}
+
+/// An `flock` held on a [`LockFile`] that [`still_names`] said its path names. When it
+/// is dropped, a file to remove is removed first, while still held, and then released:
+/// a run waiting on it meanwhile gets a lock on a removed file, sees so, and opens the
+/// path again; so two runs never both hold a lock on a file the path names.
+pub(crate) struct HeldLock {
+    /// Removed before `file` closes: the fields drop in this order.
+    remove: Option<PathBuf>,
+    file: File,
+}
+
+impl HeldLock {
+    /// `file`, opened at `lock`'s path and locked.
+    pub(crate) fn new(file: File, lock: &LockFile) -> HeldLock {
+        HeldLock {
+            remove: lock.removed.then(|| lock.path.clone()),
+            file,
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if let Some(path) = &self.remove
+            && still_names(path, &self.file)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Creates (or checks) the state directory of a script and its `logs` directory, and
@@ -328,7 +384,9 @@ fn changeable_by_others(real: &Path) -> io::Result<Option<(PathBuf, Metadata)>> 
     Ok(None)
 }
 
-fn state_root() -> PathBuf {
+/// The directory every script's state directory is in, named `<stem>-<hash>` (see
+/// [`script_state_dir`]): `$XDG_STATE_HOME/prun` and the others [`state_root_of`] says.
+pub(crate) fn state_root() -> PathBuf {
     let uid = Uid::effective();
     state_root_of(
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),

@@ -980,74 +980,81 @@ fn take_lock(
     dir: &Path,
     wait: bool,
     quiet: bool,
-) -> Result<Vec<std::fs::File>, Failure> {
+) -> Result<Vec<crate::paths::HeldLock>, Failure> {
     crate::paths::lock_files(script, dir)?
         .iter()
-        .map(|path| take_lock_file(script, path, wait, quiet))
+        .map(|lock| take_lock_file(script, lock, wait, quiet))
         .collect()
 }
 
-/// An exclusive `flock` on `path`. The kernel releases it when its holder dies, so a lock
-/// left by a crashed run never blocks. The file is opened without following links and
-/// must be the user's (see [`crate::paths::open_private_file`]). Waiting for it says so,
-/// unless `quiet` (`-q`: a cron run that ends well prints nothing).
+/// An exclusive `flock` on `lock`'s file. The kernel releases it when its holder dies, so
+/// a lock left by a crashed run never blocks. The file is opened without following links
+/// and must be the user's (see [`crate::paths::open_private_file`]). Waiting for it says
+/// so, unless `quiet` (`-q`: a cron run that ends well prints nothing). A lock got on a
+/// file its holder removed as it released it is taken again on the file the path names
+/// now (see [`crate::paths::HeldLock`]).
 fn take_lock_file(
     script: &Path,
-    path: &Path,
+    lock: &crate::paths::LockFile,
     wait: bool,
     quiet: bool,
-) -> Result<std::fs::File, Failure> {
+) -> Result<crate::paths::HeldLock, Failure> {
     use std::io::{Seek, Write};
-    let path = path.to_path_buf();
-    let mut file =
-        crate::paths::open_private_file(&path, crate::paths::Readers::Owner).map_err(|source| {
-            Failure::LockOpen {
+    let path = lock.path.clone();
+    let mut said = quiet;
+    loop {
+        let mut file = crate::paths::open_private_file(&path, crate::paths::Readers::Owner)
+            .map_err(|source| Failure::LockOpen {
                 path: path.clone(),
                 source,
+            })?;
+        // `pid N`, as the holder wrote it; nothing when it could not (a full disk).
+        let holder = || {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            match text.trim() {
+                "" => "pid unknown".to_string(),
+                pid => pid.to_string(),
             }
-        })?;
-    // `pid N`, as the holder wrote it; nothing when it could not (a full disk).
-    let holder = || {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        match text.trim() {
-            "" => "pid unknown".to_string(),
-            pid => pid.to_string(),
-        }
-    };
-    let take_failed = |source| Failure::LockTake {
-        path: path.clone(),
-        source,
-    };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) if wait => {
-            if !quiet {
-                errln!(
-                    "prun: waiting for another run of {} to finish ({})",
-                    script.display(),
-                    holder()
-                );
+        };
+        let take_failed = |source| Failure::LockTake {
+            path: path.clone(),
+            source,
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) if wait => {
+                if !said {
+                    said = true;
+                    errln!(
+                        "prun: waiting for another run of {} to finish ({})",
+                        script.display(),
+                        holder()
+                    );
+                }
+                file.lock().map_err(take_failed)?;
             }
-            file.lock().map_err(take_failed)?;
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Failure::Locked {
+                    script: script.to_path_buf(),
+                    path: path.clone(),
+                    holder: holder(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(take_failed(e)),
         }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Failure::Locked {
-                script: script.to_path_buf(),
-                path: path.clone(),
-                holder: holder(),
-            });
+        if !crate::paths::still_names(&path, &file) {
+            continue;
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(take_failed(e)),
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(
+            file,
+            "pid {}, running {}",
+            std::process::id(),
+            crate::paths::script_identity(script).display()
+        );
+        return Ok(crate::paths::HeldLock::new(file, lock));
     }
-    let _ = file.set_len(0);
-    let _ = file.rewind();
-    let _ = write!(
-        file,
-        "pid {}, running {}",
-        std::process::id(),
-        crate::paths::script_identity(script).display()
-    );
-    Ok(file)
 }
 
 /// What a library run's words are: the script's declared options (read with its

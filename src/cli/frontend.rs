@@ -480,12 +480,7 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
     let key = crate::store::ScriptName::of(script).key;
     let runs = store.history(&key, limit)?;
     if runs.is_empty() {
-        let script = script.to_path_buf();
-        return Err(Failure::NoRun {
-            run: None,
-            script,
-            path,
-        });
+        return Err(Failure::no_run(None, script, path));
     }
     let mut text = format!(
         "{:>6}  {:<24}  {:>9}  {:<12}  procs\n",

@@ -44,12 +44,7 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let store = Store::open_read_only(&path, Arc::new(|m: &str| errln!("prun: warning: {m}")))?;
     let key = crate::store::ScriptName::of(&req.script).key;
     let Some(recorded) = store.recorded_run(&key, req.run)? else {
-        let script = req.script.clone();
-        return Err(Failure::NoRun {
-            run: req.run,
-            script,
-            path,
-        });
+        return Err(Failure::no_run(req.run, &req.script, path));
     };
     let timeline = Timeline::new(recorded.row, recorded.procs, &recorded.medians);
     let critical = CriticalPath::of(&timeline.procs);

@@ -7,7 +7,11 @@ use thiserror::Error;
 /// The task DB could not be opened, read or written.
 #[derive(Debug, Error)]
 pub(crate) enum StoreError {
-    #[error("failed to open the task DB {}: {source}", crate::paths::shown(path))]
+    #[error(
+        "failed to open the task DB {}: {source}{}",
+        crate::paths::shown(path),
+        read_only_dir(path, source)
+    )]
     Open {
         path: PathBuf,
         #[source]
@@ -72,4 +76,25 @@ pub(crate) enum StoreError {
         known: i64,
         owner: String,
     },
+}
+
+/// Why SQLite found the DB at `path` read-only when its file is writable: its directory
+/// is not, and a DB in WAL mode needs its `-wal` and `-shm` files made beside it. Empty
+/// otherwise.
+fn read_only_dir(path: &std::path::Path, source: &rusqlite::Error) -> String {
+    use nix::unistd::{AccessFlags, access};
+    if source.sqlite_error_code() != Some(rusqlite::ErrorCode::ReadOnly) {
+        return String::new();
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if access(dir, AccessFlags::W_OK).is_ok() {
+        return String::new();
+    }
+    format!(
+        ", as its directory {} is not writable (SQLite makes the DB's -wal and -shm files there)",
+        crate::paths::shown(dir)
+    )
 }

@@ -280,15 +280,16 @@ fn median(mut d: Vec<f64>) -> Option<f64> {
 }
 
 /// Whether a run whose end is not recorded is still going (see [`owner::judge`]), from
-/// its row `r`'s columns `outcome`, `owner` and `started`; `None` for a run that ended.
+/// its row `r`'s columns `outcome`, `owner` and `started`; for a run recorded as died
+/// (see [`owner::record_dead`]), that it died; `None` for a run that ended.
 fn judged(
     r: &Row,
     outcome: usize,
     owner: usize,
     started: usize,
 ) -> rusqlite::Result<Option<Liveness>> {
-    if opt_text(r, outcome)?.is_some() {
-        return Ok(None);
+    if let Some(outcome) = opt_text(r, outcome)? {
+        return Ok(owner::recorded(&outcome, opt_text(r, owner)?.as_deref()));
     }
     Ok(Some(owner::judge(
         opt_text(r, owner)?.as_deref(),
@@ -304,11 +305,16 @@ fn died<'a>(runs: impl Iterator<Item = (i64, &'a Option<Liveness>)>) -> Vec<i64>
 }
 
 /// Whether any of the runs `ids` has recorded its end (read afresh, outside any earlier
-/// reading's transaction).
+/// reading's transaction); `died`, recorded by a later writer that found it dead too, is
+/// no end that changes the reading.
 fn ended_any(conn: &Connection, ids: &[i64]) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare_cached("SELECT outcome IS NOT NULL FROM runs WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT outcome IS NOT NULL AND outcome IS NOT ?2 FROM runs WHERE id = ?1",
+    )?;
     for id in ids {
-        let ended: Option<bool> = stmt.query_row([id], |r| r.get(0)).optional()?;
+        let ended: Option<bool> = stmt
+            .query_row(params![id, owner::DIED], |r| r.get(0))
+            .optional()?;
         if ended == Some(true) {
             return Ok(true);
         }

@@ -31,3 +31,25 @@ pub(crate) use owner::{Liveness, outcome_label};
 pub(crate) fn missing(path: &std::path::Path) -> bool {
     std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
 }
+
+/// The scripts with runs in the task DB at `path` (their keys: canonical paths), at most
+/// `limit`, read without writing, without waiting for a writer and without any warning:
+/// none when it cannot be read at once. For the hints that name scripts (`did you mean`).
+pub(crate) fn recorded_scripts(path: &std::path::Path, limit: usize) -> Vec<String> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(path, flags) else {
+        return Vec::new();
+    };
+    if conn.busy_timeout(std::time::Duration::ZERO).is_err() {
+        return Vec::new();
+    }
+    let read = || -> rusqlite::Result<Vec<String>> {
+        conn.prepare("SELECT DISTINCT script_key FROM runs WHERE script_key <> '' LIMIT ?1")?
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                lenient::text(r, 0)
+            })?
+            .collect()
+    };
+    read().unwrap_or_default()
+}

@@ -13,6 +13,11 @@
 //! machine sharing the DB over NFS, a container with its own PID namespace, a run recorded
 //! before owners were) it cannot be told: the run is "unknown", never "died" while its
 //! prun may be running it.
+//!
+//! A reader only judges; a writer of the DB (every run, as it begins) also records what
+//! it can prove ([`record_dead`]): a run of the same boot and PID namespace whose prun is
+//! gone gets the outcome `died`, which every reader, on any machine, then shows without
+//! judging again.
 
 use std::sync::OnceLock;
 
@@ -118,6 +123,68 @@ impl Liveness {
     pub(crate) fn line(&self, run: i64) -> String {
         format!("run {run} {}: {}", self.label(), self.explain())
     }
+}
+
+/// The outcome recorded for a run whose prun was found dead by a later writer of the DB
+/// (see [`record_dead`]): its end time, duration and counts stay unknown (NULL).
+pub(super) const DIED: &str = "died";
+
+/// Records as [`DIED`] each run without a recorded end whose prun this process proves
+/// gone: the same host, boot and PID namespace, and no process with its pid and start
+/// time (or only a zombie of it). A run judged dead only because the machine restarted is left to
+/// the readers: a host's name does not prove it is this machine, and the run may be going
+/// on another one of that name sharing the DB. Called in a write transaction, which no
+/// run's end can be committed in between of.
+pub(super) fn record_dead(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let unended: Vec<(i64, Option<String>, String)> = tx
+        .prepare_cached(
+            "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND owner IS NOT NULL",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                super::lenient::opt_text(r, 1)?,
+                super::lenient::text(r, 2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some(me) = Owner::this_process() else {
+        return Ok(());
+    };
+    for (id, owner, started) in unended {
+        let here = owner
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<Owner>(o).ok())
+            .is_some_and(|o| o.host == me.host);
+        let dead = matches!(
+            judge(owner.as_deref(), &started),
+            Liveness::Died {
+                restarted: false,
+                ..
+            }
+        );
+        if here && dead {
+            tx.prepare_cached("UPDATE runs SET outcome = ?2 WHERE id = ?1 AND outcome IS NULL")?
+                .execute(rusqlite::params![id, DIED])?;
+        }
+    }
+    Ok(())
+}
+
+/// The pid of a run's prun, from its `owner` column.
+fn pid_of(owner: Option<&str>) -> Option<i32> {
+    Some(serde_json::from_str::<Owner>(owner?).ok()?.pid)
+}
+
+/// What is known of a run that recorded `outcome`: for [`DIED`], that its prun died (a
+/// later writer proved it gone, see [`record_dead`]); `None` for a run that ended (or
+/// whose owner cannot be read: its outcome alone is shown).
+pub(super) fn recorded(outcome: &str, owner: Option<&str>) -> Option<Liveness> {
+    let pid = pid_of(owner).filter(|_| outcome == DIED)?;
+    Some(Liveness::Died {
+        pid,
+        restarted: false,
+    })
 }
 
 /// What `prun history` and `prun report` show as a run's outcome: the one it recorded,
@@ -284,6 +351,71 @@ mod tests {
             judge(Some(&other_boot.json()), &now),
             Liveness::Unknown(_)
         ));
+    }
+
+    /// Only a run whose prun is proven gone here (this host, boot and PID namespace) is
+    /// recorded `died`: not one going, not one of another namespace or host, and not one
+    /// a reader takes for dead because this host restarted since (a host's name is no
+    /// proof); a run that ended keeps its outcome.
+    #[test]
+    fn only_a_run_whose_prun_is_proven_gone_here_is_recorded_died() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("schema");
+        let killed = Owner {
+            start: me().start + 1,
+            ..me()
+        };
+        let restarted = Owner {
+            boot: "another".into(),
+            ..me()
+        };
+        let contained = Owner {
+            pidns: "pid:[1]".into(),
+            ..killed.clone()
+        };
+        let renamed = Owner {
+            host: "far".into(),
+            ..killed.clone()
+        };
+        let rows = [
+            (1, me().json(), None),
+            (2, killed.json(), None),
+            (3, restarted.json(), None),
+            (4, contained.json(), None),
+            (5, killed.json(), Some("ok")),
+            (6, renamed.json(), None),
+        ];
+        for (id, owner, outcome) in rows {
+            conn.execute(
+                "INSERT INTO runs (id, script, args, started, owner, outcome)
+                 VALUES (?1, 's', '[]', ?2, ?3, ?4)",
+                rusqlite::params![id, LONG_AGO, owner, outcome],
+            )
+            .expect("run");
+        }
+        let tx = conn.transaction().expect("tx");
+        record_dead(&tx).expect("record");
+        tx.commit().expect("commit");
+        let outcomes: Vec<Option<String>> = conn
+            .prepare("SELECT outcome FROM runs ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let died = Some(DIED.to_string());
+        assert_eq!(
+            outcomes,
+            [None, died, None, None, Some("ok".to_string()), None]
+        );
+        assert_eq!(
+            recorded(DIED, Some(&killed.json())),
+            Some(Liveness::Died {
+                pid: killed.pid,
+                restarted: false
+            })
+        );
+        assert_eq!(recorded("ok", Some(&killed.json())), None);
     }
 
     #[test]

@@ -302,6 +302,8 @@ pub(super) fn apply(
             } => {
                 rec.begun = Some((script.clone(), args.clone(), started.clone()));
                 begin(&tx, rec)?;
+                // Runs whose prun was killed, recorded as such once, for every reader.
+                super::owner::record_dead(&tx)?;
             }
             Msg::Proc(p) => {
                 if rec.id.is_none() {

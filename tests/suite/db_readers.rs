@@ -417,3 +417,36 @@ fn another_users_dry_run_judges_from_a_db_it_may_only_read() {
     );
     assert_eq!(team.shared(), ["tasks.db"], "a dry run made no file there");
 }
+
+/// A DB whose file its user may write but whose directory they may not (made read-only
+/// after the DB was): the run goes on without it, with a warning that says why, which
+/// SQLite's own words (`attempt to write a readonly database`) did not; `history` reads it.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_db_in_a_directory_made_read_only_is_a_warning_naming_the_directory() {
+    let team = Team::new(r#"proc("a", #{ cmd: ["true"] }); run("a");"#);
+    let own = team.dir.join("nobody/db");
+    std::fs::create_dir(&own).expect("mkdir");
+    nix::unistd::chown(&own, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+    let words = ["s.rhai", "--db", "nobody/db/t.db"];
+    let first = team.run(Some("nobody"), &words);
+    assert!(first.status.success(), "{}", describe(&first));
+    chmod(&own, 0o555);
+    let second = team.run(Some("nobody"), &words);
+    assert!(second.status.success(), "{}", describe(&second));
+    assert!(
+        second.stderr.contains(
+            "attempt to write a readonly database, as its directory nobody/db (in "
+        ) && second.stderr.contains(
+            ") is not writable (SQLite makes the DB's -wal and -shm files there); running without the task DB"
+        ),
+        "{}",
+        describe(&second)
+    );
+    let h = team.run(
+        Some("nobody"),
+        &["history", "s.rhai", "--db", "nobody/db/t.db"],
+    );
+    assert!(h.status.success(), "{}", describe(&h));
+    assert_eq!(h.stdout.matches("  ok  ").count(), 1, "{}", describe(&h));
+}

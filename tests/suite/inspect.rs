@@ -402,3 +402,78 @@ fn a_mistyped_script_name_gets_the_nearest_scripts_with_runs_recorded() {
     let err = prun(&["history", "man.rhai", "--db", "none.db"]);
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+/// A mistyped script name gets the scripts with runs recorded anywhere, not only in its
+/// own directory: `history`, `report`, `log` and a run from a subdirectory name the
+/// script above it (by its canonical path); a script with no run in a DB shared with
+/// `--db` gets the scripts of that DB (they said nothing).
+#[test]
+fn a_mistyped_script_name_gets_scripts_with_runs_elsewhere_and_in_a_shared_db() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = std::fs::canonicalize(tmp.path()).expect("canonical");
+    let script = r#"proc("talk", #{ shell: "echo hi" }); run("talk");"#;
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::create_dir_all(dir.join("shared")).unwrap();
+    std::fs::write(dir.join("build.rhai"), script).unwrap();
+    std::fs::write(dir.join("shared/deploy.rhai"), script).unwrap();
+    let prun = |cwd: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(cwd)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .output()
+            .expect("run prun")
+    };
+    assert!(prun(&dir, &["build.rhai", "-q"]).status.success());
+    let shared = ["--db", "shared.db"];
+    assert!(
+        prun(&dir, &["shared/deploy.rhai", "-q", shared[0], shared[1]])
+            .status
+            .success()
+    );
+    let err = |cwd: &std::path::Path, args: &[&str], code: i32| {
+        let out = prun(cwd, args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        err
+    };
+    let above = format!("; did you mean `{}`?", dir.join("build.rhai").display());
+    let sub = dir.join("sub");
+    for args in [
+        &["history", "buld.rhai"][..],
+        &["report", "buld.rhai"],
+        &["log", "buld.rhai", "talk"],
+    ] {
+        let err = err(&sub, args, 64);
+        assert!(err.trim_end().ends_with(&above), "{args:?}: {err}");
+    }
+    let err_run = err(&sub, &["buld.rhai"], 2);
+    assert!(err_run.trim_end().ends_with(&above), "{err_run}");
+    for args in [
+        &["history", "deploi.rhai", "--db", "shared.db"][..],
+        &["report", "deploi.rhai", "--db", "shared.db"],
+    ] {
+        let err = err(&dir, args, 64);
+        assert!(
+            err.contains("no run recorded of deploi.rhai")
+                && err
+                    .trim_end()
+                    .ends_with("; did you mean `shared/deploy.rhai`?"),
+            "{args:?}: {err}"
+        );
+    }
+    // A run that is not there is what is wrong, not the script's name.
+    let err_n = err(
+        &dir,
+        &[
+            "report",
+            "shared/deploy.rhai",
+            "--db",
+            "shared.db",
+            "--run",
+            "9",
+        ],
+        64,
+    );
+    assert!(!err_n.contains("did you mean"), "{err_n}");
+}

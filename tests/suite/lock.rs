@@ -265,3 +265,98 @@ fn a_quiet_run_that_waits_for_the_lock_prints_nothing_when_it_succeeds() {
         ("".into(), "".into())
     );
 }
+
+/// A script whose job, for the run given `R=x`, writes `holding<x>` and holds until
+/// `release<x>` exists; one that finds another run's job inside (`inside` made) writes
+/// `overlapped`.
+const TAGGED: &str = r#"
+proc("hold", #{ shell: "mkdir inside || touch overlapped; echo $$ > holding$R; while [ ! -e release$R ]; do sleep 0.02; done; rmdir inside" });
+run("hold");
+"#;
+
+/// `prun ARGS` in `dir` as the run tagged `tag` (see [`TAGGED`]).
+fn tagged(dir: &std::path::Path, tag: &str, args: &[&str]) -> Command {
+    let mut c = prun_in(dir, args);
+    c.env("R", tag);
+    c
+}
+
+/// Waits until process `pid` waits for a `flock`.
+fn wait_until_waiting(pid: u32) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !waits_for_a_lock(pid) {
+        assert!(Instant::now() < until, "{pid} never waited for the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Four runs of one file through three paths (`main.rhai` and its hard links, each with
+/// its own state directory: only the per-file lock holds them apart). While `a` holds the
+/// lock, `b` and `d` wait on its file; `a` removes it as it releases it, so the one of
+/// them that gets the lock next holds it on a removed file, and must take it again on the
+/// file the path names (else `c`, starting then, would make a new file, lock it and run
+/// beside it). No two jobs overlap, `c` is refused, and no lock file is left.
+#[test]
+fn runs_waiting_on_a_removed_lock_file_never_overlap_and_no_lock_file_is_left() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::write(dir.join("main.rhai"), TAGGED).unwrap();
+    std::fs::hard_link(dir.join("main.rhai"), dir.join("linked.rhai")).unwrap();
+    std::fs::hard_link(dir.join("main.rhai"), dir.join("again.rhai")).unwrap();
+    let a = tagged(dir, "a", &["main.rhai", "--lock"])
+        .spawn()
+        .expect("a");
+    wait_for_file(&dir.join("holdinga"));
+    let b = tagged(dir, "b", &["linked.rhai", "--lock=wait", "-q"])
+        .spawn()
+        .expect("b");
+    let d = tagged(dir, "d", &["main.rhai", "--lock=wait", "-q"])
+        .spawn()
+        .expect("d");
+    wait_until_waiting(b.id());
+    wait_until_waiting(d.id());
+    std::fs::write(dir.join("releasea"), "").unwrap();
+    assert!(a.wait_with_output().unwrap().status.success());
+    let until = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let Some(tag) = ["b", "d"]
+            .into_iter()
+            .find(|t| dir.join(format!("holding{t}")).exists())
+        {
+            break tag;
+        }
+        assert!(Instant::now() < until, "neither b nor d got the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // `c`'s job, if the lock let it through, ends at once rather than hang the test.
+    std::fs::write(dir.join("releasec"), "").unwrap();
+    let c = tagged(dir, "c", &["again.rhai", "--lock"])
+        .output()
+        .expect("c");
+    let err = String::from_utf8_lossy(&c.stderr);
+    assert_eq!(c.status.code(), Some(75), "c ran beside {first}: {err}");
+    assert!(
+        err.contains("holds the lock") && err.contains("file-locks"),
+        "{err}"
+    );
+    let second = if first == "b" { "d" } else { "b" };
+    for tag in [first, second] {
+        wait_for_file(&dir.join(format!("holding{tag}")));
+        std::fs::write(dir.join(format!("release{tag}")), "").unwrap();
+    }
+    for (tag, run) in [("b", b), ("d", d)] {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(!dir.join("overlapped").exists(), "two jobs ran at once");
+    let left: Vec<_> = std::fs::read_dir(dir.join("state/prun/file-locks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "lock files left: {left:?}");
+}

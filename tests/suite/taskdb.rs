@@ -1157,6 +1157,99 @@ fn history_reads_a_db_given_with_db() {
         .says("never.rhai");
 }
 
+/// Waits until the query `sql` on the DB at `db` gives a count of at least 1 (the DB and
+/// its tables may not be there yet).
+fn wait_for_row(db: &Path, sql: &str) {
+    let until = Instant::now() + RUN_TIMEOUT;
+    loop {
+        let found = rusqlite::Connection::open(db)
+            .and_then(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(0);
+        if found > 0 {
+            return;
+        }
+        assert!(Instant::now() < until, "never found by {sql}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A run's id, and its recorded outcome, end and duration.
+type RunEnd = (i64, Option<String>, Option<String>, Option<f64>);
+
+/// The recorded end of each run in the DB at `db`, by id.
+fn run_ends(db: &Path) -> Vec<RunEnd> {
+    let conn = rusqlite::Connection::open(db).expect("open the DB");
+    let mut stmt = conn
+        .prepare("SELECT id, outcome, ended, duration FROM runs ORDER BY id")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// A run whose prun was killed (`kill -9`, by its own proc, once its first proc is in the
+/// DB) is recorded as `died` by the next writer of the DB, here another script sharing it,
+/// with no end time or duration; a run still going at that moment is left unended, and
+/// records its own end later. A reader that could not judge the dead run's owner (another
+/// machine sharing the DB: its owner here made another host's) reads `died` from the DB,
+/// where it said `unknown` for ever.
+#[test]
+fn a_run_whose_prun_was_killed_is_recorded_died_by_the_next_writer_and_one_going_is_not() {
+    let ws = Ws::new(
+        r#"proc("a", #{ shell: "true" });
+proc("hold", #{ deps: ["a"], shell: "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+proc("die", #{ deps: ["hold"], shell: "kill -9 $PPID" });
+run("die");"#,
+    );
+    ws.write(
+        "held.rhai",
+        r#"proc("b", #{ shell: "true" });
+proc("wait", #{ deps: ["b"], shell: "i=0; while [ ! -e release ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+run("wait");"#,
+    );
+    ws.write("other.rhai", r#"proc("c", #{ shell: "true" }); run("c");"#);
+    let db = ws.path("tasks.db");
+    let held = ws.spawn(&["held.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM proc_runs WHERE name = 'b'");
+    let killed = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM proc_runs WHERE name = 'a'");
+    ws.write("go", "");
+    let killed = killed.finish();
+    assert_eq!(killed.code, None, "killed\n{}", killed.describe());
+    assert_eq!(run_ends(&db)[1].1, None, "nothing recorded its end yet");
+
+    ws.prun(&["other.rhai", "--db", "tasks.db"]).ok();
+    let ends = run_ends(&db);
+    assert_eq!(ends[0], (1, None, None, None), "still going: {ends:?}");
+    assert_eq!(
+        ends[1],
+        (2, Some("died".to_string()), None, None),
+        "its end time is not known: {ends:?}"
+    );
+
+    ws.write("release", "");
+    held.finish().ok();
+    assert_eq!(run_ends(&db)[0].1.as_deref(), Some("ok"));
+
+    let conn = rusqlite::Connection::open(&db).expect("open the DB");
+    conn.execute(
+        "UPDATE runs SET owner = json_set(owner, '$.host', 'far', '$.boot', 'another') WHERE id = 2",
+        [],
+    )
+    .expect("another host's run");
+    drop(conn);
+    let h = ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);
+    h.ok()
+        .says("run 2 died: its prun (pid ")
+        .never_says("unknown");
+    assert!(
+        history_rows(&h).iter().any(|r| r.contains("  died ")),
+        "{}",
+        h.describe()
+    );
+}
+
 /// Two scripts sharing a DB (`--db`), each with a proc named `build`, keep a cached
 /// result each: their rows were keyed by the proc's name alone, so each run replaced the
 /// other script's row and every run ran `build` again. Typed another way, a script is

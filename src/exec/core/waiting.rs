@@ -53,6 +53,9 @@ impl Core {
         if open.is_empty() {
             return Ok(None);
         }
+        if let Some(j) = job {
+            self.check_wave_of_wait(j, &open)?;
+        }
         let (tx, rx) = mpsc::channel();
         if self.all_done() {
             // Only an aborted run is done with procs still open: they will never run.
@@ -78,6 +81,25 @@ impl Core {
             None => self.script_blocked(),
         }
         Ok(Some(rx))
+    }
+
+    /// Refuses a wait of `j`'s body for a proc of a higher wave that has not started: it
+    /// starts only once `j`'s wave has finished, `j` included, so the wait would never end,
+    /// whatever the other procs do.
+    fn check_wave_of_wait(&self, j: ProcId, open: &[ProcId]) -> Result<(), GraphError> {
+        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
+        let later = open
+            .iter()
+            .find(|&&q| self.runs[q].state != State::Running && wave(q) > wave(j));
+        match later {
+            Some(&q) => Err(GraphError::WaitForHigherWave {
+                waiter: self.graph.proc(j).name.to_string(),
+                waiter_wave: wave(j),
+                target: self.graph.proc(q).name.to_string(),
+                target_wave: wave(q),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Registers a wait for every scheduled proc (the top-level `wait()` and the end of
@@ -241,12 +263,13 @@ impl Core {
 
     /// Nothing runs and nothing can start: fail what waits, with the reason.
     ///
-    /// When procs blocked in a `wait` are on a cycle of waits, dependencies and locks, one
-    /// of them is failed, the one defined last: failing it ends the cycle (its wait
-    /// returns an error, and the locks it holds are released when its body ends), and the
-    /// others go on (the next settle fails another if the run is still stuck). Other
-    /// blocked waits (for a higher wave, say) are all failed: no one proc's failure is
-    /// known to free the others. Without waits, every WANTED proc is failed.
+    /// When procs blocked in a `wait` are on a cycle of waits, dependencies, locks,
+    /// resources and waves, one of them is failed, the one defined last: failing it ends
+    /// the cycle (its wait returns an error, and the locks and resources it holds are
+    /// released when its body ends), and the others go on (the next settle fails another
+    /// if the run is still stuck). Blocked waits on no cycle found are all failed, with
+    /// the reason: no one proc's failure is known to free the others. Without waits,
+    /// every WANTED proc is failed.
     pub(super) fn break_deadlock(&mut self) {
         let mut blocked: Vec<(ProcId, usize)> = (0..self.waiters.len())
             .filter_map(|w| Some((self.waiters[w].as_ref()?.job?, w)))
@@ -301,8 +324,9 @@ impl Core {
     }
 
     /// For each unfinished proc, what it waits for: its dependencies, the procs its
-    /// closure is blocked waiting for (`ctx.wait`), and the holder of a lock it is parked
-    /// on; each list sorted, so that the cycle named is the same in every run. Made only
+    /// closure is blocked waiting for (`ctx.wait`), the holder of a lock it is parked on,
+    /// the holders of resources it is parked on, and the procs of a lower wave that hold
+    /// it back; each list sorted, so that the cycle named is the same in every run. Made only
     /// to explain a deadlock.
     fn wait_edges(&self) -> Vec<Vec<ProcId>> {
         let mut edges: Vec<Vec<ProcId>> = self
@@ -336,6 +360,12 @@ impl Core {
                 edges[p].push(holder);
             }
         }
+        for p in self.budget.parked() {
+            if self.runs[p].state == State::Wanted {
+                edges[p].extend(self.holders_of_needs(p));
+            }
+        }
+        self.wave_edges(&mut edges);
         for e in &mut edges {
             e.sort_unstable();
             e.dedup();
@@ -343,9 +373,76 @@ impl Core {
         edges
     }
 
+    /// The procs holding resources that `p`, parked on the budget, needs.
+    fn holders_of_needs(&self, p: ProcId) -> Vec<ProcId> {
+        (0..self.runs.len())
+            .filter(|&q| q != p && !self.resources_held_for(p, q).is_empty())
+            .collect()
+    }
+
+    /// The resources `p` needs that `q` holds, sorted by name.
+    fn resources_held_for(&self, p: ProcId, q: ProcId) -> Vec<&str> {
+        if !self.runs[q].holds_resources {
+            return Vec::new();
+        }
+        let held = &self.graph.proc(q).def.extras().resources;
+        let need = &self.graph.proc(p).def.extras().resources;
+        need.iter()
+            .filter(|&(k, n)| n > 0 && held.get(k) > 0)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Adds, for each proc ready but held back by a lower wave, the unfinished ready or
+    /// running procs of the lower waves it waits for.
+    fn wave_edges(&self, edges: &mut [Vec<ProcId>]) {
+        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
+        let active: Vec<ProcId> = (0..self.runs.len())
+            .filter(|&p| self.runs[p].active && !self.runs[p].state.is_complete())
+            .collect();
+        for &p in &active {
+            if self.runs[p].state == State::Wanted && self.waves.blocks(wave(p)) {
+                edges[p].extend(active.iter().filter(|&&q| wave(q) < wave(p)));
+            }
+        }
+    }
+
+    /// Why `p` waits for `q`, when it is not a dependency or a wait: the locks and
+    /// resources of `p` that `q` holds, or the wave of `q` that `p` waits for.
+    fn edge_reasons(&self, p: ProcId, q: ProcId) -> Vec<String> {
+        let (pn, qn) = (&self.graph.proc(p).name, &self.graph.proc(q).name);
+        let mut locks: Vec<&str> = self
+            .locks
+            .parked_on_held()
+            .filter(|&(w, _, h)| w == p && h == q)
+            .map(|(_, l, _)| l)
+            .collect();
+        locks.sort_unstable();
+        let mut out: Vec<String> = locks
+            .into_iter()
+            .map(|l| format!("\"{pn}\" needs lock \"{l}\" held by \"{qn}\""))
+            .collect();
+        if self.runs[p].state == State::Wanted && self.budget.parked().any(|b| b == p) {
+            out.extend(
+                self.resources_held_for(p, q)
+                    .into_iter()
+                    .map(|r| format!("\"{pn}\" needs resource \"{r}\" held by \"{qn}\"")),
+            );
+        }
+        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
+        if self.runs[p].state == State::Wanted && self.waves.blocks(wave(p)) && wave(q) < wave(p) {
+            out.push(format!(
+                "\"{pn}\" (wave {}) starts only once wave {} has finished, \"{qn}\" included",
+                wave(p),
+                wave(q)
+            ));
+        }
+        out
+    }
+
     /// A cycle through `j` over `edges` ([`Core::wait_edges`]) (none when `j` only waits
-    /// for a cycle of others), as `a -> b -> a`, with the
-    /// locks in it: `a -> b -> a, where "b" needs lock "x" held by "a"`.
+    /// for a cycle of others), as `a -> b -> a`, with the locks, resources and waves in
+    /// it: `a -> b -> a, where "b" needs lock "x" held by "a"`.
     fn wait_cycle(&self, j: ProcId, edges: &[Vec<ProcId>]) -> Option<String> {
         let live = |p: ProcId| !self.runs[p].state.is_complete();
         let back = edges[j].iter().filter(|&&d| live(d)).find_map(|&d| {
@@ -353,26 +450,13 @@ impl Core {
         })?;
         let cycle: Vec<ProcId> = std::iter::once(j).chain(back).collect();
         let names: Vec<&str> = cycle.iter().map(|&p| &*self.graph.proc(p).name).collect();
-        let mut locks: Vec<String> = Vec::new();
-        for pair in cycle.windows(2) {
-            let mut held: Vec<&str> = self
-                .locks
-                .parked_on_held()
-                .filter(|&(p, _, h)| p == pair[0] && h == pair[1])
-                .map(|(_, l, _)| l)
-                .collect();
-            held.sort_unstable();
-            locks.extend(held.into_iter().map(|l| {
-                format!(
-                    "\"{}\" needs lock \"{l}\" held by \"{}\"",
-                    self.graph.proc(pair[0]).name,
-                    self.graph.proc(pair[1]).name
-                )
-            }));
-        }
+        let reasons: Vec<String> = cycle
+            .windows(2)
+            .flat_map(|pair| self.edge_reasons(pair[0], pair[1]))
+            .collect();
         let mut text = names.join(" -> ");
-        if !locks.is_empty() {
-            text.push_str(&format!(", where {}", locks.join(", ")));
+        if !reasons.is_empty() {
+            text.push_str(&format!(", where {}", reasons.join(", ")));
         }
         Some(text)
     }

@@ -1014,6 +1014,32 @@ fn exit_in_a_closure_evaluated_for_the_core_names_the_rule() {
     }
 }
 
+/// `set_options` of a setting the core does not keep (`kill_grace`, `output`, or
+/// `parallel` under `-j`) was taken in such a closure without a word, where the other
+/// settings were refused: the rule held only for some keys.
+#[test]
+fn set_options_in_a_closure_evaluated_for_the_core_names_the_rule() {
+    for stmt in [
+        r#"set_options(#{ kill_grace: "1s" })"#,
+        r#"set_options(#{ output: "log" })"#,
+        "set_options(#{ parallel: 3 })",
+        "set_options(#{ keep_runs: 5 })",
+    ] {
+        for (script, kind, code) in in_each_scheduler_closure(stmt) {
+            let out = test().args(&["-j", "2"]).script(&script).run();
+            out.code(code);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                text.contains(&format!(
+                    "{kind} cannot call set_options(): it must only compute its value"
+                )),
+                "{kind} calling {stmt}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
 /// A dependency closure is called while its proc is being made: `state` of that proc
 /// said `no proc named "p" exists` (of a proto's: "create it first"), though the script
 /// was defining or creating it.

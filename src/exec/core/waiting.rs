@@ -277,8 +277,7 @@ impl Core {
         if !blocked.is_empty() {
             blocked.sort_unstable_by(|a, b| b.cmp(a));
             let edges = self.wait_edges();
-            let live = |p: ProcId| !self.runs[p].state.is_complete();
-            let cyclic = super::cycle::on_cycle(edges.len(), |p| &edges[p], live);
+            let cyclic = super::cycle::on_cycle(edges.len(), |p| &edges[p], |p| self.live(p));
             let victim = blocked
                 .iter()
                 .filter(|&&(j, _)| cyclic[j])
@@ -325,9 +324,13 @@ impl Core {
 
     /// For each unfinished proc, what it waits for: its dependencies, the procs its
     /// closure is blocked waiting for (`ctx.wait`), the holder of a lock it is parked on,
-    /// the holders of resources it is parked on, and the procs of a lower wave that hold
-    /// it back; each list sorted, so that the cycle named is the same in every run. Made only
+    /// the holders of resources it is parked on, and the procs of a lower wave that hold it
+    /// back; each list sorted, so that the cycle named is the same in every run. Made only
     /// to explain a deadlock.
+    ///
+    /// The lower waves are reached through one node per wave held back, numbered after
+    /// the procs (see [`Core::is_wave_node`]): a node for each pair of procs could be
+    /// 10,000 × 10,000 edges.
     fn wait_edges(&self) -> Vec<Vec<ProcId>> {
         let mut edges: Vec<Vec<ProcId>> = self
             .runs
@@ -360,12 +363,18 @@ impl Core {
                 edges[p].push(holder);
             }
         }
+        let holders: Vec<ProcId> = (0..self.runs.len())
+            .filter(|&q| self.runs[q].holds_resources)
+            .collect();
         for p in self.budget.parked() {
             if self.runs[p].state == State::Wanted {
-                edges[p].extend(self.holders_of_needs(p));
+                let needed = holders
+                    .iter()
+                    .filter(|&&q| q != p && !self.resources_held_for(p, q).is_empty());
+                edges[p].extend(needed);
             }
         }
-        self.wave_edges(&mut edges);
+        self.add_wave_barriers(&mut edges);
         for e in &mut edges {
             e.sort_unstable();
             e.dedup();
@@ -373,11 +382,54 @@ impl Core {
         edges
     }
 
-    /// The procs holding resources that `p`, parked on the budget, needs.
-    fn holders_of_needs(&self, p: ProcId) -> Vec<ProcId> {
-        (0..self.runs.len())
-            .filter(|&q| q != p && !self.resources_held_for(p, q).is_empty())
-            .collect()
+    /// Whether `p`, a proc or a wave's node of [`Core::wait_edges`], may still be waited for.
+    fn live(&self, p: ProcId) -> bool {
+        self.runs.get(p).is_none_or(|r| !r.state.is_complete())
+    }
+
+    /// Whether `node` of [`Core::wait_edges`] is a wave's node, past the procs: the
+    /// procs of that wave held back wait for it, and it waits for the unfinished ready or
+    /// running procs of the lower waves.
+    fn is_wave_node(&self, node: ProcId) -> bool {
+        node >= self.runs.len()
+    }
+
+    /// The waves with a ready proc held back by a lower wave, in order.
+    fn held_back_waves(&self) -> Vec<i64> {
+        let mut waves: Vec<i64> = self
+            .waves_held_back()
+            .map(|p| self.graph.proc(p).def.extras().wave)
+            .collect();
+        waves.sort_unstable();
+        waves.dedup();
+        waves
+    }
+
+    /// The ready procs held back by a lower wave.
+    fn waves_held_back(&self) -> impl Iterator<Item = ProcId> + '_ {
+        (0..self.runs.len()).filter(|&p| {
+            let r = &self.runs[p];
+            r.active
+                && r.state == State::Wanted
+                && self.waves.blocks(self.graph.proc(p).def.extras().wave)
+        })
+    }
+
+    /// Adds a node for each wave in [`Core::held_back_waves`] to `edges`, after the procs.
+    fn add_wave_barriers(&self, edges: &mut Vec<Vec<ProcId>>) {
+        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
+        let waves = self.held_back_waves();
+        let first = edges.len();
+        let active: Vec<ProcId> = (0..self.runs.len())
+            .filter(|&p| self.runs[p].active && !self.runs[p].state.is_complete())
+            .collect();
+        for &w in &waves {
+            edges.push(active.iter().copied().filter(|&q| wave(q) < w).collect());
+        }
+        for p in self.waves_held_back().collect::<Vec<_>>() {
+            let i = waves.binary_search(&wave(p)).expect("a held-back wave");
+            edges[p].push(first + i);
+        }
     }
 
     /// The resources `p` needs that `q` holds, sorted by name.
@@ -393,22 +445,8 @@ impl Core {
             .collect()
     }
 
-    /// Adds, for each proc ready but held back by a lower wave, the unfinished ready or
-    /// running procs of the lower waves it waits for.
-    fn wave_edges(&self, edges: &mut [Vec<ProcId>]) {
-        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
-        let active: Vec<ProcId> = (0..self.runs.len())
-            .filter(|&p| self.runs[p].active && !self.runs[p].state.is_complete())
-            .collect();
-        for &p in &active {
-            if self.runs[p].state == State::Wanted && self.waves.blocks(wave(p)) {
-                edges[p].extend(active.iter().filter(|&&q| wave(q) < wave(p)));
-            }
-        }
-    }
-
     /// Why `p` waits for `q`, when it is not a dependency or a wait: the locks and
-    /// resources of `p` that `q` holds, or the wave of `q` that `p` waits for.
+    /// resources of `p` that `q` holds.
     fn edge_reasons(&self, p: ProcId, q: ProcId) -> Vec<String> {
         let (pn, qn) = (&self.graph.proc(p).name, &self.graph.proc(q).name);
         let mut locks: Vec<&str> = self
@@ -429,14 +467,6 @@ impl Core {
                     .map(|r| format!("\"{pn}\" needs resource \"{r}\" held by \"{qn}\"")),
             );
         }
-        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
-        if self.runs[p].state == State::Wanted && self.waves.blocks(wave(p)) && wave(q) < wave(p) {
-            out.push(format!(
-                "\"{pn}\" (wave {}) starts only once wave {} has finished, \"{qn}\" included",
-                wave(p),
-                wave(q)
-            ));
-        }
         out
     }
 
@@ -444,16 +474,40 @@ impl Core {
     /// for a cycle of others), as `a -> b -> a`, with the locks, resources and waves in
     /// it: `a -> b -> a, where "b" needs lock "x" held by "a"`.
     fn wait_cycle(&self, j: ProcId, edges: &[Vec<ProcId>]) -> Option<String> {
-        let live = |p: ProcId| !self.runs[p].state.is_complete();
-        let back = edges[j].iter().filter(|&&d| live(d)).find_map(|&d| {
-            super::cycle::path(d, j, |p| edges.get(p).map_or(&[][..], Vec::as_slice), live)
+        let back = edges[j].iter().filter(|&&d| self.live(d)).find_map(|&d| {
+            super::cycle::path(
+                d,
+                j,
+                |p| edges.get(p).map_or(&[][..], Vec::as_slice),
+                |p| self.live(p),
+            )
         })?;
         let cycle: Vec<ProcId> = std::iter::once(j).chain(back).collect();
-        let names: Vec<&str> = cycle.iter().map(|&p| &*self.graph.proc(p).name).collect();
-        let reasons: Vec<String> = cycle
-            .windows(2)
-            .flat_map(|pair| self.edge_reasons(pair[0], pair[1]))
-            .collect();
+        let mut names: Vec<&str> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        for (i, &p) in cycle.iter().enumerate() {
+            if self.is_wave_node(p) {
+                continue;
+            }
+            names.push(&self.graph.proc(p).name);
+            match cycle.get(i + 1) {
+                Some(&b) if self.is_wave_node(b) => {
+                    // The cycle ends at `j`, a proc: a wave's node is never last.
+                    let q = cycle[i + 2];
+                    let (pw, qw) = (
+                        self.graph.proc(p).def.extras().wave,
+                        self.graph.proc(q).def.extras().wave,
+                    );
+                    reasons.push(format!(
+                        "\"{}\" (wave {pw}) starts only once wave {qw} has finished, \"{}\" included",
+                        self.graph.proc(p).name,
+                        self.graph.proc(q).name
+                    ));
+                }
+                Some(&q) => reasons.extend(self.edge_reasons(p, q)),
+                None => {}
+            }
+        }
         let mut text = names.join(" -> ");
         if !reasons.is_empty() {
             text.push_str(&format!(", where {}", reasons.join(", ")));

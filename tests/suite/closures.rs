@@ -1040,6 +1040,32 @@ fn set_options_in_a_closure_evaluated_for_the_core_names_the_rule() {
     }
 }
 
+/// A cleanup runs after the run's procs have ended: it reads their states and results,
+/// runs commands (a sort comparator's calls included), sleeps and waits for a proc that
+/// has ended, after a failed proc as after a run that succeeded.
+#[test]
+fn a_deferred_cleanup_can_call_state_results_exec_shell_sleep_and_wait() {
+    let out = test()
+        .script(
+            r#"proc("a", || 7);
+proc("f", #{ shell: "exit 2" });
+run(["a", "f"]);
+defer(|| {
+    let v = [2, 1];
+    v.sort(|x, y| { exec(["true"]); if state("a") == "SUCCEEDED" { x - y } else { y - x } });
+    let out = exec(["echo", "e"]).stdout + shell("echo s").stdout + pipe([["echo", "p"], ["cat"]]).stdout;
+    out.replace("\n", "");
+    sleep(0.01);
+    print(`cleanup: ${state("a")} ${state("f")} ${results()["a"]} ${wait("a")} ${v} ${out}`);
+});
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("cleanup: SUCCEEDED FAILED 7 7 [1, 2] esp")
+        .summary_is("prun: 1 succeeded, 1 failed");
+}
+
 /// A dependency closure is called while its proc is being made: `state` of that proc
 /// said `no proc named "p" exists` (of a proto's: "create it first"), though the script
 /// was defining or creating it.

@@ -365,3 +365,40 @@ print("a1=" + wait("a1"));
         out.describe()
     );
 }
+
+/// After a top-level `wait()` that threw (a proc failed) or returned, and after a
+/// second one, the script is running again: a dependency defined after `run` is found, a
+/// glob over a proto defined later is filled, and a body makes procs from protos. The
+/// first `wait()` once left the script marked as blocked: `b` failed with "dependency
+/// "c" missing".
+#[test]
+fn the_script_runs_again_after_every_kind_of_wait_for_everything() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("f", #{ shell: "exit 3" });
+run("f");
+try { wait(); } catch (e) { print("first wait threw"); }
+proc("b", #{ deps: ["c"] }, |ctx| "b" + ctx.results["c"]);
+run("b");
+proc("c", || "c");
+wait(["b"]);
+for i in 0..2 { try { wait(); } catch (e) { print("wait threw again"); } }
+proto("n::[k]", #{ arg_choices: |ctx| #{ k: ["1", "2"] } }, |ctx, k| k);
+proc("g", #{ deps: ["late"] }, |ctx| ctx.results.late);
+print("globbed " + run("n::*"));
+run("g");
+proto("m::[x]", |ctx, x| `m${x}`);
+proc("late", |ctx| { let names = ctx.run("m::1"); ctx.wait(names[0]) + "/" + ctx.wait(ctx.create("m::2")[0]) });
+print("g=" + wait("g"));
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("first wait threw")
+        .line("wait threw again")
+        .line(r#"globbed ["n::1", "n::2"]"#)
+        .line("g=m1/m2")
+        .summary_is("prun: 8 succeeded, 1 failed");
+    out.proc_state("SUCCEEDED", "b");
+}

@@ -1014,6 +1014,35 @@ fn exit_in_a_closure_evaluated_for_the_core_names_the_rule() {
     }
 }
 
+/// Each function that schedules, waits or defines, in each kind of closure evaluated for
+/// the core: the error names the kind and the function.
+#[test]
+fn every_closure_evaluated_for_the_core_refuses_every_function_that_schedules_waits_or_defines() {
+    for (call, name) in [
+        (r#"run("a")"#, "run"),
+        (r#"start("a")"#, "start"),
+        (r#"create("a")"#, "create"),
+        (r#"wait("a")"#, "wait"),
+        ("wait()", "wait"),
+        (r#"proc("q", || 1)"#, "proc"),
+        (r#"proto("q::[x]", |ctx, x| x)"#, "proto"),
+        ("set_params(#{ k: 1 })", "set_params"),
+    ] {
+        for (script, kind, code) in in_each_scheduler_closure(call) {
+            let out = test().script(&script).run();
+            out.code(code);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                text.contains(&format!(
+                    "{kind} cannot call {name}(): it must only compute its value"
+                )),
+                "{kind} calling {call}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
 /// `set_options` of a setting the core does not keep (`kill_grace`, `output`, or
 /// `parallel` under `-j`) was taken in such a closure without a word, where the other
 /// settings were refused: the rule held only for some keys.

@@ -265,6 +265,89 @@ fn a_deadlock_of_locks_and_waits_fails_only_the_waiter_defined_last() {
 }
 
 #[test]
+fn a_wait_for_a_proc_of_a_higher_wave_is_refused_at_once() {
+    let mut c = core(4);
+    let lo = add(&mut c, "lo", in_wave(0));
+    let hi = add(&mut c, "hi", in_wave(1));
+    c.start(&[lo]).unwrap();
+    assert_eq!(started(&mut c), ["lo"]);
+    let err = c.wait_for(&[hi], Some(lo)).unwrap_err();
+    assert!(matches!(err, GraphError::WaitForHigherWave { .. }), "{err}");
+    // The wait scheduled hi: it starts once lo has ended.
+    assert!(started(&mut c).is_empty());
+    ok(&mut c, lo);
+    assert_eq!(started(&mut c), ["hi"]);
+}
+
+#[test]
+fn a_proc_held_back_by_a_lower_wave_closes_a_cycle_of_waits() {
+    // hi (wave 1) runs before lo (wave 0) is scheduled; lo waits for hi, which waits for
+    // r (wave 1), held back by lo's wave: lo is failed, naming the wave.
+    let mut c = core(4);
+    let hi = add(&mut c, "hi", in_wave(1));
+    let lo = add(&mut c, "lo", in_wave(0));
+    let r = add(&mut c, "r", in_wave(1));
+    c.start(&[hi]).unwrap();
+    c.start(&[lo]).unwrap();
+    assert_eq!(started(&mut c), ["hi", "lo"]);
+    c.script_done();
+    let rx_lo = c.wait_for(&[hi], Some(lo)).unwrap().unwrap();
+    let rx_hi = c.wait_for(&[r], Some(hi)).unwrap().unwrap();
+    c.settle();
+    assert_eq!(send_wakes(&mut c), 1, "one waiter woken");
+    match rx_lo.try_recv() {
+        Ok(Wake::Deadlock(why)) => assert!(
+            why.contains(r#"lo -> hi -> r -> lo, where "r" (wave 1) starts only once wave 0 has finished, "lo" included"#),
+            "{why}"
+        ),
+        other => panic!("lo was not failed: {other:?}"),
+    }
+    fail(&mut c, lo);
+    assert_eq!(started(&mut c), ["r"]);
+    ok(&mut c, r);
+    c.settle();
+    send_wakes(&mut c);
+    assert_eq!(rx_hi.recv().unwrap(), Wake::Done);
+}
+
+#[test]
+fn a_deadlock_over_resources_fails_only_the_waiter_defined_last() {
+    let mut c = core(4);
+    let mut budget = crate::graph::Resources::new();
+    budget.set("mem", 1024);
+    c.set_budget(&budget).unwrap();
+    let half = || {
+        let mut d = def();
+        d.extras_mut().resources.set("mem", 512);
+        d
+    };
+    let needed = add(&mut c, "c", half());
+    let a1 = add(&mut c, "a1", half());
+    let a2 = add(&mut c, "a2", half());
+    c.start(&[a1, a2]).unwrap();
+    assert_eq!(started(&mut c), ["a1", "a2"]);
+    c.script_done();
+    let rx_a1 = c.wait_for(&[needed], Some(a1)).unwrap().unwrap();
+    let rx_a2 = c.wait_for(&[needed], Some(a2)).unwrap().unwrap();
+    c.settle();
+    assert_eq!(send_wakes(&mut c), 1, "one waiter woken");
+    match rx_a2.try_recv() {
+        Ok(Wake::Deadlock(why)) => assert!(
+            why.contains(r#"a2 -> c -> a2, where "c" needs resource "mem" held by "a2""#),
+            "{why}"
+        ),
+        other => panic!("a2 was not failed: {other:?}"),
+    }
+    assert!(rx_a1.try_recv().is_err(), "a1 still waits");
+    fail(&mut c, a2);
+    assert_eq!(started(&mut c), ["c"]);
+    ok(&mut c, needed);
+    c.settle();
+    send_wakes(&mut c);
+    assert_eq!(rx_a1.recv().unwrap(), Wake::Done);
+}
+
+#[test]
 fn no_failures_guards_against_any_earlier_failure() {
     let mut c = core(4);
     let bad = add(&mut c, "bad", def());

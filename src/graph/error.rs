@@ -90,6 +90,17 @@ pub(crate) enum GraphError {
     },
     #[error("dependency cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
+    /// A body's wait for a proc of a higher wave: that proc starts only once the waiter's
+    /// wave has finished, the waiter included.
+    #[error(
+        "proc \"{waiter}\" (wave {waiter_wave}) waits for proc \"{target}\" (wave {target_wave}), which starts only once every proc of wave {waiter_wave} has finished, \"{waiter}\" included: the wait would never end"
+    )]
+    WaitForHigherWave {
+        waiter: String,
+        waiter_wave: i64,
+        target: String,
+        target_wave: i64,
+    },
     #[error(
         "proc \"{declarer}\" has when_scheduled(\"{target}\"), but \"{target}\" is already {state}: it was scheduled too late to run before it"
     )]

@@ -93,15 +93,22 @@ fn core<T>(
     what: &str,
     f: impl FnMut(&mut Core) -> Result<T, GraphError>,
 ) -> R<T> {
-    if let Some(kind) = crate::exec::evaluating() {
-        return Err(err(format!(
-            "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell(), pipe() and sleep())"
-        )));
-    }
+    only_outside_evaluation(what)?;
     job::unrepeatable();
     sched
         .graph_op(f)
         .map_err(|e| err(crate::graph::graph_error(sched.lock().graph(), &e)))
+}
+
+/// Refuses `what` in a closure evaluated for the core (a dependency, `arg_choices`,
+/// `inputs` or `outputs` closure), naming the rule.
+fn only_outside_evaluation(what: &str) -> R<()> {
+    match crate::exec::evaluating() {
+        Some(kind) => Err(err(format!(
+            "{kind} cannot call {what}(): it must only compute its value (it may call state(), results(), exec(), shell(), pipe() and sleep())"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The key path (`a.b[0]`) of a function pointer or closure in `m`, if it holds one.
@@ -639,6 +646,8 @@ fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) ->
 }
 
 fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
+    // Before any key: some settings never reach the core, whose lock checks the rule.
+    only_outside_evaluation("set_options")?;
     for (k, v) in m {
         let k = k.as_str();
         let bad = |what: &str| {

@@ -1014,6 +1014,87 @@ fn exit_in_a_closure_evaluated_for_the_core_names_the_rule() {
     }
 }
 
+/// Each function that schedules, waits or defines, in each kind of closure evaluated for
+/// the core: the error names the kind and the function.
+#[test]
+fn every_closure_evaluated_for_the_core_refuses_every_function_that_schedules_waits_or_defines() {
+    for (call, name) in [
+        (r#"run("a")"#, "run"),
+        (r#"start("a")"#, "start"),
+        (r#"create("a")"#, "create"),
+        (r#"wait("a")"#, "wait"),
+        ("wait()", "wait"),
+        (r#"proc("q", || 1)"#, "proc"),
+        (r#"proto("q::[x]", |ctx, x| x)"#, "proto"),
+        ("set_params(#{ k: 1 })", "set_params"),
+    ] {
+        for (script, kind, code) in in_each_scheduler_closure(call) {
+            let out = test().script(&script).run();
+            out.code(code);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                text.contains(&format!(
+                    "{kind} cannot call {name}(): it must only compute its value"
+                )),
+                "{kind} calling {call}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
+/// `set_options` of a setting the core does not keep (`kill_grace`, `output`, or
+/// `parallel` under `-j`) was taken in such a closure without a word, where the other
+/// settings were refused: the rule held only for some keys.
+#[test]
+fn set_options_in_a_closure_evaluated_for_the_core_names_the_rule() {
+    for stmt in [
+        r#"set_options(#{ kill_grace: "1s" })"#,
+        r#"set_options(#{ output: "log" })"#,
+        "set_options(#{ parallel: 3 })",
+        "set_options(#{ keep_runs: 5 })",
+    ] {
+        for (script, kind, code) in in_each_scheduler_closure(stmt) {
+            let out = test().args(&["-j", "2"]).script(&script).run();
+            out.code(code);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                text.contains(&format!(
+                    "{kind} cannot call set_options(): it must only compute its value"
+                )),
+                "{kind} calling {stmt}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
+/// A cleanup runs after the run's procs have ended: it reads their states and results,
+/// runs commands (a sort comparator's calls included), sleeps and waits for a proc that
+/// has ended, after a failed proc as after a run that succeeded.
+#[test]
+fn a_deferred_cleanup_can_call_state_results_exec_shell_sleep_and_wait() {
+    let out = test()
+        .script(
+            r#"proc("a", || 7);
+proc("f", #{ shell: "exit 2" });
+run(["a", "f"]);
+defer(|| {
+    let v = [2, 1];
+    v.sort(|x, y| { exec(["true"]); if state("a") == "SUCCEEDED" { x - y } else { y - x } });
+    let out = exec(["echo", "e"]).stdout + shell("echo s").stdout + pipe([["echo", "p"], ["cat"]]).stdout;
+    out.replace("\n", "");
+    sleep(0.01);
+    print(`cleanup: ${state("a")} ${state("f")} ${results()["a"]} ${wait("a")} ${v} ${out}`);
+});
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("cleanup: SUCCEEDED FAILED 7 7 [1, 2] esp")
+        .summary_is("prun: 1 succeeded, 1 failed");
+}
+
 /// A dependency closure is called while its proc is being made: `state` of that proc
 /// said `no proc named "p" exists` (of a proto's: "create it first"), though the script
 /// was defining or creating it.

@@ -282,7 +282,7 @@ run("a");
     out.code(1).proc_state("SUCCEEDED", "b");
     let line = out.proc_line("FAILED", "a");
     assert!(
-        line.contains("\"b\" waits for resources held by procs that are waiting themselves"),
+        line.contains(r#"a -> b -> a, where "b" needs resource "mem" held by "a""#),
         "{line}\n{}",
         out.describe()
     );

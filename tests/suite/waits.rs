@@ -269,20 +269,51 @@ run("a");
     out.proc_state("SUCCEEDED", "c");
 }
 
+/// A body's wait for a proc of a higher wave can never end, whatever the other procs do:
+/// that proc starts only once its proc's wave has finished, its proc included. The wait
+/// throws at once, naming both procs and waves, for each such proc on its own; the others
+/// go on. All of them failed when nothing else ran, with "wave 0 has not finished", and a
+/// proc that still ran (the watcher below, waiting for lo to give up) kept them all blocked.
 #[test]
-fn a_proc_waiting_for_a_higher_wave_names_the_wave() {
+fn a_wait_for_a_higher_wave_throws_at_once_naming_both_waves() {
     let out = Test::new()
+        .args(&["-j", "4"])
         .script(
             r#"
-proc("lo", #{ wave: 0 }, |ctx| ctx.wait("hi"));
-proc("hi", #{ wave: 1 }, || 1);
-run(["lo", "hi"]);
+proc("lo", #{ wave: 0 }, |ctx| {
+    let r = "lo gave up";
+    try { r = ctx.wait("hi") } catch (e) { write_file("bar.lo", ""); print(`lo: ${e}`) }
+    r
+});
+proc("lo2", #{ wave: 0 }, |ctx| ctx.wait("hi"));
+proc("watcher", #{ wave: 0, SYNC(all, watcher, lo) });
+proc("mid", #{ wave: 0 }, |ctx| ctx.wait("lo") + ", seen by mid");
+proc("hi", #{ wave: 1 }, || "hi");
+run(["watcher", "lo", "lo2", "mid"]);
+print("mid=" + wait("mid"));
 "#,
         )
+        .timeout(std::time::Duration::from_secs(30))
         .run();
-    out.code(1);
-    let line = out.proc_line("FAILED", "lo");
-    assert!(line.contains("wave 0 has not finished"), "{line}");
+    out.code(1)
+        .line("mid=lo gave up, seen by mid")
+        .summary_is("prun: 4 succeeded, 1 failed");
+    let why = |p: &str| {
+        format!(
+            r#"proc "{p}" (wave 0) waits for proc "hi" (wave 1), which starts only once every proc of wave 0 has finished, "{p}" included: the wait would never end"#
+        )
+    };
+    let lo = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("lo: "))
+        .unwrap_or_default();
+    assert!(lo.contains(&why("lo")), "{lo}\n{}", out.describe());
+    let lo2 = out.proc_line("FAILED", "lo2");
+    assert!(lo2.contains(&why("lo2")), "{lo2}\n{}", out.describe());
+    for name in ["lo", "watcher", "mid", "hi"] {
+        out.proc_state("SUCCEEDED", name);
+    }
 }
 
 #[test]
@@ -303,4 +334,71 @@ run("p");"#,
         ),
         "{line}"
     );
+}
+
+/// Procs blocked in a wait while they hold resources that the proc they wait for needs
+/// are a cycle too: the one defined last is failed, naming the resource, and its
+/// resources go to the proc it waited for; the other goes on. Both were failed.
+#[test]
+fn a_deadlock_over_resources_fails_one_waiter_and_the_others_go_on() {
+    let out = Test::new()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+set_options(#{ resources: #{ mem: "1G" } });
+proc("c", #{ resources: #{ mem: "512M" } }, || "c");
+proc("a1", #{ resources: #{ mem: "512M" } }, |ctx| ctx.wait("c") + " for a1");
+proc("a2", #{ resources: #{ mem: "512M" } }, |ctx| ctx.wait("c") + " for a2");
+run(["a1", "a2"]);
+print("a1=" + wait("a1"));
+"#,
+        )
+        .timeout(std::time::Duration::from_secs(30))
+        .run();
+    out.code(1)
+        .line("a1=c for a1")
+        .summary_is("prun: 2 succeeded, 1 failed");
+    let a2 = out.proc_line("FAILED", "a2");
+    assert!(
+        a2.contains(r#"(a cycle of waits and dependencies: a2 -> c -> a2, where "c" needs resource "mem" held by "a2"; it is the one proc failed to break it, so that the others go on)"#),
+        "{a2}\n{}",
+        out.describe()
+    );
+}
+
+/// After a top-level `wait()` that threw (a proc failed) or returned, and after a
+/// second one, the script is running again: a dependency defined after `run` is found, a
+/// glob over a proto defined later is filled, and a body makes procs from protos. The
+/// first `wait()` once left the script marked as blocked: `b` failed with "dependency
+/// "c" missing".
+#[test]
+fn the_script_runs_again_after_every_kind_of_wait_for_everything() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("f", #{ shell: "exit 3" });
+run("f");
+try { wait(); } catch (e) { print("first wait threw"); }
+proc("b", #{ deps: ["c"] }, |ctx| "b" + ctx.results["c"]);
+run("b");
+proc("c", || "c");
+wait(["b"]);
+for i in 0..2 { try { wait(); } catch (e) { print("wait threw again"); } }
+proto("n::[k]", #{ arg_choices: |ctx| #{ k: ["1", "2"] } }, |ctx, k| k);
+proc("g", #{ deps: ["late"] }, |ctx| ctx.results.late);
+print("globbed " + run("n::*"));
+run("g");
+proto("m::[x]", |ctx, x| `m${x}`);
+proc("late", |ctx| { let names = ctx.run("m::1"); ctx.wait(names[0]) + "/" + ctx.wait(ctx.create("m::2")[0]) });
+print("g=" + wait("g"));
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("first wait threw")
+        .line("wait threw again")
+        .line(r#"globbed ["n::1", "n::2"]"#)
+        .line("g=m1/m2")
+        .summary_is("prun: 8 succeeded, 1 failed");
+    out.proc_state("SUCCEEDED", "b");
 }

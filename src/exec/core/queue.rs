@@ -430,6 +430,11 @@ impl Budget {
     pub(crate) fn any_parked(&self) -> Option<ProcId> {
         self.parked.first().copied()
     }
+
+    /// The procs parked until resources are given back.
+    pub(crate) fn parked(&self) -> impl Iterator<Item = ProcId> + '_ {
+        self.parked.iter().copied()
+    }
 }
 
 /// Whether `amounts` add up to at most `total` (amounts near `u64::MAX` do not wrap).

@@ -53,6 +53,9 @@ impl Core {
         if open.is_empty() {
             return Ok(None);
         }
+        if let Some(j) = job {
+            self.check_wave_of_wait(j, &open)?;
+        }
         let (tx, rx) = mpsc::channel();
         if self.all_done() {
             // Only an aborted run is done with procs still open: they will never run.
@@ -78,6 +81,25 @@ impl Core {
             None => self.script_blocked(),
         }
         Ok(Some(rx))
+    }
+
+    /// Refuses a wait of `j`'s body for a proc of a higher wave that has not started: it
+    /// starts only once `j`'s wave has finished, `j` included, so the wait would never end,
+    /// whatever the other procs do.
+    fn check_wave_of_wait(&self, j: ProcId, open: &[ProcId]) -> Result<(), GraphError> {
+        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
+        let later = open
+            .iter()
+            .find(|&&q| self.runs[q].state != State::Running && wave(q) > wave(j));
+        match later {
+            Some(&q) => Err(GraphError::WaitForHigherWave {
+                waiter: self.graph.proc(j).name.to_string(),
+                waiter_wave: wave(j),
+                target: self.graph.proc(q).name.to_string(),
+                target_wave: wave(q),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Registers a wait for every scheduled proc (the top-level `wait()` and the end of
@@ -241,12 +263,13 @@ impl Core {
 
     /// Nothing runs and nothing can start: fail what waits, with the reason.
     ///
-    /// When procs blocked in a `wait` are on a cycle of waits, dependencies and locks, one
-    /// of them is failed, the one defined last: failing it ends the cycle (its wait
-    /// returns an error, and the locks it holds are released when its body ends), and the
-    /// others go on (the next settle fails another if the run is still stuck). Other
-    /// blocked waits (for a higher wave, say) are all failed: no one proc's failure is
-    /// known to free the others. Without waits, every WANTED proc is failed.
+    /// When procs blocked in a `wait` are on a cycle of waits, dependencies, locks,
+    /// resources and waves, one of them is failed, the one defined last: failing it ends
+    /// the cycle (its wait returns an error, and the locks and resources it holds are
+    /// released when its body ends), and the others go on (the next settle fails another
+    /// if the run is still stuck). Blocked waits on no cycle found are all failed, with
+    /// the reason: no one proc's failure is known to free the others. Without waits,
+    /// every WANTED proc is failed.
     pub(super) fn break_deadlock(&mut self) {
         let mut blocked: Vec<(ProcId, usize)> = (0..self.waiters.len())
             .filter_map(|w| Some((self.waiters[w].as_ref()?.job?, w)))
@@ -254,8 +277,7 @@ impl Core {
         if !blocked.is_empty() {
             blocked.sort_unstable_by(|a, b| b.cmp(a));
             let edges = self.wait_edges();
-            let live = |p: ProcId| !self.runs[p].state.is_complete();
-            let cyclic = super::cycle::on_cycle(edges.len(), |p| &edges[p], live);
+            let cyclic = super::cycle::on_cycle(edges.len(), |p| &edges[p], |p| self.live(p));
             let victim = blocked
                 .iter()
                 .filter(|&&(j, _)| cyclic[j])
@@ -301,9 +323,14 @@ impl Core {
     }
 
     /// For each unfinished proc, what it waits for: its dependencies, the procs its
-    /// closure is blocked waiting for (`ctx.wait`), and the holder of a lock it is parked
-    /// on; each list sorted, so that the cycle named is the same in every run. Made only
+    /// closure is blocked waiting for (`ctx.wait`), the holder of a lock it is parked on,
+    /// the holders of resources it is parked on, and the procs of a lower wave that hold it
+    /// back; each list sorted, so that the cycle named is the same in every run. Made only
     /// to explain a deadlock.
+    ///
+    /// The lower waves are reached through one node per wave held back, numbered after
+    /// the procs (see [`Core::is_wave_node`]): a node for each pair of procs could be
+    /// 10,000 × 10,000 edges.
     fn wait_edges(&self) -> Vec<Vec<ProcId>> {
         let mut edges: Vec<Vec<ProcId>> = self
             .runs
@@ -336,6 +363,18 @@ impl Core {
                 edges[p].push(holder);
             }
         }
+        let holders: Vec<ProcId> = (0..self.runs.len())
+            .filter(|&q| self.runs[q].holds_resources)
+            .collect();
+        for p in self.budget.parked() {
+            if self.runs[p].state == State::Wanted {
+                let needed = holders
+                    .iter()
+                    .filter(|&&q| q != p && !self.resources_held_for(p, q).is_empty());
+                edges[p].extend(needed);
+            }
+        }
+        self.add_wave_barriers(&mut edges);
         for e in &mut edges {
             e.sort_unstable();
             e.dedup();
@@ -343,36 +382,135 @@ impl Core {
         edges
     }
 
+    /// Whether `p`, a proc or a wave's node of [`Core::wait_edges`], may still be waited for.
+    fn live(&self, p: ProcId) -> bool {
+        self.runs.get(p).is_none_or(|r| !r.state.is_complete())
+    }
+
+    /// Whether `node` of [`Core::wait_edges`] is a wave's node, past the procs: the
+    /// procs of that wave held back wait for it, and it waits for the unfinished ready or
+    /// running procs of the lower waves.
+    fn is_wave_node(&self, node: ProcId) -> bool {
+        node >= self.runs.len()
+    }
+
+    /// The waves with a ready proc held back by a lower wave, in order.
+    fn held_back_waves(&self) -> Vec<i64> {
+        let mut waves: Vec<i64> = self
+            .waves_held_back()
+            .map(|p| self.graph.proc(p).def.extras().wave)
+            .collect();
+        waves.sort_unstable();
+        waves.dedup();
+        waves
+    }
+
+    /// The ready procs held back by a lower wave.
+    fn waves_held_back(&self) -> impl Iterator<Item = ProcId> + '_ {
+        (0..self.runs.len()).filter(|&p| {
+            let r = &self.runs[p];
+            r.active
+                && r.state == State::Wanted
+                && self.waves.blocks(self.graph.proc(p).def.extras().wave)
+        })
+    }
+
+    /// Adds a node for each wave in [`Core::held_back_waves`] to `edges`, after the procs.
+    fn add_wave_barriers(&self, edges: &mut Vec<Vec<ProcId>>) {
+        let wave = |p: ProcId| self.graph.proc(p).def.extras().wave;
+        let waves = self.held_back_waves();
+        let first = edges.len();
+        let active: Vec<ProcId> = (0..self.runs.len())
+            .filter(|&p| self.runs[p].active && !self.runs[p].state.is_complete())
+            .collect();
+        for &w in &waves {
+            edges.push(active.iter().copied().filter(|&q| wave(q) < w).collect());
+        }
+        for p in self.waves_held_back().collect::<Vec<_>>() {
+            let i = waves.binary_search(&wave(p)).expect("a held-back wave");
+            edges[p].push(first + i);
+        }
+    }
+
+    /// The resources `p` needs that `q` holds, sorted by name.
+    fn resources_held_for(&self, p: ProcId, q: ProcId) -> Vec<&str> {
+        if !self.runs[q].holds_resources {
+            return Vec::new();
+        }
+        let held = &self.graph.proc(q).def.extras().resources;
+        let need = &self.graph.proc(p).def.extras().resources;
+        need.iter()
+            .filter(|&(k, n)| n > 0 && held.get(k) > 0)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Why `p` waits for `q`, when it is not a dependency or a wait: the locks and
+    /// resources of `p` that `q` holds.
+    fn edge_reasons(&self, p: ProcId, q: ProcId) -> Vec<String> {
+        let (pn, qn) = (&self.graph.proc(p).name, &self.graph.proc(q).name);
+        let mut locks: Vec<&str> = self
+            .locks
+            .parked_on_held()
+            .filter(|&(w, _, h)| w == p && h == q)
+            .map(|(_, l, _)| l)
+            .collect();
+        locks.sort_unstable();
+        let mut out: Vec<String> = locks
+            .into_iter()
+            .map(|l| format!("\"{pn}\" needs lock \"{l}\" held by \"{qn}\""))
+            .collect();
+        if self.runs[p].state == State::Wanted && self.budget.parked().any(|b| b == p) {
+            out.extend(
+                self.resources_held_for(p, q)
+                    .into_iter()
+                    .map(|r| format!("\"{pn}\" needs resource \"{r}\" held by \"{qn}\"")),
+            );
+        }
+        out
+    }
+
     /// A cycle through `j` over `edges` ([`Core::wait_edges`]) (none when `j` only waits
-    /// for a cycle of others), as `a -> b -> a`, with the
-    /// locks in it: `a -> b -> a, where "b" needs lock "x" held by "a"`.
+    /// for a cycle of others), as `a -> b -> a`, with the locks, resources and waves in
+    /// it: `a -> b -> a, where "b" needs lock "x" held by "a"`.
     fn wait_cycle(&self, j: ProcId, edges: &[Vec<ProcId>]) -> Option<String> {
-        let live = |p: ProcId| !self.runs[p].state.is_complete();
-        let back = edges[j].iter().filter(|&&d| live(d)).find_map(|&d| {
-            super::cycle::path(d, j, |p| edges.get(p).map_or(&[][..], Vec::as_slice), live)
+        let back = edges[j].iter().filter(|&&d| self.live(d)).find_map(|&d| {
+            super::cycle::path(
+                d,
+                j,
+                |p| edges.get(p).map_or(&[][..], Vec::as_slice),
+                |p| self.live(p),
+            )
         })?;
         let cycle: Vec<ProcId> = std::iter::once(j).chain(back).collect();
-        let names: Vec<&str> = cycle.iter().map(|&p| &*self.graph.proc(p).name).collect();
-        let mut locks: Vec<String> = Vec::new();
-        for pair in cycle.windows(2) {
-            let mut held: Vec<&str> = self
-                .locks
-                .parked_on_held()
-                .filter(|&(p, _, h)| p == pair[0] && h == pair[1])
-                .map(|(_, l, _)| l)
-                .collect();
-            held.sort_unstable();
-            locks.extend(held.into_iter().map(|l| {
-                format!(
-                    "\"{}\" needs lock \"{l}\" held by \"{}\"",
-                    self.graph.proc(pair[0]).name,
-                    self.graph.proc(pair[1]).name
-                )
-            }));
+        let mut names: Vec<&str> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        for (i, &p) in cycle.iter().enumerate() {
+            if self.is_wave_node(p) {
+                continue;
+            }
+            names.push(&self.graph.proc(p).name);
+            match cycle.get(i + 1) {
+                Some(&b) if self.is_wave_node(b) => {
+                    // The cycle ends at `j`, a proc: a wave's node is never last.
+                    let q = cycle[i + 2];
+                    let (pw, qw) = (
+                        self.graph.proc(p).def.extras().wave,
+                        self.graph.proc(q).def.extras().wave,
+                    );
+                    reasons.push(format!(
+                        "\"{}\" (wave {pw}) starts only once wave {qw} has finished, \"{}\" included",
+                        self.graph.proc(p).name,
+                        self.graph.proc(q).name
+                    ));
+                }
+                Some(&q) => reasons.extend(self.edge_reasons(p, q)),
+                None => {}
+            }
         }
         let mut text = names.join(" -> ");
-        if !locks.is_empty() {
-            text.push_str(&format!(", where {}", locks.join(", ")));
+        if !reasons.is_empty() {
+            text.push_str(&format!(", where {}", reasons.join(", ")));
         }
         Some(text)
     }

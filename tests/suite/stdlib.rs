@@ -478,8 +478,8 @@ for f in calls {
         .out_has(r#"-d "dbname='no db'""#)
         .out_has("E: pg::scalar: command `psql ")
         .out_has("-f 'no such.sql'` exited with code 1")
-        .out_has("E: pg::restore: command `cat -- -missing.sql | awk ")
-        .out_has("E: pg::restore_all: command `gunzip -c -- gone.sql.gz | awk ")
+        .out_has("E: pg::restore: the dump \"-missing.sql\" does not exist")
+        .out_has("E: pg::restore_all: the dump \"gone.sql.gz\" does not exist")
         .out_has("column \"nope\" does not exist")
         .out_has("database \"no db\" does not exist");
     let dir = out

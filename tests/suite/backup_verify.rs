@@ -598,8 +598,9 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
     let out = queries(Test::new())
         .raw(&[&script(), "-r", "backups/", "--engine", "docker"])
         .run();
-    out.code(2)
-        .err_has("--engine docker: expected local or podman")
+    // A usage error (exit 64) as a mistyped --port is, not a script error (exit 2).
+    out.code(64)
+        .err_has("option --engine takes one of local, podman, not \"docker\"")
         .not_reported("fetch");
 }
 

@@ -482,3 +482,27 @@ fn an_option_for_an_args_call_that_comes_too_late_says_why() {
         .err_has("unexpected argument '--port'")
         .err_has("only when that call comes before the script's other prun functions");
 }
+
+#[test]
+fn a_secret_in_a_proc_s_result_is_hidden_in_the_json_report() {
+    // pg::start's server holds the password (server.env.PGPASSWORD), and backup-verify's
+    // restore proc returns the server: the --json report showed it.
+    let out = Test::new()
+        .env("PRUN_TEST_PASSWORD", "pw-in-result-7")
+        .script(
+            r#"let o = args(#{ password: #{ env: "PRUN_TEST_PASSWORD" } });
+proc("server", || #{ env: #{ PGPASSWORD: o.password }, dsn: `user=me password=${o.password}`, tags: [o.password] });
+run("server");"#,
+        )
+        .before(&["--json", "report.json"])
+        .run();
+    out.ok();
+    let report = out.read("report.json");
+    assert!(!report.contains("pw-in-result-7"), "{report}");
+    let json: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        json["procs"][0]["result"],
+        serde_json::json!({ "env": { "PGPASSWORD": "***" }, "dsn": "user=me password=***", "tags": ["***"] }),
+        "{report}"
+    );
+}

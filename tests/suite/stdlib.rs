@@ -53,6 +53,29 @@ for path in ["d", "/dev/null"] {
 }
 
 #[test]
+fn fs_functions_given_a_value_that_is_not_a_path_or_a_pattern_say_so() {
+    // `fs::newest("d", 5)` returned () as if no file matched, and `fs::size(5)` threw
+    // Rhai's "Function not found: file_info (i64)".
+    Test::new()
+        .file("d/a.txt", "12345")
+        .script(
+            r#"
+import "fs" as fs;
+for f in [|| fs::newest("d", 5), || fs::newest("d", ""), || fs::size(5), || fs::size("")] {
+    try { print(`value=${f.call()}`); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run()
+        .ok()
+        .line("E: fs::newest: the pattern must be a glob such as \"*.sql.gz\", not 5")
+        .line("E: fs::newest: the pattern must be a glob such as \"*.sql.gz\", not \"\"")
+        .line("E: fs::size: the path must be a string, not 5")
+        .line("E: fs::size: the path is an empty string")
+        .out_lacks("value=");
+}
+
+#[test]
 fn retry_runs_again_until_it_works_or_gives_up() {
     Test::new()
         .script(

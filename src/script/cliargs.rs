@@ -140,23 +140,23 @@ pub(crate) enum ArgsError {
     TakesNoValue(String),
     #[error("unknown option {name}{hint}")]
     Unknown { name: String, hint: String },
-    #[error("option {name} takes an integer, not \"{value}\"")]
+    #[error("{name} takes an integer, not \"{value}\"")]
     NotAnInteger { name: String, value: String },
-    #[error("option {name} takes one of {choices}, not \"{value}\"")]
+    #[error("{name} takes one of {choices}, not \"{value}\"")]
     NotAChoice {
         name: String,
         value: String,
         choices: String,
     },
     #[error(
-        "option {name} is a flag: its variable {var} must say true or false (1/0, yes/no, on/off), not \"{value}\""
+        "{name} is a flag: its variable {var} must say true or false (1/0, yes/no, on/off), not \"{value}\""
     )]
     NotAFlag {
         name: String,
         var: String,
         value: String,
     },
-    #[error("missing required option {name}{hint}")]
+    #[error("missing required {name}{hint}")]
     Missing { name: String, hint: String },
     #[error("unexpected argument \"{0}\"")]
     Unexpected(String),
@@ -626,10 +626,11 @@ impl Declaration {
         let mut out = Map::new();
         let mut positionals = positionals.into_iter();
         for o in &self.opts {
+            // As --help shows it: `option --port`, `argument <SRC>`.
             let name = if o.positional {
-                o.key.clone()
+                format!("argument {}", o.shown_positional())
             } else {
-                format!("--{}", o.long)
+                format!("option --{}", o.long)
             };
             let convert = |s: &str| -> Result<Dynamic, ArgsError> {
                 if o.flag {
@@ -754,15 +755,7 @@ impl Declaration {
             .opts
             .iter()
             .filter(|o| o.positional)
-            .map(|o| {
-                let n = o.key.to_uppercase();
-                match (o.required, o.list) {
-                    (true, true) => format!("<{n}>..."),
-                    (true, false) => format!("<{n}>"),
-                    (false, true) => format!("[{n}]..."),
-                    (false, false) => format!("[{n}]"),
-                }
-            })
+            .map(Opt::shown_positional)
             .collect();
         out.push_str(&format!("Usage: prun {script} [OPTIONS]"));
         for p in &positional {
@@ -810,6 +803,18 @@ impl Declaration {
 }
 
 impl Opt {
+    /// A positional argument as `--help` shows it: `<SRC>` when required, `[SRC]` when
+    /// not, `...` after a list.
+    fn shown_positional(&self) -> String {
+        let n = self.key.to_uppercase();
+        match (self.required, self.list) {
+            (true, true) => format!("<{n}>..."),
+            (true, false) => format!("<{n}>"),
+            (false, true) => format!("[{n}]..."),
+            (false, false) => format!("[{n}]"),
+        }
+    }
+
     /// The right-hand column of the option's `--help` row: its help, whether it is
     /// required or may be given many times, its default (`***` for a secret) and its
     /// variable.

@@ -178,6 +178,24 @@ print(`engine=${o.engine} level=${o.level}`);"#;
 }
 
 #[test]
+fn a_missing_or_bad_positional_argument_is_named_as_help_shows_it() {
+    // "missing required option src": src is no option, and --help shows it as <SRC>.
+    let script = r#"let o = args(#{ src: #{ positional: true, required: true }, tally: #{ positional: true, int: true } });
+print(o);"#;
+    Test::new()
+        .script(script)
+        .run()
+        .code(64)
+        .err_has("missing required argument <SRC>");
+    Test::new()
+        .script(script)
+        .args(&["x", "five"])
+        .run()
+        .code(64)
+        .err_has("argument [TALLY] takes an integer, not \"five\"");
+}
+
+#[test]
 fn positional_arguments_are_the_script_s_not_targets() {
     Test::new()
         .script(

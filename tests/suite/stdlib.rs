@@ -76,6 +76,36 @@ for f in [|| fs::newest("d", 5), || fs::newest("d", ""), || fs::size(5), || fs::
 }
 
 #[test]
+fn pg_functions_given_no_server_or_a_database_that_is_not_a_name_say_so() {
+    // `pg::query(s, 5, ...)` threw Rhai's "Function not found: chars (i64)", and
+    // `pg::query(#{}, ...)` "exec: argument 3 must be a string ...". No server is needed:
+    // the arguments are checked before any command runs.
+    Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+let s = #{ host: "/nonexistent", port: 1, env: #{} };
+for f in [|| pg::query(s, 5, "select 1"), || pg::scalar(s, "", "a.sql"), || pg::conninfo(s, ()),
+          || pg::query(#{}, "postgres", "select 1"), || pg::query(s, "postgres", ()),
+          || pg::scalar(s, "postgres", 7), || pg::restore(s, "postgres", 5), || pg::restore_all("s", "x.sql")] {
+    try { print(`value=${f.call()}`); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run()
+        .ok()
+        .line("E: pg::query: the database must be a name (a non-empty string), not 5")
+        .line("E: pg::scalar: the database must be a name (a non-empty string), not \"\"")
+        .line("E: pg::conninfo: the database must be a name (a non-empty string), not nothing (`()`)")
+        .line("E: pg::query: the server must be what pg::start returned, not a map")
+        .line("E: pg::query: the SQL must be a string, not nothing (`()`)")
+        .line("E: pg::scalar: the SQL file must be a path (a string), not 7")
+        .line("E: pg::restore: the dump must be a path (a string), not 5")
+        .line("E: pg::restore_all: the server must be what pg::start returned, not \"s\"")
+        .out_lacks("value=");
+}
+
+#[test]
 fn retry_runs_again_until_it_works_or_gives_up() {
     Test::new()
         .script(

@@ -310,7 +310,7 @@ pub(crate) fn as_dry_run(procs: &mut [ProcReport]) {
 pub(crate) fn proc_report(p: &ProcSummary) -> ProcReport {
     let end = p.started.zip(p.duration).map(|(s, d)| s + d);
     let result = p.result.as_ref().map_or(Value::Null, |r| {
-        serde_json::to_value(r).unwrap_or_else(|_| Value::String(r.to_string()))
+        redacted(serde_json::to_value(r).unwrap_or_else(|_| Value::String(r.to_string())))
     });
     ProcReport {
         name: p.name.to_string(),
@@ -329,6 +329,19 @@ pub(crate) fn proc_report(p: &ProcSummary) -> ProcReport {
         place: p.place.clone(),
         error: p.error.clone(),
         result,
+    }
+}
+
+/// A result with the run's secrets masked in its strings (a proc may return what holds
+/// one: pg::start's server keeps its password for the other pg functions).
+fn redacted(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(crate::redact::redact(&s).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, redacted(v))).collect())
+        }
+        other => other,
     }
 }
 

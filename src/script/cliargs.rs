@@ -1,7 +1,8 @@
 //! `args(#{...})`: a script's own command line (API.md section 6).
 //!
 //! A declaration maps option names to their specs (`short`, `help`, `"default"`,
-//! `required`, `flag`, `int`, `list`, `env`, `positional`, `secret`) plus an `about` line.
+//! `required`, `flag`, `int`, `list`, `env`, `positional`, `secret`, `choices`) plus an
+//! `about` line.
 //! The values of secret options (`secret: true`, or an `env` fallback whose name contains
 //! PASSWORD, TOKEN or SECRET, in any case) are hidden wherever prun writes arguments or
 //! command lines (see [`crate::redact`]). The words after the script path are read as
@@ -27,6 +28,8 @@ struct Opt {
     env: Option<String>,
     positional: bool,
     secret: bool,
+    /// The values it takes, as text (`--engine local|podman`); empty: any.
+    choices: Vec<String>,
 }
 
 /// A script's declared command line.
@@ -116,10 +119,16 @@ pub(crate) enum DeclError {
     DefaultNotText(String, String),
     #[error("args: `about` must be a string, not {0}")]
     AboutNotText(String),
-    #[error("args: `{0}` is a flag: it takes no value, so it cannot also be `{1}: true`")]
+    #[error("args: `{0}` is a flag: it takes no value, so it cannot also {1}")]
     FlagWith(String, &'static str),
     #[error("args: `{0}` is a flag: it is false unless given, and takes no `\"default\"`")]
     FlagDefault(String),
+    #[error(
+        "args: `{0}.choices` must be a non-empty array of the values it takes (strings, or integers with `int: true`), not {1}"
+    )]
+    Choices(String, String),
+    #[error("args: `{0}.default` must be one of its choices ({1}), not {2}")]
+    DefaultNotAChoice(String, String, String),
 }
 
 /// A word of the command line that the script's declaration does not accept.
@@ -131,17 +140,23 @@ pub(crate) enum ArgsError {
     TakesNoValue(String),
     #[error("unknown option {name}{hint}")]
     Unknown { name: String, hint: String },
-    #[error("option {name} takes an integer, not \"{value}\"")]
+    #[error("{name} takes an integer, not \"{value}\"")]
     NotAnInteger { name: String, value: String },
+    #[error("{name} takes one of {choices}, not \"{value}\"")]
+    NotAChoice {
+        name: String,
+        value: String,
+        choices: String,
+    },
     #[error(
-        "option {name} is a flag: its variable {var} must say true or false (1/0, yes/no, on/off), not \"{value}\""
+        "{name} is a flag: its variable {var} must say true or false (1/0, yes/no, on/off), not \"{value}\""
     )]
     NotAFlag {
         name: String,
         var: String,
         value: String,
     },
-    #[error("missing required option {name}{hint}")]
+    #[error("missing required {name}{hint}")]
     Missing { name: String, hint: String },
     #[error("unexpected argument \"{0}\"")]
     Unexpected(String),
@@ -252,6 +267,53 @@ fn default_of(
     Ok(Some(items.into()))
 }
 
+/// An option's `choices` as text (an `int` option's as integers: `7` for `"07"`), checked
+/// against its `"default"`; none when it has no `choices`.
+fn choices_of(
+    spec: &Map,
+    name: &str,
+    int: bool,
+    default: Option<&Dynamic>,
+) -> Result<Vec<String>, DeclError> {
+    let Some(given) = spec.get("choices") else {
+        return Ok(Vec::new());
+    };
+    let bad = || DeclError::Choices(name.to_string(), format!("{given:?}"));
+    let items = given.clone().try_cast::<Array>().ok_or_else(bad)?;
+    if items.is_empty() {
+        return Err(bad());
+    }
+    let mut choices = Vec::new();
+    for item in &items {
+        let text = match (int, item.is_int(), item.is_string()) {
+            (true, true, _) => item.to_string(),
+            (true, false, true) => item
+                .to_string()
+                .parse::<i64>()
+                .map_err(|_| bad())?
+                .to_string(),
+            (false, _, true) => item.to_string(),
+            _ => return Err(bad()),
+        };
+        choices.push(text);
+    }
+    let defaults = match default {
+        None => Vec::new(),
+        Some(d) => d
+            .clone()
+            .try_cast::<Array>()
+            .unwrap_or_else(|| vec![d.clone()]),
+    };
+    if let Some(d) = defaults.iter().find(|d| !choices.contains(&d.to_string())) {
+        return Err(DeclError::DefaultNotAChoice(
+            name.to_string(),
+            choices.join(", "),
+            format!("{d:?}"),
+        ));
+    }
+    Ok(choices)
+}
+
 /// Whether an `env` fallback names a variable that holds a secret.
 fn secret_env(name: &str) -> bool {
     let name = name.to_uppercase();
@@ -302,6 +364,7 @@ impl Declaration {
                     "env",
                     "positional",
                     "secret",
+                    "choices",
                 ];
                 if !known.contains(&s.as_str()) {
                     return Err(DeclError::UnknownSetting {
@@ -330,9 +393,10 @@ impl Declaration {
             let positional = flag_of(&spec, "positional", &key)?;
             if flag {
                 let with = [
-                    ("int", int),
-                    ("required", required),
-                    ("positional", positional),
+                    ("be `int: true`", int),
+                    ("be `required: true`", required),
+                    ("be `positional: true`", positional),
+                    ("have `choices`", spec.contains_key("choices")),
                 ];
                 if let Some((other, _)) = with.iter().find(|(_, on)| *on) {
                     return Err(DeclError::FlagWith(key, other));
@@ -346,6 +410,7 @@ impl Declaration {
                 None => None,
             };
             let env = text_of(&spec, "env", &key)?;
+            let choices = choices_of(&spec, &key, int, default.as_ref())?;
             opts.push(Opt {
                 long: text_of(&spec, "long", &key)?.unwrap_or_else(|| key.replace('_', "-")),
                 short,
@@ -358,6 +423,7 @@ impl Declaration {
                 secret: flag_of(&spec, "secret", &key)? || env.as_deref().is_some_and(secret_env),
                 env,
                 positional,
+                choices,
                 key,
             });
         }
@@ -560,10 +626,11 @@ impl Declaration {
         let mut out = Map::new();
         let mut positionals = positionals.into_iter();
         for o in &self.opts {
+            // As --help shows it: `option --port`, `argument <SRC>`.
             let name = if o.positional {
-                o.key.clone()
+                format!("argument {}", o.shown_positional())
             } else {
-                format!("--{}", o.long)
+                format!("option --{}", o.long)
             };
             let convert = |s: &str| -> Result<Dynamic, ArgsError> {
                 if o.flag {
@@ -579,15 +646,24 @@ impl Declaration {
                         }),
                     };
                 }
-                if o.int {
-                    return s.parse::<i64>().map(Dynamic::from).map_err(|_| {
-                        ArgsError::NotAnInteger {
+                let value = if o.int {
+                    s.parse::<i64>()
+                        .map(Dynamic::from)
+                        .map_err(|_| ArgsError::NotAnInteger {
                             name: name.clone(),
                             value: s.to_string(),
-                        }
+                        })?
+                } else {
+                    Dynamic::from(s.to_string())
+                };
+                if !o.choices.is_empty() && !o.choices.contains(&value.to_string()) {
+                    return Err(ArgsError::NotAChoice {
+                        name: name.clone(),
+                        value: s.to_string(),
+                        choices: o.choices.join(", "),
                     });
                 }
-                Ok(Dynamic::from(s.to_string()))
+                Ok(value)
             };
             let given: Vec<String> = if o.positional {
                 if o.list {
@@ -679,15 +755,7 @@ impl Declaration {
             .opts
             .iter()
             .filter(|o| o.positional)
-            .map(|o| {
-                let n = o.key.to_uppercase();
-                match (o.required, o.list) {
-                    (true, true) => format!("<{n}>..."),
-                    (true, false) => format!("<{n}>"),
-                    (false, true) => format!("[{n}]..."),
-                    (false, false) => format!("[{n}]"),
-                }
-            })
+            .map(Opt::shown_positional)
             .collect();
         out.push_str(&format!("Usage: prun {script} [OPTIONS]"));
         for p in &positional {
@@ -735,6 +803,18 @@ impl Declaration {
 }
 
 impl Opt {
+    /// A positional argument as `--help` shows it: `<SRC>` when required, `[SRC]` when
+    /// not, `...` after a list.
+    fn shown_positional(&self) -> String {
+        let n = self.key.to_uppercase();
+        match (self.required, self.list) {
+            (true, true) => format!("<{n}>..."),
+            (true, false) => format!("<{n}>"),
+            (false, true) => format!("[{n}]..."),
+            (false, false) => format!("[{n}]"),
+        }
+    }
+
     /// The right-hand column of the option's `--help` row: its help, whether it is
     /// required or may be given many times, its default (`***` for a secret) and its
     /// variable.
@@ -757,6 +837,9 @@ impl Opt {
                 d.to_string()
             };
             right.push_str(&format!(" [default: {shown}]"));
+        }
+        if !self.choices.is_empty() {
+            right.push_str(&format!(" [possible values: {}]", self.choices.join(", ")));
         }
         if let Some(e) = &self.env {
             right.push_str(&format!(" [env: {e}]"));

@@ -102,6 +102,100 @@ fn env_fallback_and_bad_arguments() {
 }
 
 #[test]
+fn an_option_with_choices_takes_one_of_them_and_says_which_otherwise() {
+    let script = r#"let o = args(#{
+    engine: #{ choices: ["local", "podman"], "default": "local", env: "PRUN_TEST_ENGINE" },
+    level:  #{ int: true, choices: [1, 3], list: true },
+});
+print(`engine=${o.engine} level=${o.level}`);"#;
+    Test::new()
+        .script(script)
+        .args(&["--engine", "podman", "--level", "03", "--level=1"])
+        .run()
+        .ok()
+        .line("engine=podman level=[3, 1]");
+    Test::new()
+        .script(script)
+        .args(&["--help"])
+        .run()
+        .ok()
+        .out_has("[default: local] [possible values: local, podman] [env: PRUN_TEST_ENGINE]")
+        .out_has("(repeatable) [possible values: 1, 3]");
+    for (args, var, message) in [
+        (
+            &["--engine", "docker"][..],
+            "",
+            "option --engine takes one of local, podman, not \"docker\"",
+        ),
+        (
+            &["--level", "2"][..],
+            "",
+            "option --level takes one of 1, 3, not \"2\"",
+        ),
+        (
+            &[][..],
+            "Local",
+            "option --engine takes one of local, podman, not \"Local\"",
+        ),
+    ] {
+        Test::new()
+            .script(script)
+            .env("PRUN_TEST_ENGINE", var)
+            .args(args)
+            .run()
+            .code(64)
+            .err_has(message)
+            .out_lacks("engine=");
+    }
+    for (decl, message) in [
+        (
+            "x: #{ choices: [] }",
+            "`x.choices` must be a non-empty array of the values it takes (strings, or integers with `int: true`), not []",
+        ),
+        (
+            "x: #{ choices: \"a\" }",
+            "`x.choices` must be a non-empty array",
+        ),
+        (
+            "x: #{ choices: [\"a\"], \"default\": \"b\" }",
+            "`x.default` must be one of its choices (a), not \"b\"",
+        ),
+        (
+            "x: #{ int: true, choices: [\"one\"] }",
+            "`x.choices` must be a non-empty array",
+        ),
+        (
+            "x: #{ flag: true, choices: [\"a\"] }",
+            "`x` is a flag: it takes no value, so it cannot also have `choices`",
+        ),
+    ] {
+        Test::new()
+            .script(&format!("let o = args(#{{ {decl} }});\n"))
+            .run()
+            .code(2)
+            .err_has(&format!("main.rhai:1:9: args: {message}"));
+    }
+}
+
+#[test]
+fn a_missing_or_bad_positional_argument_is_named_as_help_shows_it() {
+    // "missing required option src": src is no option, and --help shows it as <SRC>.
+    let script = r#"let o = args(#{ src: #{ positional: true, required: true }, tally: #{ positional: true, int: true } });
+print(o);"#;
+    Test::new()
+        .script(script)
+        .run()
+        .code(64)
+        .err_has("missing required argument <SRC>");
+    Test::new()
+        .script(script)
+        .args(&["x", "five"])
+        .run()
+        .code(64)
+        .err_has("argument [TALLY] takes an integer, not \"five\"");
+}
+
+#[test]
 fn positional_arguments_are_the_script_s_not_targets() {
     Test::new()
         .script(
@@ -405,4 +499,28 @@ fn an_option_for_an_args_call_that_comes_too_late_says_why() {
         .code(64)
         .err_has("unexpected argument '--port'")
         .err_has("only when that call comes before the script's other prun functions");
+}
+
+#[test]
+fn a_secret_in_a_proc_s_result_is_hidden_in_the_json_report() {
+    // pg::start's server holds the password (server.env.PGPASSWORD), and backup-verify's
+    // restore proc returns the server: the --json report showed it.
+    let out = Test::new()
+        .env("PRUN_TEST_PASSWORD", "pw-in-result-7")
+        .script(
+            r#"let o = args(#{ password: #{ env: "PRUN_TEST_PASSWORD" } });
+proc("server", || #{ env: #{ PGPASSWORD: o.password }, dsn: `user=me password=${o.password}`, tags: [o.password] });
+run("server");"#,
+        )
+        .before(&["--json", "report.json"])
+        .run();
+    out.ok();
+    let report = out.read("report.json");
+    assert!(!report.contains("pw-in-result-7"), "{report}");
+    let json: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        json["procs"][0]["result"],
+        serde_json::json!({ "env": { "PGPASSWORD": "***" }, "dsn": "user=me password=***", "tags": ["***"] }),
+        "{report}"
+    );
 }

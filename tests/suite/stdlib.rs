@@ -53,6 +53,59 @@ for path in ["d", "/dev/null"] {
 }
 
 #[test]
+fn fs_functions_given_a_value_that_is_not_a_path_or_a_pattern_say_so() {
+    // `fs::newest("d", 5)` returned () as if no file matched, and `fs::size(5)` threw
+    // Rhai's "Function not found: file_info (i64)".
+    Test::new()
+        .file("d/a.txt", "12345")
+        .script(
+            r#"
+import "fs" as fs;
+for f in [|| fs::newest("d", 5), || fs::newest("d", ""), || fs::size(5), || fs::size("")] {
+    try { print(`value=${f.call()}`); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run()
+        .ok()
+        .line("E: fs::newest: the pattern must be a glob such as \"*.sql.gz\", not 5")
+        .line("E: fs::newest: the pattern must be a glob such as \"*.sql.gz\", not \"\"")
+        .line("E: fs::size: the path must be a string, not 5")
+        .line("E: fs::size: the path is an empty string")
+        .out_lacks("value=");
+}
+
+#[test]
+fn pg_functions_given_no_server_or_a_database_that_is_not_a_name_say_so() {
+    // `pg::query(s, 5, ...)` threw Rhai's "Function not found: chars (i64)", and
+    // `pg::query(#{}, ...)` "exec: argument 3 must be a string ...". No server is needed:
+    // the arguments are checked before any command runs.
+    Test::new()
+        .script(
+            r#"
+import "pg" as pg;
+let s = #{ host: "/nonexistent", port: 1, env: #{} };
+for f in [|| pg::query(s, 5, "select 1"), || pg::scalar(s, "", "a.sql"), || pg::conninfo(s, ()),
+          || pg::query(#{}, "postgres", "select 1"), || pg::query(s, "postgres", ()),
+          || pg::scalar(s, "postgres", 7), || pg::restore(s, "postgres", 5), || pg::restore_all("s", "x.sql")] {
+    try { print(`value=${f.call()}`); } catch (e) { print(`E: ${e}`); }
+}
+"#,
+        )
+        .run()
+        .ok()
+        .line("E: pg::query: the database must be a name (a non-empty string), not 5")
+        .line("E: pg::scalar: the database must be a name (a non-empty string), not \"\"")
+        .line("E: pg::conninfo: the database must be a name (a non-empty string), not nothing (`()`)")
+        .line("E: pg::query: the server must be what pg::start returned, not a map")
+        .line("E: pg::query: the SQL must be a string, not nothing (`()`)")
+        .line("E: pg::scalar: the SQL file must be a path (a string), not 7")
+        .line("E: pg::restore: the dump must be a path (a string), not 5")
+        .line("E: pg::restore_all: the server must be what pg::start returned, not \"s\"")
+        .out_lacks("value=");
+}
+
+#[test]
 fn retry_runs_again_until_it_works_or_gives_up() {
     Test::new()
         .script(
@@ -478,8 +531,8 @@ for f in calls {
         .out_has(r#"-d "dbname='no db'""#)
         .out_has("E: pg::scalar: command `psql ")
         .out_has("-f 'no such.sql'` exited with code 1")
-        .out_has("E: pg::restore: command `cat -- -missing.sql | awk ")
-        .out_has("E: pg::restore_all: command `gunzip -c -- gone.sql.gz | awk ")
+        .out_has("E: pg::restore: the dump \"-missing.sql\" does not exist")
+        .out_has("E: pg::restore_all: the dump \"gone.sql.gz\" does not exist")
         .out_has("column \"nope\" does not exist")
         .out_has("database \"no db\" does not exist");
     let dir = out

@@ -104,6 +104,35 @@ run("build");
     assert!(header.contains("-"), "{header}");
 }
 
+/// A command that fails inside a closure throws an error quoting its stderr's last lines
+/// and naming its log, for a script that catches it; the failure report under it quotes
+/// the same log, so each of those lines was printed twice.
+#[test]
+fn a_failed_command_s_stderr_and_log_are_shown_once() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p", |ctx| { shell("echo 'error: no space' >&2; exit 7"); });
+proc("q", |ctx| { shell("echo 'error: early' >&2; seq 1 20 >&2; exit 7"); });
+run(["p", "q"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    let p = out.stdout.split("FAILED     q").next().unwrap_or_default();
+    let quoted = |text: &str, line: &str| text.lines().filter(|l| l.trim() == line).count();
+    assert_eq!(quoted(p, "| error: no space"), 1, "{}", out.describe());
+    assert_eq!(p.matches("p.log").count(), 1, "{}", out.describe());
+    assert!(p.contains("exited with code 7\n"), "{}", out.describe());
+    assert!(!p.contains("stderr ends with"), "{}", out.describe());
+    // The excerpt of q's log (around its error line) leaves out the stderr's last lines:
+    // the error keeps them.
+    let q = out.stdout.split("FAILED     q").nth(1).unwrap_or_default();
+    assert!(q.contains("stderr ends with:"), "{}", out.describe());
+    assert_eq!(quoted(q, "| 20"), 1, "{}", out.describe());
+    assert_eq!(q.matches("q.log").count(), 1, "{}", out.describe());
+}
+
 #[test]
 fn without_error_lines_the_last_lines_are_shown() {
     Test::new()

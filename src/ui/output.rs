@@ -348,7 +348,10 @@ mod tests {
         for width in [None, Some(40)] {
             let mut out = Longest::default();
             write_group(&mut out, "p", &log, width).unwrap();
-            assert_eq!(String::from_utf8(out.data).unwrap(), format!("── p ──\n{lines}"));
+            assert_eq!(
+                String::from_utf8(out.data).unwrap(),
+                format!("── p ──\n{lines}")
+            );
             assert!(out.writes <= 10, "{} writes for 10,000 lines", out.writes);
         }
     }

@@ -838,8 +838,12 @@ fn a_proc_whose_dependency_failed_is_not_counted_as_failed_in_the_header() {
         "proc(\"bad\", #{{ shell: \"exit 3\" }});\nproc(\"after\", #{{ deps: [\"bad\"], shell: \"true\" }});\nproc(\"last\", #{{ deps: [\"after\"], shell: \"true\" }});\n{}\nrun([\"last\", \"one\"]);\n",
         blocked("one"),
     );
-    let Some(t) = Term::start("failed-dep", (120, 30), &script, r#""$PRUN" main.rhai -j 4"#)
-    else {
+    let Some(t) = Term::start(
+        "failed-dep",
+        (120, 30),
+        &script,
+        r#""$PRUN" main.rhai -j 4"#,
+    ) else {
         return;
     };
     t.wait_for("the failed dependencies above the live area", |p| {

@@ -119,17 +119,28 @@ run(["p", "q"]);
         )
         .run();
     out.code(1);
-    let p = out.stdout.split("FAILED     q").next().unwrap_or_default();
+    // A proc's report: from its FAILED line to the next line that is not indented.
+    let report = |name: &str| -> String {
+        let from = out
+            .stdout
+            .find(&format!("FAILED     {name} ("))
+            .unwrap_or_else(|| panic!("no FAILED line of {name}\n{}", out.describe()));
+        let rest = &out.stdout[from..];
+        let end = rest[1..].find("\nFAILED").map_or(rest.len(), |i| i + 1);
+        let end = end.min(rest.find("\nprun:").unwrap_or(rest.len()));
+        rest[..end].to_string()
+    };
     let quoted = |text: &str, line: &str| text.lines().filter(|l| l.trim() == line).count();
-    assert_eq!(quoted(p, "| error: no space"), 1, "{}", out.describe());
+    let p = report("p");
+    assert_eq!(quoted(&p, "| error: no space"), 1, "{}", out.describe());
     assert_eq!(p.matches("p.log").count(), 1, "{}", out.describe());
     assert!(p.contains("exited with code 7\n"), "{}", out.describe());
     assert!(!p.contains("stderr ends with"), "{}", out.describe());
     // The excerpt of q's log (around its error line) leaves out the stderr's last lines:
     // the error keeps them.
-    let q = out.stdout.split("FAILED     q").nth(1).unwrap_or_default();
+    let q = report("q");
     assert!(q.contains("stderr ends with:"), "{}", out.describe());
-    assert_eq!(quoted(q, "| 20"), 1, "{}", out.describe());
+    assert_eq!(quoted(&q, "| 20"), 1, "{}", out.describe());
     assert_eq!(q.matches("q.log").count(), 1, "{}", out.describe());
 }
 

@@ -144,6 +144,33 @@ run(["p", "q"]);
     assert_eq!(q.matches("q.log").count(), 1, "{}", out.describe());
 }
 
+/// The top level's `wait` for a proc that failed stops the script, which prun says on
+/// stderr, after the proc's failure report: the line names the proc and the first line
+/// of its error, and does not print the rest of the report again.
+#[test]
+fn the_script_stopped_line_does_not_repeat_the_failure_report() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", |ctx| { shell("echo 'error: disk' >&2; exit 3"); });
+run("a");
+wait("a");
+"#,
+        )
+        .run();
+    out.code(1);
+    let stopped: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(stopped.len(), 1, "{}", out.describe());
+    assert!(
+        stopped[0].starts_with(
+            "prun: the script stopped: proc \"a\" FAILED: main.rhai:2:19: command `echo"
+        ) && stopped[0].ends_with("exited with code 3"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("| error: disk"), "{}", out.describe());
+}
+
 #[test]
 fn without_error_lines_the_last_lines_are_shown() {
     Test::new()

@@ -626,7 +626,7 @@ pub(crate) fn execute(
             error = Some(e.to_string());
         }
         Err(crate::script::TopLevelError::ProcFailed(msg)) => {
-            reporter.eprint(&format!("prun: the script stopped: {msg}"));
+            reporter.eprint(&crate::ui::stopped_line(&msg));
             exit = Exit::ProcFailed;
             error = Some(format!("the script stopped: {msg}"));
         }

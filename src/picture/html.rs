@@ -172,11 +172,12 @@ impl Page<'_> {
                 t.slowest().len()
             ),
         );
+        let n = t.peak_parallel();
         item(
             "parallelism",
             format!(
-                "at most <span id=\"parallel-used\">{}</span> procs running at once, limit {parallel} (-j)",
-                t.peak_parallel()
+                "at most <span id=\"parallel-used\">{n}</span> {} running at once, limit {parallel} (-j)",
+                if n == 1 { "proc" } else { "procs" }
             ),
         );
         let chain: Vec<String> = path
@@ -626,7 +627,7 @@ const SCRIPT: &str = r#"
 "use strict";
 const procs = JSON.parse(document.getElementById("procs").textContent);
 const detail = document.getElementById("detail");
-document.getElementById("hint").textContent = procs.length + " procs: point at a bar for its details, click to keep them (Esc closes).";
+document.getElementById("hint").textContent = procs.length + (procs.length === 1 ? " proc" : " procs") + ": point at a bar for its details, click to keep them (Esc closes).";
 function secs(s) {
   if (s === null || s === undefined) return "";
   if (s < 10) return s.toFixed(2) + "s";
@@ -762,6 +763,19 @@ mod tests {
         let data = procs_data(&page);
         assert_eq!(data[0]["name"], t.procs[0].name);
         assert_eq!(data[0]["error"].as_str(), t.procs[0].error.as_deref());
+    }
+
+    #[test]
+    fn one_proc_running_at_once_is_one_proc() {
+        let mut t = hostile();
+        t.procs[0].place = Some("1".into());
+        t.procs[0].segments[0].place = "1".into();
+        let page = render(&t, &CriticalPath::of(&t.procs));
+        assert!(
+            page.contains("at most <span id=\"parallel-used\">1</span> proc running at once"),
+            "{page}"
+        );
+        assert!(page.contains("(procs.length === 1 ? \" proc\" : \" procs\")"));
     }
 
     #[test]

@@ -69,9 +69,13 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
                 Some(p) if p.parse::<u64>().is_err() => format!(" on {p}"),
                 _ => String::new(),
             };
+            let attempts = match b.segments.len() {
+                0 | 1 => String::new(),
+                n => format!(", {n} attempts"),
+            };
             let _ = writeln!(
                 out,
-                "  {}  {:>8}  {}{place}{waited}",
+                "  {}  {:>8}  {}{place}{attempts}{waited}",
                 padded(&b.name, width),
                 secs(b.duration().unwrap_or(0.0)),
                 b.state,
@@ -183,6 +187,36 @@ mod tests {
         assert!(
             text.starts_with("run 2 of s.rhai: unfinished, ")
                 && text.contains("(limit not recorded)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_retried_proc_on_the_critical_path_says_how_many_attempts_it_took() {
+        use crate::picture::timeline::Segment;
+        let segment = |start: f64, end: f64| Segment {
+            start,
+            end,
+            place: "1".into(),
+            error: None,
+        };
+        let procs = vec![Bar {
+            name: "flaky".into(),
+            state: "SUCCEEDED".into(),
+            start: Some(0.0),
+            end: Some(3.0),
+            segments: vec![segment(0.0, 1.0), segment(1.5, 2.0), segment(2.5, 3.0)],
+            place: Some("1".into()),
+            ..Default::default()
+        }];
+        let t = Timeline {
+            total: 3.0,
+            procs,
+            ..Default::default()
+        };
+        let text = render(&t, &CriticalPath::of(&t.procs));
+        assert!(
+            text.contains("  flaky     3.00s  SUCCEEDED, 3 attempts\n"),
             "{text}"
         );
     }

@@ -511,7 +511,8 @@ impl Reporter for LiveReporter {
             if let Some(i) = sc.running.iter().position(|p| p.name == *f.name) {
                 sc.running.remove(i);
             }
-            if f.state.is_failure() {
+            // As the summary counts: a proc whose dependency failed did not run.
+            if f.state == State::Failed {
                 sc.failed += 1;
             } else {
                 sc.done += 1;

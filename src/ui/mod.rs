@@ -63,6 +63,19 @@ impl Summary {
     }
 }
 
+/// The line saying that the top level stopped on a `wait` for procs that failed, whose
+/// failure reports were printed as they failed: each proc (`proc "a" FAILED: ...`) with
+/// the first line of its error, not the error's further lines (the quoted stderr, the log,
+/// where it was thrown), which the report above holds.
+pub(crate) fn stopped_line(failures: &str) -> String {
+    let firsts: Vec<&str> = failures
+        .lines()
+        .filter(|l| !l.starts_with(char::is_whitespace))
+        .map(|l| l.strip_suffix("; stderr ends with:").unwrap_or(l))
+        .collect();
+    format!("prun: the script stopped: {}", firsts.join("; "))
+}
+
 /// The counts of [`Summary::to_json`] as "3 succeeded, 1 failed".
 pub(crate) fn counts_text(json: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {

@@ -75,8 +75,16 @@ pub(super) fn format_finished(f: &ProcSummary, full_log: bool) -> String {
     if let Some(place) = &f.place {
         out.push_str(&format!(" on {place}"));
     }
+    let report = match &f.log {
+        Some(path) if f.state == State::Failed => Some((path, log_report(path, full_log))),
+        _ => None,
+    };
     if let Some(e) = &f.error {
-        let e = super::render::colours_only(e);
+        let e = match &report {
+            Some((path, report)) => without_what_the_report_quotes(e, path, report),
+            None => e.into(),
+        };
+        let e = super::render::colours_only(&e);
         let mut lines = e.lines();
         if let Some(first) = lines.next() {
             out.push_str(": ");
@@ -87,12 +95,47 @@ pub(super) fn format_finished(f: &ProcSummary, full_log: bool) -> String {
             out.push_str(l);
         }
     }
-    if f.state == State::Failed
-        && let Some(path) = &f.log
-    {
-        out.push_str(&log_report(path, full_log));
+    if let Some((_, report)) = report {
+        out.push_str(&report);
     }
     out
+}
+
+/// A command's error quotes the last lines of its stderr and names its log (`...;
+/// stderr ends with:`, `  | line`, `  log: PATH`), for a script that catches it. Above
+/// the failure report that quotes that log, they would be printed twice: the log line
+/// is dropped when it names the quoted log, and the stderr lines when the report quotes
+/// every one of them.
+fn without_what_the_report_quotes<'a>(
+    error: &'a str,
+    log: &std::path::Path,
+    report: &str,
+) -> std::borrow::Cow<'a, str> {
+    const STDERR: &str = "; stderr ends with:";
+    let log_line = format!("  log: {}", log.display());
+    let mut lines: Vec<&str> = error.lines().collect();
+    let Some(at) = lines.iter().position(|l| *l == log_line) else {
+        return error.into();
+    };
+    lines.remove(at);
+    let quoted = |l: &str| {
+        report
+            .split('\n')
+            .any(|r| r.trim_start().strip_prefix("| ") == Some(l))
+    };
+    let stderr_from = (0..at)
+        .rev()
+        .take_while(|&i| lines[i].starts_with("  | "))
+        .last();
+    if let Some(i) = stderr_from
+        && i > 0
+        && lines[i - 1].ends_with(STDERR)
+        && lines[i..at].iter().all(|l| quoted(&l[4..]))
+    {
+        lines.drain(i..at);
+        lines[i - 1] = lines[i - 1].strip_suffix(STDERR).unwrap_or(lines[i - 1]);
+    }
+    lines.join("\n").into()
 }
 
 /// What a failure report shows of the log: the whole log with `full_log`; else the

@@ -828,6 +828,45 @@ fn failure_is_printed_above_the_live_area() {
     t.assert_no_live_area(&["one", "two"]);
 }
 
+/// The header's `failed N` counts the procs that failed, as the summary does: a proc not
+/// run because its dependency failed (FAILED_DEP) is `not run` there, and was counted as
+/// failed in the header (`failed 3` above a summary of `1 failed, 2 not run`).
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn a_proc_whose_dependency_failed_is_not_counted_as_failed_in_the_header() {
+    let script = format!(
+        "proc(\"bad\", #{{ shell: \"exit 3\" }});\nproc(\"after\", #{{ deps: [\"bad\"], shell: \"true\" }});\nproc(\"last\", #{{ deps: [\"after\"], shell: \"true\" }});\n{}\nrun([\"last\", \"one\"]);\n",
+        blocked("one"),
+    );
+    let Some(t) = Term::start(
+        "failed-dep",
+        (120, 30),
+        &script,
+        r#""$PRUN" main.rhai -j 4"#,
+    ) else {
+        return;
+    };
+    t.wait_for("the failed dependencies above the live area", |p| {
+        p.starting("FAILED_DEP last:")
+            .ok_or("no `FAILED_DEP last:` line")?;
+        let h = header_running(p, 1)?;
+        let header = p.lines[h].as_str();
+        if !header.contains("done 3 of 4 · failed 1") {
+            return Err(format!("header {header:?}"));
+        }
+        Ok(())
+    });
+    t.touch("go");
+    let (code, end) = t.wait_exit();
+    assert_eq!(code, 1, "exit status\n{}", t.describe());
+    assert!(
+        end.starting("prun: 1 succeeded, 1 failed, 2 not run (failed dependency) in ")
+            .is_some(),
+        "no summary line\n{}",
+        t.describe()
+    );
+}
+
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn ctrl_c_terminates_the_procs_and_restores_the_terminal() {

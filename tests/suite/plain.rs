@@ -104,6 +104,73 @@ run("build");
     assert!(header.contains("-"), "{header}");
 }
 
+/// A command that fails inside a closure throws an error quoting its stderr's last lines
+/// and naming its log, for a script that catches it; the failure report under it quotes
+/// the same log, so each of those lines was printed twice.
+#[test]
+fn a_failed_command_s_stderr_and_log_are_shown_once() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p", |ctx| { shell("echo 'error: no space' >&2; exit 7"); });
+proc("q", |ctx| { shell("echo 'error: early' >&2; seq 1 20 >&2; exit 7"); });
+run(["p", "q"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    // A proc's report: from its FAILED line to the next line that is not indented.
+    let report = |name: &str| -> String {
+        let from = out
+            .stdout
+            .find(&format!("FAILED     {name} ("))
+            .unwrap_or_else(|| panic!("no FAILED line of {name}\n{}", out.describe()));
+        let rest = &out.stdout[from..];
+        let end = rest[1..].find("\nFAILED").map_or(rest.len(), |i| i + 1);
+        let end = end.min(rest.find("\nprun:").unwrap_or(rest.len()));
+        rest[..end].to_string()
+    };
+    let quoted = |text: &str, line: &str| text.lines().filter(|l| l.trim() == line).count();
+    let p = report("p");
+    assert_eq!(quoted(&p, "| error: no space"), 1, "{}", out.describe());
+    assert_eq!(p.matches("p.log").count(), 1, "{}", out.describe());
+    assert!(p.contains("exited with code 7\n"), "{}", out.describe());
+    assert!(!p.contains("stderr ends with"), "{}", out.describe());
+    // The excerpt of q's log (around its error line) leaves out the stderr's last lines:
+    // the error keeps them.
+    let q = report("q");
+    assert!(q.contains("stderr ends with:"), "{}", out.describe());
+    assert_eq!(quoted(&q, "| 20"), 1, "{}", out.describe());
+    assert_eq!(q.matches("q.log").count(), 1, "{}", out.describe());
+}
+
+/// The top level's `wait` for a proc that failed stops the script, which prun says on
+/// stderr, after the proc's failure report: the line names the proc and the first line
+/// of its error, and does not print the rest of the report again.
+#[test]
+fn the_script_stopped_line_does_not_repeat_the_failure_report() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", |ctx| { shell("echo 'error: disk' >&2; exit 3"); });
+run("a");
+wait("a");
+"#,
+        )
+        .run();
+    out.code(1);
+    let stopped: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(stopped.len(), 1, "{}", out.describe());
+    assert!(
+        stopped[0].starts_with(
+            "prun: the script stopped: proc \"a\" FAILED: main.rhai:2:19: command `echo"
+        ) && stopped[0].ends_with("exited with code 3"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("| error: disk"), "{}", out.describe());
+}
+
 #[test]
 fn without_error_lines_the_last_lines_are_shown() {
     Test::new()

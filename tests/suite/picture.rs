@@ -73,6 +73,8 @@ impl Ws {
         let mut words = vec!["main.rhai", "--db", "tasks.db", "--no-live"];
         words.extend_from_slice(extra);
         let out = self.prun(&words);
+        // Shown only when the test fails (libtest keeps a passing test's output).
+        eprintln!("prun {words:?}: {}\n{}", out.status, out.stderr);
         out.status.code().expect("exit code")
     }
 

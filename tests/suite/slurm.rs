@@ -173,7 +173,7 @@ fn a_timeout_cancels_the_job() {
     let out = Test::new()
         .script(&format!(
             r#"{}
-proc("{name}", #{{ executor: "hpc", timeout: "3s", shell: "touch running; sleep {secs}" }});
+proc("{name}", #{{ executor: "hpc", timeout: "10s", shell: "touch running; sleep {secs}" }});
 run("{name}");
 "#,
             declare(2)
@@ -182,7 +182,9 @@ run("{name}");
     out.code(1);
     let line = out.proc_line("FAILED", &name);
     assert!(line.contains("timed out"), "{line}\n{}", out.describe());
-    // The job was running when the timeout ended it (it runs in prun's directory).
+    // The job was running when the timeout ended it (it runs in prun's directory). The
+    // timeout counts from the submission: on a loaded machine Slurm took more than 3 s
+    // to start the job, which the timeout then cancelled while still queued.
     assert!(out.exists("running"), "{}", out.describe());
     // prun waits for the cancelled job to leave the queue.
     let left = queued_jobs_of(&name);

@@ -298,6 +298,18 @@ fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
     Ok(())
 }
 
+/// Whether `dir` is the user's own to read state from, as [`private_state_dir`] would
+/// keep it: a real directory (not a symbolic link) of the effective user that no other
+/// user may write, under directories no other user could replace it in. For readers that
+/// make nothing (the hints that name scripts): what another user made there is not read.
+pub(crate) fn is_own_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|m| {
+        m.is_dir()
+            && m.uid() == Uid::effective().as_raw()
+            && !others_may_write(&m, nix::unistd::Gid::effective().as_raw())
+    }) && no_one_else_can_replace(dir).is_ok()
+}
+
 /// Whether a user other than the owner may write to what `meta` describes: anyone may
 /// (unless it is a sticky directory, like `/tmp`), or its group may and that group is not
 /// `my_group`.

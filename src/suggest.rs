@@ -48,12 +48,17 @@ pub(crate) fn hint<'a>(
     question(&nearest(wrong, candidates), quote)
 }
 
-/// `; did you mean "a" or "b"?` for `near`, or an empty string when it is empty.
+/// `; did you mean "a" or "b"?` for `near`, or an empty string when it is empty. Control
+/// characters are written out (see [`crate::shown::visible`]): a candidate may be a file
+/// name another user chose.
 fn question(near: &[impl std::fmt::Display], quote: &str) -> String {
     if near.is_empty() {
         return String::new();
     }
-    let quoted: Vec<String> = near.iter().map(|n| format!("{quote}{n}{quote}")).collect();
+    let quoted: Vec<String> = near
+        .iter()
+        .map(|n| format!("{quote}{}{quote}", crate::shown::visible(&n.to_string())))
+        .collect();
     let list = match quoted.as_slice() {
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),

@@ -58,7 +58,10 @@ pub(crate) fn in_cwd(path: &Path) -> String {
 /// which it refuses to run with.
 #[derive(Debug, Error)]
 pub(crate) enum StateDirError {
-    #[error("failed to create the state directory {}: {source}", path.display())]
+    #[error(
+        "failed to create the state directory {}: {source}",
+        crate::shown::path(path)
+    )]
     Create {
         path: PathBuf,
         #[source]
@@ -67,15 +70,15 @@ pub(crate) enum StateDirError {
     #[error(
         "refusing to keep prun's state in {}: {why}; prun only uses a directory that belongs \
          to you ({}) and no other user can write: remove it, or set XDG_STATE_HOME",
-        path.display(),
+        crate::shown::path(path),
         user_text(Uid::effective())
     )]
     Unsafe { path: PathBuf, why: String },
     #[error(
         "refusing to keep prun's state in {}: {} above it is {why}, so another user could \
          replace what prun keeps there; set XDG_STATE_HOME to a directory of yours",
-        path.display(),
-        above.display()
+        crate::shown::path(path),
+        crate::shown::path(above)
     )]
     UnsafeAbove {
         path: PathBuf,
@@ -88,7 +91,7 @@ pub(crate) enum StateDirError {
         "refusing to run as root with {entry} in PATH: programs would be looked for in the \
          working directory ({}), where another user may put one of their own; remove it \
          from PATH (give a program of that directory by its path, ./tool)",
-        std::env::current_dir().map_or_else(|_| "unknown".into(), |d| d.display().to_string())
+        std::env::current_dir().map_or_else(|_| "unknown".into(), |d| crate::shown::path(&d))
     )]
     RelativePath { entry: String },
     /// Root's `TMPDIR` is a directory another user could change (see
@@ -97,7 +100,7 @@ pub(crate) enum StateDirError {
         "refusing to run as root with TMPDIR={}: {what} is {why}, so another user could \
          swap the temporary directories prun and its commands make there; set TMPDIR to a \
          directory only root can change, or unset it (for /tmp)",
-        dir.display()
+        crate::shown::path(dir)
     )]
     UnsafeTmpdir {
         dir: PathBuf,
@@ -133,7 +136,7 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
             what: if p == real {
                 "it".into()
             } else {
-                format!("{} above it", p.display())
+                format!("{} above it", crate::shown::path(&p))
             },
             dir: given,
             why: describe(&meta),
@@ -336,7 +339,7 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
             let what = if p == real {
                 "it".to_string()
             } else {
-                format!("{} above it", p.display())
+                format!("{} above it", crate::shown::path(&p))
             };
             Err(io::Error::other(format!(
                 "refusing to run it as root: {what} is {}, so another user could change \
@@ -367,7 +370,7 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
         {
             return Some(format!(
                 "{} is a symbolic link owned by {}",
-                a.display(),
+                crate::shown::path(a),
                 user_text(Uid::from_raw(meta.uid()))
             ));
         }
@@ -377,8 +380,8 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
         .find_map(|a| std::fs::canonicalize(a).ok())?;
     match changeable_by_others(&real) {
         Ok(None) => None,
-        Ok(Some((p, meta))) => Some(format!("{} is {}", p.display(), describe(&meta))),
-        Err(e) => Some(format!("{}: {e}", real.display())),
+        Ok(Some((p, meta))) => Some(format!("{} is {}", crate::shown::path(&p), describe(&meta))),
+        Err(e) => Some(format!("{}: {e}", crate::shown::path(&real))),
     }
 }
 
@@ -471,7 +474,7 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), StateDirError> {
         let target = std::fs::read_link(dir).unwrap_or_default();
         return Err(unsafe_because(format!(
             "it is a symbolic link (to {}), {}",
-            target.display(),
+            crate::shown::path(&target),
             describe(&meta)
         )));
     }
@@ -514,8 +517,8 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
     no_one_else_can_replace(db).map_err(|e| match e {
         StateDirError::UnsafeAbove { above, why, .. } => refused(format!(
             "{}: {} above it is {why}",
-            dir.display(),
-            above.display()
+            crate::shown::path(dir),
+            crate::shown::path(&above)
         )),
         e => io::Error::other(e.to_string()),
     })?;
@@ -527,7 +530,7 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
     if (meta.uid() != me && meta.uid() != 0) || others_write {
         return Err(refused(format!(
             "{}: it is {}",
-            dir.display(),
+            crate::shown::path(dir),
             describe(&meta)
         )));
     }
@@ -613,7 +616,7 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
             return Err(io::Error::other(format!(
                 "{} is a symbolic link {}; prun writes through a link only when it belongs \
                  to {trusted} (another user could point it at any file)",
-                current.display(),
+                crate::shown::path(&current),
                 describe(&meta),
             )));
         }
@@ -631,7 +634,7 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
     }
     Err(io::Error::other(format!(
         "{}: too many levels of symbolic links",
-        path.display()
+        crate::shown::path(path)
     )))
 }
 
@@ -649,7 +652,7 @@ pub(crate) fn open_write_target(target: &Path, opts: &mut OpenOptions) -> io::Re
             if e.raw_os_error() == Some(nix::libc::ELOOP) {
                 io::Error::other(format!(
                     "{} became a symbolic link while prun was about to write it; not followed",
-                    target.display()
+                    crate::shown::path(target)
                 ))
             } else {
                 e
@@ -664,7 +667,7 @@ pub(crate) fn refused_link(path: &Path, e: io::Error) -> io::Error {
     if e.raw_os_error() == Some(nix::libc::ELOOP) {
         io::Error::other(format!(
             "{} is a symbolic link; prun does not follow links to its state files",
-            path.display()
+            crate::shown::path(path)
         ))
     } else {
         e
@@ -686,7 +689,7 @@ fn check_private_file(path: &Path, file: &File, readers: Readers) -> io::Result<
         return Err(io::Error::other(format!(
             "refusing to use {}: {kind}{}; prun only uses state files that are regular files \
              belonging to you ({})",
-            path.display(),
+            crate::shown::path(path),
             describe(&meta),
             user_text(Uid::effective())
         )));

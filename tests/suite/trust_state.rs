@@ -937,6 +937,33 @@ fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
     );
 }
 
+/// The directory another user named, which prun's refusal names, has its control
+/// characters written out: it reaches root's terminal as no escape sequence.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_refusal_names_a_directory_another_user_named_without_escape_sequences() {
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let theirs = root.path().join("u\u{1b}]0;owned\u{7}");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::fs::write(
+        theirs.join("s.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+    let script = theirs.join("s.rhai");
+    let ran = prun(root.path(), &[script.to_str().unwrap()]);
+    ran.code(2)
+        .says("refusing to run it as root")
+        .says("u\\e]0;owned\\x07 above it");
+    assert!(
+        !ran.stderr.contains('\u{1b}') && !ran.stderr.contains('\u{7}'),
+        "{}",
+        ran.describe()
+    );
+}
+
 #[test]
 #[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn root_never_runs_a_script_or_module_another_user_can_change() {

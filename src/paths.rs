@@ -58,7 +58,10 @@ pub(crate) fn in_cwd(path: &Path) -> String {
 /// which it refuses to run with.
 #[derive(Debug, Error)]
 pub(crate) enum StateDirError {
-    #[error("failed to create the state directory {}: {source}", path.display())]
+    #[error(
+        "failed to create the state directory {}: {source}",
+        crate::shown::path(path)
+    )]
     Create {
         path: PathBuf,
         #[source]
@@ -67,15 +70,15 @@ pub(crate) enum StateDirError {
     #[error(
         "refusing to keep prun's state in {}: {why}; prun only uses a directory that belongs \
          to you ({}) and no other user can write: remove it, or set XDG_STATE_HOME",
-        path.display(),
+        crate::shown::path(path),
         user_text(Uid::effective())
     )]
     Unsafe { path: PathBuf, why: String },
     #[error(
         "refusing to keep prun's state in {}: {} above it is {why}, so another user could \
          replace what prun keeps there; set XDG_STATE_HOME to a directory of yours",
-        path.display(),
-        above.display()
+        crate::shown::path(path),
+        crate::shown::path(above)
     )]
     UnsafeAbove {
         path: PathBuf,
@@ -88,7 +91,7 @@ pub(crate) enum StateDirError {
         "refusing to run as root with {entry} in PATH: programs would be looked for in the \
          working directory ({}), where another user may put one of their own; remove it \
          from PATH (give a program of that directory by its path, ./tool)",
-        std::env::current_dir().map_or_else(|_| "unknown".into(), |d| d.display().to_string())
+        std::env::current_dir().map_or_else(|_| "unknown".into(), |d| crate::shown::path(&d))
     )]
     RelativePath { entry: String },
     /// Root's `TMPDIR` is a directory another user could change (see
@@ -97,7 +100,7 @@ pub(crate) enum StateDirError {
         "refusing to run as root with TMPDIR={}: {what} is {why}, so another user could \
          swap the temporary directories prun and its commands make there; set TMPDIR to a \
          directory only root can change, or unset it (for /tmp)",
-        dir.display()
+        crate::shown::path(dir)
     )]
     UnsafeTmpdir {
         dir: PathBuf,
@@ -133,7 +136,7 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
             what: if p == real {
                 "it".into()
             } else {
-                format!("{} above it", p.display())
+                format!("{} above it", crate::shown::path(&p))
             },
             dir: given,
             why: describe(&meta),
@@ -298,6 +301,18 @@ fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
     Ok(())
 }
 
+/// Whether `dir` is the user's own to read state from, as [`private_state_dir`] would
+/// keep it: a real directory (not a symbolic link) of the effective user that no other
+/// user may write, under directories no other user could replace it in. For readers that
+/// make nothing (the hints that name scripts): what another user made there is not read.
+pub(crate) fn is_own_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|m| {
+        m.is_dir()
+            && m.uid() == Uid::effective().as_raw()
+            && !others_may_write(&m, nix::unistd::Gid::effective().as_raw())
+    }) && no_one_else_can_replace(dir).is_ok()
+}
+
 /// Whether a user other than the owner may write to what `meta` describes: anyone may
 /// (unless it is a sticky directory, like `/tmp`), or its group may and that group is not
 /// `my_group`.
@@ -324,7 +339,7 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
             let what = if p == real {
                 "it".to_string()
             } else {
-                format!("{} above it", p.display())
+                format!("{} above it", crate::shown::path(&p))
             };
             Err(io::Error::other(format!(
                 "refusing to run it as root: {what} is {}, so another user could change \
@@ -355,7 +370,7 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
         {
             return Some(format!(
                 "{} is a symbolic link owned by {}",
-                a.display(),
+                crate::shown::path(a),
                 user_text(Uid::from_raw(meta.uid()))
             ));
         }
@@ -365,8 +380,8 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
         .find_map(|a| std::fs::canonicalize(a).ok())?;
     match changeable_by_others(&real) {
         Ok(None) => None,
-        Ok(Some((p, meta))) => Some(format!("{} is {}", p.display(), describe(&meta))),
-        Err(e) => Some(format!("{}: {e}", real.display())),
+        Ok(Some((p, meta))) => Some(format!("{} is {}", crate::shown::path(&p), describe(&meta))),
+        Err(e) => Some(format!("{}: {e}", crate::shown::path(&real))),
     }
 }
 
@@ -459,7 +474,7 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), StateDirError> {
         let target = std::fs::read_link(dir).unwrap_or_default();
         return Err(unsafe_because(format!(
             "it is a symbolic link (to {}), {}",
-            target.display(),
+            crate::shown::path(&target),
             describe(&meta)
         )));
     }
@@ -502,8 +517,8 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
     no_one_else_can_replace(db).map_err(|e| match e {
         StateDirError::UnsafeAbove { above, why, .. } => refused(format!(
             "{}: {} above it is {why}",
-            dir.display(),
-            above.display()
+            crate::shown::path(dir),
+            crate::shown::path(&above)
         )),
         e => io::Error::other(e.to_string()),
     })?;
@@ -515,7 +530,7 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
     if (meta.uid() != me && meta.uid() != 0) || others_write {
         return Err(refused(format!(
             "{}: it is {}",
-            dir.display(),
+            crate::shown::path(dir),
             describe(&meta)
         )));
     }
@@ -601,7 +616,7 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
             return Err(io::Error::other(format!(
                 "{} is a symbolic link {}; prun writes through a link only when it belongs \
                  to {trusted} (another user could point it at any file)",
-                current.display(),
+                crate::shown::path(&current),
                 describe(&meta),
             )));
         }
@@ -619,7 +634,7 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
     }
     Err(io::Error::other(format!(
         "{}: too many levels of symbolic links",
-        path.display()
+        crate::shown::path(path)
     )))
 }
 
@@ -637,7 +652,7 @@ pub(crate) fn open_write_target(target: &Path, opts: &mut OpenOptions) -> io::Re
             if e.raw_os_error() == Some(nix::libc::ELOOP) {
                 io::Error::other(format!(
                     "{} became a symbolic link while prun was about to write it; not followed",
-                    target.display()
+                    crate::shown::path(target)
                 ))
             } else {
                 e
@@ -652,7 +667,7 @@ pub(crate) fn refused_link(path: &Path, e: io::Error) -> io::Error {
     if e.raw_os_error() == Some(nix::libc::ELOOP) {
         io::Error::other(format!(
             "{} is a symbolic link; prun does not follow links to its state files",
-            path.display()
+            crate::shown::path(path)
         ))
     } else {
         e
@@ -674,7 +689,7 @@ fn check_private_file(path: &Path, file: &File, readers: Readers) -> io::Result<
         return Err(io::Error::other(format!(
             "refusing to use {}: {kind}{}; prun only uses state files that are regular files \
              belonging to you ({})",
-            path.display(),
+            crate::shown::path(path),
             describe(&meta),
             user_text(Uid::effective())
         )));

@@ -1008,12 +1008,14 @@ fn take_lock_file(
                 path: path.clone(),
                 source,
             })?;
-        // `pid N`, as the holder wrote it; nothing when it could not (a full disk).
+        // `pid N, running PATH`, as the holder wrote it, control characters written out
+        // (the path may be a link another user named); nothing when it could not (a full
+        // disk).
         let holder = || {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             match text.trim() {
                 "" => "pid unknown".to_string(),
-                pid => pid.to_string(),
+                pid => crate::shown::visible(pid).into_owned(),
             }
         };
         let take_failed = |source| Failure::LockTake {

@@ -48,12 +48,17 @@ pub(crate) fn hint<'a>(
     question(&nearest(wrong, candidates), quote)
 }
 
-/// `; did you mean "a" or "b"?` for `near`, or an empty string when it is empty.
+/// `; did you mean "a" or "b"?` for `near`, or an empty string when it is empty. Control
+/// characters are written out (see [`crate::shown::visible`]): a candidate may be a file
+/// name another user chose.
 fn question(near: &[impl std::fmt::Display], quote: &str) -> String {
     if near.is_empty() {
         return String::new();
     }
-    let quoted: Vec<String> = near.iter().map(|n| format!("{quote}{n}{quote}")).collect();
+    let quoted: Vec<String> = near
+        .iter()
+        .map(|n| format!("{quote}{}{quote}", crate::shown::visible(&n.to_string())))
+        .collect();
     let list = match quoted.as_slice() {
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
@@ -111,15 +116,24 @@ pub(crate) fn db_script_hint(path: &Path, db: &Path) -> String {
 /// The scripts with runs recorded in their default task DBs, anywhere (the state root
 /// holds a directory per script, named after its file's stem), nearest to `path`'s name:
 /// their canonical paths. Only the first [`STATE_ENTRIES`] entries of the state root are
-/// looked at, and only the DBs of the [`DBS_OPENED`] nearest opened.
+/// looked at, and only the DBs of the [`DBS_OPENED`] nearest opened. Only what the user
+/// owns is read: a state root another user made (`$TMPDIR/prun-UID`, made before the
+/// user's first run) or could change, a symbolic link, a FIFO, another user's DB are not.
 fn recorded_elsewhere(path: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(crate::paths::state_root()) else {
+    let root = crate::paths::state_root();
+    if !crate::paths::is_own_dir(&root) {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
     let dirs: Vec<(String, PathBuf)> = entries
         .take(STATE_ENTRIES)
         .filter_map(|e| {
             let e = e.ok()?;
+            if !e.file_type().ok()?.is_dir() {
+                return None;
+            }
             let name = e.file_name().into_string().ok()?;
             let (stem, hash) = name.rsplit_once('-')?;
             let named = hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit());
@@ -131,10 +145,21 @@ fn recorded_elsewhere(path: &Path) -> Vec<PathBuf> {
         .iter()
         .flat_map(|n| dirs.iter().filter(move |(s, _)| s == n))
         .take(DBS_OPENED)
-        .flat_map(|(_, dir)| crate::store::recorded_scripts(&dir.join("tasks.db"), DB_SCRIPTS))
+        .map(|(_, dir)| dir.join("tasks.db"))
+        .filter(|db| is_own_file(db))
+        .flat_map(|db| crate::store::recorded_scripts(&db, DB_SCRIPTS))
         .map(PathBuf::from)
         .collect();
     nearest_paths(path, keys.into_iter())
+}
+
+/// Whether `path` is a regular file of the effective user, not reached through a
+/// symbolic link: a task DB a hint may open (a FIFO there would block it for ever, a
+/// link or another user's file is not the user's state).
+fn is_own_file(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_file() && m.uid() == nix::unistd::Uid::effective().as_raw())
 }
 
 /// The name a script is compared by: its file name without `.rhai`.

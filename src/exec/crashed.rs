@@ -566,7 +566,7 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(Stri
     let mut seen = std::collections::HashSet::new();
     for t in taken {
         for d in t.dirs.iter().filter(|d| seen.insert(d.key)) {
-            let shown = d.path.display();
+            let shown = crate::shown::path(&d.path);
             match remove_left_dir(d) {
                 Ok(true) => warn(format!(
                     "removed the temporary directory {shown} that a crashed run (prun pid {}) left",
@@ -587,7 +587,13 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(Stri
 fn named(groups: &[Recorded]) -> String {
     let named: Vec<String> = groups
         .iter()
-        .map(|r| format!("process group {} (`{}`)", r.pgid, r.command))
+        .map(|r| {
+            format!(
+                "process group {} (`{}`)",
+                r.pgid,
+                crate::shown::visible(&r.command)
+            )
+        })
         .collect();
     named.join(", ")
 }
@@ -691,11 +697,14 @@ enum Refused {
     Owner(u32, u32),
     #[error("it is not the directory the crashed run made (another one is there)")]
     Another,
-    #[error("{}: {error}", parent.display())]
+    #[error("{}: {error}", crate::shown::path(parent))]
     Parent { parent: PathBuf, error: io::Error },
-    #[error("its parent directory {} is owned by uid {uid}", parent.display())]
+    #[error(
+        "its parent directory {} is owned by uid {uid}",
+        crate::shown::path(parent)
+    )]
     ParentOwner { parent: PathBuf, uid: u32 },
-    #[error("its parent directory {} can be written by other users and is not sticky", .0.display())]
+    #[error("its parent directory {} can be written by other users and is not sticky", crate::shown::path(.0))]
     ParentOpen(PathBuf),
     #[error("failed to remove it: {0}")]
     Remove(io::Error),

@@ -5,8 +5,9 @@
 //! Each run records its owner (the schema's version 9): the prun process's pid and
 //! start time (field 22 of `/proc/<pid>/stat`, so that a pid given to another process
 //! since is not taken for it), its PID namespace, the boot it ran in
-//! (`/proc/sys/kernel/random/boot_id`) and the host's name. A reader that shares the
-//! boot and the PID namespace looks at the process: the same pid with the same start
+//! (`/proc/sys/kernel/random/boot_id`), its time namespace (a boot-time offset shifts the
+//! start times its processes read) and the host's name. A reader that shares the boot,
+//! the PID namespace and the time namespace looks at the process: the same pid with the same start
 //! time is the run's prun, still going (unless it exited and waits to be reaped); no such
 //! process, or another one with that pid, is a prun that died. A reader on the same host after a restart (another boot, a boot time
 //! later than the run's start) knows the run died with the machine. Anywhere else (another
@@ -35,6 +36,11 @@ pub(super) struct Owner {
     boot: String,
     /// The PID namespace (`/proc/self/ns/pid`'s link, `pid:[4026531836]`).
     pidns: String,
+    /// The time namespace (`/proc/self/ns/time`'s link; empty on a kernel without them),
+    /// which `start` is counted in: a boot-time offset (`unshare --time --boottime`)
+    /// shifts every start time its processes read.
+    #[serde(default)]
+    timens: String,
     pid: i32,
     /// Field 22 of `/proc/<pid>/stat`: clock ticks since the boot.
     start: u64,
@@ -54,6 +60,9 @@ impl Owner {
                     .ok()?
                     .to_string_lossy()
                     .into_owned(),
+                timens: std::fs::read_link("/proc/self/ns/time")
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 pid,
                 start: crate::procfs::start_time(pid)?,
             })
@@ -130,7 +139,7 @@ impl Liveness {
 pub(super) const DIED: &str = "died";
 
 /// Records as [`DIED`] each run without a recorded end whose prun this process proves
-/// gone: the same host, boot and PID namespace, and no process with its pid and start
+/// gone: the same host, boot, PID namespace and time namespace, and no process with its pid and start
 /// time (or only a zombie of it). A run judged dead only because the machine restarted is left to
 /// the readers: a host's name does not prove it is this machine, and the run may be going
 /// on another one of that name sharing the DB. Called in a write transaction, which no
@@ -213,6 +222,12 @@ pub(super) fn judge(owner: Option<&str>, started: &str) -> Liveness {
         if owner.pidns != me.pidns {
             return Liveness::Unknown(format!(
                 "its prun (pid {pid}) ran in another PID namespace (a container)"
+            ));
+        }
+        if owner.timens != me.timens {
+            return Liveness::Unknown(format!(
+                "its prun (pid {pid}) ran in another time namespace, whose start times \
+                 are not this one's"
             ));
         }
         return match crate::procfs::start_time(pid) {
@@ -416,6 +431,45 @@ mod tests {
             })
         );
         assert_eq!(recorded("ok", Some(&killed.json())), None);
+    }
+
+    /// A prun in a time namespace with a boot-time offset (`unshare --time --boottime`),
+    /// in this PID namespace, reads its own start time shifted by the offset: it is
+    /// running, not a pid with another start time that died.
+    #[test]
+    fn a_prun_in_another_time_namespace_is_not_taken_for_dead() {
+        use std::io::{BufRead, BufReader};
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: only root can make a time namespace");
+            return;
+        }
+        let mut child = std::process::Command::new("unshare")
+            .args(["--time", "--boottime", "100000", "--fork", "sh", "-c"])
+            .arg(r#"echo $$; cut -d" " -f22 /proc/$$/stat; readlink /proc/$$/ns/time; exec cat"#)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut line = || lines.next().expect("a line").expect("read");
+        let pid: i32 = line().parse().expect("pid");
+        let start: u64 = line().parse().expect("start");
+        let timens = line();
+        let inside = Owner {
+            pid,
+            start,
+            timens,
+            ..me()
+        };
+        assert_ne!(
+            crate::procfs::start_time(pid),
+            Some(start),
+            "the premise: its start time reads otherwise from here"
+        );
+        let judged = judge(Some(&inside.json()), LONG_AGO);
+        drop(child.stdin.take());
+        child.wait().expect("wait");
+        assert!(matches!(judged, Liveness::Unknown(_)), "{judged:?}");
     }
 
     #[test]

@@ -132,6 +132,29 @@ fn the_lock_holds_across_every_path_to_the_same_file() {
     assert!(other.status.success(), "{err}");
 }
 
+/// The holder's script path, which the refusal and the wait quote from the lock file, has
+/// its control characters written out: a hard link another user named (or a directory
+/// on its path) reaches no terminal as an escape sequence.
+#[test]
+fn the_holder_s_path_in_a_lock_message_reaches_no_terminal_as_an_escape_sequence() {
+    let (_setup, dir) = written();
+    let linked = "m\u{1b}]0;owned\u{7}.rhai";
+    std::fs::hard_link(dir.join("main.rhai"), dir.join(linked)).unwrap();
+    let first = prun_in(&dir, &[linked, "--lock"])
+        .spawn()
+        .expect("first run");
+    wait_for_file(&dir.join("holding"));
+    let refused = prun_in(&dir, &["main.rhai", "--lock", "--dry-run"])
+        .output()
+        .expect("second run");
+    std::fs::write(dir.join("release"), "").unwrap();
+    assert!(first.wait_with_output().unwrap().status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(75), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(err.contains("m\\e]0;owned\\x07.rhai)"), "{err}");
+}
+
 /// The holder could not write its pid into the lock file (its disk is full): the message
 /// says the pid is unknown (it read `holds the lock PATH ()`).
 #[test]

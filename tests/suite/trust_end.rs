@@ -211,7 +211,11 @@ fn next_run_ends(dir: &Path, args: &[&str], pid: u32, what: &str) -> (String, St
 /// set-up's output (which keeps the test's directory), that directory, the job's pid and
 /// the crashed prun's pid.
 fn crashed_run(script: &str, pid_file: &str) -> (crate::support::Output, PathBuf, u32, u32) {
-    let t = Test::new().script(script);
+    crashed_run_of(Test::new().script(script), pid_file)
+}
+
+/// [`crashed_run`] of the test `t`, its script given.
+fn crashed_run_of(t: Test, pid_file: &str) -> (crate::support::Output, PathBuf, u32, u32) {
     let dir = t.dir().to_path_buf();
     std::fs::write(dir.join("second"), "").unwrap();
     let setup = t.run();
@@ -419,6 +423,29 @@ fn after_a_kill_9_the_next_run_removes_the_crashed_runs_temporary_directory() {
     assert!(
         journals_left(&out.path("state")).is_empty(),
         "a journal is left"
+    );
+}
+
+/// The next run names a crashed run's temporary directory with its control characters
+/// written out: its parent may be a directory another user named.
+#[test]
+fn a_crashed_runs_temporary_directory_is_named_without_escape_sequences() {
+    let script = TEMPDIR_SCRIPT.replace(
+        "let d = tempdir();",
+        "let d = tempdir(\"t\\x1b]0;owned\\x07\");",
+    );
+    let t = Test::new().script(&script);
+    std::fs::create_dir(t.dir().join("t\u{1b}]0;owned\u{7}")).unwrap();
+    let (setup, ..) = crashed_run_of(t, "job.pid");
+    let (stderr, context) = next_run(&setup);
+    assert!(
+        stderr.contains("removed the temporary directory ")
+            && stderr.contains("t\\e]0;owned\\x07/"),
+        "{context:?}"
+    );
+    assert!(
+        !context.contains('\u{1b}') && !context.contains('\u{7}'),
+        "{context:?}"
     );
 }
 

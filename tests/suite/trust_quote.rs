@@ -471,6 +471,28 @@ run(["argv", "text", "out"]);"#,
         .out_has("x\\e]0;owned\\x07\\e[2J.txt.out (missing)");
 }
 
+/// The hint for a mistyped script name lists the scripts of its directory, whose names
+/// another user may choose (`/srv/shared`, `/tmp`): none reaches the terminal as an
+/// escape sequence.
+#[test]
+fn an_escape_sequence_in_a_script_s_name_reaches_no_terminal_through_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = "buld\u{1b}]0;owned\u{7}\u{1b}[2J.rhai";
+    std::fs::write(dir.path().join(name), "").expect("write the script");
+    for words in [&["buld.rhai"][..], &["list", "bul.rhai"][..]] {
+        let (stdout, stderr) = prun_in(dir.path(), words);
+        let said = format!("{stdout}{stderr}");
+        assert!(
+            !said.contains('\u{1b}') && !said.contains('\u{7}'),
+            "a control character reached the terminal\n{said}"
+        );
+        assert!(
+            said.contains("did you mean `buld\\e]0;owned\\x07\\e[2J.rhai`"),
+            "{said}"
+        );
+    }
+}
+
 #[test]
 fn a_text_thrown_with_a_file_s_name_reaches_no_terminal_through_the_plain_report() {
     // A closure that fails naming a file another user chose, and a script named so: the

@@ -384,6 +384,78 @@ fn another_user_cannot_read_the_logs_or_the_task_db() {
     }
 }
 
+/// Makes `<dir>/build.rhai` and a task DB at `db` with a run of it, which a reader opens
+/// read-only without making a file beside it (journal mode DELETE, not WAL). Returns the
+/// script's path.
+fn script_with_a_readable_db(dir: &Path, db: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let script = dir.join("build.rhai");
+    std::fs::write(&script, r#"proc("p", #{}, |ctx| 1); run("p");"#).expect("write script");
+    let words = [script.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    prun_with_state(dir, &dir.join("state"), &words).ok();
+    let conn = rusqlite::Connection::open(db).expect("open DB");
+    conn.pragma_update(None, "journal_mode", "DELETE")
+        .expect("journal mode");
+    script
+}
+
+/// The hint for a mistyped script name reads the scripts of the state root's task DBs:
+/// never those of a state root another user made (nobody's `$TMPDIR/prun-65534`, made
+/// by root first), whose DBs name that user's scripts, or which a FIFO there would block.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_script_hint_never_reads_a_state_root_another_user_made() {
+    let s = Shared::new("hint_nobody");
+    let theirs = s.tmp.parent().unwrap().join("theirs");
+    let db = s.tmp.parent().unwrap().join("theirs.db");
+    let script = script_with_a_readable_db(&theirs, &db);
+    let planted = s.tmp.join("prun-65534");
+    let read = planted.join("build-0000beef");
+    std::fs::create_dir_all(&read).expect("mkdir");
+    std::fs::copy(&db, read.join("tasks.db")).expect("copy DB");
+    let blocking = planted.join("build-0000cafe");
+    std::fs::create_dir_all(&blocking).expect("mkdir");
+    nix::unistd::mkfifo(
+        &blocking.join("tasks.db"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .expect("mkfifo");
+    for p in walk(&planted) {
+        chmod(&p, if p.is_dir() { 0o755 } else { 0o644 });
+    }
+    let ran = s.without_home(Some("nobody"), &["list", "buld.rhai"]);
+    ran.code(2).says("failed to read buld.rhai");
+    assert!(
+        !ran.stderr.contains(&script.display().to_string()),
+        "a script of another user's state root was offered\n{}",
+        ran.describe()
+    );
+}
+
+/// In the user's own state root, a hint opens no FIFO (which would block it for ever)
+/// and follows no symbolic link.
+#[test]
+fn a_script_hint_opens_no_fifo_and_follows_no_link_in_the_state_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let elsewhere = dir.path().join("elsewhere");
+    let script = script_with_a_readable_db(&elsewhere, &dir.path().join("elsewhere.db"));
+    let root = dir.path().join("state/prun");
+    let fifo = root.join("build-0000beef");
+    std::fs::create_dir_all(&fifo).expect("mkdir");
+    nix::unistd::mkfifo(&fifo.join("tasks.db"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let linked = dir.path().join("linked");
+    std::fs::create_dir(&linked).expect("mkdir");
+    std::fs::copy(dir.path().join("elsewhere.db"), linked.join("tasks.db")).expect("copy DB");
+    std::os::unix::fs::symlink(&linked, root.join("build-0000cafe")).expect("symlink");
+    let ran = prun(dir.path(), &["list", "buld.rhai"]);
+    ran.code(2).says("failed to read buld.rhai");
+    assert!(
+        !ran.stderr.contains(&script.display().to_string()),
+        "a DB reached through a link was read\n{}",
+        ran.describe()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Modes
 // ---------------------------------------------------------------------------------------
@@ -862,6 +934,33 @@ fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
     assert_eq!(
         std::fs::read_to_string(tmp.join("mine.txt")).unwrap(),
         "mine"
+    );
+}
+
+/// The directory another user named, which prun's refusal names, has its control
+/// characters written out: it reaches root's terminal as no escape sequence.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_refusal_names_a_directory_another_user_named_without_escape_sequences() {
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let theirs = root.path().join("u\u{1b}]0;owned\u{7}");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::fs::write(
+        theirs.join("s.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+    let script = theirs.join("s.rhai");
+    let ran = prun(root.path(), &[script.to_str().unwrap()]);
+    ran.code(2)
+        .says("refusing to run it as root")
+        .says("u\\e]0;owned\\x07 above it");
+    assert!(
+        !ran.stderr.contains('\u{1b}') && !ran.stderr.contains('\u{7}'),
+        "{}",
+        ran.describe()
     );
 }
 

@@ -214,6 +214,10 @@ pub(super) fn register(
         run(&s, vec![pattern.to_string()])
     });
     let s = sched.clone();
+    engine.register_fn("run", move |_: &mut Ctx, patterns: Array| {
+        run(&s, strings(patterns)?)
+    });
+    let s = sched.clone();
     engine.register_fn("run", move |pattern: &str, args: Map| {
         run(&s, vec![filled("run", pattern, args)?])
     });
@@ -228,6 +232,10 @@ pub(super) fn register(
     let s = sched.clone();
     engine.register_fn("start", move |_: &mut Ctx, name: &str| {
         start(&s, vec![name.to_string()])
+    });
+    let s = sched.clone();
+    engine.register_fn("start", move |_: &mut Ctx, names: Array| {
+        start(&s, strings(names)?)
     });
     let s = sched.clone();
     engine.register_fn("create", move |pattern: &str| create(&s, pattern));

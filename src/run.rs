@@ -1184,16 +1184,15 @@ fn run_targets(
 ) -> (Exit, Option<String>) {
     // Each target is expanded once, even when the operation is retried (see Core::expand).
     // All are expanded before any starts: a typo in the last one starts none of them.
+    // They start together, as `run([...])` does, so a `when_scheduled` between two
+    // targets holds whatever their order.
     let mut expanded: Vec<Vec<crate::graph::ProcId>> = Vec::new();
     let result = sched.graph_op(|c| {
         c.flush_now()?;
         while let Some(t) = targets.get(expanded.len()) {
             expanded.push(c.expand(t)?);
         }
-        for ids in &expanded {
-            c.start(ids)?;
-        }
-        Ok::<_, crate::graph::GraphError>(())
+        c.start(&expanded.concat())
     });
     match result {
         Ok(()) => (Exit::Ok, None),

@@ -197,3 +197,23 @@ run("backup");
     );
     assert!(!out.events().ran("deploy::*"), "{}", out.describe());
 }
+
+#[test]
+fn targets_scheduled_together_honour_a_when_scheduled_between_them_in_any_order() {
+    // As `run(["main", "pre"])`: the targets of one command line are scheduled at once, so
+    // `pre`, listed after `main`, still runs before it (parproc's `start('A', 'B')` too).
+    let script = r#"
+proc("main", #{ JOB(main) });
+proc("pre", #{ rdeps: [when_scheduled("main")], JOB(pre, 0.1) });
+"#;
+    for targets in [["main", "pre"], ["pre", "main"]] {
+        let out = Test::new().args(&targets).script(script).run();
+        out.ok().summary_is("prun: 2 succeeded");
+        out.events().before("pre", "main");
+    }
+    let out = Test::new()
+        .script(&format!("{script}run([\"main\", \"pre\"]);\n"))
+        .run();
+    out.ok().summary_is("prun: 2 succeeded");
+    out.events().before("pre", "main");
+}

@@ -231,6 +231,23 @@ run("build::qa");
 }
 
 #[test]
+fn a_misspelt_value_suggests_the_nearest_allowed_one_in_a_script_and_as_a_target() {
+    let script = r#"proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod", "stage"] } }, |ctx, env| 1);"#;
+    let hint = r#"is not one of the allowed values: dev, prod, stage; did you mean "prod"?"#;
+    Test::new()
+        .script(&format!("{script}\nrun(\"build::prdo\");\n"))
+        .run()
+        .code(2)
+        .err_has(&format!("main.rhai:2:1: value \"prdo\" for placeholder [env] of proto \"build::[env]\" {hint}"));
+    Test::new()
+        .args(&["build::prdo"])
+        .script(script)
+        .run()
+        .code(64)
+        .err_has(hint);
+}
+
+#[test]
 fn placeholder_matches_a_non_empty_value_without_the_separator() {
     for name in ["x::1::2", "x::"] {
         let out = Test::new()

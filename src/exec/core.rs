@@ -193,7 +193,8 @@ struct Run {
     /// Thin lists (one word each when empty, as most are).
     dep_ids: List<ProcId>,
     dependents: List<ProcId>,
-    /// Ready or running: counts towards its wave.
+    /// Ready, running, or blocked only by a missing dependency while the script runs:
+    /// counts towards its wave.
     active: bool,
     holds_slot: bool,
     /// Holds its `resources` in the local budget (from its start to its end, waits
@@ -842,6 +843,9 @@ impl Core {
                 if !std::mem::replace(&mut self.runs[p].missing_blocked, true) {
                     self.missing_blocked.push(p);
                 }
+                // It holds back the higher waves as a ready proc does: nothing else of
+                // its wave may be left to do so (see `settle_missing`).
+                self.activate(p);
             } else {
                 let hint = crate::graph::proc_hint(&self.graph, &dep);
                 // Quoted as Rust does: a name a closure returned may hold a line break.
@@ -853,11 +857,17 @@ impl Core {
             self.runs[p].ready_at = self.epoch.moment();
             self.runs[p].edits = self.graph_edits;
         }
+        self.activate(p);
+        self.enqueue(p);
+    }
+
+    /// `p` is ready, running or blocked only by a dependency the script may still define:
+    /// it counts towards its wave.
+    fn activate(&mut self, p: ProcId) {
         if !self.runs[p].active {
             self.runs[p].active = true;
             self.waves.activate(self.graph.proc(p).def.extras().wave);
         }
-        self.enqueue(p);
     }
 
     fn enqueue(&mut self, p: ProcId) {

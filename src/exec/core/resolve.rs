@@ -270,6 +270,11 @@ impl Core {
                 if let Some(r) = self.runs[p].rare.as_mut() {
                     r.missing.retain(|m| *m != name);
                 }
+                // Active only for its wave while a dependency was missing (see
+                // `deps_met`): from here on, as any proc, once it is ready.
+                if self.runs[p].missing().is_empty() {
+                    self.deactivate(p);
+                }
                 let d = self.graph.lookup(&name).expect("defined");
                 if let Err(e) = self.add_late_edge(p, d, &mut work) {
                     first_err.get_or_insert(e);

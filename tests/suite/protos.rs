@@ -107,6 +107,29 @@ print("names=" + names);
 }
 
 #[test]
+fn a_glob_runs_the_existing_procs_it_matches_besides_the_choices_of_a_proto() {
+    // API.md: `run("build::*")` is a "glob over arg_choices / existing procs: every match".
+    let out = Test::new()
+        .script(
+            r#"
+proto("test::[n]", #{ arg_choices: #{ n: ["1", "2"] } }, |ctx, n| n);
+proc("test::integration", || "i");
+proc("lint", || "l");
+proc("report", #{ deps: ["test::*"] }, |ctx| ctx.results.keys());
+print("names=" + run("test::*"));
+print("report=" + wait(run("report")[0]));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"names=["test::1", "test::2", "test::integration"]"#)
+        .line(r#"report=["test::1", "test::2", "test::integration"]"#)
+        .proc_state("SUCCEEDED", "test::integration")
+        .not_reported("lint")
+        .summary_is("prun: 4 succeeded");
+}
+
+#[test]
 fn run_of_several_patterns_returns_every_name_in_order() {
     let out = Test::new()
         .script(

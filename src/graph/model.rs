@@ -567,6 +567,21 @@ impl Graph {
         }
     }
 
+    /// The proc an rdep rule of `proto` injects, made with `args` (see
+    /// [`Graph::rdep_sources`]): none when its `arg_choices` refuse them, as the rule then
+    /// applies to no proc the proto may make.
+    pub(crate) fn rdep_instance(
+        &mut self,
+        proto: ProtoId,
+        args: Args,
+    ) -> Result<Option<ProcId>, GraphError> {
+        match self.check_choices(proto, &args) {
+            Err(GraphError::NotAChoice { .. }) => Ok(None),
+            Err(e) => Err(e),
+            Ok(()) => self.instantiate(proto, args).map(Some),
+        }
+    }
+
     /// Adds the procs defined since the last call that `proto` did not make and whose
     /// names its template fits to its `others`.
     fn scan_others(&mut self, proto: ProtoId) {

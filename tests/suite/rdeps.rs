@@ -217,3 +217,28 @@ proc("pre", #{ rdeps: [when_scheduled("main")], JOB(pre, 0.1) });
     out.ok().summary_is("prun: 2 succeeded");
     out.events().before("pre", "main");
 }
+
+#[test]
+fn a_proto_rdep_applies_only_to_the_values_its_arg_choices_allow() {
+    // `setup::[env]` allows only dev: scheduling `deploy::prod` makes no `setup::prod`
+    // (a proc its arg_choices refuse), and deploy::prod runs without one. A closure's
+    // choices are asked as a list's are.
+    for choices in [r#"["dev"]"#, r#"|ctx| ["dev"]"#] {
+        let out = Test::new()
+            .script(&format!(
+                r#"
+proto("setup::[env]", #{{ arg_choices: #{{ env: {choices} }}, rdeps: ["deploy::[env]"] }}, |ctx, env| "set up");
+proto("deploy::[env]", |ctx, env| ctx.results.keys());
+run(["deploy::dev", "deploy::prod"]);
+print("dev=" + wait("deploy::dev"));
+print("prod=" + wait("deploy::prod"));
+"#
+            ))
+            .run();
+        out.ok()
+            .line(r#"dev=["setup::dev"]"#)
+            .line("prod=[]")
+            .not_reported("setup::prod")
+            .summary_is("prun: 3 succeeded");
+    }
+}

@@ -81,7 +81,7 @@ impl Core {
         let (inject, create) = self.graph.rdep_sources(x);
         stack.extend(inject);
         for (proto, args) in create {
-            let made = self.graph.instantiate(proto, args).map(|id| vec![id]);
+            let made = self.graph.rdep_instance(proto, args).map(Vec::from_iter);
             stack.extend(noted(made, needs));
         }
         let node = self.graph.proc(x);

@@ -35,8 +35,9 @@ impl Core {
             .map(|d| self.graph.proc(d).name.to_string())
             .collect();
         for (proto, args) in create {
-            let id = self.graph.instantiate(proto, args)?;
-            inject.push(self.graph.proc(id).name.to_string());
+            if let Some(id) = self.graph.rdep_instance(proto, args)? {
+                inject.push(self.graph.proc(id).name.to_string());
+            }
         }
         self.sync_runs();
         for (_, (d, target)) in self.active_ws.candidates(&name) {

@@ -201,7 +201,7 @@ run("backup");
 #[test]
 fn targets_scheduled_together_honour_a_when_scheduled_between_them_in_any_order() {
     // As `run(["main", "pre"])`: the targets of one command line are scheduled at once, so
-    // `pre`, listed after `main`, still runs before it (parproc's `start('A', 'B')` too).
+    // `pre`, listed after `main`, still runs before it.
     let script = r#"
 proc("main", #{ JOB(main) });
 proc("pre", #{ rdeps: [when_scheduled("main")], JOB(pre, 0.1) });

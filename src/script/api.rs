@@ -219,11 +219,11 @@ pub(super) fn register(
     });
     let s = sched.clone();
     engine.register_fn("run", move |pattern: &str, args: Map| {
-        run(&s, vec![filled("run", pattern, args)?])
+        run(&s, vec![filled(&s, "run", pattern, args)?])
     });
     let s = sched.clone();
     engine.register_fn("run", move |_: &mut Ctx, pattern: &str, args: Map| {
-        run(&s, vec![filled("run", pattern, args)?])
+        run(&s, vec![filled(&s, "run", pattern, args)?])
     });
     let s = sched.clone();
     engine.register_fn("start", move |name: &str| start(&s, vec![name.to_string()]));
@@ -245,11 +245,11 @@ pub(super) fn register(
     });
     let s = sched.clone();
     engine.register_fn("create", move |pattern: &str, args: Map| {
-        create(&s, &filled("create", pattern, args)?)
+        create(&s, &filled(&s, "create", pattern, args)?)
     });
     let s = sched.clone();
     engine.register_fn("create", move |_: &mut Ctx, pattern: &str, args: Map| {
-        create(&s, &filled("create", pattern, args)?)
+        create(&s, &filled(&s, "create", pattern, args)?)
     });
 
     let s = sched.clone();
@@ -443,7 +443,8 @@ fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
 /// each `[placeholder]` replaced by its value in `args` (parproc's
 /// `run("build::[env]", env="prod")`). A key that is no placeholder of the pattern, a
 /// placeholder without a value and a value that is not text, a number or a bool are errors.
-fn filled(what: &str, pattern: &str, args: Map) -> R<String> {
+fn filled(sched: &Arc<Scheduler>, what: &str, pattern: &str, args: Map) -> R<String> {
+    let sep = separator_of(sched, pattern);
     let mut values = Vec::with_capacity(args.len());
     for (key, value) in args {
         if !pattern.contains(&format!("[{key}]")) {
@@ -457,9 +458,30 @@ fn filled(what: &str, pattern: &str, args: Map) -> R<String> {
                 crate::diag::value_words(&value)
             )));
         }
-        values.push((key.to_string(), value.to_string()));
+        let value = value.to_string();
+        if value.is_empty() {
+            return Err(err(format!(
+                "{what}(\"{pattern}\", ...): the value of `{key}` is empty, which a placeholder's value cannot be"
+            )));
+        }
+        if value.contains(&sep) {
+            return Err(err(format!(
+                "{what}(\"{pattern}\", ...): the value of `{key}` ({value:?}) holds the separator \"{sep}\", which a placeholder's value cannot"
+            )));
+        }
+        values.push((key.to_string(), value));
     }
     crate::graph::fill_text(pattern, &values).map_err(|e| err(format!("{what}: {e}")))
+}
+
+/// The separator of the proto `pattern` names, or the one protos are made with now.
+fn separator_of(sched: &Arc<Scheduler>, pattern: &str) -> String {
+    let c = sched.lock();
+    let g = c.graph();
+    match g.proto_named(pattern) {
+        Some(p) => g.proto(p).template.separator().to_string(),
+        None => g.separator().to_string(),
+    }
 }
 
 /// Blocks until `rx` fires; the error explains why a wait cannot finish.

@@ -387,6 +387,32 @@ run("b::prod");"#,
 }
 
 #[test]
+fn a_value_given_in_a_map_that_no_name_can_hold_is_an_error_naming_it() {
+    // A value holds `:` and spaces, never the separator and never nothing: the error says
+    // so, where the name made of it would only match no proto.
+    let out = Test::new()
+        .script(
+            r#"
+proto("x::[a]::[b]", |ctx, a, b| `${a}|${b}`);
+print(wait(run("x::[a]::[b]", #{ a: "p:q r", b: 1 })[0]));
+try { run("x::[a]::[b]", #{ a: "p::q", b: 1 }); } catch (e) { print(e); }
+try { create("x::[a]::[b]", #{ a: "p", b: "" }); } catch (e) { print(e); }
+set_options(#{ separator: "/" });
+proto("y/[a]", |ctx, a| a);
+print(wait(run("y/[a]", #{ a: "p::q" })[0]));
+try { run("y/[a]", #{ a: "p/q" }); } catch (e) { print(e); }
+"#,
+        )
+        .run();
+    out.ok()
+        .line("p:q r|1")
+        .line(r#"run("x::[a]::[b]", ...): the value of `a` ("p::q") holds the separator "::", which a placeholder's value cannot"#)
+        .line(r#"create("x::[a]::[b]", ...): the value of `b` is empty, which a placeholder's value cannot be"#)
+        .line("p::q")
+        .line(r#"run("y/[a]", ...): the value of `a` ("p/q") holds the separator "/", which a placeholder's value cannot"#);
+}
+
+#[test]
 fn run_and_create_fill_the_placeholders_of_a_pattern_from_a_map() {
     // parproc's run("build::[env]", env="prod").
     let out = Test::new()

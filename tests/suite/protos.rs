@@ -261,7 +261,9 @@ fn a_misspelt_value_suggests_the_nearest_allowed_one_in_a_script_and_as_a_target
         .script(&format!("{script}\nrun(\"build::prdo\");\n"))
         .run()
         .code(2)
-        .err_has(&format!("main.rhai:2:1: value \"prdo\" for placeholder [env] of proto \"build::[env]\" {hint}"));
+        .err_has(&format!(
+            "main.rhai:2:1: value \"prdo\" for placeholder [env] of proto \"build::[env]\" {hint}"
+        ));
     Test::new()
         .args(&["build::prdo"])
         .script(script)

@@ -442,7 +442,8 @@ fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
 /// The name `run(pattern, args)` and `create(pattern, args)` stand for: `pattern` with
 /// each `[placeholder]` replaced by its value in `args` (parproc's
 /// `run("build::[env]", env="prod")`). A key that is no placeholder of the pattern, a
-/// placeholder without a value and a value that is not text, a number or a bool are errors.
+/// placeholder without a value, a value that is not text, a number or a bool, and one that
+/// is empty or holds the separator (no name can) are errors.
 fn filled(sched: &Arc<Scheduler>, what: &str, pattern: &str, args: Map) -> R<String> {
     let sep = separator_of(sched, pattern);
     let mut values = Vec::with_capacity(args.len());

@@ -254,6 +254,9 @@ pub(super) fn register(
 
     let s = sched.clone();
     engine.register_fn("wait", move || wait_all(&s));
+    // `ctx.wait()` says what `wait()` inside a proc says.
+    let s = sched.clone();
+    engine.register_fn("wait", move |_: &mut Ctx| wait_all(&s));
     let s = sched.clone();
     engine.register_fn("wait", move |name: &str| {
         wait(&s, vec![name.to_string()], true)

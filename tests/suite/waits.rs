@@ -148,12 +148,15 @@ run("other*");
 
 #[test]
 fn wait_without_names_inside_a_proc_is_an_error() {
-    let out = Test::new()
-        .script("proc(\"p\", |ctx| { wait(); 1 });\nrun(\"p\");\n")
-        .run();
-    out.code(1);
-    let p = out.proc_line("FAILED", "p");
-    assert!(p.contains("main.rhai:1:"), "{p}");
+    for call in ["wait()", "ctx.wait()"] {
+        let out = Test::new()
+            .script(&format!("proc(\"p\", |ctx| {{ {call}; 1 }});\nrun(\"p\");\n"))
+            .run();
+        out.code(1);
+        let p = out.proc_line("FAILED", "p");
+        assert!(p.contains("main.rhai:1:"), "{p}");
+        assert!(p.contains("would wait for the proc itself"), "{call}: {p}");
+    }
 }
 
 #[test]

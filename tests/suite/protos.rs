@@ -287,6 +287,20 @@ run("{name}");
             .err_has(&format!("\"{name}\""))
             .out_lacks("ran ");
     }
+    // The name the proto would make with the separator in a value says so, in a script
+    // and as a target.
+    let why = r#"no proc or proto matches "x::1::2": proto "x::[a]" would take "1::2" for [a], but a placeholder's value cannot hold the separator "::""#;
+    Test::new()
+        .script("proto(\"x::[a]\", |ctx, a| a);\nrun(\"x::1::2\");\n")
+        .run()
+        .code(2)
+        .err_has(&format!("main.rhai:2:1: {why}"));
+    Test::new()
+        .args(&["x::1::2"])
+        .script("proto(\"x::[a]\", |ctx, a| a);\n")
+        .run()
+        .code(64)
+        .err_has(why);
 }
 
 #[test]

@@ -150,7 +150,9 @@ run("other*");
 fn wait_without_names_inside_a_proc_is_an_error() {
     for call in ["wait()", "ctx.wait()"] {
         let out = Test::new()
-            .script(&format!("proc(\"p\", |ctx| {{ {call}; 1 }});\nrun(\"p\");\n"))
+            .script(&format!(
+                "proc(\"p\", |ctx| {{ {call}; 1 }});\nrun(\"p\");\n"
+            ))
             .run();
         out.code(1);
         let p = out.proc_line("FAILED", "p");

@@ -116,6 +116,21 @@ run("lo");
         .err_has("wave")
         .err_has("main.rhai:4:1");
     assert!(!out.events().ran("lo"));
+    // As a target of the command line it is the script's error too (2), not a usage
+    // error (64): the target is right, the graph it reaches is not.
+    let out = Test::new()
+        .args(&["lo"])
+        .script(
+            r#"
+proc("hi", #{ wave: 1, JOB(hi) });
+proc("lo", #{ deps: ["hi"], JOB(lo) });
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        r#"prun: target: main.rhai:3:1: proc "lo" (wave 0) cannot depend on proc "hi" (wave 1)"#,
+    );
+    assert!(!out.events().ran("lo"));
 }
 
 #[test]

@@ -242,3 +242,41 @@ print("prod=" + wait("deploy::prod"));
             .summary_is("prun: 3 succeeded");
     }
 }
+
+#[test]
+fn a_when_scheduled_target_defined_after_the_declarer_was_scheduled_is_scheduled_after_it() {
+    // Whatever the declarer's state when the target (or the proto making it) is defined:
+    // waiting, or finished (the `wait`), the target runs, after it.
+    for (wait, target) in [
+        ("", r#"proc("deploy", #{ JOB(deploy) });"#),
+        (r#"wait("backup");"#, r#"proc("deploy", #{ JOB(deploy) });"#),
+        (
+            "",
+            r#"proto("dep::[env]", |ctx, env| shell("sh job.sh deploy"));"#,
+        ),
+        (
+            r#"wait("backup");"#,
+            r#"proto("dep::[env]", |ctx, env| shell("sh job.sh deploy"));"#,
+        ),
+    ] {
+        let name = if target.contains("proto") {
+            "dep::prod"
+        } else {
+            "deploy"
+        };
+        let out = Test::new()
+            .script(&format!(
+                r#"
+proc("backup", #{{ rdeps: [when_scheduled("{name}")], JOB(backup, 0.1) }});
+run("backup");
+{wait}
+{target}
+"#
+            ))
+            .run();
+        out.ok()
+            .proc_state("SUCCEEDED", name)
+            .summary_is("prun: 2 succeeded");
+        out.events().before("backup", "deploy");
+    }
+}

@@ -1177,7 +1177,7 @@ fn check_targets(sched: &Arc<Scheduler>, targets: &[String]) -> Vec<String> {
 }
 
 /// Starts the command line's targets; a target that cannot be started is a usage error
-/// (a script error when a closure of the script failed or its graph has a cycle),
+/// (a script error when a closure of the script failed or its graph is at fault),
 /// returned with its message.
 fn run_targets(
     sched: &Arc<Scheduler>,
@@ -1186,16 +1186,15 @@ fn run_targets(
 ) -> (Exit, Option<String>) {
     // Each target is expanded once, even when the operation is retried (see Core::expand).
     // All are expanded before any starts: a typo in the last one starts none of them.
+    // They start together, as `run([...])` does, so a `when_scheduled` between two
+    // targets holds whatever their order.
     let mut expanded: Vec<Vec<crate::graph::ProcId>> = Vec::new();
     let result = sched.graph_op(|c| {
         c.flush_now()?;
         while let Some(t) = targets.get(expanded.len()) {
             expanded.push(c.expand(t)?);
         }
-        for ids in &expanded {
-            c.start(ids)?;
-        }
-        Ok::<_, crate::graph::GraphError>(())
+        c.start(&expanded.concat())
     });
     match result {
         Ok(()) => (Exit::Ok, None),
@@ -1205,12 +1204,16 @@ fn run_targets(
                 crate::graph::graph_error_at_definition(sched.lock().graph(), &e)
             );
             reporter.eprint(&format!("prun: {message}"));
-            // A closure of the script that failed, or a cycle in its graph, is the
-            // script's fault, whatever target reached it.
+            // A closure of the script that failed, or a fault of its graph (a cycle, a
+            // wave violation, a `when_scheduled` too late, a missing dependency under
+            // `allow_missing_deps: false`), is the script's, whatever target reached it.
+            use crate::graph::GraphError as G;
             let exit = match e {
-                crate::graph::GraphError::Callback { .. } | crate::graph::GraphError::Cycle(_) => {
-                    Exit::Script
-                }
+                G::Callback { .. }
+                | G::Cycle(_)
+                | G::WaveViolation { .. }
+                | G::TooLate { .. }
+                | G::MissingDep { .. } => Exit::Script,
                 _ => Exit::Usage,
             };
             (exit, Some(message))

@@ -193,7 +193,8 @@ struct Run {
     /// Thin lists (one word each when empty, as most are).
     dep_ids: List<ProcId>,
     dependents: List<ProcId>,
-    /// Ready or running: counts towards its wave.
+    /// Ready, running, or blocked only by a missing dependency while the script runs:
+    /// counts towards its wave.
     active: bool,
     holds_slot: bool,
     /// Holds its `resources` in the local budget (from its start to its end, waits
@@ -397,6 +398,11 @@ pub(crate) struct Core {
     ws_of: HashMap<ProcId, Vec<usize>>,
     awaiting_missing: HashMap<String, Vec<ProcId>>,
     resolved_missing: Vec<(ProcId, String)>,
+    /// `when_scheduled` targets no proc or proto made when their declarers were scheduled:
+    /// the name and its declarers. Defined later, the target is scheduled after them.
+    awaiting_ws: HashMap<String, Vec<ProcId>>,
+    /// Targets of `awaiting_ws` defined since, with a declarer each: (target, declarer).
+    resolved_ws: Vec<(ProcId, ProcId)>,
     missing_blocked: Vec<ProcId>,
     pending_now: Vec<ProcId>,
     waiters: Vec<Option<Waiter>>,
@@ -466,6 +472,8 @@ impl Core {
             ws_of: HashMap::new(),
             awaiting_missing: HashMap::new(),
             resolved_missing: Vec::new(),
+            awaiting_ws: HashMap::new(),
+            resolved_ws: Vec::new(),
             missing_blocked: Vec::new(),
             pending_now: Vec::new(),
             waiters: Vec::new(),
@@ -703,7 +711,8 @@ impl Core {
         Ok(id)
     }
 
-    /// Declares a proto. Dependencies recorded as missing that it can create are created.
+    /// Declares a proto. Dependencies recorded as missing and `when_scheduled` targets
+    /// recorded as awaited that it can create are created.
     pub(crate) fn define_proto(
         &mut self,
         pattern: &str,
@@ -717,7 +726,12 @@ impl Core {
             self.check_def("proto", pattern, &def)?;
             self.graph.add_proto(pattern, def)?;
         }
-        let names: Vec<String> = self.awaiting_missing.keys().cloned().collect();
+        let names: Vec<String> = self
+            .awaiting_missing
+            .keys()
+            .chain(self.awaiting_ws.keys())
+            .cloned()
+            .collect();
         let roots: Vec<Root<'_>> = names.iter().map(|n| Root::Name(n)).collect();
         self.prepare(&roots)?;
         for name in names {
@@ -767,6 +781,10 @@ impl Core {
                 let name = node.name.to_string();
                 self.resolved_missing
                     .extend(waiting.into_iter().map(|p| (p, name.clone())));
+            }
+            if let Some(declarers) = self.awaiting_ws.remove(&*node.name) {
+                self.resolved_ws
+                    .extend(declarers.into_iter().map(|x| (id, x)));
             }
         }
     }
@@ -842,6 +860,9 @@ impl Core {
                 if !std::mem::replace(&mut self.runs[p].missing_blocked, true) {
                     self.missing_blocked.push(p);
                 }
+                // It holds back the higher waves as a ready proc does: nothing else of
+                // its wave may be left to do so (see `settle_missing`).
+                self.activate(p);
             } else {
                 let hint = crate::graph::proc_hint(&self.graph, &dep);
                 // Quoted as Rust does: a name a closure returned may hold a line break.
@@ -853,11 +874,17 @@ impl Core {
             self.runs[p].ready_at = self.epoch.moment();
             self.runs[p].edits = self.graph_edits;
         }
+        self.activate(p);
+        self.enqueue(p);
+    }
+
+    /// `p` is ready, running or blocked only by a dependency the script may still define:
+    /// it counts towards its wave.
+    fn activate(&mut self, p: ProcId) {
         if !self.runs[p].active {
             self.runs[p].active = true;
             self.waves.activate(self.graph.proc(p).def.extras().wave);
         }
-        self.enqueue(p);
     }
 
     fn enqueue(&mut self, p: ProcId) {

@@ -60,8 +60,9 @@ pub(crate) enum GraphError {
         allowed: Vec<String>,
     },
     #[error(
-        "value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of {}",
-        allowed_values(allowed)
+        "value \"{value}\" for placeholder [{arg}] of proto \"{proto}\" is not one of {}{}",
+        allowed_values(allowed),
+        crate::suggest::hint(value, allowed.iter().map(String::as_str), "\"")
     )]
     NotAChoice {
         proto: String,

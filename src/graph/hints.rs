@@ -73,7 +73,25 @@ pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
             p.template.text()
         );
     }
+    if let GraphError::NoMatch(n) = e
+        && let Some(why) = separator_in_value(g, n)
+    {
+        return format!("{e}: {why}");
+    }
     format!("{e}{}", proc_hint(g, wrong))
+}
+
+/// Why `name` is no name of a proto whose template it fits but for the separator in the
+/// last placeholder's value (`x::1::2` for `x::[a]`).
+fn separator_in_value(g: &Graph, name: &str) -> Option<String> {
+    g.protos().find_map(|p| {
+        let (param, value) = p.template.fits_but_for_separator(name)?;
+        Some(format!(
+            "proto \"{}\" would take {value:?} for [{param}], but a placeholder's value cannot hold the separator \"{}\"",
+            p.template.text(),
+            p.template.separator()
+        ))
+    })
 }
 
 /// [`graph_error`] for an error no call of the script led to (a `now` proc scheduled when

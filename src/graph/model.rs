@@ -113,6 +113,12 @@ pub(crate) struct Proto {
     /// The values its `arg_choices` lists allow, per placeholder, as sets: made at the
     /// first check, so that making each of 100,000 listed names checks it in constant time.
     listed: OnceLock<HashMap<String, HashSet<String>>>,
+    /// Procs it did not make whose names its template fits (a plain `test::integration`
+    /// beside `test::[n]`): a glob over its choices stands for them too. Kept up to date
+    /// by [`Graph::scan_others`] with the procs defined since `scanned`, so that a glob
+    /// dependency of each of many procs looks at every proc once, not once each.
+    others: Vec<ProcId>,
+    scanned: usize,
 }
 
 impl Proto {
@@ -406,6 +412,8 @@ impl Graph {
             def,
             instances: Vec::new(),
             listed: OnceLock::new(),
+            others: Vec::new(),
+            scanned: 0,
         });
         self.proto_by_name.insert(pattern.to_string(), id);
         self.add_rules(RuleSource::Proto(id))?;
@@ -559,6 +567,36 @@ impl Graph {
         }
     }
 
+    /// The proc an rdep rule of `proto` injects, made with `args` (see
+    /// [`Graph::rdep_sources`]): none when its `arg_choices` refuse them, as the rule then
+    /// applies to no proc the proto may make.
+    pub(crate) fn rdep_instance(
+        &mut self,
+        proto: ProtoId,
+        args: Args,
+    ) -> Result<Option<ProcId>, GraphError> {
+        match self.check_choices(proto, &args) {
+            Err(GraphError::NotAChoice { .. }) => Ok(None),
+            Err(e) => Err(e),
+            Ok(()) => self.instantiate(proto, args).map(Some),
+        }
+    }
+
+    /// Adds the procs defined since the last call that `proto` did not make and whose
+    /// names its template fits to its `others`.
+    fn scan_others(&mut self, proto: ProtoId) {
+        let p = &self.protos[proto];
+        let found: Vec<ProcId> = (p.scanned..self.procs.len())
+            .filter(|&id| {
+                self.procs[id].proto() != Some(proto)
+                    && p.template.matches(&self.procs[id].name).is_some()
+            })
+            .collect();
+        let p = &mut self.protos[proto];
+        p.others.extend(found);
+        p.scanned = self.procs.len();
+    }
+
     /// Creates (or finds) the proc named by the proto filled with `args`.
     pub(crate) fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
         let name = self.protos[proto].template.fill(&args)?;
@@ -656,7 +694,8 @@ impl Graph {
     /// `create(pattern)`: the procs a name or glob stands for, created from protos as needed.
     ///
     /// A glob in a placeholder expands over that placeholder's `arg_choices` (an error when it
-    /// has none); a glob that fits no proto matches existing proc names instead.
+    /// has none), followed by the other existing procs it matches; a glob that fits no proto
+    /// matches existing proc names only.
     pub(crate) fn expand(&mut self, pattern: &str) -> Result<Vec<ProcId>, GraphError> {
         if let Some(id) = self.lookup(pattern) {
             return Ok(vec![id]);
@@ -723,10 +762,15 @@ impl Graph {
             if !needs.is_empty() {
                 return Err(GraphError::Unresolved(Needs(Arc::new(needs))));
             }
-            return combos
+            let mut ids = combos
                 .into_iter()
                 .map(|args| self.instantiate(proto, args))
-                .collect();
+                .collect::<Result<Vec<ProcId>, GraphError>>()?;
+            // Every match: after the proto's, the other procs of names it fits.
+            self.scan_others(proto);
+            let others = self.protos[proto].others.iter().copied();
+            ids.extend(others.filter(|&id| wildcard_match(pattern, &self.procs[id].name)));
+            return Ok(ids);
         }
         let hits: Vec<ProcId> = self.matching(pattern).collect();
         if hits.is_empty() {

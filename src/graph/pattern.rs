@@ -139,6 +139,26 @@ impl Template {
         rest.is_empty().then_some(args)
     }
 
+    /// The last placeholder and its value when `name` fits the template only with that
+    /// value holding the separator (`build::a::b` for `build::[env]`), which no value can.
+    pub(crate) fn fits_but_for_separator(&self, name: &str) -> Option<(&str, String)> {
+        let (Token::Param(last), init) = self.tokens.split_last()? else {
+            return None;
+        };
+        let mut rest = name;
+        for tok in init {
+            match tok {
+                Token::Lit(l) => rest = rest.strip_prefix(l.as_str())?,
+                Token::Param(_) => {
+                    let end = rest.find(self.sep.as_str()).filter(|&e| e > 0)?;
+                    rest = &rest[end..];
+                }
+            }
+        }
+        rest.contains(self.sep.as_str())
+            .then(|| (last.as_str(), rest.to_string()))
+    }
+
     /// Fills every placeholder from `args`; a missing value is an error naming it, and so
     /// is one the name could not be matched back to (empty, or holding the separator: an
     /// `arg_choices` value such as `"a::b"` would make a proc no name can reach).

@@ -214,12 +214,16 @@ pub(super) fn register(
         run(&s, vec![pattern.to_string()])
     });
     let s = sched.clone();
+    engine.register_fn("run", move |_: &mut Ctx, patterns: Array| {
+        run(&s, strings(patterns)?)
+    });
+    let s = sched.clone();
     engine.register_fn("run", move |pattern: &str, args: Map| {
-        run(&s, vec![filled("run", pattern, args)?])
+        run(&s, vec![filled(&s, "run", pattern, args)?])
     });
     let s = sched.clone();
     engine.register_fn("run", move |_: &mut Ctx, pattern: &str, args: Map| {
-        run(&s, vec![filled("run", pattern, args)?])
+        run(&s, vec![filled(&s, "run", pattern, args)?])
     });
     let s = sched.clone();
     engine.register_fn("start", move |name: &str| start(&s, vec![name.to_string()]));
@@ -230,6 +234,10 @@ pub(super) fn register(
         start(&s, vec![name.to_string()])
     });
     let s = sched.clone();
+    engine.register_fn("start", move |_: &mut Ctx, names: Array| {
+        start(&s, strings(names)?)
+    });
+    let s = sched.clone();
     engine.register_fn("create", move |pattern: &str| create(&s, pattern));
     let s = sched.clone();
     engine.register_fn("create", move |_: &mut Ctx, pattern: &str| {
@@ -237,15 +245,18 @@ pub(super) fn register(
     });
     let s = sched.clone();
     engine.register_fn("create", move |pattern: &str, args: Map| {
-        create(&s, &filled("create", pattern, args)?)
+        create(&s, &filled(&s, "create", pattern, args)?)
     });
     let s = sched.clone();
     engine.register_fn("create", move |_: &mut Ctx, pattern: &str, args: Map| {
-        create(&s, &filled("create", pattern, args)?)
+        create(&s, &filled(&s, "create", pattern, args)?)
     });
 
     let s = sched.clone();
     engine.register_fn("wait", move || wait_all(&s));
+    // `ctx.wait()` says what `wait()` inside a proc says.
+    let s = sched.clone();
+    engine.register_fn("wait", move |_: &mut Ctx| wait_all(&s));
     let s = sched.clone();
     engine.register_fn("wait", move |name: &str| {
         wait(&s, vec![name.to_string()], true)
@@ -434,8 +445,10 @@ fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
 /// The name `run(pattern, args)` and `create(pattern, args)` stand for: `pattern` with
 /// each `[placeholder]` replaced by its value in `args` (parproc's
 /// `run("build::[env]", env="prod")`). A key that is no placeholder of the pattern, a
-/// placeholder without a value and a value that is not text, a number or a bool are errors.
-fn filled(what: &str, pattern: &str, args: Map) -> R<String> {
+/// placeholder without a value, a value that is not text, a number or a bool, and one that
+/// is empty or holds the separator (no name can) are errors.
+fn filled(sched: &Arc<Scheduler>, what: &str, pattern: &str, args: Map) -> R<String> {
+    let sep = separator_of(sched, pattern);
     let mut values = Vec::with_capacity(args.len());
     for (key, value) in args {
         if !pattern.contains(&format!("[{key}]")) {
@@ -449,9 +462,30 @@ fn filled(what: &str, pattern: &str, args: Map) -> R<String> {
                 crate::diag::value_words(&value)
             )));
         }
-        values.push((key.to_string(), value.to_string()));
+        let value = value.to_string();
+        if value.is_empty() {
+            return Err(err(format!(
+                "{what}(\"{pattern}\", ...): the value of `{key}` is empty, which a placeholder's value cannot be"
+            )));
+        }
+        if value.contains(&sep) {
+            return Err(err(format!(
+                "{what}(\"{pattern}\", ...): the value of `{key}` ({value:?}) holds the separator \"{sep}\", which a placeholder's value cannot"
+            )));
+        }
+        values.push((key.to_string(), value));
     }
     crate::graph::fill_text(pattern, &values).map_err(|e| err(format!("{what}: {e}")))
+}
+
+/// The separator of the proto `pattern` names, or the one protos are made with now.
+fn separator_of(sched: &Arc<Scheduler>, pattern: &str) -> String {
+    let c = sched.lock();
+    let g = c.graph();
+    match g.proto_named(pattern) {
+        Some(p) => g.proto(p).template.separator().to_string(),
+        None => g.separator().to_string(),
+    }
 }
 
 /// Blocks until `rx` fires; the error explains why a wait cannot finish.

@@ -107,6 +107,29 @@ print("names=" + names);
 }
 
 #[test]
+fn a_glob_runs_the_existing_procs_it_matches_besides_the_choices_of_a_proto() {
+    // API.md: `run("build::*")` is a "glob over arg_choices / existing procs: every match".
+    let out = Test::new()
+        .script(
+            r#"
+proto("test::[n]", #{ arg_choices: #{ n: ["1", "2"] } }, |ctx, n| n);
+proc("test::integration", || "i");
+proc("lint", || "l");
+proc("report", #{ deps: ["test::*"] }, |ctx| ctx.results.keys());
+print("names=" + run("test::*"));
+print("report=" + wait(run("report")[0]));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"names=["test::1", "test::2", "test::integration"]"#)
+        .line(r#"report=["test::1", "test::2", "test::integration"]"#)
+        .proc_state("SUCCEEDED", "test::integration")
+        .not_reported("lint")
+        .summary_is("prun: 4 succeeded");
+}
+
+#[test]
 fn run_of_several_patterns_returns_every_name_in_order() {
     let out = Test::new()
         .script(
@@ -231,6 +254,25 @@ run("build::qa");
 }
 
 #[test]
+fn a_misspelt_value_suggests_the_nearest_allowed_one_in_a_script_and_as_a_target() {
+    let script = r#"proto("build::[env]", #{ arg_choices: #{ env: ["dev", "prod", "stage"] } }, |ctx, env| 1);"#;
+    let hint = r#"is not one of the allowed values: dev, prod, stage; did you mean "prod"?"#;
+    Test::new()
+        .script(&format!("{script}\nrun(\"build::prdo\");\n"))
+        .run()
+        .code(2)
+        .err_has(&format!(
+            "main.rhai:2:1: value \"prdo\" for placeholder [env] of proto \"build::[env]\" {hint}"
+        ));
+    Test::new()
+        .args(&["build::prdo"])
+        .script(script)
+        .run()
+        .code(64)
+        .err_has(hint);
+}
+
+#[test]
 fn placeholder_matches_a_non_empty_value_without_the_separator() {
     for name in ["x::1::2", "x::"] {
         let out = Test::new()
@@ -245,6 +287,20 @@ run("{name}");
             .err_has(&format!("\"{name}\""))
             .out_lacks("ran ");
     }
+    // The name the proto would make with the separator in a value says so, in a script
+    // and as a target.
+    let why = r#"no proc or proto matches "x::1::2": proto "x::[a]" would take "1::2" for [a], but a placeholder's value cannot hold the separator "::""#;
+    Test::new()
+        .script("proto(\"x::[a]\", |ctx, a| a);\nrun(\"x::1::2\");\n")
+        .run()
+        .code(2)
+        .err_has(&format!("main.rhai:2:1: {why}"));
+    Test::new()
+        .args(&["x::1::2"])
+        .script("proto(\"x::[a]\", |ctx, a| a);\n")
+        .run()
+        .code(64)
+        .err_has(why);
 }
 
 #[test]
@@ -344,6 +400,32 @@ run("b::prod");"#,
     out.code(2).err_has(
         r#"value "prod" for placeholder [env] of proto "gen::[env]" is not one of the allowed values: dev"#,
     );
+}
+
+#[test]
+fn a_value_given_in_a_map_that_no_name_can_hold_is_an_error_naming_it() {
+    // A value holds `:` and spaces, never the separator and never nothing: the error says
+    // so, where the name made of it would only match no proto.
+    let out = Test::new()
+        .script(
+            r#"
+proto("x::[a]::[b]", |ctx, a, b| `${a}|${b}`);
+print(wait(run("x::[a]::[b]", #{ a: "p:q r", b: 1 })[0]));
+try { run("x::[a]::[b]", #{ a: "p::q", b: 1 }); } catch (e) { print(e); }
+try { create("x::[a]::[b]", #{ a: "p", b: "" }); } catch (e) { print(e); }
+set_options(#{ separator: "/" });
+proto("y/[a]", |ctx, a| a);
+print(wait(run("y/[a]", #{ a: "p::q" })[0]));
+try { run("y/[a]", #{ a: "p/q" }); } catch (e) { print(e); }
+"#,
+        )
+        .run();
+    out.ok()
+        .line("p:q r|1")
+        .line(r#"run("x::[a]::[b]", ...): the value of `a` ("p::q") holds the separator "::", which a placeholder's value cannot"#)
+        .line(r#"create("x::[a]::[b]", ...): the value of `b` is empty, which a placeholder's value cannot be"#)
+        .line("p::q")
+        .line(r#"run("y/[a]", ...): the value of `a` ("p/q") holds the separator "/", which a placeholder's value cannot"#);
 }
 
 #[test]

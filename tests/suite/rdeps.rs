@@ -197,3 +197,86 @@ run("backup");
     );
     assert!(!out.events().ran("deploy::*"), "{}", out.describe());
 }
+
+#[test]
+fn targets_scheduled_together_honour_a_when_scheduled_between_them_in_any_order() {
+    // As `run(["main", "pre"])`: the targets of one command line are scheduled at once, so
+    // `pre`, listed after `main`, still runs before it.
+    let script = r#"
+proc("main", #{ JOB(main) });
+proc("pre", #{ rdeps: [when_scheduled("main")], JOB(pre, 0.1) });
+"#;
+    for targets in [["main", "pre"], ["pre", "main"]] {
+        let out = Test::new().args(&targets).script(script).run();
+        out.ok().summary_is("prun: 2 succeeded");
+        out.events().before("pre", "main");
+    }
+    let out = Test::new()
+        .script(&format!("{script}run([\"main\", \"pre\"]);\n"))
+        .run();
+    out.ok().summary_is("prun: 2 succeeded");
+    out.events().before("pre", "main");
+}
+
+#[test]
+fn a_proto_rdep_applies_only_to_the_values_its_arg_choices_allow() {
+    // `setup::[env]` allows only dev: scheduling `deploy::prod` makes no `setup::prod`
+    // (a proc its arg_choices refuse), and deploy::prod runs without one. A closure's
+    // choices are asked as a list's are.
+    for choices in [r#"["dev"]"#, r#"|ctx| ["dev"]"#] {
+        let out = Test::new()
+            .script(&format!(
+                r#"
+proto("setup::[env]", #{{ arg_choices: #{{ env: {choices} }}, rdeps: ["deploy::[env]"] }}, |ctx, env| "set up");
+proto("deploy::[env]", |ctx, env| ctx.results.keys());
+run(["deploy::dev", "deploy::prod"]);
+print("dev=" + wait("deploy::dev"));
+print("prod=" + wait("deploy::prod"));
+"#
+            ))
+            .run();
+        out.ok()
+            .line(r#"dev=["setup::dev"]"#)
+            .line("prod=[]")
+            .not_reported("setup::prod")
+            .summary_is("prun: 3 succeeded");
+    }
+}
+
+#[test]
+fn a_when_scheduled_target_defined_after_the_declarer_was_scheduled_is_scheduled_after_it() {
+    // Whatever the declarer's state when the target (or the proto making it) is defined:
+    // waiting, or finished (the `wait`), the target runs, after it.
+    for (wait, target) in [
+        ("", r#"proc("deploy", #{ JOB(deploy) });"#),
+        (r#"wait("backup");"#, r#"proc("deploy", #{ JOB(deploy) });"#),
+        (
+            "",
+            r#"proto("dep::[env]", |ctx, env| shell("sh job.sh deploy"));"#,
+        ),
+        (
+            r#"wait("backup");"#,
+            r#"proto("dep::[env]", |ctx, env| shell("sh job.sh deploy"));"#,
+        ),
+    ] {
+        let name = if target.contains("proto") {
+            "dep::prod"
+        } else {
+            "deploy"
+        };
+        let out = Test::new()
+            .script(&format!(
+                r#"
+proc("backup", #{{ rdeps: [when_scheduled("{name}")], JOB(backup, 0.1) }});
+run("backup");
+{wait}
+{target}
+"#
+            ))
+            .run();
+        out.ok()
+            .proc_state("SUCCEEDED", name)
+            .summary_is("prun: 2 succeeded");
+        out.events().before("backup", "deploy");
+    }
+}

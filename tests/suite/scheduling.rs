@@ -60,6 +60,46 @@ run("setup");
 }
 
 #[test]
+fn a_lower_wave_proc_waiting_for_a_dependency_not_defined_yet_holds_back_a_higher_wave() {
+    // `migrate` waits for `backup`, which the script defines later: no wave-0 proc is
+    // ready or running meanwhile, yet `serve` (wave 1) must not start before `migrate`.
+    // The top level gives `serve` a second to start wrongly, then defines `backup`.
+    let out = Test::new()
+        .script(
+            r#"
+proc("migrate", #{ deps: ["backup"], JOB(migrate) });
+proc("serve", #{ wave: 1, JOB(serve) });
+run(["migrate", "serve"]);
+let polls = 0;
+while state("serve") == "WANTED" && polls < 100 { sleep(0.01); polls += 1; }
+print("serve while backup was missing: " + state("serve"));
+proc("backup", #{ JOB(backup) });
+"#,
+        )
+        .run();
+    out.ok()
+        .line("serve while backup was missing: WANTED")
+        .summary_is("prun: 3 succeeded");
+    let ev = out.events();
+    ev.before("backup", "migrate");
+    ev.before("migrate", "serve");
+    // Never defined: once the top level waits, `migrate` is FAILED_DEP and `serve` starts.
+    Test::new()
+        .script(
+            r#"
+proc("migrate", #{ deps: ["backup"], JOB(migrate) });
+proc("serve", #{ wave: 1, JOB(serve) });
+run(["migrate", "serve"]);
+wait("serve");
+"#,
+        )
+        .run()
+        .code(1)
+        .proc_state("FAILED_DEP", "migrate")
+        .proc_state("SUCCEEDED", "serve");
+}
+
+#[test]
 fn depending_on_a_higher_wave_is_an_error() {
     let out = Test::new()
         .script(
@@ -75,6 +115,21 @@ run("lo");
         .err_has("\"hi\"")
         .err_has("wave")
         .err_has("main.rhai:4:1");
+    assert!(!out.events().ran("lo"));
+    // As a target of the command line it is the script's error too (2), not a usage
+    // error (64): the target is right, the graph it reaches is not.
+    let out = Test::new()
+        .args(&["lo"])
+        .script(
+            r#"
+proc("hi", #{ wave: 1, JOB(hi) });
+proc("lo", #{ deps: ["hi"], JOB(lo) });
+"#,
+        )
+        .run();
+    out.code(2).err_has(
+        r#"prun: target: main.rhai:3:1: proc "lo" (wave 0) cannot depend on proc "hi" (wave 1)"#,
+    );
     assert!(!out.events().ran("lo"));
 }
 

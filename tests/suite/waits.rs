@@ -148,12 +148,17 @@ run("other*");
 
 #[test]
 fn wait_without_names_inside_a_proc_is_an_error() {
-    let out = Test::new()
-        .script("proc(\"p\", |ctx| { wait(); 1 });\nrun(\"p\");\n")
-        .run();
-    out.code(1);
-    let p = out.proc_line("FAILED", "p");
-    assert!(p.contains("main.rhai:1:"), "{p}");
+    for call in ["wait()", "ctx.wait()"] {
+        let out = Test::new()
+            .script(&format!(
+                "proc(\"p\", |ctx| {{ {call}; 1 }});\nrun(\"p\");\n"
+            ))
+            .run();
+        out.code(1);
+        let p = out.proc_line("FAILED", "p");
+        assert!(p.contains("main.rhai:1:"), "{p}");
+        assert!(p.contains("would wait for the proc itself"), "{call}: {p}");
+    }
 }
 
 #[test]
@@ -401,4 +406,30 @@ print("g=" + wait("g"));
         .line("g=m1/m2")
         .summary_is("prun: 8 succeeded, 1 failed");
     out.proc_state("SUCCEEDED", "b");
+}
+
+#[test]
+fn ctx_run_and_ctx_start_take_an_array_as_run_and_start_do() {
+    // `ctx.run`, `ctx.start`, `ctx.create` and `ctx.wait` take what their plain forms take,
+    // so the names `ctx.create` returns can be handed to `ctx.start` as they are.
+    let out = Test::new()
+        .script(
+            r#"
+proto("part::[n]", |ctx, n| n);
+proc("x", || "x");
+proc("grow", |ctx| {
+    let made = ctx.create("part::1") + ctx.create("part::[n]", #{ n: "2" });
+    ctx.start(made);
+    let more = ctx.run(["part::3", "x"]);
+    let all = ctx.wait(made + more);
+    `${all.keys()}`
+});
+run("grow");
+print("grow=" + wait("grow"));
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"grow=["part::1", "part::2", "part::3", "x"]"#)
+        .summary_is("prun: 5 succeeded");
 }

@@ -45,11 +45,12 @@ impl Core {
         // A set, not a table of every proc: a chain made level by level prepares once
         // per level, each time from its newest proc.
         let mut seen: HashSet<ProcId> = HashSet::new();
-        let (mut now_seen, mut missing_seen) = (0, 0);
+        let (mut now_seen, mut missing_seen, mut ws_seen) = (0, 0, 0);
         loop {
             self.sync_runs();
             // `now` procs are scheduled by the next flush, and procs a waiting dependent
-            // had missing by the next settle: both are part of what this operation reaches.
+            // had missing or a declarer awaited by the next settle: all are part of what
+            // this operation reaches.
             stack.extend(self.pending_now[now_seen.min(self.pending_now.len())..].iter());
             now_seen = self.pending_now.len();
             let missing = &self.resolved_missing[missing_seen.min(self.resolved_missing.len())..];
@@ -59,6 +60,9 @@ impl Core {
                 .collect();
             stack.extend(found);
             missing_seen = self.resolved_missing.len();
+            let awaited = &self.resolved_ws[ws_seen.min(self.resolved_ws.len())..];
+            stack.extend(awaited.iter().map(|&(t, _)| t));
+            ws_seen = self.resolved_ws.len();
             let Some(x) = stack.pop() else {
                 break;
             };
@@ -81,7 +85,7 @@ impl Core {
         let (inject, create) = self.graph.rdep_sources(x);
         stack.extend(inject);
         for (proto, args) in create {
-            let made = self.graph.instantiate(proto, args).map(|id| vec![id]);
+            let made = self.graph.rdep_instance(proto, args).map(Vec::from_iter);
             stack.extend(noted(made, needs));
         }
         let node = self.graph.proc(x);

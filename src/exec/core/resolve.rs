@@ -35,8 +35,9 @@ impl Core {
             .map(|d| self.graph.proc(d).name.to_string())
             .collect();
         for (proto, args) in create {
-            let id = self.graph.instantiate(proto, args)?;
-            inject.push(self.graph.proc(id).name.to_string());
+            if let Some(id) = self.graph.rdep_instance(proto, args)? {
+                inject.push(self.graph.proc(id).name.to_string());
+            }
         }
         self.sync_runs();
         for (_, (d, target)) in self.active_ws.candidates(&name) {
@@ -83,6 +84,7 @@ impl Core {
             };
             self.activate_ws(x, Slot::name(&target), WsTarget::Name(target.clone()));
             let Some(t) = self.graph.resolve(&target)? else {
+                self.awaiting_ws.entry(target).or_default().push(x);
                 continue;
             };
             self.sync_runs();
@@ -257,9 +259,10 @@ impl Core {
         Ok(())
     }
 
-    /// Handles dependencies that were missing and have since been defined.
+    /// Handles dependencies that were missing and `when_scheduled` targets that were
+    /// awaited, and have since been defined.
     pub(super) fn settle_missing(&mut self) -> Result<(), GraphError> {
-        let mut first_err = None;
+        let mut first_err = self.settle_awaited_targets().err();
         while !self.resolved_missing.is_empty() {
             let batch = std::mem::take(&mut self.resolved_missing);
             let mut work = Vec::new();
@@ -269,6 +272,11 @@ impl Core {
                 }
                 if let Some(r) = self.runs[p].rare.as_mut() {
                     r.missing.retain(|m| *m != name);
+                }
+                // Active only for its wave while a dependency was missing (see
+                // `deps_met`): from here on, as any proc, once it is ready.
+                if self.runs[p].missing().is_empty() {
+                    self.deactivate(p);
                 }
                 let d = self.graph.lookup(&name).expect("defined");
                 if let Err(e) = self.add_late_edge(p, d, &mut work) {
@@ -296,6 +304,32 @@ impl Core {
                     self.deps_met(p);
                 }
             }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Schedules each `when_scheduled` target defined since its declarer was scheduled,
+    /// after the declarer, whatever its state now: scheduling the declarer schedules the
+    /// target, whichever of the two the script defines first.
+    fn settle_awaited_targets(&mut self) -> Result<(), GraphError> {
+        let mut work = Vec::new();
+        let mut first_err = None;
+        for (t, x) in std::mem::take(&mut self.resolved_ws) {
+            let declarer = self.graph.proc(x).name.clone();
+            let added = self.graph.add_dep_name(t, &declarer);
+            let r = match self.runs[t].state {
+                State::Idle => self.want(t, &mut work),
+                State::Wanted if added && self.runs[t].resolved => {
+                    self.add_late_edge(t, x, &mut work)
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Err(e) = self.process(work) {
+            first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
     }

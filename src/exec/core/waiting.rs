@@ -137,6 +137,8 @@ impl Core {
                 self.deps_met(p);
             }
         }
+        // A proc that failed here may have held back a higher wave.
+        self.pump();
     }
 
     /// The top-level script ended.

@@ -123,6 +123,36 @@ fn a_last_line_without_a_newline_is_streamed_when_the_proc_ends() {
     out.ok().line("a │ no newline");
 }
 
+/// A line of 1 MiB, a whole number of the 64 KiB pieces prun prints it in: its newline
+/// ends the last piece, and prints no empty line of its own after it.
+#[test]
+fn a_line_of_a_mebibyte_is_streamed_in_pieces_with_no_empty_line_after_it() {
+    let out = Test::new()
+        .script(
+            r#"proc("big", #{ now: true, shell: "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo after" });"#,
+        )
+        .args(&["--output", "stream"])
+        .run();
+    out.ok().line("big │ after");
+    let pieces: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("big │ "))
+        .collect();
+    assert_eq!(
+        pieces.len(),
+        17,
+        "{:?}",
+        pieces.iter().map(|p| p.len()).collect::<Vec<_>>()
+    );
+    assert!(
+        pieces[..16]
+            .iter()
+            .all(|p| p.len() == 64 * 1024 && p.bytes().all(|b| b == b'x'))
+    );
+    assert_eq!(pieces[16], "after");
+}
+
 #[test]
 fn a_progress_line_redrawn_with_carriage_returns_keeps_the_procs_name() {
     let out = Test::new()

@@ -279,6 +279,36 @@ fn a_mistyped_function_gets_the_nearest_names_in_plain_words() {
     out.code(2).err_has("did you mean `gzip_all`");
 }
 
+/// `check` never calls a proc's closure nor a function the top level does not call, yet
+/// finds a mistyped function in them; real functions (prun's, Rhai's, the script's own,
+/// a keyword like `type_of`, a module's) and method calls are not taken for mistakes.
+#[test]
+fn check_finds_a_mistyped_function_in_a_closure_it_never_calls() {
+    let out = Test::new()
+        .script(
+            r#"import "fs" as fs;
+proc("a", |ctx| { shel("ls"); });
+fn tidy(dir) { gzip_al(dir); fs::copy("a", "b"); print(type_of(dir.trim())); }
+fn gzip_all(dir) { shell(`gzip -r ${dir}`); tidy(dir) }
+run("a");
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:19: function not found: shel(...); did you mean `shell`?")
+        .err_has("main.rhai:3:16: function not found: gzip_al(...); did you mean `gzip_all`")
+        .err_has("prun: check: 2 problems found");
+    // A call that stops the top level is told once, by its error.
+    let out = Test::new()
+        .script("shel(\"ls\");\n")
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:1:1: function not found: shel(a string); did you mean `shell`?")
+        .err_has("prun: check: 1 problem found");
+}
+
 #[test]
 fn a_mistyped_module_function_gets_the_nearest_functions_of_that_module() {
     let out = Test::new()

@@ -178,6 +178,27 @@ fn commands_inside_closures_stream_too_and_the_top_level_does_not() {
         .out_lacks("top level");
 }
 
+/// Output that is not UTF-8 is printed with U+FFFD by both modes, the proc's name still
+/// before it; the log keeps the bytes.
+#[test]
+fn bytes_that_are_not_utf8_are_printed_as_replacement_characters_and_logged_as_they_are() {
+    for (mode, shown) in [
+        ("stream", "bin │ \u{FFFD}\u{FFFD} end"),
+        ("grouped", "\u{FFFD}\u{FFFD} end"),
+    ] {
+        let out = Test::new()
+            .script(r#"proc("bin", #{ now: true, shell: "printf '\\377\\376 end\\n'" });"#)
+            .args(&["--output", mode])
+            .run();
+        out.ok().line(shown);
+        let log = std::fs::read(log_of(&out.path("state"), "bin")).expect("log of bin");
+        assert!(
+            log.windows(6).any(|w| w == b"\xff\xfe end"),
+            "{mode}: {log:?}"
+        );
+    }
+}
+
 #[test]
 fn grouped_output_keeps_each_procs_lines_together() {
     let script: String = (0..6).map(|i| printer(i, 40, "payload")).collect();

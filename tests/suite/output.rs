@@ -589,6 +589,40 @@ fn an_interactive_proc_reads_the_terminal_and_runs_alone() {
     assert!(tty.path("after.saw-answer").exists());
 }
 
+/// An interactive command's last line without a newline stays on the screen, on its own
+/// row: the live display's next frame erased it (it redraws from the row's start), and a
+/// plain line was written after it on the same row.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn an_interactive_procs_last_line_without_a_newline_stays_on_its_own_row() {
+    let script = r#"proc("ask", #{ interactive: true, shell: "echo first; printf 'no newline here'" });
+proc("next", #{ deps: ["ask"], cmd: ["true"] });
+run("next");
+"#;
+    for (test, args) in [("tail-live", "--live"), ("tail-plain", "--no-live")] {
+        let tty = Tty::start(test, script, args);
+        assert_eq!(tty.exit_code(), 0, "{}", tty.text());
+        let screen = tty.screen();
+        let at = |text: &str| screen.iter().position(|l| l.trim_end().ends_with(text));
+        let (first, tail) = (at("first"), at("no newline here"));
+        assert_eq!(
+            tail.zip(first).map(|(t, f)| t - f),
+            Some(1),
+            "{args}: {screen:?}"
+        );
+        let tail = tail.unwrap_or(0);
+        assert_eq!(
+            screen[tail].trim_end(),
+            "no newline here",
+            "{args}: {screen:?}"
+        );
+        assert!(
+            screen[tail + 1].contains("SUCCEEDED") && screen[tail + 1].contains("ask"),
+            "{args}: {screen:?}"
+        );
+    }
+}
+
 #[test]
 #[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
 fn a_live_run_that_schedules_nothing_lists_the_targets_without_a_summary() {

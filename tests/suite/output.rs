@@ -372,6 +372,79 @@ fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
     );
 }
 
+/// A run that lasts while later runs start and end (a cron job every minute, one run
+/// slower than a minute) keeps its log directory while it goes; once it ended, the
+/// history rows and the log directories are the same `keep_runs` runs, its own included
+/// (it ended last). Before, one directory too many stayed until the next run.
+#[test]
+fn keep_runs_prunes_to_the_same_runs_after_a_run_that_outlasted_later_ones() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let dir = t.path().to_path_buf();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"set_options(#{ keep_runs: 3 });
+           proc("long", #{ no_skip: true, shell: "touch long.started; while [ ! -e go ]; do sleep 0.05; done; echo long-done" });
+           proc("short", #{ no_skip: true, shell: "echo short-done" });"#,
+    )
+    .expect("write the script");
+    let prun = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run prun")
+    };
+    let mut long = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "long", "-q"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start the long run");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.join("long.started").exists() {
+        assert!(Instant::now() < deadline, "the long run did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let logs = log_root(&dir.join("state"));
+    let long_dir = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    for _ in 0..6 {
+        assert!(prun(&["main.rhai", "short", "-q"]).status.success());
+        assert!(
+            long_dir.exists(),
+            "the directory of a run still going was pruned"
+        );
+    }
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert!(long.wait().unwrap().success());
+    let history =
+        String::from_utf8_lossy(&prun(&["history", "main.rhai", "-n", "100"]).stdout).into_owned();
+    let rows = history
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .count();
+    assert_eq!(rows, 3, "{history}");
+    let runs: Vec<_> = std::fs::read_dir(&logs).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(long_dir.exists());
+    let log = prun(&["log", "main.rhai", "long"]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("long-done"),
+        "{log:?}"
+    );
+    // The next run keeps the same number.
+    assert!(prun(&["main.rhai", "short", "-q"]).status.success());
+    assert_eq!(std::fs::read_dir(&logs).unwrap().count(), 3);
+}
+
 #[test]
 fn history_log_and_report_look_where_the_script_keeps_its_db_and_logs() {
     let t = Test::new().script(

@@ -146,8 +146,14 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
     order_hot_code();
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
-    let probes: [Probe; 10] = [
+    let probes: [Probe; 11] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),
+        ("prun_no_doc_tools", || {
+            runs(
+                "sh",
+                &["-c", "command -v zsh && command -v fish && command -v man"],
+            )
+        }),
         ("prun_no_dot", || runs("dot", &["-V"])),
         ("prun_no_postgres", postgres),
         ("prun_no_rclone", recent_rclone),

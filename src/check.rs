@@ -6,7 +6,8 @@
 //! evaluation goes on. Then every declaration is checked, scheduled or not: dependencies
 //! that name nothing, a dependency on a higher wave, dependency cycles, targets that
 //! name nothing, and (in the script's text, see `script::lint`) option keys that `proc`,
-//! `proto`, `set_options` and the commands do not take. The first error that stopped the
+//! `proto`, `set_options` and the commands do not take, and calls of functions that do
+//! not exist. The first error that stopped the
 //! evaluation is a problem too, unless one of these already says the same thing. So is a
 //! `when_scheduled` rule that matches nothing (a run warns of those of its scheduled
 //! procs, with [`unmatched_when_scheduled`]).
@@ -73,6 +74,17 @@ pub(crate) fn report(
         .into_iter()
         .map(|k| Problem::at(&k.at, k.message))
         .collect();
+    // A call that stopped the evaluation is told by its error, with its arguments' types.
+    let stopped_at = |at: &Origin| {
+        let said = format!("{at}: function not found");
+        stopped.error.as_ref().is_some_and(|e| e.contains(&said))
+    };
+    problems.extend(
+        crate::script::unknown_functions(ast)
+            .into_iter()
+            .filter(|k| !stopped_at(&k.at))
+            .map(|k| Problem::at(&k.at, k.message)),
+    );
     for (at, message) in findings {
         if !problems.iter().any(|p| p.message == message) {
             problems.push(Problem::at(&at, message));

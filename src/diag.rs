@@ -676,6 +676,37 @@ pub(crate) fn know_script_functions<'a>(names: impl IntoIterator<Item = &'a str>
     *known = names.into_iter().map(str::to_string).collect();
 }
 
+/// Rhai's keywords that are called like functions (`print(x)`, `type_of(x)`, `Fn("f")`):
+/// not all of them are registered functions, yet every script may call them.
+const KEYWORD_FUNCTIONS: &[&str] = &[
+    "print",
+    "debug",
+    "type_of",
+    "eval",
+    "Fn",
+    "call",
+    "curry",
+    "is_shared",
+    "is_def_var",
+    "is_def_fn",
+];
+
+/// The names of every function a script may call without a module's prefix: the
+/// engine's, the script's own and Rhai's keywords; `None` while no engine is known (a
+/// name cannot be said to be missing then).
+pub(crate) fn callable_names() -> Option<BTreeSet<String>> {
+    let known = ENGINE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|e| e.strong_count() > 0);
+    known.then(|| {
+        let mut names: BTreeSet<String> = callables().into_keys().collect();
+        names.extend(KEYWORD_FUNCTIONS.iter().map(|k| k.to_string()));
+        names
+    })
+}
+
 /// Every callable function by name, with the ways it can be called (`shell(a string)`).
 fn callables() -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

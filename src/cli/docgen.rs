@@ -21,6 +21,69 @@ pub(super) fn completions(shell: clap_complete::Shell) -> Result<Exit, Failure> 
     write_stdout(&out)
 }
 
+/// The fish completion script clap writes, made to read prun's command line: clap's takes
+/// the first word that is not an option for a subcommand, so past a script's path
+/// (`prun s.rhai --out<Tab>`) nothing was completed, and an option waiting for its value
+/// (`prun --output <Tab>`) failed the parse that decides what to complete. Here only a
+/// subcommand's name is a subcommand, prun's flags complete after the script's path (not
+/// after `--`, where the script's arguments are), an option's values complete after a
+/// space, and the subcommands' names are offered only before a script's path.
+pub(super) fn fish_script_path(script: &str, subcommands: &[String]) -> String {
+    const START: &str = "function __fish_prun_needs_command\n";
+    let Some(start) = script.find(START) else {
+        return script.to_string();
+    };
+    let Some(len) = script[start..].find("\nend\n") else {
+        return script.to_string();
+    };
+    let end = start + len + "\nend\n".len();
+    let names = subcommands.join(" ");
+    let functions = format!(
+        r#"function __fish_prun_words
+    # The words before the cursor, past prun's options: the script's path or a subcommand
+    # first. An option still waiting for its value (`--output`) is left out.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_prun_global_optspecs) -- $cmd 2>/dev/null
+    or begin
+        set -e cmd[-1]
+        argparse -s (__fish_prun_global_optspecs) -- $cmd 2>/dev/null
+    end
+    or return
+    for word in $argv
+        echo $word
+    end
+    return 0
+end
+
+function __fish_prun_needs_command
+    # True where prun's own flags complete: before a subcommand, and after a script's
+    # path up to `--`. Prints the subcommand, if there is one.
+    set -l words (__fish_prun_words)
+    or return
+    if set -q words[1]; and contains -- $words[1] {names}
+        echo $words[1]
+        return 1
+    end
+    not contains -- -- (commandline -opc)
+end
+
+function __fish_prun_before_script
+    set -l words (__fish_prun_words)
+    and not set -q words[1]
+end
+"#
+    );
+    let mut fixed = format!("{}{functions}{}", &script[..start], &script[end..]);
+    for name in subcommands {
+        fixed = fixed.replace(
+            &format!("-n \"__fish_prun_needs_command\" -a \"{name}\""),
+            &format!("-n \"__fish_prun_before_script\" -a \"{name}\""),
+        );
+    }
+    fixed
+}
+
 /// `prun man`: the man page (roff) on stdout.
 pub(super) fn man() -> Result<Exit, Failure> {
     let mut out = Vec::new();

@@ -622,7 +622,19 @@ pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
 
 /// Writes the completion script of `shell` for prun's command line.
 pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
-    clap_complete::generate(shell, &mut Cli::command(), "prun", out);
+    if shell != clap_complete::Shell::Fish {
+        clap_complete::generate(shell, &mut Cli::command(), "prun", out);
+        return;
+    }
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "prun", &mut text);
+    let subcommands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .chain(["help".to_string()])
+        .collect();
+    let fixed = docgen::fish_script_path(&String::from_utf8_lossy(&text), &subcommands);
+    let _ = out.write_all(fixed.as_bytes());
 }
 
 /// Writes prun's man page (roff), made from the same definition as `--help`.

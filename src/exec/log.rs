@@ -26,6 +26,9 @@ pub(crate) struct LogDir {
     spare: Mutex<Vec<Spare>>,
     /// See [`LogDir::kept`].
     kept: Option<usize>,
+    /// The log root's [`root_stamp`] once this directory was made in it, when it was
+    /// pruned then: another run's directory made or pruned since changes it.
+    root_stamp: Option<RootStamp>,
     /// The directory, open and locked (`flock`) while the run lasts: another run that
     /// prunes the log root leaves it alone (see [`idle`]). `None` where it cannot be
     /// locked.
@@ -79,27 +82,49 @@ impl LogDir {
     /// reused: a real directory named like a run's, owned by the user and private to them,
     /// in a log root only the user can write to; otherwise a new one is made and the end of
     /// the run prunes as before.
+    ///
+    /// A directory a run still holds is neither reused nor removed, but counts among the
+    /// kept ones: the oldest idle directories go instead. When the root could not be
+    /// pruned to `keep` (too many runs going, a directory prun may not reuse), the end of
+    /// the run prunes again.
     pub(crate) fn create_reusing(root: &Path, keep: usize) -> io::Result<LogDir> {
         let Some(dirs) = run_dirs(root).filter(|_| keep > 0) else {
             return LogDir::create(root);
         };
         let share = shared_read(root, dirs.last().map(String::as_str));
-        if dirs.len() < keep {
-            let mut logs = LogDir::create_in(root, share)?;
-            logs.kept = Some(keep);
-            return Ok(logs);
-        }
-        for old in &dirs[1..=dirs.len() - keep] {
-            remove_idle(&root.join(old));
-        }
-        match reuse(root, &dirs[0], share) {
-            Some((dir, held)) => {
-                let mut logs = LogDir::at(dir, Some(held));
-                logs.kept = Some(keep);
-                Ok(logs)
+        let mut excess = (dirs.len() + 1).saturating_sub(keep);
+        let mut reused = None;
+        for old in &dirs {
+            if excess == 0 {
+                break;
             }
-            None => LogDir::create_in(root, share),
+            let path = root.join(old);
+            if reused.is_none() {
+                if idle(&path).is_none() {
+                    continue;
+                }
+                match reuse(root, old, share) {
+                    Some(dir) => {
+                        reused = Some(dir);
+                        excess -= 1;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            if remove_idle(&path) {
+                excess -= 1;
+            }
         }
+        let mut logs = match reused {
+            Some((dir, held)) => LogDir::at(dir, Some(held)),
+            None => LogDir::create_in(root, share)?,
+        };
+        if excess == 0 {
+            logs.kept = Some(keep);
+            logs.root_stamp = root_stamp(root);
+        }
+        Ok(logs)
     }
 
     /// A run directory under `root` that was not made (no directory could be): opening a
@@ -113,14 +138,19 @@ impl LogDir {
             dir,
             spare: Mutex::new(Vec::new()),
             kept: None,
+            root_stamp: None,
             _held: held,
         }
     }
 
     /// The number of runs the log root was pruned to when this directory was made (this
-    /// one included), if it was (see [`LogDir::create_reusing`]).
+    /// one included), if it was (see [`LogDir::create_reusing`]) and no other run made,
+    /// reused or removed a directory in it since: a run that outlasted later ones prunes
+    /// at its end what they could not (its own directory, held, counted among theirs).
     pub(crate) fn kept(&self) -> Option<usize> {
+        let root = self.dir.parent()?;
         self.kept
+            .filter(|_| self.root_stamp.is_some() && self.root_stamp == root_stamp(root))
     }
 
     /// The directory holding this run's logs.
@@ -219,7 +249,9 @@ fn file_mode(dir: &Path) -> u32 {
     0o600 | (read_by_others(dir) & 0o044)
 }
 
-/// Removes all but the newest `keep` run directories under a log root (`keep_runs`).
+/// Removes the oldest run directories under a log root until `keep` are left
+/// (`keep_runs`). A directory a run still holds stays, and counts: an older idle one goes
+/// in its place, if there is one.
 ///
 /// Only directories prun made are touched: real directories (a symbolic link is never
 /// followed, nor removed) named like a run's (see [`is_run_dir`]); anything else a user
@@ -228,9 +260,32 @@ pub(crate) fn prune(root: &Path, keep: usize) {
     let Some(dirs) = run_dirs(root).filter(|d| d.len() > keep) else {
         return;
     };
-    for old in &dirs[..dirs.len() - keep] {
-        remove_idle(&root.join(old));
+    let mut excess = dirs.len() - keep;
+    for old in &dirs {
+        if excess == 0 {
+            break;
+        }
+        if remove_idle(&root.join(old)) {
+            excess -= 1;
+        }
     }
+}
+
+/// What changes when a directory is made, renamed or removed in a log root: its
+/// modification time and its link count (one per subdirectory). Both, since the time's
+/// granularity may be coarser than two runs starting apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RootStamp {
+    modified: (i64, i64),
+    links: u64,
+}
+
+fn root_stamp(root: &Path) -> Option<RootStamp> {
+    let m = fs::metadata(root).ok()?;
+    Some(RootStamp {
+        modified: (m.mtime(), m.mtime_nsec()),
+        links: m.nlink(),
+    })
 }
 
 /// The run directory `dir`, open and locked, unless a run that is still going holds its
@@ -243,11 +298,14 @@ fn idle(dir: &Path) -> Option<File> {
     Some(f)
 }
 
-/// Removes the run directory `dir`, unless a run that is still going holds it.
-fn remove_idle(dir: &Path) {
-    if let Some(_held) = idle(dir) {
-        let _ = fs::remove_dir_all(dir);
-    }
+/// Removes the run directory `dir`, unless a run that is still going holds it; whether
+/// it was idle (one that cannot be removed is not tried again in another's place).
+fn remove_idle(dir: &Path) -> bool {
+    let Some(_held) = idle(dir) else {
+        return false;
+    };
+    let _ = fs::remove_dir_all(dir);
+    true
 }
 
 /// The names of the run directories under a log root, oldest first.
@@ -718,6 +776,24 @@ mod tests {
         prune(root.path(), 1);
         assert_eq!(run_dirs(root.path()).unwrap().len(), 1);
         assert!(new.dir().exists());
+    }
+
+    #[test]
+    fn a_directory_still_held_counts_among_the_kept_and_an_idle_one_goes_instead() {
+        let root = tempfile::tempdir().unwrap();
+        let going = LogDir::create_reusing(root.path(), 2).unwrap();
+        assert_eq!(going.kept(), Some(2));
+        let ended = LogDir::create(root.path()).unwrap().dir;
+        // Another run made a directory: the run going prunes again at its end.
+        assert_eq!(going.kept(), None);
+        let newer = LogDir::create_reusing(root.path(), 2).unwrap();
+        assert!(going.dir().exists() && !ended.exists());
+        assert_eq!(run_dirs(root.path()).unwrap().len(), 2);
+        assert_eq!(newer.kept(), Some(2));
+        drop(newer);
+        prune(root.path(), 1);
+        assert!(going.dir().exists());
+        assert_eq!(run_dirs(root.path()).unwrap().len(), 1);
     }
 
     #[test]

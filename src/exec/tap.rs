@@ -39,6 +39,7 @@ impl Tap {
         Lines {
             tap: self.clone(),
             pending: Vec::new(),
+            cut: false,
         }
     }
 }
@@ -56,11 +57,20 @@ fn piece_end(piece: &[u8]) -> usize {
 pub(crate) struct Lines {
     tap: Tap,
     pending: Vec<u8>,
+    /// The last bytes pushed ended with a piece of [`LINE_BOUND`] printed without its
+    /// newline: a newline coming next ends that piece rather than an empty line.
+    cut: bool,
 }
 
 impl Lines {
     /// Takes bytes read from the stream; prints the lines they complete.
-    pub(crate) fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, mut data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.cut) {
+            data = data.strip_prefix(b"\n").unwrap_or(data);
+        }
         match data.iter().rposition(|&b| b == b'\n') {
             Some(end) => {
                 self.pending.extend_from_slice(&data[..=end]);
@@ -73,6 +83,7 @@ impl Lines {
             let cut = piece_end(&self.pending[..LINE_BOUND]);
             self.pending.insert(cut, b'\n');
             self.emit(cut + 1);
+            self.cut = self.pending.is_empty();
         }
     }
 
@@ -160,5 +171,20 @@ mod tests {
         l.push(&"é".as_bytes()[1..]);
         l.finish();
         assert_eq!(printed.0.lock().unwrap()[1], "p: é\n");
+    }
+
+    #[test]
+    fn a_newline_right_after_a_full_piece_ends_it_and_prints_no_empty_line() {
+        let (printed, mut l) = lines();
+        l.push(&vec![b'x'; LINE_BOUND]);
+        l.push(b"\nafter\n");
+        let printed = printed.0.lock().unwrap();
+        assert_eq!(
+            printed.len(),
+            2,
+            "{:?}",
+            printed.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert_eq!(printed[1], "p: after\n");
     }
 }

@@ -1,7 +1,8 @@
 //! Checks of a script's text for `prun check`: the option keys of every `proc`, `proto`,
 //! `set_options`, `shell`, `exec` and `pipe` call whose options are written as a map
 //! literal, whether or not the call is ever reached. Evaluating the script stops at its first error; these find every
-//! wrong key, each at its own line and column.
+//! wrong key, each at its own line and column. They also find calls of functions that
+//! do not exist, in closures and functions that `check` never calls.
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,36 @@ pub(crate) fn option_keys(ast: &AST) -> Vec<KeyProblem> {
                     });
                 }
             }
+        }
+        true
+    });
+    out
+}
+
+/// Every call, in the script's text, of a function that does not exist under that name
+/// (`shel("ls")` in a proc's closure, which only fails once the proc runs), with the
+/// nearest names. Calls with a module's prefix (`fs::copy`) and method calls
+/// (`s.trim()`) are left to the run, and nothing is found while no engine is known.
+pub(crate) fn unknown_functions(ast: &AST) -> Vec<KeyProblem> {
+    let Some(mut known) = crate::diag::callable_names() else {
+        return Vec::new();
+    };
+    known.extend(ast.iter_functions().map(|f| f.name.to_string()));
+    let source = ast.source();
+    let mut out = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(
+            ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+        ) = path.last()
+            && call.namespace.is_empty()
+            && rhai::is_valid_function_name(&call.name)
+            && !known.contains(call.name.as_str())
+        {
+            let hint = crate::suggest::hint(&call.name, known.iter().map(String::as_str), "`");
+            out.push(KeyProblem {
+                at: Origin::new(source, *pos),
+                message: format!("function not found: {}(...){hint}", call.name),
+            });
         }
         true
     });

@@ -605,6 +605,9 @@ impl Reporter for LiveReporter {
     }
 
     fn resume(&self) {
+        if in_foreground() {
+            super::end_partial_line();
+        }
         self.inner.screen.lock().expect("screen").paused = false;
         self.inner.redraw(None);
     }

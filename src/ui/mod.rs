@@ -63,6 +63,25 @@ impl Summary {
     }
 }
 
+/// After a command that had the terminal (an interactive proc's): when it left the cursor
+/// after text it printed without a final newline (`printf 'Continue? '`), moves it to the
+/// start of the next row, so that what prun prints next neither erases that text nor
+/// follows it on its row; at the start of a row it stays there. As shells do before
+/// their prompt: a row's width of spaces wraps to the next row only from a column past
+/// the first, then a carriage return and an erase leave the cursor on an empty row.
+/// Nothing is written when stdout is no terminal or its width is unknown.
+pub(crate) fn end_partial_line() {
+    use std::io::{IsTerminal, Write};
+    let stdout = std::io::stdout();
+    let cols = match crossterm::terminal::size() {
+        Ok((cols, _)) if cols > 0 && stdout.is_terminal() => usize::from(cols),
+        _ => return,
+    };
+    let mut out = stdout.lock();
+    let _ = write!(out, "{:cols$}\r\x1b[K", "");
+    let _ = out.flush();
+}
+
 /// The line saying that the top level stopped on a `wait` for procs that failed, whose
 /// failure reports were printed as they failed: each proc (`proc "a" FAILED: ...`) with
 /// the first line of its error, not the error's further lines (the quoted stderr, the log,

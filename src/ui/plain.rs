@@ -323,6 +323,11 @@ impl Reporter for PlainReporter {
         self.write_held();
     }
 
+    fn resume(&self) {
+        self.write_held();
+        super::end_partial_line();
+    }
+
     fn eprint(&self, text: &str) {
         self.write_held();
         errln!("{text}");

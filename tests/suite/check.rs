@@ -279,6 +279,36 @@ fn a_mistyped_function_gets_the_nearest_names_in_plain_words() {
     out.code(2).err_has("did you mean `gzip_all`");
 }
 
+/// `check` never calls a proc's closure nor a function the top level does not call, yet
+/// finds a mistyped function in them; real functions (prun's, Rhai's, the script's own,
+/// a keyword like `type_of`, a module's) and method calls are not taken for mistakes.
+#[test]
+fn check_finds_a_mistyped_function_in_a_closure_it_never_calls() {
+    let out = Test::new()
+        .script(
+            r#"import "fs" as fs;
+proc("a", |ctx| { shel("ls"); });
+fn tidy(dir) { gzip_al(dir); fs::copy("a", "b"); print(type_of(dir.trim())); }
+fn gzip_all(dir) { shell(`gzip -r ${dir}`); tidy(dir) }
+run("a");
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:19: function not found: shel(...); did you mean `shell`?")
+        .err_has("main.rhai:3:16: function not found: gzip_al(...); did you mean `gzip_all`")
+        .err_has("prun: check: 2 problems found");
+    // A call that stops the top level is told once, by its error.
+    let out = Test::new()
+        .script("shel(\"ls\");\n")
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:1:1: function not found: shel(a string); did you mean `shell`?")
+        .err_has("prun: check: 1 problem found");
+}
+
 #[test]
 fn a_mistyped_module_function_gets_the_nearest_functions_of_that_module() {
     let out = Test::new()
@@ -445,6 +475,117 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
             .out_has("dry-run");
     }
     Test::new().raw(&["completions", "tcsh"]).run().code(64);
+}
+
+/// Runs `script` in `shell` (`bash` or `fish`, without the user's configuration) in
+/// `dir`, where the completion script `prun.<shell>` was written; its stdout.
+fn in_shell(dir: &std::path::Path, shell: &str, script: &str) -> String {
+    let norc = if shell == "bash" {
+        "--norc"
+    } else {
+        "--no-config"
+    };
+    let out = std::process::Command::new(shell)
+        .args([norc, "-c", script])
+        .current_dir(dir)
+        .output()
+        .expect("run the shell");
+    assert!(out.status.success(), "{shell}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the completion script of `shell`, loaded in that shell, offers for `line`.
+fn completed(dir: &std::path::Path, shell: &str, line: &str) -> Vec<String> {
+    let script = match shell {
+        "bash" => format!(
+            "source prun.bash; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; \
+             read -ra COMP_WORDS <<< \"$COMP_LINE\"; [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=(''); \
+             COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); \
+             _prun prun \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        ),
+        _ => format!("source prun.fish; complete -C '{line}'"),
+    };
+    in_shell(dir, shell, &script)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or(l).to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The completion scripts load in their shells and complete prun's flags and their
+/// values before and after the script's path. clap's fish script took the script's path
+/// for a subcommand, so nothing completed after it, and failed on an option still
+/// waiting for its value (`--output <Tab>` offered files).
+#[test]
+#[cfg_attr(prun_no_doc_tools, ignore = "needs zsh, fish and man (man-db)")]
+fn completions_load_in_their_shells_and_complete_flags_after_the_script_path() {
+    let t = Test::new().script("proc(\"a\", #{ now: true, cmd: [\"true\"] });\n");
+    let dir = t.dir().to_path_buf();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Test::new().raw(&["completions", shell]).run();
+        std::fs::write(dir.join(format!("prun.{shell}")), &out.stdout).expect("write");
+        let syntax = std::process::Command::new(shell)
+            .args(["-n", &format!("prun.{shell}")])
+            .current_dir(&dir)
+            .output()
+            .expect("run the shell");
+        assert!(syntax.status.success(), "{shell} -n: {syntax:?}");
+    }
+    let zsh = std::process::Command::new("zsh")
+        .args(["-f", "-c", "autoload -U compinit; compinit -u; source ./prun.zsh; print -r -- ${+functions[_prun]}"])
+        .current_dir(&dir)
+        .output()
+        .expect("run zsh");
+    assert_eq!(String::from_utf8_lossy(&zsh.stdout).trim(), "1", "{zsh:?}");
+    for shell in ["bash", "fish"] {
+        for line in [
+            "prun --out",
+            "prun main.rhai --out",
+            "prun main.rhai -j 2 --out",
+        ] {
+            assert_eq!(
+                completed(&dir, shell, line),
+                ["--output"],
+                "{shell}: {line}"
+            );
+        }
+        for line in ["prun --output ", "prun main.rhai --output "] {
+            let mut modes = completed(&dir, shell, line);
+            modes.sort();
+            assert_eq!(modes, ["grouped", "log", "stream"], "{shell}: {line}");
+        }
+    }
+    // After `--` the words are the script's: prun's flags are not offered there.
+    assert!(completed(&dir, "fish", "prun main.rhai -- --out").is_empty());
+    // A subcommand's name is offered before a script's path only.
+    assert!(completed(&dir, "fish", "prun ch").contains(&"check".to_string()));
+    assert!(!completed(&dir, "fish", "prun main.rhai ch").contains(&"check".to_string()));
+}
+
+#[test]
+#[cfg_attr(prun_no_doc_tools, ignore = "needs zsh, fish and man (man-db)")]
+fn the_man_page_renders_with_man() {
+    let out = Test::new().raw(&["man"]).run();
+    let dir = out.path("");
+    std::fs::write(dir.join("prun.1"), &out.stdout).expect("write the page");
+    let man = std::process::Command::new("man")
+        .args(["-l", "prun.1"])
+        .current_dir(&dir)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("run man");
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(man.status.success(), "{man:?}");
+    for part in [
+        "NAME",
+        "SYNOPSIS",
+        "prun check SCRIPT.rhai",
+        "--output",
+        "--dry-run",
+    ] {
+        assert!(page.contains(part), "{part} not in\n{page}");
+    }
 }
 
 #[test]

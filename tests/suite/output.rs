@@ -123,6 +123,36 @@ fn a_last_line_without_a_newline_is_streamed_when_the_proc_ends() {
     out.ok().line("a │ no newline");
 }
 
+/// A line of 1 MiB, a whole number of the 64 KiB pieces prun prints it in: its newline
+/// ends the last piece, and prints no empty line of its own after it.
+#[test]
+fn a_line_of_a_mebibyte_is_streamed_in_pieces_with_no_empty_line_after_it() {
+    let out = Test::new()
+        .script(
+            r#"proc("big", #{ now: true, shell: "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo after" });"#,
+        )
+        .args(&["--output", "stream"])
+        .run();
+    out.ok().line("big │ after");
+    let pieces: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("big │ "))
+        .collect();
+    assert_eq!(
+        pieces.len(),
+        17,
+        "{:?}",
+        pieces.iter().map(|p| p.len()).collect::<Vec<_>>()
+    );
+    assert!(
+        pieces[..16]
+            .iter()
+            .all(|p| p.len() == 64 * 1024 && p.bytes().all(|b| b == b'x'))
+    );
+    assert_eq!(pieces[16], "after");
+}
+
 #[test]
 fn a_progress_line_redrawn_with_carriage_returns_keeps_the_procs_name() {
     let out = Test::new()
@@ -146,6 +176,27 @@ fn commands_inside_closures_stream_too_and_the_top_level_does_not() {
         .line("c │ out")
         .line("c │ err")
         .out_lacks("top level");
+}
+
+/// Output that is not UTF-8 is printed with U+FFFD by both modes, the proc's name still
+/// before it; the log keeps the bytes.
+#[test]
+fn bytes_that_are_not_utf8_are_printed_as_replacement_characters_and_logged_as_they_are() {
+    for (mode, shown) in [
+        ("stream", "bin │ \u{FFFD}\u{FFFD} end"),
+        ("grouped", "\u{FFFD}\u{FFFD} end"),
+    ] {
+        let out = Test::new()
+            .script(r#"proc("bin", #{ now: true, shell: "printf '\\377\\376 end\\n'" });"#)
+            .args(&["--output", mode])
+            .run();
+        out.ok().line(shown);
+        let log = std::fs::read(log_of(&out.path("state"), "bin")).expect("log of bin");
+        assert!(
+            log.windows(6).any(|w| w == b"\xff\xfe end"),
+            "{mode}: {log:?}"
+        );
+    }
 }
 
 #[test]
@@ -319,6 +370,79 @@ fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
         std::fs::read_to_string(dir.join("built.txt")).unwrap(),
         "built\n"
     );
+}
+
+/// A run that lasts while later runs start and end (a cron job every minute, one run
+/// slower than a minute) keeps its log directory while it goes; once it ended, the
+/// history rows and the log directories are the same `keep_runs` runs, its own included
+/// (it ended last). Before, one directory too many stayed until the next run.
+#[test]
+fn keep_runs_prunes_to_the_same_runs_after_a_run_that_outlasted_later_ones() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let dir = t.path().to_path_buf();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"set_options(#{ keep_runs: 3 });
+           proc("long", #{ no_skip: true, shell: "touch long.started; while [ ! -e go ]; do sleep 0.05; done; echo long-done" });
+           proc("short", #{ no_skip: true, shell: "echo short-done" });"#,
+    )
+    .expect("write the script");
+    let prun = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(args)
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run prun")
+    };
+    let mut long = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["main.rhai", "long", "-q"])
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start the long run");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.join("long.started").exists() {
+        assert!(Instant::now() < deadline, "the long run did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let logs = log_root(&dir.join("state"));
+    let long_dir = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    for _ in 0..6 {
+        assert!(prun(&["main.rhai", "short", "-q"]).status.success());
+        assert!(
+            long_dir.exists(),
+            "the directory of a run still going was pruned"
+        );
+    }
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert!(long.wait().unwrap().success());
+    let history =
+        String::from_utf8_lossy(&prun(&["history", "main.rhai", "-n", "100"]).stdout).into_owned();
+    let rows = history
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .count();
+    assert_eq!(rows, 3, "{history}");
+    let runs: Vec<_> = std::fs::read_dir(&logs).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(long_dir.exists());
+    let log = prun(&["log", "main.rhai", "long"]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("long-done"),
+        "{log:?}"
+    );
+    // The next run keeps the same number.
+    assert!(prun(&["main.rhai", "short", "-q"]).status.success());
+    assert_eq!(std::fs::read_dir(&logs).unwrap().count(), 3);
 }
 
 #[test]
@@ -536,6 +660,40 @@ fn an_interactive_proc_reads_the_terminal_and_runs_alone() {
     let answer = std::fs::read_to_string(tty.path("answer.txt")).unwrap();
     assert_eq!(answer, "Ada Lovelace\n");
     assert!(tty.path("after.saw-answer").exists());
+}
+
+/// An interactive command's last line without a newline stays on the screen, on its own
+/// row: the live display's next frame erased it (it redraws from the row's start), and a
+/// plain line was written after it on the same row.
+#[test]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn an_interactive_procs_last_line_without_a_newline_stays_on_its_own_row() {
+    let script = r#"proc("ask", #{ interactive: true, shell: "echo first; printf 'no newline here'" });
+proc("next", #{ deps: ["ask"], cmd: ["true"] });
+run("next");
+"#;
+    for (test, args) in [("tail-live", "--live"), ("tail-plain", "--no-live")] {
+        let tty = Tty::start(test, script, args);
+        assert_eq!(tty.exit_code(), 0, "{}", tty.text());
+        let screen = tty.screen();
+        let at = |text: &str| screen.iter().position(|l| l.trim_end().ends_with(text));
+        let (first, tail) = (at("first"), at("no newline here"));
+        assert_eq!(
+            tail.zip(first).map(|(t, f)| t - f),
+            Some(1),
+            "{args}: {screen:?}"
+        );
+        let tail = tail.unwrap_or(0);
+        assert_eq!(
+            screen[tail].trim_end(),
+            "no newline here",
+            "{args}: {screen:?}"
+        );
+        assert!(
+            screen[tail + 1].contains("SUCCEEDED") && screen[tail + 1].contains("ask"),
+            "{args}: {screen:?}"
+        );
+    }
 }
 
 #[test]

@@ -456,6 +456,26 @@ fn quiet_prints_nothing_at_all_when_everything_succeeds() {
     assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }
 
+/// `-q` on success still prints prun's own warnings, on stderr: they say something is
+/// wrong with the job itself (here a task DB it cannot make, so no cache and no history)
+/// that cron should mail. The exit status stays 0.
+#[test]
+fn quiet_still_prints_pruns_own_warnings_on_success() {
+    let out = Test::new().script(CRON_JOB).file("not-a-dir", "").run();
+    let quiet = cron(
+        &out.path(""),
+        &["-q", "main.rhai", "--db", "not-a-dir/t.db"],
+    );
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "");
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("prun: warning: ") && stderr.contains("not-a-dir"),
+        "{stderr}"
+    );
+}
+
 /// `-q` with `-v` (a cron line that kept a `-v`): `-q` wins, and the command lines `-v`
 /// adds are not printed either. Before, each command's `$ ...` line was.
 #[test]

@@ -55,6 +55,36 @@ print("required");
     out.line(&format!("direct is {sh}"));
 }
 
+/// One `require` names every tool that stops the script at once: the missing ones and the
+/// paths that are no program (it named only the missing ones, and the user learnt of the
+/// path on the next run).
+#[test]
+fn require_names_missing_tools_and_paths_that_are_no_program_together() {
+    let out = Test::new()
+        .script(r#"require("sh", "prun-missing-a", "./data.txt", ["./dir", "prun-missing-b"]);"#)
+        .file("data.txt", "not a program\n")
+        .file("dir/x", "")
+        .run();
+    out.code(2)
+        .err_has(r#"required tools "prun-missing-a", "prun-missing-b" not found on PATH"#)
+        .err_has(r#"required tools "./data.txt", "./dir" are not files you may execute"#);
+}
+
+/// `read_file` of a file that is not UTF-8 text says so and where, rather than the
+/// reader's `stream did not contain valid UTF-8`.
+#[test]
+fn read_file_of_text_that_is_not_utf8_says_where() {
+    let t = Test::new().script(
+        r#"try { read_file("bin.dat"); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }"#,
+    );
+    std::fs::write(t.dir().join("bin.dat"), b"ok \xff\xfe bad\n").unwrap();
+    let out = t.run();
+    out.ok()
+        .out_lacks("NO ERROR")
+        .out_has(r#"caught: read_file: "bin.dat" ("#)
+        .out_has(") is not UTF-8 text: byte 4 is 0xff");
+}
+
 #[test]
 fn require_of_a_missing_tool_is_a_script_error_naming_it() {
     let out = Test::new()

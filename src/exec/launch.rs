@@ -949,7 +949,8 @@ async fn run_local(
             let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
             children.push(Child::new(child));
             Ok(pipes)
-        })();
+        })()
+        .map_err(|e: CommandError| e.in_stage(i, n, &crate::shown::command(launch)));
         // The pipes prun holds to the child, made asynchronous (which can fail, the child
         // running).
         let pipes = spawned.and_then(|(stdin, stdout, stderr)| {

@@ -497,6 +497,32 @@ print("shell=" + r.stdout.split("\n"));
     );
 }
 
+/// A pipe stage that cannot start names the pipe and which stage, as one that fails does:
+/// the error named the stage's program alone (`(command: `tool`)`), which a pipe of
+/// several stages running the same program left ambiguous.
+#[test]
+fn a_pipe_stage_that_cannot_start_is_named_with_its_pipe() {
+    let out = Test::new()
+        .script(
+            r#"
+try {
+    pipe([["printf", "x"], ["prun-no-such-tool", "-a"], ["cat"]]);
+    print("no throw");
+} catch (e) { print("E: " + e); print("<end>"); }
+"#,
+        )
+        .run();
+    out.ok().out_lacks("no throw");
+    let e = block(&out, "E: ");
+    assert!(
+        e.contains(r#"program "prun-no-such-tool" not found on PATH"#)
+            && e.contains(
+                "(command: `printf x | prun-no-such-tool -a | cat`, stage 2 of 3: `prun-no-such-tool -a`)"
+            ),
+        "{e}"
+    );
+}
+
 #[test]
 fn pipe_passes_data_through_os_pipes_and_fails_like_pipefail() {
     let out = Test::new()

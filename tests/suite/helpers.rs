@@ -85,6 +85,44 @@ fn read_file_of_text_that_is_not_utf8_says_where() {
         .out_has(") is not UTF-8 text: byte 4 is 0xff");
 }
 
+/// `env(name)` of a value that is not UTF-8 is an error naming the variable, as `glob` is
+/// for such a file name: a script string cannot hold it, and the lossy text (`a\u{fffd}b`)
+/// named another file to the commands it was handed to.
+#[test]
+fn env_of_a_value_that_is_not_utf8_is_an_error_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"print(`ok: ${env("PRUN_TEXT")}`);
+for v in ["PRUN_BYTES", "PRUN_UNSET"] {
+    try { print(`${v}: ${env(v, "fallback")}`); } catch (e) { print(`caught: ${e}`); }
+}"#,
+    )
+    .expect("script");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg("main.rhai")
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("PRUN_TEXT", "plain")
+        .env("PRUN_BYTES", std::ffi::OsStr::from_bytes(b"a\xffb"))
+        .env_remove("PRUN_UNSET")
+        .output()
+        .expect("run prun");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    for line in [
+        "ok: plain",
+        "caught: env: the value of PRUN_BYTES is not UTF-8 (byte 2 is 0xff): a script string cannot hold it",
+        "PRUN_UNSET: fallback",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no line {line:?} in\n{stdout}"
+        );
+    }
+}
+
 #[test]
 fn require_of_a_missing_tool_is_a_script_error_naming_it() {
     let out = Test::new()

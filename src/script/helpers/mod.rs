@@ -68,11 +68,11 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
             .collect::<R<Vec<_>>>()?;
         Ok(quoted.join(" "))
     });
-    engine.register_fn("env", |name: &str| {
-        env(name).map_or(Dynamic::UNIT, Into::into)
+    engine.register_fn("env", |name: &str| -> R<Dynamic> {
+        Ok(env(name)?.map_or(Dynamic::UNIT, Into::into))
     });
-    engine.register_fn("env", |name: &str, default: &str| {
-        env(name).unwrap_or_else(|| default.to_string())
+    engine.register_fn("env", |name: &str, default: &str| -> R<String> {
+        Ok(env(name)?.unwrap_or_else(|| default.to_string()))
     });
     engine.register_fn("duration_secs", |d: Dynamic| -> R<f64> {
         duration::parse(&d)
@@ -190,8 +190,26 @@ fn quote(s: &str) -> R<String> {
 }
 
 /// An environment variable; inside a proc, its `env` option wins over prun's environment.
-pub(crate) fn env(name: &str) -> Option<String> {
-    proc_env(name).or_else(|| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+/// A value that is not UTF-8 is an error naming the variable: a script string cannot hold
+/// it, and its lossy text would name another file.
+pub(crate) fn env(name: &str) -> R<Option<String>> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(own) = proc_env(name) {
+        return Ok(Some(own));
+    }
+    let Some(value) = std::env::var_os(name) else {
+        return Ok(None);
+    };
+    value.into_string().map(Some).map_err(|v| {
+        let bytes = v.as_bytes();
+        let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        format!(
+            "env: the value of {name} is not UTF-8 (byte {} is {:#04x}): a script string cannot hold it",
+            at + 1,
+            bytes[at]
+        )
+        .into()
+    })
 }
 
 /// The value the `env` option of the running proc gives `name`, if any.
@@ -333,7 +351,7 @@ mod tests {
 
     #[test]
     fn env_outside_a_proc_reads_the_process_environment() {
-        assert_eq!(env("PATH"), std::env::var("PATH").ok());
-        assert_eq!(env("PRUN_SURELY_UNSET_VARIABLE"), None);
+        assert_eq!(env("PATH").unwrap(), std::env::var("PATH").ok());
+        assert_eq!(env("PRUN_SURELY_UNSET_VARIABLE").unwrap(), None);
     }
 }

@@ -510,7 +510,15 @@ pub(crate) fn which(
         let p = from_cwd(PathBuf::from(program));
         return may_execute(&p).then_some(p);
     }
+    // An empty entry is the working directory, as for `execvp`: `./tool`, a path.
     std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH)))
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                d
+            }
+        })
         .map(|d| from_cwd(d.join(program)))
         .find(|p| may_execute(p))
 }

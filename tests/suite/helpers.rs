@@ -123,6 +123,35 @@ for v in ["PRUN_BYTES", "PRUN_UNSET"] {
     }
 }
 
+/// An empty entry of a proc's `PATH` (`/usr/bin::/bin`) is the working directory, for its
+/// commands as for `execvp`: `which` gave the bare name (`tool`), which is no path (a
+/// command given it searches `PATH` again, and a file function looks for it elsewhere).
+/// It gives `./tool`, or the absolute path under the proc's `cwd`.
+#[test]
+fn which_names_a_tool_found_through_an_empty_path_entry_by_a_path() {
+    let out = Test::new()
+        .script(
+            r#"
+exec(["chmod", "755", "tool", "sub/tool"]);
+proc("here", #{ env: #{ PATH: "/usr/bin::/bin" } }, |ctx| {
+    print(`here: ${which("tool")} ${exec([which("tool")], #{ quiet: true }).stdout}`);
+});
+proc("sub", #{ env: #{ PATH: "/usr/bin::/bin" }, cwd: "sub" }, |ctx| {
+    print(`sub: ${which("tool")} ${exec(["tool"], #{ quiet: true }).stdout}`);
+});
+run("here");
+run("sub");
+"#,
+        )
+        .file("tool", "#!/bin/sh\necho top-tool\n")
+        .file("sub/tool", "#!/bin/sh\necho sub-tool\n")
+        .run();
+    let dir = out.dir.path().display().to_string();
+    out.ok()
+        .line("here: ./tool top-tool")
+        .line(&format!("sub: {dir}/sub/tool sub-tool"));
+}
+
 #[test]
 fn require_of_a_missing_tool_is_a_script_error_naming_it() {
     let out = Test::new()

@@ -267,6 +267,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
         }
     }
     check_stdin_file(&l)?;
+    check_no_fifo(&l)?;
     Ok((l, c))
 }
 
@@ -308,6 +309,42 @@ fn check_stdin_file(l: &Launch) -> R<()> {
             )
             .into());
         }
+    }
+    Ok(())
+}
+
+/// A `stdin`, `stdout` or `stderr` file must not be a FIFO (or a socket): prun opens it
+/// before the command starts, and that open waits for the other end in prun itself, where
+/// neither the command's timeout nor Ctrl-C reaches it. A shell's `cmd < fifo` waits in
+/// the command instead.
+fn check_no_fifo(l: &Launch) -> R<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut files: Vec<(&str, &std::path::Path, &str)> = Vec::new();
+    if let Input::File(p) = &l.stdin {
+        files.push(("stdin", p, "<"));
+    }
+    for (name, sink) in [("stdout", &l.stdout), ("stderr", &l.stderr)] {
+        if let Sink::File(p) = sink {
+            files.push((name, p, ">"));
+        }
+    }
+    for (name, path, redirect) in files {
+        let Ok(t) = std::fs::metadata(path).map(|m| m.file_type()) else {
+            continue;
+        };
+        let kind = if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            continue;
+        };
+        let shown = crate::shown::path(path);
+        return Err(format!(
+            "option `{name}`: {shown} is {kind}, whose other end prun would wait for, past the \
+             timeout and Ctrl-C (let the command open it: `shell(\"cmd {redirect} {shown}\")`)"
+        )
+        .into());
     }
     Ok(())
 }

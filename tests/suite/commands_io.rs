@@ -523,6 +523,32 @@ try {
     );
 }
 
+/// A FIFO as a command's `stdin`, `stdout` or `stderr` file is an error naming it: prun
+/// opened it itself, and the open waited for the FIFO's other end for good, past the
+/// command's timeout, Ctrl-C and SIGTERM (a shell's `cmd < fifo` waits in the command,
+/// where those reach it).
+#[test]
+fn a_fifo_as_a_commands_stdin_or_stdout_file_is_an_error_not_a_hang() {
+    let out = Test::new()
+        .script(
+            r#"
+exec(["mkfifo", "fifo"]);
+for opts in [#{ stdin: #{ file: "fifo" } }, #{ stdout: "fifo" }, #{ stderr: "fifo" }] {
+    opts.timeout = "2s";
+    try { exec(["cat"], opts); print("no throw"); } catch (e) { print(`caught: ${e}`); }
+}
+"#,
+        )
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+    out.ok().out_lacks("no throw");
+    for what in ["stdin", "stdout", "stderr"] {
+        out.out_has(&format!(
+            "caught: option `{what}`: fifo is a FIFO, whose other end prun would wait for"
+        ));
+    }
+}
+
 #[test]
 fn pipe_passes_data_through_os_pipes_and_fails_like_pipefail() {
     let out = Test::new()

@@ -670,15 +670,26 @@ fn engine_setup(
         limits.apply(engine);
         if policy.hides_env() {
             let p = policy.clone();
-            let read =
-                move |name: &str| crate::script::env_of_run(name).filter(|_| p.env_visible(name));
+            let read = move |name: &str| {
+                if p.env_visible(name) {
+                    crate::script::env_of_run(name)
+                } else {
+                    Ok(None)
+                }
+            };
             let r = read.clone();
-            engine.register_fn("env", move |name: &str| {
-                r(name).map_or(Dynamic::UNIT, Into::into)
-            });
-            engine.register_fn("env", move |name: &str, default: &str| {
-                read(name).unwrap_or_else(|| default.to_string())
-            });
+            engine.register_fn(
+                "env",
+                move |name: &str| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+                    Ok(r(name)?.map_or(Dynamic::UNIT, Into::into))
+                },
+            );
+            engine.register_fn(
+                "env",
+                move |name: &str, default: &str| -> Result<String, Box<rhai::EvalAltResult>> {
+                    Ok(read(name)?.unwrap_or_else(|| default.to_string()))
+                },
+            );
         }
     }))
 }

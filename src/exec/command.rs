@@ -403,6 +403,30 @@ impl CommandError {
         }
     }
 
+    /// The same error for stage `i` (from 0) of the pipe `whole` of `n` stages: it names
+    /// the pipe and the stage, as a stage that fails is named.
+    pub(crate) fn in_stage(mut self, i: usize, n: usize, whole: &str) -> CommandError {
+        if n < 2 {
+            return self;
+        }
+        let command = match &mut self {
+            CommandError::NotFound { command, .. }
+            | CommandError::CannotExecute { command, .. }
+            | CommandError::NotExecutable { command, .. }
+            | CommandError::TooLong { command, .. }
+            | CommandError::NoDir { command, .. }
+            | CommandError::DirDenied { command, .. }
+            | CommandError::Env { command, .. }
+            | CommandError::Spawn { command, .. }
+            | CommandError::File { command, .. }
+            | CommandError::Wait { command, .. }
+            | CommandError::Remote { command, .. } => command,
+            CommandError::Pipe(_) | CommandError::Empty => return self,
+        };
+        *command = format!("{whole}`, stage {} of {n}: `{command}", i + 1);
+        self
+    }
+
     /// The same error, but one that [`CommandError::resources_short`] no longer waits out.
     pub(crate) fn final_error(self) -> CommandError {
         let last = |source: io::Error| io::Error::new(source.kind(), source.to_string());
@@ -486,7 +510,15 @@ pub(crate) fn which(
         let p = from_cwd(PathBuf::from(program));
         return may_execute(&p).then_some(p);
     }
+    // An empty entry is the working directory, as for `execvp`: `./tool`, a path.
     std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH)))
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                d
+            }
+        })
         .map(|d| from_cwd(d.join(program)))
         .find(|p| may_execute(p))
 }

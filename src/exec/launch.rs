@@ -721,11 +721,33 @@ impl Capture {
     }
 }
 
+/// Opens a `stdout` or `stderr` file, truncated. A FIFO is opened without waiting for a
+/// reader, which would happen in prun, past the command's timeout and Ctrl-C: one that no
+/// process reads is an error saying so.
 fn open_sink(what: &'static str, path: &PathBuf, launch: &Launch) -> Result<File, CommandError> {
-    File::create(path).map_err(|source| CommandError::File {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .and_then(|f| {
+            let flags = OFlag::from_bits_truncate(fcntl(&f, FcntlArg::F_GETFL)?);
+            fcntl(&f, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+            Ok(f)
+        });
+    opened.map_err(|source| CommandError::File {
         what,
         path: path.clone(),
-        source,
+        source: match source.raw_os_error() {
+            Some(nix::libc::ENXIO) => io::Error::other(
+                "it is a FIFO that no process reads, which prun would wait for, past the \
+                 timeout and Ctrl-C",
+            ),
+            _ => source,
+        },
         command: crate::shown::command(launch),
     })
 }
@@ -949,7 +971,8 @@ async fn run_local(
             let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
             children.push(Child::new(child));
             Ok(pipes)
-        })();
+        })()
+        .map_err(|e: CommandError| e.in_stage(i, n, &crate::shown::command(launch)));
         // The pipes prun holds to the child, made asynchronous (which can fail, the child
         // running).
         let pipes = spawned.and_then(|(stdin, stdout, stderr)| {

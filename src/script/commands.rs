@@ -267,6 +267,7 @@ fn options(sched: &Scheduler, programs: Vec<Program>, opts: Map) -> R<(Launch, C
         }
     }
     check_stdin_file(&l)?;
+    check_no_fifo(&l)?;
     Ok((l, c))
 }
 
@@ -310,6 +311,33 @@ fn check_stdin_file(l: &Launch) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// A `stdin` file must not be a FIFO (or a socket): prun opens it before the command
+/// starts, and that open waits for a writer in prun itself, where neither the command's
+/// timeout nor Ctrl-C reaches it. A shell's `cmd < fifo` waits in the command instead.
+/// (A `stdout` or `stderr` FIFO is opened without waiting: see the launcher.)
+fn check_no_fifo(l: &Launch) -> R<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Input::File(path) = &l.stdin else {
+        return Ok(());
+    };
+    let Ok(t) = std::fs::metadata(path).map(|m| m.file_type()) else {
+        return Ok(());
+    };
+    let kind = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        return Ok(());
+    };
+    let shown = crate::shown::path(path);
+    Err(format!(
+        "option `stdin`: {shown} is {kind}, whose writer prun would wait for, past the timeout \
+         and Ctrl-C (let the command open it: `shell(\"cmd < {shown}\")`)"
+    )
+    .into())
 }
 
 /// The error of a command the script asked for once its proc (or, at the top level, the

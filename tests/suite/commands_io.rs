@@ -497,6 +497,61 @@ print("shell=" + r.stdout.split("\n"));
     );
 }
 
+/// A pipe stage that cannot start names the pipe and which stage, as one that fails does:
+/// the error named the stage's program alone (`(command: `tool`)`), which a pipe of
+/// several stages running the same program left ambiguous.
+#[test]
+fn a_pipe_stage_that_cannot_start_is_named_with_its_pipe() {
+    let out = Test::new()
+        .script(
+            r#"
+try {
+    pipe([["printf", "x"], ["prun-no-such-tool", "-a"], ["cat"]]);
+    print("no throw");
+} catch (e) { print("E: " + e); print("<end>"); }
+"#,
+        )
+        .run();
+    out.ok().out_lacks("no throw");
+    let e = block(&out, "E: ");
+    assert!(
+        e.contains(r#"program "prun-no-such-tool" not found on PATH"#)
+            && e.contains(
+                "(command: `printf x | prun-no-such-tool -a | cat`, stage 2 of 3: `prun-no-such-tool -a`)"
+            ),
+        "{e}"
+    );
+}
+
+/// A FIFO as a command's `stdin` file, or as its `stdout` or `stderr` file with no reader,
+/// is an error naming it: prun opened it itself, and the open waited for the FIFO's other
+/// end for good, past the command's timeout, Ctrl-C and SIGTERM (a shell's `cmd < fifo`
+/// waits in the command, where those reach it). A FIFO that a process reads still takes
+/// a command's output (`ssh::a_missing_cwd_with_stderr_to_a_fifo_is_named_instead_of_hanging`).
+#[test]
+fn a_fifo_as_a_commands_stdin_or_stdout_file_is_an_error_not_a_hang() {
+    let out = Test::new()
+        .script(
+            r#"
+exec(["mkfifo", "fifo"]);
+for opts in [#{ stdin: #{ file: "fifo" } }, #{ stdout: "fifo" }, #{ stderr: "fifo" }] {
+    opts.timeout = "2s";
+    try { exec(["cat"], opts); print("no throw"); } catch (e) { print(`caught: ${e}`); }
+}
+"#,
+        )
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+    out.ok()
+        .out_lacks("no throw")
+        .out_has("caught: option `stdin`: fifo is a FIFO, whose writer prun would wait for");
+    for what in ["stdout", "stderr"] {
+        out.out_has(&format!(
+            "caught: {what} file fifo cannot be opened: it is a FIFO that no process reads"
+        ));
+    }
+}
+
 #[test]
 fn pipe_passes_data_through_os_pipes_and_fails_like_pipefail() {
     let out = Test::new()

@@ -55,6 +55,103 @@ print("required");
     out.line(&format!("direct is {sh}"));
 }
 
+/// One `require` names every tool that stops the script at once: the missing ones and the
+/// paths that are no program (it named only the missing ones, and the user learnt of the
+/// path on the next run).
+#[test]
+fn require_names_missing_tools_and_paths_that_are_no_program_together() {
+    let out = Test::new()
+        .script(r#"require("sh", "prun-missing-a", "./data.txt", ["./dir", "prun-missing-b"]);"#)
+        .file("data.txt", "not a program\n")
+        .file("dir/x", "")
+        .run();
+    out.code(2)
+        .err_has(r#"required tools "prun-missing-a", "prun-missing-b" not found on PATH"#)
+        .err_has(r#"required tools "./data.txt", "./dir" are not files you may execute"#);
+}
+
+/// `read_file` of a file that is not UTF-8 text says so and where, rather than the
+/// reader's `stream did not contain valid UTF-8`.
+#[test]
+fn read_file_of_text_that_is_not_utf8_says_where() {
+    let t = Test::new().script(
+        r#"try { read_file("bin.dat"); print("NO ERROR"); } catch (e) { print(`caught: ${e}`); }"#,
+    );
+    std::fs::write(t.dir().join("bin.dat"), b"ok \xff\xfe bad\n").unwrap();
+    let out = t.run();
+    out.ok()
+        .out_lacks("NO ERROR")
+        .out_has(r#"caught: read_file: "bin.dat" ("#)
+        .out_has(") is not UTF-8 text: byte 4 is 0xff");
+}
+
+/// `env(name)` of a value that is not UTF-8 is an error naming the variable, as `glob` is
+/// for such a file name: a script string cannot hold it, and the lossy text (`a\u{fffd}b`)
+/// named another file to the commands it was handed to.
+#[test]
+fn env_of_a_value_that_is_not_utf8_is_an_error_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"print(`ok: ${env("PRUN_TEXT")}`);
+for v in ["PRUN_BYTES", "PRUN_UNSET"] {
+    try { print(`${v}: ${env(v, "fallback")}`); } catch (e) { print(`caught: ${e}`); }
+}"#,
+    )
+    .expect("script");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .arg("main.rhai")
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("PRUN_TEXT", "plain")
+        .env("PRUN_BYTES", std::ffi::OsStr::from_bytes(b"a\xffb"))
+        .env_remove("PRUN_UNSET")
+        .output()
+        .expect("run prun");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    for line in [
+        "ok: plain",
+        "caught: env: the value of PRUN_BYTES is not UTF-8 (byte 2 is 0xff): a script string cannot hold it",
+        "PRUN_UNSET: fallback",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no line {line:?} in\n{stdout}"
+        );
+    }
+}
+
+/// An empty entry of a proc's `PATH` (`/usr/bin::/bin`) is the working directory, for its
+/// commands as for `execvp`: `which` gave the bare name (`tool`), which is no path (a
+/// command given it searches `PATH` again, and a file function looks for it elsewhere).
+/// It gives `./tool`, or the absolute path under the proc's `cwd`.
+#[test]
+fn which_names_a_tool_found_through_an_empty_path_entry_by_a_path() {
+    let out = Test::new()
+        .script(
+            r#"
+exec(["chmod", "755", "tool", "sub/tool"]);
+proc("here", #{ env: #{ PATH: "/usr/bin::/bin" } }, |ctx| {
+    print(`here: ${which("tool")} ${exec([which("tool")], #{ quiet: true }).stdout}`);
+});
+proc("sub", #{ env: #{ PATH: "/usr/bin::/bin" }, cwd: "sub" }, |ctx| {
+    print(`sub: ${which("tool")} ${exec(["tool"], #{ quiet: true }).stdout}`);
+});
+run("here");
+run("sub");
+"#,
+        )
+        .file("tool", "#!/bin/sh\necho top-tool\n")
+        .file("sub/tool", "#!/bin/sh\necho sub-tool\n")
+        .run();
+    let dir = out.dir.path().display().to_string();
+    out.ok()
+        .line("here: ./tool top-tool")
+        .line(&format!("sub: {dir}/sub/tool sub-tool"));
+}
+
 #[test]
 fn require_of_a_missing_tool_is_a_script_error_naming_it() {
     let out = Test::new()

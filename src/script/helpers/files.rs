@@ -68,7 +68,7 @@ fn nothing_there(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENOTDIR)
 }
 
-/// `read_file(path)`: the text of a regular file. Anything else is an error naming what
+/// `read_file(path)`: the text (UTF-8) of a regular file. Anything else is an error naming what
 /// it is: a FIFO or a terminal would block the script until a writer came (and Ctrl-C
 /// cannot interrupt a read), a device like `/dev/zero` never ends.
 fn read_file(path: &str) -> R<String> {
@@ -82,9 +82,18 @@ fn read_file(path: &str) -> R<String> {
     if !meta.is_file() {
         return Err(format!("read_file: {path:?} is {}, not a regular file", kind(&meta)).into());
     }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(fail)?;
-    Ok(text)
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(fail)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let byte = e.as_bytes()[at];
+        let cwd = crate::paths::in_cwd(Path::new(path));
+        format!(
+            "read_file: {path:?}{cwd} is not UTF-8 text: byte {} is {byte:#04x}",
+            at + 1
+        )
+        .into()
+    })
 }
 
 /// Opens `path` without blocking on a FIFO (no writer, or no reader), then puts the file

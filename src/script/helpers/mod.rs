@@ -68,11 +68,11 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
             .collect::<R<Vec<_>>>()?;
         Ok(quoted.join(" "))
     });
-    engine.register_fn("env", |name: &str| {
-        env(name).map_or(Dynamic::UNIT, Into::into)
+    engine.register_fn("env", |name: &str| -> R<Dynamic> {
+        Ok(env(name)?.map_or(Dynamic::UNIT, Into::into))
     });
-    engine.register_fn("env", |name: &str, default: &str| {
-        env(name).unwrap_or_else(|| default.to_string())
+    engine.register_fn("env", |name: &str, default: &str| -> R<String> {
+        Ok(env(name)?.unwrap_or_else(|| default.to_string()))
     });
     engine.register_fn("duration_secs", |d: Dynamic| -> R<f64> {
         duration::parse(&d)
@@ -110,8 +110,8 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
 }
 
 /// Throws one error naming every tool of `args` (names or arrays of names) that is not
-/// on `PATH`, or else the first path (`./tool`) that is no file it may execute, or else the
-/// first one `policy` refuses.
+/// on `PATH` and every path (`./tool`) that is no file it may execute, or else the first
+/// one `policy` refuses.
 fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()> {
     let mut names = Vec::new();
     for a in args {
@@ -123,8 +123,8 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
     let search = search_path(policy);
     let cwd = proc_cwd();
     let mut missing = Vec::new();
+    let mut not_programs = Vec::new();
     let mut refused = None;
-    let mut not_a_program = None;
     for n in names {
         let name = n.into_string().map_err(|t| {
             format!(
@@ -134,7 +134,7 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
         })?;
         if command::which(&name, search.path.as_deref(), cwd.as_deref()).is_none() {
             if name.contains('/') {
-                not_a_program.get_or_insert(name);
+                not_programs.push(name);
             } else {
                 missing.push(name);
             }
@@ -142,29 +142,44 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
             refused.get_or_insert(format!("required tool {name:?} is {why}"));
         }
     }
-    // Named: cron's PATH is short, and often the reason.
-    let path = match search {
-        Search { hidden: true, .. } => format!(
-            " in {} (the policy hides PATH from commands, which then look there)",
-            command::DEFAULT_SEARCH_PATH
-        ),
-        Search { path: Some(p), .. } => format!(" on PATH={}", p.to_string_lossy()),
-        Search { path: None, .. } => format!(": {}", command::not_on_default_path()),
-    };
-    match missing.as_slice() {
-        [] => match not_a_program {
-            Some(file) => {
-                let under = cwd.map_or_else(String::new, |d| format!(" (in {})", d.display()));
-                Err(format!("required tool {file:?}{under} is not a file you may execute").into())
-            }
-            None => refused.map_or(Ok(()), |why| Err(why.into())),
-        },
-        [one] => Err(format!("required tool {one:?} not found{path}").into()),
-        many => {
-            let list: Vec<String> = many.iter().map(|m| format!("{m:?}")).collect();
-            Err(format!("required tools {} not found{path}", list.join(", ")).into())
-        }
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} not found{}",
+            tools(&missing),
+            search.described()
+        ));
     }
+    if let [one] = not_programs.as_slice() {
+        problems.push(format!(
+            "{}{} is not a file you may execute",
+            tools(&[one]),
+            under(cwd.as_deref())
+        ));
+    } else if !not_programs.is_empty() {
+        problems.push(format!(
+            "{}{} are not files you may execute",
+            tools(&not_programs),
+            under(cwd.as_deref())
+        ));
+    }
+    if problems.is_empty() {
+        refused.map_or(Ok(()), |why| Err(why.into()))
+    } else {
+        Err(problems.join("; ").into())
+    }
+}
+
+/// `required tool "a"` or `required tools "a", "b"`.
+fn tools(names: &[impl AsRef<str>]) -> String {
+    let list: Vec<String> = names.iter().map(|n| format!("{:?}", n.as_ref())).collect();
+    let s = if list.len() == 1 { "" } else { "s" };
+    format!("required tool{s} {}", list.join(", "))
+}
+
+/// ` (in DIR)` for the working directory a relative path was looked up in, if not prun's.
+fn under(cwd: Option<&std::path::Path>) -> String {
+    cwd.map_or_else(String::new, |d| format!(" (in {})", d.display()))
 }
 
 /// One word quoted for `sh`.
@@ -175,8 +190,26 @@ fn quote(s: &str) -> R<String> {
 }
 
 /// An environment variable; inside a proc, its `env` option wins over prun's environment.
-pub(crate) fn env(name: &str) -> Option<String> {
-    proc_env(name).or_else(|| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+/// A value that is not UTF-8 is an error naming the variable: a script string cannot hold
+/// it, and its lossy text would name another file.
+pub(crate) fn env(name: &str) -> R<Option<String>> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(own) = proc_env(name) {
+        return Ok(Some(own));
+    }
+    let Some(value) = std::env::var_os(name) else {
+        return Ok(None);
+    };
+    value.into_string().map(Some).map_err(|v| {
+        let bytes = v.as_bytes();
+        let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        format!(
+            "env: the value of {name} is not UTF-8 (byte {} is {:#04x}): a script string cannot hold it",
+            at + 1,
+            bytes[at]
+        )
+        .into()
+    })
 }
 
 /// The value the `env` option of the running proc gives `name`, if any.
@@ -203,6 +236,20 @@ struct Search {
     path: Option<std::ffi::OsString>,
     /// Whether the policy hides prun's `PATH` from them.
     hidden: bool,
+}
+
+impl Search {
+    /// Where it is, after `not found` (named: cron's `PATH` is short, and often the reason).
+    fn described(&self) -> String {
+        match self {
+            Search { hidden: true, .. } => format!(
+                " in {} (the policy hides PATH from commands, which then look there)",
+                command::DEFAULT_SEARCH_PATH
+            ),
+            Search { path: Some(p), .. } => format!(" on PATH={}", p.to_string_lossy()),
+            Search { path: None, .. } => format!(": {}", command::not_on_default_path()),
+        }
+    }
 }
 
 /// Where commands look here: the running proc's `env` option's `PATH`, else prun's, unless
@@ -304,7 +351,7 @@ mod tests {
 
     #[test]
     fn env_outside_a_proc_reads_the_process_environment() {
-        assert_eq!(env("PATH"), std::env::var("PATH").ok());
-        assert_eq!(env("PRUN_SURELY_UNSET_VARIABLE"), None);
+        assert_eq!(env("PATH").unwrap(), std::env::var("PATH").ok());
+        assert_eq!(env("PRUN_SURELY_UNSET_VARIABLE").unwrap(), None);
     }
 }

@@ -360,7 +360,7 @@ pub(crate) fn build_of(run: &RunInfo, procs: Vec<ProcReport>) -> Report {
             end: run.end,
             duration: run.end.duration_since(run.start).unwrap_or(Duration::ZERO),
             outcome: run.outcome,
-            error: run.error.map(Into::into),
+            error: run.error.map(|e| crate::redact::redact(e).into_owned()),
         },
         procs,
         exit: run.exit,

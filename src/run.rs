@@ -813,12 +813,22 @@ pub(crate) fn execute(
         let cache = open.open();
         sched.with(|c| c.cache_opened(generation, cache));
     }
+    // Why the run stopped, as its report and its history keep it.
+    if let Some(panic) = &internal {
+        error = Some(format!("internal error: {panic}"));
+    } else if watched.is_none()
+        && sched.interrupted()
+        && let Some(why) = &limit
+    {
+        error.get_or_insert(why.clone());
+    }
     let closing = sched.with(|c| c.take_cache()).map(|mut cache| {
         cache.finish(
             summary.wall,
             outcome.as_str(),
             &summary.to_json(),
             sched.keep_runs(),
+            error.as_deref(),
         );
         cache
     });
@@ -862,7 +872,6 @@ pub(crate) fn execute(
             errln!("prun: internal error: {panic}");
         }
         exit = Exit::Script;
-        error = Some(format!("internal error: {panic}"));
     } else if let Some(ok) = watched {
         if exit == Exit::Ok && !ok {
             exit = Exit::ProcFailed;
@@ -873,11 +882,10 @@ pub(crate) fn execute(
         } else if printing {
             errln!("prun: interrupted; terminated: {}", interrupted.join(", "));
         }
-        if let Some(why) = limit {
-            if printing {
-                errln!("prun: {why}");
-            }
-            error.get_or_insert(why);
+        if let Some(why) = limit
+            && printing
+        {
+            errln!("prun: {why}");
         }
         exit = Exit::Interrupted;
     }

@@ -510,6 +510,18 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
     if !unended.is_empty() {
         text.push_str(&format!("\n{}\n", unended.join("\n")));
     }
+    // Why each run an error stopped did stop: its message's first line (`prun report`
+    // shows it whole).
+    let stopped: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let first = r.error.as_deref()?.lines().next().unwrap_or_default();
+            Some(format!("run {}: {first}", r.id))
+        })
+        .collect();
+    if !stopped.is_empty() {
+        text.push_str(&format!("\n{}\n", stopped.join("\n")));
+    }
     let latest = &runs[0];
     let procs = store.run_procs(latest.id)?;
     if !procs.is_empty() {

@@ -223,19 +223,22 @@ impl Cache {
         self
     }
 
-    /// Records the end of the run and keeps the history of the last `keep_runs` runs of
-    /// the script (0: all). The DB's writer commits it while the caller goes on; dropping
-    /// the cache waits until everything is written.
+    /// Records the end of the run, with why it stopped when an error stopped it, and keeps
+    /// the history of the last `keep_runs` runs of the script (0: all). The DB's writer
+    /// commits it while the caller goes on; dropping the cache waits until everything is
+    /// written.
     pub(crate) fn finish(
         &mut self,
         duration: Duration,
         outcome: &str,
         counts: &str,
         keep_runs: u64,
+        error: Option<&str>,
     ) {
         if !self.read_only {
             self.begin_run();
-            self.store.end_run(duration, outcome, counts, keep_runs);
+            self.store
+                .end_run(duration, outcome, counts, keep_runs, error);
         }
         self.store.finish();
     }
@@ -1184,7 +1187,7 @@ mod tests {
             false,
             SystemTime::now(),
         );
-        cache.finish(Duration::from_secs(1), "ok", "{}", 0);
+        cache.finish(Duration::from_secs(1), "ok", "{}", 0, None);
         cache.store().impatience().give_up_waiting();
         drop(cache);
         let said = warnings

@@ -184,7 +184,8 @@ pub(crate) struct Call {
     pub script_args: Vec<String>,
     /// The values of the script's declared options, for `args(#{...})`.
     pub script_values: Option<rhai::Map>,
-    /// The arguments recorded with the run in the task DB's history.
+    /// The script's own words as given (its options with their values, and the words after
+    /// `--`): the run's arguments in the task DB's history and in its report.
     pub history_args: Vec<String>,
     pub cancel: Option<crate::Cancel>,
     /// When the run was asked for: `max_run_time` counts from here (the declaration pass
@@ -714,7 +715,7 @@ pub(crate) fn execute(
         sched.shutdown();
         let info = RunInfo {
             script: &script_path,
-            args: &call.script_args,
+            args: &call.history_args,
             start: run_started,
             end: SystemTime::now(),
             outcome: match exit {
@@ -928,7 +929,7 @@ pub(crate) fn execute(
     }
     let info = RunInfo {
         script: &script_path,
-        args: &call.script_args,
+        args: &call.history_args,
         start: run_started,
         end: SystemTime::now(),
         outcome,
@@ -1072,11 +1073,12 @@ fn take_lock_file(
 pub(crate) struct Words {
     pub targets: Vec<String>,
     pub script_args: Vec<String>,
+    /// The script's own words as given (see [`Call::history_args`]); none when the words
+    /// were not read (the pass that reads the declaration was stopped before it: which of
+    /// them are secret is not known).
+    pub script_words: Vec<String>,
     pub values: Option<rhai::Map>,
     pub secrets: Vec<String>,
-    /// The words were not read: the pass that reads the declaration was stopped before
-    /// it. Which of them are secret is not known, so none is recorded in the history.
-    pub unread: bool,
 }
 
 /// Splits a library run's words (see [`Words`]). A word that looks like an option and is
@@ -1094,12 +1096,13 @@ pub(crate) fn split_words(
     let declared = script
         .text()
         .and_then(|text| crate::script::declaration_in(text, &name, visible, bound));
-    let unread = matches!(declared, Some(Err(crate::script::DeclError::Stopped(_))));
-    let (rest, values, secrets) = match declared {
-        None => (words, None, Vec::new()),
+    let (rest, values, secrets, script_words) = match declared {
+        None => (words, None, Vec::new(), None),
         // The run's top level stops where the pass did, before it could use the words:
         // judged without the declaration, the script's own options would read as wrong.
-        Some(Err(crate::script::DeclError::Stopped(_))) => (Vec::new(), None, Vec::new()),
+        Some(Err(crate::script::DeclError::Stopped(_))) => {
+            (Vec::new(), None, Vec::new(), Some(Vec::new()))
+        }
         Some(Err(source)) => {
             return Err(Failure::Declaration {
                 script: name,
@@ -1113,7 +1116,12 @@ pub(crate) fn split_words(
             if split.help {
                 return Err(Failure::Usage(decl.script_usage(&name)));
             }
-            (split.rest, Some(split.values), split.secrets)
+            (
+                split.rest,
+                Some(split.values),
+                split.secrets,
+                Some(split.words),
+            )
         }
     };
     let mut rest = rest.into_iter();
@@ -1123,12 +1131,13 @@ pub(crate) fn split_words(
             "{name}: unknown option \"{bad}\" (not one the script declares; prun's own settings are the runtime's)"
         )));
     }
+    let script_args: Vec<String> = rest.collect();
     Ok(Words {
         targets,
-        script_args: rest.collect(),
+        script_words: script_words.unwrap_or_else(|| script_args.clone()),
+        script_args,
         values,
         secrets,
-        unread,
     })
 }
 

@@ -596,6 +596,52 @@ second line`;"#,
     assert_eq!(kept, error, "the DB keeps what the --json report says");
 }
 
+/// A run's arguments are the script's own words as given, its options with their values
+/// (a secret one's as `***`) and the words after `--`, in the `--json` report, the task
+/// DB and the page alike; neither its targets nor prun's flags. Before, `run.args` was `[]`
+/// once `args(#{...})` took the script's options, and the DB kept the whole command line.
+#[test]
+fn a_runs_arguments_are_the_scripts_own_words_in_the_json_report_the_db_and_the_page() {
+    let ws = Ws::new(
+        r#"let o = args(#{ level: #{ int: true }, pw: #{ secret: true } });
+proc("a", #{ shell: "true" });
+proc("b", #{ shell: "true" });
+"#,
+    );
+    let code = ws.run(&[
+        "a",
+        "--level",
+        "3",
+        "-j",
+        "2",
+        "--json",
+        "r.json",
+        "--",
+        "--pw",
+        "hunter-77",
+    ]);
+    assert_eq!(code, 0);
+    let json = std::fs::read_to_string(ws.path("r.json")).expect("the --json report");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let words = serde_json::json!(["--level", "3", "--pw", "***"]);
+    assert_eq!(json["run"]["args"], words, "{json}");
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).unwrap();
+    let kept: String = db
+        .query_row("SELECT args FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&kept).unwrap(),
+        words
+    );
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("<dt>arguments</dt><dd>--level 3 --pw &#39;***&#39;</dd>"),
+        "{html}"
+    );
+}
+
 /// A run read while its prun runs it is `running`; once its prun is killed (`kill -9`,
 /// by its own last proc, after the history has the run), it is `died`, in `history`, in
 /// the report's text and on its page, which all exit 0: before, it stayed `unfinished`

@@ -129,6 +129,11 @@ impl Serialize for Outcome {
 /// assert!(run.end >= run.start);
 /// assert_eq!(run.outcome, prun::Outcome::ScriptError);
 /// assert!(run.error.as_deref().unwrap().contains("stop"));
+///
+/// // A script that declares its options: they are its words too, as given.
+/// let declares = r#"let o = args(#{ level: #{ int: true }, pw: #{ secret: true } }); proc("a", || 1);"#;
+/// let report = rt.run_str(declares, ["a", "--level", "3", "--pw", "hunter2"])?;
+/// assert_eq!(report.run.args, ["--level", "3", "--pw", "***"]);
 /// # Ok::<(), prun::Error>(())
 /// ```
 #[derive(Debug, Clone, Serialize)]
@@ -136,8 +141,11 @@ impl Serialize for Outcome {
 pub struct RunReport {
     /// The script's path (`<string>` for [`crate::Runtime::run_str`]).
     pub script: String,
-    /// The script's arguments: the words after `--`, which `args()` returns (secret
-    /// values shown as `***`).
+    /// The script's own words as given: the options it declares with `args(#{...})`, with
+    /// their values, and the words after `--`, in order (secret values shown as `***`);
+    /// neither the targets nor prun's own flags. The task DB keeps the same words with
+    /// the run. Without a declaration, they are the words after `--`, which `args()`
+    /// returns.
     pub args: Vec<String>,
     /// When the run started.
     #[serde(serialize_with = "rfc3339")]
@@ -360,7 +368,7 @@ pub(crate) fn build_of(run: &RunInfo, procs: Vec<ProcReport>) -> Report {
             end: run.end,
             duration: run.end.duration_since(run.start).unwrap_or(Duration::ZERO),
             outcome: run.outcome,
-            error: run.error.map(Into::into),
+            error: run.error.map(|e| crate::redact::redact(e).into_owned()),
         },
         procs,
         exit: run.exit,

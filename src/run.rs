@@ -184,7 +184,8 @@ pub(crate) struct Call {
     pub script_args: Vec<String>,
     /// The values of the script's declared options, for `args(#{...})`.
     pub script_values: Option<rhai::Map>,
-    /// The arguments recorded with the run in the task DB's history.
+    /// The script's own words as given (its options with their values, and the words after
+    /// `--`): the run's arguments in the task DB's history and in its report.
     pub history_args: Vec<String>,
     pub cancel: Option<crate::Cancel>,
     /// When the run was asked for: `max_run_time` counts from here (the declaration pass
@@ -714,7 +715,7 @@ pub(crate) fn execute(
         sched.shutdown();
         let info = RunInfo {
             script: &script_path,
-            args: &call.script_args,
+            args: &call.history_args,
             start: run_started,
             end: SystemTime::now(),
             outcome: match exit {
@@ -813,12 +814,22 @@ pub(crate) fn execute(
         let cache = open.open();
         sched.with(|c| c.cache_opened(generation, cache));
     }
+    // Why the run stopped, as its report and its history keep it.
+    if let Some(panic) = &internal {
+        error = Some(format!("internal error: {panic}"));
+    } else if watched.is_none()
+        && sched.interrupted()
+        && let Some(why) = &limit
+    {
+        error.get_or_insert(why.clone());
+    }
     let closing = sched.with(|c| c.take_cache()).map(|mut cache| {
         cache.finish(
             summary.wall,
             outcome.as_str(),
             &summary.to_json(),
             sched.keep_runs(),
+            error.as_deref(),
         );
         cache
     });
@@ -862,7 +873,6 @@ pub(crate) fn execute(
             errln!("prun: internal error: {panic}");
         }
         exit = Exit::Script;
-        error = Some(format!("internal error: {panic}"));
     } else if let Some(ok) = watched {
         if exit == Exit::Ok && !ok {
             exit = Exit::ProcFailed;
@@ -873,11 +883,10 @@ pub(crate) fn execute(
         } else if printing {
             errln!("prun: interrupted; terminated: {}", interrupted.join(", "));
         }
-        if let Some(why) = limit {
-            if printing {
-                errln!("prun: {why}");
-            }
-            error.get_or_insert(why);
+        if let Some(why) = limit
+            && printing
+        {
+            errln!("prun: {why}");
         }
         exit = Exit::Interrupted;
     }
@@ -920,7 +929,7 @@ pub(crate) fn execute(
     }
     let info = RunInfo {
         script: &script_path,
-        args: &call.script_args,
+        args: &call.history_args,
         start: run_started,
         end: SystemTime::now(),
         outcome,
@@ -1064,11 +1073,12 @@ fn take_lock_file(
 pub(crate) struct Words {
     pub targets: Vec<String>,
     pub script_args: Vec<String>,
+    /// The script's own words as given (see [`Call::history_args`]); none when the words
+    /// were not read (the pass that reads the declaration was stopped before it: which of
+    /// them are secret is not known).
+    pub script_words: Vec<String>,
     pub values: Option<rhai::Map>,
     pub secrets: Vec<String>,
-    /// The words were not read: the pass that reads the declaration was stopped before
-    /// it. Which of them are secret is not known, so none is recorded in the history.
-    pub unread: bool,
 }
 
 /// Splits a library run's words (see [`Words`]). A word that looks like an option and is
@@ -1086,12 +1096,13 @@ pub(crate) fn split_words(
     let declared = script
         .text()
         .and_then(|text| crate::script::declaration_in(text, &name, visible, bound));
-    let unread = matches!(declared, Some(Err(crate::script::DeclError::Stopped(_))));
-    let (rest, values, secrets) = match declared {
-        None => (words, None, Vec::new()),
+    let (rest, values, secrets, script_words) = match declared {
+        None => (words, None, Vec::new(), None),
         // The run's top level stops where the pass did, before it could use the words:
         // judged without the declaration, the script's own options would read as wrong.
-        Some(Err(crate::script::DeclError::Stopped(_))) => (Vec::new(), None, Vec::new()),
+        Some(Err(crate::script::DeclError::Stopped(_))) => {
+            (Vec::new(), None, Vec::new(), Some(Vec::new()))
+        }
         Some(Err(source)) => {
             return Err(Failure::Declaration {
                 script: name,
@@ -1105,7 +1116,12 @@ pub(crate) fn split_words(
             if split.help {
                 return Err(Failure::Usage(decl.script_usage(&name)));
             }
-            (split.rest, Some(split.values), split.secrets)
+            (
+                split.rest,
+                Some(split.values),
+                split.secrets,
+                Some(split.words),
+            )
         }
     };
     let mut rest = rest.into_iter();
@@ -1115,12 +1131,13 @@ pub(crate) fn split_words(
             "{name}: unknown option \"{bad}\" (not one the script declares; prun's own settings are the runtime's)"
         )));
     }
+    let script_args: Vec<String> = rest.collect();
     Ok(Words {
         targets,
-        script_args: rest.collect(),
+        script_words: script_words.unwrap_or_else(|| script_args.clone()),
+        script_args,
         values,
         secrets,
-        unread,
     })
 }
 

@@ -152,19 +152,15 @@ impl Runtime {
         let started = Instant::now();
         let words: Vec<String> = args.into_iter().map(Into::into).collect();
         let bound = self.declaration_bounds(cancel.clone(), started);
-        let split = crate::run::split_words(&script, words.clone(), &self.settings.policy, &bound)?;
+        let split = crate::run::split_words(&script, words, &self.settings.policy, &bound)?;
         let mut secrets = Secrets::default();
         secrets.add(split.secrets);
-        let mut history_args = vec![script.path().display().to_string()];
-        if !split.unread {
-            history_args.extend(words);
-        }
         let call = Call {
             script,
             targets: split.targets,
             script_args: split.script_args,
             script_values: split.values,
-            history_args,
+            history_args: split.script_words,
             cancel,
             started,
             cli: CliExtras::default(),

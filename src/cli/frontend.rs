@@ -212,7 +212,10 @@ fn attempt(cfg: RunConfig, secrets: &mut Secrets, base: BaseEngine) -> Result<Ex
         targets: cfg.targets.clone(),
         script_args: cfg.script_args.clone(),
         script_values: cfg.script_values.clone(),
-        history_args: std::env::args().skip(1).collect(),
+        history_args: cfg
+            .script_words
+            .clone()
+            .unwrap_or_else(|| cfg.script_args.clone()),
         cancel: None,
         started: std::time::Instant::now(),
         cli: CliExtras {
@@ -337,6 +340,7 @@ fn with_declared_options(
                 )));
             }
             c.script_values = Some(split.values);
+            c.script_words = Some(split.words);
             Ok(Some(*c))
         }
         cli::Invocation::Exit(Exit::Ok) => Ok(None),
@@ -436,6 +440,7 @@ fn inspect_options(
             }
             secrets.add(split.secrets);
             cfg.script_values = Some(split.values);
+            cfg.script_words = Some(split.words);
             split.rest
         }
     };
@@ -509,6 +514,18 @@ fn history(script: &Path, db: Option<PathBuf>, limit: usize) -> Result<Exit, Fai
         .collect();
     if !unended.is_empty() {
         text.push_str(&format!("\n{}\n", unended.join("\n")));
+    }
+    // Why each run an error stopped did stop: its message's first line (`prun report`
+    // shows it whole).
+    let stopped: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let first = r.error.as_deref()?.lines().next().unwrap_or_default();
+            Some(format!("run {}: {first}", r.id))
+        })
+        .collect();
+    if !stopped.is_empty() {
+        text.push_str(&format!("\n{}\n", stopped.join("\n")));
     }
     let latest = &runs[0];
     let procs = store.run_procs(latest.id)?;

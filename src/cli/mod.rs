@@ -76,6 +76,9 @@ pub(crate) struct RunConfig {
     /// The values of the script's declared options, once the command line was read with
     /// the script's declaration.
     pub script_values: Option<rhai::Map>,
+    /// The script's own words as given (its options with their values, and the words
+    /// after `--`), once the command line was read with the script's declaration.
+    pub script_words: Option<Vec<String>>,
     /// `--allow PROGRAM`: the programs the script may run (the policy's allow list).
     pub allow: Vec<String>,
     /// `--no-shell`: shell strings are refused.
@@ -564,6 +567,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         tail: raw_tail,
         tail_error,
         script_values: None,
+        script_words: None,
         allow: flags.allow,
         no_shell: flags.no_shell,
         deny_env: flags.deny_env,

@@ -223,19 +223,22 @@ impl Cache {
         self
     }
 
-    /// Records the end of the run and keeps the history of the last `keep_runs` runs of
-    /// the script (0: all). The DB's writer commits it while the caller goes on; dropping
-    /// the cache waits until everything is written.
+    /// Records the end of the run, with why it stopped when an error stopped it, and keeps
+    /// the history of the last `keep_runs` runs of the script (0: all). The DB's writer
+    /// commits it while the caller goes on; dropping the cache waits until everything is
+    /// written.
     pub(crate) fn finish(
         &mut self,
         duration: Duration,
         outcome: &str,
         counts: &str,
         keep_runs: u64,
+        error: Option<&str>,
     ) {
         if !self.read_only {
             self.begin_run();
-            self.store.end_run(duration, outcome, counts, keep_runs);
+            self.store
+                .end_run(duration, outcome, counts, keep_runs, error);
         }
         self.store.finish();
     }
@@ -416,6 +419,16 @@ impl Cache {
         }
         self.begin_run();
         self.store.record_proc(rec);
+    }
+}
+
+impl Drop for Cache {
+    /// Waits until the DB's writer has committed what the run sent it (see
+    /// [`Store::close`]), though a batch of procs being judged may still hold the store:
+    /// a run's process that exits after dropping its cache would otherwise end the writer
+    /// before it committed the run's end.
+    fn drop(&mut self) {
+        self.store.close();
     }
 }
 
@@ -1150,6 +1163,38 @@ mod tests {
         cache.save(3, "build", "2".into(), "fp".into(), true, false);
         assert!(cache.stamp(3, "build").ends_with(".4"));
         cache.store().close();
+    }
+
+    #[test]
+    fn dropping_the_cache_waits_for_the_db_writer_though_a_judged_batch_still_holds_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (tx, warnings) = std::sync::mpsc::channel();
+        let warn = move |m: &str| {
+            let _ = tx.send(m.to_string());
+        };
+        let store = Arc::new(Store::open(&path, Arc::new(warn)).unwrap());
+        // Another process holds the DB's write lock: the writer, told not to wait for it,
+        // drops the run's last batch and says so, then stops.
+        let blocker = rusqlite::Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let judged_batch = store.clone();
+        let mut cache = Cache::new(
+            store,
+            HashMap::new(),
+            crate::store::ScriptName::of(std::path::Path::new("s.rhai")),
+            Vec::new(),
+            false,
+            SystemTime::now(),
+        );
+        cache.finish(Duration::from_secs(1), "ok", "{}", 0, None);
+        cache.store().impatience().give_up_waiting();
+        drop(cache);
+        let said = warnings
+            .try_recv()
+            .expect("the writer was done with the run's end when its cache was dropped");
+        assert!(said.contains("failed to write the task DB"), "{said}");
+        drop(judged_batch);
     }
 
     #[test]

@@ -149,6 +149,12 @@ impl Page<'_> {
                 escape(outcome)
             ),
         );
+        if let Some(error) = &t.error {
+            item(
+                "error",
+                format!("<pre class=\"error\">{}</pre>", escape(error)),
+            );
+        }
         item("total", secs(t.total));
         let mut did_not_run = match t.up_to_date {
             0 => String::new(),
@@ -730,6 +736,7 @@ mod tests {
             started: "2026-01-01T00:00:00Z".into(),
             outcome: Some(evil.into()),
             alive: None,
+            error: None,
             total: 1.0,
             parallel: Some(2),
             up_to_date: 0,

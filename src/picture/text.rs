@@ -22,6 +22,11 @@ pub(super) fn render(t: &Timeline, path: &CriticalPath) -> String {
     crate::shown::visible(&lines(t, path)).into_owned()
 }
 
+/// Why a run stopped, `error: ` and the message prun printed, its later lines indented.
+pub(crate) fn stopped_by(error: &str) -> String {
+    format!("error: {}", error.trim_end().replace('\n', "\n  "))
+}
+
 /// The text report's lines, as recorded.
 fn lines(t: &Timeline, path: &CriticalPath) -> String {
     let mut out = String::new();
@@ -47,6 +52,9 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
     );
     if let Some(alive) = &t.alive {
         let _ = writeln!(out, "{}", alive.line(t.id));
+    }
+    if let Some(error) = &t.error {
+        let _ = writeln!(out, "{}", stopped_by(error));
     }
     if t.procs.is_empty() {
         let _ = writeln!(out, "\nno proc ran: no critical path");

@@ -88,6 +88,8 @@ pub(super) struct Timeline {
     pub outcome: Option<String>,
     /// For a run that did not record its end: whether it is still going.
     pub alive: Option<Liveness>,
+    /// Why it stopped, when an error stopped it (secrets masked).
+    pub error: Option<String>,
     /// Seconds from its start to its end, as measured on a steady clock (or to the last
     /// proc's end, for a run that did not record its end).
     pub total: f64,
@@ -124,6 +126,7 @@ impl Timeline {
             started: row.started,
             outcome: row.outcome,
             alive: row.alive,
+            error: row.error,
             total: row.duration.and_then(seconds).unwrap_or(last),
             parallel: row.parallel,
             up_to_date: count(row.counts.as_deref(), "up_to_date"),
@@ -335,6 +338,7 @@ mod tests {
             parallel: Some(2),
             counts: Some(r#"{"succeeded": 1, "up_to_date": 4, "not_run": 2}"#.into()),
             alive: None,
+            error: None,
         };
         // 2026-01-01T00:00:11Z is 1767225611 s after the epoch.
         let segs = r#"[{"start": 1767225611.0, "end": 1767225612.0, "place": "1", "error": "boom"},
@@ -378,6 +382,7 @@ mod tests {
             parallel: Some(1),
             counts: None,
             alive: None,
+            error: None,
         };
         let at = |place: &str| {
             format!(
@@ -420,6 +425,7 @@ mod tests {
             parallel: None,
             counts: None,
             alive: None,
+            error: None,
         };
         let old = ProcRecord {
             name: "a".into(),
@@ -452,6 +458,7 @@ mod tests {
             parallel: Some(2),
             counts: None,
             alive: None,
+            error: None,
         };
         // Each ran 0.5 s by the steady clock; meanwhile the system clock was set back an
         // hour for `back`, forward an hour for `ahead` (1767225611 is 00:00:11).
@@ -512,6 +519,7 @@ mod tests {
             parallel: Some(2),
             counts: None,
             alive: None,
+            error: None,
         };
         let p = ProcRecord {
             duration: Some(f64::INFINITY),

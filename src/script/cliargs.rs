@@ -46,6 +46,9 @@ pub(crate) struct Split {
     pub values: Map,
     /// Words that are prun's (flags and targets), in order, for prun's own parser.
     pub rest: Vec<String>,
+    /// The script's own words as given, in order: its options with their values and the
+    /// words after `--` (what a report shows as the run's arguments).
+    pub words: Vec<String>,
     /// `-h`/`--help` was given (and the script does not declare it).
     pub help: bool,
     /// The values of secret options, as text (see [`crate::redact`]).
@@ -497,6 +500,8 @@ impl Declaration {
         let mut help = false;
         let declares_positionals = self.opts.iter().any(|o| o.positional);
         let mut script_only = false;
+        // Whether each word is the script's (not prun's, not the `--` between them).
+        let mut own = vec![true; words.len()];
         let mut i = 0;
         let value = |i: &mut usize, name: &str| -> Result<String, ArgsError> {
             *i += 1;
@@ -509,6 +514,7 @@ impl Declaration {
             let w = &words[i];
             if w == "--" && !script_only {
                 script_only = true;
+                own[i] = false;
                 i += 1;
                 continue;
             }
@@ -535,10 +541,12 @@ impl Declaration {
                     return Err(ArgsError::Unknown { name, hint });
                 } else {
                     rest.push(w.clone());
+                    own[i] = false;
                     if inline.is_none() && PRUN_VALUED.contains(&w.as_str()) {
                         i += 1;
                         if let Some(v) = words.get(i) {
                             rest.push(v.clone());
+                            own[i] = false;
                         }
                     }
                 }
@@ -579,10 +587,12 @@ impl Declaration {
                     });
                 } else {
                     rest.push(w.clone());
+                    own[i] = false;
                     if attached.is_empty() && PRUN_VALUED.contains(&w.as_str()) {
                         i += 1;
                         if let Some(v) = words.get(i) {
                             rest.push(v.clone());
+                            own[i] = false;
                         }
                     }
                 }
@@ -590,6 +600,7 @@ impl Declaration {
                 positionals.push(w.clone());
             } else {
                 rest.push(w.clone());
+                own[i] = false;
             }
             i += 1;
         }
@@ -597,6 +608,7 @@ impl Declaration {
             return Ok(Split {
                 values: Map::new(),
                 rest,
+                words: Vec::new(),
                 help,
                 secrets: Vec::new(),
             });
@@ -609,9 +621,16 @@ impl Declaration {
             .filter_map(|o| values.get(o.key.as_str()))
             .flat_map(secret_texts)
             .collect();
+        let words = words
+            .iter()
+            .zip(own)
+            .filter(|(_, own)| *own)
+            .map(|(w, _)| w.clone())
+            .collect();
         Ok(Split {
             values,
             rest,
+            words,
             help,
             secrets,
         })

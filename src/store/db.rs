@@ -635,14 +635,24 @@ impl Store {
         }
     }
 
-    /// Queues the end of a run, and the pruning of the script's history to its last
-    /// `keep_runs` runs (0: none is pruned). The cache is not history: it stays whole.
-    pub(crate) fn end_run(&self, duration: Duration, outcome: &str, counts: &str, keep_runs: u64) {
+    /// Queues the end of a run, with why it stopped when an error stopped it (`error`,
+    /// recorded with the run's secrets masked), and the pruning of the script's history to
+    /// its last `keep_runs` runs (0: none is pruned). The cache is not history: it stays
+    /// whole.
+    pub(crate) fn end_run(
+        &self,
+        duration: Duration,
+        outcome: &str,
+        counts: &str,
+        keep_runs: u64,
+        error: Option<&str>,
+    ) {
         self.send(Msg::EndRun {
             duration: duration.as_secs_f64(),
             outcome: outcome.to_string(),
             counts: counts.to_string(),
             keep_runs,
+            error: error.map(|e| crate::redact::redact(e).into_owned()),
         });
     }
 
@@ -792,7 +802,7 @@ mod tests {
             let store = store.expect("open");
             let on = std::thread::current().name().map(str::to_string);
             store.begin_run(&script("s.rhai"), &[], &now());
-            store.end_run(Duration::from_secs(1), "ok", "{}", 0);
+            store.end_run(Duration::from_secs(1), "ok", "{}", 0, None);
             // On the writer's own thread: neither a wait for itself nor a panic.
             drop(store);
             tx.send(on).unwrap();
@@ -916,7 +926,7 @@ mod tests {
         for d in [1.0, 9.0, 2.0] {
             s.begin_run(&script("s.rhai"), &["-x".into()], &now());
             record_timed(&s, "p", "SUCCEEDED", d);
-            s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 100, None);
         }
         s.close();
         let mut expected = ExpectedDurations::new("s.rhai");
@@ -962,7 +972,7 @@ mod tests {
             if run == 14 {
                 record("rare", "SUCCEEDED", 1.0);
             }
-            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0, None);
         }
         s.close();
         let medians = recorded(&s, "s.rhai", 14).medians;
@@ -994,12 +1004,12 @@ mod tests {
         for d in [20.0, 40.0] {
             s.begin_run(&script("s.rhai"), &[], &now());
             record("deploy", d);
-            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0, None);
         }
         for _ in 0..12 {
             s.begin_run(&script("s.rhai"), &[], &now());
             record("test", 1.0);
-            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0, None);
         }
         s.close();
         let mut expected = ExpectedDurations::new("s.rhai");
@@ -1026,7 +1036,7 @@ mod tests {
                     ..ProcRecord::default()
                 });
             }
-            s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 0, None);
         }
         s.close();
         assert_eq!(
@@ -1052,7 +1062,7 @@ mod tests {
         };
         s.save("cached", row.clone());
         s.begin_run(&script("other.rhai"), &[], &now());
-        s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        s.end_run(Duration::from_secs(1), "ok", "{}", 0, None);
         for _ in 0..5 {
             s.begin_run(&script("s.rhai"), &[], &now());
             s.record_proc(ProcRecord {
@@ -1060,7 +1070,7 @@ mod tests {
                 state: "SUCCEEDED".into(),
                 ..ProcRecord::default()
             });
-            s.end_run(Duration::from_secs(1), "ok", "{}", 2);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 2, None);
         }
         s.close();
         let s = Store::open(&dir.path().join("t.db"), quiet()).unwrap();
@@ -1142,6 +1152,7 @@ mod tests {
             outcome: "ok".into(),
             counts: "{}".into(),
             keep_runs,
+            error: None,
         }
     }
 
@@ -1182,7 +1193,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let s = Store::open(&path, quiet()).unwrap();
         s.begin_run(&script("s.rhai"), &[], &now());
-        s.end_run(Duration::from_secs(1), "ok", "{}", 0);
+        s.end_run(Duration::from_secs(1), "ok", "{}", 0, None);
         drop(s);
         // No `-wal` left: the reader reads the DB file itself.
         let reader = Store::open_read_only(&path, quiet()).unwrap();
@@ -1476,7 +1487,7 @@ mod tests {
         for (script, d) in [(&a1, 1.0), (&b, 50.0), (&a2, 3.0), (&b, 70.0), (&b, 90.0)] {
             s.begin_run(script, &[], &now());
             record_timed(&s, "build", "SUCCEEDED", d);
-            s.end_run(Duration::from_secs(1), "ok", "{}", 2);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 2, None);
         }
         s.close();
         let ids =
@@ -1518,7 +1529,7 @@ mod tests {
         let run = || {
             let s = Store::open(&path, quiet()).unwrap();
             s.begin_run(&script("new.rhai"), &[], &now());
-            s.end_run(Duration::from_secs(1), "ok", "{}", 2);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 2, None);
         };
         run();
         assert_eq!(ids("other.rhai"), [1], "the old run is any script's");
@@ -1650,7 +1661,7 @@ mod tests {
             s.begin_run(&script("s.rhai"), &[], &now());
             record_timed(&s, "a", "SUCCEEDED", d);
             record_timed(&s, "b", "SUCCEEDED", d);
-            s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 100, None);
         }
         s.close();
         let conn = Connection::open(&path).unwrap();
@@ -1696,7 +1707,7 @@ mod tests {
             state: "SUCCEEDED".into(),
             ..ProcRecord::default()
         });
-        s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+        s.end_run(Duration::from_secs(1), "ok", "{}", 100, None);
         s.close();
         let warned = warned.lock().unwrap().join("\n");
         assert!(warned.contains("corrupt"), "{warned}");
@@ -1714,7 +1725,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let s = Store::open(&path, quiet()).unwrap();
         s.begin_run(&script("s.rhai"), &[], &now());
-        s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+        s.end_run(Duration::from_secs(1), "ok", "{}", 100, None);
         s.close();
         corrupt_table(&path, "runs");
         let s = Store::open(&path, quiet()).unwrap();
@@ -1730,7 +1741,7 @@ mod tests {
         let run = || {
             let s = Store::open(&path, quiet()).unwrap();
             s.begin_run(&script("s.rhai"), &[], &now());
-            s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+            s.end_run(Duration::from_secs(1), "ok", "{}", 100, None);
             s.close();
         };
         run();
@@ -1766,7 +1777,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let s = Store::open(&path, quiet()).unwrap();
         s.begin_run(&script("s.rhai"), &[], &now());
-        s.end_run(Duration::from_secs(1), "ok", "{}", 100);
+        s.end_run(Duration::from_secs(1), "ok", "{}", 100, None);
         s.close();
         // A DB in rollback mode, written in place under an exclusive lock.
         let blocker = Connection::open(&path).unwrap();

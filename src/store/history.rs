@@ -28,6 +28,8 @@ pub(crate) struct RunRow {
     pub counts: Option<String>,
     /// For a run that did not record its end: whether it is still going.
     pub alive: Option<Liveness>,
+    /// Why it stopped, when an error stopped it (secrets masked).
+    pub error: Option<String>,
 }
 
 /// A recorded run with what `prun report` shows of it (see [`Store::recorded_run`]).
@@ -51,6 +53,8 @@ pub(crate) struct HistoryRun {
     pub counts: Option<String>,
     /// For a run that did not record its end: whether it is still going.
     pub alive: Option<Liveness>,
+    /// Why it stopped, when an error stopped it (secrets masked).
+    pub error: Option<String>,
 }
 
 /// The procs of run `run`, in the order they finished.
@@ -85,7 +89,8 @@ fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
 /// The run `run` of the script whose key is `key`, or its latest when `None`.
 fn run_row(conn: &Connection, key: &str, run: Option<i64>) -> rusqlite::Result<Option<RunRow>> {
     let mut stmt = conn.prepare(
-        "SELECT id, script, args, started, duration, outcome, parallel, counts, owner FROM runs
+        "SELECT id, script, args, started, duration, outcome, parallel, counts, owner, error
+         FROM runs
          WHERE script_key IN (?2, '') AND (id = ?1 OR (?1 IS NULL AND id =
              (SELECT MAX(id) FROM runs WHERE script_key IN (?2, ''))))",
     )?;
@@ -100,6 +105,7 @@ fn run_row(conn: &Connection, key: &str, run: Option<i64>) -> rusqlite::Result<O
             parallel: opt_int(r, 6)?,
             counts: opt_text(r, 7)?,
             alive: judged(r, 5, 8, 3)?,
+            error: opt_text(r, 9)?,
         })
     })?;
     rows.next().transpose()
@@ -357,7 +363,7 @@ impl Store {
         let died = |runs: &Vec<HistoryRun>| died(runs.iter().map(|r| (r.id, &r.alive)));
         self.read_judged(died, |conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, started, duration, outcome, counts, owner FROM runs
+                "SELECT id, started, duration, outcome, counts, owner, error FROM runs
                  WHERE script_key IN (?1, '') ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![key, limit as i64], |r| {
@@ -368,6 +374,7 @@ impl Store {
                     outcome: opt_text(r, 3)?,
                     counts: opt_text(r, 4)?,
                     alive: judged(r, 3, 5, 1)?,
+                    error: opt_text(r, 6)?,
                 })
             })?;
             rows.collect()

@@ -91,6 +91,10 @@ const MIGRATIONS: &[&str] = &[
     // no longer matches them, so none could be read again or replaced by a run.
     "ALTER TABLE runs ADD COLUMN owner TEXT;
     DELETE FROM cache;",
+    // 10: why a run stopped, when an error stopped it (a script error, a usage error, an
+    // internal error): the message prun printed, secrets masked, as the `--json` report's
+    // `run.error` has it. Runs recorded before it have NULL.
+    "ALTER TABLE runs ADD COLUMN error TEXT;",
 ];
 
 /// The version of the prun that recorded the DB's latest run (the `prun` key of its
@@ -224,6 +228,28 @@ mod tests {
             cached, 0,
             "a row keyed by the proc's name alone is never read again"
         );
+    }
+
+    #[test]
+    fn a_version_9_db_gains_why_each_run_stopped_unknown_for_its_runs() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for m in &MIGRATIONS[..9] {
+            conn.execute_batch(m).expect("version 9");
+        }
+        conn.pragma_update(None, "user_version", 9)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO runs (id, script, args, started, outcome) VALUES (1, 's', '[]', 't', 'script error');",
+        )
+        .expect("rows");
+        assert_eq!(migrate(&mut conn).expect("migrate"), 9);
+        let (outcome, error): (String, Option<String>) = conn
+            .query_row("SELECT outcome, error FROM runs WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("the old run");
+        assert_eq!((outcome.as_str(), error), ("script error", None));
+        assert_eq!(migrate(&mut conn).expect("again"), VERSION);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub(super) enum Msg {
         outcome: String,
         counts: String,
         keep_runs: u64,
+        /// Why the run stopped, when an error stopped it (secrets masked).
+        error: Option<String>,
     },
     Parallel(usize),
     /// A reader found the DB corrupt (the error): move it aside and start a new one.
@@ -193,8 +195,8 @@ const RECORD_PROC: &str =
         log, error, ended, attempts, segments, waited, place, deps, proto, cycle)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
-const END_RUN: &str =
-    "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5 WHERE id = ?1";
+const END_RUN: &str = "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5,
+        error = ?6 WHERE id = ?1";
 
 /// Records that the rows `?2` to `?3` of `proc_runs` hold procs of run `?1` (see the
 /// schema's version 6): the range grows as the run's procs are written.
@@ -394,6 +396,7 @@ pub(super) fn apply(
                 outcome,
                 counts,
                 keep_runs,
+                error,
             } => {
                 if rec.id.is_none() {
                     begin(&tx, rec)?;
@@ -403,7 +406,8 @@ pub(super) fn apply(
                     now(),
                     duration,
                     outcome,
-                    counts
+                    counts,
+                    error
                 ])?;
                 // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
                 // procs of a deleted run go with it (ON DELETE CASCADE).

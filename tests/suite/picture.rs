@@ -544,6 +544,104 @@ fn history_writes_out_the_control_characters_of_an_error() {
     );
 }
 
+/// Why a script error stopped a run is kept with the run: `history` shows its first line,
+/// the report all of it and its page too, escaped; a secret in it is masked, as in the
+/// `--json` report. Before, they showed `script error` and nothing more.
+#[test]
+fn a_script_errors_reason_is_kept_and_shown_by_history_report_and_page() {
+    let ws = Ws::new(
+        r#"let o = args(#{ token: #{ secret: true } });
+proc("a", #{ shell: "true" });
+run("a");
+throw `no <access> & no "luck" for ${o.token}
+second line`;"#,
+    );
+    let code = ws.run(&["--json", "r.json", "--", "--token", "tok-3141"]);
+    assert_eq!(code, 2);
+    let json = std::fs::read_to_string(ws.path("r.json")).expect("the --json report");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let error = json["run"]["error"]
+        .as_str()
+        .expect("run.error")
+        .to_string();
+    assert!(
+        error.contains(r#"no <access> & no "luck" for ***"#) && !error.contains("tok-3141"),
+        "{error}"
+    );
+    let out = ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let first = error.lines().next().unwrap();
+    assert!(
+        out.stdout.contains(&format!("\nrun 1: {first}\n")) && !out.stdout.contains("second line"),
+        "{}",
+        out.stdout
+    );
+    let text = ws.report(&[]);
+    assert!(
+        text.starts_with("run 1 of main.rhai: script error, ")
+            && text.contains(&format!("\nerror: {first}\n  second line\n")),
+        "{text}"
+    );
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("no &lt;access&gt; &amp; no &quot;luck&quot; for ***\nsecond line</pre>"),
+        "{html}"
+    );
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).unwrap();
+    let kept: String = db
+        .query_row("SELECT error FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, error, "the DB keeps what the --json report says");
+}
+
+/// A run's arguments are the script's own words as given, its options with their values
+/// (a secret one's as `***`) and the words after `--`, in the `--json` report, the task
+/// DB and the page alike; neither its targets nor prun's flags. Before, `run.args` was `[]`
+/// once `args(#{...})` took the script's options, and the DB kept the whole command line.
+#[test]
+fn a_runs_arguments_are_the_scripts_own_words_in_the_json_report_the_db_and_the_page() {
+    let ws = Ws::new(
+        r#"let o = args(#{ level: #{ int: true }, pw: #{ secret: true } });
+proc("a", #{ shell: "true" });
+proc("b", #{ shell: "true" });
+"#,
+    );
+    let code = ws.run(&[
+        "a",
+        "--level",
+        "3",
+        "-j",
+        "2",
+        "--json",
+        "r.json",
+        "--",
+        "--pw",
+        "hunter-77",
+    ]);
+    assert_eq!(code, 0);
+    let json = std::fs::read_to_string(ws.path("r.json")).expect("the --json report");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let words = serde_json::json!(["--level", "3", "--pw", "***"]);
+    assert_eq!(json["run"]["args"], words, "{json}");
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).unwrap();
+    let kept: String = db
+        .query_row("SELECT args FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&kept).unwrap(),
+        words
+    );
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("<dt>arguments</dt><dd>--level 3 --pw &#39;***&#39;</dd>"),
+        "{html}"
+    );
+}
+
 /// A run read while its prun runs it is `running`; once its prun is killed (`kill -9`,
 /// by its own last proc, after the history has the run), it is `died`, in `history`, in
 /// the report's text and on its page, which all exit 0: before, it stayed `unfinished`

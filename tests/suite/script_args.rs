@@ -169,11 +169,7 @@ print(`engine=${o.engine} level=${o.level}`);"#;
             "`x` is a flag: it takes no value, so it cannot also have `choices`",
         ),
     ] {
-        Test::new()
-            .script(&format!("let o = args(#{{ {decl} }});\n"))
-            .run()
-            .code(2)
-            .err_has(&format!("main.rhai:1:9: args: {message}"));
+        declaration_is_refused(decl, message);
     }
 }
 
@@ -369,11 +365,7 @@ fn a_default_has_the_type_of_a_given_value_and_settings_that_do_not_go_together_
         ),
         ("about: 5", "`about` must be a string, not an integer"),
     ] {
-        Test::new()
-            .script(&format!("let o = args(#{{ {decl} }});\n"))
-            .run()
-            .code(2)
-            .err_has(&format!("main.rhai:1:9: args: {message}"));
+        declaration_is_refused(decl, message);
     }
 }
 
@@ -523,4 +515,13 @@ run("server");"#,
         serde_json::json!({ "env": { "PGPASSWORD": "***" }, "dsn": "user=me password=***", "tags": ["***"] }),
         "{report}"
     );
+}
+
+/// `args(#{ DECL })` is a script error at its position, saying `message`.
+fn declaration_is_refused(decl: &str, message: &str) {
+    Test::new()
+        .script(&format!("let o = args(#{{ {decl} }});\n"))
+        .run()
+        .code(2)
+        .err_has(&format!("main.rhai:1:9: args: {message}"));
 }

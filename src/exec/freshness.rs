@@ -233,10 +233,15 @@ pub(super) fn save_result(
             }
         },
         // `skip` gives it a new stamp, as a run does: its result is now `()`, and its
-        // dependents run again. `no_change` says that nothing changed: they need not.
+        // dependents run again. `no_change` says that nothing changed: they need not,
+        // unless the result they saw was not `()` (it is now).
         Outcome::Skipped { why, no_change } => {
-            cache.save(id, name, "null".into(), hash, !no_change, writes);
-            Outcome::Skipped { why, no_change }
+            let unchanged = no_change && cache.row(name).is_some_and(|r| r.result == "null");
+            cache.save(id, name, "null".into(), hash, !unchanged, writes);
+            Outcome::Skipped {
+                why,
+                no_change: unchanged,
+            }
         }
         Outcome::WouldRun => Outcome::WouldRun,
         failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {

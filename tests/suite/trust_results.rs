@@ -423,3 +423,35 @@ run(["show", "closure", "blob", "stamp", "range"]);
         );
     }
 }
+
+/// `no_change` keeps a proc's stamp (its dependents stay UP_TO_DATE) only when the
+/// result its dependents saw was `()` already: ending with `no_change` after returning a
+/// value leaves `()`, and a dependent kept with what it made of the value would not give
+/// what running it now gives (nor what a run without the task DB gives).
+#[test]
+fn no_change_after_a_value_runs_the_dependents_that_saw_the_value() {
+    let ws = Ws::new(
+        r#"
+proc("x", #{ inputs: ["x.txt"] }, |ctx| {
+    let t = read_file("x.txt");
+    if t == "same" { throw no_change("same"); }
+    t
+});
+proc("y", #{ deps: ["x"] }, |ctx| `y saw <${ctx.results.x}>`);
+proc("show", #{ deps: ["y"], no_skip: true }, |ctx| print(ctx.results.y));
+run("show");
+"#,
+    );
+    ws.write("x.txt", "v1");
+    ws.run(&[]).code(0).ran("x").ran("y").has("y saw <v1>");
+    ws.write("x.txt", "same");
+    ws.run(&[])
+        .code(0)
+        .ran("y")
+        .has("y saw <>")
+        .lacks("y saw <v1>");
+    ws.run(&[]).code(0).up_to_date("y").has("y saw <>");
+    ws.prun(&["--no-db", "main.rhai"], &[])
+        .code(0)
+        .has("y saw <>");
+}

@@ -850,7 +850,14 @@ pub(super) fn fingerprint(
     if let Some(executor) = &def.extras().executor {
         h.feed(b"executor");
         h.feed(executor.as_bytes());
+        // Slurm gives them to the job (`--cpus-per-task`, `--mem`), whose commands see
+        // them (`nproc`); on this machine they only limit what runs at once.
+        for (k, v) in def.extras().resources.iter() {
+            h.feed(k.as_bytes());
+            h.feed(&v.to_le_bytes());
+        }
     }
+    feed_limits(&mut h, def);
     for (k, v) in node.args() {
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
@@ -907,6 +914,20 @@ pub(super) fn fingerprint(
 /// Feeds the values, in prun's environment, of the variables `texts` name as `$NAME` or
 /// `${NAME}` and `env` does not set (its values are fed already): a command that expands
 /// `$MODE` gives another result when `MODE` changes, so its cached one is stale then.
+/// What else a proc's commands are given that their results may tell: prun's terminal
+/// instead of a captured stdout (`interactive`), and the time they may take (a success
+/// that took longer than a new `timeout` is not what running the proc now gives). Fed
+/// only when set: a proc without them keeps the fingerprint it had.
+fn feed_limits(h: &mut Fnv<u128>, def: &crate::graph::ProcDef) {
+    if def.interactive {
+        h.feed(b"interactive");
+    }
+    if let Some(timeout) = def.extras().timeout {
+        h.feed(b"timeout");
+        h.feed(&timeout.as_nanos().to_le_bytes());
+    }
+}
+
 fn feed_variables<'a>(
     h: &mut Fnv<u128>,
     texts: impl Iterator<Item = &'a str>,
@@ -1113,6 +1134,41 @@ mod tests {
         assert_ne!(of(None), of(Some("farm")));
         assert_ne!(of(Some("farm")), of(Some("hpc")));
         assert_eq!(of(Some("farm")), of(Some("farm")));
+    }
+
+    #[test]
+    fn what_a_proc_s_commands_are_given_counts_in_its_fingerprint() {
+        let of = |f: &dyn Fn(&mut crate::graph::ProcDef)| {
+            let mut def = crate::graph::ProcDef::new(
+                Body::Cmd(["nproc"].iter().collect()),
+                crate::diag::Origin::from("t"),
+            );
+            f(&mut def);
+            let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
+            fingerprint(&Map::new(), &node, &[], &Arc::default(), Path::new("/w"))
+                .map(|f| f.hash)
+                .unwrap_or_default()
+        };
+        let plain = of(&|_| {});
+        let timeout = |secs| {
+            move |d: &mut crate::graph::ProcDef| {
+                d.extras_mut().timeout = Some(std::time::Duration::from_secs(secs));
+            }
+        };
+        assert_ne!(plain, of(&timeout(60)));
+        assert_ne!(of(&timeout(60)), of(&timeout(120)));
+        assert_ne!(plain, of(&|d| d.interactive = true));
+        let cpus = |executor: Option<&str>, n| {
+            let executor = executor.map(str::to_string);
+            move |d: &mut crate::graph::ProcDef| {
+                d.extras_mut().executor = executor.clone();
+                d.extras_mut().resources.set("cpus", n);
+            }
+        };
+        // On this machine, resources only limit what runs at once; Slurm gives them to
+        // the job (`--cpus-per-task`), whose commands see them.
+        assert_eq!(plain, of(&cpus(None, 2)));
+        assert_ne!(of(&cpus(Some("hpc"), 2)), of(&cpus(Some("hpc"), 4)));
     }
 
     #[test]

@@ -455,3 +455,25 @@ run("show");
         .code(0)
         .has("y saw <>");
 }
+
+/// `interactive` hands a closure's commands prun's own stdout: what they print is no
+/// longer in their result. Turning it on or off runs the proc again, so that its cached
+/// result is what running it now gives.
+#[test]
+fn turning_interactive_on_runs_the_proc_again() {
+    let script = |interactive: bool| {
+        format!(
+            r#"
+proc("p", #{{ inputs: ["in.txt"], interactive: {interactive} }}, |ctx| shell("echo hi").stdout);
+proc("show", #{{ deps: ["p"], no_skip: true }}, |ctx| print(`p gave <${{ctx.results.p}}>`));
+run("show");
+"#
+        )
+    };
+    let ws = Ws::new(&script(false));
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).code(0).ran("p").has("p gave <hi\n>");
+    ws.run(&[]).code(0).up_to_date("p");
+    ws.write("main.rhai", &script(true));
+    ws.run(&[]).code(0).ran("p").has("p gave <>");
+}

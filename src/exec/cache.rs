@@ -65,6 +65,9 @@ pub(crate) struct Cache {
     read_only: bool,
     /// The directory prun runs in, which every fingerprint counts.
     cwd: Arc<Path>,
+    /// The variables of prun's environment hidden from the script and its commands
+    /// (`--deny-env`), which every fingerprint counts (see [`Cache::hiding`]).
+    hidden_env: Arc<str>,
 }
 
 /// What `inputs` resolved to, and their fingerprint.
@@ -146,7 +149,24 @@ impl Cache {
             started,
             read_only: false,
             cwd: std::env::current_dir().unwrap_or_default().into(),
+            hidden_env: Arc::from(""),
         }
+    }
+
+    /// The same cache, for a run that hides `names` of prun's environment from the
+    /// script and its commands: every fingerprint counts them, so that a result cached
+    /// while a proc saw them (`env("TOKEN")`, `$TOKEN`) is not taken when it no longer
+    /// does, nor the other way round.
+    pub(crate) fn hiding(mut self, names: &[std::ffi::OsString]) -> Cache {
+        let mut names: Vec<&[u8]> = names.iter().map(|n| n.as_encoded_bytes()).collect();
+        names.sort_unstable();
+        self.hidden_env = Arc::from(String::from_utf8_lossy(&names.join(&0u8)).as_ref());
+        self
+    }
+
+    /// The variables this run hides (see [`Cache::hiding`]).
+    pub(crate) fn hidden_env(&self) -> &Arc<str> {
+        &self.hidden_env
     }
 
     /// Opens the task DB at `path` and loads its cache. Any problem is a warning and
@@ -809,19 +829,26 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 const SCHEME: &[u8] = b"unrepeatable calls found at run time";
 
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
-/// stamps of its dependencies, in order; `cwd` is the directory prun runs in.
+/// stamps of its dependencies, in order; `cwd` is the directory prun runs in, and
+/// `hidden_env` the variables the run hides (see [`Cache::hiding`]).
 pub(super) fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
     owner: &Arc<OwnFiles>,
     cwd: &Path,
+    hidden_env: &str,
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
     // Where its relative paths lead and its commands run (a proc's `cwd` is relative to
     // it): the same script run from another directory works on other files.
     h.feed(cwd.as_os_str().as_encoded_bytes());
+    // Fed only when some are hidden: a run that hides none keeps the fingerprints it had.
+    if !hidden_env.is_empty() {
+        h.feed(b"hidden env");
+        h.feed(hidden_env.as_bytes());
+    }
     match node.body() {
         Body::Cmd(argv) => {
             h.feed(b"cmd");
@@ -1127,9 +1154,16 @@ mod tests {
             );
             def.extras_mut().executor = executor.map(str::to_string);
             let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
-            fingerprint(&Map::new(), &node, &[], &Arc::default(), Path::new("/w"))
-                .map(|f| f.hash)
-                .unwrap_or_default()
+            fingerprint(
+                &Map::new(),
+                &node,
+                &[],
+                &Arc::default(),
+                Path::new("/w"),
+                "",
+            )
+            .map(|f| f.hash)
+            .unwrap_or_default()
         };
         assert_ne!(of(None), of(Some("farm")));
         assert_ne!(of(Some("farm")), of(Some("hpc")));
@@ -1145,9 +1179,16 @@ mod tests {
             );
             f(&mut def);
             let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
-            fingerprint(&Map::new(), &node, &[], &Arc::default(), Path::new("/w"))
-                .map(|f| f.hash)
-                .unwrap_or_default()
+            fingerprint(
+                &Map::new(),
+                &node,
+                &[],
+                &Arc::default(),
+                Path::new("/w"),
+                "",
+            )
+            .map(|f| f.hash)
+            .unwrap_or_default()
         };
         let plain = of(&|_| {});
         let timeout = |secs| {

@@ -39,6 +39,8 @@ pub(crate) struct JudgeSpec {
     pub own: Arc<super::tree::OwnFiles>,
     /// The directory prun runs in (see [`Cache::cwd`]; empty without a task DB).
     pub cwd: Option<Arc<std::path::Path>>,
+    /// The variables the run hides (see [`Cache::hiding`]; empty without a task DB).
+    pub hidden_env: Arc<str>,
 }
 
 /// The verdict on a proc about to run.
@@ -110,7 +112,8 @@ pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
 /// runs, the next run would take the old result beside the half-written outputs.
 fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
     let cwd = spec.cwd.as_deref().unwrap_or(std::path::Path::new(""));
-    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own, cwd) {
+    let (params, node, hidden) = (&spec.params, &spec.node, &*spec.hidden_env);
+    let fp = match cache::fingerprint(params, node, &spec.dep_stamps, &spec.own, cwd, hidden) {
         Ok(fp) => fp,
         Err(e) => return (Judgement::Failed(e.to_string()), false),
     };

@@ -477,3 +477,36 @@ run("show");
     ws.write("main.rhai", &script(true));
     ws.run(&[]).code(0).ran("p").has("p gave <>");
 }
+
+/// `--deny-env NAME` hides a variable from the script and its commands: a result cached
+/// while they saw it (the variable's value, maybe a secret) is not what running the proc
+/// now gives.
+#[test]
+fn a_variable_hidden_by_deny_env_runs_the_procs_that_saw_it_again() {
+    let ws = Ws::new(
+        r#"
+proc("sh", #{ inputs: ["in.txt"], outputs: ["sh.out"], shell: "echo \"<$PRUN_G1_TOKEN>\" > sh.out" });
+proc("cl", #{ inputs: ["in.txt"] }, |ctx| env("PRUN_G1_TOKEN"));
+proc("show", #{ deps: ["sh", "cl"], no_skip: true }, |ctx| print(`cl gave <${ctx.results.cl}>`));
+run("show");
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let env = [("PRUN_G1_TOKEN", "s3cret")];
+    let deny = ["main.rhai", "--deny-env", "PRUN_G1_TOKEN"];
+    ws.run(&env)
+        .code(0)
+        .ran("sh")
+        .ran("cl")
+        .has("cl gave <s3cret>");
+    ws.prun(&deny, &env)
+        .code(0)
+        .ran("sh")
+        .ran("cl")
+        .has("cl gave <>");
+    assert_eq!(std::fs::read_to_string(ws.path("sh.out")).unwrap(), "<>\n");
+    ws.prun(&deny, &env)
+        .code(0)
+        .up_to_date("sh")
+        .up_to_date("cl");
+}

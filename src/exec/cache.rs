@@ -65,9 +65,9 @@ pub(crate) struct Cache {
     read_only: bool,
     /// The directory prun runs in, which every fingerprint counts.
     cwd: Arc<Path>,
-    /// The variables of prun's environment hidden from the script and its commands
-    /// (`--deny-env`), which every fingerprint counts (see [`Cache::hiding`]).
-    hidden_env: Arc<str>,
+    /// What the run's policy changes in what procs give, which every fingerprint counts
+    /// (see [`Cache::under`]).
+    policy: Arc<str>,
 }
 
 /// What `inputs` resolved to, and their fingerprint.
@@ -149,24 +149,23 @@ impl Cache {
             started,
             read_only: false,
             cwd: std::env::current_dir().unwrap_or_default().into(),
-            hidden_env: Arc::from(""),
+            policy: Arc::from(""),
         }
     }
 
-    /// The same cache, for a run that hides `names` of prun's environment from the
-    /// script and its commands: every fingerprint counts them, so that a result cached
-    /// while a proc saw them (`env("TOKEN")`, `$TOKEN`) is not taken when it no longer
-    /// does, nor the other way round.
-    pub(crate) fn hiding(mut self, names: &[std::ffi::OsString]) -> Cache {
-        let mut names: Vec<&[u8]> = names.iter().map(|n| n.as_encoded_bytes()).collect();
-        names.sort_unstable();
-        self.hidden_env = Arc::from(String::from_utf8_lossy(&names.join(&0u8)).as_ref());
+    /// The same cache, for a run under a policy that changes what procs give (see
+    /// [`crate::Policy`]'s `fingerprint_text`: the variables it hides from the script and
+    /// its commands, the programs it refuses): every fingerprint counts it, so that a
+    /// result cached while a proc saw `$TOKEN`, or ran a program now refused, is not taken
+    /// when running the proc now would not give it, nor the other way round.
+    pub(crate) fn under(mut self, policy: String) -> Cache {
+        self.policy = Arc::from(policy);
         self
     }
 
-    /// The variables this run hides (see [`Cache::hiding`]).
-    pub(crate) fn hidden_env(&self) -> &Arc<str> {
-        &self.hidden_env
+    /// What the run's policy changes in what procs give (see [`Cache::under`]).
+    pub(crate) fn policy(&self) -> &Arc<str> {
+        &self.policy
     }
 
     /// Opens the task DB at `path` and loads its cache. Any problem is a warning and
@@ -830,24 +829,25 @@ const SCHEME: &[u8] = b"unrepeatable calls found at run time";
 
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
 /// stamps of its dependencies, in order; `cwd` is the directory prun runs in, and
-/// `hidden_env` the variables the run hides (see [`Cache::hiding`]).
+/// `policy` what the run's policy changes in what procs give (see [`Cache::under`]).
 pub(super) fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
     owner: &Arc<OwnFiles>,
     cwd: &Path,
-    hidden_env: &str,
+    policy: &str,
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
     // Where its relative paths lead and its commands run (a proc's `cwd` is relative to
     // it): the same script run from another directory works on other files.
     h.feed(cwd.as_os_str().as_encoded_bytes());
-    // Fed only when some are hidden: a run that hides none keeps the fingerprints it had.
-    if !hidden_env.is_empty() {
-        h.feed(b"hidden env");
-        h.feed(hidden_env.as_bytes());
+    // Fed only when the policy changes something: a run without one keeps the
+    // fingerprints it had.
+    if !policy.is_empty() {
+        h.feed(b"policy");
+        h.feed(policy.as_bytes());
     }
     match node.body() {
         Body::Cmd(argv) => {

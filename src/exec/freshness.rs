@@ -39,8 +39,9 @@ pub(crate) struct JudgeSpec {
     pub own: Arc<super::tree::OwnFiles>,
     /// The directory prun runs in (see [`Cache::cwd`]; empty without a task DB).
     pub cwd: Option<Arc<std::path::Path>>,
-    /// The variables the run hides (see [`Cache::hiding`]; empty without a task DB).
-    pub hidden_env: Arc<str>,
+    /// What the run's policy changes in what procs give (see [`Cache::under`]; empty
+    /// without a task DB).
+    pub policy: Arc<str>,
 }
 
 /// The verdict on a proc about to run.
@@ -112,8 +113,8 @@ pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
 /// runs, the next run would take the old result beside the half-written outputs.
 fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
     let cwd = spec.cwd.as_deref().unwrap_or(std::path::Path::new(""));
-    let (params, node, hidden) = (&spec.params, &spec.node, &*spec.hidden_env);
-    let fp = match cache::fingerprint(params, node, &spec.dep_stamps, &spec.own, cwd, hidden) {
+    let (params, node, policy) = (&spec.params, &spec.node, &*spec.policy);
+    let fp = match cache::fingerprint(params, node, &spec.dep_stamps, &spec.own, cwd, policy) {
         Ok(fp) => fp,
         Err(e) => return (Judgement::Failed(e.to_string()), false),
     };

@@ -236,6 +236,32 @@ impl Policy {
             .collect()
     }
 
+    /// What the policy changes in what procs give, counted in every fingerprint (see
+    /// `Cache::under`): the variables of prun's environment it hides, and the programs
+    /// and shell strings it refuses. Empty when it changes nothing.
+    pub(crate) fn fingerprint_text(&self) -> String {
+        let mut hidden: Vec<String> = self
+            .hidden_env()
+            .iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        hidden.sort_unstable();
+        let mut out = String::new();
+        if !hidden.is_empty() {
+            out.push_str(&format!("hidden env {hidden:?}"));
+        }
+        if let Some(allow) = &self.allow_programs {
+            out.push_str(&format!("allow programs {allow:?}"));
+        }
+        if !self.deny_programs.is_empty() {
+            out.push_str(&format!("deny programs {:?}", self.deny_programs));
+        }
+        if self.no_shell {
+            out.push_str("no shell");
+        }
+        out
+    }
+
     /// Checks that the program `name` (as `which` and `require` look it up, on prun's
     /// `PATH`) may be run by a command of its own; the error names it and the rule.
     pub(crate) fn check_tool(&self, name: &str) -> Result<(), Refusal> {

@@ -510,3 +510,28 @@ run("show");
         .up_to_date("sh")
         .up_to_date("cl");
 }
+
+/// A program the policy now refuses (`--no-shell`, `--allow`) fails its proc, cached or
+/// not: running it now would be refused, so its earlier result is not taken.
+#[test]
+fn a_proc_whose_command_the_policy_now_refuses_is_not_up_to_date() {
+    let ws = Ws::new(
+        r#"
+proc("sh", #{ inputs: ["in.txt"], shell: "echo hi" });
+proc("cl", #{ inputs: ["in.txt"] }, |ctx| exec(["echo", "hi"]).stdout);
+run(["sh", "cl"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).code(0).ran("sh").ran("cl");
+    ws.run(&[]).code(0).up_to_date("sh").up_to_date("cl");
+    ws.prun(&["main.rhai", "--no-shell"], &[])
+        .code(1)
+        .has("FAILED     sh (")
+        .has("shell strings are off")
+        .ran("cl");
+    ws.prun(&["main.rhai", "--allow", "true"], &[])
+        .code(1)
+        .has("FAILED     cl (")
+        .has("is not on the allow list");
+}

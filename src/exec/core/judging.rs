@@ -173,7 +173,7 @@ impl Core {
             may_skip,
             own: self.own_files(),
             cwd: cache.map(|c| c.cwd().clone()),
-            hidden_env: cache.map_or_else(|| Arc::from(""), |c| c.hidden_env().clone()),
+            policy: cache.map_or_else(|| Arc::from(""), |c| c.policy().clone()),
         };
         if judged_at_once(&node.def) && !forgets {
             return Some(freshness::judge(&spec));

@@ -487,8 +487,9 @@ fn a_variable_hidden_by_deny_env_runs_the_procs_that_saw_it_again() {
         r#"
 proc("sh", #{ inputs: ["in.txt"], outputs: ["sh.out"], shell: "echo \"<$PRUN_G1_TOKEN>\" > sh.out" });
 proc("cl", #{ inputs: ["in.txt"] }, |ctx| env("PRUN_G1_TOKEN"));
+proc("other", #{ inputs: ["in.txt"] }, |ctx| "no variable");
 proc("show", #{ deps: ["sh", "cl"], no_skip: true }, |ctx| print(`cl gave <${ctx.results.cl}>`));
-run("show");
+run(["show", "other"]);
 "#,
     );
     ws.write("in.txt", "x\n");
@@ -509,6 +510,8 @@ run("show");
         .code(0)
         .up_to_date("sh")
         .up_to_date("cl");
+    // The rules count, not the names they hide: a hidden variable gone changes nothing.
+    ws.prun(&deny, &[]).code(0).up_to_date("other");
 }
 
 /// A program the policy now refuses (`--no-shell`, `--allow`) fails its proc, cached or

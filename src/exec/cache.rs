@@ -65,6 +65,9 @@ pub(crate) struct Cache {
     read_only: bool,
     /// The directory prun runs in, which every fingerprint counts.
     cwd: Arc<Path>,
+    /// What the run's policy changes in what procs give, which every fingerprint counts
+    /// (see [`Cache::under`]).
+    policy: Arc<str>,
 }
 
 /// What `inputs` resolved to, and their fingerprint.
@@ -146,7 +149,23 @@ impl Cache {
             started,
             read_only: false,
             cwd: std::env::current_dir().unwrap_or_default().into(),
+            policy: Arc::from(""),
         }
+    }
+
+    /// The same cache, for a run under a policy that changes what procs give (see
+    /// [`crate::Policy`]'s `fingerprint_text`: the variables it hides from the script and
+    /// its commands, the programs it refuses): every fingerprint counts it, so that a
+    /// result cached while a proc saw `$TOKEN`, or ran a program now refused, is not taken
+    /// when running the proc now would not give it, nor the other way round.
+    pub(crate) fn under(mut self, policy: String) -> Cache {
+        self.policy = Arc::from(policy);
+        self
+    }
+
+    /// What the run's policy changes in what procs give (see [`Cache::under`]).
+    pub(crate) fn policy(&self) -> &Arc<str> {
+        &self.policy
     }
 
     /// Opens the task DB at `path` and loads its cache. Any problem is a warning and
@@ -822,19 +841,27 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 const SCHEME: &[u8] = b"unrepeatable calls found at run time";
 
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
-/// stamps of its dependencies, in order; `cwd` is the directory prun runs in.
+/// stamps of its dependencies, in order; `cwd` is the directory prun runs in, and
+/// `policy` what the run's policy changes in what procs give (see [`Cache::under`]).
 pub(super) fn fingerprint(
     params: &Map,
     node: &ProcNode,
     dep_stamps: &[(String, String)],
     owner: &Arc<OwnFiles>,
     cwd: &Path,
+    policy: &str,
 ) -> Result<Fingerprint, FilesError> {
     let def = &node.def;
     let mut h = Fnv::<u128>::new();
     // Where its relative paths lead and its commands run (a proc's `cwd` is relative to
     // it): the same script run from another directory works on other files.
     h.feed(cwd.as_os_str().as_encoded_bytes());
+    // Fed only when the policy changes something: a run without one keeps the
+    // fingerprints it had.
+    if !policy.is_empty() {
+        h.feed(b"policy");
+        h.feed(policy.as_bytes());
+    }
     match node.body() {
         Body::Cmd(argv) => {
             h.feed(b"cmd");
@@ -863,7 +890,14 @@ pub(super) fn fingerprint(
     if let Some(executor) = &def.extras().executor {
         h.feed(b"executor");
         h.feed(executor.as_bytes());
+        // Slurm gives them to the job (`--cpus-per-task`, `--mem`), whose commands see
+        // them (`nproc`); on this machine they only limit what runs at once.
+        for (k, v) in def.extras().resources.iter() {
+            h.feed(k.as_bytes());
+            h.feed(&v.to_le_bytes());
+        }
     }
+    feed_limits(&mut h, def);
     for (k, v) in node.args() {
         h.feed(k.as_bytes());
         h.feed(v.as_bytes());
@@ -920,6 +954,20 @@ pub(super) fn fingerprint(
 /// Feeds the values, in prun's environment, of the variables `texts` name as `$NAME` or
 /// `${NAME}` and `env` does not set (its values are fed already): a command that expands
 /// `$MODE` gives another result when `MODE` changes, so its cached one is stale then.
+/// What else a proc's commands are given that their results may tell: prun's terminal
+/// instead of a captured stdout (`interactive`), and the time they may take (a success
+/// that took longer than a new `timeout` is not what running the proc now gives). Fed
+/// only when set: a proc without them keeps the fingerprint it had.
+fn feed_limits(h: &mut Fnv<u128>, def: &crate::graph::ProcDef) {
+    if def.interactive {
+        h.feed(b"interactive");
+    }
+    if let Some(timeout) = def.extras().timeout {
+        h.feed(b"timeout");
+        h.feed(&timeout.as_nanos().to_le_bytes());
+    }
+}
+
 fn feed_variables<'a>(
     h: &mut Fnv<u128>,
     texts: impl Iterator<Item = &'a str>,
@@ -1119,13 +1167,62 @@ mod tests {
             );
             def.extras_mut().executor = executor.map(str::to_string);
             let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
-            fingerprint(&Map::new(), &node, &[], &Arc::default(), Path::new("/w"))
-                .map(|f| f.hash)
-                .unwrap_or_default()
+            fingerprint(
+                &Map::new(),
+                &node,
+                &[],
+                &Arc::default(),
+                Path::new("/w"),
+                "",
+            )
+            .map(|f| f.hash)
+            .unwrap_or_default()
         };
         assert_ne!(of(None), of(Some("farm")));
         assert_ne!(of(Some("farm")), of(Some("hpc")));
         assert_eq!(of(Some("farm")), of(Some("farm")));
+    }
+
+    #[test]
+    fn what_a_proc_s_commands_are_given_counts_in_its_fingerprint() {
+        let of = |f: &dyn Fn(&mut crate::graph::ProcDef)| {
+            let mut def = crate::graph::ProcDef::new(
+                Body::Cmd(["nproc"].iter().collect()),
+                crate::diag::Origin::from("t"),
+            );
+            f(&mut def);
+            let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
+            fingerprint(
+                &Map::new(),
+                &node,
+                &[],
+                &Arc::default(),
+                Path::new("/w"),
+                "",
+            )
+            .map(|f| f.hash)
+            .unwrap_or_default()
+        };
+        let plain = of(&|_| {});
+        let timeout = |secs| {
+            move |d: &mut crate::graph::ProcDef| {
+                d.extras_mut().timeout = Some(std::time::Duration::from_secs(secs));
+            }
+        };
+        assert_ne!(plain, of(&timeout(60)));
+        assert_ne!(of(&timeout(60)), of(&timeout(120)));
+        assert_ne!(plain, of(&|d| d.interactive = true));
+        let cpus = |executor: Option<&str>, n| {
+            let executor = executor.map(str::to_string);
+            move |d: &mut crate::graph::ProcDef| {
+                d.extras_mut().executor = executor.clone();
+                d.extras_mut().resources.set("cpus", n);
+            }
+        };
+        // On this machine, resources only limit what runs at once; Slurm gives them to
+        // the job (`--cpus-per-task`), whose commands see them.
+        assert_eq!(plain, of(&cpus(None, 2)));
+        assert_ne!(of(&cpus(Some("hpc"), 2)), of(&cpus(Some("hpc"), 4)));
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub(crate) struct JudgeSpec {
     pub own: Arc<super::tree::OwnFiles>,
     /// The directory prun runs in (see [`Cache::cwd`]; empty without a task DB).
     pub cwd: Option<Arc<std::path::Path>>,
+    /// What the run's policy changes in what procs give (see [`Cache::under`]; empty
+    /// without a task DB).
+    pub policy: Arc<str>,
 }
 
 /// The verdict on a proc about to run.
@@ -110,7 +113,8 @@ pub(super) fn judge(spec: &JudgeSpec) -> Judgement {
 /// runs, the next run would take the old result beside the half-written outputs.
 fn judge_one(spec: &JudgeSpec) -> (Judgement, bool) {
     let cwd = spec.cwd.as_deref().unwrap_or(std::path::Path::new(""));
-    let fp = match cache::fingerprint(&spec.params, &spec.node, &spec.dep_stamps, &spec.own, cwd) {
+    let (params, node, policy) = (&spec.params, &spec.node, &*spec.policy);
+    let fp = match cache::fingerprint(params, node, &spec.dep_stamps, &spec.own, cwd, policy) {
         Ok(fp) => fp,
         Err(e) => return (Judgement::Failed(e.to_string()), false),
     };
@@ -233,10 +237,15 @@ pub(super) fn save_result(
             }
         },
         // `skip` gives it a new stamp, as a run does: its result is now `()`, and its
-        // dependents run again. `no_change` says that nothing changed: they need not.
+        // dependents run again. `no_change` says that nothing changed: they need not,
+        // unless the result they saw was not `()` (it is now).
         Outcome::Skipped { why, no_change } => {
-            cache.save(id, name, "null".into(), hash, !no_change, writes);
-            Outcome::Skipped { why, no_change }
+            let unchanged = no_change && cache.row(name).is_some_and(|r| r.result == "null");
+            cache.save(id, name, "null".into(), hash, !unchanged, writes);
+            Outcome::Skipped {
+                why,
+                no_change: unchanged,
+            }
         }
         Outcome::WouldRun => Outcome::WouldRun,
         failed @ (Outcome::Failed { .. } | Outcome::OutputsFailed { .. }) => {

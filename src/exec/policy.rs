@@ -236,6 +236,36 @@ impl Policy {
             .collect()
     }
 
+    /// What the policy changes in what procs give, counted in every fingerprint (see
+    /// `Cache::under`): its rules on the environment the script and its commands see, and
+    /// on the programs and shell strings they may run. Empty when it has none. The rules,
+    /// not the names they hide now: a variable that comes or goes while hidden changes
+    /// nothing a proc sees.
+    pub(crate) fn fingerprint_text(&self) -> String {
+        let sorted = |rules: &[String]| {
+            let mut rules = rules.to_vec();
+            rules.sort_unstable();
+            rules
+        };
+        let mut out = String::new();
+        if let Some(allow) = &self.allow_env {
+            out.push_str(&format!("allow env {:?}", sorted(allow)));
+        }
+        if !self.deny_env.is_empty() {
+            out.push_str(&format!("deny env {:?}", sorted(&self.deny_env)));
+        }
+        if let Some(allow) = &self.allow_programs {
+            out.push_str(&format!("allow programs {:?}", sorted(allow)));
+        }
+        if !self.deny_programs.is_empty() {
+            out.push_str(&format!("deny programs {:?}", sorted(&self.deny_programs)));
+        }
+        if self.no_shell {
+            out.push_str("no shell");
+        }
+        out
+    }
+
     /// Checks that the program `name` (as `which` and `require` look it up, on prun's
     /// `PATH`) may be run by a command of its own; the error names it and the rule.
     pub(crate) fn check_tool(&self, name: &str) -> Result<(), Refusal> {

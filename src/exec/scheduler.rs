@@ -838,6 +838,7 @@ impl Scheduler {
                     let me = self.clone();
                     then(Box::new(move |cache| {
                         internal::catching(&Arc::downgrade(&me), || {
+                            let cache = cache.map(|c| c.under(me.policy.fingerprint_text()));
                             me.with(|c| c.cache_opened(generation, cache));
                         });
                     }));
@@ -852,7 +853,7 @@ impl Scheduler {
                     // Without a thread (at the thread limit) it is opened here: no user
                     // code runs in it.
                     self.work(move |_| {
-                        let cache = open();
+                        let cache = open().map(|c| c.under(me.policy.fingerprint_text()));
                         me.with(|c| c.cache_opened(generation, cache));
                     });
                 }

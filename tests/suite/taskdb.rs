@@ -2081,7 +2081,8 @@ run("w");
 }
 
 /// `skip` ends a proc with the result `()`: its dependents, which saw its earlier result,
-/// run again. `no_change` says nothing changed: they stay UP_TO_DATE.
+/// run again. `no_change` after that says nothing changed: they stay UP_TO_DATE (after a
+/// value, see `trust_results::no_change_after_a_value_runs_the_dependents_that_saw_the_value`).
 #[test]
 fn a_skipped_dependency_runs_its_dependents_again_and_no_change_does_not() {
     let ws = Ws::new(
@@ -2108,20 +2109,20 @@ run(["show", "watcher"]);
         .ran(&["maybe", "after"])
         .line("after saw v1")
         .line("maybe changed: true");
-    set("same", 981173107);
-    ws.run(&[])
-        .ok()
-        .state("SKIPPED", "maybe")
-        .up_to_date(&["after"])
-        .line("after saw v1")
-        .line("maybe changed: false");
-    set("skip", 981173108);
+    set("skip", 981173107);
     ws.run(&[])
         .ok()
         .state("SKIPPED", "maybe")
         .ran(&["after"])
         .line("after saw ")
         .line("maybe changed: true");
+    set("same", 981173108);
+    ws.run(&[])
+        .ok()
+        .state("SKIPPED", "maybe")
+        .up_to_date(&["after"])
+        .line("after saw ")
+        .line("maybe changed: false");
     ws.run(&[])
         .ok()
         .up_to_date(&["maybe", "after"])

@@ -423,3 +423,118 @@ run(["show", "closure", "blob", "stamp", "range"]);
         );
     }
 }
+
+/// `no_change` keeps a proc's stamp (its dependents stay UP_TO_DATE) only when the
+/// result its dependents saw was `()` already: ending with `no_change` after returning a
+/// value leaves `()`, and a dependent kept with what it made of the value would not give
+/// what running it now gives (nor what a run without the task DB gives).
+#[test]
+fn no_change_after_a_value_runs_the_dependents_that_saw_the_value() {
+    let ws = Ws::new(
+        r#"
+proc("x", #{ inputs: ["x.txt"] }, |ctx| {
+    let t = read_file("x.txt");
+    if t == "same" { throw no_change("same"); }
+    t
+});
+proc("y", #{ deps: ["x"] }, |ctx| `y saw <${ctx.results.x}>`);
+proc("show", #{ deps: ["y"], no_skip: true }, |ctx| print(ctx.results.y));
+run("show");
+"#,
+    );
+    ws.write("x.txt", "v1");
+    ws.run(&[]).code(0).ran("x").ran("y").has("y saw <v1>");
+    ws.write("x.txt", "same");
+    ws.run(&[])
+        .code(0)
+        .ran("y")
+        .has("y saw <>")
+        .lacks("y saw <v1>");
+    ws.run(&[]).code(0).up_to_date("y").has("y saw <>");
+    ws.prun(&["--no-db", "main.rhai"], &[])
+        .code(0)
+        .has("y saw <>");
+}
+
+/// `interactive` hands a closure's commands prun's own stdout: what they print is no
+/// longer in their result. Turning it on or off runs the proc again, so that its cached
+/// result is what running it now gives.
+#[test]
+fn turning_interactive_on_runs_the_proc_again() {
+    let script = |interactive: bool| {
+        format!(
+            r#"
+proc("p", #{{ inputs: ["in.txt"], interactive: {interactive} }}, |ctx| shell("echo hi").stdout);
+proc("show", #{{ deps: ["p"], no_skip: true }}, |ctx| print(`p gave <${{ctx.results.p}}>`));
+run("show");
+"#
+        )
+    };
+    let ws = Ws::new(&script(false));
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).code(0).ran("p").has("p gave <hi\n>");
+    ws.run(&[]).code(0).up_to_date("p");
+    ws.write("main.rhai", &script(true));
+    ws.run(&[]).code(0).ran("p").has("p gave <>");
+}
+
+/// `--deny-env NAME` hides a variable from the script and its commands: a result cached
+/// while they saw it (the variable's value, maybe a secret) is not what running the proc
+/// now gives.
+#[test]
+fn a_variable_hidden_by_deny_env_runs_the_procs_that_saw_it_again() {
+    let ws = Ws::new(
+        r#"
+proc("sh", #{ inputs: ["in.txt"], outputs: ["sh.out"], shell: "echo \"<$PRUN_G1_TOKEN>\" > sh.out" });
+proc("cl", #{ inputs: ["in.txt"] }, |ctx| env("PRUN_G1_TOKEN"));
+proc("other", #{ inputs: ["in.txt"] }, |ctx| "no variable");
+proc("show", #{ deps: ["sh", "cl"], no_skip: true }, |ctx| print(`cl gave <${ctx.results.cl}>`));
+run(["show", "other"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let env = [("PRUN_G1_TOKEN", "s3cret")];
+    let deny = ["main.rhai", "--deny-env", "PRUN_G1_TOKEN"];
+    ws.run(&env)
+        .code(0)
+        .ran("sh")
+        .ran("cl")
+        .has("cl gave <s3cret>");
+    ws.prun(&deny, &env)
+        .code(0)
+        .ran("sh")
+        .ran("cl")
+        .has("cl gave <>");
+    assert_eq!(std::fs::read_to_string(ws.path("sh.out")).unwrap(), "<>\n");
+    ws.prun(&deny, &env)
+        .code(0)
+        .up_to_date("sh")
+        .up_to_date("cl");
+    // The rules count, not the names they hide: a hidden variable gone changes nothing.
+    ws.prun(&deny, &[]).code(0).up_to_date("other");
+}
+
+/// A program the policy now refuses (`--no-shell`, `--allow`) fails its proc, cached or
+/// not: running it now would be refused, so its earlier result is not taken.
+#[test]
+fn a_proc_whose_command_the_policy_now_refuses_is_not_up_to_date() {
+    let ws = Ws::new(
+        r#"
+proc("sh", #{ inputs: ["in.txt"], shell: "echo hi" });
+proc("cl", #{ inputs: ["in.txt"] }, |ctx| exec(["echo", "hi"]).stdout);
+run(["sh", "cl"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).code(0).ran("sh").ran("cl");
+    ws.run(&[]).code(0).up_to_date("sh").up_to_date("cl");
+    ws.prun(&["main.rhai", "--no-shell"], &[])
+        .code(1)
+        .has("FAILED     sh (")
+        .has("shell strings are off")
+        .ran("cl");
+    ws.prun(&["main.rhai", "--allow", "true"], &[])
+        .code(1)
+        .has("FAILED     cl (")
+        .has("is not on the allow list");
+}

@@ -87,7 +87,8 @@ impl Core {
     /// every run that wants `p` and gets yet another stamp. `p`'s body is a command, which
     /// ends SUCCEEDED or FAILED, never SKIPPED: its new stamp is what a saved row would
     /// have given its dependents anyway (a closure ending with `no_change` keeps its old
-    /// stamp through its row, which its dependents' rows may match: it is judged). A
+    /// stamp through its row when that held `()`, which its dependents' rows may match:
+    /// it is judged). A
     /// failure forgets its row in either case; a retry is not judged again. Procs that
     /// are defined later, or depend on `p` by `rdeps`, see the same stamps. In a dry run,
     /// `d` counts as ran. Declared outputs would be stamped in the row: left out.
@@ -173,6 +174,7 @@ impl Core {
             may_skip,
             own: self.own_files(),
             cwd: cache.map(|c| c.cwd().clone()),
+            policy: cache.map_or_else(|| Arc::from(""), |c| c.policy().clone()),
         };
         if judged_at_once(&node.def) && !forgets {
             return Some(freshness::judge(&spec));

@@ -242,7 +242,8 @@ impl Core {
         };
         let stamps = self.dep_stamps(p);
         let own = self.own_files();
-        let fp = cache::fingerprint(self.graph.params(), node, &stamps, &own, cache.cwd());
+        let (cwd, policy) = (cache.cwd(), cache.policy());
+        let fp = cache::fingerprint(self.graph.params(), node, &stamps, &own, cwd, policy);
         if let (Ok(fp), Ok(json)) = (fp, cache::to_json(result)) {
             let name = node.name.clone();
             if let Some(cache) = self.cache.as_mut() {

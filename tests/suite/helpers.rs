@@ -518,6 +518,26 @@ fn quote_refuses_a_word_that_is_no_text_as_exec_does() {
         .line("ls 'a b' 5 true");
 }
 
+/// `quote` of one number or bool quotes its text, as the array form does; `()` (an unset
+/// `env`, say) or a map is an error that says what it takes, not "function not found".
+#[test]
+fn quote_takes_one_number_or_bool_as_a_word() {
+    Test::new()
+        .script("print(quote(42) + \" \" + quote(-1.5) + \" \" + quote(true));\n")
+        .run()
+        .ok()
+        .line("42 -1.5 true");
+    for (word, what) in [("()", "nothing (`()`)"), ("#{}", "a map")] {
+        Test::new()
+            .script(&format!("let x = 1;\nprint(quote({word}));\n"))
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "main.rhai:2:7: quote: takes a string, a number, a bool or an array of words, not {what}"
+            ));
+    }
+}
+
 /// `fs::newest` of a directory that is not there (a typo, a disk not mounted) or is a
 /// file is an error naming it: `()` would read as "no backup yet". An empty `dir` is
 /// refused too, since it would search `/`.

@@ -231,6 +231,28 @@ print("none: " + glob("*.nothing").len());
     out.line("none: 0");
 }
 
+/// A pattern ending in `/` matches directories only and keeps the `/`, as the shell's
+/// `echo */` does; `inputs` read it the same way (the directories' files, not `f.txt`).
+#[test]
+fn a_trailing_slash_matches_directories_only_and_is_kept_in_glob_and_inputs() {
+    let out = Test::new()
+        .file("in/d/a.txt", "a")
+        .file("in/e/b.txt", "b")
+        .file("in/f.txt", "f")
+        .script(
+            r#"
+print(`glob: ${glob("in/d/")} ${glob("in/*/")} ${glob("in/f.txt/")} ${glob("in/d")}`);
+proc("a", #{ inputs: ["in/*/", "in/f.txt/"] }, |ctx| print(`inputs: ${ctx.input_fingerprint.keys()}`));
+run("a");
+"#,
+        )
+        .args(&["--output", "stream"])
+        .run();
+    out.ok()
+        .line(r#"glob: ["in/d/"] ["in/d/", "in/e/"] [] ["in/d"]"#)
+        .line(r#"inputs: ["in/d/a.txt", "in/e/b.txt"]"#);
+}
+
 #[test]
 fn invalid_glob_pattern_is_an_error_naming_it() {
     let out = Test::new().script("\n\nglob(\"src/a**\");\n").run();

@@ -409,7 +409,8 @@ impl Definer {
 }
 
 /// [`opts::parse`] for `prun check`: each error about one option is recorded in `found`
-/// and that option left out, until the rest parse; any other error is returned.
+/// and that option left out (a wrong `cmd` or `shell` replaced by `true`), until the rest
+/// parse; any other error is returned.
 fn parse_recording(
     ctx: &NativeCallContext,
     weak: &Weak<Engine>,
@@ -430,7 +431,13 @@ fn parse_recording(
         let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
         let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
         found.push((origin, e.to_string()));
-        opts.remove(key);
+        // A wrong body is replaced, not left out: without one, "it has no body" would be
+        // a second problem the script does not have.
+        match key {
+            "cmd" => opts.insert(key.into(), Dynamic::from(vec![Dynamic::from("true")])),
+            "shell" => opts.insert(key.into(), "true".into()),
+            _ => opts.remove(key),
+        };
     }
 }
 

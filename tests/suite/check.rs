@@ -773,6 +773,7 @@ fn check_lists_every_wrong_option_value_and_a_run_stops_at_the_first() {
 proc("b", #{ output: "streem", deps: ["a"], shell: "true" });
 proc("c", #{ deps: ["nope"], retry_delay: "1s", shell: "true" });
 proto("p::[x]", #{ retries: -1, wave: "late", shell: "true" });
+proc("g", #{ cmd: [], deps: ["b"] });
 run("b");
 "#;
     let out = Test::new()
@@ -786,7 +787,8 @@ run("b");
         .err_has(r#"main.rhai:3:1: proc "c" depends on "nope", which does not exist"#)
         .err_has("main.rhai:4:1: proto \"p::[x]\": `wave` must be an integer, not a string")
         .err_has("main.rhai:4:1: proto \"p::[x]\": `retries` must be 0 or more")
-        .err_has("prun: check: 6 problems found");
+        .err_has("main.rhai:5:1: proc \"g\": `cmd` must not be empty")
+        .err_has("prun: check: 7 problems found");
     let run = Test::new().script(script).run();
     run.code(2)
         .err_has("main.rhai:1:1: proc \"a\": `interactive` must be a bool, not \"yes\"");

@@ -126,7 +126,7 @@ const PARAMS: &[(&str, &[&str])] = &[
     ("exec", &["argv: Array", "opts: Map"]),
     ("pipe", &["stages: Array", "opts: Map"]),
     ("which", &["tool: String"]),
-    ("quote", &["s: String", "words: Array"]),
+    ("quote", &["s: String", "words: Array", "word: ?"]),
     ("glob", &["pattern: String"]),
     ("env", &["name: String", "fallback: String"]),
     ("read_file", &["path: String"]),

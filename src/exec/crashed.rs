@@ -4,8 +4,8 @@
 //! `<state>/groups/<prun pid>`: a `+ PGID START COMMAND` line when the group starts
 //! (`START` is the leader's start time as `/proc/<pid>/stat` gives it, so that a reused
 //! pid is never mistaken for it: a number, or `FIRST-LAST` when it is known to lie between
-//! two ticks of the boot-time clock read around the spawn) and a `- PGID` line when it is
-//! gone. The run holds an `flock` on
+//! two ticks of the boot-time clock read around the spawn, as the initial time namespace
+//! sees them: see [`boot_offset`]) and a `- PGID` line when it is gone. The run holds an `flock` on
 //! its journal and removes it when it ends. When prun is killed (`kill -9`, the OOM
 //! killer), the kernel releases the lock but the journal stays: the next run of the script
 //! takes the lock of every journal it finds, ends the groups of it that are still alive
@@ -184,13 +184,9 @@ pub(crate) fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Dis
         (Some(first), Some(last))
             if first <= last && boot_clock_is_proc_clock(pgid, first, last) =>
         {
-            if first == last {
-                first.to_string()
-            } else {
-                format!("{first}-{last}")
-            }
+            journal_start(first, last)
         }
-        _ => start_time(pgid).unwrap_or(0).to_string(),
+        _ => start_or_zero(pgid),
     };
     let mut line = format!("+ {pgid} {start} ");
     let text = command.to_string();
@@ -204,6 +200,72 @@ pub(crate) fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Dis
         w.live.insert(pgid, line.clone());
         w.append(&line);
     }
+}
+
+/// The `START` of a journal line for a leader started between the ticks `first` and
+/// `last` of this process's boot-time clock: as the initial time namespace sees them (see
+/// [`boot_offset`]), `N` or `FIRST-LAST`.
+fn journal_start(first: u64, last: u64) -> String {
+    let offset = boot_offset();
+    let first = first.saturating_sub_signed(offset.ticks + i64::from(offset.part));
+    let last = last.saturating_sub_signed(offset.ticks);
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
+    }
+}
+
+/// The `START` of the leader `pgid` as `/proc` gives it (see [`journal_start`]); `0`
+/// when it is gone (a group whose leader is gone is recognised by its members).
+fn start_or_zero(pgid: i32) -> String {
+    match start_time(pgid) {
+        Some(start) => journal_start(start, start),
+        None => "0".into(),
+    }
+}
+
+/// The boot-time offset of this process's time namespace (`unshare --time --boottime N`),
+/// by which every start time in `/proc` and the boot-time clock it reads are ahead of
+/// those of the initial namespace: whole clock ticks, and whether there is a part of a
+/// tick more (the kernel rounds the shifted time down, so a time less the whole ticks is
+/// the initial namespace's, or one tick more). None outside a time namespace, or on a
+/// kernel without them. The journal records start times less it, and a run compares
+/// start times less its own, so that runs in different time namespaces recognise each
+/// other's groups.
+fn boot_offset() -> BootOffset {
+    static OFFSET: std::sync::OnceLock<BootOffset> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        use nix::unistd::{SysconfVar, sysconf};
+        let hz = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
+        fs::read_to_string("/proc/self/timens_offsets")
+            .ok()
+            .and_then(|text| parse_boot_offset(&text, hz))
+            .unwrap_or_default()
+    })
+}
+
+/// A boot-time offset in clock ticks (see [`boot_offset`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct BootOffset {
+    /// The whole ticks, rounded down.
+    ticks: i64,
+    /// Whether there is a part of a tick more.
+    part: bool,
+}
+
+/// The `boottime SECS NSECS` line of `/proc/<pid>/timens_offsets`, in ticks of `hz`.
+fn parse_boot_offset(text: &str, hz: i64) -> Option<BootOffset> {
+    let line = text.lines().find(|l| l.starts_with("boottime"))?;
+    let mut words = line.split_whitespace().skip(1);
+    let secs: i64 = words.next()?.parse().ok()?;
+    let nanos: i64 = words.next()?.parse().ok()?;
+    let total = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+    let per_tick = 1_000_000_000 / i128::from(hz.max(1));
+    Some(BootOffset {
+        ticks: i64::try_from(total.div_euclid(per_tick)).ok()?,
+        part: total.rem_euclid(per_tick) != 0,
+    })
 }
 
 /// Whether start times in `/proc` are ticks of the boot-time clock, as they are since
@@ -264,7 +326,7 @@ fn record_adopted() {
         }
         // A group whose leader is gone has no start time: a pid still in use as a group
         // id is never given to a new process.
-        let start = start_time(pgid).unwrap_or(0);
+        let start = start_or_zero(pgid);
         let line = format!("+ {pgid} {start} {}\n", command_of(pid));
         for (_, w) in journals.iter_mut() {
             if let std::collections::hash_map::Entry::Vacant(e) = w.live.entry(pgid) {
@@ -482,8 +544,20 @@ fn still_there(r: &Recorded) -> bool {
         return false;
     }
     match start_time(r.pgid) {
-        Some(start) => (r.start.0..=r.start.1).contains(&start) && alive(r),
+        Some(start) => r.started_at(start) && alive(r),
         None => unix::group_alive(r.pgid),
+    }
+}
+
+impl Recorded {
+    /// Whether a process whose start time in `/proc` (as this process sees it) is
+    /// `start` may be the recorded leader: `start` less this process's boot-time offset
+    /// is within the recorded ticks (see [`boot_offset`]).
+    fn started_at(&self, start: u64) -> bool {
+        let offset = boot_offset();
+        let (first, last) = self.start;
+        let last = last.saturating_add(u64::from(offset.part));
+        (first..=last).contains(&start.saturating_sub_signed(offset.ticks))
     }
 }
 
@@ -496,7 +570,7 @@ fn alive(r: &Recorded) -> bool {
 /// got its pid since) runs in another group: it moved (`setpgid`), and the group's
 /// signals no longer reach it.
 fn leader_left(r: &Recorded) -> bool {
-    start_time(r.pgid).is_some_and(|start| (r.start.0..=r.start.1).contains(&start))
+    start_time(r.pgid).is_some_and(|start| r.started_at(start))
         && unix::group_of(r.pgid).is_some_and(|g| g != r.pgid)
 }
 
@@ -762,6 +836,34 @@ fn wait_gone(groups: &[Recorded], limit: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boot_time_offset_is_read_in_whole_ticks_and_a_part() {
+        let offset = |text: &str| parse_boot_offset(text, 100);
+        let whole = |ticks| Some(BootOffset { ticks, part: false });
+        assert_eq!(offset("monotonic 0 0\nboottime 0 0\n"), whole(0));
+        assert_eq!(
+            offset("monotonic 5 0\nboottime   1000   0\n"),
+            whole(100_000)
+        );
+        assert_eq!(offset("boottime -1 500000000\n"), whole(-50));
+        assert_eq!(
+            offset("boottime 0 15000000\n"),
+            Some(BootOffset {
+                ticks: 1,
+                part: true
+            })
+        );
+        assert_eq!(
+            offset("boottime -1 995000000\n"),
+            Some(BootOffset {
+                ticks: -1,
+                part: true
+            })
+        );
+        assert_eq!(offset("monotonic 0 0\n"), None);
+        assert_eq!(offset("boottime x 0\n"), None);
+    }
 
     #[test]
     fn a_gone_line_is_written_with_the_next_start_or_when_asked() {

@@ -7,7 +7,8 @@
 //! matches any number of directories; it does not descend into symlinked directories (a
 //! link to an ancestor would make the walk endless). Unlike the shell's, it does not pass
 //! over a directory it cannot read (permission denied): that is an error naming it, since
-//! the paths it holds would be missing from the list without a word.
+//! the paths it holds would be missing from the list without a word. A pattern ending in
+//! `/` matches directories only, each with its `/` (`dir/`), as in the shell.
 
 use std::path::{Path, PathBuf};
 
@@ -72,8 +73,12 @@ pub(crate) fn expand(pattern: &str, hidden: bool) -> Result<Vec<PathBuf>, GlobEr
     }
     let mut current = existing;
     if pattern.ends_with('/') {
-        // As in the shell, a pattern ending in `/` matches directories only.
+        // As in the shell, a pattern ending in `/` matches directories only, and each
+        // keeps the `/` (`dir/`, as `echo */` prints it).
         current.retain(|p| p.is_dir());
+        for p in &mut current {
+            p.push("");
+        }
     }
     current.sort();
     current.dedup();
@@ -152,6 +157,15 @@ mod tests {
         std::fs::write(dir.path().join("sub/s.txt"), "x").unwrap();
         let base = dir.path().to_str().unwrap();
         let hits = expand(&format!("{base}/sub/*/"), false).unwrap();
-        assert_eq!(hits, [dir.path().join("sub/d")]);
+        assert_eq!(hits, [dir.path().join("sub/d/")]);
+        assert_eq!(hits[0].to_str().unwrap(), format!("{base}/sub/d/"));
+        let literal = expand(&format!("{base}/sub/d/"), false).unwrap();
+        assert_eq!(literal[0].to_str().unwrap(), format!("{base}/sub/d/"));
+        assert!(
+            expand(&format!("{base}/sub/s.txt/"), false)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(expand("/", false).unwrap(), [PathBuf::from("/")]);
     }
 }

@@ -29,8 +29,8 @@ pub(super) struct ApiConfig {
     pub cli_live: bool,
     /// `--output` was given: it wins over `set_options(#{ output })`.
     pub cli_output: bool,
-    /// `prun check`: unknown option keys are recorded here and left out, so that the
-    /// evaluation goes on to find more problems.
+    /// `prun check`: unknown option keys and wrong `proc`/`proto` option values are
+    /// recorded here and left out, so that the evaluation goes on to find more problems.
     pub findings: Option<Findings>,
     /// Watch mode's settings (`--watch`, `set_options(#{ watch, watch_debounce })`).
     pub watch: Arc<crate::watch::Session>,
@@ -177,28 +177,35 @@ pub(super) fn register(
     weak: &Weak<Engine>,
     cfg: &ApiConfig,
 ) {
+    let definer = Arc::new(Definer {
+        sched: sched.clone(),
+        weak: weak.clone(),
+        findings: cfg.findings.clone(),
+    });
     for (fn_name, kind) in [("proc", Kind::Proc), ("proto", Kind::Proto)] {
-        let (s, w) = (sched.clone(), weak.clone());
+        let d = definer.clone();
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: ImmutableString, body: FnPtr| {
-                define(&ctx, &s, &w, kind, name, Map::new(), Some(body))
+                d.define(&ctx, kind, name, Map::new(), Some(body))
             },
         );
-        let (s, w, f) = (sched.clone(), weak.clone(), cfg.findings.clone());
+        let d = definer.clone();
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: ImmutableString, opts: Map| {
-                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, &name, opts);
-                define(&ctx, &s, &w, kind, name, opts, None)
+                let f = d.findings.as_ref();
+                let opts = known_definition_options(&ctx, f, fn_name, kind, &name, opts);
+                d.define(&ctx, kind, name, opts, None)
             },
         );
-        let (s, w, f) = (sched.clone(), weak.clone(), cfg.findings.clone());
+        let d = definer.clone();
         engine.register_fn(
             fn_name,
             move |ctx: NativeCallContext, name: ImmutableString, opts: Map, body: FnPtr| {
-                let opts = known_definition_options(&ctx, f.as_ref(), fn_name, kind, &name, opts);
-                define(&ctx, &s, &w, kind, name, opts, Some(body))
+                let f = d.findings.as_ref();
+                let opts = known_definition_options(&ctx, f, fn_name, kind, &name, opts);
+                d.define(&ctx, kind, name, opts, Some(body))
             },
         );
     }
@@ -362,28 +369,76 @@ pub(super) fn register(
         .register_fn("to_string", |a: &mut Aborted| a.0.clone());
 }
 
-/// Defines a proc or proto named `name` and returns the name (the script's own string,
-/// not a copy).
-fn define(
+/// What `proc` and `proto` need to define one.
+struct Definer {
+    sched: Arc<Scheduler>,
+    weak: Weak<Engine>,
+    /// `prun check`'s findings (see [`ApiConfig::findings`]).
+    findings: Option<Findings>,
+}
+
+impl Definer {
+    /// Defines a proc or proto named `name` and returns the name (the script's own
+    /// string, not a copy). In `prun check`, a wrong option value is recorded and the
+    /// definition made without that option, so that the evaluation goes on.
+    fn define(
+        &self,
+        ctx: &NativeCallContext,
+        kind: Kind,
+        name: ImmutableString,
+        opts: Map,
+        body: Option<FnPtr>,
+    ) -> R<ImmutableString> {
+        let weak = &self.weak;
+        let def = match &self.findings {
+            None => opts::parse(ctx, weak, kind, &name, opts, body),
+            Some(found) => parse_recording(ctx, weak, found, kind, &name, opts, body),
+        }
+        .map_err(|e| err(e.to_string()))?;
+        let mut def = Arc::new(def);
+        let what = match kind {
+            Kind::Proc => "proc",
+            Kind::Proto => "proto",
+        };
+        core(&self.sched, what, |c| match kind {
+            Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ()),
+            Kind::Proto => c.define_proto(&name, def.clone()),
+        })?;
+        Ok(name)
+    }
+}
+
+/// [`opts::parse`] for `prun check`: each error about one option is recorded in `found`
+/// and that option left out (a wrong `cmd` or `shell` replaced by `true`), until the rest
+/// parse; any other error is returned.
+fn parse_recording(
     ctx: &NativeCallContext,
-    sched: &Arc<Scheduler>,
     weak: &Weak<Engine>,
+    found: &Findings,
     kind: Kind,
-    name: ImmutableString,
-    opts: Map,
+    name: &str,
+    mut opts: Map,
     body: Option<FnPtr>,
-) -> R<ImmutableString> {
-    let def = opts::parse(ctx, weak, kind, &name, opts, body).map_err(|e| err(e.to_string()))?;
-    let mut def = Arc::new(def);
-    let what = match kind {
-        Kind::Proc => "proc",
-        Kind::Proto => "proto",
-    };
-    core(sched, what, |c| match kind {
-        Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ()),
-        Kind::Proto => c.define_proto(&name, def.clone()),
-    })?;
-    Ok(name)
+) -> Result<crate::graph::ProcDef, opts::DefError> {
+    loop {
+        let e = match opts::parse(ctx, weak, kind, name, opts.clone(), body.clone()) {
+            Ok(def) => return Ok(def),
+            Err(e) => e,
+        };
+        let Some(key) = e.option().filter(|k| opts.contains_key(*k)) else {
+            return Err(e);
+        };
+        let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+        let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+        found.push((origin, e.to_string()));
+        // A wrong body is replaced, not left out: without one, "it has no body" would be
+        // a second problem the script does not have.
+        match key {
+            "cmd" => opts.insert(key.into(), Dynamic::from(vec![Dynamic::from("true")])),
+            "shell" => opts.insert(key.into(), "true".into()),
+            _ => opts.remove(key),
+        };
+    }
 }
 
 fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {

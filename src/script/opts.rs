@@ -69,6 +69,20 @@ pub(super) struct DefError {
     message: String,
 }
 
+impl DefError {
+    /// The option the error is about, when it is about one (its message starts with
+    /// that option's name); `None` for a missing or doubled body or a closure that cannot
+    /// be kept.
+    pub(super) fn option(&self) -> Option<&'static str> {
+        KEYS.iter().chain(&["arg_choices"]).copied().find(|k| {
+            self.message
+                .strip_prefix('`')
+                .and_then(|m| m.strip_prefix(k))
+                .is_some_and(|m| m.starts_with('`'))
+        })
+    }
+}
+
 /// The options of one `proc(...)` or `proto(...)` call, moved out of its map in one pass
 /// (never copied, and no key looked up in the map one by one).
 #[derive(Default)]

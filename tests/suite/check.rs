@@ -763,3 +763,34 @@ fn definitions_load_back_and_describe_the_api() {
         "{prun}"
     );
 }
+
+/// A wrong option value does not stop `check`: the proc is defined without it and the
+/// evaluation goes on, so every wrong value is listed with the other problems. A run
+/// still stops at the first one.
+#[test]
+fn check_lists_every_wrong_option_value_and_a_run_stops_at_the_first() {
+    let script = r#"proc("a", #{ interactive: "yes", shell: "true" });
+proc("b", #{ output: "streem", deps: ["a"], shell: "true" });
+proc("c", #{ deps: ["nope"], retry_delay: "1s", shell: "true" });
+proto("p::[x]", #{ retries: -1, wave: "late", shell: "true" });
+proc("g", #{ cmd: [], deps: ["b"] });
+run("b");
+"#;
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:1:1: proc \"a\": `interactive` must be a bool, not \"yes\"")
+        .err_has("main.rhai:2:1: proc \"b\": `output` must be one of \"log\", \"stream\" or \"grouped\", not \"streem\"")
+        .err_has("main.rhai:3:1: proc \"c\": `retry_delay` is the pause before each retry")
+        .err_has(r#"main.rhai:3:1: proc "c" depends on "nope", which does not exist"#)
+        .err_has("main.rhai:4:1: proto \"p::[x]\": `wave` must be an integer, not a string")
+        .err_has("main.rhai:4:1: proto \"p::[x]\": `retries` must be 0 or more")
+        .err_has("main.rhai:5:1: proc \"g\": `cmd` must not be empty")
+        .err_has("prun: check: 7 problems found");
+    let run = Test::new().script(script).run();
+    run.code(2)
+        .err_has("main.rhai:1:1: proc \"a\": `interactive` must be a bool, not \"yes\"");
+    assert!(!run.stderr.contains("streem"), "{}", run.describe());
+}

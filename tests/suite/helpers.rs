@@ -231,6 +231,28 @@ print("none: " + glob("*.nothing").len());
     out.line("none: 0");
 }
 
+/// A pattern ending in `/` matches directories only and keeps the `/`, as the shell's
+/// `echo */` does; `inputs` read it the same way (the directories' files, not `f.txt`).
+#[test]
+fn a_trailing_slash_matches_directories_only_and_is_kept_in_glob_and_inputs() {
+    let out = Test::new()
+        .file("in/d/a.txt", "a")
+        .file("in/e/b.txt", "b")
+        .file("in/f.txt", "f")
+        .script(
+            r#"
+print(`glob: ${glob("in/d/")} ${glob("in/*/")} ${glob("in/f.txt/")} ${glob("in/d")}`);
+proc("a", #{ inputs: ["in/*/", "in/f.txt/"] }, |ctx| print(`inputs: ${ctx.input_fingerprint.keys()}`));
+run("a");
+"#,
+        )
+        .args(&["--output", "stream"])
+        .run();
+    out.ok()
+        .line(r#"glob: ["in/d/"] ["in/d/", "in/e/"] [] ["in/d"]"#)
+        .line(r#"inputs: ["in/d/a.txt", "in/e/b.txt"]"#);
+}
+
 #[test]
 fn invalid_glob_pattern_is_an_error_naming_it() {
     let out = Test::new().script("\n\nglob(\"src/a**\");\n").run();
@@ -516,6 +538,26 @@ fn quote_refuses_a_word_that_is_no_text_as_exec_does() {
         .run()
         .ok()
         .line("ls 'a b' 5 true");
+}
+
+/// `quote` of one number or bool quotes its text, as the array form does; `()` (an unset
+/// `env`, say) or a map is an error that says what it takes, not "function not found".
+#[test]
+fn quote_takes_one_number_or_bool_as_a_word() {
+    Test::new()
+        .script("print(quote(42) + \" \" + quote(-1.5) + \" \" + quote(true));\n")
+        .run()
+        .ok()
+        .line("42 -1.5 true");
+    for (word, what) in [("()", "nothing (`()`)"), ("#{}", "a map")] {
+        Test::new()
+            .script(&format!("let x = 1;\nprint(quote({word}));\n"))
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "main.rhai:2:7: quote: takes a string, a number, a bool or an array of words, not {what}"
+            ));
+    }
 }
 
 /// `fs::newest` of a directory that is not there (a typo, a disk not mounted) or is a

@@ -51,7 +51,20 @@ fn sigquit_ends_the_jobs_runs_cleanups_and_writes_the_report() {
 
 /// `prun ARGS` in `dir` with the test's state directory, reading nothing.
 fn prun_command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    wrapped_prun(&[], dir, args)
+}
+
+/// [`prun_command`] run by the command `wrap` (`unshare --time ...`), which execs it.
+fn wrapped_prun(wrap: &[&str], dir: &Path, args: &[&str]) -> Command {
+    let prun = env!("CARGO_BIN_EXE_prun");
+    let mut cmd = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(prun);
+            c
+        }
+        None => Command::new(prun),
+    };
     cmd.args(args)
         .current_dir(dir)
         .env("XDG_STATE_HOME", dir.join("state"))
@@ -216,12 +229,25 @@ fn crashed_run(script: &str, pid_file: &str) -> (crate::support::Output, PathBuf
 
 /// [`crashed_run`] of the test `t`, its script given.
 fn crashed_run_of(t: Test, pid_file: &str) -> (crate::support::Output, PathBuf, u32, u32) {
+    crashed_run_in(&[], t, pid_file)
+}
+
+/// [`crashed_run_of`] with the crashed prun run by `wrap` (see [`wrapped_prun`]).
+fn crashed_run_in(
+    wrap: &[&str],
+    t: Test,
+    pid_file: &str,
+) -> (crate::support::Output, PathBuf, u32, u32) {
     let dir = t.dir().to_path_buf();
     std::fs::write(dir.join("second"), "").unwrap();
     let setup = t.run();
     setup.ok();
     std::fs::remove_file(dir.join("second")).unwrap();
-    let mut first = spawn_prun_in(&dir, &["main.rhai"]);
+    let mut first = wrapped_prun(wrap, &dir, &["main.rhai"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prun");
     wait_until("the job to start", || dir.join(pid_file).exists());
     let pid = pid_at(&dir.join(pid_file));
     crate::support::wait_recorded(&dir.join("state"), first.id(), pid);
@@ -229,6 +255,43 @@ fn crashed_run_of(t: Test, pid_file: &str) -> (crate::support::Output, PathBuf, 
     first.wait().unwrap();
     std::fs::write(dir.join("second"), "").unwrap();
     (setup, dir, pid, first.id())
+}
+
+/// A prun in a time namespace whose boot-time clock is ahead (`unshare --time
+/// --boottime`) sees every start time in `/proc` shifted: the crash journal records them
+/// as the initial time namespace sees them, so that a run crashed inside one has its job
+/// ended by the next run outside it, and the other way round.
+#[test]
+fn a_crashed_runs_job_is_ended_by_the_next_run_in_another_time_namespace() {
+    const AHEAD: &[&str] = &["unshare", "--time", "--boottime", "100000"];
+    let made = Command::new(AHEAD[0])
+        .args(&AHEAD[1..])
+        .arg("true")
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: this user cannot make a time namespace");
+        return;
+    }
+    let script = r#"proc("job", #{ shell: "if [ -e second ]; then echo second-run; else echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("job");
+"#;
+    for (crashed_in, next_in) in [(AHEAD, &[][..]), (&[][..], AHEAD)] {
+        let (_setup, dir, pid, crashed) =
+            crashed_run_in(crashed_in, Test::new().script(script), "job.pid");
+        assert!(alive(pid), "the job did not outlive the killed prun");
+        let next = wrapped_prun(next_in, &dir, &["main.rhai"])
+            .output()
+            .expect("run prun");
+        let stderr = String::from_utf8_lossy(&next.stderr).into_owned();
+        let context = format!("crashed in {crashed_in:?}, next run in {next_in:?}\n{stderr}");
+        assert_gone(pid, "the crashed run's job", &context);
+        assert!(next.status.success(), "{context}");
+        assert!(
+            stderr.contains(&format!("crashed run (prun pid {crashed})"))
+                && stderr.contains(&format!("process group {pid}")),
+            "no warning naming the orphan\n{context}"
+        );
+    }
 }
 
 /// The run that ends a crashed run's orphans is itself killed while it waits for them to

@@ -68,6 +68,14 @@ pub(super) fn register(engine: &mut Engine, sched: &Arc<Scheduler>) {
             .collect::<R<Vec<_>>>()?;
         Ok(quoted.join(" "))
     });
+    // One number or bool is a word as in the array form; `()` (an unset `env`) and a map
+    // are refused rather than quoted as an empty word or Rhai's rendering.
+    engine.register_fn("quote", |word: Dynamic| -> R<String> {
+        let text = super::values::argument_text(&word).map_err(|t| {
+            format!("quote: takes a string, a number, a bool or an array of words, not {t}")
+        })?;
+        quote(&text)
+    });
     engine.register_fn("env", |name: &str| -> R<Dynamic> {
         Ok(env(name)?.map_or(Dynamic::UNIT, Into::into))
     });

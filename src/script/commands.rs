@@ -482,6 +482,13 @@ fn run(
                 msg.push_str(&shortened(&crate::redact::redact(line)));
             }
         }
+        // Its stderr is in that file, not in the log: the reader is told where to look.
+        if let launch::Sink::File(path) = &l.stderr {
+            msg.push_str(&format!(
+                "; its stderr went to {}",
+                crate::shown::path(path)
+            ));
+        }
         msg.push_str(&format!("\n  log: {}", log_path.display()));
         return Err(msg.into());
     }

@@ -437,6 +437,22 @@ for o in [#{ stdin: #{ file: "nofile" } }, #{ stdout: "nodir/out.txt" }, #{ stde
         .line("caught: stderr file nodir/err.txt cannot be opened: No such file or directory (command: `echo hi`)");
 }
 
+/// A failed command whose stderr went to a file has no stderr lines to quote: its error
+/// says where they went (it named only the log, which does not have them).
+#[test]
+fn a_failed_command_whose_stderr_went_to_a_file_names_that_file() {
+    let out = Test::new()
+        .script(
+            r#"
+try { exec(["sh", "-c", "echo oops >&2; exit 3"], #{ stderr: "err.txt" }); } catch (e) { print(`caught: ${e}`); }
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has("caught: command `sh -c 'echo oops >&2; exit 3'` exited with code 3; its stderr went to err.txt\n  log: ");
+    assert_eq!(out.read("err.txt"), "oops\n");
+}
+
 #[test]
 fn stdin_from_a_string_or_a_file() {
     let out = Test::new()

@@ -1158,25 +1158,32 @@ mod tests {
         v
     }
 
+    /// The fingerprint hash of a command proc `argv` with no inputs, as `edit` sets it up.
+    fn command_hash(argv: &[&str], edit: &dyn Fn(&mut crate::graph::ProcDef)) -> String {
+        let mut def = crate::graph::ProcDef::new(
+            Body::Cmd(argv.iter().collect()),
+            crate::diag::Origin::from("t"),
+        );
+        edit(&mut def);
+        let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
+        fingerprint(
+            &Map::new(),
+            &node,
+            &[],
+            &Arc::default(),
+            Path::new("/w"),
+            "",
+        )
+        .map(|f| f.hash)
+        .unwrap_or_default()
+    }
+
     #[test]
     fn the_executor_a_proc_runs_on_counts_in_its_fingerprint() {
         let of = |executor: Option<&str>| {
-            let mut def = crate::graph::ProcDef::new(
-                Body::Cmd(["hostname"].iter().collect()),
-                crate::diag::Origin::from("t"),
-            );
-            def.extras_mut().executor = executor.map(str::to_string);
-            let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
-            fingerprint(
-                &Map::new(),
-                &node,
-                &[],
-                &Arc::default(),
-                Path::new("/w"),
-                "",
-            )
-            .map(|f| f.hash)
-            .unwrap_or_default()
+            command_hash(&["hostname"], &|d| {
+                d.extras_mut().executor = executor.map(str::to_string);
+            })
         };
         assert_ne!(of(None), of(Some("farm")));
         assert_ne!(of(Some("farm")), of(Some("hpc")));
@@ -1185,24 +1192,7 @@ mod tests {
 
     #[test]
     fn what_a_proc_s_commands_are_given_counts_in_its_fingerprint() {
-        let of = |f: &dyn Fn(&mut crate::graph::ProcDef)| {
-            let mut def = crate::graph::ProcDef::new(
-                Body::Cmd(["nproc"].iter().collect()),
-                crate::diag::Origin::from("t"),
-            );
-            f(&mut def);
-            let node = ProcNode::new("p".into(), Arc::new(def), None, Vec::new());
-            fingerprint(
-                &Map::new(),
-                &node,
-                &[],
-                &Arc::default(),
-                Path::new("/w"),
-                "",
-            )
-            .map(|f| f.hash)
-            .unwrap_or_default()
-        };
+        let of = |f: &dyn Fn(&mut crate::graph::ProcDef)| command_hash(&["nproc"], f);
         let plain = of(&|_| {});
         let timeout = |secs| {
             move |d: &mut crate::graph::ProcDef| {

@@ -144,13 +144,7 @@ fn the_holder_s_path_in_a_lock_message_reaches_no_terminal_as_an_escape_sequence
         .spawn()
         .expect("first run");
     wait_for_file(&dir.join("holding"));
-    let refused = prun_in(&dir, &["main.rhai", "--lock", "--dry-run"])
-        .output()
-        .expect("second run");
-    std::fs::write(dir.join("release"), "").unwrap();
-    assert!(first.wait_with_output().unwrap().status.success());
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(75), "{err}");
+    let err = refused_while_held(&dir, first, &["main.rhai", "--lock", "--dry-run"]);
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
     assert!(err.contains("m\\e]0;owned\\x07.rhai)"), "{err}");
 }
@@ -178,13 +172,7 @@ fn a_lock_whose_holder_wrote_no_pid_says_so() {
     }
     assert_eq!(locks.len(), 1, "{locks:?}");
     std::fs::write(&locks[0], "").unwrap();
-    let refused = prun_in(&dir, &["main.rhai", "--lock"])
-        .output()
-        .expect("second run");
-    std::fs::write(dir.join("release"), "").unwrap();
-    assert!(first.wait_with_output().unwrap().status.success());
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(75), "{err}");
+    let err = refused_while_held(&dir, first, &["main.rhai", "--lock"]);
     assert!(
         err.contains(&format!(
             "holds the lock {} (pid unknown)",
@@ -382,4 +370,15 @@ fn runs_waiting_on_a_removed_lock_file_never_overlap_and_no_lock_file_is_left() 
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "lock files left: {left:?}");
+}
+
+/// Runs prun with `args` while `first` holds the lock, then lets `first` end (it must
+/// succeed); the second run must be refused (exit 75): its stderr.
+fn refused_while_held(dir: &std::path::Path, first: std::process::Child, args: &[&str]) -> String {
+    let refused = prun_in(dir, args).output().expect("second run");
+    std::fs::write(dir.join("release"), "").unwrap();
+    assert!(first.wait_with_output().unwrap().status.success());
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(75), "{err}");
+    err
 }

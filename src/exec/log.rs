@@ -584,6 +584,22 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// Waits until the lock of a dropped run directory is free. A child another test
+    /// thread is spawning at that moment shares the locked descriptor until its `execve`
+    /// closes it, so the lock may outlive the drop by that long (a `prune` then kept the
+    /// directory, and the test failed now and then under load).
+    fn released(dir: &Path) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while idle(dir).is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} stays locked",
+                dir.display()
+            );
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn a_long_name_ends_in_the_fnv_hash_earlier_pruns_wrote() {
         let stem = escape(&"x".repeat(300));
@@ -772,7 +788,9 @@ mod tests {
         assert_ne!(new.dir(), going.dir());
         prune(root.path(), 1);
         assert!(going.dir().join("p.log").exists() && new.dir().exists());
+        let left = going.dir().to_path_buf();
         drop(going);
+        released(&left);
         prune(root.path(), 1);
         assert_eq!(run_dirs(root.path()).unwrap().len(), 1);
         assert!(new.dir().exists());
@@ -790,7 +808,9 @@ mod tests {
         assert!(going.dir().exists() && !ended.exists());
         assert_eq!(run_dirs(root.path()).unwrap().len(), 2);
         assert_eq!(newer.kept(), Some(2));
+        let left = newer.dir().to_path_buf();
         drop(newer);
+        released(&left);
         prune(root.path(), 1);
         assert!(going.dir().exists());
         assert_eq!(run_dirs(root.path()).unwrap().len(), 1);

@@ -1442,3 +1442,110 @@ fn children_host(dir: &Path) {
     own.wait().unwrap();
     println!("host: done");
 }
+
+/// A runtime whose native `version()` returns what `value` holds at each call, and whose
+/// pure `shout(s)` upper-cases; with a task DB in `dir`.
+fn with_changing_native(dir: &Path, value: &Arc<Mutex<i64>>) -> Runtime {
+    let v = value.clone();
+    builder(dir)
+        .task_db(dir.join("tasks.db"))
+        .register_fn("version", move || -> i64 { *v.lock().unwrap() })
+        .register_pure_fn("shout", |s: &str| s.to_uppercase())
+        .build()
+        .unwrap()
+}
+
+/// What a native function gives is in no fingerprint: a body that calls it (directly or
+/// through a script function) saves no result, so a later run gives what the function
+/// gives now, as a run without the task DB does. A function registered as pure keeps its
+/// caller cached.
+#[test]
+fn a_body_calling_a_native_function_gives_what_it_gives_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let script = format!(
+        r#"fn via() {{ version() * 10 }}
+        proc("direct", #{{ inputs: ["{0}"] }}, || version());
+        proc("indirect", #{{ inputs: ["{0}"] }}, || via());
+        proc("pure", #{{ inputs: ["{0}"] }}, || shout("v"));
+        proc("after", #{{ deps: ["direct"] }}, |ctx| ctx.results.direct + 100);
+        run(["indirect", "pure", "after"]);"#,
+        input.display()
+    );
+    let value = Arc::new(Mutex::new(1));
+    let rt = with_changing_native(dir.path(), &value);
+    let first = rt.run_str(&script, [""; 0]).unwrap();
+    assert_eq!(first.proc("after").unwrap().result, serde_json::json!(101));
+    *value.lock().unwrap() = 2;
+    let second = rt.run_str(&script, [""; 0]).unwrap();
+    let uncached = builder(dir.path())
+        .register_fn("version", || -> i64 { 2 })
+        .register_pure_fn("shout", |s: &str| s.to_uppercase())
+        .build()
+        .unwrap()
+        .run_str(&script, [""; 0])
+        .unwrap();
+    for name in ["direct", "indirect", "after", "pure"] {
+        let (cached, fresh) = (second.proc(name).unwrap(), uncached.proc(name).unwrap());
+        assert_eq!(cached.result, fresh.result, "{name}: {second:?}");
+    }
+    assert_eq!(second.proc("direct").unwrap().result, serde_json::json!(2));
+    assert_eq!(second.proc("direct").unwrap().state, State::Succeeded);
+    assert_eq!(second.proc("pure").unwrap().state, State::UpToDate);
+    assert_eq!(second.proc("pure").unwrap().result, "V");
+}
+
+/// An embedder's module has no text prun can read: once a script imported one, a closure
+/// that calls into a module is never UP_TO_DATE (which module an alias names is not in
+/// its text), unless the module was given as pure. A closure that calls into no module
+/// stays cached.
+#[test]
+fn a_body_calling_into_an_embedders_module_gives_what_it_gives_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let script = format!(
+        r#"import "acme" as acme;
+        fn via() {{ acme::version() }}
+        proc("direct", #{{ inputs: ["{0}"] }}, || acme::version());
+        proc("indirect", #{{ inputs: ["{0}"] }}, || via());
+        proc("plain", #{{ inputs: ["{0}"] }}, || "plain");
+        run(["direct", "indirect", "plain"]);"#,
+        input.display()
+    );
+    let value = Arc::new(Mutex::new(1_i64));
+    let runtime = |pure: bool| {
+        let v = value.clone();
+        let mut acme = rhai::Module::new();
+        acme.set_native_fn("version", move || Ok(*v.lock().unwrap()));
+        let b = builder(dir.path()).task_db(dir.path().join(format!("tasks-{pure}.db")));
+        if pure {
+            b.pure_module("acme", acme)
+        } else {
+            b.module("acme", acme)
+        }
+        .build()
+        .unwrap()
+    };
+    let (rt, pure) = (runtime(false), runtime(true));
+    rt.run_str(&script, [""; 0]).unwrap();
+    pure.run_str(&script, [""; 0]).unwrap();
+    *value.lock().unwrap() = 2;
+    let second = rt.run_str(&script, [""; 0]).unwrap();
+    for name in ["direct", "indirect"] {
+        let p = second.proc(name).unwrap();
+        assert_eq!(
+            (p.state, &p.result),
+            (State::Succeeded, &serde_json::json!(2)),
+            "{name}: {second:?}"
+        );
+    }
+    assert_eq!(second.proc("plain").unwrap().state, State::UpToDate);
+    let kept = pure.run_str(&script, [""; 0]).unwrap();
+    assert_eq!(
+        kept.proc("direct").unwrap().state,
+        State::UpToDate,
+        "{kept:?}"
+    );
+}

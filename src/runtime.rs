@@ -573,6 +573,8 @@ impl RuntimeBuilder {
     /// scripts that must not loop for ever. An exceeded limit is a script error naming
     /// it. This and the other limits bound the pass that reads a script's
     /// `args(#{...})` declaration before the run too (it evaluates the top level).
+    /// The limits count in the fingerprints of closure bodies: a result cached under
+    /// other limits is not taken (it may be one these limits would stop).
     pub fn max_operations(mut self, n: u64) -> Self {
         self.refuse_zero("max_operations", n == 0);
         self.limits.operations = Some(n);

@@ -383,6 +383,7 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
         }
     }
     w.environment();
+    w.limits();
     let opaque = (modules_done || w.found.dynamic) && calls_opaque_modules(ctx.engine());
     Identity {
         text: w.out,
@@ -518,6 +519,24 @@ impl Writer<'_, '_> {
         for (name, value) in vars {
             self.out.push_str(&format!("\nenv {name}={value:?}"));
         }
+    }
+
+    /// Appends the engine's limits, which bound what the closure may do: a result made
+    /// under a higher `max_operations` (or size, or call depth) is not what running it
+    /// under a lower one gives, as a proc's `timeout` counts for its commands. An
+    /// embedder sets them (`RuntimeBuilder::max_operations`...), and two runtimes may
+    /// share a task DB.
+    fn limits(&mut self) {
+        let e = self.ctx.engine();
+        let _ = write!(
+            self.out,
+            "\nlimits {} {} {} {} {}",
+            e.max_operations(),
+            e.max_call_levels(),
+            e.max_string_size(),
+            e.max_array_size(),
+            e.max_map_size()
+        );
     }
 
     /// Appends a deterministic rendering of a captured value (closures by their text).

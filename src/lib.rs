@@ -51,6 +51,10 @@
 //! - [`Cancel`] stops a run from another thread as Ctrl-C stops the binary: process groups
 //!   are terminated (then killed after a grace period) and the script's cleanups run.
 //! - A run installs no signal handler unless asked ([`RuntimeBuilder::handle_signals`]).
+//! - What a native function gives is in no fingerprint: a proc's body that calls one saves
+//!   no result in the task DB, and runs every time, unless the function is registered
+//!   with [`RuntimeBuilder::register_pure_fn`] (its result depends on its arguments
+//!   alone). The same holds for modules ([`RuntimeBuilder::pure_module`]).
 //! - [`RuntimeBuilder::build`] refuses what would be silently ignored: a native function
 //!   named like one of prun's script functions (`shell`, `proc`, `run`...), which scripts
 //!   would call instead, or by a name no script can call; a limit of 0, which Rhai would

@@ -2,12 +2,16 @@
 //! their [`crate::Report`]; [`Cancel`] stops a run from another thread.
 
 use std::any::TypeId;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
 use rhai::module_resolvers::StaticModuleResolver;
-use rhai::{Dynamic, Engine, FuncRegistration, Module, RhaiNativeFunc, Shared, Variant};
+use rhai::{
+    Dynamic, Engine, FuncRegistration, Module, ModuleResolver, NativeCallContext, RhaiFunc,
+    RhaiNativeFunc, Shared, Variant,
+};
 
 use crate::error::{Error, Failure};
 use crate::event::Event;
@@ -279,6 +283,8 @@ pub struct RuntimeBuilder {
     settings: Settings,
     natives: Module,
     modules: StaticModuleResolver,
+    /// The names of the modules given with [`RuntimeBuilder::pure_module`].
+    pure_modules: HashSet<String>,
     stdlib: bool,
     limits: Limits,
     problems: Vec<String>,
@@ -290,6 +296,7 @@ impl Default for RuntimeBuilder {
             settings: Settings::default(),
             natives: Module::new(),
             modules: StaticModuleResolver::new(),
+            pure_modules: HashSet::new(),
             stdlib: true,
             limits: Limits::default(),
             problems: Vec::new(),
@@ -393,6 +400,14 @@ impl RuntimeBuilder {
     /// on different threads. A panic in it ends the run cleanly as an internal error
     /// ([`crate::Outcome::InternalError`]).
     ///
+    /// What it gives is in no proc's fingerprint, so a proc's body that calls it (however:
+    /// directly, through a script or module function, a closure, `eval`) saves no result
+    /// in the task DB: it runs every time, and its dependents run after it, as a body
+    /// that calls `results()` does. A cached result would be what the function gave once,
+    /// not what it gives now. A function whose result depends on its arguments alone is
+    /// registered with [`RuntimeBuilder::register_pure_fn`] instead. Calls outside a
+    /// body (the top level, `inputs` and dependency closures) are made in every run anyway.
+    ///
     /// It runs to its end: nothing can stop Rust code from outside, so a [`Cancel`] (even
     /// a second one) or [`Policy::max_run_time`] ends the run's commands and cleanups, but
     /// `run_*` returns only once every call of a native function has returned. One that
@@ -413,7 +428,7 @@ impl RuntimeBuilder {
     /// dependency (for [`rhai::Module`], `rhai::NativeCallContext`,
     /// `Result<T, Box<rhai::EvalAltResult>>`) is the one prun uses: `rhai = "1.27"`.
     pub fn register_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
-        mut self,
+        self,
         name: impl Into<String>,
         func: FN,
     ) -> Self
@@ -422,7 +437,64 @@ impl RuntimeBuilder {
         R: Variant + Clone,
         FN: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
     {
-        let name = name.into();
+        self.register(name.into(), func, false)
+    }
+
+    /// [`RuntimeBuilder::register_fn`] for a function whose result depends on its
+    /// arguments alone (a checksum, a format, a lookup in a table built into the
+    /// program): calling it keeps a body's result in the task DB, and the proc is
+    /// UP_TO_DATE when nothing else changed. The arguments are in the fingerprint as the
+    /// body's code and values are; the function's own code is not: a program whose pure
+    /// function now computes something else gives it another name, or a new task DB.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("in.txt"), "data").unwrap();
+    /// let rt = prun::Runtime::builder()
+    ///     .task_db(dir.path().join("tasks.db"))
+    ///     .log_dir(dir.path().join("logs"))
+    ///     .register_pure_fn("shout", |s: &str| s.to_uppercase())
+    ///     .register_fn("now_ns", || -> i64 { 7 })
+    ///     .build()?;
+    /// let script = format!(
+    ///     r#"proc("pure", #{{ inputs: ["{0}"] }}, || shout(read_file("{0}")));
+    ///        proc("impure", #{{ inputs: ["{0}"] }}, || now_ns());
+    ///        run(["pure", "impure"]);"#,
+    ///     dir.path().join("in.txt").display()
+    /// );
+    /// rt.run_str(&script, [""; 0])?;
+    /// let again = rt.run_str(&script, [""; 0])?;
+    /// assert_eq!(again.proc("pure").unwrap().state, prun::State::UpToDate);
+    /// assert_eq!(again.proc("pure").unwrap().result, "DATA");
+    /// assert_eq!(again.proc("impure").unwrap().state, prun::State::Succeeded);
+    /// # Ok::<(), prun::Error>(())
+    /// ```
+    pub fn register_pure_fn<A, const N: usize, const X: bool, R, const F: bool, FN>(
+        self,
+        name: impl Into<String>,
+        func: FN,
+    ) -> Self
+    where
+        A: 'static,
+        R: Variant + Clone,
+        FN: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+    {
+        self.register(name.into(), func, true)
+    }
+
+    /// Registers a native function (see [`RuntimeBuilder::register_fn`]); unless `pure`,
+    /// each call marks the body running on its thread as one whose result is not saved.
+    fn register<A, const N: usize, const X: bool, R, const F: bool, FN>(
+        mut self,
+        name: String,
+        func: FN,
+        pure: bool,
+    ) -> Self
+    where
+        A: 'static,
+        R: Variant + Clone,
+        FN: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+    {
         self.problems.extend(native_name_problem(&name));
         self.problems.extend(foreign_numbers(
             &name,
@@ -430,14 +502,63 @@ impl RuntimeBuilder {
             &FN::param_names(),
             (TypeId::of::<R>(), std::any::type_name::<R>()),
         ));
-        FuncRegistration::new(name).set_into_module(&mut self.natives, func);
+        // As Rhai's `set_into_module` does: a setter may not be called on a constant.
+        let setter = (N == 3 && name == "index$set$") || (N == 2 && name.starts_with("set$"));
+        let mut func = func.into_rhai_function(!setter, !pure);
+        if !pure {
+            func = marking(func);
+        }
+        FuncRegistration::new(name).set_into_module_raw(&mut self.natives, FN::param_types(), func);
         self
     }
 
     /// Makes `module` importable by scripts as `import "name"`. The embedder's modules
     /// come before the stdlib's and the script's files of the same name.
+    ///
+    /// Its functions have no text prun can read, so what they give is in no fingerprint:
+    /// once a script imported it, a proc's closure that calls into any module (`m::f()`,
+    /// which module an alias names is not known from the text), or names a function at
+    /// run time (`eval`, a computed `Fn(...)`), is never UP_TO_DATE. A module whose
+    /// functions' results depend on their arguments alone is given with
+    /// [`RuntimeBuilder::pure_module`] instead.
     pub fn module(mut self, name: impl Into<String>, module: Module) -> Self {
-        self.modules.insert(name.into(), module);
+        let name = name.into();
+        self.pure_modules.remove(&name);
+        self.modules.insert(name, module);
+        self
+    }
+
+    /// [`RuntimeBuilder::module`] for a module whose functions' results depend on their
+    /// arguments alone, and whose variables never change (see
+    /// [`RuntimeBuilder::register_pure_fn`]): importing it keeps the closures that call
+    /// into it cached as usual.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("in.txt"), "data").unwrap();
+    /// let mut text = rhai::Module::new();
+    /// text.set_native_fn("shout", |s: &str| Ok(s.to_uppercase()));
+    /// let rt = prun::Runtime::builder()
+    ///     .task_db(dir.path().join("tasks.db"))
+    ///     .log_dir(dir.path().join("logs"))
+    ///     .pure_module("text", text)
+    ///     .build()?;
+    /// let script = format!(
+    ///     r#"import "text" as t;
+    ///        proc("a", #{{ inputs: ["{}"] }}, || t::shout("v"));
+    ///        run("a");"#,
+    ///     dir.path().join("in.txt").display()
+    /// );
+    /// rt.run_str(&script, [""; 0])?;
+    /// let again = rt.run_str(&script, [""; 0])?;
+    /// assert_eq!(again.procs[0].state, prun::State::UpToDate);
+    /// assert_eq!(again.procs[0].result, "V");
+    /// # Ok::<(), prun::Error>(())
+    /// ```
+    pub fn pure_module(mut self, name: impl Into<String>, module: Module) -> Self {
+        let name = name.into();
+        self.modules.insert(name.clone(), module);
+        self.pure_modules.insert(name);
         self
     }
 
@@ -452,6 +573,8 @@ impl RuntimeBuilder {
     /// scripts that must not loop for ever. An exceeded limit is a script error naming
     /// it. This and the other limits bound the pass that reads a script's
     /// `args(#{...})` declaration before the run too (it evaluates the top level).
+    /// The limits count in the fingerprints of closure bodies: a result cached under
+    /// other limits is not taken (it may be one these limits would stop).
     pub fn max_operations(mut self, n: u64) -> Self {
         self.refuse_zero("max_operations", n == 0);
         self.limits.operations = Some(n);
@@ -553,9 +676,13 @@ impl RuntimeBuilder {
             return Err(Failure::Config(self.problems.join("; ")).into());
         }
         let mut settings = self.settings;
+        let modules = EmbedderModules {
+            modules: self.modules,
+            pure: Arc::new(self.pure_modules),
+        };
         settings.setup = Some(engine_setup(
             self.natives.into(),
-            self.modules,
+            modules,
             self.stdlib,
             self.limits,
             settings.policy.clone(),
@@ -564,6 +691,49 @@ impl RuntimeBuilder {
             settings: Arc::new(settings),
             limits: self.limits,
         })
+    }
+}
+
+/// How Rhai holds a native function (its `FnAny`).
+type NativeFn = dyn Fn(Option<NativeCallContext>, &mut [&mut Dynamic]) -> Result<Dynamic, Box<rhai::EvalAltResult>>
+    + Send
+    + Sync;
+
+/// `func`, which marks the body that calls it as one whose result is not saved (see
+/// [`RuntimeBuilder::register_fn`]) before it runs.
+fn marking(func: RhaiFunc) -> RhaiFunc {
+    let wrap = |inner: Shared<NativeFn>| -> Shared<NativeFn> {
+        Shared::new(
+            move |ctx: Option<NativeCallContext>, args: &mut [&mut Dynamic]| {
+                crate::script::impure_native_called();
+                inner(ctx, args)
+            },
+        )
+    };
+    match func {
+        RhaiFunc::Pure {
+            func,
+            has_context,
+            is_pure,
+            is_volatile,
+        } => RhaiFunc::Pure {
+            func: wrap(func),
+            has_context,
+            is_pure,
+            is_volatile,
+        },
+        RhaiFunc::Method {
+            func,
+            has_context,
+            is_pure,
+            is_volatile,
+        } => RhaiFunc::Method {
+            func: wrap(func),
+            has_context,
+            is_pure,
+            is_volatile,
+        },
+        other => other,
     }
 }
 
@@ -651,11 +821,35 @@ fn foreign_numbers(
     problems
 }
 
+/// The embedder's modules ([`RuntimeBuilder::module`]): importing one that is not pure
+/// tells the run that closures calling into modules may call code no fingerprint covers.
+#[derive(Clone)]
+struct EmbedderModules {
+    modules: StaticModuleResolver,
+    pure: Arc<HashSet<String>>,
+}
+
+impl ModuleResolver for EmbedderModules {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: rhai::Position,
+    ) -> Result<Shared<Module>, Box<rhai::EvalAltResult>> {
+        let module = self.modules.resolve(engine, source, path, pos)?;
+        if !self.pure.contains(path) {
+            crate::script::record_opaque_module(engine, path);
+        }
+        Ok(module)
+    }
+}
+
 /// What every engine of the runtime gets: the native functions, the modules, the limits,
 /// and an `env()` that sees only what the policy lets scripts read.
 fn engine_setup(
     natives: Shared<Module>,
-    modules: StaticModuleResolver,
+    modules: EmbedderModules,
     stdlib: bool,
     limits: Limits,
     policy: Arc<Policy>,

@@ -837,8 +837,10 @@ fn mtime_ns(m: &std::fs::Metadata) -> i64 {
 /// What this prun's fingerprints stand for, beyond what they hash: changed when a kind of
 /// result saved earlier by the same version may no longer be taken. Rows saved before a
 /// body's unrepeatable calls were found as it ran (a module's `pg::start` kept a result
-/// naming a removed temporary directory) match no fingerprint now: they run once again.
-const SCHEME: &[u8] = b"unrepeatable calls found at run time";
+/// naming a removed temporary directory) match no fingerprint now: they run once again,
+/// and so do rows saved before reading `ctx.deps_changed` while a dependency ran, or
+/// calling an embedder's native function that is not pure, kept a result out.
+const SCHEME: &[u8] = b"unrepeatable calls found at run time: deps_changed, native functions";
 
 /// Computes the fingerprint of a proc about to be judged or run. `dep_stamps` are the
 /// stamps of its dependencies, in order; `cwd` is the directory prun runs in, and

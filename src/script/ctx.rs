@@ -23,6 +23,19 @@ struct CtxData {
 }
 
 impl Ctx {
+    /// The dependencies that really ran in this run, as `ctx.deps_changed` and
+    /// `ctx.changed_deps` read them. Read while some did, they make the body's result
+    /// [`super::job::unrepeatable`]: a later run judges the proc UP_TO_DATE only when none
+    /// of its dependencies ran in that run, where running the body would read them empty,
+    /// so a result made of a non-empty list is what no later run would give. A result made
+    /// of an empty one is: it is cached as usual.
+    fn changed_deps(&self) -> &Array {
+        if !self.0.changed_deps.is_empty() {
+            super::job::unrepeatable();
+        }
+        &self.0.changed_deps
+    }
+
     /// The context of one attempt of a job.
     pub(super) fn new(job: &JobSpec, log: PathBuf) -> Ctx {
         Ctx(Arc::new(CtxData {
@@ -72,8 +85,8 @@ pub(super) fn register(engine: &mut Engine, reporter: Arc<dyn Reporter>) {
         .register_get("args", |c: &mut Ctx| c.0.args.clone())
         .register_get("params", |c: &mut Ctx| c.0.params.clone())
         .register_get("results", |c: &mut Ctx| c.0.results.clone())
-        .register_get("deps_changed", |c: &mut Ctx| !c.0.changed_deps.is_empty())
-        .register_get("changed_deps", |c: &mut Ctx| c.0.changed_deps.clone())
+        .register_get("deps_changed", |c: &mut Ctx| !c.changed_deps().is_empty())
+        .register_get("changed_deps", |c: &mut Ctx| c.changed_deps().clone())
         .register_get("input_fingerprint", |c: &mut Ctx| {
             c.0.input_fingerprint.clone()
         })

@@ -612,6 +612,13 @@ pub(crate) fn declaration_in(
     )
 }
 
+/// An embedder's native function that is not pure was called (see
+/// `RuntimeBuilder::register_fn`): what it gave is in no fingerprint, so the body that
+/// called it, if one did, saves no result.
+pub(crate) fn impure_native_called() {
+    super::job::unrepeatable();
+}
+
 /// Runs closure bodies on worker threads.
 struct Runner {
     engine: Weak<Engine>,

@@ -47,6 +47,9 @@ struct RunTexts {
     reads: HashMap<String, Arc<Reads>>,
     /// The files the top level read with `read_file` (see [`record_top_level_read`]).
     top_level_reads: BTreeSet<std::path::PathBuf>,
+    /// The embedder's modules imported so far whose functions are not pure (see
+    /// [`record_opaque_module`]).
+    opaque_modules: BTreeSet<String>,
 }
 
 /// What a text reads, and the words it holds (each once), which may name script functions.
@@ -195,6 +198,18 @@ pub(super) fn record_module(engine: &Engine, origin: &str, text: &str) {
         .or_default()
         .modules
         .insert(origin.to_string(), Arc::from(text));
+}
+
+/// Records that the run of `engine` imported `name`, a module of the embedder's that it
+/// did not register as pure (`RuntimeBuilder::module`): its native functions have no text,
+/// so what they give is in no fingerprint, and a closure that calls into modules (which
+/// one an alias names is not known from its text) is never UP_TO_DATE.
+pub(crate) fn record_opaque_module(engine: &Engine, name: &str) {
+    runs()
+        .entry(run_of(engine))
+        .or_default()
+        .opaque_modules
+        .insert(name.to_string());
 }
 
 /// Records a module the run of `engine` imported from `source` (its file): a closure
@@ -368,10 +383,20 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
         }
     }
     w.environment();
+    w.limits();
+    let opaque = (modules_done || w.found.dynamic) && calls_opaque_modules(ctx.engine());
     Identity {
         text: w.out,
-        never_cached: w.found.never_cached,
+        never_cached: w.found.never_cached || opaque,
     }
+}
+
+/// Whether the run of `engine` imported a module of the embedder's that is not pure (see
+/// [`record_opaque_module`]).
+fn calls_opaque_modules(engine: &Engine) -> bool {
+    runs()
+        .get(&run_of(engine))
+        .is_some_and(|r| !r.opaque_modules.is_empty())
 }
 
 /// Builds an identity, writing each script function once.
@@ -494,6 +519,24 @@ impl Writer<'_, '_> {
         for (name, value) in vars {
             self.out.push_str(&format!("\nenv {name}={value:?}"));
         }
+    }
+
+    /// Appends the engine's limits, which bound what the closure may do: a result made
+    /// under a higher `max_operations` (or size, or call depth) is not what running it
+    /// under a lower one gives, as a proc's `timeout` counts for its commands. An
+    /// embedder sets them (`RuntimeBuilder::max_operations`...), and two runtimes may
+    /// share a task DB.
+    fn limits(&mut self) {
+        let e = self.ctx.engine();
+        let _ = write!(
+            self.out,
+            "\nlimits {} {} {} {} {}",
+            e.max_operations(),
+            e.max_call_levels(),
+            e.max_string_size(),
+            e.max_array_size(),
+            e.max_map_size()
+        );
     }
 
     /// Appends a deterministic rendering of a captured value (closures by their text).

@@ -70,14 +70,14 @@ impl ModuleResolver for Embedded {
 
 /// Installs the resolver: the stdlib first, then files relative to the importing script.
 pub(super) fn install(engine: &mut Engine) {
-    install_with(engine, None, true);
+    install_with(engine, None::<StaticModuleResolver>, true);
 }
 
 /// Installs the resolver: the embedder's modules (`custom`) first, then the stdlib (when
 /// `stdlib`), then files relative to the importing script.
 pub(crate) fn install_with(
     engine: &mut Engine,
-    custom: Option<StaticModuleResolver>,
+    custom: Option<impl ModuleResolver + 'static>,
     stdlib: bool,
 ) {
     let mut all = ModuleResolversCollection::new();

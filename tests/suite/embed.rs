@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use prun::{Cancel, Event, Outcome, Runtime, State, TaskDb};
+use prun::{Cancel, Event, Outcome, Runtime, RuntimeBuilder, State, TaskDb};
 
 /// How long a test waits for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -1441,4 +1441,296 @@ fn children_host(dir: &Path) {
     own.kill().unwrap();
     own.wait().unwrap();
     println!("host: done");
+}
+
+/// A runtime whose native `version()` returns what `value` holds at each call, and whose
+/// pure `shout(s)` upper-cases; with a task DB in `dir`.
+fn with_changing_native(dir: &Path, value: &Arc<Mutex<i64>>) -> Runtime {
+    let v = value.clone();
+    builder(dir)
+        .task_db(dir.join("tasks.db"))
+        .register_fn("version", move || -> i64 { *v.lock().unwrap() })
+        .register_pure_fn("shout", |s: &str| s.to_uppercase())
+        .build()
+        .unwrap()
+}
+
+/// What a native function gives is in no fingerprint: a body that calls it (directly or
+/// through a script function) saves no result, so a later run gives what the function
+/// gives now, as a run without the task DB does. A function registered as pure keeps its
+/// caller cached.
+#[test]
+fn a_body_calling_a_native_function_gives_what_it_gives_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let script = format!(
+        r#"fn via() {{ version() * 10 }}
+        proc("direct", #{{ inputs: ["{0}"] }}, || version());
+        proc("indirect", #{{ inputs: ["{0}"] }}, || via());
+        proc("pure", #{{ inputs: ["{0}"] }}, || shout("v"));
+        proc("after", #{{ deps: ["direct"] }}, |ctx| ctx.results.direct + 100);
+        run(["indirect", "pure", "after"]);"#,
+        input.display()
+    );
+    let value = Arc::new(Mutex::new(1));
+    let rt = with_changing_native(dir.path(), &value);
+    let first = rt.run_str(&script, [""; 0]).unwrap();
+    assert_eq!(first.proc("after").unwrap().result, serde_json::json!(101));
+    *value.lock().unwrap() = 2;
+    let second = rt.run_str(&script, [""; 0]).unwrap();
+    let uncached = builder(dir.path())
+        .register_fn("version", || -> i64 { 2 })
+        .register_pure_fn("shout", |s: &str| s.to_uppercase())
+        .build()
+        .unwrap()
+        .run_str(&script, [""; 0])
+        .unwrap();
+    for name in ["direct", "indirect", "after", "pure"] {
+        let (cached, fresh) = (second.proc(name).unwrap(), uncached.proc(name).unwrap());
+        assert_eq!(cached.result, fresh.result, "{name}: {second:?}");
+    }
+    assert_eq!(second.proc("direct").unwrap().result, serde_json::json!(2));
+    assert_eq!(second.proc("direct").unwrap().state, State::Succeeded);
+    assert_eq!(second.proc("pure").unwrap().state, State::UpToDate);
+    assert_eq!(second.proc("pure").unwrap().result, "V");
+}
+
+/// An embedder's module has no text prun can read: once a script imported one, a closure
+/// that calls into a module is never UP_TO_DATE (which module an alias names is not in
+/// its text), unless the module was given as pure. A closure that calls into no module
+/// stays cached.
+#[test]
+fn a_body_calling_into_an_embedders_module_gives_what_it_gives_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let script = format!(
+        r#"import "acme" as acme;
+        fn via() {{ acme::version() }}
+        proc("direct", #{{ inputs: ["{0}"] }}, || acme::version());
+        proc("indirect", #{{ inputs: ["{0}"] }}, || via());
+        proc("plain", #{{ inputs: ["{0}"] }}, || "plain");
+        run(["direct", "indirect", "plain"]);"#,
+        input.display()
+    );
+    let value = Arc::new(Mutex::new(1_i64));
+    let runtime = |pure: bool| {
+        let v = value.clone();
+        let mut acme = rhai::Module::new();
+        acme.set_native_fn("version", move || Ok(*v.lock().unwrap()));
+        let b = builder(dir.path()).task_db(dir.path().join(format!("tasks-{pure}.db")));
+        if pure {
+            b.pure_module("acme", acme)
+        } else {
+            b.module("acme", acme)
+        }
+        .build()
+        .unwrap()
+    };
+    let (rt, pure) = (runtime(false), runtime(true));
+    rt.run_str(&script, [""; 0]).unwrap();
+    pure.run_str(&script, [""; 0]).unwrap();
+    *value.lock().unwrap() = 2;
+    let second = rt.run_str(&script, [""; 0]).unwrap();
+    for name in ["direct", "indirect"] {
+        let p = second.proc(name).unwrap();
+        assert_eq!(
+            (p.state, &p.result),
+            (State::Succeeded, &serde_json::json!(2)),
+            "{name}: {second:?}"
+        );
+    }
+    assert_eq!(second.proc("plain").unwrap().state, State::UpToDate);
+    let kept = pure.run_str(&script, [""; 0]).unwrap();
+    assert_eq!(
+        kept.proc("direct").unwrap().state,
+        State::UpToDate,
+        "{kept:?}"
+    );
+}
+
+/// A runtime with a task DB in `dir` whose `host_v()` returns `v`.
+fn with_host_value(dir: &Path, v: i64) -> RuntimeBuilder {
+    builder(dir)
+        .task_db(dir.join("tasks.db"))
+        .register_fn("host_v", move || -> i64 { v })
+}
+
+/// The results of procs `names` in two reports, which must be equal.
+fn same_results(a: &prun::Report, b: &prun::Report, names: &[&str]) {
+    for n in names {
+        let (x, y) = (a.proc(n), b.proc(n));
+        assert_eq!(
+            x.map(|p| &p.result),
+            y.map(|p| &p.result),
+            "{n}\n{a:?}\n{b:?}"
+        );
+    }
+}
+
+/// Params the host gives (through a native function at the top level, or the script's
+/// options) count in fingerprints by value: a later run gives what a run without the
+/// task DB gives.
+#[test]
+fn params_set_from_the_host_count_in_fingerprints() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let script = dir.path().join("s.rhai");
+    let text = format!(
+        r#"let o = args(#{{ mode: #{{ "default": "a" }} }});
+        set_params(#{{ v: host_v(), m: o.mode }});
+        proc("p", #{{ inputs: ["{0}"] }}, |ctx| `${{ctx.params.v}}/${{ctx.params.m}}`);
+        proc("q", #{{ deps: ["p"] }}, |ctx| ctx.results.p + "!");
+        run("q");"#,
+        input.display()
+    );
+    std::fs::write(&script, text).unwrap();
+    let run = |b: RuntimeBuilder, words: &[&str]| {
+        b.build()
+            .unwrap()
+            .run_file(&script, words.to_vec())
+            .unwrap()
+    };
+    run(with_host_value(dir.path(), 1), &[]);
+    for words in [&[][..], &["--mode", "b"]] {
+        let cached = run(with_host_value(dir.path(), 2), words);
+        let fresh = run(with_host_value(dir.path(), 2).task_db(TaskDb::Off), words);
+        same_results(&cached, &fresh, &["p", "q"]);
+    }
+}
+
+/// What a report says of an UP_TO_DATE proc is what its run gave, to the JSON: floats,
+/// extreme integers, characters (strings), maps, `()`.
+#[test]
+fn the_report_of_an_up_to_date_proc_holds_what_its_run_gave() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let script = format!(
+        r#"proc("f", #{{ inputs: ["{0}"] }}, || [1.0, -0.0, 0.1 + 0.2, 9223372036854775807,
+            -9223372036854775807, "é\u0000", 'c', #{{ b: 1, a: [()], "": "\n" }}, 1e300, 5e-324]);
+        proc("g", #{{ deps: ["f"] }}, |ctx| `${{ctx.results.f}}`);
+        proc("h", #{{ inputs: ["{0}"] }}, || ());
+        run(["g", "h"]);"#,
+        input.display()
+    );
+    let rt = with_host_value(dir.path(), 1).build().unwrap();
+    let ran = rt.run_str(&script, [""; 0]).unwrap();
+    let cached = rt.run_str(&script, [""; 0]).unwrap();
+    assert!(
+        cached.procs.iter().all(|p| p.state == State::UpToDate),
+        "{cached:?}"
+    );
+    let json = |r: &prun::Report| {
+        serde_json::to_string(&r.procs.iter().map(|p| &p.result).collect::<Vec<_>>()).unwrap()
+    };
+    assert_eq!(json(&ran), json(&cached));
+}
+
+/// Two runs of one runtime at once, sharing its task DB, each keep their own results,
+/// and later runs take the right ones.
+#[test]
+fn two_runs_of_one_runtime_sharing_a_task_db_keep_their_own_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let rt = with_host_value(dir.path(), 1).build().unwrap();
+    let script = |tag: &str| {
+        format!(
+            r#"proc("p", #{{ inputs: ["{0}"] }}, || "{tag}");
+            proc("q", #{{ deps: ["p"] }}, |ctx| ctx.results.p + "!");
+            run("q");"#,
+            input.display()
+        )
+    };
+    let other = rt.clone();
+    let a = script("A");
+    let t = std::thread::spawn(move || other.run_str(&a, [""; 0]).unwrap());
+    let b = rt.run_str(&script("B"), [""; 0]).unwrap();
+    assert_eq!(t.join().unwrap().proc("q").unwrap().result, "A!");
+    assert_eq!(b.proc("q").unwrap().result, "B!");
+    for tag in ["A", "B", "A"] {
+        let again = rt.run_str(&script(tag), [""; 0]).unwrap();
+        assert_eq!(
+            again.proc("q").unwrap().result,
+            format!("{tag}!"),
+            "{again:?}"
+        );
+    }
+}
+
+/// A watch run through the library: the cycle that ran a dependency again hands its
+/// dependents `deps_changed` true, and the rows it saved are what a later run takes.
+#[test]
+fn a_watch_through_the_library_saves_what_a_later_run_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    std::fs::write(&a, "1").unwrap();
+    std::fs::write(&b, "x").unwrap();
+    let cancel = Cancel::new();
+    let stop = cancel.clone();
+    let edit = a.clone();
+    let cycles = Arc::new(Mutex::new(0));
+    let rt = with_host_value(dir.path(), 5)
+        .on_event(move |e| {
+            if let Event::Log { text, .. } = e
+                && text.starts_with("prun: watch: watching")
+            {
+                let mut n = cycles.lock().unwrap();
+                *n += 1;
+                if *n == 1 {
+                    std::fs::write(&edit, "22").unwrap();
+                } else {
+                    stop.cancel();
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let body = format!(
+        r#"proc("a", #{{ inputs: [{a:?}] }}, |ctx| read_file({a:?}));
+        proc("b", #{{ deps: ["a"], inputs: [{b:?}] }}, |ctx| `${{ctx.results.a}}+${{read_file({b:?})}}/${{ctx.deps_changed}}`);
+        proc("c", #{{ deps: ["b"] }}, |ctx| ctx.results.b + "/" + host_v());
+        run("c");"#
+    );
+    let watch = format!("set_options(#{{ watch: true }});\n{body}\nwatch();");
+    let watched = report_within_patience(rt, &watch, cancel);
+    assert_eq!(
+        watched.proc("c").unwrap().result,
+        "22+x/true/5",
+        "{watched:?}"
+    );
+    let later = with_host_value(dir.path(), 5)
+        .build()
+        .unwrap()
+        .run_str(&body, [""; 0])
+        .unwrap();
+    assert_eq!(later.proc("a").unwrap().state, State::UpToDate, "{later:?}");
+    assert_eq!(later.proc("c").unwrap().result, "22+x/false/5", "{later:?}");
+}
+
+/// The engine's limits bound what a closure may do: a result made under a higher
+/// `max_operations` is not what running the proc under a lower one gives (it fails), and
+/// two runtimes may share a task DB.
+#[test]
+fn the_engine_s_limits_count_in_a_closure_s_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x").unwrap();
+    let script = format!(
+        r#"proc("p", #{{ inputs: ["{0}"] }}, || {{ let n = 0; for i in 0..2000 {{ n += i; }} n }});
+        run("p");"#,
+        input.display()
+    );
+    let run = |ops: u64, db: bool| {
+        let b = with_host_value(dir.path(), 1).max_operations(ops);
+        let b = if db { b } else { b.task_db(TaskDb::Off) };
+        b.build().unwrap().run_str(&script, [""; 0]).unwrap()
+    };
+    assert_eq!(run(1_000_000, true).procs[0].state, State::Succeeded);
+    let (cached, fresh) = (run(1000, true), run(1000, false));
+    assert_eq!(fresh.procs[0].state, State::Failed, "{fresh:?}");
+    assert_eq!(cached.procs[0].state, State::Failed, "{cached:?}");
 }

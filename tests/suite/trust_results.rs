@@ -538,3 +538,47 @@ run(["sh", "cl"]);
         .has("FAILED     cl (")
         .has("is not on the allow list");
 }
+
+/// `ctx.deps_changed` and `ctx.changed_deps` say which dependencies ran in this run. A
+/// later run judges a proc UP_TO_DATE only when none did, where its body would read
+/// `false` and `[]`: a result made of them while some had run is not cached (it was, and
+/// the next run handed dependents `true` where running the proc now gives `false`).
+#[test]
+fn a_result_made_of_deps_changed_is_what_running_the_proc_now_would_give() {
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["a.txt"] }, |ctx| read_file("a.txt"));
+proc("flag", #{ deps: ["a"] }, |ctx| ctx.deps_changed);
+proc("names", #{ deps: ["a"] }, |ctx| { let n = ctx.changed_deps; `${n}` });
+proc("seen", #{ deps: ["flag"] }, |ctx| `flag=${ctx.results.flag}`);
+proc("show", #{ deps: ["seen", "names"], no_skip: true }, |ctx| {
+    print(`${ctx.results.seen} names=${ctx.results.names}`);
+});
+run("show");
+"#,
+    );
+    ws.write("a.txt", "v1");
+    ws.run(&[])
+        .code(0)
+        .ran("flag")
+        .has("flag=true names=[\"a\"]");
+    ws.run(&[])
+        .code(0)
+        .up_to_date("a")
+        .ran("flag")
+        .ran("names")
+        .ran("seen")
+        .has("flag=false names=[]");
+    ws.run(&[])
+        .code(0)
+        .up_to_date("flag")
+        .up_to_date("names")
+        .up_to_date("seen")
+        .has("flag=false names=[]");
+    ws.write("a.txt", "v2");
+    ws.run(&[])
+        .code(0)
+        .ran("a")
+        .ran("flag")
+        .has("flag=true names=[\"a\"]");
+}

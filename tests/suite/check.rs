@@ -794,3 +794,30 @@ run("b");
         .err_has("main.rhai:1:1: proc \"a\": `interactive` must be a bool, not \"yes\"");
     assert!(!run.stderr.contains("streem"), "{}", run.describe());
 }
+
+/// A missing or doubled body (an error about no single option) does not stop `check`
+/// either: it is listed with the problems of the calls after it, each with its place.
+#[test]
+fn check_lists_missing_and_doubled_bodies_with_the_other_problems() {
+    let out = Test::new()
+        .script(
+            r#"proc("a", #{ deps: ["nope"] });
+proc("b", #{ cmd: ["true"], shell: "true" });
+proto("p::[x]", #{ help: "h" });
+proc("c", #{ cmd: ["true"] }, || 1);
+proc("d", #{ deps: ["zzz"], timout: 2 }, || 1);
+run("d");
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:1:1: proc \"a\": it has no body: give a closure, `cmd: [...]` or `shell: \"...\"`")
+        .err_has(r#"main.rhai:1:1: proc "a" depends on "nope", which does not exist"#)
+        .err_has("main.rhai:2:1: proc \"b\": give only one body: a closure, `cmd` or `shell`")
+        .err_has("main.rhai:3:1: proto \"p::[x]\": it has no body")
+        .err_has("main.rhai:4:1: proc \"c\": give only one body")
+        .err_has("main.rhai:5:1: proc \"d\": unknown option `timout`")
+        .err_has(r#"main.rhai:5:1: proc "d" depends on "zzz", which does not exist"#)
+        .err_has("prun: check: 7 problems found");
+}

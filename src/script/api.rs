@@ -450,7 +450,11 @@ fn true_cmd() -> Dynamic {
 /// (`cmd: ["true"]`, or the first of its closure, `cmd` and `shell`); false when it has
 /// one already (its body is not what is wrong).
 fn one_body(opts: &mut Map, closure: bool) -> bool {
-    let given = [closure, opts.contains_key("cmd"), opts.contains_key("shell")];
+    let given = [
+        closure,
+        opts.contains_key("cmd"),
+        opts.contains_key("shell"),
+    ];
     match given.iter().filter(|g| **g).count() {
         0 => {
             opts.insert("cmd".into(), true_cmd());

@@ -458,7 +458,10 @@ print(history.stdout);
         .out_has("psql -X -d '***'");
     let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
     let args = report["run"]["args"].to_string();
-    assert!(args.starts_with(r#"["--from","***","--to","***""#), "{args}");
+    assert!(
+        args.starts_with(r#"["--from","***","--to","***""#),
+        "{args}"
+    );
     for pw in ["pw-from-i4", "pw to i4"] {
         assert!(!out.stdout.contains(pw), "{pw} shown\n{}", out.describe());
         let files = files_holding(&out.path("inner"), pw);

@@ -335,6 +335,31 @@ print(`got=${read_file(rclone::newest("-b", "-out"))}`);
         .line("got=the dump");
 }
 
+/// `max_age` is a duration as prun reads it (`1h 30m`, which rclone alone refuses), or a
+/// date rclone reads; anything else is named with rclone's reason.
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_takes_prun_durations_and_rclone_dates_as_max_age() {
+    Test::new()
+        .file("src/a.sql.gz", "the dump")
+        .script(
+            r#"
+import "rclone" as rclone;
+for age in ["1h 30m", "2 days", "90", "2025-01-01"] {
+    print(`${age}: ${read_file(rclone::newest("src", "dst", #{ max_age: age }))}`);
+}
+try { rclone::newest("src", "dst", #{ max_age: "banana" }); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line("1h 30m: the dump")
+        .line("2 days: the dump")
+        .line("90: the dump")
+        .line("2025-01-01: the dump")
+        .out_has(r#"E: rclone::newest: max_age "banana" is not an age or a date rclone reads (such as 2d, 1w, 2025-01-01): invalid argument "banana" for "--max-age" flag"#);
+}
+
 #[test]
 fn fs_takes_directory_names_with_glob_characters_and_a_leading_dash_literally() {
     Test::new()

@@ -499,6 +499,46 @@ fn ctrl_c_during_a_check_stops_the_server_and_removes_its_files() {
     nothing_left(&out);
 }
 
+/// A restore interrupted (SIGTERM, as Ctrl-C is) fails its proc saying so and naming the
+/// dump, not with the whole pipe that restored it (an awk program's worth of text), and
+/// stops the server.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn an_interrupted_restore_says_so_without_the_pipe() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    // psql runs the `\!` line (a shell command) as the restore reaches it, then waits.
+    let t = queries(Test::new());
+    dump(
+        t.dir(),
+        "new.sql.gz",
+        "1 hour ago",
+        0,
+        Some("CREATE DATABASE appdb;\n\\! touch restore.started\nselect pg_sleep(60);\n"),
+    );
+    let out = t
+        .signal_when("restore.started", "TERM")
+        .raw(&[&script(), "-r", "backups/", "--port", "55437"])
+        .run();
+    out.code(130);
+    let line = out.proc_line("FAILED", "restore");
+    assert!(
+        line.contains(": pg::restore_all: interrupted while restoring /")
+            && line.ends_with("/new.sql.gz (the run was aborted)"),
+        "{line}\n{}",
+        out.describe()
+    );
+    // The awk program that filters the dump is in a file, not on the command line.
+    out.out_lacks("database cluster dump")
+        .err_has("prun: interrupted; terminated: restore");
+    nothing_left(&out);
+}
+
 /// The directory of the server a run started (a `D` line of its crash journal, in `state`)
 /// and the server's pid, once its `postmaster.pid` names it.
 fn server_of(state: &Path) -> Option<(PathBuf, u32)> {

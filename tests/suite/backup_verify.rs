@@ -644,6 +644,26 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
         .not_reported("fetch");
 }
 
+/// The tools are looked for before anything runs (as cron's short PATH may lack them),
+/// every missing one named at once; listing the script needs none.
+#[test]
+fn missing_tools_are_named_before_anything_runs() {
+    let t = queries(Test::new()).file("empty/.keep", "");
+    let path = t.dir().join("empty").display().to_string();
+    let t = t.env("PATH", &path);
+    let out = t.raw(&[&script(), "-r", "backups/", "-q"]).run();
+    out.code(2)
+        .err_has(&format!(
+            r#"required tools "rclone", "psql", "pg_isready", "gunzip", "awk" not found on PATH={path}"#
+        ))
+        .not_reported("fetch");
+    let out = queries(Test::new())
+        .env("PATH", &path)
+        .raw(&["list", &script()])
+        .run();
+    out.ok().out_has("check::[db]::[query]");
+}
+
 #[test]
 fn a_queries_dir_with_glob_characters_in_its_name_is_that_directory() {
     // `--queries-dir 'checks[1]'` was read as a pattern: "no check queries in checks[1]".

@@ -179,6 +179,37 @@ fn a_table_name_that_is_not_an_sql_name_is_refused_before_anything_runs() {
     }
 }
 
+/// Listing the script needs no psql (cron's PATH may lack it); a run without it names it
+/// before anything runs.
+#[test]
+fn listing_needs_no_psql_and_a_run_names_it() {
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
+    let t = Test::new().file("empty/.keep", "");
+    let path = t.dir().join("empty").display().to_string();
+    t.env("PATH", &path)
+        .raw(&["list", copy.to_str().unwrap()])
+        .run()
+        .ok()
+        .out_has("export::[table]")
+        .out_has("load::[table]");
+    Test::new()
+        .env("PATH", &path)
+        .raw(&[
+            copy.to_str().unwrap(),
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "-t",
+            "t",
+            "-q",
+        ])
+        .run()
+        .code(2)
+        .err_has(&format!(r#"required tool "psql" not found on PATH={path}"#))
+        .out_lacks("STARTED");
+}
+
 #[test]
 fn help_lists_the_options() {
     let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");

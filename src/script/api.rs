@@ -400,10 +400,25 @@ impl Definer {
             Kind::Proc => "proc",
             Kind::Proto => "proto",
         };
-        core(&self.sched, what, |c| match kind {
+        let defined = core(&self.sched, what, |c| match kind {
             Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ()),
             Kind::Proto => c.define_proto(&name, def.clone()),
-        })?;
+        });
+        match (defined, &self.findings) {
+            (Ok(()), _) => {}
+            // `prun check`: a definition the graph refuses (a name defined twice, a name
+            // no proc can have) is recorded and left out, so that the evaluation goes on.
+            (Err(e), Some(found)) => {
+                let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                let message = match *e {
+                    EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+                    other => other.to_string(),
+                };
+                found.push((origin, message));
+            }
+            (Err(e), None) => return Err(e),
+        }
         Ok(name)
     }
 }

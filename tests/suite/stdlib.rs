@@ -305,6 +305,33 @@ try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
         .line(r#"E: rclone::newest: rclone was killed by signal 9 while it copied from "src""#);
 }
 
+/// A copy interrupted (SIGTERM, as Ctrl-C is) says so, naming the source, not as the
+/// rclone command that was terminated.
+#[test]
+fn an_interrupted_rclone_copy_says_so() {
+    let out = with_stand_in(
+        "rclone",
+        "[ \"$1\" = version ] && { echo 'rclone v1.75.2'; exit 0; }\ntouch copy.started\nexec sleep 60\n",
+    )
+    .signal_when("copy.started", "TERM")
+    .script(
+        r#"
+import "rclone" as rclone;
+exec(["chmod", "+x", "bin/rclone"]);
+proc("fetch", || rclone::newest("src", "dst"));
+run("fetch");
+"#,
+    )
+    .run();
+    out.code(130);
+    let line = out.proc_line("FAILED", "fetch");
+    assert!(
+        line.ends_with(r#": rclone::newest: interrupted while copying from "src" (the run was aborted)"#),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn a_module_imports_relative_to_its_own_file_when_the_script_runs_from_elsewhere() {
     // A module's source was its import path (`lib`), so its own imports were looked up

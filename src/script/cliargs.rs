@@ -915,17 +915,12 @@ impl Opt {
     /// The range `n` is outside of, in words (`from 1 to 65535`, `of at least 1`), or
     /// `None` when it is within `min` and `max`.
     fn range_missed(&self, n: i64) -> Option<String> {
-        let below = self.min.is_some_and(|lo| n < lo);
-        let above = self.max.is_some_and(|hi| n > hi);
-        if !below && !above {
-            return None;
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) if n < lo || n > hi => Some(format!("from {lo} to {hi}")),
+            (Some(lo), None) if n < lo => Some(format!("of at least {lo}")),
+            (None, Some(hi)) if n > hi => Some(format!("of at most {hi}")),
+            _ => None,
         }
-        Some(match (self.min, self.max) {
-            (Some(lo), Some(hi)) => format!("from {lo} to {hi}"),
-            (Some(lo), None) => format!("of at least {lo}"),
-            (None, Some(hi)) => format!("of at most {hi}"),
-            (None, None) => unreachable!("a range missed has a bound"),
-        })
     }
 
     /// A `"default"` is a value the option takes (within `min` and `max`, a duration).

@@ -326,7 +326,9 @@ run("fetch");
     out.code(130);
     let line = out.proc_line("FAILED", "fetch");
     assert!(
-        line.ends_with(r#": rclone::newest: interrupted while copying from "src" (the run was aborted)"#),
+        line.ends_with(
+            r#": rclone::newest: interrupted while copying from "src" (the run was aborted)"#
+        ),
         "{line}\n{}",
         out.describe()
     );

@@ -3,7 +3,8 @@
 //! The script is evaluated as a dry run whose commands, file writes and sleeps do
 //! nothing (see `script::host`), so its procs and protos are declared as in a run; an
 //! unknown option key found while it runs, or a wrong value of a `proc`/`proto` option,
-//! is recorded and left out, so that the evaluation goes on. Then every declaration is checked, scheduled or not: dependencies
+//! is recorded and left out (a missing or doubled body recorded and replaced by one, a
+//! definition the graph refuses recorded and left out), so that the evaluation goes on. Then every declaration is checked, scheduled or not: dependencies
 //! that name nothing, a dependency on a higher wave, dependency cycles, targets that
 //! name nothing, and (in the script's text, see `script::lint`) option keys that `proc`,
 //! `proto`, `set_options` and the commands do not take, and calls of functions that do

@@ -335,7 +335,7 @@ fn with_declared_options(
             if let Some(e) = c.tail_error.take() {
                 return Err(Failure::Usage(format!(
                     "{}\n(the script's own options: prun {script} --help){}",
-                    e.trim_end(),
+                    without_dash_dash_tip(&e).trim_end(),
                     script_option_hint(&decl, &split.rest, &e)
                 )));
             }
@@ -390,6 +390,19 @@ fn script_usage(script: &str, msg: impl std::fmt::Display) -> Failure {
     Failure::Usage(format!(
         "prun: {script}: {msg}\nFor the script's options, try 'prun {script} --help'."
     ))
+}
+
+/// prun's parser's error without its tip to give the word after `--` (``to pass '--x' as
+/// a value, use '-- --x'``): after `--` a word goes to the script, whose declaration does
+/// not take it either.
+fn without_dash_dash_tip(error: &str) -> String {
+    error
+        .lines()
+        .filter(|l| {
+            !(l.trim_start().starts_with("tip: to pass '") && l.contains("as a value, use '-- "))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// For a word prun's parser refused (`error` quotes it, `'--max-ag'`): a line naming the

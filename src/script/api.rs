@@ -400,17 +400,33 @@ impl Definer {
             Kind::Proc => "proc",
             Kind::Proto => "proto",
         };
-        core(&self.sched, what, |c| match kind {
+        let defined = core(&self.sched, what, |c| match kind {
             Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ()),
             Kind::Proto => c.define_proto(&name, def.clone()),
-        })?;
+        });
+        match (defined, &self.findings) {
+            (Ok(()), _) => {}
+            // `prun check`: a definition the graph refuses (a name defined twice, a name
+            // no proc can have) is recorded and left out, so that the evaluation goes on.
+            (Err(e), Some(found)) => {
+                let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                let message = match *e {
+                    EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+                    other => other.to_string(),
+                };
+                found.push((origin, message));
+            }
+            (Err(e), None) => return Err(e),
+        }
         Ok(name)
     }
 }
 
 /// [`opts::parse`] for `prun check`: each error about one option is recorded in `found`
-/// and that option left out (a wrong `cmd` or `shell` replaced by `true`), until the rest
-/// parse; any other error is returned.
+/// and that option left out (a wrong `cmd` or `shell` replaced by `true`), and a missing
+/// or doubled body recorded and made one (see [`one_body`]), until the rest parse; any
+/// other error is returned.
 fn parse_recording(
     ctx: &NativeCallContext,
     weak: &Weak<Engine>,
@@ -425,19 +441,48 @@ fn parse_recording(
             Ok(def) => return Ok(def),
             Err(e) => e,
         };
-        let Some(key) = e.option().filter(|k| opts.contains_key(*k)) else {
-            return Err(e);
+        match e.option().filter(|k| opts.contains_key(*k)) {
+            // A wrong body is replaced, not left out: without one, "it has no body" would
+            // be a second problem the script does not have.
+            Some(key @ "cmd") => opts.insert(key.into(), true_cmd()),
+            Some(key @ "shell") => opts.insert(key.into(), "true".into()),
+            Some(key) => opts.remove(key),
+            None if one_body(&mut opts, body.is_some()) => None,
+            None => return Err(e),
         };
         let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
         let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
         found.push((origin, e.to_string()));
-        // A wrong body is replaced, not left out: without one, "it has no body" would be
-        // a second problem the script does not have.
-        match key {
-            "cmd" => opts.insert(key.into(), Dynamic::from(vec![Dynamic::from("true")])),
-            "shell" => opts.insert(key.into(), "true".into()),
-            _ => opts.remove(key),
-        };
+    }
+}
+
+/// `cmd: ["true"]`, the body `prun check` gives a definition in place of a wrong one.
+fn true_cmd() -> Dynamic {
+    Dynamic::from(vec![Dynamic::from("true")])
+}
+
+/// For `prun check`: gives a definition that has no body, or more than one, exactly one
+/// (`cmd: ["true"]`, or the first of its closure, `cmd` and `shell`); false when it has
+/// one already (its body is not what is wrong).
+fn one_body(opts: &mut Map, closure: bool) -> bool {
+    let given = [
+        closure,
+        opts.contains_key("cmd"),
+        opts.contains_key("shell"),
+    ];
+    match given.iter().filter(|g| **g).count() {
+        0 => {
+            opts.insert("cmd".into(), true_cmd());
+            true
+        }
+        1 => false,
+        _ => {
+            opts.remove("shell");
+            if closure {
+                opts.remove("cmd");
+            }
+            true
+        }
     }
 }
 

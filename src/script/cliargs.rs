@@ -1,8 +1,10 @@
 //! `args(#{...})`: a script's own command line (API.md section 6).
 //!
 //! A declaration maps option names to their specs (`short`, `help`, `"default"`,
-//! `required`, `flag`, `int`, `list`, `env`, `positional`, `secret`, `choices`) plus an
-//! `about` line.
+//! `required`, `flag`, `int`, `min`, `max`, `duration`, `list`, `env`, `positional`,
+//! `secret`, `choices`) plus an `about` line. A value of the wrong type (not an integer,
+//! out of `min`..`max`, not a duration, not a choice) is a usage error naming the option
+//! and the value, found before the script runs.
 //! The values of secret options (`secret: true`, or an `env` fallback whose name contains
 //! PASSWORD, TOKEN or SECRET, in any case) are hidden wherever prun writes arguments or
 //! command lines (see [`crate::redact`]). The words after the script path are read as
@@ -24,6 +26,11 @@ struct Opt {
     required: bool,
     flag: bool,
     int: bool,
+    /// The least and the greatest integer an `int` option takes.
+    min: Option<i64>,
+    max: Option<i64>,
+    /// The value must read as a duration (`30s`, `2d`); it stays text.
+    duration: bool,
     list: bool,
     env: Option<String>,
     positional: bool,
@@ -132,6 +139,16 @@ pub(crate) enum DeclError {
     Choices(String, String),
     #[error("args: `{0}.default` must be one of its choices ({1}), not {2}")]
     DefaultNotAChoice(String, String, String),
+    #[error("args: `{0}.{1}` must be an integer, not {2}")]
+    BoundNotInt(String, &'static str, String),
+    #[error("args: `{0}.{1}` bounds an integer: the option must be `int: true`")]
+    BoundWithoutInt(String, &'static str),
+    #[error("args: `{0}.min` ({1}) is more than its `max` ({2})")]
+    BoundsCrossed(String, i64, i64),
+    #[error("args: `{0}` cannot be both `int: true` and `duration: true`")]
+    IntDuration(String),
+    #[error("args: `{0}.default` is not a value the option takes: {1}")]
+    BadDefault(String, String),
 }
 
 /// A word of the command line that the script's declaration does not accept.
@@ -145,6 +162,16 @@ pub(crate) enum ArgsError {
     Unknown { name: String, hint: String },
     #[error("{name} takes an integer, not \"{value}\"")]
     NotAnInteger { name: String, value: String },
+    #[error("{name} takes an integer {range}, not \"{value}\"")]
+    OutOfRange {
+        name: String,
+        value: String,
+        range: String,
+    },
+    #[error(
+        "{name} takes a duration (seconds, or a number with a unit: 30s, 2m, 1h 30m, 2d), not \"{value}\""
+    )]
+    NotADuration { name: String, value: String },
     #[error("{name} takes one of {choices}, not \"{value}\"")]
     NotAChoice {
         name: String,
@@ -208,6 +235,24 @@ fn flag_of(spec: &Map, key: &'static str, name: &str) -> Result<bool, DeclError>
             key,
         }),
     }
+}
+
+/// An `int` option's `min` or `max`, if given: an integer.
+fn bound_of(
+    spec: &Map,
+    key: &'static str,
+    name: &str,
+    int: bool,
+) -> Result<Option<i64>, DeclError> {
+    let Some(v) = spec.get(key) else {
+        return Ok(None);
+    };
+    if !int {
+        return Err(DeclError::BoundWithoutInt(name.to_string(), key));
+    }
+    v.as_int()
+        .map(Some)
+        .map_err(|t| DeclError::BoundNotInt(name.to_string(), key, crate::diag::type_words(t)))
 }
 
 /// The text of a setting that is a string (`long`, `help`, `env`), if given.
@@ -368,6 +413,9 @@ impl Declaration {
                     "positional",
                     "secret",
                     "choices",
+                    "min",
+                    "max",
+                    "duration",
                 ];
                 if !known.contains(&s.as_str()) {
                     return Err(DeclError::UnknownSetting {
@@ -394,9 +442,21 @@ impl Declaration {
             let flag = flag_of(&spec, "flag", &key)?;
             let required = flag_of(&spec, "required", &key)?;
             let positional = flag_of(&spec, "positional", &key)?;
+            let duration = flag_of(&spec, "duration", &key)?;
+            let min = bound_of(&spec, "min", &key, int)?;
+            let max = bound_of(&spec, "max", &key, int)?;
+            if let (Some(lo), Some(hi)) = (min, max)
+                && lo > hi
+            {
+                return Err(DeclError::BoundsCrossed(key, lo, hi));
+            }
+            if int && duration {
+                return Err(DeclError::IntDuration(key));
+            }
             if flag {
                 let with = [
                     ("be `int: true`", int),
+                    ("be `duration: true`", duration),
                     ("be `required: true`", required),
                     ("be `positional: true`", positional),
                     ("have `choices`", spec.contains_key("choices")),
@@ -422,6 +482,9 @@ impl Declaration {
                 required,
                 flag,
                 int,
+                min,
+                max,
+                duration,
                 list,
                 secret: flag_of(&spec, "secret", &key)? || env.as_deref().is_some_and(secret_env),
                 env,
@@ -431,6 +494,9 @@ impl Declaration {
             });
         }
         check_names(&opts)?;
+        for o in &opts {
+            o.check_default()?;
+        }
         // Positionals take the free words in order, a list all the rest: the keys of a
         // Rhai map come sorted, not as written, so a list goes after the single ones
         // (`files` before `first` left `first` nothing), and a second list could never
@@ -645,12 +711,7 @@ impl Declaration {
         let mut out = Map::new();
         let mut positionals = positionals.into_iter();
         for o in &self.opts {
-            // As --help shows it: `option --port`, `argument <SRC>`.
-            let name = if o.positional {
-                format!("argument {}", o.shown_positional())
-            } else {
-                format!("option --{}", o.long)
-            };
+            let name = o.shown_name();
             let convert = |s: &str| -> Result<Dynamic, ArgsError> {
                 if o.flag {
                     // Given on the command line it is "true"; from its variable, "0" or
@@ -665,24 +726,7 @@ impl Declaration {
                         }),
                     };
                 }
-                let value = if o.int {
-                    s.parse::<i64>()
-                        .map(Dynamic::from)
-                        .map_err(|_| ArgsError::NotAnInteger {
-                            name: name.clone(),
-                            value: s.to_string(),
-                        })?
-                } else {
-                    Dynamic::from(s.to_string())
-                };
-                if !o.choices.is_empty() && !o.choices.contains(&value.to_string()) {
-                    return Err(ArgsError::NotAChoice {
-                        name: name.clone(),
-                        value: s.to_string(),
-                        choices: o.choices.join(", "),
-                    });
-                }
-                Ok(value)
+                o.typed(&name, s)
             };
             let given: Vec<String> = if o.positional {
                 if o.list {
@@ -822,6 +866,81 @@ impl Declaration {
 }
 
 impl Opt {
+    /// The option as its errors name it, as `--help` shows it: `option --port`,
+    /// `argument <SRC>`.
+    fn shown_name(&self) -> String {
+        if self.positional {
+            format!("argument {}", self.shown_positional())
+        } else {
+            format!("option --{}", self.long)
+        }
+    }
+
+    /// A value given as text (not a flag's), as the script gets it: an integer for `int`
+    /// (within `min` and `max`), else the text (a duration for `duration`); one of its
+    /// `choices` when it has some. `name` is how errors name the option.
+    fn typed(&self, name: &str, s: &str) -> Result<Dynamic, ArgsError> {
+        let value = if self.int {
+            let n = s.parse::<i64>().map_err(|_| ArgsError::NotAnInteger {
+                name: name.to_string(),
+                value: s.to_string(),
+            })?;
+            if let Some(range) = self.range_missed(n) {
+                return Err(ArgsError::OutOfRange {
+                    name: name.to_string(),
+                    value: s.to_string(),
+                    range,
+                });
+            }
+            Dynamic::from(n)
+        } else {
+            if self.duration && crate::duration::parse(&Dynamic::from(s.to_string())).is_err() {
+                return Err(ArgsError::NotADuration {
+                    name: name.to_string(),
+                    value: s.to_string(),
+                });
+            }
+            Dynamic::from(s.to_string())
+        };
+        if !self.choices.is_empty() && !self.choices.contains(&value.to_string()) {
+            return Err(ArgsError::NotAChoice {
+                name: name.to_string(),
+                value: s.to_string(),
+                choices: self.choices.join(", "),
+            });
+        }
+        Ok(value)
+    }
+
+    /// The range `n` is outside of, in words (`from 1 to 65535`, `of at least 1`), or
+    /// `None` when it is within `min` and `max`.
+    fn range_missed(&self, n: i64) -> Option<String> {
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) if n < lo || n > hi => Some(format!("from {lo} to {hi}")),
+            (Some(lo), None) if n < lo => Some(format!("of at least {lo}")),
+            (None, Some(hi)) if n > hi => Some(format!("of at most {hi}")),
+            _ => None,
+        }
+    }
+
+    /// A `"default"` is a value the option takes (within `min` and `max`, a duration).
+    fn check_default(&self) -> Result<(), DeclError> {
+        let Some(d) = &self.default else {
+            return Ok(());
+        };
+        let items = d
+            .clone()
+            .try_cast::<Array>()
+            .unwrap_or_else(|| vec![d.clone()]);
+        for item in items {
+            let text = item.to_string();
+            if let Err(e) = self.typed(&self.shown_name(), &text) {
+                return Err(DeclError::BadDefault(self.key.clone(), e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
     /// A positional argument as `--help` shows it: `<SRC>` when required, `[SRC]` when
     /// not, `...` after a list.
     fn shown_positional(&self) -> String {

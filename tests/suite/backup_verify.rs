@@ -499,6 +499,46 @@ fn ctrl_c_during_a_check_stops_the_server_and_removes_its_files() {
     nothing_left(&out);
 }
 
+/// A restore interrupted (SIGTERM, as Ctrl-C is) fails its proc saying so and naming the
+/// dump, not with the whole pipe that restored it (an awk program's worth of text), and
+/// stops the server.
+#[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL"
+)]
+fn an_interrupted_restore_says_so_without_the_pipe() {
+    if !tools() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    // psql runs the `\!` line (a shell command) as the restore reaches it, then waits.
+    let t = queries(Test::new());
+    dump(
+        t.dir(),
+        "new.sql.gz",
+        "1 hour ago",
+        0,
+        Some("CREATE DATABASE appdb;\n\\! touch restore.started\nselect pg_sleep(60);\n"),
+    );
+    let out = t
+        .signal_when("restore.started", "TERM")
+        .raw(&[&script(), "-r", "backups/", "--port", "55437"])
+        .run();
+    out.code(130);
+    let line = out.proc_line("FAILED", "restore");
+    assert!(
+        line.contains(": pg::restore_all: interrupted while restoring /")
+            && line.ends_with("/new.sql.gz (the run was aborted)"),
+        "{line}\n{}",
+        out.describe()
+    );
+    // The awk program that filters the dump is in a file, not on the command line.
+    out.out_lacks("database cluster dump")
+        .err_has("prun: interrupted; terminated: restore");
+    nothing_left(&out);
+}
+
 /// The directory of the server a run started (a `D` line of its crash journal, in `state`)
 /// and the server's pid, once its `postmaster.pid` names it.
 fn server_of(state: &Path) -> Option<(PathBuf, u32)> {
@@ -604,6 +644,26 @@ fn an_unknown_engine_is_refused_before_anything_runs() {
         .not_reported("fetch");
 }
 
+/// The tools are looked for before anything runs (as cron's short PATH may lack them),
+/// every missing one named at once; listing the script needs none.
+#[test]
+fn missing_tools_are_named_before_anything_runs() {
+    let t = queries(Test::new()).file("empty/.keep", "");
+    let path = t.dir().join("empty").display().to_string();
+    let t = t.env("PATH", &path);
+    let out = t.raw(&[&script(), "-r", "backups/", "-q"]).run();
+    out.code(2)
+        .err_has(&format!(
+            r#"required tools "rclone", "psql", "pg_isready", "gunzip", "awk" not found on PATH={path}"#
+        ))
+        .not_reported("fetch");
+    let out = queries(Test::new())
+        .env("PATH", &path)
+        .raw(&["list", &script()])
+        .run();
+    out.ok().out_has("check::[db]::[query]");
+}
+
 #[test]
 fn a_queries_dir_with_glob_characters_in_its_name_is_that_directory() {
     // `--queries-dir 'checks[1]'` was read as a pattern: "no check queries in checks[1]".
@@ -633,21 +693,13 @@ fn a_check_whose_name_holds_a_double_colon_is_named_before_anything_runs() {
         .not_reported("fetch");
 }
 
-/// The server's options are checked before the backup is fetched, each error naming the
-/// script's option and what was given.
+/// The server's options that `args` does not check (a version, a container's name, a wait
+/// of 0) are checked before the backup is fetched, each error naming the script's option
+/// and what was given.
 #[test]
 fn bad_server_options_are_refused_before_anything_runs() {
     for (flag, value, says) in [
-        (
-            "--port",
-            "70000",
-            "--port 70000: must be an integer from 1 to 65535",
-        ),
-        (
-            "--max-wait",
-            "soon",
-            "--max-wait soon: must be a duration: seconds (30, 0.5) or a string such as",
-        ),
+        ("--max-wait", "0", "--max-wait 0: must be more than 0"),
         (
             "--postgres-version",
             "16;id",
@@ -666,23 +718,32 @@ fn bad_server_options_are_refused_before_anything_runs() {
     }
 }
 
-/// A `--max-age` rclone cannot read is named, with rclone's reason (the failure's first
-/// line, not rclone's usage text).
+/// A `--max-age` or `--max-wait` that is no duration, or a `--port` out of range, is a
+/// usage error naming the option and the value, before anything runs (a bad `--max-age`
+/// was found by rclone, when the backup was fetched).
 #[test]
-#[cfg_attr(
-    any(prun_no_rclone, prun_no_postgres),
-    ignore = "needs rclone 1.63+ and PostgreSQL"
-)]
-fn a_max_age_rclone_cannot_read_is_named() {
-    if !tools() {
-        return;
+fn a_max_age_that_is_no_duration_is_a_usage_error_before_anything_runs() {
+    let duration = "a duration (seconds, or a number with a unit: 30s, 2m, 1h 30m, 2d)";
+    for (flag, value, says) in [
+        (
+            "--max-age",
+            "banana",
+            format!("option --max-age takes {duration}, not \"banana\""),
+        ),
+        (
+            "--max-wait",
+            "soon",
+            format!("option --max-wait takes {duration}, not \"soon\""),
+        ),
+        (
+            "--port",
+            "70000",
+            "option --port takes an integer from 1 to 65535, not \"70000\"".to_string(),
+        ),
+    ] {
+        let out = queries(Test::new())
+            .raw(&[&script(), "-r", "backups/", flag, value])
+            .run();
+        out.code(64).err_has(&says).not_reported("fetch");
     }
-    let line = fetch_fails(
-        ("new.sql.gz", "1 hour ago"),
-        &["-r", "backups/", "--max-age", "banana"],
-    );
-    assert!(
-        line.contains(r#"rclone::newest: max_age "banana" is not an age or a date rclone reads (such as 2d, 1w, 2025-01-01): invalid argument "banana" for "--max-age" flag"#),
-        "{line}"
-    );
 }

@@ -794,3 +794,39 @@ run("b");
         .err_has("main.rhai:1:1: proc \"a\": `interactive` must be a bool, not \"yes\"");
     assert!(!run.stderr.contains("streem"), "{}", run.describe());
 }
+
+/// A missing or doubled body (an error about no single option), a name defined twice and
+/// a name no proc can have do not stop `check` either: each is listed with the problems
+/// of the calls after it, with its place.
+#[test]
+fn check_lists_missing_and_doubled_bodies_with_the_other_problems() {
+    let out = Test::new()
+        .script(
+            r#"proc("a", #{ deps: ["nope"] });
+proc("b", #{ cmd: ["true"], shell: "true" });
+proto("p::[x]", #{ help: "h" });
+proc("c", #{ cmd: ["true"] }, || 1);
+proc("d", #{ deps: ["zzz"], timout: 2 }, || 1);
+proc("a", || 2);
+proc("", || 1);
+proto("q::[x", || 1);
+proc("e", #{ deps: ["yyy"] }, || 1);
+run("d");
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:6:1: proc \"a\" already exists (defined at main.rhai:1:1)")
+        .err_has("main.rhai:7:1: a proc or proto name cannot be empty")
+        .err_has("main.rhai:8:1: invalid name pattern \"q::[x\": a '[' has no closing ']'")
+        .err_has(r#"main.rhai:9:1: proc "e" depends on "yyy", which does not exist"#)
+        .err_has("main.rhai:1:1: proc \"a\": it has no body: give a closure, `cmd: [...]` or `shell: \"...\"`")
+        .err_has(r#"main.rhai:1:1: proc "a" depends on "nope", which does not exist"#)
+        .err_has("main.rhai:2:1: proc \"b\": give only one body: a closure, `cmd` or `shell`")
+        .err_has("main.rhai:3:1: proto \"p::[x]\": it has no body")
+        .err_has("main.rhai:4:1: proc \"c\": give only one body")
+        .err_has("main.rhai:5:1: proc \"d\": unknown option `timout`")
+        .err_has(r#"main.rhai:5:1: proc "d" depends on "zzz", which does not exist"#)
+        .err_has("prun: check: 11 problems found");
+}

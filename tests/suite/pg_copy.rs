@@ -179,6 +179,37 @@ fn a_table_name_that_is_not_an_sql_name_is_refused_before_anything_runs() {
     }
 }
 
+/// Listing the script needs no psql (cron's PATH may lack it); a run without it names it
+/// before anything runs.
+#[test]
+fn listing_needs_no_psql_and_a_run_names_it() {
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
+    let t = Test::new().file("empty/.keep", "");
+    let path = t.dir().join("empty").display().to_string();
+    t.env("PATH", &path)
+        .raw(&["list", copy.to_str().unwrap()])
+        .run()
+        .ok()
+        .out_has("export::[table]")
+        .out_has("load::[table]");
+    Test::new()
+        .env("PATH", &path)
+        .raw(&[
+            copy.to_str().unwrap(),
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "-t",
+            "t",
+            "-q",
+        ])
+        .run()
+        .code(2)
+        .err_has(&format!(r#"required tool "psql" not found on PATH={path}"#))
+        .out_lacks("STARTED");
+}
+
 #[test]
 fn help_lists_the_options() {
     let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
@@ -384,4 +415,88 @@ fn a_failing_load_leaves_no_staging_table() {
         .out_has("has no equivalent in encoding \"LATIN1\"");
     assert_eq!(value(&out, "dst"), "none");
     assert_eq!(value(&out, "tables"), "0:", "{}", out.describe());
+}
+
+/// Every file under `dir` (recursively) whose bytes hold `text`.
+fn files_holding(dir: &std::path::Path, text: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default())
+                .contains(text)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// `--from` and `--to` are connection strings that may hold a password: the copy gets
+/// them, but its display (`-v` echoes, failure messages), its `--json` report, its logs
+/// and its history show `***`.
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+fn a_password_in_from_or_to_is_never_shown() {
+    if !have_postgres() {
+        return;
+    }
+    let _one = one_server_at_a_time();
+    let driver = r#"
+import "pg" as pg;
+let opt = args(#{ prun: #{ required: true }, copy: #{ required: true } });
+let s = pg::start(#{});
+print(`pgdir=${s.dir}`);
+pg::query(s, "postgres", "CREATE DATABASE app");
+pg::query(s, "postgres", "CREATE DATABASE wh");
+pg::query(s, "app", "CREATE TABLE big AS SELECT 1 AS id");
+let here = exec(["pwd"]).stdout;
+here.trim();
+let env = #{ XDG_STATE_HOME: `${here}/inner` };
+let from = pg::conninfo(s, "app") + " password=pw-from-i4";
+let to = pg::conninfo(s, "wh") + " password='pw to i4'";
+let out = exec([opt.prun, opt.copy, "--from", from, "--to", to, "-t", "big", "-t", "bad=SELECT nope",
+                "-v", "--json", "report.json", "--db", "inner/prun.db"], #{ env: env, check: false });
+print(out.stdout);
+print(out.stderr);
+print(`code=${out.code}`);
+print(`dst=${pg::query(s, "wh", "select count(*) from big")}`);
+let history = exec([opt.prun, "history", opt.copy, "--db", "inner/prun.db"], #{ env: env });
+print(history.stdout);
+"#;
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-copy.rhai");
+    let out = Test::new()
+        .script(driver)
+        .args(&[
+            "--prun",
+            env!("CARGO_BIN_EXE_prun"),
+            "--copy",
+            copy.to_str().unwrap(),
+        ])
+        .run();
+    out.ok();
+    let left = postgres::leftovers_of(&value(&out, "pgdir"));
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", out.describe());
+    // The copy got the real values: big was copied, bad failed (naming its command).
+    assert_eq!(value(&out, "code"), "1", "{}", out.describe());
+    assert_eq!(value(&out, "dst"), "1", "{}", out.describe());
+    out.out_has("SUCCEEDED  load::big")
+        .out_has("FAILED     export::bad")
+        .out_has("psql -X -d '***'");
+    let report: serde_json::Value = serde_json::from_str(&out.read("report.json")).unwrap();
+    let args = report["run"]["args"].to_string();
+    assert!(
+        args.starts_with(r#"["--from","***","--to","***""#),
+        "{args}"
+    );
+    for pw in ["pw-from-i4", "pw to i4"] {
+        assert!(!out.stdout.contains(pw), "{pw} shown\n{}", out.describe());
+        let files = files_holding(&out.path("inner"), pw);
+        assert!(files.is_empty(), "{pw} in {files:?}");
+        assert!(!out.read("report.json").contains(pw), "{pw} in the report");
+    }
 }

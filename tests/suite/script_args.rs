@@ -217,13 +217,14 @@ fn a_mistyped_script_option_gets_the_nearest_declared_option() {
         &["-r", "x", "--max-ag", "1d"][..],
         &["--", "-r", "x", "--max-ag=1d"],
     ] {
-        Test::new()
-            .script(DECL)
-            .args(args)
-            .run()
-            .code(64)
-            .err_has(hint)
-            .out_lacks("STARTED");
+        let out = Test::new().script(DECL).args(args).run();
+        out.code(64).err_has(hint).out_lacks("STARTED");
+        // After `--` the word would be the script's, which refuses it too.
+        assert!(
+            !out.stderr.contains("use '-- --max-ag"),
+            "{}",
+            out.describe()
+        );
     }
     // `list`, `graph` and `check` read the script's arguments as a run does.
     for sub in ["list", "graph", "check"] {
@@ -524,4 +525,93 @@ fn declaration_is_refused(decl: &str, message: &str) {
         .run()
         .code(2)
         .err_has(&format!("main.rhai:1:9: args: {message}"));
+}
+
+/// `min`/`max` bound an `int` option and `duration: true` makes an option's value a
+/// duration (it stays text, as given): a value outside them, from the command line or
+/// the `env` variable, is a usage error naming the option and the value, before anything
+/// runs; a `"default"` outside them is an error of the declaration.
+#[test]
+fn an_option_s_range_and_duration_are_checked_before_anything_runs() {
+    let script = r#"let o = args(#{
+    port: #{ int: true, min: 1, max: 65535, "default": 5432 },
+    workers: #{ int: true, min: 1, list: true },
+    age: #{ duration: true, "default": "2d", env: "PRUN_TEST_AGE" },
+});
+shell("touch ran");
+print(`port=${o.port} workers=${o.workers} age=${o.age}`);"#;
+    Test::new()
+        .script(script)
+        .args(&["--port", "65535", "--workers", "1", "--age", "1h 30m"])
+        .run()
+        .ok()
+        .line("port=65535 workers=[1] age=1h 30m");
+    let duration = "a duration (seconds, or a number with a unit: 30s, 2m, 1h 30m, 2d)";
+    for (args, var, message) in [
+        (
+            &["--port", "0"][..],
+            "",
+            "option --port takes an integer from 1 to 65535, not \"0\"".to_string(),
+        ),
+        (
+            &["--port", "65536"][..],
+            "",
+            "option --port takes an integer from 1 to 65535, not \"65536\"".to_string(),
+        ),
+        (
+            &["--workers", "2", "--workers", "-1"][..],
+            "",
+            "option --workers takes an integer of at least 1, not \"-1\"".to_string(),
+        ),
+        (
+            &["--age", "banana"][..],
+            "",
+            format!("option --age takes {duration}, not \"banana\""),
+        ),
+        (
+            &[][..],
+            "-2d",
+            format!("option --age takes {duration}, not \"-2d\""),
+        ),
+    ] {
+        let out = Test::new()
+            .script(script)
+            .env("PRUN_TEST_AGE", var)
+            .args(args)
+            .run();
+        out.code(64).err_has(&message).out_lacks("port=");
+        assert!(!out.exists("ran"), "the script ran\n{}", out.describe());
+    }
+    for (decl, message) in [
+        (
+            "x: #{ int: true, max: 9, \"default\": 10 }",
+            "`x.default` is not a value the option takes: option --x takes an integer of at most 9, not \"10\"",
+        ),
+        (
+            "x: #{ duration: true, \"default\": \"soon\" }",
+            "`x.default` is not a value the option takes: option --x takes a duration",
+        ),
+        (
+            "x: #{ min: 1 }",
+            "`x.min` bounds an integer: the option must be `int: true`",
+        ),
+        (
+            "x: #{ int: true, max: \"9\" }",
+            "`x.max` must be an integer, not a string",
+        ),
+        (
+            "x: #{ int: true, min: 2, max: 1 }",
+            "`x.min` (2) is more than its `max` (1)",
+        ),
+        (
+            "x: #{ int: true, duration: true }",
+            "`x` cannot be both `int: true` and `duration: true`",
+        ),
+        (
+            "x: #{ flag: true, duration: true }",
+            "`x` is a flag: it takes no value, so it cannot also be `duration: true`",
+        ),
+    ] {
+        declaration_is_refused(decl, message);
+    }
 }

@@ -305,6 +305,35 @@ try { rclone::newest("src", "dst"); } catch (e) { print(`E: ${e}`); }
         .line(r#"E: rclone::newest: rclone was killed by signal 9 while it copied from "src""#);
 }
 
+/// A copy interrupted (SIGTERM, as Ctrl-C is) says so, naming the source, not as the
+/// rclone command that was terminated.
+#[test]
+fn an_interrupted_rclone_copy_says_so() {
+    let out = with_stand_in(
+        "rclone",
+        "[ \"$1\" = version ] && { echo 'rclone v1.75.2'; exit 0; }\ntouch copy.started\nexec sleep 60\n",
+    )
+    .signal_when("copy.started", "TERM")
+    .script(
+        r#"
+import "rclone" as rclone;
+exec(["chmod", "+x", "bin/rclone"]);
+proc("fetch", || rclone::newest("src", "dst"));
+run("fetch");
+"#,
+    )
+    .run();
+    out.code(130);
+    let line = out.proc_line("FAILED", "fetch");
+    assert!(
+        line.ends_with(
+            r#": rclone::newest: interrupted while copying from "src" (the run was aborted)"#
+        ),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn a_module_imports_relative_to_its_own_file_when_the_script_runs_from_elsewhere() {
     // A module's source was its import path (`lib`), so its own imports were looked up
@@ -333,6 +362,31 @@ print(`got=${read_file(rclone::newest("-b", "-out"))}`);
         .run()
         .ok()
         .line("got=the dump");
+}
+
+/// `max_age` is a duration as prun reads it (`1h 30m`, which rclone alone refuses), or a
+/// date rclone reads; anything else is named with rclone's reason.
+#[test]
+#[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
+fn rclone_newest_takes_prun_durations_and_rclone_dates_as_max_age() {
+    Test::new()
+        .file("src/a.sql.gz", "the dump")
+        .script(
+            r#"
+import "rclone" as rclone;
+for age in ["1h 30m", "2 days", "90", "2025-01-01"] {
+    print(`${age}: ${read_file(rclone::newest("src", "dst", #{ max_age: age }))}`);
+}
+try { rclone::newest("src", "dst", #{ max_age: "banana" }); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run()
+        .ok()
+        .line("1h 30m: the dump")
+        .line("2 days: the dump")
+        .line("90: the dump")
+        .line("2025-01-01: the dump")
+        .out_has(r#"E: rclone::newest: max_age "banana" is not an age or a date rclone reads (such as 2d, 1w, 2025-01-01): invalid argument "banana" for "--max-age" flag"#);
 }
 
 #[test]

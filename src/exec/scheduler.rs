@@ -477,7 +477,7 @@ impl Scheduler {
 
     /// Ends what executors keep open between commands (at the end of the run).
     pub(crate) fn close_executors(&self) {
-        self.executors.close(self.local.hidden_env());
+        self.executors.close();
     }
 
     /// Read-only access to the core.

@@ -682,7 +682,7 @@ run(names);
             out.describe()
         );
     }
-    // Two connections of 8 and 6 sessions, not 1 + one per refused session.
+    // Two connections of 7 sessions each, not 1 + one per refused session.
     assert_eq!(sshd.logins(), 2, "{}", sshd.log());
 }
 
@@ -783,9 +783,8 @@ fn a_host_name_that_would_be_an_option_of_ssh_never_runs_anything() {
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_master_connection_that_does_not_answer_does_not_keep_prun_from_exiting() {
-    // The master (`ssh: ... [mux]`, adopted by prun when its ssh left it behind) is
-    // stopped: the `ssh -O exit` that closes it at the end of the run never got an answer,
-    // and prun waited for it for ever.
+    // The master connection (`ssh -M`, a child of prun) is stopped: it never exits when
+    // the run closes its input at the end, and prun waited for it for ever.
     let sshd = Sshd::start();
     let out = Test::new()
         .timeout(std::time::Duration::from_secs(30))
@@ -800,7 +799,7 @@ run("stop");
         ))
         .run();
     out.ok();
-    // Ended with the run, as every process prun adopted (a stuck one is killed here).
+    // Killed at the end of the run.
     let stopped = out.read("master.pid");
     assert!(!stopped.trim().is_empty(), "{}", out.describe());
     for pid in stopped.split_whitespace() {
@@ -1144,4 +1143,67 @@ fn a_remote_command_ends_when_prun_is_killed() {
             .status();
     }
     assert!(left.is_empty(), "left on the host: {left:?}");
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_killed_run_leaves_no_master_connection_and_the_next_run_removes_its_sockets_directory() {
+    // prun killed with SIGKILL: its master connection (`ssh -M`) must end with the
+    // commands, not `ControlPersist` later or never, and the private directory of its
+    // socket (`$TMPDIR/prun-ssh-XXXXXX`), which only the run's end removed, is removed by
+    // the next run of the script.
+    let sshd = Sshd::start();
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let prun = |script: &str| {
+        std::fs::write(dir.join("main.rhai"), script).unwrap();
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.arg("main.rhai")
+            .current_dir(&dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .env("TMPDIR", &tmp)
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    let mut first = prun(&script(
+        &sshd,
+        &["127.0.0.1:2"],
+        &format!(
+            "proc(\"a\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch a.up; sleep 300\" }});\n\
+             proc(\"b\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch b.up; sleep 300\" }});\n\
+             run([\"a\", \"b\"]);\n",
+            d = dir.display()
+        ),
+    ))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("start prun");
+    let t = std::time::Instant::now();
+    while !(dir.join("a.up").exists() && dir.join("b.up").exists()) {
+        assert!(first.try_wait().unwrap().is_none(), "prun ended early");
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sockets = |tmp: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(sockets(&tmp).len(), 1, "{:?}", sockets(&tmp));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let left = crate::support::sshd::gone(&tmp.join("prun-ssh-").display().to_string());
+    assert!(left.is_empty(), "left running: {left:?}");
+    let next = prun("proc(\"x\", #{ shell: \"true\" });\nrun(\"x\");\n")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{stderr}");
+    assert_eq!(sockets(&tmp), Vec::<String>::new(), "{stderr}");
+    assert!(stderr.contains("prun-ssh-"), "{stderr}");
 }

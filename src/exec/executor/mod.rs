@@ -33,7 +33,7 @@ pub(crate) use ssh::Ssh;
 /// A declared executor.
 #[derive(Debug)]
 pub(crate) enum Executor {
-    Ssh(Ssh),
+    Ssh(Box<Ssh>),
     Slurm(Slurm),
 }
 
@@ -50,7 +50,7 @@ impl Executor {
             map: &map,
         };
         match kind.as_str() {
-            "ssh" => Ssh::parse(&opts).map(Executor::Ssh),
+            "ssh" => Ssh::parse(&opts).map(|s| Executor::Ssh(Box::new(s))),
             "slurm" => Slurm::parse(&opts).map(Executor::Slurm),
             "" => Err(DeclarationError::NoKind(name.to_string())),
             other => Err(DeclarationError::UnknownKind {
@@ -102,11 +102,10 @@ impl Executor {
         })
     }
 
-    /// Ends what it keeps open between commands (SSH master connections), with helpers
-    /// that do not inherit the variables of prun's environment in `hidden`.
-    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
+    /// Ends what it keeps open between commands (SSH master connections).
+    pub(crate) fn close(&self) {
         if let Executor::Ssh(s) = self {
-            s.close(hidden);
+            s.close();
         }
     }
 }
@@ -228,9 +227,9 @@ impl Executors {
     }
 
     /// Closes every executor (at the end of the run); see [`Executor::close`].
-    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
+    pub(crate) fn close(&self) {
         for e in self.by_name.lock().expect("executors").values() {
-            e.close(hidden);
+            e.close();
         }
     }
 }

@@ -443,7 +443,13 @@ impl Scheduler {
                 sched.reporter.progress(&proc, &format!("on {place}"));
             }
         });
-        let remote = e.launcher(name, &def.extras().resources, placed, self.local.clone());
+        let remote = e.launcher(
+            name,
+            &def.extras().resources,
+            placed,
+            self.local.clone(),
+            self.policy.clone(),
+        );
         Arc::new(Policed::new(self.policy.clone(), remote))
     }
 

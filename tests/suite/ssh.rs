@@ -1207,3 +1207,49 @@ fn a_killed_run_leaves_no_master_connection_and_the_next_run_removes_its_sockets
     assert_eq!(sockets(&tmp), Vec::<String>::new(), "{stderr}");
     assert!(stderr.contains("prun-ssh-"), "{stderr}");
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn an_allowed_program_runs_on_the_host_as_the_file_the_policy_checked() {
+    // The allow list names `basename`, which this machine finds as /usr/bin/basename; the
+    // host's own PATH (here set by the login shell) finds a `basename` of the user's
+    // first. The
+    // host must run the file the policy checked, not whatever its PATH finds.
+    let sshd = Sshd::start();
+    let tools = tempfile::Builder::new()
+        .prefix("prun-impostor.")
+        .tempdir()
+        .unwrap();
+    let bin = tools.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let shell = tools.path().join("shell");
+    std::fs::write(bin.join("basename"), "#!/bin/sh\necho impostor\n").unwrap();
+    std::fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\nPATH={}:$PATH\nexport PATH\nexec /bin/sh \"$@\"\n",
+            bin.display()
+        ),
+    )
+    .unwrap();
+    for p in [tools.path(), &bin, &bin.join("basename"), &shell] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let user = sshd.user(&shell.display().to_string());
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &[&format!("{}@127.0.0.1", user.name)],
+            r#"
+proc("greet", #{ executor: "farm" }, |ctx| {
+    write_file("got.txt", exec(["basename", "/x/hello"]).stdout);
+});
+run("greet");
+"#,
+        ))
+        .args(&["--allow", "basename"])
+        .run();
+    out.ok();
+    assert_eq!(out.read("got.txt"), "hello\n", "{}", out.describe());
+}

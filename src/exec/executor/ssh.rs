@@ -45,6 +45,7 @@ use crate::exec::crashed::{self, DirKey};
 use crate::exec::launch::{
     Ending, Input, Launch, LaunchOutput, Launcher, Local, Sink, StageStatus,
 };
+use crate::exec::policy::Policy;
 use crate::exec::unix;
 
 /// How a host that stops answering is found lost, rather than waited for as long as the
@@ -302,11 +303,13 @@ impl Ssh {
         *self.unreachable[host].lock().expect("unreachable") = unreachable.then(Instant::now);
     }
 
-    /// Runs `launch` on a host with a free slot.
+    /// Runs `launch` on a host with a free slot, its program as `policy` pins it (see
+    /// [`argv_of`]).
     pub(super) async fn launch(
         &self,
         local: &Local,
         launch: &Launch,
+        policy: &Policy,
         cancel: &CancellationToken,
         placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
@@ -341,7 +344,10 @@ impl Ssh {
             script.push_str("exec 2>/dev/null\n");
         }
         script.push_str("exec");
-        for word in wrapper(launch.kill_grace).into_iter().chain(argv_of(spec)) {
+        for word in wrapper(launch.kill_grace)
+            .into_iter()
+            .chain(argv_of(spec, policy))
+        {
             script.push(' ');
             script.push_str(&sh_word(&word));
         }

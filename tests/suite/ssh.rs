@@ -1253,3 +1253,30 @@ run("greet");
     out.ok();
     assert_eq!(out.read("got.txt"), "hello\n", "{}", out.describe());
 }
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn what_a_remote_command_leaves_in_its_group_ends_with_it_as_a_local_ones_does() {
+    // The command's shell exits at once and leaves a `sleep` in the session's group that
+    // holds its output: sshd kept the session open, and the wrapper had already ended
+    // the reader of its input, so the proc ran until its timeout, which closed that
+    // input to no effect, and the `sleep` ran on after prun returned. A local command's
+    // leftovers in its group are ended when it exits; so are a remote one's.
+    let sshd = Sshd::start();
+    let secs = format!("5{}", sshd.port);
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("left", #{{ executor: "farm", timeout: "30s", shell: "sleep {secs} & echo held" }});
+run("left");
+"#
+            ),
+        ))
+        .args(&["--output", "stream"])
+        .run();
+    out.ok().out_has("held");
+    assert_none_left(&format!("sleep {secs}"), &out);
+}

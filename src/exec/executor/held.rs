@@ -21,15 +21,21 @@ use std::time::Duration;
 /// the start, it outlived the shell, was no longer found as the job's (the job's
 /// processes are found as the descendants of slurmstepd), and kept the job's output
 /// open: the job stayed COMPLETING for a minute, and no other job started on its node
-/// meanwhile.
+/// meanwhile. The wrapper's shell itself ends the group the same way when it gets a
+/// SIGTERM (`scancel`, a host shutting down): it used to die of it at once, and a
+/// command that ignores SIGTERM, reparented to init, escaped the SIGKILL Slurm sends
+/// after `KillWait` (found as slurmstepd's descendant no more) and ran on, the job
+/// stuck COMPLETING.
 const WRAPPER: &str = r#"g=$1; shift
 exec 3<&0 0</dev/null
 "$@" 3<&- &
 c=$!
-{ read _ <&3; trap '' TERM; kill -TERM 0; i=0
+e() { trap '' TERM; kill -TERM 0; i=0
   while kill -0 $c 2>/dev/null && [ $i -lt $g ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL 0; } >/dev/null 2>&1 &
+  kill -KILL 0; }
+{ read _ <&3; e; } >/dev/null 2>&1 &
 exec 3<&-
+trap e TERM
 wait $c"#;
 
 /// The words that run a command (the words after them) under [`WRAPPER`] with the kill

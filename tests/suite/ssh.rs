@@ -18,6 +18,39 @@ fn script_with(sshd: &Sshd, hosts: &[&str], options: &str, body: &str) -> String
     )
 }
 
+/// `prun main.rhai` in `dir`, with the state and the temporary directories (the ssh
+/// sockets') below it: what a killed run leaves goes with the test's directory.
+fn prun_in(dir: &std::path::Path) -> std::process::Command {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_prun"));
+    c.arg("main.rhai")
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("TMPDIR", tmp)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// Runs `script` with [`prun_in`] and kills it (SIGKILL) once every file of `up` exists
+/// in `dir`.
+fn kill_prun_when_up(dir: &std::path::Path, script: &str, up: &[&str]) {
+    std::fs::write(dir.join("main.rhai"), script).unwrap();
+    let mut prun = prun_in(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start prun");
+    let t = std::time::Instant::now();
+    while !up.iter().all(|f| dir.join(f).exists()) {
+        assert!(prun.try_wait().unwrap().is_none(), "prun ended early");
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    prun.kill().unwrap();
+    prun.wait().unwrap();
+}
+
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn output_and_exit_codes_come_back() {
@@ -1122,19 +1155,11 @@ fn a_remote_command_ends_when_prun_is_killed() {
     let secs = format!("9{}", std::process::id() % 10000);
     let test = Test::new();
     let dir = test.dir().to_path_buf();
-    std::fs::write(
-        dir.join("main.rhai"),
-        script(
-            &sshd,
-            &["127.0.0.1"],
-            &format!(
-                "proc(\"far\", #{{ executor: \"farm\", cwd: \"{}\", shell: \"touch running; sleep {secs}\" }});\nrun(\"far\");\n",
-                dir.display()
-            ),
-        ),
-    )
-    .unwrap();
-    crate::support::kill_prun_when(&dir, "running");
+    let body = format!(
+        "proc(\"far\", #{{ executor: \"farm\", cwd: \"{}\", shell: \"touch running; sleep {secs}\" }});\nrun(\"far\");\n",
+        dir.display()
+    );
+    kill_prun_when_up(&dir, &script(&sshd, &["127.0.0.1"], &body), &["running"]);
     let left = crate::support::sshd::gone(&format!("sleep {secs}"));
     for p in &left {
         let pid = p.split(':').next().unwrap();
@@ -1156,37 +1181,12 @@ fn a_killed_run_leaves_no_master_connection_and_the_next_run_removes_its_sockets
     let test = Test::new();
     let dir = test.dir().to_path_buf();
     let tmp = dir.join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let prun = |script: &str| {
-        std::fs::write(dir.join("main.rhai"), script).unwrap();
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_prun"));
-        c.arg("main.rhai")
-            .current_dir(&dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .env("TMPDIR", &tmp)
-            .stdin(std::process::Stdio::null());
-        c
-    };
-    let mut first = prun(&script(
-        &sshd,
-        &["127.0.0.1:2"],
-        &format!(
-            "proc(\"a\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch a.up; sleep 300\" }});\n\
-             proc(\"b\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch b.up; sleep 300\" }});\n\
-             run([\"a\", \"b\"]);\n",
-            d = dir.display()
-        ),
-    ))
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .expect("start prun");
-    let t = std::time::Instant::now();
-    while !(dir.join("a.up").exists() && dir.join("b.up").exists()) {
-        assert!(first.try_wait().unwrap().is_none(), "prun ended early");
-        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no start");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let body = format!(
+        "proc(\"a\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch a.up; sleep 300\" }});\n\
+         proc(\"b\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch b.up; sleep 300\" }});\n\
+         run([\"a\", \"b\"]);\n",
+        d = dir.display()
+    );
     let sockets = |tmp: &std::path::Path| -> Vec<String> {
         std::fs::read_dir(tmp)
             .unwrap()
@@ -1194,14 +1194,20 @@ fn a_killed_run_leaves_no_master_connection_and_the_next_run_removes_its_sockets
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect()
     };
+    kill_prun_when_up(
+        &dir,
+        &script(&sshd, &["127.0.0.1:2"], &body),
+        &["a.up", "b.up"],
+    );
     assert_eq!(sockets(&tmp).len(), 1, "{:?}", sockets(&tmp));
-    first.kill().unwrap();
-    first.wait().unwrap();
     let left = crate::support::sshd::gone(&tmp.join("prun-ssh-").display().to_string());
     assert!(left.is_empty(), "left running: {left:?}");
-    let next = prun("proc(\"x\", #{ shell: \"true\" });\nrun(\"x\");\n")
-        .output()
-        .unwrap();
+    std::fs::write(
+        dir.join("main.rhai"),
+        "proc(\"x\", #{ shell: \"true\" });\nrun(\"x\");\n",
+    )
+    .unwrap();
+    let next = prun_in(&dir).output().unwrap();
     let stderr = String::from_utf8_lossy(&next.stderr);
     assert!(next.status.success(), "{stderr}");
     assert_eq!(sockets(&tmp), Vec::<String>::new(), "{stderr}");

@@ -500,9 +500,28 @@ impl Ssh {
     }
 
     /// Starts the master connection of `socket` to the host `host` (without the variables
-    /// of prun's environment in `hidden`) and waits until it takes commands (`true`) or
-    /// has exited (`false`: the host is down or refused the login).
+    /// of prun's environment in `hidden`), unless one is starting already (its opener was
+    /// cancelled), and waits until it takes commands (`true`) or has exited (`false`: the
+    /// host is down or refused the login).
     async fn open_master(&self, host: usize, socket: &Path, hidden: &[OsString]) -> bool {
+        let starting = self.masters.lock().expect("masters").contains_key(socket);
+        if !starting && !self.spawn_master(host, socket, hidden) {
+            return false;
+        }
+        loop {
+            if !self.masters.lock().expect("masters").contains_key(socket) {
+                return false;
+            }
+            if self.master_up(socket) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Spawns the master connection of `socket` to the host `host` and records it (in
+    /// `masters` and the crash journal); `false` when it could not start.
+    fn spawn_master(&self, host: usize, socket: &Path, hidden: &[OsString]) -> bool {
         use std::os::unix::process::CommandExt;
         // A socket a killed master left would make the new one give up multiplexing.
         let _ = std::fs::remove_file(socket);
@@ -520,21 +539,16 @@ impl Ssh {
         let Ok(child) = crate::sigchld::spawn(&mut cmd, hidden) else {
             return false;
         };
-        let pid = child.id() as i32;
-        unix::register(pid, since, &format!("ssh master connection to {name}"));
+        unix::register(
+            child.id() as i32,
+            since,
+            &format!("ssh master connection to {name}"),
+        );
         self.masters
             .lock()
             .expect("masters")
             .insert(socket.to_path_buf(), child);
-        loop {
-            if !self.masters.lock().expect("masters").contains_key(socket) {
-                return false;
-            }
-            if self.master_up(socket) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        true
     }
 
     /// Ends the master connections: their input closes, and one that has not exited

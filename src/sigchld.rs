@@ -55,7 +55,7 @@ pub(crate) fn block() {
 /// which keeps `posix_spawn` (a `pre_exec` closure would make the standard library fork
 /// and exec, far slower).
 ///
-/// Every program prun starts comes through here, its own helpers too (`ssh -O exit`,
+/// Every program prun starts comes through here, its own helpers too (`ssh -M`,
 /// `squeue`, `scancel`), not only the commands of a script: `hidden` are the variables of
 /// prun's environment it does not inherit (the policy's `deny_env` and `allow_env`, see
 /// `Policy::hidden_env`), whatever `cmd` says.

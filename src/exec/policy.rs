@@ -50,6 +50,9 @@ use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program, may_execute};
 /// - A deny rule matches more widely: a name rule matches the program's name or the name
 ///   of the file it resolves to, wherever it is. Deny rules win over allow rules. Only an
 ///   allow list is a boundary: a copy of a denied program under another name runs.
+/// - A command on an executor (an SSH host, a Slurm node) is checked as this machine
+///   resolves it; under an allow list the host is given the absolute path of that file
+///   (`/usr/bin/rclone`), so that its own `PATH` cannot find another under the name.
 ///
 /// A shell string runs `/bin/sh`, which can run anything: with [`Policy::no_shell`] every
 /// shell string is refused (command bodies, `shell`, and `pipe` stages given as strings);
@@ -298,6 +301,23 @@ impl Policy {
             Program::Argv(argv) => argv.first().map_or("", String::as_str),
         };
         self.check_program(argv0, spec)
+    }
+
+    /// The program a command of `spec` runs on an executor's host, under an allow list:
+    /// the absolute path of the file this machine found for it, which the policy checked
+    /// (`/bin/sh` for a shell string), since the host's own `PATH` may find another file
+    /// under an allowed name. `None` without an allow list: the host's `PATH` decides.
+    pub(crate) fn remote_program(&self, spec: &CommandSpec) -> Option<String> {
+        self.allow_programs.as_ref()?;
+        match &spec.program {
+            Program::Shell(_) => Some("/bin/sh".into()),
+            Program::Argv(argv) => {
+                let resolved = Resolved::of(argv.first()?, spec, !self.env_visible("PATH"));
+                // A path that is not UTF-8 is sent altered, and fails on the host as not
+                // found: never another program.
+                resolved.path.map(|p| p.to_string_lossy().into_owned())
+            }
+        }
     }
 
     /// True when the policy limits the programs a script may run.
@@ -652,6 +672,22 @@ mod tests {
             env: Vec::new(),
             cwd: None,
         }
+    }
+
+    #[test]
+    fn under_an_allow_list_a_remote_program_is_the_file_found_here() {
+        let real = search("true", None, Path::new("/")).expect("true on PATH");
+        let p = Policy::new().allow_programs(["true"]);
+        let pinned = p.remote_program(&argv(&["true", "x"]));
+        assert_eq!(pinned, Some(real.to_string_lossy().into_owned()));
+        let shell = CommandSpec {
+            program: Program::Shell("true".into()),
+            env: Vec::new(),
+            cwd: None,
+        };
+        assert_eq!(p.remote_program(&shell).as_deref(), Some("/bin/sh"));
+        let unlimited = Policy::new().deny_programs(["rm"]);
+        assert_eq!(unlimited.remote_program(&argv(&["true"])), None);
     }
 
     #[test]

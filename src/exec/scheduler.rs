@@ -443,7 +443,13 @@ impl Scheduler {
                 sched.reporter.progress(&proc, &format!("on {place}"));
             }
         });
-        let remote = e.launcher(name, &def.extras().resources, placed, self.local.clone());
+        let remote = e.launcher(
+            name,
+            &def.extras().resources,
+            placed,
+            self.local.clone(),
+            self.policy.clone(),
+        );
         Arc::new(Policed::new(self.policy.clone(), remote))
     }
 
@@ -477,7 +483,7 @@ impl Scheduler {
 
     /// Ends what executors keep open between commands (at the end of the run).
     pub(crate) fn close_executors(&self) {
-        self.executors.close(self.local.hidden_env());
+        self.executors.close();
     }
 
     /// Read-only access to the core.

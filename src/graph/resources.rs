@@ -169,6 +169,14 @@ pub(crate) enum AmountError {
         /// The value given, in words (`-1`, `a string "8X"`).
         value: String,
     },
+    /// A count that is not a whole number (`cpus: -1`, `cpus: 1.5`).
+    #[error("`{name}` is a count: it must be a whole number like 2, not {value}")]
+    NotCount {
+        /// The resource.
+        name: String,
+        /// The value given, in words (`-1`).
+        value: String,
+    },
     /// A size given for a count (`cpus: "2K"`).
     #[error("`{name}` is a count: a whole number like 2, not {value} (a size suffix is for `mem`)")]
     Count {
@@ -185,9 +193,15 @@ pub(crate) enum AmountError {
 /// Reads one amount: a whole number (MiB for `mem`), or a size string (except for
 /// `cpus`, a count).
 pub(crate) fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountError> {
-    let bad = || AmountError::Amount {
-        name: name.to_string(),
-        value: crate::diag::value_words(value),
+    let bad = || match name {
+        CPUS => AmountError::NotCount {
+            name: name.to_string(),
+            value: crate::diag::value_words(value),
+        },
+        _ => AmountError::Amount {
+            name: name.to_string(),
+            value: crate::diag::value_words(value),
+        },
     };
     if let Ok(n) = value.as_int() {
         let n = u64::try_from(n).map_err(|_| bad())?;
@@ -291,6 +305,12 @@ mod tests {
             "`cpus` is a count: a whole number like 2, not \"2K\" (a size suffix is for `mem`)"
         );
         assert!(parse_amount(CPUS, &s("-1")).is_err());
+        assert_eq!(
+            parse_amount(CPUS, &rhai::Dynamic::from(-1_i64))
+                .unwrap_err()
+                .to_string(),
+            "`cpus` is a count: it must be a whole number like 2, not -1"
+        );
     }
 
     #[test]

@@ -408,7 +408,7 @@ fn an_option_of_the_wrong_type_or_range_names_what_was_given() {
         ),
         (
             "proc(\"a\", #{ resources: #{ cpus: [2] }, shell: \"true\" });\n",
-            "proc \"a\": `resources`: `cpus` must be a whole number or a size like \"512M\" or \"8G\", not an array",
+            "proc \"a\": `resources`: `cpus` is a count: it must be a whole number like 2, not an array",
         ),
         // A resource the budget does not have, near one it has.
         (

@@ -460,8 +460,8 @@ run("cancelled");
 #[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
 fn a_cancelled_job_kept_completing_by_a_stray_process_fails_naming_the_cancel() {
     let _node = up();
-    // A process of the job that shrugs off the cancel's SIGTERM and outlives its parent
-    // is no longer found as the job's (Slurm finds them as slurmstepd's descendants),
+    // A process of the job that left its group (out of the wrapper's reach), shrugs off
+    // the cancel's SIGTERM and outlives its parent is no longer found as the job's (Slurm finds them as slurmstepd's descendants),
     // escapes the SIGKILL, and keeps the job's output open: srun exits 0 at once, but the
     // job stays COMPLETING, which hides that it was cancelled, until that process ends
     // (on a loaded machine, the same happened for no visible reason). prun waited 30 s
@@ -471,7 +471,7 @@ fn a_cancelled_job_kept_completing_by_a_stray_process_fails_naming_the_cancel() 
     let out = Test::new()
         .script(&format!(
             r#"{}
-proc("{name}", #{{ executor: "hpc", shell: "(trap '' TERM; exec sleep {secs}) & scancel $SLURM_JOB_ID; sleep 30" }});
+proc("{name}", #{{ executor: "hpc", shell: "setsid sh -c \"trap '' TERM; exec sleep {secs}\" & scancel $SLURM_JOB_ID; sleep 30" }});
 run("{name}");
 "#,
             declare(2)
@@ -579,5 +579,40 @@ fn a_job_ends_when_prun_is_killed() {
     assert!(
         queued.is_empty() && sleeps.is_empty() && clients.is_empty(),
         "after prun was killed: queued {queued:?}, running {sleeps:?}, clients {clients:?}"
+    );
+}
+
+#[test]
+#[cfg_attr(prun_no_slurm, ignore = "needs root and Slurm (slurm-wlm, munge)")]
+fn a_job_cancelled_from_outside_leaves_no_command_that_ignores_sigterm_on_the_node() {
+    let _node = up();
+    // The cancel's SIGTERM killed the wrapper's shell; the command, which ignores it,
+    // was reparented to init, no longer found as the job's, escaped the SIGKILL after
+    // `KillWait`, and ran on, the job stuck COMPLETING.
+    let secs = format!("7{}", std::process::id() % 10000);
+    let name = own("stubborn");
+    let out = Test::new()
+        .script(&format!(
+            r#"set_options(#{{ kill_grace: "1s" }});
+{}
+proc("{name}", #{{ executor: "hpc", shell: "trap '' TERM; scancel $SLURM_JOB_ID; sleep {secs}" }});
+run("{name}");
+"#,
+            declare(2)
+        ))
+        .run();
+    let left = gone(&format!("sleep {secs}"));
+    for p in &left {
+        let pid = p.split(':').next().unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
+    }
+    unqueued(&name);
+    out.code(1);
+    assert!(
+        left.is_empty(),
+        "left on the node: {left:?}\n{}",
+        out.describe()
     );
 }

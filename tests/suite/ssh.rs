@@ -18,6 +18,39 @@ fn script_with(sshd: &Sshd, hosts: &[&str], options: &str, body: &str) -> String
     )
 }
 
+/// `prun main.rhai` in `dir`, with the state and the temporary directories (the ssh
+/// sockets') below it: what a killed run leaves goes with the test's directory.
+fn prun_in(dir: &std::path::Path) -> std::process::Command {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_prun"));
+    c.arg("main.rhai")
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("TMPDIR", tmp)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// Runs `script` with [`prun_in`] and kills it (SIGKILL) once every file of `up` exists
+/// in `dir`.
+fn kill_prun_when_up(dir: &std::path::Path, script: &str, up: &[&str]) {
+    std::fs::write(dir.join("main.rhai"), script).unwrap();
+    let mut prun = prun_in(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start prun");
+    let t = std::time::Instant::now();
+    while !up.iter().all(|f| dir.join(f).exists()) {
+        assert!(prun.try_wait().unwrap().is_none(), "prun ended early");
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    prun.kill().unwrap();
+    prun.wait().unwrap();
+}
+
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn output_and_exit_codes_come_back() {
@@ -682,7 +715,7 @@ run(names);
             out.describe()
         );
     }
-    // Two connections of 8 and 6 sessions, not 1 + one per refused session.
+    // Two connections of 7 sessions each, not 1 + one per refused session.
     assert_eq!(sshd.logins(), 2, "{}", sshd.log());
 }
 
@@ -783,9 +816,8 @@ fn a_host_name_that_would_be_an_option_of_ssh_never_runs_anything() {
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_master_connection_that_does_not_answer_does_not_keep_prun_from_exiting() {
-    // The master (`ssh: ... [mux]`, adopted by prun when its ssh left it behind) is
-    // stopped: the `ssh -O exit` that closes it at the end of the run never got an answer,
-    // and prun waited for it for ever.
+    // The master connection (`ssh -M`, a child of prun) is stopped: it never exits when
+    // the run closes its input at the end, and prun waited for it for ever.
     let sshd = Sshd::start();
     let out = Test::new()
         .timeout(std::time::Duration::from_secs(30))
@@ -800,7 +832,7 @@ run("stop");
         ))
         .run();
     out.ok();
-    // Ended with the run, as every process prun adopted (a stuck one is killed here).
+    // Killed at the end of the run.
     let stopped = out.read("master.pid");
     assert!(!stopped.trim().is_empty(), "{}", out.describe());
     for pid in stopped.split_whitespace() {
@@ -1123,19 +1155,11 @@ fn a_remote_command_ends_when_prun_is_killed() {
     let secs = format!("9{}", std::process::id() % 10000);
     let test = Test::new();
     let dir = test.dir().to_path_buf();
-    std::fs::write(
-        dir.join("main.rhai"),
-        script(
-            &sshd,
-            &["127.0.0.1"],
-            &format!(
-                "proc(\"far\", #{{ executor: \"farm\", cwd: \"{}\", shell: \"touch running; sleep {secs}\" }});\nrun(\"far\");\n",
-                dir.display()
-            ),
-        ),
-    )
-    .unwrap();
-    crate::support::kill_prun_when(&dir, "running");
+    let body = format!(
+        "proc(\"far\", #{{ executor: \"farm\", cwd: \"{}\", shell: \"touch running; sleep {secs}\" }});\nrun(\"far\");\n",
+        dir.display()
+    );
+    kill_prun_when_up(&dir, &script(&sshd, &["127.0.0.1"], &body), &["running"]);
     let left = crate::support::sshd::gone(&format!("sleep {secs}"));
     for p in &left {
         let pid = p.split(':').next().unwrap();
@@ -1144,4 +1168,121 @@ fn a_remote_command_ends_when_prun_is_killed() {
             .status();
     }
     assert!(left.is_empty(), "left on the host: {left:?}");
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_killed_run_leaves_no_master_connection_and_the_next_run_removes_its_sockets_directory() {
+    // prun killed with SIGKILL: its master connection (`ssh -M`) must end with the
+    // commands, not `ControlPersist` later or never, and the private directory of its
+    // socket (`$TMPDIR/prun-ssh-XXXXXX`), which only the run's end removed, is removed by
+    // the next run of the script.
+    let sshd = Sshd::start();
+    let test = Test::new();
+    let dir = test.dir().to_path_buf();
+    let tmp = dir.join("tmp");
+    let body = format!(
+        "proc(\"a\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch a.up; sleep 300\" }});\n\
+         proc(\"b\", #{{ executor: \"farm\", cwd: \"{d}\", shell: \"touch b.up; sleep 300\" }});\n\
+         run([\"a\", \"b\"]);\n",
+        d = dir.display()
+    );
+    let sockets = |tmp: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    kill_prun_when_up(
+        &dir,
+        &script(&sshd, &["127.0.0.1:2"], &body),
+        &["a.up", "b.up"],
+    );
+    assert_eq!(sockets(&tmp).len(), 1, "{:?}", sockets(&tmp));
+    let left = crate::support::sshd::gone(&tmp.join("prun-ssh-").display().to_string());
+    assert!(left.is_empty(), "left running: {left:?}");
+    std::fs::write(
+        dir.join("main.rhai"),
+        "proc(\"x\", #{ shell: \"true\" });\nrun(\"x\");\n",
+    )
+    .unwrap();
+    let next = prun_in(&dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{stderr}");
+    assert_eq!(sockets(&tmp), Vec::<String>::new(), "{stderr}");
+    assert!(stderr.contains("prun-ssh-"), "{stderr}");
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn an_allowed_program_runs_on_the_host_as_the_file_the_policy_checked() {
+    // The allow list names `basename`, which this machine finds as /usr/bin/basename; the
+    // host's own PATH (here set by the login shell) finds a `basename` of the user's
+    // first. The
+    // host must run the file the policy checked, not whatever its PATH finds.
+    let sshd = Sshd::start();
+    let tools = tempfile::Builder::new()
+        .prefix("prun-impostor.")
+        .tempdir()
+        .unwrap();
+    let bin = tools.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let shell = tools.path().join("shell");
+    std::fs::write(bin.join("basename"), "#!/bin/sh\necho impostor\n").unwrap();
+    std::fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\nPATH={}:$PATH\nexport PATH\nexec /bin/sh \"$@\"\n",
+            bin.display()
+        ),
+    )
+    .unwrap();
+    for p in [tools.path(), &bin, &bin.join("basename"), &shell] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let user = sshd.user(&shell.display().to_string());
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &[&format!("{}@127.0.0.1", user.name)],
+            r#"
+proc("greet", #{ executor: "farm" }, |ctx| {
+    write_file("got.txt", exec(["basename", "/x/hello"]).stdout);
+});
+run("greet");
+"#,
+        ))
+        .args(&["--allow", "basename"])
+        .run();
+    out.ok();
+    assert_eq!(out.read("got.txt"), "hello\n", "{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn what_a_remote_command_leaves_in_its_group_ends_with_it_as_a_local_ones_does() {
+    // The command's shell exits at once and leaves a `sleep` in the session's group that
+    // holds its output: sshd kept the session open, and the wrapper had already ended
+    // the reader of its input, so the proc ran until its timeout, which closed that
+    // input to no effect, and the `sleep` ran on after prun returned. A local command's
+    // leftovers in its group are ended when it exits; so are a remote one's.
+    let sshd = Sshd::start();
+    let secs = format!("5{}", sshd.port);
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("left", #{{ executor: "farm", timeout: "30s", shell: "sleep {secs} & echo held" }});
+run("left");
+"#
+            ),
+        ))
+        .args(&["--output", "stream"])
+        .run();
+    out.ok().out_has("held");
+    assert_none_left(&format!("sleep {secs}"), &out);
 }

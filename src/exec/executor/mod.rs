@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
 use super::launch::{Input, Launch, LaunchOutput, Launcher, Local, Sink};
+use super::policy::Policy;
 use crate::graph::Resources;
 
 pub(crate) use slurm::Slurm;
@@ -33,7 +34,7 @@ pub(crate) use ssh::Ssh;
 /// A declared executor.
 #[derive(Debug)]
 pub(crate) enum Executor {
-    Ssh(Ssh),
+    Ssh(Box<Ssh>),
     Slurm(Slurm),
 }
 
@@ -50,7 +51,7 @@ impl Executor {
             map: &map,
         };
         match kind.as_str() {
-            "ssh" => Ssh::parse(&opts).map(Executor::Ssh),
+            "ssh" => Ssh::parse(&opts).map(|s| Executor::Ssh(Box::new(s))),
             "slurm" => Slurm::parse(&opts).map(Executor::Slurm),
             "" => Err(DeclarationError::NoKind(name.to_string())),
             other => Err(DeclarationError::UnknownKind {
@@ -85,13 +86,15 @@ impl Executor {
     }
 
     /// The launcher for the commands of the proc `name`, which needs `resources`; it
-    /// calls `placed` with where each command runs as soon as that is known.
+    /// calls `placed` with where each command runs as soon as that is known, and runs
+    /// each program as the run's `policy` pins it (see [`argv_of`]).
     pub(crate) fn launcher(
         self: &Arc<Self>,
         name: &str,
         resources: &Resources,
         placed: Placed,
         local: Arc<Local>,
+        policy: Arc<Policy>,
     ) -> Arc<dyn Launcher> {
         Arc::new(OnExecutor {
             executor: self.clone(),
@@ -99,14 +102,14 @@ impl Executor {
             resources: resources.clone(),
             placed,
             local,
+            policy,
         })
     }
 
-    /// Ends what it keeps open between commands (SSH master connections), with helpers
-    /// that do not inherit the variables of prun's environment in `hidden`.
-    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
+    /// Ends what it keeps open between commands (SSH master connections).
+    pub(crate) fn close(&self) {
         if let Executor::Ssh(s) = self {
-            s.close(hidden);
+            s.close();
         }
     }
 }
@@ -145,20 +148,17 @@ struct OnExecutor {
     /// The run's local launcher, which starts the executor's client (`ssh`, `srun`): its
     /// process groups are the run's, ended with it.
     local: Arc<Local>,
+    /// The run's policy, which checked each command before it comes here.
+    policy: Arc<Policy>,
 }
 
 impl Launcher for OnExecutor {
     fn launch<'a>(&'a self, launch: &'a Launch, cancel: &'a CancellationToken) -> Launched<'a> {
         match &*self.executor {
-            Executor::Ssh(ssh) => Box::pin(ssh.launch(&self.local, launch, cancel, &*self.placed)),
-            Executor::Slurm(slurm) => Box::pin(slurm.launch(
-                &self.local,
-                launch,
-                &self.proc,
-                &self.resources,
-                cancel,
-                &*self.placed,
-            )),
+            Executor::Ssh(ssh) => {
+                Box::pin(ssh.launch(&self.local, launch, &self.policy, cancel, &*self.placed))
+            }
+            Executor::Slurm(slurm) => Box::pin(slurm.launch(self, launch, cancel)),
         }
     }
 }
@@ -228,9 +228,9 @@ impl Executors {
     }
 
     /// Closes every executor (at the end of the run); see [`Executor::close`].
-    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
+    pub(crate) fn close(&self) {
         for e in self.by_name.lock().expect("executors").values() {
-            e.close(hidden);
+            e.close();
         }
     }
 }
@@ -309,12 +309,18 @@ fn sh_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// The argv of a command: its own, or `sh -c TEXT` for a shell string.
-fn argv_of(spec: &CommandSpec) -> Vec<String> {
-    match &spec.program {
+/// The argv of a command on an executor's host: its own, or `sh -c TEXT` for a shell
+/// string; under an allow list, the program is the file `policy` checked on this machine
+/// (see [`Policy::remote_program`]), not what the host's `PATH` finds by its name.
+fn argv_of(spec: &CommandSpec, policy: &Policy) -> Vec<String> {
+    let mut argv = match &spec.program {
         Program::Argv(argv) => argv.clone(),
         Program::Shell(text) => vec!["sh".into(), "-c".into(), text.clone()],
+    };
+    if let (Some(program), Some(first)) = (policy.remote_program(spec), argv.first_mut()) {
+        *first = program;
     }
+    argv
 }
 
 /// The one command of `launch`: an executor (of `kind`) runs single commands, not

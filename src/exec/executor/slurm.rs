@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
 use super::held::wrapper;
-use super::{DeclarationError, Options, argv_of, client_error, relay, single};
+use super::{DeclarationError, OnExecutor, Options, argv_of, client_error, relay, single};
 use crate::exec::command::{CommandError, CommandSpec, Program};
-use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher, Local};
+use crate::exec::launch::{Ending, Input, Launch, LaunchOutput, Launcher};
 use crate::graph::Resources;
 use crate::graph::resources::{CPUS, MEM};
 
@@ -92,14 +92,14 @@ impl Slurm {
         })
     }
 
-    /// The `srun` command line for one job, which runs the command of `spec` after
-    /// entering `dir` (see [`enter`]) with the marker `nonce`, when it is given.
+    /// The `srun` command line for one job, which runs `command` after entering `dir`
+    /// (see [`enter`]) with the marker `nonce`, when it is given.
     fn srun(
         &self,
         job: &str,
         resources: &Resources,
         launch: &Launch,
-        spec: &CommandSpec,
+        command: Vec<String>,
         enter_dir: Option<(&Path, &str)>,
     ) -> Vec<String> {
         // Quiet twice: errors too, among them the `srun: error: NODE: task 0: Exited with
@@ -135,20 +135,20 @@ impl Slurm {
             let script = enter(&sh_word(&dir.to_string_lossy()), nonce) + "exec \"$@\"";
             argv.extend(["sh".into(), "-c".into(), script, "sh".into()]);
         }
-        argv.extend(argv_of(spec));
+        argv.extend(command);
         argv
     }
 
-    /// Runs `launch` as a Slurm job of the proc `proc`.
+    /// Runs `launch` as a Slurm job of the proc of `on`, with its resources, through its
+    /// local launcher, telling its `placed` the job's id.
     pub(super) async fn launch(
         &self,
-        local: &Local,
+        on: &OnExecutor,
         launch: &Launch,
-        proc: &str,
-        resources: &Resources,
         cancel: &CancellationToken,
-        placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
+        let (local, proc, resources) = (&*on.local, on.proc.as_str(), &on.resources);
+        let placed = &*on.placed;
         let spec = single(launch, "slurm")?;
         let hidden = local.hidden_env();
         let job = job_name(proc);
@@ -175,7 +175,7 @@ impl Slurm {
                 &job,
                 resources,
                 launch,
-                spec,
+                argv_of(spec, &on.policy),
                 dir.as_deref().map(|d| (d, nonce.as_str())),
             )),
             env: spec.env.clone(),

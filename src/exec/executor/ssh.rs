@@ -15,16 +15,21 @@
 //! command has ended.
 //!
 //! Connections are shared: every `ssh` of a run goes through a master connection to its
-//! host (`ControlMaster=auto`, a socket in a private temporary directory), one for each
-//! [`SESSIONS_PER_MASTER`] slots of the host, so a command costs a new channel, not a
-//! handshake. While a host has no master, its commands start
-//! one at a time, each waiting until the one before it has made the master's socket (or
-//! ended): two clients racing to become the master log in twice, and the loser prints
-//! `ControlSocket ... already exists, disabling multiplexing` into its command's stderr.
-//! The masters end with the run ([`Ssh::close`]), or at the latest `ControlPersist`
-//! seconds after their last command.
+//! host (a socket in a private temporary directory), one for each [`SESSIONS_PER_MASTER`]
+//! slots of the host, so a command costs a new channel, not a handshake. prun starts each
+//! master itself ([`Ssh::open_master`]), before the first command that needs it, as a
+//! child in a process group of its own recorded in the crash journal: `ssh -M` with
+//! `ControlPersist=no` whose own session runs `cat` on the host, reading an input prun
+//! holds open. When prun dies, even of SIGKILL, that input closes, the remote `cat` ends,
+//! and the master exits as soon as its commands' sessions (which end the same way) have
+//! closed; the journal lets the next run end one that is still there, and remove the
+//! sockets' directory, which the journal records too. A master that `ControlMaster=auto`
+//! made forked into the background, out of prun's reach, and stayed up for
+//! `ControlPersist` after prun was killed; its directory was left for good. The masters
+//! end with the run ([`Ssh::close`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,12 +41,12 @@ use super::cwd::{NO_DIR_STATUS, enter, no_dir, nonce, sh_word, stderr_tail};
 use super::held::wrapper;
 use super::{DeclarationError, Options, Problem, argv_of, client, client_error, relay, single};
 use crate::exec::command::CommandError;
+use crate::exec::crashed::{self, DirKey};
 use crate::exec::launch::{
     Ending, Input, Launch, LaunchOutput, Launcher, Local, Sink, StageStatus,
 };
-
-/// How long an idle master connection stays up when the run could not close it.
-const CONTROL_PERSIST_SECS: u32 = 10;
+use crate::exec::policy::Policy;
+use crate::exec::unix;
 
 /// How a host that stops answering is found lost, rather than waited for as long as the
 /// network keeps a dead TCP connection (hours): it must answer the handshake within
@@ -62,11 +67,12 @@ const LIVENESS: [(&str, u32); 3] = [
 const SOCKET_BASE_MAX: usize = 107 - 17 - 16 - 6;
 
 /// How many commands share one master connection: slot `n` of a host goes through its
-/// master `n / 8`. sshd's `MaxSessions` is 10 by default; past it, a session was refused
+/// master `n / 7`. sshd's `MaxSessions` is 10 by default; past it, a session was refused
 /// and ssh fell back to a login of its own, writing `mux_client_request_session: session
-/// request failed` into the command's stderr (its `exec(...).stderr`). Two sessions are
-/// left for those the server is still closing when their slots are taken again.
-const SESSIONS_PER_MASTER: usize = 8;
+/// request failed` into the command's stderr (its `exec(...).stderr`). The master's own
+/// session takes one more, and two are left for those the server is still closing when
+/// their slots are taken again.
+const SESSIONS_PER_MASTER: usize = 7;
 
 /// The bytes one argument of a program may hold on Linux (`MAX_ARG_STRLEN`, with its
 /// NUL): the whole remote command is one argument of `ssh`.
@@ -77,9 +83,13 @@ const MAX_ARG_BYTES: usize = 32 * 4096;
 /// take every retry. After it, the host is tried again.
 const AVOID_UNREACHABLE: Duration = Duration::from_secs(30);
 
-/// How long the `ssh -O exit` that ends a master connection may take when prun closes
-/// the executor (a master that answers does at once).
+/// How long a master connection may take to exit once prun closes its input at the end
+/// of the run (one that answers does within a round trip); past it, it is killed.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// What a master connection's own session runs on the host: it ends when the input prun
+/// holds for it closes.
+const MASTER_COMMAND: &str = "exec cat >/dev/null";
 
 /// The longest word of the remote command line (see [`login_line`]): csh refuses words
 /// of more than about 8 KiB ("Word too long").
@@ -98,13 +108,16 @@ pub(crate) struct Ssh {
     /// The numbers of the slots in use, by host.
     used: Mutex<Vec<BTreeSet<usize>>>,
     freed: Notify,
-    /// The directory of the master connections' sockets, made on first use.
-    control_dir: Mutex<Option<tempfile::TempDir>>,
-    /// By host: held by a command that starts while the host has no master connection.
+    /// The directory of the master connections' sockets, made on first use, and its
+    /// entry in the crash journal.
+    control_dir: Mutex<Option<(tempfile::TempDir, Option<DirKey>)>>,
+    /// The master connections started, by socket.
+    masters: Mutex<HashMap<PathBuf, std::process::Child>>,
+    /// By host: held while a master connection to it starts.
     opening: Vec<tokio::sync::Mutex<()>>,
-    /// By host: when its last command that had no master ended without making one (the
-    /// host is down, say): the next ones do not wait for each other, and for
-    /// [`AVOID_UNREACHABLE`] they go to other hosts.
+    /// By host: when a master connection to it last failed to start (the host is down,
+    /// say): for [`AVOID_UNREACHABLE`], its commands connect on their own rather than
+    /// each waiting for a master of its own to fail, and go to other hosts.
     unreachable: Vec<Mutex<Option<Instant>>>,
 }
 
@@ -153,6 +166,7 @@ impl Ssh {
             args: o.strings("args")?,
             freed: Notify::new(),
             control_dir: Mutex::new(None),
+            masters: Mutex::new(HashMap::new()),
         })
     }
 
@@ -183,7 +197,8 @@ impl Ssh {
         format!("ssh {}", hosts.join(", "))
     }
 
-    /// The directory of the master connections' sockets, made on first use.
+    /// The directory of the master connections' sockets, made on first use and recorded
+    /// in the crash journal, so that the next run removes it if this one is killed.
     fn control_dir(&self) -> std::io::Result<PathBuf> {
         let mut dir = self.control_dir.lock().expect("control dir");
         if dir.is_none() {
@@ -191,14 +206,14 @@ impl Ssh {
             if base.as_os_str().len() > SOCKET_BASE_MAX {
                 base = PathBuf::from("/tmp");
             }
-            *dir = Some(
-                tempfile::Builder::new()
-                    .prefix("prun-ssh-")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .tempdir_in(base)?,
-            );
+            let made = tempfile::Builder::new()
+                .prefix("prun-ssh-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir_in(base)?;
+            let key = crashed::dir_made(made.path());
+            *dir = Some((made, key));
         }
-        Ok(dir.as_ref().expect("made above").path().to_path_buf())
+        Ok(dir.as_ref().expect("made above").0.path().to_path_buf())
     }
 
     /// The socket of the master connection `group` to the host `host` (its index).
@@ -207,14 +222,18 @@ impl Ssh {
     }
 
     /// The `ssh` options every call shares (port, identity, multiplexing through
-    /// `socket`, `args`).
-    fn options(&self, socket: &Path) -> Vec<String> {
-        let mut o: Vec<String> = ["-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o"]
-            .map(String::from)
-            .into();
-        o.push(format!("ControlPath={}", socket.display()));
+    /// `socket` as its master or as a client of it, `args`).
+    fn options(&self, socket: &Path, master: bool) -> Vec<String> {
+        let mut o: Vec<String> = vec!["-o".into(), "BatchMode=yes".into(), "-o".into()];
+        o.push(match master {
+            true => "ControlMaster=yes".into(),
+            false => "ControlMaster=no".into(),
+        });
         o.push("-o".into());
-        o.push(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
+        o.push(format!("ControlPath={}", socket.display()));
+        if master {
+            o.extend(["-o".into(), "ControlPersist=no".into()]);
+        }
         if let Some(p) = self.port {
             o.extend(["-p".into(), p.to_string()]);
         }
@@ -284,11 +303,13 @@ impl Ssh {
         *self.unreachable[host].lock().expect("unreachable") = unreachable.then(Instant::now);
     }
 
-    /// Runs `launch` on a host with a free slot.
+    /// Runs `launch` on a host with a free slot, its program as `policy` pins it (see
+    /// [`argv_of`]).
     pub(super) async fn launch(
         &self,
         local: &Local,
         launch: &Launch,
+        policy: &Policy,
         cancel: &CancellationToken,
         placed: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<LaunchOutput, CommandError> {
@@ -323,7 +344,10 @@ impl Ssh {
             script.push_str("exec 2>/dev/null\n");
         }
         script.push_str("exec");
-        for word in wrapper(launch.kill_grace).into_iter().chain(argv_of(spec)) {
+        for word in wrapper(launch.kill_grace)
+            .into_iter()
+            .chain(argv_of(spec, policy))
+        {
             script.push(' ');
             script.push_str(&sh_word(&word));
         }
@@ -344,14 +368,16 @@ impl Ssh {
         })?;
         let mut argv = vec!["ssh".to_string()];
         let socket = Ssh::socket(&control_dir, slot.host, slot.number / SESSIONS_PER_MASTER);
-        argv.extend(self.options(&socket));
+        argv.extend(self.options(&socket, false));
         argv.extend(["--".into(), host.clone(), remote]);
         let mut client = relay(launch, client(argv), Input::Held)?;
         if discarded {
             client.stderr = Sink::Capture;
         }
         let Some(out) = self
-            .through_master(slot.host, &socket, cancel, || local.launch(&client, cancel))
+            .through_master(slot.host, &socket, local.hidden_env(), cancel, || {
+                local.launch(&client, cancel)
+            })
             .await
         else {
             return Ok(not_started());
@@ -412,7 +438,7 @@ impl Ssh {
     ) -> Option<String> {
         let nonce = nonce();
         let mut argv = vec!["ssh".to_string()];
-        argv.extend(self.options(socket));
+        argv.extend(self.options(socket, false));
         let script = enter(&dir_word(dir), &nonce) + "exit 0";
         argv.extend(["--".into(), host.to_string(), login_line(&script)]);
         let look = Launch::new(client(argv));
@@ -420,105 +446,151 @@ impl Ssh {
         no_dir(&out.stderr.text, &nonce)
     }
 
-    /// Awaits `launch()`, an `ssh` to the host `host` through the master socket `socket`.
-    /// While that socket does not exist, one such command at a time goes first, until
-    /// its `ssh` has made the socket (it is the master) or has ended; after one that
-    /// ended without, they no longer wait (a host that is down would have each wait out
-    /// the one before). `None` when `cancel` came before the command's turn: it never
-    /// started.
+    /// Awaits `launch()`, an `ssh` to the host `host` through the master socket `socket`,
+    /// once that master connection is up: it is started first when it is not (see
+    /// [`Ssh::open_master`]), one at a time per host. While a master to the host failed
+    /// to start lately ([`AVOID_UNREACHABLE`]), or when this one does, the command's
+    /// `ssh` connects on its own (what fails then names why). `None` when `cancel` came
+    /// first: the command never started.
     async fn through_master<T, F: std::future::Future<Output = T>>(
         &self,
         host: usize,
         socket: &Path,
+        hidden: &[OsString],
         cancel: &CancellationToken,
         launch: impl FnOnce() -> F,
     ) -> Option<T> {
-        // Straight to a host that is down: its failure is quick, and its time marked.
-        let direct = |launched: F| async move {
-            let out = launched.await;
-            self.set_unreachable(host, !socket.exists());
-            out
+        let down_lately = || {
+            self.unreachable_since(host)
+                .is_some_and(|t| t.elapsed() < AVOID_UNREACHABLE)
         };
-        if self.unreachable_since(host).is_some() && !socket.exists() {
-            if cancel.is_cancelled() {
-                return None;
+        if !self.master_up(socket) && !down_lately() {
+            let _opening = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return None,
+                g = self.opening[host].lock() => g,
+            };
+            if !self.master_up(socket) && !down_lately() {
+                let up = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return None,
+                    up = self.open_master(host, socket, hidden) => up,
+                };
+                self.set_unreachable(host, !up);
             }
-            return Some(direct(launch()).await);
         }
-        let opening = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return None,
-            g = self.opening[host].lock() => g,
-        };
         if cancel.is_cancelled() {
             return None;
         }
-        if self.unreachable_since(host).is_some() && !socket.exists() {
-            drop(opening);
-            return Some(direct(launch()).await);
-        }
-        let launched = launch();
-        tokio::pin!(launched);
-        if !socket.exists() {
-            tokio::select! {
-                out = &mut launched => {
-                    self.set_unreachable(host, !socket.exists());
-                    return Some(out);
-                }
-                () = appears(socket) => {}
-            }
-        }
-        self.set_unreachable(host, false);
-        drop(opening);
-        Some(launched.await)
+        Some(launch().await)
     }
 
-    /// Ends the master connections; their `ssh -O exit` does not inherit the variables of
-    /// prun's environment in `hidden` (see [`crate::sigchld::spawn`]).
-    pub(crate) fn close(&self, hidden: &[std::ffi::OsString]) {
-        let Some(dir) = self.control_dir.lock().expect("control dir").take() else {
-            return;
+    /// Whether the master connection of `socket` is running and takes commands.
+    fn master_up(&self, socket: &Path) -> bool {
+        let mut masters = self.masters.lock().expect("masters");
+        let Some(master) = masters.get_mut(socket) else {
+            return false;
         };
-        let mut exits: Vec<std::process::Child> = Vec::new();
-        // Each socket is `HOST.GROUP` (see [`Ssh::socket`]).
-        let sockets = std::fs::read_dir(dir.path())
-            .into_iter()
-            .flatten()
-            .flatten();
-        for socket in sockets {
-            use std::os::unix::process::CommandExt;
-            let name = socket.file_name();
-            let host = name.to_str().and_then(|n| n.split_once('.'));
-            let Some(h) = host.and_then(|(i, _)| self.hosts.get(i.parse::<usize>().ok()?)) else {
-                continue;
-            };
-            let mut cmd = std::process::Command::new("ssh");
-            // In a group of its own, as every child of prun: out of reach of the Ctrl-C
-            // the terminal sends to prun's group.
-            cmd.process_group(0)
-                .args(self.options(&socket.path()))
-                .args(["-O", "exit", "--", &h.name])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            exits.extend(crate::sigchld::spawn(&mut cmd, hidden));
+        if matches!(master.try_wait(), Ok(None)) {
+            return socket.exists();
         }
-        // A master that does not answer (stopped, stuck) must not keep prun from exiting:
-        // its `ssh -O exit` is killed after a while (an idle master ends by itself, after
-        // `ControlPersist`).
-        let deadline = std::time::Instant::now() + CLOSE_WAIT;
-        while exits.iter_mut().any(|c| matches!(c.try_wait(), Ok(None)))
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(5));
+        unregister(master);
+        masters.remove(socket);
+        false
+    }
+
+    /// Starts the master connection of `socket` to the host `host` (without the variables
+    /// of prun's environment in `hidden`), unless one is starting already (its opener was
+    /// cancelled), and waits until it takes commands (`true`) or has exited (`false`: the
+    /// host is down or refused the login).
+    async fn open_master(&self, host: usize, socket: &Path, hidden: &[OsString]) -> bool {
+        let starting = self.masters.lock().expect("masters").contains_key(socket);
+        if !starting && !self.spawn_master(host, socket, hidden) {
+            return false;
         }
-        for mut c in exits {
-            if matches!(c.try_wait(), Ok(None)) {
-                crate::exec::unix::kill_group(c.id() as i32);
+        loop {
+            if !self.masters.lock().expect("masters").contains_key(socket) {
+                return false;
             }
-            let _ = c.wait();
+            if self.master_up(socket) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+
+    /// Spawns the master connection of `socket` to the host `host` and records it (in
+    /// `masters` and the crash journal); `false` when it could not start.
+    fn spawn_master(&self, host: usize, socket: &Path, hidden: &[OsString]) -> bool {
+        use std::os::unix::process::CommandExt;
+        // A socket a killed master left would make the new one give up multiplexing.
+        let _ = std::fs::remove_file(socket);
+        let name = &self.hosts[host].name;
+        let mut cmd = std::process::Command::new("ssh");
+        // In a group of its own, as every child of prun: out of reach of the Ctrl-C
+        // the terminal sends to prun's group, which must not cut the commands' sessions.
+        cmd.process_group(0)
+            .args(self.options(socket, true))
+            .args(["--", name, &login_line(MASTER_COMMAND)])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let since = unix::boot_ticks();
+        let Ok(child) = crate::sigchld::spawn(&mut cmd, hidden) else {
+            return false;
+        };
+        unix::register(
+            child.id() as i32,
+            since,
+            &format!("ssh master connection to {name}"),
+        );
+        self.masters
+            .lock()
+            .expect("masters")
+            .insert(socket.to_path_buf(), child);
+        true
+    }
+
+    /// Ends the master connections: their input closes, and one that has not exited
+    /// after [`CLOSE_WAIT`] (stopped, stuck) is killed. Then removes the sockets'
+    /// directory.
+    pub(crate) fn close(&self) {
+        let mut masters: Vec<std::process::Child> = self
+            .masters
+            .lock()
+            .expect("masters")
+            .drain()
+            .map(|(_, m)| m)
+            .collect();
+        for m in &mut masters {
+            drop(m.stdin.take());
+        }
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while masters.iter_mut().any(|m| matches!(m.try_wait(), Ok(None)))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for mut m in masters {
+            if matches!(m.try_wait(), Ok(None)) {
+                unix::kill_group(m.id() as i32);
+            }
+            let _ = m.wait();
+            unregister(&m);
+        }
+        crashed::write_gone();
+        if let Some((dir, key)) = self.control_dir.lock().expect("control dir").take() {
+            drop(dir);
+            if let Some(key) = key {
+                crashed::dir_removed(key);
+            }
+        }
+    }
+}
+
+/// Records in the crash journal that the master connection `master` is gone.
+fn unregister(master: &std::process::Child) {
+    unix::unregister(master.id() as i32);
 }
 
 /// What a command cancelled before it started gives.
@@ -593,13 +665,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Returns once `path` exists.
-async fn appears(path: &Path) {
-    while !path.exists() {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

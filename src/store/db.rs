@@ -181,7 +181,7 @@ pub(super) fn is_corrupt(e: &rusqlite::Error) -> bool {
 /// of the DB file), and every one of them checked by [`crate::paths`]: not a symbolic
 /// link, owned by the user, writable by no one else; readable by others only when the
 /// user made the DB so (`chmod a+r`: see [`crate::paths::Readers`]).
-fn prepare(path: &Path) -> Result<(), StoreError> {
+pub(super) fn prepare(path: &Path) -> Result<(), StoreError> {
     use crate::paths::Readers;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()

@@ -74,6 +74,17 @@ impl Owner {
     pub(super) fn json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Whether this is the process `pid` of this boot and PID namespace (a pid names a
+    /// process only there), started at `start` when that is given.
+    pub(super) fn is_process(&self, pid: i32, start: Option<u64>) -> bool {
+        Owner::this_process().is_some_and(|me| {
+            self.boot == me.boot
+                && self.pidns == me.pidns
+                && self.pid == pid
+                && start.is_none_or(|s| s == self.start)
+        })
+    }
 }
 
 /// The first line of a small file, `None` when it cannot be read.
@@ -107,7 +118,8 @@ impl Liveness {
     /// What is known, after its [`Liveness::label`]: what happened, and what that means
     /// for the run's exit status and its procs.
     pub(crate) fn explain(&self) -> String {
-        const LOST: &str = "no exit status, and the procs it was running are not recorded";
+        const LOST: &str = "no exit status; the procs it was running are recorded (DIED) \
+                            when the script next runs";
         match self {
             Liveness::Running { pid } => format!("its prun (pid {pid}) is still running it"),
             Liveness::Died {

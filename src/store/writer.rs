@@ -190,7 +190,7 @@ const BEGIN_RUN: &str =
 
 const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
 
-const RECORD_PROC: &str =
+pub(super) const RECORD_PROC: &str =
     "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
         log, error, ended, attempts, segments, waited, place, deps, proto, cycle)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";

@@ -1250,6 +1250,98 @@ run("wait");"#,
     );
 }
 
+/// The procs a run was running when its prun was killed (`kill -9`) get rows in its
+/// history, `DIED`, with their start time and log, written by the next run of the script
+/// from the crash journal (a proc's row is otherwise written when it ends): `prun report`
+/// of the dead run shows what it was doing. A proc that had ended keeps its own row.
+#[test]
+fn the_procs_a_killed_run_was_running_are_recorded_died_by_the_next_run() {
+    let ws = Ws::new(
+        r#"proc("early", #{ shell: "echo early" });
+proc("slow", #{ deps: ["early"], shell: "echo working; if [ ! -e quick ]; then echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("slow");"#,
+    );
+    let db = ws.path("tasks.db");
+    let running = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM proc_runs WHERE name = 'early'");
+    let job = running.kill_when_running(&ws, "job.pid");
+    ws.write("quick", "");
+    ws.prun(&["main.rhai", "--db", "tasks.db"]).ok();
+    crate::support::assert_gone(job, "the crashed run's job", "the next run");
+
+    let conn = rusqlite::Connection::open(&db).expect("open the DB");
+    let rows: Vec<(
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = conn
+        .prepare("SELECT run_id, name, state, started, ended, log FROM proc_runs ORDER BY rowid")
+        .expect("prepare")
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let of_run_1: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r.0 == 1)
+        .map(|r| (r.1.as_str(), r.2.as_str()))
+        .collect();
+    assert_eq!(
+        of_run_1,
+        [("early", "SUCCEEDED"), ("slow", "DIED")],
+        "{rows:?}"
+    );
+    let slow = rows
+        .iter()
+        .find(|r| r.0 == 1 && r.1 == "slow")
+        .expect("slow");
+    assert!(slow.3.is_some(), "its start: {slow:?}");
+    assert_eq!(slow.4, None, "its end is not known: {slow:?}");
+    let log = slow.5.as_deref().expect("its log");
+    assert!(
+        std::fs::read_to_string(log).is_ok_and(|t| t.contains("working")),
+        "{log}"
+    );
+    assert_eq!(run_ends(&db)[0].1.as_deref(), Some("died"));
+    ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "1"])
+        .ok()
+        .says("slow")
+        .says("DIED");
+    ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "1"])
+        .ok()
+        .says("running when its prun died")
+        .says("\n  slow  DIED  started at ")
+        .says(log);
+    ws.prun(&[
+        "report",
+        "main.rhai",
+        "--db",
+        "tasks.db",
+        "--run",
+        "1",
+        "--html",
+        "r.html",
+    ])
+    .ok();
+    let page = std::fs::read_to_string(ws.path("r.html")).expect("the page");
+    assert!(
+        page.contains("class=\"bar died\" data-i=\"1\" data-proc=\"slow\""),
+        "{page}"
+    );
+}
+
 /// Two scripts sharing a DB (`--db`), each with a proc named `build`, keep a cached
 /// result each: their rows were keyed by the proc's name alone, so each run replaced the
 /// other script's row and every run ran `build` again. Typed another way, a script is

@@ -15,7 +15,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::StoreError;
 use super::schema;
-use super::writer::{Msg, warm, writer};
+use super::writer::{Msg, writer};
 
 /// A cached result: the result as JSON, the fingerprint it was computed from, and a stamp
 /// that changes whenever the proc really runs (dependents record their dependencies'
@@ -455,7 +455,6 @@ impl Store {
                 match connect_and_load(&wpath, &warn) {
                     Ok((conn, initial)) => {
                         opened.fill(Ok(initial));
-                        warm(&conn);
                         writer(conn, rx, &wpath, &warn, &patience);
                     }
                     Err(e) => opened.fill(Err(e)),

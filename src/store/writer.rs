@@ -68,6 +68,9 @@ const LOCK_TRY: Duration = Duration::from_millis(50);
 pub(super) struct Recording {
     id: Option<i64>,
     begun: Option<(ScriptName, String, String)>,
+    /// The runs found dead when the DB was opened (see [`warm`]), recorded `died` with
+    /// this run's start.
+    dead: Vec<i64>,
 }
 
 /// Commits whatever has queued up, one transaction per batch, until the channel closes.
@@ -80,14 +83,18 @@ pub(super) fn writer(
     warn: &Warn,
     impatient: &AtomicBool,
 ) {
+    let mut rec = Recording {
+        dead: warm(&conn),
+        ..Recording::default()
+    };
     let mut conn = Some(conn);
     let mut failed = false;
-    let mut rec = Recording::default();
     let replace = |conn: &mut Option<Connection>, rec: &mut Recording, error: &str| {
         // Close the old connection first: closing it later would checkpoint into, and
         // delete, the `-wal` file of the new DB.
         drop(conn.take());
         rec.id = None;
+        rec.dead.clear();
         match start_over(path) {
             Ok((aside, fresh)) => {
                 *conn = Some(fresh);
@@ -233,8 +240,11 @@ pub(super) const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_
 
 /// Prepares the statements of a run's history while the run goes on: the writer commits
 /// them all at once when the store closes, after the last proc, where parsing them (a
-/// fifth of a million instructions) made the run longer. Likewise reads the run's owner.
-pub(super) fn warm(conn: &Connection) {
+/// fifth of a million instructions) made the run longer. Likewise reads the run's owner,
+/// and finds the runs whose prun died ([`super::owner::dead_runs`]): returns their ids.
+/// Done in the run's first batch, that read cost it about 40,000 instructions (parsing
+/// the query) for nothing in the common case, where no run died.
+pub(super) fn warm(conn: &Connection) -> Vec<i64> {
     // The run's owner, which its first batch records, read from /proc meanwhile too.
     let _ = super::owner::Owner::this_process();
     for sql in [
@@ -249,6 +259,8 @@ pub(super) fn warm(conn: &Connection) {
         // A statement that does not prepare fails again, with its error, when it is used.
         let _ = conn.prepare_cached(sql);
     }
+    // A read that fails here leaves the dead runs to the next writer.
+    super::owner::dead_runs(conn).unwrap_or_default()
 }
 
 /// Writes one batch in one transaction (nothing when there is no DB left to write to).
@@ -305,7 +317,7 @@ pub(super) fn apply(
                 rec.begun = Some((script.clone(), args.clone(), started.clone()));
                 begin(&tx, rec)?;
                 // Runs whose prun was killed, recorded as such once, for every reader.
-                super::owner::record_dead(&tx)?;
+                super::owner::record_dead(&tx, &std::mem::take(&mut rec.dead))?;
             }
             Msg::Proc(p) => {
                 if rec.id.is_none() {

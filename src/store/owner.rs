@@ -189,6 +189,31 @@ pub(super) fn dead_runs(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<i64
     Ok(dead.map(|(id, ..)| id).collect())
 }
 
+/// The runs of the script whose key is `key` (and of an unknown script, see
+/// `writer::pruned_runs`) without a recorded end whose prun is running them: pruning
+/// keeps them. One whose prun died or cannot be told is not kept for that.
+pub(super) fn going_runs(tx: &rusqlite::Transaction, key: &str) -> rusqlite::Result<Vec<i64>> {
+    let unended: Vec<(i64, Option<String>, String)> = tx
+        .prepare_cached(
+            "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND script_key IN (?1, '')",
+        )?
+        .query_map([key], |r| {
+            Ok((
+                r.get(0)?,
+                super::lenient::opt_text(r, 1)?,
+                super::lenient::text(r, 2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(unended
+        .into_iter()
+        .filter(|(_, owner, started)| {
+            matches!(judge(owner.as_deref(), started), Liveness::Running { .. })
+        })
+        .map(|(id, ..)| id)
+        .collect())
+}
+
 /// Records as [`DIED`] the runs [`dead_runs`] found, unless one recorded its end since
 /// (which its prun did before it died). No statement when there are none: the common case
 /// of every run's first write.

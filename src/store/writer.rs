@@ -214,15 +214,19 @@ const MARK_PROCS: &str =
 /// for a run that was deleted meanwhile (pruned by another run at once).
 const DROP_PROCS: &str = "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
 
-/// The ids of the runs that [`PRUNE`] deletes: every run of the script whose key is `?1`
+/// The ids of the runs that [`PRUNE`] deletes: the runs of the script whose key is `?1`
 /// (runs of an unknown script, recorded before scripts had keys, count as its runs too)
-/// up to the newest one past the `?2` kept. Found that way, not as `id NOT IN (the kept
-/// ones)`: a third of the instructions, which every run paid at its end.
+/// but those still going (`?3`, a JSON array of ids: the pruning run's own and those
+/// [`super::owner::going_runs`] finds), newest first by their start, past the `?2` kept.
+/// In the order of their start, as their log directories are pruned (named by it), and
+/// with those still going kept and counted, as their directories are (held): so a run
+/// that outlasted later ones keeps its row as it keeps its directory, and the rows and
+/// the directories are of the same runs.
 macro_rules! pruned_runs {
     () => {
         "SELECT id FROM runs WHERE script_key IN (?1, '')
-            AND id <= (SELECT id FROM runs WHERE script_key IN (?1, '')
-                       ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+            AND id NOT IN (SELECT value FROM json_each(?3))
+            ORDER BY started DESC, id DESC LIMIT -1 OFFSET ?2"
     };
 }
 
@@ -235,8 +239,31 @@ pub(super) const PRUNE_PROCS: &str = concat!(
     "))"
 );
 
-/// Keeps the newest `?2` runs of the script whose key is `?1` (see [`pruned_runs`]).
+/// Keeps the runs of the script whose key is `?1` that are still going (`?3`) and its
+/// newest `?2` others (see [`pruned_runs`]).
 pub(super) const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_runs!(), ")");
+
+/// Prunes the history of the script whose key is `key` to its last `keep` runs, this run
+/// (`run`) included, after its end: the oldest go first, by their start, but a run still
+/// going stays, and counts among the `keep` (as its log directory does: see
+/// `exec::log::prune`).
+fn prune(
+    tx: &rusqlite::Transaction,
+    key: &str,
+    keep: u64,
+    run: Option<i64>,
+) -> rusqlite::Result<()> {
+    let mut going = super::owner::going_runs(tx, key)?;
+    going.extend(run);
+    let others = keep.saturating_sub(going.len() as u64);
+    let others = i64::try_from(others).unwrap_or(i64::MAX);
+    let going = serde_json::to_string(&going).unwrap_or_else(|_| "[]".into());
+    tx.prepare_cached(PRUNE_PROCS)?
+        .execute(params![key, others, going])?;
+    tx.prepare_cached(PRUNE)?
+        .execute(params![key, others, going])?;
+    Ok(())
+}
 
 /// Prepares the statements of a run's history while the run goes on: the writer commits
 /// them all at once when the store closes, after the last proc, where parsing them (a
@@ -421,16 +448,11 @@ pub(super) fn apply(
                     counts,
                     error
                 ])?;
-                // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
-                // procs of a deleted run go with it (ON DELETE CASCADE).
+                // Runs of other scripts sharing the DB (`--db`) are theirs to prune.
                 if *keep_runs > 0
                     && let Some((script, ..)) = &rec.begun
                 {
-                    let kept = i64::try_from(*keep_runs).unwrap_or(i64::MAX);
-                    tx.prepare_cached(PRUNE_PROCS)?
-                        .execute(params![script.key, kept])?;
-                    tx.prepare_cached(PRUNE)?
-                        .execute(params![script.key, kept])?;
+                    prune(&tx, &script.key, *keep_runs, rec.id)?;
                 }
             }
             Msg::Parallel(n) => {

@@ -1342,6 +1342,64 @@ run("slow");"#,
     );
 }
 
+/// Two runs of a script that overlap, with `keep_runs: 1`: the first is still going when
+/// the second ends, and ends after it. Its row was pruned by the second's end (rows went
+/// by the order they were written, log directories by the order runs started, a run
+/// still going kept), so that the history named the second run, whose directory the
+/// first then pruned. Rows now go as directories do: the history and the log root both
+/// keep the first run, and every log a row names is there.
+#[test]
+fn overlapping_runs_keep_the_same_runs_rows_and_log_directories() {
+    let ws = Ws::new(
+        r#"set_options(#{ keep_runs: 1 });
+proc("first", #{ shell: "echo first" });
+proc("hold", #{ deps: ["first"], shell: "echo holding; if [ -e release ]; then exit 0; fi; touch holding; i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+run("hold");"#,
+    );
+    let db = ws.path("tasks.db");
+    let first = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM proc_runs WHERE name = 'first'");
+    let until = Instant::now() + RUN_TIMEOUT;
+    while !ws.path("holding").exists() {
+        assert!(Instant::now() < until, "the first run never held");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ws.write("release", "");
+    ws.prun(&["main.rhai", "--db", "tasks.db"]).ok();
+    ws.write("go", "");
+    first.finish().ok();
+
+    let conn = rusqlite::Connection::open(&db).expect("open the DB");
+    let runs: Vec<i64> = conn
+        .prepare("SELECT id FROM runs")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("runs");
+    assert_eq!(runs, [1], "the first run, which ended last");
+    let logs: Vec<String> = conn
+        .prepare("SELECT log FROM proc_runs WHERE log IS NOT NULL")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("logs");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    for log in &logs {
+        assert!(Path::new(log).exists(), "{log} is gone");
+    }
+    let dir = Path::new(&logs[0]).parent().expect("its run's directory");
+    let root = dir.parent().expect("the log root");
+    let dirs: Vec<_> = std::fs::read_dir(root)
+        .expect("the log root")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs, [dir.to_path_buf()], "no directory outlives its row");
+    ws.prun(&["log", "main.rhai", "hold"]).ok().says("holding");
+}
+
 /// Two scripts sharing a DB (`--db`), each with a proc named `build`, keep a cached
 /// result each: their rows were keyed by the proc's name alone, so each run replaced the
 /// other script's row and every run ran `build` again. Typed another way, a script is

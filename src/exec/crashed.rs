@@ -17,8 +17,9 @@
 //! it. The next run removes, after ending the groups (a server may still run in one), each
 //! recorded directory that is still the one the crashed run made (see [`remove_left_dir`]).
 //!
-//! And it records the run's procs ([`ProcJournal`]): a `P MILLIS NAME LOG` line when a proc
-//! starts (the time since the Unix epoch, its name and its log's path, each word escaped)
+//! And it records the run's procs ([`ProcJournal`]): a `P MILLIS CYCLE NAME LOG` line when
+//! a proc starts (the time since the Unix epoch in milliseconds, its watch cycle, its name
+//! and its log's path, each word escaped)
 //! and a `p NAME` line when it ends, under an `O START` line naming the prun process
 //! (its start time in `/proc`). The next run hands the procs a crashed run was running
 //! to the task DB ([`CrashedRun`]), which records them as `DIED` rows of that run: a
@@ -189,15 +190,16 @@ pub(crate) struct ProcJournal {
 }
 
 impl ProcJournal {
-    /// Records that proc `name`, logging to `log`, starts now. `held` holds the line back
-    /// until the next write (a command body's, whose group is recorded at once after it,
-    /// in the same write: no write of its own); otherwise it is written at once.
-    pub(crate) fn started(&self, name: &str, log: &Path, held: bool) {
+    /// Records that proc `name`, logging to `log`, starts now, in watch cycle `cycle`.
+    /// `held` holds the line back until the next write (a command body's, whose group is
+    /// recorded at once after it, in the same write: no write of its own); otherwise it is
+    /// written at once.
+    pub(crate) fn started(&self, name: &str, cycle: u32, log: &Path, held: bool) {
         use std::os::unix::ffi::OsStrExt;
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let mut line = format!("P {millis} ");
+        let mut line = format!("P {millis} {cycle} ");
         escape_word(&mut line, name.as_bytes());
         line.push(' ');
         escape_word(&mut line, log.as_os_str().as_bytes());
@@ -786,18 +788,21 @@ const DIED_ERROR: &str = "prun died while it ran (kill -9, the OOM killer, a pow
 fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
     let pid = pid.parse().ok()?;
     let mut start = None;
-    let mut running: Vec<(String, u64, PathBuf)> = Vec::new();
+    let mut running: Vec<(String, u64, u32, PathBuf)> = Vec::new();
     for line in text.lines() {
         let mut words = line.split(' ');
         match words.next() {
             Some("O") => start = words.next().and_then(|w| w.parse().ok()),
             Some("P") => {
                 let millis = words.next().and_then(|w| w.parse().ok());
+                let cycle = words.next().and_then(|w| w.parse().ok());
                 let name = words.next().and_then(unescape_name);
                 let log = words.next().and_then(unescape_path);
-                if let (Some(millis), Some(name), Some(log)) = (millis, name, log) {
+                if let (Some(millis), Some(cycle), Some(name), Some(log)) =
+                    (millis, cycle, name, log)
+                {
                     running.retain(|r| r.0 != name);
-                    running.push((name, millis, log));
+                    running.push((name, millis, cycle, log));
                 }
             }
             Some("p") => {
@@ -813,7 +818,7 @@ fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
     }
     let procs = running
         .into_iter()
-        .map(|(name, millis, log)| {
+        .map(|(name, millis, cycle, log)| {
             let at = std::time::UNIX_EPOCH + Duration::from_millis(millis);
             ProcRecord {
                 name,
@@ -823,6 +828,7 @@ fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
                     .is_ok()
                     .then(|| log.display().to_string()),
                 error: Some(DIED_ERROR.into()),
+                cycle: Some(cycle),
                 ..ProcRecord::default()
             }
         })
@@ -1081,24 +1087,24 @@ mod tests {
 
     #[test]
     fn a_crashed_run_s_procs_are_those_started_and_not_ended() {
-        let mut text = String::from("O 4242\n+ 100 5 sleep 9\nP 1764547200123 ");
+        let mut text = String::from("O 4242\n+ 100 5 sleep 9\nP 1764547200123 0 ");
         escape_word(&mut text, "a b\\c".as_bytes());
         text.push_str(
-            " /l/a\\x20b.log\nP 1764547201000 done /l/done.log\nP 1 again /l/x\np done\n",
+            " /l/a\\x20b.log\nP 1764547201000 0 done /l/done.log\nP 1 0 again /l/x\np done\n",
         );
-        text.push_str("P 1764547202000 again /l/again.log\nP 7 bad\np gone\n");
+        text.push_str("P 1764547202000 3 again /l/again.log\nP 7 0 bad\np gone\n");
         let run = crashed_run("77", &text).expect("a crashed run");
         assert_eq!((run.pid, run.start), (77, Some(4242)));
-        let got: Vec<(&str, Option<&str>)> = run
+        let got: Vec<(&str, Option<&str>, Option<u32>)> = run
             .procs
             .iter()
-            .map(|p| (p.name.as_str(), p.started.as_deref()))
+            .map(|p| (p.name.as_str(), p.started.as_deref(), p.cycle))
             .collect();
         assert_eq!(
             got,
             [
-                ("a b\\c", Some("2025-12-01T00:00:00.123Z")),
-                ("again", Some("2025-12-01T00:00:02.000Z")),
+                ("a b\\c", Some("2025-12-01T00:00:00.123Z"), Some(0)),
+                ("again", Some("2025-12-01T00:00:02.000Z"), Some(3)),
             ]
         );
         assert!(
@@ -1107,7 +1113,7 @@ mod tests {
                 .all(|p| p.state == "DIED" && p.log.is_none())
         );
         assert!(
-            crashed_run("77", "O 1\nP 1 a /l\np a\n").is_none(),
+            crashed_run("77", "O 1\nP 1 0 a /l\np a\n").is_none(),
             "all ended"
         );
     }

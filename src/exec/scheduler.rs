@@ -949,7 +949,7 @@ impl Scheduler {
         let launch = job::command_launch(&job, self.kill_grace());
         if let Some(j) = self.journal.get() {
             // A command body's line goes out with its group's, in one write.
-            j.started(&job.name, &log, launch.is_some());
+            j.started(&job.name, job.cycle, &log, launch.is_some());
         }
         if let Some(mut launch) = launch {
             if job.def.interactive {

@@ -119,7 +119,7 @@ impl Liveness {
     /// for the run's exit status and its procs.
     pub(crate) fn explain(&self) -> String {
         const LOST: &str = "no exit status; the procs it was running are recorded (DIED) \
-                            when the script next runs";
+                            by the script's next run";
         match self {
             Liveness::Running { pid } => format!("its prun (pid {pid}) is still running it"),
             Liveness::Died {

@@ -39,6 +39,14 @@ pub(crate) fn record_died_procs(
     record(&mut conn, pid, start, procs).map_err(sql)
 }
 
+/// A run that may be the crashed one: its id, owner and range of proc rows.
+struct Candidate {
+    id: i64,
+    owner: Option<String>,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
 /// [`record_died_procs`] in one write transaction.
 fn record(
     conn: &mut Connection,
@@ -47,95 +55,100 @@ fn record(
     procs: &[ProcRecord],
 ) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let candidates: Vec<(i64, Option<String>, Option<i64>, Option<i64>)> = tx
+    let candidates: Vec<Candidate> = tx
         .prepare(
             "SELECT id, owner, first_proc, last_proc FROM runs
              WHERE (outcome IS NULL OR outcome = ?1) AND owner IS NOT NULL",
         )?
         .query_map([DIED], |r| {
-            Ok((
-                r.get(0)?,
-                super::lenient::opt_text(r, 1)?,
-                super::lenient::opt_int(r, 2)?,
-                super::lenient::opt_int(r, 3)?,
-            ))
+            Ok(Candidate {
+                id: r.get(0)?,
+                owner: super::lenient::opt_text(r, 1)?,
+                first: super::lenient::opt_int(r, 2)?,
+                last: super::lenient::opt_int(r, 3)?,
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut runs = candidates.into_iter().filter(|(_, owner, ..)| {
-        owner
+    let mut runs = candidates.into_iter().filter(|c| {
+        c.owner
             .as_deref()
             .and_then(|o| serde_json::from_str::<Owner>(o).ok())
             .is_some_and(|o| o.is_process(pid, start))
     });
-    let (Some((run, _, first, last)), None) = (runs.next(), runs.next()) else {
+    let (Some(run), None) = (runs.next(), runs.next()) else {
         return Ok(0);
     };
-    let ended = ended_procs(&tx, run, first, last)?;
-    let mut written = 0;
-    let mut range: Option<(i64, i64)> = None;
-    {
-        let mut insert = tx.prepare_cached(super::writer::RECORD_PROC)?;
-        for p in procs {
+    let ended = ended_procs(&tx, &run)?;
+    let fresh: Vec<&ProcRecord> = procs
+        .iter()
+        .filter(|p| {
             let since = p.started.as_deref().unwrap_or_default();
-            if ended
+            !ended
                 .iter()
                 .any(|(name, end)| *name == p.name && end.as_str() >= since)
-            {
-                continue;
-            }
-            insert.execute(params![
-                run,
-                p.name,
-                p.state,
-                p.started,
-                p.duration,
-                p.exit_code,
-                p.log,
-                p.error,
-                p.ended,
-                p.attempts,
-                p.segments,
-                p.waited,
-                p.place,
-                p.deps,
-                p.proto,
-                p.cycle
-            ])?;
-            let row = tx.last_insert_rowid();
-            range = Some(range.map_or((row, row), |(f, _)| (f, row)));
-            written += 1;
-        }
-    }
-    if let Some((f, l)) = range {
+        })
+        .collect();
+    if let Some((first, last)) = insert(&tx, run.id, &fresh)? {
         tx.execute(
             "UPDATE runs SET first_proc = COALESCE(first_proc, ?2), last_proc = ?3 WHERE id = ?1",
-            params![run, f, l],
+            params![run.id, first, last],
         )?;
     }
     tx.execute(
         "UPDATE runs SET outcome = ?2 WHERE id = ?1 AND outcome IS NULL",
-        params![run, DIED],
+        params![run.id, DIED],
     )?;
     tx.commit()?;
-    Ok(written)
+    Ok(fresh.len())
 }
 
-/// The name and end time of each proc of run `run` that has a row (rows `first` to
-/// `last`, see the schema's version 6).
-fn ended_procs(
+/// Writes `procs` as rows of run `run`; the first and last rows written, if any.
+fn insert(
     tx: &rusqlite::Transaction,
     run: i64,
-    first: Option<i64>,
-    last: Option<i64>,
+    procs: &[&ProcRecord],
+) -> rusqlite::Result<Option<(i64, i64)>> {
+    let mut insert = tx.prepare_cached(super::writer::RECORD_PROC)?;
+    let mut range: Option<(i64, i64)> = None;
+    for p in procs {
+        insert.execute(params![
+            run,
+            p.name,
+            p.state,
+            p.started,
+            p.duration,
+            p.exit_code,
+            p.log,
+            p.error,
+            p.ended,
+            p.attempts,
+            p.segments,
+            p.waited,
+            p.place,
+            p.deps,
+            p.proto,
+            p.cycle
+        ])?;
+        let row = tx.last_insert_rowid();
+        range = Some(range.map_or((row, row), |(first, _)| (first, row)));
+    }
+    Ok(range)
+}
+
+/// The name and end time of each proc of `run` that has a row (in its range of rows, see
+/// the schema's version 6).
+fn ended_procs(
+    tx: &rusqlite::Transaction,
+    run: &Candidate,
 ) -> rusqlite::Result<Vec<(String, String)>> {
-    let (Some(first), Some(last)) = (first, last) else {
+    let (Some(first), Some(last)) = (run.first, run.last) else {
         return Ok(Vec::new());
     };
     tx.prepare(
         "SELECT name, ended FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1
          AND ended IS NOT NULL",
     )?
-    .query_map(params![run, first, last], |r| {
+    .query_map(params![run.id, first, last], |r| {
         Ok((super::lenient::text(r, 0)?, super::lenient::text(r, 1)?))
     })?
     .collect()

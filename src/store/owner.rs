@@ -158,10 +158,9 @@ pub(super) const DIED: &str = "died";
 /// the run gets ready (see `writer::warm`): a run that dies later is found by a later
 /// writer, and a prun proved gone never records an end after.
 pub(super) fn dead_runs(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<i64>> {
+    // Once per connection: not kept among its cached statements.
     let unended: Vec<(i64, Option<String>, String)> = conn
-        .prepare_cached(
-            "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND owner IS NOT NULL",
-        )?
+        .prepare("SELECT id, owner, started FROM runs WHERE outcome IS NULL AND owner IS NOT NULL")?
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -189,14 +188,17 @@ pub(super) fn dead_runs(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<i64
     Ok(dead.map(|(id, ..)| id).collect())
 }
 
+/// The runs of the script whose key is `?1` without a recorded end (see [`going_runs`]),
+/// prepared with a run's other statements while it goes on (see `writer::warm`).
+pub(super) const UNENDED_OF_SCRIPT: &str =
+    "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND script_key IN (?1, '')";
+
 /// The runs of the script whose key is `key` (and of an unknown script, see
 /// `writer::pruned_runs`) without a recorded end whose prun is running them: pruning
 /// keeps them. One whose prun died or cannot be told is not kept for that.
 pub(super) fn going_runs(tx: &rusqlite::Transaction, key: &str) -> rusqlite::Result<Vec<i64>> {
     let unended: Vec<(i64, Option<String>, String)> = tx
-        .prepare_cached(
-            "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND script_key IN (?1, '')",
-        )?
+        .prepare_cached(UNENDED_OF_SCRIPT)?
         .query_map([key], |r| {
             Ok((
                 r.get(0)?,

@@ -282,6 +282,7 @@ pub(super) fn warm(conn: &Connection) -> Vec<i64> {
         END_RUN,
         PRUNE_PROCS,
         PRUNE,
+        super::owner::UNENDED_OF_SCRIPT,
     ] {
         // A statement that does not prepare fails again, with its error, when it is used.
         let _ = conn.prepare_cached(sql);

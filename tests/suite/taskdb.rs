@@ -1326,6 +1326,30 @@ run("slow");"#,
     );
 }
 
+/// A run killed while its first and only proc runs (a cron job's one long command, killed
+/// by the OOM killer) had no row at all: a run's row was begun by its first proc's end. It
+/// is begun as its first proc starts, so the history shows the run `died` and, once the
+/// script runs again, that proc `DIED`.
+#[test]
+fn a_run_killed_in_its_first_proc_is_in_the_history_with_that_proc_died() {
+    let ws = Ws::new(
+        r#"proc("backup", #{ shell: "if [ ! -e quick ]; then echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("backup");"#,
+    );
+    let db = ws.path("tasks.db");
+    let running = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM runs");
+    running.kill_when_running(&ws, "job.pid");
+    ws.prun(&["history", "main.rhai", "--db", "tasks.db"])
+        .ok()
+        .says("run 1 died: its prun (pid ");
+    ws.write("quick", "");
+    ws.prun(&["main.rhai", "--db", "tasks.db"]).ok();
+    ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "1"])
+        .ok()
+        .says("\n  backup  DIED  started at ");
+}
+
 /// Two runs of a script that overlap, with `keep_runs: 1`: the first is still going when
 /// the second ends, and ends after it. Its row was pruned by the second's end (rows went
 /// by the order they were written, log directories by the order runs started, a run

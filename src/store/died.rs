@@ -11,6 +11,9 @@ use super::db::{ProcRecord, connect, prepare};
 use super::owner::{DIED, Owner};
 use super::{StoreError, schema};
 
+/// How long [`record_died_procs`] waits for another process's lock on the DB.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Records `procs` (rows of state `DIED`) as procs of the run of the task DB at `path`
 /// whose prun was the process `pid` of this boot and PID namespace, started at `start`
 /// (field 22 of its `/proc` stat, when known), and records that run `died` if it is not
@@ -33,6 +36,9 @@ pub(crate) fn record_died_procs(
     };
     prepare(path)?;
     let mut conn = connect(path).map_err(sql)?;
+    // The run waits for this before it starts: not for as long as its writer would wait
+    // for another process's lock.
+    conn.busy_timeout(LOCK_PATIENCE).map_err(sql)?;
     if schema::migrate(&mut conn).map_err(sql)? > schema::VERSION {
         return Ok(0);
     }

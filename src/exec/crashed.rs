@@ -195,26 +195,29 @@ impl ProcJournal {
     /// recorded at once after it, in the same write: no write of its own); otherwise it is
     /// written at once.
     pub(crate) fn started(&self, name: &str, cycle: u32, log: &Path, held: bool) {
+        use std::fmt::Write as _;
         use std::os::unix::ffi::OsStrExt;
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let mut line = format!("P {millis} {cycle} ");
+        let log = log.as_os_str().as_bytes();
+        let mut line = String::with_capacity(32 + name.len() + log.len());
+        let _ = write!(line, "P {millis} {cycle} ");
         escape_word(&mut line, name.as_bytes());
         line.push(' ');
-        escape_word(&mut line, log.as_os_str().as_bytes());
+        escape_word(&mut line, log);
         line.push('\n');
         let mut journals = journals();
         let Some((_, w)) = journals.iter_mut().find(|(id, _)| *id == self.id) else {
             return;
         };
-        w.procs.insert(name.to_string(), line.clone());
         if held {
             w.lines += 1;
             w.gone.push_str(&line);
         } else {
             w.append(&line);
         }
+        w.procs.insert(name.to_string(), line);
     }
 
     /// Records that proc `name` ended (or one attempt of it did); the line waits for the
@@ -535,6 +538,13 @@ fn escape_path(path: &Path) -> String {
 /// `\x20`.
 fn escape_word(out: &mut String, bytes: &[u8]) {
     use std::fmt::Write as _;
+    // Most names and paths have nothing to escape: copied whole.
+    if let Ok(plain) = std::str::from_utf8(bytes)
+        && !plain.bytes().any(|b| b == b'\\' || !b.is_ascii_graphic())
+    {
+        out.push_str(plain);
+        return;
+    }
     for &b in bytes {
         match b {
             b'\\' => out.push_str("\\\\"),

@@ -214,19 +214,26 @@ const MARK_PROCS: &str =
 /// for a run that was deleted meanwhile (pruned by another run at once).
 const DROP_PROCS: &str = "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
 
-/// The ids of the runs that [`PRUNE`] deletes: the runs of the script whose key is `?1`
-/// (runs of an unknown script, recorded before scripts had keys, count as its runs too)
-/// but those still going (`?3`, a JSON array of ids: the pruning run's own and those
-/// [`super::owner::going_runs`] finds), newest first by their start, past the `?2` kept.
-/// In the order of their start, as their log directories are pruned (named by it), and
-/// with those still going kept and counted, as their directories are (held): so a run
-/// that outlasted later ones keeps its row as it keeps its directory, and the rows and
-/// the directories are of the same runs.
+/// The newest run [`PRUNE`] deletes, as `(started, id)`: of the runs of the script whose
+/// key is `?1` (runs of an unknown script, recorded before scripts had keys, count as its
+/// runs too) but those still going (`?3`, a JSON array of ids: the pruning run's own and
+/// those [`super::owner::going_runs`] finds), newest first by their start, the first past
+/// the `?2` kept. In the order of their start, as their log directories are pruned (named
+/// by it), and with those still going kept and counted, as their directories are (held):
+/// so a run that outlasted later ones keeps its row as it keeps its directory, and the
+/// rows and the directories are of the same runs. Found once: sorting the runs twice,
+/// for the procs and for the runs, cost each run's end twice as much.
+const PRUNE_FROM: &str = "SELECT started, id FROM runs WHERE script_key IN (?1, '')
+    AND id NOT IN (SELECT value FROM json_each(?3))
+    ORDER BY started DESC, id DESC LIMIT 1 OFFSET ?2";
+
+/// The ids of the runs that [`PRUNE`] deletes: those of the script whose key is `?1` but
+/// the ones still going (`?2`), from the one [`PRUNE_FROM`] found (`?3`, `?4`) down.
 macro_rules! pruned_runs {
     () => {
         "SELECT id FROM runs WHERE script_key IN (?1, '')
-            AND id NOT IN (SELECT value FROM json_each(?3))
-            ORDER BY started DESC, id DESC LIMIT -1 OFFSET ?2"
+            AND id NOT IN (SELECT value FROM json_each(?2))
+            AND (started, id) <= (?3, ?4)"
     };
 }
 
@@ -239,8 +246,7 @@ pub(super) const PRUNE_PROCS: &str = concat!(
     "))"
 );
 
-/// Keeps the runs of the script whose key is `?1` that are still going (`?3`) and its
-/// newest `?2` others (see [`pruned_runs`]).
+/// Deletes the runs [`PRUNE_FROM`] starts from (see [`pruned_runs`]).
 pub(super) const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_runs!(), ")");
 
 /// Prunes the history of the script whose key is `key` to its last `keep` runs, this run
@@ -253,15 +259,23 @@ fn prune(
     keep: u64,
     run: Option<i64>,
 ) -> rusqlite::Result<()> {
+    use rusqlite::OptionalExtension;
     let mut going = super::owner::going_runs(tx, key)?;
     going.extend(run);
     let others = keep.saturating_sub(going.len() as u64);
     let others = i64::try_from(others).unwrap_or(i64::MAX);
     let going = serde_json::to_string(&going).unwrap_or_else(|_| "[]".into());
+    let from: Option<(rusqlite::types::Value, i64)> = tx
+        .prepare_cached(PRUNE_FROM)?
+        .query_row(params![key, others, going], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((started, id)) = from else {
+        return Ok(());
+    };
     tx.prepare_cached(PRUNE_PROCS)?
-        .execute(params![key, others, going])?;
+        .execute(params![key, going, started, id])?;
     tx.prepare_cached(PRUNE)?
-        .execute(params![key, others, going])?;
+        .execute(params![key, going, started, id])?;
     Ok(())
 }
 
@@ -280,6 +294,7 @@ pub(super) fn warm(conn: &Connection) -> Vec<i64> {
         RECORD_PROC,
         MARK_PROCS,
         END_RUN,
+        PRUNE_FROM,
         PRUNE_PROCS,
         PRUNE,
         super::owner::UNENDED_OF_SCRIPT,

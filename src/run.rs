@@ -302,9 +302,11 @@ fn warn_inert_when_scheduled(sched: &Scheduler, reporter: &dyn Reporter) {
 /// process groups. A journal that cannot be made only costs that protection: the run goes
 /// on with a warning.
 /// `state_dir` is the script's private state directory: the journals there name process
-/// groups that the next run kills, so nobody else may write them.
+/// groups that the next run kills, so nobody else may write them. The procs a crashed run
+/// was running are recorded in the task DB at `db`, as `DIED` rows of that run.
 fn end_orphans_and_journal(
     state_dir: &Path,
+    db: Option<&Path>,
     reporter: &dyn Reporter,
 ) -> Option<crate::exec::crashed::Journal> {
     let dir = state_dir.join("groups");
@@ -314,7 +316,18 @@ fn end_orphans_and_journal(
         ));
         return None;
     }
-    crate::exec::crashed::end_orphans(&dir, KILL_GRACE, &mut |w| reporter.warning(&w));
+    let crashed =
+        crate::exec::crashed::end_orphans(&dir, KILL_GRACE, &mut |w| reporter.warning(&w));
+    if let Some(db) = db {
+        for run in &crashed {
+            if let Err(e) = crate::store::record_died_procs(db, run.pid, run.start, &run.procs) {
+                reporter.warning(&format!(
+                    "{e} (the procs a crashed run (prun pid {}) was running are not recorded)",
+                    run.pid
+                ));
+            }
+        }
+    }
     match crate::exec::crashed::Journal::start(&dir) {
         Ok(j) => Some(j),
         Err(e) => {
@@ -446,13 +459,15 @@ pub(crate) fn execute(
     };
     // A dry run reads an existing DB (to tell what is up to date) and writes nothing.
     // An existing DB is opened from here on, while the run gets ready.
-    let cache_opener = db_path_of(settings, &state_dir)
+    let db_path = db_path_of(settings, &state_dir);
+    let cache_opener = db_path
+        .clone()
         .filter(|p| inspect.is_none() && (p.exists() || !dry_run))
         .map(|path| open_cache(&reporter, &db, path));
     let journal = if dry_run {
         None
     } else {
-        end_orphans_and_journal(&state_dir, &*reporter)
+        end_orphans_and_journal(&state_dir, db_path.as_deref(), &*reporter)
     };
     crate::exec::unix::raise_fd_limit();
     let started = Instant::now();
@@ -483,6 +498,9 @@ pub(crate) fn execute(
         local.clone(),
         settings.policy.clone(),
     );
+    if let Some(j) = &journal {
+        sched.set_journal(j.procs());
+    }
     sched.with(|c| {
         c.set_state_dir(state_dir.clone());
         c.set_report(call.cli.report.clone());

@@ -414,6 +414,15 @@ impl Cache {
         !self.unrepeatable.is_empty() && self.unrepeatable.remove(&id)
     }
 
+    /// Starts the run's history row now (once), before any proc ends: a run killed while
+    /// its first proc runs is then in the history, that proc recorded `DIED` by the next
+    /// run (see [`crate::store::record_died_procs`]). Nothing for a `--dry-run`.
+    pub(crate) fn begin(&mut self) {
+        if !self.read_only {
+            self.begin_run();
+        }
+    }
+
     /// Starts the run's history row, once.
     fn begin_run(&mut self) {
         if !self.begun {

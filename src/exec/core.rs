@@ -1098,6 +1098,9 @@ impl Core {
         if r.started_at.is_none() {
             r.started_at = WallTime::of(std::time::SystemTime::now());
         }
+        if let Some(cache) = self.cache.as_mut() {
+            cache.begin();
+        }
         let live = r.live();
         // A retry's wait is between its attempts, inside its duration: not counted again.
         if let Some(ready) = ready

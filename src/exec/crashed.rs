@@ -16,6 +16,14 @@
 //! `D DEV:INO PATH` line when one is made and a `d DEV:INO` line when its cleanup removed
 //! it. The next run removes, after ending the groups (a server may still run in one), each
 //! recorded directory that is still the one the crashed run made (see [`remove_left_dir`]).
+//!
+//! And it records the run's procs ([`ProcJournal`]): a `P MILLIS CYCLE NAME LOG` line when
+//! a proc starts (the time since the Unix epoch in milliseconds, its watch cycle, its name
+//! and its log's path, each word escaped)
+//! and a `p NAME` line when it ends, under an `O START` line naming the prun process
+//! (its start time in `/proc`). The next run hands the procs a crashed run was running
+//! to the task DB ([`CrashedRun`]), which records them as `DIED` rows of that run: a
+//! proc's history row is otherwise written only when it ends.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use super::unix;
 use crate::procfs::start_time;
+use crate::store::ProcRecord;
 
 /// The journals of the runs in this process, by their ids. Every group started is
 /// recorded in each of them: the groups of a process all die with it, and every journal a
@@ -46,7 +55,11 @@ const COMMAND_CHARS: usize = 200;
 
 struct Writer {
     file: File,
+    /// The `O` line that names the run's prun, first in the file.
+    head: String,
     live: HashMap<i32, String>,
+    /// The `P` lines of the procs of this journal's run that are running, by name.
+    procs: HashMap<String, String>,
     /// The `D` lines of the temporary directories not removed yet.
     dirs: HashMap<DirKey, String>,
     lines: usize,
@@ -59,7 +72,7 @@ impl Writer {
     /// Appends a `+` (or `D`) line, after the `-` lines held back.
     fn append(&mut self, line: &str) {
         self.lines += 1;
-        if self.lines > 2 * (self.live.len() + self.dirs.len()) + COMPACT_SLACK {
+        if self.lines > 2 * self.kept_lines() + COMPACT_SLACK {
             self.compact();
         } else if self.gone.is_empty() {
             let _ = self.file.write_all(line.as_bytes());
@@ -88,16 +101,21 @@ impl Writer {
         }
     }
 
+    /// How many lines a compacted journal holds.
+    fn kept_lines(&self) -> usize {
+        1 + self.live.len() + self.dirs.len() + self.procs.len()
+    }
+
     /// Rewrites the journal with the live groups only (the file is opened for appending,
     /// so writes after the truncation start at its beginning).
     fn compact(&mut self) {
-        let text: String = self
-            .live
-            .values()
+        let text: String = std::iter::once(&self.head)
+            .chain(self.live.values())
             .chain(self.dirs.values())
+            .chain(self.procs.values())
             .map(String::as_str)
             .collect();
-        self.lines = self.live.len() + self.dirs.len();
+        self.lines = self.kept_lines();
         self.gone.clear();
         if self.file.set_len(0).is_ok() {
             let _ = self.file.write_all(text.as_bytes());
@@ -136,16 +154,85 @@ impl Journal {
             .open(&hidden)?;
         file.lock()?;
         file.set_len(0)?;
+        let head = format!(
+            "O {}\n",
+            i32::try_from(pid)
+                .ok()
+                .and_then(start_time)
+                .map_or_else(String::new, |s| s.to_string())
+        );
+        (&file).write_all(head.as_bytes())?;
         fs::rename(&hidden, &path)?;
         let writer = Writer {
             file,
+            head,
             live: HashMap::new(),
+            procs: HashMap::new(),
             dirs: HashMap::new(),
-            lines: 0,
+            lines: 1,
             gone: String::new(),
         };
         journals().push((id, writer));
         Ok(Journal { path, id })
+    }
+
+    /// What records this run's procs in its journal.
+    pub(crate) fn procs(&self) -> ProcJournal {
+        ProcJournal { id: self.id }
+    }
+}
+
+/// Records a run's procs in its journal (not in the other journals of the process: the
+/// next run records them as its run's, see [`CrashedRun`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcJournal {
+    id: u64,
+}
+
+impl ProcJournal {
+    /// Records that proc `name`, logging to `log`, starts now, in watch cycle `cycle`.
+    /// `held` holds the line back until the next write (a command body's, whose group is
+    /// recorded at once after it, in the same write: no write of its own); otherwise it is
+    /// written at once.
+    pub(crate) fn started(&self, name: &str, cycle: u32, log: &Path, held: bool) {
+        use std::fmt::Write as _;
+        use std::os::unix::ffi::OsStrExt;
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let log = log.as_os_str().as_bytes();
+        let mut line = String::with_capacity(32 + name.len() + log.len());
+        let _ = write!(line, "P {millis} {cycle} ");
+        escape_word(&mut line, name.as_bytes());
+        line.push(' ');
+        escape_word(&mut line, log);
+        line.push('\n');
+        let mut journals = journals();
+        let Some((_, w)) = journals.iter_mut().find(|(id, _)| *id == self.id) else {
+            return;
+        };
+        if held {
+            w.lines += 1;
+            w.gone.push_str(&line);
+        } else {
+            w.append(&line);
+        }
+        w.procs.insert(name.to_string(), line);
+    }
+
+    /// Records that proc `name` ended (or one attempt of it did); the line waits for the
+    /// next write, as a group's end does (see [`ended`]).
+    pub(crate) fn ended(&self, name: &str) {
+        let mut journals = journals();
+        let Some((_, w)) = journals.iter_mut().find(|(id, _)| *id == self.id) else {
+            return;
+        };
+        if w.procs.remove(name).is_some() {
+            w.lines += 1;
+            w.gone.push_str("p ");
+            escape_word(&mut w.gone, name.as_bytes());
+            w.gone.push('\n');
+        }
     }
 }
 
@@ -447,7 +534,30 @@ fn escape_path(path: &Path) -> String {
     text
 }
 
-/// The path [`escape_path`] wrote, or `None` when the text is not one it writes.
+/// Appends `bytes` to `out` as one word: as [`escape_path`] writes them, a space too as
+/// `\x20`.
+fn escape_word(out: &mut String, bytes: &[u8]) {
+    use std::fmt::Write as _;
+    // Most names and paths have nothing to escape: copied whole.
+    if let Ok(plain) = std::str::from_utf8(bytes)
+        && !plain.bytes().any(|b| b == b'\\' || !b.is_ascii_graphic())
+    {
+        out.push_str(plain);
+        return;
+    }
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'!'..=b'~' => out.push(char::from(b)),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+}
+
+/// The path [`escape_path`] (or [`escape_word`]) wrote, or `None` when the text is not
+/// one it writes.
 fn unescape_path(text: &str) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
     let bytes = text.as_bytes();
@@ -589,9 +699,16 @@ struct Taken {
 /// recorded, and only then removes the journals. Each crashed run that left groups is
 /// warned of before they are ended, naming them; what then differs (a group that needed
 /// SIGKILL or outlived it) and each directory removed or refused is warned of after.
-pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(String)) {
+///
+/// Returns the crashed runs that were running procs, for the task DB to record them.
+pub(crate) fn end_orphans(
+    dir: &Path,
+    grace: Duration,
+    warn: &mut dyn FnMut(String),
+) -> Vec<CrashedRun> {
+    let mut crashed = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return crashed;
     };
     let mut orphans: Vec<Recorded> = Vec::new();
     let mut taken: Vec<Taken> = Vec::new();
@@ -610,6 +727,9 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(Stri
             continue;
         }
         let text = fs::read_to_string(&path).unwrap_or_default();
+        if let Some(run) = crashed_run(&pid, &text) {
+            crashed.push(run);
+        }
         let (groups, dirs) = parse(&text);
         let left: Vec<Recorded> = groups.into_iter().filter(still_there).collect();
         if left.is_empty() && dirs.is_empty() {
@@ -655,6 +775,80 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(Stri
         }
         let _ = fs::remove_file(&t.path);
     }
+    crashed
+}
+
+/// A run that crashed, as its journal tells it: its prun, and the procs it was running
+/// (the `DIED` rows its history gets: see the module's comment).
+#[derive(Debug)]
+pub(crate) struct CrashedRun {
+    /// The prun process's pid.
+    pub pid: i32,
+    /// Its start time in `/proc` (field 22 of its `stat`), when the journal tells it.
+    pub start: Option<u64>,
+    pub procs: Vec<ProcRecord>,
+}
+
+/// What a proc running when its prun died gets as its error.
+const DIED_ERROR: &str = "prun died while it ran (kill -9, the OOM killer, a power loss): \
+                          its end and exit status are not known";
+
+/// The crashed run whose journal, of prun pid `pid`, holds `text`; `None` when it was
+/// running no proc.
+fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
+    let pid = pid.parse().ok()?;
+    let mut start = None;
+    let mut running: Vec<(String, u64, u32, PathBuf)> = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split(' ');
+        match words.next() {
+            Some("O") => start = words.next().and_then(|w| w.parse().ok()),
+            Some("P") => {
+                let millis = words.next().and_then(|w| w.parse().ok());
+                let cycle = words.next().and_then(|w| w.parse().ok());
+                let name = words.next().and_then(unescape_name);
+                let log = words.next().and_then(unescape_path);
+                if let (Some(millis), Some(cycle), Some(name), Some(log)) =
+                    (millis, cycle, name, log)
+                {
+                    running.retain(|r| r.0 != name);
+                    running.push((name, millis, cycle, log));
+                }
+            }
+            Some("p") => {
+                if let Some(name) = words.next().and_then(unescape_name) {
+                    running.retain(|r| r.0 != name);
+                }
+            }
+            _ => {}
+        }
+    }
+    if running.is_empty() {
+        return None;
+    }
+    let procs = running
+        .into_iter()
+        .map(|(name, millis, cycle, log)| {
+            let at = std::time::UNIX_EPOCH + Duration::from_millis(millis);
+            ProcRecord {
+                name,
+                state: "DIED".into(),
+                started: Some(humantime::format_rfc3339_millis(at).to_string()),
+                log: fs::symlink_metadata(&log)
+                    .is_ok()
+                    .then(|| log.display().to_string()),
+                error: Some(DIED_ERROR.into()),
+                cycle: Some(cycle),
+                ..ProcRecord::default()
+            }
+        })
+        .collect();
+    Some(CrashedRun { pid, start, procs })
+}
+
+/// A proc's name as [`escape_word`] wrote it.
+fn unescape_name(word: &str) -> Option<String> {
+    unescape_path(word)?.into_os_string().into_string().ok()
 }
 
 /// The groups as a warning names them.
@@ -876,7 +1070,9 @@ mod tests {
             .expect("journal file");
         let mut w = Writer {
             file,
+            head: String::new(),
             live: HashMap::new(),
+            procs: HashMap::new(),
             dirs: HashMap::new(),
             lines: 0,
             gone: String::new(),
@@ -897,6 +1093,39 @@ mod tests {
         w.write_gone();
         assert_eq!(read(), "+ 100 5 true\n- 100\n+ 200 5 true\n- 200\n");
         assert!(parse(&read()).0.is_empty(), "nothing left running");
+    }
+
+    #[test]
+    fn a_crashed_run_s_procs_are_those_started_and_not_ended() {
+        let mut text = String::from("O 4242\n+ 100 5 sleep 9\nP 1764547200123 0 ");
+        escape_word(&mut text, "a b\\c".as_bytes());
+        text.push_str(
+            " /l/a\\x20b.log\nP 1764547201000 0 done /l/done.log\nP 1 0 again /l/x\np done\n",
+        );
+        text.push_str("P 1764547202000 3 again /l/again.log\nP 7 0 bad\np gone\n");
+        let run = crashed_run("77", &text).expect("a crashed run");
+        assert_eq!((run.pid, run.start), (77, Some(4242)));
+        let got: Vec<(&str, Option<&str>, Option<u32>)> = run
+            .procs
+            .iter()
+            .map(|p| (p.name.as_str(), p.started.as_deref(), p.cycle))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a b\\c", Some("2025-12-01T00:00:00.123Z"), Some(0)),
+                ("again", Some("2025-12-01T00:00:02.000Z"), Some(3)),
+            ]
+        );
+        assert!(
+            run.procs
+                .iter()
+                .all(|p| p.state == "DIED" && p.log.is_none())
+        );
+        assert!(
+            crashed_run("77", "O 1\nP 1 0 a /l\np a\n").is_none(),
+            "all ended"
+        );
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub(crate) struct Scheduler {
     /// Closure procs whose `timeout` elapsed while their closure still runs: the commands
     /// it ran were ended by their proc, not by an abort of the run.
     timed_out: Mutex<HashSet<ProcId>>,
+    /// Where the run's procs are recorded as they start and end, for the history of a
+    /// crash (see [`super::crashed::ProcJournal`]); none in a dry run.
+    journal: OnceLock<super::crashed::ProcJournal>,
 }
 
 impl Scheduler {
@@ -237,6 +240,7 @@ impl Scheduler {
             refused_a_proc: AtomicBool::new(false),
             over_proc_limit: OnceLock::new(),
             timed_out: Mutex::new(HashSet::new()),
+            journal: OnceLock::new(),
         });
         // Ctrl-C at an interactive command reached its group only: the run is interrupted
         // before the command's end is reported, so nothing else starts meanwhile.
@@ -249,6 +253,19 @@ impl Scheduler {
             }
         });
         sched
+    }
+
+    /// Records the run's procs in its crash journal from now on (once, before anything
+    /// is scheduled).
+    pub(crate) fn set_journal(&self, journal: super::crashed::ProcJournal) {
+        let _ = self.journal.set(journal);
+    }
+
+    /// Records in the crash journal that an attempt of proc `name` ended.
+    fn journal_ended(&self, name: &str) {
+        if let Some(j) = self.journal.get() {
+            j.ended(name);
+        }
     }
 
     /// Installs the closure runner (once, before anything is scheduled).
@@ -935,7 +952,12 @@ impl Scheduler {
         if !job.def.interactive && self.output_of(&job.def) == OutputMode::Grouped {
             lock(&self.grouped).insert(job.name.clone());
         }
-        if let Some(mut launch) = job::command_launch(&job, self.kill_grace()) {
+        let launch = job::command_launch(&job, self.kill_grace());
+        if let Some(j) = self.journal.get() {
+            // A command body's line goes out with its group's, in one write.
+            j.started(&job.name, job.cycle, &log, launch.is_some());
+        }
+        if let Some(mut launch) = launch {
             if job.def.interactive {
                 launch.stdin = Input::Inherit;
                 launch.stdout = Sink::Inherit;
@@ -957,6 +979,7 @@ impl Scheduler {
                 let log = kept.then_some(log);
                 if job.def.outputs.is_empty() || !matches!(outcome, Outcome::Success(_)) {
                     STARTED_COMMAND.with(|s| s.set(false));
+                    me.journal_ended(&job.name);
                     me.with(|c| c.complete(id, outcome, log));
                     // The journal's record that this job's group is gone goes out with
                     // the start of a command body this end let start (or with that
@@ -978,6 +1001,7 @@ impl Scheduler {
                             None,
                         ),
                     };
+                    me.journal_ended(&job.name);
                     Pool::finishing(|| me.finish(id, outcome, log, outputs));
                     super::crashed::write_gone();
                 });
@@ -1005,6 +1029,7 @@ impl Scheduler {
                 error: "no closure runner is installed".into(),
                 exit_code: None,
             };
+            self.journal_ended(&job.name);
             self.finish(job.id, outcome, log.exists().then_some(log), None);
             return;
         };
@@ -1016,6 +1041,7 @@ impl Scheduler {
                         Err(payload) => {
                             cancel.cancel();
                             let log = log.exists().then_some(log);
+                            me.journal_ended(&job.name);
                             me.body_panicked(job.id, internal::message_of(&*payload), log);
                             return;
                         }
@@ -1038,7 +1064,9 @@ impl Scheduler {
             }
             let (outcome, outputs) = checked(&job, outcome);
             let log = log.exists().then_some(log);
+            me.journal_ended(&job.name);
             Pool::finishing(|| me.finish(job.id, outcome, log, outputs));
+            super::crashed::write_gone();
         });
     }
 

@@ -613,7 +613,7 @@ details.family > .row .label { padding-left: 1.5em; }
 g.bar, g.mini { cursor: pointer; }
 rect { vector-effect: non-scaling-stroke; }
 .seg { fill: #43a047; }
-.failed .seg, .interrupted .seg { fill: #e53935; }
+.failed .seg, .interrupted .seg, .died .seg { fill: #e53935; }
 .skipped .seg { fill: #b0bec5; }
 .failed-dep .seg { fill: #eceff1; stroke: #e53935; stroke-width: 1; }
 .seg.retried { fill: #fb8c00; }

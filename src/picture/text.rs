@@ -27,6 +27,30 @@ pub(crate) fn stopped_by(error: &str) -> String {
     format!("error: {}", error.trim_end().replace('\n', "\n  "))
 }
 
+/// The procs its prun was running when it died (rows `DIED`, recorded by the next run of
+/// the script): when each started, and its log.
+fn died_procs(out: &mut String, t: &Timeline) {
+    let died: Vec<_> = t.procs.iter().filter(|b| b.state == "DIED").collect();
+    if died.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nrunning when its prun died (their end is not known):"
+    );
+    let width = name_width(died.iter().map(|b| b.name.as_str()));
+    for b in died {
+        let started = b
+            .start
+            .map_or("-".to_string(), |s| format!("started at {}", secs(s)));
+        let log = b
+            .log
+            .as_deref()
+            .map_or(String::new(), |l| format!(", log {l}"));
+        let _ = writeln!(out, "  {}  DIED  {started}{log}", padded(&b.name, width));
+    }
+}
+
 /// The text report's lines, as recorded.
 fn lines(t: &Timeline, path: &CriticalPath) -> String {
     let mut out = String::new();
@@ -56,6 +80,7 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
     if let Some(error) = &t.error {
         let _ = writeln!(out, "{}", stopped_by(error));
     }
+    died_procs(&mut out, t);
     if t.procs.is_empty() {
         let _ = writeln!(out, "\nno proc ran: no critical path");
         return out;

@@ -119,6 +119,7 @@ impl Timeline {
             })
             .collect();
         let last = procs.iter().filter_map(|b| b.end).fold(0.0, f64::max);
+        let procs = procs.into_iter().map(|b| died_until(b, last)).collect();
         Timeline {
             id: row.id,
             script: row.script,
@@ -237,6 +238,23 @@ const CLOCK_SLACK: f64 = 0.05;
 /// was set back or forward while it ran (NTP, a resumed laptop): its end is then its
 /// start plus its duration, and its attempts are kept within that span, the last one
 /// ending with it.
+/// A proc its prun was running when it died (`DIED`, its end not known): drawn from its
+/// start to `last`, the last end recorded in the run, the least it ran.
+fn died_until(mut b: Bar, last: f64) -> Bar {
+    if b.state == "DIED"
+        && b.segments.is_empty()
+        && let Some(start) = b.start
+    {
+        b.segments.push(Segment {
+            start,
+            end: last.max(start),
+            place: b.place.clone().unwrap_or_default(),
+            error: b.error.clone(),
+        });
+    }
+    b
+}
+
 fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
     let start = p.started.as_deref().and_then(time).map(|t| t - origin);
     let recorded_end = p.ended.as_deref().and_then(time).map(|t| t - origin);

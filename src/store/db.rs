@@ -15,7 +15,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::StoreError;
 use super::schema;
-use super::writer::{Msg, warm, writer};
+use super::writer::{Msg, writer};
 
 /// A cached result: the result as JSON, the fingerprint it was computed from, and a stamp
 /// that changes whenever the proc really runs (dependents record their dependencies'
@@ -181,7 +181,7 @@ pub(super) fn is_corrupt(e: &rusqlite::Error) -> bool {
 /// of the DB file), and every one of them checked by [`crate::paths`]: not a symbolic
 /// link, owned by the user, writable by no one else; readable by others only when the
 /// user made the DB so (`chmod a+r`: see [`crate::paths::Readers`]).
-fn prepare(path: &Path) -> Result<(), StoreError> {
+pub(super) fn prepare(path: &Path) -> Result<(), StoreError> {
     use crate::paths::Readers;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
@@ -455,7 +455,6 @@ impl Store {
                 match connect_and_load(&wpath, &warn) {
                     Ok((conn, initial)) => {
                         opened.fill(Ok(initial));
-                        warm(&conn);
                         writer(conn, rx, &wpath, &warn, &patience);
                     }
                     Err(e) => opened.fill(Err(e)),
@@ -1264,14 +1263,56 @@ mod tests {
         };
         assert_eq!(names(1), ["a1", "a2"]);
         assert_eq!(names(2), ["b1", "b2", "b3"]);
-        // The second ends keeping one run of the script: the first goes, with its procs.
+        // The second ends keeping one run of the script: the first, still going (its
+        // prun, this process, runs), stays and counts, as its log directory does.
         commit(&mut conn, &mut two, vec![end(1)]);
-        assert!(names(1).is_empty());
-        assert_eq!(names(2), ["b1", "b2", "b3"]);
+        assert_eq!(names(1), ["a1", "a2"]);
+        // The first ends keeping one: the second, ended, goes with its procs.
+        commit(&mut conn, &mut one, vec![end(1)]);
+        assert!(names(2).is_empty());
+        assert_eq!(names(1), ["a1", "a2"]);
         let left: i64 = conn
             .query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(left, 3, "the pruned run's procs are deleted, no other");
+        assert_eq!(left, 2, "the pruned run's procs are deleted, no other");
+    }
+
+    /// Runs are pruned in the order they started, as their log directories are (named by
+    /// it), not in the order their rows were written: a run that started first and wrote
+    /// its row last (its first proc ended after another run's) goes first.
+    #[test]
+    fn runs_are_pruned_in_the_order_they_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, ..) = load(&dir.path().join("t.db")).unwrap();
+        let started = |at: &str| Msg::BeginRun {
+            script: script("s.rhai"),
+            args: "[]".into(),
+            started: at.into(),
+        };
+        let (mut late, mut early, mut last) = Default::default();
+        commit(
+            &mut conn,
+            &mut late,
+            vec![started("2026-01-01T00:00:02.000Z"), end(0)],
+        );
+        commit(
+            &mut conn,
+            &mut early,
+            vec![started("2026-01-01T00:00:01.000Z"), end(0)],
+        );
+        commit(
+            &mut conn,
+            &mut last,
+            vec![started("2026-01-01T00:00:03.000Z"), end(2)],
+        );
+        let ids: Vec<i64> = conn
+            .prepare("SELECT id FROM runs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, [1, 3], "the run that started first, row 2, went");
     }
 
     /// Runs of two scripts (`a`, `b`) and of no known script (key `''`), written in
@@ -1420,6 +1461,12 @@ mod tests {
         let (mut conn, ..) = load(&dir.path().join("t.db")).unwrap();
         let (mut one, mut two) = (Recording::default(), Recording::default());
         commit(&mut conn, &mut one, vec![begin("s.rhai"), proc("a1")]);
+        // Run on another machine sharing the DB: whether it still goes cannot be told.
+        conn.execute(
+            "UPDATE runs SET owner = json_set(owner, '$.host', 'far', '$.boot', 'other')",
+            [],
+        )
+        .unwrap();
         commit(&mut conn, &mut two, vec![begin("s.rhai"), end(1)]);
         commit(&mut conn, &mut one, vec![proc("a2"), proc("a3")]);
         let names: Vec<String> = conn
@@ -1518,7 +1565,7 @@ mod tests {
         s.close();
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "INSERT INTO runs (id, script, args, started) VALUES (1, 'old.rhai', '[]', 'then');",
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 'old.rhai', '[]', '2001-01-01T00:00:00.000Z');",
         )
         .unwrap();
         drop(conn);

@@ -13,6 +13,7 @@
 //! `readonly.rs`): also another user's DB, which they may read but not write.
 
 mod db;
+mod died;
 mod error;
 mod history;
 mod lenient;
@@ -22,6 +23,7 @@ mod schema;
 mod writer;
 
 pub(crate) use db::{CacheRow, Impatience, ProcRecord, ScriptName, Store};
+pub(crate) use died::record_died_procs;
 pub(crate) use error::StoreError;
 pub(crate) use history::{ExpectedDurations, RunRow};
 pub(crate) use owner::{Liveness, outcome_label};

@@ -16,7 +16,7 @@
 //! prun may be running it.
 //!
 //! A reader only judges; a writer of the DB (every run, as it begins) also records what
-//! it can prove ([`record_dead`]): a run of the same boot and PID namespace whose prun is
+//! it can prove ([`dead_runs`], [`record_dead`]): a run of the same boot and PID namespace whose prun is
 //! gone gets the outcome `died`, which every reader, on any machine, then shows without
 //! judging again.
 
@@ -74,6 +74,17 @@ impl Owner {
     pub(super) fn json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Whether this is the process `pid` of this boot and PID namespace (a pid names a
+    /// process only there), started at `start` when that is given.
+    pub(super) fn is_process(&self, pid: i32, start: Option<u64>) -> bool {
+        Owner::this_process().is_some_and(|me| {
+            self.boot == me.boot
+                && self.pidns == me.pidns
+                && self.pid == pid
+                && start.is_none_or(|s| s == self.start)
+        })
+    }
 }
 
 /// The first line of a small file, `None` when it cannot be read.
@@ -107,7 +118,8 @@ impl Liveness {
     /// What is known, after its [`Liveness::label`]: what happened, and what that means
     /// for the run's exit status and its procs.
     pub(crate) fn explain(&self) -> String {
-        const LOST: &str = "no exit status, and the procs it was running are not recorded";
+        const LOST: &str = "no exit status; the procs it was running are recorded (DIED) \
+                            by the script's next run";
         match self {
             Liveness::Running { pid } => format!("its prun (pid {pid}) is still running it"),
             Liveness::Died {
@@ -138,17 +150,17 @@ impl Liveness {
 /// (see [`record_dead`]): its end time, duration and counts stay unknown (NULL).
 pub(super) const DIED: &str = "died";
 
-/// Records as [`DIED`] each run without a recorded end whose prun this process proves
-/// gone: the same host, boot, PID namespace and time namespace, and no process with its pid and start
-/// time (or only a zombie of it). A run judged dead only because the machine restarted is left to
+/// The runs without a recorded end whose prun this process proves gone: the same host,
+/// boot, PID namespace and time namespace, and no process with its pid and start time (or
+/// only a zombie of it). A run judged dead only because the machine restarted is left to
 /// the readers: a host's name does not prove it is this machine, and the run may be going
-/// on another one of that name sharing the DB. Called in a write transaction, which no
-/// run's end can be committed in between of.
-pub(super) fn record_dead(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
-    let unended: Vec<(i64, Option<String>, String)> = tx
-        .prepare_cached(
-            "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND owner IS NOT NULL",
-        )?
+/// on another one of that name sharing the DB. Read when the writer opens the DB, while
+/// the run gets ready (see `writer::warm`): a run that dies later is found by a later
+/// writer, and a prun proved gone never records an end after.
+pub(super) fn dead_runs(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<i64>> {
+    // Once per connection: not kept among its cached statements.
+    let unended: Vec<(i64, Option<String>, String)> = conn
+        .prepare("SELECT id, owner, started FROM runs WHERE outcome IS NULL AND owner IS NOT NULL")?
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -158,24 +170,59 @@ pub(super) fn record_dead(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
         })?
         .collect::<rusqlite::Result<_>>()?;
     let Some(me) = Owner::this_process() else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    for (id, owner, started) in unended {
+    let dead = unended.into_iter().filter(|(_, owner, started)| {
         let here = owner
             .as_deref()
             .and_then(|o| serde_json::from_str::<Owner>(o).ok())
             .is_some_and(|o| o.host == me.host);
-        let dead = matches!(
-            judge(owner.as_deref(), &started),
+        here && matches!(
+            judge(owner.as_deref(), started),
             Liveness::Died {
                 restarted: false,
                 ..
             }
-        );
-        if here && dead {
-            tx.prepare_cached("UPDATE runs SET outcome = ?2 WHERE id = ?1 AND outcome IS NULL")?
-                .execute(rusqlite::params![id, DIED])?;
-        }
+        )
+    });
+    Ok(dead.map(|(id, ..)| id).collect())
+}
+
+/// The runs of the script whose key is `?1` without a recorded end (see [`going_runs`]),
+/// prepared with a run's other statements while it goes on (see `writer::warm`).
+pub(super) const UNENDED_OF_SCRIPT: &str =
+    "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND script_key IN (?1, '')";
+
+/// The runs of the script whose key is `key` (and of an unknown script, see
+/// `writer::pruned_runs`) without a recorded end whose prun is running them: pruning
+/// keeps them. One whose prun died or cannot be told is not kept for that.
+pub(super) fn going_runs(tx: &rusqlite::Transaction, key: &str) -> rusqlite::Result<Vec<i64>> {
+    let unended: Vec<(i64, Option<String>, String)> = tx
+        .prepare_cached(UNENDED_OF_SCRIPT)?
+        .query_map([key], |r| {
+            Ok((
+                r.get(0)?,
+                super::lenient::opt_text(r, 1)?,
+                super::lenient::text(r, 2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(unended
+        .into_iter()
+        .filter(|(_, owner, started)| {
+            matches!(judge(owner.as_deref(), started), Liveness::Running { .. })
+        })
+        .map(|(id, ..)| id)
+        .collect())
+}
+
+/// Records as [`DIED`] the runs [`dead_runs`] found, unless one recorded its end since
+/// (which its prun did before it died). No statement when there are none: the common case
+/// of every run's first write.
+pub(super) fn record_dead(tx: &rusqlite::Transaction, dead: &[i64]) -> rusqlite::Result<()> {
+    for id in dead {
+        tx.prepare_cached("UPDATE runs SET outcome = ?2 WHERE id = ?1 AND outcome IS NULL")?
+            .execute(rusqlite::params![id, DIED])?;
     }
     Ok(())
 }
@@ -408,8 +455,12 @@ mod tests {
             )
             .expect("run");
         }
+        let dead = dead_runs(&conn).expect("read");
+        assert_eq!(dead, [2]);
+        conn.execute("UPDATE runs SET outcome = 'ok' WHERE id = 6", [])
+            .expect("an end recorded since");
         let tx = conn.transaction().expect("tx");
-        record_dead(&tx).expect("record");
+        record_dead(&tx, &[2, 6]).expect("record");
         tx.commit().expect("commit");
         let outcomes: Vec<Option<String>> = conn
             .prepare("SELECT outcome FROM runs ORDER BY id")
@@ -421,7 +472,14 @@ mod tests {
         let died = Some(DIED.to_string());
         assert_eq!(
             outcomes,
-            [None, died, None, None, Some("ok".to_string()), None]
+            [
+                None,
+                died,
+                None,
+                None,
+                Some("ok".to_string()),
+                Some("ok".to_string())
+            ]
         );
         assert_eq!(
             recorded(DIED, Some(&killed.json())),
@@ -431,6 +489,52 @@ mod tests {
             })
         );
         assert_eq!(recorded("ok", Some(&killed.json())), None);
+    }
+
+    /// The dead runs are looked for when the writer opens the DB, while the run gets
+    /// ready, not in the run's first write (where the query cost every run about 40,000
+    /// instructions): a run found dead then is recorded `died` with this run's start, and
+    /// one that dies after is left to the next writer.
+    #[test]
+    fn dead_runs_are_found_as_the_db_opens_and_recorded_with_the_run_s_start() {
+        use crate::store::{ScriptName, Store};
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        Store::open(&path, std::sync::Arc::new(|_| {}))
+            .expect("open")
+            .close();
+        let killed = Owner {
+            start: me().start + 1,
+            ..me()
+        };
+        let add_dead = |id: i64| {
+            rusqlite::Connection::open(&path)
+                .expect("open")
+                .execute(
+                    "INSERT INTO runs (id, script, args, started, owner) VALUES (?1, 's', '[]', ?2, ?3)",
+                    rusqlite::params![id, LONG_AGO, killed.json()],
+                )
+                .expect("a dead run");
+        };
+        let outcome = |id: i64| -> Option<String> {
+            rusqlite::Connection::open(&path)
+                .expect("open")
+                .query_row("SELECT outcome FROM runs WHERE id = ?1", [id], |r| r.get(0))
+                .expect("outcome")
+        };
+        let script = ScriptName::of(std::path::Path::new("s.rhai"));
+        add_dead(1);
+        let s = Store::open(&path, std::sync::Arc::new(|_| {})).expect("open");
+        // Answered once the writer has committed: it opened the DB before.
+        s.forget_now(vec!["x".into()]).expect("forget");
+        add_dead(2);
+        s.begin_run(&script, &[], LONG_AGO);
+        s.close();
+        assert_eq!((outcome(1).as_deref(), outcome(2)), (Some(DIED), None));
+        let s = Store::open(&path, std::sync::Arc::new(|_| {})).expect("open");
+        s.begin_run(&script, &[], LONG_AGO);
+        s.close();
+        assert_eq!(outcome(2).as_deref(), Some(DIED), "the next writer's");
     }
 
     /// A prun in a time namespace with a boot-time offset (`unshare --time --boottime`),

@@ -95,6 +95,13 @@ const MIGRATIONS: &[&str] = &[
     // internal error): the message prun printed, secrets masked, as the `--json` report's
     // `run.error` has it. Runs recorded before it have NULL.
     "ALTER TABLE runs ADD COLUMN error TEXT;",
+    // 11: the runs without a recorded end, which every run looks through as it opens the
+    // DB (for those whose prun died, see `owner::dead_runs`) and as it prunes (those
+    // still going are kept): without it, both read every run of a history kept whole
+    // (`keep_runs: 0`). An entry is added as a run begins and removed as it ends. And
+    // the runs of a script by their start, the order pruning deletes them in.
+    "CREATE INDEX runs_unended ON runs(script_key) WHERE outcome IS NULL;
+    CREATE INDEX runs_by_start ON runs(script_key, started);",
 ];
 
 /// The version of the prun that recorded the DB's latest run (the `prun` key of its

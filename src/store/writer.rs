@@ -68,6 +68,9 @@ const LOCK_TRY: Duration = Duration::from_millis(50);
 pub(super) struct Recording {
     id: Option<i64>,
     begun: Option<(ScriptName, String, String)>,
+    /// The runs found dead when the DB was opened (see [`warm`]), recorded `died` with
+    /// this run's start.
+    dead: Vec<i64>,
 }
 
 /// Commits whatever has queued up, one transaction per batch, until the channel closes.
@@ -80,14 +83,18 @@ pub(super) fn writer(
     warn: &Warn,
     impatient: &AtomicBool,
 ) {
+    let mut rec = Recording {
+        dead: warm(&conn),
+        ..Recording::default()
+    };
     let mut conn = Some(conn);
     let mut failed = false;
-    let mut rec = Recording::default();
     let replace = |conn: &mut Option<Connection>, rec: &mut Recording, error: &str| {
         // Close the old connection first: closing it later would checkpoint into, and
         // delete, the `-wal` file of the new DB.
         drop(conn.take());
         rec.id = None;
+        rec.dead.clear();
         match start_over(path) {
             Ok((aside, fresh)) => {
                 *conn = Some(fresh);
@@ -190,7 +197,7 @@ const BEGIN_RUN: &str =
 
 const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
 
-const RECORD_PROC: &str =
+pub(super) const RECORD_PROC: &str =
     "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
         log, error, ended, attempts, segments, waited, place, deps, proto, cycle)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
@@ -207,15 +214,26 @@ const MARK_PROCS: &str =
 /// for a run that was deleted meanwhile (pruned by another run at once).
 const DROP_PROCS: &str = "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
 
-/// The ids of the runs that [`PRUNE`] deletes: every run of the script whose key is `?1`
-/// (runs of an unknown script, recorded before scripts had keys, count as its runs too)
-/// up to the newest one past the `?2` kept. Found that way, not as `id NOT IN (the kept
-/// ones)`: a third of the instructions, which every run paid at its end.
+/// The newest run [`PRUNE`] deletes, as `(started, id)`: of the runs of the script whose
+/// key is `?1` (runs of an unknown script, recorded before scripts had keys, count as its
+/// runs too) but those still going (`?3`, a JSON array of ids: the pruning run's own and
+/// those [`super::owner::going_runs`] finds), newest first by their start, the first past
+/// the `?2` kept. In the order of their start, as their log directories are pruned (named
+/// by it), and with those still going kept and counted, as their directories are (held):
+/// so a run that outlasted later ones keeps its row as it keeps its directory, and the
+/// rows and the directories are of the same runs. Found once: sorting the runs twice,
+/// for the procs and for the runs, cost each run's end twice as much.
+const PRUNE_FROM: &str = "SELECT started, id FROM runs WHERE script_key IN (?1, '')
+    AND id NOT IN (SELECT value FROM json_each(?3))
+    ORDER BY started DESC, id DESC LIMIT 1 OFFSET ?2";
+
+/// The ids of the runs that [`PRUNE`] deletes: those of the script whose key is `?1` but
+/// the ones still going (`?2`), from the one [`PRUNE_FROM`] found (`?3`, `?4`) down.
 macro_rules! pruned_runs {
     () => {
         "SELECT id FROM runs WHERE script_key IN (?1, '')
-            AND id <= (SELECT id FROM runs WHERE script_key IN (?1, '')
-                       ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+            AND id NOT IN (SELECT value FROM json_each(?2))
+            AND (started, id) <= (?3, ?4)"
     };
 }
 
@@ -228,13 +246,46 @@ pub(super) const PRUNE_PROCS: &str = concat!(
     "))"
 );
 
-/// Keeps the newest `?2` runs of the script whose key is `?1` (see [`pruned_runs`]).
+/// Deletes the runs [`PRUNE_FROM`] starts from (see [`pruned_runs`]).
 pub(super) const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_runs!(), ")");
+
+/// Prunes the history of the script whose key is `key` to its last `keep` runs, this run
+/// (`run`) included, after its end: the oldest go first, by their start, but a run still
+/// going stays, and counts among the `keep` (as its log directory does: see
+/// `exec::log::prune`).
+fn prune(
+    tx: &rusqlite::Transaction,
+    key: &str,
+    keep: u64,
+    run: Option<i64>,
+) -> rusqlite::Result<()> {
+    use rusqlite::OptionalExtension;
+    let mut going = super::owner::going_runs(tx, key)?;
+    going.extend(run);
+    let others = keep.saturating_sub(going.len() as u64);
+    let others = i64::try_from(others).unwrap_or(i64::MAX);
+    let going = serde_json::to_string(&going).unwrap_or_else(|_| "[]".into());
+    let from: Option<(rusqlite::types::Value, i64)> = tx
+        .prepare_cached(PRUNE_FROM)?
+        .query_row(params![key, others, going], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((started, id)) = from else {
+        return Ok(());
+    };
+    tx.prepare_cached(PRUNE_PROCS)?
+        .execute(params![key, going, started, id])?;
+    tx.prepare_cached(PRUNE)?
+        .execute(params![key, going, started, id])?;
+    Ok(())
+}
 
 /// Prepares the statements of a run's history while the run goes on: the writer commits
 /// them all at once when the store closes, after the last proc, where parsing them (a
-/// fifth of a million instructions) made the run longer. Likewise reads the run's owner.
-pub(super) fn warm(conn: &Connection) {
+/// fifth of a million instructions) made the run longer. Likewise reads the run's owner,
+/// and finds the runs whose prun died ([`super::owner::dead_runs`]): returns their ids.
+/// Done in the run's first batch, that read cost it about 40,000 instructions (parsing
+/// the query) for nothing in the common case, where no run died.
+pub(super) fn warm(conn: &Connection) -> Vec<i64> {
     // The run's owner, which its first batch records, read from /proc meanwhile too.
     let _ = super::owner::Owner::this_process();
     for sql in [
@@ -243,12 +294,16 @@ pub(super) fn warm(conn: &Connection) {
         RECORD_PROC,
         MARK_PROCS,
         END_RUN,
+        PRUNE_FROM,
         PRUNE_PROCS,
         PRUNE,
+        super::owner::UNENDED_OF_SCRIPT,
     ] {
         // A statement that does not prepare fails again, with its error, when it is used.
         let _ = conn.prepare_cached(sql);
     }
+    // A read that fails here leaves the dead runs to the next writer.
+    super::owner::dead_runs(conn).unwrap_or_default()
 }
 
 /// Writes one batch in one transaction (nothing when there is no DB left to write to).
@@ -305,7 +360,7 @@ pub(super) fn apply(
                 rec.begun = Some((script.clone(), args.clone(), started.clone()));
                 begin(&tx, rec)?;
                 // Runs whose prun was killed, recorded as such once, for every reader.
-                super::owner::record_dead(&tx)?;
+                super::owner::record_dead(&tx, &std::mem::take(&mut rec.dead))?;
             }
             Msg::Proc(p) => {
                 if rec.id.is_none() {
@@ -409,16 +464,11 @@ pub(super) fn apply(
                     counts,
                     error
                 ])?;
-                // Runs of other scripts sharing the DB (`--db`) are theirs to prune; the
-                // procs of a deleted run go with it (ON DELETE CASCADE).
+                // Runs of other scripts sharing the DB (`--db`) are theirs to prune.
                 if *keep_runs > 0
                     && let Some((script, ..)) = &rec.begun
                 {
-                    let kept = i64::try_from(*keep_runs).unwrap_or(i64::MAX);
-                    tx.prepare_cached(PRUNE_PROCS)?
-                        .execute(params![script.key, kept])?;
-                    tx.prepare_cached(PRUNE)?
-                        .execute(params![script.key, kept])?;
+                    prune(&tx, &script.key, *keep_runs, rec.id)?;
                 }
             }
             Msg::Parallel(n) => {

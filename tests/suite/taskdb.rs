@@ -1250,6 +1250,164 @@ run("wait");"#,
     );
 }
 
+/// The procs a run was running when its prun was killed (`kill -9`) get rows in its
+/// history, `DIED`, with their start time and log, written by the next run of the script
+/// from the crash journal (a proc's row is otherwise written when it ends): `prun report`
+/// of the dead run shows what it was doing. A proc that had ended keeps its own row.
+#[test]
+fn the_procs_a_killed_run_was_running_are_recorded_died_by_the_next_run() {
+    let ws = Ws::new(
+        r#"proc("early", #{ shell: "echo early" });
+proc("slow", #{ deps: ["early"], shell: "echo working; if [ ! -e quick ]; then echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("slow");"#,
+    );
+    let db = ws.path("tasks.db");
+    let running = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM proc_runs WHERE name = 'early'");
+    let job = running.kill_when_running(&ws, "job.pid");
+    ws.write("quick", "");
+    ws.prun(&["main.rhai", "--db", "tasks.db"]).ok();
+    crate::support::assert_gone(job, "the crashed run's job", "the next run");
+
+    let conn = rusqlite::Connection::open(&db).expect("open the DB");
+    let of_run_1: Vec<(String, String)> = conn
+        .prepare("SELECT name, state FROM proc_runs WHERE run_id = 1 ORDER BY rowid")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        of_run_1,
+        [
+            ("early".to_string(), "SUCCEEDED".to_string()),
+            ("slow".to_string(), "DIED".to_string())
+        ]
+    );
+    let slow: (Option<String>, Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT started, ended, log FROM proc_runs WHERE run_id = 1 AND name = 'slow'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("slow's row");
+    assert!(slow.0.is_some(), "its start: {slow:?}");
+    assert_eq!(slow.1, None, "its end is not known: {slow:?}");
+    let log = slow.2.as_deref().expect("its log");
+    assert!(
+        std::fs::read_to_string(log).is_ok_and(|t| t.contains("working")),
+        "{log}"
+    );
+    assert_eq!(run_ends(&db)[0].1.as_deref(), Some("died"));
+    ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "1"])
+        .ok()
+        .says("slow")
+        .says("DIED");
+    ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "1"])
+        .ok()
+        .says("running when its prun died")
+        .says("\n  slow  DIED  started at ")
+        .says(log);
+    ws.prun(&[
+        "report",
+        "main.rhai",
+        "--db",
+        "tasks.db",
+        "--run",
+        "1",
+        "--html",
+        "r.html",
+    ])
+    .ok();
+    let page = std::fs::read_to_string(ws.path("r.html")).expect("the page");
+    assert!(
+        page.contains("class=\"bar died\" data-i=\"1\" data-proc=\"slow\""),
+        "{page}"
+    );
+}
+
+/// A run killed while its first and only proc runs (a cron job's one long command, killed
+/// by the OOM killer) had no row at all: a run's row was begun by its first proc's end. It
+/// is begun as its first proc starts, so the history shows the run `died` and, once the
+/// script runs again, that proc `DIED`.
+#[test]
+fn a_run_killed_in_its_first_proc_is_in_the_history_with_that_proc_died() {
+    let ws = Ws::new(
+        r#"proc("backup", #{ shell: "if [ ! -e quick ]; then echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("backup");"#,
+    );
+    let db = ws.path("tasks.db");
+    let running = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM runs");
+    running.kill_when_running(&ws, "job.pid");
+    ws.prun(&["history", "main.rhai", "--db", "tasks.db"])
+        .ok()
+        .says("run 1 died: its prun (pid ");
+    ws.write("quick", "");
+    ws.prun(&["main.rhai", "--db", "tasks.db"]).ok();
+    ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--run", "1"])
+        .ok()
+        .says("\n  backup  DIED  started at ");
+}
+
+/// Two runs of a script that overlap, with `keep_runs: 1`: the first is still going when
+/// the second ends, and ends after it. Its row was pruned by the second's end (rows went
+/// by the order they were written, log directories by the order runs started, a run
+/// still going kept), so that the history named the second run, whose directory the
+/// first then pruned. Rows now go as directories do: the history and the log root both
+/// keep the first run, and every log a row names is there.
+#[test]
+fn overlapping_runs_keep_the_same_runs_rows_and_log_directories() {
+    let ws = Ws::new(
+        r#"set_options(#{ keep_runs: 1 });
+proc("first", #{ shell: "echo first" });
+proc("hold", #{ deps: ["first"], shell: "echo holding; if [ -e release ]; then exit 0; fi; touch holding; i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+run("hold");"#,
+    );
+    let db = ws.path("tasks.db");
+    let first = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
+    wait_for_row(&db, "SELECT COUNT(*) FROM proc_runs WHERE name = 'first'");
+    let until = Instant::now() + RUN_TIMEOUT;
+    while !ws.path("holding").exists() {
+        assert!(Instant::now() < until, "the first run never held");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ws.write("release", "");
+    ws.prun(&["main.rhai", "--db", "tasks.db"]).ok();
+    ws.write("go", "");
+    first.finish().ok();
+
+    let conn = rusqlite::Connection::open(&db).expect("open the DB");
+    let runs: Vec<i64> = conn
+        .prepare("SELECT id FROM runs")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("runs");
+    assert_eq!(runs, [1], "the first run, which ended last");
+    let logs: Vec<String> = conn
+        .prepare("SELECT log FROM proc_runs WHERE log IS NOT NULL")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("logs");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    for log in &logs {
+        assert!(Path::new(log).exists(), "{log} is gone");
+    }
+    let dir = Path::new(&logs[0]).parent().expect("its run's directory");
+    let root = dir.parent().expect("the log root");
+    let dirs: Vec<_> = std::fs::read_dir(root)
+        .expect("the log root")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs, [dir.to_path_buf()], "no directory outlives its row");
+    ws.prun(&["log", "main.rhai", "hold"]).ok().says("holding");
+}
+
 /// Two scripts sharing a DB (`--db`), each with a proc named `build`, keep a cached
 /// result each: their rows were keyed by the proc's name alone, so each run replaced the
 /// other script's row and every run ran `build` again. Typed another way, a script is

@@ -264,6 +264,13 @@ impl Core {
         }
         self.opening_cache = false;
         self.cache = cache;
+        // Procs that started while it opened: the run's row begins now (see
+        // `Cache::begin`).
+        if self.running_total > 0
+            && let Some(cache) = self.cache.as_mut()
+        {
+            cache.begin();
+        }
         self.save_unsaved();
         self.pump();
     }

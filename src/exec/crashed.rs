@@ -636,6 +636,20 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(Stri
             dirs,
         });
     }
+    let escaped = escaped_from(&orphans);
+    if !escaped.is_empty() {
+        warn(format!(
+            "the crashed run's jobs started {} that left their groups; ending {} too: {}",
+            if escaped.len() == 1 {
+                "a process".to_string()
+            } else {
+                format!("{} processes", escaped.len())
+            },
+            if escaped.len() == 1 { "it" } else { "them" },
+            named(&escaped)
+        ));
+    }
+    orphans.extend(escaped);
     end_groups(&orphans, grace, warn);
     let mut seen = std::collections::HashSet::new();
     for t in taken {
@@ -655,6 +669,21 @@ pub(crate) fn end_orphans(dir: &Path, grace: Duration, warn: &mut dyn FnMut(Stri
         }
         let _ = fs::remove_file(&t.path);
     }
+}
+
+/// The groups led by descendants of `groups`' processes outside them (see
+/// [`unix::escaped_leaders`]), as if recorded: a `setsid` daemon whose parent still ran
+/// when prun crashed was not prun's to adopt, so no journal names it.
+fn escaped_from(groups: &[Recorded]) -> Vec<Recorded> {
+    let pgids: Vec<i32> = groups.iter().map(|r| r.pgid).collect();
+    unix::escaped_leaders(&pgids)
+        .into_iter()
+        .map(|pgid| Recorded {
+            pgid,
+            start: parse_start(&start_or_zero(pgid)).unwrap_or((0, 0)),
+            command: command_of(pgid),
+        })
+        .collect()
 }
 
 /// The groups as a warning names them.

@@ -81,6 +81,16 @@ pub(crate) fn adopt_orphans() -> bool {
     on
 }
 
+/// Keeps this process's memory, and so the environment it was started with
+/// (`/proc/<pid>/environ`), from the processes of its user (`PR_SET_DUMPABLE` 0): only a
+/// process with `CAP_SYS_PTRACE` (root's) may then read them or attach to it, and no core
+/// dump is written. Its commands are dumpable again from their `execve`. For a run that
+/// hides variables (`--deny-env`): they stay in the environment the kernel keeps for
+/// prun, where a command of the same user would otherwise read them.
+pub(crate) fn keep_memory_private() {
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
 /// The process group of a process, or `None` when it is gone.
 pub(crate) fn group_of(pid: i32) -> Option<i32> {
     nix::unistd::getpgid(Some(Pid::from_raw(pid)))

@@ -802,6 +802,55 @@ fn a_link_another_user_plants_is_never_written_through() {
     );
 }
 
+/// A FIFO another user made in a sticky directory anyone can write, at the path of root's
+/// `--json` report or `report --html` page, is not written into: that user reads what
+/// comes out of it (the kernel's `protected_fifos`, off by default, refuses the open).
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_report_is_never_written_into_a_fifo_another_user_made_in_a_sticky_directory() {
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let tmp = root.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    chmod(&tmp, 0o1777);
+    std::fs::write(
+        root.path().join("s.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    for (name, words) in [
+        ("report.json", vec!["--json", "tmp/report.json", "s.rhai"]),
+        ("page.html", vec!["report", "s.rhai", "--html", "tmp/page.html"]),
+    ] {
+        let fifo = tmp.join(name);
+        let got = tmp.join(format!("{name}.got"));
+        let ready = tmp.join(format!("{name}.ready"));
+        as_nobody(&format!("mkfifo -m 600 {}", fifo.display()));
+        // Open for reading and writing, it takes no writer to open: the reader is there
+        // before prun opens the FIFO.
+        let mut reader = Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .args(["sh", "-c", "exec 3<>\"$1\"; : > \"$2\"; exec head -c 1 <&3 > \"$3\""])
+            .args(["sh", &fifo.display().to_string(), &ready.display().to_string()])
+            .arg(got.display().to_string())
+            .spawn()
+            .expect("start the reader");
+        while !ready.exists() {
+            assert!(reader.try_wait().expect("wait").is_none(), "the reader failed");
+            std::thread::yield_now();
+        }
+        let ran = prun(root.path(), &words);
+        let _ = reader.kill();
+        let _ = reader.wait();
+        ran.says("it belongs to uid 65534 (nobody) in a sticky directory anyone can write");
+        assert_eq!(
+            std::fs::read(&got).unwrap_or_default(),
+            b"",
+            "another user's FIFO got the {name}"
+        );
+    }
+}
+
 /// A command's `stdout:` and `stderr:` files are written by prun (it opens them for the
 /// command), so they get what `write_file` gets: no link of another user is followed, and
 /// no file (or FIFO) another user made in a sticky directory anyone can write is written.

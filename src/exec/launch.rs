@@ -17,7 +17,7 @@ use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -730,10 +730,10 @@ impl Capture {
 /// nor hand its output to the user who made the file. A FIFO is opened without waiting
 /// for a reader, which would happen in prun, past the command's timeout and Ctrl-C: one
 /// that no process reads is an error saying so.
-fn open_sink(what: &'static str, path: &PathBuf, launch: &Launch) -> Result<File, CommandError> {
+fn open_sink(what: &'static str, path: &Path, launch: &Launch) -> Result<File, CommandError> {
     let fail = |source: io::Error| CommandError::File {
         what,
-        path: path.clone(),
+        path: path.to_path_buf(),
         source: match source.raw_os_error() {
             Some(nix::libc::ENXIO) => io::Error::other(
                 "it is a FIFO that no process reads, which prun would wait for, past the \

@@ -470,7 +470,10 @@ try { pg::start(#{ version: 99 }); } catch (e) { print(`E: ${e}`); }
 /// user, who may end only processes of their own.
 #[test]
 #[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
-#[cfg_attr(prun_no_root, ignore = "needs root (the server then runs as another user)")]
+#[cfg_attr(
+    prun_no_root,
+    ignore = "needs root (the server then runs as another user)"
+)]
 fn pg_stop_signals_no_process_of_roots_that_the_servers_user_names() {
     let _one = crate::support::postgres::one_server_at_a_time();
     let mut victim = std::process::Command::new("sleep")
@@ -506,7 +509,10 @@ try {{ pg::stop(s); print("NO ERROR"); }} catch (e) {{ print(`E: ${{e}}`); }}
 /// line ran as root. Under root it runs as an unprivileged user, the server's.
 #[test]
 #[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
-#[cfg_attr(prun_no_root, ignore = "needs root (the restore then runs as another user)")]
+#[cfg_attr(
+    prun_no_root,
+    ignore = "needs root (the restore then runs as another user)"
+)]
 fn a_dumps_shell_meta_command_never_runs_as_root() {
     let _one = crate::support::postgres::one_server_at_a_time();
     let shared = tempfile::tempdir().expect("tempdir");

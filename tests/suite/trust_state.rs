@@ -820,7 +820,10 @@ fn a_report_is_never_written_into_a_fifo_another_user_made_in_a_sticky_directory
     .expect("write script");
     for (name, words) in [
         ("report.json", vec!["--json", "tmp/report.json", "s.rhai"]),
-        ("page.html", vec!["report", "s.rhai", "--html", "tmp/page.html"]),
+        (
+            "page.html",
+            vec!["report", "s.rhai", "--html", "tmp/page.html"],
+        ),
     ] {
         let fifo = tmp.join(name);
         let got = tmp.join(format!("{name}.got"));
@@ -830,13 +833,24 @@ fn a_report_is_never_written_into_a_fifo_another_user_made_in_a_sticky_directory
         // before prun opens the FIFO.
         let mut reader = Command::new("setpriv")
             .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-            .args(["sh", "-c", "exec 3<>\"$1\"; : > \"$2\"; exec head -c 1 <&3 > \"$3\""])
-            .args(["sh", &fifo.display().to_string(), &ready.display().to_string()])
+            .args([
+                "sh",
+                "-c",
+                "exec 3<>\"$1\"; : > \"$2\"; exec head -c 1 <&3 > \"$3\"",
+            ])
+            .args([
+                "sh",
+                &fifo.display().to_string(),
+                &ready.display().to_string(),
+            ])
             .arg(got.display().to_string())
             .spawn()
             .expect("start the reader");
         while !ready.exists() {
-            assert!(reader.try_wait().expect("wait").is_none(), "the reader failed");
+            assert!(
+                reader.try_wait().expect("wait").is_none(),
+                "the reader failed"
+            );
             std::thread::yield_now();
         }
         let ran = prun(root.path(), &words);
@@ -896,7 +910,10 @@ fn a_commands_output_file_is_never_written_through_another_users_link_or_file() 
             .says("it belongs to uid 65534 (nobody) in a sticky directory anyone can write");
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-    assert_eq!(std::fs::read_to_string(tmp.join("planted.txt")).unwrap(), "");
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("planted.txt")).unwrap(),
+        ""
+    );
     // Root's own files there are written (and truncated) as ever.
     std::fs::write(tmp.join("mine.txt"), "old old old\n").expect("write");
     sink("stdout", "mine.txt").ok();
@@ -1228,14 +1245,24 @@ fn root_refuses_a_path_entry_another_user_could_put_a_program_in() {
         (sticky.join("bin"), "mode 1777".to_string()),
         (
             sticky.join("link"),
-            format!("{} is a symbolic link owned by uid 65534", sticky.join("link").display()),
+            format!(
+                "{} is a symbolic link owned by uid 65534",
+                sticky.join("link").display()
+            ),
         ),
     ] {
-        with_path(&entry).code(2).says(&format!(
-            "refusing to run as root with {} in PATH",
+        with_path(&entry)
+            .code(2)
+            .says(&format!(
+                "refusing to run as root with {} in PATH",
+                entry.display()
+            ))
+            .says(&why);
+        assert!(
+            !dir.path().join("PWNED").exists(),
+            "PATH={} ran its true",
             entry.display()
-        )).says(&why);
-        assert!(!dir.path().join("PWNED").exists(), "PATH={} ran its true", entry.display());
+        );
     }
     with_path(&mine).ok();
 }

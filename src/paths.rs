@@ -620,9 +620,10 @@ pub(crate) fn check_existing_private_file(path: &Path, readers: Readers) -> io::
     }
 }
 
-/// Where writing to `path` lands (`--json`, `report --html`, `write_file`): `path` itself,
-/// or, when it is a symbolic link, where its chain of links ends. A link is followed only
-/// when it belongs to the effective user or to root, as the kernel's `protected_symlinks`
+/// Where writing to `path` lands (`--json`, `report --html`, `write_file`, a command's
+/// `stdout:` file): `path` itself, or, when it is a symbolic link, where its chain of
+/// links ends. A link is followed only when it belongs to the effective user or to root,
+/// the file's own as well as those among its directories ([`untrusted_link_above`]), as the kernel's `protected_symlinks`
 /// does in `/tmp` (but in any directory, and also for a link read rather than opened):
 /// in a directory another user can write (`/tmp/x`, a shared project directory) that user
 /// could otherwise point `report.json` at `/etc/passwd` and have root's run replace it.
@@ -634,6 +635,7 @@ pub(crate) fn check_existing_private_file(path: &Path, readers: Readers) -> io::
 pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
     let mut current = path.to_path_buf();
     for _ in 0..40 {
+        untrusted_link_above(&current)?;
         let link = match OpenOptions::new()
             .read(true)
             .custom_flags(nix::libc::O_PATH | nix::libc::O_NOFOLLOW)
@@ -647,20 +649,7 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
         if !meta.file_type().is_symlink() {
             return Ok(current);
         }
-        let me = Uid::effective();
-        if meta.uid() != me.as_raw() && meta.uid() != 0 {
-            let trusted = if me.is_root() {
-                "root".to_string()
-            } else {
-                format!("you ({}) or to root", user_text(me))
-            };
-            return Err(io::Error::other(format!(
-                "{} is a symbolic link {}; prun writes through a link only when it belongs \
-                 to {trusted} (another user could point it at any file)",
-                crate::shown::path(&current),
-                describe(&meta),
-            )));
-        }
+        trusted_link(&current, &meta)?;
         let target = PathBuf::from(nix::fcntl::readlinkat(&link, "")?);
         let next = match current.parent() {
             Some(dir) if target.is_relative() => dir.join(target),
@@ -676,6 +665,47 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other(format!(
         "{}: too many levels of symbolic links",
         crate::shown::path(path)
+    )))
+}
+
+/// Refuses a symbolic link of another user (not root) among the directories of `path`
+/// ([`trusted_link`]): `/tmp/work -> /etc`, planted before root's script ran `mkdir -p
+/// /tmp/work` (which a link to a directory satisfies), would have `/tmp/work/passwd`
+/// replace `/etc/passwd`. Checked before the file is opened: one who owns a directory on
+/// the path could still swap a directory of theirs for a link in between, as the kernel's
+/// `protected_symlinks` (on in most distributions) keeps them from doing in `/tmp`.
+fn untrusted_link_above(path: &Path) -> io::Result<()> {
+    for dir in path
+        .ancestors()
+        .skip(1)
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        if let Ok(meta) = std::fs::symlink_metadata(dir)
+            && meta.file_type().is_symlink()
+        {
+            trusted_link(dir, &meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses the symbolic link `link` (described by `meta`) unless it belongs to the
+/// effective user or to root: another user could point it at any file.
+fn trusted_link(link: &Path, meta: &Metadata) -> io::Result<()> {
+    let me = Uid::effective();
+    if meta.uid() == me.as_raw() || meta.uid() == 0 {
+        return Ok(());
+    }
+    let trusted = if me.is_root() {
+        "root".to_string()
+    } else {
+        format!("you ({}) or to root", user_text(me))
+    };
+    Err(io::Error::other(format!(
+        "{} is a symbolic link {}; prun writes through a link only when it belongs to \
+         {trusted} (another user could point it at any file)",
+        crate::shown::path(link),
+        describe(meta),
     )))
 }
 

@@ -802,6 +802,48 @@ fn a_link_another_user_plants_is_never_written_through() {
     );
 }
 
+/// A link of another user among the directories of a path root writes is not followed
+/// either: `nobody`'s `/tmp/work -> /etc`, planted before root's script made sure of
+/// `/tmp/work` (`mkdir -p` takes a link to a directory for one), led `write_file`, a
+/// command's `stdout:` file and the `--json` report into the directory it names.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_directory_link_another_user_plants_is_never_written_through() {
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let tmp = root.path().join("tmp");
+    let private = root.path().join("private");
+    for (d, m) in [(&tmp, 0o1777), (&private, 0o700)] {
+        std::fs::create_dir(d).expect("mkdir");
+        chmod(d, m);
+    }
+    as_nobody(&format!(
+        "ln -s {} {}",
+        private.display(),
+        tmp.join("work").display()
+    ));
+    let script = root.path().join("s.rhai");
+    for (body, words) in [
+        (
+            r#"import "fs" as fs; fs::ensure_dir("tmp/work"); write_file("tmp/work/out.txt", "x");"#,
+            vec!["s.rhai"],
+        ),
+        (
+            r#"exec(["echo", "x"], #{ stdout: "tmp/work/cmd.txt", capture: false });"#,
+            vec!["s.rhai"],
+        ),
+        (
+            r#"proc("p", #{ shell: "true" }); run("p");"#,
+            vec!["--json", "tmp/work/report.json", "s.rhai"],
+        ),
+    ] {
+        std::fs::write(&script, body).expect("write script");
+        prun(root.path(), &words).says("tmp/work is a symbolic link owned by uid 65534");
+    }
+    let written: Vec<_> = std::fs::read_dir(&private).unwrap().flatten().collect();
+    assert!(written.is_empty(), "written through the link: {written:?}");
+}
+
 /// A FIFO another user made in a sticky directory anyone can write, at the path of root's
 /// `--json` report or `report --html` page, is not written into: that user reads what
 /// comes out of it (the kernel's `protected_fifos`, off by default, refuses the open).

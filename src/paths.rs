@@ -22,6 +22,7 @@
 
 use std::fs::{DirBuilder, File, Metadata, OpenOptions, Permissions};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -94,6 +95,15 @@ pub(crate) enum StateDirError {
         std::env::current_dir().map_or_else(|_| "unknown".into(), |d| crate::shown::path(&d))
     )]
     RelativePath { entry: String },
+    /// Root's `PATH` holds a directory another user could put a program in (see
+    /// [`why_others_could_add_to`]).
+    #[error(
+        "refusing to run as root with {} in PATH: {why}, so another user could put a \
+         program there (a `true`, an `ls`) that root would run; remove it from PATH, or \
+         make it root's and writable by root alone (chown root, chmod go-w)",
+        crate::shown::path(entry)
+    )]
+    OpenPathEntry { entry: PathBuf, why: String },
     /// Root's `TMPDIR` is a directory another user could change (see
     /// [`root_environment_is_safe`]).
     #[error(
@@ -113,7 +123,8 @@ pub(crate) enum StateDirError {
 /// are: every entry of `PATH` must be an absolute directory (`.`, an empty entry, which
 /// means `.`, or `bin` would have root run a program found relative to its working
 /// directory, which another user may be able to write, as soon as they put a `tar` or an
-/// `ls` there), and `TMPDIR`, with the directories above it, must be root's and writable
+/// `ls` there) that only root can add programs to (not a directory of another user's,
+/// nor one anyone may write, sticky or not: see [`why_others_could_add_to`]), and `TMPDIR`, with the directories above it, must be root's and writable
 /// by no one else unless sticky (`/tmp`): whoever can write it could rename a private
 /// temporary directory away and put theirs in its place (a `tempdir()`, the logs'
 /// fallback, the ssh executor's connection sockets). `sudo -E` passes on the user's own.
@@ -121,7 +132,7 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
     if !Uid::effective().is_root() {
         return Ok(());
     }
-    root_path_is_absolute()?;
+    root_path_is_safe()?;
     let Some(given) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) else {
         return Ok(());
     };
@@ -145,23 +156,53 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
 }
 
 /// See [`root_environment_is_safe`].
-fn root_path_is_absolute() -> Result<(), StateDirError> {
+fn root_path_is_safe() -> Result<(), StateDirError> {
     let Some(path) = std::env::var_os("PATH") else {
         return Ok(());
     };
-    let relative = path
-        .as_encoded_bytes()
-        .split(|&b| b == b':')
-        .find(|e| !e.starts_with(b"/"));
-    match relative {
-        None => Ok(()),
-        Some([]) => Err(StateDirError::RelativePath {
-            entry: "an empty entry".into(),
-        }),
-        Some(e) => Err(StateDirError::RelativePath {
-            entry: format!("{:?}", String::from_utf8_lossy(e)),
-        }),
+    let entries = || path.as_encoded_bytes().split(|&b| b == b':');
+    match entries().find(|e| !e.starts_with(b"/")) {
+        None => {}
+        Some([]) => {
+            return Err(StateDirError::RelativePath {
+                entry: "an empty entry".into(),
+            });
+        }
+        Some(e) => {
+            return Err(StateDirError::RelativePath {
+                entry: format!("{:?}", String::from_utf8_lossy(e)),
+            });
+        }
     }
+    for e in entries() {
+        let entry = Path::new(std::ffi::OsStr::from_bytes(e));
+        if let Some(why) = why_others_could_add_to(entry) {
+            return Err(StateDirError::OpenPathEntry {
+                entry: entry.to_path_buf(),
+                why,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Under root, why another user could put a program in `dir`, an entry of `PATH`, if
+/// they could: as for a directory root keeps files in ([`why_root_may_not_use`]), and
+/// also when it (or, missing, the directory it would be made in) is sticky and anyone
+/// may write it: a sticky directory keeps a user from replacing root's files, not from
+/// adding a `true` of their own.
+fn why_others_could_add_to(dir: &Path) -> Option<String> {
+    if let Some(why) = why_root_may_not_use(dir) {
+        return Some(why);
+    }
+    let real = dir
+        .ancestors()
+        .find_map(|a| std::fs::canonicalize(a).ok())?;
+    let meta = std::fs::metadata(&real).ok()?;
+    let mode = meta.mode();
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    (mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != root_group))
+        .then(|| format!("{} is {}", crate::shown::path(&real), describe(&meta)))
 }
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
@@ -579,9 +620,10 @@ pub(crate) fn check_existing_private_file(path: &Path, readers: Readers) -> io::
     }
 }
 
-/// Where writing to `path` lands (`--json`, `report --html`, `write_file`): `path` itself,
-/// or, when it is a symbolic link, where its chain of links ends. A link is followed only
-/// when it belongs to the effective user or to root, as the kernel's `protected_symlinks`
+/// Where writing to `path` lands (`--json`, `report --html`, `write_file`, a command's
+/// `stdout:` file): `path` itself, or, when it is a symbolic link, where its chain of
+/// links ends. A link is followed only when it belongs to the effective user or to root,
+/// the file's own as well as those among its directories ([`untrusted_link_above`]), as the kernel's `protected_symlinks`
 /// does in `/tmp` (but in any directory, and also for a link read rather than opened):
 /// in a directory another user can write (`/tmp/x`, a shared project directory) that user
 /// could otherwise point `report.json` at `/etc/passwd` and have root's run replace it.
@@ -593,6 +635,7 @@ pub(crate) fn check_existing_private_file(path: &Path, readers: Readers) -> io::
 pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
     let mut current = path.to_path_buf();
     for _ in 0..40 {
+        untrusted_link_above(&current)?;
         let link = match OpenOptions::new()
             .read(true)
             .custom_flags(nix::libc::O_PATH | nix::libc::O_NOFOLLOW)
@@ -606,20 +649,7 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
         if !meta.file_type().is_symlink() {
             return Ok(current);
         }
-        let me = Uid::effective();
-        if meta.uid() != me.as_raw() && meta.uid() != 0 {
-            let trusted = if me.is_root() {
-                "root".to_string()
-            } else {
-                format!("you ({}) or to root", user_text(me))
-            };
-            return Err(io::Error::other(format!(
-                "{} is a symbolic link {}; prun writes through a link only when it belongs \
-                 to {trusted} (another user could point it at any file)",
-                crate::shown::path(&current),
-                describe(&meta),
-            )));
-        }
+        trusted_link(&current, &meta)?;
         let target = PathBuf::from(nix::fcntl::readlinkat(&link, "")?);
         let next = match current.parent() {
             Some(dir) if target.is_relative() => dir.join(target),
@@ -635,6 +665,47 @@ pub(crate) fn trusted_write_target(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other(format!(
         "{}: too many levels of symbolic links",
         crate::shown::path(path)
+    )))
+}
+
+/// Refuses a symbolic link of another user (not root) among the directories of `path`
+/// ([`trusted_link`]): `/tmp/work -> /etc`, planted before root's script ran `mkdir -p
+/// /tmp/work` (which a link to a directory satisfies), would have `/tmp/work/passwd`
+/// replace `/etc/passwd`. Checked before the file is opened: one who owns a directory on
+/// the path could still swap a directory of theirs for a link in between, as the kernel's
+/// `protected_symlinks` (on in most distributions) keeps them from doing in `/tmp`.
+fn untrusted_link_above(path: &Path) -> io::Result<()> {
+    for dir in path
+        .ancestors()
+        .skip(1)
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        if let Ok(meta) = std::fs::symlink_metadata(dir)
+            && meta.file_type().is_symlink()
+        {
+            trusted_link(dir, &meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses the symbolic link `link` (described by `meta`) unless it belongs to the
+/// effective user or to root: another user could point it at any file.
+fn trusted_link(link: &Path, meta: &Metadata) -> io::Result<()> {
+    let me = Uid::effective();
+    if meta.uid() == me.as_raw() || meta.uid() == 0 {
+        return Ok(());
+    }
+    let trusted = if me.is_root() {
+        "root".to_string()
+    } else {
+        format!("you ({}) or to root", user_text(me))
+    };
+    Err(io::Error::other(format!(
+        "{} is a symbolic link {}; prun writes through a link only when it belongs to \
+         {trusted} (another user could point it at any file)",
+        crate::shown::path(link),
+        describe(meta),
     )))
 }
 
@@ -661,6 +732,30 @@ pub(crate) fn open_write_target(target: &Path, opts: &mut OpenOptions) -> io::Re
     let flags = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?);
     fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
     Ok(file)
+}
+
+/// Refuses a file (not a directory) of another user (not root) in a sticky directory
+/// anyone can write, like `/tmp`, where `target` is about to be written by prun
+/// (`write_file`, a command's `stdout:` or `stderr:` file): it was made there to read
+/// what root writes, or, a FIFO, to take it as it comes. The kernel's `protected_regular`
+/// and `protected_fifos` refuse such opens, as prun does whatever they say (both are off
+/// by default). `meta` is the file's (followed, as opened).
+pub(crate) fn not_planted_in_a_shared_directory(target: &Path, meta: &Metadata) -> io::Result<()> {
+    if meta.is_dir() || meta.uid() == Uid::effective().as_raw() || meta.uid() == 0 {
+        return Ok(());
+    }
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if std::fs::metadata(dir).is_ok_and(|d| d.mode() & 0o1002 == 0o1002) {
+        return Err(io::Error::other(format!(
+            "it belongs to {} in a sticky directory anyone can write (like /tmp): another \
+             user made it there to read what is written",
+            user_text(Uid::from_raw(meta.uid()))
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn refused_link(path: &Path, e: io::Error) -> io::Error {

@@ -482,6 +482,8 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let target = crate::paths::trusted_write_target(path)?;
     if let Some(meta) = std::fs::metadata(&target).ok().filter(|m| !m.is_file()) {
+        // Another user's FIFO in `/tmp` is theirs to read what comes out of it.
+        crate::paths::not_planted_in_a_shared_directory(&target, &meta)?;
         let mut out =
             crate::paths::open_write_target(&target, std::fs::OpenOptions::new().write(true))
                 .map_err(|e| match e.raw_os_error() {
@@ -490,6 +492,7 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
                     ),
                     _ => e,
                 })?;
+        crate::paths::not_planted_in_a_shared_directory(&target, &out.metadata()?)?;
         out.write_all(bytes)?;
         return out.flush();
     }

@@ -529,6 +529,10 @@ pub(crate) fn execute(
         // children are all its run's: an embedder's process has children of its own and
         // other runs' commands, which would be ended too.
         crate::exec::unix::adopt_orphans();
+        // Hidden variables are still in the environment the kernel keeps for prun.
+        if settings.policy.hides_env() {
+            crate::exec::unix::keep_memory_private();
+        }
     }
     let limit_hit = enforce_limits(&settings.policy, &rt, &sched, call.started);
     let _cancel = call.cancel.take().map(|c| c.attach(&sched));

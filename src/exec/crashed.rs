@@ -756,6 +756,20 @@ pub(crate) fn end_orphans(
             dirs,
         });
     }
+    let escaped = escaped_from(&orphans);
+    if !escaped.is_empty() {
+        warn(format!(
+            "the crashed run's jobs started {} that left their groups; ending {} too: {}",
+            if escaped.len() == 1 {
+                "a process".to_string()
+            } else {
+                format!("{} processes", escaped.len())
+            },
+            if escaped.len() == 1 { "it" } else { "them" },
+            named(&escaped)
+        ));
+    }
+    orphans.extend(escaped);
     end_groups(&orphans, grace, warn);
     let mut seen = std::collections::HashSet::new();
     for t in taken {
@@ -849,6 +863,21 @@ fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
 /// A proc's name as [`escape_word`] wrote it.
 fn unescape_name(word: &str) -> Option<String> {
     unescape_path(word)?.into_os_string().into_string().ok()
+}
+
+/// The groups led by descendants of `groups`' processes outside them (see
+/// [`unix::escaped_leaders`]), as if recorded: a `setsid` daemon whose parent still ran
+/// when prun crashed was not prun's to adopt, so no journal names it.
+fn escaped_from(groups: &[Recorded]) -> Vec<Recorded> {
+    let pgids: Vec<i32> = groups.iter().map(|r| r.pgid).collect();
+    unix::escaped_leaders(&pgids)
+        .into_iter()
+        .map(|pgid| Recorded {
+            pgid,
+            start: parse_start(&start_or_zero(pgid)).unwrap_or((0, 0)),
+            command: command_of(pgid),
+        })
+        .collect()
 }
 
 /// The groups as a warning names them.

@@ -17,7 +17,7 @@ use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -721,26 +721,19 @@ impl Capture {
     }
 }
 
-/// Opens a `stdout` or `stderr` file, truncated. A FIFO is opened without waiting for a
-/// reader, which would happen in prun, past the command's timeout and Ctrl-C: one that no
-/// process reads is an error saying so.
-fn open_sink(what: &'static str, path: &PathBuf, launch: &Launch) -> Result<File, CommandError> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    use std::os::unix::fs::OpenOptionsExt;
-    let opened = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .and_then(|f| {
-            let flags = OFlag::from_bits_truncate(fcntl(&f, FcntlArg::F_GETFL)?);
-            fcntl(&f, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
-            Ok(f)
-        });
-    opened.map_err(|source| CommandError::File {
+/// Opens a `stdout` or `stderr` file, truncated. prun opens it, as `write_file` opens
+/// its file, so it is opened as that one is: a symbolic link is followed only when it
+/// belongs to the user or to root ([`crate::paths::trusted_write_target`]), and a file
+/// another user made in a sticky directory anyone can write is refused
+/// ([`crate::paths::not_planted_in_a_shared_directory`]), before it is truncated: root's
+/// `stdout: "/tmp/out.txt"` must neither write `/etc/shadow` through a link planted there
+/// nor hand its output to the user who made the file. A FIFO is opened without waiting
+/// for a reader, which would happen in prun, past the command's timeout and Ctrl-C: one
+/// that no process reads is an error saying so.
+fn open_sink(what: &'static str, path: &Path, launch: &Launch) -> Result<File, CommandError> {
+    let fail = |source: io::Error| CommandError::File {
         what,
-        path: path.clone(),
+        path: path.to_path_buf(),
         source: match source.raw_os_error() {
             Some(nix::libc::ENXIO) => io::Error::other(
                 "it is a FIFO that no process reads, which prun would wait for, past the \
@@ -749,7 +742,23 @@ fn open_sink(what: &'static str, path: &PathBuf, launch: &Launch) -> Result<File
             _ => source,
         },
         command: crate::shown::command(launch),
-    })
+    };
+    let target = crate::paths::trusted_write_target(path).map_err(fail)?;
+    // Checked before the open too: a FIFO no one reads yet fails to open, for another reason.
+    if let Ok(meta) = std::fs::metadata(&target) {
+        crate::paths::not_planted_in_a_shared_directory(&target, &meta).map_err(fail)?;
+    }
+    let file = crate::paths::open_write_target(
+        &target,
+        std::fs::OpenOptions::new().write(true).create(true),
+    )
+    .map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    crate::paths::not_planted_in_a_shared_directory(&target, &meta).map_err(fail)?;
+    if meta.is_file() {
+        file.set_len(0).map_err(fail)?;
+    }
+    Ok(file)
 }
 
 /// `/dev/null` for a child's stdin: opened once, and duplicated for each child (which

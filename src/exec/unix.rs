@@ -81,6 +81,16 @@ pub(crate) fn adopt_orphans() -> bool {
     on
 }
 
+/// Keeps this process's memory, and so the environment it was started with
+/// (`/proc/<pid>/environ`), from the processes of its user (`PR_SET_DUMPABLE` 0): only a
+/// process with `CAP_SYS_PTRACE` (root's) may then read them or attach to it, and no core
+/// dump is written. Its commands are dumpable again from their `execve`. For a run that
+/// hides variables (`--deny-env`): they stay in the environment the kernel keeps for
+/// prun, where a command of the same user would otherwise read them.
+pub(crate) fn keep_memory_private() {
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
 /// The process group of a process, or `None` when it is gone.
 pub(crate) fn group_of(pid: i32) -> Option<i32> {
     nix::unistd::getpgid(Some(Pid::from_raw(pid)))
@@ -399,6 +409,71 @@ fn adopted_alive(keep: &[i32]) -> (Vec<i32>, usize) {
         })
         .collect();
     (alive, gone)
+}
+
+/// The processes descended from the members of `groups` (and from their leaders that
+/// left them, `setpgid`) that lead a process group of their own outside `groups` and
+/// prun's: a `setsid` daemon whose parent, a command, still runs. Ending `groups` would
+/// end that parent, and the daemon would go to init, out of reach. One `/proc` walk.
+pub(crate) fn escaped_leaders(groups: &[i32]) -> Vec<i32> {
+    let own = nix::unistd::getpgrp().as_raw();
+    let procs = processes();
+    let mut children: std::collections::HashMap<i32, Vec<i32>> = Default::default();
+    for p in &procs {
+        children.entry(p.ppid).or_default().push(p.pid);
+    }
+    let mut todo: Vec<i32> = procs
+        .iter()
+        .filter(|p| groups.contains(&p.pgrp) || groups.contains(&p.pid))
+        .map(|p| p.pid)
+        .collect();
+    let mut reached: std::collections::HashSet<i32> = todo.iter().copied().collect();
+    while let Some(pid) = todo.pop() {
+        for &child in children.get(&pid).into_iter().flatten() {
+            if reached.insert(child) {
+                todo.push(child);
+            }
+        }
+    }
+    let mut leaders: Vec<i32> = procs
+        .iter()
+        .filter(|p| {
+            reached.contains(&p.pid)
+                && p.pgrp == p.pid
+                && p.pgrp != own
+                && !groups.contains(&p.pgrp)
+        })
+        .map(|p| p.pid)
+        .collect();
+    leaders.sort_unstable();
+    leaders
+}
+
+/// A live process as `/proc/<pid>/stat` gives it.
+struct Process {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+}
+
+/// Every process that is not a zombie.
+fn processes() -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the parenthesised command name: state, ppid, pgrp, ...
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = fields.next()?;
+            let ppid = fields.next()?.parse().ok()?;
+            let pgrp = fields.next()?.parse().ok()?;
+            (state != "Z" && state != "X").then_some(Process { pid, ppid, pgrp })
+        })
+        .collect()
 }
 
 /// True while a process of the group is alive. Zombies do not count: an orphaned

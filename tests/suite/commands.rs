@@ -539,3 +539,32 @@ for f in [|| exec(["echo", "a", big]), || shell(big), || exec(many)] {
     }
     out.out_has("bytes, more than the kernel's limit of ");
 }
+
+/// A variable `--deny-env` hides is still in prun's own environment, as the kernel keeps
+/// it (`/proc/<prun>/environ`), and a command of the same user could read it there, or
+/// attach to prun and read its memory. So a run that hides variables makes prun
+/// non-dumpable: only root may read them. (Root's commands still can: root reads any
+/// process's memory.)
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run prun as another user)")]
+fn a_hidden_variable_cannot_be_read_from_pruns_environment_by_its_commands() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("p", #{ shell: "tr '\\0' '\\n' < /proc/$PPID/environ > seen.txt; echo $PPID > ppid.txt; true" });
+run("p");
+"#,
+        )
+        .by_another_user()
+        .env("PRUN_TEST_TOKEN", "s3cr3t")
+        .before(&["--deny-env", "PRUN_TEST_TOKEN"])
+        .run();
+    out.ok();
+    assert!(out.exists("ppid.txt"), "{}", out.describe());
+    let seen = std::fs::read_to_string(out.path("seen.txt")).unwrap_or_default();
+    assert!(
+        !seen.contains("s3cr3t"),
+        "a command read the hidden variable from prun's environment:\n{seen}\n{}",
+        out.describe()
+    );
+}

@@ -517,6 +517,87 @@ try { pg::start(#{ version: 99 }); } catch (e) { print(`E: ${e}`); }
         );
 }
 
+/// Under root the server runs as its own user, and so does whatever a restored dump makes
+/// it run (`COPY ... FROM PROGRAM`): that user writes `postmaster.pid`. pg::stop read it as
+/// root and sent SIGKILL, as root, to the pid it found there when pg_ctl failed: a dump
+/// could have root kill any process. Now the pid is read, and signalled, as the server's
+/// user, who may end only processes of their own.
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+#[cfg_attr(
+    prun_no_root,
+    ignore = "needs root (the server then runs as another user)"
+)]
+fn pg_stop_signals_no_process_of_roots_that_the_servers_user_names() {
+    let _one = crate::support::postgres::one_server_at_a_time();
+    let mut victim = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .expect("start a process of root's");
+    let out = Test::new()
+        .script(&format!(
+            r#"
+import "pg" as pg;
+let s = pg::start(#{{ port: 55614 }});
+exec(s.run_as + ["sh", "-c", `echo {victim} > ${{s.dir}}/data/postmaster.pid`]);
+try {{ pg::stop(s); print("NO ERROR"); }} catch (e) {{ print(`E: ${{e}}`); }}
+"#,
+            victim = victim.id()
+        ))
+        .run();
+    let survived = victim.try_wait().expect("wait").is_none();
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(
+        survived,
+        "root's process {} was killed by pg::stop\n{}",
+        victim.id(),
+        out.describe()
+    );
+    out.ok().no_line("NO ERROR");
+}
+
+/// psql runs the meta-commands of what it reads (`\!` runs a shell command), and a
+/// plain dump's lines are whatever the source's superuser, or whoever can write the
+/// backups, made them (CVE-2025-8714). pg::restore_all ran psql as root: a dump's `\!`
+/// line ran as root. Under root it runs as an unprivileged user, the server's.
+#[test]
+#[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
+#[cfg_attr(
+    prun_no_root,
+    ignore = "needs root (the restore then runs as another user)"
+)]
+fn a_dumps_shell_meta_command_never_runs_as_root() {
+    let _one = crate::support::postgres::one_server_at_a_time();
+    let shared = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        shared.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod");
+    let who = shared.path().join("who");
+    let out = Test::new()
+        .file(
+            "evil.sql",
+            &format!("SELECT 1;\n\\! id -u > {}\n", who.display()),
+        )
+        .script(
+            r#"
+import "pg" as pg;
+let s = pg::start(#{ port: 55615 });
+pg::restore_all(s, "evil.sql");
+"#,
+        )
+        .run();
+    out.ok();
+    let uid = std::fs::read_to_string(&who).unwrap_or_default();
+    assert!(
+        !uid.is_empty() && uid.trim() != "0",
+        "the dump's \\! ran as uid {uid:?}\n{}",
+        out.describe()
+    );
+}
+
 #[test]
 #[cfg_attr(prun_no_postgres, ignore = "PostgreSQL (initdb) is not installed")]
 fn a_server_that_does_not_stop_is_killed_and_pg_stop_says_so() {

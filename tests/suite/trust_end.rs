@@ -347,6 +347,33 @@ run("long");
     );
 }
 
+/// A process that left its command's group (`setsid`) while its parent, the command,
+/// still runs is no child of prun's, so it is in no group the crash journal records; when
+/// the next run ends the crashed run's groups, its parent dies and it goes to init, out of
+/// reach. So the next run first looks among the descendants of the recorded groups'
+/// processes for those that lead a group of their own, and ends them too.
+#[test]
+fn after_a_kill_9_the_next_run_ends_a_daemon_whose_parent_still_ran() {
+    let (_setup, dir, pid, _) = crashed_run(
+        r#"
+proc("job", #{ shell: "[ -e second ] || { setsid sh -c 'echo $$ > d.tmp; mv d.tmp d.pid; exec sleep 1000' & while [ ! -e d.pid ]; do sleep 0.01; done; echo $$ > j.tmp; mv j.tmp j.pid; exec sleep 1000; }" });
+run("job");
+"#,
+        "j.pid",
+    );
+    let daemon = pid_at(&dir.join("d.pid"));
+    assert!(
+        alive(pid) && alive(daemon),
+        "the job and its daemon did not outlive the killed prun: the test proves nothing"
+    );
+    let (stderr, context) = next_run_ends(&dir, &["main.rhai"], pid, "the crashed run's job");
+    assert_gone(daemon, "the daemon the crashed run's job started", &context);
+    assert!(
+        stderr.contains(&format!("process group {daemon} (`sleep 1000`)")),
+        "no warning naming the daemon\n{context}"
+    );
+}
+
 /// A process that joined prun's own process group (`setpgid`) and outlived its command is
 /// adopted, but its group, prun's, is not recorded in the crash journal: after a crash,
 /// the next run, started from the same shell script (in the same group), would send

@@ -802,6 +802,169 @@ fn a_link_another_user_plants_is_never_written_through() {
     );
 }
 
+/// A link of another user among the directories of a path root writes is not followed
+/// either: `nobody`'s `/tmp/work -> /etc`, planted before root's script made sure of
+/// `/tmp/work` (`mkdir -p` takes a link to a directory for one), led `write_file`, a
+/// command's `stdout:` file and the `--json` report into the directory it names.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_directory_link_another_user_plants_is_never_written_through() {
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let tmp = root.path().join("tmp");
+    let private = root.path().join("private");
+    for (d, m) in [(&tmp, 0o1777), (&private, 0o700)] {
+        std::fs::create_dir(d).expect("mkdir");
+        chmod(d, m);
+    }
+    as_nobody(&format!(
+        "ln -s {} {}",
+        private.display(),
+        tmp.join("work").display()
+    ));
+    let script = root.path().join("s.rhai");
+    for (body, words) in [
+        (
+            r#"import "fs" as fs; fs::ensure_dir("tmp/work"); write_file("tmp/work/out.txt", "x");"#,
+            vec!["s.rhai"],
+        ),
+        (
+            r#"exec(["echo", "x"], #{ stdout: "tmp/work/cmd.txt", capture: false });"#,
+            vec!["s.rhai"],
+        ),
+        (
+            r#"proc("p", #{ shell: "true" }); run("p");"#,
+            vec!["--json", "tmp/work/report.json", "s.rhai"],
+        ),
+    ] {
+        std::fs::write(&script, body).expect("write script");
+        prun(root.path(), &words).says("tmp/work is a symbolic link owned by uid 65534");
+    }
+    let written: Vec<_> = std::fs::read_dir(&private).unwrap().flatten().collect();
+    assert!(written.is_empty(), "written through the link: {written:?}");
+}
+
+/// A FIFO another user made in a sticky directory anyone can write, at the path of root's
+/// `--json` report or `report --html` page, is not written into: that user reads what
+/// comes out of it (the kernel's `protected_fifos`, off by default, refuses the open).
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_report_is_never_written_into_a_fifo_another_user_made_in_a_sticky_directory() {
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let tmp = root.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    chmod(&tmp, 0o1777);
+    std::fs::write(
+        root.path().join("s.rhai"),
+        r#"proc("p", #{ shell: "true" }); run("p");"#,
+    )
+    .expect("write script");
+    for (name, words) in [
+        ("report.json", vec!["--json", "tmp/report.json", "s.rhai"]),
+        (
+            "page.html",
+            vec!["report", "s.rhai", "--html", "tmp/page.html"],
+        ),
+    ] {
+        let fifo = tmp.join(name);
+        let got = tmp.join(format!("{name}.got"));
+        let ready = tmp.join(format!("{name}.ready"));
+        as_nobody(&format!("mkfifo -m 600 {}", fifo.display()));
+        // Open for reading and writing, it takes no writer to open: the reader is there
+        // before prun opens the FIFO.
+        let mut reader = Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .args([
+                "sh",
+                "-c",
+                "exec 3<>\"$1\"; : > \"$2\"; exec head -c 1 <&3 > \"$3\"",
+            ])
+            .args([
+                "sh",
+                &fifo.display().to_string(),
+                &ready.display().to_string(),
+            ])
+            .arg(got.display().to_string())
+            .spawn()
+            .expect("start the reader");
+        while !ready.exists() {
+            assert!(
+                reader.try_wait().expect("wait").is_none(),
+                "the reader failed"
+            );
+            std::thread::yield_now();
+        }
+        let ran = prun(root.path(), &words);
+        let _ = reader.kill();
+        let _ = reader.wait();
+        ran.says("it belongs to uid 65534 (nobody) in a sticky directory anyone can write");
+        assert_eq!(
+            std::fs::read(&got).unwrap_or_default(),
+            b"",
+            "another user's FIFO got the {name}"
+        );
+    }
+}
+
+/// A command's `stdout:` and `stderr:` files are written by prun (it opens them for the
+/// command), so they get what `write_file` gets: no link of another user is followed, and
+/// no file (or FIFO) another user made in a sticky directory anyone can write is written.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_commands_output_file_is_never_written_through_another_users_link_or_file() {
+    let root = tempfile::tempdir().expect("tempdir");
+    chmod(root.path(), 0o755);
+    let tmp = root.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    chmod(&tmp, 0o1777);
+    let private = root.path().join("private");
+    std::fs::create_dir(&private).expect("mkdir");
+    chmod(&private, 0o700);
+    let victim = private.join("shadow");
+    std::fs::write(&victim, "precious\n").expect("write victim");
+    as_nobody(&format!(
+        "cd {t} && ln -s {v} link.txt && touch planted.txt && chmod 666 planted.txt && mkfifo -m 666 fifo",
+        t = tmp.display(),
+        v = victim.display()
+    ));
+    let script = root.path().join("s.rhai");
+    let sink = |key: &str, file: &str| {
+        std::fs::write(
+            &script,
+            format!(
+                r#"exec(["sh", "-c", "echo secret; echo secret >&2"], #{{ {key}: "{}", capture: false }});"#,
+                tmp.join(file).display()
+            ),
+        )
+        .expect("write script");
+        prun(root.path(), &["s.rhai"])
+    };
+    for key in ["stdout", "stderr"] {
+        sink(key, "link.txt")
+            .code(2)
+            .says("link.txt is a symbolic link owned by uid 65534");
+        sink(key, "planted.txt")
+            .code(2)
+            .says("it belongs to uid 65534 (nobody) in a sticky directory anyone can write");
+        sink(key, "fifo")
+            .code(2)
+            .says("it belongs to uid 65534 (nobody) in a sticky directory anyone can write");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("planted.txt")).unwrap(),
+        ""
+    );
+    // Root's own files there are written (and truncated) as ever.
+    std::fs::write(tmp.join("mine.txt"), "old old old\n").expect("write");
+    sink("stdout", "mine.txt").ok();
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("mine.txt")).unwrap(),
+        "secret\n"
+    );
+}
+
 #[test]
 #[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
 fn state_under_another_users_home_or_a_directory_others_can_write_is_never_made() {
@@ -919,7 +1082,7 @@ fn write_file_does_not_write_a_file_another_user_made_in_a_sticky_directory() {
     .expect("write script");
     prun(root.path(), &["w.rhai"])
         .code(2)
-        .says("it belongs to uid 65534 in a sticky directory anyone can write");
+        .says("it belongs to uid 65534 (nobody) in a sticky directory anyone can write");
     assert_eq!(std::fs::read_to_string(&planted).unwrap(), "");
     // Root's own file there is written as ever.
     std::fs::write(
@@ -1076,6 +1239,74 @@ fn root_refuses_a_path_that_looks_for_programs_in_the_working_directory() {
     }
     with_path(&path).ok();
     assert!(!dir.path().join("PWNED").exists());
+}
+
+/// An absolute entry of root's `PATH` is no better than `.` when another user can put a
+/// program there: a sticky directory anyone can write (each user may add a file of their
+/// own), a directory of theirs, a missing one they could make, a link of theirs.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn root_refuses_a_path_entry_another_user_could_put_a_program_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    chmod(dir.path(), 0o755);
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        r#"proc("a", #{ cmd: ["true"] }); run("a");"#,
+    )
+    .expect("write script");
+    let made = |name: &str, mode: u32| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).expect("mkdir");
+        chmod(&d, mode);
+        d
+    };
+    let sticky = made("sticky", 0o1777);
+    let theirs = made("theirs", 0o755);
+    let group = made("group", 0o775);
+    let mine = made("mine", 0o755);
+    as_nobody_owns(&theirs.display().to_string());
+    std::os::unix::fs::chown(&group, None, Some(65534)).expect("chgrp");
+    as_nobody(&format!(
+        "printf '#!/bin/sh\\ntouch {pwned}\\n' > {s}/true && chmod 755 {s}/true && ln -s /usr/bin {s}/link",
+        pwned = dir.path().join("PWNED").display(),
+        s = sticky.display()
+    ));
+    let path = std::env::var("PATH").unwrap_or_default();
+    let with_path = |entry: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+        cmd.arg("s.rhai")
+            .current_dir(dir.path())
+            .env("PATH", format!("{}:{path}", entry.display()))
+            .env("XDG_STATE_HOME", dir.path().join("state"));
+        run(cmd)
+    };
+    for (entry, why) in [
+        (sticky.clone(), "mode 1777".to_string()),
+        (theirs.clone(), "owned by uid 65534".to_string()),
+        (group.clone(), "mode 0775".to_string()),
+        (sticky.join("bin"), "mode 1777".to_string()),
+        (
+            sticky.join("link"),
+            format!(
+                "{} is a symbolic link owned by uid 65534",
+                sticky.join("link").display()
+            ),
+        ),
+    ] {
+        with_path(&entry)
+            .code(2)
+            .says(&format!(
+                "refusing to run as root with {} in PATH",
+                entry.display()
+            ))
+            .says(&why);
+        assert!(
+            !dir.path().join("PWNED").exists(),
+            "PATH={} ran its true",
+            entry.display()
+        );
+    }
+    with_path(&mine).ok();
 }
 
 #[test]

@@ -129,7 +129,8 @@ fn kind(meta: &fs::Metadata) -> &'static str {
 /// symbolic link is followed only when it belongs to the user or to root
 /// ([`crate::paths::trusted_write_target`]): root's script writing `/tmp/x/out.txt` must
 /// not write `/etc/shadow` because another user planted `out.txt -> /etc/shadow`. Nor is a
-/// file another user made in `/tmp` written ([`planted_in_a_shared_directory`]).
+/// file another user made in `/tmp` written
+/// ([`crate::paths::not_planted_in_a_shared_directory`]).
 fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
     use std::os::unix::fs::FileTypeExt;
     let fail = |e: std::io::Error| {
@@ -157,31 +158,8 @@ fn write(func: &str, path: &str, text: &str, append: bool) -> R<()> {
     .map_err(fail)?;
     let meta = file.metadata().map_err(fail)?;
     refuse(&meta)?;
-    if planted_in_a_shared_directory(&target, &meta) {
-        return Err(fail(std::io::Error::other(format!(
-            "it belongs to uid {} in a sticky directory anyone can write (like /tmp): \
-             another user made it there to read what is written",
-            std::os::unix::fs::MetadataExt::uid(&meta)
-        )))
-        .into());
-    }
+    crate::paths::not_planted_in_a_shared_directory(&target, &meta).map_err(fail)?;
     file.write_all(text.as_bytes()).map_err(|e| fail(e).into())
-}
-
-/// Whether `target` is a regular file of another user (not root) in a sticky directory
-/// anyone can write, like `/tmp`: the kernel's `protected_regular` refuses to open it for
-/// writing there, as prun does, whatever the setting (it is off by default).
-fn planted_in_a_shared_directory(target: &std::path::Path, meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let me = nix::unistd::Uid::effective().as_raw();
-    if !meta.is_file() || meta.uid() == me || meta.uid() == 0 {
-        return false;
-    }
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    fs::metadata(dir).is_ok_and(|d| d.mode() & 0o1002 == 0o1002)
 }
 
 /// The paths matching `pattern`, sorted. A name that a Rhai string cannot hold (not UTF-8)

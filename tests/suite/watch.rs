@@ -1390,7 +1390,10 @@ fn a_command_that_ran_unjudged_stays_up_to_date_when_its_dependency_says_no_chan
     w.until_watching(1);
     // `r` and `x` run side by side: either may write first.
     let first = w.read("runs");
-    assert!(["r\nx\nn\nm\n", "x\nr\nn\nm\n"].contains(&first.as_str()), "{first}");
+    assert!(
+        ["r\nx\nn\nm\n", "x\nr\nn\nm\n"].contains(&first.as_str()),
+        "{first}"
+    );
     w.write("x.txt", "same\n");
     w.until_watching(2);
     let out = w.stdout();
@@ -1400,7 +1403,12 @@ fn a_command_that_ran_unjudged_stays_up_to_date_when_its_dependency_says_no_chan
     // A change that makes `x` really run runs them again.
     w.write("x.txt", "2\n");
     w.until_watching(3);
-    assert_eq!(w.read("runs"), format!("{first}x\nn\nm\n"), "{}", w.stdout());
+    assert_eq!(
+        w.read("runs"),
+        format!("{first}x\nn\nm\n"),
+        "{}",
+        w.stdout()
+    );
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "{out}");
 }

@@ -513,16 +513,22 @@ fn an_interrupted_restore_says_so_without_the_pipe() {
     }
     let _one = one_server_at_a_time();
     // psql runs the `\!` line (a shell command) as the restore reaches it, then waits.
+    // Under root it runs as the server's user, who may write only a directory open to all.
+    let shared = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        shared.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod");
+    let started = shared.path().join("restore.started");
     let t = queries(Test::new());
-    dump(
-        t.dir(),
-        "new.sql.gz",
-        "1 hour ago",
-        0,
-        Some("CREATE DATABASE appdb;\n\\! touch restore.started\nselect pg_sleep(60);\n"),
+    let sql = format!(
+        "CREATE DATABASE appdb;\n\\! touch {}\nselect pg_sleep(60);\n",
+        started.display()
     );
+    dump(t.dir(), "new.sql.gz", "1 hour ago", 0, Some(&sql));
     let out = t
-        .signal_when("restore.started", "TERM")
+        .signal_when(started.to_str().expect("UTF-8 path"), "TERM")
         .raw(&[&script(), "-r", "backups/", "--port", "55437"])
         .run();
     out.code(130);

@@ -192,8 +192,11 @@ fn listing_needs_no_psql_and_a_run_names_it() {
         .ok()
         .out_has("export::[table]")
         .out_has("load::[table]");
-    Test::new()
-        .env("PATH", &path)
+    // A PATH entry of its own: root refuses one that is missing in /tmp, which anyone
+    // could make (the first test's directory is gone with it).
+    let t = Test::new().file("empty/.keep", "");
+    let path = t.dir().join("empty").display().to_string();
+    t.env("PATH", &path)
         .raw(&[
             copy.to_str().unwrap(),
             "--from",

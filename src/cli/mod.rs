@@ -533,6 +533,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Ok(t) => (t, None),
         Err(e)
             if declares_options(std::path::Path::new(&script))
+                || unreadable_help(&e, std::path::Path::new(&script))
                 || !matches!(
                     e.kind(),
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
@@ -683,6 +684,12 @@ fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
         "prun: `{word}` is neither a script nor a subcommand{hint}\n\nFor more information, try '--help'."
     );
     Some(Exit::Usage)
+}
+
+/// `--help` after the path of a script that cannot be read: the run reports why, since
+/// prun cannot tell which options the script declares.
+fn unreadable_help(e: &clap::Error, script: &std::path::Path) -> bool {
+    e.kind() == clap::error::ErrorKind::DisplayHelp && crate::script::read_script(script).is_err()
 }
 
 /// A cheap look at the script's text: does it call `args(...)`?

@@ -84,6 +84,52 @@ end
     fixed
 }
 
+/// The bash completion script clap writes, made to read prun's command line as
+/// [`fish_script_path`] does: clap's offers prun's flags and subcommands for every word,
+/// after `--` (the script's words) and after a script's path too, and never a file where
+/// a path goes unless nothing else matched (`prun <Tab>` showed no script). Here a word
+/// that starts with `-`, an option's value and what follows `completions` are clap's; a
+/// subcommand's name is offered before a script's path only, beside the files; anything
+/// else is left to bash's default, the files. `valued`: the flags whose value is the
+/// next word.
+pub(super) fn bash_script_path(script: &str, subcommands: &[String], valued: &[String]) -> String {
+    let names = subcommands.join(" ");
+    let valued = valued.join(" ");
+    let wrapper = format!(
+        r#"
+_prun_line() {{
+    # The first word past prun's options (and their values): a subcommand or the script.
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" i w first=""
+    for (( i = 1; i < COMP_CWORD; i++ )); do
+        w="${{COMP_WORDS[i]}}"
+        if [[ $w == -- ]]; then
+            COMPREPLY=()
+            return 0
+        fi
+        if [[ -z $first && $w != -* && " {valued} " != *" ${{COMP_WORDS[i-1]}} "* ]]; then
+            first=$w
+        fi
+    done
+    if [[ $cur == -* || " {valued} " == *" $prev "* || $first == completions ]]; then
+        _prun "$@"
+        return
+    fi
+    COMPREPLY=()
+    if [[ -z $first ]]; then
+        COMPREPLY=($(compgen -W "{names}" -- "$cur"))
+        if (( ${{#COMPREPLY[@]}} > 0 )); then
+            COMPREPLY+=($(compgen -f -- "$cur"))
+        fi
+    fi
+    return 0
+}}
+"#
+    );
+    // bash looks the function up when it completes: defined after `complete` is fine.
+    let registered = script.replace("complete -F _prun ", "complete -F _prun_line ");
+    format!("{registered}{wrapper}")
+}
+
 /// `prun man`: the man page (roff) on stdout.
 pub(super) fn man() -> Result<Exit, Failure> {
     let mut out = Vec::new();

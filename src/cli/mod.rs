@@ -627,19 +627,46 @@ pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
 
 /// Writes the completion script of `shell` for prun's command line.
 pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
-    if shell != clap_complete::Shell::Fish {
+    use clap_complete::Shell;
+    if !matches!(shell, Shell::Fish | Shell::Bash) {
         clap_complete::generate(shell, &mut Cli::command(), "prun", out);
         return;
     }
     let mut text = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "prun", &mut text);
-    let subcommands: Vec<String> = Cli::command()
+    let text = String::from_utf8_lossy(&text);
+    let cmd = Cli::command();
+    let subcommands: Vec<String> = cmd
         .get_subcommands()
         .map(|c| c.get_name().to_string())
         .chain(["help".to_string()])
         .collect();
-    let fixed = docgen::fish_script_path(&String::from_utf8_lossy(&text), &subcommands);
+    let fixed = if shell == Shell::Fish {
+        docgen::fish_script_path(&text, &subcommands)
+    } else {
+        docgen::bash_script_path(&text, &subcommands, &valued_flags(&cmd))
+    };
     let _ = out.write_all(fixed.as_bytes());
+}
+
+/// The flags of prun and its subcommands that take their value as the next word
+/// (`-j`, `--parallel`, `--output`...): that word is no script path.
+fn valued_flags(cmd: &clap::Command) -> Vec<String> {
+    let mut flags: Vec<String> = std::iter::once(cmd)
+        .chain(cmd.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| {
+            !a.is_positional() && a.get_action().takes_values() && !a.is_require_equals_set()
+        })
+        .flat_map(|a| {
+            let short = a.get_short().map(|c| format!("-{c}"));
+            let long = a.get_long().map(|l| format!("--{l}"));
+            short.into_iter().chain(long)
+        })
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
 }
 
 /// Writes prun's man page (roff), made from the same definition as `--help`.

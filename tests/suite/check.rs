@@ -494,14 +494,16 @@ fn in_shell(dir: &std::path::Path, shell: &str, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// What the completion script of `shell`, loaded in that shell, offers for `line`.
+/// What the completion script of `shell`, loaded in that shell, offers for `line` (in
+/// bash, with the function the script registered for prun).
 fn completed(dir: &std::path::Path, shell: &str, line: &str) -> Vec<String> {
     let script = match shell {
         "bash" => format!(
             "source prun.bash; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; \
              read -ra COMP_WORDS <<< \"$COMP_LINE\"; [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=(''); \
              COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); \
-             _prun prun \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+             f=$(complete -p prun); f=${{f#*-F }}; f=${{f%% *}}; \
+             $f prun \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
         ),
         _ => format!("source prun.fish; complete -C '{line}'"),
     };
@@ -560,6 +562,34 @@ fn completions_load_in_their_shells_and_complete_flags_after_the_script_path() {
     // A subcommand's name is offered before a script's path only.
     assert!(completed(&dir, "fish", "prun ch").contains(&"check".to_string()));
     assert!(!completed(&dir, "fish", "prun main.rhai ch").contains(&"check".to_string()));
+}
+
+/// bash's completion reads prun's command line as fish's does: after `--` the words are
+/// the script's (files, not prun's flags), a subcommand's name is offered before a
+/// script's path only, and where a path goes (the script, `list`'s, `check`'s) the
+/// files are offered, the subcommands that match beside them. clap's script offered
+/// prun's flags and subcommands everywhere, so bash showed no file for `prun <Tab>`.
+#[test]
+fn bash_completes_scripts_and_leaves_the_words_after_dash_dash_to_the_script() {
+    let out = Test::new().raw(&["completions", "bash"]).run();
+    let dir = out.path("");
+    std::fs::write(dir.join("prun.bash"), &out.stdout).expect("write");
+    std::fs::write(dir.join("main.rhai"), "").expect("write");
+    std::fs::write(dir.join("check-all.rhai"), "").expect("write");
+    let bash = |line: &str| completed(&dir, "bash", line);
+    assert!(bash("prun main.rhai -- --out").is_empty());
+    assert!(bash("prun main.rhai -- ").is_empty());
+    assert!(bash("prun main.rhai ch").is_empty());
+    assert!(bash("prun list ").is_empty(), "files, by bash's default");
+    assert!(bash("prun -j 2 main.rhai ").is_empty());
+    let mut first = bash("prun ch");
+    first.sort();
+    assert_eq!(first, ["check", "check-all.rhai"]);
+    assert_eq!(bash("prun main.rhai -j 2 --out"), ["--output"]);
+    assert_eq!(bash("prun list --al"), ["--allow"]);
+    let mut shells = bash("prun completions ");
+    shells.retain(|s| !s.starts_with('-'));
+    assert!(shells.contains(&"fish".to_string()), "{shells:?}");
 }
 
 #[test]

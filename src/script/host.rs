@@ -381,6 +381,7 @@ impl Host {
         super::identity::remember(&self.engine, ast);
         diag::know_script_functions(ast.iter_functions().map(|f| f.name));
         diag::know_imports(ast);
+        diag::know_definitions(ast);
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
         let source = ast.source().unwrap_or("<script>").to_string();

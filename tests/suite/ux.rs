@@ -771,3 +771,27 @@ fn a_script_s_help_points_to_the_list_of_its_procs() {
             .out_has("The script's procs and protos: prun list main.rhai");
     }
 }
+
+/// A script runs from top to bottom, unlike a Makefile: a `run` that names a proc the
+/// script defines below it says so, with where, rather than only that nothing matches.
+/// `check` says the same (its first error).
+#[test]
+fn running_a_proc_defined_below_says_where_it_is_defined() {
+    let script = "run(\"build\");\nproc(\"build\", #{ shell: \"true\" });\n";
+    let out = Test::new().script(script).run();
+    out.code(2)
+        .err_has("main.rhai:1:1: no proc or proto matches \"build\"")
+        .err_has("proc \"build\" is defined below, at main.rhai:2:1");
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("proc \"build\" is defined below, at main.rhai:2:1");
+    // Defined above but not reached (a branch not taken): nothing is said of it.
+    let out = Test::new()
+        .script("if false { proc(\"b\", #{ shell: \"true\" }); }\nrun(\"b\");\n")
+        .run();
+    out.code(2).err_has("no proc or proto matches \"b\"");
+    assert!(!out.stderr.contains("defined below"), "{}", out.describe());
+}

@@ -680,7 +680,7 @@ fn defined_below(msg: &str, src: &str, pos: Position) -> String {
         .find(|(n, s, p)| n == name && s.as_deref() == Some(src) && at(*p) > at(pos))
         .map(|(_, _, p)| {
             format!(
-                "; proc \"{name}\" is defined below, at {}: a script runs from top to bottom, \
+                "; proc \"{name}\" is defined below, at {}: a script runs from top to bottom: \
                  define it before the run() that names it",
                 location(Some(src), *p)
             )

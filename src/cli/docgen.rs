@@ -130,6 +130,96 @@ _prun_line() {{
     format!("{registered}{wrapper}")
 }
 
+/// The COMMANDS section of prun's man page: each subcommand's usage, what it does and its
+/// arguments and options, in the one page (clap's page named a page per subcommand,
+/// `prun-check(1)`, that nothing makes).
+pub(super) fn man_commands(cmd: &clap::Command) -> String {
+    let mut out = String::from(".SH COMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+        let mut sub = sub.clone().bin_name(format!("prun {}", sub.get_name()));
+        let usage = sub.render_usage().to_string();
+        let usage = usage.strip_prefix("Usage: ").unwrap_or(&usage);
+        out.push_str(&format!(".SS \"{}\"\n", roff_text(usage)));
+        if let Some(about) = sub.get_about() {
+            out.push_str(&format!("{}\n", roff_line(&about.to_string())));
+        }
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && a.get_id() != "help")
+        {
+            out.push_str(&format!(".TP\n{}\n", roff_line(&arg_words(arg))));
+            if let Some(help) = arg.get_help() {
+                out.push_str(&format!("{}\n", roff_line(&help.to_string())));
+            }
+        }
+    }
+    out
+}
+
+/// How an argument is written: `-n, --limit <N>`, `--html <PATH>`, `<SCRIPT>`.
+fn arg_words(arg: &clap::Arg) -> String {
+    let value = arg
+        .get_value_names()
+        .map(|v| {
+            v.iter()
+                .map(|n| format!("<{n}>"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|_| arg.get_action().takes_values())
+        .unwrap_or_default();
+    let names: Vec<String> = arg
+        .get_short()
+        .map(|c| format!("-{c}"))
+        .into_iter()
+        .chain(arg.get_long().map(|l| format!("--{l}")))
+        .collect();
+    match (names.is_empty(), value.is_empty()) {
+        (true, _) => value,
+        (false, true) => names.join(", "),
+        (false, false) => format!("{} {value}", names.join(", ")),
+    }
+}
+
+/// Text for roff: backslashes and dashes escaped (a `-` is a hyphen to roff, `\-` the
+/// minus sign that options are written with).
+fn roff_text(text: &str) -> String {
+    text.replace('\\', "\\e").replace('-', "\\-")
+}
+
+/// A line of roff text: [`roff_text`], and a line that starts with `.` or `'` (a request
+/// to roff) starts with `\&` instead.
+fn roff_line(text: &str) -> String {
+    let text = roff_text(text);
+    if text.starts_with(['.', '\'']) {
+        format!("\\&{text}")
+    } else {
+        text
+    }
+}
+
+/// The EXIT STATUS section of prun's man page (see docs/cli.md, "Exit status").
+pub(super) const MAN_EXIT_STATUS: &str = r#".SH "EXIT STATUS"
+.TP
+0
+every scheduled proc succeeded, was skipped or was up to date
+.TP
+1
+a proc failed, or did not run because a dependency failed
+.TP
+2
+the script failed (a syntax error, an error outside a proc, a dependency cycle), \fBprun check\fR found a problem, or prun had an internal error
+.TP
+64
+usage error: an unknown flag, a bad script argument, a target that matches nothing, a report that cannot be written
+.TP
+75
+\fB\-\-lock\fR: another run holds the lock
+.TP
+130
+interrupted (Ctrl\-C, SIGTERM, SIGHUP or SIGQUIT)
+"#;
+
 /// `prun man`: the man page (roff) on stdout.
 pub(super) fn man() -> Result<Exit, Failure> {
     let mut out = Vec::new();

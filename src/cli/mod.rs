@@ -671,7 +671,16 @@ fn valued_flags(cmd: &clap::Command) -> Vec<String> {
 
 /// Writes prun's man page (roff), made from the same definition as `--help`.
 pub(crate) fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(out)
+    let cmd = Cli::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    out.write_all(docgen::man_commands(&cmd).as_bytes())?;
+    out.write_all(docgen::MAN_EXIT_STATUS.as_bytes())?;
+    man.render_version_section(out)
 }
 
 /// ` (scripts here: a.rhai, b.rhai)`: the scripts of the working directory, sorted (at

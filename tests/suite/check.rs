@@ -618,6 +618,24 @@ fn the_man_page_renders_with_man() {
     }
 }
 
+/// prun's one man page describes its subcommands itself, with their options: clap's
+/// page listed them as `prun-check(1)`, `prun-history(1)`..., pages `prun man` never
+/// makes (`man prun-history` finds nothing), and so `-n/--limit` or `--html` were in no
+/// page. It also has the exit statuses a cron job is judged by.
+#[test]
+fn the_man_page_describes_the_subcommands_and_the_exit_statuses() {
+    let out = Test::new().raw(&["man"]).run();
+    out.ok()
+        .out_lacks("prun\\-check(1)")
+        .out_lacks("prun\\-history")
+        .out_has("prun history")
+        .out_has(r"\-\-limit")
+        .out_has(r"\-\-html")
+        .out_has("Show the recent runs of a script")
+        .out_has(".SH \"EXIT STATUS\"")
+        .out_has("another run holds the lock");
+}
+
 #[test]
 fn the_man_page_is_made_from_the_command_line_definition() {
     let out = Test::new().raw(&["man"]).run();

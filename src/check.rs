@@ -324,13 +324,14 @@ fn sample_args(template: &Template, def: &ProcDef) -> Vec<(String, String)> {
 /// when a proc has that name, a proto makes it, or (for a glob) something may match.
 fn unresolved(g: &Graph, name: &str) -> Option<String> {
     if is_glob(name) {
-        let may_match = g.matching(name).next().is_some()
-            || g.protos().any(|p| wildcard_match(name, p.template.text()));
-        return (!may_match).then(|| {
-            format!(
-                ", which matches no proc or proto{}",
-                crate::graph::proc_hint(g, name)
-            )
+        return (!may_match(g, name)).then(|| {
+            let hint = crate::graph::proc_hint(g, name);
+            let hint = if hint.is_empty() {
+                glob_hint(g, name)
+            } else {
+                hint
+            };
+            format!(", which matches no proc or proto{hint}")
         });
     }
     if g.lookup(name).is_some() {
@@ -344,6 +345,33 @@ fn unresolved(g: &Graph, name: &str) -> Option<String> {
         )),
         Err(e) => Some(format!(": {e}")),
     }
+}
+
+/// Whether the glob `pattern` matches a proc, or may match a name a proto makes.
+fn may_match(g: &Graph, pattern: &str) -> bool {
+    g.matching(pattern).next().is_some()
+        || g.protos()
+            .any(|p| wildcard_match(pattern, p.template.text()))
+}
+
+/// The nearest glob that matches something, for a glob that matches nothing: its
+/// wildcards after the start of a name that exists (`tset::*` → `test::*`, from
+/// `test::[n]`), since a mistyped glob is rarely near any one name.
+fn glob_hint(g: &Graph, pattern: &str) -> String {
+    let fixed = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let (head, wild) = pattern.split_at(fixed);
+    let chars = head.chars().count();
+    let globs: BTreeSet<String> = g
+        .procs()
+        .map(|(_, n)| n.name.to_string())
+        .chain(g.protos().map(|p| p.template.text().to_string()))
+        .filter_map(|name| {
+            let start: String = name.chars().take(chars).collect();
+            (start.chars().count() == chars).then(|| format!("{start}{wild}"))
+        })
+        .filter(|glob| may_match(g, glob))
+        .collect();
+    crate::suggest::hint(pattern, globs.iter().map(String::as_str), "\"")
 }
 
 /// The dependency cycles among procs that exist, each as names from a proc back to it

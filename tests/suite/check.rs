@@ -188,6 +188,23 @@ fn check_finds_unknown_command_options_without_running_the_command() {
     assert!(!out.exists("ran"), "{}", out.describe());
 }
 
+/// A mistyped glob among a proc's dependencies gets the nearest glob that matches
+/// something: the same glob with the start of a name that exists (`tset::*` is near
+/// `test::*`, while no single name is near enough to `tset::*`).
+#[test]
+fn check_offers_the_nearest_glob_for_a_dependency_glob_that_matches_nothing() {
+    let out = Test::new()
+        .script(
+            "proto(\"test::[n]\", #{ arg_choices: #{ n: [\"unit\", \"integration\"] } }, |ctx, n| 1);\n\
+             proc(\"ci\", #{ deps: [\"tset::*\"], shell: \"true\" });\n",
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:2:1: proc "ci" depends on "tset::*", which matches no proc or proto; did you mean "test::*"?"#,
+    );
+}
+
 #[test]
 fn a_wrong_target_gets_the_nearest_names() {
     let out = Test::new()

@@ -572,6 +572,9 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
             path: crate::paths::shown(path).to_string(),
             hint: match source.kind() {
                 std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
+                std::io::ErrorKind::PermissionDenied => std::fs::metadata(path)
+                    .map(|m| format!(" (it is {})", crate::paths::describe(&m)))
+                    .unwrap_or_default(),
                 _ => String::new(),
             },
             source,

@@ -348,6 +348,22 @@ fn a_script_that_is_not_utf8_names_the_byte_and_where_it_is() {
     t.run().code(2).err_has("it is UTF-16 text");
 }
 
+/// A script the user may not read names its owner and mode: whose it is says whether to
+/// ask for it (`sudo`) or to `chmod` it.
+#[test]
+fn a_script_the_user_may_not_read_names_its_owner_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().by_another_user();
+    let path = t.dir().join("main.rhai");
+    std::fs::write(&path, "proc(\"a\", #{ now: true, shell: \"true\" });\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    t.run()
+        .code(2)
+        .err_has("failed to read main.rhai")
+        .err_has("Permission denied")
+        .err_has("(it is owned by uid 0 (root), mode 0600)");
+}
+
 /// `--help` after the path of a script that cannot be read is that error (exit 2), not
 /// prun's help saying the script declares no options: nothing was read to say so.
 #[test]

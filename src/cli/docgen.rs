@@ -130,6 +130,59 @@ _prun_line() {{
     format!("{registered}{wrapper}")
 }
 
+/// The zsh completion script clap writes, made to read prun's command line as
+/// [`fish_script_path`] does: clap's took the first word for the script's path and the
+/// next for a subcommand, so `prun list <Tab>` offered subcommands and `prun s.rhai
+/// ch<Tab>` gave `check`. Here the first word is a subcommand or a script (a file); after
+/// a script's path prun's flags complete, and files (the targets cannot be listed without
+/// running the script), up to `--`, after which only files do. The script is returned as
+/// clap wrote it when its shape is not the one expected.
+pub(super) fn zsh_script_path(script: &str) -> String {
+    const OPEN: &str = "    _arguments \"${_arguments_options[@]}\" : \\\n";
+    const REST: &str = "'::rest -- ";
+    const FIRST: &str = "\":: :_prun_commands\" \\\n";
+    const END: &str = "        esac\n    ;;\nesac\n}\n";
+    let (Some(open), Some(rest), Some(end)) =
+        (script.find(OPEN), script.find(REST), script.rfind(END))
+    else {
+        return script.to_string();
+    };
+    let Some(rest_len) = script[rest..].find('\n') else {
+        return script.to_string();
+    };
+    let flags = &script[open + OPEN.len()..rest];
+    let branch = format!(
+        "(*)\n\
+         # The words before the cursor, as typed (the root's `--` is gone from $words).\n\
+         local -a typed; typed=(${{(z)LBUFFER}})\n\
+         [[ $LBUFFER == *' ' ]] || typed[-1]=()\n\
+         if (( ${{typed[(I)--]}} )); then\n\
+         _files && ret=0\n\
+         else\n\
+         _arguments \"${{_arguments_options[@]}}\" : \\\n{flags}'*: :_files' \\\n&& ret=0\n\
+         fi\n\
+         ;;\n"
+    );
+    let mut fixed = format!(
+        "{}{}{branch}{}",
+        &script[..rest],
+        &script[rest + rest_len + 1..end],
+        &script[end..]
+    );
+    fixed = fixed
+        .replacen(FIRST, "\":: :_prun_first\" \\\n", 1)
+        .replacen("words=($line[2] ", "words=($line[1] ", 1)
+        .replacen("prun-command-$line[2]:", "prun-command-$line[1]:", 1)
+        .replacen("case $line[2] in", "case $line[1] in", 1);
+    fixed.push_str(
+        "\n(( $+functions[_prun_first] )) ||\n\
+         _prun_first() {\n\
+         \x20   _alternative 'commands:prun command:_prun_commands' 'files:script:_files'\n\
+         }\n",
+    );
+    fixed
+}
+
 /// The COMMANDS section of prun's man page: each subcommand's usage, what it does and its
 /// arguments and options, in the one page (clap's page named a page per subcommand,
 /// `prun-check(1)`, that nothing makes).

@@ -628,7 +628,7 @@ pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
 /// Writes the completion script of `shell` for prun's command line.
 pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     use clap_complete::Shell;
-    if !matches!(shell, Shell::Fish | Shell::Bash) {
+    if !matches!(shell, Shell::Fish | Shell::Bash | Shell::Zsh) {
         clap_complete::generate(shell, &mut Cli::command(), "prun", out);
         return;
     }
@@ -641,10 +641,10 @@ pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Wr
         .map(|c| c.get_name().to_string())
         .chain(["help".to_string()])
         .collect();
-    let fixed = if shell == Shell::Fish {
-        docgen::fish_script_path(&text, &subcommands)
-    } else {
-        docgen::bash_script_path(&text, &subcommands, &valued_flags(&cmd))
+    let fixed = match shell {
+        Shell::Fish => docgen::fish_script_path(&text, &subcommands),
+        Shell::Zsh => docgen::zsh_script_path(&text),
+        _ => docgen::bash_script_path(&text, &subcommands, &valued_flags(&cmd)),
     };
     let _ = out.write_all(fixed.as_bytes());
 }

@@ -609,6 +609,104 @@ fn bash_completes_scripts_and_leaves_the_words_after_dash_dash_to_the_script() {
     assert!(shells.contains(&"fish".to_string()), "{shells:?}");
 }
 
+/// What an interactive zsh, with the completion script installed, makes of `line` after
+/// a Tab: the line as it then stands. A `#` typed after the Tab marks where completion
+/// ended (zsh reads it only once the Tab is done), so no sleep is needed.
+fn zsh_after_tab(dir: &std::path::Path, socket: &str, line: &str) -> String {
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", socket, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux")
+    };
+    tmux(&["send-keys", "-t", "z", "C-u", line, "Tab", "#"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pane =
+            String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "z"]).stdout).into_owned();
+        if let Some(done) = pane
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("$ ") && l.contains('#'))
+        {
+            return done
+                .trim_start_matches("$ ")
+                .trim_end_matches('#')
+                .to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "zsh did not complete {line:?} in {}: {pane}",
+            dir.display()
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// zsh's completion reads prun's command line as bash's and fish's do. clap's zsh script
+/// took the first word for the script's path and the next for a subcommand, so `prun
+/// list ma<Tab>` gave `man`, `prun s.rhai ch<Tab>` gave `check`, and after `--` prun's
+/// flags were offered.
+#[test]
+#[cfg_attr(prun_no_doc_tools, ignore = "needs zsh, fish and man (man-db)")]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn zsh_completes_a_subcommands_script_and_leaves_the_words_after_dash_dash_to_the_script() {
+    let out = Test::new().raw(&["completions", "zsh"]).run();
+    let dir = out.path("");
+    std::fs::write(dir.join("_prun"), &out.stdout).expect("write");
+    for f in ["main.rhai", "check-all.rhai"] {
+        std::fs::write(dir.join(f), "").expect("write");
+    }
+    std::fs::write(
+        dir.join(".zshrc"),
+        "PS1='$ '\nfpath=(${ZDOTDIR} $fpath)\nautoload -U compinit; compinit -u -D\n",
+    )
+    .expect("write");
+    let socket = format!("prun-zsh-{}", std::process::id());
+    let start = std::process::Command::new("tmux")
+        .args([
+            "-L",
+            &socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "z",
+        ])
+        .args(["-x", "200", "-y", "20", "-c"])
+        .arg(&dir)
+        .arg(format!("ZDOTDIR='{}' zsh -i", dir.display()))
+        .env_remove("TMUX")
+        .status()
+        .expect("run tmux");
+    assert!(start.success());
+    let lines = [
+        ("prun list ma", "prun list main.rhai "),
+        ("prun main.rhai ch", "prun main.rhai check-all.rhai "),
+        ("prun main.rhai -- --ou", "prun main.rhai -- --ou"),
+        ("prun main.rhai --ou", "prun main.rhai --output="),
+        (
+            "prun main.rhai build --output st",
+            "prun main.rhai build --output stream ",
+        ),
+        ("prun --ou", "prun --output="),
+        ("prun history --li", "prun history --limit="),
+    ];
+    let got: Vec<(String, String)> = lines
+        .iter()
+        .map(|(line, _)| (line.to_string(), zsh_after_tab(&dir, &socket, line)))
+        .collect();
+    let _ = std::process::Command::new("tmux")
+        .args(["-L", &socket, "kill-server"])
+        .status();
+    for ((line, want), (_, got)) in lines.iter().zip(&got) {
+        assert_eq!(got, want, "zsh: {line}");
+    }
+}
+
 #[test]
 #[cfg_attr(prun_no_doc_tools, ignore = "needs zsh, fish and man (man-db)")]
 fn the_man_page_renders_with_man() {

@@ -366,7 +366,14 @@ fn unknown_member(text: &str) -> Option<String> {
     let rest = text.strip_prefix("Unknown property '")?;
     let (name, rest) = rest.split_once('\'')?;
     let ty = rest.strip_prefix(" - a getter is not registered for type ")?;
-    if one_type(ty.trim_matches('\'')) != "ctx" {
+    let ty = ty.trim_matches('\'');
+    if ty == "()" {
+        return Some(format!(
+            "cannot read `.{name}` of () (nothing): the value before it is () (a map without \
+             that key, or a function that returns nothing, gives ())"
+        ));
+    }
+    if one_type(ty) != "ctx" {
         return None;
     }
     let members = ctx_members();
@@ -562,12 +569,24 @@ fn function_not_found(sig: &str) -> String {
             shown.push("...");
         }
         return format!(
-            "function {call} does not exist: `{bare}` is called as {}",
-            shown.join(" or ")
+            "function {call} does not exist: `{bare}` is called as {}{}",
+            shown.join(" or "),
+            string_body(bare, &args)
         );
     }
     let hint = crate::suggest::hint(bare, known.keys().map(String::as_str), "`");
     format!("function not found: {call}{hint}")
+}
+
+/// For `proc` or `proto` given a string where the body goes (`proc("a", "make")`), as
+/// `just` and `make` take a recipe: where a command line goes.
+fn string_body(name: &str, args: &[String]) -> &'static str {
+    let body_is_text = args.len() >= 2 && args.last().is_some_and(|a| a == "a string");
+    if matches!(name, "proc" | "proto") && body_is_text {
+        " (a command line goes in the options: #{ shell: \"...\" }, or #{ cmd: [...] } for an argv)"
+    } else {
+        ""
+    }
 }
 
 /// When the function `name` has several forms, each taking only values of any type

@@ -795,3 +795,33 @@ fn running_a_proc_defined_below_says_where_it_is_defined() {
     out.code(2).err_has("no proc or proto matches \"b\"");
     assert!(!out.stderr.contains("defined below"), "{}", out.describe());
 }
+
+/// A proc whose body is a command line given as a string, where a closure goes, is told
+/// where a command line goes (`shell: "..."`), not only the forms of `proc`.
+#[test]
+fn a_procs_body_given_as_a_string_says_where_a_command_line_goes() {
+    for script in [
+        "proc(\"a\", #{ now: true }, \"echo hi\");\n",
+        "proc(\"a\", \"echo hi\");\n",
+        "proto(\"a::[x]\", \"echo [x]\");\n",
+    ] {
+        let out = Test::new().script(script).run();
+        out.code(2)
+            .err_has("does not exist")
+            .err_has("a command line goes in the options: #{ shell: \"...\" }");
+    }
+}
+
+/// Reading a property of `()` (a map's missing key, a function that returned nothing)
+/// says so in words, not "a getter is not registered for type nothing".
+#[test]
+fn a_property_of_nothing_says_the_value_before_it_is_nothing() {
+    let out = Test::new()
+        .script("let cfg = #{ db: #{ host: \"h\" } };\nprint(cfg.dbb.host);\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:")
+        .err_has("cannot read `.host` of ()")
+        .out_lacks("getter");
+    assert!(!out.stderr.contains("getter"), "{}", out.describe());
+}

@@ -109,7 +109,7 @@ pub(crate) fn report(
     });
     let mut shown: Vec<String> = Vec::new();
     if let Some(e) = stopped.error.filter(|e| !repeats(e, &problems)) {
-        shown.push(match &stopped.after_command {
+        shown.push(match stopped.after_command.filter(|_| output_may_cause(&e)) {
             Some((at, name)) => format!(
                 "{e}\n  (prun check runs no command: the `{name}` at {at} printed nothing here, \
                  and the script may have stopped on its empty output)"
@@ -137,6 +137,16 @@ pub(crate) fn report(
     }
     errln!("prun: check: {} found", count(shown.len(), "problem"));
     Exit::Script
+}
+
+/// Whether the error `e` may come from a command's empty output: not a call of a
+/// function with arguments it does not take when none of them is `()` (an output is a
+/// string; what the script makes of it, a number, a map, may be `()`).
+fn output_may_cause(e: &str) -> bool {
+    match e.split_once(" does not exist") {
+        Some((call, _)) => call.contains("()"),
+        None => true,
+    }
 }
 
 fn count(n: usize, what: &str) -> String {

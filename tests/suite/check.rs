@@ -148,6 +148,27 @@ fn an_error_after_a_command_check_did_not_run_says_its_output_was_empty() {
         );
 }
 
+/// A call no command's output could have led to (a function called with arguments it
+/// does not take, none of them `()`) is not blamed on the empty output of a command
+/// before it: that hint sent the reader to the wrong line.
+#[test]
+fn a_wrong_call_after_a_command_is_not_blamed_on_its_empty_output() {
+    let script = "let v = shell(\"git describe\").stdout;\n\
+                  proc(\"a\", #{ shell: \"true\" });\n\
+                  when_scheduled(\"a\", |n| 1);\n";
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1: function when_scheduled(a string, a closure) does not exist");
+    assert!(
+        !out.stderr.contains("printed nothing here"),
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn check_finds_a_proto_dependency_with_a_placeholder_the_proto_lacks() {
     let script = "proc(\"c::1\", #{ cmd: [\"true\"] });\n\
@@ -610,9 +631,10 @@ fn bash_completes_scripts_and_leaves_the_words_after_dash_dash_to_the_script() {
 }
 
 /// What an interactive zsh, with the completion script installed, makes of `line` after
-/// a Tab: the line as it then stands. A `#` typed after the Tab marks where completion
-/// ended (zsh reads it only once the Tab is done), so no sleep is needed.
-fn zsh_after_tab(dir: &std::path::Path, socket: &str, line: &str) -> String {
+/// a Tab: the line as it then stands. `marker` (`#1`, each line its own), typed after the
+/// Tab, marks where completion ended (zsh reads it only once the Tab is done), so no
+/// sleep is needed.
+fn zsh_after_tab(dir: &std::path::Path, socket: &str, line: &str, marker: &str) -> String {
     let tmux = |args: &[&str]| {
         std::process::Command::new("tmux")
             .args(["-L", socket, "-f", "/dev/null"])
@@ -621,20 +643,15 @@ fn zsh_after_tab(dir: &std::path::Path, socket: &str, line: &str) -> String {
             .output()
             .expect("run tmux")
     };
-    tmux(&["send-keys", "-t", "z", "C-u", line, "Tab", "#"]);
+    tmux(&["send-keys", "-t", "z", "C-u", line, "Tab", marker]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let pane =
             String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "z"]).stdout).into_owned();
-        if let Some(done) = pane
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("$ ") && l.contains('#'))
-        {
-            return done
-                .trim_start_matches("$ ")
-                .trim_end_matches('#')
-                .to_string();
+        let prompt = |l: &&str| l.starts_with("$ ") && l.trim_end().ends_with(marker);
+        if let Some(done) = pane.lines().rev().find(prompt) {
+            let done = done.trim_end().trim_start_matches("$ ");
+            return done.strip_suffix(marker).unwrap_or(done).to_string();
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -697,7 +714,14 @@ fn zsh_completes_a_subcommands_script_and_leaves_the_words_after_dash_dash_to_th
     ];
     let got: Vec<(String, String)> = lines
         .iter()
-        .map(|(line, _)| (line.to_string(), zsh_after_tab(&dir, &socket, line)))
+        .enumerate()
+        .map(|(i, (line, _))| {
+            let marker = format!("#{i}");
+            (
+                line.to_string(),
+                zsh_after_tab(&dir, &socket, line, &marker),
+            )
+        })
         .collect();
     let _ = std::process::Command::new("tmux")
         .args(["-L", &socket, "kill-server"])

@@ -514,6 +514,13 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         .skip(1)
         .map(|w| w.to_string_lossy().into_owned())
         .collect();
+    if let Some(code) = cli
+        .rest
+        .first()
+        .and_then(|word| other_tools_word(word, cli.rest.get(1)))
+    {
+        return Invocation::Exit(code);
+    }
     let mut rest = cli.rest.into_iter();
     let Some(script) = rest.next() else {
         errln!(
@@ -726,6 +733,28 @@ fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
 /// prun cannot tell which options the script declares.
 fn unreadable_help(e: &clap::Error, script: &std::path::Path) -> bool {
     e.kind() == clap::error::ErrorKind::DisplayHelp && crate::script::read_script(script).is_err()
+}
+
+/// A first word that is no file, as other tools spell what prun does another way: `run`
+/// (or `exec`) before a script's path (`task run`, `npm run`, `cargo run`), `version`. A
+/// usage error that says how prun spells it.
+fn other_tools_word(word: &OsString, next: Option<&OsString>) -> Option<Exit> {
+    if std::path::Path::new(word).exists() {
+        return None;
+    }
+    let word = word.to_str()?;
+    let how = match (word, next) {
+        ("run" | "exec", Some(script)) if std::path::Path::new(script).is_file() => format!(
+            "a script runs as `prun {}` (no `{word}` before it)",
+            std::path::Path::new(script).display()
+        ),
+        ("version", _) => "prun's version: prun --version".to_string(),
+        _ => return None,
+    };
+    errln!(
+        "prun: `{word}` is neither a script nor a subcommand: {how}\n\nFor more information, try '--help'."
+    );
+    Some(Exit::Usage)
 }
 
 /// A cheap look at the script's text: does it call `args(...)`?

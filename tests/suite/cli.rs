@@ -379,6 +379,22 @@ fn help_after_a_script_that_cannot_be_read_is_the_read_error() {
         .out_lacks("declares no options");
 }
 
+/// `prun run build.rhai`, as `task`, `npm run` or `cargo run` are typed, and `prun
+/// version`: a usage error that says how prun spells it, not "failed to read run".
+#[test]
+fn a_run_or_version_word_of_other_tools_says_how_prun_spells_it() {
+    let out = Test::new()
+        .script("proc(\"a\", #{ now: true, shell: \"true\" });\n")
+        .raw(&["run", "main.rhai"])
+        .run();
+    out.code(64)
+        .err_has("`run` is neither a script nor a subcommand")
+        .err_has("a script runs as `prun main.rhai`");
+    assert!(!out.stderr.contains("failed to read"), "{}", out.describe());
+    let out = Test::new().raw(&["version"]).run();
+    out.code(64).err_has("prun --version");
+}
+
 /// A relative path the user gave that fails names the working directory it was taken in
 /// (a cron job's is `/` or `HOME`): the script, `--db`, `--json`, a `log_dir`, an import,
 /// `read_file`. An absolute path is named as it is.

@@ -457,15 +457,15 @@ fn utf8_text(bytes: Vec<u8>) -> std::io::Result<String> {
 
 /// Where a script's first byte that is not UTF-8 is (1-based line and column).
 #[derive(Debug)]
-pub(crate) struct NotUtf8 {
-    pub(crate) line: usize,
-    pub(crate) column: usize,
+struct NotUtf8 {
+    line: usize,
+    column: usize,
     byte: u8,
 }
 
 impl NotUtf8 {
     /// What is wrong and what to do, without the place.
-    pub(crate) fn message(&self) -> String {
+    fn message(&self) -> String {
         format!(
             "byte {:#04x} is not UTF-8: prun reads scripts as UTF-8 text; convert the file \
              (from Latin-1: iconv -f LATIN1 -t UTF-8)",

@@ -571,6 +571,11 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
         ScriptError::Read {
             path: crate::paths::shown(path).to_string(),
             hint: match source.kind() {
+                std::io::ErrorKind::NotFound if path == Path::new("-") => {
+                    "; prun reads a script from a file, not from stdin (a script more than \
+                     once): save it to one first"
+                        .to_string()
+                }
                 std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
                 std::io::ErrorKind::PermissionDenied => std::fs::metadata(path)
                     .map(|m| format!(" (it is {})", crate::paths::describe(&m)))

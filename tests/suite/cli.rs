@@ -395,6 +395,16 @@ fn a_run_or_version_word_of_other_tools_says_how_prun_spells_it() {
     out.code(64).err_has("prun --version");
 }
 
+/// `prun -` (a script piped in, as `sh -` reads one) says that prun reads scripts from
+/// files, as for `/dev/stdin`, not that no file `-` exists.
+#[test]
+fn a_script_from_stdin_says_prun_reads_scripts_from_files() {
+    let out = Test::new().raw(&["-"]).run();
+    out.code(2)
+        .err_has("failed to read -")
+        .err_has("prun reads a script from a file, not from stdin");
+}
+
 /// A relative path the user gave that fails names the working directory it was taken in
 /// (a cron job's is `/` or `HOME`): the script, `--db`, `--json`, a `log_dir`, an import,
 /// `read_file`. An absolute path is named as it is.

@@ -159,6 +159,14 @@ pub(crate) fn dot(c: &Core, scheduled_only: bool) -> String {
                 let dn = &g.proc(d).name;
                 out.push_str(&format!("  {} -> {};\n", quote(dn), quote(&n.name)));
             }
+            // A name the run found nothing for: drawn as missing, not left out.
+            let missing = n
+                .deps
+                .iter()
+                .filter(|d| !is_glob(d) && g.lookup(d).is_none());
+            for d in missing.flat_map(|d| sources(g, d, &mut others)) {
+                out.push_str(&format!("  {} -> {};\n", quote(&d), quote(&n.name)));
+            }
         }
     }
     for (name, attrs) in &others {

@@ -279,6 +279,21 @@ fn graph_without_targets_resolves_globs_and_marks_proto_made_and_missing_depende
         .out_has("\"zz\" -> \"c\";");
 }
 
+/// With targets, a dependency the run could not resolve (a run says `dependency "zz"
+/// missing` and does not run its dependent) is drawn as missing too, not left out: the
+/// graph of `c` was `c` alone, as if it depended on nothing.
+#[test]
+fn graph_with_targets_draws_a_missing_dependency() {
+    let out = Test::new()
+        .script("proc(\"c\", #{ deps: [\"zz\"], shell: \"true\" });\n")
+        .before(&["graph"])
+        .args(&["c"])
+        .run();
+    out.ok()
+        .out_has("\"zz\" [style=dashed, color=red")
+        .out_has("\"zz\" -> \"c\";");
+}
+
 #[test]
 fn graph_of_a_target_that_matches_nothing_prints_only_the_error() {
     let out = Test::new()

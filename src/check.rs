@@ -109,7 +109,7 @@ pub(crate) fn report(
     });
     let mut shown: Vec<String> = Vec::new();
     if let Some(e) = stopped.error.filter(|e| !repeats(e, &problems)) {
-        shown.push(match &stopped.after_command {
+        shown.push(match stopped.after_command.filter(|_| output_may_cause(&e)) {
             Some((at, name)) => format!(
                 "{e}\n  (prun check runs no command: the `{name}` at {at} printed nothing here, \
                  and the script may have stopped on its empty output)"
@@ -137,6 +137,16 @@ pub(crate) fn report(
     }
     errln!("prun: check: {} found", count(shown.len(), "problem"));
     Exit::Script
+}
+
+/// Whether the error `e` may come from a command's empty output: not a call of a
+/// function with arguments it does not take when none of them is `()` (an output is a
+/// string; what the script makes of it, a number, a map, may be `()`).
+fn output_may_cause(e: &str) -> bool {
+    match e.split_once(" does not exist") {
+        Some((call, _)) => call.contains("()"),
+        None => true,
+    }
 }
 
 fn count(n: usize, what: &str) -> String {
@@ -324,13 +334,14 @@ fn sample_args(template: &Template, def: &ProcDef) -> Vec<(String, String)> {
 /// when a proc has that name, a proto makes it, or (for a glob) something may match.
 fn unresolved(g: &Graph, name: &str) -> Option<String> {
     if is_glob(name) {
-        let may_match = g.matching(name).next().is_some()
-            || g.protos().any(|p| wildcard_match(name, p.template.text()));
-        return (!may_match).then(|| {
-            format!(
-                ", which matches no proc or proto{}",
-                crate::graph::proc_hint(g, name)
-            )
+        return (!may_match(g, name)).then(|| {
+            let hint = crate::graph::proc_hint(g, name);
+            let hint = if hint.is_empty() {
+                glob_hint(g, name)
+            } else {
+                hint
+            };
+            format!(", which matches no proc or proto{hint}")
         });
     }
     if g.lookup(name).is_some() {
@@ -344,6 +355,33 @@ fn unresolved(g: &Graph, name: &str) -> Option<String> {
         )),
         Err(e) => Some(format!(": {e}")),
     }
+}
+
+/// Whether the glob `pattern` matches a proc, or may match a name a proto makes.
+fn may_match(g: &Graph, pattern: &str) -> bool {
+    g.matching(pattern).next().is_some()
+        || g.protos()
+            .any(|p| wildcard_match(pattern, p.template.text()))
+}
+
+/// The nearest glob that matches something, for a glob that matches nothing: its
+/// wildcards after the start of a name that exists (`tset::*` → `test::*`, from
+/// `test::[n]`), since a mistyped glob is rarely near any one name.
+fn glob_hint(g: &Graph, pattern: &str) -> String {
+    let fixed = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let (head, wild) = pattern.split_at(fixed);
+    let chars = head.chars().count();
+    let globs: BTreeSet<String> = g
+        .procs()
+        .map(|(_, n)| n.name.to_string())
+        .chain(g.protos().map(|p| p.template.text().to_string()))
+        .filter_map(|name| {
+            let start: String = name.chars().take(chars).collect();
+            (start.chars().count() == chars).then(|| format!("{start}{wild}"))
+        })
+        .filter(|glob| may_match(g, glob))
+        .collect();
+    crate::suggest::hint(pattern, globs.iter().map(String::as_str), "\"")
 }
 
 /// The dependency cycles among procs that exist, each as names from a proc back to it

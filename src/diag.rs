@@ -265,7 +265,8 @@ fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> Str
     let mut out = if pos.is_none() {
         msg
     } else {
-        format!("{}: {msg}", location(Some(&src), pos))
+        let below = defined_below(&msg, &src, pos);
+        format!("{}: {msg}{below}", location(Some(&src), pos))
     };
     for f in frames.iter().rev() {
         out.push_str("\n  ");
@@ -365,7 +366,14 @@ fn unknown_member(text: &str) -> Option<String> {
     let rest = text.strip_prefix("Unknown property '")?;
     let (name, rest) = rest.split_once('\'')?;
     let ty = rest.strip_prefix(" - a getter is not registered for type ")?;
-    if one_type(ty.trim_matches('\'')) != "ctx" {
+    let ty = ty.trim_matches('\'');
+    if ty == "()" {
+        return Some(format!(
+            "cannot read `.{name}` of () (nothing): the value before it is () (a map without \
+             that key, or a function that returns nothing, gives ())"
+        ));
+    }
+    if one_type(ty) != "ctx" {
         return None;
     }
     let members = ctx_members();
@@ -561,12 +569,24 @@ fn function_not_found(sig: &str) -> String {
             shown.push("...");
         }
         return format!(
-            "function {call} does not exist: `{bare}` is called as {}",
-            shown.join(" or ")
+            "function {call} does not exist: `{bare}` is called as {}{}",
+            shown.join(" or "),
+            string_body(bare, &args)
         );
     }
     let hint = crate::suggest::hint(bare, known.keys().map(String::as_str), "`");
     format!("function not found: {call}{hint}")
+}
+
+/// For `proc` or `proto` given a string where the body goes (`proc("a", "make")`), as
+/// `just` and `make` take a recipe: where a command line goes.
+fn string_body(name: &str, args: &[String]) -> &'static str {
+    let body_is_text = args.len() >= 2 && args.last().is_some_and(|a| a == "a string");
+    if matches!(name, "proc" | "proto") && body_is_text {
+        " (a command line goes in the options: #{ shell: \"...\" }, or #{ cmd: [...] } for an argv)"
+    } else {
+        ""
+    }
 }
 
 /// When the function `name` has several forms, each taking only values of any type
@@ -636,6 +656,55 @@ pub(crate) fn know_imports(ast: &rhai::AST) {
         true
     });
     *IMPORTS.write().unwrap_or_else(|e| e.into_inner()) = found;
+}
+
+/// The procs the script defines with a constant name (`proc("build", ...)`), each with
+/// where: the script, its line and its column, as [`know_definitions`] found them.
+static DEFINITIONS: RwLock<Vec<(String, Option<String>, Position)>> = RwLock::new(Vec::new());
+
+/// Remembers where `ast` defines procs with a constant name, so that a `run` that names
+/// one defined below it can say so (a script runs from top to bottom, a Makefile does not).
+pub(crate) fn know_definitions(ast: &rhai::AST) {
+    let mut found = Vec::new();
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(
+            rhai::ASTNode::Expr(rhai::Expr::FnCall(call, pos))
+            | rhai::ASTNode::Stmt(rhai::Stmt::FnCall(call, pos)),
+        ) = path.last()
+            && call.namespace.is_empty()
+            && call.name == "proc"
+            && let Some(rhai::Expr::StringConstant(name, _)) = call.args.first()
+        {
+            found.push((name.to_string(), ast.source().map(str::to_string), *pos));
+        }
+        true
+    });
+    *DEFINITIONS.write().unwrap_or_else(|e| e.into_inner()) = found;
+}
+
+/// `; proc "x" is defined below, at path:line:col: ...` when `msg` says that nothing
+/// matches a name the script at `src` defines after `pos`; else nothing.
+fn defined_below(msg: &str, src: &str, pos: Position) -> String {
+    const NO_MATCH: &str = "no proc or proto matches \"";
+    let Some(name) = msg
+        .strip_prefix(NO_MATCH)
+        .and_then(|rest| rest.split('"').next())
+    else {
+        return String::new();
+    };
+    let at = |p: Position| (p.line().unwrap_or(0), p.position().unwrap_or(0));
+    let definitions = DEFINITIONS.read().unwrap_or_else(|e| e.into_inner());
+    definitions
+        .iter()
+        .find(|(n, s, p)| n == name && s.as_deref() == Some(src) && at(*p) > at(pos))
+        .map(|(_, _, p)| {
+            format!(
+                "; proc \"{name}\" is defined below, at {}: a script runs from top to bottom: \
+                 define it before the run() that names it",
+                location(Some(src), *p)
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// The public functions of the module imported as `alias`, by name, with their

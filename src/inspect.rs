@@ -2,8 +2,11 @@
 //! in DOT, after evaluating it as a dry run; and the same list for a run that names no
 //! target and schedules nothing.
 
+use std::collections::BTreeMap;
+
 use crate::exec::{Core, State};
-use crate::graph::{Choices, ProcDef};
+use crate::graph::pattern::{is_glob, wildcard_match};
+use crate::graph::{Choices, Graph, ProcDef};
 
 /// What `prun list`, `prun graph` and `prun check` show: a run that evaluates the script
 /// as a dry run and reports on it instead of running it.
@@ -125,6 +128,7 @@ fn quote(s: &str) -> String {
 pub(crate) fn dot(c: &Core, scheduled_only: bool) -> String {
     let g = c.graph();
     let mut out = String::from("digraph prun {\n  rankdir=LR;\n  node [shape=box];\n");
+    let mut others = BTreeMap::new();
     for (id, n) in g.procs() {
         if scheduled_only && c.state(id) == State::Idle {
             continue;
@@ -145,18 +149,67 @@ pub(crate) fn dot(c: &Core, scheduled_only: bool) -> String {
             out.push_str(&format!("  {} [{}];\n", quote(&n.name), attrs.join(", ")));
         }
         // A scheduled proc's dependencies are resolved (globs expanded); an unscheduled
-        // one shows the names it was given.
+        // one's are resolved as a run would, without making procs from protos.
         if c.state(id) == State::Idle {
-            for d in &n.deps {
-                out.push_str(&format!("  {} -> {};\n", quote(d), quote(&n.name)));
+            for d in n.deps.iter().flat_map(|d| sources(g, d, &mut others)) {
+                out.push_str(&format!("  {} -> {};\n", quote(&d), quote(&n.name)));
             }
         } else {
             for &d in c.deps_of(id) {
                 let dn = &g.proc(d).name;
                 out.push_str(&format!("  {} -> {};\n", quote(dn), quote(&n.name)));
             }
+            // A name the run found nothing for: drawn as missing, not left out.
+            let missing = n
+                .deps
+                .iter()
+                .filter(|d| !is_glob(d) && g.lookup(d).is_none());
+            for d in missing.flat_map(|d| sources(g, d, &mut others)) {
+                out.push_str(&format!("  {} -> {};\n", quote(&d), quote(&n.name)));
+            }
         }
+    }
+    for (name, attrs) in &others {
+        out.push_str(&format!("  {} [{attrs}];\n", quote(name)));
     }
     out.push('}');
     out
+}
+
+/// The nodes an unscheduled proc's dependency `dep` stands for, as a run would resolve
+/// it: the proc it names, or the procs a glob matches and the protos that would make
+/// names it matches; else the name a proto would make, or a name nothing has. A node
+/// that is no proc goes into `others` with its attributes: dashed (a proto, a name a
+/// proto makes), red as well when missing.
+fn sources(g: &Graph, dep: &str, others: &mut BTreeMap<String, String>) -> Vec<String> {
+    let mut other = |name: &str, attrs: &str, tip: &str| {
+        others.insert(name.to_string(), format!("{attrs}, tooltip={}", quote(tip)));
+        name.to_string()
+    };
+    if g.lookup(dep).is_some() {
+        return vec![dep.to_string()];
+    }
+    if is_glob(dep) {
+        let mut found: Vec<String> = g
+            .matching(dep)
+            .map(|d| g.proc(d).name.to_string())
+            .collect();
+        for p in g
+            .protos()
+            .filter(|p| wildcard_match(dep, p.template.text()))
+        {
+            found.push(other(p.template.text(), "style=dashed", "a proto"));
+        }
+        if !found.is_empty() {
+            return found;
+        }
+    } else if let Ok(Some((p, _))) = g.find_proto(dep) {
+        let tip = format!("made by the proto {}", g.proto(p).template.text());
+        return vec![other(dep, "style=dashed", &tip)];
+    }
+    vec![other(
+        dep,
+        "style=dashed, color=red",
+        "missing: no proc or proto has this name",
+    )]
 }

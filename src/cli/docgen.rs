@@ -84,6 +84,195 @@ end
     fixed
 }
 
+/// The bash completion script clap writes, made to read prun's command line as
+/// [`fish_script_path`] does: clap's offers prun's flags and subcommands for every word,
+/// after `--` (the script's words) and after a script's path too, and never a file where
+/// a path goes unless nothing else matched (`prun <Tab>` showed no script). Here a word
+/// that starts with `-`, an option's value and what follows `completions` are clap's; a
+/// subcommand's name is offered before a script's path only, beside the files; anything
+/// else is left to bash's default, the files. `valued`: the flags whose value is the
+/// next word.
+pub(super) fn bash_script_path(script: &str, subcommands: &[String], valued: &[String]) -> String {
+    let names = subcommands.join(" ");
+    let valued = valued.join(" ");
+    let wrapper = format!(
+        r#"
+_prun_line() {{
+    # The first word past prun's options (and their values): a subcommand or the script.
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" i w first=""
+    for (( i = 1; i < COMP_CWORD; i++ )); do
+        w="${{COMP_WORDS[i]}}"
+        if [[ $w == -- ]]; then
+            COMPREPLY=()
+            return 0
+        fi
+        if [[ -z $first && $w != -* && " {valued} " != *" ${{COMP_WORDS[i-1]}} "* ]]; then
+            first=$w
+        fi
+    done
+    if [[ $cur == -* || " {valued} " == *" $prev "* || $first == completions ]]; then
+        _prun "$@"
+        return
+    fi
+    COMPREPLY=()
+    if [[ -z $first ]]; then
+        COMPREPLY=($(compgen -W "{names}" -- "$cur"))
+        if (( ${{#COMPREPLY[@]}} > 0 )); then
+            COMPREPLY+=($(compgen -f -- "$cur"))
+        fi
+    fi
+    return 0
+}}
+"#
+    );
+    // bash looks the function up when it completes: defined after `complete` is fine.
+    let registered = script.replace("complete -F _prun ", "complete -F _prun_line ");
+    format!("{registered}{wrapper}")
+}
+
+/// The zsh completion script clap writes, made to read prun's command line as
+/// [`fish_script_path`] does: clap's took the first word for the script's path and the
+/// next for a subcommand, so `prun list <Tab>` offered subcommands and `prun s.rhai
+/// ch<Tab>` gave `check`. Here the first word is a subcommand or a script (a file); after
+/// a script's path prun's flags complete, and files (the targets cannot be listed without
+/// running the script), up to `--`, after which only files do. The script is returned as
+/// clap wrote it when its shape is not the one expected.
+pub(super) fn zsh_script_path(script: &str) -> String {
+    const OPEN: &str = "    _arguments \"${_arguments_options[@]}\" : \\\n";
+    const REST: &str = "'::rest -- ";
+    const FIRST: &str = "\":: :_prun_commands\" \\\n";
+    const END: &str = "        esac\n    ;;\nesac\n}\n";
+    let (Some(open), Some(rest), Some(end)) =
+        (script.find(OPEN), script.find(REST), script.rfind(END))
+    else {
+        return script.to_string();
+    };
+    let Some(rest_len) = script[rest..].find('\n') else {
+        return script.to_string();
+    };
+    let flags = &script[open + OPEN.len()..rest];
+    let branch = format!(
+        "(*)\n\
+         # The words before the cursor, as typed (the root's `--` is gone from $words).\n\
+         local -a typed; typed=(${{(z)LBUFFER}})\n\
+         [[ $LBUFFER == *' ' ]] || typed[-1]=()\n\
+         if (( ${{typed[(I)--]}} )); then\n\
+         _files && ret=0\n\
+         else\n\
+         _arguments \"${{_arguments_options[@]}}\" : \\\n{flags}'*: :_files' \\\n&& ret=0\n\
+         fi\n\
+         ;;\n"
+    );
+    let mut fixed = format!(
+        "{}{}{branch}{}",
+        &script[..rest],
+        &script[rest + rest_len + 1..end],
+        &script[end..]
+    );
+    fixed = fixed
+        .replacen(FIRST, "\":: :_prun_first\" \\\n", 1)
+        .replacen("words=($line[2] ", "words=($line[1] ", 1)
+        .replacen("prun-command-$line[2]:", "prun-command-$line[1]:", 1)
+        .replacen("case $line[2] in", "case $line[1] in", 1);
+    fixed.push_str(
+        "\n(( $+functions[_prun_first] )) ||\n\
+         _prun_first() {\n\
+         \x20   _alternative 'commands:prun command:_prun_commands' 'files:script:_files'\n\
+         }\n",
+    );
+    fixed
+}
+
+/// The COMMANDS section of prun's man page: each subcommand's usage, what it does and its
+/// arguments and options, in the one page (clap's page named a page per subcommand,
+/// `prun-check(1)`, that nothing makes).
+pub(super) fn man_commands(cmd: &clap::Command) -> String {
+    let mut out = String::from(".SH COMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+        let mut sub = sub.clone().bin_name(format!("prun {}", sub.get_name()));
+        let usage = sub.render_usage().to_string();
+        let usage = usage.strip_prefix("Usage: ").unwrap_or(&usage);
+        out.push_str(&format!(".SS \"{}\"\n", roff_text(usage)));
+        if let Some(about) = sub.get_about() {
+            out.push_str(&format!("{}\n", roff_line(&about.to_string())));
+        }
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && a.get_id() != "help")
+        {
+            out.push_str(&format!(".TP\n{}\n", roff_line(&arg_words(arg))));
+            if let Some(help) = arg.get_help() {
+                out.push_str(&format!("{}\n", roff_line(&help.to_string())));
+            }
+        }
+    }
+    out
+}
+
+/// How an argument is written: `-n, --limit <N>`, `--html <PATH>`, `<SCRIPT>`.
+fn arg_words(arg: &clap::Arg) -> String {
+    let value = arg
+        .get_value_names()
+        .map(|v| {
+            v.iter()
+                .map(|n| format!("<{n}>"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|_| arg.get_action().takes_values())
+        .unwrap_or_default();
+    let names: Vec<String> = arg
+        .get_short()
+        .map(|c| format!("-{c}"))
+        .into_iter()
+        .chain(arg.get_long().map(|l| format!("--{l}")))
+        .collect();
+    match (names.is_empty(), value.is_empty()) {
+        (true, _) => value,
+        (false, true) => names.join(", "),
+        (false, false) => format!("{} {value}", names.join(", ")),
+    }
+}
+
+/// Text for roff: backslashes and dashes escaped (a `-` is a hyphen to roff, `\-` the
+/// minus sign that options are written with).
+fn roff_text(text: &str) -> String {
+    text.replace('\\', "\\e").replace('-', "\\-")
+}
+
+/// A line of roff text: [`roff_text`], and a line that starts with `.` or `'` (a request
+/// to roff) starts with `\&` instead.
+fn roff_line(text: &str) -> String {
+    let text = roff_text(text);
+    if text.starts_with(['.', '\'']) {
+        format!("\\&{text}")
+    } else {
+        text
+    }
+}
+
+/// The EXIT STATUS section of prun's man page (see docs/cli.md, "Exit status").
+pub(super) const MAN_EXIT_STATUS: &str = r#".SH "EXIT STATUS"
+.TP
+0
+every scheduled proc succeeded, was skipped or was up to date
+.TP
+1
+a proc failed, or did not run because a dependency failed
+.TP
+2
+the script failed (a syntax error, an error outside a proc, a dependency cycle), \fBprun check\fR found a problem, or prun had an internal error
+.TP
+64
+usage error: an unknown flag, a bad script argument, a target that matches nothing, a report that cannot be written
+.TP
+75
+\fB\-\-lock\fR: another run holds the lock
+.TP
+130
+interrupted (Ctrl\-C, SIGTERM, SIGHUP or SIGQUIT)
+"#;
+
 /// `prun man`: the man page (roff) on stdout.
 pub(super) fn man() -> Result<Exit, Failure> {
     let mut out = Vec::new();

@@ -292,7 +292,13 @@ fn with_declared_options(
     let script = cfg.script.display().to_string();
     let decl = match declaration(&cfg) {
         None => {
-            if let Some(e) = &cfg.tail_error {
+            // A script that cannot be read: the run says why (a wrong word after its
+            // path matters less).
+            if let Some(e) = cfg
+                .tail_error
+                .as_ref()
+                .filter(|_| crate::script::read_script(&cfg.script).is_ok())
+            {
                 // The script may declare options, in an `args` call its declaration pass
                 // did not reach: a syntax error keeps it from being read, and is what to
                 // report then.

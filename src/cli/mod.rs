@@ -514,6 +514,13 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         .skip(1)
         .map(|w| w.to_string_lossy().into_owned())
         .collect();
+    if let Some(code) = cli
+        .rest
+        .first()
+        .and_then(|word| other_tools_word(word, cli.rest.get(1)))
+    {
+        return Invocation::Exit(code);
+    }
     let mut rest = cli.rest.into_iter();
     let Some(script) = rest.next() else {
         errln!(
@@ -533,6 +540,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         Ok(t) => (t, None),
         Err(e)
             if declares_options(std::path::Path::new(&script))
+                || unreadable_help(&e, std::path::Path::new(&script))
                 || !matches!(
                     e.kind(),
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
@@ -626,24 +634,60 @@ pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
 
 /// Writes the completion script of `shell` for prun's command line.
 pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
-    if shell != clap_complete::Shell::Fish {
+    use clap_complete::Shell;
+    if !matches!(shell, Shell::Fish | Shell::Bash | Shell::Zsh) {
         clap_complete::generate(shell, &mut Cli::command(), "prun", out);
         return;
     }
     let mut text = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "prun", &mut text);
-    let subcommands: Vec<String> = Cli::command()
+    let text = String::from_utf8_lossy(&text);
+    let cmd = Cli::command();
+    let subcommands: Vec<String> = cmd
         .get_subcommands()
         .map(|c| c.get_name().to_string())
         .chain(["help".to_string()])
         .collect();
-    let fixed = docgen::fish_script_path(&String::from_utf8_lossy(&text), &subcommands);
+    let fixed = match shell {
+        Shell::Fish => docgen::fish_script_path(&text, &subcommands),
+        Shell::Zsh => docgen::zsh_script_path(&text),
+        _ => docgen::bash_script_path(&text, &subcommands, &valued_flags(&cmd)),
+    };
     let _ = out.write_all(fixed.as_bytes());
+}
+
+/// The flags of prun and its subcommands that take their value as the next word
+/// (`-j`, `--parallel`, `--output`...): that word is no script path.
+fn valued_flags(cmd: &clap::Command) -> Vec<String> {
+    let mut flags: Vec<String> = std::iter::once(cmd)
+        .chain(cmd.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| {
+            !a.is_positional() && a.get_action().takes_values() && !a.is_require_equals_set()
+        })
+        .flat_map(|a| {
+            let short = a.get_short().map(|c| format!("-{c}"));
+            let long = a.get_long().map(|l| format!("--{l}"));
+            short.into_iter().chain(long)
+        })
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
 }
 
 /// Writes prun's man page (roff), made from the same definition as `--help`.
 pub(crate) fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(out)
+    let cmd = Cli::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    out.write_all(docgen::man_commands(&cmd).as_bytes())?;
+    out.write_all(docgen::MAN_EXIT_STATUS.as_bytes())?;
+    man.render_version_section(out)
 }
 
 /// ` (scripts here: a.rhai, b.rhai)`: the scripts of the working directory, sorted (at
@@ -681,6 +725,34 @@ fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
     }
     errln!(
         "prun: `{word}` is neither a script nor a subcommand{hint}\n\nFor more information, try '--help'."
+    );
+    Some(Exit::Usage)
+}
+
+/// `--help` after the path of a script that cannot be read: the run reports why, since
+/// prun cannot tell which options the script declares.
+fn unreadable_help(e: &clap::Error, script: &std::path::Path) -> bool {
+    e.kind() == clap::error::ErrorKind::DisplayHelp && crate::script::read_script(script).is_err()
+}
+
+/// A first word that is no file, as other tools spell what prun does another way: `run`
+/// (or `exec`) before a script's path (`task run`, `npm run`, `cargo run`), `version`. A
+/// usage error that says how prun spells it.
+fn other_tools_word(word: &OsString, next: Option<&OsString>) -> Option<Exit> {
+    if std::path::Path::new(word).exists() {
+        return None;
+    }
+    let word = word.to_str()?;
+    let how = match (word, next) {
+        ("run" | "exec", Some(script)) if std::path::Path::new(script).is_file() => format!(
+            "a script runs as `prun {}` (no `{word}` before it)",
+            std::path::Path::new(script).display()
+        ),
+        ("version", _) => "prun's version: prun --version".to_string(),
+        _ => return None,
+    };
+    errln!(
+        "prun: `{word}` is neither a script nor a subcommand: {how}\n\nFor more information, try '--help'."
     );
     Some(Exit::Usage)
 }

@@ -381,6 +381,7 @@ impl Host {
         super::identity::remember(&self.engine, ast);
         diag::know_script_functions(ast.iter_functions().map(|f| f.name));
         diag::know_imports(ast);
+        diag::know_definitions(ast);
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
         let source = ast.source().unwrap_or("<script>").to_string();
@@ -421,13 +422,71 @@ pub(crate) fn read_script(path: &Path) -> std::io::Result<String> {
     } else if kind.is_socket() {
         "a socket"
     } else {
-        return std::fs::read_to_string(crate::paths::code_to_run(path)?);
+        return utf8_text(std::fs::read(crate::paths::code_to_run(path)?)?);
     };
     Err(std::io::Error::other(format!(
         "it is {not}, not a regular file: prun reads scripts and modules from files \
          (a script more than once); save it to one first"
     )))
 }
+
+/// A script's bytes as text: UTF-8, else an error saying where the first other byte is
+/// ([`NotUtf8`]), or that the file is UTF-16 (as Windows' editors save "Unicode").
+fn utf8_text(bytes: Vec<u8>) -> std::io::Result<String> {
+    let invalid = |e: Box<dyn std::error::Error + Send + Sync>| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    };
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(invalid(Box::from(
+            "it is UTF-16 text; prun reads scripts as UTF-8: save it as UTF-8 \
+             (iconv -f UTF-16 -t UTF-8)",
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let good = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let line_start = good.rfind('\n').map_or(0, |i| i + 1);
+        invalid(Box::new(NotUtf8 {
+            line: good.matches('\n').count() + 1,
+            column: good[line_start..].chars().count() + 1,
+            byte: bytes[at],
+        }))
+    })
+}
+
+/// Where a script's first byte that is not UTF-8 is (1-based line and column).
+#[derive(Debug)]
+struct NotUtf8 {
+    line: usize,
+    column: usize,
+    byte: u8,
+}
+
+impl NotUtf8 {
+    /// What is wrong and what to do, without the place.
+    fn message(&self) -> String {
+        format!(
+            "byte {:#04x} is not UTF-8: prun reads scripts as UTF-8 text; convert the file \
+             (from Latin-1: iconv -f LATIN1 -t UTF-8)",
+            self.byte
+        )
+    }
+}
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line,
+            self.column,
+            self.message()
+        )
+    }
+}
+
+impl std::error::Error for NotUtf8 {}
 
 /// `prun check` evaluates a script without running anything: these replace the functions
 /// that act on the world. A command returns the result of a command that succeeded and
@@ -499,13 +558,32 @@ fn stand_ins(engine: &mut Engine, findings: &super::api::Findings, last: &LastCo
 /// A script file's text as it is compiled: without a byte order mark, and with a `#!`
 /// first line left empty (so that lines keep their numbers).
 fn script_text(path: &Path) -> Result<String, ScriptError> {
-    let mut src = read_script(path).map_err(|source| ScriptError::Read {
-        path: crate::paths::shown(path).to_string(),
-        hint: match source.kind() {
-            std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
-            _ => String::new(),
-        },
-        source,
+    let mut src = read_script(path).map_err(|source| {
+        if let Some(at) = source.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>()) {
+            return ScriptError::Runtime(format!(
+                "{}:{}:{}: {}",
+                path.display(),
+                at.line,
+                at.column,
+                at.message()
+            ));
+        }
+        ScriptError::Read {
+            path: crate::paths::shown(path).to_string(),
+            hint: match source.kind() {
+                std::io::ErrorKind::NotFound if path == Path::new("-") => {
+                    "; prun reads a script from a file, not from stdin (a script more than \
+                     once): save it to one first"
+                        .to_string()
+                }
+                std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
+                std::io::ErrorKind::PermissionDenied => std::fs::metadata(path)
+                    .map(|m| format!(" (it is {})", crate::paths::describe(&m)))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            },
+            source,
+        }
     })?;
     // A byte order mark (as some Windows editors write) is not Rhai: an invisible
     // "Unexpected" character at 1:1 otherwise.

@@ -148,6 +148,27 @@ fn an_error_after_a_command_check_did_not_run_says_its_output_was_empty() {
         );
 }
 
+/// A call no command's output could have led to (a function called with arguments it
+/// does not take, none of them `()`) is not blamed on the empty output of a command
+/// before it: that hint sent the reader to the wrong line.
+#[test]
+fn a_wrong_call_after_a_command_is_not_blamed_on_its_empty_output() {
+    let script = "let v = shell(\"git describe\").stdout;\n\
+                  proc(\"a\", #{ shell: \"true\" });\n\
+                  when_scheduled(\"a\", |n| 1);\n";
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1: function when_scheduled(a string, a closure) does not exist");
+    assert!(
+        !out.stderr.contains("printed nothing here"),
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn check_finds_a_proto_dependency_with_a_placeholder_the_proto_lacks() {
     let script = "proc(\"c::1\", #{ cmd: [\"true\"] });\n\
@@ -186,6 +207,23 @@ fn check_finds_unknown_command_options_without_running_the_command() {
         .err_has("main.rhai:2:1: shell: unknown option `timout`; did you mean `timeout`?")
         .err_has("main.rhai:3:1: exec: unknown option `chek`; did you mean `check`?");
     assert!(!out.exists("ran"), "{}", out.describe());
+}
+
+/// A mistyped glob among a proc's dependencies gets the nearest glob that matches
+/// something: the same glob with the start of a name that exists (`tset::*` is near
+/// `test::*`, while no single name is near enough to `tset::*`).
+#[test]
+fn check_offers_the_nearest_glob_for_a_dependency_glob_that_matches_nothing() {
+    let out = Test::new()
+        .script(
+            "proto(\"test::[n]\", #{ arg_choices: #{ n: [\"unit\", \"integration\"] } }, |ctx, n| 1);\n\
+             proc(\"ci\", #{ deps: [\"tset::*\"], shell: \"true\" });\n",
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:2:1: proc "ci" depends on "tset::*", which matches no proc or proto; did you mean "test::*"?"#,
+    );
 }
 
 #[test]
@@ -494,14 +532,16 @@ fn in_shell(dir: &std::path::Path, shell: &str, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// What the completion script of `shell`, loaded in that shell, offers for `line`.
+/// What the completion script of `shell`, loaded in that shell, offers for `line` (in
+/// bash, with the function the script registered for prun).
 fn completed(dir: &std::path::Path, shell: &str, line: &str) -> Vec<String> {
     let script = match shell {
         "bash" => format!(
             "source prun.bash; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; \
              read -ra COMP_WORDS <<< \"$COMP_LINE\"; [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=(''); \
              COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); \
-             _prun prun \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+             f=$(complete -p prun); f=${{f#*-F }}; f=${{f%% *}}; \
+             $f prun \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
         ),
         _ => format!("source prun.fish; complete -C '{line}'"),
     };
@@ -562,6 +602,135 @@ fn completions_load_in_their_shells_and_complete_flags_after_the_script_path() {
     assert!(!completed(&dir, "fish", "prun main.rhai ch").contains(&"check".to_string()));
 }
 
+/// bash's completion reads prun's command line as fish's does: after `--` the words are
+/// the script's (files, not prun's flags), a subcommand's name is offered before a
+/// script's path only, and where a path goes (the script, `list`'s, `check`'s) the
+/// files are offered, the subcommands that match beside them. clap's script offered
+/// prun's flags and subcommands everywhere, so bash showed no file for `prun <Tab>`.
+#[test]
+fn bash_completes_scripts_and_leaves_the_words_after_dash_dash_to_the_script() {
+    let out = Test::new().raw(&["completions", "bash"]).run();
+    let dir = out.path("");
+    std::fs::write(dir.join("prun.bash"), &out.stdout).expect("write");
+    std::fs::write(dir.join("main.rhai"), "").expect("write");
+    std::fs::write(dir.join("check-all.rhai"), "").expect("write");
+    let bash = |line: &str| completed(&dir, "bash", line);
+    assert!(bash("prun main.rhai -- --out").is_empty());
+    assert!(bash("prun main.rhai -- ").is_empty());
+    assert!(bash("prun main.rhai ch").is_empty());
+    assert!(bash("prun list ").is_empty(), "files, by bash's default");
+    assert!(bash("prun -j 2 main.rhai ").is_empty());
+    let mut first = bash("prun ch");
+    first.sort();
+    assert_eq!(first, ["check", "check-all.rhai"]);
+    assert_eq!(bash("prun main.rhai -j 2 --out"), ["--output"]);
+    assert_eq!(bash("prun list --al"), ["--allow"]);
+    let mut shells = bash("prun completions ");
+    shells.retain(|s| !s.starts_with('-'));
+    assert!(shells.contains(&"fish".to_string()), "{shells:?}");
+}
+
+/// What an interactive zsh, with the completion script installed, makes of `line` after
+/// a Tab: the line as it then stands. `marker` (`#1`, each line its own), typed after the
+/// Tab, marks where completion ended (zsh reads it only once the Tab is done), so no
+/// sleep is needed.
+fn zsh_after_tab(dir: &std::path::Path, socket: &str, line: &str, marker: &str) -> String {
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", socket, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux")
+    };
+    tmux(&["send-keys", "-t", "z", "C-u", line, "Tab", marker]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pane =
+            String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "z"]).stdout).into_owned();
+        let prompt = |l: &&str| l.starts_with("$ ") && l.trim_end().ends_with(marker);
+        if let Some(done) = pane.lines().rev().find(prompt) {
+            let done = done.trim_end().trim_start_matches("$ ");
+            return done.strip_suffix(marker).unwrap_or(done).to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "zsh did not complete {line:?} in {}: {pane}",
+            dir.display()
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// zsh's completion reads prun's command line as bash's and fish's do. clap's zsh script
+/// took the first word for the script's path and the next for a subcommand, so `prun
+/// list ma<Tab>` gave `man`, `prun s.rhai ch<Tab>` gave `check`, and after `--` prun's
+/// flags were offered.
+#[test]
+#[cfg_attr(prun_no_doc_tools, ignore = "needs zsh, fish and man (man-db)")]
+#[cfg_attr(prun_no_tmux, ignore = "tmux is not installed")]
+fn zsh_completes_a_subcommands_script_and_leaves_the_words_after_dash_dash_to_the_script() {
+    let out = Test::new().raw(&["completions", "zsh"]).run();
+    let dir = out.path("");
+    std::fs::write(dir.join("_prun"), &out.stdout).expect("write");
+    for f in ["main.rhai", "check-all.rhai"] {
+        std::fs::write(dir.join(f), "").expect("write");
+    }
+    std::fs::write(
+        dir.join(".zshrc"),
+        "PS1='$ '\nfpath=(${ZDOTDIR} $fpath)\nautoload -U compinit; compinit -u -D\n",
+    )
+    .expect("write");
+    let socket = format!("prun-zsh-{}", std::process::id());
+    let start = std::process::Command::new("tmux")
+        .args([
+            "-L",
+            &socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "z",
+        ])
+        .args(["-x", "200", "-y", "20", "-c"])
+        .arg(&dir)
+        .arg(format!("ZDOTDIR='{}' zsh -i", dir.display()))
+        .env_remove("TMUX")
+        .status()
+        .expect("run tmux");
+    assert!(start.success());
+    let lines = [
+        ("prun list ma", "prun list main.rhai "),
+        ("prun main.rhai ch", "prun main.rhai check-all.rhai "),
+        ("prun main.rhai -- --ou", "prun main.rhai -- --ou"),
+        ("prun main.rhai --ou", "prun main.rhai --output="),
+        (
+            "prun main.rhai build --output st",
+            "prun main.rhai build --output stream ",
+        ),
+        ("prun --ou", "prun --output="),
+        ("prun history --li", "prun history --limit="),
+    ];
+    let got: Vec<(String, String)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (line, _))| {
+            let marker = format!("#{i}");
+            (
+                line.to_string(),
+                zsh_after_tab(&dir, &socket, line, &marker),
+            )
+        })
+        .collect();
+    let _ = std::process::Command::new("tmux")
+        .args(["-L", &socket, "kill-server"])
+        .status();
+    for ((line, want), (_, got)) in lines.iter().zip(&got) {
+        assert_eq!(got, want, "zsh: {line}");
+    }
+}
+
 #[test]
 #[cfg_attr(prun_no_doc_tools, ignore = "needs zsh, fish and man (man-db)")]
 fn the_man_page_renders_with_man() {
@@ -586,6 +755,24 @@ fn the_man_page_renders_with_man() {
     ] {
         assert!(page.contains(part), "{part} not in\n{page}");
     }
+}
+
+/// prun's one man page describes its subcommands itself, with their options: clap's
+/// page listed them as `prun-check(1)`, `prun-history(1)`..., pages `prun man` never
+/// makes (`man prun-history` finds nothing), and so `-n/--limit` or `--html` were in no
+/// page. It also has the exit statuses a cron job is judged by.
+#[test]
+fn the_man_page_describes_the_subcommands_and_the_exit_statuses() {
+    let out = Test::new().raw(&["man"]).run();
+    out.ok()
+        .out_lacks("prun\\-check(1)")
+        .out_lacks("prun\\-history")
+        .out_has("prun history")
+        .out_has(r"\-\-limit")
+        .out_has(r"\-\-html")
+        .out_has("Show the recent runs of a script")
+        .out_has(".SH \"EXIT STATUS\"")
+        .out_has("another run holds the lock");
 }
 
 #[test]

@@ -319,6 +319,92 @@ fn a_byte_order_mark_before_the_script_or_its_shebang_is_ignored() {
     out.code(2).err_has("main.rhai:1:9");
 }
 
+/// A script saved in another encoding (Latin-1, as an old editor writes it) names where
+/// its first byte that is not UTF-8 is, and what to do; one saved as UTF-16 (Windows'
+/// "Unicode") says so. `check` says the same.
+#[test]
+fn a_script_that_is_not_utf8_names_the_byte_and_where_it_is() {
+    let t = Test::new();
+    std::fs::write(
+        t.dir().join("main.rhai"),
+        b"proc(\"a\", #{ shell: \"true\" });\nlet who = \"Jos\xe9\";\n",
+    )
+    .unwrap();
+    let out = t.run();
+    out.code(2)
+        .err_has("main.rhai:2:15: byte 0xe9 is not UTF-8")
+        .err_has("iconv");
+    let t = Test::new().raw(&["check", "main.rhai"]);
+    std::fs::write(t.dir().join("main.rhai"), b"// caf\xe9\n").unwrap();
+    t.run()
+        .code(2)
+        .err_has("main.rhai:1:7: byte 0xe9 is not UTF-8");
+    let t = Test::new();
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain("run(\"a\");\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(t.dir().join("main.rhai"), utf16).unwrap();
+    t.run().code(2).err_has("it is UTF-16 text");
+}
+
+/// A script the user may not read names its owner and mode: whose it is says whether to
+/// ask for it (`sudo`) or to `chmod` it.
+#[test]
+fn a_script_the_user_may_not_read_names_its_owner_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().by_another_user();
+    let path = t.dir().join("main.rhai");
+    std::fs::write(&path, "proc(\"a\", #{ now: true, shell: \"true\" });\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    t.run()
+        .code(2)
+        .err_has("failed to read main.rhai")
+        .err_has("Permission denied")
+        .err_has("(it is owned by uid 0 (root), mode 0600)");
+}
+
+/// `--help` after the path of a script that cannot be read is that error (exit 2), not
+/// prun's help saying the script declares no options: nothing was read to say so.
+#[test]
+fn help_after_a_script_that_cannot_be_read_is_the_read_error() {
+    let out = Test::new().file("mains.rhai", "").args(&["--help"]).run();
+    out.code(2)
+        .err_has("failed to read main.rhai")
+        .err_has("did you mean `mains.rhai`?")
+        .out_lacks("declares no options");
+    let out = Test::new().file("main.rhai/x", "").args(&["--help"]).run();
+    out.code(2)
+        .err_has("Is a directory")
+        .out_lacks("declares no options");
+}
+
+/// `prun run build.rhai`, as `task`, `npm run` or `cargo run` are typed, and `prun
+/// version`: a usage error that says how prun spells it, not "failed to read run".
+#[test]
+fn a_run_or_version_word_of_other_tools_says_how_prun_spells_it() {
+    let out = Test::new()
+        .script("proc(\"a\", #{ now: true, shell: \"true\" });\n")
+        .raw(&["run", "main.rhai"])
+        .run();
+    out.code(64)
+        .err_has("`run` is neither a script nor a subcommand")
+        .err_has("a script runs as `prun main.rhai`");
+    assert!(!out.stderr.contains("failed to read"), "{}", out.describe());
+    let out = Test::new().raw(&["version"]).run();
+    out.code(64).err_has("prun --version");
+}
+
+/// `prun -` (a script piped in, as `sh -` reads one) says that prun reads scripts from
+/// files, as for `/dev/stdin`, not that no file `-` exists.
+#[test]
+fn a_script_from_stdin_says_prun_reads_scripts_from_files() {
+    let out = Test::new().raw(&["-"]).run();
+    out.code(2)
+        .err_has("failed to read -")
+        .err_has("prun reads a script from a file, not from stdin");
+}
+
 /// A relative path the user gave that fails names the working directory it was taken in
 /// (a cron job's is `/` or `HOME`): the script, `--db`, `--json`, a `log_dir`, an import,
 /// `read_file`. An absolute path is named as it is.

@@ -249,6 +249,51 @@ fn graph_without_targets_shows_every_proc_and_with_targets_what_the_run_schedule
     assert!(!some.contains("\"c\""), "{some}");
 }
 
+/// Without targets, a proc's dependencies are drawn as a run would resolve them: a glob
+/// as the procs it matches and the protos that would make its names (dashed), a name a
+/// proto makes from that name (dashed), a name nothing has as missing (red). The graph
+/// drew each dependency as written: `"build::*" -> "all"`, a box named `build::*` that
+/// no proc has, and a missing dependency as a box like any other.
+#[test]
+fn graph_without_targets_resolves_globs_and_marks_proto_made_and_missing_dependencies() {
+    let out = Test::new()
+        .script(
+            "proc(\"setup\", #{ shell: \"true\" });\n\
+             proto(\"build::[env]\", #{ arg_choices: #{ env: [\"dev\", \"prod\"] } }, |ctx, env| 1);\n\
+             proc(\"lint::a\", #{ shell: \"true\" });\n\
+             proc(\"all\", #{ deps: [\"build::*\", \"setup\"], shell: \"true\" });\n\
+             proc(\"one\", #{ deps: [\"build::dev\", \"lint::*\"], shell: \"true\" });\n\
+             proc(\"c\", #{ deps: [\"zz\"], shell: \"true\" });\n",
+        )
+        .before(&["graph"])
+        .run();
+    out.ok()
+        .out_lacks("\"build::*\"")
+        .out_has("\"build::[env]\" [style=dashed")
+        .out_has("\"build::[env]\" -> \"all\";")
+        .out_has("\"setup\" -> \"all\";")
+        .out_has("\"build::dev\" [style=dashed")
+        .out_has("\"build::dev\" -> \"one\";")
+        .out_has("\"lint::a\" -> \"one\";")
+        .out_has("\"zz\" [style=dashed, color=red")
+        .out_has("\"zz\" -> \"c\";");
+}
+
+/// With targets, a dependency the run could not resolve (a run says `dependency "zz"
+/// missing` and does not run its dependent) is drawn as missing too, not left out: the
+/// graph of `c` was `c` alone, as if it depended on nothing.
+#[test]
+fn graph_with_targets_draws_a_missing_dependency() {
+    let out = Test::new()
+        .script("proc(\"c\", #{ deps: [\"zz\"], shell: \"true\" });\n")
+        .before(&["graph"])
+        .args(&["c"])
+        .run();
+    out.ok()
+        .out_has("\"zz\" [style=dashed, color=red")
+        .out_has("\"zz\" -> \"c\";");
+}
+
 #[test]
 fn graph_of_a_target_that_matches_nothing_prints_only_the_error() {
     let out = Test::new()

@@ -771,3 +771,57 @@ fn a_script_s_help_points_to_the_list_of_its_procs() {
             .out_has("The script's procs and protos: prun list main.rhai");
     }
 }
+
+/// A script runs from top to bottom, unlike a Makefile: a `run` that names a proc the
+/// script defines below it says so, with where, rather than only that nothing matches.
+/// `check` says the same (its first error).
+#[test]
+fn running_a_proc_defined_below_says_where_it_is_defined() {
+    let script = "run(\"build\");\nproc(\"build\", #{ shell: \"true\" });\n";
+    let out = Test::new().script(script).run();
+    out.code(2)
+        .err_has("main.rhai:1:1: no proc or proto matches \"build\"")
+        .err_has("proc \"build\" is defined below, at main.rhai:2:1");
+    let out = Test::new()
+        .script(script)
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("proc \"build\" is defined below, at main.rhai:2:1");
+    // Defined above but not reached (a branch not taken): nothing is said of it.
+    let out = Test::new()
+        .script("if false { proc(\"b\", #{ shell: \"true\" }); }\nrun(\"b\");\n")
+        .run();
+    out.code(2).err_has("no proc or proto matches \"b\"");
+    assert!(!out.stderr.contains("defined below"), "{}", out.describe());
+}
+
+/// A proc whose body is a command line given as a string, where a closure goes, is told
+/// where a command line goes (`shell: "..."`), not only the forms of `proc`.
+#[test]
+fn a_procs_body_given_as_a_string_says_where_a_command_line_goes() {
+    for script in [
+        "proc(\"a\", #{ now: true }, \"echo hi\");\n",
+        "proc(\"a\", \"echo hi\");\n",
+        "proto(\"a::[x]\", \"echo [x]\");\n",
+    ] {
+        let out = Test::new().script(script).run();
+        out.code(2)
+            .err_has("does not exist")
+            .err_has("a command line goes in the options: #{ shell: \"...\" }");
+    }
+}
+
+/// Reading a property of `()` (a map's missing key, a function that returned nothing)
+/// says so in words, not "a getter is not registered for type nothing".
+#[test]
+fn a_property_of_nothing_says_the_value_before_it_is_nothing() {
+    let out = Test::new()
+        .script("let cfg = #{ db: #{ host: \"h\" } };\nprint(cfg.dbb.host);\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:")
+        .err_has("cannot read `.host` of ()")
+        .out_lacks("getter");
+    assert!(!out.stderr.contains("getter"), "{}", out.describe());
+}

@@ -671,6 +671,10 @@ fn missing_tools_are_named_before_anything_runs() {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL (the script looks for its tools first)"
+)]
 fn a_queries_dir_with_glob_characters_in_its_name_is_that_directory() {
     // `--queries-dir 'checks[1]'` was read as a pattern: "no check queries in checks[1]".
     let out = Test::new()
@@ -688,6 +692,10 @@ fn a_queries_dir_with_glob_characters_in_its_name_is_that_directory() {
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_rclone, prun_no_postgres),
+    ignore = "needs rclone 1.63+ and PostgreSQL (the script looks for its tools first)"
+)]
 fn a_check_whose_name_holds_a_double_colon_is_named_before_anything_runs() {
     // It said `no proc or proto matches "check::app::a::b.sql"`, naming no file.
     let out = Test::new()

@@ -91,13 +91,15 @@ fn list_and_graph_of_the_bundled_backup_verify_script_work_without_its_arguments
         .out_has("check::[db]::[query]");
     let out = Test::new().script(&script).before(&["graph"]).run();
     out.ok().out_has("\"fetch\" -> \"restore\";");
-    // A run still needs both.
-    Test::new()
-        .script(&script)
-        .args(&["-r", "backups/"])
-        .run()
-        .code(2)
-        .err_has("no check queries in queries/<database>/*.sql");
+    // A run still needs both (once its tools are there: it looks for them first).
+    if !cfg!(any(prun_no_rclone, prun_no_postgres)) {
+        Test::new()
+            .script(&script)
+            .args(&["-r", "backups/"])
+            .run()
+            .code(2)
+            .err_has("no check queries in queries/<database>/*.sql");
+    }
 }
 
 #[test]

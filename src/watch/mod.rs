@@ -784,16 +784,18 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 { one } else { many }
 }
 
-/// "2 succeeded, 1 up to date" for the states of a cycle's procs.
+/// "2 succeeded, 1 up to date" for the states of a cycle's procs, once it ended: a proc
+/// still WANTED is one the cycle never started (`--fail-fast` ended it).
 fn counts(states: impl Iterator<Item = State>) -> String {
     let mut n = std::collections::BTreeMap::new();
     for s in states {
-        *n.entry(s.to_string()).or_insert(0usize) += 1;
+        let word = match s {
+            State::Wanted => "not run".to_string(),
+            s => s.to_string().to_lowercase().replace('_', " "),
+        };
+        *n.entry(word).or_insert(0usize) += 1;
     }
-    let parts: Vec<String> = n
-        .iter()
-        .map(|(s, k)| format!("{k} {}", s.to_lowercase().replace('_', " ")))
-        .collect();
+    let parts: Vec<String> = n.iter().map(|(s, k)| format!("{k} {s}")).collect();
     parts.join(", ")
 }
 

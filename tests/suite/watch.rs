@@ -1429,3 +1429,31 @@ proc("b", #{ deps: ["a", "z"], outputs: ["b.out"], shell: "echo b >> runs; cat a
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "{out}");
 }
+
+/// With `--fail-fast`, a failure ends its cycle: the cycle's other procs are terminated or
+/// not started, and the watch goes on. The next cycle runs as any: before, a proc the
+/// aborted cycle never started kept the run "busy", and every later cycle ran nothing
+/// (`cycle 2: 2 wanted`).
+#[test]
+fn fail_fast_ends_a_cycle_and_the_next_cycle_runs() {
+    // One job at a time: `bad` (declared first) fails before `other` starts.
+    let script = r#"
+proc("bad", #{ inputs: ["src/in.txt"], shell: "grep -q good src/in.txt" });
+proc("other", #{ inputs: ["src/in.txt"], shell: "echo other >> runs" });
+"#;
+    let args = ["bad", "other", "--watch", "--fail-fast", "-j", "1"];
+    let mut w = Watching::start(script, &[("src/in.txt", "good\n")], &args);
+    w.until_watching(1);
+    w.write("src/in.txt", "bad\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(out.contains("prun: watch: cycle 1: 1 failed, 1 not run in"), "{out}");
+    assert_eq!(w.read("runs"), "other\n", "other ran in the failed cycle\n{out}");
+    w.write("src/in.txt", "good again\n");
+    w.until_watching(3);
+    let out = w.stdout();
+    assert!(out.contains("prun: watch: cycle 2: 2 succeeded in"), "{out}");
+    assert_eq!(w.read("runs"), "other\nother\n", "{out}");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
+}

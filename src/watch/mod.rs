@@ -651,16 +651,21 @@ impl Loop<'_> {
         self.session.settled();
         self.echoes.cycle_ended();
         self.sched.flush_reports();
-        let counts = {
+        let states: Vec<State> = {
             let c = self.sched.lock();
-            counts(cycle.procs.iter().map(|&p| c.state(p)))
+            cycle.procs.iter().map(|&p| c.state(p)).collect()
         };
+        let failed = states
+            .iter()
+            .any(|s| s.is_failure() || *s == State::Wanted);
         self.ok = !any_failed(self.sched);
-        self.say(&format!(
-            "prun: watch: cycle {}: {counts} in {:.2}s",
+        let line = format!(
+            "prun: watch: cycle {}: {} in {:.2}s",
             self.cycle,
+            counts(states.into_iter()),
             cycle.started.elapsed().as_secs_f64()
-        ));
+        );
+        self.sched.reporter().cycle_ended(&line, failed);
         self.refresh()?;
         self.announce();
         Ok(())

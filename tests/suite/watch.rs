@@ -1457,3 +1457,26 @@ proc("other", #{ inputs: ["src/in.txt"], shell: "echo other >> runs" });
     let (code, out, err, _) = w.interrupt();
     assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
 }
+
+/// `-q` shows only what went wrong: a failed cycle's failures and its line of counts (its
+/// summary), which says which cycle failed; a good cycle, and the watching lines, nothing.
+/// Before, a failure came with no word of the cycle it belonged to.
+#[test]
+fn under_q_a_failed_cycle_shows_its_line_and_a_good_one_nothing() {
+    let script = r#"
+proc("check", #{ inputs: ["src/in.txt"], shell: "echo run >> runs; grep -q good src/in.txt" });
+"#;
+    let args = ["check", "--watch", "-q"];
+    let mut w = Watching::start(script, &[("src/in.txt", "good\n")], &args);
+    // The first run read the input; a change from here on is caught up on, if the watch
+    // has not begun yet.
+    w.until("the first run", |w| w.read("runs").lines().count() == 1);
+    w.write("src/in.txt", "bad\n");
+    w.until_lines("prun: watch: cycle 1: 1 failed in", 1);
+    assert!(w.stdout().contains("FAILED"), "{}", w.shown());
+    w.write("src/in.txt", "good again\n");
+    w.until("the good cycle", |w| w.read("runs").lines().count() == 3);
+    let (_, out, _, _) = w.interrupt();
+    assert!(!out.contains("prun: watch: watching"), "{out}");
+    assert!(!out.contains("cycle 2"), "a good cycle printed under -q\n{out}");
+}

@@ -147,35 +147,44 @@ impl Session {
         *self.read_at_start.lock().expect("files read") = Some(ReadAtStartHook(Box::new(files)));
     }
 
-    /// What the watch says when `paths` hold the script's file, or a file the run read at
-    /// its start (see [`Session::read_at_start`]): which changed, and what the run keeps.
-    fn change_not_taken(&self, paths: &[PathBuf]) -> Option<String> {
+    /// What the watch says about each file of `paths` that is the script's file, or a
+    /// file the run read at its start (see [`Session::read_at_start`]): which changed,
+    /// and what the run keeps. Each comes with the file, to say it once.
+    fn changes_not_taken(&self, paths: &[PathBuf]) -> Vec<(PathBuf, String)> {
         // A file deleted (no canonical path) is still known by its absolute one.
         let canonical = |p: &PathBuf| {
             (std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)))
                 .unwrap_or_else(|_| p.clone())
         };
         let changed: Vec<PathBuf> = paths.iter().map(canonical).collect();
-        let script = self.script.lock().expect("script file").clone();
         let kept = "a watch goes on with the script and its modules as prun read them at the \
                     start; restart prun to use the change";
-        if script.is_some_and(|s| changed.contains(&s)) {
-            return Some(format!("the script changed: {kept}"));
+        let mut said = Vec::new();
+        let script = self.script.lock().expect("script file").clone();
+        if let Some(s) = script.filter(|s| changed.contains(s)) {
+            said.push((s, format!("the script changed: {kept}")));
         }
         let read = self.read_at_start.lock().expect("files read");
         let files = read.as_ref().map_or_else(Vec::new, |r| (r.0)());
-        let file = files
-            .into_iter()
-            .find(|f| changed.contains(&canonical(&f.path)))?;
-        let path = file.path.display();
-        Some(if file.module {
-            format!("the module {path} changed: {kept}")
-        } else {
-            format!(
-                "{path} changed: the script read it at its start (read_file), and a watch \
-                 goes on with what it read then; restart prun to use the change"
-            )
-        })
+        for file in files {
+            let path = canonical(&file.path);
+            if !changed.contains(&path) {
+                continue;
+            }
+            let shown = file.path.display();
+            said.push((
+                path,
+                if file.module {
+                    format!("the module {shown} changed: {kept}")
+                } else {
+                    format!(
+                        "{shown} changed: the script read it at its start (read_file), and a \
+                         watch goes on with what it read then; restart prun to use the change"
+                    )
+                },
+            ));
+        }
+        said
     }
 
     /// Registers what to do each time the watch's work has settled, once the first run is
@@ -277,7 +286,7 @@ pub(crate) fn watch(
         running: None,
         echoes: Echoes::default(),
         ok: settled,
-        script_warned: false,
+        warned: BTreeSet::new(),
         began: false,
         unwatched: BTreeSet::new(),
     };
@@ -385,8 +394,8 @@ struct Loop<'a> {
     running: Option<Cycle>,
     ok: bool,
     echoes: Echoes,
-    /// Whether the watch said that a change of the script is not taken.
-    script_warned: bool,
+    /// The files whose change the watch said is not taken (the script, its modules).
+    warned: BTreeSet<PathBuf>,
     /// Whether the watch began: its first directories are watched.
     began: bool,
     /// The directories that could not be watched, and were warned about.
@@ -620,18 +629,15 @@ impl Loop<'_> {
         }
     }
 
-    /// Says, once, that a change of the script, of a module it imported or of a file its
+    /// Says, once for each file, that a change of the script, of a module it imported or of a file its
     /// top level read is not taken: a cycle runs the procs as the script declared them,
     /// with the values it computed, when prun read it.
     fn warn_if_script(&mut self, paths: &[PathBuf]) {
-        if self.script_warned {
-            return;
+        for (file, said) in self.session.changes_not_taken(paths) {
+            if self.warned.insert(file) {
+                self.warn(&said);
+            }
         }
-        let Some(said) = self.session.change_not_taken(paths) else {
-            return;
-        };
-        self.script_warned = true;
-        self.warn(&said);
     }
 
     /// A cycle ended: its counts, then the watch goes on.
@@ -655,9 +661,7 @@ impl Loop<'_> {
             let c = self.sched.lock();
             cycle.procs.iter().map(|&p| c.state(p)).collect()
         };
-        let failed = states
-            .iter()
-            .any(|s| s.is_failure() || *s == State::Wanted);
+        let failed = states.iter().any(|s| s.is_failure() || *s == State::Wanted);
         self.ok = !any_failed(self.sched);
         let line = format!(
             "prun: watch: cycle {}: {} in {:.2}s",

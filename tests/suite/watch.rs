@@ -1447,12 +1447,22 @@ proc("other", #{ inputs: ["src/in.txt"], shell: "echo other >> runs" });
     w.write("src/in.txt", "bad\n");
     w.until_watching(2);
     let out = w.stdout();
-    assert!(out.contains("prun: watch: cycle 1: 1 failed, 1 not run in"), "{out}");
-    assert_eq!(w.read("runs"), "other\n", "other ran in the failed cycle\n{out}");
+    assert!(
+        out.contains("prun: watch: cycle 1: 1 failed, 1 not run in"),
+        "{out}"
+    );
+    assert_eq!(
+        w.read("runs"),
+        "other\n",
+        "other ran in the failed cycle\n{out}"
+    );
     w.write("src/in.txt", "good again\n");
     w.until_watching(3);
     let out = w.stdout();
-    assert!(out.contains("prun: watch: cycle 2: 2 succeeded in"), "{out}");
+    assert!(
+        out.contains("prun: watch: cycle 2: 2 succeeded in"),
+        "{out}"
+    );
     assert_eq!(w.read("runs"), "other\nother\n", "{out}");
     let (code, out, err, _) = w.interrupt();
     assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
@@ -1478,5 +1488,37 @@ proc("check", #{ inputs: ["src/in.txt"], shell: "echo run >> runs; grep -q good 
     w.until("the good cycle", |w| w.read("runs").lines().count() == 3);
     let (_, out, _, _) = w.interrupt();
     assert!(!out.contains("prun: watch: watching"), "{out}");
-    assert!(!out.contains("cycle 2"), "a good cycle printed under -q\n{out}");
+    assert!(
+        !out.contains("cycle 2"),
+        "a good cycle printed under -q\n{out}"
+    );
+}
+
+/// The warning that a change is not taken comes once for each file: once the script's
+/// change was warned of, a change of a module it imports is warned of too (before, the
+/// first warning silenced every later one, and an edited module seemed taken).
+#[test]
+fn a_change_not_taken_is_said_once_for_each_file() {
+    let module = "fn word() { \"v1\" }\n";
+    let script = r#"import "lib" as lib;
+proc("p", #{ inputs: ["main.rhai", "lib.rhai"] }, || { shell("echo " + lib::word() + " >> runs"); });
+run("p");
+"#;
+    let mut w = Watching::start(script, &[("lib.rhai", module)], &["--watch"]);
+    w.until_watching(1);
+    w.write("main.rhai", &format!("{script}// v2\n"));
+    w.until_watching(2);
+    w.write("lib.rhai", &module.replace("v1", "v2"));
+    w.until_watching(3);
+    w.write("main.rhai", &format!("{script}// v3\n"));
+    w.until_watching(4);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert_eq!(said.matches("the script changed: ").count(), 1, "{said}");
+    assert_eq!(
+        said.matches("the module lib.rhai changed: ").count(),
+        1,
+        "{said}"
+    );
 }

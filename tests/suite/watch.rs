@@ -1522,3 +1522,30 @@ run("p");
         "{said}"
     );
 }
+
+/// A proc with no history (a first run) is expected, in a later cycle, to take as long as
+/// its last success in this run: the live display shows its expected time (and so the
+/// time left). Before, its look-up in the task DB at the first run (nothing) was kept for the
+/// whole watch, and no cycle ever had a time left.
+#[test]
+fn a_cycle_s_live_display_expects_a_proc_to_take_as_long_as_it_did_in_the_run() {
+    let script = r#"
+proc("slow", #{ inputs: ["src/in.txt"],
+    shell: "n=$(cat src/in.txt); touch started.$n; while [ ! -e go.$n ]; do sleep 0.01; done" });
+"#;
+    let files = [("src/in.txt", "1"), ("go.1", "")];
+    let mut w = Watching::start(script, &files, &["slow", "--watch", "--live"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "2");
+    w.until("slow to run on 2", |w| w.path("started.2").exists());
+    let expected = |w: &Watching| {
+        let out = w.stdout();
+        let at = out.find("prun: watch: cycle 1:").unwrap_or(out.len());
+        out[at..].contains("slow  ") && out[at..].contains(" / ~")
+    };
+    w.until("the proc's line to say its expected time", expected);
+    w.write("go.2", "");
+    w.until_lines("prun: watch: cycle 1: 1 succeeded in", 1);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+}

@@ -193,9 +193,17 @@ impl Watching {
     }
 
     /// Ctrl-C, then the exit status once prun has ended.
-    fn interrupt(mut self) -> (i32, String, String, tempfile::TempDir) {
+    fn interrupt(self) -> (i32, String, String, tempfile::TempDir) {
+        self.signal("INT")
+    }
+
+    /// Sends prun the signal `sig` (`INT`, `TERM`, ...), then the exit status once prun
+    /// has ended.
+    fn signal(mut self, sig: &str) -> (i32, String, String, tempfile::TempDir) {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status();
         let start = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
@@ -203,7 +211,7 @@ impl Watching {
             }
             if start.elapsed() > PATIENCE {
                 let _ = self.child.kill();
-                panic!("prun did not end after Ctrl-C\n{}", self.shown());
+                panic!("prun did not end after SIG{sig}\n{}", self.shown());
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -1548,4 +1556,37 @@ proc("slow", #{ inputs: ["src/in.txt"],
     w.until_lines("prun: watch: cycle 1: 1 succeeded in", 1);
     let (code, out, err, _) = w.interrupt();
     assert_eq!(code, 0, "{out}\n{err}");
+}
+
+/// SIGTERM and SIGHUP end a watch as Ctrl-C does. During a cycle its job's whole process
+/// group is ended, a child that ignores SIGTERM too (killed after `kill_grace`), and the
+/// status is 1; after a good cycle, 0.
+#[test]
+fn sigterm_and_sighup_end_a_watch_as_ctrl_c_does_leaving_nothing_running() {
+    let script = r#"
+set_options(#{ kill_grace: "1s" });
+proc("a", #{ inputs: ["src/in.txt"], shell: "if grep -q slow src/in.txt; then (trap '' TERM; exec sleep 1001) & echo $! > bg.pid; echo $$ > job.pid; exec sleep 1002; fi" });
+"#;
+    let files = [("src/in.txt", "fast\n")];
+    for sig in ["TERM", "HUP"] {
+        let mut w = Watching::start(script, &files, &["a", "--watch"]);
+        w.until_watching(1);
+        w.write("src/in.txt", "slow\n");
+        w.until("the job and its child to run", |w| {
+            !w.read("job.pid").is_empty() && !w.read("bg.pid").is_empty()
+        });
+        let (code, out, err, dir) = w.signal(sig);
+        assert_eq!(code, 1, "SIG{sig} cut the cycle short\n{out}\n{err}");
+        assert!(gone(dir.path(), "job.pid"), "SIG{sig}: the job survived");
+        assert!(
+            gone(dir.path(), "bg.pid"),
+            "SIG{sig}: the job's child survived"
+        );
+    }
+    let mut w = Watching::start(script, &files, &["a", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "fast again\n");
+    w.until_watching(2);
+    let (code, out, err, _) = w.signal("TERM");
+    assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
 }

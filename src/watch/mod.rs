@@ -29,7 +29,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::exec::{InputPattern, Scheduler, State};
+use crate::exec::{AbortReason, InputPattern, Scheduler, State};
 use crate::graph::{FileSpec, ProcId, ProcNode};
 use source::{Msg, Source};
 use watched::{ProcFiles, Watched};
@@ -289,6 +289,7 @@ pub(crate) fn watch(
         warned: BTreeSet::new(),
         began: false,
         unwatched: BTreeSet::new(),
+        after_abort: None,
     };
     let ended = w.run(&rx);
     // An error ends the watch; a cycle it cuts short runs to its end first, as the jobs of
@@ -400,6 +401,9 @@ struct Loop<'a> {
     began: bool,
     /// The directories that could not be watched, and were warned about.
     unwatched: BTreeSet<PathBuf>,
+    /// Changes that came while `--fail-fast` was ending the running cycle: they start
+    /// the next cycle once it ended (the aborted run starts nothing).
+    after_abort: Option<Changes>,
 }
 
 /// How many cycles in a row a change of the same files right after the previous cycle
@@ -599,7 +603,7 @@ impl Loop<'_> {
         let reporter = self.sched.reporter();
         let running = self.running.as_ref();
         let watched = &self.watched;
-        let rerun = self.sched.with(|c| {
+        let (rerun, aborted) = self.sched.with(|c| {
             let rerun = c.rerun(procs, &|p| watched.output_missing(p));
             let more = running.map_or(0, |cycle| {
                 rerun
@@ -609,8 +613,13 @@ impl Loop<'_> {
                     .count()
             });
             reporter.cycle_grew(more);
-            rerun
+            (rerun, c.aborted() == Some(AbortReason::FailFast))
         });
+        if aborted {
+            let (paths_then, procs_then) = self.after_abort.get_or_insert_default();
+            paths_then.extend_from_slice(paths);
+            procs_then.extend_from_slice(procs);
+        }
         let mut line = format!(
             "prun: watch: cycle {}: {} changed while it ran",
             self.cycle,
@@ -671,8 +680,19 @@ impl Loop<'_> {
         );
         self.sched.reporter().cycle_ended(&line, failed);
         self.refresh()?;
-        self.announce();
-        Ok(())
+        match self.after_abort.take() {
+            Some((mut paths, mut procs)) => {
+                paths.sort();
+                paths.dedup();
+                procs.sort_unstable();
+                procs.dedup();
+                self.start_cycle(&paths, procs)
+            }
+            None => {
+                self.announce();
+                Ok(())
+            }
+        }
     }
 
     /// Ctrl-C: a running cycle was aborted by the interrupt; wait for its jobs to end.

@@ -1590,3 +1590,35 @@ proc("a", #{ inputs: ["src/in.txt"], shell: "if grep -q slow src/in.txt; then (t
     let (code, out, err, _) = w.signal("TERM");
     assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
 }
+
+/// A change that comes while `--fail-fast` ends a cycle (its jobs are being terminated)
+/// starts the next cycle once that cycle has ended: before, the procs it reset stayed
+/// WANTED, counted as `not run`, and the fix the user saved ran only at a later change.
+#[test]
+fn a_change_while_fail_fast_ends_a_cycle_starts_the_next_cycle() {
+    // `slow` runs on the input's word until `release.<word>` exists, even after SIGTERM
+    // (`kill_grace` is long); `bad` fails unless the word is good, once `slow` runs.
+    let script = r#"
+set_options(#{ kill_grace: "60s" });
+proc("slow", #{ inputs: ["src/in.txt"],
+    shell: "n=$(cat src/in.txt); trap 'touch term.$n' TERM; touch started.$n; while [ ! -e release.$n ]; do sleep 0.01; done" });
+proc("bad", #{ inputs: ["src/in.txt"],
+    shell: "n=$(cat src/in.txt); while [ ! -e started.$n ]; do sleep 0.01; done; grep -q good src/in.txt" });
+"#;
+    let files = [
+        ("src/in.txt", "good1"),
+        ("release.good1", ""),
+        ("release.good2", ""),
+    ];
+    let args = ["slow", "bad", "--watch", "--fail-fast", "-j", "2"];
+    let mut w = Watching::start(script, &files, &args);
+    w.until_watching(1);
+    w.write("src/in.txt", "bad");
+    w.until("slow to be told to end", |w| w.path("term.bad").exists());
+    w.write("src/in.txt", "good2");
+    w.until_lines("changed while it ran", 1);
+    w.write("release.bad", "");
+    w.until_lines("prun: watch: cycle 2: 2 succeeded in", 1);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
+}

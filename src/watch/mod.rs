@@ -786,10 +786,12 @@ impl Loop<'_> {
 }
 
 /// Changed paths for a line: the first few (relative to the working directory), then how
-/// many more.
+/// many more. A directory that holds another changed path is left out: the path in it
+/// says more (`mkdir -p src/new && touch src/new/x.txt` changed `src/new/x.txt`).
 fn paths_text(paths: &[PathBuf]) -> String {
     const SHOWN: usize = 3;
     let cwd = std::env::current_dir().unwrap_or_default();
+    let paths = innermost(paths);
     let mut shown: Vec<String> = paths
         .iter()
         .take(SHOWN)
@@ -807,6 +809,23 @@ fn paths_text(paths: &[PathBuf]) -> String {
         shown.push(format!("and {} more", paths.len() - SHOWN));
     }
     shown.join(", ")
+}
+
+/// `paths` sorted, without duplicates and without the directories that hold another of
+/// them. Paths sort by their components, so what is under a path comes right after it.
+fn innermost(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut sorted = paths.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let holds_next = |i: usize| {
+        sorted
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with(&sorted[i]))
+    };
+    (0..sorted.len())
+        .filter(|&i| !holds_next(i))
+        .map(|i| sorted[i].clone())
+        .collect()
 }
 
 fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
@@ -939,6 +958,19 @@ mod tests {
             assert!(!e.cycle_started(if i % 2 == 0 { &a } else { &b }, d));
             e.cycle_ended();
         }
+    }
+
+    #[test]
+    fn changed_paths_name_the_files_not_the_directories_made_to_hold_them() {
+        // `mkdir -p src/new/deep && touch src/new/deep/x.txt` under `src/**/*.txt`: the
+        // line said `src/new, src/new/deep, and 1 more changed`.
+        let cwd = std::env::current_dir().unwrap();
+        let made: Vec<PathBuf> = ["src/new/deep/x.txt", "src/new", "src/new-x", "src/new/deep"]
+            .iter()
+            .map(|p| cwd.join(p))
+            .collect();
+        assert_eq!(paths_text(&made), "src/new/deep/x.txt, src/new-x");
+        assert_eq!(paths_text(&[cwd.join("gen")]), "gen");
     }
 
     #[test]

@@ -234,6 +234,19 @@ impl Inner {
         e.flatten()
     }
 
+    /// A proc that succeeded with no history is expected to take as long the next time
+    /// it runs (a later watch cycle); one with a history keeps it (a median of its runs).
+    fn learn(&self, f: &ProcSummary) {
+        let (State::Succeeded, Some(took)) = (f.state, f.duration) else {
+            return;
+        };
+        let mut expected = self.expected.lock().expect("expected");
+        let known = expected.entry(f.name.clone()).or_insert(None);
+        if known.is_none() {
+            *known = Some(took);
+        }
+    }
+
     /// Looks up again the expected durations of running procs whose look-up at their
     /// start could not tell yet (the procs that start first do so while the task DB
     /// opens), never under the screen's lock: a look-up may read the DB. A name looked
@@ -506,6 +519,7 @@ impl Reporter for LiveReporter {
     }
 
     fn finished(&self, f: &ProcSummary) {
+        self.inner.learn(f);
         {
             let mut sc = self.inner.screen.lock().expect("screen");
             if let Some(i) = sc.running.iter().position(|p| p.name == *f.name) {

@@ -163,6 +163,11 @@ pub(crate) trait Reporter: Send + Sync {
     fn cycle_started(&self, _procs: usize) {}
     /// A change during a cycle added `more` procs to it: a live display counts them too.
     fn cycle_grew(&self, _more: usize) {}
+    /// A watch cycle ended: `line` gives its counts, `failed` when one of its procs
+    /// failed or did not run. `-q` shows only the line of such a cycle (its summary).
+    fn cycle_ended(&self, line: &str, _failed: bool) {
+        self.message(line);
+    }
     /// The events of one step of the scheduler were all reported (a proc's end and the
     /// starts it allowed, say): a reporter that holds their lines back writes them now, at
     /// once, before anything that step allowed runs.

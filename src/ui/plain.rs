@@ -345,6 +345,13 @@ impl Reporter for PlainReporter {
         }
     }
 
+    fn cycle_ended(&self, line: &str, failed: bool) {
+        self.write_held();
+        if failed || !self.quiet {
+            outln!("{line}");
+        }
+    }
+
     fn output(&self, proc: &str, lines: &str) {
         self.write_held();
         if !self.quiet {

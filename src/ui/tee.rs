@@ -149,4 +149,10 @@ impl Reporter for Tee {
             r.cycle_grew(more);
         }
     }
+    fn cycle_ended(&self, line: &str, failed: bool) {
+        if let Some(r) = &self.inner {
+            r.cycle_ended(line, failed);
+        }
+        self.emit(|| Event::Log { text: line.into() });
+    }
 }

@@ -29,7 +29,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::exec::{InputPattern, Scheduler, State};
+use crate::exec::{AbortReason, InputPattern, Scheduler, State};
 use crate::graph::{FileSpec, ProcId, ProcNode};
 use source::{Msg, Source};
 use watched::{ProcFiles, Watched};
@@ -147,35 +147,44 @@ impl Session {
         *self.read_at_start.lock().expect("files read") = Some(ReadAtStartHook(Box::new(files)));
     }
 
-    /// What the watch says when `paths` hold the script's file, or a file the run read at
-    /// its start (see [`Session::read_at_start`]): which changed, and what the run keeps.
-    fn change_not_taken(&self, paths: &[PathBuf]) -> Option<String> {
+    /// What the watch says about each file of `paths` that is the script's file, or a
+    /// file the run read at its start (see [`Session::read_at_start`]): which changed,
+    /// and what the run keeps. Each comes with the file, to say it once.
+    fn changes_not_taken(&self, paths: &[PathBuf]) -> Vec<(PathBuf, String)> {
         // A file deleted (no canonical path) is still known by its absolute one.
         let canonical = |p: &PathBuf| {
             (std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)))
                 .unwrap_or_else(|_| p.clone())
         };
         let changed: Vec<PathBuf> = paths.iter().map(canonical).collect();
-        let script = self.script.lock().expect("script file").clone();
         let kept = "a watch goes on with the script and its modules as prun read them at the \
                     start; restart prun to use the change";
-        if script.is_some_and(|s| changed.contains(&s)) {
-            return Some(format!("the script changed: {kept}"));
+        let mut said = Vec::new();
+        let script = self.script.lock().expect("script file").clone();
+        if let Some(s) = script.filter(|s| changed.contains(s)) {
+            said.push((s, format!("the script changed: {kept}")));
         }
         let read = self.read_at_start.lock().expect("files read");
         let files = read.as_ref().map_or_else(Vec::new, |r| (r.0)());
-        let file = files
-            .into_iter()
-            .find(|f| changed.contains(&canonical(&f.path)))?;
-        let path = file.path.display();
-        Some(if file.module {
-            format!("the module {path} changed: {kept}")
-        } else {
-            format!(
-                "{path} changed: the script read it at its start (read_file), and a watch \
-                 goes on with what it read then; restart prun to use the change"
-            )
-        })
+        for file in files {
+            let path = canonical(&file.path);
+            if !changed.contains(&path) {
+                continue;
+            }
+            let shown = file.path.display();
+            said.push((
+                path,
+                if file.module {
+                    format!("the module {shown} changed: {kept}")
+                } else {
+                    format!(
+                        "{shown} changed: the script read it at its start (read_file), and a \
+                         watch goes on with what it read then; restart prun to use the change"
+                    )
+                },
+            ));
+        }
+        said
     }
 
     /// Registers what to do each time the watch's work has settled, once the first run is
@@ -277,9 +286,10 @@ pub(crate) fn watch(
         running: None,
         echoes: Echoes::default(),
         ok: settled,
-        script_warned: false,
+        warned: BTreeSet::new(),
         began: false,
         unwatched: BTreeSet::new(),
+        after_abort: None,
     };
     let ended = w.run(&rx);
     // An error ends the watch; a cycle it cuts short runs to its end first, as the jobs of
@@ -385,12 +395,15 @@ struct Loop<'a> {
     running: Option<Cycle>,
     ok: bool,
     echoes: Echoes,
-    /// Whether the watch said that a change of the script is not taken.
-    script_warned: bool,
+    /// The files whose change the watch said is not taken (the script, its modules).
+    warned: BTreeSet<PathBuf>,
     /// Whether the watch began: its first directories are watched.
     began: bool,
     /// The directories that could not be watched, and were warned about.
     unwatched: BTreeSet<PathBuf>,
+    /// Changes that came while `--fail-fast` was ending the running cycle: they start
+    /// the next cycle once it ended (the aborted run starts nothing).
+    after_abort: Option<Changes>,
 }
 
 /// How many cycles in a row a change of the same files right after the previous cycle
@@ -590,7 +603,7 @@ impl Loop<'_> {
         let reporter = self.sched.reporter();
         let running = self.running.as_ref();
         let watched = &self.watched;
-        let rerun = self.sched.with(|c| {
+        let (rerun, aborted) = self.sched.with(|c| {
             let rerun = c.rerun(procs, &|p| watched.output_missing(p));
             let more = running.map_or(0, |cycle| {
                 rerun
@@ -600,8 +613,13 @@ impl Loop<'_> {
                     .count()
             });
             reporter.cycle_grew(more);
-            rerun
+            (rerun, c.aborted() == Some(AbortReason::FailFast))
         });
+        if aborted {
+            let (paths_then, procs_then) = self.after_abort.get_or_insert_default();
+            paths_then.extend_from_slice(paths);
+            procs_then.extend_from_slice(procs);
+        }
         let mut line = format!(
             "prun: watch: cycle {}: {} changed while it ran",
             self.cycle,
@@ -620,18 +638,15 @@ impl Loop<'_> {
         }
     }
 
-    /// Says, once, that a change of the script, of a module it imported or of a file its
+    /// Says, once for each file, that a change of the script, of a module it imported or of a file its
     /// top level read is not taken: a cycle runs the procs as the script declared them,
     /// with the values it computed, when prun read it.
     fn warn_if_script(&mut self, paths: &[PathBuf]) {
-        if self.script_warned {
-            return;
+        for (file, said) in self.session.changes_not_taken(paths) {
+            if self.warned.insert(file) {
+                self.warn(&said);
+            }
         }
-        let Some(said) = self.session.change_not_taken(paths) else {
-            return;
-        };
-        self.script_warned = true;
-        self.warn(&said);
     }
 
     /// A cycle ended: its counts, then the watch goes on.
@@ -651,19 +666,33 @@ impl Loop<'_> {
         self.session.settled();
         self.echoes.cycle_ended();
         self.sched.flush_reports();
-        let counts = {
+        let states: Vec<State> = {
             let c = self.sched.lock();
-            counts(cycle.procs.iter().map(|&p| c.state(p)))
+            cycle.procs.iter().map(|&p| c.state(p)).collect()
         };
+        let failed = states.iter().any(|s| s.is_failure() || *s == State::Wanted);
         self.ok = !any_failed(self.sched);
-        self.say(&format!(
-            "prun: watch: cycle {}: {counts} in {:.2}s",
+        let line = format!(
+            "prun: watch: cycle {}: {} in {:.2}s",
             self.cycle,
+            counts(states.into_iter()),
             cycle.started.elapsed().as_secs_f64()
-        ));
+        );
+        self.sched.reporter().cycle_ended(&line, failed);
         self.refresh()?;
-        self.announce();
-        Ok(())
+        match self.after_abort.take() {
+            Some((mut paths, mut procs)) => {
+                paths.sort();
+                paths.dedup();
+                procs.sort_unstable();
+                procs.dedup();
+                self.start_cycle(&paths, procs)
+            }
+            None => {
+                self.announce();
+                Ok(())
+            }
+        }
     }
 
     /// Ctrl-C: a running cycle was aborted by the interrupt; wait for its jobs to end.
@@ -757,10 +786,12 @@ impl Loop<'_> {
 }
 
 /// Changed paths for a line: the first few (relative to the working directory), then how
-/// many more.
+/// many more. A directory that holds another changed path is left out: the path in it
+/// says more (`mkdir -p src/new && touch src/new/x.txt` changed `src/new/x.txt`).
 fn paths_text(paths: &[PathBuf]) -> String {
     const SHOWN: usize = 3;
     let cwd = std::env::current_dir().unwrap_or_default();
+    let paths = innermost(paths);
     let mut shown: Vec<String> = paths
         .iter()
         .take(SHOWN)
@@ -780,20 +811,39 @@ fn paths_text(paths: &[PathBuf]) -> String {
     shown.join(", ")
 }
 
+/// `paths` sorted, without duplicates and without the directories that hold another of
+/// them. Paths sort by their components, so what is under a path comes right after it.
+fn innermost(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut sorted = paths.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let holds_next = |i: usize| {
+        sorted
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with(&sorted[i]))
+    };
+    (0..sorted.len())
+        .filter(|&i| !holds_next(i))
+        .map(|i| sorted[i].clone())
+        .collect()
+}
+
 fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 { one } else { many }
 }
 
-/// "2 succeeded, 1 up to date" for the states of a cycle's procs.
+/// "2 succeeded, 1 up to date" for the states of a cycle's procs, once it ended: a proc
+/// still WANTED is one the cycle never started (`--fail-fast` ended it).
 fn counts(states: impl Iterator<Item = State>) -> String {
     let mut n = std::collections::BTreeMap::new();
     for s in states {
-        *n.entry(s.to_string()).or_insert(0usize) += 1;
+        let word = match s {
+            State::Wanted => "not run".to_string(),
+            s => s.to_string().to_lowercase().replace('_', " "),
+        };
+        *n.entry(word).or_insert(0usize) += 1;
     }
-    let parts: Vec<String> = n
-        .iter()
-        .map(|(s, k)| format!("{k} {}", s.to_lowercase().replace('_', " ")))
-        .collect();
+    let parts: Vec<String> = n.iter().map(|(s, k)| format!("{k} {s}")).collect();
     parts.join(", ")
 }
 
@@ -908,6 +958,19 @@ mod tests {
             assert!(!e.cycle_started(if i % 2 == 0 { &a } else { &b }, d));
             e.cycle_ended();
         }
+    }
+
+    #[test]
+    fn changed_paths_name_the_files_not_the_directories_made_to_hold_them() {
+        // `mkdir -p src/new/deep && touch src/new/deep/x.txt` under `src/**/*.txt`: the
+        // line said `src/new, src/new/deep, and 1 more changed`.
+        let cwd = std::env::current_dir().unwrap();
+        let made: Vec<PathBuf> = ["src/new/deep/x.txt", "src/new", "src/new-x", "src/new/deep"]
+            .iter()
+            .map(|p| cwd.join(p))
+            .collect();
+        assert_eq!(paths_text(&made), "src/new/deep/x.txt, src/new-x");
+        assert_eq!(paths_text(&[cwd.join("gen")]), "gen");
     }
 
     #[test]

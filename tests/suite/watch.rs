@@ -193,9 +193,17 @@ impl Watching {
     }
 
     /// Ctrl-C, then the exit status once prun has ended.
-    fn interrupt(mut self) -> (i32, String, String, tempfile::TempDir) {
+    fn interrupt(self) -> (i32, String, String, tempfile::TempDir) {
+        self.signal("INT")
+    }
+
+    /// Sends prun the signal `sig` (`INT`, `TERM`, ...), then the exit status once prun
+    /// has ended.
+    fn signal(mut self, sig: &str) -> (i32, String, String, tempfile::TempDir) {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status();
         let start = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
@@ -203,7 +211,7 @@ impl Watching {
             }
             if start.elapsed() > PATIENCE {
                 let _ = self.child.kill();
-                panic!("prun did not end after Ctrl-C\n{}", self.shown());
+                panic!("prun did not end after SIG{sig}\n{}", self.shown());
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -1438,4 +1446,189 @@ proc("b", #{ deps: ["a", "z"], outputs: ["b.out"], shell: "echo b >> runs; cat a
     assert!(runs.ends_with("b\n"), "{runs}");
     let (code, out, _, _) = w.interrupt();
     assert_eq!(code, 0, "{out}");
+}
+
+/// With `--fail-fast`, a failure ends its cycle: the cycle's other procs are terminated or
+/// not started, and the watch goes on. The next cycle runs as any: before, a proc the
+/// aborted cycle never started kept the run "busy", and every later cycle ran nothing
+/// (`cycle 2: 2 wanted`).
+#[test]
+fn fail_fast_ends_a_cycle_and_the_next_cycle_runs() {
+    // One job at a time: `bad` (declared first) fails before `other` starts.
+    let script = r#"
+proc("bad", #{ inputs: ["src/in.txt"], shell: "grep -q good src/in.txt" });
+proc("other", #{ inputs: ["src/in.txt"], shell: "echo other >> runs" });
+"#;
+    let args = ["bad", "other", "--watch", "--fail-fast", "-j", "1"];
+    let mut w = Watching::start(script, &[("src/in.txt", "good\n")], &args);
+    w.until_watching(1);
+    w.write("src/in.txt", "bad\n");
+    w.until_watching(2);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 1: 1 failed, 1 not run in"),
+        "{out}"
+    );
+    assert_eq!(
+        w.read("runs"),
+        "other\n",
+        "other ran in the failed cycle\n{out}"
+    );
+    w.write("src/in.txt", "good again\n");
+    w.until_watching(3);
+    let out = w.stdout();
+    assert!(
+        out.contains("prun: watch: cycle 2: 2 succeeded in"),
+        "{out}"
+    );
+    assert_eq!(w.read("runs"), "other\nother\n", "{out}");
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
+}
+
+/// `-q` shows only what went wrong: a failed cycle's failures and its line of counts (its
+/// summary), which says which cycle failed; a good cycle, and the watching lines, nothing.
+/// Before, a failure came with no word of the cycle it belonged to.
+#[test]
+fn under_q_a_failed_cycle_shows_its_line_and_a_good_one_nothing() {
+    let script = r#"
+proc("check", #{ inputs: ["src/in.txt"], shell: "echo run >> runs; grep -q good src/in.txt" });
+"#;
+    let args = ["check", "--watch", "-q"];
+    let mut w = Watching::start(script, &[("src/in.txt", "good\n")], &args);
+    // The first run read the input; a change from here on is caught up on, if the watch
+    // has not begun yet.
+    w.until("the first run", |w| w.read("runs").lines().count() == 1);
+    w.write("src/in.txt", "bad\n");
+    w.until_lines("prun: watch: cycle 1: 1 failed in", 1);
+    assert!(w.stdout().contains("FAILED"), "{}", w.shown());
+    w.write("src/in.txt", "good again\n");
+    w.until("the good cycle", |w| w.read("runs").lines().count() == 3);
+    let (_, out, _, _) = w.interrupt();
+    assert!(!out.contains("prun: watch: watching"), "{out}");
+    assert!(
+        !out.contains("cycle 2"),
+        "a good cycle printed under -q\n{out}"
+    );
+}
+
+/// The warning that a change is not taken comes once for each file: once the script's
+/// change was warned of, a change of a module it imports is warned of too (before, the
+/// first warning silenced every later one, and an edited module seemed taken).
+#[test]
+fn a_change_not_taken_is_said_once_for_each_file() {
+    let module = "fn word() { \"v1\" }\n";
+    let script = r#"import "lib" as lib;
+proc("p", #{ inputs: ["main.rhai", "lib.rhai"] }, || { shell("echo " + lib::word() + " >> runs"); });
+run("p");
+"#;
+    let mut w = Watching::start(script, &[("lib.rhai", module)], &["--watch"]);
+    w.until_watching(1);
+    w.write("main.rhai", &format!("{script}// v2\n"));
+    w.until_watching(2);
+    w.write("lib.rhai", &module.replace("v1", "v2"));
+    w.until_watching(3);
+    w.write("main.rhai", &format!("{script}// v3\n"));
+    w.until_watching(4);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert_eq!(said.matches("the script changed: ").count(), 1, "{said}");
+    assert_eq!(
+        said.matches("the module lib.rhai changed: ").count(),
+        1,
+        "{said}"
+    );
+}
+
+/// A proc with no history (a first run) is expected, in a later cycle, to take as long as
+/// its last success in this run: the live display shows its expected time (and so the
+/// time left). Before, its look-up in the task DB at the first run (nothing) was kept for the
+/// whole watch, and no cycle ever had a time left.
+#[test]
+fn a_cycle_s_live_display_expects_a_proc_to_take_as_long_as_it_did_in_the_run() {
+    let script = r#"
+proc("slow", #{ inputs: ["src/in.txt"],
+    shell: "n=$(cat src/in.txt); touch started.$n; while [ ! -e go.$n ]; do sleep 0.01; done" });
+"#;
+    let files = [("src/in.txt", "1"), ("go.1", "")];
+    let mut w = Watching::start(script, &files, &["slow", "--watch", "--live"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "2");
+    w.until("slow to run on 2", |w| w.path("started.2").exists());
+    let expected = |w: &Watching| {
+        let out = w.stdout();
+        let at = out.find("prun: watch: cycle 1:").unwrap_or(out.len());
+        out[at..].contains("slow  ") && out[at..].contains(" / ~")
+    };
+    w.until("the proc's line to say its expected time", expected);
+    w.write("go.2", "");
+    w.until_lines("prun: watch: cycle 1: 1 succeeded in", 1);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+/// SIGTERM and SIGHUP end a watch as Ctrl-C does. During a cycle its job's whole process
+/// group is ended, a child that ignores SIGTERM too (killed after `kill_grace`), and the
+/// status is 1; after a good cycle, 0.
+#[test]
+fn sigterm_and_sighup_end_a_watch_as_ctrl_c_does_leaving_nothing_running() {
+    let script = r#"
+set_options(#{ kill_grace: "1s" });
+proc("a", #{ inputs: ["src/in.txt"], shell: "if grep -q slow src/in.txt; then (trap '' TERM; exec sleep 1001) & echo $! > bg.pid; echo $$ > job.pid; exec sleep 1002; fi" });
+"#;
+    let files = [("src/in.txt", "fast\n")];
+    for sig in ["TERM", "HUP"] {
+        let mut w = Watching::start(script, &files, &["a", "--watch"]);
+        w.until_watching(1);
+        w.write("src/in.txt", "slow\n");
+        w.until("the job and its child to run", |w| {
+            !w.read("job.pid").is_empty() && !w.read("bg.pid").is_empty()
+        });
+        let (code, out, err, dir) = w.signal(sig);
+        assert_eq!(code, 1, "SIG{sig} cut the cycle short\n{out}\n{err}");
+        assert!(gone(dir.path(), "job.pid"), "SIG{sig}: the job survived");
+        assert!(
+            gone(dir.path(), "bg.pid"),
+            "SIG{sig}: the job's child survived"
+        );
+    }
+    let mut w = Watching::start(script, &files, &["a", "--watch"]);
+    w.until_watching(1);
+    w.write("src/in.txt", "fast again\n");
+    w.until_watching(2);
+    let (code, out, err, _) = w.signal("TERM");
+    assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
+}
+
+/// A change that comes while `--fail-fast` ends a cycle (its jobs are being terminated)
+/// starts the next cycle once that cycle has ended: before, the procs it reset stayed
+/// WANTED, counted as `not run`, and the fix the user saved ran only at a later change.
+#[test]
+fn a_change_while_fail_fast_ends_a_cycle_starts_the_next_cycle() {
+    // `slow` runs on the input's word until `release.<word>` exists, even after SIGTERM
+    // (`kill_grace` is long); `bad` fails unless the word is good, once `slow` runs.
+    let script = r#"
+set_options(#{ kill_grace: "60s" });
+proc("slow", #{ inputs: ["src/in.txt"],
+    shell: "n=$(cat src/in.txt); trap 'touch term.$n' TERM; touch started.$n; while [ ! -e release.$n ]; do sleep 0.01; done" });
+proc("bad", #{ inputs: ["src/in.txt"],
+    shell: "n=$(cat src/in.txt); while [ ! -e started.$n ]; do sleep 0.01; done; grep -q good src/in.txt" });
+"#;
+    let files = [
+        ("src/in.txt", "good1"),
+        ("release.good1", ""),
+        ("release.good2", ""),
+    ];
+    let args = ["slow", "bad", "--watch", "--fail-fast", "-j", "2"];
+    let mut w = Watching::start(script, &files, &args);
+    w.until_watching(1);
+    w.write("src/in.txt", "bad");
+    w.until("slow to be told to end", |w| w.path("term.bad").exists());
+    w.write("src/in.txt", "good2");
+    w.until_lines("changed while it ran", 1);
+    w.write("release.bad", "");
+    w.until_lines("prun: watch: cycle 2: 2 succeeded in", 1);
+    let (code, out, err, _) = w.interrupt();
+    assert_eq!(code, 0, "the last cycle succeeded\n{out}\n{err}");
 }

@@ -48,7 +48,10 @@ impl Core {
         changed: &[ProcId],
         output_missing: &dyn Fn(ProcId) -> bool,
     ) -> Rerun {
-        if self.pending == 0 {
+        // A cycle that `--fail-fast` ended is over once its jobs are: the procs it never
+        // started are still WANTED, and run in the next cycle.
+        let failed_fast = self.aborted == Some(AbortReason::FailFast) && self.running_total == 0;
+        if self.pending == 0 || failed_fast {
             self.cycle += 1;
             // `--full` is for the first run; a re-run is incremental.
             if let Some(cache) = self.cache.as_mut() {

@@ -57,6 +57,14 @@ impl Core {
             self.check_wave_of_wait(j, &open)?;
         }
         let (tx, rx) = mpsc::channel();
+        if let (Some(_), Some(why)) = (job, self.aborted)
+            && open.iter().any(|&i| self.runs[i].state != State::Running)
+        {
+            // Nothing starts after an abort: a body waiting for a proc that is not
+            // running would wait for ever, its own job keeping the run from ending.
+            tx.send(Wake::Aborted(why)).expect("the receiver is here");
+            return Ok(Some(rx));
+        }
         if self.all_done() {
             // Only an aborted run is done with procs still open: they will never run.
             let why = self.aborted.map_or(Wake::Done, Wake::Aborted);

@@ -1011,55 +1011,66 @@ impl Core {
             let Some(p) = next else {
                 return;
             };
-            if !self.is_ready(p) {
-                continue;
-            }
-            let def = self.graph.proc(p).def.clone();
-            if self.waves.blocks(def.extras().wave) {
-                self.waves.park(def.extras().wave, p);
-                continue;
-            }
-            if self.needs_judging(p) {
-                match self.judge(p) {
-                    None => continue,
-                    Some(Judgement::Fresh(result)) => {
-                        self.finish(p, State::UpToDate, Some(result), None, None);
-                        continue;
-                    }
-                    Some(Judgement::Failed(e)) => {
-                        self.fail(p, e, None);
-                        continue;
-                    }
-                    Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
+            if !self.try_launch(p) {
+                for q in self.locks.passed_over(p) {
+                    self.enqueue(q);
                 }
             }
-            if let Some(l) = self.locks.held(&def.extras().locks) {
-                self.locks.park(l, p);
-                continue;
-            }
-            if def.no_failures && self.failed > 0 {
-                self.fail_dep(p, "run aborted: a proc has failed".into());
-                continue;
-            }
-            if def.interactive && (self.running > 0 || self.pools.running() > 0) {
-                self.console.wait(p);
-                continue;
-            }
-            if uses_budget(&def) {
-                let (runs, locks, graph) = (&self.runs, &self.locks, &self.graph);
-                // A reservation holds only while resources are all its proc waits for:
-                // parked on a lock, it could wait for a proc that waits for one of those
-                // held back.
-                let wanted = |q: ProcId| {
-                    runs[q].state == State::Wanted
-                        && locks.held(&graph.proc(q).def.extras().locks).is_none()
-                };
-                if !self.budget.admit(p, &def.extras().resources, wanted) {
-                    continue;
-                }
-            }
-            self.launch(p);
         }
+    }
+
+    /// Starts `p`, taken from the ready queue, unless something holds it back (it is
+    /// parked on what does, or has failed); says whether it started.
+    fn try_launch(&mut self, p: ProcId) -> bool {
+        if !self.is_ready(p) {
+            return false;
+        }
+        let def = self.graph.proc(p).def.clone();
+        if self.waves.blocks(def.extras().wave) {
+            self.waves.park(def.extras().wave, p);
+            return false;
+        }
+        if self.needs_judging(p) {
+            match self.judge(p) {
+                None => return false,
+                Some(Judgement::Fresh(result)) => {
+                    self.finish(p, State::UpToDate, Some(result), None, None);
+                    return false;
+                }
+                Some(Judgement::Failed(e)) => {
+                    self.fail(p, e, None);
+                    return false;
+                }
+                Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
+            }
+        }
+        if let Some(l) = self.locks.held(&def.extras().locks) {
+            self.locks.park(l, p);
+            return false;
+        }
+        if def.no_failures && self.failed > 0 {
+            self.fail_dep(p, "run aborted: a proc has failed".into());
+            return false;
+        }
+        if def.interactive && (self.running > 0 || self.pools.running() > 0) {
+            self.console.wait(p);
+            return false;
+        }
+        if uses_budget(&def) {
+            let (runs, locks, graph) = (&self.runs, &self.locks, &self.graph);
+            // A reservation holds only while resources are all its proc waits for:
+            // parked on a lock, it could wait for a proc that waits for one of those
+            // held back.
+            let wanted = |q: ProcId| {
+                runs[q].state == State::Wanted
+                    && locks.held(&graph.proc(q).def.extras().locks).is_none()
+            };
+            if !self.budget.admit(p, &def.extras().resources, wanted) {
+                return false;
+            }
+        }
+        self.launch(p);
+        true
     }
 
     fn launch(&mut self, p: ProcId) {

@@ -108,6 +108,60 @@ fn a_held_lock_parks_procs_until_it_is_released() {
     assert_eq!(started(&mut c), ["b"]);
 }
 
+/// A definition holding `locks`.
+fn locking(locks: &[&str]) -> ProcDef {
+    let mut d = def();
+    d.extras_mut().locks = locks
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .into();
+    d
+}
+
+#[test]
+fn a_freed_lock_wakes_one_parked_proc_not_every_one() {
+    // Waking all of them, each of which but one parked again, made n procs sharing a
+    // lock cost n² steps: 20,000 of them did not finish in two minutes.
+    let n = 100;
+    let mut c = core(n);
+    let ids: Vec<ProcId> = (0..n)
+        .map(|i| add(&mut c, &format!("p{i}"), locking(&["L"])))
+        .collect();
+    c.start(&ids).unwrap();
+    for (i, &p) in ids.iter().enumerate() {
+        assert_eq!(
+            started(&mut c),
+            [format!("p{i}")],
+            "the earliest defined first"
+        );
+        ok(&mut c, p);
+    }
+    assert!(
+        c.locks.parks < 2 * n,
+        "{} parks for {n} procs",
+        c.locks.parks
+    );
+}
+
+#[test]
+fn a_woken_proc_that_cannot_take_its_locks_hands_the_freed_one_on() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", locking(&["L"]));
+    let b = add(&mut c, "b", locking(&["L", "M"]));
+    let l = add(&mut c, "c", locking(&["L"]));
+    let m = add(&mut c, "m", locking(&["M"]));
+    c.start(&[m, a, b, l]).unwrap();
+    assert_eq!(started(&mut c), ["a", "m"]);
+    // L goes to b, which needs M too, held by m: c gets L instead.
+    ok(&mut c, a);
+    assert_eq!(started(&mut c), ["c"]);
+    ok(&mut c, m);
+    assert!(started(&mut c).is_empty(), "L is c's");
+    ok(&mut c, l);
+    assert_eq!(started(&mut c), ["b"]);
+}
+
 #[test]
 fn a_higher_wave_waits_for_every_lower_wave_proc() {
     let mut c = core(4);

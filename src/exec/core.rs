@@ -405,6 +405,9 @@ pub(crate) struct Core {
     resolved_ws: Vec<(ProcId, ProcId)>,
     missing_blocked: Vec<ProcId>,
     pending_now: Vec<ProcId>,
+    /// The procs and protos a proc's body defined, by name, with the run of the body
+    /// that did (see [`Core::defined_by_earlier_run`]).
+    body_defs: [HashMap<String, (ProcId, u64)>; 2],
     waiters: Vec<Option<Waiter>>,
     all_waiters: Vec<mpsc::Sender<Wake>>,
     /// Local slots in use (running jobs not blocked in a wait, judging batches).
@@ -476,6 +479,7 @@ impl Core {
             resolved_ws: Vec::new(),
             missing_blocked: Vec::new(),
             pending_now: Vec::new(),
+            body_defs: Default::default(),
             waiters: Vec::new(),
             all_waiters: Vec::new(),
             running: 0,
@@ -709,6 +713,28 @@ impl Core {
         self.settle_missing()?;
         self.pump();
         Ok(id)
+    }
+
+    /// True when the proc (or, with `proto`, the proto) `name` was defined by an earlier
+    /// run of the body of the proc `by` names (another attempt of a retried proc, or
+    /// another watch cycle): that body defining it again gets the one it defined then,
+    /// not an error that would fail every retry.
+    pub(crate) fn defined_by_earlier_run(
+        &self,
+        proto: bool,
+        name: &str,
+        by: (ProcId, u64),
+    ) -> bool {
+        self.body_defs[usize::from(proto)]
+            .get(name)
+            .is_some_and(|&(p, run)| p == by.0 && run != by.1)
+    }
+
+    /// Records that the body run `by` defined the proc (or proto) `name`.
+    pub(crate) fn defined_in_body(&mut self, proto: bool, name: &str, by: (ProcId, u64)) {
+        self.body_defs[usize::from(proto)]
+            .entry(name.to_string())
+            .or_insert(by);
     }
 
     /// Declares a proto. Dependencies recorded as missing and `when_scheduled` targets

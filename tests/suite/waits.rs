@@ -460,5 +460,9 @@ throw "oops";
         .proc_state("SUCCEEDED", "c");
     let a = out.proc_line("FAILED", "a");
     assert!(a.contains("the run was aborted by a script error"), "{a}");
-    assert!(out.exists("a.caught") && !out.exists("b.ran"), "{}", out.describe());
+    assert!(
+        out.exists("a.caught") && !out.exists("b.ran"),
+        "{}",
+        out.describe()
+    );
 }

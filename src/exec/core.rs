@@ -972,6 +972,8 @@ impl Core {
 
     fn pump_ready(&mut self) {
         if self.aborted.is_some() {
+            // Nothing starts, but a body whose wait is over goes on.
+            self.resume_waiters();
             return;
         }
         loop {
@@ -993,17 +995,7 @@ impl Core {
                 }
                 continue;
             }
-            let mut i = 0;
-            while i < self.resume.len() {
-                let w = self.resume[i];
-                match self.waiters[w].as_ref().and_then(|w| w.job) {
-                    Some(j) if !self.slot_free(j) => i += 1,
-                    _ => {
-                        self.resume.remove(i);
-                        self.resume_waiter(w);
-                    }
-                }
-            }
+            self.resume_waiters();
             for p in self.waves.unblocked() {
                 self.enqueue(p);
             }
@@ -1040,6 +1032,21 @@ impl Core {
             if !self.try_launch(p) {
                 for q in self.locks.passed_over(p) {
                     self.enqueue(q);
+                }
+            }
+        }
+    }
+
+    /// Lets the bodies whose waits are over go on, as far as slots are free.
+    fn resume_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.resume.len() {
+            let w = self.resume[i];
+            match self.waiters[w].as_ref().and_then(|w| w.job) {
+                Some(j) if !self.slot_free(j) => i += 1,
+                _ => {
+                    self.resume.remove(i);
+                    self.resume_waiter(w);
                 }
             }
         }

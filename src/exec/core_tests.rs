@@ -256,6 +256,27 @@ fn a_closure_waiting_gives_its_slot_back_and_gets_it_again() {
 }
 
 #[test]
+fn after_an_abort_a_wait_for_a_running_proc_ends_when_it_does() {
+    // Nothing starts after a script error, and neither did a body whose wait for a
+    // running proc was over: it waited for a slot for ever.
+    let mut c = core(2);
+    let parent = add(&mut c, "parent", def());
+    let child = add(&mut c, "child", def());
+    let never = add(&mut c, "never", def());
+    c.start(&[parent, child]).unwrap();
+    assert_eq!(started(&mut c), ["parent", "child"]);
+    c.abort(AbortReason::ScriptError);
+    let rx = c.wait_for(&[child], Some(parent)).unwrap().unwrap();
+    ok(&mut c, child);
+    c.settle();
+    send_wakes(&mut c);
+    assert_eq!(rx.try_recv(), Ok(Wake::Done));
+    // A wait for a proc that is not running throws at once.
+    let rx = c.wait_for(&[never], Some(parent)).unwrap().unwrap();
+    assert_eq!(rx.try_recv(), Ok(Wake::Aborted(AbortReason::ScriptError)));
+}
+
+#[test]
 fn waiting_for_a_dependent_of_yourself_is_a_deadlock_not_a_hang() {
     let mut c = core(2);
     let parent = add(&mut c, "parent", def());

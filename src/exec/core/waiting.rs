@@ -260,13 +260,17 @@ impl Core {
             || self.running > 0
             || self.pools.running() > 0
             || self.timers > 0
-            || !self.resume.is_empty()
-            || self.aborted.is_some();
+            || !self.resume.is_empty();
         if busy {
             return false;
         }
         let mut waiters = self.waiters.iter().flatten();
         let job_blocked = waiters.clone().any(|w| w.job.is_some());
+        if self.aborted.is_some() {
+            // What never started stays not run; only bodies waiting for one another
+            // (a cycle of waits) are left to break.
+            return job_blocked;
+        }
         let script_blocked = !self.all_waiters.is_empty() || waiters.next().is_some();
         job_blocked || (self.pending > 0 && script_blocked)
     }

@@ -1,6 +1,7 @@
 //! "Did you mean …" for names of the graph (see [`crate::suggest`]): the procs, protos and
 //! names protos make that are nearest to a wrong one.
 
+use super::pattern::is_glob;
 use super::{Choices, Graph, GraphError, Proto};
 use crate::suggest::hint;
 
@@ -70,7 +71,7 @@ pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
     {
         let refused = p.template.matches(n).and_then(|args| {
             args.into_iter()
-                .find(|(arg, value)| p.lists(arg, value) == Some(false))
+                .find(|(arg, value)| !is_glob(value) && p.lists(arg, value) == Some(false))
         });
         return match refused {
             Some((arg, value)) => format!(

@@ -405,6 +405,9 @@ pub(crate) struct Core {
     resolved_ws: Vec<(ProcId, ProcId)>,
     missing_blocked: Vec<ProcId>,
     pending_now: Vec<ProcId>,
+    /// The procs and protos a proc's body defined, by name, with the run of the body
+    /// that did (see [`Core::defined_by_earlier_run`]).
+    body_defs: [HashMap<String, (ProcId, u64)>; 2],
     waiters: Vec<Option<Waiter>>,
     all_waiters: Vec<mpsc::Sender<Wake>>,
     /// Local slots in use (running jobs not blocked in a wait, judging batches).
@@ -476,6 +479,7 @@ impl Core {
             resolved_ws: Vec::new(),
             missing_blocked: Vec::new(),
             pending_now: Vec::new(),
+            body_defs: Default::default(),
             waiters: Vec::new(),
             all_waiters: Vec::new(),
             running: 0,
@@ -709,6 +713,28 @@ impl Core {
         self.settle_missing()?;
         self.pump();
         Ok(id)
+    }
+
+    /// True when the proc (or, with `proto`, the proto) `name` was defined by an earlier
+    /// run of the body of the proc `by` names (another attempt of a retried proc, or
+    /// another watch cycle): that body defining it again gets the one it defined then,
+    /// not an error that would fail every retry.
+    pub(crate) fn defined_by_earlier_run(
+        &self,
+        proto: bool,
+        name: &str,
+        by: (ProcId, u64),
+    ) -> bool {
+        self.body_defs[usize::from(proto)]
+            .get(name)
+            .is_some_and(|&(p, run)| p == by.0 && run != by.1)
+    }
+
+    /// Records that the body run `by` defined the proc (or proto) `name`.
+    pub(crate) fn defined_in_body(&mut self, proto: bool, name: &str, by: (ProcId, u64)) {
+        self.body_defs[usize::from(proto)]
+            .entry(name.to_string())
+            .or_insert(by);
     }
 
     /// Declares a proto. Dependencies recorded as missing and `when_scheduled` targets
@@ -946,6 +972,8 @@ impl Core {
 
     fn pump_ready(&mut self) {
         if self.aborted.is_some() {
+            // Nothing starts, but a body whose wait is over goes on.
+            self.resume_waiters();
             return;
         }
         loop {
@@ -967,17 +995,7 @@ impl Core {
                 }
                 continue;
             }
-            let mut i = 0;
-            while i < self.resume.len() {
-                let w = self.resume[i];
-                match self.waiters[w].as_ref().and_then(|w| w.job) {
-                    Some(j) if !self.slot_free(j) => i += 1,
-                    _ => {
-                        self.resume.remove(i);
-                        self.resume_waiter(w);
-                    }
-                }
-            }
+            self.resume_waiters();
             for p in self.waves.unblocked() {
                 self.enqueue(p);
             }
@@ -1011,55 +1029,81 @@ impl Core {
             let Some(p) = next else {
                 return;
             };
-            if !self.is_ready(p) {
-                continue;
-            }
-            let def = self.graph.proc(p).def.clone();
-            if self.waves.blocks(def.extras().wave) {
-                self.waves.park(def.extras().wave, p);
-                continue;
-            }
-            if self.needs_judging(p) {
-                match self.judge(p) {
-                    None => continue,
-                    Some(Judgement::Fresh(result)) => {
-                        self.finish(p, State::UpToDate, Some(result), None, None);
-                        continue;
-                    }
-                    Some(Judgement::Failed(e)) => {
-                        self.fail(p, e, None);
-                        continue;
-                    }
-                    Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
+            if !self.try_launch(p) {
+                for q in self.locks.passed_over(p) {
+                    self.enqueue(q);
                 }
             }
-            if let Some(l) = self.locks.held(&def.extras().locks) {
-                self.locks.park(l, p);
-                continue;
-            }
-            if def.no_failures && self.failed > 0 {
-                self.fail_dep(p, "run aborted: a proc has failed".into());
-                continue;
-            }
-            if def.interactive && (self.running > 0 || self.pools.running() > 0) {
-                self.console.wait(p);
-                continue;
-            }
-            if uses_budget(&def) {
-                let (runs, locks, graph) = (&self.runs, &self.locks, &self.graph);
-                // A reservation holds only while resources are all its proc waits for:
-                // parked on a lock, it could wait for a proc that waits for one of those
-                // held back.
-                let wanted = |q: ProcId| {
-                    runs[q].state == State::Wanted
-                        && locks.held(&graph.proc(q).def.extras().locks).is_none()
-                };
-                if !self.budget.admit(p, &def.extras().resources, wanted) {
-                    continue;
-                }
-            }
-            self.launch(p);
         }
+    }
+
+    /// Lets the bodies whose waits are over go on, as far as slots are free.
+    fn resume_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.resume.len() {
+            let w = self.resume[i];
+            match self.waiters[w].as_ref().and_then(|w| w.job) {
+                Some(j) if !self.slot_free(j) => i += 1,
+                _ => {
+                    self.resume.remove(i);
+                    self.resume_waiter(w);
+                }
+            }
+        }
+    }
+
+    /// Starts `p`, taken from the ready queue, unless something holds it back (it is
+    /// parked on what does, or has failed); says whether it started.
+    fn try_launch(&mut self, p: ProcId) -> bool {
+        if !self.is_ready(p) {
+            return false;
+        }
+        let def = self.graph.proc(p).def.clone();
+        if self.waves.blocks(def.extras().wave) {
+            self.waves.park(def.extras().wave, p);
+            return false;
+        }
+        if self.needs_judging(p) {
+            match self.judge(p) {
+                None => return false,
+                Some(Judgement::Fresh(result)) => {
+                    self.finish(p, State::UpToDate, Some(result), None, None);
+                    return false;
+                }
+                Some(Judgement::Failed(e)) => {
+                    self.fail(p, e, None);
+                    return false;
+                }
+                Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
+            }
+        }
+        if let Some(l) = self.locks.held(&def.extras().locks) {
+            self.locks.park(l, p);
+            return false;
+        }
+        if def.no_failures && self.failed > 0 {
+            self.fail_dep(p, "run aborted: a proc has failed".into());
+            return false;
+        }
+        if def.interactive && (self.running > 0 || self.pools.running() > 0) {
+            self.console.wait(p);
+            return false;
+        }
+        if uses_budget(&def) {
+            let (runs, locks, graph) = (&self.runs, &self.locks, &self.graph);
+            // A reservation holds only while resources are all its proc waits for:
+            // parked on a lock, it could wait for a proc that waits for one of those
+            // held back.
+            let wanted = |q: ProcId| {
+                runs[q].state == State::Wanted
+                    && locks.held(&graph.proc(q).def.extras().locks).is_none()
+            };
+            if !self.budget.admit(p, &def.extras().resources, wanted) {
+                return false;
+            }
+        }
+        self.launch(p);
+        true
     }
 
     fn launch(&mut self, p: ProcId) {

@@ -108,6 +108,60 @@ fn a_held_lock_parks_procs_until_it_is_released() {
     assert_eq!(started(&mut c), ["b"]);
 }
 
+/// A definition holding `locks`.
+fn locking(locks: &[&str]) -> ProcDef {
+    let mut d = def();
+    d.extras_mut().locks = locks
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .into();
+    d
+}
+
+#[test]
+fn a_freed_lock_wakes_one_parked_proc_not_every_one() {
+    // Waking all of them, each of which but one parked again, made n procs sharing a
+    // lock cost n² steps: 20,000 of them did not finish in two minutes.
+    let n = 100;
+    let mut c = core(n);
+    let ids: Vec<ProcId> = (0..n)
+        .map(|i| add(&mut c, &format!("p{i}"), locking(&["L"])))
+        .collect();
+    c.start(&ids).unwrap();
+    for (i, &p) in ids.iter().enumerate() {
+        assert_eq!(
+            started(&mut c),
+            [format!("p{i}")],
+            "the earliest defined first"
+        );
+        ok(&mut c, p);
+    }
+    assert!(
+        c.locks.parks < 2 * n,
+        "{} parks for {n} procs",
+        c.locks.parks
+    );
+}
+
+#[test]
+fn a_woken_proc_that_cannot_take_its_locks_hands_the_freed_one_on() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", locking(&["L"]));
+    let b = add(&mut c, "b", locking(&["L", "M"]));
+    let l = add(&mut c, "c", locking(&["L"]));
+    let m = add(&mut c, "m", locking(&["M"]));
+    c.start(&[m, a, b, l]).unwrap();
+    assert_eq!(started(&mut c), ["a", "m"]);
+    // L goes to b, which needs M too, held by m: c gets L instead.
+    ok(&mut c, a);
+    assert_eq!(started(&mut c), ["c"]);
+    ok(&mut c, m);
+    assert!(started(&mut c).is_empty(), "L is c's");
+    ok(&mut c, l);
+    assert_eq!(started(&mut c), ["b"]);
+}
+
 #[test]
 fn a_higher_wave_waits_for_every_lower_wave_proc() {
     let mut c = core(4);
@@ -199,6 +253,27 @@ fn a_closure_waiting_gives_its_slot_back_and_gets_it_again() {
         }
     }
     assert_eq!(rx.recv().unwrap(), Wake::Done);
+}
+
+#[test]
+fn after_an_abort_a_wait_for_a_running_proc_ends_when_it_does() {
+    // Nothing starts after a script error, and neither did a body whose wait for a
+    // running proc was over: it waited for a slot for ever.
+    let mut c = core(2);
+    let parent = add(&mut c, "parent", def());
+    let child = add(&mut c, "child", def());
+    let never = add(&mut c, "never", def());
+    c.start(&[parent, child]).unwrap();
+    assert_eq!(started(&mut c), ["parent", "child"]);
+    c.abort(AbortReason::ScriptError);
+    let rx = c.wait_for(&[child], Some(parent)).unwrap().unwrap();
+    ok(&mut c, child);
+    c.settle();
+    send_wakes(&mut c);
+    assert_eq!(rx.try_recv(), Ok(Wake::Done));
+    // A wait for a proc that is not running throws at once.
+    let rx = c.wait_for(&[never], Some(parent)).unwrap().unwrap();
+    assert_eq!(rx.try_recv(), Ok(Wake::Aborted(AbortReason::ScriptError)));
 }
 
 #[test]

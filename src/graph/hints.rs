@@ -1,6 +1,7 @@
 //! "Did you mean …" for names of the graph (see [`crate::suggest`]): the procs, protos and
 //! names protos make that are nearest to a wrong one.
 
+use super::pattern::is_glob;
 use super::{Choices, Graph, GraphError, Proto};
 use crate::suggest::hint;
 
@@ -68,10 +69,20 @@ pub(crate) fn graph_error(g: &Graph, e: &GraphError) -> String {
     if let GraphError::UnknownProc(n) | GraphError::NoProcMatch(n) = e
         && let Some(p) = g.protos().find(|p| p.template.matches(n).is_some())
     {
-        return format!(
-            "{e}; it would be made from proto \"{}\": create it first (run, create or ctx.run)",
-            p.template.text()
-        );
+        let refused = p.template.matches(n).and_then(|args| {
+            args.into_iter()
+                .find(|(arg, value)| !is_glob(value) && p.lists(arg, value) == Some(false))
+        });
+        return match refused {
+            Some((arg, value)) => format!(
+                "{e}, and proto \"{}\" makes none: \"{value}\" is not one of the arg_choices of [{arg}]",
+                p.template.text()
+            ),
+            None => format!(
+                "{e}; it would be made from proto \"{}\": create it first (run, create or ctx.run)",
+                p.template.text()
+            ),
+        };
     }
     if let GraphError::NoMatch(n) = e
         && let Some(why) = separator_in_value(g, n)

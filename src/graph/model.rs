@@ -124,7 +124,7 @@ pub(crate) struct Proto {
 impl Proto {
     /// Whether the `arg_choices` list of `arg` holds `value`; `None` when `arg` has no
     /// list (no choices, or a closure computes them).
-    fn lists(&self, arg: &str, value: &str) -> Option<bool> {
+    pub(crate) fn lists(&self, arg: &str, value: &str) -> Option<bool> {
         let listed = self.listed.get_or_init(|| {
             self.def
                 .extras()

@@ -400,9 +400,20 @@ impl Definer {
             Kind::Proc => "proc",
             Kind::Proto => "proto",
         };
-        let defined = core(&self.sched, what, |c| match kind {
-            Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ()),
-            Kind::Proto => c.define_proto(&name, def.clone()),
+        let proto = matches!(kind, Kind::Proto);
+        let by = job::body_run();
+        let defined = core(&self.sched, what, |c| {
+            if by.is_some_and(|by| c.defined_by_earlier_run(proto, &name, by)) {
+                return Ok(());
+            }
+            match kind {
+                Kind::Proc => c.define_proc(name.clone(), &mut def).map(|_| ())?,
+                Kind::Proto => c.define_proto(&name, def.clone())?,
+            }
+            if let Some(by) = by {
+                c.defined_in_body(proto, &name, by);
+            }
+            Ok(())
         });
         match (defined, &self.findings) {
             (Ok(()), _) => {}

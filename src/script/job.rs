@@ -3,6 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +24,12 @@ thread_local! {
     /// Whether the body running on this thread did something no cached result can stand
     /// for (see [`unrepeatable`]).
     static UNREPEATABLE: Cell<bool> = const { Cell::new(false) };
+    /// Which run of a body this is (see [`body_run`]).
+    static BODY_RUN: Cell<u64> = const { Cell::new(0) };
 }
+
+/// The number of the next run of a body.
+static NEXT_BODY_RUN: AtomicU64 = AtomicU64::new(1);
 
 /// Runs `f` with `job` as the current job of this thread; also says whether the body
 /// called something that makes its result [`unrepeatable`] (however it got there: its
@@ -38,6 +44,7 @@ pub(super) fn with_job<R>(job: JobCtx, f: impl FnOnce() -> R) -> (R, bool) {
     }
     CURRENT.with(|c| *c.borrow_mut() = Some(job));
     UNREPEATABLE.set(false);
+    BODY_RUN.set(NEXT_BODY_RUN.fetch_add(1, Ordering::Relaxed));
     let _reset = Reset;
     let r = f();
     (r, UNREPEATABLE.get())
@@ -53,6 +60,12 @@ pub(super) fn unrepeatable() {
     if CURRENT.with(|c| c.borrow().is_some()) {
         UNREPEATABLE.set(true);
     }
+}
+
+/// The proc whose body runs on this thread and which run of a body this is (each
+/// attempt of a retried proc, each watch cycle, is another), if a body runs on it.
+pub(super) fn body_run() -> Option<(ProcId, u64)> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|j| (j.id, BODY_RUN.get())))
 }
 
 /// The current job of this thread, if a closure body is running on it.

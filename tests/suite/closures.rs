@@ -1113,3 +1113,36 @@ run(["p", "t::x"]);
         .line("t::x is IDLE")
         .summary_is("prun: 2 succeeded");
 }
+
+#[test]
+fn a_retried_body_gets_the_procs_and_protos_its_first_attempt_defined() {
+    // The second attempt's `proc("inner", ...)` was a duplicate, so a body that defines
+    // procs could never be retried. Defining the same name twice in one attempt still is
+    // an error.
+    let out = test()
+        .script(
+            r#"
+proc("outer", #{ retries: 1 }, |ctx| {
+    proc("inner", #{ cmd: ["sh", "-c", "echo x >> inner.runs"] });
+    proto("part::[n]", |ctx, n| `part ${n}`);
+    ctx.run(["inner", "part::1"]);
+    let r = ctx.wait(["inner", "part::1"]);
+    if file_info("tried") == () { write_file("tried", ""); throw "first attempt fails"; }
+    r["part::1"]
+});
+proc("twice", |ctx| {
+    proc("t", || 1);
+    proc("t", || 2);
+});
+run(["outer", "twice"]);
+"#,
+        )
+        .run();
+    out.code(1)
+        .line("RETRYING   outer (attempt 1 failed: main.rhai:7:60: first attempt fails)")
+        .proc_state("SUCCEEDED", "outer")
+        .proc_state("SUCCEEDED", "inner");
+    assert_eq!(out.read("inner.runs"), "x\n", "inner ran once");
+    let twice = out.proc_line("FAILED", "twice");
+    assert!(twice.contains(r#"proc "t" already exists"#), "{twice}");
+}

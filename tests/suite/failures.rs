@@ -609,3 +609,56 @@ fn a_missing_dependency_with_a_line_break_is_shown_on_one_line() {
     out.code(1)
         .out_has("FAILED_DEP a: dependency \"x\\ny\" missing");
 }
+
+#[test]
+fn an_interrupt_after_a_script_error_terminates_the_jobs_the_error_let_run() {
+    // A script error lets running jobs finish; a SIGTERM then must still end them, as it
+    // does any other time (prun waited for `sleep 300`).
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .signal_when("long.ready", "TERM")
+        .script(
+            r#"
+proc("long", #{ cmd: ["sh", "-c",
+    "echo $$ > long.pid; i=0; while [ ! -e top.done ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 9; sleep 0.01; done; touch long.ready; exec sleep 300"] });
+run("long");
+shell("i=0; while [ ! -s long.pid ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 9; sleep 0.01; done");
+write_file("top.done", "");
+throw "oops";
+"#,
+        )
+        .run();
+    out.code(130).err_has("main.rhai:7:1: oops");
+    let long = out.proc_line("FAILED", "long");
+    assert!(long.contains("terminated"), "{long}");
+    assert_gone(pid_in(&out, "long.pid"), "long", &out.describe());
+}
+
+#[test]
+fn a_body_waiting_for_a_new_proc_after_fail_fast_fails_instead_of_hanging() {
+    // `a` catches the termination of its command and then waits for `b`, which nothing
+    // will start any more: the wait hung, `a` keeping the run from ending.
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .args(&["--fail-fast"])
+        .script(
+            r#"
+proc("bad", #{ cmd: ["sh", "-c", "i=0; while [ ! -e a.started ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 9; sleep 0.01; done; exit 1"] });
+proc("b", #{ cmd: ["touch", "b.ran"] });
+proc("a", |ctx| {
+    try { shell("touch a.started; exec sleep 300"); } catch (e) { }
+    ctx.run("b");
+    ctx.wait("b")
+});
+run(["a", "bad"]);
+"#,
+        )
+        .run();
+    out.code(1).proc_state("FAILED", "bad");
+    let a = out.proc_line("FAILED", "a");
+    assert!(
+        a.contains("the run was aborted: a proc failed and --fail-fast is on"),
+        "{a}"
+    );
+    assert!(!out.exists("b.ran"), "{}", out.describe());
+}

@@ -458,3 +458,20 @@ try { run("build::[env]::[n]", #{ env: "dev", n: [1] }); } catch (e) { print(e);
         .proc_state("SUCCEEDED", "build::prod::2")
         .not_reported("build::dev::x");
 }
+
+#[test]
+fn a_wait_for_a_name_the_arg_choices_refuse_says_so_rather_than_to_create_it() {
+    // It said to create the proc first, which `create` refuses too.
+    let out = Test::new()
+        .script(
+            r#"
+proto("b::[x]", #{ arg_choices: #{ x: ["1", "2"] } }, |ctx, x| x);
+try { wait("b::9"); } catch (e) { print(`E: ${e}`); }
+try { wait("b::1"); } catch (e) { print(`E: ${e}`); }
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has(r#"E: no proc named "b::9" exists, and proto "b::[x]" makes none: "9" is not one of the arg_choices of [x]"#)
+        .out_has(r#"E: no proc named "b::1" exists; it would be made from proto "b::[x]": create it first (run, create or ctx.run)"#);
+}

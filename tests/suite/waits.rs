@@ -433,3 +433,64 @@ print("grow=" + wait("grow"));
         .line(r#"grow=["part::1", "part::2", "part::3", "x"]"#)
         .summary_is("prun: 5 succeeded");
 }
+
+#[test]
+fn a_wait_in_a_body_after_a_script_error_throws_instead_of_hanging() {
+    // The script error wakes `a` from its wait for `c` (it aborts the run); `a` catches
+    // that and schedules and waits for `b`, which can never start now. The wait hung.
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .script(
+            r#"
+proc("c", #{ cmd: ["sh", "-c", "touch c.started; i=0; while [ ! -e a.caught ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 9; sleep 0.01; done"] });
+proc("b", #{ cmd: ["touch", "b.ran"] });
+proc("a", |ctx| {
+    try { ctx.wait("c"); } catch (e) { write_file("a.caught", `${e}`); }
+    ctx.run("b");
+    ctx.wait("b")
+});
+run("a");
+shell("i=0; while [ ! -e c.started ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 9; sleep 0.01; done");
+throw "oops";
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has("main.rhai:11:1: oops")
+        .proc_state("SUCCEEDED", "c");
+    let a = out.proc_line("FAILED", "a");
+    assert!(a.contains("the run was aborted by a script error"), "{a}");
+    assert!(
+        out.exists("a.caught") && !out.exists("b.ran"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn a_cycle_of_waits_after_a_script_error_is_broken_as_before_it() {
+    // The script error wakes `a` and `b` from their waits for `slow`; each then waits for
+    // the other. Nothing broke that cycle once the run was aborted: prun hung.
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .args(&["-j", "4"])
+        .script(
+            r#"
+proc("slow", #{ cmd: ["sh", "-c", "touch slow.started; i=0; while [ ! -e a.caught ] || [ ! -e b.caught ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 9; sleep 0.01; done"] });
+proc("a", |ctx| { try { ctx.wait("slow"); } catch (e) { write_file("a.caught", ""); } ctx.wait("b") });
+proc("b", |ctx| { try { ctx.wait("slow"); } catch (e) { write_file("b.caught", ""); } ctx.wait("a") });
+run(["a", "b"]);
+shell("i=0; while [ ! -e slow.started ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 9; sleep 0.01; done");
+throw "oops";
+"#,
+        )
+        .run();
+    out.code(2).proc_state("SUCCEEDED", "slow");
+    let b = out.proc_line("FAILED", "b");
+    assert!(
+        b.contains("a cycle of waits and dependencies: b -> a -> b"),
+        "{b}"
+    );
+    let a = out.proc_line("FAILED", "a");
+    assert!(a.contains(r#"proc "b" FAILED"#), "{a}");
+}

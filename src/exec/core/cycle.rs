@@ -22,26 +22,22 @@ pub(crate) fn find<'a>(
         Grey,
         Black,
     }
-    // Indexed by proc (ids are dense), grown as procs are reached: no hashing, and one
-    // stack for every root (a run of 10,000 procs walks 10,000 roots).
-    let mut marks: Vec<Option<Mark>> = Vec::new();
-    let mark = |marks: &mut Vec<Option<Mark>>, p: ProcId, m: Mark| {
-        if marks.len() <= p {
-            marks.resize(p + 1, None);
-        }
-        marks[p] = Some(m);
-    };
+    // By proc, for the procs reached only: a table indexed by every id up to the
+    // highest one reached, made anew for each operation, made running n procs one `run`
+    // at a time quadratic when each has a dependency. One stack for every root (a run
+    // of 10,000 procs walks 10,000 roots).
+    let mut marks: HashMap<ProcId, Mark> = HashMap::new();
     let mut stack: Vec<(ProcId, usize)> = Vec::new();
     for &root in roots {
-        if deps(root).is_empty() || marks.get(root).copied().flatten().is_some() {
+        if deps(root).is_empty() || marks.contains_key(&root) {
             continue;
         }
         stack.push((root, 0));
-        mark(&mut marks, root, Mark::Grey);
+        marks.insert(root, Mark::Grey);
         while let Some((node, idx)) = stack.last_mut() {
             let node = *node;
             let Some(&next) = deps(node).get(*idx) else {
-                mark(&mut marks, node, Mark::Black);
+                marks.insert(node, Mark::Black);
                 stack.pop();
                 continue;
             };
@@ -49,7 +45,7 @@ pub(crate) fn find<'a>(
             if !live(next) || deps(next).is_empty() {
                 continue;
             }
-            match marks.get(next).copied().flatten() {
+            match marks.get(&next).copied() {
                 Some(Mark::Grey) => {
                     let start = stack.iter().position(|(n, _)| *n == next)?;
                     let mut cycle: Vec<ProcId> = stack[start..].iter().map(|(n, _)| *n).collect();
@@ -58,7 +54,7 @@ pub(crate) fn find<'a>(
                 }
                 Some(Mark::Black) => {}
                 None => {
-                    mark(&mut marks, next, Mark::Grey);
+                    marks.insert(next, Mark::Grey);
                     stack.push((next, 0));
                 }
             }
@@ -191,6 +187,16 @@ mod tests {
         let c = find(&[0], |p| &g[p], |_| true);
         assert_eq!(c, Some(vec![0, 1, 2, 0]));
         assert_eq!(find(&[3], |p| &g[p], |_| true), None);
+    }
+
+    #[test]
+    fn a_walk_costs_the_procs_it_reaches_not_every_id_below_them() {
+        // A table of marks for every id up to the highest reached, made for each
+        // operation, made running the n-th proc cost n: here it would be 2^40 marks.
+        let high: ProcId = 1 << 40;
+        let deps = [high - 1];
+        let g = |p: ProcId| -> &[ProcId] { if p == high { &deps } else { &[] } };
+        assert_eq!(find(&[high], g, |_| true), None);
     }
 
     #[test]

@@ -275,8 +275,12 @@ impl Core {
     /// Stops scheduling; running jobs are cancelled (their process groups terminated),
     /// except after a script error.
     pub(crate) fn abort(&mut self, reason: AbortReason) {
-        if self.aborted.is_some() {
-            return;
+        match self.aborted {
+            // The jobs a script error let run on are still ended by an interrupt, a
+            // failure under --fail-fast or an internal error.
+            Some(AbortReason::ScriptError) if reason != AbortReason::ScriptError => {}
+            Some(_) => return,
+            None => {}
         }
         self.aborted = Some(reason);
         self.fail_retries();

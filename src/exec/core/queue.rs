@@ -6,7 +6,7 @@
 //! a lower wave still busy, resources in use) and handed back only when that frees.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 
 use crate::graph::{ProcId, Resources};
 
@@ -52,10 +52,21 @@ impl ReadyQueue {
 }
 
 /// Named locks: which proc holds each, and the procs parked until it frees.
+///
+/// A lock that frees is handed to one parked proc, the earliest defined: waking every
+/// parked proc, all but one of which parked again, made a lock shared by n procs cost
+/// n² steps. The woken proc is remembered until it starts; when it does not (it needs
+/// another lock that is held, its wave is not due, it failed meanwhile...), the next
+/// parked proc is woken in its place (see [`Locks::passed_over`]).
 #[derive(Debug, Default)]
 pub(crate) struct Locks {
     holders: HashMap<String, ProcId>,
-    parked: HashMap<String, Vec<ProcId>>,
+    parked: HashMap<String, BTreeSet<ProcId>>,
+    /// The locks each woken proc was woken for, until it starts or is passed over.
+    woken: HashMap<ProcId, Vec<String>>,
+    /// How many times a proc was parked.
+    #[cfg(test)]
+    pub(crate) parks: usize,
 }
 
 impl Locks {
@@ -66,26 +77,58 @@ impl Locks {
 
     /// Parks `p` until `lock` frees.
     pub(crate) fn park(&mut self, lock: &str, p: ProcId) {
-        self.parked.entry(lock.to_string()).or_default().push(p);
+        #[cfg(test)]
+        {
+            self.parks += 1;
+        }
+        self.parked.entry(lock.to_string()).or_default().insert(p);
     }
 
     /// `p` takes `locks`.
     pub(crate) fn take(&mut self, locks: &[String], p: ProcId) {
+        self.woken.remove(&p);
         for l in locks {
             self.holders.insert(l.clone(), p);
         }
     }
 
-    /// `p` releases `locks`; returns the procs parked on them, to be queued again.
+    /// `p` releases `locks`; returns the procs woken for them, to be queued again.
     pub(crate) fn release(&mut self, locks: &[String], p: ProcId) -> Vec<ProcId> {
-        let mut freed = Vec::new();
         for l in locks {
             if self.holders.get(l) == Some(&p) {
                 self.holders.remove(l);
             }
-            freed.extend(self.parked.remove(l).unwrap_or_default());
         }
-        freed
+        locks.iter().filter_map(|l| self.wake_one(l)).collect()
+    }
+
+    /// `p` was taken from the ready queue and did not start: the locks it was woken for
+    /// and that are still free go to the next parked procs, returned to be queued.
+    pub(crate) fn passed_over(&mut self, p: ProcId) -> Vec<ProcId> {
+        if self.woken.is_empty() {
+            return Vec::new();
+        }
+        let Some(locks) = self.woken.remove(&p) else {
+            return Vec::new();
+        };
+        let mut next = Vec::new();
+        for l in &locks {
+            if !self.holders.contains_key(l) {
+                next.extend(self.wake_one(l));
+            }
+        }
+        next
+    }
+
+    /// Wakes the earliest-defined proc parked on `lock`, if any.
+    fn wake_one(&mut self, lock: &str) -> Option<ProcId> {
+        let parked = self.parked.get_mut(lock)?;
+        let q = parked.pop_first()?;
+        if parked.is_empty() {
+            self.parked.remove(lock);
+        }
+        self.woken.entry(q).or_default().push(lock.to_string());
+        Some(q)
     }
 
     /// Each proc parked on a held lock, with the lock and its holder.
@@ -465,19 +508,24 @@ mod tests {
     }
 
     #[test]
-    fn a_released_lock_hands_back_the_procs_parked_on_it() {
+    fn a_released_lock_hands_back_the_earliest_proc_parked_on_it() {
         let mut l = Locks::default();
         let db = vec!["db".to_string()];
         let both = vec!["net".to_string(), "db".to_string()];
         assert_eq!(l.held(&both), None);
         l.take(&db, 1);
         assert_eq!(l.held(&both).map(String::as_str), Some("db"));
-        l.park("db", 2);
         l.park("db", 3);
+        l.park("db", 2);
         assert_eq!(l.any_holder(), Some(("db", 1)));
-        assert_eq!(l.release(&db, 1), [2, 3]);
+        assert_eq!(l.release(&db, 1), [2]);
         assert_eq!(l.held(&both), None);
-        assert_eq!(l.release(&db, 1), Vec::<ProcId>::new());
+        // 2 did not take it: 3 is next.
+        assert_eq!(l.passed_over(2), [3]);
+        assert_eq!(l.passed_over(2), Vec::<ProcId>::new(), "once");
+        l.take(&db, 3);
+        assert_eq!(l.passed_over(3), Vec::<ProcId>::new(), "3 took it");
+        assert_eq!(l.release(&db, 3), Vec::<ProcId>::new());
     }
 
     fn need(cpus: u64, mem: u64) -> Resources {

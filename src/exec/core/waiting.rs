@@ -57,6 +57,14 @@ impl Core {
             self.check_wave_of_wait(j, &open)?;
         }
         let (tx, rx) = mpsc::channel();
+        if let (Some(_), Some(why)) = (job, self.aborted)
+            && open.iter().any(|&i| self.runs[i].state != State::Running)
+        {
+            // Nothing starts after an abort: a body waiting for a proc that is not
+            // running would wait for ever, its own job keeping the run from ending.
+            tx.send(Wake::Aborted(why)).expect("the receiver is here");
+            return Ok(Some(rx));
+        }
         if self.all_done() {
             // Only an aborted run is done with procs still open: they will never run.
             let why = self.aborted.map_or(Wake::Done, Wake::Aborted);
@@ -252,13 +260,17 @@ impl Core {
             || self.running > 0
             || self.pools.running() > 0
             || self.timers > 0
-            || !self.resume.is_empty()
-            || self.aborted.is_some();
+            || !self.resume.is_empty();
         if busy {
             return false;
         }
         let mut waiters = self.waiters.iter().flatten();
         let job_blocked = waiters.clone().any(|w| w.job.is_some());
+        if self.aborted.is_some() {
+            // What never started stays not run; only bodies waiting for one another
+            // (a cycle of waits) are left to break.
+            return job_blocked;
+        }
         let script_blocked = !self.all_waiters.is_empty() || waiters.next().is_some();
         job_blocked || (self.pending > 0 && script_blocked)
     }

@@ -640,7 +640,10 @@ impl RuntimeBuilder {
     /// the handlers are the whole process's, so only a program that owns its signals
     /// should ask, as the `prun` binary does). One of these signals that comes while no
     /// such run lasts gets its default action: it ends the program as if prun had never
-    /// caught it. A signal the program ignored when it started (`nohup`) stays ignored.
+    /// caught it. A signal the program ignored when it started (`nohup`) stays ignored,
+    /// and one it handles itself (a handler installed before the first such run, with
+    /// `sigaction` or `signal-hook`) goes to its handler alone between runs; during a run,
+    /// to both.
     /// Unlike the `prun` binary, a library run does not adopt the processes that left
     /// their command's process group (`setsid`, a daemon): they outlive a cancel.
     pub fn handle_signals(mut self, on: bool) -> Self {

@@ -1443,6 +1443,79 @@ fn children_host(dir: &Path) {
     println!("host: done");
 }
 
+/// Set in the environment of [`a_host_that_handles_sigterm_itself_keeps_handling_it`]'s
+/// second self: the test then plays the host program.
+const HANDLING_HOST: &str = "PRUN_TEST_HANDLING_HOST";
+
+#[test]
+fn a_host_that_handles_sigterm_itself_keeps_handling_it() {
+    // A host with a SIGTERM handler of its own (a graceful shutdown) was killed by the
+    // first SIGTERM after a run with `handle_signals(true)`: with no run listening, prun
+    // gave the signal its default action, though the host's handler had taken it.
+    if let Some(dir) = std::env::var_os(HANDLING_HOST) {
+        handling_host(Path::new(&dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "embed::a_host_that_handles_sigterm_itself_keeps_handling_it",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HANDLING_HOST, dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("host: second run Interrupted, done"),
+        "{:?}\n{said}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The host of [`a_host_that_handles_sigterm_itself_keeps_handling_it`]: it handles
+/// SIGTERM (a flag), runs a script with signals handled, gets a SIGTERM between runs,
+/// then one during a second run, which takes it.
+fn handling_host(dir: &Path) {
+    use signal_hook::consts::SIGTERM;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGTERM, flag.clone()).unwrap();
+    let rt = builder(dir).handle_signals(true).build().unwrap();
+    let first = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(first.run.outcome, Outcome::Ok, "{first:?}");
+    signal_hook::low_level::raise(SIGTERM).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !flag.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the host's handler never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // prun's thread takes the signals in order, as they come: the first SIGTERM may
+    // still reach the second run, if that thread is slow; else the second one does.
+    let pidfile = dir.join("pid");
+    let second = {
+        let rt = rt.clone();
+        let script = format!("{}run(\"s\");", sleeper("s", &pidfile));
+        std::thread::spawn(move || rt.run_str(&script, [""; 0]).unwrap())
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while !second.is_finished() && std::fs::read_to_string(&pidfile).is_err() {
+        assert!(Instant::now() < deadline, "the second run never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !second.is_finished() {
+        wait_for_line(&pidfile);
+        signal_hook::low_level::raise(SIGTERM).unwrap();
+    }
+    let second = second.join().unwrap();
+    println!("host: second run {:?}, done", second.run.outcome);
+}
+
 /// A runtime whose native `version()` returns what `value` holds at each call, and whose
 /// pure `shout(s)` upper-cases; with a task DB in `dir`.
 fn with_changing_native(dir: &Path, value: &Arc<Mutex<i64>>) -> Runtime {

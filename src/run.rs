@@ -126,6 +126,8 @@ pub(crate) struct Settings {
     pub on_event: Option<EventFn>,
     /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT interrupt the run (the binary's choice).
     pub signals: bool,
+    /// Interactive procs get the program's terminal (the binary's choice).
+    pub terminal: bool,
     /// `--watch`: after the run, watch the inputs and re-run what changes.
     pub watch: bool,
     /// Where procs' output goes (`--output`), when not as the script says.
@@ -481,7 +483,7 @@ pub(crate) fn execute(
         log_root,
         KILL_GRACE,
         local.clone(),
-        settings.policy.clone(),
+        Arc::new(settings.policy.lending_terminal(settings.terminal)),
     );
     sched.with(|c| {
         c.set_state_dir(state_dir.clone());

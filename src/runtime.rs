@@ -651,6 +651,30 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Lend the program's terminal (its stdin, stdout and stderr) to procs with
+    /// `interactive: true`, as the `prun` binary does (default: off). Such a proc's
+    /// commands then read the program's input and write to its output, are made the
+    /// terminal's foreground process group, and a Ctrl-Z at one stops the program's whole
+    /// process group, as a job-control shell does; so only a program that owns its
+    /// terminal should ask. Off, an interactive proc's command is refused: it fails,
+    /// naming this setting.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let rt = prun::Runtime::builder()
+    ///     .task_db(prun::TaskDb::Off)
+    ///     .log_dir(dir.path().join("logs"))
+    ///     .build()?;
+    /// let report = rt.run_str(r#"proc("ask", #{ interactive: true, cmd: ["true"] });"#, ["ask"])?;
+    /// let error = report.proc("ask").unwrap().error.clone().unwrap();
+    /// assert!(error.contains("prun::RuntimeBuilder::terminal"), "{error}");
+    /// # Ok::<(), prun::Error>(())
+    /// ```
+    pub fn terminal(mut self, on: bool) -> Self {
+        self.settings.terminal = on;
+        self
+    }
+
     /// `--live` or `--no-live` was given (a script's `set_options` then cannot change it).
     pub(crate) fn live_flag(mut self, given: bool) -> Self {
         self.settings.cli_live = given;

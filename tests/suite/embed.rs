@@ -822,6 +822,45 @@ fn events_tell_an_embedder_what_happens() {
 }
 
 #[test]
+fn an_interactive_proc_gets_the_programs_terminal_only_when_it_lends_it() {
+    // An interactive proc of a library run was handed the program's own stdin, stdout and
+    // stderr (and its terminal, and its process group stopped at a Ctrl-Z): a script
+    // read the program's input and wrote into its output.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = |name: &str| dir.path().join(name);
+    let script = format!(
+        r#"proc("cmd", #{{ interactive: true, cmd: ["touch", "{}"] }});
+        proc("closure", #{{ interactive: true }}, || exec(["touch", "{}"]));"#,
+        marker("cmd").display(),
+        marker("closure").display()
+    );
+    let report = builder(dir.path())
+        .build()
+        .unwrap()
+        .run_str(&script, ["cmd", "closure"])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Failed, "{report:?}");
+    for name in ["cmd", "closure"] {
+        let p = report.proc(name).unwrap();
+        let error = p.error.as_deref().unwrap_or_default();
+        assert_eq!(p.state, State::Failed, "{name}: {p:?}");
+        assert!(
+            error.contains("interactive") && error.contains("RuntimeBuilder::terminal"),
+            "{name}: {error}"
+        );
+        assert!(!marker(name).exists(), "{name} ran");
+    }
+    let report = builder(dir.path())
+        .terminal(true)
+        .build()
+        .unwrap()
+        .run_str(&script, ["cmd", "closure"])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert!(marker("cmd").exists() && marker("closure").exists());
+}
+
+#[test]
 fn an_exceeded_engine_limit_is_a_script_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let rt = builder(dir.path()).max_operations(10_000).build().unwrap();

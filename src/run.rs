@@ -569,6 +569,7 @@ pub(crate) fn execute(
             cli_full_log: settings.full_log_on_failure,
             cli_live: settings.cli_live,
             cli_output: settings.proc_output.is_some(),
+            fixed_log_dir: settings.log_dir.is_some(),
             check: checking,
             setup: settings.setup.clone(),
             watch: watch.clone(),

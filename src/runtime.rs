@@ -335,7 +335,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Where the logs of the runs go (default: the script's state directory).
+    /// Where the logs of the runs go (default: the script's state directory, or where its
+    /// `set_options(#{ log_dir })` says). A script's `log_dir` cannot change it.
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         if dir.as_ref().as_os_str().is_empty() {
             self.problems

@@ -29,6 +29,9 @@ pub(super) struct ApiConfig {
     pub cli_live: bool,
     /// `--output` was given: it wins over `set_options(#{ output })`.
     pub cli_output: bool,
+    /// The runtime has a log directory (`RuntimeBuilder::log_dir`): it wins over
+    /// `set_options(#{ log_dir })`.
+    pub fixed_log_dir: bool,
     /// `prun check`: unknown option keys and wrong `proc`/`proto` option values are
     /// recorded here and left out, so that the evaluation goes on to find more problems.
     pub findings: Option<Findings>,
@@ -851,10 +854,12 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 let p = (v.clone().into_string().ok())
                     .filter(|p| !p.is_empty())
                     .ok_or_else(|| bad("a path"))?;
-                sched
-                    .set_log_root(p.clone().into())
-                    .map_err(|e| err(e.to_string()))?;
-                cfg.watch.ignore(p.into());
+                if !cfg.fixed_log_dir {
+                    sched
+                        .set_log_root(p.clone().into())
+                        .map_err(|e| err(e.to_string()))?;
+                    cfg.watch.ignore(p.into());
+                }
             }
             "full_log_on_failure" => {
                 let b = v.as_bool().map_err(|_| bad("a bool"))?;

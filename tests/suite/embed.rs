@@ -822,6 +822,39 @@ fn events_tell_an_embedder_what_happens() {
 }
 
 #[test]
+fn the_runtimes_log_dir_wins_over_the_scripts() {
+    // A script's `set_options(#{ log_dir })` moved the logs out of the directory the
+    // embedder gave, as `parallel` and `task_db` cannot be changed.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other");
+    let script = format!(
+        r#"set_options(#{{ log_dir: "{}" }}); proc("a", #{{ shell: "echo hi" }});"#,
+        other.display()
+    );
+    let report = builder(dir.path())
+        .build()
+        .unwrap()
+        .run_str(&script, ["a"])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    let log = report.proc("a").unwrap().log.clone().unwrap();
+    assert!(
+        log.starts_with(dir.path().join("logs")),
+        "{log:?}"
+    );
+    assert!(!other.exists());
+    // Without a log_dir of the runtime's, the script's is taken.
+    let report = Runtime::builder()
+        .task_db(TaskDb::Off)
+        .build()
+        .unwrap()
+        .run_str(&script, ["a"])
+        .unwrap();
+    let log = report.proc("a").unwrap().log.clone().unwrap();
+    assert!(log.starts_with(&other), "{log:?}");
+}
+
+#[test]
 fn an_interactive_proc_gets_the_programs_terminal_only_when_it_lends_it() {
     // An interactive proc of a library run was handed the program's own stdin, stdout and
     // stderr (and its terminal, and its process group stopped at a Ctrl-Z): a script

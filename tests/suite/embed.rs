@@ -838,10 +838,7 @@ fn the_runtimes_log_dir_wins_over_the_scripts() {
         .unwrap();
     assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
     let log = report.proc("a").unwrap().log.clone().unwrap();
-    assert!(
-        log.starts_with(dir.path().join("logs")),
-        "{log:?}"
-    );
+    assert!(log.starts_with(dir.path().join("logs")), "{log:?}");
     assert!(!other.exists());
     // Without a log_dir of the runtime's, the script's is taken.
     let report = Runtime::builder()

@@ -439,12 +439,12 @@ impl Policy {
                         } else {
                             String::new()
                         },
-                        rules: rules.join(", "),
+                        rules: listed(rules),
                     }),
                     Some(real) => Err(Refusal::NotAllowed {
                         program: shown,
                         real: real.clone(),
-                        rules: rules.join(", "),
+                        rules: listed(rules),
                     }),
                 }
             }
@@ -457,6 +457,15 @@ impl Policy {
             Some(rule) => format!("deny_env \"{rule}\""),
             None => "not on the allow_env list".into(),
         }
+    }
+}
+
+/// The rules of an allow list, as a refusal names them.
+fn listed(rules: &[String]) -> String {
+    if rules.is_empty() {
+        "it is empty: no program may run".into()
+    } else {
+        rules.join(", ")
     }
 }
 

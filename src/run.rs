@@ -558,6 +558,12 @@ pub(crate) fn execute(
         let local = local.clone();
         watch.on_settled(move || local.reap_escaped());
     }
+    // A runtime's log directory holds the runs of all its scripts: a script's `keep_runs`
+    // prunes its history, and the directory keeps the default number of runs.
+    let history_keep = settings
+        .log_dir
+        .is_some()
+        .then(|| Arc::new(std::sync::atomic::AtomicU64::new(sched.keep_runs())));
     let host = Host::with_engine(
         base.take(),
         sched.clone(),
@@ -570,6 +576,7 @@ pub(crate) fn execute(
             cli_live: settings.cli_live,
             cli_output: settings.proc_output.is_some(),
             fixed_log_dir: settings.log_dir.is_some(),
+            history_keep: history_keep.clone(),
             check: checking,
             setup: settings.setup.clone(),
             watch: watch.clone(),
@@ -831,7 +838,10 @@ pub(crate) fn execute(
             summary.wall,
             outcome.as_str(),
             &summary.to_json(),
-            sched.keep_runs(),
+            history_keep.as_ref().map_or_else(
+                || sched.keep_runs(),
+                |keep| keep.load(std::sync::atomic::Ordering::Relaxed),
+            ),
             error.as_deref(),
         );
         cache

@@ -336,7 +336,9 @@ impl RuntimeBuilder {
     }
 
     /// Where the logs of the runs go (default: the script's state directory, or where its
-    /// `set_options(#{ log_dir })` says). A script's `log_dir` cannot change it.
+    /// `set_options(#{ log_dir })` says). A script's `log_dir` cannot change it. The runs of
+    /// every script of the runtime share it: it keeps the last 100 runs of all, and a
+    /// script's `keep_runs` prunes only its history in the task DB.
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         if dir.as_ref().as_os_str().is_empty() {
             self.problems

@@ -852,6 +852,31 @@ fn the_runtimes_log_dir_wins_over_the_scripts() {
 }
 
 #[test]
+fn a_scripts_keep_runs_does_not_prune_the_runtimes_shared_log_dir() {
+    // Every run of a runtime with a log_dir keeps its logs there, whatever its script: a
+    // script's `keep_runs: 1` removed the logs of the other scripts' runs.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .task_db(dir.path().join("tasks.db"))
+        .build()
+        .unwrap();
+    let runs = || std::fs::read_dir(dir.path().join("logs")).unwrap().count();
+    for _ in 0..3 {
+        let report = rt
+            .run_str(r#"proc("a", #{ cmd: ["true"] });"#, ["a"])
+            .unwrap();
+        assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    }
+    assert_eq!(runs(), 3);
+    let script = r#"set_options(#{ keep_runs: 1 }); proc("b", #{ cmd: ["true"] });"#;
+    for _ in 0..2 {
+        let report = rt.run_str(script, ["b"]).unwrap();
+        assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    }
+    assert_eq!(runs(), 5);
+}
+
+#[test]
 fn an_interactive_proc_gets_the_programs_terminal_only_when_it_lends_it() {
     // An interactive proc of a library run was handed the program's own stdin, stdout and
     // stderr (and its terminal, and its process group stopped at a Ctrl-Z): a script

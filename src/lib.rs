@@ -50,7 +50,9 @@
 //!   may be called from several threads at once, or from inside a tokio runtime.
 //! - [`Cancel`] stops a run from another thread as Ctrl-C stops the binary: process groups
 //!   are terminated (then killed after a grace period) and the script's cleanups run.
-//! - A run installs no signal handler unless asked ([`RuntimeBuilder::handle_signals`]).
+//! - A run installs no signal handler unless asked ([`RuntimeBuilder::handle_signals`]),
+//!   and gives no `interactive` proc the program's stdin, stdout and stderr unless asked
+//!   ([`RuntimeBuilder::terminal`]).
 //! - What a native function gives is in no fingerprint: a proc's body that calls one saves
 //!   no result in the task DB, and runs every time, unless the function is registered
 //!   with [`RuntimeBuilder::register_pure_fn`] (its result depends on its arguments

@@ -126,6 +126,8 @@ pub(crate) struct Settings {
     pub on_event: Option<EventFn>,
     /// Ctrl-C, SIGTERM, SIGHUP and SIGQUIT interrupt the run (the binary's choice).
     pub signals: bool,
+    /// Interactive procs get the program's terminal (the binary's choice).
+    pub terminal: bool,
     /// `--watch`: after the run, watch the inputs and re-run what changes.
     pub watch: bool,
     /// Where procs' output goes (`--output`), when not as the script says.
@@ -496,7 +498,7 @@ pub(crate) fn execute(
         log_root,
         KILL_GRACE,
         local.clone(),
-        settings.policy.clone(),
+        Arc::new(settings.policy.lending_terminal(settings.terminal)),
     );
     if let Some(j) = &journal {
         sched.set_journal(j.procs());
@@ -578,6 +580,12 @@ pub(crate) fn execute(
         let local = local.clone();
         watch.on_settled(move || local.reap_escaped());
     }
+    // A runtime's log directory holds the runs of all its scripts: a script's `keep_runs`
+    // prunes its history, and the directory keeps the default number of runs.
+    let history_keep = settings
+        .log_dir
+        .is_some()
+        .then(|| Arc::new(std::sync::atomic::AtomicU64::new(sched.keep_runs())));
     let host = Host::with_engine(
         base.take(),
         sched.clone(),
@@ -589,6 +597,8 @@ pub(crate) fn execute(
             cli_full_log: settings.full_log_on_failure,
             cli_live: settings.cli_live,
             cli_output: settings.proc_output.is_some(),
+            fixed_log_dir: settings.log_dir.is_some(),
+            history_keep: history_keep.clone(),
             check: checking,
             setup: settings.setup.clone(),
             watch: watch.clone(),
@@ -850,7 +860,10 @@ pub(crate) fn execute(
             summary.wall,
             outcome.as_str(),
             &summary.to_json(),
-            sched.keep_runs(),
+            history_keep.as_ref().map_or_else(
+                || sched.keep_runs(),
+                |keep| keep.load(std::sync::atomic::Ordering::Relaxed),
+            ),
             error.as_deref(),
         );
         cache

@@ -335,7 +335,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Where the logs of the runs go (default: the script's state directory).
+    /// Where the logs of the runs go (default: the script's state directory, or where its
+    /// `set_options(#{ log_dir })` says). A script's `log_dir` cannot change it. The runs of
+    /// every script of the runtime share it: it keeps the last 100 runs of all, and a
+    /// script's `keep_runs` prunes only its history in the task DB.
     pub fn log_dir(mut self, dir: impl AsRef<Path>) -> Self {
         if dir.as_ref().as_os_str().is_empty() {
             self.problems
@@ -640,11 +643,38 @@ impl RuntimeBuilder {
     /// the handlers are the whole process's, so only a program that owns its signals
     /// should ask, as the `prun` binary does). One of these signals that comes while no
     /// such run lasts gets its default action: it ends the program as if prun had never
-    /// caught it. A signal the program ignored when it started (`nohup`) stays ignored.
+    /// caught it. A signal the program ignored when it started (`nohup`) stays ignored,
+    /// and one it handles itself (a handler installed before the first such run, with
+    /// `sigaction` or `signal-hook`) goes to its handler alone between runs; during a run,
+    /// to both.
     /// Unlike the `prun` binary, a library run does not adopt the processes that left
     /// their command's process group (`setsid`, a daemon): they outlive a cancel.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.settings.signals = on;
+        self
+    }
+
+    /// Lend the program's terminal (its stdin, stdout and stderr) to procs with
+    /// `interactive: true`, as the `prun` binary does (default: off). Such a proc's
+    /// commands then read the program's input and write to its output, are made the
+    /// terminal's foreground process group, and a Ctrl-Z at one stops the program's whole
+    /// process group, as a job-control shell does; so only a program that owns its
+    /// terminal should ask. Off, an interactive proc's command is refused: it fails,
+    /// naming this setting.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let rt = prun::Runtime::builder()
+    ///     .task_db(prun::TaskDb::Off)
+    ///     .log_dir(dir.path().join("logs"))
+    ///     .build()?;
+    /// let report = rt.run_str(r#"proc("ask", #{ interactive: true, cmd: ["true"] });"#, ["ask"])?;
+    /// let error = report.proc("ask").unwrap().error.clone().unwrap();
+    /// assert!(error.contains("prun::RuntimeBuilder::terminal"), "{error}");
+    /// # Ok::<(), prun::Error>(())
+    /// ```
+    pub fn terminal(mut self, on: bool) -> Self {
+        self.settings.terminal = on;
         self
     }
 

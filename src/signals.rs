@@ -66,8 +66,14 @@ pub(crate) fn listen(
     Ok(Listening { id })
 }
 
+/// The signals the program caught itself before prun installed its handlers (`SigCgt:`
+/// of `/proc/self/status` then): its handlers, which `signal-hook` calls before prun's,
+/// are their action when no run listens.
+static CAUGHT_BY_HOST: OnceLock<u64> = OnceLock::new();
+
 /// Installs the handlers of `signals` and starts the thread that dispatches them.
 fn start(signals: &[i32]) -> Result<(), SignalError> {
+    CAUGHT_BY_HOST.get_or_init(caught_now);
     let mut incoming = signal_hook::iterator::Signals::new(signals)
         .map_err(|e| SignalError::Install(e.to_string()))?;
     std::thread::Builder::new()
@@ -81,7 +87,28 @@ fn start(signals: &[i32]) -> Result<(), SignalError> {
         .map_err(|e| SignalError::Thread(e.to_string()))
 }
 
-/// Hands `sig` to the listening runs, or gives it its default action when none listens.
+/// The signals this process catches now (`SigCgt:`), as bits (`1 << (sig - 1)`); none
+/// when `/proc` cannot be read.
+fn caught_now() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether the program had a handler of its own for `sig` before prun's (see
+/// [`CAUGHT_BY_HOST`]).
+fn caught_by_host(sig: i32) -> bool {
+    let caught = CAUGHT_BY_HOST.get().copied().unwrap_or(0);
+    (1..=64).contains(&sig) && caught & (1 << (sig - 1)) != 0
+}
+
+/// Hands `sig` to the listening runs. When none listens, it gets its default action, as
+/// if prun had never caught it, unless the program handles it itself: then its handler,
+/// which has already run, was the action.
 /// The listeners are called with the list unlocked: one may start another run.
 fn dispatch(sig: i32) {
     let now: Vec<Listener> = {
@@ -89,7 +116,9 @@ fn dispatch(sig: i32) {
         l.by_id.values().cloned().collect()
     };
     if now.is_empty() {
-        let _ = signal_hook::low_level::emulate_default_handler(sig);
+        if !caught_by_host(sig) {
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+        }
         return;
     }
     for f in now {

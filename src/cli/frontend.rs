@@ -267,6 +267,7 @@ fn runtime_of(cfg: &RunConfig) -> Result<crate::Runtime, crate::Error> {
         .dry_run(cfg.dry_run)
         .policy(policy)
         .handle_signals(true)
+        .terminal(true)
         .live_flag(cfg.live.is_some())
         .proc_output(cfg.output)
         .watch(cfg.watch);

@@ -591,11 +591,19 @@ impl Launcher for Policed {
         launch: &'a Launch,
         cancel: &'a CancellationToken,
     ) -> Pin<Box<dyn Future<Output = Result<LaunchOutput, CommandError>> + Send + 'a>> {
+        let terminal = matches!(launch.stdin, Input::Inherit)
+            || [&launch.stdout, &launch.stderr]
+                .iter()
+                .any(|s| matches!(s, Sink::Inherit));
         for spec in &launch.stages {
             if let Err(error) = spec.check_env() {
                 return Box::pin(std::future::ready(Err(error)));
             }
-            if let Err(refusal) = self.policy.check(spec) {
+            let checked = match self.policy.check(spec) {
+                Ok(()) if terminal => self.policy.check_terminal(),
+                checked => checked,
+            };
+            if let Err(refusal) = checked {
                 let error = CommandError::Spawn {
                     command: crate::shown::command(spec),
                     source: io::Error::new(io::ErrorKind::PermissionDenied, refusal),

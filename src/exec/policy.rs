@@ -77,6 +77,8 @@ pub struct Policy {
     no_shell: bool,
     max_procs: Option<usize>,
     max_run_time: Option<Duration>,
+    /// Commands may have the program's terminal (see `RuntimeBuilder::terminal`).
+    terminal: bool,
 }
 
 /// Why the policy refuses a command, or an executor's client options; displayed as the
@@ -91,6 +93,10 @@ pub(crate) enum Refusal {
     CodeVariable { name: String, rule: &'static str },
     #[error("refused by the policy: shell strings are off (no_shell)")]
     NoShell,
+    #[error(
+        "an interactive proc's command needs the terminal, which this program does not lend to scripts (prun::RuntimeBuilder::terminal)"
+    )]
+    NoTerminal,
     #[error("refused by the policy: program {program} matches the deny rule \"{rule}\"")]
     Denied { program: String, rule: String },
     #[error(
@@ -220,6 +226,24 @@ impl Policy {
     pub(crate) fn env_visible(&self, name: &str) -> bool {
         let hit = |rules: &[String]| rules.iter().any(|r| glob_matches(r, name));
         !hit(&self.deny_env) && self.allow_env.as_deref().is_none_or(hit)
+    }
+
+    /// This policy, with the program's terminal lent to interactive procs or not (the run's
+    /// setting, not the embedder's rules: it counts in no fingerprint).
+    pub(crate) fn lending_terminal(&self, on: bool) -> Policy {
+        Policy {
+            terminal: on,
+            ..self.clone()
+        }
+    }
+
+    /// Checks that a command may have the program's terminal (stdin, stdout and stderr).
+    pub(crate) fn check_terminal(&self) -> Result<(), Refusal> {
+        if self.terminal {
+            Ok(())
+        } else {
+            Err(Refusal::NoTerminal)
+        }
     }
 
     /// True when some variables of prun's environment must be kept from commands.
@@ -415,12 +439,12 @@ impl Policy {
                         } else {
                             String::new()
                         },
-                        rules: rules.join(", "),
+                        rules: listed(rules),
                     }),
                     Some(real) => Err(Refusal::NotAllowed {
                         program: shown,
                         real: real.clone(),
-                        rules: rules.join(", "),
+                        rules: listed(rules),
                     }),
                 }
             }
@@ -433,6 +457,15 @@ impl Policy {
             Some(rule) => format!("deny_env \"{rule}\""),
             None => "not on the allow_env list".into(),
         }
+    }
+}
+
+/// The rules of an allow list, as a refusal names them.
+fn listed(rules: &[String]) -> String {
+    if rules.is_empty() {
+        "it is empty: no program may run".into()
+    } else {
+        rules.join(", ")
     }
 }
 

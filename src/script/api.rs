@@ -29,6 +29,12 @@ pub(super) struct ApiConfig {
     pub cli_live: bool,
     /// `--output` was given: it wins over `set_options(#{ output })`.
     pub cli_output: bool,
+    /// The runtime has a log directory (`RuntimeBuilder::log_dir`): it wins over
+    /// `set_options(#{ log_dir })`.
+    pub fixed_log_dir: bool,
+    /// Where `set_options(#{ keep_runs })` goes when the log directory is the runtime's,
+    /// shared with other scripts' runs: the script's history is pruned, not those logs.
+    pub history_keep: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// `prun check`: unknown option keys and wrong `proc`/`proto` option values are
     /// recorded here and left out, so that the evaluation goes on to find more problems.
     pub findings: Option<Findings>,
@@ -862,10 +868,12 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                 let p = (v.clone().into_string().ok())
                     .filter(|p| !p.is_empty())
                     .ok_or_else(|| bad("a path"))?;
-                sched
-                    .set_log_root(p.clone().into())
-                    .map_err(|e| err(e.to_string()))?;
-                cfg.watch.ignore(p.into());
+                if !cfg.fixed_log_dir {
+                    sched
+                        .set_log_root(p.clone().into())
+                        .map_err(|e| err(e.to_string()))?;
+                    cfg.watch.ignore(p.into());
+                }
             }
             "full_log_on_failure" => {
                 let b = v.as_bool().map_err(|_| bad("a bool"))?;
@@ -906,7 +914,10 @@ fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
                     .ok()
                     .and_then(|n| u64::try_from(n).ok())
                     .ok_or_else(|| bad("an integer, 0 or more (0 keeps every run)"))?;
-                sched.set_keep_runs(n);
+                match &cfg.history_keep {
+                    Some(keep) => keep.store(n, std::sync::atomic::Ordering::Relaxed),
+                    None => sched.set_keep_runs(n),
+                }
             }
             "resources" => {
                 let m = v

@@ -35,6 +35,11 @@ pub(crate) struct HostOptions {
     pub cli_live: bool,
     /// `--output` was given.
     pub cli_output: bool,
+    /// The runtime has a log directory, which the script's `log_dir` does not change.
+    pub fixed_log_dir: bool,
+    /// With a runtime's log directory, shared by the runs of every script: where
+    /// `set_options(#{ keep_runs })` goes, which then prunes the script's history only.
+    pub history_keep: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// `prun check`: commands (`shell`, `exec`, `pipe`), file writes and sleeps do
     /// nothing (see [`stand_ins`]), and unknown option keys are recorded as findings
     /// instead of stopping the script.
@@ -180,6 +185,8 @@ impl Host {
                 cli_full_log: opts.cli_full_log,
                 cli_live: opts.cli_live,
                 cli_output: opts.cli_output,
+                fixed_log_dir: opts.fixed_log_dir,
+                history_keep: opts.history_keep.clone(),
                 findings: opts.check.then(|| findings.clone()),
                 watch: opts.watch.clone(),
             };

@@ -822,6 +822,100 @@ fn events_tell_an_embedder_what_happens() {
 }
 
 #[test]
+fn the_runtimes_log_dir_wins_over_the_scripts() {
+    // A script's `set_options(#{ log_dir })` moved the logs out of the directory the
+    // embedder gave, as `parallel` and `task_db` cannot be changed.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other");
+    let script = format!(
+        r#"set_options(#{{ log_dir: "{}" }}); proc("a", #{{ shell: "echo hi" }});"#,
+        other.display()
+    );
+    let report = builder(dir.path())
+        .build()
+        .unwrap()
+        .run_str(&script, ["a"])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    let log = report.proc("a").unwrap().log.clone().unwrap();
+    assert!(log.starts_with(dir.path().join("logs")), "{log:?}");
+    assert!(!other.exists());
+    // Without a log_dir of the runtime's, the script's is taken.
+    let report = Runtime::builder()
+        .task_db(TaskDb::Off)
+        .build()
+        .unwrap()
+        .run_str(&script, ["a"])
+        .unwrap();
+    let log = report.proc("a").unwrap().log.clone().unwrap();
+    assert!(log.starts_with(&other), "{log:?}");
+}
+
+#[test]
+fn a_scripts_keep_runs_does_not_prune_the_runtimes_shared_log_dir() {
+    // Every run of a runtime with a log_dir keeps its logs there, whatever its script: a
+    // script's `keep_runs: 1` removed the logs of the other scripts' runs.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder(dir.path())
+        .task_db(dir.path().join("tasks.db"))
+        .build()
+        .unwrap();
+    let runs = || std::fs::read_dir(dir.path().join("logs")).unwrap().count();
+    for _ in 0..3 {
+        let report = rt
+            .run_str(r#"proc("a", #{ cmd: ["true"] });"#, ["a"])
+            .unwrap();
+        assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    }
+    assert_eq!(runs(), 3);
+    let script = r#"set_options(#{ keep_runs: 1 }); proc("b", #{ cmd: ["true"] });"#;
+    for _ in 0..2 {
+        let report = rt.run_str(script, ["b"]).unwrap();
+        assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    }
+    assert_eq!(runs(), 5);
+}
+
+#[test]
+fn an_interactive_proc_gets_the_programs_terminal_only_when_it_lends_it() {
+    // An interactive proc of a library run was handed the program's own stdin, stdout and
+    // stderr (and its terminal, and its process group stopped at a Ctrl-Z): a script
+    // read the program's input and wrote into its output.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = |name: &str| dir.path().join(name);
+    let script = format!(
+        r#"proc("cmd", #{{ interactive: true, cmd: ["touch", "{}"] }});
+        proc("closure", #{{ interactive: true }}, || exec(["touch", "{}"]));"#,
+        marker("cmd").display(),
+        marker("closure").display()
+    );
+    let report = builder(dir.path())
+        .build()
+        .unwrap()
+        .run_str(&script, ["cmd", "closure"])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Failed, "{report:?}");
+    for name in ["cmd", "closure"] {
+        let p = report.proc(name).unwrap();
+        let error = p.error.as_deref().unwrap_or_default();
+        assert_eq!(p.state, State::Failed, "{name}: {p:?}");
+        assert!(
+            error.contains("interactive") && error.contains("RuntimeBuilder::terminal"),
+            "{name}: {error}"
+        );
+        assert!(!marker(name).exists(), "{name} ran");
+    }
+    let report = builder(dir.path())
+        .terminal(true)
+        .build()
+        .unwrap()
+        .run_str(&script, ["cmd", "closure"])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    assert!(marker("cmd").exists() && marker("closure").exists());
+}
+
+#[test]
 fn an_exceeded_engine_limit_is_a_script_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let rt = builder(dir.path()).max_operations(10_000).build().unwrap();
@@ -1441,6 +1535,79 @@ fn children_host(dir: &Path) {
     own.kill().unwrap();
     own.wait().unwrap();
     println!("host: done");
+}
+
+/// Set in the environment of [`a_host_that_handles_sigterm_itself_keeps_handling_it`]'s
+/// second self: the test then plays the host program.
+const HANDLING_HOST: &str = "PRUN_TEST_HANDLING_HOST";
+
+#[test]
+fn a_host_that_handles_sigterm_itself_keeps_handling_it() {
+    // A host with a SIGTERM handler of its own (a graceful shutdown) was killed by the
+    // first SIGTERM after a run with `handle_signals(true)`: with no run listening, prun
+    // gave the signal its default action, though the host's handler had taken it.
+    if let Some(dir) = std::env::var_os(HANDLING_HOST) {
+        handling_host(Path::new(&dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "embed::a_host_that_handles_sigterm_itself_keeps_handling_it",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HANDLING_HOST, dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("host: second run Interrupted, done"),
+        "{:?}\n{said}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The host of [`a_host_that_handles_sigterm_itself_keeps_handling_it`]: it handles
+/// SIGTERM (a flag), runs a script with signals handled, gets a SIGTERM between runs,
+/// then one during a second run, which takes it.
+fn handling_host(dir: &Path) {
+    use signal_hook::consts::SIGTERM;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGTERM, flag.clone()).unwrap();
+    let rt = builder(dir).handle_signals(true).build().unwrap();
+    let first = rt
+        .run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])
+        .unwrap();
+    assert_eq!(first.run.outcome, Outcome::Ok, "{first:?}");
+    signal_hook::low_level::raise(SIGTERM).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !flag.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the host's handler never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // prun's thread takes the signals in order, as they come: the first SIGTERM may
+    // still reach the second run, if that thread is slow; else the second one does.
+    let pidfile = dir.join("pid");
+    let second = {
+        let rt = rt.clone();
+        let script = format!("{}run(\"s\");", sleeper("s", &pidfile));
+        std::thread::spawn(move || rt.run_str(&script, [""; 0]).unwrap())
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while !second.is_finished() && std::fs::read_to_string(&pidfile).is_err() {
+        assert!(Instant::now() < deadline, "the second run never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !second.is_finished() {
+        wait_for_line(&pidfile);
+        signal_hook::low_level::raise(SIGTERM).unwrap();
+    }
+    let second = second.join().unwrap();
+    println!("host: second run {:?}, done", second.run.outcome);
 }
 
 /// A runtime whose native `version()` returns what `value` holds at each call, and whose

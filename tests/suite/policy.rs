@@ -48,6 +48,17 @@ fn refused(policy: Policy, script: &str, rule: &str) {
 }
 
 #[test]
+fn an_empty_allow_list_is_named_as_empty() {
+    // `allow_programs([])` allows nothing; the refusal read "is not on the allow list ()".
+    let none: [&str; 0] = [];
+    refused(
+        Policy::new().allow_programs(none),
+        r#"proc("t", #{ cmd: ["touch", "MARK"], now: true });"#,
+        "is not on the allow list (it is empty: no program may run)",
+    );
+}
+
+#[test]
 fn every_path_that_starts_a_process_checks_the_allow_list() {
     let only_true = || Policy::new().allow_programs(["true"]);
     let rule = "program \"touch\"";

@@ -124,6 +124,7 @@ pub(super) fn now() -> String {
 
 pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    schema::harden(&conn)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // Switching to WAL takes an exclusive lock and SQLite does not wait for it (the busy
     // timeout does not apply): when two runs start together, one of them retries.
@@ -237,17 +238,31 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     Ok(aside)
 }
 
-/// Opens the DB, brings its schema up to date and reads the cache (unless the schema is
-/// newer than this prun's); returns the schema version found.
-fn load(path: &Path) -> rusqlite::Result<(Connection, i64, HashMap<String, Arc<CacheRow>>)> {
+/// A DB opened by [`load`].
+enum Loaded {
+    /// Its schema brought up to date, and its cache.
+    Ready(Connection, CacheRows),
+    /// Of a newer schema (the version found) than this prun's: neither changed nor read.
+    TooNew(Connection, i64),
+    /// Holding an object prun did not make (see [`schema::foreign_object`]): refused.
+    Foreign(String),
+}
+
+/// Opens the DB, checks that it holds only what prun makes, brings its schema up to
+/// date and reads the cache (unless the schema is newer than this prun's).
+fn load(path: &Path) -> rusqlite::Result<Loaded> {
     let mut conn = connect(path)?;
-    let found = schema::migrate(&mut conn)?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > schema::VERSION {
-        return Ok((conn, found, HashMap::new()));
+        return Ok(Loaded::TooNew(conn, found));
     }
+    if let Some(what) = schema::foreign_object(&conn)? {
+        return Ok(Loaded::Foreign(what));
+    }
+    schema::migrate(&mut conn)?;
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
     let cache = read_cache(&conn)?;
-    Ok((conn, found, cache))
+    Ok(Loaded::Ready(conn, cache))
 }
 
 /// Why a corrupt DB could not be replaced by a new one.
@@ -265,7 +280,9 @@ pub(crate) enum StartOverError {
 pub(super) fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOverError> {
     let aside = move_aside(path).map_err(StartOverError::MoveAside)?;
     prepare(path).map_err(|e| StartOverError::Prepare(Box::new(e)))?;
-    let (conn, _, _) = load(path).map_err(StartOverError::New)?;
+    let mut conn = connect(path).map_err(StartOverError::New)?;
+    schema::migrate(&mut conn).map_err(StartOverError::New)?;
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
     Ok((aside, conn))
 }
 
@@ -276,13 +293,17 @@ pub(super) fn start_over(path: &Path) -> Result<(PathBuf, Connection), StartOver
 fn connect_and_load(path: &Path, warn: &Warn) -> Result<(Connection, CacheRows), StoreError> {
     prepare(path)?;
     match load(path) {
-        Ok((conn, found, _)) if found > schema::VERSION => Err(StoreError::TooNew {
+        Ok(Loaded::TooNew(conn, found)) => Err(StoreError::TooNew {
             path: path.to_path_buf(),
             found,
             known: schema::VERSION,
             by: schema::written_by(&conn),
         }),
-        Ok((conn, _, cache)) => Ok((conn, cache)),
+        Ok(Loaded::Foreign(what)) => Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            what,
+        }),
+        Ok(Loaded::Ready(conn, cache)) => Ok((conn, cache)),
         Err(e) if is_corrupt(&e) => {
             let (aside, conn) = start_over(path).map_err(|why| StoreError::Corrupt {
                 path: path.to_path_buf(),
@@ -722,6 +743,14 @@ mod tests {
     use std::collections::HashSet;
     use std::time::Instant;
 
+    /// The DB at `path` as [`load`] opens it, which must be ready to use.
+    fn loaded(path: &Path) -> (Connection, CacheRows) {
+        match load(path).unwrap() {
+            Loaded::Ready(conn, cache) => (conn, cache),
+            Loaded::TooNew(..) | Loaded::Foreign(_) => panic!("not ready: {}", path.display()),
+        }
+    }
+
     /// A script known by the name it was given (no such file: its key is that name).
     fn script(name: &str) -> ScriptName {
         ScriptName::of(Path::new(name))
@@ -1108,7 +1137,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Configured as every connection of a run is (no foreign keys: a cascade from
         // `runs` would scan `proc_runs`).
-        let (conn, ..) = load(&dir.path().join("t.db")).unwrap();
+        let (conn, ..) = loaded(&dir.path().join("t.db"));
         let read = plan(
             &conn,
             &format!("SELECT name FROM proc_runs WHERE {RUN_ROWS}"),
@@ -1159,7 +1188,7 @@ mod tests {
     /// the `-wal`), written after `earlier` runs of the same procs.
     fn pages_a_run_changes_after(earlier: usize) -> i64 {
         let dir = tempfile::tempdir().unwrap();
-        let (mut conn, ..) = load(&dir.path().join("t.db")).unwrap();
+        let (mut conn, ..) = loaded(&dir.path().join("t.db"));
         let run = |conn: &mut Connection| {
             let mut batch = vec![begin("s.rhai")];
             batch.extend((0..300).map(|i| proc(&format!("build::{i}"))));
@@ -1197,7 +1226,7 @@ mod tests {
         // No `-wal` left: the reader reads the DB file itself.
         let reader = Store::open_read_only(&path, quiet()).unwrap();
         let before = std::fs::read(&path).unwrap();
-        let (mut conn, ..) = load(&path).unwrap();
+        let (mut conn, ..) = loaded(&path);
         let mut rec = Recording::default();
         // Past the 1,000 pages after which SQLite would checkpoint by itself.
         for _ in 0..3 {
@@ -1242,7 +1271,7 @@ mod tests {
     fn two_runs_written_at_once_each_keep_their_own_procs_and_are_pruned_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let (mut conn, ..) = load(&path).unwrap();
+        let (mut conn, ..) = loaded(&path);
         let (mut one, mut two) = (Recording::default(), Recording::default());
         // Their batches interleave, so their rows do too.
         commit(&mut conn, &mut one, vec![begin("s.rhai"), proc("a1")]);
@@ -1283,7 +1312,7 @@ mod tests {
     #[test]
     fn runs_are_pruned_in_the_order_they_started() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut conn, ..) = load(&dir.path().join("t.db")).unwrap();
+        let (mut conn, ..) = loaded(&dir.path().join("t.db"));
         let started = |at: &str| Msg::BeginRun {
             script: script("s.rhai"),
             args: "[]".into(),
@@ -1410,7 +1439,7 @@ mod tests {
     fn earlier_medians_and_expected_durations_agree_with_a_brute_force_count() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let (mut conn, ..) = load(&path).unwrap();
+        let (mut conn, ..) = loaded(&path);
         a_varied_history(&mut conn);
         let s = Store::open(&path, quiet()).unwrap();
         let runs: Vec<(i64, String)> = conn
@@ -1458,7 +1487,7 @@ mod tests {
     #[test]
     fn procs_written_for_a_run_pruned_meanwhile_are_not_left_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut conn, ..) = load(&dir.path().join("t.db")).unwrap();
+        let (mut conn, ..) = loaded(&dir.path().join("t.db"));
         let (mut one, mut two) = (Recording::default(), Recording::default());
         commit(&mut conn, &mut one, vec![begin("s.rhai"), proc("a1")]);
         // Run on another machine sharing the DB: whether it still goes cannot be told.

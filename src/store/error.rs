@@ -65,6 +65,12 @@ pub(crate) enum StoreError {
         known: i64,
         by: Option<String>,
     },
+    /// A DB whose schema holds an object prun did not make (`what`: `a trigger named NAME`).
+    #[error(
+        "task DB {} holds {what} that prun did not make, so prun does not use it (a trigger or view planted in a DB would run as whoever opens it): remove it, or give prun another DB (--db PATH)",
+        crate::paths::shown(path)
+    )]
+    Foreign { path: PathBuf, what: String },
     /// Another user's DB, which this user may read but not bring up to date.
     #[error(
         "task DB {} was written by an older prun (schema version {found}, this prun reads {known}); the next run of its owner, {owner}, brings it up to date",

@@ -36,14 +36,17 @@ pub(crate) fn missing(path: &std::path::Path) -> bool {
 
 /// The scripts with runs in the task DB at `path` (their keys: canonical paths), at most
 /// `limit`, read without writing, without waiting for a writer and without any warning:
-/// none when it cannot be read at once. For the hints that name scripts (`did you mean`).
+/// none when it cannot be read at once or holds what prun did not make. For the hints that name scripts (`did you mean`).
 pub(crate) fn recorded_scripts(path: &std::path::Path, limit: usize) -> Vec<String> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let Ok(conn) = rusqlite::Connection::open_with_flags(path, flags) else {
         return Vec::new();
     };
-    if conn.busy_timeout(std::time::Duration::ZERO).is_err() {
+    let hardened = schema::harden(&conn)
+        .and_then(|()| conn.busy_timeout(std::time::Duration::ZERO))
+        .and_then(|()| schema::foreign_object(&conn));
+    if !matches!(hardened, Ok(None)) {
         return Vec::new();
     }
     let read = || -> rusqlite::Result<Vec<String>> {

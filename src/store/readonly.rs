@@ -133,19 +133,27 @@ pub(super) fn open(path: &Path) -> Result<ReadOnly, StoreError> {
         source,
     };
     let conn = Connection::open_with_flags(uri, flags).map_err(open_err)?;
+    schema::harden(&conn).map_err(open_err)?;
     conn.busy_timeout(LOCK_PATIENCE).map_err(open_err)?;
+    let sql_err = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|source| StoreError::Sql {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(sql_err)?;
     if found > schema::VERSION {
         return Err(StoreError::TooNew {
             path: path.to_path_buf(),
             found,
             known: schema::VERSION,
             by: schema::written_by(&conn),
+        });
+    }
+    if let Some(what) = schema::foreign_object(&conn).map_err(sql_err)? {
+        return Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            what,
         });
     }
     if found < schema::VERSION {

@@ -1,5 +1,8 @@
-//! The schema and its migrations, versioned with SQLite's `user_version`.
+//! The schema and its migrations, versioned with SQLite's `user_version`, and the
+//! hardening of every connection to a DB, which may be another user's (root's cron run
+//! with `--db`, `prun history` of a DB shared with a team).
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Each entry upgrades the schema by one version; never edit one that has shipped.
@@ -119,6 +122,57 @@ pub(super) fn written_by(conn: &Connection) -> Option<String> {
     Some(crate::shown::visible(owner.get("prun")?.as_str()?).into_owned())
 }
 
+/// The objects prun makes in a DB, by type and name, those of every schema version
+/// (`sqlite_autoindex_cache_1` is SQLite's own index of `cache`'s primary key).
+const OURS: &[(&str, &str)] = &[
+    ("table", "runs"),
+    ("table", "proc_runs"),
+    ("table", "cache"),
+    ("index", "sqlite_autoindex_cache_1"),
+    ("index", "proc_runs_by_name"),
+    ("index", "proc_runs_by_run"),
+    ("index", "runs_by_script"),
+    ("index", "runs_unended"),
+    ("index", "runs_by_start"),
+];
+
+/// Makes a new connection treat the DB's schema as untrusted, as sqlite.org advises for
+/// a DB file someone else may have written ("Untrusted SQLite Database Files",
+/// security.html): no trigger fires and no view is read, the schema (a column's default,
+/// a check) calls no function that has side effects, and no SQL can change the DB's
+/// file outside of SQLite's own ways (`SQLITE_DBCONFIG_DEFENSIVE`). Called before the
+/// connection reads the schema.
+pub(super) fn harden(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
+    Ok(())
+}
+
+/// The first object in the DB's schema that prun did not make (a trigger, a view, a
+/// table of another name), as `a trigger named NAME`: such a DB is refused, not used.
+pub(super) fn foreign_object(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let mut objects = conn.prepare("SELECT type, name FROM sqlite_schema")?;
+    let mut rows = objects.query([])?;
+    while let Some(row) = rows.next()? {
+        let (kind, name) = (super::lenient::text(row, 0)?, super::lenient::text(row, 1)?);
+        if !OURS.contains(&(kind.as_str(), name.as_str())) {
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            return Ok(Some(format!(
+                "{article} {} named {}",
+                crate::shown::visible(&kind),
+                crate::shown::visible(&name)
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// The schema version this prun writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -147,6 +201,56 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_db_prun_made_holds_nothing_foreign_and_a_planted_view_or_trigger_is_named() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        assert_eq!(foreign_object(&conn).expect("schema"), None, "version 1");
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(foreign_object(&conn).expect("schema"), None);
+        conn.execute_batch("CREATE VIEW seen AS SELECT * FROM runs")
+            .expect("plant");
+        assert_eq!(
+            foreign_object(&conn).expect("schema").as_deref(),
+            Some("a view named seen")
+        );
+        conn.execute_batch(
+            "DROP VIEW seen; CREATE TRIGGER t AFTER INSERT ON cache BEGIN DELETE FROM runs; END",
+        )
+        .expect("plant");
+        assert_eq!(
+            foreign_object(&conn).expect("schema").as_deref(),
+            Some("a trigger named t")
+        );
+    }
+
+    #[test]
+    fn a_hardened_connection_fires_no_trigger_and_reads_no_view() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        let mut planter = Connection::open(&path).expect("open");
+        migrate(&mut planter).expect("migrate");
+        planter
+            .execute_batch(
+                "CREATE TRIGGER t AFTER INSERT ON cache BEGIN
+                     INSERT INTO runs (script, args, started) VALUES ('planted', '', '');
+                 END;
+                 CREATE VIEW v AS SELECT * FROM runs;",
+            )
+            .expect("plant");
+        let conn = Connection::open(&path).expect("open");
+        harden(&conn).expect("harden");
+        conn.execute("INSERT INTO cache VALUES ('a', '1', 'f', 's', 't')", [])
+            .expect("write");
+        let runs: i64 = conn
+            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(runs, 0, "the trigger fired");
+        assert!(conn.query_row("SELECT 1 FROM v", [], |_| Ok(())).is_err());
+    }
 
     #[test]
     fn a_version_5_db_gets_each_runs_range_of_proc_rows_and_loses_its_indexes_of_procs() {

@@ -450,3 +450,56 @@ fn a_db_in_a_directory_made_read_only_is_a_warning_naming_the_directory() {
     assert!(h.status.success(), "{}", describe(&h));
     assert_eq!(h.stdout.matches("  ok  ").count(), 1, "{}", describe(&h));
 }
+
+/// How many runs of the DB at `db` have the outcome `planted` (set by a planted trigger).
+fn planted(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.query_row(
+        "SELECT COUNT(*) FROM runs WHERE outcome = 'planted'",
+        [],
+        |r| r.get(0),
+    )
+    .expect("count")
+}
+
+/// A DB is parsed by SQLite as whoever opens it, root's cron runs too: a trigger planted
+/// in it (here one that rewrites the history as a run is recorded) never fires, and the
+/// DB is refused by name, by its owner's run and history, and by root reading another
+/// user's DB.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to run a command as another user)")]
+fn a_db_holding_a_trigger_prun_did_not_make_is_refused_and_the_trigger_never_fires() {
+    let team = Team::new(r#"proc("a", #{ cmd: ["true"] }); run("a");"#);
+    let words = ["s.rhai", "--db", "shared/tasks.db"];
+    let first = team.run(None, &words);
+    assert!(first.status.success(), "{}", describe(&first));
+    let conn = rusqlite::Connection::open(&team.db).expect("open");
+    conn.execute_batch(
+        "CREATE TRIGGER planted AFTER INSERT ON runs BEGIN UPDATE runs SET outcome = 'planted'; END;",
+    )
+    .expect("plant");
+    drop(conn);
+    let refused = "holds a trigger named planted that prun did not make";
+    let again = team.run(None, &words);
+    assert!(again.status.success(), "{}", describe(&again));
+    assert!(again.stderr.contains(refused), "{}", describe(&again));
+    assert_eq!(planted(&team.db), 0, "{}", describe(&again));
+    let history = ["history", "s.rhai", "--db", "shared/tasks.db"];
+    let mine = team.run(None, &history);
+    assert_eq!(mine.status.code(), Some(2), "{}", describe(&mine));
+    assert!(mine.stderr.contains(refused), "{}", describe(&mine));
+
+    nix::unistd::chown(&team.db, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+    chmod(&team.db, 0o644);
+    for words in [
+        &history[..],
+        &["report", "s.rhai", "--db", "shared/tasks.db"][..],
+    ] {
+        let theirs = team.run(None, words);
+        assert_eq!(theirs.status.code(), Some(2), "{}", describe(&theirs));
+        assert!(theirs.stderr.contains(refused), "{}", describe(&theirs));
+    }
+    let root = team.run(None, &words);
+    assert!(root.status.success(), "{}", describe(&root));
+    assert_eq!(planted(&team.db), 0, "{}", describe(&root));
+}

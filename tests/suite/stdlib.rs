@@ -729,6 +729,56 @@ print(`still mine=${{pg::query(s, "postgres", "select to_regclass('mine') is not
 }
 
 #[test]
+#[cfg_attr(
+    any(prun_no_postgres, prun_no_podman),
+    ignore = "needs PostgreSQL, podman and runc"
+)]
+fn a_podman_rootfs_server_keeps_its_files_in_a_fresh_private_directory_of_each_start() {
+    // A rootfs container's /tmp is the host's, under a throwaway overlay: its cluster and
+    // password file had fixed names there (/tmp/pgdata, /tmp/prun-pw), which anyone could
+    // make first, to make pg::start fail or to be handed the password. Each start now
+    // makes its own directory with mktemp, mode 0700, and the password file goes once read.
+    use crate::support::postgres;
+    if !postgres::installed() || !postgres::podman_installed() {
+        return;
+    }
+    let _one = postgres::one_server_at_a_time();
+    let names = ["prun-test-stdlib-fresh-a", "prun-test-stdlib-fresh-b"];
+    let out = Test::new()
+        .script(&format!(
+            r#"
+import "pg" as pg;
+let a = pg::start(#{{ engine: "podman", rootfs: "/", port: 55623, container_name: "{}" }});
+let b = pg::start(#{{ engine: "podman", rootfs: "/", port: 55624, container_name: "{}", password: "s3cret" }});
+let dirs = [];
+for s in [a, b] {{
+    let data = pg::query(s, "postgres", "show data_directory");
+    let dir = data.sub_string(0, data.len() - "/data".len());
+    let seen = exec(["podman", "exec", s.container, "sh", "-c", `stat -c '%a %U' ${{dir}}; ls -A ${{dir}}`]).stdout;
+    print(`${{s.container}}: fresh=${{dir.starts_with("/tmp/prun-pg.") && data.ends_with("/data")}} ${{seen.split("\n")}}`);
+    dirs.push(dir);
+}}
+print(`differ=${{dirs[0] != dirs[1]}}`);
+"#,
+            names[0], names[1]
+        ))
+        .run();
+    out.ok()
+        .line(&format!(
+            r#"{}: fresh=true ["700 postgres", ".s.PGSQL.5432", ".s.PGSQL.5432.lock", "data", ""]"#,
+            names[0]
+        ))
+        .line(&format!(
+            r#"{}: fresh=true ["700 postgres", ".s.PGSQL.5432", ".s.PGSQL.5432.lock", "data", ""]"#,
+            names[1]
+        ))
+        .line("differ=true");
+    for name in names {
+        assert_eq!(postgres::containers_named(name), "", "{}", out.describe());
+    }
+}
+
+#[test]
 #[cfg_attr(prun_no_rclone, ignore = "needs rclone 1.63+")]
 fn rclone_newest_copies_into_a_local_dest_dir_whose_name_has_a_colon() {
     // rclone read a relative `b:2025/rclone-<ms>` as the remote `b` ("didn't find section

@@ -174,7 +174,8 @@ fn root_path_is_safe() -> Result<(), StateDirError> {
             });
         }
     }
-    for e in entries() {
+    let mut seen = std::collections::HashSet::new();
+    for e in entries().filter(|e| seen.insert(*e)) {
         let entry = Path::new(std::ffi::OsStr::from_bytes(e));
         if let Some(why) = why_others_could_add_to(entry) {
             return Err(StateDirError::OpenPathEntry {

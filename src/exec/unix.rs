@@ -416,6 +416,10 @@ fn adopted_alive(keep: &[i32]) -> (Vec<i32>, usize) {
 /// prun's: a `setsid` daemon whose parent, a command, still runs. Ending `groups` would
 /// end that parent, and the daemon would go to init, out of reach. One `/proc` walk.
 pub(crate) fn escaped_leaders(groups: &[i32]) -> Vec<i32> {
+    // Every run asks (for the groups a crashed run left, nearly always none): no walk then.
+    if groups.is_empty() {
+        return Vec::new();
+    }
     let own = nix::unistd::getpgrp().as_raw();
     let procs = processes();
     let mut children: std::collections::HashMap<i32, Vec<i32>> = Default::default();

@@ -117,24 +117,7 @@ fn insert(
     let mut insert = tx.prepare_cached(super::writer::RECORD_PROC)?;
     let mut range: Option<(i64, i64)> = None;
     for p in procs {
-        insert.execute(params![
-            run,
-            p.name,
-            p.state,
-            p.started,
-            p.duration,
-            p.exit_code,
-            p.log,
-            p.error,
-            p.ended,
-            p.attempts,
-            p.segments,
-            p.waited,
-            p.place,
-            p.deps,
-            p.proto,
-            p.cycle
-        ])?;
+        super::writer::record_proc(&mut insert, run, p)?;
         let row = tx.last_insert_rowid();
         range = Some(range.map_or((row, row), |(first, _)| (first, row)));
     }

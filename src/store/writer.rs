@@ -202,6 +202,34 @@ pub(super) const RECORD_PROC: &str =
         log, error, ended, attempts, segments, waited, place, deps, proto, cycle)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
+/// Writes `p` as a row of run `run` with `insert`, a statement prepared from
+/// [`RECORD_PROC`].
+pub(super) fn record_proc(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    run: i64,
+    p: &ProcRecord,
+) -> rusqlite::Result<()> {
+    insert.execute(params![
+        run,
+        p.name,
+        p.state,
+        p.started,
+        p.duration,
+        p.exit_code,
+        p.log,
+        p.error,
+        p.ended,
+        p.attempts,
+        p.segments,
+        p.waited,
+        p.place,
+        p.deps,
+        p.proto,
+        p.cycle
+    ])?;
+    Ok(())
+}
+
 const END_RUN: &str = "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5,
         error = ?6 WHERE id = ?1";
 
@@ -371,24 +399,7 @@ pub(super) fn apply(
                     Some(stmt) => stmt,
                     None => insert_proc.insert(tx.prepare_cached(RECORD_PROC)?),
                 };
-                insert.execute(params![
-                    run,
-                    p.name,
-                    p.state,
-                    p.started,
-                    p.duration,
-                    p.exit_code,
-                    p.log,
-                    p.error,
-                    p.ended,
-                    p.attempts,
-                    p.segments,
-                    p.waited,
-                    p.place,
-                    p.deps,
-                    p.proto,
-                    p.cycle
-                ])?;
+                record_proc(insert, run, p)?;
                 let row = tx.last_insert_rowid();
                 match &mut written {
                     Some(w) if w.run == run => w.last = row,

@@ -136,8 +136,16 @@ impl CommandSpec {
                 ),
             },
             (None, _) if program.contains('/') => "does not exist".into(),
-            (None, Some(path)) => format!("not found on PATH={}", path.to_string_lossy()),
-            (None, None) => format!("not found: {}", not_on_default_path()),
+            (None, Some(path)) => format!(
+                "not found on PATH={}{}",
+                path.to_string_lossy(),
+                words_in_one(program)
+            ),
+            (None, None) => format!(
+                "not found: {}{}",
+                not_on_default_path(),
+                words_in_one(program)
+            ),
         }
     }
 
@@ -478,6 +486,16 @@ fn interpreter(file: &Path) -> Option<String> {
 pub(crate) const DEFAULT_SEARCH_PATH: &str = "/bin:/usr/bin";
 #[cfg(target_env = "musl")]
 pub(crate) const DEFAULT_SEARCH_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
+
+/// For a program name holding blanks (`cmd: ["echo hi"]`), what was likely meant: a
+/// command's words are separate items, and a command line is a `shell` string.
+fn words_in_one(program: &str) -> &'static str {
+    if program.trim().contains(char::is_whitespace) {
+        "; a program's name and its arguments are separate words (cmd: [\"echo\", \"hi\"]), and a command line goes in shell: \"...\""
+    } else {
+        ""
+    }
+}
 
 /// Why a program named without a `/` is not found when `PATH` is not set.
 pub(crate) fn not_on_default_path() -> String {

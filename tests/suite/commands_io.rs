@@ -789,6 +789,27 @@ fn a_script_without_a_shebang_line_is_named_with_what_to_do() {
 }
 
 #[test]
+fn a_program_name_holding_its_arguments_says_how_to_give_them() {
+    // `cmd: ["echo hi"]` said only that no program "echo hi" is on PATH.
+    let out = Test::new()
+        .script(
+            r#"proc("a", #{ cmd: ["echo hi"] });
+run("a");"#,
+        )
+        .run();
+    out.code(1);
+    let l = out.proc_line("FAILED", "a");
+    assert!(
+        l.contains(r#"program "echo hi" not found on PATH="#)
+            && l.contains(
+                r#"separate words (cmd: ["echo", "hi"]), and a command line goes in shell: "...""#
+            ),
+        "{l}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn a_program_not_found_is_named_with_the_path_searched_or_what_is_missing() {
     // Each read `not found on PATH`: cron's short PATH went unnamed, and so did a
     // missing path or a missing `#!` interpreter, which were not looked up on PATH.

@@ -161,13 +161,7 @@ pub(super) fn dead_runs(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<i64
     // Once per connection: not kept among its cached statements.
     let unended: Vec<(i64, Option<String>, String)> = conn
         .prepare("SELECT id, owner, started FROM runs WHERE outcome IS NULL AND owner IS NOT NULL")?
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                super::lenient::opt_text(r, 1)?,
-                super::lenient::text(r, 2)?,
-            ))
-        })?
+        .query_map([], unended_row)?
         .collect::<rusqlite::Result<_>>()?;
     let Some(me) = Owner::this_process() else {
         return Ok(Vec::new());
@@ -188,6 +182,15 @@ pub(super) fn dead_runs(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<i64
     Ok(dead.map(|(id, ..)| id).collect())
 }
 
+/// A row of a run without a recorded end: its id, owner and start.
+fn unended_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, Option<String>, String)> {
+    Ok((
+        r.get(0)?,
+        super::lenient::opt_text(r, 1)?,
+        super::lenient::text(r, 2)?,
+    ))
+}
+
 /// The runs of the script whose key is `?1` without a recorded end (see [`going_runs`]),
 /// prepared with a run's other statements while it goes on (see `writer::warm`).
 pub(super) const UNENDED_OF_SCRIPT: &str =
@@ -199,13 +202,7 @@ pub(super) const UNENDED_OF_SCRIPT: &str =
 pub(super) fn going_runs(tx: &rusqlite::Transaction, key: &str) -> rusqlite::Result<Vec<i64>> {
     let unended: Vec<(i64, Option<String>, String)> = tx
         .prepare_cached(UNENDED_OF_SCRIPT)?
-        .query_map([key], |r| {
-            Ok((
-                r.get(0)?,
-                super::lenient::opt_text(r, 1)?,
-                super::lenient::text(r, 2)?,
-            ))
-        })?
+        .query_map([key], unended_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(unended
         .into_iter()

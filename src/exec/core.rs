@@ -842,8 +842,10 @@ impl Core {
     }
 
     /// `start`: moves IDLE procs to WANTED, schedules their dependencies, and starts what
-    /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
-    /// fail the procs involved and are returned to the caller.
+    /// is ready. A graph fault (a cycle, a wave violation, a missing dependency in strict
+    /// mode) is returned having scheduled nothing (see `admit`); one met later all the
+    /// same (by procs scheduled earlier, which a proc defined now completes) fails the
+    /// procs involved and is returned.
     pub(crate) fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
         if self.ended {
             return Err(GraphError::RunEnded);
@@ -854,6 +856,7 @@ impl Core {
             let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
             self.prepare(&roots)?;
         }
+        self.admit(ids)?;
         let mut work = Vec::with_capacity(ids.len());
         let mut first_err = None;
         for &id in ids {
@@ -1344,6 +1347,7 @@ fn over_budget(
     )))
 }
 
+mod admit;
 mod clock;
 mod cycle;
 mod judging;

@@ -475,3 +475,27 @@ try { wait("b::1"); } catch (e) { print(`E: ${e}`); }
         .out_has(r#"E: no proc named "b::9" exists, and proto "b::[x]" makes none: "9" is not one of the arg_choices of [x]"#)
         .out_has(r#"E: no proc named "b::1" exists; it would be made from proto "b::[x]": create it first (run, create or ctx.run)"#);
 }
+
+/// A wrong target's "did you mean" named proto templates (`build::[env]`), which are no
+/// target: run, it makes a proc whose value is `[env]`. It names the glob over a proto's
+/// choices instead (`test::*`) and the names its listed choices make, and nothing of a
+/// proto without choices.
+#[test]
+fn a_wrong_targets_hint_names_usable_targets_not_templates() {
+    let script = r#"proto("build::[env]", |ctx, env| env);
+proto("test::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| env);
+proto("pkg::[env]", #{ arg_choices: |ctx| #{ env: ["a"] } }, |ctx, env| env);
+"#;
+    for (target, hint) in [
+        ("build", r#"no proc or proto matches "build""#),
+        (
+            "test",
+            r#"; did you mean "test::*", "test::dev" or "test::prod"?"#,
+        ),
+        ("pkg", r#"; did you mean "pkg::*"?"#),
+    ] {
+        let out = Test::new().script(script).args(&[target]).run();
+        out.code(64).err_has(hint);
+        assert!(!out.stderr.contains("::[env]"), "{}", out.describe());
+    }
+}

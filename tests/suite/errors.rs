@@ -216,3 +216,28 @@ fn a_syntax_error_in_a_module_is_placed_and_worded_as_one_in_the_script() {
         .code(2)
         .err_has("lib/util.rhai:2:11: syntax error: Expecting ';' to terminate this statement");
 }
+
+/// A limit met in a closure's body was placed at the `proc(` call that handed the closure
+/// over (Rhai moves a limit's position to each call it passes through, the last being
+/// prun's): it names the closure instead, and no line.
+#[test]
+fn a_limit_met_in_a_body_names_the_closure_not_the_proc_call() {
+    let out = Test::new()
+        .script(
+            r#"fn deep(n) { deep(n + 1) }
+proc("b", || {
+    deep(1)
+});
+run("b");
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has("in the closure at main.rhai:2:11 (Rhai gives no line for a limit)");
+    let b = out.proc_line("FAILED", "b");
+    assert!(
+        b.ends_with(": Stack overflow (over the limit max_call_levels)"),
+        "{b}\n{}",
+        out.describe()
+    );
+}

@@ -270,7 +270,7 @@ fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> Str
         && (limit_of(cur).is_some() || matches!(cur, EvalAltResult::ErrorTerminated(..)));
     if let Some(closure) = called.filter(|_| unplaced) {
         frames.push(format!(
-            "in the closure at {closure} (Rhai gives no line for a limit)"
+            "in the closure at {closure} (Rhai keeps no line for this error)"
         ));
     }
     let mut out = if pos.is_none() || unplaced {

@@ -414,6 +414,9 @@ pub(crate) struct Core {
     running: usize,
     /// Procs in the RUNNING state, including those blocked in a wait.
     running_total: usize,
+    /// Batches of judgings sent to a worker thread and not judged yet: an aborted run
+    /// waits for them as for its running jobs (their closures may be running commands).
+    judgings_out: usize,
     /// WANTED or RUNNING procs.
     pending: usize,
     failed: usize,
@@ -484,6 +487,7 @@ impl Core {
             all_waiters: Vec::new(),
             running: 0,
             running_total: 0,
+            judgings_out: 0,
             pending: 0,
             failed: 0,
             timers: 0,

@@ -601,6 +601,21 @@ fn a_proc_with_inputs_is_judged_off_the_lock_before_it_starts() {
     assert_eq!(started(&mut c), ["q"]);
 }
 
+/// An interrupted run is over only once the judgings sent out are back: their closures
+/// may run commands, and the run ended while one did (its FAILED line came after the
+/// summary).
+#[test]
+fn an_aborted_run_waits_for_the_judgings_sent_out() {
+    let mut c = core(1);
+    let p = add(&mut c, "p", with_input());
+    c.start(&[p]).unwrap();
+    assert_eq!(judged(&mut c), [p]);
+    c.abort(AbortReason::Interrupted);
+    assert!(!c.all_done());
+    c.judged_all([(p, Judgement::Failed("terminated".into()))]);
+    assert!(c.all_done());
+}
+
 #[test]
 fn a_fresh_verdict_finishes_the_proc_up_to_date_with_the_cached_result() {
     let mut c = core(2);

@@ -233,7 +233,7 @@ run("b");
         )
         .run();
     out.code(1)
-        .out_has("in the closure at main.rhai:2:11 (Rhai gives no line for a limit)");
+        .out_has("in the closure at main.rhai:2:11 (Rhai keeps no line for this error)");
     let b = out.proc_line("FAILED", "b");
     assert!(
         b.ends_with(": Stack overflow (over the limit max_call_levels)"),

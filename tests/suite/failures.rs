@@ -709,3 +709,38 @@ for target in ["c", "m", "lo", "bad", "late", "top"] {
     }
     out.summary_is("prun: 1 succeeded");
 }
+
+/// An interrupt while an `inputs` closure runs a command (on a worker thread, judging
+/// the proc) ended the run without waiting for that judging: the proc's FAILED line came
+/// after the summary, and its error could be Tokio's "A Tokio 1.x context was found, but
+/// it is being shutdown".
+#[test]
+fn an_interrupt_while_an_inputs_closure_runs_a_command_waits_for_it() {
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .signal_when("judging.started", "TERM")
+        .script(
+            r#"
+proc("x", #{ shell: "true" });
+proc("p", #{ deps: ["x"], inputs: |ctx| { exec(["sh", "-c", "touch judging.started; exec sleep 300"]); [] } }, || 1);
+run("p");
+"#,
+        )
+        .run();
+    out.code(130);
+    let p = out.proc_line("FAILED", "p");
+    assert!(
+        p.contains("terminated because the run was aborted"),
+        "{p}\n{}",
+        out.describe()
+    );
+    let summary = out
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("prun: 1 succeeded"));
+    let failed = out
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("FAILED     p"));
+    assert!(failed < summary, "{}", out.describe());
+}

@@ -22,6 +22,11 @@ struct Plan {
     deps: HashMap<ProcId, Vec<ProcId>>,
     /// The procs with edges, in the order met (the roots of the cycle search).
     order: Vec<ProcId>,
+    /// Whether a scheduled proc gets an edge (to a proc the operation schedules): only
+    /// then can a cycle pass through procs scheduled before, which the search then
+    /// walks. Otherwise it walks the new procs only: a run at a time, each depending on
+    /// the one before, would walk every earlier one still pending.
+    late: bool,
 }
 
 impl Core {
@@ -47,7 +52,7 @@ impl Core {
             },
             |p| {
                 plan.deps.contains_key(&p)
-                    || (!self.runs[p].state.is_complete() && self.runs[p].resolved)
+                    || (plan.late && !self.runs[p].state.is_complete() && self.runs[p].resolved)
             },
         );
         match cycle {
@@ -150,6 +155,7 @@ impl Core {
             }
             self.wave_fault(t, x)?;
             stack.push(t);
+            plan.late |= state != State::Idle;
             plan.edges(t, &self.runs[t].dep_ids).push(x);
         }
         Ok(())

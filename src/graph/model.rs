@@ -601,6 +601,13 @@ impl Graph {
     pub(crate) fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
         let name = self.protos[proto].template.fill(&args)?;
         printable(&name)?;
+        if let Some((arg, _)) = args.iter().find(|(_, v)| has_placeholders(v)) {
+            return Err(GraphError::UnfilledPlaceholder {
+                name,
+                proto: self.protos[proto].template.text().to_string(),
+                arg: arg.clone(),
+            });
+        }
         if let Some(id) = self.lookup(&name) {
             return Ok(id);
         }

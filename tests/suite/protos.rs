@@ -499,3 +499,23 @@ proto("pkg::[env]", #{ arg_choices: |ctx| #{ env: ["a"] } }, |ctx, env| env);
         assert!(!out.stderr.contains("::[env]"), "{}", out.describe());
     }
 }
+
+/// A proto's own pattern as a name (`run("t::[v]")`, the target `t::[v]`) made a proc
+/// whose value is `[v]` and ran it: a placeholder's value cannot hold one, as no proc's
+/// name can.
+#[test]
+fn a_name_that_leaves_a_placeholder_unfilled_is_an_error() {
+    let script = r#"proto("t::[v]", |ctx, v| { write_file("ran-" + v.len(), ""); v });
+"#;
+    let out = Test::new()
+        .script(&format!("{script}run(\"t::[v]\");\n"))
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:2:1: "t::[v]" holds a [placeholder]: [v] of proto "t::[v]" needs a value (run("t::[v]", #{ v: "..." }) fills it in)"#,
+    );
+    assert!(!out.exists("ran-3"), "{}", out.describe());
+    let out = Test::new().script(script).args(&["t::[v]"]).run();
+    out.code(64)
+        .err_has(r#""t::[v]" holds a [placeholder]: [v]"#);
+    assert!(!out.exists("ran-3"), "{}", out.describe());
+}

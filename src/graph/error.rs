@@ -25,10 +25,10 @@ pub(crate) enum GraphError {
     EmptyName,
     #[error("proc name \"{0}\" contains a [placeholder]: use proto() for templates")]
     PlaceholderInProcName(String),
-    /// A name made from a proto that gives a placeholder its own text (`t::[v]` for the
-    /// proto `t::[v]`): it would make a proc whose value is `[v]`.
+    /// A name made from a proto that leaves a placeholder as the pattern writes it
+    /// (`t::[v]` for the proto `t::[v]`): it would make a proc whose value is `[v]`.
     #[error(
-        "\"{name}\" holds a [placeholder]: [{arg}] of proto \"{proto}\" needs a value (run(\"{proto}\", #{{ {arg}: \"...\" }}) fills it in)"
+        "\"{name}\" leaves placeholder [{arg}] of proto \"{proto}\" unfilled: it needs a value (run(\"{proto}\", #{{ {arg}: \"...\" }}) fills it in)"
     )]
     UnfilledPlaceholder {
         name: String,

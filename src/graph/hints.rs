@@ -11,7 +11,8 @@ const PROTO_NAMES: usize = 100;
 /// The hint for a proc name the graph does not know: the nearest procs, and the names
 /// protos make that a target may be: those made from their listed `arg_choices`
 /// (`build::dev`) and the glob over their choices (`build::*`). Not a proto's template
-/// (`build::[env]`): as a name it would make a proc whose value is `[env]`.
+/// (`build::[env]`), which names no proc; when nothing else is near, the proto whose
+/// template is, with the placeholders to fill in.
 pub(crate) fn proc_hint(g: &Graph, wrong: &str) -> String {
     let made: Vec<String> = g
         .protos()
@@ -21,7 +22,22 @@ pub(crate) fn proc_hint(g: &Graph, wrong: &str) -> String {
         .procs()
         .map(|(_, n)| &*n.name)
         .chain(made.iter().map(String::as_str));
-    hint(wrong, names, "\"")
+    let near = hint(wrong, names, "\"");
+    if !near.is_empty() {
+        return near;
+    }
+    let templates = g.protos().map(|p| p.template.text());
+    let Some(&template) = crate::suggest::nearest(wrong, templates).first() else {
+        return near;
+    };
+    let Some(p) = g.protos().find(|p| p.template.text() == template) else {
+        return near;
+    };
+    let params: Vec<String> = p.template.params().map(|a| format!("[{a}]")).collect();
+    format!(
+        "; did you mean a proc of proto \"{template}\" (with a value for {})?",
+        params.join(" and ")
+    )
 }
 
 /// The glob that stands for every proc a proto makes from its choices (`build::*`),

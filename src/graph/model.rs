@@ -601,7 +601,13 @@ impl Graph {
     pub(crate) fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
         let name = self.protos[proto].template.fill(&args)?;
         printable(&name)?;
-        if let Some((arg, _)) = args.iter().find(|(_, v)| has_placeholders(v)) {
+        // Its own placeholder as its value: the name left it as the pattern writes it.
+        // Other values in brackets are values (`[b]` for [a] reaches a command as written).
+        if let Some((arg, _)) = args.iter().find(|(a, v)| {
+            v.strip_prefix('[')
+                .and_then(|v| v.strip_suffix(']'))
+                .is_some_and(|v| v == a)
+        }) {
             return Err(GraphError::UnfilledPlaceholder {
                 name,
                 proto: self.protos[proto].template.text().to_string(),

@@ -75,7 +75,8 @@ impl Core {
     ) -> Result<(), GraphError> {
         let mut deps = self.rdeps_into(x)?;
         self.admit_when_scheduled(x, plan, stack)?;
-        for dep in self.graph.proc(x).deps.to_vec() {
+        let names = self.graph.proc(x).deps.to_vec();
+        for dep in names {
             if is_glob(&dep) {
                 deps.extend(self.graph.expand(&dep)?);
                 continue;

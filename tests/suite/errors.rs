@@ -241,3 +241,23 @@ run("b");
         out.describe()
     );
 }
+
+/// `prun log` of a proc whose script ran but printed nothing said "no run of main.rhai is
+/// recorded; did you mean `main.rhai`?": the script has runs, only no log.
+#[test]
+fn a_log_that_was_never_written_does_not_say_the_script_never_ran() {
+    let out = Test::new()
+        .script("proc(\"a\", || 1);\nrun(\"a\");\n")
+        .run();
+    out.ok();
+    let log = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "a"])
+        .current_dir(out.dir.path())
+        .env("XDG_STATE_HOME", out.dir.path().join("state"))
+        .output()
+        .expect("prun log");
+    let stderr = String::from_utf8_lossy(&log.stderr);
+    assert_eq!(log.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("no log of proc \"a\""), "{stderr}");
+    assert!(!stderr.contains("no run of"), "{stderr}");
+}

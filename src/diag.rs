@@ -262,7 +262,18 @@ fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> Str
         EvalAltResult::ErrorModuleNotFound(name, _) => module_not_found(name, &src),
         _ => message(cur),
     };
-    let mut out = if pos.is_none() {
+    // Rhai moves the position of a limit (and of a termination) to each call it passes
+    // through, so for a closure prun called it is that call's (the `proc(...)` that handed
+    // the closure over), no line of the closure: the closure is named instead.
+    let unplaced = called.is_some()
+        && std::ptr::eq(cur, err)
+        && (limit_of(cur).is_some() || matches!(cur, EvalAltResult::ErrorTerminated(..)));
+    if let Some(closure) = called.filter(|_| unplaced) {
+        frames.push(format!(
+            "in the closure at {closure} (Rhai keeps no line for this error)"
+        ));
+    }
+    let mut out = if pos.is_none() || unplaced {
         msg
     } else {
         let below = defined_below(&msg, &src, pos);

@@ -83,7 +83,10 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
     })?;
     let Some(path) = found else {
         let logged = crate::exec::log::logged(&root);
-        let hint = if logged.is_empty() {
+        // A run that printed nothing leaves a run directory and no log: the script has
+        // runs, so no other script is offered as the one meant.
+        let ran = std::fs::read_dir(&root).is_ok_and(|mut runs| runs.next().is_some());
+        let hint = if logged.is_empty() && !ran {
             scripts_hint(script)
         } else {
             crate::suggest::hint(proc_name, logged.iter().map(String::as_str), "\"")

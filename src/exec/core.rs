@@ -414,6 +414,9 @@ pub(crate) struct Core {
     running: usize,
     /// Procs in the RUNNING state, including those blocked in a wait.
     running_total: usize,
+    /// Batches of judgings sent to a worker thread and not judged yet: an aborted run
+    /// waits for them as for its running jobs (their closures may be running commands).
+    judgings_out: usize,
     /// WANTED or RUNNING procs.
     pending: usize,
     failed: usize,
@@ -484,6 +487,7 @@ impl Core {
             all_waiters: Vec::new(),
             running: 0,
             running_total: 0,
+            judgings_out: 0,
             pending: 0,
             failed: 0,
             timers: 0,
@@ -842,8 +846,10 @@ impl Core {
     }
 
     /// `start`: moves IDLE procs to WANTED, schedules their dependencies, and starts what
-    /// is ready. Errors (a cycle, a wave violation, a missing dependency in strict mode)
-    /// fail the procs involved and are returned to the caller.
+    /// is ready. A graph fault (a cycle, a wave violation, a missing dependency in strict
+    /// mode) is returned having scheduled nothing (see `admit`); one met later all the
+    /// same (by procs scheduled earlier, which a proc defined now completes) fails the
+    /// procs involved and is returned.
     pub(crate) fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
         if self.ended {
             return Err(GraphError::RunEnded);
@@ -854,6 +860,7 @@ impl Core {
             let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
             self.prepare(&roots)?;
         }
+        self.admit(ids)?;
         let mut work = Vec::with_capacity(ids.len());
         let mut first_err = None;
         for &id in ids {
@@ -1344,6 +1351,7 @@ fn over_budget(
     )))
 }
 
+mod admit;
 mod clock;
 mod cycle;
 mod judging;

@@ -194,7 +194,28 @@ fn a_cycle_is_rejected_and_printed() {
     let err = c.start(&[a]).unwrap_err();
     assert_eq!(err.to_string(), "dependency cycle: a -> b -> c -> a");
     assert!(started(&mut c).is_empty());
-    assert_eq!(c.state(a), State::Failed);
+    assert_eq!(c.state(a), State::Idle);
+}
+
+/// A start that meets a graph fault schedules nothing it named, not only the procs at
+/// fault: all or nothing.
+#[test]
+fn a_start_that_meets_a_fault_schedules_nothing() {
+    let mut c = core(4);
+    let ok = add(&mut c, "ok", def());
+    let a = add(&mut c, "a", with_deps(&["b"]));
+    let b = add(&mut c, "b", with_deps(&["a"]));
+    add(&mut c, "hi", in_wave(2));
+    let lo = add(&mut c, "lo", with_deps(&["hi", "ok"]));
+    for target in [a, lo] {
+        assert!(c.start(&[ok, target]).is_err());
+        assert!(started(&mut c).is_empty());
+        for p in [ok, a, b, lo] {
+            assert_eq!(c.state(p), State::Idle);
+        }
+    }
+    c.start(&[ok]).unwrap();
+    assert_eq!(started(&mut c), vec!["ok"]);
 }
 
 #[test]
@@ -578,6 +599,21 @@ fn a_proc_with_inputs_is_judged_off_the_lock_before_it_starts() {
     assert_eq!(started(&mut c), ["p"]);
     ok(&mut c, p);
     assert_eq!(started(&mut c), ["q"]);
+}
+
+/// An interrupted run is over only once the judgings sent out are back: their closures
+/// may run commands, and the run ended while one did (its FAILED line came after the
+/// summary).
+#[test]
+fn an_aborted_run_waits_for_the_judgings_sent_out() {
+    let mut c = core(1);
+    let p = add(&mut c, "p", with_input());
+    c.start(&[p]).unwrap();
+    assert_eq!(judged(&mut c), [p]);
+    c.abort(AbortReason::Interrupted);
+    assert!(!c.all_done());
+    c.judged_all([(p, Judgement::Failed("terminated".into()))]);
+    assert!(c.all_done());
 }
 
 #[test]

@@ -25,6 +25,16 @@ pub(crate) enum GraphError {
     EmptyName,
     #[error("proc name \"{0}\" contains a [placeholder]: use proto() for templates")]
     PlaceholderInProcName(String),
+    /// A name made from a proto that leaves a placeholder as the pattern writes it
+    /// (`t::[v]` for the proto `t::[v]`): it would make a proc whose value is `[v]`.
+    #[error(
+        "\"{name}\" leaves placeholder [{arg}] of proto \"{proto}\" unfilled: it needs a value (run(\"{proto}\", #{{ {arg}: \"...\" }}) fills it in)"
+    )]
+    UnfilledPlaceholder {
+        name: String,
+        proto: String,
+        arg: String,
+    },
     #[error(
         "value {value:?} for placeholder [{arg}] cannot be written into the shell command: {why} (pass it with cmd: [...] or env instead)"
     )]

@@ -8,16 +8,55 @@ use crate::suggest::hint;
 /// How many names of each proto (filled with its listed `arg_choices`) a hint compares.
 const PROTO_NAMES: usize = 100;
 
-/// The hint for a proc name the graph does not know: the nearest procs, protos, and
-/// names the protos make from their listed `arg_choices` (`build::dev`).
+/// The hint for a proc name the graph does not know: the nearest procs, and the names
+/// protos make that a target may be: those made from their listed `arg_choices`
+/// (`build::dev`) and the glob over their choices (`build::*`). Not a proto's template
+/// (`build::[env]`), which names no proc; when nothing else is near, the proto whose
+/// template is, with the placeholders to fill in.
 pub(crate) fn proc_hint(g: &Graph, wrong: &str) -> String {
-    let made: Vec<String> = g.protos().flat_map(proto_names).collect();
+    let made: Vec<String> = g
+        .protos()
+        .flat_map(|p| proto_names(p).into_iter().chain(glob_over_choices(p)))
+        .collect();
     let names = g
         .procs()
         .map(|(_, n)| &*n.name)
-        .chain(g.protos().map(|p| p.template.text()))
         .chain(made.iter().map(String::as_str));
-    hint(wrong, names, "\"")
+    let near = hint(wrong, names, "\"");
+    if !near.is_empty() {
+        return near;
+    }
+    let templates = g.protos().map(|p| p.template.text());
+    let Some(&template) = crate::suggest::nearest(wrong, templates).first() else {
+        return near;
+    };
+    let Some(p) = g.protos().find(|p| p.template.text() == template) else {
+        return near;
+    };
+    let params: Vec<String> = p.template.params().map(|a| format!("[{a}]")).collect();
+    format!(
+        "; did you mean a proc of proto \"{template}\" (with a value for {})?",
+        params.join(" and ")
+    )
+}
+
+/// The glob that stands for every proc a proto makes from its choices (`build::*`),
+/// when each placeholder has choices (listed or computed): a glob over a placeholder
+/// without any matches nothing.
+fn glob_over_choices(p: &Proto) -> Option<String> {
+    let extras = p.def.extras();
+    let chosen = |param: &str| {
+        extras.choices_map.is_some() || extras.arg_choices.iter().any(|(a, _)| a == param)
+    };
+    if !p.template.params().all(chosen) {
+        return None;
+    }
+    let args: Vec<(String, String)> = p
+        .template
+        .params()
+        .map(|param| (param.to_string(), "*".to_string()))
+        .collect();
+    p.template.fill(&args).ok()
 }
 
 /// The names a proto makes from its listed `arg_choices` (none when a placeholder's

@@ -601,6 +601,19 @@ impl Graph {
     pub(crate) fn instantiate(&mut self, proto: ProtoId, args: Args) -> Result<ProcId, GraphError> {
         let name = self.protos[proto].template.fill(&args)?;
         printable(&name)?;
+        // Its own placeholder as its value: the name left it as the pattern writes it.
+        // Other values in brackets are values (`[b]` for [a] reaches a command as written).
+        if let Some((arg, _)) = args.iter().find(|(a, v)| {
+            v.strip_prefix('[')
+                .and_then(|v| v.strip_suffix(']'))
+                .is_some_and(|v| v == a)
+        }) {
+            return Err(GraphError::UnfilledPlaceholder {
+                name,
+                proto: self.protos[proto].template.text().to_string(),
+                arg: arg.clone(),
+            });
+        }
         if let Some(id) = self.lookup(&name) {
             return Ok(id);
         }

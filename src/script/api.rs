@@ -655,11 +655,17 @@ fn wait(sched: &Arc<Scheduler>, patterns: Vec<String>, single: bool) -> R<Dynami
     for &id in &ids {
         let s = c.summary(id);
         if s.state.is_failure() {
+            // In a body the frames of the proc's own error (its report line has them)
+            // would read as the body's: the body's error ends with its own.
+            let error = s.error.map(|e| match job {
+                Some(_) => e.lines().next().unwrap_or_default().to_string(),
+                None => e,
+            });
             failures.push(format!(
                 "proc \"{}\" {}{}",
                 s.name,
                 s.state,
-                s.error.map(|e| format!(": {e}")).unwrap_or_default()
+                error.map(|e| format!(": {e}")).unwrap_or_default()
             ));
         }
         out.insert(s.name.as_ref().into(), s.result.unwrap_or(Dynamic::UNIT));

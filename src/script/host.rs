@@ -795,12 +795,11 @@ fn outcome_of_error(
         EvalAltResult::ErrorTerminated(..) if cancel.is_cancelled() => {
             failed("terminated because the run was aborted".into())
         }
-        EvalAltResult::ErrorRuntime(v, _) if v.is::<ProcFailure>() => {
-            failed(v.clone().cast::<ProcFailure>().0)
-        }
         EvalAltResult::ErrorRuntime(v, _) if v.is::<Aborted>() => {
             failed(v.clone().cast::<Aborted>().0)
         }
+        // A failing `ctx.wait` among them: the message starts at the line of the wait
+        // and goes on with the failure of the proc it waited for.
         _ => failed(diag::closure_error(origin, e)),
     }
 }

@@ -119,7 +119,14 @@ proc("files", #{
     inputs: [|ctx| { probe("inputs", ctx); "in.txt" }],
     outputs: [|ctx| { probe("outputs", ctx); "out.txt" }],
 }, |ctx| { shell("touch out.txt"); 2 });
-run(["plain", "made::1", "pick::*", "map::*", "files"]);
+proc("again", #{ retries: 1 }, |ctx| {
+    probe("retried body", ctx);
+    if file_info("failed-once") == () { write_file("failed-once", ""); throw "once"; }
+    3
+});
+proc("target", |ctx| { probe("when_scheduled target", ctx); 4 });
+proc("declarer", #{ rdeps: [when_scheduled("target")] }, |ctx| 5);
+run(["plain", "made::1", "pick::*", "map::*", "files", "again", "declarer"]);
 wait();
 "#
     );
@@ -127,12 +134,15 @@ wait();
     out.ok()
         .line("dep: SUCCEEDED 7 es plain")
         .line("body: SUCCEEDED 7 es plain")
+        .line("retried body: SUCCEEDED 7 es again")
+        .line("when_scheduled target: SUCCEEDED 7 es target")
         .line("proto dep: SUCCEEDED 7 es made::1")
         .line("choices: SUCCEEDED 7 es pick::[y]")
         .line("choices map: SUCCEEDED 7 es map::[z]")
         .line("inputs: SUCCEEDED 7 es files")
         .line("outputs: SUCCEEDED 7 es files")
-        .summary_is("prun: 6 succeeded");
+        .summary_is("prun: 9 succeeded");
+    out.out_has("RETRYING   again (attempt 1 failed");
 }
 
 #[test]
@@ -962,7 +972,7 @@ proc("o", #{ now: true, deps: ["t::*"] }, |ctx| 1);
     out.code(2)
         .err_has("the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55")
         .err_has("prun: check: 1 problem found");
-    // Defined by a proc's body, it fails naming the closure, and so does the body, at its
+    // Defined by a proc's body, the body fails naming the closure, at its
     // `proc` call or at its wait for it (whichever scheduled it: the top level may have
     // been running then, and `now` procs wait for it to run or block).
     let out = test()
@@ -974,9 +984,11 @@ try { wait("b"); } catch (e) { print("b failed"); }
 "#,
         )
         .run();
+    // Scheduling `n` met the failure, so nothing was scheduled (see
+    // `failures::a_run_that_meets_a_graph_fault_schedules_nothing`): `n` has no report.
     out.code(1)
         .line("b failed")
-        .proc_state("FAILED", "n")
+        .not_reported("n")
         .out_has("FAILED     b (")
         .out_has("the arg_choices closure of \"t::[v]\" failed: main.rhai:1:55");
 }

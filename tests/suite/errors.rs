@@ -216,3 +216,48 @@ fn a_syntax_error_in_a_module_is_placed_and_worded_as_one_in_the_script() {
         .code(2)
         .err_has("lib/util.rhai:2:11: syntax error: Expecting ';' to terminate this statement");
 }
+
+/// A limit met in a closure's body was placed at the `proc(` call that handed the closure
+/// over (Rhai moves a limit's position to each call it passes through, the last being
+/// prun's): it names the closure instead, and no line.
+#[test]
+fn a_limit_met_in_a_body_names_the_closure_not_the_proc_call() {
+    let out = Test::new()
+        .script(
+            r#"fn deep(n) { deep(n + 1) }
+proc("b", || {
+    deep(1)
+});
+run("b");
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has("in the closure at main.rhai:2:11 (Rhai keeps no line for this error)");
+    let b = out.proc_line("FAILED", "b");
+    assert!(
+        b.ends_with(": Stack overflow (over the limit max_call_levels)"),
+        "{b}\n{}",
+        out.describe()
+    );
+}
+
+/// `prun log` of a proc whose script ran but printed nothing said "no run of main.rhai is
+/// recorded; did you mean `main.rhai`?": the script has runs, only no log.
+#[test]
+fn a_log_that_was_never_written_does_not_say_the_script_never_ran() {
+    let out = Test::new()
+        .script("proc(\"a\", || 1);\nrun(\"a\");\n")
+        .run();
+    out.ok();
+    let log = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "a"])
+        .current_dir(out.dir.path())
+        .env("XDG_STATE_HOME", out.dir.path().join("state"))
+        .output()
+        .expect("prun log");
+    let stderr = String::from_utf8_lossy(&log.stderr);
+    assert_eq!(log.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("no log of proc \"a\""), "{stderr}");
+    assert!(!stderr.contains("no run of"), "{stderr}");
+}

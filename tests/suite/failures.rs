@@ -662,3 +662,85 @@ run(["a", "bad"]);
     );
     assert!(!out.exists("b.ran"), "{}", out.describe());
 }
+
+/// A `run` that meets a graph fault (a cycle, a missing dependency with
+/// allow_missing_deps off, a wave violation, a value no `arg_choices` allows, a
+/// `when_scheduled` target already run) throws and schedules nothing it named: the procs
+/// named before the fault had started, and the ones at fault were FAILED.
+#[test]
+fn a_run_that_meets_a_graph_fault_schedules_nothing() {
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ allow_missing_deps: false });
+proc("done", || 1);
+run("done");
+wait("done");
+proc("c", #{ deps: ["d"] }, || 1);
+proc("d", #{ deps: ["c"] }, || 1);
+proc("m", #{ deps: ["nope"] }, || 1);
+proc("hi", #{ wave: 1 }, || 1);
+proc("lo", #{ deps: ["hi"] }, || 1);
+proto("t::[x]", #{ arg_choices: #{ x: ["1", "2"] } }, || 1);
+proc("bad", #{ deps: ["t::3"] }, || 1);
+proc("late", #{ rdeps: [when_scheduled("done")] }, || 1);
+proc("top", #{ deps: ["c"] }, || 1);
+for target in ["c", "m", "lo", "bad", "late", "top"] {
+    let first = "first::" + target;
+    proc(first, #{ shell: "touch " + first });
+    try {
+        run([first, target]);
+        print(target + ": no error");
+    } catch (e) {
+        print(target + ": " + state(first) + " " + state(target));
+    }
+}
+"#,
+        )
+        .run();
+    out.ok();
+    for target in ["c", "m", "lo", "bad", "late", "top"] {
+        out.line(&format!("{target}: IDLE IDLE"));
+        assert!(
+            !out.exists(&format!("first::{target}")),
+            "{}",
+            out.describe()
+        );
+    }
+    out.summary_is("prun: 1 succeeded");
+}
+
+/// An interrupt while an `inputs` closure runs a command (on a worker thread, judging
+/// the proc) ended the run without waiting for that judging: the proc's FAILED line came
+/// after the summary, and its error could be Tokio's "A Tokio 1.x context was found, but
+/// it is being shutdown".
+#[test]
+fn an_interrupt_while_an_inputs_closure_runs_a_command_waits_for_it() {
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .signal_when("judging.started", "TERM")
+        .script(
+            r#"
+proc("x", #{ shell: "true" });
+proc("p", #{ deps: ["x"], inputs: |ctx| { exec(["sh", "-c", "touch judging.started; exec sleep 300"]); [] } }, || 1);
+run("p");
+"#,
+        )
+        .run();
+    out.code(130);
+    let p = out.proc_line("FAILED", "p");
+    assert!(
+        p.contains("terminated because the run was aborted"),
+        "{p}\n{}",
+        out.describe()
+    );
+    let summary = out
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("prun: 1 succeeded"));
+    let failed = out
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("FAILED     p"));
+    assert!(failed < summary, "{}", out.describe());
+}

@@ -475,3 +475,53 @@ try { wait("b::1"); } catch (e) { print(`E: ${e}`); }
         .out_has(r#"E: no proc named "b::9" exists, and proto "b::[x]" makes none: "9" is not one of the arg_choices of [x]"#)
         .out_has(r#"E: no proc named "b::1" exists; it would be made from proto "b::[x]": create it first (run, create or ctx.run)"#);
 }
+
+/// A wrong target's "did you mean" named proto templates (`build::[env]`), which name no
+/// proc (see `a_name_that_leaves_a_placeholder_unfilled_is_an_error`). It names the glob over a proto's
+/// choices instead (`test::*`) and the names its listed choices make; a proto without
+/// choices, as a proto with a value to fill in.
+#[test]
+fn a_wrong_targets_hint_names_usable_targets_not_templates() {
+    let script = r#"proto("build::[env]", |ctx, env| env);
+proto("test::[env]", #{ arg_choices: #{ env: ["dev", "prod"] } }, |ctx, env| env);
+proto("pkg::[env]", #{ arg_choices: |ctx| #{ env: ["a"] } }, |ctx, env| env);
+"#;
+    for (target, hint) in [
+        (
+            "build",
+            r#"no proc or proto matches "build"; did you mean a proc of proto "build::[env]" (with a value for [env])?"#,
+        ),
+        (
+            "test",
+            r#"; did you mean "test::*", "test::dev" or "test::prod"?"#,
+        ),
+        ("pkg", r#"; did you mean "pkg::*"?"#),
+    ] {
+        let out = Test::new().script(script).args(&[target]).run();
+        out.code(64).err_has(hint);
+        assert!(
+            !out.stderr.contains("mean \"build::[env]\""),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+/// A proto's own pattern as a name (`run("t::[v]")`, the target `t::[v]`) made a proc
+/// whose value is `[v]` and ran it: a placeholder cannot be its own value.
+#[test]
+fn a_name_that_leaves_a_placeholder_unfilled_is_an_error() {
+    let script = r#"proto("t::[v]", |ctx, v| { write_file("ran-" + v.len(), ""); v });
+"#;
+    let out = Test::new()
+        .script(&format!("{script}run(\"t::[v]\");\n"))
+        .run();
+    out.code(2).err_has(
+        r#"main.rhai:2:1: "t::[v]" leaves placeholder [v] of proto "t::[v]" unfilled: it needs a value (run("t::[v]", #{ v: "..." }) fills it in)"#,
+    );
+    assert!(!out.exists("ran-3"), "{}", out.describe());
+    let out = Test::new().script(script).args(&["t::[v]"]).run();
+    out.code(64)
+        .err_has(r#""t::[v]" leaves placeholder [v] of proto"#);
+    assert!(!out.exists("ran-3"), "{}", out.describe());
+}

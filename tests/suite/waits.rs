@@ -494,3 +494,40 @@ throw "oops";
     let a = out.proc_line("FAILED", "a");
     assert!(a.contains(r#"proc "b" FAILED"#), "{a}");
 }
+
+/// A body whose `ctx.wait` threw because the proc it waited for failed named only where
+/// that proc failed (its own body's line), not the line of the `ctx.wait` that threw.
+#[test]
+fn a_body_failed_by_its_wait_names_the_line_of_the_wait_and_the_proc() {
+    let out = Test::new()
+        .script(
+            r#"proc("x", || {
+    throw "boom";
+});
+proc("c", #{ shell: "exit 3" });
+proc("b", |ctx| {
+    let r = 1;
+    ctx.wait("x");
+    r
+});
+proc("d", |ctx| {
+    ctx.wait(["c"]);
+});
+run(["x", "c", "b", "d"]);
+"#,
+        )
+        .run();
+    out.code(1);
+    let b = out.proc_line("FAILED", "b");
+    assert!(
+        b.contains(r#": main.rhai:7:9: proc "x" FAILED: main.rhai:2:5: boom"#),
+        "{b}\n{}",
+        out.describe()
+    );
+    let d = out.proc_line("FAILED", "d");
+    assert!(
+        d.contains(r#": main.rhai:11:9: proc "c" FAILED: "#),
+        "{d}\n{}",
+        out.describe()
+    );
+}

@@ -197,6 +197,7 @@ impl Core {
     pub(super) fn send_judging(&mut self) {
         if !self.judging.is_empty() {
             let batch = std::mem::take(&mut self.judging);
+            self.judgings_out += 1;
             self.actions.push(Action::Judge(batch));
         }
     }
@@ -205,6 +206,7 @@ impl Core {
     /// the ready queue with its fingerprint. Procs are started once all are in (one pass
     /// over the ready queue per batch, not one per verdict).
     pub(crate) fn judged_all(&mut self, verdicts: impl IntoIterator<Item = (ProcId, Judgement)>) {
+        self.judgings_out = self.judgings_out.saturating_sub(1);
         for (p, verdict) in verdicts {
             self.take_verdict(p, verdict);
         }

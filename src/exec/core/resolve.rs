@@ -205,18 +205,7 @@ impl Core {
         d: ProcId,
         work: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
-        let (pw, dw) = (
-            self.graph.proc(p).def.extras().wave,
-            self.graph.proc(d).def.extras().wave,
-        );
-        if dw > pw {
-            return Err(GraphError::WaveViolation {
-                dependent: self.graph.proc(p).name.to_string(),
-                dependent_wave: pw,
-                dep: self.graph.proc(d).name.to_string(),
-                dep_wave: dw,
-            });
-        }
+        self.wave_fault(p, d)?;
         if !self.runs[p].add_dep(d) {
             return Ok(());
         }
@@ -234,6 +223,23 @@ impl Core {
         }
         self.runs[p].unmet += 1;
         self.runs[d].dependents.push(p);
+        Ok(())
+    }
+
+    /// A dependency of `p` on `d` is a fault when `d` is in a higher wave.
+    pub(super) fn wave_fault(&self, p: ProcId, d: ProcId) -> Result<(), GraphError> {
+        let (pw, dw) = (
+            self.graph.proc(p).def.extras().wave,
+            self.graph.proc(d).def.extras().wave,
+        );
+        if dw > pw {
+            return Err(GraphError::WaveViolation {
+                dependent: self.graph.proc(p).name.to_string(),
+                dependent_wave: pw,
+                dep: self.graph.proc(d).name.to_string(),
+                dep_wave: dw,
+            });
+        }
         Ok(())
     }
 

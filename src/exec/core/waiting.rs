@@ -128,7 +128,10 @@ impl Core {
     pub(super) fn all_done(&self) -> bool {
         let saved = !self.opening_cache || self.unsaved.is_empty();
         (self.pending == 0 && self.pending_now.is_empty() && saved)
-            || (self.aborted.is_some() && self.running_total == 0 && saved)
+            || (self.aborted.is_some()
+                && self.running_total == 0
+                && self.judgings_out == 0
+                && saved)
             || self.aborted == Some(AbortReason::Internal)
     }
 

@@ -1,0 +1,174 @@
+//! All or nothing: the graph faults scheduling some procs would meet, found before any
+//! of them is scheduled.
+//!
+//! `run`, `start`, a command-line target and a `now` proc schedule what they name and
+//! everything it reaches. A fault on the way (a cycle, a missing dependency with
+//! `allow_missing_deps` off, a wave violation, a value no `arg_choices` allows, a
+//! `when_scheduled` target that already ran) used to be met halfway: the procs scheduled
+//! before it were started, the ones at fault FAILED, and the operation threw. [`Core::admit`]
+//! walks what the operation will schedule as `want` and `process` would, changing no run
+//! state, and returns the first fault; the operation then throws having scheduled nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Core, State, WsTarget, cycle};
+use crate::graph::{GraphError, ProcId, fill_text, pattern::is_glob};
+
+/// The dependency edges the operation would add, by proc: for a proc it schedules, all
+/// of them; for a scheduled proc a `when_scheduled` rule makes depend on one it
+/// schedules, its current ones and that one.
+#[derive(Default)]
+struct Plan {
+    deps: HashMap<ProcId, Vec<ProcId>>,
+    /// The procs with edges, in the order met (the roots of the cycle search).
+    order: Vec<ProcId>,
+    /// Whether a scheduled proc gets an edge (to a proc the operation schedules): only
+    /// then can a cycle pass through procs scheduled before, which the search then
+    /// walks. Otherwise it walks the new procs only: a run at a time, each depending on
+    /// the one before, would walk every earlier one still pending.
+    late: bool,
+}
+
+impl Core {
+    /// The first graph fault scheduling the IDLE procs of `ids` would meet, changing no
+    /// run state. Called once [`Core::prepare`] made every proc it reaches, so that no
+    /// closure is needed (if one is, the fault is [`GraphError::Unresolved`] as there).
+    pub(super) fn admit(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
+        let mut plan = Plan::default();
+        let mut stack: Vec<ProcId> = ids.iter().rev().copied().collect();
+        let mut seen: HashSet<ProcId> = HashSet::new();
+        while let Some(x) = stack.pop() {
+            if self.runs[x].state != State::Idle || !seen.insert(x) {
+                continue;
+            }
+            self.admit_one(x, &mut plan, &mut stack)?;
+        }
+        let cycle = cycle::find(
+            &plan.order,
+            |p| {
+                plan.deps
+                    .get(&p)
+                    .map_or(&self.runs[p].dep_ids[..], Vec::as_slice)
+            },
+            |p| {
+                plan.deps.contains_key(&p)
+                    || (plan.late && !self.runs[p].state.is_complete() && self.runs[p].resolved)
+            },
+        );
+        match cycle {
+            Some(c) => Err(GraphError::Cycle(
+                c.iter()
+                    .map(|&p| self.graph.proc(p).name.to_string())
+                    .collect(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks scheduling the IDLE proc `x` as `want` and `process` do it: its rdeps, its
+    /// `when_scheduled` targets, its dependencies. Pushes the IDLE procs it reaches.
+    fn admit_one(
+        &mut self,
+        x: ProcId,
+        plan: &mut Plan,
+        stack: &mut Vec<ProcId>,
+    ) -> Result<(), GraphError> {
+        let mut deps = self.rdeps_into(x)?;
+        self.admit_when_scheduled(x, plan, stack)?;
+        let names = self.graph.proc(x).deps.to_vec();
+        for dep in names {
+            if is_glob(&dep) {
+                deps.extend(self.graph.expand(&dep)?);
+                continue;
+            }
+            match self.graph.resolve(&dep)? {
+                Some(d) => deps.push(d),
+                None if !self.opts.allow_missing_deps => {
+                    return Err(GraphError::MissingDep {
+                        dependent: self.graph.proc(x).name.to_string(),
+                        dep,
+                    });
+                }
+                None => {}
+            }
+        }
+        self.sync_runs();
+        for &d in &deps {
+            self.wave_fault(x, d)?;
+            stack.push(d);
+        }
+        plan.edges(x, &self.runs[x].dep_ids).extend(deps);
+        Ok(())
+    }
+
+    /// The procs scheduling `x` makes it depend on: those its rdep rules and the active
+    /// `when_scheduled` rules of scheduled procs inject (see `inject_rdeps`).
+    fn rdeps_into(&mut self, x: ProcId) -> Result<Vec<ProcId>, GraphError> {
+        let (mut deps, create) = self.graph.rdep_sources(x);
+        for (proto, args) in create {
+            deps.extend(self.graph.rdep_instance(proto, args)?);
+        }
+        self.sync_runs();
+        let name = self.graph.proc(x).name.clone();
+        for (_, (d, target)) in self.active_ws.candidates(&name) {
+            let hit = match target {
+                WsTarget::Name(t) => **t == *name,
+                WsTarget::Pattern(t) => t.matches(&name).is_some(),
+            };
+            if hit && *d != x {
+                deps.push(*d);
+            }
+        }
+        Ok(deps)
+    }
+
+    /// Checks `x`'s `when_scheduled` targets as `when_scheduled` schedules them: each
+    /// that exists comes to depend on `x`; one already running or finished is a fault.
+    fn admit_when_scheduled(
+        &mut self,
+        x: ProcId,
+        plan: &mut Plan,
+        stack: &mut Vec<ProcId>,
+    ) -> Result<(), GraphError> {
+        let node = self.graph.proc(x);
+        let targets: Vec<String> = node
+            .def
+            .extras()
+            .when_scheduled
+            .iter()
+            .filter_map(|p| fill_text(p, node.args()).ok())
+            .collect();
+        for target in targets {
+            let Some(t) = self.graph.resolve(&target)? else {
+                continue;
+            };
+            self.sync_runs();
+            let state = self.runs[t].state;
+            if state == State::Running || state.is_complete() {
+                return Err(GraphError::TooLate {
+                    declarer: self.graph.proc(x).name.to_string(),
+                    target,
+                    state: state.to_string(),
+                });
+            }
+            if state == State::Wanted && !self.runs[t].resolved {
+                continue;
+            }
+            self.wave_fault(t, x)?;
+            stack.push(t);
+            plan.late |= state != State::Idle;
+            plan.edges(t, &self.runs[t].dep_ids).push(x);
+        }
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// The edges of `p`, starting from `current` (its edges now) when it has none yet.
+    fn edges(&mut self, p: ProcId, current: &[ProcId]) -> &mut Vec<ProcId> {
+        self.deps.entry(p).or_insert_with(|| {
+            self.order.push(p);
+            current.to_vec()
+        })
+    }
+}

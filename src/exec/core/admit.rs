@@ -9,7 +9,7 @@
 //! walks what the operation will schedule as `want` and `process` would, changing no run
 //! state, and returns the first fault; the operation then throws having scheduled nothing.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use super::{Core, State, WsTarget, cycle};
 use crate::graph::{GraphError, ProcId, fill_text, pattern::is_glob};

@@ -4,7 +4,7 @@
 //! `live(p)` says whether an edge into `p` still matters (a finished proc ends every path
 //! through it). Both walks are iterative, so a 100,000-proc chain cannot exhaust the stack.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::graph::ProcId;
 

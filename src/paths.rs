@@ -29,6 +29,10 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{Uid, User};
 use thiserror::Error;
 
+mod looked;
+
+use looked::Looked;
+
 /// A path as a message about it names it: a relative one followed by the working
 /// directory it is relative to (`sync.rhai (in /root)`). Under cron the working directory
 /// is `/` or `HOME`, rarely where the user thought. Control characters in either are
@@ -132,16 +136,19 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
     if !Uid::effective().is_root() {
         return Ok(());
     }
-    root_path_is_safe()?;
+    // Most entries of `PATH` share the directories above them (`/usr`, `/`), and TMPDIR
+    // is often one of them: each is looked at once.
+    let mut looked = Looked::default();
+    root_path_is_safe(&mut looked)?;
     let Some(given) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) else {
         return Ok(());
     };
     let given = PathBuf::from(given);
     // A missing one (or one that vanishes meanwhile) fails where it is used, naming it.
-    let Ok(real) = std::fs::canonicalize(&given) else {
+    let Some(real) = looked.real(&given) else {
         return Ok(());
     };
-    match changeable_by_others(&real).unwrap_or(None) {
+    match changeable_by_others(&real, &mut looked).unwrap_or(None) {
         None => Ok(()),
         Some((p, meta)) => Err(StateDirError::UnsafeTmpdir {
             what: if p == real {
@@ -156,7 +163,7 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
 }
 
 /// See [`root_environment_is_safe`].
-fn root_path_is_safe() -> Result<(), StateDirError> {
+fn root_path_is_safe(looked: &mut Looked) -> Result<(), StateDirError> {
     let Some(path) = std::env::var_os("PATH") else {
         return Ok(());
     };
@@ -177,7 +184,7 @@ fn root_path_is_safe() -> Result<(), StateDirError> {
     let mut seen = std::collections::HashSet::new();
     for e in entries().filter(|e| seen.insert(*e)) {
         let entry = Path::new(std::ffi::OsStr::from_bytes(e));
-        if let Some(why) = why_others_could_add_to(entry) {
+        if let Some(why) = why_others_could_add_to(entry, looked) {
             return Err(StateDirError::OpenPathEntry {
                 entry: entry.to_path_buf(),
                 why,
@@ -192,14 +199,12 @@ fn root_path_is_safe() -> Result<(), StateDirError> {
 /// also when it (or, missing, the directory it would be made in) is sticky and anyone
 /// may write it: a sticky directory keeps a user from replacing root's files, not from
 /// adding a `true` of their own.
-fn why_others_could_add_to(dir: &Path) -> Option<String> {
-    if let Some(why) = why_root_may_not_use(dir) {
+fn why_others_could_add_to(dir: &Path, looked: &mut Looked) -> Option<String> {
+    if let Some(why) = why_root_may_not_use_in(dir, looked) {
         return Some(why);
     }
-    let real = dir
-        .ancestors()
-        .find_map(|a| std::fs::canonicalize(a).ok())?;
-    let meta = std::fs::metadata(&real).ok()?;
+    let real = looked.nearest_real(dir)?;
+    let meta = looked.stat_real(&real).ok()?;
     let mode = meta.mode();
     let root_group = nix::unistd::Gid::effective().as_raw();
     (mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != root_group))
@@ -321,13 +326,12 @@ pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError>
 fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
     let me = Uid::effective().as_raw();
     let my_group = nix::unistd::Gid::effective().as_raw();
-    let real = root
-        .ancestors()
-        .skip(1)
-        .find_map(|a| std::fs::canonicalize(a).ok())
-        .unwrap_or_default();
+    // Without links, both ways are the same directories: each is looked at once.
+    let mut looked = Looked::default();
+    let above_root = root.parent().unwrap_or(root);
+    let real = looked.nearest_real(above_root).unwrap_or_default();
     for above in root.ancestors().skip(1).chain(real.ancestors()) {
-        let Ok(meta) = std::fs::symlink_metadata(above) else {
+        let Some(meta) = looked.lstat_last(above) else {
             continue;
         };
         let owner_ok = meta.uid() == me || meta.uid() == 0;
@@ -375,7 +379,7 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let real = std::fs::canonicalize(path)?;
-    match changeable_by_others(&real)? {
+    match changeable_by_others(&real, &mut Looked::default())? {
         None => Ok(real),
         Some((p, meta)) => {
             let what = if p == real {
@@ -401,12 +405,21 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
 /// a private directory of root's away and put theirs, or a link, in its place, where the
 /// logs (what commands print, credentials included) or the files of a run would then go.
 pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
+    why_root_may_not_use_in(dir, &mut Looked::default())
+}
+
+/// [`why_root_may_not_use`], with what `looked` has already seen.
+fn why_root_may_not_use_in(dir: &Path, looked: &mut Looked) -> Option<String> {
     if !Uid::effective().is_root() {
         return None;
     }
-    let abs = std::env::current_dir().unwrap_or_default().join(dir);
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(dir)
+    };
     for a in abs.ancestors() {
-        if let Ok(meta) = std::fs::symlink_metadata(a)
+        if let Some(meta) = looked.lstat_last(a)
             && meta.file_type().is_symlink()
             && meta.uid() != 0
         {
@@ -417,10 +430,8 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
             ));
         }
     }
-    let real = abs
-        .ancestors()
-        .find_map(|a| std::fs::canonicalize(a).ok())?;
-    match changeable_by_others(&real) {
+    let real = looked.nearest_real(&abs)?;
+    match changeable_by_others(&real, looked) {
         Ok(None) => None,
         Ok(Some((p, meta))) => Some(format!("{} is {}", crate::shown::path(&p), describe(&meta))),
         Err(e) => Some(format!("{}: {e}", crate::shown::path(&real))),
@@ -430,10 +441,13 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
 /// The first of `real` (a canonical path, read by root) and the directories above it that
 /// is not root's, or that another user may write (a sticky directory excepted), with its
 /// metadata.
-fn changeable_by_others(real: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
+fn changeable_by_others(
+    real: &Path,
+    looked: &mut Looked,
+) -> io::Result<Option<(PathBuf, Metadata)>> {
     let root_group = nix::unistd::Gid::effective().as_raw();
     for p in real.ancestors() {
-        let meta = std::fs::metadata(p)?;
+        let meta = looked.stat_real(p)?;
         if meta.uid() != 0 || others_may_write(&meta, root_group) {
             return Ok(Some((p.to_path_buf(), meta)));
         }

@@ -213,7 +213,11 @@ fn why_others_could_add_to(dir: &Path, looked: &mut Looked) -> Option<String> {
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
 pub(crate) fn script_state_dir(script: &Path) -> PathBuf {
-    let abs = script_identity(script);
+    state_dir_of(&script_identity(script))
+}
+
+/// The state directory of the script whose identity is `abs` (see [`script_identity`]).
+pub(crate) fn state_dir_of(abs: &Path) -> PathBuf {
     let stem = abs
         .file_stem()
         .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
@@ -308,7 +312,11 @@ impl Drop for HeldLock {
 /// returns the state directory: every directory from the state root down is private to
 /// the user (see the module documentation).
 pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
-    let dir = script_state_dir(script);
+    make_private_state_dir(script_state_dir(script))
+}
+
+/// [`private_state_dir`] of the state directory `dir` (see [`state_dir_of`]).
+pub(crate) fn make_private_state_dir(dir: PathBuf) -> Result<PathBuf, StateDirError> {
     let root = dir.parent().unwrap_or(&dir);
     no_one_else_can_replace(root)?;
     for d in [root, &dir, &dir.join("logs")] {
@@ -324,12 +332,19 @@ pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError>
 /// put their own in place. Both the path as given and the one its links lead to are
 /// checked.
 fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
+    no_one_else_can_replace_in(root, &mut Looked::default())
+}
+
+/// [`no_one_else_can_replace`], with what `looked` has already seen: without links, both
+/// ways are the same directories, each looked at once.
+fn no_one_else_can_replace_in(root: &Path, looked: &mut Looked) -> Result<(), StateDirError> {
     let me = Uid::effective().as_raw();
     let my_group = nix::unistd::Gid::effective().as_raw();
-    // Without links, both ways are the same directories: each is looked at once.
-    let mut looked = Looked::default();
-    let above_root = root.parent().unwrap_or(root);
-    let real = looked.nearest_real(above_root).unwrap_or_default();
+    let real = root
+        .ancestors()
+        .skip(1)
+        .find_map(|a| looked.real(a))
+        .unwrap_or_default();
     for above in root.ancestors().skip(1).chain(real.ancestors()) {
         let Some(meta) = looked.lstat_last(above) else {
             continue;
@@ -570,7 +585,8 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
             user_text(Uid::effective())
         ))
     };
-    no_one_else_can_replace(db).map_err(|e| match e {
+    let mut looked = Looked::default();
+    no_one_else_can_replace_in(db, &mut looked).map_err(|e| match e {
         StateDirError::UnsafeAbove { above, why, .. } => refused(format!(
             "{}: {} above it is {why}",
             crate::shown::path(dir),
@@ -578,7 +594,11 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
         )),
         e => io::Error::other(e.to_string()),
     })?;
-    let meta = std::fs::metadata(dir)?;
+    // The directory was resolved above, as the one over the DB.
+    let meta = match looked.real(dir) {
+        Some(real) => looked.stat_real(&real)?,
+        None => std::fs::metadata(dir)?,
+    };
     let me = Uid::effective().as_raw();
     let mode = meta.mode();
     let others_write = mode & 0o002 != 0

@@ -132,11 +132,11 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// Creates `<dir>/<pid>` (`<dir>/<pid>.<n>` for the n-th further run of the
-    /// process), locked, and records every group started from now on in it.
+    /// process), locked, and records every group started from now on in it. `dir` exists:
+    /// the run made it private before it looked for crashed runs' journals there.
     /// The file is made under a hidden name and renamed once locked, so that a run
     /// looking for crashed journals never takes a live run's journal for one.
     pub(crate) fn start(dir: &Path) -> io::Result<Journal> {
-        fs::create_dir_all(dir)?;
         let pid = std::process::id();
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = if id == 0 {

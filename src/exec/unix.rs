@@ -764,20 +764,11 @@ pub(crate) const SIGINT: i32 = Signal::SIGINT as i32;
 
 /// Whether `sig` was ignored (`SIG_IGN`) when this process started, as `nohup` leaves
 /// SIGHUP, and a non-interactive shell SIGINT and SIGQUIT for a command it starts with `&`.
-/// The first call reads the process's ignored signals (`SigIgn:` in `/proc/self/status`);
-/// it must come before prun installs a handler for `sig`, which the `prun` binary's run
+/// The first call reads the process's ignored signals (`SigIgn:` in `/proc/self/status`,
+/// see [`crate::procfs::signals_at_start`]); it must come before prun installs a handler for `sig`, which the `prun` binary's run
 /// does only after asking (see `crate::run`). False when `/proc` cannot be read.
 pub(crate) fn ignored_at_start(sig: i32) -> bool {
-    static IGNORED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let ignored = *IGNORED.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
-                u64::from_str_radix(hex.trim(), 16).ok()
-            })
-            .unwrap_or(0)
-    });
+    let ignored = crate::procfs::signals_at_start().ignored;
     (1..=64).contains(&sig) && ignored & (1 << (sig - 1)) != 0
 }
 

@@ -90,11 +90,11 @@ pub(crate) fn signals_at_start() -> StartSignals {
 /// A small file of `/proc` (a few KiB) as text: one `read` into a buffer of its size,
 /// where `fs::read_to_string` would stat it (`/proc` says 0 bytes) and read it in
 /// growing pieces from 32 bytes.
-pub(crate) fn read_small(path: &str) -> Option<String> {
+pub(crate) fn read_small(path: &str) -> io::Result<String> {
     use std::io::Read;
     let mut text = Vec::with_capacity(4096);
-    File::open(path).ok()?.read_to_end(&mut text).ok()?;
-    String::from_utf8(text).ok()
+    File::open(path)?.read_to_end(&mut text)?;
+    String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Whether a process has exited and waits to be reaped (a zombie, state `Z` or `X` in

@@ -542,8 +542,11 @@ pub(crate) fn execute(
         // Processes that leave their command's group come back to prun when orphaned,
         // to be ended with the run (see `Local::end_escaped`). Only in the binary, whose
         // children are all its run's: an embedder's process has children of its own and
-        // other runs' commands, which would be ended too.
-        crate::exec::unix::adopt_orphans();
+        // other runs' commands, which would be ended too. What it adopts is recorded in
+        // the crash journal from half a second on.
+        if crate::exec::unix::adopt_orphans() {
+            rt.spawn(crate::exec::crashed::watch_adopted_later());
+        }
         // Hidden variables are still in the environment the kernel keeps for prun.
         if settings.policy.hides_env() {
             crate::exec::unix::keep_memory_private();

@@ -139,7 +139,8 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
     // Most entries of `PATH` share the directories above them (`/usr`, `/`), and TMPDIR
     // is often one of them: each is looked at once.
     let mut looked = Looked::default();
-    root_path_is_safe(&mut looked)?;
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    root_path_is_safe(&mut looked, root_group)?;
     let Some(given) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) else {
         return Ok(());
     };
@@ -148,7 +149,7 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
     let Some(real) = looked.real(&given) else {
         return Ok(());
     };
-    match changeable_by_others(&real, &mut looked).unwrap_or(None) {
+    match changeable_by_others(&real, &mut looked, root_group).unwrap_or(None) {
         None => Ok(()),
         Some((p, meta)) => Err(StateDirError::UnsafeTmpdir {
             what: if p == real {
@@ -163,7 +164,7 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
 }
 
 /// See [`root_environment_is_safe`].
-fn root_path_is_safe(looked: &mut Looked) -> Result<(), StateDirError> {
+fn root_path_is_safe(looked: &mut Looked, root_group: u32) -> Result<(), StateDirError> {
     let Some(path) = std::env::var_os("PATH") else {
         return Ok(());
     };
@@ -184,7 +185,7 @@ fn root_path_is_safe(looked: &mut Looked) -> Result<(), StateDirError> {
     let mut seen = std::collections::HashSet::new();
     for e in entries().filter(|e| seen.insert(*e)) {
         let entry = Path::new(std::ffi::OsStr::from_bytes(e));
-        if let Some(why) = why_others_could_add_to(entry, looked) {
+        if let Some(why) = why_others_could_add_to(entry, looked, root_group) {
             return Err(StateDirError::OpenPathEntry {
                 entry: entry.to_path_buf(),
                 why,
@@ -198,15 +199,14 @@ fn root_path_is_safe(looked: &mut Looked) -> Result<(), StateDirError> {
 /// they could: as for a directory root keeps files in ([`why_root_may_not_use`]), and
 /// also when it (or, missing, the directory it would be made in) is sticky and anyone
 /// may write it: a sticky directory keeps a user from replacing root's files, not from
-/// adding a `true` of their own.
-fn why_others_could_add_to(dir: &Path, looked: &mut Looked) -> Option<String> {
-    if let Some(why) = why_root_may_not_use_in(dir, looked) {
-        return Some(why);
-    }
-    let real = looked.nearest_real(dir)?;
+/// adding a `true` of their own. `root_group` is root's effective group.
+fn why_others_could_add_to(dir: &Path, looked: &mut Looked, root_group: u32) -> Option<String> {
+    let real = match judge_for_root(dir, looked, root_group) {
+        Ok(real) => real?,
+        Err(why) => return Some(why),
+    };
     let meta = looked.stat_real(&real).ok()?;
     let mode = meta.mode();
-    let root_group = nix::unistd::Gid::effective().as_raw();
     (mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != root_group))
         .then(|| format!("{} is {}", crate::shown::path(&real), describe(&meta)))
 }
@@ -340,23 +340,34 @@ fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
 fn no_one_else_can_replace_in(root: &Path, looked: &mut Looked) -> Result<(), StateDirError> {
     let me = Uid::effective().as_raw();
     let my_group = nix::unistd::Gid::effective().as_raw();
-    let real = root
-        .ancestors()
-        .skip(1)
-        .find_map(|a| looked.real(a))
-        .unwrap_or_default();
-    for above in root.ancestors().skip(1).chain(real.ancestors()) {
-        let Some(meta) = looked.lstat_last(above) else {
-            continue;
-        };
+    let unsafe_above = |meta: &Metadata| {
         let owner_ok = meta.uid() == me || meta.uid() == 0;
-        let writable = !meta.file_type().is_symlink() && others_may_write(&meta, my_group);
-        if !owner_ok || writable {
-            return Err(StateDirError::UnsafeAbove {
-                path: root.to_path_buf(),
-                above: above.to_path_buf(),
-                why: describe(&meta),
-            });
+        let writable = !meta.file_type().is_symlink() && others_may_write(meta, my_group);
+        !owner_ok || writable
+    };
+    let refused = |above: &Path, meta: &Metadata| StateDirError::UnsafeAbove {
+        path: root.to_path_buf(),
+        above: above.to_path_buf(),
+        why: describe(meta),
+    };
+    let Some(parent) = root.parent() else {
+        return Ok(());
+    };
+    // The deepest one, as each directory from the root up was looked at before.
+    let mut unsafe_way: Option<(PathBuf, Metadata)> = None;
+    let real = looked.walk_seeing(parent, &mut |path, meta| {
+        if unsafe_above(meta) {
+            unsafe_way = Some((path.to_path_buf(), meta.clone()));
+        }
+    });
+    if let Some((above, meta)) = unsafe_way {
+        return Err(refused(&above, &meta));
+    }
+    for above in real.iter().flat_map(|r| r.ancestors()) {
+        if let Ok(meta) = looked.lstat(above)
+            && unsafe_above(&meta)
+        {
+            return Err(refused(above, &meta));
         }
     }
     Ok(())
@@ -394,7 +405,8 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let real = std::fs::canonicalize(path)?;
-    match changeable_by_others(&real, &mut Looked::default())? {
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    match changeable_by_others(&real, &mut Looked::default(), root_group)? {
         None => Ok(real),
         Some((p, meta)) => {
             let what = if p == real {
@@ -420,54 +432,60 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
 /// a private directory of root's away and put theirs, or a link, in its place, where the
 /// logs (what commands print, credentials included) or the files of a run would then go.
 pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
-    why_root_may_not_use_in(dir, &mut Looked::default())
-}
-
-/// [`why_root_may_not_use`], with what `looked` has already seen.
-fn why_root_may_not_use_in(dir: &Path, looked: &mut Looked) -> Option<String> {
     if !Uid::effective().is_root() {
         return None;
     }
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    judge_for_root(dir, &mut Looked::default(), root_group).err()
+}
+
+/// [`why_root_may_not_use`] for root, with what `looked` has already seen: why not, or
+/// the canonical path of `dir` (of the directory it would be made in, when missing).
+fn judge_for_root(
+    dir: &Path,
+    looked: &mut Looked,
+    root_group: u32,
+) -> Result<Option<PathBuf>, String> {
     let abs = if dir.is_absolute() {
         dir.to_path_buf()
     } else {
         std::env::current_dir().unwrap_or_default().join(dir)
     };
-    for a in abs.ancestors() {
-        if let Some(meta) = looked.lstat_last(a)
-            && meta.file_type().is_symlink()
-            && meta.uid() != 0
-        {
-            return Some(format!(
-                "{} is a symbolic link owned by {}",
-                crate::shown::path(a),
-                user_text(Uid::from_raw(meta.uid()))
-            ));
+    // The deepest one, as each directory from `dir` up was looked at before.
+    let mut theirs: Option<(PathBuf, u32)> = None;
+    let real = looked.walk_seeing(&abs, &mut |path, meta| {
+        if meta.file_type().is_symlink() && meta.uid() != 0 {
+            theirs = Some((path.to_path_buf(), meta.uid()));
         }
+    });
+    if let Some((link, uid)) = theirs {
+        return Err(format!(
+            "{} is a symbolic link owned by {}",
+            crate::shown::path(&link),
+            user_text(Uid::from_raw(uid))
+        ));
     }
-    let real = looked.nearest_real(&abs)?;
-    match changeable_by_others(&real, looked) {
-        Ok(None) => None,
-        Ok(Some((p, meta))) => Some(format!("{} is {}", crate::shown::path(&p), describe(&meta))),
-        Err(e) => Some(format!("{}: {e}", crate::shown::path(&real))),
+    let Some(real) = real else {
+        return Ok(None);
+    };
+    match changeable_by_others(&real, looked, root_group) {
+        Ok(None) => Ok(Some(real)),
+        Ok(Some((p, meta))) => Err(format!("{} is {}", crate::shown::path(&p), describe(&meta))),
+        Err(e) => Err(format!("{}: {e}", crate::shown::path(&real))),
     }
 }
 
 /// The first of `real` (a canonical path, read by root) and the directories above it that
-/// is not root's, or that another user may write (a sticky directory excepted), with its
-/// metadata.
+/// is not root's, or that another user may write (a sticky directory excepted; one of
+/// `root_group`, root's effective group, may), with its metadata.
 fn changeable_by_others(
     real: &Path,
     looked: &mut Looked,
+    root_group: u32,
 ) -> io::Result<Option<(PathBuf, Metadata)>> {
-    let root_group = nix::unistd::Gid::effective().as_raw();
-    for p in real.ancestors() {
-        let meta = looked.stat_real(p)?;
-        if meta.uid() != 0 || others_may_write(&meta, root_group) {
-            return Ok(Some((p.to_path_buf(), meta)));
-        }
-    }
-    Ok(None)
+    looked.first_unfit(real, |meta| {
+        meta.uid() != 0 || others_may_write(meta, root_group)
+    })
 }
 
 /// The directory every script's state directory is in, named `<stem>-<hash>` (see

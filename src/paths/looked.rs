@@ -8,34 +8,53 @@
 //! A [`Looked`] lives for one check only: what it saw may change afterwards, and a later
 //! check must look again.
 
-use std::collections::HashMap;
 use std::fs::Metadata;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+
+use hashbrown::{HashMap, HashSet};
 
 /// How many symbolic links one resolution follows before it gives up, as the kernel's
 /// `ELOOP` does.
 const MAX_LINKS: u32 = 40;
 
-/// The file system as one check saw it: each path's `lstat`, and each path's canonical
-/// form (the path with every symbolic link, `.` and `..` resolved, as `realpath` gives
-/// it), each found once.
+/// The file system as one check saw it: each path's `lstat`, and the canonical form of
+/// each link's target (the path with every symbolic link, `.` and `..` resolved, as
+/// `realpath` gives it), each found once. Paths are kept by their bytes.
 #[derive(Default)]
 pub(crate) struct Looked {
     /// `lstat` of each path looked at, or the OS error it gave.
-    meta: HashMap<PathBuf, Result<Metadata, i32>>,
-    /// The canonical path of each absolute path resolved; `None` when it has none (it, or
-    /// a directory on its way, is missing, or a link leads nowhere).
-    real: HashMap<PathBuf, Option<PathBuf>>,
+    meta: HashMap<Vec<u8>, Result<Metadata, i32>>,
+    /// The canonical path each symbolic link leads to; `None` when it leads nowhere.
+    targets: HashMap<Vec<u8>, Option<PathBuf>>,
+    /// Canonical directories found fine, with every directory above them (see
+    /// [`Looked::first_unfit`]).
+    fine: HashSet<Vec<u8>>,
+}
+
+/// Where [`Looked::walk`] got to.
+struct Walked {
+    /// The canonical path of the longest part of the path walked that has one.
+    real: Option<PathBuf>,
+    /// Whether that was the whole path.
+    whole: bool,
 }
 
 impl Looked {
     /// `lstat` of `path` (its last component not followed).
     pub(crate) fn lstat(&mut self, path: &Path) -> io::Result<Metadata> {
-        let seen = self.meta.entry(path.to_path_buf()).or_insert_with(|| {
-            std::fs::symlink_metadata(path).map_err(|e| e.raw_os_error().unwrap_or(nix::libc::EIO))
-        });
-        seen.clone().map_err(io::Error::from_raw_os_error)
+        let key = path.as_os_str().as_bytes();
+        let seen = match self.meta.get(key) {
+            Some(seen) => seen.clone(),
+            None => {
+                let seen = std::fs::symlink_metadata(path)
+                    .map_err(|e| e.raw_os_error().unwrap_or(nix::libc::EIO));
+                self.meta.insert(key.to_vec(), seen.clone());
+                seen
+            }
+        };
+        seen.map_err(io::Error::from_raw_os_error)
     }
 
     /// `stat` of `real`, a canonical path (see [`Looked::real`]), which no link leads
@@ -50,89 +69,145 @@ impl Looked {
     /// The canonical path of `path` (relative to the working directory when relative),
     /// as `std::fs::canonicalize` gives it; `None` where it gives an error.
     pub(crate) fn real(&mut self, path: &Path) -> Option<PathBuf> {
-        self.resolve(&absolute(path)?, 0)
+        let walked = self.walk(path, 0, &mut |_, _| {});
+        walked.real.filter(|_| walked.whole)
     }
 
-    /// The canonical path of the first of `path` and the directories above it that has one.
-    pub(crate) fn nearest_real(&mut self, path: &Path) -> Option<PathBuf> {
-        path.ancestors().find_map(|a| self.real(a))
+    /// The canonical path of the first of `path` and the directories above it that has
+    /// one. `seen` is called with each of them (as far as `path` goes when relative) that
+    /// `lstat` finds, and what it finds, from the top down: as `lstat` of each would, the
+    /// directory above resolved, its last component not followed (a path that ends in
+    /// `..` names a directory, never a link).
+    pub(crate) fn walk_seeing(
+        &mut self,
+        path: &Path,
+        seen: &mut dyn FnMut(&Path, &Metadata),
+    ) -> Option<PathBuf> {
+        self.walk(path, 0, seen).real
     }
 
-    /// `lstat` of `path` as the kernel does it: the directory above resolved, its last
-    /// component not followed (a path that ends in `..` names a directory, never a link).
-    /// `None` where `lstat` fails.
-    pub(crate) fn lstat_last(&mut self, path: &Path) -> Option<Metadata> {
-        let path = absolute(path)?;
-        let mut components = path.components();
-        match components.next_back()? {
-            Component::RootDir => self.lstat(Path::new("/")).ok(),
-            Component::Normal(name) => {
-                let dir = self.resolve(components.as_path(), 0)?;
-                self.lstat(&dir.join(name)).ok()
+    /// Resolves `path` a component at a time, as the kernel does, `links` symbolic links
+    /// already followed on the way to it; each link's target is resolved once. `seen` is
+    /// called as [`Looked::walk_seeing`] says.
+    fn walk(&mut self, path: &Path, links: u32, seen: &mut dyn FnMut(&Path, &Metadata)) -> Walked {
+        let stop = |real: PathBuf| Walked {
+            real: Some(real),
+            whole: false,
+        };
+        if path.as_os_str().is_empty() {
+            return Walked {
+                real: None,
+                whole: false,
+            };
+        }
+        let (mut real, mut lexical) = if path.is_absolute() {
+            (PathBuf::new(), PathBuf::new())
+        } else {
+            let Ok(cwd) = std::env::current_dir() else {
+                return Walked {
+                    real: None,
+                    whole: false,
+                };
+            };
+            (cwd, PathBuf::new())
+        };
+        for component in path.components() {
+            lexical.push(component);
+            match component {
+                Component::RootDir => {
+                    real.push("/");
+                    if let Ok(meta) = self.lstat(&real) {
+                        seen(&lexical, &meta);
+                    }
+                }
+                Component::ParentDir => {
+                    match self.lstat(&real) {
+                        Ok(meta) if meta.is_dir() => {}
+                        _ => return stop(real),
+                    }
+                    // `/..` is `/`.
+                    let below = real.clone();
+                    real.pop();
+                    match self.lstat(&real) {
+                        Ok(meta) => seen(&lexical, &meta),
+                        Err(_) => return stop(below),
+                    }
+                }
+                Component::Normal(name) => {
+                    real.push(name);
+                    let Ok(meta) = self.lstat(&real) else {
+                        real.pop();
+                        return stop(real);
+                    };
+                    seen(&lexical, &meta);
+                    if meta.file_type().is_symlink() {
+                        let link = std::mem::take(&mut real);
+                        match self.target(&link, links) {
+                            Some(target) => real = target,
+                            None => return stop(link.parent().unwrap_or(&link).to_path_buf()),
+                        }
+                    }
+                }
+                // Only a relative path starts with `.`: the working directory.
+                Component::CurDir => {
+                    if let Ok(meta) = self.lstat(&real) {
+                        seen(&lexical, &meta);
+                    }
+                }
+                Component::Prefix(_) => {}
             }
-            Component::ParentDir => {
-                let dir = self.resolve(&path, 0)?;
-                self.lstat(&dir).ok()
-            }
-            Component::CurDir | Component::Prefix(_) => None,
+        }
+        Walked {
+            real: Some(real),
+            whole: true,
         }
     }
 
-    /// [`Looked::real`] of an absolute path, `links` symbolic links already followed on
-    /// the way to it.
-    fn resolve(&mut self, path: &Path, links: u32) -> Option<PathBuf> {
-        if let Some(known) = self.real.get(path) {
+    /// The canonical path the symbolic link `link`, in a canonical directory, leads to,
+    /// `links` links already followed; `None` when it leads nowhere.
+    fn target(&mut self, link: &Path, links: u32) -> Option<PathBuf> {
+        let key = link.as_os_str().as_bytes();
+        if let Some(known) = self.targets.get(key) {
             return known.clone();
         }
-        let found = self.resolve_first(path, links);
-        self.real.insert(path.to_path_buf(), found.clone());
+        let found = if links >= MAX_LINKS {
+            None
+        } else {
+            // A relative target is relative to the link's directory; an absolute one
+            // replaces it in the join.
+            std::fs::read_link(link).ok().and_then(|to| {
+                let dir = link.parent().unwrap_or(link);
+                let walked = self.walk(&dir.join(to), links + 1, &mut |_, _| {});
+                walked.real.filter(|_| walked.whole)
+            })
+        };
+        self.targets.insert(key.to_vec(), found.clone());
         found
     }
 
-    /// [`Looked::resolve`] of a path not resolved yet: the directory above it first
-    /// (resolved once for all the paths below it), then its last component.
-    fn resolve_first(&mut self, path: &Path, links: u32) -> Option<PathBuf> {
-        let mut components = path.components();
-        let last = components.next_back()?;
-        let above = components.as_path();
-        match last {
-            Component::RootDir => Some(PathBuf::from("/")),
-            Component::ParentDir => {
-                let dir = self.resolve(above, links)?;
-                self.lstat(&dir)
-                    .ok()
-                    .filter(Metadata::is_dir)
-                    .map(|_| dir.parent().unwrap_or(&dir).to_path_buf())
+    /// The first of `real` (a canonical path) and the directories above it that `unfit`
+    /// says is unfit, with its metadata (`stat`). A directory found fine is not looked at
+    /// again, nor are those above it: `unfit` must be the same in every call on this
+    /// [`Looked`].
+    pub(crate) fn first_unfit(
+        &mut self,
+        real: &Path,
+        unfit: impl Fn(&Metadata) -> bool,
+    ) -> io::Result<Option<(PathBuf, Metadata)>> {
+        let mut walked = Vec::new();
+        for p in real.ancestors() {
+            if self.fine.contains(p.as_os_str().as_bytes()) {
+                break;
             }
-            Component::Normal(name) => {
-                let dir = self.resolve(above, links)?;
-                let here = dir.join(name);
-                if !self.lstat(&here).ok()?.file_type().is_symlink() {
-                    return Some(here);
-                }
-                if links >= MAX_LINKS {
-                    return None;
-                }
-                // A relative target is relative to the link's directory; an absolute one
-                // replaces it in the join.
-                let target = std::fs::read_link(&here).ok()?;
-                self.resolve(&dir.join(target), links + 1)
+            let meta = self.stat_real(p)?;
+            if unfit(&meta) {
+                return Ok(Some((p.to_path_buf(), meta)));
             }
-            // Neither is in an absolute path once split (`.` only leads a relative one).
-            Component::CurDir | Component::Prefix(_) => None,
+            walked.push(p);
         }
-    }
-}
-
-/// `path`, relative to the working directory when relative; `None` for an empty one, which
-/// names nothing.
-fn absolute(path: &Path) -> Option<PathBuf> {
-    if path.as_os_str().is_empty() {
-        None
-    } else if path.is_absolute() {
-        Some(path.to_path_buf())
-    } else {
-        Some(std::env::current_dir().ok()?.join(path))
+        self.fine
+            .extend(walked.iter().map(|p| p.as_os_str().as_bytes().to_vec()));
+        Ok(None)
     }
 }
 
@@ -185,30 +260,46 @@ mod tests {
                 path.display()
             );
         }
+        assert_eq!(looked.real(Path::new("")), None);
+        assert_eq!(looked.walk_seeing(Path::new(""), &mut |_, _| {}), None);
+        assert_eq!(
+            looked.walk_seeing(&base.join("rel/missing/x"), &mut |_, _| {}),
+            Some(base.join("a/b"))
+        );
+        assert_eq!(
+            looked.walk_seeing(&base.join("dangling/x"), &mut |_, _| {}),
+            Some(base.clone())
+        );
     }
 
     #[test]
-    fn the_last_component_is_looked_at_without_following_it() {
+    fn each_directory_on_the_way_is_seen_as_lstat_sees_it() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let base = std::fs::canonicalize(tmp.path()).expect("canonical");
         std::fs::create_dir(base.join("d")).expect("dir");
         symlink("d", base.join("link")).expect("link");
         let mut looked = Looked::default();
-        let last = |looked: &mut Looked, p: &str| {
-            looked
-                .lstat_last(&base.join(p))
-                .map(|m| m.file_type().is_symlink())
-        };
-        assert_eq!(last(&mut looked, "link"), Some(true));
-        assert_eq!(last(&mut looked, "link/.."), Some(false));
-        assert_eq!(last(&mut looked, "link/missing/.."), None);
-        assert_eq!(last(&mut looked, "d"), Some(false));
-        assert_eq!(last(&mut looked, "missing"), None);
+        let mut seen = Vec::new();
+        let real = looked.walk_seeing(&base.join("link/../link/missing"), &mut |p, m| {
+            seen.push((p.to_path_buf(), m.file_type().is_symlink()))
+        });
+        assert_eq!(real, Some(base.join("d")));
+        let ours: Vec<_> = seen
+            .iter()
+            .filter(|(p, _)| p.starts_with(&base) && *p != base)
+            .map(|(p, link)| (p.strip_prefix(&base).expect("under").to_path_buf(), *link))
+            .collect();
         assert_eq!(
-            looked.nearest_real(&base.join("link/missing/x")),
-            Some(base.join("d"))
+            ours,
+            [
+                (PathBuf::from("link"), true),
+                (PathBuf::from("link/.."), false),
+                (PathBuf::from("link/../link"), true),
+            ]
         );
-        assert_eq!(looked.real(Path::new("")), None);
-        assert_eq!(looked.lstat_last(Path::new("")).map(|_| ()), None);
+        for (p, link) in &seen {
+            let meta = std::fs::symlink_metadata(p).expect("lstat");
+            assert_eq!(meta.file_type().is_symlink(), *link, "{}", p.display());
+        }
     }
 }

@@ -87,13 +87,27 @@ pub(crate) fn signals_at_start() -> StartSignals {
     })
 }
 
-/// A small file of `/proc` (a few KiB) as text: one `read` into a buffer of its size,
-/// where `fs::read_to_string` would stat it (`/proc` says 0 bytes) and read it in
-/// growing pieces from 32 bytes.
+/// A small file of `/proc` (a few KiB) as text, read with plain `read` calls into a
+/// buffer of that size: `fs::read_to_string` (and `File::read_to_end`) would first stat
+/// the file (whose size `/proc` reports as 0) and seek, and then read it in growing
+/// pieces from 32 bytes.
 pub(crate) fn read_small(path: &str) -> io::Result<String> {
     use std::io::Read;
-    let mut text = Vec::with_capacity(4096);
-    File::open(path)?.read_to_end(&mut text)?;
+    let mut file = File::open(path)?;
+    let mut text = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == text.len() {
+            text.resize(len * 2, 0);
+        }
+        match file.read(&mut text[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    text.truncate(len);
     String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -134,6 +148,20 @@ mod tests {
         child.wait().expect("reap");
         assert!(!is_zombie(pid));
         assert!(!is_zombie(std::process::id() as i32));
+    }
+
+    #[test]
+    fn a_small_file_is_read_whole_however_long() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let text = "x".repeat(10_000);
+        std::fs::write(&path, &text).expect("write");
+        let read = read_small(path.to_str().expect("utf-8")).expect("read");
+        assert_eq!(read, text);
+        assert_eq!(
+            read_small("/nonexistent/f").map_err(|e| e.kind()),
+            Err(io::ErrorKind::NotFound)
+        );
     }
 
     #[test]

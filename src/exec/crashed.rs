@@ -325,7 +325,7 @@ fn boot_offset() -> BootOffset {
     *OFFSET.get_or_init(|| {
         use nix::unistd::{SysconfVar, sysconf};
         let hz = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
-        fs::read_to_string("/proc/self/timens_offsets")
+        crate::procfs::read_small("/proc/self/timens_offsets")
             .ok()
             .and_then(|text| parse_boot_offset(&text, hz))
             .unwrap_or_default()

@@ -202,8 +202,8 @@ fn root_path_is_safe(looked: &mut Looked, root_group: u32) -> Result<(), StateDi
 /// adding a `true` of their own. `root_group` is root's effective group.
 fn why_others_could_add_to(dir: &Path, looked: &mut Looked, root_group: u32) -> Option<String> {
     let real = match judge_for_root(dir, looked, root_group) {
-        Ok(real) => real?,
-        Err(why) => return Some(why),
+        ForRoot::Usable(real) => real?,
+        ForRoot::Refused(why) => return Some(why),
     };
     let meta = looked.stat_real(&real).ok()?;
     let mode = meta.mode();
@@ -436,16 +436,23 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
         return None;
     }
     let root_group = nix::unistd::Gid::effective().as_raw();
-    judge_for_root(dir, &mut Looked::default(), root_group).err()
+    match judge_for_root(dir, &mut Looked::default(), root_group) {
+        ForRoot::Usable(_) => None,
+        ForRoot::Refused(why) => Some(why),
+    }
 }
 
-/// [`why_root_may_not_use`] for root, with what `looked` has already seen: why not, or
-/// the canonical path of `dir` (of the directory it would be made in, when missing).
-fn judge_for_root(
-    dir: &Path,
-    looked: &mut Looked,
-    root_group: u32,
-) -> Result<Option<PathBuf>, String> {
+/// What [`judge_for_root`] found of a directory.
+enum ForRoot {
+    /// Root may use it: its canonical path (of the directory it would be made in, when
+    /// missing), if it has one.
+    Usable(Option<PathBuf>),
+    /// Why root may not.
+    Refused(String),
+}
+
+/// [`why_root_may_not_use`] for root, with what `looked` has already seen.
+fn judge_for_root(dir: &Path, looked: &mut Looked, root_group: u32) -> ForRoot {
     let abs = if dir.is_absolute() {
         dir.to_path_buf()
     } else {
@@ -459,19 +466,21 @@ fn judge_for_root(
         }
     });
     if let Some((link, uid)) = theirs {
-        return Err(format!(
+        return ForRoot::Refused(format!(
             "{} is a symbolic link owned by {}",
             crate::shown::path(&link),
             user_text(Uid::from_raw(uid))
         ));
     }
     let Some(real) = real else {
-        return Ok(None);
+        return ForRoot::Usable(None);
     };
     match changeable_by_others(&real, looked, root_group) {
-        Ok(None) => Ok(Some(real)),
-        Ok(Some((p, meta))) => Err(format!("{} is {}", crate::shown::path(&p), describe(&meta))),
-        Err(e) => Err(format!("{}: {e}", crate::shown::path(&real))),
+        Ok(None) => ForRoot::Usable(Some(real)),
+        Ok(Some((p, meta))) => {
+            ForRoot::Refused(format!("{} is {}", crate::shown::path(&p), describe(&meta)))
+        }
+        Err(e) => ForRoot::Refused(format!("{}: {e}", crate::shown::path(&real))),
     }
 }
 

@@ -29,6 +29,10 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{Uid, User};
 use thiserror::Error;
 
+mod looked;
+
+use looked::Looked;
+
 /// A path as a message about it names it: a relative one followed by the working
 /// directory it is relative to (`sync.rhai (in /root)`). Under cron the working directory
 /// is `/` or `HOME`, rarely where the user thought. Control characters in either are
@@ -132,16 +136,20 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
     if !Uid::effective().is_root() {
         return Ok(());
     }
-    root_path_is_safe()?;
+    // Most entries of `PATH` share the directories above them (`/usr`, `/`), and TMPDIR
+    // is often one of them: each is looked at once.
+    let mut looked = Looked::default();
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    root_path_is_safe(&mut looked, root_group)?;
     let Some(given) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) else {
         return Ok(());
     };
     let given = PathBuf::from(given);
     // A missing one (or one that vanishes meanwhile) fails where it is used, naming it.
-    let Ok(real) = std::fs::canonicalize(&given) else {
+    let Some(real) = looked.real(&given) else {
         return Ok(());
     };
-    match changeable_by_others(&real).unwrap_or(None) {
+    match changeable_by_others(&real, &mut looked, root_group).unwrap_or(None) {
         None => Ok(()),
         Some((p, meta)) => Err(StateDirError::UnsafeTmpdir {
             what: if p == real {
@@ -156,7 +164,7 @@ pub(crate) fn root_environment_is_safe() -> Result<(), StateDirError> {
 }
 
 /// See [`root_environment_is_safe`].
-fn root_path_is_safe() -> Result<(), StateDirError> {
+fn root_path_is_safe(looked: &mut Looked, root_group: u32) -> Result<(), StateDirError> {
     let Some(path) = std::env::var_os("PATH") else {
         return Ok(());
     };
@@ -177,7 +185,7 @@ fn root_path_is_safe() -> Result<(), StateDirError> {
     let mut seen = std::collections::HashSet::new();
     for e in entries().filter(|e| seen.insert(*e)) {
         let entry = Path::new(std::ffi::OsStr::from_bytes(e));
-        if let Some(why) = why_others_could_add_to(entry) {
+        if let Some(why) = why_others_could_add_to(entry, looked, root_group) {
             return Err(StateDirError::OpenPathEntry {
                 entry: entry.to_path_buf(),
                 why,
@@ -191,24 +199,25 @@ fn root_path_is_safe() -> Result<(), StateDirError> {
 /// they could: as for a directory root keeps files in ([`why_root_may_not_use`]), and
 /// also when it (or, missing, the directory it would be made in) is sticky and anyone
 /// may write it: a sticky directory keeps a user from replacing root's files, not from
-/// adding a `true` of their own.
-fn why_others_could_add_to(dir: &Path) -> Option<String> {
-    if let Some(why) = why_root_may_not_use(dir) {
-        return Some(why);
-    }
-    let real = dir
-        .ancestors()
-        .find_map(|a| std::fs::canonicalize(a).ok())?;
-    let meta = std::fs::metadata(&real).ok()?;
+/// adding a `true` of their own. `root_group` is root's effective group.
+fn why_others_could_add_to(dir: &Path, looked: &mut Looked, root_group: u32) -> Option<String> {
+    let real = match judge_for_root(dir, looked, root_group) {
+        ForRoot::Usable(real) => real?,
+        ForRoot::Refused(why) => return Some(why),
+    };
+    let meta = looked.stat_real(&real).ok()?;
     let mode = meta.mode();
-    let root_group = nix::unistd::Gid::effective().as_raw();
     (mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != root_group))
         .then(|| format!("{} is {}", crate::shown::path(&real), describe(&meta)))
 }
 
 /// The state directory of one script (not created: see [`private_state_dir`]).
 pub(crate) fn script_state_dir(script: &Path) -> PathBuf {
-    let abs = script_identity(script);
+    state_dir_of(&script_identity(script))
+}
+
+/// The state directory of the script whose identity is `abs` (see [`script_identity`]).
+pub(crate) fn state_dir_of(abs: &Path) -> PathBuf {
     let stem = abs
         .file_stem()
         .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
@@ -303,7 +312,11 @@ impl Drop for HeldLock {
 /// returns the state directory: every directory from the state root down is private to
 /// the user (see the module documentation).
 pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError> {
-    let dir = script_state_dir(script);
+    make_private_state_dir(script_state_dir(script))
+}
+
+/// [`private_state_dir`] of the state directory `dir` (see [`state_dir_of`]).
+pub(crate) fn make_private_state_dir(dir: PathBuf) -> Result<PathBuf, StateDirError> {
     let root = dir.parent().unwrap_or(&dir);
     no_one_else_can_replace(root)?;
     for d in [root, &dir, &dir.join("logs")] {
@@ -319,25 +332,42 @@ pub(crate) fn private_state_dir(script: &Path) -> Result<PathBuf, StateDirError>
 /// put their own in place. Both the path as given and the one its links lead to are
 /// checked.
 fn no_one_else_can_replace(root: &Path) -> Result<(), StateDirError> {
+    no_one_else_can_replace_in(root, &mut Looked::default())
+}
+
+/// [`no_one_else_can_replace`], with what `looked` has already seen: without links, both
+/// ways are the same directories, each looked at once.
+fn no_one_else_can_replace_in(root: &Path, looked: &mut Looked) -> Result<(), StateDirError> {
     let me = Uid::effective().as_raw();
     let my_group = nix::unistd::Gid::effective().as_raw();
-    let real = root
-        .ancestors()
-        .skip(1)
-        .find_map(|a| std::fs::canonicalize(a).ok())
-        .unwrap_or_default();
-    for above in root.ancestors().skip(1).chain(real.ancestors()) {
-        let Ok(meta) = std::fs::symlink_metadata(above) else {
-            continue;
-        };
+    let unsafe_above = |meta: &Metadata| {
         let owner_ok = meta.uid() == me || meta.uid() == 0;
-        let writable = !meta.file_type().is_symlink() && others_may_write(&meta, my_group);
-        if !owner_ok || writable {
-            return Err(StateDirError::UnsafeAbove {
-                path: root.to_path_buf(),
-                above: above.to_path_buf(),
-                why: describe(&meta),
-            });
+        let writable = !meta.file_type().is_symlink() && others_may_write(meta, my_group);
+        !owner_ok || writable
+    };
+    let refused = |above: &Path, meta: &Metadata| StateDirError::UnsafeAbove {
+        path: root.to_path_buf(),
+        above: above.to_path_buf(),
+        why: describe(meta),
+    };
+    let Some(parent) = root.parent() else {
+        return Ok(());
+    };
+    // The deepest one, as each directory from the root up was looked at before.
+    let mut unsafe_way: Option<(PathBuf, Metadata)> = None;
+    let real = looked.walk_seeing(parent, &mut |path, meta| {
+        if unsafe_above(meta) {
+            unsafe_way = Some((path.to_path_buf(), meta.clone()));
+        }
+    });
+    if let Some((above, meta)) = unsafe_way {
+        return Err(refused(&above, &meta));
+    }
+    for above in real.iter().flat_map(|r| r.ancestors()) {
+        if let Ok(meta) = looked.lstat(above)
+            && unsafe_above(&meta)
+        {
+            return Err(refused(above, &meta));
         }
     }
     Ok(())
@@ -375,7 +405,8 @@ pub(crate) fn code_to_run(path: &Path) -> io::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let real = std::fs::canonicalize(path)?;
-    match changeable_by_others(&real)? {
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    match changeable_by_others(&real, &mut Looked::default(), root_group)? {
         None => Ok(real),
         Some((p, meta)) => {
             let what = if p == real {
@@ -404,41 +435,66 @@ pub(crate) fn why_root_may_not_use(dir: &Path) -> Option<String> {
     if !Uid::effective().is_root() {
         return None;
     }
-    let abs = std::env::current_dir().unwrap_or_default().join(dir);
-    for a in abs.ancestors() {
-        if let Ok(meta) = std::fs::symlink_metadata(a)
-            && meta.file_type().is_symlink()
-            && meta.uid() != 0
-        {
-            return Some(format!(
-                "{} is a symbolic link owned by {}",
-                crate::shown::path(a),
-                user_text(Uid::from_raw(meta.uid()))
-            ));
-        }
+    let root_group = nix::unistd::Gid::effective().as_raw();
+    match judge_for_root(dir, &mut Looked::default(), root_group) {
+        ForRoot::Usable(_) => None,
+        ForRoot::Refused(why) => Some(why),
     }
-    let real = abs
-        .ancestors()
-        .find_map(|a| std::fs::canonicalize(a).ok())?;
-    match changeable_by_others(&real) {
-        Ok(None) => None,
-        Ok(Some((p, meta))) => Some(format!("{} is {}", crate::shown::path(&p), describe(&meta))),
-        Err(e) => Some(format!("{}: {e}", crate::shown::path(&real))),
+}
+
+/// What [`judge_for_root`] found of a directory.
+enum ForRoot {
+    /// Root may use it: its canonical path (of the directory it would be made in, when
+    /// missing), if it has one.
+    Usable(Option<PathBuf>),
+    /// Why root may not.
+    Refused(String),
+}
+
+/// [`why_root_may_not_use`] for root, with what `looked` has already seen.
+fn judge_for_root(dir: &Path, looked: &mut Looked, root_group: u32) -> ForRoot {
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(dir)
+    };
+    // The deepest one, as each directory from `dir` up was looked at before.
+    let mut theirs: Option<(PathBuf, u32)> = None;
+    let real = looked.walk_seeing(&abs, &mut |path, meta| {
+        if meta.file_type().is_symlink() && meta.uid() != 0 {
+            theirs = Some((path.to_path_buf(), meta.uid()));
+        }
+    });
+    if let Some((link, uid)) = theirs {
+        return ForRoot::Refused(format!(
+            "{} is a symbolic link owned by {}",
+            crate::shown::path(&link),
+            user_text(Uid::from_raw(uid))
+        ));
+    }
+    let Some(real) = real else {
+        return ForRoot::Usable(None);
+    };
+    match changeable_by_others(&real, looked, root_group) {
+        Ok(None) => ForRoot::Usable(Some(real)),
+        Ok(Some((p, meta))) => {
+            ForRoot::Refused(format!("{} is {}", crate::shown::path(&p), describe(&meta)))
+        }
+        Err(e) => ForRoot::Refused(format!("{}: {e}", crate::shown::path(&real))),
     }
 }
 
 /// The first of `real` (a canonical path, read by root) and the directories above it that
-/// is not root's, or that another user may write (a sticky directory excepted), with its
-/// metadata.
-fn changeable_by_others(real: &Path) -> io::Result<Option<(PathBuf, Metadata)>> {
-    let root_group = nix::unistd::Gid::effective().as_raw();
-    for p in real.ancestors() {
-        let meta = std::fs::metadata(p)?;
-        if meta.uid() != 0 || others_may_write(&meta, root_group) {
-            return Ok(Some((p.to_path_buf(), meta)));
-        }
-    }
-    Ok(None)
+/// is not root's, or that another user may write (a sticky directory excepted; one of
+/// `root_group`, root's effective group, may), with its metadata.
+fn changeable_by_others(
+    real: &Path,
+    looked: &mut Looked,
+    root_group: u32,
+) -> io::Result<Option<(PathBuf, Metadata)>> {
+    looked.first_unfit(real, |meta| {
+        meta.uid() != 0 || others_may_write(meta, root_group)
+    })
 }
 
 /// The directory every script's state directory is in, named `<stem>-<hash>` (see
@@ -556,7 +612,8 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
             user_text(Uid::effective())
         ))
     };
-    no_one_else_can_replace(db).map_err(|e| match e {
+    let mut looked = Looked::default();
+    no_one_else_can_replace_in(db, &mut looked).map_err(|e| match e {
         StateDirError::UnsafeAbove { above, why, .. } => refused(format!(
             "{}: {} above it is {why}",
             crate::shown::path(dir),
@@ -564,7 +621,11 @@ pub(crate) fn check_db_dir(db: &Path) -> io::Result<()> {
         )),
         e => io::Error::other(e.to_string()),
     })?;
-    let meta = std::fs::metadata(dir)?;
+    // The directory was resolved above, as the one over the DB.
+    let meta = match looked.real(dir) {
+        Some(real) => looked.stat_real(&real)?,
+        None => std::fs::metadata(dir)?,
+    };
     let me = Uid::effective().as_raw();
     let mode = meta.mode();
     let others_write = mode & 0o002 != 0

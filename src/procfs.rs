@@ -1,17 +1,27 @@
 //! Reading `/proc`: the start time of a process, by which a pid given to another process
 //! since is not taken for the one recorded (the crash journal's process groups, a run's
-//! owner in the task DB).
+//! owner in the task DB), and the signals this process was started with.
 
 use std::fs::File;
 use std::io;
 
 /// The start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks since
-/// boot), or `None` when it does not exist.
+/// boot), or `None` when it does not exist. This process's own is read once: the crash
+/// journal and the task DB's record of the run's owner both want it at the run's start.
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
+    static OWN: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    if u32::try_from(pid).is_ok_and(|p| p == std::process::id()) {
+        return *OWN.get_or_init(|| read_start_time(pid));
+    }
+    read_start_time(pid)
+}
+
+/// [`start_time`], read from `/proc`.
 ///
 /// Read into a buffer on the stack with plain `read` calls: it runs once per started
 /// group, and `fs::read_to_string` would first stat the file (whose size `/proc` reports
 /// as 0) and then grow its buffer from 32 bytes, costing twice the system calls.
-pub(crate) fn start_time(pid: i32) -> Option<u64> {
+fn read_start_time(pid: i32) -> Option<u64> {
     use std::io::Read;
     let mut file = File::open(format!("/proc/{pid}/stat")).ok()?;
     // 52 fields, numbers of at most 20 digits and a command name of at most 64 bytes.
@@ -45,6 +55,60 @@ fn stat_start_time(stat: &[u8]) -> Option<u64> {
         .filter(|w| !w.is_empty())
         .nth(19)?;
     std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+/// The signals this process ignored and those it caught (`SigIgn:` and `SigCgt:` of
+/// `/proc/self/status`) when first asked, as bits (`1 << (sig - 1)`); none when `/proc`
+/// cannot be read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StartSignals {
+    pub(crate) ignored: u64,
+    pub(crate) caught: u64,
+}
+
+/// [`StartSignals`], read once for both: the first call comes before prun installs a
+/// handler of its own (see `unix::ignored_at_start` and `signals::listen`), so they are
+/// what the process was started with and what its program set itself.
+pub(crate) fn signals_at_start() -> StartSignals {
+    static READ: std::sync::OnceLock<StartSignals> = std::sync::OnceLock::new();
+    *READ.get_or_init(|| {
+        let status = read_small("/proc/self/status").unwrap_or_default();
+        let set = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        StartSignals {
+            ignored: set("SigIgn:"),
+            caught: set("SigCgt:"),
+        }
+    })
+}
+
+/// A small file of `/proc` (a few KiB) as text, read with plain `read` calls into a
+/// buffer of that size: `fs::read_to_string` (and `File::read_to_end`) would first stat
+/// the file (whose size `/proc` reports as 0) and seek, and then read it in growing
+/// pieces from 32 bytes.
+pub(crate) fn read_small(path: &str) -> io::Result<String> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut text = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == text.len() {
+            text.resize(len * 2, 0);
+        }
+        match file.read(&mut text[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    text.truncate(len);
+    String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Whether a process has exited and waits to be reaped (a zombie, state `Z` or `X` in
@@ -84,6 +148,35 @@ mod tests {
         child.wait().expect("reap");
         assert!(!is_zombie(pid));
         assert!(!is_zombie(std::process::id() as i32));
+    }
+
+    #[test]
+    fn a_small_file_is_read_whole_however_long() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let text = "x".repeat(10_000);
+        std::fs::write(&path, &text).expect("write");
+        let read = read_small(path.to_str().expect("utf-8")).expect("read");
+        assert_eq!(read, text);
+        assert_eq!(
+            read_small("/nonexistent/f").map_err(|e| e.kind()),
+            Err(io::ErrorKind::NotFound)
+        );
+    }
+
+    #[test]
+    fn the_signals_at_start_are_those_of_proc_self_status() {
+        let status = std::fs::read_to_string("/proc/self/status").expect("status");
+        let field = |name: &str| {
+            let hex = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .expect(name);
+            u64::from_str_radix(hex.trim(), 16).expect("hex")
+        };
+        let read = signals_at_start();
+        assert_eq!(read.ignored, field("SigIgn:"));
+        assert_eq!(read.caught, field("SigCgt:"));
     }
 
     #[test]

@@ -440,21 +440,34 @@ pub(crate) fn execute(
     let inspect = call.cli.inspect;
     let dry_run = settings.dry_run || inspect.is_some();
     crate::paths::root_environment_is_safe()?;
+    // Found once: the state directory, the lock, the history and the watch all name the
+    // script by it.
+    let identity = crate::paths::script_identity(&script_path);
+    let state_dir = crate::paths::state_dir_of(&identity);
     let state_dir = if inspect.is_some() {
-        crate::paths::script_state_dir(&script_path)
+        state_dir
     } else {
-        crate::paths::private_state_dir(&script_path)?
+        crate::paths::make_private_state_dir(state_dir)?
     };
     // Taken before the signal handlers exist: Ctrl-C while waiting for it just ends prun.
     let _lock = match call.cli.lock {
-        Some(wait) => Some(take_lock(&script_path, &state_dir, wait, settings.quiet)?),
+        Some(wait) => Some(take_lock(
+            &script_path,
+            &identity,
+            &state_dir,
+            wait,
+            settings.quiet,
+        )?),
         None => None,
     };
     let (tee, live) = reporter_of(settings, &call.cli);
     let reporter: Arc<dyn Reporter> = tee.clone();
     let db = DbSettings {
         fixed: settings.task_db != TaskDb::Default,
-        script: crate::store::ScriptName::of(&script_path),
+        script: crate::store::ScriptName {
+            shown: script_path.display().to_string(),
+            key: identity.display().to_string(),
+        },
         args: call.history_args.clone(),
         full: settings.full,
         read_only: dry_run,
@@ -464,7 +477,7 @@ pub(crate) fn execute(
     let db_path = db_path_of(settings, &state_dir);
     let cache_opener = db_path
         .clone()
-        .filter(|p| inspect.is_none() && (p.exists() || !dry_run))
+        .filter(|p| inspect.is_none() && (!dry_run || p.exists()))
         .map(|path| open_cache(&reporter, &db, path));
     let journal = if dry_run {
         None
@@ -529,8 +542,11 @@ pub(crate) fn execute(
         // Processes that leave their command's group come back to prun when orphaned,
         // to be ended with the run (see `Local::end_escaped`). Only in the binary, whose
         // children are all its run's: an embedder's process has children of its own and
-        // other runs' commands, which would be ended too.
-        crate::exec::unix::adopt_orphans();
+        // other runs' commands, which would be ended too. What it adopts is recorded in
+        // the crash journal from half a second on.
+        if crate::exec::unix::adopt_orphans() {
+            rt.spawn(crate::exec::crashed::watch_adopted_later());
+        }
         // Hidden variables are still in the environment the kernel keeps for prun.
         if settings.policy.hides_env() {
             crate::exec::unix::keep_memory_private();
@@ -575,7 +591,7 @@ pub(crate) fn execute(
         db_path_of(settings, &state_dir),
         run_started,
     );
-    watch.script_file(&script_path);
+    watch.script_file(&identity);
     if settings.signals {
         let local = local.clone();
         watch.on_settled(move || local.reap_escaped());
@@ -1019,15 +1035,18 @@ fn open_cache(reporter: &Arc<dyn Reporter>, db: &DbSettings, path: PathBuf) -> C
 
 /// `--lock`: an exclusive `flock` on each of the script's lock files (see
 /// [`crate::paths::lock_files`]: one per path, one per file), held until the run ends.
+/// `identity` is the script's (see [`crate::paths::script_identity`]), which a lock's
+/// holder writes in it.
 fn take_lock(
     script: &Path,
+    identity: &Path,
     dir: &Path,
     wait: bool,
     quiet: bool,
 ) -> Result<Vec<crate::paths::HeldLock>, Failure> {
     crate::paths::lock_files(script, dir)?
         .iter()
-        .map(|lock| take_lock_file(script, lock, wait, quiet))
+        .map(|lock| take_lock_file(script, identity, lock, wait, quiet))
         .collect()
 }
 
@@ -1039,6 +1058,7 @@ fn take_lock(
 /// now (see [`crate::paths::HeldLock`]).
 fn take_lock_file(
     script: &Path,
+    identity: &Path,
     lock: &crate::paths::LockFile,
     wait: bool,
     quiet: bool,
@@ -1097,7 +1117,7 @@ fn take_lock_file(
             file,
             "pid {}, running {}",
             std::process::id(),
-            crate::paths::script_identity(script).display()
+            identity.display()
         );
         return Ok(crate::paths::HeldLock::new(file, lock));
     }

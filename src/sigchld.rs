@@ -92,6 +92,9 @@ static STARTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 /// Whether the main thread started a process (see [`main_thread_started`]).
 static MAIN_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The threads of this process that started a process (see [`parents`]).
+static SPAWNERS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
 fn starting<T>(spawn: impl FnOnce() -> T) -> T {
     let _starting = STARTING
         .read()
@@ -99,7 +102,45 @@ fn starting<T>(spawn: impl FnOnce() -> T) -> T {
     if std::thread::current().name() == Some("main") {
         MAIN_STARTED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    thread_local! {
+        static RECORDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if !RECORDED.replace(true) {
+        let tid = nix::unistd::gettid().as_raw();
+        SPAWNERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tid);
+    }
     spawn()
+}
+
+/// The threads of this process that may have children (their ids): those that started a
+/// process, and the main thread, which the kernel gives the orphans this process adopts
+/// and the children of a thread that exited (the first live thread of the process). The
+/// others have none: reading their `/proc/self/task/<tid>/children` would find nothing.
+/// Exact while [`none_starting`] is held. One found gone is forgotten ([`parent_gone`]).
+pub(crate) fn parents() -> Vec<i32> {
+    let main = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    let mut threads = vec![main];
+    threads.extend(
+        SPAWNERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|&&t| t != main),
+    );
+    threads
+}
+
+/// Forgets `tid`, one of [`parents`] whose `/proc/self/task/<tid>` is gone: the thread
+/// exited, and its children went to the main thread. The threads of tokio's blocking
+/// pool come and go in a long run.
+pub(crate) fn parent_gone(tid: i32) {
+    SPAWNERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|&t| t != tid);
 }
 
 /// Whether this process's main thread ever started a process: the kernel gives it the
@@ -173,6 +214,21 @@ mod tests {
         })
         .join()
         .expect("the test thread");
+    }
+
+    #[test]
+    fn a_thread_that_started_a_process_is_among_the_parents_and_the_main_thread_always() {
+        std::thread::spawn(|| {
+            let me = nix::unistd::gettid().as_raw();
+            assert!(!parents().contains(&me), "started nothing yet");
+            spawn(&mut std::process::Command::new("true"), &[])
+                .and_then(|mut c| c.wait())
+                .expect("run true");
+            assert!(parents().contains(&me));
+        })
+        .join()
+        .expect("the test thread");
+        assert!(parents().contains(&(std::process::id() as i32)));
     }
 
     #[test]

@@ -73,7 +73,7 @@ static CAUGHT_BY_HOST: OnceLock<u64> = OnceLock::new();
 
 /// Installs the handlers of `signals` and starts the thread that dispatches them.
 fn start(signals: &[i32]) -> Result<(), SignalError> {
-    CAUGHT_BY_HOST.get_or_init(caught_now);
+    CAUGHT_BY_HOST.get_or_init(|| crate::procfs::signals_at_start().caught);
     let mut incoming = signal_hook::iterator::Signals::new(signals)
         .map_err(|e| SignalError::Install(e.to_string()))?;
     std::thread::Builder::new()
@@ -85,18 +85,6 @@ fn start(signals: &[i32]) -> Result<(), SignalError> {
         })
         .map(|_| ())
         .map_err(|e| SignalError::Thread(e.to_string()))
-}
-
-/// The signals this process catches now (`SigCgt:`), as bits (`1 << (sig - 1)`); none
-/// when `/proc` cannot be read.
-fn caught_now() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let hex = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
-            u64::from_str_radix(hex.trim(), 16).ok()
-        })
-        .unwrap_or(0)
 }
 
 /// Whether the program had a handler of its own for `sig` before prun's (see

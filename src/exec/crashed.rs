@@ -132,11 +132,11 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// Creates `<dir>/<pid>` (`<dir>/<pid>.<n>` for the n-th further run of the
-    /// process), locked, and records every group started from now on in it.
+    /// process), locked, and records every group started from now on in it. `dir` exists:
+    /// the run made it private before it looked for crashed runs' journals there.
     /// The file is made under a hidden name and renamed once locked, so that a run
     /// looking for crashed journals never takes a live run's journal for one.
     pub(crate) fn start(dir: &Path) -> io::Result<Journal> {
-        fs::create_dir_all(dir)?;
         let pid = std::process::id();
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = if id == 0 {
@@ -325,7 +325,7 @@ fn boot_offset() -> BootOffset {
     *OFFSET.get_or_init(|| {
         use nix::unistd::{SysconfVar, sysconf};
         let hz = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
-        fs::read_to_string("/proc/self/timens_offsets")
+        crate::procfs::read_small("/proc/self/timens_offsets")
             .ok()
             .and_then(|text| parse_boot_offset(&text, hz))
             .unwrap_or_default()
@@ -373,19 +373,31 @@ const ADOPTED_EVERY: Duration = Duration::from_millis(500);
 /// its parent is in no group recorded at its start, and would outlive a crash of prun.
 /// One adopted less than [`ADOPTED_EVERY`] before the crash is missed. Those that exited
 /// are reaped (see [`unix::reap_exited_orphans`]).
-pub(crate) fn watch_adopted() {
+///
+/// Started by a run once it has lasted [`ADOPTED_EVERY`] (see [`watch_adopted_later`]),
+/// when the thread's first look is due: a shorter run, as most runs of a few commands
+/// are, ends what it adopted at its end and costs no thread.
+fn watch_adopted() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
         let _ = std::thread::Builder::new()
             .name("prun-adopted".into())
             .spawn(|| {
                 loop {
-                    std::thread::sleep(ADOPTED_EVERY);
                     record_adopted();
                     unix::reap_exited_orphans();
+                    std::thread::sleep(ADOPTED_EVERY);
                 }
             });
     });
+}
+
+/// Starts [`watch_adopted`]'s thread [`ADOPTED_EVERY`] from now, unless the task is
+/// dropped first (its run's runtime shut down): spawned by a run that adopts orphans
+/// (see [`unix::adopt_orphans`]) on its runtime.
+pub(crate) async fn watch_adopted_later() {
+    tokio::time::sleep(ADOPTED_EVERY).await;
+    watch_adopted();
 }
 
 /// Records in the journals the group of each child of prun that is in no recorded group:

@@ -71,13 +71,11 @@ static ADOPTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// process-wide attribute: only the `prun` binary (a run that handles the process's
 /// signals, in a process that exits after it) sets it: an embedder's process has
 /// children of its own, and the commands of its other runs, which a run's end would end
-/// as adopted. False where the kernel refuses it.
+/// as adopted. False where the kernel refuses it; when true, the run has what it adopts
+/// recorded in its crash journal (see `crashed::watch_adopted_later`).
 pub(crate) fn adopt_orphans() -> bool {
     let on = nix::sys::prctl::set_child_subreaper(true).is_ok();
     ADOPTING.store(on, std::sync::atomic::Ordering::Relaxed);
-    if on {
-        super::crashed::watch_adopted();
-    }
     on
 }
 
@@ -98,20 +96,22 @@ pub(crate) fn group_of(pid: i32) -> Option<i32> {
         .map(Pid::as_raw)
 }
 
-/// The children of this process, of all its threads (`/proc/self/task/*/children`).
+/// The children of this process, of all its threads (`/proc/self/task/*/children`) that
+/// may have any (see [`crate::sigchld::parents`]).
 pub(crate) fn children() -> Vec<i32> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    let mut pids: Vec<i32> = tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|text| {
-            text.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<i32>>()
-        })
-        .collect();
+    let mut pids: Vec<i32> = Vec::new();
+    for tid in crate::sigchld::parents() {
+        match crate::procfs::read_small(&format!("/proc/self/task/{tid}/children")) {
+            Ok(text) => pids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                crate::sigchld::parent_gone(tid);
+            }
+            Err(_) => {}
+        }
+    }
     pids.sort_unstable();
     pids.dedup();
     pids
@@ -764,20 +764,11 @@ pub(crate) const SIGINT: i32 = Signal::SIGINT as i32;
 
 /// Whether `sig` was ignored (`SIG_IGN`) when this process started, as `nohup` leaves
 /// SIGHUP, and a non-interactive shell SIGINT and SIGQUIT for a command it starts with `&`.
-/// The first call reads the process's ignored signals (`SigIgn:` in `/proc/self/status`);
-/// it must come before prun installs a handler for `sig`, which the `prun` binary's run
+/// The first call reads the process's ignored signals (`SigIgn:` in `/proc/self/status`,
+/// see [`crate::procfs::signals_at_start`]); it must come before prun installs a handler for `sig`, which the `prun` binary's run
 /// does only after asking (see `crate::run`). False when `/proc` cannot be read.
 pub(crate) fn ignored_at_start(sig: i32) -> bool {
-    static IGNORED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let ignored = *IGNORED.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
-                u64::from_str_radix(hex.trim(), 16).ok()
-            })
-            .unwrap_or(0)
-    });
+    let ignored = crate::procfs::signals_at_start().ignored;
     (1..=64).contains(&sig) && ignored & (1 << (sig - 1)) != 0
 }
 

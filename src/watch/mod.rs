@@ -129,11 +129,11 @@ impl Session {
         self.ctrl_c.store(on, Ordering::Relaxed);
     }
 
-    /// The file of the script run. A watch does not read the script again: when it is
-    /// an input and changes, the watch says that the change is not taken.
-    pub(crate) fn script_file(&self, path: &std::path::Path) {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        *self.script.lock().expect("script file") = Some(path);
+    /// The file of the script run, by its identity (its canonical path, see
+    /// `paths::script_identity`). A watch does not read the script again: when it is an
+    /// input and changes, the watch says that the change is not taken.
+    pub(crate) fn script_file(&self, identity: &std::path::Path) {
+        *self.script.lock().expect("script file") = Some(identity.to_path_buf());
     }
 
     /// How to know the files the run read at its start (so far: a closure may import a

@@ -491,9 +491,9 @@ pub(crate) fn execute(
         .enable_all()
         .build()
         .map_err(Failure::Runtime)?;
-    let parallel = settings.parallel.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let parallel = settings
+        .parallel
+        .unwrap_or_else(crate::graph::resources::host_cpus);
     let core = Core::new(CoreOptions {
         parallel,
         allow_missing_deps: true,

@@ -110,15 +110,20 @@ impl Resources {
             .map(|(k, v)| (k, v, self.get(k)))
     }
 
-    /// The host's budget: its CPUs (those this process may use) and its RAM.
+    /// The host's budget: its CPUs (those this process may use) and its RAM, as they
+    /// were when a run of this process first asked (each is a read of `/proc` or
+    /// `/sys`, and the default `-j` asks for the CPUs too).
     pub(crate) fn host() -> Resources {
-        let mut r = Resources::default();
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-        r.set(CPUS, cpus);
-        if let Some(mem) = host_memory() {
-            r.set(MEM, mem);
-        }
-        r
+        static HOST: std::sync::OnceLock<Resources> = std::sync::OnceLock::new();
+        HOST.get_or_init(|| {
+            let mut r = Resources::default();
+            r.set(CPUS, host_cpus() as u64);
+            if let Some(mem) = host_memory() {
+                r.set(MEM, mem);
+            }
+            r
+        })
+        .clone()
     }
 }
 
@@ -249,6 +254,12 @@ pub(crate) fn parse(map: &rhai::Map) -> Result<Resources, AmountError> {
         r.set(k, parse_amount(k, v)?);
     }
     Ok(r)
+}
+
+/// The CPUs this process may use, as [`Resources::host`] counts them (read once).
+pub(crate) fn host_cpus() -> usize {
+    static CPUS_SEEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS_SEEN.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// MemTotal from /proc/meminfo, in bytes.

@@ -564,6 +564,7 @@ const LEGEND: &str = "<div class=\"legend\">\
 <span><i class=\"failed\"></i>failed</span>\
 <span><i class=\"retried\"></i>attempt retried</span>\
 <span><i class=\"skipped\"></i>skipped</span>\
+<span><i class=\"running\"></i>running now</span>\
 <span><i class=\"failed-dep\"></i>failed dependency</span>\
 <span><i class=\"wait\"></i>ready, waiting (lock, wave, slot)</span>\
 <span><i class=\"critical\"></i>critical path &#9670;</span>\
@@ -590,6 +591,7 @@ header dd { margin: 0; word-break: break-all; }
 .legend i { display: inline-block; width: 1.6em; height: .8em; margin-right: .3em; vertical-align: middle; }
 .legend i.succeeded { background: #43a047; } .legend i.failed { background: #e53935; }
 .legend i.retried { background: #fb8c00; } .legend i.skipped { background: #b0bec5; }
+.legend i.running { background: #1e88e5; }
 .legend i.failed-dep { background: #eceff1; outline: 1px solid #e53935; }
 .legend i.wait { background: #fbc02d; height: .35em; }
 .legend i.critical { background: #43a047; outline: 2px solid #111; }
@@ -615,6 +617,7 @@ rect { vector-effect: non-scaling-stroke; }
 .seg { fill: #43a047; }
 .failed .seg, .interrupted .seg, .died .seg { fill: #e53935; }
 .skipped .seg { fill: #b0bec5; }
+.running .seg { fill: #1e88e5; }
 .failed-dep .seg { fill: #eceff1; stroke: #e53935; stroke-width: 1; }
 .seg.retried { fill: #fb8c00; }
 .wait { fill: #fbc02d; }

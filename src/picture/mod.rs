@@ -12,6 +12,7 @@ mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::error::Failure;
 use crate::exit::Exit;
@@ -46,7 +47,13 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let Some(recorded) = store.recorded_run(&key, req.run)? else {
         return Err(Failure::no_run(req.run, &req.script, path));
     };
-    let timeline = Timeline::new(recorded.row, recorded.procs, &recorded.medians);
+    let mut timeline = Timeline::new(recorded.row, recorded.procs, &recorded.medians);
+    if let Some(crate::store::Liveness::Running { pid }) = timeline.alive {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        timeline = timeline.with_running(running_now(&req.script, pid), now);
+    }
     let critical = CriticalPath::of(&timeline.procs);
     let own = [(&req.script, "the script itself"), (&path, "the task DB")];
     match &req.html {
@@ -70,6 +77,19 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The procs that the run of prun `pid`, still going, is running now, as its journal in
+/// the script's state directory names them (rows of state `RUNNING`): the task DB has no
+/// row of a proc until it ends. None when the journal cannot be read (another user's run,
+/// or one that just ended).
+fn running_now(script: &Path, pid: i32) -> Vec<crate::store::ProcRecord> {
+    let journal = crate::paths::script_state_dir(script)
+        .join("groups")
+        .join(pid.to_string());
+    std::fs::read_to_string(journal)
+        .map(|text| crate::exec::crashed::running_procs(&text, "RUNNING"))
+        .unwrap_or_default()
 }
 
 /// Writes the page to `path` as the `--json` report is written: `-` is stdout, a file is

@@ -27,27 +27,33 @@ pub(crate) fn stopped_by(error: &str) -> String {
     format!("error: {}", error.trim_end().replace('\n', "\n  "))
 }
 
-/// The procs its prun was running when it died (rows `DIED`, recorded by the next run of
-/// the script): when each started, and its log.
-fn died_procs(out: &mut String, t: &Timeline) {
-    let died: Vec<_> = t.procs.iter().filter(|b| b.state == "DIED").collect();
-    if died.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "\nrunning when its prun died (their end is not known):"
-    );
-    let width = name_width(died.iter().map(|b| b.name.as_str()));
-    for b in died {
-        let started = b
-            .start
-            .map_or("-".to_string(), |s| format!("started at {}", secs(s)));
-        let log = b
-            .log
-            .as_deref()
-            .map_or(String::new(), |l| format!(", log {l}"));
-        let _ = writeln!(out, "  {}  DIED  {started}{log}", padded(&b.name, width));
+/// The procs whose end is not known: those its prun was running when it died (rows
+/// `DIED`, recorded by the next run of the script), and those a run still going is
+/// running now (`RUNNING`, from its journal): when each started, and its log.
+fn unended_procs(out: &mut String, t: &Timeline) {
+    for (state, heading) in [
+        (
+            "DIED",
+            "running when its prun died (their end is not known)",
+        ),
+        ("RUNNING", "running now (their end is not known yet)"),
+    ] {
+        let procs: Vec<_> = t.procs.iter().filter(|b| b.state == state).collect();
+        if procs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{heading}:");
+        let width = name_width(procs.iter().map(|b| b.name.as_str()));
+        for b in procs {
+            let started = b
+                .start
+                .map_or("-".to_string(), |s| format!("started at {}", secs(s)));
+            let log = b
+                .log
+                .as_deref()
+                .map_or(String::new(), |l| format!(", log {l}"));
+            let _ = writeln!(out, "  {}  {state}  {started}{log}", padded(&b.name, width));
+        }
     }
 }
 
@@ -80,7 +86,7 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
     if let Some(error) = &t.error {
         let _ = writeln!(out, "{}", stopped_by(error));
     }
-    died_procs(&mut out, t);
+    unended_procs(&mut out, t);
     if t.procs.is_empty() {
         let _ = writeln!(out, "\nno proc ran: no critical path");
         return out;

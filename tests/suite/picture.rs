@@ -703,6 +703,51 @@ run("die");"#,
     );
 }
 
+/// A run still going: the procs its prun is running now have no row yet (a row is written
+/// when a proc ends), and the report shows them from the run's journal, each from its
+/// start to now, with its log; the page draws them as bars in state RUNNING.
+#[test]
+fn a_run_still_going_shows_the_procs_running_now() {
+    let ws = Ws::new(
+        r#"proc("a", #{ shell: "true" });
+proc("hold", #{ deps: ["a"], shell: "echo holding; i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+run("hold");"#,
+    );
+    let mut seen = None;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.args(["main.rhai", "--db", "tasks.db", "--no-live"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"));
+    let done = run_bounded(cmd, "the run", |_| {
+        if seen.is_some() || !ws.path("tasks.db").exists() {
+            return;
+        }
+        let report = ws.prun(&["report", "main.rhai", "--db", "tasks.db"]);
+        // `hold` starts once `a`'s row is there; its log once it printed.
+        if report.stdout.contains("\n  a ") && report.stdout.contains("hold.log") {
+            let page = ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--html", "-"]);
+            std::fs::write(ws.path("go"), "").expect("write go");
+            seen = Some((report, page));
+        }
+    });
+    assert!(done.status.success(), "{}", done.stderr);
+    let (report, page) = seen.expect("the report was read during the run");
+    assert!(
+        report.stdout.starts_with("run 1 of main.rhai: running, ")
+            && report.stdout.contains(
+                "\nrunning now (their end is not known yet):\n  hold  RUNNING  started at "
+            ),
+        "{}",
+        report.stdout
+    );
+    assert!(page.status.success(), "{}", page.stderr);
+    assert!(
+        page.stdout.contains(r#""name":"hold""#) && page.stdout.contains(r#""state":"RUNNING""#),
+        "{}",
+        page.stdout
+    );
+}
+
 /// Every text column `prun history` and `prun report` read, each set in turn to a byte
 /// that is not UTF-8 (as another tool or a hand edit can leave it), with a number column
 /// set to text: each reader shows the rest, the bad text as U+FFFD, and exits 0.

@@ -595,7 +595,7 @@ header dd { margin: 0; word-break: break-all; }
 .legend i.failed-dep { background: #eceff1; outline: 1px solid #e53935; }
 .legend i.wait { background: #fbc02d; height: .35em; }
 .legend i.critical { background: #43a047; outline: 2px solid #111; }
-.row { display: grid; grid-template-columns: 18em 7em 1fr; align-items: center; min-height: 20px; }
+.row { display: grid; grid-template-columns: 18em 7em minmax(36em, 1fr); align-items: center; min-height: 20px; }
 .row:hover { background: #f3f6fa; }
 .label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; padding-right: .5em; }
 .row.critical > .label { font-weight: bold; }

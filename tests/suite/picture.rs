@@ -881,6 +881,11 @@ run(["enc/*", "db::seed"]);
 /// The DOM of `page` after headless Chromium loaded it and ran its script, offline: every
 /// host name is unresolvable and the proxy is a port nothing listens on.
 fn chromium_dom(page: &Path) -> String {
+    chromium_dom_at(page, None)
+}
+
+/// [`chromium_dom`] in a window of `size` (`"420,800"`), when given.
+fn chromium_dom_at(page: &Path, size: Option<&str>) -> String {
     // A port that was free a moment ago: connections to it are refused.
     let dead = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -898,6 +903,7 @@ fn chromium_dom(page: &Path) -> String {
     ])
     .arg(format!("--proxy-server=127.0.0.1:{dead}"))
     .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(size.map(|s| format!("--window-size={s}")))
     .arg("--dump-dom")
     .arg(page);
     let out = run_within(cmd, "chromium --dump-dom", Duration::from_secs(120), |_| {});
@@ -1027,6 +1033,43 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
         "shown while pointed at: {dom}"
     );
     assert!(dom.contains("<aside id=\"detail\" hidden"), "{dom}");
+}
+
+/// In a narrow window (a phone, a split screen) the axis keeps its labels apart: the
+/// timeline has a width of its own and the page scrolls sideways. Its labels overlapped
+/// into one smudge (`0.0000.0000.00s`) once the names took the window's width.
+#[test]
+#[cfg_attr(prun_no_chromium, ignore = "chromium is not installed")]
+fn in_a_narrow_window_the_axis_labels_do_not_overlap() {
+    let ws = Ws::new(
+        r#"proc("a-proc-with-a-long-name", #{ shell: "true" });
+proc("b", #{ deps: ["a-proc-with-a-long-name"], shell: "true" });
+run("b");"#,
+    );
+    assert_eq!(ws.run(&[]), 0);
+    let page = ws.path("report.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    // Counts the labels that overlap the one before them, into the page (a script added
+    // to a copy of it).
+    let measure = r#"<script>
+const r = [...document.querySelectorAll(".axis .ticks span")].map(s => s.getBoundingClientRect());
+let n = 0;
+for (let i = 1; i < r.length; i++) if (r[i].left < r[i - 1].right) n++;
+document.body.insertAdjacentText("beforeend", "labels " + r.length + " overlapping " + n + ".");
+</script></body>"#;
+    let measured = ws.path("measured.html");
+    std::fs::write(&measured, html.replace("</body>", measure)).expect("write the copy");
+    let dom = chromium_dom_at(&measured, Some("420,800"));
+    let found = dom
+        .split("labels ")
+        .last()
+        .and_then(|t| t.split('.').next())
+        .expect("the measure");
+    assert!(
+        found.ends_with(" overlapping 0") && !found.starts_with("0 "),
+        "{found}"
+    );
 }
 
 #[test]

@@ -419,12 +419,14 @@ impl Page<'_> {
         }
         let last = b.segments.len().saturating_sub(1);
         for (n, s) in b.segments.iter().enumerate() {
-            let x = self.x(s.start);
+            // Widened to be seen, and kept inside the track: one ending at the axis' end
+            // would go past its edge, cut off.
+            let width = (self.x(s.end) - self.x(s.start)).max(1.5);
+            let x = self.x(s.start).min(WIDTH - width);
             let retried = if n < last { " retried" } else { "" };
             let _ = write!(
                 out,
-                "<rect class=\"seg{retried}\" x=\"{x:.2}\" y=\"2\" width=\"{:.2}\" height=\"12\"/>",
-                (self.x(s.end) - x).max(1.5)
+                "<rect class=\"seg{retried}\" x=\"{x:.2}\" y=\"2\" width=\"{width:.2}\" height=\"12\"/>",
             );
         }
         if b.segments.is_empty() {
@@ -432,7 +434,7 @@ impl Page<'_> {
             let _ = write!(
                 out,
                 "<rect class=\"seg tick\" x=\"{:.2}\" y=\"2\" width=\"3\" height=\"12\"/>",
-                (x - 1.5).max(0.0)
+                (x - 1.5).clamp(0.0, WIDTH - 3.0)
             );
         }
         out.push_str("</g>");
@@ -863,6 +865,31 @@ mod tests {
             page.contains("slurm job 8"),
             "the job stays in the data: {page}"
         );
+    }
+
+    #[test]
+    fn a_bar_at_the_end_of_the_axis_is_drawn_inside_it() {
+        // A proc that started as the last one ended (a DIED row drawn to the run's last
+        // end, a proc that took no time): its bar, widened to be seen, went past the
+        // track's right edge and was cut off, nothing of it shown.
+        let mut t = hostile();
+        t.procs[0].segments[0].start = 1.0;
+        t.procs[0].start = Some(1.0);
+        let page = render(&t, &CriticalPath::default());
+        let seg = page
+            .split("<rect class=\"seg\" ")
+            .nth(1)
+            .and_then(|r| r.split("/>").next())
+            .expect("the bar");
+        let attr = |name: &str| -> f64 {
+            seg.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .expect("a number")
+        };
+        assert!(attr("x") + attr("width") <= WIDTH, "{seg}");
+        assert!(attr("width") >= 1.5, "{seg}");
     }
 
     #[test]

@@ -81,15 +81,27 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
 
 /// The procs that the run of prun `pid`, still going, is running now, as its journal in
 /// the script's state directory names them (rows of state `RUNNING`): the task DB has no
-/// row of a proc until it ends. None when the journal cannot be read (another user's run,
-/// or one that just ended).
+/// row of a proc until it ends. None when there is no such journal of that very process
+/// (its `O` line is the process's start time): another user's run, one that just ended,
+/// or a journal a crash left under a pid since reused.
 fn running_now(script: &Path, pid: i32) -> Vec<crate::store::ProcRecord> {
     let journal = crate::paths::script_state_dir(script)
         .join("groups")
         .join(pid.to_string());
-    std::fs::read_to_string(journal)
-        .map(|text| crate::exec::crashed::running_procs(&text, "RUNNING"))
-        .unwrap_or_default()
+    if !std::fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file()) {
+        return Vec::new();
+    }
+    let Ok(text) = std::fs::read_to_string(journal) else {
+        return Vec::new();
+    };
+    let started = text
+        .lines()
+        .find_map(|l| l.strip_prefix("O "))
+        .and_then(|w| w.parse::<u64>().ok());
+    if started.is_none() || started != crate::procfs::start_time(pid) {
+        return Vec::new();
+    }
+    crate::exec::crashed::running_procs(&text, "RUNNING")
 }
 
 /// Writes the page to `path` as the `--json` report is written: `-` is stdout, a file is

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use super::critical::CriticalPath;
 use super::timeline::{Bar, Timeline};
-use super::{distinct_procs, procs_count, secs};
+use super::{distinct_procs, no_critical_path, procs_count, secs};
 
 /// Runs with more procs than this start with their families collapsed.
 pub(super) const COLLAPSE_ABOVE: usize = 40;
@@ -192,7 +192,7 @@ impl Page<'_> {
             .map(|&i| format!("<li>{}</li>", escape(&t.procs[i].name)))
             .collect();
         let total = if path.procs.is_empty() {
-            "none: no proc ran".to_string()
+            format!("none: {}", no_critical_path(&t.procs))
         } else {
             secs(path.total)
         };

@@ -117,6 +117,18 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
     crate::report::replace_file(path, page.as_bytes()).map_err(fail)
 }
 
+/// Why a run has no critical path: none of its procs ran, or those that did have no
+/// recorded end yet (running now), or none at all (running when its prun died).
+fn no_critical_path(bars: &[timeline::Bar]) -> &'static str {
+    if bars.iter().any(|b| b.state == "RUNNING") {
+        "no proc has ended yet"
+    } else if bars.iter().any(|b| b.start.is_some()) {
+        "no proc's end is recorded"
+    } else {
+        "no proc ran"
+    }
+}
+
 /// The procs of a run's rows: `3 procs`, or in a watch, where a proc has a row for each
 /// cycle it ran in, `3 procs run 5 times`.
 fn procs_ran(bars: &[timeline::Bar]) -> String {

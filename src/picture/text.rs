@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::critical::CriticalPath;
 use super::timeline::Timeline;
-use super::{procs_ran, secs};
+use super::{no_critical_path, procs_ran, secs};
 
 /// How many of the procs slower than usual are listed.
 const SLOWEST: usize = 5;
@@ -92,7 +92,7 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
         return out;
     }
     if path.procs.is_empty() {
-        let _ = writeln!(out, "\nno proc ran: no critical path");
+        let _ = writeln!(out, "\n{}: no critical path", no_critical_path(&t.procs));
     } else {
         let _ = writeln!(out, "\ncritical path ({}):", secs(path.total));
         let width = name_width(path.procs.iter().map(|&i| t.procs[i].name.as_str()));
@@ -228,6 +228,34 @@ mod tests {
                 && text.contains("(limit not recorded)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_run_whose_procs_have_not_ended_does_not_say_none_ran() {
+        // Its one proc running now (or running when its prun died) has no end, so there
+        // is no critical path; "no proc ran" was shown above the proc running.
+        let at = |state: &str| Timeline {
+            id: 1,
+            script: "s.rhai".into(),
+            procs: vec![Bar {
+                name: "only".into(),
+                state: state.into(),
+                start: Some(0.1),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        for (state, want) in [
+            ("RUNNING", "\nno proc has ended yet: no critical path\n"),
+            ("DIED", "\nno proc's end is recorded: no critical path\n"),
+        ] {
+            let t = at(state);
+            let text = render(&t, &CriticalPath::of(&t.procs));
+            assert!(text.contains(want), "{text}");
+            let page = crate::picture::html::render(&t, &CriticalPath::of(&t.procs));
+            let none = want.trim().replace(": no critical path", "");
+            assert!(page.contains(&format!("none: {none}")), "{page}");
+        }
     }
 
     #[test]

@@ -815,19 +815,25 @@ fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
         .lines()
         .find_map(|l| l.strip_prefix("O "))
         .and_then(|w| w.parse().ok());
-    let procs: Vec<ProcRecord> = running_procs(text, "DIED")
+    let procs = died_procs(text);
+    (!procs.is_empty()).then_some(CrashedRun { pid, start, procs })
+}
+
+/// The procs a crashed run's journal names as running when its prun died: rows of state
+/// `DIED`, with the error that says so.
+pub(crate) fn died_procs(text: &str) -> Vec<ProcRecord> {
+    running_procs(text, "DIED")
         .into_iter()
         .map(|p| ProcRecord {
             error: Some(DIED_ERROR.into()),
             ..p
         })
-        .collect();
-    (!procs.is_empty()).then_some(CrashedRun { pid, start, procs })
+        .collect()
 }
 
 /// The procs a journal's text names as running (started, not ended), as rows of state
 /// `state` with their start, cycle and log (when the log is there). `prun report` reads a
-/// live run's journal with it to show the procs that have no row yet.
+/// live or dead run's journal with it to show the procs that have no row yet.
 pub(crate) fn running_procs(text: &str, state: &str) -> Vec<ProcRecord> {
     let mut running: Vec<(String, u64, u32, PathBuf)> = Vec::new();
     for line in text.lines() {

@@ -47,13 +47,16 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let Some(recorded) = store.recorded_run(&key, req.run)? else {
         return Err(Failure::no_run(req.run, &req.script, path));
     };
-    let mut timeline = Timeline::new(recorded.row, recorded.procs, &recorded.medians);
-    if let Some(crate::store::Liveness::Running { pid }) = timeline.alive {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        timeline = timeline.with_running(running_now(&req.script, pid), now);
-    }
+    let unended = unended_procs(
+        &req.script,
+        recorded.row.alive.as_ref(),
+        &recorded.row.started,
+    );
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let timeline =
+        Timeline::new(recorded.row, recorded.procs, &recorded.medians).with_unended(unended, now);
     let critical = CriticalPath::of(&timeline.procs);
     let own = [(&req.script, "the script itself"), (&path, "the task DB")];
     match &req.html {
@@ -79,12 +82,27 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-/// The procs that the run of prun `pid`, still going, is running now, as its journal in
-/// the script's state directory names them (rows of state `RUNNING`): the task DB has no
-/// row of a proc until it ends. None when there is no such journal of that very process
-/// (its `O` line is the process's start time): another user's run, one that just ended,
-/// or a journal a crash left under a pid since reused.
-fn running_now(script: &Path, pid: i32) -> Vec<crate::store::ProcRecord> {
+/// The procs a run that did not record its end has no row of yet, as its journal in the
+/// script's state directory names them (the task DB gets a proc's row when it ends, and a
+/// killed run's when the script next runs): those it is running now (`RUNNING`), while
+/// its prun `pid` runs, or was running when it died (`DIED`). None when that journal is
+/// not of that very run: its `O` line is its prun's start time, which a live process
+/// with the pid must have and a dead run's must not, and a dead run's procs started
+/// after the run did (`run_started`, as recorded); another user's run has none here.
+fn unended_procs(
+    script: &Path,
+    alive: Option<&crate::store::Liveness>,
+    run_started: &str,
+) -> Vec<crate::store::ProcRecord> {
+    use crate::store::Liveness;
+    let (pid, died) = match alive {
+        Some(Liveness::Running { pid }) => (*pid, false),
+        Some(Liveness::Died {
+            pid,
+            restarted: false,
+        }) => (*pid, true),
+        _ => return Vec::new(),
+    };
     let journal = crate::paths::script_state_dir(script)
         .join("groups")
         .join(pid.to_string());
@@ -98,10 +116,17 @@ fn running_now(script: &Path, pid: i32) -> Vec<crate::store::ProcRecord> {
         .lines()
         .find_map(|l| l.strip_prefix("O "))
         .and_then(|w| w.parse::<u64>().ok());
-    if started.is_none() || started != crate::procfs::start_time(pid) {
+    let Some(started) = started else {
         return Vec::new();
+    };
+    match (crate::procfs::start_time(pid) == Some(started), died) {
+        (true, false) => crate::exec::crashed::running_procs(&text, "RUNNING"),
+        (false, true) => crate::exec::crashed::died_procs(&text)
+            .into_iter()
+            .filter(|p| p.started.as_deref().is_some_and(|s| s >= run_started))
+            .collect(),
+        _ => Vec::new(),
     }
-    crate::exec::crashed::running_procs(&text, "RUNNING")
 }
 
 /// Writes the page to `path` as the `--json` report is written: `-` is stdout, a file is

@@ -136,37 +136,50 @@ impl Timeline {
         }
     }
 
-    /// Adds the procs a run still going is running now, `procs` as its journal names them
-    /// (a proc's row is written when it ends): each is drawn from its start to `now`
-    /// (seconds since the Unix epoch), and the run's total reaches `now`. A proc whose row
-    /// was written since its journal line (it ended between the two reads) is not added
-    /// again.
-    pub(super) fn with_running(mut self, procs: Vec<ProcRecord>, now: f64) -> Timeline {
+    /// Adds the procs whose end is not known, as the run's journal names them (a proc's
+    /// row is written when it ends): the `RUNNING` ones of a run still going, drawn from
+    /// their start to `now` (seconds since the Unix epoch, which the run's total then
+    /// reaches), and the `DIED` ones of a run whose prun was killed, drawn to the run's
+    /// last recorded end as their rows are once its next run records them. A proc that
+    /// has a row for that start (it ended between the two reads, or the next run recorded
+    /// it) is not added again.
+    pub(super) fn with_unended(mut self, procs: Vec<ProcRecord>, now: f64) -> Timeline {
         let origin = time(&self.started).unwrap_or(0.0);
         let now = now - origin;
+        let last = self.procs.iter().filter_map(|b| b.end).fold(0.0, f64::max);
+        let mut running = false;
         for p in procs {
             let mut b = bar(p, origin, None);
-            // The journal has its start to the millisecond, cut down: it started by the
-            // end of that millisecond, and after the recorded end of what it followed.
-            let Some(start) = b.start.map(|s| s + 0.001) else {
-                continue;
-            };
-            b.start = Some(start);
-            let ended = self.procs.iter().any(|r| {
-                r.name == b.name && r.cycle == b.cycle && r.end.is_some_and(|e| e >= start)
+            let Some(cut) = b.start else { continue };
+            let recorded = self.procs.iter().any(|r| {
+                r.name == b.name
+                    && r.cycle == b.cycle
+                    && (r.end.is_some_and(|e| e >= cut) || r.start.is_some_and(|s| s >= cut))
             });
-            if ended {
+            if recorded {
                 continue;
             }
+            // The journal has its start to the millisecond, cut down: it started by the
+            // end of that millisecond, and after the recorded end of what it followed.
+            let start = cut + 0.001;
+            b.start = Some(start);
+            let end = if b.state == "RUNNING" {
+                running = true;
+                now
+            } else {
+                last
+            };
             b.segments = vec![Segment {
                 start,
-                end: now.max(start),
+                end: end.max(start),
                 place: String::new(),
-                error: None,
+                error: b.error.clone(),
             }];
             self.procs.push(b);
         }
-        self.total = self.total.max(now);
+        if running {
+            self.total = self.total.max(now);
+        }
         self
     }
 
@@ -500,7 +513,7 @@ mod tests {
             cycle: Some(0),
             ..Default::default()
         };
-        let t = Timeline::new(row, vec![a, c], &HashMap::new()).with_running(
+        let t = Timeline::new(row, vec![a, c], &HashMap::new()).with_unended(
             vec![
                 running("b", "2026-01-01T00:00:12.000Z"),
                 running("c", "2026-01-01T00:00:11.000Z"),

@@ -748,6 +748,50 @@ run("hold");"#,
     );
 }
 
+/// A run whose prun was killed: the procs it was running have no row until the script's
+/// next run records them, but its journal names them already, and the report shows them
+/// at once (before, `1 proc` and nothing of the one it was running).
+#[test]
+fn a_died_runs_procs_are_shown_before_the_next_run_records_them() {
+    let ws = Ws::new(
+        r#"proc("a", #{ shell: "true" });
+proc("hold", #{ deps: ["a"], shell: "echo holding; touch holding; sleep 30" });
+proc("die", #{ deps: ["a"], shell: "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; kill -9 $PPID" });
+run(["hold", "die"]);"#,
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.args(["main.rhai", "--db", "tasks.db", "--no-live", "-j", "3"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"));
+    let mut went = false;
+    let killed = run_bounded(cmd, "the run", |_| {
+        // `a`'s row, and the run's, are committed within the writer's batch window.
+        if went || !ws.path("holding").exists() {
+            return;
+        }
+        let h = ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);
+        if h.stdout.contains("SUCCEEDED  a") {
+            std::fs::write(ws.path("go"), "").expect("write go");
+            went = true;
+        }
+    });
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "{}", killed.stderr);
+    let report = ws.report(&[]);
+    assert!(
+        report.starts_with("run 1 of main.rhai: died, ")
+            && report.contains("\nrunning when its prun died (their end is not known):\n")
+            && report.contains("  hold  DIED  started at ")
+            && report.contains("hold.log"),
+        "{report}"
+    );
+    // Its next run ends what it left and records them: shown once.
+    std::fs::write(ws.path("main.rhai"), r#"proc("a", #{ shell: "true" });"#).unwrap();
+    assert_eq!(ws.run(&["a"]), 0);
+    let report = ws.report(&["--run", "1"]);
+    assert_eq!(report.matches("  hold  DIED  ").count(), 1, "{report}");
+}
+
 /// Every text column `prun history` and `prun report` read, each set in turn to a byte
 /// that is not UTF-8 (as another tool or a hand edit can leave it), with a number column
 /// set to text: each reader shows the rest, the bad text as U+FFFD, and exits 0.

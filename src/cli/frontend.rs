@@ -116,9 +116,14 @@ fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
 /// `prun log` of a script that has no log at all: `; no run of buld.rhai is recorded:
 /// did you mean `build.rhai`?` when a script near it has runs recorded.
 fn scripts_hint(script: &Path) -> String {
+    // A script with a task DB has runs (its procs printed nothing, or only its top level
+    // did, to `.script.log`): offering other scripts, itself among them, would say it
+    // has none.
+    let has_db = crate::script::recorded_place(script, "task_db", "tasks.db")
+        .is_ok_and(|db| !crate::store::missing(&db));
     let near = crate::suggest::recorded_script_hint(script);
-    if near.is_empty() {
-        return near;
+    if has_db || near.is_empty() {
+        return String::new();
     }
     format!(
         "; no run of {} is recorded{near}",

@@ -127,8 +127,14 @@ impl CommandSpec {
         match (found, path) {
             (Some(file), _) => match interpreter(&file) {
                 Some(i) => format!(
-                    "cannot be started: {} names the interpreter \"{i}\" on its `#!` line, which does not exist",
-                    file.display()
+                    "cannot be started: {} names the interpreter \"{}\" on its `#!` line, which does not exist{}",
+                    file.display(),
+                    crate::shown::visible(&i),
+                    if i.ends_with('\r') {
+                        ": the script has Windows line endings (CRLF); convert it with `dos2unix` or `sed -i 's/\\r$//'`"
+                    } else {
+                        ""
+                    }
                 ),
                 None => format!(
                     "cannot be started: {} exists, but the loader it needs does not (a binary built for another system?)",
@@ -477,7 +483,12 @@ fn interpreter(file: &Path) -> Option<String> {
     let line = head[..n].strip_prefix(b"#!")?;
     let line = line.split(|&b| b == b'\n').next()?;
     let text = String::from_utf8_lossy(line);
-    text.split_whitespace().next().map(str::to_string)
+    // As the kernel reads it: blanks around, and between it and its argument, are spaces
+    // and tabs only; a carriage return (a file saved with Windows line endings) is part
+    // of the interpreter's name.
+    text.split([' ', '\t'])
+        .find(|w| !w.is_empty())
+        .map(str::to_string)
 }
 
 /// Where a command that has no `PATH` finds a program by name: the C library's default

@@ -823,12 +823,34 @@ const DIED_ERROR: &str = "prun died while it ran (kill -9, the OOM killer, a pow
 /// running no proc.
 fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
     let pid = pid.parse().ok()?;
-    let mut start = None;
+    let start = text
+        .lines()
+        .find_map(|l| l.strip_prefix("O "))
+        .and_then(|w| w.parse().ok());
+    let procs = died_procs(text);
+    (!procs.is_empty()).then_some(CrashedRun { pid, start, procs })
+}
+
+/// The procs a crashed run's journal names as running when its prun died: rows of state
+/// `DIED`, with the error that says so.
+pub(crate) fn died_procs(text: &str) -> Vec<ProcRecord> {
+    running_procs(text, "DIED")
+        .into_iter()
+        .map(|p| ProcRecord {
+            error: Some(DIED_ERROR.into()),
+            ..p
+        })
+        .collect()
+}
+
+/// The procs a journal's text names as running (started, not ended), as rows of state
+/// `state` with their start, cycle and log (when the log is there). `prun report` reads a
+/// live or dead run's journal with it to show the procs that have no row yet.
+pub(crate) fn running_procs(text: &str, state: &str) -> Vec<ProcRecord> {
     let mut running: Vec<(String, u64, u32, PathBuf)> = Vec::new();
     for line in text.lines() {
         let mut words = line.split(' ');
         match words.next() {
-            Some("O") => start = words.next().and_then(|w| w.parse().ok()),
             Some("P") => {
                 let millis = words.next().and_then(|w| w.parse().ok());
                 let cycle = words.next().and_then(|w| w.parse().ok());
@@ -849,27 +871,22 @@ fn crashed_run(pid: &str, text: &str) -> Option<CrashedRun> {
             _ => {}
         }
     }
-    if running.is_empty() {
-        return None;
-    }
-    let procs = running
+    running
         .into_iter()
         .map(|(name, millis, cycle, log)| {
             let at = std::time::UNIX_EPOCH + Duration::from_millis(millis);
             ProcRecord {
                 name,
-                state: "DIED".into(),
+                state: state.into(),
                 started: Some(humantime::format_rfc3339_millis(at).to_string()),
                 log: fs::symlink_metadata(&log)
                     .is_ok()
                     .then(|| log.display().to_string()),
-                error: Some(DIED_ERROR.into()),
                 cycle: Some(cycle),
                 ..ProcRecord::default()
             }
         })
-        .collect();
-    Some(CrashedRun { pid, start, procs })
+        .collect()
 }
 
 /// A proc's name as [`escape_word`] wrote it.

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use super::critical::CriticalPath;
 use super::timeline::{Bar, Timeline};
-use super::{distinct_procs, procs_count, secs};
+use super::{distinct_procs, no_critical_path, procs_count, secs};
 
 /// Runs with more procs than this start with their families collapsed.
 pub(super) const COLLAPSE_ABOVE: usize = 40;
@@ -192,7 +192,7 @@ impl Page<'_> {
             .map(|&i| format!("<li>{}</li>", escape(&t.procs[i].name)))
             .collect();
         let total = if path.procs.is_empty() {
-            "none: no proc ran".to_string()
+            format!("none: {}", no_critical_path(&t.procs))
         } else {
             secs(path.total)
         };
@@ -419,12 +419,14 @@ impl Page<'_> {
         }
         let last = b.segments.len().saturating_sub(1);
         for (n, s) in b.segments.iter().enumerate() {
-            let x = self.x(s.start);
+            // Widened to be seen, and kept inside the track: one ending at the axis' end
+            // would go past its edge, cut off.
+            let width = (self.x(s.end) - self.x(s.start)).max(1.5);
+            let x = self.x(s.start).min(WIDTH - width);
             let retried = if n < last { " retried" } else { "" };
             let _ = write!(
                 out,
-                "<rect class=\"seg{retried}\" x=\"{x:.2}\" y=\"2\" width=\"{:.2}\" height=\"12\"/>",
-                (self.x(s.end) - x).max(1.5)
+                "<rect class=\"seg{retried}\" x=\"{x:.2}\" y=\"2\" width=\"{width:.2}\" height=\"12\"/>",
             );
         }
         if b.segments.is_empty() {
@@ -432,7 +434,7 @@ impl Page<'_> {
             let _ = write!(
                 out,
                 "<rect class=\"seg tick\" x=\"{:.2}\" y=\"2\" width=\"3\" height=\"12\"/>",
-                (x - 1.5).max(0.0)
+                (x - 1.5).clamp(0.0, WIDTH - 3.0)
             );
         }
         out.push_str("</g>");
@@ -564,6 +566,7 @@ const LEGEND: &str = "<div class=\"legend\">\
 <span><i class=\"failed\"></i>failed</span>\
 <span><i class=\"retried\"></i>attempt retried</span>\
 <span><i class=\"skipped\"></i>skipped</span>\
+<span><i class=\"running\"></i>running now</span>\
 <span><i class=\"failed-dep\"></i>failed dependency</span>\
 <span><i class=\"wait\"></i>ready, waiting (lock, wave, slot)</span>\
 <span><i class=\"critical\"></i>critical path &#9670;</span>\
@@ -590,10 +593,11 @@ header dd { margin: 0; word-break: break-all; }
 .legend i { display: inline-block; width: 1.6em; height: .8em; margin-right: .3em; vertical-align: middle; }
 .legend i.succeeded { background: #43a047; } .legend i.failed { background: #e53935; }
 .legend i.retried { background: #fb8c00; } .legend i.skipped { background: #b0bec5; }
+.legend i.running { background: #1e88e5; }
 .legend i.failed-dep { background: #eceff1; outline: 1px solid #e53935; }
 .legend i.wait { background: #fbc02d; height: .35em; }
 .legend i.critical { background: #43a047; outline: 2px solid #111; }
-.row { display: grid; grid-template-columns: 18em 7em 1fr; align-items: center; min-height: 20px; }
+.row { display: grid; grid-template-columns: 18em 7em minmax(36em, 1fr); align-items: center; min-height: 20px; }
 .row:hover { background: #f3f6fa; }
 .label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; padding-right: .5em; }
 .row.critical > .label { font-weight: bold; }
@@ -615,6 +619,7 @@ rect { vector-effect: non-scaling-stroke; }
 .seg { fill: #43a047; }
 .failed .seg, .interrupted .seg, .died .seg { fill: #e53935; }
 .skipped .seg { fill: #b0bec5; }
+.running .seg { fill: #1e88e5; }
 .failed-dep .seg { fill: #eceff1; stroke: #e53935; stroke-width: 1; }
 .seg.retried { fill: #fb8c00; }
 .wait { fill: #fbc02d; }
@@ -860,6 +865,31 @@ mod tests {
             page.contains("slurm job 8"),
             "the job stays in the data: {page}"
         );
+    }
+
+    #[test]
+    fn a_bar_at_the_end_of_the_axis_is_drawn_inside_it() {
+        // A proc that started as the last one ended (a DIED row drawn to the run's last
+        // end, a proc that took no time): its bar, widened to be seen, went past the
+        // track's right edge and was cut off, nothing of it shown.
+        let mut t = hostile();
+        t.procs[0].segments[0].start = 1.0;
+        t.procs[0].start = Some(1.0);
+        let page = render(&t, &CriticalPath::default());
+        let seg = page
+            .split("<rect class=\"seg\" ")
+            .nth(1)
+            .and_then(|r| r.split("/>").next())
+            .expect("the bar");
+        let attr = |name: &str| -> f64 {
+            seg.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .expect("a number")
+        };
+        assert!(attr("x") + attr("width") <= WIDTH, "{seg}");
+        assert!(attr("width") >= 1.5, "{seg}");
     }
 
     #[test]

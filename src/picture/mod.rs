@@ -12,6 +12,7 @@ mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::error::Failure;
 use crate::exit::Exit;
@@ -46,7 +47,16 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     let Some(recorded) = store.recorded_run(&key, req.run)? else {
         return Err(Failure::no_run(req.run, &req.script, path));
     };
-    let timeline = Timeline::new(recorded.row, recorded.procs, &recorded.medians);
+    let unended = unended_procs(
+        &req.script,
+        recorded.row.alive.as_ref(),
+        &recorded.row.started,
+    );
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let timeline =
+        Timeline::new(recorded.row, recorded.procs, &recorded.medians).with_unended(unended, now);
     let critical = CriticalPath::of(&timeline.procs);
     let own = [(&req.script, "the script itself"), (&path, "the task DB")];
     match &req.html {
@@ -72,6 +82,53 @@ pub(crate) fn run_report(req: &ReportRequest) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
+/// The procs a run that did not record its end has no row of yet, as its journal in the
+/// script's state directory names them (the task DB gets a proc's row when it ends, and a
+/// killed run's when the script next runs): those it is running now (`RUNNING`), while
+/// its prun `pid` runs, or was running when it died (`DIED`). None when that journal is
+/// not of that very run: its `O` line is its prun's start time, which a live process
+/// with the pid must have and a dead run's must not, and a dead run's procs started
+/// after the run did (`run_started`, as recorded); another user's run has none here.
+fn unended_procs(
+    script: &Path,
+    alive: Option<&crate::store::Liveness>,
+    run_started: &str,
+) -> Vec<crate::store::ProcRecord> {
+    use crate::store::Liveness;
+    let (pid, died) = match alive {
+        Some(Liveness::Running { pid }) => (*pid, false),
+        Some(Liveness::Died {
+            pid,
+            restarted: false,
+        }) => (*pid, true),
+        _ => return Vec::new(),
+    };
+    let journal = crate::paths::script_state_dir(script)
+        .join("groups")
+        .join(pid.to_string());
+    if !std::fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file()) {
+        return Vec::new();
+    }
+    let Ok(text) = std::fs::read_to_string(journal) else {
+        return Vec::new();
+    };
+    let started = text
+        .lines()
+        .find_map(|l| l.strip_prefix("O "))
+        .and_then(|w| w.parse::<u64>().ok());
+    let Some(started) = started else {
+        return Vec::new();
+    };
+    match (crate::procfs::start_time(pid) == Some(started), died) {
+        (true, false) => crate::exec::crashed::running_procs(&text, "RUNNING"),
+        (false, true) => crate::exec::crashed::died_procs(&text)
+            .into_iter()
+            .filter(|p| p.started.as_deref().is_some_and(|s| s >= run_started))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Writes the page to `path` as the `--json` report is written: `-` is stdout, a file is
 /// replaced atomically (a page served from a directory is never seen half written).
 fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
@@ -83,6 +140,18 @@ fn write_html(path: &Path, page: &str) -> Result<(), Failure> {
         return crate::report::print_text(page.as_bytes()).map_err(fail);
     }
     crate::report::replace_file(path, page.as_bytes()).map_err(fail)
+}
+
+/// Why a run has no critical path: none of its procs ran, or those that did have no
+/// recorded end yet (running now), or none at all (running when its prun died).
+fn no_critical_path(bars: &[timeline::Bar]) -> &'static str {
+    if bars.iter().any(|b| b.state == "RUNNING") {
+        "no proc has ended yet"
+    } else if bars.iter().any(|b| b.start.is_some()) {
+        "no proc's end is recorded"
+    } else {
+        "no proc ran"
+    }
 }
 
 /// The procs of a run's rows: `3 procs`, or in a watch, where a proc has a row for each

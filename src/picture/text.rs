@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::critical::CriticalPath;
 use super::timeline::Timeline;
-use super::{procs_ran, secs};
+use super::{no_critical_path, procs_ran, secs};
 
 /// How many of the procs slower than usual are listed.
 const SLOWEST: usize = 5;
@@ -27,27 +27,33 @@ pub(crate) fn stopped_by(error: &str) -> String {
     format!("error: {}", error.trim_end().replace('\n', "\n  "))
 }
 
-/// The procs its prun was running when it died (rows `DIED`, recorded by the next run of
-/// the script): when each started, and its log.
-fn died_procs(out: &mut String, t: &Timeline) {
-    let died: Vec<_> = t.procs.iter().filter(|b| b.state == "DIED").collect();
-    if died.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "\nrunning when its prun died (their end is not known):"
-    );
-    let width = name_width(died.iter().map(|b| b.name.as_str()));
-    for b in died {
-        let started = b
-            .start
-            .map_or("-".to_string(), |s| format!("started at {}", secs(s)));
-        let log = b
-            .log
-            .as_deref()
-            .map_or(String::new(), |l| format!(", log {l}"));
-        let _ = writeln!(out, "  {}  DIED  {started}{log}", padded(&b.name, width));
+/// The procs whose end is not known: those its prun was running when it died (rows
+/// `DIED`, recorded by the next run of the script), and those a run still going is
+/// running now (`RUNNING`, from its journal): when each started, and its log.
+fn unended_procs(out: &mut String, t: &Timeline) {
+    for (state, heading) in [
+        (
+            "DIED",
+            "running when its prun died (their end is not known)",
+        ),
+        ("RUNNING", "running now (their end is not known yet)"),
+    ] {
+        let procs: Vec<_> = t.procs.iter().filter(|b| b.state == state).collect();
+        if procs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{heading}:");
+        let width = name_width(procs.iter().map(|b| b.name.as_str()));
+        for b in procs {
+            let started = b
+                .start
+                .map_or("-".to_string(), |s| format!("started at {}", secs(s)));
+            let log = b
+                .log
+                .as_deref()
+                .map_or(String::new(), |l| format!(", log {l}"));
+            let _ = writeln!(out, "  {}  {state}  {started}{log}", padded(&b.name, width));
+        }
     }
 }
 
@@ -80,13 +86,13 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
     if let Some(error) = &t.error {
         let _ = writeln!(out, "{}", stopped_by(error));
     }
-    died_procs(&mut out, t);
+    unended_procs(&mut out, t);
     if t.procs.is_empty() {
         let _ = writeln!(out, "\nno proc ran: no critical path");
         return out;
     }
     if path.procs.is_empty() {
-        let _ = writeln!(out, "\nno proc ran: no critical path");
+        let _ = writeln!(out, "\n{}: no critical path", no_critical_path(&t.procs));
     } else {
         let _ = writeln!(out, "\ncritical path ({}):", secs(path.total));
         let width = name_width(path.procs.iter().map(|&i| t.procs[i].name.as_str()));
@@ -222,6 +228,34 @@ mod tests {
                 && text.contains("(limit not recorded)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_run_whose_procs_have_not_ended_does_not_say_none_ran() {
+        // Its one proc running now (or running when its prun died) has no end, so there
+        // is no critical path; "no proc ran" was shown above the proc running.
+        let at = |state: &str| Timeline {
+            id: 1,
+            script: "s.rhai".into(),
+            procs: vec![Bar {
+                name: "only".into(),
+                state: state.into(),
+                start: Some(0.1),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        for (state, want) in [
+            ("RUNNING", "\nno proc has ended yet: no critical path\n"),
+            ("DIED", "\nno proc's end is recorded: no critical path\n"),
+        ] {
+            let t = at(state);
+            let text = render(&t, &CriticalPath::of(&t.procs));
+            assert!(text.contains(want), "{text}");
+            let page = crate::picture::html::render(&t, &CriticalPath::of(&t.procs));
+            let none = want.trim().replace(": no critical path", "");
+            assert!(page.contains(&format!("none: {none}")), "{page}");
+        }
     }
 
     #[test]

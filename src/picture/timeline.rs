@@ -136,6 +136,53 @@ impl Timeline {
         }
     }
 
+    /// Adds the procs whose end is not known, as the run's journal names them (a proc's
+    /// row is written when it ends): the `RUNNING` ones of a run still going, drawn from
+    /// their start to `now` (seconds since the Unix epoch, which the run's total then
+    /// reaches), and the `DIED` ones of a run whose prun was killed, drawn to the run's
+    /// last recorded end as their rows are once its next run records them. A proc that
+    /// has a row for that start (it ended between the two reads, or the next run recorded
+    /// it) is not added again.
+    pub(super) fn with_unended(mut self, procs: Vec<ProcRecord>, now: f64) -> Timeline {
+        let origin = time(&self.started).unwrap_or(0.0);
+        let now = now - origin;
+        let last = self.procs.iter().filter_map(|b| b.end).fold(0.0, f64::max);
+        let mut running = false;
+        for p in procs {
+            let mut b = bar(p, origin, None);
+            let Some(cut) = b.start else { continue };
+            let recorded = self.procs.iter().any(|r| {
+                r.name == b.name
+                    && r.cycle == b.cycle
+                    && (r.end.is_some_and(|e| e >= cut) || r.start.is_some_and(|s| s >= cut))
+            });
+            if recorded {
+                continue;
+            }
+            // The journal has its start to the millisecond, cut down: it started by the
+            // end of that millisecond, and after the recorded end of what it followed.
+            let start = cut + 0.001;
+            b.start = Some(start);
+            let end = if b.state == "RUNNING" {
+                running = true;
+                now
+            } else {
+                last
+            };
+            b.segments = vec![Segment {
+                start,
+                end: end.max(start),
+                place: String::new(),
+                error: b.error.clone(),
+            }];
+            self.procs.push(b);
+        }
+        if running {
+            self.total = self.total.max(now);
+        }
+        self
+    }
+
     /// Its outcome as shown: the one recorded, else `running`, `died` or `unknown`.
     pub(super) fn outcome_label(&self) -> &str {
         crate::store::outcome_label(self.outcome.as_deref(), self.alive.as_ref())
@@ -232,12 +279,6 @@ struct RecordedSegment {
 /// millisecond, a moment apart.
 const CLOCK_SLACK: f64 = 0.05;
 
-/// A proc's row as a bar. Its start and end are times of day (the system clock), its
-/// duration was measured on a steady clock. When they disagree (its end is before its
-/// start, or more than [`CLOCK_SLACK`] from its start plus its duration), the system clock
-/// was set back or forward while it ran (NTP, a resumed laptop): its end is then its
-/// start plus its duration, and its attempts are kept within that span, the last one
-/// ending with it.
 /// A proc its prun was running when it died (`DIED`, its end not known): drawn from its
 /// start to `last`, the last end recorded in the run, the least it ran.
 fn died_until(mut b: Bar, last: f64) -> Bar {
@@ -255,6 +296,12 @@ fn died_until(mut b: Bar, last: f64) -> Bar {
     b
 }
 
+/// A proc's row as a bar. Its start and end are times of day (the system clock), its
+/// duration was measured on a steady clock. When they disagree (its end is before its
+/// start, or more than [`CLOCK_SLACK`] from its start plus its duration), the system clock
+/// was set back or forward while it ran (NTP, a resumed laptop): its end is then its
+/// start plus its duration, and its attempts are kept within that span, the last one
+/// ending with it.
 fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
     let start = p.started.as_deref().and_then(time).map(|t| t - origin);
     let recorded_end = p.ended.as_deref().and_then(time).map(|t| t - origin);
@@ -429,6 +476,58 @@ mod tests {
         ];
         let t = Timeline::new(row, procs, &HashMap::new());
         assert_eq!(t.peak_parallel(), 1);
+    }
+
+    #[test]
+    fn the_procs_running_now_reach_now_once_each_after_what_they_followed() {
+        let row = RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: None,
+            outcome: None,
+            parallel: None,
+            counts: None,
+            alive: Some(Liveness::Running { pid: 7 }),
+            error: None,
+        };
+        // `a` ended 0.4 ms into the millisecond its dependent `b` started in, as the
+        // journal has it (cut down to the millisecond); `c` ended between the two reads.
+        let a = record(
+            "a",
+            "2026-01-01T00:00:11.000Z",
+            "2026-01-01T00:00:12.000Z",
+            r#"[{"start": 1767225611.0, "end": 1767225612.0004, "place": "1", "error": null}]"#,
+        );
+        let c = record(
+            "c",
+            "2026-01-01T00:00:11.000Z",
+            "2026-01-01T00:00:11.500Z",
+            r#"[{"start": 1767225611.0, "end": 1767225611.5, "place": "2", "error": null}]"#,
+        );
+        let running = |name: &str, started: &str| ProcRecord {
+            name: name.into(),
+            state: "RUNNING".into(),
+            started: Some(started.into()),
+            cycle: Some(0),
+            ..Default::default()
+        };
+        let t = Timeline::new(row, vec![a, c], &HashMap::new()).with_unended(
+            vec![
+                running("b", "2026-01-01T00:00:12.000Z"),
+                running("c", "2026-01-01T00:00:11.000Z"),
+            ],
+            1767225620.0,
+        );
+        let names: Vec<&str> = t.procs.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["a", "c", "b"]);
+        let b = &t.procs[2];
+        assert_eq!((b.state.as_str(), b.end), ("RUNNING", None));
+        assert_eq!(b.segments.len(), 1);
+        assert_eq!(b.segments[0].end, 10.0);
+        assert_eq!(t.total, 10.0);
+        assert_eq!(t.peak_parallel(), 2, "b follows a on its slot");
     }
 
     #[test]

@@ -866,6 +866,27 @@ run(["hidden", "required"]);"#,
 }
 
 #[test]
+fn a_script_with_windows_line_endings_is_named_as_such() {
+    // Its `#!` line ends in a carriage return, which the kernel takes as part of the
+    // interpreter's name: the error named "/bin/sh", which does exist.
+    let out = Test::new()
+        .file("crlf.sh", "#!/bin/sh\r\necho hi\r\n")
+        .script(
+            r#"exec(["chmod", "+x", "crlf.sh"]);
+proc("crlf", #{ cmd: ["./crlf.sh"] });
+run("crlf");"#,
+        )
+        .run();
+    out.code(1);
+    let l = out.proc_line("FAILED", "crlf");
+    assert!(
+        l.contains(r#"./crlf.sh names the interpreter "/bin/sh\r" on its `#!` line, which does not exist: the script has Windows line endings (CRLF)"#),
+        "{l}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn an_empty_path_or_an_empty_ok_codes_is_an_error_naming_the_option() {
     // An empty path read `failed to open stdout file : No such file or directory`, and
     // `ok_codes: []` made every command fail with `command `true` exited with code 0`.

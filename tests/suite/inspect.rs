@@ -374,6 +374,32 @@ fn log_prints_the_latest_log_of_a_proc() {
     );
 }
 
+/// A script whose runs left no proc log (its top level printed, to `.script.log`; its
+/// procs did not) has runs: `prun log` of a proc says there is no log of it, and does not
+/// claim that no run is recorded, offering the script itself as the nearest one that has.
+#[test]
+fn log_of_a_script_whose_procs_printed_nothing_does_not_say_it_never_ran() {
+    let first = Test::new()
+        .script(r#"shell("echo top level"); proc("quiet", #{ cmd: ["true"] }); run("quiet");"#)
+        .run();
+    first.ok();
+    let dir = first.dir.path();
+    let log = Command::new(env!("CARGO_BIN_EXE_prun"))
+        .args(["log", "main.rhai", "quiet"])
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .output()
+        .expect("run prun");
+    assert_eq!(log.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&log.stderr);
+    assert!(
+        err.contains("no log of proc \"quiet\"")
+            && !err.contains("no run of")
+            && !err.contains("did you mean"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_log_of_a_command_body_retried_into_a_silent_success_ends_with_its_footer() {
     // The first attempt prints and fails; the second prints nothing and succeeds.

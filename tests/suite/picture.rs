@@ -703,6 +703,95 @@ run("die");"#,
     );
 }
 
+/// A run still going: the procs its prun is running now have no row yet (a row is written
+/// when a proc ends), and the report shows them from the run's journal, each from its
+/// start to now, with its log; the page draws them as bars in state RUNNING.
+#[test]
+fn a_run_still_going_shows_the_procs_running_now() {
+    let ws = Ws::new(
+        r#"proc("a", #{ shell: "true" });
+proc("hold", #{ deps: ["a"], shell: "echo holding; i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done" });
+run("hold");"#,
+    );
+    let mut seen = None;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.args(["main.rhai", "--db", "tasks.db", "--no-live"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"));
+    let done = run_bounded(cmd, "the run", |_| {
+        if seen.is_some() || !ws.path("tasks.db").exists() {
+            return;
+        }
+        let report = ws.prun(&["report", "main.rhai", "--db", "tasks.db"]);
+        // `hold` starts once `a`'s row is there; its log once it printed.
+        if report.stdout.contains("\n  a ") && report.stdout.contains("hold.log") {
+            let page = ws.prun(&["report", "main.rhai", "--db", "tasks.db", "--html", "-"]);
+            std::fs::write(ws.path("go"), "").expect("write go");
+            seen = Some((report, page));
+        }
+    });
+    assert!(done.status.success(), "{}", done.stderr);
+    let (report, page) = seen.expect("the report was read during the run");
+    assert!(
+        report.stdout.starts_with("run 1 of main.rhai: running, ")
+            && report.stdout.contains(
+                "\nrunning now (their end is not known yet):\n  hold  RUNNING  started at "
+            ),
+        "{}",
+        report.stdout
+    );
+    assert!(page.status.success(), "{}", page.stderr);
+    assert!(
+        page.stdout.contains(r#""name":"hold""#) && page.stdout.contains(r#""state":"RUNNING""#),
+        "{}",
+        page.stdout
+    );
+}
+
+/// A run whose prun was killed: the procs it was running have no row until the script's
+/// next run records them, but its journal names them already, and the report shows them
+/// at once (before, `1 proc` and nothing of the one it was running).
+#[test]
+fn a_died_runs_procs_are_shown_before_the_next_run_records_them() {
+    let ws = Ws::new(
+        r#"proc("a", #{ shell: "true" });
+proc("hold", #{ deps: ["a"], shell: "echo holding; touch holding; sleep 30" });
+proc("die", #{ deps: ["a"], shell: "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; kill -9 $PPID" });
+run(["hold", "die"]);"#,
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prun"));
+    cmd.args(["main.rhai", "--db", "tasks.db", "--no-live", "-j", "3"])
+        .current_dir(ws.dir.path())
+        .env("XDG_STATE_HOME", ws.path("state"));
+    let mut went = false;
+    let killed = run_bounded(cmd, "the run", |_| {
+        // `a`'s row, and the run's, are committed within the writer's batch window.
+        if went || !ws.path("holding").exists() {
+            return;
+        }
+        let h = ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);
+        if h.stdout.contains("SUCCEEDED  a") {
+            std::fs::write(ws.path("go"), "").expect("write go");
+            went = true;
+        }
+    });
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "{}", killed.stderr);
+    let report = ws.report(&[]);
+    assert!(
+        report.starts_with("run 1 of main.rhai: died, ")
+            && report.contains("\nrunning when its prun died (their end is not known):\n")
+            && report.contains("  hold  DIED  started at ")
+            && report.contains("hold.log"),
+        "{report}"
+    );
+    // Its next run ends what it left and records them: shown once.
+    std::fs::write(ws.path("main.rhai"), r#"proc("a", #{ shell: "true" });"#).unwrap();
+    assert_eq!(ws.run(&["a"]), 0);
+    let report = ws.report(&["--run", "1"]);
+    assert_eq!(report.matches("  hold  DIED  ").count(), 1, "{report}");
+}
+
 /// Every text column `prun history` and `prun report` read, each set in turn to a byte
 /// that is not UTF-8 (as another tool or a hand edit can leave it), with a number column
 /// set to text: each reader shows the rest, the bad text as U+FFFD, and exits 0.
@@ -836,6 +925,11 @@ run(["enc/*", "db::seed"]);
 /// The DOM of `page` after headless Chromium loaded it and ran its script, offline: every
 /// host name is unresolvable and the proxy is a port nothing listens on.
 fn chromium_dom(page: &Path) -> String {
+    chromium_dom_at(page, None)
+}
+
+/// [`chromium_dom`] in a window of `size` (`"420,800"`), when given.
+fn chromium_dom_at(page: &Path, size: Option<&str>) -> String {
     // A port that was free a moment ago: connections to it are refused.
     let dead = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -853,6 +947,7 @@ fn chromium_dom(page: &Path) -> String {
     ])
     .arg(format!("--proxy-server=127.0.0.1:{dead}"))
     .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(size.map(|s| format!("--window-size={s}")))
     .arg("--dump-dom")
     .arg(page);
     let out = run_within(cmd, "chromium --dump-dom", Duration::from_secs(120), |_| {});
@@ -982,6 +1077,43 @@ fn chromium_shows_a_bar_per_proc_and_the_critical_path_and_fetches_nothing() {
         "shown while pointed at: {dom}"
     );
     assert!(dom.contains("<aside id=\"detail\" hidden"), "{dom}");
+}
+
+/// In a narrow window (a phone, a split screen) the axis keeps its labels apart: the
+/// timeline has a width of its own and the page scrolls sideways. Its labels overlapped
+/// into one smudge (`0.0000.0000.00s`) once the names took the window's width.
+#[test]
+#[cfg_attr(prun_no_chromium, ignore = "chromium is not installed")]
+fn in_a_narrow_window_the_axis_labels_do_not_overlap() {
+    let ws = Ws::new(
+        r#"proc("a-proc-with-a-long-name", #{ shell: "true" });
+proc("b", #{ deps: ["a-proc-with-a-long-name"], shell: "true" });
+run("b");"#,
+    );
+    assert_eq!(ws.run(&[]), 0);
+    let page = ws.path("report.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    // Counts the labels that overlap the one before them, into the page (a script added
+    // to a copy of it).
+    let measure = r#"<script>
+const r = [...document.querySelectorAll(".axis .ticks span")].map(s => s.getBoundingClientRect());
+let n = 0;
+for (let i = 1; i < r.length; i++) if (r[i].left < r[i - 1].right) n++;
+document.body.insertAdjacentText("beforeend", "labels " + r.length + " overlapping " + n + ".");
+</script></body>"#;
+    let measured = ws.path("measured.html");
+    std::fs::write(&measured, html.replace("</body>", measure)).expect("write the copy");
+    let dom = chromium_dom_at(&measured, Some("420,800"));
+    let found = dom
+        .split("labels ")
+        .last()
+        .and_then(|t| t.split('.').next())
+        .expect("the measure");
+    assert!(
+        found.ends_with(" overlapping 0") && !found.starts_with("0 "),
+        "{found}"
+    );
 }
 
 #[test]

@@ -259,7 +259,7 @@ fn load(path: &Path) -> rusqlite::Result<Loaded> {
     if let Some(what) = schema::foreign_object(&conn)? {
         return Ok(Loaded::Foreign(what));
     }
-    schema::migrate(&mut conn)?;
+    schema::upgrade(&mut conn, found)?;
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
     let cache = read_cache(&conn)?;
     Ok(Loaded::Ready(conn, cache))

@@ -1155,7 +1155,10 @@ mod tests {
         assert!(runs.contains("USING INTEGER PRIMARY KEY"), "{runs}");
         for going in [0, 1, 3] {
             let pruned = plan(&conn, &pruned_runs(going));
-            assert!(pruned.contains("SEARCH runs USING"), "{pruned}");
+            assert!(
+                pruned.contains("SEARCH runs USING COVERING INDEX runs_by_start"),
+                "{pruned}"
+            );
             assert!(!pruned.contains("json"), "{pruned}");
         }
     }

@@ -248,19 +248,21 @@ const MARK_PROCS: &str =
 pub(super) const DROP_PROCS: &str =
     "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
 
-/// The runs [`prune`] deletes, with their ranges of proc rows (see the schema's version
-/// 6): of the runs of the script whose key is `?1` (runs of an unknown script, recorded
-/// before scripts had keys, count as its runs too) but the `going` still going (`?3` on:
-/// the pruning run's own and those [`super::owner::going_runs`] finds), newest first by
-/// their start, those past the `?2` kept. In the order of their start, as their log
-/// directories are pruned (named by it), and with those still going kept and counted, as
-/// their directories are (held): so a run that outlasted later ones keeps its row as it
-/// keeps its directory, and the rows and the directories are of the same runs. The runs
-/// still going are parameters, not a JSON array: `json_each` cost every run's end a
-/// third of a million instructions to prepare and brought SQLite's JSON code in.
+/// The runs [`prune`] deletes: of the runs of the script whose key is `?1` (runs of an
+/// unknown script, recorded before scripts had keys, count as its runs too) but the
+/// `going` still going (`?3` on: the pruning run's own and those
+/// [`super::owner::going_runs`] finds), newest first by their start, those past the `?2`
+/// kept. In the order of their start, as their log directories are pruned (named by it),
+/// and with those still going kept and counted, as their directories are (held): so a
+/// run that outlasted later ones keeps its row as it keeps its directory, and the rows
+/// and the directories are of the same runs. The runs still going are parameters, not a
+/// JSON array: the three statements that read one with `json_each` cost every run half
+/// a million instructions to prepare, and mapped SQLite's JSON code. Only ids, read
+/// from the index by start alone: every run of a full history (100 by default) is read
+/// to be sorted, and reading each one's row too cost 1,500 more instructions a row (a
+/// pruned run's range is read on its own, see [`RUN_RANGE`]).
 pub(super) fn pruned_runs(going: usize) -> String {
-    let mut sql =
-        String::from("SELECT id, first_proc, last_proc FROM runs WHERE script_key IN (?1, '')");
+    let mut sql = String::from("SELECT id FROM runs WHERE script_key IN (?1, '')");
     if going > 0 {
         let ids: Vec<String> = (3..going + 3).map(|i| format!("?{i}")).collect();
         sql.push_str(&format!(" AND id NOT IN ({})", ids.join(", ")));
@@ -268,6 +270,10 @@ pub(super) fn pruned_runs(going: usize) -> String {
     sql.push_str(" ORDER BY started DESC, id DESC LIMIT -1 OFFSET ?2");
     sql
 }
+
+/// The range of proc rows of run `?1` (see the schema's version 6), by which a pruned
+/// run's procs go.
+const RUN_RANGE: &str = "SELECT first_proc, last_proc FROM runs WHERE id = ?1";
 
 /// Deletes run `?1`'s row (its procs go by [`DROP_PROCS`]).
 pub(super) const DROP_RUN: &str = "DELETE FROM runs WHERE id = ?1";
@@ -292,13 +298,14 @@ fn prune(
     let values = [Value::Text(key.to_string()), Value::Integer(others)]
         .into_iter()
         .chain(going.iter().map(|&id| Value::Integer(id)));
-    let pruned: Vec<(i64, Option<i64>, Option<i64>)> = tx
+    let pruned: Vec<i64> = tx
         .prepare_cached(&pruned_runs(going.len()))?
-        .query_map(rusqlite::params_from_iter(values), |r| {
-            Ok((r.get(0)?, opt_int(r, 1)?, opt_int(r, 2)?))
-        })?
+        .query_map(rusqlite::params_from_iter(values), |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for (id, first, last) in pruned {
+    for id in pruned {
+        let (first, last): (Option<i64>, Option<i64>) = tx
+            .prepare_cached(RUN_RANGE)?
+            .query_row([id], |r| Ok((opt_int(r, 0)?, opt_int(r, 1)?)))?;
         tx.prepare_cached(DROP_PROCS)?
             .execute(params![id, first, last])?;
         tx.prepare_cached(DROP_RUN)?.execute([id])?;
@@ -321,6 +328,7 @@ pub(super) fn warm(conn: &Connection) -> Vec<i64> {
         MARK_PROCS,
         END_RUN,
         &pruned_runs(1),
+        RUN_RANGE,
         DROP_PROCS,
         DROP_RUN,
     ] {

@@ -59,6 +59,15 @@ for i in 0..50 {
 }
 run("c*");
 RHAI
+# Many procs, each with its own argument, and a history that keeps two runs: its third
+# run prunes a run of as many procs, which rebalances the task DB's tables (SQLite's
+# B-tree code that runs of a few procs on a new DB never reach, but a run of 10,000
+# procs and a full history do).
+cat >args.rhai <<'RHAI'
+set_options(#{ keep_runs: 2 });
+for i in 0..1500 { proc("a" + i, #{ cmd: ["/usr/bin/true", `${i}`] }); }
+run("a*");
+RHAI
 cat >fail.rhai <<'RHAI'
 proc("bad", #{ cmd: ["sh", "-c", "echo failing; exit 3"] });
 proc("after", #{ deps: ["bad"], cmd: ["/usr/bin/true"] });
@@ -72,6 +81,8 @@ trace() {
         "$BIN" "$@" >/dev/null 2>&1 || true
 }
 trace one.rhai -q
+"$BIN" args.rhai -j 2 -q >/dev/null && "$BIN" args.rhai -j 2 -q >/dev/null
+trace args.rhai -j 2 -q
 trace many.rhai -j 2 -q
 trace many.rhai -j 2 --json "$TMP/report.json"
 trace files.rhai -q
@@ -80,7 +91,9 @@ trace fail.rhai -q
 trace fail.rhai
 
 # Every function named in the profiles (in order of first mention) that is a code
-# symbol of the binary.
+# symbol of the binary. The traces go from the commonest runs (one command, many) to
+# the rarer (closures, reports, cached files, failures): the code a run of commands
+# executes lies at the front of the list, and its pages hold little it does not run.
 nm --defined-only "$BIN" | awk '$2 ~ /^[tTwW]$/ { print $3 }' | sort -u >"$TMP/code"
 sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$TMP"/cg.* | sed "s/'.*//" \
     | awk 'NR == FNR { code[$0] = 1; next } ($0 in code) && !seen[$0]++' "$TMP/code" - \

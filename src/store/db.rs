@@ -259,7 +259,7 @@ fn load(path: &Path) -> rusqlite::Result<Loaded> {
     if let Some(what) = schema::foreign_object(&conn)? {
         return Ok(Loaded::Foreign(what));
     }
-    schema::migrate(&mut conn)?;
+    schema::upgrade(&mut conn, found)?;
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
     let cache = read_cache(&conn)?;
     Ok(Loaded::Ready(conn, cache))
@@ -738,7 +738,7 @@ fn read_cache(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<CacheRo
 mod tests {
     use super::*;
     use crate::store::history::{ExpectedDurations, RUN_ROWS, RecordedRun};
-    use crate::store::writer::{PRUNE, PRUNE_PROCS, Recording, apply, checkpoint};
+    use crate::store::writer::{DROP_PROCS, DROP_RUN, Recording, apply, checkpoint, pruned_runs};
     use rusqlite::params;
     use std::collections::HashSet;
     use std::time::Instant;
@@ -1146,11 +1146,21 @@ mod tests {
             read.contains("SEARCH proc_runs USING INTEGER PRIMARY KEY"),
             "{read}"
         );
-        let prune = plan(&conn, PRUNE_PROCS);
-        assert!(!prune.contains("SCAN p"), "{prune}");
-        assert!(prune.contains("USING INTEGER PRIMARY KEY"), "{prune}");
-        let runs = plan(&conn, PRUNE);
-        assert!(!runs.contains("proc_runs"), "{runs}");
+        let prune = plan(&conn, DROP_PROCS);
+        assert!(
+            prune.contains("SEARCH proc_runs USING INTEGER PRIMARY KEY"),
+            "{prune}"
+        );
+        let runs = plan(&conn, DROP_RUN);
+        assert!(runs.contains("USING INTEGER PRIMARY KEY"), "{runs}");
+        for going in [0, 1, 3] {
+            let pruned = plan(&conn, &pruned_runs(going));
+            assert!(
+                pruned.contains("SEARCH runs USING COVERING INDEX runs_by_start"),
+                "{pruned}"
+            );
+            assert!(!pruned.contains("json"), "{pruned}");
+        }
     }
 
     /// One batch of the writer, as it commits it.
@@ -1304,6 +1314,43 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM proc_runs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 2, "the pruned run's procs are deleted, no other");
+    }
+
+    /// The parallel limit a run sends just before its end is recorded with the end when
+    /// both come in one batch, and on its own when the end comes in a later one.
+    #[test]
+    fn the_parallel_limit_is_recorded_with_the_run_s_end_or_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, ..) = loaded(&dir.path().join("t.db"));
+        let mut together = Recording::default();
+        commit(
+            &mut conn,
+            &mut together,
+            vec![begin("s.rhai"), Msg::Parallel(3), end(0)],
+        );
+        let mut apart = Recording::default();
+        commit(
+            &mut conn,
+            &mut apart,
+            vec![begin("s.rhai"), Msg::Parallel(5)],
+        );
+        let parallel = |id: i64| -> Option<i64> {
+            conn.query_row("SELECT parallel FROM runs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!((parallel(1), parallel(2)), (Some(3), Some(5)));
+        commit(&mut conn, &mut apart, vec![end(0)]);
+        let runs: Vec<(Option<i64>, Option<String>)> = conn
+            .prepare("SELECT parallel, outcome FROM runs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let ok = Some("ok".to_string());
+        assert_eq!(runs, [(Some(3), ok.clone()), (Some(5), ok)]);
     }
 
     /// Runs are pruned in the order they started, as their log directories are (named by

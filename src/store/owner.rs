@@ -158,58 +158,70 @@ pub(super) const DIED: &str = "died";
 /// the run gets ready (see `writer::warm`): a run that dies later is found by a later
 /// writer, and a prun proved gone never records an end after.
 pub(super) fn dead_runs(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<i64>> {
-    // Once per connection: not kept among its cached statements.
-    let unended: Vec<(i64, Option<String>, String)> = conn
-        .prepare("SELECT id, owner, started FROM runs WHERE outcome IS NULL AND owner IS NOT NULL")?
-        .query_map([], unended_row)?
-        .collect::<rusqlite::Result<_>>()?;
+    let unended = unended(conn)?;
     let Some(me) = Owner::this_process() else {
         return Ok(Vec::new());
     };
-    let dead = unended.into_iter().filter(|(_, owner, started)| {
-        let here = owner
+    let dead = unended.into_iter().filter(|run| {
+        let here = run
+            .owner
             .as_deref()
             .and_then(|o| serde_json::from_str::<Owner>(o).ok())
             .is_some_and(|o| o.host == me.host);
         here && matches!(
-            judge(owner.as_deref(), started),
+            judge(run.owner.as_deref(), &run.started),
             Liveness::Died {
                 restarted: false,
                 ..
             }
         )
     });
-    Ok(dead.map(|(id, ..)| id).collect())
+    Ok(dead.map(|run| run.id).collect())
 }
 
-/// A row of a run without a recorded end: its id, owner and start.
-fn unended_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, Option<String>, String)> {
-    Ok((
-        r.get(0)?,
-        super::lenient::opt_text(r, 1)?,
-        super::lenient::text(r, 2)?,
-    ))
+/// The runs without a recorded end, of every script: [`dead_runs`] as the writer opens
+/// the DB and [`going_runs`] as a run prunes read them with this one statement, prepared
+/// once per connection (see `writer::warm`). A scan of the index of such runs (the
+/// schema's version 11), which holds few: the runs going and those whose prun died.
+pub(super) const UNENDED: &str =
+    "SELECT id, owner, started, script_key FROM runs WHERE outcome IS NULL";
+
+/// A run without a recorded end, as [`UNENDED`] reads it.
+struct Unended {
+    id: i64,
+    owner: Option<String>,
+    started: String,
+    script_key: String,
 }
 
-/// The runs of the script whose key is `?1` without a recorded end (see [`going_runs`]),
-/// prepared with a run's other statements while it goes on (see `writer::warm`).
-pub(super) const UNENDED_OF_SCRIPT: &str =
-    "SELECT id, owner, started FROM runs WHERE outcome IS NULL AND script_key IN (?1, '')";
+/// The runs without a recorded end (see [`UNENDED`]).
+fn unended(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Unended>> {
+    conn.prepare_cached(UNENDED)?
+        .query_map([], |r| {
+            Ok(Unended {
+                id: r.get(0)?,
+                owner: super::lenient::opt_text(r, 1)?,
+                started: super::lenient::text(r, 2)?,
+                script_key: super::lenient::text(r, 3)?,
+            })
+        })?
+        .collect()
+}
 
 /// The runs of the script whose key is `key` (and of an unknown script, see
 /// `writer::pruned_runs`) without a recorded end whose prun is running them: pruning
 /// keeps them. One whose prun died or cannot be told is not kept for that.
 pub(super) fn going_runs(tx: &rusqlite::Transaction, key: &str) -> rusqlite::Result<Vec<i64>> {
-    let unended: Vec<(i64, Option<String>, String)> = tx
-        .prepare_cached(UNENDED_OF_SCRIPT)?
-        .query_map([key], unended_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(unended
+    Ok(unended(tx)?
         .into_iter()
-        .filter(|(_, owner, started)| {
-            matches!(judge(owner.as_deref(), started), Liveness::Running { .. })
+        .filter(|run| run.script_key.is_empty() || run.script_key == key)
+        .filter(|run| {
+            matches!(
+                judge(run.owner.as_deref(), &run.started),
+                Liveness::Running { .. }
+            )
         })
-        .map(|(id, ..)| id)
+        .map(|run| run.id)
         .collect())
 }
 

@@ -179,9 +179,15 @@ pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
 /// Brings the schema up to [`VERSION`]; returns the version found, which is larger than
 /// [`VERSION`] when a newer prun made the file.
 pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    upgrade(conn, found)
+}
+
+/// [`migrate`] of a DB whose version was read as `found` (a run's opening reads it once,
+/// to refuse a newer DB before it checks the schema).
+pub(super) fn upgrade(conn: &mut Connection, found: i64) -> rusqlite::Result<i64> {
     // Read without taking the write lock first: a DB at this version (every run but a
     // new DB's first) needs nothing more. An upgrade reads it again under the lock.
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found >= VERSION {
         return Ok(found);
     }

@@ -10,6 +10,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 
 use super::db::Warn;
 use super::db::{CacheRow, ProcRecord, ScriptName, is_corrupt, now, start_over};
+use super::lenient::opt_int;
 
 /// How long the writer waits for more to commit in one transaction. Every commit writes
 /// each page it changed to the WAL again: at 20 ms, 2,000 short procs made ~50 commits
@@ -195,6 +196,8 @@ fn drain(rx: &mpsc::Receiver<Msg>, batch: &mut Vec<Msg>) -> bool {
 const BEGIN_RUN: &str =
     "INSERT INTO runs (script, args, started, script_key, owner) VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/// Records the run's parallel limit, when its end does not (see [`apply`]): prepared only
+/// then.
 const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
 
 pub(super) const RECORD_PROC: &str =
@@ -230,80 +233,83 @@ pub(super) fn record_proc(
     Ok(())
 }
 
+/// Records the run's end, and its parallel limit when `?7` is not NULL (see [`apply`]).
 const END_RUN: &str = "UPDATE runs SET ended = ?2, duration = ?3, outcome = ?4, counts = ?5,
-        error = ?6 WHERE id = ?1";
+        error = ?6, parallel = COALESCE(?7, parallel) WHERE id = ?1";
 
 /// Records that the rows `?2` to `?3` of `proc_runs` hold procs of run `?1` (see the
 /// schema's version 6): the range grows as the run's procs are written.
 const MARK_PROCS: &str =
     "UPDATE runs SET first_proc = COALESCE(first_proc, ?2), last_proc = ?3 WHERE id = ?1";
 
-/// Deletes rows `?2` to `?3` of `proc_runs` that belong to run `?1`: the procs written
-/// for a run that was deleted meanwhile (pruned by another run at once).
-const DROP_PROCS: &str = "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
+/// Deletes rows `?2` to `?3` of `proc_runs` that belong to run `?1`: the procs of a run
+/// pruned, and those written for a run that was deleted meanwhile (pruned by another run
+/// at once).
+pub(super) const DROP_PROCS: &str =
+    "DELETE FROM proc_runs WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1";
 
-/// The newest run [`PRUNE`] deletes, as `(started, id)`: of the runs of the script whose
-/// key is `?1` (runs of an unknown script, recorded before scripts had keys, count as its
-/// runs too) but those still going (`?3`, a JSON array of ids: the pruning run's own and
-/// those [`super::owner::going_runs`] finds), newest first by their start, the first past
-/// the `?2` kept. In the order of their start, as their log directories are pruned (named
-/// by it), and with those still going kept and counted, as their directories are (held):
-/// so a run that outlasted later ones keeps its row as it keeps its directory, and the
-/// rows and the directories are of the same runs. Found once: sorting the runs twice,
-/// for the procs and for the runs, cost each run's end twice as much.
-const PRUNE_FROM: &str = "SELECT started, id FROM runs WHERE script_key IN (?1, '')
-    AND id NOT IN (SELECT value FROM json_each(?3))
-    ORDER BY started DESC, id DESC LIMIT 1 OFFSET ?2";
-
-/// The ids of the runs that [`PRUNE`] deletes: those of the script whose key is `?1` but
-/// the ones still going (`?2`), from the one [`PRUNE_FROM`] found (`?3`, `?4`) down.
-macro_rules! pruned_runs {
-    () => {
-        "SELECT id FROM runs WHERE script_key IN (?1, '')
-            AND id NOT IN (SELECT value FROM json_each(?2))
-            AND (started, id) <= (?3, ?4)"
-    };
+/// The runs [`prune`] deletes: of the runs of the script whose key is `?1` (runs of an
+/// unknown script, recorded before scripts had keys, count as its runs too) but the
+/// `going` still going (`?3` on: the pruning run's own and those
+/// [`super::owner::going_runs`] finds), newest first by their start, those past the `?2`
+/// kept. In the order of their start, as their log directories are pruned (named by it),
+/// and with those still going kept and counted, as their directories are (held): so a
+/// run that outlasted later ones keeps its row as it keeps its directory, and the rows
+/// and the directories are of the same runs. The runs still going are parameters, not a
+/// JSON array: the three statements that read one with `json_each` cost every run half
+/// a million instructions to prepare, and mapped SQLite's JSON code. Only ids, read
+/// from the index by start alone: every run of a full history (100 by default) is read
+/// to be sorted, and reading each one's row too cost 1,500 more instructions a row (a
+/// pruned run's range is read on its own, see [`RUN_RANGE`]).
+pub(super) fn pruned_runs(going: usize) -> String {
+    let mut sql = String::from("SELECT id FROM runs WHERE script_key IN (?1, '')");
+    if going > 0 {
+        let ids: Vec<String> = (3..going + 3).map(|i| format!("?{i}")).collect();
+        sql.push_str(&format!(" AND id NOT IN ({})", ids.join(", ")));
+    }
+    sql.push_str(" ORDER BY started DESC, id DESC LIMIT -1 OFFSET ?2");
+    sql
 }
 
-/// Deletes the procs of the runs [`PRUNE`] deletes, each run's by its range of rows.
-pub(super) const PRUNE_PROCS: &str = concat!(
-    "DELETE FROM proc_runs WHERE rowid IN (SELECT p.rowid FROM runs r, proc_runs p
-        WHERE p.rowid BETWEEN r.first_proc AND r.last_proc AND p.run_id = r.id
-          AND r.id IN (",
-    pruned_runs!(),
-    "))"
-);
+/// The range of proc rows of run `?1` (see the schema's version 6), by which a pruned
+/// run's procs go.
+const RUN_RANGE: &str = "SELECT first_proc, last_proc FROM runs WHERE id = ?1";
 
-/// Deletes the runs [`PRUNE_FROM`] starts from (see [`pruned_runs`]).
-pub(super) const PRUNE: &str = concat!("DELETE FROM runs WHERE id IN (", pruned_runs!(), ")");
+/// Deletes run `?1`'s row (its procs go by [`DROP_PROCS`]).
+pub(super) const DROP_RUN: &str = "DELETE FROM runs WHERE id = ?1";
 
 /// Prunes the history of the script whose key is `key` to its last `keep` runs, this run
 /// (`run`) included, after its end: the oldest go first, by their start, but a run still
 /// going stays, and counts among the `keep` (as its log directory does: see
-/// `exec::log::prune`).
+/// `exec::log::prune`). Each run goes with its procs, by its range of rows.
 fn prune(
     tx: &rusqlite::Transaction,
     key: &str,
     keep: u64,
     run: Option<i64>,
 ) -> rusqlite::Result<()> {
-    use rusqlite::OptionalExtension;
+    use rusqlite::types::Value;
     let mut going = super::owner::going_runs(tx, key)?;
     going.extend(run);
+    going.sort_unstable();
+    going.dedup();
     let others = keep.saturating_sub(going.len() as u64);
     let others = i64::try_from(others).unwrap_or(i64::MAX);
-    let going = serde_json::to_string(&going).unwrap_or_else(|_| "[]".into());
-    let from: Option<(rusqlite::types::Value, i64)> = tx
-        .prepare_cached(PRUNE_FROM)?
-        .query_row(params![key, others, going], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((started, id)) = from else {
-        return Ok(());
-    };
-    tx.prepare_cached(PRUNE_PROCS)?
-        .execute(params![key, going, started, id])?;
-    tx.prepare_cached(PRUNE)?
-        .execute(params![key, going, started, id])?;
+    let values = [Value::Text(key.to_string()), Value::Integer(others)]
+        .into_iter()
+        .chain(going.iter().map(|&id| Value::Integer(id)));
+    let pruned: Vec<i64> = tx
+        .prepare_cached(&pruned_runs(going.len()))?
+        .query_map(rusqlite::params_from_iter(values), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in pruned {
+        let (first, last): (Option<i64>, Option<i64>) = tx
+            .prepare_cached(RUN_RANGE)?
+            .query_row([id], |r| Ok((opt_int(r, 0)?, opt_int(r, 1)?)))?;
+        tx.prepare_cached(DROP_PROCS)?
+            .execute(params![id, first, last])?;
+        tx.prepare_cached(DROP_RUN)?.execute([id])?;
+    }
     Ok(())
 }
 
@@ -318,14 +324,13 @@ pub(super) fn warm(conn: &Connection) -> Vec<i64> {
     let _ = super::owner::Owner::this_process();
     for sql in [
         BEGIN_RUN,
-        PARALLEL,
         RECORD_PROC,
         MARK_PROCS,
         END_RUN,
-        PRUNE_FROM,
-        PRUNE_PROCS,
-        PRUNE,
-        super::owner::UNENDED_OF_SCRIPT,
+        &pruned_runs(1),
+        RUN_RANGE,
+        DROP_PROCS,
+        DROP_RUN,
     ] {
         // A statement that does not prepare fails again, with its error, when it is used.
         let _ = conn.prepare_cached(sql);
@@ -376,6 +381,9 @@ pub(super) fn apply(
     let mut save_row = None;
     // When the batch's cache rows were saved: they are committed together.
     let mut saved = None;
+    // The parallel limit, recorded with the run's end when that comes in the same batch
+    // (a run sends it just before: one statement less), else at the batch's end.
+    let mut parallel = None;
     // The rows of proc_runs this batch wrote for a run, marked in its row when done.
     let mut written: Option<Written> = None;
     for m in batch {
@@ -473,7 +481,8 @@ pub(super) fn apply(
                     duration,
                     outcome,
                     counts,
-                    error
+                    error,
+                    parallel.take()
                 ])?;
                 // Runs of other scripts sharing the DB (`--db`) are theirs to prune.
                 if *keep_runs > 0
@@ -486,8 +495,7 @@ pub(super) fn apply(
                 if rec.id.is_none() {
                     begin(&tx, rec)?;
                 }
-                tx.prepare_cached(PARALLEL)?
-                    .execute(params![rec.id, *n as i64])?;
+                parallel = Some(*n as i64);
             }
             Msg::Corrupt(..) => {}
         }
@@ -495,6 +503,9 @@ pub(super) fn apply(
     drop((insert_proc, save_row));
     if let Some(w) = written {
         w.mark(&tx)?;
+    }
+    if let Some(n) = parallel {
+        tx.prepare_cached(PARALLEL)?.execute(params![rec.id, n])?;
     }
     tx.commit()
 }

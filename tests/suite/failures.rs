@@ -758,6 +758,9 @@ proc("ok", #{ shell: "touch ok.ran" });
 proc("a", #{ deps: ["b"] }, || 1);
 proc("b", #{ deps: ["a"] }, || 1);
 proc("hi", #{ wave: 1 }, || 1);
+// Not a fault: its dependency may be defined after it.
+proc("early", #{ now: true, deps: ["later"] }, || 1);
+proc("later", #{ shell: "touch later.ran" });
 for pair in [["cyc", "a"], ["low", "hi"]] {
     try {
         proc(pair[0], #{ now: true, deps: [pair[1]] }, || 1);
@@ -775,5 +778,9 @@ print("states: " + state("cyc") + " " + state("low") + " " + state("a") + " " + 
         .out_has("cyc: proc \"cyc\" (now: true) cannot be scheduled: dependency cycle: a -> b -> a")
         .out_has("low: proc \"low\" (now: true) cannot be scheduled: proc \"low\" (wave 0) cannot depend on proc \"hi\" (wave 1)")
         .line("states: IDLE IDLE IDLE IDLE");
-    assert!(out.exists("ok.ran"), "{}", out.describe());
+    assert!(
+        out.exists("ok.ran") && out.exists("later.ran"),
+        "{}",
+        out.describe()
+    );
 }

@@ -484,10 +484,21 @@ fn rows_of(prefix: &str, all: HashMap<String, Arc<CacheRow>>) -> HashMap<String,
 /// Why `inputs` or `outputs` cannot be resolved, or why declared outputs fail a proc.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FilesError {
-    #[error("the inputs/outputs closure failed: {0}")]
-    Threw(String),
-    #[error("the inputs/outputs closure at {0} must return a path or an array of paths")]
-    NotPaths(crate::diag::Origin),
+    /// A closure threw: `message` says where, as [`crate::diag::closure_error`] does.
+    #[error("the {which} closure of \"{proc}\" failed: {message}")]
+    Threw {
+        which: Which,
+        proc: rhai::ImmutableString,
+        message: String,
+    },
+    #[error(
+        "the {which} closure of \"{proc}\" failed: it must return a path or an array of paths ({origin})"
+    )]
+    NotPaths {
+        which: Which,
+        proc: rhai::ImmutableString,
+        origin: crate::diag::Origin,
+    },
     #[error("invalid glob \"{}\": {source}", crate::shown::visible(pattern))]
     Glob {
         pattern: String,
@@ -504,6 +515,22 @@ pub(crate) enum FilesError {
         "the inputs cannot be listed: {0} (prun does not judge a proc on inputs it cannot see)"
     )]
     Unreadable(#[from] super::tree::Unreadable),
+}
+
+/// Which of a proc's file closures an error is of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Which {
+    Inputs,
+    Outputs,
+}
+
+impl std::fmt::Display for Which {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Which::Inputs => "inputs",
+            Which::Outputs => "outputs",
+        })
+    }
 }
 
 /// A result that JSON cannot hold, or could not read back.
@@ -639,9 +666,11 @@ pub(crate) fn input_patterns(
                     out.push(pattern(fill_escaped(p, node.args())));
                 }
             }
-            FileSpec::Closure(cb) => {
-                out.extend(call_paths(params, node, cb)?.into_iter().map(pattern))
-            }
+            FileSpec::Closure(cb) => out.extend(
+                call_paths(params, node, cb, Which::Inputs)?
+                    .into_iter()
+                    .map(pattern),
+            ),
         }
     }
     Ok(out)
@@ -694,7 +723,7 @@ fn resolve_output(
 ) -> Result<Vec<PathBuf>, FilesError> {
     match spec {
         FileSpec::Path(p) => Ok(vec![PathBuf::from(fill_known(p, node.args()))]),
-        FileSpec::Closure(cb) => Ok(call_paths(params, node, cb)?
+        FileSpec::Closure(cb) => Ok(call_paths(params, node, cb, Which::Outputs)?
             .into_iter()
             .map(PathBuf::from)
             .collect()),
@@ -723,12 +752,27 @@ fn fill_escaped(template: &str, args: &[(String, String)]) -> String {
     fill_known(template, &escaped)
 }
 
-fn call_paths(params: &Map, node: &ProcNode, cb: &Callback) -> Result<Vec<String>, FilesError> {
+/// Calls the `which` closure `cb` of `node`; an error names the closure and the proc.
+fn call_paths(
+    params: &Map,
+    node: &ProcNode,
+    cb: &Callback,
+    which: Which,
+) -> Result<Vec<String>, FilesError> {
     let values: Vec<String> = node.args().iter().map(|(_, v)| v.clone()).collect();
     let ctx = closure_ctx(&node.name, node.args(), params);
+    let proc = node.name.clone();
     call_strings(cb, ctx, &values).map_err(|f| match f {
-        CallFailure::Threw(m) => FilesError::Threw(m),
-        CallFailure::NotStrings => FilesError::NotPaths(cb.origin()),
+        CallFailure::Threw(message) => FilesError::Threw {
+            which,
+            proc,
+            message,
+        },
+        CallFailure::NotStrings => FilesError::NotPaths {
+            which,
+            proc,
+            origin: cb.origin(),
+        },
     })
 }
 

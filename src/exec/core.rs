@@ -405,6 +405,9 @@ pub(crate) struct Core {
     resolved_ws: Vec<(ProcId, ProcId)>,
     missing_blocked: Vec<ProcId>,
     pending_now: Vec<ProcId>,
+    /// The procs the checks of queued `now` procs walked and found no fault in (see
+    /// [`Core::admit_now`]): a later check stops at them. Emptied when they are flushed.
+    now_reached: hashbrown::HashSet<ProcId>,
     /// The procs and protos a proc's body defined, by name, with the run of the body
     /// that did (see [`Core::defined_by_earlier_run`]).
     body_defs: [HashMap<String, (ProcId, u64)>; 2],
@@ -482,6 +485,7 @@ impl Core {
             resolved_ws: Vec::new(),
             missing_blocked: Vec::new(),
             pending_now: Vec::new(),
+            now_reached: Default::default(),
             body_defs: Default::default(),
             waiters: Vec::new(),
             all_waiters: Vec::new(),
@@ -714,6 +718,12 @@ impl Core {
         };
         self.sync_runs();
         self.prepare(&[])?;
+        if self.graph.proc(id).def.now
+            && self.runs[id].state == State::Idle
+            && !self.now_reached.contains(&id)
+        {
+            self.admit_now(id)?;
+        }
         self.settle_missing()?;
         self.pump();
         Ok(id)
@@ -829,6 +839,7 @@ impl Core {
             return Ok(());
         }
         let ids = std::mem::take(&mut self.pending_now);
+        self.now_reached.clear();
         let r = self.start(&ids);
         if let Err(GraphError::Unresolved(_)) = r {
             self.pending_now = ids;

@@ -101,6 +101,12 @@ pub(crate) enum GraphError {
     },
     #[error("dependency cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
+    /// A fault scheduling a `now` proc would meet, found as it is defined.
+    #[error("proc \"{name}\" (now: true) cannot be scheduled: {fault}")]
+    NowFault {
+        name: String,
+        fault: Box<GraphError>,
+    },
     /// A body's wait for a proc of a higher wave: that proc starts only once the waiter's
     /// wave has finished, the waiter included.
     #[error(

@@ -1158,3 +1158,28 @@ run(["outer", "twice"]);
     let twice = out.proc_line("FAILED", "twice");
     assert!(twice.contains(r#"proc "t" already exists"#), "{twice}");
 }
+
+#[test]
+fn an_inputs_or_outputs_closure_error_names_which_closure_of_which_proc() {
+    // The error read `the inputs/outputs closure failed: ...`: neither which of the two
+    // closures nor whose, which a report or a `--json` error shown alone leaves unsaid.
+    let out = test()
+        .script(
+            r#"
+proc("a", #{ inputs: [|ctx| 1.foo()] }, || 1);
+proc("b", #{ outputs: |ctx| throw "boom" }, || 1);
+proc("c", #{ inputs: |ctx| 5 }, || 1);
+proc("d", #{ outputs: [|ctx| #{}] }, || 1);
+"#,
+        )
+        .args(&["a", "b", "c", "d"])
+        .run();
+    out.code(1)
+        .out_has("the inputs closure of \"a\" failed: main.rhai:2:31: function not found")
+        .out_has("in the closure at main.rhai:2:23")
+        .out_has("the outputs closure of \"b\" failed: main.rhai:3:29: boom")
+        .out_has("in the closure at main.rhai:3:23")
+        .out_has("the inputs closure of \"c\" failed: it must return a path or an array of paths (main.rhai:4:22)")
+        .out_has("the outputs closure of \"d\" failed: it must return a path or an array of paths (main.rhai:5:24)")
+        .out_lacks("inputs/outputs");
+}

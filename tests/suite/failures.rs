@@ -200,18 +200,19 @@ run("a");
 #[test]
 fn a_graph_error_met_with_no_call_in_the_script_names_where_the_proc_is_defined() {
     // A `now` proc is scheduled when the top level ends and a target by the command line:
-    // no call of the script leads to the error, so the definition is named.
+    // no call of the script leads to the error, so the definition is named. (A `now`
+    // proc whose dependencies are defined before it meets the fault at its `proc(...)`.)
     let cycle = r#"
 proc("a", #{ deps: ["b"], JOB(a) });
 proc("b", #{ deps: ["a"], JOB(b) });
 "#;
     let now = Test::new()
         .script(&format!(
-            "{cycle}proc(\"n\", #{{ now: true, deps: [\"a\"], JOB(n) }});\n"
+            "\nproc(\"n\", #{{ now: true, deps: [\"a\"], JOB(n) }});{cycle}"
         ))
         .run();
     now.code(2)
-        .err_has("prun: error: main.rhai:2:1: dependency cycle: a -> b -> a");
+        .err_has("prun: error: main.rhai:3:1: dependency cycle: a -> b -> a");
     let target = Test::new().args(&["a"]).script(cycle).run();
     target
         .code(2)
@@ -219,13 +220,13 @@ proc("b", #{ deps: ["a"], JOB(b) });
     let wave = Test::new()
         .script(
             r#"
-proc("hi", #{ wave: 1, JOB(hi) });
 proc("lo", #{ now: true, deps: ["hi"], JOB(lo) });
+proc("hi", #{ wave: 1, JOB(hi) });
 "#,
         )
         .run();
     wave.code(2).err_has(
-        "prun: error: main.rhai:3:1: proc \"lo\" (wave 0) cannot depend on proc \"hi\" (wave 1)",
+        "prun: error: main.rhai:2:1: proc \"lo\" (wave 0) cannot depend on proc \"hi\" (wave 1)",
     );
 }
 
@@ -743,4 +744,43 @@ run("p");
         .lines()
         .position(|l| l.starts_with("FAILED     p"));
     assert!(failed < summary, "{}", out.describe());
+}
+
+#[test]
+fn a_now_proc_that_meets_a_graph_fault_throws_at_its_own_proc_call() {
+    // The fault surfaced at the next operation: `run("ok")` threw the `now` proc's error
+    // and scheduled nothing of its own.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ allow_missing_deps: false });
+proc("ok", #{ shell: "touch ok.ran" });
+proc("a", #{ deps: ["b"] }, || 1);
+proc("b", #{ deps: ["a"] }, || 1);
+proc("hi", #{ wave: 1 }, || 1);
+// Not a fault: its dependency may be defined after it.
+proc("early", #{ now: true, deps: ["later"] }, || 1);
+proc("later", #{ shell: "touch later.ran" });
+for pair in [["cyc", "a"], ["low", "hi"]] {
+    try {
+        proc(pair[0], #{ now: true, deps: [pair[1]] }, || 1);
+        print(pair[0] + ": no error");
+    } catch (e) {
+        print(pair[0] + ": " + e);
+    }
+}
+run("ok");
+print("states: " + state("cyc") + " " + state("low") + " " + state("a") + " " + state("hi"));
+"#,
+        )
+        .run();
+    out.ok()
+        .out_has("cyc: proc \"cyc\" (now: true) cannot be scheduled: dependency cycle: a -> b -> a")
+        .out_has("low: proc \"low\" (now: true) cannot be scheduled: proc \"low\" (wave 0) cannot depend on proc \"hi\" (wave 1)")
+        .line("states: IDLE IDLE IDLE IDLE");
+    assert!(
+        out.exists("ok.ran") && out.exists("later.ran"),
+        "{}",
+        out.describe()
+    );
 }

@@ -27,6 +27,9 @@ struct Plan {
     /// walks. Otherwise it walks the new procs only: a run at a time, each depending on
     /// the one before, would walk every earlier one still pending.
     late: bool,
+    /// Whether a dependency that names nothing is let be (`allow_missing_deps`, or a
+    /// `now` proc checked as it is defined, whose dependencies may be defined after it).
+    missing_ok: bool,
 }
 
 impl Core {
@@ -34,11 +37,49 @@ impl Core {
     /// run state. Called once [`Core::prepare`] made every proc it reaches, so that no
     /// closure is needed (if one is, the fault is [`GraphError::Unresolved`] as there).
     pub(super) fn admit(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
-        let mut plan = Plan::default();
+        self.admit_with(ids, self.opts.allow_missing_deps, None)
+    }
+
+    /// Checks the `now` proc `id` as its `proc(...)` defines it: a fault its scheduling
+    /// would meet is that call's error, naming the proc, and the proc is left unscheduled.
+    /// A missing dependency is none yet: it may be defined after the proc, before the
+    /// next `run`, `start` or `wait` schedules it. The walk stops at the procs earlier
+    /// checks walked (a chain of `now` procs is checked in linear time), so a fault through
+    /// a name one of those missing then is met when the procs are scheduled, as before.
+    pub(super) fn admit_now(&mut self, id: ProcId) -> Result<(), GraphError> {
+        let mut known = std::mem::take(&mut self.now_reached);
+        let r = self.admit_with(&[id], true, Some(&mut known));
+        self.now_reached = known;
+        match r {
+            Err(GraphError::Unresolved(n)) => Err(GraphError::Unresolved(n)),
+            Err(fault) => {
+                self.pending_now.retain(|&p| p != id);
+                Err(GraphError::NowFault {
+                    name: self.graph.proc(id).name.to_string(),
+                    fault: Box::new(fault),
+                })
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// [`Core::admit`], letting missing dependencies be with `missing_ok` and walking none
+    /// of `known`, to which the procs walked are then added when no fault is found.
+    fn admit_with(
+        &mut self,
+        ids: &[ProcId],
+        missing_ok: bool,
+        known: Option<&mut HashSet<ProcId>>,
+    ) -> Result<(), GraphError> {
+        let mut plan = Plan {
+            missing_ok,
+            ..Plan::default()
+        };
         let mut stack: Vec<ProcId> = ids.iter().rev().copied().collect();
         let mut seen: HashSet<ProcId> = HashSet::new();
         while let Some(x) = stack.pop() {
-            if self.runs[x].state != State::Idle || !seen.insert(x) {
+            let walked = known.as_ref().is_some_and(|k| k.contains(&x));
+            if self.runs[x].state != State::Idle || walked || !seen.insert(x) {
                 continue;
             }
             self.admit_one(x, &mut plan, &mut stack)?;
@@ -61,7 +102,12 @@ impl Core {
                     .map(|&p| self.graph.proc(p).name.to_string())
                     .collect(),
             )),
-            None => Ok(()),
+            None => {
+                if let Some(k) = known {
+                    k.extend(seen);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -83,7 +129,7 @@ impl Core {
             }
             match self.graph.resolve(&dep)? {
                 Some(d) => deps.push(d),
-                None if !self.opts.allow_missing_deps => {
+                None if !plan.missing_ok => {
                     return Err(GraphError::MissingDep {
                         dependent: self.graph.proc(x).name.to_string(),
                         dep,

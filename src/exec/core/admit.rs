@@ -143,7 +143,11 @@ impl Core {
             self.wave_fault(x, d)?;
             stack.push(d);
         }
-        plan.edges(x, &self.runs[x].dep_ids).extend(deps);
+        // A proc with no edges is in no cycle: the plan keeps none for it (a run of
+        // 100,000 procs without dependencies would hold a map of them all).
+        if !deps.is_empty() || !self.runs[x].dep_ids.is_empty() {
+            plan.edges(x, &self.runs[x].dep_ids).extend(deps);
+        }
         Ok(())
     }
 

@@ -378,6 +378,22 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
 mod tests {
     use super::*;
 
+    /// A run of `s.rhai` started at 10 s past 2026, with nothing else recorded.
+    fn run_row() -> RunRow {
+        RunRow {
+            id: 1,
+            script: "s.rhai".into(),
+            args: "[]".into(),
+            started: "2026-01-01T00:00:10.000Z".into(),
+            duration: None,
+            outcome: None,
+            parallel: None,
+            counts: None,
+            alive: None,
+            error: None,
+        }
+    }
+
     fn record(name: &str, started: &str, ended: &str, segments: &str) -> ProcRecord {
         ProcRecord {
             name: name.into(),
@@ -438,16 +454,10 @@ mod tests {
     #[test]
     fn procs_on_an_executor_do_not_count_against_the_local_limit() {
         let row = RunRow {
-            id: 1,
-            script: "s.rhai".into(),
-            args: "[]".into(),
-            started: "2026-01-01T00:00:10.000Z".into(),
             duration: Some(4.0),
             outcome: Some("ok".into()),
             parallel: Some(1),
-            counts: None,
-            alive: None,
-            error: None,
+            ..run_row()
         };
         let at = |place: &str| {
             format!(
@@ -481,16 +491,8 @@ mod tests {
     #[test]
     fn the_procs_running_now_reach_now_once_each_after_what_they_followed() {
         let row = RunRow {
-            id: 1,
-            script: "s.rhai".into(),
-            args: "[]".into(),
-            started: "2026-01-01T00:00:10.000Z".into(),
-            duration: None,
-            outcome: None,
-            parallel: None,
-            counts: None,
             alive: Some(Liveness::Running { pid: 7 }),
-            error: None,
+            ..run_row()
         };
         // `a` ended 0.4 ms into the millisecond its dependent `b` started in, as the
         // journal has it (cut down to the millisecond); `c` ended between the two reads.
@@ -532,18 +534,7 @@ mod tests {
 
     #[test]
     fn a_row_recorded_before_attempts_were_is_one_segment() {
-        let row = RunRow {
-            id: 1,
-            script: "s.rhai".into(),
-            args: "[]".into(),
-            started: "2026-01-01T00:00:10.000Z".into(),
-            duration: None,
-            outcome: None,
-            parallel: None,
-            counts: None,
-            alive: None,
-            error: None,
-        };
+        let row = run_row();
         let old = ProcRecord {
             name: "a".into(),
             state: "SUCCEEDED".into(),
@@ -566,16 +557,10 @@ mod tests {
     #[test]
     fn a_clock_set_back_or_forward_while_a_proc_ran_keeps_its_measured_duration() {
         let row = RunRow {
-            id: 1,
-            script: "s.rhai".into(),
-            args: "[]".into(),
-            started: "2026-01-01T00:00:10.000Z".into(),
             duration: Some(3.0),
             outcome: Some("ok".into()),
             parallel: Some(2),
-            counts: None,
-            alive: None,
-            error: None,
+            ..run_row()
         };
         // Each ran 0.5 s by the steady clock; meanwhile the system clock was set back an
         // hour for `back`, forward an hour for `ahead` (1767225611 is 00:00:11).
@@ -627,16 +612,10 @@ mod tests {
     fn seconds_no_run_could_have_measured_are_not_recorded_ones() {
         // An infinite duration drew an axis with no end: `prun report --html` never ended.
         let row = RunRow {
-            id: 1,
-            script: "s.rhai".into(),
-            args: "[]".into(),
-            started: "2026-01-01T00:00:10.000Z".into(),
             duration: Some(f64::INFINITY),
             outcome: Some("ok".into()),
             parallel: Some(2),
-            counts: None,
-            alive: None,
-            error: None,
+            ..run_row()
         };
         let p = ProcRecord {
             duration: Some(f64::INFINITY),

@@ -12,7 +12,7 @@
 use hashbrown::{HashMap, HashSet};
 
 use super::{Core, State, WsTarget, cycle};
-use crate::graph::{GraphError, ProcId, fill_text, pattern::is_glob};
+use crate::graph::{GraphError, ProcId, pattern::is_glob};
 
 /// The dependency edges the operation would add, by proc: for a proc it schedules, all
 /// of them; for a scheduled proc a `when_scheduled` rule makes depend on one it
@@ -180,15 +180,7 @@ impl Core {
         plan: &mut Plan,
         stack: &mut Vec<ProcId>,
     ) -> Result<(), GraphError> {
-        let node = self.graph.proc(x);
-        let targets: Vec<String> = node
-            .def
-            .extras()
-            .when_scheduled
-            .iter()
-            .filter_map(|p| fill_text(p, node.args()).ok())
-            .collect();
-        for target in targets {
+        for target in self.when_scheduled_targets(x) {
             let Some(t) = self.graph.resolve(&target)? else {
                 continue;
             };

@@ -79,6 +79,18 @@ impl Core {
         Err(GraphError::Unresolved(Needs(Arc::new(needs))))
     }
 
+    /// The names `x`'s `when_scheduled` patterns give with its placeholder values (a
+    /// pattern its values cannot fill is left out: scheduling `x` reports it).
+    pub(super) fn when_scheduled_targets(&self, x: ProcId) -> Vec<String> {
+        let node = self.graph.proc(x);
+        node.def
+            .extras()
+            .when_scheduled
+            .iter()
+            .filter_map(|p| fill_text(p, node.args()).ok())
+            .collect()
+    }
+
     /// Pushes the procs scheduling `x` reaches: what its rdep rules inject, its
     /// `when_scheduled` targets and its dependencies, creating them from protos.
     fn reach(&mut self, x: ProcId, stack: &mut Vec<ProcId>, needs: &mut Vec<Need>) {
@@ -88,15 +100,8 @@ impl Core {
             let made = self.graph.rdep_instance(proto, args).map(Vec::from_iter);
             stack.extend(noted(made, needs));
         }
-        let node = self.graph.proc(x);
-        let targets: Vec<String> = node
-            .def
-            .extras()
-            .when_scheduled
-            .iter()
-            .filter_map(|p| fill_text(p, node.args()).ok())
-            .collect();
-        let deps = node.deps.to_vec();
+        let targets = self.when_scheduled_targets(x);
+        let deps = self.graph.proc(x).deps.to_vec();
         for target in targets {
             let found = self.graph.resolve(&target);
             stack.extend(noted(found.map(|id| id.into_iter().collect()), needs));

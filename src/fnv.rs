@@ -47,6 +47,18 @@ impl<W: Width> Fnv<W> {
     }
 }
 
+/// Folds in what is written, as [`Fnv::update`] does (`std::io::copy` a file into it).
+impl<W: Width> std::io::Write for Fnv<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The 64-bit FNV-1a hash of `bytes`.
 pub(crate) fn hash64(bytes: &[u8]) -> u64 {
     let mut h = Fnv::<u64>::new();
@@ -72,5 +84,16 @@ mod tests {
         a_bc.feed(b"a");
         a_bc.feed(b"bc");
         assert_ne!(ab_c.0, a_bc.0);
+    }
+
+    #[test]
+    fn what_is_written_is_folded_in_as_by_update() {
+        use std::io::Write;
+        let mut written = Fnv::<u128>::new();
+        written.write_all(b"ab").unwrap();
+        written.write_all(b"c").unwrap();
+        let mut updated = Fnv::<u128>::new();
+        updated.update(b"abc");
+        assert_eq!(written.0, updated.0);
     }
 }

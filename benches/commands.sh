@@ -11,7 +11,7 @@ SIZE_MB=${SIZE_MB:-1024}
 if [ -z "${SKIP_BUILD:-}" ]; then
     (cd "$ROOT" && cargo build --release --quiet)
 fi
-PRUN="$ROOT/target/release/prun"
+PRUN="$ROOT/target/$(rustc --print host-tuple)/release/prun"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 export XDG_STATE_HOME="$TMP/state"

@@ -4,7 +4,7 @@
 # the machine's load is about the same for both. Use it to measure a change before and
 # after (keep a copy of the old binary first).
 #
-#   benches/compare.sh OLD_PRUN NEW_PRUN     # e.g. /tmp/prun-before target/release/prun
+#   benches/compare.sh OLD_PRUN NEW_PRUN     # e.g. /tmp/prun-before target/x86_64-unknown-linux-gnu/release/prun
 #   R=20 benches/compare.sh OLD NEW          # runs per case (default 10; case 4 uses 20 × R)
 #
 # Cases (numbers as in benches/engine.sh): 1. 2000 × /usr/bin/true at -j2 -q, with the

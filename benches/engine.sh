@@ -7,7 +7,7 @@
 #   benches/engine.sh               # build release prun, run everything, print markdown
 #   REPS=7 benches/engine.sh        # repetitions per case (median is reported; default 5)
 #   KEEP=1 benches/engine.sh        # keep the temp dir with generated inputs and outputs
-#   SKIP_BUILD=1 benches/engine.sh  # use the existing target/release/prun
+#   SKIP_BUILD=1 benches/engine.sh  # use the existing release build
 #   NO_TMPFS=1 benches/engine.sh    # skip the extra prun row with its logs on tmpfs
 #   NO_HYPERFINE=1 benches/engine.sh # time case 4 with a plain loop even if hyperfine exists
 #   NO_LINEAR=1 benches/engine.sh   # skip case 7 (100,000 closure procs: a few seconds)
@@ -21,7 +21,7 @@ set -euo pipefail
 
 REPS=${REPS:-5}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PRUN="$ROOT/target/release/prun"
+PRUN="$ROOT/target/$(rustc --print host-tuple)/release/prun"
 N_FLAT=2000    # case 1
 N_CHAIN=500    # case 2
 N_CLOS=20000   # case 3

@@ -5,7 +5,7 @@
 #
 #   benches/executors.sh               # build release prun, run everything, print markdown
 #   N=100 benches/executors.sh         # commands per case (default 50)
-#   SKIP_BUILD=1 benches/executors.sh  # use the existing target/release/prun
+#   SKIP_BUILD=1 benches/executors.sh  # use the existing release build
 #
 # Needs root, openssh-server (a loopback sshd on a free port is started here and stopped
 # at the end) and slurm-wlm with munge (.ci/slurm-up starts a single-node Slurm if none
@@ -14,7 +14,7 @@ set -euo pipefail
 
 N=${N:-50}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PRUN="$ROOT/target/release/prun"
+PRUN="$ROOT/target/$(rustc --print host-tuple)/release/prun"
 
 die() { echo "executors.sh: $*" >&2; exit 1; }
 

@@ -10,7 +10,7 @@ RUNS=${RUNS:-10}
 if [ -z "${SKIP_BUILD:-}" ]; then
     (cd "$ROOT" && cargo build --release --quiet)
 fi
-PRUN="$ROOT/target/release/prun"
+PRUN="$ROOT/target/$(rustc --print host-tuple)/release/prun"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 export XDG_STATE_HOME="$TMP/state"

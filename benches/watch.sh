@@ -4,7 +4,7 @@
 #
 #   benches/watch.sh                    # build release prun, run both layouts, print markdown
 #   IDLE=30 benches/watch.sh            # seconds of idle CPU to measure (default 10)
-#   PRUN=target/debug/prun benches/watch.sh   # measure another binary (no build)
+#   PRUN=/path/to/prun benches/watch.sh   # measure another binary (no build)
 #   KEEP=1 benches/watch.sh             # keep the temp dir
 #
 # Two layouts of 10,000 files: `tree` (100 directories of 100 files, inputs
@@ -24,7 +24,7 @@ die() { echo "watch.sh: $*" >&2; exit 1; }
 if [[ -z ${PRUN:-} ]]; then
     echo "building release prun..." >&2
     (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-    PRUN="$ROOT/target/release/prun"
+    PRUN="$ROOT/target/$(rustc --print host-tuple)/release/prun"
 fi
 PRUN=$(cd "$(dirname "$PRUN")" && pwd)/$(basename "$PRUN")
 [[ -x $PRUN ]] || die "no binary at $PRUN"

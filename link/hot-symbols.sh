@@ -5,7 +5,7 @@
 # resident memory counts every page that holds one function it calls: scattered over the
 # whole binary, a few thousand small functions touch most of its pages.
 #
-#   link/hot-symbols.sh [path/to/prun]           # default: target/release/prun
+#   link/hot-symbols.sh [path/to/prun]           # default: the release build
 #   link/hot-symbols.sh --check [path/to/prun]   # CI: is the committed list still current?
 #
 # --check writes nothing and builds nothing: it traces the given release binary as above
@@ -29,7 +29,7 @@ if [ "${1:-}" = --check ]; then
     shift
 fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$(realpath "${1:-$ROOT/target/release/prun}")
+BIN=$(realpath "${1:-$ROOT/target/$(rustc --print host-tuple)/release/prun}")
 LIST="$ROOT/link/hot-symbols.txt"
 if ! [ -x "$BIN" ]; then
     echo "$BIN: no such program; build it first: cargo build --release" >&2

@@ -99,11 +99,7 @@ pub(crate) fn report(
     };
     let found = problems.len();
     for p in graph_problems(g, unlooked) {
-        // A fault a definition met already (a `now` proc's cycle) is told once, at that call.
-        if !problems[..found]
-            .iter()
-            .any(|f| says(&f.message, &p.message))
-        {
+        if !told(&problems[..found], &p) {
             problems.push(p);
         }
     }
@@ -452,6 +448,23 @@ fn cycle_names(message: &str) -> Option<BTreeSet<&str>> {
 /// Whether two messages name the same dependency cycle, whichever proc each starts at.
 fn same_cycle(a: &str, b: &str) -> bool {
     matches!((cycle_names(a), cycle_names(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Whether a problem of the whole graph is told already by one met as the script ran: a
+/// fault a definition met (a `now` proc's cycle) is told once, at that call; a proc whose
+/// definition was refused (`proc "b" cannot be defined: dependency cycle: ...`) was left
+/// out, and the dependencies on it are not told again as naming nothing.
+fn told(found: &[Problem], p: &Problem) -> bool {
+    found.iter().any(|f| {
+        says(&f.message, &p.message)
+            || f.message
+                .strip_prefix("proc \"")
+                .and_then(|m| m.split_once("\" cannot be defined: "))
+                .is_some_and(|(name, _)| {
+                    p.message
+                        .contains(&format!("depends on \"{name}\", which does not exist"))
+                })
+    })
 }
 
 /// Whether the error that stopped the evaluation says what a problem already says.

@@ -721,11 +721,13 @@ impl Core {
         // A new proc that cannot be settled is not kept: the call throws, and a retry
         // with closures' values defines it afresh.
         if let Err(e) = self.prepare(&[]).and_then(|()| self.admit_resolved()) {
-            if let Some(given) = given {
-                self.forget_since(id, self.graph.proto_len());
-                *def = given;
-            }
-            return Err(e);
+            let Some(given) = given else {
+                return Err(e);
+            };
+            let name = self.graph.proc(id).name.to_string();
+            self.forget_since(id, self.graph.proto_len());
+            *def = given;
+            return Err(refused("proc", name, e));
         }
         if self.graph.proc(id).def.now
             && self.runs[id].state == State::Idle
@@ -778,10 +780,11 @@ impl Core {
         }
         // A new proto whose procs cannot be settled is not kept (see `define_proc`).
         if let Err(e) = self.make_awaited().and_then(|()| self.admit_resolved()) {
-            if !known {
-                self.forget_since(first.0, first.1);
+            if known {
+                return Err(e);
             }
-            return Err(e);
+            self.forget_since(first.0, first.1);
+            return Err(refused("proto", pattern.to_string(), e));
         }
         self.settle_missing()?;
         self.pump();
@@ -1402,6 +1405,19 @@ use queue::{Budget, Console, Lanes, Locks, Pools, ReadyQueue, Waves};
 use record::{Attempt, Unsaved};
 
 pub(crate) use prepare::Root;
+
+/// The error of a definition refused for `fault` (see [`Core::admit_resolved`]); a lack
+/// of closures' values is no fault, but a call for them before a retry.
+fn refused(what: &'static str, name: String, fault: GraphError) -> GraphError {
+    match fault {
+        GraphError::Unresolved(_) => fault,
+        fault => GraphError::Refused {
+            what,
+            name,
+            fault: Box::new(fault),
+        },
+    }
+}
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

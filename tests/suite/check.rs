@@ -1038,3 +1038,22 @@ proc("low", #{ deps: ["hi"], now: true, shell: "true" });
         .err_has("prun: check: 2 problems found");
     assert!(!out.stderr.contains("main.rhai:1:1"), "{}", out.describe());
 }
+
+/// A definition refused because it would close a cycle through a proc waiting for it is
+/// told once, at its call; the proc left out is not told again as a dependency that
+/// names nothing.
+#[test]
+fn check_tells_a_refused_definition_once() {
+    let out = Test::new()
+        .script(
+            r#"proc("a", #{ deps: ["b"], shell: "true" });
+run("a");
+proc("b", #{ deps: ["a"], shell: "true" });
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1: proc \"b\" cannot be defined: dependency cycle: a -> b -> a")
+        .err_has("prun: check: 1 problem found");
+}

@@ -746,9 +746,9 @@ proto("made::[n]", #{ shell: "touch made-ran" });
         )
         .run();
     out.ok()
-        .line("E: dependency cycle: a -> b -> a")
-        .line(r#"E: proc "w" (wave 0) cannot depend on proc "hi" (wave 1): dependencies must be in the same or a lower wave"#)
-        .line("E: dependency cycle: p -> made::1 -> p")
+        .line(r#"E: proc "b" cannot be defined: dependency cycle: a -> b -> a"#)
+        .line(r#"E: proc "hi" cannot be defined: proc "w" (wave 0) cannot depend on proc "hi" (wave 1): dependencies must be in the same or a lower wave"#)
+        .line(r#"E: proto "made::[n]" cannot be defined: dependency cycle: p -> made::1 -> p"#)
         .line("b: not defined")
         .line("hi: not defined")
         .line("made::1: not defined")

@@ -8,7 +8,8 @@
 //! that name nothing, a dependency on a higher wave, dependency cycles, targets that
 //! name nothing, and (in the script's text, see `script::lint`) option keys that `proc`,
 //! `proto`, `set_options` and the commands do not take, and calls of functions that do
-//! not exist. The first error that stopped the
+//! not exist; a fault a definition was refused for already (a `now` proc's cycle) is
+//! told once, at that definition. The first error that stopped the
 //! evaluation is a problem too, unless one of these already says the same thing. So is a
 //! `when_scheduled` rule that matches nothing (a run warns of those of its scheduled
 //! procs, with [`unmatched_when_scheduled`]).
@@ -96,7 +97,12 @@ pub(crate) fn report(
     } else {
         targets
     };
-    problems.extend(graph_problems(g, unlooked));
+    let found = problems.len();
+    for p in graph_problems(g, unlooked) {
+        if !told(&problems[..found], &p) {
+            problems.push(p);
+        }
+    }
     for message in stopped.targets.iter().flatten() {
         problems.push(Problem {
             at: None,
@@ -444,11 +450,31 @@ fn same_cycle(a: &str, b: &str) -> bool {
     matches!((cycle_names(a), cycle_names(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// Whether a problem of the whole graph is told already by one met as the script ran: a
+/// fault a definition met (a `now` proc's cycle) is told once, at that call; a proc whose
+/// definition was refused (`proc "b" cannot be defined: dependency cycle: ...`) was left
+/// out, and the dependencies on it are not told again as naming nothing.
+fn told(found: &[Problem], p: &Problem) -> bool {
+    found.iter().any(|f| {
+        says(&f.message, &p.message)
+            || f.message
+                .strip_prefix("proc \"")
+                .and_then(|m| m.split_once("\" cannot be defined: "))
+                .is_some_and(|(name, _)| {
+                    p.message
+                        .contains(&format!("depends on \"{name}\", which does not exist"))
+                })
+    })
+}
+
 /// Whether the error that stopped the evaluation says what a problem already says.
 pub(crate) fn repeats(error: &str, problems: &[Problem]) -> bool {
-    problems
-        .iter()
-        .any(|p| error.contains(&p.message) || same_cycle(error, &p.message))
+    problems.iter().any(|p| says(error, &p.message))
+}
+
+/// Whether the message `said` tells the fault of `message`: holds it, or names its cycle.
+fn says(said: &str, message: &str) -> bool {
+    said.contains(message) || same_cycle(said, message)
 }
 
 #[cfg(test)]

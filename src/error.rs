@@ -115,11 +115,12 @@ pub(crate) enum Failure {
         source: std::io::Error,
     },
     #[error(
-        "prun: no log of proc \"{proc_name}\" under {} (it never ran, or ran without printing anything){hint}",
+        "prun: no log of {of} under {} (it never ran, or ran without printing anything){hint}",
         crate::shown::path(root)
     )]
     NoLog {
-        proc_name: String,
+        /// Whose log: `proc "build"`, or the script's top level.
+        of: String,
         root: PathBuf,
         /// The nearest names of procs that have a log (`; did you mean "build"?`).
         hint: String,

@@ -65,70 +65,13 @@ fn dispatch(args: Vec<OsString>, base: BaseEngine) -> Exit {
         Invocation::Definitions(dir) => super::docgen::definitions(&dir),
         Invocation::Report(req) => crate::picture::run_report(&req),
         Invocation::History { script, db, limit } => history(&script, db, limit),
-        Invocation::Log { script, proc_name } => log(&script, &proc_name),
+        Invocation::Log { script, of, follow } => super::log::log(&script, &of, follow),
         Invocation::Exit(code) => Ok(code),
     };
     result.unwrap_or_else(|e| {
         e.print();
         e.code()
     })
-}
-
-/// `prun log SCRIPT PROC`: prints the latest log of a proc.
-fn log(script: &Path, proc_name: &str) -> Result<Exit, Failure> {
-    let root = crate::script::recorded_place(script, "log_dir", "logs")?;
-    let found = crate::exec::log::latest(&root, proc_name).map_err(|source| Failure::ReadLog {
-        path: root.clone(),
-        source,
-    })?;
-    let Some(path) = found else {
-        let logged = crate::exec::log::logged(&root);
-        // A run that printed nothing leaves a run directory and no log: the script has
-        // runs, so no other script is offered as the one meant.
-        let ran = std::fs::read_dir(&root).is_ok_and(|mut runs| runs.next().is_some());
-        let hint = if logged.is_empty() && !ran {
-            scripts_hint(script)
-        } else {
-            crate::suggest::hint(proc_name, logged.iter().map(String::as_str), "\"")
-        };
-        let proc_name = proc_name.to_string();
-        return Err(Failure::NoLog {
-            proc_name,
-            root,
-            hint,
-        });
-    };
-    // As written: the output of a command need not be UTF-8.
-    let text = crate::exec::log::read(&path).map_err(|source| Failure::ReadLog {
-        path: path.clone(),
-        source,
-    })?;
-    let mut shown = format!("# {}\n", path.display()).into_bytes();
-    shown.extend_from_slice(text.trim_ascii_end());
-    shown.push(b'\n');
-    crate::report::print_text(&shown).map_err(|source| Failure::Write {
-        path: "stdout".into(),
-        source,
-    })?;
-    Ok(Exit::Ok)
-}
-
-/// `prun log` of a script that has no log at all: `; no run of buld.rhai is recorded:
-/// did you mean `build.rhai`?` when a script near it has runs recorded.
-fn scripts_hint(script: &Path) -> String {
-    // A script with a task DB has runs (its procs printed nothing, or only its top level
-    // did, to `.script.log`): offering other scripts, itself among them, would say it
-    // has none.
-    let has_db = crate::script::recorded_place(script, "task_db", "tasks.db")
-        .is_ok_and(|db| !crate::store::missing(&db));
-    let near = crate::suggest::recorded_script_hint(script);
-    if has_db || near.is_empty() {
-        return String::new();
-    }
-    format!(
-        "; no run of {} is recorded{near}",
-        crate::shown::path(script)
-    )
 }
 
 /// Runs a script to completion and returns the exit status. What goes wrong during the

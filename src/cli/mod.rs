@@ -16,6 +16,9 @@ use crate::inspect::Inspect;
 
 mod docgen;
 mod frontend;
+mod log;
+
+pub(crate) use log::LogOf;
 
 /// The whole `prun` program: reads the process's arguments, runs what they ask (a
 /// script, `check`, `list`, `graph`, `history`, `log`), and returns its exit status. The
@@ -184,7 +187,7 @@ impl RunFlags {
         prun graph [POLICY] SCRIPT.rhai [TARGET ...] [SCRIPT-ARGS ...]\n       \
         prun history SCRIPT.rhai [--db PATH] [-n N]\n       \
         prun report SCRIPT.rhai [--db PATH] [--run N] [--html PATH]\n       \
-        prun log SCRIPT.rhai PROC\n       \
+        prun log SCRIPT.rhai PROC|--script [-f]\n       \
         prun completions bash|zsh|fish\n       \
         prun man\n       \
         prun definitions DIR"
@@ -242,13 +245,20 @@ enum Command {
         )]
         words: Vec<String>,
     },
-    /// Print the latest log of a proc
+    /// Print the latest log of a proc, or of the script's top level
     Log {
         /// The script (a Rhai file)
         script: PathBuf,
         /// The proc whose log to print
-        #[arg(value_name = "PROC")]
-        proc_name: String,
+        #[arg(value_name = "PROC", required_unless_present = "top_level")]
+        proc_name: Option<String>,
+        /// Print the log of the script's top level (.script.log) instead of a proc's
+        #[arg(long = "script", id = "top_level", conflicts_with = "proc_name")]
+        top_level: bool,
+        /// Go on printing what is appended while the proc's job (with --script, the
+        /// run) is running, until it ends
+        #[arg(short, long)]
+        follow: bool,
     },
     /// Print a shell completion script (bash, zsh or fish)
     Completions {
@@ -328,8 +338,12 @@ pub(crate) enum Invocation {
     Man,
     /// `prun definitions DIR`.
     Definitions(PathBuf),
-    /// `prun log SCRIPT PROC`.
-    Log { script: PathBuf, proc_name: String },
+    /// `prun log SCRIPT PROC` or `prun log SCRIPT --script`, with `--follow`.
+    Log {
+        script: PathBuf,
+        of: LogOf,
+        follow: bool,
+    },
     /// `prun history SCRIPT`.
     History {
         script: PathBuf,
@@ -489,8 +503,14 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
             };
             return Invocation::Report(req);
         }
-        Some(Command::Log { script, proc_name }) => {
-            return Invocation::Log { script, proc_name };
+        Some(Command::Log {
+            script,
+            proc_name,
+            top_level: _,
+            follow,
+        }) => {
+            let of = proc_name.map_or(LogOf::TopLevel, LogOf::Proc);
+            return Invocation::Log { script, of, follow };
         }
         Some(Command::List {
             policy,

@@ -709,15 +709,26 @@ impl Core {
         def: &mut Arc<ProcDef>,
     ) -> Result<ProcId, GraphError> {
         let name = name.into();
-        let id = match self.graph.lookup(&name) {
-            Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, def) => id,
+        let (id, given) = match self.graph.lookup(&name) {
+            Some(id) if Arc::ptr_eq(&self.graph.proc(id).def, def) => (id, None),
             _ => {
                 self.check_def("proc", &name, def)?;
-                self.graph.add_proc(name, def)?
+                let given = def.clone();
+                (self.graph.add_proc(name, def)?, Some(given))
             }
         };
         self.sync_runs();
-        self.prepare(&[])?;
+        // A new proc that cannot be settled is not kept: the call throws, and a retry
+        // with closures' values defines it afresh.
+        if let Err(e) = self.prepare(&[]).and_then(|()| self.admit_resolved()) {
+            let Some(given) = given else {
+                return Err(e);
+            };
+            let name = self.graph.proc(id).name.to_string();
+            self.forget_since(id, self.graph.proto_len());
+            *def = given;
+            return Err(refused("proc", name, e));
+        }
         if self.graph.proc(id).def.now
             && self.runs[id].state == State::Idle
             && !self.now_reached.contains(&id)
@@ -762,10 +773,27 @@ impl Core {
             .graph
             .proto_named(pattern)
             .is_some_and(|p| Arc::ptr_eq(&self.graph.proto(p).def, &def));
+        let first = (self.graph.len(), self.graph.proto_len());
         if !known {
             self.check_def("proto", pattern, &def)?;
             self.graph.add_proto(pattern, def)?;
         }
+        // A new proto whose procs cannot be settled is not kept (see `define_proc`).
+        if let Err(e) = self.make_awaited().and_then(|()| self.admit_resolved()) {
+            if known {
+                return Err(e);
+            }
+            self.forget_since(first.0, first.1);
+            return Err(refused("proto", pattern.to_string(), e));
+        }
+        self.settle_missing()?;
+        self.pump();
+        Ok(())
+    }
+
+    /// Makes the procs the protos make of the names that dependents and `when_scheduled`
+    /// declarers wait for.
+    fn make_awaited(&mut self) -> Result<(), GraphError> {
         let names: Vec<String> = self
             .awaiting_missing
             .keys()
@@ -778,8 +806,6 @@ impl Core {
             self.graph.resolve(&name)?;
         }
         self.sync_runs();
-        self.settle_missing()?;
-        self.pump();
         Ok(())
     }
 
@@ -1379,6 +1405,19 @@ use queue::{Budget, Console, Lanes, Locks, Pools, ReadyQueue, Waves};
 use record::{Attempt, Unsaved};
 
 pub(crate) use prepare::Root;
+
+/// The error of a definition refused for `fault` (see [`Core::admit_resolved`]); a lack
+/// of closures' values is no fault, but a call for them before a retry.
+fn refused(what: &'static str, name: String, fault: GraphError) -> GraphError {
+    match fault {
+        GraphError::Unresolved(_) => fault,
+        fault => GraphError::Refused {
+            what,
+            name,
+            fault: Box::new(fault),
+        },
+    }
+}
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

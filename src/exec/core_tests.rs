@@ -218,6 +218,35 @@ fn a_start_that_meets_a_fault_schedules_nothing() {
     assert_eq!(started(&mut c), vec!["ok"]);
 }
 
+/// A definition that would close a cycle through a proc waiting for it is refused and
+/// leaves no trace: not its name, not its rdep rule, not its run state; the waiting proc
+/// waits on, and runs after the definition that fits.
+#[test]
+fn a_refused_definition_leaves_the_graph_as_it_was() {
+    let mut c = core(4);
+    let a = add(&mut c, "a", with_deps(&["b"]));
+    c.start(&[a]).unwrap();
+    assert!(started(&mut c).is_empty());
+    let procs = c.graph().len();
+    let mut bad = with_deps(&["a"]);
+    bad.extras_mut().rdeps = ["z".to_string()].into_iter().collect();
+    let err = c.define_proc("b", &mut Arc::new(bad)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "proc \"b\" cannot be defined: dependency cycle: a -> b -> a"
+    );
+    assert_eq!(c.graph().len(), procs);
+    assert!(c.graph().lookup("b").is_none());
+    assert_eq!(c.state(a), State::Wanted);
+    let z = add(&mut c, "z", def());
+    c.start(&[z]).unwrap();
+    assert_eq!(started(&mut c), ["z"]);
+    let b = add(&mut c, "b", def());
+    assert_eq!(started(&mut c), ["b"]);
+    ok(&mut c, b);
+    assert_eq!(started(&mut c), ["a"]);
+}
+
 #[test]
 fn a_failure_cascades_to_dependents_but_not_to_other_branches() {
     let mut c = core(4);

@@ -847,6 +847,37 @@ pub(crate) fn died_procs(text: &str) -> Vec<ProcRecord> {
 /// `state` with their start, cycle and log (when the log is there). `prun report` reads a
 /// live or dead run's journal with it to show the procs that have no row yet.
 pub(crate) fn running_procs(text: &str, state: &str) -> Vec<ProcRecord> {
+    running(text)
+        .into_iter()
+        .map(|(name, millis, cycle, log)| {
+            let at = std::time::UNIX_EPOCH + Duration::from_millis(millis);
+            ProcRecord {
+                name,
+                state: state.into(),
+                started: Some(humantime::format_rfc3339_millis(at).to_string()),
+                log: fs::symlink_metadata(&log)
+                    .is_ok()
+                    .then(|| log.display().to_string()),
+                cycle: Some(cycle),
+                ..ProcRecord::default()
+            }
+        })
+        .collect()
+}
+
+/// The procs a journal's text names as running, each with the log it writes (which a
+/// command body that printed nothing yet may not have made): `prun log --follow` follows
+/// one while it runs.
+pub(crate) fn running_logs(text: &str) -> Vec<(String, PathBuf)> {
+    running(text)
+        .into_iter()
+        .map(|(name, _, _, log)| (name, log))
+        .collect()
+}
+
+/// The procs a journal's text names as running: name, start (milliseconds since the
+/// epoch), watch cycle and log.
+fn running(text: &str) -> Vec<(String, u64, u32, PathBuf)> {
     let mut running: Vec<(String, u64, u32, PathBuf)> = Vec::new();
     for line in text.lines() {
         let mut words = line.split(' ');
@@ -872,21 +903,6 @@ pub(crate) fn running_procs(text: &str, state: &str) -> Vec<ProcRecord> {
         }
     }
     running
-        .into_iter()
-        .map(|(name, millis, cycle, log)| {
-            let at = std::time::UNIX_EPOCH + Duration::from_millis(millis);
-            ProcRecord {
-                name,
-                state: state.into(),
-                started: Some(humantime::format_rfc3339_millis(at).to_string()),
-                log: fs::symlink_metadata(&log)
-                    .is_ok()
-                    .then(|| log.display().to_string()),
-                cycle: Some(cycle),
-                ..ProcRecord::default()
-            }
-        })
-        .collect()
 }
 
 /// A proc's name as [`escape_word`] wrote it.

@@ -455,6 +455,11 @@ const HASH_SUFFIX: usize = 17;
 /// user can write, pointing at `/etc/shadow`) is not a log. A log root that is not there
 /// holds no log; one the user may not read (another user's) is an error.
 pub(crate) fn latest(root: &Path, proc_name: &str) -> io::Result<Option<PathBuf>> {
+    latest_file(root, &format!("{}.log", escape(proc_name)))
+}
+
+/// [`latest`] for the log file named `file` (`.script.log`).
+pub(crate) fn latest_file(root: &Path, file: &str) -> io::Result<Option<PathBuf>> {
     let entries = match fs::read_dir(root) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -466,11 +471,10 @@ pub(crate) fn latest(root: &Path, proc_name: &str) -> io::Result<Option<PathBuf>
         .map(|e| e.path())
         .collect();
     runs.sort();
-    let file = format!("{}.log", escape(proc_name));
     Ok(runs
         .iter()
         .rev()
-        .map(|r| r.join(&file))
+        .map(|r| r.join(file))
         .find(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file())))
 }
 
@@ -508,13 +512,23 @@ fn unescape(stem: &str) -> String {
 /// Reads a log [`latest`] found, not through a symbolic link planted there since.
 pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut file = OpenOptions::new()
+    let mut bytes = Vec::new();
+    open_read(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Opens a log for reading, not through a symbolic link (nor waiting on a FIFO).
+pub(crate) fn open_read(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+        .open(path)
+}
+
+/// The newest run directory under a log root, if there is one.
+pub(crate) fn newest_run_dir(root: &Path) -> Option<PathBuf> {
+    let newest = run_dirs(root)?.pop()?;
+    Some(root.join(newest))
 }
 
 /// Opens a log for appending (and reading back its last byte), creating it (mode 0600,

@@ -107,6 +107,14 @@ pub(crate) enum GraphError {
         name: String,
         fault: Box<GraphError>,
     },
+    /// A fault settling a new proc (or a proto's procs) would meet with the procs waiting
+    /// for it: the definition is refused and leaves nothing defined.
+    #[error("{what} \"{name}\" cannot be defined: {fault}")]
+    Refused {
+        what: &'static str,
+        name: String,
+        fault: Box<GraphError>,
+    },
     /// A body's wait for a proc of a higher wave: that proc starts only once the waiter's
     /// wave has finished, the waiter included.
     #[error(

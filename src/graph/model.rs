@@ -342,6 +342,43 @@ impl Graph {
         Ok(id)
     }
 
+    /// How many protos there are: the id the next one gets.
+    pub(crate) fn proto_len(&self) -> usize {
+        self.protos.len()
+    }
+
+    /// Forgets the procs from `first` on and the protos from `first_proto` on (the newest),
+    /// as if they had never been made: a definition its checks refuse leaves the graph as
+    /// it was before it.
+    pub(crate) fn forget_since(&mut self, first: ProcId, first_proto: ProtoId) {
+        let rules: Vec<usize> = self
+            .rdep_rules
+            .all()
+            .filter(|(_, r)| match r.source {
+                RuleSource::Proc(p) => p >= first,
+                RuleSource::Proto(p) => p >= first_proto,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in rules {
+            self.rdep_rules.remove(i);
+        }
+        self.protos.truncate(first_proto);
+        self.proto_by_name.retain(|_, p| *p < first_proto);
+        for p in &mut self.protos {
+            for ids in [&mut p.instances, &mut p.others] {
+                while ids.last().is_some_and(|&id| id >= first) {
+                    ids.pop();
+                }
+            }
+            p.scanned = p.scanned.min(first);
+        }
+        for id in (first..self.procs.len()).rev() {
+            self.by_name.remove(&self.procs, id);
+        }
+        self.procs.truncate(first);
+    }
+
     /// Makes `def` the definition a new proc keeps: the definition of the proc declared
     /// last when it says the same, the proc's own command then taken out of `def` when it
     /// is another.
@@ -808,6 +845,14 @@ impl NameIndex {
         self.table
             .find(hash, |&id| &*procs[id as usize].name == name)
             .map(|&id| id as ProcId)
+    }
+
+    /// Removes `id`, which `procs` holds.
+    fn remove(&mut self, procs: &[ProcNode], id: ProcId) {
+        let hash = self.hasher.hash_one(&*procs[id].name);
+        if let Ok(entry) = self.table.find_entry(hash, |&other| other as usize == id) {
+            entry.remove();
+        }
     }
 
     /// Adds `id`, the proc named `name` (not in `procs` yet).

@@ -136,6 +136,14 @@ impl<T> Rules<T> {
         }
     }
 
+    /// Every rule with its index, in the order they were added.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|(_, rule)| (i, rule)))
+    }
+
     /// The rules that may match `name`, in the order they were added (each still to be
     /// matched against it).
     pub(crate) fn candidates(&self, name: &str) -> Vec<(usize, &T)> {

@@ -363,6 +363,34 @@ fn not_started(
     .into()
 }
 
+/// How many bytes the log has.
+fn log_len(log: &launch::SharedLog) -> u64 {
+    let log = log.lock().expect("log");
+    log.file().metadata().map_or(0, |m| m.len())
+}
+
+/// The most bytes of a command's logged output an error reads back for its last lines.
+const OUTPUT_TAIL_BYTES: u64 = 16 * 1024;
+
+/// The end of what the log got in the byte range `written` (a command's output, which
+/// went straight into it): its last [`OUTPUT_TAIL_BYTES`] at most, from a line's start.
+fn logged(log: &launch::SharedLog, written: std::ops::Range<u64>) -> String {
+    use std::os::unix::fs::FileExt;
+    let from = written
+        .start
+        .max(written.end.saturating_sub(OUTPUT_TAIL_BYTES));
+    let mut buf = vec![0; usize::try_from(written.end.saturating_sub(from)).unwrap_or(0)];
+    let log = log.lock().expect("log");
+    if log.file().read_exact_at(&mut buf, from).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    match text.split_once('\n') {
+        Some((_, whole)) if from > written.start => whole.to_string(),
+        _ => text.into_owned(),
+    }
+}
+
 /// One entry of `ok_codes`: an exit code, 0 to 255 (another could never match).
 fn ok_code(v: &Dynamic) -> R<i64> {
     let code = v.as_int().map_err(|_| {
@@ -421,6 +449,12 @@ fn run(
             l.tap = sched.tap_for(&j.name, &j.def);
         }
     }
+    // Nothing is kept apart: both streams share one pipe, so the log has them in order.
+    if !c.capture && matches!((&l.stdout, &l.stderr), (Sink::Capture, Sink::Capture)) {
+        l.stdout = Sink::Log;
+        l.stderr = Sink::Log;
+    }
+    let output_start = log_len(&shared);
     if !c.quiet {
         sched.reporter().command(job.as_ref().map(|j| &*j.name), &l);
     }
@@ -448,6 +482,7 @@ fn run(
     {
         out.ending = launch::Ending::ProcTimedOut(limit);
     }
+    let output_end = file.file().metadata().map_or(output_start, |m| m.len());
     let _ = file.line(&launch::footer(&out, &l, &c.ok_codes));
     drop(file);
     if job.is_none() && out.ending == launch::Ending::Cancelled && sched.interrupted() {
@@ -467,16 +502,18 @@ fn run(
             crate::shown::command(&l),
             out.describe(&l, &c.ok_codes)
         );
-        let lines: Vec<&str> = out
-            .stderr
-            .text
+        let (what, text) = match l.stderr {
+            Sink::Log => ("its output", logged(&shared, output_start..output_end)),
+            _ => ("stderr", std::mem::take(&mut out.stderr.text)),
+        };
+        let lines: Vec<&str> = text
             .lines()
             .enumerate()
             .filter(|(i, l)| *i > 0 || !launch::is_capture_note(l))
             .map(|(_, l)| l)
             .collect();
         if !c.quiet && !lines.is_empty() {
-            msg.push_str("; stderr ends with:");
+            msg.push_str(&format!("; {what} ends with:"));
             for line in &lines[lines.len().saturating_sub(STDERR_LINES)..] {
                 msg.push_str("\n  | ");
                 msg.push_str(&shortened(&crate::redact::redact(line)));

@@ -1017,3 +1017,43 @@ run("d");
         .err_has(r#"main.rhai:5:1: proc "d" depends on "zzz", which does not exist"#)
         .err_has("prun: check: 11 problems found");
 }
+
+/// A `now` proc whose `proc(...)` meets a cycle or a wave violation through the procs
+/// defined before it: the run throws at that call, and `check` tells the fault once, there.
+#[test]
+fn check_tells_a_now_procs_fault_once_at_its_call() {
+    let out = Test::new()
+        .script(
+            r#"proc("a", #{ deps: ["b"], shell: "true" });
+proc("b", #{ deps: ["a"], now: true, shell: "true" });
+proc("hi", #{ wave: 1, shell: "true" });
+proc("low", #{ deps: ["hi"], now: true, shell: "true" });
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1: proc \"b\" (now: true) cannot be scheduled: dependency cycle: b -> a -> b")
+        .err_has("main.rhai:4:1: proc \"low\" (now: true) cannot be scheduled: proc \"low\" (wave 0) cannot depend on proc \"hi\" (wave 1)")
+        .err_has("prun: check: 2 problems found");
+    assert!(!out.stderr.contains("main.rhai:1:1"), "{}", out.describe());
+}
+
+/// A definition refused because it would close a cycle through a proc waiting for it is
+/// told once, at its call; the proc left out is not told again as a dependency that
+/// names nothing.
+#[test]
+fn check_tells_a_refused_definition_once() {
+    let out = Test::new()
+        .script(
+            r#"proc("a", #{ deps: ["b"], shell: "true" });
+run("a");
+proc("b", #{ deps: ["a"], shell: "true" });
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1: proc \"b\" cannot be defined: dependency cycle: a -> b -> a")
+        .err_has("prun: check: 1 problem found");
+}

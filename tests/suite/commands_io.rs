@@ -919,3 +919,40 @@ fn an_empty_path_or_an_empty_ok_codes_is_an_error_naming_the_option() {
             .err_has(&format!("main.rhai:2:1: {message}"));
     }
 }
+
+/// A command run with `capture: false` keeps nothing apart: its two streams share one
+/// pipe into the log, which has its lines in the order written, as a `cmd` body's has
+/// (with the streams captured, each is read through a pipe of its own). A failure quotes
+/// the last lines of that output.
+#[test]
+fn an_uncaptured_commands_log_keeps_the_order_its_streams_were_written_in() {
+    let alternate = "for i in $(seq 1 300); do echo out$i; echo err$i >&2; done";
+    let out = Test::new()
+        .script(&format!(
+            r#"
+proc("p", |ctx| {{
+    let r = shell("{alternate}", #{{ capture: false }});
+    write_file("uncaptured", "[" + r.stdout + r.stderr + "]");
+}});
+run("p");
+wait();
+try {{
+    exec(["sh", "-c", "echo last-out; echo last-err >&2; exit 3"], #{{ capture: false }});
+}} catch (e) {{ print("E: " + e); print("<end>"); }}
+"#
+        ))
+        .run();
+    out.ok();
+    assert_eq!(out.read("uncaptured"), "[]");
+    let written: String = (1..=300).map(|i| format!("out{i}\nerr{i}\n")).collect();
+    let log = read_log(&out, "p.log");
+    assert!(
+        log.contains(&written),
+        "the log is not in the order written:\n{log}"
+    );
+    let e = block(&out, "E: ");
+    assert!(
+        e.contains("exited with code 3; its output ends with:\n  | last-out\n  | last-err"),
+        "{e}"
+    );
+}

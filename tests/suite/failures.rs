@@ -711,6 +711,56 @@ for target in ["c", "m", "lo", "bad", "late", "top"] {
     out.summary_is("prun: 1 succeeded");
 }
 
+/// A proc scheduled while its dependency did not exist waits for it; a later `proc(...)`
+/// or `proto(...)` that defines it into a cycle or a higher wave throws, naming the
+/// fault, and defines nothing: the waiting proc waits on, and runs once the script,
+/// having caught the error, defines the dependency as it should be.
+#[test]
+fn a_definition_that_would_fault_a_waiting_dependent_throws_and_defines_nothing() {
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", #{ deps: ["b"], shell: "touch a-ran" });
+proc("w", #{ deps: ["hi"], shell: "touch w-ran" });
+proc("p", #{ deps: ["made::1"], shell: "touch p-ran" });
+run(["a", "w", "p"]);
+for def in [
+    || proc("b", #{ deps: ["a"], shell: "touch b-bad" }),
+    || proc("hi", #{ wave: 1, shell: "touch hi-bad" }),
+    || proto("made::[n]", #{ deps: ["p"], shell: "touch made-bad" }),
+] {
+    try {
+        def.call();
+        print("no error");
+    } catch (e) {
+        print("E: " + e);
+    }
+}
+for name in ["b", "hi", "made::1"] {
+    try { print(name + ": " + state(name)); } catch { print(name + ": not defined"); }
+}
+proc("b", #{ shell: "touch b-ran" });
+proc("hi", #{ shell: "touch hi-ran" });
+proto("made::[n]", #{ shell: "touch made-ran" });
+"#,
+        )
+        .run();
+    out.ok()
+        .line(r#"E: proc "b" cannot be defined: dependency cycle: a -> b -> a"#)
+        .line(r#"E: proc "hi" cannot be defined: proc "w" (wave 0) cannot depend on proc "hi" (wave 1): dependencies must be in the same or a lower wave"#)
+        .line(r#"E: proto "made::[n]" cannot be defined: dependency cycle: p -> made::1 -> p"#)
+        .line("b: not defined")
+        .line("hi: not defined")
+        .line("made::1: not defined")
+        .summary_is("prun: 6 succeeded");
+    for f in ["a-ran", "w-ran", "p-ran", "b-ran", "hi-ran", "made-ran"] {
+        assert!(out.exists(f), "{f}\n{}", out.describe());
+    }
+    for f in ["b-bad", "hi-bad", "made-bad"] {
+        assert!(!out.exists(f), "{f}\n{}", out.describe());
+    }
+}
+
 /// An interrupt while an `inputs` closure runs a command (on a worker thread, judging
 /// the proc) ended the run without waiting for that judging: the proc's FAILED line came
 /// after the summary, and its error could be Tokio's "A Tokio 1.x context was found, but

@@ -548,3 +548,156 @@ fn a_mistyped_script_name_gets_scripts_with_runs_elsewhere_and_in_a_shared_db() 
     );
     assert!(!err_n.contains("did you mean"), "{err_n}");
 }
+
+/// `prun log -f` prints a running job's log, then what it appends, and ends when the job
+/// does; `prun log -f --script` does the same with the top level's log until the run
+/// ends. The job and the top level each wait on a FIFO the test opens once the follower
+/// has printed their first line (and is seen still running). Not running, `-f` prints
+/// the log and ends at once.
+#[test]
+fn log_follow_prints_a_running_jobs_log_until_it_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"
+proc("talk", #{ shell: "echo one; touch talk-waits; read x < gate; echo two" });
+run("talk");
+shell("echo top-one; touch top-waits; read x < top-gate; echo top-two");
+"#,
+    )
+    .unwrap();
+    for fifo in ["gate", "top-gate"] {
+        let made = Command::new("mkfifo").arg(dir.join(fifo)).status().unwrap();
+        assert!(made.success());
+    }
+    let prun = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut run = Follower::start(prun(&["main.rhai"]));
+    let cases = [
+        (
+            &["log", "-f", "main.rhai", "talk"][..],
+            "talk-waits",
+            "gate",
+            "one",
+            "two",
+        ),
+        (
+            &["log", "--follow", "main.rhai", "--script"][..],
+            "top-waits",
+            "top-gate",
+            "top-one",
+            "top-two",
+        ),
+    ];
+    for (args, waits, gate, first, then) in cases {
+        until(&format!("{waits} to exist"), || dir.join(waits).exists());
+        let mut follow = Follower::start(prun(args));
+        until(&format!("{args:?} to print {first}"), || {
+            follow.printed().contains(&format!("\n{first}\n"))
+        });
+        assert!(
+            follow.running(),
+            "{args:?} ended while the job ran:\n{}",
+            follow.printed()
+        );
+        std::fs::write(dir.join(gate), "go\n").unwrap();
+        let (ok, text) = follow.finish();
+        assert!(ok, "{args:?}:\n{text}");
+        let after = text.split_once(&format!("\n{first}\n")).unwrap().1;
+        assert!(
+            after.starts_with(&format!("{then}\n# exited with code 0 (")),
+            "{args:?}:\n{text}"
+        );
+    }
+    let (ok, text) = run.finish();
+    assert!(ok, "{text}");
+    let mut after = Follower::start(prun(&["log", "-f", "main.rhai", "talk"]));
+    let (ok, text) = after.finish();
+    assert!(
+        ok && text.contains("\ntwo\n# exited with code 0 ("),
+        "{text}"
+    );
+    let mut top = Follower::start(prun(&["log", "main.rhai", "--script"]));
+    let (ok, text) = top.finish();
+    assert!(ok && text.contains("\ntop-one\ntop-two\n"), "{text}");
+}
+
+/// A prun started in the background, its stdout read as it comes.
+struct Follower {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Follower {
+    fn start(mut cmd: Command) -> Follower {
+        use std::io::Read;
+        let mut child = cmd.spawn().expect("start prun");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = out.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Follower {
+            child,
+            out,
+            reader: Some(reader),
+        }
+    }
+
+    fn printed(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+
+    /// Waits for its end (failing the test past a minute): whether it exited 0, and its
+    /// stdout.
+    fn finish(&mut self) -> (bool, String) {
+        until("prun to end", || !self.running());
+        let status = self.child.wait().expect("wait");
+        if let Some(r) = self.reader.take() {
+            r.join().expect("reader");
+        }
+        (status.success(), self.printed())
+    }
+}
+
+/// A test that failed midway ends its prun as Ctrl-C would, jobs included.
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `done` until it holds, failing the test after a minute.
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < limit,
+            "waited a minute for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -12,7 +12,7 @@
 use hashbrown::{HashMap, HashSet};
 
 use super::{Core, State, WsTarget, cycle};
-use crate::graph::{GraphError, ProcId, pattern::is_glob};
+use crate::graph::{GraphError, ProcId, ProtoId, pattern::is_glob};
 
 /// The dependency edges the operation would add, by proc: for a proc it schedules, all
 /// of them; for a scheduled proc a `when_scheduled` rule makes depend on one it
@@ -71,11 +71,22 @@ impl Core {
         missing_ok: bool,
         known: Option<&mut HashSet<ProcId>>,
     ) -> Result<(), GraphError> {
-        let mut plan = Plan {
+        let plan = Plan {
             missing_ok,
             ..Plan::default()
         };
-        let mut stack: Vec<ProcId> = ids.iter().rev().copied().collect();
+        let stack: Vec<ProcId> = ids.iter().rev().copied().collect();
+        self.admit_plan(plan, stack, known)
+    }
+
+    /// Walks what `stack` schedules into `plan` (which may hold edges already), then looks
+    /// for a cycle in it; adds the procs walked to `known` when no fault is found.
+    fn admit_plan(
+        &mut self,
+        mut plan: Plan,
+        mut stack: Vec<ProcId>,
+        known: Option<&mut HashSet<ProcId>>,
+    ) -> Result<(), GraphError> {
         let mut seen: HashSet<ProcId> = HashSet::new();
         while let Some(x) = stack.pop() {
             let walked = known.as_ref().is_some_and(|k| k.contains(&x));
@@ -109,6 +120,84 @@ impl Core {
                 Ok(())
             }
         }
+    }
+
+    /// The first fault settling the procs just defined would meet (see `settle_missing`),
+    /// changing no run state: each dependent waiting for one of them gets an edge to it,
+    /// each `when_scheduled` target among them one to its declarer, and what they reach is
+    /// scheduled. A definition that closes a cycle through a waiting dependent, or breaks
+    /// a wave rule, is then refused at its call (see [`Core::forget_since`]), not failed
+    /// in the procs waiting for it.
+    pub(super) fn admit_resolved(&mut self) -> Result<(), GraphError> {
+        if self.resolved_missing.is_empty() && self.resolved_ws.is_empty() {
+            return Ok(());
+        }
+        let mut plan = Plan {
+            missing_ok: self.opts.allow_missing_deps,
+            late: true,
+            ..Plan::default()
+        };
+        let mut stack = Vec::new();
+        let waiting: Vec<(ProcId, ProcId)> = self
+            .resolved_missing
+            .iter()
+            .filter(|(p, _)| self.runs[*p].state == State::Wanted)
+            .filter_map(|(p, name)| Some((*p, self.graph.lookup(name)?)))
+            .collect();
+        let awaited: Vec<(ProcId, ProcId)> = self
+            .resolved_ws
+            .iter()
+            .copied()
+            .filter(|&(t, _)| match self.runs[t].state {
+                State::Idle => true,
+                State::Wanted => self.runs[t].resolved,
+                _ => false,
+            })
+            .collect();
+        // A waiting dependent's new dependency is scheduled; a target that is not
+        // scheduled yet is, after its declarer.
+        for (p, d) in waiting {
+            self.wave_fault(p, d)?;
+            stack.push(d);
+            plan.edges(p, &self.runs[p].dep_ids).push(d);
+        }
+        for (t, x) in awaited {
+            self.wave_fault(t, x)?;
+            if self.runs[t].state == State::Idle {
+                stack.push(t);
+            }
+            plan.edges(t, &self.runs[t].dep_ids).push(x);
+        }
+        self.admit_plan(plan, stack, None)
+    }
+
+    /// Forgets the procs from `first` on and the protos from `first_proto` on, made by a
+    /// definition that was refused: their run states, and what their names resolved (the
+    /// dependents and `when_scheduled` declarers waiting for them wait again), so that the
+    /// graph is as it was before it.
+    pub(super) fn forget_since(&mut self, first: ProcId, first_proto: ProtoId) {
+        let gone = |graph: &crate::graph::Graph, name: &str| {
+            graph.lookup(name).is_some_and(|id| id >= first)
+        };
+        let (again, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.resolved_missing)
+            .into_iter()
+            .partition(|(_, name)| gone(&self.graph, name));
+        self.resolved_missing = kept;
+        for (p, name) in again {
+            self.awaiting_missing.entry(name).or_default().push(p);
+        }
+        let (again, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.resolved_ws)
+            .into_iter()
+            .partition(|&(t, _)| t >= first);
+        self.resolved_ws = kept;
+        for (t, x) in again {
+            let name = self.graph.proc(t).name.to_string();
+            self.awaiting_ws.entry(name).or_default().push(x);
+        }
+        self.pending_now.retain(|&p| p < first);
+        self.now_reached.retain(|&p| p < first);
+        self.runs.truncate(first);
+        self.graph.forget_since(first, first_proto);
     }
 
     /// Checks scheduling the IDLE proc `x` as `want` and `process` do it: its rdeps, its

@@ -14,7 +14,7 @@
 //!
 //! It also lays out a release binary's code: see [`order_hot_code`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The text a command prints on stdout, when it runs and succeeds.
@@ -137,6 +137,42 @@ fn glibc_loads_relr() -> bool {
     })
 }
 
+/// Keeps the binary reachable where cargo puts it when no target is named
+/// (`target/release/prun`, `target/debug/prun`). `.cargo/config.toml` names the host's
+/// target, to link the C library statically, and cargo then builds into
+/// `target/<host tuple>/<profile>/`: a symbolic link at the usual place points there, for
+/// the scripts and habits that look for prun in `target/release`. The link is relative
+/// (the target directory can move) and replaces a binary an older build left there; it
+/// points to a file the link step of this build writes.
+fn link_usual_place() {
+    let (Some(out), Ok(target)) = (std::env::var_os("OUT_DIR"), std::env::var("TARGET")) else {
+        return;
+    };
+    // OUT_DIR is `<target dir>/<tuple>/<profile>/build/prun-<hash>/out`.
+    let out = PathBuf::from(out);
+    let Some(profile_dir) = out.ancestors().nth(3) else {
+        return;
+    };
+    let (Some(profile), Some(tuple_dir)) = (profile_dir.file_name(), profile_dir.parent()) else {
+        return;
+    };
+    let Some(target_dir) = tuple_dir.parent() else {
+        return;
+    };
+    if tuple_dir.file_name() != Some(std::ffi::OsStr::new(&target)) {
+        return;
+    }
+    let to = Path::new("..").join(&target).join(profile).join("prun");
+    let usual_dir = target_dir.join(profile);
+    let usual = usual_dir.join("prun");
+    if std::fs::read_link(&usual).is_ok_and(|now| now == to) {
+        return;
+    }
+    let _ = std::fs::create_dir_all(&usual_dir);
+    let _ = std::fs::remove_file(&usual);
+    let _ = std::os::unix::fs::symlink(&to, &usual);
+}
+
 /// A cfg that says a tool is missing, and how to find out whether it is there.
 type Probe = (&'static str, fn() -> bool);
 
@@ -145,6 +181,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
     order_hot_code();
+    link_usual_place();
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
     let probes: [Probe; 11] = [
         ("prun_no_tmux", || runs("tmux", &["-V"])),

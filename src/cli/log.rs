@@ -8,7 +8,8 @@
 //! The top level's log is followed in the newest run directory while a run holds that
 //! directory's lock (see `exec::log::LogDir`). The file is read again every
 //! [`POLL`]; what it holds when the job or the run has ended is printed before `prun log`
-//! exits.
+//! exits. A follow ends early, quietly, when stdout is closed (`| head -1`); one whose log
+//! was never made prints what `prun log` prints without `--follow`.
 
 use std::fs::File;
 use std::io::Read;
@@ -44,8 +45,10 @@ pub(super) fn log(script: &Path, of: &LogOf, follow: bool) -> Result<Exit, Failu
     } else {
         None
     };
-    if let Some(live) = live {
-        return follow_log(&live);
+    if let Some(live) = live
+        && let Some(exit) = follow_log(&live)?
+    {
+        return Ok(exit);
     }
     let found = match of {
         LogOf::Proc(name) => crate::exec::log::latest(&root, name),
@@ -211,9 +214,11 @@ fn held(dir: &Path) -> bool {
     File::open(dir).is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
-/// Prints the log as it grows until its writer ends, then what it holds by then.
-fn follow_log(live: &Live) -> Result<Exit, Failure> {
-    print(format!("# {}\n", live.log.display()).as_bytes())?;
+/// Prints the log as it grows until its writer ends, then what it holds by then; or
+/// until stdout is closed (`prun log -f ... | head -1`). `None` when the writer ended
+/// without making the log (a job that printed nothing): nothing was printed, and the
+/// latest log is printed as without `--follow`.
+fn follow_log(live: &Live) -> Result<Option<Exit>, Failure> {
     let mut file: Option<File> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -221,6 +226,9 @@ fn follow_log(live: &Live) -> Result<Exit, Failure> {
         let running = live.until.running();
         if file.is_none() {
             file = open_log(&live.log)?;
+            if file.is_some() && !emit(format!("# {}\n", live.log.display()).as_bytes())? {
+                return Ok(Some(Exit::Ok));
+            }
         }
         if let Some(f) = &mut file {
             loop {
@@ -231,13 +239,30 @@ fn follow_log(live: &Live) -> Result<Exit, Failure> {
                 if n == 0 {
                     break;
                 }
-                print(&buf[..n])?;
+                if !emit(&buf[..n])? {
+                    return Ok(Some(Exit::Ok));
+                }
             }
         }
         if !running {
-            return Ok(Exit::Ok);
+            return Ok(file.map(|_| Exit::Ok));
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// Writes a followed log's bytes to stdout: false once stdout is closed, which ends the
+/// follow quietly.
+fn emit(bytes: &[u8]) -> Result<bool, Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(source) => Err(Failure::Write {
+            path: "stdout".into(),
+            source,
+        }),
     }
 }
 

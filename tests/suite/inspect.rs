@@ -631,6 +631,104 @@ shell("echo top-one; touch top-waits; read x < top-gate; echo top-two");
     assert!(ok && text.contains("\ntop-one\ntop-two\n"), "{text}");
 }
 
+/// `prun log -f` whose reader stops reading (`| head -1`) ends quietly at its next write,
+/// while the job it followed still runs, instead of reading the log until the job ends.
+#[test]
+fn log_follow_ends_quietly_when_its_stdout_is_closed() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("talk", #{ shell: "echo one; touch waits; read x < gate; echo two; touch waits-again; read x < gate-again" }); run("talk");"#,
+    )
+    .unwrap();
+    for fifo in ["gate", "gate-again"] {
+        let made = Command::new("mkfifo").arg(dir.join(fifo)).status().unwrap();
+        assert!(made.success());
+    }
+    let prun = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut run = Follower::start(prun(&["main.rhai"]));
+    until("the job to wait", || dir.join("waits").exists());
+    let mut follow = prun(&["log", "-f", "main.rhai", "talk"])
+        .spawn()
+        .expect("start prun log");
+    let mut first = String::new();
+    std::io::BufReader::new(follow.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the first line");
+    assert!(first.starts_with("# ") && first.ends_with("talk.log\n"), "{first}");
+    std::fs::write(dir.join("gate"), "go\n").unwrap();
+    until("the follower to end", || {
+        follow.try_wait().expect("wait").is_some()
+    });
+    let out = follow.wait_with_output().expect("wait");
+    assert!(run.running(), "the job ended before the follower did");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    std::fs::write(dir.join("gate-again"), "go\n").unwrap();
+    let (ok, text) = run.finish();
+    assert!(ok, "{text}");
+}
+
+/// `prun log -f --script` of a run whose top level runs no command prints no header
+/// naming a log that is never written: once the run ends it does what `prun log` does,
+/// here saying that there is no log.
+#[test]
+fn log_follow_of_a_log_never_written_does_as_without_follow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("wait", #{ shell: "touch waits; read x < gate" }); run("wait");"#,
+    )
+    .unwrap();
+    let made = Command::new("mkfifo").arg(dir.join("gate")).status().unwrap();
+    assert!(made.success());
+    let prun = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut run = Follower::start(prun(&["main.rhai"]));
+    until("the job to wait", || dir.join("waits").exists());
+    let follow = prun(&["log", "-f", "main.rhai", "--script"])
+        .spawn()
+        .expect("start prun log");
+    // A follower sleeps only between two looks at the log it follows.
+    let tasks = format!("/proc/{}/task", follow.id());
+    until("the follower to follow", || {
+        std::fs::read_dir(&tasks).is_ok_and(|tasks| {
+            tasks.flatten().any(|t| {
+                std::fs::read_to_string(t.path().join("wchan"))
+                    .is_ok_and(|w| w == "hrtimer_nanosleep")
+            })
+        })
+    });
+    std::fs::write(dir.join("gate"), "go\n").unwrap();
+    let out = follow.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(err.contains("no log of the script's top level"), "{err}");
+    let (ok, text) = run.finish();
+    assert!(ok, "{text}");
+}
+
 /// A prun started in the background, its stdout read as it comes.
 struct Follower {
     child: std::process::Child,

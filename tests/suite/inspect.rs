@@ -799,3 +799,19 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// `prun log` without a proc says, in its usage line, that `--script` can stand for one.
+#[test]
+fn log_without_a_proc_shows_the_script_option_in_its_usage() {
+    let out = Test::new()
+        .raw(&["log", "main.rhai", "-f"])
+        .script(r#"proc("a", #{ cmd: ["true"] });"#)
+        .run();
+    out.code(64);
+    assert!(
+        out.stderr
+            .contains("Usage: prun log SCRIPT.rhai PROC|--script [-f]"),
+        "{}",
+        out.stderr
+    );
+}

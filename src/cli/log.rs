@@ -168,13 +168,32 @@ fn running_job(script: &Path, name: &str) -> Option<Live> {
     journals.into_iter().find_map(|journal| {
         let log = runs_job(&live_journal(&journal)?, name)?;
         Some(Live {
-            log,
+            log: from_run_dir(&journal, log),
             until: Until::JobEnds {
                 journal,
                 name: name.to_string(),
             },
         })
     })
+}
+
+/// The log a journal names, found from here: a relative `log_dir` is relative to the
+/// directory its run was started in, which need not be this one.
+fn from_run_dir(journal: &Path, log: PathBuf) -> PathBuf {
+    if log.is_absolute() {
+        return log;
+    }
+    let run_dir = journal_pid(journal)
+        .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok());
+    match run_dir {
+        Some(dir) if std::env::current_dir().is_ok_and(|here| here != dir) => dir.join(log),
+        _ => log,
+    }
+}
+
+/// The pid of the prun whose journal is at `path` (its name is the pid).
+fn journal_pid(path: &Path) -> Option<i32> {
+    path.file_name()?.to_str()?.split('.').next()?.parse().ok()
 }
 
 /// The log the journal's text names for proc `name`, while it names it as running.
@@ -188,8 +207,7 @@ fn runs_job(text: &str, name: &str) -> Option<PathBuf> {
 /// `O` line give (a pid, with its start time) still runs. A journal is removed when its
 /// run ends; one a crash left names a prun that is gone.
 fn live_journal(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?;
-    let pid: i32 = name.split('.').next()?.parse().ok()?;
+    let pid = journal_pid(path)?;
     let text = std::fs::read_to_string(path).ok()?;
     let started: u64 = text
         .lines()

@@ -729,6 +729,49 @@ fn log_follow_of_a_log_never_written_does_as_without_follow() {
     assert!(ok, "{text}");
 }
 
+/// `prun log -f` follows a running job whose run was started in another directory, its
+/// relative `log_dir` relative to that one: the job's log is found where the run writes it.
+#[test]
+fn log_follow_finds_a_relative_log_dir_of_a_run_started_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"set_options(#{ log_dir: "logs" });
+proc("talk", #{ shell: "echo one; touch ../waits; read x < ../gate; echo two" });
+run("talk");"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let made = Command::new("mkfifo").arg(dir.join("gate")).status().unwrap();
+    assert!(made.success());
+    let prun = |cwd: &str, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(dir.join(cwd))
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut run = Follower::start(prun("sub", &["../main.rhai"]));
+    until("the job to wait", || dir.join("waits").exists());
+    let mut follow = Follower::start(prun(".", &["log", "-f", "main.rhai", "talk"]));
+    until("the follower to print the job's first line", || {
+        follow.printed().contains("\none\n")
+    });
+    std::fs::write(dir.join("gate"), "go\n").unwrap();
+    let (ok, text) = follow.finish();
+    assert!(
+        ok && text.starts_with(&format!("# {}", dir.join("sub/logs").display()))
+            && text.contains("\none\ntwo\n# exited with code 0 ("),
+        "{text}"
+    );
+    let (ok, text) = run.finish();
+    assert!(ok, "{text}");
+}
+
 /// A prun started in the background, its stdout read as it comes.
 struct Follower {
     child: std::process::Child,

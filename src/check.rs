@@ -466,7 +466,8 @@ fn told(found: &[Problem], p: &Problem, sep: &str) -> bool {
 /// exist`), if it says so.
 fn missing_dep(message: &str) -> Option<&str> {
     let (_, rest) = message.split_once(" depends on \"")?;
-    rest.split_once("\", which does not exist").map(|(dep, _)| dep)
+    rest.split_once("\", which does not exist")
+        .map(|(dep, _)| dep)
 }
 
 /// Whether `refusal`, the message of a refused definition, is of the proc `dep` or of a

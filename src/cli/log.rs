@@ -183,8 +183,8 @@ fn from_run_dir(journal: &Path, log: PathBuf) -> PathBuf {
     if log.is_absolute() {
         return log;
     }
-    let run_dir = journal_pid(journal)
-        .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok());
+    let run_dir =
+        journal_pid(journal).and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok());
     match run_dir {
         Some(dir) if std::env::current_dir().is_ok_and(|here| here != dir) => dir.join(log),
         _ => log,

@@ -666,7 +666,10 @@ fn log_follow_ends_quietly_when_its_stdout_is_closed() {
     std::io::BufReader::new(follow.stdout.take().expect("stdout"))
         .read_line(&mut first)
         .expect("read the first line");
-    assert!(first.starts_with("# ") && first.ends_with("talk.log\n"), "{first}");
+    assert!(
+        first.starts_with("# ") && first.ends_with("talk.log\n"),
+        "{first}"
+    );
     std::fs::write(dir.join("gate"), "go\n").unwrap();
     until("the follower to end", || {
         follow.try_wait().expect("wait").is_some()
@@ -692,7 +695,10 @@ fn log_follow_of_a_log_never_written_does_as_without_follow() {
         r#"proc("wait", #{ shell: "touch waits; read x < gate" }); run("wait");"#,
     )
     .unwrap();
-    let made = Command::new("mkfifo").arg(dir.join("gate")).status().unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dir.join("gate"))
+        .status()
+        .unwrap();
     assert!(made.success());
     let prun = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
@@ -743,7 +749,10 @@ run("talk");"#,
     )
     .unwrap();
     std::fs::create_dir(dir.join("sub")).unwrap();
-    let made = Command::new("mkfifo").arg(dir.join("gate")).status().unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dir.join("gate"))
+        .status()
+        .unwrap();
     assert!(made.success());
     let prun = |cwd: &str, args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));

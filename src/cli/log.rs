@@ -101,8 +101,8 @@ fn no_log(script: &Path, of: &LogOf, root: PathBuf) -> Failure {
     Failure::NoLog { of, root, hint }
 }
 
-/// `prun log` of a script that has no log at all: `; no run of buld.rhai is recorded:
-/// did you mean `build.rhai`?` when a script near it has runs recorded.
+/// `prun log` of a script that has no log at all: `; no run of buld.rhai is recorded`,
+/// with `; did you mean `build.rhai`?` when a script near it has runs recorded.
 fn scripts_hint(script: &Path) -> String {
     // A script with a task DB has runs (its procs printed nothing, or only its top level
     // did, to `.script.log`): offering other scripts, itself among them, would say it
@@ -110,7 +110,7 @@ fn scripts_hint(script: &Path) -> String {
     let has_db = crate::script::recorded_place(script, "task_db", "tasks.db")
         .is_ok_and(|db| !crate::store::missing(&db));
     let near = crate::suggest::recorded_script_hint(script);
-    if has_db || near.is_empty() {
+    if has_db {
         return String::new();
     }
     format!(

@@ -867,3 +867,24 @@ fn log_without_a_proc_shows_the_script_option_in_its_usage() {
         out.stderr
     );
 }
+
+/// `prun log` of a script that never ran, with no script near it that did, says that no
+/// run of it is recorded, as `prun history` does, not only that the proc has no log.
+#[test]
+fn log_of_a_script_that_never_ran_says_so() {
+    for args in [
+        &["log", "main.rhai", "build"][..],
+        &["log", "main.rhai", "--script"],
+    ] {
+        let out = Test::new()
+            .raw(args)
+            .script(r#"proc("build", #{ shell: "echo hi" });"#)
+            .run();
+        out.code(64);
+        assert!(
+            out.stderr.contains("; no run of main.rhai is recorded"),
+            "{}",
+            out.describe()
+        );
+    }
+}

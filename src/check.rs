@@ -99,7 +99,7 @@ pub(crate) fn report(
     };
     let found = problems.len();
     for p in graph_problems(g, unlooked) {
-        if !told(&problems[..found], &p) {
+        if !told(&problems[..found], &p, g.separator()) {
             problems.push(p);
         }
     }
@@ -451,20 +451,40 @@ fn same_cycle(a: &str, b: &str) -> bool {
 }
 
 /// Whether a problem of the whole graph is told already by one met as the script ran: a
-/// fault a definition met (a `now` proc's cycle) is told once, at that call; a proc whose
-/// definition was refused (`proc "b" cannot be defined: dependency cycle: ...`) was left
-/// out, and the dependencies on it are not told again as naming nothing.
-fn told(found: &[Problem], p: &Problem) -> bool {
+/// fault a definition met (a `now` proc's cycle) is told once, at that call; a proc or a
+/// proto whose definition was refused (`proc "b" cannot be defined: dependency cycle:
+/// ...`) was left out, and the dependencies on it (or on a name it makes) are not told
+/// again as naming nothing. `sep` is the graph's placeholder separator.
+fn told(found: &[Problem], p: &Problem, sep: &str) -> bool {
     found.iter().any(|f| {
         says(&f.message, &p.message)
-            || f.message
-                .strip_prefix("proc \"")
-                .and_then(|m| m.split_once("\" cannot be defined: "))
-                .is_some_and(|(name, _)| {
-                    p.message
-                        .contains(&format!("depends on \"{name}\", which does not exist"))
-                })
+            || missing_dep(&p.message).is_some_and(|dep| refused_makes(&f.message, dep, sep))
     })
+}
+
+/// The dependency a problem says names nothing (`... depends on "x", which does not
+/// exist`), if it says so.
+fn missing_dep(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once(" depends on \"")?;
+    rest.split_once("\", which does not exist")
+        .map(|(dep, _)| dep)
+}
+
+/// Whether `refusal`, the message of a refused definition, is of the proc `dep` or of a
+/// proto that makes it.
+fn refused_makes(refusal: &str, dep: &str, sep: &str) -> bool {
+    let refused = |what: &str| {
+        refusal
+            .strip_prefix(what)
+            .and_then(|m| m.split_once("\" cannot be defined: "))
+            .map(|(name, _)| name)
+    };
+    if let Some(name) = refused("proc \"") {
+        return name == dep;
+    }
+    refused("proto \"")
+        .and_then(|pattern| Template::parse(pattern, sep).ok())
+        .is_some_and(|t| t.matches(dep).is_some())
 }
 
 /// Whether the error that stopped the evaluation says what a problem already says.

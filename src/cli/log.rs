@@ -8,7 +8,8 @@
 //! The top level's log is followed in the newest run directory while a run holds that
 //! directory's lock (see `exec::log::LogDir`). The file is read again every
 //! [`POLL`]; what it holds when the job or the run has ended is printed before `prun log`
-//! exits.
+//! exits. A follow ends early, quietly, when stdout is closed (`| head -1`); one whose log
+//! was never made prints what `prun log` prints without `--follow`.
 
 use std::fs::File;
 use std::io::Read;
@@ -44,8 +45,10 @@ pub(super) fn log(script: &Path, of: &LogOf, follow: bool) -> Result<Exit, Failu
     } else {
         None
     };
-    if let Some(live) = live {
-        return follow_log(&live);
+    if let Some(live) = live
+        && let Some(exit) = follow_log(&live)?
+    {
+        return Ok(exit);
     }
     let found = match of {
         LogOf::Proc(name) => crate::exec::log::latest(&root, name),
@@ -98,8 +101,8 @@ fn no_log(script: &Path, of: &LogOf, root: PathBuf) -> Failure {
     Failure::NoLog { of, root, hint }
 }
 
-/// `prun log` of a script that has no log at all: `; no run of buld.rhai is recorded:
-/// did you mean `build.rhai`?` when a script near it has runs recorded.
+/// `prun log` of a script that has no log at all: `; no run of buld.rhai is recorded`,
+/// with `; did you mean `build.rhai`?` when a script near it has runs recorded.
 fn scripts_hint(script: &Path) -> String {
     // A script with a task DB has runs (its procs printed nothing, or only its top level
     // did, to `.script.log`): offering other scripts, itself among them, would say it
@@ -107,7 +110,7 @@ fn scripts_hint(script: &Path) -> String {
     let has_db = crate::script::recorded_place(script, "task_db", "tasks.db")
         .is_ok_and(|db| !crate::store::missing(&db));
     let near = crate::suggest::recorded_script_hint(script);
-    if has_db || near.is_empty() {
+    if has_db {
         return String::new();
     }
     format!(
@@ -165,13 +168,32 @@ fn running_job(script: &Path, name: &str) -> Option<Live> {
     journals.into_iter().find_map(|journal| {
         let log = runs_job(&live_journal(&journal)?, name)?;
         Some(Live {
-            log,
+            log: from_run_dir(&journal, log),
             until: Until::JobEnds {
                 journal,
                 name: name.to_string(),
             },
         })
     })
+}
+
+/// The log a journal names, found from here: a relative `log_dir` is relative to the
+/// directory its run was started in, which need not be this one.
+fn from_run_dir(journal: &Path, log: PathBuf) -> PathBuf {
+    if log.is_absolute() {
+        return log;
+    }
+    let run_dir =
+        journal_pid(journal).and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok());
+    match run_dir {
+        Some(dir) if std::env::current_dir().is_ok_and(|here| here != dir) => dir.join(log),
+        _ => log,
+    }
+}
+
+/// The pid of the prun whose journal is at `path` (its name is the pid).
+fn journal_pid(path: &Path) -> Option<i32> {
+    path.file_name()?.to_str()?.split('.').next()?.parse().ok()
 }
 
 /// The log the journal's text names for proc `name`, while it names it as running.
@@ -185,8 +207,7 @@ fn runs_job(text: &str, name: &str) -> Option<PathBuf> {
 /// `O` line give (a pid, with its start time) still runs. A journal is removed when its
 /// run ends; one a crash left names a prun that is gone.
 fn live_journal(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?;
-    let pid: i32 = name.split('.').next()?.parse().ok()?;
+    let pid = journal_pid(path)?;
     let text = std::fs::read_to_string(path).ok()?;
     let started: u64 = text
         .lines()
@@ -211,9 +232,11 @@ fn held(dir: &Path) -> bool {
     File::open(dir).is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
-/// Prints the log as it grows until its writer ends, then what it holds by then.
-fn follow_log(live: &Live) -> Result<Exit, Failure> {
-    print(format!("# {}\n", live.log.display()).as_bytes())?;
+/// Prints the log as it grows until its writer ends, then what it holds by then; or
+/// until stdout is closed (`prun log -f ... | head -1`). `None` when the writer ended
+/// without making the log (a job that printed nothing): nothing was printed, and the
+/// latest log is printed as without `--follow`.
+fn follow_log(live: &Live) -> Result<Option<Exit>, Failure> {
     let mut file: Option<File> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -221,6 +244,9 @@ fn follow_log(live: &Live) -> Result<Exit, Failure> {
         let running = live.until.running();
         if file.is_none() {
             file = open_log(&live.log)?;
+            if file.is_some() && !emit(format!("# {}\n", live.log.display()).as_bytes())? {
+                return Ok(Some(Exit::Ok));
+            }
         }
         if let Some(f) = &mut file {
             loop {
@@ -231,13 +257,30 @@ fn follow_log(live: &Live) -> Result<Exit, Failure> {
                 if n == 0 {
                     break;
                 }
-                print(&buf[..n])?;
+                if !emit(&buf[..n])? {
+                    return Ok(Some(Exit::Ok));
+                }
             }
         }
         if !running {
-            return Ok(Exit::Ok);
+            return Ok(file.map(|_| Exit::Ok));
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// Writes a followed log's bytes to stdout: false once stdout is closed, which ends the
+/// follow quietly.
+fn emit(bytes: &[u8]) -> Result<bool, Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(source) => Err(Failure::Write {
+            path: "stdout".into(),
+            source,
+        }),
     }
 }
 

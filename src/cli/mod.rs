@@ -246,6 +246,7 @@ enum Command {
         words: Vec<String>,
     },
     /// Print the latest log of a proc, or of the script's top level
+    #[command(override_usage = "prun log SCRIPT.rhai PROC|--script [-f]")]
     Log {
         /// The script (a Rhai file)
         script: PathBuf,

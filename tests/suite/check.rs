@@ -1057,3 +1057,21 @@ proc("b", #{ deps: ["a"], shell: "true" });
         .err_has("main.rhai:3:1: proc \"b\" cannot be defined: dependency cycle: a -> b -> a")
         .err_has("prun: check: 1 problem found");
 }
+
+/// A proto refused because a proc it would make closes a cycle through a proc waiting for
+/// it is told once too: the dependency on that name is not told again as naming nothing.
+#[test]
+fn check_tells_a_refused_proto_once() {
+    let out = Test::new()
+        .script(
+            r#"proc("a", #{ deps: ["build::z"], shell: "true" });
+run("a");
+proto("build::[n]", #{ deps: ["a"], shell: "true" });
+"#,
+        )
+        .raw(&["check", "main.rhai"])
+        .run();
+    out.code(2)
+        .err_has("main.rhai:3:1: proto \"build::[n]\" cannot be defined: dependency cycle: a -> build::z -> a")
+        .err_has("prun: check: 1 problem found");
+}

@@ -631,6 +631,156 @@ shell("echo top-one; touch top-waits; read x < top-gate; echo top-two");
     assert!(ok && text.contains("\ntop-one\ntop-two\n"), "{text}");
 }
 
+/// `prun log -f` whose reader stops reading (`| head -1`) ends quietly at its next write,
+/// while the job it followed still runs, instead of reading the log until the job ends.
+#[test]
+fn log_follow_ends_quietly_when_its_stdout_is_closed() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("talk", #{ shell: "echo one; touch waits; read x < gate; echo two; touch waits-again; read x < gate-again" }); run("talk");"#,
+    )
+    .unwrap();
+    for fifo in ["gate", "gate-again"] {
+        let made = Command::new("mkfifo").arg(dir.join(fifo)).status().unwrap();
+        assert!(made.success());
+    }
+    let prun = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut run = Follower::start(prun(&["main.rhai"]));
+    until("the job to wait", || dir.join("waits").exists());
+    let mut follow = prun(&["log", "-f", "main.rhai", "talk"])
+        .spawn()
+        .expect("start prun log");
+    let mut first = String::new();
+    std::io::BufReader::new(follow.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the first line");
+    assert!(
+        first.starts_with("# ") && first.ends_with("talk.log\n"),
+        "{first}"
+    );
+    std::fs::write(dir.join("gate"), "go\n").unwrap();
+    until("the follower to end", || {
+        follow.try_wait().expect("wait").is_some()
+    });
+    let out = follow.wait_with_output().expect("wait");
+    assert!(run.running(), "the job ended before the follower did");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    std::fs::write(dir.join("gate-again"), "go\n").unwrap();
+    let (ok, text) = run.finish();
+    assert!(ok, "{text}");
+}
+
+/// `prun log -f --script` of a run whose top level runs no command prints no header
+/// naming a log that is never written: once the run ends it does what `prun log` does,
+/// here saying that there is no log.
+#[test]
+fn log_follow_of_a_log_never_written_does_as_without_follow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"proc("wait", #{ shell: "touch waits; read x < gate" }); run("wait");"#,
+    )
+    .unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dir.join("gate"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let prun = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(dir)
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut run = Follower::start(prun(&["main.rhai"]));
+    until("the job to wait", || dir.join("waits").exists());
+    let follow = prun(&["log", "-f", "main.rhai", "--script"])
+        .spawn()
+        .expect("start prun log");
+    // A follower sleeps only between two looks at the log it follows.
+    let tasks = format!("/proc/{}/task", follow.id());
+    until("the follower to follow", || {
+        std::fs::read_dir(&tasks).is_ok_and(|tasks| {
+            tasks.flatten().any(|t| {
+                std::fs::read_to_string(t.path().join("wchan"))
+                    .is_ok_and(|w| w == "hrtimer_nanosleep")
+            })
+        })
+    });
+    std::fs::write(dir.join("gate"), "go\n").unwrap();
+    let out = follow.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(err.contains("no log of the script's top level"), "{err}");
+    let (ok, text) = run.finish();
+    assert!(ok, "{text}");
+}
+
+/// `prun log -f` follows a running job whose run was started in another directory, its
+/// relative `log_dir` relative to that one: the job's log is found where the run writes it.
+#[test]
+fn log_follow_finds_a_relative_log_dir_of_a_run_started_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("main.rhai"),
+        r#"set_options(#{ log_dir: "logs" });
+proc("talk", #{ shell: "echo one; touch ../waits; read x < ../gate; echo two" });
+run("talk");"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dir.join("gate"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let prun = |cwd: &str, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.args(args)
+            .current_dir(dir.join(cwd))
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut run = Follower::start(prun("sub", &["../main.rhai"]));
+    until("the job to wait", || dir.join("waits").exists());
+    let mut follow = Follower::start(prun(".", &["log", "-f", "main.rhai", "talk"]));
+    until("the follower to print the job's first line", || {
+        follow.printed().contains("\none\n")
+    });
+    std::fs::write(dir.join("gate"), "go\n").unwrap();
+    let (ok, text) = follow.finish();
+    assert!(
+        ok && text.starts_with(&format!("# {}", dir.join("sub/logs").display()))
+            && text.contains("\none\ntwo\n# exited with code 0 ("),
+        "{text}"
+    );
+    let (ok, text) = run.finish();
+    assert!(ok, "{text}");
+}
+
 /// A prun started in the background, its stdout read as it comes.
 struct Follower {
     child: std::process::Child,
@@ -699,5 +849,42 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
             "waited a minute for {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `prun log` without a proc says, in its usage line, that `--script` can stand for one.
+#[test]
+fn log_without_a_proc_shows_the_script_option_in_its_usage() {
+    let out = Test::new()
+        .raw(&["log", "main.rhai", "-f"])
+        .script(r#"proc("a", #{ cmd: ["true"] });"#)
+        .run();
+    out.code(64);
+    assert!(
+        out.stderr
+            .contains("Usage: prun log SCRIPT.rhai PROC|--script [-f]"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `prun log` of a script that never ran, with no script near it that did, says that no
+/// run of it is recorded, as `prun history` does, not only that the proc has no log.
+#[test]
+fn log_of_a_script_that_never_ran_says_so() {
+    for args in [
+        &["log", "main.rhai", "build"][..],
+        &["log", "main.rhai", "--script"],
+    ] {
+        let out = Test::new()
+            .raw(args)
+            .script(r#"proc("build", #{ shell: "echo hi" });"#)
+            .run();
+        out.code(64);
+        assert!(
+            out.stderr.contains("; no run of main.rhai is recorded"),
+            "{}",
+            out.describe()
+        );
     }
 }

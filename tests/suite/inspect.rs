@@ -568,19 +568,9 @@ shell("echo top-one; touch top-waits; read x < top-gate; echo top-two");
     )
     .unwrap();
     for fifo in ["gate", "top-gate"] {
-        let made = Command::new("mkfifo").arg(dir.join(fifo)).status().unwrap();
-        assert!(made.success());
+        mkfifo(&dir.join(fifo));
     }
-    let prun = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
-        c.args(args)
-            .current_dir(dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        c
-    };
+    let prun = |args: &[&str]| piped_prun(dir, dir, args);
     let mut run = Follower::start(prun(&["main.rhai"]));
     let cases = [
         (
@@ -644,19 +634,9 @@ fn log_follow_ends_quietly_when_its_stdout_is_closed() {
     )
     .unwrap();
     for fifo in ["gate", "gate-again"] {
-        let made = Command::new("mkfifo").arg(dir.join(fifo)).status().unwrap();
-        assert!(made.success());
+        mkfifo(&dir.join(fifo));
     }
-    let prun = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
-        c.args(args)
-            .current_dir(dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        c
-    };
+    let prun = |args: &[&str]| piped_prun(dir, dir, args);
     let mut run = Follower::start(prun(&["main.rhai"]));
     until("the job to wait", || dir.join("waits").exists());
     let mut follow = prun(&["log", "-f", "main.rhai", "talk"])
@@ -695,21 +675,8 @@ fn log_follow_of_a_log_never_written_does_as_without_follow() {
         r#"proc("wait", #{ shell: "touch waits; read x < gate" }); run("wait");"#,
     )
     .unwrap();
-    let made = Command::new("mkfifo")
-        .arg(dir.join("gate"))
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let prun = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
-        c.args(args)
-            .current_dir(dir)
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        c
-    };
+    mkfifo(&dir.join("gate"));
+    let prun = |args: &[&str]| piped_prun(dir, dir, args);
     let mut run = Follower::start(prun(&["main.rhai"]));
     until("the job to wait", || dir.join("waits").exists());
     let follow = prun(&["log", "-f", "main.rhai", "--script"])
@@ -749,21 +716,8 @@ run("talk");"#,
     )
     .unwrap();
     std::fs::create_dir(dir.join("sub")).unwrap();
-    let made = Command::new("mkfifo")
-        .arg(dir.join("gate"))
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let prun = |cwd: &str, args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
-        c.args(args)
-            .current_dir(dir.join(cwd))
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        c
-    };
+    mkfifo(&dir.join("gate"));
+    let prun = |cwd: &str, args: &[&str]| piped_prun(&dir.join(cwd), dir, args);
     let mut run = Follower::start(prun("sub", &["../main.rhai"]));
     until("the job to wait", || dir.join("waits").exists());
     let mut follow = Follower::start(prun(".", &["log", "-f", "main.rhai", "talk"]));
@@ -779,6 +733,25 @@ run("talk");"#,
     );
     let (ok, text) = run.finish();
     assert!(ok, "{text}");
+}
+
+/// prun with `args`, run in `cwd` with its state under `home`'s `state`, stdin empty and
+/// its output piped (to start as a [`Follower`] or read line by line).
+fn piped_prun(cwd: &std::path::Path, home: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+    c.args(args)
+        .current_dir(cwd)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// A FIFO at `path`, which a test's script reads to wait until the test lets it go on.
+fn mkfifo(path: &std::path::Path) {
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
 }
 
 /// A prun started in the background, its stdout read as it comes.

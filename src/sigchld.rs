@@ -42,7 +42,7 @@ fn block_here() -> Option<SigSet> {
 ///
 /// A child inherits the mask of the thread that starts it (the standard library's
 /// `posix_spawn` leaves it as it is): every program prun starts must be started through
-/// [`spawn`], which gives it the mask prun was started with.
+/// [`spawn`] or [`crate::exec::spawn`], which give it the mask prun was started with.
 pub(crate) fn block() {
     let _ = block_here();
 }
@@ -55,8 +55,9 @@ pub(crate) fn block() {
 /// which keeps `posix_spawn` (a `pre_exec` closure would make the standard library fork
 /// and exec, far slower).
 ///
-/// Every program prun starts comes through here, its own helpers too (`ssh -M`,
-/// `squeue`, `scancel`), not only the commands of a script: `hidden` are the variables of
+/// Every program prun starts comes through here or through [`crate::exec::spawn`] (a
+/// command's stage, started by `posix_spawn` itself with the same mask and environment),
+/// prun's own helpers too (`ssh -M`, `squeue`, `scancel`): `hidden` are the variables of
 /// prun's environment it does not inherit (the policy's `deny_env` and `allow_env`, see
 /// `Policy::hidden_env`), whatever `cmd` says.
 pub(crate) fn spawn(
@@ -66,14 +67,9 @@ pub(crate) fn spawn(
     for name in hidden {
         cmd.env_remove(name);
     }
-    let start = START_MASK.get_or_init(|| {
-        // Nothing was blocked yet: the calling thread's mask is the one prun started with.
-        let mut now = SigSet::empty();
-        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut now));
-        without_sigchld(now)
-    });
+    let start = start_mask();
     let mut mine = SigSet::empty();
-    let set = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(start), Some(&mut mine)).is_ok();
+    let set = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&start), Some(&mut mine)).is_ok();
     let spawned = starting(|| cmd.spawn());
     if set {
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mine), None);
@@ -81,7 +77,18 @@ pub(crate) fn spawn(
     spawned
 }
 
-/// Held (shared) while a process is started ([`spawn`]), and (exclusive) while processes
+/// The signal mask every program prun starts gets: the one prun was started with, less
+/// SIGCHLD (see [`START_MASK`]).
+pub(crate) fn start_mask() -> SigSet {
+    *START_MASK.get_or_init(|| {
+        // Nothing was blocked yet: the calling thread's mask is the one prun started with.
+        let mut now = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut now));
+        without_sigchld(now)
+    })
+}
+
+/// Held (shared) while a process is started ([`spawn`], [`crate::exec::spawn`]), and (exclusive) while processes
 /// are picked out to be ended by what they hold or whose child they are
 /// ([`none_starting`]): between its fork and its exec, a child holds a copy of every
 /// descriptor of prun, the pipes between the stages of other commands included, and is
@@ -95,7 +102,9 @@ static MAIN_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// The threads of this process that started a process (see [`parents`]).
 static SPAWNERS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 
-fn starting<T>(spawn: impl FnOnce() -> T) -> T {
+/// Runs `spawn`, which starts a process, as one of the processes being started (see
+/// [`STARTING`]), recording the calling thread among the [`parents`].
+pub(crate) fn starting<T>(spawn: impl FnOnce() -> T) -> T {
     let _starting = STARTING
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -17,9 +17,10 @@ use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::{CommandError, CommandSpec, Program};
 use super::policy::Policy;
+use super::spawn::{self, Environment, Stream};
 use super::tap::{Lines, Tap};
 use super::unix::{self, Child};
 
@@ -418,6 +420,8 @@ pub(crate) struct Local {
     /// Set by [`Launcher::kill_all`] (a second Ctrl-C): the escaped processes still
     /// being ended get SIGKILL at once (see [`Local::end_escaped`]).
     killing: Arc<AtomicBool>,
+    /// The environment of its commands, read when the first one starts.
+    environment: Arc<OnceLock<Environment>>,
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -443,6 +447,12 @@ impl Local {
     /// [`crate::sigchld::spawn`]).
     pub(crate) fn hidden_env(&self) -> &[std::ffi::OsString] {
         &self.hidden_env
+    }
+
+    /// prun's environment less the hidden variables, read once (see [`Environment`]).
+    fn environment(&self) -> &Environment {
+        self.environment
+            .get_or_init(|| Environment::read(&self.hidden_env))
     }
 
     /// What to do when an interactive command (one with the terminal) was ended by
@@ -769,9 +779,9 @@ fn open_sink(what: &'static str, path: &Path, launch: &Launch) -> Result<File, C
     Ok(file)
 }
 
-/// `/dev/null` for a child's stdin: opened once, and duplicated for each child (which
-/// costs less than a path lookup per child).
-fn dev_null(launch: &Launch) -> Result<Stdio, CommandError> {
+/// `/dev/null` for a child's stdin: opened once, and given to each child (which costs
+/// less than a path lookup per child).
+fn dev_null(launch: &Launch) -> Result<&'static File, CommandError> {
     static NULL: OnceLock<File> = OnceLock::new();
     let file = match NULL.get() {
         Some(f) => f,
@@ -786,11 +796,7 @@ fn dev_null(launch: &Launch) -> Result<Stdio, CommandError> {
             NULL.get_or_init(|| opened)
         }
     };
-    Ok(Stdio::from(dup(file)?))
-}
-
-fn dup(f: &File) -> Result<File, CommandError> {
-    f.try_clone().map_err(CommandError::Pipe)
+    Ok(file)
 }
 
 /// Copies a child's output stream into its capture, its log and its tap, until the end
@@ -932,62 +938,73 @@ async fn run_local(
         Sink::Capture | Sink::Log | Sink::Inherit => None,
     };
     // Where a stream that no file takes goes.
-    let stdio = |sink: &Sink| -> Result<Stdio, CommandError> {
-        Ok(match (sink, &merged) {
-            (Sink::Inherit, _) => Stdio::inherit(),
-            (Sink::Log, Some(w)) => Stdio::from(w.try_clone().map_err(CommandError::Pipe)?),
-            _ => Stdio::piped(),
-        })
+    let stream = |sink: &Sink| -> Stream<'_> {
+        match (sink, &merged) {
+            (Sink::Inherit, _) => Stream::Inherit,
+            (Sink::Log, Some(w)) => Stream::Fd(w.as_fd()),
+            _ => Stream::Piped,
+        }
     };
-    let mut next_stdin: Option<Stdio> = match &launch.stdin {
-        Input::Null => Some(dev_null(launch)?),
-        Input::Inherit => Some(Stdio::inherit()),
-        Input::Bytes(_) | Input::Held => Some(Stdio::piped()),
-        Input::File(p) => Some(Stdio::from(File::open(p).map_err(|source| {
-            CommandError::File {
-                what: "stdin file",
-                path: p.clone(),
-                source,
-                command: crate::shown::command(launch),
-            }
-        })?)),
+    let stdin_file = match &launch.stdin {
+        Input::File(p) => Some(File::open(p).map_err(|source| CommandError::File {
+            what: "stdin file",
+            path: p.clone(),
+            source,
+            command: crate::shown::command(launch),
+        })?),
+        Input::Null | Input::Inherit | Input::Bytes(_) | Input::Held => None,
     };
+    let first_stdin = match (&launch.stdin, &stdin_file) {
+        (_, Some(f)) => Stream::Fd(f.as_fd()),
+        (Input::Null | Input::File(_), None) => Stream::Fd(dev_null(launch)?.as_fd()),
+        (Input::Inherit, None) => Stream::Inherit,
+        (Input::Bytes(_) | Input::Held, None) => Stream::Piped,
+    };
+    let environment = local.environment();
     let mut children: Vec<Child> = Vec::with_capacity(n);
     // The inode of the pipe from each stage to the next.
     let mut stage_pipes: Vec<Option<u64>> = Vec::with_capacity(n);
     let mut pgids: Vec<i32> = Vec::with_capacity(n);
+    // The reading end of the pipe from the stage before.
+    let mut from_before: Option<std::io::PipeReader> = None;
     // The first stage's stdin, when prun writes it or holds it.
-    let mut first_stdin = None;
+    let mut first_stdin_pipe = None;
     for (i, spec) in launch.stages.iter().enumerate() {
         let spawned = (|| {
-            let mut cmd = spec.command()?;
-            if let Some(stdin) = next_stdin.take() {
-                cmd.stdin(stdin);
-            }
-            if i + 1 < n {
+            let stdin = match &from_before {
+                Some(r) => Stream::Fd(r.as_fd()),
+                None => first_stdin,
+            };
+            let to_next = if i + 1 < n {
                 let (r, w) = std::io::pipe().map_err(CommandError::Pipe)?;
                 stage_pipes.push(unix::pipe_inode(&w));
-                cmd.stdout(w);
-                next_stdin = Some(Stdio::from(r));
+                Some((r, w))
             } else {
-                match stdout_file {
-                    Some(f) => cmd.stdout(dup(f)?),
-                    None => cmd.stdout(stdio(&launch.stdout)?),
-                };
-            }
-            match stderr_file {
-                Some(f) => cmd.stderr(dup(f)?),
-                None => cmd.stderr(stdio(&launch.stderr)?),
+                None
+            };
+            let stdout = match (&to_next, stdout_file) {
+                (Some((_, w)), _) => Stream::Fd(w.as_fd()),
+                (None, Some(f)) => Stream::Fd(f.as_fd()),
+                (None, None) => stream(&launch.stdout),
+            };
+            let stderr = match stderr_file {
+                Some(f) => Stream::Fd(f.as_fd()),
+                None => stream(&launch.stderr),
             };
             let since = unix::boot_ticks();
-            let mut child = crate::sigchld::spawn(&mut cmd, &local.hidden_env)
-                .map_err(|e| spec.spawn_error(e, &local.hidden_env))?;
-            let pgid = child.id() as i32;
+            let started = spawn::spawn(
+                spec,
+                [stdin, stdout, stderr],
+                environment,
+                &local.hidden_env,
+            )?;
+            // The child has its copies: the stage after reads what this one writes.
+            from_before = to_next.map(|(r, _)| r);
+            let pgid = started.pid as i32;
             local.register(pgid, since, spec);
             pgids.push(pgid);
-            let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-            children.push(Child::new(child));
-            Ok(pipes)
+            children.push(Child::new(started.pid));
+            Ok((started.stdin, started.stdout, started.stderr))
         })()
         .map_err(|e: CommandError| e.in_stage(i, n, &crate::shown::command(launch)));
         // The pipes prun holds to the child, made asynchronous (which can fail, the child
@@ -1013,7 +1030,7 @@ async fn run_local(
             Ok(p) => p,
             Err(e) => {
                 // Stages already started must not outlive a pipeline that failed to start.
-                drop(next_stdin.take());
+                drop(from_before.take());
                 terminate(&mut children, &pgids, local.grace(launch)).await;
                 for &g in &pgids {
                     local.unregister(g);
@@ -1024,7 +1041,7 @@ async fn run_local(
             }
         };
         if i == 0 {
-            first_stdin = stdin;
+            first_stdin_pipe = stdin;
         }
         let capture = |sink: &Sink, cap: &Arc<Mutex<Capture>>| {
             matches!(sink, Sink::Capture).then(|| cap.clone())
@@ -1058,11 +1075,11 @@ async fn run_local(
     let _running = Running::new();
     // A held pipe is kept here, open until the launch ends.
     let mut held = match launch.stdin {
-        Input::Held => first_stdin.take(),
+        Input::Held => first_stdin_pipe.take(),
         _ => None,
     };
     if let Input::Bytes(bytes) = &launch.stdin
-        && let Some(mut stdin) = first_stdin.take()
+        && let Some(mut stdin) = first_stdin_pipe.take()
     {
         let bytes = bytes.clone();
         tokio::spawn(async move {

@@ -16,6 +16,7 @@ pub(crate) mod log;
 pub(crate) mod policy;
 mod pool;
 mod scheduler;
+pub(crate) mod spawn;
 mod state;
 pub(crate) mod tap;
 pub(crate) mod tree;

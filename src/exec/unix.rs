@@ -590,7 +590,9 @@ pub(crate) fn raise_fd_limit() {
 /// groups were killed, drops one early).
 #[derive(Debug)]
 pub(crate) struct Child {
-    process: std::process::Child,
+    pid: u32,
+    /// How it exited, once reaped.
+    status: Option<std::process::ExitStatus>,
     exit: ExitWatch,
 }
 
@@ -621,14 +623,14 @@ const POLL_MIN: std::time::Duration = std::time::Duration::from_millis(1);
 pub(crate) const POLL_MAX: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Child {
-    /// Watches a child just spawned (its pipes already taken). Called on the async runtime.
-    pub(crate) fn new(process: std::process::Child) -> Child {
-        Child::watched(process, Watch::Pidfd)
+    /// Watches the child `pid` just started (a child of this process that nothing else
+    /// reaps). Called on the async runtime.
+    pub(crate) fn new(pid: u32) -> Child {
+        Child::watched(pid, Watch::Pidfd)
     }
 
     /// Watches a child the first way from `first` on that can be had.
-    fn watched(process: std::process::Child, first: Watch) -> Child {
-        let pid = process.id();
+    fn watched(pid: u32, first: Watch) -> Child {
         let exit = WATCHES
             .into_iter()
             .skip_while(|&w| w != first)
@@ -638,9 +640,15 @@ impl Child {
                 Watch::Poll => None,
             });
         Child {
-            process,
+            pid,
+            status: None,
             exit: exit.unwrap_or(ExitWatch::Poll(POLL_MIN)),
         }
+    }
+
+    /// Its exit status if it has exited, reaping it (once: the status is kept).
+    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        reap(self.pid, &mut self.status)
     }
 
     /// Waits for the child to exit and reaps it. Its status is kept: a later call returns
@@ -650,7 +658,7 @@ impl Child {
             match &mut self.exit {
                 ExitWatch::Pidfd(fd) => {
                     drop(fd.readable().await?);
-                    if let Some(status) = self.process.try_wait()? {
+                    if let Some(status) = self.try_wait()? {
                         return Ok(status);
                     }
                     // Readable before the child could be reaped (never seen): the runtime
@@ -664,7 +672,7 @@ impl Child {
                     self.exit = ExitWatch::Poll(POLL_MIN);
                 }
                 ExitWatch::Poll(pause) => {
-                    if let Some(status) = self.process.try_wait()? {
+                    if let Some(status) = reap(self.pid, &mut self.status)? {
                         return Ok(status);
                     }
                     tokio::time::sleep(*pause).await;
@@ -689,10 +697,10 @@ impl Child {
     /// the session (`setpgid`), where its group's signals no longer reach it. Not once it
     /// has exited (it is reaped then): the pid of a reaped child may be another process's.
     fn signal_if_left(&mut self, signals: &[Signal]) {
-        if !matches!(self.process.try_wait(), Ok(None)) {
+        if !matches!(self.try_wait(), Ok(None)) {
             return;
         }
-        let Ok(pid) = i32::try_from(self.process.id()) else {
+        let Ok(pid) = i32::try_from(self.pid) else {
             return;
         };
         if group_of(pid).is_some_and(|g| g != pid) {
@@ -706,8 +714,33 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         // Reaps an exited child that was not awaited (nothing when it was).
-        let _ = self.process.try_wait();
+        let _ = self.try_wait();
     }
+}
+
+/// The exit status of the child `pid` if it has exited, reaping it; kept in `status`,
+/// which a later call returns.
+fn reap(
+    pid: u32,
+    status: &mut Option<std::process::ExitStatus>,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    use rustix::process::{WaitOptions, waitpid};
+    use std::os::unix::process::ExitStatusExt;
+    if status.is_some() {
+        return Ok(*status);
+    }
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let reaped = loop {
+        match waitpid(Some(pid), WaitOptions::NOHANG) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => break other?,
+        }
+    };
+    *status = reaped.map(|(_, s)| std::process::ExitStatus::from_raw(s.as_raw()));
+    Ok(*status)
 }
 
 /// The child's pidfd, watched by the runtime.
@@ -1070,16 +1103,25 @@ mod tests {
         .expect("the test thread");
     }
 
+    /// Starts `sh -c script` with its stdin piped: its pid and stdin.
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by the `Child` the test makes of its pid"
+    )]
+    fn start_sh(script: &str) -> (u32, Option<std::process::ChildStdin>) {
+        let mut process = std::process::Command::new("/bin/sh")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        (process.id(), process.stdin.take())
+    }
+
     /// Awaits a child watched from `first` on: `sh` waits for a line of input, then exits 3.
     fn awaits_a_child(first: Watch) {
         without_sigchld(async move {
-            let mut process = std::process::Command::new("/bin/sh")
-                .args(["-c", "read line; exit 3"])
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn sh");
-            let stdin = process.stdin.take();
-            let mut child = Child::watched(process, first);
+            let (pid, stdin) = start_sh("read line; exit 3");
+            let mut child = Child::watched(pid, first);
             let way = match &child.exit {
                 ExitWatch::Pidfd(_) => Watch::Pidfd,
                 ExitWatch::Thread(_) => Watch::Thread,
@@ -1118,11 +1160,8 @@ mod tests {
     fn a_child_killed_by_a_signal_says_so() {
         without_sigchld(async {
             for first in WATCHES {
-                let process = std::process::Command::new("/bin/sh")
-                    .args(["-c", "kill -KILL $$"])
-                    .spawn()
-                    .expect("spawn sh");
-                let mut child = Child::watched(process, first);
+                let (pid, _) = start_sh("kill -KILL $$");
+                let mut child = Child::watched(pid, first);
                 let status = child.wait().await.expect("wait");
                 assert_eq!(exit_signal(&status), Some(9), "{first:?}");
             }

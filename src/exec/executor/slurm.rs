@@ -375,7 +375,7 @@ async fn read_client(
         Stream::Stdout => child.stdout.take().map(std::os::fd::OwnedFd::from),
         Stream::Stderr => child.stderr.take().map(std::os::fd::OwnedFd::from),
     };
-    let mut child = crate::exec::unix::Child::new(child);
+    let mut child = crate::exec::unix::Child::new(child.id());
     let mut out = Vec::new();
     if let Some(Ok(mut read)) = read.map(tokio::net::unix::pipe::Receiver::from_owned_fd) {
         let _ = read.read_to_end(&mut out).await;

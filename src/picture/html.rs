@@ -189,7 +189,14 @@ impl Page<'_> {
         let chain: Vec<String> = path
             .procs
             .iter()
-            .map(|&i| format!("<li>{}</li>", escape(&t.procs[i].name)))
+            .map(|&i| {
+                let wave = if path.after_wave.contains(&i) {
+                    " (wave)"
+                } else {
+                    ""
+                };
+                format!("<li>{}{wave}</li>", escape(&t.procs[i].name))
+            })
             .collect();
         let total = if path.procs.is_empty() {
             format!("none: {}", no_critical_path(&t.procs))

@@ -112,9 +112,15 @@ fn lines(t: &Timeline, path: &CriticalPath) -> String {
                 0 | 1 => String::new(),
                 n => format!(", {n} attempts"),
             };
+            // It waited for the lower wave of the link before it, not on a dependency.
+            let wave = if path.after_wave.contains(&i) {
+                " (wave)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "  {}  {:>8}  {}{place}{attempts}{waited}",
+                "  {}  {:>8}  {}{place}{attempts}{waited}{wave}",
                 padded(&b.name, width),
                 secs(b.duration().unwrap_or(0.0)),
                 b.state,

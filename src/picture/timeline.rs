@@ -48,6 +48,8 @@ pub(super) struct Bar {
     /// The watch cycle it ran in (0: the first run, and every row of a run that is no
     /// watch or was recorded before the history kept cycles).
     pub cycle: u32,
+    /// Its wave; `None` for a row recorded before the history kept waves.
+    pub wave: Option<i64>,
 }
 
 impl Bar {
@@ -354,6 +356,7 @@ fn bar(p: ProcRecord, origin: f64, median: Option<f64>) -> Bar {
     }
     Bar {
         cycle: p.cycle.unwrap_or(0),
+        wave: p.wave,
         name: p.name,
         state: p.state,
         start,

@@ -55,6 +55,8 @@ pub(crate) struct ProcRecord {
     /// The watch cycle it ran in (0: the first run); `None` in a row recorded before the
     /// history kept it.
     pub cycle: Option<u32>,
+    /// Its wave; `None` in a row recorded before the history kept it.
+    pub wave: Option<i64>,
 }
 
 /// The script a run is of, as the history records it.

@@ -61,7 +61,8 @@ pub(crate) struct HistoryRun {
 fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT name, state, started, duration, exit_code, log, error,
-                ended, attempts, segments, waited, place, deps, proto, cycle FROM proc_runs
+                ended, attempts, segments, waited, place, deps, proto, cycle, wave
+         FROM proc_runs
          WHERE {RUN_ROWS} ORDER BY rowid"
     ))?;
     let rows = stmt.query_map([run], |r| {
@@ -81,6 +82,7 @@ fn run_procs(conn: &Connection, run: i64) -> rusqlite::Result<Vec<ProcRecord>> {
             deps: opt_text(r, 12)?,
             proto: opt_text(r, 13)?,
             cycle: opt_int(r, 14)?,
+            wave: opt_int(r, 15)?,
         })
     })?;
     rows.collect()

@@ -105,6 +105,10 @@ const MIGRATIONS: &[&str] = &[
     // the runs of a script by their start, the order pruning deletes them in.
     "CREATE INDEX runs_unended ON runs(script_key) WHERE outcome IS NULL;
     CREATE INDEX runs_by_start ON runs(script_key, started);",
+    // 12: the wave a proc's row is of, by which `prun report`'s critical path steps from a
+    // proc to the lower wave's proc it waited for, not only to its dependencies. Rows
+    // written before it have NULL (unknown: the chain follows their dependencies only).
+    "ALTER TABLE proc_runs ADD COLUMN wave INTEGER;",
 ];
 
 /// The version of the prun that recorded the DB's latest run (the `prun` key of its
@@ -366,6 +370,36 @@ mod tests {
             })
             .expect("the old run");
         assert_eq!((outcome.as_str(), error), ("script error", None));
+        assert_eq!(migrate(&mut conn).expect("again"), VERSION);
+    }
+
+    #[test]
+    fn a_version_11_db_gains_the_wave_of_each_proc_row_unknown_for_its_rows() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for m in &MIGRATIONS[..11] {
+            conn.execute_batch(m).expect("version 11");
+        }
+        conn.pragma_update(None, "user_version", 11)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO runs (id, script, args, started) VALUES (1, 's', '[]', 't');
+             INSERT INTO proc_runs (run_id, name, state, cycle) VALUES (1, 'a', 'SUCCEEDED', 0);",
+        )
+        .expect("rows");
+        assert_eq!(migrate(&mut conn).expect("migrate"), 11);
+        let (cycle, wave): (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT cycle, wave FROM proc_runs WHERE name = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("the old row");
+        assert_eq!((cycle, wave), (0, None));
+        conn.execute(
+            "INSERT INTO proc_runs (run_id, name, state, wave) VALUES (1, 'b', 'SUCCEEDED', -1)",
+            [],
+        )
+        .expect("a row with its wave");
         assert_eq!(migrate(&mut conn).expect("again"), VERSION);
     }
 

@@ -202,8 +202,8 @@ const PARALLEL: &str = "UPDATE runs SET parallel = ?2 WHERE id = ?1";
 
 pub(super) const RECORD_PROC: &str =
     "INSERT INTO proc_runs (run_id, name, state, started, duration, exit_code,
-        log, error, ended, attempts, segments, waited, place, deps, proto, cycle)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+        log, error, ended, attempts, segments, waited, place, deps, proto, cycle, wave)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// Writes `p` as a row of run `run` with `insert`, a statement prepared from
 /// [`RECORD_PROC`].
@@ -228,7 +228,8 @@ pub(super) fn record_proc(
         p.place,
         p.deps,
         p.proto,
-        p.cycle
+        p.cycle,
+        p.wave
     ])?;
     Ok(())
 }

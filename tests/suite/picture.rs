@@ -285,6 +285,51 @@ run(["flaky", "hog"]);
     );
 }
 
+#[test]
+fn the_critical_path_steps_to_the_lower_wave_proc_a_higher_wave_waited_for() {
+    // `serve` (wave 1) depends on `fetch` alone, but starts only once `migrate`, of wave
+    // 0, has finished: `migrate` ends after `fetch`, which it waits for.
+    let ws = Ws::new(
+        r#"
+proc("fetch", #{ shell: "true" });
+proc("migrate", |ctx| { ctx.wait(["fetch"]); "migrated" });
+proc("serve", #{ wave: 1, deps: ["fetch"], shell: "true" });
+run(["migrate", "serve"]);
+"#,
+    );
+    assert_eq!(ws.run(&["-j", "4"]), 0);
+    let text = ws.report(&[]);
+    assert_eq!(critical_names(&text), ["migrate", "serve"], "{text}");
+    let serve = text
+        .lines()
+        .find(|l| l.starts_with("  serve "))
+        .expect("serve's link");
+    assert!(serve.ends_with(" (wave)"), "{text}");
+    let page = ws.path("r.html");
+    ws.report(&["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("<ol id=\"critical-path\"><li>migrate</li><li>serve (wave)</li></ol>"),
+        "{html}"
+    );
+    let db = rusqlite::Connection::open(ws.path("tasks.db")).expect("open the DB");
+    let waves: Vec<(String, i64)> = db
+        .prepare("SELECT name, wave FROM proc_runs ORDER BY name")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .expect("the waves");
+    assert_eq!(
+        waves,
+        [
+            ("fetch".into(), 0),
+            ("migrate".into(), 0),
+            ("serve".into(), 1)
+        ]
+    );
+}
+
 /// Waits, at most a minute, until `done` holds; `what` names it in the failure.
 fn until(what: &str, child: &mut std::process::Child, out: &Path, done: impl Fn(&str) -> bool) {
     let start = std::time::Instant::now();

@@ -127,6 +127,7 @@ impl Core {
                 .proto()
                 .map(|id| self.graph.proto(id).template.text().to_string()),
             cycle: Some(r.cycle),
+            wave: Some(node.def.extras().wave),
         }
     }
 

@@ -116,8 +116,8 @@ pub(crate) fn spawn(
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid)?;
     let own = own_variables(spec, hidden).map_err(invalid)?;
-    let path = match own.iter().find(|v| name_of(v) == b"PATH") {
-        Some(v) => Some(OsStr::from_bytes(&v.as_bytes()[5..]).to_os_string()),
+    let path = match own.iter().find_map(|v| v.as_bytes().strip_prefix(b"PATH=")) {
+        Some(value) => Some(OsStr::from_bytes(value).to_os_string()),
         None => env.path.clone(),
     };
     let file = find(program, path.as_deref()).map_err(|e| spec.spawn_error(e, hidden))?;

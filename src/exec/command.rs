@@ -35,25 +35,24 @@ impl CommandSpec {
         }
     }
 
-    /// A command in its own process group, with stdin closed unless the caller sets it, and
-    /// `PWD` naming its working directory when it has one.
+    /// A command running `file`, its program as the caller found it on `PATH` (a path,
+    /// which no search follows), with the program's own name as `argv[0]`: in its own
+    /// process group, with stdin closed unless the caller sets it, and `PWD` naming its
+    /// working directory when it has one.
     /// Its child is awaited as a [`super::unix::Child`].
-    pub(crate) fn command(&self) -> Result<Command, CommandError> {
-        let mut cmd = match &self.program {
+    pub(crate) fn command(&self, file: &Path) -> Result<Command, CommandError> {
+        let mut cmd = Command::new(file);
+        match &self.program {
             Program::Argv(argv) => {
                 let Some(program) = argv.first() else {
                     return Err(CommandError::Empty);
                 };
-                let mut c = Command::new(program);
-                c.args(&argv[1..]);
-                c
+                cmd.arg0(program).args(&argv[1..]);
             }
             Program::Shell(s) => {
-                let mut c = Command::new("/bin/sh");
-                c.arg("-c").arg(s);
-                c
+                cmd.arg("-c").arg(s);
             }
-        };
+        }
         cmd.process_group(0).stdin(Stdio::null());
         for (k, v) in &self.env {
             cmd.env(k, v);

@@ -200,6 +200,8 @@ fn find(program: &str, path: Option<&OsStr>, cwd: Option<&Path>) -> io::Result<P
                 return Ok(file);
             }
             Ok(_) => denied = true,
+            // A directory this user may not search, which may hold it.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => denied = true,
             Err(_) => {}
         }
     }

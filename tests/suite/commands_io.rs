@@ -894,6 +894,39 @@ run(["here", "cwd"]);"#,
 }
 
 #[test]
+fn a_directory_of_path_the_user_may_not_search_is_named() {
+    // `execvp` says `EACCES` when a directory of PATH cannot be searched (it may hold
+    // the program): the error read `not found on PATH=...`, as if it were in none.
+    let locked = tempfile::tempdir().expect("a temp dir");
+    let tool = locked.path().join("prun-locked-tool");
+    std::fs::write(&tool, "#!/bin/sh\n").expect("write the tool");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::set_permissions(
+        locked.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    let dir = locked.path().display();
+    let out = Test::new()
+        .by_another_user()
+        .script(&format!(
+            r#"proc("a", #{{ env: #{{ PATH: "{dir}:/usr/bin:/bin" }}, cmd: ["prun-locked-tool"] }});
+run("a");"#
+        ))
+        .run();
+    out.code(1);
+    let l = out.proc_line("FAILED", "a");
+    assert!(
+        l.contains(&format!(
+            r#"program "prun-locked-tool" cannot be looked for: {dir} on PATH may not be searched by this user"#
+        )),
+        "{l}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn a_script_with_windows_line_endings_is_named_as_such() {
     // Its `#!` line ends in a carriage return, which the kernel takes as part of the
     // interpreter's name: the error named "/bin/sh", which does exist.

@@ -35,25 +35,24 @@ impl CommandSpec {
         }
     }
 
-    /// A command in its own process group, with stdin closed unless the caller sets it, and
-    /// `PWD` naming its working directory when it has one.
+    /// A command running `file`, its program as the caller found it on `PATH` (a path,
+    /// which no search follows), with the program's own name as `argv[0]`: in its own
+    /// process group, with stdin closed unless the caller sets it, and `PWD` naming its
+    /// working directory when it has one.
     /// Its child is awaited as a [`super::unix::Child`].
-    pub(crate) fn command(&self) -> Result<Command, CommandError> {
-        let mut cmd = match &self.program {
+    pub(crate) fn command(&self, file: &Path) -> Result<Command, CommandError> {
+        let mut cmd = Command::new(file);
+        match &self.program {
             Program::Argv(argv) => {
                 let Some(program) = argv.first() else {
                     return Err(CommandError::Empty);
                 };
-                let mut c = Command::new(program);
-                c.args(&argv[1..]);
-                c
+                cmd.arg0(program).args(&argv[1..]);
             }
             Program::Shell(s) => {
-                let mut c = Command::new("/bin/sh");
-                c.arg("-c").arg(s);
-                c
+                cmd.arg("-c").arg(s);
             }
-        };
+        }
         cmd.process_group(0).stdin(Stdio::null());
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -183,8 +182,9 @@ impl CommandSpec {
     }
 
     /// Why `execve` refused the program (`EACCES`): it is a directory, or a file without
-    /// execute permission (naming the file found on `PATH`). `None` when it is neither
-    /// (a directory on the way that cannot be searched, a `noexec` mount).
+    /// execute permission (naming the file found on `PATH`), or a directory of `PATH` may
+    /// not be searched. `None` when it is none of these (a directory on the way to a path
+    /// that cannot be searched, a `noexec` mount).
     fn why_denied(&self, hidden: &[std::ffi::OsString]) -> Option<String> {
         let on_path = !self.program_name().contains('/');
         let own_path = self.env.iter().any(|(k, _)| k == "PATH");
@@ -192,7 +192,9 @@ impl CommandSpec {
             return None;
         }
         let path = self.search_path();
-        let file = self.candidates(path.as_ref()).find(|p| p.exists())?;
+        let Some(file) = self.candidates(path.as_ref()).find(|p| p.exists()) else {
+            return self.unsearchable(path.as_ref());
+        };
         let what = if file.is_dir() {
             "is a directory".to_string()
         } else {
@@ -206,6 +208,25 @@ impl CommandSpec {
         } else {
             format!("is not executable: it {what}")
         })
+    }
+
+    /// Why a program named without a `/` was refused (`EACCES`) where no file of that
+    /// name was seen: a directory of `path` this user may not search, which may hold it.
+    fn unsearchable(&self, path: Option<&std::ffi::OsString>) -> Option<String> {
+        if self.program_name().contains('/') {
+            return None;
+        }
+        let dir = self
+            .candidates(path)
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .find(|d| {
+                nix::unistd::access(d, nix::unistd::AccessFlags::X_OK)
+                    == Err(nix::errno::Errno::EACCES)
+            })?;
+        Some(format!(
+            "cannot be looked for: {} on PATH may not be searched by this user",
+            dir.display()
+        ))
     }
 
     /// Why `execve` said `E2BIG` (`Argument list too long`), which names neither limit:

@@ -20,7 +20,7 @@ use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
@@ -99,9 +99,6 @@ pub(crate) fn spawn(
     env: &Environment,
     hidden: &[OsString],
 ) -> Result<Started, CommandError> {
-    if spec.cwd.is_some() {
-        return spawn_by_std(spec, streams, hidden);
-    }
     let words: Vec<&str> = match &spec.program {
         Program::Argv(argv) => argv.iter().map(String::as_str).collect(),
         Program::Shell(text) => vec!["/bin/sh", "-c", text],
@@ -110,17 +107,21 @@ pub(crate) fn spawn(
         return Err(CommandError::Empty);
     };
     let invalid = |_| spec.spawn_error(io::ErrorKind::InvalidInput.into(), hidden);
-    let argv = words
-        .iter()
-        .map(|w| CString::new(*w))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
     let own = own_variables(spec, hidden).map_err(invalid)?;
     let path = match own.iter().find_map(|v| v.as_bytes().strip_prefix(b"PATH=")) {
         Some(value) => Some(OsStr::from_bytes(value).to_os_string()),
         None => env.path.clone(),
     };
-    let file = find(program, path.as_deref()).map_err(|e| spec.spawn_error(e, hidden))?;
+    let file = find(program, path.as_deref(), spec.cwd.as_deref())
+        .map_err(|e| spec.spawn_error(e, hidden))?;
+    if spec.cwd.is_some() {
+        return spawn_by_std(spec, &file, streams, hidden);
+    }
+    let argv = words
+        .iter()
+        .map(|w| CString::new(*w))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
     let mut actions = FileActions::new().map_err(|e| spec.spawn_error(e, hidden))?;
     for (target, stream) in streams.into_iter().enumerate() {
         actions.give(stream, target)?;
@@ -174,23 +175,33 @@ fn name_of(pair: &CStr) -> &[u8] {
     bytes.split(|&b| b == b'=').next().unwrap_or(bytes)
 }
 
-/// The file `execvp` would run for `program`: the program itself when it holds a `/`,
-/// else the first regular file with execute permission named so in a directory of
-/// `path` ([`DEFAULT_SEARCH_PATH`] when there is none; an empty entry is the working
-/// directory). Not found: `EACCES` when one was met without that permission (or was a
-/// directory), `ENOENT` otherwise, as `execvp` says.
-fn find(program: &str, path: Option<&OsStr>) -> io::Result<PathBuf> {
+/// The file to run for `program` in a command working in `cwd` (relative to prun's;
+/// `None`: prun's own): the program itself when it holds a `/`, else the first regular
+/// file with execute permission named so in a directory of `path`
+/// ([`DEFAULT_SEARCH_PATH`] when there is none; an empty entry, or a relative one, is
+/// the command's working directory, or a directory in it). Not found: `EACCES` when one
+/// was met without that permission (or was a directory), `ENOENT` otherwise, as `execvp`
+/// says.
+///
+/// The search ends there, unlike `execvp`'s, which goes on to the next directory when
+/// the file found cannot be started (its `#!` interpreter is missing): that would run
+/// another program than the one `which` and the policy's allow list find, and the
+/// command fails instead, naming the file and its interpreter.
+fn find(program: &str, path: Option<&OsStr>, cwd: Option<&Path>) -> io::Result<PathBuf> {
     if program.contains('/') {
         return Ok(PathBuf::from(program));
     }
     let mut denied = false;
     for dir in std::env::split_paths(path.unwrap_or(OsStr::new(DEFAULT_SEARCH_PATH))) {
         let file = dir.join(program);
-        match std::fs::metadata(&file) {
-            Ok(meta) if meta.is_file() && nix::unistd::access(&file, AccessFlags::X_OK).is_ok() => {
+        let seen = cwd.map_or_else(|| file.clone(), |d| d.join(&file));
+        match std::fs::metadata(&seen) {
+            Ok(meta) if meta.is_file() && nix::unistd::access(&seen, AccessFlags::X_OK).is_ok() => {
                 return Ok(file);
             }
             Ok(_) => denied = true,
+            // A directory this user may not search, which may hold it.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => denied = true,
             Err(_) => {}
         }
     }
@@ -289,13 +300,22 @@ impl FileActions {
 }
 
 /// Starts a command with a working directory of its own through the standard library
-/// (see the module's doc).
+/// (see the module's doc), running `file` (see [`find`]): given a name, the standard
+/// library would search `PATH` again with `execvp`, and go on past a file that cannot
+/// be started.
 fn spawn_by_std(
     spec: &CommandSpec,
+    file: &Path,
     streams: [Stream<'_>; 3],
     hidden: &[OsString],
 ) -> Result<Started, CommandError> {
-    let mut cmd = spec.command()?;
+    // Found through an empty entry of `PATH`: in the working directory.
+    let file = if file.as_os_str().as_bytes().contains(&b'/') {
+        file.to_path_buf()
+    } else {
+        Path::new(".").join(file)
+    };
+    let mut cmd = spec.command(&file)?;
     let [stdin, stdout, stderr] = streams.map(|s| -> io::Result<Stdio> {
         Ok(match s {
             Stream::Inherit => Stdio::inherit(),
@@ -436,6 +456,26 @@ mod tests {
     }
 
     #[test]
+    fn a_relative_or_empty_path_entry_is_looked_up_in_the_commands_directory() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::create_dir(dir.path().join("bin")).expect("mkdir");
+        for name in ["bin/in-bin", "in-dir"] {
+            let tool = dir.path().join(name);
+            std::fs::write(&tool, "#!/bin/sh\necho ran \"$0\"\n").expect("write the tool");
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        for (program, path, want) in [
+            ("in-bin", "/nonexistent:bin", "ran bin/in-bin"),
+            ("in-dir", "/nonexistent:", "ran ./in-dir"),
+        ] {
+            let program = Program::Argv(vec![program.into()]);
+            let (_, out, _) =
+                run(program, &[("PATH", path)], Some(dir.path()), &[]).expect("run the tool");
+            assert_eq!(out.trim(), want, "PATH={path}");
+        }
+    }
+
+    #[test]
     fn a_program_on_no_directory_of_the_path_is_not_found_naming_the_path() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().display().to_string();
@@ -457,15 +497,15 @@ mod tests {
         std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         std::fs::create_dir(second.path().join("dir")).expect("mkdir");
         let alone = std::env::join_paths([first.path(), second.path()]).expect("a path");
-        let err = find("tool", Some(&alone)).expect_err("not executable");
+        let err = find("tool", Some(&alone), None).expect_err("not executable");
         assert_eq!(err.raw_os_error(), Some(nix::libc::EACCES));
-        let err = find("dir", Some(&alone)).expect_err("a directory");
+        let err = find("dir", Some(&alone), None).expect_err("a directory");
         assert_eq!(err.raw_os_error(), Some(nix::libc::EACCES));
         let exe = second.path().join("tool");
         std::fs::write(&exe, "").expect("write");
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        assert_eq!(find("tool", Some(&alone)).expect("found"), exe);
-        let err = find("missing", Some(&alone)).expect_err("missing");
+        assert_eq!(find("tool", Some(&alone), None).expect("found"), exe);
+        let err = find("missing", Some(&alone), None).expect_err("missing");
         assert_eq!(err.raw_os_error(), Some(nix::libc::ENOENT));
     }
 }

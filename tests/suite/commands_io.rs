@@ -866,6 +866,67 @@ run(["hidden", "required"]);"#,
 }
 
 #[test]
+fn a_program_on_path_that_cannot_start_ends_the_search_with_or_without_a_cwd() {
+    // `execvp` goes on to the next directory of PATH when the file it found names a
+    // missing `#!` interpreter: a command with a `cwd` (started by the standard library)
+    // ran bin2/tool, another program than the one `which` and `--allow` find, while one
+    // without a `cwd` failed on bin/tool.
+    let out = Test::new()
+        .file("bin/tool", "#!/prun/no/interpreter\n")
+        .file("bin2/tool", "#!/bin/sh\ntouch ran-bin2\n")
+        .script(
+            r#"exec(["chmod", "+x", "bin/tool", "bin2/tool"]);
+proc("here", #{ env: #{ PATH: "bin:bin2" }, cmd: ["tool"] });
+proc("cwd", #{ cwd: ".", env: #{ PATH: "bin:bin2" }, cmd: ["tool"] });
+run(["here", "cwd"]);"#,
+        )
+        .run();
+    out.code(1);
+    for p in ["here", "cwd"] {
+        let l = out.proc_line("FAILED", p);
+        assert!(
+            l.contains(r#"program "tool" cannot be started: bin/tool names the interpreter "/prun/no/interpreter" on its `#!` line"#),
+            "{l}\n{}",
+            out.describe()
+        );
+    }
+    assert!(!out.path("ran-bin2").exists(), "{}", out.describe());
+}
+
+#[test]
+fn a_directory_of_path_the_user_may_not_search_is_named() {
+    // `execvp` says `EACCES` when a directory of PATH cannot be searched (it may hold
+    // the program): the error read `not found on PATH=...`, as if it were in none.
+    let locked = tempfile::tempdir().expect("a temp dir");
+    let tool = locked.path().join("prun-locked-tool");
+    std::fs::write(&tool, "#!/bin/sh\n").expect("write the tool");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::set_permissions(
+        locked.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    let dir = locked.path().display();
+    let out = Test::new()
+        .by_another_user()
+        .script(&format!(
+            r#"proc("a", #{{ env: #{{ PATH: "{dir}:/usr/bin:/bin" }}, cmd: ["prun-locked-tool"] }});
+run("a");"#
+        ))
+        .run();
+    out.code(1);
+    let l = out.proc_line("FAILED", "a");
+    assert!(
+        l.contains(&format!(
+            r#"program "prun-locked-tool" cannot be looked for: {dir} on PATH may not be searched by this user"#
+        )),
+        "{l}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn a_script_with_windows_line_endings_is_named_as_such() {
     // Its `#!` line ends in a carriage return, which the kernel takes as part of the
     // interpreter's name: the error named "/bin/sh", which does exist.

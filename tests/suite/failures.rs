@@ -515,7 +515,7 @@ impl Drop for Mounted {
 #[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
 fn a_failure_whose_log_could_not_be_written_says_why() {
     let test = Test::new();
-    let _full = Mounted::tmpfs(&test.dir().join("small"), "64k");
+    let full = Mounted::tmpfs(&test.dir().join("small"), "64k");
     let out = test
         .script(
             r#"
@@ -531,6 +531,10 @@ run("big");
         line.contains("(its log could not be written: No space left on device"),
         "{line}"
     );
+    // Unmounted before the test's directory (which `out` holds) is removed: a mount
+    // point in it kept it from being removed, and every run left it in /tmp.
+    drop(full);
+    drop(out);
 }
 
 /// A run's log directory removed while the run lasts (a cleaner of old files) is made

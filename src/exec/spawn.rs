@@ -122,14 +122,10 @@ pub(crate) fn spawn(
         .map(|w| CString::new(*w))
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid)?;
-    let mut actions = FileActions::new().map_err(|e| spec.spawn_error(e, hidden))?;
-    for (target, stream) in streams.into_iter().enumerate() {
-        actions.give(stream, target)?;
-    }
-    let attributes = attributes().map_err(|e| spec.spawn_error(e, hidden))?;
-    let spawned = if own.is_empty() {
-        posix_spawn(&file, &actions.actions, &attributes, &argv, &env.vars)
-    } else {
+    let start = |actions: &PosixSpawnFileActions, attributes: &PosixSpawnAttr| {
+        if own.is_empty() {
+            return posix_spawn(&file, actions, attributes, &argv, &env.vars);
+        }
         let mut envp: Vec<&CStr> = env
             .vars
             .iter()
@@ -137,10 +133,21 @@ pub(crate) fn spawn(
             .map(CString::as_c_str)
             .collect();
         envp.extend(own.iter().map(CString::as_c_str));
-        posix_spawn(&file, &actions.actions, &attributes, &argv, &envp)
+        posix_spawn(&file, actions, attributes, &argv, &envp)
+    };
+    let (spawned, kept) = match plain(&streams) {
+        Some(numbers) => (Kept::with(numbers, start), [None, None, None]),
+        None => {
+            let mut actions = FileActions::new().map_err(|e| spec.spawn_error(e, hidden))?;
+            for (target, stream) in streams.into_iter().enumerate() {
+                actions.give(stream, target)?;
+            }
+            let spawned = Kept::attributes(|attributes| start(&actions.actions, attributes));
+            (spawned, actions.kept)
+        }
     };
     let pid = spawned.map_err(|e| spec.spawn_error(e, hidden))?;
-    let [stdin, stdout, stderr] = actions.kept;
+    let [stdin, stdout, stderr] = kept;
     Ok(Started {
         pid,
         stdin: stdin.map(std::process::ChildStdin::from),
@@ -228,6 +235,83 @@ fn attributes() -> io::Result<PosixSpawnAttr> {
     default.add(Signal::SIGPIPE);
     attributes.set_sigdefault(&default)?;
     Ok(attributes)
+}
+
+/// The numbers of the descriptors `streams` give the child, `None` for prun's own, when
+/// the child gets no pipe and none of prun's 0, 1 and 2 under another number: then the
+/// file actions are plain `dup2`s of these numbers (see [`Kept`]).
+fn plain(streams: &[Stream<'_>; 3]) -> Option<[Option<RawFd>; 3]> {
+    let mut numbers = [None; 3];
+    for (number, stream) in numbers.iter_mut().zip(streams) {
+        *number = match stream {
+            Stream::Inherit => None,
+            Stream::Fd(fd) if fd.as_raw_fd() > 2 => Some(fd.as_raw_fd()),
+            Stream::Fd(_) | Stream::Piped => return None,
+        };
+    }
+    Some(numbers)
+}
+
+/// How many sets of plain file actions a thread keeps: a run's commands get their
+/// streams from a few descriptors whose numbers come back (`/dev/null`, the logs).
+const KEPT_ACTIONS: usize = 4;
+
+/// The spawn attributes and the last plain file actions (`dup2`s of prun's descriptors
+/// by number, see [`plain`]) a thread used, kept for its next commands. Actions name
+/// descriptors by number only, so the same numbers make the same actions; made anew,
+/// each `dup2` action costs glibc two system calls (it checks both numbers against
+/// `RLIMIT_NOFILE`), six a command. The attributes are the same for every command
+/// (prun's start-up mask does not change).
+#[derive(Default)]
+struct Kept {
+    attributes: Option<PosixSpawnAttr>,
+    actions: Vec<([Option<RawFd>; 3], PosixSpawnFileActions)>,
+}
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Kept> = std::cell::RefCell::new(Kept::default());
+}
+
+impl Kept {
+    /// Calls `f` with the attributes.
+    fn attributes<R>(f: impl FnOnce(&PosixSpawnAttr) -> io::Result<R>) -> io::Result<R> {
+        KEPT.with_borrow_mut(|kept| f(made(&mut kept.attributes)?))
+    }
+
+    /// Calls `f` with the plain file actions of `numbers`, and the attributes.
+    fn with<R>(
+        numbers: [Option<RawFd>; 3],
+        f: impl FnOnce(&PosixSpawnFileActions, &PosixSpawnAttr) -> io::Result<R>,
+    ) -> io::Result<R> {
+        KEPT.with_borrow_mut(|kept| {
+            let at = match kept.actions.iter().position(|(n, _)| *n == numbers) {
+                Some(at) => at,
+                None => {
+                    let mut actions = PosixSpawnFileActions::init()?;
+                    for (target, fd) in (0..).zip(numbers) {
+                        if let Some(fd) = fd {
+                            actions.add_dup2(fd, target)?;
+                        }
+                    }
+                    if kept.actions.len() == KEPT_ACTIONS {
+                        kept.actions.remove(0);
+                    }
+                    kept.actions.push((numbers, actions));
+                    kept.actions.len() - 1
+                }
+            };
+            f(&kept.actions[at].1, made(&mut kept.attributes)?)
+        })
+    }
+}
+
+/// The attributes in `slot`, made first if there are none.
+fn made(slot: &mut Option<PosixSpawnAttr>) -> io::Result<&PosixSpawnAttr> {
+    let attributes = match slot.take() {
+        Some(kept) => kept,
+        None => attributes()?,
+    };
+    Ok(slot.insert(attributes))
 }
 
 /// `posix_spawn`, as one of the processes being started (see
@@ -507,5 +591,51 @@ mod tests {
         assert_eq!(find("tool", Some(&alone), None).expect("found"), exe);
         let err = find("missing", Some(&alone), None).expect_err("missing");
         assert_eq!(err.raw_os_error(), Some(nix::libc::ENOENT));
+    }
+
+    /// Runs `sh -c text` with its stdout and stderr on `out`, on this thread, to its end.
+    fn run_into(text: &str, out: BorrowedFd<'_>) {
+        let spec = CommandSpec {
+            program: shell(text),
+            env: Vec::new(),
+            cwd: None,
+        };
+        let streams = [Stream::Inherit, Stream::Fd(out), Stream::Fd(out)];
+        let started = spawn(&spec, streams, &Environment::read(&[]), &[]).expect("spawn");
+        let pid = rustix::process::Pid::from_raw(started.pid as i32).expect("a pid");
+        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).expect("wait");
+    }
+
+    #[test]
+    fn kept_file_actions_give_whatever_file_has_the_number_now() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let open = |name: &str| std::fs::File::create(dir.path().join(name)).expect("create");
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("read");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                crate::sigchld::block();
+                let first = open("first");
+                let number = first.as_raw_fd();
+                run_into("echo one", first.as_fd());
+                drop(first);
+                // The lowest free number: the one just closed.
+                let second = open("second");
+                assert_eq!(second.as_raw_fd(), number, "the same descriptor number");
+                run_into("echo two; echo err >&2", second.as_fd());
+                // More sets of numbers than a thread keeps, then the first again.
+                let others: Vec<_> = (0..KEPT_ACTIONS).map(|i| open(&format!("o{i}"))).collect();
+                for (i, other) in others.iter().enumerate() {
+                    run_into(&format!("echo other {i}"), other.as_fd());
+                }
+                run_into("echo three", second.as_fd());
+            })
+            .join()
+            .expect("the test thread")
+        });
+        assert_eq!(read("first"), "one\n");
+        assert_eq!(read("second"), "two\nerr\nthree\n");
+        for i in 0..KEPT_ACTIONS {
+            assert_eq!(read(&format!("o{i}")), format!("other {i}\n"));
+        }
     }
 }

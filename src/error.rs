@@ -5,7 +5,7 @@
 //! once. What goes wrong *during* a run (a proc fails, the script throws) is reported by
 //! the run's reporter in order with its other lines, and in the run's report.
 //!
-//! The library's [`Error`] wraps a [`Failure`]: what the embedder sees is its message,
+//! The library's [`Error`](struct@Error) wraps a [`Failure`]: what the embedder sees is its message,
 //! its [`ErrorKind`] and, for a script that does not compile or declares its arguments
 //! wrongly, its [`Location`].
 

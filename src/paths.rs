@@ -91,7 +91,7 @@ pub(crate) enum StateDirError {
         why: String,
     },
     /// Root's `PATH` holds an entry that is not an absolute directory (see
-    /// [`root_path_is_absolute`]).
+    /// [`root_path_is_safe`]).
     #[error(
         "refusing to run as root with {entry} in PATH: programs would be looked for in the \
          working directory ({}), where another user may put one of their own; remove it \

@@ -176,9 +176,8 @@ impl CommandSpec {
                 .map_or(PathBuf::from(program), |d| d.join(program));
             return Box::new(std::iter::once(file));
         }
-        let path = path.map_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH), |p| p.as_os_str());
-        let dirs: Vec<PathBuf> = std::env::split_paths(path).collect();
-        Box::new(dirs.into_iter().map(move |d| d.join(program)))
+        let files: Vec<PathBuf> = on_path(program, path.map(|p| p.as_os_str())).collect();
+        Box::new(files.into_iter())
     }
 
     /// Why `execve` refused the program (`EACCES`): it is a directory, or a file without
@@ -560,17 +559,29 @@ pub(crate) fn which(
         let p = from_cwd(PathBuf::from(program));
         return may_execute(&p).then_some(p);
     }
-    // An empty entry is the working directory, as for `execvp`: `./tool`, a path.
-    std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH)))
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                ".".into()
-            } else {
-                d
-            }
-        })
-        .map(|d| from_cwd(d.join(program)))
+    on_path(program, path)
+        .map(from_cwd)
         .find(|p| may_execute(p))
+}
+
+/// The files a program named without a `/` is looked for as, in order, as `execvp` does:
+/// `program` in each directory of `path` (a `PATH` value; the C library's default,
+/// [`DEFAULT_SEARCH_PATH`], when `None`). A relative directory is relative to the
+/// command's working directory, and an empty entry is that directory: `./program`, so
+/// that every file given holds a `/`. The one walk of `PATH` that starting a command,
+/// the policy, the `which` helper and the messages of a program not found all take.
+pub(crate) fn on_path<'a>(
+    program: &'a str,
+    path: Option<&'a std::ffi::OsStr>,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    let path = path.unwrap_or(std::ffi::OsStr::new(DEFAULT_SEARCH_PATH));
+    std::env::split_paths(path).map(move |d| {
+        if d.as_os_str().is_empty() {
+            Path::new(".").join(program)
+        } else {
+            d.join(program)
+        }
+    })
 }
 
 /// Whether `p` is a regular file this process may execute, as `execvp` finds out by

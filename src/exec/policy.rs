@@ -11,7 +11,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program, may_execute};
+use super::command::{CommandSpec, DEFAULT_SEARCH_PATH, Program, may_execute, on_path};
 
 /// What scripts run by a [`crate::Runtime`] may do: which programs they may start, which
 /// environment variables they may read or pass, whether shell strings run, and limits on
@@ -668,8 +668,8 @@ fn search(name: &str, path: Option<std::ffi::OsString>, base: &Path) -> Option<P
     let path = path
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_else(|| DEFAULT_SEARCH_PATH.into());
-    std::env::split_paths(&path)
-        .filter_map(|d| absolute(&base.join(d).join(name)))
+    on_path(name, Some(&path))
+        .filter_map(|file| absolute(&base.join(file)))
         .find(|p| may_execute(p))
 }
 

@@ -27,7 +27,7 @@ use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{AccessFlags, Pid};
 
-use super::command::{CommandError, CommandSpec, DEFAULT_SEARCH_PATH, Program};
+use super::command::{CommandError, CommandSpec, Program, on_path};
 
 /// prun's environment less the variables hidden from commands (the policy's, see
 /// `Policy::hidden_env`), read once for the commands of a run: a command's environment
@@ -184,9 +184,8 @@ fn name_of(pair: &CStr) -> &[u8] {
 
 /// The file to run for `program` in a command working in `cwd` (relative to prun's;
 /// `None`: prun's own): the program itself when it holds a `/`, else the first regular
-/// file with execute permission named so in a directory of `path`
-/// ([`DEFAULT_SEARCH_PATH`] when there is none; an empty entry, or a relative one, is
-/// the command's working directory, or a directory in it). Not found: `EACCES` when one
+/// file with execute permission of those [`on_path`] gives for `path` (a relative one
+/// is looked at in the command's working directory). Not found: `EACCES` when one
 /// was met without that permission (or was a directory), `ENOENT` otherwise, as `execvp`
 /// says.
 ///
@@ -199,8 +198,7 @@ fn find(program: &str, path: Option<&OsStr>, cwd: Option<&Path>) -> io::Result<P
         return Ok(PathBuf::from(program));
     }
     let mut denied = false;
-    for dir in std::env::split_paths(path.unwrap_or(OsStr::new(DEFAULT_SEARCH_PATH))) {
-        let file = dir.join(program);
+    for file in on_path(program, path) {
         let seen = cwd.map_or_else(|| file.clone(), |d| d.join(&file));
         match std::fs::metadata(&seen) {
             Ok(meta) if meta.is_file() && nix::unistd::access(&seen, AccessFlags::X_OK).is_ok() => {
@@ -393,13 +391,7 @@ fn spawn_by_std(
     streams: [Stream<'_>; 3],
     hidden: &[OsString],
 ) -> Result<Started, CommandError> {
-    // Found through an empty entry of `PATH`: in the working directory.
-    let file = if file.as_os_str().as_bytes().contains(&b'/') {
-        file.to_path_buf()
-    } else {
-        Path::new(".").join(file)
-    };
-    let mut cmd = spec.command(&file)?;
+    let mut cmd = spec.command(file)?;
     let [stdin, stdout, stderr] = streams.map(|s| -> io::Result<Stdio> {
         Ok(match s {
             Stream::Inherit => Stdio::inherit(),

@@ -11,7 +11,7 @@ pub(crate) enum GraphError {
     #[error("pattern \"{pattern}\" requires argument \"{arg}\" but it was not provided")]
     MissingArg { pattern: String, arg: String },
     /// `first` says where the existing proc came from ("defined at main.rhai:2:1", "made
-    /// from proto \"b::[x]\"").
+    /// from proto \"b::\[x\]\"").
     #[error("proc \"{name}\" already exists ({first})")]
     DuplicateProc { name: String, first: String },
     #[error("proto \"{0}\" already exists")]

@@ -71,8 +71,12 @@ pub(crate) struct RunConfig {
     pub lock: Option<bool>,
     /// The words before the script path, as given.
     pub head: Vec<std::ffi::OsString>,
-    /// The words after the script path, as given.
+    /// The words after the script path, as given (as text: a byte that is not UTF-8
+    /// reads as U+FFFD here; see `tail_bytes`).
     pub tail: Vec<String>,
+    /// The words after the script path, as given, bytes and all: a word that is not
+    /// UTF-8 is an error unless it is the path of one of prun's flags.
+    pub tail_bytes: Vec<OsString>,
     /// Why the words after the script path are not prun's, when they are not: they may
     /// still be the script's own options (see `script::declaration`).
     pub tail_error: Option<String>,
@@ -535,6 +539,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         .skip(1)
         .map(|w| w.to_string_lossy().into_owned())
         .collect();
+    let tail_bytes: Vec<OsString> = cli.rest.iter().skip(1).cloned().collect();
     if let Some(code) = cli
         .rest
         .first()
@@ -594,6 +599,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         inspect: None,
         head,
         tail: raw_tail,
+        tail_bytes,
         tail_error,
         script_values: None,
         script_words: None,
@@ -632,22 +638,25 @@ fn parse_tail(
 }
 
 /// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a
-/// usage error among them): the report of that error still goes where it was asked.
-pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
-    let words: Vec<String> = head
+/// usage error among them): the report of that error still goes where it was asked, to
+/// the path as given, bytes and all.
+pub(crate) fn json_in(head: &[OsString], tail: &[OsString]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let words: Vec<&[u8]> = head
         .iter()
-        .map(|w| w.to_string_lossy().into_owned())
-        .chain(tail.iter().cloned())
-        .take_while(|w| w != "--")
+        .chain(tail)
+        .map(|w| w.as_bytes())
+        .take_while(|w| *w != b"--")
         .collect();
+    let path = |p: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(p));
     let mut found = None;
     for (i, w) in words.iter().enumerate() {
-        if let Some(p) = w.strip_prefix("--json=") {
-            found = Some(PathBuf::from(p));
-        } else if w == "--json"
+        if let Some(p) = w.strip_prefix(b"--json=") {
+            found = Some(path(p));
+        } else if *w == b"--json"
             && let Some(p) = words.get(i + 1)
         {
-            found = Some(PathBuf::from(p));
+            found = Some(path(p));
         }
     }
     found
@@ -871,7 +880,10 @@ mod tests {
         // After the script path: reported by the run (which writes `--json`'s report).
         let c = run_cfg(&["prun", "s.rhai", "--bogus", "--json", "r.json"]);
         assert!(c.tail_error.is_some_and(|e| e.contains("--bogus")));
-        assert_eq!(json_in(&c.head, &c.tail), Some(PathBuf::from("r.json")));
+        assert_eq!(
+            json_in(&c.head, &c.tail_bytes),
+            Some(PathBuf::from("r.json"))
+        );
         assert!(matches!(
             parse(["prun", "-j", "0", "s.rhai"].map(OsString::from)),
             Invocation::Exit(Exit::Usage)

@@ -533,6 +533,11 @@ impl Declaration {
         self.opts.iter().find(|o| !o.positional && o.long == name)
     }
 
+    /// Whether the script declares the option `--name`.
+    pub(crate) fn declares_long(&self, name: &str) -> bool {
+        self.by_long(name).is_some()
+    }
+
     /// The declaration without the `env` settings that name a variable `visible` refuses
     /// (the policy's): such an option is not read from the environment, as if it had none.
     pub(crate) fn hiding_env(mut self, visible: &dyn Fn(&str) -> bool) -> Declaration {

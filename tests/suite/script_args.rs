@@ -615,3 +615,86 @@ print(`port=${o.port} workers=${o.workers} age=${o.age}`);"#;
         declaration_is_refused(decl, message);
     }
 }
+
+/// A word after the script path that is not UTF-8 is a usage error naming it, wherever
+/// the script would have taken it (an option's value, `--opt=`, a positional argument, a
+/// word after `--`) and as a target: its lossy text (`a\u{fffd}b`) named another file to
+/// the commands it was handed to. The path of `--db` or `--json` may be any bytes.
+#[test]
+fn a_word_that_is_not_utf8_is_a_usage_error_naming_it_but_a_path_of_prun_s_flag_is_not() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"let o = args(#{ remote: #{ short: "r" }, files: #{ positional: true, list: true } });
+print(`remote=${o.remote} files=${o.files}`);
+proc("p", #{ shell: "true" });
+"#,
+    )
+    .expect("script");
+    std::fs::write(
+        dir.path().join("plain.rhai"),
+        r#"proc("p", #{ shell: "true" });"#,
+    )
+    .expect("script");
+    let prun = |words: &[&[u8]]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(words.iter().map(|w| OsStr::from_bytes(w)))
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .output()
+            .expect("run prun")
+    };
+    for (words, shown) in [
+        (
+            &[&b"main.rhai"[..], b"-r", b"a\xe9b"][..],
+            "word 2 after the script path, \"a\\xe9b\", is not UTF-8 (byte 2 is 0xe9)",
+        ),
+        (
+            &[&b"main.rhai"[..], b"--remote=\xff"][..],
+            "word 1 after the script path, \"--remote=\\xff\", is not UTF-8 (byte 10 is 0xff)",
+        ),
+        (
+            &[&b"main.rhai"[..], b"f\xe9"][..],
+            "word 1 after the script path, \"f\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"main.rhai"[..], b"--", b"--db", b"x\xe9"][..],
+            "word 3 after the script path, \"x\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"plain.rhai"[..], b"p\xe9"][..],
+            "word 1 after the script path, \"p\\xe9\", is not UTF-8",
+        ),
+    ] {
+        let out = prun(words);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{words:?}: {out:?}");
+        assert!(stderr.contains(shown), "{words:?}: {stderr}");
+        assert!(
+            stderr.contains("a target or a script's argument is text"),
+            "{stderr}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("remote="),
+            "{out:?}"
+        );
+    }
+    let json = b"r\xe9.json";
+    let out = prun(&[
+        b"main.rhai",
+        b"-r",
+        b"x",
+        b"--db",
+        b"d\xe9.db",
+        b"--json",
+        json,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("remote=x files=[]"),
+        "{out:?}"
+    );
+    assert!(dir.path().join(OsStr::from_bytes(json)).exists(), "{out:?}");
+}

@@ -747,7 +747,7 @@ fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
     if path.exists() || path.extension().is_some() {
         return None;
     }
-    let word = word.to_string_lossy();
+    let word = crate::shown::path(path);
     let cmd = Cli::command();
     let hint = crate::suggest::hint(&word, cmd.get_subcommands().map(|c| c.get_name()), "`");
     if hint.is_empty() {
@@ -776,7 +776,7 @@ fn other_tools_word(word: &OsString, next: Option<&OsString>) -> Option<Exit> {
     let how = match (word, next) {
         ("run" | "exec", Some(script)) if std::path::Path::new(script).is_file() => format!(
             "a script runs as `prun {}` (no `{word}` before it)",
-            std::path::Path::new(script).display()
+            crate::shown::path(std::path::Path::new(script))
         ),
         ("version", _) => "prun's version: prun --version".to_string(),
         _ => return None,

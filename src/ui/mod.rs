@@ -139,7 +139,8 @@ pub(crate) trait Reporter: Send + Sync {
     /// A problem that does not stop the run (the task DB is unusable, a cleanup failed).
     fn warning(&self, text: &str);
     /// A line for stderr while the run goes on (a script error, `debug`): a live display
-    /// must move its area out of the way.
+    /// must move its area out of the way. Its control characters are written out (`\e`),
+    /// since it may quote a name prun did not choose (a target, a script's path).
     fn eprint(&self, text: &str);
     /// The run ended.
     fn summary(&self, s: &Summary);

@@ -862,6 +862,25 @@ fn check_private_file(path: &Path, file: &File, readers: Readers) -> io::Result<
     Ok(())
 }
 
+/// Why this user may not look at `path` (`EACCES`): the first directory on the way to it
+/// that they may not search, with its owner and mode ("the directory /srv/x may not be
+/// searched by this user: it is owned by uid 0 (root), mode 0700"). `None` when every
+/// directory may be searched.
+pub(crate) fn unsearchable(path: &Path) -> Option<String> {
+    let full = std::env::current_dir().ok()?.join(path);
+    let mut dirs: Vec<&Path> = full.ancestors().skip(1).collect();
+    dirs.reverse();
+    let dir = dirs.into_iter().find(|d| {
+        nix::unistd::access(*d, nix::unistd::AccessFlags::X_OK) == Err(nix::errno::Errno::EACCES)
+    })?;
+    let how = std::fs::metadata(dir)
+        .map_or_else(|_| String::new(), |m| format!(": it is {}", describe(&m)));
+    Some(format!(
+        "the directory {} may not be searched by this user{how}",
+        crate::shown::path(dir)
+    ))
+}
+
 /// "owned by uid 65534 (nobody), mode 0777".
 pub(crate) fn describe(meta: &Metadata) -> String {
     format!(

@@ -586,6 +586,8 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
                 std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
                 std::io::ErrorKind::PermissionDenied => std::fs::metadata(path)
                     .map(|m| format!(" (it is {})", crate::paths::describe(&m)))
+                    .ok()
+                    .or_else(|| crate::paths::unsearchable(path).map(|why| format!(" ({why})")))
                     .unwrap_or_default(),
                 _ => String::new(),
             },

@@ -364,6 +364,30 @@ fn a_script_the_user_may_not_read_names_its_owner_and_mode() {
         .err_has("(it is owned by uid 0 (root), mode 0600)");
 }
 
+/// A script in a directory the user may not search names that directory, its owner and
+/// mode: the script's own permissions cannot be seen, and are not what is wrong.
+#[test]
+fn a_script_in_a_directory_the_user_may_not_search_names_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().by_another_user().raw(&["jobs/main.rhai"]);
+    let jobs = t.dir().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("main.rhai"),
+        "proc(\"a\", #{ now: true, shell: \"true\" });\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&jobs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    t.run()
+        .code(2)
+        .err_has("failed to read jobs/main.rhai")
+        .err_has("Permission denied")
+        .err_has(&format!(
+            "(the directory {} may not be searched by this user: it is owned by uid 0 (root), mode 0700)",
+            jobs.display()
+        ));
+}
+
 /// `--help` after the path of a script that cannot be read is that error (exit 2), not
 /// prun's help saying the script declares no options: nothing was read to say so.
 #[test]

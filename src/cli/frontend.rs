@@ -283,7 +283,7 @@ fn with_declared_options(
         .split(&cfg.tail)
         .map_err(|msg| script_usage(&script, msg))?;
     if split.help {
-        outln!("{}", decl.usage(&script));
+        outln!("{}", decl.usage(&crate::shown::path(&cfg.script)));
         return Ok(None);
     }
     secrets.add(split.secrets);
@@ -470,7 +470,7 @@ fn inspect_options(
                 .split_lenient(&words)
                 .map_err(|msg| script_usage(&script, msg))?;
             if split.help {
-                outln!("{}", decl.usage(&script));
+                outln!("{}", decl.usage(&crate::shown::path(&cfg.script)));
                 return Ok(None);
             }
             secrets.add(split.secrets);

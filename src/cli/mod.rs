@@ -429,7 +429,7 @@ fn with_tool_tip(mut e: clap::Error, script: Option<&std::path::Path>) -> clap::
     if e.kind() != clap::error::ErrorKind::UnknownArgument {
         return e;
     }
-    let script = script.map_or_else(|| "SCRIPT".into(), |s| s.display().to_string());
+    let script = script.map_or_else(|| "SCRIPT".into(), crate::shown::path);
     let Some(tip) = tool_tip(word, &script) else {
         return e;
     };
@@ -629,7 +629,7 @@ fn parse_tail(
     use clap::FromArgMatches;
     let listing = format!(
         "The script's procs and protos: prun list {}",
-        std::path::Path::new(script).display()
+        crate::shown::path(std::path::Path::new(script))
     );
     let mut matches = Tail::command()
         .after_help(listing)

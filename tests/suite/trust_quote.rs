@@ -520,8 +520,8 @@ run(["check", "throws"]);"#,
 /// prun's own error lines quote what the command line and the script gave them: a target,
 /// a pattern or a dependency that matches nothing, a script's path, an option the script
 /// does not declare. An escape sequence in one (pasted, or a file name a shell's glob
-/// found) is written out, not sent to the terminal, in a run, `check`, `graph`, `log` and
-/// the tip for `prun run SCRIPT`.
+/// found) is written out, not sent to the terminal, in a run, `check`, `graph`, `log`,
+/// the tips (`prun run SCRIPT`, `--list`), a script's `--help` and the list of what to run.
 #[test]
 fn an_escape_sequence_in_a_target_or_a_script_s_path_reaches_no_terminal_through_an_error() {
     const E: &str = "\u{1b}]0;owned\u{7}";
@@ -544,6 +544,10 @@ fn an_escape_sequence_in_a_target_or_a_script_s_path_reaches_no_terminal_through
     );
     let broken = format!("m{E}.rhai");
     file(&broken, "let x = ;");
+    let plain = format!("t{E}.rhai");
+    file(&plain, r#"proc("a", #{ shell: "true" });"#);
+    let declaring = format!("o{E}.rhai");
+    file(&declaring, r#"let o = args(#{ n: #{} });"#);
     let target = format!("x{E}");
     let value = format!("b::x{E}");
     let option = format!("--x{E}");
@@ -589,6 +593,19 @@ fn an_escape_sequence_in_a_target_or_a_script_s_path_reaches_no_terminal_through
             vec!["run", &broken],
             format!("a script runs as `prun m{SHOWN}.rhai`"),
         ),
+        (
+            vec![&plain],
+            format!("name targets (prun t{SHOWN}.rhai TARGET ...)"),
+        ),
+        (vec![&plain, "--help"], format!("prun list t{SHOWN}.rhai")),
+        (
+            vec![&plain, "--list"],
+            format!("tip: to list the script's procs and protos: prun list t{SHOWN}.rhai"),
+        ),
+        (
+            vec![&declaring, "--help"],
+            format!("Usage: prun o{SHOWN}.rhai [OPTIONS]"),
+        ),
     ] {
         let (stdout, stderr) = prun_in(dir.path(), &words);
         let all = format!("{stdout}{stderr}");
@@ -596,10 +613,7 @@ fn an_escape_sequence_in_a_target_or_a_script_s_path_reaches_no_terminal_through
             !all.contains('\u{1b}') && !all.contains('\u{7}'),
             "{words:?}: a control character reached the terminal\n{all}"
         );
-        assert!(
-            stderr.contains(&said),
-            "{words:?}: no {said:?} in\n{stderr}"
-        );
+        assert!(all.contains(&said), "{words:?}: no {said:?} in\n{all}");
     }
 }
 

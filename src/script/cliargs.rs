@@ -188,6 +188,12 @@ pub(crate) enum ArgsError {
     },
     #[error("missing required {name}{hint}")]
     Missing { name: String, hint: String },
+    /// An option that takes one value was given more than once (its values are not
+    /// shown: one may be a secret).
+    #[error(
+        "{name} is given {times} times: it takes one value (an option declared with list: true takes several)"
+    )]
+    Repeated { name: String, times: usize },
     #[error("unexpected argument \"{0}\"")]
     Unexpected(String),
 }
@@ -773,6 +779,14 @@ impl Declaration {
                     a.into()
                 }
             } else {
+                // A second value of an option that takes one is a mistake, as for prun's
+                // own options: the script would silently get the last (`-r a -r b`).
+                if given.len() > 1 && !o.flag {
+                    return Err(ArgsError::Repeated {
+                        name,
+                        times: given.len(),
+                    });
+                }
                 match given.last().cloned().or(from_env) {
                     Some(s) => convert(&s)?,
                     None if o.flag => Dynamic::from(false),

@@ -698,3 +698,45 @@ proc("p", #{ shell: "true" });
     );
     assert!(dir.path().join(OsStr::from_bytes(json)).exists(), "{out:?}");
 }
+
+/// An option that takes one value, given twice, is a usage error, as prun's own are: the
+/// script got the last value silently (`-r a -r b` backed up `b` alone). A flag may be
+/// repeated; a `list` option takes every value.
+#[test]
+fn an_option_that_takes_one_value_given_twice_is_a_usage_error() {
+    let script = r#"let o = args(#{
+    remote: #{ short: "r" },
+    pw: #{ secret: true },
+    verbose: #{ short: "v", flag: true },
+    tag: #{ list: true },
+});
+print(`remote=${o.remote} verbose=${o.verbose} tag=${o.tag}`);"#;
+    for words in [
+        &["-r", "a", "-r", "b"][..],
+        &["--remote=a", "-r", "b"],
+        &["-r", "a", "--", "--remote", "b"],
+    ] {
+        Test::new()
+            .script(script)
+            .args(words)
+            .run()
+            .code(64)
+            .err_has("option --remote is given 2 times: it takes one value");
+    }
+    let out = Test::new()
+        .script(script)
+        .args(&["--pw", "hunter2", "--pw", "swordfish"])
+        .run();
+    out.code(64).err_has("option --pw is given 2 times");
+    assert!(
+        !out.stderr.contains("hunter2") && !out.stderr.contains("swordfish"),
+        "{}",
+        out.describe()
+    );
+    Test::new()
+        .script(script)
+        .args(&["-r", "a", "-v", "-v", "--tag", "x", "--tag", "y"])
+        .run()
+        .ok()
+        .out_has("remote=a verbose=true tag=[\"x\", \"y\"]");
+}

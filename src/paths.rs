@@ -497,6 +497,17 @@ fn changeable_by_others(
     })
 }
 
+/// The directory for temporary files: `$TMPDIR`, or `/tmp` when it is unset or empty.
+/// `std::env::temp_dir()` takes an empty `TMPDIR` as it is, a relative path that is the
+/// working directory: temporary directories landed among the user's files (under cron,
+/// the home directory), and under root in a directory its check of `TMPDIR` had not
+/// looked at. glibc, mktemp and Python read an empty one as unset too.
+pub(crate) fn temp_dir() -> PathBuf {
+    std::env::var_os("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+}
+
 /// The directory every script's state directory is in, named `<stem>-<hash>` (see
 /// [`script_state_dir`]): `$XDG_STATE_HOME/prun` and the others [`state_root_of`] says.
 pub(crate) fn state_root() -> PathBuf {
@@ -505,7 +516,7 @@ pub(crate) fn state_root() -> PathBuf {
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
         std::env::var_os("HOME").map(PathBuf::from),
         || User::from_uid(uid).ok().flatten().map(|u| u.dir),
-        &std::env::temp_dir().join(format!("prun-{uid}")),
+        &temp_dir().join(format!("prun-{uid}")),
         uid.as_raw(),
     )
 }

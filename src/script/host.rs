@@ -336,7 +336,7 @@ impl Host {
             }),
             rt.handle().clone(),
             Arc::new(crate::ui::Silent),
-            std::env::temp_dir(),
+            crate::paths::temp_dir(),
             std::time::Duration::ZERO,
         );
         let functions = Host::new(sched.clone(), &HostOptions::default()).functions();

@@ -584,3 +584,20 @@ fn every_argument_of_a_subcommand_has_a_help_text() {
         );
     }
 }
+
+/// An empty `TMPDIR` reads as unset (`/tmp`), as glibc, mktemp and Python read it: taken
+/// as it was, it named the working directory, where `tempdir()` put its directories among
+/// the user's files (under cron, the home directory).
+#[test]
+fn an_empty_tmpdir_is_read_as_unset_not_as_the_working_directory() {
+    let out = Test::new()
+        .env("TMPDIR", "")
+        .script(r#"print(`made ${tempdir()}`);"#)
+        .run();
+    out.ok();
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("made /tmp/prun-")),
+        "{}",
+        out.describe()
+    );
+}

@@ -399,10 +399,11 @@ fn as_given(cfg: &RunConfig, words: &[String]) -> Vec<OsString> {
 
 /// prun's flags whose value is a path, which may be any bytes (the script's own options
 /// of those names aside).
-const PATH_FLAGS: &[&str] = &["db", "json", "allow"];
+const PATH_FLAGS: &[&str] = &["db", "json"];
 
 /// The first word after the script path that is not UTF-8 and is not the path of one of
-/// [`PATH_FLAGS`] (before `--`): a target or a script's argument, which are text. Its
+/// [`PATH_FLAGS`] (before `--`): a target, a script's argument or another word of prun's,
+/// which are text. Its
 /// lossy text (`a\u{fffd}b`) would name another file to the commands it is handed to, or
 /// another proc, so it is an error naming it (as `env()` of such a value is).
 fn not_text(cfg: &RunConfig, decl: Option<&crate::script::Declaration>) -> Option<String> {
@@ -429,7 +430,8 @@ fn not_text(cfg: &RunConfig, decl: Option<&crate::script::Declaration>) -> Optio
             let at = e.valid_up_to();
             return Some(format!(
                 "word {} after the script path, \"{}\", is not UTF-8 (byte {} is {:#04x}): a \
-                 target or a script's argument is text (a script string cannot hold it)",
+                 target or a script's argument is text (a script string cannot hold it), as \
+                 are prun's words but the paths of --db and --json",
                 i + 1,
                 crate::shown::bytes(bytes),
                 at + 1,

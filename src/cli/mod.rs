@@ -141,13 +141,13 @@ struct RunFlags {
     #[arg(long, value_name = "MODE", value_parser = ["log", "stream", "grouped"])]
     output: Option<String>,
     /// Only let the script run PROGRAM (a name found on PATH, or a path; globs allowed); repeatable
-    #[arg(long = "allow", value_name = "PROGRAM")]
+    #[arg(long = "allow", value_name = "PROGRAM", value_parser = not_empty)]
     allow: Vec<String>,
     /// Refuse shell strings (`shell`, `shell:` bodies, string stages of `pipe`)
     #[arg(long)]
     no_shell: bool,
     /// Hide the environment variable NAME from the script and its commands; repeatable
-    #[arg(long = "deny-env", value_name = "NAME")]
+    #[arg(long = "deny-env", value_name = "NAME", value_parser = not_empty)]
     deny_env: Vec<String>,
     /// After the run, watch the declared inputs and re-run what their changes affect (until Ctrl-C)
     #[arg(long)]
@@ -368,6 +368,16 @@ fn fail(e: clap::Error) -> Invocation {
     };
     let _ = with_short_name(e).print();
     Invocation::Exit(code)
+}
+
+/// A word of `--allow` or `--deny-env`: not empty. An empty one (a shell variable that
+/// was not set, `--deny-env "$VAR"`) hid no variable, silently, and allowed no program
+/// with a message naming an empty list (`()`).
+fn not_empty(word: &str) -> Result<String, &'static str> {
+    if word.is_empty() {
+        return Err("must not be empty");
+    }
+    Ok(word.to_string())
 }
 
 /// A count of 1 or more (`-j N`, `-n N`), with a message clap puts after the flag:
@@ -826,13 +836,13 @@ fn inspect(script: PathBuf, words: Vec<String>, what: Inspect, policy: PolicyFla
 #[derive(Args, Debug, Clone, Default)]
 struct PolicyFlags {
     /// Only let the script run PROGRAM (a name found on PATH, or a path; globs allowed); repeatable
-    #[arg(long = "allow", value_name = "PROGRAM")]
+    #[arg(long = "allow", value_name = "PROGRAM", value_parser = not_empty)]
     allow: Vec<String>,
     /// Refuse shell strings (`shell`, `shell:` bodies, string stages of `pipe`)
     #[arg(long)]
     no_shell: bool,
     /// Hide the environment variable NAME from the script and its commands; repeatable
-    #[arg(long = "deny-env", value_name = "NAME")]
+    #[arg(long = "deny-env", value_name = "NAME", value_parser = not_empty)]
     deny_env: Vec<String>,
 }
 

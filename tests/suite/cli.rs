@@ -601,3 +601,23 @@ fn an_empty_tmpdir_is_read_as_unset_not_as_the_working_directory() {
         out.describe()
     );
 }
+
+/// An empty `--deny-env` or `--allow` (a shell variable that was not set: `--deny-env
+/// "$VAR"`) is a usage error: it hid no variable, silently, and the allow list it made
+/// refused every program naming an empty list.
+#[test]
+fn an_empty_deny_env_or_allow_is_a_usage_error() {
+    for words in [
+        &["main.rhai", "--deny-env", ""][..],
+        &["--deny-env=", "main.rhai"],
+        &["main.rhai", "--allow", ""],
+        &["list", "--allow", "", "main.rhai"],
+    ] {
+        Test::new()
+            .script(r#"proc("a", #{ now: true, cmd: ["touch", "ran"] });"#)
+            .raw(words)
+            .run()
+            .code(64)
+            .err_has("must not be empty");
+    }
+}

@@ -98,7 +98,7 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
     // `check` reports a syntax error as the one problem it found, as it does every other.
     if checking && let Err(Failure::Script(e @ crate::script::ScriptError::Syntax { .. })) = &result
     {
-        errln!("{}", crate::shown::visible(&e.to_string()));
+        errln!("{}", crate::ui::colours_only(&e.to_string()));
         errln!("prun: check: 1 problem found");
         return Ok(Exit::Script);
     }

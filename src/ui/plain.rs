@@ -330,12 +330,12 @@ impl Reporter for PlainReporter {
 
     fn eprint(&self, text: &str) {
         self.write_held();
-        errln!("{}", crate::shown::visible(text));
+        errln!("{}", super::colours_only(text));
     }
 
     fn warning(&self, text: &str) {
         self.write_held();
-        errln!("prun: warning: {}", crate::shown::visible(text));
+        errln!("prun: warning: {}", super::colours_only(text));
     }
 
     fn message(&self, text: &str) {

@@ -892,6 +892,17 @@ pub(crate) fn unsearchable(path: &Path) -> Option<String> {
     ))
 }
 
+/// Why `path`, which names no file, names none, when it is a symbolic link: " (it is a
+/// symbolic link to TARGET, which does not exist)". The nearest names of its directory
+/// would offer the link's own name.
+pub(crate) fn dangling_link(path: &Path) -> Option<String> {
+    let target = std::fs::read_link(path).ok()?;
+    Some(format!(
+        " (it is a symbolic link to {}, which does not exist)",
+        crate::shown::path(&target)
+    ))
+}
+
 /// "owned by uid 65534 (nobody), mode 0777".
 pub(crate) fn describe(meta: &Metadata) -> String {
     format!(

@@ -583,7 +583,8 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
                      once): save it to one first"
                         .to_string()
                 }
-                std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
+                std::io::ErrorKind::NotFound => crate::paths::dangling_link(path)
+                    .unwrap_or_else(|| crate::suggest::script_hint(path)),
                 std::io::ErrorKind::PermissionDenied => std::fs::metadata(path)
                     .map(|m| format!(" (it is {})", crate::paths::describe(&m)))
                     .ok()

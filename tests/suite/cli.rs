@@ -621,3 +621,16 @@ fn an_empty_deny_env_or_allow_is_a_usage_error() {
             .err_has("must not be empty");
     }
 }
+
+/// A script path that is a symbolic link to nothing says so, naming the link's target:
+/// the nearest scripts of its directory offered the link's own name (``did you mean
+/// `main.rhai`?``).
+#[test]
+fn a_script_that_is_a_dangling_link_names_its_target() {
+    let t = Test::new();
+    std::os::unix::fs::symlink("gone/real.rhai", t.dir().join("main.rhai")).unwrap();
+    let out = t.run();
+    out.code(2)
+        .err_has("(it is a symbolic link to gone/real.rhai, which does not exist)");
+    assert!(!out.stderr.contains("did you mean"), "{}", out.describe());
+}

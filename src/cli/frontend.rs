@@ -460,6 +460,9 @@ fn inspect_options(
             script: script.clone(),
             source,
         })?;
+    if let Some(e) = not_text(&cfg, decl.as_ref()) {
+        return Err(Failure::Usage(format!("prun: {script}: {e}")));
+    }
     let rest = match &decl {
         None => {
             let mut words = words.into_iter();

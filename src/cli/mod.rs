@@ -219,7 +219,7 @@ enum Command {
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
-        words: Vec<String>,
+        words: Vec<OsString>,
     },
     /// List a script's procs and protos with their help lines and arg choices
     List {
@@ -233,7 +233,7 @@ enum Command {
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
-        words: Vec<String>,
+        words: Vec<OsString>,
     },
     /// Print the dependency graph in DOT (of the targets, or of every proc)
     Graph {
@@ -247,7 +247,7 @@ enum Command {
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
-        words: Vec<String>,
+        words: Vec<OsString>,
     },
     /// Print the latest log of a proc, or of the script's top level
     #[command(override_usage = "prun log SCRIPT.rhai PROC|--script [-f]")]
@@ -810,18 +810,27 @@ fn declares_options(script: &std::path::Path) -> bool {
 /// there): the words after it are the script's `args()`, as in a run, not targets.
 /// The words are the end of the command line, so the word before them is the path or
 /// that `--`.
-fn with_separator(args: &[OsString], mut words: Vec<String>) -> Vec<String> {
+fn with_separator(args: &[OsString], mut words: Vec<OsString>) -> Vec<OsString> {
     let before = args.len().checked_sub(words.len() + 1);
     if before.is_some_and(|i| args[i] == "--") {
-        words.insert(0, "--".to_string());
+        words.insert(0, "--".into());
     }
     words
 }
 
-fn inspect(script: PathBuf, words: Vec<String>, what: Inspect, policy: PolicyFlags) -> Invocation {
+fn inspect(
+    script: PathBuf,
+    words: Vec<OsString>,
+    what: Inspect,
+    policy: PolicyFlags,
+) -> Invocation {
     Invocation::Run(Box::new(RunConfig {
         script,
-        tail: words,
+        tail: words
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect(),
+        tail_bytes: words,
         no_db: true,
         inspect: Some(what),
         allow: policy.allow,

@@ -618,7 +618,7 @@ print(`port=${o.port} workers=${o.workers} age=${o.age}`);"#;
 
 /// A word after the script path that is not UTF-8 is a usage error naming it, wherever
 /// the script would have taken it (an option's value, `--opt=`, a positional argument, a
-/// word after `--`) and as a target: its lossy text (`a\u{fffd}b`) named another file to
+/// word after `--`) and as a target, in a run and in `list`, `check` and `graph`: its lossy text (`a\u{fffd}b`) named another file to
 /// the commands it was handed to. The path of `--db` or `--json` may be any bytes.
 #[test]
 fn a_word_that_is_not_utf8_is_a_usage_error_naming_it_but_a_path_of_prun_s_flag_is_not() {
@@ -666,6 +666,18 @@ proc("p", #{ shell: "true" });
         (
             &[&b"plain.rhai"[..], b"p\xe9"][..],
             "word 1 after the script path, \"p\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"list"[..], b"main.rhai", b"-r", b"a\xe9"][..],
+            "word 2 after the script path, \"a\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"check"[..], b"plain.rhai", b"p\xe9"][..],
+            "word 1 after the script path, \"p\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"graph"[..], b"main.rhai", b"--", b"x\xe9"][..],
+            "word 2 after the script path, \"x\\xe9\", is not UTF-8",
         ),
     ] {
         let out = prun(words);

@@ -272,6 +272,12 @@ fn with_declared_options(
                 } else {
                     ""
                 };
+                // `--help` is prun's then (`args()` without a declaration, or one that
+                // comes too late to be read): its help, as for any script.
+                if cfg.tail_help {
+                    outln!("{}{hint}", e.trim_end());
+                    return Ok(None);
+                }
                 return Err(Failure::Usage(format!("{}{hint}", e.trim_end())));
             }
             return Ok(Some(cfg));

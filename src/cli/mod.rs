@@ -80,6 +80,9 @@ pub(crate) struct RunConfig {
     /// Why the words after the script path are not prun's, when they are not: they may
     /// still be the script's own options (see `script::declaration`).
     pub tail_error: Option<String>,
+    /// `tail_error` is prun's help (`--help` after the path of a script that may declare
+    /// options): what to print when the script declares none.
+    pub tail_help: bool,
     /// The values of the script's declared options, once the command line was read with
     /// the script's declaration.
     pub script_values: Option<rhai::Map>,
@@ -572,6 +575,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     // script's declaration is read (run::with_declared_options). Any other usage error
     // goes on to the run too, which reports it (in the `--json` report as well); help
     // and version are printed here.
+    let mut tail_help = false;
     let (tail, tail_error) = match parse_tail(rest, &script) {
         Ok(t) => (t, None),
         Err(e)
@@ -582,6 +586,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
                 ) =>
         {
+            tail_help = e.kind() == clap::error::ErrorKind::DisplayHelp;
             let e = with_tool_tip(e, Some(std::path::Path::new(&script)));
             (
                 Tail::default(),
@@ -611,6 +616,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         tail: raw_tail,
         tail_bytes,
         tail_error,
+        tail_help,
         script_values: None,
         script_words: None,
         allow: flags.allow,

@@ -752,3 +752,24 @@ print(`remote=${o.remote} verbose=${o.verbose} tag=${o.tag}`);"#;
         .ok()
         .out_has("remote=a verbose=true tag=[\"x\", \"y\"]");
 }
+
+/// `--help` after the path of a script that calls `args()` without a declaration (it
+/// takes the words after `--` as they are), or declares its options too late to be read,
+/// is prun's help on stdout, exit 0, as for any other script: it was a usage error (64,
+/// the help on stderr, a `--json` report of a "usage error").
+#[test]
+fn help_of_a_script_that_calls_args_without_a_declaration_is_prun_s_help() {
+    for script in [
+        "print(args());\n",
+        "proc(\"a\", #{ cmd: [\"true\"] });\nlet o = args(#{ port: #{ int: true } });\n",
+    ] {
+        let out = Test::new()
+            .script(script)
+            .args(&["--help", "--json", "r.json"])
+            .run();
+        out.ok()
+            .out_has("Usage: prun SCRIPT [OPTIONS]")
+            .out_has("--parallel <N>");
+        assert!(!out.exists("r.json"), "{}", out.describe());
+    }
+}

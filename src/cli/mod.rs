@@ -413,6 +413,9 @@ fn whole_number(word: &str) -> Result<i64, &'static str> {
 
 /// `e` naming a flag that has a short form by both (`'-n/--limit <N>'`): clap names it
 /// by its long form only, which is not what a user who typed `-n 0` sees on the line.
+/// The flag given before, when it is the same one (`-j 2 -j 3`), is renamed alike: clap
+/// says so as `cannot be used multiple times`, and `cannot be used with '--parallel <N>'`
+/// when the two names differ.
 fn with_short_name(mut e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue};
     let Some(ContextValue::String(named)) = e.get(ContextKind::InvalidArg) else {
@@ -426,8 +429,13 @@ fn with_short_name(mut e: clap::Error) -> clap::Error {
         .find(|a| long.is_some() && a.get_long() == long)
         .and_then(|a| a.get_short());
     if let Some(c) = short {
-        let both = ContextValue::String(format!("-{c}/{named}"));
-        e.insert(ContextKind::InvalidArg, both);
+        let both = format!("-{c}/{named}");
+        if let Some(ContextValue::String(prior)) = e.get(ContextKind::PriorArg)
+            && prior == named
+        {
+            e.insert(ContextKind::PriorArg, ContextValue::String(both.clone()));
+        }
+        e.insert(ContextKind::InvalidArg, ContextValue::String(both));
     }
     e
 }

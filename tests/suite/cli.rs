@@ -634,3 +634,31 @@ fn a_script_that_is_a_dangling_link_names_its_target() {
         .err_has("(it is a symbolic link to gone/real.rhai, which does not exist)");
     assert!(!out.stderr.contains("did you mean"), "{}", out.describe());
 }
+
+/// A flag of prun's given twice says so by both its names, as clap says it of a flag
+/// without a short form (`--fail-fast`): naming one of the two by its long form only, it
+/// read `'-j/--parallel <N>' cannot be used with '--parallel <N>'`, two flags for one.
+#[test]
+fn a_flag_given_twice_says_so_by_both_its_names() {
+    for (words, said) in [
+        (
+            &["-j", "2", "-j", "3", "main.rhai"][..],
+            "'-j/--parallel <N>' cannot be used multiple times",
+        ),
+        (
+            &["main.rhai", "-v", "--verbose"],
+            "'-v/--verbose' cannot be used multiple times",
+        ),
+        (
+            &["history", "main.rhai", "-n", "1", "-n", "2"],
+            "'-n/--limit <N>' cannot be used multiple times",
+        ),
+    ] {
+        Test::new()
+            .script(r#"proc("a", #{ now: true, cmd: ["true"] });"#)
+            .raw(words)
+            .run()
+            .code(64)
+            .err_has(said);
+    }
+}

@@ -568,10 +568,18 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     {
         return Invocation::Exit(code);
     }
+    let empty = cli.rest.first().is_some_and(|s| s.is_empty());
     let mut rest = cli.rest.into_iter();
-    let Some(script) = rest.next() else {
+    // An empty path (`prun "$SCRIPT"` with SCRIPT unset) is no script either: "failed to
+    // read  (in /srv)" named nothing.
+    let Some(script) = rest.next().filter(|s| !s.is_empty()) else {
+        let empty = if empty {
+            " (the script's path is empty)"
+        } else {
+            ""
+        };
         errln!(
-            "prun: no script given{}\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'.",
+            "prun: no script given{empty}{}\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'.",
             scripts_here()
         );
         return Invocation::Exit(Exit::Usage);
@@ -761,6 +769,8 @@ fn scripts_here() -> String {
     names.sort();
     let more = if names.len() > SHOWN { ", ..." } else { "" };
     names.truncate(SHOWN);
+    // A name another user chose (in `/tmp`) may hold an escape sequence.
+    let names: Vec<_> = names.iter().map(|n| crate::shown::visible(n)).collect();
     format!(" (scripts here: {}{more})", names.join(", "))
 }
 

@@ -521,7 +521,8 @@ run(["check", "throws"]);"#,
 /// a pattern or a dependency that matches nothing, a script's path, an option the script
 /// does not declare. An escape sequence in one (pasted, or a file name a shell's glob
 /// found) is written out, not sent to the terminal, in a run, `check`, `graph`, `log`,
-/// the tips (`prun run SCRIPT`, `--list`), a script's `--help` and the list of what to run.
+/// the tips (`prun run SCRIPT`, `--list`), a script's `--help`, the list of what to run
+/// and the scripts `prun` alone names (with an empty path too, as `prun "$SCRIPT"` gives).
 #[test]
 fn an_escape_sequence_in_a_target_or_a_script_s_path_reaches_no_terminal_through_an_error() {
     const E: &str = "\u{1b}]0;owned\u{7}";
@@ -605,6 +606,16 @@ fn an_escape_sequence_in_a_target_or_a_script_s_path_reaches_no_terminal_through
         (
             vec![&declaring, "--help"],
             format!("Usage: prun o{SHOWN}.rhai [OPTIONS]"),
+        ),
+        (
+            vec![],
+            format!("no script given (scripts here: dep.rhai, m{SHOWN}.rhai"),
+        ),
+        (
+            vec![""],
+            format!(
+                "no script given (the script's path is empty) (scripts here: dep.rhai, m{SHOWN}.rhai"
+            ),
         ),
     ] {
         let (stdout, stderr) = prun_in(dir.path(), &words);

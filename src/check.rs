@@ -139,7 +139,7 @@ pub(crate) fn report(
         return Exit::Ok;
     }
     for line in &shown {
-        errln!("{line}");
+        errln!("{}", crate::ui::colours_only(line));
     }
     errln!("prun: check: {} found", count(shown.len(), "problem"));
     Exit::Script

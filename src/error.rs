@@ -159,10 +159,12 @@ impl Failure {
         }
     }
 
-    /// Prints the error on stderr, once (nothing when it was printed already).
+    /// Prints the error on stderr, once (nothing when it was printed already), with its
+    /// escape sequences but colours written out (see [`crate::ui::colours_only`]): it may
+    /// quote a name prun did not choose (a target, a script's path, a thrown text).
     pub(crate) fn print(&self) {
         if !matches!(self, Failure::Printed(_)) {
-            errln!("{self}");
+            errln!("{}", crate::ui::colours_only(&self.to_string()));
         }
     }
 

@@ -106,7 +106,7 @@ pub(crate) fn available(
     if g.procs().next().is_none() && g.protos().next().is_none() {
         return None;
     }
-    let script = script.display();
+    let script = crate::shown::path(script);
     let how = if own_words {
         format!(
             "the script scheduled no proc (the words after its path are its own arguments: prun {script} --help)"

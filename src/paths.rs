@@ -497,6 +497,17 @@ fn changeable_by_others(
     })
 }
 
+/// The directory for temporary files: `$TMPDIR`, or `/tmp` when it is unset or empty.
+/// `std::env::temp_dir()` takes an empty `TMPDIR` as it is, a relative path that is the
+/// working directory: temporary directories landed among the user's files (under cron,
+/// the home directory), and under root in a directory its check of `TMPDIR` had not
+/// looked at. glibc, mktemp and Python read an empty one as unset too.
+pub(crate) fn temp_dir() -> PathBuf {
+    std::env::var_os("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+}
+
 /// The directory every script's state directory is in, named `<stem>-<hash>` (see
 /// [`script_state_dir`]): `$XDG_STATE_HOME/prun` and the others [`state_root_of`] says.
 pub(crate) fn state_root() -> PathBuf {
@@ -505,7 +516,7 @@ pub(crate) fn state_root() -> PathBuf {
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
         std::env::var_os("HOME").map(PathBuf::from),
         || User::from_uid(uid).ok().flatten().map(|u| u.dir),
-        &std::env::temp_dir().join(format!("prun-{uid}")),
+        &temp_dir().join(format!("prun-{uid}")),
         uid.as_raw(),
     )
 }
@@ -860,6 +871,36 @@ fn check_private_file(path: &Path, file: &File, readers: Readers) -> io::Result<
         file.set_permissions(Permissions::from_mode(tight))?;
     }
     Ok(())
+}
+
+/// Why this user may not look at `path` (`EACCES`): the first directory on the way to it
+/// that they may not search, with its owner and mode ("the directory /srv/x may not be
+/// searched by this user: it is owned by uid 0 (root), mode 0700"). `None` when every
+/// directory may be searched.
+pub(crate) fn unsearchable(path: &Path) -> Option<String> {
+    let full = std::env::current_dir().ok()?.join(path);
+    let mut dirs: Vec<&Path> = full.ancestors().skip(1).collect();
+    dirs.reverse();
+    let dir = dirs.into_iter().find(|d| {
+        nix::unistd::access(*d, nix::unistd::AccessFlags::X_OK) == Err(nix::errno::Errno::EACCES)
+    })?;
+    let how = std::fs::metadata(dir)
+        .map_or_else(|_| String::new(), |m| format!(": it is {}", describe(&m)));
+    Some(format!(
+        "the directory {} may not be searched by this user{how}",
+        crate::shown::path(dir)
+    ))
+}
+
+/// Why `path`, which names no file, names none, when it is a symbolic link: " (it is a
+/// symbolic link to TARGET, which does not exist)". The nearest names of its directory
+/// would offer the link's own name.
+pub(crate) fn dangling_link(path: &Path) -> Option<String> {
+    let target = std::fs::read_link(path).ok()?;
+    Some(format!(
+        " (it is a symbolic link to {}, which does not exist)",
+        crate::shown::path(&target)
+    ))
 }
 
 /// "owned by uid 65534 (nobody), mode 0777".

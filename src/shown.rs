@@ -37,6 +37,19 @@ pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// Bytes as [`visible`] writes a text, with each byte that is not UTF-8 written out
+/// (`a\xe9b`).
+pub(crate) fn bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&visible(chunk.valid()));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 /// A path as [`visible`] writes a text: its control characters written out.
 pub(crate) fn path(path: &std::path::Path) -> String {
     visible(&path.to_string_lossy()).into_owned()

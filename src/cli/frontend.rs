@@ -84,7 +84,7 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
     let json = cfg
         .json
         .clone()
-        .or_else(|| cli::json_in(&cfg.head, &cfg.tail));
+        .or_else(|| cli::json_in(&cfg.head, &cfg.tail_bytes));
     if json.as_deref().is_some_and(crate::report::is_stdout) {
         crate::report::to_stdout();
     }
@@ -98,7 +98,7 @@ fn run(cfg: RunConfig, base: BaseEngine) -> Result<Exit, Failure> {
     // `check` reports a syntax error as the one problem it found, as it does every other.
     if checking && let Err(Failure::Script(e @ crate::script::ScriptError::Syntax { .. })) = &result
     {
-        errln!("{e}");
+        errln!("{}", crate::ui::colours_only(&e.to_string()));
         errln!("prun: check: 1 problem found");
         return Ok(Exit::Script);
     }
@@ -242,7 +242,11 @@ fn with_declared_options(
         return inspect_options(cfg, what, secrets);
     }
     let script = cfg.script.display().to_string();
-    let decl = match declaration(&cfg) {
+    let declared = declaration(&cfg);
+    if let Some(e) = not_text(&cfg, declared.as_ref().and_then(|d| d.as_ref().ok())) {
+        return Err(Failure::Usage(format!("prun: {script}: {e}")));
+    }
+    let decl = match declared {
         None => {
             // A script that cannot be read: the run says why (a wrong word after its
             // path matters less).
@@ -268,6 +272,12 @@ fn with_declared_options(
                 } else {
                     ""
                 };
+                // `--help` is prun's then (`args()` without a declaration, or one that
+                // comes too late to be read): its help, as for any script.
+                if cfg.tail_help {
+                    outln!("{}{hint}", e.trim_end());
+                    return Ok(None);
+                }
                 return Err(Failure::Usage(format!("{}{hint}", e.trim_end())));
             }
             return Ok(Some(cfg));
@@ -279,14 +289,14 @@ fn with_declared_options(
         .split(&cfg.tail)
         .map_err(|msg| script_usage(&script, msg))?;
     if split.help {
-        outln!("{}", decl.usage(&script));
+        outln!("{}", decl.usage(&crate::shown::path(&cfg.script)));
         return Ok(None);
     }
     secrets.add(split.secrets);
     let mut argv: Vec<std::ffi::OsString> = vec!["prun".into()];
     argv.extend(cfg.head.iter().cloned());
     argv.push(cfg.script.clone().into_os_string());
-    argv.extend(split.rest.iter().map(Into::into));
+    argv.extend(as_given(&cfg, &split.rest));
     match cli::parse(argv) {
         cli::Invocation::Run(mut c) => {
             // What is left must be prun's: an unknown option is a usage error now.
@@ -377,6 +387,68 @@ fn script_option_hint(decl: &crate::script::Declaration, words: &[String], error
         })
 }
 
+/// `words`, which are among the words after the script path in order (prun's, left by
+/// the script's declaration), as given: a path of `--db` or `--json` that is not UTF-8
+/// stays the path it names.
+fn as_given(cfg: &RunConfig, words: &[String]) -> Vec<OsString> {
+    let mut given = cfg.tail.iter().zip(&cfg.tail_bytes);
+    words
+        .iter()
+        .map(|w| {
+            given
+                .by_ref()
+                .find(|(text, _)| *text == w)
+                .map_or_else(|| w.into(), |(_, bytes)| bytes.clone())
+        })
+        .collect()
+}
+
+/// prun's flags whose value is a path, which may be any bytes (the script's own options
+/// of those names aside).
+const PATH_FLAGS: &[&str] = &["db", "json"];
+
+/// The first word after the script path that is not UTF-8 and is not the path of one of
+/// [`PATH_FLAGS`] (before `--`): a target, a script's argument or another word of prun's,
+/// which are text. Its
+/// lossy text (`a\u{fffd}b`) would name another file to the commands it is handed to, or
+/// another proc, so it is an error naming it (as `env()` of such a value is).
+fn not_text(cfg: &RunConfig, decl: Option<&crate::script::Declaration>) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let prun_path = |flag: &[u8]| {
+        let name = flag.strip_prefix(b"--")?;
+        let name = std::str::from_utf8(name).ok()?;
+        (PATH_FLAGS.contains(&name) && !decl.is_some_and(|d| d.declares_long(name))).then_some(())
+    };
+    let mut script_only = false;
+    let mut previous: &[u8] = b"";
+    for (i, word) in cfg.tail_bytes.iter().enumerate() {
+        let bytes = word.as_bytes();
+        let Err(e) = std::str::from_utf8(bytes) else {
+            script_only |= bytes == b"--";
+            previous = bytes;
+            continue;
+        };
+        let inline = bytes
+            .iter()
+            .position(|&b| b == b'=')
+            .is_some_and(|at| prun_path(&bytes[..at]).is_some());
+        if script_only || !(inline || prun_path(previous).is_some()) {
+            let at = e.valid_up_to();
+            return Some(format!(
+                "word {} after the script path, \"{}\", is not UTF-8 (byte {} is {:#04x}): a \
+                 target or a script's argument is text (a script string cannot hold it), as \
+                 are prun's words but the paths of --db and --json",
+                i + 1,
+                crate::shown::bytes(bytes),
+                at + 1,
+                bytes[at]
+            ));
+        }
+        previous = bytes;
+    }
+    None
+}
+
 /// `prun list|graph SCRIPT WORDS...`: the words are read with the script's declaration as
 /// a run reads them, except that a required option may be left out (it reads as `()`):
 /// listing a script must not need its secrets. Words that are not the script's are
@@ -394,6 +466,9 @@ fn inspect_options(
             script: script.clone(),
             source,
         })?;
+    if let Some(e) = not_text(&cfg, decl.as_ref()) {
+        return Err(Failure::Usage(format!("prun: {script}: {e}")));
+    }
     let rest = match &decl {
         None => {
             let mut words = words.into_iter();
@@ -406,7 +481,7 @@ fn inspect_options(
                 .split_lenient(&words)
                 .map_err(|msg| script_usage(&script, msg))?;
             if split.help {
-                outln!("{}", decl.usage(&script));
+                outln!("{}", decl.usage(&crate::shown::path(&cfg.script)));
                 return Ok(None);
             }
             secrets.add(split.secrets);

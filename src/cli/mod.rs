@@ -71,11 +71,18 @@ pub(crate) struct RunConfig {
     pub lock: Option<bool>,
     /// The words before the script path, as given.
     pub head: Vec<std::ffi::OsString>,
-    /// The words after the script path, as given.
+    /// The words after the script path, as given (as text: a byte that is not UTF-8
+    /// reads as U+FFFD here; see `tail_bytes`).
     pub tail: Vec<String>,
+    /// The words after the script path, as given, bytes and all: a word that is not
+    /// UTF-8 is an error unless it is the path of one of prun's flags.
+    pub tail_bytes: Vec<OsString>,
     /// Why the words after the script path are not prun's, when they are not: they may
     /// still be the script's own options (see `script::declaration`).
     pub tail_error: Option<String>,
+    /// `tail_error` is prun's help (`--help` after the path of a script that may declare
+    /// options): what to print when the script declares none.
+    pub tail_help: bool,
     /// The values of the script's declared options, once the command line was read with
     /// the script's declaration.
     pub script_values: Option<rhai::Map>,
@@ -137,13 +144,13 @@ struct RunFlags {
     #[arg(long, value_name = "MODE", value_parser = ["log", "stream", "grouped"])]
     output: Option<String>,
     /// Only let the script run PROGRAM (a name found on PATH, or a path; globs allowed); repeatable
-    #[arg(long = "allow", value_name = "PROGRAM")]
+    #[arg(long = "allow", value_name = "PROGRAM", value_parser = not_empty)]
     allow: Vec<String>,
     /// Refuse shell strings (`shell`, `shell:` bodies, string stages of `pipe`)
     #[arg(long)]
     no_shell: bool,
     /// Hide the environment variable NAME from the script and its commands; repeatable
-    #[arg(long = "deny-env", value_name = "NAME")]
+    #[arg(long = "deny-env", value_name = "NAME", value_parser = not_empty)]
     deny_env: Vec<String>,
     /// After the run, watch the declared inputs and re-run what their changes affect (until Ctrl-C)
     #[arg(long)]
@@ -215,7 +222,7 @@ enum Command {
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
-        words: Vec<String>,
+        words: Vec<OsString>,
     },
     /// List a script's procs and protos with their help lines and arg choices
     List {
@@ -229,7 +236,7 @@ enum Command {
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
-        words: Vec<String>,
+        words: Vec<OsString>,
     },
     /// Print the dependency graph in DOT (of the targets, or of every proc)
     Graph {
@@ -243,7 +250,7 @@ enum Command {
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
-        words: Vec<String>,
+        words: Vec<OsString>,
     },
     /// Print the latest log of a proc, or of the script's top level
     #[command(override_usage = "prun log SCRIPT.rhai PROC|--script [-f]")]
@@ -366,6 +373,16 @@ fn fail(e: clap::Error) -> Invocation {
     Invocation::Exit(code)
 }
 
+/// A word of `--allow` or `--deny-env`: not empty. An empty one (a shell variable that
+/// was not set, `--deny-env "$VAR"`) hid no variable, silently, and allowed no program
+/// with a message naming an empty list (`()`).
+fn not_empty(word: &str) -> Result<String, &'static str> {
+    if word.is_empty() {
+        return Err("must not be empty");
+    }
+    Ok(word.to_string())
+}
+
 /// A count of 1 or more (`-j N`, `-n N`), with a message clap puts after the flag:
 /// `invalid value '0' for '-j/--parallel <N>': must be at least 1`. Its flags take
 /// negative numbers as values, to refuse `-j -1` so (clap read `-1` as a flag).
@@ -396,6 +413,9 @@ fn whole_number(word: &str) -> Result<i64, &'static str> {
 
 /// `e` naming a flag that has a short form by both (`'-n/--limit <N>'`): clap names it
 /// by its long form only, which is not what a user who typed `-n 0` sees on the line.
+/// The flag given before, when it is the same one (`-j 2 -j 3`), is renamed alike: clap
+/// says so as `cannot be used multiple times`, and `cannot be used with '--parallel <N>'`
+/// when the two names differ.
 fn with_short_name(mut e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue};
     let Some(ContextValue::String(named)) = e.get(ContextKind::InvalidArg) else {
@@ -409,8 +429,13 @@ fn with_short_name(mut e: clap::Error) -> clap::Error {
         .find(|a| long.is_some() && a.get_long() == long)
         .and_then(|a| a.get_short());
     if let Some(c) = short {
-        let both = ContextValue::String(format!("-{c}/{named}"));
-        e.insert(ContextKind::InvalidArg, both);
+        let both = format!("-{c}/{named}");
+        if let Some(ContextValue::String(prior)) = e.get(ContextKind::PriorArg)
+            && prior == named
+        {
+            e.insert(ContextKind::PriorArg, ContextValue::String(both.clone()));
+        }
+        e.insert(ContextKind::InvalidArg, ContextValue::String(both));
     }
     e
 }
@@ -425,7 +450,7 @@ fn with_tool_tip(mut e: clap::Error, script: Option<&std::path::Path>) -> clap::
     if e.kind() != clap::error::ErrorKind::UnknownArgument {
         return e;
     }
-    let script = script.map_or_else(|| "SCRIPT".into(), |s| s.display().to_string());
+    let script = script.map_or_else(|| "SCRIPT".into(), crate::shown::path);
     let Some(tip) = tool_tip(word, &script) else {
         return e;
     };
@@ -535,6 +560,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         .skip(1)
         .map(|w| w.to_string_lossy().into_owned())
         .collect();
+    let tail_bytes: Vec<OsString> = cli.rest.iter().skip(1).cloned().collect();
     if let Some(code) = cli
         .rest
         .first()
@@ -542,10 +568,18 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     {
         return Invocation::Exit(code);
     }
+    let empty = cli.rest.first().is_some_and(|s| s.is_empty());
     let mut rest = cli.rest.into_iter();
-    let Some(script) = rest.next() else {
+    // An empty path (`prun "$SCRIPT"` with SCRIPT unset) is no script either: "failed to
+    // read  (in /srv)" named nothing.
+    let Some(script) = rest.next().filter(|s| !s.is_empty()) else {
+        let empty = if empty {
+            " (the script's path is empty)"
+        } else {
+            ""
+        };
         errln!(
-            "prun: no script given{}\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'.",
+            "prun: no script given{empty}{}\n\nUsage: prun [FLAGS] SCRIPT.rhai [TARGET ...] [-- SCRIPT-ARGS ...]\n\nFor more information, try '--help'.",
             scripts_here()
         );
         return Invocation::Exit(Exit::Usage);
@@ -557,6 +591,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     // script's declaration is read (run::with_declared_options). Any other usage error
     // goes on to the run too, which reports it (in the `--json` report as well); help
     // and version are printed here.
+    let mut tail_help = false;
     let (tail, tail_error) = match parse_tail(rest, &script) {
         Ok(t) => (t, None),
         Err(e)
@@ -567,6 +602,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
                     clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
                 ) =>
         {
+            tail_help = e.kind() == clap::error::ErrorKind::DisplayHelp;
             let e = with_tool_tip(e, Some(std::path::Path::new(&script)));
             (
                 Tail::default(),
@@ -594,7 +630,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
         inspect: None,
         head,
         tail: raw_tail,
+        tail_bytes,
         tail_error,
+        tail_help,
         script_values: None,
         script_words: None,
         allow: flags.allow,
@@ -623,7 +661,7 @@ fn parse_tail(
     use clap::FromArgMatches;
     let listing = format!(
         "The script's procs and protos: prun list {}",
-        std::path::Path::new(script).display()
+        crate::shown::path(std::path::Path::new(script))
     );
     let mut matches = Tail::command()
         .after_help(listing)
@@ -632,22 +670,25 @@ fn parse_tail(
 }
 
 /// `--json PATH` (or `--json=PATH`) among prun's words, when they were not parsed (a
-/// usage error among them): the report of that error still goes where it was asked.
-pub(crate) fn json_in(head: &[OsString], tail: &[String]) -> Option<PathBuf> {
-    let words: Vec<String> = head
+/// usage error among them): the report of that error still goes where it was asked, to
+/// the path as given, bytes and all.
+pub(crate) fn json_in(head: &[OsString], tail: &[OsString]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let words: Vec<&[u8]> = head
         .iter()
-        .map(|w| w.to_string_lossy().into_owned())
-        .chain(tail.iter().cloned())
-        .take_while(|w| w != "--")
+        .chain(tail)
+        .map(|w| w.as_bytes())
+        .take_while(|w| *w != b"--")
         .collect();
+    let path = |p: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(p));
     let mut found = None;
     for (i, w) in words.iter().enumerate() {
-        if let Some(p) = w.strip_prefix("--json=") {
-            found = Some(PathBuf::from(p));
-        } else if w == "--json"
+        if let Some(p) = w.strip_prefix(b"--json=") {
+            found = Some(path(p));
+        } else if *w == b"--json"
             && let Some(p) = words.get(i + 1)
         {
-            found = Some(PathBuf::from(p));
+            found = Some(path(p));
         }
     }
     found
@@ -728,6 +769,8 @@ fn scripts_here() -> String {
     names.sort();
     let more = if names.len() > SHOWN { ", ..." } else { "" };
     names.truncate(SHOWN);
+    // A name another user chose (in `/tmp`) may hold an escape sequence.
+    let names: Vec<_> = names.iter().map(|n| crate::shown::visible(n)).collect();
     format!(" (scripts here: {}{more})", names.join(", "))
 }
 
@@ -738,7 +781,7 @@ fn mistyped_subcommand(word: &OsString) -> Option<Exit> {
     if path.exists() || path.extension().is_some() {
         return None;
     }
-    let word = word.to_string_lossy();
+    let word = crate::shown::path(path);
     let cmd = Cli::command();
     let hint = crate::suggest::hint(&word, cmd.get_subcommands().map(|c| c.get_name()), "`");
     if hint.is_empty() {
@@ -767,7 +810,7 @@ fn other_tools_word(word: &OsString, next: Option<&OsString>) -> Option<Exit> {
     let how = match (word, next) {
         ("run" | "exec", Some(script)) if std::path::Path::new(script).is_file() => format!(
             "a script runs as `prun {}` (no `{word}` before it)",
-            std::path::Path::new(script).display()
+            crate::shown::path(std::path::Path::new(script))
         ),
         ("version", _) => "prun's version: prun --version".to_string(),
         _ => return None,
@@ -791,18 +834,27 @@ fn declares_options(script: &std::path::Path) -> bool {
 /// there): the words after it are the script's `args()`, as in a run, not targets.
 /// The words are the end of the command line, so the word before them is the path or
 /// that `--`.
-fn with_separator(args: &[OsString], mut words: Vec<String>) -> Vec<String> {
+fn with_separator(args: &[OsString], mut words: Vec<OsString>) -> Vec<OsString> {
     let before = args.len().checked_sub(words.len() + 1);
     if before.is_some_and(|i| args[i] == "--") {
-        words.insert(0, "--".to_string());
+        words.insert(0, "--".into());
     }
     words
 }
 
-fn inspect(script: PathBuf, words: Vec<String>, what: Inspect, policy: PolicyFlags) -> Invocation {
+fn inspect(
+    script: PathBuf,
+    words: Vec<OsString>,
+    what: Inspect,
+    policy: PolicyFlags,
+) -> Invocation {
     Invocation::Run(Box::new(RunConfig {
         script,
-        tail: words,
+        tail: words
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect(),
+        tail_bytes: words,
         no_db: true,
         inspect: Some(what),
         allow: policy.allow,
@@ -817,13 +869,13 @@ fn inspect(script: PathBuf, words: Vec<String>, what: Inspect, policy: PolicyFla
 #[derive(Args, Debug, Clone, Default)]
 struct PolicyFlags {
     /// Only let the script run PROGRAM (a name found on PATH, or a path; globs allowed); repeatable
-    #[arg(long = "allow", value_name = "PROGRAM")]
+    #[arg(long = "allow", value_name = "PROGRAM", value_parser = not_empty)]
     allow: Vec<String>,
     /// Refuse shell strings (`shell`, `shell:` bodies, string stages of `pipe`)
     #[arg(long)]
     no_shell: bool,
     /// Hide the environment variable NAME from the script and its commands; repeatable
-    #[arg(long = "deny-env", value_name = "NAME")]
+    #[arg(long = "deny-env", value_name = "NAME", value_parser = not_empty)]
     deny_env: Vec<String>,
 }
 
@@ -871,7 +923,10 @@ mod tests {
         // After the script path: reported by the run (which writes `--json`'s report).
         let c = run_cfg(&["prun", "s.rhai", "--bogus", "--json", "r.json"]);
         assert!(c.tail_error.is_some_and(|e| e.contains("--bogus")));
-        assert_eq!(json_in(&c.head, &c.tail), Some(PathBuf::from("r.json")));
+        assert_eq!(
+            json_in(&c.head, &c.tail_bytes),
+            Some(PathBuf::from("r.json"))
+        );
         assert!(matches!(
             parse(["prun", "-j", "0", "s.rhai"].map(OsString::from)),
             Invocation::Exit(Exit::Usage)

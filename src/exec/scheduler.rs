@@ -302,7 +302,7 @@ impl Scheduler {
         let made = tempfile::Builder::new()
             .prefix("prun-logs-")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir()
+            .tempdir_in(crate::paths::temp_dir())
             .map(tempfile::TempDir::keep)
             .and_then(|dir| LogDir::create(&dir).map(|logs| (dir, logs)));
         let cannot = format!(
@@ -318,7 +318,7 @@ impl Scheduler {
             Err(e) => {
                 self.reporter.warning(&format!(
                     "{cannot}, nor in the temporary directory {}: {e}; every command fails, its log cannot be made",
-                    std::env::temp_dir().display()
+                    crate::paths::temp_dir().display()
                 ));
                 LogDir::unmade(root)
             }

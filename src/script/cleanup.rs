@@ -55,7 +55,7 @@ impl Cleanups {
             },
         );
         let me = self.clone();
-        engine.register_fn("tempdir", move || me.tempdir(&std::env::temp_dir()));
+        engine.register_fn("tempdir", move || me.tempdir(&crate::paths::temp_dir()));
         let me = self.clone();
         engine.register_fn("tempdir", move |parent: &str| me.tempdir(Path::new(parent)));
     }

@@ -188,6 +188,12 @@ pub(crate) enum ArgsError {
     },
     #[error("missing required {name}{hint}")]
     Missing { name: String, hint: String },
+    /// An option that takes one value was given more than once (its values are not
+    /// shown: one may be a secret).
+    #[error(
+        "{name} is given {times} times: it takes one value (an option declared with list: true takes several)"
+    )]
+    Repeated { name: String, times: usize },
     #[error("unexpected argument \"{0}\"")]
     Unexpected(String),
 }
@@ -533,6 +539,11 @@ impl Declaration {
         self.opts.iter().find(|o| !o.positional && o.long == name)
     }
 
+    /// Whether the script declares the option `--name`.
+    pub(crate) fn declares_long(&self, name: &str) -> bool {
+        self.by_long(name).is_some()
+    }
+
     /// The declaration without the `env` settings that name a variable `visible` refuses
     /// (the policy's): such an option is not read from the environment, as if it had none.
     pub(crate) fn hiding_env(mut self, visible: &dyn Fn(&str) -> bool) -> Declaration {
@@ -768,6 +779,14 @@ impl Declaration {
                     a.into()
                 }
             } else {
+                // A second value of an option that takes one is a mistake, as for prun's
+                // own options: the script would silently get the last (`-r a -r b`).
+                if given.len() > 1 && !o.flag {
+                    return Err(ArgsError::Repeated {
+                        name,
+                        times: given.len(),
+                    });
+                }
                 match given.last().cloned().or(from_env) {
                     Some(s) => convert(&s)?,
                     None if o.flag => Dynamic::from(false),

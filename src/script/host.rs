@@ -336,7 +336,7 @@ impl Host {
             }),
             rt.handle().clone(),
             Arc::new(crate::ui::Silent),
-            std::env::temp_dir(),
+            crate::paths::temp_dir(),
             std::time::Duration::ZERO,
         );
         let functions = Host::new(sched.clone(), &HostOptions::default()).functions();
@@ -583,9 +583,12 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
                      once): save it to one first"
                         .to_string()
                 }
-                std::io::ErrorKind::NotFound => crate::suggest::script_hint(path),
+                std::io::ErrorKind::NotFound => crate::paths::dangling_link(path)
+                    .unwrap_or_else(|| crate::suggest::script_hint(path)),
                 std::io::ErrorKind::PermissionDenied => std::fs::metadata(path)
                     .map(|m| format!(" (it is {})", crate::paths::describe(&m)))
+                    .ok()
+                    .or_else(|| crate::paths::unsearchable(path).map(|why| format!(" ({why})")))
                     .unwrap_or_default(),
                 _ => String::new(),
             },

@@ -204,8 +204,8 @@ fn copied(path: &Path, held: &File) -> Result<tempfile::TempDir, StoreError> {
         );
         let dir = tempfile::Builder::new()
             .prefix("prun-db-copy.")
-            .tempdir()
-            .map_err(err(&std::env::temp_dir()))?;
+            .tempdir_in(crate::paths::temp_dir())
+            .map_err(err(&crate::paths::temp_dir()))?;
         let to = dir.path().join(COPY_NAME);
         copy_file(path, &to).map_err(err(path))?;
         copy_file(&wal, &with_suffix(&to, "-wal")).map_err(err(&wal))?;

@@ -570,7 +570,7 @@ impl Reporter for LiveReporter {
         let _ = out.flush();
         drop(out);
         drop(sc);
-        let _ = writeln!(io::stderr().lock(), "{text}");
+        let _ = writeln!(io::stderr().lock(), "{}", super::colours_only(text));
         self.inner.redraw(None);
     }
 

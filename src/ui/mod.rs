@@ -5,6 +5,7 @@ mod live;
 mod output;
 mod plain;
 mod render;
+pub(crate) use render::colours_only;
 mod silent;
 mod snippet;
 mod tee;
@@ -139,7 +140,8 @@ pub(crate) trait Reporter: Send + Sync {
     /// A problem that does not stop the run (the task DB is unusable, a cleanup failed).
     fn warning(&self, text: &str);
     /// A line for stderr while the run goes on (a script error, `debug`): a live display
-    /// must move its area out of the way.
+    /// must move its area out of the way. Its escape sequences but colours are written out
+    /// (`\e]0;t\x07`), since it may quote a name prun did not choose (a target, a path).
     fn eprint(&self, text: &str);
     /// The run ended.
     fn summary(&self, s: &Summary);

@@ -330,12 +330,12 @@ impl Reporter for PlainReporter {
 
     fn eprint(&self, text: &str) {
         self.write_held();
-        errln!("{text}");
+        errln!("{}", super::colours_only(text));
     }
 
     fn warning(&self, text: &str) {
         self.write_held();
-        errln!("prun: warning: {text}");
+        errln!("prun: warning: {}", super::colours_only(text));
     }
 
     fn message(&self, text: &str) {

@@ -161,7 +161,7 @@ pub(super) fn escape_at(s: &str) -> (usize, bool) {
 /// keeps them, and every other escape sequence and control character written out (`\e]0;t\x07`,
 /// see [`crate::shown::visible`]), which would otherwise set the window's title or
 /// clear the screen. Newlines and tabs stay.
-pub(super) fn colours_only(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn colours_only(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(crate::shown::hidden) {
         return text.into();
     }

@@ -17,10 +17,10 @@ impl Reporter for Silent {
     fn command(&self, _: Option<&str>, _: &dyn std::fmt::Display) {}
     fn message(&self, _: &str) {}
     fn warning(&self, text: &str) {
-        errln!("prun: warning: {text}");
+        errln!("prun: warning: {}", super::colours_only(text));
     }
     fn eprint(&self, text: &str) {
-        errln!("{text}");
+        errln!("{}", super::colours_only(text));
     }
     fn summary(&self, _: &Summary) {}
     fn set_full_log(&self, _: bool) {}

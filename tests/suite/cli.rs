@@ -364,6 +364,30 @@ fn a_script_the_user_may_not_read_names_its_owner_and_mode() {
         .err_has("(it is owned by uid 0 (root), mode 0600)");
 }
 
+/// A script in a directory the user may not search names that directory, its owner and
+/// mode: the script's own permissions cannot be seen, and are not what is wrong.
+#[test]
+fn a_script_in_a_directory_the_user_may_not_search_names_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().by_another_user().raw(&["jobs/main.rhai"]);
+    let jobs = t.dir().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("main.rhai"),
+        "proc(\"a\", #{ now: true, shell: \"true\" });\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&jobs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    t.run()
+        .code(2)
+        .err_has("failed to read jobs/main.rhai")
+        .err_has("Permission denied")
+        .err_has(&format!(
+            "(the directory {} may not be searched by this user: it is owned by uid 0 (root), mode 0700)",
+            jobs.display()
+        ));
+}
+
 /// `--help` after the path of a script that cannot be read is that error (exit 2), not
 /// prun's help saying the script declares no options: nothing was read to say so.
 #[test]
@@ -558,5 +582,83 @@ fn every_argument_of_a_subcommand_has_a_help_text() {
             "prun {sub} --help: {bare:?}\n{}",
             out.stdout
         );
+    }
+}
+
+/// An empty `TMPDIR` reads as unset (`/tmp`), as glibc, mktemp and Python read it: taken
+/// as it was, it named the working directory, where `tempdir()` put its directories among
+/// the user's files (under cron, the home directory).
+#[test]
+fn an_empty_tmpdir_is_read_as_unset_not_as_the_working_directory() {
+    let out = Test::new()
+        .env("TMPDIR", "")
+        .script(r#"print(`made ${tempdir()}`);"#)
+        .run();
+    out.ok();
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("made /tmp/prun-")),
+        "{}",
+        out.describe()
+    );
+}
+
+/// An empty `--deny-env` or `--allow` (a shell variable that was not set: `--deny-env
+/// "$VAR"`) is a usage error: it hid no variable, silently, and the allow list it made
+/// refused every program naming an empty list.
+#[test]
+fn an_empty_deny_env_or_allow_is_a_usage_error() {
+    for words in [
+        &["main.rhai", "--deny-env", ""][..],
+        &["--deny-env=", "main.rhai"],
+        &["main.rhai", "--allow", ""],
+        &["list", "--allow", "", "main.rhai"],
+    ] {
+        Test::new()
+            .script(r#"proc("a", #{ now: true, cmd: ["touch", "ran"] });"#)
+            .raw(words)
+            .run()
+            .code(64)
+            .err_has("must not be empty");
+    }
+}
+
+/// A script path that is a symbolic link to nothing says so, naming the link's target:
+/// the nearest scripts of its directory offered the link's own name (``did you mean
+/// `main.rhai`?``).
+#[test]
+fn a_script_that_is_a_dangling_link_names_its_target() {
+    let t = Test::new();
+    std::os::unix::fs::symlink("gone/real.rhai", t.dir().join("main.rhai")).unwrap();
+    let out = t.run();
+    out.code(2)
+        .err_has("(it is a symbolic link to gone/real.rhai, which does not exist)");
+    assert!(!out.stderr.contains("did you mean"), "{}", out.describe());
+}
+
+/// A flag of prun's given twice says so by both its names, as clap says it of a flag
+/// without a short form (`--fail-fast`): naming one of the two by its long form only, it
+/// read `'-j/--parallel <N>' cannot be used with '--parallel <N>'`, two flags for one.
+#[test]
+fn a_flag_given_twice_says_so_by_both_its_names() {
+    for (words, said) in [
+        (
+            &["-j", "2", "-j", "3", "main.rhai"][..],
+            "'-j/--parallel <N>' cannot be used multiple times",
+        ),
+        (
+            &["main.rhai", "-v", "--verbose"],
+            "'-v/--verbose' cannot be used multiple times",
+        ),
+        (
+            &["history", "main.rhai", "-n", "1", "-n", "2"],
+            "'-n/--limit <N>' cannot be used multiple times",
+        ),
+    ] {
+        Test::new()
+            .script(r#"proc("a", #{ now: true, cmd: ["true"] });"#)
+            .raw(words)
+            .run()
+            .code(64)
+            .err_has(said);
     }
 }

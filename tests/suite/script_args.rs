@@ -615,3 +615,161 @@ print(`port=${o.port} workers=${o.workers} age=${o.age}`);"#;
         declaration_is_refused(decl, message);
     }
 }
+
+/// A word after the script path that is not UTF-8 is a usage error naming it, wherever
+/// the script would have taken it (an option's value, `--opt=`, a positional argument, a
+/// word after `--`) and as a target, in a run and in `list`, `check` and `graph`: its lossy text (`a\u{fffd}b`) named another file to
+/// the commands it was handed to. The path of `--db` or `--json` may be any bytes.
+#[test]
+fn a_word_that_is_not_utf8_is_a_usage_error_naming_it_but_a_path_of_prun_s_flag_is_not() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.rhai"),
+        r#"let o = args(#{ remote: #{ short: "r" }, files: #{ positional: true, list: true } });
+print(`remote=${o.remote} files=${o.files}`);
+proc("p", #{ shell: "true" });
+"#,
+    )
+    .expect("script");
+    std::fs::write(
+        dir.path().join("plain.rhai"),
+        r#"proc("p", #{ shell: "true" });"#,
+    )
+    .expect("script");
+    let prun = |words: &[&[u8]]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(words.iter().map(|w| OsStr::from_bytes(w)))
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .output()
+            .expect("run prun")
+    };
+    for (words, shown) in [
+        (
+            &[&b"main.rhai"[..], b"-r", b"a\xe9b"][..],
+            "word 2 after the script path, \"a\\xe9b\", is not UTF-8 (byte 2 is 0xe9)",
+        ),
+        (
+            &[&b"main.rhai"[..], b"--remote=\xff"][..],
+            "word 1 after the script path, \"--remote=\\xff\", is not UTF-8 (byte 10 is 0xff)",
+        ),
+        (
+            &[&b"main.rhai"[..], b"f\xe9"][..],
+            "word 1 after the script path, \"f\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"main.rhai"[..], b"--", b"--db", b"x\xe9"][..],
+            "word 3 after the script path, \"x\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"plain.rhai"[..], b"p\xe9"][..],
+            "word 1 after the script path, \"p\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"list"[..], b"main.rhai", b"-r", b"a\xe9"][..],
+            "word 2 after the script path, \"a\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"check"[..], b"plain.rhai", b"p\xe9"][..],
+            "word 1 after the script path, \"p\\xe9\", is not UTF-8",
+        ),
+        (
+            &[&b"graph"[..], b"main.rhai", b"--", b"x\xe9"][..],
+            "word 2 after the script path, \"x\\xe9\", is not UTF-8",
+        ),
+    ] {
+        let out = prun(words);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{words:?}: {out:?}");
+        assert!(stderr.contains(shown), "{words:?}: {stderr}");
+        assert!(
+            stderr.contains("a target or a script's argument is text"),
+            "{stderr}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("remote="),
+            "{out:?}"
+        );
+    }
+    let json = b"r\xe9.json";
+    let out = prun(&[
+        b"main.rhai",
+        b"-r",
+        b"x",
+        b"--db",
+        b"d\xe9.db",
+        b"--json",
+        json,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("remote=x files=[]"),
+        "{out:?}"
+    );
+    assert!(dir.path().join(OsStr::from_bytes(json)).exists(), "{out:?}");
+}
+
+/// An option that takes one value, given twice, is a usage error, as prun's own are: the
+/// script got the last value silently (`-r a -r b` backed up `b` alone). A flag may be
+/// repeated; a `list` option takes every value.
+#[test]
+fn an_option_that_takes_one_value_given_twice_is_a_usage_error() {
+    let script = r#"let o = args(#{
+    remote: #{ short: "r" },
+    pw: #{ secret: true },
+    verbose: #{ short: "v", flag: true },
+    tag: #{ list: true },
+});
+print(`remote=${o.remote} verbose=${o.verbose} tag=${o.tag}`);"#;
+    for words in [
+        &["-r", "a", "-r", "b"][..],
+        &["--remote=a", "-r", "b"],
+        &["-r", "a", "--", "--remote", "b"],
+    ] {
+        Test::new()
+            .script(script)
+            .args(words)
+            .run()
+            .code(64)
+            .err_has("option --remote is given 2 times: it takes one value");
+    }
+    let out = Test::new()
+        .script(script)
+        .args(&["--pw", "hunter2", "--pw", "swordfish"])
+        .run();
+    out.code(64).err_has("option --pw is given 2 times");
+    assert!(
+        !out.stderr.contains("hunter2") && !out.stderr.contains("swordfish"),
+        "{}",
+        out.describe()
+    );
+    Test::new()
+        .script(script)
+        .args(&["-r", "a", "-v", "-v", "--tag", "x", "--tag", "y"])
+        .run()
+        .ok()
+        .out_has("remote=a verbose=true tag=[\"x\", \"y\"]");
+}
+
+/// `--help` after the path of a script that calls `args()` without a declaration (it
+/// takes the words after `--` as they are), or declares its options too late to be read,
+/// is prun's help on stdout, exit 0, as for any other script: it was a usage error (64,
+/// the help on stderr, a `--json` report of a "usage error").
+#[test]
+fn help_of_a_script_that_calls_args_without_a_declaration_is_prun_s_help() {
+    for script in [
+        "print(args());\n",
+        "proc(\"a\", #{ cmd: [\"true\"] });\nlet o = args(#{ port: #{ int: true } });\n",
+    ] {
+        let out = Test::new()
+            .script(script)
+            .args(&["--help", "--json", "r.json"])
+            .run();
+        out.ok()
+            .out_has("Usage: prun SCRIPT [OPTIONS]")
+            .out_has("--parallel <N>");
+        assert!(!out.exists("r.json"), "{}", out.describe());
+    }
+}

@@ -517,6 +517,117 @@ run(["check", "throws"]);"#,
         .out_has("s\\e[2J");
 }
 
+/// prun's own error lines quote what the command line and the script gave them: a target,
+/// a pattern or a dependency that matches nothing, a script's path, an option the script
+/// does not declare. An escape sequence in one (pasted, or a file name a shell's glob
+/// found) is written out, not sent to the terminal, in a run, `check`, `graph`, `log`,
+/// the tips (`prun run SCRIPT`, `--list`), a script's `--help`, the list of what to run
+/// and the scripts `prun` alone names (with an empty path too, as `prun "$SCRIPT"` gives).
+#[test]
+fn an_escape_sequence_in_a_target_or_a_script_s_path_reaches_no_terminal_through_an_error() {
+    const E: &str = "\u{1b}]0;owned\u{7}";
+    const SHOWN: &str = "\\e]0;owned\\x07";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    file("s.rhai", r#"proc("a", #{ shell: "true" });"#);
+    file(
+        "o.rhai",
+        r#"let o = args(#{ n: #{} }); proc("a", #{ shell: "true" });"#,
+    );
+    file("run.rhai", &format!("run(\"x{E}\");"));
+    file(
+        "dep.rhai",
+        &format!("proc(\"a\", #{{ deps: [\"x{E}\"], shell: \"true\" }});"),
+    );
+    file(
+        "p.rhai",
+        r#"proto("b::[e]", #{ arg_choices: #{ e: ["a"] }, shell: "true" });"#,
+    );
+    let broken = format!("m{E}.rhai");
+    file(&broken, "let x = ;");
+    let plain = format!("t{E}.rhai");
+    file(&plain, r#"proc("a", #{ shell: "true" });"#);
+    let declaring = format!("o{E}.rhai");
+    file(&declaring, r#"let o = args(#{ n: #{} });"#);
+    let target = format!("x{E}");
+    let value = format!("b::x{E}");
+    let option = format!("--x{E}");
+    for (words, said) in [
+        (
+            vec!["s.rhai", &target],
+            format!("no proc or proto matches \"x{SHOWN}\""),
+        ),
+        (
+            vec!["graph", "s.rhai", &target],
+            format!("matches \"x{SHOWN}\""),
+        ),
+        (
+            vec!["check", "s.rhai", &target],
+            format!("target \"x{SHOWN}\""),
+        ),
+        (
+            vec!["log", "s.rhai", &target],
+            format!("no log of proc \"x{SHOWN}\""),
+        ),
+        (
+            vec!["p.rhai", &value],
+            format!("value \"x{SHOWN}\" for placeholder [e]"),
+        ),
+        (
+            vec!["o.rhai", "--", &option],
+            format!("unknown option --x{SHOWN}"),
+        ),
+        (
+            vec!["run.rhai"],
+            format!("run.rhai:1:1: no proc or proto matches \"x{SHOWN}\""),
+        ),
+        (
+            vec!["check", "dep.rhai"],
+            format!("depends on \"x{SHOWN}\""),
+        ),
+        (vec![&broken], format!("m{SHOWN}.rhai:1:9: syntax error")),
+        (
+            vec!["check", &broken],
+            format!("m{SHOWN}.rhai:1:9: syntax error"),
+        ),
+        (
+            vec!["run", &broken],
+            format!("a script runs as `prun m{SHOWN}.rhai`"),
+        ),
+        (
+            vec![&plain],
+            format!("name targets (prun t{SHOWN}.rhai TARGET ...)"),
+        ),
+        (vec![&plain, "--help"], format!("prun list t{SHOWN}.rhai")),
+        (
+            vec![&plain, "--list"],
+            format!("tip: to list the script's procs and protos: prun list t{SHOWN}.rhai"),
+        ),
+        (
+            vec![&declaring, "--help"],
+            format!("Usage: prun o{SHOWN}.rhai [OPTIONS]"),
+        ),
+        (
+            vec![],
+            format!("no script given (scripts here: dep.rhai, m{SHOWN}.rhai"),
+        ),
+        (
+            vec![""],
+            format!(
+                "no script given (the script's path is empty) (scripts here: dep.rhai, m{SHOWN}.rhai"
+            ),
+        ),
+    ] {
+        let (stdout, stderr) = prun_in(dir.path(), &words);
+        let all = format!("{stdout}{stderr}");
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}'),
+            "{words:?}: a control character reached the terminal\n{all}"
+        );
+        assert!(all.contains(&said), "{words:?}: no {said:?} in\n{all}");
+    }
+}
+
 #[test]
 fn a_case_word_given_as_an_argument_does_not_change_how_a_value_is_quoted() {
     // `"$(echo case)"` was read as an unfinished `case`: the value after it was quoted for

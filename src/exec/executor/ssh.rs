@@ -202,7 +202,7 @@ impl Ssh {
     fn control_dir(&self) -> std::io::Result<PathBuf> {
         let mut dir = self.control_dir.lock().expect("control dir");
         if dir.is_none() {
-            let mut base = std::env::temp_dir();
+            let mut base = crate::paths::temp_dir();
             if base.as_os_str().len() > SOCKET_BASE_MAX {
                 base = PathBuf::from("/tmp");
             }

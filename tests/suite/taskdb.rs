@@ -932,6 +932,42 @@ fn a_corrupt_db_is_moved_aside_and_replaced() {
     assert!(ws.default_dbs().is_empty());
 }
 
+/// A schema version below zero, which no prun writes, is a corrupt DB: a run names it and
+/// moves it aside, where it panicked on the migrations to apply (`prun history` too).
+#[test]
+fn a_db_of_a_negative_schema_version_is_corrupt() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    ws.run(&["--db", "x.db"]).ok().ran(&["p"]);
+    let conn = rusqlite::Connection::open(ws.path("x.db")).expect("open the task DB");
+    conn.pragma_update(None, "user_version", -1)
+        .expect("set the version");
+    drop(conn);
+    let bad = std::fs::read(ws.path("x.db")).expect("read the task DB");
+    ws.run(&["--db", "x.db"])
+        .ok()
+        .says("schema version -1, which no prun writes")
+        .says("moved it to")
+        .never_says("panicked")
+        .ran(&["p"]);
+    let aside: Vec<PathBuf> = std::fs::read_dir(ws.dir.path())
+        .expect("list the directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("x.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(&aside[0]).expect("read the DB moved aside"),
+        bad
+    );
+    ws.run(&["--db", "x.db"])
+        .ok()
+        .never_says("warning")
+        .up_to_date(&["p"]);
+    ws.prun(&["history", "main.rhai", "--db", "x.db"]).ok();
+}
+
 #[test]
 fn an_unusable_db_location_is_a_warning_and_the_run_goes_on() {
     let ws = Ws::new(SIMPLE);

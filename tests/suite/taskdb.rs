@@ -932,6 +932,31 @@ fn a_corrupt_db_is_moved_aside_and_replaced() {
     assert!(ws.default_dbs().is_empty());
 }
 
+/// An input and an output dated after 2262, past what a count of nanoseconds since 1970
+/// holds (or before 1677), are fingerprinted: the run panicked on the multiplication.
+/// Rewriting the input with the same size and date still runs the proc again.
+#[test]
+fn inputs_and_outputs_dated_beyond_the_nanosecond_range_are_fingerprinted() {
+    let ws = Ws::new(
+        r#"
+proc("p", #{ inputs: ["in.txt", "old.txt"], outputs: ["out.txt"],
+             shell: "cat in.txt >> out.txt && touch -d 2300-01-01 out.txt" });
+run("p");
+"#,
+    );
+    ws.write("in.txt", "a\n");
+    ws.write("old.txt", "o\n");
+    ws.sh("touch -d 2300-01-01 in.txt && touch -d 1600-01-01 old.txt");
+    ws.run(&[]).ok().never_says("panicked").ran(&["p"]);
+    ws.run(&[]).ok().up_to_date(&["p"]);
+    ws.sh("printf 'b\\n' > in.txt && touch -d 2300-01-01 in.txt");
+    ws.run(&[]).ok().ran(&["p"]);
+    assert_eq!(
+        std::fs::read_to_string(ws.path("out.txt")).expect("read out.txt"),
+        "a\nb\n"
+    );
+}
+
 /// A schema version below zero, which no prun writes, is a corrupt DB: a run names it and
 /// moves it aside, where it panicked on the migrations to apply (`prun history` too).
 #[test]

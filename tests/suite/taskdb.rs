@@ -957,6 +957,39 @@ run("p");
     );
 }
 
+/// Durations in the task DB that no run takes (negative, NaN, past what a `Duration`
+/// holds, or two that overflow it added up) are no expected durations: the live display,
+/// which reads them, panicked on each.
+#[test]
+fn durations_in_the_db_that_no_run_takes_are_no_expected_durations() {
+    let ws = Ws::new(
+        r#"
+for n in ["neg", "nan", "huge", "long1", "long2"] { proc(n, #{ no_skip: true, cmd: ["true"] }); }
+run(["neg", "nan", "huge", "long1", "long2"]);
+"#,
+    );
+    ws.run(&["--db", "x.db", "--no-live"]).ok();
+    let conn = rusqlite::Connection::open(ws.path("x.db")).expect("open the task DB");
+    for (name, duration) in [
+        ("neg", "-1"),
+        ("nan", "'NaN'"),
+        ("huge", "1e300"),
+        ("long1", "1e19"),
+        ("long2", "1e19"),
+    ] {
+        conn.execute(
+            &format!("UPDATE proc_runs SET duration = {duration} WHERE name = ?1"),
+            [name],
+        )
+        .expect("set a duration");
+    }
+    drop(conn);
+    ws.run(&["--db", "x.db", "--live"])
+        .ok()
+        .never_says("internal error")
+        .never_says("panicked");
+}
+
 /// A schema version below zero, which no prun writes, is a corrupt DB: a run names it and
 /// moves it aside, where it panicked on the migrations to apply (`prun history` too).
 #[test]

@@ -1120,7 +1120,7 @@ async fn run_local(
     if ending != Ending::Exited {
         if let Some(held) = held.take() {
             drop(held);
-            let _ = tokio::time::timeout(launch.kill_grace + HELD_MARGIN, async {
+            let _ = tokio::time::timeout(launch.kill_grace.saturating_add(HELD_MARGIN), async {
                 for c in children.iter_mut() {
                     let _ = c.wait().await;
                 }

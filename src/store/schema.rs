@@ -210,7 +210,7 @@ pub(super) fn upgrade(conn: &mut Connection, found: i64) -> rusqlite::Result<i64
 
 /// Where the migrations a DB of version `found` lacks start; a negative version, which
 /// no prun writes, is a corrupt DB (a run moves it aside and starts a new one).
-fn unwritten(found: i64) -> rusqlite::Result<usize> {
+pub(super) fn unwritten(found: i64) -> rusqlite::Result<usize> {
     usize::try_from(found).map_err(|_| {
         rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),

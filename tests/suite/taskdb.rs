@@ -990,8 +990,9 @@ run(["neg", "nan", "huge", "long1", "long2"]);
         .never_says("panicked");
 }
 
-/// A schema version below zero, which no prun writes, is a corrupt DB: a run names it and
-/// moves it aside, where it panicked on the migrations to apply (`prun history` too).
+/// A schema version below zero, which no prun writes, is a corrupt DB: `prun history`
+/// names it and leaves it, a run names it and moves it aside. Both panicked on the
+/// migrations to apply.
 #[test]
 fn a_db_of_a_negative_schema_version_is_corrupt() {
     let ws = Ws::new(SIMPLE);
@@ -1002,6 +1003,14 @@ fn a_db_of_a_negative_schema_version_is_corrupt() {
         .expect("set the version");
     drop(conn);
     let bad = std::fs::read(ws.path("x.db")).expect("read the task DB");
+    ws.prun(&["history", "main.rhai", "--db", "x.db"])
+        .code(2)
+        .says("schema version -1, which no prun writes")
+        .never_says("moved it to");
+    assert_eq!(
+        std::fs::read(ws.path("x.db")).expect("read the task DB"),
+        bad
+    );
     ws.run(&["--db", "x.db"])
         .ok()
         .says("schema version -1, which no prun writes")

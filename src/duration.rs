@@ -47,6 +47,15 @@ pub(crate) fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
     humantime::parse_duration(s).map_err(|_| bad())
 }
 
+/// The instant `d` from now. A duration a script gives may be past what an `Instant`
+/// holds (`kill_grace: "18446744073709551615s"`): such a one is a hundred years, which
+/// never comes either.
+pub(crate) fn from_now(d: Duration) -> std::time::Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = std::time::Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + CENTURY)
+}
+
 /// A time limit: a duration more than zero. A zero limit would end a command as it
 /// starts, or not, depending on which comes first (`timeout 0` means no limit to GNU
 /// `timeout`, and none to `curl --max-time 0`): it is refused, leaving the option out is

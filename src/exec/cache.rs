@@ -878,9 +878,14 @@ fn change_stamp(m: &std::fs::Metadata) -> [u8; 24] {
     out
 }
 
+/// A file's modification time in nanoseconds since the epoch; one before 1677 or after
+/// 2262 (`touch -d 2300-01-01`), beyond what that holds, is the nearest it holds (its
+/// status change time, hashed beside it, still tells a rewrite).
 fn mtime_ns(m: &std::fs::Metadata) -> i64 {
     use std::os::unix::fs::MetadataExt;
-    m.mtime() * 1_000_000_000 + m.mtime_nsec()
+    m.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(m.mtime_nsec())
 }
 
 /// What this prun's fingerprints stand for, beyond what they hash: changed when a kind of

@@ -738,7 +738,13 @@ pub(crate) fn end_orphans(
         if file.try_lock().is_err() {
             continue;
         }
-        let text = fs::read_to_string(&path).unwrap_or_default();
+        // Read whatever it holds: a line a full disk cut inside a character is no reason
+        // to forget the groups of the lines before it. One that cannot be read is left
+        // for the next run, not removed as if it named nothing.
+        let Ok(bytes) = fs::read(&path) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
         if let Some(run) = crashed_run(&pid, &text) {
             crashed.push(run);
         }

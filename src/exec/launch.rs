@@ -1120,7 +1120,7 @@ async fn run_local(
     if ending != Ending::Exited {
         if let Some(held) = held.take() {
             drop(held);
-            let _ = tokio::time::timeout(launch.kill_grace + HELD_MARGIN, async {
+            let _ = tokio::time::timeout(launch.kill_grace.saturating_add(HELD_MARGIN), async {
                 for c in children.iter_mut() {
                     let _ = c.wait().await;
                 }
@@ -1248,7 +1248,7 @@ async fn terminate(children: &mut [Child], pgids: &[i32], grace: Duration) {
 /// `grace` has passed. The leader is gone, so nothing can be awaited; the group is polled.
 async fn end_leftovers(pgid: i32, grace: Duration) {
     unix::term_group(pgid);
-    let deadline = Instant::now() + grace;
+    let deadline = crate::duration::from_now(grace);
     while unix::group_alive(pgid) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -402,20 +402,20 @@ fn numbered(root: &Path, stamp: &str, n: u32) -> PathBuf {
 /// by `-2`, `-3`... (two runs in the same millisecond).
 fn is_run_dir(name: &str) -> bool {
     const SHAPE: &[u8] = b"dddd-dd-ddTdd-dd-dd.dddZ";
-    let b = name.as_bytes();
-    if b.len() < SHAPE.len() {
+    // Bytes, not text: a user's name may have a character of several bytes across the end
+    // of the shape.
+    let Some((head, rest)) = name.as_bytes().split_at_checked(SHAPE.len()) else {
         return false;
-    }
-    let stamp = SHAPE.iter().zip(b).all(|(&want, &c)| match want {
+    };
+    let stamp = SHAPE.iter().zip(head).all(|(&want, &c)| match want {
         b'd' => c.is_ascii_digit(),
         _ => c == want,
     });
-    let rest = &name[SHAPE.len()..];
     stamp
         && (rest.is_empty()
             || rest
-                .strip_prefix('-')
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit())))
+                .strip_prefix(b"-")
+                .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit)))
 }
 
 fn escape(name: &str) -> String {

@@ -220,7 +220,7 @@ impl Scheduler {
             reporter,
             log_root: Mutex::new(log_root),
             logs: OnceLock::new(),
-            kill_grace_ms: AtomicU64::new(kill_grace.as_millis() as u64),
+            kill_grace_ms: AtomicU64::new(millis(kill_grace)),
             interrupts: AtomicUsize::new(0),
             cleaning: AtomicBool::new(false),
             internal: AtomicBool::new(false),
@@ -352,8 +352,7 @@ impl Scheduler {
 
     /// Changes the grace period (`set_options(#{ kill_grace })`).
     pub(crate) fn set_kill_grace(&self, grace: Duration) {
-        self.kill_grace_ms
-            .store(grace.as_millis() as u64, Ordering::Relaxed);
+        self.kill_grace_ms.store(millis(grace), Ordering::Relaxed);
     }
 
     /// Sets the run's output mode (`--output`, `set_options(#{ output })`).
@@ -1103,6 +1102,13 @@ impl Drop for Paused {
     fn drop(&mut self) {
         self.0.resume();
     }
+}
+
+/// A grace period in whole milliseconds, as the scheduler keeps it; one longer than that
+/// holds (`kill_grace: "18446744073709552s"`) is the longest it holds, never cut to the
+/// bits that fit (that one was 384 ms).
+fn millis(grace: Duration) -> u64 {
+    u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What a dry run says a job would run: its command line, or where its closure is.

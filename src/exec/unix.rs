@@ -142,7 +142,7 @@ pub(crate) fn end_adopted(
         };
     };
     let mut ended: Vec<i32> = Vec::new();
-    let mut deadline = Instant::now() + grace;
+    let mut deadline = crate::duration::from_now(grace);
     loop {
         if hurry() {
             deadline = deadline.min(Instant::now());
@@ -295,7 +295,7 @@ pub(crate) async fn end_pipe_holders(pipe: u64, keep: &[i32], grace: std::time::
         return;
     }
     let name = format!("pipe:[{pipe}]");
-    let deadline = Instant::now() + grace;
+    let deadline = crate::duration::from_now(grace);
     let mut termed: Vec<i32> = Vec::new();
     loop {
         let late = Instant::now() >= deadline;

@@ -109,9 +109,11 @@ fn unended_procs(
     if !std::fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file()) {
         return Vec::new();
     }
-    let Ok(text) = std::fs::read_to_string(journal) else {
+    // A line a full disk cut inside a character leaves the lines before it readable.
+    let Ok(bytes) = std::fs::read(journal) else {
         return Vec::new();
     };
+    let text = String::from_utf8_lossy(&bytes);
     let started = text
         .lines()
         .find_map(|l| l.strip_prefix("O "))

@@ -433,9 +433,11 @@ impl Store {
             stop_early,
         };
         let (medians, whole) = self.read(|conn| earlier.medians(conn))?;
+        // A median no duration can be (negative, NaN or too long: a DB's values are not
+        // prun's alone) is no expectation.
         let durations = medians
             .into_iter()
-            .map(|(name, m)| (name, Duration::from_secs_f64(m)))
+            .filter_map(|(name, m)| Some((name, Duration::try_from_secs_f64(m).ok()?)))
             .collect();
         Ok((durations, whole))
     }

@@ -156,6 +156,8 @@ pub(super) fn open(path: &Path) -> Result<ReadOnly, StoreError> {
             what,
         });
     }
+    // A version no prun writes is a corrupt DB, which only a run moves aside.
+    schema::unwritten(found).map_err(sql_err)?;
     if found < schema::VERSION {
         if ours {
             return Ok(ReadOnly::Outdated);

@@ -200,12 +200,23 @@ pub(super) fn upgrade(conn: &mut Connection, found: i64) -> rusqlite::Result<i64
     if found >= VERSION {
         return Ok(found);
     }
-    for m in &MIGRATIONS[found as usize..] {
+    for m in &MIGRATIONS[unwritten(found)?..] {
         tx.execute_batch(m)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     Ok(found)
+}
+
+/// Where the migrations a DB of version `found` lacks start; a negative version, which
+/// no prun writes, is a corrupt DB (a run moves it aside and starts a new one).
+pub(super) fn unwritten(found: i64) -> rusqlite::Result<usize> {
+    usize::try_from(found).map_err(|_| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(format!("schema version {found}, which no prun writes")),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -71,7 +71,10 @@ pub(super) fn eta(running: &[Running], queued: &[Option<Duration>], parallel: us
         .max()
         .unwrap_or_default();
     let slots = u32::try_from(parallel.max(1)).unwrap_or(u32::MAX);
-    let spread = known.iter().sum::<Duration>() / slots;
+    let spread = known
+        .iter()
+        .fold(Duration::ZERO, |a, &d| a.saturating_add(d))
+        / slots;
     let left = longest.max(spread);
     if left.is_zero() {
         Eta::Nothing
@@ -489,6 +492,14 @@ mod tests {
         assert_eq!(lines[1], "⠋ job0  1.5s");
         assert_eq!(lines[2], "⠋ job1  1.5s / ~4.0s  50%");
         assert_eq!(lines.len(), 3);
+    }
+
+    #[test]
+    fn expected_durations_too_long_to_add_up_make_the_longest_eta() {
+        // Durations from a task DB may be anything a `Duration` holds: their sum overflowed.
+        let long = Some(Duration::MAX);
+        assert_eq!(eta(&[], &[long, long], 1), Eta::Left(Duration::MAX));
+        assert_eq!(short(Duration::MAX), "5124095576030431h00m");
     }
 
     #[test]

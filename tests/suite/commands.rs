@@ -2,6 +2,23 @@
 
 use crate::support::Test;
 
+/// A command's `kill_grace` longer than an `Instant` can reach is a grace that never
+/// ends: a process the command left behind that ignores SIGTERM ends on its own. Ending
+/// the leftovers added it to the time now, which overflowed (a panic).
+#[test]
+fn a_kill_grace_past_what_an_instant_holds_never_ends() {
+    let out = Test::new()
+        .script(
+            r#"proc("p", |ctx| exec(["sh", "-c", "(trap '' TERM; sleep 0.3; touch survived) & exit 0"],
+                                   #{ kill_grace: "18446744073709551615s" }));
+               run("p");"#,
+        )
+        .args(&["--no-live"])
+        .run();
+    out.ok().proc_state("SUCCEEDED", "p");
+    assert!(out.exists("survived"), "{}", out.describe());
+}
+
 #[test]
 fn shell_returns_code_stdout_stderr() {
     let out = Test::new()

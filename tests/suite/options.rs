@@ -54,6 +54,29 @@ run("p");
         .ok();
 }
 
+/// A `kill_grace` longer than a count of milliseconds holds is as long as it can be: a
+/// command that ignores SIGTERM ends on its own. It was cut to the bits that fit, here
+/// 384 ms, and the command was killed.
+#[test]
+fn a_kill_grace_beyond_the_millisecond_range_is_not_cut_short() {
+    let out = Test::new()
+        .script(
+            r#"set_options(#{ kill_grace: "18446744073709552s" });
+               proc("p", #{ timeout: "100ms", shell: "trap '' TERM; sleep 1; touch survived" });
+               run("p");"#,
+        )
+        .args(&["--no-live"])
+        .run();
+    out.code(1);
+    assert!(
+        out.proc_line("FAILED", "p")
+            .contains("timed out after 100ms"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.exists("survived"), "{}", out.describe());
+}
+
 #[test]
 fn bad_option_values_are_errors_naming_the_option() {
     Test::new()

@@ -372,6 +372,23 @@ fn keep_runs_prunes_history_and_log_directories_but_not_the_cache() {
     );
 }
 
+/// A directory in a `log_dir` whose name has a character of several bytes where a run
+/// directory's name ends (its 24th byte) is the user's, left alone; it made every run
+/// panic when prun looked for the runs to prune.
+#[test]
+fn a_directory_with_a_non_ascii_name_in_the_log_dir_is_left_alone() {
+    let theirs = format!("{}é", "a".repeat(23));
+    let t = Test::new()
+        .script(
+            r#"set_options(#{ keep_runs: 1, log_dir: "mylogs" });
+               proc("p", #{ now: true, shell: "echo run" });"#,
+        )
+        .file(&format!("mylogs/{theirs}/keep.txt"), "theirs");
+    let out = t.run();
+    out.ok().proc_state("SUCCEEDED", "p");
+    assert_eq!(out.read(&format!("mylogs/{theirs}/keep.txt")), "theirs");
+}
+
 /// A run that lasts while later runs start and end (a cron job every minute, one run
 /// slower than a minute) keeps its log directory while it goes; once it ended, the
 /// history rows and the log directories are the same `keep_runs` runs, its own included

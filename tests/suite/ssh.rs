@@ -316,6 +316,33 @@ run("slow");
     assert_none_left(&format!("sleep {secs}"), &out);
 }
 
+/// A command's `kill_grace` as long as a `Duration` holds, on an executor, times out as
+/// any: waiting for the remote side took the grace plus a margin, and that sum overflowed
+/// (a panic).
+#[test]
+#[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
+fn a_remote_command_with_the_longest_kill_grace_times_out() {
+    let sshd = Sshd::start();
+    let secs = format!("2{}", sshd.port);
+    let out = Test::new()
+        .script(&script(
+            &sshd,
+            &["127.0.0.1"],
+            &format!(
+                r#"
+proc("slow", #{{ executor: "farm" }}, |ctx| exec(["sleep", "{secs}"],
+    #{{ timeout: "500ms", kill_grace: "18446744073709551615s" }}));
+run("slow");
+"#
+            ),
+        ))
+        .run();
+    out.code(1);
+    let line = out.proc_line("FAILED", "slow");
+    assert!(line.contains("timed out"), "{line}\n{}", out.describe());
+    assert_none_left(&format!("sleep {secs}"), &out);
+}
+
 #[test]
 #[cfg_attr(prun_no_sshd, ignore = "needs root and sshd (openssh-server)")]
 fn a_timed_out_remote_command_is_gone_when_prun_returns() {

@@ -932,6 +932,109 @@ fn a_corrupt_db_is_moved_aside_and_replaced() {
     assert!(ws.default_dbs().is_empty());
 }
 
+/// An input and an output dated after 2262, past what a count of nanoseconds since 1970
+/// holds (or before 1677), are fingerprinted: the run panicked on the multiplication.
+/// Rewriting the input with the same size and date still runs the proc again.
+#[test]
+fn inputs_and_outputs_dated_beyond_the_nanosecond_range_are_fingerprinted() {
+    let ws = Ws::new(
+        r#"
+proc("p", #{ inputs: ["in.txt", "old.txt"], outputs: ["out.txt"],
+             shell: "cat in.txt >> out.txt && touch -d 2300-01-01 out.txt" });
+run("p");
+"#,
+    );
+    ws.write("in.txt", "a\n");
+    ws.write("old.txt", "o\n");
+    ws.sh("touch -d 2300-01-01 in.txt && touch -d 1600-01-01 old.txt");
+    ws.run(&[]).ok().never_says("panicked").ran(&["p"]);
+    ws.run(&[]).ok().up_to_date(&["p"]);
+    ws.sh("printf 'b\\n' > in.txt && touch -d 2300-01-01 in.txt");
+    ws.run(&[]).ok().ran(&["p"]);
+    assert_eq!(
+        std::fs::read_to_string(ws.path("out.txt")).expect("read out.txt"),
+        "a\nb\n"
+    );
+}
+
+/// Durations in the task DB that no run takes (negative, NaN, past what a `Duration`
+/// holds, or two that overflow it added up) are no expected durations: the live display,
+/// which reads them, panicked on each.
+#[test]
+fn durations_in_the_db_that_no_run_takes_are_no_expected_durations() {
+    let ws = Ws::new(
+        r#"
+for n in ["neg", "nan", "huge", "long1", "long2"] { proc(n, #{ no_skip: true, cmd: ["true"] }); }
+run(["neg", "nan", "huge", "long1", "long2"]);
+"#,
+    );
+    ws.run(&["--db", "x.db", "--no-live"]).ok();
+    let conn = rusqlite::Connection::open(ws.path("x.db")).expect("open the task DB");
+    for (name, duration) in [
+        ("neg", "-1"),
+        ("nan", "'NaN'"),
+        ("huge", "1e300"),
+        ("long1", "1e19"),
+        ("long2", "1e19"),
+    ] {
+        conn.execute(
+            &format!("UPDATE proc_runs SET duration = {duration} WHERE name = ?1"),
+            [name],
+        )
+        .expect("set a duration");
+    }
+    drop(conn);
+    ws.run(&["--db", "x.db", "--live"])
+        .ok()
+        .never_says("internal error")
+        .never_says("panicked");
+}
+
+/// A schema version below zero, which no prun writes, is a corrupt DB: `prun history`
+/// names it and leaves it, a run names it and moves it aside. Both panicked on the
+/// migrations to apply.
+#[test]
+fn a_db_of_a_negative_schema_version_is_corrupt() {
+    let ws = Ws::new(SIMPLE);
+    ws.write("in.txt", "x\n");
+    ws.run(&["--db", "x.db"]).ok().ran(&["p"]);
+    let conn = rusqlite::Connection::open(ws.path("x.db")).expect("open the task DB");
+    conn.pragma_update(None, "user_version", -1)
+        .expect("set the version");
+    drop(conn);
+    let bad = std::fs::read(ws.path("x.db")).expect("read the task DB");
+    ws.prun(&["history", "main.rhai", "--db", "x.db"])
+        .code(2)
+        .says("schema version -1, which no prun writes")
+        .never_says("moved it to");
+    assert_eq!(
+        std::fs::read(ws.path("x.db")).expect("read the task DB"),
+        bad
+    );
+    ws.run(&["--db", "x.db"])
+        .ok()
+        .says("schema version -1, which no prun writes")
+        .says("moved it to")
+        .never_says("panicked")
+        .ran(&["p"]);
+    let aside: Vec<PathBuf> = std::fs::read_dir(ws.dir.path())
+        .expect("list the directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("x.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(&aside[0]).expect("read the DB moved aside"),
+        bad
+    );
+    ws.run(&["--db", "x.db"])
+        .ok()
+        .never_says("warning")
+        .up_to_date(&["p"]);
+    ws.prun(&["history", "main.rhai", "--db", "x.db"]).ok();
+}
+
 #[test]
 fn an_unusable_db_location_is_a_warning_and_the_run_goes_on() {
     let ws = Ws::new(SIMPLE);

@@ -294,6 +294,33 @@ run("job");
     }
 }
 
+/// A crashed run's journal whose last line was cut inside a character (a write a full
+/// disk cut short) still names its groups: the next run ends them. The journal was read
+/// as text or not at all, and a byte that is not UTF-8 made it empty: the orphan ran on
+/// and the journal was removed.
+#[test]
+fn a_crash_journal_cut_inside_a_character_still_ends_the_crashed_runs_jobs() {
+    let (_setup, dir, pid, crashed) = crashed_run(
+        r#"proc("job", #{ shell: "if [ -e second ]; then echo second-run; else echo $$ > job.tmp; mv job.tmp job.pid; exec sleep 1000; fi" });
+run("job");
+"#,
+        "job.pid",
+    );
+    let journal = find_files(&dir.join("state"), &crashed.to_string())
+        .into_iter()
+        .find(|p| p.parent().is_some_and(|d| d.ends_with("groups")))
+        .expect("the crashed run's journal");
+    let mut text = std::fs::read(&journal).expect("read the journal");
+    text.extend_from_slice(b"P 1 0 caf\xc3");
+    std::fs::write(&journal, text).expect("cut the journal's last line");
+    let (stderr, context) = next_run_ends(&dir, &["main.rhai"], pid, "the crashed run's job");
+    assert!(
+        stderr.contains(&format!("crashed run (prun pid {crashed})"))
+            && stderr.contains(&format!("process group {pid}")),
+        "no warning naming the orphan\n{context}"
+    );
+}
+
 /// The run that ends a crashed run's orphans is itself killed while it waits for them to
 /// go (a cron job's `timeout`, systemd's stop): the crashed run's journal is still there,
 /// and the next run ends them.

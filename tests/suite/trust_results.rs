@@ -351,6 +351,34 @@ fn a_deeply_nested_value_fails_its_proc_and_nothing_else() {
 
 /// A cached result of NaN or infinity would come back as `()` (JSON has neither): such
 /// a result fails the proc like any other the task DB cannot store, nested or not.
+/// A number read back from the cache is the number saved, to the last bit: JSON's
+/// shortest decimal of it parsed exactly. `1e15 + 0.5` came back as `1e15 + 0.375`.
+#[test]
+fn a_cached_number_is_read_back_to_the_last_bit() {
+    let ws = Ws::new(
+        r#"
+proc("a", #{ inputs: ["in.txt"] }, |ctx| [1.0e15 + 0.5, 0.1 + 0.2, 2.2250738585072014e-308]);
+proc("b", #{ deps: ["a"], no_skip: true }, |ctx| {
+    let v = ctx.results["a"];
+    write_file(`seen-${env("PASS")}.txt`, `${v[0] - 1.0e15} ${v[1] - 0.3} ${v[2] * 1.0e308}`);
+});
+run("b");
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.run(&[("PASS", "1")]).code(0).ran("a");
+    ws.run(&[("PASS", "2")]).code(0).up_to_date("a");
+    let seen: Vec<String> = ["seen-1.txt", "seen-2.txt"]
+        .iter()
+        .map(|f| std::fs::read_to_string(ws.path(f)).expect("read what b saw"))
+        .collect();
+    assert_eq!(
+        seen[0], seen[1],
+        "the cached result differs from the one computed"
+    );
+    assert!(seen[0].starts_with("0.5 "), "{seen:?}");
+}
+
 #[test]
 fn a_result_that_is_nan_or_infinite_fails_instead_of_coming_back_as_unit() {
     let out = Test::new()

@@ -962,6 +962,12 @@ pub(crate) fn execute(
             impatience.give_up_waiting();
         }
     }
+    if let Some(warning) = journal
+        .as_ref()
+        .and_then(crate::exec::crashed::Journal::write_failure)
+    {
+        reporter.warning(&warning);
+    }
     // The crash journal goes while the DB's writer commits the end of the run: a finished
     // run leaves no journal either way, and its removal no longer waits for the commit.
     drop(journal);

@@ -66,6 +66,9 @@ struct Writer {
     /// `- PGID` lines not written yet: they go out with the next `+` line, in the same
     /// write (see [`ended`]).
     gone: String,
+    /// Why a write first failed (a full file system): the groups started since may be
+    /// missing from the file, and a crash would leave them running.
+    failed: Option<String>,
 }
 
 impl Writer {
@@ -75,12 +78,17 @@ impl Writer {
         if self.lines > 2 * self.kept_lines() + COMPACT_SLACK {
             self.compact();
         } else if self.gone.is_empty() {
-            let _ = self.file.write_all(line.as_bytes());
+            self.write(line);
         } else {
             self.gone.push_str(line);
-            let _ = self.file.write_all(self.gone.as_bytes());
+            write(&mut self.file, &mut self.failed, &self.gone);
             self.gone.clear();
         }
+    }
+
+    /// Writes `text` at the end of the file.
+    fn write(&mut self, text: &str) {
+        write(&mut self.file, &mut self.failed, text);
     }
 
     /// Records that a group is gone; its line waits for the next [`Writer::append`] or
@@ -96,7 +104,7 @@ impl Writer {
     /// Writes the `- PGID` lines held back.
     fn write_gone(&mut self) {
         if !self.gone.is_empty() {
-            let _ = self.file.write_all(self.gone.as_bytes());
+            write(&mut self.file, &mut self.failed, &self.gone);
             self.gone.clear();
         }
     }
@@ -117,9 +125,20 @@ impl Writer {
             .collect();
         self.lines = self.kept_lines();
         self.gone.clear();
-        if self.file.set_len(0).is_ok() {
-            let _ = self.file.write_all(text.as_bytes());
+        match self.file.set_len(0) {
+            Ok(()) => self.write(&text),
+            Err(e) => {
+                self.failed.get_or_insert_with(|| e.to_string());
+            }
         }
+    }
+}
+
+/// Writes `text` at the end of `file`, keeping in `failed` why the first write that
+/// failed did.
+fn write(file: &mut File, failed: &mut Option<String>, text: &str) {
+    if let Err(e) = file.write_all(text.as_bytes()) {
+        failed.get_or_insert_with(|| e.to_string());
     }
 }
 
@@ -171,9 +190,24 @@ impl Journal {
             dirs: HashMap::new(),
             lines: 1,
             gone: String::new(),
+            failed: None,
         };
         journals().push((id, writer));
         Ok(Journal { path, id })
+    }
+
+    /// Why writing the journal first failed during the run, if it did (a full file
+    /// system), as a warning: from then on, a crash would have left some of the run's
+    /// process groups running.
+    pub(crate) fn write_failure(&self) -> Option<String> {
+        let journals = journals();
+        let (_, w) = journals.iter().find(|(id, _)| *id == self.id)?;
+        w.failed.as_ref().map(|why| {
+            format!(
+                "failed to write the crash journal {}: {why} (from then on, a crash of prun would have left some of its jobs running)",
+                crate::paths::shown(&self.path)
+            )
+        })
     }
 
     /// What records this run's procs in its journal.
@@ -1156,6 +1190,7 @@ mod tests {
             dirs: HashMap::new(),
             lines: 0,
             gone: String::new(),
+            failed: None,
         };
         let read = || fs::read_to_string(&path).expect("read the journal");
         let start = |w: &mut Writer, pgid: i32| {

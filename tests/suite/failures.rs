@@ -537,6 +537,39 @@ run("big");
     drop(out);
 }
 
+/// A crash journal that cannot be written (its file system is full) costs the protection
+/// it gives, not the run: the run goes on, and says at its end that a crash would have
+/// left jobs running.
+#[test]
+#[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
+fn a_crash_journal_that_could_not_be_written_is_warned_about() {
+    let test = Test::new();
+    let full = Mounted::tmpfs(&test.dir().join("state"), "256k");
+    let out = test
+        .args(&["--no-db"])
+        .script(
+            r#"
+set_options(#{ log_dir: "logs" });
+proc("fill", #{ shell: "head -c 1000000 /dev/zero > \"$XDG_STATE_HOME/fill\"; true" });
+for i in 0..100 { proc(`t${i}`, #{ deps: ["fill"], cmd: ["true"] }); }
+run("t*");
+"#,
+        )
+        .run();
+    out.code(0);
+    assert!(
+        out.stderr.contains("failed to write the crash journal")
+            && out.stderr.contains("No space left on device")
+            && out
+                .stderr
+                .contains("a crash of prun would have left some of its jobs running"),
+        "{}",
+        out.describe()
+    );
+    drop(full);
+    drop(out);
+}
+
 /// A run's log directory removed while the run lasts (a cleaner of old files) is made
 /// again when a log next needs it: later procs are logged and reported as usual, instead
 /// of failing with `failed to open log ...: No such file or directory`.

@@ -208,7 +208,9 @@ fn runs_job(text: &str, name: &str) -> Option<PathBuf> {
 /// run ends; one a crash left names a prun that is gone.
 fn live_journal(path: &Path) -> Option<String> {
     let pid = journal_pid(path)?;
-    let text = std::fs::read_to_string(path).ok()?;
+    // Read lossily, as the next run reads a crashed one's: a line cut inside a character
+    // (a full disk) does not hide the lines before it.
+    let text = String::from_utf8_lossy(&std::fs::read(path).ok()?).into_owned();
     let started: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("O "))?

@@ -49,6 +49,14 @@ pub(super) fn unknown_key(kind: Kind, key: &str) -> Option<String> {
     if KEYS.contains(&key) || proto_only {
         return None;
     }
+    if key == "arg_choices" {
+        return Some(
+            "unknown option `arg_choices`: it is an option of `proto()`, whose name holds \
+             placeholders (`proto(\"build::[env]\", #{ arg_choices: ... }, ...)`); a proc's \
+             name is taken as written"
+                .into(),
+        );
+    }
     let mut valid: Vec<&str> = KEYS.to_vec();
     if kind == Kind::Proto {
         valid.push("arg_choices");

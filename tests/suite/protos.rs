@@ -525,3 +525,16 @@ fn a_name_that_leaves_a_placeholder_unfilled_is_an_error() {
         .err_has(r#""t::[v]" leaves placeholder [v] of proto"#);
     assert!(!out.exists("ran-3"), "{}", out.describe());
 }
+
+/// `arg_choices` given to `proc` (a name with placeholders written as a proc) says that it
+/// belongs to `proto()`, instead of listing the options of `proc` without it.
+#[test]
+fn arg_choices_given_to_proc_points_to_proto() {
+    Test::new()
+        .script("proc(\"b::[x]\", #{ arg_choices: #{ x: [\"1\"] }, cmd: [\"true\"] });\nrun(\"b::1\");\n")
+        .run()
+        .code(2)
+        .err_has(
+            "main.rhai:1:1: proc \"b::[x]\": unknown option `arg_choices`: it is an option of `proto()`",
+        );
+}

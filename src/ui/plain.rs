@@ -222,16 +222,25 @@ fn log_end(path: &std::path::Path) -> (String, usize) {
     let mut end = Vec::new();
     let _ = file.read_to_end(&mut end);
     if before > 0 {
-        // The line cut by the start of the end is left out, and counted.
-        let cut = end
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(end.len(), |i| i + 1);
-        end.drain(..cut);
-        skipped += 1;
+        // The line cut by the start of the end is left out, and counted; when what is
+        // read of it is long (one line of megabytes, the command's last words at its
+        // end), its end is kept after an ellipsis.
+        let line = end.iter().position(|&b| b == b'\n').unwrap_or(end.len());
+        if line > CUT_LINE_KEPT {
+            end.drain(..line - CUT_LINE_KEPT);
+            end.splice(..0, "…".bytes());
+        } else {
+            end.drain(..(line + 1).min(end.len()));
+            skipped += 1;
+        }
     }
     (String::from_utf8_lossy(&end).into_owned(), skipped)
 }
+
+/// How much of a long line cut by the start of a log's end a failure report keeps: its
+/// last bytes (see [`log_end`]), fewer than the characters of a line a report shows,
+/// which are its first.
+const CUT_LINE_KEPT: usize = 512;
 
 /// Adds the log's last line to the excerpts when it is prun's footer (`# exited with code
 /// 3 (0.01s)`) and they do not show it: how the command ended belongs to every report.
@@ -459,6 +468,20 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("| error: late"), "{report}");
+        // One line longer than what is read keeps its end.
+        let mut text = "x".repeat(REPORT_READS as usize + 100);
+        text.push_str("the last words\n# exited with code 1 (0.1s)\n");
+        std::fs::write(&path, &text).expect("write the log");
+        let (end, skipped) = log_end(&path);
+        assert_eq!(skipped, 0);
+        assert!(end.starts_with("…xxx"), "{:?}", &end[..20]);
+        assert!(end.ends_with("xxxthe last words\n# exited with code 1 (0.1s)\n"));
+        assert_eq!(
+            end.len(),
+            "…".len() + CUT_LINE_KEPT + "\n# exited with code 1 (0.1s)\n".len()
+        );
+        let report = log_report(&path, false);
+        assert!(report.contains("the last words"), "{report}");
         // A small log is read whole.
         std::fs::write(&path, "a\nb\n").expect("write the log");
         assert_eq!(log_end(&path), ("a\nb\n".to_string(), 0));

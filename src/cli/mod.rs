@@ -489,11 +489,35 @@ fn tool_tip(word: &str, script: &str) -> Option<String> {
     })
 }
 
+/// The first word of `args` (after prun's own name) that is not UTF-8, said as an error
+/// that names it: clap's names no word.
+fn not_utf8(args: &[OsString]) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    args.iter().enumerate().skip(1).find_map(|(i, word)| {
+        let bytes = word.as_bytes();
+        let at = std::str::from_utf8(bytes).err()?.valid_up_to();
+        Some(format!(
+            "word {i} of the command line, \"{}\", is not UTF-8 (byte {} is {:#04x}): a proc's \
+             name, a pattern or an option's value is text",
+            crate::shown::bytes(bytes),
+            at + 1,
+            bytes[at]
+        ))
+    })
+}
+
 /// Parses prun's command line.
 pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
+            let Some(word) = not_utf8(&args) else {
+                return fail(e);
+            };
+            errln!("prun: {word}");
+            return Invocation::Exit(Exit::Usage);
+        }
         Err(e) => {
             let script = args.iter().skip(1).find(|w| {
                 std::path::Path::new(w)

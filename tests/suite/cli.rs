@@ -662,3 +662,41 @@ fn a_flag_given_twice_says_so_by_both_its_names() {
             .err_has(said);
     }
 }
+
+/// A word of `prun log`, `history` or `report` that is not UTF-8 (a proc's name, an option's
+/// value) is a usage error that names it, not clap's message naming no word.
+#[test]
+fn a_word_of_a_subcommand_that_is_not_utf8_is_named() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        r#"proc("p", #{ shell: "true" });"#,
+    )
+    .expect("script");
+    for words in [
+        &[&b"log"[..], b"s.rhai", b"a\xe9b"][..],
+        &[&b"history"[..], b"s.rhai", b"--db", b"a\xe9b"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prun"))
+            .args(words.iter().map(|w| OsStr::from_bytes(w)))
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .output()
+            .expect("run prun");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if words[0] == b"history" {
+            // A path may be any bytes: it is looked for as given.
+            assert!(stderr.contains("no task DB at a"), "{words:?}: {stderr}");
+            assert!(!stderr.contains("is not UTF-8"), "{words:?}: {stderr}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(64), "{words:?}: {stderr}");
+        assert!(
+            stderr
+                .contains("word 3 of the command line, \"a\\xe9b\", is not UTF-8 (byte 2 is 0xe9)"),
+            "{words:?}: {stderr}"
+        );
+    }
+}

@@ -101,17 +101,20 @@ wait("serve");
 
 #[test]
 fn a_now_proc_starts_with_the_procs_of_the_run_that_schedules_it() {
-    // `app` (now: true) is scheduled by the `run` (or `start`) that schedules `setup`
-    // (wave -1): the two start together, as one `run([...])`'s names do. It was
-    // scheduled and started first, alone in wave 0, and ran beside `setup`.
-    for call in ["run", "start"] {
+    // `app` (now: true) is scheduled by the `run` (or `start`, or the command line's
+    // target) that schedules `setup` (wave -1): the two start together, as one
+    // `run([...])`'s names do. It was scheduled and started first, alone in wave 0, and
+    // ran beside `setup`.
+    for call in ["run(\"setup\");", "start(\"setup\");", ""] {
+        let target: &[&str] = if call.is_empty() { &["setup"] } else { &[] };
         let out = Test::new()
             .args(&["-j", "4"])
+            .args(target)
             .script(&format!(
                 r#"
 proc("app", #{{ now: true, JOB(app) }});
 proc("setup", #{{ wave: -1, JOB(setup, 0.2) }});
-{call}("setup");
+{call}
 "#
             ))
             .run();

@@ -887,6 +887,14 @@ impl Core {
             let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
             self.prepare(&roots)?;
         }
+        // A fault met through what the call names leaves the `now` procs queued, as if the
+        // call had not been made (scheduling is all or nothing); one met through them
+        // alone is theirs, as their scheduling meets it.
+        let now = self.pending_now.clone();
+        if self.admit(&now).is_ok() {
+            let all: Vec<ProcId> = now.iter().chain(ids).copied().collect();
+            self.admit(&all)?;
+        }
         let r = self.schedule_now().and_then(|()| self.schedule(ids));
         self.pump();
         r

@@ -124,6 +124,34 @@ proc("setup", #{{ wave: -1, JOB(setup, 0.2) }});
 }
 
 #[test]
+fn a_run_that_throws_leaves_the_now_procs_queued() {
+    // The `run` of a cycle throws having scheduled nothing, `n` (now: true) included: it
+    // is scheduled by the next `run`, with `w`, whose `when_scheduled("a")` then holds.
+    // `n` was scheduled by the failing `run`, `a` started, and `w` came too late (exit 2).
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", #{ JOB(a) });
+proc("n", #{ now: true, deps: ["a"], JOB(n) });
+proc("cyA", #{ deps: ["cyB"], JOB(cyA) });
+proc("cyB", #{ deps: ["cyA"], JOB(cyB) });
+try { run("cyA"); } catch (e) { print(`caught: ${e}`); }
+print(`n after the failed run: ${state("n")}`);
+proc("w", #{ rdeps: [when_scheduled("a")], JOB(w) });
+run("w");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("caught: dependency cycle: cyA -> cyB -> cyA")
+        .line("n after the failed run: IDLE")
+        .summary_is("prun: 3 succeeded");
+    let ev = out.events();
+    ev.before("w", "a");
+    ev.before("a", "n");
+}
+
+#[test]
 fn a_lower_wave_scheduled_later_is_not_held_back_by_a_higher_waves_reservation() {
     // `a` does not fit beside `c` and reserves the budget; then `b` (wave -1) is
     // scheduled, and `a` must wait for it. `a`'s reservation kept `b` from starting,

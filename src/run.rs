@@ -637,7 +637,15 @@ pub(crate) fn execute(
     // A panic (a bug) on this thread ends the run like one on any other (see
     // `exec::internal`): the cleanups still run and prun exits with status 2.
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let r = host.run(&ast).and_then(|()| schedule_now(&sched));
+        // The command line's targets schedule the `now` procs with them (see run_targets).
+        let with_targets = !checking && !call.targets.is_empty();
+        let r = host.run(&ast).and_then(|()| {
+            if with_targets {
+                Ok(())
+            } else {
+                schedule_now(&sched)
+            }
+        });
         // `prun check` looks the targets up without scheduling them.
         let looked_up = (r.is_ok() && checking).then(|| check_targets(&sched, &call.targets));
         let targets =
@@ -1221,9 +1229,9 @@ fn watch_session(
     Arc::new(session)
 }
 
-/// Schedules the `now: true` procs the top level left, before the command line's targets:
-/// a closure that fails for them (a dependency or `arg_choices` closure) is an error of
-/// the script, not of a target.
+/// Schedules the `now: true` procs the top level left when the command line names no
+/// target: a closure that fails for them (a dependency or `arg_choices` closure) is an
+/// error of the script. With targets, [`run_targets`] schedules them with the targets.
 fn schedule_now(sched: &Arc<Scheduler>) -> Result<(), crate::script::TopLevelError> {
     sched.graph_op(|c| c.flush_now()).map_err(|e| {
         let message = crate::graph::graph_error_at_definition(sched.lock().graph(), &e);
@@ -1265,14 +1273,14 @@ fn run_targets(
     // Each target is expanded once, even when the operation is retried (see Core::expand).
     // All are expanded before any starts: a typo in the last one starts none of them.
     // They start together, as `run([...])` does, so a `when_scheduled` between two
-    // targets holds whatever their order.
+    // targets holds whatever their order; and with the `now` procs the top level left, as
+    // a `run` schedules them with its names.
     let mut expanded: Vec<Vec<crate::graph::ProcId>> = Vec::new();
     let result = sched.graph_op(|c| {
-        c.flush_now()?;
         while let Some(t) = targets.get(expanded.len()) {
             expanded.push(c.expand(t)?);
         }
-        c.start(&expanded.concat())
+        c.start_with_now(&expanded.concat())
     });
     match result {
         Ok(()) => (Exit::Ok, None),

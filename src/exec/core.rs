@@ -864,9 +864,48 @@ impl Core {
         if self.pending_now.is_empty() {
             return Ok(());
         }
+        let r = self.schedule_now();
+        self.pump();
+        r
+    }
+
+    /// `run` and `start`: schedules the queued `now` procs, then `ids`, and only then
+    /// starts what is ready, so that they start together as the names of one
+    /// `run([...])` do: a `now` proc of wave 0 started before the `run`'s proc of wave
+    /// -1 was scheduled, and ran beside it.
+    pub(crate) fn start_with_now(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
+        if self.pending_now.is_empty() {
+            return self.start(ids);
+        }
+        if self.ended {
+            return Err(GraphError::RunEnded);
+        }
+        // The closures both need are answered before either is scheduled (`prepare`
+        // walks the queued `now` procs too): a retry with the answers must not find the
+        // `now` procs scheduled and free to start alone.
+        if self.graph.has_protos() {
+            let roots: Vec<Root<'_>> = ids.iter().map(|&id| Root::Proc(id)).collect();
+            self.prepare(&roots)?;
+        }
+        // A fault met through what the call names leaves the `now` procs queued, as if the
+        // call had not been made (scheduling is all or nothing); one met through them
+        // alone is theirs, as their scheduling meets it.
+        let now = self.pending_now.clone();
+        if self.admit(&now).is_ok() {
+            let all: Vec<ProcId> = now.iter().chain(ids).copied().collect();
+            self.admit(&all)?;
+        }
+        let r = self.schedule_now().and_then(|()| self.schedule(ids));
+        self.pump();
+        r
+    }
+
+    /// Schedules the queued `now` procs without starting any; on
+    /// `GraphError::Unresolved` they stay queued.
+    fn schedule_now(&mut self) -> Result<(), GraphError> {
         let ids = std::mem::take(&mut self.pending_now);
         self.now_reached.clear();
-        let r = self.start(&ids);
+        let r = self.schedule(&ids);
         if let Err(GraphError::Unresolved(_)) = r {
             self.pending_now = ids;
         }
@@ -888,6 +927,13 @@ impl Core {
     /// same (by procs scheduled earlier, which a proc defined now completes) fails the
     /// procs involved and is returned.
     pub(crate) fn start(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
+        let r = self.schedule(ids);
+        self.pump();
+        r
+    }
+
+    /// [`Core::start`] without starting anything: the caller pumps.
+    fn schedule(&mut self, ids: &[ProcId]) -> Result<(), GraphError> {
         if self.ended {
             return Err(GraphError::RunEnded);
         }
@@ -911,7 +957,6 @@ impl Core {
         if let Err(e) = self.settle_missing() {
             first_err.get_or_insert(e);
         }
-        self.pump();
         first_err.map_or(Ok(()), Err)
     }
 
@@ -923,7 +968,7 @@ impl Core {
     }
 
     fn deps_met(&mut self, p: ProcId) {
-        if let Some(dep) = self.runs[p].missing().first().cloned() {
+        if !self.runs[p].missing().is_empty() {
             if self.script_running {
                 // A flag, not a search of the list: 100,000 procs may wait for
                 // dependencies the script defines later.
@@ -934,9 +979,7 @@ impl Core {
                 // its wave may be left to do so (see `settle_missing`).
                 self.activate(p);
             } else {
-                let hint = crate::graph::proc_hint(&self.graph, &dep);
-                // Quoted as Rust does: a name a closure returned may hold a line break.
-                self.fail_dep(p, format!("dependency {dep:?} missing{hint}"));
+                self.fail_missing(p);
             }
             return;
         }
@@ -946,6 +989,16 @@ impl Core {
         }
         self.activate(p);
         self.enqueue(p);
+    }
+
+    /// Fails `p`, which still misses a dependency the script can no longer define.
+    fn fail_missing(&mut self, p: ProcId) {
+        let Some(dep) = self.runs[p].missing().first().cloned() else {
+            return;
+        };
+        let hint = crate::graph::proc_hint(&self.graph, &dep);
+        // Quoted as Rust does: a name a closure returned may hold a line break.
+        self.fail_dep(p, format!("dependency {dep:?} missing{hint}"));
     }
 
     /// `p` is ready, running or blocked only by a dependency the script may still define:
@@ -1134,13 +1187,16 @@ impl Core {
             return false;
         }
         if uses_budget(&def) {
-            let (runs, locks, graph) = (&self.runs, &self.locks, &self.graph);
+            let (runs, locks, graph, waves) = (&self.runs, &self.locks, &self.graph, &self.waves);
             // A reservation holds only while resources are all its proc waits for:
             // parked on a lock, it could wait for a proc that waits for one of those
-            // held back.
+            // held back; held back by a lower wave scheduled since it reserved, for a
+            // proc of that wave that needs them.
             let wanted = |q: ProcId| {
+                let extras = graph.proc(q).def.extras();
                 runs[q].state == State::Wanted
-                    && locks.held(&graph.proc(q).def.extras().locks).is_none()
+                    && locks.held(&extras.locks).is_none()
+                    && !waves.blocks(extras.wave)
             };
             if !self.budget.admit(p, &def.extras().resources, wanted) {
                 return false;

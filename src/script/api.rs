@@ -507,7 +507,6 @@ fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
     // Each pattern is expanded once, even when the operation is retried (see Core::expand).
     let mut expanded: Vec<Vec<ProcId>> = Vec::new();
     core(sched, "run", |c| {
-        c.flush_now()?;
         for p in &patterns[expanded.len()..] {
             expanded.push(c.expand(p)?);
         }
@@ -520,14 +519,13 @@ fn run(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<Array> {
                 &all
             }
         };
-        c.start(ids)?;
+        c.start_with_now(ids)?;
         Ok(names(c, ids))
     })
 }
 
 fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
     core(sched, "start", |c| {
-        c.flush_now()?;
         let mut ids = Vec::new();
         for p in &patterns {
             match c.graph().lookup(p) {
@@ -542,7 +540,7 @@ fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
                 None => return Err(GraphError::UnknownProc(p.clone())),
             }
         }
-        c.start(&ids)
+        c.start_with_now(&ids)
     })
 }
 

@@ -100,6 +100,82 @@ wait("serve");
 }
 
 #[test]
+fn a_now_proc_starts_with_the_procs_of_the_run_that_schedules_it() {
+    // `app` (now: true) is scheduled by the `run` (or `start`, or the command line's
+    // target) that schedules `setup` (wave -1): the two start together, as one
+    // `run([...])`'s names do. It was scheduled and started first, alone in wave 0, and
+    // ran beside `setup`.
+    for call in ["run(\"setup\");", "start(\"setup\");", ""] {
+        let target: &[&str] = if call.is_empty() { &["setup"] } else { &[] };
+        let out = Test::new()
+            .args(&["-j", "4"])
+            .args(target)
+            .script(&format!(
+                r#"
+proc("app", #{{ now: true, JOB(app) }});
+proc("setup", #{{ wave: -1, JOB(setup, 0.2) }});
+{call}
+"#
+            ))
+            .run();
+        out.ok().summary_is("prun: 2 succeeded");
+        out.events().before("setup", "app");
+    }
+}
+
+#[test]
+fn a_run_that_throws_leaves_the_now_procs_queued() {
+    // The `run` of a cycle throws having scheduled nothing, `n` (now: true) included: it
+    // is scheduled by the next `run`, with `w`, whose `when_scheduled("a")` then holds.
+    // `n` was scheduled by the failing `run`, `a` started, and `w` came too late (exit 2).
+    let out = Test::new()
+        .script(
+            r#"
+proc("a", #{ JOB(a) });
+proc("n", #{ now: true, deps: ["a"], JOB(n) });
+proc("cyA", #{ deps: ["cyB"], JOB(cyA) });
+proc("cyB", #{ deps: ["cyA"], JOB(cyB) });
+try { run("cyA"); } catch (e) { print(`caught: ${e}`); }
+print(`n after the failed run: ${state("n")}`);
+proc("w", #{ rdeps: [when_scheduled("a")], JOB(w) });
+run("w");
+"#,
+        )
+        .run();
+    out.ok()
+        .line("caught: dependency cycle: cyA -> cyB -> cyA")
+        .line("n after the failed run: IDLE")
+        .summary_is("prun: 3 succeeded");
+    let ev = out.events();
+    ev.before("w", "a");
+    ev.before("a", "n");
+}
+
+#[test]
+fn a_lower_wave_scheduled_later_is_not_held_back_by_a_higher_waves_reservation() {
+    // `a` does not fit beside `c` and reserves the budget; then `b` (wave -1) is
+    // scheduled, and `a` must wait for it. `a`'s reservation kept `b` from starting,
+    // and both failed as a deadlock ("can never start") once `c` ended.
+    let out = Test::new()
+        .args(&["-j", "4"])
+        .script(
+            r#"
+set_options(#{ resources: #{ tok: 2 } });
+proc("c", #{ resources: #{ tok: 2 },
+    shell: "sh job.sh c; while [ ! -e go ]; do sleep 0.01; done" });
+proc("a", #{ resources: #{ tok: 2 }, JOB(a) });
+run(["c", "a"]);
+proc("b", #{ wave: -1, resources: #{ tok: 2 }, JOB(b) });
+run("b");
+write_file("go", "");
+"#,
+        )
+        .run();
+    out.ok().summary_is("prun: 3 succeeded");
+    out.events().before("b", "a");
+}
+
+#[test]
 fn depending_on_a_higher_wave_is_an_error() {
     let out = Test::new()
         .script(

@@ -531,3 +531,43 @@ run(["x", "c", "b", "d"]);
         out.describe()
     );
 }
+
+#[test]
+fn a_top_level_wait_fails_every_proc_still_missing_a_dependency() {
+    // `b` still waits for `first` when the top level waits: it missed `x` all the same,
+    // and is FAILED_DEP. It ran once `x` was defined after the wait (the top level
+    // went on before `b` learnt that `first` had ended).
+    let out = Test::new()
+        .script(
+            r#"
+proc("first", #{ JOB(first) });
+proc("b", #{ deps: ["first", "x"], JOB(b) });
+run("b");
+wait("first");
+proc("x", #{ JOB(x) });
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP b: dependency "x" missing"#)
+        .summary_is("prun: 1 succeeded, 1 not run (failed dependency)");
+    // A wait for a proc that has ended already is a wait too: `b` ran when `x` was
+    // defined after it.
+    let out = Test::new()
+        .script(
+            r#"
+proc("first", #{ JOB(first) });
+proc("b", #{ deps: ["x"], JOB(b) });
+run("first");
+wait("first");
+run("b");
+wait("first");
+proc("x", #{ JOB(x) });
+"#,
+        )
+        .run();
+    out.code(1)
+        .line(r#"FAILED_DEP b: dependency "x" missing"#)
+        .summary_is("prun: 1 succeeded, 1 not run (failed dependency)");
+    assert!(!out.events().ran("b"), "{}", out.events().context());
+}

@@ -51,6 +51,13 @@ impl Core {
             .filter(|&i| !self.runs[i].state.is_complete())
             .collect();
         if open.is_empty() {
+            if job.is_none() {
+                // The top level waited, if for no time: a dependency still missing is a
+                // failure now as when it blocks, whether or not what it waits for has
+                // ended by then.
+                self.script_blocked();
+                self.script_running = true;
+            }
             return Ok(None);
         }
         if let Some(j) = job {
@@ -147,6 +154,19 @@ impl Core {
             if self.runs[p].state == State::Wanted && !self.runs[p].missing().is_empty() {
                 self.deps_met(p);
             }
+        }
+        // So do those with other dependencies still to end: left to fail once those had
+        // ended, they ran when the script went on first (when what it waited for was one
+        // of them), and failed when it did not.
+        let mut waiting: Vec<ProcId> = std::mem::take(&mut self.awaiting_missing)
+            .into_values()
+            .flatten()
+            .filter(|&p| self.runs[p].state == State::Wanted && !self.runs[p].missing().is_empty())
+            .collect();
+        waiting.sort_unstable();
+        waiting.dedup();
+        for p in waiting {
+            self.fail_missing(p);
         }
         // A proc that failed here may have held back a higher wave.
         self.pump();

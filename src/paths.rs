@@ -218,6 +218,11 @@ pub(crate) fn script_state_dir(script: &Path) -> PathBuf {
 
 /// The state directory of the script whose identity is `abs` (see [`script_identity`]).
 pub(crate) fn state_dir_of(abs: &Path) -> PathBuf {
+    state_dir_in(&state_root(), abs)
+}
+
+/// The state directory of the script whose identity is `abs`, in `root`.
+pub(crate) fn state_dir_in(root: &Path, abs: &Path) -> PathBuf {
     let stem = abs
         .file_stem()
         .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
@@ -225,7 +230,7 @@ pub(crate) fn state_dir_of(abs: &Path) -> PathBuf {
         "{stem}-{:08x}",
         crate::fnv::hash64(abs.as_os_str().as_encoded_bytes()) as u32
     );
-    state_root().join(key)
+    root.join(key)
 }
 
 /// The path that names `script` whatever way it is reached (`s.rhai`, `./s.rhai`, a link

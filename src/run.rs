@@ -112,6 +112,8 @@ pub(crate) struct Settings {
     pub parallel: Option<usize>,
     pub task_db: TaskDb,
     pub log_dir: Option<PathBuf>,
+    /// Where the scripts' state directories are made, when not prun's per-user one.
+    pub state_root: Option<PathBuf>,
     pub output: Output,
     pub verbose: bool,
     pub quiet: bool,
@@ -443,7 +445,10 @@ pub(crate) fn execute(
     // Found once: the state directory, the lock, the history and the watch all name the
     // script by it.
     let identity = crate::paths::script_identity(&script_path);
-    let state_dir = crate::paths::state_dir_of(&identity);
+    let state_dir = match &settings.state_root {
+        Some(root) => crate::paths::state_dir_in(root, &identity),
+        None => crate::paths::state_dir_of(&identity),
+    };
     let state_dir = if inspect.is_some() {
         state_dir
     } else {

@@ -335,6 +335,23 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Where the runtime makes each script's state directory (`DIR/<script>-<hash>/`,
+    /// private to the user, 0700), which holds the journal of the process groups a run
+    /// started (a crash of the program leaves them to the next run to end) and, unless
+    /// [`task_db`](Self::task_db) and [`log_dir`](Self::log_dir) say otherwise, the
+    /// script's task DB and logs. Default: prun's per-user state directory
+    /// (`$XDG_STATE_HOME/prun`, else `~/.local/state/prun`), shared with the `prun`
+    /// command, whose `prun history` and `prun log` read it there. `DIR` is made when
+    /// missing.
+    pub fn state_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        if dir.as_ref().as_os_str().is_empty() {
+            self.problems
+                .push("state_dir: an empty path (state would go to the working directory)".into());
+        }
+        self.settings.state_root = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
     /// Where the logs of the runs go (default: the script's state directory, or where its
     /// `set_options(#{ log_dir })` says). A script's `log_dir` cannot change it. The runs of
     /// every script of the runtime share it: it keeps the last 100 runs of all, and a
@@ -699,7 +716,7 @@ impl RuntimeBuilder {
 
     /// The runtime; an [`crate::ErrorKind::Config`] error when a setting is wrong: a
     /// `parallel` of 0, a `max_operations` or size limit of 0 (which Rhai would read as
-    /// no limit), an empty `task_db` or `log_dir` path, a native function's name or a
+    /// no limit), an empty `task_db`, `log_dir` or `state_dir` path, a native function's name or a
     /// number type of its (see [`RuntimeBuilder::register_fn`]).
     pub fn build(self) -> Result<Runtime, Error> {
         if !self.problems.is_empty() {

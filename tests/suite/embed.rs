@@ -11,11 +11,12 @@ use prun::{Cancel, Event, Outcome, Runtime, RuntimeBuilder, State, TaskDb};
 /// How long a test waits for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A runtime that keeps its logs in `dir` and has no task DB.
+/// A runtime that keeps its logs and its scripts' state in `dir` and has no task DB.
 fn builder(dir: &Path) -> prun::RuntimeBuilder {
     Runtime::builder()
         .task_db(TaskDb::Off)
         .log_dir(dir.join("logs"))
+        .state_dir(dir.join("state"))
 }
 
 /// `n` parties meet: each `arrive` waits (bounded) until all `n` arrived; `false` when
@@ -843,6 +844,7 @@ fn the_runtimes_log_dir_wins_over_the_scripts() {
     // Without a log_dir of the runtime's, the script's is taken.
     let report = Runtime::builder()
         .task_db(TaskDb::Off)
+        .state_dir(dir.path().join("state"))
         .build()
         .unwrap()
         .run_str(&script, ["a"])
@@ -1303,12 +1305,17 @@ fn an_engine_limit_of_zero_is_refused_not_read_as_no_limit() {
 }
 
 #[test]
-fn an_empty_task_db_or_log_dir_path_is_refused() {
+fn an_empty_task_db_log_dir_or_state_dir_path_is_refused() {
     let empty_db = Runtime::builder()
         .task_db(TaskDb::Path(PathBuf::new()))
         .build();
     let empty_logs = Runtime::builder().task_db(TaskDb::Off).log_dir("").build();
-    for (setting, built) in [("task_db", empty_db), ("log_dir", empty_logs)] {
+    let empty_state = Runtime::builder().state_dir("").build();
+    for (setting, built) in [
+        ("task_db", empty_db),
+        ("log_dir", empty_logs),
+        ("state_dir", empty_state),
+    ] {
         let err = built.expect_err(&format!("an empty {setting} is refused"));
         assert_eq!(err.kind(), prun::ErrorKind::Config, "{err}");
         assert!(err.to_string().contains(setting), "{err}");
@@ -1900,4 +1907,37 @@ fn the_engine_s_limits_count_in_a_closure_s_fingerprint() {
     let (cached, fresh) = (run(1000, true), run(1000, false));
     assert_eq!(fresh.procs[0].state, State::Failed, "{fresh:?}");
     assert_eq!(cached.procs[0].state, State::Failed, "{cached:?}");
+}
+
+/// A runtime's `state_dir` is where each script's state directory is made: its journal
+/// of process groups, and its task DB and logs when the runtime names no other place.
+#[test]
+fn a_runtimes_state_dir_holds_its_scripts_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.rhai");
+    std::fs::write(&script, r#"proc("a", #{ cmd: ["echo", "hi"] }); run("a");"#).unwrap();
+    let report = Runtime::builder()
+        .state_dir(dir.path().join("state"))
+        .build()
+        .unwrap()
+        .run_file(&script, [""; 0])
+        .unwrap();
+    assert_eq!(report.run.outcome, Outcome::Ok, "{report:?}");
+    let states: Vec<_> = std::fs::read_dir(dir.path().join("state"))
+        .expect("the state root, made")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(states.len(), 1, "{states:?}");
+    let state = &states[0];
+    let name = state.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("job-"), "{name}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{state:?}");
+    for inside in ["groups", "tasks.db"] {
+        assert!(state.join(inside).exists(), "{inside} in {state:?}");
+    }
+    let log = report.proc("a").unwrap().log.clone().unwrap();
+    assert!(log.starts_with(state.join("logs")), "{log:?}");
 }

@@ -4,12 +4,14 @@ use crate::support::Test;
 
 /// A command's `kill_grace` longer than an `Instant` can reach is a grace that never
 /// ends: a process the command left behind that ignores SIGTERM ends on its own. Ending
-/// the leftovers added it to the time now, which overflowed (a panic).
+/// the leftovers added it to the time now, which overflowed (a panic). The command ends
+/// once the leftover ignores SIGTERM (it says so through a FIFO): ended before, the
+/// leftover was killed before its `trap` ran, and nothing survived.
 #[test]
 fn a_kill_grace_past_what_an_instant_holds_never_ends() {
     let out = Test::new()
         .script(
-            r#"proc("p", |ctx| exec(["sh", "-c", "(trap '' TERM; sleep 0.3; touch survived) & exit 0"],
+            r#"proc("p", |ctx| exec(["sh", "-c", "mkfifo ready; (trap '' TERM; echo > ready; sleep 0.3; touch survived) & read r < ready; exit 0"],
                                    #{ kill_grace: "18446744073709551615s" }));
                run("p");"#,
         )

@@ -70,8 +70,7 @@ fn a_kill_grace_beyond_the_millisecond_range_is_not_cut_short() {
         .run();
     out.code(1);
     assert!(
-        out.proc_line("FAILED", "p")
-            .contains("timed out after 1s"),
+        out.proc_line("FAILED", "p").contains("timed out after 1s"),
         "{}",
         out.describe()
     );

@@ -476,6 +476,9 @@ fn exists(f) { shell("test -e " + f, #{ check: false }).code == 0 }
 }
 
 /// A small file system mounted for one test (a tmpfs of `size`), unmounted when dropped.
+/// Whatever holds the directory it is mounted in (`Output`, `Ws`) is declared before it,
+/// so that it is dropped after it, a failing test's unwinding included: a mount point in
+/// the directory kept the directory from being removed.
 pub(crate) struct Mounted(std::path::PathBuf);
 
 impl Mounted {
@@ -515,8 +518,9 @@ impl Drop for Mounted {
 #[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
 fn a_failure_whose_log_could_not_be_written_says_why() {
     let test = Test::new();
-    let full = Mounted::tmpfs(&test.dir().join("small"), "64k");
-    let out = test
+    let out;
+    let _full = Mounted::tmpfs(&test.dir().join("small"), "64k");
+    out = test
         .script(
             r#"
 set_options(#{ log_dir: "small/logs" });
@@ -531,10 +535,6 @@ run("big");
         line.contains("(its log could not be written: No space left on device"),
         "{line}"
     );
-    // Unmounted before the test's directory (which `out` holds) is removed: a mount
-    // point in it kept it from being removed, and every run left it in /tmp.
-    drop(full);
-    drop(out);
 }
 
 /// A crash journal that cannot be written (its file system is full) costs the protection
@@ -544,8 +544,9 @@ run("big");
 #[cfg_attr(prun_no_root, ignore = "needs root (to mount a small tmpfs)")]
 fn a_crash_journal_that_could_not_be_written_is_warned_about() {
     let test = Test::new();
-    let full = Mounted::tmpfs(&test.dir().join("state"), "256k");
-    let out = test
+    let out;
+    let _full = Mounted::tmpfs(&test.dir().join("state"), "256k");
+    out = test
         .args(&["--no-db"])
         .script(
             r#"
@@ -566,8 +567,6 @@ run("t*");
         "{}",
         out.describe()
     );
-    drop(full);
-    drop(out);
 }
 
 /// A run's log directory removed while the run lasts (a cleaner of old files) is made

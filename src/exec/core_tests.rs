@@ -286,6 +286,29 @@ fn a_missing_dependency_fails_its_dependent_once_the_script_stops_defining() {
     assert_eq!(c.summary(a).error.unwrap(), "dependency \"never\" missing");
 }
 
+/// A dependency defined after its dependent failed through another one is scheduled all
+/// the same, as it would have been had it been defined first: what runs does not depend
+/// on when the failure came.
+#[test]
+fn a_dependency_defined_after_its_dependent_failed_still_runs() {
+    let mut c = core(4);
+    let bad = add(&mut c, "bad", def());
+    let a = add(&mut c, "a", with_deps(&["bad", "later"]));
+    c.start(&[a]).unwrap();
+    assert_eq!(started(&mut c), ["bad"]);
+    let boom = Outcome::Failed {
+        error: "boom".into(),
+        exit_code: Some(1),
+    };
+    c.complete(bad, boom, None);
+    assert_eq!(c.state(a), State::FailedDep);
+    let later = add(&mut c, "later", def());
+    c.settle();
+    assert_eq!(started(&mut c), ["later"]);
+    ok(&mut c, later);
+    assert_eq!(c.state(later), State::Succeeded);
+}
+
 #[test]
 fn a_closure_waiting_gives_its_slot_back_and_gets_it_again() {
     let mut c = core(1);

@@ -176,6 +176,33 @@ write_file("go", "");
 }
 
 #[test]
+fn a_dependency_defined_after_its_dependent_failed_still_runs() {
+    // `b` fails through `x` before the script defines `late`: `late` runs all the same,
+    // as it did when the script defined it before `x` failed (it was left unscheduled,
+    // so what ran depended on timing).
+    let out = Test::new()
+        .script(
+            r#"
+proc("x", #{ shell: "exit 1" });
+proc("b", #{ deps: ["x", "late"], JOB(b) });
+run("b");
+while state("b") != "FAILED_DEP" { sleep(0.01); }
+proc("late", #{ JOB(late) });
+"#,
+        )
+        .run();
+    out.code(1)
+        .summary_is("prun: 1 succeeded, 1 failed, 1 not run (failed dependency)");
+    out.proc_line("SUCCEEDED", "late");
+    assert!(
+        out.proc_line("FAILED_DEP", "b")
+            .contains("dependency \"x\" failed"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn depending_on_a_higher_wave_is_an_error() {
     let out = Test::new()
         .script(

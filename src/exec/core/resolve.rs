@@ -274,6 +274,14 @@ impl Core {
             let mut work = Vec::new();
             for (p, name) in batch {
                 if self.runs[p].state != State::Wanted {
+                    // Ended meanwhile (FAILED_DEP through another dependency, with the
+                    // run kept going): the dependency is scheduled all the same, as
+                    // its defined dependencies were when it was, so that what runs does
+                    // not depend on whether the failure came before the definition.
+                    let d = self.graph.lookup(&name).expect("defined");
+                    if let Err(e) = self.want(d, &mut work) {
+                        first_err.get_or_insert(e);
+                    }
                     continue;
                 }
                 if let Some(r) = self.runs[p].rare.as_mut() {

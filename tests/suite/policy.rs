@@ -13,6 +13,7 @@ fn runtime(dir: &Path, policy: Policy) -> Runtime {
     Runtime::builder()
         .task_db(TaskDb::Off)
         .log_dir(dir.join("logs"))
+        .state_dir(dir.join("state"))
         .policy(policy)
         .build()
         .unwrap()
@@ -616,6 +617,7 @@ fn watching_runtime(
     let rt = Runtime::builder()
         .task_db(TaskDb::Off)
         .log_dir(dir.join("logs"))
+        .state_dir(dir.join("state"))
         .policy(policy)
         .on_event(move |e| {
             if let prun::Event::Log { text, .. } = e

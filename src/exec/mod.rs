@@ -17,6 +17,7 @@ pub(crate) mod policy;
 mod pool;
 mod scheduler;
 pub(crate) mod spawn;
+mod startable;
 mod state;
 pub(crate) mod tap;
 pub(crate) mod tree;

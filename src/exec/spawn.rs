@@ -114,7 +114,11 @@ pub(crate) fn spawn(
     };
     let file = find(program, path.as_deref(), spec.cwd.as_deref())
         .map_err(|e| spec.spawn_error(e, hidden))?;
-    if spec.cwd.is_some() {
+    if let Some(cwd) = &spec.cwd {
+        if !super::startable::kernel_starts(&cwd.join(&file)) {
+            let refused = io::Error::from_raw_os_error(nix::libc::ENOEXEC);
+            return Err(spec.spawn_error(refused, hidden));
+        }
         return spawn_by_std(spec, &file, streams, hidden);
     }
     let argv = words

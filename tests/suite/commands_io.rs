@@ -773,19 +773,26 @@ run("p");"#,
 #[test]
 fn a_script_without_a_shebang_line_is_named_with_what_to_do() {
     // `Exec format error (os error 8)` said nothing of why: a shell runs such a script
-    // with `sh`, `execve` does not.
+    // with `sh`, `execve` does not. With a `cwd` (started by std, whose `execvp` runs it
+    // with `/bin/sh`) it ran and succeeded.
     let out = Test::new()
-        .file("plain.sh", "echo ran\n")
+        .file("plain.sh", "echo ran >> ran.txt\n")
         .script(
-            r#"exec(["chmod", "+x", "plain.sh"]); proc("p", #{ cmd: ["./plain.sh"] }); run("p");"#,
+            r#"exec(["chmod", "+x", "plain.sh"]);
+proc("p", #{ cmd: ["./plain.sh"] });
+proc("in_cwd", #{ cmd: ["./plain.sh"], cwd: "." });
+run(["p", "in_cwd"]);"#,
         )
         .run();
     out.code(1);
-    let l = out.proc_line("FAILED", "p");
-    assert!(
-        l.contains(r#"program "./plain.sh" cannot be executed"#) && l.contains("`#!` line"),
-        "{l}"
-    );
+    for name in ["p", "in_cwd"] {
+        let l = out.proc_line("FAILED", name);
+        assert!(
+            l.contains(r#"program "./plain.sh" cannot be executed"#) && l.contains("`#!` line"),
+            "{l}"
+        );
+    }
+    assert!(!out.path("ran.txt").exists(), "{}", out.describe());
 }
 
 #[test]

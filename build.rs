@@ -178,8 +178,14 @@ type Probe = (&'static str, fn() -> bool);
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=PRUN_E2E");
+    // Only the tests read the cfgs below. A release build looks for the tools once: made
+    // again whenever `PATH` or a directory on it changed (any package installed, while a
+    // tool is missing), it cost a whole optimised build of the binary for nothing.
+    let watch_tools = std::env::var("PROFILE").as_deref() != Ok("release");
+    if watch_tools {
+        println!("cargo::rerun-if-env-changed=PATH");
+    }
     order_hot_code();
     link_usual_place();
     let require = std::env::var("PRUN_E2E").is_ok_and(|v| v == "require");
@@ -211,7 +217,7 @@ fn main() {
             missing = true;
         }
     }
-    if missing {
+    if missing && watch_tools {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let dirs = std::env::split_paths(&path).chain([Path::new("/usr/lib/postgresql").into()]);
         for dir in dirs.filter(|d| d.is_absolute() && d.is_dir()) {

@@ -677,6 +677,39 @@ run(if args().is_empty() { "ok" } else { "bad" });
     );
 }
 
+/// A journal left under its hidden name (`.PID.new`) by a prun killed before it named
+/// it (`kill -9`, or a signal before prun handled signals) is removed by the next run:
+/// no other run ever would, and each such death added one to the state directory.
+/// A hidden journal whose prun still runs is left alone.
+#[test]
+fn the_next_run_removes_a_journal_its_prun_died_before_naming() {
+    let t = Test::new().script(r#"proc("ok", #{ cmd: ["true"] }); run("ok");"#);
+    let dir = t.dir().to_path_buf();
+    let first = t.run();
+    first.ok();
+    let groups = find_dirs(&dir.join("state"), "groups");
+    let groups = groups.first().expect("the run made a journal directory");
+    // Above the largest pid Linux gives (2^22): never a live process.
+    let dead = [groups.join(".4999999.new"), groups.join(".4999998.1.new")];
+    let live = groups.join(format!(".{}.new", std::process::id()));
+    for f in dead.iter().chain([&live]) {
+        std::fs::write(f, "O 1\n").unwrap();
+    }
+    let next = prun_in(&dir, &["main.rhai"]);
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    for f in &dead {
+        assert!(!f.exists(), "{} is still there", f.display());
+    }
+    assert!(
+        live.exists(),
+        "the hidden journal of a live process was removed"
+    );
+}
+
 /// The directories named `name` under `root`.
 fn find_dirs(root: &Path, name: &str) -> Vec<std::path::PathBuf> {
     let mut found = paths_under(root);

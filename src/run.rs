@@ -302,17 +302,13 @@ fn warn_inert_when_scheduled(sched: &Scheduler, reporter: &dyn Reporter) {
 }
 
 /// Ends what a crashed earlier run of the script left running and removes the temporary
-/// directories it left (see [`crate::exec::crashed`]), then starts this run's journal of
-/// process groups. A journal that cannot be made only costs that protection: the run goes
-/// on with a warning.
+/// directories it left (see [`crate::exec::crashed`]); returns the directory of the
+/// journals, where [`start_journal`] starts this run's, or `None` (with a warning) when it
+/// cannot be made private.
 /// `state_dir` is the script's private state directory: the journals there name process
 /// groups that the next run kills, so nobody else may write them. The procs a crashed run
 /// was running are recorded in the task DB at `db`, as `DIED` rows of that run.
-fn end_orphans_and_journal(
-    state_dir: &Path,
-    db: Option<&Path>,
-    reporter: &dyn Reporter,
-) -> Option<crate::exec::crashed::Journal> {
+fn end_orphans(state_dir: &Path, db: Option<&Path>, reporter: &dyn Reporter) -> Option<PathBuf> {
     let dir = state_dir.join("groups");
     if let Err(e) = crate::paths::private_dir(&dir) {
         reporter.warning(&format!(
@@ -332,7 +328,13 @@ fn end_orphans_and_journal(
             }
         }
     }
-    match crate::exec::crashed::Journal::start(&dir) {
+    Some(dir)
+}
+
+/// Starts this run's journal of process groups in `dir` (see [`end_orphans`]). A journal
+/// that cannot be made only costs that protection: the run goes on with a warning.
+fn start_journal(dir: &Path, reporter: &dyn Reporter) -> Option<crate::exec::crashed::Journal> {
+    match crate::exec::crashed::Journal::start(dir) {
         Ok(j) => Some(j),
         Err(e) => {
             reporter.warning(&format!(
@@ -484,11 +486,18 @@ pub(crate) fn execute(
         .clone()
         .filter(|p| inspect.is_none() && (!dry_run || p.exists()))
         .map(|path| open_cache(&reporter, &db, path));
-    let journal = if dry_run {
+    let groups = if dry_run {
         None
     } else {
-        end_orphans_and_journal(&state_dir, db_path.as_deref(), &*reporter)
+        end_orphans(&state_dir, db_path.as_deref(), &*reporter)
     };
+    // From here on the run makes what a signal's default action would leave behind (its
+    // journal): an abort signal now waits for the run to act on it (see `watch_signals`).
+    let early = settings
+        .signals
+        .then(|| crate::signals::listen_early(&abort_signal_numbers()).ok())
+        .flatten();
+    let journal = groups.and_then(|dir| start_journal(&dir, &*reporter));
     crate::exec::unix::raise_fd_limit();
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -536,7 +545,7 @@ pub(crate) fn execute(
     }
     let mut listening = Vec::new();
     if settings.signals {
-        listening.extend(watch_signals(&rt, &sched));
+        listening.extend(watch_signals(&rt, &sched, early));
         if let Some(l) = &live
             && !crate::exec::unix::ignored_at_start(nix::sys::signal::Signal::SIGTSTP as i32)
         {
@@ -1398,10 +1407,12 @@ fn abort_signal_numbers() -> Vec<i32> {
 
 /// Makes the abort signals interrupt the run of `sched` while the returned listener lives
 /// (see [`impatient_on_signals`] and [`crate::signals`]); `None` when their handlers
-/// cannot be installed (a warning says so).
+/// cannot be installed (a warning says so). Those `early` held back since the run began
+/// making its state interrupt it now, as if they came now.
 fn watch_signals(
     rt: &tokio::runtime::Runtime,
     sched: &Arc<Scheduler>,
+    early: Option<crate::signals::Early>,
 ) -> Option<crate::signals::Listening> {
     use tokio::signal::unix::{SignalKind, signal};
     let sched: Weak<Scheduler> = Arc::downgrade(sched);
@@ -1425,6 +1436,9 @@ fn watch_signals(
             s.interrupt();
         }
     };
+    if let Some(early) = early {
+        return Some(early.hand_to(interrupt));
+    }
     match crate::signals::listen(&abort_signal_numbers(), interrupt) {
         Ok(l) => Some(l),
         Err(e) => {

@@ -115,3 +115,56 @@ fn dispatch(sig: i32) {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f()));
     }
 }
+
+/// A listener that holds the abort signals back until the run can act on them: from the
+/// moment the run starts making what a signal's default action would leave behind (its
+/// crash journal) to the one it listens for real ([`Early::hand_to`]).
+#[must_use = "the signals are held back only while this lives"]
+pub(crate) struct Early {
+    held: Arc<Mutex<Held>>,
+    listening: Listening,
+}
+
+/// What [`Early`] holds: the signals that came, until a listener takes them.
+#[derive(Default)]
+struct Held {
+    pending: usize,
+    to: Option<Listener>,
+}
+
+/// Starts holding back `signals` (as in [`listen`]): each that comes is kept for the
+/// listener [`Early::hand_to`] gives them to, instead of its default action.
+pub(crate) fn listen_early(signals: &[i32]) -> Result<Early, SignalError> {
+    let held = Arc::new(Mutex::new(Held::default()));
+    let shared = held.clone();
+    let listening = listen(signals, move || {
+        let to = {
+            let mut h = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            if h.to.is_none() {
+                h.pending += 1;
+            }
+            h.to.clone()
+        };
+        if let Some(f) = to {
+            f();
+        }
+    })?;
+    Ok(Early { held, listening })
+}
+
+impl Early {
+    /// Gives `f` the signals held back, one call each, and every one that comes from now
+    /// on, until the returned [`Listening`] is dropped.
+    pub(crate) fn hand_to(self, f: impl Fn() + Send + Sync + 'static) -> Listening {
+        let f: Listener = Arc::new(f);
+        let pending = {
+            let mut h = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            h.to = Some(f.clone());
+            std::mem::take(&mut h.pending)
+        };
+        for _ in 0..pending {
+            f();
+        }
+        self.listening
+    }
+}

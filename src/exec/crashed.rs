@@ -760,7 +760,11 @@ pub(crate) fn end_orphans(
     let mut taken: Vec<Taken> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(file_name) = name.to_str().filter(|n| !n.starts_with('.')) else {
+        if let Some(hidden) = name.to_str().and_then(|n| n.strip_prefix('.')) {
+            remove_unfinished(&e.path(), hidden);
+            continue;
+        }
+        let Some(file_name) = name.to_str() else {
             continue;
         };
         let pid = file_name.split('.').next().unwrap_or(file_name).to_string();
@@ -842,6 +846,30 @@ pub(crate) fn end_orphans(
         let _ = fs::remove_file(&t.path);
     }
     crashed
+}
+
+/// Removes `path`, the hidden name (`.PID.new`, `.PID.N.new`; `hidden` is the name
+/// without its dot) under which [`Journal::start`] makes a journal, when the prun that
+/// made it is gone and holds no lock on it: it died (`kill -9`, or a signal before it
+/// handled signals) before it gave the journal its name. Such a file names no group (a
+/// journal records groups only once named), and no later run would remove it.
+fn remove_unfinished(path: &Path, hidden: &str) {
+    let Some(pid) = hidden
+        .strip_suffix(".new")
+        .and_then(|n| n.split('.').next())
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return;
+    };
+    if start_time(pid).is_some() || !fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return;
+    }
+    let Ok(file) = File::open(path) else {
+        return;
+    };
+    if file.try_lock().is_ok() {
+        let _ = fs::remove_file(path);
+    }
 }
 
 /// A run that crashed, as its journal tells it: its prun, and the procs it was running

@@ -2,6 +2,7 @@
 //! their names, orphans of the crashed run ended by the next run), short file descriptors
 //! and threads, and proc names too long for a file name.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -675,6 +676,104 @@ run(if args().is_empty() { "ok" } else { "bad" });
         Vec::<std::path::PathBuf>::new(),
         "after a run that failed"
     );
+}
+
+/// A journal left under its hidden name (`.PID.new`) by a prun killed before it named
+/// it (`kill -9`, or a signal before prun handled signals) is removed by the next run:
+/// no other run ever would, and each such death added one to the state directory.
+/// A hidden journal whose prun still runs is left alone.
+#[test]
+fn the_next_run_removes_a_journal_its_prun_died_before_naming() {
+    let t = Test::new().script(r#"proc("ok", #{ cmd: ["true"] }); run("ok");"#);
+    let dir = t.dir().to_path_buf();
+    let first = t.run();
+    first.ok();
+    let groups = find_dirs(&dir.join("state"), "groups");
+    let groups = groups.first().expect("the run made a journal directory");
+    // Above the largest pid Linux gives (2^22): never a live process.
+    let dead = [groups.join(".4999999.new"), groups.join(".4999998.1.new")];
+    let live = groups.join(format!(".{}.new", std::process::id()));
+    for f in dead.iter().chain([&live]) {
+        std::fs::write(f, "O 1\n").unwrap();
+    }
+    let next = prun_in(&dir, &["main.rhai"]);
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    for f in &dead {
+        assert!(!f.exists(), "{} is still there", f.display());
+    }
+    assert!(
+        live.exists(),
+        "the hidden journal of a live process was removed"
+    );
+}
+
+/// Whether a thread of process `pid` waits in `open` for the other end of a FIFO.
+fn opening_a_fifo(pid: u32) -> bool {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w == "wait_for_partner")
+    })
+}
+
+/// SIGTERM while prun makes its crash journal (held there: a FIFO at the journal's hidden
+/// name, which prun's `open` waits on) interrupts the run once it can act on it: exit
+/// 130, no command started, the cleanup run. Before, the signal's default action killed
+/// prun there and left the journal behind.
+#[test]
+fn sigterm_while_the_crash_journal_is_made_interrupts_the_run() {
+    let t = Test::new().script(
+        r#"
+defer(|| shell("echo cleaned > cleanup.done"));
+proc("long", #{ shell: "echo started > job.started; exec sleep 1000" });
+if args().is_empty() { run("long"); }
+"#,
+    );
+    let dir = t.dir().to_path_buf();
+    // The output keeps the test's directory.
+    let setup = t.args(&["--", "setup"]).run();
+    setup.ok();
+    std::fs::remove_file(dir.join("cleanup.done")).unwrap();
+    let groups = find_dirs(&dir.join("state"), "groups");
+    let groups = groups.first().expect("the run made a journal directory");
+    // `sh` execs prun, which keeps its pid: the FIFO is at prun's hidden journal name.
+    let mut prun = Command::new("sh");
+    prun.args(["-c", r#"mkfifo "$0/.$$.new" && exec "$1" main.rhai"#])
+        .arg(groups)
+        .arg(env!("CARGO_BIN_EXE_prun"))
+        .current_dir(&dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = prun.spawn().expect("run prun");
+    let pid = child.id();
+    let fifo = groups.join(format!(".{pid}.new"));
+    wait_until("prun to open its journal", || opening_a_fifo(pid));
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    // Opening the FIFO lets prun's `open` return; the FIFO is no journal prun can use.
+    // (Without waiting for a writer: a prun the signal killed is none.)
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the FIFO");
+    let out = child.wait_with_output().expect("wait for prun");
+    drop(reader);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{:?}: {stderr}", out.status);
+    assert!(
+        !dir.join("job.started").exists(),
+        "the job started: {stderr}"
+    );
+    assert!(dir.join("cleanup.done").exists(), "no cleanup: {stderr}");
 }
 
 /// The directories named `name` under `root`.

@@ -762,6 +762,31 @@ mod tests {
         Arc::new(|_| {})
     }
 
+    #[test]
+    fn a_runs_row_is_committed_without_waiting_for_the_batch_window() {
+        let begin = super::super::writer::Msg::BeginRun {
+            script: script("s.rhai"),
+            args: "[]".into(),
+            started: "2026-12-02T00:00:00.000Z".into(),
+        };
+        assert!(begin.is_urgent());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path, quiet()).unwrap();
+        s.begin_run(&script("s.rhai"), &[], "2026-12-02T00:00:00.000Z");
+        let other = connect(&path).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while other
+            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(Instant::now() < deadline, "the run's row was not committed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        s.close();
+    }
+
     /// Whether each live thread of this process named `name` blocks SIGCHLD (from the
     /// `SigBlk` mask in its `/proc` status).
     fn sigchld_blocked_in_threads(name: &str) -> Vec<bool> {

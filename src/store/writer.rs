@@ -50,9 +50,16 @@ pub(super) enum Msg {
 }
 
 impl Msg {
-    /// A message whose sender waits for the writer's answer.
+    /// A message committed at once, without waiting for the batch window: one whose
+    /// sender waits for the writer's answer, and a run's row. A prun killed (`kill -9`,
+    /// the OOM killer) within the first window of its run left no row, so the next run
+    /// could not record the procs it was running as `DIED` (see
+    /// [`crate::store::record_died_procs`]).
     pub(super) fn is_urgent(&self) -> bool {
-        matches!(self, Msg::Corrupt(..) | Msg::Forget(..))
+        matches!(
+            self,
+            Msg::Corrupt(..) | Msg::Forget(..) | Msg::BeginRun { .. }
+        )
     }
 }
 

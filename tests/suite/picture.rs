@@ -810,8 +810,12 @@ run(["hold", "die"]);"#,
         .env("XDG_STATE_HOME", ws.path("state"));
     let mut went = false;
     let killed = run_bounded(cmd, "the run", |_| {
-        // `a`'s row, and the run's, are committed within the writer's batch window.
-        if went || !ws.path("holding").exists() {
+        // `a`'s row, and the run's, are committed within the writer's batch window;
+        // `hold`'s log is named within a tenth of a second of its first output.
+        if went
+            || !ws.path("holding").exists()
+            || !crate::support::holds_file_named(&ws.path("state"), "hold.log")
+        {
             return;
         }
         let h = ws.prun(&["history", "main.rhai", "--db", "tasks.db"]);

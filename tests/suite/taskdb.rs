@@ -1276,6 +1276,15 @@ fn wait_for_row(db: &Path, sql: &str) {
     }
 }
 
+/// Waits until a file called `name` is somewhere under `dir`.
+fn wait_for_file_named(dir: &Path, name: &str) {
+    let until = Instant::now() + RUN_TIMEOUT;
+    while !crate::support::holds_file_named(dir, name) {
+        assert!(Instant::now() < until, "no {name} under {}", dir.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A run's id, and its recorded outcome, end and duration.
 type RunEnd = (i64, Option<String>, Option<String>, Option<f64>);
 
@@ -1367,6 +1376,9 @@ run("slow");"#,
     let db = ws.path("tasks.db");
     let running = ws.spawn(&["main.rhai", "--db", "tasks.db", "--no-live"]);
     wait_for_row(&db, "SELECT COUNT(*) FROM proc_runs WHERE name = 'early'");
+    // A command's log is named within a tenth of a second of its first output: killed
+    // before, the job has none (the wait above used to outlast that by chance).
+    wait_for_file_named(&ws.path("state"), "slow.log");
     let job = running.kill_when_running(&ws, "job.pid");
     ws.write("quick", "");
     ws.prun(&["main.rhai", "--db", "tasks.db"]).ok();

@@ -741,6 +741,15 @@ pub(crate) fn wait_recorded(state: &Path, prun: u32, pgid: u32) {
     }
 }
 
+/// Whether a file called `name` is somewhere under `dir`.
+pub(crate) fn holds_file_named(dir: &Path, name: &str) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name() == name || (e.path().is_dir() && holds_file_named(&e.path(), name)))
+}
+
 /// Runs prun on `main.rhai` in `dir` (its state there, its output dropped) and kills it
 /// with SIGKILL once `file` exists there (a job writes it when it is running).
 pub(crate) fn kill_prun_when(dir: &Path, file: &str) {

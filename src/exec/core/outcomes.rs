@@ -119,12 +119,16 @@ impl Core {
         freshness::save_result(cache, p, name, hash, outcome)
     }
 
-    /// Procs waiting out a retry delay will not run again (the run was aborted): each fails
-    /// now with its last attempt's error. Their timers may outlast the run, which would
-    /// otherwise end with them WANTED, their failure lost.
+    /// Procs waiting to be retried will not run again (the run was aborted): each fails
+    /// now with its last attempt's error. Those waiting out a retry delay have timers that
+    /// may outlast the run, and those whose retry was due but had no slot, lock or wave yet
+    /// stay queued for ever: either would end the run WANTED, its failure lost.
     fn fail_retries(&mut self) {
         let waiting: Vec<ProcId> = (0..self.runs.len())
-            .filter(|&p| self.runs[p].retry_pending)
+            .filter(|&p| {
+                let r = &self.runs[p];
+                r.retry_pending || (r.state == State::Wanted && r.attempts > 0)
+            })
             .collect();
         for p in waiting {
             let r = &mut self.runs[p];

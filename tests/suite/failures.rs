@@ -516,6 +516,31 @@ write_file("bad.scheduled", "");
     assert_gone(pid_in(&out, "hold.pid"), "the hold job", &out.describe());
 }
 
+/// A closure in a `sleep` when `--fail-fast` aborts the run fails saying why, as a
+/// command it runs does (`was terminated because the run was aborted`): it said only
+/// `sleep interrupted` (found by random scripts of `--fail-fast`).
+#[test]
+fn a_sleep_ended_by_fail_fast_says_the_run_was_aborted() {
+    let out = Test::new()
+        .args(&["--fail-fast"])
+        .timeout(std::time::Duration::from_secs(30))
+        .script(
+            r#"
+proc("nap", |ctx| { shell("touch nap.started"); sleep(300); "rested" });
+proc("bad", #{ shell: "i=0; until [ -e nap.started ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1" });
+run(["nap", "bad"]);
+"#,
+        )
+        .run();
+    out.code(1).proc_state("FAILED", "bad");
+    let line = out.proc_line("FAILED", "nap");
+    assert!(
+        line.contains("sleep interrupted: the run was aborted"),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
 /// A small file system mounted for one test (a tmpfs of `size`), unmounted when dropped.
 pub(crate) struct Mounted(std::path::PathBuf);
 

@@ -117,19 +117,35 @@ fn cmd_proc(name: &str, opts: &str, cmd: Cmd) -> String {
     )
 }
 
-/// A closure proc that waits for each of `waits` in turn, catching each error; its result
-/// is `w:ok` or `w:err` for each, joined by commas. With `rethrow`, it throws the first
-/// error it caught once it has logged its end.
+/// A closure proc that waits for each of `waits` in turn with `ctx.wait`, catching each
+/// error; its result is `w:ok` or `w:err` for each, joined by commas. With `rethrow`, it
+/// throws the first error it caught once it has logged its end.
 fn wait_proc(name: &str, opts: &str, waits: &[String], rethrow: bool) -> String {
+    wait_proc_calling("ctx.wait", name, opts, waits, rethrow)
+}
+
+/// [`wait_proc`] waiting with `call` (`ctx.wait` or the plain `wait`); an empty name in
+/// `waits` is a call without names (`all:ok` or `all:err` in the result).
+fn wait_proc_calling(
+    call: &str,
+    name: &str,
+    opts: &str,
+    waits: &[String],
+    rethrow: bool,
+) -> String {
     let mut s = format!("proc({}, #{{ {opts} }}, |ctx| {{\n", q(name));
     s += &format!("    shell({});\n", q(&format!("echo S {name} >> log")));
     s += "    let r = [];\n    let bad = ();\n";
     for w in waits {
+        let (arg, label) = if w.is_empty() {
+            (String::new(), "all")
+        } else {
+            (q(w), w.as_str())
+        };
         s += &format!(
-            "    try {{ ctx.wait({}); r.push({}); }} catch (e) {{ r.push({}); if bad == () {{ bad = e; }} }}\n",
-            q(w),
-            q(&format!("{w}:ok")),
-            q(&format!("{w}:err"))
+            "    try {{ {call}({arg}); r.push({}); }} catch (e) {{ r.push({}); if bad == () {{ bad = e; }} }}\n",
+            q(&format!("{label}:ok")),
+            q(&format!("{label}:err"))
         );
     }
     s += &format!("    shell({});\n", q(&format!("echo E {name} >> log")));
@@ -221,7 +237,7 @@ impl Block {
 fn deadlock(rng: &mut Rng, p: &str) -> Block {
     match rng.below(6) {
         0 | 1 => deadlock_ring(rng, p),
-        2 => deadlock_lock(rng, p),
+        2 => deadlock_held(rng, p),
         3 => deadlock_dep(rng, p),
         4 => deadlock_wave(rng, p),
         _ => deadlock_beside(rng, p),
@@ -293,19 +309,42 @@ fn deadlock_ring(rng: &mut Rng, p: &str) -> Block {
     b
 }
 
-/// `c` holds lock `L` and waits for `x`, which needs `L`: `c`'s wait throws, and `x` runs
-/// once `c` has ended.
-fn deadlock_lock(rng: &mut Rng, p: &str) -> Block {
-    let (c, x, lock) = (format!("{p}c"), format!("{p}x"), format!("{p}L"));
+/// `c` holds what `x` needs (lock `L`, or the whole budget of a resource) and waits for
+/// `x`, or for `y`, which depends on `x`: a lock or resources held by a waiting proc are a
+/// step of the cycle, so `c`'s wait throws, and `x` (then `y`) runs once `c` has ended.
+fn deadlock_held(rng: &mut Rng, p: &str) -> Block {
+    let (c, x, y) = (format!("{p}c"), format!("{p}x"), format!("{p}y"));
+    let lock = rng.chance(50);
+    let via = rng.chance(40);
     let rethrow = rng.chance(40);
-    let mut b = Block::new("deadlock-lock");
-    let locks = format!("locks: [{}],", q(&lock));
-    b.early.push(cmd_proc(&x, &locks, Cmd::default()));
-    b.early
-        .push(wait_proc(&c, &locks, std::slice::from_ref(&x), rethrow));
+    let what = if lock { "lock" } else { "resource" };
+    let mut b = Block::new(&format!("deadlock-{what}{}", if via { "-via" } else { "" }));
+    let needs = if lock {
+        format!("locks: [{}],", q(&format!("{p}L")))
+    } else {
+        b.early
+            .push(format!("set_options(#{{ resources: #{{ {p}tok: 1 }} }});"));
+        format!("resources: #{{ {p}tok: 1 }},")
+    };
+    b.early.push(cmd_proc(&x, &needs, Cmd::default()));
+    let waited = if via {
+        let dep = format!("deps: [{}],", q(&x));
+        b.early.push(cmd_proc(&y, &dep, Cmd::default()));
+        b.expect(&y, &[SUCC]);
+        b.before(&x, &y);
+        y
+    } else {
+        x.clone()
+    };
+    b.early.push(wait_proc(
+        &c,
+        &needs,
+        std::slice::from_ref(&waited),
+        rethrow,
+    ));
     b.expect(&c, &[if rethrow { FAIL } else { SUCC }]);
     if !rethrow {
-        b.result(&c, &format!("{x}:err"));
+        b.result(&c, &format!("{waited}:err"));
     }
     b.expect(&x, &[SUCC]);
     b.before(&c, &x);
@@ -407,14 +446,33 @@ fn deadlock_beside(rng: &mut Rng, p: &str) -> Block {
 /// late by the top level (a proc or a proto), or never.
 fn closure_wait(rng: &mut Rng, p: &str) -> Block {
     let (c, x, y) = (format!("{p}c"), format!("{p}x"), format!("{p}y"));
-    let how = rng.pick(&["early", "late", "never", "proto-late", "proto-never"]);
+    let how = rng.pick(&[
+        "early",
+        "late",
+        "never",
+        "proto-late",
+        "proto-never",
+        "no-names",
+    ]);
+    let call = rng.pick(&["ctx.wait", "wait"]);
     let rethrow = rng.chance(30);
     let dep = if how.starts_with("proto") {
         format!("{p}pt::v")
     } else {
         y.clone()
     };
-    let mut b = Block::new(&format!("closure-wait-{how}"));
+    let mut b = Block::new(&format!("closure-wait-{how}-{call}"));
+    if how == "no-names" {
+        // `wait()` without names inside a proc is an error: it would wait for itself.
+        let all = wait_proc_calling(call, &c, "", &[String::new()], rethrow);
+        b.early.push(all);
+        b.runs.push(format!("run({});", q(&c)));
+        b.expect(&c, &[if rethrow { FAIL } else { SUCC }]);
+        if !rethrow {
+            b.result(&c, "all:err");
+        }
+        return b;
+    }
     if how == "early" {
         b.early.push(cmd_proc(&y, "", Cmd::default()));
     }
@@ -423,8 +481,8 @@ fn closure_wait(rng: &mut Rng, p: &str) -> Block {
         &format!("deps: [{}],", q(&dep)),
         Cmd::default(),
     ));
-    b.early
-        .push(wait_proc(&c, "", std::slice::from_ref(&x), rethrow));
+    let waiter = wait_proc_calling(call, &c, "", std::slice::from_ref(&x), rethrow);
+    b.early.push(waiter);
     b.runs.push(format!("run({});", q(&c)));
     match how {
         "late" => b.late.push(cmd_proc(&y, "", Cmd::default())),
@@ -454,16 +512,23 @@ fn top_run(rng: &mut Rng, p: &str) -> Block {
     } else {
         y.clone()
     };
-    let mut b = Block::new(&format!("top-run-{how}"));
+    // Waited for at once: the top level waits before the late definition.
+    let waited = rng.chance(25);
+    let mut b = Block::new(&format!(
+        "top-run-{how}{}",
+        if waited { "-waited" } else { "" }
+    ));
     b.early.push(cmd_proc(
         &x,
         &format!("deps: [{}],", q(&dep)),
         Cmd::default(),
     ));
-    b.runs.push(format!(
-        r#"try {{ run({}); }} catch (e) {{ print("RUNERR {x}"); }}"#,
-        q(&x)
-    ));
+    let mut run = format!(r#"try {{ run({x:?}); }} catch (e) {{ print("RUNERR {x}"); }}"#);
+    if waited {
+        run += &format!(r#" try {{ wait({x:?}); }} catch (e) {{ print("WAITERR {x}"); }}"#);
+        b.markers.push(format!("WAITERR {x}"));
+    }
+    b.runs.push(run);
     let mut deps = vec![dep];
     match how {
         "late" => b.late.push(cmd_proc(&y, "", Cmd::default())),
@@ -531,13 +596,19 @@ fn when_scheduled(rng: &mut Rng, p: &str) -> Block {
         "run-late",
         "done-now",
     ]);
-    let mut b = Block::new(&format!("when-{how}"));
+    // A failing declarer leaves its target FAILED_DEP: the target depends on it.
+    let fails = rng.chance(20);
+    let mut b = Block::new(&format!(
+        "when-{how}{}",
+        if fails { "-failing" } else { "" }
+    ));
     let decl = |extra: &str| {
         cmd_proc(
             &a,
             &format!("rdeps: [when_scheduled({})], {extra}", q(&t)),
             Cmd {
                 secs: "0.05",
+                fail: fails,
                 ..Cmd::default()
             },
         )
@@ -590,9 +661,14 @@ fn when_scheduled(rng: &mut Rng, p: &str) -> Block {
             return b;
         }
     }
-    b.expect(&a, &[SUCC]);
-    b.expect(&t, &[SUCC]);
-    b.before(&a, &t);
+    if fails {
+        b.expect(&a, &[FAIL]);
+        b.expect(&t, &[FDEP]);
+    } else {
+        b.expect(&a, &[SUCC]);
+        b.expect(&t, &[SUCC]);
+        b.before(&a, &t);
+    }
     b
 }
 
@@ -656,27 +732,40 @@ fn retried(rng: &mut Rng, p: &str) -> Block {
     b
 }
 
-/// A job of a second that `--fail-fast` must end when another proc fails.
-fn long(_: &mut Rng, p: &str) -> Block {
+/// A job of a second that `--fail-fast` must end when another proc fails: a command, or a
+/// closure in a `sleep` (cli.md: `--fail-fast` terminates the running jobs).
+fn long(rng: &mut Rng, p: &str) -> Block {
     let x = format!("{p}x");
     let mut b = Block::new("long");
-    b.early.push(cmd_proc(
-        &x,
-        "",
-        Cmd {
+    if rng.chance(50) {
+        let secs = Cmd {
             secs: "1",
             ..Cmd::default()
-        },
-    ));
+        };
+        b.early.push(cmd_proc(&x, "", secs));
+    } else {
+        b.kind += "-sleep";
+        b.early.push(format!(
+            r#"proc({x:?}, |ctx| {{ shell("echo S {x} >> log"); sleep(1); shell("echo E {x} >> log"); }});"#
+        ));
+    }
     b.runs.push(format!("run({});", q(&x)));
     b.expect(&x, &[SUCC]);
     b
 }
 
-/// The outcome of a [`Pending`] block, now that it is known whether the top level waits
-/// (a `wait` or `wait()`) between its `run` and its late definitions.
-fn settle(b: &mut Block, allow_missing: Option<bool>, waits_between: bool) {
-    let strict = allow_missing == Some(false);
+/// The top-level waits between a block's scheduling and its late definitions.
+#[derive(Clone, Copy)]
+struct Waits {
+    /// Some `wait`: every proc still missing a dependency then is FAILED_DEP.
+    any: bool,
+    /// A `wait()` for everything: it also waits for a closure's `ctx.wait`, so the proc
+    /// that closure starts is missing its dependency while the top level waits.
+    all: bool,
+}
+
+/// The outcome of a [`Pending`] block, now that the top-level waits around it are known.
+fn settle(b: &mut Block, strict: bool, waits: Waits) {
     match b.pending.take() {
         Some(Pending::ClosureWait {
             c,
@@ -685,40 +774,41 @@ fn settle(b: &mut Block, allow_missing: Option<bool>, waits_between: bool) {
             late,
             early,
             rethrow,
-        }) => settle_closure_wait(b, [c, x, dep], late, early, rethrow, strict, waits_between),
-        Some(Pending::TopRun { x, deps, late }) => {
-            settle_top_run(b, x, deps, late, strict, waits_between)
+        }) => {
+            let how = ClosureWaitHow {
+                late,
+                early,
+                rethrow,
+            };
+            settle_closure_wait(b, [c, x, dep], how, strict, waits)
         }
-        Some(Pending::Now { n, dep, late }) => {
-            if late && !waits_between {
-                b.expect(&n, &[SUCC]);
-                b.expect(&dep, &[SUCC]);
-                b.before(&dep, &n);
-            } else {
-                b.expect(&n, &[FDEP]);
-                if late {
-                    b.expect(&dep, &[NONE, SUCC]);
-                }
-            }
-        }
+        Some(Pending::TopRun { x, deps, late }) => settle_top_run(b, x, deps, late, strict, waits),
+        Some(Pending::Now { n, dep, late }) => settle_now(b, n, dep, late, waits),
         None => {}
     }
 }
 
-/// A closure's wait for `x` missing `dep`: the dependency comes in time when it was defined
-/// early, or late with no top-level wait first (missing dependencies are allowed while the
-/// top level runs on). With `allow_missing_deps: false` the wait throws, unless the
-/// closure's wait came after the late definition: a race, either outcome is right.
-fn settle_closure_wait(
-    b: &mut Block,
-    [c, x, dep]: [String; 3],
+/// How a [`Pending::ClosureWait`] block was drawn.
+struct ClosureWaitHow {
     late: bool,
     early: bool,
     rethrow: bool,
+}
+
+/// A closure's wait for `x` missing `dep`: the dependency comes in time when it was defined
+/// early, or late with no top-level wait first (missing dependencies are allowed while the
+/// top level runs on); a `wait()` first makes `x` FAILED_DEP. A wait for some other proc
+/// first races the closure's wait (before it, `x` is FAILED_DEP; after it, `x` waits for
+/// the definition), and so does the late definition under `allow_missing_deps: false`
+/// (the wait throws, unless the definition came first): either outcome is right then.
+fn settle_closure_wait(
+    b: &mut Block,
+    [c, x, dep]: [String; 3],
+    how: ClosureWaitHow,
     strict: bool,
-    waits_between: bool,
+    waits: Waits,
 ) {
-    if early || (late && !strict && !waits_between) {
+    if how.early || (how.late && !strict && !waits.any) {
         b.expect(&c, &[SUCC]);
         b.result(&c, &format!("{x}:ok"));
         b.expect(&x, &[SUCC]);
@@ -726,34 +816,35 @@ fn settle_closure_wait(
         b.before(&dep, &x);
         return;
     }
-    if strict && late {
+    if how.late && (strict || !waits.all) {
         b.expect(&c, &[SUCC, FAIL]);
-        b.expect(&x, &[NONE, SUCC]);
+        b.expect(&x, &[NONE, SUCC, FDEP]);
         b.expect(&dep, &[NONE, SUCC]);
         return;
     }
-    b.expect(&c, &[if rethrow { FAIL } else { SUCC }]);
-    if !rethrow {
+    b.expect(&c, &[if how.rethrow { FAIL } else { SUCC }]);
+    if !how.rethrow {
         b.result(&c, &format!("{x}:err"));
     }
     if strict {
         b.expect(&x, &[NONE]);
     } else {
         b.expect(&x, &[FDEP]);
-        if late {
+        if how.late {
             b.expect(&dep, &[NONE, SUCC]);
         }
     }
 }
 
-/// A top-level `run` of `x` missing its dependencies `deps` (see [`top_run`]).
+/// A top-level `run` of `x` missing its dependencies `deps` (see [`top_run`]): any
+/// top-level wait before the late definitions makes it FAILED_DEP.
 fn settle_top_run(
     b: &mut Block,
     x: String,
     deps: Vec<String>,
     late: bool,
     strict: bool,
-    waits_between: bool,
+    waits: Waits,
 ) {
     if strict {
         b.markers.push(format!("RUNERR {x}"));
@@ -761,7 +852,7 @@ fn settle_top_run(
         for d in &deps {
             b.expect(d, &[NONE]);
         }
-    } else if late && !waits_between {
+    } else if late && !waits.any {
         b.expect(&x, &[SUCC]);
         let mut after = x.clone();
         for d in &deps {
@@ -775,6 +866,21 @@ fn settle_top_run(
             for d in &deps {
                 b.expect(d, &[NONE, SUCC]);
             }
+        }
+    }
+}
+
+/// A `now` proc `n` missing `dep`: scheduled by the first `run` or `wait` (or when the top
+/// level ends), it runs when `dep` is defined before any top-level wait.
+fn settle_now(b: &mut Block, n: String, dep: String, late: bool, waits: Waits) {
+    if late && !waits.any {
+        b.expect(&n, &[SUCC]);
+        b.expect(&dep, &[SUCC]);
+        b.before(&dep, &n);
+    } else {
+        b.expect(&n, &[FDEP]);
+        if late {
+            b.expect(&dep, &[NONE, SUCC]);
         }
     }
 }
@@ -812,12 +918,20 @@ fn generate(seed: u64) -> Script {
         let make = rng.pick(&makers);
         blocks.push(make(&mut rng, &format!("b{i}")));
     }
-    // A top-level `run` schedules the queued `now` procs: the `now` target of a
-    // command-line declarer would be started before it.
-    if blocks.iter().any(|b| !b.runs.is_empty()) {
-        blocks.retain(|b| b.kind != "when-target-now");
-    }
     let mid_wait = rng.chance(30);
+    // A top-level `run` or `wait` schedules the queued `now` procs: the `now` target of a
+    // command-line declarer would be started before it.
+    if mid_wait || blocks.iter().any(|b| !b.runs.is_empty()) {
+        blocks.retain(|b| !b.kind.starts_with("when-target-now"));
+    }
+    // Only one block's run can be the first.
+    if let Some(first) = blocks.iter().position(|b| b.first) {
+        let mut i = 0;
+        blocks.retain(|b| {
+            i += 1;
+            i - 1 == first || !b.first
+        });
+    }
     let mut lines = Vec::new();
     if let Some(allow) = allow_missing {
         lines.push(format!("set_options(#{{ allow_missing_deps: {allow} }});"));
@@ -833,16 +947,13 @@ fn generate(seed: u64) -> Script {
         let first = runs.remove(at);
         runs.insert(0, first);
     }
+    let strict = allow_missing == Some(false);
     for (i, b) in blocks.iter_mut().enumerate() {
-        let last_run = runs.iter().rposition(|(j, _)| *j == i);
-        let waits_after = |from: usize| runs[from..].iter().any(|(_, r)| r.contains("wait("));
-        let waits_between = mid_wait
-            || match last_run {
-                Some(at) => waits_after(at + 1),
-                // A `now` proc is scheduled by the first run, or when the top level ends.
-                None => waits_after(0),
-            };
-        settle(b, allow_missing, waits_between);
+        // A `now` proc is scheduled by the first run or wait, or when the top level ends.
+        let from = runs.iter().rposition(|(j, _)| *j == i).unwrap_or(0);
+        let any = mid_wait || runs[from..].iter().any(|(_, r)| r.contains("wait("));
+        let waits = Waits { any, all: mid_wait };
+        settle(b, strict, waits);
     }
     lines.extend(runs.into_iter().map(|(_, r)| r));
     if mid_wait {
@@ -876,6 +987,8 @@ struct Seen<'a> {
     events: Vec<(String, String)>,
     /// Pids the commands recorded (`S name pid`, `P name pid`).
     pids: Vec<(String, u32)>,
+    /// The report's `run.outcome`.
+    outcome: Option<String>,
 }
 
 impl Seen<'_> {
@@ -940,6 +1053,7 @@ fn seen(out: &Output) -> Seen<'_> {
         procs,
         events,
         pids,
+        outcome: report["run"]["outcome"].as_str().map(str::to_string),
     }
 }
 
@@ -1037,6 +1151,9 @@ fn rule_results(model: &Model, seen: &Seen, problems: &mut Vec<String>) {
 /// The lines the top level prints when a call throws (a `run` with `allow_missing_deps`
 /// off and a dependency missing; a `now` proc whose `when_scheduled` target is done).
 fn rule_markers(model: &Model, seen: &Seen, problems: &mut Vec<String>) {
+    if model.aborted {
+        return;
+    }
     for b in &model.script.blocks {
         for m in &b.markers {
             if !seen.out.stdout.lines().any(|l| l == m) {
@@ -1102,6 +1219,20 @@ fn rule_exit_status(model: &Model, seen: &Seen, problems: &mut Vec<String>) {
     }
 }
 
+/// The report's `run.outcome` goes with the exit status (cli.md "The --json report"):
+/// `ok` for 0, `failed` for 1.
+fn rule_outcome(_: &Model, seen: &Seen, problems: &mut Vec<String>) {
+    let want = match seen.out.code {
+        Some(0) => "ok",
+        Some(1) => "failed",
+        _ => return,
+    };
+    if seen.outcome.as_deref() != Some(want) {
+        let (outcome, code) = (&seen.outcome, seen.out.code);
+        problems.push(format!("run.outcome {outcome:?} with exit status {code:?}"));
+    }
+}
+
 /// Nothing a script starts outlives prun (decisions.md "Processes"): every pid a command
 /// recorded is gone once prun has exited (a signal already sent may take a moment).
 fn rule_nothing_left_running(_: &Model, seen: &Seen, problems: &mut Vec<String>) {
@@ -1121,7 +1252,7 @@ fn rule_nothing_left_running(_: &Model, seen: &Seen, problems: &mut Vec<String>)
 
 type Rule = fn(&Model, &Seen, &mut Vec<String>);
 
-const RULES: [Rule; 10] = [
+const RULES: [Rule; 11] = [
     rule_no_internal_error,
     rule_final_states,
     rule_aborted_failures_say_so,
@@ -1131,6 +1262,7 @@ const RULES: [Rule; 10] = [
     rule_attempts,
     rule_not_run_never_started,
     rule_exit_status,
+    rule_outcome,
     rule_nothing_left_running,
 ];
 

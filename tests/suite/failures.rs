@@ -516,6 +516,35 @@ write_file("bad.scheduled", "");
     assert_gone(pid_in(&out, "hold.pid"), "the hold job", &out.describe());
 }
 
+/// An attempt that fails after the run was aborted, with retries left, says that it was
+/// not retried, as a proc waiting to retry then does: it said only `exited with code 5`,
+/// as if it had used up its retries (found by random scripts of retries under
+/// `--fail-fast`). A script error lets the running jobs finish: `r` fails after it. The
+/// pause only makes the attempt end after the abort (before it, `r` would wait to retry,
+/// and say the same).
+#[test]
+fn an_attempt_failing_after_the_abort_says_it_was_not_retried() {
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .script(
+            r#"
+proc("r", #{ retries: 1, shell: "test -e r.tried && exit 0; touch r.tried; i=0; until [ -e thrown ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; sleep 0.3; exit 5" });
+run("r");
+while file_info("r.tried") == () { sleep(0.01); }
+write_file("thrown", "");
+throw "boom";
+"#,
+        )
+        .run();
+    out.code(2);
+    let line = out.proc_line("FAILED", "r");
+    assert!(
+        line.contains("exited with code 5 (not retried: the run was aborted)"),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
 /// A closure in a `sleep` when `--fail-fast` aborts the run fails saying why, as a
 /// command it runs does (`was terminated because the run was aborted`): it said only
 /// `sleep interrupted` (found by random scripts of `--fail-fast`).

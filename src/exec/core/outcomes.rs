@@ -9,6 +9,30 @@ use crate::exec::freshness;
 use crate::exec::state::Outcome;
 use crate::graph::{Body, List, ProcId};
 
+/// The failure of an attempt that ended after the run was aborted, with retries left:
+/// it says that it was not retried, as a proc waiting out its retry delay then does
+/// ([`Core::fail_retries`]). An attempt the abort terminated says so already.
+fn not_retried(outcome: Outcome) -> Outcome {
+    let say = |error: String| {
+        if error.contains("the run was aborted") {
+            error
+        } else {
+            format!("{error} (not retried: the run was aborted)")
+        }
+    };
+    match outcome {
+        Outcome::Failed { error, exit_code } => Outcome::Failed {
+            error: say(error),
+            exit_code,
+        },
+        Outcome::OutputsFailed { result, error } => Outcome::OutputsFailed {
+            result,
+            error: say(error),
+        },
+        o => o,
+    }
+}
+
 impl Core {
     /// A job finished one attempt.
     pub(crate) fn complete(
@@ -47,8 +71,9 @@ impl Core {
             _ => None,
         };
         self.end_attempt(p, failure.map(|(error, _)| error.clone()));
+        let retry_left = failure.is_some() && self.runs[p].attempts <= def.extras().retries;
         if let Some((error, exit_code)) = failure
-            && self.runs[p].attempts <= def.extras().retries
+            && retry_left
             && self.aborted.is_none()
         {
             let r = &mut self.runs[p];
@@ -68,6 +93,11 @@ impl Core {
             self.pump();
             return;
         }
+        let outcome = if retry_left {
+            not_retried(outcome)
+        } else {
+            outcome
+        };
         match outcome {
             Outcome::Success(v) => self.finish(p, State::Succeeded, Some(v), None, None),
             Outcome::Skipped { why, no_change } => {

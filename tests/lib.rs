@@ -67,6 +67,8 @@ mod rdeps;
 mod report;
 #[path = "suite/resources.rs"]
 mod resources;
+#[path = "suite/sched_model.rs"]
+mod sched_model;
 #[path = "suite/scheduling.rs"]
 mod scheduling;
 #[path = "suite/script_args.rs"]

@@ -900,14 +900,21 @@ impl Core {
         r
     }
 
-    /// Schedules the queued `now` procs without starting any; on
-    /// `GraphError::Unresolved` they stay queued.
+    /// Schedules the queued `now` procs without starting any. On
+    /// `GraphError::Unresolved` they stay queued, for the retry with the answers; on a
+    /// fault while the top level runs (a dependency missing with `allow_missing_deps`
+    /// off), for its next `run`, `start` or `wait`, by which it may have defined what they
+    /// missed: dropped, they never ran, and the run ended without a word of them.
     fn schedule_now(&mut self) -> Result<(), GraphError> {
         let ids = std::mem::take(&mut self.pending_now);
         self.now_reached.clear();
         let r = self.schedule(&ids);
-        if let Err(GraphError::Unresolved(_)) = r {
-            self.pending_now = ids;
+        let keep = matches!(r, Err(GraphError::Unresolved(_))) || self.script_running;
+        if r.is_err() && keep {
+            self.pending_now = ids
+                .into_iter()
+                .filter(|&p| self.runs[p].state == State::Idle)
+                .collect();
         }
         r
     }

@@ -475,6 +475,101 @@ fn exists(f) { shell("test -e " + f, #{ check: false }).code == 0 }
     }
 }
 
+/// A proc whose retry is due but has no slot yet when `--fail-fast` aborts the run fails
+/// with its last attempt's error, as one waiting out a retry delay does: it was left
+/// WANTED ("not run"), its failure lost (found by random scripts of retries under
+/// `--fail-fast`). `hold` keeps one of the two slots; `bad`, scheduled while `r`'s first
+/// attempt runs, is queued ahead of `r`'s retry and takes the slot `r` frees.
+#[test]
+fn a_retry_queued_for_a_slot_when_fail_fast_aborts_fails_with_its_error() {
+    let out = Test::new()
+        .args(&["--fail-fast", "-j", "2"])
+        .timeout(std::time::Duration::from_secs(30))
+        .script(
+            r#"
+fn appears(f) {
+    let i = 0;
+    while shell(`test -e ${f}`, #{ check: false }).code != 0 {
+        i += 1;
+        if i > 3000 { throw `${f} never came`; }
+        sleep(0.01);
+    }
+}
+proc("bad", #{ shell: "exit 1" });
+proc("r", #{ retries: 1, shell: "test -e r.tried && exit 0; touch r.tried; i=0; until [ -e bad.scheduled ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 5" });
+proc("hold", #{ shell: "echo $$ > hold.pid; i=0; until [ -e never ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done" });
+run(["r", "hold"]);
+appears("r.tried");
+appears("hold.pid");
+run("bad");
+write_file("bad.scheduled", "");
+"#,
+        )
+        .run();
+    out.code(1).proc_state("FAILED", "bad");
+    let line = out.proc_line("FAILED", "r");
+    assert!(
+        line.contains("exited with code 5 (not retried: the run was aborted)"),
+        "{line}\n{}",
+        out.describe()
+    );
+    assert_gone(pid_in(&out, "hold.pid"), "the hold job", &out.describe());
+}
+
+/// An attempt that fails after the run was aborted, with retries left, says that it was
+/// not retried, as a proc waiting to retry then does: it said only `exited with code 5`,
+/// as if it had used up its retries (found by random scripts of retries under
+/// `--fail-fast`). A script error lets the running jobs finish: `r` fails after it. The
+/// pause only makes the attempt end after the abort (before it, `r` would wait to retry,
+/// and say the same).
+#[test]
+fn an_attempt_failing_after_the_abort_says_it_was_not_retried() {
+    let out = Test::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .script(
+            r#"
+proc("r", #{ retries: 1, shell: "test -e r.tried && exit 0; touch r.tried; i=0; until [ -e thrown ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; sleep 0.3; exit 5" });
+run("r");
+while file_info("r.tried") == () { sleep(0.01); }
+write_file("thrown", "");
+throw "boom";
+"#,
+        )
+        .run();
+    out.code(2);
+    let line = out.proc_line("FAILED", "r");
+    assert!(
+        line.contains("exited with code 5 (not retried: the run was aborted)"),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
+/// A closure in a `sleep` when `--fail-fast` aborts the run fails saying why, as a
+/// command it runs does (`was terminated because the run was aborted`): it said only
+/// `sleep interrupted` (found by random scripts of `--fail-fast`).
+#[test]
+fn a_sleep_ended_by_fail_fast_says_the_run_was_aborted() {
+    let out = Test::new()
+        .args(&["--fail-fast"])
+        .timeout(std::time::Duration::from_secs(30))
+        .script(
+            r#"
+proc("nap", |ctx| { shell("touch nap.started"); sleep(300); "rested" });
+proc("bad", #{ shell: "i=0; until [ -e nap.started ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1" });
+run(["nap", "bad"]);
+"#,
+        )
+        .run();
+    out.code(1).proc_state("FAILED", "bad");
+    let line = out.proc_line("FAILED", "nap");
+    assert!(
+        line.contains("sleep interrupted: the run was aborted"),
+        "{line}\n{}",
+        out.describe()
+    );
+}
+
 /// A small file system mounted for one test (a tmpfs of `size`), unmounted when dropped.
 /// Whatever holds the directory it is mounted in (`Output`, `Ws`) is declared before it,
 /// so that it is dropped after it, a failing test's unwinding included: a mount point in

@@ -151,6 +151,46 @@ run("w");
     ev.before("a", "n");
 }
 
+/// A `run` that throws because a queued `now` proc misses a dependency
+/// (`allow_missing_deps: false`) leaves that proc queued too: the next `run`, once the
+/// script has defined the dependency, schedules it. It was dropped: it never ran, and a
+/// script that caught the error ended with exit status 0 and no word of it (found by
+/// random scripts of `now` procs and missing dependencies).
+#[test]
+fn a_now_proc_whose_missing_dependency_failed_a_run_is_scheduled_by_the_next_run() {
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ allow_missing_deps: false });
+proc("n", #{ now: true, deps: ["y"], JOB(n) });
+proc("o", #{ JOB(o) });
+try { run("o"); } catch (e) { print(`caught: ${e}`); }
+proc("y", #{ JOB(y) });
+run("o");
+"#,
+        )
+        .run();
+    out.ok()
+        .line(
+            r#"caught: proc "n" depends on "y", which does not exist (allow_missing_deps is off)"#,
+        )
+        .summary_is("prun: 3 succeeded");
+    out.events().before("y", "n");
+    // Never defined, it is the script's error when the top level ends.
+    let out = Test::new()
+        .script(
+            r#"
+set_options(#{ allow_missing_deps: false });
+proc("n", #{ now: true, deps: ["y"], JOB(n) });
+proc("o", #{ JOB(o) });
+try { run("o"); } catch (e) { print(`caught: ${e}`); }
+"#,
+        )
+        .run();
+    out.code(2)
+        .err_has(r#"proc "n" depends on "y", which does not exist (allow_missing_deps is off)"#);
+}
+
 #[test]
 fn a_lower_wave_scheduled_later_is_not_held_back_by_a_higher_waves_reservation() {
     // `a` does not fit beside `c` and reserves the budget; then `b` (wave -1) is

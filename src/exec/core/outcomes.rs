@@ -9,6 +9,30 @@ use crate::exec::freshness;
 use crate::exec::state::Outcome;
 use crate::graph::{Body, List, ProcId};
 
+/// The failure of an attempt that ended after the run was aborted, with retries left:
+/// it says that it was not retried, as a proc waiting out its retry delay then does
+/// ([`Core::fail_retries`]). An attempt the abort terminated says so already.
+fn not_retried(outcome: Outcome) -> Outcome {
+    let say = |error: String| {
+        if error.contains("the run was aborted") {
+            error
+        } else {
+            format!("{error} (not retried: the run was aborted)")
+        }
+    };
+    match outcome {
+        Outcome::Failed { error, exit_code } => Outcome::Failed {
+            error: say(error),
+            exit_code,
+        },
+        Outcome::OutputsFailed { result, error } => Outcome::OutputsFailed {
+            result,
+            error: say(error),
+        },
+        o => o,
+    }
+}
+
 impl Core {
     /// A job finished one attempt.
     pub(crate) fn complete(
@@ -47,8 +71,9 @@ impl Core {
             _ => None,
         };
         self.end_attempt(p, failure.map(|(error, _)| error.clone()));
+        let retry_left = failure.is_some() && self.runs[p].attempts <= def.extras().retries;
         if let Some((error, exit_code)) = failure
-            && self.runs[p].attempts <= def.extras().retries
+            && retry_left
             && self.aborted.is_none()
         {
             let r = &mut self.runs[p];
@@ -68,6 +93,11 @@ impl Core {
             self.pump();
             return;
         }
+        let outcome = if retry_left {
+            not_retried(outcome)
+        } else {
+            outcome
+        };
         match outcome {
             Outcome::Success(v) => self.finish(p, State::Succeeded, Some(v), None, None),
             Outcome::Skipped { why, no_change } => {
@@ -119,12 +149,16 @@ impl Core {
         freshness::save_result(cache, p, name, hash, outcome)
     }
 
-    /// Procs waiting out a retry delay will not run again (the run was aborted): each fails
-    /// now with its last attempt's error. Their timers may outlast the run, which would
-    /// otherwise end with them WANTED, their failure lost.
+    /// Procs waiting to be retried will not run again (the run was aborted): each fails
+    /// now with its last attempt's error. Those waiting out a retry delay have timers that
+    /// may outlast the run, and those whose retry was due but had no slot, lock or wave yet
+    /// stay queued for ever: either would end the run WANTED, its failure lost.
     fn fail_retries(&mut self) {
         let waiting: Vec<ProcId> = (0..self.runs.len())
-            .filter(|&p| self.runs[p].retry_pending)
+            .filter(|&p| {
+                let r = &self.runs[p];
+                r.retry_pending || (r.state == State::Wanted && r.attempts > 0)
+            })
             .collect();
         for p in waiting {
             let r = &mut self.runs[p];

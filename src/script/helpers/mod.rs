@@ -281,8 +281,8 @@ fn search_path(policy: &Policy) -> Search {
     }
 }
 
-/// Sleeps, ending early with an error when the proc (or, at the top level, the run) is
-/// cancelled.
+/// Sleeps, ending early with an error saying why when the proc (its timeout) or the run
+/// (Ctrl-C, `--fail-fast`) is cancelled.
 fn sleep(sched: &Scheduler, d: &Dynamic) -> R<()> {
     let d = duration::parse(d).map_err(|e| format!("sleep: {e}"))?;
     let cancel = job::current().map_or_else(|| sched.script_cancel().clone(), |j| j.cancel);
@@ -294,10 +294,13 @@ fn sleep(sched: &Scheduler, d: &Dynamic) -> R<()> {
         }
     });
     if slept {
-        Ok(())
-    } else {
-        Err("sleep interrupted".into())
+        return Ok(());
     }
+    let why = match job::current() {
+        Some(j) if sched.proc_timed_out(j.id) => "its proc timed out",
+        _ => "the run was aborted",
+    };
+    Err(format!("sleep interrupted: {why}").into())
 }
 
 /// Prints `level: msg` through the reporter and, inside a proc, appends it to its log.

@@ -67,12 +67,14 @@ fn shared(file: &str) -> Arc<String> {
     })
 }
 
+/// `path:line:col` as [`location`] writes it.
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = crate::shown::one_line(&self.file);
         match (self.line, self.column) {
-            (0, _) => f.write_str(&self.file),
-            (l, 0) => write!(f, "{}:{l}", self.file),
-            (l, c) => write!(f, "{}:{l}:{c}", self.file),
+            (0, _) => f.write_str(&file),
+            (l, 0) => write!(f, "{file}:{l}"),
+            (l, c) => write!(f, "{file}:{l}:{c}"),
         }
     }
 }
@@ -84,9 +86,10 @@ impl From<&str> for Origin {
     }
 }
 
-/// `path:line:col`, or just the path when the position is unknown.
+/// `path:line:col`, or just the path when the position is unknown; the path's control
+/// characters (a newline too) written out, so that a position is one line.
 pub(crate) fn location(source: Option<&str>, pos: Position) -> String {
-    let src = source.unwrap_or("<script>");
+    let src = crate::shown::one_line(source.unwrap_or("<script>"));
     match (pos.line(), pos.position()) {
         (Some(l), Some(c)) => format!("{src}:{l}:{c}"),
         (Some(l), None) => format!("{src}:{l}"),

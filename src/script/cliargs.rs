@@ -570,11 +570,30 @@ impl Declaration {
         self.split_with(words, true)
     }
 
+    /// Whether `word` asks for the script's help: `-h` or `--help` (`--help=...` too), as
+    /// a word of its own, when the script does not declare that option itself.
+    fn asks_help(&self, word: &str) -> bool {
+        let long = word == "--help" || word.starts_with("--help=");
+        (word == "-h" && self.by_short('h').is_none()) || (long && self.by_long("help").is_none())
+    }
+
+    /// Splits `words` as [`Declaration::split`] says. `-h`/`--help` anywhere among them
+    /// asks for the help, whatever else they hold, as clap's `-h` does for prun's own
+    /// options: before an option that lacks its value (`-h -r`), and in the place of a
+    /// value too (`-r -h`; a value that is `-h` is written `-r=-h`).
     fn split_with(&self, words: &[String], lenient: bool) -> Result<Split, ArgsError> {
+        if words.iter().any(|w| self.asks_help(w)) {
+            return Ok(Split {
+                values: Map::new(),
+                rest: Vec::new(),
+                words: Vec::new(),
+                help: true,
+                secrets: Vec::new(),
+            });
+        }
         let mut raw: Vec<(&Opt, String)> = Vec::new();
         let mut positionals: Vec<String> = Vec::new();
         let mut rest = Vec::new();
-        let mut help = false;
         let declares_positionals = self.opts.iter().any(|o| o.positional);
         let mut script_only = false;
         // Whether each word is the script's (not prun's, not the `--` between them).
@@ -610,8 +629,6 @@ impl Declaration {
                         (false, None) => value(&mut i, &format!("--{name}"))?,
                     };
                     raw.push((o, v));
-                } else if name == "help" {
-                    help = true;
                 } else if script_only {
                     let name = format!("--{name}");
                     let hint = self.option_hint(&name);
@@ -655,8 +672,6 @@ impl Declaration {
                         (false, None, true) => value(&mut i, &format!("-{c}"))?,
                     };
                     raw.push((o, v));
-                } else if c == 'h' && attached.is_empty() {
-                    help = true;
                 } else if script_only {
                     return Err(ArgsError::Unknown {
                         name: format!("-{c}"),
@@ -681,15 +696,6 @@ impl Declaration {
             }
             i += 1;
         }
-        if help {
-            return Ok(Split {
-                values: Map::new(),
-                rest,
-                words: Vec::new(),
-                help,
-                secrets: Vec::new(),
-            });
-        }
         let values = self.values(&raw, positionals, lenient)?;
         let secrets = self
             .opts
@@ -708,7 +714,7 @@ impl Declaration {
             values,
             rest,
             words,
-            help,
+            help: false,
             secrets,
         })
     }
@@ -1133,6 +1139,18 @@ mod tests {
     fn help_and_usage() {
         let d = decl();
         assert!(d.split(&words(&["--help"])).unwrap().help);
+        // Before an option that lacks its value, and where its value would be.
+        for asked in [
+            &["-h", "-r"][..],
+            &["--help", "-r"],
+            &["-r", "-h"],
+            &["-r", "--help"],
+        ] {
+            assert!(d.split(&words(asked)).unwrap().help, "{asked:?}");
+        }
+        let given = d.split(&words(&["-r=-h"])).unwrap();
+        assert!(!given.help);
+        assert_eq!(given.values["rclone_source"].to_string(), "-h");
         let u = d.usage("backup.rhai");
         assert!(u.starts_with("Check backups"));
         assert!(

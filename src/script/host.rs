@@ -569,7 +569,7 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
         if let Some(at) = source.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>()) {
             return ScriptError::Runtime(format!(
                 "{}:{}:{}: {}",
-                path.display(),
+                crate::shown::one_line(&path.to_string_lossy()),
                 at.line,
                 at.column,
                 at.message()

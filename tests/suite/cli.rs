@@ -700,3 +700,34 @@ fn a_word_of_a_subcommand_that_is_not_utf8_is_named() {
         );
     }
 }
+
+/// `-h`/`--help` among a script's words shows the script's help wherever it is, as clap's
+/// `-h` does among prun's own options: `-h -r`, with `-r` declared to take a value, said
+/// "-r needs a value", and `-r -h` ran the script with `-h` as the value.
+#[test]
+fn help_among_a_script_s_words_is_its_help_even_beside_an_option_lacking_its_value() {
+    let script = r#"let o = args(#{ about: "Copies a remote", remote: #{ short: "r", help: "the remote" } });
+proc("p", #{ shell: "touch ran" });
+run("p");
+"#;
+    for words in [
+        &["-h", "-r"][..],
+        &["--help", "-r"],
+        &["-r", "-h"],
+        &["-r", "--help"],
+        &["--remote", "--help"],
+        &["-r", "x", "--bogus", "-h"],
+    ] {
+        let out = Test::new().script(script).args(words).run();
+        out.ok()
+            .out_has("Copies a remote")
+            .out_has("-r, --remote <REMOTE>  the remote");
+        assert!(!out.exists("ran"), "{words:?} ran the script");
+    }
+    // A value that is `-h` is given attached.
+    let out = Test::new()
+        .script(&format!("{script}print(`remote=${{o.remote}}`);"))
+        .args(&["--remote=-h"])
+        .run();
+    out.ok().out_has("remote=-h");
+}

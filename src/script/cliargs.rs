@@ -172,6 +172,12 @@ pub(crate) enum ArgsError {
         "{name} takes a duration (seconds, or a number with a unit: 30s, 2m, 1h 30m, 2d), not \"{value}\""
     )]
     NotADuration { name: String, value: String },
+    /// A duration too long or negative: the reason names the value.
+    #[error("{name}: {reason}")]
+    BadDuration {
+        name: String,
+        reason: crate::duration::DurationError,
+    },
     #[error("{name} takes one of {choices}, not \"{value}\"")]
     NotAChoice {
         name: String,
@@ -919,11 +925,22 @@ impl Opt {
             }
             Dynamic::from(n)
         } else {
-            if self.duration && crate::duration::parse(&Dynamic::from(s.to_string())).is_err() {
-                return Err(ArgsError::NotADuration {
-                    name: name.to_string(),
-                    value: s.to_string(),
-                });
+            if self.duration {
+                match crate::duration::parse(&Dynamic::from(s.to_string())) {
+                    Ok(_) => {}
+                    Err(crate::duration::DurationError::Invalid(_)) => {
+                        return Err(ArgsError::NotADuration {
+                            name: name.to_string(),
+                            value: s.to_string(),
+                        });
+                    }
+                    Err(reason) => {
+                        return Err(ArgsError::BadDuration {
+                            name: name.to_string(),
+                            reason,
+                        });
+                    }
+                }
             }
             Dynamic::from(s.to_string())
         };

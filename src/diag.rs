@@ -464,8 +464,9 @@ pub(crate) fn value_words(v: &rhai::Dynamic) -> String {
     if let Ok(b) = v.as_bool() {
         return b.to_string();
     }
-    if let Ok(x) = v.as_float() {
-        return x.to_string();
+    // Rhai's own text of a float: `1e300`, where Rust's runs to 301 digits.
+    if v.is_float() {
+        return v.to_string();
     }
     if let Some(s) = v.read_lock::<rhai::ImmutableString>()
         && s.chars().count() <= 40
@@ -852,6 +853,14 @@ mod tests {
             quoted_types("No writable property 'foo' - a setter is not registered for type 'i64'"),
             "No writable property 'foo' - a setter is not registered for type an integer"
         );
+    }
+
+    #[test]
+    fn a_value_given_is_shown_as_written_a_huge_float_with_its_exponent() {
+        assert_eq!(value_words(&rhai::Dynamic::from(1e300_f64)), "1e300");
+        assert_eq!(value_words(&rhai::Dynamic::from(0.5_f64)), "0.5");
+        assert_eq!(value_words(&rhai::Dynamic::from(-1_i64)), "-1");
+        assert_eq!(value_words(&rhai::Dynamic::from("x")), "\"x\"");
     }
 
     #[test]

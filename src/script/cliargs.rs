@@ -115,6 +115,11 @@ pub(crate) enum DeclError {
     /// there too.
     #[error("the script was stopped before its args(#{{...}}) declaration: {0}")]
     Stopped(String),
+    /// An `env` no variable can have: the option would silently never be read from it.
+    #[error(
+        "args: `{name}.env` must be an environment variable's name (not empty, without `=` or a NUL byte), not {value:?}"
+    )]
+    EnvName { name: String, value: String },
     #[error("args: `{name}.{key}` must be a string, not {not}")]
     NotText {
         name: String,
@@ -485,6 +490,15 @@ impl Declaration {
                 None => None,
             };
             let env = text_of(&spec, "env", &key)?;
+            if let Some(e) = env
+                .as_ref()
+                .filter(|e| e.is_empty() || e.contains(['=', '\0']))
+            {
+                return Err(DeclError::EnvName {
+                    name: key,
+                    value: e.clone(),
+                });
+            }
             let choices = choices_of(&spec, &key, int, default.as_ref())?;
             opts.push(Opt {
                 long: text_of(&spec, "long", &key)?.unwrap_or_else(|| key.replace('_', "-")),

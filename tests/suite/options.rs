@@ -282,3 +282,40 @@ fn a_resource_amount_too_large_is_named_too_large_with_the_largest() {
             .err_has("main.rhai:1:");
     }
 }
+
+/// Three messages that did not name what was given: `parallel: 1e300` was written out
+/// as 301 digits; an executor declared with the empty name was taken, and a proc's
+/// `executor: ""` got the hint `set_options(#{ executors: #{ : #{ kind: ... } } })`.
+#[test]
+fn a_huge_number_or_an_empty_executor_name_is_named_as_written() {
+    Test::new()
+        .script("set_options(#{ parallel: 1e300 });")
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:1: set_options: `parallel` must be a positive integer, not 1e300\n");
+    Test::new()
+        .script(r#"set_options(#{ executors: #{ "": #{ kind: "slurm" } } });"#)
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:1:1: set_options: "" is not an executor name"#);
+    Test::new()
+        .script(r#"proc("a", #{ executor: "", shell: "true" });"#)
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:1:1: proc "a": `executor` must be a name, not an empty string"#);
+}
+
+/// `args(#{ a: #{ env: "" } })` was taken, and the option was never read from any
+/// variable, silently: a name no variable can have is a declaration error.
+#[test]
+fn a_script_option_s_env_that_no_variable_can_have_is_refused() {
+    for env in ["", "A=B"] {
+        Test::new()
+            .script(&format!(r#"let o = args(#{{ a: #{{ env: "{env}" }} }});"#))
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "main.rhai:1:9: args: `a.env` must be an environment variable's name (not empty, without `=` or a NUL byte), not {env:?}"
+            ));
+    }
+}

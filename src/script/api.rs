@@ -179,13 +179,17 @@ fn names(c: &Core, ids: &[ProcId]) -> Array {
         .collect()
 }
 
-fn strings(a: Array) -> R<Vec<String>> {
+/// The names of an array given to `what` (`run`, `start`, `wait`, `watch`): each must be
+/// a string; the error names the function, the entry and what it is.
+fn strings(what: &str, a: Array) -> R<Vec<String>> {
     a.into_iter()
-        .map(|v| {
-            v.clone().into_string().map_err(|t| {
+        .enumerate()
+        .map(|(i, v)| {
+            let shown = crate::diag::value_words(&v);
+            v.into_string().map_err(|_| {
                 err(format!(
-                    "expected proc names, found {}",
-                    crate::diag::type_words(t)
+                    "{what}: the array must hold proc names (strings), but entry {} is {shown}",
+                    i + 1
                 ))
             })
         })
@@ -255,14 +259,16 @@ pub(super) fn register(
         run(&s, vec![pattern.to_string()])
     });
     let s = sched.clone();
-    engine.register_fn("run", move |patterns: Array| run(&s, strings(patterns)?));
+    engine.register_fn("run", move |patterns: Array| {
+        run(&s, strings("run", patterns)?)
+    });
     let s = sched.clone();
     engine.register_fn("run", move |_: &mut Ctx, pattern: &str| {
         run(&s, vec![pattern.to_string()])
     });
     let s = sched.clone();
     engine.register_fn("run", move |_: &mut Ctx, patterns: Array| {
-        run(&s, strings(patterns)?)
+        run(&s, strings("run", patterns)?)
     });
     let s = sched.clone();
     engine.register_fn("run", move |pattern: &str, args: Map| {
@@ -275,14 +281,16 @@ pub(super) fn register(
     let s = sched.clone();
     engine.register_fn("start", move |name: &str| start(&s, vec![name.to_string()]));
     let s = sched.clone();
-    engine.register_fn("start", move |names: Array| start(&s, strings(names)?));
+    engine.register_fn("start", move |names: Array| {
+        start(&s, strings("start", names)?)
+    });
     let s = sched.clone();
     engine.register_fn("start", move |_: &mut Ctx, name: &str| {
         start(&s, vec![name.to_string()])
     });
     let s = sched.clone();
     engine.register_fn("start", move |_: &mut Ctx, names: Array| {
-        start(&s, strings(names)?)
+        start(&s, strings("start", names)?)
     });
     let s = sched.clone();
     engine.register_fn("create", move |pattern: &str| create(&s, pattern));
@@ -309,14 +317,16 @@ pub(super) fn register(
         wait(&s, vec![name.to_string()], true)
     });
     let s = sched.clone();
-    engine.register_fn("wait", move |names: Array| wait(&s, strings(names)?, false));
+    engine.register_fn("wait", move |names: Array| {
+        wait(&s, strings("wait", names)?, false)
+    });
     let s = sched.clone();
     engine.register_fn("wait", move |_: &mut Ctx, name: &str| {
         wait(&s, vec![name.to_string()], true)
     });
     let s = sched.clone();
     engine.register_fn("wait", move |_: &mut Ctx, names: Array| {
-        wait(&s, strings(names)?, false)
+        wait(&s, strings("wait", names)?, false)
     });
 
     let s = sched.clone();
@@ -356,7 +366,9 @@ pub(super) fn register(
         watch(&s, &w, vec![name.to_string()])
     });
     let (s, w) = (sched.clone(), cfg.watch.clone());
-    engine.register_fn("watch", move |names: Array| watch(&s, &w, strings(names)?));
+    engine.register_fn("watch", move |names: Array| {
+        watch(&s, &w, strings("watch", names)?)
+    });
     let s = sched.clone();
     engine.register_fn("set_params", move |m: Map| {
         if let Some(key) = function_in(&m) {

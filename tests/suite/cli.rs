@@ -731,3 +731,17 @@ run("p");
         .run();
     out.ok().out_has("remote=-h");
 }
+
+/// A subcommand's name after prun's flags is read as a script's path: `prun -v check
+/// s.rhai` said "failed to read check (in DIR): No such file or directory", naming no
+/// mistake. It says a subcommand comes first.
+#[test]
+fn a_subcommand_after_prun_s_flags_says_it_comes_first() {
+    let out = Test::new()
+        .script(r#"proc("a", #{ shell: "true" });"#)
+        .raw(&["-v", "check", "main.rhai"])
+        .run();
+    out.code(64).err_has(
+        "prun: `check` after prun's flags is read as a script's path, and there is no such file: a subcommand comes first, before any flag (prun check ...)",
+    );
+}

@@ -309,3 +309,18 @@ fn err_line(out: &crate::support::Output, line: &str) {
         out.describe()
     );
 }
+
+#[test]
+fn an_array_of_names_holding_something_else_names_the_function_and_the_entry() {
+    // It said "expected proc names, found an integer", naming neither `run` nor which.
+    let out = Test::new()
+        .script("proc(\"a\", #{ shell: \"true\" });\nrun([\"a\", 5]);\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1: run: the array must hold proc names (strings), but entry 2 is 5");
+    Test::new()
+        .script("wait([()]);\n")
+        .run()
+        .code(2)
+        .err_has("wait: the array must hold proc names (strings), but entry 1 is nothing");
+}

@@ -292,6 +292,11 @@ fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> Str
 /// `import "name"` in the script at `src` found no module: the message names the file looked
 /// for, with the working directory when its path is relative (a cron job's is `/` or `HOME`).
 fn module_not_found(name: &str, src: &str) -> String {
+    if name.trim().is_empty() {
+        return format!(
+            "module {name:?} not found: a module's name is not empty (a stdlib module, import \"fs\" as fs, or a file's path without .rhai)"
+        );
+    }
     let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");
     let importer = Some(src).filter(|s| *s != "<script>");
     let file = crate::script::module_file(name, importer);

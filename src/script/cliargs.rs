@@ -926,10 +926,19 @@ impl Opt {
     /// `choices` when it has some. `name` is how errors name the option.
     fn typed(&self, name: &str, s: &str) -> Result<Dynamic, ArgsError> {
         let value = if self.int {
-            let n = s.parse::<i64>().map_err(|_| ArgsError::NotAnInteger {
-                name: name.to_string(),
-                value: s.to_string(),
-            })?;
+            let n = s
+                .parse::<i64>()
+                .map_err(|e| match self.overflow_range(e.kind()) {
+                    Some(range) => ArgsError::OutOfRange {
+                        name: name.to_string(),
+                        value: s.to_string(),
+                        range,
+                    },
+                    None => ArgsError::NotAnInteger {
+                        name: name.to_string(),
+                        value: s.to_string(),
+                    },
+                })?;
             if let Some(range) = self.range_missed(n) {
                 return Err(ArgsError::OutOfRange {
                     name: name.to_string(),
@@ -970,6 +979,23 @@ impl Opt {
 
     /// The range `n` is outside of, in words (`from 1 to 65535`, `of at least 1`), or
     /// `None` when it is within `min` and `max`.
+    /// The range a number too large or too small for 64 bits misses (`kind` says which):
+    /// the declared one, else what 64 bits hold; `None` for a word that is no number.
+    fn overflow_range(&self, kind: &std::num::IntErrorKind) -> Option<String> {
+        use std::num::IntErrorKind::{NegOverflow, PosOverflow};
+        match kind {
+            PosOverflow => Some(
+                self.range_missed(i64::MAX)
+                    .unwrap_or_else(|| format!("of at most {}", i64::MAX)),
+            ),
+            NegOverflow => Some(
+                self.range_missed(i64::MIN)
+                    .unwrap_or_else(|| format!("of at least {}", i64::MIN)),
+            ),
+            _ => None,
+        }
+    }
+
     fn range_missed(&self, n: i64) -> Option<String> {
         match (self.min, self.max) {
             (Some(lo), Some(hi)) if n < lo || n > hi => Some(format!("from {lo} to {hi}")),

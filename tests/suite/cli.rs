@@ -745,3 +745,36 @@ fn a_subcommand_after_prun_s_flags_says_it_comes_first() {
         "prun: `check` after prun's flags is read as a script's path, and there is no such file: a subcommand comes first, before any flag (prun check ...)",
     );
 }
+
+/// An integer option given a number past 64 bits said `takes an integer, not "9999..."`,
+/// as if it were no number: it says the range it misses, the declared one or 64 bits'.
+#[test]
+fn a_script_s_integer_option_past_64_bits_names_the_range_it_misses() {
+    let script =
+        r#"let o = args(#{ n: #{ int: true, min: 1, max: 10 }, m: #{ int: true } }); print(o);"#;
+    for (words, said) in [
+        (
+            &["--n", "99999999999999999999"][..],
+            "option --n takes an integer from 1 to 10, not \"99999999999999999999\"",
+        ),
+        (
+            &["--m", "99999999999999999999"],
+            "option --m takes an integer of at most 9223372036854775807, not \"99999999999999999999\"",
+        ),
+        (
+            &["--m=-99999999999999999999"],
+            "option --m takes an integer of at least -9223372036854775808, not \"-99999999999999999999\"",
+        ),
+        (
+            &["--m", "many"],
+            "option --m takes an integer, not \"many\"",
+        ),
+    ] {
+        Test::new()
+            .script(script)
+            .args(words)
+            .run()
+            .code(64)
+            .err_has(said);
+    }
+}

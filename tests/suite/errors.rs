@@ -324,3 +324,13 @@ fn an_array_of_names_holding_something_else_names_the_function_and_the_entry() {
         .code(2)
         .err_has("wait: the array must hold proc names (strings), but entry 1 is nothing");
 }
+
+#[test]
+fn an_import_of_an_empty_name_says_the_name_is_empty() {
+    // It said `module "" not found: no file  (in DIR)`, naming no file.
+    Test::new()
+        .script("import \"\" as m;\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:8: module \"\" not found: a module's name is not empty");
+}

@@ -13,6 +13,11 @@
 //! evaluation is a problem too, unless one of these already says the same thing. So is a
 //! `when_scheduled` rule that matches nothing (a run warns of those of its scheduled
 //! procs, with [`unmatched_when_scheduled`]).
+//!
+//! Only what would make a real run fail is a problem: a call whose error the script
+//! catches itself (in the body of a `try`, see `script::lint::Caught`) is not recorded
+//! and left out but gets its error as in a run, and the script's `catch` decides; the
+//! texts' checks leave such calls out too.
 
 use std::collections::BTreeSet;
 
@@ -72,7 +77,8 @@ pub(crate) fn report(
     stopped: Stopped,
 ) -> Exit {
     let g = c.graph();
-    let mut problems: Vec<Problem> = crate::script::option_keys(ast)
+    let caught = crate::script::Caught::of(ast);
+    let mut problems: Vec<Problem> = crate::script::option_keys(ast, &caught)
         .into_iter()
         .map(|k| Problem::at(&k.at, k.message))
         .collect();
@@ -82,7 +88,7 @@ pub(crate) fn report(
         stopped.error.as_ref().is_some_and(|e| e.contains(&said))
     };
     problems.extend(
-        crate::script::unknown_functions(ast)
+        crate::script::unknown_functions(ast, &caught)
             .into_iter()
             .filter(|k| !stopped_at(&k.at))
             .map(|k| Problem::at(&k.at, k.message)),

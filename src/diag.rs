@@ -67,12 +67,14 @@ fn shared(file: &str) -> Arc<String> {
     })
 }
 
+/// `path:line:col` as [`location`] writes it.
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = crate::shown::one_line(&self.file);
         match (self.line, self.column) {
-            (0, _) => f.write_str(&self.file),
-            (l, 0) => write!(f, "{}:{l}", self.file),
-            (l, c) => write!(f, "{}:{l}:{c}", self.file),
+            (0, _) => f.write_str(&file),
+            (l, 0) => write!(f, "{file}:{l}"),
+            (l, c) => write!(f, "{file}:{l}:{c}"),
         }
     }
 }
@@ -84,9 +86,10 @@ impl From<&str> for Origin {
     }
 }
 
-/// `path:line:col`, or just the path when the position is unknown.
+/// `path:line:col`, or just the path when the position is unknown; the path's control
+/// characters (a newline too) written out, so that a position is one line.
 pub(crate) fn location(source: Option<&str>, pos: Position) -> String {
-    let src = source.unwrap_or("<script>");
+    let src = crate::shown::one_line(source.unwrap_or("<script>"));
     match (pos.line(), pos.position()) {
         (Some(l), Some(c)) => format!("{src}:{l}:{c}"),
         (Some(l), None) => format!("{src}:{l}"),
@@ -289,6 +292,11 @@ fn chain(default_src: &str, err: &EvalAltResult, called: Option<&Origin>) -> Str
 /// `import "name"` in the script at `src` found no module: the message names the file looked
 /// for, with the working directory when its path is relative (a cron job's is `/` or `HOME`).
 fn module_not_found(name: &str, src: &str) -> String {
+    if name.trim().is_empty() {
+        return format!(
+            "module {name:?} not found: a module's name is not empty (a stdlib module, import \"fs\" as fs, or a file's path without .rhai)"
+        );
+    }
     let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");
     let importer = Some(src).filter(|s| *s != "<script>");
     let file = crate::script::module_file(name, importer);
@@ -461,8 +469,9 @@ pub(crate) fn value_words(v: &rhai::Dynamic) -> String {
     if let Ok(b) = v.as_bool() {
         return b.to_string();
     }
-    if let Ok(x) = v.as_float() {
-        return x.to_string();
+    // Rhai's own text of a float: `1e300`, where Rust's runs to 301 digits.
+    if v.is_float() {
+        return v.to_string();
     }
     if let Some(s) = v.read_lock::<rhai::ImmutableString>()
         && s.chars().count() <= 40
@@ -849,6 +858,14 @@ mod tests {
             quoted_types("No writable property 'foo' - a setter is not registered for type 'i64'"),
             "No writable property 'foo' - a setter is not registered for type an integer"
         );
+    }
+
+    #[test]
+    fn a_value_given_is_shown_as_written_a_huge_float_with_its_exponent() {
+        assert_eq!(value_words(&rhai::Dynamic::from(1e300_f64)), "1e300");
+        assert_eq!(value_words(&rhai::Dynamic::from(0.5_f64)), "0.5");
+        assert_eq!(value_words(&rhai::Dynamic::from(-1_i64)), "-1");
+        assert_eq!(value_words(&rhai::Dynamic::from("x")), "\"x\"");
     }
 
     #[test]

@@ -14,6 +14,12 @@ pub(crate) enum DurationError {
         "invalid duration {0}: expected seconds (30, 0.5) or a string such as \"300ms\", \"2m\", \"2d\""
     )]
     Invalid(String),
+    /// A negative number of seconds; the value as written.
+    #[error("invalid duration {0}: a duration cannot be negative")]
+    Negative(String),
+    /// More than a [`Duration`] holds (`1e300`, `"inf"`); the value as written.
+    #[error("duration {0} is too long: the longest is {longest}s (about 584 billion years)", longest = u64::MAX)]
+    TooLong(String),
     /// A time limit of zero.
     #[error("must be more than 0 (leave it out for no time limit)")]
     Zero,
@@ -21,8 +27,8 @@ pub(crate) enum DurationError {
 
 /// Parses a duration value.
 pub(crate) fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
-    let bad = || {
-        DurationError::Invalid(if v.is_unit() {
+    let written = || {
+        if v.is_unit() {
             "() (nothing)".to_string()
         } else if v.is_string() && v.to_string().is_empty() {
             "\"\" (an empty string)".to_string()
@@ -31,20 +37,42 @@ pub(crate) fn parse(v: &Dynamic) -> Result<Duration, DurationError> {
             "(a closure)".to_string()
         } else {
             v.to_string()
-        })
+        }
     };
     if let Ok(i) = v.as_int() {
-        return u64::try_from(i).map(Duration::from_secs).map_err(|_| bad());
+        return u64::try_from(i)
+            .map(Duration::from_secs)
+            .map_err(|_| DurationError::Negative(written()));
     }
     if let Ok(f) = v.as_float() {
-        return Duration::try_from_secs_f64(f).map_err(|_| bad());
+        return seconds(f, written);
     }
-    let s = v.clone().into_string().map_err(|_| bad())?;
+    let s = v
+        .clone()
+        .into_string()
+        .map_err(|_| DurationError::Invalid(written()))?;
     let s = s.trim();
     if let Ok(f) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(f).map_err(|_| bad());
+        return seconds(f, written);
     }
-    humantime::parse_duration(s).map_err(|_| bad())
+    humantime::parse_duration(s).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => DurationError::TooLong(written()),
+        _ => DurationError::Invalid(written()),
+    })
+}
+
+/// `f` seconds as a duration: not a number (`NaN`) is no duration, a negative one is
+/// refused as such, and one past [`Duration::MAX`] (infinity too) as too long.
+fn seconds(f: f64, written: impl Fn() -> String) -> Result<Duration, DurationError> {
+    Duration::try_from_secs_f64(f).map_err(|_| {
+        if f.is_nan() {
+            DurationError::Invalid(written())
+        } else if f < 0.0 {
+            DurationError::Negative(written())
+        } else {
+            DurationError::TooLong(written())
+        }
+    })
 }
 
 /// The instant `d` from now. A duration a script gives may be past what an `Instant`
@@ -111,6 +139,42 @@ mod tests {
         assert_eq!(
             parse_limit(&Dynamic::from("2s")).unwrap(),
             Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn a_duration_past_the_longest_is_too_long_and_a_negative_one_negative() {
+        for long in [
+            Dynamic::from(1e300_f64),
+            Dynamic::from("1e300"),
+            Dynamic::from("inf"),
+            Dynamic::from("18446744073709551616s"),
+            Dynamic::from("600000000000y"),
+        ] {
+            let e = parse(&long).unwrap_err();
+            assert!(matches!(e, DurationError::TooLong(_)), "{long}: {e}");
+            assert!(
+                e.to_string().ends_with(
+                    "is too long: the longest is 18446744073709551615s (about 584 billion years)"
+                ),
+                "{e}"
+            );
+        }
+        for negative in [
+            Dynamic::from(-1_i64),
+            Dynamic::from(-0.5_f64),
+            Dynamic::from("-2"),
+        ] {
+            let e = parse(&negative).unwrap_err();
+            assert!(matches!(e, DurationError::Negative(_)), "{negative}: {e}");
+        }
+        assert!(matches!(
+            parse(&Dynamic::from(f64::NAN)),
+            Err(DurationError::Invalid(_))
+        ));
+        assert_eq!(
+            parse(&Dynamic::from("18446744073709551615s")).unwrap(),
+            Duration::from_secs(u64::MAX)
         );
     }
 

@@ -38,7 +38,7 @@ pub(crate) enum Failure {
         source: std::io::Error,
     },
     /// The script's `args(#{...})` declaration is wrong.
-    #[error("prun: error: {script}:{source}")]
+    #[error("prun: error: {}:{source}", crate::shown::one_line(script))]
     Declaration {
         script: String,
         source: crate::script::DeclError,

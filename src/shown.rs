@@ -55,6 +55,26 @@ pub(crate) fn path(path: &std::path::Path) -> String {
     visible(&path.to_string_lossy()).into_owned()
 }
 
+/// `text` with every control character written out as [`visible`] writes them, a newline
+/// and a tab too: for a path in a position (`path:line:col`), which must stay one line
+/// and one word, so that a script whose name holds a newline does not split its error's
+/// position over two lines.
+pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                escaped(c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// A control character a terminal may act on (tabs and newlines aside).
 pub(crate) fn hidden(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
@@ -114,6 +134,7 @@ mod tests {
         // A word's newline keeps the command on one line; a tab is on one line.
         assert_eq!(c_quoted("a\nb").as_deref(), Some("$'a\\nb'"));
         assert_eq!(c_quoted("t\tx"), None);
+        assert_eq!(one_line("a\nb\tc\x1bd é"), "a\\nb\\tc\\ed é");
     }
 
     #[test]

@@ -592,6 +592,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Invocation {
     {
         return Invocation::Exit(code);
     }
+    if let Some(code) = cli.rest.first().and_then(late_subcommand) {
+        return Invocation::Exit(code);
+    }
     let empty = cli.rest.first().is_some_and(|s| s.is_empty());
     let mut rest = cli.rest.into_iter();
     // An empty path (`prun "$SCRIPT"` with SCRIPT unset) is no script either: "failed to
@@ -841,6 +844,21 @@ fn other_tools_word(word: &OsString, next: Option<&OsString>) -> Option<Exit> {
     };
     errln!(
         "prun: `{word}` is neither a script nor a subcommand: {how}\n\nFor more information, try '--help'."
+    );
+    Some(Exit::Usage)
+}
+
+/// A subcommand's name after prun's flags (`prun -v check s.rhai`), where it is read as
+/// a script's path, and no such file exists: "failed to read check" named no mistake. A
+/// usage error that says a subcommand comes first.
+fn late_subcommand(word: &OsString) -> Option<Exit> {
+    if std::path::Path::new(word).exists() {
+        return None;
+    }
+    let word = word.to_str()?;
+    Cli::command().find_subcommand(word)?;
+    errln!(
+        "prun: `{word}` after prun's flags is read as a script's path, and there is no such file: a subcommand comes first, before any flag (prun {word} ...)\n\nFor more information, try '--help'."
     );
     Some(Exit::Usage)
 }

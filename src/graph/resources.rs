@@ -190,14 +190,44 @@ pub(crate) enum AmountError {
         /// The value given, in words (`"2K"`).
         value: String,
     },
+    /// An amount past what 64 bits hold (`mem: "99999999T"`).
+    #[error("`{name}` {value} is too large: the largest is {}", largest(name))]
+    TooLarge {
+        /// The resource.
+        name: String,
+        /// The value given, in words (`"99999999T"`).
+        value: String,
+    },
     /// A name that messages and `prun list` (`needs gpu=1`) could not show as one word.
     #[error("{0:?} is not a resource name: a name is one word without `=` (like gpu or db_conn)")]
     Name(String),
 }
 
+/// The largest amount of `name` that prun holds (2^64 - 1), as a script may write it.
+fn largest(name: &str) -> String {
+    if name == MEM {
+        format!("16777215T (as a number of MiB, {})", u64::MAX >> 20)
+    } else {
+        u64::MAX.to_string()
+    }
+}
+
+/// A size string that is not one, or one past 64 bits.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BadSize {
+    /// Not a whole number with an optional binary suffix.
+    Invalid,
+    /// More than 2^64 - 1 bytes.
+    TooLarge,
+}
+
 /// Reads one amount: a whole number (MiB for `mem`), or a size string (except for
 /// `cpus`, a count).
 pub(crate) fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, AmountError> {
+    let too_large = || AmountError::TooLarge {
+        name: name.to_string(),
+        value: crate::diag::value_words(value),
+    };
     let bad = || match name {
         CPUS => AmountError::NotCount {
             name: name.to_string(),
@@ -211,37 +241,52 @@ pub(crate) fn parse_amount(name: &str, value: &rhai::Dynamic) -> Result<u64, Amo
     if let Ok(n) = value.as_int() {
         let n = u64::try_from(n).map_err(|_| bad())?;
         return if name == MEM {
-            n.checked_mul(1 << 20).ok_or_else(bad)
+            n.checked_mul(1 << 20).ok_or_else(too_large)
         } else {
             Ok(n)
         };
     }
     let s = value.clone().into_string().map_err(|_| bad())?;
     if name == CPUS {
-        return s.trim().parse().map_err(|_| AmountError::Count {
-            name: name.to_string(),
-            value: crate::diag::value_words(value),
-        });
+        return s
+            .trim()
+            .parse()
+            .map_err(|e: std::num::ParseIntError| match e.kind() {
+                std::num::IntErrorKind::PosOverflow => too_large(),
+                _ => AmountError::Count {
+                    name: name.to_string(),
+                    value: crate::diag::value_words(value),
+                },
+            });
     }
-    parse_size(&s).ok_or_else(bad)
+    parse_size(&s).map_err(|e| match e {
+        BadSize::Invalid => bad(),
+        BadSize::TooLarge => too_large(),
+    })
 }
 
 /// `"8G"` → 8 GiB in bytes; `"100"` → 100.
-pub(crate) fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, BadSize> {
     let s = s.trim();
     let s = s
         .strip_suffix("iB")
         .or_else(|| s.strip_suffix('B'))
         .unwrap_or(s);
-    let (digits, shift) = match s.char_indices().last()? {
+    let (digits, shift) = match s.char_indices().last().ok_or(BadSize::Invalid)? {
         (i, 'K' | 'k') => (&s[..i], 10),
         (i, 'M' | 'm') => (&s[..i], 20),
         (i, 'G' | 'g') => (&s[..i], 30),
         (i, 'T' | 't') => (&s[..i], 40),
         _ => (s, 0),
     };
-    let n: u64 = digits.trim().parse().ok()?;
-    n.checked_mul(1u64 << shift)
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|e: std::num::ParseIntError| match e.kind() {
+            std::num::IntErrorKind::PosOverflow => BadSize::TooLarge,
+            _ => BadSize::Invalid,
+        })?;
+    n.checked_mul(1u64 << shift).ok_or(BadSize::TooLarge)
 }
 
 /// Reads a `resources` map.
@@ -276,13 +321,16 @@ mod tests {
 
     #[test]
     fn sizes_are_binary_and_plain_mem_numbers_are_mib() {
-        assert_eq!(parse_size("8G"), Some(8 << 30));
-        assert_eq!(parse_size("512M"), Some(512 << 20));
-        assert_eq!(parse_size("512MiB"), Some(512 << 20));
-        assert_eq!(parse_size("1T"), Some(1 << 40));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("1.5G"), None);
-        assert_eq!(parse_size("G"), None);
+        assert_eq!(parse_size("8G"), Ok(8 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("1.5G"), Err(BadSize::Invalid));
+        assert_eq!(parse_size("G"), Err(BadSize::Invalid));
+        assert_eq!(parse_size("16777215T"), Ok(16_777_215 << 40));
+        assert_eq!(parse_size("16777216T"), Err(BadSize::TooLarge));
+        assert_eq!(parse_size("99999999999999999999"), Err(BadSize::TooLarge));
         assert_eq!(
             parse_amount(MEM, &rhai::Dynamic::from(512_i64)),
             Ok(512 << 20)

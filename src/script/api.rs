@@ -42,31 +42,65 @@ pub(super) struct ApiConfig {
     pub watch: Arc<crate::watch::Session>,
 }
 
-/// What `prun check` found while the script was evaluated: where, and what is wrong.
-pub(super) type Findings = Arc<std::sync::Mutex<Vec<(crate::diag::Origin, String)>>>;
+/// What `prun check` finds while the script is evaluated (see [`Found`]).
+pub(super) type Findings = Arc<Found>;
 
-/// In `prun check`, records the keys of `opts` that are not options and leaves them out.
+/// What `prun check` found while the script was evaluated: where, and what is wrong; and
+/// the calls whose errors the script catches, which are not findings.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    found: std::sync::Mutex<Vec<(crate::diag::Origin, String)>>,
+    caught: std::sync::RwLock<super::lint::Caught>,
+}
+
+impl Found {
+    /// Sets the calls whose errors the script catches: those of `ast`.
+    pub(super) fn know_caught(&self, ast: &rhai::AST) {
+        *self.caught.write().unwrap_or_else(|e| e.into_inner()) = super::lint::Caught::of(ast);
+    }
+
+    /// Records `message`, the error of the call `ctx` is about, so that the evaluation
+    /// goes on; except when the script catches that call's errors: then it is the call's
+    /// error, as in a run, and the script's `catch` decides what follows.
+    pub(super) fn record(&self, ctx: &NativeCallContext, message: String) -> R<()> {
+        let caught = self.caught.read().unwrap_or_else(|e| e.into_inner());
+        if caught.holds(ctx.call_source(), ctx.call_position()) {
+            return Err(err(message));
+        }
+        let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        found.push((origin, message));
+        Ok(())
+    }
+
+    /// Takes what was found.
+    pub(super) fn take(&self) -> Vec<(crate::diag::Origin, String)> {
+        std::mem::take(&mut *self.found.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// In `prun check`, records the keys of `opts` that are not options and leaves them out
+/// (see [`Found::record`]).
 fn known_options(
     ctx: &NativeCallContext,
     findings: Option<&Findings>,
     what: &str,
     unknown: impl Fn(&str) -> Option<String>,
     opts: Map,
-) -> Map {
+) -> R<Map> {
     let Some(findings) = findings else {
-        return opts;
+        return Ok(opts);
     };
-    let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
-    let mut found = findings.lock().unwrap_or_else(|e| e.into_inner());
-    opts.into_iter()
-        .filter(|(k, _)| match unknown(k) {
-            Some(m) => {
-                found.push((origin.clone(), format!("{what}{m}")));
-                false
+    let mut known = Map::new();
+    for (k, v) in opts {
+        match unknown(&k) {
+            Some(m) => findings.record(ctx, format!("{what}{m}"))?,
+            None => {
+                known.insert(k, v);
             }
-            None => true,
-        })
-        .collect()
+        }
+    }
+    Ok(known)
 }
 
 /// What `set_options(#{ task_db })` needs to open another task DB.
@@ -145,13 +179,17 @@ fn names(c: &Core, ids: &[ProcId]) -> Array {
         .collect()
 }
 
-fn strings(a: Array) -> R<Vec<String>> {
+/// The names of an array given to `what` (`run`, `start`, `wait`, `watch`): each must be
+/// a string; the error names the function, the entry and what it is.
+fn strings(what: &str, a: Array) -> R<Vec<String>> {
     a.into_iter()
-        .map(|v| {
-            v.clone().into_string().map_err(|t| {
+        .enumerate()
+        .map(|(i, v)| {
+            let shown = crate::diag::value_words(&v);
+            v.into_string().map_err(|_| {
                 err(format!(
-                    "expected proc names, found {}",
-                    crate::diag::type_words(t)
+                    "{what}: the array must hold proc names (strings), but entry {} is {shown}",
+                    i + 1
                 ))
             })
         })
@@ -167,9 +205,9 @@ fn known_definition_options(
     kind: Kind,
     name: &str,
     opts: Map,
-) -> Map {
+) -> R<Map> {
     if findings.is_none() {
-        return opts;
+        return Ok(opts);
     }
     let what = format!("{fn_name} \"{name}\": ");
     known_options(ctx, findings, &what, |k| opts::unknown_key(kind, k), opts)
@@ -201,7 +239,7 @@ pub(super) fn register(
             fn_name,
             move |ctx: NativeCallContext, name: ImmutableString, opts: Map| {
                 let f = d.findings.as_ref();
-                let opts = known_definition_options(&ctx, f, fn_name, kind, &name, opts);
+                let opts = known_definition_options(&ctx, f, fn_name, kind, &name, opts)?;
                 d.define(&ctx, kind, name, opts, None)
             },
         );
@@ -210,7 +248,7 @@ pub(super) fn register(
             fn_name,
             move |ctx: NativeCallContext, name: ImmutableString, opts: Map, body: FnPtr| {
                 let f = d.findings.as_ref();
-                let opts = known_definition_options(&ctx, f, fn_name, kind, &name, opts);
+                let opts = known_definition_options(&ctx, f, fn_name, kind, &name, opts)?;
                 d.define(&ctx, kind, name, opts, Some(body))
             },
         );
@@ -221,14 +259,16 @@ pub(super) fn register(
         run(&s, vec![pattern.to_string()])
     });
     let s = sched.clone();
-    engine.register_fn("run", move |patterns: Array| run(&s, strings(patterns)?));
+    engine.register_fn("run", move |patterns: Array| {
+        run(&s, strings("run", patterns)?)
+    });
     let s = sched.clone();
     engine.register_fn("run", move |_: &mut Ctx, pattern: &str| {
         run(&s, vec![pattern.to_string()])
     });
     let s = sched.clone();
     engine.register_fn("run", move |_: &mut Ctx, patterns: Array| {
-        run(&s, strings(patterns)?)
+        run(&s, strings("run", patterns)?)
     });
     let s = sched.clone();
     engine.register_fn("run", move |pattern: &str, args: Map| {
@@ -241,14 +281,16 @@ pub(super) fn register(
     let s = sched.clone();
     engine.register_fn("start", move |name: &str| start(&s, vec![name.to_string()]));
     let s = sched.clone();
-    engine.register_fn("start", move |names: Array| start(&s, strings(names)?));
+    engine.register_fn("start", move |names: Array| {
+        start(&s, strings("start", names)?)
+    });
     let s = sched.clone();
     engine.register_fn("start", move |_: &mut Ctx, name: &str| {
         start(&s, vec![name.to_string()])
     });
     let s = sched.clone();
     engine.register_fn("start", move |_: &mut Ctx, names: Array| {
-        start(&s, strings(names)?)
+        start(&s, strings("start", names)?)
     });
     let s = sched.clone();
     engine.register_fn("create", move |pattern: &str| create(&s, pattern));
@@ -275,14 +317,16 @@ pub(super) fn register(
         wait(&s, vec![name.to_string()], true)
     });
     let s = sched.clone();
-    engine.register_fn("wait", move |names: Array| wait(&s, strings(names)?, false));
+    engine.register_fn("wait", move |names: Array| {
+        wait(&s, strings("wait", names)?, false)
+    });
     let s = sched.clone();
     engine.register_fn("wait", move |_: &mut Ctx, name: &str| {
         wait(&s, vec![name.to_string()], true)
     });
     let s = sched.clone();
     engine.register_fn("wait", move |_: &mut Ctx, names: Array| {
-        wait(&s, strings(names)?, false)
+        wait(&s, strings("wait", names)?, false)
     });
 
     let s = sched.clone();
@@ -312,7 +356,7 @@ pub(super) fn register(
     let (s, c) = (sched.clone(), cfg.clone());
     engine.register_fn("set_options", move |ctx: NativeCallContext, m: Map| {
         let unknown = |k: &str| (!is_option(k)).then(|| unknown_option(k));
-        let m = known_options(&ctx, c.findings.as_ref(), "", unknown, m);
+        let m = known_options(&ctx, c.findings.as_ref(), "", unknown, m)?;
         set_options(&s, &c, m)
     });
     let (s, w) = (sched.clone(), cfg.watch.clone());
@@ -322,7 +366,9 @@ pub(super) fn register(
         watch(&s, &w, vec![name.to_string()])
     });
     let (s, w) = (sched.clone(), cfg.watch.clone());
-    engine.register_fn("watch", move |names: Array| watch(&s, &w, strings(names)?));
+    engine.register_fn("watch", move |names: Array| {
+        watch(&s, &w, strings("watch", names)?)
+    });
     let s = sched.clone();
     engine.register_fn("set_params", move |m: Map| {
         if let Some(key) = function_in(&m) {
@@ -426,13 +472,11 @@ impl Definer {
             // `prun check`: a definition the graph refuses (a name defined twice, a name
             // no proc can have) is recorded and left out, so that the evaluation goes on.
             (Err(e), Some(found)) => {
-                let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
-                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
                 let message = match *e {
                     EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
                     other => other.to_string(),
                 };
-                found.push((origin, message));
+                found.record(ctx, message)?;
             }
             (Err(e), None) => return Err(e),
         }
@@ -467,9 +511,7 @@ fn parse_recording(
             None if one_body(&mut opts, body.is_some()) => None,
             None => return Err(e),
         };
-        let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
-        let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
-        found.push((origin, e.to_string()));
+        found.record(ctx, e.to_string()).map_err(|_| e)?;
     }
 }
 

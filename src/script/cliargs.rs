@@ -115,6 +115,11 @@ pub(crate) enum DeclError {
     /// there too.
     #[error("the script was stopped before its args(#{{...}}) declaration: {0}")]
     Stopped(String),
+    /// An `env` no variable can have: the option would silently never be read from it.
+    #[error(
+        "args: `{name}.env` must be an environment variable's name (not empty, without `=` or a NUL byte), not {value:?}"
+    )]
+    EnvName { name: String, value: String },
     #[error("args: `{name}.{key}` must be a string, not {not}")]
     NotText {
         name: String,
@@ -172,6 +177,12 @@ pub(crate) enum ArgsError {
         "{name} takes a duration (seconds, or a number with a unit: 30s, 2m, 1h 30m, 2d), not \"{value}\""
     )]
     NotADuration { name: String, value: String },
+    /// A duration too long or negative: the reason names the value.
+    #[error("{name}: {reason}")]
+    BadDuration {
+        name: String,
+        reason: crate::duration::DurationError,
+    },
     #[error("{name} takes one of {choices}, not \"{value}\"")]
     NotAChoice {
         name: String,
@@ -479,6 +490,15 @@ impl Declaration {
                 None => None,
             };
             let env = text_of(&spec, "env", &key)?;
+            if let Some(e) = env
+                .as_ref()
+                .filter(|e| e.is_empty() || e.contains(['=', '\0']))
+            {
+                return Err(DeclError::EnvName {
+                    name: key,
+                    value: e.clone(),
+                });
+            }
             let choices = choices_of(&spec, &key, int, default.as_ref())?;
             opts.push(Opt {
                 long: text_of(&spec, "long", &key)?.unwrap_or_else(|| key.replace('_', "-")),
@@ -570,11 +590,30 @@ impl Declaration {
         self.split_with(words, true)
     }
 
+    /// Whether `word` asks for the script's help: `-h` or `--help` (`--help=...` too), as
+    /// a word of its own, when the script does not declare that option itself.
+    fn asks_help(&self, word: &str) -> bool {
+        let long = word == "--help" || word.starts_with("--help=");
+        (word == "-h" && self.by_short('h').is_none()) || (long && self.by_long("help").is_none())
+    }
+
+    /// Splits `words` as [`Declaration::split`] says. `-h`/`--help` anywhere among them
+    /// asks for the help, whatever else they hold, as clap's `-h` does for prun's own
+    /// options: before an option that lacks its value (`-h -r`), and in the place of a
+    /// value too (`-r -h`; a value that is `-h` is written `-r=-h`).
     fn split_with(&self, words: &[String], lenient: bool) -> Result<Split, ArgsError> {
+        if words.iter().any(|w| self.asks_help(w)) {
+            return Ok(Split {
+                values: Map::new(),
+                rest: Vec::new(),
+                words: Vec::new(),
+                help: true,
+                secrets: Vec::new(),
+            });
+        }
         let mut raw: Vec<(&Opt, String)> = Vec::new();
         let mut positionals: Vec<String> = Vec::new();
         let mut rest = Vec::new();
-        let mut help = false;
         let declares_positionals = self.opts.iter().any(|o| o.positional);
         let mut script_only = false;
         // Whether each word is the script's (not prun's, not the `--` between them).
@@ -610,8 +649,6 @@ impl Declaration {
                         (false, None) => value(&mut i, &format!("--{name}"))?,
                     };
                     raw.push((o, v));
-                } else if name == "help" {
-                    help = true;
                 } else if script_only {
                     let name = format!("--{name}");
                     let hint = self.option_hint(&name);
@@ -655,8 +692,6 @@ impl Declaration {
                         (false, None, true) => value(&mut i, &format!("-{c}"))?,
                     };
                     raw.push((o, v));
-                } else if c == 'h' && attached.is_empty() {
-                    help = true;
                 } else if script_only {
                     return Err(ArgsError::Unknown {
                         name: format!("-{c}"),
@@ -681,15 +716,6 @@ impl Declaration {
             }
             i += 1;
         }
-        if help {
-            return Ok(Split {
-                values: Map::new(),
-                rest,
-                words: Vec::new(),
-                help,
-                secrets: Vec::new(),
-            });
-        }
         let values = self.values(&raw, positionals, lenient)?;
         let secrets = self
             .opts
@@ -708,7 +734,7 @@ impl Declaration {
             values,
             rest,
             words,
-            help,
+            help: false,
             secrets,
         })
     }
@@ -900,10 +926,19 @@ impl Opt {
     /// `choices` when it has some. `name` is how errors name the option.
     fn typed(&self, name: &str, s: &str) -> Result<Dynamic, ArgsError> {
         let value = if self.int {
-            let n = s.parse::<i64>().map_err(|_| ArgsError::NotAnInteger {
-                name: name.to_string(),
-                value: s.to_string(),
-            })?;
+            let n = s
+                .parse::<i64>()
+                .map_err(|e| match self.overflow_range(e.kind()) {
+                    Some(range) => ArgsError::OutOfRange {
+                        name: name.to_string(),
+                        value: s.to_string(),
+                        range,
+                    },
+                    None => ArgsError::NotAnInteger {
+                        name: name.to_string(),
+                        value: s.to_string(),
+                    },
+                })?;
             if let Some(range) = self.range_missed(n) {
                 return Err(ArgsError::OutOfRange {
                     name: name.to_string(),
@@ -913,11 +948,22 @@ impl Opt {
             }
             Dynamic::from(n)
         } else {
-            if self.duration && crate::duration::parse(&Dynamic::from(s.to_string())).is_err() {
-                return Err(ArgsError::NotADuration {
-                    name: name.to_string(),
-                    value: s.to_string(),
-                });
+            if self.duration {
+                match crate::duration::parse(&Dynamic::from(s.to_string())) {
+                    Ok(_) => {}
+                    Err(crate::duration::DurationError::Invalid(_)) => {
+                        return Err(ArgsError::NotADuration {
+                            name: name.to_string(),
+                            value: s.to_string(),
+                        });
+                    }
+                    Err(reason) => {
+                        return Err(ArgsError::BadDuration {
+                            name: name.to_string(),
+                            reason,
+                        });
+                    }
+                }
             }
             Dynamic::from(s.to_string())
         };
@@ -933,6 +979,23 @@ impl Opt {
 
     /// The range `n` is outside of, in words (`from 1 to 65535`, `of at least 1`), or
     /// `None` when it is within `min` and `max`.
+    /// The range a number too large or too small for 64 bits misses (`kind` says which):
+    /// the declared one, else what 64 bits hold; `None` for a word that is no number.
+    fn overflow_range(&self, kind: &std::num::IntErrorKind) -> Option<String> {
+        use std::num::IntErrorKind::{NegOverflow, PosOverflow};
+        match kind {
+            PosOverflow => Some(
+                self.range_missed(i64::MAX)
+                    .unwrap_or_else(|| format!("of at most {}", i64::MAX)),
+            ),
+            NegOverflow => Some(
+                self.range_missed(i64::MIN)
+                    .unwrap_or_else(|| format!("of at least {}", i64::MIN)),
+            ),
+            _ => None,
+        }
+    }
+
     fn range_missed(&self, n: i64) -> Option<String> {
         match (self.min, self.max) {
             (Some(lo), Some(hi)) if n < lo || n > hi => Some(format!("from {lo} to {hi}")),
@@ -1133,6 +1196,18 @@ mod tests {
     fn help_and_usage() {
         let d = decl();
         assert!(d.split(&words(&["--help"])).unwrap().help);
+        // Before an option that lacks its value, and where its value would be.
+        for asked in [
+            &["-h", "-r"][..],
+            &["--help", "-r"],
+            &["-r", "-h"],
+            &["-r", "--help"],
+        ] {
+            assert!(d.split(&words(asked)).unwrap().help, "{asked:?}");
+        }
+        let given = d.split(&words(&["-r=-h"])).unwrap();
+        assert!(!given.help);
+        assert_eq!(given.values["rclone_source"].to_string(), "-h");
         let u = d.usage("backup.rhai");
         assert!(u.starts_with("Check backups"));
         assert!(

@@ -147,6 +147,8 @@ pub(crate) struct Host {
     findings: super::api::Findings,
     /// In `prun check`, the last command the script called (see [`stand_ins`]).
     last_command: LastCommand,
+    /// `prun check` (see [`HostOptions::check`]).
+    check: bool,
     /// The script's `args(#{...})` declares positional arguments: the words after its
     /// path are its own, not targets.
     positional: Arc<std::sync::atomic::AtomicBool>,
@@ -269,6 +271,7 @@ impl Host {
             cleanups,
             findings,
             last_command,
+            check: opts.check,
             positional,
         }
     }
@@ -310,7 +313,7 @@ impl Host {
     /// The problems `prun check` found while the script ran: option keys that `proc`,
     /// `proto` and `set_options` do not take, where each call is.
     pub(crate) fn findings(&self) -> Vec<(crate::diag::Origin, String)> {
-        std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()))
+        self.findings.take()
     }
 
     /// In `prun check`, the last command (`shell`, `exec`, `pipe`) the script called, which
@@ -389,6 +392,9 @@ impl Host {
         diag::know_script_functions(ast.iter_functions().map(|f| f.name));
         diag::know_imports(ast);
         diag::know_definitions(ast);
+        if self.check {
+            self.findings.know_caught(ast);
+        }
         let mut scope = Scope::new();
         scope.push_constant("NO_FAILURES", NoFailures);
         let source = ast.source().unwrap_or("<script>").to_string();
@@ -516,16 +522,17 @@ fn stand_ins(engine: &mut Engine, findings: &super::api::Findings, last: &LastCo
     let checked = |name: &'static str| {
         let findings = findings.clone();
         let last = last.clone();
-        move |ctx: rhai::NativeCallContext, opts: &rhai::Map| {
-            let origin = diag::Origin::new(ctx.call_source(), ctx.call_position());
-            let mut found = findings.lock().unwrap_or_else(|e| e.into_inner());
+        move |ctx: rhai::NativeCallContext,
+              opts: &rhai::Map|
+              -> Result<rhai::Map, Box<EvalAltResult>> {
             for key in opts.keys() {
                 if let Some(m) = super::commands::unknown_option(key) {
-                    found.push((origin.clone(), format!("{name}: {m}")));
+                    findings.record(&ctx, format!("{name}: {m}"))?;
                 }
             }
+            let origin = diag::Origin::new(ctx.call_source(), ctx.call_position());
             *last.lock().unwrap_or_else(|e| e.into_inner()) = Some((origin, name));
-            succeeded()
+            Ok(succeeded())
         }
     };
     let (shell, exec, pipe) = (checked("shell"), checked("exec"), checked("pipe"));
@@ -569,7 +576,7 @@ fn script_text(path: &Path) -> Result<String, ScriptError> {
         if let Some(at) = source.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>()) {
             return ScriptError::Runtime(format!(
                 "{}:{}:{}: {}",
-                path.display(),
+                crate::shown::one_line(&path.to_string_lossy()),
                 at.line,
                 at.column,
                 at.message()

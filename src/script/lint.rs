@@ -4,6 +4,7 @@
 //! wrong key, each at its own line and column. They also find calls of functions that
 //! do not exist, in closures and functions that `check` never calls.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rhai::{AST, ASTNode, Expr, Map, Position, Stmt};
@@ -18,9 +19,111 @@ pub(crate) struct KeyProblem {
     pub message: String,
 }
 
+/// The calls of a script whose errors the script itself catches: those written in the
+/// body of a `try` (not in its `catch`), and those in the body of a function of the
+/// script called from one (and so on). A run that meets an error there goes on as the
+/// script's `catch` says, so `prun check` reports none of them (see [`crate::check`]).
+/// A closure written in a `try` is not in it: a proc's body, a `defer` or a dependency
+/// closure runs later, where no `try` of the script is around it.
+#[derive(Debug, Default)]
+pub(crate) struct Caught {
+    /// The script's source name (its path).
+    source: Option<String>,
+    /// Where each such call is: line and column.
+    calls: BTreeSet<(usize, usize)>,
+}
+
+impl Caught {
+    /// The calls of `ast` inside a `try`, directly or through the script's functions.
+    pub(crate) fn of(ast: &AST) -> Caught {
+        let functions: BTreeSet<String> = ast
+            .iter_functions()
+            .map(|f| f.name.to_string())
+            .filter(|n| !n.starts_with("anon$"))
+            .collect();
+        let mut calls = BTreeSet::new();
+        let mut called = BTreeSet::new();
+        ast.walk(&mut |path: &[ASTNode]| {
+            if let Some(ASTNode::Stmt(Stmt::TryCatch(flow, _))) = path.last() {
+                for stmt in flow.body.iter() {
+                    calls_in(stmt, &functions, &mut calls, &mut called);
+                }
+            }
+            true
+        });
+        let mut todo: Vec<String> = called.iter().cloned().collect();
+        while let Some(name) = todo.pop() {
+            let body = ast.clone_functions_only_filtered(|_, _, _, n, _| n == name);
+            let mut more = BTreeSet::new();
+            body.walk(&mut |path: &[ASTNode]| {
+                if let Some(
+                    ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+                ) = path.last()
+                {
+                    note_call(call, *pos, &functions, &mut calls, &mut more);
+                }
+                true
+            });
+            for f in more {
+                if called.insert(f.clone()) {
+                    todo.push(f);
+                }
+            }
+        }
+        Caught {
+            source: ast.source().map(str::to_string),
+            calls,
+        }
+    }
+
+    /// Whether the call at `pos` of the file `source` is one whose error the script
+    /// catches.
+    pub(crate) fn holds(&self, source: Option<&str>, pos: Position) -> bool {
+        let (Some(line), Some(column)) = (pos.line(), pos.position()) else {
+            return false;
+        };
+        source == self.source.as_deref() && self.calls.contains(&(line, column))
+    }
+}
+
+/// Notes the calls in `stmt` (closures aside) and the script's functions it calls.
+fn calls_in(
+    stmt: &Stmt,
+    functions: &BTreeSet<String>,
+    calls: &mut BTreeSet<(usize, usize)>,
+    called: &mut BTreeSet<String>,
+) {
+    stmt.walk(&mut Vec::new(), &mut |path: &[ASTNode]| {
+        if let Some(
+            ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+        ) = path.last()
+        {
+            note_call(call, *pos, functions, calls, called);
+        }
+        true
+    });
+}
+
+/// Notes the call `call` at `pos`, and its name when it is one of the script's functions.
+fn note_call(
+    call: &rhai::FnCallExpr,
+    pos: Position,
+    functions: &BTreeSet<String>,
+    calls: &mut BTreeSet<(usize, usize)>,
+    called: &mut BTreeSet<String>,
+) {
+    if let (Some(line), Some(column)) = (pos.line(), pos.position()) {
+        calls.insert((line, column));
+    }
+    if call.namespace.is_empty() && functions.contains(call.name.as_str()) {
+        called.insert(call.name.to_string());
+    }
+}
+
 /// Every unknown option key in the literal maps given to `proc`, `proto`, `set_options`
-/// and the commands, in the order they are written.
-pub(crate) fn option_keys(ast: &AST) -> Vec<KeyProblem> {
+/// and the commands, in the order they are written, but for calls whose errors the
+/// script catches (see [`Caught`]).
+pub(crate) fn option_keys(ast: &AST, caught: &Caught) -> Vec<KeyProblem> {
     let source = ast.source();
     let mut out = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
@@ -32,6 +135,7 @@ pub(crate) fn option_keys(ast: &AST) -> Vec<KeyProblem> {
         };
         if let Some((call, pos)) = call
             && call.namespace.is_empty()
+            && !caught.holds(source, *pos)
         {
             let (kind, at) = match call.name.as_str() {
                 "proc" => (Some(Kind::Proc), 1),
@@ -76,8 +180,9 @@ pub(crate) fn option_keys(ast: &AST) -> Vec<KeyProblem> {
 /// Every call, in the script's text, of a function that does not exist under that name
 /// (`shel("ls")` in a proc's closure, which only fails once the proc runs), with the
 /// nearest names. Calls with a module's prefix (`fs::copy`) and method calls
-/// (`s.trim()`) are left to the run, and nothing is found while no engine is known.
-pub(crate) fn unknown_functions(ast: &AST) -> Vec<KeyProblem> {
+/// (`s.trim()`) are left to the run, and so are calls whose errors the script catches
+/// (see [`Caught`]); nothing is found while no engine is known.
+pub(crate) fn unknown_functions(ast: &AST, caught: &Caught) -> Vec<KeyProblem> {
     let Some(mut known) = crate::diag::callable_names() else {
         return Vec::new();
     };
@@ -91,6 +196,7 @@ pub(crate) fn unknown_functions(ast: &AST) -> Vec<KeyProblem> {
             && call.namespace.is_empty()
             && rhai::is_valid_function_name(&call.name)
             && !known.contains(call.name.as_str())
+            && !caught.holds(source, *pos)
         {
             let hint = crate::suggest::hint(&call.name, known.iter().map(String::as_str), "`");
             out.push(KeyProblem {

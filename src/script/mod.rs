@@ -34,7 +34,7 @@ pub(crate) use helpers::env as env_of_run;
 pub(crate) use host::{API_FUNCTIONS, EngineSetup, Function, Host, HostOptions, TopLevelError};
 pub(crate) use host::{declaration_in, impure_native_called, read_script, syntax_error};
 pub(crate) use identity::{closure_module, record_opaque_module};
-pub(crate) use lint::{option_keys, recorded_place, unknown_functions};
+pub(crate) use lint::{Caught, option_keys, recorded_place, unknown_functions};
 pub(crate) use stdlib::install_with as install_modules;
 pub(crate) use stdlib::module_file;
 pub(crate) use stdlib::names as stdlib_names;

@@ -415,6 +415,11 @@ pub(super) fn parse(
                 crate::diag::type_words(t)
             ))
         })?;
+        if e.is_empty() {
+            return Err(err(
+                "`executor` must be a name, not an empty string (\"local\", or a name from set_options(#{ executors }))".into(),
+            ));
+        }
         def.extras_mut().executor = (e != "local").then_some(e);
     }
     if let Some(v) = given.resources {

@@ -1075,3 +1075,53 @@ proto("build::[n]", #{ deps: ["a"], shell: "true" });
         .err_has("main.rhai:3:1: proto \"build::[n]\" cannot be defined: dependency cycle: a -> build::z -> a")
         .err_has("prun: check: 1 problem found");
 }
+
+/// A refusal the script catches itself (`try { ... } catch`) is the script's business: a
+/// run goes on as its `catch` says, so `check` reports it no more, and follows the
+/// `catch` as the run does. It counted one as a problem and exited 2. A refusal the
+/// `catch` throws again, or one outside any `try` (a proc's body written inside one runs
+/// later, outside it), is still a problem.
+#[test]
+fn a_refusal_the_script_catches_is_no_problem_of_check() {
+    for script in [
+        r#"try { proc("a", #{ timeout: -1, shell: "true" }); } catch { proc("a", #{ shell: "true" }); }
+run("a");"#,
+        r#"try { proc("a", #{ bogus: 1, shell: "true" }); } catch { proc("b", #{ shell: "true" }); }
+run("b");"#,
+        r#"proc("a", #{ shell: "true" }); try { proc("a", #{ shell: "true" }); } catch {} run("a");"#,
+        r#"try { exec(["true"], #{ bogus: 1 }); } catch {}"#,
+        r#"try { set_options(#{ bogus: 1 }); } catch {}"#,
+        r#"fn define() { proc("a", #{ timeout: -1, shell: "true" }); }
+try { define(); } catch { proc("a", #{ shell: "true" }); }
+run("a");"#,
+        r#"try { shel("x"); } catch {}"#,
+    ] {
+        Test::new()
+            .script(script)
+            .raw(&["check", "main.rhai"])
+            .run()
+            .ok()
+            .out_has("ok: ");
+    }
+    for (script, said) in [
+        (
+            r#"try { proc("a", #{ timeout: -1, shell: "true" }); } catch (e) { throw e; }"#,
+            "invalid duration -1: a duration cannot be negative",
+        ),
+        (
+            r#"try { proc("b", |ctx| exec(["x"], #{ bogus: 1 })); } catch {}"#,
+            "main.rhai:1:23: exec: unknown option `bogus`",
+        ),
+        (
+            r#"proc("a", #{ timeout: -1, shell: "true" });"#,
+            "main.rhai:1:1: proc \"a\": `timeout`: invalid duration -1",
+        ),
+    ] {
+        Test::new()
+            .script(script)
+            .raw(&["check", "main.rhai"])
+            .run()
+            .code(2)
+            .err_has(said);
+    }
+}

@@ -700,3 +700,81 @@ fn a_word_of_a_subcommand_that_is_not_utf8_is_named() {
         );
     }
 }
+
+/// `-h`/`--help` among a script's words shows the script's help wherever it is, as clap's
+/// `-h` does among prun's own options: `-h -r`, with `-r` declared to take a value, said
+/// "-r needs a value", and `-r -h` ran the script with `-h` as the value.
+#[test]
+fn help_among_a_script_s_words_is_its_help_even_beside_an_option_lacking_its_value() {
+    let script = r#"let o = args(#{ about: "Copies a remote", remote: #{ short: "r", help: "the remote" } });
+proc("p", #{ shell: "touch ran" });
+run("p");
+"#;
+    for words in [
+        &["-h", "-r"][..],
+        &["--help", "-r"],
+        &["-r", "-h"],
+        &["-r", "--help"],
+        &["--remote", "--help"],
+        &["-r", "x", "--bogus", "-h"],
+    ] {
+        let out = Test::new().script(script).args(words).run();
+        out.ok()
+            .out_has("Copies a remote")
+            .out_has("-r, --remote <REMOTE>  the remote");
+        assert!(!out.exists("ran"), "{words:?} ran the script");
+    }
+    // A value that is `-h` is given attached.
+    let out = Test::new()
+        .script(&format!("{script}print(`remote=${{o.remote}}`);"))
+        .args(&["--remote=-h"])
+        .run();
+    out.ok().out_has("remote=-h");
+}
+
+/// A subcommand's name after prun's flags is read as a script's path: `prun -v check
+/// s.rhai` said "failed to read check (in DIR): No such file or directory", naming no
+/// mistake. It says a subcommand comes first.
+#[test]
+fn a_subcommand_after_prun_s_flags_says_it_comes_first() {
+    let out = Test::new()
+        .script(r#"proc("a", #{ shell: "true" });"#)
+        .raw(&["-v", "check", "main.rhai"])
+        .run();
+    out.code(64).err_has(
+        "prun: `check` after prun's flags is read as a script's path, and there is no such file: a subcommand comes first, before any flag (prun check ...)",
+    );
+}
+
+/// An integer option given a number past 64 bits said `takes an integer, not "9999..."`,
+/// as if it were no number: it says the range it misses, the declared one or 64 bits'.
+#[test]
+fn a_script_s_integer_option_past_64_bits_names_the_range_it_misses() {
+    let script =
+        r#"let o = args(#{ n: #{ int: true, min: 1, max: 10 }, m: #{ int: true } }); print(o);"#;
+    for (words, said) in [
+        (
+            &["--n", "99999999999999999999"][..],
+            "option --n takes an integer from 1 to 10, not \"99999999999999999999\"",
+        ),
+        (
+            &["--m", "99999999999999999999"],
+            "option --m takes an integer of at most 9223372036854775807, not \"99999999999999999999\"",
+        ),
+        (
+            &["--m=-99999999999999999999"],
+            "option --m takes an integer of at least -9223372036854775808, not \"-99999999999999999999\"",
+        ),
+        (
+            &["--m", "many"],
+            "option --m takes an integer, not \"many\"",
+        ),
+    ] {
+        Test::new()
+            .script(script)
+            .args(words)
+            .run()
+            .code(64)
+            .err_has(said);
+    }
+}

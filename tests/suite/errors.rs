@@ -261,3 +261,76 @@ fn a_log_that_was_never_written_does_not_say_the_script_never_ran() {
     assert!(stderr.contains("no log of proc \"a\""), "{stderr}");
     assert!(!stderr.contains("no run of"), "{stderr}");
 }
+
+#[test]
+fn a_newline_in_the_script_s_name_keeps_each_position_on_one_line() {
+    // A script named `bad<newline>name.rhai` printed `bad` on a line of its own and
+    // `name.rhai:1:9: ...` on the next: each position is one word on one line, the
+    // newline written out as `\n` (as a control character elsewhere in an error).
+    let syntax = Test::new()
+        .file("bad\nname.rhai", "let x = ;\n")
+        .raw(&["bad\nname.rhai"])
+        .run();
+    syntax.code(2);
+    err_line(
+        &syntax,
+        "prun: error: bad\\nname.rhai:1:9: syntax error: Unexpected ';'",
+    );
+    let check = Test::new()
+        .file("bad\nname.rhai", "let x = ;\n")
+        .raw(&["check", "bad\nname.rhai"])
+        .run();
+    check.code(2);
+    err_line(&check, "bad\\nname.rhai:1:9: syntax error: Unexpected ';'");
+    let closure = Test::new()
+        .file(
+            "a\tb\nc.rhai",
+            "proc(\"p\", |ctx| {\n    throw \"boom\";\n});\nrun(\"p\");\n",
+        )
+        .raw(&["--no-db", "a\tb\nc.rhai"])
+        .run();
+    let failed = closure.code(1).proc_line("FAILED", "p");
+    assert!(failed.ends_with("a\\tb\\nc.rhai:2:5: boom"), "{failed}");
+    closure.line("             in the closure at a\\tb\\nc.rhai:1:11");
+    let declaration = Test::new()
+        .file("d\ne.rhai", "let o = args(#{ x: #{ bogus: 1 } });\n")
+        .raw(&["d\ne.rhai"])
+        .run();
+    declaration
+        .code(2)
+        .err_has("prun: error: d\\ne.rhai:1:9: args: `x` has an unknown setting `bogus`");
+}
+
+/// Asserts that a line of stderr is exactly `line`.
+fn err_line(out: &crate::support::Output, line: &str) {
+    assert!(
+        out.stderr.lines().any(|l| l == line),
+        "no stderr line {line:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn an_array_of_names_holding_something_else_names_the_function_and_the_entry() {
+    // It said "expected proc names, found an integer", naming neither `run` nor which.
+    let out = Test::new()
+        .script("proc(\"a\", #{ shell: \"true\" });\nrun([\"a\", 5]);\n")
+        .run();
+    out.code(2)
+        .err_has("main.rhai:2:1: run: the array must hold proc names (strings), but entry 2 is 5");
+    Test::new()
+        .script("wait([()]);\n")
+        .run()
+        .code(2)
+        .err_has("wait: the array must hold proc names (strings), but entry 1 is nothing");
+}
+
+#[test]
+fn an_import_of_an_empty_name_says_the_name_is_empty() {
+    // It said `module "" not found: no file  (in DIR)`, naming no file.
+    Test::new()
+        .script("import \"\" as m;\n")
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:8: module \"\" not found: a module's name is not empty");
+}

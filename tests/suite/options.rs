@@ -203,3 +203,119 @@ run("a");"#,
         .ok()
         .summary_is("prun: 1 succeeded");
 }
+
+/// A duration past the longest one prun holds (`1e300`, `"inf"`) was an "invalid
+/// duration" with the examples of a valid one, as if mistyped: each option says it is too
+/// long, naming the option, the value and the longest.
+#[test]
+fn a_duration_too_long_is_named_too_long_with_the_longest_for_every_duration_option() {
+    const LONGEST: &str = "the longest is 18446744073709551615s (about 584 billion years)";
+    for (script, option) in [
+        (
+            r#"proc("a", #{ timeout: 1e300, shell: "true" }); run("a");"#,
+            "`timeout`: duration 1e300 is too long",
+        ),
+        (
+            r#"proc("a", #{ retries: 1, retry_delay: "1e300", shell: "true" }); run("a");"#,
+            "`retry_delay`: duration 1e300 is too long",
+        ),
+        (
+            r#"set_options(#{ kill_grace: "inf" });"#,
+            "set_options: `kill_grace`: duration inf is too long",
+        ),
+        (
+            r#"set_options(#{ watch_debounce: "600000000000y" });"#,
+            "set_options: `watch_debounce`: duration 600000000000y is too long",
+        ),
+        (
+            r#"exec(["true"], #{ kill_grace: 1e300 });"#,
+            "option `kill_grace`: duration 1e300 is too long",
+        ),
+        (r#"sleep(1e300);"#, "sleep: duration 1e300 is too long"),
+    ] {
+        Test::new()
+            .script(script)
+            .run()
+            .code(2)
+            .err_has(option)
+            .err_has(LONGEST)
+            .err_has("main.rhai:1:");
+    }
+    Test::new()
+        .script(r#"let o = args(#{ age: #{ duration: true } }); print(o.age);"#)
+        .args(&["--age", "1e300"])
+        .run()
+        .code(64)
+        .err_has("option --age: duration 1e300 is too long")
+        .err_has(LONGEST);
+    // A negative one says so too, rather than offering examples.
+    Test::new()
+        .script(r#"proc("a", #{ timeout: -5, shell: "true" }); run("a");"#)
+        .run()
+        .code(2)
+        .err_has("`timeout`: invalid duration -5: a duration cannot be negative");
+}
+
+/// A `mem` past 64 bits of bytes got the generic "must be a whole number or a size"
+/// message, as if "99999999T" were no size: it says too large, with the largest.
+#[test]
+fn a_resource_amount_too_large_is_named_too_large_with_the_largest() {
+    for (script, said) in [
+        (
+            r#"proc("a", #{ resources: #{ mem: "99999999T" }, shell: "true" }); run("a");"#,
+            r#"`resources`: `mem` "99999999T" is too large: the largest is 16777215T (as a number of MiB, 17592186044415)"#,
+        ),
+        (
+            r#"set_options(#{ resources: #{ mem: 17592186044416 } });"#,
+            "`mem` 17592186044416 is too large: the largest is 16777215T",
+        ),
+        (
+            r#"proc("a", #{ resources: #{ cpus: "99999999999999999999" }, shell: "true" }); run("a");"#,
+            r#"`cpus` "99999999999999999999" is too large: the largest is 18446744073709551615"#,
+        ),
+    ] {
+        Test::new()
+            .script(script)
+            .run()
+            .code(2)
+            .err_has(said)
+            .err_has("main.rhai:1:");
+    }
+}
+
+/// Three messages that did not name what was given: `parallel: 1e300` was written out
+/// as 301 digits; an executor declared with the empty name was taken, and a proc's
+/// `executor: ""` got the hint `set_options(#{ executors: #{ : #{ kind: ... } } })`.
+#[test]
+fn a_huge_number_or_an_empty_executor_name_is_named_as_written() {
+    Test::new()
+        .script("set_options(#{ parallel: 1e300 });")
+        .run()
+        .code(2)
+        .err_has("main.rhai:1:1: set_options: `parallel` must be a positive integer, not 1e300\n");
+    Test::new()
+        .script(r#"set_options(#{ executors: #{ "": #{ kind: "slurm" } } });"#)
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:1:1: set_options: "" is not an executor name"#);
+    Test::new()
+        .script(r#"proc("a", #{ executor: "", shell: "true" });"#)
+        .run()
+        .code(2)
+        .err_has(r#"main.rhai:1:1: proc "a": `executor` must be a name, not an empty string"#);
+}
+
+/// `args(#{ a: #{ env: "" } })` was taken, and the option was never read from any
+/// variable, silently: a name no variable can have is a declaration error.
+#[test]
+fn a_script_option_s_env_that_no_variable_can_have_is_refused() {
+    for env in ["", "A=B"] {
+        Test::new()
+            .script(&format!(r#"let o = args(#{{ a: #{{ env: "{env}" }} }});"#))
+            .run()
+            .code(2)
+            .err_has(&format!(
+                "main.rhai:1:9: args: `a.env` must be an environment variable's name (not empty, without `=` or a NUL byte), not {env:?}"
+            ));
+    }
+}

@@ -374,9 +374,7 @@ fn a_memory_amount_past_64_bits_of_bytes_is_an_error_not_zero() {
         .script(r#"proc("a", #{ resources: #{ mem: 17592186044416 }, cmd: ["true"] }); run("a");"#)
         .run()
         .code(2)
-        .err_has(
-            "`mem` must be a whole number or a size like \"512M\" or \"8G\", not 17592186044416",
-        );
+        .err_has("`mem` 17592186044416 is too large: the largest is 16777215T");
 }
 
 #[test]

@@ -973,3 +973,52 @@ print(pg::podman_entry("root", (), ""));
         .out_has("/usr/lib/postgresql/16/bin/initdb -D")
         .out_lacks("/9.6/");
 }
+
+/// A backoff that grew the pause past the longest duration (`retrying in 1e308s`, then
+/// infinity) ended the retries at once with the attempt's error, as if cancelled: the
+/// pause stays at the longest (here the proc's timeout ends it), and a delay given too
+/// long, or a NaN, is refused before the first attempt.
+#[test]
+fn retry_s_pause_grown_past_the_longest_stays_at_it_and_a_delay_too_long_is_refused() {
+    let out = Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+proc("p", #{ timeout: "500ms" }, |ctx| {
+    retry::run(|| throw "flaky", #{ times: 5, delay: 1e-300, backoff: 1e290 })
+});
+run("p");
+"#,
+        )
+        .run();
+    out.code(1)
+        .out_has("attempt 1 of 5 failed, retrying in 1e-300s: flaky")
+        .out_has("attempt 2 of 5 failed, retrying in 1e-10s: flaky")
+        .out_has("attempt 3 of 5 failed, retrying in 1.844674407370955e19s: flaky");
+    let failed = out.proc_line("FAILED", "p");
+    assert!(failed.contains("timed out"), "{failed}");
+    let refused = Test::new()
+        .script(
+            r#"
+import "retry" as retry;
+for opts in [#{ delay: 1e300 }, #{ delay: "inf" }, #{ delay: "NaN" }, #{ delay: "-inf" },
+             #{ backoff: 0.0 / 0.0 }, #{ backoff: "-inf".parse_float() }] {
+    try {
+        retry::run(|| throw "boom", opts);
+    } catch (e) {
+        print(`E: ${e}`);
+    }
+}
+"#,
+        )
+        .run();
+    refused
+        .ok()
+        .line("E: retry::run: delay 1e300 is too long: the longest is 18446744073709551615s (about 584 billion years)")
+        .line("E: retry::run: delay \"inf\" is too long: the longest is 18446744073709551615s (about 584 billion years)")
+        .line("E: retry::run: delay must be seconds (0 or more) or a string such as \"300ms\", \"2s\", \"1h 30m\", \"2d\", not \"NaN\"")
+        .line("E: retry::run: delay must be seconds (0 or more) or a string such as \"300ms\", \"2s\", \"1h 30m\", \"2d\", not \"-inf\"")
+        .line("E: retry::run: backoff must be a number of at least 0, not NaN")
+        .line("E: retry::run: backoff must be a number of at least 0, not -inf")
+        .out_lacks("warning: attempt");
+}

@@ -41,6 +41,9 @@ pub(crate) enum Executor {
 impl Executor {
     /// Reads an executor's declaration (`#{ kind: "ssh", hosts: [...] }`).
     pub(crate) fn parse(name: &str, value: &Dynamic) -> Result<Executor, DeclarationError> {
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(DeclarationError::Name(name.to_string()));
+        }
         let map = value
             .clone()
             .try_cast::<Map>()
@@ -175,6 +178,12 @@ pub(crate) enum DeclarationError {
     UnknownKind { executor: String, kind: String },
     #[error("executor \"{0}\" is already declared")]
     Declared(String),
+    /// A name a proc's `executor` could not give, or messages show on one line.
+    #[error(
+        "{} is not an executor name: a name is not empty and holds no control character (like hpc or farm)",
+        crate::shown::c_quoted(.0).unwrap_or_else(|| format!("{:?}", .0))
+    )]
+    Name(String),
     #[error("executor \"{executor}\": {problem}")]
     Option { executor: String, problem: Problem },
 }

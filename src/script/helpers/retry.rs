@@ -25,8 +25,16 @@ pub(super) fn register(engine: &mut Engine) {
     );
 }
 
+/// The longest pause between two attempts, in seconds: the largest float below 2^64, the
+/// longest duration `sleep` takes (u64::MAX seconds, some 584 billion years). A pause
+/// that `backoff` grows past it stays at it: a pause of 1e308 s, or an infinite one,
+/// waits as long as the longest (until the run is cancelled), and does not end the
+/// retries early as a `sleep` refusing it did.
+const LONGEST_PAUSE: f64 = 18_446_744_073_709_549_568.0;
+
 /// Calls `f` until it returns, at most `times` times, pausing `delay` seconds before the
-/// second attempt and `backoff` times longer before each further one.
+/// second attempt and `backoff` times longer before each further one, up to
+/// [`LONGEST_PAUSE`].
 fn retry_loop(
     ctx: &NativeCallContext,
     f: &FnPtr,
@@ -34,7 +42,7 @@ fn retry_loop(
     delay: f64,
     backoff: f64,
 ) -> R<Dynamic> {
-    let mut delay = delay;
+    let mut delay = delay.min(LONGEST_PAUSE);
     let mut attempt = 1;
     loop {
         let e = match f.call_within_context::<Dynamic>(ctx, ()) {
@@ -45,7 +53,8 @@ fn retry_loop(
             return Err(e);
         }
         let warned = format!(
-            "attempt {attempt} of {times} failed, retrying in {delay}s: {}",
+            "attempt {attempt} of {times} failed, retrying in {}s: {}",
+            seconds(delay),
             shown(&e)
         );
         let paused = ctx
@@ -54,8 +63,27 @@ fn retry_loop(
         if paused.is_err() {
             return Err(e);
         }
-        delay *= backoff;
+        delay = next_pause(delay, backoff);
         attempt += 1;
+    }
+}
+
+/// The pause after one of `delay` seconds: `backoff` times longer, at most
+/// [`LONGEST_PAUSE`]; a pause of 0 stays 0 (even with an infinite `backoff`).
+fn next_pause(delay: f64, backoff: f64) -> f64 {
+    if delay == 0.0 {
+        return 0.0;
+    }
+    (delay * backoff).min(LONGEST_PAUSE)
+}
+
+/// Seconds as the warning shows them: `1`, `0.25`, and with an exponent when far from 1
+/// (`1e-300`, `1.844674407370955e19`), where a plain decimal runs to hundreds of digits.
+fn seconds(secs: f64) -> String {
+    if secs == 0.0 || (1e-4..1e16).contains(&secs) {
+        format!("{secs}")
+    } else {
+        format!("{secs:e}")
     }
 }
 
@@ -88,4 +116,26 @@ fn unlocated(e: EvalAltResult) -> Box<EvalAltResult> {
     };
     e.set_position(Position::NONE);
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_grows_by_the_backoff_up_to_the_longest_and_no_further() {
+        assert_eq!(next_pause(1.0, 2.0), 2.0);
+        assert_eq!(next_pause(1e300, 1e300), LONGEST_PAUSE);
+        assert_eq!(next_pause(1.0, f64::INFINITY), LONGEST_PAUSE);
+        assert_eq!(next_pause(0.0, f64::INFINITY), 0.0);
+        assert_eq!(next_pause(5.0, 0.0), 0.0);
+        assert_eq!(seconds(1.0), "1");
+        assert_eq!(seconds(0.25), "0.25");
+        assert_eq!(seconds(1e-300), "1e-300");
+        assert_eq!(seconds(LONGEST_PAUSE), "1.844674407370955e19");
+        assert!(std::time::Duration::try_from_secs_f64(LONGEST_PAUSE).is_ok());
+        assert!(
+            std::time::Duration::try_from_secs_f64(LONGEST_PAUSE * (1.0 + f64::EPSILON)).is_err()
+        );
+    }
 }

@@ -547,7 +547,8 @@ throw "boom";
 
 /// A closure in a `sleep` when `--fail-fast` aborts the run fails saying why, as a
 /// command it runs does (`was terminated because the run was aborted`): it said only
-/// `sleep interrupted` (found by random scripts of `--fail-fast`).
+/// `sleep interrupted` (found by random scripts of `--fail-fast`). The closure says it
+/// got there with `write_file`, not a command, which the abort could catch still running.
 #[test]
 fn a_sleep_ended_by_fail_fast_says_the_run_was_aborted() {
     let out = Test::new()
@@ -555,7 +556,7 @@ fn a_sleep_ended_by_fail_fast_says_the_run_was_aborted() {
         .timeout(std::time::Duration::from_secs(30))
         .script(
             r#"
-proc("nap", |ctx| { shell("touch nap.started"); sleep(300); "rested" });
+proc("nap", |ctx| { write_file("nap.started", ""); sleep(300); "rested" });
 proc("bad", #{ shell: "i=0; until [ -e nap.started ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1" });
 run(["nap", "bad"]);
 "#,

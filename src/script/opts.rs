@@ -196,9 +196,19 @@ pub(super) fn parse(
     let origin = crate::diag::Origin::new(ctx.call_source(), ctx.call_position());
     let mut def = ProcDef::new(Body::Cmd(Argv::default()), origin);
 
+    // No proc's name is empty: an empty entry could only ever be missing.
+    let empty = |option: &str, entry: &str| {
+        err(format!(
+            "`{option}` entry {entry} is empty, and no proc's name is"
+        ))
+    };
     for item in list(given.deps) {
         if item.is_string() {
-            def.deps.push(DepSpec::Name(item.to_string()));
+            let name = item.to_string();
+            if name.is_empty() {
+                return Err(empty("deps", "\"\""));
+            }
+            def.deps.push(DepSpec::Name(name));
         } else if item.is::<NoFailures>() {
             def.no_failures = true;
         } else if let Some(fp) = item.clone().try_cast::<FnPtr>() {
@@ -215,6 +225,9 @@ pub(super) fn parse(
             // A glob would match only a proc of that very name: the declarer would
             // silently never run before the procs it was meant for.
             let pattern = item.to_string();
+            if pattern.is_empty() {
+                return Err(empty("rdeps", "\"\""));
+            }
             if pattern.contains(['*', '?']) {
                 return Err(err(format!(
                     "`rdeps` entry \"{pattern}\" is a glob; rdeps takes names and [placeholder] patterns (\"build::[env]\")"
@@ -222,6 +235,9 @@ pub(super) fn parse(
             }
             def.extras_mut().rdeps.push(pattern);
         } else if let Some(ws) = item.clone().try_cast::<WhenScheduled>() {
+            if ws.0.is_empty() {
+                return Err(empty("rdeps", "when_scheduled(\"\")"));
+            }
             // As in rdeps: a glob is taken as a name, a proto would make `deploy::*`.
             if ws.0.contains(['*', '?']) {
                 return Err(err(format!(
@@ -370,6 +386,13 @@ pub(super) fn parse(
         def.env = m
             .into_iter()
             .map(|(k, v)| {
+                // Known bad now, not when the proc starts (a run may be hours in).
+                if k.is_empty() || k.contains(['=', '\0']) {
+                    return Err(err(format!(
+                        "`env` name {:?} is not valid: a name is not empty and holds no `=` or NUL byte",
+                        k.as_str()
+                    )));
+                }
                 let text = super::values::argument_text(&v).map_err(|t| {
                     err(format!(
                         "`env` value of {k} must be a string, a number or a bool, not {t}"

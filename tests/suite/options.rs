@@ -150,7 +150,7 @@ fn an_empty_task_db_or_log_dir_is_a_script_error_not_the_working_directory() {
 }
 
 #[test]
-fn a_proc_cwd_or_help_of_the_wrong_type_is_an_error_naming_the_option() {
+fn a_proc_cwd_help_or_env_name_of_the_wrong_kind_is_an_error_naming_the_option() {
     // `cwd: 5` ran the command in a directory named `5`, `cwd: ""` failed only when the
     // proc ran (`working directory  does not exist`), and `help: 5` was listed as `5`;
     // `exec` refuses a non-path `cwd` already.
@@ -160,6 +160,15 @@ fn a_proc_cwd_or_help_of_the_wrong_type_is_an_error_naming_the_option() {
         ("cwd: \"\"", "`cwd` must be a path, not an empty string"),
         ("help: 5", "`help` must be a string, not an integer"),
         ("help: [\"a\"]", "`help` must be a string, not an array"),
+        // An env name no process can have failed only once the proc started.
+        (
+            "env: #{ \"\": \"x\" }",
+            "`env` name \"\" is not valid: a name is not empty and holds no `=` or NUL byte",
+        ),
+        (
+            "env: #{ \"A=B\": \"x\" }",
+            "`env` name \"A=B\" is not valid",
+        ),
     ] {
         let out = Test::new()
             .script(&format!(

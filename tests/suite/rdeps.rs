@@ -145,6 +145,32 @@ run("build::a");
     assert!(!out.events().ran("build::a"), "{}", out.describe());
 }
 
+/// No proc's name is empty, so an empty entry in `deps` or `rdeps` (or an empty
+/// `when_scheduled`) could only ever be missing or match nothing: a definition error,
+/// not a dependency that fails at run time or a rule that silently never applies.
+#[test]
+fn an_empty_name_in_deps_or_rdeps_is_a_definition_error() {
+    for (opts, entry) in [
+        (r#"deps: [""]"#, r#"`deps` entry """#),
+        (r#"rdeps: [""]"#, r#"`rdeps` entry """#),
+        (
+            r#"rdeps: [when_scheduled("")]"#,
+            r#"`rdeps` entry when_scheduled("")"#,
+        ),
+    ] {
+        let out = Test::new()
+            .script(&format!(
+                "proc(\"other\", #{{ shell: \"echo other\" }});\n\
+                 proc(\"a\", #{{ {opts}, shell: \"echo a\" }});\nrun([\"a\", \"other\"]);\n"
+            ))
+            .run();
+        out.code(2).err_has(&format!(
+            r#"main.rhai:2:1: proc "a": {entry} is empty, and no proc's name is"#
+        ));
+        assert!(!out.events().ran("other"), "{}", out.describe());
+    }
+}
+
 /// A `when_scheduled` pattern that nothing matches stays active for a proc defined later,
 /// so it is only known to be inert once the top level has ended: then a run warns of it
 /// (for a scheduled declarer) with the nearest names, and `prun check` reports it.

@@ -140,6 +140,10 @@ fn require<'a>(policy: &Policy, args: impl Iterator<Item = &'a Dynamic>) -> R<()
                 crate::diag::type_words(t)
             )
         })?;
+        if name.is_empty() {
+            // Looked up, "" would be "not found on PATH=...", as if a tool were missing.
+            return Err("require: a tool's name is empty".into());
+        }
         if command::which(&name, search.path.as_deref(), cwd.as_deref()).is_none() {
             if name.contains('/') {
                 not_programs.push(name);
@@ -358,6 +362,11 @@ mod tests {
         let bad = [Dynamic::from(3_i64)];
         let e = require(&Policy::new(), bad.iter()).unwrap_err().to_string();
         assert!(e.contains("expected tool names, found an integer"), "{e}");
+        let empty = [Dynamic::from("sh"), Dynamic::from("")];
+        let e = require(&Policy::new(), empty.iter())
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("require: a tool's name is empty"), "{e}");
     }
 
     #[test]

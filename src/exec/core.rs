@@ -570,6 +570,10 @@ impl Core {
                 "{what} \"{name}\": unknown executor \"{e}\" (declare it first: set_options(#{{ executors: #{{ {e}: #{{ kind: ... }} }} }}))"
             )));
         }
+        // The budget (the host's, read on first use) only matters to a proc that needs some.
+        if def.extras().resources.is_empty() {
+            return Ok(());
+        }
         over_budget(self.budget.total(), what, name, def)
     }
 

@@ -5,6 +5,7 @@
 //! release. None scans every proc: a blocked proc is parked on what blocks it (a held lock,
 //! a lower wave still busy, resources in use) and handed back only when that frees.
 
+use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 
@@ -370,7 +371,9 @@ impl Pools {
 /// does it while its proc waits for a lock (the lock's holder may wait for such a proc).
 #[derive(Debug)]
 pub(crate) struct Budget {
-    total: Resources,
+    /// The whole budget: unless given, the host's, read when a proc first needs some of
+    /// it (most runs declare no resources, and the host's memory is a read of `/proc`).
+    total: OnceCell<Resources>,
     used: Resources,
     /// The part of `used` held by procs blocked in a wait.
     held_waiting: Resources,
@@ -380,30 +383,36 @@ pub(crate) struct Budget {
 
 impl Default for Budget {
     fn default() -> Budget {
-        Budget::new(Resources::host())
-    }
-}
-
-impl Budget {
-    /// A budget of `total`, none of it in use.
-    pub(crate) fn new(total: Resources) -> Budget {
         Budget {
-            total,
+            total: OnceCell::new(),
             used: Resources::default(),
             held_waiting: Resources::default(),
             parked: Vec::new(),
             reserved: None,
         }
     }
+}
+
+impl Budget {
+    /// A budget of `total`, none of it in use.
+    #[cfg(test)]
+    pub(crate) fn new(total: Resources) -> Budget {
+        Budget {
+            total: OnceCell::from(total),
+            ..Budget::default()
+        }
+    }
 
     /// The whole budget.
     pub(crate) fn total(&self) -> &Resources {
-        &self.total
+        self.total.get_or_init(Resources::host)
     }
 
     /// Overrides or adds amounts of the budget (`set_options(#{ resources })`).
     pub(crate) fn merge(&mut self, amounts: &Resources) {
-        self.total.merge(amounts);
+        let mut total = self.total.take().unwrap_or_else(Resources::host);
+        total.merge(amounts);
+        self.total = OnceCell::from(total);
     }
 
     /// Whether `p`, needing `need`, may start now. If not, it is parked until resources
@@ -423,10 +432,10 @@ impl Budget {
         }
         let fits = need
             .iter()
-            .all(|(k, n)| within(self.total.get(k), [self.used.get(k), n]));
+            .all(|(k, n)| within(self.total().get(k), [self.used.get(k), n]));
         let clear = match &self.reserved {
             Some((_, big)) if self.fits_beside_waiting(big) => need.iter().all(|(k, n)| {
-                n == 0 || within(self.total.get(k), [self.used.get(k), big.get(k), n])
+                n == 0 || within(self.total().get(k), [self.used.get(k), big.get(k), n])
             }),
             _ => true,
         };
@@ -454,7 +463,7 @@ impl Budget {
     /// Whether `need` fits beside what procs blocked in a wait hold.
     fn fits_beside_waiting(&self, need: &Resources) -> bool {
         need.iter()
-            .all(|(k, n)| within(self.total.get(k), [self.held_waiting.get(k), n]))
+            .all(|(k, n)| within(self.total().get(k), [self.held_waiting.get(k), n]))
     }
 
     /// A proc holding `need` is blocked in a wait; returns the parked procs, to be queued

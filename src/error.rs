@@ -225,7 +225,11 @@ impl Failure {
 /// script throws at its top level) is in the run's [`crate::Report`] instead.
 ///
 /// ```
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let err = rt.run_str("let x = ;", [""; 0]).unwrap_err();
 /// assert_eq!(err.kind(), prun::ErrorKind::Script);
 /// let at = err.location().expect("a syntax error has a place");
@@ -240,7 +244,11 @@ pub struct Error(Failure);
 /// ```
 /// let err = prun::Runtime::builder().max_operations(0).build().unwrap_err();
 /// assert_eq!(err.kind(), prun::ErrorKind::Config);
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let err = rt.run_file("no-such-script.rhai", [""; 0]).unwrap_err();
 /// assert_eq!(err.kind(), prun::ErrorKind::Script);
 /// assert_eq!(err.exit_code(), 2);
@@ -266,7 +274,11 @@ pub enum ErrorKind {
 /// Where in a script an [`crate::Error`] is.
 ///
 /// ```
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let err = rt.run_str("let x = 1;\nlet y = ;", [""; 0]).unwrap_err();
 /// let at = err.location().unwrap();
 /// assert_eq!((at.file.as_str(), at.line, at.column), ("<string>", 2, 9));

@@ -14,7 +14,11 @@ use rhai::Dynamic;
 /// Serialized (and displayed) upper-case, as in the `--json` report: `"SUCCEEDED"`.
 ///
 /// ```
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let report = rt.run_str(
 ///     r#"
 ///     proc("a", || 1);
@@ -132,6 +136,7 @@ pub(crate) struct QueueView {
 /// from the threads of the run, in the order of each proc's life.
 ///
 /// ```
+/// # let state = tempfile::tempdir().unwrap();
 /// let rt = prun::Runtime::builder()
 ///     .task_db(prun::TaskDb::Off)
 ///     .on_event(|e: &prun::Event| match e {
@@ -139,6 +144,7 @@ pub(crate) struct QueueView {
 ///         prun::Event::Finished { name, state, .. } => eprintln!("{name}: {state}"),
 ///         _ => {}
 ///     })
+/// #   .state_dir(state.path())
 ///     .build()?;
 /// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
 /// # Ok::<(), prun::Error>(())

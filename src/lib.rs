@@ -20,6 +20,7 @@
 //!
 //! let calls = Arc::new(AtomicUsize::new(0));
 //! let counter = calls.clone();
+//! # let state = tempfile::tempdir().unwrap();
 //! let rt = prun::Runtime::builder()
 //!     .parallel(4)
 //!     .task_db(prun::TaskDb::Off)
@@ -28,6 +29,7 @@
 //!         counter.fetch_add(1, Ordering::SeqCst);
 //!         key.to_uppercase()
 //!     })
+//! #   .state_dir(state.path())
 //!     .build()?;
 //! let report = rt.run_str(
 //!     r#"

@@ -20,7 +20,11 @@ use crate::exit::Exit;
 /// seconds).
 ///
 /// ```
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let report = rt.run_str(r#"proc("a", || 6 * 7); run("a");"#, [""; 0])?;
 /// assert_eq!(report.run.outcome, prun::Outcome::Ok);
 /// assert_eq!(report.procs[0].result, serde_json::json!(42));
@@ -60,7 +64,11 @@ impl Report {
 /// How a run ended, serialized as in the `--json` report (`"ok"`, `"script error"`...).
 ///
 /// ```
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let report = rt.run_str(r#"proc("a", #{ cmd: ["false"] }); run("a");"#, [""; 0])?;
 /// assert_eq!(report.run.outcome, prun::Outcome::Failed);
 /// assert_eq!(report.run.outcome.as_str(), "failed");
@@ -121,7 +129,11 @@ impl Serialize for Outcome {
 /// The run as a whole, in a [`Report`].
 ///
 /// ```
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let report = rt.run_str(r#"proc("a", || 1); throw "stop";"#, ["a", "--", "x"])?;
 /// let run = &report.run;
 /// assert_eq!(run.script, "<string>");
@@ -165,7 +177,11 @@ pub struct RunReport {
 /// One proc in a [`Report`].
 ///
 /// ```
-/// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+/// # let state = tempfile::tempdir().unwrap();
+/// let rt = prun::Runtime::builder()
+///     .task_db(prun::TaskDb::Off)
+/// #     .state_dir(state.path())
+///     .build()?;
 /// let report = rt.run_str(
 ///     r#"proc("a", #{ cmd: ["sh", "-c", "echo hi; exit 3"] }); proc("b", || #{ n: 42 });"#,
 ///     ["a", "b"],

@@ -43,9 +43,11 @@ const SMALL_RUN: usize = 100;
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = dir.path().join("tasks.db");
+/// # let state = tempfile::tempdir().unwrap();
 /// let rt = prun::Runtime::builder()
 ///     .task_db(db.as_path()) // a path is TaskDb::Path
 ///     .log_dir(dir.path().join("logs"))
+/// #   .state_dir(state.path())
 ///     .build()?;
 /// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
 /// assert!(db.exists());
@@ -86,9 +88,11 @@ impl From<&str> for TaskDb {
 /// What a run prints while it goes on.
 ///
 /// ```
+/// # let state = tempfile::tempdir().unwrap();
 /// let rt = prun::Runtime::builder()
 ///     .task_db(prun::TaskDb::Off)
 ///     .output(prun::Output::Plain) // a line per finished proc, then a summary
+/// #   .state_dir(state.path())
 ///     .build()?;
 /// rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
 /// assert_eq!(prun::Output::default(), prun::Output::Silent);

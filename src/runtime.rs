@@ -35,10 +35,12 @@ const STRING_SCRIPT: &str = "<string>";
 /// a tokio runtime (it blocks the calling thread until the run ends).
 ///
 /// ```
+/// # let state = tempfile::tempdir().unwrap();
 /// let rt = prun::Runtime::builder()
 ///     .parallel(4)
 ///     .task_db(prun::TaskDb::Off)
 ///     .register_fn("double", |x: i64| x * 2)
+/// #   .state_dir(state.path())
 ///     .build()?;
 /// let report = rt.run_str(
 ///     r#"proc("a", || double(21)); proc("b", #{ cmd: ["true"] });"#,
@@ -87,7 +89,11 @@ impl Runtime {
     /// directory.
     ///
     /// ```
-    /// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+    /// # let state = tempfile::tempdir().unwrap();
+    /// let rt = prun::Runtime::builder()
+    ///     .task_db(prun::TaskDb::Off)
+    /// #     .state_dir(state.path())
+    ///     .build()?;
     /// let report = rt.run_str(r#"proc("a", #{ cmd: ["true"], now: true });"#, [""; 0])?;
     /// assert_eq!(report.procs[0].state, prun::State::Succeeded);
     /// # Ok::<(), prun::Error>(())
@@ -124,7 +130,11 @@ impl Runtime {
     /// [`Runtime::run_file_with_cancel`]).
     ///
     /// ```
-    /// let rt = prun::Runtime::builder().task_db(prun::TaskDb::Off).build()?;
+    /// # let state = tempfile::tempdir().unwrap();
+    /// let rt = prun::Runtime::builder()
+    ///     .task_db(prun::TaskDb::Off)
+    /// #     .state_dir(state.path())
+    ///     .build()?;
     /// let cancel = prun::Cancel::new();
     /// cancel.cancel();
     /// let report = rt.run_str_with_cancel(
@@ -263,6 +273,7 @@ impl Limits {
 ///
 /// let mut acme = rhai::Module::new();
 /// acme.set_native_fn("greeting", |who: &str| Ok(format!("hello, {who}")));
+/// # let state = tempfile::tempdir().unwrap();
 /// let rt = prun::Runtime::builder()
 ///     .parallel(8)
 ///     .task_db(prun::TaskDb::Off)
@@ -271,6 +282,7 @@ impl Limits {
 ///     .module("acme", acme)
 ///     .max_operations(1_000_000)
 ///     .on_event(|e: &prun::Event| eprintln!("{e:?}"))
+/// #   .state_dir(state.path())
 ///     .build()?;
 /// let report = rt.run_str(
 ///     r#"import "acme" as acme; proc("a", || acme::greeting(vault_get("db"))); run("a");"#,
@@ -470,11 +482,13 @@ impl RuntimeBuilder {
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
     /// std::fs::write(dir.path().join("in.txt"), "data").unwrap();
+    /// # let state = tempfile::tempdir().unwrap();
     /// let rt = prun::Runtime::builder()
     ///     .task_db(dir.path().join("tasks.db"))
     ///     .log_dir(dir.path().join("logs"))
     ///     .register_pure_fn("shout", |s: &str| s.to_uppercase())
     ///     .register_fn("now_ns", || -> i64 { 7 })
+    /// #   .state_dir(state.path())
     ///     .build()?;
     /// let script = format!(
     ///     r#"proc("pure", #{{ inputs: ["{0}"] }}, || shout(read_file("{0}")));
@@ -558,10 +572,12 @@ impl RuntimeBuilder {
     /// std::fs::write(dir.path().join("in.txt"), "data").unwrap();
     /// let mut text = rhai::Module::new();
     /// text.set_native_fn("shout", |s: &str| Ok(s.to_uppercase()));
+    /// # let state = tempfile::tempdir().unwrap();
     /// let rt = prun::Runtime::builder()
     ///     .task_db(dir.path().join("tasks.db"))
     ///     .log_dir(dir.path().join("logs"))
     ///     .pure_module("text", text)
+    /// #   .state_dir(state.path())
     ///     .build()?;
     /// let script = format!(
     ///     r#"import "text" as t;
@@ -681,9 +697,11 @@ impl RuntimeBuilder {
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
+    /// # let state = tempfile::tempdir().unwrap();
     /// let rt = prun::Runtime::builder()
     ///     .task_db(prun::TaskDb::Off)
     ///     .log_dir(dir.path().join("logs"))
+    /// #   .state_dir(state.path())
     ///     .build()?;
     /// let report = rt.run_str(r#"proc("ask", #{ interactive: true, cmd: ["true"] });"#, ["ask"])?;
     /// let error = report.proc("ask").unwrap().error.clone().unwrap();

@@ -1,15 +1,16 @@
 //! The process groups a crashed run left running, and how the next run ends them.
 //!
 //! While a run lasts, every process group it starts is recorded in a journal,
-//! `<state>/groups/<prun pid>`: a `+ PGID START COMMAND` line when the group starts
+//! `<state>/groups/<prun pid>`: a `+ PGID START gGRACE COMMAND` line when the group starts
 //! (`START` is the leader's start time as `/proc/<pid>/stat` gives it, so that a reused
 //! pid is never mistaken for it: a number, or `FIRST-LAST` when it is known to lie between
 //! two ticks of the boot-time clock read around the spawn, as the initial time namespace
-//! sees them: see [`boot_offset`]) and a `- PGID` line when it is gone. The run holds an `flock` on
+//! sees them: see [`boot_offset`]; `GRACE` is its kill grace in milliseconds, which the
+//! next run gives it too) and a `- PGID` line when it is gone. The run holds an `flock` on
 //! its journal and removes it when it ends. When prun is killed (`kill -9`, the OOM
 //! killer), the kernel releases the lock but the journal stays: the next run of the script
 //! takes the lock of every journal it finds, ends the groups of it that are still alive
-//! (SIGTERM, a grace period, SIGKILL) with a warning naming them, and removes it, all
+//! (SIGTERM, the grace its run gave it, SIGKILL) with a warning naming them, and removes it, all
 //! before it starts anything of its own.
 //!
 //! The journal also records the temporary directories the script makes (`tempdir()`): a
@@ -295,8 +296,14 @@ fn journals() -> std::sync::MutexGuard<'static, Vec<(u64, Writer)>> {
 /// Records a group that just started (its leader is `pgid`). `since` is
 /// [`unix::boot_ticks`] read before the leader was started: with a second reading now,
 /// the two bound its start time, which costs no read of `/proc` (opening its `stat`
-/// while the leader is still in `execve` waits for the exec to finish).
-pub(crate) fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
+/// while the leader is still in `execve` waits for the exec to finish). `grace` is the
+/// time its run gives it between SIGTERM and SIGKILL.
+pub(crate) fn started(
+    pgid: i32,
+    since: Option<u64>,
+    command: &dyn std::fmt::Display,
+    grace: Duration,
+) {
     let mut journals = journals();
     if journals.is_empty() {
         return;
@@ -309,7 +316,7 @@ pub(crate) fn started(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Dis
         }
         _ => start_or_zero(pgid),
     };
-    let mut line = format!("+ {pgid} {start} ");
+    let mut line = format!("+ {pgid} {start} g{} ", grace.as_millis());
     let text = command.to_string();
     line.extend(
         text.chars()
@@ -460,7 +467,8 @@ fn record_adopted() {
         // A group whose leader is gone has no start time: a pid still in use as a group
         // id is never given to a new process.
         let start = start_or_zero(pgid);
-        let line = format!("+ {pgid} {start} {}\n", command_of(pid));
+        let grace = crate::run::KILL_GRACE.as_millis();
+        let line = format!("+ {pgid} {start} g{grace} {}\n", command_of(pid));
         for (_, w) in journals.iter_mut() {
             if let std::collections::hash_map::Entry::Vacant(e) = w.live.entry(pgid) {
                 e.insert(line.clone());
@@ -636,6 +644,8 @@ struct Recorded {
     pgid: i32,
     /// The first and the last tick the leader's start time can be.
     start: (u64, u64),
+    /// Its kill grace, as its run gave it (none in a journal of an older prun).
+    grace: Option<Duration>,
     command: String,
 }
 
@@ -652,7 +662,7 @@ fn parse(text: &str) -> (Vec<Recorded>, Vec<RecordedDir>) {
     let mut live: Vec<Recorded> = Vec::new();
     let mut dirs: Vec<RecordedDir> = Vec::new();
     for line in text.lines() {
-        let mut words = line.splitn(4, ' ');
+        let mut words = line.splitn(5, ' ');
         let kind = words.next();
         if let Some(kind @ ("D" | "d")) = kind {
             let Some(key) = words.next().and_then(DirKey::parse) else {
@@ -672,15 +682,37 @@ fn parse(text: &str) -> (Vec<Recorded>, Vec<RecordedDir>) {
         live.retain(|r| r.pgid != pgid);
         if kind == Some("+") {
             let start = words.next().and_then(parse_start).unwrap_or((0, 0));
-            let command = words.next().unwrap_or("").to_string();
+            let (grace, command) = match (words.next(), words.next()) {
+                (Some(g), rest) if parse_grace(g).is_some() => {
+                    (parse_grace(g), rest.unwrap_or("").to_string())
+                }
+                (first, rest) => (
+                    None,
+                    [first, rest]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            };
             live.push(Recorded {
                 pgid,
                 start,
+                grace,
                 command,
             });
         }
     }
     (live, dirs)
+}
+
+/// A journal's `gGRACE`: the kill grace in milliseconds.
+fn parse_grace(word: &str) -> Option<Duration> {
+    let ms = word.strip_prefix('g')?;
+    ms.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| ms.parse().ok().map(Duration::from_millis))
+        .flatten()
 }
 
 /// A journal's `START`: `N`, or `FIRST-LAST`.
@@ -741,7 +773,9 @@ struct Taken {
 }
 
 /// Ends the groups left alive by crashed runs whose journals are in `dir` (SIGTERM, up to
-/// `grace` for them to exit, then SIGKILL), then removes the temporary directories they
+/// the kill grace their run gave them for them to exit, then SIGKILL; `default_grace` for
+/// a group an older prun recorded without one, and for a process that left its group),
+/// then removes the temporary directories they
 /// recorded, and only then removes the journals. Each crashed run that left groups is
 /// warned of before they are ended, naming them; what then differs (a group that needed
 /// SIGKILL or outlived it) and each directory removed or refused is warned of after.
@@ -749,7 +783,7 @@ struct Taken {
 /// Returns the crashed runs that were running procs, for the task DB to record them.
 pub(crate) fn end_orphans(
     dir: &Path,
-    grace: Duration,
+    default_grace: Duration,
     warn: &mut dyn FnMut(String),
 ) -> Vec<CrashedRun> {
     let mut crashed = Vec::new();
@@ -826,7 +860,7 @@ pub(crate) fn end_orphans(
         ));
     }
     orphans.extend(escaped);
-    end_groups(&orphans, grace, warn);
+    end_groups(&orphans, default_grace, warn);
     let mut seen = std::collections::HashSet::new();
     for t in taken {
         for d in t.dirs.iter().filter(|d| seen.insert(d.key)) {
@@ -988,6 +1022,7 @@ fn escaped_from(groups: &[Recorded]) -> Vec<Recorded> {
         .map(|pgid| Recorded {
             pgid,
             start: parse_start(&start_or_zero(pgid)).unwrap_or((0, 0)),
+            grace: None,
             command: command_of(pgid),
         })
         .collect()
@@ -1120,37 +1155,58 @@ enum Refused {
     Remove(io::Error),
 }
 
-/// SIGTERM to every group, up to `grace` for them to exit, then SIGKILL to those left
-/// and up to `grace` again for them to be gone: a killed process exits only once the
-/// kernel schedules it, and the run must not start its own jobs beside it. Warns of the
-/// groups that needed SIGKILL, and of those still there after it.
-fn end_groups(groups: &[Recorded], grace: Duration, warn: &mut dyn FnMut(String)) {
+/// SIGTERM to every group, then SIGKILL to each one still there once its own grace has
+/// passed (see [`Recorded::grace`]; `default` when it has none), and up to `default` more
+/// for them to be gone: a killed process exits only once the kernel schedules it, and the
+/// run must not start its own jobs beside it. Warns of the groups that needed SIGKILL, and
+/// of those still there after it.
+fn end_groups(groups: &[Recorded], default: Duration, warn: &mut dyn FnMut(String)) {
+    let grace_of = |r: &Recorded| r.grace.unwrap_or(default);
     for r in groups {
         unix::term_group(r.pgid);
         if leader_left(r) {
             unix::term_process(r.pgid);
         }
     }
-    wait_gone(groups, grace);
-    let stubborn: Vec<Recorded> = groups.iter().filter(|r| alive(r)).cloned().collect();
+    let termed = Instant::now();
+    let mut graces: Vec<Duration> = groups.iter().map(grace_of).collect();
+    graces.sort();
+    graces.dedup();
+    let mut stubborn: Vec<Recorded> = Vec::new();
+    for &grace in &graces {
+        let due: Vec<Recorded> = groups
+            .iter()
+            .filter(|r| grace_of(r) == grace)
+            .cloned()
+            .collect();
+        wait_gone(&due, grace.saturating_sub(termed.elapsed()));
+        for r in due.into_iter().filter(alive) {
+            unix::kill_group(r.pgid);
+            if leader_left(&r) {
+                unix::kill_process(r.pgid);
+            }
+            stubborn.push(r);
+        }
+    }
     if stubborn.is_empty() {
         return;
     }
-    for r in &stubborn {
-        unix::kill_group(r.pgid);
-        if leader_left(r) {
-            unix::kill_process(r.pgid);
-        }
-    }
-    wait_gone(&stubborn, grace);
+    wait_gone(&stubborn, default);
     let (left, killed): (Vec<Recorded>, Vec<Recorded>) = stubborn.into_iter().partition(alive);
-    if !killed.is_empty() {
-        warn(format!(
-            "of the crashed run's jobs, {} outlived SIGTERM by {} and {} killed (SIGKILL)",
-            named(&killed),
-            humantime::format_duration(grace),
-            if killed.len() == 1 { "was" } else { "were" }
-        ));
+    for grace in graces {
+        let these: Vec<Recorded> = killed
+            .iter()
+            .filter(|r| grace_of(r) == grace)
+            .cloned()
+            .collect();
+        if !these.is_empty() {
+            warn(format!(
+                "of the crashed run's jobs, {} outlived SIGTERM by {} and {} killed (SIGKILL)",
+                named(&these),
+                humantime::format_duration(grace),
+                if these.len() == 1 { "was" } else { "were" }
+            ));
+        }
     }
     if !left.is_empty() {
         warn(format!(
@@ -1273,7 +1329,8 @@ mod tests {
 
     #[test]
     fn parse_keeps_the_groups_not_recorded_as_gone() {
-        let text = "+ 100 5 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7-9 x\n- 1\n";
+        // Lines of an older prun have no grace; `g5` alone is a command's first word.
+        let text = "+ 100 5 g30000 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7-9 g2500 x\n- 1\n+ 400 8 g5x y\n+ 500 9 g0 \n";
         let (got, dirs) = parse(text);
         assert!(dirs.is_empty());
         assert_eq!(
@@ -1282,12 +1339,26 @@ mod tests {
                 Recorded {
                     pgid: 200,
                     start: (6, 6),
+                    grace: None,
                     command: "sh -c 'a b'".into()
                 },
                 Recorded {
                     pgid: 300,
                     start: (7, 9),
+                    grace: Some(Duration::from_millis(2500)),
                     command: "x".into()
+                },
+                Recorded {
+                    pgid: 400,
+                    start: (8, 8),
+                    grace: None,
+                    command: "g5x y".into()
+                },
+                Recorded {
+                    pgid: 500,
+                    start: (9, 9),
+                    grace: Some(Duration::ZERO),
+                    command: String::new()
                 },
             ]
         );

@@ -508,8 +508,8 @@ impl Local {
             .clone()
     }
 
-    fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec) {
-        unix::register(pgid, since, command);
+    fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec, grace: Duration) {
+        unix::register(pgid, since, command, grace);
         self.groups
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -1001,7 +1001,7 @@ async fn run_local(
             // The child has its copies: the stage after reads what this one writes.
             from_before = to_next.map(|(r, _)| r);
             let pgid = started.pid as i32;
-            local.register(pgid, since, spec);
+            local.register(pgid, since, spec, launch.kill_grace);
             pgids.push(pgid);
             children.push(Child::new(started.pid));
             Ok((started.stdin, started.stdout, started.stderr))

@@ -10,9 +10,14 @@ use nix::unistd::Pid;
 
 /// Records a live process group, running `command`, in the runs' journals (see
 /// [`super::crashed`]). `since` is [`boot_ticks`] read before the group's leader was
-/// started.
-pub(crate) fn register(pgid: i32, since: Option<u64>, command: &dyn std::fmt::Display) {
-    super::crashed::started(pgid, since, command);
+/// started; `grace` is its time between SIGTERM and SIGKILL.
+pub(crate) fn register(
+    pgid: i32,
+    since: Option<u64>,
+    command: &dyn std::fmt::Display,
+    grace: std::time::Duration,
+) {
+    super::crashed::started(pgid, since, command, grace);
 }
 
 /// The time since boot (`CLOCK_BOOTTIME`, read without a system call) in clock ticks: the

@@ -490,6 +490,27 @@ run("stubborn");
     );
 }
 
+/// A crashed run's job gets the kill grace its run gave it (here 60 s), not a fixed 5 s: a
+/// job that takes 7 s to shut down cleanly after SIGTERM (a database server) was killed
+/// half-way. Its `TERM` trap writes `cleaned` once done.
+#[test]
+fn after_a_kill_9_the_next_run_gives_a_job_the_kill_grace_its_run_gave_it() {
+    let (_setup, dir, pid, _) = crashed_run(
+        r#"
+set_options(#{ kill_grace: "60s" });
+proc("slow", #{ shell: "if [ -e second ]; then echo second-run; else trap 'sleep 7; echo done > cleaned; exit 0' TERM; echo $$ > job.tmp; mv job.tmp job.pid; while :; do sleep 1; done; fi" });
+run("slow");
+"#,
+        "job.pid",
+    );
+    let (stderr, context) = next_run_ends(&dir, &["main.rhai"], pid, "the crashed run's job");
+    assert!(
+        dir.join("cleaned").exists(),
+        "the job was killed before its grace ended\n{context}"
+    );
+    assert!(!stderr.contains("SIGKILL"), "{context}");
+}
+
 /// A script that makes a `tempdir()` with a file in it, writes its path to `dir.txt` (on
 /// the first run), then runs a job until prun is killed (the next runs, with `second`,
 /// end at once).

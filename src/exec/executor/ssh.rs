@@ -543,6 +543,7 @@ impl Ssh {
             child.id() as i32,
             since,
             &format!("ssh master connection to {name}"),
+            crate::run::KILL_GRACE,
         );
         self.masters
             .lock()

@@ -1167,6 +1167,11 @@ impl Core {
             self.waves.park(def.extras().wave, p);
             return false;
         }
+        // Before judging: a proc that would be FAILED_DEP when run is not UP_TO_DATE
+        // either, or its dependents would run on its cached result after a failure.
+        if self.stopped_by_a_failure(p) {
+            return false;
+        }
         if self.needs_judging(p) {
             match self.judge(p) {
                 None => return false,
@@ -1183,10 +1188,6 @@ impl Core {
         }
         if let Some(l) = self.locks.held(&def.extras().locks) {
             self.locks.park(l, p);
-            return false;
-        }
-        if def.no_failures && self.failed > 0 {
-            self.fail_dep(p, "run aborted: a proc has failed".into());
             return false;
         }
         if def.interactive && (self.running > 0 || self.pools.running() > 0) {
@@ -1211,6 +1212,18 @@ impl Core {
         }
         self.launch(p);
         true
+    }
+
+    /// Makes `p` FAILED_DEP when it says `NO_FAILURES` and a proc of the run has failed;
+    /// says whether it did. Checked before `p` is judged and again on a verdict that it is
+    /// UP_TO_DATE (a failure may come while it is judged): it is not UP_TO_DATE where
+    /// running it is refused.
+    fn stopped_by_a_failure(&mut self, p: ProcId) -> bool {
+        let stopped = self.graph.proc(p).def.no_failures && self.failed > 0;
+        if stopped {
+            self.fail_dep(p, "run aborted: a proc has failed".into());
+        }
+        stopped
     }
 
     fn launch(&mut self, p: ProcId) {

@@ -610,3 +610,59 @@ run("show");
         .ran("flag")
         .has("flag=true names=[\"a\"]");
 }
+
+/// A proc with `NO_FAILURES` is FAILED_DEP once a proc of the run has failed, cached
+/// result or not: running it now gives FAILED_DEP, and its dependents (a deploy) must not
+/// run on its earlier result, as they do not in a run without the task DB.
+#[test]
+fn a_no_failures_proc_after_a_failure_is_failed_dep_not_up_to_date() {
+    let ws = Ws::new(
+        r#"
+proc("check", #{ wave: 1, shell: "exit $(cat code.txt)" });
+proc("gate", #{ wave: 2, inputs: ["in.txt"], deps: [NO_FAILURES] }, |ctx| "gate passed");
+proc("deploy", #{ wave: 2, deps: ["gate"], no_skip: true }, |ctx| print("DEPLOYED"));
+run(["check", "deploy"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.write("code.txt", "0\n");
+    ws.run(&[]).code(0).ran("gate").has("DEPLOYED");
+    ws.write("code.txt", "1\n");
+    ws.run(&[])
+        .code(1)
+        .has("FAILED_DEP gate: run aborted: a proc has failed")
+        .lacks("UP_TO_DATE gate")
+        .lacks("DEPLOYED");
+}
+
+/// The same when the failure comes while the `NO_FAILURES` proc is being judged (its
+/// `inputs` closure waits for it here): a verdict that it is UP_TO_DATE does not let it,
+/// and so its dependents, through.
+#[test]
+fn a_no_failures_proc_judged_while_a_proc_fails_is_failed_dep_not_up_to_date() {
+    let ws = Ws::new(
+        r#"
+set_options(#{ parallel: 4 });
+let inputs = |ctx| {
+    let deadline = now_ms() + 30000;
+    while read_file("code.txt") == "1\n" && state("check") != "FAILED" && now_ms() < deadline {
+        sleep(0.01);
+    }
+    ["in.txt"]
+};
+proc("check", #{ shell: "exit $(cat code.txt)" });
+proc("gate", #{ inputs: [inputs], deps: [NO_FAILURES] }, |ctx| "gate passed");
+proc("deploy", #{ deps: ["gate"], no_skip: true }, |ctx| print("DEPLOYED"));
+run(["check", "deploy"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.write("code.txt", "0\n");
+    ws.run(&[]).code(0).ran("gate").has("DEPLOYED");
+    ws.write("code.txt", "1\n");
+    ws.run(&[])
+        .code(1)
+        .has("FAILED_DEP gate: run aborted: a proc has failed")
+        .lacks("UP_TO_DATE gate")
+        .lacks("DEPLOYED");
+}

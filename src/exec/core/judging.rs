@@ -232,7 +232,9 @@ impl Core {
         }
         match verdict {
             Judgement::Fresh(result) => {
-                self.finish(p, State::UpToDate, Some(result), None, None);
+                if !self.stopped_by_a_failure(p) {
+                    self.finish(p, State::UpToDate, Some(result), None, None);
+                }
             }
             Judgement::Stale(fp) => {
                 self.runs[p].fingerprint = Some(Box::new(fp));

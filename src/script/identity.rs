@@ -414,6 +414,9 @@ impl Writer<'_, '_> {
     /// The text of a function and of the script functions it names, then its captured
     /// values.
     fn function(&mut self, fp: &FnPtr, depth: usize) {
+        // A captured pointer to `env` (`Fn("env").curry(name)`) reads a variable no text
+        // names: every variable counts.
+        self.found.all_env |= fp.fn_name() == "env";
         self.out.push_str("Fn(");
         self.text(fp.fn_name());
         for v in fp.curry() {
@@ -607,6 +610,7 @@ impl Found {
         for name in crate::exec::shell_variables(text) {
             self.env.insert(name.to_string());
         }
+        self.all_env |= crate::exec::shell_names_indirectly(text);
         let b = text.as_bytes();
         let mut i = 0;
         while i < b.len() {
@@ -628,9 +632,17 @@ impl Found {
             }
             if let Some(args) = rest.strip_prefix('(') {
                 let literal = string_argument(args);
+                // A function named at run time may be `env` of any name, and so may a
+                // pointer to `env` (`Fn("env").call(name)`): every variable counts.
                 match word {
-                    "Fn" => self.dynamic |= literal.is_none(),
-                    "eval" => self.dynamic = true,
+                    "Fn" => {
+                        self.dynamic |= literal.is_none();
+                        self.all_env |= literal.is_none_or(|f| f == "env");
+                    }
+                    "eval" => {
+                        self.dynamic = true;
+                        self.all_env = true;
+                    }
                     "env" => match literal {
                         Some(name) => {
                             self.env.insert(name.to_string());

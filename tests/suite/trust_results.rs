@@ -666,3 +666,47 @@ run(["check", "deploy"]);
         .lacks("UP_TO_DATE gate")
         .lacks("DEPLOYED");
 }
+
+/// A variable a proc reads counts in its fingerprint however the text names it: bare in
+/// the shell's arithmetic, by its length or as the name of another (`${!REF}`: every
+/// variable counts), or through a pointer to `env` (called, captured with its name
+/// curried, or made at run time by `Fn` of a computed name or `eval`).
+#[test]
+fn variables_read_through_arithmetic_indirection_or_a_pointer_to_env_count() {
+    let ws = Ws::new(
+        r#"
+proc("arith", #{ inputs: ["in.txt"], shell: "echo $((PRUN_C1_N * 2)) > arith.txt" });
+proc("length", #{ inputs: ["in.txt"], shell: "echo ${#PRUN_C1_N} > length.txt" });
+proc("indirect", #{ inputs: ["in.txt"], cmd: ["bash", "-c", "echo ${!PRUN_C1_REF} > indirect.txt"] });
+let curried = Fn("env").curry("PRUN_C1_N");
+proc("pointer", #{ inputs: ["in.txt"] }, |ctx| Fn("env").call("PRUN_C1_N"));
+proc("captured", #{ inputs: ["in.txt"] }, |ctx| curried.call());
+proc("computed", #{ inputs: ["in.txt"] }, |ctx| Fn("en" + "v").call("PRUN_C1_N"));
+proc("evaluated", #{ inputs: ["in.txt"] }, |ctx| eval("en" + "v(\"PRUN_C1_N\")"));
+proc("other", #{ inputs: ["in.txt"] }, |ctx| "no variable");
+proc("show", #{ deps: ["pointer", "captured", "computed", "evaluated"], no_skip: true }, |ctx| {
+    let r = ctx.results;
+    print(`got ${r.pointer} ${r.captured} ${r.computed} ${r.evaluated}`);
+});
+run(["arith", "length", "indirect", "show", "other"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let five = [("PRUN_C1_N", "5"), ("PRUN_C1_REF", "PRUN_C1_N")];
+    ws.run(&five).code(0).has("got 5 5 5 5");
+    ws.run(&five)
+        .code(0)
+        .up_to_date("arith")
+        .up_to_date("pointer");
+    let ten = [("PRUN_C1_N", "10"), ("PRUN_C1_REF", "PRUN_C1_N")];
+    let run = ws.run(&ten);
+    run.code(0).has("got 10 10 10 10").up_to_date("other");
+    for name in ["arith", "length", "indirect"] {
+        run.ran(name);
+    }
+    let read = |f: &str| std::fs::read_to_string(ws.path(f)).unwrap();
+    assert_eq!(
+        [read("arith.txt"), read("length.txt"), read("indirect.txt")],
+        ["20\n", "2\n", "10\n"]
+    );
+}

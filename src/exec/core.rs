@@ -232,8 +232,9 @@ struct Run {
     stale: bool,
     /// The watch cycle in which it last reached a final state (see [`Core::rerun`]).
     cycle: u32,
-    /// [`Core::graph_edits`] when it became ready: before it was judged, or would have
-    /// been (see [`Core::never_fresh`]; a retry, or a wait for a lock, keeps it). A
+    /// [`Core::graph_edits`] when it became ready, and again when it is judged: before
+    /// it was judged, or would have been (see [`Core::never_fresh`]; a retry, or a wait
+    /// for a lock, keeps it), and what its fingerprint's params are of. A
     /// `u32` fits in the padding of this struct, which a run keeps one of per proc; it
     /// would take 2^32 edits between a proc's readiness and its reset to match wrongly.
     edits: u32,
@@ -1171,6 +1172,12 @@ impl Core {
         // either, or its dependents would run on its cached result after a failure.
         if self.stopped_by_a_failure(p) {
             return false;
+        }
+        // The params (or placeholder answers) changed since it was judged, waiting for a
+        // lock or a slot: its fingerprint is not of what it would run with. It is judged
+        // again; a retry runs without one, and saves no result.
+        if self.runs[p].edits != self.graph_edits {
+            self.runs[p].fingerprint = None;
         }
         if self.needs_judging(p) {
             match self.judge(p) {

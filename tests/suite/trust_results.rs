@@ -710,3 +710,43 @@ run(["arith", "length", "indirect", "show", "other"]);
         ["20\n", "2\n", "10\n"]
     );
 }
+
+/// Params set after a proc was judged, while it waited for a lock, are the ones it runs
+/// with: it is judged again, so its result is saved under a fingerprint of those (it was
+/// saved under the params it was judged with, and taken by later runs whatever the script
+/// then set).
+#[test]
+fn params_set_while_a_judged_proc_waits_for_a_lock_are_in_its_fingerprint() {
+    let ws = Ws::new(
+        r#"
+fn wait_until(what, done) {
+    let deadline = now_ms() + 30000;
+    while !done.call() {
+        if now_ms() > deadline { throw `no ${what} in 30 s`; }
+        sleep(0.01);
+    }
+}
+set_params(#{ v: "none" });
+proc("hold", #{ locks: ["l"] }, || wait_until("go", || file_info("go.txt") != ()));
+proc("p", #{
+    locks: ["l"],
+    inputs: [|ctx| { write_file("judged.txt", ""); ["in.txt"] }],
+}, |ctx| ctx.params.v);
+proc("show", #{ deps: ["p"], no_skip: true }, |ctx| print(`p gave ${ctx.results.p}`));
+run("hold");
+wait_until("hold running", || state("hold") == "RUNNING");
+run("show");
+wait_until("judging", || file_info("judged.txt") != ());
+set_params(#{ v: read_file("v.txt") });
+write_file("go.txt", "");
+wait();
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    for v in ["one", "one", "two"] {
+        let _ = std::fs::remove_file(ws.path("go.txt"));
+        let _ = std::fs::remove_file(ws.path("judged.txt"));
+        ws.write("v.txt", v);
+        ws.run(&[]).code(0).has(&format!("p gave {v}\n"));
+    }
+}

@@ -750,3 +750,27 @@ wait();
         ws.run(&[]).code(0).has(&format!("p gave {v}\n"));
     }
 }
+
+/// The program a command runs counts only when it is named in `inputs`: `./tool`
+/// rebuilt runs the proc that names it again, and not the one that does not (see
+/// docs/decisions.md, "The program a command runs is not in the fingerprint").
+#[test]
+fn a_program_named_in_inputs_runs_its_proc_again_when_rebuilt() {
+    let ws = Ws::new(
+        r#"
+proc("named", #{ inputs: ["tool", "in.txt"], cmd: ["./tool"] });
+proc("unnamed", #{ inputs: ["in.txt"], cmd: ["./tool"] });
+run(["named", "unnamed"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let build = |text: &str| {
+        ws.write("tool", &format!("#!/bin/sh\necho {text}\n"));
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(ws.path("tool"), mode).expect("chmod");
+    };
+    build("v1");
+    ws.run(&[]).code(0).ran("named").ran("unnamed");
+    build("v2");
+    ws.run(&[]).code(0).ran("named").up_to_date("unnamed");
+}

@@ -256,14 +256,49 @@ fn plain_value(out: &mut String, v: &Dynamic, depth: usize) {
         }
         out.push('}');
     } else if let Some(f) = v.read_lock::<FnPtr>() {
-        out.push_str("Fn(");
+        let _ = write!(out, "Fn({:?}", f.fn_name());
         for x in f.curry() {
-            plain_value(out, x, depth + 1);
             out.push_str(", ");
+            plain_value(out, x, depth + 1);
         }
         out.push(')');
     } else {
-        let _ = write!(out, "{}:{:?}", v.type_name(), v.flatten_clone());
+        let v = v.flatten_clone();
+        match shown(&v) {
+            Some(text) => {
+                let _ = write!(out, "{}:{text}", v.type_name());
+            }
+            // What it holds is not known: no later run's text matches this one.
+            None => {
+                use std::hash::BuildHasher;
+                let random = std::collections::hash_map::RandomState::new().hash_one(0u8);
+                let _ = write!(out, "{}:<unknown {random:x}>", v.type_name());
+            }
+        }
+    }
+}
+
+/// A value's text for a fingerprint, which tells its contents apart: as Rhai's `Debug`
+/// writes it, and prun's own values (the error a failed `wait` threw, `skip(...)`,
+/// `when_scheduled(...)`) by their fields. `None` for a value of a type whose contents
+/// prun cannot read (an embedder's own type, a proc's `ctx`), which Rhai writes as the
+/// type's name alone: two such values could not be told apart.
+fn shown(v: &Dynamic) -> Option<String> {
+    use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal, WhenScheduled};
+    let text = format!("{v:?}");
+    if !v.is_variant() || text != v.type_name() {
+        return Some(text);
+    }
+    if let Some(f) = v.read_lock::<ProcFailure>() {
+        Some(format!("{:?}", *f))
+    } else if let Some(a) = v.read_lock::<Aborted>() {
+        Some(format!("{:?}", *a))
+    } else if let Some(s) = v.read_lock::<SkipSignal>() {
+        Some(format!("{:?}", *s))
+    } else if let Some(w) = v.read_lock::<WhenScheduled>() {
+        Some(format!("{:?}", *w))
+    } else {
+        v.is::<NoFailures>().then_some(text)
     }
 }
 
@@ -319,7 +354,8 @@ pub(super) struct Identity {
     /// environment variables).
     pub text: String,
     /// Its code imports a module: the module is read only when the closure runs, so its
-    /// text is in no fingerprint, and the closure is never UP_TO_DATE. (A body that reads
+    /// text is in no fingerprint, and the closure is never UP_TO_DATE. So is one that
+    /// captured a value whose contents prun cannot read (see [`shown`]). (A body that reads
     /// or schedules other procs, sets the params, or makes a `tempdir()` or a `defer` is
     /// found as it does so, however it gets there: see `job::unrepeatable`.)
     pub never_cached: bool,
@@ -339,6 +375,7 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
         seen: HashSet::new(),
         out: String::new(),
         found: Found::default(),
+        opaque: false,
     };
     w.function(fp, 0);
     let from_module = texts(ctx, fp.fn_name()).is_empty();
@@ -387,7 +424,7 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
     let opaque = (modules_done || w.found.dynamic) && calls_opaque_modules(ctx.engine());
     Identity {
         text: w.out,
-        never_cached: w.found.never_cached || opaque,
+        never_cached: w.found.never_cached || opaque || w.opaque,
     }
 }
 
@@ -408,6 +445,9 @@ struct Writer<'a, 'b> {
     out: String,
     /// What the texts written so far read at run time.
     found: Found,
+    /// A captured value's contents cannot be read (see [`shown`]): the closure is never
+    /// UP_TO_DATE.
+    opaque: bool,
 }
 
 impl Writer<'_, '_> {
@@ -566,8 +606,11 @@ impl Writer<'_, '_> {
         } else if let Some(f) = v.read_lock::<FnPtr>() {
             self.function(&f, depth);
         } else if v.is_shared() {
-            let text = format!("{}:{:?}", v.type_name(), v.flatten_clone());
-            self.out.push_str(&text);
+            self.value(&v.flatten_clone(), depth);
+        } else if v.is_variant() {
+            let text = shown(v);
+            self.opaque |= text.is_none();
+            let _ = write!(self.out, "{}:{}", v.type_name(), text.unwrap_or_default());
         } else {
             // Written in place: a captured list of 20,000 names is 20,000 of these.
             let _ = write!(self.out, "{}:{:?}", v.type_name(), v);

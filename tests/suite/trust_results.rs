@@ -774,3 +774,78 @@ run(["named", "unnamed"]);
     build("v2");
     ws.run(&[]).code(0).ran("named").up_to_date("unnamed");
 }
+
+/// A value of an embedder's own type, kept from one pure function and read by another
+/// in a closure that captured it: Rhai writes it as its type's name alone, so no
+/// fingerprint can tell one from another, and the closure is never UP_TO_DATE.
+#[test]
+fn a_closure_capturing_a_value_prun_cannot_read_is_never_up_to_date() {
+    #[derive(Clone)]
+    struct Token(String);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.txt"), "x").expect("write");
+    let script = format!(
+        r#"let t = token();
+        proc("p", #{{ inputs: ["{}"] }}, || token_text(t));
+        run("p");"#,
+        dir.path().join("in.txt").display()
+    );
+    let run = |text: &'static str| {
+        let report = prun::Runtime::builder()
+            .task_db(dir.path().join("tasks.db"))
+            .log_dir(dir.path().join("logs"))
+            .state_dir(dir.path().join("state"))
+            .register_pure_fn("token", move || Token(text.to_string()))
+            .register_pure_fn("token_text", |t: Token| t.0)
+            .build()
+            .expect("runtime")
+            .run_str(&script, [""; 0])
+            .expect("run");
+        let p = report.proc("p").expect("p in the report").clone();
+        (p.state, p.result)
+    };
+    assert_eq!(run("one"), (prun::State::Succeeded, "one".into()));
+    assert_eq!(run("two"), (prun::State::Succeeded, "two".into()));
+}
+
+/// The error a failed `wait` threw, caught and captured, counts by its text.
+#[test]
+fn a_captured_wait_error_counts_by_its_text() {
+    let ws = Ws::new(
+        r#"
+proc("x", #{ shell: "exit $(cat code.txt)" });
+run("x");
+let e = "";
+try { wait("x"); } catch (err) { e = err; }
+proc("p", #{ inputs: ["in.txt"] }, |ctx| print(`p says ${e}`));
+run("p");
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.write("code.txt", "3\n");
+    ws.run(&[]).code(1).ran("p").has("p says proc \"x\" FAILED");
+    ws.run(&[]).code(1).up_to_date("p");
+    ws.write("code.txt", "4\n");
+    ws.run(&[]).code(1).ran("p").has("exited with code 4");
+}
+
+/// A module's variable holding a function pointer counts by the function it names, which
+/// its text does not say when the name is computed.
+#[test]
+fn a_module_s_function_pointer_counts_by_the_function_it_names() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+fn a() { "from a" }
+fn b() { "from b" }
+proc("p", #{ inputs: ["in.txt"] }, |ctx| print(`p says ${lib::F.call()}`));
+run("p");
+"#,
+    );
+    ws.write("lib.rhai", r#"export const F = Fn(read_file("name.txt"));"#);
+    ws.write("in.txt", "x\n");
+    ws.write("name.txt", "a");
+    ws.run(&[]).code(0).has("p says from a");
+    ws.write("name.txt", "b");
+    ws.run(&[]).code(0).ran("p").has("p says from b");
+}

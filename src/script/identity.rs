@@ -285,9 +285,8 @@ fn plain_value(out: &mut String, v: &Dynamic, depth: usize) {
 /// type's name alone: two such values could not be told apart.
 fn shown(v: &Dynamic) -> Option<String> {
     use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal, WhenScheduled};
-    let text = format!("{v:?}");
-    if !v.is_variant() || text != v.type_name() {
-        return Some(text);
+    if !super::values::opaque(v) {
+        return Some(format!("{v:?}"));
     }
     if let Some(f) = v.read_lock::<ProcFailure>() {
         Some(format!("{:?}", *f))
@@ -298,7 +297,7 @@ fn shown(v: &Dynamic) -> Option<String> {
     } else if let Some(w) = v.read_lock::<WhenScheduled>() {
         Some(format!("{:?}", *w))
     } else {
-        v.is::<NoFailures>().then_some(text)
+        v.is::<NoFailures>().then(|| "NO_FAILURES".to_string())
     }
 }
 

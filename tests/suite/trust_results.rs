@@ -849,3 +849,20 @@ run("p");
     ws.write("name.txt", "b");
     ws.run(&[]).code(0).ran("p").has("p says from b");
 }
+
+/// Params count in fingerprints by their text: a value whose contents prun cannot read
+/// (the error a failed `wait` threw) is refused, naming its key, as a function is; it
+/// counted the same whatever it held.
+#[test]
+fn set_params_refuses_a_value_whose_contents_no_fingerprint_would_see() {
+    let ws = Ws::new(
+        r#"
+proc("x", #{ shell: "exit 1" });
+run("x");
+try { wait("x"); } catch (err) { set_params(#{ last: #{ error: err } }); }
+"#,
+    );
+    ws.run(&[]).code(2).has(
+        "set_params: `last.error` is a value of type ProcFailure, whose contents prun cannot read",
+    );
+}

@@ -1073,11 +1073,16 @@ pub(crate) fn shell_variables(text: &str) -> impl Iterator<Item = &str> {
     expanded.chain(arithmetic(text).flat_map(bare_names))
 }
 
-/// Whether `text` expands a variable whose name is another's value (`${!NAME}`): which
-/// variable it reads is not in the text, so every variable counts.
+/// Whether `text` expands a variable whose name is another's value (`${!NAME}`), or lists
+/// the names of variables (`${!PREFIX*}`): which variables it reads is not in the text,
+/// so every variable counts. The keys of an array (`${!NAME[@]}`) read `NAME` alone.
 pub(crate) fn shell_names_indirectly(text: &str) -> bool {
-    text.match_indices("${!")
-        .any(|(i, _)| text[i + 3..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+    text.match_indices("${!").any(|(i, _)| {
+        let rest = &text[i + 3..];
+        let len = word_len(rest);
+        rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && !rest[len..].starts_with('[')
+    })
 }
 
 /// The length of the name (letters, digits, `_`) `text` starts with.
@@ -1433,7 +1438,8 @@ mod tests {
         assert_eq!(names("echo $(( (N + 1) * 0x1f )) M"), ["N"]);
         assert_eq!(names("((i < LIMIT)) && echo $[J+1] K"), ["J", "LIMIT", "i"]);
         assert!(shell_names_indirectly("echo ${!REF}"));
-        assert!(!shell_names_indirectly("echo ${!} ${REF}"));
+        assert!(shell_names_indirectly("echo ${!REF:-none} ${!PRUN_*}"));
+        assert!(!shell_names_indirectly("echo ${!} ${REF} ${!list[@]}"));
     }
 
     #[test]

@@ -50,6 +50,9 @@ struct RunTexts {
     /// The embedder's modules imported so far whose functions are not pure (see
     /// [`record_opaque_module`]).
     opaque_modules: BTreeSet<String>,
+    /// The modules imported so far, by origin, a function of which imports a module as it
+    /// runs (see [`record_run_time_imports`]).
+    importing_modules: BTreeSet<String>,
 }
 
 /// What a text reads, and the words it holds (each once), which may name script functions.
@@ -177,6 +180,25 @@ fn pipe_before(text: &str, body: Position) -> Option<Position> {
         u16::try_from(line).ok()?,
         u16::try_from(column).ok()?,
     ))
+}
+
+/// Records that a function (or closure) of the module compiled as `ast`, imported from
+/// `source`, imports a module in its body, if one does: that module is read only when the
+/// function runs, so its text is in no fingerprint, and a closure that calls into modules
+/// is never UP_TO_DATE (see [`Writer::modules`]).
+pub(super) fn record_run_time_imports(engine: &Engine, ast: &AST, source: &str) {
+    let mut found = false;
+    ast.clone_functions_only().walk(&mut |path: &[ASTNode]| {
+        found |= matches!(path.last(), Some(ASTNode::Stmt(rhai::Stmt::Import(..))));
+        !found
+    });
+    if found {
+        runs()
+            .entry(run_of(engine))
+            .or_default()
+            .importing_modules
+            .insert(source.to_string());
+    }
 }
 
 /// Records the text of a script that is not a file (`Runtime::run_str`), named `source`.
@@ -512,14 +534,21 @@ impl Writer<'_, '_> {
     fn modules(&mut self) {
         let modules: Vec<(String, Arc<str>, String)> = match runs().get(&run_of(self.ctx.engine()))
         {
-            Some(run) => run
-                .modules
-                .iter()
-                .map(|(o, t)| {
-                    let values = run.module_values.get(o).cloned().unwrap_or_default();
-                    (o.clone(), t.clone(), values)
-                })
-                .collect(),
+            Some(run) => {
+                // A module's function that imports a module as it runs reads a text no
+                // fingerprint holds, as a closure that imports one does.
+                self.found.never_cached |= run
+                    .modules
+                    .keys()
+                    .any(|o| run.importing_modules.contains(o));
+                run.modules
+                    .iter()
+                    .map(|(o, t)| {
+                        let values = run.module_values.get(o).cloned().unwrap_or_default();
+                        (o.clone(), t.clone(), values)
+                    })
+                    .collect()
+            }
             None => return,
         };
         let mut all = Vec::with_capacity(modules.len());

@@ -866,3 +866,31 @@ try { wait("x"); } catch (err) { set_params(#{ last: #{ error: err } }); }
         "set_params: `last.error` is a value of type ProcFailure, whose contents prun cannot read",
     );
 }
+
+/// A module's function that imports a module in its body reads that module only as it
+/// runs, so its text is in no fingerprint: a closure that calls into modules then is
+/// never UP_TO_DATE, as one that imports a module itself is.
+#[test]
+fn a_closure_calling_a_module_function_that_imports_a_module_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+import "outer" as outer;
+proc("p", #{ inputs: ["in.txt"] }, |ctx| print(`p says ${outer::f()}`));
+proc("plain", #{ inputs: ["in.txt"] }, |ctx| "no module");
+run(["p", "plain"]);
+"#,
+    );
+    ws.write(
+        "outer.rhai",
+        r#"fn f() { import "inner" as inner; inner::g() }"#,
+    );
+    ws.write("inner.rhai", r#"fn g() { "one" }"#);
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).code(0).has("p says one");
+    ws.write("inner.rhai", r#"fn g() { "two" }"#);
+    ws.run(&[])
+        .code(0)
+        .ran("p")
+        .has("p says two")
+        .up_to_date("plain");
+}

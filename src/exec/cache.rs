@@ -1007,9 +1007,6 @@ pub(super) fn fingerprint(
     })
 }
 
-/// Feeds the values, in prun's environment, of the variables `texts` name as `$NAME` or
-/// `${NAME}` and `env` does not set (its values are fed already): a command that expands
-/// `$MODE` gives another result when `MODE` changes, so its cached one is stale then.
 /// What else a proc's commands are given that their results may tell: prun's terminal
 /// instead of a captured stdout (`interactive`), and the time they may take (a success
 /// that took longer than a new `timeout` is not what running the proc now gives). Fed
@@ -1024,13 +1021,27 @@ fn feed_limits(h: &mut Fnv<u128>, def: &crate::graph::ProcDef) {
     }
 }
 
+/// Feeds the values, in prun's environment, of the variables `texts` name (see
+/// [`shell_variables`]; all of them after a `${!NAME}`) and `env` does not set (its values
+/// are fed already): a command that expands `$MODE` gives another result when `MODE`
+/// changes, so its cached one is stale then.
 fn feed_variables<'a>(
     h: &mut Fnv<u128>,
     texts: impl Iterator<Item = &'a str>,
     env: &[(String, String)],
 ) {
+    let texts: Vec<&str> = texts.collect();
+    let all: Vec<String> = if texts.iter().any(|t| shell_names_indirectly(t)) {
+        std::env::vars_os()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut names: Vec<&str> = texts
-        .flat_map(shell_variables)
+        .iter()
+        .flat_map(|t| shell_variables(t))
+        .chain(all.iter().map(String::as_str))
         .filter(|n| !env.iter().any(|(k, _)| k == n))
         .collect();
     names.sort_unstable();
@@ -1044,19 +1055,79 @@ fn feed_variables<'a>(
     }
 }
 
-/// The names of the variables `text` expands as a shell would (`$NAME`, `${NAME...}`),
-/// read anywhere in it (quoted or not: over-reading a name costs at most a re-run).
+/// The names of the variables `text` expands as a shell would (`$NAME`, `${NAME...}`,
+/// `${#NAME}`, `${!NAME}`), and every name in its arithmetic (`$((...))`, `((...))`,
+/// `$[...]`), where the shell reads a bare name as a variable (`$((N * 2))`). Read
+/// anywhere in it (quoted or not: over-reading a name costs at most a re-run).
 pub(crate) fn shell_variables(text: &str) -> impl Iterator<Item = &str> {
-    text.match_indices('$').filter_map(|(i, _)| {
+    let expanded = text.match_indices('$').filter_map(|(i, _)| {
         let rest = &text[i + 1..];
-        let rest = rest.strip_prefix('{').unwrap_or(rest);
-        let len = rest
-            .bytes()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
-            .count();
-        let name = &rest[..len];
+        let rest = match rest.strip_prefix('{') {
+            Some(inner) => inner.strip_prefix(['#', '!']).unwrap_or(inner),
+            None => rest,
+        };
+        let name = &rest[..word_len(rest)];
         name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
             .then_some(name)
+    });
+    expanded.chain(arithmetic(text).flat_map(bare_names))
+}
+
+/// Whether `text` expands a variable whose name is another's value (`${!NAME}`), or lists
+/// the names of variables (`${!PREFIX*}`): which variables it reads is not in the text,
+/// so every variable counts. The keys of an array (`${!NAME[@]}`) read `NAME` alone.
+pub(crate) fn shell_names_indirectly(text: &str) -> bool {
+    text.match_indices("${!").any(|(i, _)| {
+        let rest = &text[i + 3..];
+        let len = word_len(rest);
+        rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && !rest[len..].starts_with('[')
+    })
+}
+
+/// The length of the name (letters, digits, `_`) `text` starts with.
+fn word_len(text: &str) -> usize {
+    text.bytes()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        .count()
+}
+
+/// The insides of the shell's arithmetic in `text`: after each `((` to the `)` that
+/// closes it, and after each `$[` to its `]` (or to the end of `text`).
+fn arithmetic(text: &str) -> impl Iterator<Item = &str> {
+    let parens = text
+        .match_indices("((")
+        .map(|(i, _)| (i + 2, b'(', b')', 2));
+    let brackets = text
+        .match_indices("$[")
+        .map(|(i, _)| (i + 2, b'[', b']', 1));
+    parens
+        .chain(brackets)
+        .map(|(start, open, close, mut depth)| {
+            let inside = &text[start..];
+            let end = inside
+                .bytes()
+                .position(|c| {
+                    if c == open {
+                        depth += 1;
+                    } else if c == close {
+                        depth -= 1;
+                    }
+                    depth == 0
+                })
+                .unwrap_or(inside.len());
+            &inside[..end]
+        })
+}
+
+/// The names (a letter or `_`, then letters, digits and `_`) in `text` that no letter,
+/// digit or `_` comes right before (`0x1f` holds none).
+fn bare_names(text: &str) -> impl Iterator<Item = &str> {
+    let b = text.as_bytes();
+    (0..b.len()).filter_map(move |i| {
+        let starts = (b[i].is_ascii_alphabetic() || b[i] == b'_')
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'));
+        starts.then(|| &text[i..i + word_len(&text[i..])])
     })
 }
 
@@ -1350,6 +1421,25 @@ mod tests {
             e.to_string().contains("nested deeper than 100 levels"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_shell_s_variables_are_read_from_expansions_and_arithmetic() {
+        fn names(text: &str) -> Vec<&str> {
+            let mut v: Vec<&str> = shell_variables(text).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        assert_eq!(
+            names("echo $A ${B:-x} ${#C} ${!D} $1 $$"),
+            ["A", "B", "C", "D"]
+        );
+        assert_eq!(names("echo $(( (N + 1) * 0x1f )) M"), ["N"]);
+        assert_eq!(names("((i < LIMIT)) && echo $[J+1] K"), ["J", "LIMIT", "i"]);
+        assert!(shell_names_indirectly("echo ${!REF}"));
+        assert!(shell_names_indirectly("echo ${!REF:-none} ${!PRUN_*}"));
+        assert!(!shell_names_indirectly("echo ${!} ${REF} ${!list[@]}"));
     }
 
     #[test]

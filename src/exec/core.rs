@@ -232,8 +232,9 @@ struct Run {
     stale: bool,
     /// The watch cycle in which it last reached a final state (see [`Core::rerun`]).
     cycle: u32,
-    /// [`Core::graph_edits`] when it became ready: before it was judged, or would have
-    /// been (see [`Core::never_fresh`]; a retry, or a wait for a lock, keeps it). A
+    /// [`Core::graph_edits`] when it became ready, and again when it is judged: before
+    /// it was judged, or would have been (see [`Core::never_fresh`]; a retry, or a wait
+    /// for a lock, keeps it), and what its fingerprint's params are of. A
     /// `u32` fits in the padding of this struct, which a run keeps one of per proc; it
     /// would take 2^32 edits between a proc's readiness and its reset to match wrongly.
     edits: u32,
@@ -1171,6 +1172,17 @@ impl Core {
             self.waves.park(def.extras().wave, p);
             return false;
         }
+        // Before judging: a proc that would be FAILED_DEP when run is not UP_TO_DATE
+        // either, or its dependents would run on its cached result after a failure.
+        if self.stopped_by_a_failure(p) {
+            return false;
+        }
+        // The params (or placeholder answers) changed since it was judged, waiting for a
+        // lock or a slot: its fingerprint is not of what it would run with. It is judged
+        // again; a retry runs without one, and saves no result.
+        if self.runs[p].edits != self.graph_edits {
+            self.runs[p].fingerprint = None;
+        }
         if self.needs_judging(p) {
             match self.judge(p) {
                 None => return false,
@@ -1187,10 +1199,6 @@ impl Core {
         }
         if let Some(l) = self.locks.held(&def.extras().locks) {
             self.locks.park(l, p);
-            return false;
-        }
-        if def.no_failures && self.failed > 0 {
-            self.fail_dep(p, "run aborted: a proc has failed".into());
             return false;
         }
         if def.interactive && (self.running > 0 || self.pools.running() > 0) {
@@ -1215,6 +1223,18 @@ impl Core {
         }
         self.launch(p);
         true
+    }
+
+    /// Makes `p` FAILED_DEP when it says `NO_FAILURES` and a proc of the run has failed;
+    /// says whether it did. Checked before `p` is judged and again on a verdict that it is
+    /// UP_TO_DATE (a failure may come while it is judged): it is not UP_TO_DATE where
+    /// running it is refused.
+    fn stopped_by_a_failure(&mut self, p: ProcId) -> bool {
+        let stopped = self.graph.proc(p).def.no_failures && self.failed > 0;
+        if stopped {
+            self.fail_dep(p, "run aborted: a proc has failed".into());
+        }
+        stopped
     }
 
     fn launch(&mut self, p: ProcId) {

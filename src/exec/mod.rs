@@ -24,7 +24,9 @@ pub(crate) mod tree;
 pub(crate) mod unix;
 
 pub(crate) use cache::Cache;
-pub(crate) use cache::{InputPattern, input_patterns, output_paths, shell_variables};
+pub(crate) use cache::{
+    InputPattern, input_patterns, output_paths, shell_names_indirectly, shell_variables,
+};
 pub(crate) use core::{
     AbortReason, CacheOpener, CacheTaker, Core, CoreOptions, JobSpec, Root, Wake,
 };

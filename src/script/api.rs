@@ -151,14 +151,25 @@ fn only_outside_evaluation(what: &str) -> R<()> {
     }
 }
 
-/// The key path (`a.b[0]`) of a function pointer or closure in `m`, if it holds one.
-fn function_in(m: &Map) -> Option<String> {
-    fn find(v: &rhai::Dynamic, path: String, depth: usize) -> Option<String> {
+/// What params cannot hold: a function's code, or a value whose contents prun cannot
+/// read; either would count in fingerprints without what it stands for.
+enum NotData {
+    Function,
+    /// Of this type (as Rust names it).
+    Opaque(&'static str),
+}
+
+/// The key path (`a.b[0]`) of the first value in `m` that is not data, and what it is.
+fn not_data_in(m: &Map) -> Option<(String, NotData)> {
+    fn find(v: &rhai::Dynamic, path: String, depth: usize) -> Option<(String, NotData)> {
         if depth > super::values::MAX_NESTING {
             return None;
         }
         if v.is::<rhai::FnPtr>() {
-            return Some(path);
+            return Some((path, NotData::Function));
+        }
+        if super::values::opaque(v) {
+            return Some((path, NotData::Opaque(v.type_name())));
         }
         if let Some(a) = v.read_lock::<Array>() {
             return a
@@ -370,11 +381,16 @@ pub(super) fn register(
         watch(&s, &w, strings("watch", names)?)
     });
     let s = sched.clone();
-    engine.register_fn("set_params", move |m: Map| {
-        if let Some(key) = function_in(&m) {
-            return Err(err(format!(
+    engine.register_fn("set_params", move |ctx: NativeCallContext, m: Map| {
+        match not_data_in(&m) {
+            Some((key, NotData::Function)) => return Err(err(format!(
                 "set_params: `{key}` is a function; params are data (they count in fingerprints, which cannot see a function's code there): let the closures that call it capture it"
-            )));
+            ))),
+            Some((key, NotData::Opaque(type_name))) => return Err(err(format!(
+                "set_params: `{key}` is a value of type {}, whose contents prun cannot read; params are data (they count in fingerprints by their text): pass what the procs need of it (a string, a number, a map)",
+                ctx.engine().map_type_name(type_name)
+            ))),
+            None => {}
         }
         core(&s, "set_params", |c| {
             c.graph_mut().set_params(m.clone());

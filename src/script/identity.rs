@@ -50,6 +50,9 @@ struct RunTexts {
     /// The embedder's modules imported so far whose functions are not pure (see
     /// [`record_opaque_module`]).
     opaque_modules: BTreeSet<String>,
+    /// The modules imported so far, by origin, a function of which imports a module as it
+    /// runs (see [`record_run_time_imports`]).
+    importing_modules: BTreeSet<String>,
 }
 
 /// What a text reads, and the words it holds (each once), which may name script functions.
@@ -179,6 +182,25 @@ fn pipe_before(text: &str, body: Position) -> Option<Position> {
     ))
 }
 
+/// Records that a function (or closure) of the module compiled as `ast`, imported from
+/// `source`, imports a module in its body, if one does: that module is read only when the
+/// function runs, so its text is in no fingerprint, and a closure that calls into modules
+/// is never UP_TO_DATE (see [`Writer::modules`]).
+pub(super) fn record_run_time_imports(engine: &Engine, ast: &AST, source: &str) {
+    let mut found = false;
+    ast.clone_functions_only().walk(&mut |path: &[ASTNode]| {
+        found |= matches!(path.last(), Some(ASTNode::Stmt(rhai::Stmt::Import(..))));
+        !found
+    });
+    if found {
+        runs()
+            .entry(run_of(engine))
+            .or_default()
+            .importing_modules
+            .insert(source.to_string());
+    }
+}
+
 /// Records the text of a script that is not a file (`Runtime::run_str`), named `source`.
 pub(super) fn set_source(engine: &Engine, source: &str, text: &str) {
     runs()
@@ -256,14 +278,48 @@ fn plain_value(out: &mut String, v: &Dynamic, depth: usize) {
         }
         out.push('}');
     } else if let Some(f) = v.read_lock::<FnPtr>() {
-        out.push_str("Fn(");
+        let _ = write!(out, "Fn({:?}", f.fn_name());
         for x in f.curry() {
-            plain_value(out, x, depth + 1);
             out.push_str(", ");
+            plain_value(out, x, depth + 1);
         }
         out.push(')');
     } else {
-        let _ = write!(out, "{}:{:?}", v.type_name(), v.flatten_clone());
+        let v = v.flatten_clone();
+        match shown(&v) {
+            Some(text) => {
+                let _ = write!(out, "{}:{text}", v.type_name());
+            }
+            // What it holds is not known: no later run's text matches this one.
+            None => {
+                use std::hash::BuildHasher;
+                let random = std::collections::hash_map::RandomState::new().hash_one(0u8);
+                let _ = write!(out, "{}:<unknown {random:x}>", v.type_name());
+            }
+        }
+    }
+}
+
+/// A value's text for a fingerprint, which tells its contents apart: as Rhai's `Debug`
+/// writes it, and prun's own values (the error a failed `wait` threw, `skip(...)`,
+/// `when_scheduled(...)`) by their fields. `None` for a value of a type whose contents
+/// prun cannot read (an embedder's own type, a proc's `ctx`), which Rhai writes as the
+/// type's name alone: two such values could not be told apart.
+fn shown(v: &Dynamic) -> Option<String> {
+    use super::values::{Aborted, NoFailures, ProcFailure, SkipSignal, WhenScheduled};
+    if !super::values::opaque(v) {
+        return Some(format!("{v:?}"));
+    }
+    if let Some(f) = v.read_lock::<ProcFailure>() {
+        Some(format!("{:?}", *f))
+    } else if let Some(a) = v.read_lock::<Aborted>() {
+        Some(format!("{:?}", *a))
+    } else if let Some(s) = v.read_lock::<SkipSignal>() {
+        Some(format!("{:?}", *s))
+    } else if let Some(w) = v.read_lock::<WhenScheduled>() {
+        Some(format!("{:?}", *w))
+    } else {
+        v.is::<NoFailures>().then(|| "NO_FAILURES".to_string())
     }
 }
 
@@ -319,7 +375,8 @@ pub(super) struct Identity {
     /// environment variables).
     pub text: String,
     /// Its code imports a module: the module is read only when the closure runs, so its
-    /// text is in no fingerprint, and the closure is never UP_TO_DATE. (A body that reads
+    /// text is in no fingerprint, and the closure is never UP_TO_DATE. So is one that
+    /// captured a value whose contents prun cannot read (see [`shown`]). (A body that reads
     /// or schedules other procs, sets the params, or makes a `tempdir()` or a `defer` is
     /// found as it does so, however it gets there: see `job::unrepeatable`.)
     pub never_cached: bool,
@@ -339,6 +396,7 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
         seen: HashSet::new(),
         out: String::new(),
         found: Found::default(),
+        opaque: false,
     };
     w.function(fp, 0);
     let from_module = texts(ctx, fp.fn_name()).is_empty();
@@ -387,7 +445,7 @@ pub(super) fn of_closure(ctx: &NativeCallContext, fp: &FnPtr) -> Identity {
     let opaque = (modules_done || w.found.dynamic) && calls_opaque_modules(ctx.engine());
     Identity {
         text: w.out,
-        never_cached: w.found.never_cached || opaque,
+        never_cached: w.found.never_cached || opaque || w.opaque,
     }
 }
 
@@ -408,12 +466,18 @@ struct Writer<'a, 'b> {
     out: String,
     /// What the texts written so far read at run time.
     found: Found,
+    /// A captured value's contents cannot be read (see [`shown`]): the closure is never
+    /// UP_TO_DATE.
+    opaque: bool,
 }
 
 impl Writer<'_, '_> {
     /// The text of a function and of the script functions it names, then its captured
     /// values.
     fn function(&mut self, fp: &FnPtr, depth: usize) {
+        // A captured pointer to `env` (`Fn("env").curry(name)`) reads a variable no text
+        // names: every variable counts.
+        self.found.all_env |= fp.fn_name() == "env";
         self.out.push_str("Fn(");
         self.text(fp.fn_name());
         for v in fp.curry() {
@@ -470,14 +534,21 @@ impl Writer<'_, '_> {
     fn modules(&mut self) {
         let modules: Vec<(String, Arc<str>, String)> = match runs().get(&run_of(self.ctx.engine()))
         {
-            Some(run) => run
-                .modules
-                .iter()
-                .map(|(o, t)| {
-                    let values = run.module_values.get(o).cloned().unwrap_or_default();
-                    (o.clone(), t.clone(), values)
-                })
-                .collect(),
+            Some(run) => {
+                // A module's function that imports a module as it runs reads a text no
+                // fingerprint holds, as a closure that imports one does.
+                self.found.never_cached |= run
+                    .modules
+                    .keys()
+                    .any(|o| run.importing_modules.contains(o));
+                run.modules
+                    .iter()
+                    .map(|(o, t)| {
+                        let values = run.module_values.get(o).cloned().unwrap_or_default();
+                        (o.clone(), t.clone(), values)
+                    })
+                    .collect()
+            }
             None => return,
         };
         let mut all = Vec::with_capacity(modules.len());
@@ -563,8 +634,11 @@ impl Writer<'_, '_> {
         } else if let Some(f) = v.read_lock::<FnPtr>() {
             self.function(&f, depth);
         } else if v.is_shared() {
-            let text = format!("{}:{:?}", v.type_name(), v.flatten_clone());
-            self.out.push_str(&text);
+            self.value(&v.flatten_clone(), depth);
+        } else if v.is_variant() {
+            let text = shown(v);
+            self.opaque |= text.is_none();
+            let _ = write!(self.out, "{}:{}", v.type_name(), text.unwrap_or_default());
         } else {
             // Written in place: a captured list of 20,000 names is 20,000 of these.
             let _ = write!(self.out, "{}:{:?}", v.type_name(), v);
@@ -607,6 +681,7 @@ impl Found {
         for name in crate::exec::shell_variables(text) {
             self.env.insert(name.to_string());
         }
+        self.all_env |= crate::exec::shell_names_indirectly(text);
         let b = text.as_bytes();
         let mut i = 0;
         while i < b.len() {
@@ -628,9 +703,17 @@ impl Found {
             }
             if let Some(args) = rest.strip_prefix('(') {
                 let literal = string_argument(args);
+                // A function named at run time may be `env` of any name, and so may a
+                // pointer to `env` (`Fn("env").call(name)`): every variable counts.
                 match word {
-                    "Fn" => self.dynamic |= literal.is_none(),
-                    "eval" => self.dynamic = true,
+                    "Fn" => {
+                        self.dynamic |= literal.is_none();
+                        self.all_env |= literal.is_none_or(|f| f == "env");
+                    }
+                    "eval" => {
+                        self.dynamic = true;
+                        self.all_env = true;
+                    }
                     "env" => match literal {
                         Some(name) => {
                             self.env.insert(name.to_string());

@@ -195,6 +195,7 @@ impl ModuleResolver for Files {
         })?;
         ast.set_source(shown.as_str());
         super::identity::remember(engine, &ast);
+        super::identity::record_run_time_imports(engine, &ast, &shown);
         let module: Shared<Module> = Module::eval_ast_as_new_raw(engine, scope, global, &ast)
             .map_err(in_module)?
             .into();

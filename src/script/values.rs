@@ -54,6 +54,13 @@ pub(super) struct ProcFailure(pub String);
 #[derive(Debug, Clone)]
 pub(super) struct Aborted(pub String);
 
+/// Whether `v` is a value of a type whose contents prun cannot read: Rhai writes it by
+/// its type's name alone (an embedder's own type; prun's own values too), so no text of
+/// it tells two of them apart.
+pub(super) fn opaque(v: &rhai::Dynamic) -> bool {
+    v.is_variant() && format!("{v:?}") == v.type_name()
+}
+
 /// How deeply nested a captured value may be (it is copied and rendered for the fingerprint
 /// recursively): as deep as a result saved in the task DB may be.
 pub(super) const MAX_NESTING: usize = 100;

@@ -610,3 +610,287 @@ run("show");
         .ran("flag")
         .has("flag=true names=[\"a\"]");
 }
+
+/// A proc with `NO_FAILURES` is FAILED_DEP once a proc of the run has failed, cached
+/// result or not: running it now gives FAILED_DEP, and its dependents (a deploy) must not
+/// run on its earlier result, as they do not in a run without the task DB.
+#[test]
+fn a_no_failures_proc_after_a_failure_is_failed_dep_not_up_to_date() {
+    let ws = Ws::new(
+        r#"
+proc("check", #{ wave: 1, shell: "exit $(cat code.txt)" });
+proc("gate", #{ wave: 2, inputs: ["in.txt"], deps: [NO_FAILURES] }, |ctx| "gate passed");
+proc("deploy", #{ wave: 2, deps: ["gate"], no_skip: true }, |ctx| print("DEPLOYED"));
+run(["check", "deploy"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.write("code.txt", "0\n");
+    ws.run(&[]).code(0).ran("gate").has("DEPLOYED");
+    ws.write("code.txt", "1\n");
+    ws.run(&[])
+        .code(1)
+        .has("FAILED_DEP gate: run aborted: a proc has failed")
+        .lacks("UP_TO_DATE gate")
+        .lacks("DEPLOYED");
+}
+
+/// The same when the failure comes while the `NO_FAILURES` proc is being judged (its
+/// `inputs` closure waits for it here): a verdict that it is UP_TO_DATE does not let it,
+/// and so its dependents, through.
+#[test]
+fn a_no_failures_proc_judged_while_a_proc_fails_is_failed_dep_not_up_to_date() {
+    let ws = Ws::new(
+        r#"
+set_options(#{ parallel: 4 });
+let inputs = |ctx| {
+    let deadline = now_ms() + 30000;
+    while read_file("code.txt") == "1\n" && state("check") != "FAILED" && now_ms() < deadline {
+        sleep(0.01);
+    }
+    ["in.txt"]
+};
+proc("check", #{ shell: "exit $(cat code.txt)" });
+proc("gate", #{ inputs: [inputs], deps: [NO_FAILURES] }, |ctx| "gate passed");
+proc("deploy", #{ deps: ["gate"], no_skip: true }, |ctx| print("DEPLOYED"));
+run(["check", "deploy"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.write("code.txt", "0\n");
+    ws.run(&[]).code(0).ran("gate").has("DEPLOYED");
+    ws.write("code.txt", "1\n");
+    ws.run(&[])
+        .code(1)
+        .has("FAILED_DEP gate: run aborted: a proc has failed")
+        .lacks("UP_TO_DATE gate")
+        .lacks("DEPLOYED");
+}
+
+/// A variable a proc reads counts in its fingerprint however the text names it: bare in
+/// the shell's arithmetic, by its length or as the name of another (`${!REF}`: every
+/// variable counts), or through a pointer to `env` (called, captured with its name
+/// curried, or made at run time by `Fn` of a computed name or `eval`).
+#[test]
+fn variables_read_through_arithmetic_indirection_or_a_pointer_to_env_count() {
+    let ws = Ws::new(
+        r#"
+proc("arith", #{ inputs: ["in.txt"], shell: "echo $((PRUN_C1_N * 2)) > arith.txt" });
+proc("length", #{ inputs: ["in.txt"], shell: "echo ${#PRUN_C1_N} > length.txt" });
+proc("indirect", #{ inputs: ["in.txt"], cmd: ["bash", "-c", "echo ${!PRUN_C1_REF} > indirect.txt"] });
+let curried = Fn("env").curry("PRUN_C1_N");
+proc("pointer", #{ inputs: ["in.txt"] }, |ctx| Fn("env").call("PRUN_C1_N"));
+proc("captured", #{ inputs: ["in.txt"] }, |ctx| curried.call());
+proc("computed", #{ inputs: ["in.txt"] }, |ctx| Fn("en" + "v").call("PRUN_C1_N"));
+proc("evaluated", #{ inputs: ["in.txt"] }, |ctx| eval("en" + "v(\"PRUN_C1_N\")"));
+proc("other", #{ inputs: ["in.txt"] }, |ctx| "no variable");
+proc("show", #{ deps: ["pointer", "captured", "computed", "evaluated"], no_skip: true }, |ctx| {
+    let r = ctx.results;
+    print(`got ${r.pointer} ${r.captured} ${r.computed} ${r.evaluated}`);
+});
+run(["arith", "length", "indirect", "show", "other"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let five = [("PRUN_C1_N", "5"), ("PRUN_C1_REF", "PRUN_C1_N")];
+    ws.run(&five).code(0).has("got 5 5 5 5");
+    ws.run(&five)
+        .code(0)
+        .up_to_date("arith")
+        .up_to_date("pointer");
+    let ten = [("PRUN_C1_N", "10"), ("PRUN_C1_REF", "PRUN_C1_N")];
+    let run = ws.run(&ten);
+    run.code(0).has("got 10 10 10 10").up_to_date("other");
+    for name in ["arith", "length", "indirect"] {
+        run.ran(name);
+    }
+    let read = |f: &str| std::fs::read_to_string(ws.path(f)).unwrap();
+    assert_eq!(
+        [read("arith.txt"), read("length.txt"), read("indirect.txt")],
+        ["20\n", "2\n", "10\n"]
+    );
+}
+
+/// Params set after a proc was judged, while it waited for a lock, are the ones it runs
+/// with: it is judged again, so its result is saved under a fingerprint of those (it was
+/// saved under the params it was judged with, and taken by later runs whatever the script
+/// then set).
+#[test]
+fn params_set_while_a_judged_proc_waits_for_a_lock_are_in_its_fingerprint() {
+    let ws = Ws::new(
+        r#"
+fn wait_until(what, done) {
+    let deadline = now_ms() + 30000;
+    while !done.call() {
+        if now_ms() > deadline { throw `no ${what} in 30 s`; }
+        sleep(0.01);
+    }
+}
+set_params(#{ v: "none" });
+proc("hold", #{ locks: ["l"] }, || wait_until("go", || file_info("go.txt") != ()));
+proc("p", #{
+    locks: ["l"],
+    inputs: [|ctx| { write_file("judged.txt", ""); ["in.txt"] }],
+}, |ctx| ctx.params.v);
+proc("show", #{ deps: ["p"], no_skip: true }, |ctx| print(`p gave ${ctx.results.p}`));
+run("hold");
+wait_until("hold running", || state("hold") == "RUNNING");
+run("show");
+wait_until("judging", || file_info("judged.txt") != ());
+set_params(#{ v: read_file("v.txt") });
+write_file("go.txt", "");
+wait();
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    for v in ["one", "one", "two"] {
+        let _ = std::fs::remove_file(ws.path("go.txt"));
+        let _ = std::fs::remove_file(ws.path("judged.txt"));
+        ws.write("v.txt", v);
+        ws.run(&[]).code(0).has(&format!("p gave {v}\n"));
+    }
+}
+
+/// The program a command runs counts only when it is named in `inputs`: `./tool`
+/// rebuilt runs the proc that names it again, and not the one that does not (see
+/// docs/decisions.md, "The program a command runs is not in the fingerprint").
+#[test]
+fn a_program_named_in_inputs_runs_its_proc_again_when_rebuilt() {
+    let ws = Ws::new(
+        r#"
+proc("named", #{ inputs: ["tool", "in.txt"], cmd: ["./tool"] });
+proc("unnamed", #{ inputs: ["in.txt"], cmd: ["./tool"] });
+run(["named", "unnamed"]);
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let build = |text: &str| {
+        ws.write("tool", &format!("#!/bin/sh\necho {text}\n"));
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(ws.path("tool"), mode).expect("chmod");
+    };
+    build("v1");
+    ws.run(&[]).code(0).ran("named").ran("unnamed");
+    build("v2");
+    ws.run(&[]).code(0).ran("named").up_to_date("unnamed");
+}
+
+/// A value of an embedder's own type, kept from one pure function and read by another
+/// in a closure that captured it: Rhai writes it as its type's name alone, so no
+/// fingerprint can tell one from another, and the closure is never UP_TO_DATE.
+#[test]
+fn a_closure_capturing_a_value_prun_cannot_read_is_never_up_to_date() {
+    #[derive(Clone)]
+    struct Token(String);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.txt"), "x").expect("write");
+    let script = format!(
+        r#"let t = token();
+        proc("p", #{{ inputs: ["{}"] }}, || token_text(t));
+        run("p");"#,
+        dir.path().join("in.txt").display()
+    );
+    let run = |text: &'static str| {
+        let report = prun::Runtime::builder()
+            .task_db(dir.path().join("tasks.db"))
+            .log_dir(dir.path().join("logs"))
+            .state_dir(dir.path().join("state"))
+            .register_pure_fn("token", move || Token(text.to_string()))
+            .register_pure_fn("token_text", |t: Token| t.0)
+            .build()
+            .expect("runtime")
+            .run_str(&script, [""; 0])
+            .expect("run");
+        let p = report.proc("p").expect("p in the report").clone();
+        (p.state, p.result)
+    };
+    assert_eq!(run("one"), (prun::State::Succeeded, "one".into()));
+    assert_eq!(run("two"), (prun::State::Succeeded, "two".into()));
+}
+
+/// The error a failed `wait` threw, caught and captured, counts by its text.
+#[test]
+fn a_captured_wait_error_counts_by_its_text() {
+    let ws = Ws::new(
+        r#"
+proc("x", #{ shell: "exit $(cat code.txt)" });
+run("x");
+let e = "";
+try { wait("x"); } catch (err) { e = err; }
+proc("p", #{ inputs: ["in.txt"] }, |ctx| print(`p says ${e}`));
+run("p");
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    ws.write("code.txt", "3\n");
+    ws.run(&[]).code(1).ran("p").has("p says proc \"x\" FAILED");
+    ws.run(&[]).code(1).up_to_date("p");
+    ws.write("code.txt", "4\n");
+    ws.run(&[]).code(1).ran("p").has("exited with code 4");
+}
+
+/// A module's variable holding a function pointer counts by the function it names, which
+/// its text does not say when the name is computed.
+#[test]
+fn a_module_s_function_pointer_counts_by_the_function_it_names() {
+    let ws = Ws::new(
+        r#"
+import "lib" as lib;
+fn a() { "from a" }
+fn b() { "from b" }
+proc("p", #{ inputs: ["in.txt"] }, |ctx| print(`p says ${lib::F.call()}`));
+run("p");
+"#,
+    );
+    ws.write("lib.rhai", r#"export const F = Fn(read_file("name.txt"));"#);
+    ws.write("in.txt", "x\n");
+    ws.write("name.txt", "a");
+    ws.run(&[]).code(0).has("p says from a");
+    ws.write("name.txt", "b");
+    ws.run(&[]).code(0).ran("p").has("p says from b");
+}
+
+/// Params count in fingerprints by their text: a value whose contents prun cannot read
+/// (the error a failed `wait` threw) is refused, naming its key, as a function is; it
+/// counted the same whatever it held.
+#[test]
+fn set_params_refuses_a_value_whose_contents_no_fingerprint_would_see() {
+    let ws = Ws::new(
+        r#"
+proc("x", #{ shell: "exit 1" });
+run("x");
+try { wait("x"); } catch (err) { set_params(#{ last: #{ error: err } }); }
+"#,
+    );
+    ws.run(&[]).code(2).has(
+        "set_params: `last.error` is a value of type ProcFailure, whose contents prun cannot read",
+    );
+}
+
+/// A module's function that imports a module in its body reads that module only as it
+/// runs, so its text is in no fingerprint: a closure that calls into modules then is
+/// never UP_TO_DATE, as one that imports a module itself is.
+#[test]
+fn a_closure_calling_a_module_function_that_imports_a_module_is_never_up_to_date() {
+    let ws = Ws::new(
+        r#"
+import "outer" as outer;
+proc("p", #{ inputs: ["in.txt"] }, |ctx| print(`p says ${outer::f()}`));
+proc("plain", #{ inputs: ["in.txt"] }, |ctx| "no module");
+run(["p", "plain"]);
+"#,
+    );
+    ws.write(
+        "outer.rhai",
+        r#"fn f() { import "inner" as inner; inner::g() }"#,
+    );
+    ws.write("inner.rhai", r#"fn g() { "one" }"#);
+    ws.write("in.txt", "x\n");
+    ws.run(&[]).code(0).has("p says one");
+    ws.write("inner.rhai", r#"fn g() { "two" }"#);
+    ws.run(&[])
+        .code(0)
+        .ran("p")
+        .has("p says two")
+        .up_to_date("plain");
+}

@@ -160,6 +160,7 @@ impl Core {
         // missing) is forgotten before it runs (see `freshness::judge_one`): on a worker
         // thread, since that waits for a commit.
         let forgets = row.is_some() && !may_skip;
+        self.runs[p].edits = self.graph_edits;
         let may_forget = forgets || (row.is_some() && !node.def.outputs.is_empty());
         let spec = JudgeSpec {
             id: p,
@@ -224,15 +225,17 @@ impl Core {
             r.holds_slot = false;
             self.running -= 1;
         }
-        if std::mem::take(&mut r.stale) {
-            // An input changed while it was judged: judge it again.
+        if std::mem::take(&mut r.stale) || r.edits != self.graph_edits {
+            // An input changed while it was judged, or the params did: judge it again.
             r.fingerprint = None;
             self.enqueue(p);
             return;
         }
         match verdict {
             Judgement::Fresh(result) => {
-                self.finish(p, State::UpToDate, Some(result), None, None);
+                if !self.stopped_by_a_failure(p) {
+                    self.finish(p, State::UpToDate, Some(result), None, None);
+                }
             }
             Judgement::Stale(fp) => {
                 self.runs[p].fingerprint = Some(Box::new(fp));

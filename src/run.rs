@@ -15,7 +15,7 @@ use crate::event::EventFn;
 use crate::exec::launch::Local;
 use crate::exec::policy::Policy;
 use crate::exec::{
-    AbortReason, Cache, CacheOpener, CacheTaker, Core, CoreOptions, Scheduler, State,
+    AbortReason, Cache, CacheOpener, CacheTaker, Core, CoreOptions, KILL_GRACE, Scheduler, State,
 };
 use crate::exit::Exit;
 use crate::inspect::Inspect;
@@ -24,9 +24,6 @@ use crate::report::{Outcome, Report, RunInfo};
 use crate::script::{DbSettings, EngineSetup, Host, HostOptions};
 use crate::store::Store;
 use crate::ui::{LiveReporter, PlainReporter, Reporter, Silent, Summary, Tee};
-
-/// Time given to a terminated process group between SIGTERM and SIGKILL.
-pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// The stack of a run's own thread, where the script's top level runs. Untouched pages
 /// cost no memory, only address space.

@@ -467,7 +467,7 @@ fn record_adopted() {
         // A group whose leader is gone has no start time: a pid still in use as a group
         // id is never given to a new process.
         let start = start_or_zero(pgid);
-        let grace = crate::run::KILL_GRACE.as_millis();
+        let grace = super::KILL_GRACE.as_millis();
         let line = format!("+ {pgid} {start} g{grace} {}\n", command_of(pid));
         for (_, w) in journals.iter_mut() {
             if let std::collections::hash_map::Entry::Vacant(e) = w.live.entry(pgid) {

@@ -177,7 +177,7 @@ impl Launch {
             log: None,
             tap: None,
             timeout: None,
-            kill_grace: Duration::from_secs(5),
+            kill_grace: super::KILL_GRACE,
             wait_for_fds: true,
             gone_later: false,
         }

@@ -23,6 +23,10 @@ pub(crate) mod tap;
 pub(crate) mod tree;
 pub(crate) mod unix;
 
+/// Time given to a terminated process group between SIGTERM and SIGKILL, unless a
+/// script says otherwise (`kill_grace`).
+pub(crate) const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) use cache::Cache;
 pub(crate) use cache::{
     InputPattern, input_patterns, output_paths, shell_names_indirectly, shell_variables,

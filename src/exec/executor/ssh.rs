@@ -543,7 +543,7 @@ impl Ssh {
             child.id() as i32,
             since,
             &format!("ssh master connection to {name}"),
-            crate::run::KILL_GRACE,
+            crate::exec::KILL_GRACE,
         );
         self.masters
             .lock()

@@ -300,6 +300,14 @@ fn module_not_found(name: &str, src: &str) -> String {
     let hint = crate::suggest::hint(name, crate::script::stdlib_names(), "\"");
     let importer = Some(src).filter(|s| *s != "<script>");
     let file = crate::script::module_file(name, importer);
+    if file.is_file() {
+        // The file is there: it is `lib::f()` used where no `import ... as lib` is in
+        // scope (a closure sees only the imports made before it is defined).
+        return format!(
+            "module \"{name}\" not found: nothing is imported as {name} where this code is, though the file {} is there: import it before the code that uses it (a closure sees only the imports made before it)",
+            crate::paths::shown(&file)
+        );
+    }
     format!(
         "module \"{name}\" not found: no file {}{hint}",
         crate::paths::shown(&file)

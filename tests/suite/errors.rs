@@ -334,3 +334,18 @@ fn an_import_of_an_empty_name_says_the_name_is_empty() {
         .code(2)
         .err_has("main.rhai:1:8: module \"\" not found: a module's name is not empty");
 }
+
+/// A closure that calls `lib::f()` but is defined before `import "lib" as lib` finds no
+/// module `lib` in its scope: it said `no file lib.rhai`, of a file that is there.
+#[test]
+fn a_module_used_before_its_import_is_said_to_be_out_of_scope_not_missing() {
+    let out = Test::new()
+        .file("lib.rhai", "fn hi() { \"hi\" }\n")
+        .script("proc(\"a\", || lib::hi());\nimport \"lib\" as lib;\nrun(\"a\");\n")
+        .run();
+    out.code(1).out_has(
+        "main.rhai:1:14: module \"lib\" not found: nothing is imported as lib where this code is, though the file lib.rhai (in ",
+    )
+    .out_has("is there: import it before the code that uses it (a closure sees only the imports made before it)");
+    assert!(!out.stdout.contains("no file"), "{}", out.describe());
+}

@@ -466,13 +466,19 @@ fn exists(f) { shell("test -e " + f, #{ check: false }).code == 0 }
         .run();
     for (out, code) in [(&fail_fast, 1), (&script_error, 2)] {
         out.code(code);
-        let line = out.proc_line("FAILED", "r");
-        assert!(
-            line.contains("exited with code 5 (not retried: the run was aborted)"),
-            "{line}\n{}",
-            out.describe()
-        );
+        said_not_retried(out);
     }
+}
+
+/// Asserts that proc `r`, whose attempt exited with code 5, failed saying it was not
+/// retried because the run was aborted.
+fn said_not_retried(out: &crate::support::Output) {
+    let line = out.proc_line("FAILED", "r");
+    assert!(
+        line.contains("exited with code 5 (not retried: the run was aborted)"),
+        "{line}\n{}",
+        out.describe()
+    );
 }
 
 /// A proc whose retry is due but has no slot yet when `--fail-fast` aborts the run fails
@@ -507,12 +513,7 @@ write_file("bad.scheduled", "");
         )
         .run();
     out.code(1).proc_state("FAILED", "bad");
-    let line = out.proc_line("FAILED", "r");
-    assert!(
-        line.contains("exited with code 5 (not retried: the run was aborted)"),
-        "{line}\n{}",
-        out.describe()
-    );
+    said_not_retried(&out);
     assert_gone(pid_in(&out, "hold.pid"), "the hold job", &out.describe());
 }
 
@@ -537,12 +538,7 @@ throw "boom";
         )
         .run();
     out.code(2);
-    let line = out.proc_line("FAILED", "r");
-    assert!(
-        line.contains("exited with code 5 (not retried: the run was aborted)"),
-        "{line}\n{}",
-        out.describe()
-    );
+    said_not_retried(&out);
 }
 
 /// A closure in a `sleep` when `--fail-fast` aborts the run fails saying why, as a

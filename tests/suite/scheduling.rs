@@ -151,6 +151,15 @@ run("w");
     ev.before("a", "n");
 }
 
+/// A `now` proc `n` whose dependency `y` is not defined yet, with missing dependencies an
+/// error: the `run("o")` after it throws, and the script catches that.
+const NOW_MISSING_Y: &str = r#"
+set_options(#{ allow_missing_deps: false });
+proc("n", #{ now: true, deps: ["y"], JOB(n) });
+proc("o", #{ JOB(o) });
+try { run("o"); } catch (e) { print(`caught: ${e}`); }
+"#;
+
 /// A `run` that throws because a queued `now` proc misses a dependency
 /// (`allow_missing_deps: false`) leaves that proc queued too: the next `run`, once the
 /// script has defined the dependency, schedules it. It was dropped: it never ran, and a
@@ -159,16 +168,9 @@ run("w");
 #[test]
 fn a_now_proc_whose_missing_dependency_failed_a_run_is_scheduled_by_the_next_run() {
     let out = Test::new()
-        .script(
-            r#"
-set_options(#{ allow_missing_deps: false });
-proc("n", #{ now: true, deps: ["y"], JOB(n) });
-proc("o", #{ JOB(o) });
-try { run("o"); } catch (e) { print(`caught: ${e}`); }
-proc("y", #{ JOB(y) });
-run("o");
-"#,
-        )
+        .script(&format!(
+            "{NOW_MISSING_Y}proc(\"y\", #{{ JOB(y) }});\nrun(\"o\");\n"
+        ))
         .run();
     out.ok()
         .line(
@@ -177,16 +179,7 @@ run("o");
         .summary_is("prun: 3 succeeded");
     out.events().before("y", "n");
     // Never defined, it is the script's error when the top level ends.
-    let out = Test::new()
-        .script(
-            r#"
-set_options(#{ allow_missing_deps: false });
-proc("n", #{ now: true, deps: ["y"], JOB(n) });
-proc("o", #{ JOB(o) });
-try { run("o"); } catch (e) { print(`caught: ${e}`); }
-"#,
-        )
-        .run();
+    let out = Test::new().script(NOW_MISSING_Y).run();
     out.code(2)
         .err_has(r#"proc "n" depends on "y", which does not exist (allow_missing_deps is off)"#);
 }

@@ -706,13 +706,14 @@ fn parse(text: &str) -> (Vec<Recorded>, Vec<RecordedDir>) {
     (live, dirs)
 }
 
-/// A journal's `gGRACE`: the kill grace in milliseconds.
+/// A journal's `gGRACE`: the kill grace in milliseconds (more than a `u64` holds, from a
+/// grace as long as a `Duration`, is the longest one).
 fn parse_grace(word: &str) -> Option<Duration> {
     let ms = word.strip_prefix('g')?;
-    ms.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| ms.parse().ok().map(Duration::from_millis))
-        .flatten()
+    if ms.is_empty() || !ms.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(Duration::from_millis(ms.parse().unwrap_or(u64::MAX)))
 }
 
 /// A journal's `START`: `N`, or `FIRST-LAST`.
@@ -1218,9 +1219,11 @@ fn end_groups(groups: &[Recorded], default: Duration, warn: &mut dyn FnMut(Strin
 }
 
 /// Waits until no process of `groups` is alive, or `limit` passed.
+/// A limit past what `Instant` can hold (`kill_grace` may be as long as a `Duration`) is
+/// no limit.
 fn wait_gone(groups: &[Recorded], limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while groups.iter().any(alive) && Instant::now() < deadline {
+    let deadline = Instant::now().checked_add(limit);
+    while groups.iter().any(alive) && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -1327,10 +1330,17 @@ mod tests {
         );
     }
 
+    /// A grace as long as a `Duration` (a `kill_grace` may be) is waited without a
+    /// deadline: `Instant` cannot hold one, and adding it panicked.
+    #[test]
+    fn a_grace_longer_than_an_instant_holds_is_no_deadline() {
+        wait_gone(&[], Duration::MAX);
+    }
+
     #[test]
     fn parse_keeps_the_groups_not_recorded_as_gone() {
         // Lines of an older prun have no grace; `g5` alone is a command's first word.
-        let text = "+ 100 5 g30000 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7-9 g2500 x\n- 1\n+ 400 8 g5x y\n+ 500 9 g0 \n";
+        let text = "+ 100 5 g30000 sleep 1000\n+ 200 6 sh -c 'a b'\n- 100\n+ 300 7-9 g2500 x\n- 1\n+ 400 8 g5x y\n+ 500 9 g0 \n+ 600 9 g18446744073709551615000 z\n";
         let (got, dirs) = parse(text);
         assert!(dirs.is_empty());
         assert_eq!(
@@ -1359,6 +1369,12 @@ mod tests {
                     start: (9, 9),
                     grace: Some(Duration::ZERO),
                     command: String::new()
+                },
+                Recorded {
+                    pgid: 600,
+                    start: (9, 9),
+                    grace: Some(Duration::from_millis(u64::MAX)),
+                    command: "z".into()
                 },
             ]
         );

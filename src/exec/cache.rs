@@ -31,8 +31,8 @@ use super::fileglob::GlobError;
 use super::tree::{Entry, Lister, OwnFiles};
 use crate::fnv::Fnv;
 use crate::graph::{
-    Body, CallFailure, Callback, FileSpec, OutputSpec, ProcId, ProcNode, call_strings, closure_ctx,
-    fill_known,
+    Body, CallFailure, Callback, FileSpec, Items, OutputSpec, ProcId, ProcNode, call_strings,
+    closure_ctx, fill_known,
 };
 use crate::store::{CacheRow, ProcRecord, ScriptName, Store, StoreError};
 
@@ -492,11 +492,13 @@ pub(crate) enum FilesError {
         message: String,
     },
     #[error(
-        "the {which} closure of \"{proc}\" failed: it must return a path or an array of paths ({origin})"
+        "the {which} closure of \"{proc}\" failed: it must return a path or an array of paths, not {got} ({origin})"
     )]
     NotPaths {
         which: Which,
         proc: rhai::ImmutableString,
+        /// What it returned instead, in words.
+        got: String,
         origin: crate::diag::Origin,
     },
     #[error("invalid glob \"{}\": {source}", crate::shown::visible(pattern))]
@@ -762,15 +764,16 @@ fn call_paths(
     let values: Vec<String> = node.args().iter().map(|(_, v)| v.clone()).collect();
     let ctx = closure_ctx(&node.name, node.args(), params);
     let proc = node.name.clone();
-    call_strings(cb, ctx, &values).map_err(|f| match f {
+    call_strings(cb, ctx, &values, Items::Strings).map_err(|f| match f {
         CallFailure::Threw(message) => FilesError::Threw {
             which,
             proc,
             message,
         },
-        CallFailure::NotStrings => FilesError::NotPaths {
+        CallFailure::NotStrings(got) => FilesError::NotPaths {
             which,
             proc,
+            got,
             origin: cb.origin(),
         },
     })

@@ -25,5 +25,5 @@ pub(crate) use error::GraphError;
 pub(crate) use hints::{graph_error, graph_error_at_definition, proc_hint};
 pub(crate) use model::{Graph, ProcId, ProcNode, Proto, ProtoId, args_map, fill_known, fill_text};
 pub(crate) use need::{Answer, BodyOnly, Need, NeedKey, Needs, closure_ctx};
-pub(crate) use need::{CallFailure, call_strings};
+pub(crate) use need::{CallFailure, Items, call_strings};
 pub(crate) use resources::Resources;

@@ -86,11 +86,15 @@ impl Need {
         self.callbacks
             .iter()
             .map(|cb| {
-                call_strings(cb, self.ctx.clone(), &self.values).map_err(|f| {
+                let items = match self.key {
+                    NeedKey::Deps(_) => Items::Strings,
+                    _ => Items::Values,
+                };
+                call_strings(cb, self.ctx.clone(), &self.values, items).map_err(|f| {
                     let message = match f {
                         CallFailure::Threw(m) => m,
-                        CallFailure::NotStrings => format!(
-                            "it must return a string or an array of strings ({})",
+                        CallFailure::NotStrings(got) => format!(
+                            "it must return a string or an array of strings, not {got} ({})",
                             cb.origin()
                         ),
                     };
@@ -129,12 +133,13 @@ impl Need {
             };
             for (arg, values) in map {
                 // As a closure of one placeholder returns them: a string is one choice.
-                let Some(values) = strings(values) else {
-                    return Err(self.fail(format!(
-                        "its value for [{arg}] must be a string or an array of strings ({})",
+                let values = strings(values, Items::Values).map_err(|got| {
+                    self.fail(format!(
+                        "its value for [{arg}] must be a string or an array of strings, \
+                         not {got} ({})",
                         cb.origin()
-                    )));
-                };
+                    ))
+                })?;
                 let mut list = vec![arg.to_string()];
                 list.extend(values);
                 out.push(list);
@@ -185,10 +190,20 @@ impl PartialEq for Needs {
 pub(crate) enum CallFailure {
     /// It threw; the message names where.
     Threw(String),
-    /// It returned something else than a string or an array, or an array holding `()`,
-    /// an array or a map (which no name or path is: `[env("UNSET")]` would stand for the
-    /// path `""` without a word).
-    NotStrings,
+    /// It returned something else than a string or an array of strings: what it was, in
+    /// words ("an integer", "an array holding a map").
+    NotStrings(String),
+}
+
+/// What a closure's array may hold besides strings.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Items {
+    /// Strings only: names and paths, as a static `deps` or `inputs` list takes them
+    /// (`[1]` is no proc's name by mistake).
+    Strings,
+    /// Integers and booleans too, as their text: placeholder values, as a static
+    /// `arg_choices` list takes them (`[1, 2]`).
+    Values,
 }
 
 /// Calls a closure that returns a string or an array of strings (names, paths).
@@ -196,22 +211,39 @@ pub(crate) fn call_strings(
     cb: &Callback,
     ctx: Dynamic,
     values: &[String],
+    items: Items,
 ) -> Result<Vec<String>, CallFailure> {
     let out = cb
         .call(ctx, values)
         .map_err(|e| CallFailure::Threw(crate::diag::closure_error(&cb.origin(), &e)))?;
-    strings(out).ok_or(CallFailure::NotStrings)
+    strings(out, items).map_err(CallFailure::NotStrings)
 }
 
-/// The strings a closure returned: a string is one, an array its items; `None` for
-/// anything else, or an array holding `()`, an array or a map.
-fn strings(out: Dynamic) -> Option<Vec<String>> {
+/// The strings a closure returned: a string is one, an array its items. Anything else,
+/// or an array holding what `items` does not take (always `()`, an array or a map: no
+/// name or path is one, and `[env("UNSET")]` would stand for the path `""` without a
+/// word), is an error saying what it was.
+fn strings(out: Dynamic, items: Items) -> Result<Vec<String>, String> {
     if out.is_string() {
-        return Some(vec![out.to_string()]);
+        return Ok(vec![out.to_string()]);
     }
-    out.try_cast::<rhai::Array>()?
+    let what = crate::diag::type_words(out.type_name());
+    let Some(array) = out.try_cast::<rhai::Array>() else {
+        return Err(what);
+    };
+    array
         .into_iter()
-        .map(|v| (!(v.is_unit() || v.is_array() || v.is_map())).then(|| v.to_string()))
+        .map(|v| {
+            let taken = v.is_string() || (items == Items::Values && (v.is_int() || v.is_bool()));
+            if taken {
+                Ok(v.to_string())
+            } else {
+                Err(format!(
+                    "an array holding {}",
+                    crate::diag::type_words(v.type_name())
+                ))
+            }
+        })
         .collect()
 }
 

@@ -339,11 +339,11 @@ fn every_form_of_arg_choices_takes_a_string_as_one_choice_and_refuses_the_same_v
     for (choices, message) in [
         (
             r#"|ctx| #{ v: ["a", ()] }"#,
-            "the arg_choices closure of \"t::[v]\" failed: its value for [v] must be a string or an array of strings (main.rhai:1:33)",
+            "the arg_choices closure of \"t::[v]\" failed: its value for [v] must be a string or an array of strings, not an array holding nothing (`()`) (main.rhai:1:33)",
         ),
         (
             r#"#{ v: |ctx| ["a", ()] }"#,
-            "the arg_choices closure of \"t::[v]\" failed: it must return a string or an array of strings (main.rhai:1:39)",
+            "the arg_choices closure of \"t::[v]\" failed: it must return a string or an array of strings, not an array holding nothing (`()`) (main.rhai:1:39)",
         ),
         (
             r#"#{ v: ["a", ()] }"#,
@@ -351,7 +351,7 @@ fn every_form_of_arg_choices_takes_a_string_as_one_choice_and_refuses_the_same_v
         ),
         (
             r#"|ctx| #{ v: 5 }"#,
-            "its value for [v] must be a string or an array of strings (main.rhai:1:33)",
+            "its value for [v] must be a string or an array of strings, not an integer (main.rhai:1:33)",
         ),
     ] {
         test()
@@ -363,6 +363,57 @@ fn every_form_of_arg_choices_takes_a_string_as_one_choice_and_refuses_the_same_v
             .err_has(message)
             .out_lacks("t::");
     }
+}
+
+#[test]
+fn a_closure_giving_names_or_paths_takes_strings_only_as_their_static_lists_do() {
+    // `deps: || [1]` ran the proc named "1", and `inputs: || [true]` stood for the file
+    // `true`, where `deps: [1]` and `inputs: [1]` are definition errors. A closure's
+    // `arg_choices` take integers and booleans, as a static list does.
+    for (option, returned, message) in [
+        (
+            "deps",
+            "[1]",
+            "a dependency closure of \"b\" failed: it must return a string or an array of strings, not an array holding an integer (main.rhai:2:20)",
+        ),
+        (
+            "deps",
+            r#"["a", true]"#,
+            "a dependency closure of \"b\" failed: it must return a string or an array of strings, not an array holding a bool (main.rhai:2:20)",
+        ),
+        (
+            "inputs",
+            "[1]",
+            "the inputs closure of \"b\" failed: it must return a path or an array of paths, not an array holding an integer (main.rhai:2:22)",
+        ),
+        (
+            "outputs",
+            "[true]",
+            "the outputs closure of \"b\" failed: it must return a path or an array of paths, not an array holding a bool (main.rhai:2:23)",
+        ),
+    ] {
+        let out = test()
+            .script(&format!(
+                "proc(\"1\", || 1); proc(\"a\", || 1); proc(\"true\", || 1);\n\
+                 proc(\"b\", #{{ {option}: || {returned} }}, || 2);\nrun(\"b\");"
+            ))
+            .run();
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            all.contains(message),
+            "{option}: {returned}\n{}",
+            out.describe()
+        );
+        out.out_lacks("SUCCEEDED  b");
+    }
+    test()
+        .script(
+            "proto(\"t::[v]\", #{ arg_choices: #{ v: |ctx| [1, true] } }, |ctx, v| v);\n\
+             print(run(\"t::*\"));",
+        )
+        .run()
+        .ok()
+        .line(r#"["t::1", "t::true"]"#);
 }
 
 #[test]
@@ -1179,7 +1230,7 @@ proc("d", #{ outputs: [|ctx| #{}] }, || 1);
         .out_has("in the closure at main.rhai:2:23")
         .out_has("the outputs closure of \"b\" failed: main.rhai:3:29: boom")
         .out_has("in the closure at main.rhai:3:23")
-        .out_has("the inputs closure of \"c\" failed: it must return a path or an array of paths (main.rhai:4:22)")
-        .out_has("the outputs closure of \"d\" failed: it must return a path or an array of paths (main.rhai:5:24)")
+        .out_has("the inputs closure of \"c\" failed: it must return a path or an array of paths, not an integer (main.rhai:4:22)")
+        .out_has("the outputs closure of \"d\" failed: it must return a path or an array of paths, not a map (main.rhai:5:24)")
         .out_lacks("inputs/outputs");
 }

@@ -1183,6 +1183,12 @@ impl Core {
         if self.runs[p].edits != self.graph_edits {
             self.runs[p].fingerprint = None;
         }
+        // Before judging: what the holder of a lock it names changes before letting go
+        // (the params, its input files) must reach its verdict, as it reaches its run.
+        if let Some(l) = self.locks.held(&def.extras().locks) {
+            self.locks.park(l, p);
+            return false;
+        }
         if self.needs_judging(p) {
             match self.judge(p) {
                 None => return false,
@@ -1196,10 +1202,6 @@ impl Core {
                 }
                 Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
             }
-        }
-        if let Some(l) = self.locks.held(&def.extras().locks) {
-            self.locks.park(l, p);
-            return false;
         }
         if def.interactive && (self.running > 0 || self.pools.running() > 0) {
             self.console.wait(p);

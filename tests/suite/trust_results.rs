@@ -795,6 +795,68 @@ wait();
     run("two").up_to_date("p");
 }
 
+/// Only a change of the params has a judged proc judged again (or a retry run without a
+/// fingerprint, saving no result): the answer of a dependency closure and the same params
+/// set again, while `judged` is judged and while `retried` waits to retry, change no
+/// fingerprint. Each counted as a change: `judged` was judged twice, and `retried` saved
+/// no result, so the next run ran it again instead of finding it UP_TO_DATE.
+#[test]
+fn a_dependency_closure_answered_meanwhile_neither_judges_a_proc_again_nor_loses_its_result() {
+    let ws = Ws::new(
+        r#"
+fn wait_until(what, done) {
+    let deadline = now_ms() + 30000;
+    while !done.call() {
+        if now_ms() > deadline { throw `no ${what} in 30 s`; }
+        sleep(0.01);
+    }
+}
+let inputs = |ctx| {
+    let before = if file_info("judged.log") == () { "" } else { read_file("judged.log") };
+    write_file("judged.log", before + "judged\n");
+    wait_until("answer", || file_info("answered.txt") != ());
+    ["in.txt"]
+};
+set_params(#{ mode: "same" });
+proc("d", #{ inputs: ["in.txt"] }, |ctx| "d");
+proc("judged", #{ inputs: [inputs] }, |ctx| "judged");
+// Judged at once (no inputs), not behind `judged` on the worker that judges it.
+proc("retried", #{ deps: ["d"], retries: 1 }, |ctx| {
+    if file_info("tried.txt") == () {
+        write_file("tried.txt", "");
+        wait_until("answer", || file_info("answered.txt") != ());
+        throw "the first attempt fails";
+    }
+    "retried"
+});
+run("d");
+wait("d");
+run(["judged", "retried"]);
+wait_until("judging and a first attempt",
+           || file_info("judged.log") != () && file_info("tried.txt") != ());
+// Its dependency closure is asked as it is defined.
+proc("x", #{ deps: [|ctx| []] }, |ctx| "x");
+set_params(#{ mode: "same" });
+write_file("answered.txt", "");
+wait();
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let run = || {
+        let _ = std::fs::remove_file(ws.path("answered.txt"));
+        let _ = std::fs::remove_file(ws.path("judged.log"));
+        ws.run(&[])
+    };
+    run().code(0).ran("judged").ran("retried");
+    let judged = std::fs::read_to_string(ws.path("judged.log")).expect("judged.log");
+    assert_eq!(judged, "judged\n", "judged once");
+    run()
+        .code(0)
+        .up_to_date("d")
+        .up_to_date("judged")
+        .up_to_date("retried");
+}
+
 /// The program a command runs counts only when it is named in `inputs`: `./tool`
 /// rebuilt runs the proc that names it again, and not the one that does not (see
 /// docs/decisions.md, "The program a command runs is not in the fingerprint").

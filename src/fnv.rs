@@ -39,11 +39,20 @@ impl<W: Width> Fnv<W> {
         self.0 = bytes.iter().fold(self.0, |h, &b| h.step(b));
     }
 
-    /// Folds in `bytes` as one field: a separator follows, so that ("ab", "c") and
-    /// ("a", "bc") differ.
+    /// Folds in `bytes` as one field: its length follows, so that no two lists of fields
+    /// are folded in as the same bytes, whatever bytes the fields hold (read from its end,
+    /// the list gives each field's length, then the field). A separator byte did not:
+    /// `["a\xff", "b"]` and `["a", "\xffb"]` were the same bytes.
     pub(crate) fn feed(&mut self, bytes: &[u8]) {
         self.update(bytes);
-        self.0 = self.0.step(0xff);
+        self.end_field(bytes.len());
+    }
+
+    /// Ends a field of `len` bytes folded in by [`Fnv::update`] (one written as it is
+    /// formatted, whose length is known only at its end), as [`Fnv::feed`] ends one.
+    pub(crate) fn end_field(&mut self, len: usize) {
+        // `usize` is at most 64 bits on every target Rust supports.
+        self.update(&(len as u64).to_le_bytes());
     }
 }
 
@@ -84,6 +93,36 @@ mod tests {
         a_bc.feed(b"a");
         a_bc.feed(b"bc");
         assert_ne!(ab_c.0, a_bc.0);
+    }
+
+    /// Fed lists of fields whose bytes put together are alike.
+    fn fed(fields: &[&[u8]]) -> u128 {
+        let mut h = Fnv::<u128>::new();
+        for f in fields {
+            h.feed(f);
+        }
+        h.0
+    }
+
+    #[test]
+    fn no_bytes_a_field_holds_make_two_lists_of_fields_hash_alike() {
+        // With a 0xff after each field these were the same bytes, and so the same hash.
+        assert_ne!(fed(&[b"a\xff", b"b"]), fed(&[b"a", b"\xffb"]));
+        assert_ne!(fed(&[b"a\xff\xff"]), fed(&[b"a", b""]));
+        assert_ne!(fed(&[b""]), fed(&[]));
+        // Nor do the bytes of a length: each field is followed by 8 of them.
+        let one = 1u64.to_le_bytes();
+        let forged = [b"a".as_slice(), &one, b"b"].concat();
+        assert_ne!(fed(&[b"a", b"b"]), fed(&[&forged]));
+    }
+
+    #[test]
+    fn a_field_ended_after_its_bytes_is_one_fed_whole() {
+        let mut ended = Fnv::<u128>::new();
+        ended.update(b"ab");
+        ended.update(b"c");
+        ended.end_field(3);
+        assert_eq!(ended.0, fed(&[b"abc"]));
     }
 
     #[test]

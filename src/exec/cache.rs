@@ -963,8 +963,10 @@ pub(super) fn fingerprint(
     }
     // The params as `{params:?}` prints them, written into the hash (not into a string
     // per proc), then ended as `feed` ends a field.
-    let _ = write!(Hashing(&mut h), "{params:?}");
-    h.feed(&[]);
+    let mut text = Hashing::new(&mut h);
+    let _ = write!(text, "{params:?}");
+    let len = text.len;
+    h.end_field(len);
     for (name, stamp) in dep_stamps {
         h.feed(name.as_bytes());
         h.feed(stamp.as_bytes());
@@ -1134,12 +1136,23 @@ fn bare_names(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Text written into a hash as it is formatted.
-struct Hashing<'a>(&'a mut Fnv<u128>);
+/// Text written into a hash as it is formatted, and its length so far (to end it as a
+/// field: [`Fnv::end_field`]).
+struct Hashing<'a> {
+    hash: &'a mut Fnv<u128>,
+    len: usize,
+}
+
+impl<'a> Hashing<'a> {
+    fn new(hash: &'a mut Fnv<u128>) -> Hashing<'a> {
+        Hashing { hash, len: 0 }
+    }
+}
 
 impl std::fmt::Write for Hashing<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.update(s.as_bytes());
+        self.hash.update(s.as_bytes());
+        self.len += s.len();
         Ok(())
     }
 }
@@ -1451,12 +1464,14 @@ mod tests {
         params.insert("mode".into(), Dynamic::from("fast"));
         params.insert("n".into(), Dynamic::from(3_i64));
         let (mut written, mut fed) = (Fnv::<u128>::new(), Fnv::<u128>::new());
-        let _ = write!(Hashing(&mut written), "{params:?}");
-        written.feed(&[]);
+        let mut text = Hashing::new(&mut written);
+        let _ = write!(text, "{params:?}");
+        let len = text.len;
+        written.end_field(len);
         fed.feed(format!("{params:?}").as_bytes());
         assert_eq!(
             written.0, fed.0,
-            "fingerprints saved by earlier runs must still match"
+            "the params must be one field, told apart from the fields around them"
         );
     }
 

@@ -232,7 +232,7 @@ struct Run {
     stale: bool,
     /// The watch cycle in which it last reached a final state (see [`Core::rerun`]).
     cycle: u32,
-    /// [`Core::graph_edits`] when it became ready, and again when it is judged: before
+    /// [`Core::params_edits`] when it became ready, and again when it is judged: before
     /// it was judged, or would have been (see [`Core::never_fresh`]; a retry, or a wait
     /// for a lock, keeps it), and what its fingerprint's params are of. A
     /// `u32` fits in the padding of this struct, which a run keeps one of per proc; it
@@ -442,9 +442,9 @@ pub(crate) struct Core {
     own_report: Option<std::path::PathBuf>,
     /// `prun list` and `prun graph`: no proc is judged (see [`Core::judge_nothing`]).
     judge_nothing: bool,
-    /// How many times the graph was open to changes of what a fingerprint covers (the
-    /// params, placeholder answers): see [`Core::graph_mut`].
-    graph_edits: u32,
+    /// How many times the params changed (see [`Core::set_params`]): the one part of a
+    /// fingerprint that may change between a proc's readiness and its start.
+    params_edits: u32,
     /// Opens the task DB when a proc first needs it (so that `set_options(#{ task_db })`
     /// can still choose another one before that).
     cache_opener: Option<CacheOpener>,
@@ -505,7 +505,7 @@ impl Core {
             own_dirs: [None, None],
             own_report: None,
             judge_nothing: false,
-            graph_edits: 0,
+            params_edits: 0,
             cache_opener: None,
             opening_cache: false,
             unsaved: Vec::new(),
@@ -522,11 +522,23 @@ impl Core {
         &self.graph
     }
 
-    /// Mutable access for definitions that cannot create procs (separator, params).
-    /// Counted as an edit of what fingerprints cover (see [`Core::never_fresh`]).
+    /// Mutable access for what cannot create procs nor change a made proc's fingerprint
+    /// (the separator, the answers of dependency and `arg_choices` closures).
     pub(crate) fn graph_mut(&mut self) -> &mut Graph {
-        self.graph_edits = self.graph_edits.wrapping_add(1);
         &mut self.graph
+    }
+
+    /// Merges `params` into the values every proc sees as `ctx.params` (`set_params`).
+    /// A change of their text, which every fingerprint holds, is counted in
+    /// [`Core::params_edits`]: a proc judged before it starts is judged again, and a retry
+    /// runs without a fingerprint (saving no result). The same values set again change no
+    /// fingerprint and are not counted.
+    pub(crate) fn set_params(&mut self, params: Map) {
+        let before = format!("{:?}", self.graph.params());
+        self.graph.set_params(params);
+        if format!("{:?}", self.graph.params()) != before {
+            self.params_edits = self.params_edits.wrapping_add(1);
+        }
     }
 
     /// Changes the parallel limit; raising it may start queued procs at once.
@@ -997,7 +1009,7 @@ impl Core {
         }
         if self.runs[p].ready_at.is_none() {
             self.runs[p].ready_at = self.epoch.moment();
-            self.runs[p].edits = self.graph_edits;
+            self.runs[p].edits = self.params_edits;
         }
         self.activate(p);
         self.enqueue(p);
@@ -1177,11 +1189,17 @@ impl Core {
         if self.stopped_by_a_failure(p) {
             return false;
         }
-        // The params (or placeholder answers) changed since it was judged, waiting for a
+        // The params changed since it was judged, waiting for a
         // lock or a slot: its fingerprint is not of what it would run with. It is judged
         // again; a retry runs without one, and saves no result.
-        if self.runs[p].edits != self.graph_edits {
+        if self.runs[p].edits != self.params_edits {
             self.runs[p].fingerprint = None;
+        }
+        // Before judging: what the holder of a lock it names changes before letting go
+        // (the params, its input files) must reach its verdict, as it reaches its run.
+        if let Some(l) = self.locks.held(&def.extras().locks) {
+            self.locks.park(l, p);
+            return false;
         }
         if self.needs_judging(p) {
             match self.judge(p) {
@@ -1196,10 +1214,6 @@ impl Core {
                 }
                 Some(Judgement::Stale(fp)) => self.runs[p].fingerprint = Some(Box::new(fp)),
             }
-        }
-        if let Some(l) = self.locks.held(&def.extras().locks) {
-            self.locks.park(l, p);
-            return false;
         }
         if def.interactive && (self.running > 0 || self.pools.running() > 0) {
             self.console.wait(p);

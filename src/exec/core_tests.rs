@@ -1186,7 +1186,7 @@ fn a_proc_that_ran_unjudged_runs_in_a_watch_cycle_after_the_params_changed() {
     let (e, p) = never_fresh_after_no_change(&mut c, dir.path());
     let mut params = rhai::Map::new();
     params.insert("level".into(), Dynamic::from(2_i64));
-    c.graph_mut().set_params(params);
+    c.set_params(params);
     c.rerun(&[e], &|_| false);
     judge_on_a_worker(&mut c);
     // The params are in every fingerprint: `e` runs again, and says `no_change` again.

@@ -69,10 +69,7 @@ thread_local! {
     static MAKING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Forgets the dependency closures' answers an operation asked for. An operation that
-/// asked for none leaves the graph as it was: counted as an edit, it would keep a proc
-/// that ran unjudged from saving the row a watch cycle may find it UP_TO_DATE by
-/// ([`Core::graph_mut`]).
+/// Forgets the dependency closures' answers an operation asked for.
 fn forget_answers(c: &mut Core, answered: &[NeedKey]) {
     if !answered.is_empty() {
         c.graph_mut().forget_answers(answered);

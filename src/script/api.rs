@@ -393,7 +393,7 @@ pub(super) fn register(
             None => {}
         }
         core(&s, "set_params", |c| {
-            c.graph_mut().set_params(m.clone());
+            c.set_params(m.clone());
             Ok(())
         })
     });

@@ -712,7 +712,8 @@ run(["arith", "length", "indirect", "show", "other"]);
 /// Params set after a proc was judged, while it waited for a lock, are the ones it runs
 /// with: it is judged again, so its result is saved under a fingerprint of those (it was
 /// saved under the params it was judged with, and taken by later runs whatever the script
-/// then set).
+/// then set). `hold` and `p` are judged together while the lock is free (a proc is not
+/// judged while another holds its lock); `hold`, defined first, takes it.
 #[test]
 fn params_set_while_a_judged_proc_waits_for_a_lock_are_in_its_fingerprint() {
     let ws = Ws::new(
@@ -725,15 +726,15 @@ fn wait_until(what, done) {
     }
 }
 set_params(#{ v: "none" });
-proc("hold", #{ locks: ["l"] }, || wait_until("go", || file_info("go.txt") != ()));
+proc("hold", #{ locks: ["l"], inputs: ["in.txt"], no_skip: true },
+     || wait_until("go", || file_info("go.txt") != ()));
 proc("p", #{
     locks: ["l"],
     inputs: [|ctx| { write_file("judged.txt", ""); ["in.txt"] }],
 }, |ctx| ctx.params.v);
 proc("show", #{ deps: ["p"], no_skip: true }, |ctx| print(`p gave ${ctx.results.p}`));
-run("hold");
+run(["hold", "show"]);
 wait_until("hold running", || state("hold") == "RUNNING");
-run("show");
 wait_until("judging", || file_info("judged.txt") != ());
 set_params(#{ v: read_file("v.txt") });
 write_file("go.txt", "");
@@ -747,6 +748,113 @@ wait();
         ws.write("v.txt", v);
         ws.run(&[]).code(0).has(&format!("p gave {v}\n"));
     }
+}
+
+/// A proc that names a lock another proc holds is judged only once that lock is free, so
+/// that what the holder changes before it lets go (here the params) reaches it: it was
+/// judged at once, UP_TO_DATE with its earlier result while the holder still held the
+/// lock, where running it after the holder gives the new params.
+#[test]
+fn a_proc_is_judged_only_once_the_lock_it_names_is_free() {
+    let ws = Ws::new(
+        r#"
+fn wait_until(what, done) {
+    let deadline = now_ms() + 30000;
+    while !done.call() {
+        if now_ms() > deadline { throw `no ${what} in 30 s`; }
+        sleep(0.01);
+    }
+}
+set_params(#{ v: "one" });
+proc("d", #{ inputs: ["in.txt"] }, |ctx| "d");
+proc("hold", #{ locks: ["l"] }, |ctx| {
+    wait_until("go", || file_info("go.txt") != ());
+    set_params(#{ v: read_file("v.txt") });
+});
+proc("p", #{ locks: ["l"], deps: ["d"] }, |ctx| ctx.params.v);
+proc("show", #{ deps: ["p"], no_skip: true }, |ctx| print(`p gave ${ctx.results.p}`));
+run("d");
+wait("d");
+run("hold");
+wait_until("hold running", || state("hold") == "RUNNING");
+run("show");
+write_file("go.txt", "");
+wait();
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let run = |v: &str| {
+        let _ = std::fs::remove_file(ws.path("go.txt"));
+        ws.write("v.txt", v);
+        let run = ws.run(&[]);
+        run.code(0).has(&format!("p gave {v}\n"));
+        run
+    };
+    run("one").ran("p");
+    run("two").up_to_date("d").ran("p");
+    run("two").up_to_date("p");
+}
+
+/// Only a change of the params has a judged proc judged again (or a retry run without a
+/// fingerprint, saving no result): the answer of a dependency closure and the same params
+/// set again, while `judged` is judged and while `retried` waits to retry, change no
+/// fingerprint. Each counted as a change: `judged` was judged twice, and `retried` saved
+/// no result, so the next run ran it again instead of finding it UP_TO_DATE.
+#[test]
+fn a_dependency_closure_answered_meanwhile_neither_judges_a_proc_again_nor_loses_its_result() {
+    let ws = Ws::new(
+        r#"
+fn wait_until(what, done) {
+    let deadline = now_ms() + 30000;
+    while !done.call() {
+        if now_ms() > deadline { throw `no ${what} in 30 s`; }
+        sleep(0.01);
+    }
+}
+let inputs = |ctx| {
+    let before = if file_info("judged.log") == () { "" } else { read_file("judged.log") };
+    write_file("judged.log", before + "judged\n");
+    wait_until("answer", || file_info("answered.txt") != ());
+    ["in.txt"]
+};
+set_params(#{ mode: "same" });
+proc("d", #{ inputs: ["in.txt"] }, |ctx| "d");
+proc("judged", #{ inputs: [inputs] }, |ctx| "judged");
+// Judged at once (no inputs), not behind `judged` on the worker that judges it.
+proc("retried", #{ deps: ["d"], retries: 1 }, |ctx| {
+    if file_info("tried.txt") == () {
+        write_file("tried.txt", "");
+        wait_until("answer", || file_info("answered.txt") != ());
+        throw "the first attempt fails";
+    }
+    "retried"
+});
+run("d");
+wait("d");
+run(["judged", "retried"]);
+wait_until("judging and a first attempt",
+           || file_info("judged.log") != () && file_info("tried.txt") != ());
+// Its dependency closure is asked as it is defined.
+proc("x", #{ deps: [|ctx| []] }, |ctx| "x");
+set_params(#{ mode: "same" });
+write_file("answered.txt", "");
+wait();
+"#,
+    );
+    ws.write("in.txt", "x\n");
+    let run = || {
+        let _ = std::fs::remove_file(ws.path("answered.txt"));
+        let _ = std::fs::remove_file(ws.path("judged.log"));
+        ws.run(&[])
+    };
+    run().code(0).ran("judged").ran("retried");
+    let judged = std::fs::read_to_string(ws.path("judged.log")).expect("judged.log");
+    assert_eq!(judged, "judged\n", "judged once");
+    run()
+        .code(0)
+        .up_to_date("d")
+        .up_to_date("judged")
+        .up_to_date("retried");
 }
 
 /// The program a command runs counts only when it is named in `inputs`: `./tool`

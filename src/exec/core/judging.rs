@@ -160,7 +160,7 @@ impl Core {
         // missing) is forgotten before it runs (see `freshness::judge_one`): on a worker
         // thread, since that waits for a commit.
         let forgets = row.is_some() && !may_skip;
-        self.runs[p].edits = self.graph_edits;
+        self.runs[p].edits = self.params_edits;
         let may_forget = forgets || (row.is_some() && !node.def.outputs.is_empty());
         let spec = JudgeSpec {
             id: p,
@@ -225,7 +225,7 @@ impl Core {
             r.holds_slot = false;
             self.running -= 1;
         }
-        if std::mem::take(&mut r.stale) || r.edits != self.graph_edits {
+        if std::mem::take(&mut r.stale) || r.edits != self.params_edits {
             // An input changed while it was judged, or the params did: judge it again.
             r.fingerprint = None;
             self.enqueue(p);

@@ -221,8 +221,8 @@ impl Core {
     /// (see there). Its fingerprint, taken now, is the one judging would have taken: its
     /// dependencies ended before that and none ran since (one that runs again resets `p`
     /// with it); the rest of the fingerprint is its definition, the run's directory and
-    /// environment, and the params and placeholder answers, and no row is saved when the
-    /// graph was open to edits since `p` became ready (it then runs again). Its stamp
+    /// environment, and the params, and no row is saved when the params changed since
+    /// `p` became ready (it then runs again). Its stamp
     /// stays the one it got when it ended, which its dependents saw.
     fn save_unjudged_row(&mut self, p: ProcId) {
         let r = &self.runs[p];
@@ -236,7 +236,7 @@ impl Core {
             // holds their stamp), or a closure, was unjudged only for want of a DB then.
             && node.def.outputs.is_empty()
             && matches!(node.body(), Body::Cmd(_) | Body::Shell(_))
-            && r.edits == self.graph_edits;
+            && r.edits == self.params_edits;
         let Some(result) = r.result.as_ref().filter(|_| unjudged) else {
             return;
         };

@@ -716,15 +716,8 @@ run(["arith", "length", "indirect", "show", "other"]);
 /// judged while another holds its lock); `hold`, defined first, takes it.
 #[test]
 fn params_set_while_a_judged_proc_waits_for_a_lock_are_in_its_fingerprint() {
-    let ws = Ws::new(
+    let ws = Ws::new(&with_wait_until(
         r#"
-fn wait_until(what, done) {
-    let deadline = now_ms() + 30000;
-    while !done.call() {
-        if now_ms() > deadline { throw `no ${what} in 30 s`; }
-        sleep(0.01);
-    }
-}
 set_params(#{ v: "none" });
 proc("hold", #{ locks: ["l"], inputs: ["in.txt"], no_skip: true },
      || wait_until("go", || file_info("go.txt") != ()));
@@ -740,7 +733,7 @@ set_params(#{ v: read_file("v.txt") });
 write_file("go.txt", "");
 wait();
 "#,
-    );
+    ));
     ws.write("in.txt", "x\n");
     for v in ["one", "one", "two"] {
         let _ = std::fs::remove_file(ws.path("go.txt"));
@@ -756,15 +749,8 @@ wait();
 /// lock, where running it after the holder gives the new params.
 #[test]
 fn a_proc_is_judged_only_once_the_lock_it_names_is_free() {
-    let ws = Ws::new(
+    let ws = Ws::new(&with_wait_until(
         r#"
-fn wait_until(what, done) {
-    let deadline = now_ms() + 30000;
-    while !done.call() {
-        if now_ms() > deadline { throw `no ${what} in 30 s`; }
-        sleep(0.01);
-    }
-}
 set_params(#{ v: "one" });
 proc("d", #{ inputs: ["in.txt"] }, |ctx| "d");
 proc("hold", #{ locks: ["l"] }, |ctx| {
@@ -781,7 +767,7 @@ run("show");
 write_file("go.txt", "");
 wait();
 "#,
-    );
+    ));
     ws.write("in.txt", "x\n");
     let run = |v: &str| {
         let _ = std::fs::remove_file(ws.path("go.txt"));
@@ -802,15 +788,8 @@ wait();
 /// no result, so the next run ran it again instead of finding it UP_TO_DATE.
 #[test]
 fn a_dependency_closure_answered_meanwhile_neither_judges_a_proc_again_nor_loses_its_result() {
-    let ws = Ws::new(
+    let ws = Ws::new(&with_wait_until(
         r#"
-fn wait_until(what, done) {
-    let deadline = now_ms() + 30000;
-    while !done.call() {
-        if now_ms() > deadline { throw `no ${what} in 30 s`; }
-        sleep(0.01);
-    }
-}
 let inputs = |ctx| {
     let before = if file_info("judged.log") == () { "" } else { read_file("judged.log") };
     write_file("judged.log", before + "judged\n");
@@ -840,7 +819,7 @@ set_params(#{ mode: "same" });
 write_file("answered.txt", "");
 wait();
 "#,
-    );
+    ));
     ws.write("in.txt", "x\n");
     let run = || {
         let _ = std::fs::remove_file(ws.path("answered.txt"));
@@ -999,4 +978,19 @@ run(["p", "plain"]);
         .ran("p")
         .has("p says two")
         .up_to_date("plain");
+}
+
+/// `script` after a Rhai function `wait_until(what, done)` that polls the closure `done`
+/// every 10 ms and throws after 30 s.
+fn with_wait_until(script: &str) -> String {
+    format!(
+        r#"fn wait_until(what, done) {{
+    let deadline = now_ms() + 30000;
+    while !done.call() {{
+        if now_ms() > deadline {{ throw `no ${{what}} in 30 s`; }}
+        sleep(0.01);
+    }}
+}}
+{script}"#
+    )
 }

@@ -133,7 +133,7 @@ impl Need {
             };
             for (arg, values) in map {
                 // As a closure of one placeholder returns them: a string is one choice.
-                let values = strings(values, Items::Values).map_err(|got| {
+                let values = strings(values, Items::Values).map_err(|NotStrings(got)| {
                     self.fail(format!(
                         "its value for [{arg}] must be a string or an array of strings, \
                          not {got} ({})",
@@ -216,20 +216,24 @@ pub(crate) fn call_strings(
     let out = cb
         .call(ctx, values)
         .map_err(|e| CallFailure::Threw(crate::diag::closure_error(&cb.origin(), &e)))?;
-    strings(out, items).map_err(CallFailure::NotStrings)
+    strings(out, items).map_err(|NotStrings(what)| CallFailure::NotStrings(what))
 }
+
+/// What a closure returned instead of a string or an array of strings, in words ("an
+/// integer", "an array holding a map").
+struct NotStrings(String);
 
 /// The strings a closure returned: a string is one, an array its items. Anything else,
 /// or an array holding what `items` does not take (always `()`, an array or a map: no
 /// name or path is one, and `[env("UNSET")]` would stand for the path `""` without a
 /// word), is an error saying what it was.
-fn strings(out: Dynamic, items: Items) -> Result<Vec<String>, String> {
+fn strings(out: Dynamic, items: Items) -> Result<Vec<String>, NotStrings> {
     if out.is_string() {
         return Ok(vec![out.to_string()]);
     }
     let what = crate::diag::type_words(out.type_name());
     let Some(array) = out.try_cast::<rhai::Array>() else {
-        return Err(what);
+        return Err(NotStrings(what));
     };
     array
         .into_iter()
@@ -238,10 +242,10 @@ fn strings(out: Dynamic, items: Items) -> Result<Vec<String>, String> {
             if taken {
                 Ok(v.to_string())
             } else {
-                Err(format!(
+                Err(NotStrings(format!(
                     "an array holding {}",
                     crate::diag::type_words(v.type_name())
-                ))
+                )))
             }
         })
         .collect()

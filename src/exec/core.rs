@@ -456,6 +456,9 @@ pub(crate) struct Core {
     cache_generation: u64,
     /// Procs to judge off the lock, sent as one [`Action::Judge`] that holds one slot.
     judging: Vec<JudgeSpec>,
+    /// Handed to the procs being judged ([`JudgeSpec::cancel`]); cancelled by an abort
+    /// that ends the running jobs, renewed when a watch cycle starts after one.
+    judge_cancel: CancellationToken,
     actions: Vec<Action>,
     /// Watch mode: the current cycle (0 for the first run; see [`Core::rerun`]).
     cycle: u32,
@@ -511,6 +514,7 @@ impl Core {
             unsaved: Vec::new(),
             cache_generation: 0,
             judging: Vec::new(),
+            judge_cancel: CancellationToken::new(),
             actions: Vec::new(),
             cycle: 0,
             epoch: Epoch::now(),

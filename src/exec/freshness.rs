@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use rhai::{Dynamic, Map};
+use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Cache, FilesError, Fingerprint};
 use super::state::Outcome;
@@ -42,6 +43,9 @@ pub(crate) struct JudgeSpec {
     /// What the run's policy changes in what procs give (see [`Cache::under`]; empty
     /// without a task DB).
     pub policy: Arc<str>,
+    /// Fires when an abort ends the run's jobs (`--fail-fast`, Ctrl-C): the commands and
+    /// sleeps of its `inputs` closures end then too.
+    pub cancel: CancellationToken,
 }
 
 /// The verdict on a proc about to run.
@@ -68,7 +72,7 @@ pub(crate) fn judge_all(batch: &[JudgeSpec]) -> Vec<(ProcId, Judgement)> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let (verdict, matched) = judge_one(s);
+            let (verdict, matched) = super::scheduler::cancelled_by(&s.cancel, || judge_one(s));
             if matched && matches!(verdict, Judgement::Stale(_)) {
                 forget.push(i);
             }

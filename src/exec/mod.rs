@@ -37,5 +37,7 @@ pub(crate) use core::{
 pub(crate) use internal::install_hook as install_panic_hook;
 pub(crate) use internal::message_of as panic_message;
 pub(crate) use pool::{STACK_FULL, guard_stack, stack_nearly_full};
-pub(crate) use scheduler::{ClosureRunner, Scheduler, being_made, evaluating, evaluating_as};
+pub(crate) use scheduler::{
+    ClosureRunner, Scheduler, being_made, closure_cancel, evaluating, evaluating_as,
+};
 pub(crate) use state::{Outcome, State};

@@ -64,6 +64,33 @@ pub(crate) fn evaluating() -> Option<&'static str> {
 }
 
 thread_local! {
+    /// What ends the commands and sleeps of the `inputs` or `outputs` closures this thread
+    /// calls for a proc (see [`cancelled_by`]).
+    static CLOSURE_CANCEL: std::cell::RefCell<Option<CancellationToken>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, a call of a proc's `inputs` or `outputs` closures outside its body, with
+/// `cancel` as what ends the commands and sleeps they ask for: an abort that ends the
+/// proc's jobs (`--fail-fast`, Ctrl-C) ends those too, as it ends the body's.
+pub(crate) fn cancelled_by<R>(cancel: &CancellationToken, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<CancellationToken>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CLOSURE_CANCEL.with(|c| *c.borrow_mut() = self.0.take());
+        }
+    }
+    let _reset = Reset(CLOSURE_CANCEL.with(|c| c.replace(Some(cancel.clone()))));
+    f()
+}
+
+/// What ends the commands of the `inputs` or `outputs` closures this thread calls for a
+/// proc, if it calls one (see [`cancelled_by`]).
+pub(crate) fn closure_cancel() -> Option<CancellationToken> {
+    CLOSURE_CANCEL.with(|c| c.borrow().clone())
+}
+
+thread_local! {
     /// The proc whose dependency closures this thread is calling: it is being defined or
     /// made from its proto, and is not in the graph yet.
     static MAKING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -988,7 +1015,7 @@ impl Scheduler {
                 // Checking outputs calls closures and stats files: not on the runtime.
                 me.clone().work(move |thread| {
                     let (outcome, outputs) = match thread {
-                        Ok(()) => checked(&job, outcome),
+                        Ok(()) => cancelled_by(&job.cancel, || checked(&job, outcome)),
                         Err(error) => (
                             Outcome::Failed {
                                 error: error.to_string(),
@@ -1058,7 +1085,7 @@ impl Scheduler {
                     exit_code: None,
                 };
             }
-            let (outcome, outputs) = checked(&job, outcome);
+            let (outcome, outputs) = cancelled_by(&job.cancel, || checked(&job, outcome));
             let log = log.exists().then_some(log);
             me.journal_ended(&job.name);
             Pool::finishing(|| me.finish(job.id, outcome, log, outputs));

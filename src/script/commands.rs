@@ -426,9 +426,7 @@ fn run(
 ) -> R<Map> {
     let (mut l, c) = options(sched, programs, opts)?;
     let job = job::current();
-    let cancel = job
-        .as_ref()
-        .map_or_else(|| sched.script_cancel(), |j| j.cancel.clone());
+    let cancel = job::cancel_token(sched);
     let log_path = match &job {
         Some(j) => j.log.clone(),
         None => sched.logs().dir().join(".script.log"),

@@ -249,8 +249,7 @@ impl Host {
                 if ops % 256 != 0 {
                     return None;
                 }
-                let cancelled =
-                    job::cancelled().unwrap_or_else(|| s.script_cancel().is_cancelled());
+                let cancelled = job::cancel_token(&s).is_cancelled();
                 cancelled.then(|| Dynamic::from("cancelled"))
             });
             if let Some(setup) = &opts.setup {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::exec::Scheduler;
 use crate::graph::{ProcDef, ProcId};
 
 /// What the API needs to know about the proc whose closure runs on this thread.
@@ -73,7 +74,12 @@ pub(super) fn current() -> Option<JobCtx> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
-/// True when the current job was cancelled (timeout or abort).
-pub(super) fn cancelled() -> Option<bool> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|j| j.cancel.is_cancelled()))
+/// What ends the commands and sleeps asked for on this thread: its proc's timeout or an
+/// abort in a body, an abort that ends the jobs in the `inputs` or `outputs` closures of
+/// a proc (`exec::cancelled_by`), else what ends the script's own (Ctrl-C).
+pub(super) fn cancel_token(sched: &Scheduler) -> CancellationToken {
+    current()
+        .map(|j| j.cancel)
+        .or_else(crate::exec::closure_cancel)
+        .unwrap_or_else(|| sched.script_cancel())
 }

@@ -962,3 +962,35 @@ print("states: " + state("cyc") + " " + state("low") + " " + state("a") + " " + 
         out.describe()
     );
 }
+
+/// `--fail-fast` ends the commands of the `inputs` and `outputs` closures of the procs
+/// being judged or checked, as it ends their bodies' commands: those ran on with the
+/// script's own token, which only Ctrl-C fires, and the run waited for a `sleep 300`
+/// before it could end (found by probing each closure kind under `--fail-fast`).
+#[test]
+fn fail_fast_ends_the_commands_of_inputs_and_outputs_closures() {
+    let out = Test::new()
+        .args(&["--fail-fast", "-j", "3"])
+        .timeout(std::time::Duration::from_secs(30))
+        .script(
+            r#"
+proc("judged", #{ inputs: |ctx| { exec(["sh", "-c", "echo $$ > inputs.pid; exec sleep 300"]); "in.txt" } }, || 1);
+proc("checked", #{ outputs: |ctx| { exec(["sh", "-c", "echo $$ > outputs.pid; exec sleep 300"]); "out.txt" } }, || 1);
+proc("bad", #{ shell: "i=0; until [ -e inputs.pid ] && [ -e outputs.pid ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1" });
+run(["judged", "checked", "bad"]);
+"#,
+        )
+        .run();
+    out.code(1).proc_state("FAILED", "bad");
+    for name in ["judged", "checked"] {
+        let line = out.proc_line("FAILED", name);
+        assert!(
+            line.contains("was terminated because the run was aborted"),
+            "{line}\n{}",
+            out.describe()
+        );
+    }
+    for file in ["inputs.pid", "outputs.pid"] {
+        assert_gone(pid_in(&out, file), file, &out.describe());
+    }
+}

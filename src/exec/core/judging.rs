@@ -176,6 +176,7 @@ impl Core {
             own: self.own_files(),
             cwd: cache.map(|c| c.cwd().clone()),
             policy: cache.map_or_else(|| Arc::from(""), |c| c.policy().clone()),
+            cancel: self.judge_cancel.clone(),
         };
         if judged_at_once(&node.def) && !forgets {
             return Some(freshness::judge(&spec));

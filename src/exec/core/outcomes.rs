@@ -321,6 +321,7 @@ impl Core {
         // A script error stops scheduling but lets running jobs finish, as make does;
         // --fail-fast and interrupts terminate them.
         if reason != AbortReason::ScriptError {
+            self.actions.push(Action::Cancel(self.judge_cancel.clone()));
             for (p, r) in self.runs.iter().enumerate() {
                 if let Some(c) = r.live.as_ref().and_then(|l| l.cancel.as_ref()) {
                     self.actions.push(Action::Cancel(c.clone()));

@@ -12,6 +12,8 @@
 //! proc is WANTED again. Its dependents were reset too and count it as unfinished, so they
 //! wait for the new attempt and never see the stale result (parproc's "generations").
 
+use tokio_util::sync::CancellationToken;
+
 use super::{AbortReason, Core, Moment, Span, State, WallTime};
 use crate::exec::cache;
 use crate::graph::{Body, ProcId};
@@ -59,6 +61,7 @@ impl Core {
             }
             if self.aborted == Some(AbortReason::FailFast) {
                 self.aborted = None;
+                self.judge_cancel = CancellationToken::new();
             }
         }
         let procs = self.remade(changed, output_missing);

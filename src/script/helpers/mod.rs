@@ -289,7 +289,7 @@ fn search_path(policy: &Policy) -> Search {
 /// (Ctrl-C, `--fail-fast`) is cancelled.
 fn sleep(sched: &Scheduler, d: &Dynamic) -> R<()> {
     let d = duration::parse(d).map_err(|e| format!("sleep: {e}"))?;
-    let cancel = job::current().map_or_else(|| sched.script_cancel().clone(), |j| j.cancel);
+    let cancel = job::cancel_token(sched);
     let slept = sched.runtime().block_on(async {
         tokio::select! {
             biased;

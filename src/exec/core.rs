@@ -995,6 +995,11 @@ impl Core {
         self.ended = true;
     }
 
+    /// Whether the run is over ([`Core::end_scheduling`]): its `defer` cleanups run.
+    pub(crate) fn scheduling_ended(&self) -> bool {
+        self.ended
+    }
+
     fn deps_met(&mut self, p: ProcId) {
         if !self.runs[p].missing().is_empty() {
             if self.script_running {

@@ -140,6 +140,18 @@ fn core<T>(
         .map_err(|e| err(crate::graph::graph_error(sched.lock().graph(), &e)))
 }
 
+/// Refuses `what` in a deferred cleanup: the run has ended, so a proc defined there could
+/// never run and an option or a param set there could never act (scheduling is refused
+/// there too, see [`GraphError::RunEnded`]).
+fn only_before_the_end(sched: &Scheduler, what: &str) -> R<()> {
+    if sched.lock().scheduling_ended() {
+        return Err(err(format!(
+            "the run has ended: a deferred cleanup cannot call {what}() (nothing it defines or sets could act; run its commands with exec, shell or pipe)"
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses `what` in a closure evaluated for the core (a dependency, `arg_choices`,
 /// `inputs` or `outputs` closure), naming the rule.
 fn only_outside_evaluation(what: &str) -> R<()> {
@@ -392,6 +404,7 @@ pub(super) fn register(
             ))),
             None => {}
         }
+        only_before_the_end(&s, "set_params")?;
         core(&s, "set_params", |c| {
             c.set_params(m.clone());
             Ok(())
@@ -470,6 +483,7 @@ impl Definer {
         };
         let proto = matches!(kind, Kind::Proto);
         let by = job::body_run();
+        only_before_the_end(&self.sched, what)?;
         let defined = core(&self.sched, what, |c| {
             if by.is_some_and(|by| c.defined_by_earlier_run(proto, &name, by)) {
                 return Ok(());
@@ -603,6 +617,7 @@ fn start(sched: &Arc<Scheduler>, patterns: Vec<String>) -> R<()> {
 }
 
 fn create(sched: &Arc<Scheduler>, pattern: &str) -> R<Array> {
+    only_before_the_end(sched, "create")?;
     let mut expanded: Option<Vec<ProcId>> = None;
     core(sched, "create", |c| {
         let ids = match expanded.take() {
@@ -861,6 +876,7 @@ fn set_task_db(sched: &Arc<Scheduler>, db: &DbSettings, path: Option<String>) ->
 fn set_options(sched: &Arc<Scheduler>, cfg: &ApiConfig, m: Map) -> R<()> {
     // Before any key: some settings never reach the core, whose lock checks the rule.
     only_outside_evaluation("set_options")?;
+    only_before_the_end(sched, "set_options")?;
     for (k, v) in m {
         let k = k.as_str();
         let bad = |what: &str| {

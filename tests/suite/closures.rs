@@ -716,6 +716,36 @@ fn a_closure_failing_for_a_command_line_target_is_a_script_error() {
 }
 
 #[test]
+fn a_deferred_cleanup_cannot_define_procs_or_set_options_after_the_run() {
+    // Each did nothing, without a word: a proc defined there never ran, options and
+    // params set there never acted.
+    let out = test()
+        .script(
+            r#"defer(|| proc("late", || 1));
+defer(|| proto("p::[v]", |ctx, v| v));
+defer(|| create("early"));
+defer(|| set_options(#{ parallel: 1 }));
+defer(|| set_params(#{ v: 1 }));
+defer(|| print("the last cleanup ran"));
+proc("early", || 1);
+"#,
+        )
+        .run();
+    out.ok().line("the last cleanup ran");
+    for (line, call) in [
+        (1, "proc"),
+        (2, "proto"),
+        (3, "create"),
+        (4, "set_options"),
+        (5, "set_params"),
+    ] {
+        out.err_has(&format!(
+            "deferred cleanup (main.rhai:{line}:7) failed: main.rhai:{line}:10: the run has ended: a deferred cleanup cannot call {call}()"
+        ));
+    }
+}
+
+#[test]
 fn a_deferred_cleanup_cannot_schedule_procs_after_the_run() {
     // A proc started by a cleanup ran after the summary: a closure failed with "internal
     // error: A Tokio 1.x context was found, but it is being shutdown", and a command was
@@ -1054,7 +1084,7 @@ fn a_now_proc_defined_by_a_deferred_cleanup_is_an_error() {
         )
         .run();
     out.ok()
-        .err_has("deferred cleanup (main.rhai:1:7) failed: main.rhai:1:12: the run has ended: a deferred cleanup cannot schedule procs")
+        .err_has("deferred cleanup (main.rhai:1:7) failed: main.rhai:1:12: the run has ended: a deferred cleanup cannot call proc()")
         .out_lacks("not reached");
     assert!(!out.exists("late-ran"), "{}", out.describe());
 }

@@ -9,6 +9,7 @@
 //! afterwards (before, it ignored SIGTERM and Ctrl-C for the rest of its life).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Why the abort signals cannot be received (the first [`listen`] failed; later ones
@@ -119,17 +120,74 @@ fn dispatch(sig: i32) {
 /// A listener that holds the abort signals back until the run can act on them: from the
 /// moment the run starts making what a signal's default action would leave behind (its
 /// crash journal) to the one it listens for real ([`Early::hand_to`]).
+///
+/// A signal reaches a listener through the thread that receives them, which may not have
+/// run yet when the run listens for real (on a busy machine it waits for a core): the
+/// signal would then act only once the run had gone on, its first command started. So
+/// the signal's handler itself also sets a flag ([`Early::arrived`]), which
+/// [`Early::hand_to`] reads: a signal that came and was not passed on yet is given to the
+/// run there, and not a second time when the thread passes it on.
 #[must_use = "the signals are held back only while this lives"]
 pub(crate) struct Early {
     held: Arc<Mutex<Held>>,
+    /// Set by the handler of each of the signals, after the action that wakes the
+    /// receiving thread (`signal-hook` runs a signal's actions in the order they were
+    /// registered, and that one was first, see [`start`]).
+    arrived: Arc<AtomicBool>,
+    flags: Flags,
     listening: Listening,
 }
 
 /// What [`Early`] holds: the signals that came, until a listener takes them.
 #[derive(Default)]
 struct Held {
+    /// Signals passed on by the receiving thread before there was a listener.
     pending: usize,
+    /// Signals given to the listener before the receiving thread passed them on: that
+    /// many of its next ones are not passed on again.
+    given_ahead: usize,
     to: Option<Listener>,
+}
+
+impl Held {
+    /// The receiving thread passes a signal on: the listener to call, if there is one and
+    /// the signal was not given to it already.
+    fn passed_on(&mut self) -> Option<Listener> {
+        if self.given_ahead > 0 {
+            self.given_ahead -= 1;
+            return None;
+        }
+        if self.to.is_none() {
+            self.pending += 1;
+        }
+        self.to.clone()
+    }
+
+    /// `to` listens from now on: how many signals it is given at once. `arrived` says
+    /// whether a handler ran since the holding began; when none was passed on yet, that
+    /// signal is still on its way through the receiving thread, and is given now instead.
+    /// (One passed on already may have come in the same handler's call, before its flag
+    /// was set: it is counted once, as `pending`.)
+    fn hand_to(&mut self, to: Listener, arrived: bool) -> usize {
+        self.to = Some(to);
+        let pending = std::mem::take(&mut self.pending);
+        if pending == 0 && arrived {
+            self.given_ahead = 1;
+            return 1;
+        }
+        pending
+    }
+}
+
+/// The flags of an [`Early`], registered with the signals' handlers until dropped.
+struct Flags(Vec<signal_hook::SigId>);
+
+impl Drop for Flags {
+    fn drop(&mut self) {
+        for id in self.0.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 /// Starts holding back `signals` (as in [`listen`]): each that comes is kept for the
@@ -138,33 +196,175 @@ pub(crate) fn listen_early(signals: &[i32]) -> Result<Early, SignalError> {
     let held = Arc::new(Mutex::new(Held::default()));
     let shared = held.clone();
     let listening = listen(signals, move || {
-        let to = {
-            let mut h = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            if h.to.is_none() {
-                h.pending += 1;
-            }
-            h.to.clone()
-        };
+        let to = shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .passed_on();
         if let Some(f) = to {
             f();
         }
     })?;
-    Ok(Early { held, listening })
+    let arrived = Arc::new(AtomicBool::new(false));
+    let mut flags = Flags(Vec::with_capacity(signals.len()));
+    for &sig in signals {
+        let id = signal_hook::flag::register(sig, arrived.clone())
+            .map_err(|e| SignalError::Install(e.to_string()))?;
+        flags.0.push(id);
+    }
+    Ok(Early {
+        held,
+        arrived,
+        flags,
+        listening,
+    })
 }
 
 impl Early {
     /// Gives `f` the signals held back, one call each, and every one that comes from now
     /// on, until the returned [`Listening`] is dropped.
     pub(crate) fn hand_to(self, f: impl Fn() + Send + Sync + 'static) -> Listening {
+        let Early {
+            held,
+            arrived,
+            flags,
+            listening,
+        } = self;
         let f: Listener = Arc::new(f);
-        let pending = {
-            let mut h = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-            h.to = Some(f.clone());
-            std::mem::take(&mut h.pending)
-        };
-        for _ in 0..pending {
+        let given = held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hand_to(f.clone(), arrived.load(Ordering::SeqCst));
+        drop(flags);
+        for _ in 0..given {
             f();
         }
-        self.listening
+        listening
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// A listener that counts its calls.
+    fn counting() -> (Arc<AtomicUsize>, Listener) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let f: Listener = Arc::new(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        (calls, f)
+    }
+
+    #[test]
+    fn signals_passed_on_before_the_run_listens_are_each_given_once() {
+        let (calls, f) = counting();
+        let mut held = Held::default();
+        assert!(held.passed_on().is_none());
+        assert!(held.passed_on().is_none());
+        // Both handlers ran: the flag is set, and both signals were passed on already.
+        assert_eq!(held.hand_to(f, true), 2);
+        // The next signal is a new one, passed on to the listener.
+        held.passed_on().expect("a listener")();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_signal_not_passed_on_yet_is_given_at_once_and_not_again() {
+        let (calls, f) = counting();
+        let mut held = Held::default();
+        assert_eq!(held.hand_to(f, true), 1);
+        // The receiving thread passes that signal on at last: not given again.
+        assert!(held.passed_on().is_none());
+        held.passed_on().expect("a listener for the next signal")();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn without_a_signal_nothing_is_given_until_one_comes() {
+        let (calls, f) = counting();
+        let mut held = Held::default();
+        assert_eq!(held.hand_to(f, false), 0);
+        held.passed_on().expect("a listener")();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Set in the copy of this test binary that runs the signal test alone.
+    const ALONE: &str = "PRUN_SIGNALS_TEST_ALONE";
+
+    /// Waits (up to a minute) until `done`.
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < until, "gave up waiting for {what}");
+            std::thread::yield_now();
+        }
+    }
+
+    /// A SIGTERM whose handler ran while the thread that receives signals lags behind (here
+    /// held inside another listener) is given to the run when it listens, not after it has
+    /// gone on, and once. Real signals, sent to a copy of this test binary that runs this
+    /// test alone (the signals would otherwise reach every test of this process).
+    #[test]
+    fn a_signal_the_receiving_thread_has_not_passed_on_is_given_when_the_run_listens() {
+        let name = "signals::tests::a_signal_the_receiving_thread_has_not_passed_on_is_given_when_the_run_listens";
+        if std::env::var_os(ALONE).is_none() {
+            let exe = std::env::current_exe().expect("this test binary");
+            let out = std::process::Command::new(exe)
+                .args(["--exact", name, "--test-threads=1"])
+                .env(ALONE, "1")
+                .output()
+                .expect("run the test alone");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{:?}: {text}", out.status);
+            assert!(text.contains("1 passed"), "the test did not run: {text}");
+            return;
+        }
+        let term = nix::sys::signal::Signal::SIGTERM;
+        let signals = [term as i32];
+        let (entered_tx, entered) = mpsc::channel::<()>();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        // Called before the early listener: holds the receiving thread until released.
+        let _holder = listen(&signals, move || {
+            let _ = entered_tx.send(());
+            let _ = released.lock().unwrap().recv();
+        })
+        .expect("listen");
+        let early = listen_early(&signals).expect("listen early");
+        // Registered after the early flag, so set after it by the same handler's call.
+        let handled = Arc::new(AtomicBool::new(false));
+        let id = signal_hook::flag::register(signals[0], handled.clone()).expect("flag");
+        nix::sys::signal::kill(nix::unistd::getpid(), term).expect("kill");
+        entered
+            .recv()
+            .expect("the receiving thread passes the signal on");
+        wait_for("the handler", || handled.load(Ordering::SeqCst));
+        let (calls, f) = counting();
+        let listening = early.hand_to(move || f());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "not given when listened for"
+        );
+        release.send(()).unwrap();
+        // A second signal: once the receiving thread passes it on, it is done with the
+        // first.
+        nix::sys::signal::kill(nix::unistd::getpid(), term).expect("kill");
+        entered
+            .recv()
+            .expect("the receiving thread passes the second signal on");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the first was given twice");
+        release.send(()).unwrap();
+        wait_for("the second signal", || calls.load(Ordering::SeqCst) == 2);
+        signal_hook::low_level::unregister(id);
+        drop(listening);
     }
 }

@@ -746,6 +746,50 @@ proc("early", || 1);
 }
 
 #[test]
+fn defer_and_tempdir_in_a_dependency_or_inputs_closure_belong_to_the_script() {
+    // Documented in script-api.md: the cleanup and the directory go when the script
+    // ends, not when the closure returns.
+    let out = test()
+        .script(
+            r#"proc("a", #{
+    deps: || {
+        defer(|| print("cleanup of the dependency closure"));
+        write_file("dir.txt", tempdir());
+        []
+    },
+    shell: "test -d \"$(cat dir.txt)\"",
+});
+proc("b", #{
+    inputs: || { defer(|| print("cleanup of the inputs closure")); [] },
+    deps: ["a"],
+    cmd: ["true"],
+});
+run("b");
+"#,
+        )
+        .run();
+    out.ok();
+    let at = |text: &str| {
+        out.stdout
+            .find(text)
+            .unwrap_or_else(|| panic!("no {text:?}\n{}", out.describe()))
+    };
+    let order = [
+        at("SUCCEEDED  a"),
+        at("SUCCEEDED  b"),
+        at("cleanup of the inputs closure"),
+        at("cleanup of the dependency closure"),
+    ];
+    assert!(order.is_sorted(), "out of order\n{}", out.describe());
+    let dir = out.read("dir.txt");
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "{dir} is left\n{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn a_deferred_cleanup_cannot_schedule_procs_after_the_run() {
     // A proc started by a cleanup ran after the summary: a closure failed with "internal
     // error: A Tokio 1.x context was found, but it is being shutdown", and a command was

@@ -10,7 +10,8 @@
 # Cases (numbers as in benches/engine.sh): 1. 2000 × /usr/bin/true at -j2 -q, with the
 # ceiling (benches/spawnloop.c: posix_spawn and waitpid and nothing else, built with the
 # system's cc when there is one) and each program's speed as a fraction of it; 2. a chain
-# of 500; 4. start-up plus one trivial proc; 5. a no-op run of 10,000 up-to-date procs;
+# of 500; 4. start-up plus one trivial proc, with its floor (benches/start_floor.rs, when
+# built: `cargo build --release --example start_floor`; or FLOOR=path); 5. a no-op run of 10,000 up-to-date procs;
 # 6. peak RSS of 10,000 command procs, all with the same command (6) and each with its own
 # (6'); and the CPU time (task-clock, children included)
 # of cases 4, 1 and 2 when `perf` is there. Each binary has its own XDG_STATE_HOME in a
@@ -115,8 +116,15 @@ echo "### 4. start-up + 1 proc, -q"
 # Without the `env` wrapper of the other cases: its own exec costs about 0.9 ms here, as
 # much as /usr/bin/true's whole run. Both builds share a state directory (set for
 # hyperfine itself) and keep a task DB each.
-XDG_STATE_HOME=$TMP/state-4 hf -w 5 -r $((R * 20)) "$OLD one.rhai -q --db $TMP/old4.db" \
-    "$NEW one.rhai -q --db $TMP/new4.db" "/usr/bin/true"
+# The floor, when built (`cargo build --release --example start_floor`): Rhai's engine,
+# the script, one spawn and one SQLite transaction, nothing else (benches/start_floor.rs).
+case4=("$OLD one.rhai -q --db $TMP/old4.db" "$NEW one.rhai -q --db $TMP/new4.db" "/usr/bin/true")
+FLOOR=${FLOOR:-$HERE/../target/$(rustc --print host-tuple 2>/dev/null)/release/examples/start_floor}
+if [[ -x $FLOOR ]]; then
+    "$FLOOR" one.rhai "$TMP/floor4.db"
+    case4+=("$FLOOR one.rhai $TMP/floor4.db")
+fi
+XDG_STATE_HOME=$TMP/state-4 hf -w 5 -r $((R * 20)) "${case4[@]}"
 echo "### 5. no-op, 10000 up to date"
 hf -w 2 -r $((R * 3)) "$A5 noop.rhai -j 2 -q" "$B5 noop.rhai -j 2 -q" "ninja -C $TMP/n-ninja -j2"
 echo "### 6. peak RSS (KiB) of 10000 command procs: 6 the same command, 6' each its own"

@@ -117,12 +117,14 @@ echo "### 4. start-up + 1 proc, -q"
 # much as /usr/bin/true's whole run. Both builds share a state directory (set for
 # hyperfine itself) and keep a task DB each.
 # The floor, when built (`cargo build --release --example start_floor`): Rhai's engine,
-# the script, one spawn and one SQLite transaction, nothing else (benches/start_floor.rs).
+# the script, one spawn and one SQLite transaction, nothing else; then the same with the
+# least of prun's own start and end added (a state directory given: the command line,
+# signals, an async runtime, a log and a crash journal; see benches/start_floor.rs).
 case4=("$OLD one.rhai -q --db $TMP/old4.db" "$NEW one.rhai -q --db $TMP/new4.db" "/usr/bin/true")
 FLOOR=${FLOOR:-$HERE/../target/$(rustc --print host-tuple 2>/dev/null)/release/examples/start_floor}
 if [[ -x $FLOOR ]]; then
     "$FLOOR" one.rhai "$TMP/floor4.db"
-    case4+=("$FLOOR one.rhai $TMP/floor4.db")
+    case4+=("$FLOOR one.rhai $TMP/floor4.db" "$FLOOR one.rhai $TMP/floor4.db $TMP/floor-state")
 fi
 XDG_STATE_HOME=$TMP/state-4 hf -w 5 -r $((R * 20)) "${case4[@]}"
 echo "### 5. no-op, 10000 up to date"

@@ -11,7 +11,8 @@
 # ceiling (benches/spawnloop.c: posix_spawn and waitpid and nothing else, built with the
 # system's cc when there is one) and each program's speed as a fraction of it; 2. a chain
 # of 500; 4. start-up plus one trivial proc, with its floor (benches/start_floor.rs, when
-# built: `cargo build --release --example start_floor`; or FLOOR=path); 5. a no-op run of 10,000 up-to-date procs;
+# built: `cargo build --release --example start_floor`; or FLOOR=path), timed by
+# hyperfine and then interleaved run by run (benches/interleave.py, with python3); 5. a no-op run of 10,000 up-to-date procs;
 # 6. peak RSS of 10,000 command procs, all with the same command (6) and each with its own
 # (6'); and the CPU time (task-clock, children included)
 # of cases 4, 1 and 2 when `perf` is there. Each binary has its own XDG_STATE_HOME in a
@@ -127,6 +128,10 @@ if [[ -x $FLOOR ]]; then
     case4+=("$FLOOR one.rhai $TMP/floor4.db" "$FLOOR one.rhai $TMP/floor4.db $TMP/floor-state")
 fi
 XDG_STATE_HOME=$TMP/state-4 hf -w 5 -r $((R * 20)) "${case4[@]}"
+if command -v python3 >/dev/null; then
+    echo "interleaved, one run of each in turn (benches/interleave.py):"
+    XDG_STATE_HOME=$TMP/state-4 python3 "$HERE/interleave.py" $((R * 40)) "${case4[@]}"
+fi
 echo "### 5. no-op, 10000 up to date"
 hf -w 2 -r $((R * 3)) "$A5 noop.rhai -j 2 -q" "$B5 noop.rhai -j 2 -q" "ninja -C $TMP/n-ninja -j2"
 echo "### 6. peak RSS (KiB) of 10000 command procs: 6 the same command, 6' each its own"

@@ -12,12 +12,13 @@
 # system's cc when there is one) and each program's speed as a fraction of it; 2. a chain
 # of 500; 4. start-up plus one trivial proc, with its floor (benches/start_floor.rs, when
 # built: `cargo build --release --example start_floor`; or FLOOR=path), timed by
-# hyperfine and then interleaved run by run (benches/interleave.py, with python3); 5. a no-op run of 10,000 up-to-date procs;
-# 6. peak RSS of 10,000 command procs, all with the same command (6) and each with its own
-# (6'); and the CPU time (task-clock, children included)
-# of cases 4, 1 and 2 when `perf` is there. Each binary has its own XDG_STATE_HOME in a
-# temp dir, and its task DB exists before anything is timed. Needs hyperfine, make and
-# ninja; everything generated goes to a temp dir that is removed at the end.
+# hyperfine and then interleaved run by run (benches/interleave.py, with python3); 5. a
+# no-op run of 10,000 up-to-date procs; 6. peak RSS of 10,000 command procs, all with the
+# same command (6) and each with its own (6'); and the CPU time (task-clock, children
+# included) of cases 4, 1 and 2 when `perf` is there. Each binary has its own
+# XDG_STATE_HOME in a temp dir, and its task DB exists before anything is timed. Needs
+# hyperfine, make and ninja; everything generated goes to a temp dir that is removed at
+# the end.
 set -euo pipefail
 
 die() { echo "compare.sh: $*" >&2; exit 1; }

@@ -166,14 +166,21 @@ fn run_with_essentials(words: &[String], state: &std::path::Path) -> Result<(), 
             .process_group(0)
             .spawn()?;
         let pgid = child.id().unwrap_or_default();
-        std::fs::write(&journal, format!("+ {pgid} one\n"))?;
-        child.wait().await
+        // Waited for even when the journal cannot be written: no child is left behind.
+        let written = std::fs::write(&journal, format!("+ {pgid} one\n"));
+        let status = child.wait().await?;
+        written.map(|()| status)
     });
-    std::fs::remove_file(&journal).map_err(io)?;
+    // No journal when the command did not start: its own error is the one to tell.
+    let removed = match std::fs::remove_file(&journal) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    };
     taken.close();
     listener.join().map_err(|_| "the signal thread panicked")?;
     runtime.shutdown_background();
     let status = status.map_err(|e| format!("{program}: {e}"))?;
+    removed.map_err(|e| format!("{}: {e}", journal.display()))?;
     status
         .success()
         .then_some(())

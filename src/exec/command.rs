@@ -416,6 +416,9 @@ pub(crate) enum CommandError {
     Pipe(#[source] io::Error),
     #[error("the command is empty")]
     Empty,
+    /// The run ended on an internal error before the command started: it never will.
+    #[error("not started: the run ended on an internal error (command: `{command}`)")]
+    RunEnded { command: String },
     /// An executor could not run the command (a lost connection, a refused job, a
     /// command it cannot carry); the message names the executor and the host or job.
     #[error("{message} (command: `{command}`)")]
@@ -455,7 +458,9 @@ impl CommandError {
             | CommandError::File { command, .. }
             | CommandError::Wait { command, .. }
             | CommandError::Remote { command, .. } => command,
-            CommandError::Pipe(_) | CommandError::Empty => return self,
+            CommandError::Pipe(_) | CommandError::Empty | CommandError::RunEnded { .. } => {
+                return self;
+            }
         };
         *command = format!("{whole}`, stage {} of {n}: `{command}", i + 1);
         self

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -403,7 +403,8 @@ pub(crate) trait Launcher: Send + Sync {
 
     /// Waits, at most `limit`, until every process group of this launcher's commands is
     /// gone (reaped by its job), after [`Launcher::kill_all`]: a run that ended on a bug
-    /// returns only once nothing of it is left.
+    /// returns only once nothing of it is left. A launch spawning its processes meanwhile
+    /// is waited for too, and none starts afterwards.
     fn wait_all_gone(&self, _limit: Duration) {}
 }
 
@@ -412,8 +413,9 @@ pub(crate) trait Launcher: Send + Sync {
 pub(crate) struct Local {
     /// Variables of prun's environment that commands do not inherit (the policy's).
     hidden_env: Arc<[std::ffi::OsString]>,
-    /// The live process groups of this launcher's commands (those of one run).
-    groups: Arc<Mutex<Vec<i32>>>,
+    /// The live process groups of this launcher's commands (those of one run), and the
+    /// launches about to add theirs.
+    groups: Arc<Mutex<Groups>>,
     /// What a Ctrl-C at an interactive command does to its run (see
     /// [`Local::on_interrupt`]).
     interrupt: Arc<OnceLock<Interrupt>>,
@@ -422,6 +424,30 @@ pub(crate) struct Local {
     killing: Arc<AtomicBool>,
     /// The environment of its commands, read when the first one starts.
     environment: Arc<OnceLock<Environment>>,
+}
+
+/// The process groups of a [`Local`] launcher's commands.
+#[derive(Debug, Default)]
+struct Groups {
+    /// Groups being awaited by their launch.
+    live: Vec<i32>,
+    /// Launches that may still spawn a process and register its group: a group spawned
+    /// but not registered yet is in no list [`Launcher::kill_all`] or
+    /// [`Launcher::wait_all_gone`] read, and a run that ended on a bug returned while it
+    /// still ran.
+    spawning: usize,
+    /// [`Launcher::wait_all_gone`] was called: no launch starts any more.
+    closed: bool,
+}
+
+/// A launch of a [`Local`] launcher that may spawn processes (counted in
+/// [`Groups::spawning`] until it is dropped, once its groups are registered).
+struct Spawning<'a>(&'a Local);
+
+impl Drop for Spawning<'_> {
+    fn drop(&mut self) {
+        self.0.groups().spawning -= 1;
+    }
 }
 
 /// Interrupts a run, as its Ctrl-C handler would.
@@ -470,22 +496,14 @@ impl Local {
     /// are being ended). A run calls it at its end, once its own commands and cleanups
     /// are done.
     pub(crate) fn end_escaped(&self, grace: Duration) {
-        let keep = self
-            .groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let keep = self.live_groups();
         unix::end_adopted(grace, &keep, || self.killing.load(Ordering::SeqCst));
     }
 
     /// Reaps the processes prun adopted (see [`Local::end_escaped`]) that exited, and
     /// leaves those still running to the run's end: a watch calls it after each cycle.
     pub(crate) fn reap_escaped(&self) {
-        let keep = self
-            .groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let keep = self.live_groups();
         unix::reap_adopted(&keep);
     }
 
@@ -502,26 +520,34 @@ impl Local {
 
     /// The process groups of this launcher's commands that are being awaited.
     fn live_groups(&self) -> Vec<i32> {
-        self.groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.groups().live.clone()
+    }
+
+    fn groups(&self) -> MutexGuard<'_, Groups> {
+        self.groups.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a launch that is about to spawn its processes, or refuses it once the run
+    /// ended on a bug ([`Launcher::wait_all_gone`]).
+    fn spawning(&self, launch: &Launch) -> Result<Spawning<'_>, CommandError> {
+        let mut groups = self.groups();
+        if groups.closed {
+            return Err(CommandError::RunEnded {
+                command: crate::shown::command(launch),
+            });
+        }
+        groups.spawning += 1;
+        Ok(Spawning(self))
     }
 
     fn register(&self, pgid: i32, since: Option<u64>, command: &CommandSpec, grace: Duration) {
         unix::register(pgid, since, command, grace);
-        self.groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(pgid);
+        self.groups().live.push(pgid);
     }
 
     fn unregister(&self, pgid: i32) {
         unix::unregister(pgid);
-        self.groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|&g| g != pgid);
+        self.groups().live.retain(|&g| g != pgid);
     }
 }
 
@@ -552,12 +578,7 @@ impl Launcher for Local {
 
     fn kill_all(&self) {
         self.killing.store(true, Ordering::SeqCst);
-        let groups = self
-            .groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for g in groups {
+        for g in self.live_groups() {
             unix::kill_group(g);
         }
     }
@@ -565,15 +586,13 @@ impl Launcher for Local {
     fn wait_all_gone(&self, limit: Duration) {
         // Killed groups take a moment to die and be reaped by their jobs' tasks, which
         // then unregister them; a process stuck in the kernel is not waited for past
-        // `limit`. A short poll: this happens once, at the end of a run that hit a bug.
+        // `limit`. A launch spawning meanwhile registers its groups, then its cancelled
+        // job ends them at once (see `Local::grace`). A short poll: this happens once, at
+        // the end of a run that hit a bug.
+        self.groups().closed = true;
         let deadline = Instant::now() + limit;
-        while !self
-            .groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
-            && Instant::now() < deadline
-        {
+        let busy = |g: &Groups| !g.live.is_empty() || g.spawning > 0;
+        while busy(&self.groups()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -890,6 +909,7 @@ async fn run_local(
     if n == 0 {
         return Err(CommandError::Empty);
     }
+    let spawning = local.spawning(launch)?;
     let new_capture = || {
         Arc::new(Mutex::new(Capture {
             cap: launch.capture_limit,
@@ -1065,6 +1085,8 @@ async fn run_local(
             )));
         }
     }
+    // Every group is registered: they are in the lists a run's end reads.
+    drop(spawning);
     // The children hold the writing end now: the reader sees the end of the output when
     // they are gone.
     drop(merged);
@@ -1253,4 +1275,54 @@ async fn end_leftovers(pgid: i32, grace: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     unix::kill_group(pgid);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::command::Program;
+
+    fn true_launch() -> Launch {
+        Launch::new(CommandSpec {
+            program: Program::Argv(vec!["true".into()]),
+            env: Vec::new(),
+            cwd: None,
+        })
+    }
+
+    /// A run that ended on a bug returns only once a launch that was spawning its
+    /// processes has registered them (its job then ends them), and no launch starts after
+    /// it: a group spawned but not registered yet was in no list the run's end read, and
+    /// its `sleep 300` outlived the run (seen once in 25 loaded runs of the embedding test
+    /// of panicking native functions).
+    #[test]
+    fn the_end_of_a_run_on_a_bug_waits_for_a_launch_spawning_and_refuses_later_ones() {
+        let local = Local::default();
+        let launch = true_launch();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let spawning = local.spawning(&launch).expect("not closed yet");
+            let local = &local;
+            s.spawn(move || {
+                local.wait_all_gone(Duration::from_secs(600));
+                tx.send(()).expect("the test waits");
+            });
+            assert!(
+                rx.recv_timeout(Duration::from_millis(200)).is_err(),
+                "returned while a launch could still add a group"
+            );
+            drop(spawning);
+            rx.recv()
+                .expect("returns once the launch registered its groups");
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let refused = rt.block_on(run_local(&launch, &CancellationToken::new(), &local));
+        assert!(
+            matches!(refused, Err(CommandError::RunEnded { .. })),
+            "{refused:?}"
+        );
+    }
 }

@@ -495,14 +495,14 @@ fn a_retry_queued_for_a_slot_when_fail_fast_aborts_fails_with_its_error() {
             r#"
 fn appears(f) {
     let i = 0;
-    while shell(`test -e ${f}`, #{ check: false }).code != 0 {
+    while shell(`test -s ${f}`, #{ check: false }).code != 0 {
         i += 1;
         if i > 3000 { throw `${f} never came`; }
         sleep(0.01);
     }
 }
 proc("bad", #{ shell: "exit 1" });
-proc("r", #{ retries: 1, shell: "test -e r.tried && exit 0; touch r.tried; i=0; until [ -e bad.scheduled ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 5" });
+proc("r", #{ retries: 1, shell: "test -e r.tried && exit 0; echo tried > r.tried; i=0; until [ -e bad.scheduled ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 5" });
 proc("hold", #{ shell: "echo $$ > hold.pid; i=0; until [ -e never ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done" });
 run(["r", "hold"]);
 appears("r.tried");
@@ -976,7 +976,7 @@ fn fail_fast_ends_the_commands_of_inputs_and_outputs_closures() {
             r#"
 proc("judged", #{ inputs: |ctx| { exec(["sh", "-c", "echo $$ > inputs.pid; exec sleep 300"]); "in.txt" } }, || 1);
 proc("checked", #{ outputs: |ctx| { exec(["sh", "-c", "echo $$ > outputs.pid; exec sleep 300"]); "out.txt" } }, || 1);
-proc("bad", #{ shell: "i=0; until [ -e inputs.pid ] && [ -e outputs.pid ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1" });
+proc("bad", #{ shell: "i=0; until [ -s inputs.pid ] && [ -s outputs.pid ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 9; sleep 0.01; done; exit 1" });
 run(["judged", "checked", "bad"]);
 "#,
         )

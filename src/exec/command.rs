@@ -307,6 +307,14 @@ impl CommandSpec {
                 command: crate::shown::command(self),
             };
         }
+        if source.raw_os_error() == Some(nix::libc::ETXTBSY) {
+            // Started again a few times first (see `spawn::busy_retried`).
+            return CommandError::CannotExecute {
+                program: self.program_name().to_string(),
+                why: "is busy: a process still has it open for writing (text file busy)".into(),
+                command: crate::shown::command(self),
+            };
+        }
         if source.raw_os_error() == Some(nix::libc::E2BIG) {
             return CommandError::TooLong {
                 why: self.why_too_long(),
@@ -368,7 +376,8 @@ pub(crate) enum CommandError {
         why: String,
         command: String,
     },
-    /// The program is a directory, or a file without execute permission: `why` says which.
+    /// The program is a directory, a file without execute permission, or one still open
+    /// for writing: `why` says which.
     #[error("program \"{program}\" {why} (command: `{command}`)")]
     CannotExecute {
         program: String,

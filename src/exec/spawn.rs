@@ -325,10 +325,37 @@ fn posix_spawn<E: AsRef<CStr>>(
     argv: &[CString],
     envp: &[E],
 ) -> io::Result<u32> {
-    let pid = crate::sigchld::starting(|| {
-        nix::spawn::posix_spawn(file, actions, attributes, argv, envp)
+    let pid = busy_retried(|| {
+        crate::sigchld::starting(|| nix::spawn::posix_spawn(file, actions, attributes, argv, envp))
+            .map_err(io::Error::from)
     })?;
     u32::try_from(pid.as_raw()).map_err(|_| io::ErrorKind::InvalidData.into())
+}
+
+/// The pauses before starting a program again that the kernel refused as busy
+/// (`ETXTBSY`: a process has it open for writing), in ms: 127 ms in all.
+const BUSY_PAUSES_MS: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// Calls `start` again, after a pause, while it fails with `ETXTBSY`, a few times.
+///
+/// A script that writes a program (`write_file`, a download) and then runs it gets
+/// `ETXTBSY` when, at that moment, another thread of prun is starting a command: its
+/// child holds a copy of every descriptor of prun, the one the program was written
+/// through among them, until it executes its own program and the copies marked
+/// close-on-exec close. That lasts microseconds, and prun starts commands on many
+/// threads; Go's `os/exec` has the same race (golang/go#22315). A program that really is
+/// still being written stays busy through the pauses, and fails saying so.
+fn busy_retried<T>(mut start: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut pauses = BUSY_PAUSES_MS.iter();
+    loop {
+        match start() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => match pauses.next() {
+                Some(&ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+                None => return Err(e),
+            },
+            started => return started,
+        }
+    }
 }
 
 /// The file actions that give a child its streams, and the descriptors they need.
@@ -406,8 +433,8 @@ fn spawn_by_std(
     cmd.stdin(stdin.map_err(CommandError::Pipe)?)
         .stdout(stdout.map_err(CommandError::Pipe)?)
         .stderr(stderr.map_err(CommandError::Pipe)?);
-    let mut child =
-        crate::sigchld::spawn(&mut cmd, hidden).map_err(|e| spec.spawn_error(e, hidden))?;
+    let mut child = busy_retried(|| crate::sigchld::spawn(&mut cmd, hidden))
+        .map_err(|e| spec.spawn_error(e, hidden))?;
     Ok(Started {
         pid: child.id(),
         stdin: child.stdin.take(),
@@ -568,6 +595,54 @@ mod tests {
         }
     }
 
+    /// A start refused as busy is tried again after a pause, a bounded number of times;
+    /// any other error is returned at once.
+    #[test]
+    fn a_start_refused_as_busy_is_tried_again_a_few_times() {
+        let busy = || io::Error::from_raw_os_error(nix::libc::ETXTBSY);
+        let mut tries = 0;
+        let started = busy_retried(|| {
+            tries += 1;
+            if tries < 3 { Err(busy()) } else { Ok(tries) }
+        });
+        assert_eq!(started.expect("started on the third try"), 3);
+        let mut tries = 0;
+        let refused = busy_retried(|| -> io::Result<()> {
+            tries += 1;
+            Err(busy())
+        });
+        assert_eq!(
+            refused.expect_err("busy").raw_os_error(),
+            Some(nix::libc::ETXTBSY)
+        );
+        assert_eq!(tries, BUSY_PAUSES_MS.len() + 1);
+        let mut tries = 0;
+        let other = busy_retried(|| -> io::Result<()> {
+            tries += 1;
+            Err(io::ErrorKind::PermissionDenied.into())
+        });
+        assert!(other.is_err());
+        assert_eq!(tries, 1);
+    }
+
+    /// A program still open for writing (here by this test, as a download in progress
+    /// would be) fails to start, both ways, saying that it is busy.
+    #[test]
+    fn a_program_open_for_writing_fails_saying_it_is_busy() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let tool = dir.path().join("prun-busy-probe");
+        let mut writing = std::fs::File::create(&tool).expect("create the tool");
+        std::io::Write::write_all(&mut writing, b"#!/bin/sh\necho ran\n").expect("write");
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = dir.path().display().to_string();
+        for cwd in [None, Some(dir.path())] {
+            let program = Program::Argv(vec!["prun-busy-probe".into()]);
+            let err = run(program, &[("PATH", &path)], cwd, &[]).expect_err("busy");
+            assert!(err.to_string().contains("busy"), "{cwd:?}: {err}");
+        }
+        drop(writing);
+    }
+
     #[test]
     fn a_file_without_execute_permission_is_passed_over_and_denied_when_alone() {
         let first = tempfile::tempdir().expect("a temp dir");
@@ -613,9 +688,11 @@ mod tests {
                 let first = open("first");
                 let number = first.as_raw_fd();
                 run_into("echo one", first.as_fd());
-                drop(first);
-                // The lowest free number: the one just closed.
-                let second = open("second");
+                // The same number for another file, put there in one step: a test on
+                // another thread may take the lowest free number between a close and
+                // an open.
+                let mut second = std::os::fd::OwnedFd::from(first);
+                rustix::io::dup2(open("second"), &mut second).expect("dup2");
                 assert_eq!(second.as_raw_fd(), number, "the same descriptor number");
                 run_into("echo two; echo err >&2", second.as_fd());
                 // More sets of numbers than a thread keeps, then the first again.

@@ -638,7 +638,11 @@ mod tests {
         for cwd in [None, Some(dir.path())] {
             let program = Program::Argv(vec!["prun-busy-probe".into()]);
             let err = run(program, &[("PATH", &path)], cwd, &[]).expect_err("busy");
-            assert!(err.to_string().contains("busy"), "{cwd:?}: {err}");
+            assert!(
+                err.to_string()
+                    .contains("is busy: a process still has it open for writing"),
+                "{cwd:?}: {err}"
+            );
         }
         drop(writing);
     }
